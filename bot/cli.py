@@ -1,0 +1,210 @@
+"""The `handoff` command: serve, demo, check, sweep, db upgrade, import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.settings import ConfigError, Settings
+
+log = logging.getLogger("handoff")
+
+
+def _policy_summary(policy: Policy, path: str) -> str:
+    hours = policy.business_hours
+    lines = [
+        f"{path}: valid (version {policy.version})",
+        f"  {policy.name}",
+        f"  business time: {' '.join(hours.days)} {hours.start}–{hours.end} {policy.timezone}"
+        f", holidays: {', '.join(hours.regions) or 'none'}",
+        f"  MQL: score ≥ {policy.mql.threshold} with {', '.join(policy.mql.required_fields)}",
+        "  segments (first match wins):",
+    ]
+    for segment in policy.segments:
+        rule = segment.when.model_dump(exclude_none=True) if segment.when else "everything else"
+        lines.append(f"    {segment.name}: {rule} → {segment.channel}, {len(segment.reps)} rep(s)")
+    lines.append("  speed to lead:")
+    for tier in policy.tiers:
+        rule = tier.when.model_dump(exclude_none=True) if tier.when else "everything else"
+        lines.append(f"    {tier.name}: {rule} → first touch within {tier.first_touch}")
+    lines.append(
+        f"  follow-up: {policy.follow_up.min_attempts} attempts within {policy.follow_up.within}"
+        f"; feedback within {policy.disposition_deadline}"
+    )
+    lines.append("  dispositions:")
+    for item in policy.dispositions:
+        extra = f" (reason: {', '.join(item.reasons)})" if item.reason_required else ""
+        lines.append(f"    {item.label} [{item.code}] → {item.outcome}{extra}")
+    lines.append(f"  marketing feedback → {policy.channels.marketing_feedback}")
+    lines.append(f"  managers: {', '.join(policy.managers) or 'none'}")
+    return "\n".join(lines)
+
+
+def check(path: str) -> int:
+    try:
+        policy = load_policy(path)
+    except PolicyError as error:
+        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(_policy_summary(policy, path))
+    return 0
+
+
+async def _serve(settings: Settings, socket_mode: bool) -> None:
+    from bot.app import create
+
+    if socket_mode:
+        settings.require("SLACK_APP_TOKEN")
+    handoff = await create(settings)
+    port = await handoff.start()
+    log.info(
+        "handoff serving on http://%s:%s (SLA version %s)",
+        settings.host,
+        port,
+        handoff.services.policy.version,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    socket_handler: Any = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(handoff.bolt, settings.app_token)
+        await socket_handler.connect_async()
+        log.info("connected to Slack in Socket Mode")
+    await stop.wait()
+    if socket_handler is not None:
+        await socket_handler.close_async()
+    await handoff.close()
+
+
+async def _upgrade(settings: Settings) -> None:
+    from storage import db
+
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.upgrade(engine)
+        print(
+            f"database schema is at {await db.current_revision(engine)} ({settings.database_url})"
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _import(settings: Settings, path: str, progress: bool) -> int:
+    from bot.importer import ImportFileError, import_csv
+    from bot.policies import PolicyBook
+    from bot.services import Services
+    from storage import db
+    from storage.repository import Store
+
+    policy = load_policy(settings.sla_file)
+    engine = db.create_engine(settings.database_url)
+    await db.upgrade(engine)
+    store = Store(engine)
+    book = PolicyBook(store, policy)
+    await book.record_current(datetime.now(UTC))
+
+    class Later:
+        """Leads imported offline are posted by the next `handoff serve` (see README)."""
+
+        def lead_created(self, lead_id: int) -> None: ...
+        def lead_changed(self, lead_id: int) -> None: ...
+        def lead_dispositioned(self, lead_id: int) -> None: ...
+
+    services = Services(store, book, Later())
+
+    async def intake(payload: dict[str, Any]) -> tuple[str, list[str]]:
+        result = await services.intake(payload, datetime.now(UTC), source="csv")
+        if result.lead is None:
+            return "invalid", [f"{e.field}: {e.message}" for e in result.errors]
+        return ("created" if result.created else "duplicate"), []
+
+    try:
+        summary = await import_csv(path, intake, progress=progress)
+    except ImportFileError as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(summary.render())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handoff", description="Handoff: the marketing–sales SLA, run in Slack."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP server (Slack events and intake)")
+    serve.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    demo = commands.add_parser("demo", help="run the whole loop on the local Slack simulator")
+    demo.add_argument("--quiet", action="store_true", help="print only the final summary")
+    check_cmd = commands.add_parser("check", help="validate an SLA file")
+    check_cmd.add_argument("file", nargs="?", help="path (default: $HANDOFF_SLA_FILE or sla.yaml)")
+    sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
+    sweep.add_argument("--at", help="run as of this ISO-8601 instant")
+    database = commands.add_parser("db", help="database commands")
+    database.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
+    importer = commands.add_parser("import", help="import leads from a CSV export")
+    importer.add_argument("file", help="CSV file (HubSpot, Salesforce or Handoff columns)")
+    importer.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+        if args.command == "check":
+            return check(args.file or settings.sla_file)
+        if args.command == "serve":
+            asyncio.run(_serve(settings, args.socket))
+        elif args.command == "demo":
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo(quiet=args.quiet))
+        elif args.command == "db":
+            asyncio.run(_upgrade(settings))
+        elif args.command == "import":
+            return asyncio.run(_import(settings, args.file, not args.no_progress))
+        elif args.command == "sweep":
+            if args.at:
+                datetime.fromisoformat(args.at)
+            print(
+                "escalation sweep: nothing to do yet; the escalation scheduler is coming "
+                "in a later release of Handoff"
+            )
+    except ConfigError as error:
+        print(f"handoff: {error}", file=sys.stderr)
+        return 2
+    except PolicyError as error:
+        print(
+            f"handoff: the SLA file {error.source} has {len(error.problems)} problem(s):",
+            file=sys.stderr,
+        )
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        print("  (run `handoff check` for the full report)", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(f"handoff: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

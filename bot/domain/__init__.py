@@ -1,0 +1,1 @@
+"""Pure rules of Handoff: no Slack, no SQL, no I/O, no wall clock."""

@@ -1,0 +1,95 @@
+"""Business-time arithmetic: working days and hours in the team's zone, minus holidays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain.durations import Duration
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Holiday lookups come from outside the domain (the `holidays` package) as a plain function.
+HolidayLookup = Callable[[date], bool]
+
+
+def _no_holidays(_: date) -> bool:
+    return False
+
+
+class BusinessCalendar:
+    """Working time of one team: `add` a business duration, `elapsed` business minutes."""
+
+    def __init__(
+        self,
+        zone: str,
+        days: Iterable[str],
+        start: time,
+        end: time | None,
+        is_holiday: HolidayLookup = _no_holidays,
+        closed: Iterable[date] = (),
+    ) -> None:
+        self.zone = ZoneInfo(zone)
+        self.days = frozenset(WEEKDAYS.index(day) for day in days)
+        self.start = start
+        self.end = end  # None means midnight at the end of the day ("24:00")
+        self.is_holiday = is_holiday
+        self.closed = frozenset(closed)
+        self.minutes_per_day = self._day_minutes()
+
+    def _day_minutes(self) -> int:
+        start = self.start.hour * 60 + self.start.minute
+        end = 24 * 60 if self.end is None else self.end.hour * 60 + self.end.minute
+        return end - start
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() in self.days and day not in self.closed and not self.is_holiday(day)
+
+    def _window(self, day: date) -> tuple[datetime, datetime]:
+        opens = datetime.combine(day, self.start, self.zone)
+        if self.end is None:
+            closes = datetime.combine(day + timedelta(days=1), time(0), self.zone)
+        else:
+            closes = datetime.combine(day, self.end, self.zone)
+        return opens.astimezone(UTC), closes.astimezone(UTC)
+
+    def add(self, instant: datetime, duration: Duration | int) -> datetime:
+        """The instant `duration` of working time after `instant` (UTC-aware in and out)."""
+        remaining = float(
+            duration.total_minutes(self.minutes_per_day)
+            if isinstance(duration, Duration)
+            else duration
+        )
+        cursor = instant.astimezone(UTC)
+        if remaining <= 0:
+            return cursor
+        day = cursor.astimezone(self.zone).date()
+        for _ in range(3660):  # ten years of days: a calendar with no working time fails loudly
+            if self.is_working_day(day):
+                opens, closes = self._window(day)
+                cursor = max(cursor, opens)
+                if cursor < closes:
+                    available = (closes - cursor).total_seconds() / 60
+                    if remaining <= available:
+                        return cursor + timedelta(minutes=remaining)
+                    remaining -= available
+            day += timedelta(days=1)
+        raise ValueError("the business calendar has no working time in the next ten years")
+
+    def elapsed(self, start: datetime, end: datetime) -> int:
+        """Whole business minutes between two instants (0 if `end` is before `start`)."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if end <= start:
+            return 0
+        total = 0.0
+        day = start.astimezone(self.zone).date()
+        last = end.astimezone(self.zone).date()
+        while day <= last:
+            if self.is_working_day(day):
+                opens, closes = self._window(day)
+                low, high = max(opens, start), min(closes, end)
+                if high > low:
+                    total += (high - low).total_seconds() / 60
+            day += timedelta(days=1)
+        return int(total)

@@ -1,0 +1,137 @@
+"""What marketing systems send: the lead payload of `POST /leads`, validated field by field."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Company(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=500)
+    domain: str | None = Field(default=None, max_length=255)
+    employees: int | None = Field(default=None, ge=0, le=10_000_000)
+    industry: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, max_length=100)
+
+
+class Engagement(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    type: str = Field(min_length=1, max_length=100)
+    title: str | None = Field(default=None, max_length=2000)
+    url: str | None = Field(default=None, max_length=3000)
+    at: datetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+class LeadIn(BaseModel):
+    """A lead as intake accepts it. Unknown keys are kept in the raw payload, not rejected."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    external_id: str = Field(min_length=1, max_length=255)
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=500)
+    title: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=100)
+    company: Company = Field(default_factory=Company)
+    source: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=500)
+    segment: str | None = Field(default=None, max_length=100)
+    score: int | None = Field(default=None, ge=0, le=100)
+    engagement: list[Engagement] = Field(default_factory=list, max_length=500)
+    received_at: datetime | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("must be an email address like jane@example.com")
+        return value.lower()
+
+    @field_validator("received_at")
+    @classmethod
+    def _received(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    def value(self, path: str) -> Any:
+        """The value at a dotted field path (`company.name`), or None."""
+        item: Any = self
+        for part in path.split("."):
+            item = getattr(item, part, None)
+        return item
+
+
+def _utc(value: datetime) -> datetime:
+    # A timestamp without a zone is read as UTC, the only reading that is never ambiguous.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_FRIENDLY = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "datetime_type": "must be an ISO-8601 date-time like 2026-11-20T09:30:00Z",
+    "datetime_parsing": "must be an ISO-8601 date-time like 2026-11-20T09:30:00Z",
+    "datetime_from_date_parsing": "must be an ISO-8601 date-time like 2026-11-20T09:30:00Z",
+    "list_type": "must be a list",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+}
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in location:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "(body)"
+
+
+def _error_text(error: Any) -> str:
+    kind = error["type"]
+    if kind in _FRIENDLY:
+        return _FRIENDLY[kind]
+    if kind == "string_too_long":
+        return f"must be at most {error['ctx']['max_length']} characters"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_long":
+        return f"must have at most {error['ctx']['max_length']} items"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = error["ctx"].get("ge", error["ctx"].get("le"))
+        word = "at least" if kind == "greater_than_equal" else "at most"
+        return f"must be {word} {bound}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def parse_lead(payload: Any) -> tuple[LeadIn | None, list[FieldError]]:
+    """Validate a decoded JSON body: the lead, or every field error (and no lead)."""
+    if not isinstance(payload, dict):
+        return None, [FieldError(field="(body)", message="must be a JSON object")]
+    try:
+        return LeadIn.model_validate(payload), []
+    except ValidationError as error:
+        errors = [
+            FieldError(field=_field_name(item["loc"]), message=_error_text(item))
+            for item in error.errors()
+        ]
+        return None, errors

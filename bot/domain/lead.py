@@ -1,0 +1,145 @@
+"""The lead lifecycle: stages, the stored view of a lead, and who may do what to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.policy import Disposition, Policy
+
+
+class Stage(StrEnum):
+    MQL = "mql"  # posted, waiting for a rep to claim it
+    SAL = "sal"  # claimed: sales accepted it and works it
+    SQL = "sql"
+    REJECT = "reject"
+    NURTURE = "nurture"
+    RECYCLE = "recycle"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (Stage.MQL, Stage.SAL)
+
+
+class AttemptKind(StrEnum):
+    EMAIL = "email"
+    CALL = "call"
+    LINKEDIN = "linkedin"
+
+    @property
+    def label(self) -> str:
+        return {"email": "Log email", "call": "Log call", "linkedin": "Log LinkedIn"}[self.value]
+
+
+class Refusal(Exception):
+    """An action a person may not take now; the message is shown to them as is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LeadView:
+    """A lead as stored: what every rule and every rendering reads."""
+
+    id: int
+    external_id: str
+    email: str
+    stage: Stage
+    segment: str
+    channel: str
+    tier: str
+    score: int
+    sla_version: str
+    received_at: datetime
+    name: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    company: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    campaign: str | None = None
+    engagement: list[dict[str, Any]] = field(default_factory=list)
+    score_reasons: list[str] = field(default_factory=list)
+    stage_reason: str | None = None
+    suggested_owner: str | None = None
+    owner: str | None = None
+    posted_at: datetime | None = None
+    claimed_at: datetime | None = None
+    first_touch_at: datetime | None = None
+    dispositioned_at: datetime | None = None
+    first_touch_due_at: datetime | None = None
+    disposition_due_at: datetime | None = None
+    attempts: int = 0
+    disposition_code: str | None = None
+    disposition_reason: str | None = None
+    disposition_note: str | None = None
+    message_channel: str | None = None
+    message_ts: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @property
+    def company_name(self) -> str | None:
+        value = self.company.get("name")
+        return str(value) if value else None
+
+
+def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
+    """Raise Refusal unless `actor` may claim the lead now (a pool rep or a manager)."""
+    if lead.owner is not None:
+        raise Refusal(f"This lead is already claimed by <@{lead.owner}>.")
+    if lead.stage is not Stage.MQL:
+        raise Refusal(f"This lead is closed ({lead.stage.value}); there is nothing to claim.")
+    segment = policy.segment(lead.segment)
+    pool = segment.reps if segment else []
+    if actor not in pool and not policy.is_manager(actor):
+        raise Refusal(
+            f"Sorry, only the {lead.segment} reps and the sales managers can claim this lead. "
+            "Ask a manager if it should be yours."
+        )
+
+
+def check_work(lead: LeadView, actor: str, policy: Policy, action: str) -> None:
+    """Raise Refusal unless `actor` (the owner or a manager) may log work on the lead now."""
+    if lead.owner is None:
+        raise Refusal(f"Claim this lead before you {action}.")
+    if actor != lead.owner and not policy.is_manager(actor):
+        raise Refusal(f"Only <@{lead.owner}>, who owns this lead, or a manager can {action}.")
+    if not lead.stage.is_open:
+        raise Refusal(
+            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
+            "nothing was changed."
+        )
+
+
+def check_disposition(
+    policy: Policy, code: str, reason: str | None, note: str | None
+) -> tuple[Disposition, dict[str, str]]:
+    """The disposition for `code`, and the input errors (by input) a modal should show."""
+    disposition = policy.disposition(code)
+    if disposition is None:
+        known = ", ".join(item.label for item in policy.dispositions)
+        raise Refusal(f"{code!r} is not a disposition of this SLA (it has: {known}).")
+    errors: dict[str, str] = {}
+    if disposition.reason_required:
+        if not reason:
+            errors["reason"] = "Pick the reason marketing should hear."
+        elif reason not in disposition.reasons:
+            errors["reason"] = f"{reason!r} is not one of the reasons for {disposition.label}."
+        if not (note or "").strip():
+            errors["note"] = "Add a short note for marketing: what did you learn?"
+    return disposition, errors
+
+
+STAGE_BY_OUTCOME = {
+    "sql": Stage.SQL,
+    "reject": Stage.REJECT,
+    "nurture": Stage.NURTURE,
+    "recycle": Stage.RECYCLE,
+}
+FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})

@@ -1,0 +1,413 @@
+"""The SLA file (`sla.yaml`) as a typed, validated policy, and its problems as readable lines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, time
+from functools import cached_property
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holiday_data
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.domain.businesstime import WEEKDAYS, BusinessCalendar
+from bot.domain.durations import Duration
+
+LEAD_FIELDS = (
+    "email",
+    "name",
+    "title",
+    "phone",
+    "company.name",
+    "company.domain",
+    "company.employees",
+    "company.industry",
+    "company.country",
+    "source",
+    "campaign",
+)
+Outcome = Literal["sql", "reject", "nurture", "recycle"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+_SLACK_ID = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,30}$")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class PolicyError(Exception):
+    """A broken SLA file: every problem, each as `path: message`."""
+
+    def __init__(self, problems: list[str], source: str = "sla.yaml") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if isinstance(value, dict):  # a stored snapshot
+        return Duration(**value)
+    return Duration.parse(str(value))
+
+
+def _slack_id(value: str, kind: str) -> str:
+    if not _SLACK_ID.match(value):
+        raise ValueError(f"{value!r} is not a Slack {kind} id (like C0123ABCD or U0123ABCD)")
+    return value
+
+
+def _clock(value: Any) -> time | None:
+    text = str(value)
+    if text == "24:00":
+        return None
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day like 09:00")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class BusinessHours(_Model):
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK), min_length=1)
+    start: str = "09:00"
+    end: str = "17:00"
+    holidays: str | list[str] | None = None
+    closed: list[date] = Field(default_factory=list)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> str:
+        if isinstance(value, int):  # YAML reads 09:00 unquoted as a number of minutes
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        _clock(value)
+        return str(value)
+
+    @field_validator("holidays")
+    @classmethod
+    def _regions(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for region in [value] if isinstance(value, str) else value or []:
+            holiday_region(region)
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> BusinessHours:
+        start, end = _clock(self.start), _clock(self.end)
+        if start is None:
+            raise ValueError("start: 24:00 is only valid as an end time")
+        if end is not None and end <= start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+    @property
+    def regions(self) -> list[str]:
+        return [self.holidays] if isinstance(self.holidays, str) else list(self.holidays or [])
+
+
+def holiday_region(region: str) -> holiday_data.HolidayBase:
+    """`AU-NSW` → the holidays of New South Wales; ValueError for an unknown region."""
+    country, _, subdivision = region.partition("-")
+    try:
+        return holiday_data.country_holidays(country.upper(), subdiv=subdivision or None)
+    except (NotImplementedError, KeyError) as error:
+        raise ValueError(
+            f"{region!r} is not a known holiday region (use a country code such as AU, "
+            "optionally with a subdivision such as AU-NSW, US-CA, GB-ENG)"
+        ) from error
+
+
+class Channels(_Model):
+    marketing_feedback: str
+    escalations: str | None = None
+    digest: str | None = None
+
+    @field_validator("marketing_feedback", "escalations", "digest")
+    @classmethod
+    def _ids(cls, value: str | None) -> str | None:
+        return None if value is None else _slack_id(value, "channel")
+
+
+class SegmentWhen(_Model):
+    employees_min: int | None = Field(default=None, ge=0)
+    employees_max: int | None = Field(default=None, ge=0)
+    country: str | list[str] | None = None
+    industry: str | list[str] | None = None
+    source: str | list[str] | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> SegmentWhen:
+        low, high = self.employees_min, self.employees_max
+        if low is not None and high is not None and high < low:
+            raise ValueError(f"employees_max {high} is below employees_min {low}")
+        return self
+
+
+class Segment(_Model):
+    name: str = Field(min_length=1, max_length=40)
+    when: SegmentWhen | None = None
+    channel: str
+    reps: list[str] = Field(min_length=1)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return _slack_id(value, "channel")
+
+    @field_validator("reps")
+    @classmethod
+    def _reps(cls, value: list[str]) -> list[str]:
+        return [_slack_id(rep, "user") for rep in value]
+
+
+class Mql(_Model):
+    required_fields: list[str] = Field(default_factory=lambda: ["email"])
+    threshold: int = Field(default=0, ge=0, le=100)
+
+    @field_validator("required_fields")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in LEAD_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown lead field {unknown[0]!r}; known: {', '.join(LEAD_FIELDS)}")
+        return value
+
+
+class TierWhen(_Model):
+    score_min: int | None = Field(default=None, ge=0, le=100)
+    source: str | list[str] | None = None
+
+
+class Tier(_Model):
+    name: str = Field(min_length=1, max_length=40)
+    when: TierWhen | None = None
+    first_touch: Duration
+    claim: Duration | None = None
+
+    _parse = field_validator("first_touch", "claim", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+
+class FollowUp(_Model):
+    min_attempts: int = Field(default=6, ge=1, le=50)
+    within: Duration = Duration(days=10)
+
+    _parse = field_validator("within", mode="before")(lambda cls, v: _duration(v))
+
+
+class Disposition(_Model):
+    code: str
+    label: str = Field(min_length=1, max_length=30)
+    outcome: Outcome
+    reason_required: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    requires_attempts: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _CODE.match(value):
+            raise ValueError(f"{value!r} is not a code: use lower_snake_case like not_a_fit")
+        return value
+
+    @field_validator("reasons")
+    @classmethod
+    def _reasons(cls, value: list[str]) -> list[str]:
+        for reason in value:
+            if not reason.strip() or len(reason) > 75:
+                raise ValueError(f"reason {reason!r} must be 1 to 75 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_reasons(self) -> Disposition:
+        if self.reason_required and not self.reasons:
+            raise ValueError("reason_required needs a list of reasons to choose from")
+        return self
+
+
+class Targets(_Model):
+    first_touch_compliance: float | None = Field(default=None, ge=0, le=1)
+    acceptance_rate: float | None = Field(default=None, ge=0, le=1)
+    data_completeness: float | None = Field(default=None, ge=0, le=1)
+    feedback_completion: float | None = Field(default=None, ge=0, le=1)
+    mql_per_week: dict[str, int] = Field(default_factory=dict)
+
+
+class Policy(_Model):
+    """The whole SLA file. Build with `parse_policy`; `version` identifies its content."""
+
+    name: str = "Marketing–Sales SLA"
+    timezone: str
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    channels: Channels
+    managers: list[str] = Field(default_factory=list)
+    segments: list[Segment] = Field(min_length=1)
+    mql: Mql = Field(default_factory=Mql)
+    tiers: list[Tier] = Field(min_length=1)
+    follow_up: FollowUp = Field(default_factory=FollowUp)
+    disposition_deadline: Duration = Duration(minutes=72 * 60)
+    dispositions: list[Disposition] = Field(min_length=1)
+    targets: Targets = Field(default_factory=Targets)
+    talk_tracks: dict[str, str] = Field(default_factory=dict)
+    version: str = ""
+
+    _deadline = field_validator("disposition_deadline", mode="before")(lambda cls, v: _duration(v))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not a time zone (like Australia/Sydney)") from error
+        return value
+
+    @field_validator("managers")
+    @classmethod
+    def _managers(cls, value: list[str]) -> list[str]:
+        return [_slack_id(user, "user") for user in value]
+
+    def disposition(self, code: str) -> Disposition | None:
+        return next((item for item in self.dispositions if item.code == code), None)
+
+    def segment(self, name: str | None) -> Segment | None:
+        return next((item for item in self.segments if item.name == name), None)
+
+    def talk_track(self, source: str | None) -> str | None:
+        tracks = {key.lower(): text for key, text in self.talk_tracks.items()}
+        return tracks.get((source or "").lower()) or tracks.get("default")
+
+    def is_manager(self, user: str) -> bool:
+        return user in self.managers
+
+    @cached_property
+    def calendar(self) -> BusinessCalendar:
+        hours = self.business_hours
+        regions = [holiday_region(region) for region in hours.regions]
+        start = _clock(hours.start)
+        assert start is not None  # validated: 24:00 is never a start
+        return BusinessCalendar(
+            self.timezone,
+            hours.days,
+            start,
+            _clock(hours.end),
+            is_holiday=lambda day: any(day in region for region in regions),
+            closed=hours.closed,
+        )
+
+
+def _path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("function-after[_order(), BusinessHours]",):
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown key (check its spelling)",
+}
+
+
+def _message(error: Any) -> str:
+    location = error["loc"]
+    if error["type"] == "too_short" and location and location[-1] == "reps":
+        return "at least one rep is required"
+    if error["type"] == "too_short":
+        return f"at least one {str(location[-1]).rstrip('s')} is required"
+    if error["type"] in _MESSAGES:
+        return _MESSAGES[error["type"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[0].lower() + message[1:] if message else "invalid"
+
+
+def _cross_checks(policy: Policy) -> list[str]:
+    problems: list[str] = []
+    names = [segment.name for segment in policy.segments]
+    for index, segment in enumerate(policy.segments[:-1]):
+        if segment.when is None:
+            problems.append(
+                f"segments[{index}].when: only the last segment may match everything; "
+                f"segments after it ({', '.join(names[index + 1 :])}) could never match"
+            )
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(f"segments[{index}].name: {name!r} is used twice")
+    for index, tier in enumerate(policy.tiers[:-1]):
+        if tier.when is None:
+            problems.append(f"tiers[{index}].when: only the last tier may match everything")
+    codes = [item.code for item in policy.dispositions]
+    labels = [item.label for item in policy.dispositions]
+    for index, (code, label) in enumerate(zip(codes, labels, strict=True)):
+        if code in codes[:index]:
+            problems.append(f"dispositions[{index}].code: {code!r} is used twice")
+        if label in labels[:index]:
+            problems.append(f"dispositions[{index}].label: {label!r} is used twice")
+    if len(policy.dispositions) > 20:
+        problems.append("dispositions: at most 20 codes fit on a Slack message")
+    for key in policy.targets.mql_per_week:
+        if key not in names:
+            problems.append(f"targets.mql_per_week.{key}: no segment is called {key!r}")
+    return problems
+
+
+def parse_policy(data: Any, source: str = "sla.yaml") -> Policy:
+    """Validate the parsed YAML of an SLA file; raise PolicyError listing every problem."""
+    if not isinstance(data, dict):
+        raise PolicyError(["(top level): the SLA file must be a mapping of keys"], source)
+    content = {key: value for key, value in data.items() if key != "version"}
+    try:
+        policy = Policy.model_validate(content)
+    except ValidationError as error:
+        problems = [f"{_path(item['loc'])}: {_message(item)}" for item in error.errors()]
+        raise PolicyError(problems, source) from None
+    problems = _cross_checks(policy)
+    if problems:
+        raise PolicyError(problems, source)
+    canonical = json.dumps(content, sort_keys=True, default=str)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return policy.model_copy(update={"version": version})
+
+
+def load_policy(path: str) -> Policy:
+    """Read and validate an SLA file; PolicyError for a missing, unreadable or invalid file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise PolicyError([f"(file): {path} does not exist"], path) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(error, "problem", None) or str(error)
+        raise PolicyError([f"{where}: not valid YAML: {problem}"], path) from None
+    return parse_policy(data, path)
+
+
+def policy_from_snapshot(content: dict[str, Any]) -> Policy:
+    """Rebuild the policy a lead arrived under from its stored snapshot."""
+    return parse_policy(content, "stored SLA version")
+
+
+def snapshot(policy: Policy) -> dict[str, Any]:
+    """The policy's content as plain JSON-able data (what `policy_from_snapshot` reads)."""
+    return json.loads(policy.model_dump_json(exclude={"version"}))
+
+
+__all__ = ["WEEKDAYS", "Disposition", "Policy", "PolicyError", "load_policy", "parse_policy"]

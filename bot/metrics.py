@@ -1,0 +1,34 @@
+"""Process counters for `GET /metrics` (Prometheus text format)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+HELP = {
+    "leads_received_total": "Leads accepted by intake (new leads only).",
+    "leads_duplicate_total": "Intake requests for a lead that was already stored.",
+    "leads_invalid_total": "Intake requests refused as invalid.",
+    "leads_posted_total": "Lead messages posted to Slack.",
+    "claims_total": "Claims won.",
+    "claims_refused_total": "Claim presses that lost a race or were not allowed.",
+    "attempts_total": "Contact attempts logged.",
+    "dispositions_total": "Leads dispositioned.",
+    "feedback_posted_total": "Disposition feedback posts to marketing.",
+    "slack_calls_total": "Slack Web API calls made for side effects.",
+    "slack_errors_total": "Slack side effects that failed after retries.",
+}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def inc(self, name: str, amount: int = 1) -> None:
+        self.counts[name] += amount
+
+    def render(self) -> str:
+        lines = []
+        for name, text in HELP.items():
+            lines += [f"# HELP handoff_{name} {text}", f"# TYPE handoff_{name} counter"]
+            lines.append(f"handoff_{name} {self.counts[name]}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,29 @@
+"""The SLA versions in force: the current one, and the ones running leads arrived under."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.domain.lead import LeadView
+from bot.domain.policy import Policy, policy_from_snapshot, snapshot
+from storage.repository import Store
+
+
+class PolicyBook:
+    """Looks up each lead's SLA version (editing sla.yaml never moves running clocks)."""
+
+    def __init__(self, store: Store, current: Policy) -> None:
+        self.store = store
+        self.current = current
+        self._versions: dict[str, Policy] = {current.version: current}
+
+    async def record_current(self, now: datetime) -> None:
+        await self.store.save_policy(self.current.version, snapshot(self.current), now)
+
+    async def for_lead(self, lead: LeadView) -> Policy:
+        if lead.sla_version not in self._versions:
+            content = await self.store.policy_content(lead.sla_version)
+            if content is None:
+                return self.current
+            self._versions[lead.sla_version] = policy_from_snapshot(content)
+        return self._versions[lead.sla_version]

@@ -1,0 +1,1 @@
+"""Slack: Block Kit rendering (one place, one `escape()`) and the publisher that calls Slack."""

@@ -1,0 +1,26 @@
+"""Every action id, callback id and metadata type Handoff puts in Slack, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    CLAIM = "lead_claim"
+    ATTEMPT = "lead_attempt"  # + "_<kind>": lead_attempt_email, lead_attempt_call, ...
+    DISPOSE = "lead_dispose"  # + "_<code>": lead_dispose_qualified, ...
+
+
+class CallbackId(StrEnum):
+    DISPOSE_MODAL = "lead_dispose_modal"
+
+
+LEAD_METADATA_TYPE = "handoff_lead"
+
+
+def attempt_action(kind: str) -> str:
+    return f"{ActionId.ATTEMPT}_{kind}"
+
+
+def dispose_action(code: str) -> str:
+    return f"{ActionId.DISPOSE}_{code}"

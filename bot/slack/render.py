@@ -1,0 +1,448 @@
+"""All Block Kit Handoff shows, as pure functions of stored state (safe to re-render any time)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain.durations import words
+from bot.domain.lead import AttemptKind, LeadView, Stage
+from bot.domain.policy import Disposition, Policy
+from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
+from bot.slack.text import plain, safe, slack_date, team_time
+from storage.repository import EventView
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+CONTEXT_LIMIT = 2000
+BUTTON_LIMIT = 75
+MAX_BLOCKS = 50
+STAGE_WORDS = {
+    Stage.MQL: "MQL, waiting for a rep",
+    Stage.SAL: "Sales accepted (SAL)",
+    Stage.SQL: "Qualified (SQL)",
+    Stage.REJECT: "Rejected",
+    Stage.NURTURE: "Back to marketing (nurture)",
+    Stage.RECYCLE: "Recycle",
+}
+OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️"}
+ENGAGEMENT_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str  # the notification / screen-reader fallback
+    blocks: list[dict[str, Any]]
+
+
+def _section(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    elements = [{"type": "mrkdwn", "text": t[:CONTEXT_LIMIT]} for t in texts if t][:10]
+    return {"type": "context", "elements": elements}
+
+
+def _button(
+    label: str, action_id: str, value: str, style: str | None = None, confirm: Any = None
+) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": plain(label, BUTTON_LIMIT), "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def _who(lead: LeadView) -> str:
+    name = safe(lead.display_name, 200)
+    title = f" · {safe(lead.title, 200)}" if lead.title else ""
+    return f"*{name}*{title}"
+
+
+def _company_line(lead: LeadView) -> str:
+    company = lead.company
+    parts = [f"*{safe(company['name'], 200)}*" if company.get("name") else "*Company unknown*"]
+    if company.get("employees") is not None:
+        parts.append(f"{int(company['employees']):,} employees")
+    for key in ("industry", "country", "domain"):
+        if company.get(key):
+            parts.append(safe(company[key], 100))
+    return " · ".join(parts)
+
+
+def _contact_line(lead: LeadView) -> str:
+    parts = [safe(lead.email, 320)]
+    if lead.phone:
+        parts.append(safe(lead.phone, 60))
+    return " · ".join(parts)
+
+
+def _engagement(lead: LeadView, zone: str) -> str:
+    items = sorted(lead.engagement, key=lambda item: item.get("at") or "", reverse=True)
+    if not items:
+        return "*Recent engagement*\nNone recorded."
+    lines = []
+    for item in items[:ENGAGEMENT_SHOWN]:
+        kind = safe(str(item.get("type", "activity")).replace("_", " ").capitalize(), 60)
+        title = safe(item.get("title") or "(untitled)", 150)
+        when = ""
+        if item.get("at"):
+            at = datetime.fromisoformat(str(item["at"]))
+            when = f" ({slack_date(at, zone, '{date_short_pretty}')})"
+        lines.append(f"• {kind}: {title}{when}")
+    more = len(items) - ENGAGEMENT_SHOWN
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return "*Recent engagement*\n" + "\n".join(lines)
+
+
+def _clock(lead: LeadView, policy: Policy, now: datetime) -> str:
+    zone = policy.timezone
+    calendar = policy.calendar
+    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+        due = lead.first_touch_due_at
+        if now <= due:
+            left = words(calendar.elapsed(now, due))
+            return f"⏱ First touch due by {slack_date(due, zone)} ({left} of working time left)"
+        late = words(calendar.elapsed(due, now))
+        return f"🔴 First touch was due {slack_date(due, zone)}: overdue by {late} of working time"
+    parts: list[str] = []
+    if lead.owner and lead.claimed_at and lead.posted_at:
+        taken = words(calendar.elapsed(lead.posted_at, lead.claimed_at))
+        parts.append(f"Claimed by <@{lead.owner}> after {taken}")
+    elif lead.owner:
+        parts.append(f"Owner <@{lead.owner}>")
+    if lead.first_touch_at and lead.posted_at:
+        speed = words(calendar.elapsed(lead.posted_at, lead.first_touch_at))
+        on_time = lead.first_touch_due_at is None or lead.first_touch_at <= lead.first_touch_due_at
+        parts.append(f"first touch after {speed} {'✅' if on_time else '(late)'}")
+    elif lead.stage is Stage.SAL and lead.first_touch_due_at:
+        due = lead.first_touch_due_at
+        state = "due" if now <= due else "🔴 overdue since"
+        parts.append(f"first touch {state} {slack_date(due, zone)}")
+    return " · ".join(parts)
+
+
+def _attempts_line(lead: LeadView, policy: Policy) -> str:
+    standard = policy.follow_up
+    return f"Attempts {lead.attempts}/{standard.min_attempts} (standard: within {standard.within})"
+
+
+def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
+    reasons = "; ".join(lead.score_reasons[:3])
+    why = f"\n{safe(reasons, 300)}" if reasons else ""
+    fields = [
+        f"*Source*\n{safe(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{safe(lead.campaign or '—', 300)}",
+        f"*Score*\n{lead.score} ({safe(lead.tier, 40)}){why}",
+        f"*Segment*\n{safe(lead.segment, 100)}",
+    ]
+    if lead.stage is Stage.MQL and lead.suggested_owner:
+        fields.append(f"*Suggested owner*\n<@{lead.suggested_owner}>")
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]}
+
+
+def _actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
+    value = str(lead.id)
+    if lead.stage is Stage.MQL:
+        claim = _button("Claim", ActionId.CLAIM, value, style="primary")
+        return [{"type": "actions", "block_id": "lead_claim", "elements": [claim]}]
+    if lead.stage is not Stage.SAL:
+        return []
+    attempts = [_button(kind.label, attempt_action(kind.value), value) for kind in AttemptKind]
+    blocks = [{"type": "actions", "block_id": "lead_attempts", "elements": attempts}]
+    buttons = [_disposition_button(item, value) for item in policy.dispositions]
+    for start in range(0, len(buttons), 25):
+        block_id = f"lead_dispositions_{start // 25}"
+        blocks.append(
+            {"type": "actions", "block_id": block_id, "elements": buttons[start : start + 25]}
+        )
+    return blocks
+
+
+def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
+    action = dispose_action(disposition.code)
+    if disposition.reason_required:  # the modal asks for the reason, and is the confirmation
+        return _button(disposition.label, action, value)
+    confirm = {
+        "title": {"type": "plain_text", "text": "Close this lead?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300),
+        },
+        "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+    style = "primary" if disposition.outcome == "sql" else None
+    return _button(disposition.label, action, value, style=style, confirm=confirm)
+
+
+def _outcome(lead: LeadView, policy: Policy) -> str:
+    disposition = policy.disposition(lead.disposition_code or "")
+    label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
+    icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
+    text = f"{icon} *{safe(label, 100)}* → {STAGE_WORDS[lead.stage]}"
+    if lead.owner:
+        text += f" by <@{lead.owner}>"
+    if lead.dispositioned_at:
+        text += f" on {slack_date(lead.dispositioned_at, policy.timezone)}"
+    if lead.disposition_reason:
+        text += f"\nReason: {safe(lead.disposition_reason, 200)}"
+    if lead.disposition_note:
+        text += f"\nNote: {safe(lead.disposition_note, 1500)}"
+    return text
+
+
+def _headline(lead: LeadView) -> str:
+    company = f" at {lead.company_name}" if lead.company_name else ""
+    return f"{lead.tier.capitalize()} MQL: {lead.display_name}{company}"
+
+
+def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
+    """The lead's one message in its segment channel, for its current state."""
+    blocks: list[dict[str, Any]] = [
+        _section(f"{_stage_badge(lead)} {safe(_headline(lead), 400)}"),
+        _section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        _facts(lead, policy),
+        _section(_engagement(lead, policy.timezone)[:SECTION_LIMIT]),
+    ]
+    track = policy.talk_track(lead.source)
+    if track and lead.stage.is_open:
+        blocks.append(_section(f"*Talk track*\n{safe(track, 2500)}"))
+    clock = _clock(lead, policy, now)
+    if lead.stage is Stage.SAL:
+        blocks.append(_context(*(part for part in (clock, _attempts_line(lead, policy)) if part)))
+    elif clock:
+        blocks.append(_context(clock))
+    if not lead.stage.is_open:
+        blocks.append(_section(_outcome(lead, policy)[:SECTION_LIMIT]))
+    blocks.extend(_actions(lead, policy))
+    return Message(text=_fallback(lead, policy), blocks=blocks[:MAX_BLOCKS])
+
+
+def _stage_badge(lead: LeadView) -> str:
+    if lead.stage is Stage.MQL:
+        return "🔥" if lead.tier == "hot" else "🆕"
+    return {Stage.SAL: "🤝"}.get(lead.stage, OUTCOME_ICONS.get(lead.stage.value, "✅"))
+
+
+def _fallback(lead: LeadView, policy: Policy) -> str:
+    text = _headline(lead)
+    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+        text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
+    elif lead.stage is Stage.SAL:
+        text += f", claimed by <@{lead.owner}>"
+    else:
+        text += f", {STAGE_WORDS[lead.stage]}"
+    return safe(text, 3000)
+
+
+def feedback_message(lead: LeadView, policy: Policy) -> Message:
+    """What marketing hears in its channel about a reject, nurture or recycle."""
+    disposition = policy.disposition(lead.disposition_code or "")
+    label = disposition.label if disposition else (lead.disposition_code or "?")
+    outcome = disposition.outcome if disposition else lead.stage.value
+    icon = OUTCOME_ICONS.get(outcome, "•")
+    head = f"{icon} *{safe(label, 100)}* ({outcome}) · {safe(_headline(lead), 400)}"
+    fields = [
+        f"*Lead*\n{safe(lead.display_name, 200)} · {safe(lead.email, 320)}",
+        f"*Source*\n{safe(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{safe(lead.campaign or '—', 300)}",
+        f"*Code*\n`{safe(lead.disposition_code or '?', 64)}`",
+        f"*Reason*\n{safe(lead.disposition_reason or '—', 200)}",
+        f"*Rep*\n<@{lead.owner}>" if lead.owner else "*Rep*\n—",
+    ]
+    blocks: list[dict[str, Any]] = [
+        _section(head),
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if lead.disposition_note:
+        blocks.append(_section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
+    blocks.append(
+        _context(f"Segment {safe(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
+    )
+    text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
+    if lead.disposition_reason:
+        text += f", reason: {lead.disposition_reason}"
+    return Message(text=safe(text, 3000), blocks=blocks)
+
+
+def nurture_notice(lead: LeadView) -> Message:
+    """A lead that is not an MQL goes back to marketing with its reason, never silently."""
+    head = f"🌱 *Not an MQL, kept in nurture* · {safe(_headline(lead).split(': ', 1)[-1], 400)}"
+    reason = safe(lead.stage_reason or "below the MQL definition", 1000)
+    blocks = [
+        _section(head),
+        _section(
+            f"*Why*: {reason}\n*Source*: {safe(lead.source or 'unknown', 200)} · "
+            f"*Campaign*: {safe(lead.campaign or '—', 300)} · *Score*: {lead.score}"
+        ),
+        _context(f"{safe(lead.email, 320)} · external id {safe(lead.external_id, 255)}"),
+    ]
+    text = f"Not an MQL: {lead.display_name} ({lead.stage_reason})"
+    return Message(text=safe(text, 3000), blocks=blocks)
+
+
+def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any]:
+    """The modal that asks for a required reason and note before a disposition."""
+    options = [
+        {"text": {"type": "plain_text", "text": plain(reason, 75)}, "value": reason[:150]}
+        for reason in disposition.reasons[:100]
+    ]
+    metadata = json.dumps({"lead_id": lead.id, "code": disposition.code})
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.DISPOSE_MODAL,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": plain(disposition.label, 24)},
+        "submit": {"type": "plain_text", "text": "Send to marketing"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _section(f"{safe(_headline(lead), 500)}\nMarketing will see the reason and your note."),
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "reason",
+                    "placeholder": {"type": "plain_text", "text": "Pick a reason"},
+                    "options": options,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {"type": "plain_text", "text": "Note for marketing"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "note",
+                    "multiline": True,
+                    "max_length": 2000,
+                    "placeholder": {"type": "plain_text", "text": "What did you learn?"},
+                },
+            },
+        ],
+    }
+
+
+EVENT_WORDS = {
+    "received": "received",
+    "mql": "qualified as MQL",
+    "nurture": "kept in nurture",
+    "posted": "posted to Slack",
+    "claimed": "claimed",
+    "attempt": "contact attempt",
+    "first_touch": "first touch",
+    "dispositioned": "dispositioned",
+}
+
+
+def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: datetime) -> Message:
+    """`/lead`: the lead as it stands, with its timeline of events (ephemeral)."""
+    blocks: list[dict[str, Any]] = [
+        _section(
+            f"{_stage_badge(lead)} {safe(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
+        ),
+        _section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        _facts(lead, policy),
+    ]
+    clock = _clock(lead, policy, now)
+    if clock:
+        blocks.append(_context(clock))
+    if not lead.stage.is_open and lead.disposition_code:
+        blocks.append(_section(_outcome(lead, policy)[:SECTION_LIMIT]))
+    lines = [_event_line(event, policy) for event in events[-40:]]
+    timeline = "*Timeline*\n" + "\n".join(lines) if lines else "*Timeline*\nNo events yet."
+    blocks.append(_section(timeline[:SECTION_LIMIT]))
+    blocks.append(_context(f"Lead {lead.id} · external id {safe(lead.external_id, 255)}"))
+    return Message(text=safe(_fallback(lead, policy), 3000), blocks=blocks)
+
+
+def _event_line(event: EventView, policy: Policy) -> str:
+    what = EVENT_WORDS.get(event.type, event.type.replace("_", " "))
+    actor = f"<@{event.actor}>" if event.actor.startswith(("U", "W")) else safe(event.actor, 40)
+    detail = ""
+    if event.type == "attempt":
+        detail = f" ({safe(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
+    elif event.type == "dispositioned":
+        detail = f" as {safe(event.data.get('code', ''), 64)}"
+        if event.data.get("reason"):
+            detail += f" ({safe(event.data['reason'], 100)})"
+    elif event.type == "nurture":
+        detail = f": {safe(event.data.get('reason', ''), 300)}"
+    return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"
+
+
+def sla_summary(policy: Policy) -> Message:
+    """`/sla`: the whole agreement on one page."""
+    hours = policy.business_hours
+    holidays = ", ".join(hours.regions) or "none"
+    segments = "\n".join(
+        f"• *{safe(s.name, 40)}* → <#{s.channel}> · reps {' '.join(f'<@{r}>' for r in s.reps)}"
+        for s in policy.segments
+    )
+    tiers = "\n".join(
+        f"• *{safe(t.name, 40)}*"
+        + (f" (score ≥ {t.when.score_min})" if t.when and t.when.score_min is not None else "")
+        + f": first touch within {t.first_touch} of working time"
+        for t in policy.tiers
+    )
+    dispositions = "\n".join(
+        f"• *{safe(d.label, 40)}* → {d.outcome}"
+        + (f" (reason: {safe(', '.join(d.reasons), 300)})" if d.reason_required else "")
+        for d in policy.dispositions
+    )
+    required = ", ".join(policy.mql.required_fields)
+    targets = policy.targets
+    target_bits = []
+    if targets.first_touch_compliance is not None:
+        target_bits.append(f"first-touch compliance {targets.first_touch_compliance:.0%}")
+    if targets.acceptance_rate is not None:
+        target_bits.append(f"acceptance rate {targets.acceptance_rate:.0%}")
+    for name, count in targets.mql_per_week.items():
+        target_bits.append(f"{safe(name, 40)} {count} MQLs/week")
+    blocks = [
+        _section(f"📜 *{safe(policy.name, 200)}* (version `{policy.version}`)"),
+        _section(
+            f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
+            f"{policy.timezone}, holidays {safe(holidays, 100)}"
+        ),
+        _section(f"*MQL*: score ≥ {policy.mql.threshold} with {safe(required, 300)}"),
+        _section(f"*Segments* (first match wins)\n{segments}"[:SECTION_LIMIT]),
+        _section(f"*Speed to lead*\n{tiers}"[:SECTION_LIMIT]),
+        _section(
+            f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
+            f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
+        ),
+        _section(f"*Dispositions*\n{dispositions}"[:SECTION_LIMIT]),
+        _section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
+        _context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
+    ]
+    return Message(text=safe(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+
+
+def home_view(leads: list[LeadView], policy: Policy, now: datetime) -> dict[str, Any]:
+    """App Home: the person's own open leads and what each needs next."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Your open leads"}},
+    ]
+    if not leads:
+        blocks.append(_section("Nothing open. New leads appear in your segment channel."))
+    for lead in leads[:20]:
+        link = f"{safe(_headline(lead), 400)}"
+        blocks.append(_section(f"{link}\n{_attempts_line(lead, policy)}"))
+        clock = _clock(lead, policy, now)
+        if clock:
+            blocks.append(_context(clock))
+    blocks.append(_context(f"{safe(policy.name, 200)} · `/sla` shows the whole agreement"))
+    return {"type": "home", "blocks": blocks[:100]}

@@ -1,0 +1,1 @@
+"""Entrypoints: Bolt listeners and aiohttp routes. They parse, call one service, and answer."""

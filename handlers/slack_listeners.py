@@ -1,0 +1,186 @@
+"""Bolt listeners: buttons, the disposition modal, slash commands and App Home."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.lead import Refusal
+from bot.metrics import Metrics
+from bot.services import Services
+from bot.slack import render
+from bot.slack.ids import ActionId, CallbackId
+from bot.slack.publisher import Clock, SlackPublisher
+
+log = logging.getLogger("handoff.handlers")
+
+COMING = {
+    "/sla-report": "`/sla-report` (the week's SLA numbers by segment, source and rep)",
+    "/sla-plan": "`/sla-plan` (working back from a revenue goal to MQLs per week)",
+    "away": "`/handoff away` and `/handoff back` (out-of-office routing)",
+    "back": "`/handoff away` and `/handoff back` (out-of-office routing)",
+    "routing": "`/handoff routing` (who gets which leads)",
+}
+HELP = (
+    "*Handoff* runs the marketing–sales SLA in Slack.\n"
+    "• Press *Claim* on a lead in your segment channel, log attempts with the buttons, "
+    "and close it with a disposition.\n"
+    "• `/lead <email|external id>`: a lead and its timeline\n"
+    "• `/sla`: the SLA on one page\n"
+    "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers (coming soon)\n"
+    "• `/sla-plan <revenue goal>`: work back from a goal (coming soon)\n"
+    "• `/handoff away|back|routing|help`"
+)
+_LEAD_ID = re.compile(r"^\d{1,18}$")
+
+
+def _lead_id(value: Any) -> int:
+    if not isinstance(value, str) or not _LEAD_ID.match(value):
+        raise Refusal("This button does not carry a lead Handoff knows; nothing was changed.")
+    return int(value)
+
+
+def register(
+    app: AsyncApp, services: Services, publisher: SlackPublisher, metrics: Metrics, clock: Clock
+) -> None:
+    """Attach every listener to the Bolt app."""
+
+    def tell(respond: AsyncRespond, message: str) -> None:
+        # Off the request path: the ack goes back to Slack first.
+        publisher.spawn(
+            respond(text=message, response_type="ephemeral", replace_original=False),
+            "answer privately",
+        )
+
+    @app.action(ActionId.CLAIM.value)
+    async def claim(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            outcome = await services.claim(
+                _lead_id(body["actions"][0].get("value")), body["user"]["id"], clock()
+            )
+        except Refusal as refusal:
+            metrics.inc("claims_refused_total")
+            tell(respond, refusal.message)
+            return
+        metrics.inc("claims_total" if outcome.ok else "claims_refused_total")
+        if not outcome.ok:
+            tell(respond, outcome.message)
+
+    @app.action(re.compile(f"^{ActionId.ATTEMPT.value}_"))
+    async def attempt(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        action = body["actions"][0]
+        kind = action["action_id"].removeprefix(f"{ActionId.ATTEMPT.value}_")
+        try:
+            await services.log_attempt(
+                _lead_id(action.get("value")), body["user"]["id"], kind, clock()
+            )
+            metrics.inc("attempts_total")
+        except Refusal as refusal:
+            tell(respond, refusal.message)
+
+    @app.action(re.compile(f"^{ActionId.DISPOSE.value}_"))
+    async def dispose(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        action = body["actions"][0]
+        code = action["action_id"].removeprefix(f"{ActionId.DISPOSE.value}_")
+        user = body["user"]["id"]
+        try:
+            start = await services.start_disposition(_lead_id(action.get("value")), user, code)
+            if start.needs_modal:
+                view = render.disposition_modal(start.lead, start.disposition)
+                publisher.spawn(
+                    client.views_open(trigger_id=body["trigger_id"], view=view),
+                    "open the disposition modal",
+                )
+                return
+            outcome = await services.dispose(start.lead.id, user, code, clock())
+            metrics.inc("dispositions_total")
+            if outcome.message:
+                tell(respond, outcome.message)
+        except Refusal as refusal:
+            tell(respond, refusal.message)
+
+    @app.view(CallbackId.DISPOSE_MODAL.value)
+    async def submit_disposition(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body["view"]
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            lead_id, code = _lead_id(str(meta.get("lead_id"))), str(meta.get("code"))
+        except (ValueError, Refusal):
+            await ack(response_action="errors", errors={"reason": "This form is out of date."})
+            return
+        values = view.get("state", {}).get("values", {})
+        selected = values.get("reason", {}).get("reason", {}).get("selected_option") or {}
+        note = values.get("note", {}).get("note", {}).get("value")
+        try:
+            outcome = await services.dispose(
+                lead_id, body["user"]["id"], code, clock(), reason=selected.get("value"), note=note
+            )
+        except Refusal as refusal:
+            await ack(response_action="errors", errors={"reason": refusal.message})
+            return
+        if outcome.errors:
+            await ack(response_action="errors", errors=outcome.errors)
+            return
+        metrics.inc("dispositions_total")
+        await ack()
+
+    @app.command("/lead")
+    async def lead_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        try:
+            lead, events, policy = await services.find(command.get("text") or "")
+        except Refusal as refusal:
+            await ack(text=refusal.message, response_type="ephemeral")
+            return
+        card = render.lead_card(lead, events, policy, clock())
+        await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
+
+    @app.command("/sla")
+    async def sla_command(ack: AsyncAck) -> None:
+        summary = render.sla_summary(services.policy)
+        await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
+
+    @app.command("/handoff")
+    async def handoff_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        word = (command.get("text") or "help").strip().split(" ")[0].lower()
+        if word in COMING:
+            await ack(text=_coming(COMING[word]), response_type="ephemeral")
+        elif word in ("help", ""):
+            await ack(text=HELP, response_type="ephemeral")
+        else:
+            await ack(text=f"I don't know `/handoff {word}`.\n{HELP}", response_type="ephemeral")
+
+    for name in ("/sla-report", "/sla-plan"):
+
+        @app.command(name)
+        async def coming_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+            await ack(text=_coming(COMING[command["command"]]), response_type="ephemeral")
+
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        leads = await services.store.open_leads_for(event["user"])
+        view = render.home_view(leads, services.policy, clock())
+        await client.views_publish(user_id=event["user"], view=view)
+
+    @app.error
+    async def failed(error: Exception, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        log.exception("a Slack request failed", exc_info=error)
+        if respond is not None and body.get("response_url"):
+            tell(respond, "Something went wrong on our side and nothing was changed. Try again?")
+
+
+def _coming(what: str) -> str:
+    return (
+        f"{what} is coming in a later release of Handoff. `/handoff help` lists what works today."
+    )
