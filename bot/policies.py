@@ -25,5 +25,5 @@ class PolicyBook:
             content = await self.store.policy_content(lead.sla_version)
             if content is None:
                 return self.current
-            self._versions[lead.sla_version] = policy_from_snapshot(content)
+            self._versions[lead.sla_version] = policy_from_snapshot(content, lead.sla_version)
         return self._versions[lead.sla_version]

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -97,18 +99,19 @@ class Store:
             return existing, False
 
     async def _rotate(self, session: AsyncSession, segment: str) -> int:
+        """Take the segment's next round-robin position (atomic under concurrent intake)."""
+        dialect = session.get_bind().dialect.name
+        insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert_row(RoundRobin).values(segment=segment, position=0).on_conflict_do_nothing()
+        )
         moved = await session.execute(
             update(RoundRobin)
             .where(RoundRobin.segment == segment)
             .values(position=RoundRobin.position + 1)
             .returning(RoundRobin.position)
         )
-        position = moved.scalar_one_or_none()
-        if position is not None:
-            return int(position) - 1
-        # First lead of the segment; a racing first lead makes this insert fail and retry whole.
-        await session.execute(insert(RoundRobin).values(segment=segment, position=1))
-        return 0
+        return int(moved.scalar_one()) - 1
 
     # --- reads --------------------------------------------------------------------------------
 

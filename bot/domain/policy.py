@@ -400,9 +400,9 @@ def load_policy(path: str) -> Policy:
     return parse_policy(data, path)
 
 
-def policy_from_snapshot(content: dict[str, Any]) -> Policy:
-    """Rebuild the policy a lead arrived under from its stored snapshot."""
-    return parse_policy(content, "stored SLA version")
+def policy_from_snapshot(content: dict[str, Any], version: str) -> Policy:
+    """Rebuild the policy a lead arrived under from its stored snapshot, keeping its version."""
+    return parse_policy(content, "stored SLA version").model_copy(update={"version": version})
 
 
 def snapshot(policy: Policy) -> dict[str, Any]:

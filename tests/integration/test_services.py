@@ -1,0 +1,210 @@
+"""Use cases over the real store (SQLite and PostgreSQL) with a notifier that records."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.lead import Refusal, Stage
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.policies import PolicyBook
+from bot.services import Services
+from storage.repository import Store
+from tests.conftest import lead_payload
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.created: list[int] = []
+        self.changed: list[int] = []
+        self.feedback: list[int] = []
+
+    def lead_created(self, lead_id: int) -> None:
+        self.created.append(lead_id)
+
+    def lead_changed(self, lead_id: int) -> None:
+        self.changed.append(lead_id)
+
+    def lead_dispositioned(self, lead_id: int) -> None:
+        self.feedback.append(lead_id)
+
+
+@pytest.fixture
+async def services(store: Store, policy: Policy) -> Services:
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY)
+    return Services(store, book, Recorder())
+
+
+def recorder(services: Services) -> Recorder:
+    assert isinstance(services.notifier, Recorder)
+    return services.notifier
+
+
+async def claimed_lead(services: Services, rep: str = "U0REP1", external_id: str = "hs-1") -> int:
+    result = await services.intake(lead_payload(external_id), MONDAY)
+    assert result.lead is not None
+    outcome = await services.claim(result.lead.id, rep, MONDAY + timedelta(minutes=4))
+    assert outcome.ok
+    return result.lead.id
+
+
+async def test_intake_routes_scores_and_sets_the_clock(services: Services) -> None:
+    result = await services.intake(lead_payload(), MONDAY)
+    lead = result.lead
+    assert result.created and lead is not None
+    assert (lead.stage, lead.segment, lead.channel, lead.tier) == (
+        Stage.MQL,
+        "enterprise",
+        "C0ENT",
+        "hot",
+    )
+    assert lead.score == 88  # its own score is kept
+    assert lead.suggested_owner == "U0REP1"
+    assert lead.first_touch_due_at == MONDAY + timedelta(hours=2)
+    assert recorder(services).created == [lead.id]
+
+
+async def test_duplicate_intake_returns_the_same_lead_and_posts_once(services: Services) -> None:
+    results = await asyncio.gather(*(services.intake(lead_payload(), MONDAY) for _ in range(8)))
+    assert sum(result.created for result in results) == 1
+    assert len({result.lead.id for result in results if result.lead}) == 1
+    assert len(recorder(services).created) == 1
+
+
+async def test_invalid_intake_stores_nothing(services: Services) -> None:
+    result = await services.intake({"external_id": "x", "email": "not-an-email"}, MONDAY)
+    assert result.lead is None and not result.created
+    assert [(e.field, e.message) for e in result.errors] == [
+        ("email", "must be an email address like jane@example.com")
+    ]
+    assert await services.store.count_leads() == 0
+
+
+async def test_non_mql_goes_to_nurture_with_its_reason(services: Services) -> None:
+    payload = lead_payload(score=35, title=None)
+    result = await services.intake(payload, MONDAY)
+    lead = result.lead
+    assert lead is not None and lead.stage is Stage.NURTURE
+    assert lead.stage_reason == "missing title; score 35 is below the MQL threshold 60"
+    assert lead.suggested_owner is None and lead.first_touch_due_at is None
+    assert recorder(services).created == [lead.id]  # marketing hears about it
+    kinds = [event.type for event in await services.store.events(lead.id)]
+    assert kinds == ["received", "nurture"]
+
+
+async def test_claim_by_rep_outside_the_pool_is_refused(services: Services) -> None:
+    result = await services.intake(lead_payload(), MONDAY)
+    assert result.lead is not None
+    with pytest.raises(Refusal, match="only the enterprise reps and the sales managers"):
+        await services.claim(result.lead.id, "U0REP5", MONDAY)
+    lead = await services.lead(result.lead.id)
+    assert lead.owner is None and recorder(services).changed == []
+
+
+async def test_claim_race_has_one_winner_and_losers_hear_who(services: Services) -> None:
+    result = await services.intake(lead_payload(), MONDAY)
+    assert result.lead is not None
+    reps = ["U0REP1", "U0REP2", "U0MGR1", "U0MGR2"]
+    outcomes = await asyncio.gather(
+        *(services.claim(result.lead.id, rep, MONDAY) for rep in reps), return_exceptions=True
+    )
+    winners = [
+        rep
+        for rep, o in zip(reps, outcomes, strict=True)
+        if not isinstance(o, BaseException) and o.ok
+    ]
+    assert len(winners) == 1
+    for outcome in outcomes:
+        if isinstance(outcome, Refusal):
+            assert f"<@{winners[0]}>" in outcome.message
+        elif not isinstance(outcome, BaseException) and not outcome.ok:
+            assert f"<@{winners[0]}>" in outcome.message
+    assert recorder(services).changed == [result.lead.id]
+
+
+async def test_attempts_count_and_the_first_one_is_the_first_touch(services: Services) -> None:
+    lead_id = await claimed_lead(services)
+    await services.log_attempt(lead_id, "U0REP1", "email", MONDAY + timedelta(minutes=10))
+    await services.log_attempt(lead_id, "U0MGR1", "call", MONDAY + timedelta(minutes=30))
+    with pytest.raises(Refusal, match="Only <@U0REP1>"):
+        await services.log_attempt(lead_id, "U0REP2", "call", MONDAY)
+    with pytest.raises(Refusal, match="not a kind of contact attempt"):
+        await services.log_attempt(lead_id, "U0REP1", "fax", MONDAY)
+    lead = await services.lead(lead_id)
+    assert lead.attempts == 2
+    assert lead.first_touch_at == MONDAY + timedelta(minutes=10)
+
+
+async def test_reason_required_disposition_needs_reason_and_note(services: Services) -> None:
+    lead_id = await claimed_lead(services)
+    start = await services.start_disposition(lead_id, "U0REP1", "not_a_fit")
+    assert start.needs_modal
+    outcome = await services.dispose(lead_id, "U0REP1", "not_a_fit", MONDAY, reason=None, note=" ")
+    assert not outcome.ok and set(outcome.errors) == {"reason", "note"}
+    assert (await services.lead(lead_id)).stage is Stage.SAL
+    done = await services.dispose(
+        lead_id, "U0REP1", "not_a_fit", MONDAY, reason="No budget", note="Budget frozen to July"
+    )
+    assert done.ok and done.lead is not None
+    assert (done.lead.stage, done.lead.disposition_reason) == (Stage.REJECT, "No budget")
+    again = await services.dispose(
+        lead_id, "U0REP1", "not_a_fit", MONDAY, reason="No budget", note="Budget frozen to July"
+    )
+    assert again.ok and again.message == "Already recorded."
+    assert recorder(services).feedback == [lead_id]  # once, not twice
+
+
+async def test_only_owner_or_manager_dispositions(services: Services) -> None:
+    lead_id = await claimed_lead(services)
+    with pytest.raises(Refusal, match="Only <@U0REP1>"):
+        await services.dispose(lead_id, "U0REP2", "qualified", MONDAY)
+    outcome = await services.dispose(lead_id, "U0MGR2", "qualified", MONDAY)
+    assert outcome.ok and outcome.lead is not None and outcome.lead.stage is Stage.SQL
+    assert recorder(services).feedback == []  # a qualified lead is not feedback to marketing
+    with pytest.raises(Refusal, match="already closed"):
+        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY)
+
+
+async def test_unknown_disposition_and_missing_lead(services: Services) -> None:
+    lead_id = await claimed_lead(services)
+    with pytest.raises(Refusal, match="'won' is not a disposition"):
+        await services.start_disposition(lead_id, "U0REP1", "won")
+    with pytest.raises(Refusal, match="no longer exists"):
+        await services.claim(999_999, "U0REP1", MONDAY)
+
+
+async def test_unable_to_contact_needs_the_minimum_attempts(services: Services) -> None:
+    lead_id = await claimed_lead(services)
+    with pytest.raises(Refusal, match="needs 6 contact attempts first"):
+        await services.start_disposition(lead_id, "U0REP1", "no_response")
+    for index in range(6):
+        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(hours=index))
+    outcome = await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=3))
+    assert outcome.ok and outcome.lead is not None and outcome.lead.stage is Stage.RECYCLE
+
+
+async def test_a_lead_keeps_the_sla_version_it_arrived_under(
+    services: Services, policy: Policy
+) -> None:
+    lead_id = await claimed_lead(services)
+    edited = snapshot(policy)
+    edited["dispositions"] = [
+        {"code": "qualified", "label": "Qualified", "outcome": "sql"},
+        {"code": "went_dark", "label": "Went dark", "outcome": "recycle"},
+    ]
+    new_policy = parse_policy(edited)
+    assert new_policy.version != policy.version
+    book = PolicyBook(services.store, new_policy)
+    await book.record_current(MONDAY)
+    later = Services(services.store, book, Recorder())
+    old_lead = await later.lead(lead_id)
+    assert (await later.policy_for(old_lead)).version == policy.version
+    outcome = await later.dispose(lead_id, "U0REP1", "bad_timing", MONDAY)  # only in the old SLA
+    assert outcome.ok
+    new = await later.intake(lead_payload("hs-2"), MONDAY)
+    assert new.lead is not None and new.lead.sla_version == new_policy.version

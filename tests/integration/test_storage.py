@@ -1,0 +1,164 @@
+"""The store on SQLite and PostgreSQL: migrations, exactly-once updates, immutable stage times."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from bot.domain.lead import Stage
+from bot.domain.policy import Policy, snapshot
+from storage import db
+from storage.repository import NewLead, Store
+from storage.tables import Base
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
+
+
+def new_lead(policy: Policy, external_id: str, segment: str = "enterprise") -> NewLead:
+    values: dict[str, Any] = {
+        "external_id": external_id,
+        "email": f"{external_id.lower()}@example.com",
+        "company": {"name": "Acme"},
+        "engagement": [],
+        "payload": {"external_id": external_id},
+        "score": 85,
+        "score_reasons": [],
+        "stage": Stage.MQL.value,
+        "segment": segment,
+        "channel": "C0ENT",
+        "tier": "hot",
+        "sla_version": policy.version,
+        "received_at": NOW,
+        "attempts": 0,
+    }
+    return NewLead(values=values, pool=["U0REP1", "U0REP2"])
+
+
+async def stored(store: Store, policy: Policy, external_id: str = "x-1") -> int:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    lead, created = await store.create_lead(new_lead(policy, external_id), [], NOW)
+    assert created
+    return lead.id
+
+
+async def test_migrations_build_exactly_the_models(store: Store) -> None:
+    def diff(connection: Any) -> list[Any]:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with store.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+    assert await db.current_revision(store.engine) == "0001"
+    await db.upgrade(store.engine)  # a second upgrade is a no-op
+    assert await db.current_revision(store.engine) == "0001"
+
+
+async def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
+    async with sqlite_store.engine.connect() as connection:
+        mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+    assert mode == "wal"
+
+
+async def test_concurrent_duplicates_store_one_lead(store: Store, policy: Policy) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    results = await asyncio.gather(
+        *(
+            store.create_lead(new_lead(policy, "dup-1"), [("received", "api", {})], NOW)
+            for _ in range(12)
+        )
+    )
+    assert sum(created for _, created in results) == 1
+    assert len({lead.id for lead, _ in results}) == 1
+    assert await store.count_leads() == 1
+    assert [e.type for e in await store.events(results[0][0].id)] == ["received"]
+
+
+async def test_one_claim_wins_a_race(store: Store, policy: Policy) -> None:
+    lead_id = await stored(store, policy)
+    reps = [f"U0REP{i}" for i in range(20)]
+    wins = await asyncio.gather(*(store.claim(lead_id, rep, None, NOW) for rep in reps))
+    assert sum(wins) == 1
+    lead = await store.get(lead_id)
+    assert lead is not None and lead.owner == reps[wins.index(True)]
+    assert lead.stage is Stage.SAL
+    assert [e.type for e in await store.events(lead_id)].count("claimed") == 1
+
+
+async def test_stage_timestamps_are_set_once(store: Store, policy: Policy) -> None:
+    lead_id = await stored(store, policy)
+    assert await store.mark_posted(lead_id, "C0ENT", "1.000100", NOW)
+    assert not await store.mark_posted(lead_id, "C0ENT", "2.000200", NOW + timedelta(hours=1))
+    assert await store.claim(lead_id, "U0REP1", None, NOW + timedelta(minutes=5))
+    assert await store.log_attempt(lead_id, "U0REP1", "call", NOW + timedelta(minutes=10)) == 1
+    assert await store.log_attempt(lead_id, "U0REP1", "email", NOW + timedelta(minutes=20)) == 2
+    closed = await store.dispose(
+        lead_id,
+        "U0REP1",
+        code="qualified",
+        stage=Stage.SQL,
+        reason=None,
+        note=None,
+        now=NOW + timedelta(minutes=30),
+    )
+    again = await store.dispose(
+        lead_id,
+        "U0REP1",
+        code="not_a_fit",
+        stage=Stage.REJECT,
+        reason="x",
+        note="y",
+        now=NOW + timedelta(minutes=40),
+    )
+    assert closed and not again
+    assert await store.log_attempt(lead_id, "U0REP1", "call", NOW + timedelta(hours=2)) is None
+    lead = await store.get(lead_id)
+    assert lead is not None
+    assert lead.message_ts == "1.000100" and lead.posted_at == NOW
+    assert lead.claimed_at == NOW + timedelta(minutes=5)
+    assert lead.first_touch_at == NOW + timedelta(minutes=10)
+    assert lead.dispositioned_at == NOW + timedelta(minutes=30)
+    assert (lead.stage, lead.disposition_code, lead.attempts) == (Stage.SQL, "qualified", 2)
+    kinds = [e.type for e in await store.events(lead_id)]
+    assert kinds == ["posted", "claimed", "attempt", "first_touch", "attempt", "dispositioned"]
+
+
+async def test_round_robin_rotates_and_persists(store: Store, policy: Policy) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    owners = []
+    for index in range(5):
+        lead, _ = await store.create_lead(new_lead(policy, f"rr-{index}"), [], NOW)
+        owners.append(lead.suggested_owner)
+    assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2", "U0REP1"]
+    again = Store(store.engine)  # a restarted process continues the rotation
+    lead, _ = await again.create_lead(new_lead(policy, "rr-5"), [], NOW)
+    assert lead.suggested_owner == "U0REP2"
+
+
+async def test_find_by_external_id_or_email(store: Store, policy: Policy) -> None:
+    lead_id = await stored(store, policy, "sf-00Q1")
+    by_id = await store.find("sf-00Q1")
+    by_email = await store.find("SF-00Q1@example.com")
+    assert by_id is not None and by_email is not None
+    assert by_id.id == by_email.id == lead_id
+    assert await store.find("nobody@example.com") is None
+
+
+async def test_policy_snapshots_are_kept(store: Store, policy: Policy) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    await store.save_policy(policy.version, {"ignored": True}, NOW)
+    content = await store.policy_content(policy.version)
+    assert content is not None and content["timezone"] == "Australia/Sydney"
+
+
+async def test_round_robin_under_concurrent_intake(store: Store, policy: Policy) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    leads = await asyncio.gather(
+        *(store.create_lead(new_lead(policy, f"c-{i}"), [], NOW) for i in range(10))
+    )
+    owners = [lead.suggested_owner for lead, _ in leads]
+    assert all(created for _, created in leads)
+    assert owners.count("U0REP1") == owners.count("U0REP2") == 5
