@@ -1,0 +1,103 @@
+"""A whole local installation: the Slack simulator, a running Handoff, a driver and intake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.app import Handoff, create
+from bot.domain.policy import Policy
+from bot.settings import Settings
+from bot.simulator.driver import SlackDriver
+from bot.simulator.server import SlackSimulator
+from bot.slack.publisher import Clock, utc_now
+
+SIGNING_SECRET = "local-simulator-signing-secret"
+BOT_TOKEN = "xoxb-local-simulator"
+INTAKE_TOKEN = "local-intake-token"
+
+# People of the example SLA, so transcripts read like a team and not like ids.
+PEOPLE = {
+    "U0REP1": ("maya", "Maya Chen"),
+    "U0REP2": ("tom", "Tom Okafor"),
+    "U0REP3": ("sofia", "Sofia Marquez"),
+    "U0REP4": ("liam", "Liam Walsh"),
+    "U0REP5": ("aisha", "Aisha Khan"),
+    "U0REP6": ("ben", "Ben Larsen"),
+    "U0MGR1": ("grace", "Grace Lee (Sales Manager)"),
+    "U0MGR2": ("raj", "Raj Patel (RevOps)"),
+    "U0OUTSIDER": ("casey", "Casey Brooks (Customer Success)"),
+}
+CHANNELS = {
+    "C0ENT": "sales-enterprise",
+    "C0MID": "sales-mid-market",
+    "C0SMB": "sales-smb",
+    "C0MKTFEED": "marketing-feedback",
+    "C0ESCALATE": "sla-escalations",
+    "C0REVOPS": "revops",
+}
+
+
+@dataclass
+class LocalStack:
+    sim: SlackSimulator
+    handoff: Handoff
+    driver: SlackDriver
+    session: aiohttp.ClientSession
+    base_url: str
+
+    @property
+    def services(self) -> Any:
+        return self.handoff.services
+
+    async def post_lead(
+        self, payload: Any, token: str | None = INTAKE_TOKEN, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        """POST /leads as a marketing system would; (status, decoded JSON answer)."""
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"data": raw} if raw is not None else {"json": payload}
+        async with self.session.post(f"{self.base_url}/leads", headers=headers, **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def settle(self) -> None:
+        """Wait until every Slack side effect under way has been delivered."""
+        await self.handoff.publisher.drain()
+
+    async def close(self) -> None:
+        await self.driver.close()
+        await self.session.close()
+        await self.handoff.close()
+        await self.sim.stop()
+
+
+async def start_stack(
+    database_url: str, policy: Policy | None = None, clock: Clock = utc_now, **env: str
+) -> LocalStack:
+    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1)."""
+    sim = await SlackSimulator().start()
+    for user_id, (name, real_name) in PEOPLE.items():
+        sim.add_user(user_id, name, real_name)
+    for channel_id, name in CHANNELS.items():
+        sim.add_channel(channel_id, name)
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": sim.api_url,
+            "DATABASE_URL": database_url,
+            "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            **env,
+        }
+    )
+    handoff = await create(settings, policy=policy, clock=clock)
+    port = await handoff.start()
+    base_url = f"http://127.0.0.1:{port}"
+    driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
+    session = aiohttp.ClientSession()
+    return LocalStack(sim, handoff, driver, session, base_url)
