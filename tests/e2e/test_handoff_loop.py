@@ -1,0 +1,351 @@
+"""The whole loop through the real server and signed Slack requests, as people would see it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from bot.domain.policy import Policy
+from bot.simulator.server import Message
+from bot.simulator.stack import LocalStack, start_stack
+from tests.conftest import lead_payload
+from tests.e2e.conftest import TravelClock
+
+ENTERPRISE = "C0ENT"
+FEEDBACK = "C0MKTFEED"
+
+
+async def posted(
+    stack: LocalStack, payload: dict | None = None, channel: str = ENTERPRISE
+) -> Message:
+    status, answer = await stack.post_lead(payload or lead_payload())
+    assert status == 201, answer
+    await stack.settle()
+    messages = stack.sim.messages(channel)
+    assert messages, f"nothing was posted to {channel}"
+    return messages[-1]
+
+
+def labels(message: Message) -> list[str]:
+    return [button["text"]["text"] for _, button in message.buttons()]
+
+
+async def claimed(stack: LocalStack, rep: str = "U0REP1") -> Message:
+    message = await posted(stack)
+    response = await stack.driver.press(rep, "Claim", channel=ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    current = stack.sim.message(ENTERPRISE, message.ts)
+    assert current is not None
+    return current
+
+
+async def test_a_new_mql_is_posted_with_its_intelligence_package(stack: LocalStack) -> None:
+    message = await posted(stack)
+    text = message.all_text
+    for expected in (
+        "Priya Raman",
+        "VP Revenue Operations",
+        "Northwind Logistics",
+        "2,400 employees",
+        "webinar",
+        "Q4 Pipeline Webinar",
+        "88",
+        "Fixing lead leakage",
+        "Talk track",
+        "Reference the webinar",
+        "First touch due by",
+        "Mon 23 Nov 13:00 AEDT",  # 11:00 + 2 working hours
+        "<@U0REP1>",  # suggested owner by round robin
+    ):
+        assert expected in text, expected
+    assert labels(message) == ["Claim"]
+    assert message.metadata == {
+        "event_type": "handoff_lead",
+        "event_payload": {"lead_id": 1, "external_id": "hs-1"},
+    }
+    assert stack.sim.invalid_payloads == []
+
+
+async def test_the_same_lead_twice_is_stored_and_posted_once(stack: LocalStack) -> None:
+    answers = await asyncio.gather(*(stack.post_lead(lead_payload()) for _ in range(10)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 9 + [201]
+    assert {answer["id"] for _, answer in answers} == {1}
+    await stack.settle()
+    assert len(stack.sim.messages(ENTERPRISE)) == 1
+
+
+async def test_simultaneous_claims_have_one_winner_and_everyone_else_hears_who(
+    stack: LocalStack,
+) -> None:
+    message = await posted(stack)
+    presses = ["U0REP1", "U0REP2", "U0MGR1", "U0MGR2"] * 3
+    responses = await asyncio.gather(
+        *(
+            stack.driver.press(user, "Claim", channel=ENTERPRISE, message_ts=message.ts)
+            for user in presses
+        )
+    )
+    assert all(response.status == 200 for response in responses)
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.owner in presses
+    final = stack.sim.message(ENTERPRISE, message.ts)
+    assert final is not None
+    assert f"Claimed by <@{lead.owner}>" in final.all_text
+    assert "Claim" not in labels(final)
+    assert labels(final)[:3] == ["Log email", "Log call", "Log LinkedIn"]
+    notes = stack.sim.ephemerals()
+    assert len(notes) == len(presses) - 1
+    for note in notes:
+        expected = "You already own this lead." if note.user == lead.owner else f"<@{lead.owner}>"
+        assert expected in note.text
+    events = [e.type for e in await stack.services.store.events(1)]
+    assert events.count("claimed") == 1
+
+
+async def test_a_rep_outside_the_pool_is_refused_politely(stack: LocalStack) -> None:
+    message = await posted(stack)
+    await stack.driver.press("U0REP5", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    (note,) = stack.sim.ephemerals(user="U0REP5")
+    assert note.text.startswith("Sorry, only the enterprise reps and the sales managers")
+    assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == ["Claim"]
+    assert (await stack.services.lead(1)).owner is None
+
+
+async def test_attempts_count_against_the_standard_and_stop_the_clock(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    message = await claimed(stack)
+    clock.advance(minutes=30)
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    clock.advance(minutes=30)
+    await stack.driver.press("U0REP1", "Log email", channel=ENTERPRISE)
+    await stack.driver.press("U0REP2", "Log email", channel=ENTERPRISE)  # not the owner
+    await stack.settle()
+    text = (stack.sim.message(ENTERPRISE, message.ts) or message).all_text
+    assert "Attempts 2/6" in text
+    assert "first touch after 30m ✅" in text
+    (refusal,) = stack.sim.ephemerals(user="U0REP2")
+    assert "Only <@U0REP1>, who owns this lead, or a manager" in refusal.text
+    lead = await stack.services.lead(1)
+    assert lead.attempts == 2
+
+
+async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: LocalStack) -> None:
+    message = await claimed(stack)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    assert view is not None and view.callback_id == "lead_dispose_modal"
+    empty = await stack.driver.submit_view(
+        "U0REP1", {"note": "   "}, view_id=view.id, allow_empty_required=True
+    )
+    assert empty.json == {
+        "response_action": "errors",
+        "errors": {
+            "reason": "Pick the reason marketing should hear.",
+            "note": "Add a short note for marketing: what did you learn?",
+        },
+    }
+    assert (await stack.services.lead(1)).stage.value == "sal"
+    values = {"reason": "No budget", "note": "Budget frozen until July & <b>re-org</b>"}
+    first, second = await asyncio.gather(
+        stack.driver.submit_view("U0REP1", values, view_id=view.id),
+        stack.driver.submit_view("U0REP1", values, view_id=view.id),
+    )
+    assert first.status == second.status == 200
+    await stack.settle()
+    final = stack.sim.message(ENTERPRISE, message.ts)
+    assert final is not None and labels(final) == []
+    assert "Not a fit* → Rejected by <@U0REP1>" in final.all_text
+    (feedback,) = stack.sim.messages(FEEDBACK)
+    text = feedback.all_text
+    for expected in (
+        "Not a fit",
+        "webinar",
+        "Q4 Pipeline Webinar",
+        "not_a_fit",
+        "No budget",
+        "<@U0REP1>",
+        "Budget frozen until July &amp; &lt;b&gt;re-org&lt;/b&gt;",
+    ):
+        assert expected in text, expected
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.disposition_reason) == ("reject", "No budget")
+
+
+async def test_qualified_closes_the_lead_without_feedback(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    message = await claimed(stack)
+    await stack.driver.press("U0REP1", "Qualified", channel=ENTERPRISE)
+    await stack.settle()
+    final = stack.sim.message(ENTERPRISE, message.ts)
+    assert final is not None and labels(final) == []
+    assert "Qualified* → Qualified (SQL)" in final.all_text
+    assert stack.sim.messages(FEEDBACK) == []
+    again = await stack.services.dispose(1, "U0REP1", "qualified", clock())
+    assert again.message == "Already recorded."  # a double click changes nothing
+
+
+async def test_unable_to_contact_waits_for_the_minimum_attempts(stack: LocalStack) -> None:
+    message = await claimed(stack)
+    await stack.driver.press("U0REP1", "Unable to contact", channel=ENTERPRISE)
+    await stack.settle()
+    (refusal,) = stack.sim.ephemerals(user="U0REP1")
+    assert "needs 6 contact attempts first (0 logged so far)" in refusal.text
+    assert "Unable to contact" in labels(stack.sim.message(ENTERPRISE, message.ts) or message)
+
+
+async def test_a_press_for_a_lead_that_does_not_exist_changes_nothing(stack: LocalStack) -> None:
+    await posted(stack)
+    response = await stack.driver.press(
+        "U0REP1", "Claim", channel=ENTERPRISE, override_value="987654"
+    )
+    assert response.status == 200
+    await stack.settle()
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert note.text == "Lead 987654 no longer exists in Handoff; nothing was changed."
+    forged = await stack.driver.press(
+        "U0REP1", "Claim", channel=ENTERPRISE, override_value="x; drop"
+    )
+    assert forged.status == 200
+    await stack.settle()
+    assert "does not carry a lead" in stack.sim.ephemerals(user="U0REP1")[-1].text
+    assert (await stack.services.lead(1)).owner is None
+
+
+async def test_bad_and_stale_signatures_are_refused(stack: LocalStack) -> None:
+    await posted(stack)
+    forged = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, bad_signature=True)
+    stale = await stack.driver.press(
+        "U0REP1", "Claim", channel=ENTERPRISE, timestamp=int(time.time()) - 6 * 60
+    )
+    assert (forged.status, stale.status) == (401, 401)
+    assert (await stack.services.lead(1)).owner is None
+
+
+async def test_intake_refuses_bad_requests_and_stores_nothing(stack: LocalStack) -> None:
+    assert (await stack.post_lead(lead_payload(), token=None))[0] == 401
+    assert (await stack.post_lead(lead_payload(), token="wrong"))[0] == 401
+    status, answer = await stack.post_lead(None, raw=b"{not json")
+    assert status == 400 and answer["errors"][0]["field"] == "(body)"
+    status, answer = await stack.post_lead({"external_id": "x", "score": "hot", "company": []})
+    assert status == 400
+    assert {(e["field"], e["message"]) for e in answer["errors"]} == {
+        ("email", "is required"),
+        ("score", "must be a whole number"),
+        ("company", "must be an object"),
+    }
+    status, answer = await stack.post_lead(None, raw=b'{"pad": "' + b"x" * (1024 * 1024) + b'"}')
+    assert status == 413 and "1048576" in answer["error"]
+    status, answer = await stack.post_lead([1, 2])
+    assert status == 400 and answer["errors"] == [
+        {"field": "(body)", "message": "must be a JSON object"}
+    ]
+    assert await stack.services.store.count_leads() == 0
+    assert stack.sim.calls_to("chat.postMessage") == []
+
+
+async def test_a_lead_below_the_mql_bar_goes_back_to_marketing_with_why(stack: LocalStack) -> None:
+    status, answer = await stack.post_lead(lead_payload(score=30))
+    assert (status, answer["status"]) == (201, "nurture")
+    await stack.settle()
+    assert stack.sim.messages(ENTERPRISE) == []
+    (notice,) = stack.sim.messages(FEEDBACK)
+    assert "score 30 is below the MQL threshold 60" in notice.all_text
+
+
+async def test_hostile_lead_text_cannot_ping_or_link(stack: LocalStack) -> None:
+    hostile = lead_payload(
+        name="<!channel> Eve",
+        title="<@U0REP2> & <#C0ENT|sales>",
+        company={"name": "<https://evil.example|Your bank> <!here>", "employees": 5000},
+        campaign="\u202eevil\u202c " + "x" * 490,
+        engagement=[{"type": "webinar", "title": "<!everyone> " + "y" * 1980}],
+    )
+    message = await posted(stack, hostile)
+    text = message.all_text
+    assert "<!channel>" not in text and "<!here>" not in text
+    assert (
+        "<!everyone>" not in text
+        and "<@U0REP2>" not in text
+        and "<#C0ENT" not in text
+        and "<https://evil" not in text
+    )
+    assert "&lt;!channel&gt; Eve" in text and "&amp;" in text
+    assert "\u202e" not in text
+    assert stack.sim.invalid_payloads == []
+
+
+async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
+    await claimed(stack)
+    card = await stack.driver.command("U0REP2", "/lead", "hs-1@northwind.example")
+    assert card.json is not None and card.json["response_type"] == "ephemeral"
+    text = json.dumps(card.json["blocks"])
+    for expected in ("Timeline", "received", "posted to Slack", "claimed", "Priya Raman"):
+        assert expected in text
+    unknown = await stack.driver.command("U0REP2", "/lead", "nobody@example.com")
+    assert unknown.json == {
+        "text": "No lead with the email or external id 'nobody@example.com'.",
+        "response_type": "ephemeral",
+    }
+    usage = await stack.driver.command("U0REP2", "/lead", "")
+    assert usage.json is not None and usage.json["text"].startswith("Usage: /lead")
+    sla = await stack.driver.command("U0REP2", "/sla")
+    assert sla.json is not None and "Speed to lead" in json.dumps(sla.json["blocks"])
+    for command, text in (("/sla-report", ""), ("/sla-plan", "2000000"), ("/handoff", "away")):
+        answer = await stack.driver.command("U0MGR1", command, text)
+        assert answer.json is not None and "coming in a later release" in answer.json["text"]
+    help_text = await stack.driver.command("U0REP1", "/handoff", "help")
+    assert help_text.json is not None and "/lead <email|external id>" in help_text.json["text"]
+
+
+async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:
+    await claimed(stack)
+    response = await stack.driver.app_home_opened("U0REP1")
+    assert response.status == 200
+    await stack.sim.wait_for(lambda: stack.sim.home("U0REP1"), what="App Home")
+    home = json.dumps(stack.sim.home("U0REP1"))
+    assert "Your open leads" in home and "Priya Raman" in home and "Attempts 0/6" in home
+
+
+async def test_health_and_metrics(stack: LocalStack) -> None:
+    await claimed(stack)
+    async with stack.session.get(f"{stack.base_url}/healthz") as response:
+        assert response.status == 200
+        assert (await response.json())["database"] == "ok"
+    async with stack.session.get(f"{stack.base_url}/metrics") as response:
+        text = await response.text()
+    assert "handoff_leads_received_total 1" in text
+    assert "handoff_claims_total 1" in text
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_claim_race_on_postgresql(backend: str, policy: Policy, clock: TravelClock) -> None:
+    from tests.conftest import postgres_database
+
+    url, drop = await postgres_database()
+    local = await start_stack(url, policy, clock=clock)
+    try:
+        message = await posted(local)
+        users = ["U0REP1", "U0REP2", "U0MGR1", "U0MGR2"] * 5
+        await asyncio.gather(
+            *(
+                local.driver.press(u, "Claim", channel=ENTERPRISE, message_ts=message.ts)
+                for u in users
+            )
+        )
+        await local.settle()
+        events = [e.type for e in await local.services.store.events(1)]
+        assert events.count("claimed") == 1
+        assert len(local.sim.ephemerals()) == len(users) - 1
+    finally:
+        await local.close()
+        await drop()
