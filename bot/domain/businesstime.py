@@ -56,13 +56,14 @@ class BusinessCalendar:
 
     def add(self, instant: datetime, duration: Duration | int) -> datetime:
         """The instant `duration` of working time after `instant` (UTC-aware in and out)."""
-        remaining = float(
-            duration.total_minutes(self.minutes_per_day)
+        # timedelta, not float minutes: exact to the microsecond, so add and elapsed agree.
+        remaining = timedelta(
+            minutes=duration.total_minutes(self.minutes_per_day)
             if isinstance(duration, Duration)
             else duration
         )
         cursor = instant.astimezone(UTC)
-        if remaining <= 0:
+        if remaining <= timedelta(0):
             return cursor
         day = cursor.astimezone(self.zone).date()
         for _ in range(3660):  # ten years of days: a calendar with no working time fails loudly
@@ -70,9 +71,9 @@ class BusinessCalendar:
                 opens, closes = self._window(day)
                 cursor = max(cursor, opens)
                 if cursor < closes:
-                    available = (closes - cursor).total_seconds() / 60
+                    available = closes - cursor
                     if remaining <= available:
-                        return cursor + timedelta(minutes=remaining)
+                        return cursor + remaining
                     remaining -= available
             day += timedelta(days=1)
         raise ValueError("the business calendar has no working time in the next ten years")
@@ -82,7 +83,7 @@ class BusinessCalendar:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         if end <= start:
             return 0
-        total = 0.0
+        total = timedelta(0)
         day = start.astimezone(self.zone).date()
         last = end.astimezone(self.zone).date()
         while day <= last:
@@ -90,6 +91,6 @@ class BusinessCalendar:
                 opens, closes = self._window(day)
                 low, high = max(opens, start), min(closes, end)
                 if high > low:
-                    total += (high - low).total_seconds() / 60
+                    total += high - low
             day += timedelta(days=1)
-        return int(total)
+        return total // timedelta(minutes=1)

@@ -392,6 +392,9 @@ def load_policy(path: str) -> Policy:
             data = yaml.safe_load(handle)
     except FileNotFoundError:
         raise PolicyError([f"(file): {path} does not exist"], path) from None
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
+        reason = getattr(error, "strerror", None) or str(error)
+        raise PolicyError([f"(file): cannot read {path}: {reason}"], path) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

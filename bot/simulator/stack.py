@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,19 @@ CHANNELS = {
     "C0ESCALATE": "sla-escalations",
     "C0REVOPS": "revops",
 }
+
+
+class TravelClock:
+    """A clock moved by hand, so tests and the demo travel in time without sleeping."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 in Sydney
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 @dataclass

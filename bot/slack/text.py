@@ -45,7 +45,7 @@ def plain(value: object, limit: int) -> str:
 def slack_date(when: datetime, zone: str, style: str = "{date_short_pretty} {time}") -> str:
     """Slack's date token: each reader sees their own zone; the fallback names the team's."""
     local = when.astimezone(ZoneInfo(zone))
-    fallback = local.strftime("%a %d %b %H:%M %Z")
+    fallback = local.strftime("%a %d %b %H:%M %Z" if "{time}" in style else "%a %d %b")
     return f"<!date^{int(when.timestamp())}^{style}|{fallback}>"
 
 

@@ -10,9 +10,8 @@ import pytest
 
 from bot.domain.policy import Policy
 from bot.simulator.server import Message
-from bot.simulator.stack import LocalStack, start_stack
+from bot.simulator.stack import LocalStack, TravelClock, start_stack
 from tests.conftest import lead_payload
-from tests.e2e.conftest import TravelClock
 
 ENTERPRISE = "C0ENT"
 FEEDBACK = "C0MKTFEED"

@@ -1,0 +1,209 @@
+"""`handoff demo`: the whole loop on the local Slack simulator, with sample leads and reps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from statistics import median
+from typing import Any, TextIO
+
+from bot.domain.lead import LeadView
+from bot.domain.policy import load_policy
+from bot.simulator.stack import CHANNELS, PEOPLE, LocalStack, TravelClock, start_stack
+from bot.simulator.text import mrkdwn_to_plain
+from bot.slack.text import team_time
+
+SAMPLE = Path(__file__).parent / "sample"
+RULE = "─" * 78
+ATTEMPTS = ["Log call", "Log email", "Log LinkedIn"]
+
+
+class Demo:
+    """A scripted morning of a sales team, told through what Slack shows."""
+
+    def __init__(self, stack: LocalStack, clock: TravelClock, out: TextIO, quiet: bool) -> None:
+        self.stack = stack
+        self.clock = clock
+        self.out = out
+        self.quiet = quiet
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out)
+
+    def name(self, user: str | None) -> str:
+        return f"@{PEOPLE[user][0]}" if user in PEOPLE else str(user)
+
+    async def lead(self, external_id: str) -> LeadView:
+        lead = await self.stack.services.store.by_external_id(external_id)
+        assert lead is not None, external_id
+        return lead
+
+    async def press(self, user: str, label: str, external_id: str) -> None:
+        lead = await self.lead(external_id)
+        assert lead.message_channel is not None
+        await self.stack.driver.press(
+            user, label, channel=lead.message_channel, message_ts=lead.message_ts
+        )
+        await self.stack.settle()
+        when = team_time(self.clock(), self.stack.services.policy.timezone)
+        self.say(f"  {when}  {self.name(user)} pressed “{label}” on {lead.display_name}")
+
+    async def intake(self, leads: list[dict[str, Any]]) -> None:
+        self.say("1. Marketing's systems send 20 leads to POST /leads")
+        for payload in leads:
+            status, answer = await self.stack.post_lead(payload)
+            self.say(f"  {payload['external_id']:<9} → {status} {answer}")
+            self.clock.advance(minutes=1)
+        await self.stack.settle()
+        again, _ = await self.stack.post_lead(leads[0])
+        self.say(f"  (the CRM retries {leads[0]['external_id']}: {again}, nothing posted twice)")
+
+    async def work(self) -> None:
+        self.say("\n2. Reps claim, race, log attempts and disposition")
+        mqls = [lead for lead in await self._leads() if lead.stage.value == "mql"]
+        first = mqls[0]
+        assert first.message_channel is not None
+        # Two reps press Claim on the same lead at the same moment: one wins.
+        segment = self.stack.services.policy.segment(first.segment)
+        assert segment is not None
+        racers = segment.reps[:2]
+        await asyncio.gather(
+            *(
+                self.stack.driver.press(
+                    rep, "Claim", channel=first.message_channel, message_ts=first.message_ts
+                )
+                for rep in racers
+            )
+        )
+        await self.stack.settle()
+        winner = (await self.lead(first.external_id)).owner
+        self.say(
+            f"  {' and '.join(self.name(r) for r in racers)} both pressed “Claim” on "
+            f"{first.display_name}: {self.name(winner)} won, the other was told privately"
+        )
+        await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)
+        for index, lead in enumerate(mqls[:-3]):  # the last three stay unclaimed, clocks running
+            if index:
+                self.clock.advance(minutes=4)
+                await self.press(lead.suggested_owner or "U0MGR1", "Claim", lead.external_id)
+            owner = (await self.lead(lead.external_id)).owner or "U0MGR1"
+            self.clock.advance(minutes=6 + 9 * (index % 4))
+            await self.press(owner, ATTEMPTS[index % 3], lead.external_id)
+        await self._dispositions(mqls[:-3])
+
+    async def _dispositions(self, leads: list[LeadView]) -> None:
+        plan = [
+            "Qualified",
+            "Not a fit",
+            "Bad timing",
+            "Qualified",
+            "Bad data",
+            "Unable to contact",
+            "Needs nurturing",
+            "Qualified",
+        ]
+        reasons = {
+            "Not a fit": (
+                "Already using competitor",
+                "Signed a 3-year deal with a competitor in October; revisit at renewal.",
+            ),
+            "Bad data": ("Wrong contact", "Form was filled in by an agency on their behalf."),
+        }
+        for lead, label in zip(leads, plan, strict=False):
+            owner = (await self.lead(lead.external_id)).owner or "U0MGR1"
+            self.clock.advance(minutes=23)
+            await self.press(owner, label, lead.external_id)
+            if label in reasons:
+                reason, note = reasons[label]
+                await self.stack.driver.submit_view(owner, {"reason": reason, "note": note})
+                await self.stack.settle()
+                self.say(f"           … and sent the modal: {reason} / “{note}”")
+            if label == "Unable to contact":
+                refusal = self.stack.sim.ephemerals(user=owner)[-1].text
+                self.say(f"           … privately: {refusal}")
+                for attempt in range(5):
+                    self.clock.advance(hours=3)
+                    await self.press(owner, ATTEMPTS[attempt % 3], lead.external_id)
+                await self.press(owner, label, lead.external_id)
+
+    async def _leads(self) -> list[LeadView]:
+        store = self.stack.services.store
+        leads = [await store.get(lead_id) for lead_id in range(1, await store.count_leads() + 1)]
+        return [lead for lead in leads if lead is not None]
+
+    def transcript(self) -> None:
+        users = self.stack.sim.user_names()
+        self.say(f"\n3. What Slack shows, channel by channel\n{RULE}")
+        for channel, name in CHANNELS.items():
+            messages = self.stack.sim.messages(channel)
+            if not messages:
+                continue
+            self.say(f"#{name} ({len(messages)} message{'s' * (len(messages) != 1)})\n{RULE}")
+            for message in messages:
+                self.say(message.render(users))
+                self.say(RULE)
+        private = self.stack.sim.ephemerals()
+        self.say(f"Private (ephemeral) answers: {len(private)}")
+        for note in private:
+            self.say(
+                f"  to @{users.get(note.user, note.user)}: {mrkdwn_to_plain(note.text, users)}"
+            )
+
+    async def summary(self) -> None:
+        leads = await self._leads()
+        print(f"\n4. Final state of every lead\n{RULE}", file=self.out)
+        header = f"{'lead':<9} {'name':<18} {'segment':<10} {'stage':<8} {'owner':<7} "
+        print(header + f"{'tries':>5}  disposition", file=self.out)
+        for lead in leads:
+            print(
+                f"{lead.external_id:<9} {lead.display_name[:18]:<18} {lead.segment:<10} "
+                f"{lead.stage.value:<8} {self.name(lead.owner) if lead.owner else '—':<7} "
+                f"{lead.attempts:>5}  {lead.disposition_code or lead.stage_reason or ''}",
+                file=self.out,
+            )
+        stages = Counter(lead.stage.value for lead in leads)
+        claim_minutes = [
+            (lead.claimed_at - lead.posted_at).total_seconds() / 60
+            for lead in leads
+            if lead.claimed_at and lead.posted_at
+        ]
+        calls = len(self.stack.sim.calls)
+        invalid = len(self.stack.sim.invalid_payloads)
+        print(RULE, file=self.out)
+        print(
+            f"{len(leads)} leads: " + ", ".join(f"{n} {s}" for s, n in sorted(stages.items())),
+            file=self.out,
+        )
+        if claim_minutes:
+            print(
+                f"median time to claim {median(claim_minutes):.0f} min (simulated clock); "
+                f"{calls} Slack API calls, {invalid} rejected as invalid Block Kit",
+                file=self.out,
+            )
+
+
+async def run_demo(quiet: bool = False, out: TextIO = sys.stdout) -> int:
+    """Run the scripted demo end to end; 0 when every step behaved."""
+    policy = load_policy(str(SAMPLE / "sla.yaml"))
+    leads = json.loads((SAMPLE / "leads.json").read_text(encoding="utf-8"))
+    clock = TravelClock()
+    with tempfile.TemporaryDirectory(prefix="handoff-demo-") as folder:
+        stack = await start_stack(f"sqlite+aiosqlite:///{folder}/demo.db", policy, clock=clock)
+        try:
+            demo = Demo(stack, clock, out, quiet)
+            demo.say(
+                f"Handoff demo: local Slack simulator at {stack.sim.base_url}, "
+                f"Handoff at {stack.base_url}, SLA “{policy.name}”\n"
+            )
+            await demo.intake(leads)
+            await demo.work()
+            demo.transcript()
+            await demo.summary()
+            return 1 if stack.sim.invalid_payloads else 0
+        finally:
+            await stack.close()

@@ -1,0 +1,489 @@
+"""`handoff import leads.csv`: spreadsheet exports (HubSpot, Salesforce, our own) into intake.
+
+Each row becomes the JSON payload of `POST /leads`, is validated by the same rules, and goes
+through the same intake; a bad row is reported with its spreadsheet line number and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+from urllib.parse import urlsplit
+
+from tqdm import tqdm
+
+from bot.domain.intake import parse_lead
+
+Format = Literal["hubspot", "salesforce", "handoff", "csv"]
+Intake = Callable[[dict[str, Any]], Awaitable[tuple[str, list[str]]]]
+
+FORMAT_LABELS: dict[str, str] = {
+    "hubspot": "HubSpot export",
+    "salesforce": "Salesforce export",
+    "handoff": "Handoff CSV",
+    "csv": "CSV",
+}
+
+# Payload path → accepted column headers (normalized), in order of preference.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "record id", "lead id", "contact id", "id"),
+    "email": ("email", "email address", "e-mail"),
+    "name": ("name", "full name"),
+    "first_name": ("first name", "first_name", "firstname"),
+    "last_name": ("last name", "last_name", "lastname"),
+    "title": ("title", "job title"),
+    "phone": ("phone", "phone number", "mobile phone number", "mobile", "mobile phone"),
+    "company.name": ("company.name", "company name", "company", "account name"),
+    "company.domain": ("company.domain", "company domain name", "website url", "website"),
+    "company.employees": (
+        "company.employees",
+        "number of employees",
+        "no. of employees",
+        "employees",
+    ),
+    "company.industry": ("company.industry", "industry"),
+    "company.country": ("company.country", "country/region", "country"),
+    "source": ("source", "original source", "lead source", "latest source"),
+    "campaign": ("campaign", "primary campaign source", "original source drill-down 1"),
+    "segment": ("segment",),
+    "score": ("score", "hubspot score", "lead score"),
+    "received_at": ("received_at", "create date", "created date"),
+    "first_conversion": ("first conversion",),
+    "first_conversion_at": ("first conversion date",),
+    "recent_conversion": ("recent conversion",),
+    "recent_conversion_at": ("recent conversion date",),
+}
+
+# Headers only one exporter writes: they tell the formats apart for the summary line.
+_MARKERS: dict[Format, frozenset[str]] = {
+    "hubspot": frozenset(
+        "record id|company domain name|website url|country/region|original source|latest source|"
+        "original source drill-down 1|hubspot score|create date|first conversion|"
+        "recent conversion|recent conversion date|lifecycle stage|contact owner".split("|")
+    ),
+    "salesforce": frozenset(
+        "lead id|account name|no. of employees|lead source|primary campaign source|lead score|"
+        "created date|lead status|lead owner".split("|")
+    ),
+    "handoff": frozenset(
+        "external_id|company.name|company.domain|company.employees|received_at".split("|")
+    ),
+}
+
+_DATE_TARGETS = ("received_at", "first_conversion_at", "recent_conversion_at")
+_SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
+_TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
+_MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%y")
+_DAY_FIRST = ("%d/%m/%Y", "%d/%m/%y")
+_OTHER_DATES = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%d %b %Y")
+_UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
+_THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
+
+DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (missing, not CSV, no email column)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RowPayload:
+    """One spreadsheet row as a `POST /leads` payload, and what could not be converted."""
+
+    line: int  # 1-based, as a spreadsheet shows it: the header is line 1
+    payload: dict[str, Any]
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (field, message)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A whole CSV file, read and mapped."""
+
+    rows: list[RowPayload]
+    format: Format
+    ignored_columns: list[str]
+    email_as_id: bool  # no id column: each row's email is its external id
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, row by row counted; `render()` is the closing report."""
+
+    file: str
+    format: Format = "csv"
+    total: int = 0
+    created: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)  # "line N: field: message"
+    ignored_columns: list[str] = field(default_factory=list)
+    email_as_id: bool = False
+
+    def render(self, max_errors: int = 50) -> str:
+        """The closing summary: counts, each error with its line (up to max_errors), notes."""
+        lines = [
+            f"Imported {self.file} ({FORMAT_LABELS[self.format]}): {_count(self.total, 'row')}"
+        ]
+        counts = (
+            f"  {_count(self.created, 'new lead')}, "
+            f"{self.duplicates} already known (same external id), "
+        )
+        if self.invalid:
+            lines.append(counts + f"{_count(self.invalid, 'row')} with errors:")
+            lines += [f"  {error}" for error in self.errors[:max_errors]]
+            if len(self.errors) > max_errors:
+                lines.append(f"  … and {len(self.errors) - max_errors} more")
+        else:
+            lines.append(counts + "no errors.")
+        if self.email_as_id:
+            lines.append("No id column: each row's email was used as its external id.")
+        if self.ignored_columns:
+            lines.append("Ignored columns: " + ", ".join(self.ignored_columns))
+        return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file
+
+
+def read_sheet(path: str | Path) -> Sheet:
+    """Read a CSV export and map every row to a lead payload; raise ImportFileError if unusable."""
+    path = Path(path)
+    text = _decode(path)
+    if text.lstrip()[:1] in ("[", "{"):
+        raise ImportFileError(
+            f"{path.name} looks like JSON, not CSV: send JSON leads to POST /leads instead."
+        )
+    records = _records(path, text)
+    if not records or not any(cell.strip() for cell in records[0][1]):
+        raise ImportFileError(f"{path.name} is empty: the first line must name the columns.")
+    header = [_normalize(cell) for cell in records[0][1]]
+    plan = _plan(header)
+    if "email" not in plan:
+        found = ", ".join(cell.strip() for cell in records[0][1] if cell.strip())
+        raise ImportFileError(
+            f"{path.name} has no email column, so it is not a lead export this can read. "
+            "The first line must name the columns (Email, First Name, Last Name, Company, …); "
+            f"found: {found[:200]}"
+        )
+    mapped = {index for indexes in plan.values() for index in indexes}
+    ignored = list(
+        dict.fromkeys(
+            cell.strip()
+            for index, cell in enumerate(records[0][1])
+            if index not in mapped and cell.strip()
+        )
+    )
+    email_as_id = "external_id" not in plan
+    data = [(line, cells) for line, cells in records[1:] if any(cell.strip() for cell in cells)]
+    day_first = _day_first(plan, [cells for _, cells in data])
+    rows = [
+        _row(line, _values(plan, cells), email_as_id=email_as_id, day_first=day_first)
+        for line, cells in data
+    ]
+    return Sheet(rows, _detect_format(header), ignored, email_as_id)
+
+
+def read_rows(path: str | Path) -> tuple[list[RowPayload], list[str]]:
+    """The rows of a CSV export as payloads, and the columns that were ignored."""
+    sheet = read_sheet(path)
+    return sheet.rows, sheet.ignored_columns
+
+
+def _decode(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: no such file.") from None
+    except OSError as error:
+        raise ImportFileError(f"{path}: cannot read it ({error.strerror}).") from None
+    if data.startswith(b"PK\x03\x04"):
+        raise ImportFileError(
+            f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")  # Excel's "Unicode text"
+    if b"\x00" in data[:4096]:
+        raise ImportFileError(f"{path.name} is a binary file, not CSV.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")  # what Excel on Windows writes for plain "CSV"
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path.name} is not UTF-8 text: save it as “CSV UTF-8”.") from None
+
+
+def _records(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    hint = re.fullmatch(r"sep=(.)", first_line)
+    if hint:  # Excel's delimiter hint line; Excel does not show it as a row
+        delimiter = hint.group(1)
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    else:
+        counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+        delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return list(enumerate(reader, start=1))
+    except csv.Error as error:
+        message = f"{path.name} line {reader.line_num}: not valid CSV ({error})."
+        raise ImportFileError(message) from None
+
+
+def _normalize(header: str) -> str:
+    return " ".join(header.strip().lower().split())
+
+
+def _plan(header: list[str]) -> dict[str, list[int]]:
+    """Payload path → column indexes that feed it, best first."""
+    plan: dict[str, list[int]] = {}
+    for target, aliases in COLUMNS.items():
+        indexes = [i for alias in aliases for i, name in enumerate(header) if name == alias]
+        if indexes:
+            plan[target] = indexes
+    return plan
+
+
+def _detect_format(header: list[str]) -> Format:
+    hits = {name: len(markers.intersection(header)) for name, markers in _MARKERS.items()}
+    best = max(hits, key=lambda name: hits[name])
+    ties = [name for name, count in hits.items() if count == hits[best]]
+    return best if hits[best] and len(ties) == 1 else "csv"
+
+
+def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
+    """Payload path → the first non-empty cell that feeds it (empty cells are left out)."""
+    values: dict[str, str] = {}
+    for target, indexes in plan.items():
+        for index in indexes:
+            cell = cells[index].strip() if index < len(cells) else ""
+            if cell:
+                values[target] = cell
+                break
+    return values
+
+
+def _day_first(plan: dict[str, list[int]], rows: list[list[str]]) -> bool:
+    # 03/04/2026 is ambiguous; a file is day-first if any of its slash dates only reads that way.
+    day_first = month_first = False
+    for target in _DATE_TARGETS:
+        for index in plan.get(target, []):
+            for cells in rows:
+                match = _SLASH_DATE.match(cells[index]) if index < len(cells) else None
+                if match:
+                    day_first |= int(match.group(1)) > 12
+                    month_first |= int(match.group(2)) > 12
+    return day_first and not month_first
+
+
+# ---------------------------------------------------------------------------------------------
+# Converting one row
+
+
+def _row(line: int, values: dict[str, str], *, email_as_id: bool, day_first: bool) -> RowPayload:
+    payload: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for key in ("external_id", "email", "title", "phone", "campaign", "segment"):
+        if key in values:
+            payload[key] = values[key]
+    if email_as_id and "email" in values:
+        payload["external_id"] = values["email"].lower()
+    name = values.get("name") or " ".join(
+        part for part in (values.get("first_name"), values.get("last_name")) if part
+    )
+    if name:
+        payload["name"] = name
+    if "source" in values:
+        payload["source"] = slug(values["source"])
+    company = _company(values, problems)
+    if company:
+        payload["company"] = company
+    if "score" in values:
+        score = parse_score(values["score"])
+        if score is None:
+            problems.append(("score", "must be a number like 85"))
+        else:
+            payload["score"] = score
+    if "received_at" in values:
+        received = parse_timestamp(values["received_at"], day_first=day_first)
+        if received is None:
+            problems.append(("received_at", DATE_HINT))
+        else:
+            payload["received_at"] = received
+    engagement = _conversions(values, problems, day_first=day_first)
+    if engagement:
+        payload["engagement"] = engagement
+    return RowPayload(line, payload, problems)
+
+
+def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[str, Any]:
+    company: dict[str, Any] = {}
+    for key in ("name", "industry", "country"):
+        if f"company.{key}" in values:
+            company[key] = values[f"company.{key}"]
+    if "company.domain" in values:
+        company["domain"] = domain_of(values["company.domain"])
+    if "company.employees" in values:
+        employees = parse_employees(values["company.employees"])
+        if employees is None:
+            message = "must be a number like 1200 or a range like 1000-5000"
+            problems.append(("company.employees", message))
+        else:
+            company["employees"] = employees
+    return company
+
+
+def _conversions(
+    values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool
+) -> list[dict[str, Any]]:
+    """HubSpot's first and recent conversion columns as form-fill engagement items."""
+    items: list[dict[str, Any]] = []
+    for kind in ("first_conversion", "recent_conversion"):
+        title = values.get(kind)
+        if not title:
+            continue
+        item: dict[str, Any] = {"type": "form", "title": title}
+        if f"{kind}_at" in values:
+            at = parse_timestamp(values[f"{kind}_at"], day_first=day_first)
+            if at is None:
+                problems.append((f"engagement[{len(items)}].at", DATE_HINT))
+            else:
+                item["at"] = at
+        if items and items[-1]["title"] == title and items[-1].get("at") in (None, item.get("at")):
+            items[-1] = item  # one conversion only: HubSpot repeats it as first and recent
+        else:
+            items.append(item)
+    return items
+
+
+def slug(value: str) -> str:
+    """A CRM picklist label as a source key: `Paid Search` → `paid_search`."""
+    return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_") or value.strip()
+
+
+def domain_of(value: str) -> str:
+    """`https://www.Acme.com/about` → `acme.com` (scheme, www., port and path removed)."""
+    text = value.strip()
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or text.lower()
+    except ValueError:  # e.g. an unbalanced "[" that urlsplit takes for an IPv6 address
+        host = text.lower()
+    return host.removeprefix("www.")
+
+
+def parse_employees(value: str) -> int | None:
+    """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number."""
+    text = value.strip()
+    if re.fullmatch(r"\d+\.0*", text):
+        return int(text.split(".")[0])
+    match = _THOUSANDS.search(text)
+    return int(re.sub(r"\D", "", match.group())) if match else None
+
+
+def parse_score(value: str) -> int | None:
+    """`85`, `85.0` → 85 (rounded); None if it is not a number."""
+    try:
+        return round(float(value.strip().replace(",", ".")))
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_timestamp(value: str, *, day_first: bool = False) -> str | None:
+    """An export's date-time as ISO-8601 UTC (`2026-11-20T09:30:00Z`); naive means UTC."""
+    text = _UTC_SUFFIX.sub("", value.strip())
+    moment: datetime | None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = _strptime(text, day_first=day_first)
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _strptime(text: str, *, day_first: bool) -> datetime | None:
+    slashes = _DAY_FIRST + _MONTH_FIRST if day_first else _MONTH_FIRST + _DAY_FIRST
+    for date_format in slashes + _OTHER_DATES:
+        for time_format in _TIME_FORMATS:
+            try:
+                return datetime.strptime(text, date_format + time_format)
+            except ValueError:
+                continue
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing
+
+
+async def import_csv(
+    path: str,
+    intake: Intake,
+    *,
+    progress: bool = True,
+    out: TextIO = sys.stderr,
+) -> ImportSummary:
+    """Send every row of a CSV export through `intake`; bad rows are reported and skipped.
+
+    `intake(payload)` answers ("created" | "duplicate" | "invalid", ["field: message", ...]).
+    Raises ImportFileError when the file as a whole cannot be read; an exception from `intake`
+    (the database is down) stops the import and propagates.
+    """
+    sheet = read_sheet(path)
+    summary = ImportSummary(
+        file=Path(path).name,
+        format=sheet.format,
+        ignored_columns=sheet.ignored_columns,
+        email_as_id=sheet.email_as_id,
+    )
+    show = progress and out.isatty()
+    with tqdm(
+        total=len(sheet.rows), file=out, disable=not show, unit="row", desc=summary.file
+    ) as bar:
+        for row in sheet.rows:
+            await _import_row(row, intake, summary)
+            bar.update(1)
+    return summary
+
+
+async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -> None:
+    summary.total += 1
+    problems = [f"{name}: {message}" for name, message in row.problems]
+    _, errors = parse_lead(row.payload)
+    problems += [
+        f"{error.field}: {error.message}"
+        for error in errors
+        # With no id column the id is the email: its error is already the email's.
+        if not (summary.email_as_id and error.field == "external_id")
+    ]
+    if not problems:
+        status, intake_errors = await intake(row.payload)
+        if status == "created":
+            summary.created += 1
+            return
+        if status == "duplicate":
+            summary.duplicates += 1
+            return
+        if status != "invalid":
+            raise ValueError(f"intake answered {status!r}, not created/duplicate/invalid")
+        problems = intake_errors or ["rejected by intake"]
+    summary.invalid += 1
+    summary.errors += [f"line {row.line}: {problem}" for problem in problems]

@@ -1,0 +1,35 @@
+"""A local Slack for end-to-end tests and `handoff demo`: fake Web API, signed driver, text view."""
+
+from bot.simulator.driver import DriverResponse, SlackDriver
+from bot.simulator.server import (
+    Ephemeral,
+    Fault,
+    InvalidPayload,
+    Message,
+    OpenView,
+    RecordedCall,
+    RetryWindow,
+    SimUser,
+    SlackSimulator,
+    validate_blocks,
+    validate_view,
+)
+from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
+
+__all__ = [
+    "DriverResponse",
+    "Ephemeral",
+    "Fault",
+    "InvalidPayload",
+    "Message",
+    "OpenView",
+    "RecordedCall",
+    "RetryWindow",
+    "SimUser",
+    "SlackDriver",
+    "SlackSimulator",
+    "mrkdwn_to_plain",
+    "render_blocks_text",
+    "validate_blocks",
+    "validate_view",
+]

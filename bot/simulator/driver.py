@@ -1,0 +1,563 @@
+"""Sends Slack-signed requests to the bot, shaped like Slack's own payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bot.simulator.server import Message, OpenView, SlackSimulator, buttons_in
+
+Json = dict[str, Any]
+InputValue = str | list[str] | int | None
+
+# Elements whose value Slack reports in view.state, and the key it uses for it.
+_STATE_KEYS = {
+    "plain_text_input": "value",
+    "email_text_input": "value",
+    "url_text_input": "value",
+    "number_input": "value",
+    "static_select": "selected_option",
+    "external_select": "selected_option",
+    "radio_buttons": "selected_option",
+    "multi_static_select": "selected_options",
+    "multi_external_select": "selected_options",
+    "checkboxes": "selected_options",
+    "users_select": "selected_user",
+    "multi_users_select": "selected_users",
+    "conversations_select": "selected_conversation",
+    "multi_conversations_select": "selected_conversations",
+    "channels_select": "selected_channel",
+    "multi_channels_select": "selected_channels",
+    "datepicker": "selected_date",
+    "timepicker": "selected_time",
+    "datetimepicker": "selected_date_time",
+}
+_LIST_KEYS = {"selected_options", "selected_users", "selected_conversations", "selected_channels"}
+# Where an untouched element's initial value lives; Slack submits it as the value.
+_INITIAL_KEYS = {
+    "value": "initial_value",
+    "selected_option": "initial_option",
+    "selected_options": "initial_options",
+    "selected_user": "initial_user",
+    "selected_users": "initial_users",
+    "selected_conversation": "initial_conversation",
+    "selected_conversations": "initial_conversations",
+    "selected_channel": "initial_channel",
+    "selected_channels": "initial_channels",
+    "selected_date": "initial_date",
+    "selected_time": "initial_time",
+    "selected_date_time": "initial_date_time",
+}
+
+
+@dataclass
+class DriverResponse:
+    """The bot's HTTP answer to one simulated Slack request."""
+
+    status: int
+    body: str
+    json: Any | None
+    headers: dict[str, str]
+    elapsed: float
+
+
+class SlackDriver:
+    """Plays Slack's side of the Events/Interactivity HTTP contract against the bot.
+
+    Every method signs its request with the signing secret like Slack does; `timestamp`,
+    `bad_signature` and `retry_num` let tests send stale, forged or retried requests.
+    """
+
+    def __init__(
+        self,
+        bot_url: str,
+        signing_secret: str,
+        simulator: SlackSimulator,
+        team_id: str = "T0SIM",
+        api_app_id: str = "A0HANDOFF",
+        *,
+        verification_token: str = "verification-token",
+        timeout: float = 30.0,
+    ) -> None:
+        self.bot_url = bot_url
+        self.signing_secret = signing_secret
+        self.sim = simulator
+        self.team_id = team_id
+        self.api_app_id = api_app_id
+        self.verification_token = verification_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> SlackDriver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- slash commands -------------------------------------------------------------------------
+
+    async def command(
+        self,
+        user_id: str,
+        command: str,
+        text: str = "",
+        channel_id: str = "C0SIM",
+        *,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """Run a slash command, e.g. `command("U1", "/lead", "ada@example.com")`."""
+        form = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "team_domain": self.sim.team_domain,
+            "channel_id": channel_id,
+            "channel_name": self._channel_name(channel_id),
+            "user_id": user_id,
+            "user_name": self._user_name(user_id),
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.sim.new_response_url(channel_id, user_id),
+            "trigger_id": self.sim.issue_trigger(user_id),
+        }
+        return await self.send(
+            urlencode(form),
+            timestamp=timestamp,
+            bad_signature=bad_signature,
+            retry_num=retry_num,
+        )
+
+    # -- buttons --------------------------------------------------------------------------------
+
+    async def press(
+        self,
+        user_id: str,
+        label: str,
+        *,
+        channel: str,
+        message_ts: str | None = None,
+        value: str | None = None,
+        override_value: str | None = None,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """Press the button labelled `label` on a message in `channel`.
+
+        Without `message_ts`, the newest message (thread replies included) with such a button
+        is used; `value` narrows the choice to a button with that value. `override_value`
+        sends a different value than the button holds (a forged payload).
+        """
+        message, block_id, button = self._find_message_button(channel, label, message_ts, value)
+        container: Json = {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        }
+        if message.thread_ts:
+            container["thread_ts"] = message.thread_ts
+        payload: Json = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": container,
+            "trigger_id": self.sim.issue_trigger(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "message": self.sim.message_json(message),
+            "state": {"values": {}},
+            "response_url": self.sim.new_response_url(channel, user_id, message.ts),
+            "actions": [_button_action(block_id, button, override_value)],
+        }
+        return await self._send_payload(payload, timestamp, bad_signature, retry_num)
+
+    async def press_in_view(
+        self,
+        user_id: str,
+        label: str,
+        view_id: str | None = None,
+        *,
+        value: str | None = None,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """Press a button in a modal (default: the user's top open modal) or their App Home."""
+        view = self._target_view(user_id, view_id, include_home=True)
+        block_id, button = _find_button(view.blocks, label, value, where=f"view {view.id}")
+        payload: Json = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {"type": "view", "view_id": view.id},
+            "trigger_id": self.sim.issue_trigger(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": {**view.view, "state": {"values": _view_state(view.blocks, {})}},
+            "actions": [_button_action(block_id, button, None)],
+        }
+        return await self._send_payload(payload, timestamp, bad_signature, retry_num)
+
+    # -- modals ---------------------------------------------------------------------------------
+
+    async def submit_view(
+        self,
+        user_id: str,
+        values: dict[str, InputValue],
+        *,
+        view_id: str | None = None,
+        allow_empty_required: bool = False,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """Submit a modal with `values` keyed by input block_id or action_id.
+
+        Selects take the option's text or value. Inputs left out submit their initial value or
+        nothing, as Slack does; a required one left empty raises ValueError, since Slack's client
+        would not send the submission (unless `allow_empty_required`). After the bot answers,
+        the simulator applies its response_action (errors keep the modal open).
+        """
+        view = self._target_view(user_id, view_id, include_home=False)
+        state = _view_state(view.blocks, values)
+        if not allow_empty_required:
+            _check_required(view.blocks, state)
+        payload: Json = {
+            "type": "view_submission",
+            "team": self._team(),
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "trigger_id": self.sim.issue_trigger(user_id),
+            "view": {**view.view, "state": {"values": state}},
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        response = await self._send_payload(payload, timestamp, bad_signature, retry_num)
+        if response.status == 200:
+            answer = response.json if isinstance(response.json, dict) else None
+            self.sim.apply_view_response(view.id, answer)
+        return response
+
+    async def close_view(self, user_id: str, view_id: str | None = None) -> DriverResponse | None:
+        """Close a modal; sends `view_closed` only if the view asked for notify_on_close."""
+        view = self._target_view(user_id, view_id, include_home=False)
+        view.closed = True
+        if not view.view.get("notify_on_close"):
+            return None
+        payload: Json = {
+            "type": "view_closed",
+            "team": self._team(),
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "view": view.view,
+            "is_cleared": False,
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return await self._send_payload(payload, None, False, None)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def event(
+        self,
+        event: Json,
+        *,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """Deliver an Events API `event_callback` wrapping `event`."""
+        now = time.time()
+        body: Json = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "api_app_id": self.api_app_id,
+            "event": {"event_ts": f"{now:.6f}", **event},
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(now),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.sim.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{secrets.token_hex(8)}",
+        }
+        return await self.send(
+            json.dumps(body),
+            content_type="application/json",
+            timestamp=timestamp,
+            bad_signature=bad_signature,
+            retry_num=retry_num,
+        )
+
+    async def app_home_opened(self, user_id: str) -> DriverResponse:
+        event: Json = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": self.sim.dm_channel(user_id),
+            "tab": "home",
+        }
+        home = self.sim.home(user_id)
+        if home is not None:
+            event["view"] = home
+        return await self.event(event)
+
+    async def message(
+        self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
+    ) -> DriverResponse:
+        """A person posts in a channel: stored in the simulator, then sent as a message event."""
+        posted = self.sim.post_as_user(channel, user_id, text, thread_ts=thread_ts)
+        event: Json = {
+            "type": "message",
+            "user": user_id,
+            "text": text,
+            "ts": posted.ts,
+            "channel": channel,
+            "channel_type": "im" if channel.startswith("D") else "channel",
+            "team": self.team_id,
+        }
+        if posted.thread_ts:
+            event["thread_ts"] = posted.thread_ts
+        return await self.event(event)
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        body: str,
+        *,
+        content_type: str = "application/x-www-form-urlencoded",
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+        retry_num: int | None = None,
+    ) -> DriverResponse:
+        """POST a raw body to the bot with Slack's signature headers."""
+        ts = int(time.time()) if timestamp is None else int(timestamp)
+        secret = self.signing_secret + ("-forged" if bad_signature else "")
+        digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256)
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": f"v0={digest.hexdigest()}",
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        started = time.perf_counter()
+        async with self._session.post(self.bot_url, data=body.encode(), headers=headers) as resp:
+            text = await resp.text()
+            elapsed = time.perf_counter() - started
+            try:
+                parsed = json.loads(text) if text else None
+            except json.JSONDecodeError:
+                parsed = None
+            return DriverResponse(resp.status, text, parsed, dict(resp.headers), elapsed)
+
+    async def _send_payload(
+        self, payload: Json, timestamp: int | None, bad_signature: bool, retry_num: int | None
+    ) -> DriverResponse:
+        return await self.send(
+            urlencode({"payload": json.dumps(payload)}),
+            timestamp=timestamp,
+            bad_signature=bad_signature,
+            retry_num=retry_num,
+        )
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _user_name(self, user_id: str) -> str:
+        user = self.sim.users.get(user_id)
+        return user.name if user else user_id.lower()
+
+    def _channel_name(self, channel_id: str) -> str:
+        return "directmessage" if channel_id.startswith("D") else self.sim.channel_name(channel_id)
+
+    def _user(self, user_id: str) -> Json:
+        name = self._user_name(user_id)
+        return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
+
+    def _team(self) -> Json:
+        return {"id": self.team_id, "domain": self.sim.team_domain}
+
+    def _find_message_button(
+        self, channel: str, label: str, message_ts: str | None, value: str | None
+    ) -> tuple[Message, str | None, Json]:
+        if message_ts is not None:
+            message = self.sim.message(channel, message_ts)
+            if message is None:
+                raise LookupError(f"no message {message_ts} in {channel}")
+            candidates = [message]
+        else:
+            candidates = list(reversed(self.sim.all_messages(channel)))
+        labels: list[str] = []
+        for message in candidates:
+            for block_id, button in message.buttons():
+                text = _label(button)
+                labels.append(text)
+                if text == label and (value is None or button.get("value") == value):
+                    return message, block_id, button
+        where = f"message {message_ts}" if message_ts else f"channel {channel}"
+        raise LookupError(f"no button {label!r} in {where}; buttons there: {sorted(set(labels))}")
+
+    def _target_view(self, user_id: str, view_id: str | None, *, include_home: bool) -> OpenView:
+        if view_id is not None:
+            view = self.sim.view(view_id)
+            if view is None:
+                raise LookupError(f"no view {view_id}")
+            return view
+        view = self.sim.latest_view(user_id)
+        if view is None and include_home:
+            home = self.sim.home(user_id)
+            view = self.sim.view(str(home["id"])) if home else None
+        if view is None:
+            raise LookupError(f"{user_id} has no open view")
+        return view
+
+
+def _label(element: Json) -> str:
+    text = element.get("text")
+    return str(text.get("text", "")) if isinstance(text, dict) else str(text or "")
+
+
+def _find_button(
+    blocks: list[Json], label: str, value: str | None, *, where: str
+) -> tuple[str | None, Json]:
+    labels = []
+    for block_id, button in buttons_in(blocks):
+        labels.append(_label(button))
+        if _label(button) == label and (value is None or button.get("value") == value):
+            return block_id, button
+    raise LookupError(f"no button {label!r} in {where}; buttons there: {sorted(set(labels))}")
+
+
+def _button_action(block_id: str | None, button: Json, override_value: str | None) -> Json:
+    action: Json = {
+        "action_id": button.get("action_id"),
+        "block_id": block_id,
+        "text": {"type": "plain_text", "text": _label(button), "emoji": True},
+        "type": "button",
+        "action_ts": f"{time.time():.6f}",
+    }
+    value = override_value if override_value is not None else button.get("value")
+    if value is not None:
+        action["value"] = value
+    if button.get("style"):
+        action["style"] = button["style"]
+    return action
+
+
+def _stateful_elements(blocks: list[Json]) -> list[tuple[Json, str, Json]]:
+    """(block, block_id, element) for every element whose value Slack reports in state."""
+    found: list[tuple[Json, str, Json]] = []
+    for block in blocks:
+        block_id = str(block.get("block_id", ""))
+        elements: list[Any] = []
+        if block.get("type") == "input":
+            elements.append(block.get("element"))
+        elif block.get("type") == "actions":
+            elements.extend(block.get("elements") or [])
+        elif block.get("type") == "section":
+            elements.append(block.get("accessory"))
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") in _STATE_KEYS:
+                found.append((block, block_id, element))
+    return found
+
+
+def _view_state(blocks: list[Json], values: dict[str, InputValue]) -> dict[str, Json]:
+    """Build view.state.values; `values` keys are block_ids or action_ids."""
+    elements = _stateful_elements(blocks)
+    known = {key for _, block_id, el in elements for key in (block_id, el.get("action_id"))}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise KeyError(f"no input {unknown} in view; inputs are {sorted(k for k in known if k)}")
+    state: dict[str, Json] = {}
+    for _, block_id, element in elements:
+        action_id = str(element.get("action_id", ""))
+        given = block_id in values or action_id in values
+        raw = values.get(block_id, values.get(action_id)) if given else None
+        state.setdefault(block_id, {})[action_id] = _element_state(element, raw, given)
+    return state
+
+
+def _element_state(element: Json, raw: InputValue, given: bool) -> Json:
+    kind = str(element["type"])
+    key = _STATE_KEYS[kind]
+    if not given or raw is None or raw == "":
+        initial = element.get(_INITIAL_KEYS[key])
+        empty: list[Any] | None = [] if key in _LIST_KEYS else None
+        return {"type": kind, key: initial if initial is not None and not given else empty}
+    if key == "selected_option":
+        return {"type": kind, key: _option(element, str(raw))}
+    if key == "selected_options":
+        wanted = raw if isinstance(raw, list) else [v.strip() for v in str(raw).split(",")]
+        return {"type": kind, key: [_option(element, str(v)) for v in wanted]}
+    if key in ("selected_users", "selected_conversations", "selected_channels"):
+        return {"type": kind, key: raw if isinstance(raw, list) else [str(raw)]}
+    if key == "selected_date_time":
+        return {"type": kind, key: int(raw) if not isinstance(raw, list) else raw}
+    return {"type": kind, key: raw if isinstance(raw, list) else str(raw)}
+
+
+def _option(element: Json, wanted: str) -> Json:
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    if not options and element.get("type", "").endswith("external_select"):
+        return {"text": {"type": "plain_text", "text": wanted, "emoji": True}, "value": wanted}
+    for option in options:
+        if wanted in (option.get("value"), _label(option)):
+            chosen = {"text": option["text"], "value": option["value"]}
+            if "description" in option:
+                chosen["description"] = option["description"]
+            return chosen
+    choices = [_label(o) for o in options]
+    raise ValueError(f"no option {wanted!r} in {element.get('action_id')}; options: {choices}")
+
+
+def _check_required(blocks: list[Json], state: dict[str, Json]) -> None:
+    for block in blocks:
+        if block.get("type") != "input" or block.get("optional"):
+            continue
+        element = block.get("element") or {}
+        if element.get("type") not in _STATE_KEYS:
+            continue
+        entry = state[str(block.get("block_id"))][str(element.get("action_id"))]
+        value = entry[_STATE_KEYS[element["type"]]]
+        if value in (None, "", []):
+            label = _label({"text": block.get("label")})
+            raise ValueError(f"Slack would not submit: required input {label!r} is empty")

@@ -1,0 +1,159 @@
+"""The `handoff` command as a person runs it: check, demo, serve, db upgrade, import."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from bot.demo import run_demo
+from bot.simulator.server import SlackSimulator
+from bot.simulator.stack import INTAKE_TOKEN, SIGNING_SECRET
+from tests.conftest import ROOT, lead_payload
+
+HANDOFF = [sys.executable, "-m", "bot.cli"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HANDOFF, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    names = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "HANDOFF_INTAKE_TOKEN", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    return {**env, **extra}
+
+
+def test_check_accepts_the_example_and_prints_a_summary() -> None:
+    result = run("check", "sla.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "sla.yaml: valid" in result.stdout
+    assert "enterprise: {'employees_min': 1000} → C0ENT, 2 rep(s)" in result.stdout
+    assert "Not a fit [not_a_fit] → reject" in result.stdout
+
+
+def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
+    broken = tmp_path / "sla.yaml"
+    text = (ROOT / "sla.yaml").read_text()
+    text = text.replace("reps: [U0REP5, U0REP6]", "reps: []").replace(
+        "timezone: Australia/Sydney", "timezone: Mars/Olympus"
+    )
+    broken.write_text(text)
+    result = run("check", str(broken))
+    assert result.returncode == 1
+    assert "segments[2].reps: at least one rep is required" in result.stderr
+    assert "timezone: 'Mars/Olympus' is not a time zone" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
+    result = run("serve", env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("handoff: SLACK_BOT_TOKEN is not set: the bot token (xoxb-…)")
+    assert lines[1].startswith("SLACK_SIGNING_SECRET is not set: the signing secret")
+
+
+def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "sla.yaml").write_text("timezone: [\n")
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
+    result = run("db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "database schema is at 0001" in result.stdout
+
+
+def test_import_reads_a_crm_export(tmp_path: Path) -> None:
+    env = clean_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+    )
+    fixture = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
+    result = run("import", str(fixture), "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "HubSpot" in result.stdout and "new leads" in result.stdout
+    again = run("import", str(fixture), "--no-progress", env=env)
+    assert "0 new leads" in again.stdout
+
+
+async def test_demo_runs_the_whole_loop() -> None:
+    out = io.StringIO()
+    assert await run_demo(out=out) == 0
+    text = out.getvalue()
+    for expected in (
+        "#sales-enterprise",
+        "#marketing-feedback",
+        "Too late: this lead was already claimed by @",
+        "Already using competitor",
+        "20 leads:",
+        "0 rejected as invalid Block Kit",
+    ):
+        assert expected in text, expected
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None:
+    async with SlackSimulator() as sim:
+        port = free_port()
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-serve-test",
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=sim.api_url,
+            HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            HOST="127.0.0.1",
+            PORT=str(port),
+        )
+        process = await asyncio.create_subprocess_exec(
+            *HANDOFF,
+            "serve",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as session:
+                for _ in range(200):
+                    try:
+                        async with session.get(f"{base}/healthz") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.05)
+                headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+                async with session.post(
+                    f"{base}/leads", json=lead_payload(), headers=headers
+                ) as response:
+                    assert response.status == 201
+            await sim.wait_for(lambda: sim.messages("C0ENT"), timeout=10, what="the lead post")
+            assert "Priya Raman" in sim.messages("C0ENT")[0].all_text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+        assert process.returncode == 0, output.decode()

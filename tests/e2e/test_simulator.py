@@ -1,0 +1,602 @@
+"""The local Slack simulator: Web API fidelity, fault injection, and a driver Bolt accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.simulator import SlackDriver, SlackSimulator, render_blocks_text
+
+SECRET = "sim-signing-secret"
+CHANNEL = "C0LEADS"
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def button(label: str, action_id: str, value: str = "v") -> dict[str, Any]:
+    text = {"type": "plain_text", "text": label}
+    return {"type": "button", "text": text, "action_id": action_id, "value": value}
+
+
+LEAD_BLOCKS = [
+    {"type": "header", "text": {"type": "plain_text", "text": "New MQL: Ada Lovelace"}},
+    section("*Analytical Engines* &amp; Co — score 87"),
+    {
+        "type": "actions",
+        "block_id": "lead_actions",
+        "elements": [button("Claim", "lead_claim", "L-1")],
+    },
+]
+METADATA = {"event_type": "lead_posted", "event_payload": {"lead_id": "L-1"}}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SlackSimulator]:
+    async with SlackSimulator() as simulator:
+        simulator.add_user("U0ADA", "ada", "Ada Lovelace", email="ada@example.com")
+        simulator.add_user("U0REP", "rep", "Grace Rep", tz="America/New_York")
+        yield simulator
+
+
+@pytest.fixture
+async def client(sim: SlackSimulator) -> AsyncWebClient:
+    return AsyncWebClient(token="xoxb-test", base_url=sim.api_url)
+
+
+async def post_lead(client: AsyncWebClient, channel: str = CHANNEL) -> str:
+    response = await client.chat_postMessage(
+        channel=channel, text="New MQL: Ada Lovelace", blocks=LEAD_BLOCKS, metadata=METADATA
+    )
+    return str(response["ts"])
+
+
+# -- Web API ------------------------------------------------------------------------------------
+
+
+async def test_post_message_is_recorded_and_history_returns_metadata_on_request(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    ts = await post_lead(client)
+
+    [message] = sim.messages(CHANNEL)
+    assert (message.ts, message.text, message.metadata) == (ts, "New MQL: Ada Lovelace", METADATA)
+    assert message.blocks[2]["elements"][0]["value"] == "L-1"
+    assert message.blocks[0]["block_id"]  # Slack fills in the block_ids a payload leaves out
+    assert sim.calls_to("chat.postMessage")[0].args["channel"] == CHANNEL
+    assert sim.find_message(CHANNEL, "Analytical Engines & Co") is message
+
+    with_metadata = await client.conversations_history(channel=CHANNEL, include_all_metadata=True)
+    without = await client.conversations_history(channel=CHANNEL)
+    assert with_metadata["messages"][0]["metadata"] == METADATA
+    assert "metadata" not in without["messages"][0]
+    assert sim.invalid_payloads == []
+
+
+async def test_history_is_newest_first_and_pages(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    for n in range(3):
+        await client.chat_postMessage(channel=CHANNEL, text=f"m{n}")
+    first = await client.conversations_history(channel=CHANNEL, limit=2)
+    assert [m["text"] for m in first["messages"]] == ["m2", "m1"]
+    assert first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(channel=CHANNEL, limit=2, cursor=cursor)
+    assert [m["text"] for m in rest["messages"]] == ["m0"]
+
+
+def long_button_blocks() -> list[dict[str, Any]]:
+    return [{"type": "actions", "elements": [button("x" * 76, "a")]}]
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        [section("x" * 3001)],
+        long_button_blocks(),
+        [section("hi")] * 51,
+        [{"type": "carousel_of_dreams"}],
+        [section("")],
+        [{"type": "actions", "elements": []}],
+        [
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "text": {"type": "mrkdwn", "text": "x"}}],
+            }
+        ],
+        [{**section("a"), "block_id": "same"}, {**section("b"), "block_id": "same"}],
+    ],
+    ids=[
+        "section-3001",
+        "button-76",
+        "51-blocks",
+        "unknown-type",
+        "empty-text",
+        "empty-actions",
+        "mrkdwn-button",
+        "duplicate-block-id",
+    ],
+)
+async def test_invalid_blocks_are_refused_and_nothing_is_stored(
+    sim: SlackSimulator, client: AsyncWebClient, blocks: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_postMessage(channel=CHANNEL, text="t", blocks=blocks)
+
+    assert raised.value.response["error"] == "invalid_blocks"
+    assert "json-pointer:/blocks" in raised.value.response["errors"][0]
+    assert sim.messages(CHANNEL) == []
+    assert len(sim.invalid_payloads) == 1
+
+
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
+async def test_message_without_text_or_blocks_is_no_text(client: AsyncWebClient) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_postMessage(channel=CHANNEL, text="")
+    assert raised.value.response["error"] == "no_text"
+
+
+async def test_chat_update_edits_in_place(sim: SlackSimulator, client: AsyncWebClient) -> None:
+    ts = await post_lead(client)
+    claimed = [*LEAD_BLOCKS[:2], section("Claimed by <@U0REP>")]
+
+    await client.chat_update(channel=CHANNEL, ts=ts, text="Claimed", blocks=claimed)
+
+    [message] = sim.messages(CHANNEL)
+    assert (message.ts, message.text, message.edited_count) == (ts, "Claimed", 1)
+    assert message.versions[0].text == "New MQL: Ada Lovelace"
+    assert message.metadata == METADATA  # kept when an update doesn't send it
+    assert "Claimed by @rep" in message.render(sim.user_names())
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_update(channel=CHANNEL, ts="1.000001", text="x")
+    assert raised.value.response["error"] == "message_not_found"
+
+
+async def test_threads_channels_and_users(sim: SlackSimulator, client: AsyncWebClient) -> None:
+    ts = await post_lead(client)
+    await client.chat_postMessage(channel=CHANNEL, thread_ts=ts, text="Call logged")
+    replies = await client.conversations_replies(channel=CHANNEL, ts=ts)
+    assert [m["text"] for m in replies["messages"]] == ["New MQL: Ada Lovelace", "Call logged"]
+    assert [m.text for m in sim.thread(CHANNEL, ts)] == ["Call logged"]
+    assert len(sim.messages(CHANNEL)) == 1
+
+    with pytest.raises(SlackApiError, match="thread_not_found"):
+        await client.chat_postMessage(channel=CHANNEL, thread_ts="123.000001", text="x")
+    sim.missing_channels.add("C0GONE")
+    sim.not_in_channel.add("C0PRIVATE")
+    with pytest.raises(SlackApiError, match="channel_not_found"):
+        await client.chat_postMessage(channel="C0GONE", text="x")
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        await client.chat_postMessage(channel="C0PRIVATE", text="x")
+    await client.conversations_join(channel="C0PRIVATE")
+    await client.chat_postMessage(channel="C0PRIVATE", text="now a member")
+
+    dm = await client.chat_postMessage(channel="U0REP", text="Reminder: call Ada")
+    assert dm["channel"] == sim.dm_channel("U0REP")
+    user = (await client.users_info(user="U0REP"))["user"]
+    assert (user["name"], user["tz"], user["tz_offset"] in (-18000, -14400)) == (
+        "rep",
+        "America/New_York",
+        True,
+    )
+    with pytest.raises(SlackApiError, match="user_not_found"):
+        await client.users_info(user="U0NOBODY")
+    by_email = await client.users_lookupByEmail(email="ada@example.com")
+    assert by_email["user"]["id"] == "U0ADA"
+    auth = await client.auth_test()
+    assert (auth["user_id"], auth["team_id"]) == ("U0BOT", "T0SIM")
+
+
+async def test_form_bodies_auth_and_bad_requests(sim: SlackSimulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        form = {"channel": CHANNEL, "text": "t", "blocks": json.dumps([section("from a form")])}
+        headers = {"Authorization": "Bearer xoxb-test"}
+        async with http.post(sim.api_url + "chat.postMessage", data=form, headers=headers) as r:
+            assert (await r.json())["ok"] is True
+        async with http.post(sim.api_url + "chat.postMessage", data=form) as r:
+            assert (r.status, (await r.json())["error"]) == (200, "not_authed")
+        async with http.post(sim.api_url + "nope.nothing", headers=headers) as r:
+            assert (await r.json())["error"] == "unknown_method"
+        bad_json = {**headers, "Content-Type": "application/json"}
+        async with http.post(sim.api_url + "chat.postMessage", data=b"{", headers=bad_json) as r:
+            assert (await r.json())["error"] == "invalid_json"
+        broken = {**form, "blocks": "[not json"}
+        async with http.post(sim.api_url + "chat.postMessage", data=broken, headers=headers) as r:
+            assert (await r.json())["error"] == "invalid_blocks_format"
+    assert sim.find_message(CHANNEL, "from a form") is not None
+    assert [c.ok for c in sim.calls] == [True, False, False, False, False]
+
+
+# -- faults and rate limits ---------------------------------------------------------------------
+
+
+async def test_injected_server_error_then_recovery(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    fault = sim.inject("chat.postMessage", status=500, times=1)
+    with pytest.raises(SlackApiError) as raised:
+        await post_lead(client)
+    assert raised.value.response.status_code == 500
+    await post_lead(client)
+    assert fault.hits == 1 and len(sim.messages(CHANNEL)) == 1
+
+    sim.inject("chat.update", error="cant_update_message")
+    with pytest.raises(SlackApiError) as refused:
+        await client.chat_update(channel=CHANNEL, ts=sim.messages(CHANNEL)[0].ts, text="x")
+    assert (refused.value.response.status_code, refused.value.response["error"]) == (
+        200,
+        "cant_update_message",
+    )
+
+
+async def test_injected_429_carries_retry_after(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    sim.inject("chat.*", retry_after=3, every=2)
+    await post_lead(client)
+    with pytest.raises(SlackApiError) as raised:
+        await post_lead(client)
+    response = raised.value.response
+    assert (response.status_code, response["error"]) == (429, "ratelimited")
+    assert response.headers["Retry-After"] == "3"
+    assert sim.rate_limited_calls[0].retry_after == 3
+    await post_lead(client)  # the 3rd call is before Retry-After passed: an early retry
+    assert sim.early_retries() == [sim.calls[-1]]
+
+
+async def test_per_channel_rate_limit(sim: SlackSimulator, client: AsyncWebClient) -> None:
+    sim.set_rate_limit("chat.postMessage", per_second=2.0)
+    await post_lead(client)
+    await post_lead(client)
+    with pytest.raises(SlackApiError) as raised:
+        await post_lead(client)
+    assert raised.value.response.status_code == 429
+    assert raised.value.response.headers["Retry-After"] == "1"
+    await post_lead(client, channel="C0OTHER")  # each channel has its own budget
+    assert sim.early_retries() == []
+
+    await asyncio.sleep(1.01)
+    await post_lead(client)
+    assert len(sim.messages(CHANNEL)) == 3
+    assert sim.early_retries() == [] and len(sim.rate_limited_calls) == 1
+
+
+async def test_connection_drop_is_a_client_connection_error(sim: SlackSimulator) -> None:
+    no_retries = AsyncWebClient(token="xoxb-test", base_url=sim.api_url, retry_handlers=[])
+    sim.inject_connection_drop("chat.postMessage", times=1)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await post_lead(no_retries)
+    await post_lead(no_retries)
+    assert [c.error for c in sim.calls] == ["connection_dropped", None]
+    assert len(sim.messages(CHANNEL)) == 1
+
+
+# -- response_url, ephemerals, views ------------------------------------------------------------
+
+
+async def test_response_url_replaces_posts_and_whispers(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    ts = await post_lead(client)
+    url = sim.new_response_url(CHANNEL, "U0REP", ts)
+    async with aiohttp.ClientSession() as http:
+        replace = {"replace_original": True, "text": "Claimed", "blocks": [section("Claimed")]}
+        async with http.post(url, json=replace) as r:
+            assert (r.status, await r.text()) == (200, "ok")
+        async with http.post(url, json={"text": "Only you can see this"}) as r:
+            assert r.status == 200
+        async with http.post(url, json={"response_type": "in_channel", "text": "Shared"}) as r:
+            assert r.status == 200
+        async with http.post(url, json={"blocks": [section("x" * 3001)]}) as r:
+            assert (r.status, await r.text()) == (400, "invalid_blocks")
+
+    assert [m.text for m in sim.messages(CHANNEL)] == ["Claimed", "Shared"]
+    assert sim.messages(CHANNEL)[0].ts == ts
+    [whisper] = sim.ephemerals(user="U0REP")
+    assert (whisper.channel, whisper.text) == (CHANNEL, "Only you can see this")
+    assert [c.method for c in sim.calls[-4:]] == ["response_url"] * 4
+
+
+async def test_views_need_a_fresh_trigger_and_a_valid_view(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    view = {
+        "type": "modal",
+        "callback_id": "note",
+        "title": {"type": "plain_text", "text": "Add a note"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {"type": "plain_text", "text": "Note"},
+                "element": {"type": "plain_text_input", "action_id": "text"},
+            }
+        ],
+    }
+    trigger = sim.issue_trigger("U0REP")
+    opened = await client.views_open(trigger_id=trigger, view=view)
+    assert opened["view"]["id"].startswith("V") and opened["view"]["hash"]
+    assert sim.latest_view("U0REP").callback_id == "note"  # type: ignore[union-attr]
+
+    for trigger_id, error in ((trigger, "exchanged_trigger_id"), ("1.2.3", "invalid_trigger_id")):
+        with pytest.raises(SlackApiError) as raised:
+            await client.views_open(trigger_id=trigger_id, view=view)
+        assert raised.value.response["error"] == error
+    too_long = {**view, "title": {"type": "plain_text", "text": "t" * 25}}
+    with pytest.raises(SlackApiError) as raised:
+        await client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=too_long)
+    assert raised.value.response["error"] == "invalid_arguments"
+
+    home = {"type": "home", "blocks": [section("Your queue: 2 leads")]}
+    await client.views_publish(user_id="U0REP", view=home)
+    assert sim.home("U0REP")["blocks"][0]["text"]["text"] == "Your queue: 2 leads"  # type: ignore[index]
+
+
+async def test_wait_for_returns_the_value_or_times_out(sim: SlackSimulator) -> None:
+    assert await sim.wait_for(lambda: 42, what="answer") == 42
+    with pytest.raises(AssertionError, match="timed out waiting for a lead"):
+        await sim.wait_for(lambda: sim.messages(CHANNEL), timeout=0.05, what="a lead")
+
+
+async def test_reset_keeps_users(sim: SlackSimulator, client: AsyncWebClient) -> None:
+    await post_lead(client)
+    sim.inject("chat.postMessage", status=503)
+    sim.reset()
+    assert (sim.calls, sim.messages(CHANNEL), sim.faults) == ([], [], [])
+    await post_lead(client)
+    assert "U0ADA" in sim.users
+
+
+# -- the driver against a real Bolt app ---------------------------------------------------------
+
+
+@dataclass
+class BoltHarness:
+    app: AsyncApp
+    driver: SlackDriver
+    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+NOTE_MODAL = {
+    "type": "modal",
+    "callback_id": "dispose",
+    "private_metadata": "L-1",
+    "title": {"type": "plain_text", "text": "Disqualify"},
+    "submit": {"type": "plain_text", "text": "Save"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "reason",
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {
+                "type": "static_select",
+                "action_id": "choice",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "No budget"}, "value": "no_budget"},
+                    {"text": {"type": "plain_text", "text": "Bad fit"}, "value": "bad_fit"},
+                ],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "note",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Note"},
+            "element": {"type": "plain_text_input", "action_id": "text"},
+        },
+    ],
+}
+
+
+@pytest.fixture
+async def bolt(sim: SlackSimulator) -> AsyncIterator[BoltHarness]:
+    app = AsyncApp(
+        signing_secret=SECRET,
+        client=AsyncWebClient(token="xoxb-test", base_url=sim.api_url),
+        process_before_response=True,
+    )
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    @app.command("/lead")
+    async def lead(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack(f"Looking up {command['text']}")
+        seen.append(("command", command))
+        await respond("Ada Lovelace — owner: none")
+
+    @app.command("/dispose")
+    async def dispose(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=NOTE_MODAL)
+
+    @app.action("lead_claim")
+    async def claim(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        seen.append(("action", body))
+        await respond(replace_original=True, text="Claimed", blocks=[section("Claimed by rep")])
+
+    @app.view("dispose")
+    async def submitted(ack: Any, view: dict[str, Any]) -> None:
+        seen.append(("view", view))
+        choice = view["state"]["values"]["reason"]["choice"]["selected_option"]
+        if choice["value"] == "bad_fit" and not view["state"]["values"]["note"]["text"]["value"]:
+            await ack(response_action="errors", errors={"note": "Say why it's a bad fit"})
+        else:
+            await ack()
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    async with SlackDriver(url, SECRET, sim) as driver:
+        yield BoltHarness(app, driver, seen)
+    await runner.cleanup()
+
+
+async def test_slash_command_reaches_bolt_with_slack_fields(
+    sim: SlackSimulator, bolt: BoltHarness
+) -> None:
+    response = await bolt.driver.command("U0REP", "/lead", "ada@example.com", channel_id=CHANNEL)
+
+    assert response.status == 200 and "Looking up ada@example.com" in response.body
+    [(kind, command)] = bolt.seen
+    assert kind == "command"
+    assert command["command"] == "/lead" and command["text"] == "ada@example.com"
+    assert (command["user_id"], command["user_name"], command["channel_id"]) == (
+        "U0REP",
+        "rep",
+        CHANNEL,
+    )
+    assert (command["team_id"], command["api_app_id"]) == ("T0SIM", "A0HANDOFF")
+    assert command["response_url"].startswith(sim.base_url) and command["trigger_id"]
+    [whisper] = sim.ephemerals(user="U0REP", channel=CHANNEL)
+    assert whisper.text == "Ada Lovelace — owner: none"
+    assert sim.calls_to("auth.test")  # Bolt authorized against the simulator
+
+
+async def test_button_press_reaches_bolt_action_with_value_user_and_container(
+    sim: SlackSimulator, client: AsyncWebClient, bolt: BoltHarness
+) -> None:
+    ts = await post_lead(client)
+    with pytest.raises(LookupError, match="Claim"):
+        await bolt.driver.press("U0REP", "Log call", channel=CHANNEL)
+
+    response = await bolt.driver.press("U0REP", "Claim", channel=CHANNEL)
+
+    assert response.status == 200
+    [(kind, body)] = bolt.seen
+    assert kind == "action"
+    action = body["actions"][0]
+    assert (action["action_id"], action["value"], action["block_id"]) == (
+        "lead_claim",
+        "L-1",
+        "lead_actions",
+    )
+    assert body["user"]["id"] == "U0REP" and body["channel"]["id"] == CHANNEL
+    assert body["container"] == {
+        "type": "message",
+        "message_ts": ts,
+        "channel_id": CHANNEL,
+        "is_ephemeral": False,
+    }
+    assert body["message"]["metadata"] == METADATA
+    assert sim.message(CHANNEL, ts).text == "Claimed"  # type: ignore[union-attr]
+
+
+async def test_view_submission_reaches_bolt_with_state_and_errors_keep_it_open(
+    sim: SlackSimulator, bolt: BoltHarness
+) -> None:
+    await bolt.driver.command("U0REP", "/dispose", channel_id=CHANNEL)
+    view = await sim.wait_for(lambda: sim.latest_view("U0REP"), what="the modal")
+    with pytest.raises(KeyError, match="reason"):
+        await bolt.driver.submit_view("U0REP", {"why": "x"})
+    with pytest.raises(ValueError, match="Reason"):
+        await bolt.driver.submit_view("U0REP", {})  # Slack's client won't send a required blank
+
+    refused = await bolt.driver.submit_view("U0REP", {"reason": "Bad fit"})
+    assert refused.json == {
+        "response_action": "errors",
+        "errors": {"note": "Say why it's a bad fit"},
+    }
+    assert not view.closed
+
+    accepted = await bolt.driver.submit_view("U0REP", {"reason": "bad_fit", "text": "Student"})
+    assert accepted.status == 200 and view.closed
+    submitted = bolt.seen[-1][1]
+    assert submitted["callback_id"] == "dispose" and submitted["private_metadata"] == "L-1"
+    assert submitted["state"]["values"]["reason"]["choice"]["selected_option"]["value"] == "bad_fit"
+    assert submitted["state"]["values"]["note"]["text"] == {
+        "type": "plain_text_input",
+        "value": "Student",
+    }
+
+
+async def test_bad_or_stale_signatures_are_refused(sim: SlackSimulator, bolt: BoltHarness) -> None:
+    forged = await bolt.driver.command("U0REP", "/lead", "x", bad_signature=True)
+    stale = await bolt.driver.command("U0REP", "/lead", "x", timestamp=int(time.time()) - 600)
+    assert (forged.status, stale.status) == (401, 401)
+    assert bolt.seen == []
+
+
+async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) -> None:
+    received: list[tuple[dict[str, str], str]] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.text()))
+        return web.json_response({"ok": True})
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", capture)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+        async with SlackDriver(url, SECRET, sim) as driver:
+            response = await driver.command("U0REP", "/lead", "a b&c", retry_num=1)
+    finally:
+        await runner.cleanup()
+
+    assert response.json == {"ok": True}
+    [(headers, body)] = received
+    assert SignatureVerifier(SECRET).is_valid_request(body, headers)
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert (headers["X-Slack-Retry-Num"], headers["X-Slack-Retry-Reason"]) == ("1", "http_timeout")
+    assert "text=a+b%26c" in body
+
+
+# -- text rendering -----------------------------------------------------------------------------
+
+
+def test_render_blocks_text_reads_like_the_message() -> None:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "New MQL"}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "*Ada* &lt;ada@example.com&gt; for <@U0REP>"},
+            "fields": [{"type": "mrkdwn", "text": "*Company*\nAcme &amp; Co"}],
+        },
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": "Due <!date^1767225600^{time}|9:00 AM>"},
+                {"type": "mrkdwn", "text": "<https://crm.example/l/1|Open in CRM>"},
+            ],
+        },
+        {"type": "divider"},
+        {"type": "actions", "elements": [button("Claim", "c"), button("Log call", "l")]},
+        {"type": "input", "label": {"type": "plain_text", "text": "Reason"}, "element": {}},
+    ]
+
+    rendered = render_blocks_text(blocks, users={"U0REP": "rep"})
+
+    assert rendered.splitlines() == [
+        "== New MQL ==",
+        "Ada <ada@example.com> for @rep",
+        "Company: Acme & Co",
+        "Due 9:00 AM · Open in CRM (https://crm.example/l/1)",
+        "─" * 40,
+        "[ Claim ]  [ Log call ]",
+        "Reason: ____",
+    ]
+    assert render_blocks_text([], text="snake_case *stays*") == "snake_case stays"
