@@ -53,6 +53,9 @@ class Handoff:
             await self.runner.cleanup()
             self.runner = None
         await self.publisher.drain(10)
+        await self.publisher.close()
+        if self.publisher.client.session is not None:
+            await self.publisher.client.session.close()
         await self.engine.dispose()
 
 

@@ -150,19 +150,29 @@ class Services:
 
     async def claim(self, lead_id: int, actor: str, now: datetime) -> Outcome:
         """Exactly one caller wins; the others learn who has the lead."""
+        policy = self.policy
+        due = policy.calendar.add(now, policy.disposition_deadline)
+        pool = None if policy.is_manager(actor) else policy.segments_of(actor)
+        # Fast path: one conditional update, for a lead under the current SLA this actor may
+        # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
+        if pool != [] and await self.store.claim(
+            lead_id, actor, due, now, sla_version=policy.version, segments=pool
+        ):
+            self.notifier.lead_changed(lead_id)
+            return Outcome(True)
         lead = await self.lead(lead_id)
         if lead.owner == actor:
             return Outcome(False, "You already own this lead.", lead)
-        policy = await self.policy_for(lead)
-        check_claim(lead, actor, policy)
-        due = policy.calendar.add(now, policy.disposition_deadline)
+        lead_policy = await self.policy_for(lead)
+        check_claim(lead, actor, lead_policy)
+        due = lead_policy.calendar.add(now, lead_policy.disposition_deadline)
         if await self.store.claim(lead_id, actor, due, now):
             self.notifier.lead_changed(lead_id)
-            return Outcome(True, "", await self.lead(lead_id))
+            return Outcome(True)
         current = await self.lead(lead_id)
-        owner = f"<@{current.owner}>" if current.owner else "someone else"
         if current.owner == actor:
             return Outcome(False, "You already own this lead.", current)
+        owner = f"<@{current.owner}>" if current.owner else "someone else"
         return Outcome(False, f"Too late: this lead was already claimed by {owner}.", current)
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Outcome:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -183,27 +183,41 @@ class Store:
             return True
 
     async def claim(
-        self, lead_id: int, owner: str, disposition_due_at: datetime | None, now: datetime
+        self,
+        lead_id: int,
+        owner: str,
+        disposition_due_at: datetime | None,
+        now: datetime,
+        *,
+        sla_version: str | None = None,
+        segments: list[str] | None = None,
     ) -> bool:
-        """Make `owner` the owner if nobody is; True for the one caller that won."""
-        async with self._transaction() as session:
-            done = await session.execute(
+        """Make `owner` the owner if nobody is; True for the one caller that won.
+
+        `sla_version` and `segments` narrow the update to leads the caller may claim, so the
+        common case is one statement with no read before it (the ack path is latency-bound).
+        """
+        conditions = [LeadRow.id == lead_id, LeadRow.owner.is_(None), LeadRow.stage == "mql"]
+        if sla_version is not None:
+            conditions.append(LeadRow.sla_version == sla_version)
+        if segments is not None:
+            conditions.append(LeadRow.segment.in_(segments))
+        async with self.engine.begin() as connection:
+            won = await connection.execute(
                 update(LeadRow)
-                .where(
-                    LeadRow.id == lead_id,
-                    LeadRow.owner.is_(None),
-                    LeadRow.stage == Stage.MQL.value,
-                )
+                .where(*conditions)
                 .values(
                     owner=owner,
                     claimed_at=func.coalesce(LeadRow.claimed_at, now),
                     stage=Stage.SAL.value,
                     disposition_due_at=disposition_due_at,
                 )
+                .returning(LeadRow.id)
             )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+            if won.first() is None:
                 return False
-            session.add(EventRow(lead_id=lead_id, type="claimed", actor=owner, at=now, data={}))
+            event = {"lead_id": lead_id, "type": "claimed", "actor": owner, "at": now, "data": {}}
+            await connection.execute(insert(EventRow).values(**event))
             return True
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> int | None:

@@ -92,7 +92,7 @@ class LeadView:
 def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
     """Raise Refusal unless `actor` may claim the lead now (a pool rep or a manager)."""
     if lead.owner is not None:
-        raise Refusal(f"This lead is already claimed by <@{lead.owner}>.")
+        raise Refusal(f"Too late: this lead was already claimed by <@{lead.owner}>.")
     if lead.stage is not Stage.MQL:
         raise Refusal(f"This lead is closed ({lead.stage.value}); there is nothing to claim.")
     segment = policy.segment(lead.segment)

@@ -61,7 +61,11 @@ def _duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
     if isinstance(value, dict):  # a stored snapshot
-        return Duration(**value)
+        days, minutes = value.get("days", 0), value.get("minutes", 0)
+        parts_ok = all(type(part) is int and part >= 0 for part in (days, minutes))
+        if set(value) - {"days", "minutes"} or not parts_ok or days + minutes == 0:
+            raise ValueError(f"{value!r} is not a duration: write it like 30m, 2h or 3d")
+        return Duration(days=days, minutes=minutes)
     return Duration.parse(str(value))
 
 
@@ -293,6 +297,10 @@ class Policy(_Model):
     def is_manager(self, user: str) -> bool:
         return user in self.managers
 
+    def segments_of(self, user: str) -> list[str]:
+        """The segments whose rep pool includes `user`."""
+        return [segment.name for segment in self.segments if user in segment.reps]
+
     @cached_property
     def calendar(self) -> BusinessCalendar:
         hours = self.business_hours
@@ -309,12 +317,16 @@ class Policy(_Model):
         )
 
 
+# Parts pydantic adds to a location that are not keys: union members, validator wrappers.
+_TYPE_TAG = re.compile(r"^(?:str|int|float|bool|[\w-]+\[.*\])$")
+
+
 def _path(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part not in ("function-after[_order(), BusinessHours]",):
+        elif not _TYPE_TAG.match(part):
             path += f".{part}" if path else str(part)
     return path or "(top level)"
 
@@ -375,7 +387,10 @@ def parse_policy(data: Any, source: str = "sla.yaml") -> Policy:
     try:
         policy = Policy.model_validate(content)
     except ValidationError as error:
-        problems = [f"{_path(item['loc'])}: {_message(item)}" for item in error.errors()]
+        by_path: dict[str, list[str]] = {}
+        for item in error.errors():  # the alternatives of a union share one path: "a or b"
+            by_path.setdefault(_path(item["loc"]), []).append(_message(item))
+        problems = [f"{path}: {' or '.join(messages)}" for path, messages in by_path.items()]
         raise PolicyError(problems, source) from None
     problems = _cross_checks(policy)
     if problems:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.domain.intake import LeadIn
 from bot.domain.policy import Policy, Segment, SegmentWhen, Tier
 
 _SENIOR = ("chief", "ceo", "cfo", "cmo", "cro", "cto", "coo", "vp", "vice president", "head")
+# Whole words only: "cto" is inside "director", "coo" inside "coordinator".
+_SENIOR_WORDS = re.compile(r"\b(?:" + "|".join(_SENIOR) + r")\b")
 _MANAGER = ("director", "manager", "lead", "founder", "owner", "partner")
 _INTENT = {"demo_request": 30, "pricing": 25, "trial": 25, "event": 15, "webinar": 15}
 
@@ -66,7 +69,7 @@ def score_lead(lead: LeadIn) -> Score:
     reasons: list[str] = []
     fit = 0
     title = (lead.title or "").lower()
-    if any(word in title.split() or word in title for word in _SENIOR):
+    if _SENIOR_WORDS.search(title):
         fit += 30
         reasons.append("senior title (+30)")
     elif any(word in title for word in _MANAGER):

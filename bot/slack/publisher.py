@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -32,8 +33,13 @@ def utc_now() -> datetime:
 
 
 def slack_client(token: str, base_url: str) -> AsyncWebClient:
-    """A Web API client that retries 429s (after Retry-After), 5xx and connection errors."""
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
+    """A Web API client that retries 429s (after Retry-After), 5xx and connection errors.
+
+    It keeps one aiohttp session (pooled keep-alive connections): without one, slack_sdk
+    opens a new connection for every call. Call inside the running event loop.
+    """
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, session=session)
     client.retry_handlers.extend(
         [
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
@@ -55,12 +61,15 @@ class SlackPublisher:
         policies: PolicyBook,
         metrics: Metrics,
         clock: Clock = utc_now,
+        workers: int = 4,
     ) -> None:
         self.client = client
         self.store = store
         self.policies = policies
         self.metrics = metrics
         self.clock = clock
+        self.workers = workers
+        self._queue: asyncio.Queue[tuple[Coroutine[Any, Any, Any], str]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: set[int] = set()
         self._dirty: set[int] = set()
@@ -84,9 +93,22 @@ class SlackPublisher:
     # --- background tasks ---------------------------------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._guard(work, what))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue a Slack call. A few workers deliver the queue, so a burst of button presses
+        is answered first and its message updates follow, instead of competing with the acks.
+        """
+        self._queue.put_nowait((work, what))
+        if len(self._tasks) < self.workers:
+            task = asyncio.get_running_loop().create_task(self._work())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self) -> None:
+        while True:
+            work, what = await self._queue.get()
+            try:
+                await self._guard(work, what)
+            finally:
+                self._queue.task_done()
 
     async def _guard(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         try:
@@ -99,12 +121,21 @@ class SlackPublisher:
             log.exception("could not %s", what)
 
     async def drain(self, seconds: float = 30.0) -> None:
-        """Wait for the Slack calls under way (used at shutdown and by tests)."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while self._tasks and asyncio.get_running_loop().time() < deadline:
-            await asyncio.wait(
-                set(self._tasks), timeout=deadline - asyncio.get_running_loop().time()
-            )
+        """Wait until every queued Slack call has been delivered (shutdown, tests)."""
+        try:
+            await asyncio.wait_for(self._queue.join(), seconds)
+        except TimeoutError:
+            left = self._queue.qsize()
+            log.warning("%d Slack calls were still queued after %.0fs", left, seconds)
+
+    async def close(self) -> None:
+        """Stop the workers; calls still queued are dropped with a log line."""
+        for task in list(self._tasks):
+            task.cancel()
+        while not self._queue.empty():
+            work, what = self._queue.get_nowait()
+            work.close()
+            log.warning("dropped at shutdown: %s", what)
 
     # --- the effects --------------------------------------------------------------------------
 

@@ -236,14 +236,15 @@ def _stage_badge(lead: LeadView) -> str:
 
 
 def _fallback(lead: LeadView, policy: Policy) -> str:
-    text = _headline(lead)
+    # Escape only the lead's own words: the owner's mention must stay a live mention.
+    text = safe(_headline(lead), 2900)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:
         text += f", {STAGE_WORDS[lead.stage]}"
-    return safe(text, 3000)
+    return text
 
 
 def feedback_message(lead: LeadView, policy: Policy) -> Message:
@@ -288,7 +289,7 @@ def nurture_notice(lead: LeadView) -> Message:
         ),
         _context(f"{safe(lead.email, 320)} · external id {safe(lead.external_id, 255)}"),
     ]
-    text = f"Not an MQL: {lead.display_name} ({lead.stage_reason})"
+    text = f"Not an MQL: {lead.display_name} ({lead.stage_reason or 'below the MQL definition'})"
     return Message(text=safe(text, 3000), blocks=blocks)
 
 
@@ -365,7 +366,7 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
     timeline = "*Timeline*\n" + "\n".join(lines) if lines else "*Timeline*\nNo events yet."
     blocks.append(_section(timeline[:SECTION_LIMIT]))
     blocks.append(_context(f"Lead {lead.id} · external id {safe(lead.external_id, 255)}"))
-    return Message(text=safe(_fallback(lead, policy), 3000), blocks=blocks)
+    return Message(text=_fallback(lead, policy), blocks=blocks)
 
 
 def _event_line(event: EventView, policy: Policy) -> str:

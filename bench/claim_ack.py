@@ -1,0 +1,282 @@
+"""Claim presses through the real HTTP endpoint vs a bare Bolt app that only acks.
+
+    python bench/claim_ack.py [--presses 400]
+
+Three processes besides this client: the Slack simulator, then either `handoff serve`
+(SQLite file, example SLA) or the bare Bolt app. Each press is a signed `block_actions`
+request for a different lead, as Slack sends it; latency is the time to the HTTP answer
+(Slack's 3-second ack). Prints p50/p99 and presses per second at 10 and 100 concurrent, and
+the ratio of Handoff's p99 to the bare app's (target: within 1.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import quantiles
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-signing-secret"
+TOKEN = "bench-intake-token"
+LEVELS = (10, 100)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def signed_press(lead_id: int, user: str, response_url: str) -> tuple[bytes, dict[str, str]]:
+    """A Claim press shaped like Slack's block_actions payload, signed like Slack signs it."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0SIM"},
+        "api_app_id": "A0HANDOFF",
+        "token": "verification-token",
+        "container": {"type": "message", "message_ts": "1.0", "channel_id": "C0ENT"},
+        "trigger_id": f"{lead_id}.1.bench",
+        "team": {"id": "T0SIM", "domain": "bench"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": "C0ENT", "name": "sales-enterprise"},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": "lead_claim",
+                "block_id": "lead_claim",
+                "text": {"type": "plain_text", "text": "Claim", "emoji": True},
+                "value": str(lead_id),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    body = ("payload=" + urllib.parse.quote(json.dumps(payload))).encode()
+    stamp = str(int(time.time()))
+    base = f"v0:{stamp}:".encode() + body
+    signature = "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    return body, headers
+
+
+@asynccontextmanager
+async def process(args: list[str], ready: str, env: dict[str, str]) -> AsyncIterator[None]:
+    """Run a server process until the block ends; wait for its `ready` line first."""
+    proc = await asyncio.create_subprocess_exec(
+        *args, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        seen.append(line)
+        if ready in line:
+            break
+        if not line:
+            raise RuntimeError(f"{args} exited: {''.join(seen)}")
+    drain = asyncio.create_task(proc.stdout.read())  # keep its pipe from filling up
+    try:
+        yield
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+        await drain
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(600):
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} never became ready")
+
+
+@dataclass
+class Level:
+    concurrency: int
+    p50_ms: float
+    p99_ms: float
+    per_second: float
+    errors: int
+
+
+async def press_all(
+    session: aiohttp.ClientSession, url: str, leads: list[int], concurrency: int, response_url: str
+) -> Level:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(leads)
+
+    async def worker() -> None:
+        nonlocal errors
+        for lead_id in queue:
+            body, headers = signed_press(lead_id, "U0MGR1", response_url)
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors += 1
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cuts = quantiles(latencies, n=100, method="inclusive")
+    return Level(concurrency, cuts[49] * 1000, cuts[98] * 1000, len(latencies) / elapsed, errors)
+
+
+async def make_leads(session: aiohttp.ClientSession, base: str, count: int) -> list[int]:
+    """Create `count` enterprise MQLs through intake and wait until Slack has them all."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    semaphore = asyncio.Semaphore(20)
+    ids: list[int] = []
+    stamp = time.time_ns()
+
+    async def one(index: int) -> None:
+        payload = {
+            "external_id": f"bench-{stamp}-{index}",
+            "email": f"lead{index}@bench.example",
+            "name": f"Lead {index}",
+            "title": "VP Sales",
+            "company": {"name": f"Company {index}", "employees": 1500},
+            "source": "webinar",
+            "score": 85,
+        }
+        async with semaphore, session.post(f"{base}/leads", json=payload, headers=headers) as resp:
+            ids.append(int((await resp.json())["id"]))
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    for _ in range(1200):  # posting to Slack happens in the background; let it finish first
+        async with session.get(f"{base}/metrics") as response:
+            text = await response.text()
+        posted = next(
+            int(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("handoff_leads_posted_total")
+        )
+        if posted >= count:
+            break
+        await asyncio.sleep(0.05)
+    return sorted(ids)
+
+
+async def measure(presses: int) -> dict[str, list[Level]]:
+    sim_port, app_port, bare_port = free_port(), free_port(), free_port()
+    api_url = f"http://127.0.0.1:{sim_port}/api/"
+    response_url = f"http://127.0.0.1:{sim_port}/response/bench"
+    env = dict(os.environ)
+    results: dict[str, list[Level]] = {}
+    python = sys.executable
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+        async with process(
+            [python, "-m", "bench.servers", "simulator", "--port", str(sim_port)],
+            "simulator ready",
+            env,
+        ):
+            bare_args = [
+                python,
+                "-m",
+                "bench.servers",
+                "bare",
+                "--port",
+                str(bare_port),
+                "--api-url",
+                api_url,
+                "--secret",
+                SECRET,
+            ]
+            async with process(bare_args, "bare bolt ready", env):
+                url = f"http://127.0.0.1:{bare_port}/slack/events"
+                await press_all(session, url, list(range(1, 101)), 10, response_url)  # warm-up
+                results["bare"] = [
+                    await press_all(session, url, list(range(1, presses + 1)), level, response_url)
+                    for level in LEVELS
+                ]
+            with tempfile.TemporaryDirectory() as folder:
+                handoff_env = {
+                    **env,
+                    "SLACK_BOT_TOKEN": "xoxb-bench",
+                    "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_API_URL": api_url,
+                    "HANDOFF_INTAKE_TOKEN": TOKEN,
+                    "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+                    "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bench.db",
+                    "HOST": "127.0.0.1",
+                    "PORT": str(app_port),
+                }
+                serve = [python, "-m", "bot.cli", "serve"]
+                async with process(serve, "serving on", handoff_env):
+                    base = f"http://127.0.0.1:{app_port}"
+                    await wait_ready(session, f"{base}/healthz")
+                    leads = await make_leads(session, base, 100 + presses * len(LEVELS))
+                    url = f"{base}/slack/events"
+                    await press_all(session, url, leads[:100], 10, response_url)  # warm-up
+                    results["handoff"] = []
+                    for index, level in enumerate(LEVELS):
+                        chunk = leads[100 + index * presses : 100 + (index + 1) * presses]
+                        results["handoff"].append(
+                            await press_all(session, url, chunk, level, response_url)
+                        )
+                        await asyncio.sleep(2)  # let the message updates drain between levels
+    return results
+
+
+def report(results: dict[str, list[Level]]) -> str:
+    lines = [
+        "| concurrent | bare Bolt p50 / p99 | Handoff p50 / p99 | p99 ratio "
+        "| bare presses/s | Handoff presses/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for bare, ours in zip(results["bare"], results["handoff"], strict=True):
+        ratio = ours.p99_ms / bare.p99_ms
+        lines.append(
+            f"| {bare.concurrency} | {bare.p50_ms:.1f} / {bare.p99_ms:.1f} ms "
+            f"| {ours.p50_ms:.1f} / {ours.p99_ms:.1f} ms | {ratio:.2f}x "
+            f"| {bare.per_second:.0f} | {ours.per_second:.0f} |"
+        )
+    errors = sum(level.errors for levels in results.values() for level in levels)
+    lines.append(f"\nnon-200 answers: {errors}; target: p99 ratio within 1.5x at each level")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--presses", type=int, default=400, help="presses per concurrency level")
+    args = parser.parse_args()
+    results = asyncio.run(measure(args.presses))
+    print(report(results))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    data = {name: [level.__dict__ for level in levels] for name, levels in results.items()}
+    (out / "claim_ack.json").write_text(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    main()

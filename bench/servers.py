@@ -1,0 +1,71 @@
+"""Processes the claim benchmark starts: the Slack simulator and a bare Bolt app that only acks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.simulator.server import SlackSimulator
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def simulator(port: int) -> None:
+    sim = SlackSimulator()
+    sim.validate = False  # Slack's own work happens on Slack's machines, not on this one
+    await sim.start(port=port)
+    print(f"simulator ready on {sim.base_url}", flush=True)
+    await _until_stopped()
+    await sim.stop()
+
+
+async def bare_bolt(port: int, api_url: str, secret: str) -> None:
+    """The baseline: Bolt's default mode, one listener that acks and does nothing else."""
+    app = AsyncApp(
+        client=AsyncWebClient(token="xoxb-bench", base_url=api_url), signing_secret=secret
+    )
+
+    @app.action("lead_claim")
+    async def claim(ack: AsyncAck) -> None:
+        await ack()
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    application = web.Application()
+    application.router.add_post("/slack/events", events)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"bare bolt ready on {port}", flush=True)
+    await _until_stopped()
+    await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("which", choices=["simulator", "bare"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-url", default="")
+    parser.add_argument("--secret", default="")
+    args = parser.parse_args()
+    if args.which == "simulator":
+        asyncio.run(simulator(args.port))
+    else:
+        asyncio.run(bare_bolt(args.port, args.api_url, args.secret))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""The SLA file: every problem reported with its path, and versions that identify content."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.domain.durations import Duration
+from bot.domain.policy import (
+    Policy,
+    PolicyError,
+    load_policy,
+    parse_policy,
+    policy_from_snapshot,
+    snapshot,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "sla.yaml"
+SPEC = Path("/work/shared/SPEC.md")
+
+
+def example() -> dict[str, Any]:
+    """The example SLA file as parsed YAML (a fresh copy to mutate)."""
+    return yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def spec_example() -> dict[str, Any]:
+    """The minimal SLA of SPEC.md, section "The SLA as a file", exactly as written there."""
+    text = SPEC.read_text(encoding="utf-8")
+    match = re.search(r"## The SLA as a file.*?```yaml\n(.*?)```", text, re.S)
+    assert match, "SPEC.md no longer has a yaml example under 'The SLA as a file'"
+    return yaml.safe_load(match.group(1))
+
+
+def problems_of(data: Any) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data)
+    return caught.value.problems
+
+
+def problems_after(change: Callable[[dict[str, Any]], object]) -> list[str]:
+    data = example()
+    change(data)
+    return problems_of(data)
+
+
+def one_problem(change: Callable[[dict[str, Any]], object]) -> str:
+    problems = problems_after(change)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# --- valid files -------------------------------------------------------------------------------
+
+
+def test_example_file_is_valid(policy: Policy) -> None:
+    assert policy.timezone == "Australia/Sydney"
+    assert [segment.name for segment in policy.segments] == ["enterprise", "mid_market", "smb"]
+    assert policy.tiers[0].first_touch == Duration(minutes=120)
+    assert policy.follow_up.within == Duration(days=10)
+    assert policy.disposition_deadline == Duration(minutes=72 * 60)
+    assert policy.disposition("not_a_fit") is not None
+    assert policy.is_manager("U0MGR1") and not policy.is_manager("U0REP1")
+    assert re.fullmatch(r"[0-9a-f]{12}", policy.version)
+
+
+def test_spec_minimal_example_is_valid_as_it_stands() -> None:
+    policy = parse_policy(spec_example())
+    assert policy.business_hours.regions == ["AU-NSW"]
+    assert policy.follow_up.min_attempts == 6
+    assert policy.follow_up.within == Duration(days=14)
+    assert [item.code for item in policy.dispositions] == [
+        "qualified",
+        "not_a_fit",
+        "bad_timing",
+        "no_response",
+    ]
+
+
+def test_unquoted_yaml_times_are_read_as_times() -> None:
+    data = example()
+    data["business_hours"].update(yaml.safe_load("{start: 8:30, end: 17:00}"))
+    assert data["business_hours"]["start"] == 510  # what YAML 1.1 makes of 8:30
+    policy = parse_policy(data)
+    assert policy.calendar.minutes_per_day == 8 * 60 + 30
+
+
+def test_round_the_clock_hours_are_valid() -> None:
+    data = example()
+    data["business_hours"] = {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": "00:00",
+        "end": "24:00",
+    }
+    assert parse_policy(data).calendar.minutes_per_day == 24 * 60
+
+
+def test_talk_track_by_source_falls_back_to_default(policy: Policy) -> None:
+    assert "webinar they attended" in (policy.talk_track("Webinar") or "")
+    assert policy.talk_track("carrier pigeon") == policy.talk_track(None)
+    assert "engaged with most recently" in (policy.talk_track(None) or "")
+
+
+# --- problems with their paths -----------------------------------------------------------------
+
+
+def test_segment_without_reps() -> None:
+    problem = one_problem(lambda d: d["segments"][1].update(reps=[]))
+    assert problem == "segments[1].reps: at least one rep is required"
+
+
+def test_segment_without_channel() -> None:
+    problem = one_problem(lambda d: d["segments"][0].pop("channel"))
+    assert problem == "segments[0].channel: required"
+
+
+def test_missing_top_level_section() -> None:
+    assert one_problem(lambda d: d.pop("channels")) == "channels: required"
+
+
+def test_unknown_time_zone() -> None:
+    problem = one_problem(lambda d: d.update(timezone="Mars/Olympus_Mons"))
+    assert problem.startswith("timezone: 'Mars/Olympus_Mons' is not a time zone")
+
+
+@pytest.mark.parametrize("region", ["XX", "AU-ZZZ", ["AU-NSW", "QQ-1"]])
+def test_unknown_holiday_region(region: str | list[str]) -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(holidays=region))
+    assert problem.startswith("business_hours.holidays: ")
+    assert "is not a known holiday region" in problem
+
+
+def test_several_holiday_regions_are_accepted() -> None:
+    data = example()
+    data["business_hours"]["holidays"] = ["AU-NSW", "AU-VIC"]
+    assert parse_policy(data).business_hours.regions == ["AU-NSW", "AU-VIC"]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"), [("2x", "is not a duration"), ("0h", "is zero"), ("", "not a duration")]
+)
+def test_bad_tier_duration(value: str, words: str) -> None:
+    problem = one_problem(lambda d: d["tiers"][0].update(first_touch=value))
+    assert problem.startswith("tiers[0].first_touch: ")
+    assert words in problem
+
+
+@pytest.mark.parametrize("value", [{"hours": 2}, {}, {"days": "two"}, {"days": -1}])
+def test_a_duration_written_as_a_mapping_is_checked(value: dict[str, Any]) -> None:
+    problem = one_problem(lambda d: d["tiers"][0].update(first_touch=value))
+    assert problem.startswith("tiers[0].first_touch: ")
+    assert "is not a duration" in problem
+
+
+def test_a_duration_mapping_like_a_snapshot_is_read() -> None:
+    data = example()
+    data["tiers"][0]["first_touch"] = {"days": 1, "minutes": 30}
+    assert parse_policy(data).tiers[0].first_touch == Duration(days=1, minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d["business_hours"].update(holidays=5), "business_hours.holidays"),
+        (lambda d: d["segments"][0]["when"].update(country=44), "segments[0].when.country"),
+    ],
+)
+def test_a_wrong_type_for_a_union_names_the_key_once(
+    change: Callable[[dict[str, Any]], object], path: str
+) -> None:
+    problem = one_problem(change)
+    assert problem.startswith(f"{path}: ")
+    assert "valid string or " in problem
+
+
+def test_bad_follow_up_window() -> None:
+    problem = one_problem(lambda d: d["follow_up"].update(within="two weeks"))
+    assert problem.startswith("follow_up.within: ")
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d.update(colour="blue"), "colour"),
+        (lambda d: d["segments"][2].update(chanel="C0SMB"), "segments[2].chanel"),
+        (lambda d: d["business_hours"].update(weekends=True), "business_hours.weekends"),
+        (lambda d: d["dispositions"][0].update(colour="green"), "dispositions[0].colour"),
+    ],
+)
+def test_unknown_keys_are_named(change: Callable[[dict[str, Any]], object], path: str) -> None:
+    assert one_problem(change) == f"{path}: unknown key (check its spelling)"
+
+
+def test_business_hours_end_before_start() -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(start="17:00", end="09:00"))
+    assert problem == "business_hours: end 09:00 must be after start 17:00"
+
+
+def test_business_hours_that_are_not_times() -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(start="9am"))
+    assert problem.startswith("business_hours.start: '9am' is not a time of day")
+
+
+def test_start_of_24_00_is_refused() -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(start="24:00", end="24:00"))
+    assert problem.startswith("business_hours: ")
+    assert "24:00 is only valid as an end time" in problem
+
+
+def test_unknown_weekday() -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(days=["mon", "funday"]))
+    assert problem.startswith("business_hours.days[1]: ")
+
+
+def test_reason_required_without_reasons() -> None:
+    problem = one_problem(lambda d: d["dispositions"][1].update(reasons=[]))
+    assert problem == "dispositions[1]: reason_required needs a list of reasons to choose from"
+
+
+def test_duplicate_disposition_code() -> None:
+    problem = one_problem(lambda d: d["dispositions"][3].update(code="qualified"))
+    assert problem == "dispositions[3].code: 'qualified' is used twice"
+
+
+def test_duplicate_disposition_label() -> None:
+    problem = one_problem(lambda d: d["dispositions"][4].update(label="Bad timing"))
+    assert problem == "dispositions[4].label: 'Bad timing' is used twice"
+
+
+def test_disposition_code_must_be_snake_case() -> None:
+    problem = one_problem(lambda d: d["dispositions"][0].update(code="Qualified!"))
+    assert problem.startswith("dispositions[0].code: ")
+
+
+def test_unknown_outcome() -> None:
+    problem = one_problem(lambda d: d["dispositions"][0].update(outcome="win"))
+    assert problem.startswith("dispositions[0].outcome: ")
+
+
+def test_catch_all_segment_that_is_not_last() -> None:
+    problem = one_problem(lambda d: d["segments"][0].pop("when"))
+    assert problem.startswith("segments[0].when: only the last segment may match everything")
+    assert "mid_market, smb" in problem
+
+
+def test_catch_all_tier_that_is_not_last() -> None:
+    problem = one_problem(lambda d: d["tiers"][0].pop("when"))
+    assert problem == "tiers[0].when: only the last tier may match everything"
+
+
+def test_duplicate_segment_name() -> None:
+    problems = problems_after(lambda d: d["segments"][1].update(name="enterprise"))
+    assert "segments[1].name: 'enterprise' is used twice" in problems
+
+
+def test_targets_naming_an_unknown_segment() -> None:
+    problem = one_problem(lambda d: d["targets"]["mql_per_week"].update(galaxy=3))
+    assert problem == "targets.mql_per_week.galaxy: no segment is called 'galaxy'"
+
+
+def test_unknown_required_field() -> None:
+    problem = one_problem(lambda d: d["mql"].update(required_fields=["email", "linkedin"]))
+    assert problem.startswith("mql.required_fields: unknown lead field 'linkedin'")
+
+
+def test_slack_ids_are_checked() -> None:
+    problem = one_problem(lambda d: d["segments"][0].update(reps=["bob"]))
+    assert problem.startswith("segments[0].reps: 'bob' is not a Slack user id")
+    problem = one_problem(lambda d: d["channels"].update(marketing_feedback="#marketing"))
+    assert problem.startswith("channels.marketing_feedback: '#marketing' is not a Slack channel id")
+
+
+def test_employee_range_upside_down() -> None:
+    problem = one_problem(lambda d: d["segments"][1]["when"].update(employees_max=10))
+    assert problem == "segments[1].when: employees_max 10 is below employees_min 200"
+
+
+@pytest.mark.parametrize("key", ["segments", "tiers", "dispositions"])
+def test_empty_lists_that_must_have_items(key: str) -> None:
+    problem = one_problem(lambda d: d.update({key: []}))
+    assert problem == f"{key}: at least one {key.rstrip('s')} is required"
+
+
+def test_every_field_problem_is_reported_together() -> None:
+    def break_three_things(data: dict[str, Any]) -> None:
+        data["segments"][1]["reps"] = []
+        data["timezone"] = "Nowhere/Land"
+        data["segments"][0].pop("channel")
+
+    problems = problems_after(break_three_things)
+    assert len(problems) == 3
+    assert "segments[1].reps: at least one rep is required" in problems
+    assert "segments[0].channel: required" in problems
+    assert any(problem.startswith("timezone: ") for problem in problems)
+
+
+def test_every_cross_check_problem_is_reported_together() -> None:
+    def break_two_rules(data: dict[str, Any]) -> None:
+        data["segments"][0].pop("when")
+        data["dispositions"][3]["code"] = "qualified"
+        data["targets"]["mql_per_week"]["galaxy"] = 1
+
+    problems = problems_after(break_two_rules)
+    assert len(problems) == 3, problems
+    assert [problem.split(":")[0] for problem in problems] == [
+        "segments[0].when",
+        "dispositions[3].code",
+        "targets.mql_per_week.galaxy",
+    ]
+
+
+@pytest.mark.parametrize("data", [None, [], "timezone: x", 42])
+def test_a_file_that_is_not_a_mapping(data: Any) -> None:
+    assert problems_of(data) == ["(top level): the SLA file must be a mapping of keys"]
+
+
+def test_error_message_names_the_source_and_every_problem() -> None:
+    data = example()
+    data["segments"][1]["reps"] = []
+    data.pop("channels")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data, "team/sla.yaml")
+    message = str(caught.value)
+    assert message.startswith("team/sla.yaml: ")
+    assert "segments[1].reps" in message and "channels: required" in message
+
+
+# --- loading a file ----------------------------------------------------------------------------
+
+
+def test_load_policy_reads_the_example_file() -> None:
+    assert load_policy(str(EXAMPLE)).version == parse_policy(example()).version
+
+
+def test_load_policy_on_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(missing))
+    assert caught.value.problems == [f"(file): {missing} does not exist"]
+
+
+def test_load_policy_on_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
+    broken = tmp_path / "sla.yaml"
+    broken.write_text("timezone: Australia/Sydney\nsegments:\n  - {name: smb\n  - x: [\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(broken))
+    [problem] = caught.value.problems
+    assert re.match(r"line \d+, column \d+: not valid YAML: ", problem), problem
+    assert problem.startswith("line 4, ")
+
+
+def test_load_policy_on_badly_indented_yaml(tmp_path: Path) -> None:
+    broken = tmp_path / "sla.yaml"
+    broken.write_text("timezone: Australia/Sydney\n  channels: x\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(broken))
+    assert caught.value.problems == [
+        "line 2, column 11: not valid YAML: mapping values are not allowed here"
+    ]
+
+
+def test_load_policy_on_an_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "sla.yaml"
+    empty.write_text("")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(empty))
+    assert caught.value.problems == ["(top level): the SLA file must be a mapping of keys"]
+
+
+def test_load_policy_on_an_unreadable_path(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(tmp_path))  # a directory
+    assert caught.value.problems == [f"(file): cannot read {tmp_path}: Is a directory"]
+
+
+def test_load_policy_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "sla.yaml"
+    path.write_bytes(b"timezone: \xff\xfe Sydney\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(path))
+    [problem] = caught.value.problems
+    assert problem.startswith(f"(file): cannot read {path}: ")
+
+
+def test_load_policy_reports_validation_problems_with_the_file_name(tmp_path: Path) -> None:
+    data = example()
+    data["segments"][0]["reps"] = []
+    path = tmp_path / "sla.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(path))
+    assert caught.value.source == str(path)
+    assert caught.value.problems == ["segments[0].reps: at least one rep is required"]
+
+
+# --- versions and snapshots --------------------------------------------------------------------
+
+
+def test_version_is_stable_for_the_same_content() -> None:
+    data = example()
+    reordered = dict(reversed(list(copy.deepcopy(data).items())))
+    assert parse_policy(data).version == parse_policy(example()).version
+    assert parse_policy(reordered).version == parse_policy(data).version
+
+
+def test_version_changes_when_content_changes() -> None:
+    before = parse_policy(example()).version
+    data = example()
+    data["tiers"][0]["first_touch"] = "1h"
+    assert parse_policy(data).version != before
+    data = example()
+    data["dispositions"][1]["reasons"].append("Acquired")
+    assert parse_policy(data).version != before
+
+
+def test_a_version_key_in_the_file_is_ignored() -> None:
+    data = example()
+    data["version"] = "hand-written"
+    assert parse_policy(data).version == parse_policy(example()).version
+
+
+def test_snapshot_round_trips(policy: Policy) -> None:
+    content = snapshot(policy)
+    assert "version" not in content
+    restored = policy_from_snapshot(content, policy.version)
+    assert restored.version == policy.version
+    assert restored.dispositions == policy.dispositions
+    assert restored.tiers == policy.tiers
+    assert [tier.first_touch for tier in restored.tiers] == [
+        Duration(minutes=120),
+        Duration(minutes=24 * 60),
+    ]
+    assert restored.follow_up == policy.follow_up
+    assert restored.disposition_deadline == policy.disposition_deadline
+    assert restored.segments == policy.segments
+    assert restored.business_hours.closed == policy.business_hours.closed
+    assert restored.calendar.minutes_per_day == policy.calendar.minutes_per_day
+    assert restored == policy
+
+
+def test_snapshot_is_plain_json_data(policy: Policy) -> None:
+    content = snapshot(policy)
+    assert json.loads(json.dumps(content)) == content

@@ -1,0 +1,604 @@
+"""Block Kit rendering: valid for Slack in every state, and lead data can never become markup."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy
+from bot.slack.render import (
+    Message,
+    disposition_modal,
+    feedback_message,
+    home_view,
+    lead_card,
+    lead_message,
+    nurture_notice,
+    sla_summary,
+)
+from bot.slack.text import clip, escape, plain, safe, slack_date, team_time
+from storage.repository import EventView
+
+ZONE = "Australia/Sydney"
+POSTED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
+DUE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Mon 13:00 AEDT
+BEFORE_DUE = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Mon 12:00 AEDT
+AFTER_DUE = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)  # Mon 15:30 AEDT
+OWNER = "U0REP2"  # the hostile text below mentions U0REP1, never the owner
+HOSTILE_ID = "U0REP1"
+DATE_TOKEN = re.compile(r"<!date\^\d+\^[^|<>]*\|[^<>]*>")
+BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+HOSTILE = (
+    "<!channel> <!here> <@U0REP1> <#C123> <https://evil.example|Your bank> "
+    "Smith & Sons \x00\x07\x1b\x7f \u202eevil\u202c \u2066isolate\u2069 🚀👩‍💼 *bold* _it_ `code`"
+)
+HUGE = HOSTILE + "x" * 10_000
+
+
+def view(stage: Stage = Stage.MQL, **fields: Any) -> LeadView:
+    """A hot enterprise lead in `stage`, with what that stage has stored."""
+    base = LeadView(
+        id=7,
+        external_id="hs-7",
+        email="priya@northwind.example",
+        stage=stage,
+        segment="enterprise",
+        channel="C0ENT",
+        tier="hot",
+        score=88,
+        sla_version="v1",
+        received_at=POSTED,
+        name="Priya Raman",
+        title="VP Revenue Operations",
+        phone="+61 2 5550 1234",
+        company={
+            "name": "Northwind Logistics",
+            "employees": 2400,
+            "industry": "Logistics",
+            "country": "AU",
+            "domain": "northwind.example",
+        },
+        source="webinar",
+        campaign="Q4 Pipeline Webinar",
+        engagement=[
+            {"type": "webinar", "title": "Fixing lead leakage", "at": "2026-11-18T23:00:00Z"},
+            {"type": "page", "title": "Pricing", "url": "https://example.com/pricing"},
+        ],
+        score_reasons=["senior title (+30)", "2,400 employees (+20)"],
+        suggested_owner=OWNER,
+        posted_at=POSTED,
+        first_touch_due_at=DUE,
+    )
+    by_stage: dict[Stage, dict[str, Any]] = {
+        Stage.MQL: {},
+        Stage.SAL: {"owner": OWNER, "claimed_at": POSTED + timedelta(minutes=20), "attempts": 2},
+        Stage.SQL: {"disposition_code": "qualified"},
+        Stage.REJECT: {
+            "disposition_code": "not_a_fit",
+            "disposition_reason": "No budget",
+            "disposition_note": "Budget frozen until July & the CFO left.",
+        },
+        Stage.NURTURE: {"disposition_code": "bad_timing"},
+        Stage.RECYCLE: {"disposition_code": "no_response", "attempts": 6},
+    }
+    closed: dict[str, Any] = {}
+    if not stage.is_open:
+        closed = {
+            "owner": OWNER,
+            "claimed_at": POSTED + timedelta(minutes=20),
+            "first_touch_at": POSTED + timedelta(minutes=50),
+            "dispositioned_at": POSTED + timedelta(days=2),
+            "attempts": 3,
+        }
+    return replace(base, **{**closed, **by_stage[stage], **fields})
+
+
+def hostile_view(stage: Stage, text: str = HUGE) -> LeadView:
+    return view(
+        stage,
+        external_id=text[:255],
+        email="<!channel>@evil.example",
+        name=text,
+        title=text,
+        phone=text,
+        company={
+            "name": text,
+            "industry": text,
+            "country": text,
+            "domain": text,
+            "employees": 5000,
+        },
+        source=text,
+        campaign=text,
+        engagement=[{"type": text, "title": text, "url": text, "at": "2026-11-20T09:30:00Z"}] * 5,
+        score_reasons=[f"source {text} (+30)", text],
+        stage_reason=text,
+        disposition_reason=text if not stage.is_open else None,
+        disposition_note=text if not stage.is_open else None,
+    )
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string anywhere in a Block Kit payload."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def assert_valid_blocks(blocks: list[dict[str, Any]], max_blocks: int = 50) -> None:
+    """What Slack would accept: slack_sdk's recursive validation plus the limits it skips."""
+    assert 0 < len(blocks) <= max_blocks
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        assert parsed.type == block["type"]
+        parsed.to_dict()  # raises SlackObjectFormationError on any broken limit
+        if block["type"] == "section":
+            assert "text" in block or "fields" in block
+            fields = block.get("fields", [])
+            assert len(fields) <= 10
+            assert all(0 < len(field["text"]) <= 2000 for field in fields)
+            if "text" in block:
+                assert 0 < len(block["text"]["text"]) <= 3000
+        if block["type"] == "context":
+            assert 0 < len(block["elements"]) <= 10
+            assert all(0 < len(element["text"]) <= 3000 for element in block["elements"])
+        if block["type"] == "actions":
+            assert 0 < len(block["elements"]) <= 25
+            assert all(len(element["value"]) <= 2000 for element in block["elements"])
+
+
+def assert_valid_message(message: Message) -> None:
+    assert_valid_blocks(message.blocks)
+    assert message.text.strip()
+    assert len(message.text) <= 3000
+    block_ids = [block["block_id"] for block in message.blocks if "block_id" in block]
+    assert len(block_ids) == len(set(block_ids))
+
+
+def assert_valid_view(payload: dict[str, Any]) -> None:
+    View(**payload).to_dict()
+    assert_valid_blocks(payload["blocks"], max_blocks=100)
+
+
+def leftover_markup(text: str, mentions: tuple[str, ...] = ()) -> str:
+    """`text` without what we put there on purpose (date tokens, chosen mentions)."""
+    text = DATE_TOKEN.sub("", text)
+    for user in mentions:
+        text = text.replace(f"<@{user}>", "")
+    return text
+
+
+def assert_no_live_markup(payload: Any, mentions: tuple[str, ...] = (OWNER,)) -> None:
+    for text in strings(payload):
+        rest = leftover_markup(text, mentions)
+        assert "<" not in rest and ">" not in rest, rest[:300]
+        assert not BARE_AMPERSAND.search(rest), rest[:300]
+        for danger in ("<!channel", "<!here", f"<@{HOSTILE_ID}>", "<#C123", "<http"):
+            assert danger not in text
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", text)
+
+
+def all_text(message: Message) -> str:
+    return message.text + "\n" + "\n".join(strings(message.blocks))
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "button"
+    ]
+
+
+def labels(blocks: list[dict[str, Any]]) -> list[str]:
+    return [button["text"]["text"] for button in buttons(blocks)]
+
+
+def events() -> list[EventView]:
+    def event(event_type: str, actor: str, minutes: int, **data: Any) -> EventView:
+        return EventView(7, event_type, actor, POSTED + timedelta(minutes=minutes), data)
+
+    return [
+        event("received", "intake", 0),
+        event("mql", "intake", 0, score=88),
+        event("posted", "handoff", 1),
+        event("claimed", OWNER, 20),
+        event("attempt", OWNER, 50, kind="call", number=1),
+        event("first_touch", OWNER, 50),
+        event("dispositioned", OWNER, 2880, code="not_a_fit", reason="No budget"),
+        event("note_added", "crm", 2900, note=HOSTILE),
+        event("nurture", "intake", 2901, reason=HOSTILE),
+        event("attempt", OWNER, 2902, kind=HOSTILE, number=2),
+        event("dispositioned", OWNER, 2903, code=HOSTILE, reason=HOSTILE),
+    ]
+
+
+# --- the lead message in every stage -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_lead_message_is_valid_in_every_stage(policy: Policy, stage: Stage) -> None:
+    message = lead_message(view(stage), policy, BEFORE_DUE)
+    assert_valid_message(message)
+    assert "Priya Raman" in message.text
+    assert_no_live_markup(message.blocks)
+
+
+def test_mql_has_exactly_one_claim_button(policy: Policy) -> None:
+    message = lead_message(view(Stage.MQL), policy, BEFORE_DUE)
+    [claim] = buttons(message.blocks)
+    assert claim["text"]["text"] == "Claim"
+    assert claim["value"] == "7"
+    assert claim["action_id"] == "lead_claim"
+    assert f"<@{OWNER}>" in all_text(message)  # the suggested owner is mentioned on purpose
+
+
+def test_sal_has_attempt_buttons_and_one_button_per_disposition(policy: Policy) -> None:
+    message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
+    expected = ["Log email", "Log call", "Log LinkedIn"]
+    expected += [item.label for item in policy.dispositions]
+    assert labels(message.blocks) == expected
+    assert "Claim" not in labels(message.blocks)
+    action_ids = [button["action_id"] for button in buttons(message.blocks)]
+    assert len(action_ids) == len(set(action_ids))
+    assert {button["value"] for button in buttons(message.blocks)} == {"7"}
+
+
+def test_final_dispositions_confirm_first_and_reasoned_ones_open_a_modal(policy: Policy) -> None:
+    blocks = lead_message(view(Stage.SAL), policy, POSTED).blocks
+    by_label = {button["text"]["text"]: button for button in buttons(blocks)}
+    for item in policy.dispositions:
+        button = by_label[item.label]
+        assert button["action_id"] == f"lead_dispose_{item.code}"
+        assert ("confirm" in button) is not item.reason_required
+    assert by_label["Qualified"].get("style") == "primary"
+    assert by_label["Qualified"]["confirm"]["confirm"]["text"] == "Qualified"
+    assert by_label["Log call"]["action_id"] == "lead_attempt_call"
+
+
+def test_sal_shows_attempts_against_the_standard(policy: Policy) -> None:
+    message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
+    text = all_text(message)
+    assert "Attempts 2/6" in text
+    assert "within 10d" in text
+    assert f"Claimed by <@{OWNER}> after 20m" in text
+
+
+def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
+    message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
+    assert message.text == f"Hot MQL: Priya Raman at Northwind Logistics, claimed by <@{OWNER}>"
+
+
+@pytest.mark.parametrize("stage", [Stage.SQL, Stage.REJECT, Stage.NURTURE, Stage.RECYCLE])
+def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
+    message = lead_message(view(stage), policy, BEFORE_DUE)
+    assert not [block for block in message.blocks if block["type"] == "actions"]
+    label = policy.disposition(view(stage).disposition_code or "")
+    assert label is not None
+    assert f"*{label.label}*" in all_text(message)
+    assert f"by <@{OWNER}>" in all_text(message)
+
+
+def test_reject_shows_reason_and_escaped_note(policy: Policy) -> None:
+    message = lead_message(view(Stage.REJECT), policy, BEFORE_DUE)
+    text = all_text(message)
+    assert "Reason: No budget" in text
+    assert "Note: Budget frozen until July &amp; the CFO left." in text
+    assert "Rejected" in message.text
+
+
+def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) -> None:
+    message = lead_message(view(Stage.MQL), policy, BEFORE_DUE)
+    text = all_text(message)
+    token = f"<!date^{int(DUE.timestamp())}^{{date_short_pretty}} {{time}}|Mon 23 Nov 13:00 AEDT>"
+    assert f"First touch due by {token}" in text
+    assert "(1h of working time left)" in text
+    assert "first touch due by Mon 13:00 AEDT" in message.text
+
+
+def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
+    message = lead_message(view(Stage.MQL), policy, AFTER_DUE)
+    text = all_text(message)
+    assert "overdue by 2h 30m of working time" in text
+    assert "First touch due by" not in text
+
+
+def test_overdue_clock_counts_only_working_time(policy: Policy) -> None:
+    tuesday_morning = datetime(2026, 11, 23, 22, 15, tzinfo=UTC)  # Tue 09:15 AEDT
+    text = all_text(lead_message(view(Stage.MQL), policy, tuesday_morning))
+    assert "overdue by 4h 15m of working time" in text
+
+
+def test_engagement_shows_the_latest_three(policy: Policy) -> None:
+    many = [
+        {"type": "page_view", "title": f"Page {n}", "at": f"2026-11-{10 + n:02d}T01:00:00Z"}
+        for n in range(6)
+    ]
+    text = all_text(lead_message(view(engagement=many), policy, BEFORE_DUE))
+    assert "Page view: Page 5" in text and "Page 3" in text and "Page 2" not in text
+    assert "…and 3 more" in text
+
+
+def test_talk_track_follows_the_source_only_while_open(policy: Policy) -> None:
+    assert "webinar they attended" in all_text(lead_message(view(), policy, BEFORE_DUE))
+    closed = lead_message(view(Stage.SQL), policy, BEFORE_DUE)
+    assert "Talk track" not in all_text(closed)
+
+
+def test_many_dispositions_still_fit(policy: Policy) -> None:
+    extra = [
+        policy.dispositions[0].model_copy(update={"code": f"code_{n}", "label": f"Label {n}"})
+        for n in range(20 - len(policy.dispositions))
+    ]
+    crowded = policy.model_copy(update={"dispositions": [*policy.dispositions, *extra]})
+    message = lead_message(view(Stage.SAL), crowded, BEFORE_DUE)
+    assert_valid_message(message)
+    assert len(labels(message.blocks)) == 3 + 20
+
+
+# --- hostile lead data -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_hostile_lead_data_stays_inert(policy: Policy, stage: Stage) -> None:
+    message = lead_message(hostile_view(stage), policy, AFTER_DUE)
+    assert_valid_message(message)
+    assert_no_live_markup(message.blocks)
+    assert_no_live_markup(message.text)
+    assert "Smith &amp; Sons" in all_text(message)
+    assert "&lt;!channel&gt;" in all_text(message)
+    assert "🚀" in all_text(message)
+
+
+def test_hostile_lead_data_in_every_other_message(policy: Policy) -> None:
+    rejected = hostile_view(Stage.REJECT)
+    for message in (
+        feedback_message(rejected, policy),
+        nurture_notice(hostile_view(Stage.NURTURE)),
+        lead_card(rejected, events(), policy, AFTER_DUE),
+    ):
+        assert_valid_message(message)
+        assert_no_live_markup(message.blocks)
+        assert_no_live_markup(message.text)
+    home = home_view([hostile_view(Stage.MQL), hostile_view(Stage.SAL)], policy, AFTER_DUE)
+    assert_valid_view(home)
+    assert_no_live_markup(home)
+    disposition = policy.disposition("not_a_fit")
+    assert disposition is not None
+    modal = disposition_modal(hostile_view(Stage.SAL), disposition)
+    assert_valid_view(modal)
+    assert_no_live_markup(modal["blocks"])
+
+
+FRAGMENTS = st.sampled_from(
+    ["<", ">", "&", "&amp;", "&lt;", "<!channel>", "<@U0REP1>", "<#C1|x>", "<http://x|y>", "\u202e"]
+)
+LEAD_TEXT = st.lists(st.one_of(st.text(max_size=40), FRAGMENTS), max_size=12).map("".join)
+BIG_TEXT = st.one_of(LEAD_TEXT, LEAD_TEXT.map(lambda text: text * 200))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stage=st.sampled_from([Stage.MQL, Stage.SAL, Stage.REJECT]),
+    name=BIG_TEXT,
+    title=LEAD_TEXT,
+    company=BIG_TEXT,
+    source=LEAD_TEXT,
+    campaign=LEAD_TEXT,
+    engagement_titles=st.lists(LEAD_TEXT, max_size=4),
+)
+def test_any_lead_text_renders_valid_and_inert(
+    policy: Policy,
+    stage: Stage,
+    name: str,
+    title: str,
+    company: str,
+    source: str,
+    campaign: str,
+    engagement_titles: list[str],
+) -> None:
+    lead = view(
+        stage,
+        name=name or None,
+        title=title or None,
+        company={"name": company, "industry": source},
+        source=source or None,
+        campaign=campaign or None,
+        engagement=[{"type": "page", "title": item} for item in engagement_titles],
+    )
+    message = lead_message(lead, policy, BEFORE_DUE)
+    assert_valid_message(message)
+    assert_no_live_markup(message.blocks)
+    assert_no_live_markup(message.text)
+
+
+# --- escape, clip and friends ------------------------------------------------------------------
+
+
+def test_escape_does_the_ampersand_first() -> None:
+    assert escape("&lt;") == "&amp;lt;"
+    assert escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+    assert escape("a\x00b\x1b\x7fc\u202ed\u2066e") == "abcde"
+    assert escape("line\nnext\tcol") == "line\nnext\tcol"
+    assert escape(42) == "42"
+
+
+def test_clip_keeps_short_text_and_marks_a_cut() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("exactly10!", 10) == "exactly10!"
+    assert clip("abcdefghijk", 5) == "abcd…"
+
+
+@pytest.mark.parametrize("limit", range(2, 12))
+def test_clip_never_cuts_inside_an_entity(limit: int) -> None:
+    escaped = escape("a&b<c>d&&e")  # a&amp;b&lt;c&gt;d&amp;&amp;e
+    cut = clip(escaped, limit)
+    assert len(cut) <= limit
+    assert not BARE_AMPERSAND.search(cut), cut
+    assert escaped.startswith(cut.removesuffix("…"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=LEAD_TEXT, limit=st.integers(min_value=2, max_value=120))
+def test_safe_is_escaped_clipped_and_entity_whole(text: str, limit: int) -> None:
+    result = safe(text, limit)
+    assert len(result) <= limit
+    assert "<" not in result and ">" not in result
+    assert not BARE_AMPERSAND.search(result)
+    assert escape(text).startswith(result.removesuffix("…"))
+
+
+def test_safe_on_a_huge_field_is_quick_and_short() -> None:
+    assert len(safe("&" * 1_000_000, 100)) <= 100
+
+
+def test_plain_is_single_line_clipped_and_never_empty() -> None:
+    assert plain("Log\ncall", 75) == "Log call"
+    assert plain("\x00 ", 75) == "-"
+    assert plain("x" * 100, 24) == "x" * 23 + "…"
+    assert plain("Smith & Sons <b>", 75) == "Smith & Sons <b>"  # plain_text shows it literally
+
+
+def test_slack_date_token_and_team_time() -> None:
+    assert slack_date(DUE, ZONE) == (
+        f"<!date^{int(DUE.timestamp())}^{{date_short_pretty}} {{time}}|Mon 23 Nov 13:00 AEDT>"
+    )
+    winter = datetime(2026, 7, 6, 3, 0, tzinfo=UTC)
+    assert slack_date(winter, ZONE, "{date_short_pretty}").endswith("|Mon 06 Jul>")
+    assert slack_date(winter, ZONE).endswith("|Mon 06 Jul 13:00 AEST>")
+    assert team_time(DUE, ZONE) == "Mon 13:00 AEDT"
+    assert team_time(DUE, "America/Los_Angeles") == "Sun 18:00 PST"
+
+
+# --- the other messages and views --------------------------------------------------------------
+
+
+def test_feedback_message_tells_marketing_what_and_why(policy: Policy) -> None:
+    message = feedback_message(view(Stage.REJECT), policy)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert "*Not a fit* (reject)" in text
+    assert "No budget" in text and f"<@{OWNER}>" in text
+    assert "Budget frozen until July &amp; the CFO left." in text
+    assert message.text.startswith("Not a fit (reject): Priya Raman")
+    assert "reason: No budget" in message.text
+
+
+@pytest.mark.parametrize("stage", [Stage.NURTURE, Stage.RECYCLE])
+def test_feedback_message_for_nurture_and_recycle(policy: Policy, stage: Stage) -> None:
+    assert_valid_message(feedback_message(view(stage), policy))
+
+
+def test_nurture_notice_gives_the_reason(policy: Policy) -> None:
+    lead = view(Stage.NURTURE, stage_reason="missing title; score 40 is below the MQL threshold 60")
+    message = nurture_notice(lead)
+    assert_valid_message(message)
+    assert "score 40 is below the MQL threshold 60" in all_text(message)
+    assert message.text.startswith("Not an MQL: Priya Raman")
+
+
+def test_nurture_notice_without_a_stored_reason(policy: Policy) -> None:
+    message = nurture_notice(view(Stage.NURTURE, stage_reason=None))
+    assert_valid_message(message)
+    assert "None" not in message.text
+    assert "below the MQL definition" in all_text(message)
+
+
+def test_lead_card_shows_the_timeline(policy: Policy) -> None:
+    message = lead_card(view(Stage.REJECT), events(), policy, AFTER_DUE)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert "*Timeline*" in text
+    assert f"claimed · <@{OWNER}>" in text
+    assert "contact attempt (call #1)" in text
+    assert "dispositioned as not_a_fit (No budget)" in text
+    assert "note added" in text and "· crm" in text
+    assert "Lead 7 · external id hs-7" in text
+
+
+def test_lead_card_fallback_is_escaped_once(policy: Policy) -> None:
+    lead = view(Stage.SQL, company={"name": "Smith & Sons"})
+    message = lead_card(lead, [], policy, AFTER_DUE)
+    assert_valid_message(message)
+    assert "No events yet." in all_text(message)
+    assert "Smith &amp; Sons" in message.text
+    assert "&amp;amp;" not in message.text
+
+
+def test_lead_card_with_a_long_history_stays_valid(policy: Policy) -> None:
+    history = [
+        EventView(7, "attempt", OWNER, POSTED + timedelta(hours=n), {"kind": "email", "number": n})
+        for n in range(200)
+    ]
+    assert_valid_message(lead_card(view(Stage.SAL), history, policy, AFTER_DUE))
+
+
+def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
+    message = sla_summary(policy)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert f"version `{policy.version}`" in text
+    assert "<#C0ENT>" in text and "<@U0REP1> <@U0REP2>" in text
+    assert "first touch within 2h of working time" in text
+    for item in policy.dispositions:
+        assert f"*{item.label}*" in text
+    assert "Not ICP" in text
+    assert "first-touch compliance 90%" in text
+    assert "<@U0MGR1> <@U0MGR2>" in text
+
+
+def test_home_view_lists_open_leads(policy: Policy) -> None:
+    home = home_view([view(Stage.MQL), view(Stage.SAL)], policy, BEFORE_DUE)
+    assert_valid_view(home)
+    text = "\n".join(strings(home))
+    assert text.count("Hot MQL: Priya Raman") == 2
+    assert "Attempts 2/6" in text
+
+
+def test_home_view_when_nothing_is_open(policy: Policy) -> None:
+    home = home_view([], policy, BEFORE_DUE)
+    assert_valid_view(home)
+    assert "Nothing open" in "\n".join(strings(home))
+
+
+def test_home_view_with_many_leads_stays_within_limits(policy: Policy) -> None:
+    leads = [view(Stage.SAL, id=n) for n in range(60)]
+    home = home_view(leads, policy, AFTER_DUE)
+    assert_valid_view(home)
+    assert len(home["blocks"]) <= 100
+
+
+def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
+    disposition = policy.disposition("not_a_fit")
+    assert disposition is not None
+    modal = disposition_modal(view(Stage.SAL), disposition)
+    assert_valid_view(modal)
+    inputs = {block["block_id"]: block for block in modal["blocks"] if block["type"] == "input"}
+    assert set(inputs) == {"reason", "note"}
+    for block in inputs.values():
+        assert not block.get("optional", False)
+    options = inputs["reason"]["element"]["options"]
+    assert [option["value"] for option in options] == disposition.reasons
+    assert [option["text"]["text"] for option in options] == disposition.reasons
+    assert inputs["note"]["element"]["type"] == "plain_text_input"
+    assert json.loads(modal["private_metadata"]) == {"lead_id": 7, "code": "not_a_fit"}
+    assert modal["title"]["text"] == "Not a fit"
