@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.policy import Policy, load_policy
 from bot.metrics import Metrics
@@ -27,7 +26,7 @@ class Handoff:
     """One running Handoff: its parts, its aiohttp application, and how to stop it."""
 
     settings: Settings
-    engine: AsyncEngine
+    database: db.Database
     store: Store
     services: Services
     publisher: SlackPublisher
@@ -56,7 +55,7 @@ class Handoff:
         await self.publisher.close()
         if self.publisher.client.session is not None:
             await self.publisher.client.session.close()
-        await self.engine.dispose()
+        await self.database.dispose()
 
 
 async def create(
@@ -65,10 +64,10 @@ async def create(
     """Build a Handoff from settings; brings the database schema up to date first."""
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     policy = policy or load_policy(settings.sla_file)
-    engine = db.create_engine(settings.database_url)
+    database = db.Database(settings.database_url)
     if upgrade:
-        await db.upgrade(engine)
-    store = Store(engine)
+        await db.upgrade(database.engine)
+    store = Store(database)
     book = PolicyBook(store, policy)
     await book.record_current(clock())
     metrics = Metrics()
@@ -87,4 +86,4 @@ async def create(
     application.add_routes(
         http_routes.routes(services, bolt, metrics, settings.intake_token, clock)
     )
-    return Handoff(settings, engine, store, services, publisher, metrics, bolt, application)
+    return Handoff(settings, database, store, services, publisher, metrics, bolt, application)

@@ -109,9 +109,9 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
     from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
-    engine = db.create_engine(settings.database_url)
-    await db.upgrade(engine)
-    store = Store(engine)
+    database = db.Database(settings.database_url)
+    await db.upgrade(database.engine)
+    store = Store(database)
     book = PolicyBook(store, policy)
     await book.record_current(datetime.now(UTC))
 
@@ -136,7 +136,7 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
         print(f"{path}: {error}", file=sys.stderr)
         return 1
     finally:
-        await engine.dispose()
+        await database.dispose()
     print(summary.render())
     return 0
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,6 +46,47 @@ def create_engine(url: str) -> AsyncEngine:
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Database:
+    """Runs each unit of work as one transaction on a plain (sync) connection.
+
+    SQLite: a sync engine on one dedicated thread, so a transaction is a single hop off the
+    event loop and writers are serialised in order (aiosqlite would hop per statement, and a
+    busy loop makes every hop slow). PostgreSQL: the asyncpg engine through `run_sync`, so
+    replicas and row locks work as usual.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._sqlite: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if is_sqlite(url):
+            sync_url = make_url(url).set(drivername="sqlite")
+            self._sqlite = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0)
+            event.listen(self._sqlite, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="handoff-sqlite")
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` in one transaction: committed if it returns, else rolled back."""
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._run_here, work)
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    def _run_here(self, work: Callable[[Connection], T]) -> T:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as connection:
+            return work(connection)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sqlite is not None:
+            self._sqlite.dispose()
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:

@@ -1,23 +1,28 @@
-"""The lead store: every query Handoff runs, each in its own short transaction."""
+"""The lead store: every query Handoff runs, each unit of work in one short transaction.
+
+Statements are SQLAlchemy Core, built once with bound parameters: the claim runs on the
+button-press path, where the ORM's per-call cost would be most of the work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.domain.lead import LeadView, Stage
-from storage.db import sessions
+from storage.db import Database
 from storage.tables import EventRow, LeadRow, RoundRobin, SlaVersion
 
+LEADS = LeadRow.__table__
+EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 
 
@@ -38,41 +43,116 @@ class NewLead:
     pool: list[str]  # reps to rotate through for the suggested owner; empty: none
 
 
-def _view(row: LeadRow) -> LeadView:
-    values = {name: getattr(row, name) for name in _VIEW_FIELDS}
-    return LeadView(stage=Stage(row.stage), **values)
+def _view(row: RowMapping | None) -> LeadView | None:
+    if row is None:
+        return None
+    return LeadView(stage=Stage(row["stage"]), **{name: row[name] for name in _VIEW_FIELDS})
+
+
+def _views(rows: Any) -> list[LeadView]:
+    return [view for row in rows.mappings() if (view := _view(row))]
+
+
+def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) -> dict[str, Any]:
+    return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
+
+
+_INSERT_EVENT = insert(EventRow)
+_SELECT_LEAD = select(LEADS)
+_BY_ID = _SELECT_LEAD.where(LeadRow.id == bindparam("p_lead_id"))
+_BY_EXTERNAL_ID = _SELECT_LEAD.where(LeadRow.external_id == bindparam("p_external_id"))
+_EVENTS_OF = (
+    select(EVENTS)
+    .where(EventRow.lead_id == bindparam("p_lead_id"))
+    .order_by(EventRow.at, EventRow.id)
+)
+_MARK_POSTED = (
+    update(LeadRow)
+    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.posted_at.is_(None))
+    .values(
+        posted_at=bindparam("p_now"),
+        message_channel=bindparam("p_channel"),
+        message_ts=bindparam("p_ts"),
+    )
+)
+_LOG_ATTEMPT = (
+    update(LeadRow)
+    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.stage == Stage.SAL.value)
+    .values(
+        attempts=LeadRow.attempts + 1,
+        first_touch_at=func.coalesce(
+            LeadRow.first_touch_at, bindparam("p_now", type_=LEADS.c.first_touch_at.type)
+        ),
+    )
+    .returning(LeadRow.attempts)
+)
+_DISPOSE = (
+    update(LeadRow)
+    .where(
+        LeadRow.id == bindparam("p_lead_id"),
+        LeadRow.stage == Stage.SAL.value,
+        LeadRow.dispositioned_at.is_(None),
+    )
+    .values(
+        stage=bindparam("p_stage"),
+        disposition_code=bindparam("p_code"),
+        disposition_reason=bindparam("p_reason"),
+        disposition_note=bindparam("p_note"),
+        dispositioned_at=bindparam("p_now"),
+    )
+)
+
+
+@cache
+def _claim_statement(by_version: bool, by_segment: bool) -> Update:
+    conditions = [
+        LeadRow.id == bindparam("p_lead_id"),
+        LeadRow.owner.is_(None),
+        LeadRow.stage == Stage.MQL.value,
+    ]
+    if by_version:
+        conditions.append(LeadRow.sla_version == bindparam("p_sla_version"))
+    if by_segment:
+        conditions.append(LeadRow.segment.in_(bindparam("p_segments", expanding=True)))
+    return (
+        update(LeadRow)
+        .where(*conditions)
+        .values(
+            owner=bindparam("p_owner"),
+            claimed_at=func.coalesce(
+                LeadRow.claimed_at, bindparam("p_now", type_=LEADS.c.claimed_at.type)
+            ),
+            stage=Stage.SAL.value,
+            disposition_due_at=bindparam("p_due"),
+        )
+    )
 
 
 class Store:
     """Repository over the lead tables. Methods are the only way services touch the database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._sessions = sessions(engine)
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
-            yield session
+    def __init__(self, database: Database) -> None:
+        self.db = database
 
     async def ping(self) -> bool:
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
+        return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)
 
     # --- SLA versions -------------------------------------------------------------------------
 
     async def save_policy(self, version: str, content: dict[str, Any], now: datetime) -> None:
         """Keep a snapshot of an SLA version (once; later calls change nothing)."""
-        async with self._transaction() as session:
-            if await session.get(SlaVersion, version) is None:
-                session.add(SlaVersion(version=version, content=content, loaded_at=now))
-        # A concurrent replica may have stored the same version first; that is the same content.
+
+        def work(db: Connection) -> None:
+            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            row = {"version": version, "content": content, "loaded_at": now}
+            db.execute(insert_row(SlaVersion).values(**row).on_conflict_do_nothing())
+
+        await self.db.run(work)
 
     async def policy_content(self, version: str) -> dict[str, Any] | None:
-        async with self._sessions() as session:
-            row = await session.get(SlaVersion, version)
-            return None if row is None else dict(row.content)
+        statement = select(SlaVersion.content).where(SlaVersion.version == version)
+        content = await self.db.run(lambda db: db.execute(statement).scalar())
+        return None if content is None else dict(content)
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -80,107 +160,91 @@ class Store:
         self, new: NewLead, events: list[tuple[str, str, dict[str, Any]]], now: datetime
     ) -> tuple[LeadView, bool]:
         """Store a new lead with its events; (existing lead, False) if its external id is known."""
+
+        def work(db: Connection) -> LeadView:
+            lead_id = db.execute(
+                insert(LeadRow).values(**new.values).returning(LeadRow.id)
+            ).scalar_one()
+            if new.pool:
+                position = _rotate(db, new.values["segment"])
+                owner = new.pool[position % len(new.pool)]
+                db.execute(
+                    update(LeadRow).where(LeadRow.id == lead_id).values(suggested_owner=owner)
+                )
+            if events:
+                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in events]
+                db.execute(_INSERT_EVENT, rows)
+            view = _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+            assert view is not None
+            return view
+
         try:
-            async with self._transaction() as session:
-                row = LeadRow(**new.values)
-                session.add(row)
-                await session.flush()
-                if new.pool:
-                    position = await self._rotate(session, row.segment)
-                    row.suggested_owner = new.pool[position % len(new.pool)]
-                for kind, actor, data in events:
-                    session.add(EventRow(lead_id=row.id, type=kind, actor=actor, at=now, data=data))
-                await session.flush()
-                return _view(row), True
+            return await self.db.run(work), True
         except IntegrityError:
             existing = await self.by_external_id(new.values["external_id"])
             if existing is None:
                 raise
             return existing, False
 
-    async def _rotate(self, session: AsyncSession, segment: str) -> int:
-        """Take the segment's next round-robin position (atomic under concurrent intake)."""
-        dialect = session.get_bind().dialect.name
-        insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert_row(RoundRobin).values(segment=segment, position=0).on_conflict_do_nothing()
-        )
-        moved = await session.execute(
-            update(RoundRobin)
-            .where(RoundRobin.segment == segment)
-            .values(position=RoundRobin.position + 1)
-            .returning(RoundRobin.position)
-        )
-        return int(moved.scalar_one()) - 1
-
     # --- reads --------------------------------------------------------------------------------
 
     async def get(self, lead_id: int) -> LeadView | None:
-        async with self._sessions() as session:
-            row = await session.get(LeadRow, lead_id)
-            return None if row is None else _view(row)
+        return await self.db.run(
+            lambda db: _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+        )
 
     async def by_external_id(self, external_id: str) -> LeadView | None:
-        async with self._sessions() as session:
-            row = await session.scalar(select(LeadRow).where(LeadRow.external_id == external_id))
-            return None if row is None else _view(row)
+        params = {"p_external_id": external_id}
+        return await self.db.run(
+            lambda db: _view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
+        )
 
     async def find(self, query: str) -> LeadView | None:
         """The lead with this external id, else the newest lead with this email."""
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(LeadRow)
-                .where(or_(LeadRow.external_id == query, LeadRow.email == query.lower()))
-                .order_by((LeadRow.external_id == query).desc(), LeadRow.id.desc())
-                .limit(1)
-            )
-            return None if row is None else _view(row)
+        statement = (
+            _SELECT_LEAD.where(or_(LeadRow.external_id == query, LeadRow.email == query.lower()))
+            .order_by((LeadRow.external_id == query).desc(), LeadRow.id.desc())
+            .limit(1)
+        )
+        return await self.db.run(lambda db: _view(db.execute(statement).mappings().first()))
 
     async def events(self, lead_id: int) -> list[EventView]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(EventRow)
-                .where(EventRow.lead_id == lead_id)
-                .order_by(EventRow.at, EventRow.id)
-            )
-            return [EventView(r.lead_id, r.type, r.actor, r.at, dict(r.data)) for r in rows]
+        def work(db: Connection) -> list[EventView]:
+            rows = db.execute(_EVENTS_OF, {"p_lead_id": lead_id}).mappings()
+            return [
+                EventView(r["lead_id"], r["type"], r["actor"], r["at"], dict(r["data"]))
+                for r in rows
+            ]
+
+        return await self.db.run(work)
 
     async def open_leads_for(self, owner: str, limit: int = 20) -> list[LeadView]:
         """The open leads a rep owns, oldest claim first (their App Home queue)."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(LeadRow)
-                .where(LeadRow.owner == owner, LeadRow.stage == Stage.SAL.value)
-                .order_by(LeadRow.claimed_at, LeadRow.id)
-                .limit(limit)
-            )
-            return [_view(row) for row in rows]
+        statement = (
+            _SELECT_LEAD.where(LeadRow.owner == owner, LeadRow.stage == Stage.SAL.value)
+            .order_by(LeadRow.claimed_at, LeadRow.id)
+            .limit(limit)
+        )
+        return await self.db.run(lambda db: _views(db.execute(statement)))
 
     async def count_leads(self) -> int:
-        async with self._sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(LeadRow)) or 0)
+        statement = select(func.count()).select_from(LEADS)
+        return await self.db.run(lambda db: int(db.execute(statement).scalar() or 0))
 
     # --- state changes: conditional updates, so a race has exactly one winner ------------------
 
     async def mark_posted(self, lead_id: int, channel: str, ts: str, now: datetime) -> bool:
-        async with self._transaction() as session:
-            done = await session.execute(
-                update(LeadRow)
-                .where(LeadRow.id == lead_id, LeadRow.posted_at.is_(None))
-                .values(posted_at=now, message_channel=channel, message_ts=ts)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+        params = {"p_lead_id": lead_id, "p_channel": channel, "p_ts": ts, "p_now": now}
+
+        def work(db: Connection) -> bool:
+            if db.execute(_MARK_POSTED, params).rowcount != 1:
                 return False
-            session.add(
-                EventRow(
-                    lead_id=lead_id,
-                    type="posted",
-                    actor="handoff",
-                    at=now,
-                    data={"channel": channel, "ts": ts},
-                )
+            db.execute(
+                _INSERT_EVENT, _event(lead_id, "posted", "handoff", now, channel=channel, ts=ts)
             )
             return True
+
+        return await self.db.run(work)
 
     async def claim(
         self,
@@ -197,51 +261,38 @@ class Store:
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
         """
-        conditions = [LeadRow.id == lead_id, LeadRow.owner.is_(None), LeadRow.stage == "mql"]
-        if sla_version is not None:
-            conditions.append(LeadRow.sla_version == sla_version)
-        if segments is not None:
-            conditions.append(LeadRow.segment.in_(segments))
-        async with self.engine.begin() as connection:
-            won = await connection.execute(
-                update(LeadRow)
-                .where(*conditions)
-                .values(
-                    owner=owner,
-                    claimed_at=func.coalesce(LeadRow.claimed_at, now),
-                    stage=Stage.SAL.value,
-                    disposition_due_at=disposition_due_at,
-                )
-                .returning(LeadRow.id)
-            )
-            if won.first() is None:
+        statement = _claim_statement(sla_version is not None, segments is not None)
+        params = {
+            "p_lead_id": lead_id,
+            "p_owner": owner,
+            "p_now": now,
+            "p_due": disposition_due_at,
+            "p_sla_version": sla_version,
+            "p_segments": segments,
+        }
+
+        def work(db: Connection) -> bool:
+            if db.execute(statement, params).rowcount != 1:
                 return False
-            event = {"lead_id": lead_id, "type": "claimed", "actor": owner, "at": now, "data": {}}
-            await connection.execute(insert(EventRow).values(**event))
+            db.execute(_INSERT_EVENT, _event(lead_id, "claimed", owner, now))
             return True
+
+        return await self.db.run(work)
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> int | None:
         """Count one contact attempt on an open, owned lead; the new count, or None if closed."""
-        async with self._transaction() as session:
-            done = await session.execute(
-                update(LeadRow)
-                .where(LeadRow.id == lead_id, LeadRow.stage == Stage.SAL.value)
-                .values(
-                    attempts=LeadRow.attempts + 1,
-                    first_touch_at=func.coalesce(LeadRow.first_touch_at, now),
-                )
-                .returning(LeadRow.attempts)
-            )
-            count = done.scalar_one_or_none()
+
+        def work(db: Connection) -> int | None:
+            count = db.execute(_LOG_ATTEMPT, {"p_lead_id": lead_id, "p_now": now}).scalar()
             if count is None:
                 return None
-            data = {"kind": kind, "number": int(count)}
-            session.add(EventRow(lead_id=lead_id, type="attempt", actor=actor, at=now, data=data))
+            rows = [_event(lead_id, "attempt", actor, now, kind=kind, number=int(count))]
             if count == 1:
-                session.add(
-                    EventRow(lead_id=lead_id, type="first_touch", actor=actor, at=now, data={})
-                )
+                rows.append(_event(lead_id, "first_touch", actor, now))
+            db.execute(_INSERT_EVENT, rows)
             return int(count)
+
+        return await self.db.run(work)
 
     async def dispose(
         self,
@@ -255,32 +306,39 @@ class Store:
         now: datetime,
     ) -> bool:
         """Close an open lead with a disposition; True for the one caller that closed it."""
-        async with self._transaction() as session:
-            done = await session.execute(
-                update(LeadRow)
-                .where(
-                    LeadRow.id == lead_id,
-                    LeadRow.stage == Stage.SAL.value,
-                    LeadRow.dispositioned_at.is_(None),
-                )
-                .values(
-                    stage=stage.value,
-                    disposition_code=code,
-                    disposition_reason=reason,
-                    disposition_note=note,
-                    dispositioned_at=now,
-                )
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+        params = {
+            "p_lead_id": lead_id,
+            "p_stage": stage.value,
+            "p_code": code,
+            "p_reason": reason,
+            "p_note": note,
+            "p_now": now,
+        }
+
+        def work(db: Connection) -> bool:
+            if db.execute(_DISPOSE, params).rowcount != 1:
                 return False
             data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
-            session.add(
-                EventRow(lead_id=lead_id, type="dispositioned", actor=actor, at=now, data=data)
-            )
+            db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
             return True
+
+        return await self.db.run(work)
 
     async def add_event(
         self, lead_id: int, kind: str, actor: str, now: datetime, data: dict[str, Any]
     ) -> None:
-        async with self._transaction() as session:
-            session.add(EventRow(lead_id=lead_id, type=kind, actor=actor, at=now, data=data))
+        row = _event(lead_id, kind, actor, now, **data)
+        await self.db.run(lambda db: db.execute(_INSERT_EVENT, row))
+
+
+def _rotate(db: Connection, segment: str) -> int:
+    """Take the segment's next round-robin position (atomic under concurrent intake)."""
+    insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+    db.execute(insert_row(RoundRobin).values(segment=segment, position=0).on_conflict_do_nothing())
+    moved = db.execute(
+        update(RoundRobin)
+        .where(RoundRobin.segment == segment)
+        .values(position=RoundRobin.position + 1)
+        .returning(RoundRobin.position)
+    )
+    return int(moved.scalar_one()) - 1

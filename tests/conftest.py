@@ -70,22 +70,22 @@ async def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
+    database = db.Database(database_url)
+    await db.upgrade(database.engine)
     try:
-        yield Store(engine)
+        yield Store(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 @pytest.fixture
 async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
-    engine = db.create_engine(sqlite_url)
-    await db.upgrade(engine)
+    database = db.Database(sqlite_url)
+    await db.upgrade(database.engine)
     try:
-        yield Store(engine)
+        yield Store(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def lead_payload(external_id: str = "hs-1", **overrides: Any) -> dict[str, Any]:

@@ -50,16 +50,15 @@ async def test_migrations_build_exactly_the_models(store: Store) -> None:
     def diff(connection: Any) -> list[Any]:
         return compare_metadata(MigrationContext.configure(connection), Base.metadata)
 
-    async with store.engine.connect() as connection:
+    async with store.db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
-    assert await db.current_revision(store.engine) == "0001"
-    await db.upgrade(store.engine)  # a second upgrade is a no-op
-    assert await db.current_revision(store.engine) == "0001"
+    assert await db.current_revision(store.db.engine) == "0001"
+    await db.upgrade(store.db.engine)  # a second upgrade is a no-op
+    assert await db.current_revision(store.db.engine) == "0001"
 
 
 async def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
-    async with sqlite_store.engine.connect() as connection:
-        mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+    mode = await sqlite_store.db.run(lambda s: s.execute(text("PRAGMA journal_mode")).scalar())
     assert mode == "wal"
 
 
@@ -133,7 +132,7 @@ async def test_round_robin_rotates_and_persists(store: Store, policy: Policy) ->
         lead, _ = await store.create_lead(new_lead(policy, f"rr-{index}"), [], NOW)
         owners.append(lead.suggested_owner)
     assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2", "U0REP1"]
-    again = Store(store.engine)  # a restarted process continues the rotation
+    again = Store(store.db)  # a restarted process continues the rotation
     lead, _ = await again.create_lead(new_lead(policy, "rr-5"), [], NOW)
     assert lead.suggested_owner == "U0REP2"
 
