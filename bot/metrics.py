@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 HELP = {
     "leads_received_total": "Leads accepted by intake (new leads only).",
@@ -19,9 +20,13 @@ HELP = {
 }
 
 
+GAUGE_HELP = {"slack_queue_depth": "Slack calls queued for delivery right now."}
+
+
 class Metrics:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.gauges: dict[str, Callable[[], float]] = {}
 
     def inc(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
@@ -31,4 +36,7 @@ class Metrics:
         for name, text in HELP.items():
             lines += [f"# HELP handoff_{name} {text}", f"# TYPE handoff_{name} counter"]
             lines.append(f"handoff_{name} {self.counts[name]}")
+        for name, read in self.gauges.items():
+            lines += [f"# HELP handoff_{name} {GAUGE_HELP.get(name, name)}"]
+            lines += [f"# TYPE handoff_{name} gauge", f"handoff_{name} {read()}"]
         return "\n".join(lines) + "\n"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +26,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -51,40 +49,39 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[Any]:
 class Database:
     """Runs each unit of work as one transaction on a plain (sync) connection.
 
-    SQLite: a sync engine on one dedicated thread, so a transaction is a single hop off the
-    event loop and writers are serialised in order (aiosqlite would hop per statement, and a
-    busy loop makes every hop slow). PostgreSQL: the asyncpg engine through `run_sync`, so
-    replicas and row locks work as usual.
+    SQLite runs in the event loop's own thread: a transaction on a local WAL file takes a
+    fraction of a millisecond, less than handing it to a thread would cost (aiosqlite hops to
+    its thread for every statement, and a busy loop makes every hop slow). One process owns
+    the file (SPEC: several replicas use PostgreSQL), so writers never wait on each other;
+    work that could take long (reports over the whole history) must not come through here.
+    PostgreSQL uses the asyncpg engine through `run_sync`, so replicas and row locks work as
+    usual.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         self._sqlite: Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._connection: Connection | None = None  # SQLite's one connection, kept open
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
             self._sqlite = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0)
             event.listen(self._sqlite, "connect", _sqlite_pragmas)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="handoff-sqlite")
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in one transaction: committed if it returns, else rolled back."""
-        if self._thread is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._run_here, work)
+        if self._sqlite is not None:
+            if self._connection is None or self._connection.closed:
+                self._connection = self._sqlite.connect()
+            with self._connection.begin():
+                return work(self._connection)
         async with self.engine.begin() as connection:
             return await connection.run_sync(work)
 
-    def _run_here(self, work: Callable[[Connection], T]) -> T:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as connection:
-            return work(connection)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
         if self._sqlite is not None:
             self._sqlite.dispose()
 

@@ -37,6 +37,7 @@ class BusinessCalendar:
         self.is_holiday = is_holiday
         self.closed = frozenset(closed)
         self.minutes_per_day = self._day_minutes()
+        self._working: dict[date, bool] = {}  # holiday look-ups are slow; a date never changes
 
     def _day_minutes(self) -> int:
         start = self.start.hour * 60 + self.start.minute
@@ -44,7 +45,12 @@ class BusinessCalendar:
         return end - start
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() in self.days and day not in self.closed and not self.is_holiday(day)
+        known = self._working.get(day)
+        if known is None:
+            known = day.weekday() in self.days and day not in self.closed
+            known = known and not self.is_holiday(day)
+            self._working[day] = known
+        return known
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
         opens = datetime.combine(day, self.start, self.zone)

@@ -61,7 +61,7 @@ class SlackPublisher:
         policies: PolicyBook,
         metrics: Metrics,
         clock: Clock = utc_now,
-        workers: int = 4,
+        workers: int = 1,
     ) -> None:
         self.client = client
         self.store = store
@@ -72,6 +72,8 @@ class SlackPublisher:
         self._queue: asyncio.Queue[tuple[Coroutine[Any, Any, Any], str]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: set[int] = set()
+        self._pending = 0
+        metrics.gauges["slack_queue_depth"] = self.pending
         self._dirty: set[int] = set()
 
     # --- Notifier -----------------------------------------------------------------------------
@@ -92,11 +94,16 @@ class SlackPublisher:
 
     # --- background tasks ---------------------------------------------------------------------
 
+    def pending(self) -> int:
+        """Slack calls queued or under way."""
+        return self._pending
+
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         """Queue a Slack call. A few workers deliver the queue, so a burst of button presses
         is answered first and its message updates follow, instead of competing with the acks.
         """
         self._queue.put_nowait((work, what))
+        self._pending += 1
         if len(self._tasks) < self.workers:
             task = asyncio.get_running_loop().create_task(self._work())
             self._tasks.add(task)
@@ -108,6 +115,7 @@ class SlackPublisher:
             try:
                 await self._guard(work, what)
             finally:
+                self._pending -= 1
                 self._queue.task_done()
 
     async def _guard(self, work: Coroutine[Any, Any, Any], what: str) -> None:
