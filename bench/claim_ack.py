@@ -4,9 +4,10 @@
 
 Three processes besides this client: the Slack simulator (Block Kit validation off: that is
 Slack's CPU, not ours), `handoff serve` (SQLite file, example SLA) and the bare Bolt app.
-Each press is a signed `block_actions` request for a different lead, as Slack sends it; latency is the time to the HTTP answer
-(Slack's 3-second ack). Prints p50/p99 and presses per second at 10 and 100 concurrent, and
-the ratio of Handoff's p99 to the bare app's (target: within 1.5x).
+Each press is a signed `block_actions` request for a different lead, as Slack sends it;
+latency is the time to the HTTP answer (Slack's 3-second ack). Prints p50/p99 and presses
+per second at 10 and 100 concurrent, and the ratio of Handoff's p99 to the bare app's
+(target: within 1.5x).
 """
 
 from __future__ import annotations

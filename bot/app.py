@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -35,6 +36,7 @@ class Handoff:
     http: web.Application
     runner: web.AppRunner | None = None
     port: int | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Serve HTTP; returns the bound port (pass port=0 for any free one)."""
@@ -44,10 +46,14 @@ class Handoff:
             self.runner, host or self.settings.host, self.settings.port if port is None else port
         )
         await site.start()
+        self.background.append(asyncio.create_task(self.database.checkpoints()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None

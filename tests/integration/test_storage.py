@@ -161,3 +161,17 @@ async def test_round_robin_under_concurrent_intake(store: Store, policy: Policy)
     owners = [lead.suggested_owner for lead, _ in leads]
     assert all(created for _, created in leads)
     assert owners.count("U0REP1") == owners.count("U0REP2") == 5
+
+
+async def test_sqlite_checkpoints_beside_the_event_loop(sqlite_store: Store) -> None:
+    database = sqlite_store.db
+
+    def autocheckpoint(db: Any) -> int:
+        return int(db.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+
+    task = asyncio.create_task(database.checkpoints(every=0.01))
+    await asyncio.sleep(0.05)
+    assert await database.run(autocheckpoint) == 0  # commits never fsync a checkpoint
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await database.run(autocheckpoint) == 1000  # back to SQLite's own when not serving
