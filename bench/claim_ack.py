@@ -158,9 +158,10 @@ async def metric(session: aiohttp.ClientSession, base: str, name: str) -> float:
 
 
 async def settled(session: aiohttp.ClientSession, base: str) -> None:
-    """Wait until Handoff has delivered every Slack call it queued (posts, updates)."""
+    """Wait until Handoff has delivered every Slack call it queued (posts, updates, answers)."""
     for _ in range(2400):
-        if await metric(session, base, "handoff_slack_queue_depth") == 0:
+        gauges = ("handoff_slack_queue_depth", "handoff_slack_outbox_pending")
+        if all([await metric(session, base, gauge) == 0 for gauge in gauges]):
             return
         await asyncio.sleep(0.05)
     raise RuntimeError("Slack calls were still queued after 2 minutes")
@@ -228,6 +229,11 @@ async def measure(presses: int, rounds: int) -> dict[str, list[Level]]:
             "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bench.db",
             "HOST": "127.0.0.1",
             "PORT": str(app_port),
+            # The simulator here enforces no rate limit: deliver as fast as it answers.
+            "HANDOFF_SLACK_POSTS_PER_SECOND": "10000",
+            "HANDOFF_SLACK_POST_BURST": "100",
+            "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
+            "HANDOFF_SLACK_CALL_BURST": "100",
         }
         serve = [python, "-m", "bot.cli", "serve"]
         async with (

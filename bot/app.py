@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
 
 from bot.domain.policy import Policy, load_policy
@@ -14,10 +16,15 @@ from bot.metrics import Metrics
 from bot.policies import PolicyBook
 from bot.services import Services
 from bot.settings import Settings
+from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
+from bot.sweep import Sweeper
+from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
 from storage import db
+from storage.outbox import OutboxStore
 from storage.repository import Store
+from storage.sweep import SweepStore
 
 log = logging.getLogger("handoff")
 
@@ -31,12 +38,16 @@ class Handoff:
     store: Store
     services: Services
     publisher: SlackPublisher
+    outbox: Outbox
+    sweeper: Sweeper
+    clock: Clock
     metrics: Metrics
     bolt: AsyncApp
     http: web.Application
     runner: web.AppRunner | None = None
     port: int | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    scheduler: AsyncIOScheduler | None = None
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Serve HTTP; returns the bound port (pass port=0 for any free one)."""
@@ -47,10 +58,44 @@ class Handoff:
         )
         await site.start()
         self.background.append(asyncio.create_task(self.database.checkpoints()))
+        if db.is_sqlite(self.settings.database_url):
+            # One process owns a SQLite file: leases left in it died with the last process.
+            await self.outbox.rows.release_leases(self.outbox.wall())
+        self.outbox.start()
+        self.start_sweeps()
         self.port = int(self.runner.addresses[0][1])
         return self.port
 
+    def start_sweeps(self) -> None:
+        """Run the escalation sweep every `sweep_seconds` (APScheduler; one at a time)."""
+        every = self.settings.sweep_seconds
+        if not every:
+            return
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=every,
+            id="escalation-sweep",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+
+    async def sweep(self) -> None:
+        try:
+            result = await self.sweeper.run(self.clock())
+        except Exception:
+            log.exception("the escalation sweep failed; the next one tries again")
+            return
+        if result.changed:
+            log.info("escalation sweep: %d leads escalated", result.changed)
+
     async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -59,8 +104,10 @@ class Handoff:
             self.runner = None
         await self.publisher.drain(10)
         await self.publisher.close()
-        if self.publisher.client.session is not None:
-            await self.publisher.client.session.close()
+        await self.outbox.close()  # what it did not deliver stays in the outbox for next time
+        for client in (self.bolt.client, self.outbox.client):
+            if client.session is not None:
+                await client.session.close()
         await self.database.dispose()
 
 
@@ -73,13 +120,27 @@ async def create(
     database = db.Database(settings.database_url)
     if upgrade:
         await db.upgrade(database.engine)
+    if db.is_sqlite(settings.database_url):
+        await database.engine.dispose()  # migrations only: its driver thread need not idle on
     store = Store(database)
     book = PolicyBook(store, policy)
     await book.record_current(clock())
     metrics = Metrics()
     client = slack_client(settings.bot_token or "", settings.api_url)
-    publisher = SlackPublisher(client, store, book, metrics, clock)
-    services = Services(store, book, publisher)
+    publisher = SlackPublisher(metrics)
+    traffic = Traffic()
+    outbox = Outbox(
+        slack_client(settings.bot_token or "", settings.api_url, retries=False),
+        OutboxStore(database),
+        store,
+        book,
+        metrics,
+        clock,
+        settings.pace,
+        traffic=traffic,
+    )
+    services = Services(store, book, outbox)
+    sweeper = Sweeper(SweepStore(database), book, outbox)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.signing_secret,
@@ -90,6 +151,26 @@ async def create(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )
     application.add_routes(
-        http_routes.routes(services, bolt, metrics, settings.intake_token, clock)
+        http_routes.routes(
+            services,
+            bolt,
+            metrics,
+            settings.intake_token,
+            clock,
+            intake_signing_secret=settings.intake_signing_secret,
+            traffic=traffic,
+        )
     )
-    return Handoff(settings, database, store, services, publisher, metrics, bolt, application)
+    return Handoff(
+        settings,
+        database,
+        store,
+        services,
+        publisher,
+        outbox,
+        sweeper,
+        clock,
+        metrics,
+        bolt,
+        application,
+    )

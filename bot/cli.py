@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.policy import LADDERS, Policy, PolicyError, load_policy
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("handoff")
@@ -32,11 +32,18 @@ def _policy_summary(policy: Policy, path: str) -> str:
     lines.append("  speed to lead:")
     for tier in policy.tiers:
         rule = tier.when.model_dump(exclude_none=True) if tier.when else "everything else"
-        lines.append(f"    {tier.name}: {rule} → first touch within {tier.first_touch}")
+        claim = tier.claim or "half of that"
+        lines.append(
+            f"    {tier.name}: {rule} → first touch within {tier.first_touch}, claim within {claim}"
+        )
     lines.append(
         f"  follow-up: {policy.follow_up.min_attempts} attempts within {policy.follow_up.within}"
         f"; feedback within {policy.disposition_deadline}"
     )
+    lines.append("  escalation (at a share of each clock's window; one step per lead per sweep):")
+    for name in LADDERS:
+        lines.append(f"    {name}: {policy.escalation.describe(name)}")
+    lines.append(f"  recycled leads come back after {policy.recycle_after}")
     lines.append("  dispositions:")
     for item in policy.dispositions:
         extra = f" (reason: {', '.join(item.reasons)})" if item.reason_required else ""
@@ -116,11 +123,10 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
     await book.record_current(datetime.now(UTC))
 
     class Later:
-        """Leads imported offline are posted by the next `handoff serve` (see README)."""
+        """Imported leads wait in the outbox: a running `handoff serve` picks them up within a
+        second, or the next one at its start."""
 
-        def lead_created(self, lead_id: int) -> None: ...
-        def lead_changed(self, lead_id: int) -> None: ...
-        def lead_dispositioned(self, lead_id: int) -> None: ...
+        def deliver_soon(self) -> None: ...
 
     services = Services(store, book, Later())
 
@@ -138,6 +144,39 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
     finally:
         await database.dispose()
     print(summary.render())
+    return 0
+
+
+def _instant(text: str | None) -> datetime:
+    """--at: an ISO-8601 instant (a time zone is required: 2026-11-23T09:30+11:00)."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        example = "2026-11-23T09:30+11:00"
+        raise ConfigError(f"--at {text!r} is not an ISO-8601 instant like {example}") from None
+    if value.tzinfo is None:
+        raise ConfigError(f"--at {text!r} needs a time zone, like 2026-11-23T09:30+11:00 or …Z")
+    return value.astimezone(UTC)
+
+
+async def _sweep(settings: Settings, at: datetime) -> int:
+    """One sweep as of `at`, its Slack effects delivered before exiting (for cron)."""
+    from bot.app import create
+
+    handoff = await create(settings)
+    handoff.outbox.start()
+    try:
+        result = await handoff.sweeper.run(at)
+        delivered = await handoff.outbox.drain(60)
+    finally:
+        await handoff.close()
+    print(
+        f"escalation sweep as of {at.isoformat()}: {result.looked_at} leads due, "
+        f"{result.changed} escalated"
+        + ("" if delivered else "; some Slack messages wait in the outbox for `handoff serve`")
+    )
     return 0
 
 
@@ -184,12 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             return asyncio.run(_import(settings, args.file, not args.no_progress))
         elif args.command == "sweep":
-            if args.at:
-                datetime.fromisoformat(args.at)
-            print(
-                "escalation sweep: nothing to do yet; the escalation scheduler is coming "
-                "in a later release of Handoff"
-            )
+            return asyncio.run(_sweep(settings, _instant(args.at)))
     except ConfigError as error:
         print(f"handoff: {error}", file=sys.stderr)
         return 2

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from statistics import median
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from bot.domain.lead import LeadView
 from bot.domain.policy import load_policy
@@ -20,6 +23,16 @@ from bot.slack.text import team_time
 SAMPLE = Path(__file__).parent / "sample"
 RULE = "─" * 78
 ATTEMPTS = ["Log call", "Log email", "Log LinkedIn"]
+HOT_LEAD: dict[str, Any] = {
+    "external_id": "hs-10299",
+    "email": "hannah.schmidt@contoso.example",
+    "name": "Hannah Schmidt",
+    "title": "VP Sales Operations",
+    "company": {"name": "Contoso Freight", "employees": 3200, "industry": "Logistics"},
+    "source": "demo_request",
+    "campaign": "Pricing page",
+    "score": 92,
+}
 
 
 class Demo:
@@ -55,13 +68,36 @@ class Demo:
 
     async def intake(self, leads: list[dict[str, Any]]) -> None:
         self.say("1. Marketing's systems send 20 leads to POST /leads")
-        for payload in leads:
+        sim = self.stack.sim
+        for index, payload in enumerate(leads):
+            if index == len(leads) // 2:
+                # Slack goes down for two seconds: half the calls fail with 500, the others
+                # are carried out but their answers are lost (Handoff cannot know they were).
+                sim.inject("chat.*", status=500, every=2, seconds=2)
+                sim.inject_connection_drop("chat.*", seconds=2, after=True)
+                self.say("  ⚡ Slack is down for 2 s (500s, lost answers); intake keeps answering")
             status, answer = await self.stack.post_lead(payload)
             self.say(f"  {payload['external_id']:<9} → {status} {answer}")
             self.clock.advance(minutes=1)
         await self.stack.settle()
+        counts = self.stack.handoff.metrics.counts
+        self.say(
+            f"  Slack is back: the outbox retried {counts['slack_retries_total']} times and found "
+            f"{counts['slack_adopted_total']} posts already in the channel's history, so every "
+            f"lead is posted once ({self.duplicates()} duplicates)"
+        )
         again, _ = await self.stack.post_lead(leads[0])
         self.say(f"  (the CRM retries {leads[0]['external_id']}: {again}, nothing posted twice)")
+
+    def duplicates(self) -> int:
+        """Lead messages beyond the first of each lead, in every channel."""
+        seen: Counter[object] = Counter()
+        for channel in CHANNELS:
+            for message in self.stack.sim.messages(channel):
+                meta = message.metadata or {}
+                if meta.get("event_type") == "handoff_lead":
+                    seen[meta["event_payload"]["lead_id"]] += 1
+        return sum(count - 1 for count in seen.values())
 
     async def work(self) -> None:
         self.say("\n2. Reps claim, race, log attempts and disposition")
@@ -136,9 +172,53 @@ class Demo:
         leads = [await store.get(lead_id) for lead_id in range(1, await store.count_leads() + 1)]
         return [lead for lead in leads if lead is not None]
 
+    async def escalate(self) -> None:
+        """A hot lead nobody claims: the sweep reminds, alerts the managers, reassigns."""
+        self.say("\n3. Nobody claims a hot lead: the SLA clock polices itself")
+        policy = self.stack.services.policy
+        zone = ZoneInfo(policy.timezone)
+        day = self.clock().astimezone(zone).date() + timedelta(days=1)
+        while not policy.calendar.is_working_day(day):
+            day += timedelta(days=1)
+        self.clock.now = datetime.combine(day, time(10, 0), zone).astimezone(UTC)
+        # Last night's sweep already took care of the leads left unclaimed yesterday.
+        await self.stack.handoff.sweeper.run(self.clock())
+        await self.stack.settle()
+        status, answer = await self.stack.post_lead(HOT_LEAD)
+        await self.stack.settle()
+        when = team_time(self.clock(), policy.timezone)
+        self.say(f"  {when}  {HOT_LEAD['external_id']} → {status} {answer}: claim within 1 hour")
+        users = self.stack.sim.user_names()
+        for minutes, moment in (
+            (31, "half the claim window"),
+            (30, "claim deadline"),
+            (30, "150%"),
+        ):
+            self.clock.advance(minutes=minutes)
+            before = len(self.stack.sim.calls)
+            await self.stack.handoff.sweeper.run(self.clock())
+            await self.stack.settle()
+            when = team_time(self.clock(), policy.timezone)
+            self.say(f"  {when}  sweep ({moment}):")
+            for call in self.stack.sim.calls[before:]:
+                if call.method != "chat.postMessage" or not call.ok:
+                    continue
+                meta = call.args.get("metadata") or {}
+                if (meta.get("event_payload") or {}).get("external_id") != HOT_LEAD["external_id"]:
+                    if str(HOT_LEAD["name"]) not in str(call.args.get("text")):
+                        continue
+                where = self._where(str(call.args.get("channel")), call.args.get("thread_ts"))
+                text = mrkdwn_to_plain(str(call.args.get("text") or ""), users)
+                self.say(f"           → {where}: {text}")
+
+    def _where(self, channel: str, thread: object) -> str:
+        if channel in CHANNELS:
+            return f"#{CHANNELS[channel]}" + (" (thread)" if thread else "")
+        return f"DM to {self.name(channel)}"
+
     def transcript(self) -> None:
         users = self.stack.sim.user_names()
-        self.say(f"\n3. What Slack shows, channel by channel\n{RULE}")
+        self.say(f"\n4. What Slack shows, channel by channel\n{RULE}")
         for channel, name in CHANNELS.items():
             messages = self.stack.sim.messages(channel)
             if not messages:
@@ -156,7 +236,7 @@ class Demo:
 
     async def summary(self) -> None:
         leads = await self._leads()
-        print(f"\n4. Final state of every lead\n{RULE}", file=self.out)
+        print(f"\n5. Final state of every lead\n{RULE}", file=self.out)
         header = f"{'lead':<9} {'name':<18} {'segment':<10} {'stage':<8} {'owner':<7} "
         print(header + f"{'tries':>5}  disposition", file=self.out)
         for lead in leads:
@@ -190,6 +270,8 @@ class Demo:
 async def run_demo(quiet: bool = False, out: TextIO = sys.stdout) -> int:
     """Run the scripted demo end to end; 0 when every step behaved."""
     policy = load_policy(str(SAMPLE / "sla.yaml"))
+    # The demo tells the outage story itself; the outbox's retry warnings would interleave.
+    logging.getLogger("handoff.outbox").setLevel(logging.ERROR)
     leads = json.loads((SAMPLE / "leads.json").read_text(encoding="utf-8"))
     clock = TravelClock()
     with tempfile.TemporaryDirectory(prefix="handoff-demo-") as folder:
@@ -202,8 +284,9 @@ async def run_demo(quiet: bool = False, out: TextIO = sys.stdout) -> int:
             )
             await demo.intake(leads)
             await demo.work()
+            await demo.escalate()
             demo.transcript()
             await demo.summary()
-            return 1 if stack.sim.invalid_payloads else 0
+            return 1 if stack.sim.invalid_payloads or demo.duplicates() else 0
         finally:
             await stack.close()

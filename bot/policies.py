@@ -21,9 +21,13 @@ class PolicyBook:
         await self.store.save_policy(self.current.version, snapshot(self.current), now)
 
     async def for_lead(self, lead: LeadView) -> Policy:
-        if lead.sla_version not in self._versions:
-            content = await self.store.policy_content(lead.sla_version)
+        return await self.version(lead.sla_version)
+
+    async def version(self, version: str) -> Policy:
+        """The SLA version `version` (the current one if it was never stored)."""
+        if version not in self._versions:
+            content = await self.store.policy_content(version)
             if content is None:
                 return self.current
-            self._versions[lead.sla_version] = policy_from_snapshot(content, lead.sla_version)
-        return self._versions[lead.sla_version]
+            self._versions[version] = policy_from_snapshot(content, version)
+        return self._versions[version]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.domain import escalation
+from bot.domain.access import Action, allowed, refusal
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
@@ -18,18 +20,18 @@ from bot.domain.lead import (
     check_disposition,
     check_work,
 )
-from bot.domain.policy import Disposition, Policy
+from bot.domain.policy import Disposition, Policy, Tier
 from bot.domain.routing import choose_segment, choose_tier, mql_problems, score_lead
 from bot.policies import PolicyBook
+from bot.slack import render
 from storage.repository import EventView, NewLead, Store
 
 
 class Notifier(Protocol):
-    """Slack side effects the use cases ask for; they happen after the commit, off the request."""
+    """The outbox's delivery worker. Every state change writes its Slack side effects to the
+    outbox in its own transaction; after the commit the use case only says "deliver soon"."""
 
-    def lead_created(self, lead_id: int) -> None: ...
-    def lead_changed(self, lead_id: int) -> None: ...
-    def lead_dispositioned(self, lead_id: int) -> None: ...
+    def deliver_soon(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ class Outcome:
     ok: bool
     message: str = ""
     lead: LeadView | None = None
+    repeated: bool = False  # it was done already (a double click or Slack's retry)
 
 
 @dataclass(frozen=True)
 class DisposeOutcome(Outcome):
-    errors: dict[str, str] = field(default_factory=dict)  # modal input errors by block id
+    errors: dict[str, str] = field(default_factory=dict, kw_only=True)  # modal errors by block
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,27 @@ class DisposeStart:
     lead: LeadView
     disposition: Disposition
     needs_modal: bool
+
+
+def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
+    """When a lead must be claimed: the tier's `claim`, else half its first-touch window."""
+    if tier.claim is not None:
+        return policy.calendar.add(start, tier.claim)
+    minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
+    return policy.calendar.add(start, max(1, minutes // 2))
+
+
+def feedback_check(policy: Policy, claimed: datetime, due: datetime) -> datetime | None:
+    """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
+    steps = policy.escalation.ladder("no_feedback")
+    window = escalation.Window("no_feedback", claimed, due)
+    return escalation.step_times(window, steps[:1], policy.calendar)[0] if steps else None
+
+
+def _provisional(values: dict[str, Any], stage: Stage) -> LeadView:
+    """The lead about to be stored, for the rules that read a LeadView."""
+    fields = {k: v for k, v in values.items() if k in LeadView.__dataclass_fields__}
+    return LeadView(**{**fields, "id": 0, "stage": stage})
 
 
 def _missing_lead(lead_id: int | str) -> Refusal:
@@ -100,7 +124,7 @@ class Services:
         new, events = self._route(lead_in, payload, now, source)
         lead, created = await self.store.create_lead(new, events, now)
         if created:
-            self.notifier.lead_created(lead.id)
+            self.notifier.deliver_soon()
         return IntakeResult(lead, created)
 
     def _route(
@@ -136,7 +160,14 @@ class Services:
             "received_at": lead_in.received_at or now,
             "first_touch_due_at": policy.calendar.add(now, tier.first_touch) if is_mql else None,
             "attempts": 0,
+            "cycle": 1,
+            "cycle_started_at": now,
         }
+        if is_mql:
+            values["claim_due_at"] = claim_deadline(policy, tier, now)
+            values["next_action_at"] = escalation.first_check(
+                _provisional(values, Stage.MQL), policy
+            )
         received = {"source": source, "score": score.value, "segment": values["segment"]}
         events: list[tuple[str, str, dict[str, Any]]] = [("received", source, received)]
         if is_mql:
@@ -144,7 +175,8 @@ class Services:
         else:
             events.append(("nurture", "handoff", {"reason": values["stage_reason"]}))
         pool = list(segment.reps) if segment and is_mql else []
-        return NewLead(values=values, pool=pool), events
+        announce_in = values["channel"] if is_mql else policy.channels.marketing_feedback
+        return NewLead(values=values, pool=pool, announce_in=announce_in), events
 
     # --- claim and work -----------------------------------------------------------------------
 
@@ -152,26 +184,28 @@ class Services:
         """Exactly one caller wins; the others learn who has the lead."""
         policy = self.policy
         due = policy.calendar.add(now, policy.disposition_deadline)
+        check = feedback_check(policy, now, due)
         pool = None if policy.is_manager(actor) else policy.segments_of(actor)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
         # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
         if pool != [] and await self.store.claim(
-            lead_id, actor, due, now, sla_version=policy.version, segments=pool
+            lead_id, actor, due, now, sla_version=policy.version, segments=pool, check_at=check
         ):
-            self.notifier.lead_changed(lead_id)
+            self.notifier.deliver_soon()
             return Outcome(True)
         lead = await self.lead(lead_id)
         if lead.owner == actor:
-            return Outcome(False, "You already own this lead.", lead)
+            return Outcome(True, "", lead, repeated=True)  # nothing to say
         lead_policy = await self.policy_for(lead)
         check_claim(lead, actor, lead_policy)
         due = lead_policy.calendar.add(now, lead_policy.disposition_deadline)
-        if await self.store.claim(lead_id, actor, due, now):
-            self.notifier.lead_changed(lead_id)
+        check = feedback_check(lead_policy, now, due)
+        if await self.store.claim(lead_id, actor, due, now, check_at=check):
+            self.notifier.deliver_soon()
             return Outcome(True)
         current = await self.lead(lead_id)
         if current.owner == actor:
-            return Outcome(False, "You already own this lead.", current)
+            return Outcome(True, "", current, repeated=True)
         owner = f"<@{current.owner}>" if current.owner else "someone else"
         return Outcome(False, f"Too late: this lead was already claimed by {owner}.", current)
 
@@ -185,15 +219,15 @@ class Services:
         count = await self.store.log_attempt(lead_id, actor, attempt.value, now)
         if count is None:
             raise Refusal("This lead was closed a moment ago; the attempt was not logged.")
-        self.notifier.lead_changed(lead_id)
-        return Outcome(True, "", await self.lead(lead_id))
+        self.notifier.deliver_soon()
+        return Outcome(True)
 
     async def start_disposition(self, lead_id: int, actor: str, code: str) -> DisposeStart:
         """Check a disposition press; say whether a reason modal must come first."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         disposition, _ = check_disposition(policy, code, None, None)
-        check_work(lead, actor, policy, f"mark it {disposition.label}")
+        check_work(lead, actor, policy, f"mark it {disposition.label}", Action.DISPOSE)
         self._check_attempts(lead, policy, disposition)
         return DisposeStart(lead, disposition, needs_modal=disposition.reason_required)
 
@@ -219,28 +253,37 @@ class Services:
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         if lead.disposition_code == code and not lead.stage.is_open:
-            return DisposeOutcome(True, "Already recorded.", lead)
-        check_work(lead, actor, policy, "disposition it")
+            return DisposeOutcome(True, "", lead, repeated=True)
+        check_work(lead, actor, policy, "disposition it", Action.DISPOSE)
         disposition, errors = check_disposition(policy, code, reason, note)
         if errors:
-            return DisposeOutcome(False, "", lead, errors)
+            return DisposeOutcome(False, "", lead, errors=errors)
         self._check_attempts(lead, policy, disposition)
         stage = STAGE_BY_OUTCOME[disposition.outcome]
         note = (note or "").strip() or None
+        feedback = disposition.outcome in FEEDBACK_OUTCOMES
+        # A recycled lead comes back to its queue after `recycle_after`; the others are done.
+        back = policy.calendar.add(now, policy.recycle_after) if stage is Stage.RECYCLE else None
         done = await self.store.dispose(
-            lead_id, actor, code=code, stage=stage, reason=reason, note=note, now=now
+            lead_id,
+            actor,
+            code=code,
+            stage=stage,
+            reason=reason,
+            note=note,
+            now=now,
+            feedback_channel=policy.channels.marketing_feedback if feedback else None,
+            next_action_at=back,
         )
         current = await self.lead(lead_id)
         if not done:
             if current.disposition_code == code:
-                return DisposeOutcome(True, "Already recorded.", current)
+                return DisposeOutcome(True, "", current, repeated=True)
             raise Refusal(
                 f"This lead was closed a moment ago as {current.disposition_code}; "
                 "nothing was changed."
             )
-        self.notifier.lead_changed(lead_id)
-        if disposition.outcome in FEEDBACK_OUTCOMES:
-            self.notifier.lead_dispositioned(lead_id)
+        self.notifier.deliver_soon()
         return DisposeOutcome(True, "", current)
 
     # --- look-ups -----------------------------------------------------------------------------
@@ -253,3 +296,66 @@ class Services:
         if lead is None:
             raise Refusal(f"No lead with the email or external id {query!r}.")
         return lead, await self.store.events(lead.id), await self.policy_for(lead)
+
+    # --- a manager's answer to an escalation ----------------------------------------------------
+
+    async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Outcome:
+        """Hand an open lead to `rep` of its segment's pool: the owner if it is claimed, else
+        the suggested owner. The thread hears it, `rep` gets a DM, the post is re-rendered."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        _check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
+        segment = policy.segment(lead.segment)
+        pool = list(segment.reps) if segment else []
+        if rep not in pool:
+            reps = ", ".join(f"<@{user}>" for user in pool) or "nobody"
+            raise Refusal(
+                f"<@{rep}> is not in the {lead.segment} pool ({reps}); nothing was changed."
+            )
+        current = lead.owner or lead.suggested_owner
+        if rep == current:
+            role = "owns" if lead.owner else "is the suggested owner of"
+            message = f"<@{rep}> {role} this lead already; nothing was changed."
+            return Outcome(True, message, lead, repeated=True)
+        handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep)
+        why = f"a manager's call (<@{actor}>)"
+        note = render.reassign_note(lead, current, rep, why, policy, now)
+        dm = render.reassigned_dm(handed, actor, policy, now)
+        if not await self.store.reassign(lead, rep, actor, now, note=note, dm=dm):
+            latest = await self.lead(lead_id)
+            if (latest.owner or latest.suggested_owner) == rep:
+                return Outcome(True, f"<@{rep}> has this lead already.", latest, repeated=True)
+            _check_manager(latest, actor, policy, Action.REASSIGN, "reassign")
+            raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
+        self.notifier.deliver_soon()
+        return Outcome(True, render.reassigned_alert(handed, rep, actor), handed)
+
+    async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Outcome:
+        """Hold an open lead's reminders and escalations for `hours` of working time; the
+        sweep looks again when the snooze ends. The lead's thread hears it."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        _check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
+        until = policy.calendar.add(now, 60 * hours)
+        note = render.snooze_note(actor, until, policy)
+        if not await self.store.snooze(lead, actor, until, now, note=note):
+            latest = await self.lead(lead_id)
+            _check_manager(latest, actor, policy, Action.SNOOZE, "snooze")
+            if latest.snoozed_until is not None and latest.snoozed_until >= until:
+                message = "This lead is snoozed that long already; nothing was changed."
+                return Outcome(True, message, latest, repeated=True)
+            raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
+        self.notifier.deliver_soon()
+        snoozed = replace(lead, snoozed_until=until)
+        return Outcome(True, render.snoozed_alert(snoozed, actor, until, policy), snoozed)
+
+
+def _check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:
+    """Raise Refusal unless `actor` may take a manager's `action` on the lead, open now."""
+    if not allowed(action, actor, policy, lead):
+        raise Refusal(refusal(action, actor, policy, lead))
+    if not lead.stage.is_open:
+        raise Refusal(
+            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
+            f"there is nothing to {verb} and nothing was changed."
+        )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.slack.pacing import Pace
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./handoff.db"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -16,15 +18,19 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    bot_token: str | None
-    signing_secret: str | None
-    app_token: str | None
+    # Secrets stay out of repr(), so logging a Settings never leaks them.
+    bot_token: str | None = field(repr=False)
+    signing_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
     api_url: str
     database_url: str
     sla_file: str
-    intake_token: str | None
+    intake_token: str | None = field(repr=False)
+    intake_signing_secret: str | None = field(repr=False)
     host: str
     port: int
+    pace: Pace = field(default_factory=Pace)
+    sweep_seconds: float = 30.0  # how often `serve` runs the escalation sweep (0: never)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,8 +47,20 @@ class Settings:
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE,
             sla_file=env.get("HANDOFF_SLA_FILE") or "sla.yaml",
             intake_token=env.get("HANDOFF_INTAKE_TOKEN") or None,
+            intake_signing_secret=env.get("HANDOFF_INTAKE_SIGNING_SECRET") or None,
             host=env.get("HOST") or "0.0.0.0",
             port=int(port_text),
+            pace=Pace(
+                posts_per_second=_rate(
+                    env, "HANDOFF_SLACK_POSTS_PER_SECOND", Pace.posts_per_second
+                ),
+                post_burst=_rate(env, "HANDOFF_SLACK_POST_BURST", Pace.post_burst),
+                calls_per_minute=_rate(
+                    env, "HANDOFF_SLACK_CALLS_PER_MINUTE", Pace.calls_per_minute
+                ),
+                call_burst=_rate(env, "HANDOFF_SLACK_CALL_BURST", Pace.call_burst),
+            ),
+            sweep_seconds=_seconds(env, "HANDOFF_SWEEP_SECONDS", 30.0),
         )
 
     def require(self, *names: str) -> None:
@@ -62,3 +80,29 @@ class Settings:
         missing = [name for name in names if not values.get(name)]
         if missing:
             raise ConfigError("\n".join(f"{name} is not set: {why[name]}." for name in missing))
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number, not {text!r}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(f"{name} must be a number of seconds (0 turns it off), not {text!r}")
+    return value

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -14,10 +16,23 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.slack.publisher import Clock
+from bot.traffic import Traffic
 
 log = logging.getLogger("handoff.http")
 MAX_BODY = 1024 * 1024  # 1 MiB
+MAX_CLOCK_SKEW = 5 * 60  # seconds an intake signature stays valid, as Slack's
+SIGNATURE_HEADER = "X-Handoff-Signature"
+TIMESTAMP_HEADER = "X-Handoff-Timestamp"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Refused(Exception):
+    """A request turned away before anything changed, with a message for the sender."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -33,6 +48,8 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
     """Whatever fails, the client gets a short JSON error, never a stack trace."""
     try:
         return await handler(request)
+    except Refused as refused:
+        return _error(refused.status, refused.message)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"request body is over the {MAX_BODY} byte limit")
     except web.HTTPException as error:
@@ -44,27 +61,100 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
         return _error(500, "internal error: nothing was changed; the server log has the details")
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant time whatever the lengths: compares SHA-256 digests of both strings."""
+    digest = [
+        hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+        for text in (given, expected)
+    ]
+    return hmac.compare_digest(digest[0], digest[1])
+
+
+def check_bearer(authorization: str, intake_token: str | None) -> None:
+    """Raise Refused unless `authorization` is `Bearer <intake_token>`."""
+    if not intake_token:
+        raise Refused(401, "unauthorized: intake is disabled (see HANDOFF_INTAKE_TOKEN)")
+    scheme, _, token = authorization.partition(" ")
+    # Compare the token even when the scheme is wrong, so timing tells nothing apart.
+    if not _same(token, intake_token) or scheme.lower() != "bearer":
+        raise Refused(401, "unauthorized: bad or missing bearer token (see HANDOFF_INTAKE_TOKEN)")
+
+
+def sign_body(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Handoff-Signature value for `body` sent at `timestamp` (Unix seconds)."""
+    signed = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def check_body_signature(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
+    """Raise Refused unless the body carries a fresh HMAC-SHA256 signature made with `secret`."""
+    hint = "(HANDOFF_INTAKE_SIGNING_SECRET is set; see the README on intake signatures)"
+    signature = headers.get(SIGNATURE_HEADER, "").strip()
+    timestamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    if not signature:
+        raise Refused(401, f"unauthorized: missing {SIGNATURE_HEADER} header {hint}")
+    if not timestamp:
+        raise Refused(401, f"unauthorized: missing {TIMESTAMP_HEADER} header {hint}")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise Refused(401, f"unauthorized: {TIMESTAMP_HEADER} must be Unix time in seconds")
+    if abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
+        raise Refused(
+            401,
+            f"unauthorized: {TIMESTAMP_HEADER} is more than 5 minutes away from the server's "
+            "clock (a replayed request, or a sender whose clock is off)",
+        )
+    if not _same(signature.lower(), sign_body(secret, timestamp, body)):
+        raise Refused(
+            401,
+            f"unauthorized: {SIGNATURE_HEADER} does not match the body; expected sha256=<hex "
+            f"HMAC-SHA256 of '<{TIMESTAMP_HEADER}>.<body>'> {hint}",
+        )
+
+
+def check_slack_request(headers: Mapping[str, str], body: bytes) -> None:
+    """Refuse what would crash Bolt's verifier (it only checks the signature itself)."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "0")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise Refused(401, "invalid request: X-Slack-Request-Timestamp is not Unix time")
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        raise Refused(400, "invalid request: the body is not UTF-8") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body; Refused (413) past MAX_BODY, whether or not it declared a length."""
+    too_large = Refused(413, f"request body is over the {MAX_BODY} byte limit")
+    if (request.content_length or 0) > MAX_BODY:
+        raise too_large
+    body = await request.read()  # aiohttp stops at client_max_size, just above MAX_BODY
+    if len(body) > MAX_BODY:
+        raise too_large
+    return body
+
+
 def routes(
-    services: Services, bolt: AsyncApp, metrics: Metrics, intake_token: str | None, clock: Clock
+    services: Services,
+    bolt: AsyncApp,
+    metrics: Metrics,
+    intake_token: str | None,
+    clock: Clock,
+    *,
+    intake_signing_secret: str | None = None,
+    traffic: Traffic | None = None,
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
-    def authorized(request: web.Request) -> bool:
-        if not intake_token:
-            return False
-        given = request.headers.get("Authorization", "")
-        scheme, _, token = given.partition(" ")
-        valid = scheme.lower() == "bearer"
-        # Constant-time compare, also when the scheme is wrong, so timing reveals nothing.
-        return hmac.compare_digest(token.encode(), intake_token.encode()) and valid
+    async def intake_body(request: web.Request) -> bytes:
+        """The body of an intake request whose token (and signature, if configured) hold."""
+        check_bearer(request.headers.get("Authorization", ""), intake_token)
+        body = await read_body(request)
+        if intake_signing_secret:
+            check_body_signature(request.headers, body, intake_signing_secret, time.time())
+        return body
 
     async def intake(request: web.Request) -> web.Response:
-        if not authorized(request):
-            reason = "bad or missing bearer token" if intake_token else "intake is disabled"
-            return _error(401, f"unauthorized: {reason} (see HANDOFF_INTAKE_TOKEN)")
-        if (request.content_length or 0) > MAX_BODY:
-            return _error(413, f"request body is over the {MAX_BODY} byte limit")
-        body = await request.read()
+        body = await intake_body(request)
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -86,19 +176,20 @@ def routes(
         return web.json_response({"ok": True, "database": "ok", "sla": services.policy.version})
 
     async def prometheus(_: web.Request) -> web.Response:
+        await metrics.refresh()
         return web.Response(text=metrics.render(), content_type="text/plain")
 
+    busy = traffic or Traffic()
+
     async def slack_events(request: web.Request) -> web.Response:
-        if (request.content_length or 0) > MAX_BODY:
-            return _error(413, f"request body is over the {MAX_BODY} byte limit")
-        bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        with busy.request():  # the outbox lets Slack's acks go first
+            body = await read_body(request)  # Bolt's adapter reads the same, now cached, body
+            check_slack_request(request.headers, body)
+            bolt_request = await to_bolt_request(request)
+            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def activity(request: web.Request) -> web.Response:
-        if not authorized(request):
-            return _error(
-                401, "unauthorized: bad or missing bearer token (see HANDOFF_INTAKE_TOKEN)"
-            )
+        await intake_body(request)
         return _error(501, "CRM activity intake is coming in a later release of Handoff")
 
     return [

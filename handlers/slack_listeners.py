@@ -12,10 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.lead import Refusal
 from bot.metrics import Metrics
-from bot.services import Services
+from bot.services import Outcome, Services
 from bot.slack import render
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
+from handlers import authorize
 
 log = logging.getLogger("handoff.handlers")
 
@@ -37,12 +38,25 @@ HELP = (
     "• `/handoff away|back|routing|help`"
 )
 _LEAD_ID = re.compile(r"^\d{1,18}$")
+_REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
 
 
 def _lead_id(value: Any) -> int:
     if not isinstance(value, str) or not _LEAD_ID.match(value):
         raise Refusal("This button does not carry a lead Handoff knows; nothing was changed.")
     return int(value)
+
+
+def _reassign_choice(action: dict[str, Any]) -> tuple[int, str]:
+    """The lead and the rep of a Reassign menu's choice."""
+    option = action.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    found = _REASSIGN_CHOICE.match(value) if isinstance(value, str) else None
+    if found is None:
+        raise Refusal(
+            "This choice does not name a lead and a rep Handoff knows; nothing was changed."
+        )
+    return int(found[1]), found[2]
 
 
 def register(
@@ -57,6 +71,8 @@ def register(
             "answer privately",
         )
 
+    app.middleware(authorize.guard(services, tell, metrics))  # who may: before every listener
+
     @app.action(ActionId.CLAIM.value)
     async def claim(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -68,7 +84,8 @@ def register(
             metrics.inc("claims_refused_total")
             tell(respond, refusal.message)
             return
-        metrics.inc("claims_total" if outcome.ok else "claims_refused_total")
+        if not outcome.repeated:
+            metrics.inc("claims_total" if outcome.ok else "claims_refused_total")
         if not outcome.ok:
             tell(respond, outcome.message)
 
@@ -108,6 +125,41 @@ def register(
                 tell(respond, outcome.message)
         except Refusal as refusal:
             tell(respond, refusal.message)
+
+    def settle_alert(respond: AsyncRespond, outcome: Outcome) -> None:
+        """Replace a manager alert with what was done (its menu and button go); a repeat is
+        only told to the person."""
+        if outcome.repeated or not outcome.ok:
+            if outcome.message:
+                tell(respond, outcome.message)
+            return
+        alert = render.settled_alert(outcome.message)
+        publisher.spawn(
+            respond(text=alert.text, blocks=alert.blocks, replace_original=True),
+            "settle the manager alert",
+        )
+
+    @app.action(ActionId.REASSIGN.value)
+    async def reassign(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            lead_id, rep = _reassign_choice(body["actions"][0])
+            outcome = await services.reassign(lead_id, body["user"]["id"], rep, clock())
+        except Refusal as refusal:
+            tell(respond, refusal.message)
+            return
+        settle_alert(respond, outcome)
+
+    @app.action(ActionId.SNOOZE.value)
+    async def snooze(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            lead_id = _lead_id(body["actions"][0].get("value"))
+            outcome = await services.snooze(lead_id, body["user"]["id"], clock())
+        except Refusal as refusal:
+            tell(respond, refusal.message)
+            return
+        settle_alert(respond, outcome)
 
     @app.view(CallbackId.DISPOSE_MODAL.value)
     async def submit_disposition(ack: AsyncAck, body: dict[str, Any]) -> None:

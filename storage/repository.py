@@ -7,11 +7,22 @@ button-press path, where the ORM's per-call cost would be most of the work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -19,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database
+from storage.outbox import Kind, enqueue, enqueue_update, mark_posted
 from storage.tables import EventRow, LeadRow, RoundRobin, SlaVersion
 
 LEADS = LeadRow.__table__
@@ -41,6 +53,7 @@ class NewLead:
 
     values: dict[str, Any]  # LeadRow columns
     pool: list[str]  # reps to rotate through for the suggested owner; empty: none
+    announce_in: str  # where its first message goes: its channel (MQL) or marketing's
 
 
 def _view(row: RowMapping | None) -> LeadView | None:
@@ -66,15 +79,6 @@ _EVENTS_OF = (
     .where(EventRow.lead_id == bindparam("p_lead_id"))
     .order_by(EventRow.at, EventRow.id)
 )
-_MARK_POSTED = (
-    update(LeadRow)
-    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.posted_at.is_(None))
-    .values(
-        posted_at=bindparam("p_now"),
-        message_channel=bindparam("p_channel"),
-        message_ts=bindparam("p_ts"),
-    )
-)
 _LOG_ATTEMPT = (
     update(LeadRow)
     .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.stage == Stage.SAL.value)
@@ -86,6 +90,13 @@ _LOG_ATTEMPT = (
     )
     .returning(LeadRow.attempts)
 )
+_RECENT_ATTEMPTS = select(EventRow.data).where(
+    EventRow.lead_id == bindparam("p_lead_id"),
+    EventRow.type == "attempt",
+    EventRow.actor == bindparam("p_actor"),
+    EventRow.at >= bindparam("p_since"),
+)
+_ATTEMPTS_OF = select(LeadRow.attempts, LeadRow.stage).where(LeadRow.id == bindparam("p_lead_id"))
 _DISPOSE = (
     update(LeadRow)
     .where(
@@ -99,6 +110,7 @@ _DISPOSE = (
         disposition_reason=bindparam("p_reason"),
         disposition_note=bindparam("p_note"),
         dispositioned_at=bindparam("p_now"),
+        next_action_at=bindparam("p_next", type_=LEADS.c.next_action_at.type),
     )
 )
 
@@ -114,6 +126,7 @@ def _claim_statement(by_version: bool, by_segment: bool) -> Update:
         conditions.append(LeadRow.sla_version == bindparam("p_sla_version"))
     if by_segment:
         conditions.append(LeadRow.segment.in_(bindparam("p_segments", expanding=True)))
+    check = bindparam("p_check", type_=LEADS.c.next_action_at.type)
     return (
         update(LeadRow)
         .where(*conditions)
@@ -124,6 +137,12 @@ def _claim_statement(by_version: bool, by_segment: bool) -> Update:
             ),
             stage=Stage.SAL.value,
             disposition_due_at=bindparam("p_due"),
+            # The feedback clock starts: look no later than its first step.
+            next_action_at=case(
+                (LeadRow.next_action_at.is_(None), check),
+                (LeadRow.next_action_at > check, check),
+                else_=LeadRow.next_action_at,
+            ),
         )
     )
 
@@ -176,6 +195,10 @@ class Store:
                 db.execute(_INSERT_EVENT, rows)
             view = _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
+            # Posted to its channel when an MQL, told to marketing otherwise.
+            kind = Kind.POST_LEAD if view.stage is Stage.MQL else Kind.NURTURE_NOTICE
+            key = f"{kind}:{lead_id}"
+            enqueue(db, kind, new.announce_in, now, lead_id=lead_id, key=key)
             return view
 
         try:
@@ -234,17 +257,7 @@ class Store:
     # --- state changes: conditional updates, so a race has exactly one winner ------------------
 
     async def mark_posted(self, lead_id: int, channel: str, ts: str, now: datetime) -> bool:
-        params = {"p_lead_id": lead_id, "p_channel": channel, "p_ts": ts, "p_now": now}
-
-        def work(db: Connection) -> bool:
-            if db.execute(_MARK_POSTED, params).rowcount != 1:
-                return False
-            db.execute(
-                _INSERT_EVENT, _event(lead_id, "posted", "handoff", now, channel=channel, ts=ts)
-            )
-            return True
-
-        return await self.db.run(work)
+        return await self.db.run(lambda db: mark_posted(db, lead_id, channel, ts, now))
 
     async def claim(
         self,
@@ -255,6 +268,7 @@ class Store:
         *,
         sla_version: str | None = None,
         segments: list[str] | None = None,
+        check_at: datetime | None = None,
     ) -> bool:
         """Make `owner` the owner if nobody is; True for the one caller that won.
 
@@ -269,20 +283,37 @@ class Store:
             "p_due": disposition_due_at,
             "p_sla_version": sla_version,
             "p_segments": segments,
+            "p_check": check_at,
         }
 
         def work(db: Connection) -> bool:
             if db.execute(statement, params).rowcount != 1:
                 return False
             db.execute(_INSERT_EVENT, _event(lead_id, "claimed", owner, now))
+            enqueue_update(db, lead_id, now)
             return True
 
         return await self.db.run(work)
 
-    async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> int | None:
-        """Count one contact attempt on an open, owned lead; the new count, or None if closed."""
+    async def log_attempt(
+        self, lead_id: int, actor: str, kind: str, now: datetime, *, repeat_within: float = 10.0
+    ) -> int | None:
+        """Count one contact attempt on an open, owned lead; the new count, or None if closed.
+
+        The same person logging the same kind again within `repeat_within` seconds is a double
+        click (or Slack's retry): it is not counted twice.
+        """
+        since = {
+            "p_lead_id": lead_id,
+            "p_actor": actor,
+            "p_since": now - timedelta(seconds=repeat_within),
+        }
 
         def work(db: Connection) -> int | None:
+            recent = db.execute(_RECENT_ATTEMPTS, since).scalars()
+            if any((data or {}).get("kind") == kind for data in recent):
+                row = db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).first()
+                return int(row[0]) if row is not None and row[1] == Stage.SAL.value else None
             count = db.execute(_LOG_ATTEMPT, {"p_lead_id": lead_id, "p_now": now}).scalar()
             if count is None:
                 return None
@@ -290,6 +321,7 @@ class Store:
             if count == 1:
                 rows.append(_event(lead_id, "first_touch", actor, now))
             db.execute(_INSERT_EVENT, rows)
+            enqueue_update(db, lead_id, now)
             return int(count)
 
         return await self.db.run(work)
@@ -304,8 +336,12 @@ class Store:
         reason: str | None,
         note: str | None,
         now: datetime,
+        feedback_channel: str | None = None,
+        next_action_at: datetime | None = None,
     ) -> bool:
-        """Close an open lead with a disposition; True for the one caller that closed it."""
+        """Close an open lead with a disposition; True for the one caller that closed it.
+
+        With `feedback_channel`, marketing hears about it there (once per lead)."""
         params = {
             "p_lead_id": lead_id,
             "p_stage": stage.value,
@@ -313,6 +349,7 @@ class Store:
             "p_reason": reason,
             "p_note": note,
             "p_now": now,
+            "p_next": next_action_at,
         }
 
         def work(db: Connection) -> bool:
@@ -320,6 +357,10 @@ class Store:
                 return False
             data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
             db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
+            enqueue_update(db, lead_id, now)
+            if feedback_channel:
+                key = f"{Kind.FEEDBACK}:{lead_id}:{now.isoformat()}"  # once per cycle
+                enqueue(db, Kind.FEEDBACK, feedback_channel, now, lead_id=lead_id, key=key)
             return True
 
         return await self.db.run(work)
@@ -329,6 +370,87 @@ class Store:
     ) -> None:
         row = _event(lead_id, kind, actor, now, **data)
         await self.db.run(lambda db: db.execute(_INSERT_EVENT, row))
+
+    async def reassign(
+        self, lead: LeadView, rep: str, actor: str, now: datetime, *, note: str, dm: str
+    ) -> bool:
+        """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event,
+        `note` in its thread, `dm` to `rep` and a re-render, in one transaction. False if the
+        lead changed since it was read (claimed, closed or reassigned meanwhile)."""
+        values = {"suggested_owner": rep}
+        if lead.owner is not None:
+            values["owner"] = rep
+        statement = (
+            update(LeadRow)
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage == lead.stage.value,
+                LeadRow.owner.is_not_distinct_from(lead.owner),
+                LeadRow.suggested_owner.is_not_distinct_from(lead.suggested_owner),
+            )
+            .values(**values)
+        )
+        current = lead.owner or lead.suggested_owner
+        data = {"from": current, "to": rep, "by": actor, "why": "manager"}
+
+        def work(db: Connection) -> bool:
+            if db.execute(statement).rowcount != 1:
+                return False
+            db.execute(_INSERT_EVENT, _event(lead.id, "reassigned", actor, now, **data))
+            key = f"reassign:{lead.id}:{now.isoformat()}"
+            _thread_note(db, lead, note, now, f"{key}:note")
+            payload = {"text": dm}
+            enqueue(db, Kind.MESSAGE, rep, now, lead_id=lead.id, key=f"{key}:dm", payload=payload)
+            enqueue_update(db, lead.id, now)
+            return True
+
+        return await self.db.run(work)
+
+    async def snooze(
+        self, lead: LeadView, actor: str, until: datetime, now: datetime, *, note: str
+    ) -> bool:
+        """Hold an open lead's escalations until `until` (its next look no earlier) with its
+        event and `note` in its thread, in one transaction. False if the lead is closed, in a
+        new cycle, or snoozed until then already."""
+        statement = (
+            update(LeadRow)
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage.in_([Stage.MQL.value, Stage.SAL.value]),
+                or_(LeadRow.snoozed_until.is_(None), LeadRow.snoozed_until < until),
+            )
+            .values(
+                snoozed_until=until,
+                next_action_at=case(
+                    (
+                        LeadRow.next_action_at < until,
+                        bindparam("p_until", until, type_=LEADS.c.next_action_at.type),
+                    ),
+                    else_=LeadRow.next_action_at,
+                ),
+            )
+        )
+
+        def work(db: Connection) -> bool:
+            if db.execute(statement).rowcount != 1:
+                return False
+            data = {"by": actor, "until": until.isoformat()}
+            db.execute(_INSERT_EVENT, _event(lead.id, "snoozed", actor, now, **data))
+            _thread_note(db, lead, note, now, f"snooze:{lead.id}:{until.isoformat()}")
+            return True
+
+        return await self.db.run(work)
+
+
+def _thread_note(db: Connection, lead: LeadView, text: str, now: datetime, key: str) -> None:
+    """A note in the lead's thread (in its channel while its post is still on the way)."""
+    payload = {"text": text}
+    if lead.message_ts:
+        payload["thread_ts"] = lead.message_ts
+    channel = lead.message_channel or lead.channel
+    enqueue(db, Kind.MESSAGE, channel, now, lead_id=lead.id, key=key, payload=payload)
 
 
 def _rotate(db: Connection, segment: str) -> int:

@@ -1,4 +1,5 @@
-"""The schema: leads, their append-only event log, round-robin positions and SLA versions."""
+"""The schema: leads, their append-only event log, round-robin positions, SLA versions and
+the Slack outbox."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -95,6 +98,12 @@ class LeadRow(Base):
     dispositioned_at: Mapped[datetime | None]
     first_touch_due_at: Mapped[datetime | None]
     disposition_due_at: Mapped[datetime | None]
+    # Escalation: the cycle, its start and claim deadline; when the sweep looks next.
+    cycle: Mapped[int] = mapped_column(Integer, default=1)
+    cycle_started_at: Mapped[datetime | None]
+    claim_due_at: Mapped[datetime | None]
+    next_action_at: Mapped[datetime | None] = mapped_column(index=True)
+    snoozed_until: Mapped[datetime | None]
 
 
 class EventRow(Base):
@@ -111,6 +120,22 @@ class EventRow(Base):
     data: Mapped[dict[str, Any]]
 
 
+class EscalationRow(Base):
+    """A ladder step of one lead's cycle, fired or skipped: once, under the unique key."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("lead_id", "cycle", "ladder", "step"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    cycle: Mapped[int] = mapped_column(Integer)
+    ladder: Mapped[str] = mapped_column(String(20))
+    step: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))  # fired, skipped
+    at: Mapped[datetime]
+
+
 class RoundRobin(Base):
     """Where each segment's rotation stands, so the next suggested owner survives restarts."""
 
@@ -118,3 +143,38 @@ class RoundRobin(Base):
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxRow(Base):
+    """A Slack side effect, written in the transaction of the change that causes it.
+
+    A worker delivers it after the commit (see bot/slack/outbox.py). `unknown` is set while a
+    request is in flight: if the process dies then, nobody knows whether Slack accepted it,
+    so the next delivery looks in the channel's history before posting again.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "not_before", "id"),
+        Index("ix_outbox_lead", "lead_id", "kind", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))  # post_lead, update_lead, feedback, message
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    channel: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)  # one effect, once
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending, done, failed
+    created_at: Mapped[datetime]  # the change's time (the injected clock)
+    # Delivery bookkeeping, in wall-clock time (Slack's timestamps are wall-clock too):
+    not_before: Mapped[datetime | None]  # None: at once
+    lease_until: Mapped[datetime | None]  # the last request is surely over by then
+    first_try_at: Mapped[datetime | None]
+    tried_until: Mapped[datetime | None]  # lease_until of the previous attempt
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    unknown: Mapped[bool] = mapped_column(Boolean, default=False)  # may have reached Slack
+    unknown_before: Mapped[bool] = mapped_column(Boolean, default=False)  # before this lease
+    done_at: Mapped[datetime | None]
+    result_ts: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)

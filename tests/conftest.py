@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +69,27 @@ async def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    database = db.Database(database_url)
+@asynccontextmanager
+async def migrated_store(url: str) -> AsyncIterator[Store]:
+    """A Store on a database brought up to date by the real migrations."""
+    database = db.Database(url)
     await db.upgrade(database.engine)
     try:
         yield Store(database)
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    async with migrated_store(database_url) as store:
+        yield store
 
 
 @pytest.fixture
 async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
-    database = db.Database(sqlite_url)
-    await db.upgrade(database.engine)
-    try:
-        yield Store(database)
-    finally:
-        await database.dispose()
+    async with migrated_store(sqlite_url) as store:
+        yield store
 
 
 def lead_payload(external_id: str = "hs-1", **overrides: Any) -> dict[str, Any]:

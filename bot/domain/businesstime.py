@@ -38,6 +38,7 @@ class BusinessCalendar:
         self.closed = frozenset(closed)
         self.minutes_per_day = self._day_minutes()
         self._working: dict[date, bool] = {}  # holiday look-ups are slow; a date never changes
+        self._windows: dict[date, tuple[datetime, datetime]] = {}  # zone look-ups, likewise
 
     def _day_minutes(self) -> int:
         start = self.start.hour * 60 + self.start.minute
@@ -53,12 +54,31 @@ class BusinessCalendar:
         return known
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
-        opens = datetime.combine(day, self.start, self.zone)
-        if self.end is None:
-            closes = datetime.combine(day + timedelta(days=1), time(0), self.zone)
-        else:
-            closes = datetime.combine(day, self.end, self.zone)
-        return opens.astimezone(UTC), closes.astimezone(UTC)
+        known = self._windows.get(day)
+        if known is None:
+            opens = self._first_reading(day, self.start)
+            if self.end is None:  # 24:00 is the next day's midnight
+                closes = self._first_reading(day + timedelta(days=1), time(0))
+            else:
+                closes = self._first_reading(day, self.end)
+            known = self._windows[day] = (opens, closes)
+        return known
+
+    def _first_reading(self, day: date, clock: time) -> datetime:
+        """The first instant the zone's wall clock reads `clock` (or later) on `day`, in UTC."""
+        wall = datetime.combine(day, clock)
+        instant = wall.replace(tzinfo=self.zone).astimezone(UTC)
+        if instant.astimezone(self.zone).replace(tzinfo=None) == wall:
+            return instant
+        # A DST jump skips `clock` (02:30 when 02:00 becomes 03:00): the answer is the jump, which
+        # lies after `clock` read with the later offset; halve on whole seconds (tzdata's unit).
+        low = int(wall.replace(tzinfo=self.zone, fold=1).timestamp())
+        high = int(instant.timestamp())
+        while high - low > 1:
+            middle = (low + high) // 2
+            local = datetime.fromtimestamp(middle, self.zone).replace(tzinfo=None)
+            low, high = (middle, high) if local < wall else (low, middle)
+        return datetime.fromtimestamp(high, UTC)
 
     def add(self, instant: datetime, duration: Duration | int) -> datetime:
         """The instant `duration` of working time after `instant` (UTC-aware in and out)."""

@@ -16,9 +16,18 @@ class FieldError(BaseModel):
     message: str
 
 
-class Company(BaseModel):
+class _Clean(BaseModel):
+    """Strip whitespace, and drop NUL characters: never text, and PostgreSQL refuses them."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class Company(_Clean):
     name: str | None = Field(default=None, max_length=500)
     domain: str | None = Field(default=None, max_length=255)
     employees: int | None = Field(default=None, ge=0, le=10_000_000)
@@ -26,9 +35,7 @@ class Company(BaseModel):
     country: str | None = Field(default=None, max_length=100)
 
 
-class Engagement(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
+class Engagement(_Clean):
     type: str = Field(min_length=1, max_length=100)
     title: str | None = Field(default=None, max_length=2000)
     url: str | None = Field(default=None, max_length=3000)
@@ -40,10 +47,8 @@ class Engagement(BaseModel):
         return None if value is None else _utc(value)
 
 
-class LeadIn(BaseModel):
+class LeadIn(_Clean):
     """A lead as intake accepts it. Unknown keys are kept in the raw payload, not rejected."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     external_id: str = Field(min_length=1, max_length=255)
     email: str = Field(max_length=320)
@@ -78,9 +83,20 @@ class LeadIn(BaseModel):
         return item
 
 
+# Instants every time zone can show: Slack date tokens and the team's clock need both.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime) -> datetime:
     # A timestamp without a zone is read as UTC, the only reading that is never ambiguous.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # its offset pushes it past year 1 or 9999
+        moment = _LATEST
+    if not _EARLIEST <= moment < _LATEST:
+        raise ValueError("must be a date-time between 1970 and 2100")
+    return moment
 
 
 _FRIENDLY = {

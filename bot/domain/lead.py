@@ -1,4 +1,4 @@
-"""The lead lifecycle: stages, the stored view of a lead, and who may do what to it."""
+"""The lead lifecycle: stages, the stored view of a lead, and the checks before changing it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.access import Action, allowed, refusal
 from bot.domain.policy import Disposition, Policy
 
 
@@ -78,6 +79,12 @@ class LeadView:
     disposition_note: str | None = None
     message_channel: str | None = None
     message_ts: str | None = None
+    # Escalation: the cycle (a recycled lead starts a new one), its clocks, the next check.
+    cycle: int = 1
+    cycle_started_at: datetime | None = None
+    claim_due_at: datetime | None = None
+    next_action_at: datetime | None = None
+    snoozed_until: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -95,21 +102,18 @@ def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
         raise Refusal(f"Too late: this lead was already claimed by <@{lead.owner}>.")
     if lead.stage is not Stage.MQL:
         raise Refusal(f"This lead is closed ({lead.stage.value}); there is nothing to claim.")
-    segment = policy.segment(lead.segment)
-    pool = segment.reps if segment else []
-    if actor not in pool and not policy.is_manager(actor):
-        raise Refusal(
-            f"Sorry, only the {lead.segment} reps and the sales managers can claim this lead. "
-            "Ask a manager if it should be yours."
-        )
+    if not allowed(Action.CLAIM, actor, policy, lead):
+        raise Refusal(refusal(Action.CLAIM, actor, policy, lead))
 
 
-def check_work(lead: LeadView, actor: str, policy: Policy, action: str) -> None:
-    """Raise Refusal unless `actor` (the owner or a manager) may log work on the lead now."""
+def check_work(
+    lead: LeadView, actor: str, policy: Policy, action: str, kind: Action = Action.ATTEMPT
+) -> None:
+    """Raise Refusal unless `actor` may take `kind` of work (worded `action`) on the lead now."""
     if lead.owner is None:
         raise Refusal(f"Claim this lead before you {action}.")
-    if actor != lead.owner and not policy.is_manager(actor):
-        raise Refusal(f"Only <@{lead.owner}>, who owns this lead, or a manager can {action}.")
+    if not allowed(kind, actor, policy, lead):
+        raise Refusal(refusal(kind, actor, policy, lead, doing=action))
     if not lead.stage.is_open:
         raise Refusal(
             f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "

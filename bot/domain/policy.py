@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 from datetime import date, time
 from functools import cached_property
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
 import yaml
@@ -17,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -112,6 +114,11 @@ class BusinessHours(_Model):
         start, end = _clock(self.start), _clock(self.end)
         if start is None:
             raise ValueError("start: 24:00 is only valid as an end time")
+        if end == start:
+            raise ValueError(
+                f"start and end are both {self.start}: working hours can't be empty "
+                '(a 24×7 team writes start: "00:00", end: "24:00")'
+            )
         if end is not None and end <= start:
             raise ValueError(f"end {self.end} must be after start {self.start}")
         return self
@@ -122,15 +129,29 @@ class BusinessHours(_Model):
 
 
 def holiday_region(region: str) -> holiday_data.HolidayBase:
-    """`AU-NSW` → the holidays of New South Wales; ValueError for an unknown region."""
-    country, _, subdivision = region.partition("-")
+    """`AU-NSW` → the holidays of New South Wales; ValueError naming what is unknown."""
+    country, _, subdivision = str(region).strip().partition("-")
+    country = country.upper()
+    subdivisions = holiday_data.list_supported_countries().get(country)
+    if subdivision and subdivisions:  # `au-nsw` is AU-NSW
+        spelled = {name.upper(): name for name in subdivisions}
+        subdivision = spelled.get(subdivision.upper(), subdivision)
     try:
-        return holiday_data.country_holidays(country.upper(), subdiv=subdivision or None)
-    except (NotImplementedError, KeyError) as error:
+        return holiday_data.country_holidays(country, subdiv=subdivision or None)
+    except (NotImplementedError, KeyError, AttributeError):
+        pass
+    if subdivisions is None:
         raise ValueError(
-            f"{region!r} is not a known holiday region (use a country code such as AU, "
-            "optionally with a subdivision such as AU-NSW, US-CA, GB-ENG)"
-        ) from error
+            f"{region!r} is not a known holiday region: {country or '(empty)'!r} is not a "
+            "country code with holidays (use an ISO code such as AU, optionally with a "
+            "subdivision such as AU-NSW, US-CA, GB-ENG)"
+        )
+    listed = ", ".join(subdivisions[:12]) + (", …" if len(subdivisions) > 12 else "")
+    known = f"known: {listed}" if subdivisions else f"{country} has none"
+    raise ValueError(
+        f"{region!r} is not a known holiday region: {country} has no subdivision "
+        f"{subdivision!r} ({known}; or write just {country} for its national holidays)"
+    )
 
 
 class Channels(_Model):
@@ -212,6 +233,97 @@ class FollowUp(_Model):
     _parse = field_validator("within", mode="before")(lambda cls, v: _duration(v))
 
 
+StepAction = Literal["remind_channel", "remind_owner", "notify_manager", "reassign"]
+STEP_ACTIONS: tuple[StepAction, ...] = (
+    "remind_channel",
+    "remind_owner",
+    "notify_manager",
+    "reassign",
+)
+LADDERS = ("unclaimed", "no_touch", "no_feedback")
+_PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _share(value: Any) -> float:
+    """`50%` → 0.5: a step's share of its clock's window; ValueError for anything else."""
+    text = str(value).strip()
+    match = _PERCENT.fullmatch(text)
+    if not match:
+        if not isinstance(value, bool) and _NUMBER.fullmatch(text):
+            number = float(text)  # 50 → "50%"; a fraction like 0.5 → "50%"
+            meant = f"{number:g}%" if abs(number) >= 1 else f"{number * 100:g}%"
+            raise ValueError(
+                f'{text} has no % sign: write a share of the clock\'s window like "{meant}" '
+                "(100% = the deadline)"
+            )
+        raise ValueError(f"{text!r} is not a percentage of the deadline like 50% or 150%")
+    share = float(match.group(1)) / 100
+    if share <= 0:
+        raise ValueError(
+            f"{text} is not after the clock starts: use a percentage above 0%, like 50%"
+        )
+    if share > 10:
+        raise ValueError(f"{text} is too late: a step can be at most 1000% of its window")
+    return share
+
+
+class EscalationStep(_Model):
+    """One rung of a ladder: at `at` of the clock's window (1.0 = the deadline), do `do`."""
+
+    at: float = Field(gt=0, le=10)
+    do: StepAction
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> float:
+        return _share(value)
+
+    @field_validator("do", mode="before")
+    @classmethod
+    def _action(cls, value: Any) -> Any:
+        if value not in STEP_ACTIONS:
+            raise ValueError(f"{value!r} is not a step: use one of {', '.join(STEP_ACTIONS)}")
+        return value
+
+    @field_serializer("at")
+    def _dump(self, value: float) -> str:  # snapshots store what the file says: "50%"
+        return f"{value * 100:g}%"
+
+    @property
+    def percent(self) -> str:
+        return f"{self.at * 100:g}%"
+
+
+def _ladder(*steps: tuple[float, StepAction]) -> list[EscalationStep]:
+    return [EscalationStep.model_construct(at=at, do=do) for at, do in steps]
+
+
+class Escalation(_Model):
+    """The escalation ladders (SPEC: without this key, these defaults apply)."""
+
+    unclaimed: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder(
+            (0.5, "remind_channel"), (1.0, "notify_manager"), (1.5, "reassign")
+        )
+    )
+    no_touch: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder(
+            (0.75, "remind_owner"), (1.0, "notify_manager"), (2.0, "reassign")
+        )
+    )
+    no_feedback: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder((1.0, "remind_owner"), (1.5, "notify_manager"))
+    )
+
+    def ladder(self, name: str) -> list[EscalationStep]:
+        return list(getattr(self, name))
+
+    def describe(self, name: str) -> str:
+        """`50% remind_channel → 100% notify_manager → 150% reassign` (or `off`)."""
+        return " → ".join(f"{s.percent} {s.do}" for s in self.ladder(name)) or "off"
+
+
 class Disposition(_Model):
     code: str
     label: str = Field(min_length=1, max_length=30)
@@ -258,6 +370,7 @@ class Policy(_Model):
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     channels: Channels
     managers: list[str] = Field(default_factory=list)
+    reporters: list[str] = Field(default_factory=list)  # may run /sla-report, nothing else
     segments: list[Segment] = Field(min_length=1)
     mql: Mql = Field(default_factory=Mql)
     tiers: list[Tier] = Field(min_length=1)
@@ -266,9 +379,13 @@ class Policy(_Model):
     dispositions: list[Disposition] = Field(min_length=1)
     targets: Targets = Field(default_factory=Targets)
     talk_tracks: dict[str, str] = Field(default_factory=dict)
+    escalation: Escalation = Field(default_factory=Escalation)
+    recycle_after: Duration = Duration(days=30)  # a recycled lead comes back after this
     version: str = ""
 
-    _deadline = field_validator("disposition_deadline", mode="before")(lambda cls, v: _duration(v))
+    _deadline = field_validator("disposition_deadline", "recycle_after", mode="before")(
+        lambda cls, v: _duration(v)
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -276,10 +393,14 @@ class Policy(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"{value!r} is not a time zone (like Australia/Sydney)") from error
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(
+                f"{value!r} is not a time zone (like Australia/Sydney){hint}"
+            ) from error
         return value
 
-    @field_validator("managers")
+    @field_validator("managers", "reporters")
     @classmethod
     def _managers(cls, value: list[str]) -> list[str]:
         return [_slack_id(user, "user") for user in value]
@@ -296,6 +417,9 @@ class Policy(_Model):
 
     def is_manager(self, user: str) -> bool:
         return user in self.managers
+
+    def is_reporter(self, user: str) -> bool:
+        return user in self.reporters
 
     def segments_of(self, user: str) -> list[str]:
         """The segments whose rep pool includes `user`."""
@@ -335,10 +459,14 @@ _MESSAGES = {
     "missing": "required",
     "extra_forbidden": "unknown key (check its spelling)",
 }
+# Names that the tz database answers but that are no team's time zone.
+_NOT_A_TEAM_ZONE = re.compile(r"^(?:localtime|Factory|posixrules|(?:posix|right)/.*)$")
 
 
 def _message(error: Any) -> str:
     location = error["loc"]
+    if error["type"] == "extra_forbidden" and len(location) == 2 and location[0] == "escalation":
+        return f"unknown ladder (the ladders are {', '.join(LADDERS)})"
     if error["type"] == "too_short" and location and location[-1] == "reps":
         return "at least one rep is required"
     if error["type"] == "too_short":
@@ -379,8 +507,60 @@ def _cross_checks(policy: Policy) -> list[str]:
     return problems
 
 
-def parse_policy(data: Any, source: str = "sla.yaml") -> Policy:
-    """Validate the parsed YAML of an SLA file; raise PolicyError listing every problem."""
+def _ladder_order(content: dict[str, Any]) -> list[str]:
+    """Steps out of order, read from the file itself: reported even when other keys are broken
+    (the steps whose `at` is itself wrong have their own problem and are passed over here)."""
+    ladders = content.get("escalation")
+    ladders = ladders if isinstance(ladders, dict) else {}
+    problems: list[str] = []
+    for name in LADDERS:
+        steps = ladders.get(name)
+        previous: float | None = None
+        for index, step in enumerate(steps if isinstance(steps, list) else []):
+            try:
+                share = _share(step["at"])
+            except (TypeError, KeyError, ValueError):
+                continue
+            if previous is not None and share <= previous:
+                same = "; two steps can't share a percentage" if share == previous else ""
+                problems.append(
+                    f"escalation.{name}[{index}].at: {share * 100:g}% must come after "
+                    f"{previous * 100:g}% (steps go in order{same})"
+                )
+            previous = share
+    return problems
+
+
+def _file_checks(policy: Policy) -> list[str]:
+    """Checks added after SLA versions were first stored: run on files, not on the snapshots
+    of running leads (a lead keeps the SLA it arrived under, even if today's rules are stricter)."""
+    problems: list[str] = []
+    if _NOT_A_TEAM_ZONE.match(policy.timezone):
+        problems.append(
+            f"timezone: {policy.timezone!r} is not a team's time zone: name it, like "
+            "Australia/Sydney or UTC"
+        )
+    days = policy.business_hours.days
+    for index, day in enumerate(days):
+        if day in days[:index]:
+            problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
+    per_day = policy.calendar.minutes_per_day
+    for index, tier in enumerate(policy.tiers):
+        if tier.claim is None:
+            continue
+        if tier.claim.total_minutes(per_day) > tier.first_touch.total_minutes(per_day):
+            problems.append(
+                f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
+                f"{tier.first_touch} (a lead is claimed before it is first touched)"
+            )
+    return problems
+
+
+def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -> Policy:
+    """Validate the parsed YAML of an SLA file; raise PolicyError listing every problem.
+
+    `stored`: the snapshot of an SLA version already in use (skips the later `_file_checks`).
+    """
     if not isinstance(data, dict):
         raise PolicyError(["(top level): the SLA file must be a mapping of keys"], source)
     content = {key: value for key, value in data.items() if key != "version"}
@@ -391,8 +571,9 @@ def parse_policy(data: Any, source: str = "sla.yaml") -> Policy:
         for item in error.errors():  # the alternatives of a union share one path: "a or b"
             by_path.setdefault(_path(item["loc"]), []).append(_message(item))
         problems = [f"{path}: {' or '.join(messages)}" for path, messages in by_path.items()]
-        raise PolicyError(problems, source) from None
-    problems = _cross_checks(policy)
+        raise PolicyError(problems + _ladder_order(content), source) from None
+    problems = _cross_checks(policy) + _ladder_order(content)
+    problems += [] if stored else _file_checks(policy)
     if problems:
         raise PolicyError(problems, source)
     canonical = json.dumps(content, sort_keys=True, default=str)
@@ -420,7 +601,8 @@ def load_policy(path: str) -> Policy:
 
 def policy_from_snapshot(content: dict[str, Any], version: str) -> Policy:
     """Rebuild the policy a lead arrived under from its stored snapshot, keeping its version."""
-    return parse_policy(content, "stored SLA version").model_copy(update={"version": version})
+    policy = parse_policy(content, "stored SLA version", stored=True)
+    return policy.model_copy(update={"version": version})
 
 
 def snapshot(policy: Policy) -> dict[str, Any]:

@@ -95,6 +95,7 @@ class SlackDriver:
         self.verification_token = verification_token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self.last_body: str | None = None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -165,6 +166,47 @@ class SlackDriver:
         sends a different value than the button holds (a forged payload).
         """
         message, block_id, button = self._find_message_button(channel, label, message_ts, value)
+        action = _button_action(block_id, button, override_value)
+        payload = self._message_action(user_id, channel, message, action, {})
+        return await self._send_payload(payload, timestamp, bad_signature, retry_num)
+
+    async def choose(
+        self,
+        user_id: str,
+        option: str,
+        *,
+        channel: str,
+        action_id: str | None = None,
+        message_ts: str | None = None,
+        override_value: str | None = None,
+    ) -> DriverResponse:
+        """Pick `option` (its label or value) in a select menu on a message in `channel`.
+
+        Without `message_ts`, the newest message (thread replies included) with a menu (with
+        `action_id`, if given) is used. `override_value` sends a value the menu does not offer.
+        """
+        message, block_id, menu = self._find_message_menu(channel, action_id, message_ts)
+        chosen = _option(menu, option)
+        if override_value is not None:
+            chosen = {**chosen, "value": override_value}
+        kind = str(menu["type"])
+        action: Json = {
+            "type": kind,
+            "action_id": menu.get("action_id"),
+            "block_id": block_id,
+            "selected_option": chosen,
+            "action_ts": f"{time.time():.6f}",
+        }
+        if menu.get("placeholder"):
+            action["placeholder"] = menu["placeholder"]
+        state = {block_id: {str(menu.get("action_id")): {"type": kind, "selected_option": chosen}}}
+        payload = self._message_action(user_id, channel, message, action, state)
+        return await self._send_payload(payload, None, False, None)
+
+    def _message_action(
+        self, user_id: str, channel: str, message: Message, action: Json, state: Json
+    ) -> Json:
+        """The block_actions payload of `action` taken on `message` by `user_id`."""
         container: Json = {
             "type": "message",
             "message_ts": message.ts,
@@ -173,7 +215,7 @@ class SlackDriver:
         }
         if message.thread_ts:
             container["thread_ts"] = message.thread_ts
-        payload: Json = {
+        return {
             "type": "block_actions",
             "user": self._user(user_id),
             "api_app_id": self.api_app_id,
@@ -185,11 +227,10 @@ class SlackDriver:
             "is_enterprise_install": False,
             "channel": {"id": channel, "name": self._channel_name(channel)},
             "message": self.sim.message_json(message),
-            "state": {"values": {}},
+            "state": {"values": state},
             "response_url": self.sim.new_response_url(channel, user_id, message.ts),
-            "actions": [_button_action(block_id, button, override_value)],
+            "actions": [action],
         }
-        return await self._send_payload(payload, timestamp, bad_signature, retry_num)
 
     async def press_in_view(
         self,
@@ -363,7 +404,8 @@ class SlackDriver:
         bad_signature: bool = False,
         retry_num: int | None = None,
     ) -> DriverResponse:
-        """POST a raw body to the bot with Slack's signature headers."""
+        """POST a raw body to the bot with Slack's signature headers (`resend` replays it)."""
+        self.last_body = body
         ts = int(time.time()) if timestamp is None else int(timestamp)
         secret = self.signing_secret + ("-forged" if bad_signature else "")
         digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256)
@@ -386,6 +428,12 @@ class SlackDriver:
             except json.JSONDecodeError:
                 parsed = None
             return DriverResponse(resp.status, text, parsed, dict(resp.headers), elapsed)
+
+    async def resend(self, retry_num: int = 1) -> DriverResponse:
+        """Send the last request again, as Slack retries one it thinks went unanswered."""
+        if self.last_body is None:
+            raise LookupError("nothing was sent yet")
+        return await self.send(self.last_body, retry_num=retry_num)
 
     async def _send_payload(
         self, payload: Json, timestamp: int | None, bad_signature: bool, retry_num: int | None
@@ -432,6 +480,25 @@ class SlackDriver:
                     return message, block_id, button
         where = f"message {message_ts}" if message_ts else f"channel {channel}"
         raise LookupError(f"no button {label!r} in {where}; buttons there: {sorted(set(labels))}")
+
+    def _find_message_menu(
+        self, channel: str, action_id: str | None, message_ts: str | None
+    ) -> tuple[Message, str, Json]:
+        if message_ts is not None:
+            message = self.sim.message(channel, message_ts)
+            if message is None:
+                raise LookupError(f"no message {message_ts} in {channel}")
+            candidates = [message]
+        else:
+            candidates = list(reversed(self.sim.all_messages(channel)))
+        for message in candidates:
+            for _, block_id, element in _stateful_elements(message.blocks):
+                is_menu = _STATE_KEYS[element["type"]] == "selected_option"
+                if is_menu and action_id in (None, element.get("action_id")):
+                    return message, block_id, element
+        where = f"message {message_ts}" if message_ts else f"channel {channel}"
+        named = f" {action_id!r}" if action_id else ""
+        raise LookupError(f"no select menu{named} in {where}")
 
     def _target_view(self, user_id: str, view_id: str | None, *, include_home: bool) -> OpenView:
         if view_id is not None:

@@ -215,6 +215,7 @@ class Fault:
     channel: str | None = None
     every: int | None = None
     drop: bool = False
+    after: bool = False  # drop only after Slack did the work (the client can't know it did)
     created_at: float = field(default_factory=time.monotonic)
     matched: int = 0
     hits: int = 0
@@ -662,6 +663,7 @@ class SlackSimulator:
         self.missing_channels: set[str] = set()
         self.not_in_channel: set[str] = set()
         self.faults: list[Fault] = []
+        self.answer_delay = 0.0  # seconds between doing a call's work and answering it
         self._rate_limits: dict[str, _RateLimit] = {}
         self._channels: dict[str, _Channel] = {}
         self._runner: web.AppRunner | None = None
@@ -829,9 +831,14 @@ class SlackSimulator:
         seconds: float | None = None,
         channel: str | None = None,
         every: int | None = None,
+        after: bool = False,
     ) -> Fault:
-        """Close the connection without answering; clients see ServerDisconnectedError."""
-        fault = Fault(method, 0, None, None, times, seconds, channel, every, drop=True)
+        """Close the connection without answering; clients see ServerDisconnectedError.
+
+        With `after`, the call is carried out first (a message is posted) and only the answer
+        is lost: the outcome a client must reconcile before it retries.
+        """
+        fault = Fault(method, 0, None, None, times, seconds, channel, every, drop=True, after=after)
         self.faults.append(fault)
         return fault
 
@@ -1023,7 +1030,12 @@ class SlackSimulator:
             if handler is None:
                 return self._finish(call, {"ok": False, "error": "unknown_method"})
             _decode_json_fields(call.args)
-            return self._finish(call, {"ok": True, **handler(call.args)})
+            answer = {"ok": True, **handler(call.args)}
+            if self.answer_delay:
+                await asyncio.sleep(self.answer_delay)
+            if self._apply_faults(call, request, after=True) is not None:
+                return web.Response()  # done, but the client never hears it
+            return self._finish(call, answer)
         except _ApiError as exc:
             return self._finish(call, {"ok": False, "error": exc.error, **exc.extra})
         except Exception:
@@ -1081,8 +1093,12 @@ class SlackSimulator:
         call.status = status
         return web.Response(status=status, text=text)
 
-    def _apply_faults(self, call: RecordedCall, request: web.Request) -> web.StreamResponse | None:
+    def _apply_faults(
+        self, call: RecordedCall, request: web.Request, *, after: bool = False
+    ) -> web.StreamResponse | None:
         for fault in self.faults:
+            if fault.after != after:
+                continue
             if not fault.active or not fault.matches(call.method, call.channel):
                 continue
             fault.matched += 1

@@ -79,6 +79,7 @@ class LocalStack:
 
     async def settle(self) -> None:
         """Wait until every Slack side effect under way has been delivered."""
+        await self.handoff.outbox.drain()
         await self.handoff.publisher.drain()
 
     async def close(self) -> None:
@@ -106,6 +107,11 @@ async def start_stack(
             "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
             "HOST": "127.0.0.1",
             "PORT": "0",
+            # The simulator enforces no rate limit unless a test sets one: go fast.
+            "HANDOFF_SLACK_POSTS_PER_SECOND": "500",
+            "HANDOFF_SLACK_POST_BURST": "50",
+            "HANDOFF_SLACK_CALLS_PER_MINUTE": "60000",
+            "HANDOFF_SLACK_CALL_BURST": "500",
             **env,
         }
     )

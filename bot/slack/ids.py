@@ -9,13 +9,16 @@ class ActionId(StrEnum):
     CLAIM = "lead_claim"
     ATTEMPT = "lead_attempt"  # + "_<kind>": lead_attempt_email, lead_attempt_call, ...
     DISPOSE = "lead_dispose"  # + "_<code>": lead_dispose_qualified, ...
+    REASSIGN = "reassign"  # managers only (bot/domain/access.py); buttons arrive with issue 4
+    SNOOZE = "snooze"
 
 
 class CallbackId(StrEnum):
     DISPOSE_MODAL = "lead_dispose_modal"
 
 
-LEAD_METADATA_TYPE = "handoff_lead"
+LEAD_METADATA_TYPE = "handoff_lead"  # a lead's own message
+MESSAGE_METADATA_TYPE = "handoff_message"  # every other message Handoff posts
 
 
 def attempt_action(kind: str) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.domain import escalation
 from bot.domain.durations import words
 from bot.domain.lead import AttemptKind, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
-from bot.slack.text import plain, safe, slack_date, team_time
+from bot.slack.text import one_line, plain, safe, slack_date, team_time
 from storage.repository import EventView
 
 SECTION_LIMIT = 3000
@@ -29,6 +31,7 @@ STAGE_WORDS = {
 }
 OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️"}
 ENGAGEMENT_SHOWN = 3
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,18 @@ class Message:
     blocks: list[dict[str, Any]]
 
 
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object. `verbatim`: Slack must not link-ify or parse mentions in plain
+    text (a lead named "@here" stays text); the `<@U…>` Handoff writes itself still works."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _section(text: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
+    return {"type": "section", "text": _mrkdwn(text), **extra}
 
 
 def _context(*texts: str) -> dict[str, Any]:
-    elements = [{"type": "mrkdwn", "text": t[:CONTEXT_LIMIT]} for t in texts if t][:10]
+    elements = [_mrkdwn(t[:CONTEXT_LIMIT]) for t in texts if t][:10]
     return {"type": "context", "elements": elements}
 
 
@@ -63,26 +72,26 @@ def _button(
 
 
 def _who(lead: LeadView) -> str:
-    name = safe(lead.display_name, 200)
-    title = f" · {safe(lead.title, 200)}" if lead.title else ""
+    name = one_line(lead.display_name, 200)
+    title = f" · {one_line(lead.title, 200)}" if lead.title else ""
     return f"*{name}*{title}"
 
 
 def _company_line(lead: LeadView) -> str:
     company = lead.company
-    parts = [f"*{safe(company['name'], 200)}*" if company.get("name") else "*Company unknown*"]
+    parts = [f"*{one_line(company['name'], 200)}*" if company.get("name") else "*Company unknown*"]
     if company.get("employees") is not None:
         parts.append(f"{int(company['employees']):,} employees")
     for key in ("industry", "country", "domain"):
         if company.get(key):
-            parts.append(safe(company[key], 100))
+            parts.append(one_line(company[key], 100))
     return " · ".join(parts)
 
 
 def _contact_line(lead: LeadView) -> str:
-    parts = [safe(lead.email, 320)]
+    parts = [one_line(lead.email, 320)]
     if lead.phone:
-        parts.append(safe(lead.phone, 60))
+        parts.append(one_line(lead.phone, 60))
     return " · ".join(parts)
 
 
@@ -92,12 +101,9 @@ def _engagement(lead: LeadView, zone: str) -> str:
         return "*Recent engagement*\nNone recorded."
     lines = []
     for item in items[:ENGAGEMENT_SHOWN]:
-        kind = safe(str(item.get("type", "activity")).replace("_", " ").capitalize(), 60)
-        title = safe(item.get("title") or "(untitled)", 150)
-        when = ""
-        if item.get("at"):
-            at = datetime.fromisoformat(str(item["at"]))
-            when = f" ({slack_date(at, zone, '{date_short_pretty}')})"
+        kind = one_line(str(item.get("type", "activity")).replace("_", " ").capitalize(), 60)
+        title = one_line(item.get("title") or "(untitled)", 150)
+        when = _engagement_date(item.get("at"), zone)
         lines.append(f"• {kind}: {title}{when}")
     more = len(items) - ENGAGEMENT_SHOWN
     if more > 0:
@@ -105,14 +111,34 @@ def _engagement(lead: LeadView, zone: str) -> str:
     return "*Recent engagement*\n" + "\n".join(lines)
 
 
+def _engagement_date(value: Any, zone: str) -> str:
+    # Stored before intake checked instants, or by an import: show none rather than fail.
+    try:
+        return f" ({slack_date(datetime.fromisoformat(str(value)), zone, '{date_short_pretty}')})"
+    except (ValueError, OverflowError):
+        return ""
+
+
+URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
+
+
 def _clock(lead: LeadView, policy: Policy, now: datetime) -> str:
     zone = policy.timezone
     calendar = policy.calendar
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
+        # The colour of the nearest clock: green, amber past its first escalation step, red
+        # past its deadline. The message is re-rendered when a step fires, not every minute.
+        icon = URGENCY_ICONS[escalation.urgency(lead, policy, now)[0]]
         due = lead.first_touch_due_at
+        claim = ""
+        if lead.owner is None and lead.claim_due_at and now <= lead.claim_due_at:
+            claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
         if now <= due:
             left = words(calendar.elapsed(now, due))
-            return f"⏱ First touch due by {slack_date(due, zone)} ({left} of working time left)"
+            return (
+                f"{icon} First touch due by {slack_date(due, zone)} "
+                f"({left} of working time left){claim}"
+            )
         late = words(calendar.elapsed(due, now))
         return f"🔴 First touch was due {slack_date(due, zone)}: overdue by {late} of working time"
     parts: list[str] = []
@@ -129,6 +155,10 @@ def _clock(lead: LeadView, policy: Policy, now: datetime) -> str:
         due = lead.first_touch_due_at
         state = "due" if now <= due else "🔴 overdue since"
         parts.append(f"first touch {state} {slack_date(due, zone)}")
+    if lead.stage is Stage.SAL and lead.disposition_due_at:
+        level, _ = escalation.urgency(lead, policy, now)
+        due = lead.disposition_due_at
+        parts.append(f"{URGENCY_ICONS[level]} disposition due by {slack_date(due, zone)}")
     return " · ".join(parts)
 
 
@@ -139,16 +169,16 @@ def _attempts_line(lead: LeadView, policy: Policy) -> str:
 
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
     reasons = "; ".join(lead.score_reasons[:3])
-    why = f"\n{safe(reasons, 300)}" if reasons else ""
+    why = f"\n{one_line(reasons, 300)}" if reasons else ""
     fields = [
-        f"*Source*\n{safe(lead.source or 'unknown', 200)}",
-        f"*Campaign*\n{safe(lead.campaign or '—', 300)}",
-        f"*Score*\n{lead.score} ({safe(lead.tier, 40)}){why}",
-        f"*Segment*\n{safe(lead.segment, 100)}",
+        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
+        f"*Score*\n{lead.score} ({one_line(lead.tier, 40)}){why}",
+        f"*Segment*\n{one_line(lead.segment, 100)}",
     ]
     if lead.stage is Stage.MQL and lead.suggested_owner:
         fields.append(f"*Suggested owner*\n<@{lead.suggested_owner}>")
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]}
+    return {"type": "section", "fields": [_mrkdwn(f) for f in fields]}
 
 
 def _actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
@@ -175,10 +205,7 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
         return _button(disposition.label, action, value)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
-        "text": {
-            "type": "mrkdwn",
-            "text": plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300),
-        },
+        "text": _mrkdwn(plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300)),
         "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
         "deny": {"type": "plain_text", "text": "Cancel"},
     }
@@ -190,13 +217,13 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
     disposition = policy.disposition(lead.disposition_code or "")
     label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
     icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
-    text = f"{icon} *{safe(label, 100)}* → {STAGE_WORDS[lead.stage]}"
+    text = f"{icon} *{one_line(label, 100)}* → {STAGE_WORDS[lead.stage]}"
     if lead.owner:
         text += f" by <@{lead.owner}>"
     if lead.dispositioned_at:
         text += f" on {slack_date(lead.dispositioned_at, policy.timezone)}"
     if lead.disposition_reason:
-        text += f"\nReason: {safe(lead.disposition_reason, 200)}"
+        text += f"\nReason: {one_line(lead.disposition_reason, 200)}"
     if lead.disposition_note:
         text += f"\nNote: {safe(lead.disposition_note, 1500)}"
     return text
@@ -210,7 +237,7 @@ def _headline(lead: LeadView) -> str:
 def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     """The lead's one message in its segment channel, for its current state."""
     blocks: list[dict[str, Any]] = [
-        _section(f"{_stage_badge(lead)} {safe(_headline(lead), 400)}"),
+        _section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)}"),
         _section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
         _facts(lead, policy),
         _section(_engagement(lead, policy.timezone)[:SECTION_LIMIT]),
@@ -237,7 +264,7 @@ def _stage_badge(lead: LeadView) -> str:
 
 def _fallback(lead: LeadView, policy: Policy) -> str:
     # Escape only the lead's own words: the owner's mention must stay a live mention.
-    text = safe(_headline(lead), 2900)
+    text = one_line(_headline(lead), 2900)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
     elif lead.stage is Stage.SAL:
@@ -253,44 +280,44 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     label = disposition.label if disposition else (lead.disposition_code or "?")
     outcome = disposition.outcome if disposition else lead.stage.value
     icon = OUTCOME_ICONS.get(outcome, "•")
-    head = f"{icon} *{safe(label, 100)}* ({outcome}) · {safe(_headline(lead), 400)}"
+    head = f"{icon} *{one_line(label, 100)}* ({outcome}) · {one_line(_headline(lead), 400)}"
     fields = [
-        f"*Lead*\n{safe(lead.display_name, 200)} · {safe(lead.email, 320)}",
-        f"*Source*\n{safe(lead.source or 'unknown', 200)}",
-        f"*Campaign*\n{safe(lead.campaign or '—', 300)}",
-        f"*Code*\n`{safe(lead.disposition_code or '?', 64)}`",
-        f"*Reason*\n{safe(lead.disposition_reason or '—', 200)}",
+        f"*Lead*\n{one_line(lead.display_name, 200)} · {one_line(lead.email, 320)}",
+        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
+        f"*Code*\n`{one_line(lead.disposition_code or '?', 64)}`",
+        f"*Reason*\n{one_line(lead.disposition_reason or '—', 200)}",
         f"*Rep*\n<@{lead.owner}>" if lead.owner else "*Rep*\n—",
     ]
     blocks: list[dict[str, Any]] = [
         _section(head),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        {"type": "section", "fields": [_mrkdwn(f) for f in fields]},
     ]
     if lead.disposition_note:
         blocks.append(_section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
     blocks.append(
-        _context(f"Segment {safe(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
+        _context(f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
     )
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
     if lead.disposition_reason:
         text += f", reason: {lead.disposition_reason}"
-    return Message(text=safe(text, 3000), blocks=blocks)
+    return Message(text=one_line(text, 3000), blocks=blocks)
 
 
 def nurture_notice(lead: LeadView) -> Message:
     """A lead that is not an MQL goes back to marketing with its reason, never silently."""
-    head = f"🌱 *Not an MQL, kept in nurture* · {safe(_headline(lead).split(': ', 1)[-1], 400)}"
-    reason = safe(lead.stage_reason or "below the MQL definition", 1000)
+    head = f"🌱 *Not an MQL, kept in nurture* · {one_line(_headline(lead).split(': ', 1)[-1], 400)}"
+    reason = one_line(lead.stage_reason or "below the MQL definition", 1000)
     blocks = [
         _section(head),
         _section(
-            f"*Why*: {reason}\n*Source*: {safe(lead.source or 'unknown', 200)} · "
-            f"*Campaign*: {safe(lead.campaign or '—', 300)} · *Score*: {lead.score}"
+            f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
+            f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {lead.score}"
         ),
-        _context(f"{safe(lead.email, 320)} · external id {safe(lead.external_id, 255)}"),
+        _context(f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"),
     ]
     text = f"Not an MQL: {lead.display_name} ({lead.stage_reason or 'below the MQL definition'})"
-    return Message(text=safe(text, 3000), blocks=blocks)
+    return Message(text=one_line(text, 3000), blocks=blocks)
 
 
 def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any]:
@@ -308,7 +335,9 @@ def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any
         "submit": {"type": "plain_text", "text": "Send to marketing"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _section(f"{safe(_headline(lead), 500)}\nMarketing will see the reason and your note."),
+            _section(
+                f"{one_line(_headline(lead), 500)}\nMarketing will see the reason and your note."
+            ),
             {
                 "type": "input",
                 "block_id": "reason",
@@ -352,7 +381,7 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
     """`/lead`: the lead as it stands, with its timeline of events (ephemeral)."""
     blocks: list[dict[str, Any]] = [
         _section(
-            f"{_stage_badge(lead)} {safe(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
+            f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
         ),
         _section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
         _facts(lead, policy),
@@ -362,25 +391,41 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
         blocks.append(_context(clock))
     if not lead.stage.is_open and lead.disposition_code:
         blocks.append(_section(_outcome(lead, policy)[:SECTION_LIMIT]))
-    lines = [_event_line(event, policy) for event in events[-40:]]
-    timeline = "*Timeline*\n" + "\n".join(lines) if lines else "*Timeline*\nNo events yet."
-    blocks.append(_section(timeline[:SECTION_LIMIT]))
-    blocks.append(_context(f"Lead {lead.id} · external id {safe(lead.external_id, 255)}"))
+    blocks.append(_section(_timeline(events, policy)))
+    blocks.append(_context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
     return Message(text=_fallback(lead, policy), blocks=blocks)
 
 
+def _timeline(events: list[EventView], policy: Policy) -> str:
+    """The newest events that fit, as whole lines: a cut line could break a date or a mention."""
+    if not events:
+        return "*Timeline*\nNo events yet."
+    lines: list[str] = []
+    room = SECTION_LIMIT - 60  # for the heading and the "earlier events" line
+    for event in reversed(events[-40:]):
+        line = _event_line(event, policy)
+        room -= len(line) + 1
+        if room < 0:
+            break
+        lines.append(line)
+    earlier = len(events) - len(lines)
+    heading = f"*Timeline*\n…{earlier} earlier events not shown" if earlier else "*Timeline*"
+    return "\n".join([heading, *reversed(lines)])
+
+
 def _event_line(event: EventView, policy: Policy) -> str:
-    what = EVENT_WORDS.get(event.type, event.type.replace("_", " "))
-    actor = f"<@{event.actor}>" if event.actor.startswith(("U", "W")) else safe(event.actor, 40)
+    what = EVENT_WORDS.get(event.type) or one_line(event.type.replace("_", " "), 60)
+    # Mention only what is shaped like a Slack user id; anything else is text.
+    actor = f"<@{event.actor}>" if _USER_ID.fullmatch(event.actor) else one_line(event.actor, 40)
     detail = ""
     if event.type == "attempt":
-        detail = f" ({safe(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
+        detail = f" ({one_line(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
     elif event.type == "dispositioned":
-        detail = f" as {safe(event.data.get('code', ''), 64)}"
+        detail = f" as {one_line(event.data.get('code', ''), 64)}"
         if event.data.get("reason"):
-            detail += f" ({safe(event.data['reason'], 100)})"
+            detail += f" ({one_line(event.data['reason'], 100)})"
     elif event.type == "nurture":
-        detail = f": {safe(event.data.get('reason', ''), 300)}"
+        detail = f": {one_line(event.data.get('reason', ''), 300)}"
     return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"
 
 
@@ -389,18 +434,18 @@ def sla_summary(policy: Policy) -> Message:
     hours = policy.business_hours
     holidays = ", ".join(hours.regions) or "none"
     segments = "\n".join(
-        f"• *{safe(s.name, 40)}* → <#{s.channel}> · reps {' '.join(f'<@{r}>' for r in s.reps)}"
+        f"• *{one_line(s.name, 40)}* → <#{s.channel}> · reps {' '.join(f'<@{r}>' for r in s.reps)}"
         for s in policy.segments
     )
     tiers = "\n".join(
-        f"• *{safe(t.name, 40)}*"
+        f"• *{one_line(t.name, 40)}*"
         + (f" (score ≥ {t.when.score_min})" if t.when and t.when.score_min is not None else "")
         + f": first touch within {t.first_touch} of working time"
         for t in policy.tiers
     )
     dispositions = "\n".join(
-        f"• *{safe(d.label, 40)}* → {d.outcome}"
-        + (f" (reason: {safe(', '.join(d.reasons), 300)})" if d.reason_required else "")
+        f"• *{one_line(d.label, 40)}* → {d.outcome}"
+        + (f" (reason: {one_line(', '.join(d.reasons), 300)})" if d.reason_required else "")
         for d in policy.dispositions
     )
     required = ", ".join(policy.mql.required_fields)
@@ -411,14 +456,14 @@ def sla_summary(policy: Policy) -> Message:
     if targets.acceptance_rate is not None:
         target_bits.append(f"acceptance rate {targets.acceptance_rate:.0%}")
     for name, count in targets.mql_per_week.items():
-        target_bits.append(f"{safe(name, 40)} {count} MQLs/week")
+        target_bits.append(f"{one_line(name, 40)} {count} MQLs/week")
     blocks = [
-        _section(f"📜 *{safe(policy.name, 200)}* (version `{policy.version}`)"),
+        _section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         _section(
             f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
-            f"{policy.timezone}, holidays {safe(holidays, 100)}"
+            f"{policy.timezone}, holidays {one_line(holidays, 100)}"
         ),
-        _section(f"*MQL*: score ≥ {policy.mql.threshold} with {safe(required, 300)}"),
+        _section(f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}"),
         _section(f"*Segments* (first match wins)\n{segments}"[:SECTION_LIMIT]),
         _section(f"*Speed to lead*\n{tiers}"[:SECTION_LIMIT]),
         _section(
@@ -429,7 +474,7 @@ def sla_summary(policy: Policy) -> Message:
         _section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
         _context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]
-    return Message(text=safe(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+    return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
 
 
 def home_view(leads: list[LeadView], policy: Policy, now: datetime) -> dict[str, Any]:
@@ -440,10 +485,150 @@ def home_view(leads: list[LeadView], policy: Policy, now: datetime) -> dict[str,
     if not leads:
         blocks.append(_section("Nothing open. New leads appear in your segment channel."))
     for lead in leads[:20]:
-        link = f"{safe(_headline(lead), 400)}"
+        link = f"{one_line(_headline(lead), 400)}"
         blocks.append(_section(f"{link}\n{_attempts_line(lead, policy)}"))
         clock = _clock(lead, policy, now)
         if clock:
             blocks.append(_context(clock))
-    blocks.append(_context(f"{safe(policy.name, 200)} · `/sla` shows the whole agreement"))
+    blocks.append(_context(f"{one_line(policy.name, 200)} · `/sla` shows the whole agreement"))
     return {"type": "home", "blocks": blocks[:100]}
+
+
+_WHAT = {
+    "post_lead": "post a lead",
+    "update_lead": "update a lead's message",
+    "feedback": "post disposition feedback",
+    "nurture_notice": "post a nurture notice",
+}
+
+
+def delivery_alert(
+    kind: str, channel: str, error: str, advice: str | None, lead: LeadView | None
+) -> str:
+    """The escalations channel hears when Slack refuses a side effect for good."""
+    what = _WHAT.get(kind, "post a message")
+    about = ""
+    if lead is not None:
+        about = (
+            f" for {one_line(lead.display_name, 200)} (`/lead {one_line(lead.external_id, 255)}`)"
+        )
+    text = f":warning: Handoff could not {what}{about} in <#{channel}>: Slack said `{error}`."
+    return f"{text} {advice}" if advice else text
+
+
+# --- escalation steps -----------------------------------------------------------------------
+
+
+def _lead_line(lead: LeadView) -> str:
+    company = f" ({one_line(lead.company_name, 200)})" if lead.company_name else ""
+    return f"*{one_line(lead.display_name, 200)}*{company}"
+
+
+def _where(lead: LeadView) -> str:
+    return f"<#{lead.message_channel or lead.channel}>"
+
+
+def channel_reminder(
+    lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
+) -> str:
+    """A thread reply on the lead's post: still unclaimed (never @here: one person is named)."""
+    who = f"<@{lead.suggested_owner}>, " if lead.suggested_owner else ""
+    state = escalation.time_words(window, now, policy.calendar)
+    return (
+        f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
+        f"({slack_date(window.due, policy.timezone)})."
+    )
+
+
+def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, now: datetime) -> str:
+    """A DM to the owner (or the suggested owner)."""
+    state = escalation.time_words(window, now, policy.calendar)
+    return (
+        f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
+        f"({slack_date(window.due, policy.timezone)}). `/lead {one_line(lead.external_id, 255)}` "
+        "shows its timeline."
+    )
+
+
+def manager_alert(
+    lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
+) -> Message:
+    """The post in the escalations channel, with Reassign (the pool) and Snooze 1h."""
+    managers = " ".join(f"<@{user}>" for user in policy.managers)
+    owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
+    state = escalation.time_words(window, now, policy.calendar)
+    text = (
+        f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state}; {owner}."
+    ).strip()
+    segment = policy.segment(lead.segment)
+    pool = [rep for rep in (segment.reps if segment else []) if rep != lead.owner]
+    value = str(lead.id)
+    elements: list[dict[str, Any]] = []
+    if pool:
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": ActionId.REASSIGN.value,
+                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": plain(rep, 75)},
+                        "value": f"{value}:{rep}",
+                    }
+                    for rep in pool[:100]
+                ],
+            }
+        )
+    elements.append(_button("Snooze 1h", ActionId.SNOOZE.value, value))
+    blocks = [_section(text), {"type": "actions", "elements": elements}]
+    return Message(text=text, blocks=blocks)
+
+
+def reassign_note(
+    lead: LeadView, old: str | None, new: str, why: str, policy: Policy, now: datetime
+) -> str:
+    """The thread note on the lead's post when it changes hands."""
+    before = f" from <@{old}>" if old else ""
+    return f"🔁 Reassigned to <@{new}>{before} at {team_time(now, policy.timezone)}: {why}."
+
+
+# --- a manager's answer to an alert ---------------------------------------------------------
+
+
+def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
+    """A DM to the rep a manager handed the lead to (`lead` as it is after the change)."""
+    ask = "it is yours now" if lead.owner else "claim it there"
+    running = escalation.windows(lead, policy)
+    clock = ""
+    if running:
+        window = min(running, key=lambda item: item.due)
+        state = escalation.time_words(window, now, policy.calendar)
+        clock = f" Its {window.what} is {state} ({slack_date(window.due, policy.timezone)})."
+    return (
+        f"🔁 <@{by}> handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "
+        f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
+    )
+
+
+def reassigned_alert(lead: LeadView, new: str, by: str) -> str:
+    """The manager alert once a manager has reassigned the lead."""
+    return f"✅ Reassigned to <@{new}> by <@{by}>: {_lead_line(lead)} in {_where(lead)}."
+
+
+def snooze_note(by: str, until: datetime, policy: Policy) -> str:
+    """The thread note on the lead's post when a manager snoozes its escalations."""
+    return (
+        f"😴 Snoozed by <@{by}> until {slack_date(until, policy.timezone)}: "
+        "no reminders or escalations until then."
+    )
+
+
+def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> str:
+    """The manager alert once a manager has snoozed the lead."""
+    when = slack_date(until, policy.timezone)
+    return f"😴 Snoozed by <@{by}> until {when}: {_lead_line(lead)} in {_where(lead)}."
+
+
+def settled_alert(text: str) -> Message:
+    """A manager alert replaced by what was done about it (its menu and buttons gone)."""
+    return Message(text=text, blocks=[_section(text[:SECTION_LIMIT])])

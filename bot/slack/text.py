@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
+_LINE_BREAKS = re.compile(r"[\n\t]")
 
 
 def escape(value: object) -> str:
@@ -25,15 +26,23 @@ def clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    cut = _ENTITY_TAIL.sub("", cut)
+    cut = _ENTITY_TAIL.sub("", cut).rstrip("\u200d")  # no joiner dangling before "…"
     return cut + "…"
 
 
 def safe(value: object, limit: int) -> str:
-    """Escape and clip in one step (the usual way lead data enters a message)."""
+    """Escape and clip in one step: lead text that may span lines (a rep's note)."""
     raw = str(value)
-    # Clip the raw text first so a 10k-character field costs nothing to escape.
-    return clip(escape(raw[: limit * 2]), limit)
+    if len(raw) > limit * 2:
+        # Clip the raw text first so a 10k-character field costs little to escape; the control
+        # characters escape drops must not use up the room.
+        raw = _CONTROL.sub("", raw)[: limit * 2]
+    return clip(escape(raw), limit)
+
+
+def one_line(value: object, limit: int) -> str:
+    """`safe` on one line: a name or a title cannot add lines (a fake quote or status line)."""
+    return safe(_LINE_BREAKS.sub(" ", str(value)), limit)
 
 
 def plain(value: object, limit: int) -> str:

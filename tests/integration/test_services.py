@@ -1,4 +1,4 @@
-"""Use cases over the real store (SQLite and PostgreSQL) with a notifier that records."""
+"""Use cases over the real store (SQLite and PostgreSQL); their Slack effects are outbox rows."""
 
 from __future__ import annotations
 
@@ -11,38 +11,34 @@ from bot.domain.lead import Refusal, Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.policies import PolicyBook
 from bot.services import Services
+from storage.outbox import OutboxStore
 from storage.repository import Store
 from tests.conftest import lead_payload
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
 
 
-class Recorder:
+class Wakes:
+    """The notifier: counts the "deliver soon" calls; the effects themselves are outbox rows."""
+
     def __init__(self) -> None:
-        self.created: list[int] = []
-        self.changed: list[int] = []
-        self.feedback: list[int] = []
+        self.count = 0
 
-    def lead_created(self, lead_id: int) -> None:
-        self.created.append(lead_id)
-
-    def lead_changed(self, lead_id: int) -> None:
-        self.changed.append(lead_id)
-
-    def lead_dispositioned(self, lead_id: int) -> None:
-        self.feedback.append(lead_id)
+    def deliver_soon(self) -> None:
+        self.count += 1
 
 
 @pytest.fixture
 async def services(store: Store, policy: Policy) -> Services:
     book = PolicyBook(store, policy)
     await book.record_current(MONDAY)
-    return Services(store, book, Recorder())
+    return Services(store, book, Wakes())
 
 
-def recorder(services: Services) -> Recorder:
-    assert isinstance(services.notifier, Recorder)
-    return services.notifier
+async def effects(services: Services, *kinds: str) -> list[int]:
+    """The leads of the Slack side effects written to the outbox, of these kinds, in order."""
+    rows = await OutboxStore(services.store.db).rows()
+    return [row["lead_id"] for row in rows if row["kind"] in kinds]
 
 
 async def claimed_lead(services: Services, rep: str = "U0REP1", external_id: str = "hs-1") -> int:
@@ -66,14 +62,14 @@ async def test_intake_routes_scores_and_sets_the_clock(services: Services) -> No
     assert lead.score == 88  # its own score is kept
     assert lead.suggested_owner == "U0REP1"
     assert lead.first_touch_due_at == MONDAY + timedelta(hours=2)
-    assert recorder(services).created == [lead.id]
+    assert await effects(services, "post_lead", "nurture_notice") == [lead.id]
 
 
 async def test_duplicate_intake_returns_the_same_lead_and_posts_once(services: Services) -> None:
     results = await asyncio.gather(*(services.intake(lead_payload(), MONDAY) for _ in range(8)))
     assert sum(result.created for result in results) == 1
     assert len({result.lead.id for result in results if result.lead}) == 1
-    assert len(recorder(services).created) == 1
+    assert len(await effects(services, "post_lead", "nurture_notice")) == 1
 
 
 async def test_invalid_intake_stores_nothing(services: Services) -> None:
@@ -92,7 +88,9 @@ async def test_non_mql_goes_to_nurture_with_its_reason(services: Services) -> No
     assert lead is not None and lead.stage is Stage.NURTURE
     assert lead.stage_reason == "missing title; score 35 is below the MQL threshold 60"
     assert lead.suggested_owner is None and lead.first_touch_due_at is None
-    assert recorder(services).created == [lead.id]  # marketing hears about it
+    assert await effects(services, "post_lead", "nurture_notice") == [
+        lead.id
+    ]  # marketing hears about it
     kinds = [event.type for event in await services.store.events(lead.id)]
     assert kinds == ["received", "nurture"]
 
@@ -103,7 +101,7 @@ async def test_claim_by_rep_outside_the_pool_is_refused(services: Services) -> N
     with pytest.raises(Refusal, match="only the enterprise reps and the sales managers"):
         await services.claim(result.lead.id, "U0REP5", MONDAY)
     lead = await services.lead(result.lead.id)
-    assert lead.owner is None and recorder(services).changed == []
+    assert lead.owner is None and await effects(services, "update_lead") == []
 
 
 async def test_claim_race_has_one_winner_and_losers_hear_who(services: Services) -> None:
@@ -124,7 +122,7 @@ async def test_claim_race_has_one_winner_and_losers_hear_who(services: Services)
             assert f"<@{winners[0]}>" in outcome.message
         elif not isinstance(outcome, BaseException) and not outcome.ok:
             assert f"<@{winners[0]}>" in outcome.message
-    assert recorder(services).changed == [result.lead.id]
+    assert await effects(services, "update_lead") == [result.lead.id]
 
 
 async def test_attempts_count_and_the_first_one_is_the_first_touch(services: Services) -> None:
@@ -155,8 +153,8 @@ async def test_reason_required_disposition_needs_reason_and_note(services: Servi
     again = await services.dispose(
         lead_id, "U0REP1", "not_a_fit", MONDAY, reason="No budget", note="Budget frozen to July"
     )
-    assert again.ok and again.message == "Already recorded."
-    assert recorder(services).feedback == [lead_id]  # once, not twice
+    assert again.ok and again.repeated and again.message == ""
+    assert await effects(services, "feedback") == [lead_id]  # once, not twice
 
 
 async def test_only_owner_or_manager_dispositions(services: Services) -> None:
@@ -165,7 +163,9 @@ async def test_only_owner_or_manager_dispositions(services: Services) -> None:
         await services.dispose(lead_id, "U0REP2", "qualified", MONDAY)
     outcome = await services.dispose(lead_id, "U0MGR2", "qualified", MONDAY)
     assert outcome.ok and outcome.lead is not None and outcome.lead.stage is Stage.SQL
-    assert recorder(services).feedback == []  # a qualified lead is not feedback to marketing
+    assert (
+        await effects(services, "feedback") == []
+    )  # a qualified lead is not feedback to marketing
     with pytest.raises(Refusal, match="already closed"):
         await services.log_attempt(lead_id, "U0REP1", "call", MONDAY)
 
@@ -201,7 +201,7 @@ async def test_a_lead_keeps_the_sla_version_it_arrived_under(
     assert new_policy.version != policy.version
     book = PolicyBook(services.store, new_policy)
     await book.record_current(MONDAY)
-    later = Services(services.store, book, Recorder())
+    later = Services(services.store, book, Wakes())
     old_lead = await later.lead(lead_id)
     assert (await later.policy_for(old_lead)).version == policy.version
     outcome = await later.dispose(lead_id, "U0REP1", "bad_timing", MONDAY)  # only in the old SLA

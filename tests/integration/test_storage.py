@@ -36,7 +36,7 @@ def new_lead(policy: Policy, external_id: str, segment: str = "enterprise") -> N
         "received_at": NOW,
         "attempts": 0,
     }
-    return NewLead(values=values, pool=["U0REP1", "U0REP2"])
+    return NewLead(values=values, pool=["U0REP1", "U0REP2"], announce_in="C0ENT")
 
 
 async def stored(store: Store, policy: Policy, external_id: str = "x-1") -> int:
@@ -52,9 +52,9 @@ async def test_migrations_build_exactly_the_models(store: Store) -> None:
 
     async with store.db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
-    assert await db.current_revision(store.db.engine) == "0001"
+    assert await db.current_revision(store.db.engine) == "0003"  # the newest migration
     await db.upgrade(store.db.engine)  # a second upgrade is a no-op
-    assert await db.current_revision(store.db.engine) == "0001"
+    assert await db.current_revision(store.db.engine) == "0003"  # the newest migration
 
 
 async def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:

@@ -602,3 +602,29 @@ def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     assert inputs["note"]["element"]["type"] == "plain_text_input"
     assert json.loads(modal["private_metadata"]) == {"lead_id": 7, "code": "not_a_fit"}
     assert modal["title"]["text"] == "Not a fit"
+
+
+def mrkdwn_objects(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn":
+            yield value
+        for item in value.values():
+            yield from mrkdwn_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from mrkdwn_objects(item)
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_slack_never_parses_lead_text_for_mentions_or_links(policy: Policy, stage: Stage) -> None:
+    # A lead named "@here" or "#general" must stay text: mrkdwn is verbatim everywhere.
+    lead = view(stage, name="@here #general https://evil.example")
+    surfaces: list[Any] = [
+        lead_message(lead, policy, BEFORE_DUE).blocks,
+        feedback_message(lead, policy).blocks,
+        nurture_notice(lead).blocks,
+        lead_card(lead, events(), policy, BEFORE_DUE).blocks,
+        home_view([lead], policy, BEFORE_DUE),
+    ]
+    found = [obj for surface in surfaces for obj in mrkdwn_objects(surface)]
+    assert found and all(obj.get("verbatim") is True for obj in found)

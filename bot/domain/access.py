@@ -1,0 +1,118 @@
+"""Who may do what: one table of actions and the roles allowed to take them, and the refusals."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from bot.domain.policy import Policy
+
+if TYPE_CHECKING:  # lead.py imports this module for its checks
+    from bot.domain.lead import LeadView
+
+
+class Action(StrEnum):
+    """Restricted things a person can ask Handoff to do; anything else is open to everyone."""
+
+    CLAIM = "claim"
+    ATTEMPT = "attempt"
+    DISPOSE = "dispose"
+    REASSIGN = "reassign"
+    SNOOZE = "snooze"
+    SLA_REPORT = "sla_report"
+    AWAY_FOR_OTHERS = "away_for_others"
+
+
+class Role(StrEnum):
+    POOL_REP = "pool_rep"  # a rep of the lead's segment (without a lead: of any segment)
+    OWNER = "owner"  # the rep who owns the lead
+    MANAGER = "manager"  # `managers:` of the SLA
+    REPORTER = "reporter"  # `reporters:` of the SLA: may read the reports
+
+
+RULES: dict[Action, frozenset[Role]] = {
+    Action.CLAIM: frozenset({Role.POOL_REP, Role.MANAGER}),
+    Action.ATTEMPT: frozenset({Role.OWNER, Role.MANAGER}),
+    Action.DISPOSE: frozenset({Role.OWNER, Role.MANAGER}),
+    Action.REASSIGN: frozenset({Role.MANAGER}),
+    Action.SNOOZE: frozenset({Role.MANAGER}),
+    Action.SLA_REPORT: frozenset({Role.MANAGER, Role.REPORTER}),
+    Action.AWAY_FOR_OTHERS: frozenset({Role.MANAGER}),
+}
+"""The whole table. A new command adds its action and its row here, and its refusal below."""
+
+
+def needs_lead(action: Action) -> bool:
+    """Whether deciding `action` needs the lead (the owner is only known from it)."""
+    return Role.OWNER in RULES[action]
+
+
+def roles_of(actor: str, policy: Policy, lead: LeadView | None = None) -> frozenset[Role]:
+    """The roles `actor` holds under `policy`, for `lead` when given.
+
+    Without a lead, POOL_REP means a rep of any segment (the lead-independent pre-check of a
+    claim) and OWNER is never held.
+    """
+    roles: set[Role] = set()
+    if policy.is_manager(actor):
+        roles.add(Role.MANAGER)
+    if policy.is_reporter(actor):
+        roles.add(Role.REPORTER)
+    if lead is None:
+        if policy.segments_of(actor):
+            roles.add(Role.POOL_REP)
+        return frozenset(roles)
+    segment = policy.segment(lead.segment)
+    if segment is not None and actor in segment.reps:
+        roles.add(Role.POOL_REP)
+    if lead.owner is not None and lead.owner == actor:
+        roles.add(Role.OWNER)
+    return frozenset(roles)
+
+
+def allowed(action: Action, actor: str, policy: Policy, lead: LeadView | None = None) -> bool:
+    """Whether one of the actor's roles may take `action` (on `lead`, when it is lead-scoped)."""
+    return not RULES[action].isdisjoint(roles_of(actor, policy, lead))
+
+
+def refusal(
+    action: Action,
+    actor: str,
+    policy: Policy,
+    lead: LeadView | None = None,
+    doing: str | None = None,
+) -> str:
+    """What to tell `actor` when `action` is not theirs to take, in plain words.
+
+    `doing` words the action for the lead's owner messages ("mark it Qualified").
+    """
+    owner = f"<@{lead.owner}>, who owns this lead," if lead and lead.owner else "the lead's owner"
+    match action:
+        case Action.CLAIM if lead is not None:
+            return (
+                f"Sorry, only the {lead.segment} reps and the sales managers can claim this "
+                "lead. Ask a manager if it should be yours."
+            )
+        case Action.CLAIM:
+            return (
+                "Sorry, only the sales reps of a segment and the sales managers can claim leads. "
+                "Ask a manager if one should be yours."
+            )
+        case Action.ATTEMPT:
+            return f"Only {owner} or a manager can {doing or 'log an attempt'}."
+        case Action.DISPOSE:
+            return f"Only {owner} or a manager can {doing or 'disposition it'}."
+        case Action.REASSIGN:
+            return "Sorry, only the sales managers can reassign a lead; nothing was changed."
+        case Action.SNOOZE:
+            return "Sorry, only the sales managers can snooze a lead's SLA clock."
+        case Action.SLA_REPORT:
+            return (
+                "Sorry, only the sales managers and the SLA's reporters can run `/sla-report`. "
+                "Ask a manager to add you to `reporters` in sla.yaml."
+            )
+        case Action.AWAY_FOR_OTHERS:
+            return (
+                "Sorry, only the sales managers can set someone else away. "
+                "`/handoff away` on its own sets you away."
+            )

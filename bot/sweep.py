@@ -1,0 +1,196 @@
+"""The escalation sweep: look at the leads whose next check has come, fire their due steps.
+
+Each step fires once (storage records it under a unique key before its side effects), only
+the most advanced due step of a ladder fires (the others are recorded as skipped), and the
+effects go through the outbox. `handoff serve` runs it on a schedule; `handoff sweep` once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from bot.domain import escalation
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy
+from bot.policies import PolicyBook
+from bot.services import Notifier, claim_deadline
+from bot.slack import render
+from storage.sweep import Change, Message, Picker, SweepStore
+
+REASSIGN_WHY = {
+    "unclaimed": "nobody claimed it in time",
+    "no_touch": "no first touch in time",
+    "no_feedback": "no disposition in time",
+}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    looked_at: int
+    changed: int
+
+
+class Sweeper:
+    def __init__(self, rows: SweepStore, policies: PolicyBook, notifier: Notifier) -> None:
+        self.rows = rows
+        self.policies = policies
+        self.notifier = notifier
+
+    async def run(self, now: datetime, batch: int = 200) -> SweepResult:
+        """Sweep every lead due at `now`, `batch` at a time."""
+        looked = changed = 0
+        seen: set[int] = set()
+        while True:
+            due = [
+                (lead_id, v)
+                for lead_id, v in await self.rows.due(now, batch)
+                if lead_id not in seen
+            ]
+            if not due:
+                break
+            versions = {version for _, version in due}
+            policies = {v: await self.policies.version(v) for v in versions}
+            ids = [lead_id for lead_id, _ in due]
+            seen.update(ids)
+            done = await self.rows.apply(ids, now, partial(decide, policies=policies, now=now))
+            looked += len(ids)
+            changed += len(done)
+        if changed:
+            self.notifier.deliver_soon()
+        return SweepResult(looked, changed)
+
+
+def decide(
+    lead: LeadView,
+    recorded: set[tuple[str, int]],
+    pick: Picker,
+    policies: dict[str, Policy],
+    now: datetime,
+) -> Change | None:
+    """What the sweep does to one lead: pure, but for the round robin of a reassignment."""
+    policy = policies[lead.sla_version]
+    plan = escalation.plan(lead, policy, now, recorded)
+    if plan.recycle:
+        return _new_cycle(lead, policy, pick, now)
+    change = Change(next_action_at=plan.next_at)
+    for due in plan.skip:
+        change.skipped.append((due.ladder, due.index, due.step.do))
+    for due in plan.fire:
+        change.fired.append((due.ladder, due.index, due.step.do))
+        change.events.append(
+            ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
+        )
+        _effect(change, lead, due, policy, pick, now)
+        change.refresh = True  # the post shows the clock's new colour
+    return change
+
+
+def _effect(
+    change: Change,
+    lead: LeadView,
+    due: escalation.DueStep,
+    policy: Policy,
+    pick: Picker,
+    now: datetime,
+) -> None:
+    window = due.window
+    thread = lead.message_ts
+    where = lead.message_channel or lead.channel
+    match due.step.do:
+        case "remind_channel":
+            text = render.channel_reminder(lead, window, policy, now)
+            change.messages.append(Message(where, text, thread_ts=thread))
+        case "remind_owner":
+            person = lead.owner or lead.suggested_owner
+            if person:
+                change.messages.append(
+                    Message(person, render.owner_reminder(lead, window, policy, now))
+                )
+        case "notify_manager":
+            alert = render.manager_alert(lead, window, policy, now)
+            target = policy.channels.escalations or where
+            change.messages.append(Message(target, alert.text, alert.blocks))
+        case "reassign":
+            _reassign(change, lead, window, policy, pick, now)
+
+
+def _reassign(
+    change: Change,
+    lead: LeadView,
+    window: escalation.Window,
+    policy: Policy,
+    pick: Picker,
+    now: datetime,
+) -> None:
+    segment = policy.segment(lead.segment)
+    current = lead.owner or lead.suggested_owner
+    rep = (
+        pick(lead.segment, list(segment.reps), {current} if current else set()) if segment else None
+    )
+    if rep is None:
+        return  # a pool of one: nobody to hand it to (the manager was told already)
+    why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
+    if lead.owner is not None:
+        change.values["owner"] = rep
+    change.values["suggested_owner"] = rep
+    change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
+    note = render.reassign_note(lead, current, rep, why, policy, now)
+    change.messages.append(
+        Message(lead.message_channel or lead.channel, note, thread_ts=lead.message_ts)
+    )
+    handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep)
+    change.messages.append(Message(rep, render.owner_reminder(handed, window, policy, now)))
+
+
+def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:
+    """A recycled lead returns to its segment's queue: a new cycle with its own clocks."""
+    tier = next((t for t in policy.tiers if t.name == lead.tier), policy.tiers[-1])
+    segment = policy.segment(lead.segment)
+    suggested = pick(lead.segment, list(segment.reps), set()) if segment else None
+    values: dict[str, Any] = {
+        "cycle": lead.cycle + 1,
+        "cycle_started_at": now,
+        "stage": Stage.MQL.value,
+        "owner": None,
+        "suggested_owner": suggested,
+        "attempts": 0,
+        "claim_due_at": claim_deadline(policy, tier, now),
+        "first_touch_due_at": policy.calendar.add(now, tier.first_touch),
+        "disposition_due_at": None,
+        "disposition_code": None,
+        "disposition_reason": None,
+        "disposition_note": None,
+        # The new cycle's stage times; the old ones stay in the events (see "recycled_back").
+        "posted_at": None,
+        "claimed_at": None,
+        "first_touch_at": None,
+        "dispositioned_at": None,
+        "message_channel": None,
+        "message_ts": None,
+        "snoozed_until": None,
+    }
+    fresh = replace(lead, **{**values, "stage": Stage.MQL})
+    previous = {
+        "cycle": lead.cycle,
+        "posted_at": _iso(lead.posted_at),
+        "claimed_at": _iso(lead.claimed_at),
+        "first_touch_at": _iso(lead.first_touch_at),
+        "dispositioned_at": _iso(lead.dispositioned_at),
+        "owner": lead.owner,
+        "attempts": lead.attempts,
+        "disposition": lead.disposition_code,
+        "message_ts": lead.message_ts,
+    }
+    return Change(
+        next_action_at=escalation.first_check(fresh, policy),
+        events=[("recycled_back", previous)],
+        values=values,
+        repost=True,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,327 @@
+"""The Slack outbox: side effects written with the change that causes them, delivered later.
+
+`enqueue_*` run inside the caller's transaction (the lead store's units of work), so a lead
+and the row that will post it are committed together or not at all. `OutboxStore` is what
+the delivery worker uses: find due rows, lease one, record its outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from storage.db import Database
+from storage.tables import EventRow, LeadRow, OutboxRow
+
+OUTBOX = OutboxRow.__table__
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+class Kind:
+    POST_LEAD = "post_lead"  # the lead's message in its segment channel
+    UPDATE_LEAD = "update_lead"  # re-render that message from the lead's current state
+    FEEDBACK = "feedback"  # a disposition told to marketing
+    NURTURE_NOTICE = "nurture_notice"  # a lead that did not qualify, told to marketing
+    MESSAGE = "message"  # a ready-made message (alerts): payload {"text", "blocks"?}
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    lead_id: int | None
+    channel: str
+    payload: dict[str, Any]
+    attempts: int
+    unknown: bool  # an earlier request may have reached Slack
+    first_try_at: datetime | None  # wall clock
+    tried_until: datetime | None  # every earlier request was over by then (wall clock)
+
+
+def _insert(db: Connection) -> Any:
+    return postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+
+
+def enqueue(
+    db: Connection,
+    kind: str,
+    channel: str,
+    now: datetime,
+    *,
+    lead_id: int | None = None,
+    key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
+    row = {
+        "kind": kind,
+        "lead_id": lead_id,
+        "channel": channel,
+        "key": key,
+        "payload": payload or {},
+        "state": PENDING,
+        "created_at": now,
+        "not_before": None,
+        "attempts": 0,
+        "unknown": False,
+        "unknown_before": False,
+    }
+    db.execute(_insert(db)(OutboxRow).values(**row).on_conflict_do_nothing())
+
+
+_WAITING_UPDATE = exists().where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.UPDATE_LEAD,
+    OutboxRow.state == PENDING,
+    OutboxRow.unknown.is_(False),  # not in flight: it will render the state as it is then
+)
+_ENQUEUE_UPDATE = insert(OutboxRow).from_select(
+    [
+        "kind",
+        "lead_id",
+        "channel",
+        "payload",
+        "state",
+        "created_at",
+        "attempts",
+        "unknown",
+        "unknown_before",
+    ],
+    select(
+        bindparam("p_kind", Kind.UPDATE_LEAD),
+        bindparam("p_lead_id"),
+        LeadRow.channel,
+        bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
+        bindparam("p_state", PENDING),
+        bindparam("p_now", type_=OUTBOX.c.created_at.type),
+        bindparam("p_zero", 0),
+        bindparam("p_false", False),
+        bindparam("p_false2", False),
+    ).where(LeadRow.id == bindparam("p_lead_id"), ~_WAITING_UPDATE),
+)
+
+
+def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
+    """Ask for the lead's message to be re-rendered, unless a request not yet started is
+    waiting already: that one will render the latest state (repeated updates collapse)."""
+    db.execute(_ENQUEUE_UPDATE, {"p_lead_id": lead_id, "p_now": now})
+
+
+_INSERT_EVENT = insert(EventRow)
+_MARK_POSTED = (
+    update(LeadRow)
+    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.posted_at.is_(None))
+    .values(
+        posted_at=bindparam("p_now"),
+        message_channel=bindparam("p_channel"),
+        message_ts=bindparam("p_ts"),
+    )
+)
+
+
+def mark_posted(db: Connection, lead_id: int, channel: str, ts: str, now: datetime) -> bool:
+    """Record where the lead's message is (once); False if it was recorded already."""
+    params = {"p_lead_id": lead_id, "p_channel": channel, "p_ts": ts, "p_now": now}
+    if db.execute(_MARK_POSTED, params).rowcount != 1:
+        return False
+    event = {
+        "lead_id": lead_id,
+        "type": "posted",
+        "actor": "handoff",
+        "at": now,
+        "data": {"channel": channel, "ts": ts},
+    }
+    db.execute(_INSERT_EVENT, event)
+    return True
+
+
+_IS_DUE = (
+    OutboxRow.state == PENDING,
+    or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= bindparam("p_wall")),
+    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < bindparam("p_wall")),
+)
+_DUE = (
+    select(OutboxRow.id, OutboxRow.channel, OutboxRow.kind)
+    .where(*_IS_DUE, OutboxRow.id > bindparam("p_after"))
+    .order_by(OutboxRow.id)
+    .limit(bindparam("p_limit"))
+)
+_LEASE = (
+    update(OutboxRow)
+    .where(OutboxRow.id == bindparam("p_id"), *_IS_DUE)
+    .values(
+        # SET sees the row as it was: keep what the previous attempt left.
+        tried_until=OutboxRow.lease_until,
+        unknown_before=OutboxRow.unknown,
+        unknown=True,  # until this request's outcome is known
+        lease_until=bindparam("p_until"),
+        attempts=OutboxRow.attempts + 1,
+        first_try_at=func.coalesce(
+            OutboxRow.first_try_at, bindparam("p_wall2", type_=OUTBOX.c.first_try_at.type)
+        ),
+    )
+    .returning(
+        OutboxRow.id,
+        OutboxRow.kind,
+        OutboxRow.lead_id,
+        OutboxRow.channel,
+        OutboxRow.payload,
+        OutboxRow.attempts,
+        OutboxRow.unknown_before,
+        OutboxRow.first_try_at,
+        OutboxRow.tried_until,
+    )
+)
+_FINISH = (
+    update(OutboxRow)
+    .where(OutboxRow.id == bindparam("p_id"))
+    .values(
+        state=bindparam("p_state"),
+        done_at=bindparam("p_now"),
+        result_ts=bindparam("p_ts"),
+        last_error=bindparam("p_error"),
+        lease_until=None,
+        unknown=False,
+    )
+)
+_RETRY = (
+    update(OutboxRow)
+    .where(OutboxRow.id == bindparam("p_id"))
+    .values(
+        not_before=bindparam("p_not_before"),
+        last_error=bindparam("p_error"),
+        unknown=bindparam("p_unknown"),
+        lease_until=bindparam("p_wall"),  # this attempt is over
+    )
+)
+_PENDING_COUNT = select(func.count()).where(OutboxRow.state == PENDING)
+_POSTED_TS = select(LeadRow.message_ts).where(LeadRow.id == bindparam("p_lead_id"))
+_POST_WAITING = select(OutboxRow.id).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.POST_LEAD,
+    OutboxRow.state == PENDING,
+)
+
+
+class OutboxStore:
+    """The delivery worker's queries: each one short transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def due(
+        self, wall: datetime, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, str, str]]:
+        """(id, channel, kind) of rows that may be delivered now, oldest first; `after` skips
+        the ids up to it (the rows a worker has seen already)."""
+        params = {"p_wall": wall, "p_after": after, "p_limit": limit}
+        return await self.db.run(
+            lambda db: [(int(r[0]), str(r[1]), str(r[2])) for r in db.execute(_DUE, params)]
+        )
+
+    async def lease(self, row_id: int, wall: datetime, until: datetime) -> OutboxItem | None:
+        """Take the row until `until`; None if it is done, not due, or another worker has it."""
+        params = {"p_id": row_id, "p_wall": wall, "p_wall2": wall, "p_until": until}
+
+        def work(db: Connection) -> OutboxItem | None:
+            row = db.execute(_LEASE, params).mappings().first()
+            if row is None:
+                return None
+            return OutboxItem(
+                id=int(row["id"]),
+                kind=str(row["kind"]),
+                lead_id=row["lead_id"],
+                channel=str(row["channel"]),
+                payload=dict(row["payload"] or {}),
+                attempts=int(row["attempts"]),
+                unknown=bool(row["unknown_before"]),
+                first_try_at=row["first_try_at"],
+                tried_until=row["tried_until"],
+            )
+
+        return await self.db.run(work)
+
+    async def delivered(
+        self, item: OutboxItem, now: datetime, ts: str | None = None, channel: str | None = None
+    ) -> None:
+        """The effect happened; a lead's first post also records where its message is."""
+
+        def work(db: Connection) -> None:
+            params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": ts, "p_error": None}
+            db.execute(_FINISH, params)
+            if item.kind == Kind.POST_LEAD and item.lead_id is not None and ts:
+                mark_posted(db, item.lead_id, channel or item.channel, ts, now)
+            elif item.kind in (Kind.FEEDBACK, Kind.NURTURE_NOTICE) and item.lead_id is not None:
+                event = {
+                    "lead_id": item.lead_id,
+                    "type": "feedback_posted",
+                    "actor": "handoff",
+                    "at": now,
+                    "data": {"channel": channel or item.channel, "ts": ts},
+                }
+                db.execute(_INSERT_EVENT, event)
+
+        await self.db.run(work)
+
+    async def retry(
+        self, item: OutboxItem, wall: datetime, not_before: datetime, error: str, *, unknown: bool
+    ) -> None:
+        """Try again at `not_before`; `unknown`: a request so far may have reached Slack."""
+        params = {
+            "p_id": item.id,
+            "p_wall": wall,
+            "p_not_before": not_before,
+            "p_error": error[:1000],
+            "p_unknown": unknown,
+        }
+        await self.db.run(lambda db: db.execute(_RETRY, params))
+
+    async def failed(
+        self, item: OutboxItem, now: datetime, error: str, alert: tuple[str, str] | None
+    ) -> None:
+        """Give up on the row; `alert` (channel, text) tells people, in the same transaction."""
+
+        def work(db: Connection) -> None:
+            params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
+            db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            if alert is not None:
+                channel, text = alert
+                payload = {"text": text}
+                key = f"alert:{item.id}"
+                enqueue(
+                    db, Kind.MESSAGE, channel, now, lead_id=item.lead_id, key=key, payload=payload
+                )
+
+        await self.db.run(work)
+
+    async def message_ts(self, lead_id: int) -> str | None:
+        params = {"p_lead_id": lead_id}
+        return await self.db.run(lambda db: db.execute(_POSTED_TS, params).scalar())
+
+    async def post_waiting(self, lead_id: int) -> bool:
+        """Is the lead's first post still to be delivered?"""
+        params = {"p_lead_id": lead_id}
+        return await self.db.run(lambda db: db.execute(_POST_WAITING, params).first() is not None)
+
+    async def pending(self) -> int:
+        return await self.db.run(lambda db: int(db.execute(_PENDING_COUNT).scalar() or 0))
+
+    async def release_leases(self, wall: datetime) -> int:
+        """End every lease now (at start-up, when this process is the database's only user):
+        their requests died with the previous process, so their outcome stays unknown."""
+        statement = (
+            update(OutboxRow)
+            .where(and_(OutboxRow.state == PENDING, OutboxRow.lease_until > wall))
+            .values(lease_until=wall)
+        )
+        return await self.db.run(lambda db: int(db.execute(statement).rowcount or 0))
+
+    async def rows(self) -> list[dict[str, Any]]:
+        """Every row (tests and `handoff outbox`)."""
+        statement = select(OUTBOX).order_by(OutboxRow.id)
+        return await self.db.run(lambda db: [dict(r) for r in db.execute(statement).mappings()])

@@ -1,0 +1,167 @@
+"""The SLA clock polices itself: ladders fire through time travel, once each, via the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.simulator.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+ENTERPRISE, ESCALATIONS, FEEDBACK = "C0ENT", "C0ESCALATE", "C0MKTFEED"
+# The example SLA: hot leads (score ≥ 80) get 2 working hours to first touch, so 1 hour to
+# claim. Unclaimed: remind at 50% (11:30), managers at 100% (12:00), reassign at 150% (12:30).
+
+
+async def new_lead(stack: LocalStack, external_id: str = "hs-1") -> None:
+    status, _ = await stack.post_lead(lead_payload(external_id))
+    assert status == 201
+    await stack.settle()
+
+
+async def sweep(stack: LocalStack, clock: TravelClock) -> int:
+    result = await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    return result.changed
+
+
+def post_text(stack: LocalStack) -> str:
+    (post,) = stack.sim.messages(ENTERPRISE)
+    return post.all_text
+
+
+def thread(stack: LocalStack) -> list[str]:
+    (post,) = stack.sim.messages(ENTERPRISE)
+    return [reply.all_text for reply in stack.sim.thread(ENTERPRISE, post.ts)]
+
+
+async def escalations(stack: LocalStack) -> list[tuple[str, str, str]]:
+    rows = await stack.services.store.db.run(
+        lambda db: db.exec_driver_sql(
+            "SELECT ladder, step, status FROM escalations ORDER BY id"
+        ).all()
+    )
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+async def test_an_unclaimed_lead_climbs_its_ladder_once_per_step(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await new_lead(stack)
+    assert await sweep(stack, clock) == 0  # nothing due at 11:00
+    assert "🟢 First touch due by" in post_text(stack)
+
+    clock.advance(minutes=31)  # 11:31: half the claim window gone
+    assert await sweep(stack, clock) == 1
+    assert await sweep(stack, clock) == 0  # the same step never fires twice
+    assert "🟠 First touch due by" in post_text(stack)  # re-rendered when the step fired
+    (reminder,) = thread(stack)
+    assert "<@U0REP1>" in reminder and "still waiting for a claim" in reminder
+    assert "<!here>" not in reminder and "<!channel>" not in reminder
+
+    clock.advance(minutes=30)  # 12:01: the claim deadline passed
+    assert await sweep(stack, clock) == 1
+    assert "🔴 First touch due by" in post_text(stack)
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert "<@U0MGR1> <@U0MGR2>" in alert.all_text
+    assert "claim overdue by 1m of business time" in alert.all_text
+    assert "nobody has claimed it" in alert.all_text
+
+    clock.advance(minutes=30)  # 12:31: 150%: reassigned to the next rep of the pool
+    assert await sweep(stack, clock) == 1
+    lead = await stack.services.lead(1)
+    assert lead.suggested_owner == "U0REP2" and lead.owner is None
+    note = thread(stack)[-1]
+    assert "Reassigned to <@U0REP2> from <@U0REP1>" in note
+    dm = stack.sim.messages(stack.sim.dm_channel("U0REP2"))
+    assert dm and "Reminder" in dm[-1].all_text
+    # remind_owner (no_touch, 75% = 12:30) came due with the reassignment: one step per
+    # sweep, the strongest, so it is recorded as skipped (the new rep got a DM anyway).
+    assert sorted(await escalations(stack)) == [
+        ("no_touch", "0", "skipped"),
+        ("unclaimed", "0", "fired"),
+        ("unclaimed", "1", "fired"),
+        ("unclaimed", "2", "fired"),
+    ]
+
+
+async def test_after_six_hours_down_one_step_fires_per_lead(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    for index in range(3):
+        await new_lead(stack, f"hs-{index}")
+    clock.advance(hours=6)  # the server was down from 11:00 to 17:00
+    assert await sweep(stack, clock) == 3
+    assert await sweep(stack, clock) == 0
+    rows = await escalations(stack)
+    fired = [row for row in rows if row[2] == "fired"]
+    assert len(fired) == 3  # one per lead: the most advanced step
+    assert all(row[0] == "no_touch" and row[1] == "2" for row in fired)  # 200%: reassign
+    assert len([row for row in rows if row[2] == "skipped"]) == 3 * 5
+    assert stack.sim.messages(ESCALATIONS) == []  # no flood of manager alerts
+
+
+async def test_two_concurrent_sweeps_fire_each_step_once(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    for index in range(5):
+        await new_lead(stack, f"hs-{index}")
+    clock.advance(minutes=31)
+    results = await asyncio.gather(*(stack.handoff.sweeper.run(clock()) for _ in range(2)))
+    await stack.settle()
+    assert sum(result.changed for result in results) == 5
+    assert len(await escalations(stack)) == 5
+    replies = [
+        reply
+        for post in stack.sim.messages(ENTERPRISE)
+        for reply in stack.sim.thread(ENTERPRISE, post.ts)
+    ]
+    assert len(replies) == 5
+
+
+async def test_a_claimed_lead_without_feedback_reminds_its_owner(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await new_lead(stack)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(days=14)  # past the disposition deadline: 72 working hours, 9 working days
+    assert await sweep(stack, clock) == 1
+    dm = stack.sim.messages(stack.sim.dm_channel("U0REP1"))
+    assert dm and "disposition" in dm[-1].all_text and "overdue" in dm[-1].all_text
+    lead = await stack.services.lead(1)
+    assert lead.next_action_at is not None and lead.next_action_at > clock()
+
+
+async def test_a_recycled_lead_returns_to_its_queue_as_a_new_cycle(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await new_lead(stack)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    for attempt in range(6):  # the follow-up standard: 6 attempts before "Unable to contact"
+        clock.advance(hours=1)
+        label = ("Log call", "Log email", "Log LinkedIn")[attempt % 3]
+        await stack.driver.press("U0REP1", label, channel=ENTERPRISE)
+        await stack.settle()
+    await stack.driver.press("U0REP1", "Unable to contact", channel=ENTERPRISE)
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.stage.value == "recycle" and lead.next_action_at is not None
+    back = lead.next_action_at
+
+    clock.now = back - timedelta(minutes=1)
+    assert await sweep(stack, clock) == 0  # not yet
+    clock.now = back
+    assert await sweep(stack, clock) == 1
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.cycle, lead.owner, lead.attempts) == ("mql", 2, None, 0)
+    assert lead.first_touch_due_at is not None and lead.first_touch_due_at > back
+    posts = stack.sim.messages(ENTERPRISE)
+    assert len(posts) == 2  # the first cycle's message stays; the new cycle has its own
+    assert posts[-1].buttons() and "Claim" in [b[1]["text"]["text"] for b in posts[-1].buttons()]
+    kinds = [event.type for event in await stack.services.store.events(1)]
+    assert kinds.count("attempt") == 6 and "recycled_back" in kinds  # history intact
+    assert await sweep(stack, clock) == 0

@@ -1,0 +1,265 @@
+"""Nothing lost, nothing twice: the outbox against Slack outages, 429s, refusals and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.simulator.server import SlackSimulator
+from bot.simulator.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, SIGNING_SECRET, LocalStack
+from storage.outbox import OutboxStore
+from tests.conftest import ROOT, lead_payload
+
+SEGMENT_SIZES = (2400, 450, 40)  # enterprise, mid-market, SMB: three channels
+LEAD_CHANNELS = ("C0ENT", "C0MID", "C0SMB")
+
+
+def payload(index: int, prefix: str = "lead") -> dict[str, Any]:
+    company = {"name": f"Company {index}", "employees": SEGMENT_SIZES[index % 3]}
+    return lead_payload(f"{prefix}-{index}", company=company, name=f"Person {index}")
+
+
+def posts_per_lead(sim: SlackSimulator) -> Counter[str]:
+    """How many messages each lead has in Slack, by its external id (from message metadata)."""
+    seen: Counter[str] = Counter()
+    for channel in LEAD_CHANNELS:
+        for message in sim.messages(channel):
+            meta = message.metadata or {}
+            if meta.get("event_type") == "handoff_lead":
+                seen[str(meta["event_payload"]["external_id"])] += 1
+    return seen
+
+
+async def press(stack: LocalStack, user: str, channel: str, label: str, lead_text: str) -> None:
+    message = stack.sim.find_message(channel, lead_text)
+    assert message is not None, lead_text
+    await stack.driver.press(user, label, channel=channel, message_ts=message.ts)
+
+
+async def send_leads(stack: LocalStack, payloads: list[dict[str, Any]]) -> None:
+    for start in range(0, len(payloads), 25):
+        batch = payloads[start : start + 25]
+        answers = await asyncio.gather(*(stack.post_lead(p) for p in batch))
+        assert all(status == 201 for status, _ in answers), answers
+
+
+async def test_an_outage_of_500s_and_dropped_connections_loses_and_doubles_nothing(
+    stack: LocalStack,
+) -> None:
+    sim = stack.sim
+    # For 60 s nothing Slack does reaches Handoff: half the posts fail with 500, a third of
+    # the rest lose their connection before Slack acts, and the others are posted by Slack
+    # but the answer is lost (the case that needs the channel's history).
+    sim.inject("chat.*", status=500, every=2, seconds=60)
+    sim.inject_connection_drop("chat.*", every=3, seconds=60)
+    sim.inject_connection_drop("chat.*", seconds=60, after=True)
+    await send_leads(stack, [payload(i) for i in range(500)])  # intake does not wait on Slack
+    assert await stack.services.store.count_leads() == 500
+    assert posts_per_lead(sim) == Counter() or max(posts_per_lead(sim).values()) == 1
+
+    assert await stack.handoff.outbox.drain(150)
+    seen = posts_per_lead(sim)
+    assert len(seen) == 500 and set(seen.values()) == {1}
+    counts = stack.handoff.metrics.counts
+    assert counts["slack_adopted_total"] > 0  # some posts were found, not posted again
+    assert counts["slack_retries_total"] > 0
+    for lead_id in range(1, 501):
+        lead = await stack.services.lead(lead_id)
+        assert lead.message_ts is not None
+        message = sim.message(lead.message_channel or "", lead.message_ts)
+        assert message is not None and lead.external_id in str(message.metadata)
+    assert sim.invalid_payloads == []
+
+
+async def test_429s_are_waited_out_and_nothing_is_lost(stack: LocalStack) -> None:
+    sim = stack.sim
+    sim.inject("chat.*", retry_after=1, every=2)  # every second call: 429, Retry-After: 1
+    await send_leads(stack, [payload(i) for i in range(6)])
+    await stack.sim.wait_for(lambda: len(posts_per_lead(sim)) == 6, timeout=60, what="6 posts")
+    await press(stack, "U0REP1", "C0ENT", "Claim", "Person 0")
+    await press(stack, "U0REP3", "C0MID", "Claim", "Person 1")
+    assert await stack.handoff.outbox.drain(60)
+
+    assert set(posts_per_lead(sim).values()) == {1} and len(posts_per_lead(sim)) == 6
+    assert sim.retry_windows, "the simulator answered 429s"
+    assert sim.early_retries() == []  # no request before its Retry-After
+    assert "<@U0REP1>" in sim.find_message("C0ENT", "Person 0").all_text  # type: ignore[union-attr]
+    assert "<@U0REP3>" in sim.find_message("C0MID", "Person 1").all_text  # type: ignore[union-attr]
+
+
+async def test_a_channel_slack_refuses_for_good_is_reported_once(stack: LocalStack) -> None:
+    stack.sim.inject("chat.postMessage", error="not_in_channel", channel="C0MID")
+    await send_leads(stack, [payload(1), payload(0)])
+    assert await stack.handoff.outbox.drain(30)
+
+    assert posts_per_lead(stack.sim) == Counter({"lead-0": 1})
+    alerts = stack.sim.messages("C0ESCALATE")
+    assert len(alerts) == 1
+    text = alerts[0].all_text
+    for expected in ("could not post a lead", "Person 1", "/lead lead-1", "not_in_channel"):
+        assert expected in text, expected
+    assert "/invite @Handoff" in text
+    rows = await OutboxStore(stack.handoff.database).rows()
+    failed = [row for row in rows if row["state"] == "failed"]
+    assert [(row["kind"], row["last_error"]) for row in failed] == [("post_lead", "not_in_channel")]
+    assert stack.handoff.metrics.counts["slack_errors_total"] == 1
+
+
+async def test_updates_wait_for_their_post_and_collapse_into_the_latest(
+    stack: LocalStack,
+) -> None:
+    await send_leads(stack, [payload(0)])
+    await stack.settle()
+    await press(stack, "U0REP1", "C0ENT", "Claim", "Person 0")
+    await stack.settle()
+    stack.sim.answer_delay = 0.3  # Slack is slow: presses pile up behind the first update
+    for label in ("Log email", "Log call", "Log LinkedIn"):
+        await press(stack, "U0REP1", "C0ENT", label, "Person 0")
+    await stack.settle()
+
+    updates = stack.sim.calls_to("chat.update")
+    # The claim's, then three attempts in one or two updates (the first may already be on
+    # its way when the others arrive): never one per change.
+    assert 2 <= len(updates) <= 3
+    message = stack.sim.find_message("C0ENT", "Person 0")
+    assert message is not None and "3/6" in message.all_text
+
+
+# --- kill -9 in the middle of a burst --------------------------------------------------------
+
+
+def serve_env(sim: SlackSimulator, database: Path, port: int) -> dict[str, str]:
+    names = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "HANDOFF_INTAKE_TOKEN", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    return {
+        **env,
+        "SLACK_BOT_TOKEN": "xoxb-kill-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": sim.api_url,
+        "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
+        "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "HANDOFF_SLACK_POSTS_PER_SECOND": "200",
+        "HANDOFF_SLACK_POST_BURST": "20",
+        "HANDOFF_SLACK_CALLS_PER_MINUTE": "60000",
+        "HANDOFF_SLACK_CALL_BURST": "100",
+    }
+
+
+async def start_serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    process.kill()
+    raise AssertionError("handoff serve did not start")
+
+
+async def test_kill_9_in_the_middle_of_a_burst_posts_every_accepted_lead_once(
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.test_cli import free_port
+
+    async with SlackSimulator() as sim:
+        for user_id, (name, real_name) in PEOPLE.items():
+            sim.add_user(user_id, name, real_name)
+        for channel_id, name in CHANNELS.items():
+            sim.add_channel(channel_id, name)
+        sim.answer_delay = 0.005  # Slack has done the work a moment before Handoff hears it
+        port = free_port()
+        env = serve_env(sim, tmp_path / "kill.db", port)
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        accepted: set[str] = set()
+        process = await start_serve(env, tmp_path)
+
+        async def send(session: aiohttp.ClientSession, index: int) -> None:
+            body = payload(index, "burst")
+            try:
+                async with session.post(f"{base}/leads", json=body, headers=headers) as response:
+                    if response.status in (200, 201):
+                        accepted.add(body["external_id"])
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # not accepted: the marketing system will send it again
+
+        async def burst(indexes: list[int]) -> None:
+            semaphore = asyncio.Semaphore(20)
+            async with aiohttp.ClientSession() as session:
+
+                async def one(index: int) -> None:
+                    async with semaphore:
+                        await send(session, index)
+
+                await asyncio.gather(*(one(i) for i in indexes))
+
+        try:
+            sending = asyncio.create_task(burst(list(range(1000))))
+            await sim.wait_for(
+                lambda: len(accepted) >= 400 and posts_per_lead(sim), timeout=60, what="a burst"
+            )
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+            await sending
+            assert 400 <= len(accepted) < 1000, len(accepted)
+            before = len(posts_per_lead(sim))
+
+            process = await start_serve(env, tmp_path)
+            missing = [i for i in range(1000) if f"burst-{i}" not in accepted]
+            await burst(missing)  # the sender retries what was not accepted
+            assert len(accepted) == 1000
+            await sim.wait_for(
+                lambda: len(posts_per_lead(sim)) == 1000, timeout=120, what="all 1000 posts"
+            )
+            await asyncio.sleep(1.0)  # anything posted twice would show up by now
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), timeout=30)
+
+        seen = posts_per_lead(sim)
+        assert set(seen) == accepted and set(seen.values()) == {1}
+        assert before < 1000
+        assert sim.invalid_payloads == []
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+async def test_without_history_scope_a_lost_answer_is_posted_again_not_lost(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack.sim.inject_connection_drop("chat.postMessage", times=1, after=True)
+    stack.sim.inject("conversations.history", error="missing_scope")
+    await send_leads(stack, [payload(0)])
+    assert await stack.handoff.outbox.drain(30)
+
+    assert posts_per_lead(stack.sim) == Counter({"lead-0": 2})  # a duplicate, never a loss
+    assert "missing_scope: add channels:history" in caplog.text
+    lead = await stack.services.lead(1)
+    assert lead.message_ts is not None

@@ -1,0 +1,154 @@
+"""A manager answers an escalation from its alert: Reassign to another rep of the pool, or
+Snooze 1h. Reps are refused privately, and a forged choice changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.simulator.server import Message
+from bot.simulator.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+MANAGER, OWNER, PEER = "U0MGR1", "U0REP1", "U0REP2"
+
+
+async def alerted(stack: LocalStack, clock: TravelClock) -> Message:
+    """A hot lead nobody claimed for an hour: the managers' alert, with Reassign and Snooze."""
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed
+    assert (await stack.handoff.sweeper.run(clock())).changed == 1
+    await stack.settle()
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert "Snooze 1h" in alert.all_text
+    return alert
+
+
+async def sweep(stack: LocalStack, clock: TravelClock) -> int:
+    result = await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    return result.changed
+
+
+def private_answers(stack: LocalStack, user: str) -> list[str]:
+    return [note.text for note in stack.sim.ephemerals(user=user)]
+
+
+def thread(stack: LocalStack) -> list[str]:
+    (post,) = stack.sim.messages(ENTERPRISE)
+    return [reply.all_text for reply in stack.sim.thread(ENTERPRISE, post.ts)]
+
+
+def has_controls(message: Message) -> bool:
+    return any(block.get("type") == "actions" for block in message.blocks)
+
+
+async def test_a_manager_reassigns_from_the_alert(stack: LocalStack, clock: TravelClock) -> None:
+    alert = await alerted(stack, clock)
+    notes_before = len(thread(stack))
+
+    await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
+    await stack.settle()
+
+    assert private_answers(stack, MANAGER) == []
+    lead = await stack.services.lead(1)
+    assert (lead.owner, lead.suggested_owner) == (None, PEER)
+    notes = thread(stack)
+    assert len(notes) == notes_before + 1
+    assert f"Reassigned to <@{PEER}> from <@{OWNER}>" in notes[-1]
+    (dm,) = stack.sim.messages(stack.sim.dm_channel(PEER))
+    assert f"<@{MANAGER}> handed you" in dm.all_text and "claim it there" in dm.all_text
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert f"<@{PEER}>" in post.all_text  # re-rendered: the new suggested owner
+    (settled,) = stack.sim.messages(ESCALATIONS)  # replaced in place, not a second message
+    assert settled.ts == alert.ts
+    assert settled.text.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
+    assert not has_controls(settled)
+
+
+async def test_a_manager_reassigns_a_claimed_lead_to_its_new_owner(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await stack.post_lead(lead_payload())
+    await stack.settle()
+    await stack.driver.press(OWNER, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(hours=3)  # 14:00: first touch is an hour overdue, the managers hear
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert f"owner <@{OWNER}>" in alert.all_text
+
+    await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
+    await stack.settle()
+
+    lead = await stack.services.lead(1)
+    assert lead.owner == PEER
+    (dm,) = stack.sim.messages(stack.sim.dm_channel(PEER))
+    assert "it is yours now" in dm.all_text
+    assert f"<@{OWNER}>" not in stack.sim.messages(ESCALATIONS)[0].text
+
+
+async def test_a_rep_cannot_reassign(stack: LocalStack, clock: TravelClock) -> None:
+    alert = await alerted(stack, clock)
+    before = (await stack.services.lead(1), len(thread(stack)))
+
+    await stack.driver.choose(OWNER, PEER, channel=ESCALATIONS)
+    await stack.settle()
+
+    assert private_answers(stack, OWNER) == [
+        "Sorry, only the sales managers can reassign a lead; nothing was changed."
+    ]
+    assert (await stack.services.lead(1), len(thread(stack))) == before
+    assert stack.sim.messages(stack.sim.dm_channel(PEER)) == []
+    (unchanged,) = stack.sim.messages(ESCALATIONS)
+    assert unchanged.edited_count == alert.edited_count and has_controls(unchanged)
+
+
+async def test_a_forged_choice_changes_nothing(stack: LocalStack, clock: TravelClock) -> None:
+    await alerted(stack, clock)
+    before = (await stack.services.lead(1), len(thread(stack)))
+
+    for forged in ("x:y", "1", "1:<!channel>", "999:U0REP2", "1:U0REP3"):
+        await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS, override_value=forged)
+        await stack.settle()
+
+    assert private_answers(stack, MANAGER) == [
+        *["This choice does not name a lead and a rep Handoff knows; nothing was changed."] * 3,
+        "Lead 999 no longer exists in Handoff; nothing was changed.",
+        "<@U0REP3> is not in the enterprise pool (<@U0REP1>, <@U0REP2>); nothing was changed.",
+    ]
+    assert (await stack.services.lead(1), len(thread(stack))) == before
+    assert has_controls(stack.sim.messages(ESCALATIONS)[0])
+
+
+async def test_a_snooze_holds_the_ladder_for_a_working_hour(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await alerted(stack, clock)
+
+    await stack.driver.press(OWNER, "Snooze 1h", channel=ESCALATIONS)  # a rep: refused
+    await stack.settle()
+    assert private_answers(stack, OWNER) == [
+        "Sorry, only the sales managers can snooze a lead's SLA clock."
+    ]
+    assert (await stack.services.lead(1)).snoozed_until is None
+
+    await stack.driver.press(MANAGER, "Snooze 1h", channel=ESCALATIONS)
+    await stack.settle()
+
+    assert private_answers(stack, MANAGER) == []
+    assert (await stack.services.lead(1)).snoozed_until == clock() + timedelta(hours=1)
+    assert thread(stack)[-1].startswith(f"😴 Snoozed by <@{MANAGER}> until <!date^")
+    (settled,) = stack.sim.messages(ESCALATIONS)
+    assert settled.text.startswith(f"😴 Snoozed by <@{MANAGER}> until")
+    assert not has_controls(settled)
+
+    clock.advance(minutes=30)  # 12:31: the reassignment (150%) is due, but snoozed
+    assert await sweep(stack, clock) == 0
+    assert (await stack.services.lead(1)).suggested_owner == OWNER
+    clock.advance(hours=2)  # 14:31: long over; the strongest due step fires, once
+    assert await sweep(stack, clock) == 1
+    assert (await stack.services.lead(1)).suggested_owner == PEER
+    assert await sweep(stack, clock) == 0

@@ -1,0 +1,696 @@
+"""Hostile lead payloads: nothing a marketing system sends can ping, link or break Block Kit.
+
+Hypothesis builds `POST /leads` bodies whose every text field mixes Slack control sequences,
+mrkdwn, control and bidi characters, emoji, right-to-left scripts and very long strings. Each
+valid one is routed the way the intake service routes it, taken through the lead's stages, and
+rendered on every Slack surface that shows lead data; every message and view must pass the
+simulator's Block Kit validation and carry no live mention, link or control character that came
+from the lead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from bot.domain.intake import parse_lead
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import load_policy
+from bot.domain.routing import next_in_rotation
+from bot.policies import PolicyBook
+from bot.services import Services
+from bot.simulator.server import validate_blocks, validate_view
+from bot.slack.render import (
+    Message,
+    delivery_alert,
+    disposition_modal,
+    feedback_message,
+    home_view,
+    lead_card,
+    lead_message,
+    nurture_notice,
+)
+from bot.slack.text import clip, escape, one_line, plain, safe
+from storage.repository import EventView
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 in Sydney
+POLICY = load_policy(str(ROOT / "sla.yaml"))
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# --- what a hostile marketing system can send ----------------------------------------------------
+
+SLACK_MARKUP = [
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<!here|here>",
+    "<!subteam^S0123|@sales>",
+    "<!date^1795392000^{date_short_pretty}|Mon>",
+    "<@U123ABC>",
+    "<@U0REP1>",  # a real rep of the SLA: lead data must not mention them either
+    "<@W0REP1|maya>",
+    "<#C123|general>",
+    "<#C0ENT>",
+    "<http://evil.example|click>",
+    "<https://bank.example.evil/login|Your bank>",
+    "<mailto:x@y|z>",
+    "<tel:+61255501234|call me>",
+    "&lt;!channel&gt;",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&#60;!here&#62;",
+    "&",
+    "<",
+    ">",
+    "<<!channel>>",
+    "<!channel",
+    "https://evil.example/?a=1&b=<2>",
+]
+MARKDOWN = ["*", "_", "~", "`", "```", "> ", "\n> quoted", "\n• item", "*bold*", ":rocket:", "|"]
+CONTROL = [chr(code) for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))]
+INVISIBLE = [
+    "\u200b",  # zero-width space
+    "\u200c",
+    "\u200d",  # zero-width joiner
+    "\u200e",  # left-to-right mark
+    "\u200f",
+    "\u061c",  # Arabic letter mark
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",  # right-to-left override
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u2028",  # line separator
+    "\u2029",
+    "\ufeff",
+    "\u00ad",
+]
+EMOJI = ["🚀", "👩‍💼", "👨‍👩‍👧‍👦", "👍🏽", "🧑🏿‍🚀", "🏳️‍🌈", "🇦🇺", "❤️", "🫠", "1️⃣"]
+RTL = ["مرحبا بالعالم", "שלום עולם", "شركة الأمل", "ܫܠܡܐ", "אבג 123 <!here>"]
+
+FRAGMENT = st.one_of(
+    st.sampled_from(SLACK_MARKUP),
+    st.sampled_from(MARKDOWN),
+    st.sampled_from(CONTROL),
+    st.sampled_from(INVISIBLE),
+    st.sampled_from(EMOJI),
+    st.sampled_from(RTL),
+    st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, exclude_categories=("Cs",)),
+    st.text(max_size=12),  # anything else (hypothesis never yields lone surrogates)
+    st.sampled_from(["", " ", "\t", "\n", "  \n\t "]),
+)
+MIXED = st.lists(FRAGMENT, max_size=14).map("".join)
+
+
+def hostile_text(max_len: int) -> st.SearchStrategy[str]:
+    """Mixed hostile text that fits `max_len`, sometimes filled right up to it."""
+    filled = st.tuples(MIXED.filter(bool), st.integers(max(1, max_len - 40), max_len)).map(
+        lambda pair: (pair[0] * (pair[1] // len(pair[0]) + 1))[: pair[1]]
+    )
+    return st.one_of(MIXED.map(lambda text: text[:max_len]), filled)
+
+
+def huge_text(size: int = 10_000) -> st.SearchStrategy[str]:
+    """Up to `size` characters of hostile text (for fields past intake's limits)."""
+    return st.tuples(MIXED.filter(bool), st.integers(1, size)).map(
+        lambda pair: (pair[0] * (pair[1] // len(pair[0]) + 1))[: pair[1]]
+    )
+
+
+def named(text: str) -> str:
+    """Text that survives intake's whitespace strip, so required fields are mostly present."""
+    return text if text.strip() else f"Acme{text}"[:500]
+
+
+def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), strategy)
+
+
+EMAIL_LOCAL = MIXED.map(lambda text: re.sub(r"[@\s]", "", text)[:60] or "eve")
+EMAIL = st.builds(
+    lambda local, domain: f"{local}@{domain}.example",
+    EMAIL_LOCAL,
+    st.sampled_from(["evil", "ok", "ex&mple", "<!here>", "шрифт", "🚀"]),
+)
+SENSIBLE_INSTANT = st.one_of(
+    st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+    ).map(lambda moment: moment.isoformat()),
+    st.sampled_from(["2026-11-18T23:00:00Z", "2026-11-19T09:30:00+11:00", "2026-11-20T09:30:00"]),
+)
+ODD_INSTANT = st.sampled_from(
+    [
+        "9999-12-31T23:59:59Z",  # no time zone east of UTC can show it
+        "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "9999-12-31T23:00:00-05:00",
+        "1969-07-20T20:17:00Z",
+        "<!channel>",
+    ]
+)
+# Mostly sensible, so most payloads get through intake; the odd ones must be refused cleanly.
+INSTANT = st.integers(0, 9).flatmap(lambda n: ODD_INSTANT if n == 0 else SENSIBLE_INSTANT)
+KNOWN_SOURCES = ["webinar", "demo_request", "content_download", "event", "pricing", "referral"]
+ENGAGEMENT = st.fixed_dictionaries(
+    {"type": st.one_of(st.sampled_from(KNOWN_SOURCES), hostile_text(100))},
+    optional={
+        "title": optional(hostile_text(2000)),
+        "url": optional(hostile_text(3000)),
+        "at": optional(INSTANT),
+    },
+)
+COMPANY = st.fixed_dictionaries(
+    {"name": st.one_of(hostile_text(500).map(named), st.none())},
+    optional={
+        "domain": optional(hostile_text(255)),
+        "employees": optional(st.sampled_from([0, 10, 250, 999, 1000, 5000, 10_000_000])),
+        "industry": optional(hostile_text(200)),
+        "country": optional(hostile_text(100)),
+    },
+)
+LEAD_PAYLOAD = st.fixed_dictionaries(
+    {
+        "external_id": hostile_text(255).map(lambda text: text if text.strip() else "x" + text),
+        "email": EMAIL,
+        "name": optional(hostile_text(500)),
+        "title": hostile_text(500).map(named),
+        "company": COMPANY,
+        # Mostly MQLs (the message with the most lead data), some below the bar or unscored.
+        "score": st.one_of(*[st.integers(60, 100)] * 3, st.none(), st.integers(0, 100)),
+    },
+    optional={
+        "phone": optional(hostile_text(100)),
+        "source": optional(st.one_of(st.sampled_from(KNOWN_SOURCES), hostile_text(200))),
+        "campaign": optional(hostile_text(500)),
+        "segment": optional(st.sampled_from(["enterprise", "smb", "<!here>", "mid_market"])),
+        "engagement": st.lists(ENGAGEMENT, max_size=6),
+        "received_at": optional(INSTANT),
+        "<!channel>": MIXED,  # unknown keys are kept in the raw payload only
+    },
+)
+
+# --- building the lead as the product does -------------------------------------------------------
+
+
+def routed(payload: dict[str, Any]) -> LeadView | None:
+    """The lead `POST /leads` would store for `payload` (None: intake refuses it)."""
+    lead_in, errors = parse_lead(payload)
+    if lead_in is None:
+        assert errors
+        for error in errors:
+            assert error.field and error.message
+        return None
+    # The intake service's own routing, so this test follows the product when it changes.
+    services = Services(cast(Any, None), PolicyBook(cast(Any, None), POLICY), cast(Any, None))
+    new, _ = services._route(lead_in, payload, NOW, "api")
+    values = json.loads(json.dumps(new.values, default=str))  # the JSON columns round-trip
+    for key in (
+        "received_at",
+        "first_touch_due_at",
+        "cycle_started_at",
+        "claim_due_at",
+        "next_action_at",
+    ):
+        values[key] = new.values.get(key)
+    fields = {name: values[name] for name in LeadView.__dataclass_fields__ if name in values}
+    fields["stage"] = Stage(values["stage"])
+    suggested = next_in_rotation(new.pool, 0) if new.pool else None
+    return LeadView(id=41, suggested_owner=suggested, posted_at=NOW, **fields)
+
+
+def claimed(lead: LeadView, owner: str, attempts: int) -> LeadView:
+    touched = NOW + timedelta(hours=1) if attempts else None
+    return replace(
+        lead,
+        stage=Stage.SAL,
+        owner=owner,
+        claimed_at=NOW + timedelta(minutes=20),
+        first_touch_at=touched,
+        attempts=attempts,
+        disposition_due_at=NOW + timedelta(days=3),
+    )
+
+
+def closed(lead: LeadView, code: str, reason: str | None, note: str | None) -> LeadView:
+    disposition = POLICY.disposition(code)
+    assert disposition is not None
+    stage = {"sql": Stage.SQL, "reject": Stage.REJECT, "nurture": Stage.NURTURE}
+    return replace(
+        lead,
+        stage=stage.get(disposition.outcome, Stage.RECYCLE),
+        disposition_code=code,
+        disposition_reason=reason,
+        disposition_note=note,
+        dispositioned_at=NOW + timedelta(days=2),
+    )
+
+
+def history(lead: LeadView, owner: str, attempts: int, hostile: str) -> list[EventView]:
+    """The lead's events as the services record them, plus a hostile one from an integration."""
+
+    def event(event_type: str, actor: str, minutes: int, /, **data: Any) -> EventView:
+        return EventView(lead.id, event_type, actor, NOW + timedelta(minutes=minutes), data)
+
+    events = [
+        event("received", "api", 0, source="api", score=lead.score, segment=lead.segment),
+        event("mql", "handoff", 0, tier=lead.tier, reasons=lead.score_reasons),
+        event("posted", "handoff", 1),
+        event("claimed", owner, 20),
+    ]
+    events += [
+        event("attempt", owner, 60 + n, kind=("email", "call", "linkedin")[n % 3], number=n + 1)
+        for n in range(attempts)
+    ]
+    events.append(event("dispositioned", owner, 3000, code="not_a_fit", reason="No budget"))
+    # Not something Handoff records today: CRM activity may bring its own words and actors.
+    events.append(event(hostile[:40] or "crm_note", hostile[:40] or "crm", 3001, note=hostile))
+    events.append(event("nurture", "handoff", 3002, reason=hostile))
+    return events
+
+
+def surfaces(
+    lead: LeadView, note: str, attempts: int
+) -> Iterator[tuple[str, Message | dict[str, Any], LeadView]]:
+    """Every Slack surface that shows this lead's data, at each stage of its life."""
+    owner = next_in_rotation(list(POLICY.segments[0].reps), attempts)
+    working = claimed(lead, owner, attempts)
+    rejected = closed(working, "not_a_fit", "No budget", note)
+    yield "lead_message/new", lead_message(lead, POLICY, NOW), lead
+    yield "lead_message/overdue", lead_message(lead, POLICY, NOW + timedelta(days=9)), lead
+    yield "lead_message/claimed", lead_message(working, POLICY, NOW + timedelta(hours=2)), working
+    yield "lead_message/rejected", lead_message(rejected, POLICY, NOW), rejected
+    yield "feedback/rejected", feedback_message(rejected, POLICY), rejected
+    for code in ("bad_timing", "no_response", "qualified"):
+        done = closed(working, code, None, note if code != "qualified" else None)
+        yield f"lead_message/{code}", lead_message(done, POLICY, NOW), done
+        if code != "qualified":
+            yield f"feedback/{code}", feedback_message(done, POLICY), done
+    yield "nurture_notice", nurture_notice(lead), lead
+    events = history(lead, owner, attempts, note)
+    yield "lead_card/open", lead_card(working, events, POLICY, NOW), working
+    yield "lead_card/rejected", lead_card(rejected, events, POLICY, NOW), rejected
+    yield "home", home_view([lead, working, working], POLICY, NOW), working
+    for disposition in POLICY.dispositions:
+        if disposition.reason_required:
+            yield f"modal/{disposition.code}", disposition_modal(working, disposition), working
+    alert = delivery_alert("post_lead", lead.channel, "invalid_blocks", None, lead)
+    yield "delivery_alert", Message(text=alert, blocks=[]), lead
+
+
+# --- what every rendering must satisfy -----------------------------------------------------------
+
+DATE_TOKEN = re.compile(r"<!date\^-?\d+\^\{date_short_pretty\}(?: \{time\})?\|[A-Za-z0-9 :+\-]+>")
+BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+# Control characters, bidi embeddings/overrides/isolates and line separators: never shown.
+FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+CONTEXT_LIMIT = 2000  # per element; the simulator allows Slack's 3000, Handoff keeps to less
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string anywhere in a Block Kit payload, in a stable order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from strings(value[key])
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def text_objects(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if value.get("type") in ("mrkdwn", "plain_text") and isinstance(value.get("text"), str):
+            yield value
+        for item in value.values():
+            yield from text_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from text_objects(item)
+
+
+def known_people(lead: LeadView) -> set[str]:
+    """Slack users Handoff itself mentions on a lead's surfaces: its owner and suggested owner.
+
+    Everyone else (managers, the other reps, the ids in SLACK_MARKUP) must never be mentioned.
+    """
+    return {user for user in (lead.owner, lead.suggested_owner) if user}
+
+
+def leftover(text: str, people: set[str], channels: Collection[str]) -> str:
+    """`text` without the markup Handoff puts there on purpose: dates, people and channels."""
+    text = DATE_TOKEN.sub("", text)
+    for user in people:
+        text = text.replace(f"<@{user}>", "")
+    for channel in channels:
+        text = text.replace(f"<#{channel}>", "")
+    return text
+
+
+def assert_inert(
+    payload: Any, people: set[str], where: str, channels: Collection[str] = ()
+) -> None:
+    """No live mention, link or broken entity from lead data; no control character at all."""
+    for text in strings(payload):
+        rest = leftover(text, people, channels)
+        assert "<" not in rest and ">" not in rest, (where, rest[:400])
+        assert not BARE_AMPERSAND.search(rest), (where, rest[:400])
+        assert not FORBIDDEN.search(text), (where, text[:400])
+        text.encode("utf-8")  # nothing Slack's JSON could not carry
+
+
+def assert_context_fits(blocks: list[dict[str, Any]], where: str) -> None:
+    """What the validator leaves out: the fallback and context limits Handoff keeps to."""
+    for block in blocks:
+        if block["type"] == "context":
+            assert all(len(item["text"]) <= CONTEXT_LIMIT for item in block["elements"]), where
+
+
+def assert_message_ok(
+    message: Message, people: set[str], where: str, channels: Collection[str] = ()
+) -> None:
+    errors = validate_blocks(message.blocks)
+    assert errors == [], (where, errors)
+    assert message.text.strip(), where
+    assert len(message.text) <= 3000, where
+    assert_inert(message.blocks, people, where, channels)
+    assert_inert(message.text, people, where, channels)
+    for obj in text_objects(message.blocks):
+        assert obj["text"].strip(), where
+    assert_context_fits(message.blocks, where)
+    json.dumps({"text": message.text, "blocks": message.blocks})
+
+
+def assert_view_ok(view: dict[str, Any], people: set[str], where: str) -> None:
+    errors = validate_view(view)
+    assert errors == [], (where, errors)
+    assert_context_fits(view["blocks"], where)
+    assert_inert(view, people, where)
+    json.dumps(view)
+
+
+def line_breaks(payload: Any) -> list[tuple[int, int]]:
+    return [(text.count("\n"), text.count("\t")) for text in strings(payload)]
+
+
+def plain_twin(lead: LeadView) -> LeadView:
+    """The same lead with every single-line field from the sender replaced by a plain word."""
+
+    def word(value: Any) -> Any:
+        return "x" if isinstance(value, str) and value else value
+
+    tracks = {key.lower() for key in POLICY.talk_tracks}
+    return replace(
+        lead,
+        external_id="x",
+        email="x@x.example",
+        name=word(lead.name),
+        title=word(lead.title),
+        phone=word(lead.phone),
+        company={key: word(value) for key, value in lead.company.items()},
+        source=lead.source if (lead.source or "").lower() in tracks else word(lead.source),
+        campaign=word(lead.campaign),
+        engagement=[
+            {key: word(v) if key != "at" else v for key, v in item.items()}
+            for item in lead.engagement
+        ],
+    )
+
+
+def visible_prefix(value: str, size: int = 20) -> str:
+    """How the first characters of a lead's name must appear: escaped, on one line."""
+    shown = escape(value.replace("\n", " ").replace("\t", " "))[:size]
+    return re.sub(r"&[a-z]*$", "", shown)
+
+
+# --- the properties ------------------------------------------------------------------------------
+
+NASTY = {
+    "external_id": "<!channel>",
+    "email": "<!here>@evil.example",
+    "name": "<!channel> Eve\n> *URGENT* <http://evil.example|reset your password>",
+    "title": "<@U0REP1> <#C0ENT|sales> \u202eevil\u202c",
+    "company": {"name": "مرحبا 👩‍💼 & <!everyone>", "employees": 5000, "domain": "\x00\x1b\x9b"},
+    "score": 95,
+    "source": "webinar",
+    "engagement": [{"type": "web\tinar", "title": "a&lt;b" * 300, "at": "2026-11-18T23:00:00Z"}],
+}
+
+
+@SETTINGS
+@given(
+    payload=LEAD_PAYLOAD,
+    note=st.one_of(hostile_text(2000), huge_text()),
+    attempts=st.integers(0, 60),
+)
+@example(payload=NASTY, note="<!channel>\n" * 300, attempts=45)  # a long timeline
+@example(
+    payload={**NASTY, "engagement": [{"type": "x", "at": "9999-12-31T23:00:00Z"}]},
+    note="ok",
+    attempts=0,
+)
+def test_every_surface_of_a_hostile_lead_is_valid_and_inert(
+    payload: dict[str, Any], note: str, attempts: int
+) -> None:
+    lead = routed(payload)
+    if lead is None:
+        return
+    assert lead.stage in (Stage.MQL, Stage.NURTURE)
+    twin = plain_twin(lead)
+    note = note.strip() or "n"  # the service stores a stripped note, and none when empty
+    plain_surfaces = {name: rendered for name, rendered, _ in surfaces(twin, note, attempts)}
+    for name, rendered, shown in surfaces(lead, note, attempts):
+        people = known_people(shown)
+        if isinstance(rendered, Message):
+            # Only the alert names a channel: the one Slack refused.
+            channels = {lead.channel} if name == "delivery_alert" else set()
+            assert_message_ok(rendered, people, name, channels)
+        else:
+            assert_view_ok(rendered, people, name)
+        # Line breaks and tabs only where the renderer puts them: lead text cannot add lines.
+        assert line_breaks(rendered) == line_breaks(plain_surfaces[name]), name
+    message = lead_message(lead, POLICY, NOW)
+    prefix = visible_prefix(lead.display_name)
+    assert prefix in message.blocks[0]["text"]["text"]
+    assert prefix in message.text
+
+
+@SETTINGS
+@given(
+    stage=st.sampled_from(list(Stage)),
+    text=huge_text(),
+    short=hostile_text(80),
+    engagement=st.integers(0, 8),
+)
+def test_fields_past_intake_limits_still_render_valid(
+    stage: Stage, text: str, short: str, engagement: int
+) -> None:
+    """Stored leads from imports or older versions may hold 10k-character fields."""
+    lead = LeadView(
+        id=3,
+        external_id=text,
+        email=text,
+        stage=stage,
+        segment=text,
+        channel="C0ENT",
+        tier="hot",
+        score=100,
+        sla_version="v1",
+        received_at=NOW,
+        name=text,
+        title=short,
+        phone=text,
+        company={"name": text, "industry": short, "country": text, "domain": text, "employees": 7},
+        source=text,
+        campaign=text,
+        engagement=[{"type": short, "title": text, "url": text, "at": "2026-11-18T23:00:00Z"}]
+        * engagement,
+        score_reasons=[text, short, text],
+        stage_reason=text,
+        suggested_owner="U0REP1",
+        owner="U0REP2" if stage is not Stage.MQL else None,
+        posted_at=NOW,
+        claimed_at=NOW + timedelta(minutes=5) if stage is not Stage.MQL else None,
+        first_touch_due_at=NOW + timedelta(hours=2),
+        attempts=3,
+        disposition_code=None if stage.is_open else text,
+        disposition_reason=None if stage.is_open else text,
+        disposition_note=None if stage.is_open else text,
+    )
+    people = known_people(lead) | {"U0REP2"}  # who acted in the history below
+    for name, message in (
+        ("lead_message", lead_message(lead, POLICY, NOW)),
+        ("feedback", feedback_message(lead, POLICY)),
+        ("nurture_notice", nurture_notice(lead)),
+        ("lead_card", lead_card(lead, history(lead, "U0REP2", 3, text), POLICY, NOW)),
+    ):
+        assert_message_ok(message, people, name)
+        assert visible_prefix(text, 10) in message.text, name
+    assert_view_ok(home_view([lead] * 25, POLICY, NOW), people, "home")
+    for disposition in POLICY.dispositions:
+        if disposition.reason_required:  # the only ones that open the modal
+            assert_view_ok(disposition_modal(lead, disposition), people, disposition.code)
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=LEAD_PAYLOAD, field=st.sampled_from(["name", "title", "campaign", "external_id"]))
+def test_oversized_fields_are_refused_by_name(payload: dict[str, Any], field: str) -> None:
+    payload = {**payload, field: "<!channel>" * 1000}  # 10,000 characters
+    lead_in, errors = parse_lead(payload)
+    assert lead_in is None
+    assert field in {error.field for error in errors}
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00Z"],
+)
+def test_instants_no_zone_can_show_are_refused_not_crashed(moment: str) -> None:
+    for payload in (
+        {"external_id": "a", "email": "a@b.example", "received_at": moment},
+        {"external_id": "a", "email": "a@b.example", "engagement": [{"type": "x", "at": moment}]},
+    ):
+        lead_in, errors = parse_lead(payload)
+        assert lead_in is None
+        assert [error.field for error in errors] in (["received_at"], ["engagement[0].at"])
+        assert "date-time" in errors[0].message
+
+
+def test_nul_characters_are_dropped_at_intake() -> None:
+    """PostgreSQL refuses NUL in text columns: the lead would fail to store (a 500)."""
+    lead_in, errors = parse_lead(
+        {"external_id": "a\x00", "email": "a@b.example", "name": "Eve\x00 <!here>"}
+    )
+    assert lead_in is not None, errors
+    assert (lead_in.external_id, lead_in.name) == ("a", "Eve <!here>")
+    lead_in, errors = parse_lead({"external_id": "\x00", "email": "a@b.example"})
+    assert lead_in is None and [error.field for error in errors] == ["external_id"]
+
+
+def test_a_stored_engagement_instant_out_of_range_does_not_break_the_message() -> None:
+    lead = routed({**NASTY})
+    assert lead is not None
+    odd = replace(
+        lead, engagement=[{"type": "webinar", "title": "t", "at": "9999-12-31T23:00:00Z"}]
+    )
+    message = lead_message(odd, POLICY, NOW)
+    assert_message_ok(message, known_people(odd), "odd instant")
+
+
+def test_event_actors_and_types_are_only_mentioned_when_they_are_slack_ids() -> None:
+    lead = routed({**NASTY})
+    assert lead is not None
+    events = [
+        EventView(lead.id, "<!channel>", "U1> <!here", NOW, {}),
+        EventView(lead.id, "claimed", "W0REP1", NOW, {}),
+        EventView(lead.id, "note_added", "Uh oh <@U0MGR1|boss>", NOW, {}),
+    ]
+    card = lead_card(lead, events, POLICY, NOW)
+    assert_message_ok(card, known_people(lead) | {"W0REP1"}, "card")
+    text = "\n".join(strings(card.blocks))
+    assert "<@W0REP1>" in text
+    assert "&lt;!channel&gt;" in text and "U1&gt; &lt;!here" in text
+
+
+def test_a_long_timeline_keeps_whole_lines_and_the_latest_events() -> None:
+    lead = routed({**NASTY})
+    assert lead is not None
+    events = [
+        EventView(
+            lead.id, "attempt", "U0REP1", NOW + timedelta(hours=n), {"kind": "call", "number": n}
+        )
+        for n in range(60)
+    ]
+    card = lead_card(lead, events, POLICY, NOW)
+    assert_message_ok(card, known_people(lead), "card")
+    timeline = next(
+        block["text"]["text"]
+        for block in card.blocks
+        if "*Timeline*" in block.get("text", {}).get("text", "")
+    )
+    assert "(call #59)" in timeline
+    assert timeline.splitlines()[-1].endswith("<@U0REP1>")
+
+
+# --- escape, clip, safe, plain --------------------------------------------------------------------
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MIXED, huge_text(2000)))
+def test_escape_leaves_nothing_slack_would_parse(text: str) -> None:
+    escaped = escape(text)
+    assert "<" not in escaped and ">" not in escaped
+    assert not BARE_AMPERSAND.search(escaped)
+    assert not FORBIDDEN.search(escaped)
+    # Only &, < and > change: the reader sees exactly what was sent, minus invisible controls.
+    assert unescape(escaped) == FORBIDDEN.sub("", text)
+    # Escaping twice is still safe, and shows already-escaped text literally, as it was sent.
+    twice = escape(escaped)
+    assert "<" not in twice and not BARE_AMPERSAND.search(twice)
+    assert unescape(twice) == escaped
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MIXED, huge_text(3000)), limit=st.integers(1, 400))
+@example(text="a&b", limit=3)
+@example(text="&" * 50, limit=7)
+@example(text="👩‍💼👩‍💼", limit=3)
+@example(text="\u200d" * 4, limit=3)
+def test_clip_respects_the_limit_and_never_breaks_an_entity(text: str, limit: int) -> None:
+    escaped = escape(text)
+    cut = clip(escaped, limit)
+    assert len(cut) <= limit
+    if len(escaped) <= limit:
+        assert cut == escaped
+        return
+    assert cut.endswith("…")
+    kept = cut.removesuffix("…")
+    assert escaped.startswith(kept)
+    assert not BARE_AMPERSAND.search(kept)
+    assert not re.search(r"&[a-z]*$", kept)
+    assert not kept.endswith("\u200d")  # no joiner left dangling before the ellipsis
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MIXED, huge_text()), limit=st.integers(2, 3000))
+@example(text="\x01" * 9000 + "Eve", limit=3000)  # dropped controls must not use up the room
+def test_safe_and_one_line_are_escaped_and_within_the_limit(text: str, limit: int) -> None:
+    for result in (safe(text, limit), one_line(text, limit)):
+        assert len(result) <= limit
+        assert "<" not in result and ">" not in result
+        assert not BARE_AMPERSAND.search(result)
+        assert not FORBIDDEN.search(result)
+    # `safe` keeps the sender's lines (a rep's note); `one_line` keeps the words, on one line.
+    assert escape(text).startswith(safe(text, limit).removesuffix("…"))
+    flat = one_line(text, limit)
+    assert "\n" not in flat and "\t" not in flat
+    assert escape(re.sub(r"[\n\t]", " ", text)).startswith(flat.removesuffix("…"))
+    if len(FORBIDDEN.sub("", text)) <= limit // 5:  # short enough to survive escaping whole
+        assert unescape(safe(text, limit)) == FORBIDDEN.sub("", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MIXED, huge_text(500)), limit=st.integers(2, 150))
+def test_plain_is_never_empty_one_line_and_within_the_limit(text: str, limit: int) -> None:
+    result = plain(text, limit)
+    assert 0 < len(result) <= limit
+    assert result.strip()
+    assert "\n" not in result
+    assert not FORBIDDEN.search(result)
