@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.domain.policy import Policy, load_policy
 from bot.metrics import Metrics
+from bot.people import People
 from bot.policies import PolicyBook
 from bot.services import Services
 from bot.settings import Settings
@@ -40,6 +41,7 @@ class Handoff:
     publisher: SlackPublisher
     outbox: Outbox
     sweeper: Sweeper
+    people: People
     clock: Clock
     metrics: Metrics
     bolt: AsyncApp
@@ -63,6 +65,8 @@ class Handoff:
             await self.outbox.rows.release_leases(self.outbox.wall())
         self.outbox.start()
         self.start_sweeps()
+        if self.people.wanted:  # `clock: owner`: learn the members' time zones, then daily
+            self.background.append(asyncio.create_task(self.refresh_people()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
 
@@ -82,6 +86,15 @@ class Handoff:
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.start()
+
+    async def refresh_people(self) -> None:
+        while True:
+            try:
+                found = await self.people.refresh()
+                log.info("time zones of %d members from Slack", len(found))
+            except Exception:
+                log.exception("could not refresh the members' time zones; trying again later")
+            await asyncio.sleep(24 * 3600)
 
     async def sweep(self) -> None:
         try:
@@ -140,7 +153,9 @@ async def create(
         traffic=traffic,
     )
     services = Services(store, book, outbox)
-    sweeper = Sweeper(SweepStore(database), book, outbox)
+    people = People(client, store, book, services.zones, clock)
+    await people.load()
+    sweeper = Sweeper(SweepStore(database), book, outbox, zones=services.zones)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.signing_secret,
@@ -169,6 +184,7 @@ async def create(
         publisher,
         outbox,
         sweeper,
+        people,
         clock,
         metrics,
         bolt,

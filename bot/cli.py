@@ -23,6 +23,12 @@ def _policy_summary(policy: Policy, path: str) -> str:
         f"  {policy.name}",
         f"  business time: {' '.join(hours.days)} {hours.start}–{hours.end} {policy.timezone}"
         f", holidays: {', '.join(hours.regions) or 'none'}",
+        "  clocks: "
+        + (
+            "a claimed lead's on its owner's hours in their Slack time zone"
+            if policy.clock == "owner"
+            else "the team's"
+        ),
         f"  MQL: score ≥ {policy.mql.threshold} with {', '.join(policy.mql.required_fields)}",
         "  segments (first match wins):",
     ]

@@ -73,11 +73,22 @@ def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
     return policy.calendar.add(start, max(1, minutes // 2))
 
 
-def feedback_check(policy: Policy, claimed: datetime, due: datetime) -> datetime | None:
+def feedback_check(
+    policy: Policy, claimed: datetime, due: datetime, owner_zone: str | None = None
+) -> datetime | None:
     """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
     steps = policy.escalation.ladder("no_feedback")
     window = escalation.Window("no_feedback", claimed, due)
-    return escalation.step_times(window, steps[:1], policy.calendar)[0] if steps else None
+    calendar = policy.calendar_for(owner_zone)
+    return escalation.step_times(window, steps[:1], calendar)[0] if steps else None
+
+
+def feedback_deadline(
+    policy: Policy, claimed: datetime, owner_zone: str | None
+) -> tuple[datetime, datetime | None]:
+    """A lead claimed at `claimed`: its disposition deadline and the first step towards it."""
+    due = policy.calendar_for(owner_zone).add(claimed, policy.disposition_deadline)
+    return due, feedback_check(policy, claimed, due, owner_zone)
 
 
 def _provisional(values: dict[str, Any], stage: Stage) -> LeadView:
@@ -97,6 +108,8 @@ class Services:
         self.store = store
         self.policies = policies
         self.notifier = notifier
+        # Members' Slack time zones (kept fresh by `bot.people`), for `clock: owner`.
+        self.zones: dict[str, str] = {}
 
     @property
     def policy(self) -> Policy:
@@ -183,13 +196,20 @@ class Services:
     async def claim(self, lead_id: int, actor: str, now: datetime) -> Outcome:
         """Exactly one caller wins; the others learn who has the lead."""
         policy = self.policy
-        due = policy.calendar.add(now, policy.disposition_deadline)
-        check = feedback_check(policy, now, due)
+        zone = self.zones.get(actor)  # the claimer's Slack time zone, for `clock: owner`
+        due, check = feedback_deadline(policy, now, zone)
         pool = None if policy.is_manager(actor) else policy.segments_of(actor)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
         # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
         if pool != [] and await self.store.claim(
-            lead_id, actor, due, now, sla_version=policy.version, segments=pool, check_at=check
+            lead_id,
+            actor,
+            due,
+            now,
+            sla_version=policy.version,
+            segments=pool,
+            check_at=check,
+            owner_zone=zone,
         ):
             self.notifier.deliver_soon()
             return Outcome(True)
@@ -198,9 +218,8 @@ class Services:
             return Outcome(True, "", lead, repeated=True)  # nothing to say
         lead_policy = await self.policy_for(lead)
         check_claim(lead, actor, lead_policy)
-        due = lead_policy.calendar.add(now, lead_policy.disposition_deadline)
-        check = feedback_check(lead_policy, now, due)
-        if await self.store.claim(lead_id, actor, due, now, check_at=check):
+        due, check = feedback_deadline(lead_policy, now, zone)
+        if await self.store.claim(lead_id, actor, due, now, check_at=check, owner_zone=zone):
             self.notifier.deliver_soon()
             return Outcome(True)
         current = await self.lead(lead_id)
@@ -263,7 +282,8 @@ class Services:
         note = (note or "").strip() or None
         feedback = disposition.outcome in FEEDBACK_OUTCOMES
         # A recycled lead comes back to its queue after `recycle_after`; the others are done.
-        back = policy.calendar.add(now, policy.recycle_after) if stage is Stage.RECYCLE else None
+        calendar = policy.calendar_for(lead.owner_zone)
+        back = calendar.add(now, policy.recycle_after) if stage is Stage.RECYCLE else None
         done = await self.store.dispose(
             lead_id,
             actor,
@@ -317,11 +337,17 @@ class Services:
             role = "owns" if lead.owner else "is the suggested owner of"
             message = f"<@{rep}> {role} this lead already; nothing was changed."
             return Outcome(True, message, lead, repeated=True)
-        handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep)
+        zone = self.zones.get(rep) if lead.owner else lead.owner_zone
+        handed = replace(
+            lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
+        )
         why = f"a manager's call (<@{actor}>)"
         note = render.reassign_note(lead, current, rep, why, policy, now)
         dm = render.reassigned_dm(handed, actor, policy, now)
-        if not await self.store.reassign(lead, rep, actor, now, note=note, dm=dm):
+        reassigned = await self.store.reassign(
+            lead, rep, actor, now, note=note, dm=dm, rep_zone=zone
+        )
+        if not reassigned:
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
                 return Outcome(True, f"<@{rep}> has this lead already.", latest, repeated=True)
@@ -336,7 +362,7 @@ class Services:
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         _check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
-        until = policy.calendar.add(now, 60 * hours)
+        until = policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
         note = render.snooze_note(actor, until, policy)
         if not await self.store.snooze(lead, actor, until, now, note=note):
             latest = await self.lead(lead_id)

@@ -7,6 +7,7 @@ effects go through the outbox. `handoff serve` runs it on a schedule; `handoff s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -34,10 +35,17 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, rows: SweepStore, policies: PolicyBook, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        rows: SweepStore,
+        policies: PolicyBook,
+        notifier: Notifier,
+        zones: Mapping[str, str] | None = None,
+    ) -> None:
         self.rows = rows
         self.policies = policies
         self.notifier = notifier
+        self.zones = zones if zones is not None else {}  # members' time zones (`clock: owner`)
 
     async def run(self, now: datetime, batch: int = 200) -> SweepResult:
         """Sweep every lead due at `now`, `batch` at a time."""
@@ -55,7 +63,9 @@ class Sweeper:
             policies = {v: await self.policies.version(v) for v in versions}
             ids = [lead_id for lead_id, _ in due]
             seen.update(ids)
-            done = await self.rows.apply(ids, now, partial(decide, policies=policies, now=now))
+            done = await self.rows.apply(
+                ids, now, partial(decide, policies=policies, now=now, zones=self.zones)
+            )
             looked += len(ids)
             changed += len(done)
         if changed:
@@ -69,6 +79,7 @@ def decide(
     pick: Picker,
     policies: dict[str, Policy],
     now: datetime,
+    zones: Mapping[str, str] | None = None,
 ) -> Change | None:
     """What the sweep does to one lead: pure, but for the round robin of a reassignment."""
     policy = policies[lead.sla_version]
@@ -83,7 +94,7 @@ def decide(
         change.events.append(
             ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
         )
-        _effect(change, lead, due, policy, pick, now)
+        _effect(change, lead, due, policy, pick, now, zones or {})
         change.refresh = True  # the post shows the clock's new colour
     return change
 
@@ -95,6 +106,7 @@ def _effect(
     policy: Policy,
     pick: Picker,
     now: datetime,
+    zones: Mapping[str, str],
 ) -> None:
     window = due.window
     thread = lead.message_ts
@@ -114,7 +126,7 @@ def _effect(
             target = policy.channels.escalations or where
             change.messages.append(Message(target, alert.text, alert.blocks))
         case "reassign":
-            _reassign(change, lead, window, policy, pick, now)
+            _reassign(change, lead, window, policy, pick, now, zones)
 
 
 def _reassign(
@@ -124,6 +136,7 @@ def _reassign(
     policy: Policy,
     pick: Picker,
     now: datetime,
+    zones: Mapping[str, str],
 ) -> None:
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner
@@ -133,15 +146,18 @@ def _reassign(
     if rep is None:
         return  # a pool of one: nobody to hand it to (the manager was told already)
     why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
+    zone = lead.owner_zone
     if lead.owner is not None:
+        zone = zones.get(rep)
         change.values["owner"] = rep
+        change.values["owner_zone"] = zone
     change.values["suggested_owner"] = rep
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
     note = render.reassign_note(lead, current, rep, why, policy, now)
     change.messages.append(
         Message(lead.message_channel or lead.channel, note, thread_ts=lead.message_ts)
     )
-    handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep)
+    handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
     change.messages.append(Message(rep, render.owner_reminder(handed, window, policy, now)))
 
 
@@ -155,6 +171,7 @@ def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> C
         "cycle_started_at": now,
         "stage": Stage.MQL.value,
         "owner": None,
+        "owner_zone": None,
         "suggested_owner": suggested,
         "attempts": 0,
         "claim_due_at": claim_deadline(policy, tier, now),

@@ -47,8 +47,7 @@ def _insert(db: Connection) -> Any:
     return postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
 
 
-def enqueue(
-    db: Connection,
+def outbox_row(
     kind: str,
     channel: str,
     now: datetime,
@@ -56,9 +55,9 @@ def enqueue(
     lead_id: int | None = None,
     key: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> None:
-    """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
-    row = {
+) -> dict[str, Any]:
+    """The row of a new side effect (for `enqueue`, or many at once with executemany)."""
+    return {
         "kind": kind,
         "lead_id": lead_id,
         "channel": channel,
@@ -71,6 +70,20 @@ def enqueue(
         "unknown": False,
         "unknown_before": False,
     }
+
+
+def enqueue(
+    db: Connection,
+    kind: str,
+    channel: str,
+    now: datetime,
+    *,
+    lead_id: int | None = None,
+    key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
+    row = outbox_row(kind, channel, now, lead_id=lead_id, key=key, payload=payload)
     db.execute(_insert(db)(OutboxRow).values(**row).on_conflict_do_nothing())
 
 
@@ -110,6 +123,11 @@ def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
     """Ask for the lead's message to be re-rendered, unless a request not yet started is
     waiting already: that one will render the latest state (repeated updates collapse)."""
     db.execute(_ENQUEUE_UPDATE, {"p_lead_id": lead_id, "p_now": now})
+
+
+def enqueue_updates(db: Connection, lead_ids: list[int], now: datetime) -> None:
+    """`enqueue_update` for many leads in one executemany."""
+    db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead_id, "p_now": now} for lead_id in lead_ids])
 
 
 _INSERT_EVENT = insert(EventRow)

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database
 from storage.outbox import Kind, enqueue, enqueue_update, mark_posted
-from storage.tables import EventRow, LeadRow, RoundRobin, SlaVersion
+from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion
 
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
@@ -132,6 +132,7 @@ def _claim_statement(by_version: bool, by_segment: bool) -> Update:
         .where(*conditions)
         .values(
             owner=bindparam("p_owner"),
+            owner_zone=bindparam("p_owner_zone", type_=LEADS.c.owner_zone.type),
             claimed_at=func.coalesce(
                 LeadRow.claimed_at, bindparam("p_now", type_=LEADS.c.claimed_at.type)
             ),
@@ -231,6 +232,37 @@ class Store:
         )
         return await self.db.run(lambda db: _view(db.execute(statement).mappings().first()))
 
+    async def zones(self) -> dict[str, str]:
+        """Every known member's Slack time zone."""
+        rows = await self.db.run(
+            lambda db: db.execute(select(Person.user_id, Person.time_zone)).all()
+        )
+        return {str(user): str(zone) for user, zone in rows}
+
+    async def save_zones(self, zones: dict[str, str], now: datetime) -> None:
+        """Remember members' time zones (the latest answer wins)."""
+        rows = [
+            {"user_id": user, "time_zone": zone, "checked_at": now} for user, zone in zones.items()
+        ]
+        if not rows:
+            return
+
+        def work(db: Connection) -> None:
+            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            statement = insert_row(Person)
+            db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[Person.user_id],
+                    set_={
+                        "time_zone": statement.excluded.time_zone,
+                        "checked_at": statement.excluded.checked_at,
+                    },
+                ),
+                rows,
+            )
+
+        await self.db.run(work)
+
     async def events(self, lead_id: int) -> list[EventView]:
         def work(db: Connection) -> list[EventView]:
             rows = db.execute(_EVENTS_OF, {"p_lead_id": lead_id}).mappings()
@@ -269,6 +301,7 @@ class Store:
         sla_version: str | None = None,
         segments: list[str] | None = None,
         check_at: datetime | None = None,
+        owner_zone: str | None = None,
     ) -> bool:
         """Make `owner` the owner if nobody is; True for the one caller that won.
 
@@ -284,6 +317,7 @@ class Store:
             "p_sla_version": sla_version,
             "p_segments": segments,
             "p_check": check_at,
+            "p_owner_zone": owner_zone,
         }
 
         def work(db: Connection) -> bool:
@@ -372,14 +406,23 @@ class Store:
         await self.db.run(lambda db: db.execute(_INSERT_EVENT, row))
 
     async def reassign(
-        self, lead: LeadView, rep: str, actor: str, now: datetime, *, note: str, dm: str
+        self,
+        lead: LeadView,
+        rep: str,
+        actor: str,
+        now: datetime,
+        *,
+        note: str,
+        dm: str,
+        rep_zone: str | None = None,
     ) -> bool:
         """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event,
         `note` in its thread, `dm` to `rep` and a re-render, in one transaction. False if the
         lead changed since it was read (claimed, closed or reassigned meanwhile)."""
-        values = {"suggested_owner": rep}
+        values: dict[str, Any] = {"suggested_owner": rep}
         if lead.owner is not None:
             values["owner"] = rep
+            values["owner_zone"] = rep_zone
         statement = (
             update(LeadRow)
             .where(

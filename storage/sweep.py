@@ -20,9 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import LeadView
 from storage.db import Database
-from storage.outbox import Kind, enqueue, enqueue_update
-from storage.repository import LEADS, _rotate, _view
-from storage.tables import EscalationRow, EventRow, LeadRow
+from storage.outbox import Kind, enqueue_updates, outbox_row
+from storage.repository import LEADS, _view
+from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
@@ -101,26 +101,30 @@ class SweepStore:
                 if cycles.get(lead_id) == cycle:
                     recorded[lead_id].add((str(ladder), int(step)))
 
+            rotation = _Rotation(db)
+
             def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
                 candidates = [rep for rep in pool if rep not in avoid]
                 if not candidates:
                     return None
                 for _ in range(len(pool)):
-                    rep = pool[_rotate(db, segment) % len(pool)]
+                    rep = pool[rotation.take(segment) % len(pool)]
                     if rep not in avoid:
                         return rep
                 return candidates[0]
 
-            changed: list[int] = []
+            changes: list[tuple[LeadView, Change]] = []
             for lead in leads:
                 try:
                     change = decide(lead, recorded[lead.id], pick)
                 except Exception:  # one broken lead must not hold up the others
                     log.exception("the sweep could not decide lead %d; retrying it later", lead.id)
                     change = Change(next_action_at=now + RETRY_BROKEN)
-                if change is not None and _apply(db, lead, change, now):
-                    changed.append(lead.id)
-            return changed
+                if change is not None:
+                    changes.append((lead, change))
+            rotation.save()
+            _apply(db, changes, now)
+            return [lead.id for lead, change in changes if change.fired or change.repost]
 
         try:
             return await self.db.run(work)
@@ -136,9 +140,55 @@ class SweepConflict(Exception):
     """Another sweep recorded a step of this batch first (it writes the effects)."""
 
 
-def _apply(db: Connection, lead: LeadView, change: Change, now: datetime) -> bool:
-    """Record the steps (once), then their effects; True if a step fired or a cycle began."""
-    rows = [
+class _Rotation:
+    """The round robin of the segments a batch reassigns: each segment's row is read (and
+    locked until the transaction ends) once, advanced in memory, and written back once."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+        self.positions: dict[str, int] = {}
+        self.start: dict[str, int] = {}
+
+    def take(self, segment: str) -> int:
+        if segment not in self.positions:
+            self.db.execute(
+                _insert(self.db)(RoundRobin)
+                .values(segment=segment, position=0)
+                .on_conflict_do_nothing()
+            )
+            held = self.db.execute(_HOLD_ROTATION, {"p_segment": segment}).scalar_one()
+            self.positions[segment] = self.start[segment] = int(held)
+        position = self.positions[segment]
+        self.positions[segment] = position + 1
+        return position
+
+    def save(self) -> None:
+        moved = [
+            {"p_segment": segment, "p_position": position}
+            for segment, position in self.positions.items()
+            if position != self.start[segment]
+        ]
+        if moved:
+            self.db.execute(_SAVE_ROTATION, moved)
+
+
+# A no-op update takes the row's lock (PostgreSQL) or the write lock (SQLite) and reads it.
+_HOLD_ROTATION = (
+    update(RoundRobin)
+    .where(RoundRobin.segment == bindparam("p_segment"))
+    .values(position=RoundRobin.position)
+    .returning(RoundRobin.position)
+)
+_SAVE_ROTATION = (
+    update(RoundRobin)
+    .where(RoundRobin.segment == bindparam("p_segment"))
+    .values(position=bindparam("p_position"))
+)
+
+
+def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime) -> None:
+    """Record every step of the batch (once), then their effects, one statement per kind."""
+    steps = [
         {
             "lead_id": lead.id,
             "cycle": lead.cycle,
@@ -148,46 +198,76 @@ def _apply(db: Connection, lead: LeadView, change: Change, now: datetime) -> boo
             "status": status,
             "at": now,
         }
-        for status, steps in (("fired", change.fired), ("skipped", change.skipped))
-        for ladder, step, action in steps
+        for lead, change in changes
+        for status, taken in (("fired", change.fired), ("skipped", change.skipped))
+        for ladder, step, action in taken
     ]
-    if rows:
-        inserted = db.execute(
-            _insert(db)(EscalationRow)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(EscalationRow.id)
-        ).all()
-        if len(inserted) != len(rows):
-            raise SweepConflict  # a concurrent sweep recorded them: undo this batch
-    values = {"next_action_at": change.next_action_at, **change.values}
-    db.execute(update(LeadRow).where(LeadRow.id == lead.id).values(**values))
+    if steps:
+        record = _insert(db)(EscalationRow).on_conflict_do_nothing().returning(EscalationRow.id)
+        inserted = db.execute(record, steps).all()
+        if len(inserted) != len(steps):
+            raise SweepConflict  # a concurrent sweep recorded some: undo this batch
+    _update_leads(db, changes)
     events = [
         {"lead_id": lead.id, "type": kind, "actor": "handoff", "at": now, "data": data}
+        for lead, change in changes
         for kind, data in change.events
     ]
     if events:
         db.execute(insert(EventRow), events)
-    for index, message in enumerate(change.messages):
-        payload: dict[str, Any] = {"text": message.text}
-        if message.blocks:
-            payload["blocks"] = message.blocks
-        if message.thread_ts:
-            payload["thread_ts"] = message.thread_ts
-        key = f"sweep:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}"
-        enqueue(db, Kind.MESSAGE, message.channel, now, lead_id=lead.id, key=key, payload=payload)
+    effects = [row for lead, change in changes for row in _effects(lead, change, now)]
+    if effects:
+        db.execute(_insert(db)(OutboxRow).on_conflict_do_nothing(), effects)
+    refreshes = [lead.id for lead, change in changes if change.refresh and not change.repost]
+    if refreshes:
+        enqueue_updates(db, refreshes, now)
+
+
+def _effects(lead: LeadView, change: Change, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of one lead's change: its messages, and its new post for a new cycle."""
+    rows = [
+        outbox_row(
+            Kind.MESSAGE,
+            message.channel,
+            now,
+            lead_id=lead.id,
+            key=f"sweep:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}",
+            payload=_payload(message),
+        )
+        for index, message in enumerate(change.messages)
+    ]
     if change.repost:
         cycle = int(change.values.get("cycle", lead.cycle))
         key = f"{Kind.POST_LEAD}:{lead.id}:{cycle}"
-        enqueue(
-            db,
-            Kind.POST_LEAD,
-            lead.channel,
-            now,
-            lead_id=lead.id,
-            key=key,
-            payload={"cycle": cycle},
+        payload = {"cycle": cycle}
+        rows.append(
+            outbox_row(Kind.POST_LEAD, lead.channel, now, lead_id=lead.id, key=key, payload=payload)
         )
-    elif change.refresh:
-        enqueue_update(db, lead.id, now)
-    return bool(change.fired or change.repost)
+    return rows
+
+
+def _payload(message: Message) -> dict[str, Any]:
+    payload: dict[str, Any] = {"text": message.text}
+    if message.blocks:
+        payload["blocks"] = message.blocks
+    if message.thread_ts:
+        payload["thread_ts"] = message.thread_ts
+    return payload
+
+
+def _update_leads(db: Connection, changes: list[tuple[LeadView, Change]]) -> None:
+    """Each lead's new columns: one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for lead, change in changes:
+        values = {"next_action_at": change.next_action_at, **change.values}
+        columns = tuple(sorted(values))
+        groups.setdefault(columns, []).append(
+            {"p_id": lead.id, **{f"p_{name}": value for name, value in values.items()}}
+        )
+    for columns, rows in groups.items():
+        statement = (
+            update(LeadRow)
+            .where(LeadRow.id == bindparam("p_id"))
+            .values({name: bindparam(f"p_{name}") for name in columns})
+        )
+        db.execute(statement, rows)

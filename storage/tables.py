@@ -84,6 +84,7 @@ class LeadRow(Base):
     sla_version: Mapped[str] = mapped_column(ForeignKey("sla_versions.version"))
     suggested_owner: Mapped[str | None] = mapped_column(String(40))
     owner: Mapped[str | None] = mapped_column(String(40))
+    owner_zone: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     disposition_code: Mapped[str | None] = mapped_column(String(64))
     disposition_reason: Mapped[str | None] = mapped_column(String(200))
@@ -134,6 +135,15 @@ class EscalationRow(Base):
     action: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10))  # fired, skipped
     at: Mapped[datetime]
+
+
+class Person(Base):
+    """A workspace member's time zone from Slack's users.info (for `clock: owner`)."""
+
+    __tablename__ = "people"
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RoundRobin(Base):

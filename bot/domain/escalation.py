@@ -96,7 +96,7 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
     snoozed = lead.snoozed_until is not None and now < lead.snoozed_until
     for window in windows(lead, policy):
         steps = policy.escalation.ladder(window.ladder)
-        times = step_times(window, steps, policy.calendar)
+        times = step_times(window, steps, policy.calendar_for(lead.owner_zone))
         ripe = [
             DueStep(window.ladder, index, step, at, window)
             for index, (step, at) in enumerate(zip(steps, times, strict=True))
@@ -134,7 +134,7 @@ def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window 
     if now >= window.due:
         return "overdue", window
     steps = policy.escalation.ladder(window.ladder)
-    times = step_times(window, steps, policy.calendar)
+    times = step_times(window, steps, policy.calendar_for(lead.owner_zone))
     if times and now >= times[0]:
         return "near", window
     return "ok", window

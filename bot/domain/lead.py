@@ -67,6 +67,7 @@ class LeadView:
     stage_reason: str | None = None
     suggested_owner: str | None = None
     owner: str | None = None
+    owner_zone: str | None = None  # the owner's Slack time zone, for `clock: owner`
     posted_at: datetime | None = None
     claimed_at: datetime | None = None
     first_touch_at: datetime | None = None

@@ -367,6 +367,9 @@ class Policy(_Model):
 
     name: str = "Marketing–Sales SLA"
     timezone: str
+    # `owner`: a claimed lead's clocks run on its owner's working hours in the owner's own
+    # Slack time zone (holidays and closed dates stay the team's); `team`: the team's zone.
+    clock: Literal["team", "owner"] = "team"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     channels: Channels
     managers: list[str] = Field(default_factory=list)
@@ -427,12 +430,32 @@ class Policy(_Model):
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
+        """The team's business time."""
+        return self._calendar_in(self.timezone)
+
+    def calendar_for(self, owner_zone: str | None) -> BusinessCalendar:
+        """The clock of a lead whose owner works in `owner_zone`: with `clock: owner` the
+        team's hours and holidays in that zone, else (or with no zone known) the team's."""
+        if self.clock == "team" or not owner_zone or owner_zone == self.timezone:
+            return self.calendar
+        if owner_zone not in self._zone_calendars:
+            try:
+                self._zone_calendars[owner_zone] = self._calendar_in(owner_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                return self.calendar  # a zone this machine's tz database does not know
+        return self._zone_calendars[owner_zone]
+
+    @cached_property
+    def _zone_calendars(self) -> dict[str, BusinessCalendar]:
+        return {}
+
+    def _calendar_in(self, zone: str) -> BusinessCalendar:
         hours = self.business_hours
         regions = [holiday_region(region) for region in hours.regions]
         start = _clock(hours.start)
         assert start is not None  # validated: 24:00 is never a start
         return BusinessCalendar(
-            self.timezone,
+            zone,
             hours.days,
             start,
             _clock(hours.end),

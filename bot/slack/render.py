@@ -124,7 +124,7 @@ URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
 
 def _clock(lead: LeadView, policy: Policy, now: datetime) -> str:
     zone = policy.timezone
-    calendar = policy.calendar
+    calendar = policy.calendar_for(lead.owner_zone)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         # The colour of the nearest clock: green, amber past its first escalation step, red
         # past its deadline. The message is re-rendered when a step fires, not every minute.
@@ -533,7 +533,7 @@ def channel_reminder(
 ) -> str:
     """A thread reply on the lead's post: still unclaimed (never @here: one person is named)."""
     who = f"<@{lead.suggested_owner}>, " if lead.suggested_owner else ""
-    state = escalation.time_words(window, now, policy.calendar)
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
         f"({slack_date(window.due, policy.timezone)})."
@@ -542,7 +542,7 @@ def channel_reminder(
 
 def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, now: datetime) -> str:
     """A DM to the owner (or the suggested owner)."""
-    state = escalation.time_words(window, now, policy.calendar)
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
         f"({slack_date(window.due, policy.timezone)}). `/lead {one_line(lead.external_id, 255)}` "
@@ -556,7 +556,7 @@ def manager_alert(
     """The post in the escalations channel, with Reassign (the pool) and Snooze 1h."""
     managers = " ".join(f"<@{user}>" for user in policy.managers)
     owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
-    state = escalation.time_words(window, now, policy.calendar)
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     text = (
         f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state}; {owner}."
     ).strip()
@@ -602,7 +602,7 @@ def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str
     clock = ""
     if running:
         window = min(running, key=lambda item: item.due)
-        state = escalation.time_words(window, now, policy.calendar)
+        state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
         clock = f" Its {window.what} is {state} ({slack_date(window.due, policy.timezone)})."
     return (
         f"🔁 <@{by}> handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "

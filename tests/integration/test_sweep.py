@@ -67,3 +67,26 @@ async def test_a_sweep_reads_only_what_is_due(store: Store, policy: Policy) -> N
     assert (result.looked_at, result.changed) == (0, 0)
     lead = await services.lead(1)
     assert lead.next_action_at == MONDAY + timedelta(minutes=30)
+
+
+async def test_one_sweep_reassigns_a_segment_by_the_round_robin(
+    store: Store, policy: Policy
+) -> None:
+    three = snapshot(policy)
+    three["segments"][0]["reps"] = ["U0REP1", "U0REP2", "U0REP7"]
+    services, sweeper = await setup(store, parse_policy(three), 6)
+    before = {lead_id: (await services.lead(lead_id)).suggested_owner for lead_id in range(1, 7)}
+    assert sorted(before.values()) == ["U0REP1", "U0REP1", "U0REP2", "U0REP2", "U0REP7", "U0REP7"]
+
+    result = await sweeper.run(MONDAY + timedelta(minutes=95))  # past 150% of the 1h claim
+
+    assert result.changed == 6
+    after = {lead_id: (await services.lead(lead_id)).suggested_owner for lead_id in range(1, 7)}
+    assert all(after[lead_id] != before[lead_id] for lead_id in after)  # never the same rep
+    assert sorted(after.values()) == sorted(before.values())  # spread evenly over the pool
+    position = await store.db.run(
+        lambda db: db.exec_driver_sql(
+            "SELECT position FROM round_robin WHERE segment = 'enterprise'"
+        ).scalar_one()
+    )
+    assert position >= 12  # the intake's 6 turns and the sweep's 6 (or more, skipping owners)

@@ -1,0 +1,58 @@
+"""`clock: owner` through the real server: Handoff asks Slack (users.info) for the members'
+time zones when it starts, remembers them, and a rep's claim runs on the rep's own hours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.simulator.stack import LocalStack, TravelClock, start_stack
+from tests.conftest import lead_payload
+
+ENTERPRISE = "C0ENT"
+
+
+@pytest.fixture
+async def owner_stack(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> AsyncIterator[LocalStack]:
+    data = snapshot(policy)
+    data["clock"] = "owner"
+    data["disposition_deadline"] = "2h"
+    local = await start_stack(sqlite_url, parse_policy(data), clock=clock)
+    try:
+        yield local
+    finally:
+        await local.close()
+
+
+async def test_a_claim_runs_on_the_reps_own_hours(owner_stack: LocalStack) -> None:
+    stack = owner_stack
+    stack.sim.users["U0REP1"].tz = "Europe/London"
+    stack.sim.users["U0REP2"].tz = "America/New_York"
+    del stack.sim.users["U0REP6"]  # left the workspace: Slack cannot describe them
+    found = await stack.handoff.people.refresh()
+    assert found["U0REP1"] == "Europe/London" and "U0REP6" not in found
+    assert stack.sim.calls_to("users.info")
+
+    status, body = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+
+    lead = await stack.services.lead(body["id"])
+    assert (lead.owner, lead.owner_zone) == ("U0REP1", "Europe/London")
+    # Claimed Monday 11:00 in Sydney = 00:00 in London: 2 working hours end 11:00 London.
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    # A restart reads the zones back from the database, without asking Slack.
+    assert (await stack.handoff.store.zones())["U0REP2"] == "America/New_York"
+
+
+async def test_the_team_clock_asks_slack_nothing(stack: LocalStack) -> None:
+    await asyncio.sleep(0.05)
+    assert not stack.sim.calls_to("users.info")

@@ -1,0 +1,89 @@
+"""`clock: owner` over the real store (SQLite and PostgreSQL): a claim stores its owner's zone
+and runs the disposition clock on the owner's hours; reassignments move the clock with the
+lead; members' zones survive a restart in the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.policies import PolicyBook
+from bot.services import Services
+from bot.sweep import Sweeper
+from storage.repository import Store
+from storage.sweep import SweepStore
+from tests.conftest import lead_payload
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
+ZONES = {"U0REP1": "Europe/London", "U0REP2": "America/New_York"}
+
+
+class Wakes:
+    def deliver_soon(self) -> None: ...
+
+
+async def services_for(store: Store, policy: Policy, clock: str) -> Services:
+    data = snapshot(policy)
+    data["clock"] = clock
+    data["disposition_deadline"] = "2h"
+    book = PolicyBook(store, parse_policy(data))
+    await book.record_current(MONDAY)
+    services = Services(store, book, Wakes())
+    services.zones.update(ZONES)
+    return services
+
+
+async def claimed(services: Services, rep: str = "U0REP1") -> int:
+    result = await services.intake(lead_payload(), MONDAY)
+    assert result.lead is not None
+    assert (await services.claim(result.lead.id, rep, MONDAY)).ok
+    return result.lead.id
+
+
+async def test_a_claim_runs_the_feedback_clock_on_the_owners_hours(
+    store: Store, policy: Policy
+) -> None:
+    services = await services_for(store, policy, "owner")
+    lead = await services.lead(await claimed(services))
+    assert lead.owner_zone == "Europe/London"
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # 11:00 London
+
+
+async def test_the_team_clock_keeps_the_team_hours(store: Store, policy: Policy) -> None:
+    services = await services_for(store, policy, "team")
+    lead = await services.lead(await claimed(services))
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 Sydney
+
+
+async def test_a_rep_slack_did_not_describe_keeps_the_team_clock(
+    store: Store, policy: Policy
+) -> None:
+    services = await services_for(store, policy, "owner")
+    lead = await services.lead(await claimed(services, "U0MGR1"))  # a manager: no zone known
+    assert lead.owner_zone is None
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+async def test_reassignment_moves_the_clock_to_the_new_owner(store: Store, policy: Policy) -> None:
+    services = await services_for(store, policy, "owner")
+    lead_id = await claimed(services)
+    assert (await services.reassign(lead_id, "U0MGR1", "U0REP2", MONDAY)).ok
+    lead = await services.lead(lead_id)
+    assert (lead.owner, lead.owner_zone) == ("U0REP2", "America/New_York")
+
+
+async def test_the_sweeps_reassignment_moves_the_clock_too(store: Store, policy: Policy) -> None:
+    services = await services_for(store, policy, "owner")
+    lead_id = await claimed(services)
+    sweeper = Sweeper(SweepStore(store.db), services.policies, Wakes(), zones=services.zones)
+    # No first touch: the no_touch ladder reassigns at 200% of the 2h window (15:00 Sydney).
+    result = await sweeper.run(MONDAY + timedelta(hours=4, minutes=5))
+    assert result.changed == 1
+    lead = await services.lead(lead_id)
+    assert (lead.owner, lead.owner_zone) == ("U0REP2", "America/New_York")
+
+
+async def test_members_zones_are_remembered(store: Store) -> None:
+    await store.save_zones(ZONES, MONDAY)
+    await store.save_zones({"U0REP1": "Asia/Singapore"}, MONDAY + timedelta(days=1))
+    assert await store.zones() == {"U0REP1": "Asia/Singapore", "U0REP2": "America/New_York"}

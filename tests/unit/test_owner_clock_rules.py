@@ -1,0 +1,73 @@
+"""`clock: owner`: a claimed lead's clocks run on its owner's working hours in their zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.domain import escalation
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.services import feedback_deadline
+from bot.slack import render
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
+
+
+def with_clock(policy: Policy, clock: str, deadline: str = "2h") -> Policy:
+    data = snapshot(policy)
+    data["clock"] = clock
+    data["disposition_deadline"] = deadline
+    return parse_policy(data)
+
+
+def test_the_team_clock_ignores_the_owner_zone(policy: Policy) -> None:
+    team = with_clock(policy, "team")
+    assert team.calendar_for("Europe/London") is team.calendar
+    due, _ = feedback_deadline(team, MONDAY, "Europe/London")
+    assert due == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney
+
+
+def test_the_owner_clock_runs_on_the_owners_working_hours(policy: Policy) -> None:
+    owner = with_clock(policy, "owner")
+    london = owner.calendar_for("Europe/London")
+    assert str(london.zone) == "Europe/London"
+    due, check = feedback_deadline(owner, MONDAY, "Europe/London")
+    # Claimed at midnight in London: the 2 working hours are 09:00–11:00 London time.
+    assert due == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    assert check == due  # the example's no_feedback ladder starts at 100%
+    # The team's holidays and closed dates still hold: Christmas Eve is closed for everyone.
+    assert not london.is_working_day(datetime(2026, 12, 24).date())
+
+
+def test_an_owner_without_a_known_zone_keeps_the_team_clock(policy: Policy) -> None:
+    owner = with_clock(policy, "owner")
+    assert owner.calendar_for(None) is owner.calendar
+    assert owner.calendar_for("Mars/Olympus_Mons") is owner.calendar
+    assert feedback_deadline(owner, MONDAY, None)[0] == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def test_the_owners_reminder_counts_in_their_working_hours(policy: Policy) -> None:
+    owner = with_clock(policy, "owner", deadline="72h")
+    lead = LeadView(
+        id=7,
+        external_id="x-7",
+        email="a@b.example",
+        name="Priya",
+        segment="enterprise",
+        channel="C0ENT",
+        tier="hot",
+        score=88,
+        sla_version=owner.version,
+        received_at=MONDAY,
+        stage=Stage.SAL,
+        owner="U0REP1",
+        owner_zone="America/New_York",
+        claimed_at=MONDAY,
+        disposition_due_at=datetime(2026, 11, 23, 20, 0, tzinfo=UTC),  # Mon 15:00 in New York
+    )
+    window = next(w for w in escalation.windows(lead, owner) if w.ladder == "no_feedback")
+    at_noon_new_york = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 04:00 Tue in Sydney: closed
+    text = render.owner_reminder(lead, window, owner, at_noon_new_york)
+    assert "due in 3h" in text  # New York's 12:00 → 15:00; Sydney is shut at that instant
+    team = with_clock(policy, "team", deadline="72h")
+    assert "due in 3h" not in render.owner_reminder(lead, window, team, at_noon_new_york)
