@@ -136,7 +136,7 @@ class Stopwatch:
 # The sweep's decisions (rules and rendering, inside its transaction) and, within them, the
 # round robin's statements of a reassignment: deciding is the first without the second.
 DECIDE = Stopwatch(sweep_service, "decide")
-ROTATE = Stopwatch(sweep_storage, "_rotate")
+ROTATE = Stopwatch(sweep_storage._Rotation, "take")
 
 
 class NoDelivery:

@@ -9,8 +9,8 @@ class ActionId(StrEnum):
     CLAIM = "lead_claim"
     ATTEMPT = "lead_attempt"  # + "_<kind>": lead_attempt_email, lead_attempt_call, ...
     DISPOSE = "lead_dispose"  # + "_<code>": lead_dispose_qualified, ...
-    REASSIGN = "reassign"  # managers only (bot/domain/access.py); buttons arrive with issue 4
-    SNOOZE = "snooze"
+    REASSIGN = "reassign"  # managers only (bot/domain/access.py): the alert's rep picker
+    SNOOZE = "snooze"  # managers only: the alert's Snooze 1h button
 
 
 class CallbackId(StrEnum):

@@ -11,7 +11,7 @@ from typing import Any
 from bot.domain import escalation
 from bot.domain.durations import words
 from bot.domain.lead import AttemptKind, LeadView, Stage
-from bot.domain.policy import Disposition, Policy
+from bot.domain.policy import LADDERS, Disposition, Policy
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
 from bot.slack.text import one_line, plain, safe, slack_date, team_time
 from storage.repository import EventView
@@ -117,6 +117,13 @@ def _engagement_date(value: Any, zone: str) -> str:
         return f" ({slack_date(datetime.fromisoformat(str(value)), zone, '{date_short_pretty}')})"
     except (ValueError, OverflowError):
         return ""
+
+
+def _stored_instant(value: Any, zone: str) -> str:
+    try:
+        return slack_date(datetime.fromisoformat(str(value)), zone)
+    except (ValueError, OverflowError):
+        return one_line(str(value), 40)
 
 
 URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
@@ -374,7 +381,26 @@ EVENT_WORDS = {
     "attempt": "contact attempt",
     "first_touch": "first touch",
     "dispositioned": "dispositioned",
+    "escalated": "escalated",
+    "reassigned": "reassigned",
+    "snoozed": "escalations snoozed",
+    "recycled_back": "back from recycling: a new cycle",
 }
+ACTION_WORDS = {
+    "remind_channel": "reminder in the channel",
+    "remind_owner": "reminder to the owner",
+    "notify_manager": "managers alerted",
+    "reassign": "reassigned",
+}
+
+
+def _reassigned_detail(data: dict[str, Any]) -> str:
+    people = [
+        f"{word} <@{data[key]}>"
+        for key, word in (("from", "from"), ("to", "to"))
+        if isinstance(data.get(key), str) and _USER_ID.fullmatch(data[key])
+    ]
+    return f" {' '.join(people)}" if people else ""
 
 
 def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: datetime) -> Message:
@@ -426,6 +452,16 @@ def _event_line(event: EventView, policy: Policy) -> str:
             detail += f" ({one_line(event.data['reason'], 100)})"
     elif event.type == "nurture":
         detail = f": {one_line(event.data.get('reason', ''), 300)}"
+    elif event.type == "escalated":
+        action = str(event.data.get("action", ""))
+        ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)
+        step = one_line(str(event.data.get("step", "?")), 10)
+        done = ACTION_WORDS.get(action) or one_line(action.replace("_", " "), 40)
+        detail = f" ({ladder} at {step}%: {done})"
+    elif event.type == "reassigned":
+        detail = _reassigned_detail(event.data)
+    elif event.type == "snoozed" and event.data.get("until"):
+        detail = f" until {_stored_instant(event.data['until'], policy.timezone)}"
     return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"
 
 
@@ -448,6 +484,15 @@ def sla_summary(policy: Policy) -> Message:
         + (f" (reason: {one_line(', '.join(d.reasons), 300)})" if d.reason_required else "")
         for d in policy.dispositions
     )
+    ladders = "\n".join(
+        f"• {name.replace('_', ' ')}: {one_line(policy.escalation.describe(name), 400)}"
+        for name in LADDERS
+    )
+    clock = (
+        " · a claimed lead's clocks run on its owner's hours in their own time zone"
+        if policy.clock == "owner"
+        else ""
+    )
     required = ", ".join(policy.mql.required_fields)
     targets = policy.targets
     target_bits = []
@@ -461,7 +506,7 @@ def sla_summary(policy: Policy) -> Message:
         _section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         _section(
             f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
-            f"{policy.timezone}, holidays {one_line(holidays, 100)}"
+            f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
         ),
         _section(f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}"),
         _section(f"*Segments* (first match wins)\n{segments}"[:SECTION_LIMIT]),
@@ -469,7 +514,9 @@ def sla_summary(policy: Policy) -> Message:
         _section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
             f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
+            f" · recycled leads return after {policy.recycle_after}"
         ),
+        _section(f"*Escalation* (at a share of each clock's window)\n{ladders}"[:SECTION_LIMIT]),
         _section(f"*Dispositions*\n{dispositions}"[:SECTION_LIMIT]),
         _section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
         _context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),

@@ -535,6 +535,31 @@ def test_lead_card_shows_the_timeline(policy: Policy) -> None:
     assert "Lead 7 · external id hs-7" in text
 
 
+def test_lead_card_tells_the_escalations(policy: Policy) -> None:
+    def event(event_type: str, minutes: int, **data: Any) -> EventView:
+        return EventView(7, event_type, "handoff", POSTED + timedelta(minutes=minutes), data)
+
+    until = (POSTED + timedelta(hours=2)).isoformat()
+    history = [
+        event("escalated", 30, ladder="unclaimed", step=50, action="remind_channel"),
+        event("escalated", 90, ladder="unclaimed", step=150, action="reassign"),
+        event("reassigned", 90, **{"from": OWNER, "to": "U0REP2", "why": "unclaimed"}),
+        event("snoozed", 95, by="U0MGR1", until=until),
+        event("snoozed", 96, by="U0MGR1", until=HOSTILE),
+        event("recycled_back", 99, cycle=1),
+        event("escalated", 100, ladder=HOSTILE, step=HOSTILE, action=HOSTILE),
+    ]
+    message = lead_card(view(Stage.MQL), history, policy, AFTER_DUE)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert "escalated (unclaimed at 50%: reminder in the channel)" in text
+    assert "escalated (unclaimed at 150%: reassigned)" in text
+    assert f"reassigned from <@{OWNER}> to <@U0REP2>" in text
+    assert "escalations snoozed until <!date^" in text
+    assert "back from recycling: a new cycle" in text
+    assert "<!channel>" not in text and "<@U0HOSTILE" not in text
+
+
 def test_lead_card_fallback_is_escaped_once(policy: Policy) -> None:
     lead = view(Stage.SQL, company={"name": "Smith & Sons"})
     message = lead_card(lead, [], policy, AFTER_DUE)
@@ -559,6 +584,8 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert f"version `{policy.version}`" in text
     assert "<#C0ENT>" in text and "<@U0REP1> <@U0REP2>" in text
     assert "first touch within 2h of working time" in text
+    assert "unclaimed: 50% remind_channel → 100% notify_manager → 150% reassign" in text
+    assert "recycled leads return after 30d" in text
     for item in policy.dispositions:
         assert f"*{item.label}*" in text
     assert "Not ICP" in text
