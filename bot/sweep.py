@@ -51,12 +51,11 @@ class Sweeper:
         """Sweep every lead due at `now`, `batch` at a time."""
         looked = changed = 0
         seen: set[int] = set()
-        while True:
-            due = [
-                (lead_id, v)
-                for lead_id, v in await self.rows.due(now, batch)
-                if lead_id not in seen
-            ]
+        more = True
+        while more:
+            found = await self.rows.due(now, batch)
+            more = len(found) == batch  # a short page is the last one
+            due = [(lead_id, v) for lead_id, v in found if lead_id not in seen]
             if not due:
                 break
             versions = {version for _, version in due}

@@ -88,35 +88,44 @@ def enqueue(
 
 
 _WAITING_UPDATE = exists().where(
-    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.lead_id == LeadRow.id,
     OutboxRow.kind == Kind.UPDATE_LEAD,
     OutboxRow.state == PENDING,
     OutboxRow.unknown.is_(False),  # not in flight: it will render the state as it is then
 )
-_ENQUEUE_UPDATE = insert(OutboxRow).from_select(
-    [
-        "kind",
-        "lead_id",
-        "channel",
-        "payload",
-        "state",
-        "created_at",
-        "attempts",
-        "unknown",
-        "unknown_before",
-    ],
-    select(
-        bindparam("p_kind", Kind.UPDATE_LEAD),
-        bindparam("p_lead_id"),
-        LeadRow.channel,
-        bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
-        bindparam("p_state", PENDING),
-        bindparam("p_now", type_=OUTBOX.c.created_at.type),
-        bindparam("p_zero", 0),
-        bindparam("p_false", False),
-        bindparam("p_false2", False),
-    ).where(LeadRow.id == bindparam("p_lead_id"), ~_WAITING_UPDATE),
-)
+_UPDATE_COLUMNS = [
+    "kind",
+    "lead_id",
+    "channel",
+    "payload",
+    "state",
+    "created_at",
+    "attempts",
+    "unknown",
+    "unknown_before",
+]
+
+
+def _updates_of(lead_id: Any, which: Any) -> Any:
+    """INSERT … SELECT of an update request for each lead `which` selects with none waiting."""
+    return insert(OutboxRow).from_select(
+        _UPDATE_COLUMNS,
+        select(
+            bindparam("p_kind", Kind.UPDATE_LEAD),
+            lead_id,
+            LeadRow.channel,
+            bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
+            bindparam("p_state", PENDING),
+            bindparam("p_now", type_=OUTBOX.c.created_at.type),
+            bindparam("p_zero", 0),
+            bindparam("p_false", False),
+            bindparam("p_false2", False),
+        ).where(which, ~_WAITING_UPDATE),
+    )
+
+
+_ENQUEUE_UPDATE = _updates_of(bindparam("p_lead_id"), LeadRow.id == bindparam("p_lead_id"))
+_ENQUEUE_UPDATES = _updates_of(LeadRow.id, LeadRow.id.in_(bindparam("p_lead_ids", expanding=True)))
 
 
 def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
@@ -126,8 +135,8 @@ def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
 
 
 def enqueue_updates(db: Connection, lead_ids: list[int], now: datetime) -> None:
-    """`enqueue_update` for many leads in one executemany."""
-    db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead_id, "p_now": now} for lead_id in lead_ids])
+    """`enqueue_update` for many leads, in one statement."""
+    db.execute(_ENQUEUE_UPDATES, {"p_lead_ids": lead_ids, "p_now": now})
 
 
 _INSERT_EVENT = insert(EventRow)
