@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.simulator.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
@@ -165,3 +165,45 @@ async def test_a_recycled_lead_returns_to_its_queue_as_a_new_cycle(
     kinds = [event.type for event in await stack.services.store.events(1)]
     assert kinds.count("attempt") == 6 and "recycled_back" in kinds  # history intact
     assert await sweep(stack, clock) == 0
+
+
+async def test_an_untouched_lead_waits_out_a_long_weekend_with_a_dst_change(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    # Friday 2 October 2026, 16:00 in Sydney (AEST). Sunday the clocks go forward (AEDT) and
+    # Monday is Labour Day in NSW: the 2 working hours to first touch are Friday 16:00–17:00
+    # and Tuesday 09:00–10:00. No touch: owner reminder at 75% (Tue 09:30), managers at 100%
+    # (10:00), reassignment at 200% (4 working hours after arrival: Tuesday 12:00).
+    clock.now = datetime(2026, 10, 2, 6, 0, tzinfo=UTC)
+    await new_lead(stack)
+    clock.advance(minutes=10)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.first_touch_due_at == datetime(2026, 10, 5, 23, 0, tzinfo=UTC)  # Tue 10:00 AEDT
+
+    for day in (3, 4, 5):  # Saturday, Sunday (the change) and the holiday, at noon in Sydney
+        clock.now = datetime(2026, 10, day, 2, 0, tzinfo=UTC)
+        assert await sweep(stack, clock) == 0
+    clock.now = datetime(2026, 10, 5, 22, 29, tzinfo=UTC)  # Tue 09:29 AEDT
+    assert await sweep(stack, clock) == 0
+
+    clock.advance(minutes=2)  # 09:31: the owner's reminder
+    assert await sweep(stack, clock) == 1
+    dm = stack.sim.messages(stack.sim.dm_channel("U0REP1"))
+    assert dm and "first touch" in dm[-1].all_text and "due in 29m" in dm[-1].all_text
+    clock.advance(minutes=30)  # 10:01: the managers
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert "overdue by 1m" in alert.all_text
+    clock.advance(minutes=118)  # 11:59: not yet
+    assert await sweep(stack, clock) == 0
+    clock.advance(minutes=2)  # 12:01: handed to the next rep of the pool
+    assert await sweep(stack, clock) == 1
+    lead = await stack.services.lead(1)
+    assert lead.owner == "U0REP2"
+    assert await escalations(stack) == [
+        ("no_touch", "0", "fired"),
+        ("no_touch", "1", "fired"),
+        ("no_touch", "2", "fired"),
+    ]
