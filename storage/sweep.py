@@ -152,12 +152,7 @@ class _Rotation:
 
     def take(self, segment: str) -> int:
         if segment not in self.positions:
-            self.db.execute(
-                _insert(self.db)(RoundRobin)
-                .values(segment=segment, position=0)
-                .on_conflict_do_nothing()
-            )
-            held = self.db.execute(_HOLD_ROTATION, {"p_segment": segment}).scalar_one()
+            held = self.db.execute(_hold_rotation(self.db), {"p_segment": segment}).scalar_one()
             self.positions[segment] = self.start[segment] = int(held)
         position = self.positions[segment]
         self.positions[segment] = position + 1
@@ -173,13 +168,15 @@ class _Rotation:
             self.db.execute(_SAVE_ROTATION, moved)
 
 
-# A no-op update takes the row's lock (PostgreSQL) or the write lock (SQLite) and reads it.
-_HOLD_ROTATION = (
-    update(RoundRobin)
-    .where(RoundRobin.segment == bindparam("p_segment"))
-    .values(position=RoundRobin.position)
-    .returning(RoundRobin.position)
-)
+def _hold_rotation(db: Connection) -> Any:
+    """The segment's position, its row created if new and locked (PostgreSQL: the row lock;
+    SQLite: the write lock) until the transaction ends: one statement."""
+    statement = _insert(db)(RoundRobin).values(segment=bindparam("p_segment"), position=0)
+    return statement.on_conflict_do_update(
+        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position}
+    ).returning(RoundRobin.position)
+
+
 _SAVE_ROTATION = (
     update(RoundRobin)
     .where(RoundRobin.segment == bindparam("p_segment"))
