@@ -15,6 +15,7 @@ from bot.domain.policy import Policy, load_policy
 from bot.metrics import Metrics
 from bot.people import People
 from bot.policies import PolicyBook
+from bot.reporting import Reports
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.outbox import Outbox
@@ -24,6 +25,7 @@ from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
 from storage import db
 from storage.outbox import OutboxStore
+from storage.reports import ReportStore
 from storage.repository import Store
 from storage.sweep import SweepStore
 
@@ -42,6 +44,7 @@ class Handoff:
     outbox: Outbox
     sweeper: Sweeper
     people: People
+    reports: Reports
     clock: Clock
     metrics: Metrics
     bolt: AsyncApp
@@ -161,7 +164,8 @@ async def create(
         signing_secret=settings.signing_secret,
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
-    slack_listeners.register(bolt, services, publisher, metrics, clock)
+    reports = Reports(ReportStore(database), book)
+    slack_listeners.register(bolt, services, publisher, metrics, clock, reports)
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )
@@ -185,6 +189,7 @@ async def create(
         outbox,
         sweeper,
         people,
+        reports,
         clock,
         metrics,
         bolt,

@@ -21,7 +21,14 @@ from bot.domain.lead import (
     check_work,
 )
 from bot.domain.policy import Disposition, Policy, Tier
-from bot.domain.routing import choose_segment, choose_tier, mql_problems, score_lead
+from bot.domain.routing import (
+    choose_segment,
+    choose_tier,
+    matches_icp,
+    missing_fields,
+    mql_problems,
+    score_lead,
+)
 from bot.policies import PolicyBook
 from bot.slack import render
 from storage.repository import EventView, NewLead, Store
@@ -166,6 +173,10 @@ class Services:
             "score_reasons": score.reasons,
             "stage": Stage.MQL.value if is_mql else Stage.NURTURE.value,
             "stage_reason": None if is_mql else "; ".join(problems),
+            # Facts for the reports, fixed at arrival.
+            "mql": is_mql,
+            "complete": not missing_fields(lead_in, policy),
+            "icp": matches_icp(lead_in, policy),
             "segment": segment.name if segment else "unrouted",
             "channel": segment.channel if segment else policy.channels.marketing_feedback,
             "tier": tier.name,

@@ -37,6 +37,8 @@ def requested(body: dict[str, Any]) -> tuple[Action, int | None] | None:
     if body.get("type") == "block_actions" and body.get("actions"):
         pressed = body["actions"][0]
         action_id = str(pressed.get("action_id", ""))
+        if action_id == ActionId.REPORT_SHARE:
+            return Action.SLA_REPORT, None
         for prefix, action in BUTTONS.items():
             if action_id == prefix or action_id.startswith(f"{prefix}_"):
                 return action, _lead_id(_pressed_value(pressed))

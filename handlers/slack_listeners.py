@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.lead import Refusal
 from bot.metrics import Metrics
+from bot.reporting import Reports
 from bot.services import Outcome, Services
 from bot.slack import render
 from bot.slack.ids import ActionId, CallbackId
@@ -21,7 +22,6 @@ from handlers import authorize
 log = logging.getLogger("handoff.handlers")
 
 COMING = {
-    "/sla-report": "`/sla-report` (the week's SLA numbers by segment, source and rep)",
     "/sla-plan": "`/sla-plan` (working back from a revenue goal to MQLs per week)",
     "away": "`/handoff away` and `/handoff back` (out-of-office routing)",
     "back": "`/handoff away` and `/handoff back` (out-of-office routing)",
@@ -33,7 +33,7 @@ HELP = (
     "and close it with a disposition.\n"
     "• `/lead <email|external id>`: a lead and its timeline\n"
     "• `/sla`: the SLA on one page\n"
-    "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers (coming soon)\n"
+    "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers\n"
     "• `/sla-plan <revenue goal>`: work back from a goal (coming soon)\n"
     "• `/handoff away|back|routing|help`"
 )
@@ -60,7 +60,12 @@ def _reassign_choice(action: dict[str, Any]) -> tuple[int, str]:
 
 
 def register(
-    app: AsyncApp, services: Services, publisher: SlackPublisher, metrics: Metrics, clock: Clock
+    app: AsyncApp,
+    services: Services,
+    publisher: SlackPublisher,
+    metrics: Metrics,
+    clock: Clock,
+    reports: Reports,
 ) -> None:
     """Attach every listener to the Bolt app."""
 
@@ -211,11 +216,54 @@ def register(
         else:
             await ack(text=f"I don't know `/handoff {word}`.\n{HELP}", response_type="ephemeral")
 
-    for name in ("/sla-report", "/sla-plan"):
+    async def send_report(respond: AsyncRespond, text: str) -> None:
+        try:
+            report = await reports.ask(text, clock())
+        except Refusal as refusal:
+            await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
+            return
+        message = render.sla_report(report, services.policy)
+        await respond(
+            text=message.text,
+            blocks=message.blocks,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        metrics.inc("reports_total")
 
-        @app.command(name)
-        async def coming_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-            await ack(text=_coming(COMING[command["command"]]), response_type="ephemeral")
+    @app.command("/sla-report")
+    async def sla_report_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        # Answer Slack at once; the report follows privately through the response URL, which
+        # works in DMs and in channels the bot is not in.
+        await ack()
+        publisher.spawn(send_report(respond, str(command.get("text") or "")), "sla report")
+
+    async def share_report(respond: AsyncRespond, value: str, user: str) -> None:
+        week, _, segment = value.partition("|")
+        try:
+            report = await reports.week(week, clock(), segment or None)
+        except Refusal as refusal:
+            await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
+            return
+        message = render.sla_report(report, services.policy, shared_by=user)
+        await respond(
+            text=message.text,
+            blocks=message.blocks,
+            response_type="in_channel",
+            replace_original=False,
+        )
+
+    @app.action(ActionId.REPORT_SHARE.value)
+    async def report_share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        value = str(body["actions"][0].get("value") or "")
+        publisher.spawn(share_report(respond, value, body["user"]["id"]), "share sla report")
+
+    @app.command("/sla-plan")
+    async def coming_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack(text=_coming(COMING[command["command"]]), response_type="ephemeral")
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any], client: AsyncWebClient) -> None:

@@ -91,8 +91,12 @@ class LeadRow(Base):
     disposition_note: Mapped[str | None] = mapped_column(Text)
     message_channel: Mapped[str | None] = mapped_column(String(40))
     message_ts: Mapped[str | None] = mapped_column(String(40))
+    # Report facts fixed at arrival: qualified as an MQL, all required fields, fits the ICP.
+    mql: Mapped[bool | None]
+    complete: Mapped[bool | None]
+    icp: Mapped[bool | None]
     # Stage timestamps: each is set once, by a conditional update, and never overwritten.
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # a period's leads: a range
     posted_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
     first_touch_at: Mapped[datetime | None]
@@ -134,7 +138,7 @@ class EscalationRow(Base):
     step: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10))  # fired, skipped
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(index=True)  # a period's escalations: a range
 
 
 class Person(Base):

@@ -40,6 +40,9 @@ LEAD_FIELDS = (
     "campaign",
 )
 Outcome = Literal["sql", "reject", "nurture", "recycle"]
+# What a rejection says went wrong: the lead went to the wrong place, its data was bad, or the
+# MQL definition let it through.
+Problem = Literal["routing", "data", "definition"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 _SLACK_ID = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,30}$")
@@ -331,6 +334,8 @@ class Disposition(_Model):
     reason_required: bool = False
     reasons: list[str] = Field(default_factory=list)
     requires_attempts: bool = False
+    problem: Problem | None = None  # what this code's rejections say went wrong, by default
+    problems: dict[str, Problem] = Field(default_factory=dict)  # by reason, over `problem`
 
     @field_validator("code")
     @classmethod
@@ -351,7 +356,14 @@ class Disposition(_Model):
     def _needs_reasons(self) -> Disposition:
         if self.reason_required and not self.reasons:
             raise ValueError("reason_required needs a list of reasons to choose from")
+        unknown = [reason for reason in self.problems if reason not in self.reasons]
+        if unknown:
+            raise ValueError(f"problems names {unknown[0]!r}, which is not one of its reasons")
         return self
+
+    def problem_of(self, reason: str | None) -> Problem | None:
+        """What a rejection for `reason` says went wrong (None: not tagged)."""
+        return self.problems.get(reason or "", self.problem)
 
 
 class Targets(_Model):
@@ -359,7 +371,38 @@ class Targets(_Model):
     acceptance_rate: float | None = Field(default=None, ge=0, le=1)
     data_completeness: float | None = Field(default=None, ge=0, le=1)
     feedback_completion: float | None = Field(default=None, ge=0, le=1)
+    icp_match: float | None = Field(default=None, ge=0, le=1)
+    attempts_coverage: float | None = Field(default=None, ge=0, le=1)
     mql_per_week: dict[str, int] = Field(default_factory=dict)
+
+
+class WeeklyDigest(_Model):
+    day: Weekday = "mon"
+    time: str = "09:00"  # in the team's time zone
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if _clock(value) is None:
+            raise ValueError("24:00 is not a time to post at; use 00:00")
+        return value
+
+
+class ComplianceAlert(_Model):
+    below: float = Field(default=0.8, ge=0, le=1)  # first-touch compliance under this...
+    weeks: int = Field(default=2, ge=1, le=12)  # ...this many weeks running...
+    notify: list[str] = Field(min_length=1)  # ...tells these people (a DM each)
+
+    @field_validator("notify")
+    @classmethod
+    def _people(cls, value: list[str]) -> list[str]:
+        return [_slack_id(user, "user") for user in value]
+
+
+class ReportSettings(_Model):
+    yellow_margin: float = Field(default=0.05, ge=0, le=1)  # within this under target: yellow
+    weekly_digest: WeeklyDigest | None = Field(default_factory=WeeklyDigest)
+    compliance_alert: ComplianceAlert | None = None
 
 
 class Policy(_Model):
@@ -381,6 +424,8 @@ class Policy(_Model):
     disposition_deadline: Duration = Duration(minutes=72 * 60)
     dispositions: list[Disposition] = Field(min_length=1)
     targets: Targets = Field(default_factory=Targets)
+    icp: SegmentWhen | None = None  # the ideal customer profile, for the ICP-match KPI
+    report: ReportSettings = Field(default_factory=ReportSettings)
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
     recycle_after: Duration = Duration(days=30)  # a recycled lead comes back after this

@@ -92,11 +92,19 @@ def score_lead(lead: LeadIn) -> Score:
     return Score(min(100, fit + min(intent, 50)), reasons, own=False)
 
 
+def missing_fields(lead: LeadIn, policy: Policy) -> list[str]:
+    """The SLA's required fields the lead lacks (data completeness)."""
+    return [path for path in policy.mql.required_fields if lead.value(path) in (None, "")]
+
+
+def matches_icp(lead: LeadIn, policy: Policy) -> bool | None:
+    """Whether the lead fits the SLA's ideal customer profile (None: the SLA defines none)."""
+    return None if policy.icp is None else _segment_matches(lead, policy.icp)
+
+
 def mql_problems(lead: LeadIn, score: Score, policy: Policy) -> list[str]:
     """Why the lead is not an MQL (empty: it is one): missing data or a score below threshold."""
-    problems = [
-        f"missing {path}" for path in policy.mql.required_fields if lead.value(path) in (None, "")
-    ]
+    problems = [f"missing {path}" for path in missing_fields(lead, policy)]
     if score.value < policy.mql.threshold:
         problems.append(f"score {score.value} is below the MQL threshold {policy.mql.threshold}")
     return problems

@@ -170,6 +170,45 @@ class SlackDriver:
         payload = self._message_action(user_id, channel, message, action, {})
         return await self._send_payload(payload, timestamp, bad_signature, retry_num)
 
+    async def press_ephemeral(
+        self,
+        user_id: str,
+        label: str,
+        *,
+        channel: str,
+        value: str | None = None,
+        forged_by: str | None = None,
+    ) -> DriverResponse:
+        """Press the button labelled `label` on the newest ephemeral message `user_id` sees in
+        `channel` (Slack sends no `message` for those: only the container and a response_url).
+        `forged_by` sends the press as another user (who could not have seen it)."""
+        for note in reversed(self.sim.ephemerals(user=user_id, channel=channel)):
+            for block_id, button in buttons_in(note.blocks):
+                if _label(button) == label and (value is None or button.get("value") == value):
+                    action = _button_action(block_id, button, None)
+                    payload = {
+                        "type": "block_actions",
+                        "user": self._user(forged_by or user_id),
+                        "api_app_id": self.api_app_id,
+                        "token": self.verification_token,
+                        "container": {
+                            "type": "message",
+                            "message_ts": note.ts,
+                            "channel_id": channel,
+                            "is_ephemeral": True,
+                        },
+                        "trigger_id": self.sim.issue_trigger(user_id),
+                        "team": self._team(),
+                        "enterprise": None,
+                        "is_enterprise_install": False,
+                        "channel": {"id": channel, "name": self._channel_name(channel)},
+                        "state": {"values": {}},
+                        "response_url": self.sim.new_response_url(channel, forged_by or user_id),
+                        "actions": [action],
+                    }
+                    return await self._send_payload(payload, None, False, None)
+        raise LookupError(f"no ephemeral message with a {label!r} button for {user_id}")
+
     async def choose(
         self,
         user_id: str,

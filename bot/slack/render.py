@@ -12,6 +12,7 @@ from bot.domain import escalation
 from bot.domain.durations import words
 from bot.domain.lead import AttemptKind, LeadView, Stage
 from bot.domain.policy import LADDERS, Disposition, Policy
+from bot.domain.report import Kpi, Report, Slice
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
 from bot.slack.text import one_line, plain, safe, slack_date, team_time
 from storage.repository import EventView
@@ -679,3 +680,187 @@ def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> s
 def settled_alert(text: str) -> Message:
     """A manager alert replaced by what was done about it (its menu and buttons gone)."""
     return Message(text=text, blocks=[_section(text[:SECTION_LIMIT])])
+
+
+# --- the SLA report ----------------------------------------------------------------------------
+
+RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
+SHORT_LABELS = {
+    "first_touch": "First touch",
+    "acceptance": "Acceptance",
+    "feedback": "Feedback",
+    "attempts": "Attempts",
+    "completeness": "Data",
+    "icp": "ICP",
+}
+PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
+REPORT_LINES = 8  # sources and reps shown per section (the rest are counted)
+
+
+def kpi_value(kpi: Kpi) -> str:
+    """`92%`, `1h 20m`, `12`, or `–` when there is nothing to measure."""
+    if kpi.value is None:
+        return "–"
+    if kpi.unit == "share":
+        return f"{kpi.value:.0%}"
+    if kpi.unit == "minutes":
+        return words(int(kpi.value))
+    return f"{kpi.value:.0f}"
+
+
+def kpi_change(kpi: Kpi) -> str:
+    """`▲ 4 pts`, `▼ 12m`, `= ` against the previous period; empty when either is unknown."""
+    change = kpi.change
+    if change is None:
+        return ""
+    if kpi.unit == "share":
+        points = round(change * 100)
+        amount = f"{abs(points)} pts"
+    elif kpi.unit == "minutes":
+        points = round(change)
+        amount = words(abs(points))
+    else:
+        points = round(change)
+        amount = str(abs(points))
+    return "= same" if points == 0 else f"{'▲' if points > 0 else '▼'} {amount}"
+
+
+def _kpi_field(kpi: Kpi) -> str:
+    icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+    target = f" (target {kpi.target:.0%})" if kpi.target is not None and kpi.unit == "share" else ""
+    change = kpi_change(kpi)
+    lines = [f"*{kpi.label}*", f"{kpi_value(kpi)}{icon}{target}"]
+    lines.append(" · ".join(part for part in (kpi.detail, change) if part))
+    return "\n".join(line for line in lines if line)[:FIELD_LIMIT]
+
+
+def _rag_line(kpis: list[Kpi]) -> str:
+    parts = [
+        f"{RAG_ICONS[k.rag]} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}"
+        for k in kpis
+        if k.rag is not None
+    ]
+    return " · ".join(parts) or "No targets in the SLA file to colour against."
+
+
+def _slice_line(piece: Slice, name: str) -> str:
+    parts = []
+    for kpi in piece.kpis:
+        if kpi.key == "mql":
+            parts.append(f"{kpi_value(kpi)} MQLs")
+        elif kpi.key in ("first_touch", "acceptance", "feedback") and kpi.value is not None:
+            icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+            parts.append(f"{SHORT_LABELS[kpi.key].lower()} {kpi_value(kpi)}{icon}")
+        elif kpi.key == "speed_median" and kpi.value is not None:
+            parts.append(f"speed {kpi_value(kpi)}")
+    return f"• {name}: {' · '.join(parts)}"
+
+
+def _slices_text(title: str, slices: list[Slice], name: Any) -> str:
+    shown = sorted(slices, key=lambda s: -s.received)[:REPORT_LINES]
+    lines = [_slice_line(piece, name(piece.name)) for piece in shown]
+    more = len(slices) - len(shown)
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return f"*{title}*\n" + ("\n".join(lines) or "None.")
+
+
+def _rep_name(rep: str) -> str:
+    return f"<@{rep}>" if _USER_ID.fullmatch(rep) else one_line(rep, 60)
+
+
+def sla_report(report: Report, policy: Policy, shared_by: str | None = None) -> Message:
+    """`/sla-report`: the week in ten seconds (ephemeral, or shared to a channel)."""
+    period = report.period
+    scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
+    progress = " (week in progress)" if report.in_progress else ""
+    title = f"📊 *SLA report · {period.words()}*{scope}{progress}"
+    headline = {kpi.key: kpi for kpi in report.headline}
+    blocks: list[dict[str, Any]] = [_section(title)]
+    if report.empty:
+        blocks.append(_section("No leads this week: every figure below is zero."))
+    blocks.append(_section(_rag_line(report.headline)))
+    shares = [k for k in report.headline if k.unit == "share"]
+    fields = [_mrkdwn(_kpi_field(k)) for k in [headline["mql"], *shares]][:10]
+    blocks.append({"type": "section", "fields": fields})
+    speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
+    change = kpi_change(speed)
+    blocks.append(
+        _section(
+            f"*Speed to lead* (posted → first touch, working time): median {kpi_value(speed)}, "
+            f"p90 {kpi_value(p90)}{f' ({change})' if change else ''} · *time to claim* median "
+            f"{kpi_value(claim)}"
+        )
+    )
+    volume = " · ".join(
+        f"{one_line(k.label, 40)} {kpi_value(k)}"
+        + (f"/{k.target:.0f}" if k.target is not None else "")
+        + (f" {RAG_ICONS[k.rag]}" if k.rag else "")
+        for k in report.volume
+    )
+    mql, sal, sql = report.conversion
+    conversion = f"{mql} MQL → {sal} SAL ({_pct(sal, mql)}) → {sql} SQL ({_pct(sql, mql)})"
+    blocks.append(
+        _section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion}")
+    )
+    blocks.append(
+        _section(
+            _slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*")[
+                :SECTION_LIMIT
+            ]
+        )
+    )
+    blocks.append(
+        _section(
+            _slices_text("By source", report.by_source, lambda n: one_line(n, 60))[:SECTION_LIMIT]
+        )
+    )
+    blocks.append(_section(_slices_text("By rep", report.by_rep, _rep_name)[:SECTION_LIMIT]))
+    blocks.append(_section(_outcomes_text(report)[:SECTION_LIMIT]))
+    zone = policy.timezone
+    context = (
+        f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
+        f" · durations in working time ({one_line(zone, 60)})"
+    )
+    if shared_by:
+        context = f"Shared by <@{shared_by}> · {context}"
+    blocks.append(_context(context))
+    if shared_by is None:
+        value = f"{period.label}|{report.segment or ''}"
+        share = _button("Share to channel", ActionId.REPORT_SHARE, value)
+        blocks.append({"type": "actions", "block_id": "report_actions", "elements": [share]})
+    text = f"SLA report {period.label}{scope}: " + _plain_rag(report.headline)
+    return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+def _plain_rag(kpis: list[Kpi]) -> str:
+    return (
+        ", ".join(
+            f"{SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for k in kpis if k.rag is not None
+        )
+        or "no targets set"
+    )
+
+
+def _outcomes_text(report: Report) -> str:
+    mix = " · ".join(f"{one_line(label, 40)} {n}" for _, label, n in report.dispositions)
+    lines = [f"*Dispositions*: {mix or 'none yet'}"]
+    if report.reasons:
+        split = " · ".join(
+            f"{PROBLEM_WORDS.get(problem, 'untagged')} {n}"
+            for problem, n in sorted(report.problems.items(), key=lambda item: -item[1])
+        )
+        lines.append(f"*Why leads were rejected* ({split}):")
+        for reason in report.reasons[:5]:
+            tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
+            lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
+    fired = " · ".join(
+        f"{ladder.replace('_', ' ')}: {ACTION_WORDS.get(action, action)} {n}"
+        for ladder, action, n in report.escalations
+    )
+    lines.append(f"*Escalations fired*: {fired or 'none'}")
+    return "\n".join(lines)

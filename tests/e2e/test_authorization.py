@@ -185,8 +185,10 @@ async def test_sla_report_is_refused_to_reps_and_outsiders(stack: LocalStack, us
 @pytest.mark.parametrize("user", [MANAGER, REPORTER])
 async def test_sla_report_is_for_managers_and_reporters(stack: LocalStack, user: str) -> None:
     answer = await stack.driver.command(user, "/sla-report", "")
-    assert answer.json is not None and answer.json["response_type"] == "ephemeral"
-    assert "coming in a later release" in answer.json["text"]
+    assert answer.status == 200
+    await stack.settle()
+    (report,) = stack.sim.ephemerals(user=user)
+    assert "SLA report ·" in report.all_text
 
 
 @pytest.mark.parametrize("mention", ["<@U0REP2|tom>", "@tom"])

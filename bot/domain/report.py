@@ -1,0 +1,558 @@
+"""The SLA report: every KPI defined once, for a period and optionally a segment, source or rep.
+
+The database counts (storage/reports.py returns `Counts` per segment × source × rep, the
+disposition mix, the fired escalations, and the period's stage times); this module turns them
+into KPIs with their targets, their colour and their change against the previous period. It is
+pure: it takes `as_of` (the report's "now") and the policy, and never reads a clock.
+
+Definitions (the README's "SLA report" section says the same):
+
+* **MQL volume**: leads received in the period that qualified as MQLs, per segment, against
+  `targets.mql_per_week` (per week: a period is a week).
+* **Data completeness**: share of the period's leads that arrived with every required field.
+* **ICP match**: share of the period's leads that fit `icp:` (not shown without it).
+* **Acceptance rate**: claimed / posted, of the period's MQLs.
+* **Time to claim** and **speed to lead**: posted → claimed and posted → first touch, in
+  business minutes; median and p90 (nearest rank).
+* **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
+  `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
+* **Attempts coverage**: of the dispositioned leads, the share that met the follow-up standard
+  (at least `follow_up.min_attempts` attempts), a qualified (SQL) lead counting as met.
+* **Feedback completion**: of the claimed leads dispositioned or past their disposition deadline
+  by `as_of`, the share dispositioned by the deadline.
+* **Disposition mix** and **rejection reasons**, each reason tagged routing / data / definition
+  by the SLA file (`problem` / `problems` of its disposition code).
+* **Conversion**: MQL → SAL (claimed) → SQL.
+* **Escalations**: steps fired in the period, by ladder and action.
+
+Colours: green at or above target, yellow under it by less than `report.yellow_margin`, red
+below that; for MQL volume the margin is relative to the target. No target, no colour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot.domain.businesstime import BusinessCalendar
+from bot.domain.lead import Refusal
+from bot.domain.policy import Policy, Problem
+
+Rag = Literal["green", "yellow", "red"]
+Unit = Literal["share", "minutes", "count"]
+PERIOD_WORDS = "`this-week`, `last-week` or an ISO week like `2026-W47`"
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """An ISO week in the team's time zone: Monday 00:00 to the next Monday 00:00."""
+
+    year: int
+    week: int
+    zone: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    @property
+    def first_day(self) -> date:
+        return date.fromisocalendar(self.year, self.week, 1)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first_day + timedelta(days=offset) for offset in range(7)]
+
+    @property
+    def start(self) -> datetime:
+        return _midnight(self.first_day, self.zone)
+
+    @property
+    def end(self) -> datetime:
+        return _midnight(self.first_day + timedelta(days=7), self.zone)
+
+    def previous(self) -> Period:
+        return week_of(self.first_day - timedelta(days=7), self.zone)
+
+    def words(self) -> str:
+        """`2026-W48 (Mon 23 – Sun 29 Nov 2026)`."""
+        first, last = self.first_day, self.first_day + timedelta(days=6)
+        start = f"{first:%a} {first.day}" + ("" if first.month == last.month else f" {first:%b}")
+        return f"{self.label} ({start} – {last:%a} {last.day} {last:%b %Y})"
+
+
+def _midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def week_of(day: date, zone: str) -> Period:
+    year, week, _ = day.isocalendar()
+    return Period(year, week, zone)
+
+
+def parse_period(text: str | None, now: datetime, zone: str) -> Period:
+    """`this-week` (the default), `last-week` or `YYYY-Www`; a Refusal names the valid forms."""
+    word = (text or "this-week").strip().lower()
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if word in ("this-week", "this", "week"):
+        return week_of(today, zone)
+    if word in ("last-week", "last"):
+        return week_of(today - timedelta(days=7), zone)
+    year, sep, week = word.upper().partition("-W")
+    if sep and year.isdigit() and week.isdigit() and len(year) == 4:
+        try:
+            date.fromisocalendar(int(year), int(week), 1)
+        except ValueError:
+            raise Refusal(f"{year} has no week {int(week)}: use {PERIOD_WORDS}.") from None
+        return Period(int(year), int(week), zone)
+    raise Refusal(f"{_shown(text)} is not a period Handoff knows: use {PERIOD_WORDS}.")
+
+
+def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Period, str | None]:
+    """`/sla-report [period] [segment]`, in either order; a Refusal lists what is valid."""
+    words = (text or "").split()
+    if len(words) > 2:
+        raise Refusal(f"Usage: `/sla-report [period] [segment]`, where a period is {PERIOD_WORDS}.")
+    names = [segment.name for segment in policy.segments]
+    segment = next((w for w in words if w in names), None)
+    rest = [w for w in words if w != segment]
+    if len(rest) > 1 or (rest and _looks_like_segment(rest[0]) and segment is None):
+        unknown = rest[-1]
+        raise Refusal(
+            f"{_shown(unknown)} is not a segment of the SLA: use one of "
+            f"{', '.join(f'`{n}`' for n in names)} (or leave it out for all)."
+        )
+    period = parse_period(rest[0] if rest else None, now, policy.timezone)
+    return period, segment
+
+
+def _looks_like_segment(word: str) -> bool:
+    lowered = word.lower()
+    return not (lowered in ("this-week", "last-week", "this", "last", "week") or "-w" in lowered)
+
+
+def _shown(text: str | None) -> str:
+    return f"`{(text or '').strip()[:40]}`"
+
+
+# --- what the database counts ----------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """Counts over one group of leads received in a period (they add up across groups)."""
+
+    received: int = 0
+    mql: int = 0
+    complete: int = 0
+    complete_known: int = 0
+    icp: int = 0
+    icp_known: int = 0
+    posted: int = 0
+    claimed: int = 0
+    sql: int = 0
+    touch_due: int = 0  # touched, or past the first-touch deadline by `as_of`
+    touched_on_time: int = 0
+    dispositioned: int = 0
+    met_attempts: int = 0  # of the dispositioned: the follow-up standard met
+    feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
+    feedback_on_time: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _FIELDS})
+
+
+_FIELDS = fields(Counts)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The key of a row of counts: who the leads went to."""
+
+    segment: str
+    source: str
+    rep: str | None  # the owner; None while unclaimed
+
+
+@dataclass(frozen=True)
+class Times:
+    """One MQL's stage times in the period (for durations and the daily compliance)."""
+
+    group: Group
+    received_at: datetime
+    posted_at: datetime | None
+    claimed_at: datetime | None
+    first_touch_at: datetime | None
+    first_touch_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the database says about a period (and a filter)."""
+
+    counts: dict[Group, Counts]
+    dispositions: dict[tuple[str, str | None], int]  # (code, reason) → leads
+    escalations: dict[tuple[str, str], int]  # (ladder, action) → fired steps
+    times: list[Times]
+
+
+# --- KPIs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    unit: Unit
+    value: float | None  # None: nothing to measure ("no leads")
+    target: float | None = None
+    rag: Rag | None = None
+    previous: float | None = None
+    detail: str = ""  # the counts behind a share: "45 of 50"
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    reason: str
+    problem: Problem | None
+    leads: int
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The KPIs of one segment, source or rep."""
+
+    name: str
+    received: int
+    kpis: list[Kpi]
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    previous_period: Period
+    as_of: datetime
+    segment: str | None
+    headline: list[Kpi]
+    volume: list[Kpi]  # MQLs per segment against its weekly target
+    by_segment: list[Slice]
+    by_source: list[Slice]
+    by_rep: list[Slice]
+    dispositions: list[tuple[str, str, int]]  # code, label, leads
+    reasons: list[Reason]  # most frequent first
+    problems: dict[str, int]  # routing / data / definition / untagged → rejections
+    conversion: tuple[int, int, int]  # MQL, SAL, SQL
+    escalations: list[tuple[str, str, int]]  # ladder, action, fired
+    speed_minutes: list[int]  # posted → first touch, business minutes (for the chart)
+    window_minutes: int | None  # the first tier's first-touch window (for the chart)
+    daily_compliance: list[tuple[date, float | None]]
+    in_progress: bool  # the period has not ended at `as_of`
+
+    @property
+    def received(self) -> int:
+        return sum(s.received for s in self.by_segment)
+
+    @property
+    def empty(self) -> bool:
+        return self.received == 0
+
+
+def share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def percentile(values: list[int], fraction: float) -> int | None:
+    """Nearest-rank percentile (p50 = median) of whole minutes; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def rag(
+    value: float | None, target: float | None, margin: float, relative: bool = False
+) -> Rag | None:
+    if value is None or target is None:
+        return None
+    if value >= target:
+        return "green"
+    floor = target * (1 - margin) if relative else target - margin
+    return "yellow" if value >= floor else "red"
+
+
+@dataclass
+class _Durations:
+    claim: list[int] = field(default_factory=list)
+    speed: list[int] = field(default_factory=list)
+
+
+def _durations(times: Iterable[Times], calendar: BusinessCalendar) -> _Durations:
+    found = _Durations()
+    for item in times:
+        if item.posted_at is None:
+            continue
+        if item.claimed_at is not None:
+            found.claim.append(
+                calendar.elapsed(item.posted_at, max(item.posted_at, item.claimed_at))
+            )
+        if item.first_touch_at is not None:
+            end = max(item.posted_at, item.first_touch_at)
+            found.speed.append(calendar.elapsed(item.posted_at, end))
+    return found
+
+
+def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi]:
+    """The share KPIs of one group of counts."""
+    targets, margin = policy.targets, policy.report.yellow_margin
+    before = previous or Counts()
+    rows: list[tuple[str, str, int, int, int, int, float | None]] = [
+        (
+            "first_touch",
+            "First-touch compliance",
+            counts.touched_on_time,
+            counts.touch_due,
+            before.touched_on_time,
+            before.touch_due,
+            targets.first_touch_compliance,
+        ),
+        (
+            "acceptance",
+            "Acceptance rate",
+            counts.claimed,
+            counts.posted,
+            before.claimed,
+            before.posted,
+            targets.acceptance_rate,
+        ),
+        (
+            "feedback",
+            "Feedback completion",
+            counts.feedback_on_time,
+            counts.feedback_due,
+            before.feedback_on_time,
+            before.feedback_due,
+            targets.feedback_completion,
+        ),
+        (
+            "attempts",
+            "Attempts coverage",
+            counts.met_attempts,
+            counts.dispositioned,
+            before.met_attempts,
+            before.dispositioned,
+            targets.attempts_coverage,
+        ),
+        (
+            "completeness",
+            "Data completeness",
+            counts.complete,
+            counts.complete_known,
+            before.complete,
+            before.complete_known,
+            targets.data_completeness,
+        ),
+    ]
+    if policy.icp is not None:
+        rows.append(
+            (
+                "icp",
+                "ICP match",
+                counts.icp,
+                counts.icp_known,
+                before.icp,
+                before.icp_known,
+                targets.icp_match,
+            )
+        )
+    kpis = []
+    for key, label, part, whole, part_before, whole_before, target in rows:
+        value = share(part, whole)
+        kpis.append(
+            Kpi(
+                key,
+                label,
+                "share",
+                value,
+                target,
+                rag(value, target, margin),
+                share(part_before, whole_before) if previous is not None else None,
+                f"{part} of {whole}",
+            )
+        )
+    return kpis
+
+
+def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
+    pairs = [
+        ("speed_median", "Speed to lead (median)", now.speed, 0.5),
+        ("speed_p90", "Speed to lead (p90)", now.speed, 0.9),
+        ("claim_median", "Time to claim (median)", now.claim, 0.5),
+    ]
+    kpis = []
+    for key, label, values, fraction in pairs:
+        earlier = None
+        if before is not None:
+            source = before.speed if key.startswith("speed") else before.claim
+            earlier = _float(percentile(source, fraction))
+        kpis.append(
+            Kpi(
+                key,
+                label,
+                "minutes",
+                _float(percentile(values, fraction)),
+                previous=earlier,
+                detail=f"{len(values)} leads",
+            )
+        )
+    return kpis
+
+
+def _float(value: int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _total(counts: Iterable[Counts]) -> Counts:
+    total = Counts()
+    for item in counts:
+        total += item
+    return total
+
+
+def _slices(
+    facts: Facts, previous: Facts, policy: Policy, key: str, calendar: BusinessCalendar
+) -> list[Slice]:
+    def name_of(group: Group) -> str:
+        value = getattr(group, key)
+        return value if value is not None else "(unclaimed)"
+
+    names = sorted({name_of(group) for group in facts.counts})
+    slices = []
+    for name in names:
+        now = _total(c for g, c in facts.counts.items() if name_of(g) == name)
+        before = _total(c for g, c in previous.counts.items() if name_of(g) == name)
+        times = _durations((t for t in facts.times if name_of(t.group) == name), calendar)
+        earlier = _durations((t for t in previous.times if name_of(t.group) == name), calendar)
+        kpis = [
+            Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
+            *_shares(now, policy, before),
+            *_timing(times, earlier)[:1],
+        ]
+        slices.append(Slice(name, now.received, kpis))
+    return slices
+
+
+def build_report(
+    period: Period,
+    facts: Facts,
+    previous: Facts,
+    policy: Policy,
+    as_of: datetime,
+    segment: str | None = None,
+) -> Report:
+    """The report of `period` from what the database counted (and the period before it)."""
+    calendar = policy.calendar
+    margin = policy.report.yellow_margin
+    total, before = _total(facts.counts.values()), _total(previous.counts.values())
+    now_times, before_times = (
+        _durations(facts.times, calendar),
+        _durations(previous.times, calendar),
+    )
+    in_progress = as_of < period.end
+    headline = [
+        Kpi(
+            "mql",
+            "MQLs",
+            "count",
+            float(total.mql),
+            previous=float(before.mql),
+            detail=f"{total.received} leads received",
+        ),
+        *_shares(total, policy, before),
+        *_timing(now_times, before_times),
+    ]
+    volume = []
+    segments = [segment] if segment else [s.name for s in policy.segments]
+    for name in segments:
+        got = sum(c.mql for g, c in facts.counts.items() if g.segment == name)
+        had = sum(c.mql for g, c in previous.counts.items() if g.segment == name)
+        target = policy.targets.mql_per_week.get(name)
+        colour = None if in_progress else rag(float(got), _float(target), margin, relative=True)
+        detail = f"target {target}" if target is not None else "no target"
+        volume.append(
+            Kpi(name, name, "count", float(got), _float(target), colour, float(had), detail)
+        )
+    labels = {d.code: d.label for d in policy.dispositions}
+    mix: dict[str, int] = {}
+    reasons: list[Reason] = []
+    problems: dict[str, int] = {}
+    for (code, reason), leads in facts.dispositions.items():
+        mix[code] = mix.get(code, 0) + leads
+        disposition = policy.disposition(code)
+        if disposition is None or disposition.outcome != "reject":
+            continue
+        problem = disposition.problem_of(reason)
+        reasons.append(Reason(code, reason or "(no reason)", problem, leads))
+        problems[problem or "untagged"] = problems.get(problem or "untagged", 0) + leads
+    reasons.sort(key=lambda r: (-r.leads, r.reason))
+    dispositions = sorted(((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: -x[2])
+    escalations = sorted(
+        ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])
+    )
+    tiers = {t.name: t for t in policy.tiers}
+    window = tiers[policy.tiers[0].name].first_touch.total_minutes(calendar.minutes_per_day)
+    return Report(
+        period=period,
+        previous_period=period.previous(),
+        as_of=as_of,
+        segment=segment,
+        headline=headline,
+        volume=volume,
+        by_segment=_slices(facts, previous, policy, "segment", calendar),
+        by_source=_slices(facts, previous, policy, "source", calendar),
+        by_rep=_slices(facts, previous, policy, "rep", calendar),
+        dispositions=dispositions,
+        reasons=reasons,
+        problems=problems,
+        conversion=(total.mql, total.claimed, total.sql),
+        escalations=escalations,
+        speed_minutes=now_times.speed,
+        window_minutes=window,
+        daily_compliance=daily_compliance(period, facts.times, as_of),
+        in_progress=in_progress,
+    )
+
+
+def daily_compliance(
+    period: Period, times: list[Times], as_of: datetime
+) -> list[tuple[date, float | None]]:
+    """First-touch compliance of the MQLs received each day of the period (None: none due)."""
+    zone = ZoneInfo(period.zone)
+    due: dict[date, int] = {}
+    met: dict[date, int] = {}
+    for item in times:
+        deadline = item.first_touch_due_at
+        if deadline is None:
+            continue
+        touched = item.first_touch_at
+        if touched is None and deadline > as_of:
+            continue  # still running
+        day = item.received_at.astimezone(zone).date()
+        due[day] = due.get(day, 0) + 1
+        if touched is not None and touched <= deadline:
+            met[day] = met.get(day, 0) + 1
+    return [(day, share(met.get(day, 0), due.get(day, 0))) for day in period.days]

@@ -1,0 +1,47 @@
+"""The SLA report use case: parse what was asked, count the period and the one before it in the
+database, and build the KPIs (bot/domain/report.py). Used by `/sla-report` and `handoff report`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.domain.lead import Refusal
+from bot.domain.report import Period, Report, build_report, parse_period, parse_request
+from bot.policies import PolicyBook
+from storage.reports import Filter, ReportStore
+
+
+class Reports:
+    def __init__(self, store: ReportStore, policies: PolicyBook) -> None:
+        self.store = store
+        self.policies = policies
+
+    async def ask(self, text: str | None, now: datetime) -> Report:
+        """`/sla-report [period] [segment]` as typed; a Refusal says what is valid."""
+        period, segment = parse_request(text, now, self.policies.current)
+        return await self.report(period, now, segment=segment)
+
+    async def week(self, week: str | None, now: datetime, segment: str | None = None) -> Report:
+        """`handoff report --week … --segment …`."""
+        policy = self.policies.current
+        if segment is not None and policy.segment(segment) is None:
+            names = ", ".join(s.name for s in policy.segments)
+            raise Refusal(f"{segment!r} is not a segment of the SLA: use one of {names}.")
+        return await self.report(parse_period(week, now, policy.timezone), now, segment=segment)
+
+    async def report(
+        self,
+        period: Period,
+        now: datetime,
+        *,
+        segment: str | None = None,
+        source: str | None = None,
+        rep: str | None = None,
+    ) -> Report:
+        policy = self.policies.current
+        where = Filter(segment, source, rep)
+        minimum = policy.follow_up.min_attempts
+        facts = await self.store.facts(period.start, period.end, now, minimum, where)
+        earlier = period.previous()
+        before = await self.store.facts(earlier.start, earlier.end, now, minimum, where)
+        return build_report(period, facts, before, policy, now, segment)

@@ -1,0 +1,153 @@
+"""The report's queries: a period's leads counted in the database, by segment × source × rep.
+
+Every query reads a time range on an index (`ix_leads_received_at`, `ix_escalations_at`), so a
+week's report costs the week, not the history. The counts are SQL aggregates (CASE inside SUM);
+the stage times of the period's MQLs are read as rows, because business-time durations need the
+team's calendar (bot/domain/report.py turns them into medians and percentiles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, literal, select
+
+from bot.domain.lead import Stage
+from bot.domain.report import Counts, Facts, Group, Times
+from storage.db import Database
+from storage.tables import EscalationRow, LeadRow
+
+LEADS = LeadRow.__table__
+_INSTANT = LEADS.c.received_at.type
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which of a period's leads a report covers (None: all)."""
+
+    segment: str | None = None
+    source: str | None = None
+    rep: str | None = None
+
+    def conditions(self) -> list[Any]:
+        found = []
+        if self.segment is not None:
+            found.append(LeadRow.segment == self.segment)
+        if self.source is not None:
+            found.append(LeadRow.source == self.source)
+        if self.rep is not None:
+            found.append(LeadRow.owner == self.rep)
+        return found
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in (self.segment, self.source, self.rep))
+
+
+def _count(*conditions: Any) -> Any:
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+def _counts_query(
+    start: datetime, end: datetime, as_of: datetime, min_attempts: int, where: Filter
+) -> Any:
+    now = literal(as_of, _INSTANT)
+    lead = LeadRow
+    columns = {
+        "received": func.count(),
+        "mql": _count(lead.mql.is_(True)),
+        "complete": _count(lead.complete.is_(True)),
+        "complete_known": _count(lead.complete.is_not(None)),
+        "icp": _count(lead.icp.is_(True)),
+        "icp_known": _count(lead.icp.is_not(None)),
+        "posted": _count(lead.mql.is_(True), lead.posted_at.is_not(None)),
+        "claimed": _count(lead.mql.is_(True), lead.claimed_at.is_not(None)),
+        "sql": _count(lead.stage == Stage.SQL.value),
+        "touch_due": _count(
+            lead.first_touch_due_at.is_not(None),
+            (lead.first_touch_at.is_not(None)) | (lead.first_touch_due_at <= now),
+        ),
+        "touched_on_time": _count(
+            lead.first_touch_at.is_not(None), lead.first_touch_at <= lead.first_touch_due_at
+        ),
+        "dispositioned": _count(lead.dispositioned_at.is_not(None)),
+        "met_attempts": _count(
+            lead.dispositioned_at.is_not(None),
+            (lead.attempts >= min_attempts) | (lead.stage == Stage.SQL.value),
+        ),
+        "feedback_due": _count(
+            lead.claimed_at.is_not(None),
+            lead.disposition_due_at.is_not(None),
+            (lead.dispositioned_at.is_not(None)) | (lead.disposition_due_at <= now),
+        ),
+        "feedback_on_time": _count(
+            lead.dispositioned_at.is_not(None),
+            lead.disposition_due_at.is_not(None),
+            lead.dispositioned_at <= lead.disposition_due_at,
+        ),
+    }
+    return (
+        select(lead.segment, lead.source, lead.owner, *[c.label(n) for n, c in columns.items()])
+        .where(*_in_period(start, end), *where.conditions())
+        .group_by(lead.segment, lead.source, lead.owner)
+    )
+
+
+def _in_period(start: datetime, end: datetime) -> list[Any]:
+    return [LeadRow.received_at >= start, LeadRow.received_at < end]
+
+
+class ReportStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def facts(
+        self, start: datetime, end: datetime, as_of: datetime, min_attempts: int, where: Filter
+    ) -> Facts:
+        """What the database says about the leads received in [start, end)."""
+        counts_query = _counts_query(start, end, as_of, min_attempts, where)
+        mix_query = (
+            select(LeadRow.disposition_code, LeadRow.disposition_reason, func.count())
+            .where(
+                *_in_period(start, end), *where.conditions(), LeadRow.dispositioned_at.is_not(None)
+            )
+            .group_by(LeadRow.disposition_code, LeadRow.disposition_reason)
+        )
+        escalation_query = select(EscalationRow.ladder, EscalationRow.action, func.count()).where(
+            EscalationRow.at >= start, EscalationRow.at < end, EscalationRow.status == "fired"
+        )
+        if where.any:
+            escalation_query = escalation_query.join(
+                LeadRow, LeadRow.id == EscalationRow.lead_id
+            ).where(*where.conditions())
+        escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
+        times_query = select(
+            LeadRow.segment,
+            LeadRow.source,
+            LeadRow.owner,
+            LeadRow.received_at,
+            LeadRow.posted_at,
+            LeadRow.claimed_at,
+            LeadRow.first_touch_at,
+            LeadRow.first_touch_due_at,
+        ).where(*_in_period(start, end), *where.conditions(), LeadRow.mql.is_(True))
+
+        def work(db: Connection) -> Facts:
+            counts: dict[Group, Counts] = {}
+            for row in db.execute(counts_query).mappings():
+                group = Group(row["segment"], row["source"] or "(none)", row["owner"])
+                values = {name: int(row[name]) for name in Counts.__dataclass_fields__}
+                counts[group] = counts.get(group, Counts()) + Counts(**values)
+            mix = {(str(code), reason): int(n) for code, reason, n in db.execute(mix_query)}
+            fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
+            times = [
+                Times(Group(seg, src or "(none)", owner), received, posted, claimed, touched, due)
+                for seg, src, owner, received, posted, claimed, touched, due in db.execute(
+                    times_query
+                )
+            ]
+            return Facts(counts, mix, fired, times)
+
+        return await self.db.run(work)

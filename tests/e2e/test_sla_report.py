@@ -1,0 +1,100 @@
+"""`/sla-report` through the real server: managers and reporters get the week privately, can
+share it to the channel; anyone else is refused; bad periods and segments say what is valid."""
+
+from __future__ import annotations
+
+from bot.simulator.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+ENTERPRISE, MANAGER, REP = "C0ENT", "U0MGR1", "U0REP1"
+ROOM = "C0SALESLEADS"  # a channel the bot is not in
+
+
+async def week_of_leads(stack: LocalStack, clock: TravelClock) -> None:
+    """Three enterprise leads on Monday: one touched in 20 minutes, one claimed and left, one
+    nobody claimed; and one that did not qualify."""
+    for index in range(3):
+        status, _ = await stack.post_lead(lead_payload(f"hs-{index}"))
+        assert status == 201
+    status, _ = await stack.post_lead(lead_payload("hs-low", score=20, title=None))
+    assert status == 201
+    await stack.settle()
+    posts = stack.sim.messages(ENTERPRISE)
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE, message_ts=posts[0].ts)
+    await stack.driver.press("U0REP2", "Claim", channel=ENTERPRISE, message_ts=posts[1].ts)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE, message_ts=posts[0].ts)
+    await stack.settle()
+    clock.advance(hours=3)  # Monday 14:20: the untouched ones are past their 2h window
+
+
+async def report_for(stack: LocalStack, user: str, text: str = "", channel: str = ROOM) -> str:
+    response = await stack.driver.command(user, "/sla-report", text, channel_id=channel)
+    assert response.status == 200
+    await stack.settle()
+    notes = stack.sim.ephemerals(user=user, channel=channel)
+    assert notes, "no private answer"
+    return notes[-1].all_text
+
+
+async def test_a_manager_gets_the_week_privately(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of_leads(stack, clock)
+    text = await report_for(stack, MANAGER)
+    assert "SLA report · 2026-W48" in text and "(week in progress)" in text
+    assert "First-touch compliance" in text and "1 of 3" in text  # 1 touched on time of 3 due
+    assert "Acceptance rate" in text and "2 of 3" in text
+    assert "Data completeness" in text and "3 of 4" in text
+    assert "3 MQL → 2 SAL (67%) → 0 SQL (0%)" in text
+    assert "*enterprise*" in text and "<@U0REP1>" in text
+    assert stack.sim.messages(ROOM) == []  # nothing in the channel
+
+
+async def test_the_report_can_be_shared_to_the_channel(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await week_of_leads(stack, clock)
+    await report_for(stack, MANAGER, "this-week enterprise")
+    response = await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    (shared,) = stack.sim.messages(ROOM)
+    assert "SLA report · 2026-W48" in shared.all_text and "enterprise" in shared.all_text
+    assert f"Shared by <@{MANAGER}>" in shared.all_text
+    assert "Share to channel" not in shared.all_text  # no button in the shared copy
+
+
+async def test_a_rep_is_refused_politely(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of_leads(stack, clock)
+    answer = await stack.driver.command(REP, "/sla-report", "", channel_id=ROOM)
+    assert answer.json is not None and answer.json["response_type"] == "ephemeral"
+    assert "only the sales managers and the SLA's reporters" in answer.json["text"]
+    await stack.settle()
+    assert stack.sim.ephemerals(user=REP) == []  # no report follows
+
+
+async def test_a_forged_share_by_a_rep_changes_nothing(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await week_of_leads(stack, clock)
+    await report_for(stack, MANAGER)
+    await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM, forged_by=REP)
+    await stack.settle()
+    assert stack.sim.messages(ROOM) == []
+    (refusal,) = stack.sim.ephemerals(user=REP)
+    assert "only the sales managers and the SLA's reporters" in refusal.text
+
+
+async def test_bad_periods_and_segments_say_what_is_valid(stack: LocalStack) -> None:
+    text = await report_for(stack, MANAGER, "fortnight")
+    assert "`fortnight` is not a segment of the SLA" in text and "`enterprise`" in text
+    text = await report_for(stack, MANAGER, "2026-W60")
+    assert "2026 has no week 60" in text
+    text = await report_for(stack, MANAGER, "last-week enterprise smb")
+    assert "Usage: `/sla-report [period] [segment]`" in text
+
+
+async def test_an_empty_week_shows_zeros(stack: LocalStack) -> None:
+    text = await report_for(stack, MANAGER, "2026-W40", channel="D0MGR1")
+    assert "No leads this week" in text and "0 MQL → 0 SAL (–) → 0 SQL (–)" in text
