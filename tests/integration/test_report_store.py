@@ -1,0 +1,146 @@
+"""The report's counts over the real store: the same numbers on SQLite and PostgreSQL, only
+the period's leads, and each filter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.policy import Policy
+from bot.domain.report import Counts, Group, Period
+from bot.policies import PolicyBook
+from bot.reporting import Reports
+from bot.services import Services
+from storage.reports import Filter, ReportStore
+from storage.repository import Store
+from tests.conftest import lead_payload
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
+WEEK = Period(2026, 48, "Australia/Sydney")
+AS_OF = MONDAY + timedelta(days=7, hours=1)  # the next Monday, 12:00 in Sydney
+ENT = "U0REP1"
+
+
+class Wakes:
+    def deliver_soon(self) -> None: ...
+
+
+async def history(store: Store, policy: Policy) -> Services:
+    """Monday's leads: a qualified one touched in time, an untouched claimed one, an unclaimed
+    one, a rejected smb one, a lead below the bar, and one from the week before."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+
+    async def arrive(external_id: str, at: datetime, **fields: object) -> int:
+        result = await services.intake(lead_payload(external_id, **fields), at)
+        assert result.lead is not None
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{result.lead.id}", at)
+        return result.lead.id
+
+    early = await arrive("hs-old", MONDAY - timedelta(days=7))
+    assert (await services.claim(early, ENT, MONDAY - timedelta(days=7))).ok
+    touched = await arrive("hs-1", MONDAY)
+    assert (await services.claim(touched, ENT, MONDAY + timedelta(minutes=5))).ok
+    assert (await services.log_attempt(touched, ENT, "call", MONDAY + timedelta(minutes=20))).ok
+    assert (await services.dispose(touched, ENT, "qualified", MONDAY + timedelta(hours=1))).ok
+    claimed = await arrive("hs-2", MONDAY + timedelta(minutes=1))
+    assert (await services.claim(claimed, "U0REP2", MONDAY + timedelta(minutes=30))).ok
+    await arrive("hs-3", MONDAY + timedelta(minutes=2), source="event")
+    small = {"name": "Tiny Co", "employees": 12, "country": "AU"}
+    smb = await arrive("hs-4", MONDAY + timedelta(minutes=3), company=small, score=70)
+    assert (await services.claim(smb, "U0REP5", MONDAY + timedelta(minutes=10))).ok
+    for minute in range(6):
+        at = MONDAY + timedelta(minutes=11 + minute)
+        assert (await services.log_attempt(smb, "U0REP5", ["call", "email"][minute % 2], at)).ok
+    rejected = await services.dispose(
+        smb, "U0REP5", "not_a_fit", MONDAY + timedelta(hours=2), "Not ICP", "Too small"
+    )
+    assert rejected.ok
+    low = await services.intake(lead_payload("hs-5", score=20, title=None), MONDAY)
+    assert low.lead is not None
+    return services
+
+
+async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, policy: Policy) -> None:
+    await history(store, policy)
+    facts = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter())
+    assert facts.counts == {
+        Group("enterprise", "webinar", ENT): Counts(
+            received=1,
+            mql=1,
+            complete=1,
+            complete_known=1,
+            icp=1,
+            icp_known=1,
+            posted=1,
+            claimed=1,
+            sql=1,
+            touch_due=1,
+            touched_on_time=1,
+            dispositioned=1,
+            met_attempts=1,
+            feedback_due=1,
+            feedback_on_time=1,
+        ),
+        Group("enterprise", "webinar", "U0REP2"): Counts(
+            received=1,
+            mql=1,
+            complete=1,
+            complete_known=1,
+            icp=1,
+            icp_known=1,
+            posted=1,
+            claimed=1,
+            touch_due=1,
+            # its disposition deadline (72 working hours) is still ahead
+        ),
+        Group("enterprise", "event", None): Counts(
+            received=1,
+            mql=1,
+            complete=1,
+            complete_known=1,
+            icp=1,
+            icp_known=1,
+            posted=1,
+            touch_due=1,
+        ),
+        Group("smb", "webinar", "U0REP5"): Counts(
+            received=1,
+            mql=1,
+            complete=1,
+            complete_known=1,
+            icp=0,
+            icp_known=1,
+            posted=1,
+            claimed=1,
+            touch_due=1,
+            touched_on_time=1,
+            dispositioned=1,
+            met_attempts=1,
+            feedback_due=1,
+            feedback_on_time=1,
+        ),
+        Group("enterprise", "webinar", None): Counts(
+            received=1,
+            complete=0,
+            complete_known=1,
+            icp=1,
+            icp_known=1,
+        ),
+    }
+    assert facts.dispositions == {("qualified", None): 1, ("not_a_fit", "Not ICP"): 1}
+    assert len(facts.times) == 4  # the week's MQLs, not last week's, not the one below the bar
+
+
+async def test_filters_and_the_report_built_from_them(store: Store, policy: Policy) -> None:
+    services = await history(store, policy)
+    facts = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter(segment="smb"))
+    assert list(facts.counts) == [Group("smb", "webinar", "U0REP5")]
+    by_rep = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter(rep=ENT))
+    assert sum(c.received for c in by_rep.counts.values()) == 1
+    report = await Reports(ReportStore(store.db), services.policies).report(WEEK, AS_OF)
+    first_touch = next(k for k in report.headline if k.key == "first_touch")
+    assert (first_touch.value, first_touch.detail) == (0.5, "2 of 4")
+    mqls = next(k for k in report.headline if k.key == "mql")
+    assert (mqls.value, mqls.previous) == (4.0, 1.0)  # last week's one lead, in its own week
+    assert report.speed_minutes == [20, 8]

@@ -1,0 +1,287 @@
+"""Every KPI of the SLA report on a hand-computed fixture (bot/domain/report.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.lead import Refusal
+from bot.domain.policy import Policy
+from bot.domain.report import (
+    Counts,
+    Facts,
+    Group,
+    Kpi,
+    Period,
+    Report,
+    Times,
+    build_report,
+    parse_period,
+    parse_request,
+    percentile,
+    rag,
+)
+from bot.slack.render import kpi_change, kpi_value, sla_report
+from tests.unit.test_render import assert_valid_message
+
+ZONE = "Australia/Sydney"
+WEEK = Period(2026, 48, ZONE)  # Mon 23 – Sun 29 Nov 2026 (AEDT, UTC+11)
+AS_OF = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Mon 30 Nov 12:00 in Sydney: the week is over
+ENT_WEB = Group("enterprise", "webinar", "U0REP1")
+ENT_EVENT = Group("enterprise", "event", None)
+SMB_WEB = Group("smb", "webinar", "U0REP5")
+
+
+def sydney(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
+
+
+def counts(**values: int) -> Counts:
+    return Counts(**values)
+
+
+FACTS = Facts(
+    counts={
+        ENT_WEB: counts(
+            received=10,
+            mql=9,
+            complete=9,
+            complete_known=10,
+            icp=8,
+            icp_known=10,
+            posted=9,
+            claimed=7,
+            sql=3,
+            touch_due=8,
+            touched_on_time=7,
+            dispositioned=5,
+            met_attempts=4,
+            feedback_due=6,
+            feedback_on_time=5,
+        ),
+        ENT_EVENT: counts(
+            received=2,
+            mql=2,
+            complete=2,
+            complete_known=2,
+            icp=1,
+            icp_known=2,
+            posted=2,
+            touch_due=2,
+        ),
+        SMB_WEB: counts(
+            received=4,
+            mql=3,
+            complete=3,
+            complete_known=4,
+            icp=2,
+            icp_known=4,
+            posted=3,
+            claimed=3,
+            sql=1,
+            touch_due=3,
+            touched_on_time=3,
+            dispositioned=3,
+            met_attempts=1,
+            feedback_due=3,
+            feedback_on_time=3,
+        ),
+    },
+    dispositions={
+        ("qualified", None): 4,
+        ("not_a_fit", "Not ICP"): 2,
+        ("not_a_fit", "Wrong territory or segment"): 1,
+        ("bad_data", "Wrong contact"): 1,
+        ("bad_timing", None): 1,
+    },
+    escalations={("unclaimed", "remind_channel"): 3, ("unclaimed", "reassign"): 1},
+    times=[
+        # posted Mon 10:00, claimed 10:10, touched 10:30: 10 and 30 working minutes
+        Times(
+            ENT_WEB,
+            sydney(23, 10),
+            sydney(23, 10),
+            sydney(23, 10, 10),
+            sydney(23, 10, 30),
+            sydney(23, 12),
+        ),
+        # posted Mon 16:30, claimed 16:45, touched Tue 09:45: 15 and 75 (overnight is closed)
+        Times(
+            ENT_WEB,
+            sydney(23, 16, 30),
+            sydney(23, 16, 30),
+            sydney(23, 16, 45),
+            sydney(24, 9, 45),
+            sydney(24, 10, 30),
+        ),
+        # posted Tue 11:00, claimed 12:00, touched 14:00: 60 and 180, after its 13:00 deadline
+        Times(
+            SMB_WEB, sydney(24, 11), sydney(24, 11), sydney(24, 12), sydney(24, 14), sydney(24, 13)
+        ),
+        # posted Wed 09:00, never claimed nor touched; its 11:00 deadline has passed
+        Times(ENT_EVENT, sydney(25, 9), sydney(25, 9), None, None, sydney(25, 11)),
+    ],
+)
+BEFORE = Facts(
+    counts={
+        ENT_WEB: counts(
+            received=5,
+            mql=5,
+            complete=5,
+            complete_known=5,
+            posted=5,
+            claimed=5,
+            touch_due=5,
+            touched_on_time=5,
+        )
+    },
+    dispositions={},
+    escalations={},
+    times=[
+        Times(
+            ENT_WEB,
+            sydney(16, 10),
+            sydney(16, 10),
+            sydney(16, 10, 5),
+            sydney(16, 10, 50),
+            sydney(16, 12),
+        )
+    ],
+)
+
+
+@pytest.fixture
+def report(policy: Policy) -> Report:
+    return build_report(WEEK, FACTS, BEFORE, policy, AS_OF)
+
+
+def kpi(report: Report, key: str) -> tuple[float | None, str | None, str]:
+    found = next(k for k in report.headline if k.key == key)
+    return found.value, found.rag, found.detail
+
+
+def test_the_shares_and_their_colours(report: Report) -> None:
+    # Targets of the example: first touch 90%, acceptance 70%, feedback 90%, attempts 80%,
+    # data 95%, ICP 70%; yellow within 5 points under.
+    assert kpi(report, "first_touch") == (10 / 13, "red", "10 of 13")
+    assert kpi(report, "acceptance") == (10 / 14, "green", "10 of 14")
+    assert kpi(report, "feedback") == (8 / 9, "yellow", "8 of 9")
+    assert kpi(report, "attempts") == (5 / 8, "red", "5 of 8")
+    assert kpi(report, "completeness") == (14 / 16, "red", "14 of 16")
+    assert kpi(report, "icp") == (11 / 16, "yellow", "11 of 16")
+    assert kpi(report, "mql") == (14.0, None, "16 leads received")
+
+
+def test_durations_are_working_time_with_nearest_rank_percentiles(report: Report) -> None:
+    assert kpi(report, "speed_median")[0] == 75
+    assert kpi(report, "speed_p90")[0] == 180
+    assert kpi(report, "claim_median")[0] == 15
+    assert report.speed_minutes == [30, 75, 180]
+    assert report.window_minutes == 120  # the hot tier's 2h, marked on the chart
+
+
+def test_changes_against_the_previous_week(report: Report) -> None:
+    first_touch = next(k for k in report.headline if k.key == "first_touch")
+    assert first_touch.previous == 1.0 and kpi_change(first_touch) == "▼ 23 pts"
+    speed = next(k for k in report.headline if k.key == "speed_median")
+    assert speed.previous == 50 and kpi_change(speed) == "▲ 25m"
+    mqls = next(k for k in report.headline if k.key == "mql")
+    assert kpi_change(mqls) == "▲ 9"
+    feedback = next(k for k in report.headline if k.key == "feedback")
+    assert feedback.previous is None and kpi_change(feedback) == ""  # nothing was due before
+
+
+def test_volume_against_the_weekly_targets(report: Report) -> None:
+    assert [(k.key, k.value, k.target, k.rag) for k in report.volume] == [
+        ("enterprise", 11.0, 10.0, "green"),
+        ("mid_market", 0.0, 25.0, "red"),
+        ("smb", 3.0, 40.0, "red"),
+    ]
+
+
+def test_dispositions_reasons_and_their_problems(report: Report) -> None:
+    assert report.dispositions[0] == ("qualified", "Qualified", 4)
+    assert ("not_a_fit", "Not a fit", 3) in report.dispositions
+    assert [(r.reason, r.problem, r.leads) for r in report.reasons] == [
+        ("Not ICP", "definition", 2),
+        ("Wrong contact", "data", 1),
+        ("Wrong territory or segment", "routing", 1),
+    ]
+    assert report.problems == {"definition": 2, "data": 1, "routing": 1}
+
+
+def test_conversion_escalations_and_daily_compliance(report: Report) -> None:
+    assert report.conversion == (14, 10, 4)
+    assert report.escalations == [
+        ("unclaimed", "reassign", 1),
+        ("unclaimed", "remind_channel", 3),
+    ]
+    assert report.daily_compliance == [
+        (date(2026, 11, 23), 1.0),
+        (date(2026, 11, 24), 0.0),
+        (date(2026, 11, 25), 0.0),
+        (date(2026, 11, 26), None),
+        (date(2026, 11, 27), None),
+        (date(2026, 11, 28), None),
+        (date(2026, 11, 29), None),
+    ]
+    assert not report.in_progress
+
+
+def test_slices_by_segment_source_and_rep(report: Report) -> None:
+    assert [(s.name, s.received) for s in report.by_segment] == [("enterprise", 12), ("smb", 4)]
+    assert [(s.name, s.received) for s in report.by_source] == [("event", 2), ("webinar", 14)]
+    assert [s.name for s in report.by_rep] == ["(unclaimed)", "U0REP1", "U0REP5"]
+    enterprise = {k.key: k for k in report.by_segment[0].kpis}
+    assert enterprise["first_touch"].value == 7 / 10
+    assert enterprise["speed_median"].value == 30  # of 30 and 75: nearest rank
+
+
+def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
+    nothing = Facts({}, {}, {}, [])
+    report = build_report(WEEK, nothing, nothing, policy, AS_OF)
+    assert report.empty and report.conversion == (0, 0, 0)
+    assert all(k.value is None for k in report.headline if k.unit != "count")
+    message = sla_report(report, policy)
+    assert_valid_message(message)
+    text = " ".join(str(block) for block in message.blocks)
+    assert "No leads this week" in text and "–" in text
+
+
+def test_the_rendered_report_reads_in_ten_seconds(report: Report, policy: Policy) -> None:
+    message = sla_report(report, policy)
+    assert_valid_message(message)
+    text = " ".join(str(block) for block in message.blocks)
+    assert "🔴 First touch 77%" in text and "🟢 Acceptance 71%" in text
+    assert "14 MQL → 10 SAL (71%) → 4 SQL (29%)" in text
+    assert "MQL definition 2" in text and "routing 1" in text
+    assert message.text.startswith("SLA report 2026-W48: First touch 77%")
+
+
+def test_periods(policy: Policy) -> None:
+    monday_morning = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # Mon 23 Nov 01:00 in Sydney
+    assert parse_period(None, monday_morning, ZONE).label == "2026-W48"
+    assert parse_period("last-week", monday_morning, ZONE).label == "2026-W47"
+    assert parse_period("2026-w01", monday_morning, ZONE).start == datetime(
+        2025, 12, 28, 13, 0, tzinfo=UTC
+    )  # Mon 29 Dec 2025 00:00 AEDT
+    assert WEEK.words() == "2026-W48 (Mon 23 – Sun 29 Nov 2026)"
+    assert Period(2026, 49, ZONE).words() == "2026-W49 (Mon 30 Nov – Sun 6 Dec 2026)"
+    with pytest.raises(Refusal, match="2027 has no week 53"):
+        parse_period("2027-W53", AS_OF, ZONE)
+    assert parse_request("enterprise last-week", AS_OF, policy)[1] == "enterprise"
+    with pytest.raises(Refusal, match="`emea` is not a segment"):
+        parse_request("emea", AS_OF, policy)
+
+
+def test_helpers() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([5], 0.9) == 5
+    assert percentile([4, 1, 3, 2], 0.5) == 2
+    assert rag(0.85, 0.9, 0.05) == "yellow" and rag(0.84, 0.9, 0.05) == "red"
+    assert rag(9.6, 10, 0.05, relative=True) == "yellow"
+    assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
+    assert kpi_value(Kpi("x", "x", "share", None)) == "–"
+    assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"
