@@ -9,7 +9,7 @@ team's calendar (bot/domain/report.py turns them into medians and percentiles).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select
@@ -95,6 +95,34 @@ def _counts_query(
     )
 
 
+# The stage times of the period's MQLs, as seconds since the epoch: tens of thousands of rows
+# convert several times faster from floats than through the datetime type (SQLite stores text).
+_STAGE_TIMES = (
+    LeadRow.received_at,
+    LeadRow.posted_at,
+    LeadRow.claimed_at,
+    LeadRow.first_touch_at,
+    LeadRow.first_touch_due_at,
+)
+
+
+def _epoch(db: Connection, column: Any) -> Any:
+    if db.dialect.name == "postgresql":
+        return func.date_part("epoch", column)  # double precision
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def _times_query(db: Connection, where: list[Any]) -> Any:
+    epochs = [_epoch(db, column) for column in _STAGE_TIMES]
+    return select(LeadRow.segment, LeadRow.source, LeadRow.owner, *epochs).where(*where)
+
+
+def _instant(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(round(float(seconds), 3), UTC)
+
+
 def _in_period(start: datetime, end: datetime) -> list[Any]:
     return [LeadRow.received_at >= start, LeadRow.received_at < end]
 
@@ -123,16 +151,7 @@ class ReportStore:
                 LeadRow, LeadRow.id == EscalationRow.lead_id
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
-        times_query = select(
-            LeadRow.segment,
-            LeadRow.source,
-            LeadRow.owner,
-            LeadRow.received_at,
-            LeadRow.posted_at,
-            LeadRow.claimed_at,
-            LeadRow.first_touch_at,
-            LeadRow.first_touch_due_at,
-        ).where(*_in_period(start, end), *where.conditions(), LeadRow.mql.is_(True))
+        times_where = [*_in_period(start, end), *where.conditions(), LeadRow.mql.is_(True)]
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
@@ -143,9 +162,16 @@ class ReportStore:
             mix = {(str(code), reason): int(n) for code, reason, n in db.execute(mix_query)}
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             times = [
-                Times(Group(seg, src or "(none)", owner), received, posted, claimed, touched, due)
+                Times(
+                    Group(seg, src or "(none)", owner),
+                    datetime.fromtimestamp(float(received), UTC),
+                    _instant(posted),
+                    _instant(claimed),
+                    _instant(touched),
+                    _instant(due),
+                )
                 for seg, src, owner, received, posted, claimed, touched, due in db.execute(
-                    times_query
+                    _times_query(db, times_where)
                 )
             ]
             return Facts(counts, mix, fired, times)

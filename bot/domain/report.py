@@ -301,18 +301,38 @@ class _Durations:
     speed: list[int] = field(default_factory=list)
 
 
-def _durations(times: Iterable[Times], calendar: BusinessCalendar) -> _Durations:
-    found = _Durations()
+@dataclass(frozen=True)
+class _Measured:
+    """One MQL's durations in business minutes (None: that stage not reached)."""
+
+    group: Group
+    claim: int | None
+    speed: int | None
+
+
+def _measure(times: Iterable[Times], calendar: BusinessCalendar) -> list[_Measured]:
+    """Each posted MQL's time to claim and speed to lead, computed once per report."""
+    found = []
     for item in times:
-        if item.posted_at is None:
+        posted = item.posted_at
+        if posted is None:
             continue
+        claim = speed = None
         if item.claimed_at is not None:
-            found.claim.append(
-                calendar.elapsed(item.posted_at, max(item.posted_at, item.claimed_at))
-            )
+            claim = calendar.elapsed(posted, max(posted, item.claimed_at))
         if item.first_touch_at is not None:
-            end = max(item.posted_at, item.first_touch_at)
-            found.speed.append(calendar.elapsed(item.posted_at, end))
+            speed = calendar.elapsed(posted, max(posted, item.first_touch_at))
+        found.append(_Measured(item.group, claim, speed))
+    return found
+
+
+def _durations(measured: Iterable[_Measured]) -> _Durations:
+    found = _Durations()
+    for item in measured:
+        if item.claim is not None:
+            found.claim.append(item.claim)
+        if item.speed is not None:
+            found.speed.append(item.speed)
     return found
 
 
@@ -434,19 +454,30 @@ def _total(counts: Iterable[Counts]) -> Counts:
 
 
 def _slices(
-    facts: Facts, previous: Facts, policy: Policy, key: str, calendar: BusinessCalendar
+    facts: Facts,
+    previous: Facts,
+    measured: tuple[list[_Measured], list[_Measured]],
+    policy: Policy,
+    key: str,
 ) -> list[Slice]:
     def name_of(group: Group) -> str:
         value = getattr(group, key)
         return value if value is not None else "(unclaimed)"
 
+    def by_name(items: Iterable[_Measured]) -> dict[str, list[_Measured]]:
+        grouped: dict[str, list[_Measured]] = {}
+        for item in items:
+            grouped.setdefault(name_of(item.group), []).append(item)
+        return grouped
+
+    now_measured, before_measured = by_name(measured[0]), by_name(measured[1])
     names = sorted({name_of(group) for group in facts.counts})
     slices = []
     for name in names:
         now = _total(c for g, c in facts.counts.items() if name_of(g) == name)
         before = _total(c for g, c in previous.counts.items() if name_of(g) == name)
-        times = _durations((t for t in facts.times if name_of(t.group) == name), calendar)
-        earlier = _durations((t for t in previous.times if name_of(t.group) == name), calendar)
+        times = _durations(now_measured.get(name, []))
+        earlier = _durations(before_measured.get(name, []))
         kpis = [
             Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
             *_shares(now, policy, before),
@@ -468,10 +499,8 @@ def build_report(
     calendar = policy.calendar
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
-    now_times, before_times = (
-        _durations(facts.times, calendar),
-        _durations(previous.times, calendar),
-    )
+    measured = (_measure(facts.times, calendar), _measure(previous.times, calendar))
+    now_times, before_times = _durations(measured[0]), _durations(measured[1])
     in_progress = as_of < period.end
     headline = [
         Kpi(
@@ -522,9 +551,9 @@ def build_report(
         segment=segment,
         headline=headline,
         volume=volume,
-        by_segment=_slices(facts, previous, policy, "segment", calendar),
-        by_source=_slices(facts, previous, policy, "source", calendar),
-        by_rep=_slices(facts, previous, policy, "rep", calendar),
+        by_segment=_slices(facts, previous, measured, policy, "segment"),
+        by_source=_slices(facts, previous, measured, policy, "source"),
+        by_rep=_slices(facts, previous, measured, policy, "rep"),
         dispositions=dispositions,
         reasons=reasons,
         problems=problems,

@@ -186,7 +186,7 @@ class SlackDriver:
             for block_id, button in buttons_in(note.blocks):
                 if _label(button) == label and (value is None or button.get("value") == value):
                     action = _button_action(block_id, button, None)
-                    payload = {
+                    payload: Json = {
                         "type": "block_actions",
                         "user": self._user(forged_by or user_id),
                         "api_app_id": self.api_app_id,

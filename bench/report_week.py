@@ -1,0 +1,328 @@
+"""`/sla-report` for one week of 20,000 leads with 100,000 and with 1,000,000 leads stored.
+
+    python -m bench.report_week [--week-leads 20000] [--sizes 100000 1000000] [--rounds 5]
+                                [--no-postgres]
+
+For each backend (a SQLite file in a temporary directory; PostgreSQL when it answers at
+HANDOFF_TEST_POSTGRES_URL or postgresql+asyncpg://postgres@127.0.0.1:5432/test, in a fresh
+database dropped afterwards) and each size, it bulk-loads `size` leads under the example SLA,
+`week_leads` in each ISO week going back from the reported week (so 100,000 leads are 5 weeks
+of history and 1,000,000 are 50), with the mix a team sees: 85% MQLs, 90% of those posted, 70%
+claimed, 60% touched (some late), 40% dispositioned with the example's codes and reasons, and
+escalations on 5% of them. After ANALYZE, each round builds the whole report of the newest week
+(`Reports.report`, as `/sla-report` does: this week and the week before it, every KPI, by segment,
+source and rep) on each size in turn. It reports the median wall time and, of it, the time in
+the database (inside `Database.run`). Targets: 1,000,000 within 1.5x of 100,000 (a week's
+report costs the week, not the history), and the week's report under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection, make_url
+
+from bot.domain.policy import Policy, load_policy, snapshot
+from bot.domain.report import Period
+from bot.policies import PolicyBook
+from bot.reporting import Reports
+from storage.db import Database, upgrade
+from storage.reports import ReportStore
+from storage.repository import Store
+from storage.tables import EscalationRow, LeadRow
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
+PG_ENV = "HANDOFF_TEST_POSTGRES_URL"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+ZONE = "Australia/Sydney"
+WEEK = Period(2026, 47, ZONE)  # the reported week: Mon 16 – Sun 22 Nov 2026
+AS_OF = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # Tue 24 Nov 12:00 in Sydney
+CHUNK = 5_000
+SEGMENTS = [("enterprise", "C0ENT", 2400), ("mid_market", "C0MID", 450), ("smb", "C0SMB", 40)]
+REPS = {"enterprise": ["U0REP1", "U0REP2"], "mid_market": ["U0REP3", "U0REP4"],
+        "smb": ["U0REP5", "U0REP6"]}  # fmt: skip
+SOURCES = ["webinar", "content_download", "demo_request", "paid_search", "event", "referral"]
+OUTCOMES = [  # code, reason, stage
+    ("qualified", None, "sql"),
+    ("not_a_fit", "Not ICP", "reject"),
+    ("not_a_fit", "No budget", "reject"),
+    ("not_a_fit", "Wrong territory or segment", "reject"),
+    ("bad_data", "Wrong contact", "reject"),
+    ("bad_timing", None, "nurture"),
+    ("no_response", None, "recycle"),
+]
+
+
+class TimedDatabase(Database):
+    """A Database that sums the time spent in `run` while `timing`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.timing = False
+        self.run_seconds = 0.0
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await super().run(work)
+        finally:
+            if self.timing:
+                self.run_seconds += time.perf_counter() - started
+
+
+def rows(policy: Policy, size: int, week_leads: int) -> Iterator[list[dict[str, Any]]]:
+    """The leads, newest week first, in chunks; `week_leads` per ISO week."""
+    rng = random.Random(size)
+    chunk: list[dict[str, Any]] = []
+    for index in range(size):
+        week_start = WEEK.start - timedelta(days=7 * (index // week_leads))
+        received = week_start + timedelta(seconds=rng.randrange(7 * 24 * 3600))
+        segment, channel, employees = SEGMENTS[index % 3]
+        source = SOURCES[(index // 3) % len(SOURCES)]
+        mql = rng.random() < 0.85
+        row: dict[str, Any] = {
+            "id": index + 1,
+            "external_id": f"bench-{index}",
+            "email": f"lead{index}@company{index}.example",
+            "name": f"Lead {index}",
+            "title": "VP Sales",
+            "company": {"name": f"Company {index}", "employees": employees, "country": "AU"},
+            "source": source,
+            "campaign": f"FY27-{source}",
+            "engagement": [],
+            "payload": {},
+            "score": 85 if mql else 40,
+            "score_reasons": [],
+            "stage": "mql" if mql else "nurture",
+            "segment": segment,
+            "channel": channel,
+            "tier": "hot",
+            "sla_version": policy.version,
+            "suggested_owner": REPS[segment][index % 2],
+            "owner": None,
+            "attempts": 0,
+            "received_at": received,
+            "cycle": 1,
+            "mql": mql,
+            "complete": rng.random() < 0.95,
+            "icp": rng.random() < 0.75,
+            "posted_at": None,
+            "claimed_at": None,
+            "first_touch_at": None,
+            "dispositioned_at": None,
+            "first_touch_due_at": received + timedelta(hours=2) if mql else None,
+            "disposition_due_at": None,
+            "disposition_code": None,
+            "disposition_reason": None,
+        }
+        if mql and rng.random() < 0.9:
+            row["posted_at"] = received + timedelta(seconds=2)
+            if rng.random() < 0.7:
+                row["owner"] = row["suggested_owner"]
+                row["stage"] = "sal"
+                row["claimed_at"] = received + timedelta(minutes=rng.randrange(1, 240))
+                row["disposition_due_at"] = row["claimed_at"] + timedelta(days=4)
+                if rng.random() < 0.86:
+                    row["first_touch_at"] = row["claimed_at"] + timedelta(
+                        minutes=rng.randrange(1, 300)
+                    )
+                    row["attempts"] = rng.randrange(1, 8)
+                    if rng.random() < 0.6:
+                        code, reason, stage = OUTCOMES[rng.randrange(len(OUTCOMES))]
+                        row["dispositioned_at"] = row["first_touch_at"] + timedelta(
+                            hours=rng.randrange(1, 120)
+                        )
+                        row |= {"disposition_code": code, "disposition_reason": reason,
+                                "stage": stage}  # fmt: skip
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def build(database: Database, policy: Policy, size: int, week_leads: int) -> float:
+    started = time.perf_counter()
+    await upgrade(database.engine)
+    await Store(database).save_policy(policy.version, snapshot(policy), AS_OF)
+    leads, steps = insert(LeadRow), insert(EscalationRow)
+    for chunk in rows(policy, size, week_leads):
+        fired = [
+            {"lead_id": row["id"], "cycle": 1, "ladder": "unclaimed", "step": 0,
+             "action": "remind_channel", "status": "fired",
+             "at": row["received_at"] + timedelta(minutes=30)}
+            for row in chunk if row["id"] % 20 == 0 and row["mql"]
+        ]  # fmt: skip
+
+        def work(db: Connection, chunk: list[dict[str, Any]] = chunk, fired: Any = fired) -> None:
+            db.execute(leads, chunk)
+            if fired:
+                db.execute(steps, fired)
+
+        await database.run(work)
+    if database._sqlite is not None:
+        await database.run(lambda db: db.exec_driver_sql("ANALYZE"))
+    else:
+        async with database.engine.connect() as connection:
+            auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("VACUUM ANALYZE")
+    return time.perf_counter() - started
+
+
+class Case:
+    def __init__(self, backend: str, url: str, policy: Policy, size: int) -> None:
+        self.backend, self.size = backend, size
+        self.database = TimedDatabase(url)
+        self.reports = Reports(ReportStore(self.database), PolicyBook(Store(self.database), policy))
+        self.walls: list[float] = []
+        self.dbs: list[float] = []
+        self.received = 0
+
+    async def measure(self) -> None:
+        self.database.run_seconds = 0.0
+        self.database.timing = True
+        started = time.perf_counter()
+        report = await self.reports.report(WEEK, AS_OF)
+        self.walls.append(time.perf_counter() - started)
+        self.database.timing = False
+        self.dbs.append(self.database.run_seconds)
+        self.received = report.received
+
+    def line(self) -> str:
+        walls = ", ".join(f"{w * 1000:.0f}" for w in self.walls)
+        return f"{self.backend} {self.size:,} stored: report ms [{walls}], week {self.received:,}"
+
+
+async def measure_backend(
+    backend: str, urls: dict[int, str], policy: Policy, week_leads: int, rounds: int
+) -> list[Case]:
+    cases = []
+    try:
+        for size, url in urls.items():
+            case = Case(backend, url, policy, size)
+            cases.append(case)
+            seconds = await build(case.database, policy, size, week_leads)
+            print(f"{backend} {size:,} leads stored: built in {seconds:.0f} s", flush=True)
+            await case.measure()  # warm-up: caches, as in a running server
+            case.walls.clear()
+            case.dbs.clear()
+        for _ in range(rounds):
+            for case in cases:
+                await case.measure()
+    finally:
+        for case in cases:
+            await case.database.dispose()
+    for case in cases:
+        print(case.line(), flush=True)
+    return cases
+
+
+async def postgres_base() -> str | None:
+    import asyncpg
+
+    base = os.environ.get(PG_ENV) or PG_DEFAULT
+    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        connection = await asyncio.wait_for(asyncpg.connect(plain), 5)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return None
+    await connection.close()
+    return base
+
+
+async def _pg_admin(base: str, statement: str) -> None:
+    import asyncpg
+
+    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(plain)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def measure(week_leads: int, sizes: list[int], rounds: int, postgres: bool) -> list[Case]:
+    policy = load_policy(str(ROOT / "sla.yaml"))
+    with tempfile.TemporaryDirectory(prefix="handoff-report-") as tmp:
+        urls = {size: f"sqlite+aiosqlite:///{Path(tmp) / f'report-{size}.db'}" for size in sizes}
+        cases = await measure_backend("sqlite", urls, policy, week_leads, rounds)
+    base = await postgres_base() if postgres else None
+    if base is None:
+        print("PostgreSQL: not measured (no server answered)", flush=True)
+        return cases
+    names = {size: f"handoff_bench_{uuid.uuid4().hex[:12]}" for size in sizes}
+    try:
+        for name in names.values():
+            await _pg_admin(base, f'CREATE DATABASE "{name}"')
+        urls = {
+            size: make_url(base).set(database=name).render_as_string(hide_password=False)
+            for size, name in names.items()
+        }
+        cases += await measure_backend("postgresql", urls, policy, week_leads, rounds)
+    finally:
+        for name in names.values():
+            await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return cases
+
+
+def report(cases: list[Case]) -> str:
+    lines = [
+        "| backend | leads stored | leads in the week | report (median) | of it database "
+        "| vs smallest |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    summary = []
+    for case in cases:
+        base = min((c for c in cases if c.backend == case.backend), key=lambda c: c.size)
+        wall, db = statistics.median(case.walls), statistics.median(case.dbs)
+        ratio = wall / statistics.median(base.walls)
+        lines.append(
+            f"| {case.backend} | {case.size:,} | {case.received:,} | {wall * 1000:.0f} ms "
+            f"| {db * 1000:.0f} ms | {ratio:.2f}x |"
+        )
+        if case is not base:
+            verdict = "ok" if ratio <= 1.5 else "OVER"
+            summary.append(
+                f"{case.backend}: {case.size:,} vs {base.size:,} stored: {ratio:.2f}x "
+                f"(target <= 1.5x: {verdict})"
+            )
+        verdict = "ok" if wall < 1 else "OVER"
+        summary.append(
+            f"{case.backend} {case.size:,}: the week's report in {wall * 1000:.0f} ms "
+            f"(target < 1 s: {verdict})"
+        )
+    return "\n".join([*lines, "", *summary])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--week-leads", type=int, default=20_000, help="leads per week")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args()
+    cases = asyncio.run(
+        measure(args.week_leads, sorted(args.sizes), args.rounds, not args.no_postgres)
+    )
+    print()
+    print(report(cases))
+
+
+if __name__ == "__main__":
+    main()
