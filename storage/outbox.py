@@ -7,6 +7,7 @@ the delivery worker uses: find due rows, lease one, record its outcome.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,9 @@ class Kind:
     FEEDBACK = "feedback"  # a disposition told to marketing
     NURTURE_NOTICE = "nurture_notice"  # a lead that did not qualify, told to marketing
     MESSAGE = "message"  # a ready-made message (alerts): payload {"text", "blocks"?}
+    # A file (report charts) for a channel id, or a user id for that person's DM: payload
+    # {"filename", "title", "alt_text"?, "initial_comment"?, "content_b64"}
+    UPLOAD = "upload"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,40 @@ def enqueue(
     """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
     row = outbox_row(kind, channel, now, lead_id=lead_id, key=key, payload=payload)
     db.execute(_insert(db)(OutboxRow).values(**row).on_conflict_do_nothing())
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # files ride in the outbox row: charts, not archives
+
+
+def enqueue_upload(
+    db: Connection,
+    channel: str,
+    now: datetime,
+    *,
+    filename: str,
+    title: str,
+    content: bytes,
+    initial_comment: str | None = None,
+    alt_text: str | None = None,
+    key: str | None = None,
+) -> None:
+    """Add a file upload to `channel` (a channel id, or a user id: their DM with the app); a
+    second one with the same `key` is ignored. Raises ValueError for an empty or oversized
+    file, or one without a name."""
+    if not filename.strip():
+        raise ValueError("an upload needs a file name")
+    if not content or len(content) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"an upload is 1 byte to {MAX_UPLOAD_BYTES} bytes, not {len(content)}")
+    payload: dict[str, Any] = {
+        "filename": filename,
+        "title": title,
+        "content_b64": base64.b64encode(content).decode("ascii"),
+    }
+    if alt_text:
+        payload["alt_text"] = alt_text
+    if initial_comment:
+        payload["initial_comment"] = initial_comment
+    enqueue(db, Kind.UPLOAD, channel, now, key=key, payload=payload)
 
 
 _WAITING_UPDATE = exists().where(

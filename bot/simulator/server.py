@@ -3,7 +3,9 @@
 Used by the end-to-end tests and by `handoff demo`. Point slack_sdk's `AsyncWebClient`
 (`base_url=sim.api_url`) at it, send interactions with `SlackDriver`, then read what each channel,
 user and modal saw. Faults (5xx, errors, 429s, dropped connections) and Slack's per-channel rate
-limits can be switched on per method.
+limits can be switched on per method. Files arrive through Slack's external upload flow
+(files.getUploadURLExternal, a POST to the upload URL, files.completeUploadExternal); read them
+back with `files(channel)`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import logging
 import math
+import mimetypes
 import re
 import secrets
 import time
@@ -26,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -51,6 +54,7 @@ _JSON_FIELDS = {
     "view": "invalid_arguments",
 }
 _CHANNEL_ID = re.compile(r"^[A-Z][A-Z0-9]+$")  # Slack names are lowercase, ids uppercase
+_SHAREABLE_ID = re.compile(r"^[CGDZ][A-Z0-9]+$")  # completeUploadExternal's channel_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +76,7 @@ class RecordedCall:
 
     @property
     def channel(self) -> str | None:
-        channel = self.args.get("channel")
+        channel = self.args.get("channel") or self.args.get("channel_id")
         return channel if isinstance(channel, str) else None
 
 
@@ -104,6 +108,7 @@ class Message:
     reactions: dict[str, list[str]] = field(default_factory=dict)
     posted_at: float = field(default_factory=time.monotonic)
     updated_at: float | None = None
+    files: list[Json] = field(default_factory=list)  # a file share: id, name, title, …
 
     @property
     def all_text(self) -> str:
@@ -116,6 +121,33 @@ class Message:
 
     def render(self, users: dict[str, str] | None = None) -> str:
         return render_blocks_text(self.blocks, text=self.text, users=users)
+
+
+@dataclass
+class SimFile:
+    """A file uploaded with the external flow; `content` is None until its bytes arrive."""
+
+    id: str
+    name: str
+    length: int
+    alt_txt: str | None = None
+    title: str | None = None
+    content: bytes | None = None
+    completed: bool = False
+    shares: list[tuple[str, str]] = field(default_factory=list)  # (channel, message ts)
+
+    @property
+    def mimetype(self) -> str:
+        return mimetypes.guess_type(self.name)[0] or "application/octet-stream"
+
+    def to_api(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": self.mimetype,
+            "size": len(self.content or b""),
+        }
 
 
 @dataclass
@@ -672,6 +704,7 @@ class SlackSimulator:
         self._last_ts_us = 0
         self._view_seq = 0
         self._trigger_seq = 0
+        self._file_seq = 0
         self._handlers: dict[str, Callable[[Json], Json]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -693,6 +726,8 @@ class SlackSimulator:
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
             "reactions.remove": self._reactions_remove,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
         self.add_user(bot_user_id, "handoff", "Handoff", is_bot=True)
         self._clear_state()
@@ -709,6 +744,8 @@ class SlackSimulator:
         self._homes: dict[str, OpenView] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._files: dict[str, SimFile] = {}
+        self._upload_urls: dict[str, str] = {}  # token → file id
         for channel in self._channels.values():
             channel.messages.clear()
             channel.replies.clear()
@@ -720,6 +757,7 @@ class SlackSimulator:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{token}", self._handle_response_url)
+        app.router.add_post("/upload/{token}", self._handle_upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -919,6 +957,24 @@ class SlackSimulator:
                     found.append(message)
         return max(found, key=lambda m: _ts_key(m.ts)) if found else None
 
+    def files(self, channel: str | None = None) -> list[SimFile]:
+        """Files shared in a channel (a DM's id, or a user id for their DM), oldest share first;
+        None: every file uploaded, shared or not."""
+        if channel is None:
+            return list(self._files.values())
+        if channel[:1] in ("U", "W"):
+            channel = self.dm_channel(channel)
+        shared = [
+            (_ts_key(ts), file)
+            for file in self._files.values()
+            for where, ts in file.shares
+            if where == channel
+        ]
+        return [file for _, file in sorted(shared, key=lambda pair: pair[0])]
+
+    def file(self, file_id: str) -> SimFile | None:
+        return self._files.get(file_id)
+
     def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
         return [
             e
@@ -1075,6 +1131,31 @@ class SlackSimulator:
             return self._finish_text(call, 500, "internal_error")
         return self._finish_text(call, 200, "ok")
 
+    async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        """The upload URL of files.getUploadURLExternal: the raw bytes, or one multipart file."""
+        file_id = self._upload_urls.get(request.match_info["token"])
+        call = RecordedCall("upload_url", {"file_id": file_id}, time.monotonic())
+        self.calls.append(call)
+        refused = self._apply_faults(call, request)
+        if refused is not None:
+            return refused
+        if file_id is None:
+            return self._finish_text(call, 404, "no_such_upload")
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            part = await reader.next()
+            content = await part.read() if isinstance(part, BodyPartReader) else b""
+        else:
+            content = await request.read()
+        call.args["size"] = len(content)
+        upload = self._files[file_id]
+        if upload.completed:
+            return self._finish_text(call, 400, "upload_completed")
+        upload.content = bytes(content)
+        if self._apply_faults(call, request, after=True) is not None:
+            return web.Response()
+        return self._finish_text(call, 200, f"OK - {len(content)}")
+
     def _finish(
         self,
         call: RecordedCall,
@@ -1117,7 +1198,7 @@ class SlackSimulator:
                 return self._rate_limited(call, fault.retry_after or 1)
             error = fault.error or ("fatal_error" if fault.status >= 500 else "invalid_request")
             body = {"ok": False, "error": error}
-            if call.method == "response_url":
+            if call.method in ("response_url", "upload_url"):
                 return self._finish_text(call, fault.status, error)
             return self._finish(call, body, status=fault.status)
         return None
@@ -1279,6 +1360,8 @@ class SlackSimulator:
             ]
         if include_metadata and message.metadata:
             out["metadata"] = copy.deepcopy(message.metadata)
+        if message.files:
+            out.update(files=copy.deepcopy(message.files), upload=True)
         return out
 
     def _find_own_message(self, args: Json, ts_key: str = "ts") -> tuple[_Channel, Message]:
@@ -1617,6 +1700,72 @@ class SlackSimulator:
         if not users:
             del message.reactions[name]
         return {}
+
+    def _files_get_upload_url_external(self, args: Json) -> Json:
+        filename = args.get("filename")
+        length = _int(args.get("length"), -1)
+        if not isinstance(filename, str) or not filename.strip() or length < 0:
+            raise _ApiError("invalid_arguments")
+        self._file_seq += 1
+        file_id = f"F0SIM{self._file_seq:06d}"
+        alt_txt = args.get("alt_txt") if isinstance(args.get("alt_txt"), str) else None
+        self._files[file_id] = SimFile(file_id, filename, length, alt_txt)
+        token = secrets.token_hex(12)
+        self._upload_urls[token] = file_id
+        return {"upload_url": f"{self.base_url}/upload/{token}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, args: Json) -> Json:
+        entries = args.get("files")
+        if isinstance(entries, str):
+            try:
+                entries = json.loads(entries)
+            except json.JSONDecodeError as exc:
+                raise _ApiError("invalid_arguments") from exc
+        if not isinstance(entries, list) or not entries:
+            raise _ApiError("invalid_arguments")
+        uploads: list[tuple[SimFile, Any]] = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise _ApiError("invalid_arguments")
+            upload = self._files.get(entry["id"])
+            # Unknown, its bytes never posted, or completed already (an upload completes once).
+            if upload is None or upload.content is None or upload.completed:
+                raise _ApiError("file_not_found")
+            uploads.append((upload, entry.get("title")))
+        targets = self._upload_targets(args)
+        thread_ts = args.get("thread_ts")
+        if thread_ts and any(str(thread_ts) not in state.messages for state in targets):
+            raise _ApiError("thread_not_found")
+        for upload, title in uploads:
+            upload.completed = True
+            upload.title = str(title) if title else upload.name
+        comment = str(args.get("initial_comment") or "")
+        for state in targets:
+            message = self._store_message(state, comment, [], None, thread_ts, bot_id=self.bot_id)
+            message.files = [upload.to_api() for upload, _ in uploads]
+            for upload, _ in uploads:
+                upload.shares.append((state.id, message.ts))
+        return {"files": [{"id": u.id, "title": u.title} for u, _ in uploads]}
+
+    def _upload_targets(self, args: Json) -> list[_Channel]:
+        """Where completeUploadExternal shares: `channel_id` (a C/G/D/Z id, never a user id),
+        or `channels` (ids, user ids too); neither keeps the file private."""
+        channel_id, channels = args.get("channel_id"), args.get("channels")
+        if channel_id:
+            if not isinstance(channel_id, str) or not _SHAREABLE_ID.match(channel_id):
+                raise _ApiError(
+                    "invalid_arguments",
+                    response_metadata={
+                        "messages": [
+                            "[ERROR] input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ "
+                            "[json-pointer:/channel_id]"
+                        ]
+                    },
+                )
+            return [self._resolve_channel(channel_id, posting=True)]
+        if isinstance(channels, str) and channels.strip():
+            return [self._resolve_channel(c, posting=True) for c in channels.split(",") if c]
+        return []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,11 +6,20 @@ rows one after another, each under a lease (so a second process cannot send it t
 re-renders lead messages from the stored state at that moment (repeated updates collapse).
 A post whose outcome is unknown (the connection broke, Slack answered 5xx, or the process
 died mid-request) is first looked for in the channel's history by its message metadata.
+
+Files go through Slack's external upload flow: files.getUploadURLExternal, the bytes POSTed to
+the URL it returns, then files.completeUploadExternal, which shares the file (a user id's
+file goes to their DM, opened with conversations.open). Only that last call shows in the
+channel, and it carries no metadata: when its outcome is unknown, the channel's history is
+searched for a file of the same name, title and size (two such files within minutes count as
+one), after Slack has had a few seconds to show it. A file is uploaded again only if the
+history cannot be read, or Slack shows it later than that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
@@ -57,9 +66,18 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class UploadRefused(Exception):
+    """The upload URL did not take the file's bytes (its HTTP status, and what it said)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"upload_failed (HTTP {status}: {body[:200]})")
+        self.status = status
+
+
 @dataclass
 class _Scan:
-    """What a channel's history showed: message ts by metadata key, and from when."""
+    """What a channel's history showed, and from when: message ts by metadata key, and file
+    id by `_file_key`."""
 
     started: datetime
     oldest: datetime
@@ -83,6 +101,7 @@ class Outbox:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         max_backoff: float = 10.0,
+        upload_settle_seconds: float = 5.0,
         traffic: Traffic | None = None,
     ) -> None:
         self.client = client
@@ -96,6 +115,8 @@ class Outbox:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
+        # A shared file reaches the channel's history shortly after completeUploadExternal.
+        self.upload_settle = timedelta(seconds=upload_settle_seconds)
         self.traffic = traffic or Traffic()
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
@@ -103,6 +124,7 @@ class Outbox:
         self._queued: set[int] = set()
         self._failures: dict[str, int] = {}
         self._scans: dict[str, _Scan] = {}
+        self._dms: dict[str, str] = {}  # user id → the app's DM channel with them
         self._pending = 0
         metrics.gauges["slack_outbox_pending"] = lambda: self._pending
         metrics.probes.append(self._count_pending)
@@ -188,7 +210,7 @@ class Outbox:
 
     async def _deliver(self, row_id: int, kind: str, channel: str) -> float:
         """Deliver one row; returns how long its lane should rest before the next."""
-        method = "chat.update" if kind == Kind.UPDATE_LEAD else "chat.postMessage"
+        method = _METHOD.get(kind, "chat.postMessage")
         await self.traffic.quiet(at_most=0.25)  # acks first: Slack gives them 3 seconds
         await self.pacer.wait(method, channel)
         wall = self.wall()
@@ -198,11 +220,18 @@ class Outbox:
         try:
             if item.kind == Kind.UPDATE_LEAD:
                 await self._update(item)
+            elif item.kind == Kind.UPLOAD:
+                await self._upload(item)
             else:
                 await self._post(item)
         except SlackApiError as error:
             called = str(error.response.api_url or "").rsplit("/", 1)[-1] or method
             return await self._refused(item, called, error)
+        except UploadRefused as error:
+            if error.status >= 500 or error.status == 429:
+                return await self._transient(item, str(error), unknown=item.unknown)
+            await self._give_up(item, str(error))
+            return 0.0
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             # The request may have reached Slack: a post will be looked for before it is retried.
             return await self._transient(item, f"{type(error).__name__}: {error}", unknown=True)
@@ -333,25 +362,86 @@ class Outbox:
             return render.feedback_message(lead, policy)
         return render.nurture_notice(lead)
 
+    async def _upload(self, item: OutboxItem) -> None:
+        filename = str(item.payload.get("filename") or "file")
+        title = str(item.payload.get("title") or filename)
+        content = base64.b64decode(str(item.payload.get("content_b64") or ""))
+        channel = await self._conversation(item.channel)
+        if item.unknown:
+            settled = (item.tried_until or self.wall()) + self.upload_settle
+            await asyncio.sleep(max(0.0, (settled - self.wall()).total_seconds()))  # < the lease
+            key = _file_key(filename, title, len(content))
+            file_id = await self._find(item, key, channel, scanned_after=settled)
+            if file_id is not None:
+                log.info("outbox row %d was already in Slack (file %s): adopted", item.id, file_id)
+                self.metrics.inc("slack_adopted_total")
+                await self.rows.delivered(item, self.clock(), file_id, channel)
+                return
+        await self.pacer.wait("files.getUploadURLExternal", None)
+        self.metrics.inc("slack_calls_total")
+        ticket = await self.client.files_getUploadURLExternal(
+            filename=filename, length=len(content), alt_txt=item.payload.get("alt_text")
+        )
+        await self._send_file(str(ticket["upload_url"]), content)
+        self.metrics.inc("slack_calls_total")
+        await self.client.files_completeUploadExternal(
+            files=[{"id": str(ticket["file_id"]), "title": title}],
+            channel_id=channel,
+            initial_comment=item.payload.get("initial_comment"),
+        )
+        # The answer has no message ts (Slack shares the file a moment later): keep the file id.
+        await self.rows.delivered(item, self.clock(), str(ticket["file_id"]), channel)
+
+    async def _conversation(self, channel: str) -> str:
+        """The channel id to share a file in: a user id's DM (files.completeUploadExternal
+        takes only C…/G…/D… ids), else the channel itself."""
+        if channel[:1] not in ("U", "W"):
+            return channel
+        if channel not in self._dms:
+            await self.pacer.wait("conversations.open", None)
+            self.metrics.inc("slack_calls_total")
+            opened = await self.client.conversations_open(users=channel)
+            self._dms[channel] = str(opened["channel"]["id"])
+        return self._dms[channel]
+
+    async def _send_file(self, url: str, content: bytes) -> None:
+        """POST the bytes to an upload URL, as slack_sdk's files_upload_v2 does (no token)."""
+        if self.client.session is not None:
+            await _post_bytes(self.client.session, url, content)
+            return
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            await _post_bytes(session, url, content)
+
     # --- reconciliation -----------------------------------------------------------------------
 
-    async def _find(self, item: OutboxItem, key: str) -> str | None:
-        """The ts of the message this row already posted, if the channel's history has it.
+    async def _find(
+        self,
+        item: OutboxItem,
+        key: str,
+        channel: str | None = None,
+        *,
+        scanned_after: datetime | None = None,
+    ) -> str | None:
+        """The ts of the message this row already posted (an upload: the id of its file), if
+        the history of `channel` (default: the row's) has it.
 
         One scan of the channel serves every row whose earlier requests were over before the
-        scan began (after an outage, hundreds of rows share one or two scans).
+        scan began (or `scanned_after`, if later); after an outage, hundreds of rows share
+        one or two scans.
         """
+        channel = channel or item.channel
         oldest = (item.first_try_at or self.wall()) - timedelta(minutes=2)
-        scan = self._scans.get(item.channel)
-        if scan is None or scan.oldest > oldest or scan.started < (item.tried_until or oldest):
+        fresh_from = max(item.tried_until or oldest, scanned_after or oldest)
+        scan = self._scans.get(channel)
+        if scan is None or scan.oldest > oldest or scan.started < fresh_from:
             scan = _Scan(started=self.wall(), oldest=oldest)
             cursor = None
             while True:
-                await self.pacer.wait("conversations.history", item.channel)
+                await self.pacer.wait("conversations.history", channel)
                 self.metrics.inc("slack_calls_total")
                 try:
                     page = await self.client.conversations_history(
-                        channel=item.channel,
+                        channel=channel,
                         oldest=f"{oldest.timestamp():.6f}",
                         include_all_metadata=True,
                         limit=200,
@@ -365,7 +455,7 @@ class Outbox:
                         "cannot read the history of %s (missing_scope: add channels:history "
                         "and groups:history, see manifest.yaml); posting outbox row %d again "
                         "without checking whether Slack already has it",
-                        item.channel,
+                        channel,
                         item.id,
                     )
                     return None
@@ -373,13 +463,23 @@ class Outbox:
                     meta = (message.get("metadata") or {}).get("event_payload") or {}
                     if isinstance(meta, dict) and meta.get("key"):
                         scan.found.setdefault(str(meta["key"]), str(message["ts"]))
+                    for file in message.get("files") or []:
+                        if isinstance(file, dict) and file.get("id"):
+                            file_key = _file_key(
+                                file.get("name"), file.get("title"), file.get("size")
+                            )
+                            scan.found.setdefault(file_key, str(file["id"]))
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
-            self._scans[item.channel] = scan
+            self._scans[channel] = scan
         return scan.found.get(key)
 
 
+_METHOD = {  # what a row's delivery is paced by
+    Kind.UPDATE_LEAD: "chat.update",
+    Kind.UPLOAD: "files.completeUploadExternal",
+}
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",
     Kind.FEEDBACK: "feedback_posted_total",
@@ -394,6 +494,18 @@ def _key(item: OutboxItem) -> str:
         cycle = int(item.payload.get("cycle") or 1)  # a recycled lead is posted again
         return f"lead:{item.lead_id}" if cycle == 1 else f"lead:{item.lead_id}:c{cycle}"
     return f"outbox:{item.id}"
+
+
+def _file_key(name: Any, title: Any, size: Any) -> str:
+    """What identifies an uploaded file in a channel's history (its share has no metadata)."""
+    return f"file:{name}\n{title}\n{size}"
+
+
+async def _post_bytes(session: aiohttp.ClientSession, url: str, content: bytes) -> None:
+    headers = {"Content-Type": "application/octet-stream"}
+    async with session.post(url, data=content, headers=headers) as response:
+        if response.status != 200:
+            raise UploadRefused(response.status, await response.text())
 
 
 def _retry_after(headers: Any) -> float:

@@ -1,0 +1,162 @@
+"""Report charts uploaded through the outbox: Slack's external upload flow, exactly once.
+
+The real Handoff server delivers `upload` rows to the Slack simulator: to a user's DM
+(conversations.open), through 5xx answers, a lost answer after Slack shared the file, and a
+channel Slack refuses for good.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.charts import daily_compliance_png, speed_to_lead_png
+from bot.simulator.stack import LocalStack
+from storage.outbox import Kind, OutboxStore, enqueue_upload
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+CHART = speed_to_lead_png([5, 20, 45, 70, 95, 130, 200], 120, "Speed to lead: hot, week 47")
+
+
+async def upload(stack: LocalStack, channel: str, content: bytes = CHART, **options: Any) -> None:
+    options.setdefault("filename", "speed-to-lead-w47.png")
+    options.setdefault("title", "Speed to lead, week 47")
+    await stack.handoff.database.run(
+        lambda db: enqueue_upload(db, channel, NOW, content=content, **options)
+    )
+    stack.handoff.outbox.deliver_soon()
+
+
+async def upload_rows(stack: LocalStack) -> list[dict[str, Any]]:
+    rows = await OutboxStore(stack.handoff.database).rows()
+    return [row for row in rows if row["kind"] == Kind.UPLOAD]
+
+
+@pytest.fixture(autouse=True)
+def quick_settle(stack: LocalStack) -> None:
+    # The simulator shows a shared file at once; real Slack takes a moment (default 5 s).
+    stack.handoff.outbox.upload_settle = timedelta(seconds=0.3)
+
+
+async def test_a_chart_reaches_a_users_dm_once_with_its_bytes(stack: LocalStack) -> None:
+    comment = "Your speed to lead last week: 84% within the SLA."
+    await upload(stack, "U0REP1", initial_comment=comment, alt_text="A histogram", key="w47:rep1")
+    await upload(stack, "U0REP1", initial_comment=comment, key="w47:rep1")  # same key: ignored
+    await stack.settle()
+
+    sim = stack.sim
+    files = sim.files("U0REP1")
+    assert len(files) == 1
+    chart = files[0]
+    assert chart.content == CHART and chart.length == len(CHART)
+    assert (chart.name, chart.title, chart.mimetype) == (
+        "speed-to-lead-w47.png",
+        "Speed to lead, week 47",
+        "image/png",
+    )
+    assert chart.alt_txt == "A histogram"
+    [message] = sim.messages(sim.dm_channel("U0REP1"))
+    assert message.text == comment
+    assert message.files == [chart.to_api()]
+    assert [c.args.get("users") for c in sim.calls_to("conversations.open")] == ["U0REP1"]
+    assert len(sim.calls_to("files.completeUploadExternal")) == 1
+    assert [c.args["size"] for c in sim.calls_to("upload_url")] == [len(CHART)]
+    [row] = await upload_rows(stack)
+    assert (row["state"], row["result_ts"]) == ("done", chart.id)
+
+
+async def test_uploads_to_a_channel_and_to_a_dm_by_its_id(stack: LocalStack) -> None:
+    compliance = daily_compliance_png(
+        [(NOW.date() + timedelta(days=n), 0.5 + n / 20) for n in range(7)], 0.9, "First touch"
+    )
+    await upload(stack, "C0REVOPS", compliance, filename="compliance.png", title="First touch")
+    await upload(stack, "D0REP2", initial_comment="For you")
+    await stack.settle()
+
+    [shared] = stack.sim.files("C0REVOPS")
+    assert shared.content == compliance and shared.title == "First touch"
+    assert stack.sim.messages("C0REVOPS")[0].text == ""  # no comment: the file alone
+    assert [f.content for f in stack.sim.files("D0REP2")] == [CHART]
+    assert stack.sim.calls_to("conversations.open") == []
+    assert {row["state"] for row in await upload_rows(stack)} == {"done"}
+
+
+async def test_completion_failing_with_500_twice_still_shares_once(stack: LocalStack) -> None:
+    sim = stack.sim
+    sim.inject("files.completeUploadExternal", status=500, times=2)
+    await upload(stack, "U0REP1")
+    await stack.settle()
+
+    assert [f.content for f in sim.files("U0REP1")] == [CHART]
+    completions = sim.calls_to("files.completeUploadExternal")
+    assert [c.status for c in completions] == [500, 500, 200]
+    assert len(sim.calls_to("files.getUploadURLExternal")) == 3  # each attempt starts afresh
+    assert len([f for f in sim.files() if f.completed]) == 1
+    # Before each retry the DM's history was read, once Slack had time to show the file.
+    history = sim.calls_to("conversations.history")
+    assert len(history) == 2
+    for failed, looked in zip(completions[:2], history, strict=True):
+        assert looked.at - failed.at >= 0.3
+    [row] = await upload_rows(stack)
+    assert row["state"] == "done" and row["attempts"] == 3
+    assert stack.handoff.metrics.counts["slack_retries_total"] == 2
+
+
+async def test_a_lost_answer_after_sharing_is_found_not_uploaded_again(stack: LocalStack) -> None:
+    sim = stack.sim
+    sim.inject_connection_drop("files.completeUploadExternal", times=1, after=True)
+    await upload(stack, "U0REP1", initial_comment="Week 47")
+    await stack.settle()
+
+    [chart] = sim.files("U0REP1")
+    assert chart.content == CHART
+    assert len(sim.calls_to("files.completeUploadExternal")) == 1
+    assert len(sim.messages(sim.dm_channel("U0REP1"))) == 1
+    [row] = await upload_rows(stack)
+    assert (row["state"], row["result_ts"]) == ("done", chart.id)
+    assert stack.handoff.metrics.counts["slack_adopted_total"] == 1
+
+
+async def test_a_failing_upload_url_is_retried(stack: LocalStack) -> None:
+    stack.sim.inject("upload_url", status=503, times=1)
+    await upload(stack, "C0REVOPS")
+    await stack.settle()
+
+    assert [f.content for f in stack.sim.files("C0REVOPS")] == [CHART]
+    assert [c.status for c in stack.sim.calls_to("upload_url")] == [503, 200]
+    [row] = await upload_rows(stack)
+    assert row["state"] == "done"
+
+
+async def test_a_channel_slack_refuses_ends_failed_with_an_alert(stack: LocalStack) -> None:
+    stack.sim.missing_channels.add("C0GONE")
+    await upload(stack, "C0GONE")
+    await stack.settle()
+
+    assert stack.sim.files("C0GONE") == []
+    [row] = await upload_rows(stack)
+    assert (row["state"], row["last_error"]) == ("failed", "channel_not_found")
+    [alert] = stack.sim.messages("C0ESCALATE")
+    assert "C0GONE" in alert.text and "channel_not_found" in alert.text
+    assert len(stack.sim.calls_to("files.completeUploadExternal")) == 1  # not retried
+    assert stack.handoff.metrics.counts["slack_errors_total"] == 1
+
+
+async def test_an_unknown_user_ends_failed_with_an_alert(stack: LocalStack) -> None:
+    stack.sim.inject("conversations.open", error="user_not_found")
+    await upload(stack, "U0NOBODY")
+    await stack.settle()
+
+    [row] = await upload_rows(stack)
+    assert (row["state"], row["last_error"]) == ("failed", "user_not_found")
+    assert len(stack.sim.messages("C0ESCALATE")) == 1
+    assert stack.sim.calls_to("files.getUploadURLExternal") == []
+
+
+async def test_empty_or_oversized_files_are_refused_at_enqueue(stack: LocalStack) -> None:
+    for content in (b"", b"x" * (5 * 1024 * 1024 + 1)):
+        with pytest.raises(ValueError):
+            await upload(stack, "C0REVOPS", content)
+    assert await upload_rows(stack) == []
