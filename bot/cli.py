@@ -1,4 +1,4 @@
-"""The `handoff` command: serve, demo, check, sweep, db upgrade, import."""
+"""The `handoff` command: serve, demo, check, sweep, report, db upgrade, import."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from bot.domain.lead import Refusal
 from bot.domain.policy import LADDERS, Policy, PolicyError, load_policy
 from bot.settings import ConfigError, Settings
 
@@ -186,6 +188,53 @@ async def _sweep(settings: Settings, at: datetime) -> int:
     return 0
 
 
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    """`handoff report`: the week's SLA report from the database, as text, JSON or CSV."""
+    from bot.policies import PolicyBook
+    from bot.report_export import as_csv, as_json, as_text
+    from bot.reporting import Reports
+    from storage import db
+    from storage.reports import ReportStore
+    from storage.repository import Store
+
+    policy = load_policy(settings.sla_file)
+    database = db.Database(settings.database_url)
+    try:
+        await db.upgrade(database.engine)
+        book = PolicyBook(Store(database), policy)
+        reports = Reports(ReportStore(database), book)
+        try:
+            report = await reports.week(args.week, datetime.now(UTC), args.segment)
+        except Refusal as refusal:
+            raise ConfigError(refusal.message.replace("`", "")) from None
+    finally:
+        await database.dispose()
+    print({"json": as_json, "csv": as_csv}.get(args.format, as_text)(report))
+    if args.chart:
+        for path in write_charts(report, args.chart):
+            print(f"chart written to {path}", file=sys.stderr)
+    return 0
+
+
+def write_charts(report: Any, path: str) -> list[str]:
+    """The speed-to-lead chart at `path`, the daily compliance beside it (`…-compliance.png`)."""
+    from bot.charts import daily_compliance_png, speed_to_lead_png
+
+    target = Path(path)
+    title = f"{report.period.label}" + (f" · {report.segment}" if report.segment else "")
+    speed = speed_to_lead_png(
+        report.speed_minutes, report.window_minutes, f"Speed to lead, {title}"
+    )
+    target_share = next((k.target for k in report.headline if k.key == "first_touch"), None)
+    daily = daily_compliance_png(
+        report.daily_compliance, target_share, f"First-touch compliance by day, {title}"
+    )
+    second = target.with_name(f"{target.stem}-compliance{target.suffix or '.png'}")
+    target.write_bytes(speed)
+    second.write_bytes(daily)
+    return [str(target), str(second)]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="handoff", description="Handoff: the marketing–sales SLA, run in Slack."
@@ -199,6 +248,11 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("file", nargs="?", help="path (default: $HANDOFF_SLA_FILE or sla.yaml)")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
     sweep.add_argument("--at", help="run as of this ISO-8601 instant")
+    report = commands.add_parser("report", help="the week's SLA report from the database")
+    report.add_argument("--week", help="this-week (default), last-week or YYYY-Www")
+    report.add_argument("--segment", help="one segment of the SLA (default: all)")
+    report.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    report.add_argument("--chart", metavar="FILE.png", help="also write the charts as PNG")
     database = commands.add_parser("db", help="database commands")
     database.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
     importer = commands.add_parser("import", help="import leads from a CSV export")
@@ -230,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import(settings, args.file, not args.no_progress))
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
+        elif args.command == "report":
+            return asyncio.run(_report(settings, args))
     except ConfigError as error:
         print(f"handoff: {error}", file=sys.stderr)
         return 2

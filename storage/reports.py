@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
 from storage.db import Database
-from storage.tables import EscalationRow, LeadRow
+from storage.outbox import Kind, enqueue
+from storage.tables import EscalationRow, LeadRow, ReportRun
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -177,3 +180,78 @@ class ReportStore:
             return Facts(counts, mix, fired, times)
 
         return await self.db.run(work)
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message a report run sends (through the outbox)."""
+
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+class RunStore:
+    """Weekly digests and alerts: recorded once per (kind, period) with their messages."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def send_once(self, kind: str, period: str, posts: list[Post], now: datetime) -> bool:
+        """Record the run and queue its posts in one transaction; False if it was sent."""
+
+        def work(db: Connection) -> bool:
+            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            recorded = db.execute(
+                insert_row(ReportRun)
+                .values(kind=kind, period=period, at=now)
+                .on_conflict_do_nothing()
+                .returning(ReportRun.kind)
+            ).first()
+            if recorded is None:
+                return False
+            for index, post in enumerate(posts):
+                payload: dict[str, Any] = {"text": post.text}
+                if post.blocks:
+                    payload["blocks"] = post.blocks
+                key = f"{kind}:{period}:{index}"
+                enqueue(db, Kind.MESSAGE, post.channel, now, key=key, payload=payload)
+            return True
+
+        return await self.db.run(work)
+
+    async def sent(self, kind: str, period: str) -> bool:
+        statement = select(ReportRun.kind).where(ReportRun.kind == kind, ReportRun.period == period)
+        return await self.db.run(lambda db: db.execute(statement).first() is not None)
+
+    async def rejections(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, str, str, str | None, int]]:
+        """The leads rejected in the period by source, campaign, code and reason (most first)."""
+        statement = (
+            select(
+                func.coalesce(LeadRow.source, "(none)"),
+                func.coalesce(LeadRow.campaign, "(none)"),
+                LeadRow.disposition_code,
+                LeadRow.disposition_reason,
+                func.count(),
+            )
+            .where(
+                LeadRow.dispositioned_at >= start,
+                LeadRow.dispositioned_at < end,
+                LeadRow.stage == Stage.REJECT.value,
+            )
+            .group_by(
+                LeadRow.source,
+                LeadRow.campaign,
+                LeadRow.disposition_code,
+                LeadRow.disposition_reason,
+            )
+            .order_by(func.count().desc())
+        )
+        return await self.db.run(
+            lambda db: [
+                (str(src), str(camp), str(code), reason, int(n))
+                for src, camp, code, reason, n in db.execute(statement)
+            ]
+        )

@@ -100,7 +100,7 @@ class LeadRow(Base):
     posted_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
     first_touch_at: Mapped[datetime | None]
-    dispositioned_at: Mapped[datetime | None]
+    dispositioned_at: Mapped[datetime | None] = mapped_column(index=True)  # feedback of a week
     first_touch_due_at: Mapped[datetime | None]
     disposition_due_at: Mapped[datetime | None]
     # Escalation: the cycle, its start and claim deadline; when the sweep looks next.
@@ -148,6 +148,15 @@ class Person(Base):
     user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     time_zone: Mapped[str] = mapped_column(String(64))
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportRun(Base):
+    """A weekly digest or compliance alert sent for a period: once, under the primary key."""
+
+    __tablename__ = "report_runs"
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime]
 
 
 class RoundRobin(Base):

@@ -547,6 +547,7 @@ _WHAT = {
     "update_lead": "update a lead's message",
     "feedback": "post disposition feedback",
     "nurture_notice": "post a nurture notice",
+    "upload": "upload a report chart",
 }
 
 
@@ -560,7 +561,8 @@ def delivery_alert(
         about = (
             f" for {one_line(lead.display_name, 200)} (`/lead {one_line(lead.external_id, 255)}`)"
         )
-    text = f":warning: Handoff could not {what}{about} in <#{channel}>: Slack said `{error}`."
+    where = f"<@{channel}>'s DM" if _USER_ID.fullmatch(channel) else f"<#{channel}>"
+    text = f":warning: Handoff could not {what}{about} in {where}: Slack said `{error}`."
     return f"{text} {advice}" if advice else text
 
 

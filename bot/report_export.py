@@ -1,0 +1,202 @@
+"""The SLA report as plain text, JSON and CSV, for `handoff report` and scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from bot.domain.durations import words
+from bot.domain.report import Kpi, Report
+
+RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
+
+
+def _value(kpi: Kpi) -> str:
+    if kpi.value is None:
+        return "-"
+    if kpi.unit == "share":
+        return f"{kpi.value:.1%}"
+    if kpi.unit == "minutes":
+        return words(int(kpi.value))
+    return f"{kpi.value:.0f}"
+
+
+def _kpi_dict(kpi: Kpi) -> dict[str, Any]:
+    return {
+        "key": kpi.key,
+        "label": kpi.label,
+        "unit": kpi.unit,
+        "value": kpi.value,
+        "target": kpi.target,
+        "rag": kpi.rag,
+        "previous": kpi.previous,
+        "change": kpi.change,
+        "detail": kpi.detail,
+    }
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    def slices(items: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {"name": s.name, "received": s.received, "kpis": [_kpi_dict(k) for k in s.kpis]}
+            for s in items
+        ]
+
+    mql, sal, sql = report.conversion
+    return {
+        "period": report.period.label,
+        "start": report.period.start.isoformat(),
+        "end": report.period.end.isoformat(),
+        "previous_period": report.previous_period.label,
+        "as_of": report.as_of.isoformat(),
+        "in_progress": report.in_progress,
+        "segment": report.segment,
+        "received": report.received,
+        "headline": [_kpi_dict(k) for k in report.headline],
+        "mql_volume": [_kpi_dict(k) for k in report.volume],
+        "conversion": {"mql": mql, "sal": sal, "sql": sql},
+        "by_segment": slices(report.by_segment),
+        "by_source": slices(report.by_source),
+        "by_rep": slices(report.by_rep),
+        "dispositions": [
+            {"code": code, "label": label, "leads": n} for code, label, n in report.dispositions
+        ],
+        "rejection_reasons": [
+            {"code": r.code, "reason": r.reason, "problem": r.problem, "leads": r.leads}
+            for r in report.reasons
+        ],
+        "rejections_by_problem": report.problems,
+        "escalations": [
+            {"ladder": ladder, "action": action, "fired": n}
+            for ladder, action, n in report.escalations
+        ],
+        "daily_first_touch_compliance": [
+            {"day": day.isoformat(), "compliance": value} for day, value in report.daily_compliance
+        ],
+    }
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(as_dict(report), indent=2, ensure_ascii=False)
+
+
+def as_csv(report: Report) -> str:
+    """One row per KPI: section, name, kpi, value, target, rag, previous, detail."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["period", "section", "name", "kpi", "value", "target", "rag", "previous", "detail"]
+    )
+    label = report.period.label
+
+    def rows(section: str, name: str, kpis: list[Kpi]) -> None:
+        for kpi in kpis:
+            writer.writerow(
+                [
+                    label,
+                    section,
+                    name,
+                    kpi.key,
+                    _csv(kpi.value),
+                    _csv(kpi.target),
+                    kpi.rag or "",
+                    _csv(kpi.previous),
+                    kpi.detail,
+                ]
+            )
+
+    rows("headline", report.segment or "all", report.headline)
+    rows("mql_volume", "", report.volume)
+    for section, slices in (
+        ("segment", report.by_segment),
+        ("source", report.by_source),
+        ("rep", report.by_rep),
+    ):
+        for piece in slices:
+            rows(section, piece.name, piece.kpis)
+    for reason in report.reasons:
+        writer.writerow(
+            [
+                label,
+                "rejection_reason",
+                reason.reason,
+                reason.problem or "untagged",
+                reason.leads,
+                "",
+                "",
+                "",
+                reason.code,
+            ]
+        )
+    for ladder, action, n in report.escalations:
+        writer.writerow([label, "escalations", ladder, action, n, "", "", "", ""])
+    return out.getvalue()
+
+
+def _csv(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def as_text(report: Report) -> str:
+    period = report.period
+    scope = f", segment {report.segment}" if report.segment else ""
+    lines = [
+        f"SLA report {period.words()}{scope}"
+        + (" (week in progress)" if report.in_progress else "")
+    ]
+    if report.empty:
+        lines.append("No leads this week.")
+    lines.append("")
+    width = max(len(k.label) for k in report.headline)
+    for kpi in report.headline:
+        colour = f" {RAG_WORDS[kpi.rag]}" if kpi.rag else ""
+        target = f" (target {kpi.target:.0%})" if kpi.target is not None else ""
+        change = (
+            "" if kpi.change is None else f"  vs {report.previous_period.label}: {_change(kpi)}"
+        )
+        detail = f"  [{kpi.detail}]" if kpi.detail else ""
+        lines.append(f"  {kpi.label:<{width}}  {_value(kpi):>8}{colour}{target}{detail}{change}")
+    lines.append("")
+    lines.append(
+        "MQLs vs weekly target: "
+        + ", ".join(
+            f"{k.label} {_value(k)}"
+            + (f"/{k.target:.0f}" if k.target is not None else "")
+            + (f" {RAG_WORDS[k.rag]}" if k.rag else "")
+            for k in report.volume
+        )
+    )
+    mql, sal, sql = report.conversion
+    lines.append(f"Conversion: {mql} MQL -> {sal} SAL -> {sql} SQL")
+    for title, slices in (
+        ("By segment", report.by_segment),
+        ("By source", report.by_source),
+        ("By rep", report.by_rep),
+    ):
+        lines.append(f"{title}:")
+        for piece in slices:
+            parts = [f"{k.label} {_value(k)}" for k in piece.kpis if k.value is not None]
+            lines.append(f"  {piece.name}: {piece.received} leads; " + "; ".join(parts))
+    if report.dispositions:
+        lines.append(
+            "Dispositions: " + ", ".join(f"{lab} {n}" for _, lab, n in report.dispositions)
+        )
+    for reason in report.reasons:
+        lines.append(f"  rejected: {reason.reason} ({reason.problem or 'untagged'}) {reason.leads}")
+    if report.escalations:
+        lines.append(
+            "Escalations fired: "
+            + ", ".join(f"{ladder} {action} {n}" for ladder, action, n in report.escalations)
+        )
+    return "\n".join(lines)
+
+
+def _change(kpi: Kpi) -> str:
+    change = kpi.change or 0.0
+    if kpi.unit == "share":
+        return f"{change * 100:+.0f} pts"
+    if kpi.unit == "minutes":
+        return ("+" if change >= 0 else "-") + words(abs(int(change)))
+    return f"{change:+.0f}"

@@ -1,0 +1,59 @@
+"""`handoff report` as a script runs it: text, JSON and CSV from the database, charts as PNG,
+and a clear answer for a bad week or segment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.conftest import ROOT
+from tests.e2e.test_cli import clean_env, run
+
+
+def imported(tmp_path: Path) -> dict[str, str]:
+    env = clean_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+    )
+    fixture = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
+    assert run("import", str(fixture), "--no-progress", env=env).returncode == 0
+    return env
+
+
+def test_report_as_json_counts_the_imported_week(tmp_path: Path) -> None:
+    env = imported(tmp_path)  # created 16–21 Nov 2026: ISO week 47
+    result = run("report", "--week", "2026-W47", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["received"] == 7 and report["in_progress"] is False  # 7 new rows imported
+    headline = {kpi["key"]: kpi for kpi in report["headline"]}
+    assert headline["mql"]["value"] == 5 == report["conversion"]["mql"]
+    assert headline["acceptance"]["value"] is None  # no server has posted them yet
+    assert headline["completeness"]["detail"] == "7 of 7"
+
+
+def test_report_as_csv_and_text_with_charts(tmp_path: Path) -> None:
+    env = imported(tmp_path)
+    result = run(
+        "report", "--week", "2026-W47", "--format", "csv", "--segment", "enterprise", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["section"] == "headline" and rows[0]["name"] == "enterprise"
+    chart = tmp_path / "week.png"
+    result = run("report", "--week", "2026-W40", "--chart", str(chart), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "No leads this week." in result.stdout
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "week-compliance.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_bad_week_or_segment_is_explained(tmp_path: Path) -> None:
+    env = imported(tmp_path)
+    result = run("report", "--week", "2026-W99", env=env)
+    assert result.returncode == 2 and "2026 has no week 99" in result.stderr
+    result = run("report", "--segment", "emea", env=env)
+    assert result.returncode == 2 and "'emea' is not a segment of the SLA" in result.stderr
+    assert "Traceback" not in result.stderr
