@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.async_app import AsyncApp
 
+from bot.digest import CATCH_UP, Digests
 from bot.domain.policy import Policy, load_policy
 from bot.metrics import Metrics
 from bot.people import People
@@ -25,7 +27,7 @@ from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
 from storage import db
 from storage.outbox import OutboxStore
-from storage.reports import ReportStore
+from storage.reports import ReportStore, RunStore
 from storage.repository import Store
 from storage.sweep import SweepStore
 
@@ -45,6 +47,7 @@ class Handoff:
     sweeper: Sweeper
     people: People
     reports: Reports
+    digests: Digests
     clock: Clock
     metrics: Metrics
     bolt: AsyncApp
@@ -88,7 +91,24 @@ class Handoff:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+        weekly = self.digests.schedule()
+        hour, minute = (int(part) for part in weekly.time.split(":"))
+        self.scheduler.add_job(
+            self.digest,
+            CronTrigger(
+                day_of_week=weekly.day,
+                hour=hour,
+                minute=minute,
+                timezone=self.services.policy.timezone,
+            ),
+            id="weekly-digest",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(CATCH_UP.total_seconds()),
+        )
         self.scheduler.start()
+        # A server (re)started just after the digest time sends it if no replica has.
+        self.background.append(asyncio.create_task(self.digest(catch_up=True)))
 
     async def refresh_people(self) -> None:
         while True:
@@ -98,6 +118,12 @@ class Handoff:
             except Exception:
                 log.exception("could not refresh the members' time zones; trying again later")
             await asyncio.sleep(24 * 3600)
+
+    async def digest(self, catch_up: bool = False) -> None:
+        try:
+            await self.digests.run(self.clock(), catch_up=CATCH_UP if catch_up else None)
+        except Exception:
+            log.exception("the weekly digest failed; the next replica or restart tries again")
 
     async def sweep(self) -> None:
         try:
@@ -165,6 +191,7 @@ async def create(
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
     reports = Reports(ReportStore(database), book)
+    digests = Digests(reports, RunStore(database), book, outbox)
     slack_listeners.register(bolt, services, publisher, metrics, clock, reports)
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
@@ -190,6 +217,7 @@ async def create(
         sweeper,
         people,
         reports,
+        digests,
         clock,
         metrics,
         bolt,

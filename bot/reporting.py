@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.lead import Refusal
-from bot.domain.report import Period, Report, build_report, parse_period, parse_request
+from bot.domain.report import (
+    Period,
+    Report,
+    build_report,
+    parse_period,
+    parse_request,
+    share,
+)
 from bot.policies import PolicyBook
 from storage.reports import Filter, ReportStore
 
@@ -45,3 +52,17 @@ class Reports:
         earlier = period.previous()
         before = await self.store.facts(earlier.start, earlier.end, now, minimum, where)
         return build_report(period, facts, before, policy, now, segment)
+
+    async def first_touch(
+        self, period: Period, now: datetime
+    ) -> tuple[float | None, dict[str, float]]:
+        """First-touch compliance of a period, overall and by segment (for the alert)."""
+        minimum = self.policies.current.follow_up.min_attempts
+        facts = await self.store.facts(period.start, period.end, now, minimum, Filter())
+        due: dict[str, int] = {}
+        met: dict[str, int] = {}
+        for group, counts in facts.counts.items():
+            due[group.segment] = due.get(group.segment, 0) + counts.touch_due
+            met[group.segment] = met.get(group.segment, 0) + counts.touched_on_time
+        overall = share(sum(met.values()), sum(due.values()))
+        return overall, {name: met[name] / due[name] for name in due if due[name]}

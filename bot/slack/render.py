@@ -12,7 +12,7 @@ from bot.domain import escalation
 from bot.domain.durations import words
 from bot.domain.lead import AttemptKind, LeadView, Stage
 from bot.domain.policy import LADDERS, Disposition, Policy
-from bot.domain.report import Kpi, Report, Slice
+from bot.domain.report import Kpi, Period, Report, Slice
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
 from bot.slack.text import one_line, plain, safe, slack_date, team_time
 from storage.repository import EventView
@@ -771,12 +771,15 @@ def _rep_name(rep: str) -> str:
     return f"<@{rep}>" if _USER_ID.fullmatch(rep) else one_line(rep, 60)
 
 
-def sla_report(report: Report, policy: Policy, shared_by: str | None = None) -> Message:
-    """`/sla-report`: the week in ten seconds (ephemeral, or shared to a channel)."""
+def sla_report(
+    report: Report, policy: Policy, shared_by: str | None = None, digest: bool = False
+) -> Message:
+    """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest)."""
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
     progress = " (week in progress)" if report.in_progress else ""
-    title = f"📊 *SLA report · {period.words()}*{scope}{progress}"
+    kind = "Weekly SLA digest" if digest else "SLA report"
+    title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
     headline = {kpi.key: kpi for kpi in report.headline}
     blocks: list[dict[str, Any]] = [_section(title)]
     if report.empty:
@@ -827,7 +830,7 @@ def sla_report(report: Report, policy: Policy, shared_by: str | None = None) -> 
     if shared_by:
         context = f"Shared by <@{shared_by}> · {context}"
     blocks.append(_context(context))
-    if shared_by is None:
+    if shared_by is None and not digest:
         value = f"{period.label}|{report.segment or ''}"
         share = _button("Share to channel", ActionId.REPORT_SHARE, value)
         blocks.append({"type": "actions", "block_id": "report_actions", "elements": [share]})
@@ -866,3 +869,61 @@ def _outcomes_text(report: Report) -> str:
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
     return "\n".join(lines)
+
+
+def rejection_summary(
+    period: Period, rows: list[tuple[str, str, str, str | None, int]], policy: Policy
+) -> Message:
+    """Marketing's weekly review: last week's rejections by source and campaign, with the
+    problem each reason points at (routing, data, MQL definition)."""
+    total = sum(n for *_, n in rows)
+    title = f"📬 *Rejections in {period.words()}*, by source and campaign: {total} leads"
+    blocks: list[dict[str, Any]] = [_section(title)]
+    if not rows:
+        blocks.append(_section("No leads were rejected last week."))
+    grouped: dict[tuple[str, str], list[tuple[str, str | None, int]]] = {}
+    for source, campaign, code, reason, n in rows:
+        grouped.setdefault((source, campaign), []).append((code, reason, n))
+    ordered = sorted(grouped.items(), key=lambda item: -sum(n for *_, n in item[1]))
+    lines = []
+    for (source, campaign), reasons in ordered[: REPORT_LINES * 2]:
+        parts = []
+        for code, reason, n in reasons:
+            disposition = policy.disposition(code)
+            problem = disposition.problem_of(reason) if disposition else None
+            label = one_line(reason or (disposition.label if disposition else code), 80)
+            parts.append(f"{label} ({PROBLEM_WORDS.get(problem or '', 'untagged')}) {n}")
+        lines.append(f"• *{one_line(source, 60)}* · {one_line(campaign, 80)}: {', '.join(parts)}")
+    more = len(ordered) - len(lines)
+    if more > 0:
+        lines.append(f"…and {more} more source and campaign pairs")
+    if lines:
+        blocks.append(_section("\n".join(lines)[:SECTION_LIMIT]))
+    blocks.append(
+        _context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
+    )
+    text = f"Rejections in {period.label}: {total} leads"
+    return Message(text=text, blocks=blocks)
+
+
+def compliance_alert(
+    weeks: list[tuple[Period, float | None]],
+    worst: list[tuple[str, float]],
+    below: float,
+    policy: Policy,
+) -> Message:
+    """A DM: first-touch compliance has stayed under the threshold for N weeks running."""
+    trend = " → ".join(
+        f"{period.label} {value:.0%}" if value is not None else f"{period.label} –"
+        for period, value in weeks
+    )
+    lines = [
+        f"⚠️ *First-touch compliance has been under {below:.0%} for {len(weeks)} weeks running.*",
+        f"Trend: {trend}",
+    ]
+    if worst:
+        segments = ", ".join(f"{one_line(name, 40)} {value:.0%}" for name, value in worst)
+        lines.append(f"Worst segments last week: {segments}")
+    lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
+    text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"
+    return Message(text=one_line(text, 3000), blocks=[_section("\n".join(lines))])

@@ -1,0 +1,101 @@
+"""The weekly digest and the compliance alert: once per week each, whatever the replicas.
+
+At the SLA's `report.weekly_digest` day and time (team time zone), last week's report goes to
+`channels.digest` and the week's rejections, by source and campaign, to marketing's feedback
+channel. When first-touch compliance has stayed under `report.compliance_alert.below` for
+`weeks` weeks running, each person in `notify` gets one DM. Each run is recorded under a unique
+(kind, week) key in the transaction that queues its messages (storage/reports.py `RunStore`),
+so a second replica, a retry or a restart in that minute sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain.businesstime import WEEKDAYS
+from bot.domain.policy import Policy, WeeklyDigest
+from bot.domain.report import Period, parse_period
+from bot.policies import PolicyBook
+from bot.reporting import Reports
+from bot.services import Notifier
+from bot.slack import render
+from storage.reports import Post, RunStore
+
+log = logging.getLogger("handoff.digest")
+CATCH_UP = timedelta(hours=1)  # a server starting this long after the digest time still sends it
+
+
+def digest_time(week: Period, setting: WeeklyDigest) -> datetime:
+    """When the digest of `week` is due: its next week's digest day and time, team time."""
+    day = week.first_day + timedelta(days=7 + WEEKDAYS.index(setting.day))
+    hour, minute = (int(part) for part in setting.time.split(":"))
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(week.zone))
+
+
+class Digests:
+    def __init__(
+        self, reports: Reports, runs: RunStore, policies: PolicyBook, notifier: Notifier
+    ) -> None:
+        self.reports = reports
+        self.runs = runs
+        self.policies = policies
+        self.notifier = notifier
+
+    def schedule(self) -> WeeklyDigest:
+        """The day and time the weekly runs happen (the digest's, or Monday 09:00)."""
+        return self.policies.current.report.weekly_digest or WeeklyDigest()
+
+    async def run(self, now: datetime, *, catch_up: timedelta | None = None) -> list[str]:
+        """Send last week's digest and alert if they are due at `now` and not sent yet.
+
+        `catch_up`: only if they came due at most this long ago (a restart's look back)."""
+        policy = self.policies.current
+        last = parse_period("last-week", now, policy.timezone)
+        due = digest_time(last, self.schedule())
+        if now < due or (catch_up is not None and now - due > catch_up):
+            return []
+        sent = []
+        if policy.report.weekly_digest is not None and await self._digest(policy, last, now):
+            sent.append("weekly digest")
+        if policy.report.compliance_alert is not None and await self._alert(policy, last, now):
+            sent.append("compliance alert")
+        if sent:
+            log.info("%s for %s queued", " and ".join(sent), last.label)
+            self.notifier.deliver_soon()
+        return sent
+
+    async def _digest(self, policy: Policy, week: Period, now: datetime) -> bool:
+        if await self.runs.sent("weekly_digest", week.label):
+            return False  # the common case after the first replica: no report to build
+        report = await self.reports.report(week, now)
+        posts = []
+        if policy.channels.digest:
+            message = render.sla_report(report, policy, digest=True)
+            posts.append(Post(policy.channels.digest, message.text, message.blocks))
+        rejections = await self.runs.rejections(week.start, week.end)
+        summary = render.rejection_summary(week, rejections, policy)
+        posts.append(Post(policy.channels.marketing_feedback, summary.text, summary.blocks))
+        return await self.runs.send_once("weekly_digest", week.label, posts, now)
+
+    async def _alert(self, policy: Policy, week: Period, now: datetime) -> bool:
+        alert = policy.report.compliance_alert
+        assert alert is not None
+        if await self.runs.sent("compliance_alert", week.label):
+            return False
+        weeks = [week]
+        while len(weeks) < alert.weeks:
+            weeks.insert(0, weeks[0].previous())
+        trend: list[tuple[Period, float | None]] = []
+        worst: list[tuple[str, float]] = []
+        for each in weeks:
+            overall, by_segment = await self.reports.first_touch(each, now)
+            trend.append((each, overall))
+            if each == week:
+                worst = sorted(by_segment.items(), key=lambda item: item[1])[:3]
+        if not all(value is not None and value < alert.below for _, value in trend):
+            return False
+        message = render.compliance_alert(trend, worst, alert.below, policy)
+        posts = [Post(user, message.text, message.blocks) for user in alert.notify]
+        return await self.runs.send_once("compliance_alert", week.label, posts, now)

@@ -1,0 +1,97 @@
+"""The weekly digest and the compliance alert through the real server and the simulator: at the
+SLA's day and time, once per week, however many times or places the job runs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.digest import CATCH_UP
+from bot.simulator.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+DIGEST, FEEDBACK, MANAGER = "C0REVOPS", "C0MKTFEED", "U0MGR1"
+# The example SLA: the digest on Mondays at 09:00 in Sydney; the alert when first-touch
+# compliance stays under 80% for 2 weeks, to U0MGR1.
+DIGEST_TIME = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)  # Mon 30 Nov 09:00 AEDT
+
+
+async def week_of(stack: LocalStack, clock: TravelClock, monday: datetime, prefix: str) -> None:
+    """A Monday's leads: one touched in time and qualified, one rejected after a late touch,
+    one never touched."""
+    clock.now = monday
+    services = stack.services
+    ids = []
+    for index in range(3):
+        result = await services.intake(lead_payload(f"{prefix}-{index}"), clock())
+        assert result.lead is not None
+        ids.append(result.lead.id)
+    await stack.settle()
+    for lead_id in ids[:2]:
+        assert (await services.claim(lead_id, "U0REP1", clock() + timedelta(minutes=5))).ok
+    assert (await services.log_attempt(ids[0], "U0REP1", "call", clock() + timedelta(minutes=9))).ok
+    later = clock() + timedelta(hours=3)
+    assert (await services.log_attempt(ids[1], "U0REP1", "call", later)).ok
+    assert (await services.dispose(ids[0], "U0REP1", "qualified", later)).ok
+    rejected = await services.dispose(ids[1], "U0REP1", "not_a_fit", later, "Not ICP", "Too small")
+    assert rejected.ok
+    await stack.settle()
+
+
+def new_posts(stack: LocalStack, channel: str, before: int) -> list[str]:
+    return [message.all_text for message in stack.sim.messages(channel)[before:]]
+
+
+async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+    feedback_before = len(stack.sim.messages(FEEDBACK))
+    digests = stack.handoff.digests
+
+    assert await digests.run(DIGEST_TIME - timedelta(minutes=1)) == []  # 08:59: not yet
+    results = await asyncio.gather(*(digests.run(DIGEST_TIME) for _ in range(3)))
+    assert sorted(map(tuple, results)) == [(), (), ("weekly digest",)]
+    assert await digests.run(DIGEST_TIME + timedelta(hours=2)) == []  # a later run: nothing
+    await stack.settle()
+
+    (digest,) = new_posts(stack, DIGEST, 0)
+    assert "Weekly SLA digest · 2026-W48" in digest and "Share to channel" not in digest
+    assert "3 MQL → 2 SAL (67%) → 1 SQL (33%)" in digest
+    (summary,) = new_posts(stack, FEEDBACK, feedback_before)
+    assert "Rejections in 2026-W48" in summary and "1 leads" in summary
+    assert "*webinar* · Q4 Pipeline Webinar: Not ICP (MQL definition) 1" in summary
+
+
+async def test_a_restart_just_after_the_time_catches_up_once(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    digests = stack.handoff.digests
+    too_late = DIGEST_TIME + CATCH_UP + timedelta(minutes=1)
+    assert await digests.run(too_late, catch_up=CATCH_UP) == []  # the cron job's business
+    assert await digests.run(DIGEST_TIME + timedelta(minutes=20), catch_up=CATCH_UP) == [
+        "weekly digest"
+    ]
+    assert await digests.run(DIGEST_TIME + timedelta(minutes=21), catch_up=CATCH_UP) == []
+    await stack.settle()
+    (digest,) = new_posts(stack, DIGEST, 0)
+    assert "No leads this week" in digest
+
+
+async def test_two_bad_weeks_send_the_alert_once(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of(stack, clock, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), "w47")
+    await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+    digests = stack.handoff.digests
+    assert await digests.run(DIGEST_TIME) == ["weekly digest", "compliance alert"]
+    assert await digests.run(DIGEST_TIME + timedelta(minutes=5)) == []
+    await stack.settle()
+    (alert,) = stack.sim.messages(stack.sim.dm_channel(MANAGER))
+    text = alert.all_text
+    assert "First-touch compliance has been under 80% for 2 weeks running" in text
+    assert "2026-W47 33% → 2026-W48 33%" in text
+    assert "Worst segments last week: enterprise 33%" in text
+
+
+async def test_one_bad_week_is_no_streak(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+    assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest"]
+    await stack.settle()
+    assert stack.sim.messages(stack.sim.dm_channel(MANAGER)) == []
