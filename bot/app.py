@@ -192,7 +192,7 @@ async def create(
     )
     reports = Reports(ReportStore(database), book)
     digests = Digests(reports, RunStore(database), book, outbox)
-    slack_listeners.register(bolt, services, publisher, metrics, clock, reports)
+    slack_listeners.register(bolt, services, publisher, metrics, clock, reports, digests)
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )

@@ -10,15 +10,16 @@ so a second replica, a retry or a restart in that minute sends nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import WEEKDAYS
 from bot.domain.policy import Policy, WeeklyDigest
-from bot.domain.report import Period, parse_period
+from bot.domain.report import Period, Report, parse_period
 from bot.policies import PolicyBook
-from bot.reporting import Reports
+from bot.reporting import Reports, charts
 from bot.services import Notifier
 from bot.slack import render
 from storage.reports import Post, RunStore
@@ -74,10 +75,20 @@ class Digests:
         if policy.channels.digest:
             message = render.sla_report(report, policy, digest=True)
             posts.append(Post(policy.channels.digest, message.text, message.blocks))
+            drawn = await asyncio.to_thread(charts, report)
+            posts += [Post(policy.channels.digest, "", [], chart) for chart in drawn]
         rejections = await self.runs.rejections(week.start, week.end)
         summary = render.rejection_summary(week, rejections, policy)
         posts.append(Post(policy.channels.marketing_feedback, summary.text, summary.blocks))
         return await self.runs.send_once("weekly_digest", week.label, posts, now)
+
+    async def charts_to(self, user: str, report: Report, now: datetime) -> None:
+        """The report's charts in the requester's DM (an ephemeral answer carries no file)."""
+        drawn = await asyncio.to_thread(charts, report)
+        comment = f"Charts for your `/sla-report` of {report.period.label}"
+        posts = [Post(user, comment if i == 0 else "", [], c) for i, c in enumerate(drawn)]
+        await self.runs.send(posts, now, f"charts:{user}:{report.period.label}:{now.isoformat()}")
+        self.notifier.deliver_soon()
 
     async def _alert(self, policy: Policy, week: Period, now: datetime) -> bool:
         alert = policy.report.compliance_alert

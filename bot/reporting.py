@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.charts import daily_compliance_png, speed_to_lead_png
 from bot.domain.lead import Refusal
 from bot.domain.report import (
     Period,
@@ -15,7 +16,30 @@ from bot.domain.report import (
     share,
 )
 from bot.policies import PolicyBook
-from storage.reports import Filter, ReportStore
+from storage.reports import Chart, Filter, ReportStore
+
+
+def charts(report: Report) -> list[Chart]:
+    """The report's two charts as PNGs: speed to lead with the SLA window, daily compliance."""
+    label = report.period.label + (f" · {report.segment}" if report.segment else "")
+    target = next((k.target for k in report.headline if k.key == "first_touch"), None)
+    name = f"handoff-{report.period.label}" + (f"-{report.segment}" if report.segment else "")
+    return [
+        Chart(
+            f"{name}-speed-to-lead.png",
+            f"Speed to lead, {label}",
+            speed_to_lead_png(
+                report.speed_minutes, report.window_minutes, f"Speed to lead, {label}"
+            ),
+        ),
+        Chart(
+            f"{name}-first-touch.png",
+            f"First-touch compliance by day, {label}",
+            daily_compliance_png(
+                report.daily_compliance, target, f"First-touch compliance by day, {label}"
+            ),
+        ),
+    ]
 
 
 class Reports:

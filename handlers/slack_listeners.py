@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.digest import Digests
 from bot.domain.lead import Refusal
 from bot.metrics import Metrics
 from bot.reporting import Reports
@@ -66,6 +67,7 @@ def register(
     metrics: Metrics,
     clock: Clock,
     reports: Reports,
+    digests: Digests,
 ) -> None:
     """Attach every listener to the Bolt app."""
 
@@ -216,13 +218,14 @@ def register(
         else:
             await ack(text=f"I don't know `/handoff {word}`.\n{HELP}", response_type="ephemeral")
 
-    async def send_report(respond: AsyncRespond, text: str) -> None:
+    async def send_report(respond: AsyncRespond, text: str, user: str) -> None:
+        now = clock()
         try:
-            report = await reports.ask(text, clock())
+            report = await reports.ask(text, now)
         except Refusal as refusal:
             await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
             return
-        message = render.sla_report(report, services.policy)
+        message = render.sla_report(report, services.policy, charts_in_dm=True)
         await respond(
             text=message.text,
             blocks=message.blocks,
@@ -230,6 +233,7 @@ def register(
             replace_original=False,
         )
         metrics.inc("reports_total")
+        await digests.charts_to(user, report, now)
 
     @app.command("/sla-report")
     async def sla_report_command(
@@ -238,7 +242,8 @@ def register(
         # Answer Slack at once; the report follows privately through the response URL, which
         # works in DMs and in channels the bot is not in.
         await ack()
-        publisher.spawn(send_report(respond, str(command.get("text") or "")), "sla report")
+        text, user = str(command.get("text") or ""), str(command.get("user_id") or "")
+        publisher.spawn(send_report(respond, text, user), "sla report")
 
     async def share_report(respond: AsyncRespond, value: str, user: str) -> None:
         week, _, segment = value.partition("|")

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
 from storage.db import Database
-from storage.outbox import Kind, enqueue
+from storage.outbox import Kind, enqueue, enqueue_upload
 from storage.tables import EscalationRow, LeadRow, ReportRun
 
 LEADS = LeadRow.__table__
@@ -184,11 +184,20 @@ class ReportStore:
 
 @dataclass(frozen=True)
 class Post:
-    """A message a report run sends (through the outbox)."""
+    """A message a report run sends (through the outbox); with `file`, a PNG upload whose
+    comment is `text`."""
 
     channel: str
     text: str
     blocks: list[dict[str, Any]]
+    file: Chart | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    filename: str
+    title: str
+    png: bytes
 
 
 class RunStore:
@@ -211,14 +220,19 @@ class RunStore:
             if recorded is None:
                 return False
             for index, post in enumerate(posts):
-                payload: dict[str, Any] = {"text": post.text}
-                if post.blocks:
-                    payload["blocks"] = post.blocks
-                key = f"{kind}:{period}:{index}"
-                enqueue(db, Kind.MESSAGE, post.channel, now, key=key, payload=payload)
+                _queue(db, post, now, f"{kind}:{period}:{index}")
             return True
 
         return await self.db.run(work)
+
+    async def send(self, posts: list[Post], now: datetime, key: str) -> None:
+        """Queue posts (a requester's charts) with no once-per-period record."""
+
+        def work(db: Connection) -> None:
+            for index, post in enumerate(posts):
+                _queue(db, post, now, f"{key}:{index}")
+
+        await self.db.run(work)
 
     async def sent(self, kind: str, period: str) -> bool:
         statement = select(ReportRun.kind).where(ReportRun.kind == kind, ReportRun.period == period)
@@ -255,3 +269,24 @@ class RunStore:
                 for src, camp, code, reason, n in db.execute(statement)
             ]
         )
+
+
+def _queue(db: Connection, post: Post, now: datetime, key: str) -> None:
+    if post.file is not None:
+        chart = post.file
+        enqueue_upload(
+            db,
+            post.channel,
+            now,
+            filename=chart.filename,
+            title=chart.title,
+            content=chart.png,
+            initial_comment=post.text or None,
+            alt_text=chart.title,
+            key=key,
+        )
+        return
+    payload: dict[str, Any] = {"text": post.text}
+    if post.blocks:
+        payload["blocks"] = post.blocks
+    enqueue(db, Kind.MESSAGE, post.channel, now, key=key, payload=payload)

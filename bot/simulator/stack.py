@@ -78,9 +78,11 @@ class LocalStack:
             return resp.status, await resp.json(content_type=None)
 
     async def settle(self) -> None:
-        """Wait until every Slack side effect under way has been delivered."""
+        """Wait until every Slack side effect under way has been delivered (a private answer
+        may queue more, such as a report's charts)."""
         await self.handoff.outbox.drain()
         await self.handoff.publisher.drain()
+        await self.handoff.outbox.drain()
 
     async def close(self) -> None:
         await self.driver.close()

@@ -772,7 +772,11 @@ def _rep_name(rep: str) -> str:
 
 
 def sla_report(
-    report: Report, policy: Policy, shared_by: str | None = None, digest: bool = False
+    report: Report,
+    policy: Policy,
+    shared_by: str | None = None,
+    digest: bool = False,
+    charts_in_dm: bool = False,
 ) -> Message:
     """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest)."""
     period = report.period
@@ -829,6 +833,8 @@ def sla_report(
     )
     if shared_by:
         context = f"Shared by <@{shared_by}> · {context}"
+    if charts_in_dm:
+        context = f"📈 The charts are in your DM with Handoff · {context}"
     blocks.append(_context(context))
     if shared_by is None and not digest:
         value = f"{period.label}|{report.segment or ''}"

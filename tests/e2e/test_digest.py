@@ -53,8 +53,9 @@ async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: T
     assert await digests.run(DIGEST_TIME + timedelta(hours=2)) == []  # a later run: nothing
     await stack.settle()
 
-    (digest,) = new_posts(stack, DIGEST, 0)
+    digest, *charts = new_posts(stack, DIGEST, 0)
     assert "Weekly SLA digest · 2026-W48" in digest and "Share to channel" not in digest
+    assert len(charts) == 2 and len(stack.sim.files(DIGEST)) == 2  # uploaded once each
     assert "3 MQL → 2 SAL (67%) → 1 SQL (33%)" in digest
     (summary,) = new_posts(stack, FEEDBACK, feedback_before)
     assert "Rejections in 2026-W48" in summary and "1 leads" in summary
@@ -72,7 +73,7 @@ async def test_a_restart_just_after_the_time_catches_up_once(
     ]
     assert await digests.run(DIGEST_TIME + timedelta(minutes=21), catch_up=CATCH_UP) == []
     await stack.settle()
-    (digest,) = new_posts(stack, DIGEST, 0)
+    digest, *_ = new_posts(stack, DIGEST, 0)
     assert "No leads this week" in digest
 
 

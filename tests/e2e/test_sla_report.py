@@ -49,6 +49,13 @@ async def test_a_manager_gets_the_week_privately(stack: LocalStack, clock: Trave
     assert "3 MQL → 2 SAL (67%) → 0 SQL (0%)" in text
     assert "*enterprise*" in text and "<@U0REP1>" in text
     assert stack.sim.messages(ROOM) == []  # nothing in the channel
+    assert "The charts are in your DM with Handoff" in text
+    files = stack.sim.files(stack.sim.dm_channel(MANAGER))
+    assert [f.name for f in files] == [
+        "handoff-2026-W48-speed-to-lead.png",
+        "handoff-2026-W48-first-touch.png",
+    ]
+    assert all(f.content.startswith(b"\x89PNG") for f in files)
 
 
 async def test_the_report_can_be_shared_to_the_channel(
