@@ -244,6 +244,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
     demo = commands.add_parser("demo", help="run the whole loop on the local Slack simulator")
     demo.add_argument("--quiet", action="store_true", help="print only the final summary")
+    demo.add_argument(
+        "--chart",
+        default="handoff-demo-chart.png",
+        metavar="FILE.png",
+        help="where to write the report's speed-to-lead chart (default: %(default)s)",
+    )
     check_cmd = commands.add_parser("check", help="validate an SLA file")
     check_cmd.add_argument("file", nargs="?", help="path (default: $HANDOFF_SLA_FILE or sla.yaml)")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from bot.demo import run_demo
 
-            return asyncio.run(run_demo(quiet=args.quiet))
+            return asyncio.run(run_demo(quiet=args.quiet, chart=Path(args.chart)))
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
         elif args.command == "import":

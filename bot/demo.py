@@ -234,6 +234,22 @@ class Demo:
                 f"  to @{users.get(note.user, note.user)}: {mrkdwn_to_plain(note.text, users)}"
             )
 
+    async def report(self, chart: Path | None) -> None:
+        """A manager runs `/sla-report`: the week privately, and its charts in a DM."""
+        print(f"\n6. The week's SLA report (/sla-report by @grace)\n{RULE}", file=self.out)
+        manager = "U0MGR1"
+        await self.stack.driver.command(manager, "/sla-report", "", channel_id="C0ENT")
+        await self.stack.settle()
+        users = self.stack.sim.user_names()
+        answers = self.stack.sim.ephemerals(user=manager)
+        if answers:
+            print(answers[-1].render(users), file=self.out)
+        files = self.stack.sim.files(self.stack.sim.dm_channel(manager))
+        speed = next((f for f in files if f.content and "speed" in f.name), None)
+        if chart is not None and speed is not None and speed.content is not None:
+            await asyncio.to_thread(chart.write_bytes, speed.content)
+            print(f"\nThe speed-to-lead chart sent to @grace's DM is in {chart}", file=self.out)
+
     async def summary(self) -> None:
         leads = await self._leads()
         print(f"\n5. Final state of every lead\n{RULE}", file=self.out)
@@ -267,7 +283,7 @@ class Demo:
             )
 
 
-async def run_demo(quiet: bool = False, out: TextIO = sys.stdout) -> int:
+async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | None = None) -> int:
     """Run the scripted demo end to end; 0 when every step behaved."""
     policy = load_policy(str(SAMPLE / "sla.yaml"))
     # The demo tells the outage story itself; the outbox's retry warnings would interleave.
@@ -287,6 +303,7 @@ async def run_demo(quiet: bool = False, out: TextIO = sys.stdout) -> int:
             await demo.escalate()
             demo.transcript()
             await demo.summary()
+            await demo.report(chart)
             return 1 if stack.sim.invalid_payloads or demo.duplicates() else 0
         finally:
             await stack.close()

@@ -749,7 +749,7 @@ def _slice_line(piece: Slice, name: str) -> str:
     parts = []
     for kpi in piece.kpis:
         if kpi.key == "mql":
-            parts.append(f"{kpi_value(kpi)} MQLs")
+            parts.append(f"{kpi_value(kpi)} MQL{'' if kpi.value == 1 else 's'}")
         elif kpi.key in ("first_touch", "acceptance", "feedback") and kpi.value is not None:
             icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
             parts.append(f"{SHORT_LABELS[kpi.key].lower()} {kpi_value(kpi)}{icon}")

@@ -94,9 +94,11 @@ def test_import_reads_a_crm_export(tmp_path: Path) -> None:
     assert "0 new leads" in again.stdout
 
 
-async def test_demo_runs_the_whole_loop() -> None:
+async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert await run_demo(out=out) == 0
+    chart = tmp_path / "chart.png"
+    assert await run_demo(out=out, chart=chart) == 0
+    assert chart.read_bytes().startswith(b"\x89PNG")
     text = out.getvalue()
     for expected in (
         "#sales-enterprise",
@@ -109,6 +111,10 @@ async def test_demo_runs_the_whole_loop() -> None:
         "this lead is still waiting for a claim",  # the sweep: reminder,
         "#sla-escalations: 🚨",  # manager alert,
         "Reassigned to @",  # and reassignment
+        "6. The week's SLA report",  # it ends with the report
+        "SLA report · 2026-W48",
+        "First-touch compliance",
+        "The charts are in your DM with Handoff",
     ):
         assert expected in text, expected
 
