@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import insert
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
+from bench.pg import postgres_base, scratch_databases
 from bot.domain.policy import Policy, load_policy, snapshot
 from bot.domain.report import Period
 from bot.policies import PolicyBook
@@ -45,8 +44,6 @@ from storage.tables import EscalationRow, LeadRow
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
-PG_ENV = "HANDOFF_TEST_POSTGRES_URL"
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ZONE = "Australia/Sydney"
 WEEK = Period(2026, 47, ZONE)  # the reported week: Mon 16 – Sun 22 Nov 2026
 AS_OF = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # Tue 24 Nov 12:00 in Sydney
@@ -231,30 +228,6 @@ async def measure_backend(
     return cases
 
 
-async def postgres_base() -> str | None:
-    import asyncpg
-
-    base = os.environ.get(PG_ENV) or PG_DEFAULT
-    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        connection = await asyncio.wait_for(asyncpg.connect(plain), 5)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return None
-    await connection.close()
-    return base
-
-
-async def _pg_admin(base: str, statement: str) -> None:
-    import asyncpg
-
-    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(plain)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def measure(week_leads: int, sizes: list[int], rounds: int, postgres: bool) -> list[Case]:
     policy = load_policy(str(ROOT / "sla.yaml"))
     with tempfile.TemporaryDirectory(prefix="handoff-report-") as tmp:
@@ -264,18 +237,8 @@ async def measure(week_leads: int, sizes: list[int], rounds: int, postgres: bool
     if base is None:
         print("PostgreSQL: not measured (no server answered)", flush=True)
         return cases
-    names = {size: f"handoff_bench_{uuid.uuid4().hex[:12]}" for size in sizes}
-    try:
-        for name in names.values():
-            await _pg_admin(base, f'CREATE DATABASE "{name}"')
-        urls = {
-            size: make_url(base).set(database=name).render_as_string(hide_password=False)
-            for size, name in names.items()
-        }
+    async with scratch_databases(base, sizes) as urls:
         cases += await measure_backend("postgresql", urls, policy, week_leads, rounds)
-    finally:
-        for name in names.values():
-            await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return cases
 
 

@@ -33,12 +33,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,10 +44,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, event, insert, text, update
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 import bot.sweep as sweep_service
 import storage.sweep as sweep_storage
+from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, load_policy, snapshot
@@ -63,8 +62,6 @@ from storage.tables import LeadRow
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
-PG_ENV = "HANDOFF_TEST_POSTGRES_URL"
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)  # Wednesday 14:00 in Sydney: business hours
 CHUNK = 5_000
 SEGMENTS = [  # (segment, channel, reps, employees) of the example SLA
@@ -448,31 +445,6 @@ async def measure_backend(
     return [bench.case for bench in benches]
 
 
-async def postgres_base() -> str | None:
-    """The PostgreSQL URL to create databases from, or None when none answers."""
-    import asyncpg
-
-    base = os.environ.get(PG_ENV) or PG_DEFAULT
-    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        connection = await asyncio.wait_for(asyncpg.connect(plain), 5)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return None
-    await connection.close()
-    return base
-
-
-async def _pg_admin(base: str, statement: str) -> None:
-    import asyncpg
-
-    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(plain)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def measure(due: int, sizes: list[int], rounds: int, postgres: bool) -> list[Case]:
     policy = load_policy(str(ROOT / "sla.yaml"))
     with tempfile.TemporaryDirectory(prefix="handoff-sweep-") as tmp:
@@ -482,18 +454,8 @@ async def measure(due: int, sizes: list[int], rounds: int, postgres: bool) -> li
     if base is None:
         print("PostgreSQL: not measured (no server answered)", flush=True)
         return cases
-    names = {size: f"handoff_bench_{uuid.uuid4().hex[:12]}" for size in sizes}
-    try:
-        for name in names.values():
-            await _pg_admin(base, f'CREATE DATABASE "{name}"')
-        urls = {
-            size: make_url(base).set(database=name).render_as_string(hide_password=False)
-            for size, name in names.items()
-        }
+    async with scratch_databases(base, sizes) as urls:
         cases += await measure_backend("postgresql", urls, policy, due, rounds)
-    finally:
-        for name in names.values():
-            await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return cases
 
 
