@@ -1,4 +1,4 @@
-"""The `handoff` command: serve, demo, check, sweep, report, db upgrade, import."""
+"""The `handoff` command: serve, demo, check, sweep, report, whatif, db upgrade, import."""
 
 from __future__ import annotations
 
@@ -216,6 +216,29 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
+    """`handoff whatif`: the stored history replayed under a proposed SLA file, beside today's."""
+    from bot.domain.whatif import Replay, as_json, as_text
+    from storage import db
+    from storage.whatif import WhatIfStore
+
+    proposed = load_policy(args.file)  # a broken file: its problems with their paths, exit 2
+    replay = Replay(load_policy(settings.sla_file), proposed, _instant(args.at), args.weeks)
+    database = db.Database(settings.database_url)
+    try:
+        await db.upgrade(database.engine)
+        async for batch in WhatIfStore(database).history(replay.start, replay.end):
+            replay.add(batch)
+    finally:
+        await database.dispose()
+    if replay.empty:
+        print(f"no leads in the last {args.weeks} weeks: nothing to replay")
+        return 0
+    render = as_json if args.format == "json" else as_text
+    print(render(replay, settings.sla_file, args.file))
+    return 0
+
+
 def write_charts(report: Any, path: str) -> list[str]:
     """The speed-to-lead chart at `path`, the daily compliance beside it (`…-compliance.png`)."""
     from bot.charts import daily_compliance_png, speed_to_lead_png
@@ -259,6 +282,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--segment", help="one segment of the SLA (default: all)")
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     report.add_argument("--chart", metavar="FILE.png", help="also write the charts as PNG")
+    whatif = commands.add_parser("whatif", help="replay the stored history under a proposed SLA")
+    whatif.add_argument("file", metavar="PROPOSED.yaml", help="the proposed SLA file")
+    whatif.add_argument("--weeks", type=int, default=12, help="ISO weeks back, this one included")
+    whatif.add_argument("--format", choices=["text", "json"], default="text")
+    whatif.add_argument("--at", help="replay as of this ISO-8601 instant (default: now)")
     database = commands.add_parser("db", help="database commands")
     database.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
     importer = commands.add_parser("import", help="import leads from a CSV export")
@@ -292,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "report":
             return asyncio.run(_report(settings, args))
+        elif args.command == "whatif":
+            return asyncio.run(_whatif(settings, args))
     except ConfigError as error:
         print(f"handoff: {error}", file=sys.stderr)
         return 2

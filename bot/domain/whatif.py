@@ -1,0 +1,401 @@
+"""What-if replay: the stored history judged by a proposed SLA file, next to today's.
+
+A replay of facts. Each MQL keeps the times it was really claimed, first touched and
+dispositioned; only the tiers, deadlines and escalation ladders change. It does not simulate how
+people would have behaved under the other SLA (a stricter ladder reminds people sooner, and they
+might have answered sooner). Both columns come from this same replay (today's column replays the
+current SLA file), so a difference between them is the files' difference and nothing else.
+
+Per lead and SLA: its tier (`choose_tier` by score and source); its claim and first-touch
+deadlines from its clocks' start (the start of its current cycle) and its disposition deadline
+from its claim, in the SLA's business time; whether the real times met them; and the ladder steps
+that would have fired: each step due before the event that stops its clock (claim stops
+`unclaimed`, first touch `no_touch`, disposition `no_feedback`; a disposition stops all three)
+and before `now`. Steps of one lead due at the same instant count once, as the strongest (a sweep
+fires one step per lead). A fired `reassign` step is a reassignment.
+
+The shares are defined as in the SLA report (bot/domain/report.py): of the leads touched, or
+past the deadline by `now`, the share touched by it; likewise claims, and feedback (of the
+claimed leads). Leads are grouped by the ISO week they were received in, in the team's zone.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.domain.businesstime import BusinessCalendar
+from bot.domain.escalation import SEVERITY, Window, step_times
+from bot.domain.policy import LADDERS, STEP_ACTIONS, Policy, Tier
+from bot.domain.report import Period, share, week_of
+from bot.domain.routing import choose_tier
+
+MAX_WEEKS = 104
+NOTE = (
+    "A replay of facts: the same leads with the times they were really claimed, first touched "
+    "and dispositioned; only the tiers, deadlines and escalation ladders change. It does not "
+    "simulate how people would have behaved differently under the proposed SLA. Both columns "
+    "are replayed the same way (today's from the current SLA file); each lead's current cycle."
+)
+
+
+@dataclass(frozen=True)
+class History:
+    """One MQL as stored: the stage times of its current cycle and what picks its tier."""
+
+    received_at: datetime
+    started_at: datetime  # when its clocks started: its arrival, or its cycle's return
+    claimed_at: datetime | None
+    first_touch_at: datetime | None
+    dispositioned_at: datetime | None
+    score: int
+    source: str | None
+    owner_zone: str | None = None  # for `clock: owner` (the feedback clock)
+
+
+@dataclass(frozen=True)
+class Fired:
+    ladder: str
+    action: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one SLA says about one lead. A `met` of None: not measured (still running)."""
+
+    tier: str
+    claim_due: datetime
+    first_touch_due: datetime
+    disposition_due: datetime | None  # None: never claimed
+    claim_met: bool | None
+    first_touch_met: bool | None
+    feedback_met: bool | None
+    fired: tuple[Fired, ...]
+
+    @property
+    def reassignments(self) -> int:
+        return sum(1 for step in self.fired if step.action == "reassign")
+
+
+def claim_due(policy: Policy, tier: Tier, start: datetime) -> datetime:
+    """The claim deadline: the tier's `claim`, else half its first-touch window (as at intake)."""
+    if tier.claim is not None:
+        return policy.calendar.add(start, tier.claim)
+    minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
+    return policy.calendar.add(start, max(1, minutes // 2))
+
+
+def _met(event: datetime | None, due: datetime, now: datetime) -> bool | None:
+    if event is not None and event <= due:
+        return True
+    return False if event is not None or due <= now else None
+
+
+def _first(*instants: datetime | None) -> datetime | None:
+    known = [at for at in instants if at is not None]
+    return min(known) if known else None
+
+
+def judge(lead: History, policy: Policy, now: datetime) -> Verdict:
+    """What `policy` would have said about `lead` by `now`, from the lead's real times."""
+    # As of `now`: what happened later had not happened yet.
+    claimed, touched, closed = (
+        at if at is not None and at <= now else None
+        for at in (lead.claimed_at, lead.first_touch_at, lead.dispositioned_at)
+    )
+    tier = choose_tier(lead.score, lead.source, policy)
+    start, team = lead.started_at, policy.calendar
+    claim_at, touch_at = claim_due(policy, tier, start), team.add(start, tier.first_touch)
+    clocks = [
+        (Window("unclaimed", start, claim_at), _first(claimed, closed), team),
+        (Window("no_touch", start, touch_at), _first(touched, closed), team),
+    ]
+    feedback_at = feedback_met = None
+    if claimed is not None:
+        calendar = policy.calendar_for(lead.owner_zone)
+        feedback_at = calendar.add(claimed, policy.disposition_deadline)
+        feedback_met = _met(closed, feedback_at, now)
+        clocks.append((Window("no_feedback", claimed, feedback_at), closed, calendar))
+    return Verdict(
+        tier=tier.name,
+        claim_due=claim_at,
+        first_touch_due=touch_at,
+        disposition_due=feedback_at,
+        claim_met=_met(claimed, claim_at, now),
+        first_touch_met=_met(touched, touch_at, now),
+        feedback_met=feedback_met,
+        fired=_fired(clocks, policy, now),
+    )
+
+
+def _fired(
+    clocks: list[tuple[Window, datetime | None, BusinessCalendar]], policy: Policy, now: datetime
+) -> tuple[Fired, ...]:
+    strongest: dict[datetime, Fired] = {}
+    for window, stopped, calendar in clocks:
+        steps = policy.escalation.ladder(window.ladder)
+        for step, at in zip(steps, step_times(window, steps, calendar), strict=True):
+            if at > now or (stopped is not None and at >= stopped):
+                continue
+            held = strongest.get(at)
+            if held is None or SEVERITY[step.do] > SEVERITY[held.action]:
+                strongest[at] = Fired(window.ladder, step.do, at)
+    return tuple(strongest[at] for at in sorted(strongest))
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Ratio:
+    """Of the leads due (the event happened, or its deadline passed by `now`), those on time."""
+
+    met: int = 0
+    due: int = 0
+
+    def count(self, met: bool | None) -> None:
+        if met is not None:
+            self.due += 1
+            self.met += int(met)
+
+    @property
+    def value(self) -> float | None:
+        return share(self.met, self.due)
+
+    def __str__(self) -> str:
+        return f"{self.met}/{self.due}"
+
+
+SHARES = (  # key, label, the week table's heading
+    ("first_touch", "First-touch compliance", "first touch"),
+    ("claim", "Claim compliance", "claim"),
+    ("feedback", "Feedback completion", "feedback"),
+)
+
+
+@dataclass
+class Figures:
+    """What one SLA says about a group of leads."""
+
+    leads: int = 0
+    first_touch: Ratio = field(default_factory=Ratio)
+    claim: Ratio = field(default_factory=Ratio)
+    feedback: Ratio = field(default_factory=Ratio)  # of the claimed leads
+    reassignments: int = 0
+    escalations: Counter[tuple[str, str]] = field(default_factory=Counter)  # (ladder, action)
+    tiers: Counter[str] = field(default_factory=Counter)
+
+    def add(self, verdict: Verdict) -> None:
+        self.leads += 1
+        self.tiers[verdict.tier] += 1
+        self.first_touch.count(verdict.first_touch_met)
+        self.claim.count(verdict.claim_met)
+        self.feedback.count(verdict.feedback_met)
+        self.escalations.update((step.ladder, step.action) for step in verdict.fired)
+        self.reassignments += verdict.reassignments
+
+    @property
+    def escalated(self) -> int:
+        return sum(self.escalations.values())
+
+    def ratio(self, key: str) -> Ratio:
+        ratio: Ratio = getattr(self, key)
+        return ratio
+
+
+def last_weeks(now: datetime, zone: str, weeks: int) -> list[Period]:
+    """The `weeks` ISO weeks up to and including the one `now` is in, oldest first."""
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise ValueError(f"--weeks {weeks}: replay 1 to {MAX_WEEKS} weeks")
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return [week_of(today - timedelta(weeks=back), zone) for back in range(weeks - 1, -1, -1)]
+
+
+class Replay:
+    """Today's SLA and a proposed one over the same leads, fed a batch at a time."""
+
+    def __init__(self, today: Policy, proposed: Policy, now: datetime, weeks: int) -> None:
+        self.policies = {"today": today, "proposed": proposed}
+        self.now = now
+        self.weeks = last_weeks(now, today.timezone, weeks)
+        self.zone = today.timezone
+        self.by_week = {
+            name: {week.label: Figures() for week in self.weeks} for name in self.policies
+        }
+        self.total = {name: Figures() for name in self.policies}
+
+    @property
+    def start(self) -> datetime:
+        """The leads to read: received from here…"""
+        return self.weeks[0].start
+
+    @property
+    def end(self) -> datetime:
+        """…to here (exclusive)."""
+        return min(self.now, self.weeks[-1].end)
+
+    @property
+    def empty(self) -> bool:
+        return self.total["today"].leads == 0
+
+    def add(self, leads: Iterable[History]) -> None:
+        zone = ZoneInfo(self.zone)
+        for lead in leads:
+            label = week_of(lead.received_at.astimezone(zone).date(), self.zone).label
+            for name, policy in self.policies.items():
+                verdict = judge(lead, policy, self.now)
+                self.by_week[name][label].add(verdict)
+                self.total[name].add(verdict)
+
+
+# --- side by side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One KPI under both SLAs."""
+
+    key: str
+    label: str
+    unit: str  # "share" or "count"
+    today: float | None
+    proposed: float | None
+    details: tuple[str, str] = ("", "")  # the counts behind a share: "45/50"
+
+    @property
+    def change(self) -> float | None:
+        if self.today is None or self.proposed is None:
+            return None
+        return self.proposed - self.today
+
+
+def rows(today: Figures, proposed: Figures) -> list[Row]:
+    """The KPIs side by side: MQLs, the three shares, escalations, reassignments, tiers."""
+    found = [Row("mqls", "MQLs", "count", today.leads, proposed.leads)]
+    for key, label, _ in SHARES:
+        now, new = today.ratio(key), proposed.ratio(key)
+        found.append(Row(key, label, "share", now.value, new.value, (str(now), str(new))))
+    found.append(Row("escalations", "Escalations", "count", today.escalated, proposed.escalated))
+    for ladder in LADDERS:
+        for action in STEP_ACTIONS:
+            pair = (today.escalations[(ladder, action)], proposed.escalations[(ladder, action)])
+            if any(pair):
+                key = f"escalations.{ladder}.{action}"
+                found.append(Row(key, f"  {ladder} · {action}", "count", *pair))
+    found.append(
+        Row("reassignments", "Reassignments", "count", today.reassignments, proposed.reassignments)
+    )
+    for tier in sorted(today.tiers.keys() | proposed.tiers.keys()):
+        pair = (today.tiers[tier], proposed.tiers[tier])
+        found.append(Row(f"tiers.{tier}", f"Tier {tier}", "count", *pair))
+    return found
+
+
+def _shown(value: float | None, unit: str = "share") -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0%}" if unit == "share" else f"{value:.0f}"
+
+
+def _cell(row: Row, side: int) -> str:
+    value = _shown((row.today, row.proposed)[side], row.unit)
+    return f"{value} ({row.details[side]})" if row.unit == "share" else value
+
+
+def _change(row: Row) -> str:
+    change = row.change
+    if change is None:
+        return "–"
+    if row.unit == "share":
+        return f"{round(change * 100):+d} pts" if round(change * 100) else "0 pts"
+    return f"{change:+.0f}" if change else "0"
+
+
+def as_text(replay: Replay, today_file: str, proposed_file: str) -> str:
+    """A compact table: one row per KPI (today | proposed | change), then one row per week."""
+    first, last = replay.weeks[0].label, replay.weeks[-1].label
+    at = replay.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"What-if replay: {len(replay.weeks)} week(s), {first} – {last} (as of {at})",
+        f"today: {today_file} · proposed: {proposed_file}",
+        "",
+        f"{'':<30}{'today':>18}{'proposed':>18}{'change':>10}",
+    ]
+    for row in rows(replay.total["today"], replay.total["proposed"]):
+        lines.append(f"{row.label:<30}{_cell(row, 0):>18}{_cell(row, 1):>18}{_change(row):>10}")
+    heads = [heading for _, _, heading in SHARES]
+    lines += ["", "By week (today → proposed)", _week_line("week", "MQLs", heads)]
+    for week in replay.weeks:
+        now, new = replay.by_week["today"][week.label], replay.by_week["proposed"][week.label]
+        moved = [
+            f"{_shown(now.ratio(key).value)} → {_shown(new.ratio(key).value)}"
+            for key, _, _ in SHARES
+        ]
+        lines.append(_week_line(week.label, str(now.leads), moved))
+    return "\n".join([*lines, "", *textwrap.wrap(NOTE, 96)])
+
+
+def _week_line(week: str, leads: str, columns: list[str]) -> str:
+    return f"{week:<10}{leads:>6}  " + "".join(f"{text:<18}" for text in columns).rstrip()
+
+
+def _figures_dict(figures: Figures) -> dict[str, Any]:
+    ratios = {
+        key: {
+            "value": figures.ratio(key).value,
+            "met": figures.ratio(key).met,
+            "due": figures.ratio(key).due,
+        }
+        for key, _, _ in SHARES
+    }
+    return {
+        "mqls": figures.leads,
+        **ratios,
+        "escalations": [
+            {"ladder": ladder, "action": action, "fired": n}
+            for (ladder, action), n in sorted(figures.escalations.items())
+        ],
+        "reassignments": figures.reassignments,
+        "tiers": dict(sorted(figures.tiers.items())),
+    }
+
+
+def as_json(replay: Replay, today_file: str, proposed_file: str) -> str:
+    """Everything `as_text` shows, for scripts: the KPI rows with changes, totals and each week."""
+    files = {"today": today_file, "proposed": proposed_file}
+    data = {
+        "as_of": replay.now.isoformat(),
+        "weeks": [week.label for week in replay.weeks],
+        "note": NOTE,
+        "sla": {
+            name: {"file": files[name], "version": policy.version}
+            for name, policy in replay.policies.items()
+        },
+        "kpis": [
+            {
+                "key": row.key,
+                "label": row.label.strip(),
+                "unit": row.unit,
+                "today": row.today,
+                "proposed": row.proposed,
+                "change": row.change,
+            }
+            for row in rows(replay.total["today"], replay.total["proposed"])
+        ],
+        "total": {name: _figures_dict(figures) for name, figures in replay.total.items()},
+        "by_week": [
+            {
+                "week": week.label,
+                **{name: _figures_dict(replay.by_week[name][week.label]) for name in files},
+            }
+            for week in replay.weeks
+        ],
+    }
+    return json.dumps(data, indent=2)

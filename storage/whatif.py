@@ -1,0 +1,73 @@
+"""The what-if replay's query: the stage times of the MQLs received in a range.
+
+One query shape, run one slice of time at a time: each slice is a range on
+`ix_leads_received_at`, so a long history is read in short transactions and never held at once
+(bot/domain/whatif.py folds each batch into its figures). Times are read as seconds since the
+epoch, as the report's are (storage/reports.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from bot.domain.whatif import History
+from storage.db import Database
+from storage.reports import _epoch, _instant
+from storage.tables import LeadRow
+
+SLICE = timedelta(days=1)
+
+
+def _query(db: Connection, start: datetime, end: datetime) -> Any:
+    instants = (
+        LeadRow.received_at,
+        func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at),
+        LeadRow.claimed_at,
+        LeadRow.first_touch_at,
+        LeadRow.dispositioned_at,
+    )
+    return select(
+        *[_epoch(db, column) for column in instants],
+        LeadRow.score,
+        LeadRow.source,
+        LeadRow.owner_zone,
+    ).where(LeadRow.received_at >= start, LeadRow.received_at < end, LeadRow.mql.is_(True))
+
+
+def _history(row: Any) -> History:
+    received, started, claimed, touched, closed, score, source, zone = row
+    return History(
+        received_at=datetime.fromtimestamp(round(float(received), 3), UTC),
+        started_at=datetime.fromtimestamp(round(float(started), 3), UTC),
+        claimed_at=_instant(claimed),
+        first_touch_at=_instant(touched),
+        dispositioned_at=_instant(closed),
+        score=int(score),
+        source=source,
+        owner_zone=zone,
+    )
+
+
+class WhatIfStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def history(
+        self, start: datetime, end: datetime, step: timedelta = SLICE
+    ) -> AsyncIterator[list[History]]:
+        """The MQLs received in [start, end), one batch per `step` of time (oldest first)."""
+        cursor = start
+        while cursor < end:
+            upto = min(cursor + step, end)
+
+            def work(
+                db: Connection, low: datetime = cursor, high: datetime = upto
+            ) -> list[History]:
+                return [_history(row) for row in db.execute(_query(db, low, high))]
+
+            yield await self.db.run(work)
+            cursor = upto
