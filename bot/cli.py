@@ -1,4 +1,4 @@
-"""The `handoff` command: serve, demo, check, sweep, report, whatif, db upgrade, import."""
+"""The `handoff` command: serve, demo, check, sweep, report, whatif, plan, db upgrade, import."""
 
 from __future__ import annotations
 
@@ -258,6 +258,27 @@ def write_charts(report: Any, path: str) -> list[str]:
     return [str(target), str(second)]
 
 
+async def _plan(settings: Settings, args: argparse.Namespace) -> int:
+    """`handoff plan`: work back from a revenue goal to the MQLs a week it needs, as text."""
+    from bot.domain.plan import as_text, parse_goal
+    from bot.services import revenue_plan
+    from storage import db
+    from storage.plan import PlanStore
+
+    policy = load_policy(settings.sla_file)
+    database = db.Database(settings.database_url)
+    try:
+        goal = parse_goal(" ".join(args.goal), args.per)
+        await db.upgrade(database.engine)
+        plan = await revenue_plan(PlanStore(database), policy, goal, datetime.now(UTC), args.weeks)
+    except Refusal as refusal:
+        raise ConfigError(refusal.message.replace("`", "")) from None
+    finally:
+        await database.dispose()
+    print(as_text(plan))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="handoff", description="Handoff: the marketing–sales SLA, run in Slack."
@@ -287,6 +308,10 @@ def _parser() -> argparse.ArgumentParser:
     whatif.add_argument("--weeks", type=int, default=12, help="ISO weeks back, this one included")
     whatif.add_argument("--format", choices=["text", "json"], default="text")
     whatif.add_argument("--at", help="replay as of this ISO-8601 instant (default: now)")
+    plan = commands.add_parser("plan", help="the MQLs a week a revenue goal needs")
+    plan.add_argument("goal", nargs="+", help="the revenue goal: 2000000, 2,000,000, $2M, 500k")
+    plan.add_argument("--per", choices=["month", "quarter"], help="the goal's period (month)")
+    plan.add_argument("--weeks", type=int, default=26, help="weeks of history to measure rates")
     database = commands.add_parser("db", help="database commands")
     database.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
     importer = commands.add_parser("import", help="import leads from a CSV export")
@@ -318,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import(settings, args.file, not args.no_progress))
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
+        elif args.command == "plan":
+            return asyncio.run(_plan(settings, args))
         elif args.command == "report":
             return asyncio.run(_report(settings, args))
         elif args.command == "whatif":

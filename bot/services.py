@@ -1,4 +1,5 @@
-"""Use cases: intake, claim, log attempt, dispose, look up. Each takes `now` and commits once."""
+"""Use cases: intake, claim, log attempt, dispose, CRM activity, the revenue plan, look up.
+Each takes `now` and commits once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Protocol
 
 from bot.domain import escalation
 from bot.domain.access import Action, allowed, refusal
+from bot.domain.activity import AttemptIn, activity_time, parse_activity
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
@@ -20,6 +22,7 @@ from bot.domain.lead import (
     check_disposition,
     check_work,
 )
+from bot.domain.plan import Goal, RevenuePlan, build_plan
 from bot.domain.policy import Disposition, Policy, Tier
 from bot.domain.routing import (
     choose_segment,
@@ -31,7 +34,11 @@ from bot.domain.routing import (
 )
 from bot.policies import PolicyBook
 from bot.slack import render
+from storage.plan import PlanStore
 from storage.repository import EventView, NewLead, Store
+
+PLAN_WEEKS = 26  # the history a revenue plan measures its rates over, by default
+MAX_PLAN_WEEKS = 260
 
 
 class Notifier(Protocol):
@@ -61,6 +68,17 @@ class Outcome:
 @dataclass(frozen=True)
 class DisposeOutcome(Outcome):
     errors: dict[str, str] = field(default_factory=dict, kw_only=True)  # modal errors by block
+
+
+@dataclass(frozen=True)
+class ActivityResult:
+    """What a CRM activity did to a lead (`lead_id` None: no such lead; `recorded` None and no
+    errors: nothing changed, `message` says why)."""
+
+    lead_id: int | None
+    recorded: dict[str, Any] | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,6 +335,72 @@ class Services:
         self.notifier.deliver_soon()
         return DisposeOutcome(True, "", current)
 
+    # --- CRM activity -------------------------------------------------------------------------
+
+    async def activity(self, external_id: str, payload: Any, now: datetime) -> ActivityResult:
+        """Record what the CRM did on a lead: an attempt (counted like a button press, and the
+        lead's message re-rendered) or a deal stage change; idempotent on the CRM's `id`.
+
+        Raises Refusal when the lead can't take it (an attempt on a lead nobody has claimed or
+        one closed already; a won deal reported lost)."""
+        activity, errors = parse_activity(payload)
+        if activity is None:
+            return ActivityResult(None, errors=errors)
+        lead = await self.store.by_external_id(external_id)
+        if lead is None:
+            message = f"no lead with the external id {external_id!r}: send it to POST /leads first"
+            return ActivityResult(None, message=message)
+        try:
+            at = activity_time(activity.at, lead.received_at, now)
+        except ValueError as error:
+            return ActivityResult(lead.id, errors=[FieldError(field="at", message=str(error))])
+        if isinstance(activity, AttemptIn):
+            return await self._crm_attempt(lead, activity, at, now)
+        currency = (self.policy.plan.currency if self.policy.plan else None) or activity.currency
+        if activity.currency and activity.currency != currency:
+            message = f"must be {currency}, the plan's currency in sla.yaml (nothing is converted)"
+            return ActivityResult(lead.id, errors=[FieldError(field="currency", message=message)])
+        deal = await self.store.record_stage(
+            lead.id,
+            activity.stage,
+            at,
+            amount=activity.amount,
+            currency=currency,
+            activity_id=activity.id,
+        )
+        if deal is None:
+            return ActivityResult(lead.id, message=_nothing_changed(activity.id))
+        recorded: dict[str, Any] = {"type": "stage", "stage": activity.stage}
+        recorded |= {"at": at.isoformat(), "amount": deal.amount, "currency": currency}
+        return ActivityResult(lead.id, recorded)
+
+    async def _crm_attempt(
+        self, lead: LeadView, activity: AttemptIn, at: datetime, now: datetime
+    ) -> ActivityResult:
+        if lead.stage is Stage.MQL:
+            raise Refusal(
+                f"lead {lead.external_id} is not claimed yet: an attempt counts once a rep has "
+                "claimed the lead in Slack; nothing was recorded"
+            )
+        actor = activity.actor or "crm"
+        count, counted = await self.store.record_attempt(
+            lead.id, actor, activity.kind, at, now, activity_id=activity.id
+        )
+        if count is None:
+            closed = lead.disposition_code or lead.stage.value
+            raise Refusal(f"lead {lead.external_id} is closed ({closed}); nothing was recorded")
+        if not counted:
+            return ActivityResult(lead.id, message=_nothing_changed(activity.id))
+        self.notifier.deliver_soon()
+        recorded: dict[str, Any] = {"type": "attempt", "kind": activity.kind}
+        recorded |= {"at": at.isoformat(), "attempts": count, "first_touch": count == 1}
+        return ActivityResult(lead.id, recorded)
+
+    # --- the revenue plan ---------------------------------------------------------------------
+
+    async def plan(self, goal: Goal, now: datetime, weeks: int = PLAN_WEEKS) -> RevenuePlan:
+        return await revenue_plan(PlanStore(self.store.db), self.policy, goal, now, weeks)
+
     # --- look-ups -----------------------------------------------------------------------------
 
     async def find(self, query: str) -> tuple[LeadView, list[EventView], Policy]:
@@ -385,6 +469,21 @@ class Services:
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
         return Outcome(True, render.snoozed_alert(snoozed, actor, until, policy), snoozed)
+
+
+async def revenue_plan(
+    store: PlanStore, policy: Policy, goal: Goal, now: datetime, weeks: int = PLAN_WEEKS
+) -> RevenuePlan:
+    """Work back from `goal` with the rates of the MQLs received in the last `weeks` weeks."""
+    if not 1 <= weeks <= MAX_PLAN_WEEKS:
+        raise Refusal(f"The plan measures 1 to {MAX_PLAN_WEEKS} weeks of history, not {weeks}.")
+    return build_plan(goal, await store.history(now, weeks), policy)
+
+
+def _nothing_changed(activity_id: str | None) -> str:
+    if activity_id is not None:
+        return f"activity {activity_id!r} was recorded already; nothing changed"
+    return "the lead already had this; nothing changed"
 
 
 def _check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:

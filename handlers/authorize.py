@@ -55,7 +55,7 @@ def requested(body: dict[str, Any]) -> tuple[Action, int | None] | None:
             str(meta.get("lead_id")) if isinstance(meta, dict) else None
         )
     command = body.get("command")
-    if command == "/sla-report":
+    if command in ("/sla-report", "/sla-plan"):  # both read the team's history
         return Action.SLA_REPORT, None
     if command == "/handoff" and _sets_someone_else_away(body):
         return Action.AWAY_FOR_OTHERS, None
@@ -106,7 +106,9 @@ def guard(services: Services, tell: Tell, metrics: Metrics) -> Middleware:
             await next()
             return None
         action, lead_id = wanted
-        decided = await _decide(services, action, actor, lead_id)
+        command = body.get("command")
+        doing = f"run `{command}`" if isinstance(command, str) else None
+        decided = await _decide(services, action, actor, lead_id, doing)
         if decided is None:
             await next()
             return None
@@ -125,7 +127,7 @@ def guard(services: Services, tell: Tell, metrics: Metrics) -> Middleware:
 
 
 async def _decide(
-    services: Services, action: Action, actor: str, lead_id: int | None
+    services: Services, action: Action, actor: str, lead_id: int | None, doing: str | None = None
 ) -> str | None:
     """The refusal for `actor` asking for `action`, or None to let the request through."""
     policy: Policy = services.policy
@@ -137,4 +139,4 @@ async def _decide(
         policy = await services.policy_for(lead)
     if allowed(action, actor, policy, lead):
         return None
-    return refusal(action, actor, policy, lead)
+    return refusal(action, actor, policy, lead, doing)

@@ -1,4 +1,4 @@
-"""HTTP routes: lead intake, health, metrics, and Slack's single events endpoint."""
+"""HTTP routes: lead intake, CRM activity, health, metrics, and Slack's single events endpoint."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain.lead import Refusal
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.slack.publisher import Clock
@@ -189,8 +190,28 @@ def routes(
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def activity(request: web.Request) -> web.Response:
-        await intake_body(request)
-        return _error(501, "CRM activity intake is coming in a later release of Handoff")
+        body = await intake_body(request)
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return _invalid("(body)", f"not valid JSON: {error}")
+        external_id = request.match_info["external_id"]
+        try:
+            result = await services.activity(external_id, payload, clock())
+        except Refusal as refusal:
+            return _error(409, refusal.message)
+        if result.errors:
+            errors = [error.model_dump() for error in result.errors]
+            return web.json_response({"errors": errors}, status=400)
+        if result.lead_id is None:
+            return _error(404, result.message)
+        if result.recorded is None:  # a repeat: what it asked for is there already
+            repeat = {"lead_id": result.lead_id, "recorded": None, "message": result.message}
+            return web.json_response(repeat, status=200)
+        if result.recorded["type"] == "attempt":
+            metrics.inc("attempts_total")
+        answer = {"lead_id": result.lead_id, "recorded": result.recorded}
+        return web.json_response(answer, status=201)
 
     return [
         web.post("/leads", intake),

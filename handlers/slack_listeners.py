@@ -12,10 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.digest import Digests
 from bot.domain.lead import Refusal
+from bot.domain.plan import Goal, parse_goal
 from bot.metrics import Metrics
 from bot.reporting import Reports
 from bot.services import Outcome, Services
-from bot.slack import render
+from bot.slack import plan_view, render
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize
@@ -23,7 +24,6 @@ from handlers import authorize
 log = logging.getLogger("handoff.handlers")
 
 COMING = {
-    "/sla-plan": "`/sla-plan` (working back from a revenue goal to MQLs per week)",
     "away": "`/handoff away` and `/handoff back` (out-of-office routing)",
     "back": "`/handoff away` and `/handoff back` (out-of-office routing)",
     "routing": "`/handoff routing` (who gets which leads)",
@@ -35,7 +35,7 @@ HELP = (
     "• `/lead <email|external id>`: a lead and its timeline\n"
     "• `/sla`: the SLA on one page\n"
     "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers\n"
-    "• `/sla-plan <revenue goal>`: work back from a goal (coming soon)\n"
+    "• `/sla-plan <revenue goal> [per month|quarter]`: the MQLs a week a revenue goal needs\n"
     "• `/handoff away|back|routing|help`"
 )
 _LEAD_ID = re.compile(r"^\d{1,18}$")
@@ -266,9 +266,28 @@ def register(
         value = str(body["actions"][0].get("value") or "")
         publisher.spawn(share_report(respond, value, body["user"]["id"]), "share sla report")
 
+    async def send_plan(respond: AsyncRespond, goal: Goal) -> None:
+        now = clock()
+        message = plan_view.revenue_plan(await services.plan(goal, now), services.policy, now)
+        await respond(
+            text=message.text,
+            blocks=message.blocks,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
     @app.command("/sla-plan")
-    async def coming_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        await ack(text=_coming(COMING[command["command"]]), response_type="ephemeral")
+    async def sla_plan_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        try:
+            goal = parse_goal(str(command.get("text") or ""))
+        except Refusal as refusal:
+            await ack(text=refusal.message, response_type="ephemeral")
+            return
+        # Like /sla-report: answer Slack at once, the plan follows through the response URL.
+        await ack()
+        publisher.spawn(send_plan(respond, goal), "sla plan")
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any], client: AsyncWebClient) -> None:

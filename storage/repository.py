@@ -6,7 +6,7 @@ button-press path, where the ORM's per-call cost would be most of the work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database
 from storage.outbox import Kind, enqueue, enqueue_update, mark_posted
@@ -97,6 +98,16 @@ _RECENT_ATTEMPTS = select(EventRow.data).where(
     EventRow.at >= bindparam("p_since"),
 )
 _ATTEMPTS_OF = select(LeadRow.attempts, LeadRow.stage).where(LeadRow.id == bindparam("p_lead_id"))
+_LOCK_LEAD = select(LeadRow.id).where(LeadRow.id == bindparam("p_lead_id")).with_for_update()
+_CRM_EVENTS_OF = select(EventRow.data).where(
+    EventRow.lead_id == bindparam("p_lead_id"),
+    EventRow.type.in_(["attempt", "opportunity", "won", "lost"]),
+)
+_DEAL_OF = (
+    select(*(LEADS.c[name] for name in Deal.__dataclass_fields__))
+    .where(LeadRow.id == bindparam("p_lead_id"))
+    .with_for_update()
+)
 _DISPOSE = (
     update(LeadRow)
     .where(
@@ -337,26 +348,65 @@ class Store:
         The same person logging the same kind again within `repeat_within` seconds is a double
         click (or Slack's retry): it is not counted twice.
         """
-        since = {
-            "p_lead_id": lead_id,
-            "p_actor": actor,
-            "p_since": now - timedelta(seconds=repeat_within),
-        }
+        return await self.db.run(
+            lambda db: _attempt(db, lead_id, actor, kind, now, now, repeat_within)[0]
+        )
 
-        def work(db: Connection) -> int | None:
-            recent = db.execute(_RECENT_ATTEMPTS, since).scalars()
-            if any((data or {}).get("kind") == kind for data in recent):
-                row = db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).first()
-                return int(row[0]) if row is not None and row[1] == Stage.SAL.value else None
-            count = db.execute(_LOG_ATTEMPT, {"p_lead_id": lead_id, "p_now": now}).scalar()
-            if count is None:
+    async def record_attempt(
+        self,
+        lead_id: int,
+        actor: str,
+        kind: str,
+        at: datetime,
+        now: datetime,
+        *,
+        activity_id: str | None = None,
+    ) -> tuple[int | None, bool]:
+        """An attempt made in the CRM at `at`, counted like `log_attempt` (and re-rendered).
+
+        (the count, or None if the lead is not claimed and open; True if this call counted it).
+        The CRM's `activity_id` counts once (a repeat answers the count, whatever the lead's
+        stage now); without one, the same kind by the same person within 10 seconds is a
+        repeat, as for a button."""
+
+        def work(db: Connection) -> tuple[int | None, bool]:
+            if _seen(db, lead_id, activity_id):
+                return int(db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).one()[0]), False
+            if activity_id is None:
+                return _attempt(db, lead_id, actor, kind, at, now, 10.0, source="crm")
+            data = {"source": "crm", "activity_id": activity_id}
+            return _attempt(db, lead_id, actor, kind, at, now, 0.0, **data)
+
+        return await self.db.run(work)
+
+    async def record_stage(
+        self,
+        lead_id: int,
+        stage: DealStage,
+        at: datetime,
+        *,
+        amount: float | None = None,
+        currency: str | None = None,
+        activity_id: str | None = None,
+    ) -> Deal | None:
+        """A deal stage change from the CRM at `at` (see `apply_stage`), with its event, in one
+        transaction; the deal as changed, or None when nothing changed (a repeat, or an
+        `activity_id` recorded before). Raises Refusal for a change that contradicts it."""
+
+        def work(db: Connection) -> Deal | None:
+            # Locked first (on PostgreSQL): two changes at once are decided one after the other.
+            deal = Deal(**db.execute(_DEAL_OF, {"p_lead_id": lead_id}).mappings().one())
+            if _seen(db, lead_id, activity_id):
                 return None
-            rows = [_event(lead_id, "attempt", actor, now, kind=kind, number=int(count))]
-            if count == 1:
-                rows.append(_event(lead_id, "first_touch", actor, now))
-            db.execute(_INSERT_EVENT, rows)
-            enqueue_update(db, lead_id, now)
-            return int(count)
+            changed = apply_stage(deal, stage, at, amount)
+            if changed == deal:
+                return None
+            db.execute(update(LeadRow).where(LeadRow.id == lead_id).values(**asdict(changed)))
+            data = {"amount": amount, "currency": currency, "source": "crm"}
+            if activity_id:
+                data["activity_id"] = activity_id
+            db.execute(_INSERT_EVENT, _event(lead_id, stage, "crm", at, **data))
+            return changed
 
         return await self.db.run(work)
 
@@ -485,6 +535,54 @@ class Store:
             return True
 
         return await self.db.run(work)
+
+
+def _attempt(
+    db: Connection,
+    lead_id: int,
+    actor: str,
+    kind: str,
+    at: datetime,
+    now: datetime,
+    repeat_within: float,
+    **data: Any,
+) -> tuple[int | None, bool]:
+    """Count an attempt made at `at` on an open, owned lead, with its events and a re-render:
+    (the count, or None if the lead is not; True if this call counted it)."""
+    since = {
+        "p_lead_id": lead_id,
+        "p_actor": actor,
+        "p_since": at - timedelta(seconds=repeat_within),
+    }
+    if repeat_within > 0:
+        recent = db.execute(_RECENT_ATTEMPTS, since).scalars()
+        if any((found or {}).get("kind") == kind for found in recent):
+            return _attempts(db, lead_id), False
+    count = db.execute(_LOG_ATTEMPT, {"p_lead_id": lead_id, "p_now": at}).scalar()
+    if count is None:
+        return None, False
+    rows = [_event(lead_id, "attempt", actor, at, kind=kind, number=int(count), **data)]
+    if count == 1:
+        rows.append(_event(lead_id, "first_touch", actor, at, **data))
+    db.execute(_INSERT_EVENT, rows)
+    enqueue_update(db, lead_id, now)
+    return int(count), True
+
+
+def _attempts(db: Connection, lead_id: int) -> int | None:
+    """The lead's attempt count, or None unless it is claimed and open."""
+    row = db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).first()
+    return int(row[0]) if row is not None and row[1] == Stage.SAL.value else None
+
+
+def _seen(db: Connection, lead_id: int, activity_id: str | None) -> bool:
+    """Whether the CRM activity `activity_id` of the lead was recorded already. Locks the lead
+    first (on PostgreSQL), so the same activity sent twice at once is recorded once."""
+    if activity_id is None:
+        return False
+    db.execute(_LOCK_LEAD, {"p_lead_id": lead_id})
+    recorded = db.execute(_CRM_EVENTS_OF, {"p_lead_id": lead_id}).scalars()
+    return any((data or {}).get("activity_id") == activity_id for data in recorded)
 
 
 def _thread_note(db: Connection, lead: LeadView, text: str, now: datetime, key: str) -> None:

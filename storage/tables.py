@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -109,6 +110,11 @@ class LeadRow(Base):
     claim_due_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     snoozed_until: Mapped[datetime | None]
+    # The deal, as the CRM reports it (POST /leads/{id}/activity): stage times set once.
+    opportunity_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+    lost_at: Mapped[datetime | None]
+    amount: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
 
 
 class EventRow(Base):

@@ -106,10 +106,11 @@ def refusal(
             return "Sorry, only the sales managers can reassign a lead; nothing was changed."
         case Action.SNOOZE:
             return "Sorry, only the sales managers can snooze a lead's SLA clock."
-        case Action.SLA_REPORT:
+        case Action.SLA_REPORT:  # the reports: `/sla-report`, and `/sla-plan` (`doing`)
             return (
-                "Sorry, only the sales managers and the SLA's reporters can run `/sla-report`. "
-                "Ask a manager to add you to `reporters` in sla.yaml."
+                "Sorry, only the sales managers and the SLA's reporters can "
+                f"{doing or 'run `/sla-report`'}. Ask a manager to add you to `reporters` in "
+                "sla.yaml."
             )
         case Action.AWAY_FOR_OTHERS:
             return (

@@ -405,6 +405,42 @@ class ReportSettings(_Model):
     compliance_alert: ComplianceAlert | None = None
 
 
+def _rate(value: Any) -> Any:
+    """A share written as a percentage by mistake (25 for 25%) gets a message that says so."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 100:
+        raise ValueError(f"{value:g} is over 1: write a share like {value / 100:g} for {value:g}%")
+    return value
+
+
+class PlanSettings(_Model):
+    """`plan:` the numbers `/sla-plan` works back from while the CRM has not measured them."""
+
+    opportunity_rate: float | None = Field(default=None, gt=0, le=1)  # MQL → opportunity
+    win_rate: float | None = Field(default=None, gt=0, le=1)  # opportunity → won
+    average_deal: float | None = Field(default=None, gt=0, le=1e12)
+    currency: str | None = None  # ISO 4217, e.g. AUD
+    revenue_split: dict[str, float] = Field(default_factory=dict)  # segment → share of goal
+
+    _rates = field_validator("opportunity_rate", "win_rate", mode="before")(lambda cls, v: _rate(v))
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not a currency code: write three capitals like AUD")
+        return value
+
+    @field_validator("revenue_split")
+    @classmethod
+    def _split(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, share in value.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"{name}: {share:g} is not a share between 0 and 1")
+        if value and abs(sum(value.values()) - 1) > 0.001:
+            raise ValueError(f"the shares add up to {sum(value.values()):g}; they must add up to 1")
+        return value
+
+
 class Policy(_Model):
     """The whole SLA file. Build with `parse_policy`; `version` identifies its content."""
 
@@ -429,6 +465,7 @@ class Policy(_Model):
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
     recycle_after: Duration = Duration(days=30)  # a recycled lead comes back after this
+    plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 
     _deadline = field_validator("disposition_deadline", "recycle_after", mode="before")(
@@ -572,6 +609,9 @@ def _cross_checks(policy: Policy) -> list[str]:
     for key in policy.targets.mql_per_week:
         if key not in names:
             problems.append(f"targets.mql_per_week.{key}: no segment is called {key!r}")
+    for key in policy.plan.revenue_split if policy.plan else {}:
+        if key not in names:
+            problems.append(f"plan.revenue_split.{key}: no segment is called {key!r}")
     return problems
 
 

@@ -78,7 +78,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
     result = run("db", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
-    assert "database schema is at 0006" in result.stdout
+    assert "database schema is at 0008" in result.stdout
 
 
 def test_import_reads_a_crm_export(tmp_path: Path) -> None:

@@ -1,0 +1,113 @@
+"""`/sla-plan` through the real server: managers and reporters get the plan privately, worked
+back from the SLA file's numbers until the CRM has sent its own, and a bad goal gets the usage."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.simulator.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
+from tests.conftest import lead_payload
+from tests.unit.test_render import assert_no_live_markup, assert_valid_blocks
+
+MANAGER = "U0MGR1"
+REPORTER = "U0MKT1"
+REP = "U0REP1"
+ROOM = "C0REVOPS"
+
+
+@pytest.fixture
+def policy(policy: Policy) -> Policy:
+    """The example SLA with a reporter added."""
+    return parse_policy({**snapshot(policy), "reporters": [REPORTER]})
+
+
+async def plan_for(stack: LocalStack, user: str, text: str) -> str:
+    response = await stack.driver.command(user, "/sla-plan", text, channel_id=ROOM)
+    assert response.status == 200 and response.json is None  # answered at once, plan follows
+    await stack.settle()
+    notes = stack.sim.ephemerals(user=user, channel=ROOM)
+    assert notes, "no private answer"
+    assert_valid_blocks(notes[-1].blocks)
+    assert_no_live_markup(notes[-1].blocks, mentions=())
+    return notes[-1].all_text
+
+
+@pytest.mark.parametrize("user", [MANAGER, REPORTER])
+async def test_the_plan_from_the_sla_file(stack: LocalStack, user: str) -> None:
+    text = await plan_for(stack, user, "2M per quarter")
+    assert "Revenue plan · AUD 2,000,000 a quarter" in text
+    assert "Marketing needs 102.6 MQLs a week (1,334 a quarter)" in text
+    assert "30 deals → 120 opportunities → 800 MQLs a quarter: 61.5 MQLs a week" in text
+    assert "win rate (opportunity → won) 25%: sla.yaml plan.win_rate" in text
+    assert "Split of the goal: sla.yaml plan.revenue_split" in text
+    assert stack.sim.messages(ROOM) == []  # nothing in the channel
+
+
+async def test_the_plan_measures_what_the_crm_sent(stack: LocalStack, clock: TravelClock) -> None:
+    for number in range(4):
+        status, _ = await stack.post_lead(lead_payload(f"hs-{number}"))
+        assert status == 201
+    crm = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+    for external_id, change in (
+        ("hs-0", {"type": "stage", "stage": "won", "amount": 60000}),
+        ("hs-1", {"type": "stage", "stage": "lost"}),
+    ):
+        url = f"{stack.base_url}/leads/{external_id}/activity"
+        async with stack.session.post(url, json=change, headers=crm) as response:
+            assert response.status == 201
+    clock.advance(days=1)
+    text = await plan_for(stack, MANAGER, "$600k")
+    assert "Revenue plan · AUD 600,000 a month" in text
+    assert "average deal AUD 60,000: measured over 26 weeks: mean of 1 won deal in enterprise" in (
+        text
+    )
+    assert "win rate (opportunity → won) 50%: measured over 26 weeks: 1 won of 2 closed" in text
+    assert "MQL → opportunity 50%: measured over 26 weeks: 2 of 4 MQLs became opportunities" in (
+        text
+    )
+    # enterprise: 360,000 / 60,000 = 6 deals / 50% = 12 opportunities / 50% = 24 MQLs a month
+    assert "6 deals → 12 opportunities → 24 MQLs a month: 5.5 MQLs a week" in text
+
+
+async def test_no_history_and_no_plan_says_what_is_missing(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    bare = parse_policy({**snapshot(policy), "plan": None})
+    stack = await start_stack(sqlite_url, bare, clock=clock)
+    try:
+        text = await plan_for(stack, MANAGER, "500k")
+    finally:
+        await stack.close()
+    assert "Not enough to work back from yet" in text
+    assert "no opportunities recorded yet: send stage changes" in text
+    assert "or set plan.win_rate in sla.yaml" in text
+
+
+@pytest.mark.parametrize(
+    ("goal", "answer"),
+    [
+        ("", "Usage: `/sla-plan <revenue goal> [per month|quarter]`, e.g."),
+        ("lots", "I can't read 'lots' as a revenue goal: write it like 2000000, 2,000,000, $2M"),
+        ("2M per year", "I can't read '2M per year' as a revenue goal"),
+    ],
+)
+async def test_a_goal_it_cannot_read_gets_the_usage(
+    stack: LocalStack, goal: str, answer: str
+) -> None:
+    response = await stack.driver.command(MANAGER, "/sla-plan", goal, channel_id=ROOM)
+    assert response.json is not None and response.json["response_type"] == "ephemeral"
+    assert response.json["text"].startswith(answer)
+    await stack.settle()
+    assert stack.sim.ephemerals(user=MANAGER) == []
+
+
+async def test_reps_are_refused_privately(stack: LocalStack) -> None:
+    response = await stack.driver.command(REP, "/sla-plan", "2M", channel_id=ROOM)
+    assert response.json == {
+        "text": "Sorry, only the sales managers and the SLA's reporters can run `/sla-plan`. "
+        "Ask a manager to add you to `reporters` in sla.yaml.",
+        "response_type": "ephemeral",
+    }
+    await stack.settle()
+    assert stack.sim.ephemerals(user=REP) == []

@@ -1,0 +1,246 @@
+"""CRM activity and the revenue plan's history over the real store (SQLite and PostgreSQL):
+stage times set once, each activity id counted once, and the rates measured from stored leads."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.domain.lead import Refusal
+from bot.domain.plan import Funnel, Goal
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.policies import PolicyBook
+from bot.services import ActivityResult, Services
+from storage.outbox import OutboxStore
+from storage.plan import PlanStore
+from storage.repository import Store
+from storage.tables import LeadRow, OutboxRow
+from tests.conftest import lead_payload
+from tests.integration.test_services import Wakes
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
+SMALL_COMPANY = {"name": "Corner Bakery", "employees": 40, "country": "AU"}
+
+
+@pytest.fixture
+async def services(store: Store, policy: Policy) -> Services:
+    book = PolicyBook(store, policy)
+    await book.record_current(NOW - timedelta(weeks=40))
+    return Services(store, book, Wakes())
+
+
+async def arrive(services: Services, external_id: str, weeks_ago: float, **fields: Any) -> int:
+    received = NOW - timedelta(weeks=weeks_ago)
+    payload = lead_payload(external_id, received_at=received.isoformat(), **fields)
+    result = await services.intake(payload, received)
+    assert result.lead is not None and result.created
+    return result.lead.id
+
+
+async def crm(services: Services, external_id: str, **payload: Any) -> ActivityResult:
+    result = await services.activity(external_id, payload, NOW)
+    assert not result.errors, result.errors
+    return result
+
+
+async def deal_of(store: Store, lead_id: int) -> tuple[Any, ...]:
+    statement = select(
+        LeadRow.opportunity_at, LeadRow.won_at, LeadRow.lost_at, LeadRow.amount
+    ).where(LeadRow.id == lead_id)
+    row = await store.db.run(lambda db: db.execute(statement).one())
+    return tuple(row)
+
+
+# --- the measured history -----------------------------------------------------------------------
+
+
+async def test_the_history_counts_the_mqls_of_the_weeks_and_what_became_of_them(
+    services: Services, store: Store
+) -> None:
+    won = await arrive(services, "e-won", 10)
+    await crm(services, "e-won", type="stage", stage="opportunity", amount=40_000)
+    await crm(services, "e-won", type="stage", stage="won", amount=50_000)
+    await arrive(services, "e-lost", 5)
+    await crm(services, "e-lost", type="stage", stage="opportunity", amount=20_000)
+    await crm(services, "e-lost", type="stage", stage="lost")
+    await arrive(services, "e-open", 2)
+    await crm(services, "e-open", type="stage", stage="opportunity")
+    await arrive(services, "e-new", 1)
+    # Won without an opportunity first: it was one.
+    await arrive(services, "s-won", 3, company=SMALL_COMPANY)
+    await crm(services, "s-won", type="stage", stage="won", amount=10_000)
+    # Not counted: received before the 26 weeks, or never an MQL.
+    await arrive(services, "e-old", 30)
+    await crm(services, "e-old", type="stage", stage="won", amount=90_000)
+    await arrive(services, "n-won", 4, score=10)
+    await crm(services, "n-won", type="stage", stage="won", amount=5_000)
+
+    history = await PlanStore(store.db).history(NOW, 26)
+    assert history.weeks == 26
+    assert history.by_segment == {
+        "enterprise": Funnel(4, 3, 1, 1, 1, 50_000.0),
+        "smb": Funnel(1, 1, 1, 0, 1, 10_000.0),
+    }
+    # The won deal's amount is the won one, not the estimate.
+    assert (await deal_of(store, won))[3] == 50_000
+    wider = await PlanStore(store.db).history(NOW, 52)
+    assert wider.by_segment["enterprise"] == Funnel(5, 4, 2, 1, 2, 140_000.0)
+
+
+async def test_the_plan_uses_the_measured_rates_and_says_so(
+    services: Services, store: Store, policy: Policy
+) -> None:
+    book = PolicyBook(store, parse_policy({**snapshot(policy), "plan": None}))
+    await book.record_current(NOW - timedelta(weeks=40))
+    services = Services(store, book, Wakes())
+    for number in range(4):
+        await arrive(services, f"e-{number}", 2 + number)
+    await crm(services, "e-0", type="stage", stage="won", amount=30_000)
+    await crm(services, "e-1", type="stage", stage="lost")
+    plan = await services.plan(Goal(300_000, "month"), NOW)
+    enterprise = plan.segments[0]
+    # 2 opportunities of 4 MQLs (50%); 1 won of 2 closed (50%); one deal of 30,000.
+    assert enterprise.opportunity_rate.value == pytest.approx(0.5)
+    assert enterprise.win_rate.origin == "measured over 26 weeks: 1 won of 2 closed in enterprise"
+    assert enterprise.share == 1  # the only won revenue is enterprise's
+    assert (enterprise.deals, enterprise.opportunities, enterprise.mqls) == pytest.approx(
+        (10, 20, 40)
+    )
+    with pytest.raises(Refusal, match="1 to 260 weeks"):
+        await services.plan(Goal(300_000), NOW, weeks=0)
+
+
+# --- stage changes ------------------------------------------------------------------------------
+
+
+async def test_stage_times_are_set_once_and_every_change_is_an_event(
+    services: Services, store: Store
+) -> None:
+    lead = await arrive(services, "hs-1", 3)
+    first = await crm(services, "hs-1", type="stage", stage="opportunity", at="2026-11-20T00:00Z")
+    assert first.recorded == {
+        "type": "stage",
+        "stage": "opportunity",
+        "at": "2026-11-20T00:00:00+00:00",
+        "amount": None,
+        "currency": "AUD",
+    }
+    later = await crm(services, "hs-1", type="stage", stage="opportunity", amount=25_000)
+    assert later.recorded is not None and later.recorded["amount"] == 25_000
+    won = await crm(services, "hs-1", type="stage", stage="won", amount=27_500, id="sf-1")
+    assert won.recorded is not None
+    again = await crm(services, "hs-1", type="stage", stage="won", amount=99_000)
+    assert again.recorded is None and again.message.startswith("the lead already had this")
+    opportunity_at = datetime(2026, 11, 20, tzinfo=UTC)
+    assert await deal_of(store, lead) == (opportunity_at, NOW, None, 27_500)
+    with pytest.raises(Refusal, match="recorded as won on 2026-11-23; not lost too"):
+        await crm(services, "hs-1", type="stage", stage="lost")
+    events = [(e.type, e.actor, e.data.get("amount")) for e in await store.events(lead)]
+    assert events[-3:] == [
+        ("opportunity", "crm", None),
+        ("opportunity", "crm", 25_000),
+        ("won", "crm", 27_500),
+    ]
+
+
+async def test_an_activity_id_counts_once_even_sent_twice_at_once(
+    services: Services, store: Store
+) -> None:
+    lead = await arrive(services, "hs-1", 3)
+    payload = {"type": "stage", "stage": "won", "amount": 10_000, "id": "sf-9"}
+    results = await asyncio.gather(*(crm(services, "hs-1", **payload) for _ in range(5)))
+    assert sorted(result.recorded is not None for result in results) == [False] * 4 + [True]
+    repeats = [result.message for result in results if result.recorded is None]
+    assert repeats == ["activity 'sf-9' was recorded already; nothing changed"] * 4
+    assert [e.type for e in await store.events(lead)].count("won") == 1
+    # The same id again later is a repeat, even with what would now contradict the deal.
+    repeat = await crm(services, "hs-1", type="stage", stage="lost", id="sf-9")
+    assert repeat.recorded is None
+
+
+async def test_unknown_leads_bad_times_and_other_currencies(services: Services) -> None:
+    missing = await services.activity("nope", {"type": "stage", "stage": "won"}, NOW)
+    assert missing.lead_id is None
+    assert missing.message == "no lead with the external id 'nope': send it to POST /leads first"
+    await arrive(services, "hs-1", 1)
+    future = await services.activity(
+        "hs-1", {"type": "stage", "stage": "won", "at": "2026-12-25T00:00Z"}, NOW
+    )
+    assert [(e.field, e.message) for e in future.errors] == [("at", "must not be in the future")]
+    dollars = await services.activity(
+        "hs-1", {"type": "stage", "stage": "won", "amount": 5, "currency": "USD"}, NOW
+    )
+    assert [(e.field, e.message) for e in dollars.errors] == [
+        ("currency", "must be AUD, the plan's currency in sla.yaml (nothing is converted)")
+    ]
+
+
+# --- attempts from the CRM ------------------------------------------------------------------------
+
+
+async def test_a_crm_attempt_counts_like_a_button_and_rerenders_the_lead(
+    services: Services, store: Store
+) -> None:
+    lead_id = await arrive(services, "hs-1", 1 / 168)  # an hour ago
+    with pytest.raises(Refusal, match="not claimed yet"):
+        await crm(services, "hs-1", type="attempt", kind="call")
+    assert (await services.claim(lead_id, "U0REP1", NOW)).ok
+    await _delivered(store)
+    touched = NOW - timedelta(minutes=1)
+    first = await crm(
+        services, "hs-1", type="attempt", kind="call", actor="U0REP1", at=touched.isoformat()
+    )
+    assert first.recorded == {
+        "type": "attempt",
+        "kind": "call",
+        "at": touched.isoformat(),
+        "attempts": 1,
+        "first_touch": True,
+    }
+    lead = await services.lead(lead_id)
+    assert lead.attempts == 1 and lead.first_touch_at == touched
+    assert await _pending_updates(store) == [lead_id]  # its message is re-rendered
+    # The same id again is a repeat; a second attempt without one counts (another kind).
+    assert (await crm(services, "hs-1", type="attempt", kind="call", id="a-1")).recorded
+    assert (await crm(services, "hs-1", type="attempt", kind="call", id="a-1")).recorded is None
+    email = await crm(services, "hs-1", type="attempt", kind="email")
+    assert email.recorded is not None and email.recorded["attempts"] == 3
+    # Without an id, the same kind by the same person within 10 seconds is a double send.
+    assert (await crm(services, "hs-1", type="attempt", kind="email")).recorded is None
+    events = [
+        (e.type, e.actor, e.data.get("source"))
+        for e in await store.events(lead_id)
+        if e.type in ("attempt", "first_touch")
+    ]
+    assert events == [
+        ("attempt", "U0REP1", "crm"),
+        ("first_touch", "U0REP1", "crm"),
+        ("attempt", "crm", "crm"),
+        ("attempt", "crm", "crm"),
+    ]
+    assert (await services.lead(lead_id)).first_touch_at == touched  # set once
+
+
+async def test_an_attempt_on_a_closed_lead_is_refused(services: Services) -> None:
+    lead_id = await arrive(services, "hs-1", 0)
+    assert (await services.claim(lead_id, "U0REP1", NOW)).ok
+    await services.dispose(lead_id, "U0REP1", "qualified", NOW)
+    with pytest.raises(Refusal, match=r"closed \(qualified\); nothing was recorded"):
+        await crm(services, "hs-1", type="attempt", kind="call")
+
+
+async def _delivered(store: Store) -> None:
+    """As if the delivery worker had sent every waiting message update."""
+    statement = update(OutboxRow).where(OutboxRow.kind == "update_lead").values(state="done")
+    await store.db.run(lambda db: db.execute(statement))
+
+
+async def _pending_updates(store: Store) -> list[int]:
+    rows = await OutboxStore(store.db).rows()
+    return [
+        row["lead_id"] for row in rows if (row["kind"], row["state"]) == ("update_lead", "pending")
+    ]
