@@ -20,12 +20,14 @@ from bot.policies import PolicyBook
 from bot.reporting import Reports
 from bot.services import Services
 from bot.settings import Settings
+from bot.slack.home import Homes
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.sweep import Sweeper
 from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
 from storage import db
+from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.reports import ReportStore, RunStore
 from storage.repository import Store
@@ -171,6 +173,8 @@ async def create(
     client = slack_client(settings.bot_token or "", settings.api_url)
     publisher = SlackPublisher(metrics)
     traffic = Traffic()
+    reports = Reports(ReportStore(database), book)
+    homes = Homes(HomeStore(database), book, reports)
     outbox = Outbox(
         slack_client(settings.bot_token or "", settings.api_url, retries=False),
         OutboxStore(database),
@@ -180,6 +184,7 @@ async def create(
         clock,
         settings.pace,
         traffic=traffic,
+        homes=homes,
     )
     services = Services(store, book, outbox)
     people = People(client, store, book, services.zones, clock)
@@ -190,9 +195,10 @@ async def create(
         signing_secret=settings.signing_secret,
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
-    reports = Reports(ReportStore(database), book)
     digests = Digests(reports, RunStore(database), book, outbox)
-    slack_listeners.register(bolt, services, publisher, metrics, clock, reports, digests)
+    slack_listeners.register(
+        bolt, services, publisher, metrics, clock, reports, digests, homes=homes
+    )
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )

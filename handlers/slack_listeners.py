@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import WebhookResponse
 
 from bot.digest import Digests
 from bot.domain.lead import Refusal
 from bot.domain.plan import Goal, parse_goal
 from bot.metrics import Metrics
 from bot.reporting import Reports
-from bot.services import Outcome, Services
+from bot.services import Notifier, Outcome, Services
 from bot.slack import plan_view, render
+from bot.slack.home import Homes
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize
@@ -60,6 +63,30 @@ def _reassign_choice(action: dict[str, Any]) -> tuple[int, str]:
     return int(found[1]), found[2]
 
 
+def in_home(body: dict[str, Any]) -> bool:
+    """Whether a press came from App Home (no channel or message: the container is the view)."""
+    view = body.get("view") or {}
+    return (body.get("container") or {}).get("type") == "view" and view.get("type") == "home"
+
+
+class HomeAnswer(AsyncRespond):
+    """The private answer to a press in App Home, which has no response URL, nor a channel for
+    an ephemeral message: the person's home is published again with the answer on top. It goes
+    through the outbox, behind any refresh of that home already on its way."""
+
+    def __init__(self, homes: Homes, notifier: Notifier, user: str, clock: Clock) -> None:
+        super().__init__(response_url=None)
+        self.homes, self.notifier, self.user, self.clock = homes, notifier, user, clock
+
+    async def __call__(
+        self, text: str | dict[str, Any] = "", *args: Any, **kwargs: Any
+    ) -> WebhookResponse:
+        said = text.get("text", "") if isinstance(text, dict) else text
+        await self.homes.notice(self.user, str(said), self.clock())
+        self.notifier.deliver_soon()
+        return WebhookResponse(url="views.publish", status_code=200, body="", headers={})
+
+
 def register(
     app: AsyncApp,
     services: Services,
@@ -68,6 +95,8 @@ def register(
     clock: Clock,
     reports: Reports,
     digests: Digests,
+    *,
+    homes: Homes,
 ) -> None:
     """Attach every listener to the Bolt app."""
 
@@ -78,6 +107,14 @@ def register(
             "answer privately",
         )
 
+    async def answer_in_home(
+        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> None:
+        if in_home(body) and context.user_id:
+            context["respond"] = HomeAnswer(homes, services.notifier, context.user_id, clock)
+        await next()
+
+    app.middleware(answer_in_home)  # before the guard: its refusals answer in App Home too
     app.middleware(authorize.guard(services, tell, metrics))  # who may: before every listener
 
     @app.action(ActionId.CLAIM.value)
@@ -290,17 +327,18 @@ def register(
         publisher.spawn(send_plan(respond, goal), "sla plan")
 
     @app.event("app_home_opened")
-    async def home(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def home(event: dict[str, Any]) -> None:
+        # Published by the outbox like every refresh of it: one lane per person keeps a home's
+        # publishes in order, and opens and changes in a burst collapse into one.
         if event.get("tab") not in (None, "home"):
             return
-        leads = await services.store.open_leads_for(event["user"])
-        view = render.home_view(leads, services.policy, clock())
-        await client.views_publish(user_id=event["user"], view=view)
+        await homes.opened(str(event["user"]), clock())
+        services.notifier.deliver_soon()
 
     @app.error
     async def failed(error: Exception, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         log.exception("a Slack request failed", exc_info=error)
-        if respond is not None and body.get("response_url"):
+        if respond is not None and (body.get("response_url") or in_home(body)):
             tell(respond, "Something went wrong on our side and nothing was changed. Try again?")
 
 

@@ -8,16 +8,29 @@ the delivery worker uses: find due rows, lease one, record its outcome.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
-from storage.tables import EventRow, LeadRow, OutboxRow
+from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow
 
 OUTBOX = OutboxRow.__table__
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -32,6 +45,9 @@ class Kind:
     # A file (report charts) for a channel id, or a user id for that person's DM: payload
     # {"filename", "title", "alt_text"?, "initial_comment"?, "content_b64"}
     UPLOAD = "upload"
+    # A person's App Home (channel: their user id), rendered when it is sent: payload
+    # {"notice"?: the answer to their last press in it}
+    HOME = "home"
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,54 @@ def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
 def enqueue_updates(db: Connection, lead_ids: list[int], now: datetime) -> None:
     """`enqueue_update` for many leads, in one statement."""
     db.execute(_ENQUEUE_UPDATES, {"p_lead_ids": lead_ids, "p_now": now})
+
+
+_HOME_WAITING = exists().where(
+    OutboxRow.channel == HomeOpener.user_id,
+    text(HOME_PENDING),
+    OutboxRow.unknown.is_(False),  # not in flight: it will render the state as it is then
+)
+_HOME_LEADS: Any = bindparam("p_lead_ids", expanding=True)
+_ENQUEUE_HOMES = insert(OutboxRow).from_select(
+    _UPDATE_COLUMNS,
+    select(
+        bindparam("p_kind", Kind.HOME),
+        null(),
+        HomeOpener.user_id,
+        bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
+        bindparam("p_state", PENDING),
+        bindparam("p_now", type_=OUTBOX.c.created_at.type),
+        bindparam("p_zero", 0),
+        bindparam("p_false", False),
+        bindparam("p_false2", False),
+    ).where(
+        or_(
+            HomeOpener.user_id.in_(bindparam("p_users", expanding=True)),
+            HomeOpener.user_id.in_(select(LeadRow.owner).where(LeadRow.id.in_(_HOME_LEADS))),
+            HomeOpener.user_id.in_(
+                select(LeadRow.suggested_owner).where(LeadRow.id.in_(_HOME_LEADS))
+            ),
+        ),
+        ~_HOME_WAITING,
+    ),
+)
+
+
+def enqueue_homes(
+    db: Connection,
+    now: datetime,
+    *,
+    users: Iterable[str | None] = (),
+    lead_ids: Iterable[int] = (),
+) -> None:
+    """Ask for the App Homes of `users` and of the owners and suggested owners of `lead_ids`
+    (as they are in this transaction) to be re-published: only of people who have opened App
+    Home, and not while a request not yet started waits for theirs (it will render the latest
+    state, as for lead messages)."""
+    people = sorted({user for user in users if user})
+    leads = sorted(set(lead_ids))
+    if people or leads:
+        db.execute(_ENQUEUE_HOMES, {"p_users": people, "p_lead_ids": leads, "p_now": now})
 
 
 _INSERT_EVENT = insert(EventRow)

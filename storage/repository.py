@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database
-from storage.outbox import Kind, enqueue, enqueue_update, mark_posted
+from storage.outbox import Kind, enqueue, enqueue_homes, enqueue_update, mark_posted
 from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion
 
 LEADS = LeadRow.__table__
@@ -211,6 +211,7 @@ class Store:
             kind = Kind.POST_LEAD if view.stage is Stage.MQL else Kind.NURTURE_NOTICE
             key = f"{kind}:{lead_id}"
             enqueue(db, kind, new.announce_in, now, lead_id=lead_id, key=key)
+            enqueue_homes(db, now, lead_ids=[lead_id])  # the rep it is suggested to
             return view
 
         try:
@@ -336,6 +337,7 @@ class Store:
                 return False
             db.execute(_INSERT_EVENT, _event(lead_id, "claimed", owner, now))
             enqueue_update(db, lead_id, now)
+            enqueue_homes(db, now, lead_ids=[lead_id])  # the claimer and the suggested rep
             return True
 
         return await self.db.run(work)
@@ -442,6 +444,7 @@ class Store:
             data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
             db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
             enqueue_update(db, lead_id, now)
+            enqueue_homes(db, now, users=[actor], lead_ids=[lead_id])
             if feedback_channel:
                 key = f"{Kind.FEEDBACK}:{lead_id}:{now.isoformat()}"  # once per cycle
                 enqueue(db, Kind.FEEDBACK, feedback_channel, now, lead_id=lead_id, key=key)
@@ -496,6 +499,7 @@ class Store:
             payload = {"text": dm}
             enqueue(db, Kind.MESSAGE, rep, now, lead_id=lead.id, key=f"{key}:dm", payload=payload)
             enqueue_update(db, lead.id, now)
+            enqueue_homes(db, now, users=[current, rep, actor])
             return True
 
         return await self.db.run(work)
@@ -532,6 +536,7 @@ class Store:
             data = {"by": actor, "until": until.isoformat()}
             db.execute(_INSERT_EVENT, _event(lead.id, "snoozed", actor, now, **data))
             _thread_note(db, lead, note, now, f"snooze:{lead.id}:{until.isoformat()}")
+            enqueue_homes(db, now, users=[actor])
             return True
 
         return await self.db.run(work)
@@ -566,6 +571,7 @@ def _attempt(
         rows.append(_event(lead_id, "first_touch", actor, at, **data))
     db.execute(_INSERT_EVENT, rows)
     enqueue_update(db, lead_id, now)
+    enqueue_homes(db, now, users=[actor], lead_ids=[lead_id])
     return int(count), True
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import LeadView
 from storage.db import Database
-from storage.outbox import Kind, enqueue_updates, outbox_row
+from storage.outbox import Kind, enqueue_homes, enqueue_updates, outbox_row
 from storage.repository import LEADS, _view
 from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin
 
@@ -218,6 +218,14 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
     refreshes = [lead.id for lead, change in changes if change.refresh and not change.repost]
     if refreshes:
         enqueue_updates(db, refreshes, now)
+    # App Homes: the people of each lead that changed, and the reps reassignments took one from.
+    taken_from = [
+        lead.owner or lead.suggested_owner
+        for lead, change in changes
+        if any(kind == "reassigned" for kind, _ in change.events)
+    ]
+    changed = [lead.id for lead, change in changes if change.refresh or change.repost]
+    enqueue_homes(db, now, users=taken_from, lead_ids=changed)
 
 
 def _effects(lead: LeadView, change: Change, now: datetime) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -61,8 +62,30 @@ class SlaVersion(Base):
     loaded_at: Mapped[datetime]
 
 
+# App Home reads open leads only, through partial indexes that hold just them. A query repeats
+# an index's predicate word for word (storage/home.py): that is what lets SQLite and PostgreSQL
+# use it. The outbox's waiting home requests are found by person the same way.
+OPEN_MQL = "stage = 'mql'"
+OPEN_SAL = "stage = 'sal'"
+OPEN = "stage IN ('mql', 'sal')"
+UNTOUCHED = "first_touch_at IS NULL"
+HOME_PENDING = "kind = 'home' AND state = 'pending'"
+
+
+def _partial_index(name: str, column: str, predicate: str) -> Index:
+    where = text(predicate)
+    return Index(name, column, sqlite_where=where, postgresql_where=where)
+
+
 class LeadRow(Base):
     __tablename__ = "leads"
+    __table_args__ = (
+        _partial_index("ix_leads_owner_open", "owner", OPEN_SAL),
+        _partial_index("ix_leads_suggested_open", "suggested_owner", OPEN_MQL),
+        _partial_index("ix_leads_claim_due_open", "claim_due_at", OPEN_MQL),
+        _partial_index("ix_leads_touch_due_open", "first_touch_due_at", f"{OPEN} AND {UNTOUCHED}"),
+        _partial_index("ix_leads_feedback_due_open", "disposition_due_at", OPEN_SAL),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     external_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -165,6 +188,15 @@ class ReportRun(Base):
     at: Mapped[datetime]
 
 
+class HomeOpener(Base):
+    """A member who has opened Handoff's App Home: only their homes are re-published."""
+
+    __tablename__ = "home_openers"
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    first_opened_at: Mapped[datetime]
+    last_opened_at: Mapped[datetime]
+
+
 class RoundRobin(Base):
     """Where each segment's rotation stands, so the next suggested owner survives restarts."""
 
@@ -186,6 +218,7 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_due", "state", "not_before", "id"),
         Index("ix_outbox_lead", "lead_id", "kind", "state"),
+        _partial_index("ix_outbox_home_pending", "channel", HOME_PENDING),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -36,6 +36,7 @@ from bot.domain.lead import LeadView
 from bot.metrics import Metrics
 from bot.policies import PolicyBook
 from bot.slack import render
+from bot.slack.home import Homes, publish_failed
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
 from bot.slack.pacing import Pace, Pacer
 from bot.traffic import Traffic
@@ -103,6 +104,7 @@ class Outbox:
         max_backoff: float = 10.0,
         upload_settle_seconds: float = 5.0,
         traffic: Traffic | None = None,
+        homes: Homes | None = None,
     ) -> None:
         self.client = client
         self.rows = rows
@@ -118,6 +120,7 @@ class Outbox:
         # A shared file reaches the channel's history shortly after completeUploadExternal.
         self.upload_settle = timedelta(seconds=upload_settle_seconds)
         self.traffic = traffic or Traffic()
+        self.homes = homes  # renders App Homes (Kind.HOME)
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -222,6 +225,8 @@ class Outbox:
                 await self._update(item)
             elif item.kind == Kind.UPLOAD:
                 await self._upload(item)
+            elif item.kind == Kind.HOME:
+                await self._home(item)
             else:
                 await self._post(item)
         except SlackApiError as error:
@@ -264,8 +269,10 @@ class Outbox:
             "Slack delivery of row %d failed (%s); retrying in %.1fs", item.id, error, backoff
         )
         self.metrics.inc("slack_retries_total")
-        # Updates render the state at delivery time, so one that may have arrived is harmless.
-        await self._retry(item, backoff, error, unknown=unknown and item.kind != Kind.UPDATE_LEAD)
+        # Updates and homes render the state at delivery time: one that may have arrived is
+        # harmless.
+        rerendered = item.kind in (Kind.UPDATE_LEAD, Kind.HOME)
+        await self._retry(item, backoff, error, unknown=unknown and not rerendered)
         return backoff
 
     async def _retry(self, item: OutboxItem, seconds: float, error: str, *, unknown: bool) -> None:
@@ -287,7 +294,12 @@ class Outbox:
         alert = None
         escalations = self.policies.current.channels.escalations
         if escalations and item.kind != Kind.MESSAGE and item.channel != escalations:
-            text = render.delivery_alert(item.kind, item.channel, error, ADVICE.get(error), lead)
+            if item.kind == Kind.HOME:
+                text = publish_failed(item.channel, error, ADVICE.get(error))
+            else:
+                text = render.delivery_alert(
+                    item.kind, item.channel, error, ADVICE.get(error), lead
+                )
             alert = (escalations, text)
         await self.rows.failed(item, self.clock(), error, alert)
         if alert:
@@ -312,6 +324,15 @@ class Outbox:
             text=message.text,
             blocks=message.blocks,
         )
+        await self.rows.delivered(item, self.clock())
+
+    async def _home(self, item: OutboxItem) -> None:
+        """Publish a person's App Home as it is now (with the notice the row carries)."""
+        if self.homes is not None:
+            notice = item.payload.get("notice")
+            view = await self.homes.view(item.channel, self.clock(), notice and str(notice))
+            self.metrics.inc("slack_calls_total")
+            await self.client.views_publish(user_id=item.channel, view=view)
         await self.rows.delivered(item, self.clock())
 
     async def _post(self, item: OutboxItem) -> None:
@@ -479,6 +500,7 @@ class Outbox:
 _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",
+    Kind.HOME: "views.publish",
 }
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",

@@ -1,0 +1,319 @@
+"""App Home: a rep's own queue and a manager's week, as pure functions of stored state.
+
+A lead reads and acts here as in its channel: the same clock line and the same buttons (same
+action ids and values, from `render`), so a press in App Home goes through the same
+listeners. `Homes`, at the end, reads one person's state and renders it; the outbox publishes
+it (`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.domain import escalation
+from bot.domain.lead import LeadView
+from bot.domain.policy import Policy
+from bot.domain.report import Kpi, Report, parse_period
+from bot.slack import render
+
+# The lead's clock line and buttons must be exactly those of its channel message.
+from bot.slack.render import _actions, _attempts_line, _clock, _context, _mrkdwn, _section
+from bot.slack.text import clip, one_line, slack_date
+from storage.home import HomeStore
+
+if TYPE_CHECKING:  # the outbox imports this module: no charts library for it
+    from bot.policies import PolicyBook
+    from bot.reporting import Reports
+
+HOME_BLOCKS = 100  # Slack's limit for a home view
+OVERDUE_SHOWN = 10
+LEADS_READ = 40  # of each kind, per rep: more than fit
+HEADER_LIMIT = 150
+RAG_ORDER = {"red": 0, "yellow": 1, "green": 2}
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A rep's open leads, nearest deadline first, and how many there are in all."""
+
+    owned: list[LeadView]  # claimed, not dispositioned
+    suggested: list[LeadView]  # MQLs suggested to them that nobody has claimed
+    owned_total: int
+    suggested_total: int
+    rep: bool  # in a segment's pool (else: a manager's or an outsider's own leads)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A manager's week: the report of this week and the most overdue open leads."""
+
+    report: Report
+    overdue: list[LeadView]  # most overdue first
+    more: bool  # more leads are overdue than shown
+
+
+@dataclass(frozen=True)
+class HomeState:
+    """Everything one person's App Home shows."""
+
+    policy: Policy  # the current SLA
+    versions: Mapping[str, Policy]  # the SLA version of each lead shown
+    queue: Queue | None  # None: a manager with no leads of their own
+    dashboard: Dashboard | None  # managers only
+    notice: str | None = None  # the answer to their last press in App Home
+
+
+def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
+    """The App Home view: the notice, the person's queue, a manager's dashboard."""
+    head = [_section(f"💬 {clip(state.notice, 2900)}")] if state.notice else []
+    tail = [
+        _context(
+            f"{one_line(state.policy.name, 200)} · `/sla` shows the whole agreement · "
+            "`/lead &lt;email|external id&gt;` shows a lead's timeline"
+        )
+    ]
+    dashboard = _dashboard(state.dashboard, state, now) if state.dashboard else []
+    room = HOME_BLOCKS - len(head) - len(dashboard) - len(tail) - 1  # - 1: a divider
+    queue = _queue(state.queue, state, now, room) if state.queue else []
+    divider = [{"type": "divider"}] if queue and dashboard else []
+    return {"type": "home", "blocks": [*head, *queue, *divider, *dashboard, *tail]}
+
+
+# --- a rep's queue -----------------------------------------------------------------------------
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:HEADER_LIMIT]}}
+
+
+def _lead_title(lead: LeadView) -> str:
+    title = f" · {one_line(lead.title, 150)}" if lead.title else ""
+    company = f" at {one_line(lead.company_name, 200)}" if lead.company_name else ""
+    where = f"<#{lead.message_channel or lead.channel}>"
+    return f"*{one_line(lead.display_name, 200)}*{title}{company} in {where}"
+
+
+def _lookup(lead: LeadView) -> str:
+    return f"`/lead {one_line(lead.external_id, 255)}`"
+
+
+def _card(lead: LeadView, policy: Policy, now: datetime, text: str) -> list[dict[str, Any]]:
+    """A lead as the rep works it: what it is, its clock, the buttons of its message (their
+    block ids made unique in the view)."""
+    blocks = [_section(text[: render.SECTION_LIMIT])]
+    clock = _clock(lead, policy, now)
+    if clock:
+        blocks.append(_context(clock))
+    for block in _actions(lead, policy):
+        blocks.append({**block, "block_id": f"home_{lead.id}_{block['block_id']}"})
+    return blocks
+
+
+def owned_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    text = f"🤝 {_lead_title(lead)}\n{_attempts_line(lead, policy)} · {_lookup(lead)}"
+    return _card(lead, policy, now, text)
+
+
+def suggested_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    badge = "🔥" if lead.tier == "hot" else "🆕"
+    tier = one_line(lead.tier.capitalize(), 40)
+    text = (
+        f"{badge} {_lead_title(lead)}\n{tier} MQL, score {lead.score}, suggested for you: "
+        f"nobody has claimed it yet · {_lookup(lead)}"
+    )
+    return _card(lead, policy, now, text)
+
+
+def _fit(cards: list[list[dict[str, Any]]], room: int, total: int) -> list[dict[str, Any]]:
+    """Whole cards while they fit in `room` blocks, and a line counting the rest."""
+    blocks: list[dict[str, Any]] = []
+    shown = 0
+    for card in cards:
+        if len(blocks) + len(card) > room - 1:  # one block stays for the count
+            break
+        blocks.extend(card)
+        shown += 1
+    if total > shown:
+        blocks.append(_context(f"…and {total - shown} more: the channel has them all."))
+    return blocks
+
+
+def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dict[str, Any]]:
+    blocks = [_header("Your open leads")]
+    if not queue.owned and not queue.suggested:
+        if queue.rep:
+            empty = "Nothing open. New leads appear in your segment channel, and here too."
+        else:
+            empty = (
+                "No leads come to you: you are not in a segment's pool of reps. "
+                "`/sla` shows who works which leads."
+            )
+        return [*blocks, _section(empty)]
+    owned = [owned_card(lead, state.versions[lead.sla_version], now) for lead in queue.owned]
+    suggested = [
+        suggested_card(lead, state.versions[lead.sla_version], now) for lead in queue.suggested
+    ]
+    room -= len(blocks) + (1 if suggested else 0)
+    wanted = sum(len(card) for card in suggested) + 1
+    if owned:
+        shown = _fit(owned, max(room // 2, room - wanted), queue.owned_total)
+    else:
+        shown = [_section("None claimed yet: the leads below are suggested for you.")]
+    blocks.extend(shown)
+    if suggested:
+        blocks.append(_header("Suggested for you"))
+        blocks.extend(_fit(suggested, room - len(shown), queue.suggested_total))
+    return blocks
+
+
+# --- a manager's week --------------------------------------------------------------------------
+
+
+def _rag(kpis: list[Kpi]) -> str:
+    """The coloured KPIs, the worst first."""
+    coloured = [(RAG_ORDER[k.rag], render.RAG_ICONS[k.rag], k) for k in kpis if k.rag]
+    coloured.sort(key=lambda item: item[0])
+    shown = [
+        f"{icon} {render.SHORT_LABELS.get(k.key, k.label)} {render.kpi_value(k)}"
+        for _, icon, k in coloured
+    ]
+    return " · ".join(shown) or "No targets in the SLA file to colour against."
+
+
+def _kpi(kpi: Kpi) -> str:
+    icon = f" {render.RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+    change = render.kpi_change(kpi)
+    return f"*{kpi.label}*\n{render.kpi_value(kpi)}{icon}" + (f" · {change}" if change else "")
+
+
+def overdue_window(lead: LeadView, policy: Policy, now: datetime) -> escalation.Window | None:
+    """The lead's clock that ran out first, of those past their deadline now."""
+    late = [window for window in escalation.windows(lead, policy) if window.due <= now]
+    return min(late, key=lambda window: window.due) if late else None
+
+
+def most_overdue(
+    leads: list[LeadView], versions: Mapping[str, Policy], now: datetime
+) -> list[LeadView]:
+    """The leads past a deadline, the longest overdue first."""
+    late = [
+        (window.due, lead.id, lead)
+        for lead in leads
+        if (window := overdue_window(lead, versions[lead.sla_version], now))
+    ]
+    return [lead for _, _, lead in sorted(late, key=lambda item: item[:2])]
+
+
+def overdue_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    """An overdue lead with the escalation alert's controls (Reassign, Snooze 1h)."""
+    window = overdue_window(lead, policy, now)
+    if window is None:
+        return []
+    zone = policy.timezone
+    late = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    if lead.owner:
+        who = f"owner <@{lead.owner}>"
+    elif lead.suggested_owner:
+        who = f"unclaimed (suggested <@{lead.suggested_owner}>)"
+    else:
+        who = "unclaimed"
+    snoozed = ""
+    if lead.snoozed_until and lead.snoozed_until > now:
+        snoozed = f" · 😴 snoozed until {slack_date(lead.snoozed_until, zone)}"
+    text = (
+        f"🔴 {_lead_title(lead)}\n{window.what.capitalize()} {late} (due "
+        f"{slack_date(window.due, zone)}) · {who}{snoozed} · {_lookup(lead)}"
+    )
+    alert = render.manager_alert(lead, window, policy, now)
+    controls = [
+        {**block, "block_id": f"home_overdue_{lead.id}"}
+        for block in alert.blocks
+        if block["type"] == "actions"
+    ]
+    return [_section(text[: render.SECTION_LIMIT]), *controls]
+
+
+def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
+    report = dashboard.report
+    progress = " (week in progress)" if report.in_progress else ""
+    fields = [_mrkdwn(_kpi(kpi)[: render.FIELD_LIMIT]) for kpi in report.headline][:10]
+    blocks: list[dict[str, Any]] = [
+        _header("This week's SLA"),
+        _section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
+        {"type": "section", "fields": fields},
+        _context(
+            f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "
+            f"{report.previous_period.label} · `/sla-report` has the whole report by segment, "
+            "source and rep"
+        ),
+        _header("Overdue now"),
+    ]
+    if not dashboard.overdue:
+        blocks.append(_section("No open lead is past a deadline."))
+    for lead in dashboard.overdue:
+        blocks.extend(overdue_card(lead, state.versions[lead.sla_version], now))
+    if dashboard.more:
+        blocks.append(
+            _context(
+                f"The {len(dashboard.overdue)} most overdue are shown; the escalations "
+                "channel has every alert."
+            )
+        )
+    return blocks
+
+
+def publish_failed(user: str, error: str, advice: str | None) -> str:
+    """The escalations channel hears when Slack refuses a person's App Home for good."""
+    text = f":warning: Handoff could not publish <@{user}>'s App Home: Slack said `{error}`."
+    return f"{text} {advice}" if advice else text
+
+
+# --- one person's home from the state now --------------------------------------------------------
+
+
+class Homes:
+    """Reads what one person's App Home shows and renders it (for the outbox to publish)."""
+
+    def __init__(self, rows: HomeStore, policies: PolicyBook, reports: Reports) -> None:
+        self.rows = rows
+        self.policies = policies
+        self.reports = reports
+
+    async def opened(self, user: str, now: datetime) -> None:
+        """`user` opened App Home: remember them, and queue their home."""
+        await self.rows.opened(user, now)
+
+    async def notice(self, user: str, text: str, now: datetime) -> None:
+        """Queue `user`'s home with `text` on top: the private answer to a press in it."""
+        await self.rows.notice(user, text, now)
+
+    async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
+        return home_view(await self.state(user, now, notice), now)
+
+    async def state(self, user: str, now: datetime, notice: str | None = None) -> HomeState:
+        policy = self.policies.current
+        manager = policy.is_manager(user)
+        rep = bool(policy.segments_of(user))
+        leads = await self.rows.rep_leads(user, LEADS_READ)
+        shown = [*leads.owned, *leads.suggested]
+        queue = None
+        if rep or shown or not manager:
+            queue = Queue(
+                leads.owned, leads.suggested, leads.owned_total, leads.suggested_total, rep
+            )
+        late: list[LeadView] = []
+        if manager:
+            late = await self.rows.overdue(now, OVERDUE_SHOWN + 1)
+        versions = {
+            lead.sla_version: await self.policies.for_lead(lead) for lead in [*shown, *late]
+        }
+        dashboard = None
+        if manager:
+            period = parse_period("this-week", now, policy.timezone)
+            report = await self.reports.report(period, now)
+            ranked = most_overdue(late, versions, now)
+            dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
+        return HomeState(policy, versions, queue, dashboard, notice)

@@ -1,0 +1,183 @@
+"""App Home's queries: who has opened it, a rep's queue, the overdue leads, and home requests.
+
+Every lead query reads open leads through a partial index that holds only them (see
+`storage/tables.py`), and repeats the index's predicate word for word so that SQLite and
+PostgreSQL can use it: a home costs what its person has open, the overdue list what is overdue
+(a range of each deadline's index, bounded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.domain.lead import LeadView
+from storage.db import Database
+from storage.outbox import Kind, enqueue, enqueue_homes
+from storage.repository import LEADS, _views
+from storage.tables import (
+    HOME_PENDING,
+    OPEN,
+    OPEN_MQL,
+    OPEN_SAL,
+    UNTOUCHED,
+    HomeOpener,
+    LeadRow,
+    OutboxRow,
+)
+
+_USER: Any = bindparam("p_user")
+_LIMIT: Any = bindparam("p_limit")
+# An owned lead's nearest deadline: first touch while there is none, else the disposition.
+_NEAREST_DUE = case(
+    (
+        and_(
+            LeadRow.first_touch_at.is_(None),
+            LeadRow.first_touch_due_at < LeadRow.disposition_due_at,
+        ),
+        LeadRow.first_touch_due_at,
+    ),
+    else_=LeadRow.disposition_due_at,
+)
+
+
+@dataclass(frozen=True)
+class _Queries:
+    owned: Any
+    suggested: Any
+    owned_count: Any
+    suggested_count: Any
+    overdue: tuple[Any, ...]  # unclaimed, untouched, no disposition: most overdue first
+
+
+@cache
+def _queries(sqlite: bool) -> _Queries:
+    def stage(predicate: str) -> Any:
+        # SQLite has no table statistics unless ANALYZE ran: its planner then takes `stage = …`
+        # for a rare value and reads every open lead of the stage through ix_leads_stage. Said
+        # to hold for most rows, it reads the partial index of the person or the deadline.
+        return text(f"likelihood({predicate}, 0.9)" if sqlite else predicate)
+
+    def past(column: Any, *where: Any) -> Any:
+        return (
+            select(LEADS)
+            .where(*where, column <= bindparam("p_now"))
+            .order_by(column, LeadRow.id)
+            .limit(_LIMIT)
+        )
+
+    owned = (stage(OPEN_SAL), LeadRow.owner == _USER)
+    suggested = (stage(OPEN_MQL), LeadRow.suggested_owner == _USER, LeadRow.owner.is_(None))
+    return _Queries(
+        owned=select(LEADS).where(*owned).order_by(_NEAREST_DUE, LeadRow.id).limit(_LIMIT),
+        suggested=(
+            select(LEADS)
+            .where(*suggested)
+            .order_by(LeadRow.claim_due_at.is_(None), LeadRow.claim_due_at, LeadRow.id)
+            .limit(_LIMIT)
+        ),
+        owned_count=select(func.count()).select_from(LEADS).where(*owned),
+        suggested_count=select(func.count()).select_from(LEADS).where(*suggested),
+        overdue=(
+            past(LeadRow.claim_due_at, stage(OPEN_MQL)),
+            past(LeadRow.first_touch_due_at, stage(OPEN), text(UNTOUCHED)),
+            past(LeadRow.disposition_due_at, stage(OPEN_SAL)),
+        ),
+    )
+
+
+def _for(db: Connection) -> _Queries:
+    return _queries(db.dialect.name == "sqlite")
+
+
+@dataclass(frozen=True)
+class RepLeads:
+    """A rep's open leads, nearest deadline first, and how many there are in all."""
+
+    owned: list[LeadView]  # claimed by them, not dispositioned (SAL)
+    suggested: list[LeadView]  # MQLs suggested to them that nobody has claimed
+    owned_total: int
+    suggested_total: int
+
+
+class HomeStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def opened(self, user: str, now: datetime) -> None:
+        """Remember that `user` opened App Home, and ask for it to be published (a request
+        already waiting serves: it renders the state as it is when it is sent)."""
+
+        def work(db: Connection) -> None:
+            _remember(db, user, now)
+            enqueue_homes(db, now, users=[user])
+
+        await self.db.run(work)
+
+    async def notice(self, user: str, notice: str, now: datetime) -> None:
+        """Publish `user`'s App Home again with `notice` on top (the private answer to a press
+        in it): the request waiting for that home takes the notice, else a new one does."""
+        payload = {"notice": notice}
+        waiting = (
+            update(OutboxRow)
+            .where(OutboxRow.channel == user, text(HOME_PENDING), OutboxRow.unknown.is_(False))
+            .values(payload=payload)
+        )
+
+        def work(db: Connection) -> None:
+            _remember(db, user, now)
+            if db.execute(waiting).rowcount == 0:
+                enqueue(db, Kind.HOME, user, now, payload=payload)
+
+        await self.db.run(work)
+
+    async def openers(self) -> list[str]:
+        """Everyone who has opened App Home."""
+        statement = select(HomeOpener.user_id).order_by(HomeOpener.user_id)
+        return await self.db.run(lambda db: [str(user) for user in db.execute(statement).scalars()])
+
+    async def rep_leads(self, user: str, limit: int) -> RepLeads:
+        """Up to `limit` of each: the leads `user` owns, and the MQLs suggested to them."""
+        params = {"p_user": user, "p_limit": limit}
+
+        def work(db: Connection) -> RepLeads:
+            queries = _for(db)
+            return RepLeads(
+                owned=_views(db.execute(queries.owned, params)),
+                suggested=_views(db.execute(queries.suggested, params)),
+                owned_total=int(db.execute(queries.owned_count, params).scalar() or 0),
+                suggested_total=int(db.execute(queries.suggested_count, params).scalar() or 0),
+            )
+
+        return await self.db.run(work)
+
+    async def overdue(self, now: datetime, limit: int) -> list[LeadView]:
+        """Open leads past a deadline: for each kind of deadline (claim, first touch,
+        disposition) the `limit` most overdue, once each. The `limit` most overdue leads overall
+        are among them, whichever deadline makes each one late."""
+        params = {"p_now": now, "p_limit": limit}
+
+        def work(db: Connection) -> list[LeadView]:
+            found: dict[int, LeadView] = {}
+            for statement in _for(db).overdue:
+                for lead in _views(db.execute(statement, params)):
+                    found.setdefault(lead.id, lead)
+            return list(found.values())
+
+        return await self.db.run(work)
+
+
+def _remember(db: Connection, user: str, now: datetime) -> None:
+    insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+    statement = insert_row(HomeOpener).values(user_id=user, first_opened_at=now, last_opened_at=now)
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[HomeOpener.user_id], set_={"last_opened_at": now}
+        )
+    )

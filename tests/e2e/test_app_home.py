@@ -1,0 +1,204 @@
+"""App Home through the real server and the simulator: a rep's queue with working buttons, a
+manager's week and overdue leads, refreshed after each change that concerns the person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.simulator.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+REP, PEER, MANAGER = "U0REP1", "U0REP2", "U0MGR1"
+
+
+async def new_lead(stack: LocalStack, external_id: str = "hs-1", **fields: Any) -> int:
+    """A hot enterprise lead, posted; the round robin suggests REP, then PEER, then REP…"""
+    status, answer = await stack.post_lead(lead_payload(external_id, **fields))
+    assert status == 201, answer
+    await stack.settle()
+    return int(answer["id"])
+
+
+async def open_home(stack: LocalStack, user: str) -> dict[str, Any]:
+    response = await stack.driver.app_home_opened(user)
+    assert response.status == 200
+    await stack.settle()
+    return home(stack, user)
+
+
+def home(stack: LocalStack, user: str) -> dict[str, Any]:
+    view = stack.sim.home(user)
+    assert view is not None, f"{user} has no App Home"
+    return view
+
+
+def text(view: dict[str, Any]) -> str:
+    return json.dumps(view, ensure_ascii=False)
+
+
+def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (element["text"]["text"], element.get("value", ""))
+        for block in view["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "button"
+    ]
+
+
+def show(stack: LocalStack, user: str, view: dict[str, Any]) -> None:
+    """The person still looks at an older home (its refresh is on the way): Slack keeps the
+    last view published, so the simulator's stored home is put back."""
+    stack.sim._homes[user].view = view
+
+
+def publishes(stack: LocalStack, user: str) -> int:
+    return sum(call.args.get("user_id") == user for call in stack.sim.calls_to("views.publish"))
+
+
+async def test_a_rep_sees_their_leads_with_buttons(stack: LocalStack) -> None:
+    suggested = await new_lead(stack, "hs-1", name="Priya Raman")
+    for_peer = await new_lead(stack, "hs-2", name="Noah Brooks")
+    mine = await new_lead(stack, "hs-3", name="Ada Byrne")
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE, value=str(mine))
+    await stack.settle()
+
+    view = await open_home(stack, REP)
+
+    shown = text(view)
+    assert "Your open leads" in shown and "Ada Byrne" in shown and "Attempts 0/6" in shown
+    assert "Suggested for you" in shown and "Priya Raman" in shown
+    assert "Noah Brooks" not in shown  # suggested to someone else
+    assert ("Claim", str(suggested)) in buttons(view)
+    assert {("Log call", str(mine)), ("Qualified", str(mine))} <= set(buttons(view))
+    assert ("Claim", str(for_peer)) not in buttons(view)
+    assert stack.sim.invalid_payloads == []
+
+
+async def test_a_claim_in_the_channel_refreshes_the_home(stack: LocalStack) -> None:
+    lead = await new_lead(stack)
+    assert ("Claim", str(lead)) in buttons(await open_home(stack, REP))
+    assert stack.sim.home(PEER) is None
+
+    await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)  # the suggested rep loses it
+    await stack.settle()
+
+    view = home(stack, REP)
+    assert buttons(view) == [] and "Nothing open" in text(view)
+    assert stack.sim.home(PEER) is None  # never opened App Home: nothing is published to it
+    await open_home(stack, PEER)
+    assert ("Log call", str(lead)) in buttons(home(stack, PEER))
+
+
+async def test_buttons_pressed_in_app_home_work(stack: LocalStack) -> None:
+    lead = await new_lead(stack)
+    await open_home(stack, REP)
+
+    await stack.driver.press_in_view(REP, "Claim")
+    await stack.settle()
+    assert (await stack.services.lead(lead)).owner == REP
+    assert ("Log call", str(lead)) in buttons(home(stack, REP))
+
+    await stack.driver.press_in_view(REP, "Log call")
+    await stack.settle()
+    assert (await stack.services.lead(lead)).attempts == 1
+    assert "Attempts 1/6" in text(home(stack, REP))
+    post = stack.sim.find_message(ENTERPRISE, "Priya Raman")
+    assert post is not None and "Attempts 1/6" in post.all_text  # its message follows
+
+    await stack.driver.press_in_view(REP, "Not a fit")  # a reason first: the modal opens
+    await stack.settle()
+    modal = stack.sim.latest_view(REP)
+    assert modal is not None and modal.callback_id == "lead_dispose_modal"
+    await stack.driver.submit_view(REP, {"reason": "No budget", "note": "Frozen till July."})
+    await stack.settle()
+    assert (await stack.services.lead(lead)).disposition_code == "not_a_fit"
+    assert buttons(home(stack, REP)) == []
+    assert stack.sim.ephemerals() == [] and stack.sim.invalid_payloads == []
+
+
+async def test_a_refused_press_in_app_home_is_answered_there(stack: LocalStack) -> None:
+    lead = await new_lead(stack)
+    await open_home(stack, REP)
+    stale = home(stack, REP)
+    await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    show(stack, REP, stale)
+
+    response = await stack.driver.press_in_view(REP, "Claim", value=str(lead))
+    assert response.status == 200
+    await stack.settle()
+
+    view = home(stack, REP)
+    first = view["blocks"][0]["text"]["text"]
+    assert f"Too late: this lead was already claimed by <@{PEER}>" in first
+    assert ("Claim", str(lead)) not in buttons(view)  # and the home is as it is now
+    assert stack.sim.ephemerals() == []  # App Home has no channel for an ephemeral
+    assert (await stack.services.lead(lead)).owner == PEER
+
+
+async def test_a_manager_sees_the_week_and_an_overdue_lead(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    lead = await new_lead(stack, name="Priya Raman")
+    clock.advance(minutes=61)  # 12:01 in Sydney: the claim deadline passed
+
+    view = await open_home(stack, MANAGER)
+
+    shown = text(view)
+    assert "This week's SLA" in shown and "MQLs" in shown and "First-touch" in shown
+    assert "Overdue now" in shown and "Priya Raman" in shown and "Claim overdue by" in shown
+    assert "Your open leads" not in shown  # not a rep, and owns nothing
+    assert ("Snooze 1h", str(lead)) in buttons(view)
+    menus = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert any(element["action_id"] == "reassign" for element in menus)
+
+    await stack.driver.press_in_view(MANAGER, "Snooze 1h")
+    await stack.settle()
+
+    snoozed = await stack.services.lead(lead)
+    assert snoozed.snoozed_until is not None
+    after = home(stack, MANAGER)
+    assert after["blocks"][0]["text"]["text"].startswith(f"💬 😴 Snoozed by <@{MANAGER}>")
+    assert "snoozed until" in text(after)
+    assert stack.sim.ephemerals() == [] and stack.sim.invalid_payloads == []
+
+
+async def test_the_access_guard_answers_in_app_home_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    lead = await new_lead(stack)
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    stale = await open_home(stack, REP)
+    await stack.services.reassign(lead, MANAGER, PEER, clock())  # a manager's call
+    await stack.settle()
+    assert buttons(home(stack, REP)) == []  # the rep's home lost it
+    show(stack, REP, stale)
+
+    await stack.driver.press_in_view(REP, "Log call")
+    await stack.settle()
+
+    first = home(stack, REP)["blocks"][0]["text"]["text"]
+    assert f"Only <@{PEER}>, who owns this lead, or a manager can log an attempt." in first
+    assert (await stack.services.lead(lead)).attempts == 0
+
+
+async def test_home_refreshes_collapse(stack: LocalStack) -> None:
+    await new_lead(stack)
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await open_home(stack, REP)
+    before = publishes(stack, REP)
+
+    stack.sim.answer_delay = 0.3  # Slack is slow: changes pile up behind the first publish
+    for label in ("Log email", "Log call", "Log LinkedIn"):
+        await stack.driver.press(REP, label, channel=ENTERPRISE)
+    await stack.settle()
+
+    # Three changes: one or two publishes (the first may be on its way when the others
+    # come), never one per change; the last shows them all.
+    assert 1 <= publishes(stack, REP) - before <= 2
+    assert "Attempts 3/6" in text(home(stack, REP))
