@@ -35,10 +35,10 @@ HELP = (
     "*Handoff* runs the marketing–sales SLA in Slack.\n"
     "• Press *Claim* on a lead in your segment channel, log attempts with the buttons, "
     "and close it with a disposition.\n"
-    "• `/lead <email|external id>`: a lead and its timeline\n"
+    "• `/lead &lt;email or external id&gt;`: a lead and its timeline\n"
     "• `/sla`: the SLA on one page\n"
     "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers\n"
-    "• `/sla-plan <revenue goal> [per month|quarter]`: the MQLs a week a revenue goal needs\n"
+    "• `/sla-plan &lt;revenue goal&gt; [per month|quarter]`: the MQLs a week a revenue goal needs\n"
     "• `/handoff away|back|routing|help`"
 )
 _LEAD_ID = re.compile(r"^\d{1,18}$")

@@ -299,11 +299,11 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
     assert usage.json is not None and usage.json["text"].startswith("Usage: /lead")
     sla = await stack.driver.command("U0REP2", "/sla")
     assert sla.json is not None and "Speed to lead" in json.dumps(sla.json["blocks"])
-    for command, text in (("/sla-report", ""), ("/sla-plan", "2000000"), ("/handoff", "away")):
-        answer = await stack.driver.command("U0MGR1", command, text)
-        assert answer.json is not None and "coming in a later release" in answer.json["text"]
+    away = await stack.driver.command("U0MGR1", "/handoff", "away")
+    assert away.json is not None and "coming in a later release" in away.json["text"]
     help_text = await stack.driver.command("U0REP1", "/handoff", "help")
-    assert help_text.json is not None and "/lead <email|external id>" in help_text.json["text"]
+    assert help_text.json is not None
+    assert "/lead &lt;email or external id&gt;" in help_text.json["text"]  # no link syntax
 
 
 async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:
