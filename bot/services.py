@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from bot.domain import escalation
 from bot.domain.access import Action, allowed, refusal
 from bot.domain.activity import AttemptIn, activity_time, parse_activity
+from bot.domain.escalation import claim_deadline
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
@@ -23,7 +24,7 @@ from bot.domain.lead import (
     check_work,
 )
 from bot.domain.plan import Goal, RevenuePlan, build_plan
-from bot.domain.policy import Disposition, Policy, Tier
+from bot.domain.policy import Disposition, Policy
 from bot.domain.routing import (
     choose_segment,
     choose_tier,
@@ -88,14 +89,6 @@ class DisposeStart:
     lead: LeadView
     disposition: Disposition
     needs_modal: bool
-
-
-def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
-    """When a lead must be claimed: the tier's `claim`, else half its first-touch window."""
-    if tier.claim is not None:
-        return policy.calendar.add(start, tier.claim)
-    minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
-    return policy.calendar.add(start, max(1, minutes // 2))
 
 
 def feedback_check(

@@ -17,7 +17,7 @@ from datetime import datetime
 from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import words
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import EscalationStep, Policy
+from bot.domain.policy import EscalationStep, Policy, Tier
 
 LADDER_WORDS = {
     "unclaimed": "claim",
@@ -146,3 +146,11 @@ def time_words(window: Window, now: datetime, calendar: BusinessCalendar) -> str
         return f"due in {words(calendar.elapsed(now, window.due))}"
     late = calendar.elapsed(window.due, now)
     return f"overdue by {words(late)} of business time" if late else "due now"
+
+
+def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
+    """When a lead must be claimed: the tier's `claim`, else half its first-touch window."""
+    if tier.claim is not None:
+        return policy.calendar.add(start, tier.claim)
+    minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
+    return policy.calendar.add(start, max(1, minutes // 2))

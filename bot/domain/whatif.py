@@ -31,8 +31,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.escalation import SEVERITY, Window, step_times
-from bot.domain.policy import LADDERS, STEP_ACTIONS, Policy, Tier
+from bot.domain.escalation import SEVERITY, Window, claim_deadline, step_times
+from bot.domain.policy import LADDERS, STEP_ACTIONS, Policy
 from bot.domain.report import Period, share, week_of
 from bot.domain.routing import choose_tier
 
@@ -84,14 +84,6 @@ class Verdict:
         return sum(1 for step in self.fired if step.action == "reassign")
 
 
-def claim_due(policy: Policy, tier: Tier, start: datetime) -> datetime:
-    """The claim deadline: the tier's `claim`, else half its first-touch window (as at intake)."""
-    if tier.claim is not None:
-        return policy.calendar.add(start, tier.claim)
-    minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
-    return policy.calendar.add(start, max(1, minutes // 2))
-
-
 def _met(event: datetime | None, due: datetime, now: datetime) -> bool | None:
     if event is not None and event <= due:
         return True
@@ -112,7 +104,7 @@ def judge(lead: History, policy: Policy, now: datetime) -> Verdict:
     )
     tier = choose_tier(lead.score, lead.source, policy)
     start, team = lead.started_at, policy.calendar
-    claim_at, touch_at = claim_due(policy, tier, start), team.add(start, tier.first_touch)
+    claim_at, touch_at = claim_deadline(policy, tier, start), team.add(start, tier.first_touch)
     clocks = [
         (Window("unclaimed", start, claim_at), _first(claimed, closed), team),
         (Window("no_touch", start, touch_at), _first(touched, closed), team),

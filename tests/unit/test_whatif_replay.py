@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from bot.domain.policy import Policy, parse_policy
-from bot.domain.whatif import Fired, History, Replay, as_json, as_text, claim_due, judge, rows
-from bot.services import claim_deadline
+from bot.domain.whatif import Fired, History, Replay, as_json, as_text, judge, rows
 from tests.conftest import ROOT
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # AEDT (UTC+11) on every date below
@@ -116,13 +115,6 @@ def test_deadlines_skip_weekends_holidays_and_closed_days(
     today, proposed = judge(history, policy, later), judge(history, strict, later)
     assert (today.first_touch_due, proposed.first_touch_due) == (local(*due_2h), local(*due_1h))
     assert (today.first_touch_met, proposed.first_touch_met) == (True, False)
-
-
-def test_the_claim_deadline_is_the_one_intake_gives(policy: Policy, strict: Policy) -> None:
-    start = local(2026, 11, 27, 16, 30)
-    for sla in (policy, strict):
-        for tier in sla.tiers:
-            assert claim_due(sla, tier, start) == claim_deadline(sla, tier, start)
 
 
 def test_steps_fire_under_both_ladders_until_the_event_that_stops_their_clock(
