@@ -285,15 +285,6 @@ class Store:
 
         return await self.db.run(work)
 
-    async def open_leads_for(self, owner: str, limit: int = 20) -> list[LeadView]:
-        """The open leads a rep owns, oldest claim first (their App Home queue)."""
-        statement = (
-            _SELECT_LEAD.where(LeadRow.owner == owner, LeadRow.stage == Stage.SAL.value)
-            .order_by(LeadRow.claimed_at, LeadRow.id)
-            .limit(limit)
-        )
-        return await self.db.run(lambda db: _views(db.execute(statement)))
-
     async def count_leads(self) -> int:
         statement = select(func.count()).select_from(LEADS)
         return await self.db.run(lambda db: int(db.execute(statement).scalar() or 0))

@@ -525,23 +525,6 @@ def sla_summary(policy: Policy) -> Message:
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
 
 
-def home_view(leads: list[LeadView], policy: Policy, now: datetime) -> dict[str, Any]:
-    """App Home: the person's own open leads and what each needs next."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Your open leads"}},
-    ]
-    if not leads:
-        blocks.append(_section("Nothing open. New leads appear in your segment channel."))
-    for lead in leads[:20]:
-        link = f"{one_line(_headline(lead), 400)}"
-        blocks.append(_section(f"{link}\n{_attempts_line(lead, policy)}"))
-        clock = _clock(lead, policy, now)
-        if clock:
-            blocks.append(_context(clock))
-    blocks.append(_context(f"{one_line(policy.name, 200)} · `/sla` shows the whole agreement"))
-    return {"type": "home", "blocks": blocks[:100]}
-
-
 _WHAT = {
     "post_lead": "post a lead",
     "update_lead": "update a lead's message",

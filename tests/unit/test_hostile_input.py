@@ -24,16 +24,17 @@ from hypothesis import strategies as st
 from bot.domain.intake import parse_lead
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import load_policy
+from bot.domain.report import Facts, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.policies import PolicyBook
 from bot.services import Services
 from bot.simulator.server import validate_blocks, validate_view
+from bot.slack.home import Dashboard, HomeState, Queue, home_view
 from bot.slack.render import (
     Message,
     delivery_alert,
     disposition_modal,
     feedback_message,
-    home_view,
     lead_card,
     lead_message,
     nurture_notice,
@@ -44,6 +45,7 @@ from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 in Sydney
 POLICY = load_policy(str(ROOT / "sla.yaml"))
+SEGMENT_CHANNELS = [segment.channel for segment in POLICY.segments]
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- what a hostile marketing system can send ----------------------------------------------------
@@ -302,7 +304,7 @@ def surfaces(
     events = history(lead, owner, attempts, note)
     yield "lead_card/open", lead_card(working, events, POLICY, NOW), working
     yield "lead_card/rejected", lead_card(rejected, events, POLICY, NOW), rejected
-    yield "home", home_view([lead, working, working], POLICY, NOW), working
+    yield "home", app_home([working, working], [lead], overdue=[lead, working]), working
     for disposition in POLICY.dispositions:
         if disposition.reason_required:
             yield f"modal/{disposition.code}", disposition_modal(working, disposition), working
@@ -340,6 +342,22 @@ def text_objects(value: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(value, list):
         for item in value:
             yield from text_objects(item)
+
+
+def app_home(
+    owned: list[LeadView], suggested: list[LeadView], overdue: list[LeadView]
+) -> dict[str, Any]:
+    """A rep-and-manager's App Home showing these leads (its queue and the overdue list)."""
+    # Distinct rows, as the database gives them (the same lead twice in one list cannot be).
+    owned = [replace(lead, id=1000 + i) for i, lead in enumerate(owned)]
+    suggested = [replace(lead, id=2000 + i) for i, lead in enumerate(suggested)]
+    overdue = [replace(lead, id=3000 + i) for i, lead in enumerate(overdue)]
+    empty = Facts({}, {}, {}, [])
+    week = build_report(week_of(NOW.date(), POLICY.timezone), empty, empty, POLICY, NOW)
+    queue = Queue(owned, suggested, len(owned), len(suggested), rep=True)
+    versions = {lead.sla_version: POLICY for lead in [*owned, *suggested, *overdue]}
+    state = HomeState(POLICY, versions, queue, Dashboard(week, overdue, False))
+    return home_view(state, NOW)
 
 
 def known_people(lead: LeadView) -> set[str]:
@@ -398,7 +416,9 @@ def assert_view_ok(view: dict[str, Any], people: set[str], where: str) -> None:
     errors = validate_view(view)
     assert errors == [], (where, errors)
     assert_context_fits(view["blocks"], where)
-    assert_inert(view, people, where)
+    # App Home names each lead's segment channel ("… in <#C0ENT>"): Handoff's own markup.
+    channels = SEGMENT_CHANNELS if view.get("type") == "home" else ()
+    assert_inert(view, people, where, channels)
     json.dumps(view)
 
 
@@ -539,7 +559,7 @@ def test_fields_past_intake_limits_still_render_valid(
     ):
         assert_message_ok(message, people, name)
         assert visible_prefix(text, 10) in message.text, name
-    assert_view_ok(home_view([lead] * 25, POLICY, NOW), people, "home")
+    assert_view_ok(app_home([lead] * 25, [lead] * 25, overdue=[lead] * 10), people, "home")
     for disposition in POLICY.dispositions:
         if disposition.reason_required:  # the only ones that open the modal
             assert_view_ok(disposition_modal(lead, disposition), people, disposition.code)

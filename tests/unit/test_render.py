@@ -17,11 +17,11 @@ from slack_sdk.models.views import View
 
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
+from bot.slack.home import HomeState, Queue, home_view
 from bot.slack.render import (
     Message,
     disposition_modal,
     feedback_message,
-    home_view,
     lead_card,
     lead_message,
     nurture_notice,
@@ -39,6 +39,7 @@ OWNER = "U0REP2"  # the hostile text below mentions U0REP1, never the owner
 HOSTILE_ID = "U0REP1"
 DATE_TOKEN = re.compile(r"<!date\^\d+\^[^|<>]*\|[^<>]*>")
 BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+OUR_CHANNEL = re.compile(r"<#C0(?:ENT|MID|SMB)>")  # the example SLA's segment channels
 HOSTILE = (
     "<!channel> <!here> <@U0REP1> <#C123> <https://evil.example|Your bank> "
     "Smith & Sons \x00\x07\x1b\x7f \u202eevil\u202c \u2066isolate\u2069 🚀👩‍💼 *bold* _it_ `code`"
@@ -180,6 +181,7 @@ def assert_valid_view(payload: dict[str, Any]) -> None:
 def leftover_markup(text: str, mentions: tuple[str, ...] = ()) -> str:
     """`text` without what we put there on purpose (date tokens, chosen mentions)."""
     text = DATE_TOKEN.sub("", text)
+    text = OUR_CHANNEL.sub("", text)  # App Home names each lead's segment channel
     for user in mentions:
         text = text.replace(f"<@{user}>", "")
     return text
@@ -379,7 +381,7 @@ def test_hostile_lead_data_in_every_other_message(policy: Policy) -> None:
         assert_valid_message(message)
         assert_no_live_markup(message.blocks)
         assert_no_live_markup(message.text)
-    home = home_view([hostile_view(Stage.MQL), hostile_view(Stage.SAL)], policy, AFTER_DUE)
+    home = rep_home([hostile_view(Stage.SAL)], [hostile_view(Stage.MQL)], policy, AFTER_DUE)
     assert_valid_view(home)
     assert_no_live_markup(home)
     disposition = policy.disposition("not_a_fit")
@@ -593,27 +595,6 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert "<@U0MGR1> <@U0MGR2>" in text
 
 
-def test_home_view_lists_open_leads(policy: Policy) -> None:
-    home = home_view([view(Stage.MQL), view(Stage.SAL)], policy, BEFORE_DUE)
-    assert_valid_view(home)
-    text = "\n".join(strings(home))
-    assert text.count("Hot MQL: Priya Raman") == 2
-    assert "Attempts 2/6" in text
-
-
-def test_home_view_when_nothing_is_open(policy: Policy) -> None:
-    home = home_view([], policy, BEFORE_DUE)
-    assert_valid_view(home)
-    assert "Nothing open" in "\n".join(strings(home))
-
-
-def test_home_view_with_many_leads_stays_within_limits(policy: Policy) -> None:
-    leads = [view(Stage.SAL, id=n) for n in range(60)]
-    home = home_view(leads, policy, AFTER_DUE)
-    assert_valid_view(home)
-    assert len(home["blocks"]) <= 100
-
-
 def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     disposition = policy.disposition("not_a_fit")
     assert disposition is not None
@@ -629,6 +610,15 @@ def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     assert inputs["note"]["element"]["type"] == "plain_text_input"
     assert json.loads(modal["private_metadata"]) == {"lead_id": 7, "code": "not_a_fit"}
     assert modal["title"]["text"] == "Not a fit"
+
+
+def rep_home(
+    owned: list[LeadView], suggested: list[LeadView], policy: Policy, now: datetime
+) -> dict[str, Any]:
+    """A rep's App Home (bot/slack/home.py) showing these leads."""
+    queue = Queue(owned, suggested, len(owned), len(suggested), rep=True)
+    versions = {lead.sla_version: policy for lead in [*owned, *suggested]}
+    return home_view(HomeState(policy, versions, queue, None), now)
 
 
 def mrkdwn_objects(value: Any) -> Iterator[dict[str, Any]]:
@@ -651,7 +641,7 @@ def test_slack_never_parses_lead_text_for_mentions_or_links(policy: Policy, stag
         feedback_message(lead, policy).blocks,
         nurture_notice(lead).blocks,
         lead_card(lead, events(), policy, BEFORE_DUE).blocks,
-        home_view([lead], policy, BEFORE_DUE),
+        rep_home([lead], [], policy, BEFORE_DUE),
     ]
     found = [obj for surface in surfaces for obj in mrkdwn_objects(surface)]
     assert found and all(obj.get("verbatim") is True for obj in found)
