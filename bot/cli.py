@@ -104,14 +104,15 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
 
 
 async def _upgrade(settings: Settings) -> None:
+    from sqlalchemy.engine import make_url
+
     from storage import db
 
     engine = db.create_engine(settings.database_url)
     try:
         await db.upgrade(engine)
-        print(
-            f"database schema is at {await db.current_revision(engine)} ({settings.database_url})"
-        )
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(f"database schema is at {await db.current_revision(engine)} ({where})")
     finally:
         await engine.dispose()
 
