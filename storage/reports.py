@@ -1,6 +1,6 @@
 """The report's queries: a period's leads counted in the database, by segment × source × rep.
 
-Every query reads a time range on an index (`ix_leads_received_at`, `ix_escalations_at`), so a
+Every query reads a time range on an index (`ix_leads_received_at`, `ix_escalations_fired_at`), so a
 week's report costs the week, not the history. The counts are SQL aggregates (CASE inside SUM);
 the stage times of the period's MQLs are read as rows, because business-time durations need the
 team's calendar (bot/domain/report.py turns them into medians and percentiles).
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy import Connection, and_, case, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,7 +20,7 @@ from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
 from storage.db import Database
 from storage.outbox import Kind, enqueue, enqueue_upload
-from storage.tables import EscalationRow, LeadRow, ReportRun
+from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -147,7 +147,7 @@ class ReportStore:
             .group_by(LeadRow.disposition_code, LeadRow.disposition_reason)
         )
         escalation_query = select(EscalationRow.ladder, EscalationRow.action, func.count()).where(
-            EscalationRow.at >= start, EscalationRow.at < end, EscalationRow.status == "fired"
+            EscalationRow.at >= start, EscalationRow.at < end, text(f"escalations.{FIRED}")
         )
         if where.any:
             escalation_query = escalation_query.join(

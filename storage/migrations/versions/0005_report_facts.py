@@ -25,13 +25,18 @@ def upgrade() -> None:
     op.execute(
         "UPDATE leads SET complete = NOT (COALESCE(stage_reason, '') LIKE '%missing %')"
     )
-    with op.batch_alter_table("escalations") as batch:
-        batch.create_index("ix_escalations_at", ["at"])
+    fired = sa.text("status = 'fired'")
+    op.create_index(
+        "ix_escalations_fired_at",
+        "escalations",
+        ["at"],
+        postgresql_where=fired,
+        sqlite_where=fired,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("escalations") as batch:
-        batch.drop_index("ix_escalations_at")
+    op.drop_index("ix_escalations_fired_at", table_name="escalations")
     with op.batch_alter_table("leads") as batch:
         batch.drop_index("ix_leads_received_at")
         batch.drop_column("icp")
