@@ -30,6 +30,7 @@ from storage.tables import (
     HomeOpener,
     LeadRow,
     OutboxRow,
+    table,
 )
 
 _USER: Any = bindparam("p_user")
@@ -125,7 +126,7 @@ class HomeStore:
         in it): the request waiting for that home takes the notice, else a new one does."""
         payload = {"notice": notice}
         waiting = (
-            update(OutboxRow)
+            update(table(OutboxRow))
             .where(OutboxRow.channel == user, text(HOME_PENDING), OutboxRow.unknown.is_(False))
             .values(payload=payload)
         )
@@ -175,7 +176,9 @@ class HomeStore:
 
 def _remember(db: Connection, user: str, now: datetime) -> None:
     insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
-    statement = insert_row(HomeOpener).values(user_id=user, first_opened_at=now, last_opened_at=now)
+    statement = insert_row(table(HomeOpener)).values(
+        user_id=user, first_opened_at=now, last_opened_at=now
+    )
     db.execute(
         statement.on_conflict_do_update(
             index_elements=[HomeOpener.user_id], set_={"last_opened_at": now}

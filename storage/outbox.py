@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
-from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow
+from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow, table
 
 OUTBOX = OutboxRow.__table__
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -104,7 +104,7 @@ def enqueue(
 ) -> None:
     """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
     row = outbox_row(kind, channel, now, lead_id=lead_id, key=key, payload=payload)
-    db.execute(_insert(db)(OutboxRow).values(**row).on_conflict_do_nothing())
+    db.execute(_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
 
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # files ride in the outbox row: charts, not archives
@@ -162,7 +162,7 @@ _UPDATE_COLUMNS = [
 
 def _updates_of(lead_id: Any, which: Any) -> Any:
     """INSERT … SELECT of an update request for each lead `which` selects with none waiting."""
-    return insert(OutboxRow).from_select(
+    return insert(table(OutboxRow)).from_select(
         _UPDATE_COLUMNS,
         select(
             bindparam("p_kind", Kind.UPDATE_LEAD),
@@ -199,7 +199,7 @@ _HOME_WAITING = exists().where(
     OutboxRow.unknown.is_(False),  # not in flight: it will render the state as it is then
 )
 _HOME_LEADS: Any = bindparam("p_lead_ids", expanding=True)
-_ENQUEUE_HOMES = insert(OutboxRow).from_select(
+_ENQUEUE_HOMES = insert(table(OutboxRow)).from_select(
     _UPDATE_COLUMNS,
     select(
         bindparam("p_kind", Kind.HOME),
@@ -241,9 +241,9 @@ def enqueue_homes(
         db.execute(_ENQUEUE_HOMES, {"p_users": people, "p_lead_ids": leads, "p_now": now})
 
 
-_INSERT_EVENT = insert(EventRow)
+_INSERT_EVENT = insert(table(EventRow))
 _MARK_POSTED = (
-    update(LeadRow)
+    update(table(LeadRow))
     .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.posted_at.is_(None))
     .values(
         posted_at=bindparam("p_now"),
@@ -281,7 +281,7 @@ _DUE = (
     .limit(bindparam("p_limit"))
 )
 _LEASE = (
-    update(OutboxRow)
+    update(table(OutboxRow))
     .where(OutboxRow.id == bindparam("p_id"), *_IS_DUE)
     .values(
         # SET sees the row as it was: keep what the previous attempt left.
@@ -307,7 +307,7 @@ _LEASE = (
     )
 )
 _FINISH = (
-    update(OutboxRow)
+    update(table(OutboxRow))
     .where(OutboxRow.id == bindparam("p_id"))
     .values(
         state=bindparam("p_state"),
@@ -319,7 +319,7 @@ _FINISH = (
     )
 )
 _RETRY = (
-    update(OutboxRow)
+    update(table(OutboxRow))
     .where(OutboxRow.id == bindparam("p_id"))
     .values(
         not_before=bindparam("p_not_before"),
@@ -444,7 +444,7 @@ class OutboxStore:
         """End every lease now (at start-up, when this process is the database's only user):
         their requests died with the previous process, so their outcome stays unknown."""
         statement = (
-            update(OutboxRow)
+            update(table(OutboxRow))
             .where(and_(OutboxRow.state == PENDING, OutboxRow.lease_until > wall))
             .values(lease_until=wall)
         )

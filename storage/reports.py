@@ -20,7 +20,7 @@ from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
 from storage.db import Database
 from storage.outbox import Kind, enqueue, enqueue_upload
-from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun
+from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -212,7 +212,7 @@ class RunStore:
         def work(db: Connection) -> bool:
             insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
             recorded = db.execute(
-                insert_row(ReportRun)
+                insert_row(table(ReportRun))
                 .values(kind=kind, period=period, at=now)
                 .on_conflict_do_nothing()
                 .returning(ReportRun.kind)

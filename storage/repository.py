@@ -32,7 +32,7 @@ from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database
 from storage.outbox import Kind, enqueue, enqueue_homes, enqueue_update, mark_posted
-from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion
+from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
 
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
@@ -71,7 +71,7 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
 
 
-_INSERT_EVENT = insert(EventRow)
+_INSERT_EVENT = insert(table(EventRow))
 _SELECT_LEAD = select(LEADS)
 _BY_ID = _SELECT_LEAD.where(LeadRow.id == bindparam("p_lead_id"))
 _BY_EXTERNAL_ID = _SELECT_LEAD.where(LeadRow.external_id == bindparam("p_external_id"))
@@ -81,7 +81,7 @@ _EVENTS_OF = (
     .order_by(EventRow.at, EventRow.id)
 )
 _LOG_ATTEMPT = (
-    update(LeadRow)
+    update(table(LeadRow))
     .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.stage == Stage.SAL.value)
     .values(
         attempts=LeadRow.attempts + 1,
@@ -109,7 +109,7 @@ _DEAL_OF = (
     .with_for_update()
 )
 _DISPOSE = (
-    update(LeadRow)
+    update(table(LeadRow))
     .where(
         LeadRow.id == bindparam("p_lead_id"),
         LeadRow.stage == Stage.SAL.value,
@@ -139,7 +139,7 @@ def _claim_statement(by_version: bool, by_segment: bool) -> Update:
         conditions.append(LeadRow.segment.in_(bindparam("p_segments", expanding=True)))
     check = bindparam("p_check", type_=LEADS.c.next_action_at.type)
     return (
-        update(LeadRow)
+        update(table(LeadRow))
         .where(*conditions)
         .values(
             owner=bindparam("p_owner"),
@@ -176,7 +176,7 @@ class Store:
         def work(db: Connection) -> None:
             insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
             row = {"version": version, "content": content, "loaded_at": now}
-            db.execute(insert_row(SlaVersion).values(**row).on_conflict_do_nothing())
+            db.execute(insert_row(table(SlaVersion)).values(**row).on_conflict_do_nothing())
 
         await self.db.run(work)
 
@@ -194,13 +194,15 @@ class Store:
 
         def work(db: Connection) -> LeadView:
             lead_id = db.execute(
-                insert(LeadRow).values(**new.values).returning(LeadRow.id)
+                insert(table(LeadRow)).values(**new.values).returning(LeadRow.id)
             ).scalar_one()
             if new.pool:
                 position = _rotate(db, new.values["segment"])
                 owner = new.pool[position % len(new.pool)]
                 db.execute(
-                    update(LeadRow).where(LeadRow.id == lead_id).values(suggested_owner=owner)
+                    update(table(LeadRow))
+                    .where(LeadRow.id == lead_id)
+                    .values(suggested_owner=owner)
                 )
             if events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in events]
@@ -261,7 +263,7 @@ class Store:
 
         def work(db: Connection) -> None:
             insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
-            statement = insert_row(Person)
+            statement = insert_row(table(Person))
             db.execute(
                 statement.on_conflict_do_update(
                     index_elements=[Person.user_id],
@@ -394,7 +396,9 @@ class Store:
             changed = apply_stage(deal, stage, at, amount)
             if changed == deal:
                 return None
-            db.execute(update(LeadRow).where(LeadRow.id == lead_id).values(**asdict(changed)))
+            db.execute(
+                update(table(LeadRow)).where(LeadRow.id == lead_id).values(**asdict(changed))
+            )
             data = {"amount": amount, "currency": currency, "source": "crm"}
             if activity_id:
                 data["activity_id"] = activity_id
@@ -468,7 +472,7 @@ class Store:
             values["owner"] = rep
             values["owner_zone"] = rep_zone
         statement = (
-            update(LeadRow)
+            update(table(LeadRow))
             .where(
                 LeadRow.id == lead.id,
                 LeadRow.cycle == lead.cycle,
@@ -502,7 +506,7 @@ class Store:
         event and `note` in its thread, in one transaction. False if the lead is closed, in a
         new cycle, or snoozed until then already."""
         statement = (
-            update(LeadRow)
+            update(table(LeadRow))
             .where(
                 LeadRow.id == lead.id,
                 LeadRow.cycle == lead.cycle,
@@ -594,9 +598,11 @@ def _thread_note(db: Connection, lead: LeadView, text: str, now: datetime, key: 
 def _rotate(db: Connection, segment: str) -> int:
     """Take the segment's next round-robin position (atomic under concurrent intake)."""
     insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
-    db.execute(insert_row(RoundRobin).values(segment=segment, position=0).on_conflict_do_nothing())
+    db.execute(
+        insert_row(table(RoundRobin)).values(segment=segment, position=0).on_conflict_do_nothing()
+    )
     moved = db.execute(
-        update(RoundRobin)
+        update(table(RoundRobin))
         .where(RoundRobin.segment == segment)
         .values(position=RoundRobin.position + 1)
         .returning(RoundRobin.position)

@@ -23,7 +23,7 @@ from bot.domain.lead import LeadView
 from storage.db import Database
 from storage.outbox import Kind, enqueue_homes, enqueue_updates, outbox_row
 from storage.repository import LEADS, _view
-from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin
+from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
@@ -171,14 +171,14 @@ class _Rotation:
 def _hold_rotation(db: Connection) -> Any:
     """The segment's position, its row created if new and locked (PostgreSQL: the row lock;
     SQLite: the write lock) until the transaction ends: one statement."""
-    statement = _insert(db)(RoundRobin).values(segment=bindparam("p_segment"), position=0)
+    statement = _insert(db)(table(RoundRobin)).values(segment=bindparam("p_segment"), position=0)
     return statement.on_conflict_do_update(
         index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position}
     ).returning(RoundRobin.position)
 
 
 _SAVE_ROTATION = (
-    update(RoundRobin)
+    update(table(RoundRobin))
     .where(RoundRobin.segment == bindparam("p_segment"))
     .values(position=bindparam("p_position"))
 )
@@ -211,10 +211,10 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
         for kind, data in change.events
     ]
     if events:
-        db.execute(insert(EventRow), events)
+        db.execute(insert(table(EventRow)), events)
     effects = [row for lead, change in changes for row in _effects(lead, change, now)]
     if effects:
-        db.execute(_insert(db)(OutboxRow).on_conflict_do_nothing(), effects)
+        db.execute(_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), effects)
     refreshes = [lead.id for lead, change in changes if change.refresh and not change.repost]
     if refreshes:
         enqueue_updates(db, refreshes, now)
@@ -266,12 +266,14 @@ _STEP_ARRAYS = (
     .render_derived()
 )
 _RECORD_STEPS_PG = (
-    postgresql_insert(EscalationRow)
+    postgresql_insert(table(EscalationRow))
     .from_select(list(_STEP_COLUMNS), select(*[_STEP_ARRAYS.c[name] for name in _STEP_COLUMNS]))
     .on_conflict_do_nothing()
     .returning(EscalationRow.id)
 )
-_RECORD_STEPS = sqlite_insert(EscalationRow).on_conflict_do_nothing().returning(EscalationRow.id)
+_RECORD_STEPS = (
+    sqlite_insert(table(EscalationRow)).on_conflict_do_nothing().returning(EscalationRow.id)
+)
 
 
 def _record_steps(db: Connection, steps: list[dict[str, Any]]) -> list[Any]:
@@ -302,7 +304,7 @@ def _update_leads(db: Connection, changes: list[tuple[LeadView, Change]]) -> Non
         )
     for columns, rows in groups.items():
         statement = (
-            update(LeadRow)
+            update(table(LeadRow))
             .where(LeadRow.id == bindparam("p_id"))
             .values({name: bindparam(f"p_{name}") for name in columns})
         )
