@@ -199,28 +199,39 @@ _HOME_WAITING = exists().where(
     OutboxRow.unknown.is_(False),  # not in flight: it will render the state as it is then
 )
 _HOME_LEADS: Any = bindparam("p_lead_ids", expanding=True)
-_ENQUEUE_HOMES = insert(table(OutboxRow)).from_select(
-    _UPDATE_COLUMNS,
-    select(
-        bindparam("p_kind", Kind.HOME),
-        null(),
-        HomeOpener.user_id,
-        bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
-        bindparam("p_state", PENDING),
-        bindparam("p_now", type_=OUTBOX.c.created_at.type),
-        bindparam("p_zero", 0),
-        bindparam("p_false", False),
-        bindparam("p_false2", False),
-    ).where(
-        or_(
-            HomeOpener.user_id.in_(bindparam("p_users", expanding=True)),
-            HomeOpener.user_id.in_(select(LeadRow.owner).where(LeadRow.id.in_(_HOME_LEADS))),
-            HomeOpener.user_id.in_(
-                select(LeadRow.suggested_owner).where(LeadRow.id.in_(_HOME_LEADS))
-            ),
-        ),
-        ~_HOME_WAITING,
-    ),
+
+
+def _homes_of(who: Any) -> Any:
+    """INSERT … SELECT of a home request for each opener `who` selects with none waiting."""
+    return insert(table(OutboxRow)).from_select(
+        _UPDATE_COLUMNS,
+        select(
+            bindparam("p_kind", Kind.HOME),
+            null(),
+            HomeOpener.user_id,
+            bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
+            bindparam("p_state", PENDING),
+            bindparam("p_now", type_=OUTBOX.c.created_at.type),
+            bindparam("p_zero", 0),
+            bindparam("p_false", False),
+            bindparam("p_false2", False),
+        ).where(who, ~_HOME_WAITING),
+    )
+
+
+_ENQUEUE_HOMES = _homes_of(
+    or_(
+        HomeOpener.user_id.in_(bindparam("p_users", expanding=True)),
+        HomeOpener.user_id.in_(select(LeadRow.owner).where(LeadRow.id.in_(_HOME_LEADS))),
+        HomeOpener.user_id.in_(select(LeadRow.suggested_owner).where(LeadRow.id.in_(_HOME_LEADS))),
+    )
+)
+_ONE_LEAD = LeadRow.id == bindparam("p_lead_id")
+_ENQUEUE_LEAD_HOMES = _homes_of(
+    or_(
+        HomeOpener.user_id == select(LeadRow.owner).where(_ONE_LEAD).scalar_subquery(),
+        HomeOpener.user_id == select(LeadRow.suggested_owner).where(_ONE_LEAD).scalar_subquery(),
+    )
 )
 
 
@@ -237,7 +248,10 @@ def enqueue_homes(
     state, as for lead messages)."""
     people = sorted({user for user in users if user})
     leads = sorted(set(lead_ids))
-    if people or leads:
+    if not people and len(leads) == 1:  # a claim or an attempt: a prepared statement, no
+        # list to expand into its SQL on every press
+        db.execute(_ENQUEUE_LEAD_HOMES, {"p_lead_id": leads[0], "p_now": now})
+    elif people or leads:
         db.execute(_ENQUEUE_HOMES, {"p_users": people, "p_lead_ids": leads, "p_now": now})
 
 

@@ -127,7 +127,7 @@ _DISPOSE = (
 
 
 @cache
-def _claim_statement(by_version: bool, by_segment: bool) -> Update:
+def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
     conditions = [
         LeadRow.id == bindparam("p_lead_id"),
         LeadRow.owner.is_(None),
@@ -135,7 +135,9 @@ def _claim_statement(by_version: bool, by_segment: bool) -> Update:
     ]
     if by_version:
         conditions.append(LeadRow.sla_version == bindparam("p_sla_version"))
-    if by_segment:
+    if by_segment == "one":  # the usual rep: one pool, and a statement prepared once
+        conditions.append(LeadRow.segment == bindparam("p_segment"))
+    elif by_segment == "many":
         conditions.append(LeadRow.segment.in_(bindparam("p_segments", expanding=True)))
     check = bindparam("p_check", type_=LEADS.c.next_action_at.type)
     return (
@@ -313,7 +315,8 @@ class Store:
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
         """
-        statement = _claim_statement(sla_version is not None, segments is not None)
+        pools = None if segments is None else ("one" if len(segments) == 1 else "many")
+        statement = _claim_statement(sla_version is not None, pools)
         params = {
             "p_lead_id": lead_id,
             "p_owner": owner,
@@ -321,6 +324,7 @@ class Store:
             "p_due": disposition_due_at,
             "p_sla_version": sla_version,
             "p_segments": segments,
+            "p_segment": segments[0] if segments else None,
             "p_check": check_at,
             "p_owner_zone": owner_zone,
         }
