@@ -160,22 +160,29 @@ _UPDATE_COLUMNS = [
 ]
 
 
-def _updates_of(lead_id: Any, which: Any) -> Any:
-    """INSERT … SELECT of an update request for each lead `which` selects with none waiting."""
+def _requests(kind: str, lead_id: Any, channel: Any, *where: Any) -> Any:
+    """INSERT … SELECT of a pending `kind` request for each row the SELECT finds: the
+    re-render requests (a lead's message, a person's App Home), which collapse while one
+    waits."""
     return insert(table(OutboxRow)).from_select(
         _UPDATE_COLUMNS,
         select(
-            bindparam("p_kind", Kind.UPDATE_LEAD),
+            bindparam("p_kind", kind),
             lead_id,
-            LeadRow.channel,
+            channel,
             bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
             bindparam("p_state", PENDING),
             bindparam("p_now", type_=OUTBOX.c.created_at.type),
             bindparam("p_zero", 0),
             bindparam("p_false", False),
             bindparam("p_false2", False),
-        ).where(which, ~_WAITING_UPDATE),
+        ).where(*where),
     )
+
+
+def _updates_of(lead_id: Any, which: Any) -> Any:
+    """An update request for each lead `which` selects with none waiting."""
+    return _requests(Kind.UPDATE_LEAD, lead_id, LeadRow.channel, which, ~_WAITING_UPDATE)
 
 
 _ENQUEUE_UPDATE = _updates_of(bindparam("p_lead_id"), LeadRow.id == bindparam("p_lead_id"))
@@ -202,21 +209,8 @@ _HOME_LEADS: Any = bindparam("p_lead_ids", expanding=True)
 
 
 def _homes_of(who: Any) -> Any:
-    """INSERT … SELECT of a home request for each opener `who` selects with none waiting."""
-    return insert(table(OutboxRow)).from_select(
-        _UPDATE_COLUMNS,
-        select(
-            bindparam("p_kind", Kind.HOME),
-            null(),
-            HomeOpener.user_id,
-            bindparam("p_payload", {}, type_=OUTBOX.c.payload.type),
-            bindparam("p_state", PENDING),
-            bindparam("p_now", type_=OUTBOX.c.created_at.type),
-            bindparam("p_zero", 0),
-            bindparam("p_false", False),
-            bindparam("p_false2", False),
-        ).where(who, ~_HOME_WAITING),
-    )
+    """A home request for each opener `who` selects with none waiting."""
+    return _requests(Kind.HOME, null(), HomeOpener.user_id, who, ~_HOME_WAITING)
 
 
 _ENQUEUE_HOMES = _homes_of(
