@@ -87,6 +87,18 @@ class HomeAnswer(AsyncRespond):
         return WebhookResponse(url="views.publish", status_code=200, body="", headers={})
 
 
+async def answer(
+    respond: AsyncRespond, message: render.Message, response_type: str = "ephemeral"
+) -> None:
+    """A rendered message through a request's response URL (privately, or to its channel)."""
+    await respond(
+        text=message.text,
+        blocks=message.blocks,
+        response_type=response_type,
+        replace_original=False,
+    )
+
+
 def register(
     app: AsyncApp,
     services: Services,
@@ -262,13 +274,7 @@ def register(
         except Refusal as refusal:
             await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
             return
-        message = render.sla_report(report, services.policy, charts_in_dm=True)
-        await respond(
-            text=message.text,
-            blocks=message.blocks,
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        await answer(respond, render.sla_report(report, services.policy, charts_in_dm=True))
         metrics.inc("reports_total")
         await digests.charts_to(user, report, now)
 
@@ -290,12 +296,7 @@ def register(
             await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
             return
         message = render.sla_report(report, services.policy, shared_by=user)
-        await respond(
-            text=message.text,
-            blocks=message.blocks,
-            response_type="in_channel",
-            replace_original=False,
-        )
+        await answer(respond, message, "in_channel")
 
     @app.action(ActionId.REPORT_SHARE.value)
     async def report_share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -305,13 +306,8 @@ def register(
 
     async def send_plan(respond: AsyncRespond, goal: Goal) -> None:
         now = clock()
-        message = plan_view.revenue_plan(await services.plan(goal, now), services.policy, now)
-        await respond(
-            text=message.text,
-            blocks=message.blocks,
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        plan = await services.plan(goal, now)
+        await answer(respond, plan_view.revenue_plan(plan, services.policy, now))
 
     @app.command("/sla-plan")
     async def sla_plan_command(

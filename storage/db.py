@@ -13,6 +13,8 @@ import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -139,3 +141,8 @@ def _current(connection: Connection) -> str | None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
+
+
+def upsert_insert(db: Connection) -> Any:
+    """The dialect's `insert` (with `on_conflict_do_nothing` / `…_do_update`) for `db`."""
+    return postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert

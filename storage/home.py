@@ -14,11 +14,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import LeadView
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, enqueue_homes
 from storage.repository import LEADS, _views
 from storage.tables import (
@@ -175,7 +173,7 @@ class HomeStore:
 
 
 def _remember(db: Connection, user: str, now: datetime) -> None:
-    insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+    insert_row = upsert_insert(db)
     statement = insert_row(table(HomeOpener)).values(
         user_id=user, first_opened_at=now, last_opened_at=now
     )

@@ -26,10 +26,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow, table
 
 OUTBOX = OutboxRow.__table__
@@ -61,10 +59,6 @@ class OutboxItem:
     unknown: bool  # an earlier request may have reached Slack
     first_try_at: datetime | None  # wall clock
     tried_until: datetime | None  # every earlier request was over by then (wall clock)
-
-
-def _insert(db: Connection) -> Any:
-    return postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
 
 
 def outbox_row(
@@ -104,7 +98,7 @@ def enqueue(
 ) -> None:
     """Add a side effect; a second one with the same `key` is ignored (once per effect)."""
     row = outbox_row(kind, channel, now, lead_id=lead_id, key=key, payload=payload)
-    db.execute(_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+    db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
 
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # files ride in the outbox row: charts, not archives

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, enqueue_upload
 from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
 
@@ -210,7 +208,7 @@ class RunStore:
         """Record the run and queue its posts in one transaction; False if it was sent."""
 
         def work(db: Connection) -> bool:
-            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            insert_row = upsert_insert(db)
             recorded = db.execute(
                 insert_row(table(ReportRun))
                 .values(kind=kind, period=period, at=now)

@@ -23,14 +23,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.lead import LeadView, Stage
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, enqueue_homes, enqueue_update, mark_posted
 from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
 
@@ -176,7 +174,7 @@ class Store:
         """Keep a snapshot of an SLA version (once; later calls change nothing)."""
 
         def work(db: Connection) -> None:
-            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            insert_row = upsert_insert(db)
             row = {"version": version, "content": content, "loaded_at": now}
             db.execute(insert_row(table(SlaVersion)).values(**row).on_conflict_do_nothing())
 
@@ -264,7 +262,7 @@ class Store:
             return
 
         def work(db: Connection) -> None:
-            insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+            insert_row = upsert_insert(db)
             statement = insert_row(table(Person))
             db.execute(
                 statement.on_conflict_do_update(
@@ -601,7 +599,7 @@ def _thread_note(db: Connection, lead: LeadView, text: str, now: datetime, key: 
 
 def _rotate(db: Connection, segment: str) -> int:
     """Take the segment's next round-robin position (atomic under concurrent intake)."""
-    insert_row = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+    insert_row = upsert_insert(db)
     db.execute(
         insert_row(table(RoundRobin)).values(segment=segment, position=0).on_conflict_do_nothing()
     )

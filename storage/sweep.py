@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import LeadView
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue_homes, enqueue_updates, outbox_row
 from storage.repository import LEADS, _view
 from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin, table
@@ -133,10 +133,6 @@ class SweepStore:
             return []  # rolled back; the next sweep reads the state the other one left
 
 
-def _insert(db: Connection) -> Any:
-    return postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
-
-
 class SweepConflict(Exception):
     """Another sweep recorded a step of this batch first (it writes the effects)."""
 
@@ -171,7 +167,9 @@ class _Rotation:
 def _hold_rotation(db: Connection) -> Any:
     """The segment's position, its row created if new and locked (PostgreSQL: the row lock;
     SQLite: the write lock) until the transaction ends: one statement."""
-    statement = _insert(db)(table(RoundRobin)).values(segment=bindparam("p_segment"), position=0)
+    statement = upsert_insert(db)(table(RoundRobin)).values(
+        segment=bindparam("p_segment"), position=0
+    )
     return statement.on_conflict_do_update(
         index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position}
     ).returning(RoundRobin.position)
@@ -214,7 +212,7 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
         db.execute(insert(table(EventRow)), events)
     effects = [row for lead, change in changes for row in _effects(lead, change, now)]
     if effects:
-        db.execute(_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), effects)
+        db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), effects)
     refreshes = [lead.id for lead, change in changes if change.refresh and not change.repost]
     if refreshes:
         enqueue_updates(db, refreshes, now)
