@@ -8,7 +8,7 @@ the delivery worker uses: find due rows, lease one, record its outcome.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,6 +221,16 @@ _ENQUEUE_LEAD_HOMES = _homes_of(
         HomeOpener.user_id == select(LeadRow.suggested_owner).where(_ONE_LEAD).scalar_subquery(),
     )
 )
+
+
+def enqueue_rerenders(db: Connection, changed: Sequence[tuple[int, datetime]]) -> None:
+    """For each (lead, time) changed in this transaction: `enqueue_update`, and the App Homes
+    of its owner and suggested rep as `enqueue_homes(lead_ids=[lead])` asks for them; two
+    statements, each executed for every lead at once."""
+    params = [{"p_lead_id": lead_id, "p_now": now} for lead_id, now in changed]
+    if params:
+        db.execute(_ENQUEUE_UPDATE, params)
+        db.execute(_ENQUEUE_LEAD_HOMES, params)
 
 
 def enqueue_homes(

@@ -28,8 +28,15 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.lead import LeadView, Stage
-from storage.db import Database, upsert_insert
-from storage.outbox import Kind, enqueue, enqueue_homes, enqueue_update, mark_posted
+from storage.db import Database, GroupCommit, upsert_insert
+from storage.outbox import (
+    Kind,
+    enqueue,
+    enqueue_homes,
+    enqueue_rerenders,
+    enqueue_update,
+    mark_posted,
+)
 from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
 
 LEADS = LeadRow.__table__
@@ -159,11 +166,34 @@ def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
     )
 
 
+@dataclass(frozen=True)
+class _Claim:
+    statement: Update
+    params: dict[str, Any]
+
+
+def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
+    """Each claim's conditional update (in lead order, so replicas lock leads in the same
+    order), then the winners' events and re-render requests, one statement each."""
+    won = [False] * len(claims)
+    for index in sorted(range(len(claims)), key=lambda i: claims[i].params["p_lead_id"]):
+        claim = claims[index]
+        won[index] = db.execute(claim.statement, claim.params).rowcount == 1
+    winners = [claim.params for claim, ok in zip(claims, won, strict=True) if ok]
+    if winners:
+        events = [_event(p["p_lead_id"], "claimed", p["p_owner"], p["p_now"]) for p in winners]
+        db.execute(_INSERT_EVENT, events)
+        # the lead's message, and the App Homes of the claimer and the suggested rep
+        enqueue_rerenders(db, [(p["p_lead_id"], p["p_now"]) for p in winners])
+    return won
+
+
 class Store:
     """Repository over the lead tables. Methods are the only way services touch the database."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        self._claims = GroupCommit(database, _claim_all)  # presses of a burst: one commit
 
     async def ping(self) -> bool:
         return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)
@@ -312,6 +342,8 @@ class Store:
 
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
+        Claims arriving together commit together (`GroupCommit`): a burst of presses pays for
+        one transaction, not one each.
         """
         pools = None if segments is None else ("one" if len(segments) == 1 else "many")
         statement = _claim_statement(sla_version is not None, pools)
@@ -327,15 +359,7 @@ class Store:
             "p_owner_zone": owner_zone,
         }
 
-        def work(db: Connection) -> bool:
-            if db.execute(statement, params).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead_id, "claimed", owner, now))
-            enqueue_update(db, lead_id, now)
-            enqueue_homes(db, now, lead_ids=[lead_id])  # the claimer and the suggested rep
-            return True
-
-        return await self.db.run(work)
+        return await self._claims(_Claim(statement, params))
 
     async def log_attempt(
         self, lead_id: int, actor: str, kind: str, now: datetime, *, repeat_within: float = 10.0
