@@ -53,19 +53,18 @@ class Sweeper:
         seen: set[int] = set()
         more = True
         while more:
-            found = await self.rows.due(now, batch)
-            more = len(found) == batch  # a short page is the last one
-            due = [(lead_id, v) for lead_id, v in found if lead_id not in seen]
-            if not due:
+            page = await self.rows.due(now, batch)
+            more = page.full  # a short page is the last one
+            page.leads = [lead for lead in page.leads if lead.id not in seen]
+            if not page.leads:
                 break
-            versions = {version for _, version in due}
+            versions = {lead.sla_version for lead in page.leads}
             policies = {v: await self.policies.version(v) for v in versions}
-            ids = [lead_id for lead_id, _ in due]
-            seen.update(ids)
+            seen.update(lead.id for lead in page.leads)
             done = await self.rows.apply(
-                ids, now, partial(decide, policies=policies, now=now, zones=self.zones)
+                page, now, partial(decide, policies=policies, now=now, zones=self.zones)
             )
-            looked += len(ids)
+            looked += len(page.leads)
             changed += len(done)
         if changed:
             self.notifier.deliver_soon()

@@ -14,10 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
 
 from bot.domain.lead import LeadView
 from storage.db import Database, upsert_insert
@@ -27,15 +38,9 @@ from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRob
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
-_DUE = (
-    select(LeadRow.id, LeadRow.sla_version)
-    .where(LeadRow.next_action_at <= bindparam("p_now"))
-    .order_by(LeadRow.next_action_at)
-    .limit(bindparam("p_limit"))
-)
-_RECORDED = select(EscalationRow.lead_id, EscalationRow.ladder, EscalationRow.step).where(
-    EscalationRow.lead_id.in_(bindparam("p_ids", expanding=True)),
-)
+_DUE_NOW = (LeadRow.next_action_at <= bindparam("p_now"),)
+_STEPS = (EscalationRow.lead_id, EscalationRow.cycle, EscalationRow.ladder, EscalationRow.step)
+_ROTA = select(RoundRobin.segment, RoundRobin.position)
 
 
 @dataclass
@@ -67,70 +72,210 @@ Picker = Callable[[str, list[str], set[str]], str | None]
 Decide = Callable[[LeadView, set[tuple[str, int]], Picker], Change | None]
 
 
+@dataclass
+class DuePage:
+    """Leads due at `now`, read without locks, with what deciding them needs."""
+
+    leads: list[LeadView]
+    recorded: dict[int, set[tuple[str, int]]]  # (ladder, step) of each lead's cycle so far
+    positions: dict[str, int]  # each segment's round robin as read
+    marks: dict[int, Any]  # each lead's row version as read (see `_mark`)
+    full: bool  # as many as asked for: there may be more
+
+
 class SweepStore:
+    """The sweep decides outside the transaction that locks its leads, so the locks (which a
+    claim on the same lead waits for on PostgreSQL) last only as long as the writes: read the
+    due page, decide, then lock the leads still due and apply the decisions of those whose row
+    and round robin are as they were read. A lead changed in between is decided again, under
+    its lock; the outcome is the same as deciding everything under the lock."""
+
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def due(self, now: datetime, limit: int) -> list[tuple[int, str]]:
-        """(lead id, SLA version) of the leads due for a look, most overdue first."""
-        params = {"p_now": now, "p_limit": limit}
-        return await self.db.run(
-            lambda db: [(int(r[0]), str(r[1])) for r in db.execute(_DUE, params)]
-        )
+    async def due(self, now: datetime, limit: int) -> DuePage:
+        """The leads due for a look, most overdue first (at most `limit`)."""
 
-    async def apply(self, ids: list[int], now: datetime, decide: Decide) -> list[int]:
-        """Lock the leads still due among `ids`, decide each, apply; the ids escalated."""
+        def read(db: Connection) -> DuePage:
+            rows = db.execute(_due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
+            leads = [view for row in rows if (view := _view(row))]
+            positions = {str(segment): int(position) for segment, position in db.execute(_ROTA)}
+            return DuePage(
+                leads=leads,
+                recorded=_recorded(db, leads),
+                positions=positions,
+                marks={int(row["id"]): _mark(db, row) for row in rows},
+                full=len(rows) == limit,
+            )
+
+        return await self.db.run(read)
+
+    async def apply(self, page: DuePage, now: datetime, decide: Decide) -> list[int]:
+        """Decide each lead of `page`, then lock those still due and apply; the ids escalated."""
+        planned = _Plan(page.positions)
+        changes = {
+            lead.id: _decided(decide, lead, page.recorded[lead.id], planned.picker(lead.id), now)
+            for lead in page.leads
+        }
+        if not changes:
+            return []
 
         def work(db: Connection) -> list[int]:
-            statement = select(LEADS).where(LeadRow.id.in_(ids), LeadRow.next_action_at <= now)
-            if db.dialect.name == "postgresql":
-                statement = statement.with_for_update(skip_locked=True, of=LeadRow)
-            leads = [view for row in db.execute(statement).mappings() if (view := _view(row))]
-            if not leads:
-                return []
-            recorded: dict[int, set[tuple[str, int]]] = {lead.id: set() for lead in leads}
-            cycles = {lead.id: lead.cycle for lead in leads}
-            rows = db.execute(
-                select(
-                    EscalationRow.lead_id,
-                    EscalationRow.cycle,
-                    EscalationRow.ladder,
-                    EscalationRow.step,
-                ).where(EscalationRow.lead_id.in_([lead.id for lead in leads]))
-            )
-            for lead_id, cycle, ladder, step in rows:
-                if cycles.get(lead_id) == cycle:
-                    recorded[lead_id].add((str(ladder), int(step)))
-
+            params = {"p_ids": list(changes), "p_now": now}
+            locked = db.execute(_lock(db), params).mappings().all()
+            marks = {int(row["id"]): _mark(db, row) for row in locked}
+            same = {i for i, mark in marks.items() if mark == page.marks[i]}
             rotation = _Rotation(db)
-
-            def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
-                candidates = [rep for rep in pool if rep not in avoid]
-                if not candidates:
-                    return None
-                for _ in range(len(pool)):
-                    rep = pool[rotation.take(segment) % len(pool)]
-                    if rep not in avoid:
-                        return rep
-                return candidates[0]
-
-            changes: list[tuple[LeadView, Change]] = []
-            for lead in leads:
-                try:
-                    change = decide(lead, recorded[lead.id], pick)
-                except Exception:  # one broken lead must not hold up the others
-                    log.exception("the sweep could not decide lead %d; retrying it later", lead.id)
-                    change = Change(next_action_at=now + RETRY_BROKEN)
-                if change is not None:
-                    changes.append((lead, change))
+            # The picks stand if the round robin is where it was read and every lead that
+            # picked is applied as decided; else all those leads pick again, from where it is.
+            repick = any(rotation.hold(seg) != at for seg, at in planned.start.items())
+            repick = repick or not planned.pickers <= same
+            keep: list[tuple[LeadView, Change]] = []
+            again: list[int] = []
+            for lead in page.leads:
+                if lead.id not in marks:
+                    continue  # another sweep has it, or it is not due any more
+                if lead.id not in same or (repick and lead.id in planned.pickers):
+                    again.append(lead.id)
+                elif (change := changes[lead.id]) is not None:
+                    keep.append((lead, change))
+            if not repick:  # the rotation goes on after the planned picks
+                rotation.positions.update(planned.positions)
+            keep += _decide_locked(db, again, rotation, now, decide)
             rotation.save()
-            _apply(db, changes, now)
-            return [lead.id for lead, change in changes if change.fired or change.repost]
+            _apply(db, keep, now)
+            return [lead.id for lead, change in keep if change.fired or change.repost]
 
         try:
             return await self.db.run(work)
         except SweepConflict:
             return []  # rolled back; the next sweep reads the state the other one left
+
+
+def _decided(
+    decide: Decide, lead: LeadView, recorded: set[tuple[str, int]], pick: Picker, now: datetime
+) -> Change | None:
+    try:
+        return decide(lead, recorded, pick)
+    except Exception:  # one broken lead must not hold up the others
+        log.exception("the sweep could not decide lead %d; retrying it later", lead.id)
+        return Change(next_action_at=now + RETRY_BROKEN)
+
+
+def _decide_locked(
+    db: Connection, ids: list[int], rotation: _Rotation, now: datetime, decide: Decide
+) -> list[tuple[LeadView, Change]]:
+    """Decide again, under their locks, the leads that changed since they were read."""
+    if not ids:
+        return []
+    rows = db.execute(select(*_VIEW).where(_ids_in(db, LeadRow.id)), {"p_ids": ids}).mappings()
+    found = {view.id: view for row in rows if (view := _view(row))}
+    leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
+    recorded = _recorded(db, leads)
+    pick = _picker(rotation.take)
+    decided = [(lead, _decided(decide, lead, recorded[lead.id], pick, now)) for lead in leads]
+    return [(lead, change) for lead, change in decided if change is not None]
+
+
+# What deciding reads of a lead (a LeadView), and all that tells whether it changed: not the
+# intake payload and report facts, which can be large and no rule reads.
+_VIEW = [LEADS.c[name] for name in LeadView.__dataclass_fields__]
+
+
+def _ids_in(db: Connection, column: Any) -> Any:
+    """`column` among the ids bound as `p_ids`: PostgreSQL binds them as one array, not one
+    parameter each."""
+    if db.dialect.name == "postgresql":
+        return column == any_(bindparam("p_ids", type_=postgresql.ARRAY(BigInteger)))
+    return column.in_(bindparam("p_ids", expanding=True))
+
+
+def _due_page(db: Connection) -> Any:
+    return (
+        select(*_VIEW, *_version(db))
+        .where(*_DUE_NOW)
+        .order_by(LeadRow.next_action_at, LeadRow.id)
+        .limit(bindparam("p_limit"))
+    )
+
+
+def _lock(db: Connection) -> Any:
+    """The leads among `ids` still due, locked (PostgreSQL: those another sweep has not)."""
+    where = (_ids_in(db, LeadRow.id), LeadRow.next_action_at <= bindparam("p_now"))
+    if db.dialect.name == "postgresql":
+        statement = select(LeadRow.id, *_version(db)).where(*where)
+        return statement.with_for_update(skip_locked=True, of=LeadRow)
+    return select(*_VIEW).where(*where)  # SQLite: the transaction holds the write lock
+
+
+def _version(db: Connection) -> list[Any]:
+    """PostgreSQL's row version: `xmin`, the transaction that wrote the row's current version
+    (every update makes a new one)."""
+    if db.dialect.name == "postgresql":
+        return [literal_column("leads.xmin").label("row_version")]
+    return []
+
+
+def _mark(db: Connection, row: RowMapping) -> Any:
+    """What tells whether a lead changed since it was read: its row version on PostgreSQL; on
+    SQLite (one process, a local read) the row itself."""
+    if db.dialect.name == "postgresql":
+        return row["row_version"]
+    return tuple(row[column.name] for column in _VIEW)
+
+
+def _recorded(db: Connection, leads: list[LeadView]) -> dict[int, set[tuple[str, int]]]:
+    """The steps recorded (fired or skipped) in each lead's current cycle."""
+    recorded: dict[int, set[tuple[str, int]]] = {lead.id: set() for lead in leads}
+    if not leads:
+        return recorded
+    cycles = {lead.id: lead.cycle for lead in leads}
+    rows = db.execute(_recorded_steps(db), {"p_ids": list(cycles)})
+    for lead_id, cycle, ladder, step in rows:
+        if cycles.get(lead_id) == cycle:
+            recorded[lead_id].add((str(ladder), int(step)))
+    return recorded
+
+
+def _recorded_steps(db: Connection) -> Any:
+    return select(*_STEPS).where(_ids_in(db, EscalationRow.lead_id))
+
+
+def _picker(take: Callable[[str], int]) -> Picker:
+    """The round robin's next rep of a pool, skipping `avoid`; `take` advances a segment."""
+
+    def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
+        candidates = [rep for rep in pool if rep not in avoid]
+        if not candidates:
+            return None
+        for _ in range(len(pool)):
+            rep = pool[take(segment) % len(pool)]
+            if rep not in avoid:
+                return rep
+        return candidates[0]
+
+    return pick
+
+
+class _Plan:
+    """The round robin as read, advanced in memory by the decisions made before the lock."""
+
+    def __init__(self, positions: dict[str, int]) -> None:
+        self.read = positions
+        self.start: dict[str, int] = {}  # the segments used, where they stood
+        self.positions: dict[str, int] = {}  # and where the picks left them
+        self.pickers: set[int] = set()  # leads whose decision picked a rep
+
+    def picker(self, lead_id: int) -> Picker:
+        def take(segment: str) -> int:
+            self.pickers.add(lead_id)
+            if segment not in self.positions:
+                self.start[segment] = self.positions[segment] = self.read.get(segment, 0)
+            position = self.positions[segment]
+            self.positions[segment] = position + 1
+            return position
+
+        return _picker(take)
 
 
 class SweepConflict(Exception):
@@ -146,10 +291,15 @@ class _Rotation:
         self.positions: dict[str, int] = {}
         self.start: dict[str, int] = {}
 
-    def take(self, segment: str) -> int:
-        if segment not in self.positions:
+    def hold(self, segment: str) -> int:
+        """The segment's position, its row locked (and created if new)."""
+        if segment not in self.start:
             held = self.db.execute(_hold_rotation(self.db), {"p_segment": segment}).scalar_one()
             self.positions[segment] = self.start[segment] = int(held)
+        return self.start[segment]
+
+    def take(self, segment: str) -> int:
+        self.hold(segment)
         position = self.positions[segment]
         self.positions[segment] = position + 1
         return position

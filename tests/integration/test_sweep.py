@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.policies import PolicyBook
 from bot.services import Services
-from bot.sweep import Sweeper
+from bot.sweep import Sweeper, decide
 from storage.repository import Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload
@@ -90,3 +92,59 @@ async def test_one_sweep_reassigns_a_segment_by_the_round_robin(
         ).scalar_one()
     )
     assert position >= 12  # the intake's 6 turns and the sweep's 6 (or more, skipping owners)
+
+
+async def _rotation(store: Store) -> int:
+    return await store.db.run(
+        lambda db: db.exec_driver_sql(
+            "SELECT position FROM round_robin WHERE segment = 'enterprise'"
+        ).scalar_one()
+    )
+
+
+def _decider(policy: Policy, now: datetime) -> Any:
+    return partial(decide, policies={policy.version: policy}, now=now)
+
+
+async def test_a_lead_claimed_while_the_sweep_decides_stays_with_its_claimer(
+    store: Store, policy: Policy
+) -> None:
+    services, _ = await setup(store, policy, 2)  # suggested U0REP1 and U0REP2 (turns 0, 1)
+    rows, now = SweepStore(store.db), MONDAY + timedelta(minutes=95)  # both due a reassign
+    page = await rows.due(now, 10)
+    assert [lead.id for lead in page.leads] == [1, 2]
+    assert (await services.claim(1, "U0REP1", now)).ok  # between the read and the lock
+
+    assert await rows.apply(page, now, _decider(policy, now)) == [1, 2]
+
+    claimed = await services.lead(1)  # decided again as it is now: claimed, still untouched
+    assert (claimed.owner, claimed.suggested_owner) == ("U0REP1", "U0REP1")
+    assert "reassigned" not in [e.type for e in await store.events(1)]
+    assert [row[1:] for row in await fired(store) if row[0] == 1 and row[3] == "fired"] == [
+        ("no_touch", 0, "fired")  # 75% of its first-touch window gone: its owner is reminded
+    ]
+    assert (await services.lead(2)).suggested_owner == "U0REP1"
+    # Lead 1's planned pick went with its stale decision: lead 2 picked again from turn 2,
+    # and the rotation moved one turn, not three (no rep's turn skipped).
+    assert await _rotation(store) == 3
+
+
+async def test_a_round_robin_that_moved_while_the_sweep_decided_is_followed(
+    store: Store, policy: Policy
+) -> None:
+    three = snapshot(policy)
+    three["segments"][0]["reps"] = ["U0REP1", "U0REP2", "U0REP7"]
+    policy = parse_policy(three)
+    services, _ = await setup(store, policy, 2)  # U0REP1, U0REP2 (turns 0, 1)
+    rows, now = SweepStore(store.db), MONDAY + timedelta(minutes=95)
+    page = await rows.due(now, 10)
+    late = await services.intake(lead_payload("hs-late"), now)  # takes turn 2: U0REP7
+    assert late.lead is not None and late.lead.suggested_owner == "U0REP7"
+
+    assert await rows.apply(page, now, _decider(policy, now)) == [1, 2]
+
+    # Picked from turn 3, after the newcomer: U0REP1 is lead 1's own (skipped), so U0REP2;
+    # then U0REP7 for lead 2. Deciding on the stale turn 2 would have given U0REP7 twice running.
+    assert (await services.lead(1)).suggested_owner == "U0REP2"
+    assert (await services.lead(2)).suggested_owner == "U0REP7"
+    assert await _rotation(store) == 6
