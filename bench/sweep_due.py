@@ -22,8 +22,10 @@ leads (the sweep's escalations, outbox rows and events deleted, their columns re
 runs `Sweeper.run(now)` on each size in turn, so load from elsewhere on the machine hits both.
 It measures the sweep's wall time and its database time: the time spent inside `Database.run`
 (the units of work, transactions included), split into executing SQL (cursor execute to its
-return), deciding (the sweep's rules and rendering, which run inside its transaction) and the
-rest (building statements, SQLAlchemy and the driver). The median round is reported.
+return), deciding inside a transaction (the rules and rendering for leads that changed between
+the sweep's read and its lock) and the rest (building statements, SQLAlchemy, the driver,
+commits); and, apart, the deciding done before the locking transaction. The median round is
+reported.
 Targets: the 100,000 case within 1.5x of the 10,000 case (the sweep costs what is due, not
 what is open), and under 50 ms of database time for the sweep of 100 due leads.
 """
