@@ -107,6 +107,39 @@ async def test_simultaneous_claims_have_one_winner_and_everyone_else_hears_who(
     assert events.count("claimed") == 1
 
 
+async def test_a_burst_of_claims_on_many_leads_claims_and_updates_every_one(
+    stack: LocalStack,
+) -> None:
+    for index in range(24):
+        status, _ = await stack.post_lead(lead_payload(f"hs-burst-{index}"))
+        assert status == 201
+    await stack.settle()
+    messages = stack.sim.messages(ENTERPRISE)
+    assert len(messages) == 24
+    reps = ["U0REP1", "U0REP2", "U0MGR1"]
+    claimers = {message.ts: reps[index % 3] for index, message in enumerate(messages)}
+
+    responses = await asyncio.gather(  # together: they commit in shared transactions
+        *(
+            stack.driver.press(user, "Claim", channel=ENTERPRISE, message_ts=ts)
+            for ts, user in claimers.items()
+        )
+    )
+
+    assert [response.status for response in responses] == [200] * 24
+    await stack.settle()
+    assert stack.sim.ephemerals() == []  # nobody was refused or told "too late"
+    for ts, user in claimers.items():
+        final = stack.sim.message(ENTERPRISE, ts)
+        assert final is not None and f"Claimed by <@{user}>" in final.all_text
+        assert "Claim" not in labels(final)
+    for lead_id in range(1, 25):
+        lead = await stack.services.lead(lead_id)
+        assert lead.owner in reps
+        assert [e.type for e in await stack.services.store.events(lead_id)].count("claimed") == 1
+    assert stack.sim.invalid_payloads == []
+
+
 async def test_a_rep_outside_the_pool_is_refused_politely(stack: LocalStack) -> None:
     message = await posted(stack)
     await stack.driver.press("U0REP5", "Claim", channel=ENTERPRISE)
