@@ -200,7 +200,8 @@ def _due_page(db: Connection) -> Any:
 
 
 def _lock(db: Connection) -> Any:
-    """The leads among `ids` still due, locked (PostgreSQL: those another sweep has not)."""
+    """The leads among `p_ids` still due at `p_now`, locked (PostgreSQL: those another sweep
+    has not locked first)."""
     where = (_ids_in(db, LeadRow.id), LeadRow.next_action_at <= bindparam("p_now"))
     if db.dialect.name == "postgresql":
         statement = select(LeadRow.id, *_version(db)).where(*where)
