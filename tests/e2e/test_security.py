@@ -534,3 +534,20 @@ async def test_secrets_never_reach_the_log(
         "intake signing secret": INTAKE_SIGNING_SECRET,
     }.items():
         assert secret not in logged, f"the {name} was logged"
+
+
+async def test_a_forged_press_is_logged_without_its_body(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    ts = await posted(stack)
+    caplog.set_level(logging.DEBUG)  # as `serve` at INFO would: Bolt's verifier logs at INFO
+    caplog.set_level(logging.DEBUG, logger="slack_bolt.RequestVerification")
+    forger = ForgingDriver(stack, FORGERIES["signed with another secret"])
+
+    response = await forger.press("U0REP1", "Claim", channel=ENTERPRISE, message_ts=ts)
+
+    assert response.status == 401
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("Invalid request signature" in line for line in logged)  # operators see it
+    # ...but not the payload, which carries the pressed message with the lead's data
+    assert not [line for line in logged if "Priya" in line or "payload=" in line]
