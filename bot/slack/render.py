@@ -594,7 +594,8 @@ def manager_alert(
         f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state}; {owner}."
     ).strip()
     segment = policy.segment(lead.segment)
-    pool = [rep for rep in (segment.reps if segment else []) if rep != lead.owner]
+    current = lead.owner or lead.suggested_owner  # handing it to them would change nothing
+    pool = [rep for rep in (segment.reps if segment else []) if rep != current]
     value = str(lead.id)
     elements: list[dict[str, Any]] = []
     if pool:

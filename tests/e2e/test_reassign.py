@@ -45,9 +45,21 @@ def has_controls(message: Message) -> bool:
     return any(block.get("type") == "actions" for block in message.blocks)
 
 
+def menu(message: Message) -> list[str]:
+    """The reps the alert's Reassign menu offers."""
+    return [
+        option["value"].partition(":")[2]
+        for block in message.blocks
+        for element in block.get("elements", [])
+        if element.get("type") == "static_select"
+        for option in element["options"]
+    ]
+
+
 async def test_a_manager_reassigns_from_the_alert(stack: LocalStack, clock: TravelClock) -> None:
     alert = await alerted(stack, clock)
     notes_before = len(thread(stack))
+    assert menu(alert) == [PEER]  # the pool without the rep it is suggested to already
 
     await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
     await stack.settle()
