@@ -1,4 +1,7 @@
-"""Durations of the SLA file: `30m`, `2h`, `3d` (or `1h30m`), all in business time."""
+"""Durations of the SLA file: `30m`, `2h`, `3d` (or `1h30m`), all in business time.
+
+The explicit business forms of the SPEC (`2 business hours`, `1 business day`, `30 business
+minutes`, short `2bh`, `1bd`, `30bm`) are read as the same business time."""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from dataclasses import dataclass
 
 _PART = re.compile(r"(\d+)\s*([dhm])")
 _WHOLE = re.compile(r"^\s*(\d+\s*[dhm]\s*)+$")
+_BUSINESS = re.compile(
+    r"^\s*(\d+)\s*(?:b([dhm])|business\s+(day|hour|minute)s?)\s*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -18,7 +24,12 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        """Parse `2h`, `30m`, `3d`, `1h30m`; raise ValueError with a readable message."""
+        """Parse `2h`, `30m`, `3d`, `1h30m` (or `2 business hours`, `1bd`); raise ValueError
+        with a readable message."""
+        explicit = _BUSINESS.match(text) if isinstance(text, str) else None
+        if explicit:
+            amount, short, long = explicit.groups()
+            text = f"{amount}{(short or long[0]).lower()}"
         if not isinstance(text, str) or not _WHOLE.match(text):
             raise ValueError(
                 f"{text!r} is not a duration: use a number with m (minutes), h (working hours) "

@@ -290,3 +290,26 @@ def test_elapsed_never_exceeds_wall_clock_time(
 ) -> None:
     elapsed = calendar.elapsed(start, end)
     assert 0 <= elapsed <= max(0, (end - start) // timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2 business hours", Duration(minutes=120)),
+        ("1 business day", Duration(days=1)),
+        ("30 business minutes", Duration(minutes=30)),
+        ("2bh", Duration(minutes=120)),
+        ("1bd", Duration(days=1)),
+        ("30bm", Duration(minutes=30)),
+    ],
+)
+def test_the_spec_s_explicit_business_forms_read_as_business_time(
+    text: str, expected: Duration
+) -> None:
+    assert Duration.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2 business weeks", "business hours", "0 business days"])
+def test_a_malformed_business_duration_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Duration.parse(text)
