@@ -35,8 +35,8 @@ from sqlalchemy.engine import Connection
 from bench.pg import postgres_base, scratch_databases
 from bot.domain.policy import Policy, load_policy, snapshot
 from bot.domain.report import Period
-from bot.policies import PolicyBook
-from bot.reporting import Reports
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports
 from storage.db import Database, upgrade
 from storage.reports import ReportStore
 from storage.repository import Store

@@ -48,15 +48,15 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Connection
 
-import bot.sweep as sweep_service
+import bot.services.sweep as sweep_service
 import storage.sweep as sweep_storage
 from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, load_policy, snapshot
-from bot.policies import PolicyBook
-from bot.services import claim_deadline
-from bot.sweep import Sweeper
+from bot.services.leads import claim_deadline
+from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper
 from storage.db import Database, upgrade
 from storage.repository import Store
 from storage.sweep import SweepStore, _due_page

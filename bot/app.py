@@ -12,18 +12,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.async_app import AsyncApp
 
-from bot.digest import CATCH_UP, Digests
 from bot.domain.policy import Policy, load_policy
 from bot.metrics import Metrics
-from bot.people import People
-from bot.policies import PolicyBook
-from bot.reporting import Reports
-from bot.services import Services
+from bot.services.digest import CATCH_UP, Digests
+from bot.services.home import Homes
+from bot.services.leads import Services
+from bot.services.people import People
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports
+from bot.services.sweep import Sweeper
 from bot.settings import Settings
-from bot.slack.home import Homes
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
-from bot.sweep import Sweeper
 from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
 from storage import db

@@ -14,7 +14,7 @@ from bot.domain.access import Action, allowed, needs_lead, refusal
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.services import Services
+from bot.services.leads import Services
 from bot.slack.ids import ActionId, CallbackId
 
 Tell = Callable[[AsyncRespond, str], None]

@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.domain.lead import Refusal
 from bot.metrics import Metrics
-from bot.services import Services
+from bot.services.leads import Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 

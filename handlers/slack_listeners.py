@@ -12,14 +12,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import WebhookResponse
 
-from bot.digest import Digests
 from bot.domain.lead import Refusal
 from bot.domain.plan import Goal, parse_goal
 from bot.metrics import Metrics
-from bot.reporting import Reports
-from bot.services import Notifier, Outcome, Services
+from bot.services.digest import Digests
+from bot.services.home import Homes
+from bot.services.leads import Notifier, Outcome, Services
+from bot.services.reports import Reports
 from bot.slack import plan_view, render
-from bot.slack.home import Homes
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize

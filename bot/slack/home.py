@@ -2,8 +2,8 @@
 
 A lead reads and acts here as in its channel: the same clock line and the same buttons (same
 action ids and values, from `render`), so a press in App Home goes through the same
-listeners. `Homes`, at the end, reads one person's state and renders it; the outbox publishes
-it (`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
+listeners. `bot.services.home.Homes` reads one person's state; the outbox publishes it
+(`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
 """
 
 from __future__ import annotations
@@ -11,22 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.domain import escalation
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
-from bot.domain.report import Kpi, Report, parse_period
+from bot.domain.report import Kpi, Report
 from bot.slack import render
 
 # The lead's clock line and buttons must be exactly those of its channel message.
 from bot.slack.render import _actions, _attempts_line, _clock, _context, _mrkdwn, _section
 from bot.slack.text import clip, one_line, slack_date
-from storage.home import HomeStore
-
-if TYPE_CHECKING:  # the outbox imports this module: no charts library for it
-    from bot.policies import PolicyBook
-    from bot.reporting import Reports
 
 HOME_BLOCKS = 100  # Slack's limit for a home view
 OVERDUE_SHOWN = 10
@@ -269,51 +264,3 @@ def publish_failed(user: str, error: str, advice: str | None) -> str:
     """The escalations channel hears when Slack refuses a person's App Home for good."""
     text = f":warning: Handoff could not publish <@{user}>'s App Home: Slack said `{error}`."
     return f"{text} {advice}" if advice else text
-
-
-# --- one person's home from the state now --------------------------------------------------------
-
-
-class Homes:
-    """Reads what one person's App Home shows and renders it (for the outbox to publish)."""
-
-    def __init__(self, rows: HomeStore, policies: PolicyBook, reports: Reports) -> None:
-        self.rows = rows
-        self.policies = policies
-        self.reports = reports
-
-    async def opened(self, user: str, now: datetime) -> None:
-        """`user` opened App Home: remember them, and queue their home."""
-        await self.rows.opened(user, now)
-
-    async def notice(self, user: str, text: str, now: datetime) -> None:
-        """Queue `user`'s home with `text` on top: the private answer to a press in it."""
-        await self.rows.notice(user, text, now)
-
-    async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
-        return home_view(await self.state(user, now, notice), now)
-
-    async def state(self, user: str, now: datetime, notice: str | None = None) -> HomeState:
-        policy = self.policies.current
-        manager = policy.is_manager(user)
-        rep = bool(policy.segments_of(user))
-        leads = await self.rows.rep_leads(user, LEADS_READ)
-        shown = [*leads.owned, *leads.suggested]
-        queue = None
-        if rep or shown or not manager:
-            queue = Queue(
-                leads.owned, leads.suggested, leads.owned_total, leads.suggested_total, rep
-            )
-        late: list[LeadView] = []
-        if manager:
-            late = await self.rows.overdue(now, OVERDUE_SHOWN + 1)
-        versions = {
-            lead.sla_version: await self.policies.for_lead(lead) for lead in [*shown, *late]
-        }
-        dashboard = None
-        if manager:
-            period = parse_period("this-week", now, policy.timezone)
-            report = await self.reports.report(period, now)
-            ranked = most_overdue(late, versions, now)
-            dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
-        return HomeState(policy, versions, queue, dashboard, notice)

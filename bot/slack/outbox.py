@@ -26,22 +26,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.lead import LeadView
+from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.policies import PolicyBook
 from bot.slack import render
-from bot.slack.home import Homes, publish_failed
+from bot.slack.home import publish_failed
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
 from bot.slack.pacing import Pace, Pacer
 from bot.traffic import Traffic
 from storage.outbox import Kind, OutboxItem, OutboxStore
-from storage.repository import Store
 
 log = logging.getLogger("handoff.outbox")
 Clock = Callable[[], datetime]
@@ -61,6 +60,26 @@ ADVICE = {
     "invalid_blocks": "Handoff built a message Slack refused: please report it.",
     "message_not_found": "Its message was deleted in Slack.",
 }
+
+
+class Leads(Protocol):
+    """Where the worker reads a lead as it is now (to render its message)."""
+
+    async def get(self, lead_id: int) -> LeadView | None: ...
+
+
+class Policies(Protocol):
+    """The SLA versions: the current one, and the one a lead arrived under."""
+
+    current: Policy
+
+    async def for_lead(self, lead: LeadView) -> Policy: ...
+
+
+class HomeViews(Protocol):
+    """One person's App Home as it is now, with `notice` on top."""
+
+    async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]: ...
 
 
 def wall_clock() -> datetime:
@@ -92,8 +111,8 @@ class Outbox:
         self,
         client: AsyncWebClient,
         rows: OutboxStore,
-        store: Store,
-        policies: PolicyBook,
+        store: Leads,
+        policies: Policies,
         metrics: Metrics,
         clock: Clock,
         pace: Pace | None = None,
@@ -104,7 +123,7 @@ class Outbox:
         max_backoff: float = 10.0,
         upload_settle_seconds: float = 5.0,
         traffic: Traffic | None = None,
-        homes: Homes | None = None,
+        homes: HomeViews | None = None,
     ) -> None:
         self.client = client
         self.rows = rows

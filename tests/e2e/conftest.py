@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
-from bot.simulator.stack import LocalStack, TravelClock, start_stack
 
 MONDAY_11AM_SYDNEY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.simulator.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.cli.stack import LocalStack
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator.server import Message
-from bot.simulator.stack import LocalStack
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"

@@ -17,10 +17,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from bot.domain.policy import load_policy
-from bot.simulator.driver import DriverResponse, SlackDriver
-from bot.simulator.server import Message, SlackSimulator
-from bot.simulator.stack import (
+from bot.cli.stack import (
     CHANNELS,
     INTAKE_TOKEN,
     PEOPLE,
@@ -28,6 +25,9 @@ from bot.simulator.stack import (
     TravelClock,
     start_stack,
 )
+from bot.domain.policy import load_policy
+from bot.simulator.driver import DriverResponse, SlackDriver
+from bot.simulator.server import Message, SlackSimulator
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT, lead_payload, postgres_database

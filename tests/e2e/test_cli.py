@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.demo import run_demo
+from bot.cli.demo import run_demo
+from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET
 from bot.simulator.server import SlackSimulator
-from bot.simulator.stack import INTAKE_TOKEN, SIGNING_SECRET
 from tests.conftest import ROOT, lead_payload
 
 HANDOFF = [sys.executable, "-m", "bot.cli"]

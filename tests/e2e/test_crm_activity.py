@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.simulator.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
+from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from handlers.http_routes import MAX_BODY, sign_body
 from tests.conftest import lead_payload
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.digest import CATCH_UP
-from bot.simulator.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock
+from bot.services.digest import CATCH_UP
 from tests.conftest import lead_payload
 
 DIGEST, FEEDBACK, MANAGER = "C0REVOPS", "C0MKTFEED", "U0MGR1"

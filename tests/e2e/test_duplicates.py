@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.simulator.stack import LocalStack
+from bot.cli.stack import LocalStack
 from tests.conftest import lead_payload
 
 ENTERPRISE, FEEDBACK = "C0ENT", "C0MKTFEED"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.simulator.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS, FEEDBACK = "C0ENT", "C0ESCALATE", "C0MKTFEED"

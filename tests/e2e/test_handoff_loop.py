@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
 from bot.simulator.server import Message
-from bot.simulator.stack import LocalStack, TravelClock, start_stack
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"

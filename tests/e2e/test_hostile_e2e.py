@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cli.stack import LocalStack
 from bot.domain.policy import Policy
 from bot.simulator.server import Message
-from bot.simulator.stack import LocalStack
 from tests.conftest import lead_payload
 from tests.unit.test_hostile_input import assert_inert
 

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, SIGNING_SECRET, LocalStack
 from bot.simulator.server import SlackSimulator
-from bot.simulator.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, SIGNING_SECRET, LocalStack
 from storage.outbox import OutboxStore
 from tests.conftest import ROOT, lead_payload
 

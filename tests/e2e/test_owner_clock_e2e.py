@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.simulator.stack import LocalStack, TravelClock, start_stack
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"

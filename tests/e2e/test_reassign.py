@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.cli.stack import LocalStack, TravelClock
 from bot.simulator.server import Message
-from bot.simulator.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"

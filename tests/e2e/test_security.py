@@ -21,10 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.domain.policy import Policy
-from bot.settings import Settings
-from bot.simulator.driver import DriverResponse, SlackDriver
-from bot.simulator.stack import (
+from bot.cli.stack import (
     BOT_TOKEN,
     INTAKE_TOKEN,
     SIGNING_SECRET,
@@ -32,6 +29,9 @@ from bot.simulator.stack import (
     TravelClock,
     start_stack,
 )
+from bot.domain.policy import Policy
+from bot.settings import Settings
+from bot.simulator.driver import DriverResponse, SlackDriver
 from handlers import http_routes
 from tests.conftest import lead_payload
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.simulator.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from tests.conftest import lead_payload
 from tests.unit.test_render import assert_no_live_markup, assert_valid_blocks
 

@@ -3,7 +3,7 @@ share it to the channel; anyone else is refused; bad periods and segments say wh
 
 from __future__ import annotations
 
-from bot.simulator.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
 
 ENTERPRISE, MANAGER, REP = "C0ENT", "U0MGR1", "U0REP1"

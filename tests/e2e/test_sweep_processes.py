@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.stack import BOT_TOKEN, SIGNING_SECRET, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
-from bot.simulator.stack import BOT_TOKEN, SIGNING_SECRET, LocalStack, TravelClock, start_stack
 from tests.conftest import ROOT, lead_payload, postgres_database
 from tests.e2e.conftest import MONDAY_11AM_SYDNEY
 

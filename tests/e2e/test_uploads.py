@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.charts import daily_compliance_png, speed_to_lead_png
-from bot.simulator.stack import LocalStack
+from bot.cli.stack import LocalStack
+from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.outbox import Kind, OutboxStore, enqueue_upload
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)

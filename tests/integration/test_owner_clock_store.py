@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.policies import PolicyBook
-from bot.services import Services
-from bot.sweep import Sweeper
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper
 from storage.repository import Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload

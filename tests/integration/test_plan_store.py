@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from bot.domain.lead import Refusal
 from bot.domain.plan import Funnel, Goal
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.policies import PolicyBook
-from bot.services import ActivityResult, Services
+from bot.services.leads import ActivityResult, Services
+from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
 from storage.repository import Store

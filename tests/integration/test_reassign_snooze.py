@@ -11,9 +11,9 @@ import pytest
 
 from bot.domain.lead import Refusal, Stage
 from bot.domain.policy import Policy
-from bot.policies import PolicyBook
-from bot.services import Services
-from bot.sweep import Sweeper
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper
 from storage.outbox import OutboxStore
 from storage.repository import Store
 from storage.sweep import SweepStore

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from bot.digest import digest_time
 from bot.domain.policy import WeeklyDigest
 from bot.domain.report import Period
+from bot.services.digest import digest_time
 from storage.reports import Post, RunStore
 from storage.repository import Store
 

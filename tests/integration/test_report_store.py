@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.policy import Policy
 from bot.domain.report import Counts, Group, Period
-from bot.policies import PolicyBook
-from bot.reporting import Reports
-from bot.services import Services
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload

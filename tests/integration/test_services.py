@@ -9,8 +9,8 @@ import pytest
 
 from bot.domain.lead import Refusal, Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.policies import PolicyBook
-from bot.services import Services
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
 from storage.repository import Store
 from tests.conftest import lead_payload

@@ -8,9 +8,9 @@ from functools import partial
 from typing import Any
 
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.policies import PolicyBook
-from bot.services import Services
-from bot.sweep import Sweeper, decide
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper, decide
 from storage.repository import Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload

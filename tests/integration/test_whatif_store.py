@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.policy import Policy
 from bot.domain.whatif import History, Replay
-from bot.policies import PolicyBook
-from bot.services import Services
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
 from storage.repository import Store
 from storage.whatif import WhatIfStore
 from tests.conftest import lead_payload

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot import charts
-from bot.charts import daily_compliance_png, speed_to_lead_png
+from bot.slack import charts
+from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from tests.conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -150,7 +150,7 @@ def test_charts_render_the_same_in_parallel_threads() -> None:
 def test_charts_need_no_display_and_no_pyplot() -> None:
     # A GUI backend that is not installed: rendering must not care, and pyplot stays unloaded.
     code = (
-        "import sys; from bot.charts import speed_to_lead_png as f; "
+        "import sys; from bot.slack.charts import speed_to_lead_png as f; "
         "assert f([5], 30, 't').startswith(b'\\x89PNG'); "
         "assert 'matplotlib.pyplot' not in sys.modules"
     )

@@ -11,7 +11,7 @@ import pytest
 from bot.domain import escalation
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
-from bot.services import claim_deadline, feedback_check
+from bot.services.leads import claim_deadline, feedback_check
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 

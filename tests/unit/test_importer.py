@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.importer import (
+from bot.cli.importer import (
     ImportFileError,
     ImportSummary,
     domain_of,

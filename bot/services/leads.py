@@ -23,7 +23,7 @@ from bot.domain.lead import (
     check_disposition,
     check_work,
 )
-from bot.domain.plan import Goal, RevenuePlan, build_plan
+from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Disposition, Policy
 from bot.domain.routing import (
     choose_segment,
@@ -33,13 +33,11 @@ from bot.domain.routing import (
     mql_problems,
     score_lead,
 )
-from bot.policies import PolicyBook
+from bot.services.plan import PLAN_WEEKS, revenue_plan
+from bot.services.policies import PolicyBook
 from bot.slack import render
 from storage.plan import PlanStore
 from storage.repository import EventView, NewLead, Store
-
-PLAN_WEEKS = 26  # the history a revenue plan measures its rates over, by default
-MAX_PLAN_WEEKS = 260
 
 
 class Notifier(Protocol):
@@ -126,7 +124,7 @@ class Services:
         self.store = store
         self.policies = policies
         self.notifier = notifier
-        # Members' Slack time zones (kept fresh by `bot.people`), for `clock: owner`.
+        # Members' Slack time zones (kept fresh by `bot.services.people`), for `clock: owner`.
         self.zones: dict[str, str] = {}
 
     @property
@@ -462,15 +460,6 @@ class Services:
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
         return Outcome(True, render.snoozed_alert(snoozed, actor, until, policy), snoozed)
-
-
-async def revenue_plan(
-    store: PlanStore, policy: Policy, goal: Goal, now: datetime, weeks: int = PLAN_WEEKS
-) -> RevenuePlan:
-    """Work back from `goal` with the rates of the MQLs received in the last `weeks` weeks."""
-    if not 1 <= weeks <= MAX_PLAN_WEEKS:
-        raise Refusal(f"The plan measures 1 to {MAX_PLAN_WEEKS} weeks of history, not {weeks}.")
-    return build_plan(goal, await store.history(now, weeks), policy)
 
 
 def _nothing_changed(activity_id: str | None) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 from bot.domain import escalation
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
-from bot.policies import PolicyBook
-from bot.services import Notifier, claim_deadline
+from bot.services.leads import Notifier, claim_deadline
+from bot.services.policies import PolicyBook
 from bot.slack import render
 from storage.sweep import Change, Message, Picker, SweepStore
 

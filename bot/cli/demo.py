@@ -14,9 +14,9 @@ from statistics import median
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from bot.cli.stack import CHANNELS, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.domain.lead import LeadView
 from bot.domain.policy import load_policy
-from bot.simulator.stack import CHANNELS, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.simulator.text import mrkdwn_to_plain
 from bot.slack.text import team_time
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from bot.domain.businesstime import WEEKDAYS
 from bot.domain.policy import Policy, WeeklyDigest
 from bot.domain.report import Period, Report, parse_period
-from bot.policies import PolicyBook
-from bot.reporting import Reports, charts
-from bot.services import Notifier
+from bot.services.leads import Notifier
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports, charts
 from bot.slack import render
 from storage.reports import Post, RunStore
 

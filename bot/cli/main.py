@@ -118,9 +118,9 @@ async def _upgrade(settings: Settings) -> None:
 
 
 async def _import(settings: Settings, path: str, progress: bool) -> int:
-    from bot.importer import ImportFileError, import_csv
-    from bot.policies import PolicyBook
-    from bot.services import Services
+    from bot.cli.importer import ImportFileError, import_csv
+    from bot.services.leads import Services
+    from bot.services.policies import PolicyBook
     from storage import db
     from storage.repository import Store
 
@@ -191,9 +191,9 @@ async def _sweep(settings: Settings, at: datetime) -> int:
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff report`: the week's SLA report from the database, as text, JSON or CSV."""
-    from bot.policies import PolicyBook
-    from bot.report_export import as_csv, as_json, as_text
-    from bot.reporting import Reports
+    from bot.cli.export import as_csv, as_json, as_text
+    from bot.services.policies import PolicyBook
+    from bot.services.reports import Reports
     from storage import db
     from storage.reports import ReportStore
     from storage.repository import Store
@@ -242,7 +242,7 @@ async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
 
 def write_charts(report: Any, path: str) -> list[str]:
     """The speed-to-lead chart at `path`, the daily compliance beside it (`…-compliance.png`)."""
-    from bot.charts import daily_compliance_png, speed_to_lead_png
+    from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 
     target = Path(path)
     title = f"{report.period.label}" + (f" · {report.segment}" if report.segment else "")
@@ -262,7 +262,7 @@ def write_charts(report: Any, path: str) -> list[str]:
 async def _plan(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff plan`: work back from a revenue goal to the MQLs a week it needs, as text."""
     from bot.domain.plan import as_text, parse_goal
-    from bot.services import revenue_plan
+    from bot.services.plan import revenue_plan
     from storage import db
     from storage.plan import PlanStore
 
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings, args.socket))
         elif args.command == "demo":
-            from bot.demo import run_demo
+            from bot.cli.demo import run_demo
 
             return asyncio.run(run_demo(quiet=args.quiet, chart=Path(args.chart)))
         elif args.command == "db":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.charts import daily_compliance_png, speed_to_lead_png
 from bot.domain.lead import Refusal
 from bot.domain.report import (
     Period,
@@ -15,7 +14,8 @@ from bot.domain.report import (
     parse_request,
     share,
 )
-from bot.policies import PolicyBook
+from bot.services.policies import PolicyBook
+from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.reports import Chart, Filter, ReportStore
 
 

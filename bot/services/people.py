@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.policies import PolicyBook
+from bot.services.policies import PolicyBook
 from storage.repository import Store
 
 log = logging.getLogger("handoff.people")

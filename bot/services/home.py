@@ -1,0 +1,66 @@
+"""App Home: read what one person's home shows, for the outbox to render and publish."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain.lead import LeadView
+from bot.domain.report import parse_period
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports
+from bot.slack.home import (
+    LEADS_READ,
+    OVERDUE_SHOWN,
+    Dashboard,
+    HomeState,
+    Queue,
+    home_view,
+    most_overdue,
+)
+from storage.home import HomeStore
+
+
+class Homes:
+    """Reads what one person's App Home shows and renders it (for the outbox to publish)."""
+
+    def __init__(self, rows: HomeStore, policies: PolicyBook, reports: Reports) -> None:
+        self.rows = rows
+        self.policies = policies
+        self.reports = reports
+
+    async def opened(self, user: str, now: datetime) -> None:
+        """`user` opened App Home: remember them, and queue their home."""
+        await self.rows.opened(user, now)
+
+    async def notice(self, user: str, text: str, now: datetime) -> None:
+        """Queue `user`'s home with `text` on top: the private answer to a press in it."""
+        await self.rows.notice(user, text, now)
+
+    async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
+        return home_view(await self.state(user, now, notice), now)
+
+    async def state(self, user: str, now: datetime, notice: str | None = None) -> HomeState:
+        policy = self.policies.current
+        manager = policy.is_manager(user)
+        rep = bool(policy.segments_of(user))
+        leads = await self.rows.rep_leads(user, LEADS_READ)
+        shown = [*leads.owned, *leads.suggested]
+        queue = None
+        if rep or shown or not manager:
+            queue = Queue(
+                leads.owned, leads.suggested, leads.owned_total, leads.suggested_total, rep
+            )
+        late: list[LeadView] = []
+        if manager:
+            late = await self.rows.overdue(now, OVERDUE_SHOWN + 1)
+        versions = {
+            lead.sla_version: await self.policies.for_lead(lead) for lead in [*shown, *late]
+        }
+        dashboard = None
+        if manager:
+            period = parse_period("this-week", now, policy.timezone)
+            report = await self.reports.report(period, now)
+            ranked = most_overdue(late, versions, now)
+            dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
+        return HomeState(policy, versions, queue, dashboard, notice)
