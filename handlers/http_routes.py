@@ -13,7 +13,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.lead import Refusal
+from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
 from bot.services.leads import Services
 from bot.slack.publisher import Clock

@@ -12,8 +12,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import WebhookResponse
 
-from bot.domain.lead import Refusal
 from bot.domain.plan import Goal, parse_goal
+from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
 from bot.services.digest import Digests
 from bot.services.home import Homes

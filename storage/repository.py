@@ -62,14 +62,14 @@ class NewLead:
     announce_in: str  # where its first message goes: its channel (MQL) or marketing's
 
 
-def _view(row: RowMapping | None) -> LeadView | None:
+def lead_view(row: RowMapping | None) -> LeadView | None:
     if row is None:
         return None
     return LeadView(stage=Stage(row["stage"]), **{name: row[name] for name in _VIEW_FIELDS})
 
 
-def _views(rows: Any) -> list[LeadView]:
-    return [view for row in rows.mappings() if (view := _view(row))]
+def lead_views(rows: Any) -> list[LeadView]:
+    return [view for row in rows.mappings() if (view := lead_view(row))]
 
 
 def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class Store:
             if events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in events]
                 db.execute(_INSERT_EVENT, rows)
-            view = _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+            view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
             # Posted to its channel when an MQL, told to marketing otherwise.
             kind = Kind.POST_LEAD if view.stage is Stage.MQL else Kind.NURTURE_NOTICE
@@ -258,13 +258,13 @@ class Store:
 
     async def get(self, lead_id: int) -> LeadView | None:
         return await self.db.run(
-            lambda db: _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+            lambda db: lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
         )
 
     async def by_external_id(self, external_id: str) -> LeadView | None:
         params = {"p_external_id": external_id}
         return await self.db.run(
-            lambda db: _view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
+            lambda db: lead_view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
         )
 
     async def find(self, query: str) -> LeadView | None:
@@ -274,7 +274,7 @@ class Store:
             .order_by((LeadRow.external_id == query).desc(), LeadRow.id.desc())
             .limit(1)
         )
-        return await self.db.run(lambda db: _view(db.execute(statement).mappings().first()))
+        return await self.db.run(lambda db: lead_view(db.execute(statement).mappings().first()))
 
     async def zones(self) -> dict[str, str]:
         """Every known member's Slack time zone."""

@@ -33,7 +33,7 @@ from sqlalchemy.engine import RowMapping
 from bot.domain.lead import LeadView
 from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue_homes, enqueue_updates, outbox_row
-from storage.repository import LEADS, _view
+from storage.repository import LEADS, lead_view
 from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
@@ -97,8 +97,8 @@ class SweepStore:
         """The leads due for a look, most overdue first (at most `limit`)."""
 
         def read(db: Connection) -> DuePage:
-            rows = db.execute(_due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
-            leads = [view for row in rows if (view := _view(row))]
+            rows = db.execute(due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
+            leads = [view for row in rows if (view := lead_view(row))]
             positions = {str(segment): int(position) for segment, position in db.execute(_ROTA)}
             return DuePage(
                 leads=leads,
@@ -169,7 +169,7 @@ def _decide_locked(
     if not ids:
         return []
     rows = db.execute(select(*_VIEW).where(_ids_in(db, LeadRow.id)), {"p_ids": ids}).mappings()
-    found = {view.id: view for row in rows if (view := _view(row))}
+    found = {view.id: view for row in rows if (view := lead_view(row))}
     leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
     recorded = _recorded(db, leads)
     pick = _picker(rotation.take)
@@ -190,7 +190,7 @@ def _ids_in(db: Connection, column: Any) -> Any:
     return column.in_(bindparam("p_ids", expanding=True))
 
 
-def _due_page(db: Connection) -> Any:
+def due_page(db: Connection) -> Any:
     return (
         select(*_VIEW, *_version(db))
         .where(*_DUE_NOW)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.domain.lead import Refusal
 from bot.domain.policy import LADDERS, Policy, PolicyError, load_policy
+from bot.domain.refusal import Refusal
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("handoff")

@@ -17,7 +17,6 @@ from bot.domain.lead import (
     STAGE_BY_OUTCOME,
     AttemptKind,
     LeadView,
-    Refusal,
     Stage,
     check_claim,
     check_disposition,
@@ -25,6 +24,7 @@ from bot.domain.lead import (
 )
 from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Disposition, Policy
+from bot.domain.refusal import Refusal
 from bot.domain.routing import (
     choose_segment,
     choose_tier,

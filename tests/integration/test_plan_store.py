@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.domain.lead import Refusal
 from bot.domain.plan import Funnel, Goal
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.domain.refusal import Refusal
 from bot.services.leads import ActivityResult, Services
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore

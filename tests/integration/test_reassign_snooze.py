@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain.lead import Refusal, Stage
+from bot.domain.lead import Stage
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper

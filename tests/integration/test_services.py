@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.lead import Refusal, Stage
+from bot.domain.lead import Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.domain.refusal import Refusal
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
