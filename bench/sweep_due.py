@@ -52,9 +52,9 @@ import bot.services.sweep as sweep_service
 import storage.sweep as sweep_storage
 from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
+from bot.domain.escalation import claim_deadline
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, load_policy, snapshot
-from bot.services.leads import claim_deadline
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper
 from storage.db import Database, upgrade

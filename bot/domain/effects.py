@@ -52,8 +52,9 @@ class Upload:
     filename: str
     title: str
     content: bytes
-    key: str
+    key: str | None = None
     comment: str | None = None
+    alt_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,35 @@ STAGE_BY_OUTCOME = {
     "recycle": Stage.RECYCLE,
 }
 FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})
+
+
+def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> None:
+    """Raise Refusal unless the lead has the attempts `disposition` needs (Unable to contact)."""
+    minimum = policy.follow_up.min_attempts
+    if disposition.requires_attempts and lead.attempts < minimum:
+        raise Refusal(
+            f"{disposition.label} needs {minimum} contact attempts first "
+            f"({lead.attempts} logged so far): keep trying, the SLA asks for "
+            f"{minimum} within {policy.follow_up.within}.",
+            Reason.NOT_READY,
+        )
+
+
+def check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:
+    """Raise Refusal unless `actor` may take a manager's `action` on the lead, open now."""
+    if not allowed(action, actor, policy, lead):
+        raise Refusal(refusal(action, actor, policy, lead), Reason.NOT_ALLOWED)
+    if not lead.stage.is_open:
+        raise Refusal(
+            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
+            f"there is nothing to {verb} and nothing was changed.",
+            Reason.CLOSED,
+        )
+
+
+def parse_attempt(kind: str) -> AttemptKind:
+    """The kind of contact attempt `kind` names; Refusal if it names none."""
+    try:
+        return AttemptKind(kind)
+    except ValueError:
+        raise Refusal(f"{kind!r} is not a kind of contact attempt.") from None
