@@ -6,6 +6,11 @@ user and modal saw. Faults (5xx, errors, 429s, dropped connections) and Slack's 
 limits can be switched on per method. Files arrive through Slack's external upload flow
 (files.getUploadURLExternal, a POST to the upload URL, files.completeUploadExternal); read them
 back with `files(channel)`.
+
+`SlackSimulator` only serves HTTP; the rest is assembled from the package's modules: `workspace`
+(what Slack stores), `inspection` (reading it), one module per Web API family (`chat`, `views`,
+`conversations`, `users`, `files`), `faults` (failures and rate limits), `blockkit` (validation),
+`wire` (reading requests, writing answers) and `data` (the records).
 """
 
 from __future__ import annotations
