@@ -28,7 +28,7 @@ from bot.domain.report import Facts, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
-from bot.simulator.server import validate_blocks, validate_view
+from bot.simulator.blockkit import validate_blocks, validate_view
 from bot.slack.home import Dashboard, HomeState, Queue, home_view
 from bot.slack.render import (
     Message,
