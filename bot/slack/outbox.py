@@ -23,7 +23,6 @@ import base64
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -39,11 +38,11 @@ from bot.slack import render
 from bot.slack.home import publish_failed
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
 from bot.slack.pacing import Pace, Pacer
+from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 from storage.outbox import Kind, OutboxItem, OutboxStore
 
 log = logging.getLogger("handoff.outbox")
-Clock = Callable[[], datetime]
 
 # Slack answers these when the request may be retried as it is.
 TRANSIENT = frozenset(
