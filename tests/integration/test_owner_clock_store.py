@@ -13,13 +13,9 @@ from bot.services.sweep import Sweeper
 from storage.repository import Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload
+from tests.integration.conftest import MONDAY, Wakes
 
-MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
 ZONES = {"U0REP1": "Europe/London", "U0REP2": "America/New_York"}
-
-
-class Wakes:
-    def deliver_soon(self) -> None: ...
 
 
 async def services_for(store: Store, policy: Policy, clock: str) -> Services:

@@ -20,7 +20,7 @@ from storage.plan import PlanStore
 from storage.repository import Store
 from storage.tables import LeadRow, OutboxRow
 from tests.conftest import lead_payload
-from tests.integration.test_services import Wakes
+from tests.integration.conftest import Wakes, services_on
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
 SMALL_COMPANY = {"name": "Corner Bakery", "employees": 40, "country": "AU"}
@@ -28,9 +28,7 @@ SMALL_COMPANY = {"name": "Corner Bakery", "employees": 40, "country": "AU"}
 
 @pytest.fixture
 async def services(store: Store, policy: Policy) -> Services:
-    book = PolicyBook(store, policy)
-    await book.record_current(NOW - timedelta(weeks=40))
-    return Services(store, book, Wakes())
+    return await services_on(store, policy, NOW - timedelta(weeks=40))
 
 
 async def arrive(services: Services, external_id: str, weeks_ago: float, **fields: Any) -> int:

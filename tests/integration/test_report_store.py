@@ -3,7 +3,7 @@ the period's leads, and each filter."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.policy import Policy
 from bot.domain.report import Counts, Group, Period
@@ -13,15 +13,11 @@ from bot.services.reports import Reports
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload
+from tests.integration.conftest import MONDAY, Wakes
 
-MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
 WEEK = Period(2026, 48, "Australia/Sydney")
 AS_OF = MONDAY + timedelta(days=7, hours=1)  # the next Monday, 12:00 in Sydney
 ENT = "U0REP1"
-
-
-class Wakes:
-    def deliver_soon(self) -> None: ...
 
 
 async def history(store: Store, policy: Policy) -> Services:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,27 +13,8 @@ from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Invalid, Services
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
-from storage.repository import Store
 from tests.conftest import lead_payload
-
-MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
-
-
-class Wakes:
-    """The notifier: counts the "deliver soon" calls; the effects themselves are outbox rows."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def deliver_soon(self) -> None:
-        self.count += 1
-
-
-@pytest.fixture
-async def services(store: Store, policy: Policy) -> Services:
-    book = PolicyBook(store, policy)
-    await book.record_current(MONDAY)
-    return Services(store, book, Wakes())
+from tests.integration.conftest import MONDAY, Wakes
 
 
 async def effects(services: Services, *kinds: str) -> list[int]:

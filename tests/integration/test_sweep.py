@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -14,12 +14,7 @@ from bot.services.sweep import Sweeper, decide
 from storage.repository import Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-
-MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
-
-
-class Wakes:
-    def deliver_soon(self) -> None: ...
+from tests.integration.conftest import MONDAY, Wakes
 
 
 async def fired(store: Store) -> list[tuple[int, str, int, str]]:

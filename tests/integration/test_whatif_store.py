@@ -3,7 +3,7 @@ PostgreSQL, only the range's MQLs, and nothing lost or repeated across batch bou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.policy import Policy
 from bot.domain.whatif import History, Replay
@@ -12,13 +12,9 @@ from bot.services.policies import PolicyBook
 from storage.repository import Store
 from storage.whatif import WhatIfStore
 from tests.conftest import lead_payload
+from tests.integration.conftest import MONDAY, Wakes
 
-MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney
 START, END = MONDAY - timedelta(hours=1), MONDAY + timedelta(days=3)
-
-
-class Wakes:
-    def deliver_soon(self) -> None: ...
 
 
 def at(minutes: int) -> datetime:

@@ -1,0 +1,37 @@
+"""Fixtures shared by the storage tests: the use cases over a migrated store (SQLite and
+PostgreSQL, from tests/conftest.py), with a notifier that only counts its wake-ups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.domain.policy import Policy
+from bot.services.leads import Services
+from bot.services.policies import PolicyBook
+from storage.repository import Store
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
+
+
+class Wakes:
+    """The delivery worker's stand-in: counts the "deliver soon" after each commit."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def deliver_soon(self) -> None:
+        self.count += 1
+
+
+async def services_on(store: Store, policy: Policy, recorded_at: datetime = MONDAY) -> Services:
+    """The use cases over `store`, with `policy` recorded as the current SLA."""
+    book = PolicyBook(store, policy)
+    await book.record_current(recorded_at)
+    return Services(store, book, Wakes())
+
+
+@pytest.fixture
+async def services(store: Store, policy: Policy) -> Services:
+    return await services_on(store, policy)
