@@ -33,9 +33,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from bench.pg import postgres_base, scratch_databases
-from bot.domain.policy import Policy, load_policy, snapshot
+from bot.domain.policy import Policy, snapshot
 from bot.domain.report import Period
-from bot.services.policies import PolicyBook
+from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
 from storage.db import Database, upgrade
 from storage.reports import ReportStore

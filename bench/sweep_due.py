@@ -54,8 +54,8 @@ from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
 from bot.domain.escalation import claim_deadline
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import Policy, load_policy, snapshot
-from bot.services.policies import PolicyBook
+from bot.domain.policy import Policy, snapshot
+from bot.services.policies import PolicyBook, load_policy
 from bot.services.sweep import Sweeper
 from storage.db import Database, upgrade
 from storage.repository import Store

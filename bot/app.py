@@ -12,13 +12,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.policy import Policy, load_policy
+from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.home import Homes
 from bot.services.leads import Services
 from bot.services.people import People
-from bot.services.policies import PolicyBook
+from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
 from bot.services.sweep import Sweeper
 from bot.settings import Settings

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.domain.policy import Policy, load_policy
+from bot.domain.policy import Policy
+from bot.services.policies import load_policy
 from storage import db
 from storage.repository import Store
 

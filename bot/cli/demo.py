@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.cli.stack import CHANNELS, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.domain.lead import LeadView
-from bot.domain.policy import load_policy
+from bot.services.policies import load_policy
 from bot.simulator.text import mrkdwn_to_plain
 from bot.slack.text import team_time
 

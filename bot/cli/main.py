@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.domain.policy import LADDERS, Policy, PolicyError, load_policy
+from bot.domain.policy import LADDERS, Policy, PolicyError
 from bot.domain.refusal import Refusal
+from bot.services.policies import load_policy
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("handoff")

@@ -689,22 +689,17 @@ def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -
     return policy.model_copy(update={"version": version})
 
 
-def load_policy(path: str) -> Policy:
-    """Read and validate an SLA file; PolicyError for a missing, unreadable or invalid file."""
+def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:
+    """Parse and validate an SLA file's text (YAML); PolicyError, naming `source`, if it is
+    not valid YAML or not a valid SLA."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise PolicyError([f"(file): {path} does not exist"], path) from None
-    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
-        reason = getattr(error, "strerror", None) or str(error)
-        raise PolicyError([f"(file): cannot read {path}: {reason}"], path) from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(error, "problem", None) or str(error)
-        raise PolicyError([f"{where}: not valid YAML: {problem}"], path) from None
-    return parse_policy(data, path)
+        raise PolicyError([f"{where}: not valid YAML: {problem}"], source) from None
+    return parse_policy(data, source)
 
 
 def policy_from_snapshot(content: dict[str, Any], version: str) -> Policy:
@@ -718,4 +713,4 @@ def snapshot(policy: Policy) -> dict[str, Any]:
     return json.loads(policy.model_dump_json(exclude={"version"}))
 
 
-__all__ = ["WEEKDAYS", "Disposition", "Policy", "PolicyError", "load_policy", "parse_policy"]
+__all__ = ["WEEKDAYS", "Disposition", "Policy", "PolicyError", "parse_policy", "policy_from_text"]

@@ -1,11 +1,12 @@
-"""The SLA versions in force: the current one, and the ones running leads arrived under."""
+"""The SLA versions in force: the current one (read from its file), and the ones running
+leads arrived under."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from bot.domain.lead import LeadView
-from bot.domain.policy import Policy, policy_from_snapshot, snapshot
+from bot.domain.policy import Policy, PolicyError, policy_from_snapshot, policy_from_text, snapshot
 from storage.repository import Store
 
 
@@ -31,3 +32,16 @@ class PolicyBook:
                 return self.current
             self._versions[version] = policy_from_snapshot(content, version)
         return self._versions[version]
+
+
+def load_policy(path: str) -> Policy:
+    """Read and validate an SLA file; PolicyError for a missing, unreadable or invalid file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise PolicyError([f"(file): {path} does not exist"], path) from None
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
+        reason = getattr(error, "strerror", None) or str(error)
+        raise PolicyError([f"(file): cannot read {path}: {reason}"], path) from None
+    return policy_from_text(text, path)

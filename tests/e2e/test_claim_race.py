@@ -25,7 +25,7 @@ from bot.cli.stack import (
     TravelClock,
     start_stack,
 )
-from bot.domain.policy import load_policy
+from bot.services.policies import load_policy
 from bot.simulator.data import Message
 from bot.simulator.driver import DriverResponse, SlackDriver
 from bot.simulator.server import SlackSimulator

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.domain.policy import load_policy
 from bot.services.leads import Services
-from bot.services.policies import PolicyBook
+from bot.services.policies import PolicyBook, load_policy
 from tests.conftest import ROOT, lead_payload, migrated_store
 from tests.e2e.test_cli import clean_env, run
 from tests.unit.test_whatif_replay import STRICT

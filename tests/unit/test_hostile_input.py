@@ -23,11 +23,10 @@ from hypothesis import strategies as st
 
 from bot.domain.intake import parse_lead
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import load_policy
 from bot.domain.report import Facts, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
-from bot.services.policies import PolicyBook
+from bot.services.policies import PolicyBook, load_policy
 from bot.simulator.blockkit import validate_blocks, validate_view
 from bot.slack.home import Dashboard, HomeState, Queue, home_view
 from bot.slack.render import (

@@ -13,14 +13,8 @@ import pytest
 import yaml
 
 from bot.domain.durations import Duration
-from bot.domain.policy import (
-    Policy,
-    PolicyError,
-    load_policy,
-    parse_policy,
-    policy_from_snapshot,
-    snapshot,
-)
+from bot.domain.policy import Policy, PolicyError, parse_policy, policy_from_snapshot, snapshot
+from bot.services.policies import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "sla.yaml"

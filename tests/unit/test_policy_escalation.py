@@ -17,14 +17,8 @@ import pytest
 import yaml
 
 from bot.domain.durations import Duration
-from bot.domain.policy import (
-    Escalation,
-    PolicyError,
-    load_policy,
-    parse_policy,
-    policy_from_snapshot,
-    snapshot,
-)
+from bot.domain.policy import Escalation, PolicyError, parse_policy, policy_from_snapshot, snapshot
+from bot.services.policies import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = yaml.safe_load((ROOT / "sla.yaml").read_text(encoding="utf-8"))
