@@ -19,7 +19,8 @@ from bot.services.digest import Digests
 from bot.services.home import Homes
 from bot.services.leads import Notifier, Outcome, Services
 from bot.services.reports import Reports
-from bot.slack import plan_view, render
+from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
+from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize
@@ -87,9 +88,7 @@ class HomeAnswer(AsyncRespond):
         return WebhookResponse(url="views.publish", status_code=200, body="", headers={})
 
 
-async def answer(
-    respond: AsyncRespond, message: render.Message, response_type: str = "ephemeral"
-) -> None:
+async def answer(respond: AsyncRespond, message: Message, response_type: str = "ephemeral") -> None:
     """A rendered message through a request's response URL (privately, or to its channel)."""
     await respond(
         text=message.text,
@@ -169,7 +168,7 @@ def register(
         try:
             start = await services.start_disposition(_lead_id(action.get("value")), user, code)
             if start.needs_modal:
-                view = render.disposition_modal(start.lead, start.disposition)
+                view = lead_views.disposition_modal(start.lead, start.disposition)
                 publisher.spawn(
                     client.views_open(trigger_id=body["trigger_id"], view=view),
                     "open the disposition modal",
@@ -189,7 +188,7 @@ def register(
             if outcome.message:
                 tell(respond, outcome.message)
             return
-        alert = render.settled_alert(outcome.message)
+        alert = alert_views.settled_alert(outcome.message)
         publisher.spawn(
             respond(text=alert.text, blocks=alert.blocks, replace_original=True),
             "settle the manager alert",
@@ -249,12 +248,12 @@ def register(
         except Refusal as refusal:
             await ack(text=refusal.message, response_type="ephemeral")
             return
-        card = render.lead_card(lead, events, policy, clock())
+        card = lead_views.lead_card(lead, events, policy, clock())
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
 
     @app.command("/sla")
     async def sla_command(ack: AsyncAck) -> None:
-        summary = render.sla_summary(services.policy)
+        summary = sla_view.sla_summary(services.policy)
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
     @app.command("/handoff")
@@ -274,7 +273,7 @@ def register(
         except Refusal as refusal:
             await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
             return
-        await answer(respond, render.sla_report(report, services.policy, charts_in_dm=True))
+        await answer(respond, report_views.sla_report(report, services.policy, charts_in_dm=True))
         metrics.inc("reports_total")
         await digests.charts_to(user, report, now)
 
@@ -295,7 +294,7 @@ def register(
         except Refusal as refusal:
             await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
             return
-        message = render.sla_report(report, services.policy, shared_by=user)
+        message = report_views.sla_report(report, services.policy, shared_by=user)
         await answer(respond, message, "in_channel")
 
     @app.action(ActionId.REPORT_SHARE.value)

@@ -35,7 +35,7 @@ from bot.domain.routing import (
 )
 from bot.services.plan import PLAN_WEEKS, revenue_plan
 from bot.services.policies import PolicyBook
-from bot.slack import render
+from bot.slack import alert_views
 from storage.plan import PlanStore
 from storage.repository import EventView, NewLead, Store
 
@@ -428,8 +428,8 @@ class Services:
             lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
         )
         why = f"a manager's call (<@{actor}>)"
-        note = render.reassign_note(lead, current, rep, why, policy, now)
-        dm = render.reassigned_dm(handed, actor, policy, now)
+        note = alert_views.reassign_note(lead, current, rep, why, policy, now)
+        dm = alert_views.reassigned_dm(handed, actor, policy, now)
         reassigned = await self.store.reassign(
             lead, rep, actor, now, note=note, dm=dm, rep_zone=zone
         )
@@ -440,7 +440,7 @@ class Services:
             _check_manager(latest, actor, policy, Action.REASSIGN, "reassign")
             raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
         self.notifier.deliver_soon()
-        return Outcome(True, render.reassigned_alert(handed, rep, actor), handed)
+        return Outcome(True, alert_views.reassigned_alert(handed, rep, actor), handed)
 
     async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Outcome:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
@@ -449,7 +449,7 @@ class Services:
         policy = await self.policy_for(lead)
         _check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
         until = policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
-        note = render.snooze_note(actor, until, policy)
+        note = alert_views.snooze_note(actor, until, policy)
         if not await self.store.snooze(lead, actor, until, now, note=note):
             latest = await self.lead(lead_id)
             _check_manager(latest, actor, policy, Action.SNOOZE, "snooze")
@@ -459,7 +459,7 @@ class Services:
             raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
-        return Outcome(True, render.snoozed_alert(snoozed, actor, until, policy), snoozed)
+        return Outcome(True, alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
 
 
 def _nothing_changed(activity_id: str | None) -> str:

@@ -18,7 +18,7 @@ from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
 from bot.services.leads import Notifier, claim_deadline
 from bot.services.policies import PolicyBook
-from bot.slack import render
+from bot.slack import alert_views
 from storage.sweep import Change, Message, Picker, SweepStore
 
 REASSIGN_WHY = {
@@ -111,16 +111,16 @@ def _effect(
     where = lead.message_channel or lead.channel
     match due.step.do:
         case "remind_channel":
-            text = render.channel_reminder(lead, window, policy, now)
+            text = alert_views.channel_reminder(lead, window, policy, now)
             change.messages.append(Message(where, text, thread_ts=thread))
         case "remind_owner":
             person = lead.owner or lead.suggested_owner
             if person:
                 change.messages.append(
-                    Message(person, render.owner_reminder(lead, window, policy, now))
+                    Message(person, alert_views.owner_reminder(lead, window, policy, now))
                 )
         case "notify_manager":
-            alert = render.manager_alert(lead, window, policy, now)
+            alert = alert_views.manager_alert(lead, window, policy, now)
             target = policy.channels.escalations or where
             change.messages.append(Message(target, alert.text, alert.blocks))
         case "reassign":
@@ -151,12 +151,12 @@ def _reassign(
         change.values["owner_zone"] = zone
     change.values["suggested_owner"] = rep
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
-    note = render.reassign_note(lead, current, rep, why, policy, now)
+    note = alert_views.reassign_note(lead, current, rep, why, policy, now)
     change.messages.append(
         Message(lead.message_channel or lead.channel, note, thread_ts=lead.message_ts)
     )
     handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
-    change.messages.append(Message(rep, render.owner_reminder(handed, window, policy, now)))
+    change.messages.append(Message(rep, alert_views.owner_reminder(handed, window, policy, now)))
 
 
 def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:

@@ -1,7 +1,7 @@
 """`/sla-plan`: the revenue plan as Block Kit, a pure function of the plan (bot/domain/plan.py).
 
 Segment names, currency codes and the SLA's words are escaped and clipped here, like every
-text bot/slack/render.py shows.
+text the Slack views show.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.domain.plan import (
     percent,
 )
 from bot.domain.policy import Policy
-from bot.slack.render import MAX_BLOCKS, SECTION_LIMIT, Message, _context, _section
+from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, section
 from bot.slack.text import clip, one_line, slack_date
 
 
@@ -30,14 +30,14 @@ def revenue_plan(plan: RevenuePlan, policy: Policy, as_of: datetime) -> Message:
     goal, currency = plan.goal, plan.currency
     title = f"🎯 *Revenue plan · {one_line(money(goal.amount, currency), 60)} a {goal.per}*"
     blocks: list[dict[str, Any]] = [
-        _section(f"{title}\n{one_line(headline(plan), 600)}"),
+        section(f"{title}\n{one_line(headline(plan), 600)}"),
     ]
-    blocks += [_section(_segment_text(segment, plan)) for segment in plan.segments]
+    blocks += [section(_segment_text(segment, plan)) for segment in plan.segments]
     if plan.missing:
         lines = "\n".join(f"• {one_line(item, 400)}" for item in plan.missing)
-        blocks.append(_section(clip(f"⚠️ *Missing*\n{lines}", SECTION_LIMIT)))
+        blocks.append(section(clip(f"⚠️ *Missing*\n{lines}", SECTION_LIMIT)))
     blocks.append(
-        _context(
+        context(
             f"Split of the goal: {one_line(plan.split_origin, 300)}",
             f"Rates from the MQLs received in the {plan.history_weeks} weeks to "
             f"{slack_date(as_of, policy.timezone)} · a month is 4.33 weeks, a quarter 13",
