@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from bot.domain.intake import FieldError, _Clean, _error_text, _field_name, _utc
+from bot.domain.intake import CleanModel, FieldError, error_text, field_name, utc_instant
 from bot.domain.lead import Refusal
 
 ACTIVITY_TYPES = ("attempt", "stage")
@@ -25,14 +25,14 @@ CLOCK_SKEW = timedelta(minutes=5)
 _SLACK_USER = r"^[UW][A-Z0-9]{2,20}$"
 
 
-class _ActivityIn(_Clean):
+class _ActivityIn(CleanModel):
     id: str | None = Field(default=None, min_length=1, max_length=200)  # the CRM's activity id
     at: datetime | None = None
 
     @field_validator("at")
     @classmethod
     def _at(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        return None if value is None else utc_instant(value)
 
 
 class AttemptIn(_ActivityIn):
@@ -82,7 +82,7 @@ def parse_activity(payload: Any) -> tuple[Activity | None, list[FieldError]]:
 
 
 def _field_error(item: Any) -> FieldError:
-    name = _field_name(item["loc"])
+    name = field_name(item["loc"])
     if item["type"] in ("literal_error", "string_pattern_mismatch") and name in _CHOICES:
         return FieldError(field=name, message=_CHOICES[name])
     if item["type"] in ("finite_number", "float_parsing", "float_type"):
@@ -90,7 +90,7 @@ def _field_error(item: Any) -> FieldError:
     if item["type"] in ("greater_than_equal", "less_than_equal"):  # 0, not 0.0
         bounds = {key: f"{value:.12g}" for key, value in item["ctx"].items()}
         item = {**item, "ctx": bounds}
-    return FieldError(field=name, message=_error_text(item))
+    return FieldError(field=name, message=error_text(item))
 
 
 def activity_time(at: datetime | None, received_at: datetime, now: datetime) -> datetime:

@@ -16,7 +16,7 @@ class FieldError(BaseModel):
     message: str
 
 
-class _Clean(BaseModel):
+class CleanModel(BaseModel):
     """Strip whitespace, and drop NUL characters: never text, and PostgreSQL refuses them."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -27,7 +27,7 @@ class _Clean(BaseModel):
         return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-class Company(_Clean):
+class Company(CleanModel):
     name: str | None = Field(default=None, max_length=500)
     domain: str | None = Field(default=None, max_length=255)
     employees: int | None = Field(default=None, ge=0, le=10_000_000)
@@ -35,7 +35,7 @@ class Company(_Clean):
     country: str | None = Field(default=None, max_length=100)
 
 
-class Engagement(_Clean):
+class Engagement(CleanModel):
     type: str = Field(min_length=1, max_length=100)
     title: str | None = Field(default=None, max_length=2000)
     url: str | None = Field(default=None, max_length=3000)
@@ -44,10 +44,10 @@ class Engagement(_Clean):
     @field_validator("at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        return None if value is None else utc_instant(value)
 
 
-class LeadIn(_Clean):
+class LeadIn(CleanModel):
     """A lead as intake accepts it. Unknown keys are kept in the raw payload, not rejected."""
 
     external_id: str = Field(min_length=1, max_length=255)
@@ -73,7 +73,7 @@ class LeadIn(_Clean):
     @field_validator("received_at")
     @classmethod
     def _received(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        return None if value is None else utc_instant(value)
 
     def value(self, path: str) -> Any:
         """The value at a dotted field path (`company.name`), or None."""
@@ -88,7 +88,8 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def _utc(value: datetime) -> datetime:
+def utc_instant(value: datetime) -> datetime:
+    """`value` in UTC, between 1970 and 2100 (else a ValueError for the field's message)."""
     # A timestamp without a zone is read as UTC, the only reading that is never ambiguous.
     try:
         moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -115,14 +116,16 @@ _FRIENDLY = {
 }
 
 
-def _field_name(location: tuple[int | str, ...]) -> str:
+def field_name(location: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a person writes it: `company.name`, `engagement[2].at`."""
     name = ""
     for part in location:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
     return name or "(body)"
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
+    """A pydantic error in words for the sender of the request ("must be a whole number")."""
     kind = error["type"]
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]
@@ -147,7 +150,7 @@ def parse_lead(payload: Any) -> tuple[LeadIn | None, list[FieldError]]:
         return LeadIn.model_validate(payload), []
     except ValidationError as error:
         errors = [
-            FieldError(field=_field_name(item["loc"]), message=_error_text(item))
+            FieldError(field=field_name(item["loc"]), message=error_text(item))
             for item in error.errors()
         ]
         return None, errors

@@ -2,8 +2,8 @@
 
 A lead reads and acts here as in its channel: the same clock line and the same buttons (same
 action ids and values, from `lead_views`), so a press in App Home goes through the same
-listeners. `bot.services.home.Homes` reads one person's state; the outbox publishes it
-(`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
+listeners. The home use case (`Homes`) reads one person's state into a `HomeState`; the outbox
+publishes it (`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
 """
 
 from __future__ import annotations
