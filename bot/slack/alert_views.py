@@ -14,6 +14,8 @@ from bot.slack.blocks import SECTION_LIMIT, Message, actions, button, section
 from bot.slack.ids import ActionId
 from bot.slack.text import is_user_id, one_line, plain, slack_date, team_time
 
+# --- what Slack refused for good -------------------------------------------------------------
+
 _WHAT = {
     "post_lead": "post a lead",
     "update_lead": "update a lead's message",
