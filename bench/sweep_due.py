@@ -52,14 +52,14 @@ import bot.services.sweep as sweep_service
 import storage.sweep as sweep_storage
 from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
+from bot.domain.escalation import claim_deadline
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, load_policy, snapshot
-from bot.services.leads import claim_deadline
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper
 from storage.db import Database, upgrade
 from storage.repository import Store
-from storage.sweep import SweepStore, _due_page
+from storage.sweep import SweepStore, due_page
 from storage.tables import LeadRow
 
 T = TypeVar("T")
@@ -355,7 +355,7 @@ async def due_plan(database: Database) -> str:
     """How the backend runs the sweep's due query (it should use ix_leads_next_action_at)."""
 
     def explain(db: Connection) -> str:
-        compiled = _due_page(db).compile(dialect=db.dialect)
+        compiled = due_page(db).compile(dialect=db.dialect)
         values = compiled.construct_params({"p_now": NOW, "p_limit": 200})
         params = []
         for name in compiled.positiontup or []:

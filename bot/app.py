@@ -211,9 +211,10 @@ async def create(
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
     digests = Digests(reports, RunStore(database), book, outbox)
-    slack_listeners.register(
-        bolt, services, publisher, metrics, clock, reports, digests, homes=homes
+    listeners = slack_listeners.Listeners(
+        services, reports, digests, homes, publisher, metrics, clock
     )
+    slack_listeners.register(bolt, listeners)
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )

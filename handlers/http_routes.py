@@ -8,14 +8,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.lead import Refusal
+from bot.domain.intake import FieldError
+from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
-from bot.services.leads import Services
+from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 
@@ -28,29 +30,33 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Refused(Exception):
-    """A request turned away before anything changed, with a message for the sender."""
+    """A request turned away before anything changed, with a message for the sender (with
+    `field`, a 400 in the `errors` list of the intake routes)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _invalid(field: str, message: str) -> web.Response:
-    return web.json_response({"errors": [{"field": field, "message": message}]}, status=400)
-
-
 @web.middleware
 async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Whatever fails, the client gets a short JSON error, never a stack trace."""
+    """Whatever fails, the client gets a short JSON error, never a stack trace; a Refusal of
+    the domain gets its reason's status (`Reason.status`)."""
     try:
         return await handler(request)
     except Refused as refused:
+        if refused.field is not None:
+            errors = [{"field": refused.field, "message": refused.message}]
+            return web.json_response({"errors": errors}, status=refused.status)
         return _error(refused.status, refused.message)
+    except Refusal as refusal:
+        return _error(refusal.reason.status, refusal.message)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"request body is over the {MAX_BODY} byte limit")
     except web.HTTPException as error:
@@ -134,6 +140,23 @@ async def read_body(request: web.Request) -> bytes:
     return body
 
 
+async def read_json(request: web.Request, intake_token: str | None, secret: str | None) -> Any:
+    """The JSON body of an intake request whose token (and signature, if configured) hold;
+    Refused (400) if it is not JSON."""
+    check_bearer(request.headers.get("Authorization", ""), intake_token)
+    body = await read_body(request)
+    if secret:
+        check_body_signature(request.headers, body, secret, time.time())
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Refused(400, f"not valid JSON: {error}", field="(body)") from None
+
+
+def _errors(errors: list[FieldError]) -> web.Response:
+    return web.json_response({"errors": [error.model_dump() for error in errors]}, status=400)
+
+
 def routes(
     services: Services,
     bolt: AsyncApp,
@@ -146,25 +169,12 @@ def routes(
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
-    async def intake_body(request: web.Request) -> bytes:
-        """The body of an intake request whose token (and signature, if configured) hold."""
-        check_bearer(request.headers.get("Authorization", ""), intake_token)
-        body = await read_body(request)
-        if intake_signing_secret:
-            check_body_signature(request.headers, body, intake_signing_secret, time.time())
-        return body
-
     async def intake(request: web.Request) -> web.Response:
-        body = await intake_body(request)
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return _invalid("(body)", f"not valid JSON: {error}")
+        payload = await read_json(request, intake_token, intake_signing_secret)
         result = await services.intake(payload, clock(), source="api")
-        if result.lead is None:
+        if isinstance(result, Invalid):
             metrics.inc("leads_invalid_total")
-            errors = [error.model_dump() for error in result.errors]
-            return web.json_response({"errors": errors}, status=400)
+            return _errors(result.errors)
         answer = {"id": result.lead.id, "status": result.lead.stage.value}
         metrics.inc("leads_received_total" if result.created else "leads_duplicate_total")
         return web.json_response(answer, status=201 if result.created else 200)
@@ -190,22 +200,12 @@ def routes(
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def activity(request: web.Request) -> web.Response:
-        body = await intake_body(request)
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return _invalid("(body)", f"not valid JSON: {error}")
+        payload = await read_json(request, intake_token, intake_signing_secret)
         external_id = request.match_info["external_id"]
-        try:
-            result = await services.activity(external_id, payload, clock())
-        except Refusal as refusal:
-            return _error(409, refusal.message)
-        if result.errors:
-            errors = [error.model_dump() for error in result.errors]
-            return web.json_response({"errors": errors}, status=400)
-        if result.lead_id is None:
-            return _error(404, result.message)
-        if result.recorded is None:  # a repeat: what it asked for is there already
+        result = await services.activity(external_id, payload, clock())
+        if isinstance(result, Invalid):
+            return _errors(result.errors)
+        if isinstance(result, AlreadyRecorded):  # what it asked for is there already
             repeat = {"lead_id": result.lead_id, "recorded": None, "message": result.message}
             return web.json_response(repeat, status=200)
         if result.recorded["type"] == "attempt":

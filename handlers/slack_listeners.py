@@ -1,29 +1,36 @@
-"""Bolt listeners: buttons, the disposition modal, slash commands and App Home."""
+"""Bolt listeners: buttons, the disposition modal, slash commands and App Home.
+
+Each listener acks, makes one service call and answers. A "no" is a `Refusal` raised by the
+service (or the access middleware) and answered in one place, `Listeners.failed`: privately,
+in the modal's fields, or in the command's own answer. `register` attaches everything.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import WebhookResponse
 
-from bot.domain.lead import Refusal
+from bot.domain.access import Action
 from bot.domain.plan import Goal, parse_goal
+from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
 from bot.services.digest import Digests
 from bot.services.home import Homes
-from bot.services.leads import Notifier, Outcome, Services
+from bot.services.leads import Done, Notifier, Services
 from bot.services.reports import Reports
 from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize
+from handlers.context import asked, parse_once
 
 log = logging.getLogger("handoff.handlers")
 
@@ -42,26 +49,8 @@ HELP = (
     "• `/sla-plan &lt;revenue goal&gt; [per month|quarter]`: the MQLs a week a revenue goal needs\n"
     "• `/handoff away|back|routing|help`"
 )
-_LEAD_ID = re.compile(r"^\d{1,18}$")
-_REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
-
-
-def _lead_id(value: Any) -> int:
-    if not isinstance(value, str) or not _LEAD_ID.match(value):
-        raise Refusal("This button does not carry a lead Handoff knows; nothing was changed.")
-    return int(value)
-
-
-def _reassign_choice(action: dict[str, Any]) -> tuple[int, str]:
-    """The lead and the rep of a Reassign menu's choice."""
-    option = action.get("selected_option")
-    value = option.get("value") if isinstance(option, dict) else None
-    found = _REASSIGN_CHOICE.match(value) if isinstance(value, str) else None
-    if found is None:
-        raise Refusal(
-            "This choice does not name a lead and a rep Handoff knows; nothing was changed."
-        )
-    return int(found[1]), found[2]
+OUT_OF_DATE = "This form is out of date."
+SORRY = "Something went wrong on our side and nothing was changed. Try again?"
 
 
 def in_home(body: dict[str, Any]) -> bool:
@@ -98,166 +87,189 @@ async def answer(respond: AsyncRespond, message: Message, response_type: str = "
     )
 
 
-def register(
-    app: AsyncApp,
-    services: Services,
-    publisher: SlackPublisher,
-    metrics: Metrics,
-    clock: Clock,
-    reports: Reports,
-    digests: Digests,
-    *,
-    homes: Homes,
-) -> None:
-    """Attach every listener to the Bolt app."""
+class Listeners:
+    """Every listener, over the running use cases; `register` attaches them to the app."""
 
-    def tell(respond: AsyncRespond, message: str) -> None:
-        # Off the request path: the ack goes back to Slack first.
-        publisher.spawn(
+    def __init__(
+        self,
+        services: Services,
+        reports: Reports,
+        digests: Digests,
+        homes: Homes,
+        publisher: SlackPublisher,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> None:
+        self.services, self.reports, self.digests, self.homes = services, reports, digests, homes
+        self.publisher, self.metrics, self.clock = publisher, metrics, clock
+
+    # --- answering ------------------------------------------------------------------------------
+
+    def tell(self, respond: AsyncRespond, message: str) -> None:
+        """A private answer, off the request path: the ack goes back to Slack first."""
+        self.publisher.spawn(
             respond(text=message, response_type="ephemeral", replace_original=False),
             "answer privately",
         )
 
-    async def answer_in_home(
-        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
-    ) -> None:
-        if in_home(body) and context.user_id:
-            context["respond"] = HomeAnswer(homes, services.notifier, context.user_id, clock)
-        await next()
+    def later(self, respond: AsyncRespond, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Answer after the ack (reports, plans): a refusal on the way is told privately."""
 
-    app.middleware(answer_in_home)  # before the guard: its refusals answer in App Home too
-    app.middleware(authorize.guard(services, tell, metrics))  # who may: before every listener
-
-    @app.action(ActionId.CLAIM.value)
-    async def claim(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        try:
-            outcome = await services.claim(
-                _lead_id(body["actions"][0].get("value")), body["user"]["id"], clock()
-            )
-        except Refusal as refusal:
-            metrics.inc("claims_refused_total")
-            tell(respond, refusal.message)
-            return
-        if not outcome.repeated:
-            metrics.inc("claims_total" if outcome.ok else "claims_refused_total")
-        if not outcome.ok:
-            tell(respond, outcome.message)
-
-    @app.action(re.compile(f"^{ActionId.ATTEMPT.value}_"))
-    async def attempt(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        action = body["actions"][0]
-        kind = action["action_id"].removeprefix(f"{ActionId.ATTEMPT.value}_")
-        try:
-            await services.log_attempt(
-                _lead_id(action.get("value")), body["user"]["id"], kind, clock()
-            )
-            metrics.inc("attempts_total")
-        except Refusal as refusal:
-            tell(respond, refusal.message)
-
-    @app.action(re.compile(f"^{ActionId.DISPOSE.value}_"))
-    async def dispose(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        action = body["actions"][0]
-        code = action["action_id"].removeprefix(f"{ActionId.DISPOSE.value}_")
-        user = body["user"]["id"]
-        try:
-            start = await services.start_disposition(_lead_id(action.get("value")), user, code)
-            if start.needs_modal:
-                view = lead_views.disposition_modal(start.lead, start.disposition)
-                publisher.spawn(
-                    client.views_open(trigger_id=body["trigger_id"], view=view),
-                    "open the disposition modal",
+        async def run() -> None:
+            try:
+                await work
+            except Refusal as refused:
+                await respond(
+                    text=refused.message, response_type="ephemeral", replace_original=False
                 )
-                return
-            outcome = await services.dispose(start.lead.id, user, code, clock())
-            metrics.inc("dispositions_total")
-            if outcome.message:
-                tell(respond, outcome.message)
-        except Refusal as refusal:
-            tell(respond, refusal.message)
 
-    def settle_alert(respond: AsyncRespond, outcome: Outcome) -> None:
+        self.publisher.spawn(run(), what)
+
+    async def failed(
+        self,
+        error: Exception,
+        body: dict[str, Any],
+        ack: AsyncAck,
+        context: AsyncBoltContext,
+        respond: AsyncRespond | None,
+    ) -> BoltResponse:
+        """The one error path: a Refusal is answered where the person is (a command's answer,
+        the modal's fields, or privately); anything else is logged and apologised for."""
+        if not isinstance(error, Refusal):
+            log.exception("a Slack request failed", exc_info=error)
+            if respond is not None and (body.get("response_url") or in_home(body)):
+                self.tell(respond, SORRY)
+            return BoltResponse(status=500, body="")
+        if asked(context).action is Action.CLAIM:
+            self.metrics.inc("claims_refused_total")
+        if body.get("type") == "view_submission":
+            return await ack(
+                response_action="errors", errors=error.fields or {"reason": error.message}
+            )
+        if body.get("command"):
+            return await ack(text=error.message, response_type="ephemeral")
+        if respond is not None:
+            self.tell(respond, error.message)
+        return await ack()
+
+    def settle_alert(self, respond: AsyncRespond, done: Done) -> None:
         """Replace a manager alert with what was done (its menu and button go); a repeat is
         only told to the person."""
-        if outcome.repeated or not outcome.ok:
-            if outcome.message:
-                tell(respond, outcome.message)
+        if done.repeated:
+            if done.message:
+                self.tell(respond, done.message)
             return
-        alert = alert_views.settled_alert(outcome.message)
-        publisher.spawn(
+        alert = alert_views.settled_alert(done.message)
+        self.publisher.spawn(
             respond(text=alert.text, blocks=alert.blocks, replace_original=True),
             "settle the manager alert",
         )
 
-    @app.action(ActionId.REASSIGN.value)
-    async def reassign(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        try:
-            lead_id, rep = _reassign_choice(body["actions"][0])
-            outcome = await services.reassign(lead_id, body["user"]["id"], rep, clock())
-        except Refusal as refusal:
-            tell(respond, refusal.message)
-            return
-        settle_alert(respond, outcome)
+    # --- middleware -------------------------------------------------------------------------------
 
-    @app.action(ActionId.SNOOZE.value)
-    async def snooze(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        try:
-            lead_id = _lead_id(body["actions"][0].get("value"))
-            outcome = await services.snooze(lead_id, body["user"]["id"], clock())
-        except Refusal as refusal:
-            tell(respond, refusal.message)
-            return
-        settle_alert(respond, outcome)
+    async def answer_in_home(
+        self, body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> None:
+        if in_home(body) and context.user_id:
+            notifier = self.services.notifier
+            context["respond"] = HomeAnswer(self.homes, notifier, context.user_id, self.clock)
+        await next()
 
-    @app.view(CallbackId.DISPOSE_MODAL.value)
-    async def submit_disposition(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view = body["view"]
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            lead_id, code = _lead_id(str(meta.get("lead_id"))), str(meta.get("code"))
-        except (ValueError, Refusal):
-            await ack(response_action="errors", errors={"reason": "This form is out of date."})
+    # --- buttons and the modal ------------------------------------------------------------------
+
+    async def claim(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
+        await ack()
+        done = await self.services.claim(asked(context).lead(), _user(context), self.clock())
+        if not done.repeated:
+            self.metrics.inc("claims_total")
+
+    async def attempt(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
+        await ack()
+        press = asked(context)
+        await self.services.log_attempt(press.lead(), _user(context), press.choice, self.clock())
+        self.metrics.inc("attempts_total")
+
+    async def dispose(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        press = asked(context)
+        start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
+        if start.needs_modal:
+            view = lead_views.disposition_modal(start.lead, start.disposition)
+            self.publisher.spawn(
+                client.views_open(trigger_id=body["trigger_id"], view=view),
+                "open the disposition modal",
+            )
             return
-        values = view.get("state", {}).get("values", {})
+        done = await self.services.dispose(
+            start.lead.id, _user(context), press.choice, self.clock()
+        )
+        self.metrics.inc("dispositions_total")
+        if done.message:
+            self.tell(respond, done.message)
+
+    async def submit_disposition(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        form = asked(context)
+        if form.lead_id is None:
+            raise Refusal(OUT_OF_DATE, fields={"reason": OUT_OF_DATE})
+        values = body["view"].get("state", {}).get("values", {})
         selected = values.get("reason", {}).get("reason", {}).get("selected_option") or {}
         note = values.get("note", {}).get("note", {}).get("value")
-        try:
-            outcome = await services.dispose(
-                lead_id, body["user"]["id"], code, clock(), reason=selected.get("value"), note=note
-            )
-        except Refusal as refusal:
-            await ack(response_action="errors", errors={"reason": refusal.message})
-            return
-        if outcome.errors:
-            await ack(response_action="errors", errors=outcome.errors)
-            return
-        metrics.inc("dispositions_total")
+        reason = selected.get("value")
+        # A refusal shows on the modal's reason input (see `failed`).
+        await self.services.dispose(
+            form.lead_id, _user(context), form.choice, self.clock(), reason=reason, note=note
+        )
+        self.metrics.inc("dispositions_total")
         await ack()
 
-    @app.command("/lead")
-    async def lead_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        try:
-            lead, events, policy = await services.find(command.get("text") or "")
-        except Refusal as refusal:
-            await ack(text=refusal.message, response_type="ephemeral")
-            return
-        card = lead_views.lead_card(lead, events, policy, clock())
+    async def reassign(
+        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        choice = asked(context)
+        rep = choice.rep()  # a menu's choice names the lead and the rep, or neither
+        done = await self.services.reassign(choice.lead(), _user(context), rep, self.clock())
+        self.settle_alert(respond, done)
+
+    async def snooze(self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond) -> None:
+        await ack()
+        done = await self.services.snooze(asked(context).lead(), _user(context), self.clock())
+        self.settle_alert(respond, done)
+
+    async def report_share(
+        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        sharing = self.share_report(respond, asked(context).choice, _user(context))
+        self.later(respond, sharing, "share sla report")
+
+    async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
+        week, _, segment = value.partition("|")
+        report = await self.reports.week(week, self.clock(), segment or None)
+        message = report_views.sla_report(report, self.services.policy, shared_by=user)
+        await answer(respond, message, "in_channel")
+
+    # --- slash commands ---------------------------------------------------------------------------
+
+    async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        lead, events, policy = await self.services.find(command.get("text") or "")
+        card = lead_views.lead_card(lead, events, policy, self.clock())
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
 
-    @app.command("/sla")
-    async def sla_command(ack: AsyncAck) -> None:
-        summary = sla_view.sla_summary(services.policy)
+    async def sla_command(self, ack: AsyncAck) -> None:
+        summary = sla_view.sla_summary(self.services.policy)
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
-    @app.command("/handoff")
-    async def handoff_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def handoff_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         word = (command.get("text") or "help").strip().split(" ")[0].lower()
         if word in COMING:
             await ack(text=_coming(COMING[word]), response_type="ephemeral")
@@ -266,75 +278,73 @@ def register(
         else:
             await ack(text=f"I don't know `/handoff {word}`.\n{HELP}", response_type="ephemeral")
 
-    async def send_report(respond: AsyncRespond, text: str, user: str) -> None:
-        now = clock()
-        try:
-            report = await reports.ask(text, now)
-        except Refusal as refusal:
-            await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
-            return
-        await answer(respond, report_views.sla_report(report, services.policy, charts_in_dm=True))
-        metrics.inc("reports_total")
-        await digests.charts_to(user, report, now)
-
-    @app.command("/sla-report")
     async def sla_report_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         # Answer Slack at once; the report follows privately through the response URL, which
         # works in DMs and in channels the bot is not in.
         await ack()
         text, user = str(command.get("text") or ""), str(command.get("user_id") or "")
-        publisher.spawn(send_report(respond, text, user), "sla report")
+        self.later(respond, self.send_report(respond, text, user), "sla report")
 
-    async def share_report(respond: AsyncRespond, value: str, user: str) -> None:
-        week, _, segment = value.partition("|")
-        try:
-            report = await reports.week(week, clock(), segment or None)
-        except Refusal as refusal:
-            await respond(text=refusal.message, response_type="ephemeral", replace_original=False)
-            return
-        message = report_views.sla_report(report, services.policy, shared_by=user)
-        await answer(respond, message, "in_channel")
+    async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
+        now = self.clock()
+        report = await self.reports.ask(text, now)
+        await answer(
+            respond, report_views.sla_report(report, self.services.policy, charts_in_dm=True)
+        )
+        self.metrics.inc("reports_total")
+        await self.digests.charts_to(user, report, now)
 
-    @app.action(ActionId.REPORT_SHARE.value)
-    async def report_share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        value = str(body["actions"][0].get("value") or "")
-        publisher.spawn(share_report(respond, value, body["user"]["id"]), "share sla report")
-
-    async def send_plan(respond: AsyncRespond, goal: Goal) -> None:
-        now = clock()
-        plan = await services.plan(goal, now)
-        await answer(respond, plan_view.revenue_plan(plan, services.policy, now))
-
-    @app.command("/sla-plan")
     async def sla_plan_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
-        try:
-            goal = parse_goal(str(command.get("text") or ""))
-        except Refusal as refusal:
-            await ack(text=refusal.message, response_type="ephemeral")
-            return
+        goal = parse_goal(str(command.get("text") or ""))
         # Like /sla-report: answer Slack at once, the plan follows through the response URL.
         await ack()
-        publisher.spawn(send_plan(respond, goal), "sla plan")
+        self.later(respond, self.send_plan(respond, goal), "sla plan")
 
-    @app.event("app_home_opened")
-    async def home(event: dict[str, Any]) -> None:
+    async def send_plan(self, respond: AsyncRespond, goal: Goal) -> None:
+        now = self.clock()
+        plan = await self.services.plan(goal, now)
+        await answer(respond, plan_view.revenue_plan(plan, self.services.policy, now))
+
+    # --- App Home ---------------------------------------------------------------------------------
+
+    async def home_opened(self, event: dict[str, Any]) -> None:
         # Published by the outbox like every refresh of it: one lane per person keeps a home's
         # publishes in order, and opens and changes in a burst collapse into one.
         if event.get("tab") not in (None, "home"):
             return
-        await homes.opened(str(event["user"]), clock())
-        services.notifier.deliver_soon()
+        await self.homes.opened(str(event["user"]), self.clock())
+        self.services.notifier.deliver_soon()
 
-    @app.error
-    async def failed(error: Exception, body: dict[str, Any], respond: AsyncRespond | None) -> None:
-        log.exception("a Slack request failed", exc_info=error)
-        if respond is not None and (body.get("response_url") or in_home(body)):
-            tell(respond, "Something went wrong on our side and nothing was changed. Try again?")
+
+def register(app: AsyncApp, listeners: Listeners) -> None:
+    """Attach the middleware (parse once, answer in App Home, the access table) and every
+    listener to the Bolt app, and the one error path."""
+    app.middleware(parse_once)
+    app.middleware(listeners.answer_in_home)  # before the guard: it answers in App Home too
+    app.middleware(authorize.guard(listeners.services))  # who may: before every listener
+    app.action(ActionId.CLAIM.value)(listeners.claim)
+    app.action(re.compile(f"^{ActionId.ATTEMPT.value}_"))(listeners.attempt)
+    app.action(re.compile(f"^{ActionId.DISPOSE.value}_"))(listeners.dispose)
+    app.action(ActionId.REASSIGN.value)(listeners.reassign)
+    app.action(ActionId.SNOOZE.value)(listeners.snooze)
+    app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
+    app.view(CallbackId.DISPOSE_MODAL.value)(listeners.submit_disposition)
+    app.command("/lead")(listeners.lead_command)
+    app.command("/sla")(listeners.sla_command)
+    app.command("/handoff")(listeners.handoff_command)
+    app.command("/sla-report")(listeners.sla_report_command)
+    app.command("/sla-plan")(listeners.sla_plan_command)
+    app.event("app_home_opened")(listeners.home_opened)
+    app.error(listeners.failed)
+
+
+def _user(context: AsyncBoltContext) -> str:
+    """Who pressed or submitted: Bolt reads it from the payload's `user`."""
+    return str(context.user_id or "")
 
 
 def _coming(what: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, select, text, up
 from bot.domain.lead import LeadView
 from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, enqueue_homes
-from storage.repository import LEADS, _views
+from storage.repository import LEADS, lead_views
 from storage.tables import (
     HOME_PENDING,
     OPEN,
@@ -148,8 +148,8 @@ class HomeStore:
         def work(db: Connection) -> RepLeads:
             queries = _for(db)
             return RepLeads(
-                owned=_views(db.execute(queries.owned, params)),
-                suggested=_views(db.execute(queries.suggested, params)),
+                owned=lead_views(db.execute(queries.owned, params)),
+                suggested=lead_views(db.execute(queries.suggested, params)),
                 owned_total=int(db.execute(queries.owned_count, params).scalar() or 0),
                 suggested_total=int(db.execute(queries.suggested_count, params).scalar() or 0),
             )
@@ -165,7 +165,7 @@ class HomeStore:
         def work(db: Connection) -> list[LeadView]:
             found: dict[int, LeadView] = {}
             for statement in _for(db).overdue:
-                for lead in _views(db.execute(statement, params)):
+                for lead in lead_views(db.execute(statement, params)):
                     found.setdefault(lead.id, lead)
             return list(found.values())
 

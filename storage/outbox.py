@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from bot.domain.effects import Effect, Refresh, RefreshHomes, Render, Send, Upload
 from storage.db import Database, upsert_insert
 from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow, table
 
@@ -119,20 +120,11 @@ def enqueue_upload(
     """Add a file upload to `channel` (a channel id, or a user id: their DM with the app); a
     second one with the same `key` is ignored. Raises ValueError for an empty or oversized
     file, or one without a name."""
-    if not filename.strip():
-        raise ValueError("an upload needs a file name")
-    if not content or len(content) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"an upload is 1 byte to {MAX_UPLOAD_BYTES} bytes, not {len(content)}")
-    payload: dict[str, Any] = {
-        "filename": filename,
-        "title": title,
-        "content_b64": base64.b64encode(content).decode("ascii"),
-    }
-    if alt_text:
-        payload["alt_text"] = alt_text
-    if initial_comment:
-        payload["initial_comment"] = initial_comment
-    enqueue(db, Kind.UPLOAD, channel, now, key=key, payload=payload)
+    write_effects(
+        db,
+        [Upload(channel, filename, title, content, key, initial_comment, alt_text)],
+        now,
+    )
 
 
 _WAITING_UPDATE = exists().where(
@@ -251,6 +243,87 @@ def enqueue_homes(
         db.execute(_ENQUEUE_LEAD_HOMES, {"p_lead_id": leads[0], "p_now": now})
     elif people or leads:
         db.execute(_ENQUEUE_HOMES, {"p_users": people, "p_lead_ids": leads, "p_now": now})
+
+
+def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> None:
+    """Write the effects a use case decided, in its transaction: one statement per kind of
+    effect, whatever their number. Storage only writes them; what a change causes in Slack
+    is the use case's decision."""
+    rows: list[dict[str, Any]] = []
+    refreshed: list[int] = []
+    users: set[str] = set()
+    leads: set[int] = set()
+    for effect in effects:
+        match effect:
+            case Render():
+                payload = {} if effect.cycle is None else {"cycle": effect.cycle}
+                rows.append(
+                    outbox_row(
+                        str(effect.what),
+                        effect.channel,
+                        now,
+                        lead_id=effect.lead_id,
+                        key=effect.key,
+                        payload=payload,
+                    )
+                )
+            case Send():
+                rows.append(
+                    outbox_row(
+                        Kind.MESSAGE,
+                        effect.channel,
+                        now,
+                        lead_id=effect.lead_id,
+                        key=effect.key,
+                        payload=_message_payload(effect),
+                    )
+                )
+            case Upload():
+                rows.append(_upload_row(effect, now))
+            case Refresh():
+                refreshed.append(effect.lead_id)
+            case RefreshHomes():
+                users.update(effect.users)
+                leads.update(effect.leads)
+    if rows:
+        db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
+    if refreshed:
+        db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
+    if users:
+        enqueue_homes(db, now, users=users, lead_ids=leads)
+    elif leads:  # one prepared statement per lead: no list to expand into its SQL each time
+        params = [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
+        db.execute(_ENQUEUE_LEAD_HOMES, params)
+
+
+def _message_payload(message: Send) -> dict[str, Any]:
+    payload: dict[str, Any] = {"text": message.text}
+    if message.blocks:
+        payload["blocks"] = list(message.blocks)
+    if message.thread_ts:
+        payload["thread_ts"] = message.thread_ts
+    return payload
+
+
+def _upload_row(upload: Upload, now: datetime) -> dict[str, Any]:
+    """The outbox row of a file upload; ValueError for an empty or oversized file, or one
+    without a name."""
+    if not upload.filename.strip():
+        raise ValueError("an upload needs a file name")
+    if not upload.content or len(upload.content) > MAX_UPLOAD_BYTES:
+        raise ValueError(
+            f"an upload is 1 byte to {MAX_UPLOAD_BYTES} bytes, not {len(upload.content)}"
+        )
+    payload: dict[str, Any] = {
+        "filename": upload.filename,
+        "title": upload.title,
+        "content_b64": base64.b64encode(upload.content).decode("ascii"),
+    }
+    if upload.alt_text:
+        payload["alt_text"] = upload.alt_text
+    if upload.comment:
+        payload["initial_comment"] = upload.comment
+    return outbox_row(Kind.UPLOAD, upload.channel, now, key=upload.key, payload=payload)
 
 
 _INSERT_EVENT = insert(table(EventRow))

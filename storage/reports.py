@@ -107,18 +107,18 @@ _STAGE_TIMES = (
 )
 
 
-def _epoch(db: Connection, column: Any) -> Any:
+def epoch(db: Connection, column: Any) -> Any:
     if db.dialect.name == "postgresql":
         return func.date_part("epoch", column)  # double precision
     return (func.julianday(column) - 2440587.5) * 86400.0
 
 
 def _times_query(db: Connection, where: list[Any]) -> Any:
-    epochs = [_epoch(db, column) for column in _STAGE_TIMES]
+    epochs = [epoch(db, column) for column in _STAGE_TIMES]
     return select(LeadRow.segment, LeadRow.source, LeadRow.owner, *epochs).where(*where)
 
 
-def _instant(seconds: float | None) -> datetime | None:
+def instant(seconds: float | None) -> datetime | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(round(float(seconds), 3), UTC)
@@ -166,10 +166,10 @@ class ReportStore:
                 Times(
                     Group(seg, src or "(none)", owner),
                     datetime.fromtimestamp(float(received), UTC),
-                    _instant(posted),
-                    _instant(claimed),
-                    _instant(touched),
-                    _instant(due),
+                    instant(posted),
+                    instant(claimed),
+                    instant(touched),
+                    instant(due),
                 )
                 for seg, src, owner, received, posted, claimed, touched, due in db.execute(
                     _times_query(db, times_where)

@@ -6,7 +6,8 @@ button-press path, where the ORM's per-call cost would be most of the work.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -27,16 +28,10 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
+from bot.domain.effects import Effect
 from bot.domain.lead import LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
-from storage.outbox import (
-    Kind,
-    enqueue,
-    enqueue_homes,
-    enqueue_rerenders,
-    enqueue_update,
-    mark_posted,
-)
+from storage.outbox import mark_posted, write_effects
 from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
 
 LEADS = LeadRow.__table__
@@ -53,23 +48,38 @@ class EventView:
     data: dict[str, Any]
 
 
+Events = list[tuple[str, str, dict[str, Any]]]  # (type, actor, data) of one lead's change
+
+
 @dataclass(frozen=True)
 class NewLead:
-    """A routed lead ready to store (the service decided everything in it)."""
+    """A routed lead ready to store: the use case decided everything in it."""
 
-    values: dict[str, Any]  # LeadRow columns
-    pool: list[str]  # reps to rotate through for the suggested owner; empty: none
-    announce_in: str  # where its first message goes: its channel (MQL) or marketing's
+    lead: LeadView  # as it will be stored (the database gives it its id)
+    payload: dict[str, Any]  # the request as it arrived
+    mql: bool  # report facts fixed at arrival: qualified, all required fields, fits the ICP
+    complete: bool
+    icp: bool | None  # None: the SLA defines no ICP
+    pool: list[str] = field(default_factory=list)  # the rotation for its suggested owner
+    events: Events = field(default_factory=list)
+    # Its side effects, decided by the use case from the lead as stored (with its id).
+    effects: Callable[[LeadView], list[Effect]] = lambda lead: []
+
+    def columns(self) -> dict[str, Any]:
+        """The lead's row, but for its id."""
+        values = {name: getattr(self.lead, name) for name in _VIEW_FIELDS if name != "id"}
+        values |= {"stage": self.lead.stage.value, "payload": self.payload}
+        return values | {"mql": self.mql, "complete": self.complete, "icp": self.icp}
 
 
-def _view(row: RowMapping | None) -> LeadView | None:
+def lead_view(row: RowMapping | None) -> LeadView | None:
     if row is None:
         return None
     return LeadView(stage=Stage(row["stage"]), **{name: row[name] for name in _VIEW_FIELDS})
 
 
-def _views(rows: Any) -> list[LeadView]:
-    return [view for row in rows.mappings() if (view := _view(row))]
+def lead_views(rows: Any) -> list[LeadView]:
+    return [view for row in rows.mappings() if (view := lead_view(row))]
 
 
 def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) -> dict[str, Any]:
@@ -170,21 +180,25 @@ def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
 class _Claim:
     statement: Update
     params: dict[str, Any]
+    effects: Sequence[Effect]
 
 
 def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
     """Each claim's conditional update (in lead order, so replicas lock leads in the same
-    order), then the winners' events and re-render requests, one statement each."""
+    order), then the winners' events and effects, one statement per kind for all of them."""
     won = [False] * len(claims)
     for index in sorted(range(len(claims)), key=lambda i: claims[i].params["p_lead_id"]):
         claim = claims[index]
         won[index] = db.execute(claim.statement, claim.params).rowcount == 1
-    winners = [claim.params for claim, ok in zip(claims, won, strict=True) if ok]
+    winners = [claim for claim, ok in zip(claims, won, strict=True) if ok]
     if winners:
-        events = [_event(p["p_lead_id"], "claimed", p["p_owner"], p["p_now"]) for p in winners]
+        events = [
+            _event(c.params["p_lead_id"], "claimed", c.params["p_owner"], c.params["p_now"])
+            for c in winners
+        ]
         db.execute(_INSERT_EVENT, events)
-        # the lead's message, and the App Homes of the claimer and the suggested rep
-        enqueue_rerenders(db, [(p["p_lead_id"], p["p_now"]) for p in winners])
+        # A burst's presses share `now` closely; each effect is keyed by its own lead.
+        write_effects(db, [e for c in winners for e in c.effects], winners[0].params["p_now"])
     return won
 
 
@@ -217,39 +231,34 @@ class Store:
 
     # --- intake -------------------------------------------------------------------------------
 
-    async def create_lead(
-        self, new: NewLead, events: list[tuple[str, str, dict[str, Any]]], now: datetime
-    ) -> tuple[LeadView, bool]:
-        """Store a new lead with its events; (existing lead, False) if its external id is known."""
+    async def create_lead(self, new: NewLead, now: datetime) -> tuple[LeadView, bool]:
+        """Store a new lead with its events and effects; (existing lead, False) if its
+        external id is known."""
 
         def work(db: Connection) -> LeadView:
             lead_id = db.execute(
-                insert(table(LeadRow)).values(**new.values).returning(LeadRow.id)
+                insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
             ).scalar_one()
             if new.pool:
-                position = _rotate(db, new.values["segment"])
+                position = _rotate(db, new.lead.segment)
                 owner = new.pool[position % len(new.pool)]
                 db.execute(
                     update(table(LeadRow))
                     .where(LeadRow.id == lead_id)
                     .values(suggested_owner=owner)
                 )
-            if events:
-                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in events]
+            if new.events:
+                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
                 db.execute(_INSERT_EVENT, rows)
-            view = _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+            view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
-            # Posted to its channel when an MQL, told to marketing otherwise.
-            kind = Kind.POST_LEAD if view.stage is Stage.MQL else Kind.NURTURE_NOTICE
-            key = f"{kind}:{lead_id}"
-            enqueue(db, kind, new.announce_in, now, lead_id=lead_id, key=key)
-            enqueue_homes(db, now, lead_ids=[lead_id])  # the rep it is suggested to
+            write_effects(db, new.effects(view), now)
             return view
 
         try:
             return await self.db.run(work), True
         except IntegrityError:
-            existing = await self.by_external_id(new.values["external_id"])
+            existing = await self.by_external_id(new.lead.external_id)
             if existing is None:
                 raise
             return existing, False
@@ -258,13 +267,13 @@ class Store:
 
     async def get(self, lead_id: int) -> LeadView | None:
         return await self.db.run(
-            lambda db: _view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
+            lambda db: lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
         )
 
     async def by_external_id(self, external_id: str) -> LeadView | None:
         params = {"p_external_id": external_id}
         return await self.db.run(
-            lambda db: _view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
+            lambda db: lead_view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
         )
 
     async def find(self, query: str) -> LeadView | None:
@@ -274,7 +283,7 @@ class Store:
             .order_by((LeadRow.external_id == query).desc(), LeadRow.id.desc())
             .limit(1)
         )
-        return await self.db.run(lambda db: _view(db.execute(statement).mappings().first()))
+        return await self.db.run(lambda db: lead_view(db.execute(statement).mappings().first()))
 
     async def zones(self) -> dict[str, str]:
         """Every known member's Slack time zone."""
@@ -337,8 +346,10 @@ class Store:
         segments: list[str] | None = None,
         check_at: datetime | None = None,
         owner_zone: str | None = None,
+        effects: Sequence[Effect] = (),
     ) -> bool:
-        """Make `owner` the owner if nobody is; True for the one caller that won.
+        """Make `owner` the owner if nobody is, with its event and `effects`; True for the one
+        caller that won.
 
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
@@ -359,18 +370,26 @@ class Store:
             "p_owner_zone": owner_zone,
         }
 
-        return await self._claims(_Claim(statement, params))
+        return await self._claims(_Claim(statement, params, effects))
 
     async def log_attempt(
-        self, lead_id: int, actor: str, kind: str, now: datetime, *, repeat_within: float = 10.0
+        self,
+        lead_id: int,
+        actor: str,
+        kind: str,
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
+        repeat_within: float = 10.0,
     ) -> int | None:
-        """Count one contact attempt on an open, owned lead; the new count, or None if closed.
+        """Count one contact attempt on an open, owned lead, with its events and `effects`; the
+        new count, or None if closed.
 
         The same person logging the same kind again within `repeat_within` seconds is a double
         click (or Slack's retry): it is not counted twice.
         """
         return await self.db.run(
-            lambda db: _attempt(db, lead_id, actor, kind, now, now, repeat_within)[0]
+            lambda db: _attempt(db, lead_id, actor, kind, now, now, repeat_within, effects)[0]
         )
 
     async def record_attempt(
@@ -382,8 +401,9 @@ class Store:
         now: datetime,
         *,
         activity_id: str | None = None,
+        effects: Sequence[Effect] = (),
     ) -> tuple[int | None, bool]:
-        """An attempt made in the CRM at `at`, counted like `log_attempt` (and re-rendered).
+        """An attempt made in the CRM at `at`, counted like `log_attempt`, with `effects`.
 
         (the count, or None if the lead is not claimed and open; True if this call counted it).
         The CRM's `activity_id` counts once (a repeat answers the count, whatever the lead's
@@ -394,9 +414,9 @@ class Store:
             if _seen(db, lead_id, activity_id):
                 return int(db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).one()[0]), False
             if activity_id is None:
-                return _attempt(db, lead_id, actor, kind, at, now, 10.0, source="crm")
+                return _attempt(db, lead_id, actor, kind, at, now, 10.0, effects, source="crm")
             data = {"source": "crm", "activity_id": activity_id}
-            return _attempt(db, lead_id, actor, kind, at, now, 0.0, **data)
+            return _attempt(db, lead_id, actor, kind, at, now, 0.0, effects, **data)
 
         return await self.db.run(work)
 
@@ -443,12 +463,11 @@ class Store:
         reason: str | None,
         note: str | None,
         now: datetime,
-        feedback_channel: str | None = None,
         next_action_at: datetime | None = None,
+        effects: Sequence[Effect] = (),
     ) -> bool:
-        """Close an open lead with a disposition; True for the one caller that closed it.
-
-        With `feedback_channel`, marketing hears about it there (once per lead)."""
+        """Close an open lead with a disposition, its event and `effects`; True for the one
+        caller that closed it."""
         params = {
             "p_lead_id": lead_id,
             "p_stage": stage.value,
@@ -464,20 +483,10 @@ class Store:
                 return False
             data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
             db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
-            enqueue_update(db, lead_id, now)
-            enqueue_homes(db, now, users=[actor], lead_ids=[lead_id])
-            if feedback_channel:
-                key = f"{Kind.FEEDBACK}:{lead_id}:{now.isoformat()}"  # once per cycle
-                enqueue(db, Kind.FEEDBACK, feedback_channel, now, lead_id=lead_id, key=key)
+            write_effects(db, effects, now)
             return True
 
         return await self.db.run(work)
-
-    async def add_event(
-        self, lead_id: int, kind: str, actor: str, now: datetime, data: dict[str, Any]
-    ) -> None:
-        row = _event(lead_id, kind, actor, now, **data)
-        await self.db.run(lambda db: db.execute(_INSERT_EVENT, row))
 
     async def reassign(
         self,
@@ -486,13 +495,12 @@ class Store:
         actor: str,
         now: datetime,
         *,
-        note: str,
-        dm: str,
         rep_zone: str | None = None,
+        effects: Sequence[Effect] = (),
     ) -> bool:
-        """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event,
-        `note` in its thread, `dm` to `rep` and a re-render, in one transaction. False if the
-        lead changed since it was read (claimed, closed or reassigned meanwhile)."""
+        """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event
+        and `effects`, in one transaction. False if the lead changed since it was read
+        (claimed, closed or reassigned meanwhile)."""
         values: dict[str, Any] = {"suggested_owner": rep}
         if lead.owner is not None:
             values["owner"] = rep
@@ -515,22 +523,23 @@ class Store:
             if db.execute(statement).rowcount != 1:
                 return False
             db.execute(_INSERT_EVENT, _event(lead.id, "reassigned", actor, now, **data))
-            key = f"reassign:{lead.id}:{now.isoformat()}"
-            _thread_note(db, lead, note, now, f"{key}:note")
-            payload = {"text": dm}
-            enqueue(db, Kind.MESSAGE, rep, now, lead_id=lead.id, key=f"{key}:dm", payload=payload)
-            enqueue_update(db, lead.id, now)
-            enqueue_homes(db, now, users=[current, rep, actor])
+            write_effects(db, effects, now)
             return True
 
         return await self.db.run(work)
 
     async def snooze(
-        self, lead: LeadView, actor: str, until: datetime, now: datetime, *, note: str
+        self,
+        lead: LeadView,
+        actor: str,
+        until: datetime,
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
     ) -> bool:
         """Hold an open lead's escalations until `until` (its next look no earlier) with its
-        event and `note` in its thread, in one transaction. False if the lead is closed, in a
-        new cycle, or snoozed until then already."""
+        event and `effects`, in one transaction. False if the lead is closed, in a new cycle,
+        or snoozed until then already."""
         statement = (
             update(table(LeadRow))
             .where(
@@ -556,8 +565,7 @@ class Store:
                 return False
             data = {"by": actor, "until": until.isoformat()}
             db.execute(_INSERT_EVENT, _event(lead.id, "snoozed", actor, now, **data))
-            _thread_note(db, lead, note, now, f"snooze:{lead.id}:{until.isoformat()}")
-            enqueue_homes(db, now, users=[actor])
+            write_effects(db, effects, now)
             return True
 
         return await self.db.run(work)
@@ -571,9 +579,10 @@ def _attempt(
     at: datetime,
     now: datetime,
     repeat_within: float,
+    effects: Sequence[Effect],
     **data: Any,
 ) -> tuple[int | None, bool]:
-    """Count an attempt made at `at` on an open, owned lead, with its events and a re-render:
+    """Count an attempt made at `at` on an open, owned lead, with its events and `effects`:
     (the count, or None if the lead is not; True if this call counted it)."""
     since = {
         "p_lead_id": lead_id,
@@ -591,8 +600,7 @@ def _attempt(
     if count == 1:
         rows.append(_event(lead_id, "first_touch", actor, at, **data))
     db.execute(_INSERT_EVENT, rows)
-    enqueue_update(db, lead_id, now)
-    enqueue_homes(db, now, users=[actor], lead_ids=[lead_id])
+    write_effects(db, effects, now)
     return int(count), True
 
 
@@ -610,15 +618,6 @@ def _seen(db: Connection, lead_id: int, activity_id: str | None) -> bool:
     db.execute(_LOCK_LEAD, {"p_lead_id": lead_id})
     recorded = db.execute(_CRM_EVENTS_OF, {"p_lead_id": lead_id}).scalars()
     return any((data or {}).get("activity_id") == activity_id for data in recorded)
-
-
-def _thread_note(db: Connection, lead: LeadView, text: str, now: datetime, key: str) -> None:
-    """A note in the lead's thread (in its channel while its post is still on the way)."""
-    payload = {"text": text}
-    if lead.message_ts:
-        payload["thread_ts"] = lead.message_ts
-    channel = lead.message_channel or lead.channel
-    enqueue(db, Kind.MESSAGE, channel, now, lead_id=lead.id, key=key, payload=payload)
 
 
 def _rotate(db: Connection, segment: str) -> int:

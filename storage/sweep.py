@@ -30,11 +30,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
+from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
 from storage.db import Database, upsert_insert
-from storage.outbox import Kind, enqueue_homes, enqueue_updates, outbox_row
-from storage.repository import LEADS, _view
-from storage.tables import EscalationRow, EventRow, LeadRow, OutboxRow, RoundRobin, table
+from storage.outbox import write_effects
+from storage.repository import LEADS, lead_view
+from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
@@ -44,27 +45,20 @@ _ROTA = select(RoundRobin.segment, RoundRobin.position)
 
 
 @dataclass
-class Message:
-    """A Slack message a step sends (through the outbox)."""
-
-    channel: str
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    thread_ts: str | None = None
-
-
-@dataclass
 class Change:
     """What the sweep does to one lead (decided by the service, applied here)."""
 
     next_action_at: datetime | None
     fired: list[tuple[str, int, str]] = field(default_factory=list)  # ladder, step, action
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # type, data
     values: dict[str, Any] = field(default_factory=dict)  # lead columns to set
-    refresh: bool = False  # re-render the lead's message
-    repost: bool = False  # a new cycle: post the lead again
+    effects: list[Effect] = field(default_factory=list)  # what Slack hears of it
+
+    @property
+    def acted(self) -> bool:
+        """A step fired, or the lead started a new cycle (not only a later look)."""
+        return bool(self.fired) or "cycle" in self.values
 
 
 # The service's decision for one locked lead: it may pick a rep (round robin) while deciding.
@@ -97,8 +91,8 @@ class SweepStore:
         """The leads due for a look, most overdue first (at most `limit`)."""
 
         def read(db: Connection) -> DuePage:
-            rows = db.execute(_due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
-            leads = [view for row in rows if (view := _view(row))]
+            rows = db.execute(due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
+            leads = [view for row in rows if (view := lead_view(row))]
             positions = {str(segment): int(position) for segment, position in db.execute(_ROTA)}
             return DuePage(
                 leads=leads,
@@ -144,7 +138,7 @@ class SweepStore:
             keep += _decide_locked(db, again, rotation, now, decide)
             rotation.save()
             _apply(db, keep, now)
-            return [lead.id for lead, change in keep if change.fired or change.repost]
+            return [lead.id for lead, change in keep if change.acted]
 
         try:
             return await self.db.run(work)
@@ -169,7 +163,7 @@ def _decide_locked(
     if not ids:
         return []
     rows = db.execute(select(*_VIEW).where(_ids_in(db, LeadRow.id)), {"p_ids": ids}).mappings()
-    found = {view.id: view for row in rows if (view := _view(row))}
+    found = {view.id: view for row in rows if (view := lead_view(row))}
     leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
     recorded = _recorded(db, leads)
     pick = _picker(rotation.take)
@@ -190,7 +184,7 @@ def _ids_in(db: Connection, column: Any) -> Any:
     return column.in_(bindparam("p_ids", expanding=True))
 
 
-def _due_page(db: Connection) -> Any:
+def due_page(db: Connection) -> Any:
     return (
         select(*_VIEW, *_version(db))
         .where(*_DUE_NOW)
@@ -361,43 +355,8 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
     ]
     if events:
         db.execute(insert(table(EventRow)), events)
-    effects = [row for lead, change in changes for row in _effects(lead, change, now)]
-    if effects:
-        db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), effects)
-    refreshes = [lead.id for lead, change in changes if change.refresh and not change.repost]
-    if refreshes:
-        enqueue_updates(db, refreshes, now)
-    # App Homes: the people of each lead that changed, and the reps reassignments took one from.
-    taken_from = [
-        lead.owner or lead.suggested_owner
-        for lead, change in changes
-        if any(kind == "reassigned" for kind, _ in change.events)
-    ]
-    changed = [lead.id for lead, change in changes if change.refresh or change.repost]
-    enqueue_homes(db, now, users=taken_from, lead_ids=changed)
-
-
-def _effects(lead: LeadView, change: Change, now: datetime) -> list[dict[str, Any]]:
-    """The outbox rows of one lead's change: its messages, and its new post for a new cycle."""
-    rows = [
-        outbox_row(
-            Kind.MESSAGE,
-            message.channel,
-            now,
-            lead_id=lead.id,
-            key=f"sweep:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}",
-            payload=_payload(message),
-        )
-        for index, message in enumerate(change.messages)
-    ]
-    if change.repost:
-        cycle = int(change.values.get("cycle", lead.cycle))
-        key = f"{Kind.POST_LEAD}:{lead.id}:{cycle}"
-        payload = {"cycle": cycle}
-        rows.append(
-            outbox_row(Kind.POST_LEAD, lead.channel, now, lead_id=lead.id, key=key, payload=payload)
-        )
-    return rows
+    # After the leads' new columns: App Homes follow the leads' owners as they are now.
+    write_effects(db, [effect for _, change in changes for effect in change.effects], now)
 
 
 _STEP_COLUMNS = ("lead_id", "cycle", "ladder", "step", "action", "status", "at")
@@ -431,15 +390,6 @@ def _record_steps(db: Connection, steps: list[dict[str, Any]]) -> list[Any]:
         columns = {f"p_{name}": [step[name] for step in steps] for name in _STEP_COLUMNS}
         return list(db.execute(_RECORD_STEPS_PG, columns).all())
     return list(db.execute(_RECORD_STEPS, steps).all())
-
-
-def _payload(message: Message) -> dict[str, Any]:
-    payload: dict[str, Any] = {"text": message.text}
-    if message.blocks:
-        payload["blocks"] = message.blocks
-    if message.thread_ts:
-        payload["thread_ts"] = message.thread_ts
-    return payload
 
 
 def _update_leads(db: Connection, changes: list[tuple[LeadView, Change]]) -> None:

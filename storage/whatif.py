@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from bot.domain.whatif import History
 from storage.db import Database
-from storage.reports import _epoch, _instant
+from storage.reports import epoch, instant
 from storage.tables import LeadRow
 
 SLICE = timedelta(days=1)
@@ -31,7 +31,7 @@ def _query(db: Connection, start: datetime, end: datetime) -> Any:
         LeadRow.dispositioned_at,
     )
     return select(
-        *[_epoch(db, column) for column in instants],
+        *[epoch(db, column) for column in instants],
         LeadRow.score,
         LeadRow.source,
         LeadRow.owner_zone,
@@ -43,9 +43,9 @@ def _history(row: Any) -> History:
     return History(
         received_at=datetime.fromtimestamp(round(float(received), 3), UTC),
         started_at=datetime.fromtimestamp(round(float(started), 3), UTC),
-        claimed_at=_instant(claimed),
-        first_touch_at=_instant(touched),
-        dispositioned_at=_instant(closed),
+        claimed_at=instant(claimed),
+        first_touch_at=instant(touched),
+        dispositioned_at=instant(closed),
         score=int(score),
         source=source,
         owner_zone=zone,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.domain.lead import Refusal
 from bot.domain.policy import LADDERS, Policy, PolicyError, load_policy
+from bot.domain.refusal import Refusal
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("handoff")
@@ -119,7 +119,7 @@ async def _upgrade(settings: Settings) -> None:
 
 async def _import(settings: Settings, path: str, progress: bool) -> int:
     from bot.cli.importer import ImportFileError, import_csv
-    from bot.services.leads import Services
+    from bot.services.leads import Invalid, Services
     from bot.services.policies import PolicyBook
     from storage import db
     from storage.repository import Store
@@ -141,7 +141,7 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
 
     async def intake(payload: dict[str, Any]) -> tuple[str, list[str]]:
         result = await services.intake(payload, datetime.now(UTC), source="csv")
-        if result.lead is None:
+        if isinstance(result, Invalid):
             return "invalid", [f"{e.field}: {e.message}" for e in result.errors]
         return ("created" if result.created else "duplicate"), []
 

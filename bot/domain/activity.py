@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from bot.domain.intake import CleanModel, FieldError, error_text, field_name, utc_instant
-from bot.domain.lead import Refusal
+from bot.domain.intake import Clean, FieldError, error_text, field_name, utc
+from bot.domain.refusal import Reason, Refusal
 
 ACTIVITY_TYPES = ("attempt", "stage")
 DealStage = Literal["opportunity", "won", "lost"]
@@ -25,14 +25,14 @@ CLOCK_SKEW = timedelta(minutes=5)
 _SLACK_USER = r"^[UW][A-Z0-9]{2,20}$"
 
 
-class _ActivityIn(CleanModel):
+class _ActivityIn(Clean):
     id: str | None = Field(default=None, min_length=1, max_length=200)  # the CRM's activity id
     at: datetime | None = None
 
     @field_validator("at")
     @classmethod
     def _at(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc_instant(value)
+        return None if value is None else utc(value)
 
 
 class AttemptIn(_ActivityIn):
@@ -120,9 +120,15 @@ def apply_stage(deal: Deal, stage: DealStage, at: datetime, amount: float | None
 
     Raises Refusal when the change contradicts the outcome already recorded."""
     if stage == "won" and deal.lost_at is not None:
-        raise Refusal(f"this deal was recorded as lost on {deal.lost_at:%Y-%m-%d}; not won too")
+        raise Refusal(
+            f"this deal was recorded as lost on {deal.lost_at:%Y-%m-%d}; not won too",
+            Reason.CONFLICT,
+        )
     if stage == "lost" and deal.won_at is not None:
-        raise Refusal(f"this deal was recorded as won on {deal.won_at:%Y-%m-%d}; not lost too")
+        raise Refusal(
+            f"this deal was recorded as won on {deal.won_at:%Y-%m-%d}; not lost too",
+            Reason.CONFLICT,
+        )
     changed = replace(deal, opportunity_at=deal.opportunity_at or at)
     if stage == "won":
         changed = replace(changed, won_at=deal.won_at or at)

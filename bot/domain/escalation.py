@@ -154,3 +154,21 @@ def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
         return policy.calendar.add(start, tier.claim)
     minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
     return policy.calendar.add(start, max(1, minutes // 2))
+
+
+def feedback_check(
+    policy: Policy, claimed: datetime, due: datetime, owner_zone: str | None = None
+) -> datetime | None:
+    """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
+    steps = policy.escalation.ladder("no_feedback")
+    window = Window("no_feedback", claimed, due)
+    calendar = policy.calendar_for(owner_zone)
+    return step_times(window, steps[:1], calendar)[0] if steps else None
+
+
+def feedback_deadline(
+    policy: Policy, claimed: datetime, owner_zone: str | None
+) -> tuple[datetime, datetime | None]:
+    """A lead claimed at `claimed`: its disposition deadline and the first step towards it."""
+    due = policy.calendar_for(owner_zone).add(claimed, policy.disposition_deadline)
+    return due, feedback_check(policy, claimed, due, owner_zone)

@@ -16,7 +16,7 @@ class FieldError(BaseModel):
     message: str
 
 
-class CleanModel(BaseModel):
+class Clean(BaseModel):
     """Strip whitespace, and drop NUL characters: never text, and PostgreSQL refuses them."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -27,7 +27,7 @@ class CleanModel(BaseModel):
         return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-class Company(CleanModel):
+class Company(Clean):
     name: str | None = Field(default=None, max_length=500)
     domain: str | None = Field(default=None, max_length=255)
     employees: int | None = Field(default=None, ge=0, le=10_000_000)
@@ -35,7 +35,7 @@ class Company(CleanModel):
     country: str | None = Field(default=None, max_length=100)
 
 
-class Engagement(CleanModel):
+class Engagement(Clean):
     type: str = Field(min_length=1, max_length=100)
     title: str | None = Field(default=None, max_length=2000)
     url: str | None = Field(default=None, max_length=3000)
@@ -44,10 +44,10 @@ class Engagement(CleanModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc_instant(value)
+        return None if value is None else utc(value)
 
 
-class LeadIn(CleanModel):
+class LeadIn(Clean):
     """A lead as intake accepts it. Unknown keys are kept in the raw payload, not rejected."""
 
     external_id: str = Field(min_length=1, max_length=255)
@@ -73,7 +73,7 @@ class LeadIn(CleanModel):
     @field_validator("received_at")
     @classmethod
     def _received(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc_instant(value)
+        return None if value is None else utc(value)
 
     def value(self, path: str) -> Any:
         """The value at a dotted field path (`company.name`), or None."""
@@ -88,8 +88,7 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def utc_instant(value: datetime) -> datetime:
-    """`value` in UTC, between 1970 and 2100 (else a ValueError for the field's message)."""
+def utc(value: datetime) -> datetime:
     # A timestamp without a zone is read as UTC, the only reading that is never ambiguous.
     try:
         moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -117,7 +116,6 @@ _FRIENDLY = {
 
 
 def field_name(location: tuple[int | str, ...]) -> str:
-    """A pydantic error location as a person writes it: `company.name`, `engagement[2].at`."""
     name = ""
     for part in location:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
@@ -125,7 +123,6 @@ def field_name(location: tuple[int | str, ...]) -> str:
 
 
 def error_text(error: Any) -> str:
-    """A pydantic error in words for the sender of the request ("must be a whole number")."""
     kind = error["type"]
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]

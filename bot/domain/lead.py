@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.domain.access import Action, allowed, refusal
 from bot.domain.policy import Disposition, Policy
+from bot.domain.refusal import Reason, Refusal
 
 
 class Stage(StrEnum):
@@ -32,14 +33,6 @@ class AttemptKind(StrEnum):
     @property
     def label(self) -> str:
         return {"email": "Log email", "call": "Log call", "linkedin": "Log LinkedIn"}[self.value]
-
-
-class Refusal(Exception):
-    """An action a person may not take now; the message is shown to them as is."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -100,11 +93,13 @@ class LeadView:
 def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
     """Raise Refusal unless `actor` may claim the lead now (a pool rep or a manager)."""
     if lead.owner is not None:
-        raise Refusal(f"Too late: this lead was already claimed by <@{lead.owner}>.")
+        raise Refusal(f"Too late: this lead was already claimed by <@{lead.owner}>.", Reason.TAKEN)
     if lead.stage is not Stage.MQL:
-        raise Refusal(f"This lead is closed ({lead.stage.value}); there is nothing to claim.")
+        raise Refusal(
+            f"This lead is closed ({lead.stage.value}); there is nothing to claim.", Reason.CLOSED
+        )
     if not allowed(Action.CLAIM, actor, policy, lead):
-        raise Refusal(refusal(Action.CLAIM, actor, policy, lead))
+        raise Refusal(refusal(Action.CLAIM, actor, policy, lead), Reason.NOT_ALLOWED)
 
 
 def check_work(
@@ -112,13 +107,14 @@ def check_work(
 ) -> None:
     """Raise Refusal unless `actor` may take `kind` of work (worded `action`) on the lead now."""
     if lead.owner is None:
-        raise Refusal(f"Claim this lead before you {action}.")
+        raise Refusal(f"Claim this lead before you {action}.", Reason.NOT_READY)
     if not allowed(kind, actor, policy, lead):
-        raise Refusal(refusal(kind, actor, policy, lead, doing=action))
+        raise Refusal(refusal(kind, actor, policy, lead, doing=action), Reason.NOT_ALLOWED)
     if not lead.stage.is_open:
         raise Refusal(
             f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
-            "nothing was changed."
+            "nothing was changed.",
+            Reason.CLOSED,
         )
 
 
@@ -148,3 +144,35 @@ STAGE_BY_OUTCOME = {
     "recycle": Stage.RECYCLE,
 }
 FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})
+
+
+def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> None:
+    """Raise Refusal unless the lead has the attempts `disposition` needs (Unable to contact)."""
+    minimum = policy.follow_up.min_attempts
+    if disposition.requires_attempts and lead.attempts < minimum:
+        raise Refusal(
+            f"{disposition.label} needs {minimum} contact attempts first "
+            f"({lead.attempts} logged so far): keep trying, the SLA asks for "
+            f"{minimum} within {policy.follow_up.within}.",
+            Reason.NOT_READY,
+        )
+
+
+def check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:
+    """Raise Refusal unless `actor` may take a manager's `action` on the lead, open now."""
+    if not allowed(action, actor, policy, lead):
+        raise Refusal(refusal(action, actor, policy, lead), Reason.NOT_ALLOWED)
+    if not lead.stage.is_open:
+        raise Refusal(
+            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
+            f"there is nothing to {verb} and nothing was changed.",
+            Reason.CLOSED,
+        )
+
+
+def parse_attempt(kind: str) -> AttemptKind:
+    """The kind of contact attempt `kind` names; Refusal if it names none."""
+    try:
+        return AttemptKind(kind)
+    except ValueError:
+        raise Refusal(f"{kind!r} is not a kind of contact attempt.") from None

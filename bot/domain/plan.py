@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.domain.lead import Refusal
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 
 Per = Literal["month", "quarter"]
 PERIOD_WEEKS: dict[str, float] = {"month": 4.33, "quarter": 13.0}

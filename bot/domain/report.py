@@ -39,8 +39,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.lead import Refusal
 from bot.domain.policy import Policy, Problem
+from bot.domain.refusal import Refusal
 
 Rag = Literal["green", "yellow", "red"]
 Unit = Literal["share", "minutes", "count"]

@@ -113,3 +113,36 @@ def mql_problems(lead: LeadIn, score: Score, policy: Policy) -> list[str]:
 def next_in_rotation(reps: list[str], position: int) -> str:
     """The rep at a round-robin position (positions count up forever; reps wrap around)."""
     return reps[position % len(reps)]
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a new lead goes under the SLA, and why."""
+
+    score: Score
+    segment: Segment | None
+    tier: Tier
+    problems: list[str]  # why it is not an MQL; empty: it is one
+    complete: bool  # every required field (data completeness)
+    icp: bool | None
+
+    @property
+    def is_mql(self) -> bool:
+        return not self.problems
+
+
+def route(lead: LeadIn, policy: Policy) -> Routing:
+    """Score the lead, pick its segment and tier, and say whether it qualifies."""
+    score = score_lead(lead)
+    segment = choose_segment(lead, policy)
+    problems = mql_problems(lead, score, policy)
+    if segment is None:
+        problems.append("no segment of the SLA matches this lead")
+    return Routing(
+        score=score,
+        segment=segment,
+        tier=choose_tier(score.value, lead.source, policy),
+        problems=problems,
+        complete=not missing_fields(lead, policy),
+        icp=matches_icp(lead, policy),
+    )

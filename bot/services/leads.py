@@ -1,38 +1,44 @@
-"""Use cases: intake, claim, log attempt, dispose, CRM activity, the revenue plan, look up.
-Each takes `now` and commits once."""
+"""The lead use cases: intake, claim, log an attempt, dispose, CRM activity, reassign, snooze,
+look up. Each takes `now`, asks the domain what happens, and writes the change with its events
+and every Slack effect it decided (`bot/domain/effects.py`) in one transaction. A "no" is a
+`Refusal` (`bot/domain/refusal.py`), raised before anything changed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain import escalation
-from bot.domain.access import Action, allowed, refusal
+from bot.domain.access import Action
 from bot.domain.activity import AttemptIn, activity_time, parse_activity
-from bot.domain.escalation import claim_deadline
+from bot.domain.effects import (
+    Announce,
+    Effect,
+    Refresh,
+    RefreshHomes,
+    Render,
+    Send,
+    thread_note,
+)
+from bot.domain.escalation import claim_deadline, feedback_deadline
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
     STAGE_BY_OUTCOME,
-    AttemptKind,
     LeadView,
-    Refusal,
     Stage,
+    check_attempts,
     check_claim,
     check_disposition,
+    check_manager,
     check_work,
+    parse_attempt,
 )
 from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Disposition, Policy
-from bot.domain.routing import (
-    choose_segment,
-    choose_tier,
-    matches_icp,
-    missing_fields,
-    mql_problems,
-    score_lead,
-)
+from bot.domain.refusal import Reason, Refusal
+from bot.domain.routing import route
 from bot.services.plan import PLAN_WEEKS, revenue_plan
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views
@@ -48,36 +54,43 @@ class Notifier(Protocol):
 
 
 @dataclass(frozen=True)
-class IntakeResult:
-    lead: LeadView | None
+class Stored:
+    """An intake request took: the lead, and whether this request created it."""
+
+    lead: LeadView
     created: bool
-    errors: list[FieldError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What happened, in words for the person who acted (`ok` False: nothing changed)."""
+class Invalid:
+    """A request whose fields are wrong; nothing was stored."""
 
-    ok: bool
-    message: str = ""
+    errors: list[FieldError]
+
+
+@dataclass(frozen=True)
+class Done:
+    """A change was made (or had been made already), in words for the person who acted."""
+
+    message: str = ""  # empty: nothing to say beyond the updated message
     lead: LeadView | None = None
     repeated: bool = False  # it was done already (a double click or Slack's retry)
 
 
 @dataclass(frozen=True)
-class DisposeOutcome(Outcome):
-    errors: dict[str, str] = field(default_factory=dict, kw_only=True)  # modal errors by block
+class Recorded:
+    """A CRM activity changed the lead: what was recorded."""
+
+    lead_id: int
+    recorded: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class ActivityResult:
-    """What a CRM activity did to a lead (`lead_id` None: no such lead; `recorded` None and no
-    errors: nothing changed, `message` says why)."""
+class AlreadyRecorded:
+    """A CRM activity the lead had already: nothing changed, `message` says why."""
 
-    lead_id: int | None
-    recorded: dict[str, Any] | None = None
-    errors: list[FieldError] = field(default_factory=list)
-    message: str = ""
+    lead_id: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -89,32 +102,17 @@ class DisposeStart:
     needs_modal: bool
 
 
-def feedback_check(
-    policy: Policy, claimed: datetime, due: datetime, owner_zone: str | None = None
-) -> datetime | None:
-    """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
-    steps = policy.escalation.ladder("no_feedback")
-    window = escalation.Window("no_feedback", claimed, due)
-    calendar = policy.calendar_for(owner_zone)
-    return escalation.step_times(window, steps[:1], calendar)[0] if steps else None
-
-
-def feedback_deadline(
-    policy: Policy, claimed: datetime, owner_zone: str | None
-) -> tuple[datetime, datetime | None]:
-    """A lead claimed at `claimed`: its disposition deadline and the first step towards it."""
-    due = policy.calendar_for(owner_zone).add(claimed, policy.disposition_deadline)
-    return due, feedback_check(policy, claimed, due, owner_zone)
-
-
-def _provisional(values: dict[str, Any], stage: Stage) -> LeadView:
-    """The lead about to be stored, for the rules that read a LeadView."""
-    fields = {k: v for k, v in values.items() if k in LeadView.__dataclass_fields__}
-    return LeadView(**{**fields, "id": 0, "stage": stage})
+def lead_message_changed(lead_id: int, *users: str | None) -> list[Effect]:
+    """A change a lead's message shows: the message, and the App Homes of its owner and
+    suggested rep and of `users`."""
+    people = tuple(user for user in users if user)
+    return [Refresh(lead_id), RefreshHomes(users=people, leads=(lead_id,))]
 
 
 def _missing_lead(lead_id: int | str) -> Refusal:
-    return Refusal(f"Lead {lead_id} no longer exists in Handoff; nothing was changed.")
+    return Refusal(
+        f"Lead {lead_id} no longer exists in Handoff; nothing was changed.", Reason.NOT_FOUND
+    )
 
 
 class Services:
@@ -140,85 +138,94 @@ class Services:
             raise _missing_lead(lead_id)
         return lead
 
+    async def find_lead(self, lead_id: int) -> LeadView | None:
+        """The lead, or None if it does not exist (for the access check before a listener)."""
+        return await self.store.get(lead_id)
+
     # --- intake -------------------------------------------------------------------------------
 
-    async def intake(self, payload: Any, now: datetime, source: str = "intake") -> IntakeResult:
+    async def intake(self, payload: Any, now: datetime, source: str = "intake") -> Stored | Invalid:
         """Validate, score, route and store a lead; idempotent on its external id."""
         lead_in, errors = parse_lead(payload)
         if lead_in is None:
-            return IntakeResult(None, False, errors)
+            return Invalid(errors)
         known = await self.store.by_external_id(lead_in.external_id)
         if known is not None:
-            return IntakeResult(known, False)
-        new, events = self._route(lead_in, payload, now, source)
-        lead, created = await self.store.create_lead(new, events, now)
+            return Stored(known, False)
+        lead, created = await self.store.create_lead(self.route(lead_in, payload, now, source), now)
         if created:
             self.notifier.deliver_soon()
-        return IntakeResult(lead, created)
+        return Stored(lead, created)
 
-    def _route(
+    def route(
         self, lead_in: LeadIn, payload: dict[str, Any], now: datetime, source: str
-    ) -> tuple[NewLead, list[tuple[str, str, dict[str, Any]]]]:
+    ) -> NewLead:
+        """The lead routed under the current SLA, with its events and effects (no I/O)."""
         policy = self.policy
-        score = score_lead(lead_in)
-        segment = choose_segment(lead_in, policy)
-        problems = mql_problems(lead_in, score, policy)
-        if segment is None:
-            problems.append("no segment of the SLA matches this lead")
-        tier = choose_tier(score.value, lead_in.source, policy)
-        is_mql = not problems
-        values: dict[str, Any] = {
-            "external_id": lead_in.external_id,
-            "email": lead_in.email,
-            "name": lead_in.name,
-            "title": lead_in.title,
-            "phone": lead_in.phone,
-            "company": lead_in.company.model_dump(exclude_none=True),
-            "source": lead_in.source,
-            "campaign": lead_in.campaign,
-            "engagement": [item.model_dump(mode="json") for item in lead_in.engagement],
-            "payload": payload,
-            "score": score.value,
-            "score_reasons": score.reasons,
-            "stage": Stage.MQL.value if is_mql else Stage.NURTURE.value,
-            "stage_reason": None if is_mql else "; ".join(problems),
-            # Facts for the reports, fixed at arrival.
-            "mql": is_mql,
-            "complete": not missing_fields(lead_in, policy),
-            "icp": matches_icp(lead_in, policy),
-            "segment": segment.name if segment else "unrouted",
-            "channel": segment.channel if segment else policy.channels.marketing_feedback,
-            "tier": tier.name,
-            "sla_version": policy.version,
-            "received_at": lead_in.received_at or now,
-            "first_touch_due_at": policy.calendar.add(now, tier.first_touch) if is_mql else None,
-            "attempts": 0,
-            "cycle": 1,
-            "cycle_started_at": now,
-        }
-        if is_mql:
-            values["claim_due_at"] = claim_deadline(policy, tier, now)
-            values["next_action_at"] = escalation.first_check(
-                _provisional(values, Stage.MQL), policy
-            )
-        received = {"source": source, "score": score.value, "segment": values["segment"]}
+        routing = route(lead_in, policy)
+        segment, tier, mql = routing.segment, routing.tier, routing.is_mql
+        lead = LeadView(
+            id=0,
+            external_id=lead_in.external_id,
+            email=lead_in.email,
+            name=lead_in.name,
+            title=lead_in.title,
+            phone=lead_in.phone,
+            company=lead_in.company.model_dump(exclude_none=True),
+            source=lead_in.source,
+            campaign=lead_in.campaign,
+            engagement=[item.model_dump(mode="json") for item in lead_in.engagement],
+            score=routing.score.value,
+            score_reasons=routing.score.reasons,
+            stage=Stage.MQL if mql else Stage.NURTURE,
+            stage_reason=None if mql else "; ".join(routing.problems),
+            segment=segment.name if segment else "unrouted",
+            channel=segment.channel if segment else policy.channels.marketing_feedback,
+            tier=tier.name,
+            sla_version=policy.version,
+            received_at=lead_in.received_at or now,
+            first_touch_due_at=policy.calendar.add(now, tier.first_touch) if mql else None,
+            cycle_started_at=now,
+        )
+        if mql:
+            lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
+            lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
+        received = {"source": source, "score": lead.score, "segment": lead.segment}
         events: list[tuple[str, str, dict[str, Any]]] = [("received", source, received)]
-        if is_mql:
-            events.append(("mql", "handoff", {"tier": tier.name, "reasons": score.reasons}))
+        if mql:
+            events.append(("mql", "handoff", {"tier": tier.name, "reasons": lead.score_reasons}))
         else:
-            events.append(("nurture", "handoff", {"reason": values["stage_reason"]}))
-        pool = list(segment.reps) if segment and is_mql else []
-        announce_in = values["channel"] if is_mql else policy.channels.marketing_feedback
-        return NewLead(values=values, pool=pool, announce_in=announce_in), events
+            events.append(("nurture", "handoff", {"reason": lead.stage_reason}))
+        # Posted to its channel when an MQL, told to marketing otherwise; the rep it is
+        # suggested to sees it in App Home.
+        what = Announce.POST if mql else Announce.NURTURE
+        channel = lead.channel if mql else policy.channels.marketing_feedback
+
+        def effects(stored: LeadView) -> list[Effect]:
+            key = f"{what}:{stored.id}"
+            return [Render(what, stored.id, channel, key), RefreshHomes(leads=(stored.id,))]
+
+        return NewLead(
+            lead=lead,
+            payload=payload,
+            mql=mql,
+            complete=routing.complete,
+            icp=routing.icp,
+            pool=list(segment.reps) if segment and mql else [],
+            events=events,
+            effects=effects,
+        )
 
     # --- claim and work -----------------------------------------------------------------------
 
-    async def claim(self, lead_id: int, actor: str, now: datetime) -> Outcome:
-        """Exactly one caller wins; the others learn who has the lead."""
+    async def claim(self, lead_id: int, actor: str, now: datetime) -> Done:
+        """Exactly one caller wins; the others are refused, told who has the lead."""
         policy = self.policy
         zone = self.zones.get(actor)  # the claimer's Slack time zone, for `clock: owner`
         due, check = feedback_deadline(policy, now, zone)
         pool = None if policy.is_manager(actor) else policy.segments_of(actor)
+        # The lead's message, and the App Homes of the claimer and the suggested rep.
+        effects = lead_message_changed(lead_id)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
         # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
         if pool != [] and await self.store.claim(
@@ -230,36 +237,40 @@ class Services:
             segments=pool,
             check_at=check,
             owner_zone=zone,
+            effects=effects,
         ):
             self.notifier.deliver_soon()
-            return Outcome(True)
+            return Done()
         lead = await self.lead(lead_id)
         if lead.owner == actor:
-            return Outcome(True, "", lead, repeated=True)  # nothing to say
+            return Done(lead=lead, repeated=True)  # nothing to say
         lead_policy = await self.policy_for(lead)
         check_claim(lead, actor, lead_policy)
         due, check = feedback_deadline(lead_policy, now, zone)
-        if await self.store.claim(lead_id, actor, due, now, check_at=check, owner_zone=zone):
+        if await self.store.claim(
+            lead_id, actor, due, now, check_at=check, owner_zone=zone, effects=effects
+        ):
             self.notifier.deliver_soon()
-            return Outcome(True)
+            return Done()
         current = await self.lead(lead_id)
         if current.owner == actor:
-            return Outcome(True, "", current, repeated=True)
+            return Done(lead=current, repeated=True)
         owner = f"<@{current.owner}>" if current.owner else "someone else"
-        return Outcome(False, f"Too late: this lead was already claimed by {owner}.", current)
+        raise Refusal(f"Too late: this lead was already claimed by {owner}.", Reason.TAKEN)
 
-    async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Outcome:
+    async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
-        try:
-            attempt = AttemptKind(kind)
-        except ValueError:
-            raise Refusal(f"{kind!r} is not a kind of contact attempt.") from None
+        attempt = parse_attempt(kind)
         check_work(lead, actor, await self.policy_for(lead), "log an attempt")
-        count = await self.store.log_attempt(lead_id, actor, attempt.value, now)
+        count = await self.store.log_attempt(
+            lead_id, actor, attempt.value, now, effects=lead_message_changed(lead_id, actor)
+        )
         if count is None:
-            raise Refusal("This lead was closed a moment ago; the attempt was not logged.")
+            raise Refusal(
+                "This lead was closed a moment ago; the attempt was not logged.", Reason.CLOSED
+            )
         self.notifier.deliver_soon()
-        return Outcome(True)
+        return Done()
 
     async def start_disposition(self, lead_id: int, actor: str, code: str) -> DisposeStart:
         """Check a disposition press; say whether a reason modal must come first."""
@@ -267,17 +278,8 @@ class Services:
         policy = await self.policy_for(lead)
         disposition, _ = check_disposition(policy, code, None, None)
         check_work(lead, actor, policy, f"mark it {disposition.label}", Action.DISPOSE)
-        self._check_attempts(lead, policy, disposition)
+        check_attempts(lead, policy, disposition)
         return DisposeStart(lead, disposition, needs_modal=disposition.reason_required)
-
-    def _check_attempts(self, lead: LeadView, policy: Policy, disposition: Disposition) -> None:
-        minimum = policy.follow_up.min_attempts
-        if disposition.requires_attempts and lead.attempts < minimum:
-            raise Refusal(
-                f"{disposition.label} needs {minimum} contact attempts first "
-                f"({lead.attempts} logged so far): keep trying, the SLA asks for "
-                f"{minimum} within {policy.follow_up.within}."
-            )
 
     async def dispose(
         self,
@@ -287,20 +289,25 @@ class Services:
         now: datetime,
         reason: str | None = None,
         note: str | None = None,
-    ) -> DisposeOutcome:
-        """Close the lead with a disposition code; a second identical submission is a no-op."""
+    ) -> Done:
+        """Close the lead with a disposition code; a second identical submission is a no-op.
+        Input errors are a Refusal whose `fields` name the modal's inputs."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         if lead.disposition_code == code and not lead.stage.is_open:
-            return DisposeOutcome(True, "", lead, repeated=True)
+            return Done(lead=lead, repeated=True)
         check_work(lead, actor, policy, "disposition it", Action.DISPOSE)
         disposition, errors = check_disposition(policy, code, reason, note)
         if errors:
-            return DisposeOutcome(False, "", lead, errors=errors)
-        self._check_attempts(lead, policy, disposition)
+            raise Refusal(next(iter(errors.values())), fields=errors)
+        check_attempts(lead, policy, disposition)
         stage = STAGE_BY_OUTCOME[disposition.outcome]
         note = (note or "").strip() or None
-        feedback = disposition.outcome in FEEDBACK_OUTCOMES
+        effects = lead_message_changed(lead_id, actor)
+        if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
+            key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
+            feedback = policy.channels.marketing_feedback
+            effects.append(Render(Announce.FEEDBACK, lead_id, feedback, key))
         # A recycled lead comes back to its queue after `recycle_after`; the others are done.
         calendar = policy.calendar_for(lead.owner_zone)
         back = calendar.add(now, policy.recycle_after) if stage is Stage.RECYCLE else None
@@ -312,45 +319,50 @@ class Services:
             reason=reason,
             note=note,
             now=now,
-            feedback_channel=policy.channels.marketing_feedback if feedback else None,
             next_action_at=back,
+            effects=effects,
         )
         current = await self.lead(lead_id)
         if not done:
             if current.disposition_code == code:
-                return DisposeOutcome(True, "", current, repeated=True)
+                return Done(lead=current, repeated=True)
             raise Refusal(
                 f"This lead was closed a moment ago as {current.disposition_code}; "
-                "nothing was changed."
+                "nothing was changed.",
+                Reason.CLOSED,
             )
         self.notifier.deliver_soon()
-        return DisposeOutcome(True, "", current)
+        return Done(lead=current)
 
     # --- CRM activity -------------------------------------------------------------------------
 
-    async def activity(self, external_id: str, payload: Any, now: datetime) -> ActivityResult:
+    async def activity(
+        self, external_id: str, payload: Any, now: datetime
+    ) -> Recorded | AlreadyRecorded | Invalid:
         """Record what the CRM did on a lead: an attempt (counted like a button press, and the
         lead's message re-rendered) or a deal stage change; idempotent on the CRM's `id`.
 
-        Raises Refusal when the lead can't take it (an attempt on a lead nobody has claimed or
-        one closed already; a won deal reported lost)."""
+        Raises Refusal for an unknown lead, or one that can't take it (an attempt on a lead
+        nobody has claimed or one closed already; a won deal reported lost)."""
         activity, errors = parse_activity(payload)
         if activity is None:
-            return ActivityResult(None, errors=errors)
+            return Invalid(errors)
         lead = await self.store.by_external_id(external_id)
         if lead is None:
-            message = f"no lead with the external id {external_id!r}: send it to POST /leads first"
-            return ActivityResult(None, message=message)
+            raise Refusal(
+                f"no lead with the external id {external_id!r}: send it to POST /leads first",
+                Reason.NOT_FOUND,
+            )
         try:
             at = activity_time(activity.at, lead.received_at, now)
         except ValueError as error:
-            return ActivityResult(lead.id, errors=[FieldError(field="at", message=str(error))])
+            return Invalid([FieldError(field="at", message=str(error))])
         if isinstance(activity, AttemptIn):
             return await self._crm_attempt(lead, activity, at, now)
         currency = (self.policy.plan.currency if self.policy.plan else None) or activity.currency
         if activity.currency and activity.currency != currency:
             message = f"must be {currency}, the plan's currency in sla.yaml (nothing is converted)"
-            return ActivityResult(lead.id, errors=[FieldError(field="currency", message=message)])
+            return Invalid([FieldError(field="currency", message=message)])
         deal = await self.store.record_stage(
             lead.id,
             activity.stage,
@@ -360,32 +372,42 @@ class Services:
             activity_id=activity.id,
         )
         if deal is None:
-            return ActivityResult(lead.id, message=_nothing_changed(activity.id))
+            return AlreadyRecorded(lead.id, _nothing_changed(activity.id))
         recorded: dict[str, Any] = {"type": "stage", "stage": activity.stage}
         recorded |= {"at": at.isoformat(), "amount": deal.amount, "currency": currency}
-        return ActivityResult(lead.id, recorded)
+        return Recorded(lead.id, recorded)
 
     async def _crm_attempt(
         self, lead: LeadView, activity: AttemptIn, at: datetime, now: datetime
-    ) -> ActivityResult:
+    ) -> Recorded | AlreadyRecorded:
         if lead.stage is Stage.MQL:
             raise Refusal(
                 f"lead {lead.external_id} is not claimed yet: an attempt counts once a rep has "
-                "claimed the lead in Slack; nothing was recorded"
+                "claimed the lead in Slack; nothing was recorded",
+                Reason.NOT_READY,
             )
         actor = activity.actor or "crm"
         count, counted = await self.store.record_attempt(
-            lead.id, actor, activity.kind, at, now, activity_id=activity.id
+            lead.id,
+            actor,
+            activity.kind,
+            at,
+            now,
+            activity_id=activity.id,
+            effects=lead_message_changed(lead.id, actor),
         )
         if count is None:
             closed = lead.disposition_code or lead.stage.value
-            raise Refusal(f"lead {lead.external_id} is closed ({closed}); nothing was recorded")
+            raise Refusal(
+                f"lead {lead.external_id} is closed ({closed}); nothing was recorded",
+                Reason.CLOSED,
+            )
         if not counted:
-            return ActivityResult(lead.id, message=_nothing_changed(activity.id))
+            return AlreadyRecorded(lead.id, _nothing_changed(activity.id))
         self.notifier.deliver_soon()
         recorded: dict[str, Any] = {"type": "attempt", "kind": activity.kind}
         recorded |= {"at": at.isoformat(), "attempts": count, "first_touch": count == 1}
-        return ActivityResult(lead.id, recorded)
+        return Recorded(lead.id, recorded)
 
     # --- the revenue plan ---------------------------------------------------------------------
 
@@ -395,22 +417,23 @@ class Services:
     # --- look-ups -----------------------------------------------------------------------------
 
     async def find(self, query: str) -> tuple[LeadView, list[EventView], Policy]:
+        """The lead `query` names (external id or email), its timeline and its SLA version."""
         query = query.strip()
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
         lead = await self.store.find(query)
         if lead is None:
-            raise Refusal(f"No lead with the email or external id {query!r}.")
+            raise Refusal(f"No lead with the email or external id {query!r}.", Reason.NOT_FOUND)
         return lead, await self.store.events(lead.id), await self.policy_for(lead)
 
     # --- a manager's answer to an escalation ----------------------------------------------------
 
-    async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Outcome:
+    async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Done:
         """Hand an open lead to `rep` of its segment's pool: the owner if it is claimed, else
         the suggested owner. The thread hears it, `rep` gets a DM, the post is re-rendered."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
-        _check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
+        check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
         segment = policy.segment(lead.segment)
         pool = list(segment.reps) if segment else []
         if rep not in pool:
@@ -422,58 +445,59 @@ class Services:
         if rep == current:
             role = "owns" if lead.owner else "is the suggested owner of"
             message = f"<@{rep}> {role} this lead already; nothing was changed."
-            return Outcome(True, message, lead, repeated=True)
+            return Done(message, lead, repeated=True)
         zone = self.zones.get(rep) if lead.owner else lead.owner_zone
         handed = replace(
             lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
         )
         why = f"a manager's call (<@{actor}>)"
-        note = alert_views.reassign_note(lead, current, rep, why, policy, now)
-        dm = alert_views.reassigned_dm(handed, actor, policy, now)
-        reassigned = await self.store.reassign(
-            lead, rep, actor, now, note=note, dm=dm, rep_zone=zone
-        )
-        if not reassigned:
+        key = f"reassign:{lead.id}:{now.isoformat()}"
+        effects: list[Effect] = [
+            thread_note(
+                lead, alert_views.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
+            ),
+            Send(rep, alert_views.reassigned_dm(handed, actor, policy, now), f"{key}:dm", lead.id),
+            Refresh(lead.id),
+            RefreshHomes(users=tuple(user for user in (current, rep, actor) if user)),
+        ]
+        if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
-                return Outcome(True, f"<@{rep}> has this lead already.", latest, repeated=True)
-            _check_manager(latest, actor, policy, Action.REASSIGN, "reassign")
-            raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
+                return Done(f"<@{rep}> has this lead already.", latest, repeated=True)
+            check_manager(latest, actor, policy, Action.REASSIGN, "reassign")
+            raise Refusal(
+                "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
+            )
         self.notifier.deliver_soon()
-        return Outcome(True, alert_views.reassigned_alert(handed, rep, actor), handed)
+        return Done(alert_views.reassigned_alert(handed, rep, actor), handed)
 
-    async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Outcome:
+    async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
         sweep looks again when the snooze ends. The lead's thread hears it."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
-        _check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
+        check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
         until = policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
         note = alert_views.snooze_note(actor, until, policy)
-        if not await self.store.snooze(lead, actor, until, now, note=note):
+        effects: list[Effect] = [
+            thread_note(lead, note, f"snooze:{lead.id}:{until.isoformat()}"),
+            RefreshHomes(users=(actor,)),
+        ]
+        if not await self.store.snooze(lead, actor, until, now, effects=effects):
             latest = await self.lead(lead_id)
-            _check_manager(latest, actor, policy, Action.SNOOZE, "snooze")
+            check_manager(latest, actor, policy, Action.SNOOZE, "snooze")
             if latest.snoozed_until is not None and latest.snoozed_until >= until:
                 message = "This lead is snoozed that long already; nothing was changed."
-                return Outcome(True, message, latest, repeated=True)
-            raise Refusal("This lead changed a moment ago; nothing was changed. Try again?")
+                return Done(message, latest, repeated=True)
+            raise Refusal(
+                "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
+            )
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
-        return Outcome(True, alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
+        return Done(alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
 
 
 def _nothing_changed(activity_id: str | None) -> str:
     if activity_id is not None:
         return f"activity {activity_id!r} was recorded already; nothing changed"
     return "the lead already had this; nothing changed"
-
-
-def _check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:
-    """Raise Refusal unless `actor` may take a manager's `action` on the lead, open now."""
-    if not allowed(action, actor, policy, lead):
-        raise Refusal(refusal(action, actor, policy, lead))
-    if not lead.stage.is_open:
-        raise Refusal(
-            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
-            f"there is nothing to {verb} and nothing was changed."
-        )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.lead import Refusal
 from bot.domain.plan import Goal, RevenuePlan, build_plan
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 from storage.plan import PlanStore
 
 PLAN_WEEKS = 26  # the history a revenue plan measures its rates over, by default

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.lead import Refusal
+from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Period,
     Report,

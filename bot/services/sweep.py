@@ -14,12 +14,14 @@ from functools import partial
 from typing import Any
 
 from bot.domain import escalation
+from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
+from bot.domain.escalation import claim_deadline
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
-from bot.services.leads import Notifier, claim_deadline
+from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views
-from storage.sweep import Change, Message, Picker, SweepStore
+from storage.sweep import Change, Picker, SweepStore
 
 REASSIGN_WHY = {
     "unclaimed": "nobody claimed it in time",
@@ -93,8 +95,28 @@ def decide(
             ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
         )
         _effect(change, lead, due, policy, pick, now, zones or {})
-        change.refresh = True  # the post shows the clock's new colour
+    if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
+        change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
     return change
+
+
+def _say(
+    change: Change,
+    lead: LeadView,
+    now: datetime,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    thread: bool = False,
+) -> None:
+    """A message of this sweep about the lead (once: keyed by the lead, its cycle and `now`)."""
+    index = sum(isinstance(effect, Send) for effect in change.effects)
+    key = f"sweep:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}"
+    if thread:
+        change.effects.append(thread_note(lead, text, key))
+    else:
+        change.effects.append(Send(channel, text, key, lead.id, tuple(blocks or ())))
 
 
 def _effect(
@@ -107,22 +129,21 @@ def _effect(
     zones: Mapping[str, str],
 ) -> None:
     window = due.window
-    thread = lead.message_ts
     where = lead.message_channel or lead.channel
     match due.step.do:
         case "remind_channel":
             text = alert_views.channel_reminder(lead, window, policy, now)
-            change.messages.append(Message(where, text, thread_ts=thread))
+            _say(change, lead, now, where, text, thread=True)
         case "remind_owner":
             person = lead.owner or lead.suggested_owner
             if person:
-                change.messages.append(
-                    Message(person, alert_views.owner_reminder(lead, window, policy, now))
+                _say(
+                    change, lead, now, person, alert_views.owner_reminder(lead, window, policy, now)
                 )
         case "notify_manager":
             alert = alert_views.manager_alert(lead, window, policy, now)
             target = policy.channels.escalations or where
-            change.messages.append(Message(target, alert.text, alert.blocks))
+            _say(change, lead, now, target, alert.text, alert.blocks)
         case "reassign":
             _reassign(change, lead, window, policy, pick, now, zones)
 
@@ -152,11 +173,11 @@ def _reassign(
     change.values["suggested_owner"] = rep
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
     note = alert_views.reassign_note(lead, current, rep, why, policy, now)
-    change.messages.append(
-        Message(lead.message_channel or lead.channel, note, thread_ts=lead.message_ts)
-    )
+    _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
     handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
-    change.messages.append(Message(rep, alert_views.owner_reminder(handed, window, policy, now)))
+    _say(change, lead, now, rep, alert_views.owner_reminder(handed, window, policy, now))
+    if current:  # the rep it was taken from sees it leave their App Home
+        change.effects.append(RefreshHomes(users=(current,)))
 
 
 def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:
@@ -199,11 +220,16 @@ def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> C
         "disposition": lead.disposition_code,
         "message_ts": lead.message_ts,
     }
+    cycle = lead.cycle + 1
+    key = f"{Announce.POST}:{lead.id}:{cycle}"
     return Change(
         next_action_at=escalation.first_check(fresh, policy),
         events=[("recycled_back", previous)],
         values=values,
-        repost=True,
+        effects=[
+            Render(Announce.POST, lead.id, lead.channel, key, cycle=cycle),
+            RefreshHomes(leads=(lead.id,)),
+        ],
     )
 
 

@@ -1,19 +1,10 @@
 """A local Slack for end-to-end tests and `handoff demo`: fake Web API, signed driver, text view."""
 
+from bot.simulator.blockkit import InvalidPayload, validate_blocks, validate_view
+from bot.simulator.data import Ephemeral, Message, OpenView, RecordedCall, SimUser
 from bot.simulator.driver import DriverResponse, SlackDriver
-from bot.simulator.server import (
-    Ephemeral,
-    Fault,
-    InvalidPayload,
-    Message,
-    OpenView,
-    RecordedCall,
-    RetryWindow,
-    SimUser,
-    SlackSimulator,
-    validate_blocks,
-    validate_view,
-)
+from bot.simulator.faults import Fault, RetryWindow
+from bot.simulator.server import SlackSimulator
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
 
 __all__ = [

@@ -13,7 +13,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.simulator.server import Message, OpenView, SlackSimulator, buttons_in
+from bot.simulator.blockkit import buttons_in
+from bot.simulator.data import Message, OpenView
+from bot.simulator.server import SlackSimulator
 
 Json = dict[str, Any]
 InputValue = str | list[str] | int | None

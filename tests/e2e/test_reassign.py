@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.cli.stack import LocalStack, TravelClock
-from bot.simulator.server import Message
+from bot.simulator.data import Message
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"

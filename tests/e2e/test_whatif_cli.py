@@ -43,9 +43,9 @@ async def worked_week(tmp_path: Path) -> dict[str, str]:
             assert result.lead is not None
             await store.mark_posted(result.lead.id, "C0ENT", f"1.{index}", at(index))
             ids.append(result.lead.id)
-        assert (await services.claim(ids[0], "U0REP1", at(5))).ok
-        assert (await services.log_attempt(ids[0], "U0REP1", "call", at(80))).ok
-        assert (await services.dispose(ids[0], "U0REP1", "qualified", at(180))).ok
+        await services.claim(ids[0], "U0REP1", at(5))
+        await services.log_attempt(ids[0], "U0REP1", "call", at(80))
+        await services.dispose(ids[0], "U0REP1", "qualified", at(180))
     return clean_env(DATABASE_URL=url, HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"))
 
 

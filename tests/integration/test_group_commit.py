@@ -12,6 +12,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.effects import Effect, Refresh, RefreshHomes
 from bot.domain.policy import Policy, snapshot
 from storage.db import Database, GroupCommit
 from storage.outbox import OutboxStore
@@ -34,17 +35,25 @@ def counted_commits() -> Iterator[list[int]]:
         event.remove(Engine, "commit", count)
 
 
+def rerendered(lead_id: int) -> list[Effect]:
+    """What the claim use case decides a claim causes: its message and its people's homes."""
+    return [Refresh(lead_id), RefreshHomes(leads=(lead_id,))]
+
+
 async def test_a_burst_of_claims_commits_together(store: Store, policy: Policy) -> None:
     await store.save_policy(policy.version, snapshot(policy), NOW)
     leads = [
-        (await store.create_lead(new_lead(policy, f"burst-{i}"), [], NOW))[0].id for i in range(40)
+        (await store.create_lead(new_lead(policy, f"burst-{i}"), NOW))[0].id for i in range(40)
     ]
     claimers = {lead_id: f"U0REP{index % 7}" for index, lead_id in enumerate(leads)}
     before = await OutboxStore(store.db).pending()
 
     with counted_commits() as commits:
         wins = await asyncio.gather(
-            *(store.claim(lead_id, rep, None, NOW) for lead_id, rep in claimers.items())
+            *(
+                store.claim(lead_id, rep, None, NOW, effects=rerendered(lead_id))
+                for lead_id, rep in claimers.items()
+            )
         )
 
     assert wins == [True] * 40
@@ -59,8 +68,8 @@ async def test_a_burst_of_claims_commits_together(store: Store, policy: Policy) 
 
 async def test_a_race_inside_one_batch_still_has_one_winner(store: Store, policy: Policy) -> None:
     await store.save_policy(policy.version, snapshot(policy), NOW)
-    lead_id = (await store.create_lead(new_lead(policy, "race-1"), [], NOW))[0].id
-    other = (await store.create_lead(new_lead(policy, "race-2"), [], NOW))[0].id
+    lead_id = (await store.create_lead(new_lead(policy, "race-1"), NOW))[0].id
+    other = (await store.create_lead(new_lead(policy, "race-2"), NOW))[0].id
     reps = [f"U0REP{i}" for i in range(10)]
     with counted_commits() as commits:
         wins = await asyncio.gather(

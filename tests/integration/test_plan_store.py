@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.domain.lead import Refusal
 from bot.domain.plan import Funnel, Goal
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.services.leads import ActivityResult, Services
+from bot.domain.refusal import Reason, Refusal
+from bot.services.leads import AlreadyRecorded, Invalid, Recorded, Services, Stored
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -37,13 +37,13 @@ async def arrive(services: Services, external_id: str, weeks_ago: float, **field
     received = NOW - timedelta(weeks=weeks_ago)
     payload = lead_payload(external_id, received_at=received.isoformat(), **fields)
     result = await services.intake(payload, received)
-    assert result.lead is not None and result.created
+    assert isinstance(result, Stored) and result.created
     return result.lead.id
 
 
-async def crm(services: Services, external_id: str, **payload: Any) -> ActivityResult:
+async def crm(services: Services, external_id: str, **payload: Any) -> Recorded | AlreadyRecorded:
     result = await services.activity(external_id, payload, NOW)
-    assert not result.errors, result.errors
+    assert not isinstance(result, Invalid), result.errors
     return result
 
 
@@ -130,11 +130,12 @@ async def test_stage_times_are_set_once_and_every_change_is_an_event(
         "currency": "AUD",
     }
     later = await crm(services, "hs-1", type="stage", stage="opportunity", amount=25_000)
-    assert later.recorded is not None and later.recorded["amount"] == 25_000
+    assert isinstance(later, Recorded) and later.recorded["amount"] == 25_000
     won = await crm(services, "hs-1", type="stage", stage="won", amount=27_500, id="sf-1")
-    assert won.recorded is not None
+    assert isinstance(won, Recorded)
     again = await crm(services, "hs-1", type="stage", stage="won", amount=99_000)
-    assert again.recorded is None and again.message.startswith("the lead already had this")
+    assert isinstance(again, AlreadyRecorded)
+    assert again.message.startswith("the lead already had this")
     opportunity_at = datetime(2026, 11, 20, tzinfo=UTC)
     assert await deal_of(store, lead) == (opportunity_at, NOW, None, 27_500)
     with pytest.raises(Refusal, match="recorded as won on 2026-11-23; not lost too"):
@@ -153,27 +154,32 @@ async def test_an_activity_id_counts_once_even_sent_twice_at_once(
     lead = await arrive(services, "hs-1", 3)
     payload = {"type": "stage", "stage": "won", "amount": 10_000, "id": "sf-9"}
     results = await asyncio.gather(*(crm(services, "hs-1", **payload) for _ in range(5)))
-    assert sorted(result.recorded is not None for result in results) == [False] * 4 + [True]
-    repeats = [result.message for result in results if result.recorded is None]
+    assert sorted(isinstance(result, Recorded) for result in results) == [False] * 4 + [True]
+    repeats = [result.message for result in results if isinstance(result, AlreadyRecorded)]
     assert repeats == ["activity 'sf-9' was recorded already; nothing changed"] * 4
     assert [e.type for e in await store.events(lead)].count("won") == 1
     # The same id again later is a repeat, even with what would now contradict the deal.
     repeat = await crm(services, "hs-1", type="stage", stage="lost", id="sf-9")
-    assert repeat.recorded is None
+    assert isinstance(repeat, AlreadyRecorded)
 
 
 async def test_unknown_leads_bad_times_and_other_currencies(services: Services) -> None:
-    missing = await services.activity("nope", {"type": "stage", "stage": "won"}, NOW)
-    assert missing.lead_id is None
-    assert missing.message == "no lead with the external id 'nope': send it to POST /leads first"
+    with pytest.raises(Refusal) as missing:
+        await services.activity("nope", {"type": "stage", "stage": "won"}, NOW)
+    assert missing.value.reason is Reason.NOT_FOUND
+    assert missing.value.message == (
+        "no lead with the external id 'nope': send it to POST /leads first"
+    )
     await arrive(services, "hs-1", 1)
     future = await services.activity(
         "hs-1", {"type": "stage", "stage": "won", "at": "2026-12-25T00:00Z"}, NOW
     )
+    assert isinstance(future, Invalid)
     assert [(e.field, e.message) for e in future.errors] == [("at", "must not be in the future")]
     dollars = await services.activity(
         "hs-1", {"type": "stage", "stage": "won", "amount": 5, "currency": "USD"}, NOW
     )
+    assert isinstance(dollars, Invalid)
     assert [(e.field, e.message) for e in dollars.errors] == [
         ("currency", "must be AUD, the plan's currency in sla.yaml (nothing is converted)")
     ]
@@ -188,7 +194,7 @@ async def test_a_crm_attempt_counts_like_a_button_and_rerenders_the_lead(
     lead_id = await arrive(services, "hs-1", 1 / 168)  # an hour ago
     with pytest.raises(Refusal, match="not claimed yet"):
         await crm(services, "hs-1", type="attempt", kind="call")
-    assert (await services.claim(lead_id, "U0REP1", NOW)).ok
+    await services.claim(lead_id, "U0REP1", NOW)
     await _delivered(store)
     touched = NOW - timedelta(minutes=1)
     first = await crm(
@@ -205,12 +211,14 @@ async def test_a_crm_attempt_counts_like_a_button_and_rerenders_the_lead(
     assert lead.attempts == 1 and lead.first_touch_at == touched
     assert await _pending_updates(store) == [lead_id]  # its message is re-rendered
     # The same id again is a repeat; a second attempt without one counts (another kind).
-    assert (await crm(services, "hs-1", type="attempt", kind="call", id="a-1")).recorded
-    assert (await crm(services, "hs-1", type="attempt", kind="call", id="a-1")).recorded is None
+    assert isinstance(await crm(services, "hs-1", type="attempt", kind="call", id="a-1"), Recorded)
+    again = await crm(services, "hs-1", type="attempt", kind="call", id="a-1")
+    assert isinstance(again, AlreadyRecorded)
     email = await crm(services, "hs-1", type="attempt", kind="email")
-    assert email.recorded is not None and email.recorded["attempts"] == 3
+    assert isinstance(email, Recorded) and email.recorded["attempts"] == 3
     # Without an id, the same kind by the same person within 10 seconds is a double send.
-    assert (await crm(services, "hs-1", type="attempt", kind="email")).recorded is None
+    double = await crm(services, "hs-1", type="attempt", kind="email")
+    assert isinstance(double, AlreadyRecorded)
     events = [
         (e.type, e.actor, e.data.get("source"))
         for e in await store.events(lead_id)
@@ -227,7 +235,7 @@ async def test_a_crm_attempt_counts_like_a_button_and_rerenders_the_lead(
 
 async def test_an_attempt_on_a_closed_lead_is_refused(services: Services) -> None:
     lead_id = await arrive(services, "hs-1", 0)
-    assert (await services.claim(lead_id, "U0REP1", NOW)).ok
+    await services.claim(lead_id, "U0REP1", NOW)
     await services.dispose(lead_id, "U0REP1", "qualified", NOW)
     with pytest.raises(Refusal, match=r"closed \(qualified\); nothing was recorded"):
         await crm(services, "hs-1", type="attempt", kind="call")

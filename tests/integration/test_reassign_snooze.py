@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain.lead import Refusal, Stage
+from bot.domain.lead import Stage
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper
@@ -61,7 +62,7 @@ async def posted_lead(services: Services, **overrides: Any) -> int:
 
 async def claimed_lead(services: Services) -> int:
     lead_id = await posted_lead(services)
-    assert (await services.claim(lead_id, OWNER, MONDAY + timedelta(minutes=4))).ok
+    await services.claim(lead_id, OWNER, MONDAY + timedelta(minutes=4))
     return lead_id
 
 
@@ -97,7 +98,7 @@ async def test_reassigning_an_unclaimed_lead_changes_its_suggested_owner(
 
     outcome = await services.reassign(lead_id, MANAGER, PEER, now)
 
-    assert outcome.ok and not outcome.repeated
+    assert not outcome.repeated
     assert outcome.message.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
     lead = await services.lead(lead_id)
     assert (lead.stage, lead.owner, lead.suggested_owner) == (Stage.MQL, None, PEER)
@@ -118,7 +119,7 @@ async def test_reassigning_a_claimed_lead_changes_its_owner(services: Services) 
 
     outcome = await services.reassign(lead_id, MANAGER, PEER, MONDAY + timedelta(hours=3))
 
-    assert outcome.ok
+    assert not outcome.repeated
     lead = await services.lead(lead_id)
     assert (lead.stage, lead.owner) == (Stage.SAL, PEER)
     (note, dm) = await messages(services)
@@ -165,7 +166,7 @@ async def test_only_a_manager_reassigns_or_snoozes(services: Services) -> None:
 
 async def test_a_closed_lead_is_neither_reassigned_nor_snoozed(services: Services) -> None:
     lead_id = await claimed_lead(services)
-    assert (await services.dispose(lead_id, OWNER, "qualified", MONDAY + timedelta(hours=1))).ok
+    await services.dispose(lead_id, OWNER, "qualified", MONDAY + timedelta(hours=1))
     before = await state(services, lead_id)
     now = MONDAY + timedelta(hours=2)
 
@@ -211,7 +212,7 @@ async def test_a_snooze_holds_the_ladder_for_one_working_hour(services: Services
     outcome = await services.snooze(lead_id, MANAGER, now)
 
     until = now + timedelta(hours=1)  # 13:02, within working hours
-    assert outcome.ok and outcome.message.startswith(f"😴 Snoozed by <@{MANAGER}> until <!date^")
+    assert outcome.message.startswith(f"😴 Snoozed by <@{MANAGER}> until <!date^")
     lead = await services.lead(lead_id)
     assert lead.snoozed_until == until and lead.next_action_at == until
     event = (await services.store.events(lead_id))[-1]
@@ -236,7 +237,7 @@ async def test_a_snooze_keeps_a_later_next_look(services: Services) -> None:
     assert before.next_action_at is not None
     now = MONDAY + timedelta(minutes=5)
 
-    assert (await services.snooze(lead_id, MANAGER, now)).ok
+    await services.snooze(lead_id, MANAGER, now)
 
     lead = await services.lead(lead_id)
     assert lead.snoozed_until == now + timedelta(hours=1)

@@ -38,24 +38,24 @@ async def history(store: Store, policy: Policy) -> Services:
         return result.lead.id
 
     early = await arrive("hs-old", MONDAY - timedelta(days=7))
-    assert (await services.claim(early, ENT, MONDAY - timedelta(days=7))).ok
+    await services.claim(early, ENT, MONDAY - timedelta(days=7))
     touched = await arrive("hs-1", MONDAY)
-    assert (await services.claim(touched, ENT, MONDAY + timedelta(minutes=5))).ok
-    assert (await services.log_attempt(touched, ENT, "call", MONDAY + timedelta(minutes=20))).ok
-    assert (await services.dispose(touched, ENT, "qualified", MONDAY + timedelta(hours=1))).ok
+    await services.claim(touched, ENT, MONDAY + timedelta(minutes=5))
+    await services.log_attempt(touched, ENT, "call", MONDAY + timedelta(minutes=20))
+    await services.dispose(touched, ENT, "qualified", MONDAY + timedelta(hours=1))
     claimed = await arrive("hs-2", MONDAY + timedelta(minutes=1))
-    assert (await services.claim(claimed, "U0REP2", MONDAY + timedelta(minutes=30))).ok
+    await services.claim(claimed, "U0REP2", MONDAY + timedelta(minutes=30))
     await arrive("hs-3", MONDAY + timedelta(minutes=2), source="event")
     small = {"name": "Tiny Co", "employees": 12, "country": "AU"}
     smb = await arrive("hs-4", MONDAY + timedelta(minutes=3), company=small, score=70)
-    assert (await services.claim(smb, "U0REP5", MONDAY + timedelta(minutes=10))).ok
+    await services.claim(smb, "U0REP5", MONDAY + timedelta(minutes=10))
     for minute in range(6):
         at = MONDAY + timedelta(minutes=11 + minute)
-        assert (await services.log_attempt(smb, "U0REP5", ["call", "email"][minute % 2], at)).ok
+        await services.log_attempt(smb, "U0REP5", ["call", "email"][minute % 2], at)
     rejected = await services.dispose(
         smb, "U0REP5", "not_a_fit", MONDAY + timedelta(hours=2), "Not ICP", "Too small"
     )
-    assert rejected.ok
+    assert not rejected.repeated
     low = await services.intake(lead_payload("hs-5", score=20, title=None), MONDAY)
     assert low.lead is not None
     return services

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.lead import Refusal, Stage
+from bot.domain.lead import Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.services.leads import Services
+from bot.domain.refusal import Reason, Refusal
+from bot.services.leads import Invalid, Services
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
 from storage.repository import Store
@@ -45,7 +46,7 @@ async def claimed_lead(services: Services, rep: str = "U0REP1", external_id: str
     result = await services.intake(lead_payload(external_id), MONDAY)
     assert result.lead is not None
     outcome = await services.claim(result.lead.id, rep, MONDAY + timedelta(minutes=4))
-    assert outcome.ok
+    assert not outcome.repeated
     return result.lead.id
 
 
@@ -74,7 +75,7 @@ async def test_duplicate_intake_returns_the_same_lead_and_posts_once(services: S
 
 async def test_invalid_intake_stores_nothing(services: Services) -> None:
     result = await services.intake({"external_id": "x", "email": "not-an-email"}, MONDAY)
-    assert result.lead is None and not result.created
+    assert isinstance(result, Invalid)
     assert [(e.field, e.message) for e in result.errors] == [
         ("email", "must be an email address like jane@example.com")
     ]
@@ -112,15 +113,12 @@ async def test_claim_race_has_one_winner_and_losers_hear_who(services: Services)
         *(services.claim(result.lead.id, rep, MONDAY) for rep in reps), return_exceptions=True
     )
     winners = [
-        rep
-        for rep, o in zip(reps, outcomes, strict=True)
-        if not isinstance(o, BaseException) and o.ok
+        rep for rep, o in zip(reps, outcomes, strict=True) if not isinstance(o, BaseException)
     ]
     assert len(winners) == 1
     for outcome in outcomes:
-        if isinstance(outcome, Refusal):
-            assert f"<@{winners[0]}>" in outcome.message
-        elif not isinstance(outcome, BaseException) and not outcome.ok:
+        if isinstance(outcome, BaseException):
+            assert isinstance(outcome, Refusal) and outcome.reason is Reason.TAKEN
             assert f"<@{winners[0]}>" in outcome.message
     assert await effects(services, "update_lead") == [result.lead.id]
 
@@ -142,18 +140,19 @@ async def test_reason_required_disposition_needs_reason_and_note(services: Servi
     lead_id = await claimed_lead(services)
     start = await services.start_disposition(lead_id, "U0REP1", "not_a_fit")
     assert start.needs_modal
-    outcome = await services.dispose(lead_id, "U0REP1", "not_a_fit", MONDAY, reason=None, note=" ")
-    assert not outcome.ok and set(outcome.errors) == {"reason", "note"}
+    with pytest.raises(Refusal) as refused:
+        await services.dispose(lead_id, "U0REP1", "not_a_fit", MONDAY, reason=None, note=" ")
+    assert set(refused.value.fields) == {"reason", "note"}
     assert (await services.lead(lead_id)).stage is Stage.SAL
     done = await services.dispose(
         lead_id, "U0REP1", "not_a_fit", MONDAY, reason="No budget", note="Budget frozen to July"
     )
-    assert done.ok and done.lead is not None
+    assert done.lead is not None
     assert (done.lead.stage, done.lead.disposition_reason) == (Stage.REJECT, "No budget")
     again = await services.dispose(
         lead_id, "U0REP1", "not_a_fit", MONDAY, reason="No budget", note="Budget frozen to July"
     )
-    assert again.ok and again.repeated and again.message == ""
+    assert again.repeated and again.message == ""
     assert await effects(services, "feedback") == [lead_id]  # once, not twice
 
 
@@ -162,7 +161,7 @@ async def test_only_owner_or_manager_dispositions(services: Services) -> None:
     with pytest.raises(Refusal, match="Only <@U0REP1>"):
         await services.dispose(lead_id, "U0REP2", "qualified", MONDAY)
     outcome = await services.dispose(lead_id, "U0MGR2", "qualified", MONDAY)
-    assert outcome.ok and outcome.lead is not None and outcome.lead.stage is Stage.SQL
+    assert outcome.lead is not None and outcome.lead.stage is Stage.SQL
     assert (
         await effects(services, "feedback") == []
     )  # a qualified lead is not feedback to marketing
@@ -185,7 +184,7 @@ async def test_unable_to_contact_needs_the_minimum_attempts(services: Services) 
     for index in range(6):
         await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(hours=index))
     outcome = await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=3))
-    assert outcome.ok and outcome.lead is not None and outcome.lead.stage is Stage.RECYCLE
+    assert outcome.lead is not None and outcome.lead.stage is Stage.RECYCLE
 
 
 async def test_a_lead_keeps_the_sla_version_it_arrived_under(
@@ -205,6 +204,6 @@ async def test_a_lead_keeps_the_sla_version_it_arrived_under(
     old_lead = await later.lead(lead_id)
     assert (await later.policy_for(old_lead)).version == policy.version
     outcome = await later.dispose(lead_id, "U0REP1", "bad_timing", MONDAY)  # only in the old SLA
-    assert outcome.ok
+    assert not outcome.repeated
     new = await later.intake(lead_payload("hs-2"), MONDAY)
     assert new.lead is not None and new.lead.sla_version == new_policy.version

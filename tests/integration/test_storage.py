@@ -10,7 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from bot.domain.lead import Stage
+from bot.domain.effects import Announce, Effect, RefreshHomes, Render
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, snapshot
 from storage import db
 from storage.repository import NewLead, Store
@@ -19,29 +20,47 @@ from storage.tables import Base
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
 
 
-def new_lead(policy: Policy, external_id: str, segment: str = "enterprise") -> NewLead:
-    values: dict[str, Any] = {
-        "external_id": external_id,
-        "email": f"{external_id.lower()}@example.com",
-        "company": {"name": "Acme"},
-        "engagement": [],
-        "payload": {"external_id": external_id},
-        "score": 85,
-        "score_reasons": [],
-        "stage": Stage.MQL.value,
-        "segment": segment,
-        "channel": "C0ENT",
-        "tier": "hot",
-        "sla_version": policy.version,
-        "received_at": NOW,
-        "attempts": 0,
-    }
-    return NewLead(values=values, pool=["U0REP1", "U0REP2"], announce_in="C0ENT")
+def new_lead(
+    policy: Policy,
+    external_id: str,
+    segment: str = "enterprise",
+    events: list[tuple[str, str, dict[str, Any]]] | None = None,
+) -> NewLead:
+    """A routed MQL as the intake use case hands it to storage: posted to C0ENT, with the
+    App Home of the rep it is suggested to."""
+    lead = LeadView(
+        id=0,
+        external_id=external_id,
+        email=f"{external_id.lower()}@example.com",
+        company={"name": "Acme"},
+        score=85,
+        stage=Stage.MQL,
+        segment=segment,
+        channel="C0ENT",
+        tier="hot",
+        sla_version=policy.version,
+        received_at=NOW,
+    )
+
+    def effects(stored: LeadView) -> list[Effect]:
+        key = f"{Announce.POST}:{stored.id}"
+        return [Render(Announce.POST, stored.id, "C0ENT", key), RefreshHomes(leads=(stored.id,))]
+
+    return NewLead(
+        lead=lead,
+        payload={"external_id": external_id},
+        mql=True,
+        complete=True,
+        icp=None,
+        pool=["U0REP1", "U0REP2"],
+        events=events or [],
+        effects=effects,
+    )
 
 
 async def stored(store: Store, policy: Policy, external_id: str = "x-1") -> int:
     await store.save_policy(policy.version, snapshot(policy), NOW)
-    lead, created = await store.create_lead(new_lead(policy, external_id), [], NOW)
+    lead, created = await store.create_lead(new_lead(policy, external_id), NOW)
     assert created
     return lead.id
 
@@ -66,7 +85,7 @@ async def test_concurrent_duplicates_store_one_lead(store: Store, policy: Policy
     await store.save_policy(policy.version, snapshot(policy), NOW)
     results = await asyncio.gather(
         *(
-            store.create_lead(new_lead(policy, "dup-1"), [("received", "api", {})], NOW)
+            store.create_lead(new_lead(policy, "dup-1", events=[("received", "api", {})]), NOW)
             for _ in range(12)
         )
     )
@@ -129,11 +148,11 @@ async def test_round_robin_rotates_and_persists(store: Store, policy: Policy) ->
     await store.save_policy(policy.version, snapshot(policy), NOW)
     owners = []
     for index in range(5):
-        lead, _ = await store.create_lead(new_lead(policy, f"rr-{index}"), [], NOW)
+        lead, _ = await store.create_lead(new_lead(policy, f"rr-{index}"), NOW)
         owners.append(lead.suggested_owner)
     assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2", "U0REP1"]
     again = Store(store.db)  # a restarted process continues the rotation
-    lead, _ = await again.create_lead(new_lead(policy, "rr-5"), [], NOW)
+    lead, _ = await again.create_lead(new_lead(policy, "rr-5"), NOW)
     assert lead.suggested_owner == "U0REP2"
 
 
@@ -156,7 +175,7 @@ async def test_policy_snapshots_are_kept(store: Store, policy: Policy) -> None:
 async def test_round_robin_under_concurrent_intake(store: Store, policy: Policy) -> None:
     await store.save_policy(policy.version, snapshot(policy), NOW)
     leads = await asyncio.gather(
-        *(store.create_lead(new_lead(policy, f"c-{i}"), [], NOW) for i in range(10))
+        *(store.create_lead(new_lead(policy, f"c-{i}"), NOW) for i in range(10))
     )
     owners = [lead.suggested_owner for lead, _ in leads]
     assert all(created for _, created in leads)

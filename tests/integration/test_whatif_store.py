@@ -38,9 +38,9 @@ async def history(store: Store, policy: Policy) -> None:
         return result.lead.id
 
     worked = await arrive("hs-1", at(0))
-    assert (await services.claim(worked, "U0REP1", at(5))).ok
-    assert (await services.log_attempt(worked, "U0REP1", "call", at(90))).ok
-    assert (await services.dispose(worked, "U0REP1", "qualified", at(600))).ok
+    await services.claim(worked, "U0REP1", at(5))
+    await services.log_attempt(worked, "U0REP1", "call", at(90))
+    await services.dispose(worked, "U0REP1", "qualified", at(600))
     await arrive("hs-2", at(60), received_at=at(0).isoformat())  # on a batch boundary
     small = {"name": "Tiny Co", "employees": 12, "country": "AU"}
     await arrive("hs-3", at(61), company=small, score=70, source="event")

@@ -16,7 +16,7 @@ from bot.domain.activity import (
     apply_stage,
     parse_activity,
 )
-from bot.domain.lead import Refusal
+from bot.domain.refusal import Refusal
 
 RECEIVED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 NOW = RECEIVED + timedelta(days=10)

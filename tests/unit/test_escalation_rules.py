@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain import escalation
+from bot.domain.escalation import claim_deadline, feedback_check
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
-from bot.services.leads import claim_deadline, feedback_check
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 

@@ -10,7 +10,7 @@ from typing import Any
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
 from bot.domain.report import Facts, Report, build_report
-from bot.simulator.server import validate_view
+from bot.simulator.blockkit import validate_view
 from bot.slack.home import (
     HOME_BLOCKS,
     OVERDUE_SHOWN,

@@ -28,7 +28,7 @@ from bot.domain.report import Facts, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
-from bot.simulator.server import validate_blocks, validate_view
+from bot.simulator.blockkit import validate_blocks, validate_view
 from bot.slack.alert_views import delivery_alert
 from bot.slack.blocks import Message
 from bot.slack.home import Dashboard, HomeState, Queue, home_view
@@ -217,8 +217,9 @@ def routed(payload: dict[str, Any]) -> LeadView | None:
         return None
     # The intake service's own routing, so this test follows the product when it changes.
     services = Services(cast(Any, None), PolicyBook(cast(Any, None), POLICY), cast(Any, None))
-    new, _ = services._route(lead_in, payload, NOW, "api")
-    values = json.loads(json.dumps(new.values, default=str))  # the JSON columns round-trip
+    new = services.route(lead_in, payload, NOW, "api")
+    columns = new.columns()
+    values = json.loads(json.dumps(columns, default=str))  # the JSON columns round-trip
     for key in (
         "received_at",
         "first_touch_due_at",
@@ -226,8 +227,9 @@ def routed(payload: dict[str, Any]) -> LeadView | None:
         "claim_due_at",
         "next_action_at",
     ):
-        values[key] = new.values.get(key)
-    fields = {name: values[name] for name in LeadView.__dataclass_fields__ if name in values}
+        values[key] = columns.get(key)
+    given = set(LeadView.__dataclass_fields__) - {"suggested_owner", "posted_at"}
+    fields = {name: values[name] for name in given if name in values}
     fields["stage"] = Stage(values["stage"])
     suggested = next_in_rotation(new.pool, 0) if new.pool else None
     return LeadView(id=41, suggested_owner=suggested, posted_at=NOW, **fields)

@@ -13,13 +13,13 @@ from bot.domain.lead import (
     STAGE_BY_OUTCOME,
     AttemptKind,
     LeadView,
-    Refusal,
     Stage,
     check_claim,
     check_disposition,
     check_work,
 )
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 
 RECEIVED = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
 POOL_REP = "U0REP1"  # an enterprise rep in the example SLA

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.domain import escalation
+from bot.domain.escalation import feedback_deadline
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.services.leads import feedback_deadline
 from bot.slack import alert_views
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bot.cli.plan_text import as_text
-from bot.domain.lead import Refusal
 from bot.domain.plan import Funnel, Goal, History, build_plan, parse_goal, whole
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
+from bot.domain.refusal import Refusal
 from bot.slack.plan_view import revenue_plan
 from tests.unit.test_render import assert_no_live_markup, assert_valid_message
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.domain.lead import Refusal
 from bot.domain.policy import Policy
+from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Counts,
     Facts,

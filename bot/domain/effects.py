@@ -1,0 +1,82 @@
+"""What a change causes in Slack, as data: the use case decides the effects, storage writes
+them to the outbox in the change's own transaction, and the delivery worker sends them.
+
+Keys make an effect happen once: a second effect with the key of one already written is
+ignored (a retried request, or two replicas deciding the same thing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.domain.lead import LeadView
+
+
+class Announce(StrEnum):
+    """A lead's messages that are rendered from its stored state when they are sent."""
+
+    POST = "post_lead"  # its message in its segment channel
+    NURTURE = "nurture_notice"  # a lead that did not qualify, told to marketing
+    FEEDBACK = "feedback"  # its disposition, told to marketing
+
+
+@dataclass(frozen=True)
+class Render:
+    """One of the lead's messages (`what`) in `channel`, rendered when it is sent."""
+
+    what: Announce
+    lead_id: int
+    channel: str
+    key: str
+    cycle: int | None = None  # a new cycle's post of a recycled lead
+
+
+@dataclass(frozen=True)
+class Send:
+    """A ready-made message: to a channel, a person (a user id: their DM), or a lead's thread."""
+
+    channel: str
+    text: str
+    key: str
+    lead_id: int | None = None
+    blocks: tuple[dict[str, object], ...] = ()
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file (a report chart) for a channel, or a user id's DM."""
+
+    channel: str
+    filename: str
+    title: str
+    content: bytes
+    key: str | None = None
+    comment: str | None = None
+    alt_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Re-render the lead's message from its state (repeated refreshes collapse into one)."""
+
+    lead_id: int
+
+
+@dataclass(frozen=True)
+class RefreshHomes:
+    """Re-publish the App Homes of `users`, and of the owners and suggested owners of `leads`
+    (as they are once the change is written); only of people who have opened App Home."""
+
+    users: tuple[str, ...] = ()
+    leads: tuple[int, ...] = ()
+
+
+Effect = Render | Send | Upload | Refresh | RefreshHomes
+
+
+def thread_note(lead: LeadView, text: str, key: str) -> Send:
+    """A note in a lead's thread (in its channel while its post is still on the way)."""
+    channel = lead.message_channel or lead.channel
+    return Send(channel, text, key, lead_id=lead.id, thread_ts=lead.message_ts)

@@ -1,0 +1,193 @@
+"""chat.* and reactions.*: posting, editing, deleting messages; ephemerals; response_url posts."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from bot.simulator.blockkit import (
+    MESSAGE_BLOCK_LIMIT,
+    InvalidPayload,
+    Json,
+    validate_blocks,
+    with_generated_ids,
+)
+from bot.simulator.data import (
+    ApiError,
+    Channel,
+    Ephemeral,
+    Message,
+    MessageVersion,
+    ResponseUrl,
+    flag,
+)
+from bot.simulator.inspection import Inspection
+
+MESSAGE_TEXT_LIMIT = 40_000
+
+
+class ChatMethods(Inspection):
+    """The Web API methods that write messages, and what a response_url post does."""
+
+    def _chat_post_message(self, args: Json) -> Json:
+        state = self._resolve_channel(args.get("channel"), posting=True)
+        text, blocks = self._message_content("chat.postMessage", args)
+        metadata = _metadata(args.get("metadata"))
+        message = self._store_message(
+            state, text or "", blocks or [], metadata, args.get("thread_ts"), bot_id=self.bot_id
+        )
+        return {"channel": state.id, "ts": message.ts, "message": self.message_json(message)}
+
+    def _chat_update(self, args: Json) -> Json:
+        state, message = self._find_own_message(args)
+        if message.user != self.bot_user_id:
+            raise ApiError("cant_update_message")
+        text, blocks = self._message_content("chat.update", args)
+        self._edit(message, text, blocks, _metadata(args.get("metadata")))
+        return {
+            "channel": state.id,
+            "ts": message.ts,
+            "text": message.text,
+            "message": self.message_json(message),
+        }
+
+    def _chat_delete(self, args: Json) -> Json:
+        state, message = self._find_own_message(args)
+        if message.user != self.bot_user_id:
+            raise ApiError("cant_delete_message")
+        self._delete(state, message)
+        return {"channel": state.id, "ts": message.ts}
+
+    def _chat_post_ephemeral(self, args: Json) -> Json:
+        state = self._resolve_channel(args.get("channel"), posting=True)
+        user = args.get("user")
+        if not isinstance(user, str) or not user:
+            raise ApiError("user_not_found")
+        text, blocks = self._message_content("chat.postEphemeral", args)
+        ts = self._next_ts()
+        ephemeral = Ephemeral(
+            state.id, user, text or "", blocks or [], time.monotonic(), ts, args.get("thread_ts")
+        )
+        self._ephemerals.append(ephemeral)
+        return {"message_ts": ts}
+
+    def _chat_get_permalink(self, args: Json) -> Json:
+        state, message = self._find_own_message(args, "message_ts")
+        digits = message.ts.replace(".", "")
+        link = f"https://{self.team_domain}.slack.com/archives/{state.id}/p{digits}"
+        if message.thread_ts:
+            link += f"?thread_ts={message.thread_ts}&cid={state.id}"
+        return {"channel": state.id, "permalink": link}
+
+    def _reactions_add(self, args: Json) -> Json:
+        _, message = self._find_own_message(args, "timestamp")
+        users = message.reactions.setdefault(str(args.get("name") or ""), [])
+        if self.bot_user_id in users:
+            raise ApiError("already_reacted")
+        users.append(self.bot_user_id)
+        return {}
+
+    def _reactions_remove(self, args: Json) -> Json:
+        _, message = self._find_own_message(args, "timestamp")
+        name = str(args.get("name") or "")
+        users = message.reactions.get(name, [])
+        if self.bot_user_id not in users:
+            raise ApiError("no_reaction")
+        users.remove(self.bot_user_id)
+        if not users:
+            del message.reactions[name]
+        return {}
+
+    def _checked_blocks(
+        self, method: str, args: Json, *, limit: int = MESSAGE_BLOCK_LIMIT
+    ) -> list[Json] | None:
+        """Validated blocks with generated ids, None when the call has no `blocks`."""
+        blocks = args.get("blocks")
+        if blocks is None:
+            return None
+        errors = validate_blocks(blocks, limit=limit) if self.validate else []
+        if errors:
+            self.invalid_payloads.append(InvalidPayload(method, copy.deepcopy(blocks), errors))
+            raise ApiError("invalid_blocks", errors=errors)
+        return with_generated_ids(blocks)
+
+    def _message_content(self, method: str, args: Json) -> tuple[str | None, list[Json] | None]:
+        text = _text_arg(args)
+        blocks = self._checked_blocks(method, args)
+        if not text and not blocks and not args.get("attachments"):
+            raise ApiError("no_text")
+        if text is not None and len(text) > MESSAGE_TEXT_LIMIT:
+            raise ApiError("msg_too_long")
+        return text, blocks
+
+    def _edit(
+        self, message: Message, text: str | None, blocks: list[Json] | None, metadata: Json | None
+    ) -> None:
+        message.versions.append(
+            MessageVersion(message.text, message.blocks, message.metadata, time.monotonic())
+        )
+        if text is not None:
+            message.text = text
+        if blocks is not None:
+            message.blocks = blocks
+        if metadata is not None:
+            message.metadata = metadata
+        message.edited_count += 1
+        message.edited_ts = self._next_ts()
+        message.updated_at = time.monotonic()
+
+    def _respond(self, hook: ResponseUrl, body: Json) -> None:
+        """Apply a response_url post: replace/delete the source message, or add a new one."""
+        state = self._channel(hook.channel)
+        source = state.messages.get(hook.message_ts) if hook.message_ts else None
+        if flag(body.get("delete_original")):
+            if source is None:
+                raise ApiError("message_not_found")
+            self._delete(state, source)
+            return
+        text, blocks = self._message_content("response_url", body)
+        if flag(body.get("replace_original")) and source is not None:
+            self._edit(source, text or "", blocks or [], None)  # a replacement is a whole message
+            return
+        if body.get("response_type") == "in_channel":
+            thread_ts = body.get("thread_ts")
+            self._store_message(
+                state, text or "", blocks or [], None, thread_ts, bot_id=self.bot_id
+            )
+            return
+        ephemeral = Ephemeral(
+            hook.channel,
+            hook.user,
+            text or "",
+            blocks or [],
+            time.monotonic(),
+            self._next_ts(),
+            body.get("thread_ts"),
+            source="response_url",
+        )
+        self._ephemerals.append(ephemeral)
+
+    def _delete(self, state: Channel, message: Message) -> None:
+        state.messages.pop(message.ts, None)
+        if message.thread_ts:
+            siblings = state.replies.get(message.thread_ts, [])
+            state.replies[message.thread_ts] = [m for m in siblings if m.ts != message.ts]
+        self.deleted.append(message)
+
+
+def _metadata(value: Any) -> Json | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not isinstance(value.get("event_payload", {}), dict)
+    ):
+        raise ApiError("invalid_metadata_format")
+    return {"event_type": value["event_type"], "event_payload": value.get("event_payload", {})}
+
+
+def _text_arg(args: Json) -> str | None:
+    text = args.get("text")
+    return None if text is None else str(text)

@@ -1,0 +1,99 @@
+"""conversations.*: channel info, joining, opening a DM, history and threads."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from bot.simulator.blockkit import Json
+from bot.simulator.data import ApiError, Channel, Message, flag, int_arg, ts_key
+from bot.simulator.inspection import Inspection
+
+
+class ConversationsMethods(Inspection):
+    """The Web API methods that read channels and their messages."""
+
+    def _channel_json(self, state: Channel) -> Json:
+        out: Json = {
+            "id": state.id,
+            "name": state.name,
+            "is_channel": not state.is_im and not state.is_private,
+            "is_group": False,
+            "is_im": state.is_im,
+            "is_private": state.is_private or state.is_im,
+            "is_archived": False,
+            "is_member": state.id not in self.not_in_channel,
+            "context_team_id": self.team_id,
+        }
+        if state.im_user:
+            out["user"] = state.im_user
+        return out
+
+    def _conversations_info(self, args: Json) -> Json:
+        return {"channel": self._channel_json(self._resolve_channel(args.get("channel")))}
+
+    def _conversations_join(self, args: Json) -> Json:
+        state = self._resolve_channel(args.get("channel"))
+        if state.is_im:
+            raise ApiError("method_not_supported_for_channel_type")
+        self.not_in_channel.discard(state.id)
+        return {"channel": self._channel_json(state)}
+
+    def _conversations_open(self, args: Json) -> Json:
+        users = [u for u in str(args.get("users") or args.get("user") or "").split(",") if u]
+        if len(users) != 1:
+            raise ApiError(
+                "not_enough_users" if not users else "method_not_supported_for_channel_type"
+            )
+        state = self._resolve_channel(users[0])
+        return {"channel": {"id": state.id}}
+
+    def _conversations_history(self, args: Json) -> Json:
+        state = self._resolve_channel(args.get("channel"), posting=True)
+        oldest, latest = ts_key(args.get("oldest") or 0), args.get("latest")
+        latest_key = ts_key(latest) if latest else None
+        inclusive = flag(args.get("inclusive"))
+
+        def in_range(m: Message) -> bool:
+            key = ts_key(m.ts)
+            above = key >= oldest if inclusive else key > oldest
+            below = latest_key is None or (key <= latest_key if inclusive else key < latest_key)
+            return above and below
+
+        newest_first = [m for m in reversed(self.messages(state.id)) if in_range(m)]
+        return self._page(newest_first, args)
+
+    def _conversations_replies(self, args: Json) -> Json:
+        state = self._resolve_channel(args.get("channel"), posting=True)
+        message = state.messages.get(str(args.get("ts") or ""))
+        if message is None:
+            raise ApiError("thread_not_found")
+        parent = state.messages.get(message.thread_ts or "", message)
+        return self._page([parent, *state.replies.get(parent.ts, [])], args)
+
+    def _page(self, messages: list[Message], args: Json) -> Json:
+        limit = min(max(int_arg(args.get("limit"), 100), 1), 999)
+        offset = int_arg(_decode_cursor(args.get("cursor")), 0)
+        page = messages[offset : offset + limit]
+        has_more = len(messages) > offset + limit
+        include_metadata = flag(args.get("include_all_metadata"))
+        return {
+            "messages": [self.message_json(m, include_metadata=include_metadata) for m in page],
+            "has_more": has_more,
+            "response_metadata": {
+                "next_cursor": _encode_cursor(offset + limit) if has_more else ""
+            },
+        }
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: Any) -> str:
+    if not cursor:
+        return "0"
+    try:
+        return base64.b64decode(str(cursor)).decode().removeprefix("offset:")
+    except ValueError:
+        return "0"

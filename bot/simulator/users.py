@@ -1,0 +1,39 @@
+"""auth.test and users.*: who the bot is and who is in the workspace."""
+
+from __future__ import annotations
+
+from bot.simulator.blockkit import Json
+from bot.simulator.data import ApiError
+from bot.simulator.inspection import Inspection
+
+
+class UsersMethods(Inspection):
+    """The Web API methods that describe the bot and the workspace's members."""
+
+    def _auth_test(self, args: Json) -> Json:
+        return {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": "Handoff Simulator",
+            "user": self.users[self.bot_user_id].name,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _users_info(self, args: Json) -> Json:
+        user = self.users.get(str(args.get("user") or ""))
+        if user is None:
+            raise ApiError("user_not_found")
+        return {"user": user.to_api(self.team_id)}
+
+    def _users_list(self, args: Json) -> Json:
+        members = [user.to_api(self.team_id) for user in self.users.values()]
+        return {"members": members, "response_metadata": {"next_cursor": ""}}
+
+    def _users_lookup_by_email(self, args: Json) -> Json:
+        email = str(args.get("email") or "").lower()
+        user = next((u for u in self.users.values() if (u.email or "").lower() == email), None)
+        if user is None:
+            raise ApiError("users_not_found")
+        return {"user": user.to_api(self.team_id)}

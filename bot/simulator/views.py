@@ -1,0 +1,168 @@
+"""views.*: modals and App Home, trigger ids, the view stack, answers to a view_submission."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from typing import Any
+
+from bot.simulator.blockkit import InvalidPayload, Json, validate_view, with_generated_ids
+from bot.simulator.data import ApiError, OpenView, Trigger
+from bot.simulator.inspection import Inspection
+
+VIEW_STACK_LIMIT = 3
+
+
+class ViewsMethods(Inspection):
+    """The Web API methods that open, push, update and publish views."""
+
+    def issue_trigger(self, user_id: str) -> str:
+        """A trigger_id as Slack puts in an interaction; views.open accepts it once, briefly."""
+        self._trigger_seq += 1
+        trigger_id = f"{self._trigger_seq}.{int(time.time())}.{secrets.token_hex(16)}"
+        self._triggers[trigger_id] = Trigger(trigger_id, user_id, time.monotonic())
+        return trigger_id
+
+    def apply_view_response(self, view_id: str, response: Json | None) -> None:
+        """Do what Slack does with the bot's answer to a view_submission."""
+        current = self._views_by_id.get(view_id)
+        if current is None:
+            return
+        action = (response or {}).get("response_action")
+        if action == "errors":
+            current.errors = dict((response or {}).get("errors") or {})
+            return
+        if action in ("update", "push"):
+            new_view = (response or {}).get("view")
+            errors = validate_view(new_view)
+            if errors:
+                self.invalid_payloads.append(
+                    InvalidPayload(f"response_action:{action}", new_view, errors)
+                )
+                return
+            assert isinstance(new_view, dict)
+            if action == "update":
+                current.view = self._stored_view(new_view, current.id, current.view)
+                current.errors = None
+            else:
+                self._open_view(current.user, new_view, None, previous=current)
+            return
+        if action == "clear":
+            for view in self.open_views(current.user):
+                view.closed = True
+            return
+        current.closed = True
+
+    def _views_open(self, args: Json) -> Json:
+        view = self._checked_view("views.open", args.get("view"))
+        trigger = self._use_trigger(args.get("trigger_id"))
+        return {"view": copy.deepcopy(self._open_view(trigger.user, view, trigger.id).view)}
+
+    def _views_push(self, args: Json) -> Json:
+        view = self._checked_view("views.push", args.get("view"))
+        trigger = self._use_trigger(args.get("trigger_id"))
+        top = self.latest_view(trigger.user)
+        if top is None:
+            raise ApiError("not_found")
+        return {"view": copy.deepcopy(self._open_view(trigger.user, view, trigger.id, top).view)}
+
+    def _views_update(self, args: Json) -> Json:
+        view = self._checked_view("views.update", args.get("view"))
+        target: OpenView | None = None
+        if args.get("view_id"):
+            target = self._views_by_id.get(str(args["view_id"]))
+        elif args.get("external_id"):
+            external = str(args["external_id"])
+            target = next(
+                (v for v in reversed(self.views) if v.view.get("external_id") == external), None
+            )
+        else:
+            raise ApiError("invalid_arguments")
+        if target is None:
+            raise ApiError("not_found")
+        if args.get("hash") and args["hash"] != target.view.get("hash"):
+            raise ApiError("hash_conflict")
+        target.view = self._stored_view(view, target.id, target.view)
+        return {"view": copy.deepcopy(target.view)}
+
+    def _views_publish(self, args: Json) -> Json:
+        view = self._checked_view("views.publish", args.get("view"))
+        user = args.get("user_id")
+        if not isinstance(user, str) or not user:
+            raise ApiError("invalid_arguments")
+        if view.get("type") != "home":
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["type must be home"]}
+            )
+        home = self._homes.get(user)
+        if home is None:
+            self._view_seq += 1
+            home = OpenView(f"V0SIM{self._view_seq:06d}", user, {}, None)
+            self._homes[user] = home
+            self._views_by_id[home.id] = home
+        home.view = self._stored_view(view, home.id)
+        return {"view": copy.deepcopy(home.view)}
+
+    def _checked_view(self, method: str, view: Any) -> Json:
+        errors = validate_view(view)
+        if errors:
+            self.invalid_payloads.append(InvalidPayload(method, copy.deepcopy(view), errors))
+            raise ApiError(
+                "invalid_arguments",
+                response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
+            )
+        assert isinstance(view, dict)
+        return view
+
+    def _use_trigger(self, trigger_id: Any) -> Trigger:
+        trigger = self._triggers.get(str(trigger_id or ""))
+        if trigger is None:
+            raise ApiError("invalid_trigger_id")
+        if trigger.used:
+            raise ApiError("exchanged_trigger_id")
+        if time.monotonic() - trigger.issued_at > self.trigger_ttl:
+            raise ApiError("expired_trigger_id")
+        trigger.used = True
+        return trigger
+
+    def _stored_view(self, view: Json, view_id: str, previous: Json | None = None) -> Json:
+        stored: Json = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": view.get("type", "modal"),
+            "blocks": with_generated_ids(view.get("blocks") or []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": (previous or {}).get("previous_view_id"),
+            "root_view_id": (previous or {}).get("root_view_id", view_id),
+            "app_id": self.app_id,
+            "external_id": view.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        if "title" in view:
+            stored["title"] = view["title"]
+        return stored
+
+    def _open_view(
+        self, user: str, view: Json, trigger_id: str | None, previous: OpenView | None = None
+    ) -> OpenView:
+        if previous is not None and len(self.open_views(user)) >= VIEW_STACK_LIMIT:
+            raise ApiError("push_limit_reached")
+        self._view_seq += 1
+        view_id = f"V0SIM{self._view_seq:06d}"
+        stored = self._stored_view(view, view_id)
+        if previous is not None:
+            stored["previous_view_id"] = previous.id
+            stored["root_view_id"] = previous.view.get("root_view_id", previous.id)
+        opened = OpenView(view_id, user, stored, trigger_id)
+        self.views.append(opened)
+        self._views_by_id[view_id] = opened
+        return opened

@@ -1,0 +1,87 @@
+"""The HTTP side of the Web API: reading a call's arguments and writing Slack's answers."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from bot.simulator.blockkit import Json
+from bot.simulator.data import ApiError, RecordedCall
+
+# Fields that slack_sdk (or a form post) may send as a JSON-encoded string.
+_JSON_FIELDS = {
+    "blocks": "invalid_blocks_format",
+    "attachments": "invalid_attachments",
+    "metadata": "invalid_metadata_format",
+    "view": "invalid_arguments",
+}
+
+
+async def read_args(request: web.Request) -> Json:
+    """Merge query string, form body and JSON body, like Slack accepts all three."""
+    args: Json = dict(request.query)
+    if not request.body_exists:
+        return args
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        args.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return args
+    raw = await request.read()
+    if not raw.strip():
+        return args
+    try:
+        if request.content_type == "application/json":
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ApiError("invalid_json")
+            args.update(data)
+        else:
+            args.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            "invalid_json" if isinstance(exc, json.JSONDecodeError) else "invalid_form_data"
+        ) from exc
+    return args
+
+
+def auth_error(request: web.Request, args: Json) -> str | None:
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else args.get("token")
+    if not token:
+        return "not_authed"
+    if not isinstance(token, str) or not token.startswith("xox"):
+        return "invalid_auth"
+    return None
+
+
+def decode_json_fields(args: Json) -> None:
+    for key, error in _JSON_FIELDS.items():
+        value = args.get(key)
+        if isinstance(value, str):
+            try:
+                args[key] = json.loads(value) if value.strip() else None
+            except json.JSONDecodeError as exc:
+                raise ApiError(error) from exc
+
+
+def finish(
+    call: RecordedCall,
+    body: Json,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """Answer with a JSON body, noting the outcome on the recorded call."""
+    call.ok = bool(body.get("ok"))
+    call.error = None if call.ok else str(body.get("error"))
+    call.status = status
+    return web.json_response(body, status=status, headers=headers)
+
+
+def finish_text(call: RecordedCall, status: int, text: str) -> web.Response:
+    """Answer with plain text (response_url and upload URL do), noting the outcome."""
+    call.ok = status == 200
+    call.error = None if call.ok else text
+    call.status = status
+    return web.Response(status=status, text=text)

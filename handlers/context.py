@@ -1,0 +1,131 @@
+"""Every Slack request parsed once, by the first middleware, into a typed `Asked`: what it
+asks for (the access table's action), the lead it names, and what was chosen. The access
+middleware and the listeners read it from the context; nothing parses a button twice."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncBoltContext
+
+from bot.domain.access import Action
+from bot.domain.refusal import Refusal
+from bot.slack.ids import ActionId, CallbackId
+
+LEAD_ID = re.compile(r"^\d{1,18}$")
+REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
+ESCAPED_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+PLAIN_MENTION = re.compile(r"(?<![<\w])@([\w.\-]+)")
+CONTEXT_KEY = "asked"
+
+BUTTONS = {
+    ActionId.CLAIM: Action.CLAIM,
+    ActionId.ATTEMPT: Action.ATTEMPT,
+    ActionId.DISPOSE: Action.DISPOSE,
+    ActionId.REASSIGN: Action.REASSIGN,
+    ActionId.SNOOZE: Action.SNOOZE,
+}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one Slack request asks Handoff to do, as parsed from its payload."""
+
+    action: Action | None = None  # a restricted action (None: open to everyone)
+    lead_id: int | None = None  # the lead it names, when it names one Handoff can read
+    choice: str = ""  # the attempt kind, the disposition code, or the rep of a Reassign menu
+    command: str | None = None  # the slash command, if it is one
+    rep_chosen: bool = True  # a Reassign menu's choice names a lead and a rep
+
+    def lead(self) -> int:
+        """The lead this press names; Refusal if its value is not one Handoff could make."""
+        if self.lead_id is None:
+            raise Refusal("This button does not carry a lead Handoff knows; nothing was changed.")
+        return self.lead_id
+
+    def rep(self) -> str:
+        """The rep a Reassign menu's choice names; Refusal if it names none."""
+        if not self.rep_chosen:
+            raise Refusal(
+                "This choice does not name a lead and a rep Handoff knows; nothing was changed."
+            )
+        return self.choice
+
+
+def lead_id(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and LEAD_ID.match(value) else None
+
+
+def parse(body: dict[str, Any]) -> Asked:
+    """What `body` asks for; an `Asked()` with no action for what the access table leaves open."""
+    kind = body.get("type")
+    if kind == "block_actions" and body.get("actions"):
+        return _press(body["actions"][0])
+    if kind == "view_submission":
+        return _submission(body.get("view") or {})
+    command = body.get("command")
+    if command in ("/sla-report", "/sla-plan"):  # both read the team's history
+        return Asked(Action.SLA_REPORT, command=command)
+    if command == "/handoff" and _sets_someone_else_away(body):
+        return Asked(Action.AWAY_FOR_OTHERS, command=command)
+    return Asked(command=command if isinstance(command, str) else None)
+
+
+def _press(pressed: dict[str, Any]) -> Asked:
+    action_id = str(pressed.get("action_id", ""))
+    if action_id == ActionId.REPORT_SHARE:
+        return Asked(Action.SLA_REPORT, choice=str(pressed.get("value") or ""))
+    if action_id == ActionId.REASSIGN:
+        option = pressed.get("selected_option")
+        value = option.get("value") if isinstance(option, dict) else None
+        found = REASSIGN_CHOICE.match(value) if isinstance(value, str) else None
+        if found is None:  # still the lead, for the access check, if the value starts with it
+            named = lead_id(str(value or "").partition(":")[0])
+            return Asked(Action.REASSIGN, named, rep_chosen=False)
+        return Asked(Action.REASSIGN, int(found[1]), found[2])
+    for prefix, action in BUTTONS.items():
+        if action_id == prefix or action_id.startswith(f"{prefix}_"):
+            choice = action_id.removeprefix(f"{prefix}_") if action_id != prefix else ""
+            return Asked(action, lead_id(pressed.get("value")), choice)
+    return Asked()
+
+
+def _submission(view: dict[str, Any]) -> Asked:
+    if view.get("callback_id") != CallbackId.DISPOSE_MODAL:
+        return Asked()
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return Asked(Action.DISPOSE)
+    if not isinstance(meta, dict):
+        return Asked(Action.DISPOSE)
+    return Asked(Action.DISPOSE, lead_id(str(meta.get("lead_id"))), str(meta.get("code")))
+
+
+def _sets_someone_else_away(command: dict[str, Any]) -> bool:
+    """`/handoff away @someone` where someone is not the caller (mentions escaped or not)."""
+    word, _, rest = (command.get("text") or "").strip().partition(" ")
+    if word.lower() != "away":
+        return False
+    caller, caller_name = command.get("user_id"), command.get("user_name")
+    others = [user for user in ESCAPED_MENTION.findall(rest) if user != caller]
+    others += [name for name in PLAIN_MENTION.findall(rest) if name != caller_name]
+    return bool(others)
+
+
+async def parse_once(
+    body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+) -> None:
+    """The first middleware: parse the request into the context for everything after it."""
+    context[CONTEXT_KEY] = parse(body)
+    await next()
+
+
+def asked(context: AsyncBoltContext) -> Asked:
+    """The request as `parse_once` read it."""
+    found = context.get(CONTEXT_KEY)
+    return found if isinstance(found, Asked) else Asked()
