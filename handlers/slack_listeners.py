@@ -25,7 +25,8 @@ from bot.services.digest import Digests
 from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.reports import Reports
-from bot.slack import plan_view, render
+from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
+from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from handlers import authorize
@@ -76,9 +77,7 @@ class HomeAnswer(AsyncRespond):
         return WebhookResponse(url="views.publish", status_code=200, body="", headers={})
 
 
-async def answer(
-    respond: AsyncRespond, message: render.Message, response_type: str = "ephemeral"
-) -> None:
+async def answer(respond: AsyncRespond, message: Message, response_type: str = "ephemeral") -> None:
     """A rendered message through a request's response URL (privately, or to its channel)."""
     await respond(
         text=message.text,
@@ -160,7 +159,7 @@ class Listeners:
             if done.message:
                 self.tell(respond, done.message)
             return
-        alert = render.settled_alert(done.message)
+        alert = alert_views.settled_alert(done.message)
         self.publisher.spawn(
             respond(text=alert.text, blocks=alert.blocks, replace_original=True),
             "settle the manager alert",
@@ -202,7 +201,7 @@ class Listeners:
         press = asked(context)
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
         if start.needs_modal:
-            view = render.disposition_modal(start.lead, start.disposition)
+            view = lead_views.disposition_modal(start.lead, start.disposition)
             self.publisher.spawn(
                 client.views_open(trigger_id=body["trigger_id"], view=view),
                 "open the disposition modal",
@@ -256,18 +255,18 @@ class Listeners:
     async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
         week, _, segment = value.partition("|")
         report = await self.reports.week(week, self.clock(), segment or None)
-        message = render.sla_report(report, self.services.policy, shared_by=user)
+        message = report_views.sla_report(report, self.services.policy, shared_by=user)
         await answer(respond, message, "in_channel")
 
     # --- slash commands ---------------------------------------------------------------------------
 
     async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         lead, events, policy = await self.services.find(command.get("text") or "")
-        card = render.lead_card(lead, events, policy, self.clock())
+        card = lead_views.lead_card(lead, events, policy, self.clock())
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
 
     async def sla_command(self, ack: AsyncAck) -> None:
-        summary = render.sla_summary(self.services.policy)
+        summary = sla_view.sla_summary(self.services.policy)
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
     async def handoff_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -291,7 +290,9 @@ class Listeners:
     async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
         now = self.clock()
         report = await self.reports.ask(text, now)
-        await answer(respond, render.sla_report(report, self.services.policy, charts_in_dm=True))
+        await answer(
+            respond, report_views.sla_report(report, self.services.policy, charts_in_dm=True)
+        )
         self.metrics.inc("reports_total")
         await self.digests.charts_to(user, report, now)
 

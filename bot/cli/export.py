@@ -9,18 +9,14 @@ from typing import Any
 
 from bot.domain.durations import words
 from bot.domain.report import Kpi, Report
+from bot.slack.report_views import kpi_value
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
 
 
 def _value(kpi: Kpi) -> str:
-    if kpi.value is None:
-        return "-"
-    if kpi.unit == "share":
-        return f"{kpi.value:.1%}"
-    if kpi.unit == "minutes":
-        return words(int(kpi.value))
-    return f"{kpi.value:.0f}"
+    """As in Slack, with a decimal on shares and an ASCII dash for nothing measured."""
+    return kpi_value(kpi, share_places=1, missing="-")
 
 
 def _kpi_dict(kpi: Kpi) -> dict[str, Any]:

@@ -220,7 +220,8 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff whatif`: the stored history replayed under a proposed SLA file, beside today's."""
-    from bot.domain.whatif import Replay, as_json, as_text
+    from bot.cli.whatif_text import as_json, as_text
+    from bot.domain.whatif import Replay
     from storage import db
     from storage.whatif import WhatIfStore
 
@@ -262,7 +263,8 @@ def write_charts(report: Any, path: str) -> list[str]:
 
 async def _plan(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff plan`: work back from a revenue goal to the MQLs a week it needs, as text."""
-    from bot.domain.plan import as_text, parse_goal
+    from bot.cli.plan_text import as_text
+    from bot.domain.plan import parse_goal
     from bot.services.plan import revenue_plan
     from storage import db
     from storage.plan import PlanStore

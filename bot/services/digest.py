@@ -21,7 +21,7 @@ from bot.domain.report import Period, Report, parse_period
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports, charts
-from bot.slack import render
+from bot.slack import report_views
 from storage.reports import Post, RunStore
 
 log = logging.getLogger("handoff.digest")
@@ -73,12 +73,12 @@ class Digests:
         report = await self.reports.report(week, now)
         posts = []
         if policy.channels.digest:
-            message = render.sla_report(report, policy, digest=True)
+            message = report_views.sla_report(report, policy, digest=True)
             posts.append(Post(policy.channels.digest, message.text, message.blocks))
             drawn = await asyncio.to_thread(charts, report)
             posts += [Post(policy.channels.digest, "", [], chart) for chart in drawn]
         rejections = await self.runs.rejections(week.start, week.end)
-        summary = render.rejection_summary(week, rejections, policy)
+        summary = report_views.rejection_summary(week, rejections, policy)
         posts.append(Post(policy.channels.marketing_feedback, summary.text, summary.blocks))
         return await self.runs.send_once("weekly_digest", week.label, posts, now)
 
@@ -107,6 +107,6 @@ class Digests:
                 worst = sorted(by_segment.items(), key=lambda item: item[1])[:3]
         if not all(value is not None and value < alert.below for _, value in trend):
             return False
-        message = render.compliance_alert(trend, worst, alert.below, policy)
+        message = report_views.compliance_alert(trend, worst, alert.below, policy)
         posts = [Post(user, message.text, message.blocks) for user in alert.notify]
         return await self.runs.send_once("compliance_alert", week.label, posts, now)

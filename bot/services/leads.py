@@ -41,7 +41,7 @@ from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import route
 from bot.services.plan import PLAN_WEEKS, revenue_plan
 from bot.services.policies import PolicyBook
-from bot.slack import render
+from bot.slack import alert_views
 from storage.plan import PlanStore
 from storage.repository import EventView, NewLead, Store
 
@@ -454,9 +454,9 @@ class Services:
         key = f"reassign:{lead.id}:{now.isoformat()}"
         effects: list[Effect] = [
             thread_note(
-                lead, render.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
+                lead, alert_views.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
             ),
-            Send(rep, render.reassigned_dm(handed, actor, policy, now), f"{key}:dm", lead.id),
+            Send(rep, alert_views.reassigned_dm(handed, actor, policy, now), f"{key}:dm", lead.id),
             Refresh(lead.id),
             RefreshHomes(users=tuple(user for user in (current, rep, actor) if user)),
         ]
@@ -469,7 +469,7 @@ class Services:
                 "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
             )
         self.notifier.deliver_soon()
-        return Done(render.reassigned_alert(handed, rep, actor), handed)
+        return Done(alert_views.reassigned_alert(handed, rep, actor), handed)
 
     async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
@@ -478,7 +478,7 @@ class Services:
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
         until = policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
-        note = render.snooze_note(actor, until, policy)
+        note = alert_views.snooze_note(actor, until, policy)
         effects: list[Effect] = [
             thread_note(lead, note, f"snooze:{lead.id}:{until.isoformat()}"),
             RefreshHomes(users=(actor,)),
@@ -494,7 +494,7 @@ class Services:
             )
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
-        return Done(render.snoozed_alert(snoozed, actor, until, policy), snoozed)
+        return Done(alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
 
 
 def _nothing_changed(activity_id: str | None) -> str:

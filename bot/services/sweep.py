@@ -20,7 +20,7 @@ from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
-from bot.slack import render
+from bot.slack import alert_views
 from storage.sweep import Change, Picker, SweepStore
 
 REASSIGN_WHY = {
@@ -132,14 +132,16 @@ def _effect(
     where = lead.message_channel or lead.channel
     match due.step.do:
         case "remind_channel":
-            text = render.channel_reminder(lead, window, policy, now)
+            text = alert_views.channel_reminder(lead, window, policy, now)
             _say(change, lead, now, where, text, thread=True)
         case "remind_owner":
             person = lead.owner or lead.suggested_owner
             if person:
-                _say(change, lead, now, person, render.owner_reminder(lead, window, policy, now))
+                _say(
+                    change, lead, now, person, alert_views.owner_reminder(lead, window, policy, now)
+                )
         case "notify_manager":
-            alert = render.manager_alert(lead, window, policy, now)
+            alert = alert_views.manager_alert(lead, window, policy, now)
             target = policy.channels.escalations or where
             _say(change, lead, now, target, alert.text, alert.blocks)
         case "reassign":
@@ -170,10 +172,10 @@ def _reassign(
         change.values["owner_zone"] = zone
     change.values["suggested_owner"] = rep
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
-    note = render.reassign_note(lead, current, rep, why, policy, now)
+    note = alert_views.reassign_note(lead, current, rep, why, policy, now)
     _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
     handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
-    _say(change, lead, now, rep, render.owner_reminder(handed, window, policy, now))
+    _say(change, lead, now, rep, alert_views.owner_reminder(handed, window, policy, now))
     if current:  # the rep it was taken from sees it leave their App Home
         change.effects.append(RefreshHomes(users=(current,)))
 

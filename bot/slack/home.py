@@ -1,9 +1,9 @@
 """App Home: a rep's own queue and a manager's week, as pure functions of stored state.
 
 A lead reads and acts here as in its channel: the same clock line and the same buttons (same
-action ids and values, from `render`), so a press in App Home goes through the same
-listeners. `bot.services.home.Homes` reads one person's state; the outbox publishes it
-(`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
+action ids and values, from `lead_views`), so a press in App Home goes through the same
+listeners. The home use case (`Homes`) reads one person's state into a `HomeState`; the outbox
+publishes it (`Kind.HOME`), so every publish of a person's home runs in one lane, in order.
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ from bot.domain import escalation
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.domain.report import Kpi, Report
-from bot.slack import render
+from bot.slack.alert_views import manager_alert
+from bot.slack.blocks import FIELD_LIMIT, SECTION_LIMIT, context, divider, fields, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
-from bot.slack.render import _actions, _attempts_line, _clock, _context, _mrkdwn, _section
+from bot.slack.lead_views import attempts_line, clock_line, lead_actions
+from bot.slack.report_views import RAG_ICONS, SHORT_LABELS, kpi_change, kpi_value
 from bot.slack.text import clip, one_line, slack_date
 
 HOME_BLOCKS = 100  # Slack's limit for a home view
 OVERDUE_SHOWN = 10
 LEADS_READ = 40  # of each kind, per rep: more than fit
-HEADER_LIMIT = 150
 RAG_ORDER = {"red": 0, "yellow": 1, "green": 2}
 
 
@@ -63,9 +64,9 @@ class HomeState:
 
 def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
     """The App Home view: the notice, the person's queue, a manager's dashboard."""
-    head = [_section(f"💬 {clip(state.notice, 2900)}")] if state.notice else []
+    head = [section(f"💬 {clip(state.notice, 2900)}")] if state.notice else []
     tail = [
-        _context(
+        context(
             f"{one_line(state.policy.name, 200)} · `/sla` shows the whole agreement · "
             "`/lead &lt;email|external id&gt;` shows a lead's timeline"
         )
@@ -73,15 +74,11 @@ def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
     dashboard = _dashboard(state.dashboard, state, now) if state.dashboard else []
     room = HOME_BLOCKS - len(head) - len(dashboard) - len(tail) - 1  # - 1: a divider
     queue = _queue(state.queue, state, now, room) if state.queue else []
-    divider = [{"type": "divider"}] if queue and dashboard else []
-    return {"type": "home", "blocks": [*head, *queue, *divider, *dashboard, *tail]}
+    between = [divider()] if queue and dashboard else []
+    return {"type": "home", "blocks": [*head, *queue, *between, *dashboard, *tail]}
 
 
 # --- a rep's queue -----------------------------------------------------------------------------
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text[:HEADER_LIMIT]}}
 
 
 def _lead_title(lead: LeadView) -> str:
@@ -98,17 +95,17 @@ def _lookup(lead: LeadView) -> str:
 def _card(lead: LeadView, policy: Policy, now: datetime, text: str) -> list[dict[str, Any]]:
     """A lead as the rep works it: what it is, its clock, the buttons of its message (their
     block ids made unique in the view)."""
-    blocks = [_section(text[: render.SECTION_LIMIT])]
-    clock = _clock(lead, policy, now)
+    blocks = [section(text[:SECTION_LIMIT])]
+    clock = clock_line(lead, policy, now)
     if clock:
-        blocks.append(_context(clock))
-    for block in _actions(lead, policy):
+        blocks.append(context(clock))
+    for block in lead_actions(lead, policy):
         blocks.append({**block, "block_id": f"home_{lead.id}_{block['block_id']}"})
     return blocks
 
 
 def owned_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
-    text = f"🤝 {_lead_title(lead)}\n{_attempts_line(lead, policy)} · {_lookup(lead)}"
+    text = f"🤝 {_lead_title(lead)}\n{attempts_line(lead, policy)} · {_lookup(lead)}"
     return _card(lead, policy, now, text)
 
 
@@ -132,12 +129,12 @@ def _fit(cards: list[list[dict[str, Any]]], room: int, total: int) -> list[dict[
         blocks.extend(card)
         shown += 1
     if total > shown:
-        blocks.append(_context(f"…and {total - shown} more: the channel has them all."))
+        blocks.append(context(f"…and {total - shown} more: the channel has them all."))
     return blocks
 
 
 def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dict[str, Any]]:
-    blocks = [_header("Your open leads")]
+    blocks = [header("Your open leads")]
     if not queue.owned and not queue.suggested:
         if queue.rep:
             empty = "Nothing open. New leads appear in your segment channel, and here too."
@@ -146,7 +143,7 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dic
                 "No leads come to you: you are not in a segment's pool of reps. "
                 "`/sla` shows who works which leads."
             )
-        return [*blocks, _section(empty)]
+        return [*blocks, section(empty)]
     owned = [owned_card(lead, state.versions[lead.sla_version], now) for lead in queue.owned]
     suggested = [
         suggested_card(lead, state.versions[lead.sla_version], now) for lead in queue.suggested
@@ -156,10 +153,10 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dic
     if owned:
         shown = _fit(owned, max(room // 2, room - wanted), queue.owned_total)
     else:
-        shown = [_section("None claimed yet: the leads below are suggested for you.")]
+        shown = [section("None claimed yet: the leads below are suggested for you.")]
     blocks.extend(shown)
     if suggested:
-        blocks.append(_header("Suggested for you"))
+        blocks.append(header("Suggested for you"))
         blocks.extend(_fit(suggested, room - len(shown), queue.suggested_total))
     return blocks
 
@@ -169,19 +166,16 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dic
 
 def _rag(kpis: list[Kpi]) -> str:
     """The coloured KPIs, the worst first."""
-    coloured = [(RAG_ORDER[k.rag], render.RAG_ICONS[k.rag], k) for k in kpis if k.rag]
+    coloured = [(RAG_ORDER[k.rag], RAG_ICONS[k.rag], k) for k in kpis if k.rag]
     coloured.sort(key=lambda item: item[0])
-    shown = [
-        f"{icon} {render.SHORT_LABELS.get(k.key, k.label)} {render.kpi_value(k)}"
-        for _, icon, k in coloured
-    ]
+    shown = [f"{icon} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for _, icon, k in coloured]
     return " · ".join(shown) or "No targets in the SLA file to colour against."
 
 
 def _kpi(kpi: Kpi) -> str:
-    icon = f" {render.RAG_ICONS[kpi.rag]}" if kpi.rag else ""
-    change = render.kpi_change(kpi)
-    return f"*{kpi.label}*\n{render.kpi_value(kpi)}{icon}" + (f" · {change}" if change else "")
+    icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+    change = kpi_change(kpi)
+    return f"*{kpi.label}*\n{kpi_value(kpi)}{icon}" + (f" · {change}" if change else "")
 
 
 def overdue_window(lead: LeadView, policy: Policy, now: datetime) -> escalation.Window | None:
@@ -222,45 +216,38 @@ def overdue_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str
         f"🔴 {_lead_title(lead)}\n{window.what.capitalize()} {late} (due "
         f"{slack_date(window.due, zone)}) · {who}{snoozed} · {_lookup(lead)}"
     )
-    alert = render.manager_alert(lead, window, policy, now)
+    alert = manager_alert(lead, window, policy, now)
     controls = [
         {**block, "block_id": f"home_overdue_{lead.id}"}
         for block in alert.blocks
         if block["type"] == "actions"
     ]
-    return [_section(text[: render.SECTION_LIMIT]), *controls]
+    return [section(text[:SECTION_LIMIT]), *controls]
 
 
 def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
     report = dashboard.report
     progress = " (week in progress)" if report.in_progress else ""
-    fields = [_mrkdwn(_kpi(kpi)[: render.FIELD_LIMIT]) for kpi in report.headline][:10]
     blocks: list[dict[str, Any]] = [
-        _header("This week's SLA"),
-        _section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
-        {"type": "section", "fields": fields},
-        _context(
+        header("This week's SLA"),
+        section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
+        fields(*(_kpi(kpi)[:FIELD_LIMIT] for kpi in report.headline)),
+        context(
             f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "
             f"{report.previous_period.label} · `/sla-report` has the whole report by segment, "
             "source and rep"
         ),
-        _header("Overdue now"),
+        header("Overdue now"),
     ]
     if not dashboard.overdue:
-        blocks.append(_section("No open lead is past a deadline."))
+        blocks.append(section("No open lead is past a deadline."))
     for lead in dashboard.overdue:
         blocks.extend(overdue_card(lead, state.versions[lead.sla_version], now))
     if dashboard.more:
         blocks.append(
-            _context(
+            context(
                 f"The {len(dashboard.overdue)} most overdue are shown; the escalations "
                 "channel has every alert."
             )
         )
     return blocks
-
-
-def publish_failed(user: str, error: str, advice: str | None) -> str:
-    """The escalations channel hears when Slack refuses a person's App Home for good."""
-    text = f":warning: Handoff could not publish <@{user}>'s App Home: Slack said `{error}`."
-    return f"{text} {advice}" if advice else text

@@ -34,9 +34,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.slack import render
-from bot.slack.home import publish_failed
+from bot.slack.alert_views import delivery_alert, publish_failed
+from bot.slack.blocks import Message
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
+from bot.slack.lead_views import feedback_message, lead_message, nurture_notice
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -315,9 +316,7 @@ class Outbox:
             if item.kind == Kind.HOME:
                 text = publish_failed(item.channel, error, ADVICE.get(error))
             else:
-                text = render.delivery_alert(
-                    item.kind, item.channel, error, ADVICE.get(error), lead
-                )
+                text = delivery_alert(item.kind, item.channel, error, ADVICE.get(error), lead)
             alert = (escalations, text)
         await self.rows.failed(item, self.clock(), error, alert)
         if alert:
@@ -334,7 +333,7 @@ class Outbox:
             else:  # its post failed for good: nothing to update
                 await self.rows.delivered(item, self.clock())
             return
-        message = render.lead_message(lead, await self.policies.for_lead(lead), self.clock())
+        message = lead_message(lead, await self.policies.for_lead(lead), self.clock())
         self.metrics.inc("slack_calls_total")
         await self.client.chat_update(
             channel=lead.message_channel,
@@ -387,19 +386,17 @@ class Outbox:
         await self.rows.delivered(item, self.clock(), str(response["ts"]), response.get("channel"))
         self.metrics.inc(_COUNTER[item.kind])
 
-    async def _message(self, item: OutboxItem, lead: LeadView | None) -> render.Message | None:
+    async def _message(self, item: OutboxItem, lead: LeadView | None) -> Message | None:
         if item.kind == Kind.MESSAGE:
-            return render.Message(
-                str(item.payload.get("text", "")), item.payload.get("blocks") or []
-            )
+            return Message(str(item.payload.get("text", "")), item.payload.get("blocks") or [])
         if lead is None:
             return None
         policy = await self.policies.for_lead(lead)
         if item.kind == Kind.POST_LEAD:
-            return render.lead_message(lead, policy, self.clock())
+            return lead_message(lead, policy, self.clock())
         if item.kind == Kind.FEEDBACK:
-            return render.feedback_message(lead, policy)
-        return render.nurture_notice(lead)
+            return feedback_message(lead, policy)
+        return nurture_notice(lead)
 
     async def _upload(self, item: OutboxItem) -> None:
         filename = str(item.payload.get("filename") or "file")

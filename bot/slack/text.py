@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
 _LINE_BREAKS = re.compile(r"[\n\t]")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 def escape(value: object) -> str:
@@ -61,3 +62,13 @@ def slack_date(when: datetime, zone: str, style: str = "{date_short_pretty} {tim
 def team_time(when: datetime, zone: str) -> str:
     """`Tue 14:30 AEDT`: a time in the team's zone, for plain-text fallbacks."""
     return when.astimezone(ZoneInfo(zone)).strftime("%a %H:%M %Z")
+
+
+def is_user_id(value: str) -> bool:
+    """Shaped like a Slack user id (`U0REP1`, `W…`): only such text may become a mention."""
+    return _USER_ID.fullmatch(value) is not None
+
+
+def person(value: str, limit: int) -> str:
+    """A live mention for a Slack user id; any other name (a CRM user, "intake") as text."""
+    return f"<@{value}>" if is_user_id(value) else one_line(value, limit)

@@ -20,7 +20,7 @@ from bot.slack.home import (
     home_view,
     most_overdue,
 )
-from bot.slack.render import lead_message
+from bot.slack.lead_views import lead_message
 from tests.unit.test_render import (
     AFTER_DUE,
     BEFORE_DUE,

@@ -28,10 +28,10 @@ from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
 from bot.simulator.blockkit import validate_blocks, validate_view
+from bot.slack.alert_views import delivery_alert
+from bot.slack.blocks import Message
 from bot.slack.home import Dashboard, HomeState, Queue, home_view
-from bot.slack.render import (
-    Message,
-    delivery_alert,
+from bot.slack.lead_views import (
     disposition_modal,
     feedback_message,
     lead_card,

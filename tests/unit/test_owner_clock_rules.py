@@ -8,7 +8,7 @@ from bot.domain import escalation
 from bot.domain.escalation import feedback_deadline
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.slack import render
+from bot.slack import alert_views
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
 
@@ -67,7 +67,7 @@ def test_the_owners_reminder_counts_in_their_working_hours(policy: Policy) -> No
     )
     window = next(w for w in escalation.windows(lead, owner) if w.ladder == "no_feedback")
     at_noon_new_york = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 04:00 Tue in Sydney: closed
-    text = render.owner_reminder(lead, window, owner, at_noon_new_york)
+    text = alert_views.owner_reminder(lead, window, owner, at_noon_new_york)
     assert "due in 3h" in text  # New York's 12:00 → 15:00; Sydney is shut at that instant
     team = with_clock(policy, "team", deadline="72h")
-    assert "due in 3h" not in render.owner_reminder(lead, window, team, at_noon_new_york)
+    assert "due in 3h" not in alert_views.owner_reminder(lead, window, team, at_noon_new_york)

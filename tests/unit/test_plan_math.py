@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.domain.plan import Funnel, Goal, History, as_text, build_plan, parse_goal, whole
+from bot.cli.plan_text import as_text
+from bot.domain.plan import Funnel, Goal, History, build_plan, parse_goal, whole
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.domain.refusal import Refusal
 from bot.slack.plan_view import revenue_plan

@@ -17,16 +17,16 @@ from slack_sdk.models.views import View
 
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
+from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
-from bot.slack.render import (
-    Message,
+from bot.slack.lead_views import (
     disposition_modal,
     feedback_message,
     lead_card,
     lead_message,
     nurture_notice,
-    sla_summary,
 )
+from bot.slack.sla_view import sla_summary
 from bot.slack.text import clip, escape, plain, safe, slack_date, team_time
 from storage.repository import EventView
 

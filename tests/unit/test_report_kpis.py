@@ -23,7 +23,7 @@ from bot.domain.report import (
     percentile,
     rag,
 )
-from bot.slack.render import kpi_change, kpi_value, sla_report
+from bot.slack.report_views import kpi_change, kpi_value, sla_report
 from tests.unit.test_render import assert_valid_message
 
 ZONE = "Australia/Sydney"

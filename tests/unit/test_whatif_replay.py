@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from bot.cli.whatif_text import as_json, as_text
 from bot.domain.policy import Policy, parse_policy
-from bot.domain.whatif import Fired, History, Replay, as_json, as_text, judge, rows
+from bot.domain.whatif import Fired, History, Replay, judge, rows
 from tests.conftest import ROOT
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # AEDT (UTC+11) on every date below

@@ -1,0 +1,165 @@
+"""What the sweep, a reassignment and a snooze send: reminders, escalation alerts, the notes in a
+lead's thread, the DMs, and the alerts once settled; and the escalations channel's word when
+Slack refuses a delivery for good."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain import escalation
+from bot.domain.lead import LeadView
+from bot.domain.policy import Policy
+from bot.slack.blocks import SECTION_LIMIT, Message, actions, button, section
+from bot.slack.ids import ActionId
+from bot.slack.text import is_user_id, one_line, plain, slack_date, team_time
+
+# --- what Slack refused for good -------------------------------------------------------------
+
+_WHAT = {
+    "post_lead": "post a lead",
+    "update_lead": "update a lead's message",
+    "feedback": "post disposition feedback",
+    "nurture_notice": "post a nurture notice",
+    "upload": "upload a report chart",
+}
+
+
+def delivery_alert(
+    kind: str, channel: str, error: str, advice: str | None, lead: LeadView | None
+) -> str:
+    """The escalations channel hears when Slack refuses a side effect for good."""
+    what = _WHAT.get(kind, "post a message")
+    about = ""
+    if lead is not None:
+        about = (
+            f" for {one_line(lead.display_name, 200)} (`/lead {one_line(lead.external_id, 255)}`)"
+        )
+    where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
+    text = f":warning: Handoff could not {what}{about} in {where}: Slack said `{error}`."
+    return f"{text} {advice}" if advice else text
+
+
+def publish_failed(user: str, error: str, advice: str | None) -> str:
+    """The escalations channel hears when Slack refuses a person's App Home for good."""
+    text = f":warning: Handoff could not publish <@{user}>'s App Home: Slack said `{error}`."
+    return f"{text} {advice}" if advice else text
+
+
+# --- escalation steps -----------------------------------------------------------------------
+
+
+def _lead_line(lead: LeadView) -> str:
+    company = f" ({one_line(lead.company_name, 200)})" if lead.company_name else ""
+    return f"*{one_line(lead.display_name, 200)}*{company}"
+
+
+def _where(lead: LeadView) -> str:
+    return f"<#{lead.message_channel or lead.channel}>"
+
+
+def channel_reminder(
+    lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
+) -> str:
+    """A thread reply on the lead's post: still unclaimed (never @here: one person is named)."""
+    who = f"<@{lead.suggested_owner}>, " if lead.suggested_owner else ""
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    return (
+        f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
+        f"({slack_date(window.due, policy.timezone)})."
+    )
+
+
+def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, now: datetime) -> str:
+    """A DM to the owner (or the suggested owner)."""
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    return (
+        f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
+        f"({slack_date(window.due, policy.timezone)}). `/lead {one_line(lead.external_id, 255)}` "
+        "shows its timeline."
+    )
+
+
+def manager_alert(
+    lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
+) -> Message:
+    """The post in the escalations channel, with Reassign (the pool) and Snooze 1h."""
+    managers = " ".join(f"<@{user}>" for user in policy.managers)
+    owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    text = (
+        f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state}; {owner}."
+    ).strip()
+    segment = policy.segment(lead.segment)
+    current = lead.owner or lead.suggested_owner  # handing it to them would change nothing
+    pool = [rep for rep in (segment.reps if segment else []) if rep != current]
+    value = str(lead.id)
+    elements: list[dict[str, Any]] = []
+    if pool:
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": ActionId.REASSIGN.value,
+                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": plain(rep, 75)},
+                        "value": f"{value}:{rep}",
+                    }
+                    for rep in pool[:100]
+                ],
+            }
+        )
+    elements.append(button("Snooze 1h", ActionId.SNOOZE.value, value))
+    blocks = [section(text), actions(elements)]
+    return Message(text=text, blocks=blocks)
+
+
+def reassign_note(
+    lead: LeadView, old: str | None, new: str, why: str, policy: Policy, now: datetime
+) -> str:
+    """The thread note on the lead's post when it changes hands."""
+    before = f" from <@{old}>" if old else ""
+    return f"🔁 Reassigned to <@{new}>{before} at {team_time(now, policy.timezone)}: {why}."
+
+
+# --- a manager's answer to an alert ---------------------------------------------------------
+
+
+def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
+    """A DM to the rep a manager handed the lead to (`lead` as it is after the change)."""
+    ask = "it is yours now" if lead.owner else "claim it there"
+    running = escalation.windows(lead, policy)
+    clock = ""
+    if running:
+        window = min(running, key=lambda item: item.due)
+        state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+        clock = f" Its {window.what} is {state} ({slack_date(window.due, policy.timezone)})."
+    return (
+        f"🔁 <@{by}> handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "
+        f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
+    )
+
+
+def reassigned_alert(lead: LeadView, new: str, by: str) -> str:
+    """The manager alert once a manager has reassigned the lead."""
+    return f"✅ Reassigned to <@{new}> by <@{by}>: {_lead_line(lead)} in {_where(lead)}."
+
+
+def snooze_note(by: str, until: datetime, policy: Policy) -> str:
+    """The thread note on the lead's post when a manager snoozes its escalations."""
+    return (
+        f"😴 Snoozed by <@{by}> until {slack_date(until, policy.timezone)}: "
+        "no reminders or escalations until then."
+    )
+
+
+def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> str:
+    """The manager alert once a manager has snoozed the lead."""
+    when = slack_date(until, policy.timezone)
+    return f"😴 Snoozed by <@{by}> until {when}: {_lead_line(lead)} in {_where(lead)}."
+
+
+def settled_alert(text: str) -> Message:
+    """A manager alert replaced by what was done about it (its menu and buttons gone)."""
+    return Message(text=text, blocks=[section(text[:SECTION_LIMIT])])

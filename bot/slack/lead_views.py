@@ -1,0 +1,435 @@
+"""The lead's own views: its message in the segment channel, its `/lead` card, the disposition
+modal, and what marketing hears about it (feedback, the nurture notice). Each is a pure function
+of stored state, so a retry or a re-render is always safe."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.domain import escalation
+from bot.domain.durations import words
+from bot.domain.lead import AttemptKind, LeadView, Stage
+from bot.domain.policy import Disposition, Policy
+from bot.slack.blocks import (
+    MAX_BLOCKS,
+    SECTION_LIMIT,
+    Message,
+    actions,
+    button,
+    context,
+    fields,
+    mrkdwn,
+    section,
+)
+from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
+from bot.slack.text import is_user_id, one_line, person, plain, safe, slack_date, team_time
+from storage.repository import EventView
+
+STAGE_WORDS = {
+    Stage.MQL: "MQL, waiting for a rep",
+    Stage.SAL: "Sales accepted (SAL)",
+    Stage.SQL: "Qualified (SQL)",
+    Stage.REJECT: "Rejected",
+    Stage.NURTURE: "Back to marketing (nurture)",
+    Stage.RECYCLE: "Recycle",
+}
+OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️"}
+ENGAGEMENT_SHOWN = 3
+
+
+def _who(lead: LeadView) -> str:
+    name = one_line(lead.display_name, 200)
+    title = f" · {one_line(lead.title, 200)}" if lead.title else ""
+    return f"*{name}*{title}"
+
+
+def _company_line(lead: LeadView) -> str:
+    company = lead.company
+    parts = [f"*{one_line(company['name'], 200)}*" if company.get("name") else "*Company unknown*"]
+    if company.get("employees") is not None:
+        parts.append(f"{int(company['employees']):,} employees")
+    for key in ("industry", "country", "domain"):
+        if company.get(key):
+            parts.append(one_line(company[key], 100))
+    return " · ".join(parts)
+
+
+def _contact_line(lead: LeadView) -> str:
+    parts = [one_line(lead.email, 320)]
+    if lead.phone:
+        parts.append(one_line(lead.phone, 60))
+    return " · ".join(parts)
+
+
+def _engagement(lead: LeadView, zone: str) -> str:
+    items = sorted(lead.engagement, key=lambda item: item.get("at") or "", reverse=True)
+    if not items:
+        return "*Recent engagement*\nNone recorded."
+    lines = []
+    for item in items[:ENGAGEMENT_SHOWN]:
+        kind = one_line(str(item.get("type", "activity")).replace("_", " ").capitalize(), 60)
+        title = one_line(item.get("title") or "(untitled)", 150)
+        when = _engagement_date(item.get("at"), zone)
+        lines.append(f"• {kind}: {title}{when}")
+    more = len(items) - ENGAGEMENT_SHOWN
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return "*Recent engagement*\n" + "\n".join(lines)
+
+
+def _engagement_date(value: Any, zone: str) -> str:
+    # Stored before intake checked instants, or by an import: show none rather than fail.
+    try:
+        return f" ({slack_date(datetime.fromisoformat(str(value)), zone, '{date_short_pretty}')})"
+    except (ValueError, OverflowError):
+        return ""
+
+
+def _stored_instant(value: Any, zone: str) -> str:
+    try:
+        return slack_date(datetime.fromisoformat(str(value)), zone)
+    except (ValueError, OverflowError):
+        return one_line(str(value), 40)
+
+
+URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
+
+
+def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
+    """The lead's clocks in one line: the first touch due or overdue, its claim and disposition
+    deadlines, coloured by urgency; empty when no clock runs."""
+    zone = policy.timezone
+    calendar = policy.calendar_for(lead.owner_zone)
+    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+        # The colour of the nearest clock: green, amber past its first escalation step, red
+        # past its deadline. The message is re-rendered when a step fires, not every minute.
+        icon = URGENCY_ICONS[escalation.urgency(lead, policy, now)[0]]
+        due = lead.first_touch_due_at
+        claim = ""
+        if lead.owner is None and lead.claim_due_at and now <= lead.claim_due_at:
+            claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
+        if now <= due:
+            left = words(calendar.elapsed(now, due))
+            return (
+                f"{icon} First touch due by {slack_date(due, zone)} "
+                f"({left} of working time left){claim}"
+            )
+        late = words(calendar.elapsed(due, now))
+        return f"🔴 First touch was due {slack_date(due, zone)}: overdue by {late} of working time"
+    parts: list[str] = []
+    if lead.owner and lead.claimed_at and lead.posted_at:
+        taken = words(calendar.elapsed(lead.posted_at, lead.claimed_at))
+        parts.append(f"Claimed by <@{lead.owner}> after {taken}")
+    elif lead.owner:
+        parts.append(f"Owner <@{lead.owner}>")
+    if lead.first_touch_at and lead.posted_at:
+        speed = words(calendar.elapsed(lead.posted_at, lead.first_touch_at))
+        on_time = lead.first_touch_due_at is None or lead.first_touch_at <= lead.first_touch_due_at
+        parts.append(f"first touch after {speed} {'✅' if on_time else '(late)'}")
+    elif lead.stage is Stage.SAL and lead.first_touch_due_at:
+        due = lead.first_touch_due_at
+        state = "due" if now <= due else "🔴 overdue since"
+        parts.append(f"first touch {state} {slack_date(due, zone)}")
+    if lead.stage is Stage.SAL and lead.disposition_due_at:
+        level, _ = escalation.urgency(lead, policy, now)
+        due = lead.disposition_due_at
+        parts.append(f"{URGENCY_ICONS[level]} disposition due by {slack_date(due, zone)}")
+    return " · ".join(parts)
+
+
+def attempts_line(lead: LeadView, policy: Policy) -> str:
+    """`Attempts 2/6 (standard: within 10 business days)`."""
+    standard = policy.follow_up
+    return f"Attempts {lead.attempts}/{standard.min_attempts} (standard: within {standard.within})"
+
+
+def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
+    reasons = "; ".join(lead.score_reasons[:3])
+    why = f"\n{one_line(reasons, 300)}" if reasons else ""
+    facts = [
+        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
+        f"*Score*\n{lead.score} ({one_line(lead.tier, 40)}){why}",
+        f"*Segment*\n{one_line(lead.segment, 100)}",
+    ]
+    if lead.stage is Stage.MQL and lead.suggested_owner:
+        facts.append(f"*Suggested owner*\n<@{lead.suggested_owner}>")
+    return fields(*facts)
+
+
+def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
+    """The lead's buttons for its stage (Claim; the attempts and dispositions), the same in its
+    channel message and in App Home, so a press goes through the same listeners."""
+    value = str(lead.id)
+    if lead.stage is Stage.MQL:
+        claim = button("Claim", ActionId.CLAIM, value, style="primary")
+        return [actions([claim], "lead_claim")]
+    if lead.stage is not Stage.SAL:
+        return []
+    attempts = [button(kind.label, attempt_action(kind.value), value) for kind in AttemptKind]
+    blocks = [actions(attempts, "lead_attempts")]
+    buttons = [_disposition_button(item, value) for item in policy.dispositions]
+    for start in range(0, len(buttons), 25):
+        blocks.append(actions(buttons[start : start + 25], f"lead_dispositions_{start // 25}"))
+    return blocks
+
+
+def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
+    action = dispose_action(disposition.code)
+    if disposition.reason_required:  # the modal asks for the reason, and is the confirmation
+        return button(disposition.label, action, value)
+    confirm = {
+        "title": {"type": "plain_text", "text": "Close this lead?"},
+        "text": mrkdwn(plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300)),
+        "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+    style = "primary" if disposition.outcome == "sql" else None
+    return button(disposition.label, action, value, style=style, confirm=confirm)
+
+
+def _outcome(lead: LeadView, policy: Policy) -> str:
+    disposition = policy.disposition(lead.disposition_code or "")
+    label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
+    icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
+    text = f"{icon} *{one_line(label, 100)}* → {STAGE_WORDS[lead.stage]}"
+    if lead.owner:
+        text += f" by <@{lead.owner}>"
+    if lead.dispositioned_at:
+        text += f" on {slack_date(lead.dispositioned_at, policy.timezone)}"
+    if lead.disposition_reason:
+        text += f"\nReason: {one_line(lead.disposition_reason, 200)}"
+    if lead.disposition_note:
+        text += f"\nNote: {safe(lead.disposition_note, 1500)}"
+    return text
+
+
+def _headline(lead: LeadView) -> str:
+    company = f" at {lead.company_name}" if lead.company_name else ""
+    return f"{lead.tier.capitalize()} MQL: {lead.display_name}{company}"
+
+
+def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
+    """The lead's one message in its segment channel, for its current state."""
+    blocks: list[dict[str, Any]] = [
+        section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)}"),
+        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        _facts(lead, policy),
+        section(_engagement(lead, policy.timezone)[:SECTION_LIMIT]),
+    ]
+    track = policy.talk_track(lead.source)
+    if track and lead.stage.is_open:
+        blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
+    clock = clock_line(lead, policy, now)
+    if lead.stage is Stage.SAL:
+        blocks.append(context(*(part for part in (clock, attempts_line(lead, policy)) if part)))
+    elif clock:
+        blocks.append(context(clock))
+    if not lead.stage.is_open:
+        blocks.append(section(_outcome(lead, policy)[:SECTION_LIMIT]))
+    blocks.extend(lead_actions(lead, policy))
+    return Message(text=_fallback(lead, policy), blocks=blocks[:MAX_BLOCKS])
+
+
+def _stage_badge(lead: LeadView) -> str:
+    if lead.stage is Stage.MQL:
+        return "🔥" if lead.tier == "hot" else "🆕"
+    return {Stage.SAL: "🤝"}.get(lead.stage, OUTCOME_ICONS.get(lead.stage.value, "✅"))
+
+
+def _fallback(lead: LeadView, policy: Policy) -> str:
+    # Escape only the lead's own words: the owner's mention must stay a live mention.
+    text = one_line(_headline(lead), 2900)
+    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+        text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
+    elif lead.stage is Stage.SAL:
+        text += f", claimed by <@{lead.owner}>"
+    else:
+        text += f", {STAGE_WORDS[lead.stage]}"
+    return text
+
+
+def feedback_message(lead: LeadView, policy: Policy) -> Message:
+    """What marketing hears in its channel about a reject, nurture or recycle."""
+    disposition = policy.disposition(lead.disposition_code or "")
+    label = disposition.label if disposition else (lead.disposition_code or "?")
+    outcome = disposition.outcome if disposition else lead.stage.value
+    icon = OUTCOME_ICONS.get(outcome, "•")
+    head = f"{icon} *{one_line(label, 100)}* ({outcome}) · {one_line(_headline(lead), 400)}"
+    facts = [
+        f"*Lead*\n{one_line(lead.display_name, 200)} · {one_line(lead.email, 320)}",
+        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
+        f"*Code*\n`{one_line(lead.disposition_code or '?', 64)}`",
+        f"*Reason*\n{one_line(lead.disposition_reason or '—', 200)}",
+        f"*Rep*\n<@{lead.owner}>" if lead.owner else "*Rep*\n—",
+    ]
+    blocks: list[dict[str, Any]] = [
+        section(head),
+        fields(*facts),
+    ]
+    if lead.disposition_note:
+        blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
+    blocks.append(
+        context(f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
+    )
+    text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
+    if lead.disposition_reason:
+        text += f", reason: {lead.disposition_reason}"
+    return Message(text=one_line(text, 3000), blocks=blocks)
+
+
+def nurture_notice(lead: LeadView) -> Message:
+    """A lead that is not an MQL goes back to marketing with its reason, never silently."""
+    head = f"🌱 *Not an MQL, kept in nurture* · {one_line(_headline(lead).split(': ', 1)[-1], 400)}"
+    reason = one_line(lead.stage_reason or "below the MQL definition", 1000)
+    blocks = [
+        section(head),
+        section(
+            f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
+            f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {lead.score}"
+        ),
+        context(f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"),
+    ]
+    text = f"Not an MQL: {lead.display_name} ({lead.stage_reason or 'below the MQL definition'})"
+    return Message(text=one_line(text, 3000), blocks=blocks)
+
+
+def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any]:
+    """The modal that asks for a required reason and note before a disposition."""
+    options = [
+        {"text": {"type": "plain_text", "text": plain(reason, 75)}, "value": reason[:150]}
+        for reason in disposition.reasons[:100]
+    ]
+    metadata = json.dumps({"lead_id": lead.id, "code": disposition.code})
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.DISPOSE_MODAL,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": plain(disposition.label, 24)},
+        "submit": {"type": "plain_text", "text": "Send to marketing"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(
+                f"{one_line(_headline(lead), 500)}\nMarketing will see the reason and your note."
+            ),
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "reason",
+                    "placeholder": {"type": "plain_text", "text": "Pick a reason"},
+                    "options": options,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {"type": "plain_text", "text": "Note for marketing"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "note",
+                    "multiline": True,
+                    "max_length": 2000,
+                    "placeholder": {"type": "plain_text", "text": "What did you learn?"},
+                },
+            },
+        ],
+    }
+
+
+EVENT_WORDS = {
+    "received": "received",
+    "mql": "qualified as MQL",
+    "nurture": "kept in nurture",
+    "posted": "posted to Slack",
+    "claimed": "claimed",
+    "attempt": "contact attempt",
+    "first_touch": "first touch",
+    "dispositioned": "dispositioned",
+    "escalated": "escalated",
+    "reassigned": "reassigned",
+    "snoozed": "escalations snoozed",
+    "recycled_back": "back from recycling: a new cycle",
+}
+ACTION_WORDS = {
+    "remind_channel": "reminder in the channel",
+    "remind_owner": "reminder to the owner",
+    "notify_manager": "managers alerted",
+    "reassign": "reassigned",
+}
+
+
+def _reassigned_detail(data: dict[str, Any]) -> str:
+    people = [
+        f"{word} <@{data[key]}>"
+        for key, word in (("from", "from"), ("to", "to"))
+        if isinstance(data.get(key), str) and is_user_id(data[key])
+    ]
+    return f" {' '.join(people)}" if people else ""
+
+
+def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: datetime) -> Message:
+    """`/lead`: the lead as it stands, with its timeline of events (ephemeral)."""
+    blocks: list[dict[str, Any]] = [
+        section(
+            f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
+        ),
+        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        _facts(lead, policy),
+    ]
+    clock = clock_line(lead, policy, now)
+    if clock:
+        blocks.append(context(clock))
+    if not lead.stage.is_open and lead.disposition_code:
+        blocks.append(section(_outcome(lead, policy)[:SECTION_LIMIT]))
+    blocks.append(section(_timeline(events, policy)))
+    blocks.append(context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
+    return Message(text=_fallback(lead, policy), blocks=blocks)
+
+
+def _timeline(events: list[EventView], policy: Policy) -> str:
+    """The newest events that fit, as whole lines: a cut line could break a date or a mention."""
+    if not events:
+        return "*Timeline*\nNo events yet."
+    lines: list[str] = []
+    room = SECTION_LIMIT - 60  # for the heading and the "earlier events" line
+    for event in reversed(events[-40:]):
+        line = _event_line(event, policy)
+        room -= len(line) + 1
+        if room < 0:
+            break
+        lines.append(line)
+    earlier = len(events) - len(lines)
+    heading = f"*Timeline*\n…{earlier} earlier events not shown" if earlier else "*Timeline*"
+    return "\n".join([heading, *reversed(lines)])
+
+
+def _event_line(event: EventView, policy: Policy) -> str:
+    what = EVENT_WORDS.get(event.type) or one_line(event.type.replace("_", " "), 60)
+    # Mention only what is shaped like a Slack user id; anything else is text.
+    actor = person(event.actor, 40)
+    detail = ""
+    if event.type == "attempt":
+        detail = f" ({one_line(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
+    elif event.type == "dispositioned":
+        detail = f" as {one_line(event.data.get('code', ''), 64)}"
+        if event.data.get("reason"):
+            detail += f" ({one_line(event.data['reason'], 100)})"
+    elif event.type == "nurture":
+        detail = f": {one_line(event.data.get('reason', ''), 300)}"
+    elif event.type == "escalated":
+        action = str(event.data.get("action", ""))
+        ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)
+        step = one_line(str(event.data.get("step", "?")), 10)
+        done = ACTION_WORDS.get(action) or one_line(action.replace("_", " "), 40)
+        detail = f" ({ladder} at {step}%: {done})"
+    elif event.type == "reassigned":
+        detail = _reassigned_detail(event.data)
+    elif event.type == "snoozed" and event.data.get("until"):
+        detail = f" until {_stored_instant(event.data['until'], policy.timezone)}"
+    return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"

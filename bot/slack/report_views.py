@@ -1,0 +1,271 @@
+"""The SLA report (`/sla-report`, shared to a channel, the weekly digest), marketing's weekly
+review of rejections, the compliance alert, and the one way a KPI's value and change are
+written (Slack and `handoff report` alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.durations import words
+from bot.domain.policy import Policy
+from bot.domain.report import Kpi, Period, Report, Slice
+from bot.slack.blocks import (
+    FIELD_LIMIT,
+    MAX_BLOCKS,
+    SECTION_LIMIT,
+    Message,
+    actions,
+    button,
+    context,
+    fields,
+    section,
+)
+from bot.slack.ids import ActionId
+from bot.slack.lead_views import ACTION_WORDS
+from bot.slack.text import one_line, person, slack_date
+
+RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
+SHORT_LABELS = {
+    "first_touch": "First touch",
+    "acceptance": "Acceptance",
+    "feedback": "Feedback",
+    "attempts": "Attempts",
+    "completeness": "Data",
+    "icp": "ICP",
+}
+PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
+REPORT_LINES = 8  # sources and reps shown per section (the rest are counted)
+
+
+def kpi_value(kpi: Kpi, share_places: int = 0, missing: str = "–") -> str:
+    """`92%`, `1h 20m`, `12`, or `missing` when there is nothing to measure. Shares get
+    `share_places` decimals (`handoff report` prints `91.7%`)."""
+    if kpi.value is None:
+        return missing
+    if kpi.unit == "share":
+        return f"{kpi.value:.{share_places}%}"
+    if kpi.unit == "minutes":
+        return words(int(kpi.value))
+    return f"{kpi.value:.0f}"
+
+
+def kpi_change(kpi: Kpi) -> str:
+    """`▲ 4 pts`, `▼ 12m`, `= ` against the previous period; empty when either is unknown."""
+    change = kpi.change
+    if change is None:
+        return ""
+    if kpi.unit == "share":
+        points = round(change * 100)
+        amount = f"{abs(points)} pts"
+    elif kpi.unit == "minutes":
+        points = round(change)
+        amount = words(abs(points))
+    else:
+        points = round(change)
+        amount = str(abs(points))
+    return "= same" if points == 0 else f"{'▲' if points > 0 else '▼'} {amount}"
+
+
+def _kpi_field(kpi: Kpi) -> str:
+    icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+    target = f" (target {kpi.target:.0%})" if kpi.target is not None and kpi.unit == "share" else ""
+    change = kpi_change(kpi)
+    lines = [f"*{kpi.label}*", f"{kpi_value(kpi)}{icon}{target}"]
+    lines.append(" · ".join(part for part in (kpi.detail, change) if part))
+    return "\n".join(line for line in lines if line)[:FIELD_LIMIT]
+
+
+def _rag_line(kpis: list[Kpi]) -> str:
+    parts = [
+        f"{RAG_ICONS[k.rag]} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}"
+        for k in kpis
+        if k.rag is not None
+    ]
+    return " · ".join(parts) or "No targets in the SLA file to colour against."
+
+
+def _slice_line(piece: Slice, name: str) -> str:
+    parts = []
+    for kpi in piece.kpis:
+        if kpi.key == "mql":
+            parts.append(f"{kpi_value(kpi)} MQL{'' if kpi.value == 1 else 's'}")
+        elif kpi.key in ("first_touch", "acceptance", "feedback") and kpi.value is not None:
+            icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+            parts.append(f"{SHORT_LABELS[kpi.key].lower()} {kpi_value(kpi)}{icon}")
+        elif kpi.key == "speed_median" and kpi.value is not None:
+            parts.append(f"speed {kpi_value(kpi)}")
+    return f"• {name}: {' · '.join(parts)}"
+
+
+def _slices_text(title: str, slices: list[Slice], name: Any) -> str:
+    shown = sorted(slices, key=lambda s: -s.received)[:REPORT_LINES]
+    lines = [_slice_line(piece, name(piece.name)) for piece in shown]
+    more = len(slices) - len(shown)
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return f"*{title}*\n" + ("\n".join(lines) or "None.")
+
+
+def sla_report(
+    report: Report,
+    policy: Policy,
+    shared_by: str | None = None,
+    digest: bool = False,
+    charts_in_dm: bool = False,
+) -> Message:
+    """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest)."""
+    period = report.period
+    scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
+    progress = " (week in progress)" if report.in_progress else ""
+    kind = "Weekly SLA digest" if digest else "SLA report"
+    title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
+    headline = {kpi.key: kpi for kpi in report.headline}
+    blocks: list[dict[str, Any]] = [section(title)]
+    if report.empty:
+        blocks.append(section("No leads this week: every figure below is zero."))
+    blocks.append(section(_rag_line(report.headline)))
+    shares = [k for k in report.headline if k.unit == "share"]
+    blocks.append(fields(*(_kpi_field(k) for k in [headline["mql"], *shares])))
+    speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
+    change = kpi_change(speed)
+    blocks.append(
+        section(
+            f"*Speed to lead* (posted → first touch, working time): median {kpi_value(speed)}, "
+            f"p90 {kpi_value(p90)}{f' ({change})' if change else ''} · *time to claim* median "
+            f"{kpi_value(claim)}"
+        )
+    )
+    volume = " · ".join(
+        f"{one_line(k.label, 40)} {kpi_value(k)}"
+        + (f"/{k.target:.0f}" if k.target is not None else "")
+        + (f" {RAG_ICONS[k.rag]}" if k.rag else "")
+        for k in report.volume
+    )
+    mql, sal, sql = report.conversion
+    conversion = f"{mql} MQL → {sal} SAL ({_pct(sal, mql)}) → {sql} SQL ({_pct(sql, mql)})"
+    blocks.append(
+        section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion}")
+    )
+    blocks.append(
+        section(
+            _slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*")[
+                :SECTION_LIMIT
+            ]
+        )
+    )
+    blocks.append(
+        section(
+            _slices_text("By source", report.by_source, lambda n: one_line(n, 60))[:SECTION_LIMIT]
+        )
+    )
+    blocks.append(
+        section(_slices_text("By rep", report.by_rep, lambda n: person(n, 60))[:SECTION_LIMIT])
+    )
+    blocks.append(section(_outcomes_text(report)[:SECTION_LIMIT]))
+    zone = policy.timezone
+    footer = (
+        f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
+        f" · durations in working time ({one_line(zone, 60)})"
+    )
+    if shared_by:
+        footer = f"Shared by <@{shared_by}> · {footer}"
+    if charts_in_dm:
+        footer = f"📈 The charts are in your DM with Handoff · {footer}"
+    blocks.append(context(footer))
+    if shared_by is None and not digest:
+        value = f"{period.label}|{report.segment or ''}"
+        share = button("Share to channel", ActionId.REPORT_SHARE, value)
+        blocks.append(actions([share], "report_actions"))
+    text = f"SLA report {period.label}{scope}: " + _plain_rag(report.headline)
+    return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+def _plain_rag(kpis: list[Kpi]) -> str:
+    return (
+        ", ".join(
+            f"{SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for k in kpis if k.rag is not None
+        )
+        or "no targets set"
+    )
+
+
+def _outcomes_text(report: Report) -> str:
+    mix = " · ".join(f"{one_line(label, 40)} {n}" for _, label, n in report.dispositions)
+    lines = [f"*Dispositions*: {mix or 'none yet'}"]
+    if report.reasons:
+        split = " · ".join(
+            f"{PROBLEM_WORDS.get(problem, 'untagged')} {n}"
+            for problem, n in sorted(report.problems.items(), key=lambda item: -item[1])
+        )
+        lines.append(f"*Why leads were rejected* ({split}):")
+        for reason in report.reasons[:5]:
+            tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
+            lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
+    fired = " · ".join(
+        f"{ladder.replace('_', ' ')}: {ACTION_WORDS.get(action, action)} {n}"
+        for ladder, action, n in report.escalations
+    )
+    lines.append(f"*Escalations fired*: {fired or 'none'}")
+    return "\n".join(lines)
+
+
+def rejection_summary(
+    period: Period, rows: list[tuple[str, str, str, str | None, int]], policy: Policy
+) -> Message:
+    """Marketing's weekly review: last week's rejections by source and campaign, with the
+    problem each reason points at (routing, data, MQL definition)."""
+    total = sum(n for *_, n in rows)
+    title = f"📬 *Rejections in {period.words()}*, by source and campaign: {total} leads"
+    blocks: list[dict[str, Any]] = [section(title)]
+    if not rows:
+        blocks.append(section("No leads were rejected last week."))
+    grouped: dict[tuple[str, str], list[tuple[str, str | None, int]]] = {}
+    for source, campaign, code, reason, n in rows:
+        grouped.setdefault((source, campaign), []).append((code, reason, n))
+    ordered = sorted(grouped.items(), key=lambda item: -sum(n for *_, n in item[1]))
+    lines = []
+    for (source, campaign), reasons in ordered[: REPORT_LINES * 2]:
+        parts = []
+        for code, reason, n in reasons:
+            disposition = policy.disposition(code)
+            problem = disposition.problem_of(reason) if disposition else None
+            label = one_line(reason or (disposition.label if disposition else code), 80)
+            parts.append(f"{label} ({PROBLEM_WORDS.get(problem or '', 'untagged')}) {n}")
+        lines.append(f"• *{one_line(source, 60)}* · {one_line(campaign, 80)}: {', '.join(parts)}")
+    more = len(ordered) - len(lines)
+    if more > 0:
+        lines.append(f"…and {more} more source and campaign pairs")
+    if lines:
+        blocks.append(section("\n".join(lines)[:SECTION_LIMIT]))
+    blocks.append(
+        context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
+    )
+    text = f"Rejections in {period.label}: {total} leads"
+    return Message(text=text, blocks=blocks)
+
+
+def compliance_alert(
+    weeks: list[tuple[Period, float | None]],
+    worst: list[tuple[str, float]],
+    below: float,
+    policy: Policy,
+) -> Message:
+    """A DM: first-touch compliance has stayed under the threshold for N weeks running."""
+    trend = " → ".join(
+        f"{period.label} {value:.0%}" if value is not None else f"{period.label} –"
+        for period, value in weeks
+    )
+    lines = [
+        f"⚠️ *First-touch compliance has been under {below:.0%} for {len(weeks)} weeks running.*",
+        f"Trend: {trend}",
+    ]
+    if worst:
+        segments = ", ".join(f"{one_line(name, 40)} {value:.0%}" for name, value in worst)
+        lines.append(f"Worst segments last week: {segments}")
+    lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
+    text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"
+    return Message(text=one_line(text, 3000), blocks=[section("\n".join(lines))])

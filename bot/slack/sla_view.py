@@ -1,0 +1,66 @@
+"""`/sla`: the whole agreement on one page, a pure function of the SLA file."""
+
+from __future__ import annotations
+
+from bot.domain.policy import LADDERS, Policy
+from bot.slack.blocks import SECTION_LIMIT, Message, context, section
+from bot.slack.text import one_line
+
+
+def sla_summary(policy: Policy) -> Message:
+    """`/sla`: the whole agreement on one page."""
+    hours = policy.business_hours
+    holidays = ", ".join(hours.regions) or "none"
+    segments = "\n".join(
+        f"• *{one_line(s.name, 40)}* → <#{s.channel}> · reps {' '.join(f'<@{r}>' for r in s.reps)}"
+        for s in policy.segments
+    )
+    tiers = "\n".join(
+        f"• *{one_line(t.name, 40)}*"
+        + (f" (score ≥ {t.when.score_min})" if t.when and t.when.score_min is not None else "")
+        + f": first touch within {t.first_touch} of working time"
+        for t in policy.tiers
+    )
+    dispositions = "\n".join(
+        f"• *{one_line(d.label, 40)}* → {d.outcome}"
+        + (f" (reason: {one_line(', '.join(d.reasons), 300)})" if d.reason_required else "")
+        for d in policy.dispositions
+    )
+    ladders = "\n".join(
+        f"• {name.replace('_', ' ')}: {one_line(policy.escalation.describe(name), 400)}"
+        for name in LADDERS
+    )
+    clock = (
+        " · a claimed lead's clocks run on its owner's hours in their own time zone"
+        if policy.clock == "owner"
+        else ""
+    )
+    required = ", ".join(policy.mql.required_fields)
+    targets = policy.targets
+    target_bits = []
+    if targets.first_touch_compliance is not None:
+        target_bits.append(f"first-touch compliance {targets.first_touch_compliance:.0%}")
+    if targets.acceptance_rate is not None:
+        target_bits.append(f"acceptance rate {targets.acceptance_rate:.0%}")
+    for name, count in targets.mql_per_week.items():
+        target_bits.append(f"{one_line(name, 40)} {count} MQLs/week")
+    blocks = [
+        section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
+        section(
+            f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
+            f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
+        ),
+        section(f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}"),
+        section(f"*Segments* (first match wins)\n{segments}"[:SECTION_LIMIT]),
+        section(f"*Speed to lead*\n{tiers}"[:SECTION_LIMIT]),
+        section(
+            f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
+            f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
+            f" · recycled leads return after {policy.recycle_after}"
+        ),
+        section(f"*Escalation* (at a share of each clock's window)\n{ladders}"[:SECTION_LIMIT]),
+        section(f"*Dispositions*\n{dispositions}"[:SECTION_LIMIT]),
+        section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
+        context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
+    ]
+    return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
