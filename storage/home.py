@@ -8,6 +8,7 @@ PostgreSQL can use it: a home costs what its person has open, the overdue list w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -15,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, select, text, update
 
+from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
 from storage.db import Database, upsert_insert
-from storage.outbox import Kind, enqueue, enqueue_homes
+from storage.outbox import Kind, enqueue, write_effects
 from storage.repository import LEADS, lead_views
 from storage.tables import (
     HOME_PENDING,
@@ -109,13 +111,12 @@ class HomeStore:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def opened(self, user: str, now: datetime) -> None:
-        """Remember that `user` opened App Home, and ask for it to be published (a request
-        already waiting serves: it renders the state as it is when it is sent)."""
+    async def opened(self, user: str, now: datetime, effects: Sequence[Effect] = ()) -> None:
+        """Remember that `user` opened App Home, with `effects` (its publication)."""
 
         def work(db: Connection) -> None:
             _remember(db, user, now)
-            enqueue_homes(db, now, users=[user])
+            write_effects(db, effects, now)
 
         await self.db.run(work)
 

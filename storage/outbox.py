@@ -1,14 +1,15 @@
 """The Slack outbox: side effects written with the change that causes them, delivered later.
 
-`enqueue_*` run inside the caller's transaction (the lead store's units of work), so a lead
-and the row that will post it are committed together or not at all. `OutboxStore` is what
-the delivery worker uses: find due rows, lease one, record its outcome.
+`write_effects` writes the effects a use case decided (`bot/domain/effects.py`) inside the
+caller's transaction (the stores' units of work), so a lead and the row that will post it are
+committed together or not at all. `OutboxStore` is what the delivery worker uses: find due
+rows, lease one, record its outcome.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -171,19 +172,9 @@ def _updates_of(lead_id: Any, which: Any) -> Any:
     return _requests(Kind.UPDATE_LEAD, lead_id, LeadRow.channel, which, ~_WAITING_UPDATE)
 
 
+# A lead's message re-rendered, unless a request not yet started is waiting already: that one
+# will render the latest state (repeated updates collapse).
 _ENQUEUE_UPDATE = _updates_of(bindparam("p_lead_id"), LeadRow.id == bindparam("p_lead_id"))
-_ENQUEUE_UPDATES = _updates_of(LeadRow.id, LeadRow.id.in_(bindparam("p_lead_ids", expanding=True)))
-
-
-def enqueue_update(db: Connection, lead_id: int, now: datetime) -> None:
-    """Ask for the lead's message to be re-rendered, unless a request not yet started is
-    waiting already: that one will render the latest state (repeated updates collapse)."""
-    db.execute(_ENQUEUE_UPDATE, {"p_lead_id": lead_id, "p_now": now})
-
-
-def enqueue_updates(db: Connection, lead_ids: list[int], now: datetime) -> None:
-    """`enqueue_update` for many leads, in one statement."""
-    db.execute(_ENQUEUE_UPDATES, {"p_lead_ids": lead_ids, "p_now": now})
 
 
 _HOME_WAITING = exists().where(
@@ -215,34 +206,19 @@ _ENQUEUE_LEAD_HOMES = _homes_of(
 )
 
 
-def enqueue_rerenders(db: Connection, changed: Sequence[tuple[int, datetime]]) -> None:
-    """For each (lead, time) changed in this transaction: `enqueue_update`, and the App Homes
-    of its owner and suggested rep as `enqueue_homes(lead_ids=[lead])` asks for them; two
-    statements, each executed for every lead at once."""
-    params = [{"p_lead_id": lead_id, "p_now": now} for lead_id, now in changed]
-    if params:
-        db.execute(_ENQUEUE_UPDATE, params)
-        db.execute(_ENQUEUE_LEAD_HOMES, params)
-
-
-def enqueue_homes(
-    db: Connection,
-    now: datetime,
-    *,
-    users: Iterable[str | None] = (),
-    lead_ids: Iterable[int] = (),
-) -> None:
-    """Ask for the App Homes of `users` and of the owners and suggested owners of `lead_ids`
-    (as they are in this transaction) to be re-published: only of people who have opened App
+def _enqueue_homes(db: Connection, now: datetime, users: set[str], leads: set[int]) -> None:
+    """Ask for the App Homes of `users` and of the owners and suggested owners of `leads` (as
+    they are in this transaction) to be re-published: only of people who have opened App
     Home, and not while a request not yet started waits for theirs (it will render the latest
     state, as for lead messages)."""
-    people = sorted({user for user in users if user})
-    leads = sorted(set(lead_ids))
-    if not people and len(leads) == 1:  # a claim or an attempt: a prepared statement, no
-        # list to expand into its SQL on every press
-        db.execute(_ENQUEUE_LEAD_HOMES, {"p_lead_id": leads[0], "p_now": now})
-    elif people or leads:
-        db.execute(_ENQUEUE_HOMES, {"p_users": people, "p_lead_ids": leads, "p_now": now})
+    if users:
+        params = {"p_users": sorted(users), "p_lead_ids": sorted(leads), "p_now": now}
+        db.execute(_ENQUEUE_HOMES, params)
+    elif leads:  # a claim or an attempt: a statement prepared once, no list to expand into
+        # its SQL on every press (a burst's claims: executed for each lead at once)
+        db.execute(
+            _ENQUEUE_LEAD_HOMES, [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
+        )
 
 
 def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> None:
@@ -283,17 +259,13 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
             case Refresh():
                 refreshed.append(effect.lead_id)
             case RefreshHomes():
-                users.update(effect.users)
+                users.update(user for user in effect.users if user)
                 leads.update(effect.leads)
     if rows:
         db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
     if refreshed:
         db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
-    if users:
-        enqueue_homes(db, now, users=users, lead_ids=leads)
-    elif leads:  # one prepared statement per lead: no list to expand into its SQL each time
-        params = [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
-        db.execute(_ENQUEUE_LEAD_HOMES, params)
+    _enqueue_homes(db, now, users, leads)
 
 
 def _message_payload(message: Send) -> dict[str, Any]:

@@ -8,16 +8,18 @@ team's calendar (bot/domain/report.py turns them into medians and percentiles).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select, text
 
+from bot.domain.effects import Effect
 from bot.domain.lead import Stage
 from bot.domain.report import Counts, Facts, Group, Times
 from storage.db import Database, upsert_insert
-from storage.outbox import Kind, enqueue, enqueue_upload
+from storage.outbox import write_effects
 from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
@@ -180,32 +182,16 @@ class ReportStore:
         return await self.db.run(work)
 
 
-@dataclass(frozen=True)
-class Post:
-    """A message a report run sends (through the outbox); with `file`, a PNG upload whose
-    comment is `text`."""
-
-    channel: str
-    text: str
-    blocks: list[dict[str, Any]]
-    file: Chart | None = None
-
-
-@dataclass(frozen=True)
-class Chart:
-    filename: str
-    title: str
-    png: bytes
-
-
 class RunStore:
     """Weekly digests and alerts: recorded once per (kind, period) with their messages."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def send_once(self, kind: str, period: str, posts: list[Post], now: datetime) -> bool:
-        """Record the run and queue its posts in one transaction; False if it was sent."""
+    async def send_once(
+        self, kind: str, period: str, effects: Sequence[Effect], now: datetime
+    ) -> bool:
+        """Record the run and write its effects in one transaction; False if it was sent."""
 
         def work(db: Connection) -> bool:
             insert_row = upsert_insert(db)
@@ -217,20 +203,14 @@ class RunStore:
             ).first()
             if recorded is None:
                 return False
-            for index, post in enumerate(posts):
-                _queue(db, post, now, f"{kind}:{period}:{index}")
+            write_effects(db, effects, now)
             return True
 
         return await self.db.run(work)
 
-    async def send(self, posts: list[Post], now: datetime, key: str) -> None:
-        """Queue posts (a requester's charts) with no once-per-period record."""
-
-        def work(db: Connection) -> None:
-            for index, post in enumerate(posts):
-                _queue(db, post, now, f"{key}:{index}")
-
-        await self.db.run(work)
+    async def send(self, effects: Sequence[Effect], now: datetime) -> None:
+        """Write effects (a requester's charts) with no once-per-period record."""
+        await self.db.run(lambda db: write_effects(db, effects, now))
 
     async def sent(self, kind: str, period: str) -> bool:
         statement = select(ReportRun.kind).where(ReportRun.kind == kind, ReportRun.period == period)
@@ -267,24 +247,3 @@ class RunStore:
                 for src, camp, code, reason, n in db.execute(statement)
             ]
         )
-
-
-def _queue(db: Connection, post: Post, now: datetime, key: str) -> None:
-    if post.file is not None:
-        chart = post.file
-        enqueue_upload(
-            db,
-            post.channel,
-            now,
-            filename=chart.filename,
-            title=chart.title,
-            content=chart.png,
-            initial_comment=post.text or None,
-            alt_text=chart.title,
-            key=key,
-        )
-        return
-    payload: dict[str, Any] = {"text": post.text}
-    if post.blocks:
-        payload["blocks"] = post.blocks
-    enqueue(db, Kind.MESSAGE, post.channel, now, key=key, payload=payload)

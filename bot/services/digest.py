@@ -16,13 +16,15 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import WEEKDAYS
+from bot.domain.effects import Effect, Send, Upload
 from bot.domain.policy import Policy, WeeklyDigest
 from bot.domain.report import Period, Report, parse_period
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
-from bot.services.reports import Reports, charts
+from bot.services.reports import Chart, Reports, charts
 from bot.slack import report_views
-from storage.reports import Post, RunStore
+from bot.slack.blocks import Message
+from storage.reports import RunStore
 
 log = logging.getLogger("handoff.digest")
 CATCH_UP = timedelta(hours=1)  # a server starting this long after the digest time still sends it
@@ -71,23 +73,31 @@ class Digests:
         if await self.runs.sent("weekly_digest", week.label):
             return False  # the common case after the first replica: no report to build
         report = await self.reports.report(week, now)
-        posts = []
+        key = f"weekly_digest:{week.label}"
+        effects: list[Effect] = []
         if policy.channels.digest:
             message = report_views.sla_report(report, policy, digest=True)
-            posts.append(Post(policy.channels.digest, message.text, message.blocks))
+            effects.append(_send(policy.channels.digest, message, f"{key}:0"))
             drawn = await asyncio.to_thread(charts, report)
-            posts += [Post(policy.channels.digest, "", [], chart) for chart in drawn]
+            effects += [
+                _upload(policy.channels.digest, chart, f"{key}:{index}")
+                for index, chart in enumerate(drawn, start=1)
+            ]
         rejections = await self.runs.rejections(week.start, week.end)
         summary = report_views.rejection_summary(week, rejections, policy)
-        posts.append(Post(policy.channels.marketing_feedback, summary.text, summary.blocks))
-        return await self.runs.send_once("weekly_digest", week.label, posts, now)
+        effects.append(_send(policy.channels.marketing_feedback, summary, f"{key}:{len(effects)}"))
+        return await self.runs.send_once("weekly_digest", week.label, effects, now)
 
     async def charts_to(self, user: str, report: Report, now: datetime) -> None:
         """The report's charts in the requester's DM (an ephemeral answer carries no file)."""
         drawn = await asyncio.to_thread(charts, report)
         comment = f"Charts for your `/sla-report` of {report.period.label}"
-        posts = [Post(user, comment if i == 0 else "", [], c) for i, c in enumerate(drawn)]
-        await self.runs.send(posts, now, f"charts:{user}:{report.period.label}:{now.isoformat()}")
+        key = f"charts:{user}:{report.period.label}:{now.isoformat()}"
+        effects: list[Effect] = [
+            _upload(user, chart, f"{key}:{index}", comment if index == 0 else None)
+            for index, chart in enumerate(drawn)
+        ]
+        await self.runs.send(effects, now)
         self.notifier.deliver_soon()
 
     async def _alert(self, policy: Policy, week: Period, now: datetime) -> bool:
@@ -108,5 +118,17 @@ class Digests:
         if not all(value is not None and value < alert.below for _, value in trend):
             return False
         message = report_views.compliance_alert(trend, worst, alert.below, policy)
-        posts = [Post(user, message.text, message.blocks) for user in alert.notify]
-        return await self.runs.send_once("compliance_alert", week.label, posts, now)
+        key = f"compliance_alert:{week.label}"
+        effects: list[Effect] = [
+            _send(user, message, f"{key}:{index}") for index, user in enumerate(alert.notify)
+        ]
+        return await self.runs.send_once("compliance_alert", week.label, effects, now)
+
+
+def _send(channel: str, message: Message, key: str) -> Send:
+    return Send(channel, message.text, key, blocks=tuple(message.blocks))
+
+
+def _upload(channel: str, chart: Chart, key: str, comment: str | None = None) -> Upload:
+    """A chart as a file in `channel` (a user id: their DM), its title as its alt text."""
+    return Upload(channel, chart.filename, chart.title, chart.png, key, comment, chart.title)

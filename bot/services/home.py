@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.domain.effects import RefreshHomes
 from bot.domain.lead import LeadView
 from bot.domain.report import parse_period
 from bot.services.policies import PolicyBook
@@ -30,8 +31,9 @@ class Homes:
         self.reports = reports
 
     async def opened(self, user: str, now: datetime) -> None:
-        """`user` opened App Home: remember them, and queue their home."""
-        await self.rows.opened(user, now)
+        """`user` opened App Home: remember them, and queue their home (a request already
+        waiting serves: it renders the state as it is when it is sent)."""
+        await self.rows.opened(user, now, [RefreshHomes(users=(user,))])
 
     async def notice(self, user: str, text: str, now: datetime) -> None:
         """Queue `user`'s home with `text` on top: the private answer to a press in it."""

@@ -3,6 +3,7 @@ database, and build the KPIs (bot/domain/report.py). Used by `/sla-report` and `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.refusal import Refusal
@@ -16,7 +17,16 @@ from bot.domain.report import (
 )
 from bot.services.policies import PolicyBook
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
-from storage.reports import Chart, Filter, ReportStore
+from storage.reports import Filter, ReportStore
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A report chart as a PNG, with its file name and title."""
+
+    filename: str
+    title: str
+    png: bytes
 
 
 def charts(report: Report) -> list[Chart]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from bot.domain.effects import Send
 from bot.domain.policy import WeeklyDigest
 from bot.domain.report import Period
 from bot.services.digest import digest_time
-from storage.reports import Post, RunStore
+from storage.reports import RunStore
 from storage.repository import Store
 
 NOW = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
@@ -16,7 +17,10 @@ NOW = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
 
 async def test_a_run_is_recorded_once_with_its_posts(store: Store) -> None:
     runs = RunStore(store.db)
-    posts = [Post("C0REVOPS", "digest", []), Post("U0MGR1", "alert", [])]
+    posts = [
+        Send("C0REVOPS", "digest", "weekly_digest:2026-W48:0"),
+        Send("U0MGR1", "alert", "weekly_digest:2026-W48:1"),
+    ]
     results = await asyncio.gather(
         *(runs.send_once("weekly_digest", "2026-W48", posts, NOW) for _ in range(6))
     )
