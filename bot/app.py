@@ -130,7 +130,7 @@ class Handoff:
     async def refresh_people(self) -> None:
         while True:
             try:
-                found = await self.people.refresh()
+                found = await self.people.refresh(self.clock())
                 log.info("time zones of %d members from Slack", len(found))
             except Exception:
                 log.exception("could not refresh the members' time zones; trying again later")
@@ -202,7 +202,7 @@ async def create(
         homes=homes,
     )
     services = Services(store, book, outbox)
-    people = People(client, store, book, services.zones, clock)
+    people = People(client, store, book, services.zones)
     await people.load()
     sweeper = Sweeper(SweepStore(database), book, outbox, zones=services.zones)
     bolt = AsyncApp(

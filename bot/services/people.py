@@ -9,7 +9,6 @@ and the sweep read. A member Slack cannot describe keeps the team's clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,13 +28,11 @@ class People:
         store: Store,
         policies: PolicyBook,
         zones: dict[str, str],
-        clock: Callable[[], datetime],
     ) -> None:
         self.client = client
         self.store = store
         self.policies = policies
         self.zones = zones  # shared with Services and the Sweeper: updated in place
-        self.clock = clock
 
     @property
     def wanted(self) -> bool:
@@ -50,8 +47,9 @@ class People:
     async def load(self) -> None:
         self.zones.update(await self.store.zones())
 
-    async def refresh(self) -> dict[str, str]:
-        """Ask Slack for each member's time zone; remember and return the ones it gave."""
+    async def refresh(self, now: datetime) -> dict[str, str]:
+        """Ask Slack for each member's time zone; remember (as of `now`) and return the ones
+        it gave."""
         found: dict[str, str] = {}
         for user in self.members():
             try:
@@ -67,7 +65,7 @@ class People:
             if _known(zone):
                 found[user] = zone
         if found:
-            await self.store.save_zones(found, self.clock())
+            await self.store.save_zones(found, now)
             self.zones.update(found)
         return found
 

@@ -35,7 +35,7 @@ async def test_a_claim_runs_on_the_reps_own_hours(owner_stack: LocalStack) -> No
     stack.sim.users["U0REP1"].tz = "Europe/London"
     stack.sim.users["U0REP2"].tz = "America/New_York"
     del stack.sim.users["U0REP6"]  # left the workspace: Slack cannot describe them
-    found = await stack.handoff.people.refresh()
+    found = await stack.handoff.people.refresh(stack.handoff.clock())
     assert found["U0REP1"] == "Europe/London" and "U0REP6" not in found
     assert stack.sim.calls_to("users.info")
 
