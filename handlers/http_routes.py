@@ -95,7 +95,7 @@ def sign_body(secret: str, timestamp: str, body: bytes) -> str:
 
 def check_body_signature(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
     """Raise Refused unless the body carries a fresh HMAC-SHA256 signature made with `secret`."""
-    hint = "(HANDOFF_INTAKE_SIGNING_SECRET is set; see the README on intake signatures)"
+    hint = "(HANDOFF_INTAKE_SIGNING_SECRET is set; see docs/intake.md on intake signatures)"
     signature = headers.get(SIGNATURE_HEADER, "").strip()
     timestamp = headers.get(TIMESTAMP_HEADER, "").strip()
     if not signature:

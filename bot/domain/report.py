@@ -5,7 +5,7 @@ disposition mix, the fired escalations, and the period's stage times); this modu
 into KPIs with their targets, their colour and their change against the previous period. It is
 pure: it takes `as_of` (the report's "now") and the policy, and never reads a clock.
 
-Definitions (the README's "SLA report" section says the same):
+Definitions (docs/reports.md says the same):
 
 * **MQL volume**: leads received in the period that qualified as MQLs, per segment, against
   `targets.mql_per_week` (per week: a period is a week).

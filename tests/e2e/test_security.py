@@ -337,7 +337,7 @@ async def test_oversized_slack_requests_are_refused_with_no_state_change(
 def intake_signature(
     body: bytes, *, timestamp: int | str | None = None, secret: str = INTAKE_SIGNING_SECRET
 ) -> Headers:
-    """The headers a CRM sends when HANDOFF_INTAKE_SIGNING_SECRET is set (see README)."""
+    """The headers a CRM sends when HANDOFF_INTAKE_SIGNING_SECRET is set (docs/intake.md)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     return {
