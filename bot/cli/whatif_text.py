@@ -15,11 +15,30 @@ NOTE = (
     "simulate how people would have behaved differently under the proposed SLA. Both columns "
     "are replayed the same way (today's from the current SLA file); each lead's current cycle."
 )
+LABELS = {  # a KPI row's label
+    "mqls": "MQLs",
+    "first_touch": "First-touch compliance",
+    "claim": "Claim compliance",
+    "feedback": "Feedback completion",
+    "escalations": "Escalations",
+    "reassignments": "Reassignments",
+}
 WEEK_HEADINGS = {  # a share's heading in the week table
     "first_touch": "first touch",
     "claim": "claim",
     "feedback": "feedback",
 }
+
+
+def label(row: Row) -> str:
+    """The row's label: a ladder's step indented under Escalations, a tier by its name."""
+    kind, _, rest = row.key.partition(".")
+    if kind == "escalations" and rest:
+        ladder, _, action = rest.partition(".")
+        return f"  {ladder} · {action}"
+    if kind == "tiers":
+        return f"Tier {rest}"
+    return LABELS[row.key]
 
 
 def _shown(value: float | None, unit: str = "share") -> str:
@@ -30,7 +49,10 @@ def _shown(value: float | None, unit: str = "share") -> str:
 
 def _cell(row: Row, side: int) -> str:
     value = _shown((row.today, row.proposed)[side], row.unit)
-    return f"{value} ({row.details[side]})" if row.unit == "share" else value
+    if row.ratios is None:
+        return value
+    ratio = row.ratios[side]
+    return f"{value} ({ratio.met}/{ratio.due})"
 
 
 def _change(row: Row) -> str:
@@ -53,13 +75,13 @@ def as_text(replay: Replay, today_file: str, proposed_file: str) -> str:
         f"{'':<30}{'today':>18}{'proposed':>18}{'change':>10}",
     ]
     for row in rows(replay.total["today"], replay.total["proposed"]):
-        lines.append(f"{row.label:<30}{_cell(row, 0):>18}{_cell(row, 1):>18}{_change(row):>10}")
-    heads = [WEEK_HEADINGS[key] for key, _ in SHARES]
+        lines.append(f"{label(row):<30}{_cell(row, 0):>18}{_cell(row, 1):>18}{_change(row):>10}")
+    heads = [WEEK_HEADINGS[key] for key in SHARES]
     lines += ["", "By week (today → proposed)", _week_line("week", "MQLs", heads)]
     for week in replay.weeks:
         now, new = replay.by_week["today"][week.label], replay.by_week["proposed"][week.label]
         moved = [
-            f"{_shown(now.ratio(key).value)} → {_shown(new.ratio(key).value)}" for key, _ in SHARES
+            f"{_shown(now.ratio(key).value)} → {_shown(new.ratio(key).value)}" for key in SHARES
         ]
         lines.append(_week_line(week.label, str(now.leads), moved))
     return "\n".join([*lines, "", *textwrap.wrap(NOTE, 96)])
@@ -76,7 +98,7 @@ def _figures_dict(figures: Figures) -> dict[str, Any]:
             "met": figures.ratio(key).met,
             "due": figures.ratio(key).due,
         }
-        for key, _ in SHARES
+        for key in SHARES
     }
     return {
         "mqls": figures.leads,
@@ -104,7 +126,7 @@ def as_json(replay: Replay, today_file: str, proposed_file: str) -> str:
         "kpis": [
             {
                 "key": row.key,
-                "label": row.label.strip(),
+                "label": label(row).strip(),
                 "unit": row.unit,
                 "today": row.today,
                 "proposed": row.proposed,

@@ -152,15 +152,8 @@ class Ratio:
     def value(self) -> float | None:
         return share(self.met, self.due)
 
-    def __str__(self) -> str:
-        return f"{self.met}/{self.due}"
 
-
-SHARES = (  # key, label
-    ("first_touch", "First-touch compliance"),
-    ("claim", "Claim compliance"),
-    ("feedback", "Feedback completion"),
-)
+SHARES = ("first_touch", "claim", "feedback")  # the replay's shares, in the order shown
 
 
 @dataclass
@@ -243,14 +236,14 @@ class Replay:
 
 @dataclass(frozen=True)
 class Row:
-    """One KPI under both SLAs."""
+    """One KPI under both SLAs: `key` names it ("mqls", "claim", "escalations.unclaimed.reassign",
+    "tiers.hot")."""
 
     key: str
-    label: str
     unit: str  # "share" or "count"
     today: float | None
     proposed: float | None
-    details: tuple[str, str] = ("", "")  # the counts behind a share: "45/50"
+    ratios: tuple[Ratio, Ratio] | None = None  # the counts behind a share
 
     @property
     def change(self) -> float | None:
@@ -261,21 +254,17 @@ class Row:
 
 def rows(today: Figures, proposed: Figures) -> list[Row]:
     """The KPIs side by side: MQLs, the three shares, escalations, reassignments, tiers."""
-    found = [Row("mqls", "MQLs", "count", today.leads, proposed.leads)]
-    for key, label in SHARES:
+    found = [Row("mqls", "count", today.leads, proposed.leads)]
+    for key in SHARES:
         now, new = today.ratio(key), proposed.ratio(key)
-        found.append(Row(key, label, "share", now.value, new.value, (str(now), str(new))))
-    found.append(Row("escalations", "Escalations", "count", today.escalated, proposed.escalated))
+        found.append(Row(key, "share", now.value, new.value, (now, new)))
+    found.append(Row("escalations", "count", today.escalated, proposed.escalated))
     for ladder in LADDERS:
         for action in STEP_ACTIONS:
             pair = (today.escalations[(ladder, action)], proposed.escalations[(ladder, action)])
             if any(pair):
-                key = f"escalations.{ladder}.{action}"
-                found.append(Row(key, f"  {ladder} · {action}", "count", *pair))
-    found.append(
-        Row("reassignments", "Reassignments", "count", today.reassignments, proposed.reassignments)
-    )
+                found.append(Row(f"escalations.{ladder}.{action}", "count", *pair))
+    found.append(Row("reassignments", "count", today.reassignments, proposed.reassignments))
     for tier in sorted(today.tiers.keys() | proposed.tiers.keys()):
-        pair = (today.tiers[tier], proposed.tiers[tier])
-        found.append(Row(f"tiers.{tier}", f"Tier {tier}", "count", *pair))
+        found.append(Row(f"tiers.{tier}", "count", today.tiers[tier], proposed.tiers[tier]))
     return found
