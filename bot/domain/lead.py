@@ -176,3 +176,25 @@ def parse_attempt(kind: str) -> AttemptKind:
         return AttemptKind(kind)
     except ValueError:
         raise Refusal(f"{kind!r} is not a kind of contact attempt.") from None
+
+
+def check_pool(lead: LeadView, rep: str, policy: Policy) -> None:
+    """Raise Refusal unless `rep` is in the pool of the lead's segment (a reassignment's target)."""
+    segment = policy.segment(lead.segment)
+    pool = list(segment.reps) if segment else []
+    if rep not in pool:
+        reps = ", ".join(f"<@{user}>" for user in pool) or "nobody"
+        raise Refusal(f"<@{rep}> is not in the {lead.segment} pool ({reps}); nothing was changed.")
+
+
+def comes_back_at(lead: LeadView, policy: Policy, stage: Stage, now: datetime) -> datetime | None:
+    """When a lead closed at `now` into `stage` comes back to its queue: a recycled lead after
+    `recycle_after` (on its owner's clock); the others never."""
+    if stage is not Stage.RECYCLE:
+        return None
+    return policy.calendar_for(lead.owner_zone).add(now, policy.recycle_after)
+
+
+def snoozed_until(lead: LeadView, policy: Policy, now: datetime, hours: int) -> datetime:
+    """The end of a snooze of `hours` working hours from `now`, on the lead's clock."""
+    return policy.calendar_for(lead.owner_zone).add(now, 60 * hours)

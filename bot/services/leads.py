@@ -32,8 +32,11 @@ from bot.domain.lead import (
     check_claim,
     check_disposition,
     check_manager,
+    check_pool,
     check_work,
+    comes_back_at,
     parse_attempt,
+    snoozed_until,
 )
 from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Disposition, Policy
@@ -308,9 +311,7 @@ class Services:
             key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
             feedback = policy.channels.marketing_feedback
             effects.append(Render(Announce.FEEDBACK, lead_id, feedback, key))
-        # A recycled lead comes back to its queue after `recycle_after`; the others are done.
-        calendar = policy.calendar_for(lead.owner_zone)
-        back = calendar.add(now, policy.recycle_after) if stage is Stage.RECYCLE else None
+        back = comes_back_at(lead, policy, stage, now)
         done = await self.store.dispose(
             lead_id,
             actor,
@@ -434,13 +435,7 @@ class Services:
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
-        segment = policy.segment(lead.segment)
-        pool = list(segment.reps) if segment else []
-        if rep not in pool:
-            reps = ", ".join(f"<@{user}>" for user in pool) or "nobody"
-            raise Refusal(
-                f"<@{rep}> is not in the {lead.segment} pool ({reps}); nothing was changed."
-            )
+        check_pool(lead, rep, policy)
         current = lead.owner or lead.suggested_owner
         if rep == current:
             role = "owns" if lead.owner else "is the suggested owner of"
@@ -477,7 +472,7 @@ class Services:
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
-        until = policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
+        until = snoozed_until(lead, policy, now, hours)
         note = alert_views.snooze_note(actor, until, policy)
         effects: list[Effect] = [
             thread_note(lead, note, f"snooze:{lead.id}:{until.isoformat()}"),

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.access import Action
 from bot.domain.lead import (
     STAGE_BY_OUTCOME,
     AttemptKind,
@@ -16,10 +17,14 @@ from bot.domain.lead import (
     Stage,
     check_claim,
     check_disposition,
+    check_manager,
+    check_pool,
     check_work,
+    comes_back_at,
+    snoozed_until,
 )
 from bot.domain.policy import Policy
-from bot.domain.refusal import Refusal
+from bot.domain.refusal import Reason, Refusal
 
 RECEIVED = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
 POOL_REP = "U0REP1"  # an enterprise rep in the example SLA
@@ -185,3 +190,41 @@ def test_display_name_and_company_name_fall_back() -> None:
     assert lead(name=None).display_name == "priya@northwind.example"
     assert lead().company_name is None
     assert lead(company={"name": "Northwind"}).company_name == "Northwind"
+
+
+@pytest.mark.parametrize(
+    ("check", "reason"),
+    [
+        (lambda p: check_claim(lead(owner=OTHER_POOL_REP), POOL_REP, p), Reason.TAKEN),
+        (lambda p: check_claim(lead(Stage.SQL), POOL_REP, p), Reason.CLOSED),
+        (lambda p: check_claim(lead(), SMB_REP, p), Reason.NOT_ALLOWED),
+        (lambda p: check_work(lead(), POOL_REP, p, "log an attempt"), Reason.NOT_READY),
+        (
+            lambda p: check_manager(lead(), POOL_REP, p, Action.REASSIGN, "reassign"),
+            Reason.NOT_ALLOWED,
+        ),
+        (lambda p: check_pool(lead(), SMB_REP, p), Reason.INVALID),
+    ],
+)
+def test_each_refusal_says_why_in_a_stable_reason(
+    policy: Policy, check: Callable[[Policy], None], reason: Reason
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        check(policy)
+    assert refused.value.reason is reason
+    assert refused.value.message  # and in words for the person
+
+
+def test_a_recycled_lead_comes_back_after_recycle_after_the_others_never(policy: Policy) -> None:
+    now = RECEIVED
+    back = comes_back_at(lead(Stage.SAL, POOL_REP), policy, Stage.RECYCLE, now)
+    assert back == policy.calendar.add(now, policy.recycle_after)
+    assert comes_back_at(lead(Stage.SAL, POOL_REP), policy, Stage.REJECT, now) is None
+
+
+def test_a_snooze_runs_in_working_hours(policy: Policy) -> None:
+    friday_4pm = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # 16:00 in Sydney
+    until = snoozed_until(lead(), policy, friday_4pm, 2)
+    assert until == policy.calendar.add(friday_4pm, 120)
+    monday_10am = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # one hour on Friday, one Monday
+    assert until == monday_10am
