@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.effects import Effect
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import EventView, LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, write_effects
 from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
@@ -37,15 +37,6 @@ from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, ta
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
-
-
-@dataclass(frozen=True)
-class EventView:
-    lead_id: int
-    type: str
-    actor: str
-    at: datetime
-    data: dict[str, Any]
 
 
 Events = list[tuple[str, str, dict[str, Any]]]  # (type, actor, data) of one lead's change

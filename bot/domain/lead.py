@@ -90,6 +90,17 @@ class LeadView:
         return str(value) if value else None
 
 
+@dataclass(frozen=True)
+class EventView:
+    """One row of a lead's audit trail: who did what, when, with what data."""
+
+    lead_id: int
+    type: str
+    actor: str
+    at: datetime
+    data: dict[str, Any]
+
+
 def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
     """Raise Refusal unless `actor` may claim the lead now (a pool rep or a manager)."""
     if lead.owner is not None:

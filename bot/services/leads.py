@@ -26,6 +26,7 @@ from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
     STAGE_BY_OUTCOME,
+    EventView,
     LeadView,
     Stage,
     check_attempts,
@@ -46,7 +47,7 @@ from bot.services.plan import PLAN_WEEKS, revenue_plan
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views
 from storage.plan import PlanStore
-from storage.repository import EventView, NewLead, Store
+from storage.repository import NewLead, Store
 
 
 class Notifier(Protocol):

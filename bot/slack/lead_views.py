@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.durations import words
-from bot.domain.lead import AttemptKind, LeadView, Stage
+from bot.domain.lead import AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -25,7 +25,6 @@ from bot.slack.blocks import (
 )
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
 from bot.slack.text import is_user_id, one_line, person, plain, safe, slack_date, team_time
-from storage.repository import EventView
 
 STAGE_WORDS = {
     Stage.MQL: "MQL, waiting for a rep",

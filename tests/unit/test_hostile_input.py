@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.intake import parse_lead
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.report import Facts, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
@@ -39,7 +39,6 @@ from bot.slack.lead_views import (
     nurture_notice,
 )
 from bot.slack.text import clip, escape, one_line, plain, safe
-from storage.repository import EventView
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 in Sydney

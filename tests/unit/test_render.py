@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.policy import Policy
 from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
@@ -28,7 +28,6 @@ from bot.slack.lead_views import (
 )
 from bot.slack.sla_view import sla_summary
 from bot.slack.text import clip, escape, plain, safe, slack_date, team_time
-from storage.repository import EventView
 
 ZONE = "Australia/Sydney"
 POSTED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
