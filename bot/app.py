@@ -18,6 +18,7 @@ from bot.services.digest import CATCH_UP, Digests
 from bot.services.home import Homes
 from bot.services.leads import Services
 from bot.services.people import People
+from bot.services.plan import Plans
 from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
 from bot.services.sweep import Sweeper
@@ -29,6 +30,7 @@ from handlers import http_routes, slack_listeners
 from storage import db
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
+from storage.plan import PlanStore
 from storage.reports import ReportStore, RunStore
 from storage.repository import Store
 from storage.sweep import SweepStore
@@ -211,8 +213,9 @@ async def create(
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
     digests = Digests(reports, RunStore(database), book, outbox)
+    plans = Plans(PlanStore(database), book)
     listeners = slack_listeners.Listeners(
-        services, reports, digests, homes, publisher, metrics, clock
+        services, plans, reports, digests, homes, publisher, metrics, clock
     )
     slack_listeners.register(bolt, listeners)
     application = web.Application(

@@ -24,6 +24,7 @@ from bot.metrics import Metrics
 from bot.services.digest import Digests
 from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
+from bot.services.plan import Plans
 from bot.services.reports import Reports
 from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
@@ -93,6 +94,7 @@ class Listeners:
     def __init__(
         self,
         services: Services,
+        plans: Plans,
         reports: Reports,
         digests: Digests,
         homes: Homes,
@@ -100,7 +102,8 @@ class Listeners:
         metrics: Metrics,
         clock: Clock,
     ) -> None:
-        self.services, self.reports, self.digests, self.homes = services, reports, digests, homes
+        self.services, self.plans, self.reports = services, plans, reports
+        self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
 
     # --- answering ------------------------------------------------------------------------------
@@ -306,7 +309,7 @@ class Listeners:
 
     async def send_plan(self, respond: AsyncRespond, goal: Goal) -> None:
         now = self.clock()
-        plan = await self.services.plan(goal, now)
+        plan = await self.plans.plan(goal, now)
         await answer(respond, plan_view.revenue_plan(plan, self.services.policy, now))
 
     # --- App Home ---------------------------------------------------------------------------------

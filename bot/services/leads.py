@@ -39,14 +39,11 @@ from bot.domain.lead import (
     parse_attempt,
     snoozed_until,
 )
-from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Disposition, Policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import route
-from bot.services.plan import PLAN_WEEKS, revenue_plan
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views
-from storage.plan import PlanStore
 from storage.repository import NewLead, Store
 
 
@@ -410,11 +407,6 @@ class Services:
         recorded: dict[str, Any] = {"type": "attempt", "kind": activity.kind}
         recorded |= {"at": at.isoformat(), "attempts": count, "first_touch": count == 1}
         return Recorded(lead.id, recorded)
-
-    # --- the revenue plan ---------------------------------------------------------------------
-
-    async def plan(self, goal: Goal, now: datetime, weeks: int = PLAN_WEEKS) -> RevenuePlan:
-        return await revenue_plan(PlanStore(self.store.db), self.policy, goal, now, weeks)
 
     # --- look-ups -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from bot.domain.plan import Funnel, Goal
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import AlreadyRecorded, Invalid, Recorded, Services, Stored
+from bot.services.plan import Plans
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -99,7 +100,8 @@ async def test_the_plan_uses_the_measured_rates_and_says_so(
         await arrive(services, f"e-{number}", 2 + number)
     await crm(services, "e-0", type="stage", stage="won", amount=30_000)
     await crm(services, "e-1", type="stage", stage="lost")
-    plan = await services.plan(Goal(300_000, "month"), NOW)
+    plans = Plans(PlanStore(store.db), book)
+    plan = await plans.plan(Goal(300_000, "month"), NOW)
     enterprise = plan.segments[0]
     # 2 opportunities of 4 MQLs (50%); 1 won of 2 closed (50%); one deal of 30,000.
     assert enterprise.opportunity_rate.value == pytest.approx(0.5)
@@ -109,7 +111,7 @@ async def test_the_plan_uses_the_measured_rates_and_says_so(
         (10, 20, 40)
     )
     with pytest.raises(Refusal, match="1 to 260 weeks"):
-        await services.plan(Goal(300_000), NOW, weeks=0)
+        await plans.plan(Goal(300_000), NOW, weeks=0)
 
 
 # --- stage changes ------------------------------------------------------------------------------
