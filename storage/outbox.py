@@ -485,6 +485,10 @@ class OutboxStore:
 
         await self.db.run(work)
 
+    async def send(self, effects: Sequence[Effect], now: datetime) -> None:
+        """Write effects the delivery worker decided (an alert to the operator)."""
+        await self.db.run(lambda db: write_effects(db, effects, now))
+
     async def message_ts(self, lead_id: int) -> str | None:
         params = {"p_lead_id": lead_id}
         return await self.db.run(lambda db: db.execute(_POSTED_TS, params).scalar())

@@ -34,7 +34,10 @@ class ConversationsMethods(Inspection):
 
     def _conversations_join(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"))
-        if state.is_im:
+        # A bot joins public channels only (`channels:join`); a DM or a private channel is
+        # another type (api.slack.com/methods/conversations.join: "This type of conversation
+        # cannot be used with this method.")
+        if state.is_im or state.is_private:
             raise ApiError("method_not_supported_for_channel_type")
         self.not_in_channel.discard(state.id)
         return {"channel": self._channel_json(state)}
@@ -49,7 +52,9 @@ class ConversationsMethods(Inspection):
         return {"channel": {"id": state.id}}
 
     def _conversations_history(self, args: Json) -> Json:
-        state = self._resolve_channel(args.get("channel"), posting=True)
+        """The channel's parent messages, newest first: thread replies are listed by
+        conversations.replies, not here (api.slack.com/methods/conversations.history)."""
+        state = self._resolve_channel(args.get("channel"), reading=True)
         oldest, latest = ts_key(args.get("oldest") or 0), args.get("latest")
         latest_key = ts_key(latest) if latest else None
         inclusive = flag(args.get("inclusive"))
@@ -64,7 +69,7 @@ class ConversationsMethods(Inspection):
         return self._page(newest_first, args)
 
     def _conversations_replies(self, args: Json) -> Json:
-        state = self._resolve_channel(args.get("channel"), posting=True)
+        state = self._resolve_channel(args.get("channel"), reading=True)
         message = state.messages.get(str(args.get("ts") or ""))
         if message is None:
             raise ApiError("thread_not_found")

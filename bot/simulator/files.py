@@ -78,7 +78,7 @@ class FilesMethods(Inspection):
                         ]
                     },
                 )
-            return [self._resolve_channel(channel_id, posting=True)]
+            return [self._resolve_channel(channel_id, sharing=True)]
         if isinstance(channels, str) and channels.strip():
-            return [self._resolve_channel(c, posting=True) for c in channels.split(",") if c]
+            return [self._resolve_channel(c, sharing=True) for c in channels.split(",") if c]
         return []

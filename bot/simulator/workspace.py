@@ -56,7 +56,11 @@ class Workspace:
         self.validate = True
         self.users: dict[str, SimUser] = {}
         self.missing_channels: set[str] = set()
+        # The channels the bot is not a member of (membership is explicit: posting to a public
+        # channel with chat:write.public does not make the bot a member).
         self.not_in_channel: set[str] = set()
+        # The bot may post to public channels it has not joined (`chat:write.public`).
+        self.post_public = True
         self.faults: list[Fault] = []
         self.answer_delay = 0.0  # seconds between doing a call's work and answering it
         self._rate_limits: dict[str, RateLimit] = {}
@@ -159,7 +163,21 @@ class Workspace:
             self._channels[channel_id] = state
         return state
 
-    def _resolve_channel(self, raw: Any, *, posting: bool = False) -> Channel:
+    def _resolve_channel(
+        self, raw: Any, *, posting: bool = False, reading: bool = False, sharing: bool = False
+    ) -> Channel:
+        """The conversation `raw` names, as the method using it sees it.
+
+        - `reading` (conversations.history, conversations.replies): a conversation id only (C,
+          G, D): a user id is `channel_not_found` ("Conversation ID to fetch history for."),
+          and a channel the bot is not in is `not_in_channel` ("Only user tokens can access
+          public channels they are not in.", api.slack.com/methods/conversations.history).
+        - `posting` (chat.postMessage): a user id posts to the bot's DM with them; a public
+          channel the bot is not in takes the post with `chat:write.public`, a private one is
+          `not_in_channel` (api.slack.com/methods/chat.postMessage, and the scope's page).
+        - `sharing` (files.completeUploadExternal): "User/bot membership is required for the
+          specified channel." (`not_in_channel`, api.slack.com/methods/files.completeUploadExternal)
+        """
         if not isinstance(raw, str) or not raw.strip():
             raise ApiError("channel_not_found")
         raw = raw.strip()
@@ -172,14 +190,20 @@ class Workspace:
                 raise ApiError("channel_not_found")
             raw = match.id
         elif raw[0] in "UW":  # a user id: Slack posts to the bot's DM with that person
+            if reading:
+                raise ApiError("channel_not_found")
             state = self._channel(self.dm_channel(raw))
             state.im_user = raw
             return state
         if raw in self.missing_channels:
             raise ApiError("channel_not_found")
-        if posting and raw in self.not_in_channel:
-            raise ApiError("not_in_channel")
-        return self._channel(raw)
+        state = self._channel(raw)
+        if raw in self.not_in_channel and not state.is_im:
+            if reading or sharing:
+                raise ApiError("not_in_channel")
+            if posting and (state.is_private or not self.post_public):
+                raise ApiError("not_in_channel")
+        return state
 
     def _store_message(
         self,

@@ -40,6 +40,17 @@ def delivery_alert(
     return f"{text} {advice}" if advice else text
 
 
+def history_unreadable(channel: str, error: str) -> str:
+    """The escalations channel hears when a post whose answer was lost had to be sent again
+    without checking, because the channel's history cannot be read."""
+    return (
+        f":warning: Handoff could not read the history of <#{channel}> (Slack said `{error}`), "
+        "so a message whose answer from Slack was lost was posted again without checking "
+        "whether it had arrived: it may show twice. Invite the app to that channel "
+        "(`/invite @Handoff`) so it can check."
+    )
+
+
 def publish_failed(user: str, error: str, advice: str | None) -> str:
     """The escalations channel hears when Slack refuses a person's App Home for good."""
     text = f":warning: Handoff could not publish <@{user}>'s App Home: Slack said `{error}`."

@@ -31,10 +31,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.effects import Send
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.slack.alert_views import delivery_alert, publish_failed
+from bot.slack.alert_views import delivery_alert, history_unreadable, publish_failed
 from bot.slack.blocks import Message
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
 from bot.slack.lead_views import feedback_message, lead_message, nurture_notice
@@ -145,8 +146,9 @@ class Outbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._queued: set[int] = set()
         self._failures: dict[str, int] = {}
-        self._scans: dict[str, _Scan] = {}
+        self._scans: dict[tuple[str, str | None], _Scan] = {}  # (channel, thread) → its scan
         self._dms: dict[str, str] = {}  # user id → the app's DM channel with them
+        self._joined: set[str] = set()  # public channels joined to read their history
         self._pending = 0
         metrics.gauges["slack_outbox_pending"] = lambda: self._pending
         metrics.probes.append(self._count_pending)
@@ -358,8 +360,12 @@ class Outbox:
             await self.rows.delivered(item, self.clock())  # gone, or adopted meanwhile
             return
         key = _key(item)
+        # A DM goes to the conversation conversations.open returns: its history is read by
+        # that id (conversations.history takes no user ids).
+        channel = await self._conversation(item.channel)
+        thread_ts = item.payload.get("thread_ts")
         if item.unknown:
-            ts = await self._find(item, key)
+            ts = await self._find(item, key, channel, thread_ts=thread_ts)
             if ts is not None:
                 log.info("outbox row %d was already in Slack (ts %s): adopted", item.id, ts)
                 self.metrics.inc("slack_adopted_total")
@@ -375,10 +381,10 @@ class Outbox:
             payload |= {"lead_id": lead.id, "external_id": lead.external_id}
         self.metrics.inc("slack_calls_total")
         response = await self.client.chat_postMessage(
-            channel=item.channel,
+            channel=channel,
             text=message.text,
             blocks=message.blocks or None,
-            thread_ts=item.payload.get("thread_ts"),
+            thread_ts=thread_ts,
             metadata={"event_type": event_type, "event_payload": payload},
             unfurl_links=False,
             unfurl_media=False,
@@ -419,18 +425,27 @@ class Outbox:
             filename=filename, length=len(content), alt_txt=item.payload.get("alt_text")
         )
         await self._send_file(str(ticket["upload_url"]), content)
+        files: list[dict[str, str | None]] = [{"id": str(ticket["file_id"]), "title": title}]
+        comment = item.payload.get("initial_comment")
         self.metrics.inc("slack_calls_total")
-        await self.client.files_completeUploadExternal(
-            files=[{"id": str(ticket["file_id"]), "title": title}],
-            channel_id=channel,
-            initial_comment=item.payload.get("initial_comment"),
-        )
+        try:
+            await self.client.files_completeUploadExternal(
+                files=files, channel_id=channel, initial_comment=comment
+            )
+        except SlackApiError as error:
+            # Sharing needs membership, even where chat:write.public posts: join, then share.
+            if error.response.get("error") != "not_in_channel" or not await self._join(channel):
+                raise
+            self.metrics.inc("slack_calls_total")
+            await self.client.files_completeUploadExternal(
+                files=files, channel_id=channel, initial_comment=comment
+            )
         # The answer has no message ts (Slack shares the file a moment later): keep the file id.
         await self.rows.delivered(item, self.clock(), str(ticket["file_id"]), channel)
 
     async def _conversation(self, channel: str) -> str:
-        """The channel id to share a file in: a user id's DM (files.completeUploadExternal
-        takes only C…/G…/D… ids), else the channel itself."""
+        """The conversation id of a row's channel: a user id's DM (conversations.history and
+        files.completeUploadExternal take only C…/G…/D… ids), else the channel itself."""
         if channel[:1] not in ("U", "W"):
             return channel
         if channel not in self._dms:
@@ -456,62 +471,113 @@ class Outbox:
         key: str,
         channel: str | None = None,
         *,
+        thread_ts: str | None = None,
         scanned_after: datetime | None = None,
     ) -> str | None:
         """The ts of the message this row already posted (an upload: the id of its file), if
-        the history of `channel` (default: the row's) has it.
+        the history of `channel` (default: the row's) has it; a thread reply is looked for in
+        its thread (conversations.history lists parent messages only).
 
-        One scan of the channel serves every row whose earlier requests were over before the
-        scan began (or `scanned_after`, if later); after an outage, hundreds of rows share
-        one or two scans.
+        One scan of the channel (or thread) serves every row whose earlier requests were over
+        before the scan began (or `scanned_after`, if later); after an outage, hundreds of rows
+        share one or two scans. A history the bot cannot read is joined if it can be (a
+        public channel); else the row is posted again without checking, and the operator is
+        told: a lost lead is worse than a possible duplicate.
         """
         channel = channel or item.channel
         oldest = (item.first_try_at or self.wall()) - timedelta(minutes=2)
         fresh_from = max(item.tried_until or oldest, scanned_after or oldest)
-        scan = self._scans.get(channel)
+        scan = self._scans.get((channel, thread_ts))
         if scan is None or scan.oldest > oldest or scan.started < fresh_from:
-            scan = _Scan(started=self.wall(), oldest=oldest)
-            cursor = None
-            while True:
-                await self.pacer.wait("conversations.history", channel)
-                self.metrics.inc("slack_calls_total")
-                try:
-                    page = await self.client.conversations_history(
-                        channel=channel,
-                        oldest=f"{oldest.timestamp():.6f}",
-                        include_all_metadata=True,
-                        limit=200,
-                        cursor=cursor,
-                    )
-                except SlackApiError as error:
-                    if error.response.get("error") != "missing_scope":
-                        raise
-                    # A lost lead is worse than a possible duplicate: post, and say why.
-                    log.error(
-                        "cannot read the history of %s (missing_scope: add channels:history "
-                        "and groups:history, see manifest.yaml); posting outbox row %d again "
-                        "without checking whether Slack already has it",
-                        channel,
-                        item.id,
-                    )
-                    return None
-                for message in page.get("messages") or []:
-                    meta = (message.get("metadata") or {}).get("event_payload") or {}
-                    if isinstance(meta, dict) and meta.get("key"):
-                        scan.found.setdefault(str(meta["key"]), str(message["ts"]))
-                    for file in message.get("files") or []:
-                        if isinstance(file, dict) and file.get("id"):
-                            file_key = _file_key(
-                                file.get("name"), file.get("title"), file.get("size")
-                            )
-                            scan.found.setdefault(file_key, str(file["id"]))
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-            self._scans[channel] = scan
+            try:
+                scan = await self._scan(channel, thread_ts, oldest)
+            except SlackApiError as error:
+                code = str(error.response.get("error") or "")
+                if code not in ("missing_scope", "not_in_channel"):
+                    raise
+                await self._unreadable(item, channel, code)
+                return None
+            self._scans[(channel, thread_ts)] = scan
         return scan.found.get(key)
 
+    async def _scan(self, channel: str, thread_ts: str | None, oldest: datetime) -> _Scan:
+        """Read the channel's history (or the thread) since `oldest`: the keys it shows."""
+        scan = _Scan(started=self.wall(), oldest=oldest)
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        cursor = None
+        while True:
+            await self.pacer.wait(method, channel)
+            self.metrics.inc("slack_calls_total")
+            try:
+                page = await self._read(channel, thread_ts, oldest, cursor)
+            except SlackApiError as error:
+                if error.response.get("error") != "not_in_channel" or not await self._join(channel):
+                    raise
+                continue  # joined: read it again
+            for message in page.get("messages") or []:
+                meta = (message.get("metadata") or {}).get("event_payload") or {}
+                if isinstance(meta, dict) and meta.get("key"):
+                    scan.found.setdefault(str(meta["key"]), str(message["ts"]))
+                for file in message.get("files") or []:
+                    if isinstance(file, dict) and file.get("id"):
+                        file_key = _file_key(file.get("name"), file.get("title"), file.get("size"))
+                        scan.found.setdefault(file_key, str(file["id"]))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return scan
 
+    async def _read(
+        self, channel: str, thread_ts: str | None, oldest: datetime, cursor: str | None
+    ) -> Any:
+        since = f"{oldest.timestamp():.6f}"
+        if thread_ts:
+            return await self.client.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+            )
+        return await self.client.conversations_history(
+            channel=channel, oldest=since, include_all_metadata=True, limit=200, cursor=cursor
+        )
+
+    async def _join(self, channel: str) -> bool:
+        """Join a public channel the bot posts to without being a member, to read its history
+        or share a file in it; False if Slack refuses (a private channel, no channels:join)."""
+        if channel in self._joined:
+            return False  # joined already, and still not a member: no second try
+        self._joined.add(channel)
+        if not channel.startswith("C"):
+            return False
+        await self.pacer.wait("conversations.join", None)
+        self.metrics.inc("slack_calls_total")
+        try:
+            await self.client.conversations_join(channel=channel)
+        except SlackApiError as error:
+            log.warning("could not join %s: %s", channel, error.response.get("error"))
+            return False
+        log.info("joined %s to read its history", channel)
+        return True
+
+    async def _unreadable(self, item: OutboxItem, channel: str, error: str) -> None:
+        """Post again without checking, and tell the operator (once per channel)."""
+        fix = _UNREADABLE.get(error, "see manifest.yaml")
+        log.error(
+            "cannot read the history of %s (%s: %s); posting outbox row %d again without "
+            "checking whether Slack already has it",
+            channel,
+            error,
+            fix,
+            item.id,
+        )
+        escalations = self.policies.current.channels.escalations
+        if escalations and channel != escalations:
+            alert = Send(escalations, history_unreadable(channel, error), f"unreadable:{channel}")
+            await self.rows.send([alert], self.clock())
+            self.deliver_soon()
+
+
+_UNREADABLE = {  # what lets Handoff read a channel's history, by what Slack said
+    "missing_scope": "add channels:history and groups:history, see manifest.yaml",
+    "not_in_channel": "invite the app with /invite @Handoff, or add channels:join to it",
+}
 _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",

@@ -178,13 +178,8 @@ async def test_threads_channels_and_users(sim: SlackSimulator, client: AsyncWebC
     with pytest.raises(SlackApiError, match="thread_not_found"):
         await client.chat_postMessage(channel=CHANNEL, thread_ts="123.000001", text="x")
     sim.missing_channels.add("C0GONE")
-    sim.not_in_channel.add("C0PRIVATE")
     with pytest.raises(SlackApiError, match="channel_not_found"):
         await client.chat_postMessage(channel="C0GONE", text="x")
-    with pytest.raises(SlackApiError, match="not_in_channel"):
-        await client.chat_postMessage(channel="C0PRIVATE", text="x")
-    await client.conversations_join(channel="C0PRIVATE")
-    await client.chat_postMessage(channel="C0PRIVATE", text="now a member")
 
     dm = await client.chat_postMessage(channel="U0REP", text="Reminder: call Ada")
     assert dm["channel"] == sim.dm_channel("U0REP")
@@ -600,3 +595,46 @@ def test_render_blocks_text_reads_like_the_message() -> None:
         "Reason: ____",
     ]
     assert render_blocks_text([], text="snake_case *stays*") == "snake_case stays"
+
+
+async def test_membership_decides_reading_and_sharing_and_private_posts(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack's rules (api.slack.com/methods: conversations.history, conversations.replies,
+    conversations.join, chat.postMessage with chat:write.public, files.completeUploadExternal)."""
+    sim.add_channel("C0OPEN", "open-sales")
+    sim.add_channel("C0SECRET", "secret-sales", private=True)
+    sim.not_in_channel.update({"C0OPEN", "C0SECRET"})
+    # A public channel takes a post without an invitation (chat:write.public) ...
+    posted = await client.chat_postMessage(channel="C0OPEN", text="New MQL")
+    # ... but its history and threads are for members only, and posting did not join it.
+    for read in (
+        client.conversations_history(channel="C0OPEN"),
+        client.conversations_replies(channel="C0OPEN", ts=posted["ts"]),
+    ):
+        with pytest.raises(SlackApiError, match="not_in_channel"):
+            await read
+    sim.post_public = False  # without chat:write.public, a public channel refuses it too
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        await client.chat_postMessage(channel="C0OPEN", text="x")
+    sim.post_public = True
+    # A private channel refuses a post, and a bot cannot join it.
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        await client.chat_postMessage(channel="C0SECRET", text="x")
+    with pytest.raises(SlackApiError, match="method_not_supported_for_channel_type"):
+        await client.conversations_join(channel="C0SECRET")
+    # Joining a public channel opens its history: parent messages only; replies list a thread.
+    await client.conversations_join(channel="C0OPEN")
+    await client.chat_postMessage(channel="C0OPEN", thread_ts=posted["ts"], text="Reminder")
+    history = await client.conversations_history(channel="C0OPEN")
+    assert [m["text"] for m in history["messages"]] == ["New MQL"]
+    thread = await client.conversations_replies(channel="C0OPEN", ts=posted["ts"])
+    assert [m["text"] for m in thread["messages"]] == ["New MQL", "Reminder"]
+    # History and replies take conversation ids, not user ids (a DM is read by its D… id).
+    dm = await client.chat_postMessage(channel="U0REP", text="Reminder: call Ada")
+    with pytest.raises(SlackApiError, match="channel_not_found"):
+        await client.conversations_history(channel="U0REP")
+    opened = await client.conversations_open(users="U0REP")
+    assert opened["channel"]["id"] == dm["channel"]
+    in_dm = await client.conversations_history(channel=dm["channel"])
+    assert [m["text"] for m in in_dm["messages"]] == ["Reminder: call Ada"]
