@@ -90,8 +90,8 @@ class Handoff:
             await self.outbox.rows.release_leases(self.outbox.wall())
         self.outbox.start()
         self.start_sweeps()
-        if self.people.wanted:  # `clock: owner`: learn the members' time zones, then daily
-            self.background.append(asyncio.create_task(self.refresh_people()))
+        # The members' names (and, with `clock: owner`, time zones) from Slack, then daily.
+        self.background.append(asyncio.create_task(self.refresh_people()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
 
@@ -132,8 +132,12 @@ class Handoff:
     async def refresh_people(self) -> None:
         while True:
             try:
-                found = await self.people.refresh(self.clock())
-                log.info("time zones of %d members from Slack", len(found))
+                zones = await self.people.refresh(self.clock())
+                log.info(
+                    "names of %d members and %d time zones from Slack",
+                    len(self.people.names),
+                    len(zones),
+                )
             except Exception:
                 log.exception("could not refresh the members' time zones; trying again later")
             await asyncio.sleep(24 * 3600)
@@ -191,7 +195,8 @@ async def create(
     publisher = SlackPublisher(metrics)
     traffic = Traffic()
     reports = Reports(ReportStore(database), book)
-    homes = Homes(HomeStore(database), book, reports)
+    names: dict[str, str] = {}  # members' display names, kept fresh by People
+    homes = Homes(HomeStore(database), book, reports, names)
     outbox = Outbox(
         slack_client(settings.bot_token or "", settings.api_url, retries=False),
         OutboxStore(database),
@@ -203,16 +208,18 @@ async def create(
         traffic=traffic,
         homes=homes,
     )
-    services = Services(store, book, outbox)
-    people = People(client, store, book, services.zones)
+    services = Services(store, book, outbox, names)
+    people = People(client, store, book, services.zones, services.names)
     await people.load()
-    sweeper = Sweeper(SweepStore(database), book, outbox, zones=services.zones)
+    sweeper = Sweeper(
+        SweepStore(database), book, outbox, zones=services.zones, names=services.names
+    )
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.signing_secret,
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
-    digests = Digests(reports, RunStore(database), book, outbox)
+    digests = Digests(reports, RunStore(database), book, outbox, names=services.names)
     plans = Plans(PlanStore(database), book)
     listeners = slack_listeners.Listeners(
         services, plans, reports, digests, homes, publisher, metrics, clock

@@ -258,7 +258,9 @@ class Listeners:
     async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
         week, _, segment = value.partition("|")
         report = await self.reports.week(week, self.clock(), segment or None)
-        message = report_views.sla_report(report, self.services.policy, shared_by=user)
+        message = report_views.sla_report(
+            report, self.services.policy, shared_by=user, names=self.services.names
+        )
         await answer(respond, message, "in_channel")
 
     # --- slash commands ---------------------------------------------------------------------------

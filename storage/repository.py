@@ -39,6 +39,14 @@ EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 
 
+@dataclass(frozen=True)
+class Member:
+    """What Slack says of a workspace member (None: it did not say)."""
+
+    time_zone: str | None = None
+    display_name: str | None = None
+
+
 Events = list[tuple[str, str, dict[str, Any]]]  # (type, actor, data) of one lead's change
 
 
@@ -278,15 +286,29 @@ class Store:
 
     async def zones(self) -> dict[str, str]:
         """Every known member's Slack time zone."""
-        rows = await self.db.run(
-            lambda db: db.execute(select(Person.user_id, Person.time_zone)).all()
-        )
+        statement = select(Person.user_id, Person.time_zone).where(Person.time_zone.is_not(None))
+        rows = await self.db.run(lambda db: db.execute(statement).all())
         return {str(user): str(zone) for user, zone in rows}
 
-    async def save_zones(self, zones: dict[str, str], now: datetime) -> None:
-        """Remember members' time zones (the latest answer wins)."""
+    async def names(self) -> dict[str, str]:
+        """Every known member's display name."""
+        statement = select(Person.user_id, Person.display_name).where(
+            Person.display_name.is_not(None)
+        )
+        rows = await self.db.run(lambda db: db.execute(statement).all())
+        return {str(user): str(name) for user, name in rows}
+
+    async def save_people(self, people: dict[str, Member], now: datetime) -> None:
+        """Remember members as Slack described them (the latest answer wins; a zone or a name
+        Slack did not give keeps the one known)."""
         rows = [
-            {"user_id": user, "time_zone": zone, "checked_at": now} for user, zone in zones.items()
+            {
+                "user_id": user,
+                "time_zone": member.time_zone,
+                "display_name": member.display_name,
+                "checked_at": now,
+            }
+            for user, member in people.items()
         ]
         if not rows:
             return
@@ -294,12 +316,14 @@ class Store:
         def work(db: Connection) -> None:
             insert_row = upsert_insert(db)
             statement = insert_row(table(Person))
+            new = statement.excluded
             db.execute(
                 statement.on_conflict_do_update(
                     index_elements=[Person.user_id],
                     set_={
-                        "time_zone": statement.excluded.time_zone,
-                        "checked_at": statement.excluded.checked_at,
+                        "time_zone": func.coalesce(new.time_zone, Person.time_zone),
+                        "display_name": func.coalesce(new.display_name, Person.display_name),
+                        "checked_at": new.checked_at,
                     },
                 ),
                 rows,

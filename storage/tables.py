@@ -185,11 +185,13 @@ class EscalationRow(Base):
 
 
 class Person(Base):
-    """A workspace member's time zone from Slack's users.info (for `clock: owner`)."""
+    """A workspace member as Slack's users.info describes them: the name people know them by
+    (shown where a mention would ping), and their time zone (for `clock: owner`)."""
 
     __tablename__ = "people"
     user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    time_zone: Mapped[str] = mapped_column(String(64))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(200))
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

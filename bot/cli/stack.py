@@ -119,6 +119,9 @@ async def start_stack(
     )
     handoff = await create(settings, policy=policy, clock=clock)
     port = await handoff.start()
+    # Learn the members' names now (serve does it in the background at start), so every
+    # test and the demo begin with the names Slack gives.
+    await handoff.people.refresh(handoff.clock())
     base_url = f"http://127.0.0.1:{port}"
     driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
     session = aiohttp.ClientSession()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,8 +40,14 @@ def digest_time(week: Period, setting: WeeklyDigest) -> datetime:
 
 class Digests:
     def __init__(
-        self, reports: Reports, runs: RunStore, policies: PolicyBook, notifier: Notifier
+        self,
+        reports: Reports,
+        runs: RunStore,
+        policies: PolicyBook,
+        notifier: Notifier,
+        names: Mapping[str, str] | None = None,
     ) -> None:
+        self.names = names if names is not None else {}  # members' display names
         self.reports = reports
         self.runs = runs
         self.policies = policies
@@ -76,7 +83,7 @@ class Digests:
         key = f"weekly_digest:{week.label}"
         effects: list[Effect] = []
         if policy.channels.digest:
-            message = report_views.sla_report(report, policy, digest=True)
+            message = report_views.sla_report(report, policy, digest=True, names=self.names)
             effects.append(_send(policy.channels.digest, message, f"{key}:0"))
             drawn = await asyncio.to_thread(charts, report)
             effects += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,14 @@ from storage.home import HomeStore
 class Homes:
     """Reads what one person's App Home shows and renders it (for the outbox to publish)."""
 
-    def __init__(self, rows: HomeStore, policies: PolicyBook, reports: Reports) -> None:
+    def __init__(
+        self,
+        rows: HomeStore,
+        policies: PolicyBook,
+        reports: Reports,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.names = names if names is not None else {}  # members' display names
         self.rows = rows
         self.policies = policies
         self.reports = reports
@@ -65,4 +73,4 @@ class Homes:
             report = await self.reports.report(period, now)
             ranked = most_overdue(late, versions, now)
             dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
-        return HomeState(policy, versions, queue, dashboard, notice)
+        return HomeState(policy, versions, queue, dashboard, notice, self.names)

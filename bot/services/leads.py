@@ -119,12 +119,20 @@ def _missing_lead(lead_id: int | str) -> Refusal:
 class Services:
     """The use cases over one store, the SLA versions and a notifier for Slack effects."""
 
-    def __init__(self, store: Store, policies: PolicyBook, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policies: PolicyBook,
+        notifier: Notifier,
+        names: dict[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.policies = policies
         self.notifier = notifier
         # Members' Slack time zones (kept fresh by `bot.services.people`), for `clock: owner`.
         self.zones: dict[str, str] = {}
+        # Their display names, for where a mention would ping (kept fresh the same way).
+        self.names: dict[str, str] = names if names is not None else {}
 
     @property
     def policy(self) -> Policy:

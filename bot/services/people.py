@@ -1,22 +1,26 @@
-"""Members' time zones from Slack (`users.info`), for SLA files with `clock: owner`.
+"""Members as Slack describes them (`users.info`): the names people know them by, and their
+time zones for SLA files with `clock: owner`.
 
-A claimed lead's clocks then run on its owner's working hours in the owner's own zone. The
-zones are read from the database at start (so a restart needs no Slack call), refreshed from
-Slack in the background at start and once a day, and kept in the one mapping the use cases
-and the sweep read. A member Slack cannot describe keeps the team's clock.
+Names are shown where a mention would ping (a shared report, the weekly digest, the Reassign
+menu, whose options cannot render a mention). With `clock: owner`, a claimed lead's clocks run
+on its owner's working hours in the owner's own zone. Both are read from the database at start
+(so a restart needs no Slack call), refreshed from Slack in the background at start and once a
+day, and kept in the mappings the use cases and the sweep read. A member Slack cannot describe
+keeps the team's clock and is shown by id.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.policies import PolicyBook
-from storage.repository import Store
+from storage.repository import Member, Store
 
 log = logging.getLogger("handoff.people")
 
@@ -28,14 +32,17 @@ class People:
         store: Store,
         policies: PolicyBook,
         zones: dict[str, str],
+        names: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.policies = policies
         self.zones = zones  # shared with Services and the Sweeper: updated in place
+        self.names = names if names is not None else {}  # shared the same way
 
     @property
     def wanted(self) -> bool:
+        """Whether the members' own clocks are used (`clock: owner`)."""
         return self.policies.current.clock == "owner"
 
     def members(self) -> list[str]:
@@ -45,29 +52,43 @@ class People:
         return list(dict.fromkeys(people))
 
     async def load(self) -> None:
-        self.zones.update(await self.store.zones())
+        self.names.update(await self.store.names())
+        if self.wanted:
+            self.zones.update(await self.store.zones())
 
     async def refresh(self, now: datetime) -> dict[str, str]:
-        """Ask Slack for each member's time zone; remember (as of `now`) and return the ones
-        it gave."""
-        found: dict[str, str] = {}
+        """Ask Slack for each member's name and time zone; remember them (as of `now`), and
+        return the time zones it gave."""
+        found: dict[str, Member] = {}
         for user in self.members():
             try:
                 answer = await self.client.users_info(user=user)
             except SlackApiError as error:
                 reason = error.response.get("error") if error.response is not None else error
-                log.warning("no time zone for %s (users.info: %s): team clock", user, reason)
+                log.warning("no name or time zone for %s (users.info: %s)", user, reason)
                 continue
             except Exception as error:  # Slack unreachable: try again at the next refresh
-                log.warning("no time zone for %s (%s): team clock until the next try", user, error)
+                log.warning("no name or time zone for %s (%s): next refresh", user, error)
                 continue
-            zone = str((answer.get("user") or {}).get("tz") or "")
-            if _known(zone):
-                found[user] = zone
+            member = _member(answer.get("user") or {})
+            if member.time_zone or member.display_name:
+                found[user] = member
         if found:
-            await self.store.save_zones(found, now)
-            self.zones.update(found)
-        return found
+            await self.store.save_people(found, now)
+        self.names.update({u: m.display_name for u, m in found.items() if m.display_name})
+        zones = {user: m.time_zone for user, m in found.items() if m.time_zone}
+        if self.wanted:
+            self.zones.update(zones)
+        return zones
+
+
+def _member(user: dict[str, Any]) -> Member:
+    """A member's zone (if this machine knows it) and the name Slack shows for them."""
+    profile = user.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+    name = name or user.get("name")
+    zone = str(user.get("tz") or "")
+    return Member(zone if _known(zone) else None, str(name)[:200] if name else None)
 
 
 def _known(zone: str) -> bool:

@@ -43,11 +43,13 @@ class Sweeper:
         policies: PolicyBook,
         notifier: Notifier,
         zones: Mapping[str, str] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.rows = rows
         self.policies = policies
         self.notifier = notifier
         self.zones = zones if zones is not None else {}  # members' time zones (`clock: owner`)
+        self.names = names if names is not None else {}  # members' display names
 
     async def run(self, now: datetime, batch: int = 200) -> SweepResult:
         """Sweep every lead due at `now`, `batch` at a time."""
@@ -64,7 +66,9 @@ class Sweeper:
             policies = {v: await self.policies.version(v) for v in versions}
             seen.update(lead.id for lead in page.leads)
             done = await self.rows.apply(
-                page, now, partial(decide, policies=policies, now=now, zones=self.zones)
+                page,
+                now,
+                partial(decide, policies=policies, now=now, zones=self.zones, names=self.names),
             )
             looked += len(page.leads)
             changed += len(done)
@@ -80,6 +84,7 @@ def decide(
     policies: dict[str, Policy],
     now: datetime,
     zones: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Change | None:
     """What the sweep does to one lead: pure, but for the round robin of a reassignment."""
     policy = policies[lead.sla_version]
@@ -94,7 +99,7 @@ def decide(
         change.events.append(
             ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
         )
-        _effect(change, lead, due, policy, pick, now, zones or {})
+        _effect(change, lead, due, policy, pick, now, zones or {}, names or {})
     if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
         change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
     return change
@@ -127,6 +132,7 @@ def _effect(
     pick: Picker,
     now: datetime,
     zones: Mapping[str, str],
+    names: Mapping[str, str],
 ) -> None:
     window = due.window
     where = lead.message_channel or lead.channel
@@ -141,7 +147,7 @@ def _effect(
                     change, lead, now, person, alert_views.owner_reminder(lead, window, policy, now)
                 )
         case "notify_manager":
-            alert = alert_views.manager_alert(lead, window, policy, now)
+            alert = alert_views.manager_alert(lead, window, policy, now, names)
             target = policy.channels.escalations or where
             _say(change, lead, now, target, alert.text, alert.blocks)
         case "reassign":

@@ -4,6 +4,7 @@ Slack refuses a delivery for good."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -92,9 +93,15 @@ def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, no
 
 
 def manager_alert(
-    lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
+    lead: LeadView,
+    window: escalation.Window,
+    policy: Policy,
+    now: datetime,
+    names: Mapping[str, str] | None = None,
 ) -> Message:
-    """The post in the escalations channel, with Reassign (the pool) and Snooze 1h."""
+    """The post in the escalations channel, with Reassign (the pool, by name: an option's
+    plain text cannot show a mention) and Snooze 1h."""
+    known = names or {}
     managers = " ".join(f"<@{user}>" for user in policy.managers)
     owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
@@ -114,7 +121,7 @@ def manager_alert(
                 "placeholder": {"type": "plain_text", "text": "Reassign to…"},
                 "options": [
                     {
-                        "text": {"type": "plain_text", "text": plain(rep, 75)},
+                        "text": {"type": "plain_text", "text": plain(known.get(rep, rep), 75)},
                         "value": f"{value}:{rep}",
                     }
                     for rep in pool[:100]

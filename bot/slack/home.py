@@ -9,7 +9,7 @@ publishes it (`Kind.HOME`), so every publish of a person's home runs in one lane
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,7 @@ class HomeState:
     queue: Queue | None  # None: a manager with no leads of their own
     dashboard: Dashboard | None  # managers only
     notice: str | None = None  # the answer to their last press in App Home
+    names: Mapping[str, str] = field(default_factory=dict)  # members' display names
 
 
 def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
@@ -196,7 +197,9 @@ def most_overdue(
     return [lead for _, _, lead in sorted(late, key=lambda item: item[:2])]
 
 
-def overdue_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+def overdue_card(
+    lead: LeadView, policy: Policy, now: datetime, names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """An overdue lead with the escalation alert's controls (Reassign, Snooze 1h)."""
     window = overdue_window(lead, policy, now)
     if window is None:
@@ -216,7 +219,7 @@ def overdue_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str
         f"🔴 {_lead_title(lead)}\n{window.what.capitalize()} {late} (due "
         f"{slack_date(window.due, zone)}) · {who}{snoozed} · {_lookup(lead)}"
     )
-    alert = manager_alert(lead, window, policy, now)
+    alert = manager_alert(lead, window, policy, now, names)
     controls = [
         {**block, "block_id": f"home_overdue_{lead.id}"}
         for block in alert.blocks
@@ -242,7 +245,7 @@ def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[di
     if not dashboard.overdue:
         blocks.append(section("No open lead is past a deadline."))
     for lead in dashboard.overdue:
-        blocks.extend(overdue_card(lead, state.versions[lead.sla_version], now))
+        blocks.extend(overdue_card(lead, state.versions[lead.sla_version], now, state.names))
     if dashboard.more:
         blocks.append(
             context(

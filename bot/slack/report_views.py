@@ -4,6 +4,7 @@ written (Slack and `handoff report` alike)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.durations import words
@@ -22,7 +23,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.ids import ActionId
 from bot.slack.lead_views import ACTION_WORDS
-from bot.slack.text import one_line, person, slack_date
+from bot.slack.text import named, one_line, person, slack_date
 
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 SHORT_LABELS = {
@@ -112,8 +113,14 @@ def sla_report(
     shared_by: str | None = None,
     digest: bool = False,
     charts_in_dm: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> Message:
-    """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest)."""
+    """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest).
+
+    Privately, reps are mentions (Slack shows their names, and nobody is notified); in a
+    channel (shared, or the digest) they are named by `names`, so a report pings nobody."""
+    in_channel = bool(shared_by) or digest
+    known = names or {}
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
     progress = " (week in progress)" if report.in_progress else ""
@@ -159,7 +166,13 @@ def sla_report(
         )
     )
     blocks.append(
-        section(_slices_text("By rep", report.by_rep, lambda n: person(n, 60))[:SECTION_LIMIT])
+        section(
+            _slices_text(
+                "By rep",
+                report.by_rep,
+                (lambda n: named(n, known, 60)) if in_channel else (lambda n: person(n, 60)),
+            )[:SECTION_LIMIT]
+        )
     )
     blocks.append(section(_outcomes_text(report)[:SECTION_LIMIT]))
     zone = policy.timezone
@@ -168,7 +181,7 @@ def sla_report(
         f" · durations in working time ({one_line(zone, 60)})"
     )
     if shared_by:
-        footer = f"Shared by <@{shared_by}> · {footer}"
+        footer = f"Shared by {named(shared_by, known, 80)} · {footer}"
     if charts_in_dm:
         footer = f"📈 The charts are in your DM with Handoff · {footer}"
     blocks.append(context(footer))

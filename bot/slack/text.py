@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -72,3 +73,9 @@ def is_user_id(value: str) -> bool:
 def person(value: str, limit: int) -> str:
     """A live mention for a Slack user id; any other name (a CRM user, "intake") as text."""
     return f"<@{value}>" if is_user_id(value) else one_line(value, limit)
+
+
+def named(value: str, names: Mapping[str, str], limit: int) -> str:
+    """A member by the name people know them by, without pinging them (a shared report, the
+    digest): their display name, else their id as text; any other name as text."""
+    return one_line(names.get(value, value), limit)

@@ -19,6 +19,7 @@ from tests.e2e.test_uploads import CHART, upload, upload_rows
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
 MANAGER, OWNER, PEER = "U0MGR1", "U0REP1", "U0REP2"
+PEER_NAME = "tom"  # U0REP2 as Slack names him: the Reassign menu's label
 
 
 async def alerted(stack: LocalStack, clock: TravelClock) -> None:
@@ -46,7 +47,7 @@ async def test_a_dm_and_a_thread_reply_whose_answers_were_lost_arrive_once(
     # lost on the way back: the outbox must find each before it posts it again.
     stack.sim.inject_connection_drop("chat.postMessage", times=2, after=True)
 
-    await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
+    await stack.driver.choose(MANAGER, PEER_NAME, channel=ESCALATIONS)
     assert await stack.handoff.outbox.drain(30)
 
     notes = [m.all_text for m in stack.sim.thread(ENTERPRISE, post.ts)]

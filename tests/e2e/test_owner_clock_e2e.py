@@ -1,9 +1,9 @@
 """`clock: owner` through the real server: Handoff asks Slack (users.info) for the members'
-time zones when it starts, remembers them, and a rep's claim runs on the rep's own hours."""
+time zones (and names) when it starts, remembers them, and a rep's claim runs on the rep's
+own hours; with the team clock it learns the names only."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -53,6 +53,17 @@ async def test_a_claim_runs_on_the_reps_own_hours(owner_stack: LocalStack) -> No
     assert (await stack.handoff.store.zones())["U0REP2"] == "America/New_York"
 
 
-async def test_the_team_clock_asks_slack_nothing(stack: LocalStack) -> None:
-    await asyncio.sleep(0.05)
-    assert not stack.sim.calls_to("users.info")
+async def test_the_team_clock_learns_names_but_keeps_the_team_hours(stack: LocalStack) -> None:
+    stack.sim.users["U0REP1"].tz = "Europe/London"
+    zones = await stack.handoff.people.refresh(stack.handoff.clock())
+    assert zones["U0REP1"] == "Europe/London"
+    assert stack.services.names["U0REP1"] == "maya"  # the name Slack shows
+    assert stack.services.zones == {}  # the team's clock: nobody's own zone is used
+
+    status, body = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    lead = await stack.services.lead(body["id"])
+    assert (lead.owner, lead.owner_zone) == ("U0REP1", None)

@@ -11,6 +11,7 @@ from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
 MANAGER, OWNER, PEER = "U0MGR1", "U0REP1", "U0REP2"
+PEER_NAME = "tom"  # U0REP2 as Slack names him: the Reassign menu's label
 
 
 async def alerted(stack: LocalStack, clock: TravelClock) -> Message:
@@ -61,7 +62,7 @@ async def test_a_manager_reassigns_from_the_alert(stack: LocalStack, clock: Trav
     notes_before = len(thread(stack))
     assert menu(alert) == [PEER]  # the pool without the rep it is suggested to already
 
-    await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
+    await stack.driver.choose(MANAGER, PEER_NAME, channel=ESCALATIONS)
     await stack.settle()
 
     assert private_answers(stack, MANAGER) == []
@@ -92,7 +93,7 @@ async def test_a_manager_reassigns_a_claimed_lead_to_its_new_owner(
     (alert,) = stack.sim.messages(ESCALATIONS)
     assert f"owner <@{OWNER}>" in alert.all_text
 
-    await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS)
+    await stack.driver.choose(MANAGER, PEER_NAME, channel=ESCALATIONS)
     await stack.settle()
 
     lead = await stack.services.lead(1)
@@ -106,7 +107,7 @@ async def test_a_rep_cannot_reassign(stack: LocalStack, clock: TravelClock) -> N
     alert = await alerted(stack, clock)
     before = (await stack.services.lead(1), len(thread(stack)))
 
-    await stack.driver.choose(OWNER, PEER, channel=ESCALATIONS)
+    await stack.driver.choose(OWNER, PEER_NAME, channel=ESCALATIONS)
     await stack.settle()
 
     assert private_answers(stack, OWNER) == [
@@ -123,7 +124,7 @@ async def test_a_forged_choice_changes_nothing(stack: LocalStack, clock: TravelC
     before = (await stack.services.lead(1), len(thread(stack)))
 
     for forged in ("x:y", "1", "1:<!channel>", "999:U0REP2", "1:U0REP3"):
-        await stack.driver.choose(MANAGER, PEER, channel=ESCALATIONS, override_value=forged)
+        await stack.driver.choose(MANAGER, PEER_NAME, channel=ESCALATIONS, override_value=forged)
         await stack.settle()
 
     assert private_answers(stack, MANAGER) == [
@@ -164,3 +165,18 @@ async def test_a_snooze_holds_the_ladder_for_a_working_hour(
     assert await sweep(stack, clock) == 1
     assert (await stack.services.lead(1)).suggested_owner == PEER
     assert await sweep(stack, clock) == 0
+
+
+async def test_the_reassign_menu_names_the_reps(stack: LocalStack, clock: TravelClock) -> None:
+    """An option's plain text cannot show a mention: the menu shows the names Slack gives."""
+    await alerted(stack, clock)
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    labels = [
+        option["text"]["text"]
+        for block in alert.blocks
+        for element in block.get("elements", [])
+        if element.get("type") == "static_select"
+        for option in element["options"]
+    ]
+    assert labels == ["tom"]  # U0REP2, the pool without the rep it is suggested to already
+    assert menu(alert) == [PEER]  # the value still carries the id

@@ -10,7 +10,7 @@ from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper
-from storage.repository import Store
+from storage.repository import Member, Store
 from storage.sweep import SweepStore
 from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY, Wakes
@@ -80,6 +80,6 @@ async def test_the_sweeps_reassignment_moves_the_clock_too(store: Store, policy:
 
 
 async def test_members_zones_are_remembered(store: Store) -> None:
-    await store.save_zones(ZONES, MONDAY)
-    await store.save_zones({"U0REP1": "Asia/Singapore"}, MONDAY + timedelta(days=1))
+    await store.save_people({u: Member(z) for u, z in ZONES.items()}, MONDAY)
+    await store.save_people({"U0REP1": Member("Asia/Singapore")}, MONDAY + timedelta(days=1))
     assert await store.zones() == {"U0REP1": "Asia/Singapore", "U0REP2": "America/New_York"}

@@ -16,6 +16,7 @@ from bot.domain.policy import Policy, snapshot
 from storage import db
 from storage.repository import NewLead, Store
 from storage.tables import Base
+from tests.e2e.test_cli import newest_migration
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
 
@@ -71,9 +72,9 @@ async def test_migrations_build_exactly_the_models(store: Store) -> None:
 
     async with store.db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
-    assert await db.current_revision(store.db.engine) == "0008"  # the newest migration
+    assert await db.current_revision(store.db.engine) == newest_migration()
     await db.upgrade(store.db.engine)  # a second upgrade is a no-op
-    assert await db.current_revision(store.db.engine) == "0008"  # the newest migration
+    assert await db.current_revision(store.db.engine) == newest_migration()
 
 
 async def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
