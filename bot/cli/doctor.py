@@ -13,6 +13,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TextIO
 
 import aiohttp
@@ -94,7 +95,9 @@ def judge_identity(answer: Mapping[str, Any]) -> Finding:
             f"token: {team} as @{answer.get('user')}, which is not a bot: "
             "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from OAuth & Permissions"
         )
-    return fine(f"token: workspace {team}, bot user @{answer.get('user')} ({answer.get('user_id')})")
+    return fine(
+        f"token: workspace {team}, bot user @{answer.get('user')} ({answer.get('user_id')})"
+    )
 
 
 def parse_scopes(header: str | None) -> set[str] | None:
@@ -122,19 +125,25 @@ def judge_scopes(declared: Iterable[str], granted: set[str] | None) -> Finding:
 
 
 def judge_channel(
-    channel: str, roles: list[str], answer: Mapping[str, Any] | str, granted: set[str] | None
+    channel: str,
+    roles: list[str],
+    answer: Mapping[str, Any] | str,
+    granted: set[str] | None,
+    bot: str = "handoff",
 ) -> Finding:
-    """conversations.info's answer (or its error) for a channel the SLA names."""
+    """conversations.info's answer (or its error) for a channel the SLA names; `bot` is the
+    bot user's name, for the /invite to type."""
     purpose = ", ".join(roles)
     if isinstance(answer, str):
         if answer == "channel_not_found":
+            # Slack answers so for a private channel the bot is not in, too.
             return fix(
-                f"channel {channel} ({purpose}): not found. Check the id in sla.yaml; a private "
-                "channel the bot is not in looks missing too: /invite @the bot there"
+                f"channel {channel} ({purpose}): not found. Check the id in sla.yaml; if it is "
+                f"a private channel, type /invite @{bot} in it"
             )
         return fix(f"channel {channel} ({purpose}): conversations.info failed: {answer}")
     name = f"#{answer.get('name') or channel} ({channel}, {purpose})"
-    invite = f"/invite the bot in #{answer.get('name') or channel}"
+    invite = f"type /invite @{bot} in #{answer.get('name') or channel}"
     if answer.get("is_archived"):
         return fix(f"channel {name}: archived: unarchive it or name another channel in sla.yaml")
     private = bool(answer.get("is_private"))
@@ -193,7 +202,9 @@ async def examine(
         identity = await client.auth_test()
     except SlackApiError as error:
         code = error.response.get("error")
-        return [fix(f"token: Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token")]
+        return [
+            fix(f"token: Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token")
+        ]
     granted = parse_scopes(identity.headers.get("x-oauth-scopes"))
     findings = [judge_identity(identity.data if isinstance(identity.data, dict) else {})]
     findings.append(judge_scopes(declared_scopes, granted))
@@ -207,13 +218,14 @@ async def examine(
     channels = channel_roles(policy)
     people = people_roles(policy)
     channel_answers = await asyncio.gather(
-        *(limited(lambda c=c: client.conversations_info(channel=c), "channel") for c in channels)
+        *(limited(partial(client.conversations_info, channel=c), "channel") for c in channels)
     )
     people_answers = await asyncio.gather(
-        *(limited(lambda u=u: client.users_info(user=u), "user") for u in people)
+        *(limited(partial(client.users_info, user=u), "user") for u in people)
     )
+    bot = str(identity.get("user") or "handoff")
     findings += [
-        judge_channel(channel, roles, answer, granted)
+        judge_channel(channel, roles, answer, granted, bot)
         for (channel, roles), answer in zip(channels.items(), channel_answers, strict=True)
     ]
     findings += [
