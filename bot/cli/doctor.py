@@ -242,16 +242,16 @@ def summary(findings: list[Finding]) -> str:
     return f"all {len(findings)} checks passed: ready for the first lead"
 
 
-async def doctor(settings: Settings, out: TextIO = sys.stdout) -> int:
+async def doctor(settings: Settings, out: TextIO | None = None) -> int:
     """`handoff doctor`: print every finding; 0 when all is well, 1 on any problem.
 
     A missing token raises ConfigError and a broken SLA file PolicyError, as for `serve`."""
     settings.require("SLACK_BOT_TOKEN")
     policy = load_policy(settings.sla_file)
     declared = bot_scopes(load_manifest())
-    assert settings.bot_token is not None  # required above
+    out = out or sys.stdout
     print(f"checking the workspace of SLACK_BOT_TOKEN against {settings.sla_file}", file=out)
-    client = slack_client(settings.bot_token, settings.api_url)
+    client = slack_client(settings.bot_token or "", settings.api_url)
     try:
         findings = await examine(client, policy, declared)
     except (aiohttp.ClientError, TimeoutError) as error:

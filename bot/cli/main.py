@@ -335,7 +335,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.command == "demo" else logging.INFO,
+        # The reports print to stdout; the server and batch commands log what they do.
+        level=logging.WARNING if args.command in ("demo", "doctor", "manifest") else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -98,6 +98,15 @@ async def test_a_refused_token_is_the_one_problem() -> None:
     assert "channel" not in text
 
 
+async def test_slack_out_of_reach_is_one_line() -> None:
+    sim = await local_slack()
+    await sim.stop()  # nothing listens on its port now
+    code, text = await run_doctor(sim)
+    assert code == 1
+    assert f"FIX  Slack: cannot reach {sim.api_url}" in text, text
+    assert text.splitlines()[-1] == "1 problem(s) to fix before the first lead arrives"
+
+
 async def test_handoff_doctor_as_a_person_runs_it() -> None:
     sim = await local_slack()
     break_workspace(sim)
