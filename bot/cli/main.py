@@ -1,4 +1,5 @@
-"""The `handoff` command: serve, demo, check, sweep, report, whatif, plan, db upgrade, import."""
+"""The `handoff` command: serve, demo, check, doctor, manifest, sweep, report, whatif, plan, db
+upgrade, import."""
 
 from __future__ import annotations
 
@@ -300,6 +301,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_cmd = commands.add_parser("check", help="validate an SLA file")
     check_cmd.add_argument("file", nargs="?", help="path (default: $HANDOFF_SLA_FILE or sla.yaml)")
+    commands.add_parser(
+        "doctor", help="check the Slack workspace: token, scopes, the SLA's channels and people"
+    )
+    manifest = commands.add_parser("manifest", help="print the Slack app manifest to paste")
+    mode = manifest.add_mutually_exclusive_group()
+    mode.add_argument("--url", help="HTTP mode: the public https:// address of `handoff serve`")
+    mode.add_argument("--socket", action="store_true", help="Socket Mode: no request URLs")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
     sweep.add_argument("--at", help="run as of this ISO-8601 instant")
     report = commands.add_parser("report", help="the week's SLA report from the database")
@@ -327,7 +335,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.command == "demo" else logging.INFO,
+        # The reports print to stdout; the server and batch commands log what they do.
+        level=logging.WARNING if args.command in ("demo", "doctor", "manifest") else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -335,6 +344,15 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "check":
             return check(args.file or settings.sla_file)
+        if args.command == "manifest":
+            from bot.cli.manifest import render
+
+            print(render(args.url, args.socket), end="")
+            return 0
+        if args.command == "doctor":
+            from bot.cli.doctor import doctor
+
+            return asyncio.run(doctor(settings))
         if args.command == "serve":
             asyncio.run(_serve(settings, args.socket))
         elif args.command == "demo":

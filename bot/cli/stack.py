@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from bot.app import Handoff, create
+from bot.cli.manifest import bot_scopes, load_manifest
 from bot.domain.policy import Policy
 from bot.settings import Settings
 from bot.simulator.driver import SlackDriver
@@ -91,15 +92,22 @@ class LocalStack:
         await self.sim.stop()
 
 
-async def start_stack(
-    database_url: str, policy: Policy | None = None, clock: Clock = utc_now, **env: str
-) -> LocalStack:
-    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1)."""
-    sim = await SlackSimulator().start()
+async def local_slack() -> SlackSimulator:
+    """A started simulator with the example SLA's people and channels, whose bot token holds
+    the scopes manifest.yaml declares."""
+    sim = await SlackSimulator(scopes=bot_scopes(load_manifest())).start()
     for user_id, (name, real_name) in PEOPLE.items():
         sim.add_user(user_id, name, real_name)
     for channel_id, name in CHANNELS.items():
         sim.add_channel(channel_id, name)
+    return sim
+
+
+async def start_stack(
+    database_url: str, policy: Policy | None = None, clock: Clock = utc_now, **env: str
+) -> LocalStack:
+    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1)."""
+    sim = await local_slack()
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": BOT_TOKEN,

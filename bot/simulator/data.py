@@ -158,6 +158,9 @@ class SimUser:
     email: str | None = None
     is_bot: bool = False
     is_admin: bool = False
+    # A deactivated member: users.info still answers, with `deleted: true` (Slack's user object,
+    # https://api.slack.com/types/user).
+    deleted: bool = False
 
     def to_api(self, team_id: str) -> Json:
         now = datetime.now(ZoneInfo(self.tz))
@@ -174,7 +177,7 @@ class SimUser:
             "id": self.id,
             "team_id": team_id,
             "name": self.name,
-            "deleted": False,
+            "deleted": self.deleted,
             "real_name": self.real_name,
             "tz": self.tz,
             "tz_label": now.tzname() or self.tz,

@@ -85,6 +85,7 @@ class SlackSimulator(
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{token}", self._handle_response_url)
         app.router.add_post("/upload/{token}", self._handle_upload)
+        app.on_response_prepare.append(self._add_scopes_header)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -151,6 +152,12 @@ class SlackSimulator(
         except Exception:
             logger.exception("simulator failed on %s", call.method)
             return finish(call, {"ok": False, "error": "internal_error"})
+
+    async def _add_scopes_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Slack names the token's scopes in an `X-OAuth-Scopes` header on Web API answers
+        (https://api.slack.com/legacy/scopes, "Working with scopes"); `handoff doctor` reads it."""
+        if self.scopes is not None and request.path.startswith("/api/"):
+            response.headers["X-OAuth-Scopes"] = ",".join(self.scopes)
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         call = RecordedCall("response_url", {}, time.monotonic())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +44,7 @@ class Workspace:
         team_domain: str = "handoff-sim",
         trigger_ttl: float = 3.0,
         clock: Callable[[], float] = time.time,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -52,6 +53,9 @@ class Workspace:
         self.team_domain = team_domain
         self.trigger_ttl = trigger_ttl
         self._clock = clock  # message ts follow it; pass a fixed clock for a repeatable demo
+        # The bot token's granted scopes, sent in each Web API answer's `x-oauth-scopes` header
+        # as Slack does; None sends no header. The caller passes them (e.g. its manifest's).
+        self.scopes: list[str] | None = None if scopes is None else list(scopes)
         # Benchmarks turn Block Kit validation off: it is Slack's CPU, not the bot's.
         self.validate = True
         self.users: dict[str, SimUser] = {}
@@ -119,6 +123,12 @@ class Workspace:
         ZoneInfo(tz)  # fail here, not inside users.info
         user = SimUser(user_id, name, real_name or name, tz, email, is_bot, is_admin)
         self.users[user_id] = user
+        return user
+
+    def deactivate_user(self, user_id: str) -> SimUser:
+        """Deactivate a member: users.info then shows them with `deleted: true`."""
+        user = self.users[user_id]
+        user.deleted = True
         return user
 
     def add_channel(

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+
+from bot.cli.manifest import MANIFEST as PACKAGED
+from bot.cli.manifest import events_url, render
+from bot.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifest.yaml"
@@ -24,15 +30,19 @@ def manifest() -> dict[str, Any]:
     return data
 
 
-def test_matches_slacks_published_schema(manifest: dict[str, Any]) -> None:
+def schema_problems(manifest: dict[str, Any]) -> list[str]:
+    """Where `manifest` breaks Slack's published schema, one line each (skips without it)."""
     if not SCHEMA.exists():
         pytest.skip(f"Slack's manifest schema is not at {SCHEMA}")
     validator = Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
-    problems = [
+    return [
         f"{'.'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
         for error in validator.iter_errors(manifest)
     ]
-    assert problems == []
+
+
+def test_matches_slacks_published_schema(manifest: dict[str, Any]) -> None:
+    assert schema_problems(manifest) == []
 
 
 def test_lengths_the_schema_only_states_as_regex(manifest: dict[str, Any]) -> None:
@@ -95,3 +105,78 @@ def test_bot_user_home_tab_and_scopes(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def request_urls(manifest: dict[str, Any]) -> list[str | None]:
+    settings = manifest["settings"]
+    return [
+        *(command.get("url") for command in manifest["features"]["slash_commands"]),
+        settings["event_subscriptions"].get("request_url"),
+        settings["interactivity"].get("request_url"),
+    ]
+
+
+def test_the_package_carries_the_repositorys_manifest() -> None:
+    assert PACKAGED.read_text(encoding="utf-8") == MANIFEST.read_text(encoding="utf-8")
+
+
+def test_handoff_manifest_for_http_fills_in_every_request_url(manifest: dict[str, Any]) -> None:
+    printed = yaml.safe_load(render("https://leads.acme.example", socket=False))
+    assert schema_problems(printed) == []
+    assert set(request_urls(printed)) == {"https://leads.acme.example/slack/events"}
+    assert printed["settings"]["socket_mode_enabled"] is False
+    assert printed["oauth_config"] == manifest["oauth_config"]
+    assert (
+        printed["features"]["slash_commands"][0]["usage_hint"]
+        == (manifest["features"]["slash_commands"][0]["usage_hint"])
+    )
+
+
+def test_handoff_manifest_for_socket_mode_has_no_request_urls(manifest: dict[str, Any]) -> None:
+    printed = yaml.safe_load(render(None, socket=True))
+    assert schema_problems(printed) == []
+    assert request_urls(printed) == [None] * (len(SPEC_COMMANDS) + 2)
+    assert printed["settings"]["socket_mode_enabled"] is True
+    assert printed["settings"]["interactivity"]["is_enabled"] is True
+    assert (
+        printed["settings"]["event_subscriptions"]["bot_events"]
+        == (manifest["settings"]["event_subscriptions"]["bot_events"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://example.com", "https://example.com/slack/events"),
+        ("https://example.com/", "https://example.com/slack/events"),
+        ("https://example.com:8443/handoff", "https://example.com:8443/handoff/slack/events"),
+        ("https://example.com/slack/events", "https://example.com/slack/events"),
+    ],
+)
+def test_the_request_url_is_slack_events_under_the_address(given: str, expected: str) -> None:
+    assert events_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given", [None, "", "http://example.com", "example.com", "https://", "https://x.com/?a=1"]
+)
+def test_a_missing_or_plain_http_url_is_refused(given: str | None) -> None:
+    with pytest.raises(ConfigError, match="--url"):
+        events_url(given)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--url", "http://example.com"], "is not an https:// address"), ([], "needs --url")],
+)
+def test_handoff_manifest_refuses_in_one_line(args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "manifest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and says in done.stderr, done.stderr

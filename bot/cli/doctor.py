@@ -1,0 +1,266 @@
+"""`handoff doctor`: checks a real Slack workspace before the first lead arrives.
+
+With the bot token it asks Slack who the token is (`auth.test`), which scopes it was granted
+(the `x-oauth-scopes` header of every Web API answer) against those `manifest.yaml` declares,
+whether each channel `sla.yaml` names exists and takes the bot's posts (`conversations.info`),
+and whether each person it names is an active member (`users.info`). Each finding is one line,
+and each problem says what to fix. The judging is pure (`judge_*`); `examine` does the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TextIO
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cli.manifest import bot_scopes, load_manifest
+from bot.domain.policy import Policy
+from bot.services.policies import load_policy
+from bot.settings import Settings
+from bot.slack.publisher import slack_client
+
+POST_PUBLIC = "chat:write.public"  # posts to a public channel the bot has not joined
+LOOKUPS_AT_ONCE = 4  # users.info and conversations.info calls in flight together
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: what is fine, or what to fix."""
+
+    ok: bool
+    text: str
+
+    def line(self) -> str:
+        return f"{'ok ' if self.ok else 'FIX'}  {self.text}"
+
+
+def fine(text: str) -> Finding:
+    return Finding(True, text)
+
+
+def fix(text: str) -> Finding:
+    return Finding(False, text)
+
+
+# -- what sla.yaml names ----------------------------------------------------------------------
+
+
+def channel_roles(policy: Policy) -> dict[str, list[str]]:
+    """Every channel the SLA names → what it is for, in the file's order."""
+    roles: dict[str, list[str]] = {}
+    for segment in policy.segments:
+        roles.setdefault(segment.channel, []).append(f"segment {segment.name}")
+    named = policy.channels
+    for channel, role in (
+        (named.marketing_feedback, "marketing feedback"),
+        (named.escalations, "escalations"),
+        (named.digest, "weekly digest"),
+    ):
+        if channel:
+            roles.setdefault(channel, []).append(role)
+    return roles
+
+
+def people_roles(policy: Policy) -> dict[str, list[str]]:
+    """Every user id the SLA names → what they are, in the file's order."""
+    roles: dict[str, list[str]] = {}
+    for segment in policy.segments:
+        for rep in segment.reps:
+            roles.setdefault(rep, []).append(f"rep in {segment.name}")
+    for manager in policy.managers:
+        roles.setdefault(manager, []).append("manager")
+    for reporter in policy.reporters:
+        roles.setdefault(reporter, []).append("reporter")
+    alert = policy.report.compliance_alert
+    for person in alert.notify if alert else []:
+        roles.setdefault(person, []).append("compliance alert")
+    return roles
+
+
+# -- judging Slack's answers (pure) -----------------------------------------------------------
+
+
+def judge_identity(answer: Mapping[str, Any]) -> Finding:
+    """auth.test's answer: which workspace and which bot user the token belongs to."""
+    team = f"{answer.get('team') or '?'} ({answer.get('team_id') or '?'})"
+    if not answer.get("bot_id"):
+        return fix(
+            f"token: {team} as @{answer.get('user')}, which is not a bot: "
+            "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from OAuth & Permissions"
+        )
+    return fine(
+        f"token: workspace {team}, bot user @{answer.get('user')} ({answer.get('user_id')})"
+    )
+
+
+def parse_scopes(header: str | None) -> set[str] | None:
+    """The `x-oauth-scopes` header (`chat:write,users:read`) as a set; None when absent."""
+    if header is None:
+        return None
+    return {scope.strip() for scope in header.split(",") if scope.strip()}
+
+
+def judge_scopes(declared: Iterable[str], granted: set[str] | None) -> Finding:
+    """The scopes the manifest declares against those Slack granted the token."""
+    wanted = list(dict.fromkeys(declared))
+    if granted is None:
+        return fix(
+            "scopes: Slack sent no x-oauth-scopes header, so the granted scopes are unknown: "
+            "check SLACK_BOT_TOKEN is a bot token (xoxb-…) and SLACK_API_URL points at Slack"
+        )
+    missing = [scope for scope in wanted if scope not in granted]
+    if missing:
+        return fix(
+            f"scopes: missing {', '.join(missing)}: add them under OAuth & Permissions → Bot "
+            "Token Scopes (or update the app from `handoff manifest`), then reinstall the app"
+        )
+    return fine(f"scopes: all {len(wanted)} the manifest declares are granted")
+
+
+def judge_channel(
+    channel: str,
+    roles: list[str],
+    answer: Mapping[str, Any] | str,
+    granted: set[str] | None,
+    bot: str = "handoff",
+) -> Finding:
+    """conversations.info's answer (or its error) for a channel the SLA names; `bot` is the
+    bot user's name, for the /invite to type."""
+    purpose = ", ".join(roles)
+    if isinstance(answer, str):
+        if answer == "channel_not_found":
+            # Slack answers so for a private channel the bot is not in, too.
+            return fix(
+                f"channel {channel} ({purpose}): not found. Check the id in sla.yaml; if it is "
+                f"a private channel, type /invite @{bot} in it"
+            )
+        return fix(f"channel {channel} ({purpose}): conversations.info failed: {answer}")
+    name = f"#{answer.get('name') or channel} ({channel}, {purpose})"
+    invite = f"type /invite @{bot} in #{answer.get('name') or channel}"
+    if answer.get("is_archived"):
+        return fix(f"channel {name}: archived: unarchive it or name another channel in sla.yaml")
+    private = bool(answer.get("is_private"))
+    kind = "private" if private else "public"
+    if answer.get("is_member"):
+        return fine(f"channel {name}: {kind}, the bot is a member")
+    if private:
+        return fix(f"channel {name}: private and the bot is not a member: {invite}")
+    if any(role == "weekly digest" for role in roles):
+        # files.completeUploadExternal shares a file only where the bot is a member.
+        return fix(f"channel {name}: the digest's charts need the bot in the channel: {invite}")
+    if granted is not None and POST_PUBLIC in granted:
+        return fine(f"channel {name}: public, not a member; posts with {POST_PUBLIC}")
+    return fix(f"channel {name}: public, the bot is not a member and lacks {POST_PUBLIC}: {invite}")
+
+
+def judge_person(user: str, roles: list[str], answer: Mapping[str, Any] | str) -> Finding:
+    """users.info's answer (or its error) for a person the SLA names."""
+    purpose = ", ".join(roles)
+    if isinstance(answer, str):
+        if answer == "user_not_found":
+            return fix(
+                f"user {user} ({purpose}): not found in this workspace: put their member ID "
+                "in sla.yaml (profile → ⋮ → Copy member ID)"
+            )
+        return fix(f"user {user} ({purpose}): users.info failed: {answer}")
+    who = f"@{answer.get('name') or user} ({user}, {purpose})"
+    if answer.get("deleted"):
+        return fix(f"user {who}: deactivated: replace or remove them in sla.yaml")
+    if answer.get("is_bot"):
+        return fix(f"user {who}: a bot, not a person: put a person's member ID in sla.yaml")
+    return fine(f"user {who}: active")
+
+
+# -- asking Slack ------------------------------------------------------------------------------
+
+
+async def _answer(call: Awaitable[Any], key: str) -> Mapping[str, Any] | str:
+    """The answer's `key` object, or Slack's error code."""
+    try:
+        response = await call
+    except SlackApiError as error:
+        return str(error.response.get("error") or error)
+    value = response.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+async def examine(
+    client: AsyncWebClient, policy: Policy, declared_scopes: Iterable[str]
+) -> list[Finding]:
+    """Every finding about the workspace behind `client`'s token, in a stable order.
+
+    Stops after the token check when Slack refuses the token: nothing else can be asked.
+    """
+    try:
+        identity = await client.auth_test()
+    except SlackApiError as error:
+        code = error.response.get("error")
+        return [
+            fix(f"token: Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token")
+        ]
+    granted = parse_scopes(identity.headers.get("x-oauth-scopes"))
+    findings = [judge_identity(identity.data if isinstance(identity.data, dict) else {})]
+    findings.append(judge_scopes(declared_scopes, granted))
+
+    gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def limited(lookup: Callable[[], Awaitable[Any]], key: str) -> Mapping[str, Any] | str:
+        async with gate:
+            return await _answer(lookup(), key)
+
+    channels = channel_roles(policy)
+    people = people_roles(policy)
+    channel_answers = await asyncio.gather(
+        *(limited(partial(client.conversations_info, channel=c), "channel") for c in channels)
+    )
+    people_answers = await asyncio.gather(
+        *(limited(partial(client.users_info, user=u), "user") for u in people)
+    )
+    bot = str(identity.get("user") or "handoff")
+    findings += [
+        judge_channel(channel, roles, answer, granted, bot)
+        for (channel, roles), answer in zip(channels.items(), channel_answers, strict=True)
+    ]
+    findings += [
+        judge_person(user, roles, answer)
+        for (user, roles), answer in zip(people.items(), people_answers, strict=True)
+    ]
+    return findings
+
+
+def summary(findings: list[Finding]) -> str:
+    problems = sum(not finding.ok for finding in findings)
+    if problems:
+        return f"{problems} problem(s) to fix before the first lead arrives"
+    return f"all {len(findings)} checks passed: ready for the first lead"
+
+
+async def doctor(settings: Settings, out: TextIO | None = None) -> int:
+    """`handoff doctor`: print every finding; 0 when all is well, 1 on any problem.
+
+    A missing token raises ConfigError and a broken SLA file PolicyError, as for `serve`."""
+    settings.require("SLACK_BOT_TOKEN")
+    policy = load_policy(settings.sla_file)
+    declared = bot_scopes(load_manifest())
+    out = out or sys.stdout
+    print(f"checking the workspace of SLACK_BOT_TOKEN against {settings.sla_file}", file=out)
+    client = slack_client(settings.bot_token or "", settings.api_url)
+    try:
+        findings = await examine(client, policy, declared)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = str(error) or type(error).__name__
+        findings = [fix(f"Slack: cannot reach {settings.api_url} ({reason}): check SLACK_API_URL")]
+    finally:
+        if client.session is not None:
+            await client.session.close()
+    for finding in findings:
+        print(finding.line(), file=out)
+    print(summary(findings), file=out)
+    return 0 if all(finding.ok for finding in findings) else 1

@@ -1,0 +1,148 @@
+"""`handoff doctor` against the simulator: a healthy workspace, and one with a problem of each
+kind, in process and as a person runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from pathlib import Path
+
+from bot.cli.doctor import doctor
+from bot.cli.stack import BOT_TOKEN, local_slack
+from bot.settings import Settings
+from bot.simulator.server import SlackSimulator
+from tests.conftest import ROOT
+from tests.e2e.test_cli import clean_env, run
+
+
+async def run_doctor(sim: SlackSimulator, token: str = BOT_TOKEN) -> tuple[int, str]:
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": token,
+            "SLACK_API_URL": sim.api_url,
+            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+        }
+    )
+    out = io.StringIO()
+    code = await doctor(settings, out)
+    return code, out.getvalue()
+
+
+def break_workspace(sim: SlackSimulator) -> None:
+    """A problem of each kind the doctor looks for."""
+    assert sim.scopes is not None
+    sim.scopes = [scope for scope in sim.scopes if scope != "files:write"]
+    sim.missing_channels.add("C0MID")  # deleted, or a typo in sla.yaml
+    sim.add_channel("C0REVOPS", "revops", private=True)
+    sim.not_in_channel.add("C0REVOPS")  # private, and nobody invited the bot
+    sim.not_in_channel.add("C0SMB")  # public: chat:write.public posts there anyway
+    sim.deactivate_user("U0REP3")
+    sim.add_user("U0REP4", "zapier", "Zapier", is_bot=True)
+
+
+async def test_a_healthy_workspace_passes() -> None:
+    sim = await local_slack()
+    try:
+        code, text = await run_doctor(sim)
+    finally:
+        await sim.stop()
+    assert code == 0, text
+    assert "FIX" not in text
+    lines = text.splitlines()
+    assert "ok   token: workspace Handoff Simulator (T0SIM), bot user @handoff (U0BOT)" in lines
+    assert "ok   scopes: all 11 the manifest declares are granted" in lines
+    assert (
+        "ok   channel #sales-enterprise (C0ENT, segment enterprise): public, the bot is a member"
+        in lines
+    )
+    assert "ok   user @grace (U0MGR1, manager, compliance alert): active" in lines
+    assert lines[-1] == "all 16 checks passed: ready for the first lead"
+
+
+async def test_a_broken_workspace_names_each_problem_and_what_to_fix() -> None:
+    sim = await local_slack()
+    break_workspace(sim)
+    try:
+        code, text = await run_doctor(sim)
+    finally:
+        await sim.stop()
+    assert code == 1, text
+    problems = [line for line in text.splitlines() if line.startswith("FIX")]
+    expected = [
+        "FIX  scopes: missing files:write: add them under OAuth & Permissions",
+        "FIX  channel C0MID (segment mid_market): not found. Check the id in sla.yaml",
+        "FIX  channel #revops (C0REVOPS, weekly digest): private and the bot is not a member: "
+        "type /invite @handoff in #revops",
+        "FIX  user @sofia (U0REP3, rep in mid_market): deactivated: replace or remove them",
+        "FIX  user @zapier (U0REP4, rep in mid_market): a bot, not a person",
+    ]
+    assert len(problems) == len(expected), text
+    for line, start in zip(problems, expected, strict=True):
+        assert line.startswith(start), (line, start)
+    assert (
+        "ok   channel #sales-smb (C0SMB, segment smb): public, not a member; "
+        "posts with chat:write.public" in text
+    )
+    assert text.splitlines()[-1] == "5 problem(s) to fix before the first lead arrives"
+
+
+async def test_a_refused_token_is_the_one_problem() -> None:
+    sim = await local_slack()
+    try:
+        code, text = await run_doctor(sim, token="not-a-token")
+    finally:
+        await sim.stop()
+    assert code == 1
+    assert "FIX  token: Slack refused SLACK_BOT_TOKEN (invalid_auth)" in text
+    assert "channel" not in text
+
+
+async def test_slack_out_of_reach_is_one_line() -> None:
+    sim = await local_slack()
+    await sim.stop()  # nothing listens on its port now
+    code, text = await run_doctor(sim)
+    assert code == 1
+    assert f"FIX  Slack: cannot reach {sim.api_url}" in text, text
+    assert text.splitlines()[-1] == "1 problem(s) to fix before the first lead arrives"
+
+
+async def test_handoff_doctor_as_a_person_runs_it() -> None:
+    sim = await local_slack()
+    break_workspace(sim)
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=sim.api_url,
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "doctor",
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+    finally:
+        await sim.stop()
+    assert process.returncode == 1, err.decode()
+    text = out.decode()
+    assert "FIX  channel C0MID (segment mid_market): not found" in text
+    assert "Traceback" not in err.decode()
+
+
+def test_doctor_without_a_token_or_with_a_broken_sla_file_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    result = run("doctor", env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("handoff: SLACK_BOT_TOKEN is not set"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    (tmp_path / "sla.yaml").write_text("timezone: [\n")
+    result = run("doctor", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
