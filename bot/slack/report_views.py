@@ -194,9 +194,8 @@ def _outcomes_text(report: Report) -> str:
             tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
     fired = " · ".join(
-        f"{one_line(ladder.replace('_', ' '), 40)}: {one_line(ACTION_WORDS.get(action, action), 40)}"
-        f" {n}"
-        for ladder, action, n in report.escalations
+        f"{one_line(ladder.replace('_', ' '), 40)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
+        for ladder, act, n in report.escalations
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
     return "\n".join(lines)
