@@ -208,7 +208,7 @@ class Listeners:
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
         if start.needs_modal:
             view = lead_views.disposition_modal(start.lead, start.disposition)
-            self.publisher.spawn(
+            self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
                 client.views_open(trigger_id=body["trigger_id"], view=view),
                 "open the disposition modal",
             )
