@@ -30,6 +30,7 @@ from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
+from bot.slack.text import as_mrkdwn, escape
 from handlers import authorize
 from handlers.context import asked, parse_once
 
@@ -109,7 +110,7 @@ class Listeners:
     # --- answering ------------------------------------------------------------------------------
 
     def tell(self, respond: AsyncRespond, message: str) -> None:
-        """A private answer, off the request path: the ack goes back to Slack first."""
+        """A private answer (Slack text), off the request path: the ack goes back first."""
         self.publisher.spawn(
             respond(text=message, response_type="ephemeral", replace_original=False),
             "answer privately",
@@ -122,9 +123,8 @@ class Listeners:
             try:
                 await work
             except Refusal as refused:
-                await respond(
-                    text=refused.message, response_type="ephemeral", replace_original=False
-                )
+                text = as_mrkdwn(refused.message)
+                await respond(text=text, response_type="ephemeral", replace_original=False)
 
         self.publisher.spawn(run(), what)
 
@@ -137,7 +137,10 @@ class Listeners:
         respond: AsyncRespond | None,
     ) -> BoltResponse:
         """The one error path: a Refusal is answered where the person is (a command's answer,
-        the modal's fields, or privately); anything else is logged and apologised for."""
+        the modal's fields, or privately); anything else is logged and apologised for.
+
+        A refusal's words are plain: a message shows them through `as_mrkdwn` (escaped, its
+        mentions live); a modal's field errors are plain text already."""
         if not isinstance(error, Refusal):
             log.exception("a Slack request failed", exc_info=error)
             if respond is not None and (body.get("response_url") or in_home(body)):
@@ -150,9 +153,9 @@ class Listeners:
                 response_action="errors", errors=error.fields or {"reason": error.message}
             )
         if body.get("command"):
-            return await ack(text=error.message, response_type="ephemeral")
+            return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
         if respond is not None:
-            self.tell(respond, error.message)
+            self.tell(respond, as_mrkdwn(error.message))
         return await ack()
 
     def settle_alert(self, respond: AsyncRespond, done: Done) -> None:
@@ -205,7 +208,7 @@ class Listeners:
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
         if start.needs_modal:
             view = lead_views.disposition_modal(start.lead, start.disposition)
-            self.publisher.spawn(
+            self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
                 client.views_open(trigger_id=body["trigger_id"], view=view),
                 "open the disposition modal",
             )
@@ -281,7 +284,8 @@ class Listeners:
         elif word in ("help", ""):
             await ack(text=HELP, response_type="ephemeral")
         else:
-            await ack(text=f"I don't know `/handoff {word}`.\n{HELP}", response_type="ephemeral")
+            unknown = f"I don't know `/handoff {escape(word)}`.\n{HELP}"
+            await ack(text=unknown, response_type="ephemeral")
 
     async def sla_report_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond

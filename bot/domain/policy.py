@@ -661,6 +661,33 @@ def _file_checks(policy: Policy) -> list[str]:
                 f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
                 f"{tier.first_touch} (a lead is claimed before it is first touched)"
             )
+    return problems + _slack_limits(policy)
+
+
+# A static select holds at most 100 options (docs.slack.dev/reference/block-kit/block-elements/
+# select-menu-element#static_select); past that Slack refuses the modal or the message. The
+# other limits are kept by the model: an option's text and a button's text are at most 75
+# characters (composition-objects/option-object, block-elements/button-element), and
+# `Disposition` keeps reasons to 75 and labels to 30.
+MAX_SELECT_OPTIONS = 100
+
+
+def _slack_limits(policy: Policy) -> list[str]:
+    """Lists Slack could not show: a disposition's reasons (the modal's menu) and a segment's
+    reps (the Reassign menu)."""
+    problems: list[str] = []
+    for index, item in enumerate(policy.dispositions):
+        if len(item.reasons) > MAX_SELECT_OPTIONS:
+            problems.append(
+                f"dispositions[{index}].reasons: {len(item.reasons)} reasons, but Slack's menu "
+                f"holds at most {MAX_SELECT_OPTIONS}"
+            )
+    for index, segment in enumerate(policy.segments):
+        if len(segment.reps) > MAX_SELECT_OPTIONS:
+            problems.append(
+                f"segments[{index}].reps: {len(segment.reps)} reps, but Slack's Reassign menu "
+                f"holds at most {MAX_SELECT_OPTIONS}"
+            )
     return problems
 
 

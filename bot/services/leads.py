@@ -73,7 +73,7 @@ class Invalid:
 class Done:
     """A change was made (or had been made already), in words for the person who acted."""
 
-    message: str = ""  # empty: nothing to say beyond the updated message
+    message: str = ""  # Slack text, shown as is; empty: nothing to say beyond the message
     lead: LeadView | None = None
     repeated: bool = False  # it was done already (a double click or Slack's retry)
 

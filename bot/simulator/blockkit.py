@@ -260,12 +260,40 @@ def _element_errors(element: Any, here: str, allowed: set[str]) -> list[str]:
             errors.append(f"must be one of primary, danger [json-pointer:{here}/style]")
     if "placeholder" in element:
         errors.extend(_text_errors(element["placeholder"], f"{here}/placeholder", 150, plain=True))
-    if kind in _SELECT_WITH_OPTIONS and "option_groups" not in element:
-        errors.extend(_options_errors(element.get("options"), f"{here}/options", 100, plain=True))
+    if kind in _SELECT_WITH_OPTIONS:
+        errors.extend(_static_select_errors(element, here))
     elif kind in ("checkboxes", "radio_buttons"):
         errors.extend(_options_errors(element.get("options"), f"{here}/options", 10, plain=False))
     elif kind == "overflow":
         errors.extend(_options_errors(element.get("options"), f"{here}/options", 5, plain=True))
+    return errors
+
+
+# A static select (docs.slack.dev/reference/block-kit/block-elements/select-menu-element
+# #static_select) has `options`, at most 100, or `option_groups`, not both; an option group
+# (composition-objects/option-group-object) has a plain_text label of at most 75 characters and
+# at most 100 options, and a menu at most 100 groups. An option's text is at most 75
+# characters, its value at most 150 (composition-objects/option-object).
+SELECT_OPTIONS_LIMIT = 100
+OPTION_GROUPS_LIMIT = 100
+
+
+def _static_select_errors(element: Json, here: str) -> list[str]:
+    options, groups = element.get("options"), element.get("option_groups")
+    if groups is None:
+        return _options_errors(options, f"{here}/options", SELECT_OPTIONS_LIMIT, plain=True)
+    if options is not None:
+        return [f"must provide options or option_groups, not both [json-pointer:{here}]"]
+    errors = _array_errors(groups, f"{here}/option_groups", 1, OPTION_GROUPS_LIMIT)
+    for i, group in enumerate(groups if isinstance(groups, list) else []):
+        at = f"{here}/option_groups/{i}"
+        if not isinstance(group, dict):
+            errors.append(f"expected an object [json-pointer:{at}]")
+            continue
+        errors.extend(_text_errors(group.get("label"), f"{at}/label", 75, plain=True))
+        errors.extend(
+            _options_errors(group.get("options"), f"{at}/options", SELECT_OPTIONS_LIMIT, plain=True)
+        )
     return errors
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from bot.domain import escalation
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
-from bot.slack.blocks import SECTION_LIMIT, Message, actions, button, section
+from bot.slack.blocks import Message, actions, button, section
 from bot.slack.ids import ActionId
 from bot.slack.text import is_user_id, one_line, plain, slack_date, team_time
 
@@ -180,4 +180,4 @@ def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> s
 
 def settled_alert(text: str) -> Message:
     """A manager alert replaced by what was done about it (its menu and buttons gone)."""
-    return Message(text=text, blocks=[section(text[:SECTION_LIMIT])])
+    return Message(text=text, blocks=[section(text)])

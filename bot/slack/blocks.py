@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.slack.text import plain
+from bot.slack.text import clip, plain
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -33,18 +33,19 @@ def mrkdwn(text: str) -> dict[str, Any]:
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:
-    """A section of mrkdwn `text` (the caller clips it to `SECTION_LIMIT`)."""
-    return {"type": "section", "text": mrkdwn(text), **extra}
+    """A section of mrkdwn `text`, clipped to `SECTION_LIMIT` (never inside an entity)."""
+    return {"type": "section", "text": mrkdwn(clip(text, SECTION_LIMIT)), **extra}
 
 
 def fields(*texts: str) -> dict[str, Any]:
-    """A section of mrkdwn fields, two a row (at most `MAX_FIELDS`)."""
-    return {"type": "section", "fields": [mrkdwn(text) for text in texts][:MAX_FIELDS]}
+    """A section of mrkdwn fields, two a row (at most `MAX_FIELDS`, each clipped)."""
+    shown = [mrkdwn(clip(text, FIELD_LIMIT)) for text in texts]
+    return {"type": "section", "fields": shown[:MAX_FIELDS]}
 
 
 def context(*texts: str) -> dict[str, Any]:
     """A context block of the non-empty `texts`, each clipped to Slack's limit."""
-    elements = [mrkdwn(t[:CONTEXT_LIMIT]) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
+    elements = [mrkdwn(clip(t, CONTEXT_LIMIT)) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
     return {"type": "context", "elements": elements}
 
 

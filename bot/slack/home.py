@@ -18,7 +18,7 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.domain.report import Kpi, Report
 from bot.slack.alert_views import manager_alert
-from bot.slack.blocks import FIELD_LIMIT, SECTION_LIMIT, context, divider, fields, header, section
+from bot.slack.blocks import context, divider, fields, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
 from bot.slack.lead_views import attempts_line, clock_line, lead_actions
@@ -96,7 +96,7 @@ def _lookup(lead: LeadView) -> str:
 def _card(lead: LeadView, policy: Policy, now: datetime, text: str) -> list[dict[str, Any]]:
     """A lead as the rep works it: what it is, its clock, the buttons of its message (their
     block ids made unique in the view)."""
-    blocks = [section(text[:SECTION_LIMIT])]
+    blocks = [section(text)]
     clock = clock_line(lead, policy, now)
     if clock:
         blocks.append(context(clock))
@@ -225,7 +225,7 @@ def overdue_card(
         for block in alert.blocks
         if block["type"] == "actions"
     ]
-    return [section(text[:SECTION_LIMIT]), *controls]
+    return [section(text), *controls]
 
 
 def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
@@ -234,7 +234,7 @@ def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[di
     blocks: list[dict[str, Any]] = [
         header("This week's SLA"),
         section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
-        fields(*(_kpi(kpi)[:FIELD_LIMIT] for kpi in report.headline)),
+        fields(*(_kpi(kpi) for kpi in report.headline)),
         context(
             f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "
             f"{report.previous_period.label} · `/sla-report` has the whole report by segment, "

@@ -214,9 +214,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     """The lead's one message in its segment channel, for its current state."""
     blocks: list[dict[str, Any]] = [
         section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)}"),
-        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),
-        section(_engagement(lead, policy.timezone)[:SECTION_LIMIT]),
+        section(_engagement(lead, policy.timezone)),
     ]
     track = policy.talk_track(lead.source)
     if track and lead.stage.is_open:
@@ -227,7 +227,7 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     elif clock:
         blocks.append(context(clock))
     if not lead.stage.is_open:
-        blocks.append(section(_outcome(lead, policy)[:SECTION_LIMIT]))
+        blocks.append(section(_outcome(lead, policy)))
     blocks.extend(lead_actions(lead, policy))
     return Message(text=_fallback(lead, policy), blocks=blocks[:MAX_BLOCKS])
 
@@ -378,14 +378,14 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
         section(
             f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
         ),
-        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"[:SECTION_LIMIT]),
+        section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),
     ]
     clock = clock_line(lead, policy, now)
     if clock:
         blocks.append(context(clock))
     if not lead.stage.is_open and lead.disposition_code:
-        blocks.append(section(_outcome(lead, policy)[:SECTION_LIMIT]))
+        blocks.append(section(_outcome(lead, policy)))
     blocks.append(section(_timeline(events, policy)))
     blocks.append(context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
     return Message(text=_fallback(lead, policy), blocks=blocks)

@@ -27,7 +27,7 @@ def revenue_plan(plan: RevenuePlan, policy: Policy, as_of: datetime) -> Message:
     blocks += [section(_segment_text(segment, plan)) for segment in plan.segments]
     if plan.missing:
         lines = "\n".join(f"• {one_line(item, 400)}" for item in plan.missing)
-        blocks.append(section(clip(f"⚠️ *Missing*\n{lines}", SECTION_LIMIT)))
+        blocks.append(section(f"⚠️ *Missing*\n{lines}"))
     blocks.append(
         context(
             f"Split of the goal: {one_line(plan.split_origin, 300)}",

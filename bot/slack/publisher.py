@@ -56,6 +56,7 @@ class SlackPublisher:
 
     They change no state, so they need no outbox: if one is lost, the person presses again.
     Everything that follows a state change goes through the outbox (bot/slack/outbox.py).
+    Answers share a few workers (`spawn`); a modal opens on its own task (`open_modal`).
     """
 
     def __init__(self, metrics: Metrics, workers: int = 4) -> None:
@@ -63,6 +64,7 @@ class SlackPublisher:
         self.workers = workers
         self._queue: asyncio.Queue[tuple[Coroutine[Any, Any, Any], str]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._modals: set[asyncio.Task[None]] = set()
         self._pending = 0
         metrics.gauges["slack_queue_depth"] = self.pending
 
@@ -78,6 +80,20 @@ class SlackPublisher:
             task = asyncio.get_running_loop().create_task(self._work())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def open_modal(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Open a modal (`views.open`) at once, on its own task, never behind the queue.
+
+        Its trigger_id is valid for 3 seconds, and the queue's workers may all be drawing a
+        report's charts. A modal is opened per press, so these tasks are as many as presses."""
+        self._pending += 1
+        task = asyncio.get_running_loop().create_task(self._guard(work, what))
+        self._modals.add(task)
+        task.add_done_callback(self._opened)
+
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        self._modals.discard(task)
+        self._pending -= 1
 
     async def _work(self) -> None:
         while True:
@@ -99,18 +115,26 @@ class SlackPublisher:
             log.exception("could not %s", what)
 
     async def drain(self, seconds: float = 30.0) -> None:
-        """Wait until every queued answer has been sent (shutdown, tests)."""
+        """Wait until every queued answer and every modal has been sent (shutdown, tests)."""
         try:
-            await asyncio.wait_for(self._queue.join(), seconds)
+            await asyncio.wait_for(self._all_sent(), seconds)
         except TimeoutError:
             log.warning(
                 "%d Slack answers were still queued after %.0fs", self._queue.qsize(), seconds
             )
 
+    async def _all_sent(self) -> None:
+        await self._queue.join()
+        while self._modals:
+            await asyncio.wait(list(self._modals))
+
     async def close(self) -> None:
-        """Stop the workers; answers still queued are dropped with a log line."""
-        for task in list(self._tasks):
+        """Stop the workers and the modals opening; answers still queued are dropped with a
+        log line."""
+        running = list(self._tasks | self._modals)
+        for task in running:
             task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         while not self._queue.empty():
             work, what = self._queue.get_nowait()
             work.close()

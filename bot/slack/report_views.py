@@ -11,9 +11,7 @@ from bot.domain.durations import words
 from bot.domain.policy import Policy
 from bot.domain.report import Kpi, Period, Report, Slice
 from bot.slack.blocks import (
-    FIELD_LIMIT,
     MAX_BLOCKS,
-    SECTION_LIMIT,
     Message,
     actions,
     button,
@@ -73,7 +71,7 @@ def _kpi_field(kpi: Kpi) -> str:
     change = kpi_change(kpi)
     lines = [f"*{kpi.label}*", f"{kpi_value(kpi)}{icon}{target}"]
     lines.append(" · ".join(part for part in (kpi.detail, change) if part))
-    return "\n".join(line for line in lines if line)[:FIELD_LIMIT]
+    return "\n".join(line for line in lines if line)
 
 
 def _rag_line(kpis: list[Kpi]) -> str:
@@ -154,27 +152,12 @@ def sla_report(
         section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion}")
     )
     blocks.append(
-        section(
-            _slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*")[
-                :SECTION_LIMIT
-            ]
-        )
+        section(_slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*"))
     )
-    blocks.append(
-        section(
-            _slices_text("By source", report.by_source, lambda n: one_line(n, 60))[:SECTION_LIMIT]
-        )
-    )
-    blocks.append(
-        section(
-            _slices_text(
-                "By rep",
-                report.by_rep,
-                (lambda n: named(n, known, 60)) if in_channel else (lambda n: person(n, 60)),
-            )[:SECTION_LIMIT]
-        )
-    )
-    blocks.append(section(_outcomes_text(report)[:SECTION_LIMIT]))
+    blocks.append(section(_slices_text("By source", report.by_source, lambda n: one_line(n, 60))))
+    by_rep = (lambda n: named(n, known, 60)) if in_channel else (lambda n: person(n, 60))
+    blocks.append(section(_slices_text("By rep", report.by_rep, by_rep)))
+    blocks.append(section(_outcomes_text(report)))
     zone = policy.timezone
     footer = (
         f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
@@ -219,8 +202,8 @@ def _outcomes_text(report: Report) -> str:
             tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
     fired = " · ".join(
-        f"{ladder.replace('_', ' ')}: {ACTION_WORDS.get(action, action)} {n}"
-        for ladder, action, n in report.escalations
+        f"{one_line(ladder.replace('_', ' '), 40)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
+        for ladder, act, n in report.escalations
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
     return "\n".join(lines)
@@ -253,7 +236,7 @@ def rejection_summary(
     if more > 0:
         lines.append(f"…and {more} more source and campaign pairs")
     if lines:
-        blocks.append(section("\n".join(lines)[:SECTION_LIMIT]))
+        blocks.append(section("\n".join(lines)))
     blocks.append(
         context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.policy import LADDERS, Policy
-from bot.slack.blocks import SECTION_LIMIT, Message, context, section
+from bot.slack.blocks import Message, context, section
 from bot.slack.text import one_line
 
 
@@ -51,15 +51,15 @@ def sla_summary(policy: Policy) -> Message:
             f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
         ),
         section(f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}"),
-        section(f"*Segments* (first match wins)\n{segments}"[:SECTION_LIMIT]),
-        section(f"*Speed to lead*\n{tiers}"[:SECTION_LIMIT]),
+        section(f"*Segments* (first match wins)\n{segments}"),
+        section(f"*Speed to lead*\n{tiers}"),
         section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
             f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
             f" · recycled leads return after {policy.recycle_after}"
         ),
-        section(f"*Escalation* (at a share of each clock's window)\n{ladders}"[:SECTION_LIMIT]),
-        section(f"*Dispositions*\n{dispositions}"[:SECTION_LIMIT]),
+        section(f"*Escalation* (at a share of each clock's window)\n{ladders}"),
+        section(f"*Dispositions*\n{dispositions}"),
         section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]

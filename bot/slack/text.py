@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
+_MARKUP_TAIL = re.compile(r"<[^>]*$")  # an unclosed `<@U…>` or `<!date^…>` Handoff wrote
 _LINE_BREAKS = re.compile(r"[\n\t]")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})>")
 
 
 def escape(value: object) -> str:
@@ -24,12 +26,13 @@ def escape(value: object) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """Cut escaped text to `limit` characters with an ellipsis, never inside an entity."""
+    """Cut escaped text to `limit` characters with an ellipsis, never inside an entity (`R&a`
+    would show as is) nor inside markup Handoff wrote (a mention or a date token cut in half)."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    cut = _ENTITY_TAIL.sub("", cut).rstrip("\u200d")  # no joiner dangling before "…"
-    return cut + "…"
+    cut = _MARKUP_TAIL.sub("", _ENTITY_TAIL.sub("", cut))
+    return cut.rstrip("\u200d") + "…"  # no joiner dangling before "…"
 
 
 def safe(value: object, limit: int) -> str:
@@ -45,6 +48,18 @@ def safe(value: object, limit: int) -> str:
 def one_line(value: object, limit: int) -> str:
     """`safe` on one line: a name or a title cannot add lines (a fake quote or status line)."""
     return safe(_LINE_BREAKS.sub(" ", str(value)), limit)
+
+
+def as_mrkdwn(words: str) -> str:
+    """Plain words for a person (a `Refusal`'s message) as Slack message text: everything
+    escaped, so `/lead <email or external id>` shows as typed instead of a broken link, except
+    the user mentions Handoff wrote on purpose (`<@U…>`, `<@W…>`, strictly shaped).
+
+    The domain keeps its words plain (the HTTP routes and the CLI show them as they are); the
+    Slack answers pass them through here, once.
+    """
+    parts = _MENTION.split(words)  # text, user id, text, user id, …, text
+    return "".join(f"<@{part}>" if i % 2 else escape(part) for i, part in enumerate(parts))
 
 
 def plain(value: object, limit: int) -> str:

@@ -329,7 +329,9 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
         "response_type": "ephemeral",
     }
     usage = await stack.driver.command("U0REP2", "/lead", "")
-    assert usage.json is not None and usage.json["text"].startswith("Usage: /lead")
+    assert usage.json is not None  # escaped: `<email or external id>` would be a broken link
+    usage_text = "Usage: /lead &lt;email or external id&gt;, e.g. /lead jane@acme.com"
+    assert usage.json["text"] == usage_text
     sla = await stack.driver.command("U0REP2", "/sla")
     assert sla.json is not None and "Speed to lead" in json.dumps(sla.json["blocks"])
     away = await stack.driver.command("U0MGR1", "/handoff", "away")

@@ -87,7 +87,8 @@ async def test_no_history_and_no_plan_says_what_is_missing(
 @pytest.mark.parametrize(
     ("goal", "answer"),
     [
-        ("", "Usage: `/sla-plan <revenue goal> [per month|quarter]`, e.g."),
+        # Escaped in Slack: `<revenue goal>` would be read as a broken link.
+        ("", "Usage: `/sla-plan &lt;revenue goal&gt; [per month|quarter]`, e.g."),
         ("lots", "I can't read 'lots' as a revenue goal: write it like 2000000, 2,000,000, $2M"),
         ("2M per year", "I can't read '2M per year' as a revenue goal"),
     ],

@@ -10,6 +10,8 @@ from the lead.
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import json
 import re
 from collections.abc import Collection, Iterator
@@ -21,14 +23,29 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.domain import escalation
+from bot.domain.access import Action, refusal
 from bot.domain.intake import parse_lead
 from bot.domain.lead import EventView, LeadView, Stage
-from bot.domain.report import Facts, build_report, week_of
+from bot.domain.plan import Goal, History, build_plan
+from bot.domain.report import Counts, Facts, Group, Times, build_report, week_of
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
 from bot.simulator.blockkit import validate_blocks, validate_view
-from bot.slack.alert_views import delivery_alert
+from bot.slack.alert_views import (
+    channel_reminder,
+    delivery_alert,
+    manager_alert,
+    owner_reminder,
+    publish_failed,
+    reassign_note,
+    reassigned_alert,
+    reassigned_dm,
+    settled_alert,
+    snooze_note,
+    snoozed_alert,
+)
 from bot.slack.blocks import Message
 from bot.slack.home import Dashboard, HomeState, Queue, home_view
 from bot.slack.lead_views import (
@@ -38,7 +55,11 @@ from bot.slack.lead_views import (
     lead_message,
     nurture_notice,
 )
-from bot.slack.text import clip, escape, one_line, plain, safe
+from bot.slack.plan_view import revenue_plan
+from bot.slack.report_views import compliance_alert, rejection_summary, sla_report
+from bot.slack.sla_view import sla_summary
+from bot.slack.text import as_mrkdwn, clip, escape, one_line, plain, safe
+from handlers.slack_listeners import HELP, Listeners
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 in Sydney
@@ -714,3 +735,166 @@ def test_plain_is_never_empty_one_line_and_within_the_limit(text: str, limit: in
     assert result.strip()
     assert "\n" not in result
     assert not FORBIDDEN.search(result)
+
+
+# --- every message and view the bot can send -----------------------------------------------------
+
+MANAGER = POLICY.managers[0]
+SCANNED = ("bot/domain", "bot/services", "handlers")  # where a Refusal's words are written
+
+
+def _words(node: ast.expr, constants: dict[str, ast.expr], hostile: str) -> str | None:
+    """The text a Refusal's message expression makes, each value in it hostile (a user id
+    where Handoff writes a mention); None for words made elsewhere (a call, a variable)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in constants:
+        return _words(constants[node.id], constants, hostile)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = (_words(side, constants, hostile) for side in (node.left, node.right))
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        text = ""
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                value = "U0REP2" if text.endswith("<@") else hostile
+                text += repr(value) if part.conversion == ord("r") else value
+            else:
+                text += str(cast(ast.Constant, part).value)
+        return text
+    return None
+
+
+def refusal_words(hostile: str) -> Iterator[tuple[str, str]]:
+    """Every Refusal message written in the domain, the services and the handlers, with
+    hostile text in each of its values, and what the access table says to each action."""
+    for folder in SCANNED:
+        for path in sorted((ROOT / folder).glob("*.py")):
+            module = ast.parse(path.read_text())
+            constants = {
+                node.targets[0].id: node.value
+                for node in module.body
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            }
+            for node in ast.walk(module):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Refusal":
+                    words = _words(node.args[0], constants, hostile) if node.args else None
+                    if words is not None:
+                        yield f"{folder}/{path.name}:{node.lineno}", words
+    owned = replace(routed(NASTY) or _never(), owner="U0REP2")
+    for action in Action:
+        for lead in (None, owned):
+            yield f"access/{action}", refusal(action, "U0NOBODY", POLICY, lead)
+            yield f"access/{action}/doing", refusal(action, "U0NOBODY", POLICY, lead, hostile)
+
+
+def _never() -> LeadView:
+    raise AssertionError("NASTY is a lead intake accepts")
+
+
+def a_week(lead: LeadView, hostile: str) -> Facts:
+    """A week of counts whose segment, source and rep names and reasons are hostile."""
+    group = Group(lead.segment, hostile, lead.owner)
+    other = Group(hostile, lead.source or hostile, hostile)
+    done = Counts(received=3, mql=3, posted=3, claimed=2, sql=1, dispositioned=2)
+    reasons = {("not_a_fit", hostile): 2, (hostile, None): 1}
+    times = [Times(group, NOW, NOW, NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2))]
+    return Facts({group: done, other: done}, reasons, {("first_touch", hostile): 1}, times)
+
+
+def sent_messages(
+    lead: LeadView, hostile: str
+) -> Iterator[tuple[str, Message | dict[str, Any] | str, set[str]]]:
+    """Everything Handoff sends beyond the lead's own surfaces, with the people it may mention."""
+    owner, rep = "U0REP2", "W0REP7"  # never U0REP1, whom the hostile text mentions
+    lead = replace(lead, suggested_owner=owner if lead.suggested_owner else None)
+    working = claimed(lead, owner, 2)
+    people = {owner, rep, *POLICY.managers}
+    for window in escalation.windows(working, POLICY) + escalation.windows(lead, POLICY):
+        later = window.due + timedelta(hours=1)
+        yield "channel_reminder", channel_reminder(lead, window, POLICY, later), people
+        yield "owner_reminder", owner_reminder(working, window, POLICY, later), people
+        yield "manager_alert", manager_alert(working, window, POLICY, later), people
+    why = f"a manager's call (<@{MANAGER}>)"
+    until = NOW + timedelta(hours=1)
+    yield "reassign_note", reassign_note(working, owner, rep, why, POLICY, NOW), people
+    yield "reassigned_dm", reassigned_dm(replace(working, owner=rep), MANAGER, POLICY, NOW), people
+    reassigned = reassigned_alert(working, rep, MANAGER)
+    yield "reassigned_alert", reassigned, people
+    yield "snooze_note", snooze_note(MANAGER, until, POLICY), people
+    snoozed = snoozed_alert(working, MANAGER, until, POLICY)
+    yield "settled_alert/reassigned", settled_alert(reassigned), people
+    yield "settled_alert/snoozed", settled_alert(snoozed), people
+    yield "publish_failed", publish_failed(owner, "invalid_blocks", "Check the view."), people
+    period = week_of(NOW.date(), POLICY.timezone)
+    week = build_report(period, a_week(lead, hostile), a_week(lead, hostile), POLICY, NOW)
+    yield "sla_report", sla_report(week, POLICY), people
+    yield "sla_report/shared", sla_report(week, POLICY, shared_by=MANAGER), people
+    yield "digest", sla_report(week, POLICY, digest=True), people
+    rows = [
+        (hostile, hostile, "not_a_fit", hostile, 4),
+        (lead.source or "x", hostile, "x", None, 1),
+    ]
+    rows += [(f"R&D {n}", "R&D" * 30, "not_a_fit", "R&D " * 20, 1) for n in range(60)]
+    yield "rejection_summary", rejection_summary(period, rows, POLICY), people
+    worst = [(hostile, 0.4), (lead.segment, 0.5)]
+    trend = [(period, 0.5), (period, None)]
+    yield "compliance_alert", compliance_alert(trend, worst, 0.8, POLICY), people
+    everyone = {*POLICY.managers, *(rep for segment in POLICY.segments for rep in segment.reps)}
+    yield "sla", sla_summary(POLICY), everyone  # the SLA names its people: no lead data
+    plan = build_plan(Goal(2_000_000, "quarter"), History(26), POLICY)
+    yield "sla_plan", revenue_plan(plan, POLICY, NOW), people
+    yield "help", HELP, people
+    yield "handoff/unknown", handoff_answer(hostile), people
+    # Slack escapes `&`, `<` and `>` in what a person types (a command's text), so the values
+    # a refusal quotes arrive escaped: a live mention in one is one Handoff wrote.
+    for where, words in refusal_words(escape(hostile)):
+        yield f"refusal {where}", as_mrkdwn(words), people
+        notice = HomeState(POLICY, {}, Queue([], [], 0, 0, rep=True), None, as_mrkdwn(words))
+        yield f"home notice {where}", home_view(notice, NOW), people
+
+
+def handoff_answer(text: str) -> str:
+    """What the `/handoff` listener answers to `text` (a word it does not know)."""
+    said: dict[str, Any] = {}
+
+    async def ack(**answer: Any) -> None:
+        said.update(answer)
+
+    listeners = Listeners(*cast(Any, [None] * 8))
+    asyncio.run(listeners.handoff_command(cast(Any, ack), {"text": f"x{text}"}))
+    return str(said["text"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=LEAD_PAYLOAD, hostile=st.one_of(hostile_text(300), huge_text(5_000)))
+@example(payload=NASTY, hostile="<!channel> R&D <@U0REP1> <http://evil.example|bank> &amp")
+def test_every_message_and_view_the_bot_sends_is_valid_and_inert(
+    payload: dict[str, Any], hostile: str
+) -> None:
+    """Reminders, alerts, notes, DMs, reports, the digest, the rejection summary, the
+    compliance alert, /sla, /sla-plan, App Home, HELP and every refusal: hostile text never
+    becomes a mention, a link or a broken entity; only Handoff's own markup stays live."""
+    lead = routed(payload)
+    if lead is None:
+        return
+    seen = set()
+    for name, rendered, people in sent_messages(lead, hostile):
+        seen.add(name.split(" ")[0].split("/")[0])
+        # Reminders and alerts name the lead's segment channel: Handoff's own markup.
+        if isinstance(rendered, Message):
+            assert_message_ok(rendered, people, name, SEGMENT_CHANNELS)
+        elif isinstance(rendered, dict):
+            assert_view_ok(rendered, people, name)
+        else:
+            assert_inert(rendered, people, name, SEGMENT_CHANNELS)
+    assert {"refusal", "home", "manager_alert", "rejection_summary", "sla_plan"} <= seen
+
+
+@pytest.mark.parametrize("pad", range(8))
+def test_the_rejection_summary_is_cut_between_entities(pad: int) -> None:
+    """Longer than a section: cut by `clip`, never inside `&amp;` (a slice could end in `R&a`)."""
+    rows = [(f"R&D {n}{'x' * pad}", "R&D" * 30, "not_a_fit", "R&D " * 20, 1) for n in range(60)]
+    summary = rejection_summary(week_of(NOW.date(), POLICY.timezone), rows, POLICY)
+    assert_message_ok(summary, set(), "rejection_summary")
+    assert summary.blocks[1]["text"]["text"].endswith("…")

@@ -219,6 +219,48 @@ def test_reason_required_without_reasons() -> None:
     assert problem == "dispositions[1]: reason_required needs a list of reasons to choose from"
 
 
+# --- what Slack can show (Block Kit limits) ---------------------------------------------------
+
+
+def test_more_reasons_than_a_menu_holds() -> None:
+    more = [f"Reason {n}" for n in range(96)]  # and the example's 5
+    problem = one_problem(lambda d: d["dispositions"][1]["reasons"].extend(more))
+    assert problem == "dispositions[1].reasons: 101 reasons, but Slack's menu holds at most 100"
+
+
+def test_a_hundred_reasons_fit() -> None:
+    data = example()
+    data["dispositions"][1]["reasons"] += [f"Reason {n}" for n in range(95)]
+    assert len(parse_policy(data).dispositions[1].reasons) == 100
+
+
+def test_a_reason_longer_than_a_menu_option() -> None:
+    long = "x" * 76
+    problem = one_problem(lambda d: d["dispositions"][1]["reasons"].append(long))
+    assert problem == f"dispositions[1].reasons: reason {long!r} must be 1 to 75 characters"
+    data = example()
+    data["dispositions"][1]["reasons"].append("x" * 75)
+    parse_policy(data)
+
+
+def test_a_label_longer_than_a_button() -> None:
+    problem = one_problem(lambda d: d["dispositions"][2].update(label="x" * 76))
+    assert problem.startswith("dispositions[2].label: ")
+
+
+def test_a_pool_larger_than_the_reassign_menu() -> None:
+    reps = [f"U0REP{n:03d}" for n in range(101)]
+    problem = one_problem(lambda d: d["segments"][0].update(reps=reps))
+    assert problem == "segments[0].reps: 101 reps, but Slack's Reassign menu holds at most 100"
+
+
+def test_a_stored_version_past_the_limits_still_loads() -> None:
+    """A running lead keeps the SLA it arrived under: the limits are checked on files only."""
+    data = example()
+    data["dispositions"][1]["reasons"] += [f"Reason {n}" for n in range(145)]
+    assert len(parse_policy(data, stored=True).dispositions[1].reasons) == 150
+
+
 def test_duplicate_disposition_code() -> None:
     problem = one_problem(lambda d: d["dispositions"][3].update(code="qualified"))
     assert problem == "dispositions[3].code: 'qualified' is used twice"

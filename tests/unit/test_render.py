@@ -27,7 +27,7 @@ from bot.slack.lead_views import (
     nurture_notice,
 )
 from bot.slack.sla_view import sla_summary
-from bot.slack.text import clip, escape, plain, safe, slack_date, team_time
+from bot.slack.text import as_mrkdwn, clip, escape, plain, safe, slack_date, team_time
 
 ZONE = "Australia/Sydney"
 POSTED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
@@ -456,6 +456,27 @@ def test_clip_never_cuts_inside_an_entity(limit: int) -> None:
     assert len(cut) <= limit
     assert not BARE_AMPERSAND.search(cut), cut
     assert escaped.startswith(cut.removesuffix("…"))
+
+
+def test_clip_never_cuts_a_mention_or_a_date_token_in_half() -> None:
+    token = slack_date(DUE, ZONE)
+    for limit in range(2, 60):
+        for text in (f"by <@{OWNER}> now", f"due {token} sharp"):
+            cut = clip(text, limit)
+            assert len(cut) <= limit
+            assert cut.count("<") == cut.count(">"), cut
+
+
+def test_refusal_words_show_as_written_with_only_strict_mentions_live() -> None:
+    assert as_mrkdwn("Usage: /lead <email or external id>, e.g. /lead jane@acme.com") == (
+        "Usage: /lead &lt;email or external id&gt;, e.g. /lead jane@acme.com"
+    )
+    assert as_mrkdwn(f"Too late: claimed by <@{OWNER}> & <@W0ABC>.") == (
+        f"Too late: claimed by <@{OWNER}> &amp; <@W0ABC>."
+    )
+    for hostile in ("<!channel>", "<!here>", "<@U1|x>", "<@u0rep1>", "<#C1>", "<http://x|y>"):
+        assert as_mrkdwn(f"'{hostile}' is not a period") == f"'{escape(hostile)}' is not a period"
+    assert as_mrkdwn("a\x00b") == "ab"
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,56 @@
+"""The private answers' publisher: a modal opens at once, even while every worker is busy."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.metrics import Metrics
+from bot.slack.publisher import SlackPublisher
+
+TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for
+
+
+async def test_a_modal_opens_while_every_worker_draws_a_report() -> None:
+    publisher = SlackPublisher(Metrics(), workers=4)
+    reports_done = asyncio.Event()
+    opened = asyncio.Event()
+
+    async def slow_report() -> None:
+        await reports_done.wait()  # a report's charts: longer than a trigger_id lives
+
+    async def views_open() -> None:
+        opened.set()
+
+    for _ in range(12):  # every worker busy, and more reports queued behind them
+        publisher.spawn(slow_report(), "sla report")
+    await asyncio.sleep(0)
+    publisher.open_modal(views_open(), "open the disposition modal")
+    await asyncio.wait_for(opened.wait(), TRIGGER_LIFETIME / 10)
+    assert publisher.pending() == 12  # the modal is done; the reports still wait
+    reports_done.set()
+    await publisher.drain(5)
+    assert publisher.pending() == 0
+    await publisher.close()
+
+
+async def test_a_modal_that_fails_is_logged_and_counted() -> None:
+    metrics = Metrics()
+    publisher = SlackPublisher(metrics)
+
+    async def expired() -> None:
+        raise RuntimeError("expired_trigger_id")
+
+    publisher.open_modal(expired(), "open the disposition modal")
+    await publisher.drain(1)
+    assert publisher.pending() == 0
+    assert metrics.counts["slack_errors_total"] == 1
+    await publisher.close()
+
+
+async def test_close_drops_a_modal_still_opening() -> None:
+    publisher = SlackPublisher(Metrics())
+    publisher.open_modal(asyncio.sleep(60), "open the disposition modal")
+    await asyncio.sleep(0)
+    await publisher.close()
+    await asyncio.sleep(0)
+    assert publisher.pending() == 0

@@ -1,0 +1,106 @@
+"""The simulator refuses static selects Slack would refuse, and what Handoff sends fits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.domain import escalation
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.simulator.blockkit import validate_blocks, validate_view
+from bot.slack.alert_views import manager_alert
+from bot.slack.lead_views import disposition_modal
+from tests.unit.test_render import view
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+def option(n: int) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": f"Option {n}"}, "value": str(n)}
+
+
+def menu(**fields: Any) -> list[dict[str, Any]]:
+    select = {"type": "static_select", "action_id": "pick", **fields}
+    return [{"type": "actions", "elements": [select]}]
+
+
+def modal(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    title = {"type": "plain_text", "text": "Pick"}
+    submit = {"type": "plain_text", "text": "Save"}
+    return {"type": "modal", "title": title, "submit": submit, "blocks": blocks}
+
+
+def input_menu(**fields: Any) -> list[dict[str, Any]]:
+    select = {"type": "static_select", "action_id": "pick", **fields}
+    label = {"type": "plain_text", "text": "Pick one"}
+    return [{"type": "input", "block_id": "pick", "label": label, "element": select}]
+
+
+def group(label: str, size: int) -> dict[str, Any]:
+    return {
+        "label": {"type": "plain_text", "text": label},
+        "options": [option(n) for n in range(size)],
+    }
+
+
+def test_a_static_select_holds_at_most_100_options_in_a_message_and_a_view() -> None:
+    assert validate_blocks(menu(options=[option(n) for n in range(100)])) == []
+    assert validate_view(modal(input_menu(options=[option(n) for n in range(100)]))) == []
+    errors = validate_blocks(menu(options=[option(n) for n in range(101)]))
+    assert errors == [
+        "must have between 1 and 100 items [json-pointer:/blocks/0/elements/0/options]"
+    ]
+    errors = validate_view(modal(input_menu(options=[option(n) for n in range(101)])))
+    assert errors == [
+        "must have between 1 and 100 items [json-pointer:/view/blocks/0/element/options]"
+    ]
+
+
+def test_option_groups_within_slacks_limits() -> None:
+    assert validate_blocks(menu(option_groups=[group("A", 100), group("B", 100)])) == []
+    here = "/blocks/0/elements/0"
+    too_many_groups = validate_blocks(menu(option_groups=[group(str(n), 1) for n in range(101)]))
+    assert too_many_groups == [
+        f"must have between 1 and 100 items [json-pointer:{here}/option_groups]"
+    ]
+    too_big = validate_blocks(menu(option_groups=[group("A", 101)]))
+    assert too_big == [
+        f"must have between 1 and 100 items [json-pointer:{here}/option_groups/0/options]"
+    ]
+    long_label = validate_blocks(menu(option_groups=[group("x" * 76, 1)]))
+    assert long_label == [
+        f"must be less than 76 characters [json-pointer:{here}/option_groups/0/label/text]"
+    ]
+    both = validate_blocks(menu(options=[option(1)], option_groups=[group("A", 1)]))
+    assert both == [f"must provide options or option_groups, not both [json-pointer:{here}]"]
+
+
+def test_the_reassign_menu_of_a_huge_stored_pool_is_cut_at_100(policy: Policy) -> None:
+    """A running lead may keep an SLA version from before `handoff check` refused big pools."""
+    data = snapshot(policy)
+    data["segments"][0]["reps"] = [f"U0REP{n:03d}" for n in range(150)]
+    stored = parse_policy(data, stored=True)
+    lead = replace(view(Stage.SAL), owner="U0REP000", segment=stored.segments[0].name)
+    window = escalation.windows(lead, stored)[0]
+    alert = manager_alert(lead, window, stored, window.due + timedelta(hours=1))
+    assert validate_blocks(alert.blocks) == []
+    select = next(
+        element
+        for block in alert.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "static_select"
+    )
+    assert len(select["options"]) == 100
+
+
+def test_the_modal_of_100_reasons_opens(policy: Policy) -> None:
+    data = snapshot(policy)
+    data["dispositions"][1]["reasons"] += [f"Reason {n}" for n in range(95)]
+    checked = parse_policy(data)  # what `handoff check` allows
+    disposition = checked.dispositions[1]
+    assert len(disposition.reasons) == 100
+    lead: LeadView = view(Stage.SAL)
+    assert validate_view(disposition_modal(lead, disposition)) == []
