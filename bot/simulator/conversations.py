@@ -30,7 +30,9 @@ class ConversationsMethods(Inspection):
         return out
 
     def _conversations_info(self, args: Json) -> Json:
-        return {"channel": self._channel_json(self._resolve_channel(args.get("channel")))}
+        state = self._resolve_channel(args.get("channel"))
+        self.require("conversations.info", state)
+        return {"channel": self._channel_json(state)}
 
     def _conversations_join(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"))
@@ -55,6 +57,7 @@ class ConversationsMethods(Inspection):
         """The channel's parent messages, newest first: thread replies are listed by
         conversations.replies, not here (api.slack.com/methods/conversations.history)."""
         state = self._resolve_channel(args.get("channel"), reading=True)
+        self.require("conversations.history", state)
         oldest, latest = ts_key(args.get("oldest") or 0), args.get("latest")
         latest_key = ts_key(latest) if latest else None
         inclusive = flag(args.get("inclusive"))
@@ -70,6 +73,7 @@ class ConversationsMethods(Inspection):
 
     def _conversations_replies(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"), reading=True)
+        self.require("conversations.replies", state)
         message = state.messages.get(str(args.get("ts") or ""))
         if message is None:
             raise ApiError("thread_not_found")

@@ -141,6 +141,7 @@ class SlackSimulator(
             if handler is None:
                 return finish(call, {"ok": False, "error": "unknown_method"})
             decode_json_fields(call.args)
+            self.require(call.method)
             answer = {"ok": True, **handler(call.args)}
             if self.answer_delay:
                 await asyncio.sleep(self.answer_delay)

@@ -27,6 +27,7 @@ from bot.simulator.data import (
     Trigger,
 )
 from bot.simulator.faults import Fault, RateLimit, RetryWindow
+from bot.simulator.scopes import CONVERSATION_SCOPES, METHOD_SCOPES, POST_UNJOINED
 
 _CHANNEL_ID = re.compile(r"^[A-Z][A-Z0-9]+$")  # Slack names are lowercase, ids uppercase
 
@@ -63,8 +64,6 @@ class Workspace:
         # The channels the bot is not a member of (membership is explicit: posting to a public
         # channel with chat:write.public does not make the bot a member).
         self.not_in_channel: set[str] = set()
-        # The bot may post to public channels it has not joined (`chat:write.public`).
-        self.post_public = True
         self.faults: list[Fault] = []
         self.answer_delay = 0.0  # seconds between doing a call's work and answering it
         self._rate_limits: dict[str, RateLimit] = {}
@@ -211,9 +210,26 @@ class Workspace:
         if raw in self.not_in_channel and not state.is_im:
             if reading or sharing:
                 raise ApiError("not_in_channel")
-            if posting and (state.is_private or not self.post_public):
+            if posting and (state.is_private or not self.granted(POST_UNJOINED)):
                 raise ApiError("not_in_channel")
         return state
+
+    def granted(self, *scopes: str) -> bool:
+        """Whether the bot token holds one of `scopes` (a simulator given no scopes holds all)."""
+        return self.scopes is None or any(scope in self.scopes for scope in scopes)
+
+    def require(self, method: str, state: Channel | None = None) -> None:
+        """Answer `missing_scope` as Slack does when the token lacks the method's scope (for a
+        conversation's method, the scope of its type)."""
+        if state is not None and method in CONVERSATION_SCOPES:
+            kind = "im" if state.is_im else "private" if state.is_private else "public"
+            needed: tuple[str, ...] = (CONVERSATION_SCOPES[method][kind],)
+        else:
+            needed = METHOD_SCOPES.get(method, ())
+        if needed and not self.granted(*needed):
+            raise ApiError(
+                "missing_scope", needed=",".join(needed), provided=",".join(self.scopes or [])
+            )
 
     def _store_message(
         self,

@@ -614,10 +614,10 @@ async def test_membership_decides_reading_and_sharing_and_private_posts(
     ):
         with pytest.raises(SlackApiError, match="not_in_channel"):
             await read
-    sim.post_public = False  # without chat:write.public, a public channel refuses it too
+    sim.scopes = ["chat:write"]  # without chat:write.public, a public channel refuses it too
     with pytest.raises(SlackApiError, match="not_in_channel"):
         await client.chat_postMessage(channel="C0OPEN", text="x")
-    sim.post_public = True
+    sim.scopes = None
     # A private channel refuses a post, and a bot cannot join it.
     with pytest.raises(SlackApiError, match="not_in_channel"):
         await client.chat_postMessage(channel="C0SECRET", text="x")
@@ -638,3 +638,26 @@ async def test_membership_decides_reading_and_sharing_and_private_posts(
     assert opened["channel"]["id"] == dm["channel"]
     in_dm = await client.conversations_history(channel=dm["channel"])
     assert [m["text"] for m in in_dm["messages"]] == ["Reminder: call Ada"]
+
+
+async def test_a_method_without_its_scope_is_refused_as_slack_does(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """api.slack.com/methods/<method> "Required scopes": the simulator holds an app to the
+    scopes it was given (the local stack gives it manifest.yaml's)."""
+    sim.add_channel("C0SECRET", "secret-sales", private=True)
+    sim.scopes = ["chat:write", "channels:history"]
+    await client.chat_postMessage(channel=CHANNEL, text="New MQL")
+    await client.conversations_history(channel=CHANNEL)  # public: channels:history
+    dm = await client.chat_postMessage(channel="U0REP", text="Reminder")
+    for call, needed in (
+        (client.conversations_history(channel="C0SECRET"), "groups:history"),
+        (client.conversations_history(channel=dm["channel"]), "im:history"),
+        (client.users_info(user="U0REP"), "users:read"),
+        (client.conversations_join(channel=CHANNEL), "channels:join"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            await call
+        assert refused.value.response["error"] == "missing_scope"
+        assert refused.value.response["needed"] == needed
+    assert sim.calls_to("users.info")[-1].error == "missing_scope"
