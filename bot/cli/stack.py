@@ -11,12 +11,13 @@ import aiohttp
 from bot.app import Handoff, create
 from bot.domain.policy import Policy
 from bot.settings import Settings
-from bot.simulator.driver import SlackDriver
+from bot.simulator.driver import SlackDriver, SocketModeDriver
 from bot.simulator.server import SlackSimulator
 from bot.slack.publisher import Clock, utc_now
 
 SIGNING_SECRET = "local-simulator-signing-secret"
 BOT_TOKEN = "xoxb-local-simulator"
+APP_TOKEN = "xapp-local-simulator"
 INTAKE_TOKEN = "local-intake-token"
 
 # People of the example SLA, so transcripts read like a team and not like ids.
@@ -92,9 +93,18 @@ class LocalStack:
 
 
 async def start_stack(
-    database_url: str, policy: Policy | None = None, clock: Clock = utc_now, **env: str
+    database_url: str,
+    policy: Policy | None = None,
+    clock: Clock = utc_now,
+    *,
+    socket_mode: bool = False,
+    **env: str,
 ) -> LocalStack:
-    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1)."""
+    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1).
+
+    With `socket_mode`, Handoff has only its bot and app tokens (no signing secret) and
+    receives Slack's requests over the simulator's Socket Mode WebSocket, and the driver sends
+    them there; the HTTP server (intake, health, metrics) runs as well."""
     sim = await SlackSimulator().start()
     for user_id, (name, real_name) in PEOPLE.items():
         sim.add_user(user_id, name, real_name)
@@ -103,7 +113,11 @@ async def start_stack(
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            **(
+                {"SLACK_APP_TOKEN": APP_TOKEN}
+                if socket_mode
+                else {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+            ),
             "SLACK_API_URL": sim.api_url,
             "DATABASE_URL": database_url,
             "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
@@ -117,9 +131,15 @@ async def start_stack(
             **env,
         }
     )
-    handoff = await create(settings, policy=policy, clock=clock)
+    handoff = await create(settings, policy=policy, clock=clock, socket_mode=socket_mode)
     port = await handoff.start()
     base_url = f"http://127.0.0.1:{port}"
-    driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
+    driver: SlackDriver
+    if socket_mode:
+        await handoff.connect_socket()
+        await sim.socket_mode.wait_connected()
+        driver = SocketModeDriver(sim)
+    else:
+        driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
     session = aiohttp.ClientSession()
     return LocalStack(sim, handoff, driver, session, base_url)
