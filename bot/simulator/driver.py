@@ -569,7 +569,8 @@ class SlackDriver:
 class SocketModeDriver(SlackDriver):
     """Plays Slack's side of Socket Mode: the same payloads as `SlackDriver`, sent as envelopes
     over the simulator's WebSocket to the connected app; the acknowledgement's payload is the
-    answer (status 200), and no acknowledgement within `timeout` is a 504."""
+    answer (status 200), and no acknowledgement within `ack_timeout` (default: `timeout`) is
+    a 504: Slack would retry an event, or show the person an error."""
 
     mode = "socket"
 
@@ -592,6 +593,7 @@ class SocketModeDriver(SlackDriver):
             timeout=timeout,
         )
         self._last: tuple[str, Json] | None = None
+        self.ack_timeout = timeout
 
     async def _deliver(
         self,
@@ -613,7 +615,7 @@ class SocketModeDriver(SlackDriver):
             payload,
             retry_attempt=retry_attempt,
             retry_reason="timeout" if retry_attempt else "",
-            timeout=self._timeout.total or 30.0,
+            timeout=self.ack_timeout,
         )
         elapsed = time.perf_counter() - started
         if not envelope.acknowledged:

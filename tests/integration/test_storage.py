@@ -71,9 +71,9 @@ async def test_migrations_build_exactly_the_models(store: Store) -> None:
 
     async with store.db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
-    assert await db.current_revision(store.db.engine) == "0008"  # the newest migration
+    assert await db.current_revision(store.db.engine) == "0009"  # the newest migration
     await db.upgrade(store.db.engine)  # a second upgrade is a no-op
-    assert await db.current_revision(store.db.engine) == "0008"  # the newest migration
+    assert await db.current_revision(store.db.engine) == "0009"  # the newest migration
 
 
 async def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
