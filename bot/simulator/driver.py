@@ -623,15 +623,7 @@ class SocketModeDriver(SlackDriver):
         answer = envelope.response
         return DriverResponse(200, json.dumps(answer) if answer else "", answer, {}, elapsed)
 
-    async def send(
-        self,
-        body: str,
-        *,
-        content_type: str = "application/x-www-form-urlencoded",
-        timestamp: int | None = None,
-        bad_signature: bool = False,
-        retry_num: int | None = None,
-    ) -> DriverResponse:
+    async def send(self, body: str, **options: Any) -> DriverResponse:
         raise NotImplementedError("Socket Mode sends envelopes, not HTTP bodies")
 
     async def resend(self, retry_num: int = 1) -> DriverResponse:
