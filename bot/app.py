@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.domain.policy import Policy
@@ -21,18 +23,21 @@ from bot.services.people import People
 from bot.services.plan import Plans
 from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
+from bot.services.slack_events import SlackEvents
 from bot.services.sweep import Sweeper
 from bot.settings import Settings
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
 from handlers import http_routes, slack_listeners
+from handlers.event_retries import EventRetries
 from storage import db
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
 from storage.reports import ReportStore, RunStore
 from storage.repository import Store
+from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
 log = logging.getLogger("handoff")
@@ -75,6 +80,13 @@ class Handoff:
     port: int | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None
+    socket: AsyncSocketModeHandler | None = None
+
+    async def connect_socket(self) -> None:
+        """Receive Slack's requests over Socket Mode (settings.app_token) as well: Bolt opens
+        the WebSocket with apps.connections.open and acknowledges each envelope."""
+        self.socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
+        await self.socket.connect_async()
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Serve HTTP; returns the bound port (pass port=0 for any free one)."""
@@ -158,6 +170,9 @@ class Handoff:
             log.info("escalation sweep: %d leads escalated", result.changed)
 
     async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+            self.socket = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -177,10 +192,23 @@ class Handoff:
 
 
 async def create(
-    settings: Settings, policy: Policy | None = None, clock: Clock = utc_now, upgrade: bool = True
+    settings: Settings,
+    policy: Policy | None = None,
+    clock: Clock = utc_now,
+    upgrade: bool = True,
+    *,
+    socket_mode: bool = False,
 ) -> Handoff:
-    """Build a Handoff from settings; brings the database schema up to date first."""
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    """Build a Handoff from settings; brings the database schema up to date first.
+
+    In Socket Mode (`connect_socket` after `start`) Slack's requests come over the app token's
+    authenticated WebSocket, so only the bot and app tokens are needed; `POST /slack/events`
+    stays signature-checked, with the signing secret if one is set, else with a random one
+    nobody has, so it refuses every request."""
+    if socket_mode:
+        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    else:
+        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     policy = policy or load_policy(settings.sla_file)
     database = db.Database(settings.database_url)
     if upgrade:
@@ -216,7 +244,8 @@ async def create(
     )
     bolt = AsyncApp(
         client=client,
-        signing_secret=settings.signing_secret,
+        # Bolt skips the signature check for Socket Mode requests only (they carry none).
+        signing_secret=settings.signing_secret or secrets.token_urlsafe(32),
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
     digests = Digests(reports, RunStore(database), book, outbox, names=services.names)
@@ -224,7 +253,10 @@ async def create(
     listeners = slack_listeners.Listeners(
         services, plans, reports, digests, homes, publisher, metrics, clock
     )
+    retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
+    bolt.middleware(retries.once)  # first: a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
+    bolt.error(retries.releasing(listeners.failed))
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
     )

@@ -213,6 +213,17 @@ class HomeOpener(Base):
     last_opened_at: Mapped[datetime]
 
 
+class HandledEvent(Base):
+    """An Events API event Handoff has taken on, by Slack's `event_id`: a retry of it (HTTP's
+    `X-Slack-Retry-Num`, Socket Mode's `retry_attempt`) is acknowledged and not run again."""
+
+    __tablename__ = "handled_events"
+    __table_args__ = (Index("ix_handled_events_at", "handled_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    handled_at: Mapped[datetime]
+
+
 class RoundRobin(Base):
     """Where each segment's rotation stands, so the next suggested owner survives restarts."""
 

@@ -78,9 +78,7 @@ def check(path: str) -> int:
 async def _serve(settings: Settings, socket_mode: bool) -> None:
     from bot.app import create
 
-    if socket_mode:
-        settings.require("SLACK_APP_TOKEN")
-    handoff = await create(settings)
+    handoff = await create(settings, socket_mode=socket_mode)
     port = await handoff.start()
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
@@ -92,16 +90,10 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    socket_handler: Any = None
     if socket_mode:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(handoff.bolt, settings.app_token)
-        await socket_handler.connect_async()
+        await handoff.connect_socket()
         log.info("connected to Slack in Socket Mode")
     await stop.wait()
-    if socket_handler is not None:
-        await socket_handler.close_async()
     await handoff.close()
 
 

@@ -12,12 +12,13 @@ from bot.app import Handoff, create
 from bot.cli.manifest import bot_scopes, load_manifest
 from bot.domain.policy import Policy
 from bot.settings import Settings
-from bot.simulator.driver import SlackDriver
+from bot.simulator.driver import SlackDriver, SocketModeDriver
 from bot.simulator.server import SlackSimulator
 from bot.slack.publisher import Clock, utc_now
 
 SIGNING_SECRET = "local-simulator-signing-secret"
 BOT_TOKEN = "xoxb-local-simulator"
+APP_TOKEN = "xapp-local-simulator"
 INTAKE_TOKEN = "local-intake-token"
 
 # People of the example SLA, so transcripts read like a team and not like ids.
@@ -104,14 +105,27 @@ async def local_slack() -> SlackSimulator:
 
 
 async def start_stack(
-    database_url: str, policy: Policy | None = None, clock: Clock = utc_now, **env: str
+    database_url: str,
+    policy: Policy | None = None,
+    clock: Clock = utc_now,
+    *,
+    socket_mode: bool = False,
+    **env: str,
 ) -> LocalStack:
-    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1)."""
+    """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1).
+
+    With `socket_mode`, Handoff has only its bot and app tokens (no signing secret) and
+    receives Slack's requests over the simulator's Socket Mode WebSocket, and the driver sends
+    them there; the HTTP server (intake, health, metrics) runs as well."""
     sim = await local_slack()
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            **(
+                {"SLACK_APP_TOKEN": APP_TOKEN}
+                if socket_mode
+                else {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+            ),
             "SLACK_API_URL": sim.api_url,
             "DATABASE_URL": database_url,
             "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
@@ -125,12 +139,18 @@ async def start_stack(
             **env,
         }
     )
-    handoff = await create(settings, policy=policy, clock=clock)
+    handoff = await create(settings, policy=policy, clock=clock, socket_mode=socket_mode)
     port = await handoff.start()
     # Learn the members' names now (serve does it in the background at start), so every
     # test and the demo begin with the names Slack gives.
     await handoff.people.refresh(handoff.clock())
     base_url = f"http://127.0.0.1:{port}"
-    driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
+    driver: SlackDriver
+    if socket_mode:
+        await handoff.connect_socket()
+        await sim.socket_mode.wait_connected()
+        driver = SocketModeDriver(sim)
+    else:
+        driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
     session = aiohttp.ClientSession()
     return LocalStack(sim, handoff, driver, session, base_url)

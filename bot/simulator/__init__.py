@@ -2,7 +2,7 @@
 
 from bot.simulator.blockkit import InvalidPayload, validate_blocks, validate_view
 from bot.simulator.data import Ephemeral, Message, OpenView, RecordedCall, SimUser
-from bot.simulator.driver import DriverResponse, SlackDriver
+from bot.simulator.driver import DriverResponse, SlackDriver, SocketModeDriver
 from bot.simulator.faults import Fault, RetryWindow
 from bot.simulator.server import SlackSimulator
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
@@ -19,6 +19,7 @@ __all__ = [
     "SimUser",
     "SlackDriver",
     "SlackSimulator",
+    "SocketModeDriver",
     "mrkdwn_to_plain",
     "render_blocks_text",
     "validate_blocks",

@@ -76,7 +76,10 @@ class SlackDriver:
 
     Every method signs its request with the signing secret like Slack does; `timestamp`,
     `bad_signature` and `retry_num` let tests send stale, forged or retried requests.
+    `SocketModeDriver` sends the same payloads over Socket Mode instead.
     """
+
+    mode = "http"
 
     def __init__(
         self,
@@ -139,12 +142,7 @@ class SlackDriver:
             "response_url": self.sim.new_response_url(channel_id, user_id),
             "trigger_id": self.sim.issue_trigger(user_id),
         }
-        return await self.send(
-            urlencode(form),
-            timestamp=timestamp,
-            bad_signature=bad_signature,
-            retry_num=retry_num,
-        )
+        return await self._deliver("slash_commands", form, timestamp, bad_signature, retry_num)
 
     # -- buttons --------------------------------------------------------------------------------
 
@@ -396,13 +394,7 @@ class SlackDriver:
             "is_ext_shared_channel": False,
             "event_context": f"4-{secrets.token_hex(8)}",
         }
-        return await self.send(
-            json.dumps(body),
-            content_type="application/json",
-            timestamp=timestamp,
-            bad_signature=bad_signature,
-            retry_num=retry_num,
-        )
+        return await self._deliver("events_api", body, timestamp, bad_signature, retry_num)
 
     async def app_home_opened(self, user_id: str) -> DriverResponse:
         event: Json = {
@@ -479,8 +471,26 @@ class SlackDriver:
     async def _send_payload(
         self, payload: Json, timestamp: int | None, bad_signature: bool, retry_num: int | None
     ) -> DriverResponse:
+        return await self._deliver("interactive", payload, timestamp, bad_signature, retry_num)
+
+    async def _deliver(
+        self,
+        kind: str,
+        payload: Json,
+        timestamp: int | None,
+        bad_signature: bool,
+        retry_num: int | None,
+    ) -> DriverResponse:
+        """Send one request of `kind` (Socket Mode's names: `slash_commands`, `interactive`,
+        `events_api`) as Slack's HTTP body: a form, a form with a `payload`, or JSON."""
+        if kind == "events_api":
+            body, content_type = json.dumps(payload), "application/json"
+        else:
+            form = payload if kind == "slash_commands" else {"payload": json.dumps(payload)}
+            body, content_type = urlencode(form), "application/x-www-form-urlencoded"
         return await self.send(
-            urlencode({"payload": json.dumps(payload)}),
+            body,
+            content_type=content_type,
             timestamp=timestamp,
             bad_signature=bad_signature,
             retry_num=retry_num,
@@ -554,6 +564,73 @@ class SlackDriver:
         if view is None:
             raise LookupError(f"{user_id} has no open view")
         return view
+
+
+class SocketModeDriver(SlackDriver):
+    """Plays Slack's side of Socket Mode: the same payloads as `SlackDriver`, sent as envelopes
+    over the simulator's WebSocket to the connected app; the acknowledgement's payload is the
+    answer (status 200), and no acknowledgement within `ack_timeout` (default: `timeout`) is
+    a 504: Slack would retry an event, or show the person an error."""
+
+    mode = "socket"
+
+    def __init__(
+        self,
+        simulator: SlackSimulator,
+        team_id: str = "T0SIM",
+        api_app_id: str = "A0HANDOFF",
+        *,
+        verification_token: str = "verification-token",
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            "",
+            "",
+            simulator,
+            team_id,
+            api_app_id,
+            verification_token=verification_token,
+            timeout=timeout,
+        )
+        self._last: tuple[str, Json] | None = None
+        self.ack_timeout = timeout
+
+    async def _deliver(
+        self,
+        kind: str,
+        payload: Json,
+        timestamp: int | None,
+        bad_signature: bool,
+        retry_num: int | None,
+    ) -> DriverResponse:
+        if timestamp is not None or bad_signature:
+            raise ValueError("Socket Mode envelopes carry no signature or timestamp")
+        self._last = (kind, payload)
+        return await self._envelope(kind, payload, retry_num or 0)
+
+    async def _envelope(self, kind: str, payload: Json, retry_attempt: int) -> DriverResponse:
+        started = time.perf_counter()
+        envelope = await self.sim.socket_mode.send(
+            kind,
+            payload,
+            retry_attempt=retry_attempt,
+            retry_reason="timeout" if retry_attempt else "",
+            timeout=self.ack_timeout,
+        )
+        elapsed = time.perf_counter() - started
+        if not envelope.acknowledged:
+            return DriverResponse(504, "", None, {}, elapsed)
+        answer = envelope.response
+        return DriverResponse(200, json.dumps(answer) if answer else "", answer, {}, elapsed)
+
+    async def send(self, body: str, **options: Any) -> DriverResponse:
+        raise NotImplementedError("Socket Mode sends envelopes, not HTTP bodies")
+
+    async def resend(self, retry_num: int = 1) -> DriverResponse:
+        """Send the last envelope again with `retry_attempt`, as Slack retries an event."""
+        if self._last is None:
+            raise LookupError("nothing was sent yet")
+        return await self._envelope(*self._last, retry_num)
 
 
 def _label(element: Json) -> str:

@@ -31,6 +31,8 @@ from bot.simulator.conversations import ConversationsMethods
 from bot.simulator.data import ApiError, RecordedCall, ResponseUrl
 from bot.simulator.faults import FaultInjection
 from bot.simulator.files import FilesMethods
+from bot.simulator.socket_mode import PATH as SOCKET_MODE_PATH
+from bot.simulator.socket_mode import SocketModeEndpoint
 from bot.simulator.users import UsersMethods
 from bot.simulator.views import ViewsMethods
 from bot.simulator.wire import auth_error, decode_json_fields, finish, finish_text, read_args
@@ -75,7 +77,13 @@ class SlackSimulator(
             "reactions.remove": self._reactions_remove,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "apps.connections.open": self.socket_mode.open_connection,
         }
+
+    @cached_property
+    def socket_mode(self) -> SocketModeEndpoint:
+        """Socket Mode: connection URLs, the WebSocket, envelopes and their acknowledgements."""
+        return SocketModeEndpoint(lambda: self.base_url, lambda: self.app_id)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -85,6 +93,7 @@ class SlackSimulator(
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{token}", self._handle_response_url)
         app.router.add_post("/upload/{token}", self._handle_upload)
+        app.router.add_get(SOCKET_MODE_PATH, self.socket_mode.handle)
         app.on_response_prepare.append(self._add_scopes_header)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -95,6 +104,7 @@ class SlackSimulator(
         return self
 
     async def stop(self) -> None:
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -131,7 +141,7 @@ class SlackSimulator(
         except ApiError as exc:
             return finish(call, {"ok": False, "error": exc.error})
         try:
-            bad_auth = auth_error(request, call.args)
+            bad_auth = auth_error(request, call.args, call.method)
             if bad_auth:
                 return finish(call, {"ok": False, "error": bad_auth})
             refused = self._apply_faults(call, request) or self._apply_rate_limits(call)

@@ -46,13 +46,17 @@ async def read_args(request: web.Request) -> Json:
     return args
 
 
-def auth_error(request: web.Request, args: Json) -> str | None:
+def auth_error(request: web.Request, args: Json, method: str = "") -> str | None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else args.get("token")
     if not token:
         return "not_authed"
-    if not isinstance(token, str) or not token.startswith("xox"):
+    if not isinstance(token, str) or not token.startswith(("xox", "xapp-")):
         return "invalid_auth"
+    # apps.connections.open takes an app-level token (xapp-) and nothing else takes one:
+    # https://docs.slack.dev/reference/methods/apps.connections.open
+    if token.startswith("xapp-") != method.startswith("apps.connections."):
+        return "not_allowed_token_type"
     return None
 
 

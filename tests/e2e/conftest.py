@@ -19,8 +19,17 @@ def clock() -> TravelClock:
 
 
 @pytest.fixture
-async def stack(sqlite_url: str, policy: Policy, clock: TravelClock) -> AsyncIterator[LocalStack]:
-    local = await start_stack(sqlite_url, policy, clock=clock)
+def transport() -> str:
+    """How Slack reaches the bot: "http" (signed requests), or "socket" (Socket Mode) where a
+    test module parametrizes this fixture (the core loop runs in both)."""
+    return "http"
+
+
+@pytest.fixture
+async def stack(
+    sqlite_url: str, policy: Policy, clock: TravelClock, transport: str
+) -> AsyncIterator[LocalStack]:
+    local = await start_stack(sqlite_url, policy, clock=clock, socket_mode=transport == "socket")
     try:
         yield local
     finally:

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 
 from bot.cli.demo import run_demo
 from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET
+from bot.simulator.driver import SocketModeDriver
 from bot.simulator.server import SlackSimulator
 from tests.conftest import ROOT, lead_payload
 
@@ -31,7 +32,13 @@ def run(
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    names = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "HANDOFF_INTAKE_TOKEN", "DATABASE_URL")
+    names = (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "HANDOFF_INTAKE_TOKEN",
+        "DATABASE_URL",
+    )
     env = {k: v for k, v in os.environ.items() if k not in names}
     return {**env, **extra}
 
@@ -65,6 +72,15 @@ def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
     assert len(lines) == 2
     assert lines[0].startswith("handoff: SLACK_BOT_TOKEN is not set: the bot token (xoxb-…)")
     assert lines[1].startswith("SLACK_SIGNING_SECRET is not set: the signing secret")
+
+
+def test_serve_socket_needs_the_app_token_but_no_signing_secret(tmp_path: Path) -> None:
+    result = run("serve", "--socket", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "handoff: SLACK_APP_TOKEN is not set: an app-level token (xapp-…) with "
+        "connections:write, for --socket."
+    ]
 
 
 def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
@@ -176,3 +192,41 @@ async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None
             process.send_signal(signal.SIGTERM)
             output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
         assert process.returncode == 0, output.decode()
+
+
+async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_path: Path) -> None:
+    async with SlackSimulator() as sim:
+        port = free_port()
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-serve-test",
+            SLACK_APP_TOKEN="xapp-serve-test",
+            SLACK_API_URL=sim.api_url,
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            HOST="127.0.0.1",
+            PORT=str(port),
+        )
+        process = await asyncio.create_subprocess_exec(
+            *HANDOFF,
+            "serve",
+            "--socket",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await sim.socket_mode.wait_connected(timeout=60)
+            async with SocketModeDriver(sim) as driver:
+                answer = await driver.command("U0MGR1", "/sla")
+            assert answer.status == 200 and answer.json is not None
+            assert "Speed to lead" in str(answer.json["blocks"])
+            async with aiohttp.ClientSession() as session:  # the HTTP server runs as well
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    assert response.status == 200
+            assert sim.socket_mode.missing_acks == []
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+        assert process.returncode == 0, output.decode()
+        assert "connected to Slack in Socket Mode" in output.decode()

@@ -1,20 +1,36 @@
-"""The whole loop through the real server and signed Slack requests, as people would see it."""
+"""The whole loop through the real server, as people would see it: once with signed HTTP
+requests and once over Socket Mode (a real AsyncSocketModeHandler on the simulator's socket)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.cli.stack import SIGNING_SECRET, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
 from bot.simulator.data import Message
+from bot.simulator.driver import SlackDriver
 from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"
 FEEDBACK = "C0MKTFEED"
+
+
+@pytest.fixture(params=["http", "socket"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+async def every_envelope_acknowledged(stack: LocalStack) -> AsyncIterator[None]:
+    """In Socket Mode, the simulator saw an acknowledgement for every envelope it sent."""
+    yield
+    assert stack.sim.socket_mode.missing_acks == []
+    assert stack.sim.socket_mode.strays == []
 
 
 async def posted(
@@ -255,11 +271,18 @@ async def test_a_press_for_a_lead_that_does_not_exist_changes_nothing(stack: Loc
 
 async def test_bad_and_stale_signatures_are_refused(stack: LocalStack) -> None:
     await posted(stack)
-    forged = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, bad_signature=True)
-    stale = await stack.driver.press(
+    url = f"{stack.base_url}/slack/events"
+    http = SlackDriver(url, SIGNING_SECRET, stack.sim)
+    forged = await http.press("U0REP1", "Claim", channel=ENTERPRISE, bad_signature=True)
+    stale = await http.press(
         "U0REP1", "Claim", channel=ENTERPRISE, timestamp=int(time.time()) - 6 * 60
     )
     assert (forged.status, stale.status) == (401, 401)
+    if stack.driver.mode == "socket":  # no signing secret: /slack/events takes nothing at all
+        signed = await http.press("U0REP1", "Claim", channel=ENTERPRISE)
+        unkeyed = await SlackDriver(url, "", stack.sim).press("U0REP1", "Claim", channel=ENTERPRISE)
+        assert (signed.status, unkeyed.status) == (401, 401)
+    await http.close()
     assert (await stack.services.lead(1)).owner is None
 
 

@@ -1,0 +1,185 @@
+"""Slack's Socket Mode, simulated: `apps.connections.open` and the WebSocket it points to.
+
+As Slack documents it (https://docs.slack.dev/apis/events-api/using-socket-mode/):
+- `apps.connections.open`, called with an app-level token (`xapp-…`), answers a single-use
+  WebSocket URL (`wss://wss-….slack.com/link/?ticket=…&app_id=…`; here a local `ws://`);
+- on connect, Slack sends `{"type": "hello", "num_connections": …, "connection_info":
+  {"app_id": …}, "debug_info": {…}}`;
+- every request arrives as an envelope `{"envelope_id", "type", "payload",
+  "accepts_response_payload"}` of type `events_api` (with `retry_attempt` and
+  `retry_reason`), `slash_commands` or `interactive`;
+- the app acknowledges it with `{"envelope_id": …}` and, where the request accepts one, a
+  `payload`: what an HTTP answer's body would be (a command's ephemeral text, a modal's
+  `response_action`). Slack expects the acknowledgement within 3 seconds, as over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from bot.simulator.blockkit import Json
+
+ACK_WITHIN = 3.0  # seconds Slack waits for an envelope's acknowledgement
+PATH = "/socket-mode/link/"
+KINDS = ("events_api", "slash_commands", "interactive")
+
+
+@dataclass
+class Envelope:
+    """One envelope sent to the app, and its acknowledgement (if any came)."""
+
+    envelope_id: str
+    type: str
+    payload: Json
+    retry_attempt: int
+    sent_at: float
+    acked_at: float | None = None
+    response: Json | None = None  # the acknowledgement's payload
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acked_at is not None
+
+    @property
+    def late(self) -> bool:
+        """Acknowledged, but after the 3 s Slack waits (Slack would show the user an error)."""
+        return self.acked_at is not None and self.acked_at - self.sent_at > ACK_WITHIN
+
+
+class SocketModeEndpoint:
+    """The simulator's Socket Mode side: issues connection URLs, serves the WebSocket, sends
+    envelopes to the newest connection and records each acknowledgement."""
+
+    def __init__(self, base_url: Callable[[], str], app_id: Callable[[], str]) -> None:
+        self._base_url = base_url
+        self._app_id = app_id
+        self._tickets: set[str] = set()
+        self._waiting: dict[str, tuple[Envelope, asyncio.Future[Json | None]]] = {}
+        self.connections: list[web.WebSocketResponse] = []
+        self.envelopes: list[Envelope] = []
+        self.strays: list[Json] = []  # acknowledgements of no envelope we are waiting for
+
+    # -- the Web API method and the WebSocket ---------------------------------------------------
+
+    def open_connection(self, args: Json) -> Json:
+        """apps.connections.open: a single-use URL (the token was checked as an app token)."""
+        ticket = secrets.token_hex(12)
+        self._tickets.add(ticket)
+        ws_base = self._base_url().replace("http://", "ws://", 1)
+        return {"url": f"{ws_base}{PATH}?ticket={ticket}&app_id={self._app_id()}"}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The WebSocket: `hello` first, then acknowledgements read until the app hangs up."""
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.Response(status=401, text="invalid_ticket")
+        self._tickets.discard(ticket)
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.connections.append(ws)
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.connections),
+                    "debug_info": {"host": "handoff-simulator", "approximate_connection_time": 0},
+                    "connection_info": {"app_id": self._app_id()},
+                }
+            )
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self._acknowledged(message.data)
+        finally:
+            self.connections.remove(ws)
+        return ws
+
+    def _acknowledged(self, text: str) -> None:
+        try:
+            ack = json.loads(text)
+        except json.JSONDecodeError:
+            self.strays.append({"unparsed": text})
+            return
+        waiting = self._waiting.get(str(ack.get("envelope_id"))) if isinstance(ack, dict) else None
+        if waiting is None or waiting[1].done():
+            self.strays.append(ack if isinstance(ack, dict) else {"unparsed": text})
+            return
+        envelope, answer = waiting
+        envelope.acked_at = time.monotonic()
+        payload = ack.get("payload")
+        answer.set_result(payload if isinstance(payload, dict) else None)
+
+    async def close(self) -> None:
+        for ws in list(self.connections):
+            await ws.close()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return any(not ws.closed for ws in self.connections)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while not self.connected:
+            if time.monotonic() >= deadline:
+                raise AssertionError("no app connected to Socket Mode")
+            await asyncio.sleep(0.01)
+
+    async def send(
+        self,
+        kind: str,
+        payload: Json,
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> Envelope:
+        """Send one envelope to the newest connection and wait (up to `timeout`) for its
+        acknowledgement; the returned record says whether it came, and whether in time."""
+        if kind not in KINDS:
+            raise ValueError(f"no envelope type {kind!r}; Slack sends {KINDS}")
+        open_now = [ws for ws in self.connections if not ws.closed]
+        if not open_now:
+            raise LookupError("no app is connected to Socket Mode (apps.connections.open)")
+        envelope = Envelope(str(uuid.uuid4()), kind, payload, retry_attempt, time.monotonic())
+        message: Json = {
+            "envelope_id": envelope.envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+        }
+        if kind == "events_api":
+            message["retry_attempt"] = retry_attempt
+            message["retry_reason"] = retry_reason
+        answer: asyncio.Future[Json | None] = asyncio.get_running_loop().create_future()
+        self._waiting[envelope.envelope_id] = (envelope, answer)
+        self.envelopes.append(envelope)
+        try:
+            await open_now[-1].send_str(json.dumps(message))
+            with contextlib.suppress(TimeoutError):
+                envelope.response = await asyncio.wait_for(answer, timeout)
+        finally:
+            self._waiting.pop(envelope.envelope_id, None)
+        return envelope
+
+    # -- what happened --------------------------------------------------------------------------
+
+    @property
+    def late_acks(self) -> list[Envelope]:
+        return [e for e in self.envelopes if e.late]
+
+    @property
+    def missing_acks(self) -> list[Envelope]:
+        """Envelopes that were never acknowledged (not counting those still awaited)."""
+        return [
+            e for e in self.envelopes if not e.acknowledged and e.envelope_id not in self._waiting
+        ]
