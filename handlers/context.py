@@ -18,6 +18,8 @@ from bot.slack.ids import ActionId, CallbackId
 
 LEAD_ID = re.compile(r"^\d{1,18}$")
 REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
+BLOCK_LEAD = re.compile(r"_(\d{1,18})$")  # a block id ending in the lead's id
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 ESCAPED_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 PLAIN_MENTION = re.compile(r"(?<![<\w])@([\w.\-]+)")
 CONTEXT_KEY = "asked"
@@ -79,6 +81,15 @@ def _press(pressed: dict[str, Any]) -> Asked:
     action_id = str(pressed.get("action_id", ""))
     if action_id == ActionId.REPORT_SHARE:
         return Asked(Action.SLA_REPORT, choice=str(pressed.get("value") or ""))
+    if action_id == ActionId.REASSIGN and "selected_user" in pressed:
+        # The user picker of a large pool: the lead is the block id's number (the alert's
+        # `reassign_<lead>`, or App Home's `home_overdue_<lead>`).
+        user = pressed.get("selected_user")
+        found = BLOCK_LEAD.search(str(pressed.get("block_id") or ""))
+        named = int(found[1]) if found else None
+        if not (isinstance(user, str) and USER_ID.match(user)):
+            return Asked(Action.REASSIGN, named, rep_chosen=False)
+        return Asked(Action.REASSIGN, named, user, rep_chosen=named is not None)
     if action_id == ActionId.REASSIGN:
         option = pressed.get("selected_option")
         value = option.get("value") if isinstance(option, dict) else None

@@ -673,19 +673,13 @@ MAX_SELECT_OPTIONS = 100
 
 
 def _slack_limits(policy: Policy) -> list[str]:
-    """Lists Slack could not show: a disposition's reasons (the modal's menu) and a segment's
-    reps (the Reassign menu)."""
+    """Lists Slack could not show: a disposition's reasons (the modal's menu). A segment's reps
+    are not limited: past a static select's 100 options, Reassign offers Slack's user picker."""
     problems: list[str] = []
     for index, item in enumerate(policy.dispositions):
         if len(item.reasons) > MAX_SELECT_OPTIONS:
             problems.append(
                 f"dispositions[{index}].reasons: {len(item.reasons)} reasons, but Slack's menu "
-                f"holds at most {MAX_SELECT_OPTIONS}"
-            )
-    for index, segment in enumerate(policy.segments):
-        if len(segment.reps) > MAX_SELECT_OPTIONS:
-            problems.append(
-                f"segments[{index}].reps: {len(segment.reps)} reps, but Slack's Reassign menu "
                 f"holds at most {MAX_SELECT_OPTIONS}"
             )
     return problems

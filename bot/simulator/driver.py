@@ -219,26 +219,32 @@ class SlackDriver:
         message_ts: str | None = None,
         override_value: str | None = None,
     ) -> DriverResponse:
-        """Pick `option` (its label or value) in a select menu on a message in `channel`.
+        """Pick `option` (its label or value; in a user picker, a user id) in a select menu on a
+        message in `channel`.
 
         Without `message_ts`, the newest message (thread replies included) with a menu (with
         `action_id`, if given) is used. `override_value` sends a value the menu does not offer.
         """
         message, block_id, menu = self._find_message_menu(channel, action_id, message_ts)
-        chosen = _option(menu, option)
-        if override_value is not None:
-            chosen = {**chosen, "value": override_value}
         kind = str(menu["type"])
+        key = _STATE_KEYS[kind]
+        chosen: Any
+        if key == "selected_user":  # a user picker: `option` is the person picked (a user id)
+            chosen = override_value if override_value is not None else option
+        else:
+            chosen = _option(menu, option)
+            if override_value is not None:
+                chosen = {**chosen, "value": override_value}
         action: Json = {
             "type": kind,
             "action_id": menu.get("action_id"),
             "block_id": block_id,
-            "selected_option": chosen,
+            key: chosen,
             "action_ts": f"{time.time():.6f}",
         }
         if menu.get("placeholder"):
             action["placeholder"] = menu["placeholder"]
-        state = {block_id: {str(menu.get("action_id")): {"type": kind, "selected_option": chosen}}}
+        state = {block_id: {str(menu.get("action_id")): {"type": kind, key: chosen}}}
         payload = self._message_action(user_id, channel, message, action, state)
         return await self._send_payload(payload, None, False, None)
 
@@ -544,7 +550,7 @@ class SlackDriver:
             candidates = list(reversed(self.sim.all_messages(channel)))
         for message in candidates:
             for _, block_id, element in _stateful_elements(message.blocks):
-                is_menu = _STATE_KEYS[element["type"]] == "selected_option"
+                is_menu = _STATE_KEYS[element["type"]] in ("selected_option", "selected_user")
                 if is_menu and action_id in (None, element.get("action_id")):
                     return message, block_id, element
         where = f"message {message_ts}" if message_ts else f"channel {channel}"

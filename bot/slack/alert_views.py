@@ -92,6 +92,9 @@ def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, no
     )
 
 
+MAX_MENU_OPTIONS = 100  # a static select's options (Slack's Block Kit reference)
+
+
 def manager_alert(
     lead: LeadView,
     window: escalation.Window,
@@ -113,7 +116,18 @@ def manager_alert(
     pool = [rep for rep in (segment.reps if segment else []) if rep != current]
     value = str(lead.id)
     elements: list[dict[str, Any]] = []
-    if pool:
+    if len(pool) > MAX_MENU_OPTIONS:
+        # A static select holds 100 options (docs.slack.dev/reference/block-kit/block-elements/
+        # select-menu-element): a larger pool picks from the workspace's people; the lead rides
+        # in the block id, and a pick outside the pool is refused by the use case.
+        elements.append(
+            {
+                "type": "users_select",
+                "action_id": ActionId.REASSIGN.value,
+                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
+            }
+        )
+    elif pool:
         elements.append(
             {
                 "type": "static_select",
@@ -124,12 +138,12 @@ def manager_alert(
                         "text": {"type": "plain_text", "text": plain(known.get(rep, rep), 75)},
                         "value": f"{value}:{rep}",
                     }
-                    for rep in pool[:100]
+                    for rep in pool
                 ],
             }
         )
     elements.append(button("Snooze 1h", ActionId.SNOOZE.value, value))
-    blocks = [section(text), actions(elements)]
+    blocks = [section(text), actions(elements, block_id=f"{ActionId.REASSIGN.value}_{lead.id}")]
     return Message(text=text, blocks=blocks)
 
 

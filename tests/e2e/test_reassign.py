@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
 
@@ -180,3 +181,26 @@ async def test_the_reassign_menu_names_the_reps(stack: LocalStack, clock: Travel
     ]
     assert labels == ["tom"]  # U0REP2, the pool without the rep it is suggested to already
     assert menu(alert) == [PEER]  # the value still carries the id
+
+
+async def test_a_pool_past_100_reps_reassigns_with_slacks_user_picker(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """A static select holds 100 options; a larger pool picks from Slack's user picker, and a
+    pick outside the pool is refused privately."""
+    data = snapshot(policy)
+    data["segments"][0]["reps"] = [OWNER, PEER, *(f"U0BIG{n:03d}" for n in range(150))]
+    stack = await start_stack(sqlite_url, parse_policy(data), clock=clock)
+    try:
+        await alerted(stack, clock)
+        await stack.driver.choose(MANAGER, "U0MGR2", channel=ESCALATIONS)  # not a rep
+        await stack.settle()
+        assert "is not in the enterprise pool" in private_answers(stack, MANAGER)[-1]
+        assert (await stack.services.lead(1)).suggested_owner == OWNER
+
+        await stack.driver.choose(MANAGER, "U0BIG042", channel=ESCALATIONS)
+        await stack.settle()
+        assert (await stack.services.lead(1)).suggested_owner == "U0BIG042"
+        assert "Reassigned to <@U0BIG042>" in thread(stack)[-1]
+    finally:
+        await stack.close()

@@ -248,10 +248,11 @@ def test_a_label_longer_than_a_button() -> None:
     assert problem.startswith("dispositions[2].label: ")
 
 
-def test_a_pool_larger_than_the_reassign_menu() -> None:
-    reps = [f"U0REP{n:03d}" for n in range(101)]
-    problem = one_problem(lambda d: d["segments"][0].update(reps=reps))
-    assert problem == "segments[0].reps: 101 reps, but Slack's Reassign menu holds at most 100"
+def test_a_pool_larger_than_a_static_select_is_valid() -> None:
+    """Past 100 reps the Reassign menu is Slack's user picker, so pools are not limited."""
+    data = example()
+    data["segments"][0]["reps"] = [f"U0REP{n:03d}" for n in range(1000)]
+    assert len(parse_policy(data).segments[0].reps) == 1000
 
 
 def test_a_stored_version_past_the_limits_still_loads() -> None:

@@ -102,3 +102,13 @@ def test_setting_someone_else_away_is_a_managers_action() -> None:
 )
 def test_a_refusal_maps_to_one_http_status(reason: Reason, status: int) -> None:
     assert reason.status == status
+
+
+def test_a_user_picker_carries_its_lead_in_the_block_id() -> None:
+    picked = {"action_id": ActionId.REASSIGN, "block_id": "reassign_12", "selected_user": "U0X"}
+    body = {"type": "block_actions", "actions": [picked]}
+    assert parse(body) == Asked(Action.REASSIGN, 12, "U0X")
+    in_home = {**picked, "block_id": "home_overdue_7"}
+    assert parse({**body, "actions": [in_home]}) == Asked(Action.REASSIGN, 7, "U0X")
+    forged = parse({**body, "actions": [{**picked, "selected_user": "<!channel>"}]})
+    assert (forged.lead_id, forged.rep_chosen) == (12, False)

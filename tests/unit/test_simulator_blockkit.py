@@ -77,23 +77,23 @@ def test_option_groups_within_slacks_limits() -> None:
     assert both == [f"must provide options or option_groups, not both [json-pointer:{here}]"]
 
 
-def test_the_reassign_menu_of_a_huge_stored_pool_is_cut_at_100(policy: Policy) -> None:
-    """A running lead may keep an SLA version from before `handoff check` refused big pools."""
-    data = snapshot(policy)
-    data["segments"][0]["reps"] = [f"U0REP{n:03d}" for n in range(150)]
-    stored = parse_policy(data, stored=True)
-    lead = replace(view(Stage.SAL), owner="U0REP000", segment=stored.segments[0].name)
-    window = escalation.windows(lead, stored)[0]
-    alert = manager_alert(lead, window, stored, window.due + timedelta(hours=1))
-    assert validate_blocks(alert.blocks) == []
-    select = next(
-        element
-        for block in alert.blocks
-        if block["type"] == "actions"
-        for element in block["elements"]
-        if element["type"] == "static_select"
-    )
-    assert len(select["options"]) == 100
+def test_a_pool_of_100_is_a_menu_and_a_larger_one_a_user_picker(policy: Policy) -> None:
+    """A static select holds 100 options: up to that the menu names the reps; past it, Slack's
+    user picker, with the lead in the block id."""
+    for size, kind in ((101, "static_select"), (150, "users_select")):
+        data = snapshot(policy)
+        data["segments"][0]["reps"] = [f"U0REP{n:03d}" for n in range(size)]
+        pools = parse_policy(data)
+        lead = replace(view(Stage.SAL), owner="U0REP000", segment=pools.segments[0].name)
+        window = escalation.windows(lead, pools)[0]
+        alert = manager_alert(lead, window, pools, window.due + timedelta(hours=1))
+        assert validate_blocks(alert.blocks) == []
+        (controls,) = [block for block in alert.blocks if block["type"] == "actions"]
+        (menu_element,) = [e for e in controls["elements"] if e["type"].endswith("select")]
+        assert menu_element["type"] == kind, size
+        assert controls["block_id"] == f"reassign_{lead.id}"
+        if kind == "static_select":
+            assert len(menu_element["options"]) == 100  # the pool without its owner
 
 
 def test_the_modal_of_100_reasons_opens(policy: Policy) -> None:
