@@ -1,13 +1,15 @@
 """Claim presses through the real HTTP endpoint vs a bare Bolt app that only acks.
 
-    python bench/claim_ack.py [--presses 400]
+    python -m bench.claim_ack [--presses 300] [--rounds 3] [--reps 1000]
 
 Three processes besides this client: the Slack simulator (Block Kit validation off: that is
-Slack's CPU, not ours), `handoff serve` (SQLite file, example SLA) and the bare Bolt app.
-Each press is a signed `block_actions` request for a different lead, as Slack sends it;
-latency is the time to the HTTP answer (Slack's 3-second ack). Prints p50/p99 and presses
-per second at 10 and 100 concurrent, and the ratio of Handoff's p99 to the bare app's
-(target: within 1.5x).
+Slack's CPU, not ours; each answer 20 ms late, so message updates wait in the outbox while
+presses arrive), `handoff serve` (SQLite file, the example SLA with an enterprise pool of
+`--reps` reps) and the bare Bolt app. Each press is a signed `block_actions` request for a
+different lead by one of the pool's reps, shaped as Slack sends it: with the whole posted
+message, blocks included, read back from the simulator. Latency is the time to the HTTP answer
+(Slack's 3-second ack). Prints p50/p99 and presses per second at 10 and 100 concurrent, and
+the ratio of Handoff's p99 to the bare app's (target: within 1.5x).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import quantiles
+from typing import Any
 
 import aiohttp
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret"
@@ -43,19 +47,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def signed_press(lead_id: int, user: str, response_url: str) -> tuple[bytes, dict[str, str]]:
-    """A Claim press shaped like Slack's block_actions payload, signed like Slack signs it."""
+def signed_press(
+    lead_id: int, user: str, response_url: str, message: dict[str, Any]
+) -> tuple[bytes, dict[str, str]]:
+    """A Claim press shaped like Slack's block_actions payload (the pressed message inside),
+    signed like Slack signs it."""
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0SIM"},
         "api_app_id": "A0HANDOFF",
         "token": "verification-token",
-        "container": {"type": "message", "message_ts": "1.0", "channel_id": "C0ENT"},
+        "container": {
+            "type": "message",
+            "message_ts": message.get("ts", "1.0"),
+            "channel_id": "C0ENT",
+            "is_ephemeral": False,
+        },
         "trigger_id": f"{lead_id}.1.bench",
         "team": {"id": "T0SIM", "domain": "bench"},
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": "C0ENT", "name": "sales-enterprise"},
+        "message": message,
         "state": {"values": {}},
         "response_url": response_url,
         "actions": [
@@ -126,8 +139,17 @@ class Level:
     errors: int
 
 
+@dataclass(frozen=True)
+class Presses:
+    """What a round presses: the leads, their posted messages, and the reps who press."""
+
+    response_url: str
+    messages: dict[int, dict[str, Any]]
+    reps: list[str]
+
+
 async def press_all(
-    session: aiohttp.ClientSession, url: str, leads: list[int], concurrency: int, response_url: str
+    session: aiohttp.ClientSession, url: str, leads: list[int], concurrency: int, presses: Presses
 ) -> Level:
     latencies: list[float] = []
     errors = 0
@@ -136,7 +158,9 @@ async def press_all(
     async def worker() -> None:
         nonlocal errors
         for lead_id in queue:
-            body, headers = signed_press(lead_id, "U0MGR1", response_url)
+            rep = presses.reps[lead_id % len(presses.reps)]
+            message = presses.messages.get(lead_id, {})
+            body, headers = signed_press(lead_id, rep, presses.response_url, message)
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
@@ -192,19 +216,60 @@ async def make_leads(session: aiohttp.ClientSession, base: str, count: int) -> l
     return sorted(ids)
 
 
+async def posted_messages(session: aiohttp.ClientSession, api_url: str) -> dict[int, Any]:
+    """Each lead's message in #sales-enterprise as Slack holds it (conversations.history)."""
+    found: dict[int, Any] = {}
+    cursor = ""
+    headers = {"Authorization": "Bearer xoxb-bench"}
+    while True:
+        form = {"channel": "C0ENT", "limit": "999", "include_all_metadata": "true"}
+        if cursor:
+            form["cursor"] = cursor
+        async with session.post(
+            f"{api_url}conversations.history", data=form, headers=headers
+        ) as response:
+            page = await response.json()
+        for message in page.get("messages") or []:
+            meta = (message.get("metadata") or {}).get("event_payload") or {}
+            if "lead_id" in meta:
+                found[int(meta["lead_id"])] = message
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+        if not cursor:
+            return found
+
+
+def bench_sla(folder: str, reps: list[str]) -> str:
+    """The example SLA with `reps` as the enterprise pool; its path."""
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text(encoding="utf-8"))
+    enterprise = next(s for s in data["segments"] if s["name"] == "enterprise")
+    enterprise["reps"] = reps
+    path = Path(folder) / "sla.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 def median_level(runs: list[Level]) -> Level:
     """The run with the median p99 of several rounds (the machine's noise is large)."""
     return sorted(runs, key=lambda level: level.p99_ms)[len(runs) // 2]
 
 
-async def measure(presses: int, rounds: int) -> dict[str, list[Level]]:
+async def measure(presses: int, rounds: int, pool: int) -> dict[str, list[Level]]:
     """Both servers up at once; rounds alternate between them so both see the same machine."""
     sim_port, app_port, bare_port = free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{sim_port}/api/"
     response_url = f"http://127.0.0.1:{sim_port}/response/bench"
     env = dict(os.environ)
     python = sys.executable
-    simulator = [python, "-m", "bench.servers", "simulator", "--port", str(sim_port)]
+    simulator = [
+        python,
+        "-m",
+        "bench.servers",
+        "simulator",
+        "--port",
+        str(sim_port),
+        "--answer-delay",
+        "0.02",
+    ]
     bare = [
         python,
         "-m",
@@ -218,6 +283,7 @@ async def measure(presses: int, rounds: int) -> dict[str, list[Level]]:
         SECRET,
     ]
     runs: dict[str, dict[int, list[Level]]] = {"bare": {}, "handoff": {}}
+    reps = [f"U1REP{n:04d}" for n in range(pool)]
     with tempfile.TemporaryDirectory() as folder:
         handoff_env = {
             **env,
@@ -225,7 +291,7 @@ async def measure(presses: int, rounds: int) -> dict[str, list[Level]]:
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": api_url,
             "HANDOFF_INTAKE_TOKEN": TOKEN,
-            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+            "HANDOFF_SLA_FILE": bench_sla(folder, reps),
             "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bench.db",
             "HOST": "127.0.0.1",
             "PORT": str(app_port),
@@ -249,15 +315,16 @@ async def measure(presses: int, rounds: int) -> dict[str, list[Level]]:
             }
             await wait_ready(session, f"{base}/healthz")
             leads = iter(await make_leads(session, base, 100 + presses * len(LEVELS) * rounds))
+            pressing = Presses(response_url, await posted_messages(session, api_url), reps)
             warm = [next(leads) for _ in range(100)]
             for url in urls.values():
-                await press_all(session, url, warm, 10, response_url)
+                await press_all(session, url, warm, 10, pressing)
             await settled(session, base)
             for _ in range(rounds):
                 for level in LEVELS:
                     chunk = [next(leads) for _ in range(presses)]
                     for name, url in urls.items():
-                        level_run = await press_all(session, url, chunk, level, response_url)
+                        level_run = await press_all(session, url, chunk, level, pressing)
                         runs[name].setdefault(level, []).append(level_run)
                         await settled(session, base)  # message updates finish between runs
     return {
@@ -289,8 +356,9 @@ def main() -> None:
     )
     parser.add_argument("--presses", type=int, default=300, help="presses per level and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
+    parser.add_argument("--reps", type=int, default=1000, help="reps in the enterprise pool")
     args = parser.parse_args()
-    results = asyncio.run(measure(args.presses, args.rounds))
+    results = asyncio.run(measure(args.presses, args.rounds, args.reps))
     print(report(results))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

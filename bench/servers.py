@@ -22,9 +22,10 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def simulator(port: int) -> None:
+async def simulator(port: int, answer_delay: float = 0.0) -> None:
     sim = SlackSimulator()
     sim.validate = False  # Slack's own work happens on Slack's machines, not on this one
+    sim.answer_delay = answer_delay  # a Slack that answers late: the outbox has work waiting
     await sim.start(port=port)
     print(f"simulator ready on {sim.base_url}", flush=True)
     await _until_stopped()
@@ -60,9 +61,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-url", default="")
     parser.add_argument("--secret", default="")
+    parser.add_argument("--answer-delay", type=float, default=0.0)
     args = parser.parse_args()
     if args.which == "simulator":
-        asyncio.run(simulator(args.port))
+        asyncio.run(simulator(args.port, args.answer_delay))
     else:
         asyncio.run(bare_bolt(args.port, args.api_url, args.secret))
 
