@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -150,28 +152,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, sim: SlackSimulator, *args: str, **env: str
+) -> AsyncIterator[tuple[int, list[str]]]:
+    """`handoff serve ARGS` against `sim` on a free port until the block ends; yields the port
+    and, once it has stopped (SIGTERM, exit code 0 checked), its output's lines."""
+    port = free_port()
+    variables = clean_env(
+        SLACK_BOT_TOKEN="xoxb-serve-test",
+        SLACK_API_URL=sim.api_url,
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        **env,
+    )
+    process = await asyncio.create_subprocess_exec(
+        *HANDOFF,
+        "serve",
+        *args,
+        env=variables,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    try:
+        yield port, lines
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    lines.extend(output.decode().splitlines())
+    assert process.returncode == 0, output.decode()
+
+
 async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
-        port = free_port()
-        env = clean_env(
-            SLACK_BOT_TOKEN="xoxb-serve-test",
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=sim.api_url,
-            HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
-            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            HOST="127.0.0.1",
-            PORT=str(port),
-        )
-        process = await asyncio.create_subprocess_exec(
-            *HANDOFF,
-            "serve",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
+        secrets = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
+        async with serving(tmp_path, sim, **secrets) as (port, _):
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as session:
                 for _ in range(200):
@@ -188,34 +207,12 @@ async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None
                     assert response.status == 201
             await sim.wait_for(lambda: sim.messages("C0ENT"), timeout=10, what="the lead post")
             assert "Priya Raman" in sim.messages("C0ENT")[0].all_text
-        finally:
-            process.send_signal(signal.SIGTERM)
-            output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
-        assert process.returncode == 0, output.decode()
 
 
 async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
-        port = free_port()
-        env = clean_env(
-            SLACK_BOT_TOKEN="xoxb-serve-test",
-            SLACK_APP_TOKEN="xapp-serve-test",
-            SLACK_API_URL=sim.api_url,
-            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            HOST="127.0.0.1",
-            PORT=str(port),
-        )
-        process = await asyncio.create_subprocess_exec(
-            *HANDOFF,
-            "serve",
-            "--socket",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
+        tokens = {"SLACK_APP_TOKEN": "xapp-serve-test"}
+        async with serving(tmp_path, sim, "--socket", **tokens) as (port, output):
             await sim.socket_mode.wait_connected(timeout=60)
             async with SocketModeDriver(sim) as driver:
                 answer = await driver.command("U0MGR1", "/sla")
@@ -225,8 +222,4 @@ async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_pa
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                     assert response.status == 200
             assert sim.socket_mode.missing_acks == []
-        finally:
-            process.send_signal(signal.SIGTERM)
-            output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
-        assert process.returncode == 0, output.decode()
-        assert "connected to Slack in Socket Mode" in output.decode()
+        assert "connected to Slack in Socket Mode" in "\n".join(output)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.lead import LeadView
 from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
 
@@ -30,6 +31,16 @@ async def owner_stack(
         await local.close()
 
 
+async def claimed_by_maya(stack: LocalStack) -> LeadView:
+    """A new lead, posted, and claimed by U0REP1 (maya) in its channel."""
+    status, body = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    return await stack.services.lead(body["id"])
+
+
 async def test_a_claim_runs_on_the_reps_own_hours(owner_stack: LocalStack) -> None:
     stack = owner_stack
     stack.sim.users["U0REP1"].tz = "Europe/London"
@@ -39,13 +50,7 @@ async def test_a_claim_runs_on_the_reps_own_hours(owner_stack: LocalStack) -> No
     assert found["U0REP1"] == "Europe/London" and "U0REP6" not in found
     assert stack.sim.calls_to("users.info")
 
-    status, body = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
-    await stack.settle()
-
-    lead = await stack.services.lead(body["id"])
+    lead = await claimed_by_maya(stack)
     assert (lead.owner, lead.owner_zone) == ("U0REP1", "Europe/London")
     # Claimed Monday 11:00 in Sydney = 00:00 in London: 2 working hours end 11:00 London.
     assert lead.disposition_due_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
@@ -60,10 +65,5 @@ async def test_the_team_clock_learns_names_but_keeps_the_team_hours(stack: Local
     assert stack.services.names["U0REP1"] == "maya"  # the name Slack shows
     assert stack.services.zones == {}  # the team's clock: nobody's own zone is used
 
-    status, body = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
-    await stack.settle()
-    lead = await stack.services.lead(body["id"])
+    lead = await claimed_by_maya(stack)
     assert (lead.owner, lead.owner_zone) == ("U0REP1", None)
