@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.plan import RevenuePlan
+from bot.domain.plan import PRIOR_WEIGHT, RevenuePlan
 from bot.slack.plan_view import chain, headline, inputs, money, pace, percent
 
 
@@ -11,7 +11,8 @@ def as_text(plan: RevenuePlan) -> str:
     goal, currency = plan.goal, plan.currency
     lines = [
         f"Revenue plan: {money(goal.amount, currency)} a {goal.per} "
-        f"({goal.weeks:g} weeks), rates from the MQLs of the last {plan.history_weeks} weeks",
+        f"({goal.weeks:g} weeks), rates from the MQLs of the last {plan.history_weeks} weeks "
+        f"blended with sla.yaml's (weight {PRIOR_WEIGHT}); counts rounded up once, when shown",
     ]
     lines.append(headline(plan))
     lines.append(f"Split of the goal: {plan.split_origin}")

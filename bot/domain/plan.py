@@ -1,10 +1,15 @@
 """The revenue plan: work backwards from a revenue goal to the MQLs each segment needs a week.
 
-Per segment: deals = its share of the goal / average deal; opportunities = deals / win rate
-(opportunity → won); MQLs = opportunities / the MQL → opportunity rate. Each rate is measured
-from the team's history (the MQLs received over the last N weeks and what the CRM reported
-about them), else from all segments' history, else from the SLA file's `plan:`; the plan says
-which, with its counts, and what is missing.
+Per segment: deals = its share of the goal / average deal, rounded up to whole deals (a deal
+cannot be split); then, on unrounded numbers, opportunities = deals / win rate, SQLs =
+opportunities / the SQL → opportunity rate, SALs = SQLs / the SAL → SQL rate, MQLs = SALs /
+the MQL → SAL rate. Counts are rounded up only when shown.
+
+Each rate is measured from the team's history (the MQLs received over the last N weeks and what
+became of them), in the segment, else across all segments, and blended with the SLA file's
+`plan:` value by sample size: the configured rate counts as `PRIOR_WEIGHT` observations (a Beta
+prior), so one deal moves the plan a little and a hundred move it a lot. The plan keeps each
+rate's counts and its prior, so the view can say where every number came from.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.domain.policy import Policy
@@ -21,6 +27,9 @@ from bot.domain.refusal import Refusal
 Per = Literal["month", "quarter"]
 PERIOD_WEEKS: dict[str, float] = {"month": 4.33, "quarter": 13.0}
 MAX_GOAL = 1e12
+# The SLA file's rates and average deal count as this many observations when blended with the
+# measured ones: 1 deal moves a rate by under 5%, 100 deals make the measure 83% of it.
+PRIOR_WEIGHT = 20
 USAGE = (
     "Usage: `/sla-plan <revenue goal> [per month|quarter]`, e.g. `/sla-plan $2M per quarter` "
     "or `/sla-plan 500k per month` (the goal is per month unless you say quarter)."
@@ -83,7 +92,10 @@ def parse_goal(text: str, per: str | None = None) -> Goal:
 
 @dataclass(frozen=True)
 class Funnel:
-    """What became of the MQLs one segment (or the team) received over the measured weeks."""
+    """What became of the MQLs one segment (or the team) received over the measured weeks.
+
+    A lead counts at every stage up to the furthest it reached: an opportunity the CRM reported
+    is also an SQL and a SAL, so each stage's leads are among the previous stage's."""
 
     mqls: int = 0
     opportunities: int = 0
@@ -91,37 +103,68 @@ class Funnel:
     lost: int = 0
     won_with_amount: int = 0  # won deals the CRM gave an amount for
     won_amount: float = 0.0  # the sum of those amounts
+    sals: int = 0  # claimed and not rejected (nurtured and recycled leads were accepted)
+    sqls: int = 0  # qualified in Slack, or an opportunity in the CRM
 
     def __add__(self, other: Funnel) -> Funnel:
         return Funnel(
-            self.mqls + other.mqls,
-            self.opportunities + other.opportunities,
-            self.won + other.won,
-            self.lost + other.lost,
-            self.won_with_amount + other.won_with_amount,
-            self.won_amount + other.won_amount,
+            mqls=self.mqls + other.mqls,
+            opportunities=self.opportunities + other.opportunities,
+            won=self.won + other.won,
+            lost=self.lost + other.lost,
+            won_with_amount=self.won_with_amount + other.won_with_amount,
+            won_amount=self.won_amount + other.won_amount,
+            sals=self.sals + other.sals,
+            sqls=self.sqls + other.sqls,
         )
 
 
 @dataclass(frozen=True)
 class History:
-    """The team's funnel by segment over the last `weeks` weeks."""
+    """The team's funnel by segment over the last `weeks` weeks, up to `until`, and when the
+    first MQL of those weeks arrived (None: none, or not known)."""
 
     weeks: int
     by_segment: dict[str, Funnel] = field(default_factory=dict)
+    until: datetime | None = None
+    first_mql_at: datetime | None = None
 
     @property
     def team(self) -> Funnel:
         return sum(self.by_segment.values(), Funnel())
 
+    @property
+    def observed_weeks(self) -> float:
+        """The weeks the pace is measured over: from the first MQL (at least one week) when the
+        history is shorter than the window, else the window."""
+        if self.until is None or self.first_mql_at is None:
+            return float(self.weeks)
+        observed = (self.until - self.first_mql_at) / timedelta(weeks=1)
+        return min(float(self.weeks), max(1.0, observed))
+
 
 @dataclass(frozen=True)
 class Input:
-    """One number the plan works back through, and where it came from (or why it is missing)."""
+    """One number the plan works back through, and where it came from (or why it is missing).
+
+    `value` blends what was measured (`successes` of `trials`, in `scope`) with the SLA file's
+    `prior` (under `prior_key`) worth `weight` observations: (successes + prior × weight) ÷
+    (trials + weight). For the average deal, `successes` is the won amount and `trials` the won
+    deals with an amount."""
 
     value: float | None
-    origin: str  # "measured over 26 weeks: 6 won of 24 closed in smb", "sla.yaml plan.win_rate"
+    trials: float = 0
+    successes: float = 0
+    scope: str = ""  # "in enterprise", "across all segments"
+    prior: float | None = None
+    prior_key: str | None = None  # "plan.win_rate"
+    weight: int = 0  # of the prior; 0 when there is none
     missing: str | None = None  # what to do about it, when there is no value
+
+    @property
+    def measured(self) -> float | None:
+        """The measure alone, when there is one."""
+        return self.successes / self.trials if self.trials else None
 
 
 @dataclass(frozen=True)
@@ -130,10 +173,14 @@ class SegmentPlan:
     share: float  # of the goal
     revenue: float  # per period
     average_deal: Input
-    win_rate: Input
-    opportunity_rate: Input
-    deals: float | None  # per period; None: an input on the way is missing
-    opportunities: float | None
+    win_rate: Input  # opportunity → won
+    opportunity_rate: Input  # SQL → opportunity
+    sql_rate: Input  # SAL → SQL
+    sal_rate: Input  # MQL → SAL
+    deals: float | None  # per period, whole; None: an input on the way is missing
+    opportunities: float | None  # unrounded from here on
+    sqls: float | None
+    sals: float | None
     mqls: float | None
     weeks: float  # in the goal's period
     mqls_now: float  # a week, measured
@@ -143,19 +190,28 @@ class SegmentPlan:
     def mqls_per_week(self) -> float | None:
         return None if self.mqls is None else self.mqls / self.weeks
 
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return (
+            self.average_deal,
+            self.win_rate,
+            self.opportunity_rate,
+            self.sql_rate,
+            self.sal_rate,
+        )
+
 
 @dataclass(frozen=True)
 class Totals:
-    """Per period, for the whole team."""
+    """Per period, for the whole team: each count is the sum of the segments' counts as shown
+    (each rounded up), so the segments add up to the headline."""
 
-    deals: float
-    opportunities: float
-    mqls: float
-    weeks: float
-
-    @property
-    def mqls_per_week(self) -> float:
-        return self.mqls / self.weeks
+    deals: int
+    opportunities: int
+    sqls: int
+    sals: int
+    mqls: int
+    mqls_per_week: float  # the sum of the segments' unrounded weekly MQLs
 
 
 @dataclass(frozen=True)
@@ -163,6 +219,7 @@ class RevenuePlan:
     goal: Goal
     currency: str | None
     history_weeks: int
+    observed_weeks: float  # the weeks the pace ("now") is measured over
     split_origin: str
     segments: list[SegmentPlan]
     missing: list[str]  # what to do so every number can be worked out
@@ -174,10 +231,12 @@ class RevenuePlan:
         if any(segment.mqls is None for segment in segments):
             return None
         return Totals(
-            deals=sum(segment.deals or 0 for segment in segments),
-            opportunities=sum(segment.opportunities or 0 for segment in segments),
-            mqls=sum(segment.mqls or 0 for segment in segments),
-            weeks=self.goal.weeks,
+            deals=sum(whole(segment.deals or 0) for segment in segments),
+            opportunities=sum(whole(segment.opportunities or 0) for segment in segments),
+            sqls=sum(whole(segment.sqls or 0) for segment in segments),
+            sals=sum(whole(segment.sals or 0) for segment in segments),
+            mqls=sum(whole(segment.mqls or 0) for segment in segments),
+            mqls_per_week=sum(segment.mqls_per_week or 0 for segment in segments),
         )
 
     @property
@@ -190,6 +249,16 @@ def whole(value: float) -> int:
     return math.ceil(round(value, 6))
 
 
+def blend(
+    successes: float, trials: float, prior: float | None, weight: int = PRIOR_WEIGHT
+) -> float:
+    """The measured rate shrunk towards the configured `prior` by sample size (a Beta prior
+    worth `weight` observations): (successes + prior × weight) ÷ (trials + weight)."""
+    if prior is None:
+        return successes / trials
+    return (successes + prior * weight) / (trials + weight)
+
+
 def build_plan(goal: Goal, history: History, policy: Policy) -> RevenuePlan:
     """The plan for `goal` from the measured `history` and the SLA's `plan:` settings."""
     names = [segment.name for segment in policy.segments]
@@ -199,11 +268,13 @@ def build_plan(goal: Goal, history: History, policy: Policy) -> RevenuePlan:
     for segment in segments:
         if segment.revenue <= 0:
             continue
-        for item in (segment.average_deal, segment.win_rate, segment.opportunity_rate):
+        for item in segment.inputs:
             if item.missing and item.missing not in missing:
                 missing.append(item.missing)
     currency = policy.plan.currency if policy.plan else None
-    return RevenuePlan(goal, currency, history.weeks, split_origin, segments, missing)
+    return RevenuePlan(
+        goal, currency, history.weeks, history.observed_weeks, split_origin, segments, missing
+    )
 
 
 def _split(names: list[str], history: History, policy: Policy) -> tuple[dict[str, float], str]:
@@ -225,62 +296,94 @@ class _Rate:
     """How one input is measured from a funnel, and its key under `plan:` in the SLA file."""
 
     key: str
-    counted: Callable[[Funnel], int]  # nothing counted: nothing measured
-    value: Callable[[Funnel], float]
-    words: Callable[[Funnel], str]
+    trials: Callable[[Funnel], float]
+    successes: Callable[[Funnel], float]
     missing: str
 
 
 _AVERAGE_DEAL = _Rate(
     "average_deal",
     lambda f: f.won_with_amount,
-    lambda f: f.won_amount / f.won_with_amount,
-    lambda f: f"mean of {_n(f.won_with_amount, 'won deal')}",
+    lambda f: f.won_amount,
     f'no won deal with an amount yet: send stage "won" with its "amount" to {ACTIVITY_ROUTE}, '
     "or set plan.average_deal in sla.yaml",
 )
 _WIN_RATE = _Rate(
     "win_rate",
+    lambda f: f.won + f.lost,
     lambda f: f.won,
-    lambda f: f.won / (f.won + f.lost),
-    lambda f: f"{f.won} won of {f.won + f.lost} closed",
     f'no won deals recorded yet: send stage changes ("won", "lost") to {ACTIVITY_ROUTE}, '
     "or set plan.win_rate in sla.yaml",
 )
 _OPPORTUNITY_RATE = _Rate(
     "opportunity_rate",
+    lambda f: f.sqls,
     lambda f: f.opportunities,
-    lambda f: f.opportunities / f.mqls,
-    lambda f: f"{f.opportunities} of {_n(f.mqls, 'MQL')} became opportunities",
     f'no opportunities recorded yet: send stage changes ("opportunity") to {ACTIVITY_ROUTE}, '
-    "or set plan.opportunity_rate in sla.yaml",
+    "or set plan.opportunity_rate with plan.sal_rate and plan.sql_rate in sla.yaml",
+)
+_SQL_RATE = _Rate(
+    "sql_rate",
+    lambda f: f.sals,
+    lambda f: f.sqls,
+    "no SQLs recorded yet: disposition claimed leads as Qualified in Slack, or set "
+    "plan.sql_rate (SAL → SQL) in sla.yaml",
+)
+_SAL_RATE = _Rate(
+    "sal_rate",
+    lambda f: f.mqls,
+    lambda f: f.sals,
+    "no SALs recorded yet: claim leads in Slack, or set plan.sal_rate (MQL → SAL) in sla.yaml",
 )
 
 
+def _prior(rate: _Rate, policy: Policy) -> tuple[float | None, str | None]:
+    """The SLA file's value for `rate`, and the key it is read from. `plan.opportunity_rate` is
+    MQL → opportunity; the SQL → opportunity step's prior is it ÷ (sal_rate × sql_rate)."""
+    settings = policy.plan
+    if settings is None:
+        return None, None
+    if rate is not _OPPORTUNITY_RATE:
+        value = getattr(settings, rate.key)
+        return value, (f"plan.{rate.key}" if value is not None else None)
+    if settings.opportunity_rate and settings.sal_rate and settings.sql_rate:
+        derived = settings.opportunity_rate / (settings.sal_rate * settings.sql_rate)
+        return derived, "plan.opportunity_rate ÷ (plan.sal_rate × plan.sql_rate)"
+    return None, None
+
+
 def _input(rate: _Rate, name: str, history: History, policy: Policy) -> Input:
-    """Measured in the segment, else across all segments, else the SLA file's, else missing."""
+    """Measured in the segment, else across all segments; blended with the SLA file's value;
+    the SLA file's alone when nothing is measured; else missing."""
+    prior, key = _prior(rate, policy)
+    weight = PRIOR_WEIGHT if prior is not None else 0
     scopes = (
         (history.by_segment.get(name, Funnel()), f"in {name}"),
         (history.team, "across all segments"),
     )
     for funnel, scope in scopes:
-        if rate.counted(funnel) > 0:
-            words = f"measured over {history.weeks} weeks: {rate.words(funnel)} {scope}"
-            return Input(rate.value(funnel), words)
-    configured = getattr(policy.plan, rate.key) if policy.plan else None
-    if configured is not None:
-        return Input(configured, f"sla.yaml plan.{rate.key}")
-    return Input(None, "missing", rate.missing)
+        trials, successes = rate.trials(funnel), rate.successes(funnel)
+        if trials > 0 and (successes > 0 or prior is not None):
+            value = blend(successes, trials, prior, weight)
+            return Input(value, trials, successes, scope, prior, key, weight)
+    if prior is not None:
+        return Input(prior, prior=prior, prior_key=key, weight=weight)
+    return Input(None, missing=rate.missing)
 
 
 def _segment(name: str, share: float, goal: Goal, history: History, policy: Policy) -> SegmentPlan:
     average = _input(_AVERAGE_DEAL, name, history, policy)
     win = _input(_WIN_RATE, name, history, policy)
     opportunity = _input(_OPPORTUNITY_RATE, name, history, policy)
+    sql = _input(_SQL_RATE, name, history, policy)
+    sal = _input(_SAL_RATE, name, history, policy)
     revenue = goal.amount * share
-    deals = _divide(revenue, average.value)
+    exact_deals = _divide(revenue, average.value)
+    deals = None if exact_deals is None else float(whole(exact_deals))
     opportunities = _divide(deals, win.value)
-    mqls = _divide(opportunities, opportunity.value)
+    sqls = _divide(opportunities, opportunity.value)
+    sals = _divide(sqls, sql.value)
+    mqls = _divide(sals, sal.value)
     measured = history.by_segment.get(name, Funnel()).mqls
     return SegmentPlan(
         segment=name,
@@ -289,17 +392,17 @@ def _segment(name: str, share: float, goal: Goal, history: History, policy: Poli
         average_deal=average,
         win_rate=win,
         opportunity_rate=opportunity,
+        sql_rate=sql,
+        sal_rate=sal,
         deals=deals,
         opportunities=opportunities,
+        sqls=sqls,
+        sals=sals,
         mqls=mqls,
         weeks=goal.weeks,
-        mqls_now=measured / history.weeks if history.weeks else 0.0,
+        mqls_now=measured / history.observed_weeks if history.weeks else 0.0,
         target=policy.targets.mql_per_week.get(name),
     )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _divide(amount: float | None, by: float | None) -> float | None:

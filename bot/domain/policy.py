@@ -415,13 +415,17 @@ def _rate(value: Any) -> Any:
 class PlanSettings(_Model):
     """`plan:` the numbers `/sla-plan` works back from while the CRM has not measured them."""
 
+    sal_rate: float | None = Field(default=None, gt=0, le=1)  # MQL → SAL
+    sql_rate: float | None = Field(default=None, gt=0, le=1)  # SAL → SQL
     opportunity_rate: float | None = Field(default=None, gt=0, le=1)  # MQL → opportunity
     win_rate: float | None = Field(default=None, gt=0, le=1)  # opportunity → won
     average_deal: float | None = Field(default=None, gt=0, le=1e12)
     currency: str | None = None  # ISO 4217, e.g. AUD
     revenue_split: dict[str, float] = Field(default_factory=dict)  # segment → share of goal
 
-    _rates = field_validator("opportunity_rate", "win_rate", mode="before")(lambda cls, v: _rate(v))
+    _rates = field_validator("sal_rate", "sql_rate", "opportunity_rate", "win_rate", mode="before")(
+        lambda cls, v: _rate(v)
+    )
 
     @field_validator("currency")
     @classmethod
@@ -612,6 +616,15 @@ def _cross_checks(policy: Policy) -> list[str]:
     for key in policy.plan.revenue_split if policy.plan else {}:
         if key not in names:
             problems.append(f"plan.revenue_split.{key}: no segment is called {key!r}")
+    settings = policy.plan
+    if settings and settings.opportunity_rate and settings.sal_rate and settings.sql_rate:
+        through = settings.sal_rate * settings.sql_rate
+        if settings.opportunity_rate > through + 1e-9:
+            problems.append(
+                f"plan.opportunity_rate: {settings.opportunity_rate:g} of MQLs cannot become "
+                f"opportunities when only {through:g} become SQLs (plan.sal_rate × "
+                "plan.sql_rate): lower it, or raise those"
+            )
     return problems
 
 

@@ -7,10 +7,11 @@ text the Slack views show.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.domain.plan import Input, Per, RevenuePlan, SegmentPlan, whole
+from bot.domain.plan import PRIOR_WEIGHT, Input, Per, RevenuePlan, SegmentPlan, whole
 from bot.domain.policy import Policy
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, section
 from bot.slack.text import clip, one_line, slack_date
@@ -32,7 +33,9 @@ def revenue_plan(plan: RevenuePlan, policy: Policy, as_of: datetime) -> Message:
         context(
             f"Split of the goal: {one_line(plan.split_origin, 300)}",
             f"Rates from the MQLs received in the {plan.history_weeks} weeks to "
-            f"{slack_date(as_of, policy.timezone)} · a month is 4.33 weeks, a quarter 13",
+            f"{slack_date(as_of, policy.timezone)}, blended with sla.yaml's by sample size "
+            f"(its values count as {PRIOR_WEIGHT} observations) · counts are rounded up once, "
+            "when shown · a month is 4.33 weeks, a quarter 13",
         )
     )
     return Message(text=_fallback(plan), blocks=blocks[:MAX_BLOCKS])
@@ -70,6 +73,11 @@ def money(amount: float, currency: str | None) -> str:
     return f"{currency} {amount:,.0f}" if currency else f"{amount:,.0f}"
 
 
+def number(value: float) -> str:
+    """`5,000`, `0.25`, `12,345.5`: as written, never in exponent form."""
+    return f"{value:,.4f}".rstrip("0").rstrip(".")
+
+
 def percent(share: float) -> str:
     """`25%`, `12.5%`."""
     return f"{share * 100:.1f}".removesuffix(".0") + "%"
@@ -79,35 +87,84 @@ def per_week(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def input_line(label: str, item: Input, shown: str) -> str:
-    """`win rate 25%: measured over 26 weeks: 6 won of 24 closed in enterprise`."""
-    return f"{label} {shown}: {item.origin}" if item.value is not None else f"{label}: missing"
+def _sample(item: Input, words: str, shown: Callable[[float], str]) -> str:
+    """How `item` was worked out, with the numbers a calculator needs."""
+    if item.prior is not None and item.trials:
+        return (
+            f"measured {words} ({shown(item.measured or 0)}) {item.scope}, blended with "
+            f"sla.yaml's {shown(item.prior)} ({item.prior_key}, weight {item.weight}): "
+            f"({number(item.successes)} + {number(item.prior)} × {item.weight}) ÷ "
+            f"({number(item.trials)} + {item.weight})"
+        )
+    if item.prior is not None:
+        return f"sla.yaml {item.prior_key} (nothing measured yet)"
+    return f"measured {words} {item.scope} (no sla.yaml value to blend with)"
+
+
+def input_line(
+    label: str, item: Input, shown: Callable[[float], str], words: Callable[[Input], str]
+) -> str:
+    """`win rate (opportunity → won) 27.3%: measured 1 won of 2 closed (50%) in enterprise,
+    blended with sla.yaml's 25% (plan.win_rate, weight 20): (1 + 0.25 × 20) ÷ (2 + 20)`."""
+    if item.value is None:
+        return f"{label}: missing"
+    return f"{label} {shown(item.value)}: {_sample(item, words(item), shown)}"
+
+
+def _of(item: Input, of: str, became: str) -> str:
+    return f"{number(item.successes)} of {number(item.trials)} {of} {became}"
 
 
 def inputs(segment: SegmentPlan, currency: str | None) -> list[str]:
-    """Where each of the segment's numbers came from."""
-    average, win, rate = segment.average_deal, segment.win_rate, segment.opportunity_rate
+    """Where each of the segment's numbers came from, in the order the plan works back."""
+
+    def deals(item: Input) -> str:
+        return f"mean of {_n(int(item.trials), 'won deal')}"
+
+    def amount(value: float) -> str:
+        return money(value, currency)
+
     return [
-        input_line("average deal", average, money(average.value or 0, currency)),
-        input_line("win rate (opportunity → won)", win, percent(win.value or 0)),
-        input_line("MQL → opportunity", rate, percent(rate.value or 0)),
+        input_line("average deal", segment.average_deal, amount, deals),
+        input_line(
+            "win rate (opportunity → won)",
+            segment.win_rate,
+            percent,
+            lambda item: f"{number(item.successes)} won of {number(item.trials)} closed",
+        ),
+        input_line(
+            "SQL → opportunity",
+            segment.opportunity_rate,
+            percent,
+            lambda item: _of(item, "SQLs", "became opportunities"),
+        ),
+        input_line(
+            "SAL → SQL", segment.sql_rate, percent, lambda item: _of(item, "SALs", "qualified")
+        ),
+        input_line(
+            "MQL → SAL", segment.sal_rate, percent, lambda item: _of(item, "MQLs", "accepted")
+        ),
     ]
 
 
 def chain(segment: SegmentPlan, per: Per) -> str:
-    """`30 deals → 120 opportunities → 800 MQLs a quarter: 61.6 MQLs a week`, as far as known."""
-    if segment.mqls is not None and segment.deals is not None:
-        assert segment.opportunities is not None and segment.mqls_per_week is not None
-        return (
-            f"{count(segment.deals)} deals → {count(segment.opportunities)} opportunities → "
-            f"{count(segment.mqls)} MQLs a {per}: {per_week(segment.mqls_per_week)} MQLs a week"
-        )
-    known = []
-    if segment.deals is not None:
-        known.append(f"{count(segment.deals)} deals")
-    if segment.opportunities is not None:
-        known.append(f"{count(segment.opportunities)} opportunities")
-    return " → ".join([*known, "MQLs not known yet"])
+    """`30 deals → 120 opportunities → 240 SQLs → 600 SALs → 800 MQLs a quarter: 61.5 MQLs a
+    week`, as far as known. Each count is the unrounded figure rounded up."""
+    steps = [
+        (segment.deals, "deals"),
+        (segment.opportunities, "opportunities"),
+        (segment.sqls, "SQLs"),
+        (segment.sals, "SALs"),
+        (segment.mqls, "MQLs"),
+    ]
+    known = [f"{count(value)} {noun}" for value, noun in steps if value is not None]
+    if segment.mqls is None or segment.mqls_per_week is None:
+        return " → ".join([*known, "MQLs not known yet"])
+    return " → ".join(known) + f" a {per}: {per_week(segment.mqls_per_week)} MQLs a week"
+
+
+def _n(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def pace(segment: SegmentPlan) -> str:
@@ -117,13 +174,22 @@ def pace(segment: SegmentPlan) -> str:
 
 
 def headline(plan: RevenuePlan) -> str:
-    """`Marketing needs 47.1 MQLs a week (612 a quarter) → …`, or what is in the way."""
+    """`Marketing needs 102.6 MQLs a week (1,334 a quarter) → 1,000 SALs → …`, or what is in the
+    way. The counts are the segments' counts added up, so the segments add up to them."""
     totals = plan.totals
     if totals is None:
         return "Not enough to work back from yet: see what is missing."
     per = plan.goal.per
     return (
-        f"Marketing needs {per_week(totals.mqls_per_week)} MQLs a week ({count(totals.mqls)} a "
-        f"{per}) → {count(totals.opportunities)} opportunities → {count(totals.deals)} won "
-        f"deals; now {per_week(plan.mqls_now)} MQLs a week"
+        f"Marketing needs {per_week(totals.mqls_per_week)} MQLs a week ({totals.mqls:,} a "
+        f"{per}) → {totals.sals:,} SALs → {totals.sqls:,} SQLs → {totals.opportunities:,} "
+        f"opportunities → {totals.deals:,} won deals; now {per_week(plan.mqls_now)} MQLs a week "
+        f"({observed(plan)})"
     )
+
+
+def observed(plan: RevenuePlan) -> str:
+    """`over 26 weeks`, or `over the 2.0 weeks since the first MQL` for a shorter history."""
+    if plan.observed_weeks >= plan.history_weeks:
+        return f"over {plan.history_weeks} weeks"
+    return f"over the {plan.observed_weeks:.1f} weeks since the first MQL"
