@@ -37,9 +37,14 @@ async def plan_for(stack: LocalStack, user: str, text: str) -> str:
 async def test_the_plan_from_the_sla_file(stack: LocalStack, user: str) -> None:
     text = await plan_for(stack, user, "2M per quarter")
     assert "Revenue plan · AUD 2,000,000 a quarter" in text
-    assert "Marketing needs 102.6 MQLs a week (1,334 a quarter)" in text
-    assert "30 deals → 120 opportunities → 800 MQLs a quarter: 61.5 MQLs a week" in text
-    assert "win rate (opportunity → won) 25%: sla.yaml plan.win_rate" in text
+    assert (
+        "Marketing needs 102.6 MQLs a week (1,334 a quarter) → 1,000 SALs → 400 SQLs → 200 "
+        "opportunities → 50 won deals"
+    ) in text
+    assert (
+        "30 deals → 120 opportunities → 240 SQLs → 600 SALs → 800 MQLs a quarter: 61.5 MQLs a week"
+    ) in text
+    assert "win rate (opportunity → won) 25%: sla.yaml plan.win_rate (nothing measured yet)" in text
     assert "Split of the goal: sla.yaml plan.revenue_split" in text
     assert stack.sim.messages(ROOM) == []  # nothing in the channel
 
@@ -59,15 +64,26 @@ async def test_the_plan_measures_what_the_crm_sent(stack: LocalStack, clock: Tra
     clock.advance(days=1)
     text = await plan_for(stack, MANAGER, "$600k")
     assert "Revenue plan · AUD 600,000 a month" in text
-    assert "average deal AUD 60,000: measured over 26 weeks: mean of 1 won deal in enterprise" in (
-        text
-    )
-    assert "win rate (opportunity → won) 50%: measured over 26 weeks: 1 won of 2 closed" in text
-    assert "MQL → opportunity 50%: measured over 26 weeks: 2 of 4 MQLs became opportunities" in (
-        text
-    )
-    # enterprise: 360,000 / 60,000 = 6 deals / 50% = 12 opportunities / 50% = 24 MQLs a month
-    assert "6 deals → 12 opportunities → 24 MQLs a month: 5.5 MQLs a week" in text
+    # Blended with the example sla.yaml's values, each worth 20 observations:
+    # average (60,000 + 40,000 × 20) ÷ 21 = 40,952.38: 360,000 ÷ 40,952.38 = 8.79 → 9 deals
+    # win rate (1 + 0.25 × 20) ÷ (2 + 20) = 27.3%: 9 × 22/6 = 33 opportunities
+    # SQL → opportunity (2 + 0.5 × 20) ÷ (2 + 20) = 54.5%: 33 × 22/12 = 60.5 → 61 SQLs
+    # SAL → SQL (2 + 0.4 × 20) ÷ (2 + 20) = 45.5%: 60.5 × 22/10 = 133.1 → 134 SALs
+    # MQL → SAL (2 + 0.75 × 20) ÷ (4 + 20) = 70.8%: 133.1 × 24/17 = 187.9 → 188 MQLs a month,
+    # 187.9 ÷ 4.33 = 43.4 a week
+    assert (
+        "average deal AUD 40,952: measured mean of 1 won deal (AUD 60,000) in enterprise, "
+        "blended with sla.yaml's AUD 40,000 (plan.average_deal, weight 20): "
+        "(60,000 + 40,000 × 20) ÷ (1 + 20)"
+    ) in text
+    assert (
+        "win rate (opportunity → won) 27.3%: measured 1 won of 2 closed (50%) in enterprise, "
+        "blended with sla.yaml's 25% (plan.win_rate, weight 20): (1 + 0.25 × 20) ÷ (2 + 20)"
+    ) in text
+    assert "MQL → SAL 70.8%: measured 2 of 4 MQLs accepted (50%) in enterprise" in text
+    assert "9 deals → 33 opportunities → 61 SQLs → 134 SALs → 188 MQLs a month: 43.4 MQLs" in text
+    # 4 MQLs a day ago: measured over one week (the least), not 26.
+    assert "now 4.0 MQLs a week (over the 1.0 weeks since the first MQL)" in text
 
 
 async def test_no_history_and_no_plan_says_what_is_missing(

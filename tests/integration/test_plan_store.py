@@ -69,6 +69,15 @@ async def test_the_history_counts_the_mqls_of_the_weeks_and_what_became_of_them(
     await arrive(services, "e-open", 2)
     await crm(services, "e-open", type="stage", stage="opportunity")
     await arrive(services, "e-new", 1)
+    # Slack's side: a claimed lead is a SAL, a qualified one an SQL; a rejected one neither.
+    claimed = await arrive(services, "e-claimed", 6)
+    await services.claim(claimed, "U0REP1", NOW)
+    qualified = await arrive(services, "e-qualified", 7)
+    await services.claim(qualified, "U0REP1", NOW)
+    await services.dispose(qualified, "U0REP1", "qualified", NOW)
+    rejected = await arrive(services, "e-rejected", 8)
+    await services.claim(rejected, "U0REP1", NOW)
+    await services.dispose(rejected, "U0REP1", "not_a_fit", NOW, reason="Not ICP", note="A student")
     # Won without an opportunity first: it was one.
     await arrive(services, "s-won", 3, company=SMALL_COMPANY)
     await crm(services, "s-won", type="stage", stage="won", amount=10_000)
@@ -80,14 +89,21 @@ async def test_the_history_counts_the_mqls_of_the_weeks_and_what_became_of_them(
 
     history = await PlanStore(store.db).history(NOW, 26)
     assert history.weeks == 26
+    # enterprise: 7 MQLs; SALs: the 3 opportunities (each was qualified and accepted, whatever
+    # Slack recorded), the claimed and the qualified lead; SQLs: the 3 opportunities and the
+    # qualified lead.
     assert history.by_segment == {
-        "enterprise": Funnel(4, 3, 1, 1, 1, 50_000.0),
-        "smb": Funnel(1, 1, 1, 0, 1, 10_000.0),
+        "enterprise": Funnel(7, 3, 1, 1, 1, 50_000.0, sals=5, sqls=4),
+        "smb": Funnel(1, 1, 1, 0, 1, 10_000.0, sals=1, sqls=1),
     }
+    # The pace is measured from the first MQL of the weeks: e-won, 10 weeks ago.
+    assert history.first_mql_at == NOW - timedelta(weeks=10)
+    assert history.observed_weeks == pytest.approx(10)
     # The won deal's amount is the won one, not the estimate.
     assert (await deal_of(store, won))[3] == 50_000
     wider = await PlanStore(store.db).history(NOW, 52)
-    assert wider.by_segment["enterprise"] == Funnel(5, 4, 2, 1, 2, 140_000.0)
+    assert wider.by_segment["enterprise"] == Funnel(8, 4, 2, 1, 2, 140_000.0, sals=6, sqls=5)
+    assert wider.observed_weeks == pytest.approx(30)
 
 
 async def test_the_plan_uses_the_measured_rates_and_says_so(
@@ -103,13 +119,22 @@ async def test_the_plan_uses_the_measured_rates_and_says_so(
     plans = Plans(PlanStore(store.db), book)
     plan = await plans.plan(Goal(300_000, "month"), NOW)
     enterprise = plan.segments[0]
-    # 2 opportunities of 4 MQLs (50%); 1 won of 2 closed (50%); one deal of 30,000.
-    assert enterprise.opportunity_rate.value == pytest.approx(0.5)
-    assert enterprise.win_rate.origin == "measured over 26 weeks: 1 won of 2 closed in enterprise"
+    # No plan: in the SLA file: the measures alone. 2 opportunities of 4 MQLs: 2 of 4 MQLs are
+    # SALs (50%), both SQLs (100%), both opportunities (100%); 1 won of 2 closed (50%); one
+    # deal of 30,000.
+    assert enterprise.sal_rate.value == pytest.approx(0.5)
+    assert enterprise.sql_rate.value == pytest.approx(1)
+    assert enterprise.opportunity_rate.value == pytest.approx(1)
+    win = enterprise.win_rate
+    assert (win.value, win.successes, win.trials, win.prior) == (0.5, 1, 2, None)
     assert enterprise.share == 1  # the only won revenue is enterprise's
+    # 300,000 / 30,000 = 10 deals / 50% = 20 opportunities = 20 SQLs = 20 SALs / 50% = 40 MQLs
     assert (enterprise.deals, enterprise.opportunities, enterprise.mqls) == pytest.approx(
         (10, 20, 40)
     )
+    # The first of the 4 MQLs arrived 5 weeks ago: 4 / 5 = 0.8 a week.
+    assert plan.observed_weeks == pytest.approx(5)
+    assert enterprise.mqls_now == pytest.approx(0.8)
     with pytest.raises(Refusal, match="1 to 260 weeks"):
         await plans.plan(Goal(300_000), NOW, weeks=0)
 
