@@ -325,6 +325,8 @@ def test_steps_are_consistent_and_segments_add_up_to_the_headline(policy: Policy
     enterprise, mid_market, smb = plan.segments
     chain = (enterprise.deals, enterprise.opportunities, enterprise.sqls, enterprise.sals)
     assert (*chain, enterprise.mqls) == pytest.approx((8, 32, 64, 160, 640 / 3))
+    assert (mid_market.deals, mid_market.mqls) == pytest.approx((4, 320 / 3))
+    assert (smb.deals, smb.mqls) == pytest.approx((2, 160 / 3))
     totals = plan.totals
     assert totals is not None
     assert (totals.deals, totals.opportunities, totals.sqls, totals.sals, totals.mqls) == (
