@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from bot.domain.durations import words
-from bot.domain.report import Kpi, Report
-from bot.slack.report_views import kpi_value
+from bot.domain.report import Kpi, Report, share
+from bot.slack.report_views import conversion, kpi_value
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
 
@@ -52,7 +52,14 @@ def as_dict(report: Report) -> dict[str, Any]:
         "received": report.received,
         "headline": [_kpi_dict(k) for k in report.headline],
         "mql_volume": [_kpi_dict(k) for k in report.volume],
-        "conversion": {"mql": mql, "sal": sal, "sql": sql},
+        "conversion": {
+            "mql": mql,  # posted
+            "sal": sal,  # accepted: claimed and not rejected
+            "sql": sql,
+            "mql_to_sal": share(sal, mql),
+            "sal_to_sql": share(sql, sal),
+            "mql_to_sql": share(sql, mql),
+        },
         "by_segment": slices(report.by_segment),
         "by_source": slices(report.by_source),
         "by_rep": slices(report.by_rep),
@@ -164,8 +171,7 @@ def as_text(report: Report) -> str:
             for k in report.volume
         )
     )
-    mql, sal, sql = report.conversion
-    lines.append(f"Conversion: {mql} MQL -> {sal} SAL -> {sql} SQL")
+    lines.append("Conversion: " + conversion(report, arrow="->", missing="-"))
     for title, slices in (
         ("By segment", report.by_segment),
         ("By source", report.by_source),
