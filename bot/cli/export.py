@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot.domain.durations import words
-from bot.domain.report import Kpi, Report, share
+from bot.domain.report import Kpi, Report
 from bot.slack.report_views import conversion, kpi_value
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
@@ -40,7 +40,7 @@ def as_dict(report: Report) -> dict[str, Any]:
             for s in items
         ]
 
-    mql, sal, sql = report.conversion
+    funnel = report.conversion
     return {
         "period": report.period.label,
         "start": report.period.start.isoformat(),
@@ -53,12 +53,13 @@ def as_dict(report: Report) -> dict[str, Any]:
         "headline": [_kpi_dict(k) for k in report.headline],
         "mql_volume": [_kpi_dict(k) for k in report.volume],
         "conversion": {
-            "mql": mql,  # posted
-            "sal": sal,  # accepted: claimed and not rejected
-            "sql": sql,
-            "mql_to_sal": share(sal, mql),
-            "sal_to_sql": share(sql, sal),
-            "mql_to_sql": share(sql, mql),
+            "mql": funnel.mql,
+            "posted": funnel.posted,
+            "sal": funnel.sal,  # accepted: claimed and not rejected
+            "sql": funnel.sql,
+            "mql_to_sal": funnel.mql_to_sal,
+            "sal_to_sql": funnel.sal_to_sql,
+            "mql_to_sql": funnel.mql_to_sql,
         },
         "by_segment": slices(report.by_segment),
         "by_source": slices(report.by_source),

@@ -257,6 +257,28 @@ class Slice:
 
 
 @dataclass(frozen=True)
+class Funnel:
+    """The period's MQLs through the stages, each rate over the stage before it (seed 002)."""
+
+    mql: int  # qualified as MQLs
+    posted: int  # of those, handed to sales (posted): the funnel's base
+    sal: int  # accepted: claimed, and not rejected
+    sql: int
+
+    @property
+    def mql_to_sal(self) -> float | None:
+        return share(self.sal, self.posted)
+
+    @property
+    def sal_to_sql(self) -> float | None:
+        return share(self.sql, self.sal)
+
+    @property
+    def mql_to_sql(self) -> float | None:
+        return share(self.sql, self.posted)
+
+
+@dataclass(frozen=True)
 class Report:
     period: Period
     previous_period: Period
@@ -270,7 +292,7 @@ class Report:
     dispositions: list[tuple[str, str, int]]  # code, label, leads
     reasons: list[Reason]  # most frequent first
     problems: dict[str, int]  # routing / data / definition / untagged → rejections
-    conversion: tuple[int, int, int]  # MQLs posted, SALs (accepted), SQLs
+    conversion: Funnel
     escalations: list[tuple[str, str, int]]  # ladder, action, fired
     speed_minutes: list[int]  # posted → first touch, business minutes (for the chart)
     window_minutes: int | None  # the first tier's first-touch window (for the chart)
@@ -622,7 +644,7 @@ def build_report(
         dispositions=dispositions,
         reasons=reasons,
         problems=problems,
-        conversion=(total.posted, total.accepted, total.sql),
+        conversion=Funnel(total.mql, total.posted, total.accepted, total.sql),
         escalations=escalations,
         speed_minutes=now_times.speed,
         window_minutes=window,

@@ -168,18 +168,23 @@ def sla_report(
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 
-def _pct(part: int, whole: int, missing: str = "–") -> str:
-    return f"{part / whole:.0%}" if whole else missing
+def _pct(value: float | None, missing: str = "–") -> str:
+    return missing if value is None else f"{value:.0%}"
 
 
 def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
     """`18 MQLs posted → 12 SAL (MQL → SAL 67%) → 3 SQL (SAL → SQL 25%) · MQL → SQL 17%`:
     each rate named, so nobody reads MQL → SQL where SAL → SQL belongs."""
-    mql, sal, sql = report.conversion
+    funnel = report.conversion
+    base = (
+        f"{funnel.mql} MQLs posted"
+        if funnel.posted == funnel.mql
+        else f"{funnel.mql} MQLs ({funnel.posted} posted)"
+    )
     return (
-        f"{mql} MQLs posted {arrow} {sal} SAL (MQL {arrow} SAL {_pct(sal, mql, missing)}) "
-        f"{arrow} {sql} SQL (SAL {arrow} SQL {_pct(sql, sal, missing)}) · "
-        f"MQL {arrow} SQL {_pct(sql, mql, missing)}"
+        f"{base} {arrow} {funnel.sal} SAL (MQL {arrow} SAL {_pct(funnel.mql_to_sal, missing)}) "
+        f"{arrow} {funnel.sql} SQL (SAL {arrow} SQL {_pct(funnel.sal_to_sql, missing)}) · "
+        f"MQL {arrow} SQL {_pct(funnel.mql_to_sql, missing)}"
     )
 
 

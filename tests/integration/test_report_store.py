@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.policy import Policy
-from bot.domain.report import Counts, Group, Period, attempt_standard
+from bot.domain.report import Counts, Funnel, Group, Period, attempt_standard
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
@@ -229,4 +229,4 @@ async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Po
     report = await Reports(ReportStore(store.db), services.policies).report(WEEK, as_of)
     found = {k.key: (k.value, k.rag, k.detail) for k in report.headline if k.key in HAND_COMPUTED}
     assert found == HAND_COMPUTED
-    assert report.conversion == (8, 5, 1)
+    assert report.conversion == Funnel(8, 8, 5, 1)

@@ -12,6 +12,7 @@ from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Counts,
     Facts,
+    Funnel,
     Group,
     Kpi,
     Period,
@@ -219,7 +220,7 @@ def test_dispositions_reasons_and_their_problems(report: Report) -> None:
 
 
 def test_conversion_escalations_and_daily_compliance(report: Report) -> None:
-    assert report.conversion == (14, 8, 4)
+    assert report.conversion == Funnel(14, 14, 8, 4)
     assert report.escalations == [
         ("unclaimed", "reassign", 1),
         ("unclaimed", "remind_channel", 3),
@@ -248,7 +249,7 @@ def test_slices_by_segment_source_and_rep(report: Report) -> None:
 def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     nothing = Facts({}, {}, {}, [])
     report = build_report(WEEK, nothing, nothing, policy, AS_OF)
-    assert report.empty and report.conversion == (0, 0, 0)
+    assert report.empty and report.conversion == Funnel(0, 0, 0, 0)
     assert all(k.value is None for k in report.headline if k.unit != "count")
     message = sla_report(report, policy)
     assert_valid_message(message)
@@ -380,7 +381,7 @@ HAND_FACTS = Facts(
 def test_the_seeds_kpis_on_a_hand_computed_week(policy: Policy) -> None:
     report = build_report(WEEK, HAND_FACTS, Facts({}, {}, {}, []), policy, HAND_AS_OF)
     assert {key: kpi(report, key) for key in HAND_COMPUTED} == HAND_COMPUTED
-    assert report.conversion == (8, 5, 1)
+    assert report.conversion == Funnel(8, 8, 5, 1)
     text = " ".join(str(block) for block in sla_report(report, policy).blocks)
     assert "8 MQLs posted → 5 SAL (MQL → SAL 62%) → 1 SQL (SAL → SQL 20%) · MQL → SQL 12%" in text
     assert "mean 1h, median 40m" in text and "median 35m, p90 1h 40m" in text
