@@ -17,7 +17,15 @@ from sqlalchemy import Connection, and_, case, func, literal, select, text
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
-from bot.domain.report import Counts, Facts, Group, Times
+from bot.domain.report import (
+    NOT_ACCEPTED,
+    RESOLVED_WITHOUT_ATTEMPTS,
+    AttemptStandard,
+    Counts,
+    Facts,
+    Group,
+    Times,
+)
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
 from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
@@ -54,10 +62,22 @@ def _count(*conditions: Any) -> Any:
 
 
 def _counts_query(
-    start: datetime, end: datetime, as_of: datetime, min_attempts: int, where: Filter
+    start: datetime, end: datetime, as_of: datetime, standard: AttemptStandard, where: Filter
 ) -> Any:
     now = literal(as_of, _INSTANT)
+    closed_before = literal(standard.closed_before, _INSTANT)
     lead = LeadRow
+    posted = (lead.mql.is_(True), lead.posted_at.is_not(None))
+    accepted = (
+        *posted,
+        lead.claimed_at.is_not(None),
+        lead.stage.not_in([stage.value for stage in NOT_ACCEPTED]),
+    )
+    window_closed = (
+        lead.mql.is_(True),
+        lead.claimed_at.is_not(None),
+        (lead.dispositioned_at.is_not(None)) | (lead.claimed_at <= closed_before),
+    )
     columns = {
         "received": func.count(),
         "mql": _count(lead.mql.is_(True)),
@@ -65,9 +85,10 @@ def _counts_query(
         "complete_known": _count(lead.complete.is_not(None)),
         "icp": _count(lead.icp.is_(True)),
         "icp_known": _count(lead.icp.is_not(None)),
-        "posted": _count(lead.mql.is_(True), lead.posted_at.is_not(None)),
-        "claimed": _count(lead.mql.is_(True), lead.claimed_at.is_not(None)),
-        "sql": _count(lead.stage == Stage.SQL.value),
+        "posted": _count(*posted),
+        "claimed": _count(*posted, lead.claimed_at.is_not(None)),
+        "accepted": _count(*accepted),
+        "sql": _count(*accepted, lead.stage == Stage.SQL.value),
         "touch_due": _count(
             lead.first_touch_due_at.is_not(None),
             (lead.first_touch_at.is_not(None)) | (lead.first_touch_due_at <= now),
@@ -75,10 +96,11 @@ def _counts_query(
         "touched_on_time": _count(
             lead.first_touch_at.is_not(None), lead.first_touch_at <= lead.first_touch_due_at
         ),
-        "dispositioned": _count(lead.dispositioned_at.is_not(None)),
-        "met_attempts": _count(
-            lead.dispositioned_at.is_not(None),
-            (lead.attempts >= min_attempts) | (lead.stage == Stage.SQL.value),
+        "attempts_closed": _count(*window_closed),
+        "attempts_covered": _count(
+            *window_closed,
+            (lead.attempts >= standard.min_attempts)
+            | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
         "feedback_due": _count(
             lead.claimed_at.is_not(None),
@@ -102,6 +124,7 @@ def _counts_query(
 # convert several times faster from floats than through the datetime type (SQLite stores text).
 _STAGE_TIMES = (
     LeadRow.received_at,
+    func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at),  # this cycle's MQL creation
     LeadRow.posted_at,
     LeadRow.claimed_at,
     LeadRow.first_touch_at,
@@ -135,10 +158,15 @@ class ReportStore:
         self.db = database
 
     async def facts(
-        self, start: datetime, end: datetime, as_of: datetime, min_attempts: int, where: Filter
+        self,
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+        standard: AttemptStandard,
+        where: Filter,
     ) -> Facts:
         """What the database says about the leads received in [start, end)."""
-        counts_query = _counts_query(start, end, as_of, min_attempts, where)
+        counts_query = _counts_query(start, end, as_of, standard, where)
         mix_query = (
             select(LeadRow.disposition_code, LeadRow.disposition_reason, func.count())
             .where(
@@ -172,9 +200,10 @@ class ReportStore:
                     instant(claimed),
                     instant(touched),
                     instant(due),
+                    instant(created),
                 )
-                for seg, src, owner, received, posted, claimed, touched, due in db.execute(
-                    _times_query(db, times_where)
+                for seg, src, owner, received, created, posted, claimed, touched, due in (
+                    db.execute(_times_query(db, times_where))
                 )
             ]
             return Facts(counts, mix, fired, times)

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.durations import words
 from bot.domain.report import Kpi, Report
-from bot.slack.report_views import kpi_value
+from bot.slack.report_views import conversion, kpi_value
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
 
@@ -40,7 +40,7 @@ def as_dict(report: Report) -> dict[str, Any]:
             for s in items
         ]
 
-    mql, sal, sql = report.conversion
+    funnel = report.conversion
     return {
         "period": report.period.label,
         "start": report.period.start.isoformat(),
@@ -52,7 +52,15 @@ def as_dict(report: Report) -> dict[str, Any]:
         "received": report.received,
         "headline": [_kpi_dict(k) for k in report.headline],
         "mql_volume": [_kpi_dict(k) for k in report.volume],
-        "conversion": {"mql": mql, "sal": sal, "sql": sql},
+        "conversion": {
+            "mql": funnel.mql,
+            "posted": funnel.posted,
+            "sal": funnel.sal,  # accepted: claimed and not rejected
+            "sql": funnel.sql,
+            "mql_to_sal": funnel.mql_to_sal,
+            "sal_to_sql": funnel.sal_to_sql,
+            "mql_to_sql": funnel.mql_to_sql,
+        },
         "by_segment": slices(report.by_segment),
         "by_source": slices(report.by_source),
         "by_rep": slices(report.by_rep),
@@ -164,8 +172,7 @@ def as_text(report: Report) -> str:
             for k in report.volume
         )
     )
-    mql, sal, sql = report.conversion
-    lines.append(f"Conversion: {mql} MQL -> {sal} SAL -> {sql} SQL")
+    lines.append("Conversion: " + conversion(report, arrow="->", missing="-"))
     for title, slices in (
         ("By segment", report.by_segment),
         ("By source", report.by_source),

@@ -104,6 +104,30 @@ class BusinessCalendar:
             day += timedelta(days=1)
         raise ValueError("the business calendar has no working time in the next ten years")
 
+    def before(self, instant: datetime, duration: Duration | int) -> datetime:
+        """The latest start whose `add(start, duration)` is at or before `instant`: `duration`
+        of working time back from `instant` (a report's "whose window has closed by now")."""
+        remaining = timedelta(
+            minutes=duration.total_minutes(self.minutes_per_day)
+            if isinstance(duration, Duration)
+            else duration
+        )
+        cursor = instant.astimezone(UTC)
+        if remaining <= timedelta(0):
+            return cursor
+        day = cursor.astimezone(self.zone).date()
+        for _ in range(3660):  # ten years of days, as in `add`
+            if self.is_working_day(day):
+                opens, closes = self._window(day)
+                cursor = min(cursor, closes)
+                if cursor > opens:
+                    available = cursor - opens
+                    if remaining <= available:
+                        return cursor - remaining
+                    remaining -= available
+            day -= timedelta(days=1)
+        raise ValueError("the business calendar has no working time in the last ten years")
+
     def elapsed(self, start: datetime, end: datetime) -> int:
         """Whole business minutes between two instants (0 if `end` is before `start`)."""
         start, end = start.astimezone(UTC), end.astimezone(UTC)

@@ -368,7 +368,8 @@ class Disposition(_Model):
 
 class Targets(_Model):
     first_touch_compliance: float | None = Field(default=None, ge=0, le=1)
-    acceptance_rate: float | None = Field(default=None, ge=0, le=1)
+    acceptance_rate: float | None = Field(default=None, ge=0, le=1)  # MQL → SAL
+    sal_to_sql_rate: float | None = Field(default=None, ge=0, le=1)
     data_completeness: float | None = Field(default=None, ge=0, le=1)
     feedback_completion: float | None = Field(default=None, ge=0, le=1)
     icp_match: float | None = Field(default=None, ge=0, le=1)

@@ -11,18 +11,24 @@ Definitions (docs/reports.md says the same):
   `targets.mql_per_week` (per week: a period is a week).
 * **Data completeness**: share of the period's leads that arrived with every required field.
 * **ICP match**: share of the period's leads that fit `icp:` (not shown without it).
-* **Acceptance rate**: claimed / posted, of the period's MQLs.
-* **Time to claim** and **speed to lead**: posted → claimed and posted → first touch, in
-  business minutes; median and p90 (nearest rank).
+* **MQL → SAL (acceptance)**: accepted / posted, of the period's MQLs. Accepted means claimed
+  and not closed with a `reject` outcome (not a fit, bad data); a nurture or recycle outcome
+  was worked by sales, so it stays accepted (docs/reports.md quotes seed 001 on why).
+* **SAL → SQL**: SQLs / accepted. **MQL → SQL**: SQLs / posted (shown apart, labelled).
+* **Response time** (seed 002): MQL creation → first touch, mean and median; **speed to lead**:
+  posted → first touch, median and p90 (nearest rank); **time to claim**: posted → claimed,
+  median. All in business minutes of the team's calendar.
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
   `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
-* **Attempts coverage**: of the dispositioned leads, the share that met the follow-up standard
-  (at least `follow_up.min_attempts` attempts), a qualified (SQL) lead counting as met.
+* **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
+  claim has passed by `as_of`, or the lead was dispositioned), the share that received
+  `follow_up.min_attempts` attempts or was resolved by a conversation first (an outcome of
+  `sql`, `reject` or `nurture`: the rep reached someone, or found there is nobody to reach).
 * **Feedback completion**: of the claimed leads dispositioned or past their disposition deadline
   by `as_of`, the share dispositioned by the deadline.
 * **Disposition mix** and **rejection reasons**, each reason tagged routing / data / definition
   by the SLA file (`problem` / `problems` of its disposition code).
-* **Conversion**: MQL → SAL (claimed) → SQL.
+* **Conversion**: MQLs posted → SALs (accepted) → SQLs.
 * **Escalations**: steps fired in the period, by ladder and action.
 
 Colours: green at or above target, yellow under it by less than `report.yellow_margin`, red
@@ -39,12 +45,19 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
+from bot.domain.lead import Stage
 from bot.domain.policy import Policy, Problem
 from bot.domain.refusal import Refusal
 
 Rag = Literal["green", "yellow", "red"]
 Unit = Literal["share", "minutes", "count"]
 PERIOD_WORDS = "`this-week`, `last-week` or an ISO week like `2026-W47`"
+
+# Seed 001's stages: a rejected lead (not a fit, bad data) was never a sales-accepted lead; a
+# nurtured or recycled one was accepted and worked, then routed back to marketing.
+NOT_ACCEPTED = (Stage.REJECT,)
+# Closed by a conversation (or by finding nobody to converse with): no more attempts needed.
+RESOLVED_WITHOUT_ATTEMPTS = (Stage.SQL, Stage.REJECT, Stage.NURTURE)
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -156,12 +169,13 @@ class Counts:
     icp: int = 0
     icp_known: int = 0
     posted: int = 0
-    claimed: int = 0
-    sql: int = 0
+    claimed: int = 0  # of the posted MQLs (a rep claims before any disposition)
+    accepted: int = 0  # SAL: claimed, and not closed with a `reject` outcome
+    sql: int = 0  # of the accepted
     touch_due: int = 0  # touched, or past the first-touch deadline by `as_of`
     touched_on_time: int = 0
-    dispositioned: int = 0
-    met_attempts: int = 0  # of the dispositioned: the follow-up standard met
+    attempts_closed: int = 0  # claimed MQLs whose attempt window closed by `as_of`
+    attempts_covered: int = 0  # of those: the minimum attempts, or resolved by a conversation
     feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
     feedback_on_time: int = 0
 
@@ -191,6 +205,7 @@ class Times:
     claimed_at: datetime | None
     first_touch_at: datetime | None
     first_touch_due_at: datetime | None
+    mql_at: datetime | None = None  # this cycle's MQL creation; None: `received_at`
 
 
 @dataclass(frozen=True)
@@ -242,6 +257,28 @@ class Slice:
 
 
 @dataclass(frozen=True)
+class Funnel:
+    """The period's MQLs through the stages, each rate over the stage before it (seed 002)."""
+
+    mql: int  # qualified as MQLs
+    posted: int  # of those, handed to sales (posted): the funnel's base
+    sal: int  # accepted: claimed, and not rejected
+    sql: int
+
+    @property
+    def mql_to_sal(self) -> float | None:
+        return share(self.sal, self.posted)
+
+    @property
+    def sal_to_sql(self) -> float | None:
+        return share(self.sql, self.sal)
+
+    @property
+    def mql_to_sql(self) -> float | None:
+        return share(self.sql, self.posted)
+
+
+@dataclass(frozen=True)
 class Report:
     period: Period
     previous_period: Period
@@ -255,7 +292,7 @@ class Report:
     dispositions: list[tuple[str, str, int]]  # code, label, leads
     reasons: list[Reason]  # most frequent first
     problems: dict[str, int]  # routing / data / definition / untagged → rejections
-    conversion: tuple[int, int, int]  # MQL, SAL, SQL
+    conversion: Funnel
     escalations: list[tuple[str, str, int]]  # ladder, action, fired
     speed_minutes: list[int]  # posted → first touch, business minutes (for the chart)
     window_minutes: int | None  # the first tier's first-touch window (for the chart)
@@ -284,6 +321,26 @@ def percentile(values: list[int], fraction: float) -> int | None:
     return ordered[rank - 1]
 
 
+@dataclass(frozen=True)
+class AttemptStandard:
+    """The follow-up standard a report measures coverage against, as of its `as_of`."""
+
+    min_attempts: int
+    closed_before: datetime  # a claim at or before this has had its whole attempt window
+
+
+def attempt_standard(policy: Policy, as_of: datetime) -> AttemptStandard:
+    """`follow_up.min_attempts`, and the latest claim whose window (`follow_up.within` after the
+    claim, on the team's calendar) has ended by `as_of`."""
+    closed_before = policy.calendar.before(as_of, policy.follow_up.within)
+    return AttemptStandard(policy.follow_up.min_attempts, closed_before)
+
+
+def mean(values: list[int]) -> float | None:
+    """The arithmetic mean, rounded to whole minutes like the percentiles; None for no values."""
+    return float(round(sum(values) / len(values))) if values else None
+
+
 def rag(
     value: float | None, target: float | None, margin: float, relative: bool = False
 ) -> Rag | None:
@@ -299,6 +356,7 @@ def rag(
 class _Durations:
     claim: list[int] = field(default_factory=list)
     speed: list[int] = field(default_factory=list)
+    response: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -306,23 +364,27 @@ class _Measured:
     """One MQL's durations in business minutes (None: that stage not reached)."""
 
     group: Group
-    claim: int | None
-    speed: int | None
+    claim: int | None  # posted → claimed
+    speed: int | None  # posted → first touch
+    response: int | None  # MQL creation → first touch (seed 002's response time)
 
 
 def _measure(times: Iterable[Times], calendar: BusinessCalendar) -> list[_Measured]:
-    """Each posted MQL's time to claim and speed to lead, computed once per report."""
+    """Each posted MQL's time to claim, speed to lead and response time, once per report."""
     found = []
     for item in times:
         posted = item.posted_at
         if posted is None:
             continue
-        claim = speed = None
+        claim = speed = response = None
         if item.claimed_at is not None:
             claim = calendar.elapsed(posted, max(posted, item.claimed_at))
-        if item.first_touch_at is not None:
-            speed = calendar.elapsed(posted, max(posted, item.first_touch_at))
-        found.append(_Measured(item.group, claim, speed))
+        touched = item.first_touch_at
+        if touched is not None:
+            speed = calendar.elapsed(posted, max(posted, touched))
+            created = item.mql_at or item.received_at
+            response = calendar.elapsed(created, max(created, touched))
+        found.append(_Measured(item.group, claim, speed, response))
     return found
 
 
@@ -333,6 +395,8 @@ def _durations(measured: Iterable[_Measured]) -> _Durations:
             found.claim.append(item.claim)
         if item.speed is not None:
             found.speed.append(item.speed)
+        if item.response is not None:
+            found.response.append(item.response)
     return found
 
 
@@ -352,12 +416,30 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
         ),
         (
             "acceptance",
-            "Acceptance rate",
-            counts.claimed,
+            "MQL → SAL (acceptance)",
+            counts.accepted,
             counts.posted,
-            before.claimed,
+            before.accepted,
             before.posted,
             targets.acceptance_rate,
+        ),
+        (
+            "sal_to_sql",
+            "SAL → SQL",
+            counts.sql,
+            counts.accepted,
+            before.sql,
+            before.accepted,
+            targets.sal_to_sql_rate,
+        ),
+        (
+            "mql_to_sql",
+            "MQL → SQL",
+            counts.sql,
+            counts.posted,
+            before.sql,
+            before.posted,
+            None,
         ),
         (
             "feedback",
@@ -370,11 +452,11 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
         ),
         (
             "attempts",
-            "Attempts coverage",
-            counts.met_attempts,
-            counts.dispositioned,
-            before.met_attempts,
-            before.dispositioned,
+            "Coverage (minimum attempts)",
+            counts.attempts_covered,
+            counts.attempts_closed,
+            before.attempts_covered,
+            before.attempts_closed,
             targets.attempts_coverage,
         ),
         (
@@ -418,25 +500,30 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
 
 
 def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
-    pairs = [
-        ("speed_median", "Speed to lead (median)", now.speed, 0.5),
-        ("speed_p90", "Speed to lead (p90)", now.speed, 0.9),
-        ("claim_median", "Time to claim (median)", now.claim, 0.5),
+    """The duration KPIs: `None` as the fraction means the mean."""
+    rows: list[tuple[str, str, str, float | None]] = [
+        ("response_mean", "Response time from MQL creation (mean)", "response", None),
+        ("response_median", "Response time from MQL creation (median)", "response", 0.5),
+        ("speed_median", "Speed to lead from the post (median)", "speed", 0.5),
+        ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9),
+        ("claim_median", "Time to claim (median)", "claim", 0.5),
     ]
+
+    def measure(durations: _Durations, name: str, fraction: float | None) -> float | None:
+        values: list[int] = getattr(durations, name)
+        return mean(values) if fraction is None else _float(percentile(values, fraction))
+
     kpis = []
-    for key, label, values, fraction in pairs:
-        earlier = None
-        if before is not None:
-            source = before.speed if key.startswith("speed") else before.claim
-            earlier = _float(percentile(source, fraction))
+    for key, label, name, fraction in rows:
+        earlier = None if before is None else measure(before, name, fraction)
         kpis.append(
             Kpi(
                 key,
                 label,
                 "minutes",
-                _float(percentile(values, fraction)),
+                measure(now, name, fraction),
                 previous=earlier,
-                detail=f"{len(values)} leads",
+                detail=f"{len(getattr(now, name))} leads",
             )
         )
     return kpis
@@ -481,7 +568,7 @@ def _slices(
         kpis = [
             Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
             *_shares(now, policy, before),
-            *_timing(times, earlier)[:1],
+            *(k for k in _timing(times, earlier) if k.key == "speed_median"),
         ]
         slices.append(Slice(name, now.received, kpis))
     return slices
@@ -557,7 +644,7 @@ def build_report(
         dispositions=dispositions,
         reasons=reasons,
         problems=problems,
-        conversion=(total.mql, total.claimed, total.sql),
+        conversion=Funnel(total.mql, total.posted, total.accepted, total.sql),
         escalations=escalations,
         speed_minutes=now_times.speed,
         window_minutes=window,

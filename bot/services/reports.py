@@ -10,6 +10,7 @@ from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Period,
     Report,
+    attempt_standard,
     build_report,
     parse_period,
     parse_request,
@@ -81,18 +82,18 @@ class Reports:
     ) -> Report:
         policy = self.policies.current
         where = Filter(segment, source, rep)
-        minimum = policy.follow_up.min_attempts
-        facts = await self.store.facts(period.start, period.end, now, minimum, where)
+        standard = attempt_standard(policy, now)
+        facts = await self.store.facts(period.start, period.end, now, standard, where)
         earlier = period.previous()
-        before = await self.store.facts(earlier.start, earlier.end, now, minimum, where)
+        before = await self.store.facts(earlier.start, earlier.end, now, standard, where)
         return build_report(period, facts, before, policy, now, segment)
 
     async def first_touch(
         self, period: Period, now: datetime
     ) -> tuple[float | None, dict[str, float]]:
         """First-touch compliance of a period, overall and by segment (for the alert)."""
-        minimum = self.policies.current.follow_up.min_attempts
-        facts = await self.store.facts(period.start, period.end, now, minimum, Filter())
+        standard = attempt_standard(self.policies.current, now)
+        facts = await self.store.facts(period.start, period.end, now, standard, Filter())
         due: dict[str, int] = {}
         met: dict[str, int] = {}
         for group, counts in facts.counts.items():

@@ -26,9 +26,11 @@ from bot.slack.text import named, one_line, person, slack_date
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 SHORT_LABELS = {
     "first_touch": "First touch",
-    "acceptance": "Acceptance",
+    "acceptance": "MQL→SAL",
+    "sal_to_sql": "SAL→SQL",
+    "mql_to_sql": "MQL→SQL",
     "feedback": "Feedback",
-    "attempts": "Attempts",
+    "attempts": "Coverage",
     "completeness": "Data",
     "icp": "ICP",
 }
@@ -90,7 +92,7 @@ def _slice_line(piece: Slice, name: str) -> str:
             parts.append(f"{kpi_value(kpi)} MQL{'' if kpi.value == 1 else 's'}")
         elif kpi.key in ("first_touch", "acceptance", "feedback") and kpi.value is not None:
             icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
-            parts.append(f"{SHORT_LABELS[kpi.key].lower()} {kpi_value(kpi)}{icon}")
+            parts.append(f"{SHORT_LABELS[kpi.key]} {kpi_value(kpi)}{icon}")
         elif kpi.key == "speed_median" and kpi.value is not None:
             parts.append(f"speed {kpi_value(kpi)}")
     return f"• {name}: {' · '.join(parts)}"
@@ -131,25 +133,15 @@ def sla_report(
     blocks.append(section(_rag_line(report.headline)))
     shares = [k for k in report.headline if k.unit == "share"]
     blocks.append(fields(*(_kpi_field(k) for k in [headline["mql"], *shares])))
-    speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
-    change = kpi_change(speed)
-    blocks.append(
-        section(
-            f"*Speed to lead* (posted → first touch, working time): median {kpi_value(speed)}, "
-            f"p90 {kpi_value(p90)}{f' ({change})' if change else ''} · *time to claim* median "
-            f"{kpi_value(claim)}"
-        )
-    )
+    blocks.append(section(_timing_text(headline)))
     volume = " · ".join(
         f"{one_line(k.label, 40)} {kpi_value(k)}"
         + (f"/{k.target:.0f}" if k.target is not None else "")
         + (f" {RAG_ICONS[k.rag]}" if k.rag else "")
         for k in report.volume
     )
-    mql, sal, sql = report.conversion
-    conversion = f"{mql} MQL → {sal} SAL ({_pct(sal, mql)}) → {sql} SQL ({_pct(sql, mql)})"
     blocks.append(
-        section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion}")
+        section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion(report)}")
     )
     blocks.append(
         section(_slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*"))
@@ -176,8 +168,37 @@ def sla_report(
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{part / whole:.0%}" if whole else "–"
+def _pct(value: float | None, missing: str = "–") -> str:
+    return missing if value is None else f"{value:.0%}"
+
+
+def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
+    """`18 MQLs posted → 12 SAL (MQL → SAL 67%) → 3 SQL (SAL → SQL 25%) · MQL → SQL 17%`:
+    each rate named, so nobody reads MQL → SQL where SAL → SQL belongs."""
+    funnel = report.conversion
+    base = (
+        f"{funnel.mql} MQLs posted"
+        if funnel.posted == funnel.mql
+        else f"{funnel.mql} MQLs ({funnel.posted} posted)"
+    )
+    return (
+        f"{base} {arrow} {funnel.sal} SAL (MQL {arrow} SAL {_pct(funnel.mql_to_sal, missing)}) "
+        f"{arrow} {funnel.sql} SQL (SAL {arrow} SQL {_pct(funnel.sal_to_sql, missing)}) · "
+        f"MQL {arrow} SQL {_pct(funnel.mql_to_sql, missing)}"
+    )
+
+
+def _timing_text(headline: Mapping[str, Kpi]) -> str:
+    """Seed 002's response time (from MQL creation) beside speed to lead (from the post)."""
+    mean, median = headline["response_mean"], headline["response_median"]
+    speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
+    change = kpi_change(mean)
+    return (
+        f"*Response time* (MQL creation → first touch, working time): mean {kpi_value(mean)}"
+        f"{f' ({change})' if change else ''}, median {kpi_value(median)}\n"
+        f"*Speed to lead* (posted → first touch): median {kpi_value(speed)}, p90 "
+        f"{kpi_value(p90)} · *time to claim* median {kpi_value(claim)}"
+    )
 
 
 def _plain_rag(kpis: list[Kpi]) -> str:

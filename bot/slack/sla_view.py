@@ -41,7 +41,9 @@ def sla_summary(policy: Policy) -> Message:
     if targets.first_touch_compliance is not None:
         target_bits.append(f"first-touch compliance {targets.first_touch_compliance:.0%}")
     if targets.acceptance_rate is not None:
-        target_bits.append(f"acceptance rate {targets.acceptance_rate:.0%}")
+        target_bits.append(f"MQL → SAL (acceptance) {targets.acceptance_rate:.0%}")
+    if targets.sal_to_sql_rate is not None:
+        target_bits.append(f"SAL → SQL {targets.sal_to_sql_rate:.0%}")
     for name, count in targets.mql_per_week.items():
         target_bits.append(f"{one_line(name, 40)} {count} MQLs/week")
     blocks = [

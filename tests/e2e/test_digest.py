@@ -56,7 +56,7 @@ async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: T
     digest, *charts = new_posts(stack, DIGEST, 0)
     assert "Weekly SLA digest · 2026-W48" in digest and "Share to channel" not in digest
     assert len(charts) == 2 and len(stack.sim.files(DIGEST)) == 2  # uploaded once each
-    assert "3 MQL → 2 SAL (67%) → 1 SQL (33%)" in digest
+    assert "3 MQLs posted → 1 SAL (MQL → SAL 33%) → 1 SQL (SAL → SQL 100%)" in digest
     (summary,) = new_posts(stack, FEEDBACK, feedback_before)
     assert "Rejections in 2026-W48" in summary and "1 leads" in summary
     assert "*webinar* · Q4 Pipeline Webinar: Not ICP (MQL definition) 1" in summary

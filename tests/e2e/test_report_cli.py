@@ -30,7 +30,8 @@ def test_report_as_json_counts_the_imported_week(tmp_path: Path) -> None:
     assert report["received"] == 7 and report["in_progress"] is False  # 7 new rows imported
     headline = {kpi["key"]: kpi for kpi in report["headline"]}
     assert headline["mql"]["value"] == 5 == report["conversion"]["mql"]
-    assert headline["acceptance"]["value"] is None  # no server has posted them yet
+    assert report["conversion"]["posted"] == 0  # no server has posted them yet
+    assert headline["acceptance"]["value"] is None  # so there is no MQL → SAL to measure
     assert headline["completeness"]["detail"] == "7 of 7"
 
 

@@ -44,9 +44,9 @@ async def test_a_manager_gets_the_week_privately(stack: LocalStack, clock: Trave
     text = await report_for(stack, MANAGER)
     assert "SLA report · 2026-W48" in text and "(week in progress)" in text
     assert "First-touch compliance" in text and "1 of 3" in text  # 1 touched on time of 3 due
-    assert "Acceptance rate" in text and "2 of 3" in text
+    assert "MQL → SAL (acceptance)" in text and "2 of 3" in text
     assert "Data completeness" in text and "3 of 4" in text
-    assert "3 MQL → 2 SAL (67%) → 0 SQL (0%)" in text
+    assert "3 MQLs posted → 2 SAL (MQL → SAL 67%) → 0 SQL (SAL → SQL 0%) · MQL → SQL 0%" in text
     assert "*enterprise*" in text and "<@U0REP1>" in text
     assert stack.sim.messages(ROOM) == []  # nothing in the channel
     assert "The charts are in your DM with Handoff" in text
@@ -107,4 +107,7 @@ async def test_bad_periods_and_segments_say_what_is_valid(stack: LocalStack) -> 
 
 async def test_an_empty_week_shows_zeros(stack: LocalStack) -> None:
     text = await report_for(stack, MANAGER, "2026-W40", channel="D0MGR1")
-    assert "No leads this week" in text and "0 MQL → 0 SAL (–) → 0 SQL (–)" in text
+    assert (
+        "No leads this week" in text
+        and "0 MQLs posted → 0 SAL (MQL → SAL –) → 0 SQL (SAL → SQL –) · MQL → SQL –" in text
+    )

@@ -3,10 +3,11 @@ the period's leads, and each filter."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.domain.policy import Policy
-from bot.domain.report import Counts, Group, Period
+from bot.domain.report import Counts, Funnel, Group, Period, attempt_standard
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
@@ -14,6 +15,7 @@ from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY, Wakes
+from tests.unit.test_report_kpis import HAND_AS_OF, HAND_COMPUTED
 
 WEEK = Period(2026, 48, "Australia/Sydney")
 AS_OF = MONDAY + timedelta(days=7, hours=1)  # the next Monday, 12:00 in Sydney
@@ -59,7 +61,9 @@ async def history(store: Store, policy: Policy) -> Services:
 
 async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, policy: Policy) -> None:
     await history(store, policy)
-    facts = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter())
+    facts = await ReportStore(store.db).facts(
+        WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter()
+    )
     assert facts.counts == {
         Group("enterprise", "webinar", ENT): Counts(
             received=1,
@@ -70,11 +74,12 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp_known=1,
             posted=1,
             claimed=1,
+            accepted=1,
             sql=1,
             touch_due=1,
             touched_on_time=1,
-            dispositioned=1,
-            met_attempts=1,
+            attempts_closed=1,  # dispositioned
+            attempts_covered=1,  # qualified on the first call
             feedback_due=1,
             feedback_on_time=1,
         ),
@@ -87,8 +92,9 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp_known=1,
             posted=1,
             claimed=1,
+            accepted=1,
             touch_due=1,
-            # its disposition deadline (72 working hours) is still ahead
+            # its disposition deadline (72 working hours) and attempt window are still ahead
         ),
         Group("enterprise", "event", None): Counts(
             received=1,
@@ -111,8 +117,8 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             claimed=1,
             touch_due=1,
             touched_on_time=1,
-            dispositioned=1,
-            met_attempts=1,
+            attempts_closed=1,  # rejected: claimed, not accepted
+            attempts_covered=1,
             feedback_due=1,
             feedback_on_time=1,
         ),
@@ -130,9 +136,13 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
 
 async def test_filters_and_the_report_built_from_them(store: Store, policy: Policy) -> None:
     services = await history(store, policy)
-    facts = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter(segment="smb"))
+    facts = await ReportStore(store.db).facts(
+        WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter(segment="smb")
+    )
     assert list(facts.counts) == [Group("smb", "webinar", "U0REP5")]
-    by_rep = await ReportStore(store.db).facts(WEEK.start, WEEK.end, AS_OF, 6, Filter(rep=ENT))
+    by_rep = await ReportStore(store.db).facts(
+        WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter(rep=ENT)
+    )
     assert sum(c.received for c in by_rep.counts.values()) == 1
     report = await Reports(ReportStore(store.db), services.policies).report(WEEK, AS_OF)
     first_touch = next(k for k in report.headline if k.key == "first_touch")
@@ -140,3 +150,83 @@ async def test_filters_and_the_report_built_from_them(store: Store, policy: Poli
     mqls = next(k for k in report.headline if k.key == "mql")
     assert (mqls.value, mqls.previous) == (4.0, 1.0)  # last week's one lead, in its own week
     assert report.speed_minutes == [20, 8]
+
+
+async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Policy) -> None:
+    """Leads A–H of tests/unit/test_report_kpis.py (where each figure is derived), lived
+    through the real services, counted by SQL and measured on the team's calendar."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    zone = ZoneInfo(WEEK.zone)
+
+    def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+        return datetime(2026, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
+
+    async def lead(
+        name: str,
+        received: datetime,
+        posted: datetime,
+        claimed: datetime | None,
+        attempts: list[datetime],
+        outcome: tuple[str, str | None] | None = None,
+    ) -> None:
+        result = await services.intake(lead_payload(f"hs-{name}"), received)
+        assert result.lead is not None
+        lead_id = result.lead.id
+        await store.mark_posted(lead_id, result.lead.channel, f"1.{lead_id}", posted)
+        if claimed is None:
+            return
+        await services.claim(lead_id, ENT, claimed)
+        for number, when in enumerate(attempts):
+            await services.log_attempt(lead_id, ENT, ["call", "email"][number % 2], when)
+        if outcome is not None:
+            code, reason = outcome
+            note = "Checked on the call." if reason else None
+            done = attempts[-1] + timedelta(minutes=10)
+            await services.dispose(lead_id, ENT, code, done, reason, note)
+
+    calls = [at(24, 11, minute) for minute in range(0, 60, 10)]  # C: six, from 11:00
+    await lead("a", at(23, 9), at(23, 9, 10), at(23, 9, 15), [at(23, 9, 40)], ("qualified", None))
+    await lead(
+        "b",
+        at(23, 16),
+        at(23, 16, 20),
+        at(23, 16, 25),
+        [at(24, 10), at(24, 11)],
+        ("not_a_fit", "Not ICP"),
+    )
+    await lead("c", at(24, 10), at(24, 10), at(24, 10, 5), calls, ("no_response", None))
+    await lead(
+        "d", at(25, 13), at(25, 13, 30), at(25, 13, 35), [at(25, 14, 20)], ("bad_timing", None)
+    )
+    await lead("e", at(26, 9), at(26, 9), at(26, 9, 5), [at(26, 9, 20), at(26, 10), at(26, 11)])
+    await lead("f", at(27, 9), at(27, 9), at(1, 9, month=12), [])
+    await lead("g", at(27, 14), at(27, 14), None, [])
+    await lead(
+        "h",
+        at(27, 11),
+        at(27, 11, 5),
+        at(27, 11, 10),
+        [at(27, 11, 40)],
+        ("bad_data", "Wrong contact"),
+    )
+
+    as_of = HAND_AS_OF
+    facts = await ReportStore(store.db).facts(
+        WEEK.start, WEEK.end, as_of, attempt_standard(policy, as_of), Filter()
+    )
+    assert facts.dispositions == {
+        ("qualified", None): 1,
+        ("not_a_fit", "Not ICP"): 1,
+        ("no_response", None): 1,
+        ("bad_timing", None): 1,
+        ("bad_data", "Wrong contact"): 1,
+    }
+    total = sum(facts.counts.values(), Counts())
+    assert (total.posted, total.claimed, total.accepted, total.sql) == (8, 7, 5, 1)
+    assert (total.attempts_closed, total.attempts_covered) == (6, 5)
+    report = await Reports(ReportStore(store.db), services.policies).report(WEEK, as_of)
+    found = {k.key: (k.value, k.rag, k.detail) for k in report.headline if k.key in HAND_COMPUTED}
+    assert found == HAND_COMPUTED
+    assert report.conversion == Funnel(8, 8, 5, 1)

@@ -294,6 +294,24 @@ def test_elapsed_undoes_add(name: str, start: Moment, minutes: int, working_days
     assert calendar.elapsed(instant, calendar.add(instant, duration)) == total
 
 
+# --- 2b. before is add's inverse: the latest start whose deadline is at or before an instant --
+
+
+@calendars
+@PROPERTY
+@given(end=MOMENTS, minutes=MINUTES)
+def test_before_is_the_latest_start_add_brings_in_time(
+    name: str, end: Moment, minutes: int
+) -> None:
+    team = TEAMS[name]
+    calendar, instant = team.calendar, end.at(team)
+    start = calendar.before(instant, minutes)
+    assert start.tzinfo is UTC and start <= instant
+    assert calendar.add(start, minutes) <= instant
+    if minutes:  # a moment later is too late: nothing between `start` and `instant` is spare
+        assert calendar.add(start + timedelta(microseconds=1), minutes) > instant
+
+
 # --- 3. a deadline never lands in closed time ---------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,11 +12,13 @@ from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Counts,
     Facts,
+    Funnel,
     Group,
     Kpi,
     Period,
     Report,
     Times,
+    attempt_standard,
     build_report,
     parse_period,
     parse_request,
@@ -53,11 +55,12 @@ FACTS = Facts(
             icp_known=10,
             posted=9,
             claimed=7,
+            accepted=6,  # one of the 7 claimed was rejected
             sql=3,
             touch_due=8,
             touched_on_time=7,
-            dispositioned=5,
-            met_attempts=4,
+            attempts_closed=5,
+            attempts_covered=4,
             feedback_due=6,
             feedback_on_time=5,
         ),
@@ -80,11 +83,12 @@ FACTS = Facts(
             icp_known=4,
             posted=3,
             claimed=3,
+            accepted=2,  # one of the 3 claimed was rejected
             sql=1,
             touch_due=3,
             touched_on_time=3,
-            dispositioned=3,
-            met_attempts=1,
+            attempts_closed=3,
+            attempts_covered=1,
             feedback_due=3,
             feedback_on_time=3,
         ),
@@ -133,6 +137,7 @@ BEFORE = Facts(
             complete_known=5,
             posted=5,
             claimed=5,
+            accepted=5,
             touch_due=5,
             touched_on_time=5,
         )
@@ -163,10 +168,12 @@ def kpi(report: Report, key: str) -> tuple[float | None, str | None, str]:
 
 
 def test_the_shares_and_their_colours(report: Report) -> None:
-    # Targets of the example: first touch 90%, acceptance 70%, feedback 90%, attempts 80%,
-    # data 95%, ICP 70%; yellow within 5 points under.
+    # Targets of the example: first touch 90%, acceptance 70%, SAL → SQL 15%, feedback 90%,
+    # coverage 80%, data 95%, ICP 70%; yellow within 5 points under.
     assert kpi(report, "first_touch") == (10 / 13, "red", "10 of 13")
-    assert kpi(report, "acceptance") == (10 / 14, "green", "10 of 14")
+    assert kpi(report, "acceptance") == (8 / 14, "red", "8 of 14")
+    assert kpi(report, "sal_to_sql") == (4 / 8, "green", "4 of 8")
+    assert kpi(report, "mql_to_sql") == (4 / 14, None, "4 of 14")
     assert kpi(report, "feedback") == (8 / 9, "yellow", "8 of 9")
     assert kpi(report, "attempts") == (5 / 8, "red", "5 of 8")
     assert kpi(report, "completeness") == (14 / 16, "red", "14 of 16")
@@ -213,7 +220,7 @@ def test_dispositions_reasons_and_their_problems(report: Report) -> None:
 
 
 def test_conversion_escalations_and_daily_compliance(report: Report) -> None:
-    assert report.conversion == (14, 10, 4)
+    assert report.conversion == Funnel(14, 14, 8, 4)
     assert report.escalations == [
         ("unclaimed", "reassign", 1),
         ("unclaimed", "remind_channel", 3),
@@ -242,7 +249,7 @@ def test_slices_by_segment_source_and_rep(report: Report) -> None:
 def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     nothing = Facts({}, {}, {}, [])
     report = build_report(WEEK, nothing, nothing, policy, AS_OF)
-    assert report.empty and report.conversion == (0, 0, 0)
+    assert report.empty and report.conversion == Funnel(0, 0, 0, 0)
     assert all(k.value is None for k in report.headline if k.unit != "count")
     message = sla_report(report, policy)
     assert_valid_message(message)
@@ -254,8 +261,9 @@ def test_the_rendered_report_reads_in_ten_seconds(report: Report, policy: Policy
     message = sla_report(report, policy)
     assert_valid_message(message)
     text = " ".join(str(block) for block in message.blocks)
-    assert "🔴 First touch 77%" in text and "🟢 Acceptance 71%" in text
-    assert "14 MQL → 10 SAL (71%) → 4 SQL (29%)" in text
+    assert "🔴 First touch 77%" in text and "🔴 MQL→SAL 57%" in text
+    assert "🟢 SAL→SQL 50%" in text
+    assert "14 MQLs posted → 8 SAL (MQL → SAL 57%) → 4 SQL (SAL → SQL 50%) · MQL → SQL 29%" in text
     assert "MQL definition 2" in text and "routing 1" in text
     assert message.text.startswith("SLA report 2026-W48: First touch 77%")
 
@@ -285,3 +293,103 @@ def test_helpers() -> None:
     assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
     assert kpi_value(Kpi("x", "x", "share", None)) == "–"
     assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"
+
+
+# --- the seeds' KPIs, on eight leads a person can check with a calculator ---------------------
+#
+# Week 2026-W48, enterprise webinar leads, all MQLs posted, business hours Mon–Fri 09:00–17:00
+# Sydney, follow-up standard 6 attempts within 10 working days. Times are Sydney wall clock.
+#
+#   lead  received     posted    claimed       attempts  outcome (code)            first touch
+#   A     Mon 23 09:00 09:10     09:15         1         sql (qualified)           09:40
+#   B     Mon 23 16:00 16:20     16:25         2         reject (not_a_fit)        Tue 10:00
+#   C     Tue 24 10:00 10:00     10:05         6         recycle (no_response)     11:00
+#   D     Wed 25 13:00 13:30     13:35         1         nurture (bad_timing)      14:20
+#   E     Thu 26 09:00 09:00     09:05         3         open                      09:20
+#   F     Fri 27 09:00 09:00     Tue 1 Dec 09:00  0      open                      –
+#   G     Fri 27 14:00 14:00     –             0         –                         –
+#   H     Fri 27 11:00 11:05     11:10         1         reject (bad_data)         11:40
+#
+# As of Mon 14 Dec 12:00: the attempt window (10 working days after the claim) has closed for
+# E (Thu 10 Dec 09:05) but not for F (Tue 15 Dec 09:00).
+#
+# MQL → SAL: posted 8; claimed 7 (all but G); accepted = claimed − rejected (B, H) = 5
+#            (A, C, D, E, F: nurture and recycle were accepted and worked) → 5/8 = 62.5%, red
+#            under the 70% target (yellow from 65%).
+# SAL → SQL: SQLs 1 (A) / accepted 5 = 20%, green over the 15% target.
+# MQL → SQL: 1/8 = 12.5%, no target.
+# Coverage:  window closed: A, B, C, D, H (dispositioned) + E (window over) = 6; F's is open, G
+#            was never claimed. Covered: C (6 attempts), A, B, D, H (closed by a conversation:
+#            sql, reject, nurture) = 5; E (3 attempts, open) is the miss → 5/6 = 83.3%, green.
+# Response time from MQL creation (received → first touch, working minutes):
+#            A 40; B 60 (16:00–17:00) + 60 (09:00–10:00) = 120; C 60; D 80; E 20; H 40
+#            mean (40 + 120 + 60 + 80 + 20 + 40) / 6 = 360 / 6 = 60; sorted 20 40 40 60 80 120,
+#            median (nearest rank 3 of 6) = 40.
+# Speed to lead from the post: A 30; B 40 + 60 = 100; C 60; D 50; E 20; H 35
+#            sorted 20 30 35 50 60 100: median (rank 3) = 35, p90 (rank ceil(5.4) = 6) = 100.
+
+HAND_COMPUTED: dict[str, tuple[float | None, str | None, str]] = {
+    "acceptance": (5 / 8, "red", "5 of 8"),
+    "sal_to_sql": (1 / 5, "green", "1 of 5"),
+    "mql_to_sql": (1 / 8, None, "1 of 8"),
+    "attempts": (5 / 6, "green", "5 of 6"),
+    "response_mean": (60.0, None, "6 leads"),
+    "response_median": (40.0, None, "6 leads"),
+    "speed_median": (35.0, None, "6 leads"),
+    "speed_p90": (100.0, None, "6 leads"),
+}
+HAND_AS_OF = datetime(2026, 12, 14, 12, 0, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
+
+
+def hand_times(
+    received: tuple[int, int, int], posted_minutes: int, touched: tuple[int, int, int] | None
+) -> Times:
+    posted = sydney(*received) + timedelta(minutes=posted_minutes)
+    return Times(
+        ENT_WEB, sydney(*received), posted, posted, sydney(*touched) if touched else None, None
+    )
+
+
+HAND_FACTS = Facts(
+    counts={
+        ENT_WEB: counts(
+            received=8,
+            mql=8,
+            posted=8,
+            claimed=7,
+            accepted=5,
+            sql=1,
+            attempts_closed=6,
+            attempts_covered=5,
+        )
+    },
+    dispositions={},
+    escalations={},
+    times=[
+        hand_times((23, 9), 10, (23, 9, 40)),  # A
+        hand_times((23, 16), 20, (24, 10)),  # B
+        hand_times((24, 10), 0, (24, 11)),  # C
+        hand_times((25, 13), 30, (25, 14, 20)),  # D
+        hand_times((26, 9), 0, (26, 9, 20)),  # E
+        hand_times((27, 9), 0, None),  # F
+        hand_times((27, 14), 0, None),  # G
+        hand_times((27, 11), 5, (27, 11, 40)),  # H
+    ],
+)
+
+
+def test_the_seeds_kpis_on_a_hand_computed_week(policy: Policy) -> None:
+    report = build_report(WEEK, HAND_FACTS, Facts({}, {}, {}, []), policy, HAND_AS_OF)
+    assert {key: kpi(report, key) for key in HAND_COMPUTED} == HAND_COMPUTED
+    assert report.conversion == Funnel(8, 8, 5, 1)
+    text = " ".join(str(block) for block in sla_report(report, policy).blocks)
+    assert "8 MQLs posted → 5 SAL (MQL → SAL 62%) → 1 SQL (SAL → SQL 20%) · MQL → SQL 12%" in text
+    assert "mean 1h, median 40m" in text and "median 35m, p90 1h 40m" in text
+
+
+def test_the_attempt_window_closes_on_the_team_calendar(policy: Policy) -> None:
+    # 10 working days back from Mon 14 Dec 12:00 is Mon 30 Nov 12:00: E (claimed Thu 26 Nov)
+    # is past its window, F (claimed Tue 1 Dec 09:00) is not.
+    standard = attempt_standard(policy, HAND_AS_OF)
+    assert standard.min_attempts == 6
+    assert standard.closed_before == sydney(30, 12)
