@@ -80,15 +80,19 @@ class BusinessCalendar:
             low, high = (middle, high) if local < wall else (low, middle)
         return datetime.fromtimestamp(high, UTC)
 
-    def add(self, instant: datetime, duration: Duration | int) -> datetime:
-        """The instant `duration` of working time after `instant` (UTC-aware in and out)."""
-        # timedelta, not float minutes: exact to the microsecond, so add and elapsed agree.
-        remaining = timedelta(
-            minutes=duration.total_minutes(self.minutes_per_day)
+    def _span(self, duration: Duration | int) -> timedelta:
+        """A duration (or working minutes) as a timedelta of working time: exact to the
+        microsecond, not float minutes, so add, before and elapsed agree."""
+        minutes = (
+            duration.total_minutes(self.minutes_per_day)
             if isinstance(duration, Duration)
             else duration
         )
-        cursor = instant.astimezone(UTC)
+        return timedelta(minutes=minutes)
+
+    def add(self, instant: datetime, duration: Duration | int) -> datetime:
+        """The instant `duration` of working time after `instant` (UTC-aware in and out)."""
+        remaining, cursor = self._span(duration), instant.astimezone(UTC)
         if remaining <= timedelta(0):
             return cursor
         day = cursor.astimezone(self.zone).date()
@@ -107,12 +111,7 @@ class BusinessCalendar:
     def before(self, instant: datetime, duration: Duration | int) -> datetime:
         """The latest start whose `add(start, duration)` is at or before `instant`: `duration`
         of working time back from `instant` (a report's "whose window has closed by now")."""
-        remaining = timedelta(
-            minutes=duration.total_minutes(self.minutes_per_day)
-            if isinstance(duration, Duration)
-            else duration
-        )
-        cursor = instant.astimezone(UTC)
+        remaining, cursor = self._span(duration), instant.astimezone(UTC)
         if remaining <= timedelta(0):
             return cursor
         day = cursor.astimezone(self.zone).date()
