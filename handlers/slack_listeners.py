@@ -47,7 +47,8 @@ HELP = (
     "and close it with a disposition.\n"
     "• `/lead &lt;email or external id&gt;`: a lead and its timeline\n"
     "• `/sla`: the SLA on one page\n"
-    "• `/sla-report [this-week|last-week|YYYY-Www] [segment]`: the week's numbers\n"
+    "• `/sla-report [week|month|quarter|last-week|last-month|last-quarter|YYYY-Www|YYYY-MM|"
+    "YYYY-Qn] [segment]`: the SLA's numbers for a week (the default), a month or a quarter\n"
     "• `/sla-plan &lt;revenue goal&gt; [per month|quarter]`: the MQLs a week a revenue goal needs\n"
     "• `/handoff away|back|routing|help`"
 )
@@ -259,8 +260,8 @@ class Listeners:
         self.later(respond, sharing, "share sla report")
 
     async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
-        week, _, segment = value.partition("|")
-        report = await self.reports.week(week, self.clock(), segment or None)
+        period, _, segment = value.partition("|")
+        report = await self.reports.named(period, self.clock(), segment or None)
         message = report_views.sla_report(
             report, self.services.policy, shared_by=user, names=self.services.names
         )

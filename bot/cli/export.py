@@ -148,10 +148,10 @@ def as_text(report: Report) -> str:
     scope = f", segment {report.segment}" if report.segment else ""
     lines = [
         f"SLA report {period.words()}{scope}"
-        + (" (week in progress)" if report.in_progress else "")
+        + (f" ({report.period.kind} in progress)" if report.in_progress else "")
     ]
     if report.empty:
-        lines.append("No leads this week.")
+        lines.append(f"No leads this {period.kind}.")
     lines.append("")
     width = max(len(k.label) for k in report.headline)
     for kpi in report.headline:
@@ -164,7 +164,7 @@ def as_text(report: Report) -> str:
         lines.append(f"  {kpi.label:<{width}}  {_value(kpi):>8}{colour}{target}{detail}{change}")
     lines.append("")
     lines.append(
-        "MQLs vs weekly target: "
+        f"MQLs vs {period.adjective} target: "
         + ", ".join(
             f"{k.label} {_value(k)}"
             + (f"/{k.target:.0f}" if k.target is not None else "")

@@ -184,7 +184,7 @@ async def _sweep(settings: Settings, at: datetime) -> int:
 
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
-    """`handoff report`: the week's SLA report from the database, as text, JSON or CSV."""
+    """`handoff report`: a period's SLA report from the database, as text, JSON or CSV."""
     from bot.cli.export import as_csv, as_json, as_text
     from bot.services.policies import PolicyBook
     from bot.services.reports import Reports
@@ -199,7 +199,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         book = PolicyBook(Store(database), policy)
         reports = Reports(ReportStore(database), book)
         try:
-            report = await reports.week(args.week, datetime.now(UTC), args.segment)
+            report = await reports.named(args.period, datetime.now(UTC), args.segment)
         except Refusal as refusal:
             raise ConfigError(refusal.message.replace("`", "")) from None
     finally:
@@ -302,8 +302,14 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--socket", action="store_true", help="Socket Mode: no request URLs")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
     sweep.add_argument("--at", help="run as of this ISO-8601 instant")
-    report = commands.add_parser("report", help="the week's SLA report from the database")
-    report.add_argument("--week", help="this-week (default), last-week or YYYY-Www")
+    report = commands.add_parser("report", help="a period's SLA report from the database")
+    report.add_argument(
+        "--period",
+        "--week",
+        dest="period",
+        help="this-week (default), last-week, this-month, last-month, this-quarter, "
+        "last-quarter, YYYY-Www, YYYY-MM or YYYY-Qn",
+    )
     report.add_argument("--segment", help="one segment of the SLA (default: all)")
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     report.add_argument("--chart", metavar="FILE.png", help="also write the charts as PNG")

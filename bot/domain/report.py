@@ -8,7 +8,7 @@ pure: it takes `as_of` (the report's "now") and the policy, and never reads a cl
 Definitions (docs/reports.md says the same):
 
 * **MQL volume**: leads received in the period that qualified as MQLs, per segment, against
-  `targets.mql_per_week` (per week: a period is a week).
+  `targets.mql_per_week` (per week; a month or a quarter scales it by its days ÷ 7).
 * **Data completeness**: share of the period's leads that arrived with every required field.
 * **ICP match**: share of the period's leads that fit `icp:` (not shown without it).
 * **MQL → SAL (acceptance)**: accepted / posted, of the period's MQLs. Accepted means claimed
@@ -38,6 +38,7 @@ below that; for MQL volume the margin is relative to the target. No target, no c
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,7 +52,11 @@ from bot.domain.refusal import Refusal
 
 Rag = Literal["green", "yellow", "red"]
 Unit = Literal["share", "minutes", "count"]
-PERIOD_WORDS = "`this-week`, `last-week` or an ISO week like `2026-W47`"
+PERIOD_WORDS = (
+    "`this-week` (the default), `last-week`, `this-month`, `last-month`, `this-quarter`, "
+    "`last-quarter`, an ISO week like `2026-W47`, a month like `2026-11` or a quarter like "
+    "`2026-Q4`"
+)
 
 # Seed 001's stages: a rejected lead (not a fit, bad data) was never a sales-accepted lead; a
 # nurtured or recycled one was accepted and worked, then routed back to marketing.
@@ -63,25 +68,59 @@ RESOLVED_WITHOUT_ATTEMPTS = (Stage.SQL, Stage.REJECT, Stage.NURTURE)
 # --- periods ---------------------------------------------------------------------------------
 
 
+PeriodKind = Literal["week", "month", "quarter"]
+_ADJECTIVES: dict[PeriodKind, str] = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
+
+
 @dataclass(frozen=True)
 class Period:
-    """An ISO week in the team's time zone: Monday 00:00 to the next Monday 00:00."""
+    """A week, a calendar month or a calendar quarter in the team's time zone, from midnight
+    of its first day to midnight after its last (a week is an ISO week: Monday to Monday)."""
 
     year: int
-    week: int
+    number: int  # the ISO week, the month (1–12) or the quarter (1–4)
     zone: str
+    kind: PeriodKind = "week"
 
     @property
     def label(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
+        """`2026-W48`, `2026-11` or `2026-Q4`: the form `parse_period` reads back."""
+        if self.kind == "month":
+            return f"{self.year}-{self.number:02d}"
+        if self.kind == "quarter":
+            return f"{self.year}-Q{self.number}"
+        return f"{self.year}-W{self.number:02d}"
+
+    @property
+    def adjective(self) -> str:
+        """`weekly`, `monthly`, `quarterly`."""
+        return _ADJECTIVES[self.kind]
 
     @property
     def first_day(self) -> date:
-        return date.fromisocalendar(self.year, self.week, 1)
+        if self.kind == "month":
+            return date(self.year, self.number, 1)
+        if self.kind == "quarter":
+            return date(self.year, 3 * self.number - 2, 1)
+        return date.fromisocalendar(self.year, self.number, 1)
+
+    @property
+    def last_day(self) -> date:
+        if self.kind == "week":
+            return self.first_day + timedelta(days=6)
+        months = 1 if self.kind == "month" else 3
+        after = self.first_day.month - 1 + months  # months since January of the next start
+        return date(self.year + after // 12, after % 12 + 1, 1) - timedelta(days=1)
 
     @property
     def days(self) -> list[date]:
-        return [self.first_day + timedelta(days=offset) for offset in range(7)]
+        first = self.first_day
+        return [first + timedelta(days=offset) for offset in range(self.length)]
+
+    @property
+    def length(self) -> int:
+        """Calendar days in the period (7 for a week, 28–31 for a month, 90–92 for a quarter)."""
+        return (self.last_day - self.first_day).days + 1
 
     @property
     def start(self) -> datetime:
@@ -89,14 +128,20 @@ class Period:
 
     @property
     def end(self) -> datetime:
-        return _midnight(self.first_day + timedelta(days=7), self.zone)
+        return _midnight(self.last_day + timedelta(days=1), self.zone)
 
     def previous(self) -> Period:
-        return week_of(self.first_day - timedelta(days=7), self.zone)
+        """The period of the same kind just before this one (the report's comparison)."""
+        return period_of(self.first_day - timedelta(days=1), self.zone, self.kind)
 
     def words(self) -> str:
-        """`2026-W48 (Mon 23 – Sun 29 Nov 2026)`."""
-        first, last = self.first_day, self.first_day + timedelta(days=6)
+        """`2026-W48 (Mon 23 – Sun 29 Nov 2026)`, `2026-11 (November 2026)`,
+        `2026-Q4 (Oct – Dec 2026)`."""
+        first, last = self.first_day, self.last_day
+        if self.kind == "month":
+            return f"{self.label} ({first:%B %Y})"
+        if self.kind == "quarter":
+            return f"{self.label} ({first:%b} – {last:%b %Y})"
         start = f"{first:%a} {first.day}" + ("" if first.month == last.month else f" {first:%b}")
         return f"{self.label} ({start} – {last:%a} {last.day} {last:%b %Y})"
 
@@ -110,22 +155,78 @@ def week_of(day: date, zone: str) -> Period:
     return Period(year, week, zone)
 
 
+def period_of(day: date, zone: str, kind: PeriodKind = "week") -> Period:
+    """The week, month or quarter that holds `day`."""
+    if kind == "month":
+        return Period(day.year, day.month, zone, "month")
+    if kind == "quarter":
+        return Period(day.year, (day.month - 1) // 3 + 1, zone, "quarter")
+    return week_of(day, zone)
+
+
+# word → (kind, how many periods back)
+_PERIOD_NAMES: dict[str, tuple[PeriodKind, int]] = {
+    "this-week": ("week", 0),
+    "this": ("week", 0),
+    "week": ("week", 0),
+    "last-week": ("week", 1),
+    "last": ("week", 1),
+    "this-month": ("month", 0),
+    "month": ("month", 0),
+    "last-month": ("month", 1),
+    "this-quarter": ("quarter", 0),
+    "quarter": ("quarter", 0),
+    "last-quarter": ("quarter", 1),
+}
+_EXPLICIT = re.compile(
+    r"(?P<year>\d{4})-(?:W(?P<week>\d+)|Q(?P<quarter>\d+)|(?P<month>\d+))", re.ASCII
+)
+# Before any lead, and far in the future: both keep `previous()` and `end` inside the calendar.
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998
+
+
 def parse_period(text: str | None, now: datetime, zone: str) -> Period:
-    """`this-week` (the default), `last-week` or `YYYY-Www`; a Refusal names the valid forms."""
+    """`this-week` (the default), `last-week`, `this-month`, `last-month`, `this-quarter`,
+    `last-quarter`, or `YYYY-Www`, `YYYY-MM`, `YYYY-Qn`. A Refusal names the valid forms; a
+    period that has not started by `now` is refused too (it has nothing to count)."""
     word = (text or "this-week").strip().lower()
     today = now.astimezone(ZoneInfo(zone)).date()
-    if word in ("this-week", "this", "week"):
-        return week_of(today, zone)
-    if word in ("last-week", "last"):
-        return week_of(today - timedelta(days=7), zone)
-    year, sep, week = word.upper().partition("-W")
-    if sep and year.isdigit() and week.isdigit() and len(year) == 4:
+    if word in _PERIOD_NAMES:
+        kind, back = _PERIOD_NAMES[word]
+        period = period_of(today, zone, kind)
+        return period.previous() if back else period
+    period = _explicit((text or "").strip(), zone)
+    if period.start > now:
+        raise Refusal(
+            f"{period.words()} has not started yet, so there is nothing to report: "
+            f"ask for this {period.kind} or an earlier one."
+        )
+    return period
+
+
+def _explicit(word: str, zone: str) -> Period:
+    """`YYYY-Www`, `YYYY-MM` or `YYYY-Qn` (any case), checked against the calendar."""
+    match = _EXPLICIT.fullmatch(word.upper())
+    if match is None:
+        raise Refusal(f"{_shown(word)} is not a period Handoff knows: use {PERIOD_WORDS}.")
+    year = int(match["year"])
+    if year < _FIRST_YEAR:
+        raise Refusal(f"{year} is too long ago for a report: use {PERIOD_WORDS}.")
+    if year > _LAST_YEAR:
+        raise Refusal(f"{year} has not started yet, so there is nothing to report.")
+    if match["week"]:
         try:
-            date.fromisocalendar(int(year), int(week), 1)
+            date.fromisocalendar(year, int(match["week"]), 1)
         except ValueError:
-            raise Refusal(f"{year} has no week {int(week)}: use {PERIOD_WORDS}.") from None
-        return Period(int(year), int(week), zone)
-    raise Refusal(f"{_shown(text)} is not a period Handoff knows: use {PERIOD_WORDS}.")
+            raise Refusal(f"{year} has no week {int(match['week'])}: use {PERIOD_WORDS}.") from None
+        return Period(year, int(match["week"]), zone)
+    if match["quarter"]:
+        if not 1 <= int(match["quarter"]) <= 4:
+            raise Refusal(f"A year has quarters Q1 to Q4, not Q{match['quarter']}.")
+        return Period(year, int(match["quarter"]), zone, "quarter")
+    if not 1 <= int(match["month"]) <= 12:
+        raise Refusal(f"A year has months 01 to 12, not {match['month']}: a month is `{year}-11`.")
+    return Period(year, int(match["month"]), zone, "month")
 
 
 def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Period, str | None]:
@@ -147,8 +248,9 @@ def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Peri
 
 
 def _looks_like_segment(word: str) -> bool:
+    """A word that reads as a period is refused as a period (with the valid forms)."""
     lowered = word.lower()
-    return not (lowered in ("this-week", "last-week", "this", "last", "week") or "-w" in lowered)
+    return not (lowered in _PERIOD_NAMES or "-w" in lowered or re.match(r"\d{4}-", lowered))
 
 
 def _shown(text: str | None) -> str:
@@ -606,12 +708,9 @@ def build_report(
     for name in segments:
         got = sum(c.mql for g, c in facts.counts.items() if g.segment == name)
         had = sum(c.mql for g, c in previous.counts.items() if g.segment == name)
-        target = policy.targets.mql_per_week.get(name)
-        colour = None if in_progress else rag(float(got), _float(target), margin, relative=True)
-        detail = f"target {target}" if target is not None else "no target"
-        volume.append(
-            Kpi(name, name, "count", float(got), _float(target), colour, float(had), detail)
-        )
+        target, detail = _volume_target(policy.targets.mql_per_week.get(name), period)
+        colour = None if in_progress else rag(float(got), target, margin, relative=True)
+        volume.append(Kpi(name, name, "count", float(got), target, colour, float(had), detail))
     labels = {d.code: d.label for d in policy.dispositions}
     mix: dict[str, int] = {}
     reasons: list[Reason] = []
@@ -651,6 +750,17 @@ def build_report(
         daily_compliance=daily_compliance(period, facts.times, as_of),
         in_progress=in_progress,
     )
+
+
+def _volume_target(per_week: int | None, period: Period) -> tuple[float | None, str]:
+    """A segment's MQL target for the period: the weekly target, times the period's days ÷ 7
+    for a month or a quarter (a month has about 4.3 weeks, a quarter 13)."""
+    if per_week is None:
+        return None, "no target"
+    if period.kind == "week":
+        return float(per_week), f"target {per_week}"
+    target = per_week * period.length / 7
+    return target, f"target {target:.0f} ({per_week} a week × {period.length / 7:.1f} weeks)"
 
 
 def daily_compliance(

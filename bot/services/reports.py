@@ -63,13 +63,14 @@ class Reports:
         period, segment = parse_request(text, now, self.policies.current)
         return await self.report(period, now, segment=segment)
 
-    async def week(self, week: str | None, now: datetime, segment: str | None = None) -> Report:
-        """`handoff report --week … --segment …`."""
+    async def named(self, period: str | None, now: datetime, segment: str | None = None) -> Report:
+        """`handoff report --period … --segment …`, and a shared report's button (whose value
+        holds the period's label)."""
         policy = self.policies.current
         if segment is not None and policy.segment(segment) is None:
             names = ", ".join(s.name for s in policy.segments)
             raise Refusal(f"{segment!r} is not a segment of the SLA: use one of {names}.")
-        return await self.report(parse_period(week, now, policy.timezone), now, segment=segment)
+        return await self.report(parse_period(period, now, policy.timezone), now, segment=segment)
 
     async def report(
         self,

@@ -115,7 +115,7 @@ def sla_report(
     charts_in_dm: bool = False,
     names: Mapping[str, str] | None = None,
 ) -> Message:
-    """`/sla-report`: the week in ten seconds (ephemeral, shared to a channel, or the digest).
+    """`/sla-report`: the period in ten seconds (ephemeral, shared to a channel, or the digest).
 
     Privately, reps are mentions (Slack shows their names, and nobody is notified); in a
     channel (shared, or the digest) they are named by `names`, so a report pings nobody."""
@@ -123,13 +123,13 @@ def sla_report(
     known = names or {}
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
-    progress = " (week in progress)" if report.in_progress else ""
+    progress = f" ({report.period.kind} in progress)" if report.in_progress else ""
     kind = "Weekly SLA digest" if digest else "SLA report"
     title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
     headline = {kpi.key: kpi for kpi in report.headline}
     blocks: list[dict[str, Any]] = [section(title)]
     if report.empty:
-        blocks.append(section("No leads this week: every figure below is zero."))
+        blocks.append(section(f"No leads this {period.kind}: every figure below is zero."))
     blocks.append(section(_rag_line(report.headline)))
     shares = [k for k in report.headline if k.unit == "share"]
     blocks.append(fields(*(_kpi_field(k) for k in [headline["mql"], *shares])))
@@ -140,9 +140,8 @@ def sla_report(
         + (f" {RAG_ICONS[k.rag]}" if k.rag else "")
         for k in report.volume
     )
-    blocks.append(
-        section(f"*MQLs vs weekly target*: {volume or 'none'}\n*Conversion*: {conversion(report)}")
-    )
+    goal = f"*MQLs vs {period.adjective} target*: {volume or 'none'}"
+    blocks.append(section(f"{goal}\n*Conversion*: {conversion(report)}"))
     blocks.append(
         section(_slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*"))
     )

@@ -58,3 +58,22 @@ def test_a_bad_week_or_segment_is_explained(tmp_path: Path) -> None:
     result = run("report", "--segment", "emea", env=env)
     assert result.returncode == 2 and "'emea' is not a segment of the SLA" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_report_for_a_quarter(tmp_path: Path) -> None:
+    env = imported(tmp_path)  # all in November 2026: the fourth quarter
+    result = run("report", "--period", "2026-Q4", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["period"] == "2026-Q4" and report["previous_period"] == "2026-Q3"
+    assert report["received"] == 7
+    assert {kpi["key"]: kpi for kpi in report["headline"]}["mql"]["value"] == 5
+    result = run("report", "--week", "2026-Q4", "--segment", "enterprise", env=env)
+    assert result.returncode == 0, result.stderr  # the old option takes the new words too
+    assert result.stdout.startswith("SLA report 2026-Q4 (Oct – Dec 2026), segment enterprise")
+    assert "MQLs vs quarterly target: enterprise" in result.stdout
+    result = run("report", "--period", "2099-Q1", env=env)
+    assert (
+        result.returncode == 2 and "2099-Q1 (Jan – Mar 2099) has not started yet" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -111,3 +111,35 @@ async def test_an_empty_week_shows_zeros(stack: LocalStack) -> None:
         "No leads this week" in text
         and "0 MQLs posted → 0 SAL (MQL → SAL –) → 0 SQL (SAL → SQL –) · MQL → SQL –" in text
     )
+
+
+async def test_last_month_is_reported_and_can_be_shared(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await week_of_leads(stack, clock)  # Monday 23 November
+    clock.advance(days=8)  # Tuesday 1 December: November is over
+    text = await report_for(stack, MANAGER, "last-month enterprise")
+    assert "SLA report · 2026-11 (November 2026)" in text and "in progress" not in text
+    assert "changes against 2026-10" in text
+    assert "3 MQLs posted → 2 SAL (MQL → SAL 67%)" in text
+    assert "MQLs vs monthly target*: enterprise 3/43" in text  # 10 a week × 30 days ÷ 7
+    files = stack.sim.files(stack.sim.dm_channel(MANAGER))
+    assert [f.name for f in files] == [
+        "handoff-2026-11-enterprise-speed-to-lead.png",
+        "handoff-2026-11-enterprise-first-touch.png",
+    ]
+    response = await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    (shared,) = stack.sim.messages(ROOM)
+    assert "SLA report · 2026-11 (November 2026)" in shared.all_text
+    assert "enterprise" in shared.all_text and "Shared by" in shared.all_text
+    assert "3 MQLs posted → 2 SAL (MQL → SAL 67%)" in shared.all_text
+
+
+async def test_a_future_quarter_is_refused_plainly(stack: LocalStack) -> None:
+    text = await report_for(stack, MANAGER, "2027-Q1")
+    assert "2027-Q1 (Jan – Mar 2027) has not started yet" in text
+    text = await report_for(stack, MANAGER, "2026-Q7")
+    assert "A year has quarters Q1 to Q4, not Q7" in text
+    assert stack.sim.messages(ROOM) == []

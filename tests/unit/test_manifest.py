@@ -63,7 +63,9 @@ def test_declares_exactly_the_specs_commands(manifest: dict[str, Any]) -> None:
     names = [command["command"] for command in commands]
     assert sorted(names) == sorted(SPEC_COMMANDS)
     hints = {command["command"]: command.get("usage_hint") for command in commands}
-    assert hints["/sla-report"] == "[this-week|last-week|YYYY-Www] [segment]"
+    assert hints["/sla-report"] == (
+        "[week|month|quarter|last-week|last-month|last-quarter|YYYY-Www|YYYY-MM|YYYY-Qn] [segment]"
+    )
     assert hints["/lead"] == "<email|external id>"
     assert hints["/sla-plan"] == "<revenue goal>"
     assert hints["/handoff"] == "away|back|routing|help"

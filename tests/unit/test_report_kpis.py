@@ -393,3 +393,80 @@ def test_the_attempt_window_closes_on_the_team_calendar(policy: Policy) -> None:
     standard = attempt_standard(policy, HAND_AS_OF)
     assert standard.min_attempts == 6
     assert standard.closed_before == sydney(30, 12)
+
+
+def test_months_and_quarters_start_at_midnight_in_the_teams_zone() -> None:
+    # Sydney moves from AEST (UTC+10) to AEDT (UTC+11) on Sunday 4 October 2026.
+    october = Period(2026, 10, ZONE, "month")
+    assert october.label == "2026-10" and october.words() == "2026-10 (October 2026)"
+    assert october.start == datetime(2026, 9, 30, 14, 0, tzinfo=UTC)  # 1 Oct 00:00 AEST
+    assert october.end == datetime(2026, 10, 31, 13, 0, tzinfo=UTC)  # 1 Nov 00:00 AEDT
+    assert october.end - october.start == timedelta(days=31, hours=-1)
+    assert len(october.days) == 31 and october.days[-1] == date(2026, 10, 31)
+    q4 = Period(2026, 4, ZONE, "quarter")
+    assert q4.label == "2026-Q4" and q4.words() == "2026-Q4 (Oct – Dec 2026)"
+    assert q4.start == october.start
+    assert q4.end == datetime(2026, 12, 31, 13, 0, tzinfo=UTC)  # 1 Jan 2027 00:00 AEDT
+    assert len(q4.days) == 92
+    assert Period(2028, 2, ZONE, "month").length == 29  # a leap year's February
+
+
+def test_previous_is_the_period_of_the_same_kind_before() -> None:
+    assert Period(2026, 10, ZONE, "month").previous() == Period(2026, 9, ZONE, "month")
+    assert Period(2026, 1, ZONE, "month").previous() == Period(2025, 12, ZONE, "month")
+    assert Period(2026, 4, ZONE, "quarter").previous() == Period(2026, 3, ZONE, "quarter")
+    assert Period(2026, 1, ZONE, "quarter").previous().label == "2025-Q4"
+    assert Period(2027, 1, ZONE).previous().label == "2026-W53"  # 2026 has 53 ISO weeks
+    q3 = Period(2026, 3, ZONE, "quarter")
+    assert q3.end == Period(2026, 4, ZONE, "quarter").start  # back to back, no gap
+
+
+def test_month_and_quarter_words(policy: Policy) -> None:
+    december = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # Tue 1 Dec 14:00 in Sydney
+    assert parse_period("month", december, ZONE) == Period(2026, 12, ZONE, "month")
+    assert parse_period("this-month", december, ZONE).label == "2026-12"
+    assert parse_period("last-month", december, ZONE).label == "2026-11"
+    assert parse_period("quarter", december, ZONE).label == "2026-Q4"
+    assert parse_period("this-quarter", december, ZONE).label == "2026-Q4"
+    assert parse_period("last-quarter", december, ZONE).label == "2026-Q3"
+    assert parse_period("2026-03", december, ZONE) == Period(2026, 3, ZONE, "month")
+    assert parse_period("2026-q1", december, ZONE) == Period(2026, 1, ZONE, "quarter")
+    # 30 Nov 13:00 UTC is already 1 December in Sydney: the team's month, not UTC's.
+    assert parse_period("month", datetime(2026, 11, 30, 13, 0, tzinfo=UTC), ZONE).number == 12
+    period, segment = parse_request("enterprise last-quarter", december, policy)
+    assert (period.label, period.kind, segment) == ("2026-Q3", "quarter", "enterprise")
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("2027-Q1", "2027-Q1 (Jan – Mar 2027) has not started yet"),
+        ("2027-01", "2027-01 (January 2027) has not started yet"),
+        ("2026-W50", "2026-W50 (Mon 7 – Sun 13 Dec 2026) has not started yet"),
+        ("9999-Q4", "9999 has not started yet"),
+        ("2026-Q5", "A year has quarters Q1 to Q4, not Q5"),
+        ("2026-13", "A year has months 01 to 12, not 13"),
+        ("2026-00", "A year has months 01 to 12, not 00"),
+        ("0001-01", "1 is too long ago for a report"),
+        ("next-month", "`next-month` is not a period Handoff knows: use `this-week`"),
+        ("2026-11-01", "`2026-11-01` is not a period Handoff knows"),
+    ],
+)
+def test_a_future_or_malformed_period_is_refused(text: str, refusal: str) -> None:
+    december = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    with pytest.raises(Refusal) as refused:
+        parse_period(text, december, ZONE)
+    assert refusal in refused.value.message
+
+
+def test_a_malformed_period_names_the_valid_forms(policy: Policy) -> None:
+    with pytest.raises(Refusal) as refused:
+        parse_request("2026-Q9 enterprise", AS_OF, policy)
+    assert "Q1 to Q4" in refused.value.message
+    with pytest.raises(Refusal) as refused:
+        parse_request("fortnightly", AS_OF, policy)
+    assert "not a segment" in refused.value.message  # a word that reads as a segment
+    with pytest.raises(Refusal) as refused:
+        parse_period("2026-M11", AS_OF, ZONE)
+    message = refused.value.message
+    assert all(form in message for form in ("`last-month`", "`2026-11`", "`2026-Q4`"))
