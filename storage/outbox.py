@@ -477,11 +477,7 @@ class OutboxStore:
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             if alert is not None:
                 channel, text = alert
-                payload = {"text": text}
-                key = f"alert:{item.id}"
-                enqueue(
-                    db, Kind.MESSAGE, channel, now, lead_id=item.lead_id, key=key, payload=payload
-                )
+                write_effects(db, [Send(channel, text, f"alert:{item.id}", item.lead_id)], now)
 
         await self.db.run(work)
 

@@ -15,21 +15,15 @@ from datetime import timedelta
 from bot.cli.stack import LocalStack, TravelClock
 from storage.outbox import OutboxStore
 from tests.conftest import lead_payload
+from tests.e2e.test_reassign import (
+    ENTERPRISE,
+    ESCALATIONS,
+    MANAGER,
+    PEER,
+    PEER_NAME,
+    alerted,
+)
 from tests.e2e.test_uploads import CHART, upload, upload_rows
-
-ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
-MANAGER, OWNER, PEER = "U0MGR1", "U0REP1", "U0REP2"
-PEER_NAME = "tom"  # U0REP2 as Slack names him: the Reassign menu's label
-
-
-async def alerted(stack: LocalStack, clock: TravelClock) -> None:
-    """A hot lead nobody claimed for an hour: the managers' alert, with Reassign."""
-    status, _ = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    clock.advance(minutes=61)
-    assert (await stack.handoff.sweeper.run(clock())).changed == 1
-    await stack.settle()
 
 
 async def failed_rows(stack: LocalStack) -> list[tuple[str, str]]:
