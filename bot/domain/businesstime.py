@@ -1,4 +1,8 @@
-"""Business-time arithmetic: working days and hours in the team's zone, minus holidays."""
+"""Time arithmetic on a team's calendar: working days and hours in its zone, minus holidays.
+
+`add` and `before` honour a duration's clock: a calendar duration (`24h`, `2w`) is elapsed real
+time (a day is 24 hours, also across a daylight-saving change), a business one (`2 business
+hours`) is working time. Plain minutes are working minutes, as they always were."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -19,7 +23,7 @@ def _no_holidays(_: date) -> bool:
 
 
 class BusinessCalendar:
-    """Working time of one team: `add` a business duration, `elapsed` business minutes."""
+    """Time on one team's calendar: `add` a duration on its clock, `elapsed` minutes."""
 
     def __init__(
         self,
@@ -81,8 +85,8 @@ class BusinessCalendar:
         return datetime.fromtimestamp(high, UTC)
 
     def _span(self, duration: Duration | int) -> timedelta:
-        """A duration (or working minutes) as a timedelta of working time: exact to the
-        microsecond, not float minutes, so add, before and elapsed agree."""
+        """A business duration (or working minutes) as a timedelta of working time: exact to
+        the microsecond, not float minutes, so add, before and elapsed agree."""
         minutes = (
             duration.total_minutes(self.minutes_per_day)
             if isinstance(duration, Duration)
@@ -91,7 +95,10 @@ class BusinessCalendar:
         return timedelta(minutes=minutes)
 
     def add(self, instant: datetime, duration: Duration | int) -> datetime:
-        """The instant `duration` of working time after `instant` (UTC-aware in and out)."""
+        """The instant `duration` after `instant` (UTC-aware in and out): elapsed time for a
+        calendar duration, working time for a business one or for plain minutes."""
+        if isinstance(duration, Duration) and duration.is_calendar:
+            return instant.astimezone(UTC) + duration.delta
         remaining, cursor = self._span(duration), instant.astimezone(UTC)
         if remaining <= timedelta(0):
             return cursor
@@ -110,7 +117,9 @@ class BusinessCalendar:
 
     def before(self, instant: datetime, duration: Duration | int) -> datetime:
         """The latest start whose `add(start, duration)` is at or before `instant`: `duration`
-        of working time back from `instant` (a report's "whose window has closed by now")."""
+        back from `instant` on its clock (a report's "whose window has closed by now")."""
+        if isinstance(duration, Duration) and duration.is_calendar:
+            return instant.astimezone(UTC) - duration.delta
         remaining, cursor = self._span(duration), instant.astimezone(UTC)
         if remaining <= timedelta(0):
             return cursor
@@ -127,11 +136,14 @@ class BusinessCalendar:
             day -= timedelta(days=1)
         raise ValueError("the business calendar has no working time in the last ten years")
 
-    def elapsed(self, start: datetime, end: datetime) -> int:
-        """Whole business minutes between two instants (0 if `end` is before `start`)."""
+    def elapsed(self, start: datetime, end: datetime, clock: Clock = Clock.BUSINESS) -> int:
+        """Whole minutes of `clock` between two instants (0 if `end` is before `start`):
+        business minutes unless asked for elapsed (calendar) minutes."""
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         if end <= start:
             return 0
+        if clock is Clock.CALENDAR:
+            return (end - start) // timedelta(minutes=1)
         total = timedelta(0)
         day = start.astimezone(self.zone).date()
         last = end.astimezone(self.zone).date()

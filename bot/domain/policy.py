@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import json
 import re
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from bot.domain.businesstime import WEEKDAYS, BusinessCalendar
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 
 LEAD_FIELDS = (
     "email",
@@ -39,7 +39,9 @@ LEAD_FIELDS = (
     "source",
     "campaign",
 )
-Outcome = Literal["sql", "reject", "nurture", "recycle"]
+# `progressing` is feedback, not an outcome that closes the lead: the rep made contact and keeps
+# working it; its final disposition (one of the others) comes later, by the final deadline.
+Outcome = Literal["sql", "reject", "nurture", "recycle", "progressing"]
 # What a rejection says went wrong: the lead went to the wrong place, its data was bad, or the
 # MQL definition let it through.
 Problem = Literal["routing", "data", "definition"]
@@ -67,10 +69,21 @@ def _duration(value: Any) -> Duration:
         return value
     if isinstance(value, dict):  # a stored snapshot
         days, minutes = value.get("days", 0), value.get("minutes", 0)
+        # A snapshot stored before durations carried their clock counted business time, and
+        # a running lead keeps the meaning it arrived with.
+        clock = value.get("clock", Clock.BUSINESS.value)
         parts_ok = all(type(part) is int and part >= 0 for part in (days, minutes))
-        if set(value) - {"days", "minutes"} or not parts_ok or days + minutes == 0:
-            raise ValueError(f"{value!r} is not a duration: write it like 30m, 2h or 3d")
-        return Duration(days=days, minutes=minutes)
+        known = clock in (Clock.CALENDAR.value, Clock.BUSINESS.value)
+        if set(value) - {"days", "minutes", "clock"} or not parts_ok or not known:
+            raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
+        if days + minutes == 0:
+            raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
+        return Duration(days=days, minutes=minutes, clock=Clock(clock))
+    if isinstance(value, bool) or isinstance(value, int | float):
+        raise ValueError(
+            f"{value!r} has no unit: write a duration with its clock, like {value:g}h "
+            f"(calendar hours) or {value:g} business hours"
+        )
     return Duration.parse(str(value))
 
 
@@ -231,7 +244,7 @@ class Tier(_Model):
 
 class FollowUp(_Model):
     min_attempts: int = Field(default=6, ge=1, le=50)
-    within: Duration = Duration(days=10)
+    within: Duration = Duration(days=14, clock=Clock.CALENDAR)  # 6 attempts over 2 weeks
 
     _parse = field_validator("within", mode="before")(lambda cls, v: _duration(v))
 
@@ -243,7 +256,7 @@ STEP_ACTIONS: tuple[StepAction, ...] = (
     "notify_manager",
     "reassign",
 )
-LADDERS = ("unclaimed", "no_touch", "no_feedback")
+LADDERS = ("unclaimed", "no_touch", "no_feedback", "no_outcome")
 _PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -318,6 +331,10 @@ class Escalation(_Model):
     no_feedback: list[EscalationStep] = Field(
         default_factory=lambda: _ladder((1.0, "remind_owner"), (1.5, "notify_manager"))
     )
+    # claim → final disposition deadline (the cadence's end): the lead is still open.
+    no_outcome: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder((1.0, "remind_owner"), (1.5, "notify_manager"))
+    )
 
     def ladder(self, name: str) -> list[EscalationStep]:
         return list(getattr(self, name))
@@ -336,6 +353,15 @@ class Disposition(_Model):
     requires_attempts: bool = False
     problem: Problem | None = None  # what this code's rejections say went wrong, by default
     problems: dict[str, Problem] = Field(default_factory=dict)  # by reason, over `problem`
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recycle_needs_attempts(cls, data: Any) -> Any:
+        # "Unable to contact" means the cadence ran out: by default it needs the minimum
+        # attempts. (A stored snapshot says so explicitly, whatever it said then.)
+        if isinstance(data, dict) and data.get("outcome") == "recycle":
+            data = {"requires_attempts": True, **data}
+        return data
 
     @field_validator("code")
     @classmethod
@@ -366,7 +392,16 @@ class Disposition(_Model):
         return self.problems.get(reason or "", self.problem)
 
 
+def _target_share(value: Any) -> Any:
+    """A KPI target is a share: 70 or 1.5 get a message saying how to write one."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:
+        raise ValueError(f"{value:g} is outside 0–100%: write a share between 0 and 1 (0.7 = 70%)")
+    return value
+
+
 class Targets(_Model):
+    _shares = field_validator("*", mode="before")(lambda cls, v: _target_share(v))
+
     first_touch_compliance: float | None = Field(default=None, ge=0, le=1)
     acceptance_rate: float | None = Field(default=None, ge=0, le=1)  # MQL → SAL
     sal_to_sql_rate: float | None = Field(default=None, ge=0, le=1)
@@ -462,20 +497,24 @@ class Policy(_Model):
     mql: Mql = Field(default_factory=Mql)
     tiers: list[Tier] = Field(min_length=1)
     follow_up: FollowUp = Field(default_factory=FollowUp)
-    disposition_deadline: Duration = Duration(minutes=72 * 60)
+    # The first feedback on a claimed lead (any disposition, "progressing" too) is due this
+    # long after the claim; the final disposition by `final_disposition_deadline`, by default
+    # when the follow-up cadence ends (claim + follow_up.within).
+    disposition_deadline: Duration = Duration(days=3, clock=Clock.CALENDAR)
+    final_disposition_deadline: Duration | None = None
     dispositions: list[Disposition] = Field(min_length=1)
     targets: Targets = Field(default_factory=Targets)
     icp: SegmentWhen | None = None  # the ideal customer profile, for the ICP-match KPI
     report: ReportSettings = Field(default_factory=ReportSettings)
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
-    recycle_after: Duration = Duration(days=30)  # a recycled lead comes back after this
+    recycle_after: Duration = Duration(days=30, clock=Clock.CALENDAR)  # then a recycled lead returns
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 
-    _deadline = field_validator("disposition_deadline", "recycle_after", mode="before")(
-        lambda cls, v: _duration(v)
-    )
+    _deadline = field_validator(
+        "disposition_deadline", "final_disposition_deadline", "recycle_after", mode="before"
+    )(lambda cls, v: None if v is None else _duration(v))
 
     @field_validator("timezone")
     @classmethod
@@ -497,6 +536,16 @@ class Policy(_Model):
 
     def disposition(self, code: str) -> Disposition | None:
         return next((item for item in self.dispositions if item.code == code), None)
+
+    def tier(self, name: str) -> Tier:
+        """The tier called `name` (a lead's, under its own SLA version), else the last one."""
+        return next((item for item in self.tiers if item.name == name), self.tiers[-1])
+
+    @property
+    def final_deadline(self) -> Duration:
+        """How long after the claim a lead's final disposition is due: the key, else the end of
+        the follow-up cadence (`follow_up.within`)."""
+        return self.final_disposition_deadline or self.follow_up.within
 
     def segment(self, name: str | None) -> Segment | None:
         return next((item for item in self.segments if item.name == name), None)
@@ -666,16 +715,70 @@ def _file_checks(policy: Policy) -> list[str]:
     for index, day in enumerate(days):
         if day in days[:index]:
             problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
-    per_day = policy.calendar.minutes_per_day
+    calendar = policy.calendar
     for index, tier in enumerate(policy.tiers):
         if tier.claim is None:
             continue
-        if tier.claim.total_minutes(per_day) > tier.first_touch.total_minutes(per_day):
+        if _ends_later(tier.claim, tier.first_touch, calendar):
             problems.append(
                 f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
                 f"{tier.first_touch} (a lead is claimed before it is first touched)"
             )
-    return problems + _slack_limits(policy)
+    return problems + _deadline_checks(policy) + _slack_limits(policy)
+
+
+# A week of starts, every half hour from a Monday: where a business and a calendar duration
+# are compared, one of them must not end before the other from any of them.
+_SAMPLE_WEEK = date(2026, 6, 15)
+
+
+def _ends_later(longer: Duration, shorter: Duration, calendar: BusinessCalendar) -> bool:
+    """True if `longer`, started with `shorter`, can end after it (on their own clocks)."""
+    if longer.clock is shorter.clock:
+        per_day = calendar.minutes_per_day
+        return longer.total_minutes(per_day) > shorter.total_minutes(per_day)
+    opens = datetime.combine(_SAMPLE_WEEK, time(0), calendar.zone)
+    starts = (opens + timedelta(minutes=30 * step) for step in range(7 * 48))
+    return any(calendar.add(start, longer) > calendar.add(start, shorter) for start in starts)
+
+
+def _deadline_checks(policy: Policy) -> list[str]:
+    """The deadlines and the follow-up cadence must fit each other: feedback, then the
+    cadence, then the final disposition; "Unable to contact" only after the attempts."""
+    problems: list[str] = []
+    calendar, cadence = policy.calendar, policy.follow_up.within
+    final = policy.final_deadline
+    if policy.final_disposition_deadline is not None and _ends_later(cadence, final, calendar):
+        problems.append(
+            f"final_disposition_deadline: {final} ends before follow_up.within ({cadence}): a "
+            "rep following the cadence could not finish it before the final disposition is "
+            f"due; make it at least {cadence}, or leave it out (it defaults to the cadence's end)"
+        )
+    if _ends_later(policy.disposition_deadline, final, calendar):
+        where = (
+            "final_disposition_deadline"
+            if policy.final_disposition_deadline is not None
+            else "follow_up.within, the cadence's end"
+        )
+        problems.append(
+            f"disposition_deadline: {policy.disposition_deadline} (the first feedback) ends "
+            f"after the final disposition deadline ({final}, {where}): the feedback deadline "
+            "must be the shorter one; shorten it, or lengthen the other"
+        )
+    minimum = policy.follow_up.min_attempts
+    for index, item in enumerate(policy.dispositions):
+        if item.outcome == "recycle" and not item.requires_attempts:
+            problems.append(
+                f"dispositions[{index}].requires_attempts: {item.label!r} (recycle) could be "
+                f"picked before follow_up.min_attempts ({minimum}) attempts; set "
+                "requires_attempts: true (the default for a recycle outcome)"
+            )
+        if item.outcome == "progressing" and (item.reason_required or item.requires_attempts):
+            problems.append(
+                f"dispositions[{index}]: {item.label!r} (progressing) is feedback on an open "
+                "lead: it takes no reason_required and no requires_attempts"
+            )
+    return problems
 
 
 # A static select holds at most 100 options (docs.slack.dev/reference/block-kit/block-elements/
