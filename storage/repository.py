@@ -135,8 +135,21 @@ _DISPOSE = (
         disposition_reason=bindparam("p_reason"),
         disposition_note=bindparam("p_note"),
         dispositioned_at=bindparam("p_now"),
+        feedback_at=func.coalesce(
+            LeadRow.feedback_at, bindparam("p_now", type_=LEADS.c.feedback_at.type)
+        ),
         next_action_at=bindparam("p_next", type_=LEADS.c.next_action_at.type),
     )
+)
+# "Contacted – progressing": the first feedback on an open lead, once; it stays open and owned.
+_PROGRESS = (
+    update(table(LeadRow))
+    .where(
+        LeadRow.id == bindparam("p_lead_id"),
+        LeadRow.stage == Stage.SAL.value,
+        LeadRow.feedback_at.is_(None),
+    )
+    .values(feedback_at=bindparam("p_now"))
 )
 
 
@@ -165,7 +178,8 @@ def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
             ),
             stage=Stage.SAL.value,
             disposition_due_at=bindparam("p_due"),
-            # The feedback clock starts: look no later than its first step.
+            final_due_at=bindparam("p_final", type_=LEADS.c.final_due_at.type),
+            # The feedback clocks start: look no later than the first step of either.
             next_action_at=case(
                 (LeadRow.next_action_at.is_(None), check),
                 (LeadRow.next_action_at > check, check),
@@ -361,10 +375,12 @@ class Store:
         segments: list[str] | None = None,
         check_at: datetime | None = None,
         owner_zone: str | None = None,
+        final_due_at: datetime | None = None,
         effects: Sequence[Effect] = (),
     ) -> bool:
         """Make `owner` the owner if nobody is, with its event and `effects`; True for the one
-        caller that won.
+        caller that won. `disposition_due_at` is the first feedback's deadline, `final_due_at`
+        the final disposition's.
 
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
@@ -378,6 +394,7 @@ class Store:
             "p_owner": owner,
             "p_now": now,
             "p_due": disposition_due_at,
+            "p_final": final_due_at,
             "p_sla_version": sla_version,
             "p_segments": segments,
             "p_segment": segments[0] if segments else None,
@@ -498,6 +515,29 @@ class Store:
                 return False
             data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
             db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
+            write_effects(db, effects, now)
+            return True
+
+        return await self.db.run(work)
+
+    async def progress(
+        self,
+        lead_id: int,
+        actor: str,
+        *,
+        code: str,
+        note: str | None,
+        now: datetime,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Record the first feedback on an open lead that stays open ("Contacted – progressing"),
+        with its event and `effects`; True for the one caller that recorded it."""
+
+        def work(db: Connection) -> bool:
+            if db.execute(_PROGRESS, {"p_lead_id": lead_id, "p_now": now}).rowcount != 1:
+                return False
+            data = {"code": code, "note": note}
+            db.execute(_INSERT_EVENT, _event(lead_id, "feedback", actor, now, **data))
             write_effects(db, effects, now)
             return True
 

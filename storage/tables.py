@@ -86,6 +86,7 @@ class LeadRow(Base):
         _partial_index("ix_leads_claim_due_open", "claim_due_at", OPEN_MQL),
         _partial_index("ix_leads_touch_due_open", "first_touch_due_at", f"{OPEN} AND {UNTOUCHED}"),
         _partial_index("ix_leads_feedback_due_open", "disposition_due_at", OPEN_SAL),
+        _partial_index("ix_leads_final_due_open", "final_due_at", OPEN_SAL),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -127,7 +128,11 @@ class LeadRow(Base):
     first_touch_at: Mapped[datetime | None]
     dispositioned_at: Mapped[datetime | None] = mapped_column(index=True)  # feedback of a week
     first_touch_due_at: Mapped[datetime | None]
-    disposition_due_at: Mapped[datetime | None]
+    disposition_due_at: Mapped[datetime | None]  # the first feedback's deadline
+    # The first feedback (any disposition, "progressing" too; set once) and the final
+    # disposition's deadline (by default the follow-up cadence's end).
+    feedback_at: Mapped[datetime | None]
+    final_due_at: Mapped[datetime | None]
     # Escalation: the cycle, its start and claim deadline; when the sweep looks next.
     cycle: Mapped[int] = mapped_column(Integer, default=1)
     cycle_started_at: Mapped[datetime | None]

@@ -42,18 +42,23 @@ def _policy_summary(policy: Policy, path: str) -> str:
     lines.append("  speed to lead:")
     for tier in policy.tiers:
         rule = tier.when.model_dump(exclude_none=True) if tier.when else "everything else"
-        claim = tier.claim or "half of that"
+        claim = tier.claim.words if tier.claim else "half of that"
         lines.append(
-            f"    {tier.name}: {rule} → first touch within {tier.first_touch}, claim within {claim}"
+            f"    {tier.name}: {rule} → first touch within {tier.first_touch.words}, "
+            f"claim within {claim}"
         )
+    final = policy.final_deadline.words
+    if policy.final_disposition_deadline is None:
+        final += " (the cadence's end)"
     lines.append(
-        f"  follow-up: {policy.follow_up.min_attempts} attempts within {policy.follow_up.within}"
-        f"; feedback within {policy.disposition_deadline}"
+        f"  follow-up: {policy.follow_up.min_attempts} attempts within "
+        f"{policy.follow_up.within.words} of the claim; first feedback within "
+        f"{policy.disposition_deadline.words}; final disposition within {final}"
     )
     lines.append("  escalation (at a share of each clock's window; one step per lead per sweep):")
     for name in LADDERS:
         lines.append(f"    {name}: {policy.escalation.describe(name)}")
-    lines.append(f"  recycled leads come back after {policy.recycle_after}")
+    lines.append(f"  recycled leads come back after {policy.recycle_after.words}")
     lines.append("  dispositions:")
     for item in policy.dispositions:
         extra = f" (reason: {', '.join(item.reasons)})" if item.reason_required else ""

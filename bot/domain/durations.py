@@ -119,8 +119,7 @@ class Duration:
                 minutes += amount * size
         if len(clocks) > 1:
             raise ValueError(
-                f"{text!r} mixes calendar and business time: write one clock, like 1bd 4bh "
-                "or 1d 4h"
+                f"{text!r} mixes calendar and business time: write one clock, like 1bd 4bh or 1d 4h"
             )
         if days == 0 and minutes == 0:
             raise ValueError(f"{text!r} is zero: a deadline needs a positive duration")

@@ -1,28 +1,32 @@
 """The clocks on a lead and the escalation ladders that police them: pure rules over `now`.
 
-A lead runs up to three clocks (windows of business time from a start to a deadline):
-`unclaimed` (nobody owns it; from the cycle's start to the claim deadline), `no_touch` (no
-contact attempt yet; to the first-touch deadline) and `no_feedback` (owned but not
-dispositioned; from the claim to the disposition deadline). Each clock has a ladder of steps at
-a share of its window (50%, 100%, 150%…). When a sweep finds steps due, only the strongest one
-fires (after downtime: the most advanced); the ones it passed over are recorded as skipped, so
-a sweep after downtime never floods anyone.
+A lead runs up to four clocks (windows from a start to a deadline, each on the clock of the
+duration that set it: calendar or business time): `unclaimed` (nobody owns it; from the cycle's
+start to the claim deadline), `no_touch` (no contact attempt yet; to the first-touch deadline),
+`no_feedback` (owned, no feedback yet; from the claim to `disposition_deadline`) and
+`no_outcome` (owned, no final disposition; from the claim to the final disposition deadline,
+by default the follow-up cadence's end). The first feedback stops `no_feedback` (any
+disposition, "progressing" too); a final disposition stops both. Each clock has a ladder of
+steps at a share of its window in its own clock (50%, 100%, 150%…). When a sweep finds steps
+due, only the strongest one fires (after downtime: the most advanced); the ones it passed over
+are recorded as skipped, so a sweep after downtime never floods anyone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.durations import words
+from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import EscalationStep, Policy, Tier
 
 LADDER_WORDS = {
     "unclaimed": "claim",
     "no_touch": "first touch",
-    "no_feedback": "disposition (feedback to marketing)",
+    "no_feedback": "first feedback (a disposition)",
+    "no_outcome": "final disposition",
 }
 
 
@@ -31,11 +35,12 @@ SEVERITY = {"remind_channel": 1, "remind_owner": 2, "notify_manager": 3, "reassi
 
 @dataclass(frozen=True)
 class Window:
-    """One clock: `ladder` runs from `start` to its deadline `due`."""
+    """One clock: `ladder` runs from `start` to its deadline `due`, counting `clock` time."""
 
     ladder: str
     start: datetime
     due: datetime
+    clock: Clock = Clock.BUSINESS
 
     @property
     def what(self) -> str:
@@ -61,25 +66,52 @@ class Plan:
     recycle: bool = False  # a recycled lead's re-engagement date has come
 
 
+def claim_window(tier: Tier) -> Duration:
+    """The duration that sets a tier's claim deadline (its `claim`, else its first touch)."""
+    return tier.claim or tier.first_touch
+
+
 def windows(lead: LeadView, policy: Policy) -> list[Window]:
-    """The clocks running on the lead now."""
+    """The clocks running on the lead now, each on its duration's clock (calendar or business)."""
     start = lead.cycle_started_at or lead.received_at
+    tier = policy.tier(lead.tier)
     running: list[Window] = []
     if lead.stage is Stage.MQL and lead.owner is None and lead.claim_due_at is not None:
-        running.append(Window("unclaimed", start, lead.claim_due_at))
+        running.append(Window("unclaimed", start, lead.claim_due_at, claim_window(tier).clock))
     open_stage = lead.stage in (Stage.MQL, Stage.SAL)
     if open_stage and lead.first_touch_at is None and lead.first_touch_due_at is not None:
-        running.append(Window("no_touch", start, lead.first_touch_due_at))
-    if lead.stage is Stage.SAL and lead.claimed_at and lead.disposition_due_at:
-        running.append(Window("no_feedback", lead.claimed_at, lead.disposition_due_at))
+        due = lead.first_touch_due_at
+        running.append(Window("no_touch", start, due, tier.first_touch.clock))
+    claimed = lead.claimed_at if lead.stage is Stage.SAL else None
+    if claimed and lead.disposition_due_at and lead.feedback_at is None:
+        clock = policy.disposition_deadline.clock
+        running.append(Window("no_feedback", claimed, lead.disposition_due_at, clock))
+    if claimed and lead.final_due_at:
+        running.append(
+            Window("no_outcome", claimed, lead.final_due_at, policy.final_deadline.clock)
+        )
     return running
+
+
+def window_duration(window: Window, lead: LeadView, policy: Policy) -> Duration:
+    """The SLA duration that set the window's deadline, for saying which clock it runs on."""
+    tier = policy.tier(lead.tier)
+    return {
+        "unclaimed": claim_window(tier),
+        "no_touch": tier.first_touch,
+        "no_feedback": policy.disposition_deadline,
+        "no_outcome": policy.final_deadline,
+    }[window.ladder]
 
 
 def step_times(
     window: Window, steps: list[EscalationStep], calendar: BusinessCalendar
 ) -> list[datetime]:
-    """When each step of the window's ladder comes due: its share of the window's business time."""
-    span = calendar.elapsed(window.start, window.due)
+    """When each step of the window's ladder comes due: its share of the window, in the
+    window's clock (elapsed time for a calendar window, working time for a business one)."""
+    span = calendar.elapsed(window.start, window.due, window.clock)
+    if window.clock is Clock.CALENDAR:
+        return [window.start + timedelta(minutes=round(step.at * span)) for step in steps]
     return [calendar.add(window.start, round(step.at * span)) for step in steps]
 
 
@@ -141,17 +173,21 @@ def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window 
 
 
 def time_words(window: Window, now: datetime, calendar: BusinessCalendar) -> str:
-    """ "due in 40m" or "overdue by 1h 20m" of business time, for people."""
+    """ "due in 40m of business time", "overdue by 2d 3h" (calendar time), for people."""
     if now < window.due:
-        return f"due in {words(calendar.elapsed(now, window.due))}"
-    late = calendar.elapsed(window.due, now)
-    return f"overdue by {words(late)} of business time" if late else "due now"
+        return f"due in {span_words(calendar.elapsed(now, window.due, window.clock), window.clock)}"
+    late = calendar.elapsed(window.due, now, window.clock)
+    return f"overdue by {span_words(late, window.clock)}" if late else "due now"
 
 
 def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
-    """When a lead must be claimed: the tier's `claim`, else half its first-touch window."""
+    """When a lead must be claimed: the tier's `claim`, else half its first-touch window (on
+    the first touch's clock)."""
     if tier.claim is not None:
         return policy.calendar.add(start, tier.claim)
+    if tier.first_touch.is_calendar:
+        half = tier.first_touch.delta // 2
+        return start + max(timedelta(minutes=1), half - half % timedelta(minutes=1))
     minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
     return policy.calendar.add(start, max(1, minutes // 2))
 
@@ -160,8 +196,15 @@ def feedback_check(
     policy: Policy, claimed: datetime, due: datetime, owner_zone: str | None = None
 ) -> datetime | None:
     """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
-    steps = policy.escalation.ladder("no_feedback")
-    window = Window("no_feedback", claimed, due)
+    return _first_step(policy, Window("no_feedback", claimed, due, _clock(policy)), owner_zone)
+
+
+def _clock(policy: Policy) -> Clock:
+    return policy.disposition_deadline.clock
+
+
+def _first_step(policy: Policy, window: Window, owner_zone: str | None) -> datetime | None:
+    steps = policy.escalation.ladder(window.ladder)
     calendar = policy.calendar_for(owner_zone)
     return step_times(window, steps[:1], calendar)[0] if steps else None
 
@@ -169,6 +212,27 @@ def feedback_check(
 def feedback_deadline(
     policy: Policy, claimed: datetime, owner_zone: str | None
 ) -> tuple[datetime, datetime | None]:
-    """A lead claimed at `claimed`: its disposition deadline and the first step towards it."""
+    """A lead claimed at `claimed`: its first-feedback deadline and the first step towards it."""
     due = policy.calendar_for(owner_zone).add(claimed, policy.disposition_deadline)
     return due, feedback_check(policy, claimed, due, owner_zone)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """A claim's two deadlines: the first feedback and the final disposition, and the first
+    escalation step of either (when the sweep first needs to look)."""
+
+    feedback: datetime
+    final: datetime
+    check: datetime | None
+
+
+def claim_deadlines(policy: Policy, claimed: datetime, owner_zone: str | None) -> Deadlines:
+    """A lead claimed at `claimed` (by an owner in `owner_zone`): when its first feedback and
+    its final disposition are due (`disposition_deadline`; `final_disposition_deadline`, by
+    default the follow-up cadence's end), each on its own clock."""
+    feedback, first = feedback_deadline(policy, claimed, owner_zone)
+    final = policy.calendar_for(owner_zone).add(claimed, policy.final_deadline)
+    window = Window("no_outcome", claimed, final, policy.final_deadline.clock)
+    steps = [at for at in (first, _first_step(policy, window, owner_zone)) if at is not None]
+    return Deadlines(feedback, final, min(steps) if steps else None)

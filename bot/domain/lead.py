@@ -66,7 +66,9 @@ class LeadView:
     first_touch_at: datetime | None = None
     dispositioned_at: datetime | None = None
     first_touch_due_at: datetime | None = None
-    disposition_due_at: datetime | None = None
+    disposition_due_at: datetime | None = None  # the first feedback's deadline
+    feedback_at: datetime | None = None  # the first feedback: any disposition, progressing too
+    final_due_at: datetime | None = None  # the final disposition's deadline
     attempts: int = 0
     disposition_code: str | None = None
     disposition_reason: str | None = None
@@ -153,6 +155,7 @@ STAGE_BY_OUTCOME = {
     "reject": Stage.REJECT,
     "nurture": Stage.NURTURE,
     "recycle": Stage.RECYCLE,
+    "progressing": Stage.SAL,  # feedback: the lead stays open and owned
 }
 FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})
 
@@ -164,7 +167,7 @@ def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> 
         raise Refusal(
             f"{disposition.label} needs {minimum} contact attempts first "
             f"({lead.attempts} logged so far): keep trying, the SLA asks for "
-            f"{minimum} within {policy.follow_up.within}.",
+            f"{minimum} within {policy.follow_up.within.words}.",
             Reason.NOT_READY,
         )
 

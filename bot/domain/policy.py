@@ -508,7 +508,9 @@ class Policy(_Model):
     report: ReportSettings = Field(default_factory=ReportSettings)
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
-    recycle_after: Duration = Duration(days=30, clock=Clock.CALENDAR)  # then a recycled lead returns
+    recycle_after: Duration = Duration(
+        days=30, clock=Clock.CALENDAR
+    )  # then a recycled lead returns
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 

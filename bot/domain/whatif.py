@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.escalation import SEVERITY, Window, claim_deadline, step_times
+from bot.domain.escalation import SEVERITY, Window, claim_deadline, claim_window, step_times
 from bot.domain.policy import LADDERS, STEP_ACTIONS, Policy
 from bot.domain.report import Period, share, week_of
 from bot.domain.routing import choose_tier
@@ -97,15 +97,24 @@ def judge(lead: History, policy: Policy, now: datetime) -> Verdict:
     start, team = lead.started_at, policy.calendar
     claim_at, touch_at = claim_deadline(policy, tier, start), team.add(start, tier.first_touch)
     clocks = [
-        (Window("unclaimed", start, claim_at), _first(claimed, closed), team),
-        (Window("no_touch", start, touch_at), _first(touched, closed), team),
+        (
+            Window("unclaimed", start, claim_at, claim_window(tier).clock),
+            _first(claimed, closed),
+            team,
+        ),
+        (
+            Window("no_touch", start, touch_at, tier.first_touch.clock),
+            _first(touched, closed),
+            team,
+        ),
     ]
     feedback_at = feedback_met = None
     if claimed is not None:
         calendar = policy.calendar_for(lead.owner_zone)
         feedback_at = calendar.add(claimed, policy.disposition_deadline)
         feedback_met = _met(closed, feedback_at, now)
-        clocks.append((Window("no_feedback", claimed, feedback_at), closed, calendar))
+        window = Window("no_feedback", claimed, feedback_at, policy.disposition_deadline.clock)
+        clocks.append((window, closed, calendar))
     return Verdict(
         tier=tier.name,
         claim_due=claim_at,

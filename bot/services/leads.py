@@ -21,7 +21,7 @@ from bot.domain.effects import (
     Send,
     thread_note,
 )
-from bot.domain.escalation import claim_deadline, feedback_deadline
+from bot.domain.escalation import claim_deadline, claim_deadlines
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
@@ -231,7 +231,7 @@ class Services:
         """Exactly one caller wins; the others are refused, told who has the lead."""
         policy = self.policy
         zone = self.zones.get(actor)  # the claimer's Slack time zone, for `clock: owner`
-        due, check = feedback_deadline(policy, now, zone)
+        deadlines = claim_deadlines(policy, now, zone)
         pool = None if policy.is_manager(actor) else policy.segments_of(actor)
         # The lead's message, and the App Homes of the claimer and the suggested rep.
         effects = lead_message_changed(lead_id)
@@ -240,12 +240,13 @@ class Services:
         if pool != [] and await self.store.claim(
             lead_id,
             actor,
-            due,
+            deadlines.feedback,
             now,
             sla_version=policy.version,
             segments=pool,
-            check_at=check,
+            check_at=deadlines.check,
             owner_zone=zone,
+            final_due_at=deadlines.final,
             effects=effects,
         ):
             self.notifier.deliver_soon()
@@ -255,9 +256,16 @@ class Services:
             return Done(lead=lead, repeated=True)  # nothing to say
         lead_policy = await self.policy_for(lead)
         check_claim(lead, actor, lead_policy)
-        due, check = feedback_deadline(lead_policy, now, zone)
+        deadlines = claim_deadlines(lead_policy, now, zone)
         if await self.store.claim(
-            lead_id, actor, due, now, check_at=check, owner_zone=zone, effects=effects
+            lead_id,
+            actor,
+            deadlines.feedback,
+            now,
+            check_at=deadlines.check,
+            owner_zone=zone,
+            final_due_at=deadlines.final,
+            effects=effects,
         ):
             self.notifier.deliver_soon()
             return Done()
@@ -310,8 +318,10 @@ class Services:
         if errors:
             raise Refusal(next(iter(errors.values())), fields=errors)
         check_attempts(lead, policy, disposition)
-        stage = STAGE_BY_OUTCOME[disposition.outcome]
         note = (note or "").strip() or None
+        if disposition.outcome == "progressing":
+            return await self._progress(lead, policy, actor, disposition, note, now)
+        stage = STAGE_BY_OUTCOME[disposition.outcome]
         effects = lead_message_changed(lead_id, actor)
         if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
             key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
@@ -332,6 +342,46 @@ class Services:
         current = await self.lead(lead_id)
         if not done:
             if current.disposition_code == code:
+                return Done(lead=current, repeated=True)
+            raise Refusal(
+                f"This lead was closed a moment ago as {current.disposition_code}; "
+                "nothing was changed.",
+                Reason.CLOSED,
+            )
+        self.notifier.deliver_soon()
+        return Done(lead=current)
+
+    async def _progress(
+        self,
+        lead: LeadView,
+        policy: Policy,
+        actor: str,
+        disposition: Disposition,
+        note: str | None,
+        now: datetime,
+    ) -> Done:
+        """ "Contacted – progressing": the first feedback, recorded once. The lead stays open
+        and owned, its feedback clock stops, the final disposition is still due at the end of
+        the cadence. Its thread hears it; marketing's channel does not (it is no rejection: it
+        reads feedback in the weekly report)."""
+        if lead.feedback_at is not None:
+            return Done(
+                "Feedback on this lead was recorded already; it stays open: log your attempts, "
+                "and pick its final disposition when you know.",
+                lead,
+                repeated=True,
+            )
+        text = alert_views.progress_note(lead, actor, disposition, policy)
+        effects = [
+            *lead_message_changed(lead.id, actor),
+            thread_note(lead, text, f"progress:{lead.id}:{lead.cycle}"),
+        ]
+        done = await self.store.progress(
+            lead.id, actor, code=disposition.code, note=note, now=now, effects=effects
+        )
+        current = await self.lead(lead.id)
+        if not done:
+            if current.feedback_at is not None and current.stage is Stage.SAL:
                 return Done(lead=current, repeated=True)
             raise Refusal(
                 f"This lead was closed a moment ago as {current.disposition_code}; "

@@ -26,7 +26,8 @@ from storage.sweep import Change, Picker, SweepStore
 REASSIGN_WHY = {
     "unclaimed": "nobody claimed it in time",
     "no_touch": "no first touch in time",
-    "no_feedback": "no disposition in time",
+    "no_feedback": "no feedback in time",
+    "no_outcome": "no final disposition in time",
 }
 
 
@@ -202,6 +203,8 @@ def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> C
         "claim_due_at": claim_deadline(policy, tier, now),
         "first_touch_due_at": policy.calendar.add(now, tier.first_touch),
         "disposition_due_at": None,
+        "final_due_at": None,
+        "feedback_at": None,
         "disposition_code": None,
         "disposition_reason": None,
         "disposition_note": None,

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.lead import LeadView
-from bot.domain.policy import Policy
+from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, section
 from bot.slack.ids import ActionId
 from bot.slack.text import is_user_id, one_line, plain, slack_date, team_time
@@ -70,6 +70,29 @@ def _where(lead: LeadView) -> str:
     return f"<#{lead.message_channel or lead.channel}>"
 
 
+def _clock(lead: LeadView, window: escalation.Window, policy: Policy) -> str:
+    """`SLA: 72 hours after the claim`: the deadline's duration, its clock in the words."""
+    duration = escalation.window_duration(window, lead, policy)
+    start = "after the claim" if window.ladder in ("no_feedback", "no_outcome") else "after arrival"
+    if window.ladder == "unclaimed" and policy.tier(lead.tier).claim is None:
+        return f"SLA: half of {duration.words} {start}"
+    return f"SLA: {duration.words} {start}"
+
+
+def progress_note(lead: LeadView, actor: str, disposition: Disposition, policy: Policy) -> str:
+    """The thread hears "Contacted – progressing": feedback given, the lead stays open."""
+    final = ""
+    if lead.final_due_at is not None:
+        final = (
+            f"; its final disposition is due by {slack_date(lead.final_due_at, policy.timezone)} "
+            f"(SLA: {policy.final_deadline.words} after the claim)"
+        )
+    return (
+        f"📞 <@{actor}> gave feedback: *{one_line(disposition.label, 100)}*. The lead stays "
+        f"open with its owner{final}."
+    )
+
+
 def channel_reminder(
     lead: LeadView, window: escalation.Window, policy: Policy, now: datetime
 ) -> str:
@@ -78,7 +101,7 @@ def channel_reminder(
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
-        f"({slack_date(window.due, policy.timezone)})."
+        f"({slack_date(window.due, policy.timezone)}; {_clock(lead, window, policy)})."
     )
 
 
@@ -87,8 +110,8 @@ def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, no
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
-        f"({slack_date(window.due, policy.timezone)}). `/lead {one_line(lead.external_id, 255)}` "
-        "shows its timeline."
+        f"({slack_date(window.due, policy.timezone)}; {_clock(lead, window, policy)}). "
+        f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
     )
 
 
@@ -109,7 +132,8 @@ def manager_alert(
     owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     text = (
-        f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state}; {owner}."
+        f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
+        f"({_clock(lead, window, policy)}); {owner}."
     ).strip()
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner  # handing it to them would change nothing

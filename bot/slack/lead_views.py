@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
-from bot.domain.durations import words
+from bot.domain.durations import span_words
 from bot.domain.lead import AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import (
@@ -34,7 +34,7 @@ STAGE_WORDS = {
     Stage.NURTURE: "Back to marketing (nurture)",
     Stage.RECYCLE: "Recycle",
 }
-OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️"}
+OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️", "progressing": "📞"}
 ENGAGEMENT_SHOWN = 3
 
 
@@ -97,10 +97,13 @@ URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
 
 
 def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
-    """The lead's clocks in one line: the first touch due or overdue, its claim and disposition
-    deadlines, coloured by urgency; empty when no clock runs."""
+    """The lead's clocks in one line: the first touch due or overdue, its claim, feedback and
+    final disposition deadlines, coloured by urgency, each with the SLA duration that set it
+    in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs."""
     zone = policy.timezone
     calendar = policy.calendar_for(lead.owner_zone)
+    tier = policy.tier(lead.tier)
+    touch = tier.first_touch
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         # The colour of the nearest clock: green, amber past its first escalation step, red
         # past its deadline. The message is re-rendered when a step fires, not every minute.
@@ -110,38 +113,64 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         if lead.owner is None and lead.claim_due_at and now <= lead.claim_due_at:
             claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
         if now <= due:
-            left = words(calendar.elapsed(now, due))
+            left = span_words(calendar.elapsed(now, due, touch.clock), touch.clock)
             return (
-                f"{icon} First touch due by {slack_date(due, zone)} "
-                f"({left} of working time left){claim}"
+                f"{icon} First touch due by {slack_date(due, zone)} · {touch.words} "
+                f"({left} left){claim}"
             )
-        late = words(calendar.elapsed(due, now))
-        return f"🔴 First touch was due {slack_date(due, zone)}: overdue by {late} of working time"
+        late = span_words(calendar.elapsed(due, now, touch.clock), touch.clock)
+        return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: overdue by {late}"
     parts: list[str] = []
     if lead.owner and lead.claimed_at and lead.posted_at:
-        taken = words(calendar.elapsed(lead.posted_at, lead.claimed_at))
+        clock = escalation.claim_window(tier).clock
+        taken = span_words(calendar.elapsed(lead.posted_at, lead.claimed_at, clock), clock)
         parts.append(f"Claimed by <@{lead.owner}> after {taken}")
     elif lead.owner:
         parts.append(f"Owner <@{lead.owner}>")
     if lead.first_touch_at and lead.posted_at:
-        speed = words(calendar.elapsed(lead.posted_at, lead.first_touch_at))
+        took = calendar.elapsed(lead.posted_at, lead.first_touch_at, touch.clock)
         on_time = lead.first_touch_due_at is None or lead.first_touch_at <= lead.first_touch_due_at
+        speed = span_words(took, touch.clock)
         parts.append(f"first touch after {speed} {'✅' if on_time else '(late)'}")
     elif lead.stage is Stage.SAL and lead.first_touch_due_at:
         due = lead.first_touch_due_at
         state = "due" if now <= due else "🔴 overdue since"
-        parts.append(f"first touch {state} {slack_date(due, zone)}")
-    if lead.stage is Stage.SAL and lead.disposition_due_at:
-        level, _ = escalation.urgency(lead, policy, now)
-        due = lead.disposition_due_at
-        parts.append(f"{URGENCY_ICONS[level]} disposition due by {slack_date(due, zone)}")
+        parts.append(f"first touch {state} {slack_date(due, zone)} · {touch.words}")
+    if lead.stage is Stage.SAL:
+        parts += _feedback_parts(lead, policy, now)
     return " · ".join(parts)
 
 
+def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
+    """An owned lead's two deadlines: the first feedback (until given) and the final outcome."""
+    zone, parts = policy.timezone, []
+    level, window = escalation.urgency(lead, policy, now)
+    icon = URGENCY_ICONS[level]
+    if lead.feedback_at is not None:
+        parts.append(f"feedback given {slack_date(lead.feedback_at, zone)} ✅")
+    elif lead.disposition_due_at:
+        due = lead.disposition_due_at
+        mine = icon if window is None or window.ladder == "no_feedback" else "⏳"
+        parts.append(
+            f"{mine} feedback due by {slack_date(due, zone)} · {policy.disposition_deadline.words}"
+        )
+    if lead.final_due_at:
+        due = lead.final_due_at
+        mine = icon if window is not None and window.ladder == "no_outcome" else "⏳"
+        parts.append(
+            f"{mine} final disposition due by {slack_date(due, zone)} · "
+            f"{policy.final_deadline.words}"
+        )
+    return parts
+
+
 def attempts_line(lead: LeadView, policy: Policy) -> str:
-    """`Attempts 2/6 (standard: within 10 business days)`."""
+    """`Attempts 2/6 (standard: within 2 weeks)`."""
     standard = policy.follow_up
-    return f"Attempts {lead.attempts}/{standard.min_attempts} (standard: within {standard.within})"
+    return (
+        f"Attempts {lead.attempts}/{standard.min_attempts} "
+        f"(standard: within {standard.within.words})"
+    )
 
 
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
@@ -169,7 +198,10 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
         return []
     attempts = [button(kind.label, attempt_action(kind.value), value) for kind in AttemptKind]
     blocks = [actions(attempts, "lead_attempts")]
-    buttons = [_disposition_button(item, value) for item in policy.dispositions]
+    # "Contacted – progressing" is feedback, given once: then only the final outcomes remain.
+    given = lead.feedback_at is not None
+    choices = [d for d in policy.dispositions if not (given and d.outcome == "progressing")]
+    buttons = [_disposition_button(item, value) for item in choices]
     for start in range(0, len(buttons), 25):
         blocks.append(actions(buttons[start : start + 25], f"lead_dispositions_{start // 25}"))
     return blocks
@@ -179,6 +211,20 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     action = dispose_action(disposition.code)
     if disposition.reason_required:  # the modal asks for the reason, and is the confirmation
         return button(disposition.label, action, value)
+    if disposition.outcome == "progressing":
+        keep = {
+            "title": {"type": "plain_text", "text": "Record feedback?"},
+            "text": mrkdwn(
+                plain(
+                    f"Mark it “{disposition.label}”: the lead stays open and yours; pick its "
+                    "final disposition when the follow-up ends.",
+                    300,
+                )
+            ),
+            "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+        return button(disposition.label, action, value, confirm=keep)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
         "text": mrkdwn(plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300)),
@@ -350,6 +396,7 @@ EVENT_WORDS = {
     "attempt": "contact attempt",
     "first_touch": "first touch",
     "dispositioned": "dispositioned",
+    "feedback": "feedback (the lead stays open)",
     "escalated": "escalated",
     "reassigned": "reassigned",
     "snoozed": "escalations snoozed",
@@ -415,7 +462,7 @@ def _event_line(event: EventView, policy: Policy) -> str:
     detail = ""
     if event.type == "attempt":
         detail = f" ({one_line(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
-    elif event.type == "dispositioned":
+    elif event.type in ("dispositioned", "feedback"):
         detail = f" as {one_line(event.data.get('code', ''), 64)}"
         if event.data.get("reason"):
             detail += f" ({one_line(event.data['reason'], 100)})"

@@ -7,6 +7,12 @@ from bot.slack.blocks import Message, context, section
 from bot.slack.text import one_line
 
 
+def _final(policy: Policy) -> str:
+    if policy.final_disposition_deadline is None:
+        return f"{policy.final_deadline.words} of the claim (the cadence's end)"
+    return f"{policy.final_deadline.words} of the claim"
+
+
 def sla_summary(policy: Policy) -> Message:
     """`/sla`: the whole agreement on one page."""
     hours = policy.business_hours
@@ -18,7 +24,8 @@ def sla_summary(policy: Policy) -> Message:
     tiers = "\n".join(
         f"• *{one_line(t.name, 40)}*"
         + (f" (score ≥ {t.when.score_min})" if t.when and t.when.score_min is not None else "")
-        + f": first touch within {t.first_touch} of working time"
+        + f": first touch within {t.first_touch.words}"
+        + (f", claim within {t.claim.words}" if t.claim else "")
         for t in policy.tiers
     )
     dispositions = "\n".join(
@@ -57,10 +64,15 @@ def sla_summary(policy: Policy) -> Message:
         section(f"*Speed to lead*\n{tiers}"),
         section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
-            f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
-            f" · recycled leads return after {policy.recycle_after}"
+            f"{policy.follow_up.within.words} of the claim · *first feedback* within "
+            f"{policy.disposition_deadline.words} of the claim (any disposition, "
+            f"“progressing” too) · *final disposition* within {_final(policy)} · recycled "
+            f"leads return after {policy.recycle_after.words}"
         ),
-        section(f"*Escalation* (at a share of each clock's window)\n{ladders}"),
+        section(
+            "*Escalation* (at a share of each clock's window, in that clock: calendar time, "
+            f"or business time where the SLA says so)\n{ladders}"
+        ),
         section(f"*Dispositions*\n{dispositions}"),
         section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
