@@ -8,6 +8,7 @@ strategy aims at each calendar's own openings, closings, holidays and DST switch
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -387,6 +388,12 @@ def test_elapsed_and_add_are_each_others_inverse(name: str, start: Moment, gap: 
 # --- 5. examples: DST weekends, holidays on a Friday, closed dates, Christmas to New Year ------
 
 
+def business(text: str) -> Duration:
+    """These examples are business time: `1d3h` here means `1bd 3bh` (a compact duration is
+    calendar time)."""
+    return Duration.parse(re.sub(r"(\d+)\s*([dhm])", r"\1b\2 ", text))
+
+
 def wall(name: str, *parts: int) -> datetime:
     return reading(*parts).replace(tzinfo=TEAMS[name].tz)
 
@@ -459,10 +466,10 @@ def test_deadlines_on_the_wall_clock(
 ) -> None:
     calendar = TEAMS[name].calendar
     started = wall(name, *start)
-    landed = calendar.add(started, Duration.parse(duration))
+    landed = calendar.add(started, business(duration))
     assert landed == wall(name, *due)
     assert landed == reading(*due_utc).replace(tzinfo=UTC)
-    total = Duration.parse(duration).total_minutes(calendar.minutes_per_day)
+    total = business(duration).total_minutes(calendar.minutes_per_day)
     assert calendar.elapsed(started, landed) == total
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.businesstime import WEEKDAYS, BusinessCalendar
-from bot.domain.durations import Duration, words
+from bot.domain.durations import Clock, Duration, span_words, words
 from bot.domain.policy import Policy, holiday_region, parse_policy
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -69,25 +69,96 @@ PROPERTY = settings(max_examples=100, deadline=None)
 # --- durations -------------------------------------------------------------------------------
 
 
+CALENDAR, BUSINESS = Clock.CALENDAR, Clock.BUSINESS
+
+
 @pytest.mark.parametrize(
     ("text", "days", "minutes"),
     [
         ("30m", 0, 30),
         ("2h", 0, 120),
         ("3d", 3, 0),
+        ("2w", 14, 0),
         ("1h30m", 0, 90),
-        ("24h", 0, 1440),
+        ("24h", 1, 0),  # 24 hours of elapsed time is one calendar day
+        ("72h", 3, 0),
         (" 1d 2h ", 1, 120),
+        ("2 hours", 0, 120),
+        ("3 days", 3, 0),
     ],
 )
-def test_duration_parses_business_units(text: str, days: int, minutes: int) -> None:
-    assert Duration.parse(text) == Duration(days=days, minutes=minutes)
+def test_a_compact_duration_is_calendar_time(text: str, days: int, minutes: int) -> None:
+    assert Duration.parse(text) == Duration(days=days, minutes=minutes, clock=CALENDAR)
 
 
-@pytest.mark.parametrize("text", ["2x", "h", "", "  ", "1.5h", "30", "2 hours", "-2h", "1mo"])
+@pytest.mark.parametrize("text", ["h", "", "  ", "1.5h", "30", "-2h"])
 def test_duration_refuses_what_is_not_a_duration(text: str) -> None:
-    with pytest.raises(ValueError, match="is not a duration"):
+    with pytest.raises(ValueError, match="is not a duration: write calendar time: 30m, 24h"):
         Duration.parse(text)
+
+
+def test_an_unknown_unit_is_named_with_the_forms() -> None:
+    with pytest.raises(ValueError) as caught:
+        Duration.parse("2x")
+    assert str(caught.value) == (
+        "'2x': 'x' is not a unit of time: write calendar time: 30m, 24h, 3d, 2w; business "
+        "time: 2 business hours, 1 business day, 30 business minutes (or 2bh, 1bd, 30bm)"
+    )
+
+
+@pytest.mark.parametrize("text", ["1mo", "2 months", "1 month"])
+def test_there_is_no_month_unit(text: str) -> None:
+    with pytest.raises(ValueError, match=r"there is no month unit .* like 4w or 30d"):
+        Duration.parse(text)
+
+
+def test_one_duration_has_one_clock() -> None:
+    with pytest.raises(ValueError, match="mixes calendar and business time"):
+        Duration.parse("1bd 2h")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "30m",
+        "24h",
+        "72h",
+        "3d",
+        "10d",
+        "2w",
+        "1h30m",
+        "4d12h",
+        "90m",
+        "2 business hours",
+        "1 business day",
+        "30bm",
+        "1bd 4bh",
+        "3bd",
+        "1bd 1bh 30bm",
+        "2 hours 30 minutes",
+    ],
+)
+def test_str_and_words_parse_back_to_the_same_duration(text: str) -> None:
+    duration = Duration.parse(text)
+    assert Duration.parse(str(duration)) == duration
+    assert Duration.parse(duration.words) == duration
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "spoken"),
+    [
+        ("24h", "24h", "24 hours"),
+        ("72h", "72h", "72 hours"),
+        ("3d", "72h", "72 hours"),
+        ("10d", "10d", "10 days"),
+        ("14d", "2w", "2 weeks"),
+        ("2bh", "2 business hours", "2 business hours"),
+        ("1bd", "1 business day", "1 business day"),
+    ],
+)
+def test_a_duration_says_its_clock(text: str, shown: str, spoken: str) -> None:
+    duration = Duration.parse(text)
+    assert (str(duration), duration.words) == (shown, spoken)
 
 
 @pytest.mark.parametrize("text", ["0h", "0m", "0d0h"])
@@ -96,10 +167,16 @@ def test_duration_refuses_zero(text: str) -> None:
         Duration.parse(text)
 
 
-def test_duration_counts_days_in_the_calendar_length_of_a_day() -> None:
-    assert Duration.parse("2d30m").total_minutes(480) == 2 * 480 + 30
+def test_a_business_day_is_the_calendar_s_working_day_and_a_calendar_day_is_24_hours() -> None:
+    assert Duration.parse("2bd 30bm").total_minutes(480) == 2 * 480 + 30
+    assert Duration.parse("2d30m").total_minutes(480) == 2 * 1440 + 30
     assert str(Duration.parse("1h30m")) == "1h30m"
     assert str(Duration.parse("10d")) == "10d"
+
+
+def test_a_duration_without_a_clock_is_business_time() -> None:
+    """What a snapshot stored before durations carried their clock meant."""
+    assert Duration(days=1).clock is BUSINESS
 
 
 @pytest.mark.parametrize(
@@ -114,7 +191,7 @@ def test_words_reads_like_a_person_would_say_it(minutes: int, text: str) -> None
 
 
 def test_friday_afternoon_rolls_over_the_weekend(policy: Policy) -> None:
-    due = policy.calendar.add(sydney(2026, 11, 20, 16), Duration.parse("2h"))
+    due = policy.calendar.add(sydney(2026, 11, 20, 16), Duration.parse("2bh"))
     assert due == sydney(2026, 11, 23, 10)
     assert due.tzinfo is UTC
 
@@ -150,7 +227,7 @@ def test_nsw_christmas_holidays_and_shutdown_days_are_skipped(policy: Policy) ->
     for day in (24, 25, 26, 27, 28):  # 24th: company shutdown; 26th-27th: weekend
         assert not calendar.is_working_day(date(2026, 12, day)), day
     assert calendar.is_working_day(date(2026, 12, 29))
-    due = calendar.add(sydney(2026, 12, 23, 16), Duration.parse("2h"))
+    due = calendar.add(sydney(2026, 12, 23, 16), Duration.parse("2 business hours"))
     assert due == sydney(2026, 12, 29, 10)
     assert calendar.elapsed(sydney(2026, 12, 23, 16), due) == 120
 
@@ -205,7 +282,7 @@ def test_us_calendar_skips_thanksgiving_and_the_day_after() -> None:
     assert date(2026, 11, 26) in US_CA
     assert date(2026, 11, 27) in US_CA
     calendar = us_calendar()
-    due = calendar.add(los_angeles(2026, 11, 25, 16), Duration.parse("2h"))
+    due = calendar.add(los_angeles(2026, 11, 25, 16), Duration.parse("2bh"))
     assert due == los_angeles(2026, 11, 30, 10)
 
 
@@ -313,3 +390,54 @@ def test_the_spec_s_explicit_business_forms_read_as_business_time(
 def test_a_malformed_business_duration_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         Duration.parse(text)
+
+
+# --- calendar and business arithmetic: `add` and `before` honour the duration's clock ------
+
+
+def test_friday_afternoon_24h_is_saturday_afternoon_but_1bd_is_monday(policy: Policy) -> None:
+    friday = sydney(2026, 11, 20, 16)
+    assert policy.calendar.add(friday, Duration.parse("24h")) == sydney(2026, 11, 21, 16)
+    assert policy.calendar.add(friday, Duration.parse("1bd")) == sydney(2026, 11, 23, 16)
+    assert policy.calendar.add(friday, Duration.parse("2bh")) == sydney(2026, 11, 23, 10)
+    assert policy.calendar.add(friday, Duration.parse("2h")) == sydney(2026, 11, 20, 18)
+
+
+def test_before_goes_back_on_the_duration_s_clock(policy: Policy) -> None:
+    monday = sydney(2026, 11, 23, 10)
+    assert policy.calendar.before(monday, Duration.parse("24h")) == sydney(2026, 11, 22, 10)
+    assert policy.calendar.before(monday, Duration.parse("2bh")) == sydney(2026, 11, 20, 16)
+    assert policy.calendar.before(monday, Duration.parse("2w")) == sydney(2026, 11, 9, 10)
+
+
+def test_a_calendar_day_is_24_hours_across_daylight_saving(policy: Policy) -> None:
+    """Sydney springs forward on Sunday 2026-10-04 (02:00 → 03:00): 24 hours after Saturday
+    12:00 is Sunday 13:00 on the wall clock; a business day stays on the working hours."""
+    saturday = sydney(2026, 10, 3, 12)
+    assert policy.calendar.add(saturday, Duration.parse("1d")) == sydney(2026, 10, 4, 13)
+    assert policy.calendar.before(sydney(2026, 10, 4, 13), Duration.parse("24h")) == saturday
+    # Monday 2026-10-05 is Labour Day in NSW: one business day from Friday 10:00 is Tuesday's.
+    friday = sydney(2026, 10, 2, 10)
+    assert policy.calendar.add(friday, Duration.parse("1bd")) == sydney(2026, 10, 6, 10)
+    # Autumn back (2027-04-04, 03:00 → 02:00): 24 hours after Saturday 12:00 is Sunday 11:00.
+    autumn = sydney(2027, 4, 3, 12)
+    assert policy.calendar.add(autumn, Duration.parse("24h")) == sydney(2027, 4, 4, 11)
+
+
+def test_elapsed_counts_the_clock_asked_for(policy: Policy) -> None:
+    friday, monday = sydney(2026, 11, 20, 16), sydney(2026, 11, 23, 10)
+    assert policy.calendar.elapsed(friday, monday) == 120
+    assert policy.calendar.elapsed(friday, monday, Clock.CALENDAR) == 66 * 60
+
+
+@pytest.mark.parametrize(
+    ("minutes", "clock", "text"),
+    [
+        (80, Clock.BUSINESS, "1h 20m of business time"),
+        (80, Clock.CALENDAR, "1h 20m"),
+        (47 * 60, Clock.CALENDAR, "47h"),
+        (51 * 60 + 5, Clock.CALENDAR, "2d 3h 5m"),
+    ],
+)
+def test_a_span_says_its_clock(minutes: int, clock: Clock, text: str) -> None:
+    assert span_words(minutes, clock) == text

@@ -117,7 +117,8 @@ def test_each_lead_shows_its_deadline_and_clock_colour(policy: Policy) -> None:
     assert "🔴 First touch was due" in text_of(late)
     claimed = owned(disposition_due_at=DUE + timedelta(days=3))
     working = home_view(state(policy, queue([claimed], [])), BEFORE_DUE)
-    assert "disposition due by <!date^" in text_of(working)
+    assert "feedback due by <!date^" in text_of(working)
+    assert "72 hours" in text_of(working)
 
 
 def test_a_rep_with_nothing_open(policy: Policy) -> None:

@@ -181,6 +181,7 @@ def test_open_stages_and_outcomes() -> None:
         "reject": Stage.REJECT,
         "nurture": Stage.NURTURE,
         "recycle": Stage.RECYCLE,
+        "progressing": Stage.SAL,  # feedback: the lead stays open
     }
     assert [kind.label for kind in AttemptKind] == ["Log email", "Log call", "Log LinkedIn"]
 

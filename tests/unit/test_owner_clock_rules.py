@@ -13,7 +13,7 @@ from bot.slack import alert_views
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
 
 
-def with_clock(policy: Policy, clock: str, deadline: str = "2h") -> Policy:
+def with_clock(policy: Policy, clock: str, deadline: str = "2 business hours") -> Policy:
     data = snapshot(policy)
     data["clock"] = clock
     data["disposition_deadline"] = deadline
@@ -47,7 +47,7 @@ def test_an_owner_without_a_known_zone_keeps_the_team_clock(policy: Policy) -> N
 
 
 def test_the_owners_reminder_counts_in_their_working_hours(policy: Policy) -> None:
-    owner = with_clock(policy, "owner", deadline="72h")
+    owner = with_clock(policy, "owner", deadline="72 business hours")
     lead = LeadView(
         id=7,
         external_id="x-7",
@@ -68,6 +68,15 @@ def test_the_owners_reminder_counts_in_their_working_hours(policy: Policy) -> No
     window = next(w for w in escalation.windows(lead, owner) if w.ladder == "no_feedback")
     at_noon_new_york = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 04:00 Tue in Sydney: closed
     text = alert_views.owner_reminder(lead, window, owner, at_noon_new_york)
-    assert "due in 3h" in text  # New York's 12:00 → 15:00; Sydney is shut at that instant
-    team = with_clock(policy, "team", deadline="72h")
+    # New York's 12:00 → 15:00; Sydney is shut at that instant
+    assert "due in 3h of business time" in text
+    team = with_clock(policy, "team", deadline="72 business hours")
     assert "due in 3h" not in alert_views.owner_reminder(lead, window, team, at_noon_new_york)
+
+
+def test_a_calendar_deadline_is_the_same_on_every_owner_s_clock(policy: Policy) -> None:
+    """`72h` is elapsed time: where the owner works changes nothing."""
+    owner = with_clock(policy, "owner", deadline="72h")
+    london, _ = feedback_deadline(owner, MONDAY, "Europe/London")
+    sydney, _ = feedback_deadline(owner, MONDAY, None)
+    assert london == sydney == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)

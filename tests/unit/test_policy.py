@@ -6,13 +6,15 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 from bot.domain.policy import Policy, PolicyError, parse_policy, policy_from_snapshot, snapshot
 from bot.services.policies import load_policy
 
@@ -58,9 +60,13 @@ def one_problem(change: Callable[[dict[str, Any]], object]) -> str:
 def test_example_file_is_valid(policy: Policy) -> None:
     assert policy.timezone == "Australia/Sydney"
     assert [segment.name for segment in policy.segments] == ["enterprise", "mid_market", "smb"]
-    assert policy.tiers[0].first_touch == Duration(minutes=120)
-    assert policy.follow_up.within == Duration(days=10)
-    assert policy.disposition_deadline == Duration(minutes=72 * 60)
+    # The seeds: 2 business hours, 6 attempts over 2 weeks, feedback within 72 hours.
+    assert policy.tiers[0].first_touch == Duration(minutes=120, clock=Clock.BUSINESS)
+    assert policy.tiers[1].first_touch == Duration(days=1, clock=Clock.BUSINESS)
+    assert policy.follow_up.within == Duration(days=14, clock=Clock.CALENDAR)
+    assert policy.disposition_deadline == Duration(minutes=72 * 60, clock=Clock.CALENDAR)
+    assert policy.final_deadline == policy.follow_up.within
+    assert policy.disposition("progressing") is not None
     assert policy.disposition("not_a_fit") is not None
     assert policy.is_manager("U0MGR1") and not policy.is_manager("U0REP1")
     assert re.fullmatch(r"[0-9a-f]{12}", policy.version)
@@ -70,7 +76,9 @@ def test_spec_minimal_example_is_valid_as_it_stands() -> None:
     policy = parse_policy(spec_example())
     assert policy.business_hours.regions == ["AU-NSW"]
     assert policy.follow_up.min_attempts == 6
-    assert policy.follow_up.within == Duration(days=14)
+    assert policy.follow_up.within == Duration(days=14, clock=Clock.CALENDAR)
+    assert policy.tiers[0].first_touch == Duration(minutes=120, clock=Clock.BUSINESS)
+    assert policy.disposition_deadline == Duration(days=3, clock=Clock.CALENDAR)
     assert [item.code for item in policy.dispositions] == [
         "qualified",
         "not_a_fit",
@@ -139,7 +147,8 @@ def test_several_holiday_regions_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "words"), [("2x", "is not a duration"), ("0h", "is zero"), ("", "not a duration")]
+    ("value", "words"),
+    [("2x", "is not a unit of time"), ("0h", "is zero"), ("", "not a duration"), ("1mo", "month")],
 )
 def test_bad_tier_duration(value: str, words: str) -> None:
     problem = one_problem(lambda d: d["tiers"][0].update(first_touch=value))
@@ -472,9 +481,12 @@ def test_snapshot_round_trips(policy: Policy) -> None:
     assert restored.dispositions == policy.dispositions
     assert restored.tiers == policy.tiers
     assert [tier.first_touch for tier in restored.tiers] == [
-        Duration(minutes=120),
-        Duration(minutes=24 * 60),
+        Duration(minutes=120, clock=Clock.BUSINESS),
+        Duration(days=1, clock=Clock.BUSINESS),
     ]
+    # New snapshots say each duration's clock.
+    assert content["tiers"][0]["first_touch"] == {"days": 0, "minutes": 120, "clock": "business"}
+    assert content["disposition_deadline"] == {"days": 3, "minutes": 0, "clock": "calendar"}
     assert restored.follow_up == policy.follow_up
     assert restored.disposition_deadline == policy.disposition_deadline
     assert restored.segments == policy.segments
@@ -486,3 +498,34 @@ def test_snapshot_round_trips(policy: Policy) -> None:
 def test_snapshot_is_plain_json_data(policy: Policy) -> None:
     content = snapshot(policy)
     assert json.loads(json.dumps(content)) == content
+
+
+def test_a_snapshot_stored_before_durations_had_a_clock_counts_business_time(
+    policy: Policy,
+) -> None:
+    """A lead keeps the meaning it arrived with: `72h` was then 72 working hours."""
+    content = snapshot(policy)
+    content["disposition_deadline"] = {"days": 0, "minutes": 72 * 60}
+    content["follow_up"]["within"] = {"days": 10, "minutes": 0}
+    content["tiers"][1]["first_touch"] = {"days": 0, "minutes": 24 * 60}
+    old = policy_from_snapshot(content, "0123456789ab")
+    assert old.disposition_deadline == Duration(minutes=72 * 60, clock=Clock.BUSINESS)
+    assert old.follow_up.within == Duration(days=10, clock=Clock.BUSINESS)
+    assert old.tiers[1].first_touch == Duration(minutes=24 * 60, clock=Clock.BUSINESS)
+    # Monday 10:00 + 72 working hours (9 working days of 8 hours) is Friday of next week.
+    monday = datetime(2026, 11, 23, 10, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert old.calendar.add(monday, old.disposition_deadline) == datetime(
+        2026, 12, 4, 10, tzinfo=ZoneInfo("Australia/Sydney")
+    )
+    # The same SLA stored now: 72 hours of elapsed time, Thursday 10:00.
+    new = policy_from_snapshot(snapshot(policy), policy.version)
+    assert new.calendar.add(monday, new.disposition_deadline) == datetime(
+        2026, 11, 26, 10, tzinfo=ZoneInfo("Australia/Sydney")
+    )
+
+
+def test_a_snapshot_with_an_unknown_clock_is_refused(policy: Policy) -> None:
+    content = snapshot(policy)
+    content["disposition_deadline"] = {"days": 3, "minutes": 0, "clock": "lunar"}
+    with pytest.raises(PolicyError, match=r"disposition_deadline: .* is not a duration"):
+        policy_from_snapshot(content, "0123456789ab")

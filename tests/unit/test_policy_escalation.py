@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 from bot.domain.policy import Escalation, PolicyError, parse_policy, policy_from_snapshot, snapshot
 from bot.services.policies import load_policy
 
@@ -59,7 +59,7 @@ def hours(**values: Any) -> Change:
 def test_the_example_spells_out_the_default_ladders() -> None:
     policy = parse_policy(example())
     assert policy.escalation == Escalation()
-    assert policy.recycle_after == Duration(days=30)
+    assert policy.recycle_after == Duration(days=30, clock=Clock.CALENDAR)
     assert policy.escalation.describe("unclaimed") == (
         "50% remind_channel → 100% notify_manager → 150% reassign"
     )
@@ -74,7 +74,7 @@ def test_without_the_keys_the_same_defaults_apply() -> None:
     del data["escalation"], data["recycle_after"]
     policy = parse_policy(data)
     assert policy.escalation == parse_policy(example()).escalation
-    assert policy.recycle_after == Duration(days=30)
+    assert policy.recycle_after == Duration(days=30, clock=Clock.CALENDAR)
 
 
 def test_a_ladder_of_its_own_and_an_empty_ladder() -> None:
@@ -108,7 +108,7 @@ def test_an_unknown_step_is_named_with_the_known_ones() -> None:
 def test_an_unknown_ladder_is_named_with_the_known_ones() -> None:
     problem = one_problem(lambda d: d["escalation"].update(nope=[]))
     assert problem == (
-        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback)"
+        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, no_outcome)"
     )
 
 
@@ -179,24 +179,27 @@ def test_misshapen_ladders(escalation: Any, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "words"),
-    [("0d", "is zero"), ("a month", "is not a duration"), ("1mo", "is not a duration")],
+    [("0d", "is zero"), ("a month", "is not a duration"), ("1mo", "there is no month unit")],
 )
 def test_bad_recycle_after(value: str, words: str) -> None:
     problem = one_problem(lambda d: d.update(recycle_after=value))
-    assert problem.startswith(f"recycle_after: {value!r} ") and words in problem
+    assert problem.startswith(f"recycle_after: {value!r}") and words in problem
 
 
 def test_a_claim_window_longer_than_the_first_touch_window() -> None:
-    problem = one_problem(lambda d: d["tiers"][0].update(claim="3h"))
+    problem = one_problem(lambda d: d["tiers"][0].update(claim="3bh"))
     assert problem == (
-        "tiers[0].claim: 3h is longer than first_touch 2h "
+        "tiers[0].claim: 3 business hours is longer than first_touch 2 business hours "
         "(a lead is claimed before it is first touched)"
     )
+    # On different clocks: 3 calendar hours from Friday 16:00 end before 2 business hours.
+    problem = one_problem(lambda d: d["tiers"][0].update(claim="3h"))
+    assert problem.startswith("tiers[0].claim: 3h is longer than first_touch 2 business hours")
     data = example()
-    data["tiers"][1]["claim"] = "2d"  # 16 working hours ≤ 24h: fine
-    data["tiers"][0]["claim"] = "2h"  # the same as first touch: allowed
+    data["tiers"][1]["claim"] = "4bh"  # half a working day ≤ 1 business day: fine
+    data["tiers"][0]["claim"] = "2 business hours"  # the same as first touch: allowed
     policy = parse_policy(data)
-    assert policy.tiers[1].claim == Duration(days=2)
+    assert policy.tiers[1].claim == Duration(minutes=240, clock=Clock.BUSINESS)
 
 
 # --- calendar: holidays, time zone, working hours, days ----------------------------------------
@@ -332,7 +335,9 @@ def test_checks_added_later_do_not_refuse_a_stored_sla_version() -> None:
     with pytest.raises(PolicyError):
         parse_policy(data)
     stored = policy_from_snapshot(data, "0123456789ab")
-    assert stored.version == "0123456789ab" and stored.tiers[0].claim == Duration(minutes=180)
+    assert stored.version == "0123456789ab" and stored.tiers[0].claim == Duration(
+        minutes=180, clock=Clock.CALENDAR
+    )
 
 
 # --- `handoff check FILE` -----------------------------------------------------------------------
@@ -356,8 +361,8 @@ def test_check_prints_the_ladders_of_the_example() -> None:
     assert "    unclaimed: 50% remind_channel → 100% notify_manager → 150% reassign" in out
     assert "    no_touch: 75% remind_owner → 100% notify_manager → 200% reassign" in out
     assert "    no_feedback: 100% remind_owner → 150% notify_manager" in out
-    assert "recycled leads come back after 30d" in out
-    assert "hot: {'score_min': 80} → first touch within 2h, claim within half of that" in out
+    assert "recycled leads come back after 30 days" in out
+    assert "hot: {'score_min': 80} → first touch within 2 business hours, claim within half of that" in out
 
 
 def test_check_lists_each_bad_escalation_setting_with_its_path(tmp_path: Path) -> None:
@@ -383,7 +388,7 @@ def test_check_lists_each_bad_escalation_setting_with_its_path(tmp_path: Path) -
         "escalation.no_touch[0].at: 50 has no % sign: write a share of the clock's window",
         "escalation.no_touch[0].do: 'fly' is not a step: use one of remind_channel, "
         "remind_owner, notify_manager, reassign",
-        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback)",
+        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, no_outcome)",
         # reported along with the rest, although the file has other problems
         "escalation.unclaimed[1].at: 50% must come after 150% (steps go in order)",
     ]
@@ -409,4 +414,6 @@ def test_check_reports_steps_out_of_order(tmp_path: Path) -> None:
 
 def test_the_example_file_loads_as_the_e2e_tests_expect() -> None:
     policy = load_policy(str(ROOT / "sla.yaml"))
-    assert policy.escalation == Escalation() and policy.recycle_after == Duration(days=30)
+    assert policy.escalation == Escalation() and policy.recycle_after == Duration(
+        days=30, clock=Clock.CALENDAR
+    )

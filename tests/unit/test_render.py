@@ -280,8 +280,8 @@ def test_sal_shows_attempts_against_the_standard(policy: Policy) -> None:
     message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
     text = all_text(message)
     assert "Attempts 2/6" in text
-    assert "within 10d" in text
-    assert f"Claimed by <@{OWNER}> after 20m" in text
+    assert "(standard: within 2 weeks)" in text
+    assert f"Claimed by <@{OWNER}> after 20m of business time" in text
 
 
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
@@ -312,21 +312,21 @@ def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) ->
     text = all_text(message)
     token = f"<!date^{int(DUE.timestamp())}^{{date_short_pretty}} {{time}}|Mon 23 Nov 13:00 AEDT>"
     assert f"First touch due by {token}" in text
-    assert "(1h of working time left)" in text
+    assert f"First touch due by {token} · 2 business hours (1h of business time left)" in text
     assert "first touch due by Mon 13:00 AEDT" in message.text
 
 
 def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
     message = lead_message(view(Stage.MQL), policy, AFTER_DUE)
     text = all_text(message)
-    assert "overdue by 2h 30m of working time" in text
+    assert "· 2 business hours: overdue by 2h 30m of business time" in text
     assert "First touch due by" not in text
 
 
 def test_overdue_clock_counts_only_working_time(policy: Policy) -> None:
     tuesday_morning = datetime(2026, 11, 23, 22, 15, tzinfo=UTC)  # Tue 09:15 AEDT
     text = all_text(lead_message(view(Stage.MQL), policy, tuesday_morning))
-    assert "overdue by 4h 15m of working time" in text
+    assert "overdue by 4h 15m of business time" in text
 
 
 def test_engagement_shows_the_latest_three(policy: Policy) -> None:
@@ -605,9 +605,11 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     text = all_text(message)
     assert f"version `{policy.version}`" in text
     assert "<#C0ENT>" in text and "<@U0REP1> <@U0REP2>" in text
-    assert "first touch within 2h of working time" in text
+    assert "first touch within 2 business hours" in text
+    assert "*first feedback* within 72 hours of the claim" in text
+    assert "*final disposition* within 2 weeks of the claim (the cadence's end)" in text
     assert "unclaimed: 50% remind_channel → 100% notify_manager → 150% reassign" in text
-    assert "recycled leads return after 30d" in text
+    assert "recycled leads return after 30 days" in text
     for item in policy.dispositions:
         assert f"*{item.label}*" in text
     assert "Not ICP" in text
