@@ -362,7 +362,10 @@ def test_check_prints_the_ladders_of_the_example() -> None:
     assert "    no_touch: 75% remind_owner → 100% notify_manager → 200% reassign" in out
     assert "    no_feedback: 100% remind_owner → 150% notify_manager" in out
     assert "recycled leads come back after 30 days" in out
-    assert "hot: {'score_min': 80} → first touch within 2 business hours, claim within half of that" in out
+    assert (
+        "hot: {'score_min': 80} → first touch within 2 business hours, claim within half of that"
+        in out
+    )
 
 
 def test_check_lists_each_bad_escalation_setting_with_its_path(tmp_path: Path) -> None:

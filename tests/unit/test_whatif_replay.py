@@ -19,14 +19,15 @@ from tests.conftest import ROOT
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # AEDT (UTC+11) on every date below
 
-# The proposed SLA: hot leads touched within 1h (so claimed within 30m), feedback within 24h,
-# and sharper ladders: no_touch reminds at half time and never reassigns.
+# The proposed SLA: hot leads touched within 1 business hour (so claimed within 30 business
+# minutes), feedback within 24 business hours, and sharper ladders: no_touch reminds at half
+# time and never reassigns.
 STRICT: dict[str, Any] = {
     "tiers": [
-        {"name": "hot", "when": {"score_min": 80}, "first_touch": "1h"},
-        {"name": "warm", "first_touch": "24h"},
+        {"name": "hot", "when": {"score_min": 80}, "first_touch": "1 business hour"},
+        {"name": "warm", "first_touch": "24 business hours"},
     ],
-    "disposition_deadline": "24h",
+    "disposition_deadline": "24 business hours",
     "escalation": {
         "unclaimed": [
             {"at": "50%", "do": "remind_channel"},
@@ -129,9 +130,13 @@ def test_steps_fire_under_both_ladders_until_the_event_that_stops_their_clock(
     )
     today, proposed = judge(history, policy, LATER), judge(history, strict, LATER)
     # Today's claim window is 11:00–12:00: only its 50% reminder comes before the claim; the
-    # no_touch reminder at 75% of 11:00–13:00 (12:30) comes after the first touch.
-    assert steps(today.fired) == [("unclaimed", "remind_channel", local(2026, 11, 23, 11, 30))]
-    assert (today.claim_met, today.first_touch_met, today.feedback_met) == (True, True, True)
+    # no_touch reminder at 75% of 11:00–13:00 (12:30) comes after the first touch. Feedback
+    # was due 72 hours after the claim (Thursday 11:40), a day before the disposition.
+    assert steps(today.fired) == [
+        ("unclaimed", "remind_channel", local(2026, 11, 23, 11, 30)),
+        ("no_feedback", "remind_owner", local(2026, 11, 26, 11, 40)),
+    ]
+    assert (today.claim_met, today.first_touch_met, today.feedback_met) == (True, True, False)
     # Proposed: claim window 11:00–11:30, first touch 11:00–12:00. At 11:30 the unclaimed
     # manager alert and the no_touch reminder fall due together: one step, the strongest.
     # Feedback was due 3 working days after the claim: its reminder fired, the manager alert

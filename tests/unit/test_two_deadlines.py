@@ -1,0 +1,243 @@
+"""Clocks that say which clock, and feedback and the final outcome as two deadlines: the SLA
+file's checks, and the windows and escalation shares on each clock (hand-computed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from bot.domain import escalation
+from bot.domain.durations import Clock
+from bot.domain.escalation import claim_deadline, claim_deadlines
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy, PolicyError, parse_policy, policy_from_snapshot, snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+def example() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "sla.yaml").read_text(encoding="utf-8"))
+
+
+def problems(change: Any) -> list[str]:
+    data = example()
+    change(data)
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data)
+    return caught.value.problems
+
+
+def sydney(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=SYDNEY)  # type: ignore[misc]
+
+
+# --- `handoff check`: contradictions, each naming both paths and the fix ----------------------
+
+
+def test_a_final_deadline_before_the_cadence_ends_is_refused() -> None:
+    found = problems(lambda d: d.update(final_disposition_deadline="3d"))
+    assert found == [
+        "final_disposition_deadline: 72h ends before follow_up.within (2w): a rep following "
+        "the cadence could not finish it before the final disposition is due; make it at least "
+        "2w, or leave it out (it defaults to the cadence's end)"
+    ]
+
+
+def test_a_feedback_deadline_longer_than_the_final_one_is_refused() -> None:
+    found = problems(lambda d: d.update(disposition_deadline="3w"))
+    assert found == [
+        "disposition_deadline: 3w (the first feedback) ends after the final disposition "
+        "deadline (2w, follow_up.within, the cadence's end): the feedback deadline must be the "
+        "shorter one; shorten it, or lengthen the other"
+    ]
+
+
+def test_deadlines_on_different_clocks_are_compared_where_they_end() -> None:
+    """10 business days (two working weeks) can end after 2 calendar weeks when a holiday or
+    shutdown falls in them; 9 business days never do."""
+    data = example()
+    data["follow_up"]["within"] = "9 business days"
+    data["final_disposition_deadline"] = "2w"
+    assert parse_policy(data).final_deadline.clock is Clock.CALENDAR
+    data["follow_up"]["within"] = "11 business days"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data)
+    assert caught.value.problems[0].startswith(
+        "final_disposition_deadline: 2w ends before follow_up.within (11 business days)"
+    )
+
+
+def test_unable_to_contact_before_the_minimum_attempts_is_refused() -> None:
+    found = problems(lambda d: d["dispositions"][5].update(requires_attempts=False))
+    assert found == [
+        "dispositions[5].requires_attempts: 'Unable to contact' (recycle) could be picked "
+        "before follow_up.min_attempts (6) attempts; set requires_attempts: true (the default "
+        "for a recycle outcome)"
+    ]
+
+
+def test_a_recycle_outcome_needs_the_attempts_by_default() -> None:
+    data = example()
+    del data["dispositions"][5]["requires_attempts"]
+    assert parse_policy(data).dispositions[5].requires_attempts
+
+
+def test_a_stored_version_with_an_early_unable_to_contact_still_loads(policy: Policy) -> None:
+    """A lead keeps the SLA it arrived under, even where today's checks are stricter."""
+    content = snapshot(policy)
+    content["dispositions"][5]["requires_attempts"] = False
+    assert not policy_from_snapshot(content, "0123456789ab").dispositions[5].requires_attempts
+
+
+def test_progressing_takes_no_reason_and_no_attempts() -> None:
+    found = problems(lambda d: d["dispositions"][6].update(requires_attempts=True))
+    assert found == [
+        "dispositions[6]: 'Contacted – progressing' (progressing) is feedback on an open lead: "
+        "it takes no reason_required and no requires_attempts"
+    ]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(70, "70"), (1.5, "1.5"), (-0.1, "-0.1")])
+def test_a_kpi_target_outside_0_to_100_percent_says_how_to_write_a_share(
+    value: float, shown: str
+) -> None:
+    found = problems(lambda d: d["targets"].update(acceptance_rate=value))
+    assert found == [
+        f"targets.acceptance_rate: {shown} is outside 0–100%: write a share between 0 and 1 "
+        "(0.7 = 70%)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1mo", "there is no month unit (months differ in length): write weeks or days"),
+        ("2 fortnights", "'fortnights' is not a unit of time: write calendar time: 30m, 24h"),
+        ("1bd 2h", "mixes calendar and business time"),
+        (72, "has no unit: write a duration with its clock, like 72h (calendar hours) or 72 "),
+    ],
+)
+def test_a_bad_duration_names_its_path_and_the_forms(value: Any, message: str) -> None:
+    found = problems(lambda d: d.update(disposition_deadline=value))
+    assert len(found) == 1 and found[0].startswith("disposition_deadline: ")
+    assert message in found[0]
+
+
+# --- the windows and their escalation shares, each on its own clock -------------------------
+
+
+def claimed_lead(policy: Policy, at: datetime, **changes: Any) -> LeadView:
+    deadlines = claim_deadlines(policy, at, None)
+    lead = LeadView(
+        id=7,
+        external_id="x-7",
+        email="a@b.example",
+        stage=Stage.SAL,
+        segment="enterprise",
+        channel="C0ENT",
+        tier="hot",
+        score=88,
+        sla_version=policy.version,
+        received_at=at - timedelta(minutes=20),
+        cycle_started_at=at - timedelta(minutes=20),
+        owner="U0REP1",
+        claimed_at=at,
+        first_touch_at=at,
+        disposition_due_at=deadlines.feedback,
+        final_due_at=deadlines.final,
+    )
+    return replace(lead, **changes)
+
+
+def test_a_claim_on_friday_afternoon_owes_feedback_72_hours_later_and_the_outcome_in_2_weeks(
+    policy: Policy,
+) -> None:
+    friday = sydney(2026, 11, 20, 16)
+    deadlines = claim_deadlines(policy, friday, None)
+    assert deadlines.feedback == sydney(2026, 11, 23, 16)  # Monday 16:00: 72 elapsed hours
+    assert deadlines.final == sydney(2026, 12, 4, 16)  # two weeks on
+    assert deadlines.check == deadlines.feedback  # the no_feedback ladder starts at 100%
+
+
+def test_escalation_shares_are_shares_of_the_window_in_its_clock(policy: Policy) -> None:
+    friday = sydney(2026, 11, 20, 16)
+    lead = claimed_lead(policy, friday)
+    by_ladder = {window.ladder: window for window in escalation.windows(lead, policy)}
+    assert set(by_ladder) == {"no_feedback", "no_outcome"}
+    feedback, outcome = by_ladder["no_feedback"], by_ladder["no_outcome"]
+    assert (feedback.clock, outcome.clock) == (Clock.CALENDAR, Clock.CALENDAR)
+    steps = policy.escalation.ladder("no_feedback")
+    # 150% of 72 hours is 108 hours: Tuesday 04:00, weekend and night included.
+    assert escalation.step_times(feedback, steps, policy.calendar) == [
+        sydney(2026, 11, 23, 16),
+        sydney(2026, 11, 25, 4),
+    ]
+    # 150% of two weeks is three weeks.
+    assert escalation.step_times(outcome, steps, policy.calendar)[1] == sydney(2026, 12, 11, 16)
+
+
+def test_a_business_window_s_share_is_working_time(policy: Policy) -> None:
+    """The hot tier's claim window is half of 2 business hours: from Friday 16:30 its 50%
+    reminder is 30 working minutes on (Friday 17:00), its deadline Monday 09:30, 150% at 10:00."""
+    arrived = sydney(2026, 11, 20, 16, 30)
+    tier = policy.tier("hot")
+    due = claim_deadline(policy, tier, arrived)
+    assert due == sydney(2026, 11, 23, 9, 30)
+    window = escalation.Window("unclaimed", arrived, due, Clock.BUSINESS)
+    steps = policy.escalation.ladder("unclaimed")
+    times = escalation.step_times(window, steps, policy.calendar)
+    assert times == [
+        sydney(2026, 11, 20, 17),
+        sydney(2026, 11, 23, 9, 30),
+        sydney(2026, 11, 23, 10),
+    ]
+
+
+def test_a_calendar_first_touch_halves_in_elapsed_time(policy: Policy) -> None:
+    data = snapshot(policy)
+    data["tiers"][0]["first_touch"] = "2h"
+    calendar_sla = parse_policy(data)
+    friday = sydney(2026, 11, 20, 16, 30)
+    assert claim_deadline(calendar_sla, calendar_sla.tier("hot"), friday) == sydney(
+        2026, 11, 20, 17, 30
+    )
+
+
+def test_the_first_feedback_stops_the_feedback_clock_not_the_final_one(policy: Policy) -> None:
+    friday = sydney(2026, 11, 20, 16)
+    lead = claimed_lead(policy, friday, feedback_at=friday + timedelta(hours=5))
+    assert [window.ladder for window in escalation.windows(lead, policy)] == ["no_outcome"]
+    # A week on, nothing is due; the owner hears at the cadence's end, the managers at 150%.
+    week = escalation.plan(lead, policy, friday + timedelta(days=7), set())
+    assert week.fire == [] and week.next_at == sydney(2026, 12, 4, 16)
+    end = escalation.plan(lead, policy, sydney(2026, 12, 4, 16), set())
+    assert [(due.ladder, due.step.do) for due in end.fire] == [("no_outcome", "remind_owner")]
+    assert end.next_at == sydney(2026, 12, 11, 16)
+
+
+def test_a_lead_claimed_before_the_two_deadlines_runs_one_clock(policy: Policy) -> None:
+    """Stored before migration 0011: no final deadline; its feedback clock is its only one."""
+    friday = sydney(2026, 11, 20, 16)
+    lead = claimed_lead(policy, friday, final_due_at=None)
+    assert [window.ladder for window in escalation.windows(lead, policy)] == ["no_feedback"]
+
+
+def test_the_reminder_says_the_clock_of_its_deadline(policy: Policy) -> None:
+    from bot.slack import alert_views
+
+    friday = sydney(2026, 11, 20, 16)
+    lead = claimed_lead(policy, friday, feedback_at=friday)
+    window = escalation.windows(lead, policy)[0]
+    text = alert_views.owner_reminder(lead, window, policy, sydney(2026, 12, 4, 16))
+    assert "final disposition due now" in text
+    assert "SLA: 2 weeks after the claim" in text
+    late = alert_views.owner_reminder(lead, window, policy, sydney(2026, 12, 7, 18, 30))
+    assert "final disposition overdue by 3d 2h 30m" in late
+    assert datetime(2026, 12, 4, 5, tzinfo=UTC) == window.due
