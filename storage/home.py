@@ -35,16 +35,20 @@ from storage.tables import (
 
 _USER: Any = bindparam("p_user")
 _LIMIT: Any = bindparam("p_limit")
-# An owned lead's nearest deadline: first touch while there is none, else the disposition.
+# An owned lead's nearest deadline: first touch while there is none, else the first feedback
+# while there is none, else the final disposition.
+_FEEDBACK_DUE = case(
+    (LeadRow.feedback_at.is_(None), LeadRow.disposition_due_at), else_=LeadRow.final_due_at
+)
 _NEAREST_DUE = case(
     (
         and_(
             LeadRow.first_touch_at.is_(None),
-            LeadRow.first_touch_due_at < LeadRow.disposition_due_at,
+            LeadRow.first_touch_due_at < _FEEDBACK_DUE,
         ),
         LeadRow.first_touch_due_at,
     ),
-    else_=LeadRow.disposition_due_at,
+    else_=_FEEDBACK_DUE,
 )
 
 
@@ -54,7 +58,7 @@ class _Queries:
     suggested: Any
     owned_count: Any
     suggested_count: Any
-    overdue: tuple[Any, ...]  # unclaimed, untouched, no disposition: most overdue first
+    overdue: tuple[Any, ...]  # unclaimed, untouched, no feedback, no outcome: most overdue first
 
 
 @cache
@@ -88,7 +92,8 @@ def _queries(sqlite: bool) -> _Queries:
         overdue=(
             past(LeadRow.claim_due_at, stage(OPEN_MQL)),
             past(LeadRow.first_touch_due_at, stage(OPEN), text(UNTOUCHED)),
-            past(LeadRow.disposition_due_at, stage(OPEN_SAL)),
+            past(LeadRow.disposition_due_at, stage(OPEN_SAL), LeadRow.feedback_at.is_(None)),
+            past(LeadRow.final_due_at, stage(OPEN_SAL)),
         ),
     )
 

@@ -102,15 +102,16 @@ def _counts_query(
             (lead.attempts >= standard.min_attempts)
             | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
+        # The first feedback (any disposition, "progressing" too) within disposition_deadline.
         "feedback_due": _count(
             lead.claimed_at.is_not(None),
             lead.disposition_due_at.is_not(None),
-            (lead.dispositioned_at.is_not(None)) | (lead.disposition_due_at <= now),
+            (lead.feedback_at.is_not(None)) | (lead.disposition_due_at <= now),
         ),
         "feedback_on_time": _count(
-            lead.dispositioned_at.is_not(None),
+            lead.feedback_at.is_not(None),
             lead.disposition_due_at.is_not(None),
-            lead.dispositioned_at <= lead.disposition_due_at,
+            lead.feedback_at <= lead.disposition_due_at,
         ),
     }
     return (
