@@ -21,7 +21,7 @@ ZONES = {"U0REP1": "Europe/London", "U0REP2": "America/New_York"}
 async def services_for(store: Store, policy: Policy, clock: str) -> Services:
     data = snapshot(policy)
     data["clock"] = clock
-    data["disposition_deadline"] = "2h"
+    data["disposition_deadline"] = "2 business hours"  # the owner's hours matter for business time
     book = PolicyBook(store, parse_policy(data))
     await book.record_current(MONDAY)
     services = Services(store, book, Wakes())

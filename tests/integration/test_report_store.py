@@ -94,7 +94,9 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             claimed=1,
             accepted=1,
             touch_due=1,
-            # its disposition deadline (72 working hours) and attempt window are still ahead
+            # no feedback by its deadline (72 hours after the claim, Thursday): due and late;
+            # its attempt window (2 weeks) is still ahead
+            feedback_due=1,
         ),
         Group("enterprise", "event", None): Counts(
             received=1,
