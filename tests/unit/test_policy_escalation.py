@@ -108,7 +108,8 @@ def test_an_unknown_step_is_named_with_the_known_ones() -> None:
 def test_an_unknown_ladder_is_named_with_the_known_ones() -> None:
     problem = one_problem(lambda d: d["escalation"].update(nope=[]))
     assert problem == (
-        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, no_outcome)"
+        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, "
+        "no_outcome)"
     )
 
 
@@ -391,7 +392,8 @@ def test_check_lists_each_bad_escalation_setting_with_its_path(tmp_path: Path) -
         "escalation.no_touch[0].at: 50 has no % sign: write a share of the clock's window",
         "escalation.no_touch[0].do: 'fly' is not a step: use one of remind_channel, "
         "remind_owner, notify_manager, reassign",
-        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, no_outcome)",
+        "escalation.nope: unknown ladder (the ladders are unclaimed, no_touch, no_feedback, "
+        "no_outcome)",
         # reported along with the rest, although the file has other problems
         "escalation.unclaimed[1].at: 50% must come after 150% (steps go in order)",
     ]
