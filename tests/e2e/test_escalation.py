@@ -127,10 +127,10 @@ async def test_a_claimed_lead_without_feedback_reminds_its_owner(
     await stack.settle()
     await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
     await stack.settle()
-    clock.advance(days=14)  # past the disposition deadline: 72 working hours, 9 working days
+    clock.advance(hours=72)  # the first feedback's deadline: 72 hours after the claim
     assert await sweep(stack, clock) == 1
     dm = stack.sim.messages(stack.sim.dm_channel("U0REP1"))
-    assert dm and "disposition" in dm[-1].all_text and "overdue" in dm[-1].all_text
+    assert dm and "first feedback (a disposition) due now" in dm[-1].all_text
     lead = await stack.services.lead(1)
     assert lead.next_action_at is not None and lead.next_action_at > clock()
 
@@ -186,7 +186,11 @@ async def test_an_untouched_lead_waits_out_a_long_weekend_with_a_dst_change(
         clock.now = datetime(2026, 10, day, 2, 0, tzinfo=UTC)
         assert await sweep(stack, clock) == 0
     clock.now = datetime(2026, 10, 5, 22, 29, tzinfo=UTC)  # Tue 09:29 AEDT
-    assert await sweep(stack, clock) == 0
+    # The first feedback was due 72 (calendar) hours after the claim, Monday 17:10 AEDT: the
+    # weekend and the holiday count, so its reminder is waiting.
+    assert await sweep(stack, clock) == 1
+    dm = stack.sim.messages(stack.sim.dm_channel("U0REP1"))
+    assert "first feedback (a disposition) overdue by 16h 19m" in dm[-1].all_text
 
     clock.advance(minutes=2)  # 09:31: the owner's reminder
     assert await sweep(stack, clock) == 1
@@ -203,6 +207,7 @@ async def test_an_untouched_lead_waits_out_a_long_weekend_with_a_dst_change(
     lead = await stack.services.lead(1)
     assert lead.owner == "U0REP2"
     assert await escalations(stack) == [
+        ("no_feedback", "0", "fired"),
         ("no_touch", "0", "fired"),
         ("no_touch", "1", "fired"),
         ("no_touch", "2", "fired"),

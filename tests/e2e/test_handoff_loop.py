@@ -178,7 +178,7 @@ async def test_attempts_count_against_the_standard_and_stop_the_clock(
     await stack.settle()
     text = (stack.sim.message(ENTERPRISE, message.ts) or message).all_text
     assert "Attempts 2/6" in text
-    assert "first touch after 30m ✅" in text
+    assert "first touch after 30m of business time ✅" in text
     (refusal,) = stack.sim.ephemerals(user="U0REP2")
     assert "Only <@U0REP1>, who owns this lead, or a manager" in refusal.text
     lead = await stack.services.lead(1)

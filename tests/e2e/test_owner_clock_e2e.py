@@ -23,7 +23,7 @@ async def owner_stack(
 ) -> AsyncIterator[LocalStack]:
     data = snapshot(policy)
     data["clock"] = "owner"
-    data["disposition_deadline"] = "2h"
+    data["disposition_deadline"] = "2 business hours"  # the owner's hours: business time
     local = await start_stack(sqlite_url, parse_policy(data), clock=clock)
     try:
         yield local
