@@ -70,7 +70,7 @@ def _where(lead: LeadView) -> str:
     return f"<#{lead.message_channel or lead.channel}>"
 
 
-def _clock(lead: LeadView, window: escalation.Window, policy: Policy) -> str:
+def clock_words(lead: LeadView, window: escalation.Window, policy: Policy) -> str:
     """`SLA: 72 hours after the claim`: the deadline's duration, its clock in the words."""
     duration = escalation.window_duration(window, lead, policy)
     start = "after the claim" if window.ladder in ("no_feedback", "no_outcome") else "after arrival"
@@ -101,7 +101,7 @@ def channel_reminder(
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
-        f"({slack_date(window.due, policy.timezone)}; {_clock(lead, window, policy)})."
+        f"({slack_date(window.due, policy.timezone)}; {clock_words(lead, window, policy)})."
     )
 
 
@@ -110,7 +110,7 @@ def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, no
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     return (
         f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
-        f"({slack_date(window.due, policy.timezone)}; {_clock(lead, window, policy)}). "
+        f"({slack_date(window.due, policy.timezone)}; {clock_words(lead, window, policy)}). "
         f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
     )
 
@@ -133,7 +133,7 @@ def manager_alert(
     state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
     text = (
         f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
-        f"({_clock(lead, window, policy)}); {owner}."
+        f"({clock_words(lead, window, policy)}); {owner}."
     ).strip()
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner  # handing it to them would change nothing

@@ -17,7 +17,7 @@ from bot.domain import escalation
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.domain.report import Kpi, Report
-from bot.slack.alert_views import manager_alert
+from bot.slack.alert_views import clock_words, manager_alert
 from bot.slack.blocks import context, divider, fields, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
@@ -217,7 +217,8 @@ def overdue_card(
         snoozed = f" · 😴 snoozed until {slack_date(lead.snoozed_until, zone)}"
     text = (
         f"🔴 {_lead_title(lead)}\n{window.what.capitalize()} {late} (due "
-        f"{slack_date(window.due, zone)}) · {who}{snoozed} · {_lookup(lead)}"
+        f"{slack_date(window.due, zone)}; {clock_words(lead, window, policy)}) · {who}{snoozed}"
+        f" · {_lookup(lead)}"
     )
     alert = manager_alert(lead, window, policy, now, names)
     controls = [

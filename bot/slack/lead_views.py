@@ -289,6 +289,7 @@ def _fallback(lead: LeadView, policy: Policy) -> str:
     text = one_line(_headline(lead), 2900)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
+        text += f" · {policy.tier(lead.tier).first_touch.words}"
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:
