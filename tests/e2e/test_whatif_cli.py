@@ -89,7 +89,11 @@ async def test_whatif_prints_today_and_proposed_side_by_side(tmp_path: Path) -> 
 async def test_a_broken_proposal_and_an_empty_history_are_explained(tmp_path: Path) -> None:
     env = await worked_week(tmp_path)
     broken = tmp_path / "broken.yaml"
-    text = strict_file(tmp_path).read_text().replace("first_touch: 1h", "first_touch: soon")
+    text = (
+        strict_file(tmp_path)
+        .read_text()
+        .replace("first_touch: 1 business hour", "first_touch: soon")
+    )
     broken.write_text(text.replace("do: reassign", "do: fly"))
     result = run("whatif", str(broken), env=env)
     assert result.returncode == 2
