@@ -767,6 +767,14 @@ def _deadline_checks(policy: Policy) -> list[str]:
             f"after the final disposition deadline ({final}, {where}): the feedback deadline "
             "must be the shorter one; shorten it, or lengthen the other"
         )
+    for index, tier in enumerate(policy.tiers):
+        if _ends_later(tier.first_touch, final, calendar):
+            problems.append(
+                f"tiers[{index}].first_touch: {tier.first_touch} ends after the final "
+                f"disposition deadline ({final}): the cadence starts with the first touch and "
+                "must fit before the final disposition; shorten first_touch, or lengthen "
+                "follow_up.within"
+            )
     minimum = policy.follow_up.min_attempts
     for index, item in enumerate(policy.dispositions):
         if item.outcome == "recycle" and not item.requires_attempts:

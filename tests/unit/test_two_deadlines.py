@@ -74,6 +74,19 @@ def test_deadlines_on_different_clocks_are_compared_where_they_end() -> None:
     )
 
 
+def test_a_first_touch_after_the_final_deadline_is_refused() -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["follow_up"]["within"] = "3d"  # 2 business hours fit (Friday 16:59 → Monday 10:59)
+        data["disposition_deadline"] = "12h"
+        data["tiers"][1]["first_touch"] = "2 business days"
+
+    assert problems(change) == [
+        "tiers[1].first_touch: 2 business days ends after the final disposition deadline "
+        "(72h): the cadence starts with the first touch and must fit before the final "
+        "disposition; shorten first_touch, or lengthen follow_up.within"
+    ]
+
+
 def test_unable_to_contact_before_the_minimum_attempts_is_refused() -> None:
     found = problems(lambda d: d["dispositions"][5].update(requires_attempts=False))
     assert found == [
