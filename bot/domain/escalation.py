@@ -196,11 +196,8 @@ def feedback_check(
     policy: Policy, claimed: datetime, due: datetime, owner_zone: str | None = None
 ) -> datetime | None:
     """The first step of the no-feedback ladder of a lead claimed at `claimed`."""
-    return _first_step(policy, Window("no_feedback", claimed, due, _clock(policy)), owner_zone)
-
-
-def _clock(policy: Policy) -> Clock:
-    return policy.disposition_deadline.clock
+    window = Window("no_feedback", claimed, due, policy.disposition_deadline.clock)
+    return _first_step(policy, window, owner_zone)
 
 
 def _first_step(policy: Policy, window: Window, owner_zone: str | None) -> datetime | None:

@@ -508,9 +508,8 @@ class Policy(_Model):
     report: ReportSettings = Field(default_factory=ReportSettings)
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
-    recycle_after: Duration = Duration(
-        days=30, clock=Clock.CALENDAR
-    )  # then a recycled lead returns
+    # A recycled lead returns to its queue this long after its disposition.
+    recycle_after: Duration = Duration(days=30, clock=Clock.CALENDAR)
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 
@@ -729,8 +728,8 @@ def _file_checks(policy: Policy) -> list[str]:
     return problems + _deadline_checks(policy) + _slack_limits(policy)
 
 
-# A week of starts, every half hour from a Monday: where a business and a calendar duration
-# are compared, one of them must not end before the other from any of them.
+# A business and a calendar duration have no fixed ratio: they are compared where they end,
+# started together at every half hour of a week (from a Monday with no public holiday).
 _SAMPLE_WEEK = date(2026, 6, 15)
 
 
