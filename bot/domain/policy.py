@@ -729,7 +729,7 @@ def _file_checks(policy: Policy) -> list[str]:
 
 
 # A business and a calendar duration have no fixed ratio: they are compared where they end,
-# started together at every half hour of a week (from a Monday with no public holiday).
+# started together at every half hour of one week (from Monday 15 June 2026).
 _SAMPLE_WEEK = date(2026, 6, 15)
 
 
