@@ -7,9 +7,8 @@ HANDOFF_TEST_POSTGRES_URL or postgresql+asyncpg://postgres@127.0.0.1:5432/test, 
 database dropped afterwards) and each size, it builds the database with bulk inserts (not
 through intake) under the example SLA, at a fixed `now` inside business hours:
 
-* the open leads that are not due: 80% claimed and touched (SAL), waiting for their
-  disposition, whose next check is the disposition deadline (72 working hours after a claim
-  in the last 5 days); 20% warm MQLs received in the last hour, whose next check is their
+* the open leads that are not due: 80% claimed and touched (SAL), waiting for their first
+  feedback, whose next check is its deadline (72 hours after a claim in the last 2 days); 20% warm MQLs received in the last hour, whose next check is their
   first unclaimed step (hours away). Every lead has its `received` and `mql` events and its
   delivered `post_lead` outbox row; a fifth of the SAL leads have a recorded escalation.
 * exactly `due` leads (spread evenly over the ids): hot MQLs posted 2 hours before `now`
@@ -286,9 +285,10 @@ class Leads:
             row |= {"owner": None, "score": 65}
             row |= self.clocks(Stage.MQL, self.warm, received)
         else:
-            # Claimed and touched in the last 5 days: waiting for the disposition deadline,
-            # which is its next check (the no_feedback ladder's first step is at 100%).
-            claimed = NOW - timedelta(minutes=5 * self.random.randrange(1, 5 * 24 * 12))
+            # Claimed and touched in the last 2 days: waiting for its first feedback (72 hours
+            # after the claim), which is its next check (the no_feedback ladder's first step is
+            # at 100%, before the final disposition's at the cadence's end).
+            claimed = NOW - timedelta(minutes=5 * self.random.randrange(1, 2 * 24 * 12))
             tier = self.hot if index % 4 == 0 else self.warm
             row |= {"owner": row["suggested_owner"], "score": 82}
             row |= self.clocks(Stage.SAL, tier, claimed - timedelta(minutes=30))
