@@ -8,8 +8,9 @@ database dropped afterwards) and each size, it builds the database with bulk ins
 through intake) under the example SLA, at a fixed `now` inside business hours:
 
 * the open leads that are not due: 80% claimed and touched (SAL), waiting for their first
-  feedback, whose next check is its deadline (72 hours after a claim in the last 2 days); 20% warm MQLs received in the last hour, whose next check is their
-  first unclaimed step (hours away). Every lead has its `received` and `mql` events and its
+  feedback, whose next check is its deadline (72 hours after a claim in the last 2 days);
+  20% warm MQLs received in the last hour, whose next check is their first unclaimed step
+  (hours away). Every lead has its `received` and `mql` events and its
   delivered `post_lead` outbox row; a fifth of the SAL leads have a recorded escalation.
 * exactly `due` leads (spread evenly over the ids): hot MQLs posted 2 hours before `now`
   and never claimed, so their claim deadline (1 working hour) has passed: the sweep fires the
