@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.domain.lead import Stage
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, policy_from_snapshot, snapshot
 from bot.domain.report import Group, Period, attempt_standard
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
@@ -78,3 +78,44 @@ async def test_feedback_completion_counts_the_first_feedback_within_the_deadline
     )
     counts = facts.counts[Group("enterprise", "webinar", REP)]
     assert (counts.feedback_due, counts.feedback_on_time) == (3, 1)
+
+
+def old_format(policy: Policy) -> dict[str, object]:
+    """The SLA as a snapshot stored before durations carried their clock: no `clock` keys,
+    `72h` then meaning 72 working hours."""
+    content = snapshot(policy)
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: strip(item) for key, item in value.items() if key != "clock"}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    stripped = strip(content)
+    assert isinstance(stripped, dict)
+    stripped["disposition_deadline"] = {"days": 0, "minutes": 72 * 60}
+    stripped["follow_up"]["within"] = {"days": 10, "minutes": 0}
+    return stripped
+
+
+async def test_a_lead_under_an_old_snapshot_keeps_business_time(
+    store: Store, policy: Policy
+) -> None:
+    """A lead that arrived under a version stored without clocks, claimed after the upgrade:
+    its feedback is due 72 working hours (9 working days) after the claim; a new lead's in 72
+    hours."""
+    old = policy_from_snapshot(old_format(policy), "0ld0ld0ld0ld")
+    await store.save_policy(old.version, old_format(policy), MONDAY - timedelta(days=7))
+    before = Services(store, PolicyBook(store, old), Wakes())
+    arrived = await before.intake(lead_payload("hs-old"), MONDAY)
+    assert arrived.lead is not None and arrived.lead.sla_version == old.version
+
+    services = await services_for(store, policy)  # today's sla.yaml
+    await services.claim(arrived.lead.id, REP, MONDAY)
+    lead = await services.lead(arrived.lead.id)
+    # Monday 11:00 + 72 working hours of 8: Friday of the next week, 11:00 (2026-12-04).
+    assert lead.disposition_due_at == MONDAY + timedelta(days=11)
+    assert lead.final_due_at == MONDAY + timedelta(days=14)  # 10 working days: two weeks on
+    new = await claimed(services, "hs-new")
+    assert (await services.lead(new)).disposition_due_at == MONDAY + timedelta(hours=72)
