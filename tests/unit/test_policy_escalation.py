@@ -362,6 +362,11 @@ def test_check_prints_the_ladders_of_the_example() -> None:
     assert "    unclaimed: 50% remind_channel → 100% notify_manager → 150% reassign" in out
     assert "    no_touch: 75% remind_owner → 100% notify_manager → 200% reassign" in out
     assert "    no_feedback: 100% remind_owner → 150% notify_manager" in out
+    assert "    no_outcome: 100% remind_owner → 150% notify_manager" in out
+    assert (
+        "  follow-up: 6 attempts within 2 weeks of the claim; first feedback within 72 hours; "
+        "final disposition within 2 weeks (the cadence's end)"
+    ) in out
     assert "recycled leads come back after 30 days" in out
     assert (
         "hot: {'score_min': 80} → first touch within 2 business hours, claim within half of that"

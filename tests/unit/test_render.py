@@ -667,3 +667,32 @@ def test_slack_never_parses_lead_text_for_mentions_or_links(policy: Policy, stag
     ]
     found = [obj for surface in surfaces for obj in mrkdwn_objects(surface)]
     assert found and all(obj.get("verbatim") is True for obj in found)
+
+
+def test_progressing_is_feedback_asked_once_and_the_lead_shows_both_deadlines(
+    policy: Policy,
+) -> None:
+    claimed_at = POSTED + timedelta(minutes=20)
+    working = view(
+        Stage.SAL,
+        disposition_due_at=claimed_at + timedelta(hours=72),
+        final_due_at=claimed_at + timedelta(weeks=2),
+    )
+    message = lead_message(working, policy, BEFORE_DUE)
+    buttons = {
+        button["text"]["text"]: button
+        for block in message.blocks
+        if block["type"] == "actions"
+        for button in block["elements"]
+    }
+    progressing = buttons["Contacted – progressing"]
+    assert progressing["confirm"]["title"]["text"] == "Record feedback?"
+    assert "the lead stays open" in progressing["confirm"]["text"]["text"]
+    text = all_text(message)
+    assert "feedback due by" in text and "· 72 hours" in text
+    assert "final disposition due by" in text and "· 2 weeks" in text
+
+    given = replace(working, feedback_at=claimed_at + timedelta(hours=3))
+    text = all_text(lead_message(given, policy, BEFORE_DUE))
+    assert "Contacted – progressing" not in text  # asked once: only the final outcomes remain
+    assert "feedback given" in text and "Qualified" in text
