@@ -26,7 +26,7 @@ from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.plan import Plans
 from bot.services.reports import Reports
-from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
+from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
@@ -207,6 +207,13 @@ class Listeners:
         await ack()
         press = asked(context)
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
+        if start.asks:
+            view = info_views.question_modal(start.lead, start.disposition)
+            self.publisher.open_modal(
+                client.views_open(trigger_id=body["trigger_id"], view=view),
+                "open the question modal",
+            )
+            return
         if start.needs_modal:
             view = lead_views.disposition_modal(start.lead, start.disposition)
             self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
@@ -236,6 +243,50 @@ class Listeners:
             form.lead_id, _user(context), form.choice, self.clock(), reason=reason, note=note
         )
         self.metrics.inc("dispositions_total")
+        await ack()
+
+    async def submit_question(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        form = asked(context)
+        if form.lead_id is None:
+            raise Refusal(OUT_OF_DATE, fields={"question": OUT_OF_DATE})
+        question = _input(body, "question")
+        # A refusal shows on the modal's question input (see `failed`).
+        await self.services.request_info(
+            form.lead_id, _user(context), form.choice, question, self.clock()
+        )
+        await ack()
+
+    async def answer(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        press, user = asked(context), _user(context)
+        lead = await self.services.start_answer(press.lead(), press.choice, user, press.where)
+        view = info_views.answer_modal(lead, press.choice, press.where)
+        self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
+            client.views_open(trigger_id=body["trigger_id"], view=view), "open the answer modal"
+        )
+
+    async def submit_answer(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        form = asked(context)
+        if form.lead_id is None:
+            raise Refusal(OUT_OF_DATE, fields={"answer": OUT_OF_DATE})
+        await self.services.answer_info(
+            form.lead_id,
+            form.choice,
+            _user(context),
+            _input(body, "answer"),
+            self.clock(),
+            form.where,
+        )
         await ack()
 
     async def reassign(
@@ -343,6 +394,9 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.action(ActionId.SNOOZE.value)(listeners.snooze)
     app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
     app.view(CallbackId.DISPOSE_MODAL.value)(listeners.submit_disposition)
+    app.action(ActionId.INFO_ANSWER.value)(listeners.answer)
+    app.view(CallbackId.INFO_MODAL.value)(listeners.submit_question)
+    app.view(CallbackId.ANSWER_MODAL.value)(listeners.submit_answer)
     app.command("/lead")(listeners.lead_command)
     app.command("/sla")(listeners.sla_command)
     app.command("/handoff")(listeners.handoff_command)
@@ -350,6 +404,13 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.command("/sla-plan")(listeners.sla_plan_command)
     app.event("app_home_opened")(listeners.home_opened)
     app.error(listeners.failed)
+
+
+def _input(body: dict[str, Any], name: str) -> str | None:
+    """A modal's plain text input `name` (its block and action share the name)."""
+    values = body["view"].get("state", {}).get("values", {})
+    value = values.get(name, {}).get(name, {}).get("value")
+    return value if isinstance(value, str) else None
 
 
 def _user(context: AsyncBoltContext) -> str:

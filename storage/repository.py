@@ -503,6 +503,117 @@ class Store:
 
         return await self.db.run(work)
 
+    async def again(
+        self,
+        lead: LeadView,
+        values: dict[str, Any],
+        events: Events,
+        now: datetime,
+        *,
+        pool: Sequence[str] = (),
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Change a lead sent again (new engagement; a new cycle when `values` has one) with
+        its events and `effects`, if it is still as it was read: same cycle, stage and
+        engagement. True for the one caller that changed it (of concurrent duplicates, exactly
+        one starts the new cycle). With a `pool`, the next rep of the rotation is suggested."""
+        statement = (
+            update(table(LeadRow))
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage == lead.stage.value,
+                func.json_array_length(LeadRow.engagement) == len(lead.engagement),
+            )
+            .values(**values)
+        )
+
+        def work(db: Connection) -> bool:
+            if db.execute(statement).rowcount != 1:
+                return False
+            if pool:
+                position = _rotate(db, str(values.get("segment", lead.segment)))
+                suggested = {"suggested_owner": pool[position % len(pool)]}
+                db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
+            rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
+            if rows:
+                db.execute(_INSERT_EVENT, rows)
+            write_effects(db, effects, now)
+            return True
+
+        return await self.db.run(work)
+
+    async def ask_info(
+        self,
+        lead: LeadView,
+        actor: str,
+        question: str,
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Send a claimed open lead back to marketing with `question`, its clocks paused, with
+        its event and `effects`. False if it changed since it was read (closed, reassigned, in
+        a new cycle, or asked already)."""
+        statement = (
+            update(table(LeadRow))
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage == Stage.SAL.value,
+                LeadRow.owner.is_not_distinct_from(lead.owner),
+                LeadRow.info_asked_at.is_(None),
+            )
+            .values(
+                info_question=question, info_asked_at=now, info_asked_by=actor, next_action_at=None
+            )
+        )
+        data = {"question": question, "cycle": lead.cycle}
+
+        def work(db: Connection) -> bool:
+            if db.execute(statement).rowcount != 1:
+                return False
+            db.execute(_INSERT_EVENT, _event(lead.id, "info_requested", actor, now, **data))
+            write_effects(db, effects, now)
+            return True
+
+        return await self.db.run(work)
+
+    async def answer_info(
+        self,
+        lead: LeadView,
+        back: LeadView,
+        actor: str,
+        data: dict[str, Any],
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Answer the question `lead` waits on: the lead back with its owner as `back` (its
+        deadlines moved on), with the answer's event (`data`) and `effects`. True for the one
+        caller that answered it."""
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead.id, LeadRow.info_asked_at == lead.info_asked_at)
+            .values(
+                info_question=None,
+                info_asked_at=None,
+                info_asked_by=None,
+                first_touch_due_at=back.first_touch_due_at,
+                disposition_due_at=back.disposition_due_at,
+                next_action_at=now,  # the sweep looks at its clocks again
+            )
+        )
+
+        def work(db: Connection) -> bool:
+            if lead.info_asked_at is None or db.execute(statement).rowcount != 1:
+                return False
+            db.execute(_INSERT_EVENT, _event(lead.id, "info_answered", actor, now, **data))
+            write_effects(db, effects, now)
+            return True
+
+        return await self.db.run(work)
+
     async def reassign(
         self,
         lead: LeadView,

@@ -39,7 +39,7 @@ LEAD_FIELDS = (
     "source",
     "campaign",
 )
-Outcome = Literal["sql", "reject", "nurture", "recycle"]
+Outcome = Literal["sql", "reject", "nurture", "recycle", "more_info"]
 # What a rejection says went wrong: the lead went to the wrong place, its data was bad, or the
 # MQL definition let it through.
 Problem = Literal["routing", "data", "definition"]
@@ -470,12 +470,13 @@ class Policy(_Model):
     talk_tracks: dict[str, str] = Field(default_factory=dict)
     escalation: Escalation = Field(default_factory=Escalation)
     recycle_after: Duration = Duration(days=30)  # a recycled lead comes back after this
+    nurture_after: Duration = Duration(days=90)  # a nurtured lead is scored again after this
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 
-    _deadline = field_validator("disposition_deadline", "recycle_after", mode="before")(
-        lambda cls, v: _duration(v)
-    )
+    _deadline = field_validator(
+        "disposition_deadline", "recycle_after", "nurture_after", mode="before"
+    )(lambda cls, v: _duration(v))
 
     @field_validator("timezone")
     @classmethod

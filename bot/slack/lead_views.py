@@ -10,8 +10,10 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.durations import words
+from bot.domain.info import MORE_INFO
 from bot.domain.lead import AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
+from bot.slack import info_views
 from bot.slack.blocks import (
     MAX_BLOCKS,
     SECTION_LIMIT,
@@ -165,7 +167,7 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
     if lead.stage is Stage.MQL:
         claim = button("Claim", ActionId.CLAIM, value, style="primary")
         return [actions([claim], "lead_claim")]
-    if lead.stage is not Stage.SAL:
+    if lead.stage is not Stage.SAL or lead.waiting_for_info:  # with marketing: it waits
         return []
     attempts = [button(kind.label, attempt_action(kind.value), value) for kind in AttemptKind]
     blocks = [actions(attempts, "lead_attempts")]
@@ -177,7 +179,7 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
 
 def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     action = dispose_action(disposition.code)
-    if disposition.reason_required:  # the modal asks for the reason, and is the confirmation
+    if disposition.reason_required or disposition.outcome == MORE_INFO:  # its modal confirms
         return button(disposition.label, action, value)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
@@ -222,7 +224,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
     clock = clock_line(lead, policy, now)
-    if lead.stage is Stage.SAL:
+    if lead.waiting_for_info:
+        blocks.append(context(info_views.waiting_line(lead, policy), attempts_line(lead, policy)))
+    elif lead.stage is Stage.SAL:
         blocks.append(context(*(part for part in (clock, attempts_line(lead, policy)) if part)))
     elif clock:
         blocks.append(context(clock))
@@ -354,6 +358,12 @@ EVENT_WORDS = {
     "reassigned": "reassigned",
     "snoozed": "escalations snoozed",
     "recycled_back": "back from recycling: a new cycle",
+    "nurture_reengaged": "back from nurture at its re-engagement date: a new cycle",
+    "nurture_checked": "scored again at its re-engagement date: still nurture",
+    "requalified": "sent again with new engagement: re-qualified, a new cycle",
+    "engagement": "sent again with new engagement",
+    "info_requested": "sent back to marketing with a question",
+    "info_answered": "marketing answered: back with its owner",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",
