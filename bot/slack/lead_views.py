@@ -220,6 +220,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
         _facts(lead, policy),
         section(_engagement(lead, policy.timezone)),
     ]
+    if lead.cycle > 1:  # it came back: its history is one command away
+        history = f"`/lead {one_line(lead.external_id, 255)}`"
+        blocks.append(context(f"♻️ Back for cycle {lead.cycle}: earlier cycles in {history}"))
     track = policy.talk_track(lead.source)
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))

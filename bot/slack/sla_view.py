@@ -59,6 +59,7 @@ def sla_summary(policy: Policy) -> Message:
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
             f"{policy.follow_up.within} · *feedback* within {policy.disposition_deadline}"
             f" · recycled leads return after {policy.recycle_after}"
+            f" · nurtured leads are scored again after {policy.nurture_after}"
         ),
         section(f"*Escalation* (at a share of each clock's window)\n{ladders}"),
         section(f"*Dispositions*\n{dispositions}"),
