@@ -150,9 +150,8 @@ class Listeners:
         if asked(context).action is Action.CLAIM:
             self.metrics.inc("claims_refused_total")
         if body.get("type") == "view_submission":
-            return await ack(
-                response_action="errors", errors=error.fields or {"reason": error.message}
-            )
+            errors = error.fields or {_first_input(body): error.message}
+            return await ack(response_action="errors", errors=errors)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
         if respond is not None:
@@ -404,6 +403,13 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.command("/sla-plan")(listeners.sla_plan_command)
     app.event("app_home_opened")(listeners.home_opened)
     app.error(listeners.failed)
+
+
+def _first_input(body: dict[str, Any]) -> str:
+    """The block id of a modal's first input: where a refusal without a field is shown."""
+    blocks = (body.get("view") or {}).get("blocks") or []
+    found = (block.get("block_id") for block in blocks if block.get("type") == "input")
+    return str(next(found, None) or "reason")
 
 
 def _input(body: dict[str, Any], name: str) -> str | None:

@@ -226,3 +226,42 @@ async def test_marketing_answers_through_the_activity_route(stack: LocalStack) -
     await stack.settle()
     (note,) = stack.sim.ephemerals(user=MARKETER)
     assert "Already answered by Jo (marketing ops)" in note.text
+
+
+async def test_a_question_on_a_lead_closed_meanwhile_is_refused_on_its_input(
+    stack: LocalStack,
+) -> None:
+    await claimed(stack)
+    await stack.driver.press(OWNER, "Need more info", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view(OWNER)
+    assert view is not None
+    await stack.driver.press(OWNER, "Qualified", channel=ENTERPRISE)  # closed meanwhile
+    await stack.settle()
+    done = await stack.driver.submit_view(OWNER, {"question": "Budget?"}, view_id=view.id)
+    assert done.json is not None and set(done.json["errors"]) == {"question"}
+    assert "already closed as qualified" in done.json["errors"]["question"]
+    assert stack.sim.messages(FEEDBACK) == []
+
+
+async def test_an_answer_submitted_after_another_is_refused_on_its_input(
+    stack: LocalStack,
+) -> None:
+    await ask(stack)
+    await stack.driver.press(MARKETER, "Answer", channel=FEEDBACK)
+    await stack.driver.press(MANAGER, "Answer", channel=FEEDBACK)
+    await stack.settle()
+    first, second = stack.sim.latest_view(MARKETER), stack.sim.latest_view(MANAGER)
+    assert first is not None and second is not None
+    done = await stack.driver.submit_view(MARKETER, {"answer": "EMEA"}, view_id=first.id)
+    assert done.json is None
+    late = await stack.driver.submit_view(MANAGER, {"answer": "APAC"}, view_id=second.id)
+    assert late.json == {
+        "response_action": "errors",
+        "errors": {"answer": f"Already answered by <@{MARKETER}>; nothing was changed."},
+    }
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert not lead.waiting_for_info
+    events = [e for e in await stack.services.store.events(1) if e.type == "info_answered"]
+    assert [(e.actor, e.data["answer"]) for e in events] == [(MARKETER, "EMEA")]
