@@ -278,16 +278,24 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    blocks.append(
-        context(f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
-    )
+    facts_line = f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}"
+    facts_line += _comes_back(lead, policy)
+    blocks.append(context(facts_line))
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
     if lead.disposition_reason:
         text += f", reason: {lead.disposition_reason}"
     return Message(text=one_line(text, 3000), blocks=blocks)
 
 
-def nurture_notice(lead: LeadView) -> Message:
+def _comes_back(lead: LeadView, policy: Policy) -> str:
+    """When a nurtured lead is scored again, or a recycled one returns ("" if never)."""
+    if lead.next_action_at is None or lead.stage not in (Stage.NURTURE, Stage.RECYCLE):
+        return ""
+    what = "scored again" if lead.stage is Stage.NURTURE else "back in its queue"
+    return f" · {what} {slack_date(lead.next_action_at, policy.timezone)}"
+
+
+def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     """A lead that is not an MQL goes back to marketing with its reason, never silently."""
     head = f"🌱 *Not an MQL, kept in nurture* · {one_line(_headline(lead).split(': ', 1)[-1], 400)}"
     reason = one_line(lead.stage_reason or "below the MQL definition", 1000)
@@ -297,7 +305,10 @@ def nurture_notice(lead: LeadView) -> Message:
             f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
             f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {lead.score}"
         ),
-        context(f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"),
+        context(
+            f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"
+            + (_comes_back(lead, policy) if policy else "")
+        ),
     ]
     text = f"Not an MQL: {lead.display_name} ({lead.stage_reason or 'below the MQL definition'})"
     return Message(text=one_line(text, 3000), blocks=blocks)
