@@ -101,6 +101,8 @@ URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
 def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     """The lead's clocks in one line: the first touch due or overdue, its claim and disposition
     deadlines, coloured by urgency; empty when no clock runs."""
+    if lead.waiting_for_info:  # its clocks are paused
+        return info_views.waiting_line(lead, policy)
     zone = policy.timezone
     calendar = policy.calendar_for(lead.owner_zone)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
@@ -227,9 +229,7 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
     clock = clock_line(lead, policy, now)
-    if lead.waiting_for_info:
-        blocks.append(context(info_views.waiting_line(lead, policy), attempts_line(lead, policy)))
-    elif lead.stage is Stage.SAL:
+    if lead.stage is Stage.SAL:
         blocks.append(context(*(part for part in (clock, attempts_line(lead, policy)) if part)))
     elif clock:
         blocks.append(context(clock))

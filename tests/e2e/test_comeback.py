@@ -4,6 +4,7 @@ marketing answered with its button or through the activity route."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -266,3 +267,14 @@ async def test_an_answer_submitted_after_another_is_refused_on_its_input(
     assert not lead.waiting_for_info
     events = [e for e in await stack.services.store.events(1) if e.type == "info_answered"]
     assert [(e.actor, e.data["answer"]) for e in events] == [(MARKETER, "EMEA")]
+
+
+async def test_concurrent_re_qualifying_requests_post_the_lead_once(stack: LocalStack) -> None:
+    status, _ = await stack.post_lead(lead_payload(score=35))
+    assert status == 201
+    again = lead_payload(score=90, engagement=[DEMO])
+    answers = await asyncio.gather(*(stack.post_lead(again) for _ in range(6)))
+    assert sorted(status for status, _ in answers) == [200] * 5 + [201]
+    await stack.settle()
+    assert len(stack.sim.messages(ENTERPRISE)) == 1
+    assert (await event_types(stack)).count("requalified") == 1
