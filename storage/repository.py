@@ -493,15 +493,9 @@ class Store:
             "p_next": next_action_at,
         }
 
-        def work(db: Connection) -> bool:
-            if db.execute(_DISPOSE, params).rowcount != 1:
-                return False
-            data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
-            db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
+        event = _event(lead_id, "dispositioned", actor, now, **data)
+        return await self.db.run(_if_changed(_DISPOSE, [event], effects, now, params=params))
 
     async def again(
         self,
@@ -528,19 +522,13 @@ class Store:
             .values(**values)
         )
 
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            if pool:
-                position = _rotate(db, str(values.get("segment", lead.segment)))
-                suggested = {"suggested_owner": pool[position % len(pool)]}
-                db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
-            rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
-            if rows:
-                db.execute(_INSERT_EVENT, rows)
-            write_effects(db, effects, now)
-            return True
+        def suggest(db: Connection) -> None:  # before the effects: App Homes follow it
+            position = _rotate(db, str(values.get("segment", lead.segment)))
+            suggested = {"suggested_owner": pool[position % len(pool)]}
+            db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
 
+        rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
+        work = _if_changed(statement, rows, effects, now, then=suggest if pool else None)
         return await self.db.run(work)
 
     async def ask_info(
@@ -568,16 +556,8 @@ class Store:
                 info_question=question, info_asked_at=now, info_asked_by=actor, next_action_at=None
             )
         )
-        data = {"question": question, "cycle": lead.cycle}
-
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead.id, "info_requested", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        event = _event(lead.id, "info_requested", actor, now, question=question, cycle=lead.cycle)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def answer_info(
         self,
@@ -605,14 +585,10 @@ class Store:
             )
         )
 
-        def work(db: Connection) -> bool:
-            if lead.info_asked_at is None or db.execute(statement).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead.id, "info_answered", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        if lead.info_asked_at is None:
+            return False
+        event = _event(lead.id, "info_answered", actor, now, **data)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def reassign(
         self,
@@ -644,15 +620,8 @@ class Store:
         )
         current = lead.owner or lead.suggested_owner
         data = {"from": current, "to": rep, "by": actor, "why": "manager"}
-
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead.id, "reassigned", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        event = _event(lead.id, "reassigned", actor, now, **data)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def snooze(
         self,
@@ -686,15 +655,34 @@ class Store:
             )
         )
 
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            data = {"by": actor, "until": until.isoformat()}
-            db.execute(_INSERT_EVENT, _event(lead.id, "snoozed", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
+        event = _event(lead.id, "snoozed", actor, now, by=actor, until=until.isoformat())
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
-        return await self.db.run(work)
+
+def _if_changed(
+    statement: Any,
+    events: list[dict[str, Any]],
+    effects: Sequence[Effect],
+    now: datetime,
+    *,
+    params: dict[str, Any] | None = None,
+    then: Callable[[Connection], object] | None = None,
+) -> Callable[[Connection], bool]:
+    """A unit of work: the conditional update `statement` (with `params`), then, only if it
+    changed one row, `then`, its `events` and `effects`; True for the one caller whose update
+    changed it."""
+
+    def work(db: Connection) -> bool:
+        if db.execute(statement, params).rowcount != 1:
+            return False
+        if then is not None:
+            then(db)
+        if events:
+            db.execute(_INSERT_EVENT, events)
+        write_effects(db, effects, now)
+        return True
+
+    return work
 
 
 def _attempt(

@@ -22,30 +22,29 @@ ANSWER_MAX = 2000
 MORE_INFO = "more_info"  # the disposition outcome that asks
 
 
+def _written(text: str | None, field: str, limit: int, empty: str, what: str) -> str:
+    """`text` stripped; Refusal (on the modal's `field` input) if empty or over `limit`."""
+    value = (text or "").strip()
+    if value and len(value) <= limit:
+        return value
+    problem = (
+        empty if not value else f"Keep the {what} under {limit} characters ({len(value)} now)."
+    )
+    raise Refusal(problem, fields={field: problem})
+
+
 def check_question(text: str | None) -> str:
     """The question as it will be sent; Refusal (on the modal's `question` input) if empty or
     too long."""
-    question = (text or "").strip()
-    if not question:
-        problem = "Write the question marketing should answer."
-    elif len(question) > QUESTION_MAX:
-        problem = f"Keep the question under {QUESTION_MAX} characters ({len(question)} now)."
-    else:
-        return question
-    raise Refusal(problem, fields={"question": problem})
+    return _written(
+        text, "question", QUESTION_MAX, "Write the question marketing should answer.", "question"
+    )
 
 
 def check_answer_text(text: str | None) -> str:
     """The answer as it will be sent; Refusal (on the modal's `answer` input) if empty or too
     long."""
-    answer = (text or "").strip()
-    if not answer:
-        problem = "Write the answer for the lead's owner."
-    elif len(answer) > ANSWER_MAX:
-        problem = f"Keep the answer under {ANSWER_MAX} characters ({len(answer)} now)."
-    else:
-        return answer
-    raise Refusal(problem, fields={"answer": problem})
+    return _written(text, "answer", ANSWER_MAX, "Write the answer for the lead's owner.", "answer")
 
 
 def check_ask(lead: LeadView, actor: str, policy: Policy) -> None:
