@@ -359,6 +359,11 @@ class Disposition(_Model):
         unknown = [reason for reason in self.problems if reason not in self.reasons]
         if unknown:
             raise ValueError(f"problems names {unknown[0]!r}, which is not one of its reasons")
+        if self.outcome == "more_info" and (self.reason_required or self.requires_attempts):
+            raise ValueError(
+                "a more_info code asks marketing a question and closes nothing: remove "
+                "reason_required and requires_attempts"
+            )
         return self
 
     def problem_of(self, reason: str | None) -> Problem | None:

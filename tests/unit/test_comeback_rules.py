@@ -30,6 +30,7 @@ from bot.domain.lead import LeadView, Stage, check_work, comes_back_at
 from bot.domain.policy import Policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import OWN_SCORE
+from tests.unit.test_policy_escalation import one_problem
 
 MONDAY_1PM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney (AEDT)
 WEBINAR = {"type": "webinar", "title": "Fixing lead leakage", "url": None, "at": None}
@@ -227,3 +228,15 @@ def test_the_answer_gives_each_deadline_the_working_time_it_had_left(policy: Pol
     assert back.disposition_due_at == datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # Wed 10:00
     assert back.first_touch_due_at == lead.first_touch_due_at  # overdue already: as it was
     assert (back.info_question, back.info_asked_at, back.waiting_for_info) == (None, None, False)
+
+
+def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() -> None:
+    def ask_with(**extra: Any) -> Any:
+        code = {"code": "ask_sales_ops", "label": "Ask", "outcome": "more_info"}
+        return lambda data: data["dispositions"].append(code | extra)
+
+    for extra in ({"requires_attempts": True}, {"reason_required": True, "reasons": ["Budget"]}):
+        problem = one_problem(ask_with(**extra))
+        assert "a more_info code asks marketing a question" in problem
+    problem = one_problem(lambda data: data.update(nurture_after="90 weeks"))
+    assert problem.startswith("nurture_after: '90 weeks' ")
