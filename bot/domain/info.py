@@ -74,7 +74,10 @@ def asked_at_of(value: str) -> datetime | None:
     """The time a question `token` names (None: not a token Handoff makes)."""
     if not (value.isascii() and value.isdigit() and len(value) <= 20):
         return None
-    return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
+    except (OverflowError, ValueError, OSError):  # past the years a datetime holds
+        return None
 
 
 def is_current(lead: LeadView, asked_at: datetime) -> bool:

@@ -187,6 +187,7 @@ def test_a_question_token_names_its_time() -> None:
     assert token(asked) == "1795399200123456"
     assert asked_at_of(token(asked)) == asked
     assert asked_at_of("12:34") is None and asked_at_of("") is None
+    assert asked_at_of("9" * 20) is None  # a forged button: no year holds it
     lead = nurtured(stage=Stage.SAL, owner="U0REP1", info_asked_at=asked)
     assert is_current(lead, asked) and not is_current(replace(lead, info_asked_at=None), asked)
 
