@@ -27,10 +27,11 @@ from bot.domain.info import (
 )
 from bot.domain.intake import parse_lead
 from bot.domain.lead import LeadView, Stage, check_work, comes_back_at
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, parse_policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import OWN_SCORE
-from tests.unit.test_policy_escalation import one_problem
+from bot.services.sweep import decide
+from tests.unit.test_policy_escalation import example, one_problem
 
 MONDAY_1PM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney (AEDT)
 WEBINAR = {"type": "webinar", "title": "Fixing lead leakage", "url": None, "at": None}
@@ -241,3 +242,37 @@ def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() 
         assert "a more_info code asks marketing a question" in problem
     problem = one_problem(lambda data: data.update(nurture_after="90 weeks"))
     assert problem.startswith("nurture_after: '90 weeks' ")
+
+
+# --- the sweep at a re-engagement date ------------------------------------------------------------
+
+
+def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Policy) -> None:
+    data = example()
+    data["mql"]["threshold"] = 50  # the SLA was changed since the lead was nurtured: 55 ≥ 50
+    current = parse_policy(data)
+    due = datetime(2027, 4, 1, tzinfo=UTC)
+    lead = nurtured(next_action_at=due, sla_version=policy.version)
+
+    def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
+        return pool[0]
+
+    kept = decide(lead, set(), pick, {policy.version: policy}, due)
+    assert kept is not None and kept.values == {} and kept.effects == []  # quiet
+    assert kept.next_action_at == comes_back_at(lead, policy, Stage.NURTURE, due)
+    assert kept.events == [
+        (
+            "nurture_checked",
+            {"cycle": 1, "score": 55, "reason": "score 55 is below the MQL threshold 60"},
+        )
+    ]
+    back = decide(lead, set(), pick, {policy.version: policy}, due, current=current)
+    assert back is not None and back.acted
+    assert (back.values["cycle"], back.values["stage"], back.values["suggested_owner"]) == (
+        2,
+        "mql",
+        "U0REP1",
+    )
+    assert back.values["sla_version"] == current.version
+    assert [kind for kind, _ in back.events] == ["nurture_reengaged"]
+    assert len(back.effects) == 2  # its post in C0ENT, and App Homes
