@@ -32,7 +32,15 @@ from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, write_effects
-from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
+from storage.tables import (
+    EventRow,
+    LeadRow,
+    OutboxRow,
+    Person,
+    RoundRobin,
+    SlaVersion,
+    table,
+)
 
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
@@ -340,6 +348,11 @@ class Store:
             ]
 
         return await self.db.run(work)
+
+    async def sent_ts(self, key: str) -> str | None:
+        """The Slack ts of the message the outbox sent under `key` (None: not sent yet)."""
+        statement = select(OutboxRow.result_ts).where(OutboxRow.key == key)
+        return await self.db.run(lambda db: db.execute(statement).scalar())
 
     async def count_leads(self) -> int:
         statement = select(func.count()).select_from(LEADS)

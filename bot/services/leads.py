@@ -444,7 +444,7 @@ class Services:
             return Done(lead=lead, repeated=True)
         check_ask(lead, actor, policy)
         asked = replace(lead, info_question=text, info_asked_at=now, info_asked_by=actor)
-        key = f"info:{lead.id}:{token(now)}"
+        key = _question_key(lead.id, token(now))
         request = info_views.info_request(asked, policy, token(now), self.names)
         effects: list[Effect] = [
             Send(
@@ -504,10 +504,16 @@ class Services:
         data["token"] = question
         data |= {"asked_by": lead.info_asked_by, "cycle": lead.cycle}
         note = info_views.answered_note(lead, text, actor)
+        key = _question_key(lead.id, question)
         effects: list[Effect] = [
-            thread_note(lead, note, f"info:{lead.id}:{question}:answer"),
+            thread_note(lead, note, f"{key}:answer"),
             *lead_message_changed(lead.id, lead.owner),
         ]
+        asked = await self.store.sent_ts(key)  # the question's post in the marketing channel
+        if asked is not None:  # its thread says it is answered, so nobody answers it again
+            done = info_views.answered_there(lead, actor)
+            where = policy.channels.marketing_feedback
+            effects.append(Send(where, done, f"{key}:answered", lead.id, thread_ts=asked))
         if not await self.store.answer_info(lead, back, actor, data, now, effects=effects):
             await self._still_asked(await self.lead(lead.id), question)
             raise Refusal("This lead changed a moment ago; try again?", Reason.CHANGED)
@@ -706,6 +712,11 @@ class Services:
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
         return Done(alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
+
+
+def _question_key(lead_id: int, question: str) -> str:
+    """The outbox key of a question's post to marketing (its answer's keys start with it)."""
+    return f"info:{lead_id}:{question}"
 
 
 _STORED_ONLY = "the new engagement was stored; the lead is not coming back from nurture or recycle"

@@ -132,6 +132,12 @@ def answered_note(lead: LeadView, answer: str, by: str) -> str:
     )
 
 
+def answered_there(lead: LeadView, by: str) -> str:
+    """The question's thread in the marketing channel hears that it was answered."""
+    lead_name = one_line(_headline(lead), 300)
+    return f"✅ Answered by {person(by, 100)}; {lead_name} is back with its owner."
+
+
 def waiting_line(lead: LeadView, policy: Policy) -> str:
     """The lead's message while marketing has its question."""
     since = slack_date(lead.info_asked_at, policy.timezone) if lead.info_asked_at else "now"

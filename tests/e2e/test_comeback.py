@@ -176,6 +176,9 @@ async def test_a_question_goes_to_marketing_and_the_answer_comes_back_to_the_own
     lead = await stack.services.lead(1)
     assert not lead.waiting_for_info and lead.stage.value == "sal" and lead.owner == OWNER
 
+    (reply,) = thread(stack, FEEDBACK, request.ts)  # marketing sees it is answered
+    assert reply.startswith(f"✅ Answered by <@{MARKETER}>")
+
     # A second answer: told privately who answered, nothing changes.
     await stack.driver.press(MANAGER, "Answer", channel=FEEDBACK)
     await stack.settle()
@@ -218,6 +221,11 @@ async def test_marketing_answers_through_the_activity_route(stack: LocalStack) -
     )
     current = stack.sim.message(ENTERPRISE, message.ts)
     assert current is not None and "Log call" in labels(current)
+    (request,) = stack.sim.messages(FEEDBACK)
+    assert thread(stack, FEEDBACK, request.ts) == [
+        "✅ Answered by Jo (marketing ops); Priya Raman at Northwind Logistics is back with its "
+        "owner."
+    ]
 
     status, body = await activity(stack, "hs-1", answer)  # sent twice
     assert (
