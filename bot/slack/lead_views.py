@@ -443,8 +443,14 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" as {one_line(event.data.get('code', ''), 64)}"
         if event.data.get("reason"):
             detail += f" ({one_line(event.data['reason'], 100)})"
-    elif event.type == "nurture":
+    elif event.type in ("nurture", "nurture_checked"):
         detail = f": {one_line(event.data.get('reason', ''), 300)}"
+    elif event.type in ("info_requested", "info_answered"):
+        said = event.data.get("answer" if event.type == "info_answered" else "question")
+        detail = f": “{one_line(said or '', 200)}”"
+    elif event.type == "requalified":
+        was = one_line(event.data.get("outcome", "?"), 64)
+        detail = f" (cycle {one_line(event.data.get('cycle', '?'), 10)} was {was})"
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
         ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)

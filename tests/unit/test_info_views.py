@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.policy import Policy
 from bot.slack import info_views
-from bot.slack.lead_views import lead_message
+from bot.slack.lead_views import lead_card, lead_message
 
 ASKED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -81,3 +81,17 @@ def test_the_answer_note_mentions_only_the_owner(policy: Policy) -> None:
         "question": "123",
         "channel": "C0MKTFEED",
     }
+
+
+def test_the_timeline_shows_the_question_the_answer_and_where_a_cycle_came_from(
+    policy: Policy,
+) -> None:
+    events = [
+        EventView(7, "requalified", "api", ASKED, {"cycle": 1, "outcome": "nurture"}),
+        EventView(7, "info_requested", "U0REP1", ASKED, {"question": "Budget?"}),
+        EventView(7, "info_answered", "Jo", ASKED, {"answer": "AUD 40k <!here>"}),
+    ]
+    text = json.dumps(lead_card(waiting(), events, policy, ASKED).blocks, ensure_ascii=False)
+    assert "re-qualified, a new cycle (cycle 1 was nurture)" in text
+    assert "a question: “Budget?”" in text
+    assert "back with its owner: “AUD 40k &lt;!here&gt;”" in text
