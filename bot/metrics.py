@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 HELP = {
     "leads_received_total": "Leads accepted by intake (new leads only).",
     "leads_duplicate_total": "Intake requests for a lead that was already stored.",
+    "leads_requalified_total": "Known leads sent again that re-qualified: a new cycle.",
     "leads_invalid_total": "Intake requests refused as invalid.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",

@@ -42,6 +42,7 @@ class Asked:
     choice: str = ""  # the attempt kind, the disposition code, or the rep of a Reassign menu
     command: str | None = None  # the slash command, if it is one
     rep_chosen: bool = True  # a Reassign menu's choice names a lead and a rep
+    where: str | None = None  # the channel of the press (an answer modal: of its Answer press)
 
     def lead(self) -> int:
         """The lead this press names; Refusal if its value is not one Handoff could make."""
@@ -66,7 +67,11 @@ def parse(body: dict[str, Any]) -> Asked:
     """What `body` asks for; an `Asked()` with no action for what the access table leaves open."""
     kind = body.get("type")
     if kind == "block_actions" and body.get("actions"):
-        return _press(body["actions"][0])
+        pressed = body["actions"][0]
+        if pressed.get("action_id") == ActionId.INFO_ANSWER:
+            channel = (body.get("channel") or {}).get("id")
+            return _answer(str(pressed.get("value") or ""), channel)
+        return _press(pressed)
     if kind == "view_submission":
         return _submission(body.get("view") or {})
     command = body.get("command")
@@ -105,15 +110,28 @@ def _press(pressed: dict[str, Any]) -> Asked:
     return Asked()
 
 
+def _answer(value: str, channel: Any) -> Asked:
+    """An Answer press (`<lead id>:<question token>`): open to whoever can press it; the
+    service checks the channel (bot/domain/info.py)."""
+    named, _, question = value.partition(":")
+    return Asked(
+        None, lead_id(named), question, where=channel if isinstance(channel, str) else None
+    )
+
+
 def _submission(view: dict[str, Any]) -> Asked:
-    if view.get("callback_id") != CallbackId.DISPOSE_MODAL:
+    callback = view.get("callback_id")
+    if callback not in (CallbackId.DISPOSE_MODAL, CallbackId.INFO_MODAL, CallbackId.ANSWER_MODAL):
         return Asked()
+    action = None if callback == CallbackId.ANSWER_MODAL else Action.DISPOSE
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        return Asked(Action.DISPOSE)
+        return Asked(action)
     if not isinstance(meta, dict):
-        return Asked(Action.DISPOSE)
+        return Asked(action)
+    if callback == CallbackId.ANSWER_MODAL:
+        return _answer(f"{meta.get('lead_id')}:{meta.get('question')}", meta.get("channel"))
     return Asked(Action.DISPOSE, lead_id(str(meta.get("lead_id"))), str(meta.get("code")))
 
 

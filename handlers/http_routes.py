@@ -175,7 +175,12 @@ def routes(
         if isinstance(result, Invalid):
             metrics.inc("leads_invalid_total")
             return _errors(result.errors)
-        answer = {"id": result.lead.id, "status": result.lead.stage.value}
+        answer: dict[str, Any] = {"id": result.lead.id, "status": result.lead.stage.value}
+        if result.requalified:  # posted again as a new cycle
+            metrics.inc("leads_requalified_total")
+            return web.json_response(answer | {"cycle": result.lead.cycle}, status=201)
+        if result.message:
+            answer["message"] = result.message
         metrics.inc("leads_received_total" if result.created else "leads_duplicate_total")
         return web.json_response(answer, status=201 if result.created else 200)
 

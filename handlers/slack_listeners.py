@@ -26,7 +26,7 @@ from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.plan import Plans
 from bot.services.reports import Reports
-from bot.slack import alert_views, lead_views, plan_view, report_views, sla_view
+from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
@@ -150,9 +150,8 @@ class Listeners:
         if asked(context).action is Action.CLAIM:
             self.metrics.inc("claims_refused_total")
         if body.get("type") == "view_submission":
-            return await ack(
-                response_action="errors", errors=error.fields or {"reason": error.message}
-            )
+            errors = error.fields or {_first_input(body): error.message}
+            return await ack(response_action="errors", errors=errors)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
         if respond is not None:
@@ -207,6 +206,13 @@ class Listeners:
         await ack()
         press = asked(context)
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
+        if start.asks:
+            view = info_views.question_modal(start.lead, start.disposition)
+            self.publisher.open_modal(
+                client.views_open(trigger_id=body["trigger_id"], view=view),
+                "open the question modal",
+            )
+            return
         if start.needs_modal:
             view = lead_views.disposition_modal(start.lead, start.disposition)
             self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
@@ -236,6 +242,50 @@ class Listeners:
             form.lead_id, _user(context), form.choice, self.clock(), reason=reason, note=note
         )
         self.metrics.inc("dispositions_total")
+        await ack()
+
+    async def submit_question(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        form = asked(context)
+        if form.lead_id is None:
+            raise Refusal(OUT_OF_DATE, fields={"question": OUT_OF_DATE})
+        question = _input(body, "question")
+        # A refusal shows on the modal's question input (see `failed`).
+        await self.services.request_info(
+            form.lead_id, _user(context), form.choice, question, self.clock()
+        )
+        await ack()
+
+    async def answer(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        press, user = asked(context), _user(context)
+        lead = await self.services.start_answer(press.lead(), press.choice, user, press.where)
+        view = info_views.answer_modal(lead, press.choice, press.where)
+        self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
+            client.views_open(trigger_id=body["trigger_id"], view=view), "open the answer modal"
+        )
+
+    async def submit_answer(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        form = asked(context)
+        if form.lead_id is None:
+            raise Refusal(OUT_OF_DATE, fields={"answer": OUT_OF_DATE})
+        await self.services.answer_info(
+            form.lead_id,
+            form.choice,
+            _user(context),
+            _input(body, "answer"),
+            self.clock(),
+            form.where,
+        )
         await ack()
 
     async def reassign(
@@ -343,6 +393,9 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.action(ActionId.SNOOZE.value)(listeners.snooze)
     app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
     app.view(CallbackId.DISPOSE_MODAL.value)(listeners.submit_disposition)
+    app.action(ActionId.INFO_ANSWER.value)(listeners.answer)
+    app.view(CallbackId.INFO_MODAL.value)(listeners.submit_question)
+    app.view(CallbackId.ANSWER_MODAL.value)(listeners.submit_answer)
     app.command("/lead")(listeners.lead_command)
     app.command("/sla")(listeners.sla_command)
     app.command("/handoff")(listeners.handoff_command)
@@ -350,6 +403,20 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.command("/sla-plan")(listeners.sla_plan_command)
     app.event("app_home_opened")(listeners.home_opened)
     app.error(listeners.failed)
+
+
+def _first_input(body: dict[str, Any]) -> str:
+    """The block id of a modal's first input: where a refusal without a field is shown."""
+    blocks = (body.get("view") or {}).get("blocks") or []
+    found = (block.get("block_id") for block in blocks if block.get("type") == "input")
+    return str(next(found, None) or "reason")
+
+
+def _input(body: dict[str, Any], name: str) -> str | None:
+    """A modal's plain text input `name` (its block and action share the name)."""
+    values = body["view"].get("state", {}).get("values", {})
+    value = values.get(name, {}).get(name, {}).get("value")
+    return value if isinstance(value, str) else None
 
 
 def _user(context: AsyncBoltContext) -> str:

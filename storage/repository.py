@@ -32,7 +32,15 @@ from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, write_effects
-from storage.tables import EventRow, LeadRow, Person, RoundRobin, SlaVersion, table
+from storage.tables import (
+    EventRow,
+    LeadRow,
+    OutboxRow,
+    Person,
+    RoundRobin,
+    SlaVersion,
+    table,
+)
 
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
@@ -355,6 +363,11 @@ class Store:
 
         return await self.db.run(work)
 
+    async def sent_ts(self, key: str) -> str | None:
+        """The Slack ts of the message the outbox sent under `key` (None: not sent yet)."""
+        statement = select(OutboxRow.result_ts).where(OutboxRow.key == key)
+        return await self.db.run(lambda db: db.execute(statement).scalar())
+
     async def count_leads(self) -> int:
         statement = select(func.count()).select_from(LEADS)
         return await self.db.run(lambda db: int(db.execute(statement).scalar() or 0))
@@ -510,14 +523,42 @@ class Store:
             "p_next": next_action_at,
         }
 
-        def work(db: Connection) -> bool:
-            if db.execute(_DISPOSE, params).rowcount != 1:
-                return False
-            data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
-            db.execute(_INSERT_EVENT, _event(lead_id, "dispositioned", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
+        data = {"code": code, "stage": stage.value, "reason": reason, "note": note}
+        event = _event(lead_id, "dispositioned", actor, now, **data)
+        return await self.db.run(_if_changed(_DISPOSE, [event], effects, now, params=params))
 
+    async def again(
+        self,
+        lead: LeadView,
+        values: dict[str, Any],
+        events: Events,
+        now: datetime,
+        *,
+        pool: Sequence[str] = (),
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Change a lead sent again (new engagement; a new cycle when `values` has one) with
+        its events and `effects`, if it is still as it was read: same cycle, stage and
+        engagement. True for the one caller that changed it (of concurrent duplicates, exactly
+        one starts the new cycle). With a `pool`, the next rep of the rotation is suggested."""
+        statement = (
+            update(table(LeadRow))
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage == lead.stage.value,
+                func.json_array_length(LeadRow.engagement) == len(lead.engagement),
+            )
+            .values(**values)
+        )
+
+        def suggest(db: Connection) -> None:  # before the effects: App Homes follow it
+            position = _rotate(db, str(values.get("segment", lead.segment)))
+            suggested = {"suggested_owner": pool[position % len(pool)]}
+            db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
+
+        rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
+        work = _if_changed(statement, rows, effects, now, then=suggest if pool else None)
         return await self.db.run(work)
 
     async def progress(
@@ -542,6 +583,66 @@ class Store:
             return True
 
         return await self.db.run(work)
+
+    async def ask_info(
+        self,
+        lead: LeadView,
+        actor: str,
+        question: str,
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Send a claimed open lead back to marketing with `question`, its clocks paused, with
+        its event and `effects`. False if it changed since it was read (closed, reassigned, in
+        a new cycle, or asked already)."""
+        statement = (
+            update(table(LeadRow))
+            .where(
+                LeadRow.id == lead.id,
+                LeadRow.cycle == lead.cycle,
+                LeadRow.stage == Stage.SAL.value,
+                LeadRow.owner.is_not_distinct_from(lead.owner),
+                LeadRow.info_asked_at.is_(None),
+            )
+            .values(
+                info_question=question, info_asked_at=now, info_asked_by=actor, next_action_at=None
+            )
+        )
+        event = _event(lead.id, "info_requested", actor, now, question=question, cycle=lead.cycle)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
+
+    async def answer_info(
+        self,
+        lead: LeadView,
+        back: LeadView,
+        actor: str,
+        data: dict[str, Any],
+        now: datetime,
+        *,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Answer the question `lead` waits on: the lead back with its owner as `back` (its
+        deadlines moved on), with the answer's event (`data`) and `effects`. True for the one
+        caller that answered it."""
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead.id, LeadRow.info_asked_at == lead.info_asked_at)
+            .values(
+                info_question=None,
+                info_asked_at=None,
+                info_asked_by=None,
+                first_touch_due_at=back.first_touch_due_at,
+                disposition_due_at=back.disposition_due_at,
+                final_due_at=back.final_due_at,
+                next_action_at=now,  # the sweep looks at its clocks again
+            )
+        )
+
+        if lead.info_asked_at is None:
+            return False
+        event = _event(lead.id, "info_answered", actor, now, **data)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def reassign(
         self,
@@ -573,15 +674,8 @@ class Store:
         )
         current = lead.owner or lead.suggested_owner
         data = {"from": current, "to": rep, "by": actor, "why": "manager"}
-
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead.id, "reassigned", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        event = _event(lead.id, "reassigned", actor, now, **data)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def snooze(
         self,
@@ -615,15 +709,34 @@ class Store:
             )
         )
 
-        def work(db: Connection) -> bool:
-            if db.execute(statement).rowcount != 1:
-                return False
-            data = {"by": actor, "until": until.isoformat()}
-            db.execute(_INSERT_EVENT, _event(lead.id, "snoozed", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
+        event = _event(lead.id, "snoozed", actor, now, by=actor, until=until.isoformat())
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
-        return await self.db.run(work)
+
+def _if_changed(
+    statement: Any,
+    events: list[dict[str, Any]],
+    effects: Sequence[Effect],
+    now: datetime,
+    *,
+    params: dict[str, Any] | None = None,
+    then: Callable[[Connection], object] | None = None,
+) -> Callable[[Connection], bool]:
+    """A unit of work: the conditional update `statement` (with `params`), then, only if it
+    changed one row, `then`, its `events` and `effects`; True for the one caller whose update
+    changed it."""
+
+    def work(db: Connection) -> bool:
+        if db.execute(statement, params).rowcount != 1:
+            return False
+        if then is not None:
+            then(db)
+        if events:
+            db.execute(_INSERT_EVENT, events)
+        write_effects(db, effects, now)
+        return True
+
+    return work
 
 
 def _attempt(

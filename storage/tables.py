@@ -139,6 +139,10 @@ class LeadRow(Base):
     claim_due_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     snoozed_until: Mapped[datetime | None]
+    # "Request more info": the question marketing has (NULL: none waits); its clocks pause.
+    info_question: Mapped[str | None] = mapped_column(Text)
+    info_asked_at: Mapped[datetime | None]
+    info_asked_by: Mapped[str | None] = mapped_column(String(40))
     # The deal, as the CRM reports it (POST /leads/{id}/activity): stage times set once.
     opportunity_at: Mapped[datetime | None]
     won_at: Mapped[datetime | None]

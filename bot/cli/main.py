@@ -59,6 +59,7 @@ def _policy_summary(policy: Policy, path: str) -> str:
     for name in LADDERS:
         lines.append(f"    {name}: {policy.escalation.describe(name)}")
     lines.append(f"  recycled leads come back after {policy.recycle_after.words}")
+    lines.append(f"  nurtured leads are scored again after {policy.nurture_after.words}")
     lines.append("  dispositions:")
     for item in policy.dispositions:
         extra = f" (reason: {', '.join(item.reasons)})" if item.reason_required else ""

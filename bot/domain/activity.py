@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from bot.domain.intake import Clean, FieldError, error_text, field_name, utc
 from bot.domain.refusal import Reason, Refusal
 
-ACTIVITY_TYPES = ("attempt", "stage")
+ACTIVITY_TYPES = ("attempt", "stage", "info")
 DealStage = Literal["opportunity", "won", "lost"]
 MAX_AMOUNT = 999_999_999_999  # what the `amount` column holds: 12 digits and cents
 # A CRM's clock may run a little ahead of ours; further ahead is a mistake, not a clock.
@@ -57,8 +57,20 @@ class StageIn(_ActivityIn):
         return value.strip().upper() if isinstance(value, str) else value
 
 
-Activity = AttemptIn | StageIn
-_MODELS: dict[str, type[AttemptIn] | type[StageIn]] = {"attempt": AttemptIn, "stage": StageIn}
+class InfoIn(_ActivityIn):
+    """Marketing's answer to the question a rep asked ("request more info")."""
+
+    type: Literal["info"]
+    answer: str = Field(min_length=1, max_length=2000)
+    by: str | None = Field(default=None, min_length=1, max_length=200)  # who answered
+
+
+Activity = AttemptIn | StageIn | InfoIn
+_MODELS: dict[str, type[AttemptIn] | type[StageIn] | type[InfoIn]] = {
+    "attempt": AttemptIn,
+    "stage": StageIn,
+    "info": InfoIn,
+}
 _CHOICES = {
     "kind": "must be one of email, call, linkedin",
     "stage": "must be one of opportunity, won, lost",
@@ -74,7 +86,7 @@ def parse_activity(payload: Any) -> tuple[Activity | None, list[FieldError]]:
     kind = payload.get("type")
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        return None, [FieldError(field="type", message='must be "attempt" or "stage"')]
+        return None, [FieldError(field="type", message='must be "attempt", "stage" or "info"')]
     try:
         return model.model_validate(payload), []
     except ValidationError as error:

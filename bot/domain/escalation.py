@@ -63,7 +63,7 @@ class Plan:
     fire: list[DueStep] = field(default_factory=list)  # at most one
     skip: list[DueStep] = field(default_factory=list)  # passed over after downtime
     next_at: datetime | None = None  # when to look at the lead again (None: never)
-    recycle: bool = False  # a recycled lead's re-engagement date has come
+    recycle: bool = False  # a recycled or nurtured lead's re-engagement date has come
 
 
 def claim_window(tier: Tier) -> Duration:
@@ -73,6 +73,8 @@ def claim_window(tier: Tier) -> Duration:
 
 def windows(lead: LeadView, policy: Policy) -> list[Window]:
     """The clocks running on the lead now, each on its duration's clock (calendar or business)."""
+    if lead.waiting_for_info:
+        return []
     start = lead.cycle_started_at or lead.received_at
     tier = policy.tier(lead.tier)
     running: list[Window] = []
@@ -120,7 +122,7 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
 
     `recorded` holds the (ladder, step index) pairs of this cycle already fired or skipped.
     """
-    if lead.stage is Stage.RECYCLE:
+    if lead.stage in (Stage.RECYCLE, Stage.NURTURE):
         back = lead.next_action_at
         return Plan(recycle=back is not None and back <= now, next_at=back)
     ripe_all: list[DueStep] = []

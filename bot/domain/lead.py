@@ -81,6 +81,15 @@ class LeadView:
     claim_due_at: datetime | None = None
     next_action_at: datetime | None = None
     snoozed_until: datetime | None = None
+    # "Request more info": the question waiting for marketing (its clocks pause meanwhile).
+    info_question: str | None = None
+    info_asked_at: datetime | None = None
+    info_asked_by: str | None = None
+
+    @property
+    def waiting_for_info(self) -> bool:
+        """Marketing has the lead's question: its owner waits, its clocks are paused."""
+        return self.info_asked_at is not None
 
     @property
     def display_name(self) -> str:
@@ -128,6 +137,13 @@ def check_work(
             f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
             "nothing was changed.",
             Reason.CLOSED,
+        )
+    if lead.waiting_for_info:
+        raise Refusal(
+            "This lead is with marketing, waiting for the answer to "
+            f"“{lead.info_question or 'a question'}”; it comes back to its owner with the "
+            "answer. Nothing was changed.",
+            Reason.NOT_READY,
         )
 
 
@@ -202,8 +218,11 @@ def check_pool(lead: LeadView, rep: str, policy: Policy) -> None:
 
 
 def comes_back_at(lead: LeadView, policy: Policy, stage: Stage, now: datetime) -> datetime | None:
-    """When a lead closed at `now` into `stage` comes back to its queue: a recycled lead after
-    `recycle_after` (on its owner's clock); the others never."""
+    """When a lead closed at `now` into `stage` comes back: a recycled lead to its queue after
+    `recycle_after` (on its owner's clock); a nurtured lead is scored again after
+    `nurture_after` (on the team's clock); the others never."""
+    if stage is Stage.NURTURE:
+        return policy.calendar.add(now, policy.nurture_after)
     if stage is not Stage.RECYCLE:
         return None
     return policy.calendar_for(lead.owner_zone).add(now, policy.recycle_after)

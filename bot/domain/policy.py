@@ -41,7 +41,7 @@ LEAD_FIELDS = (
 )
 # `progressing` is feedback, not an outcome that closes the lead: the rep made contact and keeps
 # working it; its final disposition (one of the others) comes later, by the final deadline.
-Outcome = Literal["sql", "reject", "nurture", "recycle", "progressing"]
+Outcome = Literal["sql", "reject", "nurture", "recycle", "progressing", "more_info"]
 # What a rejection says went wrong: the lead went to the wrong place, its data was bad, or the
 # MQL definition let it through.
 Problem = Literal["routing", "data", "definition"]
@@ -385,6 +385,11 @@ class Disposition(_Model):
         unknown = [reason for reason in self.problems if reason not in self.reasons]
         if unknown:
             raise ValueError(f"problems names {unknown[0]!r}, which is not one of its reasons")
+        if self.outcome == "more_info" and (self.reason_required or self.requires_attempts):
+            raise ValueError(
+                "a more_info code asks marketing a question and closes nothing: remove "
+                "reason_required and requires_attempts"
+            )
         return self
 
     def problem_of(self, reason: str | None) -> Problem | None:
@@ -510,11 +515,17 @@ class Policy(_Model):
     escalation: Escalation = Field(default_factory=Escalation)
     # A recycled lead returns to its queue this long after its disposition.
     recycle_after: Duration = Duration(days=30, clock=Clock.CALENDAR)
+    # A nurtured lead is scored again this long after it was nurtured.
+    nurture_after: Duration = Duration(days=90, clock=Clock.CALENDAR)
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
     version: str = ""
 
     _deadline = field_validator(
-        "disposition_deadline", "final_disposition_deadline", "recycle_after", mode="before"
+        "disposition_deadline",
+        "final_disposition_deadline",
+        "recycle_after",
+        "nurture_after",
+        mode="before",
     )(lambda cls, v: None if v is None else _duration(v))
 
     @field_validator("timezone")

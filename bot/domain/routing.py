@@ -12,6 +12,7 @@ _SENIOR = ("chief", "ceo", "cfo", "cmo", "cro", "cto", "coo", "vp", "vice presid
 # Whole words only: "cto" is inside "director", "coo" inside "coordinator".
 _SENIOR_WORDS = re.compile(r"\b(?:" + "|".join(_SENIOR) + r")\b")
 _MANAGER = ("director", "manager", "lead", "founder", "owner", "partner")
+OWN_SCORE = "score sent by the marketing system"  # the reason of a score kept as sent
 _INTENT = {"demo_request": 30, "pricing": 25, "trial": 25, "event": 15, "webinar": 15}
 
 
@@ -65,7 +66,7 @@ def choose_tier(score: int, source: str | None, policy: Policy) -> Tier:
 def score_lead(lead: LeadIn) -> Score:
     """Fit + intent, 0–100; a lead that arrives with its own score keeps it."""
     if lead.score is not None:
-        return Score(lead.score, ["score sent by the marketing system"], own=True)
+        return Score(lead.score, [OWN_SCORE], own=True)
     reasons: list[str] = []
     fit = 0
     title = (lead.title or "").lower()

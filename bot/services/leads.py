@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 from bot.domain import escalation
 from bot.domain.access import Action
-from bot.domain.activity import AttemptIn, activity_time, parse_activity
+from bot.domain.activity import AttemptIn, InfoIn, activity_time, parse_activity
+from bot.domain.comeback import Again, arrives_again, new_cycle
 from bot.domain.effects import (
     Announce,
     Effect,
@@ -22,6 +23,17 @@ from bot.domain.effects import (
     thread_note,
 )
 from bot.domain.escalation import claim_deadline, claim_deadlines
+from bot.domain.info import (
+    MORE_INFO,
+    asked_at_of,
+    check_answer_text,
+    check_answerer,
+    check_ask,
+    check_question,
+    is_current,
+    resumed,
+    token,
+)
 from bot.domain.intake import FieldError, LeadIn, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
@@ -43,7 +55,8 @@ from bot.domain.policy import Disposition, Policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import route
 from bot.services.policies import PolicyBook
-from bot.slack import alert_views
+from bot.slack import alert_views, info_views
+from bot.slack.text import person
 from storage.repository import NewLead, Store
 
 
@@ -56,10 +69,13 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True)
 class Stored:
-    """An intake request took: the lead, and whether this request created it."""
+    """An intake request took: the lead, and whether this request created it, or posted it
+    again as a new cycle (re-qualified); `message` says what else happened, if anything."""
 
     lead: LeadView
     created: bool
+    requalified: bool = False
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,11 @@ class DisposeStart:
     lead: LeadView
     disposition: Disposition
     needs_modal: bool
+
+    @property
+    def asks(self) -> bool:
+        """The code asks marketing for more info: its modal takes the question."""
+        return self.disposition.outcome == MORE_INFO
 
 
 def lead_message_changed(lead_id: int, *users: str | None) -> list[Effect]:
@@ -160,11 +181,70 @@ class Services:
             return Invalid(errors)
         known = await self.store.by_external_id(lead_in.external_id)
         if known is not None:
-            return Stored(known, False)
+            return await self._again(known, lead_in, now, source)
         lead, created = await self.store.create_lead(self.route(lead_in, payload, now, source), now)
         if created:
             self.notifier.deliver_soon()
         return Stored(lead, created)
+
+    async def _again(self, lead: LeadView, sent: LeadIn, now: datetime, source: str) -> Stored:
+        """A known lead sent again: a duplicate changes nothing; new engagement is stored, and
+        re-qualifies a nurtured or recycled lead as a new cycle (see `bot.domain.comeback`).
+        Of concurrent requests exactly one changes the lead; the others read it again."""
+        for _ in range(5):
+            again = arrives_again(lead, sent, self.policy)
+            if again.kind == "duplicate":
+                return Stored(lead, False)
+            if await self._store_again(lead, again, now, source):
+                current = await self.lead(lead.id)
+                self.notifier.deliver_soon()
+                if again.kind == "requalified":
+                    return Stored(current, False, requalified=True)
+                if again.kind == "still_nurture":
+                    return Stored(current, False, message=f"still not an MQL: {again.reason}")
+                return Stored(current, False, message=_STORED_ONLY)
+            latest = await self.store.by_external_id(lead.external_id)
+            if latest is None:
+                raise _missing_lead(lead.external_id)
+            lead = latest
+        raise Refusal("this lead changed while it was stored; send it again", Reason.CHANGED)
+
+    async def _store_again(self, lead: LeadView, again: Again, now: datetime, source: str) -> bool:
+        fresh = len(again.engagement or lead.engagement) - len(lead.engagement)
+        seen: dict[str, Any] = {"cycle": lead.cycle, "stage": lead.stage.value}
+        seen["new_engagement"] = fresh
+        if again.kind == "engagement":
+            values: dict[str, Any] = {"engagement": again.engagement}
+            return await self.store.again(lead, values, [("engagement", source, seen)], now)
+        rescored = again.rescored
+        assert rescored is not None
+        score = rescored.routing.score
+        if again.kind == "still_nurture":
+            values = {"engagement": rescored.engagement, "score": score.value}
+            values["score_reasons"] = score.reasons
+            if lead.stage is Stage.NURTURE:
+                values["stage_reason"] = rescored.reason
+            seen |= {"score": score.value, "reason": rescored.reason}
+            return await self.store.again(lead, values, [("engagement", source, seen)], now)
+        policy = self.policy
+        cycle = new_cycle(lead, policy, now, None, rescored)
+        previous = cycle.previous | {"outcome": lead.disposition_code or lead.stage.value}
+        previous |= {"new_engagement": fresh, "source": source}
+        values = cycle.values | {"next_action_at": escalation.first_check(cycle.lead, policy)}
+        key = f"{Announce.POST}:{lead.id}:{cycle.lead.cycle}"
+        effects: list[Effect] = [
+            Render(Announce.POST, lead.id, cycle.lead.channel, key, cycle=cycle.lead.cycle),
+            RefreshHomes(leads=(lead.id,)),
+        ]
+        segment = rescored.routing.segment
+        return await self.store.again(
+            lead,
+            values,
+            [("requalified", source, previous)],
+            now,
+            pool=list(segment.reps) if segment else [],
+            effects=effects,
+        )
 
     def route(
         self, lead_in: LeadIn, payload: dict[str, Any], now: datetime, source: str
@@ -199,6 +279,8 @@ class Services:
         if mql:
             lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
             lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
+        else:  # scored again at its re-engagement date
+            lead = replace(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
         received = {"source": source, "score": lead.score, "segment": lead.segment}
         events: list[tuple[str, str, dict[str, Any]]] = [("received", source, received)]
         if mql:
@@ -296,7 +378,8 @@ class Services:
         disposition, _ = check_disposition(policy, code, None, None)
         check_work(lead, actor, policy, f"mark it {disposition.label}", Action.DISPOSE)
         check_attempts(lead, policy, disposition)
-        return DisposeStart(lead, disposition, needs_modal=disposition.reason_required)
+        asks = disposition.outcome == MORE_INFO
+        return DisposeStart(lead, disposition, needs_modal=disposition.reason_required or asks)
 
     async def dispose(
         self,
@@ -318,6 +401,8 @@ class Services:
         if errors:
             raise Refusal(next(iter(errors.values())), fields=errors)
         check_attempts(lead, policy, disposition)
+        if disposition.outcome == MORE_INFO:
+            raise Refusal(f"{disposition.label} needs your question for marketing first.")
         note = (note or "").strip() or None
         if disposition.outcome == "progressing":
             return await self._progress(lead, policy, actor, disposition, note, now)
@@ -391,6 +476,117 @@ class Services:
         self.notifier.deliver_soon()
         return Done(lead=current)
 
+    # --- request more info -------------------------------------------------------------------
+
+    async def request_info(
+        self, lead_id: int, actor: str, code: str, question: str | None, now: datetime
+    ) -> Done:
+        """Send the lead back to marketing with a question (a `more_info` disposition code):
+        posted to the feedback channel with an Answer button, noted in the lead's thread; its
+        clocks pause. A second identical submission is a no-op."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        disposition, _ = check_disposition(policy, code, None, None)
+        if disposition.outcome != MORE_INFO:
+            raise Refusal(f"{disposition.label} does not ask marketing a question.")
+        text = check_question(question)
+        if lead.waiting_for_info and lead.info_question == text:
+            return Done(lead=lead, repeated=True)
+        check_ask(lead, actor, policy)
+        asked = replace(lead, info_question=text, info_asked_at=now, info_asked_by=actor)
+        key = _question_key(lead.id, token(now))
+        request = info_views.info_request(asked, policy, token(now), self.names)
+        effects: list[Effect] = [
+            Send(
+                policy.channels.marketing_feedback,
+                request.text,
+                key,
+                lead.id,
+                tuple(request.blocks),
+            ),
+            thread_note(lead, info_views.asked_note(asked), f"{key}:note"),
+            *lead_message_changed(lead.id, actor),
+        ]
+        if not await self.store.ask_info(lead, actor, text, now, effects=effects):
+            latest = await self.lead(lead_id)
+            if latest.waiting_for_info and latest.info_question == text:
+                return Done(lead=latest, repeated=True)
+            check_ask(latest, actor, policy)
+            raise Refusal(
+                "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
+            )
+        self.notifier.deliver_soon()
+        return Done(lead=asked)
+
+    async def start_answer(
+        self, lead_id: int, question: str, actor: str, channel: str | None
+    ) -> LeadView:
+        """Check an Answer press (the question's token from its button): the lead, for the
+        answer modal. Refusal if `actor` may not answer, or the question was answered."""
+        lead = await self.lead(lead_id)
+        check_answerer(actor, channel, await self.policy_for(lead))
+        await self._still_asked(lead, question)
+        return lead
+
+    async def answer_info(
+        self,
+        lead_id: int,
+        question: str,
+        actor: str,
+        answer: str | None,
+        now: datetime,
+        channel: str | None = None,
+    ) -> Done:
+        """Marketing's answer to the question `question` names: posted in the lead's thread to
+        its owner, the lead open again with its clocks moved on; exactly once."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        check_answerer(actor, channel, policy)
+        text = check_answer_text(answer)
+        await self._still_asked(lead, question)
+        return await self._answer(lead, policy, actor, text, now, question)
+
+    async def _answer(
+        self, lead: LeadView, policy: Policy, actor: str, text: str, now: datetime, question: str
+    ) -> Done:
+        back = resumed(lead, policy, now)
+        data: dict[str, Any] = {"question": lead.info_question, "answer": text}
+        data["token"] = question
+        data |= {"asked_by": lead.info_asked_by, "cycle": lead.cycle}
+        note = info_views.answered_note(lead, text, actor)
+        key = _question_key(lead.id, question)
+        effects: list[Effect] = [
+            thread_note(lead, note, f"{key}:answer"),
+            *lead_message_changed(lead.id, lead.owner),
+        ]
+        asked = await self.store.sent_ts(key)  # the question's post in the marketing channel
+        if asked is not None:  # its thread says it is answered, so nobody answers it again
+            done = info_views.answered_there(lead, actor)
+            where = policy.channels.marketing_feedback
+            effects.append(Send(where, done, f"{key}:answered", lead.id, thread_ts=asked))
+        if not await self.store.answer_info(lead, back, actor, data, now, effects=effects):
+            await self._still_asked(await self.lead(lead.id), question)
+            raise Refusal("This lead changed a moment ago; try again?", Reason.CHANGED)
+        self.notifier.deliver_soon()
+        return Done(lead=back)
+
+    async def _still_asked(self, lead: LeadView, question: str) -> None:
+        """Raise Refusal unless the lead waits on the question `question` names."""
+        asked_at = asked_at_of(question)
+        if asked_at is None:
+            raise Refusal(
+                "This button does not name a question Handoff asked; nothing was changed."
+            )
+        if is_current(lead, asked_at):
+            return
+        for event in reversed(await self.store.events(lead.id)):
+            if event.type == "info_answered" and event.data.get("token") == question:
+                who = person(event.actor, 200)
+                raise Refusal(f"Already answered by {who}; nothing was changed.", Reason.CLOSED)
+        raise Refusal(
+            "This lead is not waiting for that answer any more; nothing was changed.", Reason.CLOSED
+        )
+
     # --- CRM activity -------------------------------------------------------------------------
 
     async def activity(
@@ -416,6 +612,8 @@ class Services:
             return Invalid([FieldError(field="at", message=str(error))])
         if isinstance(activity, AttemptIn):
             return await self._crm_attempt(lead, activity, at, now)
+        if isinstance(activity, InfoIn):
+            return await self._crm_answer(lead, activity, now)
         currency = (self.policy.plan.currency if self.policy.plan else None) or activity.currency
         if activity.currency and activity.currency != currency:
             message = f"must be {currency}, the plan's currency in sla.yaml (nothing is converted)"
@@ -432,6 +630,29 @@ class Services:
             return AlreadyRecorded(lead.id, _nothing_changed(activity.id))
         recorded: dict[str, Any] = {"type": "stage", "stage": activity.stage}
         recorded |= {"at": at.isoformat(), "amount": deal.amount, "currency": currency}
+        return Recorded(lead.id, recorded)
+
+    async def _crm_answer(
+        self, lead: LeadView, activity: InfoIn, now: datetime
+    ) -> Recorded | AlreadyRecorded:
+        """Marketing's answer sent by the CRM: to the question the lead waits on."""
+        if lead.info_asked_at is None:
+            answered = [e for e in await self.store.events(lead.id) if e.type == "info_answered"]
+            if answered:
+                who = person(answered[-1].actor, 200)
+                return AlreadyRecorded(lead.id, f"the question was already answered by {who}")
+            raise Refusal(
+                f"lead {lead.external_id} is not waiting for an answer: nobody asked marketing "
+                "for more info; nothing was recorded",
+                Reason.NOT_READY,
+            )
+        actor = activity.by or "crm"
+        question = token(lead.info_asked_at)
+        done = await self._answer(
+            lead, await self.policy_for(lead), actor, activity.answer, now, question
+        )
+        recorded: dict[str, Any] = {"type": "info", "question": lead.info_question}
+        recorded |= {"answer": activity.answer, "owner": done.lead.owner if done.lead else None}
         return Recorded(lead.id, recorded)
 
     async def _crm_attempt(
@@ -541,6 +762,14 @@ class Services:
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
         return Done(alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
+
+
+def _question_key(lead_id: int, question: str) -> str:
+    """The outbox key of a question's post to marketing (its answer's keys start with it)."""
+    return f"info:{lead_id}:{question}"
+
+
+_STORED_ONLY = "the new engagement was stored; the lead is not coming back from nurture or recycle"
 
 
 def _nothing_changed(activity_id: str | None) -> str:

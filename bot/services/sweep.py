@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from bot.domain import escalation
+from bot.domain.comeback import Cycle, new_cycle, rescore
 from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
-from bot.domain.escalation import claim_deadline
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import LeadView, Stage, comes_back_at
 from bot.domain.policy import Policy
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
@@ -69,7 +69,14 @@ class Sweeper:
             done = await self.rows.apply(
                 page,
                 now,
-                partial(decide, policies=policies, now=now, zones=self.zones, names=self.names),
+                partial(
+                    decide,
+                    policies=policies,
+                    now=now,
+                    zones=self.zones,
+                    names=self.names,
+                    current=self.policies.current,
+                ),
             )
             looked += len(page.leads)
             changed += len(done)
@@ -86,10 +93,14 @@ def decide(
     now: datetime,
     zones: Mapping[str, str] | None = None,
     names: Mapping[str, str] | None = None,
+    current: Policy | None = None,
 ) -> Change | None:
-    """What the sweep does to one lead: pure, but for the round robin of a reassignment."""
+    """What the sweep does to one lead: pure, but for the round robin of a reassignment.
+    `current` (the SLA in force) scores nurtured leads again; by default the lead's own."""
     policy = policies[lead.sla_version]
     plan = escalation.plan(lead, policy, now, recorded)
+    if plan.recycle and lead.stage is Stage.NURTURE:
+        return _reengage(lead, current or policy, pick, now)
     if plan.recycle:
         return _new_cycle(lead, policy, pick, now)
     change = Change(next_action_at=plan.next_at)
@@ -189,58 +200,38 @@ def _reassign(
 
 def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:
     """A recycled lead returns to its segment's queue: a new cycle with its own clocks."""
-    tier = next((t for t in policy.tiers if t.name == lead.tier), policy.tiers[-1])
     segment = policy.segment(lead.segment)
     suggested = pick(lead.segment, list(segment.reps), set()) if segment else None
-    values: dict[str, Any] = {
-        "cycle": lead.cycle + 1,
-        "cycle_started_at": now,
-        "stage": Stage.MQL.value,
-        "owner": None,
-        "owner_zone": None,
-        "suggested_owner": suggested,
-        "attempts": 0,
-        "claim_due_at": claim_deadline(policy, tier, now),
-        "first_touch_due_at": policy.calendar.add(now, tier.first_touch),
-        "disposition_due_at": None,
-        "final_due_at": None,
-        "feedback_at": None,
-        "disposition_code": None,
-        "disposition_reason": None,
-        "disposition_note": None,
-        # The new cycle's stage times; the old ones stay in the events (see "recycled_back").
-        "posted_at": None,
-        "claimed_at": None,
-        "first_touch_at": None,
-        "dispositioned_at": None,
-        "message_channel": None,
-        "message_ts": None,
-        "snoozed_until": None,
-    }
-    fresh = replace(lead, **{**values, "stage": Stage.MQL})
-    previous = {
-        "cycle": lead.cycle,
-        "posted_at": _iso(lead.posted_at),
-        "claimed_at": _iso(lead.claimed_at),
-        "first_touch_at": _iso(lead.first_touch_at),
-        "dispositioned_at": _iso(lead.dispositioned_at),
-        "owner": lead.owner,
-        "attempts": lead.attempts,
-        "disposition": lead.disposition_code,
-        "message_ts": lead.message_ts,
-    }
-    cycle = lead.cycle + 1
-    key = f"{Announce.POST}:{lead.id}:{cycle}"
+    cycle = new_cycle(lead, policy, now, suggested)
+    return _posted(cycle, policy, "recycled_back", cycle.previous)
+
+
+def _reengage(lead: LeadView, current: Policy, pick: Picker, now: datetime) -> Change:
+    """A nurtured lead's re-engagement date: scored again under the current SLA from what it
+    has now; posted as a new cycle if it qualifies, else left in nurture until the next date
+    (marketing heard why when it was nurtured; nothing new is said)."""
+    rescored = rescore(lead, current)
+    if not rescored.qualifies:
+        checked: dict[str, Any] = {"cycle": lead.cycle, "score": rescored.routing.score.value}
+        checked["reason"] = rescored.reason
+        back = comes_back_at(lead, current, Stage.NURTURE, now)
+        return Change(next_action_at=back, events=[("nurture_checked", checked)])
+    segment = rescored.routing.segment
+    suggested = pick(segment.name, list(segment.reps), set()) if segment else None
+    cycle = new_cycle(lead, current, now, suggested, rescored)
+    return _posted(cycle, current, "nurture_reengaged", cycle.previous)
+
+
+def _posted(cycle: Cycle, policy: Policy, event: str, data: dict[str, Any]) -> Change:
+    """The new cycle's change: its values, its event, and its post in its channel."""
+    lead = cycle.lead
+    key = f"{Announce.POST}:{lead.id}:{lead.cycle}"
     return Change(
-        next_action_at=escalation.first_check(fresh, policy),
-        events=[("recycled_back", previous)],
-        values=values,
+        next_action_at=escalation.first_check(lead, policy),
+        events=[(event, data)],
+        values=cycle.values,
         effects=[
-            Render(Announce.POST, lead.id, lead.channel, key, cycle=cycle),
+            Render(Announce.POST, lead.id, lead.channel, key, cycle=lead.cycle),
             RefreshHomes(leads=(lead.id,)),
         ],
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

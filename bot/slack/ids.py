@@ -12,10 +12,13 @@ class ActionId(StrEnum):
     REASSIGN = "reassign"  # managers only (bot/domain/access.py): the alert's rep picker
     REPORT_SHARE = "report_share"  # managers and reporters: post the report to the channel
     SNOOZE = "snooze"  # managers only: the alert's Snooze 1h button
+    INFO_ANSWER = "lead_info_answer"  # marketing (feedback channel) and managers: answer a question
 
 
 class CallbackId(StrEnum):
     DISPOSE_MODAL = "lead_dispose_modal"
+    INFO_MODAL = "lead_info_modal"  # a rep's question for marketing ("request more info")
+    ANSWER_MODAL = "lead_info_answer_modal"  # marketing's answer to it
 
 
 LEAD_METADATA_TYPE = "handoff_lead"  # a lead's own message

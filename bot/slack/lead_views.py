@@ -10,8 +10,10 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.durations import span_words
+from bot.domain.info import MORE_INFO
 from bot.domain.lead import AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
+from bot.slack import info_views
 from bot.slack.blocks import (
     MAX_BLOCKS,
     SECTION_LIMIT,
@@ -100,6 +102,8 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     """The lead's clocks in one line: the first touch due or overdue, its claim, feedback and
     final disposition deadlines, coloured by urgency, each with the SLA duration that set it
     in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs."""
+    if lead.waiting_for_info:  # its clocks are paused
+        return info_views.waiting_line(lead, policy)
     zone = policy.timezone
     calendar = policy.calendar_for(lead.owner_zone)
     tier = policy.tier(lead.tier)
@@ -194,7 +198,7 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
     if lead.stage is Stage.MQL:
         claim = button("Claim", ActionId.CLAIM, value, style="primary")
         return [actions([claim], "lead_claim")]
-    if lead.stage is not Stage.SAL:
+    if lead.stage is not Stage.SAL or lead.waiting_for_info:  # with marketing: it waits
         return []
     attempts = [button(kind.label, attempt_action(kind.value), value) for kind in AttemptKind]
     blocks = [actions(attempts, "lead_attempts")]
@@ -209,7 +213,7 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
 
 def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     action = dispose_action(disposition.code)
-    if disposition.reason_required:  # the modal asks for the reason, and is the confirmation
+    if disposition.reason_required or disposition.outcome == MORE_INFO:  # its modal confirms
         return button(disposition.label, action, value)
     if disposition.outcome == "progressing":
         keep = {
@@ -264,6 +268,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
         _facts(lead, policy),
         section(_engagement(lead, policy.timezone)),
     ]
+    if lead.cycle > 1:  # it came back: its history is one command away
+        history = f"`/lead {one_line(lead.external_id, 255)}`"
+        blocks.append(context(f"♻️ Back for cycle {lead.cycle}: earlier cycles in {history}"))
     track = policy.talk_track(lead.source)
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
@@ -318,16 +325,24 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    blocks.append(
-        context(f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}")
-    )
+    facts_line = f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}"
+    facts_line += _comes_back(lead, policy)
+    blocks.append(context(facts_line))
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
     if lead.disposition_reason:
         text += f", reason: {lead.disposition_reason}"
     return Message(text=one_line(text, 3000), blocks=blocks)
 
 
-def nurture_notice(lead: LeadView) -> Message:
+def _comes_back(lead: LeadView, policy: Policy) -> str:
+    """When a nurtured lead is scored again, or a recycled one returns ("" if never)."""
+    if lead.next_action_at is None or lead.stage not in (Stage.NURTURE, Stage.RECYCLE):
+        return ""
+    what = "scored again" if lead.stage is Stage.NURTURE else "back in its queue"
+    return f" · {what} {slack_date(lead.next_action_at, policy.timezone)}"
+
+
+def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     """A lead that is not an MQL goes back to marketing with its reason, never silently."""
     head = f"🌱 *Not an MQL, kept in nurture* · {one_line(_headline(lead).split(': ', 1)[-1], 400)}"
     reason = one_line(lead.stage_reason or "below the MQL definition", 1000)
@@ -337,7 +352,10 @@ def nurture_notice(lead: LeadView) -> Message:
             f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
             f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {lead.score}"
         ),
-        context(f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"),
+        context(
+            f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"
+            + (_comes_back(lead, policy) if policy else "")
+        ),
     ]
     text = f"Not an MQL: {lead.display_name} ({lead.stage_reason or 'below the MQL definition'})"
     return Message(text=one_line(text, 3000), blocks=blocks)
@@ -402,6 +420,12 @@ EVENT_WORDS = {
     "reassigned": "reassigned",
     "snoozed": "escalations snoozed",
     "recycled_back": "back from recycling: a new cycle",
+    "nurture_reengaged": "back from nurture at its re-engagement date: a new cycle",
+    "nurture_checked": "scored again at its re-engagement date: still nurture",
+    "requalified": "sent again with new engagement: re-qualified, a new cycle",
+    "engagement": "sent again with new engagement",
+    "info_requested": "sent back to marketing with a question",
+    "info_answered": "marketing answered: back with its owner",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",
@@ -467,8 +491,14 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" as {one_line(event.data.get('code', ''), 64)}"
         if event.data.get("reason"):
             detail += f" ({one_line(event.data['reason'], 100)})"
-    elif event.type == "nurture":
+    elif event.type in ("nurture", "nurture_checked"):
         detail = f": {one_line(event.data.get('reason', ''), 300)}"
+    elif event.type in ("info_requested", "info_answered"):
+        said = event.data.get("answer" if event.type == "info_answered" else "question")
+        detail = f": “{one_line(said or '', 200)}”"
+    elif event.type == "requalified":
+        was = one_line(event.data.get("outcome", "?"), 64)
+        detail = f" (cycle {one_line(event.data.get('cycle', '?'), 10)} was {was})"
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
         ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)

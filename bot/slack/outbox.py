@@ -402,7 +402,7 @@ class Outbox:
             return lead_message(lead, policy, self.clock())
         if item.kind == Kind.FEEDBACK:
             return feedback_message(lead, policy)
-        return nurture_notice(lead)
+        return nurture_notice(lead, policy)
 
     async def _upload(self, item: OutboxItem) -> None:
         filename = str(item.payload.get("filename") or "file")

@@ -68,6 +68,7 @@ def sla_summary(policy: Policy) -> Message:
             f"{policy.disposition_deadline.words} of the claim (any disposition, "
             f"“progressing” too) · *final disposition* within {_final(policy)} · recycled "
             f"leads return after {policy.recycle_after.words}"
+            f" · nurtured leads are scored again after {policy.nurture_after.words}"
         ),
         section(
             "*Escalation* (at a share of each clock's window, in that clock: calendar time, "

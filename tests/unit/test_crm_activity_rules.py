@@ -46,8 +46,8 @@ def test_an_attempt_and_a_stage_change_parse() -> None:
     ("payload", "expected"),
     [
         ([], {"(body)": "must be a JSON object"}),
-        ({}, {"type": 'must be "attempt" or "stage"'}),
-        ({"type": "meeting"}, {"type": 'must be "attempt" or "stage"'}),
+        ({}, {"type": 'must be "attempt", "stage" or "info"'}),
+        ({"type": "meeting"}, {"type": 'must be "attempt", "stage" or "info"'}),
         ({"type": "attempt"}, {"kind": "is required"}),
         ({"type": "attempt", "kind": "fax"}, {"kind": "must be one of email, call, linkedin"}),
         (

@@ -270,7 +270,8 @@ def test_final_dispositions_confirm_first_and_reasoned_ones_open_a_modal(policy:
     for item in policy.dispositions:
         button = by_label[item.label]
         assert button["action_id"] == f"lead_dispose_{item.code}"
-        assert ("confirm" in button) is not item.reason_required
+        opens_modal = item.reason_required or item.outcome == "more_info"  # the modal confirms
+        assert ("confirm" in button) is not opens_modal
     assert by_label["Qualified"].get("style") == "primary"
     assert by_label["Qualified"]["confirm"]["confirm"]["text"] == "Qualified"
     assert by_label["Log call"]["action_id"] == "lead_attempt_call"

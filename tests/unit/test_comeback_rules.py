@@ -1,0 +1,278 @@
+"""Nurture and recycle come back, and "request more info": the pure rules, hand-computed.
+
+The example SLA: Sydney business hours 09:00–17:00 Mon–Fri, MQL threshold 60, required fields
+email, company.name and title; `nurture_after` 90 working days until compact durations become
+calendar time (issue 12 item 1)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.domain import escalation
+from bot.domain.comeback import arrives_again, new_cycle, new_engagement, rescore
+from bot.domain.durations import Duration
+from bot.domain.info import (
+    QUESTION_MAX,
+    asked_at_of,
+    check_answer_text,
+    check_answerer,
+    check_question,
+    is_current,
+    resumed,
+    token,
+)
+from bot.domain.intake import parse_lead
+from bot.domain.lead import LeadView, Stage, check_work, comes_back_at
+from bot.domain.policy import Policy, parse_policy
+from bot.domain.refusal import Reason, Refusal
+from bot.domain.routing import OWN_SCORE
+from bot.services.sweep import decide
+from tests.unit.test_policy_escalation import example, one_problem
+
+MONDAY_1PM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney (AEDT)
+WEBINAR = {"type": "webinar", "title": "Fixing lead leakage", "url": None, "at": None}
+DEMO = {"type": "demo_request", "title": "Book a demo", "url": None, "at": None}
+
+
+def nurtured(**fields: Any) -> LeadView:
+    """A lead nurtured at intake: a manager at a 2,400-person company, one webinar: 20 + 20 +
+    15 = 55, under the threshold of 60."""
+    lead = LeadView(
+        id=7,
+        external_id="hs-7",
+        email="sam@northwind.example",
+        stage=Stage.NURTURE,
+        segment="enterprise",
+        channel="C0ENT",
+        tier="warm",
+        score=55,
+        sla_version="v0",
+        received_at=MONDAY_1PM,
+        name="Sam Lee",
+        title="Operations Manager",
+        company={"name": "Northwind", "employees": 2400, "country": "AU"},
+        source="webinar",
+        engagement=[WEBINAR],
+        score_reasons=["manager-level title (+20)", "2,400 employees (+20)"],
+        stage_reason="score 55 is below the MQL threshold 60",
+        cycle_started_at=MONDAY_1PM,
+    )
+    return replace(lead, **fields)
+
+
+def sent(**fields: Any) -> Any:
+    payload: dict[str, Any] = {"external_id": "hs-7", "email": "sam@northwind.example"}
+    payload |= fields
+    lead_in, errors = parse_lead(payload)
+    assert lead_in is not None, errors
+    return lead_in
+
+
+# --- new engagement ---------------------------------------------------------------------------
+
+
+def test_new_engagement_is_what_the_lead_has_not_had_by_type_title_url_and_time() -> None:
+    again = {**WEBINAR, "type": "WEBINAR "}  # the same entry, spelled differently
+    assert new_engagement([WEBINAR], [again]) == []
+    assert new_engagement([WEBINAR], [WEBINAR, DEMO, DEMO]) == [DEMO]  # each once, in order
+    later = {**WEBINAR, "at": "2026-12-01T00:00:00Z"}  # the same webinar, another time
+    assert new_engagement([WEBINAR], [later]) == [later]
+
+
+def test_a_duplicate_with_nothing_new_is_a_duplicate(policy: Policy) -> None:
+    assert arrives_again(nurtured(), sent(engagement=[WEBINAR]), policy).kind == "duplicate"
+    assert arrives_again(nurtured(), sent(), policy).kind == "duplicate"
+    assert arrives_again(nurtured(), sent(score=40), policy).kind == "duplicate"  # lower
+
+
+def test_a_nurtured_lead_with_a_demo_request_requalifies(policy: Policy) -> None:
+    # 20 (manager) + 20 (employees) + min(15 + 30, 50) = 85 ≥ 60: an MQL, in enterprise.
+    again = arrives_again(nurtured(), sent(engagement=[DEMO]), policy)
+    assert again.kind == "requalified"
+    assert again.rescored is not None and again.rescored.routing.score.value == 85
+    assert again.engagement == [WEBINAR, DEMO]
+
+
+def test_a_higher_score_sent_by_the_marketing_system_is_new(policy: Policy) -> None:
+    again = arrives_again(nurtured(), sent(score=70), policy)
+    assert again.kind == "requalified"
+    assert again.rescored is not None and again.rescored.routing.score.value == 70
+    own = nurtured(score=50, score_reasons=[OWN_SCORE])
+    assert arrives_again(own, sent(score=58), policy).kind == "still_nurture"
+    assert arrives_again(own, sent(score=58), policy).reason == (
+        "score 58 is below the MQL threshold 60"
+    )
+
+
+def test_new_engagement_that_is_not_enough_keeps_the_lead_in_nurture(policy: Policy) -> None:
+    page = {"type": "page", "title": "Blog", "url": None, "at": None}  # any other type: +10
+    lead = nurtured(title="Analyst", score=35)  # 0 + 20 + 15 = 35; with a page 45
+    again = arrives_again(lead, sent(engagement=[page]), policy)
+    assert again.kind == "still_nurture"
+    assert again.rescored is not None and again.rescored.routing.score.value == 45
+    assert again.engagement == [WEBINAR, page]
+
+
+def test_an_open_or_rejected_lead_only_stores_new_engagement(policy: Policy) -> None:
+    for stage in (Stage.MQL, Stage.SAL, Stage.REJECT, Stage.SQL):
+        again = arrives_again(nurtured(stage=stage), sent(engagement=[DEMO]), policy)
+        assert (again.kind, again.engagement) == ("engagement", [WEBINAR, DEMO])
+
+
+def test_a_recycled_lead_with_new_engagement_requalifies(policy: Policy) -> None:
+    recycled = nurtured(stage=Stage.RECYCLE, score=88, disposition_code="no_response")
+    assert arrives_again(recycled, sent(engagement=[DEMO]), policy).kind == "requalified"
+
+
+# --- re-engagement date -------------------------------------------------------------------------
+
+
+def test_a_nurtured_lead_comes_back_after_nurture_after(policy: Policy) -> None:
+    assert policy.nurture_after == Duration(days=90)
+    back = comes_back_at(nurtured(), policy, Stage.NURTURE, MONDAY_1PM)
+    assert back == policy.calendar.add(MONDAY_1PM, Duration(days=90))
+    assert back is not None and back > MONDAY_1PM
+
+
+def test_the_sweep_plans_a_nurtured_lead_only_when_its_date_has_come(policy: Policy) -> None:
+    back = datetime(2027, 4, 1, tzinfo=UTC)
+    lead = nurtured(next_action_at=back)
+    early = escalation.plan(lead, policy, back.replace(day=1, month=3), set())
+    assert (early.recycle, early.next_at, early.fire) == (False, back, [])
+    assert escalation.plan(lead, policy, back, set()).recycle
+
+
+def test_rescoring_without_anything_new_keeps_a_nurtured_lead(policy: Policy) -> None:
+    rescored = rescore(nurtured(), policy)
+    assert not rescored.qualifies and rescored.routing.score.value == 55
+
+
+def test_a_new_cycle_takes_the_new_score_segment_tier_and_clocks(policy: Policy) -> None:
+    rescored = rescore(nurtured(), policy, [DEMO])
+    cycle = new_cycle(nurtured(), policy, MONDAY_1PM, "U0REP2", rescored)
+    fresh = cycle.lead
+    assert (fresh.stage, fresh.cycle, fresh.score, fresh.tier) == (Stage.MQL, 2, 85, "hot")
+    assert (fresh.segment, fresh.channel, fresh.suggested_owner) == (
+        "enterprise",
+        "C0ENT",
+        "U0REP2",
+    )
+    assert fresh.sla_version == policy.version and fresh.stage_reason is None
+    # hot: 2 working hours to first touch (13:00 → 15:00), half of it to claim (14:00).
+    assert fresh.first_touch_due_at == datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    assert fresh.claim_due_at == datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    assert cycle.values["stage"] == "mql" and cycle.values["engagement"] == [WEBINAR, DEMO]
+    assert cycle.previous["cycle"] == 1 and cycle.previous["stage"] == "nurture"
+
+
+# --- request more info --------------------------------------------------------------------------
+
+
+def test_a_question_is_required_and_limited() -> None:
+    assert check_question("  Which product line?  ") == "Which product line?"
+    for text in ("", "   ", None, "x" * (QUESTION_MAX + 1)):
+        with pytest.raises(Refusal) as refused:
+            check_question(text)
+        assert set(refused.value.fields) == {"question"}
+    with pytest.raises(Refusal) as refused:
+        check_answer_text(" ")
+    assert set(refused.value.fields) == {"answer"}
+
+
+def test_a_question_token_names_its_time() -> None:
+    asked = datetime(2026, 11, 23, 2, 0, 0, 123456, tzinfo=UTC)
+    assert token(asked) == "1795399200123456"
+    assert asked_at_of(token(asked)) == asked
+    assert asked_at_of("12:34") is None and asked_at_of("") is None
+    assert asked_at_of("9" * 20) is None  # a forged button: no year holds it
+    lead = nurtured(stage=Stage.SAL, owner="U0REP1", info_asked_at=asked)
+    assert is_current(lead, asked) and not is_current(replace(lead, info_asked_at=None), asked)
+
+
+def test_marketing_answers_in_its_channel_managers_anywhere(policy: Policy) -> None:
+    check_answerer("U0MKT1", policy.channels.marketing_feedback, policy)
+    check_answerer("U0MGR1", None, policy)
+    with pytest.raises(Refusal) as refused:
+        check_answerer("U0MKT1", "C0ENT", policy)
+    assert refused.value.reason is Reason.NOT_ALLOWED
+
+
+def waiting(**fields: Any) -> LeadView:
+    claimed = nurtured(stage=Stage.SAL, owner="U0REP1", claimed_at=MONDAY_1PM, score=85)
+    asked = {"info_question": "Budget?", "info_asked_at": MONDAY_1PM, "info_asked_by": "U0REP1"}
+    return replace(claimed, **(asked | fields))
+
+
+def test_while_marketing_has_the_question_no_clock_runs_and_the_owner_waits(
+    policy: Policy,
+) -> None:
+    lead = waiting(disposition_due_at=datetime(2026, 11, 23, 4, 0, tzinfo=UTC))
+    assert escalation.windows(lead, policy) == []
+    assert escalation.windows(replace(lead, info_asked_at=None), policy) != []
+    with pytest.raises(Refusal) as refused:
+        check_work(lead, "U0REP1", policy, "log an attempt")
+    assert refused.value.reason is Reason.NOT_READY and "Budget?" in refused.value.message
+
+
+def test_the_answer_gives_each_deadline_the_working_time_it_had_left(policy: Policy) -> None:
+    # Asked Mon 13:00 with the disposition due Mon 15:00 (2 working hours left) and the first
+    # touch overdue since Mon 12:00; answered Tue 16:00: due Tue 17:00 + 1h = Wed 10:00.
+    lead = waiting(
+        disposition_due_at=datetime(2026, 11, 23, 4, 0, tzinfo=UTC),
+        first_touch_due_at=datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+    )
+    tuesday_4pm = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    back = resumed(lead, policy, tuesday_4pm)
+    assert back.disposition_due_at == datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # Wed 10:00
+    assert back.first_touch_due_at == lead.first_touch_due_at  # overdue already: as it was
+    assert (back.info_question, back.info_asked_at, back.waiting_for_info) == (None, None, False)
+
+
+def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() -> None:
+    def ask_with(**extra: Any) -> Any:
+        code = {"code": "ask_sales_ops", "label": "Ask", "outcome": "more_info"}
+        return lambda data: data["dispositions"].append(code | extra)
+
+    for extra in ({"requires_attempts": True}, {"reason_required": True, "reasons": ["Budget"]}):
+        problem = one_problem(ask_with(**extra))
+        assert "a more_info code asks marketing a question" in problem
+    problem = one_problem(lambda data: data.update(nurture_after="90 weeks"))
+    assert problem.startswith("nurture_after: '90 weeks' ")
+
+
+# --- the sweep at a re-engagement date ------------------------------------------------------------
+
+
+def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Policy) -> None:
+    data = example()
+    data["mql"]["threshold"] = 50  # the SLA was changed since the lead was nurtured: 55 ≥ 50
+    current = parse_policy(data)
+    due = datetime(2027, 4, 1, tzinfo=UTC)
+    lead = nurtured(next_action_at=due, sla_version=policy.version)
+
+    def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
+        return pool[0]
+
+    kept = decide(lead, set(), pick, {policy.version: policy}, due)
+    assert kept is not None and kept.values == {} and kept.effects == []  # quiet
+    assert kept.next_action_at == comes_back_at(lead, policy, Stage.NURTURE, due)
+    assert kept.events == [
+        (
+            "nurture_checked",
+            {"cycle": 1, "score": 55, "reason": "score 55 is below the MQL threshold 60"},
+        )
+    ]
+    back = decide(lead, set(), pick, {policy.version: policy}, due, current=current)
+    assert back is not None and back.acted
+    assert (back.values["cycle"], back.values["stage"], back.values["suggested_owner"]) == (
+        2,
+        "mql",
+        "U0REP1",
+    )
+    assert back.values["sla_version"] == current.version
+    assert [kind for kind, _ in back.events] == ["nurture_reengaged"]
+    assert len(back.effects) == 2  # its post in C0ENT, and App Homes
