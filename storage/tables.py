@@ -86,6 +86,7 @@ class LeadRow(Base):
         _partial_index("ix_leads_claim_due_open", "claim_due_at", OPEN_MQL),
         _partial_index("ix_leads_touch_due_open", "first_touch_due_at", f"{OPEN} AND {UNTOUCHED}"),
         _partial_index("ix_leads_feedback_due_open", "disposition_due_at", OPEN_SAL),
+        _partial_index("ix_leads_next_touch_open", "next_touch_due_at", OPEN_SAL),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -134,6 +135,11 @@ class LeadRow(Base):
     claim_due_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     snoozed_until: Mapped[datetime | None]
+    # The follow-up cadence: the next touch due (None once the standard is met), the attempts
+    # that count towards it, and when it was met (coverage reads it).
+    next_touch_due_at: Mapped[datetime | None]
+    touches_counted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    follow_up_met_at: Mapped[datetime | None]
     # The deal, as the CRM reports it (POST /leads/{id}/activity): stage times set once.
     opportunity_at: Mapped[datetime | None]
     won_at: Mapped[datetime | None]

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.domain.durations import Duration
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import FollowUp
 
 
@@ -122,3 +123,30 @@ def reminder_due_at(cadence: Cadence) -> datetime | None:
     if cadence.next_touch_due_at is None or cadence.counted == 0:
         return None
     return cadence.next_touch_due_at
+
+
+@dataclass(frozen=True)
+class TouchDue:
+    """An overdue touch the owner is reminded of, in the lead's thread."""
+
+    touch: int  # its number: 3 is the third attempt that counts
+    due_at: datetime
+
+
+def touch_reminder(
+    lead: LeadView, now: datetime, recorded: set[tuple[str, int]]
+) -> tuple[TouchDue | None, datetime | None]:
+    """The sweep's look at a lead's cadence, from its stored columns: the touch to remind its
+    owner of now (once: `recorded` holds the reminders of this cycle already sent), or when
+    to look again (None: no reminder waits). A snoozed lead's reminder waits for the snooze's
+    end, which the escalation plan looks at."""
+    due = lead.next_touch_due_at
+    if lead.stage is not Stage.SAL or lead.owner is None or due is None:
+        return None, None
+    if lead.touches_counted == 0 or (TOUCH_LADDER, lead.touches_counted + 1) in recorded:
+        return None, None
+    if due > now:
+        return None, due
+    if lead.snoozed_until is not None and now < lead.snoozed_until:
+        return None, None
+    return TouchDue(lead.touches_counted + 1, due), None

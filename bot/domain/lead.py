@@ -79,6 +79,10 @@ class LeadView:
     claim_due_at: datetime | None = None
     next_action_at: datetime | None = None
     snoozed_until: datetime | None = None
+    # The follow-up cadence (bot/domain/cadence.py), kept with each attempt and claim.
+    next_touch_due_at: datetime | None = None
+    touches_counted: int = 0  # attempts that count towards the standard (its span rule)
+    follow_up_met_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
