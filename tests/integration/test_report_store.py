@@ -186,7 +186,8 @@ async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Po
             done = attempts[-1] + timedelta(minutes=10)
             await services.dispose(lead_id, ENT, code, done, reason, note)
 
-    calls = [at(24, 11, minute) for minute in range(0, 60, 10)]  # C: six, from 11:00
+    # C: six, from 11:00, a working day apart (the cadence's span: tests/unit/test_cadence_rules)
+    calls = [at(day, 11) for day in (24, 25, 26, 27, 30)] + [at(1, 11, month=12)]
     await lead("a", at(23, 9), at(23, 9, 10), at(23, 9, 15), [at(23, 9, 40)], ("qualified", None))
     await lead(
         "b",
