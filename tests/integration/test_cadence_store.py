@@ -152,3 +152,40 @@ async def test_six_attempts_overnight_are_not_coverage(store: Store, policy: Pol
     )
     total = sum(facts.counts.values(), Counts())
     assert (total.attempts_closed, total.attempts_covered) == (2, 1)
+
+
+async def test_attempts_from_the_crm_count_by_when_they_were_made(
+    store: Store, policy: Policy
+) -> None:
+    """A CRM reports Tuesday's call on Wednesday, then Monday's email: the cadence takes them
+    in time order, so both count (a working day apart) and the next touch follows Tuesday."""
+    services, _ = await setup(store, policy)
+    lead_id = await claimed_lead(services, store, "crm", sydney(23, 11))
+    now = sydney(25, 12)
+    for activity, made in (("a-2", sydney(24, 11)), ("a-1", sydney(23, 11, 10))):
+        payload = {"type": "attempt", "kind": "call", "id": activity, "at": made.isoformat()}
+        await services.activity("hs-crm", payload, now)
+    await services.activity("hs-crm", {"type": "attempt", "kind": "call", "id": "a-2"}, now)
+    lead = await services.lead(lead_id)
+    assert (lead.attempts, lead.touches_counted) == (2, 2)  # the repeat of a-2 counted once
+    # Tue 11:00 + 800 working minutes: 360 to 17:00, 440 from Wednesday 09:00 → Wed 16:20.
+    assert lead.next_touch_due_at == sydney(25, 16, 20)
+
+
+async def test_a_new_cycle_starts_its_cadence_again(store: Store, policy: Policy) -> None:
+    services, sweeper = await setup(store, policy)
+    lead_id = await claimed_lead(services, store, "again", sydney(23, 11))
+    for minute in range(0, 180, 30):  # six overnight: one counts
+        at = sydney(23, 22) + timedelta(minutes=minute)
+        await services.log_attempt(lead_id, REP, ["call", "email"][minute // 30 % 2], at)
+    await services.dispose(lead_id, REP, "no_response", sydney(24, 9))
+    back = (await services.lead(lead_id)).next_action_at
+    assert back is not None
+    await sweeper.run(back)  # recycled: a new cycle
+    fresh = await services.lead(lead_id)
+    assert (fresh.cycle, fresh.attempts, fresh.touches_counted) == (2, 0, 0)
+    assert fresh.next_touch_due_at is None and fresh.follow_up_met_at is None
+    await services.claim(lead_id, REP, back + timedelta(minutes=5))
+    await services.log_attempt(lead_id, REP, "call", back + timedelta(minutes=10))
+    again = await services.lead(lead_id)
+    assert (again.attempts, again.touches_counted) == (1, 1)  # the old cycle's six are not read

@@ -10,12 +10,22 @@ Two calendars, in UTC so every time below reads as written:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.cadence import Attempt, follow, interval, reminder_due_at
+from bot.domain.cadence import (
+    TOUCH_LADDER,
+    Attempt,
+    TouchDue,
+    follow,
+    interval,
+    reminder_due_at,
+    touch_reminder,
+)
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import FollowUp
 
 ROUND_THE_CLOCK = BusinessCalendar(
@@ -141,3 +151,43 @@ def test_a_single_attempt_standard_is_met_by_its_first_attempt() -> None:
 def test_a_tiny_interval_is_at_least_a_minute(attempts: int, within: str) -> None:
     standard = FollowUp(min_attempts=attempts, within=within)  # type: ignore[arg-type]
     assert interval(standard, ROUND_THE_CLOCK).total_minutes(1440) >= 1
+
+
+def claimed(**fields: object) -> LeadView:
+    lead = LeadView(
+        id=1,
+        external_id="hs-1",
+        email="a@b.example",
+        stage=Stage.SAL,
+        segment="enterprise",
+        channel="C0ENT",
+        tier="hot",
+        score=90,
+        sla_version="v1",
+        received_at=DAY0,
+        owner="U0REP1",
+        attempts=1,
+        touches_counted=1,
+        next_touch_due_at=at(2, 8),
+    )
+    return replace(lead, **fields)  # type: ignore[arg-type]
+
+
+def test_the_sweep_reminds_of_an_overdue_touch_once() -> None:
+    lead = claimed()
+    assert touch_reminder(lead, at(2), set()) == (None, at(2, 8))  # not yet: look again then
+    assert touch_reminder(lead, at(2, 8), set()) == (TouchDue(2, at(2, 8)), None)
+    assert touch_reminder(lead, at(3), {(TOUCH_LADDER, 2)}) == (None, None)  # reminded already
+    later = replace(lead, touches_counted=2, next_touch_due_at=at(5))
+    assert touch_reminder(later, at(5), {(TOUCH_LADDER, 2)}) == (TouchDue(3, at(5)), None)
+
+
+def test_no_reminder_for_the_first_touch_a_closed_lead_or_while_snoozed() -> None:
+    first = claimed(attempts=0, touches_counted=0, next_touch_due_at=at(0, 2))
+    assert touch_reminder(first, at(1), set()) == (None, None)  # the no_touch ladder's job
+    for stage in (Stage.SQL, Stage.RECYCLE, Stage.MQL):
+        assert touch_reminder(claimed(stage=stage), at(3), set()) == (None, None)
+    assert touch_reminder(claimed(next_touch_due_at=None), at(3), set()) == (None, None)
+    snoozed = claimed(snoozed_until=at(3))
+    assert touch_reminder(snoozed, at(2, 12), set()) == (None, None)
+    assert touch_reminder(snoozed, at(3), set()) == (TouchDue(2, at(2, 8)), None)
