@@ -25,20 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 
+from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Duration
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import FollowUp
-
-
-class Calendar(Protocol):
-    """What the cadence needs of a calendar: `add` a duration to an instant."""
-
-    minutes_per_day: int
-
-    def add(self, instant: datetime, duration: Duration | int) -> datetime: ...
-
 
 # The escalation ladder name of a cadence reminder: its step is the number of the touch due,
 # so each overdue touch is reminded once per cycle (the escalations' unique key fences it).
@@ -80,14 +71,14 @@ def scaled(duration: Duration, numerator: int, denominator: int, minutes_per_day
     return replace(duration, days=0, minutes=max(1, minutes))
 
 
-def interval(standard: FollowUp, calendar: Calendar) -> Duration:
+def interval(standard: FollowUp, calendar: BusinessCalendar) -> Duration:
     """The touch interval `i = within ÷ min_attempts`."""
     return scaled(standard.within, 1, standard.min_attempts, calendar.minutes_per_day)
 
 
 def follow(
     standard: FollowUp,
-    calendar: Calendar,
+    calendar: BusinessCalendar,
     first_touch_due_at: datetime | None,
     attempts: Iterable[Attempt],
 ) -> Cadence:
