@@ -12,6 +12,7 @@ from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.slack.alert_views import touch_reminder
 from bot.slack.home import owned_card
 from bot.slack.lead_views import lead_message, next_touch_line
+from bot.slack.sla_view import sla_summary
 from tests.unit.test_render import BEFORE_DUE, OWNER, all_text, assert_valid_message, view
 
 NEXT = datetime(2026, 11, 24, 5, 35, tzinfo=UTC)  # Tue 24 Nov 16:35 AEDT
@@ -95,3 +96,10 @@ def test_handoff_check_names_a_channel_variety_that_cannot_be_met(
     with pytest.raises(PolicyError) as error:
         with_follow_up(policy, **follow_up)
     assert error.value.problems == [problem]
+
+
+def test_sla_shows_the_cadence(policy: Policy) -> None:
+    varied = with_follow_up(policy, min_attempts=6, within="10 business days", channels=2)
+    text = str(sla_summary(varied).blocks)
+    # 10 working days of 8 hours ÷ 6 = 800 working minutes.
+    assert "6 attempts within 10d on 2+ channels, a touch every 13h20m" in text
