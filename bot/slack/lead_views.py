@@ -410,9 +410,9 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
         section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),
     ]
-    clock = clock_line(lead, policy, now)
-    if clock:
-        blocks.append(context(clock))
+    clock, touch = clock_line(lead, policy, now), next_touch_line(lead, policy, now)
+    if clock or touch:
+        blocks.append(context(clock, touch))
     if not lead.stage.is_open and lead.disposition_code:
         blocks.append(section(_outcome(lead, policy)))
     blocks.append(section(_timeline(events, policy)))

@@ -11,7 +11,7 @@ from bot.domain.lead import Stage
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.slack.alert_views import touch_reminder
 from bot.slack.home import owned_card
-from bot.slack.lead_views import lead_message, next_touch_line
+from bot.slack.lead_views import lead_card, lead_message, next_touch_line
 from bot.slack.sla_view import sla_summary
 from tests.unit.test_render import BEFORE_DUE, OWNER, all_text, assert_valid_message, view
 
@@ -103,3 +103,10 @@ def test_sla_shows_the_cadence(policy: Policy) -> None:
     text = str(sla_summary(varied).blocks)
     # 10 working days of 8 hours ÷ 6 = 800 working minutes.
     assert " on 2+ channels, a touch every 13h20m" in text
+
+
+def test_the_lead_card_shows_the_next_touch(policy: Policy) -> None:
+    lead = view(Stage.SAL, attempts=1, touches_counted=1, next_touch_due_at=NEXT)
+    card = lead_card(lead, [], policy, BEFORE_DUE)
+    assert_valid_message(card)
+    assert "Next touch due" in all_text(card) and "attempt 2 of 6" in all_text(card)
