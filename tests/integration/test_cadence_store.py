@@ -8,6 +8,7 @@ before. Business hours are Mon–Fri 09:00–17:00 Sydney (sla.yaml); 23 Novembe
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -189,3 +190,17 @@ async def test_a_new_cycle_starts_its_cadence_again(store: Store, policy: Policy
     await services.log_attempt(lead_id, REP, "call", back + timedelta(minutes=10))
     again = await services.lead(lead_id)
     assert (again.attempts, again.touches_counted) == (1, 1)  # the old cycle's six are not read
+
+
+async def test_concurrent_sweeps_remind_of_a_touch_once(store: Store, policy: Policy) -> None:
+    """Three sweeps at once (replicas, or cron over `serve`): one reminder per overdue touch."""
+    services, sweeper = await setup(store, policy)
+    leads = [await claimed_lead(services, store, f"c{n}", sydney(23, 11)) for n in range(4)]
+    for lead_id in leads:
+        await services.log_attempt(lead_id, REP, "call", sydney(23, 11, 15))
+    await sweeper.run(sydney(23, 12))
+    now = sydney(24, 16, 40)  # every lead's touch 2 (due Tue 16:35) is overdue
+    results = await asyncio.gather(*(sweeper.run(now, batch=2) for _ in range(3)))
+    assert sum(result.changed for result in results) == 4
+    assert sorted(await reminders(store)) == sorted(f"touch:{n}:1:2" for n in leads)
+    assert await touch_steps(store) == [(2, "fired")] * 4
