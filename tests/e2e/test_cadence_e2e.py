@@ -13,8 +13,9 @@ import pytest
 from bot.cli.stack import LocalStack, TravelClock
 from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
+from tests.e2e.test_escalation import post_text, sweep, thread
 
-ENTERPRISE, REP = "C0ENT", "U0REP1"
+ENTERPRISE, REP = "C0ENT", "U0REP1"  # post_text and thread read the enterprise channel
 
 
 @pytest.fixture
@@ -22,22 +23,6 @@ def policy(policy: Policy) -> Policy:
     data = snapshot(policy)
     data["follow_up"] = {"min_attempts": 6, "within": "10 business days"}
     return parse_policy(data)
-
-
-def post_text(stack: LocalStack) -> str:
-    (post,) = stack.sim.messages(ENTERPRISE)
-    return post.all_text
-
-
-def thread(stack: LocalStack) -> list[str]:
-    (post,) = stack.sim.messages(ENTERPRISE)
-    return [reply.all_text for reply in stack.sim.thread(ENTERPRISE, post.ts)]
-
-
-async def sweep(stack: LocalStack, clock: TravelClock) -> int:
-    result = await stack.handoff.sweeper.run(clock())
-    await stack.settle()
-    return result.changed
 
 
 async def press(stack: LocalStack, label: str) -> None:
