@@ -13,6 +13,7 @@ import pytest
 from bot.cli.stack import LocalStack, TravelClock
 from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
+from tests.e2e.test_crm_activity import activity, claimed
 from tests.e2e.test_escalation import post_text, sweep, thread
 
 ENTERPRISE, REP = "C0ENT", "U0REP1"  # post_text and thread read the enterprise channel
@@ -73,3 +74,28 @@ async def test_an_overdue_touch_is_reminded_once_in_the_thread(
     # Wed 09:00 + 800: 480 on Wednesday, 320 from Thursday 09:00 → Thu 14:20; on time again.
     assert "|Thu 26 Nov 14:20 AEDT>" in text and "attempt 3 of 6" in text
     assert "🔴 Next touch was due" not in text
+
+
+async def test_attempts_from_the_crm_move_the_next_touch(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    ts = await claimed(stack, clock)  # claimed at 11:10
+    clock.advance(hours=2)  # 13:10: the CRM reports a call made at 11:15, and one at 13:00
+    for activity_id, made in (("c-1", "00:15"), ("c-2", "02:00")):
+        call = {
+            "type": "attempt",
+            "kind": "call",
+            "actor": REP,
+            "id": activity_id,
+            "at": f"2026-11-23T{made}:00+00:00",
+        }
+        status, answer = await activity(stack, "hs-1", call)
+        assert status == 201, answer
+    await stack.settle()
+    message = stack.sim.message(ENTERPRISE, ts)
+    assert message is not None
+    text = message.all_text
+    # 13:00 is 105 working minutes after 11:15, under the 400 that make it count: the next
+    # touch stays 800 working minutes after 11:15, Tue 16:35.
+    assert "Attempts 2/6" in text and "|Tue 24 Nov 16:35 AEDT>" in text
+    assert "attempt 2 of 6 (1 logged too soon after the one before to count)" in text
