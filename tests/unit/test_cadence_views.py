@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.domain.cadence import interval
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.slack.alert_views import touch_reminder
@@ -101,8 +102,9 @@ def test_handoff_check_names_a_channel_variety_that_cannot_be_met(
 def test_sla_shows_the_cadence(policy: Policy) -> None:
     varied = with_follow_up(policy, min_attempts=6, within="10 business days", channels=2)
     text = str(sla_summary(varied).blocks)
-    # 10 working days of 8 hours ÷ 6 = 800 working minutes.
-    assert " on 2+ channels, a touch every 13h20m" in text
+    step = interval(varied.follow_up, varied.calendar)
+    assert step.total_minutes(480) == 800  # 10 working days of 8 hours ÷ 6
+    assert f" on 2+ channels, a touch every {step}" in text
 
 
 def test_the_lead_card_shows_the_next_touch(policy: Policy) -> None:
