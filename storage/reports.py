@@ -99,7 +99,7 @@ def _counts_query(
         "attempts_closed": _count(*window_closed),
         "attempts_covered": _count(
             *window_closed,
-            (lead.attempts >= standard.min_attempts)
+            _standard_met(now, standard.min_attempts)
             | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
         # The first feedback (any disposition, "progressing" too) within disposition_deadline.
@@ -119,6 +119,15 @@ def _counts_query(
         .where(*_in_period(start, end), *where.conditions())
         .group_by(lead.segment, lead.source, lead.owner)
     )
+
+
+def _standard_met(as_of: Any, min_attempts: int) -> Any:
+    """The follow-up standard met by `as_of`, with its span (bot/domain/cadence.py); a lead
+    whose attempts were all logged before Handoff kept the cadence (migration 0012: none
+    counted) is judged by its count, as it was then."""
+    lead = LeadRow
+    legacy = (lead.touches_counted == 0) & (lead.attempts >= min_attempts)
+    return (lead.follow_up_met_at <= as_of) | legacy
 
 
 # The stage times of the period's MQLs, as seconds since the epoch: tens of thousands of rows

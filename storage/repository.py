@@ -28,6 +28,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
+from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
@@ -120,6 +121,33 @@ _RECENT_ATTEMPTS = select(EventRow.data).where(
     EventRow.at >= bindparam("p_since"),
 )
 _ATTEMPTS_OF = select(LeadRow.attempts, LeadRow.stage).where(LeadRow.id == bindparam("p_lead_id"))
+# The attempts of the lead's current cycle: its last `attempts` attempt events (a new cycle
+# starts the count again at 0, and each counted attempt writes one event).
+_CYCLE_ATTEMPTS = (
+    select(EventRow.at, EventRow.data)
+    .where(EventRow.lead_id == bindparam("p_lead_id"), EventRow.type == "attempt")
+    .order_by(EventRow.id.desc())
+    .limit(bindparam("p_count"))
+)
+_REMIND = bindparam("p_remind", type_=LEADS.c.next_action_at.type)
+_KEEP_CADENCE = (
+    update(table(LeadRow))
+    .where(LeadRow.id == bindparam("p_lead_id"))
+    .values(
+        next_touch_due_at=bindparam("p_next_touch", type_=LEADS.c.next_touch_due_at.type),
+        touches_counted=bindparam("p_counted"),
+        follow_up_met_at=bindparam("p_met", type_=LEADS.c.follow_up_met_at.type),
+        # The sweep looks no later than the reminder of the next touch.
+        next_action_at=case(
+            (_REMIND.is_(None), LeadRow.next_action_at),
+            (LeadRow.next_action_at.is_(None), _REMIND),
+            (LeadRow.next_action_at > _REMIND, _REMIND),
+            else_=LeadRow.next_action_at,
+        ),
+    )
+)
+# The service's cadence rule for one lead: its attempts of this cycle → where it stands.
+Follow = Callable[[list[Attempt]], Cadence]
 _LOCK_LEAD = select(LeadRow.id).where(LeadRow.id == bindparam("p_lead_id")).with_for_update()
 _CRM_EVENTS_OF = select(EventRow.data).where(
     EventRow.lead_id == bindparam("p_lead_id"),
@@ -187,6 +215,8 @@ def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
             stage=Stage.SAL.value,
             disposition_due_at=bindparam("p_due"),
             final_due_at=bindparam("p_final", type_=LEADS.c.final_due_at.type),
+            # The cadence's first touch is the tier's first-touch deadline (cadence.follow).
+            next_touch_due_at=LeadRow.first_touch_due_at,
             # The feedback clocks start: look no later than the first step of either.
             next_action_at=case(
                 (LeadRow.next_action_at.is_(None), check),
@@ -426,15 +456,18 @@ class Store:
         *,
         effects: Sequence[Effect] = (),
         repeat_within: float = 10.0,
+        follow: Follow | None = None,
     ) -> int | None:
         """Count one contact attempt on an open, owned lead, with its events and `effects`; the
-        new count, or None if closed.
+        new count, or None if closed. `follow`: the lead's cadence, kept in the same transaction.
 
         The same person logging the same kind again within `repeat_within` seconds is a double
         click (or Slack's retry): it is not counted twice.
         """
         return await self.db.run(
-            lambda db: _attempt(db, lead_id, actor, kind, now, now, repeat_within, effects)[0]
+            lambda db: _attempt(
+                db, lead_id, actor, kind, now, now, repeat_within, effects, follow=follow
+            )[0]
         )
 
     async def record_attempt(
@@ -447,6 +480,7 @@ class Store:
         *,
         activity_id: str | None = None,
         effects: Sequence[Effect] = (),
+        follow: Follow | None = None,
     ) -> tuple[int | None, bool]:
         """An attempt made in the CRM at `at`, counted like `log_attempt`, with `effects`.
 
@@ -459,9 +493,11 @@ class Store:
             if _seen(db, lead_id, activity_id):
                 return int(db.execute(_ATTEMPTS_OF, {"p_lead_id": lead_id}).one()[0]), False
             if activity_id is None:
-                return _attempt(db, lead_id, actor, kind, at, now, 10.0, effects, source="crm")
+                return _attempt(
+                    db, lead_id, actor, kind, at, now, 10.0, effects, follow=follow, source="crm"
+                )
             data = {"source": "crm", "activity_id": activity_id}
-            return _attempt(db, lead_id, actor, kind, at, now, 0.0, effects, **data)
+            return _attempt(db, lead_id, actor, kind, at, now, 0.0, effects, follow=follow, **data)
 
         return await self.db.run(work)
 
@@ -635,6 +671,7 @@ class Store:
                 first_touch_due_at=back.first_touch_due_at,
                 disposition_due_at=back.disposition_due_at,
                 final_due_at=back.final_due_at,
+                next_touch_due_at=back.next_touch_due_at,
                 next_action_at=now,  # the sweep looks at its clocks again
             )
         )
@@ -748,10 +785,12 @@ def _attempt(
     now: datetime,
     repeat_within: float,
     effects: Sequence[Effect],
+    follow: Follow | None = None,
     **data: Any,
 ) -> tuple[int | None, bool]:
-    """Count an attempt made at `at` on an open, owned lead, with its events and `effects`:
-    (the count, or None if the lead is not; True if this call counted it)."""
+    """Count an attempt made at `at` on an open, owned lead, with its events, its cadence
+    (`follow`) and `effects`: (the count, or None if the lead is not; True if this call
+    counted it)."""
     since = {
         "p_lead_id": lead_id,
         "p_actor": actor,
@@ -768,8 +807,24 @@ def _attempt(
     if count == 1:
         rows.append(_event(lead_id, "first_touch", actor, at, **data))
     db.execute(_INSERT_EVENT, rows)
+    if follow is not None:
+        _keep_cadence(db, lead_id, int(count), follow)
     write_effects(db, effects, now)
     return int(count), True
+
+
+def _keep_cadence(db: Connection, lead_id: int, count: int, follow: Follow) -> None:
+    """The lead's cadence from its attempts of this cycle, written with the attempt."""
+    found = db.execute(_CYCLE_ATTEMPTS, {"p_lead_id": lead_id, "p_count": count})
+    cadence = follow([Attempt(at, str((data or {}).get("kind", ""))) for at, data in found])
+    params = {
+        "p_lead_id": lead_id,
+        "p_next_touch": cadence.next_touch_due_at,
+        "p_counted": cadence.counted,
+        "p_met": cadence.met_at,
+        "p_remind": reminder_due_at(cadence),
+    }
+    db.execute(_KEEP_CADENCE, params)
 
 
 def _attempts(db: Connection, lead_id: int) -> int | None:

@@ -143,6 +143,11 @@ class LeadRow(Base):
     info_question: Mapped[str | None] = mapped_column(Text)
     info_asked_at: Mapped[datetime | None]
     info_asked_by: Mapped[str | None] = mapped_column(String(40))
+    # The follow-up cadence: the next touch due (None once the standard is met), the attempts
+    # that count towards it, and when it was met (coverage reads it).
+    next_touch_due_at: Mapped[datetime | None]
+    touches_counted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    follow_up_met_at: Mapped[datetime | None]
     # The deal, as the CRM reports it (POST /leads/{id}/activity): stage times set once.
     opportunity_at: Mapped[datetime | None]
     won_at: Mapped[datetime | None]

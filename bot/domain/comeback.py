@@ -205,6 +205,9 @@ def new_cycle(
         "info_question": None,
         "info_asked_at": None,
         "info_asked_by": None,
+        "next_touch_due_at": None,  # the new cycle's cadence starts at its claim
+        "touches_counted": 0,
+        "follow_up_met_at": None,
     }
     fresh = replace(lead, **values, stage=Stage.MQL)
     values["stage"] = Stage.MQL.value

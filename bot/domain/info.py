@@ -113,4 +113,5 @@ def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
         else lead.first_touch_due_at,
         disposition_due_at=moved(lead.disposition_due_at, policy.disposition_deadline.clock),
         final_due_at=moved(lead.final_due_at, policy.final_deadline.clock),
+        next_touch_due_at=moved(lead.next_touch_due_at, policy.follow_up.within.clock),
     )

@@ -91,6 +91,11 @@ class LeadView:
         """Marketing has the lead's question: its owner waits, its clocks are paused."""
         return self.info_asked_at is not None
 
+    # The follow-up cadence (bot/domain/cadence.py), kept with each attempt and claim.
+    next_touch_due_at: datetime | None = None
+    touches_counted: int = 0  # attempts that count towards the standard (its span rule)
+    follow_up_met_at: datetime | None = None
+
     @property
     def display_name(self) -> str:
         return self.name or self.email

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -243,10 +244,25 @@ class Tier(_Model):
 
 
 class FollowUp(_Model):
+    """The follow-up standard: `min_attempts` over `within`, on at least `channels` channels
+    (email, call, LinkedIn; unset: any). bot/domain/cadence.py turns it into a cadence."""
+
     min_attempts: int = Field(default=6, ge=1, le=50)
     within: Duration = Duration(days=14, clock=Clock.CALENDAR)  # 6 attempts over 2 weeks
+    channels: int | None = Field(default=None, ge=1, le=3)
 
     _parse = field_validator("within", mode="before")(lambda cls, v: _duration(v))
+
+    @field_validator("channels")
+    @classmethod
+    def _variety(cls, value: int | None, info: ValidationInfo) -> int | None:
+        attempts = info.data.get("min_attempts")
+        if value is not None and attempts is not None and value > attempts:
+            raise ValueError(
+                f"{value} channels need at least {value} attempts, but min_attempts is "
+                f"{attempts}: lower channels or raise min_attempts"
+            )
+        return value
 
 
 StepAction = Literal["remind_channel", "remind_owner", "notify_manager", "reassign"]

@@ -21,8 +21,9 @@ Definitions (docs/reports.md says the same):
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
   `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
-  claim has passed by `as_of`, or the lead was dispositioned), the share that received
-  `follow_up.min_attempts` attempts or was resolved by a conversation first (an outcome of
+  claim has passed by `as_of`, or the lead was dispositioned), the share that met the follow-up
+  standard by `as_of` (`follow_up.min_attempts` attempts that count by the span rule of
+  bot/domain/cadence.py) or was resolved by a conversation first (an outcome of
   `sql`, `reject` or `nurture`: the rep reached someone, or found there is nobody to reach).
 * **Feedback completion**: of the claimed leads dispositioned or past their disposition deadline
   by `as_of`, the share dispositioned by the deadline.

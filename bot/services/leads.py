@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
-from bot.domain import escalation
+from bot.domain import cadence, escalation
 from bot.domain.access import Action
 from bot.domain.activity import AttemptIn, InfoIn, activity_time, parse_activity
 from bot.domain.comeback import Again, arrives_again, new_cycle
@@ -57,7 +58,7 @@ from bot.domain.routing import route
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views, info_views
 from bot.slack.text import person
-from storage.repository import NewLead, Store
+from storage.repository import Follow, NewLead, Store
 
 
 class Notifier(Protocol):
@@ -129,6 +130,13 @@ def lead_message_changed(lead_id: int, *users: str | None) -> list[Effect]:
     suggested rep and of `users`."""
     people = tuple(user for user in users if user)
     return [Refresh(lead_id), RefreshHomes(users=people, leads=(lead_id,))]
+
+
+def follow_up(lead: LeadView, policy: Policy) -> Follow:
+    """The cadence rule of the lead's SLA version on its owner's clock, for storage to apply to
+    the lead's attempts in the transaction that records one."""
+    calendar = policy.calendar_for(lead.owner_zone)
+    return partial(cadence.follow, policy.follow_up, calendar, lead.first_touch_due_at)
 
 
 def _missing_lead(lead_id: int | str) -> Refusal:
@@ -360,9 +368,15 @@ class Services:
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
         attempt = parse_attempt(kind)
-        check_work(lead, actor, await self.policy_for(lead), "log an attempt")
+        policy = await self.policy_for(lead)
+        check_work(lead, actor, policy, "log an attempt")
         count = await self.store.log_attempt(
-            lead_id, actor, attempt.value, now, effects=lead_message_changed(lead_id, actor)
+            lead_id,
+            actor,
+            attempt.value,
+            now,
+            effects=lead_message_changed(lead_id, actor),
+            follow=follow_up(lead, policy),
         )
         if count is None:
             raise Refusal(
@@ -673,6 +687,7 @@ class Services:
             now,
             activity_id=activity.id,
             effects=lead_message_changed(lead.id, actor),
+            follow=follow_up(lead, await self.policy_for(lead)),
         )
         if count is None:
             closed = lead.disposition_code or lead.stage.value

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from bot.domain import escalation
+from bot.domain import cadence, escalation
 from bot.domain.comeback import Cycle, new_cycle, rescore
 from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
 from bot.domain.lead import LeadView, Stage, comes_back_at
@@ -103,7 +103,10 @@ def decide(
         return _reengage(lead, current or policy, pick, now)
     if plan.recycle:
         return _new_cycle(lead, policy, pick, now)
-    change = Change(next_action_at=plan.next_at)
+    touch, later = cadence.touch_reminder(lead, now, recorded)
+    change = Change(next_action_at=min(filter(None, (plan.next_at, later)), default=None))
+    if touch is not None:
+        _remind_touch(change, lead, touch, policy, now)
     for due in plan.skip:
         change.skipped.append((due.ladder, due.index, due.step.do))
     for due in plan.fire:
@@ -115,6 +118,19 @@ def decide(
     if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
         change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
     return change
+
+
+def _remind_touch(
+    change: Change, lead: LeadView, touch: cadence.TouchDue, policy: Policy, now: datetime
+) -> None:
+    """The owner hears of an overdue touch in the lead's thread, once (fenced like a step)."""
+    change.fired.append((cadence.TOUCH_LADDER, touch.touch, "remind_owner"))
+    change.events.append(
+        ("touch_due", {"touch": touch.touch, "due": touch.due_at.isoformat(), "owner": lead.owner})
+    )
+    text = alert_views.touch_reminder(lead, touch.touch, touch.due_at, policy)
+    key = f"touch:{lead.id}:{lead.cycle}:{touch.touch}"
+    change.effects += [thread_note(lead, text, key), Refresh(lead.id)]  # the post shows it red
 
 
 def _say(

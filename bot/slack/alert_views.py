@@ -115,6 +115,19 @@ def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, no
     )
 
 
+def touch_reminder(lead: LeadView, touch: int, due: datetime, policy: Policy) -> str:
+    """A thread reply on the lead's post: its owner's next touch of the cadence is overdue."""
+    standard = policy.follow_up
+    what = f"touch {touch} of {standard.min_attempts}"
+    if touch > standard.min_attempts:
+        what = f"a touch on another channel ({standard.channels} channels needed)"
+    return (
+        f"⏰ <@{lead.owner}>, {what} was due "
+        f"{slack_date(due, policy.timezone)} (the SLA asks for {standard.min_attempts} attempts "
+        f"within {standard.within}). Log it with the buttons above when you make it."
+    )
+
+
 MAX_MENU_OPTIONS = 100  # a static select's options (Slack's Block Kit reference)
 
 

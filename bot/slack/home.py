@@ -21,7 +21,7 @@ from bot.slack.alert_views import clock_words, manager_alert
 from bot.slack.blocks import context, divider, fields, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
-from bot.slack.lead_views import attempts_line, clock_line, lead_actions
+from bot.slack.lead_views import attempts_line, clock_line, lead_actions, next_touch_line
 from bot.slack.report_views import RAG_ICONS, SHORT_LABELS, kpi_change, kpi_value
 from bot.slack.text import clip, one_line, slack_date
 
@@ -107,7 +107,8 @@ def _card(lead: LeadView, policy: Policy, now: datetime, text: str) -> list[dict
 
 def owned_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:
     text = f"🤝 {_lead_title(lead)}\n{attempts_line(lead, policy)} · {_lookup(lead)}"
-    return _card(lead, policy, now, text)
+    touch = next_touch_line(lead, policy, now)
+    return _card(lead, policy, now, f"{text}\n{touch}" if touch else text)
 
 
 def suggested_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[str, Any]]:

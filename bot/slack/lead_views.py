@@ -177,6 +177,31 @@ def attempts_line(lead: LeadView, policy: Policy) -> str:
     )
 
 
+def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
+    """The cadence of a claimed, open lead (bot/domain/cadence.py): `Next touch due Thu 10:00
+    AEDT · attempt 3 of 6`, or that the standard is met; empty for any other lead."""
+    if lead.stage is not Stage.SAL:
+        return ""
+    standard = policy.follow_up
+    variety = f" on {standard.channels}+ channels" if standard.channels else ""
+    if lead.follow_up_met_at is not None:
+        met = f"{standard.min_attempts} within {standard.within.words}{variety}"
+        return f"✅ Follow-up standard met ({met})"
+    due = lead.next_touch_due_at
+    if due is None:
+        return ""
+    touch = lead.touches_counted + 1
+    what = f"attempt {touch} of {standard.min_attempts}"
+    if touch > standard.min_attempts:
+        what = f"an attempt on another channel ({standard.channels} channels needed)"
+    state = "Next touch due" if now <= due else "🔴 Next touch was due"
+    line = f"{state} {slack_date(due, policy.timezone)} · {what}"
+    early = lead.attempts - lead.touches_counted
+    if lead.touches_counted and early > 0:
+        line += f" ({early} logged too soon after the one before to count)"
+    return line
+
+
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
     reasons = "; ".join(lead.score_reasons[:3])
     why = f"\n{one_line(reasons, 300)}" if reasons else ""
@@ -276,7 +301,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
     clock = clock_line(lead, policy, now)
     if lead.stage is Stage.SAL:
-        blocks.append(context(*(part for part in (clock, attempts_line(lead, policy)) if part)))
+        touch = next_touch_line(lead, policy, now)
+        parts = (clock, attempts_line(lead, policy), touch)
+        blocks.append(context(*(part for part in parts if part)))
     elif clock:
         blocks.append(context(clock))
     if not lead.stage.is_open:
@@ -426,6 +453,7 @@ EVENT_WORDS = {
     "engagement": "sent again with new engagement",
     "info_requested": "sent back to marketing with a question",
     "info_answered": "marketing answered: back with its owner",
+    "touch_due": "next touch overdue: owner reminded",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",
@@ -453,9 +481,9 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
         section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),
     ]
-    clock = clock_line(lead, policy, now)
-    if clock:
-        blocks.append(context(clock))
+    clock, touch = clock_line(lead, policy, now), next_touch_line(lead, policy, now)
+    if clock or touch:
+        blocks.append(context(clock, touch))
     if not lead.stage.is_open and lead.disposition_code:
         blocks.append(section(_outcome(lead, policy)))
     blocks.append(section(_timeline(events, policy)))
@@ -507,6 +535,8 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" ({ladder} at {step}%: {done})"
     elif event.type == "reassigned":
         detail = _reassigned_detail(event.data)
+    elif event.type == "touch_due":
+        detail = f" (touch {one_line(str(event.data.get('touch', '?')), 10)})"
     elif event.type == "snoozed" and event.data.get("until"):
         detail = f" until {_stored_instant(event.data['until'], policy.timezone)}"
     return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.domain.cadence import interval
 from bot.domain.policy import LADDERS, Policy
 from bot.slack.blocks import Message, context, section
 from bot.slack.text import one_line
@@ -64,8 +65,8 @@ def sla_summary(policy: Policy) -> Message:
         section(f"*Speed to lead*\n{tiers}"),
         section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
-            f"{policy.follow_up.within.words} of the claim · *first feedback* within "
-            f"{policy.disposition_deadline.words} of the claim (any disposition, "
+            f"{policy.follow_up.within.words} of the claim{_cadence(policy)} · *first feedback* "
+            f"within {policy.disposition_deadline.words} of the claim (any disposition, "
             f"“progressing” too) · *final disposition* within {_final(policy)} · recycled "
             f"leads return after {policy.recycle_after.words}"
             f" · nurtured leads are scored again after {policy.nurture_after.words}"
@@ -79,3 +80,10 @@ def sla_summary(policy: Policy) -> Message:
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+
+
+def _cadence(policy: Policy) -> str:
+    """` on 2+ channels, a touch every 13h20m` (bot/domain/cadence.py)."""
+    standard = policy.follow_up
+    variety = f" on {standard.channels}+ channels" if standard.channels else ""
+    return f"{variety}, a touch every {interval(standard, policy.calendar)}"

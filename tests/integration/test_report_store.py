@@ -188,7 +188,8 @@ async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Po
             done = attempts[-1] + timedelta(minutes=10)
             await services.dispose(lead_id, ENT, code, done, reason, note)
 
-    calls = [at(24, 11, minute) for minute in range(0, 60, 10)]  # C: six, from 11:00
+    # C: six at 11:00, 2+ working days (48+ hours) apart: each counts (bot/domain/cadence.py)
+    calls = [at(24, 11), at(26, 11), at(30, 11)] + [at(d, 11, month=12) for d in (2, 4, 8)]
     await lead("a", at(23, 9), at(23, 9, 10), at(23, 9, 15), [at(23, 9, 40)], ("qualified", None))
     await lead(
         "b",

@@ -7,14 +7,14 @@ calendar time (issue 12 item 1)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.domain import escalation
 from bot.domain.comeback import arrives_again, new_cycle, new_engagement, rescore
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 from bot.domain.info import (
     QUESTION_MAX,
     asked_at_of,
@@ -132,9 +132,9 @@ def test_a_recycled_lead_with_new_engagement_requalifies(policy: Policy) -> None
 
 
 def test_a_nurtured_lead_comes_back_after_nurture_after(policy: Policy) -> None:
-    assert policy.nurture_after == Duration(days=90)
+    assert policy.nurture_after == Duration(days=90, clock=Clock.CALENDAR)  # 90 calendar days
     back = comes_back_at(nurtured(), policy, Stage.NURTURE, MONDAY_1PM)
-    assert back == policy.calendar.add(MONDAY_1PM, Duration(days=90))
+    assert back == MONDAY_1PM + timedelta(days=90)
     assert back is not None and back > MONDAY_1PM
 
 
@@ -218,15 +218,20 @@ def test_while_marketing_has_the_question_no_clock_runs_and_the_owner_waits(
     assert refused.value.reason is Reason.NOT_READY and "Budget?" in refused.value.message
 
 
-def test_the_answer_gives_each_deadline_the_working_time_it_had_left(policy: Policy) -> None:
-    # Asked Mon 13:00 with the disposition due Mon 15:00 (2 working hours left) and the first
-    # touch overdue since Mon 12:00; answered Tue 16:00: due Tue 17:00 + 1h = Wed 10:00.
+def test_the_answer_gives_each_deadline_the_time_it_had_left_in_its_clock(policy: Policy) -> None:
+    # Asked Mon 13:00 with the feedback due Mon 15:00 (2 hours left) and the first touch
+    # overdue since Mon 12:00; answered Tue 16:00. In business time (`72 business hours`):
+    # Tue 17:00 + 1h = Wed 10:00. In calendar time (`72h`, the fixture's): Tue 16:00 + 2h.
     lead = waiting(
         disposition_due_at=datetime(2026, 11, 23, 4, 0, tzinfo=UTC),
         first_touch_due_at=datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
     )
     tuesday_4pm = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
-    back = resumed(lead, policy, tuesday_4pm)
+    assert policy.disposition_deadline.clock is Clock.CALENDAR
+    calendar_back = resumed(lead, policy, tuesday_4pm)
+    assert calendar_back.disposition_due_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # 18:00
+    business = policy.model_copy(update={"disposition_deadline": Duration.parse("72bh")})
+    back = resumed(lead, business, tuesday_4pm)
     assert back.disposition_due_at == datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # Wed 10:00
     assert back.first_touch_due_at == lead.first_touch_due_at  # overdue already: as it was
     assert (back.info_question, back.info_asked_at, back.waiting_for_info) == (None, None, False)
@@ -240,8 +245,8 @@ def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() 
     for extra in ({"requires_attempts": True}, {"reason_required": True, "reasons": ["Budget"]}):
         problem = one_problem(ask_with(**extra))
         assert "a more_info code asks marketing a question" in problem
-    problem = one_problem(lambda data: data.update(nurture_after="90 weeks"))
-    assert problem.startswith("nurture_after: '90 weeks' ")
+    problem = one_problem(lambda data: data.update(nurture_after="3 months"))
+    assert problem.startswith("nurture_after: ") and "month" in problem
 
 
 # --- the sweep at a re-engagement date ------------------------------------------------------------

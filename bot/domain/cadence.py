@@ -1,0 +1,145 @@
+"""The follow-up cadence: from the SLA's standard (`follow_up: {min_attempts, within, channels}`)
+and a lead's contact attempts, when its next touch is due and whether the standard is met.
+
+The rule (docs/sla-file.md says the same):
+
+* The touch interval is `i = within ÷ min_attempts` (whole minutes, on `within`'s clock);
+  6 attempts within 2 weeks is one touch every 2 days 8 hours.
+* Attempts are taken in time order. The first attempt counts; each later one counts only if it
+  is at least `i ÷ 2` after the previous attempt that counted. An attempt logged sooner is still
+  an attempt (the lead's count shows it) but does not move the cadence on: six attempts logged
+  overnight count as one.
+* The standard is met when `min_attempts` attempts count and, with `channels` set, they used at
+  least that many channels (email, call, LinkedIn). It is met at the time of the attempt that
+  completed it.
+* The next touch is due `i` after the last attempt that counted; before any attempt, at the
+  tier's first-touch deadline (the no-touch ladder polices that one). Once the standard is met,
+  no touch is due.
+
+Pure: no clock, no I/O; all time arithmetic goes through the lead's calendar (`add`) with
+Duration values, so each duration keeps its own clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.domain.businesstime import BusinessCalendar
+from bot.domain.durations import Duration
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import FollowUp
+
+# The escalation ladder name of a cadence reminder: its step is the number of the touch due,
+# so each overdue touch is reminded once per cycle (the escalations' unique key fences it).
+TOUCH_LADDER = "next_touch"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A contact attempt: when, and through which channel (email, call, linkedin)."""
+
+    at: datetime
+    kind: str
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Where a lead stands against the follow-up standard."""
+
+    logged: int  # every attempt
+    counted: int  # the attempts that count towards the standard (the span rule)
+    channels: int  # the channels the counted attempts used
+    met_at: datetime | None  # when the standard was met (None: not yet)
+    next_touch_due_at: datetime | None  # None once the standard is met
+
+    @property
+    def met(self) -> bool:
+        return self.met_at is not None
+
+    @property
+    def touch(self) -> int:
+        """The number of the touch due next (1 before any attempt counted)."""
+        return self.counted + 1
+
+
+def scaled(duration: Duration, numerator: int, denominator: int, minutes_per_day: int) -> Duration:
+    """`duration × numerator ÷ denominator`, in whole minutes (at least one), on the duration's
+    own clock: `replace` keeps every other field of the Duration as it is."""
+    minutes = duration.total_minutes(minutes_per_day) * numerator // denominator
+    return replace(duration, days=0, minutes=max(1, minutes))
+
+
+def interval(standard: FollowUp, calendar: BusinessCalendar) -> Duration:
+    """The touch interval `i = within ÷ min_attempts`."""
+    return scaled(standard.within, 1, standard.min_attempts, calendar.minutes_per_day)
+
+
+def follow(
+    standard: FollowUp,
+    calendar: BusinessCalendar,
+    first_touch_due_at: datetime | None,
+    attempts: Iterable[Attempt],
+) -> Cadence:
+    """The lead's cadence after `attempts` (in any order): see the module's rule."""
+    step = interval(standard, calendar)
+    gap = scaled(standard.within, 1, 2 * standard.min_attempts, calendar.minutes_per_day)
+    ordered = sorted(attempts, key=lambda attempt: attempt.at)
+    wanted = standard.channels or 1
+    counted = 0
+    kinds: set[str] = set()
+    last: datetime | None = None
+    met_at: datetime | None = None
+    for attempt in ordered:
+        if last is not None and attempt.at < calendar.add(last, gap):
+            continue  # too soon after the previous counted attempt: logged, not counted
+        counted += 1
+        kinds.add(attempt.kind)
+        last = attempt.at
+        if met_at is None and counted >= standard.min_attempts and len(kinds) >= wanted:
+            met_at = attempt.at
+    if met_at is not None:
+        due = None
+    elif last is None:
+        due = first_touch_due_at
+    else:
+        due = calendar.add(last, step)
+    return Cadence(len(ordered), counted, len(kinds), met_at, due)
+
+
+def reminder_due_at(cadence: Cadence) -> datetime | None:
+    """When the sweep reminds the owner of the next touch: at its due time, from the second
+    touch on (the first touch has its own ladder, `no_touch`); None when nothing is due."""
+    if cadence.next_touch_due_at is None or cadence.counted == 0:
+        return None
+    return cadence.next_touch_due_at
+
+
+@dataclass(frozen=True)
+class TouchDue:
+    """An overdue touch the owner is reminded of, in the lead's thread."""
+
+    touch: int  # its number: 3 is the third attempt that counts
+    due_at: datetime
+
+
+def touch_reminder(
+    lead: LeadView, now: datetime, recorded: set[tuple[str, int]]
+) -> tuple[TouchDue | None, datetime | None]:
+    """The sweep's look at a lead's cadence, from its stored columns: the touch to remind its
+    owner of now (once: `recorded` holds the reminders of this cycle already sent), or when
+    to look again (None: no reminder waits). A snoozed lead's reminder waits for the snooze's
+    end, which the escalation plan looks at."""
+    due = lead.next_touch_due_at
+    if lead.stage is not Stage.SAL or lead.owner is None or due is None:
+        return None, None
+    if lead.waiting_for_info:  # its clocks are paused while marketing has its question
+        return None, None
+    if lead.touches_counted == 0 or (TOUCH_LADDER, lead.touches_counted + 1) in recorded:
+        return None, None
+    if due > now:
+        return None, due
+    if lead.snoozed_until is not None and now < lead.snoozed_until:
+        return None, None
+    return TouchDue(lead.touches_counted + 1, due), None
