@@ -6,12 +6,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.cli.stack import LocalStack, TravelClock
 from bot.domain.lead import Stage
+from bot.domain.policy import Policy
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS, FEEDBACK = "C0ENT", "C0ESCALATE", "C0MKTFEED"
 OWNER = "U0REP1"
+
+
+@pytest.fixture
+def policy(policy: Policy) -> Policy:
+    """The shipped SLA, with a follow-up standard the first call meets: the cadence's own
+    reminders (tests/e2e/test_cadence_e2e.py) stay out of the way of the two deadlines, which
+    still run 72 hours and 2 weeks from the claim."""
+    standard = policy.follow_up.model_copy(update={"min_attempts": 1})
+    return policy.model_copy(update={"follow_up": standard})
 
 
 async def claimed(stack: LocalStack) -> None:
