@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, case, func, literal, select, text
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
 from bot.domain.report import (
+    AMOUNTS,
     NOT_ACCEPTED,
     RESOLVED_WITHOUT_ATTEMPTS,
     AttemptStandard,
@@ -28,7 +29,7 @@ from bot.domain.report import (
 )
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, EscalationRow, EventRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -112,11 +113,59 @@ def _counts_query(
             lead.disposition_due_at.is_not(None),
             lead.dispositioned_at <= lead.disposition_due_at,
         ),
+        "sqo": _count(*accepted, lead.stage == Stage.SQL.value, lead.opportunity_at.is_not(None)),
+        "opportunities": _count(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
+        "won": _count(lead.mql.is_(True), lead.won_at.is_not(None)),
+        "lost": _count(lead.mql.is_(True), lead.lost_at.is_not(None)),
+        "pipeline": _amount(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
+        "won_amount": _amount(lead.mql.is_(True), lead.won_at.is_not(None)),
+        "fit_rated": _count(lead.fit_rating.is_not(None)),
+        "fit_total": func.coalesce(func.sum(lead.fit_rating), 0),
+        "timing_rated": _count(lead.timing_rating.is_not(None)),
+        "timing_total": func.coalesce(func.sum(lead.timing_rating), 0),
     }
     return (
-        select(lead.segment, lead.source, lead.owner, *[c.label(n) for n, c in columns.items()])
+        select(*_GROUP, *[c.label(n) for n, c in columns.items()])
         .where(*_in_period(start, end), *where.conditions())
-        .group_by(lead.segment, lead.source, lead.owner)
+        .group_by(*_GROUP)
+    )
+
+
+_GROUP = (LeadRow.segment, LeadRow.source, LeadRow.owner, LeadRow.campaign)
+
+
+def _amount(*conditions: Any) -> Any:
+    return func.coalesce(func.sum(case((and_(*conditions), LeadRow.amount), else_=0)), 0)
+
+
+def _recycled_query(start: datetime, end: datetime, where: Filter) -> Any:
+    """Leads whose current cycle began in [start, end) because they came back from recycling
+    (a "recycled_back" event at or after the cycle's start; a cycle begun any other way, such
+    as a nurtured lead re-engaged, is not counted), and of those the SQLs."""
+    lead = LeadRow
+    back = (
+        select(EventRow.id)
+        .where(
+            EventRow.lead_id == lead.id,
+            EventRow.type == "recycled_back",
+            EventRow.at >= lead.cycle_started_at,
+        )
+        .exists()
+    )
+    return (
+        select(
+            *_GROUP,
+            func.count().label("recycled"),
+            _count(lead.stage == Stage.SQL.value).label("recycled_sql"),
+        )
+        .where(
+            lead.cycle > 1,
+            lead.cycle_started_at >= start,
+            lead.cycle_started_at < end,
+            back,
+            *where.conditions(),
+        )
+        .group_by(*_GROUP)
     )
 
 
@@ -129,6 +178,9 @@ _STAGE_TIMES = (
     LeadRow.claimed_at,
     LeadRow.first_touch_at,
     LeadRow.first_touch_due_at,
+    LeadRow.dispositioned_at,
+    LeadRow.opportunity_at,
+    LeadRow.won_at,
 )
 
 
@@ -140,7 +192,11 @@ def epoch(db: Connection, column: Any) -> Any:
 
 def _times_query(db: Connection, where: list[Any]) -> Any:
     epochs = [epoch(db, column) for column in _STAGE_TIMES]
-    return select(LeadRow.segment, LeadRow.source, LeadRow.owner, *epochs).where(*where)
+    return select(*_GROUP, LeadRow.stage, *epochs).where(*where)
+
+
+def _group(row: Any) -> Group:
+    return Group(row["segment"], row["source"] or "(none)", row["owner"], row["campaign"] or "(none)")
 
 
 def instant(seconds: float | None) -> datetime | None:
@@ -184,27 +240,51 @@ class ReportStore:
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
         times_where = [*_in_period(start, end), *where.conditions(), LeadRow.mql.is_(True)]
 
+        recycled_query = _recycled_query(start, end, where)
+
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
-            for row in db.execute(counts_query).mappings():
-                group = Group(row["segment"], row["source"] or "(none)", row["owner"])
-                values = {name: int(row[name]) for name in Counts.__dataclass_fields__}
-                counts[group] = counts.get(group, Counts()) + Counts(**values)
+            for query in (counts_query, recycled_query):
+                for row in db.execute(query).mappings():
+                    group = _group(row)
+                    values: dict[str, Any] = {
+                        name: (float if name in AMOUNTS else int)(row[name])
+                        for name in Counts.__dataclass_fields__
+                        if name in row
+                    }
+                    counts[group] = counts.get(group, Counts()) + Counts(**values)
             mix = {(str(code), reason): int(n) for code, reason, n in db.execute(mix_query)}
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             times = [
                 Times(
-                    Group(seg, src or "(none)", owner),
+                    Group(seg, src or "(none)", owner, campaign or "(none)"),
                     datetime.fromtimestamp(float(received), UTC),
                     instant(posted),
                     instant(claimed),
                     instant(touched),
                     instant(due),
                     instant(created),
+                    stage,
+                    instant(closed),
+                    instant(opportunity),
+                    instant(won),
                 )
-                for seg, src, owner, received, created, posted, claimed, touched, due in (
-                    db.execute(_times_query(db, times_where))
-                )
+                for (
+                    seg,
+                    src,
+                    owner,
+                    campaign,
+                    stage,
+                    received,
+                    created,
+                    posted,
+                    claimed,
+                    touched,
+                    due,
+                    closed,
+                    opportunity,
+                    won,
+                ) in db.execute(_times_query(db, times_where))
             ]
             return Facts(counts, mix, fired, times)
 

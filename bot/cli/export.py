@@ -148,10 +148,10 @@ def as_text(report: Report) -> str:
     scope = f", segment {report.segment}" if report.segment else ""
     lines = [
         f"SLA report {period.words()}{scope}"
-        + (f" ({report.period.kind} in progress)" if report.in_progress else "")
+        + (f" ({report.period.noun} in progress)" if report.in_progress else "")
     ]
     if report.empty:
-        lines.append(f"No leads this {period.kind}.")
+        lines.append(f"No leads this {period.noun}.")
     lines.append("")
     width = max(len(k.label) for k in report.headline)
     for kpi in report.headline:

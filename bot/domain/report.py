@@ -39,23 +39,23 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.domain.businesstime import BusinessCalendar
+from bot.domain.durations import Duration
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, Problem
 from bot.domain.refusal import Refusal
 
 Rag = Literal["green", "yellow", "red"]
-Unit = Literal["share", "minutes", "count"]
+Unit = Literal["share", "minutes", "count", "days", "amount", "score"]
 PERIOD_WORDS = (
     "`this-week` (the default), `last-week`, `this-month`, `last-month`, `this-quarter`, "
-    "`last-quarter`, an ISO week like `2026-W47`, a month like `2026-11` or a quarter like "
-    "`2026-Q4`"
+    "`last-quarter`, an ISO week like `2026-W47`, a month like `2026-11`, a quarter like "
+    "`2026-Q4` or a range of days like `2026-11-02..2026-11-29`"
 )
 
 # Seed 001's stages: a rejected lead (not a fit, bad data) was never a sales-accepted lead; a
@@ -68,8 +68,14 @@ RESOLVED_WITHOUT_ATTEMPTS = (Stage.SQL, Stage.REJECT, Stage.NURTURE)
 # --- periods ---------------------------------------------------------------------------------
 
 
-PeriodKind = Literal["week", "month", "quarter"]
-_ADJECTIVES: dict[PeriodKind, str] = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
+PeriodKind = Literal["week", "month", "quarter", "range"]
+_ADJECTIVES: dict[PeriodKind, str] = {
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "range": "the period's",
+}
+MAX_RANGE_DAYS = 366  # an explicit range: at most a year (a longer one is a different question)
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,27 @@ class Period:
     of its first day to midnight after its last (a week is an ISO week: Monday to Monday)."""
 
     year: int
-    number: int  # the ISO week, the month (1–12) or the quarter (1–4)
+    number: int  # the ISO week, the month (1–12) or the quarter (1–4); 0 for a range
     zone: str
     kind: PeriodKind = "week"
+    span: tuple[date, date] | None = None  # a range's first and last day (inclusive)
+
+    @classmethod
+    def between(cls, first: date, last: date, zone: str) -> Period:
+        """An explicit range of days, both inclusive."""
+        return cls(first.year, 0, zone, "range", (first, last))
+
+    @property
+    def noun(self) -> str:
+        """`week`, `month`, `quarter`, or `period` for a range ("No leads this period")."""
+        return "period" if self.kind == "range" else self.kind
 
     @property
     def label(self) -> str:
-        """`2026-W48`, `2026-11` or `2026-Q4`: the form `parse_period` reads back."""
+        """`2026-W48`, `2026-11`, `2026-Q4` or `2026-11-02..2026-11-29`: the form
+        `parse_period` reads back."""
+        if self.span is not None:
+            return f"{self.span[0].isoformat()}..{self.span[1].isoformat()}"
         if self.kind == "month":
             return f"{self.year}-{self.number:02d}"
         if self.kind == "quarter":
@@ -98,6 +118,8 @@ class Period:
 
     @property
     def first_day(self) -> date:
+        if self.span is not None:
+            return self.span[0]
         if self.kind == "month":
             return date(self.year, self.number, 1)
         if self.kind == "quarter":
@@ -106,6 +128,8 @@ class Period:
 
     @property
     def last_day(self) -> date:
+        if self.span is not None:
+            return self.span[1]
         if self.kind == "week":
             return self.first_day + timedelta(days=6)
         months = 1 if self.kind == "month" else 3
@@ -131,13 +155,23 @@ class Period:
         return _midnight(self.last_day + timedelta(days=1), self.zone)
 
     def previous(self) -> Period:
-        """The period of the same kind just before this one (the report's comparison)."""
+        """The period of the same kind just before this one (the report's comparison); for a
+        range, as many days just before it."""
+        if self.span is not None:
+            last = self.first_day - timedelta(days=1)
+            return Period.between(last - timedelta(days=self.length - 1), last, self.zone)
         return period_of(self.first_day - timedelta(days=1), self.zone, self.kind)
 
     def words(self) -> str:
         """`2026-W48 (Mon 23 – Sun 29 Nov 2026)`, `2026-11 (November 2026)`,
         `2026-Q4 (Oct – Dec 2026)`."""
         first, last = self.first_day, self.last_day
+        if self.kind == "range":
+            start = f"{first:%a} {first.day} {first:%b}" + (
+                "" if first.year == last.year else f" {first.year}"
+            )
+            days = f"{self.length} day{'' if self.length == 1 else 's'}"
+            return f"{self.label} ({start} – {last:%a} {last.day} {last:%b %Y}, {days})"
         if self.kind == "month":
             return f"{self.label} ({first:%B %Y})"
         if self.kind == "quarter":
@@ -195,6 +229,8 @@ def parse_period(text: str | None, now: datetime, zone: str) -> Period:
         kind, back = _PERIOD_NAMES[word]
         period = period_of(today, zone, kind)
         return period.previous() if back else period
+    if ".." in word:
+        return _range(word, today, zone)
     period = _explicit((text or "").strip(), zone)
     if period.start > now:
         raise Refusal(
@@ -202,6 +238,42 @@ def parse_period(text: str | None, now: datetime, zone: str) -> Period:
             f"ask for this {period.kind} or an earlier one."
         )
     return period
+
+
+def _range(word: str, today: date, zone: str) -> Period:
+    """`2026-11-02..2026-11-29`: days in the team's zone, both inclusive; refused when
+    reversed, ending after today, or longer than MAX_RANGE_DAYS."""
+    first_text, _, last_text = word.partition("..")
+    days = []
+    for text in (first_text, last_text):
+        try:
+            days.append(date.fromisoformat(text.strip()))
+        except ValueError:
+            raise Refusal(
+                f"{_shown(text)} is not a date: write a range as two dates, "
+                "like `2026-11-02..2026-11-29` (both days included)."
+            ) from None
+    first, last = days
+    if last < first:
+        raise Refusal(
+            f"{_shown(word)} ends before it starts: put the earlier day first, "
+            f"like `{last.isoformat()}..{first.isoformat()}`."
+        )
+    if last > today:
+        raise Refusal(
+            f"{_shown(word)} ends after today ({today.isoformat()}), so part of it has not "
+            f"happened yet: end it today or earlier, like `{first.isoformat()}.."
+            f"{today.isoformat()}`."
+        )
+    length = (last - first).days + 1
+    if first.year < _FIRST_YEAR:
+        raise Refusal(f"{first.year} is too long ago for a report: use {PERIOD_WORDS}.")
+    if length > MAX_RANGE_DAYS:
+        raise Refusal(
+            f"{_shown(word)} is {length} days long: a range covers at most {MAX_RANGE_DAYS} "
+            "days (ask for a quarter, or several ranges)."
+        )
+    return Period.between(first, last, zone)
 
 
 def _explicit(word: str, zone: str) -> Period:
@@ -280,12 +352,25 @@ class Counts:
     attempts_covered: int = 0  # of those: the minimum attempts, or resolved by a conversation
     feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
     feedback_on_time: int = 0
+    sqo: int = 0  # of the SQLs: reached the CRM's opportunity stage
+    opportunities: int = 0  # of the MQLs: reached the opportunity stage (SQL or not)
+    won: int = 0
+    lost: int = 0
+    pipeline: float = 0.0  # the opportunities' amounts
+    won_amount: float = 0.0  # the won deals' amounts
+    fit_rated: int = 0  # leads whose rep rated their fit (1–5)...
+    fit_total: int = 0  # ...and the sum of those ratings
+    timing_rated: int = 0
+    timing_total: int = 0
+    recycled: int = 0  # leads whose cycle began in the period, back from recycling...
+    recycled_sql: int = 0  # ...of which closed as SQL in that cycle
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _FIELDS})
 
 
 _FIELDS = fields(Counts)
+AMOUNTS = frozenset({"pipeline", "won_amount"})  # the float fields of Counts
 
 
 @dataclass(frozen=True)
@@ -295,6 +380,7 @@ class Group:
     segment: str
     source: str
     rep: str | None  # the owner; None while unclaimed
+    campaign: str = "(none)"
 
 
 @dataclass(frozen=True)
@@ -308,6 +394,10 @@ class Times:
     first_touch_at: datetime | None
     first_touch_due_at: datetime | None
     mql_at: datetime | None = None  # this cycle's MQL creation; None: `received_at`
+    stage: str | None = None  # where the lead is now (for lead velocity)
+    dispositioned_at: datetime | None = None
+    opportunity_at: datetime | None = None  # the CRM's deal stages
+    won_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -390,6 +480,7 @@ class Report:
     volume: list[Kpi]  # MQLs per segment against its weekly target
     by_segment: list[Slice]
     by_source: list[Slice]
+    by_campaign: list[Slice]  # "source · campaign"
     by_rep: list[Slice]
     dispositions: list[tuple[str, str, int]]  # code, label, leads
     reasons: list[Reason]  # most frequent first
@@ -454,6 +545,33 @@ def rag(
     return "yellow" if value >= floor else "red"
 
 
+def rag_within(value: float | None, target: float | None, margin: float) -> Rag | None:
+    """The colour of a time, where less is better: green at or under target, yellow over it by
+    less than `margin` of the target, red beyond."""
+    if value is None or target is None:
+        return None
+    if value <= target:
+        return "green"
+    return "yellow" if value <= target * (1 + margin) else "red"
+
+
+Elapsed = Callable[[datetime, datetime], int]
+
+
+def response_clock(policy: Policy) -> Elapsed:
+    """The clock a report measures response time, speed to lead and time to claim in: the
+    SLA's first-touch clock. Today every SLA duration is business time, so it is working
+    minutes on the team's calendar; this is the one place to switch it."""
+    return policy.calendar.elapsed
+
+
+def target_minutes(target: Duration | None, policy: Policy) -> float | None:
+    """A time target in the minutes `response_clock` measures."""
+    if target is None:
+        return None
+    return float(target.total_minutes(policy.calendar.minutes_per_day))
+
+
 @dataclass
 class _Durations:
     claim: list[int] = field(default_factory=list)
@@ -471,7 +589,7 @@ class _Measured:
     response: int | None  # MQL creation → first touch (seed 002's response time)
 
 
-def _measure(times: Iterable[Times], calendar: BusinessCalendar) -> list[_Measured]:
+def _measure(times: Iterable[Times], elapsed: Elapsed) -> list[_Measured]:
     """Each posted MQL's time to claim, speed to lead and response time, once per report."""
     found = []
     for item in times:
@@ -480,12 +598,12 @@ def _measure(times: Iterable[Times], calendar: BusinessCalendar) -> list[_Measur
             continue
         claim = speed = response = None
         if item.claimed_at is not None:
-            claim = calendar.elapsed(posted, max(posted, item.claimed_at))
+            claim = elapsed(posted, max(posted, item.claimed_at))
         touched = item.first_touch_at
         if touched is not None:
-            speed = calendar.elapsed(posted, max(posted, touched))
+            speed = elapsed(posted, max(posted, touched))
             created = item.mql_at or item.received_at
-            response = calendar.elapsed(created, max(created, touched))
+            response = elapsed(created, max(created, touched))
         found.append(_Measured(item.group, claim, speed, response))
     return found
 
@@ -541,7 +659,34 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
             counts.posted,
             before.sql,
             before.posted,
-            None,
+            targets.mql_to_sql_rate,
+        ),
+        (
+            "sql_to_sqo",
+            "SQL → SQO",
+            counts.sqo,
+            counts.sql,
+            before.sqo,
+            before.sql,
+            targets.sql_to_sqo_rate,
+        ),
+        (
+            "win_rate",
+            "Win rate",
+            counts.won,
+            counts.won + counts.lost,
+            before.won,
+            before.won + before.lost,
+            targets.win_rate,
+        ),
+        (
+            "recycle_to_sql",
+            "Recycle → SQL",
+            counts.recycled_sql,
+            counts.recycled,
+            before.recycled_sql,
+            before.recycled,
+            targets.recycle_to_sql_rate,
         ),
         (
             "feedback",
@@ -601,14 +746,18 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
     return kpis
 
 
-def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
-    """The duration KPIs: `None` as the fraction means the mean."""
-    rows: list[tuple[str, str, str, float | None]] = [
-        ("response_mean", "Response time from MQL creation (mean)", "response", None),
-        ("response_median", "Response time from MQL creation (median)", "response", 0.5),
-        ("speed_median", "Speed to lead from the post (median)", "speed", 0.5),
-        ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9),
-        ("claim_median", "Time to claim (median)", "claim", 0.5),
+def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:
+    """The duration KPIs: `None` as the fraction means the mean. Less is better."""
+    targets, margin = policy.targets, policy.report.yellow_margin
+    response = target_minutes(targets.response_time, policy)
+    speed = target_minutes(targets.speed_to_lead, policy)
+    claim = target_minutes(targets.time_to_claim, policy)
+    rows: list[tuple[str, str, str, float | None, float | None]] = [
+        ("response_mean", "Response time from MQL creation (mean)", "response", None, response),
+        ("response_median", "Response time from MQL creation (median)", "response", 0.5, response),
+        ("speed_median", "Speed to lead from the post (median)", "speed", 0.5, speed),
+        ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9, speed),
+        ("claim_median", "Time to claim (median)", "claim", 0.5, claim),
     ]
 
     def measure(durations: _Durations, name: str, fraction: float | None) -> float | None:
@@ -616,19 +765,144 @@ def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
         return mean(values) if fraction is None else _float(percentile(values, fraction))
 
     kpis = []
-    for key, label, name, fraction in rows:
+    for key, label, name, fraction, target in rows:
         earlier = None if before is None else measure(before, name, fraction)
+        value = measure(now, name, fraction)
         kpis.append(
             Kpi(
                 key,
                 label,
                 "minutes",
-                measure(now, name, fraction),
+                value,
+                target,
+                rag_within(value, target, margin),
                 previous=earlier,
                 detail=f"{len(getattr(now, name))} leads",
             )
         )
     return kpis
+
+
+VELOCITY_LABELS = {
+    "mql_to_sal": "MQL → SAL",
+    "sal_to_sql": "SAL → SQL",
+    "sql_to_opportunity": "SQL → opportunity",
+    "opportunity_to_won": "opportunity → won",
+}
+_DAY = 86400.0
+
+
+def _steps(item: Times) -> dict[str, float]:
+    """The calendar days one lead spent in each stage it has left (lead velocity)."""
+    found: dict[str, float] = {}
+    sql = item.stage == Stage.SQL.value
+
+    def days(start: datetime | None, end: datetime | None) -> float | None:
+        if start is None or end is None:
+            return None
+        return max(0.0, (end - start).total_seconds()) / _DAY
+
+    accepted = item.claimed_at is not None and item.stage not in [s.value for s in NOT_ACCEPTED]
+    pairs = {
+        "mql_to_sal": (item.mql_at or item.received_at, item.claimed_at) if accepted else None,
+        "sal_to_sql": (item.claimed_at, item.dispositioned_at) if sql else None,
+        "sql_to_opportunity": (item.dispositioned_at, item.opportunity_at) if sql else None,
+        "opportunity_to_won": (item.opportunity_at, item.won_at),
+    }
+    for step, pair in pairs.items():
+        if pair is not None and (spent := days(*pair)) is not None:
+            found[step] = spent
+    return found
+
+
+def _velocity(times: list[Times], earlier: list[Times], policy: Policy) -> list[Kpi]:
+    """Lead velocity (seed 002): the mean calendar days of each step, over the leads that made
+    that step."""
+    targets, margin = policy.targets.lead_velocity, policy.report.yellow_margin
+
+    def means(items: list[Times]) -> dict[str, list[float]]:
+        spent: dict[str, list[float]] = {step: [] for step in VELOCITY_LABELS}
+        for item in items:
+            for step, days in _steps(item).items():
+                spent[step].append(days)
+        return spent
+
+    now, before = means(times), means(earlier)
+    kpis = []
+    for step, label in VELOCITY_LABELS.items():
+        values, old = now[step], before[step]
+        value = sum(values) / len(values) if values else None
+        target = targets.get(step)
+        kpis.append(
+            Kpi(
+                f"velocity_{step}",
+                f"Lead velocity {label}",
+                "days",
+                value,
+                target,
+                rag_within(value, target, margin),
+                sum(old) / len(old) if old else None,
+                f"{len(values)} leads",
+            )
+        )
+    return kpis
+
+
+def _revenue(
+    counts: Counts,
+    before: Counts,
+    policy: Policy,
+    period: Period | None,
+    in_progress: bool,
+) -> list[Kpi]:
+    """Pipeline generated, won amounts and the reps' lead-quality ratings. `period`: scale the
+    weekly amount targets to it (None: a slice, which has no amount target)."""
+    targets, margin = policy.targets, policy.report.yellow_margin
+    weeks = period.length / 7 if period is not None else None
+
+    def amount(key: str, label: str, value: float, old: float, per_week: float | None) -> Kpi:
+        target = per_week * weeks if per_week is not None and weeks is not None else None
+        colour = None if in_progress else rag(value, target, margin, relative=True)
+        return Kpi(key, label, "amount", value, target, colour, old)
+
+    def quality(key: str, label: str, total: int, rated: int, old: tuple[int, int]) -> Kpi:
+        value = total / rated if rated else None
+        target = targets.lead_quality
+        earlier = old[0] / old[1] if old[1] else None
+        colour = rag(value, target, margin, relative=True)
+        return Kpi(key, label, "score", value, target, colour, earlier, f"{rated} rated")
+
+    opportunities = f"{counts.opportunities} opportunities"
+    return [
+        replace(
+            amount(
+                "pipeline",
+                "Pipeline generated",
+                counts.pipeline,
+                before.pipeline,
+                targets.pipeline_per_week,
+            ),
+            detail=opportunities,
+        ),
+        replace(
+            amount("won_amount", "Won", counts.won_amount, before.won_amount, targets.won_per_week),
+            detail=f"{counts.won} won, {counts.lost} lost",
+        ),
+        quality(
+            "quality_fit",
+            "Lead quality: fit",
+            counts.fit_total,
+            counts.fit_rated,
+            (before.fit_total, before.fit_rated),
+        ),
+        quality(
+            "quality_timing",
+            "Lead quality: timing",
+            counts.timing_total,
+            counts.timing_rated,
+            (before.timing_total, before.timing_rated),
+        ),
+    ]
 
 
 def _float(value: int | None) -> float | None:
@@ -647,10 +921,10 @@ def _slices(
     previous: Facts,
     measured: tuple[list[_Measured], list[_Measured]],
     policy: Policy,
-    key: str,
+    key: str | Callable[[Group], str],
 ) -> list[Slice]:
     def name_of(group: Group) -> str:
-        value = getattr(group, key)
+        value = key(group) if callable(key) else getattr(group, key)
         return value if value is not None else "(unclaimed)"
 
     def by_name(items: Iterable[_Measured]) -> dict[str, list[_Measured]]:
@@ -669,8 +943,11 @@ def _slices(
         earlier = _durations(before_measured.get(name, []))
         kpis = [
             Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
+            Kpi("sql", "SQLs", "count", float(now.sql), previous=float(before.sql)),
+            Kpi("opportunities", "Opportunities", "count", float(now.opportunities)),
             *_shares(now, policy, before),
-            *(k for k in _timing(times, earlier) if k.key == "speed_median"),
+            *(k for k in _timing(times, earlier, policy) if k.key == "speed_median"),
+            *_revenue(now, before, policy, None, True),
         ]
         slices.append(Slice(name, now.received, kpis))
     return slices
@@ -688,7 +965,8 @@ def build_report(
     calendar = policy.calendar
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
-    measured = (_measure(facts.times, calendar), _measure(previous.times, calendar))
+    elapsed = response_clock(policy)
+    measured = (_measure(facts.times, elapsed), _measure(previous.times, elapsed))
     now_times, before_times = _durations(measured[0]), _durations(measured[1])
     in_progress = as_of < period.end
     headline = [
@@ -701,7 +979,9 @@ def build_report(
             detail=f"{total.received} leads received",
         ),
         *_shares(total, policy, before),
-        *_timing(now_times, before_times),
+        *_timing(now_times, before_times, policy),
+        *_velocity(facts.times, previous.times, policy),
+        *_revenue(total, before, policy, period, in_progress),
     ]
     volume = []
     segments = [segment] if segment else [s.name for s in policy.segments]
@@ -739,6 +1019,7 @@ def build_report(
         volume=volume,
         by_segment=_slices(facts, previous, measured, policy, "segment"),
         by_source=_slices(facts, previous, measured, policy, "source"),
+        by_campaign=_slices(facts, previous, measured, policy, campaign_of),
         by_rep=_slices(facts, previous, measured, policy, "rep"),
         dispositions=dispositions,
         reasons=reasons,
@@ -750,6 +1031,11 @@ def build_report(
         daily_compliance=daily_compliance(period, facts.times, as_of),
         in_progress=in_progress,
     )
+
+
+def campaign_of(group: Group) -> str:
+    """A campaign's name in the report: its source and campaign (`webinar · Q4 launch`)."""
+    return f"{group.source} · {group.campaign}"
 
 
 def _volume_target(per_week: int | None, period: Period) -> tuple[float | None, str]:

@@ -123,13 +123,13 @@ def sla_report(
     known = names or {}
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
-    progress = f" ({report.period.kind} in progress)" if report.in_progress else ""
+    progress = f" ({report.period.noun} in progress)" if report.in_progress else ""
     kind = "Weekly SLA digest" if digest else "SLA report"
     title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
     headline = {kpi.key: kpi for kpi in report.headline}
     blocks: list[dict[str, Any]] = [section(title)]
     if report.empty:
-        blocks.append(section(f"No leads this {period.kind}: every figure below is zero."))
+        blocks.append(section(f"No leads this {period.noun}: every figure below is zero."))
     blocks.append(section(_rag_line(report.headline)))
     shares = [k for k in report.headline if k.unit == "share"]
     blocks.append(fields(*(_kpi_field(k) for k in [headline["mql"], *shares])))

@@ -20,6 +20,7 @@ from tests.unit.test_report_kpis import HAND_AS_OF, HAND_COMPUTED
 WEEK = Period(2026, 48, "Australia/Sydney")
 AS_OF = MONDAY + timedelta(days=7, hours=1)  # the next Monday, 12:00 in Sydney
 ENT = "U0REP1"
+CAMPAIGN = "Q4 Pipeline Webinar"  # lead_payload's
 
 
 async def history(store: Store, policy: Policy) -> Services:
@@ -65,7 +66,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
         WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter()
     )
     assert facts.counts == {
-        Group("enterprise", "webinar", ENT): Counts(
+        Group("enterprise", "webinar", ENT, CAMPAIGN): Counts(
             received=1,
             mql=1,
             complete=1,
@@ -83,7 +84,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             feedback_due=1,
             feedback_on_time=1,
         ),
-        Group("enterprise", "webinar", "U0REP2"): Counts(
+        Group("enterprise", "webinar", "U0REP2", CAMPAIGN): Counts(
             received=1,
             mql=1,
             complete=1,
@@ -96,7 +97,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             touch_due=1,
             # its disposition deadline (72 working hours) and attempt window are still ahead
         ),
-        Group("enterprise", "event", None): Counts(
+        Group("enterprise", "event", None, CAMPAIGN): Counts(
             received=1,
             mql=1,
             complete=1,
@@ -106,7 +107,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             posted=1,
             touch_due=1,
         ),
-        Group("smb", "webinar", "U0REP5"): Counts(
+        Group("smb", "webinar", "U0REP5", CAMPAIGN): Counts(
             received=1,
             mql=1,
             complete=1,
@@ -122,7 +123,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             feedback_due=1,
             feedback_on_time=1,
         ),
-        Group("enterprise", "webinar", None): Counts(
+        Group("enterprise", "webinar", None, CAMPAIGN): Counts(
             received=1,
             complete=0,
             complete_known=1,
@@ -139,7 +140,7 @@ async def test_filters_and_the_report_built_from_them(store: Store, policy: Poli
     facts = await ReportStore(store.db).facts(
         WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter(segment="smb")
     )
-    assert list(facts.counts) == [Group("smb", "webinar", "U0REP5")]
+    assert list(facts.counts) == [Group("smb", "webinar", "U0REP5", CAMPAIGN)]
     by_rep = await ReportStore(store.db).facts(
         WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter(rep=ENT)
     )
