@@ -611,7 +611,8 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     for item in policy.dispositions:
         assert f"*{item.label}*" in text
     assert "Not ICP" in text
-    assert "first-touch compliance 90%" in text
+    assert "First-touch compliance*: MQLs first touched by their deadline" in text
+    assert "target 90%" in text and "no target (`targets.win_rate`)" in text
     assert "<@U0MGR1> <@U0MGR2>" in text
 
 
