@@ -446,6 +446,21 @@ class WeeklyDigest(_Model):
         return value
 
 
+class MonthlyDigest(_Model):
+    """`report.monthly_digest`: the previous calendar month's report, for the operations review
+    (seed 001). Days 1–28 exist in every month."""
+
+    day: int = Field(default=1, ge=1, le=28)
+    time: str = "09:00"  # in the team's time zone
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if _clock(value) is None:
+            raise ValueError("24:00 is not a time to post at; use 00:00")
+        return value
+
+
 class ComplianceAlert(_Model):
     below: float = Field(default=0.8, ge=0, le=1)  # first-touch compliance under this...
     weeks: int = Field(default=2, ge=1, le=12)  # ...this many weeks running...
@@ -460,6 +475,7 @@ class ComplianceAlert(_Model):
 class ReportSettings(_Model):
     yellow_margin: float = Field(default=0.05, ge=0, le=1)  # within this under target: yellow
     weekly_digest: WeeklyDigest | None = Field(default_factory=WeeklyDigest)
+    monthly_digest: MonthlyDigest | None = Field(default_factory=MonthlyDigest)  # null: none
     compliance_alert: ComplianceAlert | None = None
 
 

@@ -181,7 +181,7 @@ def sla_report(
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
     progress = f" ({report.period.noun} in progress)" if report.in_progress else ""
-    kind = "Weekly SLA digest" if digest else "SLA report"
+    kind = f"{period.adjective.capitalize()} SLA digest" if digest else "SLA report"
     title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
     headline = {kpi.key: kpi for kpi in report.headline}
     blocks: list[dict[str, Any]] = [section(title)]
