@@ -196,7 +196,9 @@ def _times_query(db: Connection, where: list[Any]) -> Any:
 
 
 def _group(row: Any) -> Group:
-    return Group(row["segment"], row["source"] or "(none)", row["owner"], row["campaign"] or "(none)")
+    return Group(
+        row["segment"], row["source"] or "(none)", row["owner"], row["campaign"] or "(none)"
+    )
 
 
 def instant(seconds: float | None) -> datetime | None:

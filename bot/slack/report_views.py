@@ -269,9 +269,7 @@ def _pipeline_text(headline: Mapping[str, Kpi], report: Report, currency: str | 
         icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
         return f"{name} {kpi_value(kpi, currency=currency)}{icon}"
 
-    steps = " · ".join(
-        part(f"velocity_{step}", label) for step, label in VELOCITY_LABELS.items()
-    )
+    steps = " · ".join(part(f"velocity_{step}", label) for step, label in VELOCITY_LABELS.items())
     pipeline, won = headline["pipeline"], headline["won_amount"]
     return (
         f"*Lead velocity* (mean calendar days in each step): {steps}\n"
