@@ -12,6 +12,7 @@ class ActionId(StrEnum):
     REASSIGN = "reassign"  # managers only (bot/domain/access.py): the alert's rep picker
     REPORT_SHARE = "report_share"  # managers and reporters: post the report to the channel
     SNOOZE = "snooze"  # managers only: the alert's Snooze 1h button
+    RATE = "lead_rate"  # + "_fit" / "_timing": the owner's 1–5 menus on a closed lead
 
 
 class CallbackId(StrEnum):
@@ -28,3 +29,7 @@ def attempt_action(kind: str) -> str:
 
 def dispose_action(code: str) -> str:
     return f"{ActionId.DISPOSE}_{code}"
+
+
+def rate_action(rated: str) -> str:
+    return f"{ActionId.RATE}_{rated}"
