@@ -283,7 +283,9 @@ def _pipeline_text(headline: Mapping[str, Kpi], report: Report, currency: str | 
 MARKETING_COLUMNS = "MQLs · MQL→SAL · SQLs · opps · pipeline · won · win rate · fit/timing"
 
 
-def marketing_table(report: Report, currency: str | None = None, lines: int = 6) -> str:
+def marketing_table(
+    report: Report, currency: str | None = None, lines: int = 6, emphasis: bool = True
+) -> str:
     """Marketing's view (seed 000: which sources convert): by source, then by campaign, the
     MQLs, acceptance, SQLs, opportunities, pipeline, won amount, win rate and the ratings."""
 
@@ -307,10 +309,11 @@ def marketing_table(report: Report, currency: str | None = None, lines: int = 6)
         ]
         return f"• {one_line(piece.name, 60)}: {' · '.join(cells)}"
 
-    text = [f"*Sources and campaigns* ({MARKETING_COLUMNS})"]
+    bold, italic = ("*", "_") if emphasis else ("", "")
+    text = [f"{bold}Sources and campaigns{bold} ({MARKETING_COLUMNS})"]
     for title, slices in (("Source", report.by_source), ("Campaign", report.by_campaign)):
         shown = sorted(slices, key=lambda s: (-s.received, s.name))[:lines]
-        text.append(f"_{title}_")
+        text.append(f"{italic}{title}{italic}")
         text.extend(row(piece) for piece in shown)
         if len(slices) > len(shown):
             text.append(f"…and {len(slices) - len(shown)} more")
