@@ -872,7 +872,9 @@ def _revenue(
         colour = rag(value, target, margin, relative=True)
         return Kpi(key, label, "score", value, target, colour, earlier, f"{rated} rated")
 
-    opportunities = f"{counts.opportunities} opportunities"
+    opportunities = (
+        f"{counts.opportunities} opportunit{'y' if counts.opportunities == 1 else 'ies'}"
+    )
     return [
         replace(
             amount(

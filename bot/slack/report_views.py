@@ -84,8 +84,8 @@ def _amount(
         return f"{value:.{share_places}%}"
     if unit == "minutes":
         return words(int(value))
-    if unit == "days":
-        return f"{value:.1f} days"
+    if unit == "days":  # calendar time: under a day in hours and minutes
+        return words(round(value * 24 * 60)) if value < 1 else f"{value:.1f} days"
     if unit == "amount":
         return money(value, currency)
     if unit == "score":
@@ -272,7 +272,7 @@ def _pipeline_text(headline: Mapping[str, Kpi], report: Report, currency: str | 
     steps = " · ".join(part(f"velocity_{step}", label) for step, label in VELOCITY_LABELS.items())
     pipeline, won = headline["pipeline"], headline["won_amount"]
     return (
-        f"*Lead velocity* (mean calendar days in each step): {steps}\n"
+        f"*Lead velocity* (mean calendar time in each step): {steps}\n"
         f"*Pipeline generated* {part('pipeline', '').strip()} ({pipeline.detail}) · "
         f"*won* {part('won_amount', '').strip()} ({won.detail})\n"
         f"*Lead quality* (reps' rating, 1–5): {part('quality_fit', 'fit')} · "
