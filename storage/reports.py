@@ -62,8 +62,55 @@ def _count(*conditions: Any) -> Any:
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
+def _days(dialect: str, start: Any, end: Any) -> Any:
+    """Calendar days from `start` to `end` (0 when `end` is not after it), in SQL."""
+    if dialect == "postgresql":
+        spent = func.date_part("epoch", end - start) / 86400.0
+    else:
+        spent = func.julianday(end) - func.julianday(start)
+    return case((end > start, spent), else_=0.0)
+
+
+def _velocity_columns(dialect: str, accepted: tuple[Any, ...]) -> dict[str, Any]:
+    """Lead velocity as sums of calendar days and counts of leads, step by step (seed 002)."""
+    lead = LeadRow
+    created = func.coalesce(lead.cycle_started_at, lead.received_at)
+    sql = (lead.mql.is_(True), lead.stage == Stage.SQL.value, lead.dispositioned_at.is_not(None))
+    steps = {
+        "mql_to_sal": ((lead.mql.is_(True), *accepted[2:]), created, lead.claimed_at),
+        "sal_to_sql": (
+            (*sql, lead.claimed_at.is_not(None)),
+            lead.claimed_at,
+            lead.dispositioned_at,
+        ),
+        "sql_to_opportunity": (
+            (*sql, lead.opportunity_at.is_not(None)),
+            lead.dispositioned_at,
+            lead.opportunity_at,
+        ),
+        "opportunity_to_won": (
+            (lead.mql.is_(True), lead.opportunity_at.is_not(None), lead.won_at.is_not(None)),
+            lead.opportunity_at,
+            lead.won_at,
+        ),
+    }
+    columns: dict[str, Any] = {}
+    for step, (conditions, begins, ends) in steps.items():
+        days = _days(dialect, begins, ends)
+        columns[f"{step}_days"] = func.coalesce(
+            func.sum(case((and_(*conditions), days), else_=0.0)), 0.0
+        )
+        columns[f"{step}_leads"] = _count(*conditions)
+    return columns
+
+
 def _counts_query(
-    start: datetime, end: datetime, as_of: datetime, standard: AttemptStandard, where: Filter
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+    standard: AttemptStandard,
+    where: Filter,
+    dialect: str,
 ) -> Any:
     now = literal(as_of, _INSTANT)
     closed_before = literal(standard.closed_before, _INSTANT)
@@ -123,6 +170,7 @@ def _counts_query(
         "fit_total": func.coalesce(func.sum(lead.fit_rating), 0),
         "timing_rated": _count(lead.timing_rating.is_not(None)),
         "timing_total": func.coalesce(func.sum(lead.timing_rating), 0),
+        **_velocity_columns(dialect, accepted),
     }
     return (
         select(*_GROUP, *[c.label(n) for n, c in columns.items()])
@@ -178,21 +226,19 @@ _STAGE_TIMES = (
     LeadRow.claimed_at,
     LeadRow.first_touch_at,
     LeadRow.first_touch_due_at,
-    LeadRow.dispositioned_at,
-    LeadRow.opportunity_at,
-    LeadRow.won_at,
 )
 
 
 def epoch(db: Connection, column: Any) -> Any:
     if db.dialect.name == "postgresql":
         return func.date_part("epoch", column)  # double precision
-    return (func.julianday(column) - 2440587.5) * 86400.0
+    # julianday's double carries ~40 µs of noise at today's dates: to the millisecond, in SQL.
+    return func.round((func.julianday(column) - 2440587.5) * 86400.0, 3)
 
 
 def _times_query(db: Connection, where: list[Any]) -> Any:
     epochs = [epoch(db, column) for column in _STAGE_TIMES]
-    return select(*_GROUP, LeadRow.stage, *epochs).where(*where)
+    return select(*_GROUP, *epochs).where(*where)
 
 
 def _group(row: Any) -> Group:
@@ -222,9 +268,10 @@ class ReportStore:
         as_of: datetime,
         standard: AttemptStandard,
         where: Filter,
+        with_times: bool = True,
     ) -> Facts:
-        """What the database says about the leads received in [start, end)."""
-        counts_query = _counts_query(start, end, as_of, standard, where)
+        """What the database says about the leads received in [start, end); `with_times`:
+        with each MQL's stage times (a comparison period of a month or more goes without)."""
         mix_query = (
             select(LeadRow.disposition_code, LeadRow.disposition_reason, func.count())
             .where(
@@ -246,6 +293,7 @@ class ReportStore:
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
+            counts_query = _counts_query(start, end, as_of, standard, where, db.dialect.name)
             for query in (counts_query, recycled_query):
                 for row in db.execute(query).mappings():
                     group = _group(row)
@@ -257,37 +305,18 @@ class ReportStore:
                     counts[group] = counts.get(group, Counts()) + Counts(**values)
             mix = {(str(code), reason): int(n) for code, reason, n in db.execute(mix_query)}
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
-            times = [
-                Times(
-                    Group(seg, src or "(none)", owner, campaign or "(none)"),
-                    datetime.fromtimestamp(float(received), UTC),
-                    instant(posted),
-                    instant(claimed),
-                    instant(touched),
-                    instant(due),
-                    instant(created),
-                    stage,
-                    instant(closed),
-                    instant(opportunity),
-                    instant(won),
-                )
-                for (
-                    seg,
-                    src,
-                    owner,
-                    campaign,
-                    stage,
-                    received,
-                    created,
-                    posted,
-                    claimed,
-                    touched,
-                    due,
-                    closed,
-                    opportunity,
-                    won,
-                ) in db.execute(_times_query(db, times_where))
-            ]
+            groups: dict[tuple[Any, ...], Group] = {}
+            times = []
+            rows = db.execute(_times_query(db, times_where)).all() if with_times else []
+            for line in rows:
+                key = tuple(line[:4])
+                found = groups.get(key)
+                if found is None:
+                    seg, src, owner, campaign = key
+                    found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
+                group = found
+                received, created, posted, claimed, touched, due = line[4:]
+                times.append(Times(group, float(received), posted, claimed, touched, due, created))
             return Facts(counts, mix, fired, times)
 
         return await self.db.run(work)

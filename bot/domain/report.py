@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Duration
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, Problem
@@ -364,13 +366,22 @@ class Counts:
     timing_total: int = 0
     recycled: int = 0  # leads whose cycle began in the period, back from recycling...
     recycled_sql: int = 0  # ...of which closed as SQL in that cycle
+    # Lead velocity: the calendar days spent in each step, summed, over the leads that made it.
+    mql_to_sal_days: float = 0.0
+    mql_to_sal_leads: int = 0
+    sal_to_sql_days: float = 0.0
+    sal_to_sql_leads: int = 0
+    sql_to_opportunity_days: float = 0.0
+    sql_to_opportunity_leads: int = 0
+    opportunity_to_won_days: float = 0.0
+    opportunity_to_won_leads: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _FIELDS})
 
 
 _FIELDS = fields(Counts)
-AMOUNTS = frozenset({"pipeline", "won_amount"})  # the float fields of Counts
+AMOUNTS = frozenset(f.name for f in _FIELDS if f.type in ("float", float))  # float fields
 
 
 @dataclass(frozen=True)
@@ -383,21 +394,67 @@ class Group:
     campaign: str = "(none)"
 
 
-@dataclass(frozen=True)
+Seconds = float  # an instant as seconds since the Unix epoch (UTC), to the millisecond
+
+
+@dataclass(frozen=True, slots=True)
 class Times:
-    """One MQL's stage times in the period (for durations and the daily compliance)."""
+    """One MQL's stage times in the period (for durations, velocity and the daily compliance),
+    as epoch seconds: a quarter holds hundreds of thousands of them (docs/benchmarks.md)."""
 
     group: Group
-    received_at: datetime
-    posted_at: datetime | None
-    claimed_at: datetime | None
-    first_touch_at: datetime | None
-    first_touch_due_at: datetime | None
-    mql_at: datetime | None = None  # this cycle's MQL creation; None: `received_at`
-    stage: str | None = None  # where the lead is now (for lead velocity)
-    dispositioned_at: datetime | None = None
-    opportunity_at: datetime | None = None  # the CRM's deal stages
-    won_at: datetime | None = None
+    received_at: Seconds
+    posted_at: Seconds | None
+    claimed_at: Seconds | None
+    first_touch_at: Seconds | None
+    first_touch_due_at: Seconds | None
+    mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
+
+    @classmethod
+    def of(cls, group: Group, *instants: datetime | None) -> Times:
+        """From datetimes, in the order of the fields (received, posted, claimed, touched,
+        due, and optionally MQL creation)."""
+        seconds = [None if value is None else value.timestamp() for value in instants]
+        seconds += [None] * (6 - len(seconds))
+        received, posted, claimed, touched, due, created = seconds
+        assert received is not None
+        return cls(group, received, posted, claimed, touched, due, created)
+
+
+class WorkingClock:
+    """Working seconds since the start of a range of days, on a calendar: the business time
+    between two instants is a subtraction, so a quarter's durations cost one bisect each
+    instead of a walk through the days (`BusinessCalendar.elapsed` gives the same minutes)."""
+
+    def __init__(self, calendar: BusinessCalendar, first: date, last: date) -> None:
+        self.opens: list[float] = []
+        self.closes: list[float] = []
+        self.before: list[float] = []  # working seconds before each window opens
+        total = 0.0
+        day = first
+        while day <= last:
+            window = calendar.working_window(day)
+            if window is not None:
+                opens, closes = (moment.timestamp() for moment in window)
+                self.opens.append(opens)
+                self.closes.append(closes)
+                self.before.append(total)
+                total += closes - opens
+            day += timedelta(days=1)
+
+    def at(self, instant: Seconds) -> float:
+        index = bisect_right(self.opens, instant) - 1
+        if index < 0:
+            return 0.0
+        return self.before[index] + min(
+            instant - self.opens[index], self.closes[index] - self.opens[index]
+        )
+
+    def minutes(self, start: Seconds, end: Seconds) -> int:
+        """Whole working minutes from `start` to `end` (0 if `end` is not after it)."""
+        if end <= start:
+            return 0
+        return round((self.at(end) - self.at(start)) * 1000) // 60_000
 
 
 @dataclass(frozen=True)
@@ -555,14 +612,23 @@ def rag_within(value: float | None, target: float | None, margin: float) -> Rag 
     return "yellow" if value <= target * (1 + margin) else "red"
 
 
-Elapsed = Callable[[datetime, datetime], int]
-
-
-def response_clock(policy: Policy) -> Elapsed:
+def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock:
     """The clock a report measures response time, speed to lead and time to claim in: the
     SLA's first-touch clock. Today every SLA duration is business time, so it is working
-    minutes on the team's calendar; this is the one place to switch it."""
-    return policy.calendar.elapsed
+    time on the team's calendar (over the days `times` span); this is the one place to
+    switch it (a calendar clock reads an instant as itself)."""
+    calendar = policy.calendar
+    low, high = math.inf, -math.inf
+    for item in times:
+        for value in (item.received_at, item.mql_at, item.first_touch_at, item.claimed_at):
+            if value is not None:
+                low, high = min(low, value), max(high, value)
+    if low > high:
+        low = high = 0.0
+    zone = calendar.zone
+    first = datetime.fromtimestamp(low, zone).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(high, zone).date() + timedelta(days=1)
+    return WorkingClock(calendar, first, last)
 
 
 def target_minutes(target: Duration | None, policy: Policy) -> float | None:
@@ -579,44 +645,43 @@ class _Durations:
     response: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Measured:
-    """One MQL's durations in business minutes (None: that stage not reached)."""
-
-    group: Group
-    claim: int | None  # posted → claimed
-    speed: int | None  # posted → first touch
-    response: int | None  # MQL creation → first touch (seed 002's response time)
-
-
-def _measure(times: Iterable[Times], elapsed: Elapsed) -> list[_Measured]:
-    """Each posted MQL's time to claim, speed to lead and response time, once per report."""
-    found = []
+def _measure(times: Iterable[Times], clock: WorkingClock) -> dict[Group, _Durations]:
+    """Each posted MQL's time to claim, speed to lead and response time, in working minutes,
+    by group: once per report (a slice merges its groups' lists)."""
+    found: dict[Group, _Durations] = {}
+    at = clock.at
     for item in times:
         posted = item.posted_at
         if posted is None:
             continue
-        claim = speed = response = None
-        if item.claimed_at is not None:
-            claim = elapsed(posted, max(posted, item.claimed_at))
+        durations = found.get(item.group)
+        if durations is None:
+            durations = found[item.group] = _Durations()
+        opened = at(posted)
+        claimed = item.claimed_at
+        if claimed is not None:
+            durations.claim.append(_minutes(opened, at(claimed)) if claimed > posted else 0)
         touched = item.first_touch_at
         if touched is not None:
-            speed = elapsed(posted, max(posted, touched))
+            reached = at(touched)
+            durations.speed.append(_minutes(opened, reached) if touched > posted else 0)
             created = item.mql_at or item.received_at
-            response = elapsed(created, max(created, touched))
-        found.append(_Measured(item.group, claim, speed, response))
+            response = _minutes(at(created), reached) if touched > created else 0
+            durations.response.append(response)
     return found
 
 
-def _durations(measured: Iterable[_Measured]) -> _Durations:
+def _minutes(start: float, end: float) -> int:
+    """Whole minutes between two readings of a clock, in seconds (kept to the millisecond)."""
+    return round((end - start) * 1000) // 60_000
+
+
+def _merge(parts: Iterable[_Durations]) -> _Durations:
     found = _Durations()
-    for item in measured:
-        if item.claim is not None:
-            found.claim.append(item.claim)
-        if item.speed is not None:
-            found.speed.append(item.speed)
-        if item.response is not None:
-            found.response.append(item.response)
+    for part in parts:
+        found.claim += part.claim
+        found.speed += part.speed
+        found.response += part.response
     return found
 
 
@@ -789,49 +854,16 @@ VELOCITY_LABELS = {
     "sql_to_opportunity": "SQL → opportunity",
     "opportunity_to_won": "opportunity → won",
 }
-_DAY = 86400.0
 
 
-def _steps(item: Times) -> dict[str, float]:
-    """The calendar days one lead spent in each stage it has left (lead velocity)."""
-    found: dict[str, float] = {}
-    sql = item.stage == Stage.SQL.value
-
-    def days(start: datetime | None, end: datetime | None) -> float | None:
-        if start is None or end is None:
-            return None
-        return max(0.0, (end - start).total_seconds()) / _DAY
-
-    accepted = item.claimed_at is not None and item.stage not in [s.value for s in NOT_ACCEPTED]
-    pairs = {
-        "mql_to_sal": (item.mql_at or item.received_at, item.claimed_at) if accepted else None,
-        "sal_to_sql": (item.claimed_at, item.dispositioned_at) if sql else None,
-        "sql_to_opportunity": (item.dispositioned_at, item.opportunity_at) if sql else None,
-        "opportunity_to_won": (item.opportunity_at, item.won_at),
-    }
-    for step, pair in pairs.items():
-        if pair is not None and (spent := days(*pair)) is not None:
-            found[step] = spent
-    return found
-
-
-def _velocity(times: list[Times], earlier: list[Times], policy: Policy) -> list[Kpi]:
+def _velocity(counts: Counts, before: Counts, policy: Policy) -> list[Kpi]:
     """Lead velocity (seed 002): the mean calendar days of each step, over the leads that made
     that step."""
     targets, margin = policy.targets.lead_velocity, policy.report.yellow_margin
-
-    def means(items: list[Times]) -> dict[str, list[float]]:
-        spent: dict[str, list[float]] = {step: [] for step in VELOCITY_LABELS}
-        for item in items:
-            for step, days in _steps(item).items():
-                spent[step].append(days)
-        return spent
-
-    now, before = means(times), means(earlier)
     kpis = []
     for step, label in VELOCITY_LABELS.items():
-        values, old = now[step], before[step]
-        value = sum(values) / len(values) if values else None
+        leads, old = getattr(counts, f"{step}_leads"), getattr(before, f"{step}_leads")
+        value = getattr(counts, f"{step}_days") / leads if leads else None
         target = targets.get(step)
         kpis.append(
             Kpi(
@@ -841,8 +873,8 @@ def _velocity(times: list[Times], earlier: list[Times], policy: Policy) -> list[
                 value,
                 target,
                 rag_within(value, target, margin),
-                sum(old) / len(old) if old else None,
-                f"{len(values)} leads",
+                getattr(before, f"{step}_days") / old if old else None,
+                f"{leads} leads",
             )
         )
     return kpis
@@ -921,7 +953,7 @@ def _total(counts: Iterable[Counts]) -> Counts:
 def _slices(
     facts: Facts,
     previous: Facts,
-    measured: tuple[list[_Measured], list[_Measured]],
+    measured: tuple[dict[Group, _Durations], dict[Group, _Durations]],
     policy: Policy,
     key: str | Callable[[Group], str],
 ) -> list[Slice]:
@@ -929,20 +961,13 @@ def _slices(
         value = key(group) if callable(key) else getattr(group, key)
         return value if value is not None else "(unclaimed)"
 
-    def by_name(items: Iterable[_Measured]) -> dict[str, list[_Measured]]:
-        grouped: dict[str, list[_Measured]] = {}
-        for item in items:
-            grouped.setdefault(name_of(item.group), []).append(item)
-        return grouped
-
-    now_measured, before_measured = by_name(measured[0]), by_name(measured[1])
     names = sorted({name_of(group) for group in facts.counts})
     slices = []
     for name in names:
         now = _total(c for g, c in facts.counts.items() if name_of(g) == name)
         before = _total(c for g, c in previous.counts.items() if name_of(g) == name)
-        times = _durations(now_measured.get(name, []))
-        earlier = _durations(before_measured.get(name, []))
+        times = _merge(d for g, d in measured[0].items() if name_of(g) == name)
+        earlier = _merge(d for g, d in measured[1].items() if name_of(g) == name)
         kpis = [
             Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
             Kpi("sql", "SQLs", "count", float(now.sql), previous=float(before.sql)),
@@ -967,9 +992,10 @@ def build_report(
     calendar = policy.calendar
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
-    elapsed = response_clock(policy)
-    measured = (_measure(facts.times, elapsed), _measure(previous.times, elapsed))
-    now_times, before_times = _durations(measured[0]), _durations(measured[1])
+    clock = response_clock(policy, [*facts.times, *previous.times])
+    measured = (_measure(facts.times, clock), _measure(previous.times, clock))
+    now_times = _merge(measured[0].values())
+    before_times = _merge(measured[1].values()) if previous.times else None
     in_progress = as_of < period.end
     headline = [
         Kpi(
@@ -982,7 +1008,7 @@ def build_report(
         ),
         *_shares(total, policy, before),
         *_timing(now_times, before_times, policy),
-        *_velocity(facts.times, previous.times, policy),
+        *_velocity(total, before, policy),
         *_revenue(total, before, policy, period, in_progress),
     ]
     volume = []
@@ -1055,18 +1081,22 @@ def daily_compliance(
     period: Period, times: list[Times], as_of: datetime
 ) -> list[tuple[date, float | None]]:
     """First-touch compliance of the MQLs received each day of the period (None: none due)."""
-    zone = ZoneInfo(period.zone)
-    due: dict[date, int] = {}
-    met: dict[date, int] = {}
+    days = period.days
+    midnights = [_midnight(day, period.zone).timestamp() for day in days]
+    now = as_of.timestamp()
+    due = [0] * len(days)
+    met = [0] * len(days)
     for item in times:
         deadline = item.first_touch_due_at
         if deadline is None:
             continue
         touched = item.first_touch_at
-        if touched is None and deadline > as_of:
+        if touched is None and deadline > now:
             continue  # still running
-        day = item.received_at.astimezone(zone).date()
-        due[day] = due.get(day, 0) + 1
+        index = bisect_right(midnights, item.received_at) - 1
+        if not 0 <= index < len(days):
+            continue
+        due[index] += 1
         if touched is not None and touched <= deadline:
-            met[day] = met.get(day, 0) + 1
-    return [(day, share(met.get(day, 0), due.get(day, 0))) for day in period.days]
+            met[index] += 1
+    return [(day, share(met[i], due[i])) for i, day in enumerate(days)]

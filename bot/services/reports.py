@@ -86,7 +86,12 @@ class Reports:
         standard = attempt_standard(policy, now)
         facts = await self.store.facts(period.start, period.end, now, standard, where)
         earlier = period.previous()
-        before = await self.store.facts(earlier.start, earlier.end, now, standard, where)
+        # A week compares its durations with the week before; a longer period compares its
+        # counts and shares only (its stage times would double a quarter's cost).
+        durations = period.kind == "week"
+        before = await self.store.facts(
+            earlier.start, earlier.end, now, standard, where, with_times=durations
+        )
         return build_report(period, facts, before, policy, now, segment)
 
     async def first_touch(

@@ -3,6 +3,7 @@ the period's leads, and each filter."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -65,7 +66,10 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
     facts = await ReportStore(store.db).facts(
         WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter()
     )
-    assert facts.counts == {
+    velocity = [name for name in Counts.__dataclass_fields__ if name.endswith(("_days", "_leads"))]
+    # Lead velocity is measured in tests/integration/test_report_kpis_store.py.
+    counts = {g: replace(c, **dict.fromkeys(velocity, 0)) for g, c in facts.counts.items()}
+    assert counts == {
         Group("enterprise", "webinar", ENT, CAMPAIGN): Counts(
             received=1,
             mql=1,

@@ -103,7 +103,7 @@ FACTS = Facts(
     escalations={("unclaimed", "remind_channel"): 3, ("unclaimed", "reassign"): 1},
     times=[
         # posted Mon 10:00, claimed 10:10, touched 10:30: 10 and 30 working minutes
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(23, 10),
             sydney(23, 10),
@@ -112,7 +112,7 @@ FACTS = Facts(
             sydney(23, 12),
         ),
         # posted Mon 16:30, claimed 16:45, touched Tue 09:45: 15 and 75 (overnight is closed)
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(23, 16, 30),
             sydney(23, 16, 30),
@@ -121,11 +121,11 @@ FACTS = Facts(
             sydney(24, 10, 30),
         ),
         # posted Tue 11:00, claimed 12:00, touched 14:00: 60 and 180, after its 13:00 deadline
-        Times(
+        Times.of(
             SMB_WEB, sydney(24, 11), sydney(24, 11), sydney(24, 12), sydney(24, 14), sydney(24, 13)
         ),
         # posted Wed 09:00, never claimed nor touched; its 11:00 deadline has passed
-        Times(ENT_EVENT, sydney(25, 9), sydney(25, 9), None, None, sydney(25, 11)),
+        Times.of(ENT_EVENT, sydney(25, 9), sydney(25, 9), None, None, sydney(25, 11)),
     ],
 )
 BEFORE = Facts(
@@ -145,7 +145,7 @@ BEFORE = Facts(
     dispositions={},
     escalations={},
     times=[
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(16, 10),
             sydney(16, 10),
@@ -346,7 +346,7 @@ def hand_times(
     received: tuple[int, int, int], posted_minutes: int, touched: tuple[int, int, int] | None
 ) -> Times:
     posted = sydney(*received) + timedelta(minutes=posted_minutes)
-    return Times(
+    return Times.of(
         ENT_WEB, sydney(*received), posted, posted, sydney(*touched) if touched else None, None
     )
 
