@@ -29,10 +29,18 @@ Definitions (docs/reports.md says the same):
 * **Disposition mix** and **rejection reasons**, each reason tagged routing / data / definition
   by the SLA file (`problem` / `problems` of its disposition code).
 * **Conversion**: MQLs posted → SALs (accepted) → SQLs.
+* **SQL → SQO**: SQLs whose CRM deal reached the opportunity stage / SQLs.
+* **Win rate**: won / (won + lost) deals; **pipeline** and **won**: their amounts.
+* **Lead velocity**: mean calendar days of each step MQL → SAL → SQL → opportunity → won,
+  over the leads that made it.
+* **Recycle → SQL**: of the leads back from recycling in the period, the share qualified.
+* **Lead quality**: the owners' mean rating of fit and of timing (1–5), by source too.
+* **By source and by campaign**: the same KPIs for each source and source · campaign.
 * **Escalations**: steps fired in the period, by ladder and action.
 
-Colours: green at or above target, yellow under it by less than `report.yellow_margin`, red
-below that; for MQL volume the margin is relative to the target. No target, no colour.
+Colours: green at or above target (at or under it for a time), yellow off it by less than
+`report.yellow_margin`, red beyond; for MQL volume, amounts, ratings and times the margin is
+relative to the target. No target, no colour.
 """
 
 from __future__ import annotations
@@ -620,7 +628,13 @@ def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock:
     calendar = policy.calendar
     low, high = math.inf, -math.inf
     for item in times:
-        for value in (item.received_at, item.mql_at, item.first_touch_at, item.claimed_at):
+        for value in (
+            item.received_at,
+            item.mql_at,
+            item.posted_at,
+            item.first_touch_at,
+            item.claimed_at,
+        ):
             if value is not None:
                 low, high = min(low, value), max(high, value)
     if low > high:

@@ -514,3 +514,24 @@ def test_a_range_takes_a_segment_and_scales_the_volume_target(policy: Policy) ->
     report = build_report(period, Facts({}, {}, {}, []), Facts({}, {}, {}, []), policy, december)
     enterprise = next(k for k in report.volume if k.key == "enterprise")
     assert enterprise.target == 10 * 28 / 7
+
+
+def test_the_working_clock_reads_the_same_minutes_as_the_calendar(policy: Policy) -> None:
+    """A report's one table of working windows gives `BusinessCalendar.elapsed`'s whole
+    minutes, across weekends, Labour Day (Mon 5 Oct 2026 in NSW) and the move to AEDT (Sun 4
+    Oct 2026), at odd seconds and milliseconds."""
+    import random
+
+    from bot.domain.report import WorkingClock
+
+    calendar = policy.calendar
+    clock = WorkingClock(calendar, date(2026, 9, 20), date(2026, 12, 20))
+    rng = random.Random(12)
+    start = datetime(2026, 9, 21, tzinfo=UTC).timestamp()
+    span = 45 * 24 * 3600
+    for _ in range(2000):
+        a = round(start + rng.random() * span, 3)
+        b = round(a + rng.random() * rng.choice([3600, 86400, 10 * 86400]), 3)
+        expected = calendar.elapsed(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+        assert clock.minutes(a, b) == expected, (a, b)
+    assert clock.minutes(start + 100, start) == 0
