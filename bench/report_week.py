@@ -13,7 +13,8 @@ claimed, 60% touched (some late), 40% dispositioned with the example's codes and
 escalations on 5% of them. After ANALYZE, each round builds the whole report of the newest week
 (`Reports.report`, as `/sla-report` does: this week and the week before it, every KPI, by segment,
 source and rep) on each size in turn. It reports the median wall time and, of it, the time in
-the database (inside `Database.run`). Targets: 1,000,000 within 1.5x of 100,000 (a week's
+the database (inside `Database.run` and `Database.read`; the two periods are read at once,
+so this can exceed the wall time). Targets: 1,000,000 within 1.5x of 100,000 (a week's
 report costs the week, not the history), and the week's report under 1 s.
 
 The quarter: on each size that holds all of 2026-Q3 (13 weeks of `week_leads`: 600,000 and
@@ -82,6 +83,16 @@ class TimedDatabase(Database):
         started = time.perf_counter()
         try:
             return await super().run(work)
+        finally:
+            if self.timing:
+                self.run_seconds += time.perf_counter() - started
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        if self._readers is None:
+            return await super().read(work)  # through `run`, timed there
+        started = time.perf_counter()
+        try:
+            return await super().read(work)
         finally:
             if self.timing:
                 self.run_seconds += time.perf_counter() - started
