@@ -137,9 +137,26 @@ class Handoff:
             coalesce=True,
             misfire_grace_time=int(CATCH_UP.total_seconds()),
         )
+        monthly = self.services.policy.report.monthly_digest
+        if monthly is not None:
+            hour, minute = (int(part) for part in monthly.time.split(":"))
+            self.scheduler.add_job(
+                self.monthly_digest,
+                CronTrigger(
+                    day=monthly.day,
+                    hour=hour,
+                    minute=minute,
+                    timezone=self.services.policy.timezone,
+                ),
+                id="monthly-digest",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(CATCH_UP.total_seconds()),
+            )
         self.scheduler.start()
         # A server (re)started just after the digest time sends it if no replica has.
         self.background.append(asyncio.create_task(self.digest(catch_up=True)))
+        self.background.append(asyncio.create_task(self.monthly_digest(catch_up=True)))
 
     async def refresh_people(self) -> None:
         while True:
@@ -159,6 +176,12 @@ class Handoff:
             await self.digests.run(self.clock(), catch_up=CATCH_UP if catch_up else None)
         except Exception:
             log.exception("the weekly digest failed; the next replica or restart tries again")
+
+    async def monthly_digest(self, catch_up: bool = False) -> None:
+        try:
+            await self.digests.run_monthly(self.clock(), catch_up=CATCH_UP if catch_up else None)
+        except Exception:
+            log.exception("the monthly digest failed; the next replica or restart tries again")
 
     async def sweep(self) -> None:
         try:

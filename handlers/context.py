@@ -18,6 +18,7 @@ from bot.slack.ids import ActionId, CallbackId
 
 LEAD_ID = re.compile(r"^\d{1,18}$")
 REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
+RATING_CHOICE = re.compile(r"^(\d{1,18}):([1-5])$")  # "<lead id>:<rating>"
 BLOCK_LEAD = re.compile(r"_(\d{1,18})$")  # a block id ending in the lead's id
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 ESCAPED_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -49,6 +50,13 @@ class Asked:
         if self.lead_id is None:
             raise Refusal("This button does not carry a lead Handoff knows; nothing was changed.")
         return self.lead_id
+
+    def rating(self) -> dict[str, int]:
+        """What a rating menu chose (`{"fit": 4}`); Refusal if it names no rating 1–5."""
+        rated, _, number = self.choice.partition(":")
+        if not number.isdigit():
+            raise Refusal("This choice does not carry a rating from 1 to 5; nothing was changed.")
+        return {rated: int(number)}
 
     def rep(self) -> str:
         """The rep a Reassign menu's choice names; Refusal if it names none."""
@@ -103,6 +111,15 @@ def _press(pressed: dict[str, Any]) -> Asked:
             named = lead_id(str(value or "").partition(":")[0])
             return Asked(Action.REASSIGN, named, rep_chosen=False)
         return Asked(Action.REASSIGN, int(found[1]), found[2])
+    if action_id.startswith(f"{ActionId.RATE}_"):
+        # A rating menu on a closed lead: the option is "<lead id>:<1–5>".
+        option = pressed.get("selected_option")
+        value = str(option.get("value") or "") if isinstance(option, dict) else ""
+        found = RATING_CHOICE.match(value)
+        rated = action_id.removeprefix(f"{ActionId.RATE}_")
+        if found is None:
+            return Asked(Action.RATE, lead_id(value.partition(":")[0]), f"{rated}:")
+        return Asked(Action.RATE, int(found[1]), f"{rated}:{found[2]}")
     for prefix, action in BUTTONS.items():
         if action_id == prefix or action_id.startswith(f"{prefix}_"):
             choice = action_id.removeprefix(f"{prefix}_") if action_id != prefix else ""

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import WebhookResponse
 
 from bot.domain.access import Action
+from bot.domain.lead import RATED
 from bot.domain.plan import Goal, parse_goal
 from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
@@ -237,11 +238,14 @@ class Listeners:
         selected = values.get("reason", {}).get("reason", {}).get("selected_option") or {}
         note = values.get("note", {}).get("note", {}).get("value")
         reason = selected.get("value")
+        ratings = _ratings(values)
         # A refusal shows on the modal's reason input (see `failed`).
         await self.services.dispose(
             form.lead_id, _user(context), form.choice, self.clock(), reason=reason, note=note
         )
         self.metrics.inc("dispositions_total")
+        if ratings:  # optional: the owner's rating of fit and timing, kept as an event too
+            await self.services.rate(form.lead_id, _user(context), ratings, self.clock())
         await ack()
 
     async def submit_question(
@@ -287,6 +291,11 @@ class Listeners:
             form.where,
         )
         await ack()
+
+    async def rate(self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond) -> None:
+        await ack()
+        chosen = asked(context)
+        await self.services.rate(chosen.lead(), _user(context), chosen.rating(), self.clock())
 
     async def reassign(
         self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
@@ -392,6 +401,7 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.action(ActionId.REASSIGN.value)(listeners.reassign)
     app.action(ActionId.SNOOZE.value)(listeners.snooze)
     app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
+    app.action(re.compile(f"^{ActionId.RATE.value}_"))(listeners.rate)
     app.view(CallbackId.DISPOSE_MODAL.value)(listeners.submit_disposition)
     app.action(ActionId.INFO_ANSWER.value)(listeners.answer)
     app.view(CallbackId.INFO_MODAL.value)(listeners.submit_question)
@@ -417,6 +427,17 @@ def _input(body: dict[str, Any], name: str) -> str | None:
     values = body["view"].get("state", {}).get("values", {})
     value = values.get(name, {}).get(name, {}).get("value")
     return value if isinstance(value, str) else None
+
+
+def _ratings(values: dict[str, Any]) -> dict[str, int]:
+    """The disposition modal's optional 1–5 menus, as chosen (none chosen: empty)."""
+    found = {}
+    for rated in RATED:
+        option = values.get(rated, {}).get(rated, {}).get("selected_option") or {}
+        value = str(option.get("value") or "")
+        if value.isdigit():
+            found[rated] = int(value)
+    return found
 
 
 def _user(context: AsyncBoltContext) -> str:

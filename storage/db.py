@@ -65,10 +65,18 @@ class Database:
         self.engine = create_engine(url)
         self._sqlite: Engine | None = None
         self._connection: Connection | None = None  # SQLite's one connection, kept open
+        self._readers: Engine | None = None  # SQLite: long reads beside the event loop
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
             self._sqlite = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0)
             event.listen(self._sqlite, "connect", _sqlite_pragmas)
+            self._readers = sqlalchemy.create_engine(
+                sync_url,
+                pool_size=2,
+                max_overflow=2,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._readers, "connect", _sqlite_pragmas)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in one transaction: committed if it returns, else rolled back."""
@@ -79,6 +87,20 @@ class Database:
                 return work(self._connection)
         async with self.engine.begin() as connection:
             return await connection.run_sync(work)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run read-only `work` that may take long (a quarter's report): on SQLite in a thread,
+        on a connection of its own (a WAL reader never blocks the writer), so the event loop
+        keeps answering Slack; on PostgreSQL as `run`."""
+        readers = self._readers
+        if readers is None:
+            return await self.run(work)
+
+        def read() -> T:
+            with readers.connect() as connection, connection.begin():
+                return work(connection)
+
+        return await asyncio.to_thread(read)
 
     async def checkpoints(self, every: float = 2.0) -> None:
         """Checkpoint the SQLite WAL in a thread, forever (run as a task while serving).
@@ -103,6 +125,8 @@ class Database:
             self._connection.close()
         if self._sqlite is not None:
             self._sqlite.dispose()
+        if self._readers is not None:
+            self._readers.dispose()
 
 
 class GroupCommit(Generic[T, R]):

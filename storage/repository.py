@@ -681,6 +681,34 @@ class Store:
         event = _event(lead.id, "info_answered", actor, now, **data)
         return await self.db.run(_if_changed(statement, [event], effects, now))
 
+    async def rate(
+        self,
+        lead_id: int,
+        actor: str,
+        ratings: dict[str, int],
+        now: datetime,
+        effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Store the owner's ratings (`fit`, `timing`: 1–5) on the dispositioned lead, with a
+        "rated" event and `effects`, in one transaction; False when they were already so (a
+        double click or Slack's retry changes nothing)."""
+        columns = {f"{name}_rating": value for name, value in ratings.items()}
+        differs = [getattr(LeadRow, column).is_distinct_from(v) for column, v in columns.items()]
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead_id, LeadRow.dispositioned_at.is_not(None), or_(*differs))
+            .values(**columns)
+        )
+
+        def work(db: Connection) -> bool:
+            if not columns or db.execute(statement).rowcount != 1:
+                return False
+            db.execute(_INSERT_EVENT, _event(lead_id, "rated", actor, now, **ratings))
+            write_effects(db, effects, now)
+            return True
+
+        return await self.db.run(work)
+
     async def reassign(
         self,
         lead: LeadView,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -71,6 +72,7 @@ OPEN_SAL = "stage = 'sal'"
 OPEN = "stage IN ('mql', 'sal')"
 UNTOUCHED = "first_touch_at IS NULL"
 HOME_PENDING = "kind = 'home' AND state = 'pending'"
+RECYCLED = "cycle > 1"  # a lead in its second cycle or later (back from recycling)
 
 
 def _partial_index(name: str, column: str, predicate: str) -> Index:
@@ -87,6 +89,7 @@ class LeadRow(Base):
         _partial_index("ix_leads_touch_due_open", "first_touch_due_at", f"{OPEN} AND {UNTOUCHED}"),
         _partial_index("ix_leads_feedback_due_open", "disposition_due_at", OPEN_SAL),
         _partial_index("ix_leads_final_due_open", "final_due_at", OPEN_SAL),
+        _partial_index("ix_leads_cycle_started_recycled", "cycle_started_at", RECYCLED),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -153,6 +156,9 @@ class LeadRow(Base):
     won_at: Mapped[datetime | None]
     lost_at: Mapped[datetime | None]
     amount: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+    # The owner's rating after a disposition, 1–5 each (the "rated" events keep the history).
+    fit_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    timing_rating: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class EventRow(Base):

@@ -14,7 +14,7 @@ from statistics import median
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.cli.stack import CHANNELS, PEOPLE, LocalStack, TravelClock, start_stack
+from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.domain.lead import LeadView
 from bot.services.policies import load_policy
 from bot.simulator.text import mrkdwn_to_plain
@@ -150,15 +150,27 @@ class Demo:
             ),
             "Bad data": ("Wrong contact", "Form was filled in by an agency on their behalf."),
         }
+        # The owner's optional rating of fit and timing: in the modal, or on the message.
+        modal_ratings = {"Not a fit": {"fit": "1 poor fit", "timing": "2 a year out"}}
+        message_ratings = [("5 ideal fit", "4 this quarter"), ("4 good fit", "3 this year")]
+        qualified: list[LeadView] = []
         for lead, label in zip(leads, plan, strict=False):
             owner = (await self.lead(lead.external_id)).owner or "U0MGR1"
             self.clock.advance(minutes=23)
             await self.press(owner, label, lead.external_id)
             if label in reasons:
                 reason, note = reasons[label]
-                await self.stack.driver.submit_view(owner, {"reason": reason, "note": note})
+                ratings = modal_ratings.get(label, {})
+                values: dict[str, Any] = {"reason": reason, "note": note, **ratings}
+                await self.stack.driver.submit_view(owner, values)
                 await self.stack.settle()
-                self.say(f"           … and sent the modal: {reason} / “{note}”")
+                rated = f" and rated it {', '.join(ratings.values())}" if ratings else ""
+                self.say(f"           … and sent the modal: {reason} / “{note}”{rated}")
+            if label == "Qualified" and len(qualified) < len(message_ratings):
+                fit, timing = message_ratings[len(qualified)]
+                await self._rate(owner, lead, fit, timing)
+            if label == "Qualified":
+                qualified.append(lead)
             if label == "Unable to contact":
                 refusal = self.stack.sim.ephemerals(user=owner)[-1].text
                 self.say(f"           … privately: {refusal}")
@@ -166,6 +178,37 @@ class Demo:
                     self.clock.advance(hours=3)
                     await self.press(owner, ATTEMPTS[attempt % 3], lead.external_id)
                 await self.press(owner, label, lead.external_id)
+
+    async def _rate(self, owner: str, lead: LeadView, fit: str, timing: str) -> None:
+        """The owner picks a fit and a timing on the closed lead's message (one click each)."""
+        assert lead.message_channel is not None
+        for action_id, option in (("lead_rate_fit", fit), ("lead_rate_timing", timing)):
+            await self.stack.driver.choose(
+                owner,
+                option,
+                channel=lead.message_channel,
+                action_id=action_id,
+                message_ts=lead.message_ts,
+            )
+        await self.stack.settle()
+        self.say(f"           … and rated it on the message: {fit}, {timing}")
+
+    async def crm(self) -> None:
+        """The CRM reports an opportunity on the first qualified lead."""
+        qualified = [lead for lead in await self._leads() if lead.stage.value == "sql"]
+        if not qualified:
+            return
+        lead = qualified[0]
+        self.clock.advance(minutes=40)
+        body = {"type": "stage", "stage": "opportunity", "amount": 48000, "currency": "AUD"}
+        url = f"{self.stack.base_url}/leads/{lead.external_id}/activity"
+        headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        async with self.stack.session.post(url, json=body, headers=headers) as response:
+            status = response.status
+        when = team_time(self.clock(), self.stack.services.policy.timezone)
+        self.say(
+            f"  {when}  the CRM: {lead.display_name} is an opportunity of AUD 48,000 → {status}"
+        )
 
     async def _leads(self) -> list[LeadView]:
         store = self.stack.services.store
@@ -300,6 +343,7 @@ async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | 
             )
             await demo.intake(leads)
             await demo.work()
+            await demo.crm()
             await demo.escalate()
             demo.transcript()
             await demo.summary()

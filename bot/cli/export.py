@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.durations import words
 from bot.domain.report import Kpi, Report
-from bot.slack.report_views import conversion, kpi_value
+from bot.slack.report_views import conversion, kpi_target, kpi_value, marketing_table
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
 
@@ -63,6 +63,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         },
         "by_segment": slices(report.by_segment),
         "by_source": slices(report.by_source),
+        "by_campaign": slices(report.by_campaign),
         "by_rep": slices(report.by_rep),
         "dispositions": [
             {"code": code, "label": label, "leads": n} for code, label, n in report.dispositions
@@ -116,6 +117,7 @@ def as_csv(report: Report) -> str:
     for section, slices in (
         ("segment", report.by_segment),
         ("source", report.by_source),
+        ("campaign", report.by_campaign),
         ("rep", report.by_rep),
     ):
         for piece in slices:
@@ -148,15 +150,15 @@ def as_text(report: Report) -> str:
     scope = f", segment {report.segment}" if report.segment else ""
     lines = [
         f"SLA report {period.words()}{scope}"
-        + (f" ({report.period.kind} in progress)" if report.in_progress else "")
+        + (f" ({report.period.noun} in progress)" if report.in_progress else "")
     ]
     if report.empty:
-        lines.append(f"No leads this {period.kind}.")
+        lines.append(f"No leads this {period.noun}.")
     lines.append("")
     width = max(len(k.label) for k in report.headline)
     for kpi in report.headline:
         colour = f" {RAG_WORDS[kpi.rag]}" if kpi.rag else ""
-        target = f" (target {kpi.target:.0%})" if kpi.target is not None else ""
+        target = f" ({kpi_target(kpi)})" if kpi.target is not None else ""
         change = (
             "" if kpi.change is None else f"  vs {report.previous_period.label}: {_change(kpi)}"
         )
@@ -173,9 +175,14 @@ def as_text(report: Report) -> str:
         )
     )
     lines.append("Conversion: " + conversion(report, arrow="->", missing="-"))
+    lines.append("")
+    shown = len(report.by_source) + len(report.by_campaign)
+    lines.extend(marketing_table(report, lines=shown, emphasis=False).splitlines())
+    lines.append("")
     for title, slices in (
         ("By segment", report.by_segment),
         ("By source", report.by_source),
+        ("By campaign", report.by_campaign),
         ("By rep", report.by_rep),
     ):
         lines.append(f"{title}:")
@@ -202,4 +209,6 @@ def _change(kpi: Kpi) -> str:
         return f"{change * 100:+.0f} pts"
     if kpi.unit == "minutes":
         return ("+" if change >= 0 else "-") + words(abs(int(change)))
-    return f"{change:+.0f}"
+    if kpi.unit in ("days", "score"):
+        return f"{change:+.1f}"
+    return f"{change:+,.0f}"

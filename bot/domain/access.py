@@ -21,6 +21,7 @@ class Action(StrEnum):
     SNOOZE = "snooze"
     SLA_REPORT = "sla_report"
     AWAY_FOR_OTHERS = "away_for_others"
+    RATE = "rate"  # the owner rates a closed lead's fit and timing
 
 
 class Role(StrEnum):
@@ -38,6 +39,7 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.SNOOZE: frozenset({Role.MANAGER}),
     Action.SLA_REPORT: frozenset({Role.MANAGER, Role.REPORTER}),
     Action.AWAY_FOR_OTHERS: frozenset({Role.MANAGER}),
+    Action.RATE: frozenset({Role.OWNER}),
 }
 """The whole table. A new command adds its action and its row here, and its refusal below."""
 
@@ -112,6 +114,8 @@ def refusal(
                 f"{doing or 'run `/sla-report`'}. Ask a manager to add you to `reporters` in "
                 "sla.yaml."
             )
+        case Action.RATE:
+            return f"Only {owner} can rate it: the rating is the owner's judgement of the lead."
         case Action.AWAY_FOR_OTHERS:
             return (
                 "Sorry, only the sales managers can set someone else away. "

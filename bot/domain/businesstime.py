@@ -57,6 +57,10 @@ class BusinessCalendar:
             self._working[day] = known
         return known
 
+    def working_window(self, day: date) -> tuple[datetime, datetime] | None:
+        """When `day`'s working time opens and closes, or None on a closed day."""
+        return self._window(day) if self.is_working_day(day) else None
+
     def _window(self, day: date) -> tuple[datetime, datetime]:
         known = self._windows.get(day)
         if known is None:

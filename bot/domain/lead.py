@@ -95,6 +95,9 @@ class LeadView:
     next_touch_due_at: datetime | None = None
     touches_counted: int = 0  # attempts that count towards the standard (its span rule)
     follow_up_met_at: datetime | None = None
+    # The owner's rating after the disposition, 1–5 each (None: not rated).
+    fit_rating: int | None = None
+    timing_rating: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -236,3 +239,21 @@ def comes_back_at(lead: LeadView, policy: Policy, stage: Stage, now: datetime) -
 def snoozed_until(lead: LeadView, policy: Policy, now: datetime, hours: int) -> datetime:
     """The end of a snooze of `hours` working hours from `now`, on the lead's clock."""
     return policy.calendar_for(lead.owner_zone).add(now, 60 * hours)
+
+
+RATINGS = (1, 2, 3, 4, 5)
+RATED = ("fit", "timing")  # what the owner rates: how well the lead fits, and its timing
+
+
+def check_rating(lead: LeadView, actor: str, policy: Policy, ratings: dict[str, int]) -> None:
+    """Raise Refusal unless `actor` may rate the lead with `ratings` now: its owner, after
+    the disposition, each rating 1 to 5 of fit or timing."""
+    for name, value in ratings.items():
+        if name not in RATED or value not in RATINGS:
+            raise Refusal(f"A rating is fit or timing from 1 to 5, not {name} {value}.")
+    if not allowed(Action.RATE, actor, policy, lead):
+        raise Refusal(refusal(Action.RATE, actor, policy, lead), Reason.NOT_ALLOWED)
+    if lead.stage.is_open or lead.dispositioned_at is None:
+        raise Refusal(
+            "Rate a lead after its disposition: mark the outcome first.", Reason.NOT_READY
+        )

@@ -413,28 +413,91 @@ class Disposition(_Model):
         return self.problems.get(reason or "", self.problem)
 
 
-def _target_share(value: Any) -> Any:
-    """A KPI target is a share: 70 or 1.5 get a message saying how to write one."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:
-        raise ValueError(f"{value:g} is outside 0–100%: write a share between 0 and 1 (0.7 = 70%)")
-    return value
+SHARE_TARGETS = (
+    "first_touch_compliance",
+    "acceptance_rate",
+    "sal_to_sql_rate",
+    "mql_to_sql_rate",
+    "sql_to_sqo_rate",
+    "recycle_to_sql_rate",
+    "win_rate",
+    "data_completeness",
+    "feedback_completion",
+    "icp_match",
+    "attempts_coverage",
+)
+VELOCITY_STEPS = ("mql_to_sal", "sal_to_sql", "sql_to_opportunity", "opportunity_to_won")
+
+
+def _share_target(value: Any) -> Any:
+    """A KPI target that is a share: between 0 and 1, with a message a person can act on."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a share between 0 and 1 (0.7 = 70%)")
+    if not 0 <= value <= 1:
+        hint = f": write {value / 100:g} for {value:g}%" if 1 < value <= 100 else ""
+        raise ValueError(f"{value:g} is not a share between 0 and 1 (0.7 = 70%){hint}")
+    return float(value)
 
 
 class Targets(_Model):
-    _shares = field_validator("*", mode="before")(lambda cls, v: _target_share(v))
+    """`targets:` what each KPI is coloured against (docs/reports.md). Shares are 0..1;
+    times are durations in the SLA's clock; lead velocity is calendar days per step."""
 
-    first_touch_compliance: float | None = Field(default=None, ge=0, le=1)
-    acceptance_rate: float | None = Field(default=None, ge=0, le=1)  # MQL → SAL
-    sal_to_sql_rate: float | None = Field(default=None, ge=0, le=1)
-    data_completeness: float | None = Field(default=None, ge=0, le=1)
-    feedback_completion: float | None = Field(default=None, ge=0, le=1)
-    icp_match: float | None = Field(default=None, ge=0, le=1)
-    attempts_coverage: float | None = Field(default=None, ge=0, le=1)
+    first_touch_compliance: float | None = None
+    acceptance_rate: float | None = None  # MQL → SAL
+    sal_to_sql_rate: float | None = None
+    mql_to_sql_rate: float | None = None
+    sql_to_sqo_rate: float | None = None  # SQLs that became opportunities in the CRM
+    recycle_to_sql_rate: float | None = None  # leads back from recycle that became SQLs
+    win_rate: float | None = None  # won ÷ closed opportunities
+    data_completeness: float | None = None
+    feedback_completion: float | None = None
+    icp_match: float | None = None
+    attempts_coverage: float | None = None
+    response_time: Duration | None = None  # MQL creation → first touch (mean and median)
+    speed_to_lead: Duration | None = None  # posted → first touch (median and p90)
+    time_to_claim: Duration | None = None  # posted → claimed (median)
+    lead_velocity: dict[str, float] = Field(default_factory=dict)  # step → calendar days
+    lead_quality: float | None = Field(default=None, ge=1, le=5)  # the reps' 1–5 rating
+    pipeline_per_week: float | None = Field(default=None, ge=0, le=1e12)  # opportunity amounts
+    won_per_week: float | None = Field(default=None, ge=0, le=1e12)  # won amounts
     mql_per_week: dict[str, int] = Field(default_factory=dict)
+
+    _shares = field_validator(*SHARE_TARGETS, mode="before")(lambda cls, v: _share_target(v))
+    _times = field_validator("response_time", "speed_to_lead", "time_to_claim", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+    @field_validator("lead_velocity")
+    @classmethod
+    def _velocity(cls, value: dict[str, float]) -> dict[str, float]:
+        for step, days in value.items():
+            if step not in VELOCITY_STEPS:
+                raise ValueError(f"{step!r} is not a step: use {', '.join(VELOCITY_STEPS)}")
+            if not 0 < days <= 3650:
+                raise ValueError(f"{step}: {days:g} is not a number of days above 0")
+        return value
 
 
 class WeeklyDigest(_Model):
     day: Weekday = "mon"
+    time: str = "09:00"  # in the team's time zone
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if _clock(value) is None:
+            raise ValueError("24:00 is not a time to post at; use 00:00")
+        return value
+
+
+class MonthlyDigest(_Model):
+    """`report.monthly_digest`: the previous calendar month's report, for the operations review
+    (seed 001). Days 1–28 exist in every month."""
+
+    day: int = Field(default=1, ge=1, le=28)
     time: str = "09:00"  # in the team's time zone
 
     @field_validator("time")
@@ -459,6 +522,7 @@ class ComplianceAlert(_Model):
 class ReportSettings(_Model):
     yellow_margin: float = Field(default=0.05, ge=0, le=1)  # within this under target: yellow
     weekly_digest: WeeklyDigest | None = Field(default_factory=WeeklyDigest)
+    monthly_digest: MonthlyDigest | None = Field(default_factory=MonthlyDigest)  # null: none
     compliance_alert: ComplianceAlert | None = None
 
 

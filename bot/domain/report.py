@@ -30,33 +30,43 @@ Definitions (docs/reports.md says the same):
 * **Disposition mix** and **rejection reasons**, each reason tagged routing / data / definition
   by the SLA file (`problem` / `problems` of its disposition code).
 * **Conversion**: MQLs posted → SALs (accepted) → SQLs.
+* **SQL → SQO**: SQLs whose CRM deal reached the opportunity stage / SQLs.
+* **Win rate**: won / (won + lost) deals; **pipeline** and **won**: their amounts.
+* **Lead velocity**: mean calendar days of each step MQL → SAL → SQL → opportunity → won,
+  over the leads that made it.
+* **Recycle → SQL**: of the leads back from recycling in the period, the share qualified.
+* **Lead quality**: the owners' mean rating of fit and of timing (1–5), by source too.
+* **By source and by campaign**: the same KPIs for each source and source · campaign.
 * **Escalations**: steps fired in the period, by ladder and action.
 
-Colours: green at or above target, yellow under it by less than `report.yellow_margin`, red
-below that; for MQL volume the margin is relative to the target. No target, no colour.
+Colours: green at or above target (at or under it for a time), yellow off it by less than
+`report.yellow_margin`, red beyond; for MQL volume, amounts, ratings and times the margin is
+relative to the target. No target, no colour.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
+from bot.domain.durations import Duration
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, Problem
 from bot.domain.refusal import Refusal
 
 Rag = Literal["green", "yellow", "red"]
-Unit = Literal["share", "minutes", "count"]
+Unit = Literal["share", "minutes", "count", "days", "amount", "score"]
 PERIOD_WORDS = (
     "`this-week` (the default), `last-week`, `this-month`, `last-month`, `this-quarter`, "
-    "`last-quarter`, an ISO week like `2026-W47`, a month like `2026-11` or a quarter like "
-    "`2026-Q4`"
+    "`last-quarter`, an ISO week like `2026-W47`, a month like `2026-11`, a quarter like "
+    "`2026-Q4` or a range of days like `2026-11-02..2026-11-29`"
 )
 
 # Seed 001's stages: a rejected lead (not a fit, bad data) was never a sales-accepted lead; a
@@ -69,8 +79,14 @@ RESOLVED_WITHOUT_ATTEMPTS = (Stage.SQL, Stage.REJECT, Stage.NURTURE)
 # --- periods ---------------------------------------------------------------------------------
 
 
-PeriodKind = Literal["week", "month", "quarter"]
-_ADJECTIVES: dict[PeriodKind, str] = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
+PeriodKind = Literal["week", "month", "quarter", "range"]
+_ADJECTIVES: dict[PeriodKind, str] = {
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "range": "the period's",
+}
+MAX_RANGE_DAYS = 366  # an explicit range: at most a year (a longer one is a different question)
 
 
 @dataclass(frozen=True)
@@ -79,13 +95,27 @@ class Period:
     of its first day to midnight after its last (a week is an ISO week: Monday to Monday)."""
 
     year: int
-    number: int  # the ISO week, the month (1–12) or the quarter (1–4)
+    number: int  # the ISO week, the month (1–12) or the quarter (1–4); 0 for a range
     zone: str
     kind: PeriodKind = "week"
+    span: tuple[date, date] | None = None  # a range's first and last day (inclusive)
+
+    @classmethod
+    def between(cls, first: date, last: date, zone: str) -> Period:
+        """An explicit range of days, both inclusive."""
+        return cls(first.year, 0, zone, "range", (first, last))
+
+    @property
+    def noun(self) -> str:
+        """`week`, `month`, `quarter`, or `period` for a range ("No leads this period")."""
+        return "period" if self.kind == "range" else self.kind
 
     @property
     def label(self) -> str:
-        """`2026-W48`, `2026-11` or `2026-Q4`: the form `parse_period` reads back."""
+        """`2026-W48`, `2026-11`, `2026-Q4` or `2026-11-02..2026-11-29`: the form
+        `parse_period` reads back."""
+        if self.span is not None:
+            return f"{self.span[0].isoformat()}..{self.span[1].isoformat()}"
         if self.kind == "month":
             return f"{self.year}-{self.number:02d}"
         if self.kind == "quarter":
@@ -99,6 +129,8 @@ class Period:
 
     @property
     def first_day(self) -> date:
+        if self.span is not None:
+            return self.span[0]
         if self.kind == "month":
             return date(self.year, self.number, 1)
         if self.kind == "quarter":
@@ -107,6 +139,8 @@ class Period:
 
     @property
     def last_day(self) -> date:
+        if self.span is not None:
+            return self.span[1]
         if self.kind == "week":
             return self.first_day + timedelta(days=6)
         months = 1 if self.kind == "month" else 3
@@ -132,13 +166,23 @@ class Period:
         return _midnight(self.last_day + timedelta(days=1), self.zone)
 
     def previous(self) -> Period:
-        """The period of the same kind just before this one (the report's comparison)."""
+        """The period of the same kind just before this one (the report's comparison); for a
+        range, as many days just before it."""
+        if self.span is not None:
+            last = self.first_day - timedelta(days=1)
+            return Period.between(last - timedelta(days=self.length - 1), last, self.zone)
         return period_of(self.first_day - timedelta(days=1), self.zone, self.kind)
 
     def words(self) -> str:
         """`2026-W48 (Mon 23 – Sun 29 Nov 2026)`, `2026-11 (November 2026)`,
         `2026-Q4 (Oct – Dec 2026)`."""
         first, last = self.first_day, self.last_day
+        if self.kind == "range":
+            start = f"{first:%a} {first.day} {first:%b}" + (
+                "" if first.year == last.year else f" {first.year}"
+            )
+            days = f"{self.length} day{'' if self.length == 1 else 's'}"
+            return f"{self.label} ({start} – {last:%a} {last.day} {last:%b %Y}, {days})"
         if self.kind == "month":
             return f"{self.label} ({first:%B %Y})"
         if self.kind == "quarter":
@@ -196,6 +240,8 @@ def parse_period(text: str | None, now: datetime, zone: str) -> Period:
         kind, back = _PERIOD_NAMES[word]
         period = period_of(today, zone, kind)
         return period.previous() if back else period
+    if ".." in word:
+        return _range(word, today, zone)
     period = _explicit((text or "").strip(), zone)
     if period.start > now:
         raise Refusal(
@@ -203,6 +249,42 @@ def parse_period(text: str | None, now: datetime, zone: str) -> Period:
             f"ask for this {period.kind} or an earlier one."
         )
     return period
+
+
+def _range(word: str, today: date, zone: str) -> Period:
+    """`2026-11-02..2026-11-29`: days in the team's zone, both inclusive; refused when
+    reversed, ending after today, or longer than MAX_RANGE_DAYS."""
+    first_text, _, last_text = word.partition("..")
+    days = []
+    for text in (first_text, last_text):
+        try:
+            days.append(date.fromisoformat(text.strip()))
+        except ValueError:
+            raise Refusal(
+                f"{_shown(text)} is not a date: write a range as two dates, "
+                "like `2026-11-02..2026-11-29` (both days included)."
+            ) from None
+    first, last = days
+    if last < first:
+        raise Refusal(
+            f"{_shown(word)} ends before it starts: put the earlier day first, "
+            f"like `{last.isoformat()}..{first.isoformat()}`."
+        )
+    if last > today:
+        raise Refusal(
+            f"{_shown(word)} ends after today ({today.isoformat()}), so part of it has not "
+            f"happened yet: end it today or earlier, like `{first.isoformat()}.."
+            f"{today.isoformat()}`."
+        )
+    length = (last - first).days + 1
+    if first.year < _FIRST_YEAR:
+        raise Refusal(f"{first.year} is too long ago for a report: use {PERIOD_WORDS}.")
+    if length > MAX_RANGE_DAYS:
+        raise Refusal(
+            f"{_shown(word)} is {length} days long: a range covers at most {MAX_RANGE_DAYS} "
+            "days (ask for a quarter, or several ranges)."
+        )
+    return Period.between(first, last, zone)
 
 
 def _explicit(word: str, zone: str) -> Period:
@@ -281,12 +363,34 @@ class Counts:
     attempts_covered: int = 0  # of those: the minimum attempts, or resolved by a conversation
     feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
     feedback_on_time: int = 0
+    sqo: int = 0  # of the SQLs: reached the CRM's opportunity stage
+    opportunities: int = 0  # of the MQLs: reached the opportunity stage (SQL or not)
+    won: int = 0
+    lost: int = 0
+    pipeline: float = 0.0  # the opportunities' amounts
+    won_amount: float = 0.0  # the won deals' amounts
+    fit_rated: int = 0  # leads whose rep rated their fit (1–5)...
+    fit_total: int = 0  # ...and the sum of those ratings
+    timing_rated: int = 0
+    timing_total: int = 0
+    recycled: int = 0  # leads whose cycle began in the period, back from recycling...
+    recycled_sql: int = 0  # ...of which closed as SQL in that cycle
+    # Lead velocity: the calendar days spent in each step, summed, over the leads that made it.
+    mql_to_sal_days: float = 0.0
+    mql_to_sal_leads: int = 0
+    sal_to_sql_days: float = 0.0
+    sal_to_sql_leads: int = 0
+    sql_to_opportunity_days: float = 0.0
+    sql_to_opportunity_leads: int = 0
+    opportunity_to_won_days: float = 0.0
+    opportunity_to_won_leads: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _FIELDS})
 
 
 _FIELDS = fields(Counts)
+AMOUNTS = frozenset(f.name for f in _FIELDS if f.type in ("float", float))  # float fields
 
 
 @dataclass(frozen=True)
@@ -296,19 +400,70 @@ class Group:
     segment: str
     source: str
     rep: str | None  # the owner; None while unclaimed
+    campaign: str = "(none)"
 
 
-@dataclass(frozen=True)
+Seconds = float  # an instant as seconds since the Unix epoch (UTC), to the millisecond
+
+
+@dataclass(frozen=True, slots=True)
 class Times:
-    """One MQL's stage times in the period (for durations and the daily compliance)."""
+    """One MQL's stage times in the period (for durations, velocity and the daily compliance),
+    as epoch seconds: a quarter holds hundreds of thousands of them (docs/benchmarks.md)."""
 
     group: Group
-    received_at: datetime
-    posted_at: datetime | None
-    claimed_at: datetime | None
-    first_touch_at: datetime | None
-    first_touch_due_at: datetime | None
-    mql_at: datetime | None = None  # this cycle's MQL creation; None: `received_at`
+    received_at: Seconds
+    posted_at: Seconds | None
+    claimed_at: Seconds | None
+    first_touch_at: Seconds | None
+    first_touch_due_at: Seconds | None
+    mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
+
+    @classmethod
+    def of(cls, group: Group, *instants: datetime | None) -> Times:
+        """From datetimes, in the order of the fields (received, posted, claimed, touched,
+        due, and optionally MQL creation)."""
+        seconds = [None if value is None else value.timestamp() for value in instants]
+        seconds += [None] * (6 - len(seconds))
+        received, posted, claimed, touched, due, created = seconds
+        assert received is not None
+        return cls(group, received, posted, claimed, touched, due, created)
+
+
+class WorkingClock:
+    """Working seconds since the start of a range of days, on a calendar: the business time
+    between two instants is a subtraction, so a quarter's durations cost one bisect each
+    instead of a walk through the days (`BusinessCalendar.elapsed` gives the same minutes)."""
+
+    def __init__(self, calendar: BusinessCalendar, first: date, last: date) -> None:
+        self.opens: list[float] = []
+        self.closes: list[float] = []
+        self.before: list[float] = []  # working seconds before each window opens
+        total = 0.0
+        day = first
+        while day <= last:
+            window = calendar.working_window(day)
+            if window is not None:
+                opens, closes = (moment.timestamp() for moment in window)
+                self.opens.append(opens)
+                self.closes.append(closes)
+                self.before.append(total)
+                total += closes - opens
+            day += timedelta(days=1)
+
+    def at(self, instant: Seconds) -> float:
+        index = bisect_right(self.opens, instant) - 1
+        if index < 0:
+            return 0.0
+        return self.before[index] + min(
+            instant - self.opens[index], self.closes[index] - self.opens[index]
+        )
+
+    def minutes(self, start: Seconds, end: Seconds) -> int:
+        """Whole working minutes from `start` to `end` (0 if `end` is not after it)."""
+        if end <= start:
+            return 0
+        return round((self.at(end) - self.at(start)) * 1000) // 60_000
 
 
 @dataclass(frozen=True)
@@ -391,6 +546,7 @@ class Report:
     volume: list[Kpi]  # MQLs per segment against its weekly target
     by_segment: list[Slice]
     by_source: list[Slice]
+    by_campaign: list[Slice]  # "source · campaign"
     by_rep: list[Slice]
     dispositions: list[tuple[str, str, int]]  # code, label, leads
     reasons: list[Reason]  # most frequent first
@@ -455,6 +611,48 @@ def rag(
     return "yellow" if value >= floor else "red"
 
 
+def rag_within(value: float | None, target: float | None, margin: float) -> Rag | None:
+    """The colour of a time, where less is better: green at or under target, yellow over it by
+    less than `margin` of the target, red beyond."""
+    if value is None or target is None:
+        return None
+    if value <= target:
+        return "green"
+    return "yellow" if value <= target * (1 + margin) else "red"
+
+
+def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock:
+    """The clock a report measures response time, speed to lead and time to claim in: the
+    SLA's first-touch clock. Today every SLA duration is business time, so it is working
+    time on the team's calendar (over the days `times` span); this is the one place to
+    switch it (a calendar clock reads an instant as itself)."""
+    calendar = policy.calendar
+    low, high = math.inf, -math.inf
+    for item in times:
+        for value in (
+            item.received_at,
+            item.mql_at,
+            item.posted_at,
+            item.first_touch_at,
+            item.claimed_at,
+        ):
+            if value is not None:
+                low, high = min(low, value), max(high, value)
+    if low > high:
+        low = high = 0.0
+    zone = calendar.zone
+    first = datetime.fromtimestamp(low, zone).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(high, zone).date() + timedelta(days=1)
+    return WorkingClock(calendar, first, last)
+
+
+def target_minutes(target: Duration | None, policy: Policy) -> float | None:
+    """A time target in the minutes `response_clock` measures."""
+    if target is None:
+        return None
+    return float(target.total_minutes(policy.calendar.minutes_per_day))
+
+
 @dataclass
 class _Durations:
     claim: list[int] = field(default_factory=list)
@@ -462,44 +660,43 @@ class _Durations:
     response: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Measured:
-    """One MQL's durations in business minutes (None: that stage not reached)."""
-
-    group: Group
-    claim: int | None  # posted → claimed
-    speed: int | None  # posted → first touch
-    response: int | None  # MQL creation → first touch (seed 002's response time)
-
-
-def _measure(times: Iterable[Times], calendar: BusinessCalendar) -> list[_Measured]:
-    """Each posted MQL's time to claim, speed to lead and response time, once per report."""
-    found = []
+def _measure(times: Iterable[Times], clock: WorkingClock) -> dict[Group, _Durations]:
+    """Each posted MQL's time to claim, speed to lead and response time, in working minutes,
+    by group: once per report (a slice merges its groups' lists)."""
+    found: dict[Group, _Durations] = {}
+    at = clock.at
     for item in times:
         posted = item.posted_at
         if posted is None:
             continue
-        claim = speed = response = None
-        if item.claimed_at is not None:
-            claim = calendar.elapsed(posted, max(posted, item.claimed_at))
+        durations = found.get(item.group)
+        if durations is None:
+            durations = found[item.group] = _Durations()
+        opened = at(posted)
+        claimed = item.claimed_at
+        if claimed is not None:
+            durations.claim.append(_minutes(opened, at(claimed)) if claimed > posted else 0)
         touched = item.first_touch_at
         if touched is not None:
-            speed = calendar.elapsed(posted, max(posted, touched))
+            reached = at(touched)
+            durations.speed.append(_minutes(opened, reached) if touched > posted else 0)
             created = item.mql_at or item.received_at
-            response = calendar.elapsed(created, max(created, touched))
-        found.append(_Measured(item.group, claim, speed, response))
+            response = _minutes(at(created), reached) if touched > created else 0
+            durations.response.append(response)
     return found
 
 
-def _durations(measured: Iterable[_Measured]) -> _Durations:
+def _minutes(start: float, end: float) -> int:
+    """Whole minutes between two readings of a clock, in seconds (kept to the millisecond)."""
+    return round((end - start) * 1000) // 60_000
+
+
+def _merge(parts: Iterable[_Durations]) -> _Durations:
     found = _Durations()
-    for item in measured:
-        if item.claim is not None:
-            found.claim.append(item.claim)
-        if item.speed is not None:
-            found.speed.append(item.speed)
-        if item.response is not None:
-            found.response.append(item.response)
+    for part in parts:
+        found.claim += part.claim
+        found.speed += part.speed
+        found.response += part.response
     return found
 
 
@@ -542,7 +739,34 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
             counts.posted,
             before.sql,
             before.posted,
-            None,
+            targets.mql_to_sql_rate,
+        ),
+        (
+            "sql_to_sqo",
+            "SQL → SQO",
+            counts.sqo,
+            counts.sql,
+            before.sqo,
+            before.sql,
+            targets.sql_to_sqo_rate,
+        ),
+        (
+            "win_rate",
+            "Win rate",
+            counts.won,
+            counts.won + counts.lost,
+            before.won,
+            before.won + before.lost,
+            targets.win_rate,
+        ),
+        (
+            "recycle_to_sql",
+            "Recycle → SQL",
+            counts.recycled_sql,
+            counts.recycled,
+            before.recycled_sql,
+            before.recycled,
+            targets.recycle_to_sql_rate,
         ),
         (
             "feedback",
@@ -602,14 +826,18 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
     return kpis
 
 
-def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
-    """The duration KPIs: `None` as the fraction means the mean."""
-    rows: list[tuple[str, str, str, float | None]] = [
-        ("response_mean", "Response time from MQL creation (mean)", "response", None),
-        ("response_median", "Response time from MQL creation (median)", "response", 0.5),
-        ("speed_median", "Speed to lead from the post (median)", "speed", 0.5),
-        ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9),
-        ("claim_median", "Time to claim (median)", "claim", 0.5),
+def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:
+    """The duration KPIs: `None` as the fraction means the mean. Less is better."""
+    targets, margin = policy.targets, policy.report.yellow_margin
+    response = target_minutes(targets.response_time, policy)
+    speed = target_minutes(targets.speed_to_lead, policy)
+    claim = target_minutes(targets.time_to_claim, policy)
+    rows: list[tuple[str, str, str, float | None, float | None]] = [
+        ("response_mean", "Response time from MQL creation (mean)", "response", None, response),
+        ("response_median", "Response time from MQL creation (median)", "response", 0.5, response),
+        ("speed_median", "Speed to lead from the post (median)", "speed", 0.5, speed),
+        ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9, speed),
+        ("claim_median", "Time to claim (median)", "claim", 0.5, claim),
     ]
 
     def measure(durations: _Durations, name: str, fraction: float | None) -> float | None:
@@ -617,19 +845,113 @@ def _timing(now: _Durations, before: _Durations | None) -> list[Kpi]:
         return mean(values) if fraction is None else _float(percentile(values, fraction))
 
     kpis = []
-    for key, label, name, fraction in rows:
+    for key, label, name, fraction, target in rows:
         earlier = None if before is None else measure(before, name, fraction)
+        value = measure(now, name, fraction)
         kpis.append(
             Kpi(
                 key,
                 label,
                 "minutes",
-                measure(now, name, fraction),
+                value,
+                target,
+                rag_within(value, target, margin),
                 previous=earlier,
                 detail=f"{len(getattr(now, name))} leads",
             )
         )
     return kpis
+
+
+VELOCITY_LABELS = {
+    "mql_to_sal": "MQL → SAL",
+    "sal_to_sql": "SAL → SQL",
+    "sql_to_opportunity": "SQL → opportunity",
+    "opportunity_to_won": "opportunity → won",
+}
+
+
+def _velocity(counts: Counts, before: Counts, policy: Policy) -> list[Kpi]:
+    """Lead velocity (seed 002): the mean calendar days of each step, over the leads that made
+    that step."""
+    targets, margin = policy.targets.lead_velocity, policy.report.yellow_margin
+    kpis = []
+    for step, label in VELOCITY_LABELS.items():
+        leads, old = getattr(counts, f"{step}_leads"), getattr(before, f"{step}_leads")
+        value = getattr(counts, f"{step}_days") / leads if leads else None
+        target = targets.get(step)
+        kpis.append(
+            Kpi(
+                f"velocity_{step}",
+                f"Lead velocity {label}",
+                "days",
+                value,
+                target,
+                rag_within(value, target, margin),
+                getattr(before, f"{step}_days") / old if old else None,
+                f"{leads} leads",
+            )
+        )
+    return kpis
+
+
+def _revenue(
+    counts: Counts,
+    before: Counts,
+    policy: Policy,
+    period: Period | None,
+    in_progress: bool,
+) -> list[Kpi]:
+    """Pipeline generated, won amounts and the reps' lead-quality ratings. `period`: scale the
+    weekly amount targets to it (None: a slice, which has no amount target)."""
+    targets, margin = policy.targets, policy.report.yellow_margin
+    weeks = period.length / 7 if period is not None else None
+
+    def amount(key: str, label: str, value: float, old: float, per_week: float | None) -> Kpi:
+        target = per_week * weeks if per_week is not None and weeks is not None else None
+        colour = None if in_progress else rag(value, target, margin, relative=True)
+        return Kpi(key, label, "amount", value, target, colour, old)
+
+    def quality(key: str, label: str, total: int, rated: int, old: tuple[int, int]) -> Kpi:
+        value = total / rated if rated else None
+        target = targets.lead_quality
+        earlier = old[0] / old[1] if old[1] else None
+        colour = rag(value, target, margin, relative=True)
+        return Kpi(key, label, "score", value, target, colour, earlier, f"{rated} rated")
+
+    opportunities = (
+        f"{counts.opportunities} opportunit{'y' if counts.opportunities == 1 else 'ies'}"
+    )
+    return [
+        replace(
+            amount(
+                "pipeline",
+                "Pipeline generated",
+                counts.pipeline,
+                before.pipeline,
+                targets.pipeline_per_week,
+            ),
+            detail=opportunities,
+        ),
+        replace(
+            amount("won_amount", "Won", counts.won_amount, before.won_amount, targets.won_per_week),
+            detail=f"{counts.won} won, {counts.lost} lost",
+        ),
+        quality(
+            "quality_fit",
+            "Lead quality: fit",
+            counts.fit_total,
+            counts.fit_rated,
+            (before.fit_total, before.fit_rated),
+        ),
+        quality(
+            "quality_timing",
+            "Lead quality: timing",
+            counts.timing_total,
+            counts.timing_rated,
+            (before.timing_total, before.timing_rated),
+        ),
+    ]
 
 
 def _float(value: int | None) -> float | None:
@@ -646,32 +968,28 @@ def _total(counts: Iterable[Counts]) -> Counts:
 def _slices(
     facts: Facts,
     previous: Facts,
-    measured: tuple[list[_Measured], list[_Measured]],
+    measured: tuple[dict[Group, _Durations], dict[Group, _Durations]],
     policy: Policy,
-    key: str,
+    key: str | Callable[[Group], str],
 ) -> list[Slice]:
     def name_of(group: Group) -> str:
-        value = getattr(group, key)
+        value = key(group) if callable(key) else getattr(group, key)
         return value if value is not None else "(unclaimed)"
 
-    def by_name(items: Iterable[_Measured]) -> dict[str, list[_Measured]]:
-        grouped: dict[str, list[_Measured]] = {}
-        for item in items:
-            grouped.setdefault(name_of(item.group), []).append(item)
-        return grouped
-
-    now_measured, before_measured = by_name(measured[0]), by_name(measured[1])
     names = sorted({name_of(group) for group in facts.counts})
     slices = []
     for name in names:
         now = _total(c for g, c in facts.counts.items() if name_of(g) == name)
         before = _total(c for g, c in previous.counts.items() if name_of(g) == name)
-        times = _durations(now_measured.get(name, []))
-        earlier = _durations(before_measured.get(name, []))
+        times = _merge(d for g, d in measured[0].items() if name_of(g) == name)
+        earlier = _merge(d for g, d in measured[1].items() if name_of(g) == name)
         kpis = [
             Kpi("mql", "MQLs", "count", float(now.mql), previous=float(before.mql)),
+            Kpi("sql", "SQLs", "count", float(now.sql), previous=float(before.sql)),
+            Kpi("opportunities", "Opportunities", "count", float(now.opportunities)),
             *_shares(now, policy, before),
-            *(k for k in _timing(times, earlier) if k.key == "speed_median"),
+            *(k for k in _timing(times, earlier, policy) if k.key == "speed_median"),
+            *_revenue(now, before, policy, None, True),
         ]
         slices.append(Slice(name, now.received, kpis))
     return slices
@@ -689,8 +1007,10 @@ def build_report(
     calendar = policy.calendar
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
-    measured = (_measure(facts.times, calendar), _measure(previous.times, calendar))
-    now_times, before_times = _durations(measured[0]), _durations(measured[1])
+    clock = response_clock(policy, [*facts.times, *previous.times])
+    measured = (_measure(facts.times, clock), _measure(previous.times, clock))
+    now_times = _merge(measured[0].values())
+    before_times = _merge(measured[1].values()) if previous.times else None
     in_progress = as_of < period.end
     headline = [
         Kpi(
@@ -702,7 +1022,9 @@ def build_report(
             detail=f"{total.received} leads received",
         ),
         *_shares(total, policy, before),
-        *_timing(now_times, before_times),
+        *_timing(now_times, before_times, policy),
+        *_velocity(total, before, policy),
+        *_revenue(total, before, policy, period, in_progress),
     ]
     volume = []
     segments = [segment] if segment else [s.name for s in policy.segments]
@@ -740,6 +1062,7 @@ def build_report(
         volume=volume,
         by_segment=_slices(facts, previous, measured, policy, "segment"),
         by_source=_slices(facts, previous, measured, policy, "source"),
+        by_campaign=_slices(facts, previous, measured, policy, campaign_of),
         by_rep=_slices(facts, previous, measured, policy, "rep"),
         dispositions=dispositions,
         reasons=reasons,
@@ -751,6 +1074,11 @@ def build_report(
         daily_compliance=daily_compliance(period, facts.times, as_of),
         in_progress=in_progress,
     )
+
+
+def campaign_of(group: Group) -> str:
+    """A campaign's name in the report: its source and campaign (`webinar · Q4 launch`)."""
+    return f"{group.source} · {group.campaign}"
 
 
 def _volume_target(per_week: int | None, period: Period) -> tuple[float | None, str]:
@@ -768,18 +1096,22 @@ def daily_compliance(
     period: Period, times: list[Times], as_of: datetime
 ) -> list[tuple[date, float | None]]:
     """First-touch compliance of the MQLs received each day of the period (None: none due)."""
-    zone = ZoneInfo(period.zone)
-    due: dict[date, int] = {}
-    met: dict[date, int] = {}
+    days = period.days
+    midnights = [_midnight(day, period.zone).timestamp() for day in days]
+    now = as_of.timestamp()
+    due = [0] * len(days)
+    met = [0] * len(days)
     for item in times:
         deadline = item.first_touch_due_at
         if deadline is None:
             continue
         touched = item.first_touch_at
-        if touched is None and deadline > as_of:
+        if touched is None and deadline > now:
             continue  # still running
-        day = item.received_at.astimezone(zone).date()
-        due[day] = due.get(day, 0) + 1
+        index = bisect_right(midnights, item.received_at) - 1
+        if not 0 <= index < len(days):
+            continue
+        due[index] += 1
         if touched is not None and touched <= deadline:
-            met[day] = met.get(day, 0) + 1
-    return [(day, share(met.get(day, 0), due.get(day, 0))) for day in period.days]
+            met[index] += 1
+    return [(day, share(met[i], due[i])) for i, day in enumerate(days)]

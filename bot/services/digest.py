@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import WEEKDAYS
 from bot.domain.effects import Effect, Send, Upload
-from bot.domain.policy import Policy, WeeklyDigest
+from bot.domain.policy import MonthlyDigest, Policy, WeeklyDigest
 from bot.domain.report import Period, Report, parse_period
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
@@ -29,6 +29,13 @@ from storage.reports import RunStore
 
 log = logging.getLogger("handoff.digest")
 CATCH_UP = timedelta(hours=1)  # a server starting this long after the digest time still sends it
+
+
+def monthly_digest_time(month: Period, setting: MonthlyDigest) -> datetime:
+    """When the monthly digest of `month` is due: the next month's `day` at `time`, team time."""
+    after = month.last_day + timedelta(days=setting.day)
+    hour, minute = (int(part) for part in setting.time.split(":"))
+    return datetime.combine(after, time(hour, minute), tzinfo=ZoneInfo(month.zone))
 
 
 def digest_time(week: Period, setting: WeeklyDigest) -> datetime:
@@ -76,20 +83,50 @@ class Digests:
             self.notifier.deliver_soon()
         return sent
 
+    async def run_monthly(self, now: datetime, *, catch_up: timedelta | None = None) -> list[str]:
+        """Send last month's report to `channels.digest` if `report.monthly_digest` says it is
+        due at `now` and it was not sent yet (recorded once per month, like the weekly one).
+
+        `catch_up`: only if it came due at most this long ago (a restart's look back)."""
+        policy = self.policies.current
+        setting = policy.report.monthly_digest
+        if setting is None or not policy.channels.digest:
+            return []
+        month = parse_period("last-month", now, policy.timezone)
+        due = monthly_digest_time(month, setting)
+        if now < due or (catch_up is not None and now - due > catch_up):
+            return []
+        if await self.runs.sent("monthly_digest", month.label):
+            return []
+        effects = await self._report_effects(policy, month, now, "monthly_digest")
+        if not await self.runs.send_once("monthly_digest", month.label, effects, now):
+            return []
+        log.info("monthly digest for %s queued", month.label)
+        self.notifier.deliver_soon()
+        return ["monthly digest"]
+
+    async def _report_effects(
+        self, policy: Policy, period: Period, now: datetime, kind: str
+    ) -> list[Effect]:
+        """The period's report and its charts, posted to `channels.digest`."""
+        if not policy.channels.digest:
+            return []
+        report = await self.reports.report(period, now)
+        key = f"{kind}:{period.label}"
+        message = report_views.sla_report(report, policy, digest=True, names=self.names)
+        effects: list[Effect] = [_send(policy.channels.digest, message, f"{key}:0")]
+        drawn = await asyncio.to_thread(charts, report)
+        effects += [
+            _upload(policy.channels.digest, chart, f"{key}:{index}")
+            for index, chart in enumerate(drawn, start=1)
+        ]
+        return effects
+
     async def _digest(self, policy: Policy, week: Period, now: datetime) -> bool:
         if await self.runs.sent("weekly_digest", week.label):
             return False  # the common case after the first replica: no report to build
-        report = await self.reports.report(week, now)
         key = f"weekly_digest:{week.label}"
-        effects: list[Effect] = []
-        if policy.channels.digest:
-            message = report_views.sla_report(report, policy, digest=True, names=self.names)
-            effects.append(_send(policy.channels.digest, message, f"{key}:0"))
-            drawn = await asyncio.to_thread(charts, report)
-            effects += [
-                _upload(policy.channels.digest, chart, f"{key}:{index}")
-                for index, chart in enumerate(drawn, start=1)
-            ]
+        effects = await self._report_effects(policy, week, now, "weekly_digest")
         rejections = await self.runs.rejections(week.start, week.end)
         summary = report_views.rejection_summary(week, rejections, policy)
         effects.append(_send(policy.channels.marketing_feedback, summary, f"{key}:{len(effects)}"))

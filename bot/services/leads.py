@@ -47,6 +47,7 @@ from bot.domain.lead import (
     check_disposition,
     check_manager,
     check_pool,
+    check_rating,
     check_work,
     comes_back_at,
     parse_attempt,
@@ -600,6 +601,19 @@ class Services:
         raise Refusal(
             "This lead is not waiting for that answer any more; nothing was changed.", Reason.CLOSED
         )
+
+    async def rate(self, lead_id: int, actor: str, ratings: dict[str, int], now: datetime) -> Done:
+        """The owner's rating of a dispositioned lead's fit and timing (1–5 each, either or
+        both), kept on the lead and as a "rated" event; the same rating again changes nothing."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        check_rating(lead, actor, policy, ratings)
+        changed = await self.store.rate(
+            lead_id, actor, ratings, now, effects=lead_message_changed(lead_id, actor)
+        )
+        if changed:
+            self.notifier.deliver_soon()
+        return Done(lead=await self.lead(lead_id), repeated=not changed)
 
     # --- CRM activity -------------------------------------------------------------------------
 

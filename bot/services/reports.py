@@ -3,6 +3,7 @@ database, and build the KPIs (bot/domain/report.py). Used by `/sla-report` and `
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,9 +85,17 @@ class Reports:
         policy = self.policies.current
         where = Filter(segment, source, rep)
         standard = attempt_standard(policy, now)
-        facts = await self.store.facts(period.start, period.end, now, standard, where)
         earlier = period.previous()
-        before = await self.store.facts(earlier.start, earlier.end, now, standard, where)
+        # A week compares its durations with the week before; a longer period compares its
+        # counts and shares only (its stage times would double a quarter's cost). Both
+        # periods are read at once (on SQLite, each on a reader of its own).
+        durations = period.kind == "week"
+        facts, before = await asyncio.gather(
+            self.store.facts(period.start, period.end, now, standard, where),
+            self.store.facts(
+                earlier.start, earlier.end, now, standard, where, with_times=durations
+            ),
+        )
         return build_report(period, facts, before, policy, now, segment)
 
     async def first_touch(

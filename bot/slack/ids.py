@@ -13,6 +13,7 @@ class ActionId(StrEnum):
     REPORT_SHARE = "report_share"  # managers and reporters: post the report to the channel
     SNOOZE = "snooze"  # managers only: the alert's Snooze 1h button
     INFO_ANSWER = "lead_info_answer"  # marketing (feedback channel) and managers: answer a question
+    RATE = "lead_rate"  # + "_fit" / "_timing": the owner's 1–5 menus on a closed lead
 
 
 class CallbackId(StrEnum):
@@ -31,3 +32,7 @@ def attempt_action(kind: str) -> str:
 
 def dispose_action(code: str) -> str:
     return f"{ActionId.DISPOSE}_{code}"
+
+
+def rate_action(rated: str) -> str:
+    return f"{ActionId.RATE}_{rated}"

@@ -11,7 +11,7 @@ from typing import Any
 from bot.domain import escalation
 from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
-from bot.domain.lead import AttemptKind, EventView, LeadView, Stage
+from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.slack import info_views
 from bot.slack.blocks import (
@@ -25,7 +25,7 @@ from bot.slack.blocks import (
     mrkdwn,
     section,
 )
-from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action
+from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action, rate_action
 from bot.slack.text import is_user_id, one_line, person, plain, safe, slack_date, team_time
 
 STAGE_WORDS = {
@@ -216,6 +216,46 @@ def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
     return fields(*facts)
 
 
+RATING_WORDS = {
+    "fit": ("Fit", ("1 poor fit", "2 weak fit", "3 fair fit", "4 good fit", "5 ideal fit")),
+    "timing": (
+        "Timing",
+        ("1 no project", "2 a year out", "3 this year", "4 this quarter", "5 buying now"),
+    ),
+}
+
+
+def _rating_options(rated: str, lead_id: int | None) -> list[dict[str, Any]]:
+    """1–5 with words; a message's option names its lead (`12:4`), a modal's only the number."""
+    _, words = RATING_WORDS[rated]
+    return [
+        {
+            "text": {"type": "plain_text", "text": text},
+            "value": f"{lead_id}:{number}" if lead_id is not None else str(number),
+        }
+        for number, text in enumerate(words, start=1)
+    ]
+
+
+def rating_menus(lead: LeadView) -> dict[str, Any]:
+    """The owner's one-click rating of a closed lead: two menus (fit, timing), each showing
+    the rating given, if any. Anyone else who picks is told privately that it is the owner's."""
+    menus = []
+    for rated, current in (("fit", lead.fit_rating), ("timing", lead.timing_rating)):
+        label, _ = RATING_WORDS[rated]
+        options = _rating_options(rated, lead.id)
+        menu: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": rate_action(rated),
+            "placeholder": {"type": "plain_text", "text": f"Rate {label.lower()} 1–5"},
+            "options": options,
+        }
+        if current in RATINGS:
+            menu["initial_option"] = options[current - 1]
+        menus.append(menu)
+    return {"type": "actions", "block_id": f"lead_rating_{lead.id}", "elements": menus}
+
+
 def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
     """The lead's buttons for its stage (Claim; the attempts and dispositions), the same in its
     channel message and in App Home, so a press goes through the same listeners."""
@@ -308,6 +348,9 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
         blocks.append(context(clock))
     if not lead.stage.is_open:
         blocks.append(section(_outcome(lead, policy)))
+        if lead.owner and lead.dispositioned_at:
+            blocks.append(rating_menus(lead))
+            blocks.append(context(f"<@{lead.owner}>: how good was this lead? (optional)"))
     blocks.extend(lead_actions(lead, policy))
     return Message(text=_fallback(lead, policy), blocks=blocks[:MAX_BLOCKS])
 
@@ -429,7 +472,25 @@ def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any
                     "placeholder": {"type": "plain_text", "text": "What did you learn?"},
                 },
             },
+            *(_rating_input(rated) for rated in RATED),
         ],
+    }
+
+
+def _rating_input(rated: str) -> dict[str, Any]:
+    """An optional 1–5 menu in the disposition modal (one click, or none)."""
+    label, _ = RATING_WORDS[rated]
+    return {
+        "type": "input",
+        "block_id": rated,
+        "optional": True,
+        "label": {"type": "plain_text", "text": f"Lead {label.lower()} (optional)"},
+        "element": {
+            "type": "static_select",
+            "action_id": rated,
+            "placeholder": {"type": "plain_text", "text": "1 to 5"},
+            "options": _rating_options(rated, None),
+        },
     }
 
 
@@ -454,6 +515,7 @@ EVENT_WORDS = {
     "info_requested": "sent back to marketing with a question",
     "info_answered": "marketing answered: back with its owner",
     "touch_due": "next touch overdue: owner reminded",
+    "rated": "rated by the owner",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",
@@ -527,6 +589,9 @@ def _event_line(event: EventView, policy: Policy) -> str:
     elif event.type == "requalified":
         was = one_line(event.data.get("outcome", "?"), 64)
         detail = f" (cycle {one_line(event.data.get('cycle', '?'), 10)} was {was})"
+    elif event.type == "rated":
+        given = [f"{name} {event.data[name]}/5" for name in RATED if name in event.data]
+        detail = f" ({one_line(', '.join(given), 60)})"
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
         ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)

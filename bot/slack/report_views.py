@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.durations import words
 from bot.domain.policy import Policy
-from bot.domain.report import Kpi, Period, Report, Slice
+from bot.domain.report import VELOCITY_LABELS, Kpi, Period, Report, Slice
 from bot.slack.blocks import (
     MAX_BLOCKS,
     Message,
@@ -33,21 +33,72 @@ SHORT_LABELS = {
     "attempts": "Coverage",
     "completeness": "Data",
     "icp": "ICP",
+    "sql_to_sqo": "SQL→SQO",
+    "win_rate": "Win rate",
+    "recycle_to_sql": "Recycle→SQL",
+    "response_mean": "Response",
+    "response_median": "Response (median)",
+    "speed_median": "Speed",
+    "speed_p90": "Speed p90",
+    "claim_median": "Claim",
+    "velocity_mql_to_sal": "MQL→SAL days",
+    "velocity_sal_to_sql": "SAL→SQL days",
+    "velocity_sql_to_opportunity": "SQL→opp days",
+    "velocity_opportunity_to_won": "opp→won days",
+    "pipeline": "Pipeline",
+    "won_amount": "Won",
+    "quality_fit": "Fit",
+    "quality_timing": "Timing",
 }
 PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
 REPORT_LINES = 8  # sources and reps shown per section (the rest are counted)
 
 
-def kpi_value(kpi: Kpi, share_places: int = 0, missing: str = "–") -> str:
-    """`92%`, `1h 20m`, `12`, or `missing` when there is nothing to measure. Shares get
-    `share_places` decimals (`handoff report` prints `91.7%`)."""
-    if kpi.value is None:
+def money(value: float, currency: str | None = None) -> str:
+    """`AUD 40k`, `AUD 1.25M`, `AUD 950`: an amount in a line of a report."""
+    unit = f"{currency} " if currency else ""
+    size = abs(value)
+    if size >= 1_000_000:
+        return f"{unit}{value / 1_000_000:.2f}M".replace(".00M", "M")
+    if size >= 10_000:
+        return f"{unit}{value / 1000:.0f}k"
+    if size >= 1000:
+        return f"{unit}{value / 1000:.1f}k".replace(".0k", "k")
+    return f"{unit}{value:.0f}"
+
+
+def kpi_value(
+    kpi: Kpi, share_places: int = 0, missing: str = "–", currency: str | None = None
+) -> str:
+    """`92%`, `1h 20m`, `3.5 days`, `AUD 40k`, `3.7/5`, `12`, or `missing` when there is
+    nothing to measure. Shares get `share_places` decimals (`handoff report` prints `91.7%`)."""
+    return _amount(kpi.unit, kpi.value, share_places, missing, currency)
+
+
+def _amount(
+    unit: str, value: float | None, share_places: int, missing: str, currency: str | None
+) -> str:
+    if value is None:
         return missing
-    if kpi.unit == "share":
-        return f"{kpi.value:.{share_places}%}"
-    if kpi.unit == "minutes":
-        return words(int(kpi.value))
-    return f"{kpi.value:.0f}"
+    if unit == "share":
+        return f"{value:.{share_places}%}"
+    if unit == "minutes":
+        return words(int(value))
+    if unit == "days":  # calendar time: under a day in hours and minutes
+        return words(round(value * 24 * 60)) if value < 1 else f"{value:.1f} days"
+    if unit == "amount":
+        return money(value, currency)
+    if unit == "score":
+        return f"{value:.1f}/5"
+    return f"{value:.0f}"
+
+
+def kpi_target(kpi: Kpi, currency: str | None = None) -> str:
+    """`target 70%`, `target 2h`, `target ≤ 3.0 days`: empty without a target."""
+    if kpi.target is None:
+        return ""
+    at_most = "≤ " if kpi.unit in ("minutes", "days") else ""
+    return f"target {at_most}{_amount(kpi.unit, kpi.target, 0, '–', currency)}"
 
 
 def kpi_change(kpi: Kpi) -> str:
@@ -61,17 +112,23 @@ def kpi_change(kpi: Kpi) -> str:
     elif kpi.unit == "minutes":
         points = round(change)
         amount = words(abs(points))
+    elif kpi.unit in ("days", "score"):
+        points = round(change * 10)  # tenths
+        amount = f"{abs(change):.1f}" + (" days" if kpi.unit == "days" else "")
+    elif kpi.unit == "amount":
+        points = round(change)
+        amount = money(abs(change))
     else:
         points = round(change)
         amount = str(abs(points))
     return "= same" if points == 0 else f"{'▲' if points > 0 else '▼'} {amount}"
 
 
-def _kpi_field(kpi: Kpi) -> str:
+def _kpi_field(kpi: Kpi, currency: str | None = None) -> str:
     icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
-    target = f" (target {kpi.target:.0%})" if kpi.target is not None and kpi.unit == "share" else ""
+    target = f" ({kpi_target(kpi, currency)})" if kpi.target is not None else ""
     change = kpi_change(kpi)
-    lines = [f"*{kpi.label}*", f"{kpi_value(kpi)}{icon}{target}"]
+    lines = [f"*{kpi.label}*", f"{kpi_value(kpi, currency=currency)}{icon}{target}"]
     lines.append(" · ".join(part for part in (kpi.detail, change) if part))
     return "\n".join(line for line in lines if line)
 
@@ -123,17 +180,20 @@ def sla_report(
     known = names or {}
     period = report.period
     scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
-    progress = f" ({report.period.kind} in progress)" if report.in_progress else ""
-    kind = "Weekly SLA digest" if digest else "SLA report"
+    progress = f" ({report.period.noun} in progress)" if report.in_progress else ""
+    kind = f"{period.adjective.capitalize()} SLA digest" if digest else "SLA report"
     title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
     headline = {kpi.key: kpi for kpi in report.headline}
     blocks: list[dict[str, Any]] = [section(title)]
     if report.empty:
-        blocks.append(section(f"No leads this {period.kind}: every figure below is zero."))
+        blocks.append(section(f"No leads this {period.noun}: every figure below is zero."))
     blocks.append(section(_rag_line(report.headline)))
-    shares = [k for k in report.headline if k.unit == "share"]
-    blocks.append(fields(*(_kpi_field(k) for k in [headline["mql"], *shares])))
+    currency = policy.plan.currency if policy.plan else None
+    shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
+    for start in range(0, len(shares), 10):  # a fields block holds at most 10
+        blocks.append(fields(*(_kpi_field(k, currency) for k in shares[start : start + 10])))
     blocks.append(section(_timing_text(headline)))
+    blocks.append(section(_pipeline_text(headline, report, currency)))
     volume = " · ".join(
         f"{one_line(k.label, 40)} {kpi_value(k)}"
         + (f"/{k.target:.0f}" if k.target is not None else "")
@@ -146,6 +206,7 @@ def sla_report(
         section(_slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*"))
     )
     blocks.append(section(_slices_text("By source", report.by_source, lambda n: one_line(n, 60))))
+    blocks.append(section(marketing_table(report, currency)))
     by_rep = (lambda n: named(n, known, 60)) if in_channel else (lambda n: person(n, 60))
     blocks.append(section(_slices_text("By rep", report.by_rep, by_rep)))
     blocks.append(section(_outcomes_text(report)))
@@ -198,6 +259,71 @@ def _timing_text(headline: Mapping[str, Kpi]) -> str:
         f"*Speed to lead* (posted → first touch): median {kpi_value(speed)}, p90 "
         f"{kpi_value(p90)} · *time to claim* median {kpi_value(claim)}"
     )
+
+
+def _pipeline_text(headline: Mapping[str, Kpi], report: Report, currency: str | None) -> str:
+    """Lead velocity, the pipeline, and the reps' ratings: one line each."""
+
+    def part(key: str, name: str) -> str:
+        kpi = headline[key]
+        icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+        return f"{name} {kpi_value(kpi, currency=currency)}{icon}"
+
+    steps = " · ".join(part(f"velocity_{step}", label) for step, label in VELOCITY_LABELS.items())
+    pipeline, won = headline["pipeline"], headline["won_amount"]
+    return (
+        f"*Lead velocity* (mean calendar time in each step): {steps}\n"
+        f"*Pipeline generated* {part('pipeline', '').strip()} ({pipeline.detail}) · "
+        f"*won* {part('won_amount', '').strip()} ({won.detail})\n"
+        f"*Lead quality* (reps' rating, 1–5): {part('quality_fit', 'fit')} · "
+        f"{part('quality_timing', 'timing')} ({headline['quality_fit'].detail})"
+    )
+
+
+MARKETING_COLUMNS = "MQLs · MQL→SAL · SQLs · opps · pipeline · won · win rate · fit/timing"
+
+
+def marketing_table(
+    report: Report, currency: str | None = None, lines: int = 6, emphasis: bool = True
+) -> str:
+    """Marketing's view (seed 000: which sources convert): by source, then by campaign, the
+    MQLs, acceptance, SQLs, opportunities, pipeline, won amount, win rate and the ratings."""
+
+    def row(piece: Slice) -> str:
+        kpis = {k.key: k for k in piece.kpis}
+        fit, timing = kpis["quality_fit"], kpis["quality_timing"]
+        rating = (
+            "–"
+            if fit.value is None and timing.value is None
+            else f"{_score(fit.value)}/{_score(timing.value)}"
+        )
+        cells = [
+            kpi_value(kpis["mql"]),
+            kpi_value(kpis["acceptance"]),
+            kpi_value(kpis["sql"]),
+            kpi_value(kpis["opportunities"]),
+            kpi_value(kpis["pipeline"], currency=currency),
+            kpi_value(kpis["won_amount"], currency=currency),
+            kpi_value(kpis["win_rate"]),
+            rating,
+        ]
+        return f"• {one_line(piece.name, 60)}: {' · '.join(cells)}"
+
+    bold, italic = ("*", "_") if emphasis else ("", "")
+    text = [f"{bold}Sources and campaigns{bold} ({MARKETING_COLUMNS})"]
+    for title, slices in (("Source", report.by_source), ("Campaign", report.by_campaign)):
+        shown = sorted(slices, key=lambda s: (-s.received, s.name))[:lines]
+        text.append(f"{italic}{title}{italic}")
+        text.extend(row(piece) for piece in shown)
+        if len(slices) > len(shown):
+            text.append(f"…and {len(slices) - len(shown)} more")
+        if not slices:
+            text.append("None.")
+    return "\n".join(text)
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _plain_rag(kpis: list[Kpi]) -> str:

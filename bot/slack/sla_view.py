@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.cadence import interval
 from bot.domain.policy import LADDERS, Policy
 from bot.slack.blocks import Message, context, section
+from bot.slack.kpi_words import KPI_WORDS, target_words
 from bot.slack.text import one_line
 
 
@@ -44,16 +45,6 @@ def sla_summary(policy: Policy) -> Message:
         else ""
     )
     required = ", ".join(policy.mql.required_fields)
-    targets = policy.targets
-    target_bits = []
-    if targets.first_touch_compliance is not None:
-        target_bits.append(f"first-touch compliance {targets.first_touch_compliance:.0%}")
-    if targets.acceptance_rate is not None:
-        target_bits.append(f"MQL → SAL (acceptance) {targets.acceptance_rate:.0%}")
-    if targets.sal_to_sql_rate is not None:
-        target_bits.append(f"SAL → SQL {targets.sal_to_sql_rate:.0%}")
-    for name, count in targets.mql_per_week.items():
-        target_bits.append(f"{one_line(name, 40)} {count} MQLs/week")
     blocks = [
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
@@ -76,7 +67,7 @@ def sla_summary(policy: Policy) -> Message:
             f"or business time where the SLA says so)\n{ladders}"
         ),
         section(f"*Dispositions*\n{dispositions}"),
-        section(f"*Targets*: {', '.join(target_bits) or 'none set'}"),
+        *kpi_sections(policy),
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
@@ -87,3 +78,17 @@ def _cadence(policy: Policy) -> str:
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""
     return f"{variety}, a touch every {interval(standard, policy.calendar)}"
+
+
+def kpi_sections(policy: Policy) -> list[dict[str, object]]:
+    """Every KPI with its plain definition and its target (`targets.<key>` in sla.yaml), in
+    two sections so each stays within Slack's 3,000 characters."""
+    lines = [
+        f"• *{item.name}*: {item.definition} · {target_words(item.target_key, policy)}"
+        for item in KPI_WORDS
+    ]
+    half = (len(lines) + 1) // 2
+    return [
+        section("*KPIs and targets* (`/sla-report` measures them)\n" + "\n".join(lines[:half])),
+        section("\n".join(lines[half:])),
+    ]

@@ -96,3 +96,36 @@ async def test_one_bad_week_is_no_streak(stack: LocalStack, clock: TravelClock) 
     assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest"]
     await stack.settle()
     assert stack.sim.messages(stack.sim.dm_channel(MANAGER)) == []
+
+
+MONTHLY_TIME = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # Tue 1 Dec 09:00 AEDT
+
+
+async def test_the_monthly_digest_is_posted_once_for_the_month_before(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    # The example SLA leaves `report.monthly_digest` at its default: the 1st at 09:00.
+    await week_of(stack, clock, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), "w47")
+    await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+    before = len(stack.sim.messages(DIGEST))
+    digests = stack.handoff.digests
+
+    assert await digests.run_monthly(MONTHLY_TIME - timedelta(minutes=1)) == []  # 08:59
+    results = await asyncio.gather(*(digests.run_monthly(MONTHLY_TIME) for _ in range(3)))
+    assert sorted(map(tuple, results)) == [(), (), ("monthly digest",)]
+    # A restart in the hour after: the server's own catch-up finds it sent.
+    clock.now = MONTHLY_TIME + timedelta(minutes=20)
+    await stack.handoff.monthly_digest(catch_up=True)
+    assert await digests.run_monthly(MONTHLY_TIME + timedelta(days=3)) == []
+    # The weekly digest is its own run: Monday's is still due, once.
+    assert await digests.run(MONTHLY_TIME) == ["weekly digest", "compliance alert"]
+    await stack.settle()
+
+    monthly, *charts = new_posts(stack, DIGEST, before)[:3]
+    assert "Monthly SLA digest · 2026-11 (November 2026)" in monthly
+    assert "6 MQLs posted → 2 SAL (MQL → SAL 33%) → 2 SQL (SAL → SQL 100%)" in monthly
+    assert "changes against 2026-10" in monthly and "Share to channel" not in monthly
+    assert len(charts) == 2
+    posts = new_posts(stack, DIGEST, before)
+    assert sum("Monthly SLA digest" in post for post in posts) == 1
+    assert sum("Weekly SLA digest · 2026-W48" in post for post in posts) == 1

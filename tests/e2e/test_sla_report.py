@@ -143,3 +143,37 @@ async def test_a_future_quarter_is_refused_plainly(stack: LocalStack) -> None:
     text = await report_for(stack, MANAGER, "2026-Q7")
     assert "A year has quarters Q1 to Q4, not Q7" in text
     assert stack.sim.messages(ROOM) == []
+
+
+async def test_an_explicit_range_of_days(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of_leads(stack, clock)  # Monday 23 November
+    clock.advance(days=8)  # Tuesday 1 December
+    text = await report_for(stack, MANAGER, "2026-11-02..2026-11-29")
+    assert "SLA report · 2026-11-02..2026-11-29 (Mon 2 Nov – Sun 29 Nov 2026, 28 days)" in text
+    assert "in progress" not in text and "changes against 2026-10-05..2026-11-01" in text
+    assert "3 MQLs posted → 2 SAL (MQL → SAL 67%)" in text
+    assert "MQLs vs the period's target*: enterprise 3/40" in text  # 10 a week × 28 days ÷ 7
+    assert "*Sources and campaigns*" in text and "webinar · Q4 Pipeline Webinar: 3 · 67%" in text
+    files = stack.sim.files(stack.sim.dm_channel(MANAGER))
+    assert [f.name for f in files][-2:] == [
+        "handoff-2026-11-02..2026-11-29-speed-to-lead.png",
+        "handoff-2026-11-02..2026-11-29-first-touch.png",
+    ]
+    response = await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    (shared,) = stack.sim.messages(ROOM)
+    assert "SLA report · 2026-11-02..2026-11-29" in shared.all_text
+
+
+async def test_a_reversed_future_or_too_long_range_is_refused_privately(
+    stack: LocalStack,
+) -> None:
+    # The stack's clock: Monday 23 November 2026, 11:00 in Sydney.
+    text = await report_for(stack, MANAGER, "2026-11-20..2026-11-02")
+    assert "ends before it starts: put the earlier day first, like `2026-11-02..2026-11-20`" in text
+    text = await report_for(stack, MANAGER, "2026-11-02..2026-11-30")
+    assert "ends after today (2026-11-23)" in text
+    text = await report_for(stack, MANAGER, "2025-01-01..2026-11-20")
+    assert "a range covers at most 366 days" in text
+    assert stack.sim.messages(ROOM) == []

@@ -19,6 +19,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.SNOOZE: {Role.MANAGER},
     Action.SLA_REPORT: {Role.MANAGER, Role.REPORTER},
     Action.AWAY_FOR_OTHERS: {Role.MANAGER},
+    Action.RATE: {Role.OWNER},  # the rating is the owner's judgement of the lead
 }
 CELLS = [(action, role) for action in Action for role in Role]
 
@@ -103,6 +104,7 @@ def test_only_owner_scoped_actions_need_the_lead() -> None:
     assert {action for action in Action if needs_lead(action)} == {
         Action.ATTEMPT,
         Action.DISPOSE,
+        Action.RATE,
     }
 
 

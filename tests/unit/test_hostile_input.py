@@ -800,7 +800,7 @@ def a_week(lead: LeadView, hostile: str) -> Facts:
     other = Group(hostile, lead.source or hostile, hostile)
     done = Counts(received=3, mql=3, posted=3, claimed=2, accepted=2, sql=1, attempts_closed=2)
     reasons = {("not_a_fit", hostile): 2, (hostile, None): 1}
-    times = [Times(group, NOW, NOW, NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2))]
+    times = [Times.of(group, NOW, NOW, NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2))]
     return Facts({group: done, other: done}, reasons, {("first_touch", hostile): 1}, times)
 
 

@@ -161,7 +161,7 @@ def assert_valid_blocks(blocks: list[dict[str, Any]], max_blocks: int = 50) -> N
             assert all(0 < len(element["text"]) <= 3000 for element in block["elements"])
         if block["type"] == "actions":
             assert 0 < len(block["elements"]) <= 25
-            assert all(len(element["value"]) <= 2000 for element in block["elements"])
+            assert all(len(element.get("value", "")) <= 2000 for element in block["elements"])
 
 
 def assert_valid_message(message: Message) -> None:
@@ -293,7 +293,17 @@ def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
 @pytest.mark.parametrize("stage", [Stage.SQL, Stage.REJECT, Stage.NURTURE, Stage.RECYCLE])
 def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
     message = lead_message(view(stage), policy, BEFORE_DUE)
-    assert not [block for block in message.blocks if block["type"] == "actions"]
+    # Only the owner's optional rating menus (fit, timing) remain on a closed lead.
+    (menus,) = [block for block in message.blocks if block["type"] == "actions"]
+    assert [e["action_id"] for e in menus["elements"]] == ["lead_rate_fit", "lead_rate_timing"]
+    assert all(e["type"] == "static_select" for e in menus["elements"])
+    assert "initial_option" not in menus["elements"][0]
+    rated = replace(view(stage), fit_rating=4)
+    menus = next(
+        b for b in lead_message(rated, policy, BEFORE_DUE).blocks if b["type"] == "actions"
+    )
+    assert menus["elements"][0]["initial_option"]["value"] == "7:4"
+    assert "initial_option" not in menus["elements"][1]
     label = policy.disposition(view(stage).disposition_code or "")
     assert label is not None
     assert f"*{label.label}*" in all_text(message)
@@ -614,7 +624,8 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     for item in policy.dispositions:
         assert f"*{item.label}*" in text
     assert "Not ICP" in text
-    assert "first-touch compliance 90%" in text
+    assert "First-touch compliance*: MQLs first touched by their deadline" in text
+    assert "target 90%" in text and "no target (`targets.win_rate`)" in text
     assert "<@U0MGR1> <@U0MGR2>" in text
 
 
@@ -624,9 +635,13 @@ def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     modal = disposition_modal(view(Stage.SAL), disposition)
     assert_valid_view(modal)
     inputs = {block["block_id"]: block for block in modal["blocks"] if block["type"] == "input"}
-    assert set(inputs) == {"reason", "note"}
-    for block in inputs.values():
-        assert not block.get("optional", False)
+    assert set(inputs) == {"reason", "note", "fit", "timing"}
+    for name in ("reason", "note"):
+        assert not inputs[name].get("optional", False)
+    for name in ("fit", "timing"):  # the owner's rating: optional, one click each
+        assert inputs[name]["optional"] is True
+        assert inputs[name]["element"]["type"] == "static_select"
+        assert [o["value"] for o in inputs[name]["element"]["options"]] == list("12345")
     options = inputs["reason"]["element"]["options"]
     assert [option["value"] for option in options] == disposition.reasons
     assert [option["text"]["text"] for option in options] == disposition.reasons

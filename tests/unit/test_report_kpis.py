@@ -103,7 +103,7 @@ FACTS = Facts(
     escalations={("unclaimed", "remind_channel"): 3, ("unclaimed", "reassign"): 1},
     times=[
         # posted Mon 10:00, claimed 10:10, touched 10:30: 10 and 30 working minutes
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(23, 10),
             sydney(23, 10),
@@ -112,7 +112,7 @@ FACTS = Facts(
             sydney(23, 12),
         ),
         # posted Mon 16:30, claimed 16:45, touched Tue 09:45: 15 and 75 (overnight is closed)
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(23, 16, 30),
             sydney(23, 16, 30),
@@ -121,11 +121,11 @@ FACTS = Facts(
             sydney(24, 10, 30),
         ),
         # posted Tue 11:00, claimed 12:00, touched 14:00: 60 and 180, after its 13:00 deadline
-        Times(
+        Times.of(
             SMB_WEB, sydney(24, 11), sydney(24, 11), sydney(24, 12), sydney(24, 14), sydney(24, 13)
         ),
         # posted Wed 09:00, never claimed nor touched; its 11:00 deadline has passed
-        Times(ENT_EVENT, sydney(25, 9), sydney(25, 9), None, None, sydney(25, 11)),
+        Times.of(ENT_EVENT, sydney(25, 9), sydney(25, 9), None, None, sydney(25, 11)),
     ],
 )
 BEFORE = Facts(
@@ -145,7 +145,7 @@ BEFORE = Facts(
     dispositions={},
     escalations={},
     times=[
-        Times(
+        Times.of(
             ENT_WEB,
             sydney(16, 10),
             sydney(16, 10),
@@ -250,7 +250,7 @@ def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     nothing = Facts({}, {}, {}, [])
     report = build_report(WEEK, nothing, nothing, policy, AS_OF)
     assert report.empty and report.conversion == Funnel(0, 0, 0, 0)
-    assert all(k.value is None for k in report.headline if k.unit != "count")
+    assert all(k.value is None for k in report.headline if k.unit not in ("count", "amount"))
     message = sla_report(report, policy)
     assert_valid_message(message)
     text = " ".join(str(block) for block in message.blocks)
@@ -333,10 +333,11 @@ HAND_COMPUTED: dict[str, tuple[float | None, str | None, str]] = {
     "sal_to_sql": (1 / 5, "green", "1 of 5"),
     "mql_to_sql": (1 / 8, None, "1 of 8"),
     "attempts": (5 / 6, "green", "5 of 6"),
-    "response_mean": (60.0, None, "6 leads"),
-    "response_median": (40.0, None, "6 leads"),
-    "speed_median": (35.0, None, "6 leads"),
-    "speed_p90": (100.0, None, "6 leads"),
+    # targets.response_time and speed_to_lead are 2 business hours: 120 minutes or less is green
+    "response_mean": (60.0, "green", "6 leads"),
+    "response_median": (40.0, "green", "6 leads"),
+    "speed_median": (35.0, "green", "6 leads"),
+    "speed_p90": (100.0, "green", "6 leads"),
 }
 HAND_AS_OF = datetime(2026, 12, 14, 12, 0, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 
@@ -345,7 +346,7 @@ def hand_times(
     received: tuple[int, int, int], posted_minutes: int, touched: tuple[int, int, int] | None
 ) -> Times:
     posted = sydney(*received) + timedelta(minutes=posted_minutes)
-    return Times(
+    return Times.of(
         ENT_WEB, sydney(*received), posted, posted, sydney(*touched) if touched else None, None
     )
 
@@ -470,3 +471,67 @@ def test_a_malformed_period_names_the_valid_forms(policy: Policy) -> None:
         parse_period("2026-M11", AS_OF, ZONE)
     message = refused.value.message
     assert all(form in message for form in ("`last-month`", "`2026-11`", "`2026-Q4`"))
+
+
+def test_an_explicit_range_of_days_in_the_teams_zone() -> None:
+    december = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # Tue 1 Dec 14:00 in Sydney
+    period = parse_period("2026-11-02..2026-11-29", december, ZONE)
+    assert period.kind == "range" and period.length == 28 and period.noun == "period"
+    assert period.label == "2026-11-02..2026-11-29"
+    assert period.words() == "2026-11-02..2026-11-29 (Mon 2 Nov – Sun 29 Nov 2026, 28 days)"
+    assert period.start == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)  # 2 Nov 00:00 AEDT
+    assert period.end == datetime(2026, 11, 29, 13, 0, tzinfo=UTC)  # 30 Nov 00:00 AEDT
+    before = period.previous()  # as many days just before
+    assert before.label == "2026-10-05..2026-11-01" and before.length == 28
+    assert parse_period(period.label, december, ZONE) == period  # the Share button's value
+    one_day = parse_period("2026-12-01..2026-12-01", december, ZONE)  # today: in progress
+    assert one_day.length == 1
+    year = parse_period("2025-12-01..2026-11-30", december, ZONE)
+    assert year.length == 365
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("2026-11-29..2026-11-02", "ends before it starts: put the earlier day first"),
+        ("2026-11-02..2026-12-02", "ends after today (2026-12-01)"),
+        ("2025-11-01..2026-11-29", "is 394 days long: a range covers at most 366 days"),
+        ("2026-11-02..2026-11-31", "`2026-11-31` is not a date"),
+        ("2026-11-02..", "`` is not a date"),
+    ],
+)
+def test_a_reversed_future_or_too_long_range_is_refused(text: str, refusal: str) -> None:
+    december = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    with pytest.raises(Refusal) as refused:
+        parse_period(text, december, ZONE)
+    assert refusal in refused.value.message
+
+
+def test_a_range_takes_a_segment_and_scales_the_volume_target(policy: Policy) -> None:
+    december = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    period, segment = parse_request("enterprise 2026-11-02..2026-11-29", december, policy)
+    assert (period.label, segment) == ("2026-11-02..2026-11-29", "enterprise")
+    report = build_report(period, Facts({}, {}, {}, []), Facts({}, {}, {}, []), policy, december)
+    enterprise = next(k for k in report.volume if k.key == "enterprise")
+    assert enterprise.target == 10 * 28 / 7
+
+
+def test_the_working_clock_reads_the_same_minutes_as_the_calendar(policy: Policy) -> None:
+    """A report's one table of working windows gives `BusinessCalendar.elapsed`'s whole
+    minutes, across weekends, Labour Day (Mon 5 Oct 2026 in NSW) and the move to AEDT (Sun 4
+    Oct 2026), at odd seconds and milliseconds."""
+    import random
+
+    from bot.domain.report import WorkingClock
+
+    calendar = policy.calendar
+    clock = WorkingClock(calendar, date(2026, 9, 20), date(2026, 12, 20))
+    rng = random.Random(12)
+    start = datetime(2026, 9, 21, tzinfo=UTC).timestamp()
+    span = 45 * 24 * 3600
+    for _ in range(2000):
+        a = round(start + rng.random() * span, 3)
+        b = round(a + rng.random() * rng.choice([3600, 86400, 10 * 86400]), 3)
+        expected = calendar.elapsed(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+        assert clock.minutes(a, b) == expected, (a, b)
+    assert clock.minutes(start + 100, start) == 0

@@ -1,0 +1,84 @@
+"""The owner's lead-quality rating through the real server: in the disposition modal (two
+optional menus), or with one pick on the closed lead's message; stored as an event, the owner's
+alone, once per change; and reported by source in `/sla-report`."""
+
+from __future__ import annotations
+
+from bot.cli.stack import LocalStack, TravelClock
+from bot.simulator.data import Message
+from tests.conftest import lead_payload
+
+ENTERPRISE, MANAGER, OWNER, OTHER = "C0ENT", "U0MGR1", "U0REP1", "U0REP2"
+
+
+async def claimed(stack: LocalStack, external_id: str, source: str) -> Message:
+    status, answer = await stack.post_lead(lead_payload(external_id, source=source))
+    assert status == 201, answer
+    await stack.settle()
+    message = stack.sim.messages(ENTERPRISE)[-1]
+    await stack.driver.press(OWNER, "Claim", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    await stack.driver.press(OWNER, "Log call", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    return message
+
+
+async def rated_events(stack: LocalStack, lead_id: int) -> list[dict[str, object]]:
+    events = await stack.services.store.events(lead_id)
+    return [event.data for event in events if event.type == "rated"]
+
+
+async def test_the_owner_rates_in_the_modal_and_on_the_message(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    first = await claimed(stack, "hs-rated-1", "webinar")
+    second = await claimed(stack, "hs-rated-2", "event")
+
+    # A disposition with a reason: the rating is in the same modal, one pick per menu.
+    await stack.driver.press(OWNER, "Not a fit", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.settle()
+    view = stack.sim.latest_view(OWNER)
+    assert view is not None and view.callback_id == "lead_dispose_modal"
+    values = {"reason": "Not ICP", "note": "A reseller.", "fit": "2 weak fit", "timing": "4"}
+    response = await stack.driver.submit_view(OWNER, values, view_id=view.id)
+    assert response.status == 200
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.fit_rating, lead.timing_rating) == ("reject", 2, 4)
+    assert await rated_events(stack, 1) == [{"fit": 2, "timing": 4}]
+    shown = stack.sim.message(ENTERPRISE, first.ts)
+    assert shown is not None and "2 weak fit" in str(shown.blocks)  # the menu shows the rating
+
+    # A disposition without a modal: the closed message offers the menus.
+    await stack.driver.press(OWNER, "Qualified", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    await stack.driver.choose(
+        OTHER, "5 ideal fit", channel=ENTERPRISE, action_id="lead_rate_fit", message_ts=second.ts
+    )
+    await stack.settle()
+    (refusal,) = stack.sim.ephemerals(user=OTHER)
+    assert "Only <@U0REP1>, who owns this lead, can rate it" in refusal.text
+    assert (await stack.services.lead(2)).fit_rating is None
+    for _ in range(2):  # a double pick records once
+        await stack.driver.choose(
+            OWNER,
+            "5 ideal fit",
+            channel=ENTERPRISE,
+            action_id="lead_rate_fit",
+            message_ts=second.ts,
+        )
+    await stack.driver.choose(
+        OWNER, "3 this year", channel=ENTERPRISE, action_id="lead_rate_timing", message_ts=second.ts
+    )
+    await stack.settle()
+    lead = await stack.services.lead(2)
+    assert (lead.stage.value, lead.fit_rating, lead.timing_rating) == ("sql", 5, 3)
+    assert await rated_events(stack, 2) == [{"fit": 5}, {"timing": 3}]
+
+    # The report: the ratings' average by source (fit/timing), and overall.
+    await stack.driver.command(MANAGER, "/sla-report", "", channel_id="D0MGR1")
+    await stack.settle()
+    text = stack.sim.ephemerals(user=MANAGER)[-1].all_text
+    assert "• webinar: 1 · 0% · 0 · 0 · AUD 0 · AUD 0 · – · 2.0/4.0" in text
+    assert "• event: 1 · 100% · 1 · 0 · AUD 0 · AUD 0 · – · 5.0/3.0" in text
+    assert "fit 3.5/5 · timing 3.5/5 (2 rated)" in text  # (2 + 5) ÷ 2 and (4 + 3) ÷ 2
