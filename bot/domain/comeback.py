@@ -211,6 +211,8 @@ def new_cycle(
     }
     fresh = replace(lead, **values, stage=Stage.MQL)
     values["stage"] = Stage.MQL.value
+    if rescored is not None:  # it qualifies now: the reports count it as an MQL (by arrival)
+        values["mql"] = True
     previous = {
         "cycle": lead.cycle,
         "stage": lead.stage.value,

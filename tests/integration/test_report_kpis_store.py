@@ -72,13 +72,15 @@ class Life:
 
 async def recycled_back(life: Life, sweeper: Sweeper, name: str) -> int:
     """A lead of October recycled (six attempts, then Unable to contact), back in W48."""
-    lead_id = await life.arrive(name, at(10, 12, 9), at(10, 12, 9))
-    await life.services.claim(lead_id, OWNER, at(10, 12, 9, 5))
+    lead_id = await life.arrive(name, at(10, 26, 9), at(10, 26, 9))
+    await life.services.claim(lead_id, OWNER, at(10, 26, 9, 5))
     for minute in range(6):
-        await life.services.log_attempt(lead_id, OWNER, "call", at(10, 12, 9, 10 + minute))
-    await life.services.dispose(lead_id, OWNER, "no_response", at(10, 12, 10))
+        await life.services.log_attempt(lead_id, OWNER, "call", at(10, 26, 9, 10 + minute))
+    await life.services.dispose(lead_id, OWNER, "no_response", at(10, 26, 10))
     back = (await life.services.lead(lead_id)).next_action_at
-    assert back is not None and WEEK.start <= back < WEEK.end  # 30 working days later
+    assert (
+        back is not None and WEEK.start <= back < WEEK.end
+    )  # 30 days later (recycle_after: 30d, calendar time)
     await sweeper.run(back)
     lead = await life.services.lead(lead_id)
     assert lead.cycle == 2 and lead.cycle_started_at == back

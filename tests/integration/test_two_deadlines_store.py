@@ -76,7 +76,7 @@ async def test_feedback_completion_counts_the_first_feedback_within_the_deadline
     facts = await ReportStore(store.db).facts(
         WEEK.start, WEEK.end, as_of, attempt_standard(policy, as_of), Filter()
     )
-    counts = facts.counts[Group("enterprise", "webinar", REP)]
+    counts = facts.counts[Group("enterprise", "webinar", REP, "Q4 Pipeline Webinar")]
     assert (counts.feedback_due, counts.feedback_on_time) == (3, 1)
 
 

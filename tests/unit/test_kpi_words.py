@@ -26,7 +26,8 @@ def test_sla_shows_every_kpi_with_its_target(policy: Policy) -> None:
         assert f"*{item.name}*: {item.definition}" in text
     assert "*SAL → SQL*: MQLs qualified (SQL) ÷ MQLs accepted · target 15%" in text
     assert (
-        "*Response time*: MQL creation → first contact attempt, mean and median · target ≤ 2h"
+        "*Response time*: MQL creation → first contact attempt, mean and median · "
+        "target ≤ 2 business hours"
         in text
     )
     assert (
@@ -46,7 +47,7 @@ def test_each_kind_of_target_in_words(policy: Policy) -> None:
     content = snapshot(policy)
     edited = parse_policy({**content, "targets": {**content["targets"], **targets}})
     assert target_words("win_rate", edited) == "target 25%"
-    assert target_words("time_to_claim", edited) == "target ≤ 30m"
+    assert target_words("time_to_claim", edited) == "target ≤ 30 business minutes"
     assert target_words("lead_velocity", edited) == (
         "target mql to sal ≤ 1d, opportunity to won ≤ 60d"
     )
@@ -62,7 +63,7 @@ def test_each_kind_of_target_in_words(policy: Policy) -> None:
         ({"recycle_to_sql_rate": "half"}, "'half' is not a share between 0 and 1"),
         (
             {"response_time": "2 fortnights"},
-            "targets.response_time: '2 fortnights' is not a duration",
+            "targets.response_time: '2 fortnights': 'fortnights' is not a unit of time",
         ),
         ({"lead_velocity": {"sal_to_won": 3}}, "'sal_to_won' is not a step"),
         ({"lead_quality": 7}, "targets.lead_quality"),

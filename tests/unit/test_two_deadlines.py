@@ -117,14 +117,16 @@ def test_progressing_takes_no_reason_and_no_attempts() -> None:
     ]
 
 
-@pytest.mark.parametrize(("value", "shown"), [(70, "70"), (1.5, "1.5"), (-0.1, "-0.1")])
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [(70, ": write 0.7 for 70%"), (1.5, ": write 0.015 for 1.5%"), (-0.1, "")],
+)
 def test_a_kpi_target_outside_0_to_100_percent_says_how_to_write_a_share(
-    value: float, shown: str
+    value: float, hint: str
 ) -> None:
     found = problems(lambda d: d["targets"].update(acceptance_rate=value))
     assert found == [
-        f"targets.acceptance_rate: {shown} is outside 0–100%: write a share between 0 and 1 "
-        "(0.7 = 70%)"
+        f"targets.acceptance_rate: {value:g} is not a share between 0 and 1 (0.7 = 70%){hint}"
     ]
 
 
