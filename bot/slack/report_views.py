@@ -213,7 +213,7 @@ def sla_report(
     zone = policy.timezone
     footer = (
         f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
-        f" · durations in working time ({one_line(zone, 60)})"
+        f" · response times in working time ({one_line(zone, 60)}), lead velocity in calendar time"
     )
     if shared_by:
         footer = f"Shared by {named(shared_by, known, 80)} · {footer}"
@@ -312,7 +312,7 @@ def marketing_table(
     bold, italic = ("*", "_") if emphasis else ("", "")
     text = [f"{bold}Sources and campaigns{bold} ({MARKETING_COLUMNS})"]
     for title, slices in (("Source", report.by_source), ("Campaign", report.by_campaign)):
-        shown = sorted(slices, key=lambda s: (-s.received, s.name))[:lines]
+        shown = sorted(slices, key=lambda s: (-_mqls(s), s.name))[:lines]
         text.append(f"{italic}{title}{italic}")
         text.extend(row(piece) for piece in shown)
         if len(slices) > len(shown):
@@ -320,6 +320,10 @@ def marketing_table(
         if not slices:
             text.append("None.")
     return "\n".join(text)
+
+
+def _mqls(piece: Slice) -> float:
+    return next((k.value or 0.0 for k in piece.kpis if k.key == "mql"), 0.0)
 
 
 def _score(value: float | None) -> str:
