@@ -56,7 +56,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
-from bot.domain.durations import Duration
+from bot.domain.durations import Clock, Duration
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, Problem
 from bot.domain.refusal import Refusal
@@ -430,6 +430,19 @@ class Times:
         return cls(group, received, posted, claimed, touched, due, created)
 
 
+class CalendarClock:
+    """Elapsed time: an instant reads as itself (an SLA whose first touch is calendar time)."""
+
+    def at(self, instant: Seconds) -> float:
+        return instant
+
+    def minutes(self, start: Seconds, end: Seconds) -> int:
+        """Whole minutes from `start` to `end` (0 if `end` is not after it)."""
+        if end <= start:
+            return 0
+        return round((end - start) * 1000) // 60_000
+
+
 class WorkingClock:
     """Working seconds since the start of a range of days, on a calendar: the business time
     between two instants is a subtraction, so a quarter's durations cost one bisect each
@@ -621,11 +634,18 @@ def rag_within(value: float | None, target: float | None, margin: float) -> Rag 
     return "yellow" if value <= target * (1 + margin) else "red"
 
 
-def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock:
+def responds_in_calendar_time(policy: Policy) -> bool:
+    """Whether the SLA's first-touch clock is calendar time: every tier's `first_touch` is
+    (`24h`); one business-time tier (`2 business hours`) makes it working time."""
+    return all(tier.first_touch.clock is Clock.CALENDAR for tier in policy.tiers)
+
+
+def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock | CalendarClock:
     """The clock a report measures response time, speed to lead and time to claim in: the
-    SLA's first-touch clock. Today every SLA duration is business time, so it is working
-    time on the team's calendar (over the days `times` span); this is the one place to
-    switch it (a calendar clock reads an instant as itself)."""
+    SLA's first-touch clock (`responds_in_calendar_time`): elapsed time, or working time on
+    the team's calendar (over the days `times` span)."""
+    if responds_in_calendar_time(policy):
+        return CalendarClock()
     calendar = policy.calendar
     low, high = math.inf, -math.inf
     for item in times:
@@ -660,7 +680,9 @@ class _Durations:
     response: list[int] = field(default_factory=list)
 
 
-def _measure(times: Iterable[Times], clock: WorkingClock) -> dict[Group, _Durations]:
+def _measure(
+    times: Iterable[Times], clock: WorkingClock | CalendarClock
+) -> dict[Group, _Durations]:
     """Each posted MQL's time to claim, speed to lead and response time, in working minutes,
     by group: once per report (a slice merges its groups' lists)."""
     found: dict[Group, _Durations] = {}

@@ -9,7 +9,14 @@ from typing import Any
 
 from bot.domain.durations import words
 from bot.domain.policy import Policy
-from bot.domain.report import VELOCITY_LABELS, Kpi, Period, Report, Slice
+from bot.domain.report import (
+    VELOCITY_LABELS,
+    Kpi,
+    Period,
+    Report,
+    Slice,
+    responds_in_calendar_time,
+)
 from bot.slack.blocks import (
     MAX_BLOCKS,
     Message,
@@ -192,7 +199,7 @@ def sla_report(
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
     for start in range(0, len(shares), 10):  # a fields block holds at most 10
         blocks.append(fields(*(_kpi_field(k, currency) for k in shares[start : start + 10])))
-    blocks.append(section(_timing_text(headline)))
+    blocks.append(section(_timing_text(headline, _response_clock(policy))))
     blocks.append(section(_pipeline_text(headline, report, currency)))
     volume = " · ".join(
         f"{one_line(k.label, 40)} {kpi_value(k)}"
@@ -213,7 +220,7 @@ def sla_report(
     zone = policy.timezone
     footer = (
         f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
-        f" · response times in working time ({one_line(zone, 60)}), lead velocity in calendar time"
+        f" · response times in {_response_clock(policy, zone=True)}, lead velocity in calendar time"
     )
     if shared_by:
         footer = f"Shared by {named(shared_by, known, 80)} · {footer}"
@@ -248,13 +255,20 @@ def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
     )
 
 
-def _timing_text(headline: Mapping[str, Kpi]) -> str:
+def _response_clock(policy: Policy, *, zone: bool = False) -> str:
+    """The clock response times are measured in, in words (the SLA's first-touch clock)."""
+    if responds_in_calendar_time(policy):
+        return "calendar time"
+    return f"working time ({one_line(policy.timezone, 60)})" if zone else "working time"
+
+
+def _timing_text(headline: Mapping[str, Kpi], clock: str) -> str:
     """Seed 002's response time (from MQL creation) beside speed to lead (from the post)."""
     mean, median = headline["response_mean"], headline["response_median"]
     speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
     change = kpi_change(mean)
     return (
-        f"*Response time* (MQL creation → first touch, working time): mean {kpi_value(mean)}"
+        f"*Response time* (MQL creation → first touch, {clock}): mean {kpi_value(mean)}"
         f"{f' ({change})' if change else ''}, median {kpi_value(median)}\n"
         f"*Speed to lead* (posted → first touch): median {kpi_value(speed)}, p90 "
         f"{kpi_value(p90)} · *time to claim* median {kpi_value(claim)}"

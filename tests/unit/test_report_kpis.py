@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain.durations import Duration
 from bot.domain.policy import Policy
 from bot.domain.refusal import Refusal
 from bot.domain.report import (
@@ -535,3 +536,28 @@ def test_the_working_clock_reads_the_same_minutes_as_the_calendar(policy: Policy
         expected = calendar.elapsed(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
         assert clock.minutes(a, b) == expected, (a, b)
     assert clock.minutes(start + 100, start) == 0
+
+
+def test_response_time_is_measured_in_the_first_touch_clock(policy: Policy) -> None:
+    """The shipped SLA's first touch is business time: Fri 16:00 → Mon 10:00 is 2 working
+    hours. An SLA whose every tier says calendar time (`2h`, `24h`) reads the same span as the
+    66 hours that passed, and the report says which clock it used."""
+    from bot.domain.report import responds_in_calendar_time, response_clock
+
+    friday_4pm, monday_10am = sydney(27, 16).timestamp(), sydney(30, 10).timestamp()
+    assert not responds_in_calendar_time(policy)
+    span = [Times.of(ENT_WEB, sydney(27, 16), sydney(27, 16), None, sydney(30, 10))]
+    assert response_clock(policy, span).minutes(friday_4pm, monday_10am) == 2 * 60
+
+    tiers = [
+        tier.model_copy(update={"first_touch": Duration.parse(text)})
+        for tier, text in zip(policy.tiers, ("2h", "24h"), strict=True)
+    ]
+    calendar_sla = policy.model_copy(update={"tiers": tiers})
+    assert responds_in_calendar_time(calendar_sla)
+    assert response_clock(calendar_sla, span).minutes(friday_4pm, monday_10am) == 66 * 60
+
+    report = build_report(WEEK, FACTS, BEFORE, calendar_sla, AS_OF)
+    text = str(sla_report(report, calendar_sla).blocks)
+    assert "MQL creation → first touch, calendar time" in text
+    assert "response times in calendar time" in text
