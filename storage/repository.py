@@ -609,16 +609,9 @@ class Store:
     ) -> bool:
         """Record the first feedback on an open lead that stays open ("Contacted – progressing"),
         with its event and `effects`; True for the one caller that recorded it."""
-
-        def work(db: Connection) -> bool:
-            if db.execute(_PROGRESS, {"p_lead_id": lead_id, "p_now": now}).rowcount != 1:
-                return False
-            data = {"code": code, "note": note}
-            db.execute(_INSERT_EVENT, _event(lead_id, "feedback", actor, now, **data))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        event = _event(lead_id, "feedback", actor, now, code=code, note=note)
+        params = {"p_lead_id": lead_id, "p_now": now}
+        return await self.db.run(_if_changed(_PROGRESS, [event], effects, now, params=params))
 
     async def ask_info(
         self,
@@ -693,21 +686,16 @@ class Store:
         "rated" event and `effects`, in one transaction; False when they were already so (a
         double click or Slack's retry changes nothing)."""
         columns = {f"{name}_rating": value for name, value in ratings.items()}
+        if not columns:
+            return False
         differs = [getattr(LeadRow, column).is_distinct_from(v) for column, v in columns.items()]
         statement = (
             update(table(LeadRow))
             .where(LeadRow.id == lead_id, LeadRow.dispositioned_at.is_not(None), or_(*differs))
             .values(**columns)
         )
-
-        def work(db: Connection) -> bool:
-            if not columns or db.execute(statement).rowcount != 1:
-                return False
-            db.execute(_INSERT_EVENT, _event(lead_id, "rated", actor, now, **ratings))
-            write_effects(db, effects, now)
-            return True
-
-        return await self.db.run(work)
+        event = _event(lead_id, "rated", actor, now, **ratings)
+        return await self.db.run(_if_changed(statement, [event], effects, now))
 
     async def reassign(
         self,

@@ -443,11 +443,7 @@ class Services:
         if not done:
             if current.disposition_code == code:
                 return Done(lead=current, repeated=True)
-            raise Refusal(
-                f"This lead was closed a moment ago as {current.disposition_code}; "
-                "nothing was changed.",
-                Reason.CLOSED,
-            )
+            raise _closed_meanwhile(current)
         self.notifier.deliver_soon()
         return Done(lead=current)
 
@@ -483,11 +479,7 @@ class Services:
         if not done:
             if current.feedback_at is not None and current.stage is Stage.SAL:
                 return Done(lead=current, repeated=True)
-            raise Refusal(
-                f"This lead was closed a moment ago as {current.disposition_code}; "
-                "nothing was changed.",
-                Reason.CLOSED,
-            )
+            raise _closed_meanwhile(current)
         self.notifier.deliver_soon()
         return Done(lead=current)
 
@@ -805,3 +797,11 @@ def _nothing_changed(activity_id: str | None) -> str:
     if activity_id is not None:
         return f"activity {activity_id!r} was recorded already; nothing changed"
     return "the lead already had this; nothing changed"
+
+
+def _closed_meanwhile(current: LeadView) -> Refusal:
+    """The answer to a change that lost a race with another rep's disposition."""
+    return Refusal(
+        f"This lead was closed a moment ago as {current.disposition_code}; nothing was changed.",
+        Reason.CLOSED,
+    )
