@@ -61,6 +61,18 @@ class BusinessCalendar:
         """When `day`'s working time opens and closes, or None on a closed day."""
         return self._window(day) if self.is_working_day(day) else None
 
+    def at_work(self, instant: datetime) -> datetime:
+        """`instant` if it falls in working time, else the next moment working time opens (a
+        calendar-time due date a person is reminded of, moved out of the night)."""
+        cursor = instant.astimezone(UTC)
+        day = cursor.astimezone(self.zone).date()
+        for _ in range(3660):  # ten years of days, as in `add`
+            window = self.working_window(day)
+            if window is not None and cursor < window[1]:
+                return max(cursor, window[0])
+            day += timedelta(days=1)
+        raise ValueError("the business calendar has no working time in the next ten years")
+
     def _window(self, day: date) -> tuple[datetime, datetime]:
         known = self._windows.get(day)
         if known is None:

@@ -12,9 +12,10 @@ The rule (docs/sla-file.md says the same):
 * The standard is met when `min_attempts` attempts count and, with `channels` set, they used at
   least that many channels (email, call, LinkedIn). It is met at the time of the attempt that
   completed it.
-* The next touch is due `i` after the last attempt that counted; before any attempt, at the
-  tier's first-touch deadline (the no-touch ladder polices that one). Once the standard is met,
-  no touch is due.
+* The next touch is due `i` after the last attempt that counted (for a calendar-time `within`,
+  moved to the next opening of working time when that falls outside it: nobody is reminded to
+  call at 22:34); before any attempt, at the tier's first-touch deadline (the no-touch ladder
+  polices that one). Once the standard is met, no touch is due.
 
 Pure: no clock, no I/O; all time arithmetic goes through the lead's calendar (`add`) with
 Duration values, so each duration keeps its own clock.
@@ -103,8 +104,9 @@ def follow(
         due = None
     elif last is None:
         due = first_touch_due_at
-    else:
+    else:  # a calendar-time interval that ends at night is due when work opens
         due = calendar.add(last, step)
+        due = calendar.at_work(due) if step.is_calendar else due
     return Cadence(len(ordered), counted, len(kinds), met_at, due)
 
 

@@ -191,3 +191,22 @@ def test_no_reminder_for_the_first_touch_a_closed_lead_or_while_snoozed() -> Non
     snoozed = claimed(snoozed_until=at(3))
     assert touch_reminder(snoozed, at(2, 12), set()) == (None, None)
     assert touch_reminder(snoozed, at(3), set()) == (TouchDue(2, at(2, 8)), None)
+
+
+def test_a_calendar_time_touch_that_falls_at_night_is_due_when_work_opens() -> None:
+    # 6 attempts within 14 days on office hours: a call Monday 10:00 makes the next touch due
+    # 2 days 8 hours later, Wednesday 18:00, after the office closes: it is due Thursday 09:00.
+    # A call Monday 14:00 gives Wednesday 22:00, due Thursday 09:00 too; one Tuesday 08:00
+    # gives Thursday 16:00, inside office hours, due as computed. Friday 10:00 + 2d 8h is
+    # Sunday 18:00: due Monday 09:00.
+    def due_after(call: datetime) -> datetime | None:
+        return follow(TWO_WEEKS, OFFICE, FIRST_TOUCH_DUE, calls(call)).next_touch_due_at
+
+    thursday_9am = datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+    assert due_after(at()) == thursday_9am
+    assert due_after(at(hours=4)) == thursday_9am
+    assert due_after(at(days=1, hours=-2)) == datetime(2026, 11, 5, 16, 0, tzinfo=UTC)
+    assert due_after(at(days=4)) == datetime(2026, 11, 9, 9, 0, tzinfo=UTC)
+    # In business time (`10 business days`) the interval already ends inside working hours.
+    business = follow(TEN_WORKING_DAYS, OFFICE, FIRST_TOUCH_DUE, calls(at()))
+    assert business.next_touch_due_at == OFFICE.add(at(), interval(TEN_WORKING_DAYS, OFFICE))
