@@ -221,7 +221,7 @@ def _recycled_query(start: datetime, end: datetime, where: Filter) -> Any:
 
 def _standard_met(as_of: Any, min_attempts: int) -> Any:
     """The follow-up standard met by `as_of`, with its span (bot/domain/cadence.py); a lead
-    whose attempts were all logged before Handoff kept the cadence (migration 0012: none
+    whose attempts were all logged before Handoff kept the cadence (migration 0014: none
     counted) is judged by its count, as it was then."""
     lead = LeadRow
     legacy = (lead.touches_counted == 0) & (lead.attempts >= min_attempts)
