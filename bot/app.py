@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -112,8 +114,8 @@ class Handoff:
         every = self.settings.sweep_seconds
         if not every:
             return
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.scheduler.add_job(
+        scheduler = self.scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(
             self.sweep,
             "interval",
             seconds=every,
@@ -123,40 +125,38 @@ class Handoff:
             next_run_time=datetime.now(UTC),
         )
         weekly = self.digests.schedule()
-        hour, minute = (int(part) for part in weekly.time.split(":"))
-        self.scheduler.add_job(
-            self.digest,
-            CronTrigger(
-                day_of_week=weekly.day,
-                hour=hour,
-                minute=minute,
-                timezone=self.services.policy.timezone,
-            ),
-            id="weekly-digest",
+        self._digest_job(
+            scheduler, self.digest, "weekly-digest", weekly.time, day_of_week=weekly.day
+        )
+        monthly = self.services.policy.report.monthly_digest
+        if monthly is not None:
+            self._digest_job(
+                scheduler, self.monthly_digest, "monthly-digest", monthly.time, day=monthly.day
+            )
+        scheduler.start()
+        # A server (re)started just after the digest time sends it if no replica has.
+        self.background.append(asyncio.create_task(self.digest(catch_up=True)))
+        self.background.append(asyncio.create_task(self.monthly_digest(catch_up=True)))
+
+    def _digest_job(
+        self,
+        scheduler: AsyncIOScheduler,
+        job: Callable[..., Awaitable[None]],
+        name: str,
+        at: str,
+        **when: Any,
+    ) -> None:
+        """Run `job` at `at` (HH:MM, the team's zone) on the cron fields `when`, one run at a
+        time, catching up a missed run within CATCH_UP."""
+        hour, minute = (int(part) for part in at.split(":"))
+        scheduler.add_job(
+            job,
+            CronTrigger(hour=hour, minute=minute, timezone=self.services.policy.timezone, **when),
+            id=name,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(CATCH_UP.total_seconds()),
         )
-        monthly = self.services.policy.report.monthly_digest
-        if monthly is not None:
-            hour, minute = (int(part) for part in monthly.time.split(":"))
-            self.scheduler.add_job(
-                self.monthly_digest,
-                CronTrigger(
-                    day=monthly.day,
-                    hour=hour,
-                    minute=minute,
-                    timezone=self.services.policy.timezone,
-                ),
-                id="monthly-digest",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(CATCH_UP.total_seconds()),
-            )
-        self.scheduler.start()
-        # A server (re)started just after the digest time sends it if no replica has.
-        self.background.append(asyncio.create_task(self.digest(catch_up=True)))
-        self.background.append(asyncio.create_task(self.monthly_digest(catch_up=True)))
 
     async def refresh_people(self) -> None:
         while True:

@@ -578,10 +578,8 @@ class Store:
         engagement. True for the one caller that changed it (of concurrent duplicates, exactly
         one starts the new cycle). With a `pool`, the next rep of the rotation is suggested."""
         statement = (
-            update(table(LeadRow))
+            _in_cycle(lead)
             .where(
-                LeadRow.id == lead.id,
-                LeadRow.cycle == lead.cycle,
                 LeadRow.stage == lead.stage.value,
                 func.json_array_length(LeadRow.engagement) == len(lead.engagement),
             )
@@ -626,10 +624,8 @@ class Store:
         its event and `effects`. False if it changed since it was read (closed, reassigned, in
         a new cycle, or asked already)."""
         statement = (
-            update(table(LeadRow))
+            _in_cycle(lead)
             .where(
-                LeadRow.id == lead.id,
-                LeadRow.cycle == lead.cycle,
                 LeadRow.stage == Stage.SAL.value,
                 LeadRow.owner.is_not_distinct_from(lead.owner),
                 LeadRow.info_asked_at.is_(None),
@@ -715,10 +711,8 @@ class Store:
             values["owner"] = rep
             values["owner_zone"] = rep_zone
         statement = (
-            update(table(LeadRow))
+            _in_cycle(lead)
             .where(
-                LeadRow.id == lead.id,
-                LeadRow.cycle == lead.cycle,
                 LeadRow.stage == lead.stage.value,
                 LeadRow.owner.is_not_distinct_from(lead.owner),
                 LeadRow.suggested_owner.is_not_distinct_from(lead.suggested_owner),
@@ -743,10 +737,8 @@ class Store:
         event and `effects`, in one transaction. False if the lead is closed, in a new cycle,
         or snoozed until then already."""
         statement = (
-            update(table(LeadRow))
+            _in_cycle(lead)
             .where(
-                LeadRow.id == lead.id,
-                LeadRow.cycle == lead.cycle,
                 LeadRow.stage.in_([Stage.MQL.value, Stage.SAL.value]),
                 or_(LeadRow.snoozed_until.is_(None), LeadRow.snoozed_until < until),
             )
@@ -764,6 +756,12 @@ class Store:
 
         event = _event(lead.id, "snoozed", actor, now, by=actor, until=until.isoformat())
         return await self.db.run(_if_changed(statement, [event], effects, now))
+
+
+def _in_cycle(lead: LeadView) -> Update:
+    """An update of `lead`'s row while it is still in the cycle it was read in (add the rest of
+    what must not have changed with `.where`)."""
+    return update(table(LeadRow)).where(LeadRow.id == lead.id, LeadRow.cycle == lead.cycle)
 
 
 def _if_changed(
