@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select, text
+from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select, text
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
@@ -60,7 +60,8 @@ class Filter:
 
 
 def _count(*conditions: Any) -> Any:
-    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+    """The rows that meet every condition (an aggregate FILTER: cheaper than SUM(CASE …))."""
+    return func.count().filter(and_(*conditions))
 
 
 def _days(dialect: str, start: Any, end: Any) -> Any:
@@ -129,6 +130,7 @@ def _counts_query(
     )
     columns = {
         "received": func.count(),
+        "dispositioned": _count(lead.dispositioned_at.is_not(None)),  # the disposition mix
         "mql": _count(lead.mql.is_(True)),
         "complete": _count(lead.complete.is_(True)),
         "complete_known": _count(lead.complete.is_not(None)),
@@ -174,10 +176,13 @@ def _counts_query(
         "timing_total": func.coalesce(func.sum(lead.timing_rating), 0),
         **_velocity_columns(dialect, accepted),
     }
+    # Grouped by disposition too, so the disposition mix comes from the same pass over the
+    # period (a quarter's second scan cost a third as much again).
+    mix = (LeadRow.disposition_code, LeadRow.disposition_reason)
     return (
-        select(*_GROUP, *[c.label(n) for n, c in columns.items()])
+        select(*_GROUP, *mix, *[c.label(n) for n, c in columns.items()])
         .where(*_in_period(start, end), *where.conditions())
-        .group_by(*_GROUP)
+        .group_by(*_GROUP, *mix)
     )
 
 
@@ -243,8 +248,10 @@ _STAGE_TIMES = (
 def epoch(db: Connection, column: Any) -> Any:
     if db.dialect.name == "postgresql":
         return func.date_part("epoch", column)  # double precision
-    # julianday's double carries ~40 µs of noise at today's dates: to the millisecond, in SQL.
-    return func.round((func.julianday(column) - 2440587.5) * 86400.0, 3)
+    # julianday's double carries ~40 µs of noise at today's dates: to the millisecond, in SQL
+    # (whole milliseconds through an integer: several times cheaper than ROUND(x, 3)).
+    milliseconds = cast((func.julianday(column) - 2440587.5) * 86400000.0 + 0.5, Integer)
+    return milliseconds / 1000.0
 
 
 def _times_query(db: Connection, where: list[Any]) -> Any:
@@ -283,13 +290,6 @@ class ReportStore:
     ) -> Facts:
         """What the database says about the leads received in [start, end); `with_times`:
         with each MQL's stage times (a comparison period of a month or more goes without)."""
-        mix_query = (
-            select(LeadRow.disposition_code, LeadRow.disposition_reason, func.count())
-            .where(
-                *_in_period(start, end), *where.conditions(), LeadRow.dispositioned_at.is_not(None)
-            )
-            .group_by(LeadRow.disposition_code, LeadRow.disposition_reason)
-        )
         escalation_query = select(EscalationRow.ladder, EscalationRow.action, func.count()).where(
             EscalationRow.at >= start, EscalationRow.at < end, text(f"escalations.{FIRED}")
         )
@@ -304,6 +304,7 @@ class ReportStore:
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
+            mix: dict[tuple[str, str | None], int] = {}
             counts_query = _counts_query(start, end, as_of, standard, where, db.dialect.name)
             for query in (counts_query, recycled_query):
                 for row in db.execute(query).mappings():
@@ -314,21 +315,22 @@ class ReportStore:
                         if name in row
                     }
                     counts[group] = counts.get(group, Counts()) + Counts(**values)
-            mix = {(str(code), reason): int(n) for code, reason, n in db.execute(mix_query)}
+                    if row.get("dispositioned"):
+                        key = (str(row["disposition_code"]), row["disposition_reason"])
+                        mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
 
         def stage_times(db: Connection) -> list[Times]:
             groups: dict[tuple[Any, ...], Group] = {}
             times = []
-            for line in db.execute(_times_query(db, times_where)).all():
-                key = tuple(line[:4])
+            rows = db.execute(_times_query(db, times_where)).all()
+            for seg, src, owner, campaign, received, created, posted, claimed, touched, due in rows:
+                key = (seg, src, owner, campaign)
                 found = groups.get(key)
                 if found is None:
-                    seg, src, owner, campaign = key
                     found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
-                received, created, posted, claimed, touched, due = line[4:]
-                times.append(Times(found, float(received), posted, claimed, touched, due, created))
+                times.append(Times(found, received, posted, claimed, touched, due, created))
             return times
 
         if not with_times:

@@ -52,6 +52,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
+from operator import attrgetter
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -446,25 +447,67 @@ class CalendarClock:
 class WorkingClock:
     """Working seconds since the start of a range of days, on a calendar: the business time
     between two instants is a subtraction, so a quarter's durations cost one bisect each
-    instead of a walk through the days (`BusinessCalendar.elapsed` gives the same minutes)."""
+    instead of a walk through the days (`BusinessCalendar.elapsed` gives the same minutes).
+    It covers `first` to `last`, and grows to any instant it is asked about (earlier days
+    read as negative seconds, so readings taken before and after agree)."""
 
     def __init__(self, calendar: BusinessCalendar, first: date, last: date) -> None:
-        self.opens: list[float] = []
-        self.closes: list[float] = []
+        self.calendar = calendar
+        self.first, self.last = first, last
+        windows = self._windows(first, last)
+        self.opens = [opens for opens, _ in windows]
+        self.closes = [closes for _, closes in windows]
         self.before: list[float] = []  # working seconds before each window opens
         total = 0.0
+        for opens, closes in windows:
+            self.before.append(total)
+            total += closes - opens
+        self._bounds()
+
+    def _windows(self, first: date, last: date) -> list[tuple[float, float]]:
+        found = []
         day = first
         while day <= last:
-            window = calendar.working_window(day)
+            window = self.calendar.working_window(day)
             if window is not None:
-                opens, closes = (moment.timestamp() for moment in window)
+                opens, closes = window
+                found.append((opens.timestamp(), closes.timestamp()))
+            day += timedelta(days=1)
+        return found
+
+    def _bounds(self) -> None:
+        """The instants covered: [low, high), midnight to midnight in the team's zone."""
+        zone = self.calendar.zone
+        after = self.last + timedelta(days=1)
+        self.low = datetime.combine(self.first, time(0), tzinfo=zone).timestamp()
+        self.high = datetime.combine(after, time(0), tzinfo=zone).timestamp()
+
+    def _cover(self, instant: Seconds) -> None:
+        day = datetime.fromtimestamp(instant, self.calendar.zone).date()
+        if instant >= self.high:  # later days: a month more at a time
+            total = self.before[-1] + self.closes[-1] - self.opens[-1] if self.opens else 0.0
+            for opens, closes in self._windows(self.last + timedelta(days=1), day + timedelta(31)):
                 self.opens.append(opens)
                 self.closes.append(closes)
                 self.before.append(total)
                 total += closes - opens
-            day += timedelta(days=1)
+            self.last = day + timedelta(days=31)
+        else:  # earlier days, counted back from the first
+            earlier = self._windows(day - timedelta(days=1), self.first - timedelta(days=1))
+            total = self.before[0] if self.before else 0.0
+            before = []
+            for opens, closes in reversed(earlier):
+                total -= closes - opens
+                before.append(total)
+            self.opens[:0] = [opens for opens, _ in earlier]
+            self.closes[:0] = [closes for _, closes in earlier]
+            self.before[:0] = list(reversed(before))
+            self.first = day - timedelta(days=1)
+        self._bounds()
 
     def at(self, instant: Seconds) -> float:
+        if not self.low <= instant < self.high:
+            self._cover(instant)
         index = bisect_right(self.opens, instant) - 1
         if index < 0:
             return 0.0
@@ -643,26 +686,14 @@ def responds_in_calendar_time(policy: Policy) -> bool:
 def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock | CalendarClock:
     """The clock a report measures response time, speed to lead and time to claim in: the
     SLA's first-touch clock (`responds_in_calendar_time`): elapsed time, or working time on
-    the team's calendar (over the days `times` span)."""
+    the team's calendar."""
     if responds_in_calendar_time(policy):
         return CalendarClock()
     calendar = policy.calendar
-    low, high = math.inf, -math.inf
-    for item in times:
-        for value in (
-            item.received_at,
-            item.mql_at,
-            item.posted_at,
-            item.first_touch_at,
-            item.claimed_at,
-        ):
-            if value is not None:
-                low, high = min(low, value), max(high, value)
-    if low > high:
-        low = high = 0.0
-    zone = calendar.zone
-    first = datetime.fromtimestamp(low, zone).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(high, zone).date() + timedelta(days=1)
+    # The clock starts the day before the earliest arrival and grows to later instants.
+    low = min(map(attrgetter("received_at"), times), default=0.0)
+    first = datetime.fromtimestamp(low, calendar.zone).date() - timedelta(days=1)
+    last = first + timedelta(days=7)
     return WorkingClock(calendar, first, last)
 
 

@@ -538,6 +538,32 @@ def test_the_working_clock_reads_the_same_minutes_as_the_calendar(policy: Policy
     assert clock.minutes(start + 100, start) == 0
 
 
+def test_the_working_clock_grows_both_ways_and_keeps_its_readings(policy: Policy) -> None:
+    """A clock built over two days of November is read across September to December, in a
+    random order: it grows to each instant, later and earlier, and every span still reads the
+    calendar's minutes (an earlier day must not move the readings already taken)."""
+    import random
+    from itertools import pairwise
+
+    from bot.domain.report import WorkingClock
+
+    calendar = policy.calendar
+    clock = WorkingClock(calendar, date(2026, 11, 2), date(2026, 11, 3))
+    rng = random.Random(7)
+    start = datetime(2026, 9, 1, tzinfo=UTC).timestamp()
+    taken = []
+    for _ in range(300):
+        instant = round(start + rng.random() * 110 * 86400, 3)
+        taken.append((instant, clock.at(instant)))
+    for (a, at_a), (b, at_b) in pairwise(taken):
+        first, second = (a, b) if a <= b else (b, a)
+        expected = calendar.elapsed(
+            datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(second, UTC)
+        )
+        assert round(abs(at_b - at_a) * 1000) // 60_000 == expected, (a, b)
+    assert clock.first < date(2026, 9, 2) and clock.last > date(2026, 12, 19)
+
+
 def test_response_time_is_measured_in_the_first_touch_clock(policy: Policy) -> None:
     """The shipped SLA's first touch is business time: Fri 16:00 → Mon 10:00 is 2 working
     hours. An SLA whose every tier says calendar time (`2h`, `24h`) reads the same span as the
