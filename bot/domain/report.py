@@ -1072,7 +1072,7 @@ def build_report(
             "count",
             float(total.mql),
             previous=float(before.mql),
-            detail=f"{total.received} leads received",
+            detail=f"of {total.received} leads received",
         ),
         *_shares(total, policy, before),
         *_timing(now_times, before_times, policy),

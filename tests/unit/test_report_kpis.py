@@ -179,7 +179,7 @@ def test_the_shares_and_their_colours(report: Report) -> None:
     assert kpi(report, "attempts") == (5 / 8, "red", "5 of 8")
     assert kpi(report, "completeness") == (14 / 16, "red", "14 of 16")
     assert kpi(report, "icp") == (11 / 16, "yellow", "11 of 16")
-    assert kpi(report, "mql") == (14.0, None, "16 leads received")
+    assert kpi(report, "mql") == (14.0, None, "of 16 leads received")
 
 
 def test_durations_are_working_time_with_nearest_rank_percentiles(report: Report) -> None:
