@@ -118,6 +118,12 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
             claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
         if now <= due:
             left = span_words(calendar.elapsed(now, due, touch.clock), touch.clock)
+            if lead.owner is None and lead.claim_due_at and now > lead.claim_due_at:
+                # The colour is the overdue claim's: say so first, then the time still left.
+                return (
+                    f"{icon} Claim was due {slack_date(lead.claim_due_at, zone)} · first touch "
+                    f"due by {slack_date(due, zone)} · {touch.words} ({left} left)"
+                )
             return (
                 f"{icon} First touch due by {slack_date(due, zone)} · {touch.words} "
                 f"({left} left){claim}"

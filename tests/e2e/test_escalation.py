@@ -61,7 +61,7 @@ async def test_an_unclaimed_lead_climbs_its_ladder_once_per_step(
 
     clock.advance(minutes=30)  # 12:01: the claim deadline passed
     assert await sweep(stack, clock) == 1
-    assert "🔴 First touch due by" in post_text(stack)
+    assert "🔴 Claim was due" in post_text(stack)  # red because the claim is overdue
     (alert,) = stack.sim.messages(ESCALATIONS)
     assert "<@U0MGR1> <@U0MGR2>" in alert.all_text
     assert "claim overdue by 1m of business time" in alert.all_text

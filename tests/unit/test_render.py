@@ -327,6 +327,20 @@ def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) ->
     assert "first touch due by Mon 13:00 AEDT" in message.text
 
 
+def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
+    """Nobody claimed the lead by its claim deadline (12:00) while its first touch still has an
+    hour: the line is red, and says first that the claim is overdue, so the colour and the
+    words agree ("🔴 First touch due … (1h left)" read as a contradiction)."""
+    claim_due = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # Mon 11:30 AEDT
+    lead = view(Stage.MQL, owner=None, claim_due_at=claim_due)
+    text = all_text(lead_message(lead, policy, BEFORE_DUE))
+    assert "🔴 Claim was due <!date^" in text
+    assert "· first touch due by <!date^" in text
+    assert "2 business hours (1h of business time left)" in text
+    before = all_text(lead_message(lead, policy, claim_due - timedelta(minutes=5)))
+    assert "Claim was due" not in before and "claim by <!date^" in before
+
+
 def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
     message = lead_message(view(Stage.MQL), policy, AFTER_DUE)
     text = all_text(message)
