@@ -305,6 +305,51 @@ async def test_oversized_intake_is_refused_and_stores_nothing(
     assert status == 201
 
 
+def _with(fragment: bytes) -> bytes:
+    """The standard lead with `fragment` added as its last member."""
+    return json.dumps(lead_payload()).encode()[:-1] + b", " + fragment + b"}"
+
+
+BAD_BODIES = [
+    pytest.param(b"[" * 200_000 + b"]" * 200_000, "nests deeper than 32 levels", id="200k-nested"),
+    pytest.param(_with(b'"x": ' + b"[" * 33 + b"1" + b"]" * 33), "nests deeper", id="34-levels"),
+    pytest.param(_with(b'"score": NaN'), "NaN is not a JSON number", id="NaN"),
+    pytest.param(_with(b'"score": -Infinity'), "numbers must be finite", id="-Infinity"),
+    pytest.param(_with(b'"score": 1e999'), "the number 1e999 is too large", id="1e999"),
+    pytest.param(_with(b'"email": "other@x.example"'), "key 'email' appears twice", id="dup-key"),
+    pytest.param(b'{"external_id": "hs-1", "email": "a\xff@b.example"}', "not UTF-8", id="latin-1"),
+    pytest.param(b'{"external_id": "hs-1",', "not valid JSON", id="truncated"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+async def test_intake_answers_bad_bodies_with_400_and_stores_nothing(
+    stack: LocalStack, body: bytes, message: str
+) -> None:
+    """Issue 16: every malformed body gets a 400 with the `errors` list naming the problem, and
+    nothing is stored (a body of 200,000 nested `[` used to be a 500)."""
+    answer_status, answer = await intake(stack, {"Authorization": f"Bearer {INTAKE_TOKEN}"}, body)
+    assert answer_status == 400, answer
+    (error,) = answer["errors"]
+    assert error["field"] == "(body)" and message in error["message"], error
+    await assert_nothing_stored(stack)
+    status, _ = await stack.post_lead(lead_payload())  # and the server is fine
+    assert status == 201
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_intake_refuses_a_body_not_sent_as_json_with_415(
+    stack: LocalStack, content_type: str
+) -> None:
+    headers = {"Authorization": f"Bearer {INTAKE_TOKEN}", "Content-Type": content_type}
+    status, answer = await intake(stack, headers)
+    assert status == 415
+    assert f"Content-Type: application/json, not {content_type}" in answer["errors"][0]["message"]
+    await assert_nothing_stored(stack)
+    status, answer = await intake(stack, {**headers, "Content-Type": "application/vnd.x+json"})
+    assert status == 201, answer
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_oversized_slack_requests_are_refused_with_no_state_change(
     stack: LocalStack, chunked: bool
