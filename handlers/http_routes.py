@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
+from handlers import openapi
 
 log = logging.getLogger("handoff.http")
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -297,10 +298,16 @@ def routes(
         answer = {"lead_id": result.lead_id, "recorded": result.recorded}
         return web.json_response(answer, status=201)
 
+    contract = openapi.text()
+
+    async def openapi_document(_: web.Request) -> web.Response:
+        return web.Response(text=contract, content_type="application/json")
+
     return [
         web.post("/leads", intake),
         web.post("/leads/{external_id}/activity", activity),
         web.get("/healthz", health),
         web.get("/metrics", prometheus),
+        web.get("/openapi.json", openapi_document),
         web.post("/slack/events", slack_events),
     ]

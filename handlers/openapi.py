@@ -1,0 +1,243 @@
+"""The HTTP interface's contract: an OpenAPI 3.1 document of every route but `/slack/events`.
+
+Built from the same pydantic models that validate the requests (bot/domain/intake.py,
+bot/domain/activity.py), so the document cannot drift from what the server accepts. It is served
+at `GET /openapi.json` and kept in `docs/openapi.json`, which a test compares with this module's
+output: after changing a route or a model, write it again with
+
+    python -m handlers.openapi > docs/openapi.json
+
+Slack's own endpoint is left out: Slack defines it, and only Slack calls it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
+
+from bot.domain.activity import AttemptIn, InfoIn, StageIn
+from bot.domain.intake import FieldError, LeadIn
+
+REF = "#/components/schemas/{model}"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # as bot/domain/intake.py checks it
+
+
+class LeadAnswer(BaseModel):
+    """The lead a request created or found."""
+
+    id: int
+    status: str = Field(description="The lead's stage: mql, sal, sql, nurture, recycle, reject")
+    cycle: int | None = Field(default=None, description="Set when the lead re-qualified")
+    message: str | None = Field(default=None, description="Why new engagement was stored only")
+
+
+class ActivityAnswer(BaseModel):
+    lead_id: int
+    recorded: dict[str, Any] | None = Field(description="What was recorded; null: nothing new")
+    message: str | None = None
+
+
+class Errors(BaseModel):
+    """An invalid request: every problem by field (`(body)` for the body as a whole)."""
+
+    errors: list[FieldError]
+
+
+class Error(BaseModel):
+    """A request refused as a whole (bad token, unknown lead, too large, a conflict)."""
+
+    error: str
+
+
+class Health(BaseModel):
+    ok: bool
+    database: str = Field(description='"ok", or why the database does not answer')
+    sla: str | None = Field(default=None, description="The SLA file's version in force")
+
+
+MODELS: list[type[BaseModel]] = [
+    LeadIn,
+    AttemptIn,
+    StageIn,
+    InfoIn,
+    LeadAnswer,
+    ActivityAnswer,
+    Errors,
+    Error,
+    Health,
+]
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(model, "validation") for model in MODELS], ref_template=REF, title="Handoff"
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    schemas["LeadIn"]["properties"]["email"]["pattern"] = EMAIL_PATTERN
+    schemas["Activity"] = {
+        "oneOf": [{"$ref": REF.format(model=m.__name__)} for m in (AttemptIn, StageIn, InfoIn)],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                "attempt": REF.format(model="AttemptIn"),
+                "stage": REF.format(model="StageIn"),
+                "info": REF.format(model="InfoIn"),
+            },
+        },
+    }
+    return schemas
+
+
+def _json(model: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
+
+
+_REFUSED = {
+    "400": _json("Errors", "Invalid: every problem by field; nothing was changed"),
+    "401": _json("Error", "Missing or wrong bearer token, or a bad or stale signature"),
+    "413": _json("Error", "The body is over 1 MiB"),
+    "415": _json("Errors", "The body was not sent as JSON"),
+}
+_SECURED: list[dict[str, list[str]]] = [
+    {"bearer": []},
+    {"bearer": [], "signature": [], "timestamp": []},
+]
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the HTTP interface."""
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="LeadIn")}}},
+    }
+    activity_body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Activity")}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Handoff",
+            "version": "1",
+            "description": (
+                "Lead intake and CRM activity for Handoff, the Slack bot that runs the "
+                "marketing-sales SLA. docs/intake.md explains each route in words."
+            ),
+        },
+        "paths": {
+            "/leads": {
+                "post": {
+                    "operationId": "postLead",
+                    "summary": "Send a lead (idempotent on external_id)",
+                    "security": _SECURED,
+                    "requestBody": body,
+                    "responses": {
+                        "201": _json("LeadAnswer", "A new lead, or one that re-qualified"),
+                        "200": _json("LeadAnswer", "The same external_id again: nothing posted"),
+                        **_REFUSED,
+                    },
+                }
+            },
+            "/leads/{external_id}/activity": {
+                "post": {
+                    "operationId": "postActivity",
+                    "summary": "Record CRM activity on a lead: an attempt, a stage, an answer",
+                    "security": _SECURED,
+                    "parameters": [
+                        {
+                            "name": "external_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        }
+                    ],
+                    "requestBody": activity_body,
+                    "responses": {
+                        "201": _json("ActivityAnswer", "Recorded"),
+                        "200": _json("ActivityAnswer", "Recorded already (same id): no change"),
+                        **_REFUSED,
+                        "403": _json("Error", "Not allowed"),
+                        "404": _json("Error", "No lead has this external_id"),
+                        "409": _json("Error", "The lead cannot take it now (closed, taken, …)"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness: the process runs and its database answers",
+                    "security": [],
+                    "responses": {
+                        "200": _json("Health", "Up"),
+                        "503": _json("Health", "The database does not answer"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Counters in the Prometheus text format",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The counters",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "HANDOFF_INTAKE_TOKEN (with no token configured, intake "
+                    "refuses everything)",
+                },
+                "signature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Handoff-Signature",
+                    "description": "When HANDOFF_INTAKE_SIGNING_SECRET is set: `sha256=` and "
+                    "the hex HMAC-SHA256 of the timestamp, a `.`, and the raw body "
+                    "(docs/intake.md, intake signatures)",
+                },
+                "timestamp": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Handoff-Timestamp",
+                    "description": "Unix time of the signature; refused after 5 minutes",
+                },
+            },
+        },
+    }
+
+
+def text() -> str:
+    """The document as kept in docs/openapi.json."""
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(text(), end="")
