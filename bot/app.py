@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.services.backlog import Backlog
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.home import Homes
 from bot.services.leads import Services
@@ -292,6 +293,11 @@ async def create(
             clock,
             intake_signing_secret=settings.intake_signing_secret,
             traffic=traffic,
+            backlog=Backlog(
+                OutboxStore(database).pending,
+                settings.intake_max_backlog,
+                settings.pace.posts_per_second,
+            ),
         )
     )
     return Handoff(

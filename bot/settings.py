@@ -31,6 +31,7 @@ class Settings:
     port: int
     pace: Pace = field(default_factory=Pace)
     sweep_seconds: float = 30.0  # how often `serve` runs the escalation sweep (0: never)
+    intake_max_backlog: int = 20_000  # pending Slack deliveries past which intake says later
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +62,7 @@ class Settings:
                 call_burst=_rate(env, "HANDOFF_SLACK_CALL_BURST", Pace.call_burst),
             ),
             sweep_seconds=_seconds(env, "HANDOFF_SWEEP_SECONDS", 30.0),
+            intake_max_backlog=_count(env, "HANDOFF_INTAKE_MAX_BACKLOG", 20_000),
         )
 
     def require(self, *names: str) -> None:
@@ -106,3 +108,12 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be a number of seconds (0 turns it off), not {text!r}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 turns it off), not {text!r}")
+    return int(text)

@@ -14,10 +14,13 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
+from bot.services.backlog import Backlog
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -25,6 +28,7 @@ from handlers import openapi
 
 log = logging.getLogger("handoff.http")
 MAX_BODY = 1024 * 1024  # 1 MiB
+DATABASE_RETRY_AFTER = 5  # seconds, when the database does not answer
 MAX_CLOCK_SKEW = 5 * 60  # seconds an intake signature stays valid, as Slack's
 SIGNATURE_HEADER = "X-Handoff-Signature"
 TIMESTAMP_HEADER = "X-Handoff-Timestamp"
@@ -58,7 +62,19 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
             return web.json_response({"errors": errors}, status=refused.status)
         return _error(refused.status, refused.message)
     except Refusal as refusal:
-        return _error(refusal.reason.status, refusal.message)
+        answer = _error(refusal.reason.status, refusal.message)
+        if refusal.retry_after is not None:
+            answer.headers["Retry-After"] = str(refusal.retry_after)
+        return answer
+    except (OperationalError, SQLAlchemyTimeout, ConnectionError, TimeoutError):
+        # The database does not answer (down, unreachable, or every connection busy): the
+        # transaction was rolled back, and intake is idempotent, so the sender should retry.
+        log.warning("%s %s: the database does not answer", request.method, request.path)
+        answer = _error(
+            503, "the database does not answer: nothing was changed; send it again later"
+        )
+        answer.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return answer
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"request body is over the {MAX_BODY} byte limit")
     except web.HTTPException as error:
@@ -246,11 +262,14 @@ def routes(
     *,
     intake_signing_secret: str | None = None,
     traffic: Traffic | None = None,
+    backlog: Backlog | None = None,
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
     async def intake(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
+        if backlog is not None:
+            await backlog.admit()
         result = await services.intake(payload, clock(), source="api")
         if isinstance(result, Invalid):
             metrics.inc("leads_invalid_total")
@@ -286,6 +305,8 @@ def routes(
 
     async def activity(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
+        if backlog is not None:
+            await backlog.admit()
         external_id = request.match_info["external_id"]
         result = await services.activity(external_id, payload, clock())
         if isinstance(result, Invalid):

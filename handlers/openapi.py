@@ -103,6 +103,15 @@ _REFUSED = {
     "401": _json("Error", "Missing or wrong bearer token, or a bad or stale signature"),
     "413": _json("Error", "The body is over 1 MiB"),
     "415": _json("Errors", "The body was not sent as JSON"),
+    "503": {
+        **_json("Error", "Behind (HANDOFF_INTAKE_MAX_BACKLOG) or the database does not answer"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before sending the same request again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
 }
 _SECURED: list[dict[str, list[str]]] = [
     {"bearer": []},

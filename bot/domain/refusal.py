@@ -20,17 +20,25 @@ class Reason(StrEnum):
     NOT_READY = "not_ready"  # a step must come first (claim it; log the minimum attempts)
     CHANGED = "changed"  # the lead changed while this was decided: try again
     CONFLICT = "conflict"  # it contradicts what is recorded (a won deal reported lost)
+    BUSY = "busy"  # Handoff is behind (its outbox or database): send it again later
 
     @property
     def status(self) -> int:
         """The HTTP status of a refusal for this reason."""
-        return {Reason.INVALID: 400, Reason.NOT_FOUND: 404, Reason.NOT_ALLOWED: 403}.get(self, 409)
+        statuses = {
+            Reason.INVALID: 400,
+            Reason.NOT_FOUND: 404,
+            Reason.NOT_ALLOWED: 403,
+            Reason.BUSY: 503,
+        }
+        return statuses.get(self, 409)
 
 
 class Refusal(Exception):
     """A request Handoff turns down, changing nothing; `message` is shown to the person as is.
 
-    `fields` carries input errors by field (a modal's blocks) when the input was at fault.
+    `fields` carries input errors by field (a modal's blocks) when the input was at fault;
+    `retry_after`, the seconds after which the same request may succeed (Reason.BUSY).
     """
 
     def __init__(
@@ -39,8 +47,10 @@ class Refusal(Exception):
         reason: Reason = Reason.INVALID,
         *,
         fields: dict[str, str] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
         self.fields = dict(fields or {})
+        self.retry_after = retry_after

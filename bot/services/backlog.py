@@ -1,0 +1,64 @@
+"""Back-pressure on intake: when Slack deliveries fall behind, intake says "later" instead of
+queueing without bound.
+
+Every lead, CRM activity and answer writes Slack messages to the outbox, delivered at Slack's
+pace (1 post per second per channel by default). A burst of 10,000 leads is fine; a CRM that
+keeps sending faster than Slack takes them for hours is not: the outbox would grow without bound
+and every lead would reach its rep later and later. Past `limit` pending deliveries, intake
+answers 503 with Retry-After (the seconds the outbox needs, at the pace, to fall back under the
+limit), stores nothing, and the CRM's retry brings the lead later, once (intake is idempotent).
+
+The count is read from the database (so every replica sees the same backlog), at most once a
+second while the backlog is under half the limit, and on every request past that.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.domain.refusal import Reason, Refusal
+
+MAX_RETRY_AFTER = 300  # seconds: a CRM retrying later than that should just retry
+FRESH_FOR = 1.0  # seconds a count is trusted while the backlog is under half the limit
+
+
+class Backlog:
+    def __init__(
+        self,
+        pending: Callable[[], Awaitable[int]],
+        limit: int,
+        drained_per_second: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pending = pending
+        self.limit = limit
+        self.drained_per_second = drained_per_second
+        self.monotonic = monotonic
+        self._counted: int | None = None
+        self._counted_at = 0.0
+        self._admitted = 0  # requests let in since the count
+
+    async def admit(self) -> None:
+        """Return if intake may go on; raise Refusal (BUSY, with retry_after) if not."""
+        if self.limit <= 0:
+            return
+        estimate = None if self._counted is None else self._counted + self._admitted
+        stale = self.monotonic() - self._counted_at > FRESH_FOR
+        counted = self._counted
+        if counted is None or stale or estimate is None or estimate >= self.limit / 2:
+            counted = self._counted = await self.pending()
+            self._counted_at = self.monotonic()
+            self._admitted = 0
+        if counted >= self.limit:
+            behind = counted - self.limit + 1
+            seconds = min(MAX_RETRY_AFTER, max(1, math.ceil(behind / self.drained_per_second)))
+            raise Refusal(
+                f"Handoff is behind: {counted:,} Slack messages wait to be delivered "
+                f"(the limit is {self.limit:,}, HANDOFF_INTAKE_MAX_BACKLOG). Nothing was "
+                f"stored: send it again in {seconds} s.",
+                Reason.BUSY,
+                retry_after=seconds,
+            )
+        self._admitted += 1

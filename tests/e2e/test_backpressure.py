@@ -1,0 +1,85 @@
+"""Back-pressure on intake (issue 16): when Slack deliveries fall behind past
+HANDOFF_INTAKE_MAX_BACKLOG, or the database does not answer, intake answers 503 with
+Retry-After and stores nothing; the sender's retry then brings the lead, posted once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy
+from tests.conftest import lead_payload
+
+
+def lead(n: int) -> dict[str, object]:
+    return lead_payload(external_id=f"hs-{n}", email=f"lead{n}@northwind.example")
+
+
+@pytest.fixture
+async def small_stack(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> AsyncIterator[LocalStack]:
+    local = await start_stack(sqlite_url, policy, clock=clock, HANDOFF_INTAKE_MAX_BACKLOG="3")
+    try:
+        yield local
+    finally:
+        await local.close()
+
+
+async def test_intake_says_later_while_slack_deliveries_are_behind(
+    small_stack: LocalStack,
+) -> None:
+    stack = small_stack
+    stack.sim.inject("chat.postMessage", status=500, seconds=3600)  # Slack down: posts pile up
+    for n in range(3):
+        status, _ = await stack.post_lead(lead(n))
+        assert status == 201
+    assert len(await stack.handoff.outbox.rows.rows()) >= 3
+
+    headers = {"Authorization": "Bearer local-intake-token"}
+    async with stack.session.post(
+        f"{stack.base_url}/leads", json=lead(3), headers=headers
+    ) as response:
+        assert response.status == 503
+        retry_after = int(response.headers["Retry-After"])
+        answer = await response.json()
+    assert 1 <= retry_after <= 300
+    assert "Handoff is behind" in answer["error"] and "Nothing was stored" in answer["error"]
+    assert await stack.services.store.by_external_id("hs-3") is None
+    assert await stack.services.store.count_leads() == 3
+
+    stack.sim.faults.clear()  # Slack is back: the outbox drains
+    assert await stack.handoff.outbox.drain(60)
+    status, _ = await stack.post_lead(lead(3))  # the CRM's retry
+    assert status == 201
+    await stack.settle()
+    posts = [m for m in stack.sim.messages("C0ENT") if "hs-3" in str(m.metadata)]
+    assert len(posts) == 1
+
+
+async def test_intake_says_later_when_the_database_does_not_answer(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    status, _ = await stack.post_lead(lead(1))
+    assert status == 201
+    await stack.settle()
+    database = stack.handoff.database
+    path = Path(str(database.url).split("///", 1)[1])
+    await database.dispose()
+    os.rename(path, tmp_path / "away.db")  # the file is gone: a new one has no tables
+    try:
+        status, answer = await stack.post_lead(lead(2))
+        assert status == 503
+        assert "the database does not answer" in answer["error"]
+    finally:
+        await database.dispose()
+        for stray in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stray.unlink(missing_ok=True)
+        os.rename(tmp_path / "away.db", path)
+    status, _ = await stack.post_lead(lead(2))  # the retry, once it answers again
+    assert status == 201
+    assert await stack.services.store.count_leads() == 2
