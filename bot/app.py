@@ -32,7 +32,7 @@ from bot.settings import Settings
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
-from handlers import http_routes, slack_listeners
+from handlers import http_routes, slack_listeners, timing
 from handlers.event_retries import EventRetries
 from storage import db
 from storage.home import HomeStore
@@ -186,7 +186,8 @@ class Handoff:
 
     async def sweep(self) -> None:
         try:
-            result = await self.sweeper.run(self.clock())
+            with self.metrics.sweep_seconds.time():
+                result = await self.sweeper.run(self.clock())
         except Exception:
             log.exception("the escalation sweep failed; the next one tries again")
             return
@@ -278,7 +279,8 @@ async def create(
         services, plans, reports, digests, homes, publisher, metrics, clock
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
-    bolt.middleware(retries.once)  # first: a retried event stops before anything else runs
+    bolt.middleware(timing.timed(metrics))  # first: times every request, repeats too
+    bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
     application = web.Application(

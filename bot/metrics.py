@@ -1,9 +1,20 @@
-"""Process counters for `GET /metrics` (Prometheus text format)."""
+"""Process metrics for `GET /metrics`, with the official Prometheus client (`prometheus-client`).
+
+Counters count what happened (`inc`); histograms time what users wait on (`observe`); gauges
+are read when Prometheus scrapes (`gauge`), after the `probes` refresh what needs the database.
+Each Handoff has a registry of its own, so several in one process (the tests) never mix. Every
+name is prefixed `handoff_`; docs/operations.md lists them and what to alert on.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+# The classic text format, which every Prometheus reads (our names need no escaping).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 HELP = {
     "leads_received_total": "Leads accepted by intake (new leads only).",
@@ -15,6 +26,7 @@ HELP = {
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",
     "attempts_total": "Contact attempts logged.",
     "dispositions_total": "Leads dispositioned.",
+    "reports_total": "SLA reports built for /sla-report.",
     "feedback_posted_total": "Disposition feedback and nurture notices posted to marketing.",
     "alerts_posted_total": "Delivery alerts posted to the escalations channel.",
     "slack_calls_total": "Slack Web API calls made for side effects.",
@@ -24,32 +36,120 @@ HELP = {
     "slack_errors_total": "Slack side effects given up (a permanent error, alerted).",
 }
 
-
 GAUGE_HELP = {
     "slack_queue_depth": "Private answers (ephemeral, modals) on their way to Slack.",
     "slack_outbox_pending": "Slack side effects in the outbox not yet delivered.",
 }
 
+# Seconds: Slack wants an ack within 3 s; most take milliseconds.
+ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+# Seconds from a change to its Slack message: at Slack's pace, a burst takes minutes.
+LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+# Working minutes from a lead's post to its first touch: the SLA's windows are hours.
+TOUCH_BUCKETS = (5, 15, 30, 60, 120, 240, 480, 960, 1920, 4800)
+
+
+class _Counts(Mapping[str, int]):
+    """The counters' current values by name (`counts["claims_total"]`), for tests and the demo."""
+
+    def __init__(self, counters: dict[str, Counter]) -> None:
+        self._counters = counters
+
+    def __getitem__(self, name: str) -> int:
+        counter = self._counters.get(name)
+        return 0 if counter is None else int(counter._value.get())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counters)
+
+    def __len__(self) -> int:
+        return len(self._counters)
+
 
 class Metrics:
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.gauges: dict[str, Callable[[], float]] = {}
-        self.probes: list[Callable[[], Awaitable[None]]] = []  # refresh gauges before a read
+        self.registry = CollectorRegistry()
+        self._counters: dict[str, Counter] = {}
+        for name in HELP:
+            self._counter(name)
+        self.counts = _Counts(self._counters)
+        self.probes: list[Callable[[], Awaitable[None]]] = []  # refresh gauges before a scrape
+        registry = self.registry
+        self.ack_seconds = Histogram(
+            "handoff_slack_ack_seconds",
+            "Time to answer a Slack request over HTTP, by kind (command, block_actions, …).",
+            ["kind"],
+            buckets=ACK_BUCKETS,
+            registry=registry,
+        )
+        self.intake_seconds = Histogram(
+            "handoff_intake_seconds",
+            "Time to answer an intake request, by route (leads, activity).",
+            ["route"],
+            buckets=ACK_BUCKETS,
+            registry=registry,
+        )
+        self.first_touch_minutes = Histogram(
+            "handoff_first_touch_business_minutes",
+            "Working minutes from a lead's post to its first touch (on the team's calendar).",
+            buckets=TOUCH_BUCKETS,
+            registry=registry,
+        )
+        self.delivery_lag_seconds = Histogram(
+            "handoff_outbox_delivery_lag_seconds",
+            "Seconds from a change to its delivery to Slack, by kind of outbox row.",
+            ["kind"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.sweep_seconds = Histogram(
+            "handoff_sweep_seconds",
+            "Duration of one escalation sweep.",
+            buckets=ACK_BUCKETS,
+            registry=registry,
+        )
+        self.crm_write_seconds = Histogram(
+            "handoff_crm_write_seconds",
+            "Duration of one write to the CRM, by adapter (none until a `crm:` is configured).",
+            ["crm"],
+            buckets=ACK_BUCKETS,
+            registry=registry,
+        )
+        self.outbox_depth = Gauge(
+            "handoff_outbox_depth",
+            "Outbox rows not yet delivered, by kind.",
+            ["kind"],
+            registry=registry,
+        )
+        self.outbox_oldest_seconds = Gauge(
+            "handoff_outbox_oldest_pending_seconds",
+            "Age of the oldest outbox row not yet delivered (0: none).",
+            registry=registry,
+        )
+
+    def _counter(self, name: str) -> Counter:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Counter(
+                f"handoff_{name.removesuffix('_total')}",
+                HELP.get(name, name.replace("_", " ")),
+                registry=self.registry,
+            )
+        return counter
+
+    def inc(self, name: str, amount: int = 1) -> None:
+        self._counter(name).inc(amount)
+
+    def gauge(self, name: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is `read()` at each scrape."""
+        Gauge(
+            f"handoff_{name}", GAUGE_HELP.get(name, name.replace("_", " ")), registry=self.registry
+        ).set_function(read)
 
     async def refresh(self) -> None:
         for probe in self.probes:
             await probe()
 
-    def inc(self, name: str, amount: int = 1) -> None:
-        self.counts[name] += amount
-
-    def render(self) -> str:
-        lines = []
-        for name, text in HELP.items():
-            lines += [f"# HELP handoff_{name} {text}", f"# TYPE handoff_{name} counter"]
-            lines.append(f"handoff_{name} {self.counts[name]}")
-        for name, read in self.gauges.items():
-            lines += [f"# HELP handoff_{name} {GAUGE_HELP.get(name, name)}"]
-            lines += [f"# TYPE handoff_{name} gauge", f"handoff_{name} {read()}"]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """Every metric in the Prometheus text format."""
+        return generate_latest(self.registry)

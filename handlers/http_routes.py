@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
-from bot.metrics import Metrics
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.backlog import Backlog
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
@@ -267,6 +267,10 @@ def routes(
     """The server's routes, bound to the running services."""
 
     async def intake(request: web.Request) -> web.Response:
+        with metrics.intake_seconds.labels(route="leads").time():
+            return await take_lead(request)
+
+    async def take_lead(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
         if backlog is not None:
             await backlog.admit()
@@ -292,7 +296,9 @@ def routes(
 
     async def prometheus(_: web.Request) -> web.Response:
         await metrics.refresh()
-        return web.Response(text=metrics.render(), content_type="text/plain")
+        answer = web.Response(body=metrics.render())
+        answer.headers["Content-Type"] = CONTENT_TYPE  # text/plain; version=0.0.4
+        return answer
 
     busy = traffic or Traffic()
 
@@ -304,6 +310,10 @@ def routes(
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def activity(request: web.Request) -> web.Response:
+        with metrics.intake_seconds.labels(route="activity").time():
+            return await take_activity(request)
+
+    async def take_activity(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
         if backlog is not None:
             await backlog.admit()
@@ -316,6 +326,8 @@ def routes(
             return web.json_response(repeat, status=200)
         if result.recorded["type"] == "attempt":
             metrics.inc("attempts_total")
+        if result.first_touch_minutes is not None:
+            metrics.first_touch_minutes.observe(result.first_touch_minutes)
         answer = {"lead_id": result.lead_id, "recorded": result.recorded}
         return web.json_response(answer, status=201)
 

@@ -191,7 +191,7 @@ def document() -> dict[str, Any]:
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
-                    "summary": "Counters in the Prometheus text format",
+                    "summary": "Counters, histograms and gauges in the Prometheus text format",
                     "security": [],
                     "responses": {
                         "200": {

@@ -193,8 +193,12 @@ class Listeners:
     async def attempt(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
         await ack()
         press = asked(context)
-        await self.services.log_attempt(press.lead(), _user(context), press.choice, self.clock())
+        done = await self.services.log_attempt(
+            press.lead(), _user(context), press.choice, self.clock()
+        )
         self.metrics.inc("attempts_total")
+        if done.first_touch_minutes is not None:
+            self.metrics.first_touch_minutes.observe(done.first_touch_minutes)
 
     async def dispose(
         self,

@@ -50,6 +50,9 @@ class Kind:
     HOME = "home"
 
 
+KINDS = tuple(v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str))
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     id: int
@@ -61,6 +64,7 @@ class OutboxItem:
     unknown: bool  # an earlier request may have reached Slack
     first_try_at: datetime | None  # wall clock
     tried_until: datetime | None  # every earlier request was over by then (wall clock)
+    created_at: datetime  # the change's time (the injected clock)
 
 
 def outbox_row(
@@ -361,6 +365,7 @@ _LEASE = (
         OutboxRow.unknown_before,
         OutboxRow.first_try_at,
         OutboxRow.tried_until,
+        OutboxRow.created_at,
     )
 )
 _FINISH = (
@@ -386,6 +391,11 @@ _RETRY = (
     )
 )
 _PENDING_COUNT = select(func.count()).where(OutboxRow.state == PENDING)
+_PENDING_BY_KIND = (
+    select(OutboxRow.kind, func.count(), func.min(OutboxRow.created_at))
+    .where(OutboxRow.state == PENDING)
+    .group_by(OutboxRow.kind)
+)
 _POSTED_TS = select(LeadRow.message_ts).where(LeadRow.id == bindparam("p_lead_id"))
 _POST_WAITING = select(OutboxRow.id).where(
     OutboxRow.lead_id == bindparam("p_lead_id"),
@@ -428,6 +438,7 @@ class OutboxStore:
                 unknown=bool(row["unknown_before"]),
                 first_try_at=row["first_try_at"],
                 tried_until=row["tried_until"],
+                created_at=row["created_at"],
             )
 
         return await self.db.run(work)
@@ -496,6 +507,17 @@ class OutboxStore:
 
     async def pending(self) -> int:
         return await self.db.run(lambda db: int(db.execute(_PENDING_COUNT).scalar() or 0))
+
+    async def backlog(self) -> tuple[dict[str, int], datetime | None]:
+        """The pending rows by kind, and when the oldest of them was written."""
+
+        def work(db: Connection) -> tuple[dict[str, int], datetime | None]:
+            rows = db.execute(_PENDING_BY_KIND).all()
+            depth = {str(kind): int(count) for kind, count, _ in rows}
+            oldest = min((at for _, _, at in rows if at is not None), default=None)
+            return depth, oldest
+
+        return await self.db.run(work)
 
     async def release_leases(self, wall: datetime) -> int:
         """End every lease now (at start-up, when this process is the database's only user):

@@ -94,6 +94,7 @@ class Done:
     message: str = ""  # Slack text, shown as is; empty: nothing to say beyond the message
     lead: LeadView | None = None
     repeated: bool = False  # it was done already (a double click or Slack's retry)
+    first_touch_minutes: int | None = None  # this was the first touch: working minutes since post
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Recorded:
 
     lead_id: int
     recorded: dict[str, Any]
+    first_touch_minutes: int | None = None  # the first touch: working minutes since the post
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,8 @@ class Services:
                 "This lead was closed a moment ago; the attempt was not logged.", Reason.CLOSED
             )
         self.notifier.deliver_soon()
+        if count == 1 and lead.first_touch_at is None and lead.posted_at is not None:
+            return Done(first_touch_minutes=policy.calendar.elapsed(lead.posted_at, now))
         return Done()
 
     async def start_disposition(self, lead_id: int, actor: str, code: str) -> DisposeStart:
@@ -706,7 +710,11 @@ class Services:
         self.notifier.deliver_soon()
         recorded: dict[str, Any] = {"type": "attempt", "kind": activity.kind}
         recorded |= {"at": at.isoformat(), "attempts": count, "first_touch": count == 1}
-        return Recorded(lead.id, recorded)
+        first_touch = None
+        if count == 1 and lead.first_touch_at is None and lead.posted_at is not None:
+            policy = await self.policy_for(lead)
+            first_touch = policy.calendar.elapsed(lead.posted_at, max(at, lead.posted_at))
+        return Recorded(lead.id, recorded, first_touch)
 
     # --- look-ups -----------------------------------------------------------------------------
 

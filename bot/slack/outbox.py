@@ -42,7 +42,7 @@ from bot.slack.lead_views import feedback_message, lead_message, nurture_notice
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
-from storage.outbox import Kind, OutboxItem, OutboxStore
+from storage.outbox import KINDS, Kind, OutboxItem, OutboxStore
 
 log = logging.getLogger("handoff.outbox")
 
@@ -150,7 +150,8 @@ class Outbox:
         self._dms: dict[str, str] = {}  # user id → the app's DM channel with them
         self._joined: set[str] = set()  # public channels joined to read their history
         self._pending = 0
-        metrics.gauges["slack_outbox_pending"] = lambda: self._pending
+        self._kinds_seen = set(KINDS)
+        metrics.gauge("slack_outbox_pending", lambda: self._pending)
         metrics.probes.append(self._count_pending)
 
     # --- running ------------------------------------------------------------------------------
@@ -170,7 +171,14 @@ class Outbox:
         self._queued.clear()
 
     async def _count_pending(self) -> None:
-        self._pending = await self.rows.pending()
+        """Before a scrape: the pending rows by kind, and the age of the oldest."""
+        depth, oldest = await self.rows.backlog()
+        self._pending = sum(depth.values())
+        self._kinds_seen |= set(depth)  # a kind that drained reads 0, not its last depth
+        for kind in self._kinds_seen:
+            self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
+        age = 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
+        self.metrics.outbox_oldest_seconds.set(max(0.0, age))
 
     async def drain(self, seconds: float = 30.0) -> bool:
         """Wait until nothing is left to deliver (True), or `seconds` pass (False)."""
@@ -262,6 +270,8 @@ class Outbox:
             # The request may have reached Slack: a post will be looked for before it is retried.
             return await self._transient(item, f"{type(error).__name__}: {error}", unknown=True)
         self._failures.pop(item.channel, None)
+        lag = (self.clock() - item.created_at).total_seconds()
+        self.metrics.delivery_lag_seconds.labels(kind=item.kind).observe(max(0.0, lag))
         return 0.0
 
     async def _refused(self, item: OutboxItem, method: str, error: SlackApiError) -> float:

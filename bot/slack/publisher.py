@@ -66,7 +66,7 @@ class SlackPublisher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._modals: set[asyncio.Task[None]] = set()
         self._pending = 0
-        metrics.gauges["slack_queue_depth"] = self.pending
+        metrics.gauge("slack_queue_depth", self.pending)
 
     def pending(self) -> int:
         """Answers queued or under way."""

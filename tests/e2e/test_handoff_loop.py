@@ -373,15 +373,42 @@ async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:
     assert "Your open leads" in home and "Priya Raman" in home and "Attempts 0/6" in home
 
 
-async def test_health_and_metrics(stack: LocalStack) -> None:
+async def test_health_and_metrics(stack: LocalStack, clock: TravelClock) -> None:
+    """`/metrics` as Prometheus reads it, parsed with prometheus-client's own parser: the
+    counters, the latency histograms (ack per kind of Slack request, intake, first touch in
+    working minutes, outbox delivery lag per kind) and the outbox gauges."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     await claimed(stack)
+    clock.advance(minutes=30)
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.settle()
     async with stack.session.get(f"{stack.base_url}/healthz") as response:
         assert response.status == 200
         assert (await response.json())["database"] == "ok"
     async with stack.session.get(f"{stack.base_url}/metrics") as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = await response.text()
-    assert "handoff_leads_received_total 1" in text
-    assert "handoff_claims_total 1" in text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("handoff_leads_received_total") == 1
+    assert value("handoff_claims_total") == 1
+    assert value("handoff_attempts_total") == 1
+    assert value("handoff_slack_ack_seconds_count", kind="block_actions") == 2  # claim, call
+    assert value("handoff_intake_seconds_count", route="leads") == 1
+    assert value("handoff_first_touch_business_minutes_count") == 1
+    assert value("handoff_first_touch_business_minutes_sum") == 30  # Monday 11:00 → 11:30
+    assert value("handoff_outbox_delivery_lag_seconds_count", kind="post_lead") == 1
+    assert value("handoff_outbox_depth", kind="post_lead") == 0  # all delivered
+    assert value("handoff_outbox_oldest_pending_seconds") == 0
+    assert value("handoff_slack_outbox_pending") == 0
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
