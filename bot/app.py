@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot import logs
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.backlog import Backlog
@@ -32,7 +33,7 @@ from bot.settings import Settings
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
-from handlers import http_routes, slack_listeners, timing
+from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
 from storage import db
 from storage.home import HomeStore
@@ -44,21 +45,6 @@ from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
 log = logging.getLogger("handoff")
-
-
-class _WithoutBody(logging.Filter):
-    """Bolt logs a request whose signature fails with its whole body: the payload of a pressed
-    button carries the message, and so the lead's data. Keep the line, drop the body."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        line = record.getMessage()
-        if line.startswith("Invalid request signature") and ", body: " in line:
-            record.msg, record.args = line.split(", body: ", 1)[0] + ", body not logged)", ()
-        return True
-
-
-# Bolt's request verifier logs through this logger (slack_bolt.logger.get_bolt_logger).
-logging.getLogger("slack_bolt.RequestVerification").addFilter(_WithoutBody())
 
 
 @dataclass
@@ -234,6 +220,7 @@ async def create(
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     else:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    logs.protect()  # no lead data or secret in any log line, whoever configured logging
     policy = policy or load_policy(settings.sla_file)
     database = db.Database(settings.database_url)
     if upgrade:
@@ -279,12 +266,13 @@ async def create(
         services, plans, reports, digests, homes, publisher, metrics, clock
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
-    bolt.middleware(timing.timed(metrics))  # first: times every request, repeats too
+    bolt.middleware(observe.observed(metrics))  # first: times and labels every request
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
     application = web.Application(
-        client_max_size=http_routes.MAX_BODY + 64 * 1024, middlewares=[http_routes.no_tracebacks]
+        client_max_size=http_routes.MAX_BODY + 64 * 1024,
+        middlewares=[http_routes.request_ids, http_routes.no_tracebacks],
     )
     application.add_routes(
         http_routes.routes(

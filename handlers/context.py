@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 
+from bot import logs
 from bot.domain.access import Action
 from bot.domain.refusal import Refusal
 from bot.slack.ids import ActionId, CallbackId
@@ -167,7 +168,8 @@ async def parse_once(
     body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
 ) -> None:
     """The first middleware: parse the request into the context for everything after it."""
-    context[CONTEXT_KEY] = parse(body)
+    context[CONTEXT_KEY] = found = parse(body)
+    logs.bind(lead_id=found.lead_id)
     await next()
 
 

@@ -7,7 +7,9 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -17,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
+from bot import logs
 from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -48,6 +51,21 @@ class Refused(Exception):
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,100}$")
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each request's id (the caller's `X-Request-Id` if it is a sane one, else a new one):
+    on every log line it causes, and echoed in the answer so both sides can find it."""
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    logs.bind(request_id=request_id)
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 @web.middleware
@@ -285,7 +303,10 @@ def routes(
         if result.message:
             answer["message"] = result.message
         metrics.inc("leads_received_total" if result.created else "leads_duplicate_total")
-        return web.json_response(answer, status=201 if result.created else 200)
+        status = 201 if result.created else 200
+        logs.bind(lead_id=result.lead.id)
+        log.info("intake: lead %d is %s (%d)", result.lead.id, result.lead.stage.value, status)
+        return web.json_response(answer, status=status)
 
     async def health(_: web.Request) -> web.Response:
         try:

@@ -54,10 +54,15 @@ def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         # One connection serialises writers inside the process instead of making them wait
         # on SQLite's busy handler, which sleeps in steps of up to 100 ms.
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: no lead data in SQLAlchemy's log lines or error messages.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 class Database:
@@ -80,13 +85,16 @@ class Database:
         self._readers: Engine | None = None  # SQLite: long reads beside the event loop
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
-            self._sqlite = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0)
+            self._sqlite = sqlalchemy.create_engine(
+                sync_url, pool_size=1, max_overflow=0, hide_parameters=True
+            )
             event.listen(self._sqlite, "connect", _sqlite_pragmas)
             self._readers = sqlalchemy.create_engine(
                 sync_url,
                 pool_size=2,
                 max_overflow=2,
                 connect_args={"check_same_thread": False},
+                hide_parameters=True,
             )
             event.listen(self._readers, "connect", _sqlite_pragmas)
             event.listen(self._readers, "connect", _reader_pragmas)

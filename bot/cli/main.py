@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import logs
 from bot.domain.policy import LADDERS, Policy, PolicyError
 from bot.domain.refusal import Refusal
 from bot.services.policies import load_policy
@@ -338,12 +340,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        # The reports print to stdout; the server and batch commands log what they do.
-        level=logging.WARNING if args.command in ("demo", "doctor", "manifest") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The reports print to stdout; the server and batch commands log what they do, `serve` as
+    # JSON lines unless LOG_FORMAT=text (the others as text unless LOG_FORMAT=json).
+    quiet = args.command in ("demo", "doctor", "manifest")
+    kind = os.environ.get("LOG_FORMAT") or ("json" if args.command == "serve" else "text")
+    level = os.environ.get("LOG_LEVEL", "").upper() or ("WARNING" if quiet else "INFO")
+    levels = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
+    if level not in levels or kind not in ("json", "text"):
+        print(
+            "LOG_LEVEL must be DEBUG, INFO or WARNING and LOG_FORMAT json or text.", file=sys.stderr
+        )
+        return 2
+    logs.configure(levels[level], kind)
     try:
         settings = Settings.from_env()
         if args.command == "check":

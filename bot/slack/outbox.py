@@ -31,6 +31,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs
 from bot.domain.effects import Send
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
@@ -249,6 +250,12 @@ class Outbox:
         item = await self.rows.lease(row_id, wall, wall + self.lease)
         if item is None:
             return 0.0  # delivered or taken meanwhile
+        with logs.scope(outbox_id=item.id, lead_id=item.lead_id, channel=item.channel):
+            return await self._attempt(item)
+
+    async def _attempt(self, item: OutboxItem) -> float:
+        """Make the row's Slack call; how long its lane should rest before the next."""
+        method = _METHOD.get(item.kind, "chat.postMessage")
         try:
             if item.kind == Kind.UPDATE_LEAD:
                 await self._update(item)

@@ -1,0 +1,138 @@
+"""Logs: one JSON object per line (python-json-logger), or plain lines for a developer
+(`LOG_FORMAT=text`), each carrying what it is about.
+
+`bind` adds fields to every line logged by the current task and the tasks it starts (a
+`ContextVar`): the HTTP request id, the Slack team, user and channel of a request, the lead, the
+outbox row being delivered. Each aiohttp request and each outbox delivery runs in a task of its
+own, so the fields never leak from one to the next.
+
+Nothing secret or personal is logged, at any level: tokens and secrets never reach a log call,
+Bolt's signature failures lose their body (`WithoutBody`), slack_sdk's DEBUG lines about each
+Web API call lose their parameters and response bodies (`WithoutSlackBodies`), which carry the
+leads' names and emails, and SQLAlchemy's lose their rows (`WithoutRows`; the engines hide
+statement parameters). tests/e2e/test_logs.py checks all of it at DEBUG.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+FIELDS = ("request_id", "team", "user", "channel", "lead_id", "outbox_id")
+_CONTEXT: ContextVar[dict[str, Any]] = ContextVar("handoff_log_fields", default={})  # noqa: B039
+TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def bind(**fields: Any) -> None:
+    """Add fields (None: left out) to every line the current task logs from now on."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    if given:
+        _CONTEXT.set({**_CONTEXT.get(), **given})
+
+
+@contextmanager
+def scope(**fields: Any) -> Iterator[None]:
+    """`bind` for a block only: a task that does one thing after another (an outbox lane)."""
+    token = _CONTEXT.set(_CONTEXT.get())
+    bind(**fields)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bound() -> dict[str, Any]:
+    """The fields bound in the current task."""
+    return dict(_CONTEXT.get())
+
+
+class WithContext(logging.Filter):
+    """Copies the bound fields onto each record (as attributes the formatters read)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _CONTEXT.get().items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+class WithoutBody(logging.Filter):
+    """Bolt logs a request whose signature fails with its whole body: the payload of a pressed
+    button carries the message, and so the lead's data. Keep the line, drop the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = record.getMessage()
+        if line.startswith("Invalid request signature") and ", body: " in line:
+            record.msg, record.args = line.split(", body: ", 1)[0] + ", body not logged)", ()
+        return True
+
+
+class WithoutSlackBodies(logging.Filter):
+    """slack_sdk logs every Web API call at DEBUG with its parameters and the response body:
+    the messages Handoff posts, with the leads' names and emails. Keep the method and the
+    status, drop the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = record.getMessage()
+        if line.startswith("Sending a request - url: "):
+            record.msg, record.args = line.split(", params: ", 1)[0] + " (body not logged)", ()
+        elif line.startswith("Received the following response - "):
+            record.msg, record.args = line.split(", headers: ", 1)[0] + " (body not logged)", ()
+        return True
+
+
+class WithoutRows(logging.Filter):
+    """SQLAlchemy logs each row it reads at DEBUG: the leads themselves. Drop those lines (the
+    engines hide statement parameters: `hide_parameters`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
+
+
+# The loggers slack_sdk, Bolt and SQLAlchemy write those lines to (a logger's filters see its own records).
+_PROTECTED = {
+    "slack_sdk.web.async_base_client": WithoutSlackBodies,
+    "slack_sdk.web.base_client": WithoutSlackBodies,
+    "slack_bolt.RequestVerification": WithoutBody,
+    "sqlalchemy.engine.Engine": WithoutRows,
+}
+
+
+def protect() -> None:
+    """Install the filters above on their loggers (once; every Handoff calls it)."""
+    for name, kind in _PROTECTED.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
+
+
+def formatter(kind: str) -> logging.Formatter:
+    """`json` (the default): one object per line with `time`, `level`, `logger`, `message` and
+    the bound fields; `text`: a readable line."""
+    if kind == "text":
+        return logging.Formatter(TEXT)
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    )
+
+
+def configure(level: int, kind: str = "json", stream: TextIO | None = None) -> logging.Handler:
+    """Send every log line to `stream` (stderr) in `kind`'s format, at `level` and above."""
+    if kind not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be json or text, not {kind!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(WithContext())
+    handler.setFormatter(formatter(kind))
+    protect()
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    return handler

@@ -1,0 +1,100 @@
+"""Structured logs (issue 15): JSON lines that say what each line is about (request, Slack
+team/user/channel, lead, outbox row), `LOG_FORMAT=text` for a developer, and, at DEBUG with
+every library talking, no token, secret or lead data in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot import logs
+from bot.cli.main import main
+from bot.cli.stack import BOT_TOKEN, INTAKE_TOKEN, SIGNING_SECRET, TravelClock, start_stack
+from bot.domain.policy import Policy
+from tests.conftest import lead_payload
+
+ENTERPRISE = "C0ENT"
+CHATTY = ("slack_sdk", "slack_bolt", "aiohttp", "handoff", "asyncio", "sqlalchemy", "")
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Logging as `handoff serve` sets it up (JSON lines), at DEBUG everywhere, into a buffer."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    levels = {name: logging.getLogger(name).level for name in CHATTY}
+    stream = io.StringIO()
+    logs.configure(logging.DEBUG, "json", stream)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_json_lines_carry_their_context_and_nothing_secret(
+    captured: io.StringIO, sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    payload = lead_payload()
+    stack = await start_stack(sqlite_url, policy, clock=clock)
+    try:
+        status, _ = await stack.post_lead(payload)
+        assert status == 201
+        await stack.settle()
+        await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        clock.advance(minutes=5)
+        await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+        await stack.settle()
+    finally:
+        await stack.close()
+
+    text = captured.getvalue()
+    lines: list[dict[str, Any]] = [json.loads(line) for line in text.splitlines()]
+    assert len(lines) > 20 and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert any(line["logger"].startswith("slack_sdk") for line in lines)  # DEBUG really was on
+
+    (intake,) = [line for line in lines if line["message"].startswith("intake: lead 1")]
+    assert len(intake["request_id"]) == 32 and intake["lead_id"] == 1
+    delivered = [line for line in lines if "outbox_id" in line]
+    assert delivered and all(line["lead_id"] == 1 for line in delivered if "lead_id" in line)
+    pressed = [line for line in lines if line.get("user") == "U0REP1"]
+    assert pressed and {line.get("channel") for line in pressed} >= {ENTERPRISE}
+    assert any(line.get("lead_id") == 1 for line in pressed)
+
+    for name, secret in {
+        "bot token": BOT_TOKEN,
+        "signing secret": SIGNING_SECRET,
+        "intake token": INTAKE_TOKEN,
+        "lead's email": payload["email"],
+        "lead's name": payload["name"],
+        "lead's phone": payload.get("phone") or "no phone",
+    }.items():
+        assert secret not in text, f"the {name} was logged"
+
+
+def test_log_format_text_is_for_people_and_a_wrong_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        handler = logs.configure(logging.INFO, "text", io.StringIO())
+        assert not isinstance(handler.formatter, type(logs.formatter("json")))
+        record = logging.LogRecord("handoff", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+        assert handler.format(record).endswith("INFO handoff: hello you")
+        monkeypatch.setenv("LOG_FORMAT", "xml")
+        assert main(["check"]) == 2
+        assert "LOG_FORMAT json or text" in capsys.readouterr().err
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
