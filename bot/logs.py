@@ -95,7 +95,7 @@ class WithoutRows(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
 
 
-# The loggers slack_sdk, Bolt and SQLAlchemy write those lines to (a logger's filters see its own records).
+# The loggers those lines go to (a logger's filters see the records logged on it, no others).
 _PROTECTED = {
     "slack_sdk.web.async_base_client": WithoutSlackBodies,
     "slack_sdk.web.base_client": WithoutSlackBodies,
