@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.backlog import Backlog
 from bot.services.digest import CATCH_UP, Digests
+from bot.services.health import Readiness
 from bot.services.home import Homes
 from bot.services.leads import Services
 from bot.services.people import People
@@ -79,7 +80,9 @@ class Handoff:
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Serve HTTP; returns the bound port (pass port=0 for any free one)."""
-        self.runner = web.AppRunner(self.http, access_log=None)
+        # SIGTERM: the requests under way get `shutdown_grace` seconds to finish.
+        grace = self.settings.shutdown_grace
+        self.runner = web.AppRunner(self.http, access_log=None, shutdown_timeout=grace)
         await self.runner.setup()
         site = web.TCPSite(
             self.runner, host or self.settings.host, self.settings.port if port is None else port
@@ -180,7 +183,13 @@ class Handoff:
         if result.changed:
             log.info("escalation sweep: %d leads escalated", result.changed)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: take no more requests (those under way finish, within the runner's
+        `shutdown_grace`), stop the scheduler, and let the Slack deliveries under way finish
+        for up to `grace` seconds (`serve` on SIGTERM); what is left stays in the outbox."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
         if self.socket is not None:
             await self.socket.close_async()
             self.socket = None
@@ -190,12 +199,9 @@ class Handoff:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
         await self.publisher.drain(10)
         await self.publisher.close()
-        await self.outbox.close()  # what it did not deliver stays in the outbox for next time
+        await self.outbox.close(grace)
         for client in (self.bolt.client, self.outbox.client):
             if client.session is not None:
                 await client.session.close()
@@ -270,6 +276,21 @@ async def create(
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
+    handoff: Handoff | None = None  # the scheduler's state, once it is built
+
+    def scheduling() -> bool | None:
+        if not settings.sweep_seconds:
+            return None
+        scheduler = handoff.scheduler if handoff is not None else None
+        return scheduler is not None and bool(scheduler.running)
+
+    readiness = Readiness(
+        store.ping,
+        outbox.rows.oldest_pending,
+        scheduling,
+        clock,
+        timedelta(seconds=settings.ready_max_outbox_age),
+    )
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024,
         middlewares=[http_routes.request_ids, http_routes.no_tracebacks],
@@ -284,13 +305,12 @@ async def create(
             intake_signing_secret=settings.intake_signing_secret,
             traffic=traffic,
             backlog=Backlog(
-                OutboxStore(database).pending,
-                settings.intake_max_backlog,
-                settings.pace.posts_per_second,
+                outbox.rows.pending, settings.intake_max_backlog, settings.pace.posts_per_second
             ),
+            readiness=readiness,
         )
     )
-    return Handoff(
+    handoff = Handoff(
         settings,
         database,
         store,
@@ -306,3 +326,4 @@ async def create(
         bolt,
         application,
     )
+    return handoff

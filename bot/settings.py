@@ -32,6 +32,8 @@ class Settings:
     pace: Pace = field(default_factory=Pace)
     sweep_seconds: float = 30.0  # how often `serve` runs the escalation sweep (0: never)
     intake_max_backlog: int = 20_000  # pending Slack deliveries past which intake says later
+    shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
+    ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +65,8 @@ class Settings:
             ),
             sweep_seconds=_seconds(env, "HANDOFF_SWEEP_SECONDS", 30.0),
             intake_max_backlog=_count(env, "HANDOFF_INTAKE_MAX_BACKLOG", 20_000),
+            shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
+            ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
         )
 
     def require(self, *names: str) -> None:

@@ -24,6 +24,7 @@ from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.backlog import Backlog
+from bot.services.health import Readiness
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -281,6 +282,7 @@ def routes(
     intake_signing_secret: str | None = None,
     traffic: Traffic | None = None,
     backlog: Backlog | None = None,
+    readiness: Readiness | None = None,
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
@@ -314,6 +316,12 @@ def routes(
         except Exception as error:  # the point of a health check is to say so, not to raise
             return web.json_response({"ok": False, "database": str(error)[:200]}, status=503)
         return web.json_response({"ok": True, "database": "ok", "sla": services.policy.version})
+
+    async def ready(_: web.Request) -> web.Response:
+        checks = await readiness.checks() if readiness is not None else []
+        named = {check.name: {"ok": check.ok, "detail": check.detail} for check in checks}
+        ok = all(check.ok for check in checks)
+        return web.json_response({"ready": ok, "checks": named}, status=200 if ok else 503)
 
     async def prometheus(_: web.Request) -> web.Response:
         await metrics.refresh()
@@ -361,6 +369,7 @@ def routes(
         web.post("/leads", intake),
         web.post("/leads/{external_id}/activity", activity),
         web.get("/healthz", health),
+        web.get("/readyz", ready),
         web.get("/metrics", prometheus),
         web.get("/openapi.json", openapi_document),
         web.post("/slack/events", slack_events),

@@ -52,6 +52,18 @@ class Error(BaseModel):
     error: str
 
 
+class CheckResult(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Ready(BaseModel):
+    """Readiness: every check by name (database, scheduler, outbox, crm)."""
+
+    ready: bool
+    checks: dict[str, CheckResult]
+
+
 class Health(BaseModel):
     ok: bool
     database: str = Field(description='"ok", or why the database does not answer')
@@ -68,6 +80,7 @@ MODELS: list[type[BaseModel]] = [
     Errors,
     Error,
     Health,
+    Ready,
 ]
 
 
@@ -185,6 +198,17 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("Health", "Up"),
                         "503": _json("Health", "The database does not answer"),
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "ready",
+                    "summary": "Readiness: the database, the scheduler, the outbox, the CRM",
+                    "security": [],
+                    "responses": {
+                        "200": _json("Ready", "Ready: every check passes"),
+                        "503": _json("Ready", "Not ready: the failing checks say why"),
                     },
                 }
             },

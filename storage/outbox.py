@@ -508,6 +508,10 @@ class OutboxStore:
     async def pending(self) -> int:
         return await self.db.run(lambda db: int(db.execute(_PENDING_COUNT).scalar() or 0))
 
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest row still to deliver was written (None: none waits)."""
+        return (await self.backlog())[1]
+
     async def backlog(self) -> tuple[dict[str, int], datetime | None]:
         """The pending rows by kind, and when the oldest of them was written."""
 

@@ -102,7 +102,9 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
         await handoff.connect_socket()
         log.info("connected to Slack in Socket Mode")
     await stop.wait()
-    await handoff.close()
+    log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
+    await handoff.close(settings.shutdown_grace)
+    log.info("stopped")
 
 
 async def _upgrade(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import random
 import time
@@ -152,6 +153,10 @@ class Outbox:
         self._joined: set[str] = set()  # public channels joined to read their history
         self._pending = 0
         self._kinds_seen = set(KINDS)
+        self._stopping = False  # closing: start no delivery
+        self._delivering = 0  # deliveries under way (leased, their Slack call not answered)
+        self._idle = asyncio.Event()  # set while none is under way
+        self._idle.set()
         metrics.gauge("slack_outbox_pending", lambda: self._pending)
         metrics.probes.append(self._count_pending)
 
@@ -163,7 +168,16 @@ class Outbox:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._dispatch(), name="outbox dispatcher"))
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop delivering. The deliveries under way may finish for up to `grace` seconds (a
+        Slack call cut off midway leaves its outcome unknown, and the next start must look in
+        the channel's history); the rows not started stay in the outbox for the next start."""
+        self._stopping = True
+        if self._delivering and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        if self._delivering:
+            log.warning("stopping with %d Slack deliveries under way", self._delivering)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -246,12 +260,21 @@ class Outbox:
         method = _METHOD.get(kind, "chat.postMessage")
         await self.traffic.quiet(at_most=0.25)  # acks first: Slack gives them 3 seconds
         await self.pacer.wait(method, channel)
-        wall = self.wall()
-        item = await self.rows.lease(row_id, wall, wall + self.lease)
-        if item is None:
-            return 0.0  # delivered or taken meanwhile
-        with logs.scope(outbox_id=item.id, lead_id=item.lead_id, channel=item.channel):
-            return await self._attempt(item)
+        if self._stopping:
+            return 0.0
+        self._delivering += 1
+        self._idle.clear()
+        try:
+            wall = self.wall()
+            item = await self.rows.lease(row_id, wall, wall + self.lease)
+            if item is None:
+                return 0.0  # delivered or taken meanwhile
+            with logs.scope(outbox_id=item.id, lead_id=item.lead_id, channel=item.channel):
+                return await self._attempt(item)
+        finally:
+            self._delivering -= 1
+            if not self._delivering:
+                self._idle.set()
 
     async def _attempt(self, item: OutboxItem) -> float:
         """Make the row's Slack call; how long its lane should rest before the next."""

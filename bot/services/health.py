@@ -1,0 +1,71 @@
+"""Readiness (`GET /readyz`): whether this process should receive traffic, check by check.
+
+`/healthz` says the process is alive. Ready means more: the database answers, the scheduler that
+runs the sweeps and digests is running (unless it is turned off for cron), Slack deliveries are
+not stuck (the oldest waiting one is younger than HANDOFF_READY_MAX_OUTBOX_AGE), and the CRM is
+not refusing Handoff (until a CRM is configured, there is none to refuse). A load balancer takes
+a replica out of rotation while any check fails; the answer names each check and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+# No CRM adapter exists yet (issue 14): when one does, its refusals (a revoked token) fail this.
+CRM = Check("crm", True, "none configured")
+
+
+class Readiness:
+    def __init__(
+        self,
+        ping: Callable[[], Awaitable[object]],
+        oldest_pending: Callable[[], Awaitable[datetime | None]],
+        scheduler: Callable[[], bool | None],
+        clock: Callable[[], datetime],
+        max_outbox_age: timedelta,
+    ) -> None:
+        self.ping = ping
+        self.oldest_pending = oldest_pending
+        self.scheduler = scheduler  # True: running; False: stopped; None: turned off
+        self.clock = clock
+        self.max_outbox_age = max_outbox_age
+
+    async def checks(self) -> list[Check]:
+        try:
+            await self.ping()
+        except Exception as error:  # the point of a readiness check is to say so
+            database = Check("database", False, f"does not answer: {str(error)[:200]}")
+            outbox = Check("outbox", False, "unknown: the database does not answer")
+            return [database, self._scheduler(), outbox, CRM]
+        database = Check("database", True, "answers")
+        return [database, self._scheduler(), await self._outbox(), CRM]
+
+    def _scheduler(self) -> Check:
+        running = self.scheduler()
+        if running is None:
+            return Check("scheduler", True, "off (HANDOFF_SWEEP_SECONDS=0: cron runs the sweep)")
+        return Check("scheduler", running, "running" if running else "not running")
+
+    async def _outbox(self) -> Check:
+        try:
+            oldest = await self.oldest_pending()
+        except Exception as error:
+            return Check("outbox", False, f"cannot be read: {str(error)[:200]}")
+        if oldest is None:
+            return Check("outbox", True, "nothing waits")
+        age = max(timedelta(0), self.clock() - oldest)
+        limit = self.max_outbox_age
+        words = f"the oldest delivery has waited {age.total_seconds():.0f} s"
+        if age > limit:
+            return Check("outbox", False, f"{words} (limit {limit.total_seconds():.0f} s)")
+        return Check("outbox", True, words)

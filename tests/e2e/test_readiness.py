@@ -1,0 +1,61 @@
+"""`GET /readyz` names each check (issue 15): the database, the scheduler, the outbox, the CRM;
+503 while one fails, with why."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bot.cli.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+
+
+async def ready(stack: LocalStack) -> tuple[int, dict[str, Any]]:
+    async with stack.session.get(f"{stack.base_url}/readyz") as response:
+        return response.status, await response.json()
+
+
+async def test_ready_names_every_check(stack: LocalStack) -> None:
+    status, answer = await ready(stack)
+    assert status == 200 and answer["ready"] is True
+    assert set(answer["checks"]) == {"database", "scheduler", "outbox", "crm"}
+    assert answer["checks"]["outbox"] == {"ok": True, "detail": "nothing waits"}
+    assert answer["checks"]["scheduler"] == {"ok": True, "detail": "running"}
+
+
+async def test_not_ready_while_slack_deliveries_are_stuck(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.inject("chat.postMessage", status=500, seconds=3600)
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    clock.advance(minutes=5)
+    assert (await ready(stack))[0] == 200  # waiting 5 minutes: still ready
+    clock.advance(minutes=6)
+    status, answer = await ready(stack)
+    assert status == 503 and answer["ready"] is False
+    outbox = answer["checks"]["outbox"]
+    assert outbox["ok"] is False and "waited 660 s (limit 600 s)" in outbox["detail"]
+    assert answer["checks"]["database"]["ok"] is True
+
+
+async def test_not_ready_when_the_database_does_not_answer(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    database = stack.handoff.database
+    path = Path(str(database.url).split("///", 1)[1])
+    await database.dispose()
+    os.rename(path, tmp_path / "away.db")
+    path.mkdir()  # where the file was, a directory: SQLite cannot open it
+    try:
+        status, answer = await ready(stack)
+    finally:
+        await database.dispose()
+        path.rmdir()
+        os.rename(tmp_path / "away.db", path)
+    assert status == 503 and answer["ready"] is False
+    assert answer["checks"]["database"]["ok"] is False
+    assert answer["checks"]["database"]["detail"].startswith("does not answer")
+    assert answer["checks"]["outbox"]["ok"] is False
+    assert (await ready(stack))[0] == 200  # and ready again once it answers
