@@ -47,12 +47,12 @@ async def test_not_ready_when_the_database_does_not_answer(
     path = Path(str(database.url).split("///", 1)[1])
     await database.dispose()
     os.rename(path, tmp_path / "away.db")
-    path.mkdir()  # where the file was, a directory: SQLite cannot open it
+    os.mkdir(path)  # where the file was, a directory: SQLite cannot open it
     try:
         status, answer = await ready(stack)
     finally:
         await database.dispose()
-        path.rmdir()
+        os.rmdir(path)
         os.rename(tmp_path / "away.db", path)
     assert status == 503 and answer["ready"] is False
     assert answer["checks"]["database"]["ok"] is False
