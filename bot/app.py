@@ -114,6 +114,16 @@ class Handoff:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+        if self.settings.outbox_keep_days:
+            scheduler.add_job(
+                self.prune,
+                "interval",
+                hours=1,
+                id="outbox-retention",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            )
         weekly = self.digests.schedule()
         self._digest_job(
             scheduler, self.digest, "weekly-digest", weekly.time, day_of_week=weekly.day
@@ -172,6 +182,17 @@ class Handoff:
             await self.digests.run_monthly(self.clock(), catch_up=CATCH_UP if catch_up else None)
         except Exception:
             log.exception("the monthly digest failed; the next replica or restart tries again")
+
+    async def prune(self) -> None:
+        """Retention: empty the Slack deliveries done more than HANDOFF_OUTBOX_KEEP_DAYS ago."""
+        before = self.clock() - timedelta(days=self.settings.outbox_keep_days)
+        try:
+            pruned = await self.outbox.rows.prune(before)
+        except Exception:
+            log.exception("pruning the outbox failed; the next run tries again")
+            return
+        if pruned:
+            log.info("outbox retention: %d delivered rows pruned", pruned)
 
     async def sweep(self) -> None:
         try:

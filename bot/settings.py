@@ -34,6 +34,7 @@ class Settings:
     intake_max_backlog: int = 20_000  # pending Slack deliveries past which intake says later
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
+    outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +68,7 @@ class Settings:
             intake_max_backlog=_count(env, "HANDOFF_INTAKE_MAX_BACKLOG", 20_000),
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
+            outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
         )
 
     def require(self, *names: str) -> None:

@@ -16,8 +16,11 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Text,
     and_,
     bindparam,
+    cast,
+    delete,
     exists,
     func,
     insert,
@@ -404,6 +407,24 @@ _POST_WAITING = select(OutboxRow.id).where(
 )
 
 
+_PRUNABLE = select(OutboxRow.id, OutboxRow.key).where(
+    OutboxRow.state == DONE,
+    OutboxRow.done_at < bindparam("p_before", type_=OUTBOX.c.done_at.type),
+    or_(OutboxRow.key.is_(None), cast(OutboxRow.payload, Text) != "{}"),
+)
+
+
+def _prune_batch(db: Connection, before: datetime, batch: int) -> int:
+    found = db.execute(_PRUNABLE.order_by(OutboxRow.id).limit(batch), {"p_before": before}).all()
+    unkeyed = [row_id for row_id, key in found if key is None]
+    keyed = [row_id for row_id, key in found if key is not None]
+    if unkeyed:
+        db.execute(delete(table(OutboxRow)).where(OutboxRow.id.in_(unkeyed)))
+    if keyed:
+        db.execute(update(table(OutboxRow)).where(OutboxRow.id.in_(keyed)).values(payload={}))
+    return len(found)
+
+
 class OutboxStore:
     """The delivery worker's queries: each one short transaction."""
 
@@ -507,6 +528,21 @@ class OutboxStore:
 
     async def pending(self) -> int:
         return await self.db.run(lambda db: int(db.execute(_PENDING_COUNT).scalar() or 0))
+
+    async def prune(self, before: datetime, batch: int = 1000) -> int:
+        """Retention: empty the delivered rows done before `before`; how many were pruned.
+
+        A row without a key is deleted. A row with a key (an effect that must happen once: a
+        lead's post, a digest, a reminder) is never deleted: only its payload is emptied, so
+        its unique key keeps refusing a second copy of that effect for ever, whatever decides
+        it again and however late (deleting it would let that copy in, a second delivery).
+        Rows pending or given up are kept. In batches, each its own short transaction."""
+        pruned = 0
+        while True:
+            found = await self.db.run(lambda db: _prune_batch(db, before, batch))
+            pruned += found
+            if found < batch:
+                return pruned
 
     async def oldest_pending(self) -> datetime | None:
         """When the oldest row still to deliver was written (None: none waits)."""
