@@ -51,6 +51,9 @@ class Kind:
     # A person's App Home (channel: their user id), rendered when it is sent: payload
     # {"notice"?: the answer to their last press in it}
     HOME = "home"
+    # A message Handoff sent about a lead, emptied in place after an erasure (`handoff forget`):
+    # payload {"ts"}; channel as the message's row had it (a user id: their DM).
+    REDACT = "redact"
 
 
 KINDS = tuple(v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str))
@@ -412,6 +415,49 @@ _PRUNABLE = select(OutboxRow.id, OutboxRow.key).where(
     OutboxRow.done_at < bindparam("p_before", type_=OUTBOX.c.done_at.type),
     or_(OutboxRow.key.is_(None), cast(OutboxRow.payload, Text) != "{}"),
 )
+
+
+KIND_SENT = ("post_lead", "feedback", "nurture_notice", "message")  # messages about a lead
+
+
+def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
+    """After an erasure, in its transaction: every message Handoff sent about the lead gets a
+    row that empties it in Slack (its post is re-rendered instead, as the erased lead), and no
+    row still to deliver keeps the person's data (each is dropped, done with nothing sent).
+    Returns how many messages will be emptied."""
+    outbox = table(OutboxRow)
+    db.execute(
+        update(outbox)
+        .where(
+            OutboxRow.lead_id == lead_id,
+            OutboxRow.state == PENDING,
+            OutboxRow.kind.in_([*KIND_SENT, Kind.UPLOAD]),
+        )
+        .values(state=DONE, payload={}, done_at=now, last_error="erased before it was sent")
+    )
+    sent = db.execute(
+        select(OutboxRow.id, OutboxRow.channel, OutboxRow.result_ts).where(
+            OutboxRow.lead_id == lead_id,
+            OutboxRow.state == DONE,
+            OutboxRow.kind.in_([k for k in KIND_SENT if k != Kind.POST_LEAD]),
+            OutboxRow.result_ts.is_not(None),
+        )
+    ).all()
+    rows = [
+        outbox_row(
+            Kind.REDACT, channel, now, lead_id=lead_id, key=f"redact:{row_id}", payload={"ts": ts}
+        )
+        for row_id, channel, ts in sent
+    ]
+    if rows:
+        db.execute(upsert_insert(db)(outbox).on_conflict_do_nothing(), rows)
+    # Emptied like a pruned row: the person's words are gone, the keys still refuse a copy.
+    db.execute(
+        update(outbox)
+        .where(OutboxRow.lead_id == lead_id, OutboxRow.kind != Kind.REDACT)
+        .values(payload={})
+    )
+    return len(rows)
 
 
 def _prune_batch(db: Connection, before: datetime, batch: int) -> int:

@@ -32,7 +32,7 @@ from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from storage.db import Database, GroupCommit, upsert_insert
-from storage.outbox import mark_posted, write_effects
+from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.tables import (
     EventRow,
     LeadRow,
@@ -335,6 +335,42 @@ class Store:
             .limit(1)
         )
         return await self.db.run(lambda db: lead_view(db.execute(statement).mappings().first()))
+
+    async def matching(self, query: str) -> list[LeadView]:
+        """Every lead with this external id or this email (a person may have sent several)."""
+        statement = _SELECT_LEAD.where(
+            or_(LeadRow.external_id == query, LeadRow.email == query.lower())
+        ).order_by(LeadRow.id)
+        return await self.db.run(lambda db: lead_views(db.execute(statement)))
+
+    async def erase(
+        self,
+        lead_id: int,
+        values: dict[str, Any],
+        scrub: Callable[[dict[str, Any] | None], dict[str, Any]],
+        actor: str,
+        now: datetime,
+        effects: Sequence[Effect] = (),
+    ) -> int:
+        """Erase a lead's personal data in one transaction: its columns become `values`, each
+        of its events' data goes through `scrub`, its outbox rows are emptied and every message
+        sent about it gets a redaction; an `erased` event (no personal data) records it. How
+        many Slack messages will be emptied."""
+
+        def work(db: Connection) -> int:
+            db.execute(update(table(LeadRow)).where(LeadRow.id == lead_id).values(**values))
+            events = table(EventRow)
+            found = db.execute(
+                select(EventRow.id, EventRow.data).where(EventRow.lead_id == lead_id)
+            ).all()
+            for event_id, data in found:
+                db.execute(update(events).where(EventRow.id == event_id).values(data=scrub(data)))
+            redacted = redact_lead(db, lead_id, now)
+            db.execute(_INSERT_EVENT, _event(lead_id, "erased", actor, now, messages=redacted))
+            write_effects(db, effects, now)
+            return redacted
+
+        return await self.db.run(work)
 
     async def zones(self) -> dict[str, str]:
         """Every known member's Slack time zone."""

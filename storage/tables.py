@@ -159,10 +159,12 @@ class LeadRow(Base):
     # The owner's rating after a disposition, 1–5 each (the "rated" events keep the history).
     fit_rating: Mapped[int | None] = mapped_column(SmallInteger)
     timing_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    erased_at: Mapped[datetime | None]  # `handoff forget`: its personal data is gone
 
 
 class EventRow(Base):
-    """The audit trail: one row per state change, never updated or deleted."""
+    """The audit trail: one row per state change, never updated or deleted (an erasure only
+    empties the personal data in `data`)."""
 
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_lead_at", "lead_id", "at"),)

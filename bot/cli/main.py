@@ -193,6 +193,29 @@ async def _sweep(settings: Settings, at: datetime) -> int:
     return 0
 
 
+async def _forget(settings: Settings, query: str, now: datetime) -> int:
+    """`handoff forget`: erase a person's data and empty Handoff's Slack messages about them
+    (delivered before exiting when Slack answers; else `serve` delivers them)."""
+    from bot.app import create
+    from bot.services.erasure import forget
+
+    handoff = await create(settings)
+    handoff.outbox.start()
+    try:
+        erased = await forget(handoff.store, handoff.outbox, query, "handoff forget", now)
+        delivered = await handoff.outbox.drain(60)
+    finally:
+        await handoff.close()
+    for lead in erased:
+        print(
+            f"lead {lead.lead_id}: personal data erased; "
+            f"{lead.messages} Slack message(s) about it emptied, and its post"
+        )
+    if not delivered:
+        print("some Slack changes wait in the outbox: `handoff serve` delivers them")
+    return 0
+
+
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff report`: a period's SLA report from the database, as text, JSON or CSV."""
     from bot.cli.export import as_csv, as_json, as_text
@@ -310,6 +333,10 @@ def _parser() -> argparse.ArgumentParser:
     mode = manifest.add_mutually_exclusive_group()
     mode.add_argument("--url", help="HTTP mode: the public https:// address of `handoff serve`")
     mode.add_argument("--socket", action="store_true", help="Socket Mode: no request URLs")
+    forget = commands.add_parser(
+        "forget", help="erase a person's data and empty Handoff's Slack messages about them"
+    )
+    forget.add_argument("who", help="the person's email or the lead's external id")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
     sweep.add_argument("--at", help="run as of this ISO-8601 instant")
     report = commands.add_parser("report", help="a period's SLA report from the database")
@@ -379,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import(settings, args.file, not args.no_progress))
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
+        elif args.command == "forget":
+            return asyncio.run(_forget(settings, args.who, datetime.now(UTC)))
         elif args.command == "plan":
             return asyncio.run(_plan(settings, args))
         elif args.command == "report":
@@ -400,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"handoff: {error}", file=sys.stderr)
         return 2
+    except Refusal as refusal:
+        print(f"handoff: {refusal.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -98,6 +98,7 @@ class LeadView:
     # The owner's rating after the disposition, 1–5 each (None: not rated).
     fit_rating: int | None = None
     timing_rating: int | None = None
+    erased_at: datetime | None = None  # its personal data was erased (`handoff forget`)
 
     @property
     def display_name(self) -> str:

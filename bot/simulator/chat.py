@@ -132,7 +132,7 @@ class ChatMethods(Inspection):
         if blocks is not None:
             message.blocks = blocks
         if metadata is not None:
-            message.metadata = metadata
+            message.metadata = metadata or None
         message.edited_count += 1
         message.edited_ts = self._next_ts()
         message.updated_at = time.monotonic()
@@ -177,8 +177,12 @@ class ChatMethods(Inspection):
 
 
 def _metadata(value: Any) -> Json | None:
+    """A message's metadata as given; None: keep what it has; {}: remove it (chat.update's
+    documented way to drop a message's metadata)."""
     if value is None:
         return None
+    if value == {}:
+        return {}
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("event_type"), str)

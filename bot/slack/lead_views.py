@@ -331,8 +331,20 @@ def _headline(lead: LeadView) -> str:
     return f"{lead.tier.capitalize()} MQL: {lead.display_name}{company}"
 
 
+ERASED_TEXT = "🗑️ This message was about a person whose data was erased at their request."
+
+
+def erased_message() -> Message:
+    """What a message about an erased person becomes (`handoff forget`): nothing of them."""
+    return Message(text=ERASED_TEXT, blocks=[section(ERASED_TEXT)])
+
+
 def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
     """The lead's one message in its segment channel, for its current state."""
+    if lead.erased_at is not None:  # only what the reports keep, and no buttons
+        facts = f"Lead {lead.id} · {one_line(lead.segment, 100)} · {lead.stage.value}"
+        text = "🗑️ This lead's personal data was erased at the person's request."
+        return Message(text=text, blocks=[section(text), context(facts)])
     blocks: list[dict[str, Any]] = [
         section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)}"),
         section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),

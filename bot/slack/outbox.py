@@ -40,7 +40,7 @@ from bot.metrics import Metrics
 from bot.slack.alert_views import delivery_alert, history_unreadable, publish_failed
 from bot.slack.blocks import Message
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
-from bot.slack.lead_views import feedback_message, lead_message, nurture_notice
+from bot.slack.lead_views import erased_message, feedback_message, lead_message, nurture_notice
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -286,6 +286,8 @@ class Outbox:
                 await self._upload(item)
             elif item.kind == Kind.HOME:
                 await self._home(item)
+            elif item.kind == Kind.REDACT:
+                await self._redact(item)
             else:
                 await self._post(item)
         except SlackApiError as error:
@@ -377,12 +379,34 @@ class Outbox:
             return
         message = lead_message(lead, await self.policies.for_lead(lead), self.clock())
         self.metrics.inc("slack_calls_total")
+        # An erased lead's post also loses its metadata (its external id): `{}` removes it.
+        erased: dict[str, Any] = {"metadata": {}} if lead.erased_at is not None else {}
         await self.client.chat_update(
             channel=lead.message_channel,
             ts=lead.message_ts,
             text=message.text,
             blocks=message.blocks,
+            **erased,
         )
+        await self.rows.delivered(item, self.clock())
+
+    async def _redact(self, item: OutboxItem) -> None:
+        """Empty a message Handoff sent about a lead whose person was erased."""
+        channel = await self._conversation(item.channel)
+        message = erased_message()
+        self.metrics.inc("slack_calls_total")
+        try:
+            await self.client.chat_update(
+                channel=channel,
+                ts=str(item.payload.get("ts")),
+                text=message.text,
+                blocks=message.blocks,
+                metadata={},
+            )
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
+            log.info("outbox row %d: the message to empty is gone already", item.id)
         await self.rows.delivered(item, self.clock())
 
     async def _home(self, item: OutboxItem) -> None:
@@ -622,6 +646,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",
     Kind.HOME: "views.publish",
+    Kind.REDACT: "chat.update",
 }
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",

@@ -1,0 +1,69 @@
+"""Erasure: what `handoff forget` removes from a lead, and what it keeps.
+
+A person may ask to be forgotten. Their lead keeps only anonymous facts, so the reports do not
+change: its segment, source, campaign, tier, score, stages and their times, outcome code and
+picklist reason, the firmographics that routed it (employees, industry, country) and the
+engagement types and times. Everything that identifies or describes the person goes: email,
+name, title, phone, company name and domain, engagement titles and links, the raw payload, the
+rep's free-text note, the question asked of marketing, and the same inside the lead's events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain.lead import LeadView
+
+ERASED = "(erased)"
+# Firmographics: about the employer, not the person; they routed the lead and fill the reports.
+_COMPANY_KEPT = ("employees", "industry", "country")
+# Event data a report or a rule reads, none of it free text about the person.
+_EVENT_KEPT = frozenset(
+    {
+        "code", "stage", "reason", "kind", "tier", "from", "to", "by", "why", "channel", "ts",
+        "source", "currency", "activity_id", "until", "ladder", "action", "step", "segment",
+    }
+)  # fmt: skip
+
+
+def erased_email(lead_id: int) -> str:
+    """An address that names no one (`.invalid` is reserved: it can never be delivered)."""
+    return f"erased-{lead_id}@erased.invalid"
+
+
+def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
+    """The lead's columns after erasure (the columns not named keep their values)."""
+    company = {key: lead.company[key] for key in _COMPANY_KEPT if key in lead.company}
+    engagement = [
+        {key: item[key] for key in ("type", "at") if key in item}
+        for item in lead.engagement
+        if isinstance(item, dict)
+    ]
+    return {
+        "external_id": f"erased-{lead.id}",
+        "email": erased_email(lead.id),
+        "name": None,
+        "title": None,
+        "phone": None,
+        "company": company,
+        "engagement": engagement,
+        "payload": {},
+        "score_reasons": [],
+        "disposition_note": None,
+        "info_question": None,
+        "next_action_at": None,  # no reminder or escalation about it any more
+        "erased_at": now,
+    }
+
+
+def erased_event_data(data: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's data without anything about the person: numbers, flags and the known
+    picklist values stay; free text, lists and objects go."""
+    kept: dict[str, Any] = {}
+    for key, value in (data or {}).items():
+        if isinstance(value, bool | int | float) or value is None:
+            kept[key] = value
+        elif isinstance(value, str) and key in _EVENT_KEPT:
+            kept[key] = value
+    return kept

@@ -1,0 +1,146 @@
+"""`handoff forget` (issue 15): a person's data leaves the database and every Slack message
+Handoff sent about them, an erasure is recorded without personal data, and the week's report
+does not change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from sqlalchemy import inspect, text
+
+from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock
+from bot.domain.report import week_of
+from tests.conftest import lead_payload
+from tests.e2e.test_cli import HANDOFF, clean_env
+
+ENTERPRISE, FEEDBACK = "C0ENT", "C0MKTFEED"
+LEAD = lead_payload(email="priya.raman@northwind.example")
+NOTE = "Priya said budget is frozen until July"
+TRACES = (
+    "priya",
+    "Priya Raman",
+    "+61 2 5550 1234",
+    "Northwind Logistics",
+    "northwind.example",
+    "Fixing lead leakage",
+    "example.com/pricing",
+    "VP Revenue Operations",
+    "budget is frozen",
+    "hs-1",
+)
+
+
+async def database_text(stack: LocalStack) -> str:
+    """Every row of every table, as text (what a database dump would show)."""
+
+    def dump(db: Any) -> str:
+        found = []
+        for name in inspect(db).get_table_names():
+            for row in db.execute(text(f'SELECT * FROM "{name}"')).all():
+                found.append(f"{name}: {json.dumps([str(v) for v in row])}")
+        return "\n".join(found)
+
+    return str(await stack.handoff.database.run(dump))
+
+
+def slack_text(stack: LocalStack) -> str:
+    """Every message the simulated Slack holds, in every channel and DM: text, blocks and
+    metadata as they are now."""
+    sim = stack.sim
+    return "\n".join(
+        json.dumps([m.text, m.blocks, m.metadata], default=str)
+        for channel in sim.all_channels()
+        for m in sim.all_messages(channel)
+    )
+
+
+def traces(found: str) -> list[str]:
+    lowered = found.lower()
+    return [trace for trace in TRACES if trace.lower() in lowered]
+
+
+async def worked(stack: LocalStack, clock: TravelClock) -> None:
+    """The lead's life: posted, reminded in its thread, claimed, called, and rejected with a
+    note (told to marketing)."""
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    clock.advance(minutes=31)
+    await stack.handoff.sweeper.run(clock())  # nobody claimed it yet: a reminder in its thread
+    await stack.settle()
+    claim = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    assert claim.status == 200, claim
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    assert view is not None
+    values = {"reason": "No budget", "note": NOTE}
+    await stack.driver.submit_view("U0REP1", values, view_id=view.id)
+    await stack.settle()
+
+
+async def forget_cli(stack: LocalStack, who: str) -> tuple[int, str]:
+    """`handoff forget` as an operator runs it, beside the running server."""
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-forget",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=stack.sim.api_url,
+        HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
+        DATABASE_URL=stack.handoff.settings.database_url,
+        HANDOFF_SLA_FILE=stack.handoff.settings.sla_file,
+    )
+    process = await asyncio.create_subprocess_exec(
+        *HANDOFF,
+        "forget",
+        who,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return int(process.returncode or 0), out.decode()
+
+
+async def test_forget_leaves_nothing_of_the_person_and_the_report_unchanged(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked(stack, clock)
+    assert traces(await database_text(stack)) and traces(slack_text(stack))  # they were there
+    feedback_before = stack.sim.messages(FEEDBACK)
+    assert feedback_before and NOTE in feedback_before[0].all_text
+    week = week_of(clock().date(), "Australia/Sydney")
+    before = await stack.handoff.reports.report(week, clock())
+
+    status, output = await forget_cli(stack, "Priya.Raman@northwind.example")
+    assert status == 0, output
+    assert "lead 1: personal data erased" in output
+    await stack.settle()
+
+    assert traces(await database_text(stack)) == []
+    assert traces(slack_text(stack)) == []
+    post = stack.sim.messages(ENTERPRISE)[0]
+    assert "erased at the person's request" in post.all_text and post.buttons() == []
+    assert "erased at their request" in stack.sim.messages(FEEDBACK)[0].all_text
+    events = [(e.type, e.data) for e in await stack.services.store.events(1)]
+    assert ("erased", {"messages": events[-1][1]["messages"]}) == events[-1]
+    assert events[-1][1]["messages"] >= 2  # the feedback to marketing, the thread reminder
+
+    after = await stack.handoff.reports.report(week, clock())
+    assert after.headline == before.headline
+    assert (after.dispositions, after.reasons) == (before.dispositions, before.reasons)
+    assert [s.kpis for s in after.by_source] == [s.kpis for s in before.by_source]
+
+
+async def test_forget_names_what_it_cannot_find_and_changes_nothing(stack: LocalStack) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    status, output = await forget_cli(stack, "nobody@nowhere.example")
+    assert status == 1
+    assert "No lead has the email or external id 'nobody@nowhere.example'" in output
+    assert (await stack.services.lead(1)).email == LEAD["email"]
