@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sqlite3
+import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -65,6 +67,31 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+class _LoopThread:
+    """An event loop in a thread of its own, with its own small engine: PostgreSQL's long
+    reads run there (`Database.read`)."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="db readers", daemon=True)
+        self.thread.start()
+        self.engine = create_async_engine(url, pool_size=2, max_overflow=2, hide_parameters=True)
+
+    def submit(self, work: Callable[[Connection], T]) -> concurrent.futures.Future[T]:
+        async def read() -> T:
+            async with self.engine.connect() as connection:
+                async with connection.begin():
+                    return await connection.run_sync(work)
+
+        return asyncio.run_coroutine_threadsafe(read(), self.loop)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.engine.dispose(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
 class Database:
     """Runs each unit of work as one transaction on a plain (sync) connection.
 
@@ -83,6 +110,7 @@ class Database:
         self._sqlite: Engine | None = None
         self._connection: Connection | None = None  # SQLite's one connection, kept open
         self._readers: Engine | None = None  # SQLite: long reads beside the event loop
+        self._pg_reader: _LoopThread | None = None  # PostgreSQL: the same, started on demand
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
             self._sqlite = sqlalchemy.create_engine(
@@ -110,18 +138,25 @@ class Database:
             return await connection.run_sync(work)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        """Run read-only `work` that may take long (a quarter's report): on SQLite in a thread,
-        on a connection of its own (a WAL reader never blocks the writer), so the event loop
-        keeps answering Slack; on PostgreSQL as `run`."""
+        """Run read-only `work` that may take long (a quarter's report) off the event loop's
+        thread, so the loop keeps answering Slack: on SQLite in a thread, on a connection of
+        its own (a WAL reader never blocks the writer); on PostgreSQL on an event loop of its
+        own in a thread, with an engine of its own (asyncpg's rows are turned into Python on
+        the loop that reads them: a 20,000-lead week's would hold up every ack)."""
         readers = self._readers
-        if readers is None:
-            return await self.run(work)
+        if readers is not None:
 
-        def read() -> T:
-            with readers.connect() as connection, connection.begin():
-                return work(connection)
+            def read() -> T:
+                with readers.connect() as connection, connection.begin():
+                    return work(connection)
 
-        return await asyncio.to_thread(read)
+            return await asyncio.to_thread(read)
+        return await asyncio.wrap_future(self._pg_readers().submit(work))
+
+    def _pg_readers(self) -> _LoopThread:
+        if self._pg_reader is None:
+            self._pg_reader = _LoopThread(self.url)
+        return self._pg_reader
 
     async def checkpoints(self, every: float = 2.0) -> None:
         """Checkpoint the SQLite WAL in a thread, forever (run as a task while serving).
@@ -141,6 +176,9 @@ class Database:
             await self.run(lambda db: db.exec_driver_sql("PRAGMA wal_autocheckpoint=1000"))
 
     async def dispose(self) -> None:
+        if self._pg_reader is not None:
+            await asyncio.to_thread(self._pg_reader.stop)
+            self._pg_reader = None
         await self.engine.dispose()
         if self._connection is not None:
             self._connection.close()

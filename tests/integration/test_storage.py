@@ -195,3 +195,15 @@ async def test_sqlite_checkpoints_beside_the_event_loop(sqlite_store: Store) -> 
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert await database.run(autocheckpoint) == 1000  # back to SQLite's own when not serving
+
+
+async def test_long_reads_run_off_the_event_loops_thread(store: Store) -> None:
+    """Issue 15: a report's reads never hold up the acks: on SQLite in a worker thread, on
+    PostgreSQL on an event loop of its own in a thread (rows are made into Python there)."""
+    import threading
+
+    here = threading.get_ident()
+    there = await store.db.read(
+        lambda db: (threading.get_ident(), db.exec_driver_sql("SELECT 1").scalar())
+    )
+    assert there[1] == 1 and there[0] != here
