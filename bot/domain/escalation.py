@@ -155,8 +155,11 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
 
 
 def first_check(lead: LeadView, policy: Policy) -> datetime | None:
-    """When a new (or newly claimed) lead first needs a look: its earliest step."""
-    return plan(lead, policy, lead.cycle_started_at or lead.received_at, set()).next_at
+    """When a new (or newly claimed) lead first needs a look: its earliest step (at once when
+    a step is due from the start: a share of a short window that rounds to 0 minutes)."""
+    start = lead.cycle_started_at or lead.received_at
+    planned = plan(lead, policy, start, set())
+    return start if planned.fire or planned.skip else planned.next_at
 
 
 def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window | None]:

@@ -53,6 +53,23 @@ def test_a_hot_lead_has_an_hour_to_be_claimed_and_two_to_be_touched(policy: Poli
     assert lead.next_action_at == local(2026, 11, 23, 11, 30)  # the first step: 50% of claim
 
 
+def test_a_step_due_from_the_start_is_looked_at_at_once(policy: Policy) -> None:
+    """A short window whose first step is a small share of it (1% of a 5-minute claim window
+    rounds to 0 minutes) is due at arrival: the lead must be looked at then, not never."""
+    from bot.domain.durations import Duration
+    from bot.domain.policy import EscalationStep
+
+    tiers = [t.model_copy(update={"first_touch": Duration.parse("10m")}) for t in policy.tiers]
+    ladders = policy.escalation.model_copy(
+        update={"unclaimed": [EscalationStep.model_validate({"at": "1%", "do": "remind_channel"})]}
+    )
+    short = policy.model_copy(update={"tiers": tiers, "escalation": ladders})
+    arrived = local(2026, 11, 23, 11, 0)
+    lead = new_lead(short, arrived)
+    assert lead.next_action_at == arrived
+    assert fired(escalation.plan(lead, short, arrived, set())) == [("unclaimed", "remind_channel")]
+
+
 def test_the_ladder_climbs_one_step_at_a_time(policy: Policy) -> None:
     lead = new_lead(policy, local(2026, 11, 23, 11, 0))
     recorded: set[tuple[str, int]] = set()
