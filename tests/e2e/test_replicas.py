@@ -139,6 +139,12 @@ def delivered_rows(sim: SlackSimulator) -> Counter[int]:
     return found
 
 
+def firing(key: str) -> tuple[str, str]:
+    """(lead id, sweep instant) of a sweep message's key `sweep:<lead>:<cycle>:<instant>:<n>`."""
+    _, lead_id, _, rest = key.split(":", 3)
+    return lead_id, rest.rsplit(":", 1)[0]
+
+
 async def test_three_replicas_do_everything_once_through_a_kill_9(tmp_path: Path) -> None:
     url, drop = await postgres_database()
     try:
@@ -221,12 +227,7 @@ async def test_three_replicas_do_everything_once_through_a_kill_9(tmp_path: Path
             # Each sweep message belongs to one recorded firing (lead, instant): a step fired
             # by two replicas would show a second instant the database never recorded.
             steps = {(str(lead_id), at.isoformat()) for lead_id, at in fired}
-            messages = {
-                tuple(str(sweep_rows[row]).split(":")[1:2])
-                + (str(sweep_rows[row]).split(":", 3)[3].rsplit(":", 1)[0],)
-                for row in in_slack
-                if row in sweep_rows
-            }
+            messages = {firing(str(sweep_rows[row])) for row in in_slack if row in sweep_rows}
             assert messages, "no sweep message reached Slack"
             assert messages <= steps, messages - steps
             assert len(enterprise) == 3 and {n for _, n in claims} == {1}  # one winner each
