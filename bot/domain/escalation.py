@@ -155,8 +155,11 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
 
 
 def first_check(lead: LeadView, policy: Policy) -> datetime | None:
-    """When a new (or newly claimed) lead first needs a look: its earliest step."""
-    return plan(lead, policy, lead.cycle_started_at or lead.received_at, set()).next_at
+    """When a new (or newly claimed) lead first needs a look: its earliest step, or the end of
+    its claim window (the post then says it is open to the pool), whichever comes first."""
+    step = plan(lead, policy, lead.cycle_started_at or lead.received_at, set()).next_at
+    window = lead.claim_opens_at if lead.owner is None else None
+    return min(filter(None, (step, window)), default=None)
 
 
 def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window | None]:

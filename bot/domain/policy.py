@@ -202,6 +202,28 @@ class Segment(_Model):
     when: SegmentWhen | None = None
     channel: str
     reps: list[str] = Field(min_length=1)
+    # Who may claim a new lead: `open`, anyone in the pool; `assigned`, its suggested owner
+    # alone for `claim_window` from the post, then the pool (bot/domain/claim.py).
+    claim: Literal["open", "assigned"] = "open"
+    claim_window: Duration | None = Field(default=None, validate_default=True)
+
+    @field_validator("claim_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any, info: ValidationInfo) -> Duration | None:
+        claim = info.data.get("claim")
+        if value is None:
+            if claim == "assigned":
+                raise ValueError(
+                    "claim: assigned needs a claim_window: how long the suggested owner has "
+                    "the lead alone, like 15 business minutes"
+                )
+            return None
+        if claim == "open":
+            raise ValueError(
+                "a claim_window only applies with claim: assigned (claim: open lets anyone "
+                "in the pool claim at once); add claim: assigned or remove the window"
+            )
+        return _duration(value)
 
     @field_validator("channel")
     @classmethod

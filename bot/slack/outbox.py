@@ -23,6 +23,7 @@ import base64
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -125,6 +126,7 @@ class Outbox:
         upload_settle_seconds: float = 5.0,
         traffic: Traffic | None = None,
         homes: HomeViews | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.rows = rows
@@ -141,6 +143,7 @@ class Outbox:
         self.upload_settle = timedelta(seconds=upload_settle_seconds)
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
+        self.names = names if names is not None else {}  # display names, for Reassign menus
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -335,7 +338,7 @@ class Outbox:
             else:  # its post failed for good: nothing to update
                 await self.rows.delivered(item, self.clock())
             return
-        message = lead_message(lead, await self.policies.for_lead(lead), self.clock())
+        message = lead_message(lead, await self.policies.for_lead(lead), self.clock(), self.names)
         self.metrics.inc("slack_calls_total")
         await self.client.chat_update(
             channel=lead.message_channel,
@@ -399,7 +402,7 @@ class Outbox:
             return None
         policy = await self.policies.for_lead(lead)
         if item.kind == Kind.POST_LEAD:
-            return lead_message(lead, policy, self.clock())
+            return lead_message(lead, policy, self.clock(), self.names)
         if item.kind == Kind.FEEDBACK:
             return feedback_message(lead, policy)
         return nurture_notice(lead, policy)
