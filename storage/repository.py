@@ -733,7 +733,7 @@ class Store:
             .values(**values)
         )
         current = lead.owner or lead.suggested_owner
-        data = {"from": current, "to": rep, "by": actor, "why": "manager"}
+        data: dict[str, Any] = {"from": current, "to": rep, "by": actor, "why": "manager"}
         data["claimed"] = lead.owner is not None
         event = _event(lead.id, "reassigned", actor, now, **data)
 
