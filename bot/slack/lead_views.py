@@ -198,8 +198,9 @@ def reassign_control(
     lead: LeadView, policy: Policy, names: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """A manager's "Reassign to…" menu under an open lead (a rep who picks is refused
-    privately; bot/domain/access.py); nothing for a closed lead or a pool of one."""
-    if not lead.stage.is_open:
+    privately; bot/domain/access.py); nothing for a closed lead, one with marketing (it waits
+    for the answer) or a pool of one."""
+    if not lead.stage.is_open or lead.waiting_for_info:
         return []
     menu = reassign_menu(lead, policy, names or {}, ActionId.LEAD_REASSIGN)
     if menu is None:
