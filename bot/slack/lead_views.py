@@ -186,8 +186,8 @@ def claim_line(lead: LeadView, policy: Policy, now: datetime) -> str:
 
 def reserved_refusal(held: Reservation, policy: Policy) -> str:
     """The private answer to a claim inside someone else's window: whose it is, and when it
-    opens to the pool."""
-    until = slack_date(held.until, policy.timezone)
+    opens to the pool (plain words, as every refusal: the team's time, named)."""
+    until = team_time(held.until, policy.timezone)
     return (
         f"This lead is reserved for <@{held.rep}> until {until}; after that anyone in the pool "
         "can claim it. Nothing was changed."
