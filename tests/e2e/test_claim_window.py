@@ -33,9 +33,7 @@ def assigned(policy: Policy) -> Policy:
 
 
 @pytest.fixture
-async def stack(
-    sqlite_url: str, policy: Policy, clock: TravelClock
-) -> AsyncIterator[LocalStack]:
+async def stack(sqlite_url: str, policy: Policy, clock: TravelClock) -> AsyncIterator[LocalStack]:
     local = await start_stack(sqlite_url, assigned(policy), clock=clock)
     try:
         yield local
