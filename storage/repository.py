@@ -733,8 +733,7 @@ class Store:
             .values(**values)
         )
         current = lead.owner or lead.suggested_owner
-        data: dict[str, Any] = {"from": current, "to": rep, "by": actor, "why": "manager"}
-        data["claimed"] = lead.owner is not None
+        data = {"from": current, "to": rep, "by": actor, "why": "manager"}
         event = _event(lead.id, "reassigned", actor, now, **data)
 
         def counts(db: Connection) -> None:
