@@ -414,13 +414,13 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
         text += f" · {policy.tier(lead.tier).first_touch.words}"
-        held = reservation(lead, now)
-        if held is not None:
-            text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:
         text += f", {STAGE_WORDS[lead.stage]}"
+    held = reservation(lead, now)
+    if held is not None:
+        text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
     return text
 
 
