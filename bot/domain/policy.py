@@ -835,6 +835,15 @@ def _file_checks(policy: Policy) -> list[str]:
                 f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
                 f"{tier.first_touch} (a lead is claimed before it is first touched)"
             )
+    for index, segment in enumerate(policy.segments):
+        window = segment.claim_window
+        for tier in policy.tiers if window is not None else []:
+            if _ends_later(window, tier.first_touch, calendar):
+                problems.append(
+                    f"segments[{index}].claim_window: {window} is longer than the {tier.name} "
+                    f"tier's first_touch ({tier.first_touch}): its first touch would be due "
+                    "while only the suggested rep may claim it; shorten the window"
+                )
     return problems + _deadline_checks(policy) + _slack_limits(policy)
 
 

@@ -164,6 +164,10 @@ def test_the_post_says_whose_it_is_then_that_it_is_open(assigned: Policy) -> Non
             "segments[0].claim_window: ",
         ),
         ({"claim": "first_come"}, "segments[0].claim: input should be 'open' or 'assigned'"),
+        (
+            {"claim": "assigned", "claim_window": "3h"},
+            "segments[0].claim_window: 3h is longer than the hot tier's first_touch",
+        ),
     ],
 )
 def test_handoff_check_names_a_bad_window_with_its_path(
