@@ -837,7 +837,9 @@ def _file_checks(policy: Policy) -> list[str]:
             )
     for index, segment in enumerate(policy.segments):
         window = segment.claim_window
-        for tier in policy.tiers if window is not None else []:
+        if window is None:
+            continue
+        for tier in policy.tiers:
             if _ends_later(window, tier.first_touch, calendar):
                 problems.append(
                     f"segments[{index}].claim_window: {window} is longer than the {tier.name} "
