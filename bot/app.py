@@ -274,6 +274,7 @@ async def create(
         settings.pace,
         traffic=traffic,
         homes=homes,
+        names=names,
     )
     services = Services(store, book, outbox, names)
     people = People(client, store, book, services.zones, services.names)

@@ -95,16 +95,18 @@ def _press(pressed: dict[str, Any]) -> Asked:
     action_id = str(pressed.get("action_id", ""))
     if action_id == ActionId.REPORT_SHARE:
         return Asked(Action.SLA_REPORT, choice=str(pressed.get("value") or ""))
-    if action_id == ActionId.REASSIGN and "selected_user" in pressed:
+    reassign = action_id in (ActionId.REASSIGN, ActionId.LEAD_REASSIGN)
+    if reassign and "selected_user" in pressed:
         # The user picker of a large pool: the lead is the block id's number (the alert's
-        # `reassign_<lead>`, or App Home's `home_overdue_<lead>`).
+        # `reassign_<lead>`, the lead message's `lead_reassign_<lead>`, or App Home's
+        # `home_overdue_<lead>`).
         user = pressed.get("selected_user")
         found = BLOCK_LEAD.search(str(pressed.get("block_id") or ""))
         named = int(found[1]) if found else None
         if not (isinstance(user, str) and USER_ID.match(user)):
             return Asked(Action.REASSIGN, named, rep_chosen=False)
         return Asked(Action.REASSIGN, named, user, rep_chosen=named is not None)
-    if action_id == ActionId.REASSIGN:
+    if reassign:
         option = pressed.get("selected_option")
         value = option.get("value") if isinstance(option, dict) else None
         found = REASSIGN_CHOICE.match(value) if isinstance(value, str) else None

@@ -310,6 +310,19 @@ class Listeners:
         done = await self.services.reassign(choice.lead(), _user(context), rep, self.clock())
         self.settle_alert(respond, done)
 
+    async def lead_reassign(
+        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        """The Reassign menu under a lead's message or its `/lead` card: the post updates in
+        place (an effect of the change); the manager hears what was done, privately."""
+        await ack()
+        choice = asked(context)
+        done = await self.services.reassign(
+            choice.lead(), _user(context), choice.rep(), self.clock()
+        )
+        if done.message:
+            self.tell(respond, done.message)
+
     async def snooze(self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond) -> None:
         await ack()
         done = await self.services.snooze(asked(context).lead(), _user(context), self.clock())
@@ -334,7 +347,9 @@ class Listeners:
 
     async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         lead, events, policy = await self.services.find(command.get("text") or "")
-        card = lead_views.lead_card(lead, events, policy, self.clock())
+        viewer = str(command.get("user_id") or "")
+        names = self.services.names
+        card = lead_views.lead_card(lead, events, policy, self.clock(), viewer, names)
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
 
     async def sla_command(self, ack: AsyncAck) -> None:
@@ -403,6 +418,7 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.action(re.compile(f"^{ActionId.ATTEMPT.value}_"))(listeners.attempt)
     app.action(re.compile(f"^{ActionId.DISPOSE.value}_"))(listeners.dispose)
     app.action(ActionId.REASSIGN.value)(listeners.reassign)
+    app.action(ActionId.LEAD_REASSIGN.value)(listeners.lead_reassign)
     app.action(ActionId.SNOOZE.value)(listeners.snooze)
     app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
     app.action(re.compile(f"^{ActionId.RATE.value}_"))(listeners.rate)

@@ -190,12 +190,20 @@ _PROGRESS = (
 
 
 @cache
-def _claim_statement(by_version: bool, by_segment: str | None) -> Update:
+def _claim_statement(by_version: bool, by_segment: str | None, windowed: bool = True) -> Update:
     conditions = [
         LeadRow.id == bindparam("p_lead_id"),
         LeadRow.owner.is_(None),
         LeadRow.stage == Stage.MQL.value,
     ]
+    if windowed:  # bot/domain/claim.py: a lead held for its suggested owner is theirs alone
+        conditions.append(
+            or_(
+                LeadRow.claim_opens_at.is_(None),
+                LeadRow.claim_opens_at <= bindparam("p_now", type_=LEADS.c.claim_opens_at.type),
+                LeadRow.suggested_owner == bindparam("p_owner"),
+            )
+        )
     if by_version:
         conditions.append(LeadRow.sla_version == bindparam("p_sla_version"))
     if by_segment == "one":  # the usual rep: one pool, and a statement prepared once
@@ -455,11 +463,16 @@ class Store:
         check_at: datetime | None = None,
         owner_zone: str | None = None,
         final_due_at: datetime | None = None,
+        manager: bool = False,
         effects: Sequence[Effect] = (),
     ) -> bool:
         """Make `owner` the owner if nobody is, with its event and `effects`; True for the one
         caller that won. `disposition_due_at` is the first feedback's deadline, `final_due_at`
         the final disposition's.
+
+        A lead still in its claim window (`claim_opens_at` after `now`) is claimed only by its
+        suggested owner, or by a `manager`: the same statement checks it, so a press at the
+        window's edge and a reassignment racing a claim are decided by the row, once.
 
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).
@@ -467,7 +480,7 @@ class Store:
         one transaction, not one each.
         """
         pools = None if segments is None else ("one" if len(segments) == 1 else "many")
-        statement = _claim_statement(sla_version is not None, pools)
+        statement = _claim_statement(sla_version is not None, pools, not manager)
         params = {
             "p_lead_id": lead_id,
             "p_owner": owner,
@@ -758,7 +771,11 @@ class Store:
         current = lead.owner or lead.suggested_owner
         data = {"from": current, "to": rep, "by": actor, "why": "manager"}
         event = _event(lead.id, "reassigned", actor, now, **data)
-        return await self.db.run(_if_changed(statement, [event], effects, now))
+
+        def counts(db: Connection) -> None:
+            count_reassignment(db, lead.segment, current, rep, now)
+
+        return await self.db.run(_if_changed(statement, [event], effects, now, then=counts))
 
     async def snooze(
         self,
@@ -792,6 +809,15 @@ class Store:
 
         event = _event(lead.id, "snoozed", actor, now, by=actor, until=until.isoformat())
         return await self.db.run(_if_changed(statement, [event], effects, now))
+
+
+def count_reassignment(
+    db: Connection, segment: str, old: str | None, new: str, now: datetime
+) -> None:
+    """The hook where the rotation counts follow a manager's reassignment: one lead of
+    `segment` moves from `old` (None: nobody had it) to `new`, in the transaction that stores
+    the reassignment (so both happen or neither). The per-rep rotation counts of issue 13
+    (weighted round robin, caps) adjust here; until they exist there is nothing to count."""
 
 
 def _in_cycle(lead: LeadView) -> Update:

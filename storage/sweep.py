@@ -51,6 +51,9 @@ class Change:
     next_action_at: datetime | None
     fired: list[tuple[str, int, str]] = field(default_factory=list)  # ladder, step, action
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    # Done once, fenced like a step, but no escalation (the reports do not count it): the end
+    # of a claim window.
+    noted: list[tuple[str, int, str]] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # type, data
     values: dict[str, Any] = field(default_factory=dict)  # lead columns to set
     effects: list[Effect] = field(default_factory=list)  # what Slack hears of it
@@ -58,7 +61,7 @@ class Change:
     @property
     def acted(self) -> bool:
         """A step fired, or the lead started a new cycle (not only a later look)."""
-        return bool(self.fired) or "cycle" in self.values
+        return bool(self.fired or self.noted) or "cycle" in self.values
 
 
 # The service's decision for one locked lead: it may pick a rep (round robin) while deciding.
@@ -340,7 +343,11 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
             "at": now,
         }
         for lead, change in changes
-        for status, taken in (("fired", change.fired), ("skipped", change.skipped))
+        for status, taken in (
+            ("fired", change.fired),
+            ("skipped", change.skipped),
+            ("noted", change.noted),
+        )
         for ladder, step, action in taken
     ]
     if steps:

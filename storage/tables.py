@@ -140,6 +140,9 @@ class LeadRow(Base):
     cycle: Mapped[int] = mapped_column(Integer, default=1)
     cycle_started_at: Mapped[datetime | None]
     claim_due_at: Mapped[datetime | None]
+    # `claim: assigned`: the suggested owner has the lead alone until then (NULL: open to the
+    # pool from the post). The claim's conditional update reads it (bot/domain/claim.py).
+    claim_opens_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     snoozed_until: Mapped[datetime | None]
     # "Request more info": the question marketing has (NULL: none waits); its clocks pause.

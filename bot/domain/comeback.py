@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.domain import claim
 from bot.domain.escalation import claim_deadline
 from bot.domain.intake import Company, Engagement, LeadIn
 from bot.domain.lead import LeadView, Stage
@@ -187,6 +188,7 @@ def new_cycle(
         "suggested_owner": suggested,
         "attempts": 0,
         "claim_due_at": claim_deadline(policy, tier, now),
+        "claim_opens_at": claim.opens_at(policy, values.get("segment", lead.segment), now),
         "first_touch_due_at": policy.calendar.add(now, tier.first_touch),
         "disposition_due_at": None,
         "final_due_at": None,

@@ -156,10 +156,13 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
 
 def first_check(lead: LeadView, policy: Policy) -> datetime | None:
     """When a new (or newly claimed) lead first needs a look: its earliest step (at once when
-    a step is due from the start: a share of a short window that rounds to 0 minutes)."""
+    a step is due from the start: a share of a short window that rounds to 0 minutes), or the
+    end of its claim window (the post then says it is open to the pool), whichever is first."""
     start = lead.cycle_started_at or lead.received_at
     planned = plan(lead, policy, start, set())
-    return start if planned.fire or planned.skip else planned.next_at
+    step = start if planned.fire or planned.skip else planned.next_at
+    window = lead.claim_opens_at if lead.owner is None else None
+    return min(filter(None, (step, window)), default=None)
 
 
 def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window | None]:

@@ -79,6 +79,8 @@ class LeadView:
     cycle: int = 1
     cycle_started_at: datetime | None = None
     claim_due_at: datetime | None = None
+    # `claim: assigned`: the suggested owner has it alone until then (None: open to the pool).
+    claim_opens_at: datetime | None = None
     next_action_at: datetime | None = None
     snoozed_until: datetime | None = None
     # "Request more info": the question waiting for marketing (its clocks pause meanwhile).

@@ -202,6 +202,28 @@ class Segment(_Model):
     when: SegmentWhen | None = None
     channel: str
     reps: list[str] = Field(min_length=1)
+    # Who may claim a new lead: `open`, anyone in the pool; `assigned`, its suggested owner
+    # alone for `claim_window` from the post, then the pool (bot/domain/claim.py).
+    claim: Literal["open", "assigned"] = "open"
+    claim_window: Duration | None = Field(default=None, validate_default=True)
+
+    @field_validator("claim_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any, info: ValidationInfo) -> Duration | None:
+        claim = info.data.get("claim")
+        if value is None:
+            if claim == "assigned":
+                raise ValueError(
+                    "claim: assigned needs a claim_window: how long the suggested owner has "
+                    "the lead alone, like 15 business minutes"
+                )
+            return None
+        if claim == "open":
+            raise ValueError(
+                "a claim_window only applies with claim: assigned (claim: open lets anyone "
+                "in the pool claim at once); add claim: assigned or remove the window"
+            )
+        return _duration(value)
 
     @field_validator("channel")
     @classmethod
@@ -813,6 +835,17 @@ def _file_checks(policy: Policy) -> list[str]:
                 f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
                 f"{tier.first_touch} (a lead is claimed before it is first touched)"
             )
+    for index, segment in enumerate(policy.segments):
+        window = segment.claim_window
+        if window is None:
+            continue
+        for tier in policy.tiers:
+            if _ends_later(window, tier.first_touch, calendar):
+                problems.append(
+                    f"segments[{index}].claim_window: {window} is longer than the {tier.name} "
+                    f"tier's first_touch ({tier.first_touch}): its first touch would be due "
+                    "while only the suggested rep may claim it; shorten the window"
+                )
     return problems + _deadline_checks(policy) + _slack_limits(policy)
 
 

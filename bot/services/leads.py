@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from bot.domain import cadence, escalation
 from bot.domain.access import Action
 from bot.domain.activity import AttemptIn, InfoIn, activity_time, parse_activity
+from bot.domain.claim import held_from, opens_at
 from bot.domain.comeback import Again, arrives_again, new_cycle
 from bot.domain.effects import (
     Announce,
@@ -57,8 +58,8 @@ from bot.domain.policy import Disposition, Policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import route
 from bot.services.policies import PolicyBook
-from bot.slack import alert_views, info_views
-from bot.slack.text import person
+from bot.slack import alert_views, info_views, lead_views
+from bot.slack.text import is_user_id, person
 from storage.repository import Follow, NewLead, Store
 
 
@@ -289,6 +290,7 @@ class Services:
         )
         if mql:
             lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
+            lead = replace(lead, claim_opens_at=opens_at(policy, lead.segment, now))
             lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
         else:  # scored again at its re-engagement date
             lead = replace(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
@@ -321,11 +323,13 @@ class Services:
     # --- claim and work -----------------------------------------------------------------------
 
     async def claim(self, lead_id: int, actor: str, now: datetime) -> Done:
-        """Exactly one caller wins; the others are refused, told who has the lead."""
+        """Exactly one caller wins; the others are refused, told who has the lead, or, in a
+        `claim: assigned` window, whose it is and when it opens to the pool."""
         policy = self.policy
         zone = self.zones.get(actor)  # the claimer's Slack time zone, for `clock: owner`
         deadlines = claim_deadlines(policy, now, zone)
-        pool = None if policy.is_manager(actor) else policy.segments_of(actor)
+        manager = policy.is_manager(actor)
+        pool = None if manager else policy.segments_of(actor)
         # The lead's message, and the App Homes of the claimer and the suggested rep.
         effects = lead_message_changed(lead_id)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
@@ -340,6 +344,7 @@ class Services:
             check_at=deadlines.check,
             owner_zone=zone,
             final_due_at=deadlines.final,
+            manager=manager,
             effects=effects,
         ):
             self.notifier.deliver_soon()
@@ -349,6 +354,7 @@ class Services:
             return Done(lead=lead, repeated=True)  # nothing to say
         lead_policy = await self.policy_for(lead)
         check_claim(lead, actor, lead_policy)
+        _check_window(lead, actor, lead_policy, now)
         deadlines = claim_deadlines(lead_policy, now, zone)
         if await self.store.claim(
             lead_id,
@@ -358,6 +364,7 @@ class Services:
             check_at=deadlines.check,
             owner_zone=zone,
             final_due_at=deadlines.final,
+            manager=lead_policy.is_manager(actor),
             effects=effects,
         ):
             self.notifier.deliver_soon()
@@ -365,8 +372,15 @@ class Services:
         current = await self.lead(lead_id)
         if current.owner == actor:
             return Done(lead=current, repeated=True)
-        owner = f"<@{current.owner}>" if current.owner else "someone else"
-        raise Refusal(f"Too late: this lead was already claimed by {owner}.", Reason.TAKEN)
+        if current.owner is None:  # still unclaimed: reassigned to someone else meanwhile
+            check_claim(current, actor, lead_policy)
+            _check_window(current, actor, lead_policy, now)
+            raise Refusal(
+                "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
+            )
+        raise Refusal(
+            f"Too late: this lead was already claimed by <@{current.owner}>.", Reason.TAKEN
+        )
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
@@ -732,7 +746,9 @@ class Services:
 
     async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Done:
         """Hand an open lead to `rep` of its segment's pool: the owner if it is claimed, else
-        the suggested owner. The thread hears it, `rep` gets a DM, the post is re-rendered."""
+        the suggested owner (who then holds a `claim: assigned` window for the rest of it).
+        The thread hears it, `rep` gets a DM, the rep who had it a DM saying who has it now,
+        the post is re-rendered; the event records who moved it from whom to whom."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
@@ -756,6 +772,9 @@ class Services:
             Refresh(lead.id),
             RefreshHomes(users=tuple(user for user in (current, rep, actor) if user)),
         ]
+        if current and current != actor and is_user_id(current):  # the rep who lost it hears why
+            lost = alert_views.reassigned_away_dm(lead, rep, actor)
+            effects.append(Send(current, lost, f"{key}:lost", lead.id))
         if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
@@ -791,6 +810,13 @@ class Services:
         self.notifier.deliver_soon()
         snoozed = replace(lead, snoozed_until=until)
         return Done(alert_views.snoozed_alert(snoozed, actor, until, policy), snoozed)
+
+
+def _check_window(lead: LeadView, actor: str, policy: Policy, now: datetime) -> None:
+    """Raise Refusal if the lead is held for someone else (`claim: assigned`) at `now`."""
+    held = held_from(lead, actor, policy, now)
+    if held is not None:
+        raise Refusal(lead_views.reserved_refusal(held, policy), Reason.NOT_READY)
 
 
 def _question_key(lead_id: int, question: str) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from bot.domain import cadence, escalation
+from bot.domain import cadence, claim, escalation
 from bot.domain.comeback import Cycle, new_cycle, rescore
 from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
 from bot.domain.lead import LeadView, Stage, comes_back_at
@@ -104,9 +104,13 @@ def decide(
     if plan.recycle:
         return _new_cycle(lead, policy, pick, now)
     touch, later = cadence.touch_reminder(lead, now, recorded)
-    change = Change(next_action_at=min(filter(None, (plan.next_at, later)), default=None))
+    window_over, window_ends = claim.window_end(lead, now, recorded)
+    looks = (plan.next_at, later, window_ends)
+    change = Change(next_action_at=min(filter(None, looks), default=None))
     if touch is not None:
         _remind_touch(change, lead, touch, policy, now)
+    if window_over:
+        _open_to_pool(change, lead)
     for due in plan.skip:
         change.skipped.append((due.ladder, due.index, due.step.do))
     for due in plan.fire:
@@ -131,6 +135,14 @@ def _remind_touch(
     text = alert_views.touch_reminder(lead, touch.touch, touch.due_at, policy)
     key = f"touch:{lead.id}:{lead.cycle}:{touch.touch}"
     change.effects += [thread_note(lead, text, key), Refresh(lead.id)]  # the post shows it red
+
+
+def _open_to_pool(change: Change, lead: LeadView) -> None:
+    """A `claim: assigned` window ended unclaimed: the post says the lead is open to the pool,
+    once (fenced like a step), and the suggested rep's App Home follows."""
+    change.noted.append((claim.OPEN_LADDER, claim.OPEN_STEP, claim.OPEN_ACTION))
+    change.events.append(("claim_opened", {"reserved_for": lead.suggested_owner}))
+    change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
 
 
 def _say(

@@ -248,6 +248,51 @@ class SlackDriver:
         payload = self._message_action(user_id, channel, message, action, state)
         return await self._send_payload(payload, None, False, None)
 
+    async def choose_in_card(
+        self, user_id: str, blocks: list[Json], option: str, *, channel: str
+    ) -> DriverResponse:
+        """Pick `option` (its label or value) in the first select menu of an ephemeral answer
+        `user_id` got (a slash command's `blocks`): Slack sends no `message` for those, only
+        the container and a response_url."""
+        for _, block_id, menu in _stateful_elements(blocks):
+            if _STATE_KEYS[menu["type"]] != "selected_option":
+                continue
+            chosen = _option(menu, option)
+            kind = str(menu["type"])
+            action: Json = {
+                "type": kind,
+                "action_id": menu.get("action_id"),
+                "block_id": block_id,
+                "selected_option": chosen,
+                "action_ts": f"{time.time():.6f}",
+            }
+            payload: Json = {
+                "type": "block_actions",
+                "user": self._user(user_id),
+                "api_app_id": self.api_app_id,
+                "token": self.verification_token,
+                "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
+                "trigger_id": self.sim.issue_trigger(user_id),
+                "team": self._team(),
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "channel": {"id": channel, "name": self._channel_name(channel)},
+                "state": {
+                    "values": {
+                        block_id: {
+                            str(menu.get("action_id")): {
+                                "type": kind,
+                                **{"selected_option": chosen},
+                            }
+                        }
+                    }
+                },
+                "response_url": self.sim.new_response_url(channel, user_id),
+                "actions": [action],
+            }
+            return await self._send_payload(payload, None, False, None)
+        raise LookupError(f"no select menu in the card {user_id} got")
+
     def _message_action(
         self, user_id: str, channel: str, message: Message, action: Json, state: Json
     ) -> Json:

@@ -148,40 +148,43 @@ def manager_alert(
         f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
         f"({clock_words(lead, window, policy)}); {owner}."
     ).strip()
+    menu = reassign_menu(lead, policy, known, ActionId.REASSIGN)
+    elements = [menu] if menu else []
+    elements.append(button("Snooze 1h", ActionId.SNOOZE.value, str(lead.id)))
+    blocks = [section(text), actions(elements, block_id=f"{ActionId.REASSIGN.value}_{lead.id}")]
+    return Message(text=text, blocks=blocks)
+
+
+def reassign_menu(
+    lead: LeadView, policy: Policy, names: Mapping[str, str], action: ActionId
+) -> dict[str, Any] | None:
+    """A manager's "Reassign to…" picker of the lead's pool, but for the rep who has it (the
+    pool by name: an option's plain text cannot show a mention); None for a pool of one. Its
+    actions block's id must end in `_<lead id>` (a large pool's user picker names no lead)."""
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner  # handing it to them would change nothing
     pool = [rep for rep in (segment.reps if segment else []) if rep != current]
-    value = str(lead.id)
-    elements: list[dict[str, Any]] = []
+    placeholder = {"type": "plain_text", "text": "Reassign to…"}
     if len(pool) > MAX_MENU_OPTIONS:
         # A static select holds 100 options (docs.slack.dev/reference/block-kit/block-elements/
         # select-menu-element): a larger pool picks from the workspace's people; the lead rides
         # in the block id, and a pick outside the pool is refused by the use case.
-        elements.append(
-            {
-                "type": "users_select",
-                "action_id": ActionId.REASSIGN.value,
-                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
-            }
-        )
-    elif pool:
-        elements.append(
-            {
-                "type": "static_select",
-                "action_id": ActionId.REASSIGN.value,
-                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
-                "options": [
-                    {
-                        "text": {"type": "plain_text", "text": plain(known.get(rep, rep), 75)},
-                        "value": f"{value}:{rep}",
-                    }
-                    for rep in pool
-                ],
-            }
-        )
-    elements.append(button("Snooze 1h", ActionId.SNOOZE.value, value))
-    blocks = [section(text), actions(elements, block_id=f"{ActionId.REASSIGN.value}_{lead.id}")]
-    return Message(text=text, blocks=blocks)
+        return {"type": "users_select", "action_id": action.value, "placeholder": placeholder}
+    if not pool:
+        return None
+    options = [
+        {
+            "text": {"type": "plain_text", "text": plain(names.get(rep, rep), 75)},
+            "value": f"{lead.id}:{rep}",
+        }
+        for rep in pool
+    ]
+    return {
+        "type": "static_select",
+        "action_id": action.value,
+        "placeholder": placeholder,
+        "options": options,
+    }
 
 
 def reassign_note(
@@ -207,6 +210,16 @@ def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str
     return (
         f"🔁 <@{by}> handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "
         f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
+    )
+
+
+def reassigned_away_dm(lead: LeadView, new: str, by: str) -> str:
+    """A DM to the rep a manager took the lead from (`lead` as it was before the change)."""
+    had = "your lead" if lead.owner else "the lead suggested to you"
+    return (
+        f"🔁 <@{by}> reassigned {had} {_lead_line(lead)} in {_where(lead)} to <@{new}>: it is "
+        f"off your list, nothing more to do on it. `/lead {one_line(lead.external_id, 255)}` "
+        "shows its timeline."
     )
 
 

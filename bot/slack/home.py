@@ -21,7 +21,13 @@ from bot.slack.alert_views import clock_words, manager_alert
 from bot.slack.blocks import context, divider, fields, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
-from bot.slack.lead_views import attempts_line, clock_line, lead_actions, next_touch_line
+from bot.slack.lead_views import (
+    attempts_line,
+    claim_line,
+    clock_line,
+    lead_actions,
+    next_touch_line,
+)
 from bot.slack.report_views import RAG_ICONS, SHORT_LABELS, kpi_change, kpi_value
 from bot.slack.text import clip, one_line, slack_date
 
@@ -97,9 +103,9 @@ def _card(lead: LeadView, policy: Policy, now: datetime, text: str) -> list[dict
     """A lead as the rep works it: what it is, its clock, the buttons of its message (their
     block ids made unique in the view)."""
     blocks = [section(text)]
-    clock = clock_line(lead, policy, now)
-    if clock:
-        blocks.append(context(clock))
+    clock, claim = clock_line(lead, policy, now), claim_line(lead, policy, now)
+    if clock or claim:  # a suggested lead's claim window: whether it is still theirs alone
+        blocks.append(context(clock, claim))
     for block in lead_actions(lead, policy):
         blocks.append({**block, "block_id": f"home_{lead.id}_{block['block_id']}"})
     return blocks

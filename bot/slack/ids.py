@@ -10,6 +10,7 @@ class ActionId(StrEnum):
     ATTEMPT = "lead_attempt"  # + "_<kind>": lead_attempt_email, lead_attempt_call, ...
     DISPOSE = "lead_dispose"  # + "_<code>": lead_dispose_qualified, ...
     REASSIGN = "reassign"  # managers only (bot/domain/access.py): the alert's rep picker
+    LEAD_REASSIGN = "lead_reassign"  # managers only: the lead message's and /lead's rep picker
     REPORT_SHARE = "report_share"  # managers and reporters: post the report to the channel
     SNOOZE = "snooze"  # managers only: the alert's Snooze 1h button
     INFO_ANSWER = "lead_info_answer"  # marketing (feedback channel) and managers: answer a question

@@ -5,15 +5,18 @@ of stored state, so a retry or a re-render is always safe."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
+from bot.domain.claim import Reservation, opened, reservation
 from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.slack import info_views
+from bot.slack.alert_views import reassign_menu
 from bot.slack.blocks import (
     MAX_BLOCKS,
     SECTION_LIMIT,
@@ -172,6 +175,43 @@ def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
             f"{policy.final_deadline.words}"
         )
     return parts
+
+
+def claim_line(lead: LeadView, policy: Policy, now: datetime) -> str:
+    """Who may claim an unclaimed lead under `claim: assigned` (bot/domain/claim.py): "Reserved
+    for @Ana until 10:15", then "Open to the pool since 10:15"; empty for any other lead."""
+    held = reservation(lead, now)
+    if held is not None:
+        until = slack_date(held.until, policy.timezone)
+        return f"🔒 Reserved for <@{held.rep}> until {until}; then open to the pool"
+    since = opened(lead, now)
+    if since is not None:
+        return f"🔓 Open to the pool since {slack_date(since, policy.timezone)}"
+    return ""
+
+
+def reserved_refusal(held: Reservation, policy: Policy) -> str:
+    """The private answer to a claim inside someone else's window: whose it is, and when it
+    opens to the pool (plain words, as every refusal: the team's time, named)."""
+    until = team_time(held.until, policy.timezone)
+    return (
+        f"This lead is reserved for <@{held.rep}> until {until}; after that anyone in the pool "
+        "can claim it. Nothing was changed."
+    )
+
+
+def reassign_control(
+    lead: LeadView, policy: Policy, names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """A manager's "Reassign to…" menu under an open lead (a rep who picks is refused
+    privately; bot/domain/access.py); nothing for a closed lead, one with marketing (it waits
+    for the answer) or a pool of one."""
+    if not lead.stage.is_open or lead.waiting_for_info:
+        return []
+    menu = reassign_menu(lead, policy, names or {}, ActionId.LEAD_REASSIGN)
+    if menu is None:
+        return []
+    return [actions([menu], f"{ActionId.LEAD_REASSIGN.value}_{lead.id}")]
 
 
 def attempts_line(lead: LeadView, policy: Policy) -> str:
@@ -339,8 +379,11 @@ def erased_message() -> Message:
     return Message(text=ERASED_TEXT, blocks=[section(ERASED_TEXT)])
 
 
-def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
-    """The lead's one message in its segment channel, for its current state."""
+def lead_message(
+    lead: LeadView, policy: Policy, now: datetime, names: Mapping[str, str] | None = None
+) -> Message:
+    """The lead's one message in its segment channel, for its current state (`names`: the
+    members' display names, for the Reassign menu's options)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
         facts = f"Lead {lead.id} · {one_line(lead.segment, 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
@@ -364,13 +407,17 @@ def lead_message(lead: LeadView, policy: Policy, now: datetime) -> Message:
         blocks.append(context(*(part for part in parts if part)))
     elif clock:
         blocks.append(context(clock))
+    claim = claim_line(lead, policy, now)
+    if claim:
+        blocks.append(context(claim))
     if not lead.stage.is_open:
         blocks.append(section(_outcome(lead, policy)))
         if lead.owner and lead.dispositioned_at:
             blocks.append(rating_menus(lead))
             blocks.append(context(f"<@{lead.owner}>: how good was this lead? (optional)"))
     blocks.extend(lead_actions(lead, policy))
-    return Message(text=_fallback(lead, policy), blocks=blocks[:MAX_BLOCKS])
+    blocks.extend(reassign_control(lead, policy, names))
+    return Message(text=_fallback(lead, policy, now), blocks=blocks[:MAX_BLOCKS])
 
 
 def _stage_badge(lead: LeadView) -> str:
@@ -379,7 +426,7 @@ def _stage_badge(lead: LeadView) -> str:
     return {Stage.SAL: "🤝"}.get(lead.stage, OUTCOME_ICONS.get(lead.stage.value, "✅"))
 
 
-def _fallback(lead: LeadView, policy: Policy) -> str:
+def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     # Escape only the lead's own words: the owner's mention must stay a live mention.
     text = one_line(_headline(lead), 2900)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
@@ -389,6 +436,9 @@ def _fallback(lead: LeadView, policy: Policy) -> str:
         text += f", claimed by <@{lead.owner}>"
     else:
         text += f", {STAGE_WORDS[lead.stage]}"
+    held = reservation(lead, now)
+    if held is not None:
+        text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
     return text
 
 
@@ -534,6 +584,7 @@ EVENT_WORDS = {
     "info_answered": "marketing answered: back with its owner",
     "touch_due": "next touch overdue: owner reminded",
     "rated": "rated by the owner",
+    "claim_opened": "claim window over: open to the pool",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",
@@ -552,8 +603,16 @@ def _reassigned_detail(data: dict[str, Any]) -> str:
     return f" {' '.join(people)}" if people else ""
 
 
-def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: datetime) -> Message:
-    """`/lead`: the lead as it stands, with its timeline of events (ephemeral)."""
+def lead_card(
+    lead: LeadView,
+    events: list[EventView],
+    policy: Policy,
+    now: datetime,
+    viewer: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Message:
+    """`/lead`: the lead as it stands, with its timeline of events (ephemeral); a manager
+    (`viewer`) also gets the Reassign menu of an open lead."""
     blocks: list[dict[str, Any]] = [
         section(
             f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
@@ -562,13 +621,16 @@ def lead_card(lead: LeadView, events: list[EventView], policy: Policy, now: date
         _facts(lead, policy),
     ]
     clock, touch = clock_line(lead, policy, now), next_touch_line(lead, policy, now)
-    if clock or touch:
-        blocks.append(context(clock, touch))
+    claim = claim_line(lead, policy, now)
+    if clock or touch or claim:
+        blocks.append(context(*(part for part in (clock, touch, claim) if part)))
     if not lead.stage.is_open and lead.disposition_code:
         blocks.append(section(_outcome(lead, policy)))
     blocks.append(section(_timeline(events, policy)))
     blocks.append(context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
-    return Message(text=_fallback(lead, policy), blocks=blocks)
+    if viewer is not None and policy.is_manager(viewer):
+        blocks.extend(reassign_control(lead, policy, names))
+    return Message(text=_fallback(lead, policy, now), blocks=blocks)
 
 
 def _timeline(events: list[EventView], policy: Policy) -> str:

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -127,6 +128,7 @@ class Outbox:
         upload_settle_seconds: float = 5.0,
         traffic: Traffic | None = None,
         homes: HomeViews | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.rows = rows
@@ -143,6 +145,7 @@ class Outbox:
         self.upload_settle = timedelta(seconds=upload_settle_seconds)
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
+        self.names = names if names is not None else {}  # display names, for Reassign menus
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -377,7 +380,7 @@ class Outbox:
             else:  # its post failed for good: nothing to update
                 await self.rows.delivered(item, self.clock())
             return
-        message = lead_message(lead, await self.policies.for_lead(lead), self.clock())
+        message = lead_message(lead, await self.policies.for_lead(lead), self.clock(), self.names)
         self.metrics.inc("slack_calls_total")
         # An erased lead's post also loses its metadata (its external id): `{}` removes it.
         erased: dict[str, Any] = {"metadata": {}} if lead.erased_at is not None else {}
@@ -463,7 +466,7 @@ class Outbox:
             return None
         policy = await self.policies.for_lead(lead)
         if item.kind == Kind.POST_LEAD:
-            return lead_message(lead, policy, self.clock())
+            return lead_message(lead, policy, self.clock(), self.names)
         if item.kind == Kind.FEEDBACK:
             return feedback_message(lead, policy)
         return nurture_notice(lead, policy)

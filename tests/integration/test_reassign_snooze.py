@@ -86,11 +86,13 @@ async def test_reassigning_an_unclaimed_lead_changes_its_suggested_owner(
     event = (await services.store.events(lead_id))[-1]
     assert (event.type, event.actor) == ("reassigned", MANAGER)
     assert event.data == {"from": OWNER, "to": PEER, "by": MANAGER, "why": "manager"}
-    (note, dm) = await messages(services)
+    (note, dm, lost) = await messages(services)
     assert note[0] == ENTERPRISE and note[1]["thread_ts"] == POST_TS
     assert f"Reassigned to <@{PEER}> from <@{OWNER}>" in note[1]["text"]
     assert f"<@{MANAGER}>" in note[1]["text"]
     assert dm[0] == PEER and "claim it there" in dm[1]["text"]
+    # The rep it was suggested to hears privately who has it now.
+    assert lost[0] == OWNER and "reassigned the lead suggested to you" in lost[1]["text"]
     assert await updates(services) == before + 1  # the post shows its new suggested owner
     assert wakes(services) == 2  # intake, reassign
 
@@ -103,9 +105,11 @@ async def test_reassigning_a_claimed_lead_changes_its_owner(services: Services) 
     assert not outcome.repeated
     lead = await services.lead(lead_id)
     assert (lead.stage, lead.owner) == (Stage.SAL, PEER)
-    (note, dm) = await messages(services)
+    (note, dm, lost) = await messages(services)
     assert f"Reassigned to <@{PEER}> from <@{OWNER}>" in note[1]["text"]
     assert dm[0] == PEER and "it is yours now" in dm[1]["text"]
+    assert lost[0] == OWNER and f"<@{MANAGER}> reassigned your lead" in lost[1]["text"]
+    assert f"to <@{PEER}>" in lost[1]["text"]
 
 
 async def test_a_rep_outside_the_pool_is_refused_and_nothing_changes(services: Services) -> None:
@@ -178,7 +182,7 @@ async def test_two_managers_picking_the_same_rep_reassign_once(services: Service
     assert sorted(outcome.repeated for outcome in outcomes) == [False, True]
     events = [e for e in await services.store.events(lead_id) if e.type == "reassigned"]
     assert len(events) == 1
-    assert len(await messages(services)) == 2  # one note, one DM
+    assert len(await messages(services)) == 3  # one note, a DM to each rep
 
 
 # --- snooze -------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ def waiting() -> LeadView:
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return [
+        e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"
+    ]
 
 
 def test_the_marketing_post_has_the_question_and_one_answer_button(policy: Policy) -> None:
