@@ -877,10 +877,9 @@ def _next_rep(db: Connection, segment: str, pool: list[str], now: datetime) -> s
     its turn); if everyone is away, the rep whose turn it was (a lead is never left without a
     suggested owner)."""
     away = away_reps(db, pool, now)
-    first = pool[_rotate(db, segment) % len(pool)]
-    rep = first
-    for _ in range(len(pool) - 1):
-        if rep not in away:
-            break
+    rep = pool[_rotate(db, segment) % len(pool)]
+    if away.issuperset(pool):
+        return rep  # the rotation turns as usual, so the fallback stays fair
+    while rep in away:
         rep = pool[_rotate(db, segment) % len(pool)]
-    return first if rep in away else rep
+    return rep
