@@ -78,7 +78,7 @@ def test_away_takes_an_optional_rep_first_and_a_note_last(policy: Policy) -> Non
 
 @pytest.mark.parametrize("text", ["", "   ", "@tom"])
 def test_away_without_an_until_asks_for_one(policy: Policy, text: str) -> None:
-    with pytest.raises(Refusal, match="Until when?"):
+    with pytest.raises(Refusal, match=r"Until when\?"):
         parse_away(text, NOW, policy.calendar)
 
 
