@@ -110,6 +110,12 @@ class People:
                 answer = await self.client.users_profile_get(user=user)
             except SlackApiError as error:
                 reason = error.response.get("error") if error.response is not None else error
+                if reason == "missing_scope":  # the app was not reinstalled with the scope
+                    log.warning(
+                        "cannot read Slack statuses: the token lacks users.profile:read "
+                        "(reinstall the app from manifest.yaml); time away set by hand still works"
+                    )
+                    return 0
                 log.warning("no Slack status for %s (users.profile.get: %s)", user, reason)
                 continue
             except Exception as error:  # Slack unreachable: keep what is known, try later

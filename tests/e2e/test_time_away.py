@@ -181,7 +181,8 @@ async def status_stack(
     sqlite_url: str, policy: Policy, clock: TravelClock
 ) -> AsyncIterator[LocalStack]:
     listed = parse_policy(snapshot(policy) | {"away_statuses": [":palm_tree:", "Out of office"]})
-    local = await start_stack(sqlite_url, listed, clock=clock)
+    # No scheduled sweeps or status reads: each test reads the statuses when it means to.
+    local = await start_stack(sqlite_url, listed, clock=clock, HANDOFF_SWEEP_SECONDS="0")
     try:
         yield local
     finally:
@@ -194,14 +195,16 @@ async def test_an_away_slack_status_counts_until_it_expires(
     stack = status_stack
     expires = clock() + timedelta(days=1)
     stack.sim.set_status(REP1, "Back Tuesday", ":palm_tree:", int(expires.timestamp()))
+    before = len(stack.sim.calls)
     assert await stack.handoff.people.statuses(clock()) == 1
-    calls = [call for call in stack.sim.calls if call.method == "users.profile.get"]
+    calls = [call for call in stack.sim.calls[before:] if call.method == "users.profile.get"]
     assert {call.args.get("user") for call in calls} >= {REP1, REP2}
     assert [await new_lead(stack, f"hs-{n}") for n in range(2)] == [REP2, REP2]
     # A sweep reads the stored status: Slack is not asked again per lead.
     clock.advance(minutes=61)
     await stack.handoff.sweeper.run(clock())
-    assert len([c for c in stack.sim.calls if c.method == "users.profile.get"]) == len(calls)
+    again = [c for c in stack.sim.calls[before:] if c.method == "users.profile.get"]
+    assert len(again) == len(calls)
 
     said = await say(stack, REP1, "back")
     assert "Your Slack status (:palm_tree: Back Tuesday) still says away" in said
@@ -209,7 +212,7 @@ async def test_an_away_slack_status_counts_until_it_expires(
     clock.advance(days=1)  # the status expired
     assert await stack.handoff.sweeper.away.away([REP1], clock()) == frozenset()
     stack.sim.set_status(REP1, "Out of office", "", 0)  # no expiration: until cleared
-    await stack.handoff.people.statuses(clock())
+    await stack.handoff.read_statuses()  # what `serve` runs every STATUS_SECONDS
     assert await stack.handoff.sweeper.away.away([REP1], clock()) == {REP1}
     stack.sim.set_status(REP1)
     await stack.handoff.people.statuses(clock())
@@ -232,3 +235,18 @@ async def test_the_simulator_answers_users_profile_get_as_slack_documents(
     with pytest.raises(SlackApiError) as error:
         await client.users_profile_get(user="U0NOBODY")
     assert error.value.response["error"] == "user_not_found"
+
+
+async def test_without_the_scope_statuses_are_skipped_and_time_set_by_hand_stays(
+    status_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = status_stack
+    await say(stack, REP2, "away 3d")
+    stack.sim.set_status(REP1, "Out of office", "", 0)
+    assert stack.sim.scopes is not None
+    stack.sim.scopes = [scope for scope in stack.sim.scopes if scope != "users.profile:read"]
+    before = len(stack.sim.calls)
+    assert await stack.handoff.people.statuses(clock()) == 0
+    asked = [call for call in stack.sim.calls[before:] if call.method == "users.profile.get"]
+    assert len(asked) == 1  # it stops at the first refusal instead of asking for every rep
+    assert await away_now(stack, clock) == {REP2}
