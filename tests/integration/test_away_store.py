@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.domain.lead import Stage
 from bot.services.leads import Services
+from bot.services.sweep import Sweeper
 from storage.away import SLACK_STATUS, AwayStore, StatusAway, away_reps
 from storage.repository import Store
+from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY
+from tests.integration.conftest import MONDAY, Wakes
 
 REP1, REP2, MANAGER = "U0REP1", "U0REP2", "U0MGR1"
 
@@ -103,3 +106,31 @@ async def test_a_pool_all_away_still_gets_a_suggested_owner(services: Services) 
     )
     owners = [result.lead.suggested_owner for result in results if result.lead]
     assert sorted(str(owner) for owner in owners) == [REP1, REP1, REP2, REP2]
+
+
+async def test_the_sweep_hands_an_away_owners_overdue_leads_to_the_pool(
+    services: Services,
+) -> None:
+    """Concurrent sweeps on both backends: each away owner's overdue lead is offered once,
+    to the rep who is not away, and leaves its owner."""
+    away = AwayStore(services.store.db)
+    sweeper = Sweeper(SweepStore(services.store.db), services.policies, Wakes(), away=away)
+    for number in range(6):
+        result = await services.intake(lead_payload(f"hs-{number}"), MONDAY)
+        assert result.lead is not None
+        await services.claim(result.lead.id, REP1, MONDAY + timedelta(minutes=1))
+    await away.set(REP1, MONDAY + timedelta(days=3), None, REP1, MONDAY)
+    now = MONDAY + timedelta(hours=2, minutes=1)  # the first touch is overdue on all six
+    results = await asyncio.gather(*(sweeper.run(now, batch=2) for _ in range(3)))
+    assert sum(result.changed for result in results) == 6
+    for lead_id in range(1, 7):
+        lead = await services.lead(lead_id)
+        assert (lead.stage, lead.owner, lead.suggested_owner) == (Stage.MQL, None, REP2)
+        assert lead.claimed_at == MONDAY + timedelta(minutes=1)  # its first claim stays
+        assert lead.claim_due_at is not None and lead.claim_due_at > now
+        offered = [e for e in await services.store.events(lead_id) if e.type == "offered"]
+        assert [event.data for event in offered] == [
+            {"from": REP1, "to": REP2, "why": "away", "released": True}
+        ]
+    claimed = await services.claim(1, REP2, now + timedelta(minutes=5))
+    assert not claimed.repeated and (await services.lead(1)).owner == REP2
