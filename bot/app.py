@@ -186,8 +186,6 @@ class Handoff:
     async def read_statuses(self) -> None:
         """The reps' Slack statuses that mean away (`away_statuses`), kept for routing and the
         sweep (which never call Slack per lead)."""
-        if not self.people.reads_statuses:
-            return
         try:
             await self.people.statuses(self.clock())
         except Exception:

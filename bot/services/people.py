@@ -99,8 +99,12 @@ class People:
         """Read each rep's Slack status (`users.profile.get`) and keep, in the time-away table,
         those the SLA's `away_statuses` call away, until the status expires: routing and the
         sweep then read the table, never Slack. A rep Slack cannot describe keeps what was
-        known. Returns how many reps are away by their status."""
-        if not self.reads_statuses or self.away is None:
+        known; with no `away_statuses` (taken out of the file), no status counts any more.
+        Returns how many reps are away by their status."""
+        if self.away is None:
+            return 0
+        if not self.reads_statuses:  # none listed (any more): no status counts as away
+            await self.away.sync_statuses(self.reps(), {}, now)
             return 0
         wanted = self.policies.current.away_statuses
         checked: list[str] = []

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
+from storage.away import StatusAway
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -250,3 +251,17 @@ async def test_without_the_scope_statuses_are_skipped_and_time_set_by_hand_stays
     asked = [call for call in stack.sim.calls[before:] if call.method == "users.profile.get"]
     assert len(asked) == 1  # it stops at the first refusal instead of asking for every rep
     assert await away_now(stack, clock) == {REP2}
+
+
+async def test_statuses_stop_counting_when_the_sla_lists_none(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """`away_statuses` taken out of the file: what was read under it no longer counts, and
+    Slack is not asked."""
+    away = stack.handoff.sweeper.away
+    await away.sync_statuses([REP1], {REP1: StatusAway(None, ":palm_tree:")}, clock())
+    await say(stack, REP2, "away 3d")
+    before = len(stack.sim.calls)
+    await stack.handoff.read_statuses()
+    assert [call.method for call in stack.sim.calls[before:]] == []
+    assert await away_now(stack, clock) == {REP2}  # time set by hand stays
