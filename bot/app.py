@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import logs
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.services.away import Aways
 from bot.services.backlog import Backlog
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.health import Readiness
@@ -37,6 +38,7 @@ from bot.traffic import Traffic
 from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
 from storage import db
+from storage.away import AwayStore
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -45,6 +47,7 @@ from storage.repository import Store
 from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
+STATUS_SECONDS = 600  # how often the reps' Slack statuses are read (`away_statuses`)
 log = logging.getLogger("handoff")
 
 
@@ -124,6 +127,15 @@ class Handoff:
                 coalesce=True,
                 next_run_time=datetime.now(UTC) + timedelta(minutes=1),
             )
+        scheduler.add_job(
+            self.read_statuses,
+            "interval",
+            seconds=STATUS_SECONDS,
+            id="slack-statuses",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
         weekly = self.digests.schedule()
         self._digest_job(
             scheduler, self.digest, "weekly-digest", weekly.time, day_of_week=weekly.day
@@ -170,6 +182,14 @@ class Handoff:
             except Exception:
                 log.exception("could not refresh the members' time zones; trying again later")
             await asyncio.sleep(24 * 3600)
+
+    async def read_statuses(self) -> None:
+        """The reps' Slack statuses that mean away (`away_statuses`), kept for routing and the
+        sweep (which never call Slack per lead)."""
+        try:
+            await self.people.statuses(self.clock())
+        except Exception:
+            log.exception("could not read the reps' Slack statuses; trying again later")
 
     async def digest(self, catch_up: bool = False) -> None:
         try:
@@ -277,10 +297,11 @@ async def create(
         names=names,
     )
     services = Services(store, book, outbox, names)
-    people = People(client, store, book, services.zones, services.names)
+    away = AwayStore(database)
+    people = People(client, store, book, services.zones, services.names, away=away)
     await people.load()
     sweeper = Sweeper(
-        SweepStore(database), book, outbox, zones=services.zones, names=services.names
+        SweepStore(database), book, outbox, zones=services.zones, names=services.names, away=away
     )
     bolt = AsyncApp(
         client=client,
@@ -290,8 +311,9 @@ async def create(
     )
     digests = Digests(reports, RunStore(database), book, outbox, names=services.names)
     plans = Plans(PlanStore(database), book)
+    aways = Aways(away, book, services.names)
     listeners = slack_listeners.Listeners(
-        services, plans, reports, digests, homes, publisher, metrics, clock
+        services, plans, reports, digests, homes, publisher, metrics, clock, aways
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed(metrics))  # first: times and labels every request

@@ -156,9 +156,10 @@ def _submission(view: dict[str, Any]) -> Asked:
 
 
 def _sets_someone_else_away(command: dict[str, Any]) -> bool:
-    """`/handoff away @someone` where someone is not the caller (mentions escaped or not)."""
+    """`/handoff away|back @someone` where someone is not the caller (mentions escaped or
+    not)."""
     word, _, rest = (command.get("text") or "").strip().partition(" ")
-    if word.lower() != "away":
+    if word.lower() not in ("away", "back"):
         return False
     caller, caller_name = command.get("user_id"), command.get("user_name")
     others = [user for user in ESCAPED_MENTION.findall(rest) if user != caller]

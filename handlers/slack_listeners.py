@@ -22,6 +22,7 @@ from bot.domain.lead import RATED
 from bot.domain.plan import Goal, parse_goal
 from bot.domain.refusal import Refusal
 from bot.metrics import Metrics
+from bot.services.away import Aways
 from bot.services.digest import Digests
 from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
@@ -38,8 +39,6 @@ from handlers.context import asked, parse_once
 log = logging.getLogger("handoff.handlers")
 
 COMING = {
-    "away": "`/handoff away` and `/handoff back` (out-of-office routing)",
-    "back": "`/handoff away` and `/handoff back` (out-of-office routing)",
     "routing": "`/handoff routing` (who gets which leads)",
 }
 HELP = (
@@ -51,7 +50,10 @@ HELP = (
     "• `/sla-report [week|month|quarter|last-week|last-month|last-quarter|YYYY-Www|YYYY-MM|"
     "YYYY-Qn] [segment]`: the SLA's numbers for a week (the default), a month or a quarter\n"
     "• `/sla-plan &lt;revenue goal&gt; [per month|quarter]`: the MQLs a week a revenue goal needs\n"
-    "• `/handoff away|back|routing|help`"
+    "• `/handoff away &lt;until&gt; [note]`: new leads skip you until then (`fri`, "
+    "`2026-12-24`, `tomorrow`, `3d`); `/handoff back` when you're back. A manager adds "
+    "`@rep` to set it for a rep\n"
+    "• `/handoff routing|help`"
 )
 OUT_OF_DATE = "This form is out of date."
 SORRY = "Something went wrong on our side and nothing was changed. Try again?"
@@ -104,8 +106,10 @@ class Listeners:
         publisher: SlackPublisher,
         metrics: Metrics,
         clock: Clock,
+        aways: Aways | None = None,
     ) -> None:
         self.services, self.plans, self.reports = services, plans, reports
+        self.aways = aways
         self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
 
@@ -357,8 +361,14 @@ class Listeners:
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
     async def handoff_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        word = (command.get("text") or "help").strip().split(" ")[0].lower()
-        if word in COMING:
+        word, _, rest = (command.get("text") or "help").strip().partition(" ")
+        word = word.lower()
+        user = str(command.get("user_id") or "")
+        if word in ("away", "back") and self.aways is not None:
+            doing = self.aways.away if word == "away" else self.aways.back
+            said = await doing(user, rest, self.clock())  # a Refusal is answered by `failed`
+            await ack(text=as_mrkdwn(said), response_type="ephemeral")
+        elif word in COMING:
             await ack(text=_coming(COMING[word]), response_type="ephemeral")
         elif word in ("help", ""):
             await ack(text=HELP, response_type="ephemeral")

@@ -31,6 +31,7 @@ from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
+from storage.away import away_reps
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.tables import (
@@ -299,8 +300,7 @@ class Store:
                 insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
             ).scalar_one()
             if new.pool:
-                position = _rotate(db, new.lead.segment)
-                owner = new.pool[position % len(new.pool)]
+                owner = _next_rep(db, new.lead.segment, new.pool, now)
                 db.execute(
                     update(table(LeadRow))
                     .where(LeadRow.id == lead_id)
@@ -636,8 +636,8 @@ class Store:
         )
 
         def suggest(db: Connection) -> None:  # before the effects: App Homes follow it
-            position = _rotate(db, str(values.get("segment", lead.segment)))
-            suggested = {"suggested_owner": pool[position % len(pool)]}
+            rep = _next_rep(db, str(values.get("segment", lead.segment)), list(pool), now)
+            suggested = {"suggested_owner": rep}
             db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
 
         rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
@@ -932,3 +932,16 @@ def _rotate(db: Connection, segment: str) -> int:
         .returning(RoundRobin.position)
     )
     return int(moved.scalar_one()) - 1
+
+
+def _next_rep(db: Connection, segment: str, pool: list[str], now: datetime) -> str:
+    """The rotation's next rep of `pool` who is not away at `now` (each one passed over takes
+    its turn); if everyone is away, the rep whose turn it was (a lead is never left without a
+    suggested owner)."""
+    away = away_reps(db, pool, now)
+    rep = pool[_rotate(db, segment) % len(pool)]
+    if away.issuperset(pool):
+        return rep  # the rotation turns as usual, so the fallback stays fair
+    while rep in away:
+        rep = pool[_rotate(db, segment) % len(pool)]
+    return rep

@@ -220,6 +220,20 @@ class Person(Base):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class TimeAway(Base):
+    """A rep who is away: new leads skip them, escalations go past them to the pool and the
+    managers. One row per rep: set by hand (`/handoff away`, `set_by` the person who set it)
+    or read from their Slack status (`set_by` = `slack:status`); `until` None is "until they
+    are back" (a Slack status with no expiration). A row whose `until` has passed is ignored."""
+
+    __tablename__ = "time_away"
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(String(200))
+    set_by: Mapped[str] = mapped_column(String(40))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ReportRun(Base):
     """A weekly digest or compliance alert sent for a period: once, under the primary key."""
 

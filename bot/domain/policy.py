@@ -617,6 +617,9 @@ class Policy(_Model):
     # A nurtured lead is scored again this long after it was nurtured.
     nurture_after: Duration = Duration(days=90, clock=Clock.CALENDAR)
     plan: PlanSettings | None = None  # `/sla-plan`'s numbers until the CRM has measured them
+    # Slack statuses that mean the rep is away (until the status expires): an emoji written
+    # `:palm_tree:` matches the status emoji, any other entry a status text containing it.
+    away_statuses: list[str] = Field(default_factory=list)
     version: str = ""
 
     _deadline = field_validator(
@@ -639,6 +642,16 @@ class Policy(_Model):
                 f"{value!r} is not a time zone (like Australia/Sydney){hint}"
             ) from error
         return value
+
+    @field_validator("away_statuses")
+    @classmethod
+    def _away_statuses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry.strip():
+                raise ValueError("an away status is an emoji like :palm_tree: or some text")
+            if entry.strip().startswith(":") and not re.fullmatch(r":[\w+\-']+:", entry.strip()):
+                raise ValueError(f"{entry!r} is not an emoji: write it like :palm_tree:")
+        return [entry.strip() for entry in value]
 
     @field_validator("managers", "reporters")
     @classmethod

@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.away import is_away, status_counts, status_until
 from bot.services.policies import PolicyBook
+from storage.away import AwayStore, StatusAway
 from storage.repository import Member, Store
 
 log = logging.getLogger("handoff.people")
@@ -33,9 +35,11 @@ class People:
         policies: PolicyBook,
         zones: dict[str, str],
         names: dict[str, str] | None = None,
+        away: AwayStore | None = None,
     ) -> None:
         self.client = client
         self.store = store
+        self.away = away
         self.policies = policies
         self.zones = zones  # shared with Services and the Sweeper: updated in place
         self.names = names if names is not None else {}  # shared the same way
@@ -80,6 +84,56 @@ class People:
         if self.wanted:
             self.zones.update(zones)
         return zones
+
+    @property
+    def reads_statuses(self) -> bool:
+        """Whether the SLA lists Slack statuses that mean away (`away_statuses`)."""
+        return bool(self.policies.current.away_statuses) and self.away is not None
+
+    def reps(self) -> list[str]:
+        """The reps of every segment's pool (whose time away routing and escalation read)."""
+        policy = self.policies.current
+        return list(dict.fromkeys(rep for segment in policy.segments for rep in segment.reps))
+
+    async def statuses(self, now: datetime) -> int:
+        """Read each rep's Slack status (`users.profile.get`) and keep, in the time-away table,
+        those the SLA's `away_statuses` call away, until the status expires: routing and the
+        sweep then read the table, never Slack. A rep Slack cannot describe keeps what was
+        known; with no `away_statuses` (taken out of the file), no status counts any more.
+        Returns how many reps are away by their status."""
+        if self.away is None:
+            return 0
+        if not self.reads_statuses:  # none listed (any more): no status counts as away
+            await self.away.sync_statuses(self.reps(), {}, now)
+            return 0
+        wanted = self.policies.current.away_statuses
+        checked: list[str] = []
+        found: dict[str, StatusAway] = {}
+        for user in self.reps():
+            try:
+                answer = await self.client.users_profile_get(user=user)
+            except SlackApiError as error:
+                reason = error.response.get("error") if error.response is not None else error
+                if reason == "missing_scope":  # the app was not reinstalled with the scope
+                    log.warning(
+                        "cannot read Slack statuses: the token lacks users.profile:read "
+                        "(reinstall the app from manifest.yaml); time away set by hand still works"
+                    )
+                    return 0
+                log.warning("no Slack status for %s (users.profile.get: %s)", user, reason)
+                continue
+            except Exception as error:  # Slack unreachable: keep what is known, try later
+                log.warning("no Slack status for %s (%s): next refresh", user, error)
+                continue
+            checked.append(user)
+            profile = answer.get("profile") or {}
+            emoji, text = profile.get("status_emoji"), profile.get("status_text")
+            until = status_until(profile.get("status_expiration"), now)
+            if status_counts(emoji, text, wanted) and is_away(until, now):
+                note = " ".join(str(part) for part in (emoji, text) if part) or "Slack status"
+                found[user] = StatusAway(until, note)
+        await self.away.sync_statuses(checked, found, now)
+        return len(found)
 
 
 def _member(user: dict[str, Any]) -> Member:

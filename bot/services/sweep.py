@@ -7,7 +7,7 @@ effects go through the outbox. `handoff serve` runs it on a schedule; `handoff s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -21,6 +21,7 @@ from bot.domain.policy import Policy
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
 from bot.slack import alert_views
+from storage.away import AwayStore
 from storage.sweep import Change, Picker, SweepStore
 
 REASSIGN_WHY = {
@@ -45,8 +46,10 @@ class Sweeper:
         notifier: Notifier,
         zones: Mapping[str, str] | None = None,
         names: Mapping[str, str] | None = None,
+        away: AwayStore | None = None,
     ) -> None:
         self.rows = rows
+        self.away = away  # who is away: skipped by picks, their overdue leads offered
         self.policies = policies
         self.notifier = notifier
         self.zones = zones if zones is not None else {}  # members' time zones (`clock: owner`)
@@ -66,6 +69,7 @@ class Sweeper:
             versions = {lead.sla_version for lead in page.leads}
             policies = {v: await self.policies.version(v) for v in versions}
             seen.update(lead.id for lead in page.leads)
+            away = await self._away(page.leads, policies.values(), now)
             done = await self.rows.apply(
                 page,
                 now,
@@ -76,6 +80,7 @@ class Sweeper:
                     zones=self.zones,
                     names=self.names,
                     current=self.policies.current,
+                    away=away,
                 ),
             )
             looked += len(page.leads)
@@ -83,6 +88,29 @@ class Sweeper:
         if changed:
             self.notifier.deliver_soon()
         return SweepResult(looked, changed)
+
+    async def _away(
+        self, leads: list[LeadView], policies: Iterable[Policy], now: datetime
+    ) -> frozenset[str]:
+        """Who of the page's owners and their pools is away at `now` (one query)."""
+        if self.away is None:
+            return frozenset()
+        people = {rep for policy in policies for seg in policy.segments for rep in seg.reps}
+        people |= {who for lead in leads for who in (lead.owner, lead.suggested_owner) if who}
+        return await self.away.away(people, now)
+
+
+def _skipping(pick: Picker, away: frozenset[str]) -> Picker:
+    """The round robin passing over reps who are away (if all are, as it was: a new cycle is
+    never left without a suggested owner; a reassignment then finds nobody)."""
+
+    def chosen(segment: str, pool: list[str], avoid: set[str]) -> str | None:
+        if not away:
+            return pick(segment, pool, avoid)
+        rep = pick(segment, pool, avoid | (away & set(pool)))
+        return rep if rep is not None or avoid else pick(segment, pool, avoid)
+
+    return chosen
 
 
 def decide(
@@ -94,10 +122,14 @@ def decide(
     zones: Mapping[str, str] | None = None,
     names: Mapping[str, str] | None = None,
     current: Policy | None = None,
+    away: frozenset[str] = frozenset(),
 ) -> Change | None:
     """What the sweep does to one lead: pure, but for the round robin of a reassignment.
-    `current` (the SLA in force) scores nurtured leads again; by default the lead's own."""
+    `current` (the SLA in force) scores nurtured leads again; by default the lead's own.
+    `away`: the reps away now; picks pass over them, and a lead whose owner (or suggested
+    owner) is away goes back to the pool when one of its deadlines passes."""
     policy = policies[lead.sla_version]
+    pick = _skipping(pick, away)
     plan = escalation.plan(lead, policy, now, recorded)
     if plan.recycle and lead.stage is Stage.NURTURE:
         return _reengage(lead, current or policy, pick, now)
@@ -118,7 +150,14 @@ def decide(
         change.events.append(
             ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
         )
-        _effect(change, lead, due, policy, pick, now, zones or {}, names or {})
+        person = lead.owner or lead.suggested_owner
+        if person in away and due.at >= due.window.due:
+            _offer(change, lead, person, recorded, policy, pick, now, names or {})
+        elif person in away and due.step.do == "remind_owner":
+            text = alert_views.away_reminder(lead, person, due.window, policy, now)
+            _say(change, lead, now, lead.message_channel or lead.channel, text, thread=True)
+        else:
+            _effect(change, lead, due, policy, pick, now, zones or {}, names or {})
     if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
         change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
     return change
@@ -224,6 +263,65 @@ def _reassign(
     _say(change, lead, now, rep, alert_views.owner_reminder(handed, window, policy, now))
     if current:  # the rep it was taken from sees it leave their App Home
         change.effects.append(RefreshHomes(users=(current,)))
+
+
+def _offer(
+    change: Change,
+    lead: LeadView,
+    away: str,
+    recorded: set[tuple[str, int]],
+    policy: Policy,
+    pick: Picker,
+    now: datetime,
+    names: Mapping[str, str],
+) -> None:
+    """A deadline passed while the lead's owner (or suggested owner) is away: the lead is open
+    again for its pool to claim, suggested to the next rep who is not away. A claimed lead
+    leaves its owner (back to MQL, with a new claim deadline; its first claim time stays).
+    With nobody in the pool available, the managers hear, with the lead to hand on."""
+    segment = policy.segment(lead.segment)
+    rep = pick(lead.segment, list(segment.reps), {away}) if segment else None
+    values: dict[str, Any] = {"suggested_owner": rep}
+    if lead.owner is not None:
+        values |= {
+            "owner": None,
+            "owner_zone": None,
+            "stage": Stage.MQL.value,
+            "claim_due_at": escalation.claim_deadline(policy, policy.tier(lead.tier), now),
+            "disposition_due_at": None,
+            "final_due_at": None,
+        }
+    change.values.update(values)
+    released = lead.owner is not None
+    change.events.append(
+        ("offered", {"from": away, "to": rep, "why": "away", "released": released})
+    )
+    opened = replace(
+        lead,
+        stage=Stage.MQL,
+        owner=None,
+        owner_zone=None,
+        suggested_owner=rep,
+        claim_due_at=values.get("claim_due_at", lead.claim_due_at),
+        disposition_due_at=None if released else lead.disposition_due_at,
+        final_due_at=None if released else lead.final_due_at,
+    )
+    fired = {(ladder, index) for ladder, index, _ in change.fired + change.skipped}
+    later = escalation.plan(opened, policy, now, recorded | fired).next_at
+    change.next_action_at = later if later is not None and later > now else change.next_action_at
+    where = lead.message_channel or lead.channel
+    _say(
+        change,
+        lead,
+        now,
+        where,
+        alert_views.away_offer_note(lead, away, rep, policy, now),
+        thread=True,
+    )
+    if rep is None:
+        alert = alert_views.away_offer_alert(opened, away, policy, now)
+        _say(change, lead, now, policy.channels.escalations or where, alert)
+    change.effects.append(RefreshHomes(users=(away,)))
 
 
 def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:

@@ -161,6 +161,27 @@ class SimUser:
     # A deactivated member: users.info still answers, with `deleted: true` (Slack's user object,
     # https://api.slack.com/types/user).
     deleted: bool = False
+    # The custom status (users.profile.get; https://api.slack.com/methods/users.profile.get):
+    # its text, emoji, and expiration in Unix seconds (0: it does not expire).
+    status_text: str = ""
+    status_emoji: str = ""
+    status_expiration: int = 0
+
+    def profile(self) -> Json:
+        """The member's profile as users.profile.get answers it."""
+        profile: Json = {
+            "real_name": self.real_name,
+            "real_name_normalized": self.real_name,
+            "display_name": self.name,
+            "display_name_normalized": self.name,
+            "status_text": self.status_text,
+            "status_emoji": self.status_emoji,
+            "status_emoji_display_info": [],
+            "status_expiration": self.status_expiration,
+        }
+        if self.email:
+            profile["email"] = self.email
+        return profile
 
     def to_api(self, team_id: str) -> Json:
         now = datetime.now(ZoneInfo(self.tz))

@@ -17,6 +17,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.completeUploadExternal": ("files:write",),
     "users.info": ("users:read",),
     "users.list": ("users:read",),
+    "users.profile.get": ("users.profile:read",),
     "users.lookupByEmail": ("users:read.email",),
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),

@@ -67,6 +67,7 @@ class SlackSimulator(
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "users.profile.get": self._users_profile_get,
             "users.lookupByEmail": self._users_lookup_by_email,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,

@@ -27,6 +27,14 @@ class UsersMethods(Inspection):
             raise ApiError("user_not_found")
         return {"user": user.to_api(self.team_id)}
 
+    def _users_profile_get(self, args: Json) -> Json:
+        """A member's profile with their custom status; without `user`, the token's own (the
+        bot user's)."""
+        user = self.users.get(str(args.get("user") or self.bot_user_id))
+        if user is None:
+            raise ApiError("user_not_found")
+        return {"profile": user.profile()}
+
     def _users_list(self, args: Json) -> Json:
         members = [user.to_api(self.team_id) for user in self.users.values()]
         return {"members": members, "response_metadata": {"next_cursor": ""}}

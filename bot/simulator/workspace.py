@@ -124,6 +124,15 @@ class Workspace:
         self.users[user_id] = user
         return user
 
+    def set_status(
+        self, user_id: str, text: str = "", emoji: str = "", expiration: int = 0
+    ) -> SimUser:
+        """Set a member's custom status as they would in Slack (empty: cleared); expiration in
+        Unix seconds, 0 for none."""
+        user = self.users[user_id]
+        user.status_text, user.status_emoji, user.status_expiration = text, emoji, expiration
+        return user
+
     def deactivate_user(self, user_id: str) -> SimUser:
         """Deactivate a member: users.info then shows them with `deleted: true`."""
         user = self.users[user_id]

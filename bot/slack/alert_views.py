@@ -195,6 +195,42 @@ def reassign_note(
     return f"🔁 Reassigned to <@{new}>{before} at {team_time(now, policy.timezone)}: {why}."
 
 
+def away_offer_note(
+    lead: LeadView, away: str, rep: str | None, policy: Policy, now: datetime
+) -> str:
+    """The thread note on the lead's post when its owner is away past a deadline: the lead is
+    open again, for the pool to claim."""
+    suggested = f" (suggested: <@{rep}>)" if rep else ""
+    return (
+        f"🌴 Open again at {team_time(now, policy.timezone)}: <@{away}> is away, so this lead is "
+        f"back with the {one_line(lead.segment, 80)} pool{suggested}. Press *Claim* on the post "
+        "to take it."
+    )
+
+
+def away_offer_alert(lead: LeadView, away: str, policy: Policy, now: datetime) -> str:
+    """To the managers, when an away owner's lead is open again and nobody in its pool is
+    available (everyone else is away too)."""
+    return (
+        f"🌴 {_lead_line(lead)} in {_where(lead)} is open again at "
+        f"{team_time(now, policy.timezone)}: <@{away}> is away and so is everyone else in the "
+        f"{one_line(lead.segment, 80)} pool. Claim it or hand it on: "
+        f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
+    )
+
+
+def away_reminder(
+    lead: LeadView, away: str, window: escalation.Window, policy: Policy, now: datetime
+) -> str:
+    """A thread reply in place of the owner's reminder while they are away: the pool hears."""
+    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    return (
+        f"⏰ <@{away}> is away: {window.what} {state} "
+        f"({slack_date(window.due, policy.timezone)}). If it passes while they're away, the "
+        "lead goes back to the pool."
+    )
+
+
 # --- a manager's answer to an alert ---------------------------------------------------------
 
 

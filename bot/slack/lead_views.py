@@ -574,6 +574,7 @@ EVENT_WORDS = {
     "feedback": "feedback (the lead stays open)",
     "escalated": "escalated",
     "reassigned": "reassigned",
+    "offered": "open to the pool again: its owner is away",
     "snoozed": "escalations snoozed",
     "recycled_back": "back from recycling: a new cycle",
     "nurture_reengaged": "back from nurture at its re-engagement date: a new cycle",

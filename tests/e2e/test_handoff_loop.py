@@ -357,8 +357,8 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
     assert usage.json["text"] == usage_text
     sla = await stack.driver.command("U0REP2", "/sla")
     assert sla.json is not None and "Speed to lead" in json.dumps(sla.json["blocks"])
-    away = await stack.driver.command("U0MGR1", "/handoff", "away")
-    assert away.json is not None and "coming in a later release" in away.json["text"]
+    away = await stack.driver.command("U0MGR1", "/handoff", "away 3d")
+    assert away.json is not None and away.json["text"].startswith("You're away until")
     help_text = await stack.driver.command("U0REP1", "/handoff", "help")
     assert help_text.json is not None
     assert "/lead &lt;email or external id&gt;" in help_text.json["text"]  # no link syntax

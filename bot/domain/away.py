@@ -1,0 +1,176 @@
+"""Time away: reading `/handoff away <until> [note]`, and which Slack statuses mean "away".
+
+Pure rules over `now`: the team's calendar says when a day ends and when work starts again,
+so "away through Wednesday" ends when the team's next working day opens, not at midnight.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from bot.domain.businesstime import BusinessCalendar
+from bot.domain.durations import Duration
+from bot.domain.refusal import Refusal
+
+FORMS = (
+    "a date (`2026-12-24`: away through that day), a weekday (`fri`: through the coming "
+    "Friday), `today`, `tomorrow`, or a duration (`4h`, `3d`, `2w`, `2bd`)"
+)
+USAGE = (
+    "`/handoff away <until> [note]`, e.g. `/handoff away fri Offsite in Melbourne`; "
+    "`/handoff back` when you are back. Until: " + FORMS + "."
+)
+MANAGER_USAGE = (
+    "A manager sets it for a rep: `/handoff away @rep <until> [note]`, `/handoff back @rep`."
+)
+LONGEST = timedelta(days=366)  # further ahead is a typo more often than a plan
+NOTE_LENGTH = 200
+
+_WEEKDAYS = {
+    "mon": 0,
+    "monday": 0,
+    "tue": 1,
+    "tues": 1,
+    "tuesday": 1,
+    "wed": 2,
+    "wednesday": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "thursday": 3,
+    "fri": 4,
+    "friday": 4,
+    "sat": 5,
+    "saturday": 5,
+    "sun": 6,
+    "sunday": 6,
+}
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>|(?<![<\w])@([\w.\-]+)")
+
+
+@dataclass(frozen=True)
+class AwayAsk:
+    """`/handoff away` as typed: for whom (None: the caller), until when, and the note."""
+
+    who: str | None  # a user id (`<@U…>`), or `@name` as typed (the service resolves it)
+    until: datetime
+    note: str | None
+
+
+@dataclass(frozen=True)
+class BackAsk:
+    """`/handoff back` as typed: for whom (None: the caller)."""
+
+    who: str | None
+
+
+def _who(words: list[str]) -> str | None:
+    """Take a leading mention off `words`: its user id, or `@name` as typed."""
+    if not words:
+        return None
+    found = _MENTION.fullmatch(words[0])
+    if found is None:
+        return None
+    words.pop(0)
+    return found.group(1) or f"@{found.group(2)}"
+
+
+def parse_away(text: str, now: datetime, calendar: BusinessCalendar) -> AwayAsk:
+    """The words after `/handoff away`: `[@rep] <until> [note]`. Refusal naming the problem and
+    the accepted forms for anything else."""
+    words = text.split()
+    who = _who(words)
+    if not words:
+        raise Refusal(f"Until when? {USAGE}")
+    until = parse_until(words[0], now, calendar)
+    note = " ".join(words[1:]).strip()[:NOTE_LENGTH] or None
+    return AwayAsk(who, until, note)
+
+
+def parse_back(text: str) -> BackAsk:
+    """The words after `/handoff back`: nothing, or `@rep`."""
+    words = text.split()
+    who = _who(words)
+    if words:
+        raise Refusal(
+            f"`/handoff back` takes no more than a rep: I can't read {' '.join(words)[:80]!r}. "
+            f"{MANAGER_USAGE}"
+        )
+    return BackAsk(who)
+
+
+def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetime:
+    """When time away that the person wrote as `word` ends, as of `now`.
+
+    A day (a date, a weekday, `today`, `tomorrow`) means away through that day in the team's
+    zone: back when the team's next working day opens. A duration counts from `now` (calendar
+    time, or business time for `2bd`). Refusal for anything else, in the past, or over a year
+    ahead."""
+    lowered = word.strip().lower()
+    today = now.astimezone(calendar.zone).date()
+    day: date | None = None
+    if lowered == "today":
+        day = today
+    elif lowered == "tomorrow":
+        day = today + timedelta(days=1)
+    elif lowered in _WEEKDAYS:
+        day = today + timedelta(days=(_WEEKDAYS[lowered] - today.weekday()) % 7)
+    elif _DATE.fullmatch(lowered):
+        try:
+            day = date.fromisoformat(lowered)
+        except ValueError:
+            raise Refusal(f"{word[:40]!r} is not a date on the calendar. {USAGE}") from None
+        if day < today:
+            raise Refusal(f"{word} has passed already: away until when? {USAGE}")
+    if day is not None:
+        until = back_after(day, calendar)
+    else:
+        try:
+            duration = Duration.parse(lowered)
+        except ValueError:
+            raise Refusal(f"I can't read {word[:40]!r} as until when. {USAGE}") from None
+        until = calendar.add(now, duration)
+    if until - now > LONGEST:
+        raise Refusal(f"{word[:40]} is more than a year ahead: away for at most a year. {USAGE}")
+    return until.astimezone(UTC)
+
+
+def back_after(day: date, calendar: BusinessCalendar) -> datetime:
+    """Someone away through `day` is back when the team's next working time opens after it."""
+    next_day = datetime.combine(day + timedelta(days=1), time(0), calendar.zone)
+    return calendar.at_work(next_day)
+
+
+def status_counts(emoji: str | None, text: str | None, away_statuses: Sequence[str]) -> bool:
+    """Whether a Slack status means away under the SLA's `away_statuses`: an entry written as
+    an emoji (`:palm_tree:`) matches the status emoji exactly; any other entry matches when the
+    status text contains it, ignoring case ("Out of office" matches "Out of office until Mon")."""
+    emoji = (emoji or "").strip().lower()
+    words = " ".join((text or "").lower().split())
+    for entry in away_statuses:
+        wanted = entry.strip().lower()
+        if not wanted:
+            continue
+        if wanted.startswith(":") and wanted.endswith(":") and len(wanted) > 2:
+            if emoji == wanted:
+                return True
+        elif " ".join(wanted.split()) in words:
+            return True
+    return False
+
+
+def status_until(expiration: int | float | None, now: datetime) -> datetime | None:
+    """When a status set to expire at `expiration` (Unix seconds; 0: never) stops counting.
+    None: it does not expire. An expired one ends `now`."""
+    if not expiration:
+        return None
+    return max(datetime.fromtimestamp(float(expiration), UTC), now)
+
+
+def is_away(until: datetime | None, now: datetime) -> bool:
+    """Whether time away ending at `until` (None: until further notice) counts at `now`."""
+    return until is None or now < until

@@ -1,0 +1,135 @@
+"""Time away as typed (`/handoff away <until> [note]`) and the Slack statuses that mean away."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.away import (
+    AwayAsk,
+    parse_away,
+    parse_back,
+    parse_until,
+    status_counts,
+    status_until,
+)
+from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
+from bot.domain.refusal import Refusal
+from handlers.context import parse
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 23 Nov, 11:00 in Sydney (AEDT, UTC+11)
+
+
+def sydney_9am(day: int) -> datetime:
+    """09:00 in Sydney on `day` November 2026, in UTC (22:00 the day before)."""
+    return datetime(2026, 11, day, 9, 0, tzinfo=UTC) - timedelta(hours=11)
+
+
+@pytest.mark.parametrize(
+    ("word", "back"),
+    [
+        ("2026-11-25", sydney_9am(26)),  # through Wed: back Thu when work starts
+        ("tomorrow", sydney_9am(25)),
+        ("today", sydney_9am(24)),
+        ("mon", sydney_9am(24)),  # today is Monday: through today
+        ("Fri", sydney_9am(30)),  # through Friday: back on Monday (the weekend is not work)
+        ("friday", sydney_9am(30)),
+        ("wed", sydney_9am(26)),
+        ("3d", NOW + timedelta(days=3)),
+        ("4h", NOW + timedelta(hours=4)),
+        ("2w", NOW + timedelta(weeks=2)),
+        ("1bd", NOW + timedelta(days=1)),  # 11:00 Monday + a working day: 11:00 Tuesday
+    ],
+)
+def test_until_reads_days_weekdays_and_durations(policy: Policy, word: str, back: datetime) -> None:
+    assert parse_until(word, NOW, policy.calendar) == back
+
+
+@pytest.mark.parametrize(
+    ("word", "problem"),
+    [
+        ("2026-11-20", "has passed already"),
+        ("2026-02-30", "is not a date on the calendar"),
+        ("soon", "I can't read 'soon' as until when"),
+        ("3 months", "I can't read"),
+        ("2028-01-01", "more than a year ahead"),
+        ("400d", "more than a year ahead"),
+    ],
+)
+def test_a_bad_until_is_refused_with_the_accepted_forms(
+    policy: Policy, word: str, problem: str
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        parse_until(word, NOW, policy.calendar)
+    assert problem in refused.value.message
+    assert "a weekday (`fri`" in refused.value.message and "`3d`" in refused.value.message
+
+
+def test_away_takes_an_optional_rep_first_and_a_note_last(policy: Policy) -> None:
+    assert parse_away("fri  Offsite in Melbourne ", NOW, policy.calendar) == AwayAsk(
+        None, sydney_9am(30), "Offsite in Melbourne"
+    )
+    mentioned = parse_away("<@U0REP2|tom> 3d", NOW, policy.calendar)
+    assert (mentioned.who, mentioned.note) == ("U0REP2", None)
+    assert parse_away("@tom tomorrow dentist", NOW, policy.calendar).who == "@tom"
+    assert len(parse_away("3d " + "x" * 500, NOW, policy.calendar).note or "") == 200
+
+
+@pytest.mark.parametrize("text", ["", "   ", "@tom"])
+def test_away_without_an_until_asks_for_one(policy: Policy, text: str) -> None:
+    with pytest.raises(Refusal, match=r"Until when\?"):
+        parse_away(text, NOW, policy.calendar)
+
+
+def test_back_takes_nothing_or_a_rep() -> None:
+    assert parse_back("").who is None
+    assert parse_back("<@U0REP2>").who == "U0REP2"
+    with pytest.raises(Refusal, match="takes no more than a rep"):
+        parse_back("tomorrow please")
+
+
+@pytest.mark.parametrize(
+    ("emoji", "text", "away"),
+    [
+        (":palm_tree:", "", True),
+        (":PALM_TREE:", "Back Monday", True),
+        ("", "Out of office until Mon", True),
+        ("", "out  of OFFICE", True),
+        (":coffee:", "Watching cold brew steep", False),
+        ("", "", False),
+        (":palm_tree_2:", "", False),  # an emoji matches whole, not as a prefix
+    ],
+)
+def test_statuses_the_sla_lists_mean_away(emoji: str, text: str, away: bool) -> None:
+    assert status_counts(emoji, text, [":palm_tree:", "Out of office"]) is away
+
+
+def test_nothing_listed_means_no_status_is_away() -> None:
+    assert not status_counts(":palm_tree:", "Out of office", [])
+
+
+def test_a_status_counts_until_it_expires() -> None:
+    assert status_until(0, NOW) is None  # no expiration: until it is cleared
+    later = NOW + timedelta(days=2)
+    assert status_until(int(later.timestamp()), NOW) == later
+    assert status_until(int((NOW - timedelta(hours=1)).timestamp()), NOW) == NOW  # expired
+
+
+def test_away_statuses_in_the_sla_file_are_checked(policy: Policy) -> None:
+    content = snapshot(policy)
+    assert parse_policy(content | {"away_statuses": [" :palm_tree: ", "OOO"]}).away_statuses == [
+        ":palm_tree:",
+        "OOO",
+    ]
+    with pytest.raises(PolicyError) as error:
+        parse_policy(content | {"away_statuses": [":palm tree:", ""]})
+    problems = "\n".join(error.value.problems)
+    assert "away_statuses" in problems and "not an emoji" in problems
+
+
+def test_setting_someone_else_back_is_a_managers_action() -> None:
+    mine = {"command": "/handoff", "text": "back", "user_id": "U0REP1", "user_name": "maya"}
+    theirs = {**mine, "text": "back <@U0REP2|tom>"}
+    assert parse(mine).action is None
+    assert parse(theirs).action is not None and parse(theirs).action.value == "away_for_others"
