@@ -55,9 +55,51 @@ async def bare_bolt(port: int, api_url: str, secret: str) -> None:
     await runner.cleanup()
 
 
+async def floor(port: int, database_url: str, token: str) -> None:
+    """The intake floor: a bare aiohttp handler that checks the same bearer token, reads the
+    JSON and inserts one row into the same database, through the same storage layer."""
+    import hmac
+
+    import sqlalchemy as sa
+
+    from storage.db import Database
+
+    table = sa.Table(
+        "floor_leads",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("external_id", sa.String(255), unique=True),
+        sa.Column("payload", sa.JSON),
+    )
+    database = Database(database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(table.metadata.create_all)
+    expected = f"Bearer {token}"
+
+    async def leads(request: web.Request) -> web.Response:
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        payload = await request.json()
+        row = {"external_id": payload["external_id"], "payload": payload}
+        await database.run(lambda db: db.execute(sa.insert(table), row))
+        return web.json_response({"ok": True}, status=201)
+
+    application = web.Application()
+    application.router.add_post("/leads", leads)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"floor ready on {port}", flush=True)
+    await _until_stopped()
+    await runner.cleanup()
+    await database.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=["simulator", "bare"])
+    parser.add_argument("which", choices=["simulator", "bare", "floor"])
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--token", default="")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-url", default="")
     parser.add_argument("--secret", default="")
@@ -65,6 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.which == "simulator":
         asyncio.run(simulator(args.port, args.answer_delay))
+    elif args.which == "floor":
+        asyncio.run(floor(args.port, args.database_url, args.token))
     else:
         asyncio.run(bare_bolt(args.port, args.api_url, args.secret))
 

@@ -1,0 +1,221 @@
+"""Intake under a burst: 10,000 leads through `POST /leads` from 50 concurrent clients, against
+the floor measured in the same run.
+
+    python -m bench.intake_burst [--leads 10000] [--clients 50] [--no-postgres]
+
+On a SQLite file, one `handoff serve` process; on PostgreSQL (when one answers at
+HANDOFF_TEST_POSTGRES_URL or postgresql+asyncpg://postgres@127.0.0.1:5432/test, in fresh
+databases dropped afterwards), two processes taking the burst between them. The floor is a bare
+aiohttp handler that checks the same bearer token and inserts one row into the same database
+through the same storage layer (`bench/servers.py floor`): what any intake costs here. Handoff
+does much more per lead (validation, scoring, routing, the idempotency check, the lead row, its
+events and its Slack post in the outbox, in one transaction). Slack is the local simulator at
+Slack's published pace, so posting goes on beside the burst as it would.
+
+It reports accepted leads per second and the intake latency (p50, p99) for each, checks that
+every lead is stored exactly once, and prints Handoff's throughput as a share of the floor's.
+Target: at least 50%, with nothing lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from sqlalchemy import text
+
+from bench.claim_ack import ROOT, free_port, process
+from bench.pg import postgres_base, scratch_databases
+from storage.db import Database
+
+TOKEN = "bench-intake-token"
+SECRET = "bench-signing-secret"
+SIZES = (2400, 450, 40)  # the example's three segments
+
+
+@dataclass
+class Burst:
+    name: str
+    leads: int
+    seconds: float
+    latencies: list[float]
+    statuses: dict[int, int]
+    stored: int
+
+    @property
+    def per_second(self) -> float:
+        return self.leads / self.seconds
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    def line(self) -> str:
+        p50, p99 = self.percentile(0.5) * 1000, self.percentile(0.99) * 1000
+        codes = ", ".join(f"{code}: {n:,}" for code, n in sorted(self.statuses.items()))
+        return (
+            f"| {self.name} | {self.per_second:,.0f} | {p50:.1f} ms | {p99:.1f} ms | "
+            f"{self.stored:,} of {self.leads:,} | {codes} |"
+        )
+
+
+def lead(index: int, stamp: int) -> dict[str, Any]:
+    return {
+        "external_id": f"burst-{stamp}-{index}",
+        "email": f"lead{index}@company{index}.example",
+        "name": f"Lead {index}",
+        "title": "VP Sales",
+        "company": {"name": f"Company {index}", "employees": SIZES[index % 3], "country": "AU"},
+        "source": "webinar",
+        "campaign": "Burst",
+        "score": 85,
+    }
+
+
+async def burst(name: str, urls: list[str], leads: int, clients: int) -> Burst:
+    """Send `leads` leads from `clients` concurrent clients, spread over `urls`."""
+    stamp = time.time_ns()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    next_index = iter(range(leads))
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            for index in next_index:
+                url = urls[index % len(urls)]
+                started = time.perf_counter()
+                async with session.post(url, json=lead(index, stamp), headers=headers) as r:
+                    await r.read()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        seconds = time.perf_counter() - started
+    return Burst(name, leads, seconds, latencies, statuses, 0)
+
+
+async def count(url: str, table: str) -> int:
+    database = Database(url)
+    try:
+        statement = text(f"SELECT count(*) FROM {table}")
+        return int(await database.run(lambda db: db.execute(statement).scalar_one()))
+    finally:
+        await database.dispose()
+
+
+async def run_backend(
+    backend: str, urls: tuple[str, str], processes: int, leads: int, clients: int
+) -> list[Burst]:
+    """The floor then Handoff, each on a fresh database of its own."""
+    floor_url, handoff_url = urls
+    results = []
+    python = sys.executable
+    async with AsyncExitStack() as running:
+        sim_port = free_port()
+        await running.enter_async_context(
+            process(
+                [python, "-m", "bench.servers", "simulator", "--port", str(sim_port)],
+                "simulator ready",
+                dict(os.environ),
+            )
+        )
+        floor_ports = [free_port() for _ in range(processes)]
+        for port in floor_ports:
+            args = ["floor", "--port", str(port), "--database-url", floor_url, "--token", TOKEN]
+            await running.enter_async_context(
+                process([python, "-m", "bench.servers", *args], "floor ready", dict(os.environ))
+            )
+        floor = await burst(
+            f"{backend}: floor ({processes} process{'es' if processes > 1 else ''})",
+            [f"http://127.0.0.1:{port}/leads" for port in floor_ports],
+            leads,
+            clients,
+        )
+        floor.stored = await count(floor_url, "floor_leads")
+        results.append(floor)
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": f"http://127.0.0.1:{sim_port}/api/",
+            "HANDOFF_INTAKE_TOKEN": TOKEN,
+            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+            "DATABASE_URL": handoff_url,
+            "HANDOFF_SWEEP_SECONDS": "0",
+            "LOG_LEVEL": "WARNING",
+            "LOG_FORMAT": "text",
+        }
+        ports = [free_port() for _ in range(processes)]
+        for port in ports:  # one after the other: each brings the schema up to date
+            await running.enter_async_context(
+                process(
+                    [python, "-m", "bot.cli", "serve"],
+                    "serving on",
+                    {**env, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "INFO"},
+                )
+            )
+        handoff = await burst(
+            f"{backend}: Handoff ({processes} process{'es' if processes > 1 else ''})",
+            [f"http://127.0.0.1:{port}/leads" for port in ports],
+            leads,
+            clients,
+        )
+        handoff.stored = await count(handoff_url, "leads")
+        results.append(handoff)
+    return results
+
+
+async def measure(leads: int, clients: int, postgres: bool) -> list[Burst]:
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = (f"sqlite+aiosqlite:///{folder}/floor.db", f"sqlite+aiosqlite:///{folder}/h.db")
+        results += await run_backend("SQLite", sqlite, 1, leads, clients)
+    base = await postgres_base() if postgres else None
+    if base is not None:
+        async with scratch_databases(base, [1, 2]) as urls:
+            results += await run_backend("PostgreSQL", (urls[1], urls[2]), 2, leads, clients)
+    return results
+
+
+def report(results: list[Burst]) -> str:
+    lines = [
+        "| run | leads/s | p50 | p99 | stored | answers |",
+        "|---|---:|---:|---:|---:|---|",
+        *(burst.line() for burst in results),
+        "",
+    ]
+    for floor, handoff in zip(results[::2], results[1::2], strict=True):
+        share = handoff.per_second / floor.per_second
+        whole = handoff.stored == handoff.leads and set(handoff.statuses) == {201}
+        verdict = "ok" if share >= 0.5 and whole else "MISSED"
+        lines.append(
+            f"{handoff.name}: {share:.0%} of the floor's throughput, "
+            f"{'nothing lost' if whole else 'LEADS LOST OR REFUSED'} (target >= 50%: {verdict})"
+        )
+    lines.append(f"(p50 of the floor's latencies: {statistics.median(results[0].latencies):.4f} s)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    print(report(asyncio.run(measure(args.leads, args.clients, not args.no_postgres))))
+
+
+if __name__ == "__main__":
+    main()
