@@ -283,7 +283,8 @@ async def create(
     traffic = Traffic()
     reports = Reports(ReportStore(database), book)
     names: dict[str, str] = {}  # members' display names, kept fresh by People
-    homes = Homes(HomeStore(database), book, reports, names)
+    barred: set[str] = set()  # guests and deactivated members, kept fresh by People
+    homes = Homes(HomeStore(database), book, reports, names, barred)
     outbox = Outbox(
         slack_client(settings.bot_token or "", settings.api_url, retries=False),
         OutboxStore(database),
@@ -297,8 +298,11 @@ async def create(
         names=names,
     )
     services = Services(store, book, outbox, names)
+    services.barred = barred
     away = AwayStore(database)
-    people = People(client, store, book, services.zones, services.names, away=away)
+    people = People(
+        client, store, book, services.zones, services.names, away=away, barred=services.barred
+    )
     await people.load()
     sweeper = Sweeper(
         SweepStore(database), book, outbox, zones=services.zones, names=services.names, away=away

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from slack_bolt.async_app import AsyncBoltContext
 
-from bot.domain.access import Action, allowed, needs_lead, refusal
+from bot.domain.access import BARRED, Action, allowed, needs_lead, refusal
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.domain.refusal import Reason, Refusal
@@ -25,6 +25,9 @@ class Leads(Protocol):
     async def policy_for(self, lead: LeadView) -> Policy: ...
 
     async def find_lead(self, lead_id: int) -> LeadView | None: ...
+
+    @property
+    def barred(self) -> set[str]: ...
 
 
 def guard(leads: Leads) -> Middleware:
@@ -59,6 +62,8 @@ async def _decide(
         if lead is None:
             return None
         policy = await leads.policy_for(lead)
-    if allowed(action, actor, policy, lead):
+    if actor in leads.barred:
+        return BARRED
+    if allowed(action, actor, policy, lead, leads.barred):
         return None
     return refusal(action, actor, policy, lead, doing)

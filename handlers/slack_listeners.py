@@ -350,8 +350,10 @@ class Listeners:
     # --- slash commands ---------------------------------------------------------------------------
 
     async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        lead, events, policy = await self.services.find(command.get("text") or "")
         viewer = str(command.get("user_id") or "")
+        lead, events, policy = await self.services.find(
+            command.get("text") or "", viewer, self.clock()
+        )
         names = self.services.names
         card = lead_views.lead_card(lead, events, policy, self.clock(), viewer, names)
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")

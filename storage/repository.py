@@ -55,6 +55,8 @@ class Member:
 
     time_zone: str | None = None
     display_name: str | None = None
+    guest: bool | None = None  # a Slack guest (single- or multi-channel)
+    deactivated: bool | None = None
 
 
 Events = list[tuple[str, str, dict[str, Any]]]  # (type, actor, data) of one lead's change
@@ -394,6 +396,18 @@ class Store:
         rows = await self.db.run(lambda db: db.execute(statement).all())
         return {str(user): str(name) for user, name in rows}
 
+    async def viewed(self, lead_id: int, actor: str, now: datetime) -> None:
+        """Record that `actor` looked at the lead's personal data (the audit trail)."""
+        event = _event(lead_id, "viewed", actor, now)
+        await self.db.run(lambda db: db.execute(_INSERT_EVENT, event))
+
+    async def barred(self) -> set[str]:
+        """The members Slack last described as guests or deactivated."""
+        statement = select(Person.user_id).where(
+            or_(Person.guest.is_(True), Person.deactivated.is_(True))
+        )
+        return await self.db.run(lambda db: {str(user) for user in db.execute(statement).scalars()})
+
     async def save_people(self, people: dict[str, Member], now: datetime) -> None:
         """Remember members as Slack described them (the latest answer wins; a zone or a name
         Slack did not give keeps the one known)."""
@@ -403,6 +417,8 @@ class Store:
                 "time_zone": member.time_zone,
                 "display_name": member.display_name,
                 "checked_at": now,
+                "guest": member.guest,
+                "deactivated": member.deactivated,
             }
             for user, member in people.items()
         ]
@@ -420,6 +436,8 @@ class Store:
                         "time_zone": func.coalesce(new.time_zone, Person.time_zone),
                         "display_name": func.coalesce(new.display_name, Person.display_name),
                         "checked_at": new.checked_at,
+                        "guest": func.coalesce(new.guest, Person.guest),
+                        "deactivated": func.coalesce(new.deactivated, Person.deactivated),
                     },
                 ),
                 rows,

@@ -218,6 +218,8 @@ class Person(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str | None] = mapped_column(String(200))
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    guest: Mapped[bool | None]  # a Slack guest (is_restricted, is_ultra_restricted)
+    deactivated: Mapped[bool | None]  # deleted in Slack
 
 
 class TimeAway(Base):

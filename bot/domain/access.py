@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ class Action(StrEnum):
     SLA_REPORT = "sla_report"
     AWAY_FOR_OTHERS = "away_for_others"
     RATE = "rate"  # the owner rates a closed lead's fit and timing
+    VIEW_LEAD = "view_lead"  # see a lead's personal data: `/lead`, its card, its timeline
 
 
 class Role(StrEnum):
@@ -29,6 +31,7 @@ class Role(StrEnum):
     OWNER = "owner"  # the rep who owns the lead
     MANAGER = "manager"  # `managers:` of the SLA
     REPORTER = "reporter"  # `reporters:` of the SLA: may read the reports
+    VIEWER = "viewer"  # `viewers:` of the SLA: may look up leads (marketing, say)
 
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -40,8 +43,13 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.SLA_REPORT: frozenset({Role.MANAGER, Role.REPORTER}),
     Action.AWAY_FOR_OTHERS: frozenset({Role.MANAGER}),
     Action.RATE: frozenset({Role.OWNER}),
+    Action.VIEW_LEAD: frozenset(
+        {Role.POOL_REP, Role.OWNER, Role.MANAGER, Role.REPORTER, Role.VIEWER}
+    ),
 }
-"""The whole table. A new command adds its action and its row here, and its refusal below."""
+"""The whole table. A new command adds its action and its row here, and its refusal below.
+Slack guests (single- and multi-channel) and deactivated members hold no role, whatever the
+SLA file lists (`barred`, from users.info): they never see a lead's data and never claim."""
 
 
 def needs_lead(action: Action) -> bool:
@@ -49,13 +57,23 @@ def needs_lead(action: Action) -> bool:
     return Role.OWNER in RULES[action]
 
 
-def roles_of(actor: str, policy: Policy, lead: LeadView | None = None) -> frozenset[Role]:
-    """The roles `actor` holds under `policy`, for `lead` when given.
+def roles_of(
+    actor: str,
+    policy: Policy,
+    lead: LeadView | None = None,
+    barred: Collection[str] = (),
+) -> frozenset[Role]:
+    """The roles `actor` holds under `policy`, for `lead` when given; none for the `barred`
+    (Slack guests and deactivated members).
 
     Without a lead, POOL_REP means a rep of any segment (the lead-independent pre-check of a
     claim) and OWNER is never held.
     """
     roles: set[Role] = set()
+    if actor in barred:
+        return frozenset()
+    if policy.is_viewer(actor):
+        roles.add(Role.VIEWER)
     if policy.is_manager(actor):
         roles.add(Role.MANAGER)
     if policy.is_reporter(actor):
@@ -72,9 +90,30 @@ def roles_of(actor: str, policy: Policy, lead: LeadView | None = None) -> frozen
     return frozenset(roles)
 
 
-def allowed(action: Action, actor: str, policy: Policy, lead: LeadView | None = None) -> bool:
+def allowed(
+    action: Action,
+    actor: str,
+    policy: Policy,
+    lead: LeadView | None = None,
+    barred: Collection[str] = (),
+) -> bool:
     """Whether one of the actor's roles may take `action` (on `lead`, when it is lead-scoped)."""
-    return not RULES[action].isdisjoint(roles_of(actor, policy, lead))
+    return not RULES[action].isdisjoint(roles_of(actor, policy, lead, barred))
+
+
+def may_look_up(actor: str, policy: Policy, barred: Collection[str] = ()) -> bool:
+    """Whether `actor` may look up leads at all: some lead could be theirs to see (a rep of a
+    segment, a manager, a reporter, a viewer), before any lead is searched for."""
+    return bool(roles_of(actor, policy, None, barred) & RULES[Action.VIEW_LEAD])
+
+
+BARRED = (
+    "Sorry, Handoff shows leads and takes claims only from full members of the workspace: "
+    "Slack guests and deactivated accounts cannot. Nothing was changed."
+)
+VIEWERS = (
+    "the lead's segment reps, its owner, the sales managers, the SLA's reporters and its viewers"
+)
 
 
 def refusal(
@@ -116,6 +155,11 @@ def refusal(
             )
         case Action.RATE:
             return f"Only {owner} can rate it: the rating is the owner's judgement of the lead."
+        case Action.VIEW_LEAD:
+            return (
+                f"Sorry, a lead's details are shown only to {VIEWERS} (`viewers` in sla.yaml). "
+                "Nothing was looked up."
+            )
         case Action.AWAY_FOR_OTHERS:
             return (
                 "Sorry, only the sales managers can set someone else away. "

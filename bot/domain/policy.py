@@ -597,6 +597,8 @@ class Policy(_Model):
     channels: Channels
     managers: list[str] = Field(default_factory=list)
     reporters: list[str] = Field(default_factory=list)  # may run /sla-report, nothing else
+    # May look up any lead's data (`/lead`), nothing else: the marketing team, for example.
+    viewers: list[str] = Field(default_factory=list)
     segments: list[Segment] = Field(min_length=1)
     mql: Mql = Field(default_factory=Mql)
     tiers: list[Tier] = Field(min_length=1)
@@ -653,7 +655,7 @@ class Policy(_Model):
                 raise ValueError(f"{entry!r} is not an emoji: write it like :palm_tree:")
         return [entry.strip() for entry in value]
 
-    @field_validator("managers", "reporters")
+    @field_validator("managers", "reporters", "viewers")
     @classmethod
     def _managers(cls, value: list[str]) -> list[str]:
         return [_slack_id(user, "user") for user in value]
@@ -683,6 +685,9 @@ class Policy(_Model):
 
     def is_reporter(self, user: str) -> bool:
         return user in self.reporters
+
+    def is_viewer(self, user: str) -> bool:
+        return user in self.viewers
 
     def segments_of(self, user: str) -> list[str]:
         """The segments whose rep pool includes `user`."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.domain.access import BARRED
 from bot.domain.effects import RefreshHomes
 from bot.domain.lead import LeadView
 from bot.domain.report import parse_period
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
+from bot.slack.blocks import section
 from bot.slack.home import (
     LEADS_READ,
     OVERDUE_SHOWN,
@@ -32,8 +34,10 @@ class Homes:
         policies: PolicyBook,
         reports: Reports,
         names: Mapping[str, str] | None = None,
+        barred: Collection[str] = (),
     ) -> None:
         self.names = names if names is not None else {}  # members' display names
+        self.barred = barred  # guests and deactivated members: shown no lead (kept fresh)
         self.rows = rows
         self.policies = policies
         self.reports = reports
@@ -48,6 +52,8 @@ class Homes:
         await self.rows.notice(user, text, now)
 
     async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
+        if user in self.barred:  # a guest's or a deactivated member's home holds no lead
+            return {"type": "home", "blocks": [section(BARRED)]}
         return home_view(await self.state(user, now, notice), now)
 
     async def state(self, user: str, now: datetime, notice: str | None = None) -> HomeState:

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from bot.domain import cadence, escalation
-from bot.domain.access import Action
+from bot.domain.access import VIEWERS, Action, allowed, may_look_up, refusal
 from bot.domain.activity import AttemptIn, InfoIn, activity_time, parse_activity
 from bot.domain.claim import held_from, opens_at
 from bot.domain.comeback import Again, arrives_again, new_cycle
@@ -166,6 +166,8 @@ class Services:
         self.zones: dict[str, str] = {}
         # Their display names, for where a mention would ping (kept fresh the same way).
         self.names: dict[str, str] = names if names is not None else {}
+        # Slack guests and deactivated members (kept fresh the same way): no role at all.
+        self.barred: set[str] = set()
 
     @property
     def policy(self) -> Policy:
@@ -732,15 +734,29 @@ class Services:
 
     # --- look-ups -----------------------------------------------------------------------------
 
-    async def find(self, query: str) -> tuple[LeadView, list[EventView], Policy]:
-        """The lead `query` names (external id or email), its timeline and its SLA version."""
+    async def find(
+        self, query: str, actor: str, now: datetime
+    ) -> tuple[LeadView, list[EventView], Policy]:
+        """The lead `query` names (external id or email), its timeline and its SLA version,
+        for `actor` if the lead is theirs to see (`Action.VIEW_LEAD`); the look-up is recorded
+        (a `viewed` event: who and when). Someone who may see no lead is refused before any
+        search, and a lead that exists but is not theirs to see reads as one that does not:
+        a look-up never tells who is a lead."""
         query = query.strip()
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
+        if not may_look_up(actor, self.policy, self.barred):
+            raise Refusal(refusal(Action.VIEW_LEAD, actor, self.policy), Reason.NOT_ALLOWED)
         lead = await self.store.find(query)
-        if lead is None:
-            raise Refusal(f"No lead with the email or external id {query!r}.", Reason.NOT_FOUND)
-        return lead, await self.store.events(lead.id), await self.policy_for(lead)
+        policy = await self.policy_for(lead) if lead is not None else self.policy
+        if lead is None or not allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
+            raise Refusal(
+                f"No lead you may see has the email or external id {query!r}. A lead's details "
+                f"are shown to {VIEWERS}.",
+                Reason.NOT_FOUND,
+            )
+        await self.store.viewed(lead.id, actor, now)
+        return lead, await self.store.events(lead.id), policy
 
     # --- a manager's answer to an escalation ----------------------------------------------------
 

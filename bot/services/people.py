@@ -36,8 +36,11 @@ class People:
         zones: dict[str, str],
         names: dict[str, str] | None = None,
         away: AwayStore | None = None,
+        barred: set[str] | None = None,
     ) -> None:
         self.client = client
+        # Guests and deactivated members: no role, whatever the SLA lists (shared, in place).
+        self.barred = barred if barred is not None else set()
         self.store = store
         self.away = away
         self.policies = policies
@@ -50,13 +53,16 @@ class People:
         return self.policies.current.clock == "owner"
 
     def members(self) -> list[str]:
-        """The people who may own a lead under the current SLA: pool reps and managers."""
+        """The people the SLA gives a role: pool reps, managers, reporters and viewers."""
         policy = self.policies.current
-        people = [rep for segment in policy.segments for rep in segment.reps] + policy.managers
+        people = [rep for segment in policy.segments for rep in segment.reps]
+        people += policy.managers + policy.reporters + policy.viewers
         return list(dict.fromkeys(people))
 
     async def load(self) -> None:
         self.names.update(await self.store.names())
+        self.barred.clear()
+        self.barred.update(await self.store.barred())
         if self.wanted:
             self.zones.update(await self.store.zones())
 
@@ -75,10 +81,14 @@ class People:
                 log.warning("no name or time zone for %s (%s): next refresh", user, error)
                 continue
             member = _member(answer.get("user") or {})
-            if member.time_zone or member.display_name:
-                found[user] = member
+            found[user] = member
         if found:
             await self.store.save_people(found, now)
+        for user, member in found.items():
+            if member.guest or member.deactivated:
+                self.barred.add(user)
+            else:
+                self.barred.discard(user)
         self.names.update({u: m.display_name for u, m in found.items() if m.display_name})
         zones = {user: m.time_zone for user, m in found.items() if m.time_zone}
         if self.wanted:
@@ -142,7 +152,13 @@ def _member(user: dict[str, Any]) -> Member:
     name = profile.get("display_name") or profile.get("real_name") or user.get("real_name")
     name = name or user.get("name")
     zone = str(user.get("tz") or "")
-    return Member(zone if _known(zone) else None, str(name)[:200] if name else None)
+    guest = bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
+    return Member(
+        zone if _known(zone) else None,
+        str(name)[:200] if name else None,
+        guest=guest,
+        deactivated=bool(user.get("deleted")),
+    )
 
 
 def _known(zone: str) -> bool:

@@ -161,6 +161,10 @@ class SimUser:
     # A deactivated member: users.info still answers, with `deleted: true` (Slack's user object,
     # https://api.slack.com/types/user).
     deleted: bool = False
+    # A guest (https://api.slack.com/types/user): is_restricted for a multi-channel guest, and
+    # is_ultra_restricted too for a single-channel one.
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
     # The custom status (users.profile.get; https://api.slack.com/methods/users.profile.get):
     # its text, emoji, and expiration in Unix seconds (0: it does not expire).
     status_text: str = ""
@@ -205,6 +209,8 @@ class SimUser:
             "tz_offset": int(offset.total_seconds()) if offset else 0,
             "is_bot": self.is_bot,
             "is_admin": self.is_admin,
+            "is_restricted": self.is_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "profile": profile,
         }
 

@@ -139,6 +139,14 @@ class Workspace:
         user.deleted = True
         return user
 
+    def make_guest(self, user_id: str, single_channel: bool = False) -> SimUser:
+        """Make a member a guest: users.info then shows `is_restricted` (and, for a
+        single-channel guest, `is_ultra_restricted`)."""
+        user = self.users[user_id]
+        user.is_restricted = True
+        user.is_ultra_restricted = single_channel
+        return user
+
     def add_channel(
         self, channel_id: str, name: str | None = None, *, private: bool = False
     ) -> None:

@@ -348,7 +348,9 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
         assert expected in text
     unknown = await stack.driver.command("U0REP2", "/lead", "nobody@example.com")
     assert unknown.json == {
-        "text": "No lead with the email or external id 'nobody@example.com'.",
+        "text": "No lead you may see has the email or external id 'nobody@example.com'. A "
+        "lead's details are shown to the lead's segment reps, its owner, the sales managers, "
+        "the SLA's reporters and its viewers.",
         "response_type": "ephemeral",
     }
     usage = await stack.driver.command("U0REP2", "/lead", "")

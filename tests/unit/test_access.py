@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.access import RULES, Action, Role, allowed, needs_lead, refusal, roles_of
+from bot.domain.access import (
+    RULES,
+    Action,
+    Role,
+    allowed,
+    may_look_up,
+    needs_lead,
+    refusal,
+    roles_of,
+)
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 
@@ -20,6 +29,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.SLA_REPORT: {Role.MANAGER, Role.REPORTER},
     Action.AWAY_FOR_OTHERS: {Role.MANAGER},
     Action.RATE: {Role.OWNER},  # the rating is the owner's judgement of the lead
+    # A lead's personal data: the people who work it, the reports' readers, and `viewers`.
+    Action.VIEW_LEAD: {Role.POOL_REP, Role.OWNER, Role.MANAGER, Role.REPORTER, Role.VIEWER},
 }
 CELLS = [(action, role) for action in Action for role in Role]
 
@@ -27,12 +38,14 @@ POOL_REP = "U0REP1"  # an enterprise rep, not the owner
 OWNER = "U0REP3"  # a mid-market rep who owns the enterprise lead (a manager handed it over)
 MANAGER = "U0MGR1"
 REPORTER = "U0MKT1"
+VIEWER = "U0MKT2"
 OUTSIDER = "U0OUTSIDER"
 ACTOR_WITH_ONLY = {
     Role.POOL_REP: POOL_REP,
     Role.OWNER: OWNER,
     Role.MANAGER: MANAGER,
     Role.REPORTER: REPORTER,
+    Role.VIEWER: VIEWER,
 }
 LEAD = LeadView(
     id=7,
@@ -51,8 +64,8 @@ LEAD = LeadView(
 
 @pytest.fixture(scope="module")
 def team(policy: Policy) -> Policy:
-    """The example SLA with a reporter (marketing ops) added."""
-    return parse_policy({**snapshot(policy), "reporters": [REPORTER]})
+    """The example SLA with a reporter (marketing ops) and a viewer (marketing) added."""
+    return parse_policy({**snapshot(policy), "reporters": [REPORTER], "viewers": [VIEWER]})
 
 
 def test_every_action_has_a_row_and_the_table_is_the_expected_matrix() -> None:
@@ -105,7 +118,23 @@ def test_only_owner_scoped_actions_need_the_lead() -> None:
         Action.ATTEMPT,
         Action.DISPOSE,
         Action.RATE,
+        Action.VIEW_LEAD,
     }
+
+
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_guests_and_deactivated_members_hold_no_role(team: Policy, action: Action) -> None:
+    """Slack says they are a guest or deactivated: whatever the SLA lists, nothing is theirs."""
+    for actor in (POOL_REP, OWNER, MANAGER, REPORTER, VIEWER):
+        assert roles_of(actor, team, LEAD, barred={actor}) == set()
+        assert not allowed(action, actor, team, LEAD, barred={actor})
+    assert not may_look_up(MANAGER, team, barred={MANAGER})
+
+
+def test_who_may_look_up_leads_before_any_search(team: Policy) -> None:
+    for actor in (POOL_REP, OWNER, MANAGER, REPORTER, VIEWER):
+        assert may_look_up(actor, team)
+    assert not may_look_up(OUTSIDER, team)
 
 
 # --- refusals ----------------------------------------------------------------------------------
