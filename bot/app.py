@@ -353,7 +353,10 @@ async def create(
             intake_signing_secret=settings.intake_signing_secret,
             traffic=traffic,
             backlog=Backlog(
-                outbox.rows.pending, settings.intake_max_backlog, settings.pace.posts_per_second
+                outbox.rows.pending,
+                settings.intake_max_backlog,
+                settings.pace.posts_per_second,
+                max_in_flight=settings.intake_max_in_flight,
             ),
             readiness=readiness,
         )

@@ -32,6 +32,7 @@ class Settings:
     pace: Pace = field(default_factory=Pace)
     sweep_seconds: float = 30.0  # how often `serve` runs the escalation sweep (0: never)
     intake_max_backlog: int = 20_000  # pending Slack deliveries past which intake says later
+    intake_max_in_flight: int = 200  # intake requests waiting on the database, at most
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
@@ -66,6 +67,7 @@ class Settings:
             ),
             sweep_seconds=_seconds(env, "HANDOFF_SWEEP_SECONDS", 30.0),
             intake_max_backlog=_count(env, "HANDOFF_INTAKE_MAX_BACKLOG", 20_000),
+            intake_max_in_flight=_count(env, "HANDOFF_INTAKE_MAX_IN_FLIGHT", 200),
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),

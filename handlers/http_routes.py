@@ -10,7 +10,8 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -268,6 +269,15 @@ def parse_json(body: bytes, content_type: str) -> Any:
     return value
 
 
+@asynccontextmanager
+async def _admitted(backlog: Backlog | None) -> AsyncIterator[None]:
+    if backlog is None:
+        yield
+        return
+    async with backlog.admitted():
+        yield
+
+
 def _errors(errors: list[FieldError]) -> web.Response:
     return web.json_response({"errors": [error.model_dump() for error in errors]}, status=400)
 
@@ -288,7 +298,8 @@ def routes(
 
     async def intake(request: web.Request) -> web.Response:
         with metrics.intake_seconds.labels(route="leads").time():
-            return await take_lead(request)
+            async with _admitted(backlog):
+                return await take_lead(request)
 
     async def take_lead(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
@@ -340,7 +351,8 @@ def routes(
 
     async def activity(request: web.Request) -> web.Response:
         with metrics.intake_seconds.labels(route="activity").time():
-            return await take_activity(request)
+            async with _admitted(backlog):
+                return await take_activity(request)
 
     async def take_activity(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)

@@ -10,13 +10,18 @@ limit), stores nothing, and the CRM's retry brings the lead later, once (intake 
 
 The count is read from the database (so every replica sees the same backlog), at most once a
 second while the backlog is under half the limit, and on every request past that.
+
+The database itself can fall behind too (a lock held, a slow disk, a failover): intake
+requests then wait on it and pile up in the process. Past `max_in_flight` requests under way,
+intake answers 503 at once (Retry-After: 1) instead of queueing without bound.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from bot.domain.refusal import Reason, Refusal
 
@@ -31,8 +36,11 @@ class Backlog:
         limit: int,
         drained_per_second: float,
         monotonic: Callable[[], float] = time.monotonic,
+        max_in_flight: int = 0,
     ) -> None:
         self.pending = pending
+        self.max_in_flight = max_in_flight  # 0: no limit
+        self.in_flight = 0
         self.limit = limit
         self.drained_per_second = drained_per_second
         self.monotonic = monotonic
@@ -40,8 +48,26 @@ class Backlog:
         self._counted_at = 0.0
         self._admitted = 0  # requests let in since the count
 
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Intake under way (counted while the block runs); Refusal (BUSY, with retry_after)
+        if too many are waiting on the database already."""
+        if self.max_in_flight and self.in_flight >= self.max_in_flight:
+            raise Refusal(
+                f"Handoff's database is behind: {self.in_flight} intake requests are waiting on "
+                f"it (the limit is {self.max_in_flight}, HANDOFF_INTAKE_MAX_IN_FLIGHT). Nothing "
+                "was stored: send it again in 1 s.",
+                Reason.BUSY,
+                retry_after=1,
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
     async def admit(self) -> None:
-        """Return if intake may go on; raise Refusal (BUSY, with retry_after) if not."""
+        """Return if the outbox is not behind; raise Refusal (BUSY, with retry_after) if it is."""
         if self.limit <= 0:
             return
         estimate = None if self._counted is None else self._counted + self._admitted

@@ -83,3 +83,49 @@ async def test_intake_says_later_when_the_database_does_not_answer(
     status, _ = await stack.post_lead(lead(2))  # the retry, once it answers again
     assert status == 201
     assert await stack.services.store.count_leads() == 2
+
+
+async def test_intake_says_later_while_the_database_is_slow(
+    policy: Policy, clock: TravelClock
+) -> None:
+    """PostgreSQL holds a lock on the leads (a long migration, a stuck transaction): intake
+    requests wait on it; past HANDOFF_INTAKE_MAX_IN_FLIGHT of them, the rest are told at once
+    to come back (503, Retry-After: 1) instead of piling up; every one stored is stored once."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import postgres_database
+
+    url, drop = await postgres_database()
+    stack = await start_stack(url, policy, clock=clock, HANDOFF_INTAKE_MAX_IN_FLIGHT="4")
+    locker = await asyncpg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        transaction = locker.transaction()
+        await transaction.start()
+        await locker.execute("LOCK TABLE leads IN EXCLUSIVE MODE")  # writes wait; reads go on
+        headers = {"Authorization": "Bearer local-intake-token"}
+
+        async def send(n: int) -> tuple[int, str | None]:
+            async with stack.session.post(
+                f"{stack.base_url}/leads", json=lead(n), headers=headers
+            ) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        waiting = [asyncio.create_task(send(n)) for n in range(4)]
+        await asyncio.sleep(0.5)  # the four are under way, waiting on the lock
+        told = await asyncio.gather(*(send(n) for n in range(4, 10)))
+        assert told == [(503, "1")] * 6
+        assert not any(task.done() for task in waiting)
+        await transaction.commit()  # the database catches up
+        assert [status for status, _ in await asyncio.gather(*waiting)] == [201] * 4
+        again = [await send(n) for n in range(4, 10)]  # the senders' retries, one by one
+        assert [status for status, _ in again] == [201] * 6
+        assert await stack.services.store.count_leads() == 10
+    finally:
+        await locker.close()
+        await stack.close()
+        await drop()
