@@ -96,7 +96,9 @@ class Reports:
                 earlier.start, earlier.end, now, standard, where, with_times=durations
             ),
         )
-        return build_report(period, facts, before, policy, now, segment)
+        # Building it is CPU work on up to a quarter's rows: beside the event loop, so Slack's
+        # acks never wait behind it (the reads already run off the loop).
+        return await asyncio.to_thread(build_report, period, facts, before, policy, now, segment)
 
     async def first_touch(
         self, period: Period, now: datetime

@@ -1,0 +1,162 @@
+"""Acks never wait behind a report: Claim presses at 10 concurrent, alone and while
+`/sla-report` is built over a 20,000-lead week, measured in the same run.
+
+    python -m bench.ack_during_report [--week-leads 20000] [--presses 200] [--rounds 3]
+                                      [--no-postgres]
+
+A real Handoff server (its HTTP routes, Bolt, the access check, the claim's transaction) on a
+SQLite file and, when one answers, on PostgreSQL, pre-filled with a week of `week_leads` leads
+(bench/report_week.py's mix), plus fresh leads posted through intake to be claimed. The presses
+are signed Slack requests from the local driver, 10 at a time; the p99 of their answer times is
+taken with nothing else running, then while the same week's report is built again and again in
+the server (what `/sla-report` does). Target: the p99 during the reports within 1.2× of the p99
+without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+
+from bench.pg import postgres_base, scratch_databases
+from bench.report_week import AS_OF, ROOT, WEEK, build
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.services.policies import load_policy
+from storage.db import Database
+from tests.conftest import lead_payload
+
+CONCURRENT = 10
+REPS = ["U0REP1", "U0REP2"]
+
+
+@dataclass
+class Run:
+    backend: str
+    alone: list[float]
+    during: list[float]
+    reports: int
+
+    @staticmethod
+    def p99(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+    @property
+    def ratio(self) -> float:
+        return self.p99(self.during) / self.p99(self.alone)
+
+
+async def presses(stack: LocalStack, ids: list[int], timestamps: dict[int, str]) -> list[float]:
+    """Claim each lead once, CONCURRENT at a time; each press's answer time (s)."""
+    times: list[float] = []
+    queue = iter(ids)
+
+    async def presser(index: int) -> None:
+        for lead_id in queue:
+            started = time.perf_counter()
+            response = await stack.driver.press(
+                REPS[index % 2], "Claim", channel="C0ENT", message_ts=timestamps[lead_id]
+            )
+            times.append(time.perf_counter() - started)
+            assert response.status == 200, response.body
+
+    await asyncio.gather(*(presser(i) for i in range(CONCURRENT)))
+    return times
+
+
+async def fresh_leads(stack: LocalStack, count: int, tag: str) -> dict[int, str]:
+    """Post `count` enterprise leads through intake; their ids and message timestamps."""
+    found: dict[int, str] = {}
+    for n in range(count):
+        status, answer = await stack.post_lead(lead_payload(f"{tag}-{n}"))
+        assert status == 201, answer
+        found[int(answer["id"])] = ""
+    await stack.settle()
+    for lead_id in found:
+        lead = await stack.services.lead(lead_id)
+        assert lead.message_ts is not None
+        found[lead_id] = lead.message_ts
+    return found
+
+
+async def measure_backend(backend: str, url: str, week_leads: int, count: int) -> Run:
+    policy = load_policy(str(ROOT / "sla.yaml"))
+    database = Database(url)
+    await build(database, policy, week_leads, week_leads)
+    await database.dispose()
+    stack = await start_stack(url, policy, clock=TravelClock(AS_OF))
+    try:
+        warm = await fresh_leads(stack, 20, "warm")
+        await presses(stack, list(warm), warm)
+        alone_leads = await fresh_leads(stack, count, "alone")
+        alone = await presses(stack, list(alone_leads), alone_leads)
+        during_leads = await fresh_leads(stack, count, "during")
+        built = 0
+        stop = asyncio.Event()
+
+        async def reporting() -> None:
+            nonlocal built
+            while not stop.is_set():
+                await stack.handoff.reports.report(WEEK, AS_OF)
+                built += 1
+
+        reporter = asyncio.create_task(reporting())
+        await asyncio.sleep(0.05)  # the first report is under way
+        during = await presses(stack, list(during_leads), during_leads)
+        stop.set()
+        await reporter
+        return Run(backend, alone, during, built)
+    finally:
+        await stack.close()
+
+
+async def measure(week_leads: int, count: int, rounds: int, postgres: bool) -> list[Run]:
+    runs: list[Run] = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{folder}/handoff.db"
+            runs.append(await measure_backend("SQLite", url, week_leads, count))
+    base = await postgres_base() if postgres else None
+    if base is not None:
+        for _ in range(rounds):
+            async with scratch_databases(base, [1]) as urls:
+                runs.append(await measure_backend("PostgreSQL", urls[1], week_leads, count))
+    return runs
+
+
+def report(runs: list[Run]) -> str:
+    lines = [
+        "| backend | p99 alone | p99 during reports | ratio | reports built meanwhile |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run.backend} | {Run.p99(run.alone) * 1000:.1f} ms | "
+            f"{Run.p99(run.during) * 1000:.1f} ms | {run.ratio:.2f}x | {run.reports} |"
+        )
+    lines.append("")
+    for backend in dict.fromkeys(run.backend for run in runs):
+        ratios = [run.ratio for run in runs if run.backend == backend]
+        middle = statistics.median(ratios)
+        verdict = "ok" if middle <= 1.2 else "MISSED"
+        lines.append(f"{backend}: median ratio {middle:.2f}x (target <= 1.2x: {verdict})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--week-leads", type=int, default=20_000)
+    parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    runs = asyncio.run(measure(args.week_leads, args.presses, args.rounds, not args.no_postgres))
+    print(report(runs))
+
+
+if __name__ == "__main__":
+    main()
