@@ -13,6 +13,7 @@ from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
+from bot.domain.scoring import is_own
 from bot.slack import info_views
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -202,13 +203,29 @@ def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     return line
 
 
+REASONS_SHOWN = 3
+
+
+def score_text(lead: LeadView) -> str:
+    """`88 (hot)`, or beside a score its sender gave, ours: `CRM score 72 · Handoff 65 (warm)`;
+    then the top reasons with their points and dates, each escaped and clipped on one line:
+    `Pricing page 2 days ago +20 · 240 employees +15`."""
+    reasons = lead.score_reasons
+    score = str(lead.score)
+    if is_own(reasons):
+        reasons = reasons[1:]
+        if lead.handoff_score is not None:
+            score = f"CRM score {lead.score} · Handoff {lead.handoff_score}"
+    tier = f"{score} ({one_line(lead.tier, 40)})"
+    top = " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
+    return f"{tier}\n{top}" if top else tier
+
+
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
-    reasons = "; ".join(lead.score_reasons[:3])
-    why = f"\n{one_line(reasons, 300)}" if reasons else ""
     facts = [
         f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
         f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
-        f"*Score*\n{lead.score} ({one_line(lead.tier, 40)}){why}",
+        f"*Score*\n{score_text(lead)}",
         f"*Segment*\n{one_line(lead.segment, 100)}",
     ]
     if lead.stage is Stage.MQL and lead.suggested_owner:
