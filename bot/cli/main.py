@@ -20,6 +20,28 @@ from bot.settings import ConfigError, Settings
 log = logging.getLogger("handoff")
 
 
+def _signal_lines(policy: Policy) -> list[str]:
+    """The MQL definition's signals, one a line (none: the built-in definition scores)."""
+    mql = policy.mql
+    if not mql.has_signals:
+        return ["    scored by the built-in definition (no fit or intent signals in the file)"]
+    lines = []
+    for fit in mql.fit:
+        rule = fit.model_dump(exclude_none=True, exclude={"label", "points", "qualifies"})
+        alone = " (qualifies alone)" if fit.qualifies else ""
+        name = f"{fit.label}: " if fit.label else ""
+        lines.append(f"    fit {name}{rule} +{fit.points}{alone}")
+    for item in mql.intent:
+        parts = [item.type]
+        parts += [f"url has {item.url!r}"] if item.url else []
+        parts += [f"title has {item.title!r}"] if item.title else []
+        parts += [f"in the last {item.within.words}"] if item.within else []
+        alone = " (qualifies alone)" if item.qualifies else ""
+        name = f"{item.label}: " if item.label else ""
+        lines.append(f"    intent {name}{', '.join(parts)} +{item.points}{alone}")
+    return lines
+
+
 def _policy_summary(policy: Policy, path: str) -> str:
     hours = policy.business_hours
     lines = [
@@ -34,6 +56,7 @@ def _policy_summary(policy: Policy, path: str) -> str:
             else "the team's"
         ),
         f"  MQL: score ≥ {policy.mql.threshold} with {', '.join(policy.mql.required_fields)}",
+        *_signal_lines(policy),
         "  segments (first match wins):",
     ]
     for segment in policy.segments:

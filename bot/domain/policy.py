@@ -307,6 +307,10 @@ class IntentSignal(_Signal):
     def _window(cls, value: Any) -> Duration | None:
         if value is None:
             return None
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
+            value = float(value) if "." in value else int(value)  # "7": no unit either
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} has no unit: write a recency window like {value:g}d")
         window = _duration(value)
         if not window.is_calendar:
             raise ValueError(
