@@ -117,4 +117,3 @@ async def test_a_demo_request_qualifies_alone_and_lead_text_is_escaped(
     assert "Demo request 1 hour ago +40 (qualifies)" in post.all_text
     assert "VP &lt;!channel&gt; &amp; Growth +15" in post.all_text
     assert "<!channel>" not in post.all_text
-

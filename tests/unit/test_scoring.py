@@ -223,7 +223,11 @@ def test_a_file_without_signals_scores_exactly_as_before() -> None:
     for definition_ in (None, mql):
         score = score_lead(engaged, definition_)
         assert score.value == 75
-        assert score.reasons == ["senior title (+30)", "2,400 employees (+20)", "2 engagement(s) (+25)"]
+        assert score.reasons == [
+            "senior title (+30)",
+            "2,400 employees (+20)",
+            "2 engagement(s) (+25)",
+        ]
     # Engagement long before the arrival still counts there: no recency in the built-in one.
     old = lead(engagement=[seen("demo_request", timedelta(days=400))], title="Analyst")
     assert score_lead(old, mql).value == 20 + 30
@@ -262,8 +266,7 @@ def test_unknown_engagement_type_negative_points_and_empty_fit_are_named() -> No
         fit=[{"points": 10}],
     )
     assert any(
-        p.startswith("mql.intent[0].type: unknown engagement type 'pricing_page'")
-        for p in problems
+        p.startswith("mql.intent[0].type: unknown engagement type 'pricing_page'") for p in problems
     ), problems
     assert "mql.intent[1].points: -5 is negative: points add to the score (0 to 100)" in problems
     assert any(p.startswith("mql.fit[0]: a fit signal needs a condition") for p in problems)
