@@ -25,21 +25,9 @@ def _signal_lines(policy: Policy) -> list[str]:
     mql = policy.mql
     if not mql.has_signals:
         return ["    scored by the built-in definition (no fit or intent signals in the file)"]
-    lines = []
-    for fit in mql.fit:
-        rule = fit.model_dump(exclude_none=True, exclude={"label", "points", "qualifies"})
-        alone = " (qualifies alone)" if fit.qualifies else ""
-        name = f"{fit.label}: " if fit.label else ""
-        lines.append(f"    fit {name}{rule} +{fit.points}{alone}")
-    for item in mql.intent:
-        parts = [item.type]
-        parts += [f"url has {item.url!r}"] if item.url else []
-        parts += [f"title has {item.title!r}"] if item.title else []
-        parts += [f"in the last {item.within.words}"] if item.within else []
-        alone = " (qualifies alone)" if item.qualifies else ""
-        name = f"{item.label}: " if item.label else ""
-        lines.append(f"    intent {name}{', '.join(parts)} +{item.points}{alone}")
-    return lines
+    return [f"    fit {item.describe()}" for item in mql.fit] + [
+        f"    intent {item.describe()}" for item in mql.intent
+    ]
 
 
 def _policy_summary(policy: Policy, path: str) -> str:

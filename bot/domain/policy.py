@@ -244,6 +244,11 @@ class _Signal(_Model):
 
     _no_negative = field_validator("points", mode="before")(lambda cls, v: _points(v))
 
+    def _described(self, rule: str) -> str:
+        name = f"{self.label}: " if self.label else ""
+        alone = " (qualifies alone)" if self.qualifies else ""
+        return f"{name}{rule} +{self.points}{alone}"
+
 
 class FitSignal(_Signal):
     """Who the lead is: each condition given must hold (employee range, industries, countries,
@@ -280,6 +285,26 @@ class FitSignal(_Signal):
             raise ValueError(f"employees_max {high} is below employees_min {low}")
         return self
 
+    def describe(self) -> str:
+        """`51–500 employees, industry Software/SaaS +20`: the signal in words."""
+        low, high = self.employees_min, self.employees_max
+        parts = []
+        if low is not None and high is not None:
+            parts.append(f"{low:,}–{high:,} employees")
+        elif low is not None:
+            parts.append(f"{low:,}+ employees")
+        elif high is not None:
+            parts.append(f"up to {high:,} employees")
+        if self.industries:
+            parts.append(f"industry {'/'.join(self.industries)}")
+        if self.countries:
+            parts.append(f"country {'/'.join(self.countries)}")
+        if self.seniority:
+            parts.append(f"{'/'.join(self.seniority)} title")
+        if self.titles:
+            parts.append(f"title has {'/'.join(self.titles)}")
+        return self._described(", ".join(parts))
+
 
 class IntentSignal(_Signal):
     """What the lead did: an engagement of `type`, optionally whose `url` or `title` (the page,
@@ -289,6 +314,18 @@ class IntentSignal(_Signal):
     url: str | None = Field(default=None, min_length=1, max_length=500)
     title: str | None = Field(default=None, min_length=1, max_length=500)
     within: Duration | None = None
+
+    def describe(self) -> str:
+        """`Pricing page: page view, url has /pricing, in the last 7 days +20`."""
+        parts = [self.type.replace("_", " ")]
+        parts += [f"url has {self.url}"] if self.url else []
+        parts += [f"title has {self.title}"] if self.title else []
+        window = self.within
+        if window is not None:  # "7 days", as the workshop says it (not "1 week")
+            whole = window.days and not window.minutes
+            words = f"{window.days} day{'s' if window.days != 1 else ''}" if whole else window.words
+            parts.append(f"in the last {words}")
+        return self._described(", ".join(parts))
 
     @field_validator("type")
     @classmethod
