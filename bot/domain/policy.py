@@ -348,6 +348,8 @@ class IntentSignal(_Signal):
             value = float(value) if "." in value else int(value)  # "7": no unit either
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f"{value!r} has no unit: write a recency window like {value:g}d")
+        if isinstance(value, dict) and "clock" not in value:
+            value = {**value, "clock": Clock.CALENDAR.value}  # a window was never business time
         window = _duration(value)
         if not window.is_calendar:
             raise ValueError(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from bot.domain.intake import Engagement, LeadIn
 from bot.domain.policy import FitSignal, IntentSignal, Mql
@@ -170,9 +170,13 @@ def _strength(hit: Hit) -> tuple[int, int]:
     return (-int(hit.qualifies), -hit.points)
 
 
+_SEPARATORS = re.compile(r"[\s-]+")
+
+
+@lru_cache(maxsize=1024)
 def _kind(value: str) -> str:
     """An engagement's type as the file names it: `Page View` and `pricing` are `page_view`."""
-    word = re.sub(r"[\s-]+", "_", value.strip().lower())
+    word = _SEPARATORS.sub("_", value.strip().lower())
     return ENGAGEMENT_ALIASES.get(word, word)
 
 
@@ -227,6 +231,7 @@ def intent_hit(
     type, its url and title containing the signal's, not after `as_of`, and within the window
     before it (an undated engagement meets no window)."""
     best: Engagement | None = None
+    window = signal.within.delta if signal.within is not None else None
     for item in engagement:
         if _kind(item.type) != signal.type:
             continue
@@ -235,9 +240,9 @@ def intent_hit(
         if item.at is not None and as_of is not None:
             if item.at > as_of:  # after the lead arrived: it had not happened yet
                 continue
-            if signal.within is not None and as_of - item.at > signal.within.delta:
+            if window is not None and as_of - item.at > window:
                 continue
-        elif signal.within is not None and as_of is not None:
+        elif window is not None and as_of is not None:
             continue  # undated: its recency cannot be shown
         if best is None or (item.at is not None and (best.at is None or item.at > best.at)):
             best = item

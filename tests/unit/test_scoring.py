@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.domain.intake import LeadIn
-from bot.domain.policy import Mql, Policy, parse_policy
+from bot.domain.policy import Mql, Policy, parse_policy, policy_from_snapshot, snapshot
 from bot.domain.routing import mql_problems, route
 from bot.domain.scoring import OWN_SCORE, ago, is_own, score_lead
 from tests.unit.test_policy import example, problems_after
@@ -282,3 +282,15 @@ def test_an_unreachable_threshold_is_refused_unless_a_signal_qualifies_alone() -
     data = example()
     data["mql"] = {"threshold": 70, "intent": [{**DEMO}]}
     assert parse_policy(data).mql.qualifies_alone  # only a demo request makes an MQL
+
+
+def test_a_stored_sla_version_keeps_its_signals(policy: Policy) -> None:
+    """A lead keeps the SLA version it arrived under: the signals survive the snapshot, their
+    windows on the calendar clock even in a snapshot that names no clock."""
+    again = policy_from_snapshot(snapshot(policy), policy.version)
+    assert again.mql == policy.mql and again.mql.has_signals
+    stored = snapshot(policy)
+    for item in stored["mql"]["intent"]:
+        item["within"].pop("clock")
+    windows = [item.within for item in policy_from_snapshot(stored, "v0").mql.intent]
+    assert windows == [item.within for item in policy.mql.intent]
