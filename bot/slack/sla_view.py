@@ -44,16 +44,14 @@ def sla_summary(policy: Policy) -> Message:
         if policy.clock == "owner"
         else ""
     )
-    required = ", ".join(policy.mql.required_fields)
+    required = one_line(", ".join(policy.mql.required_fields), 300)
     blocks = [
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
             f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
             f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
         ),
-        section(
-            f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}{_signals(policy)}"
-        ),
+        section(f"*MQL*: score ≥ {policy.mql.threshold} with {required}{_signals(policy)}"),
         section(f"*Segments* (first match wins)\n{segments}"),
         section(f"*Speed to lead*\n{tiers}"),
         section(
