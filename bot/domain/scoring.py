@@ -23,7 +23,7 @@ too, and both are kept (`Score.handoff`). Pure rules: no I/O, no clock; the call
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 
@@ -272,9 +272,3 @@ def reason(hit: Hit, as_of: datetime | None) -> str:
     alone = " (qualifies)" if hit.qualifies else ""
     return f"{hit.text}{when}{points}{alone}"
 
-
-def without_own(score: Score) -> Score:
-    """The score Handoff computed, as if the sender had sent none."""
-    if not score.own:
-        return score
-    return replace(score, value=score.ours, reasons=score.reasons[1:], own=False, handoff=None)
