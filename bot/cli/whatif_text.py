@@ -105,6 +105,10 @@ def mql_text(mqls: MqlReplay) -> list[str]:
         more = f", {len(shown)} shown" if count > len(shown) else ""
         lines.append(f"Leads that {words}: {count}{more}")
         lines += [_flip_line(flip) for flip in shown]
+    if mqls.unreadable:
+        lines.append(
+            f"{mqls.unreadable} lead(s) left out: their stored data would not pass intake today"
+        )
     return lines
 
 
@@ -190,6 +194,7 @@ def mql_dict(mqls: MqlReplay) -> dict[str, Any]:
             "examples": [_flip_dict(f) for f in mqls.gained],
         },
         "lost": {"count": mqls.flipped["lost"], "examples": [_flip_dict(f) for f in mqls.lost]},
+        "unreadable": mqls.unreadable,
     }
 
 

@@ -271,4 +271,3 @@ def reason(hit: Hit, as_of: datetime | None) -> str:
     points = f" +{hit.points}" if hit.points else ""
     alone = " (qualifies)" if hit.qualifies else ""
     return f"{hit.text}{when}{points}{alone}"
-

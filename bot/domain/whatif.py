@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from bot.domain.businesstime import BusinessCalendar
 from bot.domain.comeback import as_sent, own_score
 from bot.domain.escalation import SEVERITY, Window, claim_deadline, claim_window, step_times
@@ -296,7 +298,8 @@ class Candidate:
     company: str | None
     segment: str
     source: str | None
-    lead: LeadIn  # its data and engagement as stored, its own score if its sender gave one
+    lead: LeadIn | None  # its data and engagement as stored, its own score if its sender gave
+    # one; None: stored data intake would refuse today (kept out of the counts, and counted)
     as_of: datetime  # when it was scored: its arrival, or the start of a later cycle
 
 
@@ -333,6 +336,7 @@ class MqlReplay:
         self.gained: list[Flip] = []  # MQLs under the proposed file only
         self.lost: list[Flip] = []  # MQLs under today's file only
         self.flipped = Counter[str]()  # "gained", "lost"
+        self.unreadable = 0
 
     @property
     def empty(self) -> bool:
@@ -340,7 +344,11 @@ class MqlReplay:
 
     def add(self, leads: Iterable[Candidate]) -> None:
         for item in leads:
-            routed = {name: route(item.lead, p, item.as_of) for name, p in self.policies.items()}
+            lead = item.lead
+            if lead is None:
+                self.unreadable += 1
+                continue
+            routed = {name: route(lead, p, item.as_of) for name, p in self.policies.items()}
             segment = self.by_segment.setdefault(item.segment, _pair())
             source = self.by_source.setdefault(item.source or "unknown", _pair())
             for name, routing in routed.items():
@@ -363,12 +371,16 @@ def candidate(lead: LeadView) -> Candidate:
     its sender gave one), as of its arrival, or the start of its cycle if it came back."""
     as_of = lead.received_at if lead.cycle <= 1 else (lead.cycle_started_at or lead.received_at)
     company = lead.company.get("name")
+    try:
+        sent: LeadIn | None = as_sent(lead, lead.engagement, own_score(lead))
+    except ValidationError:  # stored before a check intake makes today
+        sent = None
     return Candidate(
         id=lead.id,
         company=str(company) if company else None,
         segment=lead.segment,
         source=lead.source,
-        lead=as_sent(lead, lead.engagement, own_score(lead)),
+        lead=sent,
         as_of=as_of,
     )
 
