@@ -78,6 +78,10 @@ async def test_without_the_recent_pricing_visit_it_goes_to_nurture(
     stored = await stack.services.lead(body["id"])
     assert stored.score == 40
     assert "below the MQL threshold 60" in (stored.stage_reason or "")
+    # Marketing hears why, and what the lead did earn.
+    (notice,) = stack.sim.messages("C0MKTFEED")
+    assert "score 40 is below the MQL threshold 60" in notice.all_text
+    assert "*Score*: 40 (240 employees +20 · Enterprise ebook 12 days ago +20)" in notice.all_text
 
 
 async def test_the_score_is_as_of_arrival(stack: LocalStack, clock: TravelClock) -> None:
