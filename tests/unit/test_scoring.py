@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.domain.intake import LeadIn
 from bot.domain.policy import Mql, Policy, parse_policy, policy_from_snapshot, snapshot
@@ -294,3 +296,36 @@ def test_a_stored_sla_version_keeps_its_signals(policy: Policy) -> None:
         item["within"].pop("clock")
     windows = [item.within for item in policy_from_snapshot(stored, "v0").mql.intent]
     assert windows == [item.within for item in policy.mql.intent]
+
+
+# --- properties --------------------------------------------------------------------------------
+
+_TYPES = st.sampled_from(["page_view", "pricing", "ebook", "webinar", "demo", "email_click"])
+_ITEM = st.fixed_dictionaries(
+    {
+        "type": _TYPES,
+        "title": st.sampled_from(["Enterprise guide", "Pricing", "Blog"]),
+        "url": st.sampled_from(["https://acme.example/pricing", "https://acme.example/blog"]),
+        "at": st.integers(min_value=-3 * 24 * 60, max_value=60 * 24 * 60).map(
+            lambda minutes: (ARRIVAL - timedelta(minutes=minutes)).isoformat()
+        ),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(_ITEM, max_size=8), extra=_ITEM, employees=st.integers(0, 5000))
+def test_scores_stay_in_range_and_only_past_engagement_counts(
+    policy: Policy, items: list[dict[str, Any]], extra: dict[str, Any], employees: int
+) -> None:
+    """0–100 always; engagement after the arrival never changes the score; more engagement
+    never lowers it; the same engagement seen later (older at arrival) never scores higher."""
+    company = {"name": "Acme", "employees": employees}
+    base = score_lead(lead(company=company, engagement=items), policy.mql)
+    assert 0 <= base.value <= 100
+    future = {**extra, "at": (ARRIVAL + timedelta(minutes=1)).isoformat()}
+    assert score_lead(lead(company=company, engagement=[*items, future]), policy.mql) == base
+    more = score_lead(lead(company=company, engagement=[*items, extra]), policy.mql)
+    assert more.value >= base.value
+    older = [{**item, "at": (ARRIVAL - timedelta(days=40)).isoformat()} for item in items]
+    assert score_lead(lead(company=company, engagement=older), policy.mql).value <= base.value
