@@ -47,6 +47,7 @@ from storage.tables import (
 LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
+VIEW_FIELDS = tuple(_VIEW_FIELDS)  # the columns a LeadView reads (the stage aside)
 
 
 @dataclass(frozen=True)

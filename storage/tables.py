@@ -105,6 +105,8 @@ class LeadRow(Base):
     payload: Mapped[dict[str, Any]]
     score: Mapped[int] = mapped_column(Integer)
     score_reasons: Mapped[list[Any]]
+    # Handoff's own score when the lead keeps the one its sender gave (`score`); else `score`.
+    handoff_score: Mapped[int | None] = mapped_column(Integer)
     stage: Mapped[str] = mapped_column(String(16), index=True)
     stage_reason: Mapped[str | None] = mapped_column(Text)
     segment: Mapped[str] = mapped_column(String(100))

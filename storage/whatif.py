@@ -1,4 +1,5 @@
-"""The what-if replay's query: the stage times of the MQLs received in a range.
+"""The what-if replay's queries: the stage times of the MQLs received in a range, and every
+lead received in a range as the MQL definition's replay scores it.
 
 One query shape, run one slice of time at a time: each slice is a range on
 `ix_leads_received_at`, so a long history is read in short transactions and never held at once
@@ -14,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from bot.domain.whatif import History
+from bot.domain.whatif import Candidate, History, candidate
 from storage.db import Database
 from storage.reports import epoch, instant
+from storage.repository import LEADS, VIEW_FIELDS, lead_view
 from storage.tables import LeadRow
 
 SLICE = timedelta(days=1)
@@ -68,6 +70,28 @@ class WhatIfStore:
                 db: Connection, low: datetime = cursor, high: datetime = upto
             ) -> list[History]:
                 return [_history(row) for row in db.execute(_query(db, low, high))]
+
+            yield await self.db.run(work)
+            cursor = upto
+
+    async def leads(
+        self, start: datetime, end: datetime, step: timedelta = SLICE
+    ) -> AsyncIterator[list[Candidate]]:
+        """Every lead received in [start, end), whatever became of it, as the MQL definition's
+        replay reads it (its data and engagement; not its payload), one batch per `step`."""
+        columns = [LEADS.c[name] for name in VIEW_FIELDS] + [LEADS.c.stage]
+        cursor = start
+        while cursor < end:
+            upto = min(cursor + step, end)
+
+            def work(
+                db: Connection, low: datetime = cursor, high: datetime = upto
+            ) -> list[Candidate]:
+                query = select(*columns).where(
+                    LeadRow.received_at >= low, LeadRow.received_at < high
+                )
+                rows = db.execute(query.order_by(LeadRow.id)).mappings()
+                return [candidate(view) for row in rows if (view := lead_view(row))]
 
             yield await self.db.run(work)
             cursor = upto

@@ -22,6 +22,16 @@ from bot.settings import ConfigError, Settings
 log = logging.getLogger("handoff")
 
 
+def _signal_lines(policy: Policy) -> list[str]:
+    """The MQL definition's signals, one a line (none: the built-in definition scores)."""
+    mql = policy.mql
+    if not mql.has_signals:
+        return ["    scored by the built-in definition (no fit or intent signals in the file)"]
+    return [f"    fit {item.describe()}" for item in mql.fit] + [
+        f"    intent {item.describe()}" for item in mql.intent
+    ]
+
+
 def _policy_summary(policy: Policy, path: str) -> str:
     hours = policy.business_hours
     lines = [
@@ -36,6 +46,7 @@ def _policy_summary(policy: Policy, path: str) -> str:
             else "the team's"
         ),
         f"  MQL: score ≥ {policy.mql.threshold} with {', '.join(policy.mql.required_fields)}",
+        *_signal_lines(policy),
         "  segments (first match wins):",
     ]
     for segment in policy.segments:
@@ -247,24 +258,29 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
 async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff whatif`: the stored history replayed under a proposed SLA file, beside today's."""
     from bot.cli.whatif_text import as_json, as_text
-    from bot.domain.whatif import Replay
+    from bot.domain.whatif import MqlReplay, Replay
     from storage import db
     from storage.whatif import WhatIfStore
 
     proposed = load_policy(args.file)  # a broken file: its problems with their paths, exit 2
-    replay = Replay(load_policy(settings.sla_file), proposed, _instant(args.at), args.weeks)
+    today = load_policy(settings.sla_file)
+    replay = Replay(today, proposed, _instant(args.at), args.weeks)
+    mqls = MqlReplay(today, proposed)
     database = db.Database(settings.database_url)
     try:
         await db.upgrade(database.engine)
-        async for batch in WhatIfStore(database).history(replay.start, replay.end):
+        store = WhatIfStore(database)
+        async for batch in store.history(replay.start, replay.end):
             replay.add(batch)
+        async for leads in store.leads(replay.start, replay.end):
+            mqls.add(leads)
     finally:
         await database.dispose()
-    if replay.empty:
+    if mqls.empty:
         print(f"no leads in the last {args.weeks} weeks: nothing to replay")
         return 0
     render = as_json if args.format == "json" else as_text
-    print(render(replay, settings.sla_file, args.file))
+    print(render(replay, settings.sla_file, args.file, mqls))
     return 0
 
 

@@ -18,7 +18,8 @@ from bot.domain.escalation import claim_deadline
 from bot.domain.intake import Company, Engagement, LeadIn
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
-from bot.domain.routing import OWN_SCORE, Routing, route
+from bot.domain.routing import Routing, route
+from bot.domain.scoring import is_own
 
 # The stages a lead comes back from (re-qualified when it arrives again with new engagement).
 RETURNING = frozenset({Stage.NURTURE, Stage.RECYCLE})
@@ -51,7 +52,7 @@ def new_engagement(
 
 def own_score(lead: LeadView) -> int | None:
     """The score the marketing system sent for the lead (None: Handoff scored it)."""
-    return lead.score if lead.score_reasons == [OWN_SCORE] else None
+    return lead.score if is_own(lead.score_reasons) else None
 
 
 def higher_score(lead: LeadView, sent: int | None) -> bool:
@@ -100,14 +101,16 @@ def rescore(
     policy: Policy,
     sent: list[dict[str, Any]] | None = None,
     score: int | None = None,
+    as_of: datetime | None = None,
 ) -> Rescored:
     """The lead scored again from what it has now plus `sent` engagement and a `score` sent
-    (a sent score only replaces a lower one)."""
+    (a sent score only replaces a lower one), as of `as_of`: when it comes back (None: as of
+    its first arrival). Recency windows count back from then."""
     engagement = lead.engagement + new_engagement(lead.engagement, sent or [])
     kept = own_score(lead)
     if score is not None and (kept is None or score > kept):
         kept = score
-    return Rescored(route(as_sent(lead, engagement, kept), policy), engagement)
+    return Rescored(route(as_sent(lead, engagement, kept), policy, as_of), engagement)
 
 
 Arrival = Literal["duplicate", "engagement", "requalified", "still_nurture"]
@@ -126,17 +129,19 @@ class Again:
         return self.rescored.reason if self.rescored else ""
 
 
-def arrives_again(lead: LeadView, sent: LeadIn, policy: Policy) -> Again:
+def arrives_again(
+    lead: LeadView, sent: LeadIn, policy: Policy, now: datetime | None = None
+) -> Again:
     """A known lead sent again: nothing new (a duplicate); new engagement on a lead that is not
     coming back (open, rejected, qualified: stored only); or a nurtured or recycled lead scored
-    again (re-qualified as a new cycle, or stored and kept where it is)."""
+    again as of `now` (re-qualified as a new cycle, or stored and kept where it is)."""
     sent_items = [item.model_dump(mode="json") for item in sent.engagement]
     fresh = new_engagement(lead.engagement, sent_items)
     if not fresh and not higher_score(lead, sent.score):
         return Again("duplicate")
     if lead.stage not in RETURNING:
         return Again("engagement", engagement=lead.engagement + fresh)
-    rescored = rescore(lead, policy, sent_items, sent.score)
+    rescored = rescore(lead, policy, sent_items, sent.score, now)
     kind: Arrival = "requalified" if rescored.qualifies else "still_nurture"
     return Again(kind, rescored, rescored.engagement)
 
@@ -171,6 +176,7 @@ def new_cycle(
         values = {
             "score": routing.score.value,
             "score_reasons": routing.score.reasons,
+            "handoff_score": routing.score.ours,
             "engagement": rescored.engagement,
             "stage_reason": None,
             "segment": segment.name if segment else lead.segment,

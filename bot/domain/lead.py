@@ -57,6 +57,7 @@ class LeadView:
     campaign: str | None = None
     engagement: list[dict[str, Any]] = field(default_factory=list)
     score_reasons: list[str] = field(default_factory=list)
+    handoff_score: int | None = None  # ours, beside a score its sender gave (None: before 0016)
     stage_reason: str | None = None
     suggested_owner: str | None = None
     owner: str | None = None

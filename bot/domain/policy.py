@@ -236,9 +236,159 @@ class Segment(_Model):
         return [_slack_id(rep, "user") for rep in value]
 
 
+# The engagement types an intent signal names (what the workshop lists): a page visited, content
+# downloaded, an event attended, a demo requested, an intent-data topic. What marketing systems
+# send under other names counts as its type (bot/domain/scoring.py: ENGAGEMENT_ALIASES).
+ENGAGEMENT_TYPES = ("page_view", "content_download", "event", "demo_request", "intent_topic")
+# Title seniority a fit signal may name, each matched by whole title words (scoring.py).
+SENIORITY = ("executive", "vp", "director", "manager")
+
+
+def _points(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise ValueError(f"{value} is negative: points add to the score (0 to 100)")
+    return value
+
+
+def _keywords(value: list[str] | None) -> list[str] | None:
+    if value is not None and not all(str(item).strip() for item in value):
+        raise ValueError("an empty word matches nothing: remove it")
+    return value
+
+
+class _Signal(_Model):
+    """What every signal has: its `label` on the lead's post, its `points`, and `qualifies`:
+    this signal alone makes the lead an MQL (its required fields still apply)."""
+
+    label: str | None = Field(default=None, min_length=1, max_length=60)
+    points: int = Field(default=0, le=100)
+    qualifies: bool = False
+
+    _no_negative = field_validator("points", mode="before")(lambda cls, v: _points(v))
+
+    def _described(self, rule: str) -> str:
+        name = f"{self.label}: " if self.label else ""
+        alone = " (qualifies alone)" if self.qualifies else ""
+        return f"{name}{rule} +{self.points}{alone}"
+
+
+class FitSignal(_Signal):
+    """Who the lead is: each condition given must hold (employee range, industries, countries,
+    title keywords or seniority)."""
+
+    employees_min: int | None = Field(default=None, ge=0)
+    employees_max: int | None = Field(default=None, ge=0)
+    industries: list[str] | None = Field(default=None, min_length=1)
+    countries: list[str] | None = Field(default=None, min_length=1)
+    titles: list[str] | None = Field(default=None, min_length=1)
+    seniority: list[Literal["executive", "vp", "director", "manager"]] | None = Field(
+        default=None, min_length=1
+    )
+
+    _words = field_validator("industries", "countries", "titles")(lambda cls, v: _keywords(v))
+
+    @model_validator(mode="after")
+    def _condition(self) -> FitSignal:
+        conditions = (
+            self.employees_min,
+            self.employees_max,
+            self.industries,
+            self.countries,
+            self.titles,
+            self.seniority,
+        )
+        if all(item is None for item in conditions):
+            raise ValueError(
+                "a fit signal needs a condition: employees_min, employees_max, industries, "
+                "countries, titles or seniority"
+            )
+        low, high = self.employees_min, self.employees_max
+        if low is not None and high is not None and high < low:
+            raise ValueError(f"employees_max {high} is below employees_min {low}")
+        return self
+
+    def describe(self) -> str:
+        """`51–500 employees, industry Software/SaaS +20`: the signal in words."""
+        low, high = self.employees_min, self.employees_max
+        parts = []
+        if low is not None and high is not None:
+            parts.append(f"{low:,}–{high:,} employees")
+        elif low is not None:
+            parts.append(f"{low:,}+ employees")
+        elif high is not None:
+            parts.append(f"up to {high:,} employees")
+        if self.industries:
+            parts.append(f"industry {'/'.join(self.industries)}")
+        if self.countries:
+            parts.append(f"country {'/'.join(self.countries)}")
+        if self.seniority:
+            parts.append(f"{'/'.join(self.seniority)} title")
+        if self.titles:
+            parts.append(f"title has {'/'.join(self.titles)}")
+        return self._described(", ".join(parts))
+
+
+class IntentSignal(_Signal):
+    """What the lead did: an engagement of `type`, optionally whose `url` or `title` (the page,
+    the asset, the topic) contains a text, `within` a recency window before the lead arrived."""
+
+    type: str
+    url: str | None = Field(default=None, min_length=1, max_length=500)
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    within: Duration | None = None
+
+    def describe(self) -> str:
+        """`Pricing page: page view, url has /pricing, in the last 7 days +20`."""
+        parts = [self.type.replace("_", " ")]
+        parts += [f"url has {self.url}"] if self.url else []
+        parts += [f"title has {self.title}"] if self.title else []
+        window = self.within
+        if window is not None:  # "7 days", as the workshop says it (not "1 week")
+            whole = window.days and not window.minutes
+            words = f"{window.days} day{'s' if window.days != 1 else ''}" if whole else window.words
+            parts.append(f"in the last {words}")
+        return self._described(", ".join(parts))
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value not in ENGAGEMENT_TYPES:
+            near = difflib.get_close_matches(value, ENGAGEMENT_TYPES, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(
+                f"unknown engagement type {value!r}{hint}; the types are "
+                f"{', '.join(ENGAGEMENT_TYPES)}"
+            )
+        return value
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Duration | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
+            value = float(value) if "." in value else int(value)  # "7": no unit either
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} has no unit: write a recency window like {value:g}d")
+        if isinstance(value, dict) and "clock" not in value:
+            value = {**value, "clock": Clock.CALENDAR.value}  # a window was never business time
+        window = _duration(value)
+        if not window.is_calendar:
+            raise ValueError(
+                f"{window} is business time: a recency window is calendar time, like 7d or 2w"
+            )
+        return window
+
+
 class Mql(_Model):
+    """The MQL definition, the workshop's output: the required fields, the `fit` and `intent`
+    signals with their points, and the `threshold`. Without signals the built-in definition
+    scores (bot/domain/scoring.py: senior title, 50+ employees, engagement)."""
+
     required_fields: list[str] = Field(default_factory=lambda: ["email"])
     threshold: int = Field(default=0, ge=0, le=100)
+    fit: list[FitSignal] = Field(default_factory=list, max_length=50)
+    intent: list[IntentSignal] = Field(default_factory=list, max_length=50)
 
     @field_validator("required_fields")
     @classmethod
@@ -247,6 +397,20 @@ class Mql(_Model):
         if unknown:
             raise ValueError(f"unknown lead field {unknown[0]!r}; known: {', '.join(LEAD_FIELDS)}")
         return value
+
+    @property
+    def has_signals(self) -> bool:
+        """Whether the file defines its own signals (else the built-in definition scores)."""
+        return bool(self.fit or self.intent)
+
+    @property
+    def reachable(self) -> int:
+        """The highest score the signals can give (every one of them at once, at most 100)."""
+        return min(100, sum(signal.points for signal in [*self.fit, *self.intent]))
+
+    @property
+    def qualifies_alone(self) -> bool:
+        return any(signal.qualifies for signal in [*self.fit, *self.intent])
 
 
 class TierWhen(_Model):
@@ -835,6 +999,13 @@ def _file_checks(policy: Policy) -> list[str]:
     """Checks added after SLA versions were first stored: run on files, not on the snapshots
     of running leads (a lead keeps the SLA it arrived under, even if today's rules are stricter)."""
     problems: list[str] = []
+    mql = policy.mql
+    if mql.has_signals and mql.reachable < mql.threshold and not mql.qualifies_alone:
+        problems.append(
+            f"mql.threshold: {mql.threshold} cannot be reached: all the fit and intent signals "
+            f"together give {mql.reachable} points, so no lead would ever be an MQL; lower the "
+            "threshold, add points, or mark a signal `qualifies: true`"
+        )
     if _NOT_A_TEAM_ZONE.match(policy.timezone):
         problems.append(
             f"timezone: {policy.timezone!r} is not a team's time zone: name it, like "

@@ -1,26 +1,29 @@
-"""Routing and scoring: which segment, which tier, which rep, and whether it is an MQL."""
+"""Routing: which segment, which tier, which rep, and whether it is an MQL (the score itself is
+bot/domain/scoring.py's)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.domain.intake import LeadIn
 from bot.domain.policy import Policy, Segment, SegmentWhen, Tier
+from bot.domain.scoring import OWN_SCORE, Score, score_lead
 
-_SENIOR = ("chief", "ceo", "cfo", "cmo", "cro", "cto", "coo", "vp", "vice president", "head")
-# Whole words only: "cto" is inside "director", "coo" inside "coordinator".
-_SENIOR_WORDS = re.compile(r"\b(?:" + "|".join(_SENIOR) + r")\b")
-_MANAGER = ("director", "manager", "lead", "founder", "owner", "partner")
-OWN_SCORE = "score sent by the marketing system"  # the reason of a score kept as sent
-_INTENT = {"demo_request": 30, "pricing": 25, "trial": 25, "event": 15, "webinar": 15}
-
-
-@dataclass(frozen=True)
-class Score:
-    value: int
-    reasons: list[str]
-    own: bool  # the sender scored the lead; we keep its number
+# Scoring's names, where the callers have always found them.
+__all__ = [
+    "OWN_SCORE",
+    "Routing",
+    "Score",
+    "choose_segment",
+    "choose_tier",
+    "matches_icp",
+    "missing_fields",
+    "mql_problems",
+    "next_in_rotation",
+    "route",
+    "score_lead",
+]
 
 
 def _matches(value: str | None, wanted: str | list[str] | None) -> bool:
@@ -63,36 +66,6 @@ def choose_tier(score: int, source: str | None, policy: Policy) -> Tier:
     return policy.tiers[-1]
 
 
-def score_lead(lead: LeadIn) -> Score:
-    """Fit + intent, 0–100; a lead that arrives with its own score keeps it."""
-    if lead.score is not None:
-        return Score(lead.score, [OWN_SCORE], own=True)
-    reasons: list[str] = []
-    fit = 0
-    title = (lead.title or "").lower()
-    if _SENIOR_WORDS.search(title):
-        fit += 30
-        reasons.append("senior title (+30)")
-    elif any(word in title for word in _MANAGER):
-        fit += 20
-        reasons.append("manager-level title (+20)")
-    employees = lead.company.employees
-    if employees is not None and employees >= 50:
-        fit += 20
-        reasons.append(f"{employees:,} employees (+20)")
-    intent = 0
-    for item in lead.engagement:
-        points = _INTENT.get(item.type.lower(), 10)
-        intent += points
-    if lead.engagement:
-        reasons.append(f"{len(lead.engagement)} engagement(s) (+{min(intent, 50)})")
-    source_points = _INTENT.get((lead.source or "").lower(), 0)
-    if source_points and not lead.engagement:
-        intent += source_points
-        reasons.append(f"source {lead.source} (+{source_points})")
-    return Score(min(100, fit + min(intent, 50)), reasons, own=False)
-
-
 def missing_fields(lead: LeadIn, policy: Policy) -> list[str]:
     """The SLA's required fields the lead lacks (data completeness)."""
     return [path for path in policy.mql.required_fields if lead.value(path) in (None, "")]
@@ -104,9 +77,10 @@ def matches_icp(lead: LeadIn, policy: Policy) -> bool | None:
 
 
 def mql_problems(lead: LeadIn, score: Score, policy: Policy) -> list[str]:
-    """Why the lead is not an MQL (empty: it is one): missing data or a score below threshold."""
+    """Why the lead is not an MQL (empty: it is one): missing data, or a score below the
+    threshold without a signal that qualifies it alone."""
     problems = [f"missing {path}" for path in missing_fields(lead, policy)]
-    if score.value < policy.mql.threshold:
+    if score.value < policy.mql.threshold and score.qualified_by is None:
         problems.append(f"score {score.value} is below the MQL threshold {policy.mql.threshold}")
     return problems
 
@@ -132,9 +106,10 @@ class Routing:
         return not self.problems
 
 
-def route(lead: LeadIn, policy: Policy) -> Routing:
-    """Score the lead, pick its segment and tier, and say whether it qualifies."""
-    score = score_lead(lead)
+def route(lead: LeadIn, policy: Policy, as_of: datetime | None = None) -> Routing:
+    """Score the lead as of `as_of` (None: its `received_at`), pick its segment and tier, and
+    say whether it qualifies."""
+    score = score_lead(lead, policy.mql, as_of)
     segment = choose_segment(lead, policy)
     problems = mql_problems(lead, score, policy)
     if segment is None:

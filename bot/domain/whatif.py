@@ -27,11 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from bot.domain.businesstime import BusinessCalendar
+from bot.domain.comeback import as_sent, own_score
 from bot.domain.escalation import SEVERITY, Window, claim_deadline, claim_window, step_times
+from bot.domain.intake import LeadIn
+from bot.domain.lead import LeadView
 from bot.domain.policy import LADDERS, STEP_ACTIONS, Policy
 from bot.domain.report import Period, share, week_of
-from bot.domain.routing import choose_tier
+from bot.domain.routing import Score, choose_tier, route
 
 MAX_WEEKS = 104
 
@@ -277,3 +282,114 @@ def rows(today: Figures, proposed: Figures) -> list[Row]:
     for tier in sorted(today.tiers.keys() | proposed.tiers.keys()):
         found.append(Row(f"tiers.{tier}", "count", today.tiers[tier], proposed.tiers[tier]))
     return found
+
+
+# --- the MQL definition replayed ---------------------------------------------------------------
+
+EXAMPLES = 5  # leads shown of each way a lead flips
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored lead as intake read it (any stage), for the MQL definition's replay. Only its
+    id and company are ever shown."""
+
+    id: int
+    company: str | None
+    segment: str
+    source: str | None
+    lead: LeadIn | None  # its data and engagement as stored, its own score if its sender gave
+    # one; None: stored data intake would refuse today (kept out of the counts, and counted)
+    as_of: datetime  # when it was scored: its arrival, or the start of a later cycle
+
+
+@dataclass
+class Tally:
+    leads: int = 0
+    mqls: int = 0
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A lead the proposed definition judges differently: its id, company and both scores."""
+
+    id: int
+    company: str | None
+    segment: str
+    source: str | None
+    today: int
+    proposed: int
+    why: str  # what decides it under the proposed file: its problems, or what qualifies it
+
+
+class MqlReplay:
+    """Today's MQL definition and a proposed one over the same stored leads: how many would be
+    MQLs under each, by segment and by source, and a few leads that flip each way. Each lead is
+    scored as of when it was scored (its arrival), with the data and engagement it has now."""
+
+    def __init__(self, today: Policy, proposed: Policy, examples: int = EXAMPLES) -> None:
+        self.policies = {"today": today, "proposed": proposed}
+        self.examples = examples
+        self.total = {name: Tally() for name in self.policies}
+        self.by_segment: dict[str, dict[str, Tally]] = {}
+        self.by_source: dict[str, dict[str, Tally]] = {}
+        self.gained: list[Flip] = []  # MQLs under the proposed file only
+        self.lost: list[Flip] = []  # MQLs under today's file only
+        self.flipped = Counter[str]()  # "gained", "lost"
+        self.unreadable = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.total["today"].leads == 0
+
+    def add(self, leads: Iterable[Candidate]) -> None:
+        for item in leads:
+            lead = item.lead
+            if lead is None:
+                self.unreadable += 1
+                continue
+            routed = {name: route(lead, p, item.as_of) for name, p in self.policies.items()}
+            segment = self.by_segment.setdefault(item.segment, _pair())
+            source = self.by_source.setdefault(item.source or "unknown", _pair())
+            for name, routing in routed.items():
+                for tally in (self.total[name], segment[name], source[name]):
+                    tally.leads += 1
+                    tally.mqls += int(routing.is_mql)
+            now, new = routed["today"], routed["proposed"]
+            if now.is_mql == new.is_mql:
+                continue
+            kind, shown = ("gained", self.gained) if new.is_mql else ("lost", self.lost)
+            self.flipped[kind] += 1
+            if len(shown) < self.examples:
+                why = "; ".join(new.problems) or _qualifies(new.score)
+                scores = (now.score.value, new.score.value)
+                shown.append(Flip(item.id, item.company, item.segment, item.source, *scores, why))
+
+
+def candidate(lead: LeadView) -> Candidate:
+    """A stored lead as the replay scores it: as intake would read it today (its own score if
+    its sender gave one), as of its arrival, or the start of its cycle if it came back."""
+    as_of = lead.received_at if lead.cycle <= 1 else (lead.cycle_started_at or lead.received_at)
+    company = lead.company.get("name")
+    try:
+        sent: LeadIn | None = as_sent(lead, lead.engagement, own_score(lead))
+    except ValidationError:  # stored before a check intake makes today
+        sent = None
+    return Candidate(
+        id=lead.id,
+        company=str(company) if company else None,
+        segment=lead.segment,
+        source=lead.source,
+        lead=sent,
+        as_of=as_of,
+    )
+
+
+def _pair() -> dict[str, Tally]:
+    return {"today": Tally(), "proposed": Tally()}
+
+
+def _qualifies(score: Score) -> str:
+    if score.qualified_by is not None:
+        return f"{score.qualified_by} qualifies it alone"
+    return f"score {score.value}"

@@ -206,7 +206,7 @@ class Services:
         re-qualifies a nurtured or recycled lead as a new cycle (see `bot.domain.comeback`).
         Of concurrent requests exactly one changes the lead; the others read it again."""
         for _ in range(5):
-            again = arrives_again(lead, sent, self.policy)
+            again = arrives_again(lead, sent, self.policy, now)
             if again.kind == "duplicate":
                 return Stored(lead, False)
             if await self._store_again(lead, again, now, source):
@@ -236,6 +236,7 @@ class Services:
         if again.kind == "still_nurture":
             values = {"engagement": rescored.engagement, "score": score.value}
             values["score_reasons"] = score.reasons
+            values["handoff_score"] = score.ours
             if lead.stage is Stage.NURTURE:
                 values["stage_reason"] = rescored.reason
             seen |= {"score": score.value, "reason": rescored.reason}
@@ -265,7 +266,7 @@ class Services:
     ) -> NewLead:
         """The lead routed under the current SLA, with its events and effects (no I/O)."""
         policy = self.policy
-        routing = route(lead_in, policy)
+        routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
         lead = LeadView(
             id=0,
@@ -280,6 +281,7 @@ class Services:
             engagement=[item.model_dump(mode="json") for item in lead_in.engagement],
             score=routing.score.value,
             score_reasons=routing.score.reasons,
+            handoff_score=routing.score.ours,
             stage=Stage.MQL if mql else Stage.NURTURE,
             stage_reason=None if mql else "; ".join(routing.problems),
             segment=segment.name if segment else "unrouted",

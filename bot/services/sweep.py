@@ -336,7 +336,7 @@ def _reengage(lead: LeadView, current: Policy, pick: Picker, now: datetime) -> C
     """A nurtured lead's re-engagement date: scored again under the current SLA from what it
     has now; posted as a new cycle if it qualifies, else left in nurture until the next date
     (marketing heard why when it was nurtured; nothing new is said)."""
-    rescored = rescore(lead, current)
+    rescored = rescore(lead, current, as_of=now)
     if not rescored.qualifies:
         checked: dict[str, Any] = {"cycle": lead.cycle, "score": rescored.routing.score.value}
         checked["reason"] = rescored.reason

@@ -15,6 +15,7 @@ from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
+from bot.domain.scoring import is_own
 from bot.slack import info_views
 from bot.slack.alert_views import reassign_menu
 from bot.slack.blocks import (
@@ -248,13 +249,34 @@ def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     return line
 
 
+REASONS_SHOWN = 3
+
+
+def _scores(lead: LeadView) -> tuple[str, str]:
+    """The score (`88`, or `CRM score 72 · Handoff 65` beside one its sender gave) and the top
+    reasons with their points and dates, each escaped and clipped on one line."""
+    reasons = lead.score_reasons
+    score = str(lead.score)
+    if is_own(reasons):
+        reasons = reasons[1:]
+        if lead.handoff_score is not None:
+            score = f"CRM score {lead.score} · Handoff {lead.handoff_score}"
+    return score, " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
+
+
+def score_text(lead: LeadView) -> str:
+    """`88 (hot)`, or beside a score its sender gave, ours: `CRM score 72 · Handoff 65 (warm)`;
+    then the top reasons: `Pricing page 2 days ago +20 · 240 employees +15`."""
+    score, top = _scores(lead)
+    tier = f"{score} ({one_line(lead.tier, 40)})"
+    return f"{tier}\n{top}" if top else tier
+
+
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
-    reasons = "; ".join(lead.score_reasons[:3])
-    why = f"\n{one_line(reasons, 300)}" if reasons else ""
     facts = [
         f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
         f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
-        f"*Score*\n{lead.score} ({one_line(lead.tier, 40)}){why}",
+        f"*Score*\n{score_text(lead)}",
         f"*Segment*\n{one_line(lead.segment, 100)}",
     ]
     if lead.stage is Stage.MQL and lead.suggested_owner:
@@ -480,6 +502,12 @@ def _comes_back(lead: LeadView, policy: Policy) -> str:
     return f" · {what} {slack_date(lead.next_action_at, policy.timezone)}"
 
 
+def _nurture_score(lead: LeadView) -> str:
+    """`40 (240 employees +20 · Enterprise ebook 12 days ago +20)`: what it earned."""
+    score, top = _scores(lead)
+    return f"{score} ({top})" if top else score
+
+
 def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     """A lead that is not an MQL goes back to marketing with its reason, never silently."""
     head = f"🌱 *Not an MQL, kept in nurture* · {one_line(_headline(lead).split(': ', 1)[-1], 400)}"
@@ -488,7 +516,7 @@ def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
         section(head),
         section(
             f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
-            f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {lead.score}"
+            f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {_nurture_score(lead)}"
         ),
         context(
             f"{one_line(lead.email, 320)} · external id {one_line(lead.external_id, 255)}"

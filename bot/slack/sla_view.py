@@ -44,14 +44,14 @@ def sla_summary(policy: Policy) -> Message:
         if policy.clock == "owner"
         else ""
     )
-    required = ", ".join(policy.mql.required_fields)
+    required = one_line(", ".join(policy.mql.required_fields), 300)
     blocks = [
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
             f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
             f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
         ),
-        section(f"*MQL*: score ≥ {policy.mql.threshold} with {one_line(required, 300)}"),
+        section(f"*MQL*: score ≥ {policy.mql.threshold} with {required}{_signals(policy)}"),
         section(f"*Segments* (first match wins)\n{segments}"),
         section(f"*Speed to lead*\n{tiers}"),
         section(
@@ -71,6 +71,17 @@ def sla_summary(policy: Policy) -> Message:
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+
+
+def _signals(policy: Policy) -> str:
+    """The MQL definition's signals, a line each (the file's words, escaped); none: the
+    built-in definition."""
+    mql = policy.mql
+    if not mql.has_signals:
+        return " (built-in scoring: title, company size, engagement)"
+    lines = [f"• fit: {one_line(item.describe(), 200)}" for item in mql.fit]
+    lines += [f"• intent: {one_line(item.describe(), 200)}" for item in mql.intent]
+    return "\n" + "\n".join(lines)
 
 
 def _cadence(policy: Policy) -> str:

@@ -104,3 +104,113 @@ async def test_a_broken_proposal_and_an_empty_history_are_explained(tmp_path: Pa
     long_after = run("whatif", str(strict_file(tmp_path)), "--at", "2027-06-01T09:00Z", env=env)
     assert long_after.returncode == 0, long_after.stderr
     assert long_after.stdout.strip() == "no leads in the last 12 weeks: nothing to replay"
+
+
+# --- the MQL definition ------------------------------------------------------------------------
+
+
+def engaged(kind: str, days: int, **extra: str) -> dict[str, str]:
+    return {"type": kind, "at": (MONDAY - timedelta(days=days)).isoformat(), **extra}
+
+
+PRICING = engaged("page_view", 2, url="https://acme.example/pricing", title="Pricing")
+EBOOK = engaged("content_download", 12, title="The Enterprise Guide (ebook)")
+DEMO = engaged("demo_request", 1, title="Book a demo")
+
+
+def unscored(external_id: str, employees: int, *engagement: dict[str, str]) -> dict[str, object]:
+    company = {"name": f"Company {external_id}", "employees": employees}
+    return lead_payload(
+        external_id,
+        score=None,
+        title="Analyst",
+        source="content",
+        company=company,
+        engagement=list(engagement),
+    )
+
+
+async def mixed_week(tmp_path: Path) -> dict[str, str]:
+    """The worked week's two CRM-scored leads, and four the shipped definition scores: seed
+    000's example (an MQL), the same without the pricing visit (40: nurture), a small company's
+    pricing visit (20: nurture), and a small company's demo request (qualifies alone)."""
+    env = await worked_week(tmp_path)
+    async with migrated_store(env["DATABASE_URL"]) as store:
+        book = PolicyBook(store, load_policy(str(ROOT / "sla.yaml")))
+        services = Services(store, book, Later())
+        leads = [
+            unscored("q-1", 240, EBOOK, PRICING),
+            unscored("q-2", 240, EBOOK),
+            unscored("q-3", 12, PRICING),
+            unscored("q-4", 12, DEMO),
+        ]
+        for index, payload in enumerate(leads):
+            result = await services.intake(payload, at(10 + index))
+            assert result.lead is not None
+    return env
+
+
+def looser_file(tmp_path: Path) -> Path:
+    """Threshold 40, and a demo request no longer qualifies alone (30 points)."""
+    path = tmp_path / "looser.yaml"
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["mql"]["threshold"] = 40
+    demo = next(item for item in data["mql"]["intent"] if item["type"] == "demo_request")
+    demo.update(points=30, qualifies=False)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+async def test_whatif_replays_a_changed_mql_definition(tmp_path: Path) -> None:
+    env = await mixed_week(tmp_path)
+    args = ("whatif", str(looser_file(tmp_path)), "--weeks", "2", "--at", FRIDAY_NOON)
+    result = run(*args, "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    mqls = json.loads(result.stdout)["mql_definition"]
+    both = {"today": {"leads": 6, "mqls": 4}, "proposed": {"leads": 6, "mqls": 4}}
+    assert mqls["total"] == both
+    assert mqls["by_segment"] == {
+        "enterprise": {"today": {"leads": 2, "mqls": 2}, "proposed": {"leads": 2, "mqls": 2}},
+        "mid_market": {"today": {"leads": 2, "mqls": 1}, "proposed": {"leads": 2, "mqls": 2}},
+        "smb": {"today": {"leads": 2, "mqls": 1}, "proposed": {"leads": 2, "mqls": 0}},
+    }
+    assert mqls["by_source"]["content"] == {
+        "today": {"leads": 4, "mqls": 2},
+        "proposed": {"leads": 4, "mqls": 2},
+    }
+    (gained,) = mqls["gained"]["examples"]
+    assert (gained["company"], gained["score"]) == ("Company q-2", {"today": 40, "proposed": 40})
+    (lost,) = mqls["lost"]["examples"]
+    assert lost["company"] == "Company q-4"
+    assert lost["score"] == {"today": 40, "proposed": 30}
+    assert lost["why"] == "score 30 is below the MQL threshold 40"
+    assert "@" not in json.dumps(mqls)  # no email, no personal data beyond id and company
+
+    text = run(*args, env=env)
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"^MQLs +4 of 6 +4 of 6 +\+0$", text.stdout, re.M)
+    assert re.search(r"^  segment mid_market +1 of 2 +2 of 2 +\+1$", text.stdout, re.M)
+    assert re.search(r"^  segment smb +1 of 2 +0 of 2 +-1$", text.stdout, re.M)
+    assert "Leads that would become MQLs: 1" in text.stdout
+    assert re.search(
+        r"^  #\d+ Company q-4 \(smb\): score 40 → 30; score 30 is below", text.stdout, re.M
+    )
+
+
+async def test_whatif_counts_leads_that_never_qualified(tmp_path: Path) -> None:
+    """Only nurtured leads in the period: nothing for the clocks, still a definition to judge."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"
+    async with migrated_store(url) as store:
+        book = PolicyBook(store, load_policy(str(ROOT / "sla.yaml")))
+        await book.record_current(MONDAY - timedelta(days=7))
+        services = Services(store, book, Later())
+        result = await services.intake(unscored("q-2", 240, EBOOK), at(0))
+        assert result.lead is not None and result.lead.stage.value == "nurture"
+    env = clean_env(DATABASE_URL=url, HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"))
+    result = run(
+        "whatif", str(looser_file(tmp_path)), "--at", FRIDAY_NOON, "--format", "json", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total"]["today"]["mqls"] == 0
+    assert data["mql_definition"]["gained"]["count"] == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.domain.policy import Policy
-from bot.domain.whatif import History, Replay
+from bot.domain.whatif import History, MqlReplay, Replay
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from storage.repository import Store
@@ -69,3 +69,33 @@ async def test_the_replay_reads_what_the_store_gives(store: Store, policy: Polic
     assert total.leads == 4 and total.tiers == {"hot": 3, "warm": 1}
     # The warm lead's 1 business day ran out too: four leads were due a first touch.
     assert (total.first_touch.met, total.first_touch.due) == (1, 4)
+
+
+async def test_every_lead_of_the_range_reads_back_for_the_mql_replay(
+    store: Store, policy: Policy
+) -> None:
+    """The MQL definition's replay reads every lead of the range, MQL or not, on every
+    backend: its data and engagement, its CRM score, and Handoff's own stored beside it."""
+    await history(store, policy)
+    batches = [batch async for batch in WhatIfStore(store.db).leads(START, END, timedelta(days=1))]
+    assert len(batches) == 4  # 3 days and an hour, a day at a time
+    found = {item.lead.external_id: item for batch in batches for item in batch}
+    assert sorted(found) == ["hs-1", "hs-2", "hs-3", "hs-low"]
+    low = found["hs-low"]
+    assert (low.lead.score, low.company, low.segment, low.as_of) == (
+        20,
+        "Northwind Logistics",
+        "enterprise",
+        at(2),
+    )
+    assert found["hs-2"].as_of == at(0)  # scored as of its arrival, not when it reached us
+    assert [item.type for item in found["hs-1"].lead.engagement] == ["webinar", "page"]
+    stored = await store.by_external_id("hs-low")
+    assert stored is not None and stored.stage.value == "nurture"
+    # 2,400 employees +20, VP (seniority) +15, Logistics +5, a webinar 4 days before +10.
+    assert (stored.score, stored.handoff_score) == (20, 50)
+    replay = MqlReplay(policy, policy)
+    for batch in batches:
+        replay.add(batch)
+    assert (replay.total["today"].leads, replay.total["today"].mqls) == (4, 3)
+    assert replay.flipped == {}

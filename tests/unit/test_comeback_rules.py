@@ -1,6 +1,7 @@
 """Nurture and recycle come back, and "request more info": the pure rules, hand-computed.
 
-The example SLA: Sydney business hours 09:00–17:00 Mon–Fri, MQL threshold 60, required fields
+The example SLA scoring with the built-in definition (its signals: the section "with the file's
+signals"): Sydney business hours 09:00–17:00 Mon–Fri, MQL threshold 60, required fields
 email, company.name and title; `nurture_after` 90 working days until compact durations become
 calendar time (issue 12 item 1)."""
 
@@ -34,6 +35,28 @@ from bot.services.sweep import decide
 from tests.unit.test_policy_escalation import example, one_problem
 
 MONDAY_1PM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney (AEDT)
+
+
+def builtin() -> dict[str, Any]:
+    """The example SLA file without its fit and intent signals: the built-in definition."""
+    data = example()
+    data["mql"].pop("fit", None)
+    data["mql"].pop("intent", None)
+    return data
+
+
+@pytest.fixture
+def policy() -> Policy:
+    """The example SLA scoring with the built-in definition: the scores here are hand-computed
+    from its fixed weights (the file's own signals come back below, and in test_scoring.py)."""
+    return parse_policy(builtin())
+
+
+@pytest.fixture
+def shipped() -> Policy:
+    return parse_policy(example())
+
+
 WEBINAR = {"type": "webinar", "title": "Fixing lead leakage", "url": None, "at": None}
 DEMO = {"type": "demo_request", "title": "Book a demo", "url": None, "at": None}
 
@@ -253,7 +276,7 @@ def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() 
 
 
 def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Policy) -> None:
-    data = example()
+    data = builtin()
     data["mql"]["threshold"] = 50  # the SLA was changed since the lead was nurtured: 55 ≥ 50
     current = parse_policy(data)
     due = datetime(2027, 4, 1, tzinfo=UTC)
@@ -281,3 +304,55 @@ def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Po
     assert back.values["sla_version"] == current.version
     assert [kind for kind, _ in back.events] == ["nurture_reengaged"]
     assert len(back.effects) == 2  # its post in C0ENT, and App Homes
+
+
+# --- with the file's signals ---------------------------------------------------------------------
+
+
+def _ago(days: float, before: datetime = MONDAY_1PM) -> str:
+    return (before - timedelta(days=days)).isoformat()
+
+
+EBOOK = {"type": "content_download", "title": "Enterprise ebook", "url": None, "at": _ago(12)}
+
+
+def nurtured_by_signals(**fields: Any) -> LeadView:
+    """Nurtured at intake under the shipped file: 240 employees +20, the enterprise ebook
+    12 days before +20 = 40, under 60."""
+    lead = nurtured(
+        title="Analyst",
+        company={"name": "Acme", "employees": 240},
+        segment="mid_market",
+        engagement=[EBOOK],
+        score=40,
+        score_reasons=["240 employees +20", "Enterprise ebook 12 days ago +20"],
+    )
+    return replace(lead, **fields)
+
+
+def test_sent_again_it_is_scored_as_of_its_return(shipped: Policy) -> None:
+    """A pricing visit a day before it is sent again, three days after it arrived: as of the
+    return it is recent (+20), and the ebook, 15 days old by then, still counts: 60."""
+    back = MONDAY_1PM + timedelta(days=3)
+    visit = {"type": "page_view", "url": "https://acme.example/pricing", "at": _ago(1, back)}
+    again = arrives_again(nurtured_by_signals(), sent(engagement=[visit]), shipped, back)
+    assert again.kind == "requalified"
+    assert again.rescored is not None
+    score = again.rescored.routing.score
+    assert (score.value, score.reasons[1]) == (60, "Pricing page 1 day ago +20")
+    # As of its first arrival the visit had not happened yet.
+    then = arrives_again(nurtured_by_signals(), sent(engagement=[visit]), shipped)
+    assert then.kind == "still_nurture" and then.rescored is not None
+    assert then.rescored.routing.score.value == 40
+
+
+def test_at_its_date_old_engagement_has_run_out_of_its_window(shipped: Policy) -> None:
+    due = MONDAY_1PM + timedelta(days=90)
+    rescored = rescore(nurtured_by_signals(), shipped, as_of=due)
+    assert not rescored.qualifies
+    assert rescored.routing.score.reasons == ["240 employees +20"]  # the ebook is 102 days old
+    demo = {"type": "demo", "title": "Book a demo", "at": _ago(0.5, due)}
+    rescored = rescore(nurtured_by_signals(), shipped, [demo], as_of=due)
+    assert rescored.qualifies and rescored.routing.score.qualified_by == "Demo request"
+    cycle = new_cycle(nurtured_by_signals(), shipped, due, "U0REP3", rescored)
+    assert cycle.values["handoff_score"] == 60 and cycle.values["score"] == 60

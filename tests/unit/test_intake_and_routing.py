@@ -286,7 +286,10 @@ def test_tier_by_source_and_the_last_tier_as_fallback() -> None:
 
 def test_a_lead_with_its_own_score_keeps_it() -> None:
     score = score_lead(lead(score=12, title="CEO"))
-    assert score == Score(12, ["score sent by the marketing system"], own=True)
+    # Ours is computed too and kept beside it, its reasons after the sender's.
+    ours = ["senior title (+30)", "2,400 employees (+20)", "2 engagement(s) (+25)"]
+    assert score == Score(12, ["score sent by the marketing system", *ours], own=True, handoff=75)
+    assert score.ours == 75
     assert score_lead(lead(score=0)).value == 0
 
 

@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.policy import Policy
+from bot.domain.scoring import OWN_SCORE
 from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
 from bot.slack.lead_views import (
@@ -25,6 +26,7 @@ from bot.slack.lead_views import (
     lead_card,
     lead_message,
     nurture_notice,
+    score_text,
 )
 from bot.slack.sla_view import sla_summary
 from bot.slack.text import as_mrkdwn, clip, escape, plain, safe, slack_date, team_time
@@ -641,6 +643,25 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert "First-touch compliance*: MQLs first touched by their deadline" in text
     assert "target 90%" in text and "no target (`targets.win_rate`)" in text
     assert "<@U0MGR1> <@U0MGR2>" in text
+    # The MQL definition, the workshop's output, signal by signal.
+    assert "• fit: 51+ employees +20" in text
+    assert "• intent: Pricing page: page view, url has /pricing, in the last 7 days +20" in text
+    assert "• intent: Demo request: demo request, in the last 30 days +40 (qualifies alone)" in text
+
+
+def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> None:
+    reasons = [OWN_SCORE, "Pricing page 2 days ago +20", "240 employees +20", "<!here> +5", "x +1"]
+    crm = replace(view(Stage.MQL), score=72, handoff_score=65, score_reasons=reasons)
+    assert score_text(crm) == (
+        "CRM score 72 · Handoff 65 (hot)\n"
+        "Pricing page 2 days ago +20 · 240 employees +20 · &lt;!here&gt; +5"
+    )
+    # Stored before Handoff kept its own beside it: the one score it has.
+    older = replace(crm, handoff_score=None, score_reasons=[OWN_SCORE])
+    assert score_text(older) == "72 (hot)"
+    assert score_text(replace(crm, score_reasons=["240 employees +20"])) == (
+        "72 (hot)\n240 employees +20"
+    )
 
 
 def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,8 +14,9 @@ import pytest
 import yaml
 
 from bot.cli.whatif_text import as_json, as_text
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, parse_policy
-from bot.domain.whatif import Fired, History, Replay, judge, rows
+from bot.domain.whatif import Fired, History, MqlReplay, Replay, candidate, judge, rows
 from tests.conftest import ROOT
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # AEDT (UTC+11) on every date below
@@ -228,3 +230,43 @@ def test_weeks_out_of_range_are_refused(policy: Policy) -> None:
     with pytest.raises(ValueError, match="replay 1 to 104 weeks"):
         Replay(policy, policy, LATER, weeks=0)
     assert len(Replay(policy, policy, LATER + timedelta(days=1), weeks=1).weeks) == 1
+
+
+# --- the MQL definition replayed ---------------------------------------------------------------
+
+
+def stored_lead(lead_id: int, **fields: Any) -> LeadView:
+    lead = LeadView(
+        id=lead_id,
+        external_id=f"hs-{lead_id}",
+        email=f"lead{lead_id}@acme.example",
+        stage=Stage.NURTURE,
+        segment="mid_market",
+        channel="C0MID",
+        tier="warm",
+        score=40,
+        sla_version="v0",
+        received_at=datetime(2026, 11, 23, tzinfo=UTC),
+        title="Analyst",
+        company={"name": f"Acme {lead_id}", "employees": 240},
+        source="content",
+        engagement=[
+            {"type": "ebook", "title": "Enterprise guide", "at": "2026-11-20T00:00:00+00:00"}
+        ],
+    )
+    return replace(lead, **fields)
+
+
+def test_the_mql_replay_counts_flips_and_leaves_out_what_it_cannot_read(policy: Policy) -> None:
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["mql"]["threshold"] = 40
+    looser = parse_policy(data)
+    replay = MqlReplay(policy, looser, examples=1)
+    leads = [stored_lead(1), stored_lead(2), stored_lead(3, email="not an email")]
+    replay.add(candidate(lead) for lead in leads)
+    assert (replay.total["today"].mqls, replay.total["proposed"].mqls) == (0, 2)
+    assert replay.flipped == {"gained": 2} and replay.unreadable == 1
+    (flip,) = replay.gained  # one example asked for
+    assert (flip.id, flip.company, flip.today, flip.proposed) == (1, "Acme 1", 40, 40)
+    assert flip.why == "score 40"
+    assert replay.by_source["content"]["proposed"].mqls == 2
