@@ -31,14 +31,16 @@ from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
+from bot.domain.rotation import RepLoad
+from bot.domain.routing import AccountLead
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, write_effects
+from storage.rotation import RotationAsk, account_lead, read_loads, suggest
 from storage.tables import (
     EventRow,
     LeadRow,
     OutboxRow,
     Person,
-    RoundRobin,
     SlaVersion,
     table,
 )
@@ -68,7 +70,7 @@ class NewLead:
     mql: bool  # report facts fixed at arrival: qualified, all required fields, fits the ICP
     complete: bool
     icp: bool | None  # None: the SLA defines no ICP
-    pool: list[str] = field(default_factory=list)  # the rotation for its suggested owner
+    rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
     events: Events = field(default_factory=list)
     # Its side effects, decided by the use case from the lead as stored (with its id).
     effects: Callable[[LeadView], list[Effect]] = lambda lead: []
@@ -290,14 +292,8 @@ class Store:
             lead_id = db.execute(
                 insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
             ).scalar_one()
-            if new.pool:
-                position = _rotate(db, new.lead.segment)
-                owner = new.pool[position % len(new.pool)]
-                db.execute(
-                    update(table(LeadRow))
-                    .where(LeadRow.id == lead_id)
-                    .values(suggested_owner=owner)
-                )
+            if new.rotation is not None:
+                suggest(db, lead_id, new.rotation)
             if new.events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
                 db.execute(_INSERT_EVENT, rows)
@@ -313,6 +309,19 @@ class Store:
             if existing is None:
                 raise
             return existing, False
+
+    # --- routing ------------------------------------------------------------------------------
+
+    async def account_lead(self, domain: str, recent_since: datetime) -> AccountLead | None:
+        """The owned lead of account `domain` a new lead of it goes to (lead-to-account)."""
+        return await self.db.run(lambda db: account_lead(db, domain, recent_since))
+
+    async def rotation_loads(
+        self, segment: str, reps: Sequence[str], day: str, week: str
+    ) -> dict[str, RepLoad]:
+        """The segment's rotation as stored: each rep's credit, today's and this week's leads,
+        and open leads (for `/handoff routing` and App Home)."""
+        return await self.db.run(lambda db: read_loads(db, segment, day, week, reps, True))
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -570,13 +579,13 @@ class Store:
         events: Events,
         now: datetime,
         *,
-        pool: Sequence[str] = (),
+        rotation: RotationAsk | None = None,
         effects: Sequence[Effect] = (),
     ) -> bool:
         """Change a lead sent again (new engagement; a new cycle when `values` has one) with
         its events and `effects`, if it is still as it was read: same cycle, stage and
         engagement. True for the one caller that changed it (of concurrent duplicates, exactly
-        one starts the new cycle). With a `pool`, the next rep of the rotation is suggested."""
+        one starts the new cycle). With a `rotation`, its next rep is suggested."""
         statement = (
             _in_cycle(lead)
             .where(
@@ -586,13 +595,12 @@ class Store:
             .values(**values)
         )
 
-        def suggest(db: Connection) -> None:  # before the effects: App Homes follow it
-            position = _rotate(db, str(values.get("segment", lead.segment)))
-            suggested = {"suggested_owner": pool[position % len(pool)]}
-            db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
+        def turn(db: Connection) -> None:  # before the effects: App Homes follow it
+            assert rotation is not None
+            suggest(db, lead.id, rotation)
 
         rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
-        work = _if_changed(statement, rows, effects, now, then=suggest if pool else None)
+        work = _if_changed(statement, rows, effects, now, then=turn if rotation else None)
         return await self.db.run(work)
 
     async def progress(
@@ -855,18 +863,3 @@ def _seen(db: Connection, lead_id: int, activity_id: str | None) -> bool:
     db.execute(_LOCK_LEAD, {"p_lead_id": lead_id})
     recorded = db.execute(_CRM_EVENTS_OF, {"p_lead_id": lead_id}).scalars()
     return any((data or {}).get("activity_id") == activity_id for data in recorded)
-
-
-def _rotate(db: Connection, segment: str) -> int:
-    """Take the segment's next round-robin position (atomic under concurrent intake)."""
-    insert_row = upsert_insert(db)
-    db.execute(
-        insert_row(table(RoundRobin)).values(segment=segment, position=0).on_conflict_do_nothing()
-    )
-    moved = db.execute(
-        update(table(RoundRobin))
-        .where(RoundRobin.segment == segment)
-        .values(position=RoundRobin.position + 1)
-        .returning(RoundRobin.position)
-    )
-    return int(moved.scalar_one()) - 1

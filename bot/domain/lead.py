@@ -98,6 +98,9 @@ class LeadView:
     # The owner's rating after the disposition, 1–5 each (None: not rated).
     fit_rating: int | None = None
     timing_rating: int | None = None
+    # Why the suggested owner was chosen (bot/domain/routing.py `RouteReason`, as stored).
+    route_reason: dict[str, Any] | None = None
+    account_domain: str | None = None  # the company's normalised domain (None: free mail)
 
     @property
     def display_name(self) -> str:

@@ -1,0 +1,160 @@
+"""The weighted rotation's state and the account lookups routing reads.
+
+Every turn of a segment's rotation runs under the lock of that segment's `round_robin` row
+(PostgreSQL: a row lock, held to the commit; SQLite: the one writer), so concurrent intake on
+several replicas takes turns one after the other and no rep is counted twice or skipped. The
+pick itself is the domain's (`bot.domain.rotation.take_turn`); here it is read and written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+
+from bot.domain.lead import Stage
+from bot.domain.rotation import PoolRules, RepLoad, Turn, take_turn
+from bot.domain.routing import AccountLead
+from storage.db import upsert_insert
+from storage.tables import LeadRow, RotationRep, RoundRobin, table
+
+
+@dataclass(frozen=True)
+class RotationAsk:
+    """One turn of a segment's rotation, as the use case asks for it."""
+
+    segment: str
+    rules: PoolRules
+    day: str  # the business day (team zone), ISO date: `cap.per_day` and "today" count in it
+    week: str  # the week's Monday, ISO date: "3 of 12 this week"
+    away: frozenset[str] = frozenset()
+    reason: dict[str, Any] = field(default_factory=dict)  # the route reason so far
+    fallback: str | None = None  # who gets the lead when nobody is available
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rep: str | None
+    reason: dict[str, Any]
+
+
+_REPS_OF = select(RotationRep).where(RotationRep.segment == bindparam("p_segment"))
+_OPEN_OF = (
+    select(LeadRow.owner, func.count())
+    .where(LeadRow.stage == Stage.SAL.value, LeadRow.owner.in_(bindparam("p_reps", expanding=True)))
+    .group_by(LeadRow.owner)
+)
+
+
+def _lock_segment(db: Connection, segment: str) -> None:
+    """Hold the segment's rotation row (created if new) until the transaction ends."""
+    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=0)
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
+        )
+    )
+
+
+def read_loads(
+    db: Connection, segment: str, day: str, week: str, reps: Iterable[str], with_open: bool
+) -> dict[str, RepLoad]:
+    """The reps' loads as stored (a count of a past day or week reads 0)."""
+    loads: dict[str, RepLoad] = {}
+    for row in db.execute(_REPS_OF, {"p_segment": segment}).mappings():
+        loads[row["rep"]] = RepLoad(
+            credit=float(row["credit"]),
+            today=row["today"] if row["day"] == day else 0,
+            week=row["this_week"] if row["week"] == week else 0,
+        )
+    if with_open:
+        for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).tuples():
+            loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
+    return loads
+
+
+def _save(db: Connection, ask: RotationAsk, before: dict[str, RepLoad], turn: Turn) -> None:
+    rows = [
+        {
+            "segment": ask.segment,
+            "rep": rep,
+            "credit": load.credit,
+            "day": ask.day,
+            "today": load.today,
+            "week": ask.week,
+            "this_week": load.week,
+        }
+        for rep, load in turn.loads.items()
+        if load != before.get(rep) or rep not in before
+    ]
+    if not rows:
+        return
+    statement = upsert_insert(db)(table(RotationRep))
+    excluded = statement.excluded
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[RotationRep.segment, RotationRep.rep],
+            set_={name: excluded[name] for name in ("credit", "day", "today", "week", "this_week")},
+        ),
+        rows,
+    )
+
+
+def take(db: Connection, ask: RotationAsk) -> Suggestion:
+    """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
+    the fallback, with the reason nobody was available, when the turn finds nobody."""
+    _lock_segment(db, ask.segment)
+    rules = ask.rules
+    stored = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
+    before = {rep: stored.get(rep, RepLoad()) for rep in rules.reps}
+    turn = take_turn(rules, before, ask.away)
+    if turn.rep is None:
+        reason = {
+            "rule": "fallback",
+            "rep": ask.fallback,
+            "why": f"nobody available ({turn.why_nobody})",
+        }
+        return Suggestion(ask.fallback, ask.reason | reason)
+    _save(db, ask, before, turn)
+    reason = ask.reason | {
+        "rep": turn.rep,
+        "week": turn.loads[turn.rep].week,
+        "week_total": sum(load.week for load in turn.loads.values()),
+        "weight": rules.weight(turn.rep),
+        "cap": rules.cap,
+    }
+    return Suggestion(turn.rep, reason)
+
+
+def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
+    """Take a turn for the lead and store its suggested owner and why."""
+    suggestion = take(db, ask)
+    db.execute(
+        update(table(LeadRow))
+        .where(LeadRow.id == lead_id)
+        .values(suggested_owner=suggestion.rep, route_reason=suggestion.reason)
+    )
+    return suggestion
+
+
+def account_lead(db: Connection, domain: str, recent_since: datetime) -> AccountLead | None:
+    """The newest owned lead of the account `domain` that is open, won, or closed since
+    `recent_since`: whose owner a new lead of the account goes to."""
+    row = db.execute(
+        select(LeadRow.id, LeadRow.owner)
+        .where(
+            LeadRow.account_domain == domain,
+            LeadRow.owner.is_not(None),
+            or_(
+                LeadRow.stage == Stage.SAL.value,
+                LeadRow.won_at.is_not(None),
+                LeadRow.dispositioned_at >= recent_since,
+            ),
+        )
+        .order_by(LeadRow.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else AccountLead(int(row[0]), str(row[1]))
