@@ -27,7 +27,16 @@ from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.plan import Plans
 from bot.services.reports import Reports
-from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
+from bot.services.routing import periods, rotations
+from bot.slack import (
+    alert_views,
+    info_views,
+    lead_views,
+    plan_view,
+    report_views,
+    route_views,
+    sla_view,
+)
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
@@ -40,7 +49,6 @@ log = logging.getLogger("handoff.handlers")
 COMING = {
     "away": "`/handoff away` and `/handoff back` (out-of-office routing)",
     "back": "`/handoff away` and `/handoff back` (out-of-office routing)",
-    "routing": "`/handoff routing` (who gets which leads)",
 }
 HELP = (
     "*Handoff* runs the marketing–sales SLA in Slack.\n"
@@ -341,6 +349,11 @@ class Listeners:
         word = (command.get("text") or "help").strip().split(" ")[0].lower()
         if word in COMING:
             await ack(text=_coming(COMING[word]), response_type="ephemeral")
+        elif word == "routing":  # managers only: the access table refused anyone else
+            services, now = self.services, self.clock()
+            shown = await rotations(services.store, services.policy, services.availability, now)
+            view = route_views.routing_view(shown, periods(services.policy, now)[1])
+            await ack(text=view.text, blocks=view.blocks, response_type="ephemeral")
         elif word in ("help", ""):
             await ack(text=HELP, response_type="ephemeral")
         else:

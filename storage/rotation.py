@@ -50,8 +50,9 @@ _OPEN_OF = (
 
 
 def _lock_segment(db: Connection, segment: str) -> None:
-    """Hold the segment's rotation row (created if new) until the transaction ends."""
-    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=0)
+    """Hold the segment's rotation row (created if new) until the transaction ends; its
+    position counts the turns taken (the sweep's re-suggestions start from it)."""
+    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=1)
     db.execute(
         statement.on_conflict_do_update(
             index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}

@@ -22,6 +22,7 @@ class Action(StrEnum):
     SLA_REPORT = "sla_report"
     AWAY_FOR_OTHERS = "away_for_others"
     RATE = "rate"  # the owner rates a closed lead's fit and timing
+    ROUTING = "routing"  # `/handoff routing`: the whole team's distribution
 
 
 class Role(StrEnum):
@@ -40,6 +41,7 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.SLA_REPORT: frozenset({Role.MANAGER, Role.REPORTER}),
     Action.AWAY_FOR_OTHERS: frozenset({Role.MANAGER}),
     Action.RATE: frozenset({Role.OWNER}),
+    Action.ROUTING: frozenset({Role.MANAGER}),
 }
 """The whole table. A new command adds its action and its row here, and its refusal below."""
 
@@ -116,6 +118,11 @@ def refusal(
             )
         case Action.RATE:
             return f"Only {owner} can rate it: the rating is the owner's judgement of the lead."
+        case Action.ROUTING:
+            return (
+                "Sorry, only the sales managers can see the team's routing. Your own share of "
+                "the round robin is on your Handoff App Home."
+            )
         case Action.AWAY_FOR_OTHERS:
             return (
                 "Sorry, only the sales managers can set someone else away. "

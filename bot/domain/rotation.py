@@ -154,3 +154,14 @@ def weighted_shares(rules: PoolRules, turns: Sequence[frozenset[str]]) -> dict[s
             if total:
                 shares[rep] += rules.weight(rep) / total
     return shares
+
+
+@dataclass(frozen=True)
+class SegmentRotation:
+    """One segment's rotation as it stands: what `/handoff routing` and App Home show."""
+
+    name: str
+    rules: PoolRules
+    loads: Mapping[str, RepLoad]
+    away: frozenset[str]
+    next_picks: Sequence[str]

@@ -6,7 +6,6 @@ and every Slack effect it decided (`bot/domain/effects.py`) in one transaction. 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -69,6 +68,7 @@ from bot.domain.routing import (
     route,
 )
 from bot.services.policies import PolicyBook
+from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views
 from bot.slack.text import person
 from storage.repository import Follow, NewLead, Store
@@ -159,26 +159,6 @@ def _missing_lead(lead_id: int | str) -> Refusal:
     return Refusal(
         f"Lead {lead_id} no longer exists in Handoff; nothing was changed.", Reason.NOT_FOUND
     )
-
-
-class Availability(Protocol):
-    """Who of a pool is away now (time away, Slack status): routing skips them."""
-
-    async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]: ...
-
-
-class NobodyAway:
-    """Availability until time away is recorded: everyone is in."""
-
-    async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]:
-        return frozenset()
-
-
-def periods(policy: Policy, now: datetime) -> tuple[str, str]:
-    """The business day and the week (its Monday) `now` falls in, in the team's zone, as ISO
-    dates: what `cap.per_day` and "this week" count in."""
-    local = now.astimezone(policy.calendar.zone).date()
-    return local.isoformat(), (local - timedelta(days=local.weekday())).isoformat()
 
 
 class Services:
