@@ -221,9 +221,9 @@ class Segment(_Model):
         for rep, weight in value.items():
             _slack_id(rep, "user")
             if weight < 0:
-                raise ValueError(f"{rep}: a weight of {weight} is negative; write 0 or more")
+                raise ValueError(f"a weight of {weight} ({rep}) is negative; write 0 or more")
             if weight > 1000:
-                raise ValueError(f"{rep}: a weight of {weight} is over 1000")
+                raise ValueError(f"a weight of {weight} ({rep}) is over 1000")
         return value
 
     def weight(self, rep: str) -> int:
