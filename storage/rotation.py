@@ -72,7 +72,7 @@ def read_loads(
             week=row["this_week"] if row["week"] == week else 0,
         )
     if with_open:
-        for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).tuples():
+        for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).all():
             loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
     return loads
 
