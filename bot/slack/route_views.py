@@ -28,7 +28,7 @@ def why_line(lead: LeadView) -> str | None:
     if rule == "named_account":
         return f"Named account{domain} of {_rep(rep)}"
     if rule == "account_match":
-        return f"Same account as lead #{int(reason.get('lead', 0))}{domain} ({_rep(rep)})"
+        return f"Same account as lead #{int(reason.get('lead', 0))} ({_rep(rep)})"
     if rule == "partner":
         return f"Partner-sourced: partner manager {_rep(rep)}"
     if rule == "round_robin":
