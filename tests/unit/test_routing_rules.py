@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from bot.domain.rotation import (
     weighted_shares,
 )
 from bot.domain.routing import AccountLead, choose_owner, choose_segment
+from bot.services.policies import load_policy
 from bot.slack.route_views import own_share, routing_view, why_line
-from tests.conftest import lead_payload
+from tests.conftest import ROOT, lead_payload
 
 
 def lead(**overrides: Any) -> LeadIn:
@@ -97,6 +99,27 @@ def test_csv_accounts_join_the_policy_and_its_version(policy: Policy) -> None:
         "named_accounts_file (accounts.csv line 1): U0NOBODY is in no segment's reps and is not "
         "a manager (nobody could claim for them)"
     ]
+
+
+def test_the_sla_file_reads_its_csv_beside_it(tmp_path: Path) -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sla.yaml").write_text(sla + "\nnamed_accounts_file: accounts.csv\n")
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems == [
+        f"named_accounts_file: {tmp_path / 'accounts.csv'} does not exist"
+    ]
+    (tmp_path / "accounts.csv").write_text(
+        "domain,owner\nacme.example,U0REP3\nAcme.example,U0REP1\n"
+    )
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems == [
+        f"{tmp_path / 'accounts.csv'} line 3: acme.example is listed already on line 2; a domain "
+        "has one owner"
+    ]
+    (tmp_path / "accounts.csv").write_text("acme.example,U0REP3\n")
+    assert load_policy(str(tmp_path / "sla.yaml")).named_index == {"acme.example": "U0REP3"}
 
 
 # --- handoff check --------------------------------------------------------------------------
