@@ -22,7 +22,7 @@ from bot.domain.rotation import RepLoad
 from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, write_effects
 from storage.repository import LEADS, lead_views
-from storage.rotation import read_loads
+from storage.rotation import read_standing
 from storage.tables import (
     HOME_PENDING,
     OPEN,
@@ -127,11 +127,11 @@ class HomeStore:
 
         await self.db.run(work)
 
-    async def rotation_loads(
+    async def rotation_standing(
         self, segment: str, reps: Sequence[str], day: str, week: str
-    ) -> dict[str, RepLoad]:
+    ) -> tuple[float, dict[str, RepLoad]]:
         """The segment's rotation as stored (a rep's own share in App Home)."""
-        return await self.db.run(lambda db: read_loads(db, segment, day, week, reps, False))
+        return await self.db.run(lambda db: read_standing(db, segment, day, week, reps))
 
     async def notice(self, user: str, notice: str, now: datetime) -> None:
         """Publish `user`'s App Home again with `notice` on top (the private answer to a press

@@ -35,7 +35,7 @@ from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, write_effects
-from storage.rotation import RotationAsk, account_lead, read_loads, suggest
+from storage.rotation import RotationAsk, account_lead, read_standing, suggest
 from storage.tables import (
     EventRow,
     LeadRow,
@@ -316,12 +316,12 @@ class Store:
         """The owned lead of account `domain` a new lead of it goes to (lead-to-account)."""
         return await self.db.run(lambda db: account_lead(db, domain, recent_since))
 
-    async def rotation_loads(
+    async def rotation_standing(
         self, segment: str, reps: Sequence[str], day: str, week: str
-    ) -> dict[str, RepLoad]:
-        """The segment's rotation as stored: each rep's credit, today's and this week's leads,
-        and open leads (for `/handoff routing` and App Home)."""
-        return await self.db.run(lambda db: read_loads(db, segment, day, week, reps, True))
+    ) -> tuple[float, dict[str, RepLoad]]:
+        """The segment's rotation as stored: its clock, and each rep's load (owed, today's and
+        this week's leads, open leads), for `/handoff routing` and App Home."""
+        return await self.db.run(lambda db: read_standing(db, segment, day, week, reps))
 
     # --- reads --------------------------------------------------------------------------------
 

@@ -49,15 +49,22 @@ _OPEN_OF = (
 )
 
 
-def _lock_segment(db: Connection, segment: str) -> None:
-    """Hold the segment's rotation row (created if new) until the transaction ends; its
-    position counts the turns taken (the sweep's re-suggestions start from it)."""
-    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=1)
-    db.execute(
-        statement.on_conflict_do_update(
-            index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
-        )
-    )
+def _hold(db: Connection, segment: str) -> float:
+    """Hold the segment's rotation row (created if new) until the transaction ends, and read
+    its clock; its position counts the turns taken (the sweep's re-suggestions start there)."""
+    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=1, clock=0.0)
+    held = statement.on_conflict_do_update(
+        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
+    ).returning(RoundRobin.clock)
+    return float(db.execute(held).scalar_one())
+
+
+_CLOCK_OF = select(RoundRobin.clock).where(RoundRobin.segment == bindparam("p_segment"))
+_SET_CLOCK = (
+    update(table(RoundRobin))
+    .where(RoundRobin.segment == bindparam("p_segment"))
+    .values(clock=bindparam("p_clock"))
+)
 
 
 def read_loads(
@@ -67,7 +74,8 @@ def read_loads(
     loads: dict[str, RepLoad] = {}
     for row in db.execute(_REPS_OF, {"p_segment": segment}).mappings():
         loads[row["rep"]] = RepLoad(
-            credit=float(row["credit"]),
+            settled=float(row["settled"]),
+            since=None if row["since"] is None else float(row["since"]),
             today=row["today"] if row["day"] == day else 0,
             week=row["this_week"] if row["week"] == week else 0,
         )
@@ -77,49 +85,57 @@ def read_loads(
     return loads
 
 
-def _save(db: Connection, ask: RotationAsk, before: dict[str, RepLoad], turn: Turn) -> None:
+def read_standing(
+    db: Connection, segment: str, day: str, week: str, reps: Iterable[str]
+) -> tuple[float, dict[str, RepLoad]]:
+    """The segment's clock and its reps' loads, open leads included (no lock: a read)."""
+    clock = db.execute(_CLOCK_OF, {"p_segment": segment}).scalar()
+    return float(clock or 0.0), read_loads(db, segment, day, week, reps, True)
+
+
+_COLUMNS = ("settled", "since", "day", "today", "week", "this_week")
+
+
+def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
+    """Write the reps the turn changed, and the segment's clock."""
     rows = [
         {
             "segment": ask.segment,
             "rep": rep,
-            "credit": load.credit,
+            "settled": turn.loads[rep].settled,
+            "since": turn.loads[rep].since,
             "day": ask.day,
-            "today": load.today,
+            "today": turn.loads[rep].today,
             "week": ask.week,
-            "this_week": load.week,
+            "this_week": turn.loads[rep].week,
         }
-        for rep, load in turn.loads.items()
-        if load != before.get(rep) or rep not in before
+        for rep in sorted(turn.changed)
     ]
-    if not rows:
-        return
     statement = upsert_insert(db)(table(RotationRep))
     excluded = statement.excluded
     db.execute(
         statement.on_conflict_do_update(
             index_elements=[RotationRep.segment, RotationRep.rep],
-            set_={name: excluded[name] for name in ("credit", "day", "today", "week", "this_week")},
+            set_={name: excluded[name] for name in _COLUMNS},
         ),
         rows,
     )
+    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
 
 
 def take(db: Connection, ask: RotationAsk) -> Suggestion:
     """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
     the fallback, with the reason nobody was available, when the turn finds nobody."""
-    _lock_segment(db, ask.segment)
+    clock = _hold(db, ask.segment)
     rules = ask.rules
-    stored = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
-    before = {rep: stored.get(rep, RepLoad()) for rep in rules.reps}
-    turn = take_turn(rules, before, ask.away)
+    loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
+    turn = take_turn(rules, loads, ask.away, clock)
     if turn.rep is None:
-        reason = {
-            "rule": "fallback",
-            "rep": ask.fallback,
-            "why": f"nobody available ({turn.why_nobody})",
-        }
-        return Suggestion(ask.fallback, ask.reason | reason)
-    _save(db, ask, before, turn)
+        why = f"nobody available ({turn.why_nobody})"
+        return Suggestion(
+            ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
+        )
+    _save(db, ask, turn)
     reason = ask.reason | {
         "rep": turn.rep,
         "week": turn.loads[turn.rep].week,

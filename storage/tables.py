@@ -256,18 +256,22 @@ class RoundRobin(Base):
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The weighted rotation's clock (bot/domain/rotation.py): the shares handed out so far.
+    clock: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class RotationRep(Base):
-    """One rep's place in a segment's weighted rotation (bot/domain/rotation.py): the credit
-    owed, and the leads suggested this business day and this week (each with its period, so a
-    new day starts from 0). Changed only under the lock of the segment's `round_robin` row."""
+    """One rep's place in a segment's weighted rotation (bot/domain/rotation.py `RepLoad`): what
+    they are owed, and the leads suggested this business day and this week (each with its
+    period, so a new day starts from 0). Changed only under the lock of the segment's
+    `round_robin` row."""
 
     __tablename__ = "rotation_reps"
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
     rep: Mapped[str] = mapped_column(String(40), primary_key=True)
-    credit: Mapped[float] = mapped_column(Float, default=0.0)
+    settled: Mapped[float] = mapped_column(Float, default=0.0)  # see RepLoad
+    since: Mapped[float | None] = mapped_column(Float)
     day: Mapped[str] = mapped_column(String(10))  # the business day (team zone), ISO date
     today: Mapped[int] = mapped_column(Integer, default=0)
     week: Mapped[str] = mapped_column(String(10))  # the week's Monday, ISO date

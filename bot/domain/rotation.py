@@ -1,18 +1,22 @@
 """The pool's rotation: weighted round robin with caps, time away and catch-up.
 
-Each rep's credit is what they are owed: every lead adds to each rep taking part their weighted
+A rep's credit is what they are owed: every lead adds to each rep taking part their weighted
 share of it (weight ÷ the weights of the reps taking part), and the rep picked, the one owed the
-most among those available, pays back one lead. Credit minus nothing else is the whole state;
-storage keeps it per rep, in the database. While the same reps are available this is the smooth
-weighted round robin nginx uses: every rep stays within one lead of their weighted share, and
-picks interleave (2:1 gives A B A A B A, not A A B). Across changes of who is available (caps,
-time away) the property tests bound the deviation at 1.5 leads (measured: 1.2 at worst).
+most among those available, pays back one lead. While the same reps are available this is the
+smooth weighted round robin nginx uses: every rep stays within one lead of their weighted share,
+and picks interleave (2:1 gives A B A A B A, not A A B). Across changes of who is available
+(caps, time away) the property tests bound the deviation at 1.5 leads.
 
 - A rep at a cap (`cap.open`, `cap.per_day`) or away sits the turn out with their credit frozen:
   they resume where they were, with no flood of leads when the cap lifts.
 - With `catch_up`, a rep who is away keeps gaining credit without being picked, so on return
   they take the next leads until they have had their share of the whole stretch.
 - Weight 0 takes no part.
+
+So that a turn writes one rep, not all of them, the shares are kept as a segment clock: each
+turn moves it by 1 ÷ the weights taking part, and a rep taking part since clock `since` has
+gained weight × (clock − since) on top of what was `settled` when they joined. Only the rep
+picked, and reps who start or stop taking part, change.
 """
 
 from __future__ import annotations
@@ -27,10 +31,16 @@ _TIE = 1e-9  # credits are sums of fractions: equal ones may differ in the last 
 class RepLoad:
     """One rep's place in a segment's rotation."""
 
-    credit: float = 0.0  # leads the rep is owed (see the module docstring)
+    settled: float = 0.0  # owed when they last started or stopped taking part, less leads since
+    since: float | None = None  # the clock when they started taking part (None: they are not)
     today: int = 0  # leads the rotation suggested to the rep this business day
     week: int = 0  # ...and this week (what "3 of 12 this week" counts)
     open: int = 0  # leads the rep owns, claimed and not yet dispositioned
+
+    def credit(self, weight: int, clock: float) -> float:
+        """Leads the rep is owed at `clock`."""
+        gained = weight * (clock - self.since) if self.since is not None else 0.0
+        return self.settled + gained
 
 
 @dataclass(frozen=True)
@@ -64,12 +74,14 @@ class Skip:
 
 @dataclass(frozen=True)
 class Turn:
-    """The outcome of one turn: the rep picked (None: nobody available), everyone's loads
-    after it, and why each skipped rep was skipped."""
+    """The outcome of one turn: the rep picked (None: nobody available), everyone's loads and
+    the segment's clock after it, the reps whose load changed, and why each skipped rep was."""
 
     rep: str | None
     loads: dict[str, RepLoad]
     skipped: dict[str, str]
+    clock: float = 0.0
+    changed: frozenset[str] = frozenset()
 
     @property
     def why_nobody(self) -> str:
@@ -98,10 +110,13 @@ def skip_reason(rules: PoolRules, rep: str, load: RepLoad, away: frozenset[str])
 
 
 def take_turn(
-    rules: PoolRules, loads: Mapping[str, RepLoad], away: frozenset[str] = frozenset()
+    rules: PoolRules,
+    loads: Mapping[str, RepLoad],
+    away: frozenset[str] = frozenset(),
+    clock: float = 0.0,
 ) -> Turn:
-    """Pick the next rep of the pool; `loads` as stored (a rep missing has none yet), `away`
-    the reps unavailable now. Pure: the caller stores the returned loads."""
+    """Pick the next rep of the pool; `loads` and `clock` as stored (a rep missing has no load
+    yet), `away` the reps unavailable now. Pure: the caller stores what changed."""
     current = {rep: loads.get(rep, RepLoad()) for rep in dict.fromkeys(rules.reps)}
     skipped = {
         rep: why
@@ -110,21 +125,27 @@ def take_turn(
     }
     available = [rep for rep in current if rep not in skipped]
     if not available:
-        return Turn(None, current, skipped)
-    gaining = list(available)
+        return Turn(None, current, skipped, clock)
+    gaining = set(available)
     if rules.catch_up:
-        gaining += [rep for rep, why in skipped.items() if why == Skip.AWAY]
-    total = sum(rules.weight(rep) for rep in gaining)
-    after = dict(current)
-    for rep in gaining:
-        gained = after[rep].credit + rules.weight(rep) / total
-        after[rep] = replace(after[rep], credit=gained)
+        gaining |= {rep for rep, why in skipped.items() if why == Skip.AWAY}
+    after, changed = dict(current), set()
+    for rep, load in current.items():  # settle who starts or stops taking part
+        if (rep in gaining) != (load.since is not None):
+            weight = rules.weight(rep)
+            since = clock if rep in gaining else None
+            after[rep] = replace(load, settled=load.credit(weight, clock), since=since)
+            changed.add(rep)
+    clock += 1 / sum(rules.weight(rep) for rep in gaining)
+    credits = {rep: after[rep].credit(rules.weight(rep), clock) for rep in available}
     # The most owed wins; a tie (within rounding) goes to the rep listed first: a legible order.
-    best = max(after[rep].credit for rep in available)
-    picked = next(rep for rep in available if after[rep].credit >= best - _TIE)
+    best = max(credits.values())
+    picked = next(rep for rep in available if credits[rep] >= best - _TIE)
     load = after[picked]
-    after[picked] = replace(load, credit=load.credit - 1, today=load.today + 1, week=load.week + 1)
-    return Turn(picked, after, skipped)
+    after[picked] = replace(
+        load, settled=load.settled - 1, today=load.today + 1, week=load.week + 1
+    )
+    return Turn(picked, after, skipped, clock, frozenset(changed | {picked}))
 
 
 def next_picks(
@@ -132,15 +153,16 @@ def next_picks(
     loads: Mapping[str, RepLoad],
     away: frozenset[str] = frozenset(),
     count: int = 5,
+    clock: float = 0.0,
 ) -> list[str]:
     """The rotation's next `count` picks if nothing else changed (fewer if it runs dry)."""
     picks: list[str] = []
     for _ in range(count):
-        turn = take_turn(rules, loads, away)
+        turn = take_turn(rules, loads, away, clock)
         if turn.rep is None:
             break
         picks.append(turn.rep)
-        loads = turn.loads
+        loads, clock = turn.loads, turn.clock
     return picks
 
 

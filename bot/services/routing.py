@@ -25,10 +25,10 @@ class NobodyAway:
         return frozenset()
 
 
-class Loads(Protocol):
-    async def rotation_loads(
+class Standings(Protocol):
+    async def rotation_standing(
         self, segment: str, reps: Sequence[str], day: str, week: str
-    ) -> dict[str, RepLoad]: ...
+    ) -> tuple[float, dict[str, RepLoad]]: ...
 
 
 def periods(policy: Policy, now: datetime) -> tuple[str, str]:
@@ -39,15 +39,15 @@ def periods(policy: Policy, now: datetime) -> tuple[str, str]:
 
 
 async def rotations(
-    store: Loads, policy: Policy, availability: Availability, now: datetime, picks: int = 5
+    store: Standings, policy: Policy, availability: Availability, now: datetime, picks: int = 5
 ) -> list[SegmentRotation]:
     """Every segment's rotation now: each rep's loads, who is away, the next `picks` picks."""
     day, week = periods(policy, now)
     shown = []
     for segment in policy.segments:
         rules = pool_rules(segment, policy)
-        loads = await store.rotation_loads(segment.name, segment.reps, day, week)
+        clock, loads = await store.rotation_standing(segment.name, segment.reps, day, week)
         away = await availability.away(segment.reps, now)
-        upcoming = next_picks(rules, loads, away, picks)
+        upcoming = next_picks(rules, loads, away, picks, clock)
         shown.append(SegmentRotation(segment.name, rules, loads, away, upcoming))
     return shown
