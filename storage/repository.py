@@ -292,11 +292,11 @@ class Store:
             lead_id = db.execute(
                 insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
             ).scalar_one()
-            if new.rotation is not None:
-                suggest(db, lead_id, new.rotation)
             if new.events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
                 db.execute(_INSERT_EVENT, rows)
+            if new.rotation is not None:  # late: the segment's lock is held to the commit
+                suggest(db, lead_id, new.rotation)
             view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
             write_effects(db, new.effects(view), now)

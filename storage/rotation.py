@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, Turn, take_turn
 from bot.domain.routing import AccountLead
-from storage.db import upsert_insert
 from storage.tables import LeadRow, RotationRep, RoundRobin, table
+
+LEADS = LeadRow.__table__
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Suggestion:
     reason: dict[str, Any]
 
 
+_COLUMNS = ("settled", "since", "day", "today", "week", "this_week")
 _REPS_OF = select(RotationRep).where(RotationRep.segment == bindparam("p_segment"))
 _OPEN_OF = (
     select(LeadRow.owner, func.count())
@@ -49,14 +54,32 @@ _OPEN_OF = (
 )
 
 
+@cache
+def _hold_statement(dialect: str) -> Any:
+    insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_row(table(RoundRobin)).values(
+        segment=bindparam("p_segment"), position=1, clock=0.0
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
+    ).returning(RoundRobin.clock)
+
+
 def _hold(db: Connection, segment: str) -> float:
     """Hold the segment's rotation row (created if new) until the transaction ends, and read
     its clock; its position counts the turns taken (the sweep's re-suggestions start there)."""
-    statement = upsert_insert(db)(table(RoundRobin)).values(segment=segment, position=1, clock=0.0)
-    held = statement.on_conflict_do_update(
-        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
-    ).returning(RoundRobin.clock)
-    return float(db.execute(held).scalar_one())
+    held = db.execute(_hold_statement(db.dialect.name), {"p_segment": segment})
+    return float(held.scalar_one())
+
+
+@cache
+def _save_statement(dialect: str) -> Any:
+    insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_row(table(RotationRep))
+    return statement.on_conflict_do_update(
+        index_elements=[RotationRep.segment, RotationRep.rep],
+        set_={name: statement.excluded[name] for name in _COLUMNS},
+    )
 
 
 _CLOCK_OF = select(RoundRobin.clock).where(RoundRobin.segment == bindparam("p_segment"))
@@ -93,9 +116,6 @@ def read_standing(
     return float(clock or 0.0), read_loads(db, segment, day, week, reps, True)
 
 
-_COLUMNS = ("settled", "since", "day", "today", "week", "this_week")
-
-
 def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
     """Write the reps the turn changed, and the segment's clock."""
     rows = [
@@ -111,15 +131,7 @@ def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
         }
         for rep in sorted(turn.changed)
     ]
-    statement = upsert_insert(db)(table(RotationRep))
-    excluded = statement.excluded
-    db.execute(
-        statement.on_conflict_do_update(
-            index_elements=[RotationRep.segment, RotationRep.rep],
-            set_={name: excluded[name] for name in _COLUMNS},
-        ),
-        rows,
-    )
+    db.execute(_save_statement(db.dialect.name), rows)
     db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
 
 
@@ -146,32 +158,37 @@ def take(db: Connection, ask: RotationAsk) -> Suggestion:
     return Suggestion(turn.rep, reason)
 
 
+_SUGGEST = (
+    update(table(LeadRow))
+    .where(LeadRow.id == bindparam("p_lead_id"))
+    .values(suggested_owner=bindparam("p_rep"), route_reason=bindparam("p_reason"))
+)
+_ACCOUNT_LEAD = (
+    select(LeadRow.id, LeadRow.owner)
+    .where(
+        LeadRow.account_domain == bindparam("p_domain"),
+        LeadRow.owner.is_not(None),
+        or_(
+            LeadRow.stage == Stage.SAL.value,
+            LeadRow.won_at.is_not(None),
+            LeadRow.dispositioned_at >= bindparam("p_since", type_=LEADS.c.dispositioned_at.type),
+        ),
+    )
+    .order_by(LeadRow.id.desc())
+    .limit(1)
+)
+
+
 def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
     """Take a turn for the lead and store its suggested owner and why."""
     suggestion = take(db, ask)
-    db.execute(
-        update(table(LeadRow))
-        .where(LeadRow.id == lead_id)
-        .values(suggested_owner=suggestion.rep, route_reason=suggestion.reason)
-    )
+    params = {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
+    db.execute(_SUGGEST, params)
     return suggestion
 
 
 def account_lead(db: Connection, domain: str, recent_since: datetime) -> AccountLead | None:
     """The newest owned lead of the account `domain` that is open, won, or closed since
     `recent_since`: whose owner a new lead of the account goes to."""
-    row = db.execute(
-        select(LeadRow.id, LeadRow.owner)
-        .where(
-            LeadRow.account_domain == domain,
-            LeadRow.owner.is_not(None),
-            or_(
-                LeadRow.stage == Stage.SAL.value,
-                LeadRow.won_at.is_not(None),
-                LeadRow.dispositioned_at >= recent_since,
-            ),
-        )
-        .order_by(LeadRow.id.desc())
-        .limit(1)
-    ).first()
+    row = db.execute(_ACCOUNT_LEAD, {"p_domain": domain, "p_since": recent_since}).first()
     return None if row is None else AccountLead(int(row[0]), str(row[1]))
