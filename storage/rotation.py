@@ -45,7 +45,7 @@ class Suggestion:
     reason: dict[str, Any]
 
 
-_COLUMNS = ("settled", "since", "day", "today", "week", "this_week")
+_COLUMNS = ("settled", "since", "weight", "day", "today", "week", "this_week")
 _REPS_OF = select(RotationRep).where(RotationRep.segment == bindparam("p_segment"))
 _OPEN_OF = (
     select(LeadRow.owner, func.count())
@@ -99,6 +99,7 @@ def read_loads(
         loads[row["rep"]] = RepLoad(
             settled=float(row["settled"]),
             since=None if row["since"] is None else float(row["since"]),
+            weight=int(row["weight"]),
             today=row["today"] if row["day"] == day else 0,
             week=row["this_week"] if row["week"] == week else 0,
         )
@@ -124,6 +125,7 @@ def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
             "rep": rep,
             "settled": turn.loads[rep].settled,
             "since": turn.loads[rep].since,
+            "weight": turn.loads[rep].weight,
             "day": ask.day,
             "today": turn.loads[rep].today,
             "week": ask.week,

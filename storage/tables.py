@@ -272,6 +272,7 @@ class RotationRep(Base):
     rep: Mapped[str] = mapped_column(String(40), primary_key=True)
     settled: Mapped[float] = mapped_column(Float, default=0.0)  # see RepLoad
     since: Mapped[float | None] = mapped_column(Float)
+    weight: Mapped[int] = mapped_column(Integer, default=0)
     day: Mapped[str] = mapped_column(String(10))  # the business day (team zone), ISO date
     today: Mapped[int] = mapped_column(Integer, default=0)
     week: Mapped[str] = mapped_column(String(10))  # the week's Monday, ISO date

@@ -33,14 +33,21 @@ class RepLoad:
 
     settled: float = 0.0  # owed when they last started or stopped taking part, less leads since
     since: float | None = None  # the clock when they started taking part (None: they are not)
+    weight: int = 0  # the weight they take part with since then
     today: int = 0  # leads the rotation suggested to the rep this business day
     week: int = 0  # ...and this week (what "3 of 12 this week" counts)
     open: int = 0  # leads the rep owns, claimed and not yet dispositioned
 
-    def credit(self, weight: int, clock: float) -> float:
+    def credit(self, clock: float) -> float:
         """Leads the rep is owed at `clock`."""
-        gained = weight * (clock - self.since) if self.since is not None else 0.0
+        gained = self.weight * (clock - self.since) if self.since is not None else 0.0
         return self.settled + gained
+
+    def taking_part(self, weight: int | None, clock: float) -> RepLoad:
+        """The load from `clock` on, taking part with `weight` (None: not taking part): what
+        was gained so far is settled first, so a new weight counts from now, not back."""
+        since = None if weight is None else clock
+        return replace(self, settled=self.credit(clock), since=since, weight=weight or 0)
 
 
 @dataclass(frozen=True)
@@ -130,14 +137,13 @@ def take_turn(
     if rules.catch_up:
         gaining |= {rep for rep, why in skipped.items() if why == Skip.AWAY}
     after, changed = dict(current), set()
-    for rep, load in current.items():  # settle who starts or stops taking part
-        if (rep in gaining) != (load.since is not None):
-            weight = rules.weight(rep)
-            since = clock if rep in gaining else None
-            after[rep] = replace(load, settled=load.credit(weight, clock), since=since)
+    for rep, load in current.items():  # settle who starts or stops taking part, or reweighs
+        weight = rules.weight(rep) if rep in gaining else None
+        if (load.since is not None, load.weight) != (weight is not None, weight or 0):
+            after[rep] = load.taking_part(weight, clock)
             changed.add(rep)
     clock += 1 / sum(rules.weight(rep) for rep in gaining)
-    credits = {rep: after[rep].credit(rules.weight(rep), clock) for rep in available}
+    credits = {rep: after[rep].credit(clock) for rep in available}
     # The most owed wins; a tie (within rounding) goes to the rep listed first: a legible order.
     best = max(credits.values())
     picked = next(rep for rep in available if credits[rep] >= best - _TIE)

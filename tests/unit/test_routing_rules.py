@@ -294,6 +294,23 @@ def test_a_steady_turn_changes_only_the_rep_picked() -> None:
     assert third.changed == {first.rep, second.rep, third.rep}  # two stop: at the cap
 
 
+def test_a_new_weight_counts_from_now() -> None:
+    """Reweighing a rep after 100 leads does not hand them a backlog of the past."""
+    even = PoolRules(("A", "B"), {})
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    for _ in range(100):
+        turn = take_turn(even, loads, clock=clock)
+        loads, clock = turn.loads, turn.clock
+    heavier = PoolRules(("A", "B"), {"A": 3})
+    picks = []
+    for _ in range(8):
+        turn = take_turn(heavier, loads, clock=clock)
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    assert picks.count("A") == 6  # 3:1 from here on, not 100 leads of catching up
+
+
 def test_catch_up_on_and_off() -> None:
     """Away for 4 leads, then back: with catch-up the rep gets the 4 missed leads first (4
     each over the 8); without, the rotation simply resumes."""

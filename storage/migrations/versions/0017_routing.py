@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("rep", sa.String(length=40), nullable=False),
         sa.Column("settled", sa.Float(), nullable=False),
         sa.Column("since", sa.Float(), nullable=True),
+        sa.Column("weight", sa.Integer(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("today", sa.Integer(), nullable=False),
         sa.Column("week", sa.String(length=10), nullable=False),
