@@ -1108,7 +1108,9 @@ def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
     if problems:
         raise PolicyError(problems, source)
     digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
-    return policy.model_copy(update={"named_accounts": merged, "version": digest})
+    merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
+    merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
+    return merged_policy
 
 
 def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -> Policy:

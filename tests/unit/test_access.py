@@ -20,6 +20,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.SLA_REPORT: {Role.MANAGER, Role.REPORTER},
     Action.AWAY_FOR_OTHERS: {Role.MANAGER},
     Action.RATE: {Role.OWNER},  # the rating is the owner's judgement of the lead
+    Action.ROUTING: {Role.MANAGER},  # `/handoff routing`: the whole team's distribution
 }
 CELLS = [(action, role) for action in Action for role in Role]
 

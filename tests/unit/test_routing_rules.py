@@ -90,6 +90,7 @@ def test_the_csv_names_each_bad_line() -> None:
 
 
 def test_csv_accounts_join_the_policy_and_its_version(policy: Policy) -> None:
+    assert policy.named_index == {}  # cached on the policy: the merged copy must not keep it
     merged = with_named_accounts(policy, "acme.example,U0REP3\n", "accounts.csv")
     assert merged.named_index["acme.example"] == "U0REP3"
     assert merged.version != policy.version
