@@ -300,6 +300,7 @@ async def create(
     services = Services(store, book, outbox, names)
     services.barred = barred
     away = AwayStore(database)
+    services.availability = homes.availability = away  # routing and App Home skip who is away
     people = People(
         client, store, book, services.zones, services.names, away=away, barred=services.barred
     )

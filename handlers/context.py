@@ -88,6 +88,8 @@ def parse(body: dict[str, Any]) -> Asked:
         return Asked(Action.SLA_REPORT, command=command)
     if command == "/handoff" and _sets_someone_else_away(body):
         return Asked(Action.AWAY_FOR_OTHERS, command=command)
+    if command == "/handoff" and _word(body) == "routing":
+        return Asked(Action.ROUTING, command="/handoff routing")
     return Asked(command=command if isinstance(command, str) else None)
 
 
@@ -153,6 +155,10 @@ def _submission(view: dict[str, Any]) -> Asked:
     if callback == CallbackId.ANSWER_MODAL:
         return _answer(f"{meta.get('lead_id')}:{meta.get('question')}", meta.get("channel"))
     return Asked(Action.DISPOSE, lead_id(str(meta.get("lead_id"))), str(meta.get("code")))
+
+
+def _word(command: dict[str, Any]) -> str:
+    return (command.get("text") or "").strip().partition(" ")[0].lower()
 
 
 def _sets_someone_else_away(command: dict[str, Any]) -> bool:

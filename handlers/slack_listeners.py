@@ -28,7 +28,16 @@ from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.plan import Plans
 from bot.services.reports import Reports
-from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
+from bot.services.routing import periods, rotations
+from bot.slack import (
+    alert_views,
+    info_views,
+    lead_views,
+    plan_view,
+    report_views,
+    route_views,
+    sla_view,
+)
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
@@ -38,9 +47,6 @@ from handlers.context import asked, parse_once
 
 log = logging.getLogger("handoff.handlers")
 
-COMING = {
-    "routing": "`/handoff routing` (who gets which leads)",
-}
 HELP = (
     "*Handoff* runs the marketing–sales SLA in Slack.\n"
     "• Press *Claim* on a lead in your segment channel, log attempts with the buttons, "
@@ -370,8 +376,11 @@ class Listeners:
             doing = self.aways.away if word == "away" else self.aways.back
             said = await doing(user, rest, self.clock())  # a Refusal is answered by `failed`
             await ack(text=as_mrkdwn(said), response_type="ephemeral")
-        elif word in COMING:
-            await ack(text=_coming(COMING[word]), response_type="ephemeral")
+        elif word == "routing":  # managers only: the access table refused anyone else
+            services, now = self.services, self.clock()
+            shown = await rotations(services.store, services.policy, services.availability, now)
+            view = route_views.routing_view(shown, periods(services.policy, now)[1])
+            await ack(text=view.text, blocks=view.blocks, response_type="ephemeral")
         elif word in ("help", ""):
             await ack(text=HELP, response_type="ephemeral")
         else:
@@ -475,9 +484,3 @@ def _ratings(values: dict[str, Any]) -> dict[str, int]:
 def _user(context: AsyncBoltContext) -> str:
     """Who pressed or submitted: Bolt reads it from the payload's `user`."""
     return str(context.user_id or "")
-
-
-def _coming(what: str) -> str:
-    return (
-        f"{what} is coming in a later release of Handoff. `/handoff help` lists what works today."
-    )

@@ -18,9 +18,11 @@ from sqlalchemy import Connection, and_, bindparam, case, func, select, text, up
 
 from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
+from bot.domain.rotation import RepLoad
 from storage.db import Database, upsert_insert
 from storage.outbox import Kind, enqueue, write_effects
 from storage.repository import LEADS, lead_views
+from storage.rotation import read_standing
 from storage.tables import (
     HOME_PENDING,
     OPEN,
@@ -124,6 +126,12 @@ class HomeStore:
             write_effects(db, effects, now)
 
         await self.db.run(work)
+
+    async def rotation_standing(
+        self, segment: str, reps: Sequence[str], day: str, week: str
+    ) -> tuple[float, dict[str, RepLoad]]:
+        """The segment's rotation as stored (a rep's own share in App Home)."""
+        return await self.db.run(lambda db: read_standing(db, segment, day, week, reps))
 
     async def notice(self, user: str, notice: str, now: datetime) -> None:
         """Publish `user`'s App Home again with `notice` on top (the private answer to a press

@@ -31,14 +31,17 @@ from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
-from storage.away import away_reps
+from bot.domain.rotation import RepLoad
+from bot.domain.routing import AccountLead
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
+from storage.rotation import RotationAsk, account_lead, read_standing, suggest
 from storage.tables import (
     EventRow,
     LeadRow,
     OutboxRow,
     Person,
+    RotationRep,
     RoundRobin,
     SlaVersion,
     table,
@@ -72,7 +75,7 @@ class NewLead:
     mql: bool  # report facts fixed at arrival: qualified, all required fields, fits the ICP
     complete: bool
     icp: bool | None  # None: the SLA defines no ICP
-    pool: list[str] = field(default_factory=list)  # the rotation for its suggested owner
+    rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
     events: Events = field(default_factory=list)
     # Its side effects, decided by the use case from the lead as stored (with its id).
     effects: Callable[[LeadView], list[Effect]] = lambda lead: []
@@ -302,16 +305,11 @@ class Store:
             lead_id = db.execute(
                 insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
             ).scalar_one()
-            if new.pool:
-                owner = _next_rep(db, new.lead.segment, new.pool, now)
-                db.execute(
-                    update(table(LeadRow))
-                    .where(LeadRow.id == lead_id)
-                    .values(suggested_owner=owner)
-                )
             if new.events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
                 db.execute(_INSERT_EVENT, rows)
+            if new.rotation is not None:  # late: the segment's lock is held to the commit
+                suggest(db, lead_id, new.rotation)
             view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
             write_effects(db, new.effects(view), now)
@@ -324,6 +322,19 @@ class Store:
             if existing is None:
                 raise
             return existing, False
+
+    # --- routing ------------------------------------------------------------------------------
+
+    async def account_lead(self, domain: str, recent_since: datetime) -> AccountLead | None:
+        """The owned lead of account `domain` a new lead of it goes to (lead-to-account)."""
+        return await self.db.run(lambda db: account_lead(db, domain, recent_since))
+
+    async def rotation_standing(
+        self, segment: str, reps: Sequence[str], day: str, week: str
+    ) -> tuple[float, dict[str, RepLoad]]:
+        """The segment's rotation as stored: its clock, and each rep's load (owed, today's and
+        this week's leads, open leads), for `/handoff routing` and App Home."""
+        return await self.db.run(lambda db: read_standing(db, segment, day, week, reps))
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -638,13 +649,13 @@ class Store:
         events: Events,
         now: datetime,
         *,
-        pool: Sequence[str] = (),
+        rotation: RotationAsk | None = None,
         effects: Sequence[Effect] = (),
     ) -> bool:
         """Change a lead sent again (new engagement; a new cycle when `values` has one) with
         its events and `effects`, if it is still as it was read: same cycle, stage and
         engagement. True for the one caller that changed it (of concurrent duplicates, exactly
-        one starts the new cycle). With a `pool`, the next rep of the rotation is suggested."""
+        one starts the new cycle). With a `rotation`, its next rep is suggested."""
         statement = (
             _in_cycle(lead)
             .where(
@@ -654,13 +665,12 @@ class Store:
             .values(**values)
         )
 
-        def suggest(db: Connection) -> None:  # before the effects: App Homes follow it
-            rep = _next_rep(db, str(values.get("segment", lead.segment)), list(pool), now)
-            suggested = {"suggested_owner": rep}
-            db.execute(update(table(LeadRow)).where(LeadRow.id == lead.id).values(suggested))
+        def turn(db: Connection) -> None:  # before the effects: App Homes follow it
+            assert rotation is not None
+            suggest(db, lead.id, rotation)
 
         rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
-        work = _if_changed(statement, rows, effects, now, then=suggest if pool else None)
+        work = _if_changed(statement, rows, effects, now, then=turn if rotation else None)
         return await self.db.run(work)
 
     async def progress(
@@ -833,10 +843,43 @@ class Store:
 def count_reassignment(
     db: Connection, segment: str, old: str | None, new: str, now: datetime
 ) -> None:
-    """The hook where the rotation counts follow a manager's reassignment: one lead of
-    `segment` moves from `old` (None: nobody had it) to `new`, in the transaction that stores
-    the reassignment (so both happen or neither). The per-rep rotation counts of issue 13
-    (weighted round robin, caps) adjust here; until they exist there is nothing to count."""
+    """The rotation counts follow a manager's reassignment: one lead of `segment` moves from
+    `old` (None: nobody had it) to `new`, in the transaction that stores the reassignment (so
+    both happen or neither). The lead leaves `old`'s counts of the current day and week and
+    joins `new`'s (the segment's latest day and week any turn recorded: a rep whose counts are
+    of an earlier period starts that period at this lead), under the segment's rotation lock.
+    The weighted credit is left alone: a manager's choice is not the rotation's turn."""
+    del now
+    reps = table(RotationRep)
+    held = select(RoundRobin.segment).where(RoundRobin.segment == segment).with_for_update()
+    db.execute(held)  # the rotation's lock: turns wait, and wait for this
+    latest = db.execute(
+        select(func.max(RotationRep.day), func.max(RotationRep.week)).where(
+            RotationRep.segment == segment
+        )
+    ).one()
+    day, week = latest
+    if day is None or week is None:
+        return  # the rotation has not turned yet: nothing is counted
+    for rep, step in ((old, -1), (new, 1)):
+        if rep is None:
+            continue
+        mine = (RotationRep.segment == segment, RotationRep.rep == rep)
+        for period, count, current in (
+            (RotationRep.day, RotationRep.today, day),
+            (RotationRep.week, RotationRep.this_week, week),
+        ):
+            db.execute(
+                update(reps)
+                .where(*mine, period == current)
+                .values({count.key: case((count + step < 0, 0), else_=count + step)})
+            )
+            if step > 0:  # an earlier period: this lead starts the current one
+                db.execute(
+                    update(reps)
+                    .where(*mine, period != current)
+                    .values({period.key: current, count.key: 1})
+                )
 
 
 def _in_cycle(lead: LeadView) -> Update:
@@ -936,31 +979,3 @@ def _seen(db: Connection, lead_id: int, activity_id: str | None) -> bool:
     db.execute(_LOCK_LEAD, {"p_lead_id": lead_id})
     recorded = db.execute(_CRM_EVENTS_OF, {"p_lead_id": lead_id}).scalars()
     return any((data or {}).get("activity_id") == activity_id for data in recorded)
-
-
-def _rotate(db: Connection, segment: str) -> int:
-    """Take the segment's next round-robin position (atomic under concurrent intake)."""
-    insert_row = upsert_insert(db)
-    db.execute(
-        insert_row(table(RoundRobin)).values(segment=segment, position=0).on_conflict_do_nothing()
-    )
-    moved = db.execute(
-        update(table(RoundRobin))
-        .where(RoundRobin.segment == segment)
-        .values(position=RoundRobin.position + 1)
-        .returning(RoundRobin.position)
-    )
-    return int(moved.scalar_one()) - 1
-
-
-def _next_rep(db: Connection, segment: str, pool: list[str], now: datetime) -> str:
-    """The rotation's next rep of `pool` who is not away at `now` (each one passed over takes
-    its turn); if everyone is away, the rep whose turn it was (a lead is never left without a
-    suggested owner)."""
-    away = away_reps(db, pool, now)
-    rep = pool[_rotate(db, segment) % len(pool)]
-    if away.issuperset(pool):
-        return rep  # the rotation turns as usual, so the fallback stays fair
-    while rep in away:
-        rep = pool[_rotate(db, segment) % len(pool)]
-    return rep

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,6 +166,10 @@ class LeadRow(Base):
     fit_rating: Mapped[int | None] = mapped_column(SmallInteger)
     timing_rating: Mapped[int | None] = mapped_column(SmallInteger)
     erased_at: Mapped[datetime | None]  # `handoff forget`: its personal data is gone
+    # Routing: why the suggested owner was chosen (rule and figures, rendered on the post), and
+    # the company's normalised domain, which lead-to-account matching looks up.
+    route_reason: Mapped[dict[str, Any] | None]
+    account_domain: Mapped[str | None] = mapped_column(String(255), index=True)
 
 
 class EventRow(Base):
@@ -274,6 +279,27 @@ class RoundRobin(Base):
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The weighted rotation's clock (bot/domain/rotation.py): the shares handed out so far.
+    clock: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class RotationRep(Base):
+    """One rep's place in a segment's weighted rotation (bot/domain/rotation.py `RepLoad`): what
+    they are owed, and the leads suggested this business day and this week (each with its
+    period, so a new day starts from 0). Changed only under the lock of the segment's
+    `round_robin` row."""
+
+    __tablename__ = "rotation_reps"
+
+    segment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rep: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settled: Mapped[float] = mapped_column(Float, default=0.0)  # see RepLoad
+    since: Mapped[float | None] = mapped_column(Float)
+    weight: Mapped[int] = mapped_column(Integer, default=0)
+    day: Mapped[str] = mapped_column(String(10))  # the business day (team zone), ISO date
+    today: Mapped[int] = mapped_column(Integer, default=0)
+    week: Mapped[str] = mapped_column(String(10))  # the week's Monday, ISO date
+    this_week: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class OutboxRow(Base):

@@ -24,6 +24,7 @@ class Action(StrEnum):
     AWAY_FOR_OTHERS = "away_for_others"
     RATE = "rate"  # the owner rates a closed lead's fit and timing
     VIEW_LEAD = "view_lead"  # see a lead's personal data: `/lead`, its card, its timeline
+    ROUTING = "routing"  # `/handoff routing`: the whole team's distribution
 
 
 class Role(StrEnum):
@@ -46,6 +47,7 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.VIEW_LEAD: frozenset(
         {Role.POOL_REP, Role.OWNER, Role.MANAGER, Role.REPORTER, Role.VIEWER}
     ),
+    Action.ROUTING: frozenset({Role.MANAGER}),
 }
 """The whole table. A new command adds its action and its row here, and its refusal below.
 Slack guests (single- and multi-channel) and deactivated members hold no role, whatever the
@@ -159,6 +161,11 @@ def refusal(
             return (
                 f"Sorry, a lead's details are shown only to {VIEWERS} (`viewers` in sla.yaml). "
                 "Nothing was looked up."
+            )
+        case Action.ROUTING:
+            return (
+                "Sorry, only the sales managers can see the team's routing. Your own share of "
+                "the round robin is on your Handoff App Home."
             )
         case Action.AWAY_FOR_OTHERS:
             return (

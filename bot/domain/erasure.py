@@ -23,6 +23,7 @@ _EVENT_KEPT = frozenset(
     {
         "code", "stage", "reason", "kind", "tier", "from", "to", "by", "why", "channel", "ts",
         "source", "currency", "activity_id", "until", "ladder", "action", "step", "segment",
+        "rule", "rep", "territory",
     }
 )  # fmt: skip
 
@@ -53,6 +54,8 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         "disposition_note": None,
         "info_question": None,
         "next_action_at": None,  # no reminder or escalation about it any more
+        "account_domain": None,  # the company's domain names the person's employer
+        "route_reason": erased_event_data(lead.route_reason) or None,  # the rule, not the domain
         "erased_at": now,
     }
 

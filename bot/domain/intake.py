@@ -33,6 +33,8 @@ class Company(Clean):
     employees: int | None = Field(default=None, ge=0, le=10_000_000)
     industry: str | None = Field(default=None, max_length=200)
     country: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=100)  # state or region
+    postcode: str | None = Field(default=None, max_length=20)
 
 
 class Engagement(Clean):

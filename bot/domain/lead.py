@@ -102,6 +102,9 @@ class LeadView:
     fit_rating: int | None = None
     timing_rating: int | None = None
     erased_at: datetime | None = None  # its personal data was erased (`handoff forget`)
+    # Why the suggested owner was chosen (bot/domain/routing.py `RouteReason`, as stored).
+    route_reason: dict[str, Any] | None = None
+    account_domain: str | None = None  # the company's normalised domain (None: free mail)
 
     @property
     def display_name(self) -> str:

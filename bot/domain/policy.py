@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.domain.accounts import FREE_MAIL, normalise_domain, parse_named_accounts
 from bot.domain.businesstime import WEEKDAYS, BusinessCalendar
 from bot.domain.durations import Clock, Duration
 
@@ -197,6 +198,15 @@ class SegmentWhen(_Model):
         return self
 
 
+class Cap(_Model):
+    """A rep at a cap is skipped by the rotation: `open` counts the leads the rep owns (claimed,
+    not yet dispositioned), `per_day` the leads the rotation suggested to the rep that
+    business day."""
+
+    open: int | None = Field(default=None, ge=0, le=100_000)
+    per_day: int | None = Field(default=None, ge=0, le=100_000)
+
+
 class Segment(_Model):
     name: str = Field(min_length=1, max_length=40)
     when: SegmentWhen | None = None
@@ -224,6 +234,23 @@ class Segment(_Model):
                 "in the pool claim at once); add claim: assigned or remove the window"
             )
         return _duration(value)
+
+    weights: dict[str, int] = Field(default_factory=dict)  # a rep not listed weighs 1
+    cap: Cap | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, int]) -> dict[str, int]:
+        for rep, weight in value.items():
+            _slack_id(rep, "user")
+            if weight < 0:
+                raise ValueError(f"a weight of {weight} ({rep}) is negative; write 0 or more")
+            if weight > 1000:
+                raise ValueError(f"a weight of {weight} ({rep}) is over 1000")
+        return value
+
+    def weight(self, rep: str) -> int:
+        return self.weights.get(rep, 1)
 
     @field_validator("channel")
     @classmethod
@@ -378,6 +405,40 @@ class IntentSignal(_Signal):
                 f"{window} is business time: a recency window is calendar time, like 7d or 2w"
             )
         return window
+
+
+class TerritoryWhen(_Model):
+    """Where a lead comes from: each listed key must match (letter case aside)."""
+
+    country: str | list[str] | None = None
+    state: str | list[str] | None = None  # state or region
+    postcode_prefix: str | list[str] | None = None
+    industry: str | list[str] | None = None
+
+
+class Territory(_Model):
+    """Leads matching `when` go to `segment` (first matching territory wins, before the
+    segments' own `when`)."""
+
+    name: str | None = Field(default=None, max_length=40)
+    when: TerritoryWhen
+    segment: str
+
+    @property
+    def label(self) -> str:
+        return self.name or self.segment
+
+
+class Partner(_Model):
+    """Partner-sourced leads (their `source` is one of `sources`) go to the partner manager."""
+
+    manager: str
+    sources: list[str] = Field(default_factory=lambda: ["partner"], min_length=1)
+
+    @field_validator("manager")
+    @classmethod
+    def _manager(cls, value: str) -> str:
+        return _slack_id(value, "user")
 
 
 class Mql(_Model):
@@ -786,6 +847,17 @@ class Policy(_Model):
     # Slack statuses that mean the rep is away (until the status expires): an emoji written
     # `:palm_tree:` matches the status emoji, any other entry a status text containing it.
     away_statuses: list[str] = Field(default_factory=list)
+    # Routing (docs/sla-file.md#routing), in this order: named accounts, lead-to-account
+    # matching, partner-sourced, the segment's pool; territories pick the segment.
+    named_accounts: dict[str, str] = Field(default_factory=dict)  # company domain -> owner
+    named_accounts_file: str | None = None  # CSV `domain,owner`, beside the SLA file
+    account_matching: bool = False
+    account_recent: Duration = Duration(days=90, clock=Clock.CALENDAR)
+    account_subdomains: bool = False  # eu.northwind.example matches northwind.example
+    territories: list[Territory] = Field(default_factory=list)
+    partner: Partner | None = None
+    fallback_owner: str | None = None  # default: the first manager
+    catch_up: bool = False  # a rep back from time away gets the leads they missed
     version: str = ""
 
     _deadline = field_validator(
@@ -793,8 +865,24 @@ class Policy(_Model):
         "final_disposition_deadline",
         "recycle_after",
         "nurture_after",
+        "account_recent",
         mode="before",
     )(lambda cls, v: None if v is None else _duration(v))
+
+    @field_validator("named_accounts")
+    @classmethod
+    def _named(cls, value: dict[str, str]) -> dict[str, str]:
+        for domain, owner in value.items():
+            try:
+                _slack_id(owner, "user")
+            except ValueError as error:
+                raise ValueError(f"{domain}: {error}") from None
+        return value
+
+    @field_validator("fallback_owner")
+    @classmethod
+    def _fallback(cls, value: str | None) -> str | None:
+        return None if value is None else _slack_id(value, "user")
 
     @field_validator("timezone")
     @classmethod
@@ -856,6 +944,25 @@ class Policy(_Model):
     def segments_of(self, user: str) -> list[str]:
         """The segments whose rep pool includes `user`."""
         return [segment.name for segment in self.segments if user in segment.reps]
+
+    @property
+    def fallback(self) -> str | None:
+        """Who gets a lead nobody else can take: `fallback_owner`, else the first manager."""
+        return self.fallback_owner or next(iter(self.managers), None)
+
+    def is_known(self, user: str) -> bool:
+        """In some segment's pool, or a manager: someone who can claim a lead."""
+        return self.is_manager(user) or bool(self.segments_of(user))
+
+    @cached_property
+    def named_index(self) -> dict[str, str]:
+        """Named accounts by normalised domain (what a lead's account is looked up by)."""
+        subdomains = self.account_subdomains
+        index: dict[str, str] = {}
+        for domain, owner in self.named_accounts.items():
+            if (normal := normalise_domain(domain, subdomains=subdomains)) is not None:
+                index.setdefault(normal, owner)
+        return index
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
@@ -1035,6 +1142,7 @@ def _file_checks(policy: Policy) -> list[str]:
                     f"tier's first_touch ({tier.first_touch}): its first touch would be due "
                     "while only the suggested rep may claim it; shorten the window"
                 )
+    problems += routing_checks(policy)
     return problems + _deadline_checks(policy) + _slack_limits(policy)
 
 
@@ -1119,6 +1227,113 @@ def _slack_limits(policy: Policy) -> list[str]:
                 f"holds at most {MAX_SELECT_OPTIONS}"
             )
     return problems
+
+
+def _who(policy: Policy, user: str) -> str | None:
+    """Why `user` cannot be routed a lead (None: they can)."""
+    if policy.is_known(user):
+        return None
+    return f"{user} is in no segment's reps and is not a manager (nobody could claim for them)"
+
+
+def _territory_checks(policy: Policy) -> list[str]:
+    problems: list[str] = []
+    names = {segment.name for segment in policy.segments}
+    seen: dict[str, int] = {}
+    for index, territory in enumerate(policy.territories):
+        where = f"territories[{index}]"
+        if territory.segment not in names:
+            problems.append(f"{where}.segment: no segment is called {territory.segment!r}")
+        when = territory.when.model_dump(exclude_none=True)
+        if not when:
+            problems.append(
+                f"{where}.when: name at least one of country, state, postcode_prefix, industry"
+            )
+            continue
+        key = json.dumps({k: sorted(_options(v)) for k, v in when.items()}, sort_keys=True)
+        if key in seen:
+            earlier = policy.territories[seen[key]]
+            verdict = (
+                f"conflicts with territories[{seen[key]}] (same places, segment "
+                f"{earlier.segment!r})"
+                if earlier.segment != territory.segment
+                else f"unreachable: territories[{seen[key]}] matches the same leads first"
+            )
+            problems.append(f"{where}: {verdict}")
+        else:
+            seen[key] = index
+    return problems
+
+
+def _options(value: str | list[str]) -> list[str]:
+    return [item.strip().lower() for item in ([value] if isinstance(value, str) else value)]
+
+
+def routing_checks(policy: Policy) -> list[str]:
+    """The routing keys must be able to route: known reps, a rotation someone can take, named
+    accounts that can match, territories that are reachable and agree."""
+    problems: list[str] = []
+    for index, segment in enumerate(policy.segments):
+        where = f"segments[{index}]"
+        for rep in segment.weights:
+            if rep not in segment.reps:
+                problems.append(f"{where}.weights.{rep}: {rep} is not in this segment's reps")
+        if segment.weights and all(segment.weight(rep) == 0 for rep in segment.reps):
+            problems.append(f"{where}.weights: every rep weighs 0; nobody is in the rotation")
+        for name in ("open", "per_day"):
+            if segment.cap is not None and getattr(segment.cap, name) == 0:
+                problems.append(
+                    f"{where}.cap.{name}: a cap of 0 holds every rep at the cap, so the "
+                    "rotation never suggests anyone; leave it out for no cap"
+                )
+    owners: dict[str, str] = {}
+    for domain, owner in policy.named_accounts.items():
+        where = f"named_accounts.{domain}"
+        normal = normalise_domain(domain)
+        if normal is None:
+            problems.append(f"{where}: not a domain (like northwind.example)")
+            continue
+        if normal in FREE_MAIL:
+            problems.append(f"{where}: a free-mail domain is nobody's account; it never matches")
+        if normal in owners and owners[normal] != domain:
+            problems.append(
+                f"{where}: the same domain as {owners[normal]} (letter case and "
+                "www. aside); a domain has one owner"
+            )
+        owners.setdefault(normal, domain)
+        if (unknown := _who(policy, owner)) is not None:
+            problems.append(f"{where}: {unknown}")
+    if policy.partner is not None and (unknown := _who(policy, policy.partner.manager)):
+        problems.append(f"partner.manager: {unknown}")
+    if policy.fallback_owner is not None and (unknown := _who(policy, policy.fallback_owner)):
+        problems.append(f"fallback_owner: {unknown}")
+    return problems + _territory_checks(policy)
+
+
+def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
+    """`policy` with the named accounts of its CSV (`text`, read from `source`) added; a
+    PolicyError naming each CSV line that is wrong or conflicts with the file's own list.
+    The version covers the CSV's content, so a lead keeps the accounts it was routed by."""
+    accounts, problems = parse_named_accounts(text, source)
+    inline = {normalise_domain(domain): domain for domain in policy.named_accounts}
+    merged = dict(policy.named_accounts)
+    for domain, entry in accounts.items():
+        where = f"named_accounts_file ({source} line {entry.line})"
+        if domain in inline:
+            problems.append(f"{where}: {domain} is in named_accounts too; a domain has one owner")
+        elif domain in FREE_MAIL:
+            problems.append(f"{where}: {domain} is a free-mail domain; it never matches")
+        elif not _SLACK_ID.match(entry.owner):
+            problems.append(f"{where}: {entry.owner!r} is not a Slack user id (like U0123ABCD)")
+        elif (unknown := _who(policy, entry.owner)) is not None:
+            problems.append(f"{where}: {unknown}")
+        merged[domain] = entry.owner
+    if problems:
+        raise PolicyError(problems, source)
+    digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
+    merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
+    merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
+    return merged_policy
 
 
 def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -> Policy:

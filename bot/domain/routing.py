@@ -3,11 +3,14 @@ bot/domain/scoring.py's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from bot.domain.accounts import account_domain
 from bot.domain.intake import LeadIn
-from bot.domain.policy import Policy, Segment, SegmentWhen, Tier
+from bot.domain.policy import Policy, Segment, SegmentWhen, Territory, TerritoryWhen, Tier
+from bot.domain.rotation import PoolRules
 from bot.domain.scoring import OWN_SCORE, Score, score_lead
 
 # Scoring's names, where the callers have always found them.
@@ -48,11 +51,37 @@ def _segment_matches(lead: LeadIn, when: SegmentWhen | None) -> bool:
     )
 
 
+def _in_territory(lead: LeadIn, when: TerritoryWhen) -> bool:
+    company = lead.company
+    prefixes = when.postcode_prefix
+    if prefixes is not None:
+        postcode = (company.postcode or "").replace(" ", "").lower()
+        options = [prefixes] if isinstance(prefixes, str) else prefixes
+        if not postcode or not any(
+            postcode.startswith(p.replace(" ", "").lower()) for p in options
+        ):
+            return False
+    return (
+        _matches(company.country, when.country)
+        and _matches(company.state, when.state)
+        and _matches(company.industry, when.industry)
+    )
+
+
+def territory_of(lead: LeadIn, policy: Policy) -> Territory | None:
+    """The first territory of the SLA whose places match the lead (None: none does)."""
+    return next((t for t in policy.territories if _in_territory(lead, t.when)), None)
+
+
 def choose_segment(lead: LeadIn, policy: Policy) -> Segment | None:
-    """The segment the sender named, else the first whose `when` matches (None: no match)."""
+    """The segment the sender named, else the first matching territory's, else the first
+    whose `when` matches (None: no match)."""
     named = policy.segment(lead.segment)
     if named is not None:
         return named
+    territory = territory_of(lead, policy)
+    if territory is not None and (segment := policy.segment(territory.segment)) is not None:
+        return segment
     return next((s for s in policy.segments if _segment_matches(lead, s.when)), None)
 
 
@@ -122,3 +151,96 @@ def route(lead: LeadIn, policy: Policy, as_of: datetime | None = None) -> Routin
         complete=not missing_fields(lead, policy),
         icp=matches_icp(lead, policy),
     )
+
+
+# How a lead's suggested owner was chosen: the `rule` of its `RouteReason`.
+NAMED_ACCOUNT = "named_account"
+ACCOUNT_MATCH = "account_match"
+PARTNER = "partner"
+ROUND_ROBIN = "round_robin"
+FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class AccountLead:
+    """An owned lead of the same account (open, won or recent): lead-to-account matching."""
+
+    lead_id: int
+    owner: str
+
+
+@dataclass(frozen=True)
+class OwnerChoice:
+    """The routing rules' answer for one MQL: a rep (and why), or the pool's rotation to ask."""
+
+    segment: Segment | None
+    reason: dict[str, Any] = field(default_factory=dict)  # the RouteReason, as stored
+    rep: str | None = None  # None with `pool`: the rotation picks
+    pool: PoolRules | None = None
+
+
+def pool_rules(segment: Segment, policy: Policy) -> PoolRules:
+    cap = segment.cap
+    return PoolRules(
+        reps=tuple(segment.reps),
+        weights=dict(segment.weights),
+        cap_open=cap.open if cap else None,
+        cap_per_day=cap.per_day if cap else None,
+        catch_up=policy.catch_up,
+    )
+
+
+def named_owner(domain: str | None, policy: Policy) -> str | None:
+    """The owner the SLA names for the account `domain` (None: not a named account)."""
+    return None if domain is None else policy.named_index.get(domain)
+
+
+def lead_account(lead: LeadIn, policy: Policy) -> str | None:
+    """The lead's account domain under the SLA's matching (None: free mail or no domain)."""
+    subdomains = policy.account_subdomains
+    return account_domain(lead.company.domain, lead.email, subdomains=subdomains)
+
+
+def _home(segment: Segment | None, rep: str, policy: Policy) -> Segment | None:
+    """The lead's segment once `rep` has it: its own if the rep is in its pool, else the rep's
+    first segment (so its post goes where the rep can claim it); a manager keeps it."""
+    if segment is not None and rep in segment.reps:
+        return segment
+    return next((s for s in policy.segments if rep in s.reps), segment)
+
+
+def choose_owner(
+    lead: LeadIn,
+    segment: Segment | None,
+    policy: Policy,
+    account: AccountLead | None = None,
+) -> OwnerChoice:
+    """The routing rules in order: a named account, the same account's owner (`account`, found
+    by the caller when `account_matching` is on), a partner-sourced lead's partner manager,
+    then the segment's rotation; the fallback owner when none applies. Owners the SLA no
+    longer knows (left every pool) are passed over."""
+    territory = territory_of(lead, policy)
+    where = {"territory": territory.label} if territory is not None else {}
+    domain = lead_account(lead, policy)
+    owner = named_owner(domain, policy)
+    if owner is not None and policy.is_known(owner):
+        reason: dict[str, Any] = {"rule": NAMED_ACCOUNT, "rep": owner, "domain": domain}
+        return OwnerChoice(_home(segment, owner, policy), reason, rep=owner)
+    if account is not None and policy.is_known(account.owner):
+        reason = {"rule": ACCOUNT_MATCH, "rep": account.owner}
+        reason |= {"lead": account.lead_id, "domain": domain}
+        return OwnerChoice(_home(segment, account.owner, policy), reason, rep=account.owner)
+    partner = policy.partner
+    if partner is not None and _matches(lead.source, partner.sources) and lead.source:
+        reason = {"rule": PARTNER, "rep": partner.manager}
+        return OwnerChoice(_home(segment, partner.manager, policy), reason, rep=partner.manager)
+    if segment is not None:
+        reason = {"rule": ROUND_ROBIN, **where}
+        return OwnerChoice(segment, reason, pool=pool_rules(segment, policy))
+    return fallback(segment, policy, "no segment matches this lead")
+
+
+def fallback(segment: Segment | None, policy: Policy, why: str) -> OwnerChoice:
+    """The fallback owner (or nobody, if the SLA names none and has no manager), and why."""
+    rep = policy.fallback
+    return OwnerChoice(segment, {"rule": FALLBACK, "rep": rep, "why": why}, rep=rep)

@@ -12,6 +12,7 @@ from bot.domain.lead import LeadView
 from bot.domain.report import parse_period
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
+from bot.services.routing import Availability, NobodyAway, rotations
 from bot.slack.blocks import section
 from bot.slack.home import (
     LEADS_READ,
@@ -22,6 +23,7 @@ from bot.slack.home import (
     home_view,
     most_overdue,
 )
+from bot.slack.route_views import own_share
 from storage.home import HomeStore
 
 
@@ -41,6 +43,7 @@ class Homes:
         self.rows = rows
         self.policies = policies
         self.reports = reports
+        self.availability: Availability = NobodyAway()  # who is away (time away wires in)
 
     async def opened(self, user: str, now: datetime) -> None:
         """`user` opened App Home: remember them, and queue their home (a request already
@@ -79,4 +82,8 @@ class Homes:
             report = await self.reports.report(period, now)
             ranked = most_overdue(late, versions, now)
             dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
-        return HomeState(policy, versions, queue, dashboard, notice, self.names)
+        share = None
+        if rep:
+            shown_rotations = await rotations(self.rows, policy, self.availability, now, picks=0)
+            share = own_share(shown_rotations, user)
+        return HomeState(policy, versions, queue, dashboard, notice, self.names, share)

@@ -5,8 +5,9 @@ and every Slack effect it decided (`bot/domain/effects.py`) in one transaction. 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -56,11 +57,25 @@ from bot.domain.lead import (
 )
 from bot.domain.policy import Disposition, Policy
 from bot.domain.refusal import Reason, Refusal
-from bot.domain.routing import route
+from bot.domain.routing import (
+    ROUND_ROBIN,
+    AccountLead,
+    OwnerChoice,
+    choose_owner,
+    choose_segment,
+    fallback,
+    lead_account,
+    pool_rules,
+    route,
+)
 from bot.services.policies import PolicyBook
+from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
 from storage.repository import Follow, NewLead, Store
+from storage.rotation import RotationAsk
+
+log = logging.getLogger("handoff.leads")
 
 
 class Notifier(Protocol):
@@ -168,6 +183,8 @@ class Services:
         self.names: dict[str, str] = names if names is not None else {}
         # Slack guests and deactivated members (kept fresh the same way): no role at all.
         self.barred: set[str] = set()
+        # Who is away, for routing (time away is wired in here).
+        self.availability: Availability = NobodyAway()
 
     @property
     def policy(self) -> Policy:
@@ -196,7 +213,10 @@ class Services:
         known = await self.store.by_external_id(lead_in.external_id)
         if known is not None:
             return await self._again(known, lead_in, now, source)
-        lead, created = await self.store.create_lead(self.route(lead_in, payload, now, source), now)
+        account = await self._account(lead_in, now)
+        away = await self._away(lead_in, now)
+        new = self.route(lead_in, payload, now, source, account=account, away=away)
+        lead, created = await self.store.create_lead(new, now)
         if created:
             self.notifier.deliver_soon()
         return Stored(lead, created)
@@ -252,22 +272,75 @@ class Services:
             RefreshHomes(leads=(lead.id,)),
         ]
         segment = rescored.routing.segment
+        rotation = None
+        if segment is not None:
+            reason = {"rule": ROUND_ROBIN}
+            pool = OwnerChoice(segment, reason, pool=pool_rules(segment, policy))
+            rotation = self.rotation_ask(pool, now, await self.availability.away(segment.reps, now))
         return await self.store.again(
             lead,
             values,
             [("requalified", source, previous)],
             now,
-            pool=list(segment.reps) if segment else [],
+            rotation=rotation,
             effects=effects,
         )
 
+    async def _account(self, lead_in: LeadIn, now: datetime) -> AccountLead | None:
+        """The owned lead of the same account, when the SLA matches leads to accounts."""
+        policy = self.policy
+        domain = lead_account(lead_in, policy)
+        if not policy.account_matching or domain is None:
+            return None
+        recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
+        return await self.store.account_lead(domain, now - recent)
+
+    async def _away(self, lead_in: LeadIn, now: datetime) -> frozenset[str]:
+        segment = choose_segment(lead_in, self.policy)
+        if segment is None:
+            return frozenset()
+        return await self.availability.away(segment.reps, now)
+
+    def rotation_ask(
+        self, choice: OwnerChoice, now: datetime, away: frozenset[str] = frozenset()
+    ) -> RotationAsk | None:
+        """The rotation turn an owner choice asks for (None: the rules chose the rep)."""
+        if choice.pool is None or choice.segment is None:
+            return None
+        day, week = periods(self.policy, now)
+        return RotationAsk(
+            segment=choice.segment.name,
+            rules=choice.pool,
+            day=day,
+            week=week,
+            away=away,
+            reason=choice.reason,
+            fallback=self.policy.fallback,
+        )
+
     def route(
-        self, lead_in: LeadIn, payload: dict[str, Any], now: datetime, source: str
+        self,
+        lead_in: LeadIn,
+        payload: dict[str, Any],
+        now: datetime,
+        source: str,
+        *,
+        account: AccountLead | None = None,
+        away: frozenset[str] = frozenset(),
     ) -> NewLead:
-        """The lead routed under the current SLA, with its events and effects (no I/O)."""
+        """The lead routed under the current SLA, with its events and effects (no I/O): its
+        owner by the routing rules, or a turn of its pool's rotation to take when stored."""
         policy = self.policy
         routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
+        choice: OwnerChoice | None = None
+        if mql:
+            try:
+                choice = choose_owner(lead_in, segment, policy, account)
+            except Exception as error:  # never drop a lead: it goes to the fallback, and says why
+                log.exception("routing lead %s failed", lead_in.external_id)
+                choice = fallback(segment, policy, f"routing failed ({type(error).__name__})")
+            segment = choice.segment
         lead = LeadView(
             id=0,
             external_id=lead_in.external_id,
@@ -291,6 +364,9 @@ class Services:
             received_at=lead_in.received_at or now,
             first_touch_due_at=policy.calendar.add(now, tier.first_touch) if mql else None,
             cycle_started_at=now,
+            suggested_owner=choice.rep if choice else None,
+            route_reason=choice.reason if choice and choice.pool is None else None,
+            account_domain=lead_account(lead_in, policy),
         )
         if mql:
             lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
@@ -319,7 +395,7 @@ class Services:
             mql=mql,
             complete=routing.complete,
             icp=routing.icp,
-            pool=list(segment.reps) if segment and mql else [],
+            rotation=self.rotation_ask(choice, now, away) if choice else None,
             events=events,
             effects=effects,
         )

@@ -3,10 +3,18 @@ leads arrived under."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from bot.domain.lead import LeadView
-from bot.domain.policy import Policy, PolicyError, policy_from_snapshot, policy_from_text, snapshot
+from bot.domain.policy import (
+    Policy,
+    PolicyError,
+    policy_from_snapshot,
+    policy_from_text,
+    snapshot,
+    with_named_accounts,
+)
 from storage.repository import Store
 
 
@@ -34,14 +42,22 @@ class PolicyBook:
         return self._versions[version]
 
 
-def load_policy(path: str) -> Policy:
-    """Read and validate an SLA file; PolicyError for a missing, unreadable or invalid file."""
+def _read(path: str, where: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except FileNotFoundError:
-        raise PolicyError([f"(file): {path} does not exist"], path) from None
+        raise PolicyError([f"{where}: {path} does not exist"], path) from None
     except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
         reason = getattr(error, "strerror", None) or str(error)
-        raise PolicyError([f"(file): cannot read {path}: {reason}"], path) from None
-    return policy_from_text(text, path)
+        raise PolicyError([f"{where}: cannot read {path}: {reason}"], path) from None
+
+
+def load_policy(path: str) -> Policy:
+    """Read and validate an SLA file, with its named-accounts CSV (a path relative to the SLA
+    file); PolicyError for a missing, unreadable or invalid file."""
+    policy = policy_from_text(_read(path, "(file)"), path)
+    if policy.named_accounts_file is None:
+        return policy
+    csv_path = os.path.join(os.path.dirname(path), policy.named_accounts_file)
+    return with_named_accounts(policy, _read(csv_path, "named_accounts_file"), csv_path)

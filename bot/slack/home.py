@@ -67,6 +67,7 @@ class HomeState:
     dashboard: Dashboard | None  # managers only
     notice: str | None = None  # the answer to their last press in App Home
     names: Mapping[str, str] = field(default_factory=dict)  # members' display names
+    share: str | None = None  # a rep's own share of the round robin this week
 
 
 def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
@@ -143,6 +144,8 @@ def _fit(cards: list[list[dict[str, Any]]], room: int, total: int) -> list[dict[
 
 def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dict[str, Any]]:
     blocks = [header("Your open leads")]
+    if state.share:
+        blocks.append(context(state.share))
     if not queue.owned and not queue.suggested:
         if queue.rep:
             empty = "Nothing open. New leads appear in your segment channel, and here too."

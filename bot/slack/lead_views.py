@@ -16,7 +16,7 @@ from bot.domain.info import MORE_INFO
 from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
 from bot.domain.policy import Disposition, Policy
 from bot.domain.scoring import is_own
-from bot.slack import info_views
+from bot.slack import info_views, route_views
 from bot.slack.alert_views import reassign_menu
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -416,6 +416,8 @@ def lead_message(
         _facts(lead, policy),
         section(_engagement(lead, policy.timezone)),
     ]
+    if why := route_views.why_line(lead):  # "why this rep", on every routed lead
+        blocks.append(context(why))
     if lead.cycle > 1:  # it came back: its history is one command away
         history = f"`/lead {one_line(lead.external_id, 255)}`"
         blocks.append(context(f"♻️ Back for cycle {lead.cycle}: earlier cycles in {history}"))

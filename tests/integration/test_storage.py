@@ -13,8 +13,10 @@ from sqlalchemy import text
 from bot.domain.effects import Announce, Effect, RefreshHomes, Render
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, snapshot
+from bot.domain.rotation import PoolRules
 from storage import db
 from storage.repository import NewLead, Store
+from storage.rotation import RotationAsk
 from storage.tables import Base
 from tests.e2e.test_cli import newest_migration
 
@@ -53,7 +55,9 @@ def new_lead(
         mql=True,
         complete=True,
         icp=None,
-        pool=["U0REP1", "U0REP2"],
+        rotation=RotationAsk(
+            "enterprise", PoolRules(("U0REP1", "U0REP2"), {}), "2026-11-23", "2026-11-23"
+        ),
         events=events or [],
         effects=effects,
     )

@@ -31,6 +31,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.RATE: {Role.OWNER},  # the rating is the owner's judgement of the lead
     # A lead's personal data: the people who work it, the reports' readers, and `viewers`.
     Action.VIEW_LEAD: {Role.POOL_REP, Role.OWNER, Role.MANAGER, Role.REPORTER, Role.VIEWER},
+    Action.ROUTING: {Role.MANAGER},  # `/handoff routing`: the whole team's distribution
 }
 CELLS = [(action, role) for action in Action for role in Role]
 

@@ -29,6 +29,7 @@ from bot.domain.intake import parse_lead
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.plan import Goal, History, build_plan
 from bot.domain.report import Counts, Facts, Group, Times, build_report, week_of
+from bot.domain.rotation import take_turn
 from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
@@ -250,7 +251,11 @@ def routed(payload: dict[str, Any]) -> LeadView | None:
     given = set(LeadView.__dataclass_fields__) - {"suggested_owner", "posted_at"}
     fields = {name: values[name] for name in given if name in values}
     fields["stage"] = Stage(values["stage"])
-    suggested = next_in_rotation(new.pool, 0) if new.pool else None
+    rotation = new.rotation
+    turn = take_turn(rotation.rules, {}) if rotation else None
+    suggested = turn.rep if turn else new.lead.suggested_owner
+    if rotation and turn:
+        fields["route_reason"] = rotation.reason | {"rep": turn.rep, "week": 1, "week_total": 1}
     return LeadView(id=41, suggested_owner=suggested, posted_at=NOW, **fields)
 
 

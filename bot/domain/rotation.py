@@ -1,0 +1,195 @@
+"""The pool's rotation: weighted round robin with caps, time away and catch-up.
+
+A rep's credit is what they are owed: every lead adds to each rep taking part their weighted
+share of it (weight ÷ the weights of the reps taking part), and the rep picked, the one owed the
+most among those available, pays back one lead. While the same reps are available this is the
+smooth weighted round robin nginx uses: every rep stays within one lead of their weighted share,
+and picks interleave (2:1 gives A B A A B A, not A A B). Across changes of who is available
+(caps, time away) the property tests bound the deviation at 1.5 leads.
+
+- A rep at a cap (`cap.open`, `cap.per_day`) or away sits the turn out with their credit frozen:
+  they resume where they were, with no flood of leads when the cap lifts.
+- With `catch_up`, a rep who is away keeps gaining credit without being picked, so on return
+  they take the next leads until they have had their share of the whole stretch.
+- Weight 0 takes no part.
+
+So that a turn writes one rep, not all of them, the shares are kept as a segment clock: each
+turn moves it by 1 ÷ the weights taking part, and a rep taking part since clock `since` has
+gained weight × (clock − since) on top of what was `settled` when they joined. Only the rep
+picked, and reps who start or stop taking part, change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+_TIE = 1e-9  # credits are sums of fractions: equal ones may differ in the last bits
+
+
+@dataclass(frozen=True)
+class RepLoad:
+    """One rep's place in a segment's rotation."""
+
+    settled: float = 0.0  # owed when they last started or stopped taking part, less leads since
+    since: float | None = None  # the clock when they started taking part (None: they are not)
+    weight: int = 0  # the weight they take part with since then
+    today: int = 0  # leads the rotation suggested to the rep this business day
+    week: int = 0  # ...and this week (what "3 of 12 this week" counts)
+    open: int = 0  # leads the rep owns, claimed and not yet dispositioned
+
+    def credit(self, clock: float) -> float:
+        """Leads the rep is owed at `clock`."""
+        gained = self.weight * (clock - self.since) if self.since is not None else 0.0
+        return self.settled + gained
+
+    def taking_part(self, weight: int | None, clock: float) -> RepLoad:
+        """The load from `clock` on, taking part with `weight` (None: not taking part): what
+        was gained so far is settled first, so a new weight counts from now, not back."""
+        since = None if weight is None else clock
+        return replace(self, settled=self.credit(clock), since=since, weight=weight or 0)
+
+
+@dataclass(frozen=True)
+class PoolRules:
+    """A segment's pool as the SLA file sets it."""
+
+    reps: tuple[str, ...]
+    weights: Mapping[str, int]
+    cap_open: int | None = None
+    cap_per_day: int | None = None
+    catch_up: bool = False
+
+    def weight(self, rep: str) -> int:
+        return self.weights.get(rep, 1)
+
+    @property
+    def cap(self) -> int | None:
+        """The tighter cap, for "cap 10" in the why line (None: no cap)."""
+        caps = [cap for cap in (self.cap_open, self.cap_per_day) if cap is not None]
+        return min(caps) if caps else None
+
+
+class Skip:
+    """Why a rep sits a turn out."""
+
+    AWAY = "away"
+    OPEN_CAP = "at the open-leads cap"
+    DAY_CAP = "at the daily cap"
+    NO_WEIGHT = "weight 0"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The outcome of one turn: the rep picked (None: nobody available), everyone's loads and
+    the segment's clock after it, the reps whose load changed, and why each skipped rep was."""
+
+    rep: str | None
+    loads: dict[str, RepLoad]
+    skipped: dict[str, str]
+    clock: float = 0.0
+    changed: frozenset[str] = frozenset()
+
+    @property
+    def why_nobody(self) -> str:
+        """Nobody available, in words: "all at cap", "all away", or the mix."""
+        reasons = sorted(set(self.skipped.values()))
+        if not reasons:
+            return "no reps in the pool"
+        if all(reason in (Skip.OPEN_CAP, Skip.DAY_CAP) for reason in reasons):
+            return "all at cap"
+        if reasons == [Skip.AWAY]:
+            return "all away"
+        return "all " + " or ".join(reasons)
+
+
+def skip_reason(rules: PoolRules, rep: str, load: RepLoad, away: frozenset[str]) -> str | None:
+    """Why `rep` cannot take this turn (None: they can)."""
+    if rules.weight(rep) <= 0:
+        return Skip.NO_WEIGHT
+    if rep in away:
+        return Skip.AWAY
+    if rules.cap_open is not None and load.open >= rules.cap_open:
+        return Skip.OPEN_CAP
+    if rules.cap_per_day is not None and load.today >= rules.cap_per_day:
+        return Skip.DAY_CAP
+    return None
+
+
+def take_turn(
+    rules: PoolRules,
+    loads: Mapping[str, RepLoad],
+    away: frozenset[str] = frozenset(),
+    clock: float = 0.0,
+) -> Turn:
+    """Pick the next rep of the pool; `loads` and `clock` as stored (a rep missing has no load
+    yet), `away` the reps unavailable now. Pure: the caller stores what changed."""
+    current = {rep: loads.get(rep, RepLoad()) for rep in dict.fromkeys(rules.reps)}
+    skipped = {
+        rep: why
+        for rep, load in current.items()
+        if (why := skip_reason(rules, rep, load, away)) is not None
+    }
+    available = [rep for rep in current if rep not in skipped]
+    if not available:
+        return Turn(None, current, skipped, clock)
+    gaining = set(available)
+    if rules.catch_up:
+        gaining |= {rep for rep, why in skipped.items() if why == Skip.AWAY}
+    after, changed = dict(current), set()
+    for rep, load in current.items():  # settle who starts or stops taking part, or reweighs
+        weight = rules.weight(rep) if rep in gaining else None
+        if (load.since is not None, load.weight) != (weight is not None, weight or 0):
+            after[rep] = load.taking_part(weight, clock)
+            changed.add(rep)
+    clock += 1 / sum(rules.weight(rep) for rep in gaining)
+    credits = {rep: after[rep].credit(clock) for rep in available}
+    # The most owed wins; a tie (within rounding) goes to the rep listed first: a legible order.
+    best = max(credits.values())
+    picked = next(rep for rep in available if credits[rep] >= best - _TIE)
+    load = after[picked]
+    after[picked] = replace(
+        load, settled=load.settled - 1, today=load.today + 1, week=load.week + 1
+    )
+    return Turn(picked, after, skipped, clock, frozenset(changed | {picked}))
+
+
+def next_picks(
+    rules: PoolRules,
+    loads: Mapping[str, RepLoad],
+    away: frozenset[str] = frozenset(),
+    count: int = 5,
+    clock: float = 0.0,
+) -> list[str]:
+    """The rotation's next `count` picks if nothing else changed (fewer if it runs dry)."""
+    picks: list[str] = []
+    for _ in range(count):
+        turn = take_turn(rules, loads, away, clock)
+        if turn.rep is None:
+            break
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    return picks
+
+
+def weighted_shares(rules: PoolRules, turns: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Each rep's fair share of leads over `turns` (each turn: the reps available then): every
+    lead shared among the reps available for it, by weight. What fairness is measured against."""
+    shares = {rep: 0.0 for rep in rules.reps}
+    for available in turns:
+        total = sum(rules.weight(rep) for rep in available)
+        for rep in available:
+            if total:
+                shares[rep] += rules.weight(rep) / total
+    return shares
+
+
+@dataclass(frozen=True)
+class SegmentRotation:
+    """One segment's rotation as it stands: what `/handoff routing` and App Home show."""
+
+    name: str
+    rules: PoolRules
+    loads: Mapping[str, RepLoad]
+    away: frozenset[str]
+    next_picks: Sequence[str]

@@ -1,0 +1,53 @@
+"""Routing's reads: who is away (the seam time away plugs into), the business day and week the
+rotation counts in, and each segment's rotation as it stands (`/handoff routing`, App Home)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.domain.policy import Policy
+from bot.domain.rotation import RepLoad, SegmentRotation, next_picks
+from bot.domain.routing import pool_rules
+
+
+class Availability(Protocol):
+    """Who of a pool is away now (time away set by hand, Slack status): routing skips them."""
+
+    async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]: ...
+
+
+class NobodyAway:
+    """Availability until time away is recorded: everyone is in."""
+
+    async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]:
+        return frozenset()
+
+
+class Standings(Protocol):
+    async def rotation_standing(
+        self, segment: str, reps: Sequence[str], day: str, week: str
+    ) -> tuple[float, dict[str, RepLoad]]: ...
+
+
+def periods(policy: Policy, now: datetime) -> tuple[str, str]:
+    """The business day and the week (its Monday) `now` falls in, in the team's zone, as ISO
+    dates: what `cap.per_day` and "this week" count in."""
+    local = now.astimezone(policy.calendar.zone).date()
+    return local.isoformat(), (local - timedelta(days=local.weekday())).isoformat()
+
+
+async def rotations(
+    store: Standings, policy: Policy, availability: Availability, now: datetime, picks: int = 5
+) -> list[SegmentRotation]:
+    """Every segment's rotation now: each rep's loads, who is away, the next `picks` picks."""
+    day, week = periods(policy, now)
+    shown = []
+    for segment in policy.segments:
+        rules = pool_rules(segment, policy)
+        clock, loads = await store.rotation_standing(segment.name, segment.reps, day, week)
+        away = await availability.away(segment.reps, now)
+        upcoming = next_picks(rules, loads, away, picks, clock)
+        shown.append(SegmentRotation(segment.name, rules, loads, away, upcoming))
+    return shown

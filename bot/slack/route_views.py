@@ -1,0 +1,94 @@
+"""Routing in words: the "why this rep" line on every lead, `/handoff routing` for managers,
+and a rep's own share in App Home. Pure functions of stored state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.domain.lead import LeadView
+from bot.domain.rotation import RepLoad, SegmentRotation, skip_reason
+from bot.slack.blocks import Message, context, header, section
+from bot.slack.text import one_line, person
+
+
+def _rep(value: Any) -> str:
+    return person(str(value), 40) if value else "nobody"
+
+
+def why_line(lead: LeadView) -> str | None:
+    """Why the lead's suggested owner was chosen, in one line ("Named account of <@U…>");
+    None for a lead routing never ran for (not an MQL)."""
+    reason = lead.route_reason
+    if not reason:
+        # Stored before routing said why: the plain round robin was all there was.
+        return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
+    rule, rep = reason.get("rule"), reason.get("rep")
+    domain = f" ({one_line(reason['domain'], 100)})" if reason.get("domain") else ""
+    if rule == "named_account":
+        return f"Named account{domain} of {_rep(rep)}"
+    if rule == "account_match":
+        return f"Same account as lead #{int(reason.get('lead', 0))} ({_rep(rep)})"
+    if rule == "partner":
+        return f"Partner-sourced: partner manager {_rep(rep)}"
+    if rule == "round_robin":
+        where = reason.get("territory")
+        territory = f" in territory {one_line(where, 40)}" if where else ""
+        figures = f", {int(reason.get('week', 0))} of {int(reason.get('week_total', 0))} this week"
+        figures += f", weight {int(reason.get('weight', 1))}"
+        if reason.get("cap") is not None:
+            figures += f", cap {int(reason['cap'])}"
+        return f"Round robin{territory}: {_rep(rep)}{figures}"
+    why = one_line(reason.get("why") or "nobody available", 200)
+    if rule == "fallback":
+        return f"Fallback: {why}" + (f" → {_rep(rep)}" if rep else ", anyone in the pool may claim")
+    return None
+
+
+def _rep_line(rotation: SegmentRotation, rep: str, total: int, weights: int) -> str:
+    rules, load = rotation.rules, rotation.loads.get(rep, RepLoad())
+    weight = rules.weight(rep)
+    share = total * weight / weights if weights else 0.0
+    line = f"{_rep(rep)}: {load.week} this week (share {share:.1f}, weight {weight})"
+    line += f", {load.today} today"
+    if rules.cap_per_day is not None:
+        line += f" of {rules.cap_per_day}"
+    line += f", {load.open} open"
+    if rules.cap_open is not None:
+        line += f" of {rules.cap_open}"
+    skipped = skip_reason(rules, rep, load, rotation.away)
+    return line + (f" · skipped now: {skipped}" if skipped else "")
+
+
+def routing_view(rotations: Sequence[SegmentRotation], week: str) -> Message:
+    """This week's distribution per segment and rep against weights and caps, and who the
+    rotation picks next."""
+    blocks: list[dict[str, Any]] = [header(f"Routing, week of {week}")]
+    lines_text: list[str] = []
+    for rotation in rotations:
+        reps = list(rotation.rules.reps)
+        total = sum(rotation.loads.get(rep, RepLoad()).week for rep in reps)
+        weights = sum(rotation.rules.weight(rep) for rep in reps)
+        lines = [_rep_line(rotation, rep, total, weights) for rep in reps]
+        picks = ", ".join(_rep(rep) for rep in rotation.next_picks) or "nobody (all skipped)"
+        text = f"*{one_line(rotation.name, 40)}*: {total} leads by round robin this week\n"
+        text += "\n".join(f"• {line}" for line in lines)
+        blocks.append(section(text[:2900]))
+        blocks.append(context(f"Next picks: {picks}"))
+        lines_text.append(f"{rotation.name}: {total} this week; next {picks}")
+    return Message(text="Routing: " + "; ".join(lines_text)[:2000], blocks=blocks[:50])
+
+
+def own_share(rotations: Sequence[SegmentRotation], rep: str) -> str | None:
+    """A rep's own share for App Home ("enterprise: 3 of 12 this week, weight 1")."""
+    parts = []
+    for rotation in rotations:
+        if rep not in rotation.rules.reps:
+            continue
+        total = sum(load.week for load in rotation.loads.values())
+        mine = rotation.loads.get(rep, RepLoad()).week
+        parts.append(
+            f"{one_line(rotation.name, 40)}: {mine} of {total} this week, "
+            f"weight {rotation.rules.weight(rep)}"
+        )
+    return "Your round-robin share: " + "; ".join(parts) if parts else None

@@ -1,0 +1,196 @@
+"""The weighted rotation's state and the account lookups routing reads.
+
+Every turn of a segment's rotation runs under the lock of that segment's `round_robin` row
+(PostgreSQL: a row lock, held to the commit; SQLite: the one writer), so concurrent intake on
+several replicas takes turns one after the other and no rep is counted twice or skipped. The
+pick itself is the domain's (`bot.domain.rotation.take_turn`); here it is read and written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.domain.lead import Stage
+from bot.domain.rotation import PoolRules, RepLoad, Turn, take_turn
+from bot.domain.routing import AccountLead
+from storage.tables import LeadRow, RotationRep, RoundRobin, table
+
+LEADS = LeadRow.__table__
+
+
+@dataclass(frozen=True)
+class RotationAsk:
+    """One turn of a segment's rotation, as the use case asks for it."""
+
+    segment: str
+    rules: PoolRules
+    day: str  # the business day (team zone), ISO date: `cap.per_day` and "today" count in it
+    week: str  # the week's Monday, ISO date: "3 of 12 this week"
+    away: frozenset[str] = frozenset()
+    reason: dict[str, Any] = field(default_factory=dict)  # the route reason so far
+    fallback: str | None = None  # who gets the lead when nobody is available
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rep: str | None
+    reason: dict[str, Any]
+
+
+_COLUMNS = ("settled", "since", "weight", "day", "today", "week", "this_week")
+_REPS_OF = select(RotationRep).where(RotationRep.segment == bindparam("p_segment"))
+_OPEN_OF = (
+    select(LeadRow.owner, func.count())
+    .where(LeadRow.stage == Stage.SAL.value, LeadRow.owner.in_(bindparam("p_reps", expanding=True)))
+    .group_by(LeadRow.owner)
+)
+
+
+@cache
+def _hold_statement(dialect: str) -> Any:
+    insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_row(table(RoundRobin)).values(
+        segment=bindparam("p_segment"), position=1, clock=0.0
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
+    ).returning(RoundRobin.clock)
+
+
+def _hold(db: Connection, segment: str) -> float:
+    """Hold the segment's rotation row (created if new) until the transaction ends, and read
+    its clock; its position counts the turns taken (the sweep's re-suggestions start there)."""
+    held = db.execute(_hold_statement(db.dialect.name), {"p_segment": segment})
+    return float(held.scalar_one())
+
+
+@cache
+def _save_statement(dialect: str) -> Any:
+    insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_row(table(RotationRep))
+    return statement.on_conflict_do_update(
+        index_elements=[RotationRep.segment, RotationRep.rep],
+        set_={name: statement.excluded[name] for name in _COLUMNS},
+    )
+
+
+_CLOCK_OF = select(RoundRobin.clock).where(RoundRobin.segment == bindparam("p_segment"))
+_SET_CLOCK = (
+    update(table(RoundRobin))
+    .where(RoundRobin.segment == bindparam("p_segment"))
+    .values(clock=bindparam("p_clock"))
+)
+
+
+def read_loads(
+    db: Connection, segment: str, day: str, week: str, reps: Iterable[str], with_open: bool
+) -> dict[str, RepLoad]:
+    """The reps' loads as stored (a count of a past day or week reads 0)."""
+    loads: dict[str, RepLoad] = {}
+    for row in db.execute(_REPS_OF, {"p_segment": segment}).mappings():
+        loads[row["rep"]] = RepLoad(
+            settled=float(row["settled"]),
+            since=None if row["since"] is None else float(row["since"]),
+            weight=int(row["weight"]),
+            today=row["today"] if row["day"] == day else 0,
+            week=row["this_week"] if row["week"] == week else 0,
+        )
+    if with_open:
+        for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).all():
+            loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
+    return loads
+
+
+def read_standing(
+    db: Connection, segment: str, day: str, week: str, reps: Iterable[str]
+) -> tuple[float, dict[str, RepLoad]]:
+    """The segment's clock and its reps' loads, open leads included (no lock: a read)."""
+    clock = db.execute(_CLOCK_OF, {"p_segment": segment}).scalar()
+    return float(clock or 0.0), read_loads(db, segment, day, week, reps, True)
+
+
+def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
+    """Write the reps the turn changed, and the segment's clock."""
+    rows = [
+        {
+            "segment": ask.segment,
+            "rep": rep,
+            "settled": turn.loads[rep].settled,
+            "since": turn.loads[rep].since,
+            "weight": turn.loads[rep].weight,
+            "day": ask.day,
+            "today": turn.loads[rep].today,
+            "week": ask.week,
+            "this_week": turn.loads[rep].week,
+        }
+        for rep in sorted(turn.changed)
+    ]
+    db.execute(_save_statement(db.dialect.name), rows)
+    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
+
+
+def take(db: Connection, ask: RotationAsk) -> Suggestion:
+    """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
+    the fallback, with the reason nobody was available, when the turn finds nobody."""
+    clock = _hold(db, ask.segment)
+    rules = ask.rules
+    loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
+    turn = take_turn(rules, loads, ask.away, clock)
+    if turn.rep is None:
+        why = f"nobody available ({turn.why_nobody})"
+        return Suggestion(
+            ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
+        )
+    _save(db, ask, turn)
+    reason = ask.reason | {
+        "rep": turn.rep,
+        "week": turn.loads[turn.rep].week,
+        "week_total": sum(load.week for load in turn.loads.values()),
+        "weight": rules.weight(turn.rep),
+        "cap": rules.cap,
+    }
+    return Suggestion(turn.rep, reason)
+
+
+_SUGGEST = (
+    update(table(LeadRow))
+    .where(LeadRow.id == bindparam("p_lead_id"))
+    .values(suggested_owner=bindparam("p_rep"), route_reason=bindparam("p_reason"))
+)
+_ACCOUNT_LEAD = (
+    select(LeadRow.id, LeadRow.owner)
+    .where(
+        LeadRow.account_domain == bindparam("p_domain"),
+        LeadRow.owner.is_not(None),
+        or_(
+            LeadRow.stage == Stage.SAL.value,
+            LeadRow.won_at.is_not(None),
+            LeadRow.dispositioned_at >= bindparam("p_since", type_=LEADS.c.dispositioned_at.type),
+        ),
+    )
+    .order_by(LeadRow.id.desc())
+    .limit(1)
+)
+
+
+def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
+    """Take a turn for the lead and store its suggested owner and why."""
+    suggestion = take(db, ask)
+    params = {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
+    db.execute(_SUGGEST, params)
+    return suggestion
+
+
+def account_lead(db: Connection, domain: str, recent_since: datetime) -> AccountLead | None:
+    """The newest owned lead of the account `domain` that is open, won, or closed since
+    `recent_since`: whose owner a new lead of the account goes to."""
+    row = db.execute(_ACCOUNT_LEAD, {"p_domain": domain, "p_since": recent_since}).first()
+    return None if row is None else AccountLead(int(row[0]), str(row[1]))

@@ -1,0 +1,455 @@
+"""Routing rules (pure): account domains, the named-accounts CSV, the SLA file's routing checks,
+the rules' order, the weighted rotation's fairness (hypothesis), and the "why this rep" line."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.domain.accounts import account_domain, normalise_domain, parse_named_accounts
+from bot.domain.intake import LeadIn, parse_lead
+from bot.domain.lead import LeadView, Stage
+from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot, with_named_accounts
+from bot.domain.rotation import (
+    PoolRules,
+    RepLoad,
+    SegmentRotation,
+    Skip,
+    next_picks,
+    take_turn,
+    weighted_shares,
+)
+from bot.domain.routing import AccountLead, choose_owner, choose_segment
+from bot.services.policies import load_policy
+from bot.slack.route_views import own_share, routing_view, why_line
+from tests.conftest import ROOT, lead_payload
+
+
+def lead(**overrides: Any) -> LeadIn:
+    parsed, errors = parse_lead(lead_payload(**overrides))
+    assert parsed is not None, errors
+    return parsed
+
+
+def with_keys(policy: Policy, **keys: Any) -> Policy:
+    content = snapshot(policy) | keys
+    return parse_policy(content)
+
+
+def problems(policy: Policy, **keys: Any) -> list[str]:
+    with pytest.raises(PolicyError) as error:
+        with_keys(policy, **keys)
+    return error.value.problems
+
+
+# --- account domains ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "subdomains", "expected"),
+    [
+        ("www.Northwind.Example", False, "northwind.example"),
+        ("https://www.northwind.example/about", False, "northwind.example"),
+        ("ana@EU.Northwind.example", False, "eu.northwind.example"),
+        ("ana@EU.Northwind.example", True, "northwind.example"),
+        ("shop.acme.co.uk", True, "acme.co.uk"),
+        ("localhost", False, None),
+        ("not a domain.com", False, None),
+        ("", False, None),
+    ],
+)
+def test_domains_are_normalised(value: str, subdomains: bool, expected: str | None) -> None:
+    assert normalise_domain(value, subdomains=subdomains) == expected
+
+
+def test_free_mail_is_no_account() -> None:
+    assert account_domain(None, "ana@Gmail.com") is None
+    assert account_domain("gmail.com", "ana@northwind.example") is None
+    assert account_domain(None, "ana@northwind.example") == "northwind.example"
+
+
+def test_the_csv_names_each_bad_line() -> None:
+    text = "domain,owner\nnorthwind.example,U0REP1\nWWW.NORTHWIND.example,U0REP2\nnope,U0REP1\n"
+    text += "acme.example\n"
+    accounts, found = parse_named_accounts(text, "accounts.csv")
+    assert {domain: entry.owner for domain, entry in accounts.items()} == {
+        "northwind.example": "U0REP1"
+    }
+    assert found == [
+        "accounts.csv line 3: northwind.example is listed already on line 2; a domain has one "
+        "owner",
+        "accounts.csv line 4: 'nope' is not a domain (like northwind.example)",
+        "accounts.csv line 5: write `domain,owner` (the owner's Slack user id)",
+    ]
+
+
+def test_csv_accounts_join_the_policy_and_its_version(policy: Policy) -> None:
+    assert policy.named_index == {}  # cached on the policy: the merged copy must not keep it
+    merged = with_named_accounts(policy, "acme.example,U0REP3\n", "accounts.csv")
+    assert merged.named_index["acme.example"] == "U0REP3"
+    assert merged.version != policy.version
+    with pytest.raises(PolicyError) as error:
+        with_named_accounts(policy, "acme.example,U0NOBODY\n", "accounts.csv")
+    assert error.value.problems == [
+        "named_accounts_file (accounts.csv line 1): U0NOBODY is in no segment's reps and is not "
+        "a manager (nobody could claim for them)"
+    ]
+
+
+def test_the_sla_file_reads_its_csv_beside_it(tmp_path: Path) -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sla.yaml").write_text(sla + "\nnamed_accounts_file: accounts.csv\n")
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems == [
+        f"named_accounts_file: {tmp_path / 'accounts.csv'} does not exist"
+    ]
+    (tmp_path / "accounts.csv").write_text(
+        "domain,owner\nacme.example,U0REP3\nAcme.example,U0REP1\n"
+    )
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems == [
+        f"{tmp_path / 'accounts.csv'} line 3: acme.example is listed already on line 2; a domain "
+        "has one owner"
+    ]
+    (tmp_path / "accounts.csv").write_text("acme.example,U0REP3\n")
+    assert load_policy(str(tmp_path / "sla.yaml")).named_index == {"acme.example": "U0REP3"}
+
+
+# --- handoff check --------------------------------------------------------------------------
+
+
+def test_the_routing_keys_are_checked_with_their_paths(policy: Policy) -> None:
+    segments = snapshot(policy)["segments"]
+    segments[0] = segments[0] | {"weights": {"U0REP1": -1}}
+    assert problems(policy, segments=segments) == [
+        "segments[0].weights: a weight of -1 (U0REP1) is negative; write 0 or more"
+    ]
+    segments[0] |= {"weights": {"U0REP1": 0, "U0REP2": 0, "U0REP9": 2}, "cap": {"open": 0}}
+    assert problems(policy, segments=segments) == [
+        "segments[0].weights.U0REP9: U0REP9 is not in this segment's reps",
+        "segments[0].weights: every rep weighs 0; nobody is in the rotation",
+        "segments[0].cap.open: a cap of 0 holds every rep at the cap, so the rotation never "
+        "suggests anyone; leave it out for no cap",
+    ]
+
+
+def test_unknown_reps_free_mail_and_conflicting_accounts(policy: Policy) -> None:
+    found = problems(
+        policy,
+        named_accounts={
+            "northwind.example": "U0REP1",
+            "WWW.northwind.example": "U0REP2",
+            "gmail.com": "U0REP3",
+            "acme.example": "U0GHOST",
+        },
+        partner={"manager": "U0GHOST"},
+        fallback_owner="U0GHOST",
+    )
+    assert found == [
+        "named_accounts.WWW.northwind.example: the same domain as northwind.example (letter "
+        "case and www. aside); a domain has one owner",
+        "named_accounts.gmail.com: a free-mail domain is nobody's account; it never matches",
+        "named_accounts.acme.example: U0GHOST is in no segment's reps and is not a manager "
+        "(nobody could claim for them)",
+        "partner.manager: U0GHOST is in no segment's reps and is not a manager (nobody could "
+        "claim for them)",
+        "fallback_owner: U0GHOST is in no segment's reps and is not a manager (nobody could "
+        "claim for them)",
+    ]
+
+
+def test_territories_that_conflict_or_cannot_be_reached(policy: Policy) -> None:
+    nsw = {"country": "AU", "state": "NSW"}
+    found = problems(
+        policy,
+        territories=[
+            {"when": nsw, "segment": "enterprise"},
+            {"when": {"state": "nsw", "country": ["au"]}, "segment": "smb"},
+            {"when": nsw, "segment": "enterprise"},
+            {"when": {}, "segment": "galaxy"},
+        ],
+    )
+    assert found == [
+        "territories[1]: conflicts with territories[0] (same places, segment 'enterprise')",
+        "territories[2]: unreachable: territories[0] matches the same leads first",
+        "territories[3].segment: no segment is called 'galaxy'",
+        "territories[3].when: name at least one of country, state, postcode_prefix, industry",
+    ]
+
+
+def test_the_shipped_file_without_routing_keys_routes_as_before(policy: Policy) -> None:
+    choice = choose_owner(lead(), choose_segment(lead(), policy), policy)
+    assert choice.pool is not None and choice.rep is None
+    assert choice.pool.reps == ("U0REP1", "U0REP2")
+    assert choice.reason == {"rule": "round_robin"}
+
+
+# --- the rules' order -----------------------------------------------------------------------
+
+
+def test_a_named_account_beats_everything(policy: Policy) -> None:
+    named = with_keys(
+        policy,
+        named_accounts={"northwind.example": "U0REP3"},
+        account_matching=True,
+        partner={"manager": "U0MGR2"},
+    )
+    sent = lead(source="partner")
+    choice = choose_owner(sent, choose_segment(sent, named), named, AccountLead(7, "U0REP2"))
+    assert (choice.rep, choice.reason["rule"]) == ("U0REP3", "named_account")
+    assert choice.segment is not None and choice.segment.name == "mid_market"  # where U0REP3 claims
+
+
+def test_then_the_account_then_the_partner_then_the_pool(policy: Policy) -> None:
+    routed = with_keys(policy, account_matching=True, partner={"manager": "U0MGR2"})
+    sent = lead(source="Partner")
+    segment = choose_segment(sent, routed)
+    choice = choose_owner(sent, segment, routed, AccountLead(7, "U0REP2"))
+    assert choice.reason == {
+        "rule": "account_match",
+        "rep": "U0REP2",
+        "lead": 7,
+        "domain": "northwind.example",
+    }
+    choice = choose_owner(sent, segment, routed, AccountLead(7, "U0LEFT"))  # left the team
+    assert (choice.rep, choice.reason["rule"]) == ("U0MGR2", "partner")
+    assert choose_owner(lead(), segment, routed).reason["rule"] == "round_robin"
+
+
+def test_a_territory_picks_the_segment(policy: Policy) -> None:
+    routed = with_keys(
+        policy,
+        territories=[
+            {"name": "Sydney", "when": {"country": "AU", "postcode_prefix": "20"}, "segment": "smb"}
+        ],
+    )
+    company = lead_payload()["company"]
+    sydney = lead(company=company | {"postcode": "2000"})
+    melbourne = lead(company=company | {"postcode": "3000"})
+    assert choose_segment(sydney, routed).name == "smb"  # type: ignore[union-attr]
+    assert choose_segment(melbourne, routed).name == "enterprise"  # type: ignore[union-attr]
+    choice = choose_owner(sydney, choose_segment(sydney, routed), routed)
+    assert choice.reason == {"rule": "round_robin", "territory": "Sydney"}
+
+
+def test_no_segment_falls_back_with_a_reason(policy: Policy) -> None:
+    choice = choose_owner(lead(), None, policy)
+    assert choice.rep == "U0MGR1"  # no fallback_owner: the first manager
+    assert choice.reason == {
+        "rule": "fallback",
+        "rep": "U0MGR1",
+        "why": "no segment matches this lead",
+    }
+
+
+# --- the rotation ---------------------------------------------------------------------------
+
+
+def run(rules: PoolRules, turns: int, away: frozenset[str] = frozenset()) -> list[str]:
+    loads: dict[str, RepLoad] = {}
+    picks, clock = [], 0.0
+    for _ in range(turns):
+        turn = take_turn(rules, loads, away, clock)
+        assert turn.rep is not None
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    return picks
+
+
+def test_weights_interleave() -> None:
+    rules = PoolRules(("A", "B"), {"A": 2})
+    assert run(rules, 6) == ["A", "B", "A", "A", "B", "A"]
+    assert run(PoolRules(("A", "B", "C"), {}), 4) == ["A", "B", "C", "A"]
+
+
+def test_caps_and_away_skip_a_rep_and_nobody_left_says_why() -> None:
+    rules = PoolRules(("A", "B"), {}, cap_open=2, cap_per_day=3)
+    loads = {"A": RepLoad(open=2)}
+    assert run(replace(rules, cap_open=None), 1, frozenset({"A"})) == ["B"]
+    turn = take_turn(rules, loads)
+    assert (turn.rep, turn.skipped) == ("B", {"A": Skip.OPEN_CAP})
+    full = {"A": RepLoad(open=2), "B": RepLoad(today=3)}
+    assert take_turn(rules, full).rep is None
+    assert take_turn(rules, full).why_nobody == "all at cap"
+    assert take_turn(rules, {}, frozenset({"A", "B"})).why_nobody == "all away"
+    assert next_picks(rules, {"B": RepLoad(today=2)}, count=4) == ["A", "B", "A", "A"]
+
+
+def test_a_steady_turn_changes_only_the_rep_picked() -> None:
+    """What makes a turn cheap to store: one rep's row, once everyone takes part."""
+    rules = PoolRules(tuple(f"U{i}" for i in range(50)), {"U1": 3})
+    first = take_turn(rules, {})
+    assert len(first.changed) == 50  # everyone starts taking part
+    second = take_turn(rules, first.loads, clock=first.clock)
+    assert second.changed == {second.rep}
+    capped = replace(rules, cap_per_day=1)
+    third = take_turn(capped, second.loads, clock=second.clock)
+    assert third.changed == {first.rep, second.rep, third.rep}  # two stop: at the cap
+
+
+def test_a_new_weight_counts_from_now() -> None:
+    """Reweighing a rep after 100 leads does not hand them a backlog of the past."""
+    even = PoolRules(("A", "B"), {})
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    for _ in range(100):
+        turn = take_turn(even, loads, clock=clock)
+        loads, clock = turn.loads, turn.clock
+    heavier = PoolRules(("A", "B"), {"A": 3})
+    picks = []
+    for _ in range(8):
+        turn = take_turn(heavier, loads, clock=clock)
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    assert picks.count("A") == 6  # 3:1 from here on, not 100 leads of catching up
+
+
+def test_catch_up_on_and_off() -> None:
+    """Away for 4 leads, then back: with catch-up the rep gets the 4 missed leads first (4
+    each over the 8); without, the rotation simply resumes."""
+    for catch_up, expected in ((True, ["A", "A", "A", "A"]), (False, ["A", "B", "A", "B"])):
+        rules = PoolRules(("A", "B"), {}, catch_up=catch_up)
+        loads: dict[str, RepLoad] = {}
+        clock = 0.0
+        for _ in range(4):
+            turn = take_turn(rules, loads, frozenset({"A"}), clock)
+            loads, clock = turn.loads, turn.clock
+        after = []
+        for _ in range(4):
+            turn = take_turn(rules, loads, clock=clock)
+            after.append(turn.rep)
+            loads, clock = turn.loads, turn.clock
+        assert after == expected
+
+
+reps = st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=reps, turns=st.integers(min_value=1, max_value=150))
+def test_fair_to_within_one_lead_under_weights(weights: list[int], turns: int) -> None:
+    """Everyone available: no rep deviates from the weighted share by more than one lead, at
+    every point of the run."""
+    names = tuple(f"U{i}" for i in range(len(weights)))
+    if not any(weights):
+        weights = [1, *weights[1:]]
+    rules = PoolRules(names, dict(zip(names, weights, strict=True)))
+    total = sum(weights)
+    counts = dict.fromkeys(names, 0)
+    for done, rep in enumerate(run(rules, turns), start=1):
+        counts[rep] += 1
+        for name, weight in zip(names, weights, strict=True):
+            assert abs(counts[name] - done * weight / total) <= 1 + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=reps,
+    plan=st.lists(
+        st.tuples(st.integers(0, 255), st.booleans(), st.integers(1, 20)), min_size=1, max_size=12
+    ),
+    cap=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
+)
+def test_fair_under_caps_and_time_away(
+    weights: list[int], plan: list[tuple[int, bool, int]], cap: int | None
+) -> None:
+    """Stretches with different reps away (a bit mask), new days resetting the daily cap: each
+    rep's count stays within 1.5 leads of the share of the leads they were available for."""
+    names = tuple(f"U{i}" for i in range(len(weights)))
+    if not any(weights):
+        weights = [1, *weights[1:]]
+    rules = PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap)
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    counts = dict.fromkeys(names, 0)
+    available: list[frozenset[str]] = []
+    for mask, new_day, turns in plan:
+        away = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
+        if new_day:
+            loads = {rep: replace(load, today=0) for rep, load in loads.items()}
+        for _ in range(turns):
+            turn = take_turn(rules, loads, away, clock)
+            if turn.rep is None:
+                assert all(rules.weight(r) == 0 or r in turn.skipped for r in names)
+                continue
+            available.append(frozenset(r for r in names if r not in turn.skipped))
+            counts[turn.rep] += 1
+            loads, clock = turn.loads, turn.clock
+            shares = weighted_shares(rules, available)
+            assert max(abs(counts[r] - shares[r]) for r in names) <= 1.5
+
+
+# --- why this rep ---------------------------------------------------------------------------
+
+
+def routed(reason: dict[str, Any] | None, suggested: str | None = "U0REP2") -> LeadView:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    return LeadView(
+        1,
+        "x",
+        "a@b.example",
+        Stage.MQL,
+        "enterprise",
+        "C0ENT",
+        "hot",
+        90,
+        "v",
+        now,
+        suggested_owner=suggested,
+        route_reason=reason,
+    )
+
+
+def test_why_this_rep_in_one_line() -> None:
+    assert (
+        why_line(routed({"rule": "named_account", "rep": "U0REP1", "domain": "a.example"}))
+        == "Named account (a.example) of <@U0REP1>"
+    )
+    assert why_line(routed({"rule": "account_match", "rep": "U0REP2", "lead": 123})) == (
+        "Same account as lead #123 (<@U0REP2>)"
+    )
+    assert (
+        why_line(
+            routed(
+                {
+                    "rule": "round_robin",
+                    "rep": "U0REP2",
+                    "week": 3,
+                    "week_total": 12,
+                    "weight": 1,
+                    "cap": 10,
+                    "territory": "<!channel>",
+                }
+            )
+        )
+        == "Round robin in territory &lt;!channel&gt;: <@U0REP2>, 3 of 12 this week, weight 1, "
+        "cap 10"
+    )
+    assert why_line(
+        routed({"rule": "fallback", "rep": None, "why": "nobody available (all at cap)"}, None)
+    ) == ("Fallback: nobody available (all at cap), anyone in the pool may claim")
+    assert why_line(routed(None)) == "Round robin: <@U0REP2>"  # stored before reasons
+    assert why_line(routed(None, None)) is None
+
+
+def test_the_routing_view_and_a_reps_share() -> None:
+    rules = PoolRules(("U0REP1", "U0REP2"), {"U0REP1": 2}, cap_per_day=5)
+    loads = {"U0REP1": RepLoad(week=2, today=5), "U0REP2": RepLoad(week=1)}
+    rotation = SegmentRotation("enterprise", rules, loads, frozenset(), ["U0REP2"])
+    view = routing_view([rotation], "2026-11-23")
+    text = str(view.blocks)
+    assert "<@U0REP1>: 2 this week (share 2.0, weight 2), 5 today of 5" in text
+    assert "skipped now: at the daily cap" in text
+    assert "Next picks: <@U0REP2>" in text
+    assert own_share([rotation], "U0REP2") == (
+        "Your round-robin share: enterprise: 1 of 3 this week, weight 1"
+    )
+    assert own_share([rotation], "U0MGR1") is None
