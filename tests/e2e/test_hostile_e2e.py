@@ -118,7 +118,7 @@ async def test_hostile_leads_are_refused_or_posted_inert(stack: LocalStack, poli
     assert "Budget frozen\n&lt;!channel&gt;" in feedback.all_text  # the rep's lines survive
     check_posts(stack, policy, ENTERPRISE)
 
-    card = await stack.driver.command("U0REP2", "/lead", "rtl-emoji")
+    card = await stack.driver.command("U0REP6", "/lead", "rtl-emoji")  # an SMB rep: theirs to see
     assert card.json is not None and "Timeline" in str(card.json)
     assert_inert(card.json, people(policy), "/lead")
     await stack.driver.press("U0REP5", "Claim", channel=SMB)
