@@ -22,6 +22,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
 from bench.pg import postgres_base, scratch_databases
 from bench.report_week import AS_OF, ROOT, WEEK, build
 from bot.cli.stack import LocalStack, TravelClock, start_stack
@@ -87,6 +89,13 @@ async def measure_backend(backend: str, url: str, week_leads: int, count: int) -
     policy = load_policy(str(ROOT / "sla.yaml"))
     database = Database(url)
     await build(database, policy, week_leads, week_leads)
+    if url.startswith("postgresql"):  # the bulk load set the ids: move the sequences past them
+        for name in ("leads", "escalations"):
+            statement = text(
+                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                f"(SELECT max(id) FROM {name}))"
+            )
+            await database.run(lambda db, s=statement: db.execute(s))
     await database.dispose()
     stack = await start_stack(url, policy, clock=TravelClock(AS_OF))
     try:
