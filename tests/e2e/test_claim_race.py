@@ -8,8 +8,6 @@ same two servers also share one outbox: each lead reaches Slack once, from one o
 from __future__ import annotations
 
 import asyncio
-import re
-import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -32,11 +30,11 @@ from bot.simulator.server import SlackSimulator
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT, lead_payload, postgres_database
-from tests.e2e.test_cli import HANDOFF, clean_env
+from tests.e2e.servers import replica
+from tests.e2e.test_cli import clean_env
 
 ENTERPRISE = "C0ENT"
 REPS = [f"U0R{n:02d}" for n in range(50)]
-SERVING = re.compile(r"handoff serving on http://\S+:(\d+) ")
 
 
 def race_sla(tmp_path: Path) -> Path:
@@ -116,45 +114,9 @@ async def test_fifty_claims_on_sqlite_have_one_winner(sqlite_url: str, tmp_path:
 @asynccontextmanager
 async def handoff_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
     """A real `handoff serve` process on a free port; yields its base URL, stops it after."""
-    process = await asyncio.create_subprocess_exec(
-        *HANDOFF,
-        "serve",
-        env={**env, "HOST": "127.0.0.1", "PORT": "0"},
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def read() -> None:  # keep draining, or a chatty server blocks on a full pipe
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            line = raw.decode(errors="replace")
-            output.append(line)
-            found = SERVING.search(line)
-            if found and not port.done():
-                port.set_result(int(found.group(1)))
-        if not port.done():
-            port.set_exception(AssertionError("handoff serve exited:\n" + "".join(output)))
-
-    reader = asyncio.create_task(read())
-    try:
-        async with asyncio.timeout(60):
-            url = f"http://127.0.0.1:{await port}"
-        yield url
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(30):
-                await process.wait()
-                await reader
-        finally:
-            if process.returncode is None:
-                process.kill()
-    assert process.returncode == 0, "".join(output)
+    async with replica(env, cwd) as running:
+        yield running.url
+    assert running.process.returncode == 0, "".join(running.output)
 
 
 async def test_fifty_claims_across_two_servers_on_postgresql_have_one_winner(

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from bot.simulator.driver import SlackDriver
 from bot.simulator.server import SlackSimulator
 from storage import db
 from tests.conftest import ROOT, lead_payload, postgres_database
-from tests.e2e.test_claim_race import SERVING, new_simulator
+from tests.e2e.servers import Replica, replica
+from tests.e2e.test_claim_race import new_simulator
 from tests.e2e.test_cli import HANDOFF, clean_env
 
 LEADS = 36
@@ -53,52 +53,6 @@ def replica_sla(tmp_path: Path) -> Path:
     path = tmp_path / "sla.yaml"
     path.write_text(yaml.safe_dump(sla, sort_keys=False, allow_unicode=True))
     return path
-
-
-class Replica:
-    def __init__(self, process: asyncio.subprocess.Process, url: str, output: list[str]) -> None:
-        self.process, self.url, self.output = process, url, output
-
-
-@asynccontextmanager
-async def replica(env: dict[str, str], cwd: Path) -> AsyncIterator[Replica]:
-    process = await asyncio.create_subprocess_exec(
-        *HANDOFF,
-        "serve",
-        env={**env, "HOST": "127.0.0.1", "PORT": "0"},
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def read() -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            output.append(raw.decode(errors="replace"))
-            found = SERVING.search(output[-1])
-            if found and not port.done():
-                port.set_result(int(found.group(1)))
-        if not port.done():
-            port.set_exception(AssertionError("handoff serve exited:\n" + "".join(output)))
-
-    reader = asyncio.create_task(read())
-    try:
-        async with asyncio.timeout(60):
-            url = f"http://127.0.0.1:{await port}"
-        yield Replica(process, url, output)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(30):
-                await process.wait()
-                await reader
-        finally:
-            if process.returncode is None:
-                process.kill()
 
 
 def lead(index: int) -> dict[str, Any]:

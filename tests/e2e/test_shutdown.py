@@ -14,7 +14,8 @@ from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT, lead_payload
-from tests.e2e.test_claim_race import SERVING, new_simulator
+from tests.e2e.servers import SERVING
+from tests.e2e.test_claim_race import new_simulator
 from tests.e2e.test_cli import HANDOFF, clean_env
 
 ENTERPRISE = "C0ENT"
