@@ -22,8 +22,14 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def simulator(port: int, answer_delay: float = 0.0) -> None:
+async def simulator(
+    port: int, answer_delay: float = 0.0, fail_every: int = 0, limit_every: int = 0
+) -> None:
     sim = SlackSimulator()
+    if fail_every:  # a Slack that answers 500 to every n-th chat call
+        sim.inject("chat.*", status=500, every=fail_every)
+    if limit_every:  # ...and 429 with Retry-After to every n-th post
+        sim.inject("chat.postMessage", retry_after=1, every=limit_every)
     sim.validate = False  # Slack's own work happens on Slack's machines, not on this one
     sim.answer_delay = answer_delay  # a Slack that answers late: the outbox has work waiting
     await sim.start(port=port)
@@ -104,9 +110,11 @@ def main() -> None:
     parser.add_argument("--api-url", default="")
     parser.add_argument("--secret", default="")
     parser.add_argument("--answer-delay", type=float, default=0.0)
+    parser.add_argument("--fail-every", type=int, default=0)
+    parser.add_argument("--limit-every", type=int, default=0)
     args = parser.parse_args()
     if args.which == "simulator":
-        asyncio.run(simulator(args.port, args.answer_delay))
+        asyncio.run(simulator(args.port, args.answer_delay, args.fail_every, args.limit_every))
     elif args.which == "floor":
         asyncio.run(floor(args.port, args.database_url, args.token))
     else:
