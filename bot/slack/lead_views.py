@@ -264,6 +264,11 @@ def _scores(lead: LeadView) -> tuple[str, str]:
     return score, " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
 
 
+def score_words(lead: LeadView) -> str:
+    """The score alone: `88`, or `CRM score 72 · Handoff 65` beside one its sender gave."""
+    return _scores(lead)[0]
+
+
 def score_text(lead: LeadView) -> str:
     """`88 (hot)`, or beside a score its sender gave, ours: `CRM score 72 · Handoff 65 (warm)`;
     then the top reasons: `Pricing page 2 days ago +20 · 240 employees +15`."""
@@ -487,7 +492,9 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    facts_line = f"Segment {one_line(lead.segment, 100)} · score {lead.score} · lead {lead.id}"
+    facts_line = (
+        f"Segment {one_line(lead.segment, 100)} · score {score_words(lead)} · lead {lead.id}"
+    )
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"

@@ -10,6 +10,7 @@ from typing import Any
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy
 from bot.domain.report import Facts, Report, build_report
+from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_view
 from bot.slack.home import (
     HOME_BLOCKS,
@@ -119,6 +120,13 @@ def test_each_lead_shows_its_deadline_and_clock_colour(policy: Policy) -> None:
     working = home_view(state(policy, queue([claimed], [])), BEFORE_DUE)
     assert "feedback due by <!date^" in text_of(working)
     assert "72 hours" in text_of(working)
+
+
+def test_a_suggested_lead_shows_the_crm_score_beside_ours(policy: Policy) -> None:
+    """A lead its CRM scored keeps that score, and App Home shows ours beside it, as the post."""
+    offered = suggested(score=72, handoff_score=65, score_reasons=[OWN_SCORE])
+    text = text_of(home_view(state(policy, queue([], [offered])), BEFORE_DUE))
+    assert "MQL, score CRM score 72 · Handoff 65, suggested for you" in text
 
 
 def test_a_rep_with_nothing_open(policy: Policy) -> None:
