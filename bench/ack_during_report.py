@@ -29,7 +29,6 @@ from bench.report_week import AS_OF, ROOT, WEEK, build
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.services.policies import load_policy
 from storage.db import Database
-from tests.conftest import lead_payload
 
 CONCURRENT = 10
 REPS = ["U0REP1", "U0REP2"]
@@ -74,7 +73,16 @@ async def fresh_leads(stack: LocalStack, count: int, tag: str) -> dict[int, str]
     """Post `count` enterprise leads through intake; their ids and message timestamps."""
     found: dict[int, str] = {}
     for n in range(count):
-        status, answer = await stack.post_lead(lead_payload(f"{tag}-{n}"))
+        payload = {
+            "external_id": f"{tag}-{n}",
+            "email": f"{tag}-{n}@bench.example",
+            "name": f"Lead {n}",
+            "title": "VP Sales",
+            "company": {"name": f"Company {n}", "employees": 2400},
+            "source": "webinar",
+            "score": 88,
+        }
+        status, answer = await stack.post_lead(payload)
         assert status == 201, answer
         found[int(answer["id"])] = ""
     await stack.settle()

@@ -52,12 +52,13 @@ TOUCH_BUCKETS = (5, 15, 30, 60, 120, 240, 480, 960, 1920, 4800)
 class _Counts(Mapping[str, int]):
     """The counters' current values by name (`counts["claims_total"]`), for tests and the demo."""
 
-    def __init__(self, counters: dict[str, Counter]) -> None:
+    def __init__(self, counters: dict[str, Counter], registry: CollectorRegistry) -> None:
         self._counters = counters
+        self._registry = registry
 
     def __getitem__(self, name: str) -> int:
-        counter = self._counters.get(name)
-        return 0 if counter is None else int(counter._value.get())
+        value = self._registry.get_sample_value(f"handoff_{name.removesuffix('_total')}_total")
+        return int(value or 0)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._counters)
@@ -72,7 +73,7 @@ class Metrics:
         self._counters: dict[str, Counter] = {}
         for name in HELP:
             self._counter(name)
-        self.counts = _Counts(self._counters)
+        self.counts = _Counts(self._counters, self.registry)
         self.probes: list[Callable[[], Awaitable[None]]] = []  # refresh gauges before a scrape
         registry = self.registry
         self.ack_seconds = Histogram(

@@ -417,7 +417,7 @@ _PRUNABLE = select(OutboxRow.id, OutboxRow.key).where(
 )
 
 
-KIND_SENT = ("post_lead", "feedback", "nurture_notice", "message")  # messages about a lead
+KIND_SENT = (Kind.POST_LEAD, Kind.FEEDBACK, Kind.NURTURE_NOTICE, Kind.MESSAGE)  # about a lead
 
 
 def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:

@@ -35,14 +35,18 @@ from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
-from storage.rotation import RotationAsk, account_lead, read_standing, suggest
+from storage.rotation import (
+    RotationAsk,
+    account_lead,
+    count_reassignment,
+    read_standing,
+    suggest,
+)
 from storage.tables import (
     EventRow,
     LeadRow,
     OutboxRow,
     Person,
-    RotationRep,
-    RoundRobin,
     SlaVersion,
     table,
 )
@@ -838,48 +842,6 @@ class Store:
 
         event = _event(lead.id, "snoozed", actor, now, by=actor, until=until.isoformat())
         return await self.db.run(_if_changed(statement, [event], effects, now))
-
-
-def count_reassignment(
-    db: Connection, segment: str, old: str | None, new: str, now: datetime
-) -> None:
-    """The rotation counts follow a manager's reassignment: one lead of `segment` moves from
-    `old` (None: nobody had it) to `new`, in the transaction that stores the reassignment (so
-    both happen or neither). The lead leaves `old`'s counts of the current day and week and
-    joins `new`'s (the segment's latest day and week any turn recorded: a rep whose counts are
-    of an earlier period starts that period at this lead), under the segment's rotation lock.
-    The weighted credit is left alone: a manager's choice is not the rotation's turn."""
-    del now
-    reps = table(RotationRep)
-    held = select(RoundRobin.segment).where(RoundRobin.segment == segment).with_for_update()
-    db.execute(held)  # the rotation's lock: turns wait, and wait for this
-    latest = db.execute(
-        select(func.max(RotationRep.day), func.max(RotationRep.week)).where(
-            RotationRep.segment == segment
-        )
-    ).one()
-    day, week = latest
-    if day is None or week is None:
-        return  # the rotation has not turned yet: nothing is counted
-    for rep, step in ((old, -1), (new, 1)):
-        if rep is None:
-            continue
-        mine = (RotationRep.segment == segment, RotationRep.rep == rep)
-        for period, count, current in (
-            (RotationRep.day, RotationRep.today, day),
-            (RotationRep.week, RotationRep.this_week, week),
-        ):
-            db.execute(
-                update(reps)
-                .where(*mine, period == current)
-                .values({count.key: case((count + step < 0, 0), else_=count + step)})
-            )
-            if step > 0:  # an earlier period: this lead starts the current one
-                db.execute(
-                    update(reps)
-                    .where(*mine, period != current)
-                    .values({period.key: current, count.key: 1})
-                )
 
 
 def _in_cycle(lead: LeadView) -> Update:

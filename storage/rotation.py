@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -194,3 +194,45 @@ def account_lead(db: Connection, domain: str, recent_since: datetime) -> Account
     `recent_since`: whose owner a new lead of the account goes to."""
     row = db.execute(_ACCOUNT_LEAD, {"p_domain": domain, "p_since": recent_since}).first()
     return None if row is None else AccountLead(int(row[0]), str(row[1]))
+
+
+def count_reassignment(
+    db: Connection, segment: str, old: str | None, new: str, now: datetime
+) -> None:
+    """The rotation counts follow a manager's reassignment: one lead of `segment` moves from
+    `old` (None: nobody had it) to `new`, in the transaction that stores the reassignment (so
+    both happen or neither). The lead leaves `old`'s counts of the current day and week and
+    joins `new`'s (the segment's latest day and week any turn recorded: a rep whose counts are
+    of an earlier period starts that period at this lead), under the segment's rotation lock.
+    The weighted credit is left alone: a manager's choice is not the rotation's turn."""
+    del now
+    reps = table(RotationRep)
+    held = select(RoundRobin.segment).where(RoundRobin.segment == segment).with_for_update()
+    db.execute(held)  # the rotation's lock: turns wait, and wait for this
+    latest = db.execute(
+        select(func.max(RotationRep.day), func.max(RotationRep.week)).where(
+            RotationRep.segment == segment
+        )
+    ).one()
+    day, week = latest
+    if day is None or week is None:
+        return  # the rotation has not turned yet: nothing is counted
+    for rep, step in ((old, -1), (new, 1)):
+        if rep is None:
+            continue
+        mine = (RotationRep.segment == segment, RotationRep.rep == rep)
+        for period, count, current in (
+            (RotationRep.day, RotationRep.today, day),
+            (RotationRep.week, RotationRep.this_week, week),
+        ):
+            db.execute(
+                update(reps)
+                .where(*mine, period == current)
+                .values({count.key: case((count + step < 0, 0), else_=count + step)})
+            )
+            if step > 0:  # an earlier period: this lead starts the current one
+                db.execute(
+                    update(reps)
+                    .where(*mine, period != current)
+                    .values({period.key: current, count.key: 1})
+                )
