@@ -810,6 +810,26 @@ class PlanSettings(_Model):
         return value
 
 
+class Crm(_Model):
+    """The `crm:` section: which CRM learns our changes, and how our states and fields map to
+    its own (bot/domain/crm.py; docs/crm.md). Secrets come from the environment."""
+
+    kind: Literal["hubspot", "salesforce", "webhook"]
+    # Slack user id -> the CRM's owner id (HubSpot owner / Salesforce User); a member not
+    # listed is found by their email.
+    owners: dict[str, str] = Field(default_factory=dict)
+    # our state (new, claimed, attempted, sql, reject, nurture, recycle) or a disposition code
+    # -> the CRM's lead status value, over the CRM's defaults
+    status: dict[str, str] = Field(default_factory=dict)
+    # the same keys -> HubSpot's lifecycle stage, over the defaults
+    lifecycle: dict[str, str] = Field(default_factory=dict)
+    # our field (bot.domain.crm.FIELDS) -> the CRM's property or field name
+    fields: dict[str, str] = Field(default_factory=dict)
+    attempt_notes: bool = False  # a note (HubSpot) or a Task (Salesforce) per attempt too
+    writes_per_second: float = Field(default=5.0, gt=0, le=100)
+    events: list[str] | None = None  # webhook: the event types sent (default: every one)
+
+
 class Policy(_Model):
     """The whole SLA file. Build with `parse_policy`; `version` identifies its content."""
 
@@ -858,6 +878,7 @@ class Policy(_Model):
     partner: Partner | None = None
     fallback_owner: str | None = None  # default: the first manager
     catch_up: bool = False  # a rep back from time away gets the leads they missed
+    crm: Crm | None = None  # the CRM that learns our changes (docs/crm.md)
     version: str = ""
 
     _deadline = field_validator(

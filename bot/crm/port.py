@@ -1,0 +1,106 @@
+"""The CRM port: what every adapter does, and the errors it raises.
+
+The CRM delivery worker (`bot/crm/worker.py`) decides *when* and how often; an adapter decides
+*how* a write looks in its CRM. Adapters are async; one wrapping a synchronous client (the
+official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+from bot.domain.crm import CrmChange, CrmEvent, CrmNote, CrmRecord
+
+
+class CrmError(Exception):
+    """A write the CRM did not take."""
+
+
+class CrmRetry(CrmError):
+    """Try again later, as it is: a 429 (`after`: the CRM's own wait, in seconds), a 5xx, a
+    broken connection or a dropped answer (`unknown`: the write may have been done)."""
+
+    def __init__(self, message: str, *, after: float | None = None, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.after = after
+        self.unknown = unknown
+
+
+class CrmRefused(CrmError):
+    """The CRM refuses our writes until someone fixes the set-up: 401/403, an expired session
+    that cannot be refreshed, a property or field the CRM does not have (`property`). The row
+    waits; the worker raises one alert and shows the CRM as degraded."""
+
+    def __init__(self, message: str, *, property: str | None = None) -> None:
+        super().__init__(message)
+        self.property = property
+
+
+class CrmMissing(CrmError):
+    """The record is not in the CRM (deleted, or no record with the lead's email): nothing to
+    write to. The row is done, with a warning."""
+
+
+class BadSignature(Exception):
+    """An inbound webhook whose signature is missing, wrong or stale (answer 401)."""
+
+
+class BadPayload(Exception):
+    """An inbound body of an unknown shape (answer 400): `fields` names what is wrong."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in fields))
+        self.fields = fields
+
+
+class CrmAdapter(Protocol):
+    """One CRM. Every method raises CrmRetry, CrmRefused or CrmMissing when a write fails."""
+
+    name: str  # hubspot | salesforce | webhook
+
+    async def sync(self, record: CrmRecord) -> str | None:
+        """Make the record show `record` (owner, status, lifecycle, fields): a PATCH of the
+        current state, safe to repeat. Returns the CRM id used (found by email when
+        `record.crm_id` is None), or None for a CRM without records (the webhook)."""
+        ...
+
+    async def note(self, note: CrmNote) -> None:
+        """Create the note (or Task) once: when a note carrying `note.key` exists already (an
+        earlier attempt whose answer was lost), adopt it instead of creating a second."""
+        ...
+
+    async def event(self, event: CrmEvent) -> None:
+        """Send one lead event (the webhook adapter; the others do nothing)."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Problems with the set-up, in plain words, each naming what is wrong (a mapped
+        property the CRM does not have, credentials it refuses): `handoff doctor`."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class CrmInbound(Protocol):
+    """The inbound side of an adapter: verify and parse the CRM's webhooks."""
+
+    def verify(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> None:
+        """Raise BadSignature unless the request is signed by the CRM and fresh."""
+        ...
+
+    def parse(self, body: bytes) -> list[CrmChange]:
+        """The changes a verified body reports; BadPayload for an unknown shape."""
+        ...
+
+    async def lead_of(self, change: CrmChange) -> dict[str, object] | None:
+        """A CREATED change's lead as intake JSON (`POST /leads`'s shape), read from the CRM
+        where the payload does not carry it; None when the record is gone."""
+        ...
+
+    async def owner_email(self, owner_crm_id: str) -> str | None:
+        """The email of a CRM owner (to find the Slack member), or None."""
+        ...
