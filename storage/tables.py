@@ -170,6 +170,9 @@ class LeadRow(Base):
     # the company's normalised domain, which lead-to-account matching looks up.
     route_reason: Mapped[dict[str, Any] | None]
     account_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The lead's CRM record (HubSpot contact id, Salesforce Lead id): from intake's `crm_id`,
+    # or found by email on the first CRM write.
+    crm_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class EventRow(Base):
@@ -336,6 +339,42 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None]
     result_ts: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CrmOutboxRow(Base):
+    """A CRM write (bot/domain/crm.py), written in the transaction of the change that causes
+    it and delivered by the CRM worker (bot/crm/worker.py), in order per lead. A `crm_sync`
+    row carries nothing: the record's state is rendered from the lead when it is sent."""
+
+    __tablename__ = "crm_outbox"
+    __table_args__ = (
+        Index("ix_crm_outbox_due", "state", "not_before", "id"),
+        Index("ix_crm_outbox_lead", "lead_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))  # crm_sync, crm_note, crm_event
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)  # our idempotency key
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending, done, failed
+    created_at: Mapped[datetime]  # the change's time (the injected clock)
+    not_before: Mapped[datetime | None]  # wall clock; None: at once
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    unknown: Mapped[bool] = mapped_column(Boolean, default=False)  # may have reached the CRM
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CrmInboxRow(Base):
+    """A CRM notification handled: each of the CRM's event ids once (they retry)."""
+
+    __tablename__ = "crm_inbox"
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)  # hubspot, salesforce
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime]
 
 
 def table(model: type[Base]) -> Table:

@@ -105,6 +105,7 @@ class LeadView:
     # Why the suggested owner was chosen (bot/domain/routing.py `RouteReason`, as stored).
     route_reason: dict[str, Any] | None = None
     account_domain: str | None = None  # the company's normalised domain (None: free mail)
+    crm_id: str | None = None  # its CRM record (HubSpot contact / Salesforce Lead id)
 
     @property
     def display_name(self) -> str:
