@@ -37,6 +37,7 @@ class RotationAsk:
     away: frozenset[str] = frozenset()
     reason: dict[str, Any] = field(default_factory=dict)  # the route reason so far
     fallback: str | None = None  # who gets the lead when nobody is available
+    avoid: frozenset[str] = frozenset()  # a reassignment: the rep the lead is taken from
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def take(db: Connection, ask: RotationAsk) -> Suggestion:
     clock = _hold(db, ask.segment)
     rules = ask.rules
     loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
-    turn = take_turn(rules, loads, ask.away, clock)
+    turn = take_turn(rules, loads, ask.away, clock, ask.avoid)
     if turn.rep is None:
         why = f"nobody available ({turn.why_nobody})"
         return Suggestion(
@@ -194,6 +195,36 @@ def account_lead(db: Connection, domain: str, recent_since: datetime) -> Account
     `recent_since`: whose owner a new lead of the account goes to."""
     row = db.execute(_ACCOUNT_LEAD, {"p_domain": domain, "p_since": recent_since}).first()
     return None if row is None else AccountLead(int(row[0]), str(row[1]))
+
+
+def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None:
+    """A lead the rotation counted to `rep` leaves them (the sweep hands it to another rep):
+    it leaves their count of business day `day` and of week `week`, where those are the
+    periods their counts are of (a count of an earlier period has already restarted). Their
+    credit is left alone: a lead let lapse is not owed back."""
+    for period, count, current in (
+        (RotationRep.day, RotationRep.today, day),
+        (RotationRep.week, RotationRep.this_week, week),
+    ):
+        db.execute(
+            _uncount_statement(period.key, count.key),
+            {"p_segment": segment, "p_rep": rep, "p_period": current},
+        )
+
+
+@cache
+def _uncount_statement(period: str, count: str) -> Any:
+    reps = table(RotationRep)
+    column = reps.c[count]
+    return (
+        update(reps)
+        .where(
+            reps.c.segment == bindparam("p_segment"),
+            reps.c.rep == bindparam("p_rep"),
+            reps.c[period] == bindparam("p_period"),
+        )
+        .values({count: case((column > 0, column - 1), else_=0)})
+    )
 
 
 def count_reassignment(

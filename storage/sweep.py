@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -32,16 +32,16 @@ from sqlalchemy.engine import RowMapping
 
 from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
-from storage.db import Database, upsert_insert
+from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
+from storage.rotation import RotationAsk, Suggestion, take, uncount
 from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
 _DUE_NOW = (LeadRow.next_action_at <= bindparam("p_now"),)
 _STEPS = (EscalationRow.lead_id, EscalationRow.cycle, EscalationRow.ladder, EscalationRow.step)
-_ROTA = select(RoundRobin.segment, RoundRobin.position)
 
 
 @dataclass
@@ -64,8 +64,33 @@ class Change:
         return bool(self.fired or self.noted) or "cycle" in self.values
 
 
-# The service's decision for one locked lead: it may pick a rep (round robin) while deciding.
-Picker = Callable[[str, list[str], set[str]], str | None]
+class Picker(Protocol):
+    """The pools' weighted rotations, as the service's decision for one locked lead uses them,
+    in the sweep's transaction."""
+
+    def take(self, ask: RotationAsk) -> Suggestion:
+        """A turn (`storage.rotation.take`): caps, time away and the rep the lead is taken
+        from skipped; the fallback owner, and why, when nobody is available."""
+        ...
+
+    def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
+        """A lead the rotation counted to `rep` leaves them (`storage.rotation.uncount`)."""
+        ...
+
+
+class _InTransaction:
+    """The rotations under the sweep's lock: turns taken and stored in its transaction."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def take(self, ask: RotationAsk) -> Suggestion:
+        return take(self.db, ask)
+
+    def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
+        uncount(self.db, segment, rep, day, week)
+
+
 Decide = Callable[[LeadView, set[tuple[str, int]], Picker], Change | None]
 
 
@@ -75,7 +100,6 @@ class DuePage:
 
     leads: list[LeadView]
     recorded: dict[int, set[tuple[str, int]]]  # (ladder, step) of each lead's cycle so far
-    positions: dict[str, int]  # each segment's round robin as read
     marks: dict[int, Any]  # each lead's row version as read (see `_mark`)
     full: bool  # as many as asked for: there may be more
 
@@ -84,8 +108,10 @@ class SweepStore:
     """The sweep decides outside the transaction that locks its leads, so the locks (which a
     claim on the same lead waits for on PostgreSQL) last only as long as the writes: read the
     due page, decide, then lock the leads still due and apply the decisions of those whose row
-    and round robin are as they were read. A lead changed in between is decided again, under
-    its lock; the outcome is the same as deciding everything under the lock."""
+    is as it was read. A lead changed in between is decided again, under its lock; so is a
+    lead whose decision takes a turn of a rotation (a reassignment, a new cycle: few), since
+    the turn reads and writes the rotation's state under its lock. The outcome is the same as
+    deciding everything under the lock."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -96,11 +122,9 @@ class SweepStore:
         def read(db: Connection) -> DuePage:
             rows = db.execute(due_page(db), {"p_now": now, "p_limit": limit}).mappings().all()
             leads = [view for row in rows if (view := lead_view(row))]
-            positions = {str(segment): int(position) for segment, position in db.execute(_ROTA)}
             return DuePage(
                 leads=leads,
                 recorded=_recorded(db, leads),
-                positions=positions,
                 marks={int(row["id"]): _mark(db, row) for row in rows},
                 full=len(rows) == limit,
             )
@@ -109,37 +133,31 @@ class SweepStore:
 
     async def apply(self, page: DuePage, now: datetime, decide: Decide) -> list[int]:
         """Decide each lead of `page`, then lock those still due and apply; the ids escalated."""
-        planned = _Plan(page.positions)
-        changes = {
-            lead.id: _decided(decide, lead, page.recorded[lead.id], planned.picker(lead.id), now)
-            for lead in page.leads
-        }
-        if not changes:
+        changes: dict[int, Change | None] = {}
+        turns: set[int] = set()  # leads whose decision takes a rotation's turn
+        for lead in page.leads:
+            try:
+                changes[lead.id] = _decided(decide, lead, page.recorded[lead.id], _Deferring(), now)
+            except _Deferred:
+                turns.add(lead.id)
+        if not page.leads:
             return []
 
         def work(db: Connection) -> list[int]:
-            params = {"p_ids": list(changes), "p_now": now}
+            params = {"p_ids": [lead.id for lead in page.leads], "p_now": now}
             locked = db.execute(_lock(db), params).mappings().all()
             marks = {int(row["id"]): _mark(db, row) for row in locked}
-            same = {i for i, mark in marks.items() if mark == page.marks[i]}
-            rotation = _Rotation(db)
-            # The picks stand if the round robin is where it was read and every lead that
-            # picked is applied as decided; else all those leads pick again, from where it is.
-            repick = any(rotation.hold(seg) != at for seg, at in planned.start.items())
-            repick = repick or not planned.pickers <= same
             keep: list[tuple[LeadView, Change]] = []
             again: list[int] = []
             for lead in page.leads:
                 if lead.id not in marks:
                     continue  # another sweep has it, or it is not due any more
-                if lead.id not in same or (repick and lead.id in planned.pickers):
+                if lead.id in turns or marks[lead.id] != page.marks[lead.id]:
                     again.append(lead.id)
                 elif (change := changes[lead.id]) is not None:
                     keep.append((lead, change))
-            if not repick:  # the rotation goes on after the planned picks
-                rotation.positions.update(planned.positions)
-            keep += _decide_locked(db, again, rotation, now, decide)
-            rotation.save()
+            _hold_segments(db, {lead.segment for lead in page.leads if lead.id in turns})
+            keep += _decide_locked(db, again, now, decide)
             _apply(db, keep, now)
             return [lead.id for lead, change in keep if change.acted]
 
@@ -154,22 +172,25 @@ def _decided(
 ) -> Change | None:
     try:
         return decide(lead, recorded, pick)
+    except _Deferred:
+        raise
     except Exception:  # one broken lead must not hold up the others
         log.exception("the sweep could not decide lead %d; retrying it later", lead.id)
         return Change(next_action_at=now + RETRY_BROKEN)
 
 
 def _decide_locked(
-    db: Connection, ids: list[int], rotation: _Rotation, now: datetime, decide: Decide
+    db: Connection, ids: list[int], now: datetime, decide: Decide
 ) -> list[tuple[LeadView, Change]]:
-    """Decide again, under their locks, the leads that changed since they were read."""
+    """Decide, under their locks, the leads that changed since they were read and those whose
+    decision takes a turn of a rotation (taken here, in this transaction)."""
     if not ids:
         return []
     rows = db.execute(select(*_VIEW).where(_ids_in(db, LeadRow.id)), {"p_ids": ids}).mappings()
     found = {view.id: view for row in rows if (view := lead_view(row))}
     leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
     recorded = _recorded(db, leads)
-    pick = _picker(rotation.take)
+    pick = _InTransaction(db)
     decided = [(lead, _decided(decide, lead, recorded[lead.id], pick, now)) for lead in leads]
     return [(lead, change) for lead, change in decided if change is not None]
 
@@ -239,95 +260,40 @@ def _recorded_steps(db: Connection) -> Any:
     return select(*_STEPS).where(_ids_in(db, EscalationRow.lead_id))
 
 
-def _picker(take: Callable[[str], int]) -> Picker:
-    """The round robin's next rep of a pool, skipping `avoid`; `take` advances a segment."""
-
-    def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
-        candidates = [rep for rep in pool if rep not in avoid]
-        if not candidates:
-            return None
-        for _ in range(len(pool)):
-            rep = pool[take(segment) % len(pool)]
-            if rep not in avoid:
-                return rep
-        return candidates[0]
-
-    return pick
-
-
-class _Plan:
-    """The round robin as read, advanced in memory by the decisions made before the lock."""
-
-    def __init__(self, positions: dict[str, int]) -> None:
-        self.read = positions
-        self.start: dict[str, int] = {}  # the segments used, where they stood
-        self.positions: dict[str, int] = {}  # and where the picks left them
-        self.pickers: set[int] = set()  # leads whose decision picked a rep
-
-    def picker(self, lead_id: int) -> Picker:
-        def take(segment: str) -> int:
-            self.pickers.add(lead_id)
-            if segment not in self.positions:
-                self.start[segment] = self.positions[segment] = self.read.get(segment, 0)
-            position = self.positions[segment]
-            self.positions[segment] = position + 1
-            return position
-
-        return _picker(take)
-
-
 class SweepConflict(Exception):
     """Another sweep recorded a step of this batch first (it writes the effects)."""
 
 
-class _Rotation:
-    """The round robin of the segments a batch reassigns: each segment's row is read (and
-    locked until the transaction ends) once, advanced in memory, and written back once."""
-
-    def __init__(self, db: Connection) -> None:
-        self.db = db
-        self.positions: dict[str, int] = {}
-        self.start: dict[str, int] = {}
-
-    def hold(self, segment: str) -> int:
-        """The segment's position, its row locked (and created if new)."""
-        if segment not in self.start:
-            held = self.db.execute(_hold_rotation(self.db), {"p_segment": segment}).scalar_one()
-            self.positions[segment] = self.start[segment] = int(held)
-        return self.start[segment]
-
-    def take(self, segment: str) -> int:
-        self.hold(segment)
-        position = self.positions[segment]
-        self.positions[segment] = position + 1
-        return position
-
-    def save(self) -> None:
-        moved = [
-            {"p_segment": segment, "p_position": position}
-            for segment, position in self.positions.items()
-            if position != self.start[segment]
-        ]
-        if moved:
-            self.db.execute(_SAVE_ROTATION, moved)
+class _Deferred(Exception):
+    """Raised by the rotations offered before the lock: this lead's decision uses a pool's
+    rotation, so it is made under the lock, where the turn is taken and stored."""
 
 
-def _hold_rotation(db: Connection) -> Any:
-    """The segment's position, its row created if new and locked (PostgreSQL: the row lock;
-    SQLite: the write lock) until the transaction ends: one statement."""
-    statement = upsert_insert(db)(table(RoundRobin)).values(
-        segment=bindparam("p_segment"), position=0
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position}
-    ).returning(RoundRobin.position)
+class _Deferring:
+    """The rotations before the lock: any use defers the lead's decision to the lock."""
+
+    def take(self, ask: RotationAsk) -> Suggestion:
+        raise _Deferred
+
+    def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
+        raise _Deferred
 
 
-_SAVE_ROTATION = (
-    update(table(RoundRobin))
-    .where(RoundRobin.segment == bindparam("p_segment"))
-    .values(position=bindparam("p_position"))
+_HOLD_SEGMENTS = (
+    select(RoundRobin.segment)
+    .where(RoundRobin.segment.in_(bindparam("p_segments", expanding=True)))
+    .order_by(RoundRobin.segment)
+    .with_for_update()
 )
+
+
+def _hold_segments(db: Connection, segments: set[str]) -> None:
+    """Lock the rotations a batch's turns use, in the order of their names, before any turn:
+    two sweeps whose batches share segments then wait for each other instead of deadlocking
+    (PostgreSQL; SQLite's one writer holds them all already). A segment whose rotation has
+    no row yet is created by its first turn."""
+    if segments and db.dialect.name == "postgresql":
+        db.execute(_HOLD_SEGMENTS, {"p_segments": sorted(segments)})
 
 
 def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime) -> None:

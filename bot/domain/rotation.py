@@ -77,6 +77,7 @@ class Skip:
     OPEN_CAP = "at the open-leads cap"
     DAY_CAP = "at the daily cap"
     NO_WEIGHT = "weight 0"
+    HOLDER = "has the lead now"  # the rep a reassignment takes the lead from
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,11 @@ class Turn:
 
     @property
     def why_nobody(self) -> str:
-        """Nobody available, in words: "all at cap", "all away", or the mix."""
-        reasons = sorted(set(self.skipped.values()))
+        """Nobody available, in words: "all at cap", "all away", or the mix (the rep the lead
+        is taken from is not counted: "nobody else in the pool")."""
+        reasons = sorted(set(self.skipped.values()) - {Skip.HOLDER})
         if not reasons:
-            return "no reps in the pool"
+            return "nobody else in the pool" if self.skipped else "no reps in the pool"
         if all(reason in (Skip.OPEN_CAP, Skip.DAY_CAP) for reason in reasons):
             return "all at cap"
         if reasons == [Skip.AWAY]:
@@ -103,10 +105,19 @@ class Turn:
         return "all " + " or ".join(reasons)
 
 
-def skip_reason(rules: PoolRules, rep: str, load: RepLoad, away: frozenset[str]) -> str | None:
-    """Why `rep` cannot take this turn (None: they can)."""
+def skip_reason(
+    rules: PoolRules,
+    rep: str,
+    load: RepLoad,
+    away: frozenset[str],
+    avoid: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why `rep` cannot take this turn (None: they can); `avoid`: the reps the lead is taken
+    from (a reassignment never hands a lead back to them)."""
     if rules.weight(rep) <= 0:
         return Skip.NO_WEIGHT
+    if rep in avoid:
+        return Skip.HOLDER
     if rep in away:
         return Skip.AWAY
     if rules.cap_open is not None and load.open >= rules.cap_open:
@@ -121,14 +132,17 @@ def take_turn(
     loads: Mapping[str, RepLoad],
     away: frozenset[str] = frozenset(),
     clock: float = 0.0,
+    avoid: frozenset[str] = frozenset(),
 ) -> Turn:
     """Pick the next rep of the pool; `loads` and `clock` as stored (a rep missing has no load
-    yet), `away` the reps unavailable now. Pure: the caller stores what changed."""
+    yet), `away` the reps unavailable now, `avoid` the reps a reassignment takes the lead from
+    (they sit the turn out like a capped rep: their credit frozen). Pure: the caller stores
+    what changed."""
     current = {rep: loads.get(rep, RepLoad()) for rep in dict.fromkeys(rules.reps)}
     skipped = {
         rep: why
         for rep, load in current.items()
-        if (why := skip_reason(rules, rep, load, away)) is not None
+        if (why := skip_reason(rules, rep, load, away, avoid)) is not None
     }
     available = [rep for rep in current if rep not in skipped]
     if not available:

@@ -17,11 +17,14 @@ from bot.domain import cadence, claim, escalation
 from bot.domain.comeback import Cycle, new_cycle, rescore
 from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
 from bot.domain.lead import LeadView, Stage, comes_back_at
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, Segment
+from bot.domain.routing import ROUND_ROBIN, pool_rules
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
+from bot.services.routing import periods
 from bot.slack import alert_views
 from storage.away import AwayStore
+from storage.rotation import RotationAsk, Suggestion
 from storage.sweep import Change, Picker, SweepStore
 
 REASSIGN_WHY = {
@@ -95,22 +98,46 @@ class Sweeper:
         """Who of the page's owners and their pools is away at `now` (one query)."""
         if self.away is None:
             return frozenset()
-        people = {rep for policy in policies for seg in policy.segments for rep in seg.reps}
+        every = [*policies, self.policies.current]  # the current SLA's pools re-engage leads
+        people = {rep for policy in every for seg in policy.segments for rep in seg.reps}
         people |= {who for lead in leads for who in (lead.owner, lead.suggested_owner) if who}
         return await self.away.away(people, now)
 
 
-def _skipping(pick: Picker, away: frozenset[str]) -> Picker:
-    """The round robin passing over reps who are away (if all are, as it was: a new cycle is
-    never left without a suggested owner; a reassignment then finds nobody)."""
+@dataclass(frozen=True)
+class _Turns:
+    """A sweep's turns of its pools' weighted rotations, as intake takes them: weights, caps and
+    time away applied; the fallback owner, and why, when nobody is available."""
 
-    def chosen(segment: str, pool: list[str], avoid: set[str]) -> str | None:
-        if not away:
-            return pick(segment, pool, avoid)
-        rep = pick(segment, pool, avoid | (away & set(pool)))
-        return rep if rep is not None or avoid else pick(segment, pool, avoid)
+    pick: Picker
+    policy: Policy
+    now: datetime
+    away: frozenset[str]
 
-    return chosen
+    def take(
+        self, segment: Segment, *, taken_from: str | None = None, fallback: bool = True
+    ) -> Suggestion:
+        """A turn of `segment`'s rotation; a reassignment passes the rep it takes the lead
+        from (`taken_from`), never picked. Without `fallback`, nobody available gives None."""
+        day, week = periods(self.policy, self.now)
+        ask = RotationAsk(
+            segment=segment.name,
+            rules=pool_rules(segment, self.policy),
+            day=day,
+            week=week,
+            away=self.away & frozenset(segment.reps),
+            reason={"rule": ROUND_ROBIN},
+            fallback=self.policy.fallback if fallback else None,
+            avoid=frozenset({taken_from}) if taken_from else frozenset(),
+        )
+        return self.pick.take(ask)
+
+    def leaves(self, lead: LeadView, rep: str | None) -> None:
+        """The lead leaves `rep`: out of their counts of today and this week, if the rotation
+        counted it to them (its reason says round robin)."""
+        if rep and (lead.route_reason or {}).get("rule") == ROUND_ROBIN:
+            day, week = periods(self.policy, self.now)
+            self.pick.uncount(lead.segment, rep, day, week)
 
 
 def decide(
@@ -124,17 +151,18 @@ def decide(
     current: Policy | None = None,
     away: frozenset[str] = frozenset(),
 ) -> Change | None:
-    """What the sweep does to one lead: pure, but for the round robin of a reassignment.
+    """What the sweep does to one lead: pure, but for the turns of a pool's rotation (`pick`:
+    a reassignment, a lead offered while its owner is away, a new cycle).
     `current` (the SLA in force) scores nurtured leads again; by default the lead's own.
-    `away`: the reps away now; picks pass over them, and a lead whose owner (or suggested
+    `away`: the reps away now; turns pass over them, and a lead whose owner (or suggested
     owner) is away goes back to the pool when one of its deadlines passes."""
     policy = policies[lead.sla_version]
-    pick = _skipping(pick, away)
     plan = escalation.plan(lead, policy, now, recorded)
     if plan.recycle and lead.stage is Stage.NURTURE:
-        return _reengage(lead, current or policy, pick, now)
+        return _reengage(lead, _Turns(pick, current or policy, now, away), now)
+    turns = _Turns(pick, policy, now, away)
     if plan.recycle:
-        return _new_cycle(lead, policy, pick, now)
+        return _new_cycle(lead, policy, turns, now)
     touch, later = cadence.touch_reminder(lead, now, recorded)
     window_over, window_ends = claim.window_end(lead, now, recorded)
     looks = (plan.next_at, later, window_ends)
@@ -152,12 +180,12 @@ def decide(
         )
         person = lead.owner or lead.suggested_owner
         if person in away and due.at >= due.window.due:
-            _offer(change, lead, person, recorded, policy, pick, now, names or {})
+            _offer(change, lead, person, recorded, policy, turns, now)
         elif person in away and due.step.do == "remind_owner":
             text = alert_views.away_reminder(lead, person, due.window, policy, now)
             _say(change, lead, now, lead.message_channel or lead.channel, text, thread=True)
         else:
-            _effect(change, lead, due, policy, pick, now, zones or {}, names or {})
+            _effect(change, lead, due, policy, turns, now, zones or {}, names or {})
     if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
         change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
     return change
@@ -208,7 +236,7 @@ def _effect(
     lead: LeadView,
     due: escalation.DueStep,
     policy: Policy,
-    pick: Picker,
+    turns: _Turns,
     now: datetime,
     zones: Mapping[str, str],
     names: Mapping[str, str],
@@ -230,7 +258,7 @@ def _effect(
             target = policy.channels.escalations or where
             _say(change, lead, now, target, alert.text, alert.blocks)
         case "reassign":
-            _reassign(change, lead, window, policy, pick, now, zones)
+            _reassign(change, lead, window, policy, turns, now, zones)
 
 
 def _reassign(
@@ -238,24 +266,33 @@ def _reassign(
     lead: LeadView,
     window: escalation.Window,
     policy: Policy,
-    pick: Picker,
+    turns: _Turns,
     now: datetime,
     zones: Mapping[str, str],
 ) -> None:
+    """The lead goes to the next rep of its pool's weighted rotation (never the rep it is
+    taken from, nor one away or at a cap), counted in the rotation like any turn; with nobody
+    available, to the fallback owner, and the thread says why. Nobody to hand it to (no
+    fallback, or the fallback has it already): it stays (the manager was told already)."""
     segment = policy.segment(lead.segment)
+    if segment is None:
+        return
     current = lead.owner or lead.suggested_owner
-    rep = (
-        pick(lead.segment, list(segment.reps), {current} if current else set()) if segment else None
-    )
-    if rep is None:
-        return  # a pool of one: nobody to hand it to (the manager was told already)
+    chosen = turns.take(segment, taken_from=current)
+    rep = chosen.rep
+    if rep is None or rep == current:
+        return
     why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
+    if chosen.reason.get("rule") != ROUND_ROBIN:  # the fallback owner: say why
+        why += f"; {chosen.reason.get('why', 'nobody available')}, so to the fallback owner"
     zone = lead.owner_zone
     if lead.owner is not None:
         zone = zones.get(rep)
         change.values["owner"] = rep
         change.values["owner_zone"] = zone
     change.values["suggested_owner"] = rep
+    change.values["route_reason"] = chosen.reason
+    turns.leaves(lead, current)
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
     note = alert_views.reassign_note(lead, current, rep, why, policy, now)
     _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
@@ -271,17 +308,20 @@ def _offer(
     away: str,
     recorded: set[tuple[str, int]],
     policy: Policy,
-    pick: Picker,
+    turns: _Turns,
     now: datetime,
-    names: Mapping[str, str],
 ) -> None:
     """A deadline passed while the lead's owner (or suggested owner) is away: the lead is open
     again for its pool to claim, suggested to the next rep who is not away. A claimed lead
     leaves its owner (back to MQL, with a new claim deadline; its first claim time stays).
     With nobody in the pool available, the managers hear, with the lead to hand on."""
     segment = policy.segment(lead.segment)
-    rep = pick(lead.segment, list(segment.reps), {away}) if segment else None
+    chosen = turns.take(segment, taken_from=away, fallback=False) if segment else None
+    rep = chosen.rep if chosen else None
     values: dict[str, Any] = {"suggested_owner": rep}
+    if chosen is not None and rep is not None:
+        values["route_reason"] = chosen.reason
+    turns.leaves(lead, away)
     if lead.owner is not None:
         values |= {
             "owner": None,
@@ -324,18 +364,22 @@ def _offer(
     change.effects.append(RefreshHomes(users=(away,)))
 
 
-def _new_cycle(lead: LeadView, policy: Policy, pick: Picker, now: datetime) -> Change:
-    """A recycled lead returns to its segment's queue: a new cycle with its own clocks."""
+def _new_cycle(lead: LeadView, policy: Policy, turns: _Turns, now: datetime) -> Change:
+    """A recycled lead returns to its segment's queue: a new cycle with its own clocks,
+    suggested by a turn of the segment's rotation (the fallback owner if nobody is in)."""
     segment = policy.segment(lead.segment)
-    suggested = pick(lead.segment, list(segment.reps), set()) if segment else None
-    cycle = new_cycle(lead, policy, now, suggested)
-    return _posted(cycle, policy, "recycled_back", cycle.previous)
+    chosen = turns.take(segment) if segment else None
+    cycle = new_cycle(lead, policy, now, chosen.rep if chosen else None)
+    change = _posted(cycle, policy, "recycled_back", cycle.previous)
+    change.values["route_reason"] = chosen.reason if chosen else None
+    return change
 
 
-def _reengage(lead: LeadView, current: Policy, pick: Picker, now: datetime) -> Change:
+def _reengage(lead: LeadView, turns: _Turns, now: datetime) -> Change:
     """A nurtured lead's re-engagement date: scored again under the current SLA from what it
     has now; posted as a new cycle if it qualifies, else left in nurture until the next date
     (marketing heard why when it was nurtured; nothing new is said)."""
+    current = turns.policy
     rescored = rescore(lead, current, as_of=now)
     if not rescored.qualifies:
         checked: dict[str, Any] = {"cycle": lead.cycle, "score": rescored.routing.score.value}
@@ -343,9 +387,11 @@ def _reengage(lead: LeadView, current: Policy, pick: Picker, now: datetime) -> C
         back = comes_back_at(lead, current, Stage.NURTURE, now)
         return Change(next_action_at=back, events=[("nurture_checked", checked)])
     segment = rescored.routing.segment
-    suggested = pick(segment.name, list(segment.reps), set()) if segment else None
-    cycle = new_cycle(lead, current, now, suggested, rescored)
-    return _posted(cycle, current, "nurture_reengaged", cycle.previous)
+    chosen = turns.take(segment) if segment else None
+    cycle = new_cycle(lead, current, now, chosen.rep if chosen else None, rescored)
+    change = _posted(cycle, current, "nurture_reengaged", cycle.previous)
+    change.values["route_reason"] = chosen.reason if chosen else None
+    return change
 
 
 def _posted(cycle: Cycle, policy: Policy, event: str, data: dict[str, Any]) -> Change:

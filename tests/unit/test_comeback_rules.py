@@ -32,6 +32,7 @@ from bot.domain.policy import Policy, parse_policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import OWN_SCORE
 from bot.services.sweep import decide
+from storage.rotation import RotationAsk, Suggestion
 from tests.unit.test_policy_escalation import example, one_problem
 
 MONDAY_1PM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 in Sydney (AEDT)
@@ -282,8 +283,14 @@ def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Po
     due = datetime(2027, 4, 1, tzinfo=UTC)
     lead = nurtured(next_action_at=due, sla_version=policy.version)
 
-    def pick(segment: str, pool: list[str], avoid: set[str]) -> str | None:
-        return pool[0]
+    class First:  # the rotation's turn: its first rep
+        def take(self, ask: RotationAsk) -> Suggestion:
+            return Suggestion(ask.rules.reps[0], ask.reason | {"rep": ask.rules.reps[0]})
+
+        def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
+            raise AssertionError("a new cycle takes the lead from nobody")
+
+    pick = First()
 
     kept = decide(lead, set(), pick, {policy.version: policy}, due)
     assert kept is not None and kept.values == {} and kept.effects == []  # quiet
@@ -302,6 +309,7 @@ def test_at_its_date_a_nurtured_lead_is_scored_under_the_sla_in_force(policy: Po
         "U0REP1",
     )
     assert back.values["sla_version"] == current.version
+    assert back.values["route_reason"] == {"rule": "round_robin", "rep": "U0REP1"}  # why, shown
     assert [kind for kind, _ in back.events] == ["nurture_reengaged"]
     assert len(back.effects) == 2  # its post in C0ENT, and App Homes
 
