@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
-from bot.domain.rotation import PoolRules, RepLoad, Turn, take_turn
+from bot.domain.rotation import PoolRules, RepLoad, take_turn
 from bot.domain.routing import AccountLead
 from storage.tables import LeadRow, RotationRep, RoundRobin, table
 
@@ -38,6 +38,9 @@ class RotationAsk:
     reason: dict[str, Any] = field(default_factory=dict)  # the route reason so far
     fallback: str | None = None  # who gets the lead when nobody is available
     avoid: frozenset[str] = frozenset()  # a reassignment: the rep the lead is taken from
+    # The rep the rotation counted the lead to before (a reassignment): when the turn hands it
+    # to someone else, it leaves their counts of today and this week (their credit stays).
+    leaving: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,24 +121,24 @@ def read_standing(
     return float(clock or 0.0), read_loads(db, segment, day, week, reps, True)
 
 
-def _save(db: Connection, ask: RotationAsk, turn: Turn) -> None:
-    """Write the reps the turn changed, and the segment's clock."""
+def _save(db: Connection, ask: RotationAsk, loads: dict[str, RepLoad], reps: Iterable[str]) -> None:
+    """Write the loads of `reps` (those a turn changed)."""
     rows = [
         {
             "segment": ask.segment,
             "rep": rep,
-            "settled": turn.loads[rep].settled,
-            "since": turn.loads[rep].since,
-            "weight": turn.loads[rep].weight,
+            "settled": loads[rep].settled,
+            "since": loads[rep].since,
+            "weight": loads[rep].weight,
             "day": ask.day,
-            "today": turn.loads[rep].today,
+            "today": loads[rep].today,
             "week": ask.week,
-            "this_week": turn.loads[rep].week,
+            "this_week": loads[rep].week,
         }
-        for rep in sorted(turn.changed)
+        for rep in sorted(reps)
     ]
-    db.execute(_save_statement(db.dialect.name), rows)
-    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
+    if rows:
+        db.execute(_save_statement(db.dialect.name), rows)
 
 
 def take(db: Connection, ask: RotationAsk) -> Suggestion:
@@ -144,13 +147,20 @@ def take(db: Connection, ask: RotationAsk) -> Suggestion:
     clock = _hold(db, ask.segment)
     rules = ask.rules
     loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
+    leaving = ask.leaving if ask.leaving in loads else None
+    if leaving is not None:  # out of its counts first, so the turn's figures are as they end
+        load = loads[leaving]
+        loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
     turn = take_turn(rules, loads, ask.away, clock, ask.avoid)
     if turn.rep is None:
         why = f"nobody available ({turn.why_nobody})"
+        if leaving is not None and ask.fallback not in (None, leaving):
+            _save(db, ask, loads, [leaving])
         return Suggestion(
             ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
         )
-    _save(db, ask, turn)
+    _save(db, ask, turn.loads, turn.changed | ({leaving} if leaving else set()))
+    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
     reason = ask.reason | {
         "rep": turn.rep,
         "week": turn.loads[turn.rep].week,

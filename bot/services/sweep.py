@@ -115,11 +115,17 @@ class _Turns:
     away: frozenset[str]
 
     def take(
-        self, segment: Segment, *, taken_from: str | None = None, fallback: bool = True
+        self,
+        segment: Segment,
+        *,
+        taken_from: LeadView | None = None,
+        fallback: bool = True,
     ) -> Suggestion:
-        """A turn of `segment`'s rotation; a reassignment passes the rep it takes the lead
-        from (`taken_from`), never picked. Without `fallback`, nobody available gives None."""
+        """A turn of `segment`'s rotation. A reassignment passes the lead (`taken_from`): its
+        current rep is never picked, and the lead leaves their counts if the rotation counted
+        it to them. Without `fallback`, nobody available gives None."""
         day, week = periods(self.policy, self.now)
+        current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
         ask = RotationAsk(
             segment=segment.name,
             rules=pool_rules(segment, self.policy),
@@ -128,16 +134,22 @@ class _Turns:
             away=self.away & frozenset(segment.reps),
             reason={"rule": ROUND_ROBIN},
             fallback=self.policy.fallback if fallback else None,
-            avoid=frozenset({taken_from}) if taken_from else frozenset(),
+            avoid=frozenset({current}) if current else frozenset(),
+            leaving=current if taken_from and _counted(taken_from) else None,
         )
         return self.pick.take(ask)
 
-    def leaves(self, lead: LeadView, rep: str | None) -> None:
-        """The lead leaves `rep`: out of their counts of today and this week, if the rotation
-        counted it to them (its reason says round robin)."""
-        if rep and (lead.route_reason or {}).get("rule") == ROUND_ROBIN:
+    def leaves(self, lead: LeadView, rep: str) -> None:
+        """The lead leaves `rep` for nobody (offered to the pool): out of their counts of today
+        and this week, if the rotation counted it to them."""
+        if _counted(lead):
             day, week = periods(self.policy, self.now)
             self.pick.uncount(lead.segment, rep, day, week)
+
+
+def _counted(lead: LeadView) -> bool:
+    """Whether the rotation counted the lead to its rep (its reason says round robin)."""
+    return (lead.route_reason or {}).get("rule") == ROUND_ROBIN
 
 
 def decide(
@@ -278,7 +290,7 @@ def _reassign(
     if segment is None:
         return
     current = lead.owner or lead.suggested_owner
-    chosen = turns.take(segment, taken_from=current)
+    chosen = turns.take(segment, taken_from=lead)
     rep = chosen.rep
     if rep is None or rep == current:
         return
@@ -292,7 +304,6 @@ def _reassign(
         change.values["owner_zone"] = zone
     change.values["suggested_owner"] = rep
     change.values["route_reason"] = chosen.reason
-    turns.leaves(lead, current)
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
     note = alert_views.reassign_note(lead, current, rep, why, policy, now)
     _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
@@ -316,12 +327,13 @@ def _offer(
     leaves its owner (back to MQL, with a new claim deadline; its first claim time stays).
     With nobody in the pool available, the managers hear, with the lead to hand on."""
     segment = policy.segment(lead.segment)
-    chosen = turns.take(segment, taken_from=away, fallback=False) if segment else None
+    chosen = turns.take(segment, taken_from=lead, fallback=False) if segment else None
     rep = chosen.rep if chosen else None
     values: dict[str, Any] = {"suggested_owner": rep}
     if chosen is not None and rep is not None:
         values["route_reason"] = chosen.reason
-    turns.leaves(lead, away)
+    else:  # open to the pool, suggested to nobody: it leaves the rep who is away all the same
+        turns.leaves(lead, away)
     if lead.owner is not None:
         values |= {
             "owner": None,
