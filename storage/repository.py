@@ -329,9 +329,12 @@ class Store:
 
     # --- routing ------------------------------------------------------------------------------
 
-    async def account_lead(self, domain: str, recent_since: datetime) -> AccountLead | None:
-        """The owned lead of account `domain` a new lead of it goes to (lead-to-account)."""
-        return await self.db.run(lambda db: account_lead(db, domain, recent_since))
+    async def account_lead(
+        self, domain: str, recent_since: datetime, exclude: int | None = None
+    ) -> AccountLead | None:
+        """The owned lead of account `domain` a new lead of it goes to (lead-to-account), other
+        than lead `exclude` (a lead coming back)."""
+        return await self.db.run(lambda db: account_lead(db, domain, recent_since, exclude))
 
     async def rotation_standing(
         self, segment: str, reps: Sequence[str], day: str, week: str

@@ -190,6 +190,7 @@ _ACCOUNT_LEAD = (
     .order_by(LeadRow.id.desc())
     .limit(1)
 )
+_OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 
 
 def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
@@ -200,10 +201,17 @@ def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
     return suggestion
 
 
-def account_lead(db: Connection, domain: str, recent_since: datetime) -> AccountLead | None:
+def account_lead(
+    db: Connection, domain: str, recent_since: datetime, exclude: int | None = None
+) -> AccountLead | None:
     """The newest owned lead of the account `domain` that is open, won, or closed since
-    `recent_since`: whose owner a new lead of the account goes to."""
-    row = db.execute(_ACCOUNT_LEAD, {"p_domain": domain, "p_since": recent_since}).first()
+    `recent_since`, other than lead `exclude`: whose owner a new (or returning) lead of the
+    account goes to."""
+    params: dict[str, Any] = {"p_domain": domain, "p_since": recent_since}
+    statement = _ACCOUNT_LEAD
+    if exclude is not None:
+        statement, params["p_exclude"] = _OTHER_ACCOUNT_LEAD, exclude
+    row = db.execute(statement, params).first()
     return None if row is None else AccountLead(int(row[0]), str(row[1]))
 
 

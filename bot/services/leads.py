@@ -15,7 +15,7 @@ from bot.domain import cadence, escalation
 from bot.domain.access import VIEWERS, Action, allowed, may_look_up, refusal
 from bot.domain.activity import AttemptIn, InfoIn, activity_time, parse_activity
 from bot.domain.claim import held_from, opens_at
-from bot.domain.comeback import Again, arrives_again, new_cycle
+from bot.domain.comeback import Again, Rescored, arrives_again, as_sent, new_cycle
 from bot.domain.effects import (
     Announce,
     Effect,
@@ -55,17 +55,15 @@ from bot.domain.lead import (
     parse_attempt,
     snoozed_until,
 )
-from bot.domain.policy import Disposition, Policy
+from bot.domain.policy import Disposition, Policy, Segment
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import (
-    ROUND_ROBIN,
     AccountLead,
     OwnerChoice,
     choose_owner,
     choose_segment,
     fallback,
     lead_account,
-    pool_rules,
     route,
 )
 from bot.services.policies import PolicyBook
@@ -156,6 +154,18 @@ def follow_up(lead: LeadView, policy: Policy) -> Follow:
     the lead's attempts in the transaction that records one."""
     calendar = policy.calendar_for(lead.owner_zone)
     return partial(cadence.follow, policy.follow_up, calendar, lead.first_touch_due_at)
+
+
+def owner_choice(
+    lead_in: LeadIn, segment: Segment | None, policy: Policy, account: AccountLead | None
+) -> OwnerChoice:
+    """The routing rules' choice of owner for an MQL; if routing fails for any reason, the
+    fallback owner, and why: a lead is never dropped."""
+    try:
+        return choose_owner(lead_in, segment, policy, account)
+    except Exception as error:
+        log.exception("routing lead %s failed", lead_in.external_id)
+        return fallback(segment, policy, f"routing failed ({type(error).__name__})")
 
 
 def _missing_lead(lead_id: int | str) -> Refusal:
@@ -262,21 +272,18 @@ class Services:
             seen |= {"score": score.value, "reason": rescored.reason}
             return await self.store.again(lead, values, [("engagement", source, seen)], now)
         policy = self.policy
-        cycle = new_cycle(lead, policy, now, None, rescored)
+        choice, rotation = await self._requalified_owner(lead, rescored, now)
+        rescored = replace(rescored, routing=replace(rescored.routing, segment=choice.segment))
+        cycle = new_cycle(lead, policy, now, choice.rep, rescored)
         previous = cycle.previous | {"outcome": lead.disposition_code or lead.stage.value}
-        previous |= {"new_engagement": fresh, "source": source}
+        previous |= {"new_engagement": fresh, "source": source, "rule": choice.reason.get("rule")}
         values = cycle.values | {"next_action_at": escalation.first_check(cycle.lead, policy)}
+        values["route_reason"] = None if rotation else choice.reason
         key = f"{Announce.POST}:{lead.id}:{cycle.lead.cycle}"
         effects: list[Effect] = [
             Render(Announce.POST, lead.id, cycle.lead.channel, key, cycle=cycle.lead.cycle),
             RefreshHomes(leads=(lead.id,)),
         ]
-        segment = rescored.routing.segment
-        rotation = None
-        if segment is not None:
-            reason = {"rule": ROUND_ROBIN}
-            pool = OwnerChoice(segment, reason, pool=pool_rules(segment, policy))
-            rotation = self.rotation_ask(pool, now, await self.availability.away(segment.reps, now))
         return await self.store.again(
             lead,
             values,
@@ -286,14 +293,30 @@ class Services:
             effects=effects,
         )
 
-    async def _account(self, lead_in: LeadIn, now: datetime) -> AccountLead | None:
-        """The owned lead of the same account, when the SLA matches leads to accounts."""
+    async def _requalified_owner(
+        self, lead: LeadView, rescored: Rescored, now: datetime
+    ) -> tuple[OwnerChoice, RotationAsk | None]:
+        """Who a re-qualifying lead goes to: the routing rules in order, as for a new lead
+        (named account, the same account's owner, partner, the pool's rotation; the fallback
+        owner if none applies or routing fails), and the rotation's turn when the pool picks."""
+        lead_in = as_sent(lead, rescored.engagement, None)
+        account = await self._account(lead_in, now, exclude=lead.id)
+        choice = owner_choice(lead_in, rescored.routing.segment, self.policy, account)
+        segment = choice.segment
+        away = await self.availability.away(segment.reps, now) if segment else frozenset()
+        return choice, self.rotation_ask(choice, now, away)
+
+    async def _account(
+        self, lead_in: LeadIn, now: datetime, exclude: int | None = None
+    ) -> AccountLead | None:
+        """The owned lead of the same account, when the SLA matches leads to accounts (not
+        `exclude`: a lead coming back is not its own account's other lead)."""
         policy = self.policy
         domain = lead_account(lead_in, policy)
         if not policy.account_matching or domain is None:
             return None
         recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
-        return await self.store.account_lead(domain, now - recent)
+        return await self.store.account_lead(domain, now - recent, exclude)
 
     async def _away(self, lead_in: LeadIn, now: datetime) -> frozenset[str]:
         segment = choose_segment(lead_in, self.policy)
@@ -335,11 +358,7 @@ class Services:
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
         choice: OwnerChoice | None = None
         if mql:
-            try:
-                choice = choose_owner(lead_in, segment, policy, account)
-            except Exception as error:  # never drop a lead: it goes to the fallback, and says why
-                log.exception("routing lead %s failed", lead_in.external_id)
-                choice = fallback(segment, policy, f"routing failed ({type(error).__name__})")
+            choice = owner_choice(lead_in, segment, policy, account)
             segment = choice.segment
         lead = LeadView(
             id=0,
