@@ -71,6 +71,17 @@ Events = list[tuple[str, str, dict[str, Any]]]  # (type, actor, data) of one lea
 
 
 @dataclass(frozen=True)
+class AccountAsk:
+    """Lead-to-account matching, looked up in the intake's own transaction (one round trip,
+    not a transaction of its own): the lead's account domain, since when a closed lead of it
+    counts, and the lead as the use case routes it when an owned lead of the account is found."""
+
+    domain: str
+    since: datetime
+    routed: Callable[[AccountLead], NewLead]
+
+
+@dataclass(frozen=True)
 class NewLead:
     """A routed lead ready to store: the use case decided everything in it."""
 
@@ -80,6 +91,7 @@ class NewLead:
     complete: bool
     icp: bool | None  # None: the SLA defines no ICP
     rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
+    account: AccountAsk | None = None  # its account's owned lead to look for first
     events: Events = field(default_factory=list)
     # Its side effects, decided by the use case from the lead as stored (with its id).
     effects: Callable[[LeadView], list[Effect]] = lambda lead: []
@@ -306,17 +318,22 @@ class Store:
         external id is known."""
 
         def work(db: Connection) -> LeadView:
+            lead = new
+            if new.account is not None:
+                found = account_lead(db, new.account.domain, new.account.since)
+                if found is not None:  # the account's owner has it: routed again with them
+                    lead = new.account.routed(found)
             lead_id = db.execute(
-                insert(table(LeadRow)).values(**new.columns()).returning(LeadRow.id)
+                insert(table(LeadRow)).values(**lead.columns()).returning(LeadRow.id)
             ).scalar_one()
-            if new.events:
-                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
+            if lead.events:
+                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in lead.events]
                 db.execute(_INSERT_EVENT, rows)
-            if new.rotation is not None:  # late: the segment's lock is held to the commit
-                suggest(db, lead_id, new.rotation)
+            if lead.rotation is not None:  # late: the segment's lock is held to the commit
+                suggest(db, lead_id, lead.rotation)
             view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
             assert view is not None
-            write_effects(db, new.effects(view), now)
+            write_effects(db, lead.effects(view), now)
             return view
 
         try:

@@ -58,6 +58,7 @@ from bot.domain.lead import (
 from bot.domain.policy import Disposition, Policy, Segment
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import (
+    NAMED_ACCOUNT,
     AccountLead,
     OwnerChoice,
     choose_owner,
@@ -70,7 +71,7 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
-from storage.repository import Follow, NewLead, Store
+from storage.repository import AccountAsk, Follow, NewLead, Store
 from storage.rotation import RotationAsk
 
 log = logging.getLogger("handoff.leads")
@@ -223,9 +224,8 @@ class Services:
         known = await self.store.by_external_id(lead_in.external_id)
         if known is not None:
             return await self._again(known, lead_in, now, source)
-        account = await self._account(lead_in, now)
         away = await self._away(lead_in, now)
-        new = self.route(lead_in, payload, now, source, account=account, away=away)
+        new = self.route(lead_in, payload, now, source, away=away, look_up_account=True)
         lead, created = await self.store.create_lead(new, now)
         if created:
             self.notifier.deliver_soon()
@@ -350,9 +350,12 @@ class Services:
         *,
         account: AccountLead | None = None,
         away: frozenset[str] = frozenset(),
+        look_up_account: bool = False,
     ) -> NewLead:
         """The lead routed under the current SLA, with its events and effects (no I/O): its
-        owner by the routing rules, or a turn of its pool's rotation to take when stored."""
+        owner by the routing rules, or a turn of its pool's rotation to take when stored.
+        `account`: the same account's owned lead, if known; with `look_up_account`, storage
+        looks for it in the intake's transaction and routes the lead again here if found."""
         policy = self.policy
         routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
@@ -408,6 +411,13 @@ class Services:
             key = f"{what}:{stored.id}"
             return [Render(what, stored.id, channel, key), RefreshHomes(leads=(stored.id,))]
 
+        ask = None
+        domain = lead.account_domain
+        matched_first = choice is not None and choice.reason.get("rule") == NAMED_ACCOUNT
+        if look_up_account and mql and policy.account_matching and domain and not matched_first:
+            recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
+            again = partial(self.route, lead_in, payload, now, source, away=away)
+            ask = AccountAsk(domain, now - recent, lambda found: again(account=found))
         return NewLead(
             lead=lead,
             payload=payload,
@@ -415,6 +425,7 @@ class Services:
             complete=routing.complete,
             icp=routing.icp,
             rotation=self.rotation_ask(choice, now, away) if choice else None,
+            account=ask,
             events=events,
             effects=effects,
         )
