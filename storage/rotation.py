@@ -14,7 +14,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -141,9 +153,65 @@ def _save(db: Connection, ask: RotationAsk, loads: dict[str, RepLoad], reps: Ite
         db.execute(_save_statement(db.dialect.name), rows)
 
 
-def take(db: Connection, ask: RotationAsk) -> Suggestion:
+def _rows(ask: RotationAsk, loads: dict[str, RepLoad], reps: Iterable[str]) -> dict[str, Any]:
+    """The loads of `reps` as one array per column (PostgreSQL's one-statement write)."""
+    chosen = sorted(reps)
+    return {
+        "p_segment": ask.segment,
+        "p_day": ask.day,
+        "p_week": ask.week,
+        "p_reps": chosen,
+        "p_settled": [loads[rep].settled for rep in chosen],
+        "p_since": [loads[rep].since for rep in chosen],
+        "p_weight": [loads[rep].weight for rep in chosen],
+        "p_today": [loads[rep].today for rep in chosen],
+        "p_this_week": [loads[rep].week for rep in chosen],
+    }
+
+
+@cache
+def _turn_write_pg(with_lead: bool) -> Any:
+    """PostgreSQL: a turn's writes as one statement (one round trip, the segment's lock held
+    the less): the reps it changed, the segment's clock and, `with_lead`, the lead's
+    suggested owner and why. Data-modifying CTEs always run, referenced or not."""
+    arrays = (
+        func.unnest(
+            bindparam("p_reps", type_=ARRAY(String)),
+            bindparam("p_settled", type_=ARRAY(Float)),
+            bindparam("p_since", type_=ARRAY(Float)),
+            bindparam("p_weight", type_=ARRAY(Integer)),
+            bindparam("p_today", type_=ARRAY(Integer)),
+            bindparam("p_this_week", type_=ARRAY(Integer)),
+        )
+        .table_valued("rep", "settled", "since", "weight", "today", "this_week")
+        .render_derived()
+    )
+    rows = select(
+        bindparam("p_segment", type_=String),
+        arrays.c.rep,
+        arrays.c.settled,
+        arrays.c.since,
+        arrays.c.weight,
+        bindparam("p_day", type_=String),
+        arrays.c.today,
+        bindparam("p_week", type_=String),
+        arrays.c.this_week,
+    )
+    columns = ["segment", "rep", *_COLUMNS]
+    insert_reps = postgresql_insert(table(RotationRep)).from_select(columns, rows)
+    saved = insert_reps.on_conflict_do_update(
+        index_elements=[RotationRep.segment, RotationRep.rep],
+        set_={name: insert_reps.excluded[name] for name in _COLUMNS},
+    ).cte("saved_reps")
+    if not with_lead:
+        return _SET_CLOCK.add_cte(saved)
+    return _SUGGEST.add_cte(saved).add_cte(_SET_CLOCK.cte("set_clock"))
+
+
+def take(db: Connection, ask: RotationAsk, lead_id: int | None = None) -> Suggestion:
     """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
-    the fallback, with the reason nobody was available, when the turn finds nobody."""
+    the fallback, with the reason nobody was available, when the turn finds nobody. With
+    `lead_id`, the lead's suggested owner and why are stored with the turn."""
     clock = _hold(db, ask.segment)
     rules = ask.rules
     loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
@@ -156,11 +224,12 @@ def take(db: Connection, ask: RotationAsk) -> Suggestion:
         why = f"nobody available ({turn.why_nobody})"
         if leaving is not None and ask.fallback not in (None, leaving):
             _save(db, ask, loads, [leaving])
-        return Suggestion(
+        fell_back = Suggestion(
             ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
         )
-    _save(db, ask, turn.loads, turn.changed | ({leaving} if leaving else set()))
-    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
+        if lead_id is not None:
+            _store_suggestion(db, lead_id, fell_back)
+        return fell_back
     reason = ask.reason | {
         "rep": turn.rep,
         "week": turn.loads[turn.rep].week,
@@ -168,7 +237,24 @@ def take(db: Connection, ask: RotationAsk) -> Suggestion:
         "weight": rules.weight(turn.rep),
         "cap": rules.cap,
     }
-    return Suggestion(turn.rep, reason)
+    suggestion = Suggestion(turn.rep, reason)
+    changed = turn.changed | ({leaving} if leaving else set())
+    if db.dialect.name == "postgresql":
+        params = _rows(ask, turn.loads, changed) | {"p_clock": turn.clock}
+        if lead_id is not None:
+            params |= {"p_lead_id": lead_id, "p_rep": turn.rep, "p_reason": reason}
+        db.execute(_turn_write_pg(lead_id is not None), params)
+        return suggestion
+    _save(db, ask, turn.loads, changed)
+    db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock})
+    if lead_id is not None:
+        _store_suggestion(db, lead_id, suggestion)
+    return suggestion
+
+
+def _store_suggestion(db: Connection, lead_id: int, suggestion: Suggestion) -> None:
+    params = {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
+    db.execute(_SUGGEST, params)
 
 
 _SUGGEST = (
@@ -195,10 +281,7 @@ _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 
 def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
     """Take a turn for the lead and store its suggested owner and why."""
-    suggestion = take(db, ask)
-    params = {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
-    db.execute(_SUGGEST, params)
-    return suggestion
+    return take(db, ask, lead_id)
 
 
 def account_lead(
