@@ -32,10 +32,11 @@ from sqlalchemy.engine import RowMapping
 
 from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
+from bot.domain.routing import AccountLead
 from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
-from storage.rotation import RotationAsk, Suggestion, take, uncount
+from storage.rotation import RotationAsk, Suggestion, account_lead, take, uncount
 from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
@@ -77,6 +78,10 @@ class Picker(Protocol):
         """A lead the rotation counted to `rep` leaves them (`storage.rotation.uncount`)."""
         ...
 
+    def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
+        """The account's owned lead other than `exclude` (`storage.rotation.account_lead`)."""
+        ...
+
 
 class _InTransaction:
     """The rotations under the sweep's lock: turns taken and stored in its transaction."""
@@ -89,6 +94,9 @@ class _InTransaction:
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
         uncount(self.db, segment, rep, day, week)
+
+    def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
+        return account_lead(self.db, domain, since, exclude)
 
 
 Decide = Callable[[LeadView, set[tuple[str, int]], Picker], Change | None]
@@ -276,6 +284,9 @@ class _Deferring:
         raise _Deferred
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
+        raise _Deferred
+
+    def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
         raise _Deferred
 
 

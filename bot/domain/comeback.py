@@ -17,7 +17,7 @@ from bot.domain import claim
 from bot.domain.escalation import claim_deadline
 from bot.domain.intake import Company, Engagement, LeadIn
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, Segment
 from bot.domain.routing import Routing, route
 from bot.domain.scoring import is_own
 
@@ -165,10 +165,12 @@ def new_cycle(
     now: datetime,
     suggested: str | None,
     rescored: Rescored | None = None,
+    home: Segment | None = None,
 ) -> Cycle:
     """The lead's next cycle from `now`, suggested to `suggested`: a recycled lead as it was
     routed; a re-scored lead (`rescored`, under `policy`, the current SLA) with its new score,
-    segment, tier and engagement."""
+    segment, tier and engagement. `home`: the segment the routing rules gave it (a named
+    account's owner's segment, say), if not its own."""
     values: dict[str, Any] = {}
     if rescored is not None:
         routing = rescored.routing
@@ -184,6 +186,8 @@ def new_cycle(
             "tier": routing.tier.name,
             "sla_version": policy.version,
         }
+    if home is not None:
+        values |= {"segment": home.name, "channel": home.channel}
     tier_name = values.get("tier", lead.tier)
     tier = next((t for t in policy.tiers if t.name == tier_name), policy.tiers[-1])
     values |= {

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from bot.domain import cadence, claim, escalation
-from bot.domain.comeback import Cycle, new_cycle, rescore
+from bot.domain.comeback import Cycle, as_sent, new_cycle, own_score, rescore
 from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
+from bot.domain.intake import LeadIn
 from bot.domain.lead import LeadView, Stage, comes_back_at
 from bot.domain.policy import Policy, Segment
-from bot.domain.routing import ROUND_ROBIN, pool_rules
-from bot.services.leads import Notifier
+from bot.domain.routing import ROUND_ROBIN, OwnerChoice, lead_account, pool_rules
+from bot.services.leads import Notifier, owner_choice
 from bot.services.policies import PolicyBook
 from bot.services.routing import periods
 from bot.slack import alert_views
@@ -114,12 +115,29 @@ class _Turns:
     now: datetime
     away: frozenset[str]
 
+    def route(self, lead: LeadView, lead_in: LeadIn, segment: Segment | None) -> OwnerChoice:
+        """A lead starting a new cycle, routed by the rules in order as a new lead is (named
+        account, the same account's owner but for itself, partner, the pool's rotation, the
+        fallback owner): the choice, its `rep` and `reason` those the rotation's turn gave."""
+        policy = self.policy
+        account = None
+        domain = lead_account(lead_in, policy)
+        if policy.account_matching and domain is not None:
+            recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
+            account = self.pick.account_lead(domain, self.now - recent, lead.id)
+        choice = owner_choice(lead_in, segment, policy, account)
+        if choice.pool is None or choice.segment is None:
+            return choice
+        chosen = self.take(choice.segment, reason=choice.reason)
+        return replace(choice, rep=chosen.rep, reason=chosen.reason, pool=None)
+
     def take(
         self,
         segment: Segment,
         *,
         taken_from: LeadView | None = None,
         fallback: bool = True,
+        reason: dict[str, Any] | None = None,
     ) -> Suggestion:
         """A turn of `segment`'s rotation. A reassignment passes the lead (`taken_from`): its
         current rep is never picked, and the lead leaves their counts if the rotation counted
@@ -132,7 +150,7 @@ class _Turns:
             day=day,
             week=week,
             away=self.away & frozenset(segment.reps),
-            reason={"rule": ROUND_ROBIN},
+            reason=reason or {"rule": ROUND_ROBIN},
             fallback=self.policy.fallback if fallback else None,
             avoid=frozenset({current}) if current else frozenset(),
             leaving=current if taken_from and _counted(taken_from) else None,
@@ -377,20 +395,23 @@ def _offer(
 
 
 def _new_cycle(lead: LeadView, policy: Policy, turns: _Turns, now: datetime) -> Change:
-    """A recycled lead returns to its segment's queue: a new cycle with its own clocks,
-    suggested by a turn of the segment's rotation (the fallback owner if nobody is in)."""
+    """A recycled lead returns to its segment's queue: a new cycle with its own clocks, its
+    owner chosen by the routing rules (a named account's owner, say; else a turn of the
+    segment's rotation, or the fallback owner if nobody is in)."""
     segment = policy.segment(lead.segment)
-    chosen = turns.take(segment) if segment else None
-    cycle = new_cycle(lead, policy, now, chosen.rep if chosen else None)
+    choice = turns.route(lead, as_sent(lead, lead.engagement, own_score(lead)), segment)
+    home = choice.segment if choice.segment is not segment else None
+    cycle = new_cycle(lead, policy, now, choice.rep, home=home)
     change = _posted(cycle, policy, "recycled_back", cycle.previous)
-    change.values["route_reason"] = chosen.reason if chosen else None
+    change.values["route_reason"] = choice.reason
     return change
 
 
 def _reengage(lead: LeadView, turns: _Turns, now: datetime) -> Change:
     """A nurtured lead's re-engagement date: scored again under the current SLA from what it
-    has now; posted as a new cycle if it qualifies, else left in nurture until the next date
-    (marketing heard why when it was nurtured; nothing new is said)."""
+    has now; posted as a new cycle if it qualifies (routed by the rules in order, as a new
+    lead is), else left in nurture until the next date (marketing heard why when it was
+    nurtured; nothing new is said)."""
     current = turns.policy
     rescored = rescore(lead, current, as_of=now)
     if not rescored.qualifies:
@@ -399,10 +420,11 @@ def _reengage(lead: LeadView, turns: _Turns, now: datetime) -> Change:
         back = comes_back_at(lead, current, Stage.NURTURE, now)
         return Change(next_action_at=back, events=[("nurture_checked", checked)])
     segment = rescored.routing.segment
-    chosen = turns.take(segment) if segment else None
-    cycle = new_cycle(lead, current, now, chosen.rep if chosen else None, rescored)
+    choice = turns.route(lead, as_sent(lead, rescored.engagement, None), segment)
+    home = choice.segment if choice.segment is not segment else None
+    cycle = new_cycle(lead, current, now, choice.rep, rescored, home=home)
     change = _posted(cycle, current, "nurture_reengaged", cycle.previous)
-    change.values["route_reason"] = chosen.reason if chosen else None
+    change.values["route_reason"] = choice.reason
     return change
 
 

@@ -1,6 +1,7 @@
-"""A lead that comes back and qualifies (sent again with new engagement) is routed by the full
-rules in order, as a new lead is: named account, the same account's owner, partner, then the
-pool's rotation; its reason is stored for its post (SQLite and PostgreSQL)."""
+"""A lead that comes back and qualifies (sent again with new engagement, or at its
+re-engagement date; a recycled lead back in its queue) is routed by the full rules in order, as
+a new lead is: named account, the same account's owner, partner, then the pool's rotation; its
+reason is stored for its post (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services, Stored
+from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper
 from storage.outbox import OutboxStore
 from storage.repository import Store
+from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, services_on
+from tests.integration.conftest import MONDAY, Wakes, services_on
 
 DEMO = {"type": "demo_request", "title": "Book a demo"}
 LATER = MONDAY + timedelta(days=20)
@@ -116,4 +120,67 @@ async def test_otherwise_the_pools_rotation_and_its_figures(store: Store, policy
         "week_total": 1,
         "weight": 1,
         "cap": None,
+    }
+
+
+# --- the sweep's new cycles ------------------------------------------------------------------
+
+
+async def test_a_nurtured_lead_back_at_its_date_is_routed_by_the_rules(
+    store: Store, policy: Policy
+) -> None:
+    """At its re-engagement date the lead qualifies under the SLA now in force, which names
+    its account: it goes to the named owner, in the owner's segment, and says so."""
+    services = await services_on(store, policy)
+    lead_id = await _nurtured(services)
+    data = snapshot(policy)
+    data["mql"]["threshold"] = 30  # its score, 35, qualifies now
+    data["named_accounts"] = {"northwind.example": REP3}
+    book = PolicyBook(store, parse_policy(data))
+    await book.record_current(MONDAY + timedelta(days=1))
+    due = (await services.lead(lead_id)).next_action_at
+    assert due is not None
+
+    await Sweeper(SweepStore(store.db), book, Wakes()).run(due)
+
+    lead = await services.lead(lead_id)
+    assert (lead.stage, lead.cycle, lead.suggested_owner) == (Stage.MQL, 2, REP3)
+    assert (lead.segment, lead.channel) == ("mid_market", "C0MID")
+    assert lead.route_reason == {
+        "rule": "named_account",
+        "rep": REP3,
+        "domain": "northwind.example",
+    }
+
+
+async def test_a_recycled_lead_back_goes_to_its_accounts_owner(
+    store: Store, policy: Policy
+) -> None:
+    """Recycled by U0REP1; meanwhile U0REP2 qualified another lead of the same account: the
+    recycled lead's new cycle goes to U0REP2 (the same account), not round the pool."""
+    services = await services_on(store, _with(policy, account_matching=True))
+    first = await services.intake(lead_payload("hs-back"), MONDAY)
+    assert isinstance(first, Stored) and first.lead.suggested_owner == REP1
+    await services.claim(first.lead.id, REP1, MONDAY + timedelta(minutes=5))
+    for minute in range(6):
+        await services.log_attempt(
+            first.lead.id, REP1, "call", MONDAY + timedelta(minutes=10 + minute)
+        )
+    await services.dispose(first.lead.id, REP1, "no_response", MONDAY + timedelta(minutes=30))
+    other = await services.intake(lead_payload("hs-other"), MONDAY + timedelta(days=1))
+    assert isinstance(other, Stored)
+    await services.claim(other.lead.id, REP2, MONDAY + timedelta(days=1, minutes=5))
+    await services.dispose(other.lead.id, REP2, "qualified", MONDAY + timedelta(days=1, minutes=9))
+    back = (await services.lead(first.lead.id)).next_action_at
+    assert back is not None
+
+    await Sweeper(SweepStore(store.db), services.policies, Wakes()).run(back)
+
+    lead = await services.lead(first.lead.id)
+    assert (lead.stage, lead.cycle, lead.suggested_owner) == (Stage.MQL, 2, REP2)
+    assert lead.route_reason == {
+        "rule": "account_match",
+        "rep": REP2,
+        "lead": other.lead.id,
+        "domain": "northwind.example",
     }
