@@ -70,3 +70,19 @@ def _rotation_against_the_pattern(size: int) -> float:
             worst = max(worst, *(abs(counts[rep] - shares[rep]) for rep in reps))
         available.remove(min(available, key=lambda rep: counts[rep] - shares[rep]))
     return worst
+
+
+def test_a_reassignment_never_hands_the_lead_back_and_freezes_that_reps_credit() -> None:
+    rules = PoolRules(("U1", "U2", "U3"), {"U1": 2})
+    first = take_turn(rules, {}, clock=0.0)
+    assert first.rep == "U1"  # owed the most
+    again = take_turn(rules, first.loads, clock=first.clock, avoid=frozenset({"U2"}))
+    # U2 is owed as much as U3 but has the lead: U3 takes it; U2 keeps what it is owed.
+    assert again.rep == "U3" and again.skipped == {"U2": "has the lead now"}
+    assert again.loads["U2"].since is None  # sits the turn out: no share of this lead
+    assert abs(again.loads["U2"].credit(again.clock) - 0.25) < 1e-9
+    alone = PoolRules(("U1",), {})
+    nobody = take_turn(alone, {}, avoid=frozenset({"U1"}))
+    assert nobody.rep is None and nobody.why_nobody == "nobody else in the pool"
+    away = take_turn(rules, {}, frozenset({"U1", "U3"}), avoid=frozenset({"U2"}))
+    assert away.rep is None and away.why_nobody == "all away"
