@@ -5,7 +5,10 @@ share of it (weight ÷ the weights of the reps taking part), and the rep picked,
 most among those available, pays back one lead. While the same reps are available this is the
 smooth weighted round robin nginx uses: every rep stays within one lead of their weighted share,
 and picks interleave (2:1 gives A B A A B A, not A A B). Across changes of who is available
-(caps, time away) the property tests bound the deviation at 1.5 leads.
+(caps, time away) no rotation can promise one lead: taking out the rep furthest behind after
+each stretch forces 13/12 on four reps whatever the picks; against that pattern this one
+deviates by H(n) - 1 for n reps (tests/unit/test_rotation_bounds.py), and the property tests
+bound it at 1.5 or H(n) - 1, the larger.
 
 - A rep at a cap (`cap.open`, `cap.per_day`) or away sits the turn out with their credit frozen:
   they resume where they were, with no flood of leads when the cap lifts.

@@ -362,7 +362,9 @@ def test_fair_under_caps_and_time_away(
     weights: list[int], plan: list[tuple[int, bool, int]], cap: int | None
 ) -> None:
     """Stretches with different reps away (a bit mask), new days resetting the daily cap: each
-    rep's count stays within 1.5 leads of the share of the leads they were available for."""
+    rep's count stays within 1.5 leads of the share of the leads they were available for, or
+    H(n) - 1 for a pool of n (1.59 for 7, 1.72 for 8): an adversary that takes out the rep
+    furthest behind after each stretch forces that much (tests/unit/test_rotation_bounds.py)."""
     names = tuple(f"U{i}" for i in range(len(weights)))
     if not any(weights):
         weights = [1, *weights[1:]]
@@ -384,7 +386,8 @@ def test_fair_under_caps_and_time_away(
             counts[turn.rep] += 1
             loads, clock = turn.loads, turn.clock
             shares = weighted_shares(rules, available)
-            assert max(abs(counts[r] - shares[r]) for r in names) <= 1.5
+            bound = max(1.5, sum(1 / k for k in range(1, len(names) + 1)) - 1)
+            assert max(abs(counts[r] - shares[r]) for r in names) <= bound + 1e-9
 
 
 # --- why this rep ---------------------------------------------------------------------------
