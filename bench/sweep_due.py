@@ -49,7 +49,7 @@ from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Connection
 
 import bot.services.sweep as sweep_service
-import storage.sweep as sweep_storage
+import storage.rotation as rotation_storage
 from bench.pg import postgres_base, scratch_databases
 from bot.domain import escalation
 from bot.domain.escalation import claim_deadline
@@ -142,10 +142,10 @@ class Stopwatch:
 
 
 # The sweep's decisions (rules and rendering: before its locking transaction, or inside it for
-# a lead that changed meanwhile) and, within them, the round robin's statements of a
-# reassignment made inside: deciding is the first without the second.
+# a lead that changed meanwhile or takes a rotation's turn) and, within them, the rotation's
+# turns (each segment's hold and read, then in memory): deciding is the first without the second.
 DECIDE = Stopwatch(sweep_service, "decide")
-ROTATE = Stopwatch(sweep_storage._Rotation, "take")
+ROTATE = Stopwatch(rotation_storage.HeldRotations, "take")
 
 
 class NoDelivery:

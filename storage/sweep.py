@@ -36,7 +36,7 @@ from bot.domain.routing import AccountLead
 from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
-from storage.rotation import RotationAsk, Suggestion, account_lead, take, uncount
+from storage.rotation import HeldRotations, RotationAsk, Suggestion, account_lead
 from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
@@ -84,16 +84,21 @@ class Picker(Protocol):
 
 
 class _InTransaction:
-    """The rotations under the sweep's lock: turns taken and stored in its transaction."""
+    """The rotations under the sweep's lock, in its transaction: each segment held and read
+    once, turned in memory, written back once before the batch's changes (`save`)."""
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+        self.rotations = HeldRotations(db)
 
     def take(self, ask: RotationAsk) -> Suggestion:
-        return take(self.db, ask)
+        return self.rotations.take(ask)
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
-        uncount(self.db, segment, rep, day, week)
+        self.rotations.uncount(segment, rep, day, week)
+
+    def save(self) -> None:
+        self.rotations.save()
 
     def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
         return account_lead(self.db, domain, since, exclude)
@@ -200,6 +205,7 @@ def _decide_locked(
     recorded = _recorded(db, leads)
     pick = _InTransaction(db)
     decided = [(lead, _decided(decide, lead, recorded[lead.id], pick, now)) for lead in leads]
+    pick.save()
     return [(lead, change) for lead, change in decided if change is not None]
 
 

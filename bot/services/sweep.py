@@ -138,10 +138,12 @@ class _Turns:
         taken_from: LeadView | None = None,
         fallback: bool = True,
         reason: dict[str, Any] | None = None,
+        released: bool = False,
     ) -> Suggestion:
         """A turn of `segment`'s rotation. A reassignment passes the lead (`taken_from`): its
-        current rep is never picked, and the lead leaves their counts if the rotation counted
-        it to them. Without `fallback`, nobody available gives None."""
+        current rep is never picked, the lead leaves their counts if the rotation counted it to
+        them, and a claimed lead moves to the new rep's open leads (unless `released`: back to
+        the pool unclaimed). Without `fallback`, nobody available gives None."""
         day, week = periods(self.policy, self.now)
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
         ask = RotationAsk(
@@ -154,6 +156,7 @@ class _Turns:
             fallback=self.policy.fallback if fallback else None,
             avoid=frozenset({current}) if current else frozenset(),
             leaving=current if taken_from and _counted(taken_from) else None,
+            claimed_by=taken_from.owner if taken_from and not released else None,
         )
         return self.pick.take(ask)
 
@@ -345,7 +348,9 @@ def _offer(
     leaves its owner (back to MQL, with a new claim deadline; its first claim time stays).
     With nobody in the pool available, the managers hear, with the lead to hand on."""
     segment = policy.segment(lead.segment)
-    chosen = turns.take(segment, taken_from=lead, fallback=False) if segment else None
+    chosen = None
+    if segment is not None:
+        chosen = turns.take(segment, taken_from=lead, fallback=False, released=True)
     rep = chosen.rep if chosen else None
     values: dict[str, Any] = {"suggested_owner": rep}
     if chosen is not None and rep is not None:

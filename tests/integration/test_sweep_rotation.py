@@ -175,3 +175,29 @@ async def test_concurrent_sweeps_reassign_each_lead_once_and_count_it_once(
     assert {rep: after.count(rep) for rep in (REP1, REP2, REP7)} == {
         rep: counts[rep][1] for rep in (REP1, REP2, REP7)
     }
+
+
+async def test_one_batch_follows_the_open_leads_cap_as_it_reassigns(
+    store: Store, policy: Policy
+) -> None:
+    """Three claimed leads of U0REP1, never touched, are reassigned in one batch, each rep may
+    own one open lead: U0REP2 (weight 5) takes the first and would be next again, but the batch
+    counts the lead it just handed over: the second goes to U0REP7, and the third, with
+    everyone else at the cap, to the fallback owner."""
+    capped = _pool(policy, [REP1, REP2, REP7], weights={REP2: 5}, cap={"open": 1})
+    services, _, sweeper = await _wired(store, capped)
+    await _intake(services, 3)
+    for lead_id in (1, 2, 3):
+        await services.claim(lead_id, REP1, MONDAY + timedelta(minutes=5))
+
+    # 200% of the 2-hour first-touch window, untouched: all three reassigned, in one batch.
+    assert (await sweeper.run(MONDAY + timedelta(hours=4, minutes=1))).changed == 3
+
+    owners = [(await services.lead(lead_id)).owner for lead_id in (1, 2, 3)]
+    assert owners == [REP2, REP7, MANAGER]
+    third = await services.lead(3)
+    assert third.route_reason == {
+        "rule": "fallback",
+        "rep": MANAGER,
+        "why": "nobody available (all at cap)",
+    }
