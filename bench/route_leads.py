@@ -185,7 +185,7 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
         leads_service.choose_owner = timer.wrap(leads_service.choose_owner)  # type: ignore
         Services._account = timer.wrap_async(Services._account)  # type: ignore[method-assign]
         # The account look-up in the intake's transaction (storage/repository.py's name for it).
-        repository_storage.account_lead = timer.wrap(repository_storage.account_lead)  # type: ignore
+        repository_storage.account_lead = timer.wrap(repository_storage.account_lead)
         Services._away = timer.wrap_async(Services._away)  # type: ignore[method-assign]
     run = Run()
     started = time.perf_counter()

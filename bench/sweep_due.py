@@ -142,8 +142,8 @@ class Stopwatch:
 
 
 # The sweep's decisions (rules and rendering: before its locking transaction, or inside it for
-# a lead that changed meanwhile or takes a rotation's turn) and, within them, the rotation's
-# turns (each segment's hold and read, then in memory): deciding is the first without the second.
+# a lead that changed meanwhile) and, within those inside, the rotation's turns (a segment's
+# hold and read under the lock, then in memory): deciding inside is the first less the second.
 DECIDE = Stopwatch(sweep_service, "decide")
 ROTATE = Stopwatch(rotation_storage.HeldRotations, "take")
 
@@ -429,7 +429,7 @@ class Bench:
             wall_ms=wall * 1000,
             db_ms=database.run_seconds * 1000,
             sql_ms=database.sql_seconds * 1000,
-            decide_ms=(DECIDE.inside - ROTATE.seconds) * 1000,
+            decide_ms=(DECIDE.inside - ROTATE.inside) * 1000,
             decide_before_ms=(DECIDE.seconds - DECIDE.inside) * 1000,
             db_calls=database.run_calls,
             statements=database.statements,

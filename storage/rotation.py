@@ -113,19 +113,53 @@ def read_loads(
     db: Connection, segment: str, day: str, week: str, reps: Iterable[str], with_open: bool
 ) -> dict[str, RepLoad]:
     """The reps' loads as stored (a count of a past day or week reads 0)."""
-    loads: dict[str, RepLoad] = {}
-    for row in db.execute(_REPS_OF, {"p_segment": segment}).mappings():
-        loads[row["rep"]] = RepLoad(
-            settled=float(row["settled"]),
-            since=None if row["since"] is None else float(row["since"]),
-            weight=int(row["weight"]),
-            today=row["today"] if row["day"] == day else 0,
-            week=row["this_week"] if row["week"] == week else 0,
-        )
+    rows = db.execute(_REPS_OF, {"p_segment": segment}).mappings()
+    loads = {str(row["rep"]): _load(row, day, week) for row in rows}
     if with_open:
         for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).all():
             loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
     return loads
+
+
+def _load(row: Any, day: str, week: str) -> RepLoad:
+    """A rep's load from their `rotation_reps` row (a count of a past day or week reads 0)."""
+    return RepLoad(
+        settled=float(row["settled"]),
+        since=None if row["since"] is None else float(row["since"]),
+        weight=int(row["weight"]),
+        today=row["today"] if row["day"] == day else 0,
+        week=row["this_week"] if row["week"] == week else 0,
+    )
+
+
+_SEGMENTS: Any = bindparam("p_segments", expanding=True)
+_REPS_OF_SEGMENTS = select(RotationRep).where(RotationRep.segment.in_(_SEGMENTS))
+_CLOCKS_OF = select(RoundRobin.segment, RoundRobin.clock).where(RoundRobin.segment.in_(_SEGMENTS))
+
+
+@dataclass(frozen=True)
+class RotationRead:
+    """Segments' rotations as read without a lock: the sweep plans its turns on them before
+    it locks anything, and keeps the plan if the rotation reads the same under the lock."""
+
+    segments: frozenset[str]
+    clocks: dict[str, float]
+    rows: dict[str, list[dict[str, Any]]]  # each segment's `rotation_reps` rows
+
+    def loads(self, segment: str, day: str, week: str) -> dict[str, RepLoad]:
+        return {str(row["rep"]): _load(row, day, week) for row in self.rows.get(segment, [])}
+
+
+def read_rotations(db: Connection, segments: Iterable[str]) -> RotationRead:
+    """The clocks and reps of `segments`' rotations (two statements, no lock)."""
+    wanted = sorted(set(segments))
+    if not wanted:
+        return RotationRead(frozenset(), {}, {})
+    clocks = {str(s): float(c) for s, c in db.execute(_CLOCKS_OF, {"p_segments": wanted})}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in db.execute(_REPS_OF_SEGMENTS, {"p_segments": wanted}).mappings():
+        rows.setdefault(str(row["segment"]), []).append(dict(row))
+    return RotationRead(frozenset(wanted), clocks, rows)
 
 
 def read_standing(
@@ -265,6 +299,10 @@ class _Held:
     with_open: bool
     turns: int = 0
     changed: set[str] = field(default_factory=set)
+    start: tuple[float, dict[str, RepLoad]] = (0.0, {})  # the clock and loads as read
+
+    def copy(self) -> _Held:
+        return replace(self, loads=dict(self.loads), changed=set(self.changed))
 
 
 class HeldRotations:
@@ -281,16 +319,30 @@ class HeldRotations:
         held = self.held.get(ask.segment)
         wants_open = ask.rules.cap_open is not None
         if held is None:
-            clock = _hold(self.db, ask.segment)
-            reps = ask.rules.reps
-            loads = read_loads(self.db, ask.segment, ask.day, ask.week, reps, wants_open)
-            held = self.held[ask.segment] = _Held(ask, clock, loads, wants_open)
+            clock, loads = self._read(ask, wants_open)
+            held = _Held(ask, clock, loads, wants_open, start=(clock, dict(loads)))
+            self.held[ask.segment] = held
         elif wants_open and not held.with_open:  # a later SLA version caps open leads
             opened = read_loads(self.db, ask.segment, ask.day, ask.week, ask.rules.reps, True)
             for rep, load in opened.items():
                 held.loads[rep] = replace(held.loads.get(rep, load), open=load.open)
             held.with_open = True
         return held
+
+    def _read(self, ask: RotationAsk, with_open: bool) -> tuple[float, dict[str, RepLoad]]:
+        """The segment's clock and loads, its row held (locked) until the transaction ends."""
+        clock = _hold(self.db, ask.segment)
+        reps = ask.rules.reps
+        return clock, read_loads(self.db, ask.segment, ask.day, ask.week, reps, with_open)
+
+    def adopt(self, planned: _Held) -> bool:
+        """Take over turns planned before the lock if the segment reads as they were planned
+        on (its clock and reps; caps on open leads are never planned); False if it changed."""
+        held = self._hold(planned.ask)
+        if held.turns or (held.clock, held.loads) != planned.start or held.with_open:
+            return False
+        self.held[planned.ask.segment] = replace(planned.copy(), start=held.start)
+        return True
 
     def take(self, ask: RotationAsk) -> Suggestion:
         """A turn, as `take` takes it, in memory."""

@@ -32,11 +32,19 @@ from sqlalchemy.engine import RowMapping
 
 from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
+from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
-from storage.rotation import HeldRotations, RotationAsk, Suggestion, account_lead
+from storage.rotation import (
+    HeldRotations,
+    RotationAsk,
+    RotationRead,
+    Suggestion,
+    account_lead,
+    read_rotations,
+)
 from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
@@ -87,9 +95,9 @@ class _InTransaction:
     """The rotations under the sweep's lock, in its transaction: each segment held and read
     once, turned in memory, written back once before the batch's changes (`save`)."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, rotations: HeldRotations) -> None:
         self.db = db
-        self.rotations = HeldRotations(db)
+        self.rotations = rotations
 
     def take(self, ask: RotationAsk) -> Suggestion:
         return self.rotations.take(ask)
@@ -115,16 +123,19 @@ class DuePage:
     recorded: dict[int, set[tuple[str, int]]]  # (ladder, step) of each lead's cycle so far
     marks: dict[int, Any]  # each lead's row version as read (see `_mark`)
     full: bool  # as many as asked for: there may be more
+    # The rotations of the leads' segments as read: the turns are planned on them.
+    rotations: RotationRead = field(default_factory=lambda: RotationRead(frozenset(), {}, {}))
 
 
 class SweepStore:
     """The sweep decides outside the transaction that locks its leads, so the locks (which a
     claim on the same lead waits for on PostgreSQL) last only as long as the writes: read the
-    due page, decide, then lock the leads still due and apply the decisions of those whose row
-    is as it was read. A lead changed in between is decided again, under its lock; so is a
-    lead whose decision takes a turn of a rotation (a reassignment, a new cycle: few), since
-    the turn reads and writes the rotation's state under its lock. The outcome is the same as
-    deciding everything under the lock."""
+    due page with its segments' rotations, decide (a reassignment's or new cycle's turn taken
+    in memory on the rotation as read), then lock the leads still due and apply the decisions
+    of those whose row is as it was read and whose segment's rotation reads as it was planned
+    on. The others are decided again under the lock (so is a turn the plan cannot take: an
+    open-leads cap, an account look-up). The outcome is the same as deciding everything under
+    the lock."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -140,6 +151,7 @@ class SweepStore:
                 recorded=_recorded(db, leads),
                 marks={int(row["id"]): _mark(db, row) for row in rows},
                 full=len(rows) == limit,
+                rotations=read_rotations(db, {lead.segment for lead in leads}),
             )
 
         return await self.db.run(read)
@@ -147,10 +159,11 @@ class SweepStore:
     async def apply(self, page: DuePage, now: datetime, decide: Decide) -> list[int]:
         """Decide each lead of `page`, then lock those still due and apply; the ids escalated."""
         changes: dict[int, Change | None] = {}
-        turns: set[int] = set()  # leads whose decision takes a rotation's turn
+        turns: set[int] = set()  # leads whose decision must take its rotation's turn locked
+        planned = _Planned(page.rotations)
         for lead in page.leads:
             try:
-                changes[lead.id] = _decided(decide, lead, page.recorded[lead.id], _Deferring(), now)
+                changes[lead.id] = planned.decide(decide, lead, page.recorded[lead.id], now)
             except _Deferred:
                 turns.add(lead.id)
         if not page.leads:
@@ -160,17 +173,28 @@ class SweepStore:
             params = {"p_ids": [lead.id for lead in page.leads], "p_now": now}
             locked = db.execute(_lock(db), params).mappings().all()
             marks = {int(row["id"]): _mark(db, row) for row in locked}
+            same = {i for i, mark in marks.items() if mark == page.marks[i]}
+            deferred = {lead.segment for lead in page.leads if lead.id in turns}
+            _hold_segments(db, deferred | set(planned.held))
+            rotations = HeldRotations(db)
+            # A segment's planned turns stand if every lead that took one is applied as decided
+            # and the segment reads as planned on; else those leads are decided again, locked.
+            replan: set[int] = set()
+            for segment in sorted(planned.held):
+                users = planned.users.get(segment, set())
+                if not (users <= same and rotations.adopt(planned.held[segment])):
+                    replan |= users
             keep: list[tuple[LeadView, Change]] = []
             again: list[int] = []
             for lead in page.leads:
                 if lead.id not in marks:
                     continue  # another sweep has it, or it is not due any more
-                if lead.id in turns or marks[lead.id] != page.marks[lead.id]:
+                if lead.id in turns or lead.id in replan or lead.id not in same:
                     again.append(lead.id)
                 elif (change := changes[lead.id]) is not None:
                     keep.append((lead, change))
-            _hold_segments(db, {lead.segment for lead in page.leads if lead.id in turns})
-            keep += _decide_locked(db, again, now, decide)
+            keep += _decide_locked(db, again, now, decide, rotations)
+            rotations.save()
             _apply(db, keep, now)
             return [lead.id for lead, change in keep if change.acted]
 
@@ -193,7 +217,7 @@ def _decided(
 
 
 def _decide_locked(
-    db: Connection, ids: list[int], now: datetime, decide: Decide
+    db: Connection, ids: list[int], now: datetime, decide: Decide, rotations: HeldRotations
 ) -> list[tuple[LeadView, Change]]:
     """Decide, under their locks, the leads that changed since they were read and those whose
     decision takes a turn of a rotation (taken here, in this transaction)."""
@@ -203,9 +227,8 @@ def _decide_locked(
     found = {view.id: view for row in rows if (view := lead_view(row))}
     leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
     recorded = _recorded(db, leads)
-    pick = _InTransaction(db)
+    pick = _InTransaction(db, rotations)
     decided = [(lead, _decided(decide, lead, recorded[lead.id], pick, now)) for lead in leads]
-    pick.save()
     return [(lead, change) for lead, change in decided if change is not None]
 
 
@@ -283,17 +306,54 @@ class _Deferred(Exception):
     rotation, so it is made under the lock, where the turn is taken and stored."""
 
 
-class _Deferring:
-    """The rotations before the lock: any use defers the lead's decision to the lock."""
+class _Planned(HeldRotations):
+    """The rotations before the lock, as read with the due page: turns of a segment read
+    there, without a cap on open leads, are taken in memory and kept if the segment reads the
+    same under the lock; any other use (an open-leads cap, a segment not read, an account
+    look-up) defers the lead's decision to the lock."""
+
+    def __init__(self, read: RotationRead) -> None:
+        super().__init__(None)  # type: ignore[arg-type]  # never touches the database
+        self.read = read
+        self.users: dict[str, set[int]] = {}  # each segment's planned turns, by lead
+        self.lead = 0
+
+    def _read(self, ask: RotationAsk, with_open: bool) -> tuple[float, dict[str, RepLoad]]:
+        if with_open or ask.segment not in self.read.segments:
+            raise _Deferred
+        return self.read.clocks.get(ask.segment, 0.0), self.read.loads(
+            ask.segment, ask.day, ask.week
+        )
 
     def take(self, ask: RotationAsk) -> Suggestion:
-        raise _Deferred
+        if ask.rules.cap_open is not None:
+            raise _Deferred
+        suggestion = super().take(ask)
+        self.users.setdefault(ask.segment, set()).add(self.lead)
+        return suggestion
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
-        raise _Deferred
+        held = self.held.get(segment)
+        if held is None or (held.ask.day, held.ask.week) != (day, week):
+            raise _Deferred
+        super().uncount(segment, rep, day, week)
+        self.users.setdefault(segment, set()).add(self.lead)
 
     def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
         raise _Deferred
+
+    def decide(
+        self, decide: Decide, lead: LeadView, recorded: set[tuple[str, int]], now: datetime
+    ) -> Change | None:
+        """Decide `lead` on the plan; `_Deferred` (the plan as it was) if it must wait."""
+        held = {segment: held.copy() for segment, held in self.held.items()}
+        users = {segment: set(leads) for segment, leads in self.users.items()}
+        self.lead = lead.id
+        try:
+            return _decided(decide, lead, recorded, self, now)
+        except _Deferred:
+            self.held, self.users = held, users
+            raise
 
 
 _HOLD_SEGMENTS = (
