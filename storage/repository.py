@@ -33,6 +33,7 @@ from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
+from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
@@ -105,7 +106,6 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
 
 
-_INSERT_EVENT = insert(table(EventRow))
 _SELECT_LEAD = select(LEADS)
 _BY_ID = _SELECT_LEAD.where(LeadRow.id == bindparam("p_lead_id"))
 _BY_EXTERNAL_ID = _SELECT_LEAD.where(LeadRow.external_id == bindparam("p_external_id"))
@@ -266,7 +266,7 @@ def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
             _event(c.params["p_lead_id"], "claimed", c.params["p_owner"], c.params["p_now"])
             for c in winners
         ]
-        db.execute(_INSERT_EVENT, events)
+        insert_events(db, events)
         # A burst's presses share `now` closely; each effect is keyed by its own lead.
         write_effects(db, [e for c in winners for e in c.effects], winners[0].params["p_now"])
     return won
@@ -311,7 +311,7 @@ class Store:
             ).scalar_one()
             if new.events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in new.events]
-                db.execute(_INSERT_EVENT, rows)
+                insert_events(db, rows)
             if new.rotation is not None:  # late: the segment's lock is held to the commit
                 suggest(db, lead_id, new.rotation)
             view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
@@ -392,7 +392,8 @@ class Store:
             for event_id, data in found:
                 db.execute(update(events).where(EventRow.id == event_id).values(data=scrub(data)))
             redacted = redact_lead(db, lead_id, now)
-            db.execute(_INSERT_EVENT, _event(lead_id, "erased", actor, now, messages=redacted))
+            forget_crm(db, lead_id, now)
+            insert_events(db, _event(lead_id, "erased", actor, now, messages=redacted))
             write_effects(db, effects, now)
             return redacted
 
@@ -415,7 +416,7 @@ class Store:
     async def viewed(self, lead_id: int, actor: str, now: datetime) -> None:
         """Record that `actor` looked at the lead's personal data (the audit trail)."""
         event = _event(lead_id, "viewed", actor, now)
-        await self.db.run(lambda db: db.execute(_INSERT_EVENT, event))
+        await self.db.run(lambda db: insert_events(db, event))
 
     async def barred(self) -> set[str]:
         """The members Slack last described as guests or deactivated."""
@@ -612,7 +613,7 @@ class Store:
             data = {"amount": amount, "currency": currency, "source": "crm"}
             if activity_id:
                 data["activity_id"] = activity_id
-            db.execute(_INSERT_EVENT, _event(lead_id, stage, "crm", at, **data))
+            insert_events(db, _event(lead_id, stage, "crm", at, **data))
             return changed
 
         return await self.db.run(work)
@@ -869,7 +870,7 @@ def _if_changed(
         if then is not None:
             then(db)
         if events:
-            db.execute(_INSERT_EVENT, events)
+            insert_events(db, events)
         write_effects(db, effects, now)
         return True
 
@@ -906,7 +907,7 @@ def _attempt(
     rows = [_event(lead_id, "attempt", actor, at, kind=kind, number=int(count), **data)]
     if count == 1:
         rows.append(_event(lead_id, "first_touch", actor, at, **data))
-    db.execute(_INSERT_EVENT, rows)
+    insert_events(db, rows)
     if follow is not None:
         _keep_cadence(db, lead_id, int(count), follow)
     write_effects(db, effects, now)
