@@ -115,6 +115,11 @@ class CrmEvent:
     actor: str
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    # The lead as it is when the event is sent (rendered then, like a sync).
+    crm_id: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    segment: str | None = None
 
 
 class Change(StrEnum):
