@@ -10,6 +10,7 @@ from bot.slack.pacing import Pace
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./handoff.db"
 DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_HUBSPOT_URL = "https://api.hubapi.com"
 
 
 class ConfigError(Exception):
@@ -36,6 +37,13 @@ class Settings:
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
+    # The CRM's credentials (the SLA file's `crm:` picks which are needed; docs/crm.md).
+    hubspot_access_token: str | None = field(default=None, repr=False)
+    hubspot_api_url: str = DEFAULT_HUBSPOT_URL
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: str | None = field(default=None, repr=False)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +79,12 @@ class Settings:
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
+            hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
+            salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
+            salesforce_access_token=env.get("SALESFORCE_ACCESS_TOKEN") or None,
+            webhook_url=env.get("HANDOFF_WEBHOOK_URL") or None,
+            webhook_secret=env.get("HANDOFF_WEBHOOK_SECRET") or None,
         )
 
     def require(self, *names: str) -> None:
@@ -90,6 +104,39 @@ class Settings:
         missing = [name for name in names if not values.get(name)]
         if missing:
             raise ConfigError("\n".join(f"{name} is not set: {why[name]}." for name in missing))
+
+
+# What each CRM needs from the environment, and where to find it.
+CRM_ENV = {
+    "hubspot": {
+        "HUBSPOT_ACCESS_TOKEN": "a HubSpot private app's access token (docs/crm-hubspot.md)",
+    },
+    "salesforce": {
+        "SALESFORCE_INSTANCE_URL": "your org's URL, like https://acme.my.salesforce.com",
+        "SALESFORCE_ACCESS_TOKEN": "a Salesforce session or OAuth access token "
+        "(docs/crm-salesforce.md)",
+    },
+    "webhook": {
+        "HANDOFF_WEBHOOK_URL": "the https URL that receives Handoff's signed lead events",
+        "HANDOFF_WEBHOOK_SECRET": "the signing secret, whsec_ followed by base64 (docs/crm.md)",
+    },
+}
+
+
+def require_crm(settings: Settings, kind: str) -> None:
+    """Raise ConfigError naming every environment variable the `crm:` kind needs and lacks."""
+    values = {
+        "HUBSPOT_ACCESS_TOKEN": settings.hubspot_access_token,
+        "SALESFORCE_INSTANCE_URL": settings.salesforce_instance_url,
+        "SALESFORCE_ACCESS_TOKEN": settings.salesforce_access_token,
+        "HANDOFF_WEBHOOK_URL": settings.webhook_url,
+        "HANDOFF_WEBHOOK_SECRET": settings.webhook_secret,
+    }
+    needed = CRM_ENV.get(kind, {})
+    missing = [f"{name} is not set: {why} (crm: {kind})." for name, why in needed.items()]
+    missing = [line for name, line in zip(needed, missing, strict=True) if not values.get(name)]
+    if missing:
+        raise ConfigError("\n".join(missing))
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:

@@ -25,7 +25,7 @@ from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.backlog import Backlog
-from bot.services.health import Readiness
+from bot.services.health import CrmState, Readiness, crm_health
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -293,6 +293,7 @@ def routes(
     traffic: Traffic | None = None,
     backlog: Backlog | None = None,
     readiness: Readiness | None = None,
+    crm: CrmState | None = None,
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
@@ -326,7 +327,9 @@ def routes(
             await services.store.ping()
         except Exception as error:  # the point of a health check is to say so, not to raise
             return web.json_response({"ok": False, "database": str(error)[:200]}, status=503)
-        return web.json_response({"ok": True, "database": "ok", "sla": services.policy.version})
+        answer = {"ok": True, "database": "ok", "sla": services.policy.version}
+        # Alive even while the CRM refuses our writes: it shows degraded, the status stays 200.
+        return web.json_response(answer | {"crm": crm_health(crm)})
 
     async def ready(_: web.Request) -> web.Response:
         checks = await readiness.checks() if readiness is not None else []

@@ -175,6 +175,14 @@ class CrmWorker:
         return False
 
     @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest CRM write still waiting was written (None: none waits)."""
+        return await self.rows.oldest_pending()
+
+    @property
     def degraded(self) -> str | None:
         """What the CRM said while it refuses our writes (None: it takes them)."""
         return self.refusing.message if self.refusing else None

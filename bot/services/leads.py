@@ -351,6 +351,7 @@ class Services:
             company=lead_in.company.model_dump(exclude_none=True),
             source=lead_in.source,
             campaign=lead_in.campaign,
+            crm_id=lead_in.crm_id,
             engagement=[item.model_dump(mode="json") for item in lead_in.engagement],
             score=routing.score.value,
             score_reasons=routing.score.reasons,

@@ -1,0 +1,46 @@
+"""The adapter the SLA file's `crm:` section picks, built from the environment's secrets."""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.crm.port import CrmAdapter
+from bot.settings import ConfigError, Settings, require_crm
+
+Emails = Callable[[str], Awaitable[str | None]]
+
+
+def adapter_for(crm: Any, settings: Settings, emails: Emails) -> CrmAdapter:
+    """The adapter for `crm` (`Crm`, bot/domain/policy.py); ConfigError naming what the
+    environment lacks. `emails(user_id)` gives a Slack member's email, to find their owner in
+    the CRM. The HubSpot and Salesforce adapters are imported only when chosen."""
+    require_crm(settings, crm.kind)
+    if crm.kind == "webhook":
+        from bot.crm.webhook import WebhookAdapter
+
+        try:
+            return WebhookAdapter(str(settings.webhook_url), str(settings.webhook_secret))
+        except (binascii.Error, ValueError, Exception) as error:  # the package's own errors too
+            raise ConfigError(
+                "HANDOFF_WEBHOOK_SECRET must be whsec_ followed by base64, as Standard Webhooks "
+                f"secrets are ({type(error).__name__})"
+            ) from error
+    if crm.kind == "hubspot":
+        from bot.crm.hubspot import HubSpotAdapter  # type: ignore[import-not-found,unused-ignore]
+
+        adapter: CrmAdapter = HubSpotAdapter(
+            crm, settings.hubspot_access_token, settings.hubspot_api_url, emails=emails
+        )
+        return adapter
+    if crm.kind == "salesforce":
+        from bot.crm.salesforce import (  # type: ignore[import-not-found,unused-ignore]
+            SalesforceAdapter,
+        )
+
+        adapter = SalesforceAdapter(
+            crm, settings.salesforce_instance_url, settings.salesforce_access_token, emails=emails
+        )
+        return adapter
+    raise ConfigError(f"crm: kind must be hubspot, salesforce or webhook, not {crm.kind!r}")
