@@ -229,6 +229,10 @@ def writes_for(crm: Any, event: Mapping[str, Any]) -> list[tuple[Write, dict[str
     if kind in SYNCED:
         writes.append((Write.SYNC, {}))
     data = event["data"]
+    if data.get("source") == "crm":
+        # An attempt the CRM told us of (POST /leads/{id}/activity) is in the CRM already: a
+        # note of it would echo. The record's state may still move (attempted), so sync.
+        return writes
     if kind == "dispositioned":
         writes.append((Write.NOTE, {"kind": "disposition", "rep": actor, **_note_data(data)}))
     elif kind == "attempt" and crm.attempt_notes:

@@ -249,3 +249,81 @@ async def test_intake_stores_the_crm_id_and_the_webhook_carries_it(
     ((_, body),) = receiver.received
     assert body["data"]["crm_id"] == "0031x00000ABCDE"
     assert json.dumps(body)  # plain JSON
+
+
+async def test_a_429_pauses_every_write_until_its_retry_after(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    limited = {"left": 1}
+    verify = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        if limited["left"]:
+            limited["left"] -= 1
+            return web.Response(status=429, headers={"Retry-After": "120"})
+        return await verify(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    await receiver.up()
+    await work_leads(hooked, 2)
+    await asyncio.sleep(0.2)
+    assert receiver.received == []  # nothing sent inside the 120 s, for any lead
+    clock.advance(seconds=119)
+    hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+    await asyncio.sleep(0.2)
+    assert receiver.received == []
+    clock.advance(seconds=2)
+    await drain(hooked)
+    for index in range(2):
+        assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
+    assert hooked.handoff.metrics.counts["crm_rate_limited_total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(500, "retry"), (503, "retry"), (404, "refused"), (410, "refused"), (403, "refused")],
+)
+async def test_the_adapter_sorts_the_receivers_answers(
+    receiver: Receiver, status: int, outcome: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.crm.port import CrmRefused, CrmRetry
+    from bot.crm.webhook import WebhookAdapter
+    from bot.domain.crm import CrmEvent
+
+    adapter = WebhookAdapter(receiver.url, SECRET)
+    event = CrmEvent("k1", 1, "hs-1", "claimed", "U0REP1", datetime(2026, 11, 23, tzinfo=UTC))
+    try:
+        with pytest.raises(CrmRetry) as down:  # nobody listens: may it have arrived? unknown
+            await adapter.event(event)
+        assert down.value.unknown
+        receiver.status = status
+        await receiver.up()
+        expected = CrmRetry if outcome == "retry" else CrmRefused
+        with pytest.raises(expected) as answer:
+            await adapter.event(event)
+        assert f"HTTP {status}" in str(answer.value)
+        receiver.status = 200
+        await adapter.event(event)
+        assert receiver.received[0][0] == "k1" and receiver.forged == 0
+        # Another secret's signature does not verify at the receiver.
+        other = WebhookAdapter(receiver.url, "whsec_" + base64.b64encode(b"x" * 32).decode())
+        with pytest.raises(CrmRefused):
+            await other.event(event)
+        await other.aclose()
+        assert receiver.forged == 1
+    finally:
+        await adapter.aclose()
+
+
+async def test_owner_emails_come_from_slack_once(stack: LocalStack) -> None:
+    from bot.crm.emails import SlackEmails
+
+    stack.sim.add_user("U0MAIL", "mail", "Mail Person", email="Mail.Person@acme.example")
+    emails = SlackEmails(stack.handoff.bolt.client)
+    assert await emails("U0MAIL") == "mail.person@acme.example"
+    calls = len(stack.sim.calls_to("users.info"))
+    assert await emails("U0MAIL") == "mail.person@acme.example"
+    assert len(stack.sim.calls_to("users.info")) == calls  # cached
+    assert await emails("U0NOBODY") is None
