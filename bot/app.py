@@ -261,9 +261,11 @@ class Handoff:
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.publisher.drain(10)
         await self.publisher.close()
-        await self.outbox.close(grace)
+        # Slack's and the CRM's deliveries under way finish side by side, within one grace.
+        closing = [self.outbox.close(grace)]
         if self.crm is not None:
-            await self.crm.close(grace)
+            closing.append(self.crm.close(grace))
+        await asyncio.gather(*closing)
         for client in (self.bolt.client, self.outbox.client):
             if client.session is not None:
                 await client.session.close()

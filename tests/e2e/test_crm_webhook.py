@@ -327,3 +327,30 @@ async def test_owner_emails_come_from_slack_once(stack: LocalStack) -> None:
     assert await emails("U0MAIL") == "mail.person@acme.example"
     assert len(stack.sim.calls_to("users.info")) == calls  # cached
     assert await emails("U0NOBODY") is None
+
+
+async def test_stopping_lets_the_write_under_way_finish_within_the_grace(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    verify = receiver.handle
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return await verify(request)
+
+    receiver.handle = slow  # type: ignore[method-assign]
+    await receiver.up()
+    status, _ = await hooked.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    await hooked.settle()
+    await hooked.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    rows = CrmOutboxStore(hooked.handoff.database)
+    for _ in range(200):  # until the write is under way
+        if any(row["attempts"] for row in await rows.rows()):
+            break
+        await asyncio.sleep(0.01)
+    crm = hooked.handoff.crm
+    assert crm is not None
+    await crm.close(grace=5)
+    assert [row["state"] for row in await rows.rows()] == ["done"]
+    assert receiver.events("hs-1") == ["claimed"]
