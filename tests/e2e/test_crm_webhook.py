@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
@@ -154,6 +155,16 @@ async def test_claim_attempt_and_disposition_reach_the_receiver_once_each_in_ord
     assert data["data"]["code"] == "qualified" and data["actor"] == "U0REP1"
     status, answer = await health(hooked, "healthz")
     assert status == 200 and answer["crm"] == "ok"
+    async with hooked.session.get(f"{hooked.base_url}/metrics") as response:
+        scraped = {
+            sample.name + str(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(await response.text())
+            for sample in family.samples
+        }
+    assert scraped["handoff_crm_write_seconds_count[('crm', 'webhook')]"] == 9
+    assert scraped["handoff_crm_outbox_depth[('kind', 'crm_event')]"] == 0
+    assert scraped["handoff_crm_outbox_oldest_pending_seconds[]"] == 0
+    assert scraped["handoff_crm_refusing[]"] == 0
 
 
 async def test_an_hours_outage_delivers_everything_afterwards_once_in_order(
@@ -354,3 +365,23 @@ async def test_stopping_lets_the_write_under_way_finish_within_the_grace(
     await crm.close(grace=5)
     assert [row["state"] for row in await rows.rows()] == ["done"]
     assert receiver.events("hs-1") == ["claimed"]
+
+
+async def test_doctor_checks_the_webhook_receiver(receiver: Receiver, policy: Policy) -> None:
+    from bot.cli.doctor import examine_crm
+    from bot.settings import Settings
+
+    hooked = with_webhook(policy)
+    env = {"HANDOFF_WEBHOOK_URL": receiver.url, "HANDOFF_WEBHOOK_SECRET": SECRET}
+    (down,) = await examine_crm(Settings.from_env(env), hooked)
+    assert not down.ok and "could not be reached" in down.line()
+    receiver.status = 401
+    await receiver.up()
+    (refused,) = await examine_crm(Settings.from_env(env), hooked)
+    assert not refused.ok and "HTTP 401" in refused.line()
+    receiver.status = 200
+    (fine,) = await examine_crm(Settings.from_env(env), hooked)
+    assert fine.ok and "crm (webhook)" in fine.line()
+    (missing,) = await examine_crm(Settings.from_env({"HANDOFF_WEBHOOK_URL": receiver.url}), hooked)
+    assert not missing.ok and "HANDOFF_WEBHOOK_SECRET is not set" in missing.line()
+    assert await examine_crm(Settings.from_env(env), policy) == []
