@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
 
 from bot.domain.policy import Crm, Policy
 from bot.services.erasure import forget
@@ -29,10 +32,26 @@ def kinds(rows: list[dict[str, object]], lead_id: int) -> list[object]:
     return [row["kind"] for row in rows if row["lead_id"] == lead_id]
 
 
-async def test_without_a_crm_no_row_is_written(services: Services) -> None:
-    lead_id = await claimed(services, "hs-1")
-    await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(minutes=9))
-    assert await CrmOutboxStore(services.store.db).rows() == []
+async def test_without_a_crm_no_row_is_written_and_no_statement_added(
+    services: Services,
+) -> None:
+    database = services.store.db
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engines = [e for e in (database._sqlite, database.engine.sync_engine) if e is not None]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        lead_id = await claimed(services, "hs-1")
+        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(minutes=9))
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert statements and not [s for s in statements if "crm_outbox" in s]
+    assert await CrmOutboxStore(database).rows() == []
 
 
 async def test_hubspot_writes_collapse_syncs_and_keep_one_note_per_disposition(
