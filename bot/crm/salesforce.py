@@ -40,10 +40,10 @@ Refresh = Callable[[], Awaitable[str | None]]
 
 API_VERSION = "59.0"
 SUBJECT_LENGTH = 255  # Task.Subject is a 255-character text field
-# Task.Type's default values and Task.TaskSubtype's (a restricted picklist), by attempt kind;
-# any other kind is a plain "Other" task.
+# Task.Type's default values and Task.TaskSubtype's (a restricted picklist: only the values
+# every org has), by attempt kind; any other kind (linkedin) is a plain "Other" task.
 TASK_TYPE = {"call": "Call", "email": "Email"}
-TASK_SUBTYPE = {"call": "Call", "email": "Email", "linkedin": "LinkedIn"}
+TASK_SUBTYPE = {"call": "Call", "email": "Email"}
 # Salesforce's codes for "that record is not there".
 MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
@@ -309,6 +309,47 @@ class SalesforceAdapter:
                 raise CrmRefused("Salesforce's session expired and no new token was given")
             stale.session.close()
             self._client = self._connect(token)
+
+
+def oauth_refresh(
+    instance_url: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    *,
+    verify: str | bool = True,
+    timeout: float = 30.0,
+) -> Refresh:
+    """A `refresh` for the adapter: the connected app's refresh-token grant at
+    `{instance_url}/services/oauth2/token` (env `SALESFORCE_CLIENT_ID`,
+    `SALESFORCE_CLIENT_SECRET`, `SALESFORCE_REFRESH_TOKEN`). Raises with Salesforce's own
+    `error_description` when the grant is refused (a revoked or expired refresh token)."""
+    url = f"{instance_url.rstrip('/')}/services/oauth2/token"
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+
+    def post() -> str:
+        with _Session(timeout, verify) as session:
+            answer = session.post(url, data=form)
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        if answer.status_code != 200 or not body.get("access_token"):
+            said = body.get("error_description") or body.get("error") or answer.text[:200]
+            raise RuntimeError(
+                f"Salesforce refused the refresh token ({answer.status_code}: {said})"
+            )
+        return str(body["access_token"])
+
+    async def refresh() -> str:
+        return await asyncio.to_thread(post)
+
+    return refresh
 
 
 def sobject(client: Salesforce, name: str) -> SFType:

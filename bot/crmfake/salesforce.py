@@ -99,7 +99,13 @@ FIELDS: dict[str, dict[str, _Field]] = {
         "Priority": ("picklist", True, True, True, ("High", "Normal", "Low")),
         "Type": ("picklist", True, True, True, ("Call", "Email", "Meeting", "Other")),
         # Set only on create, and only to one of these (a restricted picklist).
-        "TaskSubtype": ("picklist", True, False, True, ("Task", "Email", "Call", "LinkedIn")),
+        "TaskSubtype": (
+            "picklist",
+            True,
+            False,
+            True,
+            ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"),
+        ),
         "IsClosed": ("boolean", False, False, True, None),
     },
 }
@@ -181,6 +187,12 @@ class SalesforceFake:
     writes: list[Write] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     expired_for: int = 0  # the next N requests answer INVALID_SESSION_ID, whatever the token
+    # The connected app's OAuth refresh-token flow (`POST /services/oauth2/token`): a request
+    # with these three gets a new access token, which becomes `token`.
+    client_id: str = "handoff-app"
+    client_secret: str = "handoff-secret"
+    refresh_token: str = "sf-refresh-1"
+    _sessions: Iterator[int] = field(default_factory=lambda: itertools.count(2))
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     _dir: tempfile.TemporaryDirectory[str] | None = None
@@ -213,6 +225,10 @@ class SalesforceFake:
         """Move a record to the recycle bin: it answers ENTITY_IS_DELETED from now on."""
         sobject = self._type_of(record_id)
         self.deleted[record_id] = self.records[sobject].pop(record_id)
+
+    def add_task(self, who_id: str, subject: str, **fields: Any) -> str:
+        """A Task someone made in Salesforce; returns its Id."""
+        return self._insert("Task", {"WhoId": who_id, "Subject": subject, **fields})
 
     def lead(self, record_id: str) -> dict[str, Any]:
         return self.records["Lead"][record_id]
@@ -273,6 +289,7 @@ class SalesforceFake:
         self.ca_file = str(Path(self._dir.name) / "ca.pem")
         app = web.Application()
         app.router.add_route("*", "/services/data/{version}/{rest:.*}", self._handle)
+        app.router.add_post("/services/oauth2/token", self._token)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=context)
@@ -309,6 +326,38 @@ class SalesforceFake:
             return late
         call.status = answer.status
         return answer
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """The refresh-token grant, as Salesforce answers it (errors: OAuth's JSON object)."""
+        form = await request.post()
+        self.calls.append(Call("POST", "oauth2/token", None, dict(form)))
+        if form.get("grant_type") != "refresh_token":
+            error = {
+                "error": "unsupported_grant_type",
+                "error_description": "grant type not supported",
+            }
+            return web.json_response(error, status=400)
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
+            error = {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+            return web.json_response(error, status=400)
+        if form.get("refresh_token") != self.refresh_token:
+            error = {"error": "invalid_grant", "error_description": "expired access/refresh token"}
+            return web.json_response(error, status=400)
+        self.token = f"sf-session-{next(self._sessions)}"
+        self.calls[-1].status = 200
+        return web.json_response(
+            {
+                "access_token": self.token,
+                "instance_url": self.instance_url,
+                "id": f"{self.instance_url}/id/00D000000000001AAA/005000000000001AAA",
+                "token_type": "Bearer",
+                "issued_at": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
+                "scope": "api refresh_token",
+            }
+        )
 
     def _authorize(self, request: web.Request) -> None:
         if self.expired_for > 0:
@@ -405,7 +454,9 @@ class SalesforceFake:
     def _find(self, sobject: str, record_id: str) -> dict[str, Any]:
         if len(record_id) not in (15, 18) or not record_id.isalnum():
             raise Refusal(
-                400, "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {record_id}"
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {record_id}",
             )
         found = self.records[sobject].get(_long(record_id, self.records[sobject]))
         if found is not None:

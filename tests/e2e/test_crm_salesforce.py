@@ -14,7 +14,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
-from bot.crm.salesforce import SalesforceAdapter, sobject
+from bot.crm.salesforce import SalesforceAdapter, oauth_refresh, sobject
 from bot.crmfake.salesforce import SalesforceFake
 from bot.domain.crm import CrmNote, CrmRecord
 from bot.domain.policy import Crm
@@ -158,7 +158,7 @@ async def test_a_task_is_created_once_even_when_the_answer_is_dropped(
     ann = fake.add_user("ann@example.com")
     lead = fake.add_lead("jane@acme.test")
     # A Task whose Subject only matches if `_` were a wildcard: it must not be adopted.
-    decoy = fake._create("Task", {"WhoId": lead, "Subject": "x [handoff:crmXnote:41]"})
+    decoy = fake.add_task(lead, "x [handoff:crmXnote:41]")
     fake.drop(method="POST", path="sobjects/Task*")
     adapter = make()
 
@@ -175,7 +175,7 @@ async def test_a_task_is_created_once_even_when_the_answer_is_dropped(
     assert task["Status"] == "Completed"
     assert task["ActivityDate"] == "2026-03-04"
     assert task["OwnerId"] == ann
-    assert [w.sobject for w in fake.writes if w.method == "POST"] == ["Task", "Task"]
+    assert [w.sobject for w in fake.writes] == ["Task"]  # one create applied, never two
 
 
 async def test_an_attempt_task_has_its_type(fake: SalesforceFake, make: Make) -> None:
@@ -189,7 +189,7 @@ async def test_an_attempt_task_has_its_type(fake: SalesforceFake, make: Make) ->
     call, linkedin = fake.tasks(lead)
     assert (call["Type"], call["TaskSubtype"]) == ("Call", "Call")
     assert len(call["Subject"]) == 255 and call["Subject"].endswith(" [handoff:n1]")
-    assert (linkedin["Type"], linkedin["TaskSubtype"]) == ("Other", "LinkedIn")
+    assert (linkedin["Type"], linkedin["TaskSubtype"]) == ("Other", "Task")
 
 
 async def test_an_expired_session_is_refreshed(fake: SalesforceFake, make: Make) -> None:
@@ -209,6 +209,27 @@ async def test_an_expired_session_is_refreshed(fake: SalesforceFake, make: Make)
     assert fake.lead(lead)["Status"] == "Working - Contacted"
     assert len(fake.tasks(lead)) == 1
     assert asked == ["new"]  # refreshed once, then the new session is used
+
+
+async def test_the_oauth_refresh_token_grant_renews_the_session(
+    fake: SalesforceFake, make: Make
+) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    grant = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "sf-refresh-1", verify=fake.ca_file
+    )
+    revoked = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "revoked", verify=fake.ca_file
+    )
+    renewing, failing = make(grant), make(revoked)
+    fake.expire_session()  # Salesforce ended the session: the next request is refused
+
+    await renewing.sync(record(lead, owner=None))
+    assert fake.token == "sf-session-2"
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+
+    with pytest.raises(CrmRefused, match="expired access/refresh token"):
+        await failing.sync(record(lead, owner=None))
 
 
 async def test_a_session_that_cannot_be_refreshed_is_refused(
