@@ -103,37 +103,16 @@ class SalesforceAdapter:
     # -- the port --------------------------------------------------------------------------
 
     async def sync(self, record: CrmRecord) -> str | None:
-        """PATCH the Lead with the record's owner, status and fields; its Id. A Lead id that
-        is gone (deleted, or merged into another) is looked up again by email once."""
+        """PATCH the Lead with the record's owner, status and fields; its Id."""
         body = await self._lead_body(record)
-        lead_id = record.crm_id or await self._lead_by_email(record.email)
-        try:
-            await self._update("Lead", lead_id, body)
-        except CrmMissing:
-            if record.crm_id is None:
-                raise
-            other = await self._lead_by_email(record.email)
-            if other == lead_id:
-                raise
-            await self._update("Lead", other, body)
-            lead_id = other
-        return lead_id
+        return await self._on_lead(
+            record.crm_id, record.email, lambda lead_id: self._update("Lead", lead_id, body)
+        )
 
     async def note(self, note: CrmNote) -> None:
         """A completed Task on the Lead, once: a Task carrying the key is adopted."""
-        who = note.crm_id or await self._lead_by_email(note.email)
         marker = f"[handoff:{note.key}]"
-        found = await self._call(
-            lambda sf: sf.query(
-                f"SELECT Id FROM Task WHERE WhoId = {soql_string(who)} "
-                f"AND Subject LIKE {soql_like('%' + marker)} LIMIT 1"
-            )
-        )
-        if found["records"]:
-            log.info("salesforce task for %s exists already: adopted", note.key)
-            return
         task: dict[str, Any] = {
-            "WhoId": who,
             "Subject": task_subject(note.subject, marker),
             "Description": note.body,
             "ActivityDate": note.at.date().isoformat(),
@@ -145,7 +124,21 @@ class SalesforceAdapter:
         owner = await self._user_of(note.rep, note.rep_crm_id) if note.rep else None
         if owner:
             task["OwnerId"] = owner
-        await self._call(lambda sf: sobject(sf, "Task").create(task), write=True)
+
+        async def create_once(who: str) -> None:
+            found = await self._call(
+                lambda sf: sf.query(
+                    f"SELECT Id FROM Task WHERE WhoId = {soql_string(who)} "
+                    f"AND Subject LIKE {soql_like('%' + marker)} LIMIT 1"
+                )
+            )
+            if found["records"]:
+                log.info("salesforce task for %s exists already: adopted", note.key)
+                return
+            body = {**task, "WhoId": who}
+            await self._call(lambda sf: sobject(sf, "Task").create(body), write=True)
+
+        await self._on_lead(note.crm_id, note.email, create_once)
 
     async def event(self, event: CrmEvent) -> None:
         """Salesforce is told through records and Tasks, not events."""
@@ -222,6 +215,24 @@ class SalesforceAdapter:
                     record.owner,
                 )
         return body
+
+    async def _on_lead(
+        self, crm_id: str | None, email: str, write: Callable[[str], Awaitable[None]]
+    ) -> str:
+        """Write to the Lead `crm_id`, else to the one with the email; its Id. A Lead Id that
+        is gone (deleted, or merged into another) is looked up again by email once."""
+        lead_id = crm_id or await self._lead_by_email(email)
+        try:
+            await write(lead_id)
+        except CrmMissing:
+            if crm_id is None:
+                raise
+            other = await self._lead_by_email(email)
+            if other == lead_id:
+                raise
+            await write(other)
+            lead_id = other
+        return lead_id
 
     async def _lead_by_email(self, email: str) -> str:
         found = await self._call(
@@ -307,7 +318,7 @@ class SalesforceAdapter:
                 ) from error
             if not token:
                 raise CrmRefused("Salesforce's session expired and no new token was given")
-            stale.session.close()
+            # The stale client is not closed: a call of another task may still be using it.
             self._client = self._connect(token)
 
 

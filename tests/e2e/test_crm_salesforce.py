@@ -203,11 +203,12 @@ async def test_an_expired_session_is_refreshed(fake: SalesforceFake, make: Make)
     adapter = make(refresh)
     fake.token = "sf-session-2"  # the old token is now refused: INVALID_SESSION_ID
 
-    await adapter.sync(record(lead, owner=None))
-    await adapter.note(note(lead, rep=None))
+    # Two writes meet the expired session at once: one refresh serves both.
+    await asyncio.gather(adapter.sync(record(lead, owner=None)), adapter.note(note(lead, rep=None)))
+    await adapter.note(note(lead, "crm_note:42", rep=None))
 
     assert fake.lead(lead)["Status"] == "Working - Contacted"
-    assert len(fake.tasks(lead)) == 1
+    assert len(fake.tasks(lead)) == 2
     assert asked == ["new"]  # refreshed once, then the new session is used
 
 
@@ -278,11 +279,14 @@ async def test_a_deleted_lead_is_missing(fake: SalesforceFake, make: Make) -> No
     fake.delete(lead)
     adapter = make()
 
-    with pytest.raises(CrmMissing, match=r"ENTITY_IS_DELETED|no open Lead"):
+    # Salesforce answers ENTITY_IS_DELETED; no other Lead has the email either.
+    with pytest.raises(CrmMissing, match="no open Lead with the email"):
         await adapter.sync(record(lead, owner=None))
-    with pytest.raises(CrmMissing, match="ENTITY_IS_DELETED"):
+    with pytest.raises(CrmMissing, match="no open Lead with the email"):
         await adapter.note(note(lead, rep=None))
     assert fake.tasks() == []
+    refused = [c for c in fake.calls if c.status >= 400]
+    assert [(c.method, c.status) for c in refused] == [("PATCH", 404), ("POST", 400)]
 
 
 async def test_a_merged_lead_is_found_again_by_email(fake: SalesforceFake, make: Make) -> None:
@@ -290,8 +294,12 @@ async def test_a_merged_lead_is_found_again_by_email(fake: SalesforceFake, make:
     winner = fake.add_lead("jane@acme.test")
     fake.delete(loser)  # a merge deletes the losing record
 
-    assert await make().sync(record(loser, owner=None)) == winner
+    adapter = make()
+
+    assert await adapter.sync(record(loser, owner=None)) == winner
     assert fake.lead(winner)["Status"] == "Working - Contacted"
+    await adapter.note(note(loser, rep=None))
+    assert len(fake.tasks(winner)) == 1
 
 
 async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: Make) -> None:
