@@ -1,0 +1,9 @@
+"""Local fakes of the CRMs' APIs, for tests and `handoff demo`: they import nothing of ours.
+
+Each fake holds to its CRM's published contract: `hubspot.HubSpotFake` validates every request
+and every answer against HubSpot's own OpenAPI files (shipped in `specs/hubspot/`).
+"""
+
+from bot.crmfake.hubspot import Fault, HubSpotFake, SpecViolation, Write
+
+__all__ = ["Fault", "HubSpotFake", "SpecViolation", "Write"]
