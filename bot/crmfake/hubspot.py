@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import ClientSession, web
-from multidict import CIMultiDict, MultiDictProxy
+from multidict import CIMultiDict
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
 from openapi_core.datatypes import RequestParameters
@@ -147,6 +147,13 @@ class Fault:
     kind: Literal["throttle", "error", "drop"]
     status: int = 503
     retry_after: float = 1.0
+    method: str | None = None  # only a request with this method (None: any)
+    path: str | None = None  # only a request whose path starts so (None: any)
+
+    def applies(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or path.startswith(self.path)
+        )
 
 
 @dataclass
@@ -175,7 +182,7 @@ class _SpecRequest:
         self,
         method: str,
         path: str,
-        query: MultiDictProxy[str],
+        query: Any,
         headers: Any,
         body: bytes | None,
         content_type: str,
@@ -368,17 +375,35 @@ class HubSpotFake:
 
     # -- faults ---------------------------------------------------------------------------
 
-    def throttle_next(self, n: int = 1, retry_after: float = 1.0) -> None:
-        """The next n requests answer 429 with HubSpot's rate-limit headers."""
-        self.faults.extend(Fault("throttle", 429, retry_after) for _ in range(n))
+    def throttle_next(
+        self,
+        n: int = 1,
+        retry_after: float = 1.0,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """The next n requests (of `method` to `path`, when given) answer 429 with HubSpot's
+        rate-limit headers."""
+        self.faults.extend(Fault("throttle", 429, retry_after, method, path) for _ in range(n))
 
-    def fail_next(self, n: int = 1, status: int = 503) -> None:
-        """The next n requests answer a 5xx and change nothing."""
-        self.faults.extend(Fault("error", status) for _ in range(n))
+    def fail_next(
+        self, n: int = 1, status: int = 503, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """The next n requests (of `method` to `path`, when given) answer a 5xx, change nothing."""
+        self.faults.extend(Fault("error", status, 1.0, method, path) for _ in range(n))
 
-    def drop_next(self, n: int = 1) -> None:
-        """The next n requests are done, then the connection is closed without an answer."""
-        self.faults.extend(Fault("drop") for _ in range(n))
+    def drop_next(self, n: int = 1, *, method: str | None = None, path: str | None = None) -> None:
+        """The next n requests (of `method` to `path`, when given) are done, then the connection
+        is closed without an answer."""
+        self.faults.extend(Fault("drop", 0, 1.0, method, path) for _ in range(n))
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.applies(method, path):
+                self.faults.remove(fault)
+                return fault
+        return None
 
     # -- webhooks -------------------------------------------------------------------------
 
@@ -493,7 +518,7 @@ class HubSpotFake:
         try:
             self._authorize(request)
             self._count()
-            fault = self.faults.popleft() if self.faults else None
+            fault = self._take_fault(request.method, path)
             if fault is not None and fault.kind == "throttle":
                 raise _ApiError(
                     429,
