@@ -129,7 +129,15 @@ class HubSpotAdapter:
     async def note(self, note: CrmNote) -> None:
         """Create the note on the contact, unless a note with our key is there already."""
         contact_id = note.crm_id or await self._contact_by_email(note.email)
-        if await self._note_with_key(contact_id, note.key) is not None:
+        try:
+            existing = await self._note_with_key(contact_id, note.key)
+        except CrmMissing:
+            if note.crm_id is None:
+                raise
+            # The stored id is gone (merged or deleted): the contact with the email, if any.
+            contact_id = await self._contact_by_email(note.email)
+            existing = await self._note_with_key(contact_id, note.key)
+        if existing is not None:
             return
         properties = {
             "hs_note_body": note_html(note),

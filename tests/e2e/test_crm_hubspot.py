@@ -207,7 +207,8 @@ async def test_a_disposition_note_is_created_once_even_when_its_answer_is_droppe
     assert notes[0]["hs_timestamp"].startswith("2026-11-23T00:00:00")
 
     await adapter.note(note("lead-1-event-9", crm_id=contact))  # another key: another note
-    assert len(fake.notes_of(contact)) == 2
+    await adapter.note(note("lead-1-event-11", crm_id="424242"))  # a stale id: by email
+    assert len(fake.notes_of(contact)) == 3
     await adapter.aclose()
 
 
