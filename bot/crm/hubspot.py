@@ -181,6 +181,7 @@ class HubSpotAdapter:
                         + (" (named in crm.fields)" if name not in STANDARD else "")
                         + ": create it in HubSpot, or change the map in the SLA file"
                     )
+            await self._call(False, self._owners.get_page, limit=1)  # the owners scope
             for member, owner_id in self.crm.owners.items():
                 if await self.owner_email(owner_id) is None:
                     problems.append(
@@ -333,9 +334,18 @@ class HubSpotAdapter:
             after = retry_after(headers)
             self._quiet_until = max(self._quiet_until, self._clock() + after)
             return CrmRetry(f"HubSpot rate limit: {message}", after=after)
-        if status in (401, 403):
-            what = "the access token" if status == 401 else "this call (a scope is missing?)"
-            return CrmRefused(f"HubSpot refuses {what} ({status}): {message}")
+        if status == 401:
+            return CrmRefused(f"HubSpot refuses the access token (401): {message}")
+        if status == 403:
+            scopes = sorted(
+                {
+                    scope
+                    for detail in body.get("errors") or []
+                    for scope in (detail.get("context") or {}).get("requiredGranularScopes") or []
+                }
+            )
+            needed = f"; the private app needs the scope {' or '.join(scopes)}" if scopes else ""
+            return CrmRefused(f"HubSpot refuses this call (403){needed}: {message}")
         if status == 404:
             return CrmMissing(f"HubSpot has no such record: {message}")
         if status >= 500 or status == 0:

@@ -205,6 +205,34 @@ def _spec(name: str) -> OpenAPI:
     return OpenAPI.from_file_path(str(SPECS / name), config=config)
 
 
+@cache
+def _security(name: str) -> list[tuple[re.Pattern[str], str, list[list[str]]]]:
+    """Each operation of a spec file: its path as a pattern, its method, and the scope sets
+    that allow it (any one set suffices). Literal paths first (`/search` before `/{id}`)."""
+    paths = json.loads((SPECS / name).read_text())["paths"]
+    out = []
+    for template in sorted(paths, key=lambda t: t.count("{")):
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+        for method, operation in paths[template].items():
+            if isinstance(operation, dict) and "security" in operation:
+                sets = [
+                    sorted({s for scheme in alt.values() for s in scheme})
+                    for alt in operation["security"]
+                ]
+                out.append((pattern, method.upper(), sets))
+    return out
+
+
+def required_scopes(method: str, path: str) -> list[list[str]] | None:
+    """The scope sets HubSpot's spec asks of this call (None: the spec does not say)."""
+    for prefix, name in _SPEC_FILES:
+        if path == prefix or path.startswith(prefix + "/"):
+            for pattern, verb, sets in _security(name):
+                if verb == method and pattern.match(path):
+                    return sets
+    return None
+
+
 def _spec_for(path: str) -> OpenAPI | None:
     for prefix, name in _SPEC_FILES:
         if path == prefix or path.startswith(prefix + "/"):
@@ -263,11 +291,14 @@ class HubSpotFake:
         app_id: int = 54321,
         clock: Callable[[], float] = time.time,
         burst: tuple[int, float] | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.token, self.client_secret = token, client_secret
         self.portal_id, self.app_id = portal_id, app_id
         self.clock = clock
         self.burst = burst  # (requests, seconds): HubSpot's rolling limit, e.g. (100, 10.0)
+        # The private app's scopes (None: every scope); a call the spec asks more of is 403.
+        self.scopes = frozenset(scopes) if scopes is not None else None
         self.contacts: dict[str, _Object] = {}
         self.notes: dict[str, _Object] = {}
         self.owners: dict[str, Json] = {}
@@ -516,7 +547,7 @@ class HubSpotFake:
             request.content_type,
         )
         try:
-            self._authorize(request)
+            self._authorize(request, path)
             self._count()
             fault = self._take_fault(request.method, path)
             if fault is not None and fault.kind == "throttle":
@@ -543,7 +574,8 @@ class HubSpotFake:
             return web.Response(status=204)
         return self._answer(status, answer, spec, spec_request)
 
-    def _authorize(self, request: web.Request) -> None:
+    def _authorize(self, request: web.Request, path: str) -> None:
+        """The token, then its scopes against the ones the spec asks of this call."""
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
             raise _ApiError(
                 401,
@@ -552,6 +584,22 @@ class HubSpotFake:
                 "authentication and you can find more details at "
                 "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
             )
+        sets = required_scopes(request.method, path)
+        if self.scopes is None or not sets or any(set(s) <= self.scopes for s in sets):
+            return
+        raise _ApiError(
+            403,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call. Read more "
+            "about required scopes here: https://developers.hubspot.com/scopes.",
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": sorted({x for s in sets for x in s})},
+                }
+            ],
+            links={"scopes": "https://developers.hubspot.com/scopes"},
+        )
 
     def _count(self) -> None:
         """HubSpot's burst limit: `burst[0]` requests in any `burst[1]` seconds."""

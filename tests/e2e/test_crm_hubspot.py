@@ -281,6 +281,21 @@ async def test_a_bad_token_is_refused_and_check_says_so(fake: HubSpotFake, clock
     await adapter.aclose()
 
 
+async def test_a_missing_scope_is_refused_naming_the_scope(clock: Clock) -> None:
+    hub = await HubSpotFake(
+        scopes=["crm.objects.contacts.read", "crm.objects.contacts.write"]
+    ).start()
+    contact = hub.add_contact("jane@acme.test")
+    adapter = adapter_for(hub, clock)
+    await adapter.sync(record(crm_id=contact, owner=None))  # contacts alone: allowed
+    with pytest.raises(CrmRefused, match=r"crm\.objects\.owners\.read"):
+        await adapter.sync(record(crm_id=contact, owner="U0REP1"))  # needs the owners
+    problems = await adapter.check()
+    assert len(problems) == 1 and "crm.objects.owners.read" in problems[0]
+    await adapter.aclose()
+    await hub.stop()
+
+
 async def test_an_unknown_property_is_refused_naming_it_and_nothing_is_written(
     fake: HubSpotFake, clock: Clock
 ) -> None:
