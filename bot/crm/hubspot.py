@@ -23,6 +23,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 import hubspot
@@ -141,7 +142,7 @@ class HubSpotAdapter:
             return
         properties = {
             "hs_note_body": note_html(note),
-            "hs_timestamp": note.at.isoformat(timespec="milliseconds"),
+            "hs_timestamp": note.at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
         owner = note.rep_crm_id or await self._owner_of(note.rep)
         if owner:

@@ -309,6 +309,7 @@ class HubSpotFake:
         self.faults: deque[Fault] = deque()
         self.subscribers: list[str] = []
         self.pending_events: list[Json] = []
+        self.watched: set[str] | None = None  # the properties whose changes are told
         self._ids = itertools.count(1001)
         self._event_ids = itertools.count(1)
         self._window: deque[float] = deque()
@@ -438,14 +439,17 @@ class HubSpotFake:
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def subscribe(self, url: str) -> None:
-        """Send contact.creation / contact.propertyChange events to `url` (`flush_webhooks`)."""
+    def subscribe(self, url: str, properties: Iterable[str] | None = None) -> None:
+        """Send contact.creation / contact.propertyChange events to `url` (`flush_webhooks`).
+        HubSpot subscribes to the changes of named properties: `properties` (None: every one)."""
         self.subscribers.append(url)
+        if properties is not None:
+            self.watched = (self.watched or set()) | set(properties)
 
     def _event(
         self, kind: str, object_id: str, name: str | None, value: str | None, source: str
     ) -> None:
-        if not self.subscribers:
+        if not self.subscribers or (name and self.watched is not None and name not in self.watched):
             return
         self.pending_events.append(
             self.subscription_event(

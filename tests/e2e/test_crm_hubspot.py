@@ -437,9 +437,9 @@ async def test_webhooks_are_signed_v1_and_v3_and_our_writes_come_back_as_integra
     runner = await _receiver(received)
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot"
     contact = fake.add_contact("jane@acme.test")
-    fake.subscribe(url)
+    fake.subscribe(url, properties=["hubspot_owner_id", "hs_lead_status"])
 
-    fake.change_contact(contact, hubspot_owner_id="55")  # a person changes it in HubSpot
+    fake.change_contact(contact, hubspot_owner_id="55", phone="1")  # a person, in HubSpot
     await adapter_for(fake, clock).sync(record(crm_id=contact, owner=None))  # we change it
     assert await fake.flush_webhooks() == [204]
     assert await fake.send_workflow(url, {"objectId": int(contact), "email": "x"}) == 204
