@@ -6,7 +6,8 @@
   the `owners:` map's, else the HubSpot owner with the Slack member's email.
 - `note`: a note associated with the contact, carrying our key `[handoff:KEY]`. Before
   creating one it reads the contact's notes and adopts a note with the key: a create whose
-  answer was lost is never repeated as a second note.
+  answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
+  attempt, is created without the look: one request instead of two or three.)
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
   more until that wait is over; 5xx, a broken connection or a lost answer → CrmRetry
   (`unknown` for writes); 401/403 → CrmRefused; a property HubSpot does not have (or a value
@@ -128,18 +129,20 @@ class HubSpotAdapter:
         return contact_id
 
     async def note(self, note: CrmNote) -> None:
-        """Create the note on the contact, unless a note with our key is there already."""
+        """Create the note on the contact, unless a note with our key is there already. The
+        look costs one or two reads; a `fresh` note (no earlier attempt) skips it."""
         contact_id = note.crm_id or await self._contact_by_email(note.email)
-        try:
-            existing = await self._note_with_key(contact_id, note.key)
-        except CrmMissing:
-            if note.crm_id is None:
-                raise
-            # The stored id is gone (merged or deleted): the contact with the email, if any.
-            contact_id = await self._contact_by_email(note.email)
-            existing = await self._note_with_key(contact_id, note.key)
-        if existing is not None:
-            return
+        if not note.fresh:
+            try:
+                existing = await self._note_with_key(contact_id, note.key)
+            except CrmMissing:
+                if note.crm_id is None:
+                    raise
+                # The stored id is gone (merged or deleted): the contact with the email.
+                contact_id = await self._contact_by_email(note.email)
+                existing = await self._note_with_key(contact_id, note.key)
+            if existing is not None:
+                return
         properties = {
             "hs_note_body": note_html(note),
             "hs_timestamp": note.at.astimezone(UTC).isoformat(timespec="milliseconds"),

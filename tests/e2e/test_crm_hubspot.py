@@ -212,6 +212,15 @@ async def test_a_disposition_note_is_created_once_even_when_its_answer_is_droppe
     await adapter.aclose()
 
 
+async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=contact, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
+    assert fake.requests == [("POST", "/crm/v3/objects/notes")]
+    assert len(fake.notes_of(contact)) == 1
+    await adapter.aclose()
+
+
 async def test_a_429_is_honoured_with_its_wait(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock)
