@@ -773,7 +773,8 @@ class HubSpotFake:
     def _view(self, obj: _Object, properties: Iterable[str] | None) -> Json:
         """An object as HubSpot shows it: the asked-for properties that have a value (HubSpot
         ignores names it does not have), or its default few."""
-        names = list(properties or ("email", "firstname", "lastname"))
+        # `properties=a&properties=b` or `properties=a,b`: HubSpot reads both.
+        names = [n for p in properties or ("email", "firstname", "lastname") for n in p.split(",")]
         names += ["hs_object_id", "createdate", "lastmodifieddate"]
         shown = {n: obj.properties[n] for n in names if obj.properties.get(n) not in (None, "")}
         shown["lastmodifieddate"] = _iso(obj.updated)
