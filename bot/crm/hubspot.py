@@ -178,7 +178,9 @@ class HubSpotAdapter:
                 try:
                     await self._call(False, self._contact_search.do_search, _has(name))
                 except CrmRefused as refused:
-                    if refused.property is None:
+                    # A 400 to a filter on the property: HubSpot does not have it (whether or
+                    # not its message names it); a 401/403 is the token's problem.
+                    if refused.property is None and getattr(refused, "status", None) != 400:
                         raise
                     problems.append(
                         f"HubSpot has no contact property `{name}`"
@@ -330,7 +332,13 @@ class HubSpotAdapter:
             raise self._error(error, write) from error
 
     def _error(self, error: Any, write: bool) -> Exception:
+        """The port's error for a HubSpot error answer (its HTTP status kept as `status`)."""
         status = int(error.status or 0)
+        mapped = self._mapped(status, error, write)
+        mapped.status = status  # type: ignore[attr-defined]
+        return mapped
+
+    def _mapped(self, status: int, error: Any, write: bool) -> Exception:
         headers: Mapping[str, str] = error.headers or {}
         body = _json(error.body)
         message = str(body.get("message") or error.reason or "")
