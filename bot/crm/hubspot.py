@@ -235,19 +235,15 @@ class HubSpotAdapter:
     # -- lookups -----------------------------------------------------------------------------
 
     async def _contact_by_email(self, email: str) -> str:
-        body = hubspot.crm.contacts.PublicObjectSearchRequest(
-            filter_groups=[
-                {"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}
-            ],
-            properties=["email"],
-            limit=1,
-            after="0",
-            sorts=[],
-        )
-        found = await self._call(False, self._contact_search.do_search, body)
-        if not found.results:
-            raise CrmMissing(f"HubSpot has no contact with the email {email}")
-        return str(found.results[0].id)
+        """The id of the contact with this email. Read by `idProperty=email` rather than
+        searched: HubSpot's search index lags a new contact by a few seconds, a read does not."""
+        try:
+            contact = await self._call(
+                False, self._contacts.get_by_id, email, id_property="email", properties=["email"]
+            )
+        except CrmMissing:
+            raise CrmMissing(f"HubSpot has no contact with the email {email}") from None
+        return str(contact.id)
 
     async def _owner_of(self, member: str | None) -> str | None:
         """The HubSpot owner of a Slack member, found by email (None: not found, left as is)."""

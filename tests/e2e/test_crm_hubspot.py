@@ -174,6 +174,16 @@ async def test_a_contact_hubspot_does_not_have_is_missing(fake: HubSpotFake, clo
     await adapter.aclose()
 
 
+async def test_the_contact_is_read_by_its_email_even_with_a_plus(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane+sales@acme.test")
+    adapter = adapter_for(fake, clock)
+    assert await adapter.sync(record(email="jane+sales@acme.test", owner=None)) == contact
+    assert ("GET", "/crm/v3/objects/contacts/jane+sales@acme.test") in fake.requests
+    await adapter.aclose()
+
+
 async def test_a_deleted_contact_id_falls_back_to_the_email(
     fake: HubSpotFake, clock: Clock
 ) -> None:
