@@ -29,6 +29,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import math
@@ -397,6 +398,22 @@ class HubSpotFake:
         """The notes associated with a contact, oldest first."""
         ids = self.contacts[contact_id].associations.get("notes", [])
         return [dict(self.notes[i].properties) for i in ids]
+
+    def story(self) -> list[str]:
+        """The writes HubSpot took, one plain line each (for `handoff demo`)."""
+        lines = []
+        for write in self.writes:
+            properties = write.body.get("properties", {}) if isinstance(write.body, dict) else {}
+            if write.method == "PATCH":
+                contact = write.path.rsplit("/", 1)[-1]
+                shown = ", ".join(f"{k}={v}" for k, v in properties.items())
+                lines.append(f"contact {contact}: {shown}")
+            elif write.path.endswith("/notes"):
+                text = re.sub(r"<br>", " | ", properties.get("hs_note_body", ""))
+                lines.append("note: " + html.unescape(re.sub(r"<[^>]+>", "", text)))
+            else:
+                lines.append(f"{write.method} {write.path}")
+        return lines
 
     def _store(self, table: dict[str, _Object], properties: Mapping[str, str]) -> _Object:
         now = self.clock()

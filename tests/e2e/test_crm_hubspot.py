@@ -216,6 +216,10 @@ async def test_a_disposition_note_is_created_once_even_when_its_answer_is_droppe
     assert notes[0]["hubspot_owner_id"] == rita
     assert notes[0]["hs_timestamp"].startswith("2026-11-23T00:00:00")
 
+    assert fake.story() == [
+        "note: Handoff disposition: Not a fit | Disposition: Not a fit (not_a_fit) | Rep: Rita"
+        " | Reason: No budget | [handoff:lead-1-event-7]"
+    ]
     await adapter.note(note("lead-1-event-9", crm_id=contact))  # another key: another note
     await adapter.note(note("lead-1-event-11", crm_id="424242"))  # a stale id: by email
     assert len(fake.notes_of(contact)) == 3
