@@ -15,8 +15,11 @@ The specs hold no properties endpoint (`/crm/v3/properties/...`), so the fake ke
 property list itself (`contact_properties`; add custom ones with `add_property`) and refuses a
 search filter on a property it does not have, which `check()` uses as a harmless probe.
 
-Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time),
-inject faults (`throttle_next`, `fail_next`, `drop_next`, a burst limit), and send signed
+The token is checked (401), and with `scopes` given, the scopes each call's spec asks for
+(403 `MISSING_SCOPES`).
+
+Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time) or
+`story()` (plain lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`, a burst limit), and send signed
 webhooks (`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the
 fake tell a subscriber about every contact change, API writes included, as HubSpot does).
 
