@@ -19,9 +19,10 @@ The token is checked (401), and with `scopes` given, the scopes each call's spec
 (403 `MISSING_SCOPES`).
 
 Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time) or
-`story()` (plain lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`, a burst limit), and send signed
-webhooks (`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the
-fake tell a subscriber about every contact change, API writes included, as HubSpot does).
+`story()` (plain lines, for the demo), inject faults (`throttle_next`, `fail_next`,
+`drop_next`, a burst limit), and send signed webhooks (`send_subscription`, `send_workflow`,
+or `subscribe` + `flush_webhooks` to have the fake tell a subscriber about every contact
+change, API writes included, as HubSpot does).
 
 This module imports nothing of ours (an import-linter contract says so).
 """
