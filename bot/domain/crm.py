@@ -102,6 +102,9 @@ class CrmNote:
     rep: str | None  # Slack user id
     rep_crm_id: str | None  # from the `owners:` map
     attempt_kind: str | None = None  # email | call | linkedin
+    # True only when no earlier attempt to send this note can have reached the CRM (count an
+    # attempt before sending it): the adapter then skips looking for a note with `key`.
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
