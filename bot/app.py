@@ -17,10 +17,14 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs
+from bot.crm.hubspot_in import HubSpotInbound
+from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
 from bot.services.backlog import Backlog
+from bot.services.crm_inbound import CrmInboundService, SlackDirectory
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.health import Readiness
 from bot.services.home import Homes
@@ -39,6 +43,7 @@ from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
 from storage import db
 from storage.away import AwayStore
+from storage.crm_inbox import CrmInboxStore
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -249,6 +254,18 @@ class Handoff:
         await self.database.dispose()
 
 
+def crm_inbound(settings: Settings) -> dict[str, CrmInbound]:
+    """The CRMs whose webhooks are taken (`POST /crm/<name>`): those with their secret set.
+    The readers (the outbound adapters, which read a contact or an owner's email) are wired
+    where the outbound adapters are built."""
+    adapters: dict[str, CrmInbound] = {}
+    if settings.hubspot_client_secret:
+        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret)
+    if settings.salesforce_webhook_token:
+        adapters["salesforce"] = SalesforceInbound(settings.salesforce_webhook_token)
+    return adapters
+
+
 async def create(
     settings: Settings,
     policy: Policy | None = None,
@@ -360,6 +377,9 @@ async def create(
                 max_in_flight=settings.intake_max_in_flight,
             ),
             readiness=readiness,
+            crm_inbound=CrmInboundService(
+                services, CrmInboxStore(database), crm_inbound(settings), SlackDirectory(client)
+            ),
         )
     )
     handoff = Handoff(

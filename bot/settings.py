@@ -36,6 +36,10 @@ class Settings:
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
+    # The CRM's webhooks (docs/crm-inbound.md): HubSpot's app client secret, which signs them,
+    # and the bearer token a Salesforce Flow or Apex sends.
+    hubspot_client_secret: str | None = field(default=None, repr=False)
+    salesforce_webhook_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +75,8 @@ class Settings:
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
+            salesforce_webhook_token=env.get("HANDOFF_SALESFORCE_WEBHOOK_TOKEN") or None,
         )
 
     def require(self, *names: str) -> None:
