@@ -82,7 +82,8 @@ def _checked(index: int | None, change: SalesforceChange) -> list[tuple[str, str
     problems = []
     for name in _NEEDS.get(change.type, ()):
         if getattr(change, name) is None:
-            problems.append((f"{prefix}{name}", f"is required for a {change.type} change"))
+            article = "an" if change.type == "owner" else "a"
+            problems.append((f"{prefix}{name}", f"is required for {article} {change.type} change"))
     return problems
 
 
@@ -104,8 +105,13 @@ def parse_changes(data: Any) -> list[CrmChange]:
         try:
             change = SalesforceChange.model_validate(item)
         except ValidationError as error:
+            named: set[str] = set()
             for detail in error.errors():
-                where = field_name(prefix + tuple(detail["loc"]))
+                # The field only: a union's members (`amount.float`, `amount.int`) are one field.
+                where = field_name(prefix + tuple(detail["loc"][:1]))
+                if where in named:
+                    continue
+                named.add(where)
                 message = (
                     "is not a field of a change (see docs/crm-inbound.md)"
                     if detail["type"] == "extra_forbidden"
