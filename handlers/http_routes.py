@@ -388,9 +388,14 @@ def routes(
         answer = {"lead_id": result.lead_id, "recorded": result.recorded}
         return web.json_response(answer, status=201)
 
-    async def crm_webhook(request: web.Request) -> web.Response:
+    def crm_webhook(source: str) -> Handler:
+        async def taken(request: web.Request) -> web.Response:
+            return await crm_changes(source, request)
+
+        return taken
+
+    async def crm_changes(source: str, request: web.Request) -> web.Response:
         """A CRM's webhook (docs/crm-inbound.md): verified, parsed, each change applied once."""
-        source = request.match_info["source"]
         adapter = crm_inbound.adapter(source) if crm_inbound is not None else None
         if crm_inbound is None or adapter is None:
             secret = CRM_SECRETS.get(source, "its secret")
@@ -431,5 +436,6 @@ def routes(
         web.get("/metrics", prometheus),
         web.get("/openapi.json", openapi_document),
         web.post("/slack/events", slack_events),
-        web.post("/crm/{source:hubspot|salesforce}", crm_webhook),
+        web.post("/crm/hubspot", crm_webhook("hubspot")),
+        web.post("/crm/salesforce", crm_webhook("salesforce")),
     ]
