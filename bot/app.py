@@ -17,9 +17,9 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs
-from bot.crm.hubspot_in import HubSpotInbound
+from bot.crm.hubspot_in import HubSpotInbound, HubSpotReader
 from bot.crm.port import CrmInbound
-from bot.crm.salesforce_in import SalesforceInbound
+from bot.crm.salesforce_in import SalesforceInbound, SalesforceReader
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
@@ -254,15 +254,21 @@ class Handoff:
         await self.database.dispose()
 
 
-def crm_inbound(settings: Settings) -> dict[str, CrmInbound]:
+def crm_inbound(
+    settings: Settings,
+    hubspot_reader: HubSpotReader | None = None,
+    salesforce_reader: SalesforceReader | None = None,
+) -> dict[str, CrmInbound]:
     """The CRMs whose webhooks are taken (`POST /crm/<name>`): those with their secret set.
-    The readers (the outbound adapters, which read a contact or an owner's email) are wired
-    where the outbound adapters are built."""
+    The readers are the outbound adapters, which read a created record and an owner's email
+    through the official clients (None: a payload that does not carry them is not read)."""
     adapters: dict[str, CrmInbound] = {}
     if settings.hubspot_client_secret:
-        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret)
+        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret, hubspot_reader)
     if settings.salesforce_webhook_token:
-        adapters["salesforce"] = SalesforceInbound(settings.salesforce_webhook_token)
+        adapters["salesforce"] = SalesforceInbound(
+            settings.salesforce_webhook_token, salesforce_reader
+        )
     return adapters
 
 

@@ -184,7 +184,7 @@ class HubSpotInbound:
         if isinstance(data, list):
             return parse_events(data)
         if isinstance(data, dict):
-            return [parse_workflow(data)]
+            return [parse_workflow(data, hashlib.sha256(body).hexdigest()[:16])]
         raise BadPayload(
             [("(body)", "must be an array of webhook events or a workflow's contact object")]
         )
@@ -340,8 +340,11 @@ def lead_from_contact(contact_id: str, properties: dict[str, Any]) -> dict[str, 
     return lead
 
 
-def parse_workflow(data: dict[str, Any]) -> CrmChange:
-    """A workflow's "Send a webhook" contact as a CREATED change carrying its lead."""
+def parse_workflow(data: dict[str, Any], digest: str = "") -> CrmChange:
+    """A workflow's "Send a webhook" contact as a CREATED change carrying its lead. It has
+    no event id: `digest` (of the body) stands in, so a retry of the same request is one
+    notification, while the contact sent again later with new properties is another (intake
+    then decides: a duplicate, new engagement, or a re-qualified lead)."""
     problems: list[tuple[str, str]] = []
     raw_id = data.get("objectId", data.get("vid"))
     contact_id = _id(raw_id)
@@ -355,7 +358,7 @@ def parse_workflow(data: dict[str, Any]) -> CrmChange:
     if problems or contact_id is None or not isinstance(properties, dict):
         raise BadPayload(problems)
     return CrmChange(
-        event_id=f"workflow:contact:{contact_id}",
+        event_id=f"workflow:contact:{contact_id}:{digest}",
         change=Change.CREATED,
         crm_id=contact_id,
         email=_property(properties, "email"),

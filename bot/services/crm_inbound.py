@@ -40,6 +40,10 @@ from storage.crm_inbox import CrmInboxStore
 log = logging.getLogger("handoff.crm")
 
 Outcome = Literal["handled", "ignored", "unknown"]
+# Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them.
+_SET_UP_ERRORS = frozenset(
+    {"missing_scope", "not_authed", "invalid_auth", "account_inactive", "no_permission"}
+)
 
 
 class Directory(Protocol):
@@ -55,10 +59,20 @@ class SlackDirectory:
         self.client = client
 
     async def member_by_email(self, email: str) -> str | None:
+        """The member with this email; None when there is none, or when Slack will not say
+        (the app lacks `users:read.email`: logged, as a retry would not mend it)."""
         try:
             answer = await self.client.users_lookupByEmail(email=email)
         except SlackApiError as error:
-            if error.response.get("error") == "users_not_found":
+            code = error.response.get("error")
+            if code == "users_not_found":
+                return None
+            if code in _SET_UP_ERRORS:
+                log.warning(
+                    "users.lookupByEmail failed (%s): grant the Slack app users:read.email to "
+                    "find CRM owners by email (docs/crm-inbound.md)",
+                    code,
+                )
                 return None
             raise
         user = answer.get("user") or {}
