@@ -390,7 +390,8 @@ def routes(
 
     def crm_webhook(source: str) -> Handler:
         async def taken(request: web.Request) -> web.Response:
-            return await crm_changes(source, request)
+            async with _admitted(backlog):
+                return await crm_changes(source, request)
 
         return taken
 
@@ -409,6 +410,8 @@ def routes(
             return _error(401, str(refused))
         try:
             changes = adapter.parse(body)
+            if backlog is not None:  # behind: a 503 the CRM retries, nothing taken
+                await backlog.admit()
             applied = await crm_inbound.apply(source, changes, now)
         except BadPayload as bad:
             errors = [{"field": name, "message": message} for name, message in bad.fields]
