@@ -614,6 +614,8 @@ class Store:
         amount: float | None = None,
         currency: str | None = None,
         activity_id: str | None = None,
+        effects: Sequence[Effect] = (),
+        now: datetime | None = None,
     ) -> Deal | None:
         """A deal stage change from the CRM at `at` (see `apply_stage`), with its event, in one
         transaction; the deal as changed, or None when nothing changed (a repeat, or an
@@ -634,6 +636,7 @@ class Store:
             if activity_id:
                 data["activity_id"] = activity_id
             db.execute(_INSERT_EVENT, _event(lead_id, stage, "crm", at, **data))
+            write_effects(db, effects, now or at)
             return changed
 
         return await self.db.run(work)

@@ -743,9 +743,12 @@ class Services:
             amount=activity.amount,
             currency=currency,
             activity_id=activity.id,
+            effects=lead_message_changed(lead.id),  # its message shows the deal
+            now=now,
         )
         if deal is None:
             return AlreadyRecorded(lead.id, _nothing_changed(activity.id))
+        self.notifier.deliver_soon()
         recorded: dict[str, Any] = {"type": "stage", "stage": activity.stage}
         recorded |= {"at": at.isoformat(), "amount": deal.amount, "currency": currency}
         return Recorded(lead.id, recorded)

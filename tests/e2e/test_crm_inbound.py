@@ -241,6 +241,12 @@ async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
         "The CRM handed you" in text and "claim it there" in text for text in dms(stack, TOM)
     )
     assert any("the lead suggested to you" in text for text in dms(stack, MAYA))
+    stage = {"event_id": "sf-3", "type": "stage", "lead_id": SF_LEAD, "stage": "opportunity"}
+    stage |= {"amount": 40000}
+    assert await salesforce(stack, [stage]) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "💼 An opportunity in the CRM · AUD 40,000" in post.all_text
 
 
 async def test_a_deal_won_in_the_crm_shows_in_the_report(
@@ -255,6 +261,9 @@ async def test_a_deal_won_in_the_crm_shows_in_the_report(
     assert await hubspot(stack, clock, won) == (200, {"handled": 1, "ignored": 0})
     (event,) = [e for e in await stack.services.store.events(1) if e.type == "won"]
     assert event.actor == "crm"
+    await stack.settle()
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "🏆 Deal won in the CRM" in post.all_text  # the message shows it
     assert await hubspot(stack, clock, won) == (200, {"handled": 0, "ignored": 1})  # a retry
     after = await report(stack)
     assert "*Win rate*\n–\n0 of 0" in before
