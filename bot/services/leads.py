@@ -904,17 +904,25 @@ class Services:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
         the same post, DMs, rotation counts and audit trail as a manager's reassignment, but
         no pool check (the CRM is the system of record for who owns a lead). False when it
-        was not changed: `rep` has it already, it is closed, or it changed meanwhile."""
-        if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
-            return False
-        policy = await self.policy_for(lead)
-        _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
-        changed = await self.store.reassign(
-            lead, rep, "crm", now, rep_zone=zone, effects=effects, why="crm"
+        was not changed: `rep` has it already, or it is closed. A lead that changed while it
+        was handed over (a claim at the same moment) is read again and handed over then."""
+        for _ in range(3):
+            if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
+                return False
+            policy = await self.policy_for(lead)
+            _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
+            if await self.store.reassign(
+                lead, rep, "crm", now, rep_zone=zone, effects=effects, why="crm"
+            ):
+                self.notifier.deliver_soon()
+                return True
+            latest = await self.store.get(lead.id)
+            if latest is None:
+                return False
+            lead = latest
+        raise Refusal(
+            "this lead kept changing while it was reassigned; send it again", Reason.CHANGED
         )
-        if changed:
-            self.notifier.deliver_soon()
-        return changed
 
     async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
