@@ -148,15 +148,24 @@ class CrmInboundService:
         return await self._deleted(lead, now)
 
     async def _lead(self, change: CrmChange) -> LeadView | None:
-        """The lead of the CRM record: by its CRM id, else by its external id."""
+        """The lead of the CRM record: by its CRM id, else by its external id, else (where the
+        change carries an email) the newest lead of that person, which is then tied to the
+        record, so a lead sent to `POST /leads` under another id is found too."""
         store = self.services.store
         if change.crm_id is not None:
             lead = await store.by_crm_id(change.crm_id)
             if lead is not None:
                 return lead
         if change.external_id is not None:
-            return await store.by_external_id(change.external_id)
-        return None
+            lead = await store.by_external_id(change.external_id)
+            if lead is not None:
+                return lead
+        if change.email is None:
+            return None
+        lead = await store.find(change.email)
+        if lead is not None and lead.crm_id is None and change.crm_id is not None:
+            await store.set_crm_id(lead.id, change.crm_id)
+        return lead
 
     async def _created(
         self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime

@@ -10,10 +10,12 @@ import pytest
 
 from bot.crm.hubspot_in import HubSpotInbound, lead_from_contact
 from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.crm import Change, CrmChange
 from bot.services.crm_inbound import CrmInboundService
 from bot.services.leads import Services
 from storage.crm_inbox import CrmInboxStore
+from tests.conftest import lead_payload
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 PROPERTIES = {
@@ -59,7 +61,10 @@ def portal() -> Portal:
 
 @pytest.fixture
 def inbound(services: Services, portal: Portal) -> CrmInboundService:
-    adapters: dict[str, CrmInbound] = {"hubspot": HubSpotInbound("secret", portal)}
+    adapters: dict[str, CrmInbound] = {
+        "hubspot": HubSpotInbound("secret", portal),
+        "salesforce": SalesforceInbound("token"),
+    }
     return CrmInboundService(services, CrmInboxStore(services.store.db), adapters, Members())
 
 
@@ -102,3 +107,23 @@ async def test_a_change_that_fails_is_not_taken(
     portal.down = False
     applied = await inbound.apply("hubspot", [created()], NOW)  # HubSpot's retry
     assert applied.handled == 1 and await inbound.inbox.taken("hubspot", "1")
+
+
+async def test_a_lead_sent_under_another_id_is_found_by_email_and_tied_to_the_record(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    await services.intake(lead_payload("hs-1"), NOW, source="api")
+    status = CrmChange(
+        "s1",
+        Change.STATUS,
+        crm_id="00Q5e00000AbCdEAAV",
+        email="hs-1@northwind.example",
+        external_id="salesforce:00Q5e00000AbCdEAAV",
+        value="Working - Contacted",
+    )
+    applied = await inbound.apply("salesforce", [status], NOW)
+    assert (applied.handled, applied.unknown) == (1, [])
+    lead = await services.store.by_crm_id("00Q5e00000AbCdEAAV")
+    assert lead is not None and lead.external_id == "hs-1"
+    stranger = CrmChange("s2", Change.STATUS, crm_id="00Q5e00000ZzZzZAAV", email="x@y.example")
+    assert (await inbound.apply("salesforce", [stranger], NOW)).unknown == ["00Q5e00000ZzZzZAAV"]
