@@ -25,12 +25,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.crm.port import BadPayload, BadSignature
+from bot.crm.port import BadPayload, BadSignature, json_body
 from bot.domain.crm import Change, CrmChange
 
 MAX_AGE = timedelta(minutes=5)
@@ -180,7 +179,7 @@ class HubSpotInbound:
     def parse(self, body: bytes) -> list[CrmChange]:
         """The changes in a verified body: a subscription's event array, or a workflow's
         contact; BadPayload naming the fields for any other shape."""
-        data = _json(body)
+        data = json_body(body)
         if isinstance(data, list):
             return parse_events(data)
         if isinstance(data, dict):
@@ -200,13 +199,6 @@ class HubSpotInbound:
         if self.reader is None:
             return None
         return await self.reader.owner_email(owner_crm_id)
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise BadPayload([("(body)", f"not JSON: {str(error)[:200]}")]) from None
 
 
 def _id(value: Any) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -24,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.crm.port import BadPayload, BadSignature
+from bot.crm.port import BadPayload, BadSignature, json_body
 from bot.domain.crm import Change, CrmChange
 from bot.domain.intake import error_text, field_name, utc
 
@@ -174,11 +173,7 @@ class SalesforceInbound:
             )
 
     def parse(self, body: bytes) -> list[CrmChange]:
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            raise BadPayload([("(body)", f"not JSON: {str(error)[:200]}")]) from None
-        return parse_changes(data)
+        return parse_changes(json_body(body))
 
     async def lead_of(self, change: CrmChange) -> dict[str, object] | None:
         if change.lead is not None:

@@ -135,6 +135,13 @@ async def created(stack: LocalStack, clock: TravelClock) -> None:
     await stack.settle()
 
 
+async def claimed(stack: LocalStack, clock: TravelClock) -> None:
+    """The contact created in HubSpot, posted, and claimed by Maya in Slack."""
+    await created(stack, clock)
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+
+
 async def test_a_contact_created_in_hubspot_is_posted_once_however_often_it_is_sent(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -253,9 +260,7 @@ async def test_a_deal_won_in_the_crm_shows_in_the_report(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:
     stack = crm_stack
-    await created(stack, clock)
-    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
-    await stack.settle()
+    await claimed(stack, clock)
     before = await report(stack)
     won = [change(21, "lifecyclestage", "customer")]
     assert await hubspot(stack, clock, won) == (200, {"handled": 1, "ignored": 0})
@@ -281,9 +286,7 @@ async def test_a_contact_deleted_in_hubspot_is_erased(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:
     stack = crm_stack
-    await created(stack, clock)
-    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
-    await stack.settle()
+    await claimed(stack, clock)
     deleted = {**change(31, "x", "y"), "subscriptionType": "contact.privacyDeletion"}
     assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
