@@ -19,12 +19,16 @@ from slack_bolt.async_app import AsyncApp
 from bot import logs
 from bot.crm.emails import SlackEmails
 from bot.crm.factory import adapter_for
+from bot.crm.hubspot_in import HubSpotInbound, HubSpotReader
+from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound, SalesforceReader
 from bot.crm.worker import CrmWorker
 from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
 from bot.services.backlog import Backlog
+from bot.services.crm_inbound import CrmInboundService, SlackDirectory
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.health import Readiness
 from bot.services.home import Homes
@@ -44,6 +48,7 @@ from handlers.event_retries import EventRetries
 from storage import db
 from storage.away import AwayStore
 from storage.crm import CrmOutboxStore
+from storage.crm_inbox import CrmInboxStore
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -272,6 +277,31 @@ class Handoff:
         await self.database.dispose()
 
 
+def _readers(crm: CrmWorker | None) -> tuple[Any, Any]:
+    """The outbound adapter, as the reader of its own CRM's webhooks (HubSpot, Salesforce)."""
+    adapter = None if crm is None else crm.adapter
+    name = getattr(adapter, "name", None)
+    return (adapter if name == "hubspot" else None, adapter if name == "salesforce" else None)
+
+
+def crm_inbound(
+    settings: Settings,
+    hubspot_reader: HubSpotReader | None = None,
+    salesforce_reader: SalesforceReader | None = None,
+) -> dict[str, CrmInbound]:
+    """The CRMs whose webhooks are taken (`POST /crm/<name>`): those with their secret set.
+    The readers are the outbound adapters, which read a created record and an owner's email
+    through the official clients (None: a payload that does not carry them is not read)."""
+    adapters: dict[str, CrmInbound] = {}
+    if settings.hubspot_client_secret:
+        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret, hubspot_reader)
+    if settings.salesforce_webhook_token:
+        adapters["salesforce"] = SalesforceInbound(
+            settings.salesforce_webhook_token, salesforce_reader
+        )
+    return adapters
+
+
 async def create(
     settings: Settings,
     policy: Policy | None = None,
@@ -388,6 +418,12 @@ async def create(
             ),
             readiness=readiness,
             crm=crm,
+            crm_inbound=CrmInboundService(
+                services,
+                CrmInboxStore(database),
+                crm_inbound(settings, *_readers(crm)),
+                SlackDirectory(client),
+            ),
         )
     )
     handoff = Handoff(

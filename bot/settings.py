@@ -42,8 +42,14 @@ class Settings:
     hubspot_api_url: str = DEFAULT_HUBSPOT_URL
     salesforce_instance_url: str | None = None
     salesforce_access_token: str | None = field(default=None, repr=False)
+    # A connected app's refresh-token grant, to renew an expired session (all three, or none).
+    salesforce_refresh: tuple[str, str, str] | None = field(default=None, repr=False)
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # The CRM's webhooks (docs/crm-inbound.md): HubSpot's app client secret, which signs them,
+    # and the bearer token a Salesforce Flow or Apex sends.
+    hubspot_client_secret: str | None = field(default=None, repr=False)
+    salesforce_webhook_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,8 +89,11 @@ class Settings:
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
             salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
             salesforce_access_token=env.get("SALESFORCE_ACCESS_TOKEN") or None,
+            salesforce_refresh=_salesforce_refresh(env),
             webhook_url=env.get("HANDOFF_WEBHOOK_URL") or None,
             webhook_secret=env.get("HANDOFF_WEBHOOK_SECRET") or None,
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
+            salesforce_webhook_token=env.get("HANDOFF_SALESFORCE_WEBHOOK_TOKEN") or None,
         )
 
     def require(self, *names: str) -> None:
@@ -121,6 +130,28 @@ CRM_ENV = {
         "HANDOFF_WEBHOOK_SECRET": "the signing secret, whsec_ followed by base64 (docs/crm.md)",
     },
 }
+
+
+SALESFORCE_REFRESH_ENV = (
+    "SALESFORCE_CLIENT_ID",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_REFRESH_TOKEN",
+)
+
+
+def _salesforce_refresh(env: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """The connected app's refresh grant: all three variables, or none of them."""
+    values = [env.get(name) or "" for name in SALESFORCE_REFRESH_ENV]
+    if not any(values):
+        return None
+    if not all(values):
+        missing = [n for n, v in zip(SALESFORCE_REFRESH_ENV, values, strict=True) if not v]
+        raise ConfigError(
+            f"{', '.join(missing)} not set: an expired Salesforce session is renewed with all "
+            f"three of {', '.join(SALESFORCE_REFRESH_ENV)}, or none of them."
+        )
+    client_id, secret, token = values
+    return client_id, secret, token
 
 
 def require_crm(settings: Settings, kind: str) -> None:

@@ -353,6 +353,27 @@ class Store:
             lambda db: lead_view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
         )
 
+    async def by_crm_id(self, crm_id: str) -> LeadView | None:
+        """The newest lead of a CRM record (HubSpot contact / Salesforce Lead id)."""
+        statement = _SELECT_LEAD.where(LeadRow.crm_id == crm_id).order_by(LeadRow.id.desc())
+        return await self.db.run(
+            lambda db: lead_view(db.execute(statement.limit(1)).mappings().first())
+        )
+
+    async def set_crm_id(self, lead_id: int, crm_id: str) -> None:
+        """Tie the lead to its CRM record, unless it is tied to one already."""
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead_id, LeadRow.crm_id.is_(None))
+            .values(crm_id=crm_id)
+        )
+        await self.db.run(lambda db: db.execute(statement))
+
+    async def crm_status(self, lead_id: int, status: str | None, now: datetime) -> None:
+        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`)."""
+        event = _event(lead_id, "crm_status", "crm", now, status=status)
+        await self.db.run(lambda db: insert_events(db, event))
+
     async def find(self, query: str) -> LeadView | None:
         """The lead with this external id, else the newest lead with this email."""
         statement = (
@@ -594,6 +615,8 @@ class Store:
         amount: float | None = None,
         currency: str | None = None,
         activity_id: str | None = None,
+        effects: Sequence[Effect] = (),
+        now: datetime | None = None,
     ) -> Deal | None:
         """A deal stage change from the CRM at `at` (see `apply_stage`), with its event, in one
         transaction; the deal as changed, or None when nothing changed (a repeat, or an
@@ -614,6 +637,7 @@ class Store:
             if activity_id:
                 data["activity_id"] = activity_id
             insert_events(db, _event(lead_id, stage, "crm", at, **data))
+            write_effects(db, effects, now or at)
             return changed
 
         return await self.db.run(work)
@@ -785,10 +809,12 @@ class Store:
         *,
         rep_zone: str | None = None,
         effects: Sequence[Effect] = (),
+        why: str = "manager",
     ) -> bool:
         """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event
         and `effects`, in one transaction. False if the lead changed since it was read
-        (claimed, closed or reassigned meanwhile)."""
+        (claimed, closed or reassigned meanwhile). `why`: manager, or crm (its owner was
+        changed in the CRM)."""
         values: dict[str, Any] = {"suggested_owner": rep}
         if lead.owner is not None:
             values["owner"] = rep
@@ -803,7 +829,7 @@ class Store:
             .values(**values)
         )
         current = lead.owner or lead.suggested_owner
-        data = {"from": current, "to": rep, "by": actor, "why": "manager"}
+        data = {"from": current, "to": rep, "by": actor, "why": why}
         event = _event(lead.id, "reassigned", actor, now, **data)
 
         def counts(db: Connection) -> None:

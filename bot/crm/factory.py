@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,25 +21,26 @@ def adapter_for(crm: Any, settings: Settings, emails: Emails) -> CrmAdapter:
 
         try:
             return WebhookAdapter(str(settings.webhook_url), str(settings.webhook_secret))
-        except (binascii.Error, ValueError, Exception) as error:  # the package's own errors too
+        except Exception as error:  # binascii.Error, ValueError, the package's own errors
             raise ConfigError(
                 "HANDOFF_WEBHOOK_SECRET must be whsec_ followed by base64, as Standard Webhooks "
                 f"secrets are ({type(error).__name__})"
             ) from error
     if crm.kind == "hubspot":
-        from bot.crm.hubspot import HubSpotAdapter  # type: ignore[import-not-found,unused-ignore]
+        from bot.crm.hubspot import HubSpotAdapter
 
         adapter: CrmAdapter = HubSpotAdapter(
-            crm, settings.hubspot_access_token, settings.hubspot_api_url, emails=emails
+            crm, str(settings.hubspot_access_token), settings.hubspot_api_url, emails=emails
         )
         return adapter
     if crm.kind == "salesforce":
-        from bot.crm.salesforce import (  # type: ignore[import-not-found,unused-ignore]
-            SalesforceAdapter,
-        )
+        from bot.crm.salesforce import SalesforceAdapter, oauth_refresh
 
+        instance = str(settings.salesforce_instance_url)
+        grant = settings.salesforce_refresh
+        refresh = None if grant is None else oauth_refresh(instance, *grant)
         adapter = SalesforceAdapter(
-            crm, settings.salesforce_instance_url, settings.salesforce_access_token, emails=emails
+            crm, instance, str(settings.salesforce_access_token), emails=emails, refresh=refresh
         )
         return adapter
     raise ConfigError(f"crm: kind must be hubspot, salesforce or webhook, not {crm.kind!r}")

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -284,7 +284,10 @@ class CrmWorker:
             note = note_of(
                 crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names
             )
-            await self.adapter.note(note)
+            # Its first try, with no earlier request that may have reached the CRM: created in
+            # one request, without first looking for our key (the lease counted this try).
+            fresh = item.attempts == 1 and not item.unknown
+            await self.adapter.note(replace(note, fresh=fresh))
             return None
         event = CrmEvent(
             key=str(item.key),
