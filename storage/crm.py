@@ -120,15 +120,18 @@ def add_crm_writes(db: Connection, crm: Any, events: Iterable[Mapping[str, Any]]
 
 
 def forget_crm(db: Connection, lead_id: int, now: datetime) -> None:
-    """After an erasure, in its transaction: no CRM row of the lead keeps the person's data,
-    and none still to deliver is sent (each is done, with nothing sent)."""
+    """After an erasure, in its transaction: no CRM row of the lead keeps the person's data
+    (its payload, or a CRM's answer that may quote them), and none still to deliver is sent
+    (each is done, with nothing sent)."""
     crm = table(CrmOutboxRow)
+    db.execute(
+        update(crm).where(CrmOutboxRow.lead_id == lead_id).values(payload={}, last_error=None)
+    )
     db.execute(
         update(crm)
         .where(CrmOutboxRow.lead_id == lead_id, CrmOutboxRow.state == PENDING)
         .values(state=DONE, done_at=now, last_error="erased before it was sent", lease_until=None)
     )
-    db.execute(update(crm).where(CrmOutboxRow.lead_id == lead_id).values(payload={}))
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ class HubSpotAdapter:
                 False, self._contacts.get_by_id, email, id_property="email", properties=["email"]
             )
         except CrmMissing:
-            raise CrmMissing(f"HubSpot has no contact with the email {email}") from None
+            raise CrmMissing("HubSpot has no contact with the lead's email") from None
         return str(contact.id)
 
     async def _owner_of(self, member: str | None) -> str | None:

@@ -242,7 +242,7 @@ class SalesforceAdapter:
             )
         )
         if not found["records"]:
-            raise CrmMissing(f"Salesforce has no open Lead with the email {email}")
+            raise CrmMissing("Salesforce has no open Lead with the lead's email")
         return str(found["records"][0]["Id"])
 
     async def _user_of(self, member: str, mapped: str | None) -> str | None:

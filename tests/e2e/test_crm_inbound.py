@@ -16,6 +16,7 @@ import yaml
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.crm.hubspot_in import sign_v1, sign_v3
+from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.policy import Policy, parse_policy
 from tests.e2e.test_forget import database_text, slack_text
 
@@ -24,7 +25,7 @@ SECRET = "hubspot-client-secret-for-tests"
 SF_TOKEN = "salesforce-webhook-token-for-tests"
 ENTERPRISE, ROOM = "C0ENT", "C0MKTFEED"
 MAYA, TOM, MANAGER = "U0REP1", "U0REP2", "U0MGR1"
-MAYA_OWNER, TOM_OWNER = "101", "102"
+MAYA_OWNER, TOM_OWNER = "1001", "1002"  # the HubSpot fake's first two owners
 SF_LEAD = "00Q5e00000AbCdEAAV"
 
 
@@ -37,13 +38,25 @@ def crm_policy() -> Policy:
 
 
 @pytest.fixture
+async def hub() -> AsyncIterator[HubSpotFake]:
+    """The HubSpot portal our own writes go to (its owners: Maya's and Tom's)."""
+    fake = await HubSpotFake().start()
+    assert fake.add_owner("maya@example.com", "Maya") == MAYA_OWNER
+    assert fake.add_owner("tom@example.com", "Tom") == TOM_OWNER
+    yield fake
+    await fake.stop()  # raises if it answered outside HubSpot's specs
+
+
+@pytest.fixture
 async def crm_stack(
-    sqlite_url: str, crm_policy: Policy, clock: TravelClock
+    sqlite_url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
 ) -> AsyncIterator[LocalStack]:
     local = await start_stack(
         sqlite_url,
         crm_policy,
         clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
         HUBSPOT_CLIENT_SECRET=SECRET,
         HANDOFF_SALESFORCE_WEBHOOK_TOKEN=SF_TOKEN,
     )

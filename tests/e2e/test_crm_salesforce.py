@@ -280,9 +280,9 @@ async def test_a_deleted_lead_is_missing(fake: SalesforceFake, make: Make) -> No
     adapter = make()
 
     # Salesforce answers ENTITY_IS_DELETED; no other Lead has the email either.
-    with pytest.raises(CrmMissing, match="no open Lead with the email"):
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
         await adapter.sync(record(lead, owner=None))
-    with pytest.raises(CrmMissing, match="no open Lead with the email"):
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
         await adapter.note(note(lead, rep=None))
     assert fake.tasks() == []
     refused = [c for c in fake.calls if c.status >= 400]
