@@ -472,7 +472,10 @@ def _crm_worker(
     event the database stores adds the CRM writes it causes (storage/crm.py)."""
     if policy.crm is None:
         return None
-    adapter = adapter_for(policy.crm, settings, SlackEmails(client))
+    # A CRM's Retry-After is counted on the injected clock, as the worker's backoff is.
+    adapter = adapter_for(
+        policy.crm, settings, SlackEmails(client), seconds=lambda: clock().timestamp()
+    )
     database.crm = policy.crm
 
     async def alert(send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,10 +12,14 @@ from bot.settings import ConfigError, Settings, require_crm
 Emails = Callable[[str], Awaitable[str | None]]
 
 
-def adapter_for(crm: Any, settings: Settings, emails: Emails) -> CrmAdapter:
+def adapter_for(
+    crm: Any, settings: Settings, emails: Emails, seconds: Callable[[], float] | None = None
+) -> CrmAdapter:
     """The adapter for `crm` (`Crm`, bot/domain/policy.py); ConfigError naming what the
     environment lacks. `emails(user_id)` gives a Slack member's email, to find their owner in
-    the CRM. The HubSpot and Salesforce adapters are imported only when chosen."""
+    the CRM; `seconds` is the clock (in seconds) a CRM's own wait is counted on, the injected
+    clock's (default: the monotonic clock). The HubSpot and Salesforce adapters are imported
+    only when chosen."""
     require_crm(settings, crm.kind)
     if crm.kind == "webhook":
         from bot.crm.webhook import WebhookAdapter
@@ -30,7 +35,11 @@ def adapter_for(crm: Any, settings: Settings, emails: Emails) -> CrmAdapter:
         from bot.crm.hubspot import HubSpotAdapter
 
         adapter: CrmAdapter = HubSpotAdapter(
-            crm, str(settings.hubspot_access_token), settings.hubspot_api_url, emails=emails
+            crm,
+            str(settings.hubspot_access_token),
+            settings.hubspot_api_url,
+            emails=emails,
+            clock=seconds or time.monotonic,
         )
         return adapter
     if crm.kind == "salesforce":

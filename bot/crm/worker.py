@@ -165,14 +165,21 @@ class CrmWorker:
         await self.adapter.aclose()
 
     async def drain(self, seconds: float = 30.0) -> bool:
-        """Wait until no CRM row is pending (True), or `seconds` pass (False)."""
+        """Wait until no CRM row is due now (True: the rest wait for a later time, after a
+        failure or the CRM's Retry-After), or `seconds` pass (False)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if await self.rows.pending() == 0 and self._idle.is_set():
+            if self._idle.is_set() and not await self._due_now():
                 return True
             self.deliver_soon()
             await asyncio.sleep(0.02)
         return False
+
+    async def _due_now(self) -> bool:
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            return False
+        return bool(await self.rows.due(now))
 
     @property
     def name(self) -> str:
