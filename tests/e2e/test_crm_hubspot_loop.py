@@ -151,3 +151,61 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
         assert health["crm"] == "ok"
     finally:
         await stack.close()
+
+
+async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hubspot(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot's signed subscription events, as its fake sends them: the new contact is read
+    through HubSpot's API and posted; the claim's owner goes to HubSpot, whose echo changes
+    nothing; an owner changed in HubSpot reassigns the lead in Slack."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    maya = hub.add_owner("maya@example.com", "Maya", "Chen")
+    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        contact = hub.add_contact(
+            "jane.doe@globex.example",
+            firstname="Jane",
+            lastname="Doe",
+            jobtitle="VP Operations",
+            company="Globex",
+            numemployees="4000",
+            hubspotscore="90",
+        )
+        created = hub.subscription_event("contact.creation", contact)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert "Jane Doe" in post.all_text and "Globex" in post.all_text
+        lead = await stack.services.lead(1)
+        assert (lead.crm_id, lead.external_id) == (contact, f"hubspot:{contact}")
+
+        hub.subscribe(url, ["hubspot_owner_id"])
+        clock.advance(minutes=3)
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        assert hub.contact(contact)["hubspot_owner_id"] == maya
+        replies = len(stack.sim.thread(ENTERPRISE, post.ts))
+        assert await hub.flush_webhooks() == [200]  # HubSpot tells us of our own write
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == MAYA
+        assert len(stack.sim.thread(ENTERPRISE, post.ts)) == replies  # the echo: nothing
+
+        clock.advance(minutes=20)
+        hub.change_contact(contact, hubspot_owner_id=tom)  # a manager, in HubSpot
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == "U0REP2"
+        assert "Reassigned to <@U0REP2>" in stack.sim.thread(ENTERPRISE, post.ts)[-1].all_text
+    finally:
+        await stack.close()
+        await hub.stop()
