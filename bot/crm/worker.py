@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from typing import Protocol
 
 from bot import logs
 from bot.crm.port import CrmAdapter, CrmMissing, CrmRefused, CrmRetry
-from bot.domain.crm import CrmEvent, Write, note_of, record_of
+from bot.domain.crm import CrmEvent, CrmRecord, Write, note_of, record_of
 from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
@@ -40,6 +41,7 @@ log = logging.getLogger("handoff.crm")
 Clock = Callable[[], datetime]
 
 # What to do when a CRM refuses, by adapter.
+WRITTEN_KEPT = 10_000  # leads whose last written record is remembered
 FIXES = {
     "hubspot": (
         "check HUBSPOT_ACCESS_TOKEN (a private app token with the crm.objects.contacts.write "
@@ -140,6 +142,10 @@ class CrmWorker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._kinds_seen = {w.value for w in Write}
+        # The record each lead's last sync wrote, so a sync that would write the same again (an
+        # SLA rep's sixth attempt: still "attempted") costs the CRM no request. In memory: a
+        # restart, or another replica, writes it once more, which is harmless.
+        self._written: OrderedDict[int, CrmRecord] = OrderedDict()
         metrics.probes.append(self._count_pending)
 
     # --- running ------------------------------------------------------------------------------
@@ -174,6 +180,12 @@ class CrmWorker:
             self.deliver_soon()
             await asyncio.sleep(0.02)
         return False
+
+    def _remember(self, record: CrmRecord) -> None:
+        self._written[record.lead_id] = record
+        self._written.move_to_end(record.lead_id)
+        while len(self._written) > WRITTEN_KEPT:
+            self._written.popitem(last=False)
 
     async def _due_now(self) -> bool:
         now = self.clock()
@@ -284,7 +296,11 @@ class CrmWorker:
             return None  # no CRM any more, or the lead is gone: nothing to say
         labels = {d.code: d.label for d in policy.dispositions}
         if item.kind == Write.SYNC:
-            found = await self.adapter.sync(record_of(crm, lead, lead.crm_id, labels))
+            record = record_of(crm, lead, lead.crm_id, labels)
+            if lead.crm_id is not None and self._written.get(lead.id) == record:
+                return None  # the CRM shows this already
+            found = await self.adapter.sync(record)
+            self._remember(replace(record, crm_id=found or lead.crm_id))
             return found if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:

@@ -51,7 +51,8 @@ async def stack_for(url: str, policy: Policy, clock: TravelClock, hub: HubSpotFa
 
 
 async def worked(stack: LocalStack, clock: TravelClock) -> None:
-    """The lead posted, claimed by Maya, one call logged, and rejected with a reason."""
+    """The lead posted, claimed by Maya, a call and an email logged, and rejected with a
+    reason."""
     assert (await stack.post_lead(LEAD))[0] == 201
     await stack.settle()
     clock.advance(minutes=4)
@@ -59,6 +60,9 @@ async def worked(stack: LocalStack, clock: TravelClock) -> None:
     await stack.settle()
     clock.advance(minutes=10)
     await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(MAYA, "Log email", channel=ENTERPRISE)
     await stack.settle()
     clock.advance(minutes=30)
     await stack.driver.press(MAYA, "Not a fit", channel=ENTERPRISE)
@@ -94,6 +98,8 @@ async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
     order = ["NEW", "OPEN", "ATTEMPTED_TO_CONTACT", "UNQUALIFIED"]
     assert [s for s in order if s in statuses] == order
     assert statuses.index("OPEN") < statuses.index("ATTEMPTED_TO_CONTACT")
+    # The second attempt leaves the contact as the first did: no second request for it.
+    assert statuses.count("ATTEMPTED_TO_CONTACT") == 1
     (note,) = hub.notes_of(contact)
     assert "Not a fit" in note["hs_note_body"] and "No budget" in note["hs_note_body"]
     assert "Frozen until Q3." in note["hs_note_body"]
