@@ -17,10 +17,18 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs
+from bot.crm.emails import SlackEmails
+from bot.crm.factory import adapter_for
+from bot.crm.hubspot_in import HubSpotInbound, HubSpotReader
+from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound, SalesforceReader
+from bot.crm.worker import CrmWorker
+from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
 from bot.services.backlog import Backlog
+from bot.services.crm_inbound import CrmInboundService, SlackDirectory
 from bot.services.digest import CATCH_UP, Digests
 from bot.services.health import Readiness
 from bot.services.home import Homes
@@ -31,7 +39,7 @@ from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
 from bot.services.slack_events import SlackEvents
 from bot.services.sweep import Sweeper
-from bot.settings import Settings
+from bot.settings import Settings, require_crm
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
@@ -39,6 +47,8 @@ from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
 from storage import db
 from storage.away import AwayStore
+from storage.crm import CrmOutboxStore
+from storage.crm_inbox import CrmInboxStore
 from storage.home import HomeStore
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
@@ -74,6 +84,7 @@ class Handoff:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None
     socket: AsyncSocketModeHandler | None = None
+    crm: CrmWorker | None = None  # the CRM's delivery worker, with a `crm:` section
 
     async def connect_socket(self) -> None:
         """Receive Slack's requests over Socket Mode (settings.app_token) as well: Bolt opens
@@ -95,7 +106,11 @@ class Handoff:
         if db.is_sqlite(self.settings.database_url):
             # One process owns a SQLite file: leases left in it died with the last process.
             await self.outbox.rows.release_leases(self.outbox.wall())
+            if self.crm is not None:
+                await self.crm.rows.release_leases(self.crm.clock())
         self.outbox.start()
+        if self.crm is not None:
+            self.crm.start()
         self.start_sweeps()
         # The members' names (and, with `clock: owner`, time zones) from Slack, then daily.
         self.background.append(asyncio.create_task(self.refresh_people()))
@@ -213,6 +228,15 @@ class Handoff:
             return
         if pruned:
             log.info("outbox retention: %d delivered rows pruned", pruned)
+        if self.crm is None:
+            return
+        try:
+            pruned = await self.crm.rows.prune(before)
+        except Exception:
+            log.exception("pruning the CRM outbox failed; the next run tries again")
+            return
+        if pruned:
+            log.info("CRM outbox retention: %d written rows pruned", pruned)
 
     async def sweep(self) -> None:
         try:
@@ -242,11 +266,40 @@ class Handoff:
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.publisher.drain(10)
         await self.publisher.close()
-        await self.outbox.close(grace)
+        # Slack's and the CRM's deliveries under way finish side by side, within one grace.
+        closing = [self.outbox.close(grace)]
+        if self.crm is not None:
+            closing.append(self.crm.close(grace))
+        await asyncio.gather(*closing)
         for client in (self.bolt.client, self.outbox.client):
             if client.session is not None:
                 await client.session.close()
         await self.database.dispose()
+
+
+def _readers(crm: CrmWorker | None) -> tuple[Any, Any]:
+    """The outbound adapter, as the reader of its own CRM's webhooks (HubSpot, Salesforce)."""
+    adapter = None if crm is None else crm.adapter
+    name = getattr(adapter, "name", None)
+    return (adapter if name == "hubspot" else None, adapter if name == "salesforce" else None)
+
+
+def crm_inbound(
+    settings: Settings,
+    hubspot_reader: HubSpotReader | None = None,
+    salesforce_reader: SalesforceReader | None = None,
+) -> dict[str, CrmInbound]:
+    """The CRMs whose webhooks are taken (`POST /crm/<name>`): those with their secret set.
+    The readers are the outbound adapters, which read a created record and an owner's email
+    through the official clients (None: a payload that does not carry them is not read)."""
+    adapters: dict[str, CrmInbound] = {}
+    if settings.hubspot_client_secret:
+        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret, hubspot_reader)
+    if settings.salesforce_webhook_token:
+        adapters["salesforce"] = SalesforceInbound(
+            settings.salesforce_webhook_token, salesforce_reader
+        )
+    return adapters
 
 
 async def create(
@@ -269,6 +322,8 @@ async def create(
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     logs.protect()  # no lead data or secret in any log line, whoever configured logging
     policy = policy or load_policy(settings.sla_file)
+    if policy.crm is not None:
+        require_crm(settings, policy.crm.kind)  # one clear line per missing secret, first
     database = db.Database(settings.database_url)
     if upgrade:
         await db.upgrade(database.engine)
@@ -297,7 +352,8 @@ async def create(
         homes=homes,
         names=names,
     )
-    services = Services(store, book, outbox, names)
+    crm = _crm_worker(settings, policy, database, client, book, metrics, clock, outbox, names)
+    services = Services(store, book, outbox if crm is None else Notifiers(outbox, crm), names)
     services.barred = barred
     away = AwayStore(database)
     services.availability = homes.availability = away  # routing and App Home skip who is away
@@ -339,6 +395,7 @@ async def create(
         scheduling,
         clock,
         timedelta(seconds=settings.ready_max_outbox_age),
+        crm=crm,
     )
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024,
@@ -360,6 +417,13 @@ async def create(
                 max_in_flight=settings.intake_max_in_flight,
             ),
             readiness=readiness,
+            crm=crm,
+            crm_inbound=CrmInboundService(
+                services,
+                CrmInboxStore(database),
+                crm_inbound(settings, *_readers(crm)),
+                SlackDirectory(client),
+            ),
         )
     )
     handoff = Handoff(
@@ -377,5 +441,54 @@ async def create(
         metrics,
         bolt,
         application,
+        crm=crm,
     )
     return handoff
+
+
+class Notifiers:
+    """Wakes the Slack outbox and the CRM worker after a commit (each delivers its rows)."""
+
+    def __init__(self, *workers: Any) -> None:
+        self.workers = workers
+
+    def deliver_soon(self) -> None:
+        for worker in self.workers:
+            worker.deliver_soon()
+
+
+def _crm_worker(
+    settings: Settings,
+    policy: Policy,
+    database: db.Database,
+    client: Any,
+    book: PolicyBook,
+    metrics: Metrics,
+    clock: Clock,
+    outbox: Outbox,
+    names: dict[str, str],
+) -> CrmWorker | None:
+    """The CRM's delivery worker, with a `crm:` section (None without): from here on every
+    event the database stores adds the CRM writes it causes (storage/crm.py)."""
+    if policy.crm is None:
+        return None
+    # A CRM's Retry-After is counted on the injected clock, as the worker's backoff is.
+    adapter = adapter_for(
+        policy.crm, settings, SlackEmails(client), seconds=lambda: clock().timestamp()
+    )
+    database.crm = policy.crm
+
+    async def alert(send: Send) -> None:
+        await outbox.rows.send([send], clock())  # through the Slack outbox, once by its key
+        outbox.deliver_soon()
+
+    return CrmWorker(
+        adapter,
+        CrmOutboxStore(database),
+        book,
+        metrics,
+        clock,
+        alert,
+        names=names,
+        writes_per_second=policy.crm.writes_per_second,
+    )

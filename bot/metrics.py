@@ -128,6 +128,23 @@ class Metrics:
             registry=registry,
         )
 
+        self.crm_outbox_depth = Gauge(
+            "handoff_crm_outbox_depth",
+            "CRM outbox rows not yet written to the CRM, by kind (crm_sync, crm_note, crm_event).",
+            ["kind"],
+            registry=registry,
+        )
+        self.crm_outbox_oldest_seconds = Gauge(
+            "handoff_crm_outbox_oldest_pending_seconds",
+            "Age of the oldest CRM outbox row not yet written (0: none).",
+            registry=registry,
+        )
+        self.crm_refusing = Gauge(
+            "handoff_crm_refusing",
+            "1 while the CRM refuses Handoff's writes (credentials, a property it lacks), else 0.",
+            registry=registry,
+        )
+
     def _counter(self, name: str) -> Counter:
         counter = self._counters.get(name)
         if counter is None:

@@ -10,6 +10,7 @@ from bot.slack.pacing import Pace
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./handoff.db"
 DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_HUBSPOT_URL = "https://api.hubapi.com"
 
 
 class ConfigError(Exception):
@@ -36,6 +37,19 @@ class Settings:
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
+    # The CRM's credentials (the SLA file's `crm:` picks which are needed; docs/crm.md).
+    hubspot_access_token: str | None = field(default=None, repr=False)
+    hubspot_api_url: str = DEFAULT_HUBSPOT_URL
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: str | None = field(default=None, repr=False)
+    # A connected app's refresh-token grant, to renew an expired session (all three, or none).
+    salesforce_refresh: tuple[str, str, str] | None = field(default=None, repr=False)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    # The CRM's webhooks (docs/crm-inbound.md): HubSpot's app client secret, which signs them,
+    # and the bearer token a Salesforce Flow or Apex sends.
+    hubspot_client_secret: str | None = field(default=None, repr=False)
+    salesforce_webhook_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +85,15 @@ class Settings:
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
+            hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
+            salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
+            salesforce_access_token=env.get("SALESFORCE_ACCESS_TOKEN") or None,
+            salesforce_refresh=_salesforce_refresh(env),
+            webhook_url=env.get("HANDOFF_WEBHOOK_URL") or None,
+            webhook_secret=env.get("HANDOFF_WEBHOOK_SECRET") or None,
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
+            salesforce_webhook_token=env.get("HANDOFF_SALESFORCE_WEBHOOK_TOKEN") or None,
         )
 
     def require(self, *names: str) -> None:
@@ -90,6 +113,61 @@ class Settings:
         missing = [name for name in names if not values.get(name)]
         if missing:
             raise ConfigError("\n".join(f"{name} is not set: {why[name]}." for name in missing))
+
+
+# What each CRM needs from the environment, and where to find it.
+CRM_ENV = {
+    "hubspot": {
+        "HUBSPOT_ACCESS_TOKEN": "a HubSpot private app's access token (docs/crm-hubspot.md)",
+    },
+    "salesforce": {
+        "SALESFORCE_INSTANCE_URL": "your org's URL, like https://acme.my.salesforce.com",
+        "SALESFORCE_ACCESS_TOKEN": "a Salesforce session or OAuth access token "
+        "(docs/crm-salesforce.md)",
+    },
+    "webhook": {
+        "HANDOFF_WEBHOOK_URL": "the https URL that receives Handoff's signed lead events",
+        "HANDOFF_WEBHOOK_SECRET": "the signing secret, whsec_ followed by base64 (docs/crm.md)",
+    },
+}
+
+
+SALESFORCE_REFRESH_ENV = (
+    "SALESFORCE_CLIENT_ID",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_REFRESH_TOKEN",
+)
+
+
+def _salesforce_refresh(env: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """The connected app's refresh grant: all three variables, or none of them."""
+    values = [env.get(name) or "" for name in SALESFORCE_REFRESH_ENV]
+    if not any(values):
+        return None
+    if not all(values):
+        missing = [n for n, v in zip(SALESFORCE_REFRESH_ENV, values, strict=True) if not v]
+        raise ConfigError(
+            f"{', '.join(missing)} not set: an expired Salesforce session is renewed with all "
+            f"three of {', '.join(SALESFORCE_REFRESH_ENV)}, or none of them."
+        )
+    client_id, secret, token = values
+    return client_id, secret, token
+
+
+def require_crm(settings: Settings, kind: str) -> None:
+    """Raise ConfigError naming every environment variable the `crm:` kind needs and lacks."""
+    values = {
+        "HUBSPOT_ACCESS_TOKEN": settings.hubspot_access_token,
+        "SALESFORCE_INSTANCE_URL": settings.salesforce_instance_url,
+        "SALESFORCE_ACCESS_TOKEN": settings.salesforce_access_token,
+        "HANDOFF_WEBHOOK_URL": settings.webhook_url,
+        "HANDOFF_WEBHOOK_SECRET": settings.webhook_secret,
+    }
+    needed = CRM_ENV.get(kind, {})
+    missing = [f"{name} is not set: {why} (crm: {kind})." for name, why in needed.items()]
+    missing = [line for name, line in zip(needed, missing, strict=True) if not values.get(name)]
+    if missing:
+        raise ConfigError("\n".join(missing))
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:

@@ -21,11 +21,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot import logs
+from bot.crm.port import BadPayload, BadSignature
 from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.backlog import Backlog
-from bot.services.health import Readiness
+from bot.services.crm_inbound import CrmInboundService
+from bot.services.health import CrmState, Readiness, crm_health
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -49,6 +51,19 @@ class Refused(Exception):
         self.status = status
         self.message = message
         self.field = field
+
+
+CRM_SECRETS = {
+    "hubspot": "HUBSPOT_CLIENT_SECRET",
+    "salesforce": "HANDOFF_SALESFORCE_WEBHOOK_TOKEN",
+}
+
+
+def public_url(request: web.Request) -> str:
+    """The URL the sender used, as it signs it: behind a proxy that ends TLS, the scheme it
+    names in `X-Forwarded-Proto`; the host and the path with its query exactly as sent."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    return f"{scheme or request.scheme}://{request.host}{request.raw_path}"
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -293,6 +308,8 @@ def routes(
     traffic: Traffic | None = None,
     backlog: Backlog | None = None,
     readiness: Readiness | None = None,
+    crm: CrmState | None = None,
+    crm_inbound: CrmInboundService | None = None,
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
@@ -326,7 +343,9 @@ def routes(
             await services.store.ping()
         except Exception as error:  # the point of a health check is to say so, not to raise
             return web.json_response({"ok": False, "database": str(error)[:200]}, status=503)
-        return web.json_response({"ok": True, "database": "ok", "sla": services.policy.version})
+        answer = {"ok": True, "database": "ok", "sla": services.policy.version}
+        # Alive even while the CRM refuses our writes: it shows degraded, the status stays 200.
+        return web.json_response(answer | {"crm": crm_health(crm)})
 
     async def ready(_: web.Request) -> web.Response:
         checks = await readiness.checks() if readiness is not None else []
@@ -372,6 +391,44 @@ def routes(
         answer = {"lead_id": result.lead_id, "recorded": result.recorded}
         return web.json_response(answer, status=201)
 
+    def crm_webhook(source: str) -> Handler:
+        async def taken(request: web.Request) -> web.Response:
+            async with _admitted(backlog):
+                return await crm_changes(source, request)
+
+        return taken
+
+    async def crm_changes(source: str, request: web.Request) -> web.Response:
+        """A CRM's webhook (docs/crm-inbound.md): verified, parsed, each change applied once."""
+        adapter = crm_inbound.adapter(source) if crm_inbound is not None else None
+        if crm_inbound is None or adapter is None:
+            secret = CRM_SECRETS.get(source, "its secret")
+            raise Refused(404, f"no CRM configured: set {secret} to take {source}'s webhooks")
+        body = await read_body(request)
+        now = clock()
+        try:
+            adapter.verify(request.method, public_url(request), request.headers, body, now)
+        except BadSignature as refused:
+            log.warning("%s webhook refused: %s", source, refused)
+            return _error(401, str(refused))
+        try:
+            changes = adapter.parse(body)
+            if backlog is not None:  # behind: a 503 the CRM retries, nothing taken
+                await backlog.admit()
+            applied = await crm_inbound.apply(source, changes, now)
+        except BadPayload as bad:
+            errors = [{"field": name, "message": message} for name, message in bad.fields]
+            return web.json_response({"errors": errors}, status=400)
+        if applied.unknown and not (applied.handled or applied.ignored):
+            # Nothing was applied: a non-2xx makes HubSpot retry, in case the record's
+            # creation is still on its way.
+            ids = ", ".join(applied.unknown[:20])
+            return _error(404, f"no lead in Handoff for the {source} record(s) {ids}")
+        answer: dict[str, Any] = {"handled": applied.handled, "ignored": applied.ignored}
+        if applied.unknown:
+            answer["unknown"] = applied.unknown
+        return web.json_response(answer, status=200)
+
     contract = openapi.text()
 
     async def openapi_document(_: web.Request) -> web.Response:
@@ -385,4 +442,6 @@ def routes(
         web.get("/metrics", prometheus),
         web.get("/openapi.json", openapi_document),
         web.post("/slack/events", slack_events),
+        web.post("/crm/hubspot", crm_webhook("hubspot")),
+        web.post("/crm/salesforce", crm_webhook("salesforce")),
     ]

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
+from bot.crm.salesforce_in import SalesforceChange
 from bot.domain.activity import AttemptIn, InfoIn, StageIn
 from bot.domain.intake import FieldError, LeadIn
 
@@ -52,6 +53,36 @@ class Error(BaseModel):
     error: str
 
 
+class CrmAnswer(BaseModel):
+    """A CRM webhook taken: how many changes were applied and ignored (a repeat, the echo of
+    our own write, a property Handoff does not follow), and the CRM ids with no lead."""
+
+    handled: int
+    ignored: int
+    unknown: list[str] | None = Field(default=None, description="Records with no lead here")
+
+
+class HubSpotEvent(BaseModel):
+    """One event of a HubSpot webhook subscription delivery (more fields are ignored)."""
+
+    eventId: int
+    subscriptionType: str
+    objectId: int
+    propertyName: str | None = None
+    propertyValue: str | None = None
+    occurredAt: int | None = None
+    attemptNumber: int | None = None
+    portalId: int | None = None
+
+
+class HubSpotContact(BaseModel):
+    """A contact as a workflow's "Send a webhook" action sends it (`vid` in older ones)."""
+
+    objectId: int | None = None
+    vid: int | None = None
+    properties: dict[str, Any]
+
+
 class CheckResult(BaseModel):
     ok: bool
     detail: str
@@ -81,6 +112,10 @@ MODELS: list[type[BaseModel]] = [
     Error,
     Health,
     Ready,
+    CrmAnswer,
+    HubSpotEvent,
+    HubSpotContact,
+    SalesforceChange,
 ]
 
 
@@ -130,6 +165,32 @@ _SECURED: list[dict[str, list[str]]] = [
     {"bearer": []},
     {"bearer": [], "signature": [], "timestamp": []},
 ]
+
+
+def _one_or_many(model: str) -> dict[str, Any]:
+    item = {"$ref": REF.format(model=model)}
+    schema = {"oneOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _crm_route(operation: str, summary: str, security: str, body: dict[str, Any]) -> Any:
+    return {
+        "post": {
+            "operationId": operation,
+            "summary": summary,
+            "description": "docs/crm-inbound.md: what each change does, and its echo.",
+            "security": [{security: []}],
+            "requestBody": body,
+            "responses": {
+                "200": _json("CrmAnswer", "Taken: the changes applied and ignored"),
+                "400": _json("Errors", "An unknown shape: every problem by field"),
+                "401": _json("Error", "A bad, missing or stale signature or token"),
+                "404": _json("Error", "No CRM configured, or no lead for the record(s)"),
+                "413": _REFUSED["413"],
+                "503": _REFUSED["503"],
+            },
+        }
+    }
 
 
 def document() -> dict[str, Any]:
@@ -190,6 +251,34 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/crm/hubspot": _crm_route(
+                "postHubSpotWebhook",
+                "HubSpot's webhook subscriptions and workflow webhooks",
+                "hubspotSignature",
+                {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {
+                                        "type": "array",
+                                        "items": {"$ref": REF.format(model="HubSpotEvent")},
+                                        "minItems": 1,
+                                    },
+                                    {"$ref": REF.format(model="HubSpotContact")},
+                                ]
+                            }
+                        }
+                    },
+                },
+            ),
+            "/crm/salesforce": _crm_route(
+                "postSalesforceWebhook",
+                "Changes from a Salesforce Flow's HTTP callout or Apex",
+                "salesforceToken",
+                _one_or_many("SalesforceChange"),
+            ),
             "/healthz": {
                 "get": {
                     "operationId": "health",
@@ -255,6 +344,19 @@ def document() -> dict[str, Any]:
                     "description": "When HANDOFF_INTAKE_SIGNING_SECRET is set: `sha256=` and "
                     "the hex HMAC-SHA256 of the timestamp, a `.`, and the raw body "
                     "(docs/intake.md, intake signatures)",
+                },
+                "hubspotSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-HubSpot-Signature-v3",
+                    "description": "HubSpot's signature with the app's client secret "
+                    "(HUBSPOT_CLIENT_SECRET): v3 with X-HubSpot-Request-Timestamp, or v1/v2 in "
+                    "X-HubSpot-Signature with X-HubSpot-Signature-Version",
+                },
+                "salesforceToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "HANDOFF_SALESFORCE_WEBHOOK_TOKEN",
                 },
                 "timestamp": {
                     "type": "apiKey",

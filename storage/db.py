@@ -49,6 +49,7 @@ def _reader_pragmas(connection: Any, _record: Any) -> None:
 
 
 READER_MMAP_BYTES = 1 << 30
+CRM_INFO = "handoff_crm"  # the key of the `crm:` section in a connection's `info`
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -111,6 +112,10 @@ class Database:
         self._connection: Connection | None = None  # SQLite's one connection, kept open
         self._readers: Engine | None = None  # SQLite: long reads beside the event loop
         self._pg_reader: _LoopThread | None = None  # PostgreSQL: the same, started on demand
+        # The SLA file's `crm:` section (set by assembly; None: no CRM). Each unit of work's
+        # connection carries it in `info`, so storage adds the CRM writes an event causes in
+        # the event's own transaction (storage/crm.py `insert_events`).
+        self.crm: Any = None
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
             self._sqlite = sqlalchemy.create_engine(
@@ -132,10 +137,17 @@ class Database:
         if self._sqlite is not None:
             if self._connection is None or self._connection.closed:
                 self._connection = self._sqlite.connect()
+            self._connection.info[CRM_INFO] = self.crm
             with self._connection.begin():
                 return work(self._connection)
+        crm = self.crm
+
+        def with_crm(connection: Connection) -> T:
+            connection.info[CRM_INFO] = crm
+            return work(connection)
+
         async with self.engine.begin() as connection:
-            return await connection.run_sync(work)
+            return await connection.run_sync(with_crm)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run read-only `work` that may take long (a quarter's report) off the event loop's

@@ -32,8 +32,9 @@ from sqlalchemy import (
 )
 
 from bot.domain.effects import Effect, Refresh, RefreshHomes, Render, Send, Upload
+from storage.crm import insert_events
 from storage.db import Database, upsert_insert
-from storage.tables import HOME_PENDING, EventRow, HomeOpener, LeadRow, OutboxRow, table
+from storage.tables import HOME_PENDING, HomeOpener, LeadRow, OutboxRow, table
 
 OUTBOX = OutboxRow.__table__
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -308,7 +309,6 @@ def _upload_row(upload: Upload, now: datetime) -> dict[str, Any]:
     return outbox_row(Kind.UPLOAD, upload.channel, now, key=upload.key, payload=payload)
 
 
-_INSERT_EVENT = insert(table(EventRow))
 _MARK_POSTED = (
     update(table(LeadRow))
     .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.posted_at.is_(None))
@@ -332,7 +332,7 @@ def mark_posted(db: Connection, lead_id: int, channel: str, ts: str, now: dateti
         "at": now,
         "data": {"channel": channel, "ts": ts},
     }
-    db.execute(_INSERT_EVENT, event)
+    insert_events(db, event)
     return True
 
 
@@ -528,7 +528,7 @@ class OutboxStore:
                     "at": now,
                     "data": {"channel": channel or item.channel, "ts": ts},
                 }
-                db.execute(_INSERT_EVENT, event)
+                insert_events(db, event)
 
         await self.db.run(work)
 

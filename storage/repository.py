@@ -33,6 +33,7 @@ from bot.domain.effects import Effect
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
+from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
@@ -117,7 +118,6 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
 
 
-_INSERT_EVENT = insert(table(EventRow))
 _SELECT_LEAD = select(LEADS)
 _BY_ID = _SELECT_LEAD.where(LeadRow.id == bindparam("p_lead_id"))
 _BY_EXTERNAL_ID = _SELECT_LEAD.where(LeadRow.external_id == bindparam("p_external_id"))
@@ -278,7 +278,7 @@ def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
             _event(c.params["p_lead_id"], "claimed", c.params["p_owner"], c.params["p_now"])
             for c in winners
         ]
-        db.execute(_INSERT_EVENT, events)
+        insert_events(db, events)
         # A burst's presses share `now` closely; each effect is keyed by its own lead.
         write_effects(db, [e for c in winners for e in c.effects], winners[0].params["p_now"])
     return won
@@ -328,7 +328,7 @@ class Store:
             ).scalar_one()
             if lead.events:
                 rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in lead.events]
-                db.execute(_INSERT_EVENT, rows)
+                insert_events(db, rows)
             if lead.rotation is not None:  # late: the segment's lock is held to the commit
                 suggest(db, lead_id, lead.rotation)
             view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
@@ -373,6 +373,27 @@ class Store:
             lambda db: lead_view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
         )
 
+    async def by_crm_id(self, crm_id: str) -> LeadView | None:
+        """The newest lead of a CRM record (HubSpot contact / Salesforce Lead id)."""
+        statement = _SELECT_LEAD.where(LeadRow.crm_id == crm_id).order_by(LeadRow.id.desc())
+        return await self.db.run(
+            lambda db: lead_view(db.execute(statement.limit(1)).mappings().first())
+        )
+
+    async def set_crm_id(self, lead_id: int, crm_id: str) -> None:
+        """Tie the lead to its CRM record, unless it is tied to one already."""
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead_id, LeadRow.crm_id.is_(None))
+            .values(crm_id=crm_id)
+        )
+        await self.db.run(lambda db: db.execute(statement))
+
+    async def crm_status(self, lead_id: int, status: str | None, now: datetime) -> None:
+        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`)."""
+        event = _event(lead_id, "crm_status", "crm", now, status=status)
+        await self.db.run(lambda db: insert_events(db, event))
+
     async def find(self, query: str) -> LeadView | None:
         """The lead with this external id, else the newest lead with this email."""
         statement = (
@@ -412,7 +433,8 @@ class Store:
             for event_id, data in found:
                 db.execute(update(events).where(EventRow.id == event_id).values(data=scrub(data)))
             redacted = redact_lead(db, lead_id, now)
-            db.execute(_INSERT_EVENT, _event(lead_id, "erased", actor, now, messages=redacted))
+            forget_crm(db, lead_id, now)
+            insert_events(db, _event(lead_id, "erased", actor, now, messages=redacted))
             write_effects(db, effects, now)
             return redacted
 
@@ -435,7 +457,7 @@ class Store:
     async def viewed(self, lead_id: int, actor: str, now: datetime) -> None:
         """Record that `actor` looked at the lead's personal data (the audit trail)."""
         event = _event(lead_id, "viewed", actor, now)
-        await self.db.run(lambda db: db.execute(_INSERT_EVENT, event))
+        await self.db.run(lambda db: insert_events(db, event))
 
     async def barred(self) -> set[str]:
         """The members Slack last described as guests or deactivated."""
@@ -613,6 +635,8 @@ class Store:
         amount: float | None = None,
         currency: str | None = None,
         activity_id: str | None = None,
+        effects: Sequence[Effect] = (),
+        now: datetime | None = None,
     ) -> Deal | None:
         """A deal stage change from the CRM at `at` (see `apply_stage`), with its event, in one
         transaction; the deal as changed, or None when nothing changed (a repeat, or an
@@ -632,7 +656,8 @@ class Store:
             data = {"amount": amount, "currency": currency, "source": "crm"}
             if activity_id:
                 data["activity_id"] = activity_id
-            db.execute(_INSERT_EVENT, _event(lead_id, stage, "crm", at, **data))
+            insert_events(db, _event(lead_id, stage, "crm", at, **data))
+            write_effects(db, effects, now or at)
             return changed
 
         return await self.db.run(work)
@@ -804,10 +829,12 @@ class Store:
         *,
         rep_zone: str | None = None,
         effects: Sequence[Effect] = (),
+        why: str = "manager",
     ) -> bool:
         """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event
         and `effects`, in one transaction. False if the lead changed since it was read
-        (claimed, closed or reassigned meanwhile)."""
+        (claimed, closed or reassigned meanwhile). `why`: manager, or crm (its owner was
+        changed in the CRM)."""
         values: dict[str, Any] = {"suggested_owner": rep}
         if lead.owner is not None:
             values["owner"] = rep
@@ -822,7 +849,7 @@ class Store:
             .values(**values)
         )
         current = lead.owner or lead.suggested_owner
-        data = {"from": current, "to": rep, "by": actor, "why": "manager"}
+        data = {"from": current, "to": rep, "by": actor, "why": why}
         event = _event(lead.id, "reassigned", actor, now, **data)
 
         def counts(db: Connection) -> None:
@@ -889,7 +916,7 @@ def _if_changed(
         if then is not None:
             then(db)
         if events:
-            db.execute(_INSERT_EVENT, events)
+            insert_events(db, events)
         write_effects(db, effects, now)
         return True
 
@@ -926,7 +953,7 @@ def _attempt(
     rows = [_event(lead_id, "attempt", actor, at, kind=kind, number=int(count), **data)]
     if count == 1:
         rows.append(_event(lead_id, "first_touch", actor, at, **data))
-    db.execute(_INSERT_EVENT, rows)
+    insert_events(db, rows)
     if follow is not None:
         _keep_cadence(db, lead_id, int(count), follow)
     write_effects(db, effects, now)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     literal_column,
     select,
     update,
@@ -34,6 +33,7 @@ from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
+from storage.crm import insert_events
 from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
@@ -45,7 +45,7 @@ from storage.rotation import (
     account_lead,
     read_rotations,
 )
-from storage.tables import EscalationRow, EventRow, LeadRow, RoundRobin, table
+from storage.tables import EscalationRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
@@ -404,7 +404,7 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
         for kind, data in change.events
     ]
     if events:
-        db.execute(insert(table(EventRow)), events)
+        insert_events(db, events)
     # After the leads' new columns: App Homes follow the leads' owners as they are now.
     write_effects(db, [effect for _, change in changes for effect in change.effects], now)
 

@@ -14,9 +14,12 @@ from statistics import median
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
+from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.lead import LeadView
-from bot.services.policies import load_policy
+from bot.domain.policy import parse_policy
 from bot.simulator.text import mrkdwn_to_plain
 from bot.slack.text import team_time
 
@@ -326,15 +329,47 @@ class Demo:
             )
 
 
+async def start_hubspot(leads: list[dict[str, Any]]) -> HubSpotFake:
+    """A local HubSpot portal (held to HubSpot's published OpenAPI files) with a contact for
+    each sample lead and an owner for each member of the sales team."""
+    hub = await HubSpotFake().start()
+    for user_id, (name, real_name) in PEOPLE.items():
+        if user_id.startswith(("U0REP", "U0MGR")):
+            first, _, last = real_name.split(" (")[0].partition(" ")
+            hub.add_owner(f"{name}@example.com", first, last)
+    for lead in leads:
+        first, _, last = str(lead.get("name") or "").partition(" ")
+        hub.add_contact(str(lead["email"]), firstname=first, lastname=last)
+    return hub
+
+
+def crm_story(hub: HubSpotFake, out: TextIO) -> None:
+    """What HubSpot took from Handoff: owners, lead statuses, lifecycle stages and notes."""
+    lines = hub.story()
+    print(f"\n7. What HubSpot received ({len(lines)} writes, in order)\n{RULE}", file=out)
+    for line in lines:
+        print(f"  {line[:150]}", file=out)
+
+
 async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | None = None) -> int:
     """Run the scripted demo end to end; 0 when every step behaved."""
-    policy = load_policy(str(SAMPLE / "sla.yaml"))
+    # The sample SLA with a HubSpot `crm:`: claims, attempts and dispositions reach the CRM.
+    data = yaml.safe_load((SAMPLE / "sla.yaml").read_text(encoding="utf-8"))
+    data["crm"] = {"kind": "hubspot"}
+    policy = parse_policy(data)
     # The demo tells the outage story itself; the outbox's retry warnings would interleave.
     logging.getLogger("handoff.outbox").setLevel(logging.ERROR)
     leads = json.loads((SAMPLE / "leads.json").read_text(encoding="utf-8"))
     clock = TravelClock()
+    hub = await start_hubspot(leads)
     with tempfile.TemporaryDirectory(prefix="handoff-demo-") as folder:
-        stack = await start_stack(f"sqlite+aiosqlite:///{folder}/demo.db", policy, clock=clock)
+        stack = await start_stack(
+            f"sqlite+aiosqlite:///{folder}/demo.db",
+            policy,
+            clock=clock,
+            HUBSPOT_ACCESS_TOKEN=hub.token,
+            HUBSPOT_API_URL=hub.base_url,
+        )
         try:
             demo = Demo(stack, clock, out, quiet)
             demo.say(
@@ -348,6 +383,9 @@ async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | 
             demo.transcript()
             await demo.summary()
             await demo.report(chart)
+            await stack.settle()
+            crm_story(hub, out)
             return 1 if stack.sim.invalid_payloads or demo.duplicates() else 0
         finally:
             await stack.close()
+            await hub.stop()  # raises if HubSpot's specs refused an answer of the fake

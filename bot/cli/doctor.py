@@ -235,6 +235,34 @@ async def examine(
     return findings
 
 
+async def examine_crm(settings: Settings, policy: Policy) -> list[Finding]:
+    """With a `crm:` section: the adapter's own check (credentials, the mapped properties the
+    CRM must have, a receiver that answers), each problem naming what is wrong."""
+    if policy.crm is None:
+        return []
+    from bot.crm.factory import adapter_for
+    from bot.settings import ConfigError
+
+    kind = policy.crm.kind
+
+    async def no_email(_: str) -> str | None:
+        return None
+
+    try:
+        adapter = adapter_for(policy.crm, settings, no_email)
+    except ConfigError as error:
+        return [fix(f"crm ({kind}): {line}") for line in str(error).splitlines()]
+    try:
+        problems = await adapter.check()
+    except Exception as error:  # a check that cannot run is a finding, not a traceback
+        problems = [f"the check could not run: {type(error).__name__}: {error}"]
+    finally:
+        await adapter.aclose()
+    if not problems:
+        return [fine(f"crm ({kind}): takes Handoff's writes")]
+    return [fix(f"crm ({kind}): {problem}") for problem in problems]
+
+
 def summary(findings: list[Finding]) -> str:
     problems = sum(not finding.ok for finding in findings)
     if problems:
@@ -260,6 +288,7 @@ async def doctor(settings: Settings, out: TextIO | None = None) -> int:
     finally:
         if client.session is not None:
             await client.session.close()
+    findings += await examine_crm(settings, policy)
     for finding in findings:
         print(finding.line(), file=out)
     print(summary(findings), file=out)

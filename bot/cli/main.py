@@ -141,6 +141,7 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
 
     policy = load_policy(settings.sla_file)
     database = db.Database(settings.database_url)
+    database.crm = policy.crm  # imported leads' CRM writes wait for `serve`'s CRM worker too
     await db.upgrade(database.engine)
     store = Store(database)
     book = PolicyBook(store, policy)

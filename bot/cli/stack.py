@@ -85,6 +85,8 @@ class LocalStack:
         await self.handoff.outbox.drain()
         await self.handoff.publisher.drain()
         await self.handoff.outbox.drain()
+        if self.handoff.crm is not None:  # and what the CRM must learn, with a `crm:`
+            await self.handoff.crm.drain()
 
     async def close(self) -> None:
         await self.driver.close()
@@ -98,7 +100,7 @@ async def local_slack() -> SlackSimulator:
     the scopes manifest.yaml declares."""
     sim = await SlackSimulator(scopes=bot_scopes(load_manifest())).start()
     for user_id, (name, real_name) in PEOPLE.items():
-        sim.add_user(user_id, name, real_name)
+        sim.add_user(user_id, name, real_name, email=f"{name}@example.com")
     for channel_id, name in CHANNELS.items():
         sim.add_channel(channel_id, name)
     return sim

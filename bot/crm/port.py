@@ -7,9 +7,10 @@ official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.crm import CrmChange, CrmEvent, CrmNote, CrmRecord
 
@@ -53,6 +54,15 @@ class BadPayload(Exception):
     def __init__(self, fields: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{f}: {m}" for f, m in fields))
         self.fields = fields
+
+
+def json_body(body: bytes) -> Any:
+    """An inbound body as JSON; BadPayload naming `(body)` when it is not (not UTF-8, not
+    JSON, or nested past the parser's depth)."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise BadPayload([("(body)", f"not JSON: {str(error)[:200]}")]) from None
 
 
 class CrmAdapter(Protocol):

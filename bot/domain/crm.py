@@ -102,6 +102,9 @@ class CrmNote:
     rep: str | None  # Slack user id
     rep_crm_id: str | None  # from the `owners:` map
     attempt_kind: str | None = None  # email | call | linkedin
+    # True only when no earlier attempt to send this note can have reached the CRM (count an
+    # attempt before sending it): the adapter then skips looking for a note with `key`.
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,11 @@ class CrmEvent:
     actor: str
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    # The lead as it is when the event is sent (rendered then, like a sync).
+    crm_id: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    segment: str | None = None
 
 
 class Change(StrEnum):
@@ -224,6 +232,10 @@ def writes_for(crm: Any, event: Mapping[str, Any]) -> list[tuple[Write, dict[str
     if kind in SYNCED:
         writes.append((Write.SYNC, {}))
     data = event["data"]
+    if data.get("source") == "crm":
+        # An attempt the CRM told us of (POST /leads/{id}/activity) is in the CRM already: a
+        # note of it would echo. The record's state may still move (attempted), so sync.
+        return writes
     if kind == "dispositioned":
         writes.append((Write.NOTE, {"kind": "disposition", "rep": actor, **_note_data(data)}))
     elif kind == "attempt" and crm.attempt_notes:

@@ -55,6 +55,7 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         "info_question": None,
         "next_action_at": None,  # no reminder or escalation about it any more
         "account_domain": None,  # the company's domain names the person's employer
+        "crm_id": None,  # the CRM record that was the person (deleted there, or to be)
         "route_reason": erased_event_data(lead.route_reason) or None,  # the rule, not the domain
         "erased_at": now,
     }

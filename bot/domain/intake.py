@@ -64,6 +64,9 @@ class LeadIn(Clean):
     score: int | None = Field(default=None, ge=0, le=100)
     engagement: list[Engagement] = Field(default_factory=list, max_length=500)
     received_at: datetime | None = None
+    # The lead's record in the CRM (HubSpot contact id, Salesforce Lead id): writes go to it;
+    # without it the CRM adapter finds the record by email.
+    crm_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("email")
     @classmethod

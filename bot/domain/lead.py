@@ -106,6 +106,11 @@ class LeadView:
     route_reason: dict[str, Any] | None = None
     account_domain: str | None = None  # the company's normalised domain (None: free mail)
     crm_id: str | None = None  # its CRM record (HubSpot contact / Salesforce Lead id)
+    # Its deal, as the CRM reports it (bot/domain/activity.py `Deal`): shown on its message.
+    opportunity_at: datetime | None = None
+    won_at: datetime | None = None
+    lost_at: datetime | None = None
+    amount: float | None = None
 
     @property
     def display_name(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,32 @@ class Check:
     detail: str
 
 
-# No CRM adapter exists yet (issue 14): when one does, its refusals (a revoked token) fail this.
+# Without a `crm:` section there is no CRM to refuse.
 CRM = Check("crm", True, "none configured")
+
+
+class CrmState(Protocol):
+    """The CRM worker as health checks see it (bot/crm/worker.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def degraded(self) -> str | None:
+        """What the CRM said while it refuses Handoff's writes (None: it takes them)."""
+        ...
+
+    async def oldest_pending(self) -> datetime | None: ...
+
+
+def crm_health(crm: CrmState | None) -> str:
+    """`/healthz`'s `crm` field: none, ok, or degraded with what the CRM said."""
+    if crm is None:
+        return "none"
+    refusing = crm.degraded
+    return (
+        f"degraded: the CRM ({crm.name}) refuses Handoff's writes: {refusing}" if refusing else "ok"
+    )
 
 
 class Readiness:
@@ -33,12 +58,14 @@ class Readiness:
         scheduler: Callable[[], bool | None],
         clock: Callable[[], datetime],
         max_outbox_age: timedelta,
+        crm: CrmState | None = None,
     ) -> None:
         self.ping = ping
         self.oldest_pending = oldest_pending
         self.scheduler = scheduler  # True: running; False: stopped; None: turned off
         self.clock = clock
         self.max_outbox_age = max_outbox_age
+        self.crm = crm
 
     async def checks(self) -> list[Check]:
         try:
@@ -46,9 +73,10 @@ class Readiness:
         except Exception as error:  # the point of a readiness check is to say so
             database = Check("database", False, f"does not answer: {str(error)[:200]}")
             outbox = Check("outbox", False, "unknown: the database does not answer")
-            return [database, self._scheduler(), outbox, CRM]
+            crm = CRM if self.crm is None else Check("crm", False, "unknown: no database")
+            return [database, self._scheduler(), outbox, crm]
         database = Check("database", True, "answers")
-        return [database, self._scheduler(), await self._outbox(), CRM]
+        return [database, self._scheduler(), await self._outbox(), await self._crm()]
 
     def _scheduler(self) -> Check:
         running = self.scheduler()
@@ -69,3 +97,23 @@ class Readiness:
         if age > limit:
             return Check("outbox", False, f"{words} (limit {limit.total_seconds():.0f} s)")
         return Check("outbox", True, words)
+
+    async def _crm(self) -> Check:
+        """Not refusing, and the oldest CRM write waiting is younger than the same limit."""
+        if self.crm is None:
+            return CRM
+        refusing = self.crm.degraded
+        if refusing:
+            return Check("crm", False, f"the CRM ({self.crm.name}) refuses writes: {refusing}")
+        try:
+            oldest = await self.crm.oldest_pending()
+        except Exception as error:
+            return Check("crm", False, f"its outbox cannot be read: {str(error)[:200]}")
+        if oldest is None:
+            return Check("crm", True, f"{self.crm.name}: nothing waits")
+        age = max(timedelta(0), self.clock() - oldest)
+        limit = self.max_outbox_age
+        words = f"{self.crm.name}: the oldest write has waited {age.total_seconds():.0f} s"
+        if age > limit:
+            return Check("crm", False, f"{words} (limit {limit.total_seconds():.0f} s)")
+        return Check("crm", True, words)

@@ -373,6 +373,7 @@ class Services:
             company=lead_in.company.model_dump(exclude_none=True),
             source=lead_in.source,
             campaign=lead_in.campaign,
+            crm_id=lead_in.crm_id,
             engagement=[item.model_dump(mode="json") for item in lead_in.engagement],
             score=routing.score.value,
             score_reasons=routing.score.reasons,
@@ -773,9 +774,12 @@ class Services:
             amount=activity.amount,
             currency=currency,
             activity_id=activity.id,
+            effects=lead_message_changed(lead.id),  # its message shows the deal
+            now=now,
         )
         if deal is None:
             return AlreadyRecorded(lead.id, _nothing_changed(activity.id))
+        self.notifier.deliver_soon()
         recorded: dict[str, Any] = {"type": "stage", "stage": activity.stage}
         recorded |= {"at": at.isoformat(), "amount": deal.amount, "currency": currency}
         return Recorded(lead.id, recorded)
@@ -882,23 +886,7 @@ class Services:
             role = "owns" if lead.owner else "is the suggested owner of"
             message = f"<@{rep}> {role} this lead already; nothing was changed."
             return Done(message, lead, repeated=True)
-        zone = self.zones.get(rep) if lead.owner else lead.owner_zone
-        handed = replace(
-            lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
-        )
-        why = f"a manager's call (<@{actor}>)"
-        key = f"reassign:{lead.id}:{now.isoformat()}"
-        effects: list[Effect] = [
-            thread_note(
-                lead, alert_views.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
-            ),
-            Send(rep, alert_views.reassigned_dm(handed, actor, policy, now), f"{key}:dm", lead.id),
-            Refresh(lead.id),
-            RefreshHomes(users=tuple(user for user in (current, rep, actor) if user)),
-        ]
-        if current and current != actor and is_user_id(current):  # the rep who lost it hears why
-            lost = alert_views.reassigned_away_dm(lead, rep, actor)
-            effects.append(Send(current, lost, f"{key}:lost", lead.id))
+        handed, effects, zone = self._handing(lead, policy, actor, rep, now)
         if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
@@ -909,6 +897,63 @@ class Services:
             )
         self.notifier.deliver_soon()
         return Done(alert_views.reassigned_alert(handed, rep, actor), handed)
+
+    def _handing(
+        self,
+        lead: LeadView,
+        policy: Policy,
+        actor: str,
+        rep: str,
+        now: datetime,
+        by_crm: bool = False,
+    ) -> tuple[LeadView, list[Effect], str | None]:
+        """The lead handed to `rep`, the effects that tell it (a thread note, a DM to `rep`
+        and one to the rep who had it, the post and App Homes), and `rep`'s zone."""
+        current = lead.owner or lead.suggested_owner
+        zone = self.zones.get(rep) if lead.owner else lead.owner_zone
+        handed = replace(
+            lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
+        )
+        why = "its owner was changed in the CRM" if by_crm else f"a manager's call (<@{actor}>)"
+        by_words = "The CRM" if by_crm else None
+        key = f"reassign:{lead.id}:{now.isoformat()}"
+        dm = alert_views.reassigned_dm(handed, actor, policy, now, by_words)
+        effects: list[Effect] = [
+            thread_note(
+                lead, alert_views.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
+            ),
+            Send(rep, dm, f"{key}:dm", lead.id),
+            Refresh(lead.id),
+            RefreshHomes(users=tuple(u for u in (current, rep, actor) if u and is_user_id(u))),
+        ]
+        if current and current != actor and is_user_id(current):  # the rep who lost it hears why
+            lost = alert_views.reassigned_away_dm(lead, rep, actor, by_words)
+            effects.append(Send(current, lost, f"{key}:lost", lead.id))
+        return handed, effects, zone
+
+    async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
+        """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
+        the same post, DMs, rotation counts and audit trail as a manager's reassignment, but
+        no pool check (the CRM is the system of record for who owns a lead). False when it
+        was not changed: `rep` has it already, or it is closed. A lead that changed while it
+        was handed over (a claim at the same moment) is read again and handed over then."""
+        for _ in range(3):
+            if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
+                return False
+            policy = await self.policy_for(lead)
+            _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
+            if await self.store.reassign(
+                lead, rep, "crm", now, rep_zone=zone, effects=effects, why="crm"
+            ):
+                self.notifier.deliver_soon()
+                return True
+            latest = await self.store.get(lead.id)
+            if latest is None:
+                return False
+            lead = latest
+        raise Refusal(
+            "this lead kept changing while it was reassigned; send it again", Reason.CHANGED
+        )
 
     async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the

@@ -234,8 +234,11 @@ def away_reminder(
 # --- a manager's answer to an alert ---------------------------------------------------------
 
 
-def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
-    """A DM to the rep a manager handed the lead to (`lead` as it is after the change)."""
+def reassigned_dm(
+    lead: LeadView, by: str, policy: Policy, now: datetime, by_words: str | None = None
+) -> str:
+    """A DM to the rep a manager handed the lead to (`lead` as it is after the change);
+    `by_words` names who did it when it was not a person (the CRM)."""
     ask = "it is yours now" if lead.owner else "claim it there"
     running = escalation.windows(lead, policy)
     clock = ""
@@ -243,17 +246,20 @@ def reassigned_dm(lead: LeadView, by: str, policy: Policy, now: datetime) -> str
         window = min(running, key=lambda item: item.due)
         state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
         clock = f" Its {window.what} is {state} ({slack_date(window.due, policy.timezone)})."
+    who = by_words or f"<@{by}>"
     return (
-        f"🔁 <@{by}> handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "
+        f"🔁 {who} handed you {_lead_line(lead)} in {_where(lead)}: {ask}.{clock} "
         f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
     )
 
 
-def reassigned_away_dm(lead: LeadView, new: str, by: str) -> str:
-    """A DM to the rep a manager took the lead from (`lead` as it was before the change)."""
+def reassigned_away_dm(lead: LeadView, new: str, by: str, by_words: str | None = None) -> str:
+    """A DM to the rep a manager took the lead from (`lead` as it was before the change);
+    `by_words` names who did it when it was not a person (the CRM)."""
     had = "your lead" if lead.owner else "the lead suggested to you"
+    who = by_words or f"<@{by}>"
     return (
-        f"🔁 <@{by}> reassigned {had} {_lead_line(lead)} in {_where(lead)} to <@{new}>: it is "
+        f"🔁 {who} reassigned {had} {_lead_line(lead)} in {_where(lead)} to <@{new}>: it is "
         f"off your list, nothing more to do on it. `/lead {one_line(lead.external_id, 255)}` "
         "shows its timeline."
     )

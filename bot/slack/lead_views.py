@@ -406,6 +406,23 @@ def erased_message() -> Message:
     return Message(text=ERASED_TEXT, blocks=[section(ERASED_TEXT)])
 
 
+def deal_line(lead: LeadView, policy: Policy) -> str | None:
+    """`🏆 Deal won in the CRM · AUD 42,500`: the lead's deal as the CRM reported it, or None
+    while it has none."""
+    if lead.won_at is not None:
+        words = "🏆 Deal won in the CRM"
+    elif lead.lost_at is not None:
+        words = "Deal lost in the CRM"
+    elif lead.opportunity_at is not None:
+        words = "💼 An opportunity in the CRM"
+    else:
+        return None
+    if lead.amount is None:
+        return words
+    currency = policy.plan.currency if policy.plan and policy.plan.currency else None
+    return f"{words} · {currency + ' ' if currency else ''}{lead.amount:,.0f}"
+
+
 def lead_message(
     lead: LeadView, policy: Policy, now: datetime, names: Mapping[str, str] | None = None
 ) -> Message:
@@ -439,6 +456,8 @@ def lead_message(
     claim = claim_line(lead, policy, now)
     if claim:
         blocks.append(context(claim))
+    if deal := deal_line(lead, policy):
+        blocks.append(context(deal))
     if not lead.stage.is_open:
         blocks.append(section(_outcome(lead, policy)))
         if lead.owner and lead.dispositioned_at:

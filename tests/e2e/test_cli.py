@@ -142,8 +142,15 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         "SLA report · 2026-W48",
         "First-touch compliance",
         "The charts are in your DM with Handoff",
+        "7. What HubSpot received",  # and what the CRM learned:
+        "hs_lead_status=OPEN",  # a claim's owner and status,
+        "hs_lead_status=UNQUALIFIED",  # a rejection,
+        "note: Handoff disposition: Not a fit",  # its note, with the rep's reason
+        "Reason: Already using competitor",
     ):
         assert expected in text, expected
+    story = text.split("7. What HubSpot received", 1)[1]
+    assert story.count("note: Handoff disposition: Not a fit") == 1  # once each
 
 
 def free_port() -> int:

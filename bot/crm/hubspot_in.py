@@ -1,0 +1,359 @@
+"""HubSpot's webhooks, inbound: verify their signature and read the changes they report.
+
+Two kinds of request reach `POST /crm/hubspot`:
+
+- webhook subscriptions (an app's "contact.creation", "contact.propertyChange", ...): a JSON
+  array of events, each with its `eventId`; HubSpot retries them, so each is handled once;
+- a workflow's "Send a webhook" action: one contact object (`objectId` or the older `vid`, and
+  its `properties`), a new lead to take in.
+
+Signatures, as HubSpot documents them ("Validating requests from HubSpot",
+https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests, and
+the SDK's own `hubspot.utils.signature`):
+
+- v3 (`X-HubSpot-Signature-v3`): base64 HMAC-SHA256, keyed with the app's client secret, of
+  method + URI + body + `X-HubSpot-Request-Timestamp` (Unix time in *milliseconds*); refused
+  when the timestamp is more than 5 minutes old. The URI is the full URL the request was sent
+  to, with the percent-escapes of the table below decoded.
+- v1 (`X-HubSpot-Signature-Version: v1`, what subscriptions to CRM object events send): hex
+  SHA-256 of client secret + body; v2: hex SHA-256 of client secret + method + URI + body.
+  Neither carries a time, so a replay of one is stopped only by its event ids, handled once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from bot.crm.port import BadPayload, BadSignature, json_body
+from bot.domain.crm import Change, CrmChange
+
+MAX_AGE = timedelta(minutes=5)
+# The escapes HubSpot decodes in the URI before signing it (v3), and only these.
+_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+# `lifecyclestage` values that tell us about the deal (HubSpot's default stages).
+_STAGES = {"opportunity": "opportunity", "customer": "won"}
+_DELETIONS = ("contact.deletion", "contact.privacyDeletion")
+_EVENT_FIELDS = ("eventId", "subscriptionType", "objectId")
+
+
+class HubSpotReader(Protocol):
+    """What the outbound adapter reads for the inbound side (bot/crm/hubspot.py)."""
+
+    async def contact_lead(self, crm_id: str) -> dict[str, object] | None: ...
+
+    async def owner_email(self, owner_id: str) -> str | None: ...
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """A header by name, whatever its case (aiohttp's headers are case-blind; a dict is not)."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value.strip()
+    return ""
+
+
+def signing_uri(url: str) -> str:
+    """The URI as HubSpot signs it (v3): the escapes of `_DECODED` decoded, in either case."""
+    out, index = [], 0
+    while index < len(url):
+        chunk = url[index : index + 3].upper()
+        if url[index] == "%" and chunk in _DECODED:
+            out.append(_DECODED[chunk])
+            index += 3
+        else:
+            out.append(url[index])
+            index += 1
+    return "".join(out)
+
+
+def sign_v3(secret: str, method: str, url: str, body: bytes, timestamp: str) -> str:
+    """The `X-HubSpot-Signature-v3` value of a request (for HubSpot's side in tests, too)."""
+    source = method.upper().encode() + signing_uri(url).encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest()).decode()
+
+
+def sign_v1(secret: str, body: bytes) -> str:
+    """The `X-HubSpot-Signature` value of a v1 request."""
+    return hashlib.sha256(secret.encode() + body).hexdigest()
+
+
+def sign_v2(secret: str, method: str, url: str, body: bytes) -> str:
+    """The `X-HubSpot-Signature` value of a v2 request."""
+    return hashlib.sha256(
+        secret.encode() + method.upper().encode() + url.encode() + body
+    ).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant time whatever the lengths (digests of both compared)."""
+    left = hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+    right = hashlib.sha256(expected.encode()).digest()
+    return hmac.compare_digest(left, right)
+
+
+class HubSpotInbound:
+    """The inbound side of HubSpot (`CrmInbound`): `reader` reads contacts and owners through
+    the official client where a payload does not carry them (None: nothing is read)."""
+
+    name = "hubspot"
+
+    def __init__(self, client_secret: str, reader: HubSpotReader | None = None) -> None:
+        self.client_secret = client_secret
+        self.reader = reader
+
+    def verify(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> None:
+        """Raise BadSignature unless HubSpot signed the request (v3 when it carries that
+        signature, else the v1 or v2 its version header names) and, for v3, it is fresh."""
+        v3 = _header(headers, "X-HubSpot-Signature-v3")
+        if v3:
+            self._verify_v3(method, url, headers, body, now, v3)
+            return
+        signature = _header(headers, "X-HubSpot-Signature")
+        version = _header(headers, "X-HubSpot-Signature-Version").lower()
+        if not signature:
+            raise BadSignature(
+                "unauthorized: no X-HubSpot-Signature-v3 or X-HubSpot-Signature header (HubSpot "
+                "signs with the app's client secret, HUBSPOT_CLIENT_SECRET; docs/crm-inbound.md)"
+            )
+        if version == "v1":
+            expected = sign_v1(self.client_secret, body)
+        elif version == "v2":
+            expected = sign_v2(self.client_secret, method, url, body)
+        else:
+            raise BadSignature(
+                f"unauthorized: X-HubSpot-Signature-Version must be v1 or v2, not {version[:20]!r}"
+            )
+        if not _same(signature.lower(), expected):
+            raise BadSignature(
+                f"unauthorized: X-HubSpot-Signature ({version}) does not match the body signed "
+                "with HUBSPOT_CLIENT_SECRET"
+            )
+
+    def _verify_v3(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: datetime,
+        signature: str,
+    ) -> None:
+        timestamp = _header(headers, "X-HubSpot-Request-Timestamp")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 15):
+            raise BadSignature(
+                "unauthorized: X-HubSpot-Request-Timestamp must be Unix time in milliseconds"
+            )
+        sent = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+        if now - sent > MAX_AGE or sent - now > MAX_AGE:
+            raise BadSignature(
+                "unauthorized: X-HubSpot-Request-Timestamp is more than 5 minutes away from the "
+                "server's clock (a replayed request, or a clock that is off)"
+            )
+        expected = sign_v3(self.client_secret, method, url, body, timestamp)
+        if not _same(signature, expected):
+            raise BadSignature(
+                "unauthorized: X-HubSpot-Signature-v3 does not match the request signed with "
+                "HUBSPOT_CLIENT_SECRET (method + URI + body + timestamp)"
+            )
+
+    def parse(self, body: bytes) -> list[CrmChange]:
+        """The changes in a verified body: a subscription's event array, or a workflow's
+        contact; BadPayload naming the fields for any other shape."""
+        data = json_body(body)
+        if isinstance(data, list):
+            return parse_events(data)
+        if isinstance(data, dict):
+            return [parse_workflow(data, hashlib.sha256(body).hexdigest()[:16])]
+        raise BadPayload(
+            [("(body)", "must be an array of webhook events or a workflow's contact object")]
+        )
+
+    async def lead_of(self, change: CrmChange) -> dict[str, object] | None:
+        if change.lead is not None:
+            return change.lead
+        if self.reader is None or change.crm_id is None:
+            return None
+        return await self.reader.contact_lead(change.crm_id)
+
+    async def owner_email(self, owner_crm_id: str) -> str | None:
+        if self.reader is None:
+            return None
+        return await self.reader.owner_email(owner_crm_id)
+
+
+def _id(value: Any) -> str | None:
+    """A HubSpot id (a number, or its digits as text)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 30:
+        return value.strip()
+    return None
+
+
+def _when(value: Any) -> datetime | None:
+    """`occurredAt`: Unix time in milliseconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 10**14:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return None
+
+
+def parse_events(events: list[Any]) -> list[CrmChange]:
+    """A subscription delivery's events as changes; properties we do not follow are left out
+    (not an error). BadPayload names every field that is missing or of the wrong type."""
+    if not events:
+        raise BadPayload([("(body)", "must hold at least one webhook event")])
+    problems: list[tuple[str, str]] = []
+    changes: list[CrmChange] = []
+    for index, event in enumerate(events):
+        where = f"[{index}]"
+        if not isinstance(event, dict):
+            problems.append((where, "must be a webhook event object"))
+            continue
+        missing = [name for name in _EVENT_FIELDS if name not in event]
+        problems += [(f"{where}.{name}", "is required") for name in missing]
+        if missing:
+            continue
+        event_id, object_id = _id(event["eventId"]), _id(event["objectId"])
+        kind = event["subscriptionType"]
+        if event_id is None:
+            problems.append((f"{where}.eventId", "must be a HubSpot id (digits)"))
+        if object_id is None:
+            problems.append((f"{where}.objectId", "must be a HubSpot id (digits)"))
+        if not isinstance(kind, str):
+            problems.append((f"{where}.subscriptionType", "must be text like contact.creation"))
+        if event_id is None or object_id is None or not isinstance(kind, str):
+            continue
+        change = _event_change(event, event_id, object_id, kind, where, problems)
+        if change is not None:
+            changes.append(change)
+    if problems:
+        raise BadPayload(problems)
+    return changes
+
+
+def _event_change(
+    event: dict[str, Any],
+    event_id: str,
+    object_id: str,
+    kind: str,
+    where: str,
+    problems: list[tuple[str, str]],
+) -> CrmChange | None:
+    at = _when(event.get("occurredAt"))
+    common: dict[str, Any] = {"event_id": event_id, "crm_id": object_id, "at": at}
+    common["external_id"] = f"hubspot:{object_id}"
+    if kind == "contact.creation":
+        return CrmChange(change=Change.CREATED, **common)
+    if kind in _DELETIONS:
+        return CrmChange(change=Change.DELETED, **common)
+    if kind != "contact.propertyChange":
+        return None  # another object or event: not ours to follow
+    name, value = event.get("propertyName"), event.get("propertyValue")
+    if not isinstance(name, str):
+        problems.append((f"{where}.propertyName", "is required for contact.propertyChange"))
+        return None
+    if value is not None and not isinstance(value, str | int):
+        problems.append((f"{where}.propertyValue", "must be text"))
+        return None
+    text = None if value is None or value == "" else str(value)
+    if name == "hubspot_owner_id":
+        return CrmChange(change=Change.OWNER, owner_crm_id=text, **common)
+    if name == "hs_lead_status":
+        return CrmChange(change=Change.STATUS, value=text, **common)
+    if name == "lifecyclestage" and text in _STAGES:
+        return CrmChange(change=Change.STAGE, value=_STAGES[text], **common)
+    return None
+
+
+def _property(properties: dict[str, Any], name: str) -> str | None:
+    """A workflow contact's property: a plain value, or HubSpot's `{"value": ...}` object."""
+    value = properties.get(name)
+    if isinstance(value, dict):
+        value = value.get("value")
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def lead_from_contact(contact_id: str, properties: dict[str, Any]) -> dict[str, object]:
+    """A HubSpot contact's properties as intake JSON (`POST /leads`'s shape); intake
+    validates it (a missing email is its 400, naming `email`)."""
+    name = " ".join(
+        p for p in (_property(properties, "firstname"), _property(properties, "lastname")) if p
+    )
+    company: dict[str, object] = {}
+    for ours, theirs in (("name", "company"), ("domain", "website"), ("industry", "industry")):
+        if (value := _property(properties, theirs)) is not None:
+            company[ours] = value
+    if (country := _property(properties, "country")) is not None:
+        company["country"] = country
+    employees = _property(properties, "numemployees")
+    if employees is not None and employees.isdigit():
+        company["employees"] = int(employees)
+    lead: dict[str, object] = {
+        "external_id": f"hubspot:{contact_id}",
+        "email": _property(properties, "email") or "",
+        "crm_id": contact_id,
+        "company": company,
+    }
+    optional = {
+        "name": name or None,
+        "title": _property(properties, "jobtitle"),
+        "phone": _property(properties, "phone"),
+        "source": _property(properties, "hs_analytics_source"),
+    }
+    lead |= {key: value for key, value in optional.items() if value}
+    score = _property(properties, "hubspotscore")
+    if score is not None and score.isdigit() and int(score) <= 100:
+        lead["score"] = int(score)
+    return lead
+
+
+def parse_workflow(data: dict[str, Any], digest: str = "") -> CrmChange:
+    """A workflow's "Send a webhook" contact as a CREATED change carrying its lead. It has
+    no event id: `digest` (of the body) stands in, so a retry of the same request is one
+    notification, while the contact sent again later with new properties is another (intake
+    then decides: a duplicate, new engagement, or a re-qualified lead)."""
+    problems: list[tuple[str, str]] = []
+    raw_id = data.get("objectId", data.get("vid"))
+    contact_id = _id(raw_id)
+    if raw_id is None:
+        problems.append(("objectId", "is required (or vid): the contact's id"))
+    elif contact_id is None:
+        problems.append(("objectId", "must be a HubSpot id (digits)"))
+    properties = data.get("properties")
+    if not isinstance(properties, dict):
+        problems.append(("properties", "is required: an object of the contact's properties"))
+    if problems or contact_id is None or not isinstance(properties, dict):
+        raise BadPayload(problems)
+    return CrmChange(
+        event_id=f"workflow:contact:{contact_id}:{digest}",
+        change=Change.CREATED,
+        crm_id=contact_id,
+        email=_property(properties, "email"),
+        external_id=f"hubspot:{contact_id}",
+        lead=lead_from_contact(contact_id, properties),
+    )

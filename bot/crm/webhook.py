@@ -1,0 +1,147 @@
+"""The signed outbound webhook: every lead event as JSON to `HANDOFF_WEBHOOK_URL`, for a CRM
+Handoff has no adapter for (Pipedrive, Zoho) or a data warehouse.
+
+Requests follow the Standard Webhooks specification (standardwebhooks.com), signed with the
+`standardwebhooks` package: `webhook-id` is the outbox row's key (the same on every retry,
+so a receiver drops a repeat by it), `webhook-timestamp` the time of sending, and
+`webhook-signature` `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the secret
+`HANDOFF_WEBHOOK_SECRET` (`whsec_` + base64). docs/crm.md shows a receiver verifying it.
+
+The body:
+    {"type": "lead.<event type>", "timestamp": "<ISO-8601>",
+     "data": {"lead_id", "external_id", "crm_id", "event", "actor", "at", "data",
+              "stage", "owner", "segment"}}
+`stage`, `owner` and `segment` are the lead's as it is when the event is sent.
+
+2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
+honoured). 401, 403, 404, 410: refused (the receiver must be fixed; the events wait). Any
+other 4xx: refused too, naming the status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from standardwebhooks import Webhook
+
+from bot.crm.port import CrmRefused, CrmRetry
+from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+
+
+def body_of(event: CrmEvent, sent_at: datetime) -> dict[str, object]:
+    """The JSON body of one event."""
+    return {
+        "type": f"lead.{event.type}",
+        "timestamp": sent_at.isoformat(),
+        "data": {
+            "lead_id": event.lead_id,
+            "external_id": event.external_id,
+            "crm_id": event.crm_id,
+            "event": event.type,
+            "actor": event.actor,
+            "at": event.at.isoformat(),
+            "data": event.data,
+            "stage": event.stage,
+            "owner": event.owner,
+            "segment": event.segment,
+        },
+    }
+
+
+class WebhookAdapter:
+    """The `webhook` CRM: events only (no record, no notes)."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        clock: Clock = utc_now,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.url = url
+        self.signer = Webhook(secret)
+        self.clock = clock
+        self._session = session
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        return self._session
+
+    async def sync(self, record: CrmRecord) -> str | None:
+        return None
+
+    async def note(self, note: CrmNote) -> None:
+        return None
+
+    async def event(self, event: CrmEvent) -> None:
+        body = json.dumps(body_of(event, self.clock()), separators=(",", ":"), default=str).encode()
+        # The signature's timestamp is the real time: receivers refuse one 5 minutes off.
+        stamp = datetime.now(UTC)
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": event.key,
+            "webhook-timestamp": str(int(stamp.timestamp())),
+            "webhook-signature": self.signer.sign(event.key, stamp, body),
+            "User-Agent": "Handoff-Webhooks/1",
+        }
+        try:
+            async with self._client().post(self.url, data=body, headers=headers) as response:
+                status = response.status
+                text = (await response.text())[:200]
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            # It may have arrived: the retry carries the same webhook-id.
+            raise CrmRetry(f"{type(error).__name__}: {error}", unknown=True) from error
+        if 200 <= status < 300:
+            return
+        said = f"HTTP {status}" + (f" ({text.strip()})" if text.strip() else "")
+        if status == 429 or status >= 500:
+            raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
+        raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
+
+    async def check(self) -> list[str]:
+        """Problems with the set-up: a URL that does not answer or refuses a signed test."""
+        probe = CrmEvent(
+            key="handoff-doctor-check",
+            lead_id=0,
+            external_id="handoff-doctor-check",
+            type="check",
+            actor="handoff",
+            at=datetime.now(UTC),
+        )
+        try:
+            await self.event(probe)
+        except CrmRefused as error:
+            return [f"{error}: check HANDOFF_WEBHOOK_URL and the receiver's secret."]
+        except CrmRetry as error:
+            return [f"the webhook receiver at {self.url} could not be reached: {error}."]
+        return []
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

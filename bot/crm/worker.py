@@ -1,0 +1,383 @@
+"""Delivers the CRM outbox: at the CRM's pace, in order per lead, retried until done, apart
+from Slack delivery (a CRM outage never holds up a Slack post).
+
+The worker reads the due rows (the first pending row of each lead, storage/crm.py), leases
+each and asks the adapter to write it. What a row says is rendered at send time from the lead
+as it is now and the CURRENT SLA file: a sync writes the record's current state, so repeated
+changes collapse and a late retry never writes an older state; a note carries its row's key,
+which the adapter uses to adopt a create whose answer was lost, never doubling it.
+
+- `CrmRetry` (429, 5xx, a broken connection): the row is tried again after a backoff that
+  grows while the CRM keeps failing (capped); nothing is sent to the CRM before its own
+  `Retry-After`. A row whose outcome is unknown is retried as it is: the adapter adopts.
+- `CrmRefused` (401/403, a property the CRM lacks): the rows wait, probed every few minutes;
+  ONE alert goes to the escalations channel (through the Slack outbox, keyed, so once per
+  outage), and the CRM shows degraded on /healthz and /readyz. The first success clears it.
+- `CrmMissing`: the record is gone; the row is done, with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot import logs
+from bot.crm.port import CrmAdapter, CrmMissing, CrmRefused, CrmRetry
+from bot.domain.crm import CrmEvent, CrmRecord, Write, note_of, record_of
+from bot.domain.effects import Send
+from bot.domain.policy import Policy
+from bot.metrics import Metrics
+from storage.crm import CrmItem, CrmOutboxStore
+
+log = logging.getLogger("handoff.crm")
+
+Clock = Callable[[], datetime]
+
+# What to do when a CRM refuses, by adapter.
+WRITTEN_KEPT = 10_000  # leads whose last written record is remembered
+FIXES = {
+    "hubspot": (
+        "check HUBSPOT_ACCESS_TOKEN (a private app token with the crm.objects.contacts.write "
+        "and crm.objects.owners.read scopes) and the property names in sla.yaml's `crm:`"
+    ),
+    "salesforce": (
+        "check SALESFORCE_ACCESS_TOKEN (a session that has not expired) and the field names in "
+        "sla.yaml's `crm:`"
+    ),
+    "webhook": (
+        "check HANDOFF_WEBHOOK_URL and that the receiver verifies with HANDOFF_WEBHOOK_SECRET"
+    ),
+}
+
+
+class Policies(Protocol):
+    current: Policy
+
+
+def refusal_text(crm: str, message: str, property: str | None, retry_minutes: float) -> str:
+    """The escalations channel's alert when the CRM refuses Handoff's writes."""
+    which = f" The property it does not know: `{property}`." if property else ""
+    return (
+        f":warning: The CRM ({crm}) refuses Handoff's writes: {message}.{which} "
+        f"Nothing is lost: every write waits in order and is tried again every "
+        f"{retry_minutes:g} minutes. To fix it, {FIXES.get(crm, 'check the crm: settings')}; "
+        "the waiting writes then go out by themselves."
+    )
+
+
+@dataclass(frozen=True)
+class Refusing:
+    """The CRM refuses our writes: what it said, since when."""
+
+    message: str
+    property: str | None
+    since: datetime
+
+
+class _Bucket:
+    """A token bucket: `rate` writes a second, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: float, monotonic: Callable[[], float]) -> None:
+        self.rate, self.burst, self.monotonic = rate, max(1.0, burst), monotonic
+        self.tokens, self.at = self.burst, monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = self.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
+
+
+class CrmWorker:
+    """The CRM's delivery worker: `deliver_soon()` after a commit that wrote CRM rows."""
+
+    def __init__(
+        self,
+        adapter: CrmAdapter,
+        rows: CrmOutboxStore,
+        policies: Policies,
+        metrics: Metrics,
+        clock: Clock,
+        alert: Callable[[Send], Awaitable[None]],
+        *,
+        names: Mapping[str, str] | None = None,
+        writes_per_second: float = 5.0,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 1.0,
+        max_backoff: float = 600.0,
+        refused_retry_seconds: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.adapter = adapter
+        self.rows = rows
+        self.policies = policies
+        self.metrics = metrics
+        # Leases, backoff and Retry-After run on this clock: the wall clock when serving, the
+        # injected one in tests (an hour's outage passes without sleeping).
+        self.clock = clock
+        self.alert = alert
+        self.names = names if names is not None else {}
+        self.bucket = _Bucket(writes_per_second, writes_per_second, monotonic)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_seconds = poll_seconds
+        self.max_backoff = max_backoff
+        self.refused_retry = timedelta(seconds=refused_retry_seconds)
+        self.refusing: Refusing | None = None
+        self._paused_until: datetime | None = None  # nothing is sent before (Retry-After)
+        self._failures = 0  # transient failures in a row, CRM-wide
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._kinds_seen = {w.value for w in Write}
+        # The record each lead's last sync wrote, so a sync that would write the same again (an
+        # SLA rep's sixth attempt: still "attempted") costs the CRM no request. In memory: a
+        # restart, or another replica, writes it once more, which is harmless.
+        self._written: OrderedDict[int, CrmRecord] = OrderedDict()
+        metrics.probes.append(self._count_pending)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def deliver_soon(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="crm worker")
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: a write under way may finish for up to `grace` seconds (cut off, its outcome
+        stays unknown and the next start retries it: the adapter adopts); the rest wait."""
+        self._stopping = True
+        self._wake.set()
+        if not self._idle.is_set() and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.adapter.aclose()
+
+    async def drain(self, seconds: float = 30.0) -> bool:
+        """Wait until no CRM row is due now (True: the rest wait for a later time, after a
+        failure or the CRM's Retry-After), or `seconds` pass (False)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._idle.is_set() and not await self._due_now():
+                return True
+            self.deliver_soon()
+            await asyncio.sleep(0.02)
+        return False
+
+    def _remember(self, record: CrmRecord) -> None:
+        self._written[record.lead_id] = record
+        self._written.move_to_end(record.lead_id)
+        while len(self._written) > WRITTEN_KEPT:
+            self._written.popitem(last=False)
+
+    async def _due_now(self) -> bool:
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            return False
+        return bool(await self.rows.due(now))
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest CRM write still waiting was written (None: none waits)."""
+        return await self.rows.oldest_pending()
+
+    @property
+    def degraded(self) -> str | None:
+        """What the CRM said while it refuses our writes (None: it takes them)."""
+        return self.refusing.message if self.refusing else None
+
+    async def _count_pending(self) -> None:
+        depth, oldest = await self.rows.backlog()
+        self._kinds_seen |= set(depth)
+        for kind in self._kinds_seen:
+            self.metrics.crm_outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
+        age = 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
+        self.metrics.crm_outbox_oldest_seconds.set(max(0.0, age))
+        self.metrics.crm_refusing.set(1 if self.refusing else 0)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            sent = 0
+            try:
+                sent = await self._round()
+            except Exception:
+                log.exception("could not read the CRM outbox; trying again shortly")
+            if sent:
+                continue  # the leads' next rows are due now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _round(self) -> int:
+        """Send what is due now, oldest first; how many rows were tried."""
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            return 0
+        tried = 0
+        for row_id, _ in await self.rows.due(now):
+            if self._stopping:
+                break
+            await self.bucket.take()
+            if self._stopping:
+                break
+            tried += 1
+            if not await self._deliver(row_id):
+                break  # the CRM asked us to wait: nothing more this round
+        return tried
+
+    # --- one row ------------------------------------------------------------------------------
+
+    async def _deliver(self, row_id: int) -> bool:
+        """Write one row; False when the CRM asked for a pause (nothing more now)."""
+        self._idle.clear()
+        try:
+            now = self.clock()
+            item = await self.rows.lease(row_id, now, now + self.lease)
+            if item is None:
+                return True  # done or taken meanwhile
+            with logs.scope(crm_outbox_id=item.id, lead_id=item.lead_id):
+                return await self._attempt(item)
+        finally:
+            self._idle.set()
+
+    async def _attempt(self, item: CrmItem) -> bool:
+        name = self.adapter.name
+        started = time.monotonic()
+        try:
+            crm_id = await self._write(item)
+        except CrmRetry as error:
+            return await self._retry(item, error)
+        except CrmRefused as error:
+            await self._refused(item, error)
+            return False
+        except CrmMissing as error:
+            log.warning("CRM row %d: nothing to write to in the CRM (%s); done", item.id, error)
+            await self.rows.done(item, self.clock(), error=f"missing: {error}"[:1000])
+            return True
+        except Exception as error:  # a bug: keep the row, try later
+            log.exception("CRM row %d failed unexpectedly", item.id)
+            await self._backoff(item, f"{type(error).__name__}: {error}", item.unknown, None)
+            return True
+        finally:
+            self.metrics.crm_write_seconds.labels(crm=name).observe(time.monotonic() - started)
+        await self.rows.done(item, self.clock(), crm_id=crm_id)
+        self._failures = 0
+        if self.refusing is not None:
+            log.info("the CRM (%s) takes Handoff's writes again", name)
+            self.refusing = None
+        return True
+
+    async def _write(self, item: CrmItem) -> str | None:
+        """Render the row from the lead as it is now and write it; a CRM id found on the way."""
+        policy = self.policies.current
+        crm = policy.crm
+        lead = await self.rows.lead(item.lead_id)
+        if crm is None or lead is None:
+            return None  # no CRM any more, or the lead is gone: nothing to say
+        labels = {d.code: d.label for d in policy.dispositions}
+        if item.kind == Write.SYNC:
+            record = record_of(crm, lead, lead.crm_id, labels)
+            if lead.crm_id is not None and self._written.get(lead.id) == record:
+                return None  # the CRM shows this already
+            found = await self.adapter.sync(record)
+            self._remember(replace(record, crm_id=found or lead.crm_id))
+            return found if found and found != lead.crm_id else None
+        at = _at(item)
+        if item.kind == Write.NOTE:
+            note = note_of(
+                crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names
+            )
+            # Its first try, with no earlier request that may have reached the CRM: created in
+            # one request, without first looking for our key (the lease counted this try).
+            fresh = item.attempts == 1 and not item.unknown
+            await self.adapter.note(replace(note, fresh=fresh))
+            return None
+        event = CrmEvent(
+            key=str(item.key),
+            lead_id=lead.id,
+            external_id=lead.external_id,
+            type=str(item.payload.get("type") or ""),
+            actor=str(item.payload.get("actor") or ""),
+            at=at,
+            data=dict(item.payload.get("data") or {}),
+            crm_id=lead.crm_id,
+            stage=lead.stage.value,
+            owner=lead.owner,
+            segment=lead.segment,
+        )
+        await self.adapter.event(event)
+        return None
+
+    async def _retry(self, item: CrmItem, error: CrmRetry) -> bool:
+        unknown = item.unknown or error.unknown
+        if error.after is not None:
+            wait = timedelta(seconds=max(0.0, error.after))
+            self._paused_until = self.clock() + wait
+            self.metrics.inc("crm_rate_limited_total")
+            log.warning("the CRM asks Handoff to wait %.0fs (%s)", error.after, error)
+            await self.rows.retry(item, self._paused_until, str(error), unknown=unknown)
+            return False
+        await self._backoff(item, str(error), unknown, error)
+        return False
+
+    async def _backoff(
+        self, item: CrmItem, error: str, unknown: bool, cause: CrmRetry | None
+    ) -> None:
+        """Try the row again later; while the CRM keeps failing, every write waits longer."""
+        self._failures += 1
+        seconds = min(self.max_backoff, 2.0 ** min(self._failures, 20))
+        not_before = self.clock() + timedelta(seconds=seconds)
+        if cause is not None:
+            self._paused_until = not_before  # the CRM is down: probe it once per backoff
+        self.metrics.inc("crm_retries_total")
+        log.warning("CRM write of row %d failed (%s); retrying in %.0fs", item.id, error, seconds)
+        await self.rows.retry(item, not_before, error, unknown=unknown)
+
+    async def _refused(self, item: CrmItem, error: CrmRefused) -> None:
+        now = self.clock()
+        self._paused_until = now + self.refused_retry
+        await self.rows.retry(item, self._paused_until, f"refused: {error}", unknown=item.unknown)
+        log.error(
+            "the CRM (%s) refuses Handoff's writes: %s%s; the writes wait",
+            self.adapter.name,
+            error,
+            f" (property {error.property})" if error.property else "",
+        )
+        if self.refusing is not None:
+            return
+        self.refusing = Refusing(str(error), error.property, now)
+        escalations = self.policies.current.channels.escalations
+        if escalations:
+            minutes = self.refused_retry.total_seconds() / 60
+            text = refusal_text(self.adapter.name, str(error), error.property, minutes)
+            # Keyed by the row that met the refusal: a restart meeting it again adds nothing.
+            await self.alert(Send(escalations, text, f"crm-refused:{item.id}"))
+
+
+def _at(item: CrmItem) -> datetime:
+    text = item.payload.get("at")
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            at = datetime.fromisoformat(text)
+            return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return item.created_at

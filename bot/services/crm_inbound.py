@@ -1,0 +1,242 @@
+"""Changes made in the CRM reach Slack (`POST /crm/hubspot`, `POST /crm/salesforce`).
+
+The adapter (bot/crm/hubspot_in.py, bot/crm/salesforce_in.py) verifies and parses a webhook;
+this use case applies each change it reports, once per (CRM, event id), through the same use
+cases a person's action goes through:
+
+- CREATED: the lead taken in like `POST /leads` (idempotent on `hubspot:<id>` /
+  `salesforce:<Id>`), tied to its CRM record;
+- OWNER: the lead handed to the Slack member behind the new CRM owner (the SLA file's
+  `crm.owners` map, else the owner's email looked up in Slack), as a manager's reassignment
+  would, with actor `crm`; the owner it has already (the echo of our own write) changes nothing;
+- STATUS: a `crm_status` event, nothing more;
+- STAGE: the deal's stage, as `POST /leads/{id}/activity` records it;
+- DELETED: the person's data erased, as `handoff forget` does.
+
+A notification is taken in the CRM inbox before it is applied and released if applying it
+fails or its lead is not known yet, so the CRM's retry of it runs again; a repeat of one applied
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.crm.port import BadPayload, CrmInbound
+from bot.domain.crm import Change, CrmChange
+from bot.domain.erasure import erased_email
+from bot.domain.lead import LeadView
+from bot.domain.refusal import Refusal
+from bot.services.erasure import forget
+from bot.services.leads import AlreadyRecorded, Invalid, Services
+from storage.crm_inbox import CrmInboxStore
+
+log = logging.getLogger("handoff.crm")
+
+Outcome = Literal["handled", "ignored", "unknown"]
+# Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them.
+_SET_UP_ERRORS = frozenset(
+    {"missing_scope", "not_authed", "invalid_auth", "account_inactive", "no_permission"}
+)
+
+
+class Directory(Protocol):
+    """Slack's members by email (`users.lookupByEmail`, scope `users:read.email`)."""
+
+    async def member_by_email(self, email: str) -> str | None: ...
+
+
+class SlackDirectory:
+    """The workspace's members by email, asked of Slack."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def member_by_email(self, email: str) -> str | None:
+        """The member with this email; None when there is none, or when Slack will not say
+        (the app lacks `users:read.email`: logged, as a retry would not mend it)."""
+        try:
+            answer = await self.client.users_lookupByEmail(email=email)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code == "users_not_found":
+                return None
+            if code in _SET_UP_ERRORS:
+                log.warning(
+                    "users.lookupByEmail failed (%s): grant the Slack app users:read.email to "
+                    "find CRM owners by email (docs/crm-inbound.md)",
+                    code,
+                )
+                return None
+            raise
+        user = answer.get("user") or {}
+        return str(user["id"]) if user.get("id") else None
+
+
+@dataclass
+class Applied:
+    """What a webhook's changes did: applied, ignored (a repeat, an echo, a property we do not
+    follow) and the CRM ids of records Handoff has no lead for."""
+
+    handled: int = 0
+    ignored: int = 0
+    unknown: list[str] = field(default_factory=list)
+
+
+class CrmInboundService:
+    """Apply the changes a CRM reports, each once."""
+
+    def __init__(
+        self,
+        services: Services,
+        inbox: CrmInboxStore,
+        adapters: dict[str, CrmInbound],
+        directory: Directory | None = None,
+    ) -> None:
+        self.services = services
+        self.inbox = inbox
+        self.adapters = adapters  # by source: hubspot, salesforce (only those configured)
+        self.directory = directory
+
+    def adapter(self, source: str) -> CrmInbound | None:
+        """The configured adapter for `source`, or None (answer 404: no CRM configured)."""
+        return self.adapters.get(source)
+
+    async def apply(self, source: str, changes: list[CrmChange], now: datetime) -> Applied:
+        """Apply each change once; BadPayload when a CRM's own record does not make a lead."""
+        inbound = self.adapters[source]
+        applied = Applied()
+        for change in changes:
+            if not await self.inbox.take(source, change.event_id, now):
+                applied.ignored += 1  # the CRM's retry of a notification applied already
+                continue
+            try:
+                outcome = await self._one(source, inbound, change, now)
+            except BaseException:
+                await self.inbox.release(source, change.event_id)
+                raise
+            if outcome == "unknown":
+                await self.inbox.release(source, change.event_id)
+                applied.unknown.append(change.crm_id or change.external_id or change.event_id)
+            elif outcome == "handled":
+                applied.handled += 1
+            else:
+                applied.ignored += 1
+        return applied
+
+    async def _one(
+        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
+    ) -> Outcome:
+        if change.change is Change.CREATED:
+            return await self._created(source, inbound, change, now)
+        lead = await self._lead(change)
+        if lead is None:
+            return "unknown"
+        if change.change is Change.OWNER:
+            return await self._owner(inbound, change, lead, now)
+        if change.change is Change.STATUS:
+            await self.services.store.crm_status(lead.id, change.value, now)
+            return "handled"
+        if change.change is Change.STAGE:
+            return await self._stage(source, change, lead, now)
+        return await self._deleted(lead, now)
+
+    async def _lead(self, change: CrmChange) -> LeadView | None:
+        """The lead of the CRM record: by its CRM id, else by its external id, else (where the
+        change carries an email) the newest lead of that person, which is then tied to the
+        record, so a lead sent to `POST /leads` under another id is found too."""
+        store = self.services.store
+        if change.crm_id is not None:
+            lead = await store.by_crm_id(change.crm_id)
+            if lead is not None:
+                return lead
+        if change.external_id is not None:
+            lead = await store.by_external_id(change.external_id)
+            if lead is not None:
+                return lead
+        if change.email is None:
+            return None
+        lead = await store.find(change.email)
+        if lead is not None and lead.crm_id is None and change.crm_id is not None:
+            await store.set_crm_id(lead.id, change.crm_id)
+        return lead
+
+    async def _created(
+        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
+    ) -> Outcome:
+        payload = await inbound.lead_of(change)
+        if payload is None:
+            log.warning(
+                "%s: record %s was created, but it could not be read (gone, or no API access "
+                "configured): no lead taken in",
+                source,
+                change.crm_id,
+            )
+            return "ignored"
+        result = await self.services.intake(dict(payload), now, source=source)
+        if isinstance(result, Invalid):
+            raise BadPayload([(f"lead.{e.field}", e.message) for e in result.errors])
+        if change.crm_id is not None and result.lead.crm_id is None:
+            await self.services.store.set_crm_id(result.lead.id, change.crm_id)
+        return "handled" if result.created or result.requalified else "ignored"
+
+    async def _owner(
+        self, inbound: CrmInbound, change: CrmChange, lead: LeadView, now: datetime
+    ) -> Outcome:
+        member = await self._member(inbound, change)
+        if member is None:
+            log.info(
+                "lead %d: its CRM owner %s is no Slack member Handoff can find (crm.owners, or "
+                "the owner's email in Slack): the lead keeps its owner",
+                lead.id,
+                change.owner_crm_id or change.owner_email or "(none)",
+            )
+            return "ignored"
+        changed = await self.services.crm_reassign(lead, member, now)
+        return "handled" if changed else "ignored"
+
+    async def _member(self, inbound: CrmInbound, change: CrmChange) -> str | None:
+        """The Slack member behind the change's new owner, or None."""
+        crm = self.services.policy.crm
+        if change.owner_crm_id is not None and crm is not None:
+            for user, owner in crm.owners.items():
+                if owner == change.owner_crm_id:
+                    return user
+        email = change.owner_email
+        if email is None and change.owner_crm_id is not None:
+            email = await inbound.owner_email(change.owner_crm_id)
+        if email is None or self.directory is None:
+            return None
+        return await self.directory.member_by_email(email)
+
+    async def _stage(
+        self, source: str, change: CrmChange, lead: LeadView, now: datetime
+    ) -> Outcome:
+        payload: dict[str, Any] = {"type": "stage", "stage": change.value}
+        payload["id"] = f"{source}:{change.event_id}"
+        if change.amount is not None:
+            payload["amount"] = change.amount
+        if change.at is not None:
+            payload["at"] = change.at.isoformat()
+        try:
+            result = await self.services.activity(lead.external_id, payload, now)
+        except Refusal as refusal:  # a won deal reported lost: the CRM's retry won't mend it
+            log.info("lead %d: the CRM's stage change was not recorded: %s", lead.id, refusal)
+            return "ignored"
+        if isinstance(result, Invalid):
+            problems = "; ".join(f"{e.field}: {e.message}" for e in result.errors)
+            log.info("lead %d: the CRM's stage change was not recorded: %s", lead.id, problems)
+            return "ignored"
+        return "ignored" if isinstance(result, AlreadyRecorded) else "handled"
+
+    async def _deleted(self, lead: LeadView, now: datetime) -> Outcome:
+        if lead.email == erased_email(lead.id):
+            return "ignored"  # erased already
+        await forget(self.services.store, self.services.notifier, lead.email, "crm", now)
+        return "handled"

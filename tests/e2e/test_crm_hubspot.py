@@ -1,0 +1,486 @@
+"""The HubSpot adapter through the official `hubspot-api-client`, against the local HubSpot fake
+on a real port. The fake holds every request and answer to HubSpot's OpenAPI specs: a test
+fails (SpecViolation at teardown) if the fake ever answers outside them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.crm.hubspot import HubSpotAdapter
+from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
+from bot.crmfake.hubspot import HubSpotFake, SpecViolation
+from bot.domain.crm import CrmNote, CrmRecord
+from bot.domain.policy import Crm
+
+AT = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+EMAILS = {"U0REP1": "Rita@Example.com", "U0REP2": "sam@example.com"}
+
+
+class Clock:
+    """Seconds that move only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[HubSpotFake]:
+    hub = HubSpotFake()
+    await hub.start()
+    yield hub
+    await hub.stop()  # raises SpecViolation if the fake answered outside the specs
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+async def _emails(user_id: str) -> str | None:
+    return EMAILS.get(user_id)
+
+
+def adapter_for(
+    hub: HubSpotFake, clock: Clock, crm: Crm | None = None, token: str | None = None
+) -> HubSpotAdapter:
+    return HubSpotAdapter(
+        crm or Crm(kind="hubspot"),
+        token or hub.token,
+        hub.base_url,
+        emails=_emails,
+        clock=clock,
+    )
+
+
+def record(**changes: Any) -> CrmRecord:
+    values: dict[str, Any] = {
+        "lead_id": 1,
+        "external_id": "L-1",
+        "email": "jane@acme.test",
+        "crm_id": None,
+        "owner": "U0REP1",
+        "owner_crm_id": None,
+        "status": "OPEN",
+        "lifecycle": None,
+        "fields": {},
+    }
+    values.update(changes)
+    return CrmRecord(**values)
+
+
+def note(key: str = "lead-1-event-7", **changes: Any) -> CrmNote:
+    values: dict[str, Any] = {
+        "key": key,
+        "lead_id": 1,
+        "external_id": "L-1",
+        "email": "jane@acme.test",
+        "crm_id": None,
+        "kind": "disposition",
+        "subject": "Handoff disposition: Not a fit",
+        "body": "Disposition: Not a fit (not_a_fit)\nRep: Rita\nReason: No budget\n"
+        f"[handoff:{key}]",
+        "at": AT,
+        "rep": "U0REP1",
+        "rep_crm_id": None,
+    }
+    values.update(changes)
+    return CrmNote(**values)
+
+
+def writes_to(hub: HubSpotFake, method: str, prefix: str) -> int:
+    return sum(1 for w in hub.writes if w.method == method and w.path.startswith(prefix))
+
+
+async def test_sync_finds_contact_and_owner_by_email_and_sets_status_lifecycle_and_fields(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    rita = fake.add_owner("rita@example.com", "Rita", "Rep")
+    contact = fake.add_contact("jane@acme.test", firstname="Jane")
+    fake.add_property("handoff_disposition")
+    crm = Crm(kind="hubspot", fields={"disposition_code": "handoff_disposition"})
+    adapter = adapter_for(fake, clock, crm)
+
+    found = await adapter.sync(
+        record(lifecycle="marketingqualifiedlead", fields={"handoff_disposition": "qualified"})
+    )
+
+    assert found == contact
+    shown = fake.contact(contact)
+    assert shown["hubspot_owner_id"] == rita
+    assert shown["hs_lead_status"] == "OPEN"
+    assert shown["lifecyclestage"] == "marketingqualifiedlead"
+    assert shown["handoff_disposition"] == "qualified"
+    assert writes_to(fake, "PATCH", "/crm/v3/objects/contacts") == 1
+    await adapter.aclose()
+
+
+async def test_owner_from_the_map_wins_and_owners_by_email_are_cached_for_a_while(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    fake.add_owner("rita@example.com")
+    mapped = fake.add_owner("someone-else@example.com")
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+
+    await adapter.sync(record(crm_id=contact, owner_crm_id=mapped))
+    assert fake.contact(contact)["hubspot_owner_id"] == mapped
+    assert not any(path.startswith("/crm/v3/owners") for _, path in fake.requests)
+
+    sam = fake.add_owner("sam@example.com")
+    await adapter.sync(record(crm_id=contact, owner="U0REP2"))
+    await adapter.sync(record(crm_id=contact, owner="U0REP2", status="CONNECTED"))
+    owner_reads = [p for _, p in fake.requests if p.startswith("/crm/v3/owners")]
+    assert len(owner_reads) == 1  # the second sync used the cached owners
+    assert fake.contact(contact)["hubspot_owner_id"] == sam
+
+    clock.now += 301  # the cache is stale: owners are read again
+    await adapter.sync(record(crm_id=contact, owner="U0REP2"))
+    assert len([p for _, p in fake.requests if p.startswith("/crm/v3/owners")]) == 2
+    await adapter.aclose()
+
+
+async def test_a_member_hubspot_does_not_know_leaves_the_owner_and_still_writes_status(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane@acme.test", hubspot_owner_id="")
+    adapter = adapter_for(fake, clock)
+    await adapter.sync(record(crm_id=contact, owner="U0REP2", status="ATTEMPTED_TO_CONTACT"))
+    shown = fake.contact(contact)
+    assert shown["hs_lead_status"] == "ATTEMPTED_TO_CONTACT"
+    assert shown.get("hubspot_owner_id", "") == ""
+    await adapter.aclose()
+
+
+async def test_a_contact_hubspot_does_not_have_is_missing(fake: HubSpotFake, clock: Clock) -> None:
+    adapter = adapter_for(fake, clock)
+    with pytest.raises(CrmMissing, match="no contact with the lead's email"):
+        await adapter.sync(record())
+    with pytest.raises(CrmMissing):
+        await adapter.sync(record(crm_id="999999", email="nobody@acme.test"))
+    assert fake.writes == []
+    await adapter.aclose()
+
+
+async def test_the_contact_is_read_by_its_email_even_with_a_plus(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane+sales@acme.test")
+    adapter = adapter_for(fake, clock)
+    assert await adapter.sync(record(email="jane+sales@acme.test", owner=None)) == contact
+    assert ("GET", "/crm/v3/objects/contacts/jane+sales@acme.test") in fake.requests
+    await adapter.aclose()
+
+
+async def test_a_deleted_contact_id_falls_back_to_the_email(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    assert await adapter.sync(record(crm_id="424242")) == contact
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"
+    await adapter.aclose()
+
+
+async def test_a_disposition_note_is_created_once_even_when_its_answer_is_dropped(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    rita = fake.add_owner("rita@example.com")
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    fake.drop_next(method="POST", path="/crm/v3/objects/notes")
+
+    with pytest.raises(CrmRetry) as lost:
+        await adapter.note(note())
+    assert lost.value.unknown  # the note may have been made: the worker tries again
+    await adapter.note(note())  # the retry finds the note with our key and adopts it
+    await adapter.note(note())
+
+    notes = fake.notes_of(contact)
+    assert len(notes) == 1
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 1
+    assert "[handoff:lead-1-event-7]" in notes[0]["hs_note_body"]
+    assert "Reason: No budget" in notes[0]["hs_note_body"]
+    assert notes[0]["hubspot_owner_id"] == rita
+    assert notes[0]["hs_timestamp"].startswith("2026-11-23T00:00:00")
+
+    assert fake.story() == [
+        "note: Handoff disposition: Not a fit | Disposition: Not a fit (not_a_fit) | Rep: Rita"
+        " | Reason: No budget | [handoff:lead-1-event-7]"
+    ]
+    await adapter.note(note("lead-1-event-9", crm_id=contact))  # another key: another note
+    await adapter.note(note("lead-1-event-11", crm_id="424242"))  # a stale id: by email
+    assert len(fake.notes_of(contact)) == 3
+    await adapter.aclose()
+
+
+async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=contact, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
+    assert fake.requests == [("POST", "/crm/v3/objects/notes")]
+    assert len(fake.notes_of(contact)) == 1
+    await adapter.aclose()
+
+
+async def test_a_429_is_honoured_with_its_wait(fake: HubSpotFake, clock: Clock) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    fake.throttle_next(retry_after=7)
+
+    with pytest.raises(CrmRetry) as throttled:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert throttled.value.after == 7
+    assert not throttled.value.unknown
+
+    sent = len(fake.requests)
+    clock.now += 3
+    with pytest.raises(CrmRetry) as waiting:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert waiting.value.after == pytest.approx(4)
+    assert len(fake.requests) == sent  # nothing was sent during HubSpot's wait
+
+    clock.now += 4.1
+    assert await adapter.sync(record(crm_id=contact, owner=None)) == contact
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"
+    await adapter.aclose()
+
+
+async def test_the_burst_limit_answers_429_with_the_rolling_window(clock: Clock) -> None:
+    now = [0.0]
+    hub = await HubSpotFake(clock=lambda: now[0], burst=(3, 10.0)).start()
+    contact = hub.add_contact("jane@acme.test")
+    adapter = adapter_for(hub, clock)
+    for _ in range(3):
+        await adapter.sync(record(crm_id=contact, owner=None))
+    now[0] = 4.0
+    with pytest.raises(CrmRetry) as throttled:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert throttled.value.after == 6  # the first request leaves the window at 10 s
+    await adapter.aclose()
+    await hub.stop()
+
+
+async def test_a_5xx_or_a_dropped_write_is_retried_as_unknown(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane@acme.test", hs_lead_status="NEW")
+    adapter = adapter_for(fake, clock)
+    fake.fail_next(method="PATCH", status=502)
+    with pytest.raises(CrmRetry) as failed:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert failed.value.unknown
+    assert fake.contact(contact)["hs_lead_status"] == "NEW"  # a 5xx changed nothing
+
+    fake.drop_next(method="PATCH")
+    with pytest.raises(CrmRetry) as dropped:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert dropped.value.unknown
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"  # done, answer lost
+    await adapter.aclose()
+
+
+async def test_a_bad_token_is_refused_and_check_says_so(fake: HubSpotFake, clock: Clock) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock, token="pat-na1-revoked")
+    with pytest.raises(CrmRefused, match="access token"):
+        await adapter.sync(record(crm_id=contact, owner=None))
+    problems = await adapter.check()
+    assert len(problems) == 1
+    assert "access token" in problems[0]
+    assert fake.writes == []
+    await adapter.aclose()
+
+
+async def test_a_missing_scope_is_refused_naming_the_scope(clock: Clock) -> None:
+    hub = await HubSpotFake(
+        scopes=["crm.objects.contacts.read", "crm.objects.contacts.write"]
+    ).start()
+    contact = hub.add_contact("jane@acme.test")
+    adapter = adapter_for(hub, clock)
+    await adapter.sync(record(crm_id=contact, owner=None))  # contacts alone: allowed
+    with pytest.raises(CrmRefused, match=r"crm\.objects\.owners\.read"):
+        await adapter.sync(record(crm_id=contact, owner="U0REP1"))  # needs the owners
+    problems = await adapter.check()
+    assert len(problems) == 1 and "crm.objects.owners.read" in problems[0]
+    await adapter.aclose()
+    await hub.stop()
+
+
+async def test_an_unknown_property_is_refused_naming_it_and_nothing_is_written(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane@acme.test", hs_lead_status="NEW")
+    crm = Crm(kind="hubspot", fields={"disposition_reason": "handoff_reason"})
+    adapter = adapter_for(fake, clock, crm)
+    with pytest.raises(CrmRefused) as refused:
+        await adapter.sync(record(crm_id=contact, owner=None, fields={"handoff_reason": "x"}))
+    assert refused.value.property == "handoff_reason"
+    assert "handoff_reason" in str(refused.value)
+    assert fake.contact(contact)["hs_lead_status"] == "NEW"  # HubSpot takes all or nothing
+    await adapter.aclose()
+
+
+async def test_a_status_hubspot_does_not_offer_is_refused_naming_the_property(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    with pytest.raises(CrmRefused) as refused:
+        await adapter.sync(record(crm_id=contact, owner=None, status="Working"))
+    assert refused.value.property == "hs_lead_status"
+    await adapter.aclose()
+
+
+async def test_check_names_each_missing_property_and_unknown_owner(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    fake.add_property("handoff_disposition")
+    crm = Crm(
+        kind="hubspot",
+        fields={"disposition_code": "handoff_disposition", "disposition_reason": "handoff_why"},
+        owners={"U0REP1": "777"},
+    )
+    adapter = adapter_for(fake, clock, crm)
+    problems = await adapter.check()
+    assert len(problems) == 2
+    assert "handoff_why" in problems[0] and "crm.fields" in problems[0]
+    assert "U0REP1" in problems[1] and "777" in problems[1]
+    assert fake.writes == []  # the probes change nothing
+
+    fake.add_property("handoff_why")
+    rita = fake.add_owner("rita@example.com")
+    fixed = Crm(kind="hubspot", fields=crm.fields, owners={"U0REP1": rita})
+    assert await adapter_for(fake, clock, fixed).check() == []
+    await adapter.aclose()
+
+
+async def test_the_contact_as_a_lead_and_an_owner_email(fake: HubSpotFake, clock: Clock) -> None:
+    sam = fake.add_owner("sam@example.com", "Sam", "Seller")
+    contact = fake.add_contact(
+        "jane@acme.test",
+        firstname="Jane",
+        lastname="Doe",
+        jobtitle="VP Marketing",
+        phone="+61 2 5550 1234",
+        company="Acme",
+        website="https://www.acme.test/about",
+        numemployees="1000+",
+        industry="Software",
+        country="Australia",
+        hs_analytics_source="PAID_SEARCH",
+        hubspotscore="87",
+        hubspot_owner_id=sam,
+    )
+    adapter = adapter_for(fake, clock)
+    assert await adapter.contact_lead(contact) == {
+        "external_id": f"hubspot:{contact}",
+        "email": "jane@acme.test",
+        "name": "Jane Doe",
+        "title": "VP Marketing",
+        "phone": "+61 2 5550 1234",
+        "company": {
+            "name": "Acme",
+            "domain": "acme.test",
+            "employees": 1000,
+            "industry": "Software",
+            "country": "Australia",
+        },
+        "source": "PAID_SEARCH",
+        "score": 87,
+        "crm_id": contact,
+    }
+    assert await adapter.contact_lead("31337") is None
+    assert await adapter.owner_email(sam) == "sam@example.com"
+    assert await adapter.owner_email("31337") is None
+    await adapter.aclose()
+
+
+async def test_the_fake_refuses_a_request_the_spec_refuses(fake: HubSpotFake) -> None:
+    contact = fake.add_contact("jane@acme.test")
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    async with aiohttp.ClientSession() as session:
+        url = f"{fake.base_url}/crm/v3/objects/contacts/{contact}"
+        async with session.patch(url, json={"props": {"a": "b"}}, headers=headers) as answer:
+            body = await answer.json()
+            assert answer.status == 400
+        search = f"{fake.base_url}/crm/v3/objects/contacts/search"
+        async with session.post(search, json={"limit": 1}, headers=headers) as answer2:
+            body2 = await answer2.json()
+            assert answer2.status == 400
+    assert body["status"] == "error" and body["category"] == "VALIDATION_ERROR"
+    assert "properties" in body["message"]
+    assert body2["category"] == "VALIDATION_ERROR"
+    assert "filterGroups" in body2["message"]
+    assert fake.writes == []
+
+
+async def test_an_answer_outside_the_spec_fails_loudly() -> None:
+    hub = await HubSpotFake().start()
+    contact = hub.add_contact("jane@acme.test")
+    hub.contacts[contact].properties["hs_lead_status"] = None  # type: ignore[assignment]
+    hub.contacts[contact].properties["email"] = 42  # type: ignore[assignment]
+    async with aiohttp.ClientSession() as session:
+        url = f"{hub.base_url}/crm/v3/objects/contacts/{contact}?properties=email"
+        async with session.get(url, headers={"Authorization": f"Bearer {hub.token}"}) as answer:
+            await answer.read()
+    with pytest.raises(SpecViolation, match="contacts"):
+        await hub.stop()
+
+
+async def _receiver(received: list[tuple[str, dict[str, str], bytes]]) -> web.AppRunner:
+    async def take(request: web.Request) -> web.Response:
+        received.append((str(request.url), dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hooks/hubspot", take)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+async def test_webhooks_are_signed_v1_and_v3_and_our_writes_come_back_as_integration(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    runner = await _receiver(received)
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot"
+    contact = fake.add_contact("jane@acme.test")
+    fake.subscribe(url, properties=["hubspot_owner_id", "hs_lead_status"])
+
+    fake.change_contact(contact, hubspot_owner_id="55", phone="1")  # a person, in HubSpot
+    await adapter_for(fake, clock).sync(record(crm_id=contact, owner=None))  # we change it
+    assert await fake.flush_webhooks() == [204]
+    assert await fake.send_workflow(url, {"objectId": int(contact), "email": "x"}) == 204
+
+    (_, headers, body), (wf_url, wf_headers, wf_body) = received
+    secret = fake.client_secret.encode()
+    assert headers["X-HubSpot-Signature-Version"] == "v1"
+    assert headers["X-HubSpot-Signature"] == hashlib.sha256(secret + body).hexdigest()
+    events = json.loads(body)
+    assert [(e["propertyName"], e["changeSource"]) for e in events] == [
+        ("hubspot_owner_id", "CRM_UI"),
+        ("hs_lead_status", "INTEGRATION"),
+    ]
+    assert {e["subscriptionType"] for e in events} == {"contact.propertyChange"}
+    assert len({e["eventId"] for e in events}) == 2
+
+    stamp = wf_headers["X-HubSpot-Request-Timestamp"]
+    signed = b"POST" + wf_url.encode() + wf_body + stamp.encode()
+    expected = base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
+    assert wf_headers["X-HubSpot-Signature-v3"] == expected
+    await runner.cleanup()

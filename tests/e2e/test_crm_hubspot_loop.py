@@ -1,0 +1,217 @@
+"""The CRM learns what happens in Slack (issue 14), through the real server, the Slack
+simulator and the local HubSpot portal (which holds every request to HubSpot's published
+OpenAPI files): a claim sets the contact's owner and lead status, an attempt its status, a
+disposition with a reason its status and one note; HubSpot's 429s and lost answers change
+nothing of that, and a property the portal lacks is named once in the escalations channel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.crmfake.hubspot import HubSpotFake
+from bot.domain.policy import Policy, parse_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+MAYA = "U0REP1"
+LEAD: dict[str, Any] = {
+    "external_id": "hs-7001",
+    "email": "jane.doe@globex.example",
+    "name": "Jane Doe",
+    "title": "VP Operations",
+    "company": {"name": "Globex", "employees": 4000, "industry": "Logistics", "country": "AU"},
+    "source": "demo_request",
+    "score": 90,
+}
+
+
+def crm_policy(**crm: Any) -> Policy:
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["crm"] = {"kind": "hubspot", **crm}
+    return parse_policy(data)
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[HubSpotFake]:
+    fake = await HubSpotFake().start()
+    yield fake
+    await fake.stop()  # raises if it answered outside HubSpot's specs
+
+
+async def stack_for(url: str, policy: Policy, clock: TravelClock, hub: HubSpotFake) -> LocalStack:
+    return await start_stack(
+        url, policy, clock=clock, HUBSPOT_ACCESS_TOKEN=hub.token, HUBSPOT_API_URL=hub.base_url
+    )
+
+
+async def worked(stack: LocalStack, clock: TravelClock) -> None:
+    """The lead posted, claimed by Maya, a call and an email logged, and rejected with a
+    reason."""
+    assert (await stack.post_lead(LEAD))[0] == 201
+    await stack.settle()
+    clock.advance(minutes=4)
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(MAYA, "Log email", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=30)
+    await stack.driver.press(MAYA, "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.submit_view(MAYA, {"reason": "No budget", "note": "Frozen until Q3."})
+    await stack.settle()
+
+
+async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    owner = hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    policy = crm_policy(fields={"disposition_reason": "handoff_reason"})
+    hub.add_property("handoff_reason")
+    stack = await stack_for(sqlite_url, policy, clock, hub)
+    try:
+        await worked(stack, clock)
+        lead = await stack.services.lead(1)
+        assert lead.crm_id == contact  # found by email on the first write, then kept
+    finally:
+        await stack.close()
+
+    record = hub.contact(contact)
+    assert record["hubspot_owner_id"] == owner
+    assert record["hs_lead_status"] == "UNQUALIFIED"
+    assert record["handoff_reason"] == "No budget"
+    statuses = [
+        w.body["properties"].get("hs_lead_status") for w in hub.writes if w.method == "PATCH"
+    ]
+    # In order: posted, claimed, attempted, rejected (repeated changes may collapse, never
+    # reorder).
+    order = ["NEW", "OPEN", "ATTEMPTED_TO_CONTACT", "UNQUALIFIED"]
+    assert [s for s in order if s in statuses] == order
+    assert statuses.index("OPEN") < statuses.index("ATTEMPTED_TO_CONTACT")
+    # The second attempt leaves the contact as the first did: no second request for it.
+    assert statuses.count("ATTEMPTED_TO_CONTACT") == 1
+    (note,) = hub.notes_of(contact)
+    assert "Not a fit" in note["hs_note_body"] and "No budget" in note["hs_note_body"]
+    assert "Frozen until Q3." in note["hs_note_body"]
+
+
+async def test_429s_and_a_lost_answer_leave_one_note_and_the_final_state(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
+    try:
+        hub.throttle_next(2)  # HubSpot's burst limit, twice
+        hub.drop_next(1, method="POST", path="/crm/v3/objects/notes")  # done, answer lost
+        await worked(stack, clock)
+        for _ in range(5):  # the worker's retries, as time passes
+            clock.advance(seconds=20)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+    finally:
+        await stack.close()
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+    assert len(hub.notes_of(contact)) == 1
+
+
+async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    policy = crm_policy(fields={"disposition_code": "handoff_code_missing"})
+    stack = await stack_for(sqlite_url, policy, clock, hub)
+    try:
+        await worked(stack, clock)
+        for _ in range(3):
+            clock.advance(minutes=6)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "handoff_code_missing" in alerts[0]
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded")
+        assert "hs_lead_status" not in hub.contact(contact)  # nothing written meanwhile
+        assert hub.notes_of(contact) == []
+        # RevOps creates the property: the waiting writes go through, in order.
+        hub.add_property("handoff_code_missing")
+        clock.advance(minutes=6)
+        stack.handoff.crm.deliver_soon()
+        await stack.settle()
+        assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+        assert hub.contact(contact)["handoff_code_missing"] == "not_a_fit"
+        assert len(hub.notes_of(contact)) == 1
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
+    finally:
+        await stack.close()
+
+
+async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hubspot(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot's signed subscription events, as its fake sends them: the new contact is read
+    through HubSpot's API and posted; the claim's owner goes to HubSpot, whose echo changes
+    nothing; an owner changed in HubSpot reassigns the lead in Slack."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    maya = hub.add_owner("maya@example.com", "Maya", "Chen")
+    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        contact = hub.add_contact(
+            "jane.doe@globex.example",
+            firstname="Jane",
+            lastname="Doe",
+            jobtitle="VP Operations",
+            company="Globex",
+            numemployees="4000",
+            hubspotscore="90",
+        )
+        created = hub.subscription_event("contact.creation", contact)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert "Jane Doe" in post.all_text and "Globex" in post.all_text
+        lead = await stack.services.lead(1)
+        assert (lead.crm_id, lead.external_id) == (contact, f"hubspot:{contact}")
+
+        hub.subscribe(url, ["hubspot_owner_id"])
+        clock.advance(minutes=3)
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        assert hub.contact(contact)["hubspot_owner_id"] == maya
+        replies = len(stack.sim.thread(ENTERPRISE, post.ts))
+        assert await hub.flush_webhooks() == [200]  # HubSpot tells us of our own write
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == MAYA
+        assert len(stack.sim.thread(ENTERPRISE, post.ts)) == replies  # the echo: nothing
+
+        clock.advance(minutes=20)
+        hub.change_contact(contact, hubspot_owner_id=tom)  # a manager, in HubSpot
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == "U0REP2"
+        assert "Reassigned to <@U0REP2>" in stack.sim.thread(ENTERPRISE, post.ts)[-1].all_text
+    finally:
+        await stack.close()
+        await hub.stop()

@@ -1,0 +1,360 @@
+"""Changes made in the CRM reach Slack (issue 14): HubSpot's and Salesforce's webhooks, really
+signed, through the real server and the Slack simulator. A contact created in HubSpot becomes
+one posted lead however often HubSpot retries; an owner changed in the CRM reassigns the lead
+in Slack (its own echo changes nothing); a won deal shows in `/sla-report`; a deleted contact
+is erased; bad signatures, unknown shapes and unknown leads change nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.crm.hubspot_in import sign_v1, sign_v3
+from bot.crmfake.hubspot import HubSpotFake
+from bot.domain.policy import Policy, parse_policy
+from tests.e2e.test_forget import database_text, slack_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "hubspot-client-secret-for-tests"
+SF_TOKEN = "salesforce-webhook-token-for-tests"
+ENTERPRISE, ROOM = "C0ENT", "C0MKTFEED"
+MAYA, TOM, MANAGER = "U0REP1", "U0REP2", "U0MGR1"
+MAYA_OWNER, TOM_OWNER = "1001", "1002"  # the HubSpot fake's first two owners
+SF_LEAD = "00Q5e00000AbCdEAAV"
+
+
+@pytest.fixture
+def crm_policy() -> Policy:
+    """The example SLA with a HubSpot `crm:` section mapping two reps to their owners."""
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["crm"] = {"kind": "hubspot", "owners": {MAYA: MAYA_OWNER, TOM: TOM_OWNER}}
+    return parse_policy(data)
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[HubSpotFake]:
+    """The HubSpot portal our own writes go to (its owners: Maya's and Tom's)."""
+    fake = await HubSpotFake().start()
+    assert fake.add_owner("maya@example.com", "Maya") == MAYA_OWNER
+    assert fake.add_owner("tom@example.com", "Tom") == TOM_OWNER
+    yield fake
+    await fake.stop()  # raises if it answered outside HubSpot's specs
+
+
+@pytest.fixture
+async def crm_stack(
+    sqlite_url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
+) -> AsyncIterator[LocalStack]:
+    local = await start_stack(
+        sqlite_url,
+        crm_policy,
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=SECRET,
+        HANDOFF_SALESFORCE_WEBHOOK_TOKEN=SF_TOKEN,
+    )
+    try:
+        yield local
+    finally:
+        await local.close()
+
+
+def contact(contact_id: int = 451, email: str = "ana.silva@acme.example") -> dict[str, Any]:
+    """A contact as a HubSpot workflow's "Send a webhook" action sends it."""
+    return {
+        "vid": contact_id,
+        "properties": {
+            "email": {"value": email},
+            "firstname": {"value": "Ana"},
+            "lastname": {"value": "Silva"},
+            "jobtitle": {"value": "Head of Revenue Operations"},
+            "phone": {"value": "+61 2 5550 9876"},
+            "company": {"value": "Acme Freight"},
+            "numemployees": {"value": "2400"},
+            "country": {"value": "AU"},
+            "hubspotscore": {"value": "88"},
+        },
+    }
+
+
+def change(event_id: int, name: str, value: str, object_id: int = 451) -> dict[str, Any]:
+    """A subscription's contact.propertyChange event."""
+    return {
+        "eventId": event_id,
+        "subscriptionId": 9,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1795392000000,
+        "subscriptionType": "contact.propertyChange",
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "propertyName": name,
+        "propertyValue": value,
+        "changeSource": "CRM",
+    }
+
+
+async def hubspot(
+    stack: LocalStack,
+    clock: TravelClock,
+    payload: Any,
+    *,
+    version: str = "v3",
+    secret: str = SECRET,
+    age_minutes: float = 0,
+) -> tuple[int, Any]:
+    """POST /crm/hubspot signed as HubSpot signs it: v3 (a workflow's webhook) or v1 (a
+    webhook subscription); (status, decoded JSON answer)."""
+    body = json.dumps(payload).encode()
+    url = f"{stack.base_url}/crm/hubspot"
+    headers = {"Content-Type": "application/json"}
+    if version == "v3":
+        stamp = str(int((clock().timestamp() - age_minutes * 60) * 1000))
+        headers["X-HubSpot-Request-Timestamp"] = stamp
+        headers["X-HubSpot-Signature-v3"] = sign_v3(secret, "POST", url, body, stamp)
+    else:
+        headers["X-HubSpot-Signature-Version"] = "v1"
+        headers["X-HubSpot-Signature"] = sign_v1(secret, body)
+    async with stack.session.post(url, data=body, headers=headers) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def salesforce(stack: LocalStack, payload: Any, token: str = SF_TOKEN) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    url = f"{stack.base_url}/crm/salesforce"
+    async with stack.session.post(url, json=payload, headers=headers) as response:
+        return response.status, await response.json(content_type=None)
+
+
+def thread(stack: LocalStack) -> list[str]:
+    (post,) = stack.sim.messages(ENTERPRISE)
+    return [reply.all_text for reply in stack.sim.thread(ENTERPRISE, post.ts)]
+
+
+def dms(stack: LocalStack, user: str) -> list[str]:
+    return [m.all_text for m in stack.sim.messages(stack.sim.dm_channel(user))]
+
+
+async def created(stack: LocalStack, clock: TravelClock) -> None:
+    status, answer = await hubspot(stack, clock, contact())
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0}), answer
+    await stack.settle()
+
+
+async def claimed(stack: LocalStack, clock: TravelClock) -> None:
+    """The contact created in HubSpot, posted, and claimed by Maya in Slack."""
+    await created(stack, clock)
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+
+
+async def test_a_contact_created_in_hubspot_is_posted_once_however_often_it_is_sent(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    await created(stack, clock)
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "Ana Silva" in post.all_text and "Acme Freight" in post.all_text
+    lead = await stack.services.lead(1)
+    assert (lead.external_id, lead.crm_id, lead.email) == (
+        "hubspot:451",
+        "451",
+        "ana.silva@acme.example",
+    )
+    clock.advance(seconds=30)
+    status, answer = await hubspot(stack, clock, contact())  # HubSpot's retry
+    assert (status, answer) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    assert len(stack.sim.messages(ENTERPRISE)) == 1
+    assert await stack.services.store.count_leads() == 1
+
+
+async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    await created(stack, clock)
+    clock.advance(minutes=5)
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == MAYA
+
+    clock.advance(minutes=5)
+    status, answer = await hubspot(
+        stack, clock, [change(11, "hubspot_owner_id", TOM_OWNER)], version="v1"
+    )
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.owner == TOM
+    assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+    assert "owner was changed in the CRM" in thread(stack)[-1]
+    assert any("The CRM handed you" in text for text in dms(stack, TOM))
+    assert any("The CRM reassigned your lead" in text for text in dms(stack, MAYA))
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert f"<@{TOM}>" in post.all_text  # the post shows its new owner
+    events = await stack.services.store.events(1)
+    (moved,) = [e for e in events if e.type == "reassigned"]
+    assert moved.actor == "crm" and moved.data["from"] == MAYA and moved.data["to"] == TOM
+
+    # The echo of the owner Handoff itself wrote to HubSpot: nothing changes.
+    notes = len(thread(stack))
+    status, answer = await hubspot(
+        stack, clock, [change(12, "hubspot_owner_id", TOM_OWNER)], version="v1"
+    )
+    assert (status, answer) == (200, {"handled": 0, "ignored": 1})
+    # An owner Handoff cannot find in Slack: the lead keeps its owner.
+    status, answer = await hubspot(stack, clock, [change(13, "hubspot_owner_id", "999")])
+    assert (status, answer) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == TOM
+    assert len(thread(stack)) == notes
+    # A lead status change is only recorded.
+    status, answer = await hubspot(stack, clock, [change(14, "hs_lead_status", "IN_PROGRESS")])
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0})
+    (status_event,) = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+    assert status_event.actor == "crm" and status_event.data == {"status": "IN_PROGRESS"}
+
+
+async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {
+        "email": "raj@globex.example",
+        "name": "Raj Patel",
+        "title": "VP Sales",
+        "company": {"name": "Globex", "employees": 5000, "country": "AU"},
+        "score": 90,
+    }
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    posted = await stack.services.lead(1)
+    assert (posted.external_id, posted.crm_id, posted.owner) == (
+        f"salesforce:{SF_LEAD}",
+        SF_LEAD,
+        None,
+    )
+    owner = {
+        "event_id": "sf-2",
+        "type": "owner",
+        "lead_id": SF_LEAD,
+        "owner_id": "0055e000001XyZw",
+        "owner_email": "Tom.Okafor@example.com",
+    }
+    assert posted.suggested_owner == MAYA  # the rotation's first turn
+    assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    lead_now = await stack.services.lead(1)
+    assert (lead_now.owner, lead_now.suggested_owner) == (None, TOM)
+    assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+    assert any(
+        "The CRM handed you" in text and "claim it there" in text for text in dms(stack, TOM)
+    )
+    assert any("the lead suggested to you" in text for text in dms(stack, MAYA))
+    stage = {"event_id": "sf-3", "type": "stage", "lead_id": SF_LEAD, "stage": "opportunity"}
+    stage |= {"amount": 40000}
+    assert await salesforce(stack, [stage]) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "💼 An opportunity in the CRM · AUD 40,000" in post.all_text
+
+
+async def test_a_deal_won_in_the_crm_shows_in_the_report(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    await claimed(stack, clock)
+    before = await report(stack)
+    won = [change(21, "lifecyclestage", "customer")]
+    assert await hubspot(stack, clock, won) == (200, {"handled": 1, "ignored": 0})
+    (event,) = [e for e in await stack.services.store.events(1) if e.type == "won"]
+    assert event.actor == "crm"
+    await stack.settle()
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "🏆 Deal won in the CRM" in post.all_text  # the message shows it
+    assert await hubspot(stack, clock, won) == (200, {"handled": 0, "ignored": 1})  # a retry
+    after = await report(stack)
+    assert "*Win rate*\n–\n0 of 0" in before
+    assert "*Win rate*\n100%\n1 of 1" in after
+
+
+async def report(stack: LocalStack) -> str:
+    response = await stack.driver.command(MANAGER, "/sla-report", "", channel_id=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    return stack.sim.ephemerals(user=MANAGER, channel=ROOM)[-1].all_text
+
+
+async def test_a_contact_deleted_in_hubspot_is_erased(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    await claimed(stack, clock)
+    deleted = {**change(31, "x", "y"), "subscriptionType": "contact.privacyDeletion"}
+    assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    found = (await database_text(stack)) + slack_text(stack)
+    for trace in ("ana.silva", "Ana Silva", "Acme Freight", "5550 9876", "Revenue Operations"):
+        assert trace.lower() not in found.lower(), trace
+    lead = await stack.services.lead(1)
+    assert lead.erased_at is not None and lead.crm_id is None
+    # HubSpot's retry of the deletion changes nothing more.
+    assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 0, "ignored": 1})
+
+
+async def test_bad_signatures_are_refused_and_change_nothing(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    stack = crm_stack
+    status, answer = await hubspot(stack, clock, contact(), secret="not the secret")
+    assert status == 401 and "X-HubSpot-Signature-v3 does not match" in answer["error"]
+    status, answer = await hubspot(stack, clock, contact(), age_minutes=6)
+    assert status == 401 and "more than 5 minutes" in answer["error"]
+    status, answer = await hubspot(stack, clock, [change(1, "x", "y")], version="v1", secret="x")
+    assert status == 401
+    status, answer = await salesforce(stack, {"event_id": "e"}, token="wrong")
+    assert status == 401 and "HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in answer["error"]
+    assert await stack.services.store.count_leads() == 0
+    assert "crm_inbox" not in await database_text(stack)
+
+
+async def test_unknown_shapes_and_unknown_leads(crm_stack: LocalStack, clock: TravelClock) -> None:
+    stack = crm_stack
+    status, answer = await hubspot(stack, clock, {"hello": "world"})
+    assert status == 400
+    assert [error["field"] for error in answer["errors"]] == ["objectId", "properties"]
+    status, answer = await salesforce(
+        stack, {"event_id": "e", "type": "won", "lead_id": SF_LEAD, "colour": "red"}
+    )
+    assert status == 400
+    assert [error["field"] for error in answer["errors"]] == ["type", "colour"]
+    no_email = {"vid": 7, "properties": {"firstname": {"value": "Nobody"}}}
+    status, answer = await hubspot(stack, clock, no_email)
+    assert status == 400 and answer["errors"][0]["field"] == "lead.email"
+
+    status, answer = await hubspot(stack, clock, [change(41, "hs_lead_status", "OPEN", 999)])
+    assert status == 404 and "999" in answer["error"]
+    await created(stack, clock)
+    batch = [change(42, "hs_lead_status", "OPEN", 999), change(43, "hs_lead_status", "OPEN")]
+    status, answer = await hubspot(stack, clock, batch)
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0, "unknown": ["999"]})
+    assert await stack.services.store.count_leads() == 1
+
+
+async def test_without_a_crm_configured_the_routes_say_so(stack: LocalStack) -> None:
+    async with stack.session.post(f"{stack.base_url}/crm/hubspot", json=[]) as response:
+        assert response.status == 404
+        answer = await response.json()
+    assert answer == {
+        "error": "no CRM configured: set HUBSPOT_CLIENT_SECRET to take hubspot's webhooks"
+    }

@@ -1,0 +1,445 @@
+"""The Salesforce adapter through `simple-salesforce` against the local Salesforce fake on a
+real TLS port: owners, statuses, fields, Tasks told once, sessions refreshed, errors named."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
+from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
+from bot.crm.salesforce import SalesforceAdapter, oauth_refresh, sobject
+from bot.crmfake.salesforce import SalesforceFake
+from bot.domain.crm import CrmNote, CrmRecord
+from bot.domain.policy import Crm
+
+AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
+EMAILS = {"U_ANN": "ann@example.com", "U_BOB": "bob@example.com", "U_NEW": "new@example.com"}
+FIELDS = {"disposition_code": "Handoff_Disposition__c", "disposition_reason": "Handoff_Reason__c"}
+
+
+async def emails(user_id: str) -> str | None:
+    return EMAILS.get(user_id)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[SalesforceFake]:
+    server = SalesforceFake(
+        lead_fields={"Handoff_Disposition__c": "string", "Handoff_Reason__c": "textarea"}
+    )
+    await server.start()
+    yield server
+    await server.stop()
+
+
+Make = Callable[..., SalesforceAdapter]
+
+
+@pytest.fixture
+async def make(fake: SalesforceFake) -> AsyncIterator[Make]:
+    made: list[SalesforceAdapter] = []
+
+    def build(
+        refresh: Callable[[], Awaitable[str | None]] | None = None, **crm: Any
+    ) -> SalesforceAdapter:
+        adapter = SalesforceAdapter(
+            Crm(kind="salesforce", **{"fields": FIELDS, **crm}),
+            fake.instance_url,
+            fake.token,
+            emails=emails,
+            refresh=refresh,
+            verify=fake.ca_file,
+            timeout=10,
+        )
+        made.append(adapter)
+        return adapter
+
+    yield build
+    for adapter in made:
+        await adapter.aclose()
+
+
+def record(crm_id: str | None, **changes: Any) -> CrmRecord:
+    values: dict[str, Any] = {
+        "lead_id": 7,
+        "external_id": "web-7",
+        "email": "jane@acme.test",
+        "crm_id": crm_id,
+        "owner": "U_ANN",
+        "owner_crm_id": None,
+        "status": "Working - Contacted",
+        "lifecycle": None,
+        "fields": {"Handoff_Disposition__c": "", "Handoff_Reason__c": ""},
+    }
+    return CrmRecord(**{**values, **changes})
+
+
+def note(crm_id: str | None, key: str = "crm_note:41", **changes: Any) -> CrmNote:
+    values: dict[str, Any] = {
+        "key": key,
+        "lead_id": 7,
+        "external_id": "web-7",
+        "email": "jane@acme.test",
+        "crm_id": crm_id,
+        "kind": "disposition",
+        "subject": "Handoff disposition: Sales qualified",
+        "body": f"Disposition: Sales qualified (sql)\nRep: Ann\n[handoff:{key}]",
+        "at": AT,
+        "rep": "U_ANN",
+        "rep_crm_id": None,
+    }
+    return CrmNote(**{**values, **changes})
+
+
+def user_queries(fake: SalesforceFake) -> int:
+    return sum(1 for c in fake.calls if c.query and " FROM User " in c.query)
+
+
+async def test_sync_sets_owner_by_email_status_and_fields(fake: SalesforceFake, make: Make) -> None:
+    ann = fake.add_user("Ann@Example.com", "Ann Rep")
+    lead = fake.add_lead("jane@acme.test", Handoff_Reason__c="old reason")
+    adapter = make()
+
+    fields = {"Handoff_Disposition__c": "sql", "Handoff_Reason__c": ""}
+    assert await adapter.sync(record(lead, fields=fields)) == lead
+
+    shown = fake.lead(lead)
+    assert shown["OwnerId"] == ann
+    assert shown["Status"] == "Working - Contacted"
+    assert shown["Handoff_Disposition__c"] == "sql"
+    assert shown["Handoff_Reason__c"] is None  # an empty value clears the field
+    # The User is looked up once per member, then remembered.
+    await adapter.sync(record(lead, status="Closed - Converted"))
+    assert fake.lead(lead)["Status"] == "Closed - Converted"
+    assert user_queries(fake) == 1
+
+
+async def test_sync_owner_from_the_map_and_the_lead_found_by_email(
+    fake: SalesforceFake, make: Make
+) -> None:
+    fake.add_user("ann@example.com")  # the map wins over the email
+    mapped = fake.add_user("ann.sales@example.com")
+    fake.add_lead("jane@acme.test", IsConverted=True)  # converted: not ours to update
+    open_lead = fake.add_lead("JANE@acme.test")
+    adapter = make(owners={"U_ANN": mapped})
+
+    assert await adapter.sync(record(None, owner_crm_id=mapped)) == open_lead
+    assert fake.lead(open_lead)["OwnerId"] == mapped
+    assert user_queries(fake) == 0
+
+
+async def test_sync_leaves_the_owner_of_a_member_with_no_user(
+    fake: SalesforceFake, make: Make
+) -> None:
+    queue_owner = fake.add_user("queue@example.com")
+    lead = fake.add_lead("jane@acme.test", OwnerId=queue_owner)
+    fake.add_user("new@example.com", active=False)
+
+    await make().sync(record(lead, owner="U_NEW"))
+
+    assert fake.lead(lead)["OwnerId"] == queue_owner
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+
+
+async def test_no_lead_with_the_email_is_missing(fake: SalesforceFake, make: Make) -> None:
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
+        await make().sync(record(None))
+
+
+async def test_a_task_is_created_once_even_when_the_answer_is_dropped(
+    fake: SalesforceFake, make: Make
+) -> None:
+    ann = fake.add_user("ann@example.com")
+    lead = fake.add_lead("jane@acme.test")
+    # A Task whose Subject only matches if `_` were a wildcard: it must not be adopted.
+    decoy = fake.add_task(lead, "x [handoff:crmXnote:41]")
+    fake.drop(method="POST", path="sobjects/Task*")
+    adapter = make()
+
+    with pytest.raises(CrmRetry) as dropped:
+        await adapter.note(note(lead))
+    assert dropped.value.unknown  # the Task may exist: the worker tries again
+    await adapter.note(note(lead))  # the retry adopts the Task the lost answer created
+
+    tasks = [t for t in fake.tasks(lead) if t["Id"] != decoy]
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task["Subject"] == "Handoff disposition: Sales qualified [handoff:crm_note:41]"
+    assert "[handoff:crm_note:41]" in task["Description"]
+    assert task["Status"] == "Completed"
+    assert task["ActivityDate"] == "2026-03-04"
+    assert task["OwnerId"] == ann
+    assert [w.sobject for w in fake.writes] == ["Task"]  # one create applied, never two
+
+
+async def test_an_attempt_task_has_its_type(fake: SalesforceFake, make: Make) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make()
+    long_subject = "Handoff: call attempt by " + "A" * 300
+
+    await adapter.note(note(None, "n1", kind="attempt", attempt_kind="call", subject=long_subject))
+    await adapter.note(note(lead, "n2", kind="attempt", attempt_kind="linkedin", rep=None))
+
+    call, linkedin = fake.tasks(lead)
+    assert (call["Type"], call["TaskSubtype"]) == ("Call", "Call")
+    assert len(call["Subject"]) == 255 and call["Subject"].endswith(" [handoff:n1]")
+    assert (linkedin["Type"], linkedin["TaskSubtype"]) == ("Other", "Task")
+
+
+async def test_an_expired_session_is_refreshed(fake: SalesforceFake, make: Make) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    asked: list[str] = []
+
+    async def refresh() -> str:
+        asked.append("new")
+        return "sf-session-2"
+
+    adapter = make(refresh)
+    fake.token = "sf-session-2"  # the old token is now refused: INVALID_SESSION_ID
+
+    # Two writes meet the expired session at once: one refresh serves both.
+    await asyncio.gather(adapter.sync(record(lead, owner=None)), adapter.note(note(lead, rep=None)))
+    await adapter.note(note(lead, "crm_note:42", rep=None))
+
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+    assert len(fake.tasks(lead)) == 2
+    assert asked == ["new"]  # refreshed once, then the new session is used
+
+
+async def test_the_oauth_refresh_token_grant_renews_the_session(
+    fake: SalesforceFake, make: Make
+) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    grant = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "sf-refresh-1", verify=fake.ca_file
+    )
+    revoked = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "revoked", verify=fake.ca_file
+    )
+    renewing, failing = make(grant), make(revoked)
+    fake.expire_session()  # Salesforce ended the session: the next request is refused
+
+    await renewing.sync(record(lead, owner=None))
+    assert fake.token == "sf-session-2"
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+
+    with pytest.raises(CrmRefused, match="expired access/refresh token"):
+        await failing.sync(record(lead, owner=None))
+
+
+async def test_a_session_that_cannot_be_refreshed_is_refused(
+    fake: SalesforceFake, make: Make
+) -> None:
+    lead = fake.add_lead("jane@acme.test")
+
+    async def broken() -> str:
+        raise RuntimeError("the refresh token was revoked")
+
+    async def stale() -> str:
+        return "still-wrong"
+
+    without, failing, wrong = make(), make(broken), make(stale)
+    fake.token = "rotated"
+    with pytest.raises(CrmRefused, match="no way to refresh"):
+        await without.sync(record(lead, owner=None))
+    with pytest.raises(CrmRefused, match="revoked"):
+        await failing.sync(record(lead, owner=None))
+    with pytest.raises(CrmRefused, match="refreshed session too"):
+        await wrong.sync(record(lead, owner=None))
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"
+    assert fake.writes == []
+
+
+async def test_an_unknown_or_read_only_field_is_refused_naming_it(
+    fake: SalesforceFake, make: Make
+) -> None:
+    lead = fake.add_lead("jane@acme.test")
+
+    unknown = make(fields={"disposition_code": "Disposition_Code__c"})
+    with pytest.raises(CrmRefused) as refused:
+        await unknown.sync(record(lead, owner=None, fields={"Disposition_Code__c": "sql"}))
+    assert refused.value.property == "Disposition_Code__c"
+    assert "INVALID_FIELD" in str(refused.value)
+
+    with pytest.raises(CrmRefused) as read_only:
+        await make().sync(record(lead, owner=None, fields={"IsConverted": "true"}))
+    assert read_only.value.property == "IsConverted"
+    assert "INVALID_FIELD_FOR_INSERT_UPDATE" in str(read_only.value)
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"  # nothing half-written
+
+
+async def test_a_deleted_lead_is_missing(fake: SalesforceFake, make: Make) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    fake.delete(lead)
+    adapter = make()
+
+    # Salesforce answers ENTITY_IS_DELETED; no other Lead has the email either.
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
+        await adapter.sync(record(lead, owner=None))
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
+        await adapter.note(note(lead, rep=None))
+    assert fake.tasks() == []
+    refused = [c for c in fake.calls if c.status >= 400]
+    assert [(c.method, c.status) for c in refused] == [("PATCH", 404), ("POST", 400)]
+
+
+async def test_a_merged_lead_is_found_again_by_email(fake: SalesforceFake, make: Make) -> None:
+    loser = fake.add_lead("jane@acme.test")
+    winner = fake.add_lead("jane@acme.test")
+    fake.delete(loser)  # a merge deletes the losing record
+
+    adapter = make()
+
+    assert await adapter.sync(record(loser, owner=None)) == winner
+    assert fake.lead(winner)["Status"] == "Working - Contacted"
+    await adapter.note(note(loser, rep=None))
+    assert len(fake.tasks(winner)) == 1
+
+
+async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: Make) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make()
+
+    fake.fail(403, "REQUEST_LIMIT_EXCEEDED", method="PATCH")
+    with pytest.raises(CrmRetry, match="REQUEST_LIMIT_EXCEEDED") as limited:
+        await adapter.sync(record(lead, owner=None))
+    assert not limited.value.unknown
+    fake.fail(503, method="PATCH")
+    with pytest.raises(CrmRetry, match="503") as outage:
+        await adapter.sync(record(lead, owner=None))
+    assert outage.value.unknown
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"
+
+    await adapter.sync(record(lead, owner=None))
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+
+
+async def test_check_names_every_problem(fake: SalesforceFake, make: Make) -> None:
+    ann = fake.add_user("ann@example.com")
+    gone = fake.add_user("gone@example.com", active=False)
+
+    assert await make(owners={"U_ANN": ann}).check() == []
+
+    problems = await make(
+        fields={**FIELDS, "disposition_note": "Handoff_Note__c", "stage": "IsConverted"},
+        status={"reject": "Closed - Disqualified"},
+        owners={"U_ANN": ann, "U_BOB": gone, "U_OLD": "005000000000999AAA"},
+    ).check()
+    text = "\n".join(problems)
+    assert len(problems) == 5, text
+    assert "no field 'Handoff_Note__c' (crm.fields.disposition_note)" in text
+    assert "'IsConverted' (crm.fields.stage) is read-only" in text
+    assert "no value 'Closed - Disqualified' (crm.status.reject)" in text
+    assert "U_BOB" in text and "inactive" in text
+    assert "U_OLD" in text and "no Salesforce User" in text
+
+    stale = make()
+    fake.token = "rotated"
+    refused = await stale.check()
+    assert len(refused) == 1 and "INVALID_SESSION_ID" in refused[0]
+
+
+async def test_owner_email_and_lead_record_for_the_inbound_side(
+    fake: SalesforceFake, make: Make
+) -> None:
+    ann = fake.add_user("ann@example.com")
+    lead = fake.add_lead(
+        "jane@acme.test",
+        FirstName="Jane",
+        LastName="Doe",
+        Title="CTO",
+        Phone="+1 555 0100",
+        Company="Acme",
+        Website="https://www.acme.test/about",
+        NumberOfEmployees=250,
+        Industry="Software",
+        Country="US",
+        LeadSource="Web",
+    )
+    adapter = make()
+
+    assert await adapter.owner_email(ann) == "ann@example.com"
+    assert await adapter.owner_email("005000000000999AAA") is None
+    assert await adapter.lead_record(lead) == {
+        "external_id": f"salesforce:{lead}",
+        "email": "jane@acme.test",
+        "name": "Jane Doe",
+        "title": "CTO",
+        "phone": "+1 555 0100",
+        "company": {
+            "name": "Acme",
+            "domain": "acme.test",
+            "employees": 250,
+            "industry": "Software",
+            "country": "US",
+        },
+        "source": "Web",
+        "crm_id": lead,
+    }
+    fake.delete(lead)
+    assert await adapter.lead_record(lead) is None
+
+
+class Trusting(requests.Session):
+    """A session trusting the fake's CA (requests lets REQUESTS_CA_BUNDLE override a
+    session's own `verify`, so it is given per request)."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().request(method, url, *args, verify=self.ca_file, **kwargs)
+
+
+async def test_the_fake_answers_as_salesforce_does(fake: SalesforceFake) -> None:
+    """The fake's own contract, seen through simple-salesforce: strict SOQL, Salesforce's
+    error list, a bearer token, TLS."""
+    lead = fake.add_lead("jane@acme.test")
+    client = Salesforce(
+        instance_url=fake.instance_url, session_id=fake.token, session=Trusting(fake.ca_file)
+    )
+
+    def errors(call: Callable[[], object]) -> list[dict[str, Any]]:
+        try:
+            call()
+        except SalesforceError as error:
+            return list(error.content)
+        raise AssertionError("the fake accepted it")
+
+    def run() -> None:
+        malformed = errors(
+            lambda: client.query("SELECT Id FROM Lead WHERE Email = 'a' OR Id = 'b'")
+        )
+        assert malformed[0]["errorCode"] == "MALFORMED_QUERY"
+        long_text = errors(lambda: client.query("SELECT Id FROM Task WHERE Description LIKE '%x%'"))
+        assert long_text[0]["message"] == "field 'Description' can not be filtered in a query call"
+        found = client.query(f"SELECT Id, Status FROM Lead WHERE Id = '{lead}'")
+        assert found["records"][0]["Status"] == "Open - Not Contacted"
+        missing = errors(lambda: sobject(client, "Lead").get("00Q000000000999AAA"))
+        assert missing[0]["errorCode"] == "NOT_FOUND"
+        bad_value = errors(
+            lambda: sobject(client, "Task").create({"WhoId": lead, "TaskSubtype": "Fax"})
+        )
+        assert bad_value[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        assert bad_value[0]["fields"] == ["TaskSubtype"]
+        assert sobject(client, "Lead").update(lead, {"status": "Working - Contacted"}) == 204
+        fake.token = "rotated"
+        expired = errors(lambda: client.query("SELECT Id FROM Lead"))
+        assert expired == [
+            {
+                "message": "Session expired or invalid",
+                "errorCode": "INVALID_SESSION_ID",
+                "fields": [],
+            }
+        ]
+
+    await asyncio.to_thread(run)
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+    assert fake.calls[-1].status == 401

@@ -1,0 +1,387 @@
+"""The signed outbound webhook end to end: the real server and Slack simulator, and a real
+aiohttp receiver that verifies every request with the `standardwebhooks` package.
+
+Claims, attempts and dispositions reach the receiver once each, in order per lead; an hour's
+outage loses and doubles nothing; a receiver that refuses (401) leaves the writes waiting,
+raises one alert, and shows the CRM degraded until it is fixed; Slack is never held up."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy, parse_policy, snapshot
+from storage.crm import CrmOutboxStore
+from tests.conftest import lead_payload
+
+SECRET = "whsec_" + base64.b64encode(b"handoff-test-webhook-secret-32b!").decode()
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver as a customer would write one: verify, then take the event."""
+
+    port: int
+    status: int = 200  # what it answers once verified
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (id, body)
+    forged: int = 0  # requests whose signature did not verify
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/handoff"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            event = Webhook(SECRET).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.forged += 1
+            return web.Response(status=400)
+        if self.status != 200:
+            return web.Response(status=self.status, text="no thanks")
+        self.received.append((request.headers["webhook-id"], event))
+        return web.Response(status=204)
+
+    async def up(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hooks/handoff", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
+
+    async def down(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    def events(self, external_id: str) -> list[str]:
+        return [
+            b["data"]["event"] for _, b in self.received if b["data"]["external_id"] == external_id
+        ]
+
+
+def with_webhook(policy: Policy, **crm: Any) -> Policy:
+    section = {"kind": "webhook", "writes_per_second": 100, **crm}
+    return parse_policy({**snapshot(policy), "crm": section})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver(free_port())
+    try:
+        yield receiver
+    finally:
+        await receiver.down()
+
+
+@pytest.fixture
+async def hooked(
+    sqlite_url: str, policy: Policy, clock: TravelClock, receiver: Receiver
+) -> AsyncIterator[LocalStack]:
+    events = ["claimed", "attempt", "dispositioned"]
+    local = await start_stack(
+        sqlite_url,
+        with_webhook(policy, events=events),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL=receiver.url,
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        yield local
+    finally:
+        await local.close()
+
+
+async def work_leads(stack: LocalStack, count: int) -> None:
+    """`count` leads posted, each claimed, called and qualified through Slack."""
+    for index in range(count):
+        status, _ = await stack.post_lead(lead_payload(f"hs-{index}"))
+        assert status == 201
+    await stack.settle()
+    for message in stack.sim.messages(ENTERPRISE)[:count]:
+        for label in ("Claim", "Log call", "Qualified"):
+            answer = await stack.driver.press(
+                "U0REP1", label, channel=ENTERPRISE, message_ts=message.ts
+            )
+            assert answer.status == 200
+            await stack.settle()
+
+
+async def drain(stack: LocalStack) -> None:
+    crm = stack.handoff.crm
+    assert crm is not None
+    assert await crm.drain(30)
+
+
+async def health(stack: LocalStack, path: str) -> tuple[int, dict[str, Any]]:
+    async with stack.session.get(f"{stack.base_url}/{path}") as response:
+        return response.status, await response.json()
+
+
+async def test_claim_attempt_and_disposition_reach_the_receiver_once_each_in_order(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    await receiver.up()
+    await work_leads(hooked, 3)
+    await drain(hooked)
+    assert receiver.forged == 0
+    for index in range(3):
+        assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
+    ids = [webhook_id for webhook_id, _ in receiver.received]
+    assert len(ids) == 9 and len(set(ids)) == 9
+    body = receiver.received[-1][1]
+    assert body["type"] == "lead.dispositioned"
+    data = body["data"]
+    assert (data["stage"], data["owner"], data["segment"]) == ("sql", "U0REP1", "enterprise")
+    assert data["data"]["code"] == "qualified" and data["actor"] == "U0REP1"
+    status, answer = await health(hooked, "healthz")
+    assert status == 200 and answer["crm"] == "ok"
+    async with hooked.session.get(f"{hooked.base_url}/metrics") as response:
+        scraped = {
+            sample.name + str(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(await response.text())
+            for sample in family.samples
+        }
+    assert scraped["handoff_crm_write_seconds_count[('crm', 'webhook')]"] == 9
+    assert scraped["handoff_crm_outbox_depth[('kind', 'crm_event')]"] == 0
+    assert scraped["handoff_crm_outbox_oldest_pending_seconds[]"] == 0
+    assert scraped["handoff_crm_refusing[]"] == 0
+
+
+async def test_an_hours_outage_delivers_everything_afterwards_once_in_order(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    # The receiver is down (connection refused) while the reps work: Slack is not held up.
+    await work_leads(hooked, 3)
+    for message in hooked.sim.messages(ENTERPRISE)[:3]:
+        assert "Qualified" in message.all_text
+    metrics = hooked.handoff.metrics
+    assert metrics.counts["crm_retries_total"] >= 1
+    # Then it answers 503 for the rest of the hour.
+    receiver.status = 503
+    await receiver.up()
+    for _ in range(6):
+        clock.advance(minutes=10)
+        hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+        await asyncio.sleep(0.05)
+    assert receiver.received == []
+    status, answer = await health(hooked, "readyz")
+    assert status == 503 and answer["checks"]["crm"]["ok"] is False
+    # Back: everything arrives, once, in order per lead.
+    receiver.status = 200
+    clock.advance(minutes=11)
+    await drain(hooked)
+    for index in range(3):
+        assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
+    ids = [webhook_id for webhook_id, _ in receiver.received]
+    assert len(ids) == 9 == len(set(ids))
+    assert receiver.forged == 0
+
+
+async def test_a_refusing_receiver_holds_the_writes_raises_one_alert_and_degrades(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    receiver.status = 401
+    await receiver.up()
+    await work_leads(hooked, 2)
+    await asyncio.sleep(0.2)
+    await hooked.settle()
+    alerts = [m for m in hooked.sim.messages(ESCALATIONS) if "refuses Handoff's writes" in m.text]
+    assert len(alerts) == 1
+    assert "webhook" in alerts[0].text and "HTTP 401" in alerts[0].text
+    assert "HANDOFF_WEBHOOK_URL" in alerts[0].text  # what to do
+    status, answer = await health(hooked, "healthz")
+    assert status == 200 and answer["crm"].startswith("degraded")
+    status, answer = await health(hooked, "readyz")
+    assert status == 503 and "refuses" in answer["checks"]["crm"]["detail"]
+    pending = await CrmOutboxStore(hooked.handoff.database).pending()
+    assert pending == 6  # all waiting
+
+    # Probed again a few minutes later: still refused, still one alert.
+    clock.advance(minutes=6)
+    hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+    await asyncio.sleep(0.2)
+    await hooked.settle()
+    assert len([m for m in hooked.sim.messages(ESCALATIONS) if "refuses" in m.text]) == 1
+
+    # Fixed: everything goes out, in order; no second alert; healthy again.
+    receiver.status = 200
+    clock.advance(minutes=6)
+    await drain(hooked)
+    for index in range(2):
+        assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
+    await hooked.settle()
+    assert len([m for m in hooked.sim.messages(ESCALATIONS) if "refuses" in m.text]) == 1
+    assert (await health(hooked, "healthz"))[1]["crm"] == "ok"
+    assert (await health(hooked, "readyz"))[1]["checks"]["crm"]["ok"] is True
+
+
+async def test_without_a_crm_section_no_crm_row_is_written(stack: LocalStack) -> None:
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    assert await CrmOutboxStore(stack.handoff.database).rows() == []
+    assert stack.handoff.crm is None
+    status, answer = await health(stack, "healthz")
+    assert status == 200 and answer["crm"] == "none"
+
+
+async def test_intake_stores_the_crm_id_and_the_webhook_carries_it(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    await receiver.up()
+    status, _ = await hooked.post_lead(lead_payload("hs-1", crm_id="0031x00000ABCDE"))
+    assert status == 201
+    too_long, answer = await hooked.post_lead(lead_payload("hs-2", crm_id="x" * 65))
+    assert too_long == 400 and answer["errors"][0]["field"] == "crm_id"
+    await hooked.settle()
+    await hooked.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await drain(hooked)
+    ((_, body),) = receiver.received
+    assert body["data"]["crm_id"] == "0031x00000ABCDE"
+    assert json.dumps(body)  # plain JSON
+
+
+async def test_a_429_pauses_every_write_until_its_retry_after(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    limited = {"left": 1}
+    verify = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        if limited["left"]:
+            limited["left"] -= 1
+            return web.Response(status=429, headers={"Retry-After": "120"})
+        return await verify(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    await receiver.up()
+    await work_leads(hooked, 2)
+    await asyncio.sleep(0.2)
+    assert receiver.received == []  # nothing sent inside the 120 s, for any lead
+    clock.advance(seconds=119)
+    hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+    await asyncio.sleep(0.2)
+    assert receiver.received == []
+    clock.advance(seconds=2)
+    await drain(hooked)
+    for index in range(2):
+        assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
+    assert hooked.handoff.metrics.counts["crm_rate_limited_total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(500, "retry"), (503, "retry"), (404, "refused"), (410, "refused"), (403, "refused")],
+)
+async def test_the_adapter_sorts_the_receivers_answers(
+    receiver: Receiver, status: int, outcome: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.crm.port import CrmRefused, CrmRetry
+    from bot.crm.webhook import WebhookAdapter
+    from bot.domain.crm import CrmEvent
+
+    adapter = WebhookAdapter(receiver.url, SECRET)
+    event = CrmEvent("k1", 1, "hs-1", "claimed", "U0REP1", datetime(2026, 11, 23, tzinfo=UTC))
+    try:
+        with pytest.raises(CrmRetry) as down:  # nobody listens: may it have arrived? unknown
+            await adapter.event(event)
+        assert down.value.unknown
+        receiver.status = status
+        await receiver.up()
+        expected = CrmRetry if outcome == "retry" else CrmRefused
+        with pytest.raises(expected) as answer:
+            await adapter.event(event)
+        assert f"HTTP {status}" in str(answer.value)
+        receiver.status = 200
+        await adapter.event(event)
+        assert receiver.received[0][0] == "k1" and receiver.forged == 0
+        # Another secret's signature does not verify at the receiver.
+        other = WebhookAdapter(receiver.url, "whsec_" + base64.b64encode(b"x" * 32).decode())
+        with pytest.raises(CrmRefused):
+            await other.event(event)
+        await other.aclose()
+        assert receiver.forged == 1
+    finally:
+        await adapter.aclose()
+
+
+async def test_owner_emails_come_from_slack_once(stack: LocalStack) -> None:
+    from bot.crm.emails import SlackEmails
+
+    stack.sim.add_user("U0MAIL", "mail", "Mail Person", email="Mail.Person@acme.example")
+    emails = SlackEmails(stack.handoff.bolt.client)
+    assert await emails("U0MAIL") == "mail.person@acme.example"
+    calls = len(stack.sim.calls_to("users.info"))
+    assert await emails("U0MAIL") == "mail.person@acme.example"
+    assert len(stack.sim.calls_to("users.info")) == calls  # cached
+    assert await emails("U0NOBODY") is None
+
+
+async def test_stopping_lets_the_write_under_way_finish_within_the_grace(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    verify = receiver.handle
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return await verify(request)
+
+    receiver.handle = slow  # type: ignore[method-assign]
+    await receiver.up()
+    status, _ = await hooked.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    await hooked.settle()
+    await hooked.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    rows = CrmOutboxStore(hooked.handoff.database)
+    for _ in range(200):  # until the write is under way
+        if any(row["attempts"] for row in await rows.rows()):
+            break
+        await asyncio.sleep(0.01)
+    crm = hooked.handoff.crm
+    assert crm is not None
+    await crm.close(grace=5)
+    assert [row["state"] for row in await rows.rows()] == ["done"]
+    assert receiver.events("hs-1") == ["claimed"]
+
+
+async def test_doctor_checks_the_webhook_receiver(receiver: Receiver, policy: Policy) -> None:
+    from bot.cli.doctor import examine_crm
+    from bot.settings import Settings
+
+    hooked = with_webhook(policy)
+    env = {"HANDOFF_WEBHOOK_URL": receiver.url, "HANDOFF_WEBHOOK_SECRET": SECRET}
+    (down,) = await examine_crm(Settings.from_env(env), hooked)
+    assert not down.ok and "could not be reached" in down.line()
+    receiver.status = 401
+    await receiver.up()
+    (refused,) = await examine_crm(Settings.from_env(env), hooked)
+    assert not refused.ok and "HTTP 401" in refused.line()
+    receiver.status = 200
+    (fine,) = await examine_crm(Settings.from_env(env), hooked)
+    assert fine.ok and "crm (webhook)" in fine.line()
+    (missing,) = await examine_crm(Settings.from_env({"HANDOFF_WEBHOOK_URL": receiver.url}), hooked)
+    assert not missing.ok and "HANDOFF_WEBHOOK_SECRET is not set" in missing.line()
+    assert await examine_crm(Settings.from_env(env), policy) == []

@@ -1,0 +1,129 @@
+"""The CRM inbound use case on SQLite and PostgreSQL: a created contact read through the CRM's
+API, an owner found by the email the CRM gives, and a notification that fails is not taken (so
+the CRM's retry runs again)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.crm.hubspot_in import HubSpotInbound, lead_from_contact
+from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound
+from bot.domain.crm import Change, CrmChange
+from bot.services.crm_inbound import CrmInboundService
+from bot.services.leads import Services
+from storage.crm_inbox import CrmInboxStore
+from tests.conftest import lead_payload
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+PROPERTIES = {
+    "email": "ana@acme.example",
+    "firstname": "Ana",
+    "jobtitle": "CTO",
+    "company": "Acme",
+    "numemployees": "2400",
+    "country": "AU",
+    "hubspotscore": "90",
+}
+
+
+class Portal:
+    """HubSpot as the outbound adapter reads it (contacts and owners), in memory."""
+
+    def __init__(self) -> None:
+        self.contacts = {"7": PROPERTIES}
+        self.owners = {"555": "tom@yourco.example"}
+        self.down = False
+
+    async def contact_lead(self, crm_id: str) -> dict[str, object] | None:
+        if self.down:
+            raise ConnectionError("HubSpot did not answer")
+        found = self.contacts.get(crm_id)
+        return lead_from_contact(crm_id, found) if found else None
+
+    async def owner_email(self, owner_id: str) -> str | None:
+        return self.owners.get(owner_id)
+
+
+class Members:
+    """Slack's members by email."""
+
+    async def member_by_email(self, email: str) -> str | None:
+        return {"tom@yourco.example": "U0REP2"}.get(email)
+
+
+@pytest.fixture
+def portal() -> Portal:
+    return Portal()
+
+
+@pytest.fixture
+def inbound(services: Services, portal: Portal) -> CrmInboundService:
+    adapters: dict[str, CrmInbound] = {
+        "hubspot": HubSpotInbound("secret", portal),
+        "salesforce": SalesforceInbound("token"),
+    }
+    return CrmInboundService(services, CrmInboxStore(services.store.db), adapters, Members())
+
+
+def created(event_id: str = "1") -> CrmChange:
+    return CrmChange(event_id, Change.CREATED, crm_id="7", external_id="hubspot:7")
+
+
+async def test_a_created_contact_is_read_and_taken_in_once(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    applied = await inbound.apply("hubspot", [created()], NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (1, 0, [])
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None and lead.external_id == "hubspot:7" and lead.name == "Ana"
+    again = await inbound.apply("hubspot", [created(), created("2")], NOW)
+    assert (again.handled, again.ignored) == (0, 2)  # a retry, and the same contact again
+    assert await services.store.count_leads() == 1
+
+
+async def test_an_owner_is_found_by_the_email_the_crm_gives(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    await inbound.apply("hubspot", [created()], NOW)
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None and lead.suggested_owner == "U0REP1"
+    owner = CrmChange("3", Change.OWNER, crm_id="7", owner_crm_id="555")
+    applied = await inbound.apply("hubspot", [owner], NOW)
+    assert applied.handled == 1
+    moved = await services.store.by_crm_id("7")
+    assert moved is not None and (moved.owner, moved.suggested_owner) == (None, "U0REP2")
+
+
+async def test_a_change_that_fails_is_not_taken(
+    inbound: CrmInboundService, services: Services, portal: Portal
+) -> None:
+    portal.down = True
+    with pytest.raises(ConnectionError):
+        await inbound.apply("hubspot", [created()], NOW)
+    assert not await inbound.inbox.taken("hubspot", "1")
+    portal.down = False
+    applied = await inbound.apply("hubspot", [created()], NOW)  # HubSpot's retry
+    assert applied.handled == 1 and await inbound.inbox.taken("hubspot", "1")
+
+
+async def test_a_lead_sent_under_another_id_is_found_by_email_and_tied_to_the_record(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    await services.intake(lead_payload("hs-1"), NOW, source="api")
+    status = CrmChange(
+        "s1",
+        Change.STATUS,
+        crm_id="00Q5e00000AbCdEAAV",
+        email="hs-1@northwind.example",
+        external_id="salesforce:00Q5e00000AbCdEAAV",
+        value="Working - Contacted",
+    )
+    applied = await inbound.apply("salesforce", [status], NOW)
+    assert (applied.handled, applied.unknown) == (1, [])
+    lead = await services.store.by_crm_id("00Q5e00000AbCdEAAV")
+    assert lead is not None and lead.external_id == "hs-1"
+    stranger = CrmChange("s2", Change.STATUS, crm_id="00Q5e00000ZzZzZAAV", email="x@y.example")
+    assert (await inbound.apply("salesforce", [stranger], NOW)).unknown == ["00Q5e00000ZzZzZAAV"]

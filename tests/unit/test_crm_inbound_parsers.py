@@ -1,0 +1,269 @@
+"""The CRMs' webhooks read as HubSpot and Salesforce send them: signatures (v1, v2, v3, stale,
+tampered) and payloads (subscription events, workflow contacts, the Salesforce shape)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.crm.hubspot_in import HubSpotInbound, sign_v1, sign_v2, sign_v3, signing_uri
+from bot.crm.port import BadPayload, BadSignature
+from bot.crm.salesforce_in import SalesforceInbound
+from bot.domain.crm import Change
+
+SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+URL = "https://handoff.example.com/crm/hubspot"
+
+
+def millis(when: datetime) -> str:
+    return str(int(when.timestamp() * 1000))
+
+
+def v3_headers(body: bytes, when: datetime = NOW, url: str = URL) -> dict[str, str]:
+    stamp = millis(when)
+    signature = sign_v3(SECRET, "POST", url, body, stamp)
+    return {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": stamp}
+
+
+# --- HubSpot signatures -------------------------------------------------------------------------
+
+
+def test_v1_matches_hubspots_documented_example() -> None:
+    # The example on HubSpot's "Validating requests" page (v1: client secret + body).
+    body = (
+        b'[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,'
+        b'"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,'
+        b'"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
+    )
+    expected = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+    assert sign_v1(SECRET, body) == expected
+    headers = {"X-HubSpot-Signature": expected, "X-HubSpot-Signature-Version": "v1"}
+    HubSpotInbound(SECRET).verify("POST", URL, headers, body, NOW)
+
+
+def test_v2_matches_hubspots_documented_example() -> None:
+    expected = "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+    assert sign_v2(SECRET, "GET", "https://www.example.com/webhook_uri", b"") == expected
+
+
+def test_v3_agrees_with_the_official_sdk() -> None:
+    from hubspot.utils.signature import Signature
+
+    body = b'{"objectId":7,"properties":{"email":"ana@acme.example"}}'
+    stamp = millis(NOW)
+    ours = sign_v3(SECRET, "POST", URL, body, stamp)
+    theirs = Signature.get_signature(SECRET, body.decode(), "v3", URL, "POST", stamp)
+    assert ours == theirs
+
+
+def test_a_good_v3_request_passes_and_a_tampered_one_does_not() -> None:
+    inbound = HubSpotInbound(SECRET)
+    body = b'[{"eventId":1,"subscriptionType":"contact.creation","objectId":9}]'
+    headers = v3_headers(body)
+    inbound.verify("POST", URL, headers, body, NOW + timedelta(minutes=4))
+    with pytest.raises(BadSignature, match="does not match"):
+        inbound.verify("POST", URL, headers, body.replace(b"9", b"8"), NOW)
+    with pytest.raises(BadSignature, match="does not match"):
+        inbound.verify("POST", URL + "?x=1", headers, body, NOW)
+    with pytest.raises(BadSignature, match="does not match"):
+        HubSpotInbound("another secret").verify("POST", URL, headers, body, NOW)
+
+
+def test_a_stale_v3_request_is_refused_even_when_signed() -> None:
+    body = b"[]"
+    headers = v3_headers(body, when=NOW - timedelta(minutes=5, seconds=1))
+    with pytest.raises(BadSignature, match="more than 5 minutes"):
+        HubSpotInbound(SECRET).verify("POST", URL, headers, body, NOW)
+
+
+def test_a_request_without_signature_or_with_a_bad_timestamp_is_refused() -> None:
+    inbound = HubSpotInbound(SECRET)
+    with pytest.raises(BadSignature, match="no X-HubSpot-Signature"):
+        inbound.verify("POST", URL, {}, b"[]", NOW)
+    headers = {"X-HubSpot-Signature-v3": "abc", "X-HubSpot-Request-Timestamp": "yesterday"}
+    with pytest.raises(BadSignature, match="milliseconds"):
+        inbound.verify("POST", URL, headers, b"[]", NOW)
+    v1 = {"X-HubSpot-Signature": sign_v1(SECRET, b"[]"), "X-HubSpot-Signature-Version": "v9"}
+    with pytest.raises(BadSignature, match="v1 or v2"):
+        inbound.verify("POST", URL, v1, b"[]", NOW)
+    v1["X-HubSpot-Signature-Version"] = "v1"
+    with pytest.raises(BadSignature, match="does not match"):
+        inbound.verify("POST", URL, v1, b"[ ]", NOW)
+
+
+def test_the_signed_uri_decodes_only_the_escapes_hubspot_decodes() -> None:
+    url = "https://h.example/crm/hubspot?next=%2Fa%3Ab%40c&q=a%20b&s=%2c"
+    assert signing_uri(url) == "https://h.example/crm/hubspot?next=/a:b@c&q=a%20b&s=,"
+    body = b"[]"
+    headers = v3_headers(body, url=url)  # HubSpot signs the decoded form
+    HubSpotInbound(SECRET).verify("POST", url, headers, body, NOW)
+
+
+# --- HubSpot payloads ---------------------------------------------------------------------------
+
+
+def event(event_id: int, kind: str, **fields: object) -> dict[str, object]:
+    return {
+        "eventId": event_id,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "occurredAt": 1795392000000,
+        "subscriptionType": kind,
+        "attemptNumber": 0,
+        "objectId": 123,
+        **fields,
+    }
+
+
+def test_subscription_events_become_changes() -> None:
+    body = [
+        event(1, "contact.creation"),
+        event(2, "contact.propertyChange", propertyName="hubspot_owner_id", propertyValue="77"),
+        event(3, "contact.propertyChange", propertyName="hs_lead_status", propertyValue="OPEN"),
+        event(4, "contact.propertyChange", propertyName="lifecyclestage", propertyValue="customer"),
+        event(5, "contact.propertyChange", propertyName="lifecyclestage", propertyValue="lead"),
+        event(6, "contact.propertyChange", propertyName="firstname", propertyValue="Ana"),
+        event(7, "contact.privacyDeletion"),
+        event(8, "deal.creation"),
+    ]
+    changes = HubSpotInbound(SECRET).parse(json.dumps(body).encode())
+    assert [(c.event_id, c.change) for c in changes] == [
+        ("1", Change.CREATED),
+        ("2", Change.OWNER),
+        ("3", Change.STATUS),
+        ("4", Change.STAGE),
+        ("7", Change.DELETED),
+    ]
+    assert changes[1].owner_crm_id == "77" and changes[2].value == "OPEN"
+    assert changes[3].value == "won"
+    assert {c.crm_id for c in changes} == {"123"}
+    assert changes[0].external_id == "hubspot:123"
+    assert changes[0].at == datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
+    contact = {
+        "vid": 451,
+        "properties": {
+            "email": {"value": "Ana@Acme.example"},
+            "firstname": {"value": "Ana"},
+            "lastname": {"value": "Silva"},
+            "jobtitle": {"value": "CTO"},
+            "company": {"value": "Acme"},
+            "numemployees": {"value": "1200"},
+            "country": {"value": "AU"},
+        },
+    }
+    (change,) = HubSpotInbound(SECRET).parse(json.dumps(contact).encode())
+    assert change.change is Change.CREATED and change.crm_id == "451"
+    assert change.event_id.startswith("workflow:contact:451:")
+    again = HubSpotInbound(SECRET).parse(json.dumps(contact).encode())[0]
+    assert again.event_id == change.event_id  # a retry is the same notification
+    assert change.lead == {
+        "external_id": "hubspot:451",
+        "email": "Ana@Acme.example",
+        "crm_id": "451",
+        "name": "Ana Silva",
+        "title": "CTO",
+        "company": {"name": "Acme", "employees": 1200, "country": "AU"},
+    }
+    flat = {"objectId": 452, "properties": {"email": "b@acme.example"}}
+    (change,) = HubSpotInbound(SECRET).parse(json.dumps(flat).encode())
+    assert change.lead is not None and change.lead["email"] == "b@acme.example"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"hello": "world"}, ["objectId", "properties"]),
+        ([{"eventId": 1}], ["[0].subscriptionType", "[0].objectId"]),
+        ([event(1, "contact.propertyChange")], ["[0].propertyName"]),
+        ([{**event(1, "contact.creation"), "objectId": "abc"}], ["[0].objectId"]),
+        ([], ["(body)"]),
+        ("text", ["(body)"]),
+    ],
+)
+def test_an_unknown_hubspot_shape_names_its_fields(body: object, fields: list[str]) -> None:
+    with pytest.raises(BadPayload) as refused:
+        HubSpotInbound(SECRET).parse(json.dumps(body).encode())
+    assert [name for name, _ in refused.value.fields] == fields
+
+
+def test_not_json_is_a_bad_payload() -> None:
+    with pytest.raises(BadPayload, match="not JSON"):
+        HubSpotInbound(SECRET).parse(b"[" * 100_000)
+
+
+# --- Salesforce ---------------------------------------------------------------------------------
+
+LEAD_ID = "00Q5e00000AbCdEAAV"
+
+
+def test_salesforce_changes_in_the_documented_shape() -> None:
+    inbound = SalesforceInbound("tok")
+    body = [
+        {"event_id": "e1", "type": "created", "lead_id": LEAD_ID, "lead": {"email": "a@b.co"}},
+        {
+            "event_id": "e2",
+            "type": "owner",
+            "lead_id": LEAD_ID,
+            "owner_id": "0055e000001AbCd",
+            "owner_email": "Maya@Example.com",
+        },
+        {"event_id": "e3", "type": "stage", "lead_id": LEAD_ID, "stage": "won", "amount": 1200},
+        {"event_id": "e4", "type": "status", "lead_id": LEAD_ID, "status": "Working"},
+        {"event_id": "e5", "type": "deleted", "lead_id": LEAD_ID, "at": "2026-11-23T00:00:00Z"},
+    ]
+    changes = inbound.parse(json.dumps(body).encode())
+    assert [c.change for c in changes] == [
+        Change.CREATED,
+        Change.OWNER,
+        Change.STAGE,
+        Change.STATUS,
+        Change.DELETED,
+    ]
+    assert changes[0].lead == {
+        "external_id": f"salesforce:{LEAD_ID}",
+        "email": "a@b.co",
+        "crm_id": LEAD_ID,
+    }
+    assert changes[1].owner_email == "maya@example.com"
+    assert changes[2].value == "won" and changes[2].amount == 1200.0
+    assert changes[3].value == "Working"
+    assert changes[4].at == NOW
+    single = {"event_id": "e6", "type": "deleted", "lead_id": LEAD_ID}
+    assert len(inbound.parse(json.dumps(single).encode())) == 1
+
+
+def test_salesforce_is_strict_and_names_every_field() -> None:
+    body = [
+        {"event_id": "e1", "type": "owner", "lead_id": LEAD_ID, "colour": "red"},
+        {"event_id": 7, "type": "promoted", "lead_id": "short"},
+        {"event_id": "e3", "type": "stage", "lead_id": LEAD_ID, "stage": "won", "amount": "9"},
+    ]
+    with pytest.raises(BadPayload) as refused:
+        SalesforceInbound("tok").parse(json.dumps(body).encode())
+    named = [name for name, _ in refused.value.fields]
+    assert "is not a field of a change" in refused.value.fields[0][1]
+    assert named == [
+        "[0].colour",
+        "[1].event_id",
+        "[1].type",
+        "[1].lead_id",
+        "[2].amount",
+    ]
+    missing = {"event_id": "e4", "type": "owner", "lead_id": LEAD_ID}
+    with pytest.raises(BadPayload) as refused:
+        SalesforceInbound("tok").parse(json.dumps(missing).encode())
+    assert refused.value.fields == [("owner_id", "is required for an owner change")]
+
+
+def test_salesforce_token_is_checked() -> None:
+    inbound = SalesforceInbound("s3cret-token")
+    inbound.verify("POST", "", {"Authorization": "Bearer s3cret-token"}, b"", NOW)
+    for given in ("Bearer wrong", "s3cret-token", "Basic s3cret-token", ""):
+        with pytest.raises(BadSignature, match="HANDOFF_SALESFORCE_WEBHOOK_TOKEN"):
+            inbound.verify("POST", "", {"Authorization": given}, b"", NOW)
