@@ -491,4 +491,5 @@ def _crm_worker(
         alert,
         names=names,
         writes_per_second=policy.crm.writes_per_second,
+        window_seconds=policy.crm.window_seconds,
     )

@@ -63,6 +63,7 @@ class LocalStack:
     driver: SlackDriver
     session: aiohttp.ClientSession
     base_url: str
+    own_sim: bool = True  # stopped with the stack (False: a simulator it was given)
 
     @property
     def services(self) -> Any:
@@ -92,7 +93,8 @@ class LocalStack:
         await self.driver.close()
         await self.session.close()
         await self.handoff.close()
-        await self.sim.stop()
+        if self.own_sim:
+            await self.sim.stop()
 
 
 async def local_slack() -> SlackSimulator:
@@ -112,14 +114,17 @@ async def start_stack(
     clock: Clock = utc_now,
     *,
     socket_mode: bool = False,
+    sim: SlackSimulator | None = None,
     **env: str,
 ) -> LocalStack:
     """Start the simulator and a Handoff pointed at it (on free ports of 127.0.0.1).
 
     With `socket_mode`, Handoff has only its bot and app tokens (no signing secret) and
     receives Slack's requests over the simulator's Socket Mode WebSocket, and the driver sends
-    them there; the HTTP server (intake, health, metrics) runs as well."""
-    sim = await local_slack()
+    them there; the HTTP server (intake, health, metrics) runs as well. With `sim`, that
+    simulator is used and left running (a server restarted on the same workspace)."""
+    own_sim = sim is None
+    sim = sim or await local_slack()
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -155,4 +160,4 @@ async def start_stack(
     else:
         driver = SlackDriver(f"{base_url}/slack/events", SIGNING_SECRET, sim)
     session = aiohttp.ClientSession()
-    return LocalStack(sim, handoff, driver, session, base_url)
+    return LocalStack(sim, handoff, driver, session, base_url, own_sim)

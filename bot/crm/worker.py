@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -81,22 +81,31 @@ class Refusing:
     since: datetime
 
 
-class _Bucket:
-    """A token bucket: `rate` writes a second, bursts of `burst`."""
+class _Window:
+    """At most `limit` writes in any `seconds`: the rolling window a CRM counts by (HubSpot:
+    100 or 190 requests per 10 s), so a burst goes at once and the rest as the window frees,
+    never faster than the CRM takes them (a token bucket at the same rate would either go
+    slower or send more than the window holds)."""
 
-    def __init__(self, rate: float, burst: float, monotonic: Callable[[], float]) -> None:
-        self.rate, self.burst, self.monotonic = rate, max(1.0, burst), monotonic
-        self.tokens, self.at = self.burst, monotonic()
+    def __init__(self, limit: int, seconds: float, monotonic: Callable[[], float]) -> None:
+        self.limit, self.seconds, self.monotonic = max(1, limit), seconds, monotonic
+        self.sent: deque[float] = deque()
 
     async def take(self) -> None:
         while True:
             now = self.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-            self.at = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
+            while self.sent and self.sent[0] <= now - self.seconds:
+                self.sent.popleft()
+            if len(self.sent) < self.limit:
+                self.sent.append(now)
                 return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
+            await asyncio.sleep(self.sent[0] + self.seconds - now)
+
+    def finished(self) -> None:
+        """The write just taken is answered: count it from now, when it surely reached the
+        CRM (counted from its start, a slow request would let the next window open early)."""
+        if self.sent:
+            self.sent[-1] = self.monotonic()
 
 
 class CrmWorker:
@@ -113,6 +122,7 @@ class CrmWorker:
         *,
         names: Mapping[str, str] | None = None,
         writes_per_second: float = 5.0,
+        window_seconds: float = 10.0,
         lease_seconds: float = 60.0,
         poll_seconds: float = 1.0,
         max_backoff: float = 600.0,
@@ -128,7 +138,7 @@ class CrmWorker:
         self.clock = clock
         self.alert = alert
         self.names = names if names is not None else {}
-        self.bucket = _Bucket(writes_per_second, writes_per_second, monotonic)
+        self.bucket = _Window(round(writes_per_second * window_seconds), window_seconds, monotonic)
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
@@ -241,8 +251,11 @@ class CrmWorker:
             if self._stopping:
                 break
             tried += 1
-            if not await self._deliver(row_id):
-                break  # the CRM asked us to wait: nothing more this round
+            try:
+                if not await self._deliver(row_id):
+                    break  # the CRM asked us to wait: nothing more this round
+            finally:
+                self.bucket.finished()
         return tried
 
     # --- one row ------------------------------------------------------------------------------
