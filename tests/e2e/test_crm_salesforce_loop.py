@@ -1,0 +1,111 @@
+"""Salesforce learns what happens in Slack (issue 14), through the real server, the Slack
+simulator and the local Salesforce REST fake (on a real TLS port, spoken to by
+`simple-salesforce`): the claim sets the Lead's OwnerId and Status, the disposition its Status
+and one completed Task; an hour's outage loses nothing, doubles nothing and keeps the order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.crmfake.salesforce import SalesforceFake
+from bot.domain.policy import parse_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTERPRISE, MAYA = "C0ENT", "U0REP1"
+EMAIL = "jane.doe@globex.example"
+
+
+@pytest.fixture
+async def org(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SalesforceFake]:
+    fake = await SalesforceFake().start()
+    # The fake's throwaway certificate authority, as a company proxy's would be installed.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_file)
+    yield fake
+    await fake.stop()
+
+
+async def stack_for(url: str, clock: TravelClock, org: SalesforceFake) -> LocalStack:
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["crm"] = {"kind": "salesforce"}
+    return await start_stack(
+        url,
+        parse_policy(data),
+        clock=clock,
+        SALESFORCE_INSTANCE_URL=org.instance_url,
+        SALESFORCE_ACCESS_TOKEN=org.token,
+    )
+
+
+async def worked(stack: LocalStack, clock: TravelClock, lead_id: str) -> None:
+    lead: dict[str, Any] = {
+        "external_id": "sf-1",
+        "email": EMAIL,
+        "name": "Jane Doe",
+        "title": "VP Operations",
+        "company": {"name": "Globex", "employees": 4000, "industry": "Logistics", "country": "AU"},
+        "source": "demo_request",
+        "score": 90,
+        "crm_id": lead_id,
+    }
+    assert (await stack.post_lead(lead))[0] == 201
+    await stack.settle()
+    clock.advance(minutes=4)
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(MAYA, "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.submit_view(MAYA, {"reason": "No budget", "note": "Frozen until Q3."})
+    await stack.settle()
+
+
+async def test_the_claim_and_the_disposition_reach_the_salesforce_lead(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    maya = org.add_user("maya@example.com", "Maya Chen")
+    lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    stack = await stack_for(sqlite_url, clock, org)
+    try:
+        await worked(stack, clock, lead_id)
+    finally:
+        await stack.close()
+    lead = org.lead(lead_id)
+    assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
+    (task,) = org.tasks(lead_id)
+    assert "Not a fit" in task["Subject"] and "No budget" in task["Description"]
+    assert task["Status"] == "Completed"
+
+
+async def test_an_hours_outage_delivers_everything_once_in_order(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    maya = org.add_user("maya@example.com", "Maya Chen")
+    lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    stack = await stack_for(sqlite_url, clock, org)
+    try:
+        outage = org.fail(503, times=10_000)  # Salesforce is down
+        await worked(stack, clock, lead_id)
+        for _ in range(6):  # an hour passes, the worker probing now and then
+            clock.advance(minutes=10)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        assert org.tasks(lead_id) == [] and org.lead(lead_id)["Status"] == "Open - Not Contacted"
+        outage.times = 0  # Salesforce is back
+        for _ in range(4):
+            clock.advance(minutes=11)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+    finally:
+        await stack.close()
+    lead = org.lead(lead_id)
+    assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
+    assert len(org.tasks(lead_id)) == 1
+    # In order per lead: the Lead's last write before the Task is the rejection's state.
+    kinds = [(w.sobject, w.body.get("Status")) for w in org.writes if w.method != "GET"]
+    assert kinds[-1][0] == "Task"
