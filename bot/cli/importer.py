@@ -350,16 +350,42 @@ def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[st
     return company
 
 
+# What a HubSpot conversion's form title says it was, so the SLA file's intent signals apply
+# ("Demo request form" is a demo request, "Ebook: …" a content download); anything else stays
+# a generic form fill. A webinar registration is not an attended event: a form.
+_CONVERSION_KINDS = (
+    (
+        re.compile(
+            r"\b(demo|contact sales|talk to (sales|an expert)|book a (call|meeting))\b", re.I
+        ),
+        "demo_request",
+    ),
+    (
+        re.compile(r"\b(e-?book|white ?paper|guide|template|report|download|checklist)\b", re.I),
+        "content_download",
+    ),
+)
+
+
+def conversion_kind(title: str) -> str:
+    """The engagement type of a HubSpot conversion, from its form's title."""
+    for pattern, kind in _CONVERSION_KINDS:
+        if pattern.search(title):
+            return kind
+    return "form"
+
+
 def _conversions(
     values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool
 ) -> list[dict[str, Any]]:
-    """HubSpot's first and recent conversion columns as form-fill engagement items."""
+    """HubSpot's first and recent conversion columns as engagement items, typed by what the
+    form's title says (`conversion_kind`)."""
     items: list[dict[str, Any]] = []
     for kind in ("first_conversion", "recent_conversion"):
         title = values.get(kind)
         if not title:
             continue
-        item: dict[str, Any] = {"type": "form", "title": title}
+        item: dict[str, Any] = {"type": conversion_kind(title), "title": title}
         if f"{kind}_at" in values:
             at = parse_timestamp(values[f"{kind}_at"], day_first=day_first)
             if at is None:

@@ -11,6 +11,7 @@ import pytest
 from bot.cli.importer import (
     ImportFileError,
     ImportSummary,
+    conversion_kind,
     domain_of,
     import_csv,
     parse_employees,
@@ -85,7 +86,7 @@ def test_hubspot_row_maps_to_the_whole_payload() -> None:
         "score": 85,
         "received_at": "2026-11-16T09:30:00Z",
         "engagement": [
-            {"type": "form", "title": "Demo request form", "at": "2026-11-16T09:28:00Z"}
+            {"type": "demo_request", "title": "Demo request form", "at": "2026-11-16T09:28:00Z"}
         ],
     }
 
@@ -295,8 +296,8 @@ def test_first_and_recent_conversion_become_engagement(tmp_path: Path) -> None:
     )
     rows = by_line(path)
     assert rows[2]["engagement"] == [
-        {"type": "form", "title": "Ebook: SLA template", "at": "2026-11-02T08:00:00Z"},
-        {"type": "form", "title": "Demo request", "at": "2026-11-19T10:00:00Z"},
+        {"type": "content_download", "title": "Ebook: SLA template", "at": "2026-11-02T08:00:00Z"},
+        {"type": "demo_request", "title": "Demo request", "at": "2026-11-19T10:00:00Z"},
     ]
     assert rows[3]["engagement"] == [
         {"type": "form", "title": "Contact us", "at": "2026-11-05T08:00:00Z"}
@@ -396,3 +397,21 @@ def test_render_pluralizes_and_caps_the_error_list() -> None:
     lines = many.render(max_errors=5).splitlines()
     assert lines[1].endswith("60 rows with errors:")
     assert lines[-1] == "  … and 55 more"
+
+
+@pytest.mark.parametrize(
+    ("title", "kind"),
+    [
+        ("Demo request form", "demo_request"),
+        ("Contact sales", "demo_request"),
+        ("Ebook: The one-page SLA", "content_download"),
+        ("2026 B2B Pipeline Benchmark report", "content_download"),
+        ("Webinar registration - Fixing the MQL handoff", "form"),  # registered, not attended
+        ("Contact us", "form"),
+        ("Newsletter sign-up", "form"),
+    ],
+)
+def test_a_hubspot_conversion_is_typed_by_its_forms_title(title: str, kind: str) -> None:
+    """So the SLA file's intent signals (demo request, content download) score imported
+    leads as they score leads sent to `POST /leads`."""
+    assert conversion_kind(title) == kind
