@@ -36,6 +36,7 @@ from bot.services.leads import Services
 from bot.services.people import People
 from bot.services.plan import Plans
 from bot.services.policies import PolicyBook, load_policy
+from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
 from bot.services.slack_events import SlackEvents
 from bot.services.sweep import Sweeper
@@ -336,7 +337,11 @@ async def create(
     client = slack_client(settings.bot_token or "", settings.api_url)
     publisher = SlackPublisher(metrics)
     traffic = Traffic()
-    reports = Reports(ReportStore(database), book)
+    reports = Reports(
+        ReportStore(database),
+        book,
+        ReportProcess(settings.database_url) if settings.report_process else None,
+    )
     names: dict[str, str] = {}  # members' display names, kept fresh by People
     barred: set[str] = set()  # guests and deactivated members, kept fresh by People
     homes = Homes(HomeStore(database), book, reports, names, barred)

@@ -988,6 +988,14 @@ class Policy(_Model):
                 index.setdefault(normal, owner)
         return index
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled (a report built in a worker process) without what it computes and caches
+        (calendars, indexes): the copy computes them again when asked."""
+        state = super().__getstate__()
+        fields = type(self).model_fields
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k in fields}
+        return state
+
     @cached_property
     def calendar(self) -> BusinessCalendar:
         """The team's business time."""

@@ -18,6 +18,7 @@ from bot.domain.report import (
     share,
 )
 from bot.services.policies import PolicyBook
+from bot.services.report_process import ReportProcess
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.reports import Filter, ReportStore
 
@@ -55,9 +56,12 @@ def charts(report: Report) -> list[Chart]:
 
 
 class Reports:
-    def __init__(self, store: ReportStore, policies: PolicyBook) -> None:
+    def __init__(
+        self, store: ReportStore, policies: PolicyBook, process: ReportProcess | None = None
+    ) -> None:
         self.store = store
         self.policies = policies
+        self.process = process  # builds reports in a worker process (None: in this one)
 
     async def ask(self, text: str | None, now: datetime) -> Report:
         """`/sla-report [period] [segment]` as typed; a Refusal says what is valid."""
@@ -90,6 +94,12 @@ class Reports:
         # counts and shares only (its stage times would double a quarter's cost). Both
         # periods are read at once (on SQLite, each on a reader of its own).
         durations = period.kind == "week"
+        if self.process is not None:
+            built = await self.process.build(
+                period, earlier, now, standard, where, durations, policy, segment
+            )
+            if built is not None:
+                return built
         facts, before = await asyncio.gather(
             self.store.facts(period.start, period.end, now, standard, where),
             self.store.facts(

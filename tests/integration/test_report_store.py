@@ -11,6 +11,7 @@ from bot.domain.policy import Policy
 from bot.domain.report import Counts, Funnel, Group, Period, attempt_standard
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
+from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
@@ -238,3 +239,18 @@ async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Po
     found = {k.key: (k.value, k.rag, k.detail) for k in report.headline if k.key in HAND_COMPUTED}
     assert found == HAND_COMPUTED
     assert report.conversion == Funnel(8, 8, 5, 1)
+
+
+async def test_a_report_built_in_the_worker_process_is_the_same_report(
+    store: Store, policy: Policy
+) -> None:
+    """`serve` builds reports in a worker process (so acks never wait behind one): it reads
+    the same database through a connection of its own and gives the same report, filtered
+    or not."""
+    services = await history(store, policy)
+    here = Reports(ReportStore(store.db), services.policies)
+    there = Reports(ReportStore(store.db), services.policies, ReportProcess(store.db.url))
+    assert await there.report(WEEK, AS_OF) == await here.report(WEEK, AS_OF)
+    by_segment = await there.report(WEEK, AS_OF, segment="smb")
+    assert by_segment == await here.report(WEEK, AS_OF, segment="smb")
+    assert by_segment.received == 1

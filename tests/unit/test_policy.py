@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -529,3 +530,14 @@ def test_a_snapshot_with_an_unknown_clock_is_refused(policy: Policy) -> None:
     content["disposition_deadline"] = {"days": 3, "minutes": 0, "clock": "lunar"}
     with pytest.raises(PolicyError, match=r"disposition_deadline: .* is not a duration"):
         policy_from_snapshot(content, "0123456789ab")
+
+
+def test_a_policy_pickles_without_its_cached_calendars() -> None:
+    """A report built in a worker process gets the policy pickled: what it computed and
+    cached (the calendar holds a closure) stays behind and is computed again there."""
+    policy = load_policy(str(EXAMPLE))
+    monday = datetime(2026, 11, 23, 0, 0, tzinfo=ZoneInfo("UTC"))
+    assert policy.calendar.is_working_day(monday.date())  # computed and cached
+    copy = pickle.loads(pickle.dumps(policy))
+    assert copy == policy
+    assert copy.calendar.is_working_day(monday.date())

@@ -1,0 +1,127 @@
+"""Reports built in a worker process, so a Slack ack never waits behind one.
+
+Reading a 20,000-lead week and turning its rows into KPIs is Python work: in a thread of the
+server's process it still holds the interpreter's lock, and every ack waits for its turn
+(docs/benchmarks.md, "Acks during a report"). Here the reads and the building run in one worker
+process of their own, with a connection of their own to the same database; the server's event
+loop only waits for the finished `Report`. The worker is started on the first report and kept
+(a pool of one, shared by the process); a worker that dies is replaced, and meanwhile the
+report is built in the server as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from functools import partial
+
+from bot.domain.policy import Policy
+from bot.domain.report import AttemptStandard, Period, Report, build_report
+from storage.db import Database
+from storage.reports import Filter, ReportStore
+
+log = logging.getLogger("handoff.reports")
+
+_pool: ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn: a fresh interpreter (forking a process with threads and event loops is
+            # unsafe), started once and kept.
+            _pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_yielding
+            )
+        return _pool
+
+
+def _yielding() -> None:
+    """In the worker: a lower scheduling priority, so on a busy machine the server's acks get
+    the CPU before a report does (a report may take a second longer; an ack may not)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the worker (at exit of the process; a later report starts another)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def _read_and_build(
+    url: str,
+    period: Period,
+    earlier: Period,
+    now: datetime,
+    standard: AttemptStandard,
+    where: Filter,
+    durations: bool,
+    policy: Policy,
+    segment: str | None,
+) -> Report:
+    database = Database(url)  # opened and closed per report: nothing held between them
+    try:
+        store = ReportStore(database)
+        facts, before = await asyncio.gather(
+            store.facts(period.start, period.end, now, standard, where),
+            store.facts(earlier.start, earlier.end, now, standard, where, with_times=durations),
+        )
+    finally:
+        await database.dispose()
+    return build_report(period, facts, before, policy, now, segment)
+
+
+def _in_worker(*args: object) -> Report:
+    """In the worker process: read both periods and build the report."""
+    return asyncio.run(_read_and_build(*args))  # type: ignore[arg-type]
+
+
+class ReportProcess:
+    """Builds reports of the database at `url` in the worker process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def build(
+        self,
+        period: Period,
+        earlier: Period,
+        now: datetime,
+        standard: AttemptStandard,
+        where: Filter,
+        durations: bool,
+        policy: Policy,
+        segment: str | None,
+    ) -> Report | None:
+        """The report, or None when the worker could not build it (then build it here)."""
+        pool = _executor()
+        work = partial(
+            _in_worker, self.url, period, earlier, now, standard, where, durations, policy, segment
+        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, work)
+        except BrokenProcessPool:
+            log.warning("the report worker process stopped; building this report in the server")
+            _discard(pool)
+            return None
