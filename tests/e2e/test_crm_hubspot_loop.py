@@ -215,3 +215,32 @@ async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hu
     finally:
         await stack.close()
         await hub.stop()
+
+
+async def test_an_hour_of_hubspot_5xx_loses_nothing_and_doubles_nothing(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
+    try:
+        hub.fail_next(10_000)  # HubSpot answers 503 to everything
+        await worked(stack, clock)
+        for _ in range(6):  # an hour, the worker probing as its backoff allows
+            clock.advance(minutes=10)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        assert hub.writes == [] and stack.sim.messages(ENTERPRISE)  # Slack was not held up
+        hub.faults.clear()  # HubSpot is back
+        for _ in range(4):
+            clock.advance(minutes=11)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+    finally:
+        await stack.close()
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+    assert len(hub.notes_of(contact)) == 1
+    statuses = [
+        w.body["properties"].get("hs_lead_status") for w in hub.writes if w.method == "PATCH"
+    ]
+    assert statuses[-1] == "UNQUALIFIED"  # the latest state, written last
