@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
@@ -46,10 +47,28 @@ def _executor() -> ProcessPoolExecutor:
 
 
 def _yielding() -> None:
-    """In the worker: a lower scheduling priority, so on a busy machine the server's acks get
-    the CPU before a report does (a report may take a second longer; an ack may not)."""
+    """In the worker, at its start:
+    - a lower scheduling priority, so on a busy machine the server's acks get the CPU before a
+      report does (a report may take a second longer; an ack may not);
+    - its own standard output let go (to /dev/null): the server's is often a pipe that a
+      supervisor reads until it closes, which must not wait for the worker too (its failures
+      come back to the server as exceptions);
+    - a watch on the server: when it is gone (kill -9 included), the worker goes too."""
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(quiet, fd)
+    os.close(quiet)
+    server = os.getppid()
+    threading.Thread(target=_watch, args=(server,), daemon=True, name="server watch").start()
+
+
+def _watch(server: int) -> None:
+    while os.getppid() == server:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:
