@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import math
 import re
 import time
 import uuid
@@ -22,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot import logs
 from bot.crm.port import BadPayload, BadSignature
+from bot.domain import strict_json
 from bot.domain.intake import FieldError
 from bot.domain.refusal import Refusal
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -203,56 +202,12 @@ async def read_json(request: web.Request, intake_token: str | None, secret: str 
     return parse_json(body, request.content_type)
 
 
-MAX_DEPTH = 32  # arrays and objects inside one another (a lead needs 3)
-
-
-class _NotJson(ValueError):
-    """JSON the parser would take but an intake route must not (its message says why)."""
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise _NotJson(f"the number {text[:40]} is too large: numbers must be finite")
-    return number
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not a JSON number: numbers must be finite")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _NotJson(f"the key {key[:80]!r} appears twice in one object")
-            seen.add(key)
-    return found
-
-
-def _depth(value: Any) -> int:
-    """How deep arrays and objects nest in a parsed value (iteratively: no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        )
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def parse_json(body: bytes, content_type: str) -> Any:
     """The body as JSON, strictly: 415 unless it is declared JSON (`application/json` or
     `…+json`); 400, naming the problem, if it is not UTF-8, is not JSON, has a number that is
-    not finite (`NaN`, `Infinity`, `1e999`), a key twice in one object, or nests deeper than
-    MAX_DEPTH. The answer is the `errors` list, with nothing changed; no body can cause a 5xx
-    (a body of 200,000 `[` used to exhaust the parser's recursion)."""
+    not finite (`NaN`, `Infinity`, `1e999`), a key twice in one object, or nests too deep
+    (`bot/domain/strict_json.py`). The answer is the `errors` list, with nothing changed; no
+    body can cause a 5xx."""
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Refused(
             415,
@@ -265,22 +220,9 @@ def parse_json(body: bytes, content_type: str) -> Any:
     except UnicodeDecodeError as error:
         raise Refused(400, f"the body is not UTF-8 (byte {error.start})", field="(body)") from None
     try:
-        value = json.loads(
-            text,
-            parse_float=_finite,
-            parse_constant=_no_constant,
-            object_pairs_hook=_no_duplicates,
-        )
-    except _NotJson as error:
+        value = strict_json.loads(text)
+    except strict_json.NotJson as error:
         raise Refused(400, str(error), field="(body)") from None
-    except RecursionError:
-        raise Refused(
-            400, f"the body nests deeper than {MAX_DEPTH} levels", field="(body)"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise Refused(400, f"not valid JSON: {error}", field="(body)") from None
-    if _depth(value) > MAX_DEPTH:
-        raise Refused(400, f"the body nests deeper than {MAX_DEPTH} levels", field="(body)")
     return value
 
 

@@ -7,11 +7,11 @@ official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.domain import strict_json
 from bot.domain.crm import CrmChange, CrmEvent, CrmNote, CrmRecord
 
 
@@ -57,11 +57,13 @@ class BadPayload(Exception):
 
 
 def json_body(body: bytes) -> Any:
-    """An inbound body as JSON; BadPayload naming `(body)` when it is not (not UTF-8, not
-    JSON, or nested past the parser's depth)."""
+    """An inbound body as JSON, as strictly as intake reads its own (`strict_json`);
+    BadPayload naming `(body)` when it is not."""
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return strict_json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise BadPayload([("(body)", f"not JSON: not UTF-8 (byte {error.start})")]) from None
+    except strict_json.NotJson as error:
         raise BadPayload([("(body)", f"not JSON: {str(error)[:200]}")]) from None
 
 
