@@ -358,7 +358,10 @@ async def create(
         names=names,
     )
     crm = _crm_worker(settings, policy, database, client, book, metrics, clock, outbox, names)
-    services = Services(store, book, outbox if crm is None else Notifiers(outbox, crm), names)
+    # Whatever commits writes wakes both deliverers: the sweep's reassignments and the
+    # digests' posts reach the CRM at once, not at its worker's next poll.
+    notifier = outbox if crm is None else Notifiers(outbox, crm)
+    services = Services(store, book, notifier, names)
     services.barred = barred
     away = AwayStore(database)
     services.availability = homes.availability = away  # routing and App Home skip who is away
@@ -367,7 +370,7 @@ async def create(
     )
     await people.load()
     sweeper = Sweeper(
-        SweepStore(database), book, outbox, zones=services.zones, names=services.names, away=away
+        SweepStore(database), book, notifier, zones=services.zones, names=services.names, away=away
     )
     bolt = AsyncApp(
         client=client,
@@ -375,7 +378,7 @@ async def create(
         signing_secret=settings.signing_secret or secrets.token_urlsafe(32),
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
-    digests = Digests(reports, RunStore(database), book, outbox, names=services.names)
+    digests = Digests(reports, RunStore(database), book, notifier, names=services.names)
     plans = Plans(PlanStore(database), book)
     aways = Aways(away, book, services.names)
     listeners = slack_listeners.Listeners(

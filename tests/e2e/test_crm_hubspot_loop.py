@@ -6,6 +6,7 @@ nothing of that, and a property the portal lacks is named once in the escalation
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,39 @@ async def test_an_hour_of_hubspot_5xx_loses_nothing_and_doubles_nothing(
         w.body["properties"].get("hs_lead_status") for w in hub.writes if w.method == "PATCH"
     ]
     assert statuses[-1] == "UNQUALIFIED"  # the latest state, written last
+
+
+async def test_a_sweeps_reassignment_reaches_hubspot_without_waiting_for_the_poll(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """The sweep wakes the CRM worker as it wakes the Slack outbox: a claimed lead nobody
+    touched, reassigned by the sweep, has its new owner in HubSpot at once, even with the
+    worker's own poll an hour away."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
+    try:
+        assert (await stack.post_lead(LEAD))[0] == 201
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        worker = stack.handoff.crm
+        assert worker is not None
+        worker.poll_seconds = 3600.0
+        worker.deliver_soon()  # one more round, so the worker now waits on the long poll
+        await stack.settle()
+        written = len(hub.writes)
+
+        clock.advance(days=2)  # no touch at 200% of its window: the sweep reassigns
+        result = await stack.handoff.sweeper.run(clock())
+        assert result.changed == 1
+        assert (await stack.services.lead(1)).owner == "U0REP2"
+        for _ in range(500):  # bounded: fails if only the hour's poll would send it
+            if hub.contact(contact).get("hubspot_owner_id") == tom:
+                break
+            await asyncio.sleep(0.01)
+        assert hub.contact(contact)["hubspot_owner_id"] == tom
+        assert len(hub.writes) > written
+    finally:
+        await stack.close()
