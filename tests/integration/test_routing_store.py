@@ -9,6 +9,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage.repository import Store
 from tests.conftest import lead_payload, migrated_store
@@ -116,3 +119,53 @@ async def test_two_replicas_taking_intake_at_once_stay_fair(
         assert clock == 40 / 4  # each turn moves it by 1 ÷ the weights taking part (3 + 1)
         assert abs(sum(load.credit(clock) for load in loads.values())) < 1e-6
         assert {rep: load.today for rep, load in loads.items()} == {"U0REP1": 30, "U0REP2": 10}
+
+
+_EXAMPLES = iter(range(1_000_000))  # fresh reps and leads per example, on one database
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    weights=st.lists(st.integers(min_value=0, max_value=4), min_size=2, max_size=5).filter(any),
+    leads=st.integers(min_value=1, max_value=24),
+)
+async def test_two_replicas_stay_within_one_lead_of_the_weighted_share_for_any_weights(
+    database_url: str, policy: Policy, weights: list[int], leads: int
+) -> None:
+    """Any weights, any number of leads, two replicas (two engines) taking them at once: every
+    turn is taken once (the clock moved by exactly one turn a lead) and every rep ends within
+    one lead of their weighted share, as one replica would leave them."""
+    example = next(_EXAMPLES)
+    reps = [f"U0P{example}R{n}" for n in range(len(weights))]
+    content = snapshot(policy)
+    content["segments"][0] |= {
+        "reps": reps,
+        "weights": dict(zip(reps, weights, strict=True)),
+    }
+    weighted = parse_policy(content)
+    async with migrated_store(database_url) as one, migrated_store(database_url) as two:
+        first, second = await services_on(one, weighted), await services_on(two, weighted)
+        before, _ = await one.rotation_standing("enterprise", reps, "2026-11-23", "")
+
+        async def take(services: Any, number: int) -> str:
+            payload = lead_payload(f"p{example}-{number}")
+            domain = f"p{example}n{number}.example"
+            payload |= {"email": f"x@{domain}"}
+            payload["company"] = payload["company"] | {"domain": domain}
+            stored = await services.intake(payload, MONDAY)
+            return str(stored.lead.suggested_owner)
+
+        owners = await asyncio.gather(
+            *(take(first if number % 2 else second, number) for number in range(leads))
+        )
+        counts = Counter(owners)
+        total = sum(weights)
+        for rep, weight in zip(reps, weights, strict=True):
+            assert abs(counts[rep] - leads * weight / total) <= 1 + 1e-9, (counts, weights)
+        assert sum(counts.values()) == leads
+        clock, _ = await one.rotation_standing("enterprise", reps, "2026-11-23", "")
+        assert abs(clock - before - leads / total) < 1e-9  # each lead one turn, none twice
