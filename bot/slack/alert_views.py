@@ -164,7 +164,8 @@ def reassign_menu(
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner  # handing it to them would change nothing
     pool = [rep for rep in (segment.reps if segment else []) if rep != current]
-    placeholder = {"type": "plain_text", "text": "Reassign to…"}
+    # A channel message is the same for everyone: the menu says whose it is.
+    placeholder = {"type": "plain_text", "text": "Reassign to… (managers)"}
     if len(pool) > MAX_MENU_OPTIONS:
         # A static select holds 100 options (docs.slack.dev/reference/block-kit/block-elements/
         # select-menu-element): a larger pool picks from the workspace's people; the lead rides

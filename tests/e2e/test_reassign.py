@@ -181,6 +181,14 @@ async def test_the_reassign_menu_names_the_reps(stack: LocalStack, clock: Travel
     ]
     assert labels == ["tom"]  # U0REP2, the pool without the rep it is suggested to already
     assert menu(alert) == [PEER]  # the value still carries the id
+    # Everyone sees the same message: the menu says it is the managers'.
+    (placeholder,) = [
+        element["placeholder"]["text"]
+        for block in alert.blocks
+        for element in block.get("elements", [])
+        if element.get("type") == "static_select"
+    ]
+    assert placeholder == "Reassign to… (managers)"
 
 
 async def test_a_pool_past_100_reps_reassigns_with_slacks_user_picker(
