@@ -325,7 +325,8 @@ async def create(
     policy = policy or load_policy(settings.sla_file)
     if policy.crm is not None:
         require_crm(settings, policy.crm.kind)  # one clear line per missing secret, first
-    database = db.Database(settings.database_url)
+    # With a `crm:` section, every event stored adds the CRM writes it causes (storage/crm.py).
+    database = db.Database(settings.database_url, crm=policy.crm)
     if upgrade:
         await db.upgrade(database.engine)
     if db.is_sqlite(settings.database_url):
@@ -476,15 +477,14 @@ def _crm_worker(
     outbox: Outbox,
     names: dict[str, str],
 ) -> CrmWorker | None:
-    """The CRM's delivery worker, with a `crm:` section (None without): from here on every
-    event the database stores adds the CRM writes it causes (storage/crm.py)."""
+    """The CRM's delivery worker, with a `crm:` section (None without): it delivers the CRM
+    writes that `database` adds beside every event it stores (storage/crm.py)."""
     if policy.crm is None:
         return None
     # A CRM's Retry-After is counted on the injected clock, as the worker's backoff is.
     adapter = adapter_for(
         policy.crm, settings, SlackEmails(client), seconds=lambda: clock().timestamp()
     )
-    database.crm = policy.crm
 
     async def alert(send: Send) -> None:
         await outbox.rows.send([send], clock())  # through the Slack outbox, once by its key

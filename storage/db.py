@@ -105,17 +105,17 @@ class Database:
     usual.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, crm: Any = None) -> None:
         self.url = url
         self.engine = create_engine(url)
         self._sqlite: Engine | None = None
         self._connection: Connection | None = None  # SQLite's one connection, kept open
         self._readers: Engine | None = None  # SQLite: long reads beside the event loop
         self._pg_reader: _LoopThread | None = None  # PostgreSQL: the same, started on demand
-        # The SLA file's `crm:` section (set by assembly; None: no CRM). Each unit of work's
-        # connection carries it in `info`, so storage adds the CRM writes an event causes in
-        # the event's own transaction (storage/crm.py `insert_events`).
-        self.crm: Any = None
+        # The SLA file's `crm:` section (None: no CRM). Each unit of work's connection carries
+        # it in `info`, so storage adds the CRM writes an event causes in the event's own
+        # transaction (storage/crm.py `insert_events`).
+        self.crm: Any = crm
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
             self._sqlite = sqlalchemy.create_engine(

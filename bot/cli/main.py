@@ -140,8 +140,8 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
     from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
-    database = db.Database(settings.database_url)
-    database.crm = policy.crm  # imported leads' CRM writes wait for `serve`'s CRM worker too
+    # Imported leads' CRM writes wait for `serve`'s CRM worker too.
+    database = db.Database(settings.database_url, crm=policy.crm)
     await db.upgrade(database.engine)
     store = Store(database)
     book = PolicyBook(store, policy)
