@@ -8,14 +8,16 @@ removes only its own when the status is cleared.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, delete, or_, select
 
+from bot.domain.effects import Effect
 from storage.db import Database, upsert_insert
+from storage.outbox import write_effects
 from storage.tables import TimeAway, table
 
 SLACK_STATUS = "slack:status"  # `set_by` of a row read from the rep's Slack status
@@ -86,30 +88,49 @@ class AwayStore:
         return [_away(row) for row in rows]
 
     async def set(
-        self, user: str, until: datetime | None, note: str | None, set_by: str, now: datetime
+        self,
+        user: str,
+        until: datetime | None,
+        note: str | None,
+        set_by: str,
+        now: datetime,
+        effects: Sequence[Effect] = (),
     ) -> Away:
-        """Set `user` away until `until` (by hand: over whatever was there)."""
+        """Set `user` away until `until` (by hand: over whatever was there), and write
+        `effects` (the rep's DM) in the same transaction, only if that changed something: the
+        same time away set again (a retried command) is left as it was and says nothing."""
         away = Away(user, until, note, set_by, now)
         row = {"user_id": user, "until": until, "note": note, "set_by": set_by, "set_at": now}
 
-        def work(db: Connection) -> None:
-            statement = upsert_insert(db)(table(TimeAway)).values(**row)
+        def work(db: Connection) -> Away:
+            statement = select(table(TimeAway)).where(TimeAway.user_id == user, _current(now))
+            found = db.execute(statement).first()
+            if found is not None:
+                was = _away(found)
+                if (was.until, was.note, was.set_by) == (until, note, set_by):
+                    return was
+            upsert = upsert_insert(db)(table(TimeAway)).values(**row)
             changes = {key: value for key, value in row.items() if key != "user_id"}
             db.execute(
-                statement.on_conflict_do_update(index_elements=[TimeAway.user_id], set_=changes)
+                upsert.on_conflict_do_update(index_elements=[TimeAway.user_id], set_=changes)
             )
+            write_effects(db, effects, now)
+            return away
 
-        await self.db.run(work)
-        return away
+        return await self.db.run(work)
 
-    async def clear(self, user: str, now: datetime) -> Away | None:
-        """`user` is back: their row goes; the time away that counted until now, if any."""
+    async def clear(self, user: str, now: datetime, effects: Sequence[Effect] = ()) -> Away | None:
+        """`user` is back: their row goes; the time away that counted until now, if any.
+        `effects` (the rep's DM) are written in the same transaction, only if they were away."""
 
         def work(db: Connection) -> Away | None:
             statement = select(table(TimeAway)).where(TimeAway.user_id == user, _current(now))
             found = db.execute(statement).first()
             db.execute(delete(table(TimeAway)).where(TimeAway.user_id == user))
-            return None if found is None else _away(found)
+            if found is None:
+                return None
+            write_effects(db, effects, now)
+            return _away(found)
 
         return await self.db.run(work)
 

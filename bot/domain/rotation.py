@@ -1,14 +1,24 @@
 """The pool's rotation: weighted round robin with caps, time away and catch-up.
 
 A rep's credit is what they are owed: every lead adds to each rep taking part their weighted
-share of it (weight ÷ the weights of the reps taking part), and the rep picked, the one owed the
-most among those available, pays back one lead. While the same reps are available this is the
-smooth weighted round robin nginx uses: every rep stays within one lead of their weighted share,
-and picks interleave (2:1 gives A B A A B A, not A A B). Across changes of who is available
-(caps, time away) no rotation can promise one lead: taking out the rep furthest behind after
-each stretch forces 13/12 on four reps whatever the picks; against that pattern this one
+share of it (λ = weight ÷ the weights of the reps taking part), and the rep picked pays back one
+lead. The pick is Tijdeman's rule for the chairman assignment problem (R. Tijdeman, "The
+chairman assignment problem", Discrete Mathematics 32 (1980) 323-330): with n reps taking part,
+of those owed at least 1/(2n-2) of a lead, the one whose credit would reach C = 1 - 1/(2n-2)
+soonest, (C - credit) ÷ λ turns from now, an earliest deadline; a tie goes to the rep listed
+first. While the same reps are available this keeps every rep within C < 1 lead of their
+weighted share at every lead (0.5 for two reps, 0.9 for six), and picks interleave (2:1 gives
+A B A A B A, not A A B; equal weights go in the order listed). "The most owed wins" (the smooth
+weighted round robin nginx uses) does not: with weights 1,1,1,5,5,5 it lets a weight-5 rep fall
+1.06 leads behind at the 11th lead.
+
+When someone is owed more than C, or nobody 1/(2n-2) (only after a change of who is available,
+a frozen credit or catch-up), the most owed goes first instead. Across changes of who is
+available (caps, time away) no rotation can promise one lead: taking out the rep furthest behind
+after each stretch forces 13/12 on four reps whatever the picks; against that pattern this one
 deviates by H(n) - 1 for n reps (tests/unit/test_rotation_bounds.py), and the property tests
-bound it at 1.5 or H(n) - 1, the larger.
+bound it at 1.5 or H(n) - 1, the larger. Without the "owed more than C goes first" guard the
+earliest deadline can starve a rep left far behind by a change, past that bound.
 
 - A rep at a cap (`cap.open`, `cap.per_day`) or away sits the turn out with their credit frozen:
   they resume where they were, with no flood of leads when the cap lifts.
@@ -159,16 +169,41 @@ def take_turn(
         if (load.since is not None, load.weight) != (weight is not None, weight or 0):
             after[rep] = load.taking_part(weight, clock)
             changed.add(rep)
-    clock += 1 / sum(rules.weight(rep) for rep in gaining)
+    total = sum(rules.weight(rep) for rep in gaining)
+    clock += 1 / total
     credits = {rep: after[rep].credit(clock) for rep in available}
-    # The most owed wins; a tie (within rounding) goes to the rep listed first: a legible order.
-    best = max(credits.values())
-    picked = next(rep for rep in available if credits[rep] >= best - _TIE)
+    picked = _earliest_deadline(rules, credits, len(gaining), total) or _most_owed(credits)
     load = after[picked]
     after[picked] = replace(
         load, settled=load.settled - 1, today=load.today + 1, week=load.week + 1
     )
     return Turn(picked, after, skipped, clock, frozenset(changed | {picked}))
+
+
+def _earliest_deadline(
+    rules: PoolRules, credits: Mapping[str, float], taking_part: int, total: int
+) -> str | None:
+    """Tijdeman's pick: of the reps owed at least 1/(2n-2) of a lead (n the reps taking part),
+    the one whose credit would reach 1 - 1/(2n-2) soonest at the rate it grows (weight ÷
+    `total` a turn); a tie (within rounding) goes to the rep listed first. None when nobody is
+    owed that much (only after a change of who takes part) or when one rep takes part alone."""
+    if taking_part < 2:
+        return None
+    low = 1 / (2 * taking_part - 2)
+    if max(credits.values()) > 1 - low + _TIE:
+        return None  # someone is owed more than the bound (after a change): they go first
+    eligible = [rep for rep, credit in credits.items() if credit >= low - _TIE]
+    if not eligible:
+        return None
+    deadline = {rep: (1 - low - credits[rep]) * total / rules.weight(rep) for rep in eligible}
+    soonest = min(deadline.values())
+    return next(rep for rep in eligible if deadline[rep] <= soonest + _TIE)
+
+
+def _most_owed(credits: Mapping[str, float]) -> str:
+    """The rep owed the most; a tie (within rounding) goes to the rep listed first."""
+    best = max(credits.values())
+    return next(rep for rep, credit in credits.items() if credit >= best - _TIE)
 
 
 def next_picks(

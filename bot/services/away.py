@@ -1,8 +1,9 @@
 """Time away by hand: `/handoff away <until> [note]` and `/handoff back`, for oneself, or for
 a rep by a manager (the access table refuses anyone else before this runs).
 
-While a rep is away new leads skip them (the rotation at intake) and the sweep hands their
-overdue leads to the pool; both read the time-away table, never Slack.
+A rep a manager sets away or back is told by DM (through the outbox, in the same transaction
+as the change). While a rep is away new leads skip them (the rotation at intake) and the sweep
+hands their overdue leads to the pool; both read the time-away table, never Slack.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from bot.domain.access import Action, allowed, refusal
 from bot.domain.away import MANAGER_USAGE, parse_away, parse_back
+from bot.domain.effects import Effect, Send
 from bot.domain.refusal import Reason, Refusal
 from bot.services.policies import PolicyBook
 from bot.slack import away_views
@@ -31,15 +33,27 @@ class Aways:
         policy = self.policies.current
         asked = parse_away(text, now, policy.calendar)
         who = self._whom(asked.who, actor)
-        await self.store.set(who, asked.until, asked.note, actor, now)
+        dm = away_views.set_away_dm(actor, asked.until, asked.note, policy.timezone)
+        told = self._tell(who, actor, dm, f"away:{who}:set:{now.isoformat()}")
+        await self.store.set(who, asked.until, asked.note, actor, now, told)
         return away_views.away_set(who, actor, asked.until, asked.note, policy.timezone)
 
     async def back(self, actor: str, text: str, now: datetime) -> str:
         """End the caller's (or a rep's) time away now; the private answer."""
         who = self._whom(parse_back(text).who, actor)
-        was = await self.store.clear(who, now)
+        told = self._tell(
+            who, actor, away_views.set_back_dm(actor), f"away:{who}:back:{now.isoformat()}"
+        )
+        was = await self.store.clear(who, now, told)
         status = was.note if was is not None and was.from_status else None
         return away_views.back(who, actor, was is not None, status)
+
+    @staticmethod
+    def _tell(who: str, actor: str, text: str, key: str) -> list[Effect]:
+        """The DM that tells a rep someone else (a manager) changed their time away; nothing
+        when they set it themselves. Written only if their time away changed (a retry says
+        nothing twice)."""
+        return [] if who == actor else [Send(who, text, key)]
 
     def _whom(self, named: str | None, actor: str) -> str:
         """The user id the command is for: the caller, or the member named (`@name` by the

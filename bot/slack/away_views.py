@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.slack.text import plain
+from bot.slack.text import clip, escape, plain, slack_date
 
 
 def until_words(until: datetime | None, zone: str) -> str:
@@ -52,3 +52,19 @@ def back(who: str, actor: str, was_away: bool, status: str | None) -> str:
             f"{'you' if you else 'them'} away again at its next look: clear the status too."
         )
     return text
+
+
+def set_away_dm(actor: str, until: datetime | None, note: str | None, zone: str) -> str:
+    """The DM to a rep a manager (`actor`) set away: until when (Slack shows the time in the
+    rep's own zone) and what it changes. Message text: the note is escaped here."""
+    when = "further notice" if until is None else slack_date(until, zone)
+    about = f" — {clip(escape(plain(note, 200)), 200)}" if note else ""
+    return (
+        f"<@{actor}> set you away until {when}{about}. New leads skip you until then; "
+        "`/handoff back` to return."
+    )
+
+
+def set_back_dm(actor: str) -> str:
+    """The DM to a rep a manager (`actor`) set back."""
+    return f"<@{actor}> set you back: new leads reach you again."

@@ -83,6 +83,48 @@ async def test_a_manager_sets_a_rep_away_and_back(stack: LocalStack, clock: Trav
     assert await away_now(stack, clock) == {REP2}
 
 
+async def test_a_rep_hears_by_dm_once_when_a_manager_sets_them_away_and_back(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The DM goes through the outbox once, even when Slack sends the command again; the
+    time shows in the rep's own zone (Slack's date token), the note as typed."""
+    dms = stack.sim.dm_channel(REP2)
+    command = "away <@U0REP2|tom> 3d Cover for <Ana> & co"
+    said = await say(stack, MANAGER, command)
+    retried = await stack.driver.command(MANAGER, "/handoff", command, retry_num=1)
+    assert retried.json is not None and retried.json["text"] == said
+    await stack.settle()
+    until = int((clock() + timedelta(days=3)).timestamp())
+    (told,) = stack.sim.messages(dms)
+    assert told.text == (
+        f"<@{MANAGER}> set you away until <!date^{until}^{{date_short_pretty}} {{time}}|"
+        "Thu 26 Nov 11:00 AEDT> — Cover for &lt;Ana&gt; &amp; co. New leads skip you until "
+        "then; `/handoff back` to return."
+    )
+    assert told.render({MANAGER: "maya"}).startswith("@maya set you away until ")
+    assert await away_now(stack, clock) == {REP2}
+
+    await say(stack, MANAGER, "back @tom")
+    await stack.driver.command(MANAGER, "/handoff", "back @tom", retry_num=1)
+    await stack.settle()
+    assert [message.text for message in stack.sim.messages(dms)[1:]] == [
+        f"<@{MANAGER}> set you back: new leads reach you again."
+    ]
+    assert await away_now(stack, clock) == set()
+
+
+async def test_nobody_is_told_when_they_set_their_own_time_away(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await say(stack, REP1, "away fri Offsite")
+    await say(stack, MANAGER, "away 2d")  # a manager's own time away: no DM either
+    await say(stack, REP1, "back")
+    await stack.settle()
+    assert stack.sim.messages(stack.sim.dm_channel(REP1)) == []
+    assert stack.sim.messages(stack.sim.dm_channel(MANAGER)) == []
+    assert await away_now(stack, clock) == set()
+
+
 @pytest.mark.parametrize("text", ["away @tom 3d", "away <@U0REP2|tom> fri", "back <@U0REP2>"])
 async def test_a_rep_cannot_set_someone_else(
     stack: LocalStack, clock: TravelClock, text: str

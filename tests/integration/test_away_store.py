@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from bot.domain.effects import Send
 from bot.domain.lead import Stage
 from bot.services.leads import Services
 from bot.services.sweep import Sweeper
 from storage.away import SLACK_STATUS, AwayStore, StatusAway, away_reps
 from storage.repository import Store
 from storage.sweep import SweepStore
+from storage.tables import OutboxRow
 from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY, Wakes
 
@@ -45,6 +49,28 @@ async def test_setting_again_replaces_and_back_clears(store: Store) -> None:
     assert cleared is not None and cleared.note == "longer"
     assert await away.everyone(MONDAY) == []
     assert await away.clear(REP1, MONDAY) is None  # back twice: nothing to clear
+
+
+async def test_the_reps_dm_is_written_with_a_change_and_only_then(store: Store) -> None:
+    """The DM rides in the change's transaction; the same time away set again a moment later
+    (a retried command) and `back` for someone not away write nothing more."""
+    away = AwayStore(store.db)
+    until = MONDAY + timedelta(days=3)
+
+    def told(text: str, at: timedelta) -> tuple[Send]:
+        return (Send(REP2, text, f"away:{REP2}:{(MONDAY + at).isoformat()}"),)
+
+    await away.set(REP2, until, "Cover", MANAGER, MONDAY, told("away", timedelta()))
+    again = timedelta(seconds=2)
+    kept = await away.set(REP2, until, "Cover", MANAGER, MONDAY + again, told("again", again))
+    assert kept.set_at == MONDAY  # nothing changed: the row as it was
+    longer = timedelta(seconds=3)
+    await away.set(REP2, until + timedelta(days=1), "Cover", MANAGER, MONDAY + longer)
+    await away.clear(REP2, MONDAY + timedelta(minutes=1), told("back", timedelta(minutes=1)))
+    await away.clear(REP2, MONDAY + timedelta(minutes=2), told("again", timedelta(minutes=2)))
+    statement = select(OutboxRow.payload).where(OutboxRow.channel == REP2).order_by(OutboxRow.id)
+    rows = await store.db.run(lambda db: db.execute(statement).scalars().all())
+    assert [row["text"] for row in rows] == ["away", "back"]
 
 
 async def test_the_sync_helper_reads_inside_another_transaction(store: Store) -> None:
