@@ -8,7 +8,7 @@ pick itself is the domain's (`bot.domain.rotation.take_turn`); here it is read a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
@@ -315,6 +315,10 @@ class HeldRotations:
         self.db = db
         self.held: dict[str, _Held] = {}
 
+    def hold(self, ask: RotationAsk) -> None:
+        """Hold `ask`'s segment now (its row locked, its reps read), before any turn of it."""
+        self._hold(ask)
+
     def _hold(self, ask: RotationAsk) -> _Held:
         held = self.held.get(ask.segment)
         wants_open = ask.rules.cap_open is not None
@@ -438,6 +442,33 @@ _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
     """Take a turn for the lead and store its suggested owner and why."""
     return take(db, ask, lead_id)
+
+
+def suggest_all(db: Connection, turns: Sequence[tuple[int, RotationAsk]]) -> list[Suggestion]:
+    """Take a turn for each lead, in order, and store each one's suggested owner and why: the
+    same turns as `suggest` one lead after the other (an intake batch), but each segment's
+    row held (locked) once, in the order of the segments' names so replicas taking batches
+    never wait on each other in a circle, its reps read once and written back once. A batch
+    of one is `suggest` (one statement on PostgreSQL writes the turn and the lead)."""
+    if len(turns) == 1:
+        lead_id, ask = turns[0]
+        return [suggest(db, lead_id, ask)]
+    held = HeldRotations(db)
+    first: dict[str, RotationAsk] = {}
+    for _, ask in turns:
+        first.setdefault(ask.segment, ask)
+    for segment in sorted(first):
+        held.hold(first[segment])
+    suggestions = [held.take(ask) for _, ask in turns]
+    held.save()
+    db.execute(
+        _SUGGEST,
+        [
+            {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
+            for (lead_id, _), suggestion in zip(turns, suggestions, strict=True)
+        ],
+    )
+    return suggestions
 
 
 def account_lead(

@@ -71,6 +71,7 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
+from storage.away import AwayStore
 from storage.repository import AccountAsk, Follow, NewLead, Store
 from storage.rotation import RotationAsk
 
@@ -221,15 +222,19 @@ class Services:
         lead_in, errors = parse_lead(payload)
         if lead_in is None:
             return Invalid(errors)
-        known = await self.store.by_external_id(lead_in.external_id)
-        if known is not None:
-            return await self._again(known, lead_in, now, source)
-        away = await self._away(lead_in, now)
-        new = self.route(lead_in, payload, now, source, away=away, look_up_account=True)
-        lead, created = await self.store.create_lead(new, now)
-        if created:
+        # Stored time away is read in the intake's own transaction (storage reads it once
+        # for a batch); any other source of availability is asked here.
+        stored_away = isinstance(self.availability, AwayStore)
+        away = frozenset() if stored_away else await self._away(lead_in, now)
+        new = self.route(
+            lead_in, payload, now, source, away=away, look_up_account=True, read_away=stored_away
+        )
+        taken = await self.store.intake(new, now)  # its external id is checked there, once
+        if taken.known:
+            return await self._again(taken.lead, lead_in, now, source)
+        if taken.created:
             self.notifier.deliver_soon()
-        return Stored(lead, created)
+        return Stored(taken.lead, taken.created)
 
     async def _again(self, lead: LeadView, sent: LeadIn, now: datetime, source: str) -> Stored:
         """A known lead sent again: a duplicate changes nothing; new engagement is stored, and
@@ -351,11 +356,13 @@ class Services:
         account: AccountLead | None = None,
         away: frozenset[str] = frozenset(),
         look_up_account: bool = False,
+        read_away: bool = False,
     ) -> NewLead:
         """The lead routed under the current SLA, with its events and effects (no I/O): its
         owner by the routing rules, or a turn of its pool's rotation to take when stored.
         `account`: the same account's owned lead, if known; with `look_up_account`, storage
-        looks for it in the intake's transaction and routes the lead again here if found."""
+        looks for it in the intake's transaction and routes the lead again here if found;
+        with `read_away`, storage reads who of the pool is away (stored time away) there too."""
         policy = self.policy
         routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
@@ -417,7 +424,9 @@ class Services:
         matched_first = choice is not None and choice.reason.get("rule") == NAMED_ACCOUNT
         if look_up_account and mql and policy.account_matching and domain and not matched_first:
             recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
-            again = partial(self.route, lead_in, payload, now, source, away=away)
+            again = partial(
+                self.route, lead_in, payload, now, source, away=away, read_away=read_away
+            )
             ask = AccountAsk(domain, now - recent, lambda found: again(account=found))
         return NewLead(
             lead=lead,
@@ -427,6 +436,7 @@ class Services:
             icp=routing.icp,
             rotation=self.rotation_ask(choice, now, away) if choice else None,
             account=ask,
+            read_away=read_away,
             events=events,
             effects=effects,
         )
