@@ -98,7 +98,8 @@ class NewLead:
     # Who of its pool is away is read in the intake's transaction (stored time away).
     read_away: bool = False
     events: Events = field(default_factory=list)
-    # Its side effects, decided by the use case from the lead as stored (with its id).
+    # Its side effects, decided by the use case from the lead as stored (with its id; the
+    # suggestion of its rotation turn, taken last, aside).
     effects: Callable[[LeadView], list[Effect]] = lambda lead: []
 
     def columns(self) -> dict[str, Any]:
@@ -299,6 +300,9 @@ class Intaken:
 
 
 _INSERT_LEAD = insert(table(LeadRow))
+_IDS_OF = select(LeadRow.external_id, LeadRow.id).where(
+    LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
+)
 _BY_EXTERNAL_IDS = _SELECT_LEAD.where(
     LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
 )
@@ -342,14 +346,14 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
     turns last; each lead as stored, by its external id."""
     db.execute(_INSERT_LEAD, [new.columns() for new, _ in leads])
-    # Read back by external id (new and unique): the ids, as stored, whatever the order.
+    # The ids, read back by external id (new and unique), whatever the order they came in.
     wanted = [new.lead.external_id for new, _ in leads]
-    by_external_id = {
-        view.external_id: view
-        for view in lead_views(db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted}))
+    given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
+    ids = [given[external_id] for external_id in wanted]
+    # Each lead as stored: its row is the view the use case built, but for its id.
+    found = {
+        lead_id: replace(new.lead, id=lead_id) for (new, _), lead_id in zip(leads, ids, strict=True)
     }
-    ids = [by_external_id[external_id].id for external_id in wanted]
-    found = {view.id: view for view in by_external_id.values()}
     events = [
         _event(lead_id, kind, who, now, **data)
         for (new, now), lead_id in zip(leads, ids, strict=True)

@@ -370,6 +370,7 @@ class Services:
         if mql:
             choice = owner_choice(lead_in, segment, policy, account)
             segment = choice.segment
+        segment_name = segment.name if segment else "unrouted"
         lead = LeadView(
             id=0,
             external_id=lead_in.external_id,
@@ -387,7 +388,7 @@ class Services:
             handoff_score=routing.score.ours,
             stage=Stage.MQL if mql else Stage.NURTURE,
             stage_reason=None if mql else "; ".join(routing.problems),
-            segment=segment.name if segment else "unrouted",
+            segment=segment_name,
             channel=segment.channel if segment else policy.channels.marketing_feedback,
             tier=tier.name,
             sla_version=policy.version,
@@ -397,10 +398,10 @@ class Services:
             suggested_owner=choice.rep if choice else None,
             route_reason=choice.reason if choice and choice.pool is None else None,
             account_domain=lead_account(lead_in, policy),
+            claim_due_at=claim_deadline(policy, tier, now) if mql else None,
+            claim_opens_at=opens_at(policy, segment_name, now) if mql else None,
         )
         if mql:
-            lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
-            lead = replace(lead, claim_opens_at=opens_at(policy, lead.segment, now))
             lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
         else:  # scored again at its re-engagement date
             lead = replace(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
