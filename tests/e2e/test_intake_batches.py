@@ -10,17 +10,23 @@ import asyncio
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
+from storage import db
 from storage.away import AwayStore
-from tests.conftest import lead_payload
+from tests.conftest import ROOT, lead_payload, postgres_database
+from tests.e2e.servers import replica
+from tests.e2e.test_claim_race import new_simulator
+from tests.e2e.test_cli import HANDOFF, clean_env
 
 ENTERPRISE = "C0ENT"
 REP1, REP2, REP7 = "U0REP1", "U0REP2", "U0REP7"
@@ -133,3 +139,65 @@ async def test_a_bad_lead_in_a_burst_fails_alone(stack: LocalStack) -> None:
     assert "email" in str(answers[3][1])
     assert await stack.services.store.count_leads() == 5
     assert len(stack.sim.messages(ENTERPRISE)) == 5
+
+
+async def test_two_processes_taking_the_same_burst_store_each_lead_once_and_fairly(
+    tmp_path: Path,
+) -> None:
+    """Two `handoff serve` processes on one PostgreSQL database, each sent the whole burst at
+    once (a load balancer retrying everything): each lead is created by exactly one request
+    (201), answered 200 on the other, posted once, and the rotation takes one turn per lead."""
+    url, drop = await postgres_database()
+    try:
+        async with AsyncExitStack() as running:
+            sim = await running.enter_async_context(new_simulator())
+            env = clean_env(
+                SLACK_BOT_TOKEN="xoxb-batches",
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_API_URL=sim.api_url,
+                HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
+                HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+                DATABASE_URL=url,
+                HANDOFF_SWEEP_SECONDS="0",
+                LOG_FORMAT="text",
+            )
+            upgrade = await asyncio.create_subprocess_exec(
+                *HANDOFF, "db", "upgrade", env=env, cwd=tmp_path
+            )
+            assert await upgrade.wait() == 0
+            replicas = await asyncio.gather(
+                *(running.enter_async_context(replica(env, tmp_path)) for _ in range(2))
+            )
+            headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+            async with aiohttp.ClientSession() as session:
+
+                async def send(target: str, number: int) -> tuple[str, int]:
+                    payload = enterprise(number)
+                    async with session.post(f"{target}/leads", json=payload, headers=headers) as r:
+                        return payload["external_id"], r.status
+
+                answers = await asyncio.gather(
+                    *(send(r.url, n) for n in range(30) for r in replicas)
+                )
+            created = Counter(external_id for external_id, status in answers if status == 201)
+            assert created == {f"burst-{n}": 1 for n in range(30)}
+            assert sorted(status for _, status in answers) == [200] * 30 + [201] * 30
+            await sim.wait_for(
+                lambda: len(sim.messages(ENTERPRISE)) >= 30, timeout=60, what="every post"
+            )
+            database = db.Database(url)
+            try:
+                rows = await database.run(
+                    lambda c: c.execute(
+                        text("SELECT suggested_owner, route_reason FROM leads")
+                    ).all()
+                )
+            finally:
+                await database.dispose()
+            assert len(rows) == 30
+            # the example's enterprise pool, two reps of weight 1: 15 each, counted 1..15
+            weeks = sorted((str(rep), int(reason["week"])) for rep, reason in rows)
+            assert weeks == sorted((rep, n) for rep in (REP1, REP2) for n in range(1, 16))
+            assert len(sim.messages(ENTERPRISE)) == 30
+    finally:
+        await drop()
