@@ -99,8 +99,9 @@ async def test_a_burst_is_stored_once_each_with_fair_owners_in_fewer_commits(
     leads = [await stack.services.lead(lead_id) for lead_id in ids]
     owners = Counter(lead.suggested_owner for lead in leads)
     assert owners == {REP1: 16, REP2: 8}  # weights 2:1, and the rep away gets none
-    for lead in leads:  # each turn was taken after the one before: counts 1..n, none twice
+    for lead in leads:
         assert (await stack.services.store.events(lead.id))[0].type == "received"
+    # each turn was taken after the one before: each rep's counts are 1..n, none twice
     weeks = sorted((lead.suggested_owner, lead.route_reason["week"]) for lead in leads)
     assert weeks == sorted([(REP1, n) for n in range(1, 17)] + [(REP2, n) for n in range(1, 9)])
     # every lead posted once, saying why its rep was chosen, as stored
