@@ -176,7 +176,7 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
     timer = Timer()
     if routed:
         # Five reps away for the whole run, stored as `/handoff away` stores it: intake reads
-        # who is away in its own transaction (storage/repository.py's `away_reps`).
+        # who is away with the rotation's turn (inside `take`, timed below).
         away = AwayStore(database)
         for rep in sorted(AWAY):
             await away.set(rep, None, "bench", rep, NOW)
@@ -186,7 +186,6 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
         Services._account = timer.wrap_async(Services._account)  # type: ignore[method-assign]
         # The account look-up in the intake's transaction (storage/repository.py's name for it).
         repository_storage.account_lead = timer.wrap(repository_storage.account_lead)
-        repository_storage.away_reps = timer.wrap(repository_storage.away_reps)
         Services._away = timer.wrap_async(Services._away)  # type: ignore[method-assign]
     run = Run()
     started = time.perf_counter()

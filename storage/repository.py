@@ -33,7 +33,6 @@ from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
-from storage.away import away_reps
 from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
@@ -95,8 +94,6 @@ class NewLead:
     icp: bool | None  # None: the SLA defines no ICP
     rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
     account: AccountAsk | None = None  # its account's owned lead to look for first
-    # Who of its pool is away is read in the intake's transaction (stored time away).
-    read_away: bool = False
     events: Events = field(default_factory=list)
     # Its side effects, decided by the use case from the lead as stored (with its id; the
     # suggestion of its rotation turn, taken last, aside).
@@ -370,31 +367,17 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
     homes = [effect for effect in effects if isinstance(effect, RefreshHomes)]
     write_effects(db, [effect for effect in effects if not isinstance(effect, RefreshHomes)], now)
     turns = [
-        (lead_id, new.rotation, new.read_away)
+        (lead_id, new.rotation)
         for (new, _), lead_id in zip(leads, ids, strict=True)
         if new.rotation is not None
     ]
     if turns:  # late: each segment's lock is held to the commit
-        asks = _with_away(db, turns, now)
-        for (lead_id, _), suggestion in zip(asks, suggest_all(db, asks), strict=True):
+        for (lead_id, _), suggestion in zip(turns, suggest_all(db, turns), strict=True):
             found[lead_id] = replace(
                 found[lead_id], suggested_owner=suggestion.rep, route_reason=suggestion.reason
             )
     write_effects(db, homes, now)
     return {view.external_id: view for view in found.values()}
-
-
-def _with_away(
-    db: Connection, turns: list[tuple[int, RotationAsk, bool]], now: datetime
-) -> list[tuple[int, RotationAsk]]:
-    """The turns, with who of each pool is away where asked (`read_away`): one statement for
-    the batch, in its transaction."""
-    readers = {rep for _, ask, read in turns if read for rep in ask.rules.reps}
-    away = away_reps(db, readers, now) if readers else frozenset()
-    return [
-        (lead_id, replace(ask, away=ask.away | (away & frozenset(ask.rules.reps))) if read else ask)
-        for lead_id, ask, read in turns
-    ]
 
 
 class Store:

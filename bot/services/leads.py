@@ -222,8 +222,8 @@ class Services:
         lead_in, errors = parse_lead(payload)
         if lead_in is None:
             return Invalid(errors)
-        # Stored time away is read in the intake's own transaction (storage reads it once
-        # for a batch); any other source of availability is asked here.
+        # Stored time away is read in the intake's own transaction, with the rotation's turn
+        # (once a segment for a batch); any other source of availability is asked here.
         stored_away = isinstance(self.availability, AwayStore)
         away = frozenset() if stored_away else await self._away(lead_in, now)
         new = self.route(
@@ -330,9 +330,14 @@ class Services:
         return await self.availability.away(segment.reps, now)
 
     def rotation_ask(
-        self, choice: OwnerChoice, now: datetime, away: frozenset[str] = frozenset()
+        self,
+        choice: OwnerChoice,
+        now: datetime,
+        away: frozenset[str] = frozenset(),
+        read_away: bool = False,
     ) -> RotationAsk | None:
-        """The rotation turn an owner choice asks for (None: the rules chose the rep)."""
+        """The rotation turn an owner choice asks for (None: the rules chose the rep); with
+        `read_away`, storage reads who of the pool is away with the turn (stored time away)."""
         if choice.pool is None or choice.segment is None:
             return None
         day, week = periods(self.policy, now)
@@ -344,6 +349,7 @@ class Services:
             away=away,
             reason=choice.reason,
             fallback=self.policy.fallback,
+            away_at=now if read_away else None,
         )
 
     def route(
@@ -362,7 +368,8 @@ class Services:
         owner by the routing rules, or a turn of its pool's rotation to take when stored.
         `account`: the same account's owned lead, if known; with `look_up_account`, storage
         looks for it in the intake's transaction and routes the lead again here if found;
-        with `read_away`, storage reads who of the pool is away (stored time away) there too."""
+        with `read_away`, storage reads who of the pool is away (stored time away) with the
+        rotation's turn."""
         policy = self.policy
         routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
@@ -435,9 +442,8 @@ class Services:
             mql=mql,
             complete=routing.complete,
             icp=routing.icp,
-            rotation=self.rotation_ask(choice, now, away) if choice else None,
+            rotation=self.rotation_ask(choice, now, away, read_away) if choice else None,
             account=ask,
-            read_away=read_away,
             events=events,
             effects=effects,
         )
