@@ -16,7 +16,8 @@ lead an MQL) twice, each on an empty database:
   as two replicas would.
 
 It reports leads a second, intake time per lead (p50, p99), the routing time per lead (the
-rules, the account look-up and the rotation's turn, timed around those calls), and the fairness
+rules, the account look-up, the read of who is away and the rotation's turn, timed around
+those calls; the last three run in the intake's transaction), and the fairness
 figure: each round-robin rep's leads against the weighted share, with the caps and time away
 applied (the share is water-filled: a capped rep's share is the cap, the rest is shared by
 weight among the reps available). Targets: routing adds under 2 ms a lead at p99; no rep
@@ -31,7 +32,7 @@ import multiprocessing
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ from bench.pg import postgres_base, scratch_databases
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
+from storage.away import AwayStore
 from storage.db import Database, upgrade
 from storage.repository import Store
 from storage.tables import LeadRow, RotationRep
@@ -122,13 +124,6 @@ def payloads(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return sent
 
 
-class Away:
-    """Five reps away for the whole run."""
-
-    async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]:
-        return AWAY & frozenset(reps)
-
-
 class Quiet:
     def deliver_soon(self) -> None:
         pass
@@ -180,7 +175,12 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
     services = Services(store, book, Quiet())
     timer = Timer()
     if routed:
-        services.availability = Away()
+        # Five reps away for the whole run, stored as `/handoff away` stores it: intake reads
+        # who is away with the rotation's turn (inside `take`, timed below).
+        away = AwayStore(database)
+        for rep in sorted(AWAY):
+            await away.set(rep, None, "bench", rep, NOW)
+        services.availability = away
         rotation_storage.take = timer.wrap(rotation_storage.take)  # type: ignore[assignment]
         leads_service.choose_owner = timer.wrap(leads_service.choose_owner)  # type: ignore
         Services._account = timer.wrap_async(Services._account)  # type: ignore[method-assign]

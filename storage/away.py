@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, or_, select
 
 from bot.domain.effects import Effect
 from storage.db import Database, upsert_insert
@@ -46,17 +46,23 @@ class StatusAway:
     note: str
 
 
-def _current(now: datetime) -> ColumnElement[bool]:
+def _current(now: Any) -> ColumnElement[bool]:
     return or_(TimeAway.until.is_(None), TimeAway.until > now)
+
+
+_AWAY_OF = select(TimeAway.user_id).where(
+    TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
+    _current(bindparam("p_now", type_=TimeAway.__table__.c.until.type)),
+)  # built once: intake reads it on every routed lead
 
 
 def away_reps(db: Connection, reps: Iterable[str], now: datetime) -> frozenset[str]:
     """Who of `reps` is away at `now`, inside the caller's transaction (intake's rotation)."""
-    wanted = list(dict.fromkeys(reps))
+    wanted = sorted(set(reps))
     if not wanted:
         return frozenset()
-    statement = select(TimeAway.user_id).where(TimeAway.user_id.in_(wanted), _current(now))
-    return frozenset(str(user) for user in db.execute(statement).scalars())
+    found = db.execute(_AWAY_OF, {"p_reps": wanted, "p_now": now}).scalars()
+    return frozenset(str(user) for user in found)
 
 
 def _away(row: Row[Any]) -> Away:

@@ -7,7 +7,7 @@ button-press path, where the ORM's per-call cost would be most of the work.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
-from bot.domain.effects import Effect
+from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
@@ -42,6 +42,7 @@ from storage.rotation import (
     count_reassignment,
     read_standing,
     suggest,
+    suggest_all,
 )
 from storage.tables import (
     EventRow,
@@ -94,7 +95,8 @@ class NewLead:
     rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
     account: AccountAsk | None = None  # its account's owned lead to look for first
     events: Events = field(default_factory=list)
-    # Its side effects, decided by the use case from the lead as stored (with its id).
+    # Its side effects, decided by the use case from the lead as stored (with its id; the
+    # suggestion of its rotation turn, taken last, aside).
     effects: Callable[[LeadView], list[Effect]] = lambda lead: []
 
     def columns(self) -> dict[str, Any]:
@@ -284,12 +286,107 @@ def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
     return won
 
 
+@dataclass(frozen=True)
+class Intaken:
+    """What storing a routed lead came to: the lead as stored, whether this request created
+    it, and whether it was `known` before (the use case then sees what changed)."""
+
+    lead: LeadView
+    created: bool
+    known: bool = False
+
+
+_INSERT_LEAD = insert(table(LeadRow))
+_IDS_OF = select(LeadRow.external_id, LeadRow.id).where(
+    LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
+)
+_BY_EXTERNAL_IDS = _SELECT_LEAD.where(
+    LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
+)
+
+
+def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[Intaken]:
+    """Store a batch of routed leads in one transaction, each answered as if alone: a lead
+    whose external id is stored answers that lead (`known`), a second of the same id in the
+    batch answers the first's (as a concurrent request would); the others are inserted with
+    one statement, their events, outbox rows and App Home requests one statement each, and
+    their rotations' turns last, each segment locked once, so the lock is held the least."""
+    wanted = sorted({new.lead.external_id for new, _ in batch})
+    stored = {
+        view.external_id: view
+        for view in lead_views(db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted}))
+    }
+    fresh: dict[str, int] = {}  # external id → the index of the batch's lead that stores it
+    leads: list[tuple[NewLead, datetime]] = []
+    for index, (new, now) in enumerate(batch):
+        external_id = new.lead.external_id
+        if external_id in stored or external_id in fresh:
+            continue
+        fresh[external_id] = index
+        if new.account is not None:
+            found = account_lead(db, new.account.domain, new.account.since)
+            if found is not None:  # the account's owner has it: routed again with them
+                new = new.account.routed(found)
+        leads.append((new, now))
+    views = _insert_leads(db, leads) if leads else {}
+    answers: list[Intaken] = []
+    for index, (new, _) in enumerate(batch):
+        external_id = new.lead.external_id
+        if external_id in stored:
+            answers.append(Intaken(stored[external_id], False, known=True))
+        else:
+            answers.append(Intaken(views[external_id], fresh[external_id] == index))
+    return answers
+
+
+def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
+    """Insert `leads` (of new external ids) with their events and effects, the rotations'
+    turns last; each lead as stored, by its external id."""
+    db.execute(_INSERT_LEAD, [new.columns() for new, _ in leads])
+    # The ids, read back by external id (new and unique), whatever the order they came in.
+    wanted = [new.lead.external_id for new, _ in leads]
+    given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
+    ids = [given[external_id] for external_id in wanted]
+    # Each lead as stored: its row is the view the use case built, but for its id.
+    found = {
+        lead_id: replace(new.lead, id=lead_id) for (new, _), lead_id in zip(leads, ids, strict=True)
+    }
+    events = [
+        _event(lead_id, kind, who, now, **data)
+        for (new, now), lead_id in zip(leads, ids, strict=True)
+        for kind, who, data in new.events
+    ]
+    insert_events(db, events)
+    now = leads[0][1]  # a batch's leads arrive together: their effects share its time
+    effects = [
+        effect
+        for (new, _), lead_id in zip(leads, ids, strict=True)
+        for effect in new.effects(found[lead_id])
+    ]
+    # App Homes are asked for once the suggested owners are stored (they read the leads).
+    homes = [effect for effect in effects if isinstance(effect, RefreshHomes)]
+    write_effects(db, [effect for effect in effects if not isinstance(effect, RefreshHomes)], now)
+    turns = [
+        (lead_id, new.rotation)
+        for (new, _), lead_id in zip(leads, ids, strict=True)
+        if new.rotation is not None
+    ]
+    if turns:  # late: each segment's lock is held to the commit
+        for (lead_id, _), suggestion in zip(turns, suggest_all(db, turns), strict=True):
+            found[lead_id] = replace(
+                found[lead_id], suggested_owner=suggestion.rep, route_reason=suggestion.reason
+            )
+    write_effects(db, homes, now)
+    return {view.external_id: view for view in found.values()}
+
+
 class Store:
     """Repository over the lead tables. Methods are the only way services touch the database."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
         self._claims = GroupCommit(database, _claim_all)  # presses of a burst: one commit
+        self._intakes = GroupCommit(database, _intake_all)  # leads of a burst: one commit
 
     async def ping(self) -> bool:
         return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)
@@ -316,33 +413,21 @@ class Store:
     async def create_lead(self, new: NewLead, now: datetime) -> tuple[LeadView, bool]:
         """Store a new lead with its events and effects; (existing lead, False) if its
         external id is known."""
+        taken = await self.intake(new, now)
+        return taken.lead, taken.created
 
-        def work(db: Connection) -> LeadView:
-            lead = new
-            if new.account is not None:
-                found = account_lead(db, new.account.domain, new.account.since)
-                if found is not None:  # the account's owner has it: routed again with them
-                    lead = new.account.routed(found)
-            lead_id = db.execute(
-                insert(table(LeadRow)).values(**lead.columns()).returning(LeadRow.id)
-            ).scalar_one()
-            if lead.events:
-                rows = [_event(lead_id, kind, who, now, **data) for kind, who, data in lead.events]
-                insert_events(db, rows)
-            if lead.rotation is not None:  # late: the segment's lock is held to the commit
-                suggest(db, lead_id, lead.rotation)
-            view = lead_view(db.execute(_BY_ID, {"p_lead_id": lead_id}).mappings().first())
-            assert view is not None
-            write_effects(db, lead.effects(view), now)
-            return view
-
+    async def intake(self, new: NewLead, now: datetime) -> Intaken:
+        """Store a routed lead with its events and effects, unless its external id is known:
+        then the lead stored, `known` if it was stored before this lead arrived. Leads arriving
+        together are stored together (`GroupCommit`, `_intake_all`): a burst pays for one
+        transaction, not one each; a lead that fails its batch is retried alone."""
         try:
-            return await self.db.run(work), True
-        except IntegrityError:
+            return await self._intakes((new, now))
+        except IntegrityError:  # another process stored the same external id meanwhile
             existing = await self.by_external_id(new.lead.external_id)
             if existing is None:
                 raise
-            return existing, False
+            return Intaken(existing, False)
 
     # --- routing ------------------------------------------------------------------------------
 

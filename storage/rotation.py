@@ -8,7 +8,7 @@ pick itself is the domain's (`bot.domain.rotation.take_turn`); here it is read a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
@@ -33,7 +33,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, take_turn
 from bot.domain.routing import AccountLead
-from storage.tables import LeadRow, RotationRep, RoundRobin, table
+from storage.away import away_reps
+from storage.tables import LeadRow, RotationRep, RoundRobin, TimeAway, table
 
 LEADS = LeadRow.__table__
 
@@ -56,6 +57,9 @@ class RotationAsk:
     # A claimed lead's owner (a reassignment): the lead leaves their open leads for the rep
     # picked (what `cap.open` counts; a batch's turns follow it in memory).
     claimed_by: str | None = None
+    # Who of the pool is away at this time is read with the turn (stored time away): on
+    # PostgreSQL in the statement that takes the segment's lock, no round trip of its own.
+    away_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,21 +78,40 @@ _OPEN_OF = (
 
 
 @cache
-def _hold_statement(dialect: str) -> Any:
+def _hold_statement(dialect: str, with_away: bool = False) -> Any:
     insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert_row(table(RoundRobin)).values(
         segment=bindparam("p_segment"), position=1, clock=0.0
     )
-    return statement.on_conflict_do_update(
+    held = statement.on_conflict_do_update(
         index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
-    ).returning(RoundRobin.clock)
+    )
+    if not with_away:
+        return held.returning(RoundRobin.clock)
+    away = select(func.array_agg(TimeAway.user_id)).where(
+        TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
+        or_(
+            TimeAway.until.is_(None),
+            TimeAway.until > bindparam("p_now", type_=table(TimeAway).c.until.type),
+        ),
+    )
+    return held.returning(RoundRobin.clock, away.scalar_subquery())
 
 
-def _hold(db: Connection, segment: str) -> float:
+def _hold(db: Connection, ask: RotationAsk) -> tuple[float, frozenset[str]]:
     """Hold the segment's rotation row (created if new) until the transaction ends, and read
-    its clock; its position counts the turns taken (the sweep's re-suggestions start there)."""
-    held = db.execute(_hold_statement(db.dialect.name), {"p_segment": segment})
-    return float(held.scalar_one())
+    its clock (its position counts the turns taken: the sweep's re-suggestions start there);
+    with `ask.away_at`, who of the pool is away then (PostgreSQL: in the same statement)."""
+    params: dict[str, Any] = {"p_segment": ask.segment}
+    if ask.away_at is None:
+        held = db.execute(_hold_statement(db.dialect.name), params)
+        return float(held.scalar_one()), frozenset()
+    if db.dialect.name != "postgresql":  # in-process: a statement of its own costs no trip
+        held = db.execute(_hold_statement(db.dialect.name), params)
+        return float(held.scalar_one()), away_reps(db, ask.rules.reps, ask.away_at)
+    params |= {"p_reps": sorted(set(ask.rules.reps)) or [""], "p_now": ask.away_at}
+    clock, away = db.execute(_hold_statement(db.dialect.name, True), params).one()
+    return float(clock), frozenset(str(user) for user in away or ())
 
 
 @cache
@@ -249,14 +272,14 @@ def take(db: Connection, ask: RotationAsk, lead_id: int | None = None) -> Sugges
     """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
     the fallback, with the reason nobody was available, when the turn finds nobody. With
     `lead_id`, the lead's suggested owner and why are stored with the turn."""
-    clock = _hold(db, ask.segment)
+    clock, away = _hold(db, ask)
     rules = ask.rules
     loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
     leaving = ask.leaving if ask.leaving in loads else None
     if leaving is not None:  # out of its counts first, so the turn's figures are as they end
         load = loads[leaving]
         loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
-    turn = take_turn(rules, loads, ask.away, clock, ask.avoid)
+    turn = take_turn(rules, loads, ask.away | away, clock, ask.avoid)
     if turn.rep is None:
         why = f"nobody available ({turn.why_nobody})"
         if leaving is not None and ask.fallback not in (None, leaving):
@@ -300,6 +323,7 @@ class _Held:
     turns: int = 0
     changed: set[str] = field(default_factory=set)
     start: tuple[float, dict[str, RepLoad]] = (0.0, {})  # the clock and loads as read
+    away: frozenset[str] = frozenset()  # who of the pool is away, read with the lock (`away_at`)
 
     def copy(self) -> _Held:
         return replace(self, loads=dict(self.loads), changed=set(self.changed))
@@ -314,13 +338,19 @@ class HeldRotations:
     def __init__(self, db: Connection) -> None:
         self.db = db
         self.held: dict[str, _Held] = {}
+        self.away: dict[str, frozenset[str]] = {}  # who is away, by segment, read with its lock
+
+    def hold(self, ask: RotationAsk) -> None:
+        """Hold `ask`'s segment now (its row locked, its reps read), before any turn of it."""
+        self._hold(ask)
 
     def _hold(self, ask: RotationAsk) -> _Held:
         held = self.held.get(ask.segment)
         wants_open = ask.rules.cap_open is not None
         if held is None:
             clock, loads = self._read(ask, wants_open)
-            held = _Held(ask, clock, loads, wants_open, start=(clock, dict(loads)))
+            away = self.away.get(ask.segment, frozenset())
+            held = _Held(ask, clock, loads, wants_open, start=(clock, dict(loads)), away=away)
             self.held[ask.segment] = held
         elif wants_open and not held.with_open:  # a later SLA version caps open leads
             opened = read_loads(self.db, ask.segment, ask.day, ask.week, ask.rules.reps, True)
@@ -330,8 +360,9 @@ class HeldRotations:
         return held
 
     def _read(self, ask: RotationAsk, with_open: bool) -> tuple[float, dict[str, RepLoad]]:
-        """The segment's clock and loads, its row held (locked) until the transaction ends."""
-        clock = _hold(self.db, ask.segment)
+        """The segment's clock and loads, its row held (locked) until the transaction ends;
+        who of the pool is away (`away_at`) is kept in `away`."""
+        clock, self.away[ask.segment] = _hold(self.db, ask)
         reps = ask.rules.reps
         return clock, read_loads(self.db, ask.segment, ask.day, ask.week, reps, with_open)
 
@@ -341,7 +372,7 @@ class HeldRotations:
         held = self._hold(planned.ask)
         if held.turns or (held.clock, held.loads) != planned.start or held.with_open:
             return False
-        self.held[planned.ask.segment] = replace(planned.copy(), start=held.start)
+        self.held[planned.ask.segment] = replace(planned.copy(), start=held.start, away=held.away)
         return True
 
     def take(self, ask: RotationAsk) -> Suggestion:
@@ -352,7 +383,8 @@ class HeldRotations:
         if leaving is not None:
             load = loads[leaving]
             loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
-        turn = take_turn(ask.rules, loads, ask.away, held.clock, ask.avoid)
+        away = ask.away | held.away if ask.away_at is not None else ask.away
+        turn = take_turn(ask.rules, loads, away, held.clock, ask.avoid)
         held.turns += 1
         if turn.rep is None:
             why = f"nobody available ({turn.why_nobody})"
@@ -438,6 +470,33 @@ _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
     """Take a turn for the lead and store its suggested owner and why."""
     return take(db, ask, lead_id)
+
+
+def suggest_all(db: Connection, turns: Sequence[tuple[int, RotationAsk]]) -> list[Suggestion]:
+    """Take a turn for each lead, in order, and store each one's suggested owner and why: the
+    same turns as `suggest` one lead after the other (an intake batch), but each segment's
+    row held (locked) once, in the order of the segments' names so replicas taking batches
+    never wait on each other in a circle, its reps read once and written back once. A batch
+    of one is `suggest` (one statement on PostgreSQL writes the turn and the lead)."""
+    if len(turns) == 1:
+        lead_id, ask = turns[0]
+        return [suggest(db, lead_id, ask)]
+    held = HeldRotations(db)
+    first: dict[str, RotationAsk] = {}
+    for _, ask in turns:
+        first.setdefault(ask.segment, ask)
+    for segment in sorted(first):
+        held.hold(first[segment])
+    suggestions = [held.take(ask) for _, ask in turns]
+    held.save()
+    db.execute(
+        _SUGGEST,
+        [
+            {"p_lead_id": lead_id, "p_rep": suggestion.rep, "p_reason": suggestion.reason}
+            for (lead_id, _), suggestion in zip(turns, suggestions, strict=True)
+        ],
+    )
+    return suggestions
 
 
 def account_lead(

@@ -71,6 +71,7 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
+from storage.away import AwayStore
 from storage.repository import AccountAsk, Follow, NewLead, Store
 from storage.rotation import RotationAsk
 
@@ -221,15 +222,19 @@ class Services:
         lead_in, errors = parse_lead(payload)
         if lead_in is None:
             return Invalid(errors)
-        known = await self.store.by_external_id(lead_in.external_id)
-        if known is not None:
-            return await self._again(known, lead_in, now, source)
-        away = await self._away(lead_in, now)
-        new = self.route(lead_in, payload, now, source, away=away, look_up_account=True)
-        lead, created = await self.store.create_lead(new, now)
-        if created:
+        # Stored time away is read in the intake's own transaction, with the rotation's turn
+        # (once a segment for a batch); any other source of availability is asked here.
+        stored_away = isinstance(self.availability, AwayStore)
+        away = frozenset() if stored_away else await self._away(lead_in, now)
+        new = self.route(
+            lead_in, payload, now, source, away=away, look_up_account=True, read_away=stored_away
+        )
+        taken = await self.store.intake(new, now)  # its external id is checked there, once
+        if taken.known:
+            return await self._again(taken.lead, lead_in, now, source)
+        if taken.created:
             self.notifier.deliver_soon()
-        return Stored(lead, created)
+        return Stored(taken.lead, taken.created)
 
     async def _again(self, lead: LeadView, sent: LeadIn, now: datetime, source: str) -> Stored:
         """A known lead sent again: a duplicate changes nothing; new engagement is stored, and
@@ -325,9 +330,14 @@ class Services:
         return await self.availability.away(segment.reps, now)
 
     def rotation_ask(
-        self, choice: OwnerChoice, now: datetime, away: frozenset[str] = frozenset()
+        self,
+        choice: OwnerChoice,
+        now: datetime,
+        away: frozenset[str] = frozenset(),
+        read_away: bool = False,
     ) -> RotationAsk | None:
-        """The rotation turn an owner choice asks for (None: the rules chose the rep)."""
+        """The rotation turn an owner choice asks for (None: the rules chose the rep); with
+        `read_away`, storage reads who of the pool is away with the turn (stored time away)."""
         if choice.pool is None or choice.segment is None:
             return None
         day, week = periods(self.policy, now)
@@ -339,6 +349,7 @@ class Services:
             away=away,
             reason=choice.reason,
             fallback=self.policy.fallback,
+            away_at=now if read_away else None,
         )
 
     def route(
@@ -351,11 +362,14 @@ class Services:
         account: AccountLead | None = None,
         away: frozenset[str] = frozenset(),
         look_up_account: bool = False,
+        read_away: bool = False,
     ) -> NewLead:
         """The lead routed under the current SLA, with its events and effects (no I/O): its
         owner by the routing rules, or a turn of its pool's rotation to take when stored.
         `account`: the same account's owned lead, if known; with `look_up_account`, storage
-        looks for it in the intake's transaction and routes the lead again here if found."""
+        looks for it in the intake's transaction and routes the lead again here if found;
+        with `read_away`, storage reads who of the pool is away (stored time away) with the
+        rotation's turn."""
         policy = self.policy
         routing = route(lead_in, policy, lead_in.received_at or now)  # as of its arrival
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
@@ -363,6 +377,7 @@ class Services:
         if mql:
             choice = owner_choice(lead_in, segment, policy, account)
             segment = choice.segment
+        segment_name = segment.name if segment else "unrouted"
         lead = LeadView(
             id=0,
             external_id=lead_in.external_id,
@@ -380,7 +395,7 @@ class Services:
             handoff_score=routing.score.ours,
             stage=Stage.MQL if mql else Stage.NURTURE,
             stage_reason=None if mql else "; ".join(routing.problems),
-            segment=segment.name if segment else "unrouted",
+            segment=segment_name,
             channel=segment.channel if segment else policy.channels.marketing_feedback,
             tier=tier.name,
             sla_version=policy.version,
@@ -390,10 +405,10 @@ class Services:
             suggested_owner=choice.rep if choice else None,
             route_reason=choice.reason if choice and choice.pool is None else None,
             account_domain=lead_account(lead_in, policy),
+            claim_due_at=claim_deadline(policy, tier, now) if mql else None,
+            claim_opens_at=opens_at(policy, segment_name, now) if mql else None,
         )
         if mql:
-            lead = replace(lead, claim_due_at=claim_deadline(policy, tier, now))
-            lead = replace(lead, claim_opens_at=opens_at(policy, lead.segment, now))
             lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
         else:  # scored again at its re-engagement date
             lead = replace(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
@@ -417,7 +432,9 @@ class Services:
         matched_first = choice is not None and choice.reason.get("rule") == NAMED_ACCOUNT
         if look_up_account and mql and policy.account_matching and domain and not matched_first:
             recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
-            again = partial(self.route, lead_in, payload, now, source, away=away)
+            again = partial(
+                self.route, lead_in, payload, now, source, away=away, read_away=read_away
+            )
             ask = AccountAsk(domain, now - recent, lambda found: again(account=found))
         return NewLead(
             lead=lead,
@@ -425,7 +442,7 @@ class Services:
             mql=mql,
             complete=routing.complete,
             icp=routing.icp,
-            rotation=self.rotation_ask(choice, now, away) if choice else None,
+            rotation=self.rotation_ask(choice, now, away, read_away) if choice else None,
             account=ask,
             events=events,
             effects=effects,

@@ -1,10 +1,12 @@
-"""Group commit: claims that arrive together share one transaction, and fail one by one."""
+"""Group commit: claims and leads that arrive together share one transaction, and fail one by
+one."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from bot.domain.effects import Effect, Refresh, RefreshHomes
 from bot.domain.policy import Policy, snapshot
 from storage.db import Database, GroupCommit
 from storage.outbox import OutboxStore
-from storage.repository import Store
+from storage.repository import Intaken, Store
 from tests.integration.test_storage import NOW, new_lead
 
 
@@ -81,6 +83,42 @@ async def test_a_race_inside_one_batch_still_has_one_winner(store: Store, policy
     lead = await store.get(lead_id)
     assert lead is not None and lead.owner == reps[wins.index(True)]
     assert [e.type for e in await store.events(lead_id)].count("claimed") == 1
+
+
+async def test_leads_arriving_together_commit_together_and_a_bad_one_fails_alone(
+    store: Store, policy: Policy
+) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    sent = [new_lead(policy, f"intake-{i}") for i in range(12)]
+    # A row the database refuses (no channel): only its own request fails.
+    sent[5] = replace(sent[5], lead=replace(sent[5].lead, channel=None))  # type: ignore[arg-type]
+    with counted_commits() as commits:
+        results = await asyncio.gather(
+            *(store.intake(new, NOW) for new in sent), return_exceptions=True
+        )
+
+    assert isinstance(results[5], IntegrityError)
+    stored = [result for index, result in enumerate(results) if index != 5]
+    assert all(isinstance(r, Intaken) and r.created and not r.known for r in stored)
+    assert len({r.lead.id for r in stored if isinstance(r, Intaken)}) == 11
+    assert await store.count_leads() == 11
+    assert len(commits) <= 12  # the failed batch, then each of its leads alone
+    # Sent again: each answers the lead stored, known before, and nothing is added.
+    again = await asyncio.gather(*(store.intake(new, NOW) for new in sent if new is not sent[5]))
+    assert all(r.known and not r.created for r in again)
+    assert [r.lead.id for r in again] == [r.lead.id for r in stored if isinstance(r, Intaken)]
+    assert await store.count_leads() == 11
+
+
+async def test_a_burst_of_leads_shares_one_transaction(store: Store, policy: Policy) -> None:
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    with counted_commits() as commits:
+        results = await asyncio.gather(
+            *(store.intake(new_lead(policy, f"one-{i}"), NOW) for i in range(30))
+        )
+    assert all(r.created for r in results) and len({r.lead.id for r in results}) == 30
+    assert len(commits) < 30
+    assert await OutboxStore(store.db).pending() == 30  # each lead's post, once
 
 
 def _insert_all(db: Connection, values: list[int]) -> list[int]:
