@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    null,
     or_,
     select,
     update,
@@ -77,8 +78,19 @@ _OPEN_OF = (
 )
 
 
+def _away_of() -> Any:
+    """Who of the pool (`p_reps`) is away at `p_now`, as one array (a scalar subquery)."""
+    return select(func.array_agg(TimeAway.user_id)).where(
+        TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
+        or_(
+            TimeAway.until.is_(None),
+            TimeAway.until > bindparam("p_now", type_=table(TimeAway).c.until.type),
+        ),
+    )
+
+
 @cache
-def _hold_statement(dialect: str, with_away: bool = False) -> Any:
+def _hold_statement(dialect: str) -> Any:
     insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert_row(table(RoundRobin)).values(
         segment=bindparam("p_segment"), position=1, clock=0.0
@@ -86,32 +98,82 @@ def _hold_statement(dialect: str, with_away: bool = False) -> Any:
     held = statement.on_conflict_do_update(
         index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
     )
-    if not with_away:
-        return held.returning(RoundRobin.clock)
-    away = select(func.array_agg(TimeAway.user_id)).where(
-        TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
-        or_(
-            TimeAway.until.is_(None),
-            TimeAway.until > bindparam("p_now", type_=table(TimeAway).c.until.type),
-        ),
+    return held.returning(RoundRobin.clock)
+
+
+@cache
+def _hold_read_pg(with_away: bool) -> Any:
+    """PostgreSQL: the segment's row locked (created if new, its position moved on), its clock,
+    who of the pool is away (`with_away`) and the pool's rep rows, in ONE statement.
+
+    The rep rows (and `seen`, the position) are read in the statement's snapshot, taken before
+    the lock was granted; the clock and the new position come from the row as locked. Every
+    writer of a segment's rep rows moves its position under its lock (a turn, `uncount`,
+    `count_reassignment`), so the rows read are the ones as locked exactly when the position
+    locked is the one seen plus this statement's own step; otherwise `_hold_read` reads them
+    again, under the lock (a second round trip, only after a turn of another replica)."""
+    seen = (
+        select(RoundRobin.position)
+        .where(RoundRobin.segment == bindparam("p_segment"))
+        .scalar_subquery()
     )
-    return held.returning(RoundRobin.clock, away.scalar_subquery())
+    upsert = postgresql_insert(table(RoundRobin)).values(
+        segment=bindparam("p_segment"), position=1, clock=0.0
+    )
+    held = (
+        upsert.on_conflict_do_update(
+            index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
+        )
+        .returning(RoundRobin.clock, RoundRobin.position)
+        .cte("held")
+    )
+    reps = table(RotationRep)
+    away = _away_of().scalar_subquery() if with_away else null()
+    return select(
+        held.c.clock,
+        held.c.position,
+        seen.label("seen"),
+        away.label("away"),
+        *(reps.c[name] for name in ("rep", *_COLUMNS)),
+    ).select_from(held.outerjoin(reps, reps.c.segment == bindparam("p_segment")))
 
 
 def _hold(db: Connection, ask: RotationAsk) -> tuple[float, frozenset[str]]:
     """Hold the segment's rotation row (created if new) until the transaction ends, and read
-    its clock (its position counts the turns taken: the sweep's re-suggestions start there);
-    with `ask.away_at`, who of the pool is away then (PostgreSQL: in the same statement)."""
-    params: dict[str, Any] = {"p_segment": ask.segment}
+    its clock (its position counts the changes to the rotation); with `ask.away_at`, who of
+    the pool is away then (SQLite: in-process, a statement of its own costs no trip)."""
+    held = db.execute(_hold_statement(db.dialect.name), {"p_segment": ask.segment})
+    clock = float(held.scalar_one())
     if ask.away_at is None:
-        held = db.execute(_hold_statement(db.dialect.name), params)
-        return float(held.scalar_one()), frozenset()
-    if db.dialect.name != "postgresql":  # in-process: a statement of its own costs no trip
-        held = db.execute(_hold_statement(db.dialect.name), params)
-        return float(held.scalar_one()), away_reps(db, ask.rules.reps, ask.away_at)
-    params |= {"p_reps": sorted(set(ask.rules.reps)) or [""], "p_now": ask.away_at}
-    clock, away = db.execute(_hold_statement(db.dialect.name, True), params).one()
-    return float(clock), frozenset(str(user) for user in away or ())
+        return clock, frozenset()
+    return clock, away_reps(db, ask.rules.reps, ask.away_at)
+
+
+def _hold_read(
+    db: Connection, ask: RotationAsk, with_open: bool
+) -> tuple[float, frozenset[str], dict[str, RepLoad]]:
+    """Hold the segment's rotation row until the transaction ends and read what a turn reads:
+    its clock, who of the pool is away (with `ask.away_at`) and the reps' loads (open leads
+    too, `with_open`). PostgreSQL: the lock and the reads are one round trip (`_hold_read_pg`)
+    unless another transaction changed the rotation since the statement's snapshot."""
+    if db.dialect.name != "postgresql":
+        clock, away = _hold(db, ask)
+        loads = read_loads(db, ask.segment, ask.day, ask.week, ask.rules.reps, with_open)
+        return clock, away, loads
+    params: dict[str, Any] = {"p_segment": ask.segment}
+    if ask.away_at is not None:
+        params |= {"p_reps": sorted(set(ask.rules.reps)) or [""], "p_now": ask.away_at}
+    rows = db.execute(_hold_read_pg(ask.away_at is not None), params).mappings().all()
+    first = rows[0]  # the held row: one row, or one per rep row
+    clock, away = float(first["clock"]), frozenset(str(user) for user in first["away"] or ())
+    seen = first["seen"]
+    if first["position"] == (1 if seen is None else seen + 1):  # nobody changed it meanwhile
+        loads = {str(row["rep"]): _load(row, ask.day, ask.week) for row in rows if row["rep"]}
+        if with_open:
+            _add_open(db, loads, ask.rules.reps)
+        return clock, away, loads
+    loads = read_loads(db, ask.segment, ask.day, ask.week, ask.rules.reps, with_open)
+    return clock, away, loads
 
 
 @cache
@@ -139,9 +201,14 @@ def read_loads(
     rows = db.execute(_REPS_OF, {"p_segment": segment}).mappings()
     loads = {str(row["rep"]): _load(row, day, week) for row in rows}
     if with_open:
-        for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).all():
-            loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
+        _add_open(db, loads, reps)
     return loads
+
+
+def _add_open(db: Connection, loads: dict[str, RepLoad], reps: Iterable[str]) -> None:
+    """The reps' open leads (what `cap.open` counts) into `loads`."""
+    for rep, count in db.execute(_OPEN_OF, {"p_reps": list(reps)}).all():
+        loads[str(rep)] = replace(loads.get(str(rep), RepLoad()), open=int(count))
 
 
 def _load(row: Any, day: str, week: str) -> RepLoad:
@@ -272,9 +339,8 @@ def take(db: Connection, ask: RotationAsk, lead_id: int | None = None) -> Sugges
     """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
     the fallback, with the reason nobody was available, when the turn finds nobody. With
     `lead_id`, the lead's suggested owner and why are stored with the turn."""
-    clock, away = _hold(db, ask)
     rules = ask.rules
-    loads = read_loads(db, ask.segment, ask.day, ask.week, rules.reps, rules.cap_open is not None)
+    clock, away, loads = _hold_read(db, ask, rules.cap_open is not None)
     leaving = ask.leaving if ask.leaving in loads else None
     if leaving is not None:  # out of its counts first, so the turn's figures are as they end
         load = loads[leaving]
@@ -362,9 +428,8 @@ class HeldRotations:
     def _read(self, ask: RotationAsk, with_open: bool) -> tuple[float, dict[str, RepLoad]]:
         """The segment's clock and loads, its row held (locked) until the transaction ends;
         who of the pool is away (`away_at`) is kept in `away`."""
-        clock, self.away[ask.segment] = _hold(self.db, ask)
-        reps = ask.rules.reps
-        return clock, read_loads(self.db, ask.segment, ask.day, ask.week, reps, with_open)
+        clock, self.away[ask.segment], loads = _hold_read(self.db, ask, with_open)
+        return clock, loads
 
     def adopt(self, planned: _Held) -> bool:
         """Take over turns planned before the lock if the segment reads as they were planned
@@ -517,7 +582,9 @@ def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None
     """A lead the rotation counted to `rep` leaves them (the sweep hands it to another rep):
     it leaves their count of business day `day` and of week `week`, where those are the
     periods their counts are of (a count of an earlier period has already restarted). Their
-    credit is left alone: a lead let lapse is not owed back."""
+    credit is left alone: a lead let lapse is not owed back. Under the segment's lock, its
+    position moved on (a turn that read the rotation before this commits reads it again)."""
+    db.execute(_MOVED, {"p_segment": segment})
     for period, count, current in (
         (RotationRep.day, RotationRep.today, day),
         (RotationRep.week, RotationRep.this_week, week),
@@ -526,6 +593,13 @@ def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None
             _uncount_statement(period.key, count.key),
             {"p_segment": segment, "p_rep": rep, "p_period": current},
         )
+
+
+_MOVED = (
+    update(table(RoundRobin))
+    .where(RoundRobin.segment == bindparam("p_segment"))
+    .values(position=RoundRobin.position + 1)
+)  # a change to the segment's rotation: its row locked, its position moved on
 
 
 @cache
@@ -554,8 +628,9 @@ def count_reassignment(
     The weighted credit is left alone: a manager's choice is not the rotation's turn."""
     del now
     reps = table(RotationRep)
-    held = select(RoundRobin.segment).where(RoundRobin.segment == segment).with_for_update()
-    db.execute(held)  # the rotation's lock: turns wait, and wait for this
+    # The rotation's lock, its position moved on: turns wait, and wait for this, and a turn
+    # that read the rotation before this commits reads it again (`_hold_read_pg`).
+    db.execute(_MOVED, {"p_segment": segment})
     latest = db.execute(
         select(func.max(RotationRep.day), func.max(RotationRep.week)).where(
             RotationRep.segment == segment

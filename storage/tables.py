@@ -281,6 +281,9 @@ class RoundRobin(Base):
     __tablename__ = "round_robin"
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Moves on with every change to the segment's rotation (a turn, a lead leaving a rep's
+    # counts, a reassignment), under the row's lock: a turn on PostgreSQL reads its reps in
+    # the statement that takes the lock and knows by it whether they are still as read.
     position: Mapped[int] = mapped_column(Integer, default=0)
     # The weighted rotation's clock (bot/domain/rotation.py): the shares handed out so far.
     clock: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")

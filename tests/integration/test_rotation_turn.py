@@ -1,0 +1,133 @@
+"""A rotation's turn on PostgreSQL: the segment's lock and everything the turn reads are one
+round trip, the write another; a turn that waited for another replica's lock reads what that
+replica wrote (the lock statement's rows are of a snapshot taken before the lock was granted)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import Connection, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain.rotation import PoolRules
+from storage.repository import Store
+from storage.rotation import RotationAsk, Suggestion, count_reassignment, take, uncount
+from storage.tables import RotationRep
+from tests.conftest import migrated_store, postgres_database
+
+T = TypeVar("T")
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+REPS = ("U0REP1", "U0REP2")
+ASK = RotationAsk(
+    segment="enterprise",
+    rules=PoolRules(reps=REPS, weights={}),
+    day="2026-11-23",
+    week="2026-11-23",
+    reason={"rule": "round_robin"},
+    away_at=NOW,
+)
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    url, drop = await postgres_database()
+    try:
+        yield url
+    finally:
+        await drop()
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements `engine` sends inside the block (each one a round trip)."""
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+
+def turn(db: Connection) -> Suggestion:
+    return take(db, ASK)
+
+
+async def weeks(store: Store) -> dict[str, int]:
+    """Each rep's count of this week, as stored."""
+    query = select(RotationRep.rep, RotationRep.this_week)
+    rows = await store.db.run(lambda db: db.execute(query).all())
+    return {str(rep): int(count) for rep, count in rows}
+
+
+@asynccontextmanager
+async def held_open(store: Store, work: Callable[[Connection], T]) -> AsyncIterator[T]:
+    """`work` done in a transaction left open (its locks held) until the block ends: commit."""
+    async with store.db.engine.connect() as connection:
+        transaction = await connection.begin()
+        yield await connection.run_sync(work)
+        await transaction.commit()
+
+
+async def while_waiting(waiter: Awaitable[T], watcher: Store) -> asyncio.Task[T]:
+    """`waiter` started and seen (by `watcher`'s own connection) waiting for a lock."""
+    task = asyncio.ensure_future(waiter)
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(10_000):
+        if await watcher.db.run(lambda db: db.execute(waiting).scalar_one()):
+            return task
+        assert not task.done(), "the second turn did not wait for the first's lock"
+    raise AssertionError("the second turn never waited for the lock")
+
+
+async def test_a_turn_is_two_round_trips(pg_url: str) -> None:
+    async with migrated_store(pg_url) as store:
+        with statements(store.db.engine) as sent:
+            owners = [(await store.db.run(turn)).rep for _ in range(4)]
+        assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2"]
+        # BEGIN/COMMIT are not cursor statements: the lock with its reads, then the write
+        assert len(sent) == 4 * 2
+        assert await weeks(store) == {"U0REP1": 2, "U0REP2": 2}
+
+
+async def test_a_turn_that_waited_for_another_replicas_reads_what_it_wrote(pg_url: str) -> None:
+    async with migrated_store(pg_url) as one, migrated_store(pg_url) as two:
+        await one.db.run(turn)  # the rotation exists, U0REP1 has had a turn
+        async with held_open(one, turn) as first:  # replica one's turn, not yet committed
+            second = await while_waiting(two.db.run(turn), two)
+        assert (first.rep, (await second).rep) == ("U0REP2", "U0REP1")
+        assert (await second).reason["week"] == 2  # the count as replica one left it
+        assert await weeks(one) == {"U0REP1": 2, "U0REP2": 1}
+
+
+async def test_a_turn_that_waited_for_an_uncount_or_a_reassignment_reads_it(pg_url: str) -> None:
+    async with migrated_store(pg_url) as one, migrated_store(pg_url) as two:
+        for _ in range(2):
+            await one.db.run(turn)
+
+        def lapsed(db: Connection) -> None:  # the sweep hands U0REP1's lead to the pool
+            uncount(db, "enterprise", "U0REP1", ASK.day, ASK.week)
+
+        async with held_open(one, lapsed):
+            waited = await while_waiting(two.db.run(turn), two)
+        assert (await waited).rep == "U0REP1"
+        assert await weeks(one) == {"U0REP1": 1, "U0REP2": 1}  # 3 turns, one lead left
+
+        def reassigned(db: Connection) -> None:  # a manager moves a lead from U0REP1 to U0REP2
+            count_reassignment(db, "enterprise", "U0REP1", "U0REP2", NOW)
+
+        async with held_open(one, reassigned):
+            waited = await while_waiting(two.db.run(turn), two)
+        assert (await waited).rep == "U0REP2"
+        assert await weeks(one) == {"U0REP1": 0, "U0REP2": 3}
