@@ -13,15 +13,19 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Update,
     bindparam,
     case,
+    cast,
     func,
     insert,
+    null,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -39,6 +43,7 @@ from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
     RotationAsk,
     account_lead,
+    account_leads_pg,
     count_reassignment,
     read_standing,
     suggest,
@@ -311,11 +316,7 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
     batch answers the first's (as a concurrent request would); the others are inserted with
     one statement, their events, outbox rows and App Home requests one statement each, and
     their rotations' turns last, each segment locked once, so the lock is held the least."""
-    wanted = sorted({new.lead.external_id for new, _ in batch})
-    stored = {
-        view.external_id: view
-        for view in lead_views(db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted}))
-    }
+    stored, accounts = _stored_and_accounts(db, batch)
     fresh: dict[str, int] = {}  # external id → the index of the batch's lead that stores it
     leads: list[tuple[NewLead, datetime]] = []
     for index, (new, now) in enumerate(batch):
@@ -324,7 +325,7 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
             continue
         fresh[external_id] = index
         if new.account is not None:
-            found = account_lead(db, new.account.domain, new.account.since)
+            found = accounts(index, new.account)
             if found is not None:  # the account's owner has it: routed again with them
                 new = new.account.routed(found)
         leads.append((new, now))
@@ -337,6 +338,45 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
         else:
             answers.append(Intaken(views[external_id], fresh[external_id] == index))
     return answers
+
+
+def _stored_and_accounts(
+    db: Connection, batch: list[tuple[NewLead, datetime]]
+) -> tuple[dict[str, LeadView], Callable[[int, AccountAsk], AccountLead | None]]:
+    """The batch's leads already stored (by external id), and the look-up of the owned lead
+    of a batch lead's account (lead-to-account matching: by the lead's place in the batch).
+    PostgreSQL: both in one statement (the account look-ups joined to the stored leads' read,
+    which runs anyway: no round trip of their own); SQLite (in-process): one look-up each."""
+    wanted = sorted({new.lead.external_id for new, _ in batch})
+    asks = [(index, new.account) for index, (new, _) in enumerate(batch) if new.account]
+    if db.dialect.name != "postgresql" or not asks:
+        rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted})
+        stored = {view.external_id: view for view in lead_views(rows)}
+        return stored, lambda _, ask: account_lead(db, ask.domain, ask.since)
+    params = {
+        "p_external_ids": wanted,
+        "p_domains": [ask.domain for _, ask in asks],
+        "p_sinces": [ask.since for _, ask in asks],
+    }
+    stored, found = {}, {}
+    for row in db.execute(_stored_and_accounts_pg(), params).mappings():
+        if row["asked"] is None:
+            view = lead_view(row)
+            assert view is not None
+            stored[view.external_id] = view
+        else:  # the ask's 1-based place in `asks`
+            found[asks[row["asked"] - 1][0]] = AccountLead(int(row["id"]), str(row["owner"]))
+    return stored, lambda index, _: found.get(index)
+
+
+@cache
+def _stored_and_accounts_pg() -> Any:
+    """PostgreSQL: the leads of `p_external_ids` (`asked` null) and the accounts' owned leads
+    (`asked`: the account's place in `p_domains`), as one result."""
+    stored = select(cast(null(), BigInteger).label("asked"), *LEADS.c).where(
+        LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
+    )
+    return union_all(stored, account_leads_pg())
 
 
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:

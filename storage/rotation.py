@@ -25,6 +25,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -515,20 +516,58 @@ _SUGGEST = (
     .where(LeadRow.id == bindparam("p_lead_id"))
     .values(suggested_owner=bindparam("p_rep"), route_reason=bindparam("p_reason"))
 )
-_ACCOUNT_LEAD = (
-    select(LeadRow.id, LeadRow.owner)
-    .where(
-        LeadRow.account_domain == bindparam("p_domain"),
+
+
+def _of_account(domain: Any, since: Any) -> list[Any]:
+    """A lead whose owner a new lead of account `domain` goes to: owned, and open, won, or
+    closed since `since`."""
+    return [
+        LeadRow.account_domain == domain,
         LeadRow.owner.is_not(None),
         or_(
             LeadRow.stage == Stage.SAL.value,
             LeadRow.won_at.is_not(None),
-            LeadRow.dispositioned_at >= bindparam("p_since", type_=LEADS.c.dispositioned_at.type),
+            LeadRow.dispositioned_at >= since,
         ),
+    ]
+
+
+_ACCOUNT_LEAD = (
+    select(LeadRow.id, LeadRow.owner)
+    .where(
+        *_of_account(
+            bindparam("p_domain"),
+            bindparam("p_since", type_=LEADS.c.dispositioned_at.type),
+        )
     )
     .order_by(LeadRow.id.desc())
     .limit(1)
 )
+
+
+@cache
+def account_leads_pg() -> Any:
+    """PostgreSQL: `account_lead` for several accounts at once, to join to a statement that
+    runs anyway (one row per account asked that has a lead: `asked`, its 1-based place in
+    `p_domains` / `p_sinces`, with the lead's row)."""
+    asks = (
+        func.unnest(
+            bindparam("p_domains", type_=ARRAY(String)),
+            bindparam("p_sinces", type_=ARRAY(LEADS.c.dispositioned_at.type)),
+        )
+        .table_valued("domain", "since", with_ordinality="asked")
+        .render_derived()
+    )
+    found = (
+        select(LEADS)
+        .where(*_of_account(asks.c.domain, asks.c.since))
+        .order_by(LeadRow.id.desc())
+        .limit(1)
+        .lateral("found")
+    )
+    return select(asks.c.asked, *found.c).select_from(asks.join(found, true()))
+
+
 _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage.repository import Store
@@ -169,3 +170,50 @@ async def test_two_replicas_stay_within_one_lead_of_the_weighted_share_for_any_w
         assert sum(counts.values()) == leads
         clock, _ = await one.rotation_standing("enterprise", reps, "2026-11-23", "")
         assert abs(clock - before - leads / total) < 1e-9  # each lead one turn, none twice
+
+
+async def test_leads_arriving_together_go_to_their_accounts_owners(
+    store: Store, policy: Policy
+) -> None:
+    """A burst (stored in shared transactions) of leads of owned accounts, a lead sent twice
+    and leads of new accounts: each account's lead goes to its owner, the others to the
+    rotation; on PostgreSQL the look-ups share the statement reading the burst's stored leads."""
+    matching = parse_policy(snapshot(policy) | {"account_matching": True})
+    services = await services_on(store, matching)
+    for number, owner in ((1, "U0REP2"), (2, "U0REP1")):
+        company = lead_payload()["company"] | {"domain": f"owned{number}.example"}
+        payload = lead_payload(f"o-{number}", email=f"a@owned{number}.example", company=company)
+        stored = await services.intake(payload, MONDAY)
+        await services.claim(stored.lead.id, owner, MONDAY)  # type: ignore[union-attr]
+
+    def burst_lead(number: int, domain: str) -> dict[str, Any]:
+        company = lead_payload()["company"] | {"domain": domain}
+        return lead_payload(f"b-{number}", email=f"p{number}@{domain}", company=company)
+
+    sent = [
+        burst_lead(1, "owned1.example"),
+        burst_lead(2, "new2.example"),
+        burst_lead(3, "owned2.example"),
+        burst_lead(1, "owned1.example"),
+        burst_lead(4, "owned1.example"),
+    ]
+    engine = store.db.engine.sync_engine
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        stored = await asyncio.gather(*(services.intake(p, MONDAY) for p in sent))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    leads = [lead.lead for lead in stored]
+    rules = [lead.route_reason["rule"] for lead in leads]  # type: ignore[union-attr,index]
+    owners = [lead.suggested_owner for lead in leads]  # type: ignore[union-attr]
+    assert rules == ["account_match", "round_robin"] + ["account_match"] * 3
+    assert owners[0] == owners[3] == owners[4] == "U0REP2" and owners[2] == "U0REP1"
+    assert leads[0].id == leads[3].id and len({lead.id for lead in leads}) == 4  # type: ignore
+    if store.db.engine.dialect.name == "postgresql":
+        lookups = [s for s in statements if "leads.account_domain =" in s]
+        assert lookups and all("UNION ALL" in s for s in lookups)
