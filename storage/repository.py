@@ -7,12 +7,13 @@ button-press path, where the ORM's per-call cost would be most of the work.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Connection,
     Update,
@@ -34,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
-from bot.domain.lead import EventView, LeadView, Stage
+from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.crm import forget_crm, insert_events
@@ -379,17 +380,44 @@ def _stored_and_accounts_pg() -> Any:
     return union_all(stored, account_leads_pg())
 
 
+# Columns a new lead may leave out when NULL: nullable, no default, and not JSON (a JSON
+# column's None binds as JSON 'null', not SQL NULL). Left out, they are stored NULL all the same.
+_NULL_WHEN_LEFT = frozenset(
+    column.name
+    for column in LEADS.c
+    if column.nullable
+    and column.default is None
+    and column.server_default is None
+    and not isinstance(column.type, JSON)
+)
+
+
+def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` without the columns NULL in all of them (a new lead leaves ~25 of its ~60 NULL):
+    binding each value costs more than the insert's own work on SQLite (issue 15)."""
+    first = rows[0]
+    null = [
+        name
+        for name in _NULL_WHEN_LEFT
+        if first.get(name, 0) is None and all(row[name] is None for row in rows)
+    ]
+    if not null:
+        return rows
+    keep = [name for name in first if name not in null]
+    return [{name: row[name] for name in keep} for row in rows]
+
+
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
     turns last; each lead as stored, by its external id."""
-    db.execute(_INSERT_LEAD, [new.columns() for new, _ in leads])
+    db.execute(_INSERT_LEAD, _unbound_nulls([new.columns() for new, _ in leads]))
     # The ids, read back by external id (new and unique), whatever the order they came in.
     wanted = [new.lead.external_id for new, _ in leads]
     given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
     ids = [given[external_id] for external_id in wanted]
     # Each lead as stored: its row is the view the use case built, but for its id.
     found = {
-        lead_id: replace(new.lead, id=lead_id) for (new, _), lead_id in zip(leads, ids, strict=True)
+        lead_id: evolve(new.lead, id=lead_id) for (new, _), lead_id in zip(leads, ids, strict=True)
     }
     events = [
         _event(lead_id, kind, who, now, **data)
@@ -413,7 +441,7 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
     ]
     if turns:  # late: each segment's lock is held to the commit
         for (lead_id, _), suggestion in zip(turns, suggest_all(db, turns), strict=True):
-            found[lead_id] = replace(
+            found[lead_id] = evolve(
                 found[lead_id], suggested_owner=suggestion.rep, route_reason=suggestion.reason
             )
     write_effects(db, homes, now)

@@ -114,7 +114,7 @@ def step_times(
     span = calendar.elapsed(window.start, window.due, window.clock)
     if window.clock is Clock.CALENDAR:
         return [window.start + timedelta(minutes=round(step.at * span)) for step in steps]
-    return [calendar.add(window.start, round(step.at * span)) for step in steps]
+    return calendar.add_all(window.start, [round(step.at * span) for step in steps])
 
 
 def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str, int]]) -> Plan:

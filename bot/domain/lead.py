@@ -122,6 +122,19 @@ class LeadView:
         return str(value) if value else None
 
 
+def evolve(lead: LeadView, **changes: Any) -> LeadView:
+    """`lead` with `changes` (what `dataclasses.replace` gives, as LeadView has no
+    `__post_init__` and every field is in `__init__`), without calling its 60-field
+    `__init__`: intake makes two or three of these per lead (issue 15)."""
+    unknown = changes.keys() - lead.__dict__.keys()
+    if unknown:
+        raise TypeError(f"LeadView has no field {sorted(unknown)[0]!r}")
+    copy = object.__new__(LeadView)
+    copy.__dict__.update(lead.__dict__)
+    copy.__dict__.update(changes)
+    return copy
+
+
 @dataclass(frozen=True)
 class EventView:
     """One row of a lead's audit trail: who did what, when, with what data."""

@@ -52,6 +52,7 @@ from bot.domain.lead import (
     check_rating,
     check_work,
     comes_back_at,
+    evolve,
     parse_attempt,
     snoozed_until,
 )
@@ -409,9 +410,9 @@ class Services:
             claim_opens_at=opens_at(policy, segment_name, now) if mql else None,
         )
         if mql:
-            lead = replace(lead, next_action_at=escalation.first_check(lead, policy))
+            lead = evolve(lead, next_action_at=escalation.first_check(lead, policy))
         else:  # scored again at its re-engagement date
-            lead = replace(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
+            lead = evolve(lead, next_action_at=comes_back_at(lead, policy, Stage.NURTURE, now))
         received = {"source": source, "score": lead.score, "segment": lead.segment}
         events: list[tuple[str, str, dict[str, Any]]] = [("received", source, received)]
         if mql:

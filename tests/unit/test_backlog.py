@@ -38,7 +38,32 @@ async def test_under_half_the_limit_the_count_is_read_once_a_second() -> None:
     assert outbox.reads == 2
 
 
-async def test_past_half_the_limit_every_request_counts_and_the_limit_refuses() -> None:
+async def test_past_half_the_limit_the_count_is_read_every_100_ms_not_every_request() -> None:
+    outbox, clock = Outbox(10_000), Clock()
+    backlog = Backlog(outbox.pending, limit=20_000, drained_per_second=1.0, monotonic=clock)
+    for _ in range(100):  # a burst within 100 ms: one read
+        await backlog.admit()
+    assert outbox.reads == 1
+    clock.now += 0.15
+    outbox.value = 20_000  # another replica filled it meanwhile: seen 100 ms late at most
+    with pytest.raises(Refusal):
+        await backlog.admit()
+    assert outbox.reads == 2
+
+
+async def test_past_half_the_limit_admissions_that_could_reach_it_count_again() -> None:
+    outbox, clock = Outbox(19_000), Clock()
+    backlog = Backlog(outbox.pending, limit=20_000, drained_per_second=1.0, monotonic=clock)
+    for _ in range(500):  # 2 deliveries each could take 19,000 to the limit: read again
+        await backlog.admit()
+    assert outbox.reads == 1
+    outbox.value = 20_000
+    with pytest.raises(Refusal):
+        await backlog.admit()
+    assert outbox.reads == 2
+
+
+async def test_near_the_limit_every_request_counts_and_the_limit_refuses() -> None:
     outbox, clock = Outbox(2), Clock()
     backlog = Backlog(outbox.pending, limit=4, drained_per_second=0.5, monotonic=clock)
     await backlog.admit()  # read: 2, already half the limit

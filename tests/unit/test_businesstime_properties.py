@@ -275,6 +275,18 @@ def test_adding_in_two_steps_equals_adding_once(
     )
 
 
+@calendars
+@PROPERTY
+@given(start=MOMENTS, minutes=st.lists(MINUTES, max_size=5))
+@example(start=local("dst", 0, "start", 0), minutes=[480, 0, 240, 480])
+def test_adding_several_at_once_equals_adding_each(
+    name: str, start: Moment, minutes: list[int]
+) -> None:
+    team = TEAMS[name]
+    calendar, instant = team.calendar, start.at(team)
+    assert calendar.add_all(instant, minutes) == [calendar.add(instant, m) for m in minutes]
+
+
 # --- 2. elapsed undoes add, exactly -------------------------------------------------------------
 
 
