@@ -2,7 +2,7 @@
 `/sla-report` is built over a 20,000-lead week, measured in the same run.
 
     python -m bench.ack_during_report [--week-leads 20000] [--presses 200] [--rounds 3]
-                                      [--no-postgres]
+                                      [--no-postgres] [--no-sqlite]
 
 A real Handoff server (its HTTP routes, Bolt, the access check, the claim's transaction) on a
 SQLite file and, when one answers, on PostgreSQL, pre-filled with a week of `week_leads` leads
@@ -133,9 +133,11 @@ async def measure_backend(backend: str, url: str, week_leads: int, count: int) -
         await stack.close()
 
 
-async def measure(week_leads: int, count: int, rounds: int, postgres: bool) -> list[Run]:
+async def measure(
+    week_leads: int, count: int, rounds: int, postgres: bool, sqlite: bool = True
+) -> list[Run]:
     runs: list[Run] = []
-    for _ in range(rounds):
+    for _ in range(rounds if sqlite else 0):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{folder}/handoff.db"
             runs.append(await measure_backend("SQLite", url, week_leads, count))
@@ -172,8 +174,13 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
-    runs = asyncio.run(measure(args.week_leads, args.presses, args.rounds, not args.no_postgres))
+    runs = asyncio.run(
+        measure(
+            args.week_leads, args.presses, args.rounds, not args.no_postgres, not args.no_sqlite
+        )
+    )
     print(report(runs))
 
 
