@@ -95,11 +95,12 @@ def check(path: str) -> int:
 
 
 async def _serve(settings: Settings, socket_mode: bool) -> None:
-    from bot.app import create
+    from bot.app import create, settle_heap
     from bot.services import report_process
 
     handoff = await create(settings, socket_mode=socket_mode)
     port = await handoff.start()
+    settle_heap()
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
         settings.host,

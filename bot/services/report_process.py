@@ -32,6 +32,8 @@ log = logging.getLogger("handoff.reports")
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
+_lowered: set[int] = set()  # the workers whose priority the server lowered already
+YIELD = 10  # how much lower than the server's a worker's scheduling priority is (nice)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -44,15 +46,35 @@ def _executor() -> ProcessPoolExecutor:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_yielding,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), _niceness()),
             )
         return _pool
 
 
-def _yielding(server: int) -> None:
+def _niceness() -> int:
+    """The worker's nice value: the server's, plus YIELD (19 at most)."""
+    try:
+        return min(19, os.getpriority(os.PRIO_PROCESS, 0) + YIELD)
+    except (OSError, AttributeError):
+        return YIELD
+
+
+def _lower(pool: ProcessPoolExecutor) -> None:
+    """Lower a worker's priority from the server as soon as it is started: a new worker spends
+    a second or more importing what it needs before its initializer runs, and that start must
+    not take the CPU from the acks either."""
+    for pid in list((pool._processes or {}).keys()):  # no public handle on them
+        if pid not in _lowered:
+            _lowered.add(pid)
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, pid, _niceness())
+
+
+def _yielding(server: int, niceness: int) -> None:
     """In the worker, at its start (`server`: the pid of the server that started it):
-    - a lower scheduling priority, so on a busy machine the server's acks get the CPU before a
-      report does (a report may take a second longer; an ack may not);
+    - a lower scheduling priority (`niceness`; the server set it already where it can), so on
+      a busy machine the server's acks get the CPU before a report does (a report may take a
+      second longer; an ack may not);
     - its own standard output let go (to /dev/null): the server's is often a pipe that a
       supervisor reads until it closes, which must not wait for the worker too (its failures
       come back to the server as exceptions);
@@ -62,7 +84,8 @@ def _yielding(server: int) -> None:
       it with init as its parent, which it would then have watched for ever (holding the
       resource tracker's pipe, so that the tracker held the server's output open too)."""
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(10)
+        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
@@ -157,7 +180,9 @@ class ReportProcess:
             _in_worker, self.url, period, earlier, now, standard, where, durations, policy, segment
         )
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, work)
+            built = asyncio.get_running_loop().run_in_executor(pool, work)  # starts a worker
+            _lower(pool)
+            return await built
         except BrokenProcessPool:
             log.warning("the report worker process stopped; building this report in the server")
             _discard(pool)
