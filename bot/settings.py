@@ -37,7 +37,7 @@ class Settings:
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
-    report_process: bool = False  # reports built in a worker process (HANDOFF_REPORT_PROCESS=1)
+    report_process: bool = True  # reports built in a worker process (0: in the server's)
     # The CRM's credentials (the SLA file's `crm:` picks which are needed; docs/crm.md).
     hubspot_access_token: str | None = field(default=None, repr=False)
     hubspot_api_url: str = DEFAULT_HUBSPOT_URL
@@ -86,7 +86,7 @@ class Settings:
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
-            report_process=_switch(env, "HANDOFF_REPORT_PROCESS", False),
+            report_process=_switch(env, "HANDOFF_REPORT_PROCESS", True),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
             salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,

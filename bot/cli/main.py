@@ -95,10 +95,12 @@ def check(path: str) -> int:
 
 
 async def _serve(settings: Settings, socket_mode: bool) -> None:
-    from bot.app import create
+    from bot.app import create, settle_heap
+    from bot.services import report_process
 
     handoff = await create(settings, socket_mode=socket_mode)
     port = await handoff.start()
+    settle_heap()
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
         settings.host,
@@ -115,6 +117,7 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     await stop.wait()
     log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
     await handoff.close(settings.shutdown_grace)
+    await asyncio.to_thread(report_process.shutdown)  # the report worker goes with the server
     log.info("stopped")
 
 

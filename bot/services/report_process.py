@@ -32,6 +32,8 @@ log = logging.getLogger("handoff.reports")
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
+_lowered: set[int] = set()  # the workers whose priority the server lowered already
+YIELD = 10  # how much lower than the server's a worker's scheduling priority is (nice)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -41,33 +43,60 @@ def _executor() -> ProcessPoolExecutor:
             # spawn: a fresh interpreter (forking a process with threads and event loops is
             # unsafe), started once and kept.
             _pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_yielding
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_yielding,
+                initargs=(os.getpid(), _niceness()),
             )
         return _pool
 
 
-def _yielding() -> None:
-    """In the worker, at its start:
-    - a lower scheduling priority, so on a busy machine the server's acks get the CPU before a
-      report does (a report may take a second longer; an ack may not);
+def _niceness() -> int:
+    """The worker's nice value: the server's, plus YIELD (19 at most)."""
+    try:
+        return min(19, os.getpriority(os.PRIO_PROCESS, 0) + YIELD)
+    except (OSError, AttributeError):
+        return YIELD
+
+
+def _lower(pool: ProcessPoolExecutor) -> None:
+    """Lower a worker's priority from the server as soon as it is started: a new worker spends
+    a second or more importing what it needs before its initializer runs, and that start must
+    not take the CPU from the acks either."""
+    for pid in list((pool._processes or {}).keys()):  # no public handle on them
+        if pid not in _lowered:
+            _lowered.add(pid)
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, pid, _niceness())
+
+
+def _yielding(server: int, niceness: int) -> None:
+    """In the worker, at its start (`server`: the pid of the server that started it):
+    - a lower scheduling priority (`niceness`; the server set it already where it can), so on
+      a busy machine the server's acks get the CPU before a report does (a report may take a
+      second longer; an ack may not);
     - its own standard output let go (to /dev/null): the server's is often a pipe that a
       supervisor reads until it closes, which must not wait for the worker too (its failures
       come back to the server as exceptions);
-    - a watch on the server: when it is gone (kill -9 included), the worker goes too."""
+    - a watch on the server: when it is gone (kill -9 included), the worker goes too. The
+      server's pid comes from the server itself, not from `os.getppid()` here: a worker takes
+      a second or more to import what it needs, and a server killed meanwhile would have left
+      it with init as its parent, which it would then have watched for ever (holding the
+      resource tracker's pipe, so that the tracker held the server's output open too)."""
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(10)
+        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
             os.dup2(quiet, fd)
     os.close(quiet)
-    server = os.getppid()
     threading.Thread(target=_watch, args=(server,), daemon=True, name="server watch").start()
 
 
 def _watch(server: int) -> None:
     while os.getppid() == server:
-        time.sleep(1.0)
+        time.sleep(0.5)
     os._exit(0)
 
 
@@ -79,13 +108,25 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def shutdown() -> None:
-    """Stop the worker (at exit of the process; a later report starts another)."""
+def shutdown(grace: float = 5.0) -> None:
+    """Stop the worker now (`serve` is stopping; a later report starts another). In-process
+    stacks (tests, the demo) leave it running: one worker serves every stack of a process. A report
+    under way is only reads: it is abandoned (its caller gets BrokenProcessPool or a
+    cancellation), so that stopping never waits for a quarter's report. Blocks up to `grace`
+    seconds for the worker to be gone: call it in a thread."""
     global _pool
     with _lock:
         pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if pool is None:
+        return
+    workers = list((pool._processes or {}).values())  # no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.terminate()
+    for worker in workers:
+        with contextlib.suppress(ValueError):
+            worker.join(grace)
 
 
 async def _read_and_build(
@@ -139,7 +180,9 @@ class ReportProcess:
             _in_worker, self.url, period, earlier, now, standard, where, durations, policy, segment
         )
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, work)
+            built = asyncio.get_running_loop().run_in_executor(pool, work)  # starts a worker
+            _lower(pool)
+            return await built
         except BrokenProcessPool:
             log.warning("the report worker process stopped; building this report in the server")
             _discard(pool)

@@ -15,8 +15,15 @@ SERVING = re.compile(r"handoff serving on http://\S+:(\d+) ")
 
 
 class Replica:
-    def __init__(self, process: asyncio.subprocess.Process, url: str, output: list[str]) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        url: str,
+        output: list[str],
+        reader: asyncio.Task[None],
+    ) -> None:
         self.process, self.url, self.output = process, url, output
+        self.reader = reader  # done when the server's output reached its end (no writer left)
 
 
 @asynccontextmanager
@@ -49,7 +56,7 @@ async def replica(env: dict[str, str], cwd: Path) -> AsyncIterator[Replica]:
     try:
         async with asyncio.timeout(60):
             url = f"http://127.0.0.1:{await port}"
-        yield Replica(process, url, output)
+        yield Replica(process, url, output, reader)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
