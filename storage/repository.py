@@ -410,7 +410,10 @@ def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
     turns last; each lead as stored, by its external id."""
-    db.execute(_INSERT_LEAD, _unbound_nulls([new.columns() for new, _ in leads]))
+    # In external id order: replicas inserting the same leads at once (a load balancer
+    # retrying) take the unique index's locks in one order, so one waits and none deadlocks.
+    rows = sorted((new.columns() for new, _ in leads), key=lambda row: row["external_id"])
+    db.execute(_INSERT_LEAD, _unbound_nulls(rows))
     # The ids, read back by external id (new and unique), whatever the order they came in.
     wanted = [new.lead.external_id for new, _ in leads]
     given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
