@@ -3,7 +3,7 @@ process, alone and while managers' `/sla-report` commands build a 20,000-lead we
 
     python -m bench.ack_during_report [--week-leads 20000] [--presses 800] [--rounds 3]
                                       [--no-postgres] [--no-sqlite] [--no-freeze]
-                                      [--in-process-reports]
+                                      [--in-process-reports] [--no-charts]
 
 Three processes besides this client, as in a deployment: the Slack simulator (bench/servers.py;
 Block Kit validation off, that is Slack's CPU), and `handoff serve` on a SQLite file or, when one
@@ -21,7 +21,8 @@ whatever else the machine does weighs on both alike. Target: the p99 during the 
 
 `--in-process-reports` runs the server with HANDOFF_REPORT_PROCESS=0 (the report built in the
 server process rather than its worker process); `--no-freeze` runs it without the heap freeze
-`serve` does once started (`bot.app.settle_heap`).
+`serve` does once started (`bot.app.settle_heap`); `--no-charts`, a diagnostic, without the
+report's charts drawn into the manager's DM (both patched out of `serve` for the run).
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ CONCURRENT = 10
 BLOCKS = 4  # alone, during, alone, during, ...
 REPS = ["U0REP1", "U0REP2"]  # the example SLA's enterprise pool
 MANAGER = "U0MGR1"
-# `serve` without the heap freeze it does once started.
-UNFROZEN = (
-    "import sys, bot.app; bot.app.settle_heap = lambda: None; "
-    "from bot.cli.main import main; sys.exit(main())"
+# `serve` with parts patched out, for the comparisons (the `handoff` command's own main).
+NO_FREEZE = "import bot.app; bot.app.settle_heap = lambda: None"
+NO_CHARTS = (
+    "import bot.services.digest as d\n"
+    "async def _no_charts(*args, **kwargs): return None\n"
+    "d.Digests.charts_to = _no_charts"
 )
+MAIN = "import sys\nfrom bot.cli.main import main\nsys.exit(main())"
 
 
 @dataclass
@@ -239,6 +243,7 @@ async def measure_backend(
     *,
     report_process: bool = True,
     freeze: bool = True,
+    charts: bool = True,
 ) -> Run:
     await preload(url, week_leads)
     sim_port, app_port = free_port(), free_port()
@@ -268,7 +273,10 @@ async def measure_backend(
             "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
             "HANDOFF_SLACK_CALL_BURST": "100",
         }
-        serve = [python, "-m", "bot.cli", "serve"] if freeze else [python, "-c", UNFROZEN, "serve"]
+        patches = ([] if freeze else [NO_FREEZE]) + ([] if charts else [NO_CHARTS])
+        serve = [python, "-m", "bot.cli", "serve"]
+        if patches:
+            serve = [python, "-c", "\n".join([*patches, MAIN]), "serve"]
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session,
             process(simulator, "simulator ready", env),
@@ -322,9 +330,10 @@ async def measure(
     *,
     report_process: bool = True,
     freeze: bool = True,
+    charts: bool = True,
 ) -> list[Run]:
     runs: list[Run] = []
-    options = {"report_process": report_process, "freeze": freeze}
+    options = {"report_process": report_process, "freeze": freeze, "charts": charts}
     for _ in range(rounds if sqlite else 0):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{folder}/handoff.db"
@@ -376,6 +385,11 @@ def main() -> None:
         action="store_true",
         help="HANDOFF_REPORT_PROCESS=0: the server builds reports in its own process",
     )
+    parser.add_argument(
+        "--no-charts",
+        action="store_true",
+        help="a diagnostic: serve with the report's charts to the DM patched out",
+    )
     args = parser.parse_args()
     runs = asyncio.run(
         measure(
@@ -386,6 +400,7 @@ def main() -> None:
             not args.no_sqlite,
             report_process=not args.in_process_reports,
             freeze=not args.no_freeze,
+            charts=not args.no_charts,
         )
     )
     print(report(runs))
