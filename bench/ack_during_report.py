@@ -1,44 +1,82 @@
-"""Acks never wait behind a report: Claim presses at 10 concurrent, alone and while
-`/sla-report` is built over a 20,000-lead week, measured in the same run.
+"""Acks never wait behind a report: Claim presses at 10 concurrent against a `handoff serve`
+process, alone and while managers' `/sla-report` commands build a 20,000-lead week's report.
 
     python -m bench.ack_during_report [--week-leads 20000] [--presses 800] [--rounds 3]
                                       [--no-postgres] [--no-sqlite] [--no-freeze]
+                                      [--in-process-reports] [--no-charts]
 
-A real Handoff server (its HTTP routes, Bolt, the access check, the claim's transaction) on a
-SQLite file and, when one answers, on PostgreSQL, pre-filled with a week of `week_leads` leads
-(bench/report_week.py's mix), plus fresh leads posted through intake to be claimed. The presses
-are signed Slack requests from the local driver, 10 at a time; the p99 of their answer times is
-taken with nothing else running, and while the same week's report is built again and again in
-the server (what `/sla-report` does), in alternating blocks (so that whatever else the machine
-does weighs on both alike), each block long enough for several whole reports. Target: the p99
-during the reports within 1.2× of the p99 without them.
+Three processes besides this client, as in a deployment: the Slack simulator (bench/servers.py;
+Block Kit validation off, that is Slack's CPU), and `handoff serve` on a SQLite file or, when one
+answers, on PostgreSQL (a fresh database, dropped afterwards), with the example SLA. Before the
+server starts, the store is pre-filled with last week's 20,000 leads (bench/report_week.py's mix,
+dated relative to the real clock: `serve` runs on it). Fresh enterprise leads are posted through
+POST /leads; each Claim press is a signed `block_actions` request carrying the posted message as
+the simulator holds it, 10 in flight at a time, and its latency is the time to the HTTP answer
+(Slack's 3-second ack). The p99 is taken with nothing else running, and while a manager's
+`/sla-report last-week` (a signed slash command; the server acks, builds the week's report,
+answers through the response_url and draws its charts into the manager's DM) is sent again as
+soon as the last one was answered (`handoff_reports_total`), in alternating blocks so that
+whatever else the machine does weighs on both alike. Target: the p99 during the reports within
+1.2x of the p99 without them.
 
-The server, the Slack simulator and the driver share this process (and its garbage collector:
-the simulator keeps every call it received); the heap is frozen after the warm-up as `serve`
-freezes it once started (`bot.app.settle_heap`; `--no-freeze` leaves it).
+`--in-process-reports` runs the server with HANDOFF_REPORT_PROCESS=0 (the report built in the
+server process rather than its worker process); `--no-freeze` runs it without the heap freeze
+`serve` does once started (`bot.app.settle_heap`); `--no-charts`, a diagnostic, without the
+report's charts drawn into the manager's DM (both patched out of `serve` for the run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
+import os
 import statistics
+import sys
 import tempfile
 import time
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import aiohttp
 from sqlalchemy import text
 
+import bench.report_week as week_data
+from bench.claim_ack import (
+    SECRET,
+    TOKEN,
+    free_port,
+    metric,
+    posted_messages,
+    process,
+    settled,
+    signed_press,
+    wait_ready,
+)
 from bench.pg import postgres_base, scratch_databases
-from bench.report_week import AS_OF, ROOT, WEEK, build
-from bot.app import settle_heap
-from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.report import Period
 from bot.services.policies import load_policy
 from storage.db import Database
 
+ROOT = Path(__file__).resolve().parents[1]
 CONCURRENT = 10
 BLOCKS = 4  # alone, during, alone, during, ...
-REPS = ["U0REP1", "U0REP2"]
+REPS = ["U0REP1", "U0REP2"]  # the example SLA's enterprise pool
+MANAGER = "U0MGR1"
+# `serve` with parts patched out, for the comparisons (the `handoff` command's own main).
+NO_FREEZE = "import bot.app; bot.app.settle_heap = lambda: None"
+NO_CHARTS = (
+    "import bot.services.digest as d\n"
+    "async def _no_charts(*args, **kwargs): return None\n"
+    "d.Digests.charts_to = _no_charts"
+)
+MAIN = "import sys\nfrom bot.cli.main import main\nsys.exit(main())"
 
 
 @dataclass
@@ -47,6 +85,9 @@ class Run:
     alone: list[float]
     during: list[float]
     reports: int
+    errors: int
+    won: int  # claims won, of the presses (warm-up included): every press claims a fresh lead
+    pressed: int
 
     @staticmethod
     def p99(values: list[float]) -> float:
@@ -58,54 +99,132 @@ class Run:
         return self.p99(self.during) / self.p99(self.alone)
 
 
-async def presses(stack: LocalStack, ids: list[int], timestamps: dict[int, str]) -> list[float]:
-    """Claim each lead once, CONCURRENT at a time; each press's answer time (s)."""
-    times: list[float] = []
-    queue = iter(ids)
-
-    async def presser(index: int) -> None:
-        for lead_id in queue:
-            started = time.perf_counter()
-            response = await stack.driver.press(
-                REPS[index % 2], "Claim", channel="C0ENT", message_ts=timestamps[lead_id]
-            )
-            times.append(time.perf_counter() - started)
-            assert response.status == 200, response.body
-
-    await asyncio.gather(*(presser(i) for i in range(CONCURRENT)))
-    return times
+def last_week(now: datetime) -> Period:
+    """The ISO week before `now`'s, in the example SLA's time zone (`/sla-report last-week`)."""
+    day = now.astimezone(ZoneInfo(week_data.ZONE)).date() - timedelta(days=7)
+    year, week, _ = day.isocalendar()
+    return Period(year, week, week_data.ZONE)
 
 
-async def fresh_leads(stack: LocalStack, count: int, tag: str) -> dict[int, str]:
-    """Post `count` enterprise leads through intake; their ids and message timestamps."""
-    found: dict[int, str] = {}
-    for n in range(count):
-        payload = {
-            "external_id": f"{tag}-{n}",
-            "email": f"{tag}-{n}@bench.example",
-            "name": f"Lead {n}",
-            "title": "VP Sales",
-            "company": {"name": f"Company {n}", "employees": 2400},
-            "source": "webinar",
-            "score": 88,
-        }
-        status, answer = await stack.post_lead(payload)
-        assert status == 201, answer
-        found[int(answer["id"])] = ""
-    await stack.settle()
-    for lead_id in found:
-        lead = await stack.services.lead(lead_id)
-        assert lead.message_ts is not None
-        found[lead_id] = lead.message_ts
-    return found
+def signed_command(
+    user: str, command: str, words: str, response_url: str
+) -> tuple[bytes, dict[str, str]]:
+    """A slash command shaped like Slack's form post, signed like Slack signs it."""
+    form = {
+        "token": "verification-token",
+        "team_id": "T0SIM",
+        "team_domain": "bench",
+        "channel_id": "C0ENT",
+        "channel_name": "sales-enterprise",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": words,
+        "api_app_id": "A0HANDOFF",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": f"{time.time_ns()}.1.bench",
+    }
+    body = urllib.parse.urlencode(form).encode()
+    stamp = str(int(time.time()))
+    base = f"v0:{stamp}:".encode() + body
+    signature = "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    return body, headers
 
 
-async def measure_backend(
-    backend: str, url: str, week_leads: int, count: int, freeze: bool = True
-) -> Run:
+class Bench:
+    """One server under test: its URLs, and what the presses and commands need."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        api_url: str,
+        response_urls: Iterator[str],
+    ) -> None:
+        self.session = session
+        self.base = base
+        self.events = f"{base}/slack/events"
+        self.api_url = api_url
+        self.press_url = api_url.replace("/api/", "/response/bench")  # claims answer in-band
+        self.response_urls = response_urls
+        self.errors = 0
+        self.serial = 0
+
+    async def fresh_leads(self, count: int) -> dict[int, dict[str, Any]]:
+        """Post `count` enterprise MQLs through intake; their ids and posted messages."""
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        ids: list[int] = []
+        for _ in range(count):
+            self.serial += 1
+            payload = {
+                "external_id": f"fresh-{time.time_ns()}-{self.serial}",
+                "email": f"fresh{self.serial}@bench.example",
+                "name": f"Lead {self.serial}",
+                "title": "VP Sales",
+                "company": {"name": f"Company {self.serial}", "employees": 2400},
+                "source": "webinar",
+                "score": 88,
+            }
+            async with self.session.post(
+                f"{self.base}/leads", json=payload, headers=headers
+            ) as response:
+                answer = await response.json()
+                assert response.status == 201, answer
+                ids.append(int(answer["id"]))
+        await settled(self.session, self.base)
+        messages = await posted_messages(self.session, self.api_url)
+        missing = [lead_id for lead_id in ids if lead_id not in messages]
+        assert not missing, f"leads never posted to #sales-enterprise: {missing[:5]}"
+        return {lead_id: messages[lead_id] for lead_id in ids}
+
+    async def presses(self, leads: dict[int, dict[str, Any]]) -> list[float]:
+        """Claim each lead once, CONCURRENT at a time; each press's answer time (s)."""
+        times: list[float] = []
+        queue = iter(leads.items())
+
+        async def presser(index: int) -> None:
+            for lead_id, message in queue:
+                body, headers = signed_press(lead_id, REPS[index % 2], self.press_url, message)
+                started = time.perf_counter()
+                async with self.session.post(self.events, data=body, headers=headers) as response:
+                    await response.read()
+                    times.append(time.perf_counter() - started)
+                    if response.status != 200:
+                        self.errors += 1
+
+        await asyncio.gather(*(presser(i) for i in range(CONCURRENT)))
+        return times
+
+    async def report(self) -> None:
+        """A manager's `/sla-report last-week`, until the server has answered it."""
+        before = await metric(self.session, self.base, "handoff_reports_total")
+        body, headers = signed_command(
+            MANAGER, "/sla-report", "last-week", next(self.response_urls)
+        )
+        async with self.session.post(self.events, data=body, headers=headers) as response:
+            await response.read()
+            assert response.status == 200, response.status
+        deadline = time.monotonic() + 300
+        while await metric(self.session, self.base, "handoff_reports_total") == before:
+            if time.monotonic() > deadline:
+                raise RuntimeError("/sla-report was not answered within 5 minutes")
+            await asyncio.sleep(0.1)
+
+
+async def preload(url: str, week_leads: int) -> None:
+    """Last week's leads (report_week's mix), dated relative to the real clock."""
+    now = datetime.now(UTC)
+    week_data.WEEK = last_week(now)
+    week_data.AS_OF = now
     policy = load_policy(str(ROOT / "sla.yaml"))
     database = Database(url)
-    await build(database, policy, week_leads, week_leads)
+    await week_data.build(database, policy, week_leads, week_leads)
     if url.startswith("postgresql"):  # the bulk load set the ids: move the sequences past them
         for name in ("leads", "escalations"):
             statement = text(
@@ -114,39 +233,92 @@ async def measure_backend(
             )
             await database.run(lambda db, s=statement: db.execute(s))
     await database.dispose()
-    # Reports in the worker process (HANDOFF_REPORT_PROCESS=1, the default).
-    stack = await start_stack(url, policy, clock=TravelClock(AS_OF), HANDOFF_REPORT_PROCESS="1")
-    try:
-        warm = await fresh_leads(stack, 20, "warm")
-        await presses(stack, list(warm), warm)
-        if freeze:
-            settle_heap()  # as `serve` does once started
-        alone: list[float] = []
-        during: list[float] = []
-        built = 0
-        # Alone and during alternate, block by block, so that whatever else the machine does
-        # meanwhile weighs on both alike.
-        for block in range(BLOCKS):
+
+
+async def measure_backend(
+    backend: str,
+    url: str,
+    week_leads: int,
+    count: int,
+    *,
+    report_process: bool = True,
+    freeze: bool = True,
+    charts: bool = True,
+) -> Run:
+    await preload(url, week_leads)
+    sim_port, app_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{sim_port}/api/"
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as folder:
+        urls_file = f"{folder}/response_urls"
+        simulator = [
+            *(python, "-m", "bench.servers", "simulator", "--port", str(sim_port)),
+            *("--response-urls", "5000", "--response-urls-file", urls_file),
+        ]
+        env = dict(os.environ)
+        handoff_env = {
+            **env,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": api_url,
+            "HANDOFF_INTAKE_TOKEN": TOKEN,
+            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+            "DATABASE_URL": url,
+            "HOST": "127.0.0.1",
+            "PORT": str(app_port),
+            "HANDOFF_REPORT_PROCESS": "1" if report_process else "0",
+            # The simulator here enforces no rate limit: deliver as fast as it answers.
+            "HANDOFF_SLACK_POSTS_PER_SECOND": "10000",
+            "HANDOFF_SLACK_POST_BURST": "100",
+            "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
+            "HANDOFF_SLACK_CALL_BURST": "100",
+        }
+        patches = ([] if freeze else [NO_FREEZE]) + ([] if charts else [NO_CHARTS])
+        serve = [python, "-m", "bot.cli", "serve"]
+        if patches:
+            serve = [python, "-c", "\n".join([*patches, MAIN]), "serve"]
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session,
+            process(simulator, "simulator ready", env),
+            process(serve, "serving on", handoff_env),
+        ):
+            base = f"http://127.0.0.1:{app_port}"
+            await wait_ready(session, f"{base}/healthz")
+            await settled(session, base)
+            written = await asyncio.to_thread(Path(urls_file).read_text, encoding="utf-8")
+            response_urls = iter(written.split())
+            bench = Bench(session, base, api_url, response_urls)
+            await bench.presses(await bench.fresh_leads(20))  # warm-up
+            await bench.report()
+            await settled(session, base)
+            alone: list[float] = []
+            during: list[float] = []
+            built = 0
             size = count // BLOCKS
-            alone_leads = await fresh_leads(stack, size, f"alone{block}")
-            alone += await presses(stack, list(alone_leads), alone_leads)
-            during_leads = await fresh_leads(stack, size, f"during{block}")
-            stop = asyncio.Event()
+            for _ in range(BLOCKS):
+                alone += await bench.presses(await bench.fresh_leads(size))
+                await settled(session, base)
+                leads = await bench.fresh_leads(size)
+                stop = asyncio.Event()
 
-            async def reporting(stop: asyncio.Event = stop) -> None:
-                nonlocal built
-                while not stop.is_set():
-                    await stack.handoff.reports.report(WEEK, AS_OF)
-                    built += 1
+                async def reporting(stop: asyncio.Event = stop) -> None:
+                    nonlocal built
+                    while not stop.is_set():
+                        await bench.report()
+                        built += 1
 
-            reporter = asyncio.create_task(reporting())
-            await asyncio.sleep(0.05)  # the first report is under way
-            during += await presses(stack, list(during_leads), during_leads)
-            stop.set()
-            await reporter
-        return Run(backend, alone, during, built)
-    finally:
-        await stack.close()
+                reporter = asyncio.create_task(reporting())
+                await asyncio.sleep(0.05)  # the first report is under way
+                during += await bench.presses(leads)
+                stop.set()
+                await reporter
+                await settled(session, base)
+            won = int(await metric(session, base, "handoff_claims_total"))
+            given_up = await metric(session, base, "handoff_slack_errors_total")
+            if given_up:  # a report's answer or charts that never reached Slack
+                print(f"{backend}: {given_up:.0f} Slack side effects given up", file=sys.stderr)
+            pressed = 20 + len(alone) + len(during)
+            return Run(backend, alone, during, built, bench.errors, won, pressed)
 
 
 async def measure(
@@ -155,30 +327,37 @@ async def measure(
     rounds: int,
     postgres: bool,
     sqlite: bool = True,
+    *,
+    report_process: bool = True,
     freeze: bool = True,
+    charts: bool = True,
 ) -> list[Run]:
     runs: list[Run] = []
+    options = {"report_process": report_process, "freeze": freeze, "charts": charts}
     for _ in range(rounds if sqlite else 0):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{folder}/handoff.db"
-            runs.append(await measure_backend("SQLite", url, week_leads, count, freeze))
+            runs.append(await measure_backend("SQLite", url, week_leads, count, **options))
     base = await postgres_base() if postgres else None
     if base is not None:
         for _ in range(rounds):
             async with scratch_databases(base, [1]) as urls:
-                runs.append(await measure_backend("PostgreSQL", urls[1], week_leads, count, freeze))
+                run = await measure_backend("PostgreSQL", urls[1], week_leads, count, **options)
+                runs.append(run)
     return runs
 
 
 def report(runs: list[Run]) -> str:
     lines = [
-        "| backend | p99 alone | p99 during reports | ratio | reports built meanwhile |",
-        "|---|---:|---:|---:|---:|",
+        "| backend | p99 alone | p99 during reports | ratio | reports answered meanwhile "
+        "| non-200 | claims won |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
             f"| {run.backend} | {Run.p99(run.alone) * 1000:.1f} ms | "
-            f"{Run.p99(run.during) * 1000:.1f} ms | {run.ratio:.2f}x | {run.reports} |"
+            f"{Run.p99(run.during) * 1000:.1f} ms | {run.ratio:.2f}x | {run.reports} "
+            f"| {run.errors} | {run.won}/{run.pressed} |"
         )
     lines.append("")
     for backend in dict.fromkeys(run.backend for run in runs):
@@ -190,14 +369,26 @@ def report(runs: list[Run]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--week-leads", type=int, default=20_000)
     parser.add_argument("--presses", type=int, default=800)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument(
-        "--no-freeze", action="store_true", help="leave the heap as it is (serve freezes it)"
+        "--no-freeze", action="store_true", help="serve without its heap freeze once started"
+    )
+    parser.add_argument(
+        "--in-process-reports",
+        action="store_true",
+        help="HANDOFF_REPORT_PROCESS=0: the server builds reports in its own process",
+    )
+    parser.add_argument(
+        "--no-charts",
+        action="store_true",
+        help="a diagnostic: serve with the report's charts to the DM patched out",
     )
     args = parser.parse_args()
     runs = asyncio.run(
@@ -207,7 +398,9 @@ def main() -> None:
             args.rounds,
             not args.no_postgres,
             not args.no_sqlite,
-            not args.no_freeze,
+            report_process=not args.in_process_reports,
+            freeze=not args.no_freeze,
+            charts=not args.no_charts,
         )
     )
     print(report(runs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from pathlib import Path
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -23,7 +24,12 @@ async def _until_stopped() -> None:
 
 
 async def simulator(
-    port: int, answer_delay: float = 0.0, fail_every: int = 0, limit_every: int = 0
+    port: int,
+    answer_delay: float = 0.0,
+    fail_every: int = 0,
+    limit_every: int = 0,
+    response_urls: int = 0,
+    response_urls_file: str = "",
 ) -> None:
     sim = SlackSimulator()
     if fail_every:  # a Slack that answers 500 to every n-th chat call
@@ -33,6 +39,11 @@ async def simulator(
     sim.validate = False  # Slack's own work happens on Slack's machines, not on this one
     sim.answer_delay = answer_delay  # a Slack that answers late: the outbox has work waiting
     await sim.start(port=port)
+    if response_urls_file:  # one fresh response_url per slash command the bench will send
+        urls = [sim.new_response_url("C0ENT", "U0MGR1") for _ in range(response_urls)]
+        await asyncio.to_thread(
+            Path(response_urls_file).write_text, "\n".join(urls), encoding="utf-8"
+        )
     print(f"simulator ready on {sim.base_url}", flush=True)
     await _until_stopped()
     await sim.stop()
@@ -112,9 +123,20 @@ def main() -> None:
     parser.add_argument("--answer-delay", type=float, default=0.0)
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--limit-every", type=int, default=0)
+    parser.add_argument("--response-urls", type=int, default=0)
+    parser.add_argument("--response-urls-file", default="")
     args = parser.parse_args()
     if args.which == "simulator":
-        asyncio.run(simulator(args.port, args.answer_delay, args.fail_every, args.limit_every))
+        asyncio.run(
+            simulator(
+                args.port,
+                args.answer_delay,
+                args.fail_every,
+                args.limit_every,
+                args.response_urls,
+                args.response_urls_file,
+            )
+        )
     elif args.which == "floor":
         asyncio.run(floor(args.port, args.database_url, args.token))
     else:
