@@ -10,7 +10,6 @@ so a second replica, a retry or a restart in that minute sends nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
@@ -22,7 +21,7 @@ from bot.domain.policy import MonthlyDigest, Policy, WeeklyDigest
 from bot.domain.report import Period, Report, parse_period
 from bot.services.leads import Notifier
 from bot.services.policies import PolicyBook
-from bot.services.reports import Chart, Reports, charts
+from bot.services.reports import Chart, Reports
 from bot.slack import report_views
 from bot.slack.blocks import Message
 from storage.reports import RunStore
@@ -115,7 +114,7 @@ class Digests:
         key = f"{kind}:{period.label}"
         message = report_views.sla_report(report, policy, digest=True, names=self.names)
         effects: list[Effect] = [_send(policy.channels.digest, message, f"{key}:0")]
-        drawn = await asyncio.to_thread(charts, report)
+        drawn = await self.reports.charts(report)
         effects += [
             _upload(policy.channels.digest, chart, f"{key}:{index}")
             for index, chart in enumerate(drawn, start=1)
@@ -134,7 +133,7 @@ class Digests:
 
     async def charts_to(self, user: str, report: Report, now: datetime) -> None:
         """The report's charts in the requester's DM (an ephemeral answer carries no file)."""
-        drawn = await asyncio.to_thread(charts, report)
+        drawn = await self.reports.charts(report)
         comment = f"Charts for your `/sla-report` of {report.period.label}"
         key = f"charts:{user}:{report.period.label}:{now.isoformat()}"
         effects: list[Effect] = [

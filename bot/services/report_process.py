@@ -18,10 +18,12 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
 from bot.domain.policy import Policy
 from bot.domain.report import AttemptStandard, Period, Report, build_report
@@ -29,6 +31,7 @@ from storage.db import Database
 from storage.reports import Filter, ReportStore
 
 log = logging.getLogger("handoff.reports")
+T = TypeVar("T")
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
@@ -175,15 +178,20 @@ class ReportProcess:
         segment: str | None,
     ) -> Report | None:
         """The report, or None when the worker could not build it (then build it here)."""
-        pool = _executor()
         work = partial(
             _in_worker, self.url, period, earlier, now, standard, where, durations, policy, segment
         )
+        return await self.run(work, "this report")
+
+    async def run(self, work: Callable[[], T], what: str) -> T | None:
+        """`work()` in the worker process (`what` it makes, for the log), or None when the
+        worker stopped (then do it here)."""
+        pool = _executor()
         try:
-            built = asyncio.get_running_loop().run_in_executor(pool, work)  # starts a worker
+            done = asyncio.get_running_loop().run_in_executor(pool, work)  # starts a worker
             _lower(pool)
-            return await built
+            return await done
         except BrokenProcessPool:
-            log.warning("the report worker process stopped; building this report in the server")
+            log.warning("the report worker process stopped; building %s in the server", what)
             _discard(pool)
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot.domain.refusal import Refusal
 from bot.domain.report import (
@@ -109,6 +110,16 @@ class Reports:
         # Building it is CPU work on up to a quarter's rows: beside the event loop, so Slack's
         # acks never wait behind it (the reads already run off the loop).
         return await asyncio.to_thread(build_report, period, facts, before, policy, now, segment)
+
+    async def charts(self, report: Report) -> list[Chart]:
+        """The report's charts, drawn in the worker process with the report (drawing is CPU
+        work: in a thread of the server it would hold the interpreter's lock from the acks);
+        in a thread when there is no worker."""
+        if self.process is not None:
+            drawn = await self.process.run(partial(charts, report), "these charts")
+            if drawn is not None:
+                return drawn
+        return await asyncio.to_thread(charts, report)
 
     async def first_touch(
         self, period: Period, now: datetime

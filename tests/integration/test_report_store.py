@@ -3,6 +3,7 @@ the period's leads, and each filter."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -254,3 +255,20 @@ async def test_a_report_built_in_the_worker_process_is_the_same_report(
     by_segment = await there.report(WEEK, AS_OF, segment="smb")
     assert by_segment == await here.report(WEEK, AS_OF, segment="smb")
     assert by_segment.received == 1
+
+
+async def test_the_reports_charts_are_drawn_in_the_worker_process_the_same(
+    store: Store, policy: Policy
+) -> None:
+    """Drawing a report's charts is CPU work too: with the worker process it is drawn there,
+    not in a thread of the server (where it would hold the interpreter's lock from the acks),
+    and the charts are the same PNGs."""
+    services = await history(store, policy)
+    process = ReportProcess(store.db.url)
+    here = Reports(ReportStore(store.db), services.policies)
+    there = Reports(ReportStore(store.db), services.policies, process)
+    report = await here.report(WEEK, AS_OF)
+    assert await process.run(os.getpid, "its pid") != os.getpid()
+    drawn = await there.charts(report)
+    assert [chart.png[:8] for chart in drawn] == [b"\x89PNG\r\n\x1a\n"] * 2
+    assert drawn == await here.charts(report)
