@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import statistics
 import sys
@@ -56,6 +54,7 @@ from bench.claim_ack import (
     posted_messages,
     process,
     settled,
+    signed,
     signed_press,
     wait_ready,
 )
@@ -125,16 +124,7 @@ def signed_command(
         "response_url": response_url,
         "trigger_id": f"{time.time_ns()}.1.bench",
     }
-    body = urllib.parse.urlencode(form).encode()
-    stamp = str(int(time.time()))
-    base = f"v0:{stamp}:".encode() + body
-    signature = "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": signature,
-    }
-    return body, headers
+    return signed(urllib.parse.urlencode(form).encode())
 
 
 class Bench:
