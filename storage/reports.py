@@ -26,6 +26,7 @@ from bot.domain.report import (
     Counts,
     Facts,
     Group,
+    Period,
     Times,
 )
 from storage.db import Database, upsert_insert
@@ -278,6 +279,22 @@ def _in_period(start: datetime, end: datetime) -> list[Any]:
 class ReportStore:
     def __init__(self, database: Database) -> None:
         self.db = database
+
+    async def both_periods(
+        self,
+        period: Period,
+        earlier: Period,
+        as_of: datetime,
+        standard: AttemptStandard,
+        where: Filter,
+        durations: bool,
+    ) -> tuple[Facts, Facts]:
+        """A report's two reads at once: `period`, and `earlier` to compare with (its stage
+        times only with `durations`)."""
+        return await asyncio.gather(
+            self.facts(period.start, period.end, as_of, standard, where),
+            self.facts(earlier.start, earlier.end, as_of, standard, where, with_times=durations),
+        )
 
     async def facts(
         self,

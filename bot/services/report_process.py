@@ -145,11 +145,8 @@ async def _read_and_build(
 ) -> Report:
     database = Database(url)  # opened and closed per report: nothing held between them
     try:
-        store = ReportStore(database)
-        facts, before = await asyncio.gather(
-            store.facts(period.start, period.end, now, standard, where),
-            store.facts(earlier.start, earlier.end, now, standard, where, with_times=durations),
-        )
+        read = ReportStore(database).both_periods(period, earlier, now, standard, where, durations)
+        facts, before = await read
     finally:
         await database.dispose()
     return build_report(period, facts, before, policy, now, segment)
@@ -161,27 +158,15 @@ def _in_worker(*args: object) -> Report:
 
 
 class ReportProcess:
-    """Builds reports of the database at `url` in the worker process."""
+    """Builds reports (and their charts) of the database at `url` in the worker process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def build(
-        self,
-        period: Period,
-        earlier: Period,
-        now: datetime,
-        standard: AttemptStandard,
-        where: Filter,
-        durations: bool,
-        policy: Policy,
-        segment: str | None,
-    ) -> Report | None:
-        """The report, or None when the worker could not build it (then build it here)."""
-        work = partial(
-            _in_worker, self.url, period, earlier, now, standard, where, durations, policy, segment
-        )
-        return await self.run(work, "this report")
+    def building(self, *args: object) -> Callable[[], Report]:
+        """The work of building a report in the worker (`args`: `_read_and_build`'s, after
+        the database), for `run`."""
+        return partial(_in_worker, self.url, *args)
 
     async def run(self, work: Callable[[], T], what: str) -> T | None:
         """`work()` in the worker process (`what` it makes, for the log), or None when the

@@ -96,16 +96,14 @@ class Reports:
         # periods are read at once (on SQLite, each on a reader of its own).
         durations = period.kind == "week"
         if self.process is not None:
-            built = await self.process.build(
+            work = self.process.building(
                 period, earlier, now, standard, where, durations, policy, segment
             )
+            built = await self.process.run(work, "this report")
             if built is not None:
                 return built
-        facts, before = await asyncio.gather(
-            self.store.facts(period.start, period.end, now, standard, where),
-            self.store.facts(
-                earlier.start, earlier.end, now, standard, where, with_times=durations
-            ),
+        facts, before = await self.store.both_periods(
+            period, earlier, now, standard, where, durations
         )
         # Building it is CPU work on up to a quarter's rows: beside the event loop, so Slack's
         # acks never wait behind it (the reads already run off the loop).
