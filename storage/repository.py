@@ -16,7 +16,9 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Connection,
+    String,
     Update,
+    any_,
     bindparam,
     case,
     cast,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -375,8 +378,8 @@ def _stored_and_accounts_pg() -> Any:
     """PostgreSQL: the leads of `p_external_ids` (`asked` null) and the accounts' owned leads
     (`asked`: the account's place in `p_domains`), as one result."""
     stored = select(cast(null(), BigInteger).label("asked"), *LEADS.c).where(
-        LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
-    )
+        LeadRow.external_id == any_(bindparam("p_external_ids", type_=ARRAY(String)))
+    )  # one array parameter: an expanding list is rendered again at every execution
     return union_all(stored, account_leads_pg())
 
 

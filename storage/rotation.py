@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    any_,
     bindparam,
     case,
     func,
@@ -80,9 +81,11 @@ _OPEN_OF = (
 
 
 def _away_of() -> Any:
-    """Who of the pool (`p_reps`) is away at `p_now`, as one array (a scalar subquery)."""
+    """PostgreSQL: who of the pool (`p_reps`: one array parameter; an expanding list would be
+    rendered again at every execution, a placeholder per rep) is away at `p_now`, as one
+    array (a scalar subquery)."""
     return select(func.array_agg(TimeAway.user_id)).where(
-        TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
+        TimeAway.user_id == any_(bindparam("p_reps", type_=ARRAY(String))),
         or_(
             TimeAway.until.is_(None),
             TimeAway.until > bindparam("p_now", type_=table(TimeAway).c.until.type),
@@ -163,7 +166,7 @@ def _hold_read(
         return clock, away, loads
     params: dict[str, Any] = {"p_segment": ask.segment}
     if ask.away_at is not None:
-        params |= {"p_reps": sorted(set(ask.rules.reps)) or [""], "p_now": ask.away_at}
+        params |= {"p_reps": sorted(set(ask.rules.reps)), "p_now": ask.away_at}
     rows = db.execute(_hold_read_pg(ask.away_at is not None), params).mappings().all()
     first = rows[0]  # the held row: one row, or one per rep row
     clock, away = float(first["clock"]), frozenset(str(user) for user in first["away"] or ())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -99,6 +100,28 @@ async def test_a_turn_is_two_round_trips(pg_url: str) -> None:
         # BEGIN/COMMIT are not cursor statements: the lock with its reads, then the write
         assert len(sent) == 4 * 2
         assert await weeks(store) == {"U0REP1": 2, "U0REP2": 2}
+
+
+async def test_a_turn_is_the_same_two_statements_whatever_the_pools_size(pg_url: str) -> None:
+    """The pool travels as one array parameter: a list expanded into a placeholder per rep
+    would be a new statement text (rendered again, prepared again) for every size of pool."""
+    bigger = replace(ASK, rules=PoolRules(reps=(*REPS, "U0REP3"), weights={}))
+    async with migrated_store(pg_url) as store:
+        with statements(store.db.engine) as sent:
+            await store.db.run(turn)
+            await store.db.run(lambda db: take(db, bigger))
+        assert sent[0] == sent[2]
+
+
+async def test_units_of_work_reuse_their_plans_and_long_reads_plan_each_time(pg_url: str) -> None:
+    """The units of work are fixed statements looking up by key or walking an index: planning
+    one anew at every execution (what PostgreSQL chose for the intake's reads) cost more than
+    running it. The long reads (reports) keep PostgreSQL's own choice."""
+    show = text("SHOW plan_cache_mode")
+    async with migrated_store(pg_url) as store:
+        unit = await store.db.run(lambda db: db.execute(show).scalar_one())
+        long_read = await store.db.read(lambda db: db.execute(show).scalar_one())
+    assert (unit, long_read) == ("force_generic_plan", "auto")
 
 
 async def test_a_turn_that_waited_for_another_replicas_reads_what_it_wrote(pg_url: str) -> None:
