@@ -28,8 +28,8 @@ def away_set(who: str, actor: str, until: datetime, note: str | None, zone: str)
         )
     return (
         f"<@{who}> is away until {when}{about}: new leads skip them, and an open lead of "
-        f"theirs goes back to the pool when its next deadline passes. `/handoff back <@{who}>` "
-        "ends it early."
+        f"theirs goes back to the pool when its next deadline passes. I've told them by DM. "
+        f"`/handoff back <@{who}>` ends it early."
     )
 
 
@@ -43,7 +43,7 @@ def back(who: str, actor: str, was_away: bool, status: str | None) -> str:
         text = (
             "Welcome back: new leads come to you again."
             if you
-            else (f"<@{who}> is back: new leads go to them again.")
+            else (f"<@{who}> is back: new leads go to them again. I've told them by DM.")
         )
     if status:
         whose = "Your" if you else "Their"

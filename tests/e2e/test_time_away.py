@@ -74,9 +74,10 @@ async def test_a_rep_sets_away_and_back(stack: LocalStack, clock: TravelClock) -
 async def test_a_manager_sets_a_rep_away_and_back(stack: LocalStack, clock: TravelClock) -> None:
     said = await say(stack, MANAGER, "away <@U0REP2|tom> 3d")
     assert said.startswith(f"<@{REP2}> is away until Thu 26 Nov, 11:00 AEDT: new leads skip")
+    assert "I've told them by DM." in said  # the manager knows the rep heard
     assert await away_now(stack, clock) == {REP2}
-    assert (
-        await say(stack, MANAGER, "back @tom") == f"<@{REP2}> is back: new leads go to them again."
+    assert await say(stack, MANAGER, "back @tom") == (
+        f"<@{REP2}> is back: new leads go to them again. I've told them by DM."
     )
     again = await say(stack, MANAGER, "away @tom tomorrow")
     assert again.startswith(f"<@{REP2}> is away until Wed 25 Nov, 09:00 AEDT")
