@@ -73,6 +73,8 @@ def _away(row: Row[Any]) -> Away:
 class AwayStore:
     """The time-away table: each method one short transaction."""
 
+    stored = True  # intake reads it in its own transaction (bot/services/routing.py)
+
     def __init__(self, database: Database) -> None:
         self.db = database
 

@@ -72,7 +72,6 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
-from storage.away import AwayStore
 from storage.repository import AccountAsk, Follow, NewLead, Store
 from storage.rotation import RotationAsk
 
@@ -225,7 +224,7 @@ class Services:
             return Invalid(errors)
         # Stored time away is read in the intake's own transaction, with the rotation's turn
         # (once a segment for a batch); any other source of availability is asked here.
-        stored_away = isinstance(self.availability, AwayStore)
+        stored_away = self.availability.stored
         away = frozenset() if stored_away else await self._away(lead_in, now)
         new = self.route(
             lead_in, payload, now, source, away=away, look_up_account=True, read_away=stored_away

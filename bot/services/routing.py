@@ -13,13 +13,19 @@ from bot.domain.routing import pool_rules
 
 
 class Availability(Protocol):
-    """Who of a pool is away now (time away set by hand, Slack status): routing skips them."""
+    """Who of a pool is away now (time away set by hand, Slack status): routing skips them.
+    `stored`: it is the time-away table, which intake reads inside its own transaction, with
+    the rotation's turn, rather than asking here first."""
+
+    stored: bool
 
     async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]: ...
 
 
 class NobodyAway:
     """Availability until time away is recorded: everyone is in."""
+
+    stored = False
 
     async def away(self, reps: Sequence[str], now: datetime) -> frozenset[str]:
         return frozenset()
