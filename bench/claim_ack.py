@@ -52,7 +52,7 @@ def signed_press(
 ) -> tuple[bytes, dict[str, str]]:
     """A Claim press shaped like Slack's block_actions payload (the pressed message inside),
     signed like Slack signs it."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0SIM"},
         "api_app_id": "A0HANDOFF",

@@ -182,14 +182,14 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
         for rep in sorted(AWAY):
             await away.set(rep, None, "bench", rep, NOW)
         services.availability = away
-        rotation_storage.take = timer.wrap(rotation_storage.take)  # type: ignore[assignment]
-        leads_service.choose_owner = timer.wrap(leads_service.choose_owner)  # type: ignore
+        rotation_storage.take = timer.wrap(rotation_storage.take)
+        leads_service.choose_owner = timer.wrap(leads_service.choose_owner)
         Services._account = timer.wrap_async(Services._account)  # type: ignore[method-assign]
         # The account look-up in the intake's transaction (storage/repository.py's name for
         # it); on PostgreSQL it is joined to the read of the batch's stored leads, which runs
         # anyway: that whole statement is timed as routing (more than the look-up costs).
         repository_storage.account_lead = timer.wrap(repository_storage.account_lead)
-        repository_storage._stored_and_accounts = timer.wrap(  # type: ignore[assignment]
+        repository_storage._stored_and_accounts = timer.wrap(
             repository_storage._stored_and_accounts
         )
         Services._away = timer.wrap_async(Services._away)  # type: ignore[method-assign]

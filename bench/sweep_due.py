@@ -187,9 +187,9 @@ def _lead(index: int, policy: Policy) -> dict[str, Any]:
     """The columns every lead shares (who it is, where it goes), as intake would store them."""
     segment, channel, reps, employees = SEGMENTS[index % len(SEGMENTS)]
     source = SOURCES[index % len(SOURCES)]
-    company = {"name": f"Company {index}", "domain": f"company{index}.example"}
+    company: dict[str, Any] = {"name": f"Company {index}", "domain": f"company{index}.example"}
     company |= {"employees": employees, "industry": "Software", "country": "AU"}
-    engagement = [
+    engagement: list[dict[str, Any]] = [
         {"type": source, "title": f"{source} {index % 40}", "at": "2026-03-02T01:00:00+00:00"},
         {"type": "page_view", "url": "https://acme.example/pricing", "at": None},
     ]
