@@ -8,11 +8,12 @@ simulator, which answers 500 to every 15th chat call and 429 with Retry-After to
 post. Every second: new leads through `POST /leads`; claims, call attempts and Qualified /
 Unable-to-contact dispositions pressed as Slack sends them on leads posted earlier; and every
 20 s a manager's `/sla-report`. Every `sample` seconds it records the server's resident memory
-(VmRSS) and its outbox depth (`/metrics`).
+(VmRSS), that of its child processes (the report worker, which builds the reports and their
+charts, and multiprocessing's resource tracker) and its outbox depth (`/metrics`).
 
-It prints the curve and a verdict: memory plateaus when its last third is within 10% of its
-middle third, and the outbox when its depth at the end is under a minute of traffic and not
-above its depth in the middle of the run.
+It prints the curve and a verdict: memory (the server's, and the server's with its children)
+plateaus when its last third is within 10% of its middle third, and the outbox when its depth
+at the end is under a minute of traffic and not above its depth in the middle of the run.
 """
 
 from __future__ import annotations
@@ -43,8 +44,13 @@ MANAGER = "U0MGR1"
 class Sample:
     second: float
     rss_mb: float
+    children_mb: float  # the report worker and the resource tracker
     outbox: int
     leads: int
+
+    @property
+    def total_mb(self) -> float:
+        return self.rss_mb + self.children_mb
 
 
 @dataclass
@@ -64,6 +70,22 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def children_mb(pid: int) -> float:
+    """The resident memory of `pid`'s child processes (Linux: /proc/PID/task/*/children)."""
+    total = 0.0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(rss_mb(int(child)) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread or a child that ended meanwhile
+    return total
+
+
+def sample(second: float, pid: int, outbox: int, leads: int) -> Sample:
+    return Sample(second, rss_mb(pid), children_mb(pid), outbox, leads)
 
 
 def signed(body: bytes, content_type: str) -> dict[str, str]:
@@ -233,7 +255,7 @@ async def soak(seconds: float, per_second: int, every: float) -> tuple[list[Samp
                     while True:
                         outbox = int(await metric(session, base, "handoff_slack_outbox_pending"))
                         second = time.monotonic() - started
-                        samples.append(Sample(second, rss_mb(server.pid), outbox, done.leads))
+                        samples.append(sample(second, server.pid, outbox, done.leads))
                         await asyncio.sleep(every)
 
                 sampler = asyncio.create_task(sampling())
@@ -242,7 +264,7 @@ async def soak(seconds: float, per_second: int, every: float) -> tuple[list[Samp
                 await asyncio.gather(sampler, return_exceptions=True)
                 outbox = int(await metric(session, base, "handoff_slack_outbox_pending"))
                 second = time.monotonic() - started
-                samples.append(Sample(second, rss_mb(server.pid), outbox, done.leads))
+                samples.append(sample(second, server.pid, outbox, done.leads))
             finally:
                 server.terminate()
                 await asyncio.wait_for(server.wait(), 60)
@@ -250,12 +272,18 @@ async def soak(seconds: float, per_second: int, every: float) -> tuple[list[Samp
 
 
 def report(samples: list[Sample], done: Traffic, per_second: int) -> str:
-    lines = ["| second | server RSS | outbox depth |", "|---:|---:|---:|"]
-    lines += [f"| {s.second:.0f} | {s.rss_mb:.0f} MB | {s.outbox} |" for s in samples]
+    lines = ["| second | server RSS | its children's RSS | outbox depth |", "|---:|---:|---:|---:|"]
+    lines += [
+        f"| {s.second:.0f} | {s.rss_mb:.0f} MB | {s.children_mb:.0f} MB | {s.outbox} |"
+        for s in samples
+    ]
     third = max(1, len(samples) // 3)
     middle = statistics.mean(s.rss_mb for s in samples[third : 2 * third])
     last = statistics.mean(s.rss_mb for s in samples[2 * third :])
+    middle_all = statistics.mean(s.total_mb for s in samples[third : 2 * third])
+    last_all = statistics.mean(s.total_mb for s in samples[2 * third :])
     memory_ok = last <= middle * 1.10
+    all_ok = last_all <= middle_all * 1.10
     end, mid = samples[-1].outbox, samples[len(samples) // 2].outbox
     outbox_ok = end <= 60 * per_second * 3 and end <= max(mid, 60 * per_second)
     lines += [
@@ -264,6 +292,8 @@ def report(samples: list[Sample], done: Traffic, per_second: int) -> str:
         f"errors {done.errors or 'none'}",
         f"memory: last third {last:.0f} MB vs middle third {middle:.0f} MB "
         f"({last / middle:.2f}x; plateau within 1.10x: {'ok' if memory_ok else 'GROWING'})",
+        f"with its children: last third {last_all:.0f} MB vs middle third {middle_all:.0f} MB "
+        f"({last_all / middle_all:.2f}x; plateau within 1.10x: {'ok' if all_ok else 'GROWING'})",
         f"outbox: {end} waiting at the end, {mid} in the middle "
         f"(plateau: {'ok' if outbox_ok else 'GROWING'})",
     ]
