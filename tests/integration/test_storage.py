@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -211,3 +212,32 @@ async def test_long_reads_run_off_the_event_loops_thread(store: Store) -> None:
         lambda db: (threading.get_ident(), db.exec_driver_sql("SELECT 1").scalar())
     )
     assert there[1] == 1 and there[0] != here
+
+
+def test_sqlite_times_are_stored_as_sqlalchemy_stores_them() -> None:
+    """UTCDateTime binds a time on SQLite in one step (`sqlite_text`): the same text as its own
+    step followed by SQLAlchemy's SQLite DATETIME, which the stored rows and every comparison
+    in SQL rely on."""
+    from sqlalchemy.dialects import sqlite
+
+    from storage.tables import UTCDateTime
+
+    dialect = sqlite.dialect()
+    plain = UTCDateTime()
+    two_steps = plain.impl_instance.dialect_impl(dialect).bind_processor(dialect)
+    one_step = plain.dialect_impl(dialect).bind_processor(dialect)
+    sydney = timezone(timedelta(hours=11))
+    for value in [
+        NOW,
+        NOW.replace(microsecond=1),
+        NOW.replace(microsecond=999_999),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 3, 11, 14, 0, 0, 500, tzinfo=sydney),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ]:
+        expected = two_steps(plain.process_bind_param(value, dialect))
+        assert one_step(value) == expected
+    assert one_step(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        one_step(datetime(2026, 1, 1))
