@@ -7,7 +7,7 @@ button-press path, where the ORM's per-call cost would be most of the work.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -42,6 +42,7 @@ from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
+    HeldRotations,
     RotationAsk,
     account_lead,
     account_leads_pg,
@@ -409,7 +410,10 @@ def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
-    turns last; each lead as stored, by its external id."""
+    turns last on PostgreSQL (first on SQLite: `_turned_first`); each lead as stored, by its
+    external id."""
+    if db.dialect.name != "postgresql":
+        leads = _turned_first(db, leads)
     # In external id order: replicas inserting the same leads at once (a load balancer
     # retrying) take the unique index's locks in one order, so one waits and none deadlocks.
     rows = sorted((new.columns() for new, _ in leads), key=lambda row: row["external_id"])
@@ -449,6 +453,34 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
             )
     write_effects(db, homes, now)
     return {view.external_id: view for view in found.values()}
+
+
+def _turned_first(
+    db: Connection, leads: list[tuple[NewLead, datetime]]
+) -> list[tuple[NewLead, datetime]]:
+    """SQLite: the batch's rotation turns, taken before its leads are inserted, each lead
+    carrying its pick (suggested owner and why) into its own row. SQLite's one writer holds
+    the whole file to the commit whenever the turns are taken, so first holds nothing longer,
+    and every lead is written once instead of inserted and then updated. The same turns as
+    `suggest_all`: each segment held once, in name order, the turns in the batch's order."""
+    asks = [new.rotation for new, _ in leads if new.rotation is not None]
+    if not asks:
+        return leads
+    held = HeldRotations(db)
+    first: dict[str, RotationAsk] = {}
+    for ask in asks:
+        first.setdefault(ask.segment, ask)
+    for segment in sorted(first):
+        held.hold(first[segment])
+    turned = []
+    for new, now in leads:
+        if new.rotation is not None:
+            pick = held.take(new.rotation)
+            lead = evolve(new.lead, suggested_owner=pick.rep, route_reason=pick.reason)
+            new = replace(new, lead=lead, rotation=None)
+        turned.append((new, now))
+    held.save()
+    return turned
 
 
 class Store:
