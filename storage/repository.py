@@ -489,7 +489,8 @@ class Store:
     def __init__(self, database: Database) -> None:
         self.db = database
         self._claims = GroupCommit(database, _claim_all)  # presses of a burst: one commit
-        self._intakes = GroupCommit(database, _intake_all)  # leads of a burst: one commit
+        # Leads of a burst: one commit, gathered over one more loop turn (`GroupCommit`).
+        self._intakes = GroupCommit(database, _intake_all, gather=True)
 
     async def ping(self) -> bool:
         return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)
