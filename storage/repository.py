@@ -39,7 +39,7 @@ from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.crm import forget_crm, insert_events
-from storage.db import Database, GroupCommit, upsert_insert
+from storage.db import Database, GroupCommit, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
     HeldRotations,
@@ -417,7 +417,7 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
     # In external id order: replicas inserting the same leads at once (a load balancer
     # retrying) take the unique index's locks in one order, so one waits and none deadlocks.
     rows = sorted((new.columns() for new, _ in leads), key=lambda row: row["external_id"])
-    db.execute(_INSERT_LEAD, _unbound_nulls(rows))
+    insert_many(db, _INSERT_LEAD, _unbound_nulls(rows))
     # The ids, read back by external id (new and unique), whatever the order they came in.
     wanted = [new.lead.external_id for new, _ in leads]
     given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
