@@ -299,50 +299,66 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
+_Place = tuple[str | None, Callable[[Any], Any] | None, Any]  # (the row's key, encoder, constant)
+
+
 @dataclass(frozen=True)
 class _Driven:
-    """An insert compiled once for SQLite's driver: its SQL, and each placeholder's column
-    with the function that encodes its values (the column type's own bind processor)."""
+    """A statement compiled once for SQLite's driver: its SQL and, for each placeholder, the
+    row's key it takes and the function that encodes its values (the type's own bind
+    processor), or the bind's own value, encoded once."""
 
     sql: str
-    columns: tuple[str, ...]
-    encoders: tuple[Callable[[Any], Any] | None, ...]
+    places: tuple[_Place, ...]
 
 
 _DRIVEN: dict[tuple[Any, tuple[str, ...]], _Driven | None] = {}
 
 
-def _driven(statement: Any, columns: tuple[str, ...], dialect: Any) -> _Driven | None:
-    key = (statement, columns)
+def _driven(statement: Any, keys: tuple[str, ...], dialect: Any) -> _Driven | None:
+    """`statement` compiled for rows of `keys`; None if a placeholder needs SQLAlchemy (a
+    default it computes, a list it expands)."""
+    key = (statement, keys)
     if key not in _DRIVEN:
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-        names = tuple(compiled.positiontup or ())
-        if set(names) != set(columns):  # a default SQLAlchemy computes, or a bind of its own
-            _DRIVEN[key] = None
-        else:
-            types = [compiled.binds[name].type for name in names]
-            encoders = tuple(kind.dialect_impl(dialect).bind_processor(dialect) for kind in types)
-            _DRIVEN[key] = _Driven(compiled.string, names, encoders)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        places: list[_Place] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            encode = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.expanding or bind.literal_execute:  # rendered into the SQL each time
+                places = []
+                break
+            if name in keys:
+                places.append((name, encode, None))
+            elif bind.callable is not None or bind.value is None:
+                places = []
+                break
+            else:  # a constant of the statement's own
+                places.append((None, None, bind.value if encode is None else encode(bind.value)))
+        _DRIVEN[key] = _Driven(compiled.string, tuple(places)) if places else None
     return _DRIVEN[key]
 
 
 def insert_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """`db.execute(statement, rows)` for an INSERT of many rows of the same columns. On
-    SQLite, the rows go to the driver's executemany as tuples, each value encoded by its
-    column type's own bind processor (the same values SQLAlchemy binds), the statement
-    compiled once per set of columns: SQLAlchemy's executemany builds a parameter dict per
-    row and looks each value up twice on the way, most of its cost on an intake batch's
-    rows beside SQLite's own work (issue 15). `statement` is built once (a module's
-    constant): its compiled forms are kept by it."""
+    """`db.execute(statement, rows)` for an INSERT of many rows of the same keys. On SQLite,
+    the rows go to the driver's executemany as tuples, each value encoded by its type's own
+    bind processor (the same values SQLAlchemy binds), the statement compiled once per set
+    of keys: SQLAlchemy's executemany builds a parameter dict per row and looks each value
+    up twice on the way, most of its cost on an intake batch's rows beside SQLite's own work
+    (issue 15). `statement` is built once (a module's constant): its compiled forms are
+    kept by it."""
     driven = None
     if rows and db.dialect.name == "sqlite":
         driven = _driven(statement, tuple(rows[0]), db.dialect)
     if driven is None:
         db.execute(statement, rows)
         return
-    pairs = tuple(zip(driven.columns, driven.encoders, strict=True))
+    places = driven.places
     values = [
-        tuple(row[name] if encode is None else encode(row[name]) for name, encode in pairs)
+        tuple(
+            constant if name is None else row[name] if encode is None else encode(row[name])
+            for name, encode, constant in places
+        )
         for row in rows
     ]
     db.exec_driver_sql(driven.sql, values)

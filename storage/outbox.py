@@ -230,9 +230,8 @@ def _enqueue_homes(db: Connection, now: datetime, users: set[str], leads: set[in
         db.execute(_ENQUEUE_HOMES, params)
     elif leads:  # a claim or an attempt: a statement prepared once, no list to expand into
         # its SQL on every press (a burst's claims: executed for each lead at once)
-        db.execute(
-            _ENQUEUE_LEAD_HOMES, [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
-        )
+        rows = [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
+        insert_many(db, _ENQUEUE_LEAD_HOMES, rows)
 
 
 def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> None:
@@ -278,7 +277,7 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
     if rows:
         insert_many(db, _insert_effects(db.dialect.name), rows)
     if refreshed:
-        db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
+        insert_many(db, _ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
     _enqueue_homes(db, now, users, leads)
 
 
