@@ -154,7 +154,7 @@ async def sampled(pids: list[int], folder: Path | None, backend: str) -> AsyncIt
     spies = [
         await asyncio.create_subprocess_exec(
             *[str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid)],
-            *["--format", "raw", "--rate", "250", "--nonblocking"],
+            *["--format", "raw", "--rate", "250"],
             *["-o", str(folder / f"{backend}-{pid}.txt")],
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
