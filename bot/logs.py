@@ -116,10 +116,10 @@ def protect() -> None:
 class TurnWriter(logging.StreamHandler):
     """A stream handler that writes the lines logged in one turn of the running event loop
     together, at the start of the next turn: one write to the pipe for a burst's ten or
-    twenty intake lines instead of one each (a write and a flush a line were ~4% of a
-    lead's CPU in the intake burst, issue 15). Outside an event loop (a thread, the CLI), each
-    line is written at once, as by a plain `StreamHandler`. A line waits one loop turn at most;
-    `flush` and exit (`logging.shutdown`) write whatever waits."""
+    twenty intake lines instead of one each (py-spy put a line's write and flush at a few
+    percent of a lead's CPU in the intake burst, issue 15). Outside an event loop (a thread,
+    the CLI), each line is written at once, as by a plain `StreamHandler`. A line waits one
+    loop turn at most; `flush` and exit (`logging.shutdown`) write whatever waits."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)

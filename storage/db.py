@@ -210,11 +210,10 @@ class GroupCommit(Generic[T, R]):
     runs form the next batch. Alone, a call is its own batch, as before. If a batch's
     transaction fails, each of its items is retried in its own, so a bad item fails alone.
 
-    With `gather`, the writer lets the event loop turn once more before it takes a batch:
-    calls whose requests were read in the same turn as the first join it. An intake request
-    reaches the store a turn after its body was read, so under a burst half of them missed
-    the batch; one more turn made SQLite's intake batches twice as large (11 to 24 leads)
-    and its CPU a lead 13% less (docs/benchmarks.md). Alone, a call waits one empty turn.
+    With `gather`, the writer lets the event loop turn once more before it takes a batch, so
+    calls that reach it in that turn join the batch: under the intake burst SQLite's batches
+    grew from 11 to 24 leads and its CPU a lead fell 13% (two or three more turns: 24 to 28,
+    no better; docs/benchmarks.md). Alone, a call waits one empty turn.
     """
 
     def __init__(
