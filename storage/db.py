@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -298,17 +299,18 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
-_Place = tuple[str | None, Callable[[Any], Any] | None, Any]  # (the row's key, encoder, constant)
-
-
 @dataclass(frozen=True)
 class _Driven:
-    """A statement compiled once for SQLite's driver: its SQL and, for each placeholder, the
-    row's key it takes and the function that encodes its values (the type's own bind
-    processor), or the bind's own value, encoded once."""
+    """A statement compiled once for SQLite's driver: its SQL, its placeholders' values as a
+    template (the statement's own constants, encoded once, in their places), the row's keys
+    whose values fill the other places (`slots`), in order, and the encoders (the type's own
+    bind processor) of the places that have one."""
 
     sql: str
-    places: tuple[_Place, ...]
+    template: tuple[Any, ...]
+    slots: tuple[int, ...]
+    take: Callable[[dict[str, Any]], Any]  # a row's values for the slots, at C speed
+    encoders: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 _DRIVEN: dict[tuple[Any, tuple[str, ...]], _Driven | None] = {}
@@ -319,23 +321,35 @@ def _driven(statement: Any, keys: tuple[str, ...], dialect: Any) -> _Driven | No
     default it computes, a list it expands)."""
     key = (statement, keys)
     if key not in _DRIVEN:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        places: list[_Place] = []
-        for name in compiled.positiontup or ():
-            bind = compiled.binds[name]
-            encode = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if bind.expanding or bind.literal_execute:  # rendered into the SQL each time
-                places = []
-                break
-            if name in keys:
-                places.append((name, encode, None))
-            elif bind.callable is not None or bind.value is None:
-                places = []
-                break
-            else:  # a constant of the statement's own
-                places.append((None, None, bind.value if encode is None else encode(bind.value)))
-        _DRIVEN[key] = _Driven(compiled.string, tuple(places)) if places else None
+        _DRIVEN[key] = _compile_driven(statement, keys, dialect)
     return _DRIVEN[key]
+
+
+def _compile_driven(statement: Any, keys: tuple[str, ...], dialect: Any) -> _Driven | None:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    template: list[Any] = []
+    slots: list[int] = []
+    names: list[str] = []
+    encoders: list[tuple[int, Callable[[Any], Any]]] = []
+    for place, name in enumerate(compiled.positiontup or ()):
+        bind = compiled.binds[name]
+        encode = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if bind.expanding or bind.literal_execute:  # rendered into the SQL each time
+            return None
+        if name in keys:
+            template.append(None)
+            slots.append(place)
+            names.append(name)
+            if encode is not None:
+                encoders.append((place, encode))
+        elif bind.callable is not None or bind.value is None:
+            return None
+        else:  # a constant of the statement's own
+            template.append(bind.value if encode is None else encode(bind.value))
+    if not names:
+        return None
+    take = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    return _Driven(compiled.string, tuple(template), tuple(slots), take, tuple(encoders))
 
 
 def insert_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
@@ -352,14 +366,19 @@ def insert_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> N
     if driven is None:
         db.execute(statement, rows)
         return
-    places = driven.places
-    values = [
-        tuple(
-            constant if name is None else row[name] if encode is None else encode(row[name])
-            for name, encode, constant in places
-        )
-        for row in rows
-    ]
+    values = []
+    whole = len(driven.slots) == len(driven.template)  # no constants: the row is the tuple
+    for row in rows:
+        taken = driven.take(row)
+        if whole:
+            value = list(taken)
+        else:
+            value = list(driven.template)
+            for place, item in zip(driven.slots, taken, strict=True):
+                value[place] = item
+        for place, encode in driven.encoders:
+            value[place] = encode(value[place])
+        values.append(tuple(value))
     db.exec_driver_sql(driven.sql, values)
 
 
