@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -64,6 +65,8 @@ LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 VIEW_FIELDS = tuple(_VIEW_FIELDS)  # the columns a LeadView reads (the stage aside)
+_ROW_FIELDS = tuple(name for name in _VIEW_FIELDS if name != "id")  # a new lead's, from its view
+_ROW_OF = attrgetter(*_ROW_FIELDS)  # their values, read at C speed
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class NewLead:
 
     def columns(self) -> dict[str, Any]:
         """The lead's row, but for its id."""
-        values = {name: getattr(self.lead, name) for name in _VIEW_FIELDS if name != "id"}
+        values = dict(zip(_ROW_FIELDS, _ROW_OF(self.lead), strict=True))
         values |= {"stage": self.lead.stage.value, "payload": self.payload}
         return values | {"mql": self.mql, "complete": self.complete, "icp": self.icp}
 
@@ -405,7 +408,8 @@ def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not null:
         return rows
     keep = [name for name in first if name not in null]
-    return [{name: row[name] for name in keep} for row in rows]
+    kept = itemgetter(*keep)
+    return [dict(zip(keep, kept(row), strict=True)) for row in rows]
 
 
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
