@@ -8,8 +8,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -232,13 +232,10 @@ def parse_json(body: bytes, content_type: str) -> Any:
     return value
 
 
-@asynccontextmanager
-async def _admitted(backlog: Backlog | None) -> AsyncIterator[None]:
-    if backlog is None:
-        yield
-        return
-    async with backlog.admitted():
-        yield
+def _admitted(backlog: Backlog | None) -> AbstractAsyncContextManager[None]:
+    """The backlog's admission (nothing without one), without a generator of its own around
+    it: intake enters it on every request."""
+    return nullcontext() if backlog is None else backlog.admitted()
 
 
 def _errors(errors: list[FieldError]) -> web.Response:
