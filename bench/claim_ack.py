@@ -99,8 +99,8 @@ def signed(body: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 @asynccontextmanager
-async def process(args: list[str], ready: str, env: dict[str, str]) -> AsyncIterator[None]:
-    """Run a server process until the block ends; wait for its `ready` line first."""
+async def process(args: list[str], ready: str, env: dict[str, str]) -> AsyncIterator[int]:
+    """Run a server process until the block ends (its pid); wait for its `ready` line first."""
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -115,7 +115,7 @@ async def process(args: list[str], ready: str, env: dict[str, str]) -> AsyncIter
             raise RuntimeError(f"{args} exited: {''.join(seen)}")
     drain = asyncio.create_task(proc.stdout.read())  # keep its pipe from filling up
     try:
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)

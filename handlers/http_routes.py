@@ -8,8 +8,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
@@ -122,11 +123,15 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
 
 def _same(given: str, expected: str) -> bool:
     """Constant time whatever the lengths: compares SHA-256 digests of both strings."""
-    digest = [
-        hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
-        for text in (given, expected)
-    ]
-    return hmac.compare_digest(digest[0], digest[1])
+    return hmac.compare_digest(_digest(given), _digest(expected))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+# The intake token's digest, made once: the same secret on every request.
+_token_digest = lru_cache(maxsize=4)(_digest)
 
 
 def check_bearer(authorization: str, intake_token: str | None) -> None:
@@ -135,7 +140,8 @@ def check_bearer(authorization: str, intake_token: str | None) -> None:
         raise Refused(401, "unauthorized: intake is disabled (see HANDOFF_INTAKE_TOKEN)")
     scheme, _, token = authorization.partition(" ")
     # Compare the token even when the scheme is wrong, so timing tells nothing apart.
-    if not _same(token, intake_token) or scheme.lower() != "bearer":
+    same = hmac.compare_digest(_digest(token), _token_digest(intake_token))
+    if not same or scheme.lower() != "bearer":
         raise Refused(401, "unauthorized: bad or missing bearer token (see HANDOFF_INTAKE_TOKEN)")
 
 
@@ -226,13 +232,10 @@ def parse_json(body: bytes, content_type: str) -> Any:
     return value
 
 
-@asynccontextmanager
-async def _admitted(backlog: Backlog | None) -> AsyncIterator[None]:
-    if backlog is None:
-        yield
-        return
-    async with backlog.admitted():
-        yield
+def _admitted(backlog: Backlog | None) -> AbstractAsyncContextManager[None]:
+    """The backlog's admission (nothing without one), without a generator of its own around
+    it: intake enters it on every request."""
+    return nullcontext() if backlog is None else backlog.admitted()
 
 
 def _errors(errors: list[FieldError]) -> web.Response:
@@ -255,8 +258,10 @@ def routes(
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
+    timed_leads = metrics.intake_seconds.labels(route="leads")  # looked up once, not per lead
+
     async def intake(request: web.Request) -> web.Response:
-        with metrics.intake_seconds.labels(route="leads").time():
+        with timed_leads.time():
             async with _admitted(backlog):
                 return await take_lead(request)
 

@@ -50,19 +50,21 @@ def _current(now: Any) -> ColumnElement[bool]:
     return or_(TimeAway.until.is_(None), TimeAway.until > now)
 
 
-_AWAY_OF = select(TimeAway.user_id).where(
-    TimeAway.user_id.in_(bindparam("p_reps", expanding=True)),
-    _current(bindparam("p_now", type_=TimeAway.__table__.c.until.type)),
-)  # built once: intake reads it on every routed lead
+# Everyone away at `p_now`: a row per person at most, so the pool is picked from it here, and
+# the statement is the same whatever the pool (a list of reps in it was expanded into its SQL
+# on every read: intake reads it for every segment of every batch).
+_AWAY_NOW = select(TimeAway.user_id).where(
+    _current(bindparam("p_now", type_=TimeAway.__table__.c.until.type))
+)
 
 
 def away_reps(db: Connection, reps: Iterable[str], now: datetime) -> frozenset[str]:
     """Who of `reps` is away at `now`, inside the caller's transaction (intake's rotation)."""
-    wanted = sorted(set(reps))
+    wanted = set(reps)
     if not wanted:
         return frozenset()
-    found = db.execute(_AWAY_OF, {"p_reps": wanted, "p_now": now}).scalars()
-    return frozenset(str(user) for user in found)
+    found = db.execute(_AWAY_NOW, {"p_now": now}).scalars()
+    return frozenset(user for user in map(str, found) if user in wanted)
 
 
 def _away(row: Row[Any]) -> Away:

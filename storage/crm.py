@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 
 from bot.domain.crm import Write, writes_for
 from bot.domain.lead import LeadView, Stage
-from storage.db import CRM_INFO, Database
+from storage.db import CRM_INFO, Database, insert_many
 from storage.tables import CrmOutboxRow, EventRow, LeadRow, table
 
 CRM_OUTBOX = CrmOutboxRow.__table__
@@ -78,7 +78,10 @@ def insert_events(db: Connection, events: Mapping[str, Any] | list[dict[str, Any
     when a CRM is configured, the CRM writes they cause, in the caller's transaction."""
     if not events:
         return
-    db.execute(_INSERT_EVENT, events)
+    if isinstance(events, Mapping):
+        db.execute(_INSERT_EVENT, events)
+    else:
+        insert_many(db, _INSERT_EVENT, events)
     crm = crm_of(db)
     if crm is None:
         return

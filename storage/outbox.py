@@ -12,6 +12,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -30,10 +31,12 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.effects import Effect, Refresh, RefreshHomes, Render, Send, Upload
 from storage.crm import insert_events
-from storage.db import Database, upsert_insert
+from storage.db import Database, insert_many, upsert_insert
 from storage.tables import HOME_PENDING, HomeOpener, LeadRow, OutboxRow, table
 
 OUTBOX = OutboxRow.__table__
@@ -227,9 +230,8 @@ def _enqueue_homes(db: Connection, now: datetime, users: set[str], leads: set[in
         db.execute(_ENQUEUE_HOMES, params)
     elif leads:  # a claim or an attempt: a statement prepared once, no list to expand into
         # its SQL on every press (a burst's claims: executed for each lead at once)
-        db.execute(
-            _ENQUEUE_LEAD_HOMES, [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
-        )
+        rows = [{"p_lead_id": lead, "p_now": now} for lead in sorted(leads)]
+        insert_many(db, _ENQUEUE_LEAD_HOMES, rows)
 
 
 def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> None:
@@ -273,10 +275,17 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
                 users.update(user for user in effect.users if user)
                 leads.update(effect.leads)
     if rows:
-        db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
+        insert_many(db, _insert_effects(db.dialect.name), rows)
     if refreshed:
-        db.execute(_ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
+        insert_many(db, _ENQUEUE_UPDATE, [{"p_lead_id": lead, "p_now": now} for lead in refreshed])
     _enqueue_homes(db, now, users, leads)
+
+
+@cache
+def _insert_effects(dialect: str) -> Any:
+    """New outbox rows; one whose key is taken already is left out (the effect was written)."""
+    insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert_row(table(OutboxRow)).on_conflict_do_nothing()
 
 
 def _message_payload(message: Send) -> dict[str, Any]:

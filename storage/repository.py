@@ -7,9 +7,10 @@ button-press path, where the ORM's per-call cost would be most of the work.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -42,9 +43,10 @@ from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.crm import forget_crm, insert_events
-from storage.db import Database, GroupCommit, upsert_insert
+from storage.db import Database, GroupCommit, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
+    HeldRotations,
     RotationAsk,
     account_lead,
     account_leads_pg,
@@ -66,6 +68,8 @@ LEADS = LeadRow.__table__
 EVENTS = EventRow.__table__
 _VIEW_FIELDS = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 VIEW_FIELDS = tuple(_VIEW_FIELDS)  # the columns a LeadView reads (the stage aside)
+_ROW_FIELDS = tuple(name for name in _VIEW_FIELDS if name != "id")  # a new lead's, from its view
+_ROW_OF = attrgetter(*_ROW_FIELDS)  # their values, read at C speed
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class NewLead:
 
     def columns(self) -> dict[str, Any]:
         """The lead's row, but for its id."""
-        values = {name: getattr(self.lead, name) for name in _VIEW_FIELDS if name != "id"}
+        values = dict(zip(_ROW_FIELDS, _ROW_OF(self.lead), strict=True))
         values |= {"stage": self.lead.stage.value, "payload": self.payload}
         return values | {"mql": self.mql, "complete": self.complete, "icp": self.icp}
 
@@ -407,16 +411,20 @@ def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not null:
         return rows
     keep = [name for name in first if name not in null]
-    return [{name: row[name] for name in keep} for row in rows]
+    kept = itemgetter(*keep)
+    return [dict(zip(keep, kept(row), strict=True)) for row in rows]
 
 
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
-    turns last; each lead as stored, by its external id."""
+    turns last on PostgreSQL (first on SQLite: `_turned_first`); each lead as stored, by its
+    external id."""
+    if db.dialect.name != "postgresql":
+        leads = _turned_first(db, leads)
     # In external id order: replicas inserting the same leads at once (a load balancer
     # retrying) take the unique index's locks in one order, so one waits and none deadlocks.
     rows = sorted((new.columns() for new, _ in leads), key=lambda row: row["external_id"])
-    db.execute(_INSERT_LEAD, _unbound_nulls(rows))
+    insert_many(db, _INSERT_LEAD, _unbound_nulls(rows))
     # The ids, read back by external id (new and unique), whatever the order they came in.
     wanted = [new.lead.external_id for new, _ in leads]
     given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
@@ -454,13 +462,42 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
     return {view.external_id: view for view in found.values()}
 
 
+def _turned_first(
+    db: Connection, leads: list[tuple[NewLead, datetime]]
+) -> list[tuple[NewLead, datetime]]:
+    """SQLite: the batch's rotation turns, taken before its leads are inserted, each lead
+    carrying its pick (suggested owner and why) into its own row. SQLite's one writer holds
+    the whole file to the commit whenever the turns are taken, so first holds nothing longer,
+    and every lead is written once instead of inserted and then updated. The same turns as
+    `suggest_all`: each segment held once, in name order, the turns in the batch's order."""
+    asks = [new.rotation for new, _ in leads if new.rotation is not None]
+    if not asks:
+        return leads
+    held = HeldRotations(db)
+    first: dict[str, RotationAsk] = {}
+    for ask in asks:
+        first.setdefault(ask.segment, ask)
+    for segment in sorted(first):
+        held.hold(first[segment])
+    turned = []
+    for new, now in leads:
+        if new.rotation is not None:
+            pick = held.take(new.rotation)
+            lead = evolve(new.lead, suggested_owner=pick.rep, route_reason=pick.reason)
+            new = replace(new, lead=lead, rotation=None)
+        turned.append((new, now))
+    held.save()
+    return turned
+
+
 class Store:
     """Repository over the lead tables. Methods are the only way services touch the database."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
         self._claims = GroupCommit(database, _claim_all)  # presses of a burst: one commit
-        self._intakes = GroupCommit(database, _intake_all)  # leads of a burst: one commit
+        # Leads of a burst: one commit, gathered over one more loop turn (`GroupCommit`).
+        self._intakes = GroupCommit(database, _intake_all, gather=True)
 
     async def ping(self) -> bool:
         return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)

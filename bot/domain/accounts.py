@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Personal mailboxes: a lead from gmail.com is not an account, and never matches another lead.
 FREE_MAIL = frozenset(
@@ -51,6 +52,7 @@ FREE_MAIL = frozenset(
 # domain keeps three labels there. A heuristic, not the public suffix list; documented.
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go"})
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def normalise_domain(value: str | None, *, subdomains: bool = False) -> str | No
         return None
     text = value.strip().lower()
     text = text.rsplit("@", 1)[-1]
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = _SCHEME.sub("", text)
     text = text.split("/", 1)[0].split(":", 1)[0].strip(".")
     text = text.removeprefix("www.")
     labels = text.split(".")
@@ -79,6 +81,7 @@ def normalise_domain(value: str | None, *, subdomains: bool = False) -> str | No
     return ".".join(labels)
 
 
+@lru_cache(maxsize=4096)  # routing asks it twice a lead (the named account, the lead's row)
 def account_domain(
     company_domain: str | None, email: str | None, *, subdomains: bool = False
 ) -> str | None:

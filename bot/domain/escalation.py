@@ -159,10 +159,30 @@ def first_check(lead: LeadView, policy: Policy) -> datetime | None:
     a step is due from the start: a share of a short window that rounds to 0 minutes), or the
     end of its claim window (the post then says it is open to the pool), whichever is first."""
     start = lead.cycle_started_at or lead.received_at
-    planned = plan(lead, policy, start, set())
-    step = start if planned.fire or planned.skip else planned.next_at
+    snoozed = lead.snoozed_until is not None and start < lead.snoozed_until
+    if lead.stage in (Stage.RECYCLE, Stage.NURTURE) or snoozed:
+        planned = plan(lead, policy, start, set())
+        step = start if planned.fire or planned.skip else planned.next_at
+    else:
+        step = _earliest_step(lead, policy, start)
     window = lead.claim_opens_at if lead.owner is None else None
     return min(filter(None, (step, window)), default=None)
+
+
+def _earliest_step(lead: LeadView, policy: Policy, start: datetime) -> datetime | None:
+    """What `plan` at `start`, nothing recorded, says of when to look first: `start` if a step
+    is due by then, else the earliest step. Only each ladder's first step is timed (a step's
+    time rises with its share of the window), not its whole ladder: intake asks this of every
+    lead (issue 15)."""
+    calendar = policy.calendar_for(lead.owner_zone)
+    earliest: datetime | None = None
+    for window in windows(lead, policy):
+        steps = policy.escalation.ladder(window.ladder)
+        if steps:
+            first = min(steps, key=lambda step: step.at)
+            at = step_times(window, [first], calendar)[0]
+            earliest = at if earliest is None else min(earliest, at)
+    return None if earliest is None else max(start, earliest)
 
 
 def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window | None]:

@@ -186,7 +186,19 @@ def _words(words: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _one_of(value: str | None, options: list[str]) -> bool:
-    return value is not None and value.strip().lower() in {o.strip().lower() for o in options}
+    return value is not None and value.strip().lower() in _folded(tuple(options))
+
+
+@cache
+def _folded(options: tuple[str, ...]) -> frozenset[str]:
+    """The SLA file's options as compared (a signal's list, the same for every lead)."""
+    return frozenset(option.strip().lower() for option in options)
+
+
+@cache
+def _title_words(titles: tuple[str, ...], seniority: tuple[str, ...]) -> re.Pattern[str]:
+    """A fit signal's title words and the words of its seniority levels, as one pattern."""
+    return _words(titles + tuple(word for level in seniority for word in SENIORITY_WORDS[level]))
 
 
 def fit_hit(lead: LeadIn, signal: FitSignal) -> Hit | None:
@@ -211,10 +223,8 @@ def fit_hit(lead: LeadIn, signal: FitSignal) -> Hit | None:
             return None
         facts.append(str(company.country))
     if signal.titles is not None or signal.seniority is not None:
-        words = tuple(signal.titles or ()) + tuple(
-            word for level in signal.seniority or () for word in SENIORITY_WORDS[level]
-        )
-        if not _words(words).search(title):
+        words = _title_words(tuple(signal.titles or ()), tuple(signal.seniority or ()))
+        if not words.search(title):
             return None
         facts.append(str(lead.title))
     return Hit(signal.label or ", ".join(facts), signal.points, qualifies=signal.qualifies)
@@ -230,6 +240,8 @@ def intent_hit(
     """The intent signal met by the most recent engagement that matches it, or None: of its
     type, its url and title containing the signal's, not after `as_of`, and within the window
     before it (an undated engagement meets no window)."""
+    if not engagement:  # most leads: nothing to look through
+        return None
     best: Engagement | None = None
     window = signal.within.delta if signal.within is not None else None
     for item in engagement:

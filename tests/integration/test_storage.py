@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -211,3 +212,88 @@ async def test_long_reads_run_off_the_event_loops_thread(store: Store) -> None:
         lambda db: (threading.get_ident(), db.exec_driver_sql("SELECT 1").scalar())
     )
     assert there[1] == 1 and there[0] != here
+
+
+def test_sqlite_times_are_stored_as_sqlalchemy_stores_them() -> None:
+    """UTCDateTime binds a time on SQLite in one step (`sqlite_text`): the same text as its own
+    step followed by SQLAlchemy's SQLite DATETIME, which the stored rows and every comparison
+    in SQL rely on."""
+    from sqlalchemy.dialects import sqlite
+
+    from storage.tables import UTCDateTime
+
+    dialect = sqlite.dialect()
+    plain = UTCDateTime()
+    two_steps = plain.impl_instance.dialect_impl(dialect).bind_processor(dialect)
+    one_step = plain.dialect_impl(dialect).bind_processor(dialect)
+    sydney = timezone(timedelta(hours=11))
+    for value in [
+        NOW,
+        NOW.replace(microsecond=1),
+        NOW.replace(microsecond=999_999),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 3, 11, 14, 0, 0, 500, tzinfo=sydney),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ]:
+        expected = two_steps(plain.process_bind_param(value, dialect))
+        assert one_step(value) == expected
+    assert one_step(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        one_step(datetime(2026, 1, 1))
+
+
+async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_them(
+    sqlite_store: Store, policy: Policy
+) -> None:
+    """`insert_many` hands SQLite's driver each value encoded by its column type's processor:
+    a lead row, its events and its outbox rows are stored as SQLAlchemy's executemany stores
+    them, to the byte."""
+    from storage.crm import _INSERT_EVENT
+    from storage.db import insert_many
+    from storage.outbox import _insert_effects, outbox_row
+    from storage.repository import _INSERT_LEAD
+
+    await sqlite_store.save_policy(policy.version, snapshot(policy), NOW)
+    at = NOW.replace(microsecond=120)
+    row = new_lead(policy, "x").columns() | {
+        "route_reason": None,
+        "claim_due_at": at,
+        "icp": False,
+        "engagement": [{"type": "webinar", "title": "Ünïcode"}],
+    }
+    event = {"type": "received", "actor": "api", "at": at, "data": {"score": 85, "why": None}}
+    outbox = outbox_row("post_lead", "C0ENT", at, payload={"cycle": 2})
+
+    def write(db: Any) -> None:
+        for way in ("driver", "sqlalchemy"):
+
+            def put(statement: Any, rows: list[dict[str, Any]], way: str = way) -> None:
+                if way == "driver":
+                    insert_many(db, statement, rows)
+                else:
+                    db.execute(statement, rows)
+
+            put(_INSERT_LEAD, [dict(row, external_id=way, email=f"{way}@example.com")])
+            found = db.execute(text("SELECT id FROM leads WHERE external_id = :e"), {"e": way})
+            lead_id = found.scalar_one()
+            put(_INSERT_EVENT, [dict(event, lead_id=lead_id), dict(event, lead_id=lead_id)])
+            keys = [f"{way}-{n}" for n in range(2)]
+            put(_insert_effects("sqlite"), [dict(outbox, lead_id=lead_id, key=k) for k in keys])
+
+    await sqlite_store.db.run(write)
+
+    def raw(db: Any, table: str, drop: set[str]) -> list[list[Any]]:
+        result = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
+        names = list(result.keys())
+        return [[v for n, v in zip(names, r, strict=True) if n not in drop] for r in result]
+
+    def read(db: Any) -> None:
+        leads = raw(db, "leads", {"id", "external_id", "email"})
+        assert len(leads) == 2 and leads[0] == leads[1]
+        events = raw(db, "events", {"id", "lead_id"})
+        assert events[:2] == events[2:]
+        outboxes = raw(db, "outbox", {"id", "lead_id", "key"})
+        assert outboxes[:2] == outboxes[2:]
+
+    await sqlite_store.db.run(read)

@@ -166,3 +166,34 @@ def test_urgency_turns_amber_then_red(policy: Policy, level_at: tuple[int, str])
     lead = new_lead(policy, local(2026, 11, 23, 11, 0))
     now = local(2026, 11, 23, 11, 0) + timedelta(minutes=minutes)
     assert escalation.urgency(lead, policy, now)[0] == level
+
+
+def test_first_check_is_what_the_plan_says_from_the_start(policy: Policy) -> None:
+    """`first_check` times only each ladder's first step: the same look as the whole plan at
+    the lead's start (a step due by then: at once; else the earliest step; the claim window's
+    end if sooner), for every tier, any hour of a week, claimed or not, a zone of its own."""
+
+    def planned(lead: LeadView) -> datetime | None:
+        start = lead.cycle_started_at or lead.received_at
+        whole = escalation.plan(lead, policy, start, set())
+        step = start if whole.fire or whole.skip else whole.next_at
+        window = lead.claim_opens_at if lead.owner is None else None
+        return min(filter(None, (step, window)), default=None)
+
+    monday = local(2026, 11, 23, 0, 0)
+    for tier in policy.tiers:
+        for hour in range(0, 7 * 24, 5):
+            arrived = monday + timedelta(hours=hour, minutes=hour % 60)
+            lead = new_lead(policy, arrived, tier.name)
+            claimed = replace(
+                lead,
+                stage=Stage.SAL,
+                owner="U0REP1",
+                owner_zone="Europe/London",
+                claimed_at=arrived,
+                disposition_due_at=arrived + timedelta(days=1),
+                final_due_at=arrived + timedelta(days=9),
+            )
+            opens = replace(lead, claim_opens_at=arrived + timedelta(minutes=7))
+            for each in (lead, claimed, opens):
+                assert escalation.first_check(each, policy) == planned(each)
