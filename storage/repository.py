@@ -310,6 +310,9 @@ class Intaken:
 
 
 _INSERT_LEAD = insert(table(LeadRow))
+# PostgreSQL: the rows inserted answer with their ids (one round trip: SQLAlchemy sends a batch
+# as one multi-row INSERT … RETURNING); SQLite's driver executemany cannot, so it reads them.
+_INSERT_LEAD_RETURNING = _INSERT_LEAD.returning(LeadRow.external_id, LeadRow.id)
 _IDS_OF = select(LeadRow.external_id, LeadRow.id).where(
     LeadRow.external_id.in_(bindparam("p_external_ids", expanding=True))
 )
@@ -415,6 +418,9 @@ def _unbound_nulls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keep, kept(row), strict=True)) for row in rows]
 
 
+_BY_EXTERNAL_ID_KEY = itemgetter("external_id")
+
+
 def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict[str, LeadView]:
     """Insert `leads` (of new external ids) with their events and effects, the rotations'
     turns last on PostgreSQL (first on SQLite: `_turned_first`); each lead as stored, by its
@@ -423,11 +429,14 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
         leads = _turned_first(db, leads)
     # In external id order: replicas inserting the same leads at once (a load balancer
     # retrying) take the unique index's locks in one order, so one waits and none deadlocks.
-    rows = sorted((new.columns() for new, _ in leads), key=lambda row: row["external_id"])
-    insert_many(db, _INSERT_LEAD, _unbound_nulls(rows))
-    # The ids, read back by external id (new and unique), whatever the order they came in.
+    rows = _unbound_nulls(sorted((new.columns() for new, _ in leads), key=_BY_EXTERNAL_ID_KEY))
     wanted = [new.lead.external_id for new, _ in leads]
-    given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
+    if db.dialect.name == "postgresql":
+        given = {str(e): int(i) for e, i in db.execute(_INSERT_LEAD_RETURNING, rows)}
+    else:
+        insert_many(db, _INSERT_LEAD, rows)
+        # The ids, read back by external id (new and unique), whatever the order they came in.
+        given = {str(e): int(i) for e, i in db.execute(_IDS_OF, {"p_external_ids": wanted})}
     ids = [given[external_id] for external_id in wanted]
     # Each lead as stored: its row is the view the use case built, but for its id.
     found = {

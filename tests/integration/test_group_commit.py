@@ -121,6 +121,37 @@ async def test_a_burst_of_leads_shares_one_transaction(store: Store, policy: Pol
     assert await OutboxStore(store.db).pending() == 30  # each lead's post, once
 
 
+async def test_a_burst_of_leads_gets_its_ids_from_its_insert_on_postgresql(
+    store: Store, policy: Policy
+) -> None:
+    """PostgreSQL: one INSERT … RETURNING stores a batch's leads and answers their ids (no
+    second round trip to read them back); SQLite's driver executemany reads them after."""
+    await store.save_policy(policy.version, snapshot(policy), NOW)
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)  # any engine: SQLite's is a sync one
+    try:
+        results = await asyncio.gather(
+            *(store.intake(new_lead(policy, f"ids-{i}"), NOW) for i in range(12))
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert sorted(r.lead.external_id for r in results) == sorted(f"ids-{i}" for i in range(12))
+    stored = [await store.by_external_id(f"ids-{i}") for i in range(12)]
+    assert [lead.id if lead else None for lead in stored] == [
+        next(r.lead.id for r in results if r.lead.external_id == f"ids-{i}") for i in range(12)
+    ]  # each lead answered with the id it was stored under
+    read_back = [s for s in sent if s.startswith("SELECT leads.external_id, leads.id FROM")]
+    returning = [s for s in sent if s.startswith("INSERT INTO leads") and "RETURNING" in s]
+    if store.db.engine.dialect.name == "postgresql":
+        assert returning and not read_back
+    else:
+        assert read_back and not returning
+
+
 def _insert_all(db: Connection, values: list[int]) -> list[int]:
     for value in values:
         db.execute(text("INSERT INTO scratch (v) VALUES (:v)"), {"v": value})
