@@ -199,12 +199,12 @@ _HOME_WAITING = exists().where(
 _HOME_LEADS: Any = bindparam("p_lead_ids", expanding=True)
 
 
-def _homes_of(who: Any) -> Any:
+def home_requests(who: Any) -> Any:
     """A home request for each opener `who` selects with none waiting."""
     return _requests(Kind.HOME, null(), HomeOpener.user_id, who, ~_HOME_WAITING)
 
 
-_ENQUEUE_HOMES = _homes_of(
+_ENQUEUE_HOMES = home_requests(
     or_(
         HomeOpener.user_id.in_(bindparam("p_users", expanding=True)),
         HomeOpener.user_id.in_(select(LeadRow.owner).where(LeadRow.id.in_(_HOME_LEADS))),
@@ -212,7 +212,7 @@ _ENQUEUE_HOMES = _homes_of(
     )
 )
 _ONE_LEAD = LeadRow.id == bindparam("p_lead_id")
-_ENQUEUE_LEAD_HOMES = _homes_of(
+_ENQUEUE_LEAD_HOMES = home_requests(
     or_(
         HomeOpener.user_id == select(LeadRow.owner).where(_ONE_LEAD).scalar_subquery(),
         HomeOpener.user_id == select(LeadRow.suggested_owner).where(_ONE_LEAD).scalar_subquery(),

@@ -462,13 +462,29 @@ def _insert_leads(db: Connection, leads: list[tuple[NewLead, datetime]]) -> dict
         for (new, _), lead_id in zip(leads, ids, strict=True)
         if new.rotation is not None
     ]
+    asked: set[int] = set()  # leads whose suggested rep's App Home the turn asked for
     if turns:  # late: each segment's lock is held to the commit
-        for (lead_id, _), suggestion in zip(turns, suggest_all(db, turns), strict=True):
+        for (lead_id, _), suggestion in zip(turns, suggest_all(db, turns, now), strict=True):
             found[lead_id] = evolve(
                 found[lead_id], suggested_owner=suggestion.rep, route_reason=suggestion.reason
             )
-    write_effects(db, homes, now)
+            if suggestion.home_asked and found[lead_id].owner is None:
+                asked.add(lead_id)
+    write_effects(db, _homes_left(homes, asked), now)
     return {view.external_id: view for view in found.values()}
+
+
+def _homes_left(homes: list[RefreshHomes], asked: set[int]) -> list[RefreshHomes]:
+    """The App Home requests still to write: of `asked` leads (no owner, their suggested
+    rep's asked for with the turn) there is nothing left to ask."""
+    if not asked:
+        return homes
+    left = []
+    for effect in homes:
+        leads = tuple(lead for lead in effect.leads if lead not in asked)
+        if leads or effect.users:
+            left.append(replace(effect, leads=leads))
+    return left
 
 
 def _turned_first(

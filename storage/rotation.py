@@ -37,7 +37,8 @@ from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, take_turn
 from bot.domain.routing import AccountLead
 from storage.away import away_reps
-from storage.tables import LeadRow, RotationRep, RoundRobin, TimeAway, table
+from storage.outbox import home_requests
+from storage.tables import HomeOpener, LeadRow, RotationRep, RoundRobin, TimeAway, table
 
 LEADS = LeadRow.__table__
 
@@ -69,6 +70,9 @@ class RotationAsk:
 class Suggestion:
     rep: str | None
     reason: dict[str, Any]
+    # The rep's App Home was asked for with the turn's own write (PostgreSQL, `take`'s
+    # `home_at`): the caller leaves that request out of its own.
+    home_asked: bool = False
 
 
 _COLUMNS = ("settled", "since", "weight", "day", "today", "week", "this_week")
@@ -301,10 +305,12 @@ def _rows(ask: RotationAsk, loads: dict[str, RepLoad], reps: Iterable[str]) -> d
 
 
 @cache
-def _turn_write_pg(with_lead: bool) -> Any:
+def _turn_write_pg(with_lead: bool, with_home: bool = False) -> Any:
     """PostgreSQL: a turn's writes as one statement (one round trip, the segment's lock held
     the less): the reps it changed, the segment's clock and, `with_lead`, the lead's
-    suggested owner and why. Data-modifying CTEs always run, referenced or not."""
+    suggested owner and why, and `with_home` the request for that rep's App Home (if they
+    opened it and none waits: storage/outbox.py). Data-modifying CTEs always run,
+    referenced or not."""
     arrays = (
         func.unnest(
             bindparam("p_reps", type_=ARRAY(String)),
@@ -336,13 +342,21 @@ def _turn_write_pg(with_lead: bool) -> Any:
     ).cte("saved_reps")
     if not with_lead:
         return _SET_CLOCK.add_cte(saved)
-    return _SUGGEST.add_cte(saved).add_cte(_SET_CLOCK.cte("set_clock"))
+    written = _SUGGEST.add_cte(saved).add_cte(_SET_CLOCK.cte("set_clock"))
+    if with_home:
+        home = home_requests(HomeOpener.user_id == bindparam("p_rep", type_=String))
+        written = written.add_cte(home.cte("home"))
+    return written
 
 
-def take(db: Connection, ask: RotationAsk, lead_id: int | None = None) -> Suggestion:
+def take(
+    db: Connection, ask: RotationAsk, lead_id: int | None = None, home_at: datetime | None = None
+) -> Suggestion:
     """Take one turn of the segment's rotation (locked, read, picked, written) and say why;
     the fallback, with the reason nobody was available, when the turn finds nobody. With
-    `lead_id`, the lead's suggested owner and why are stored with the turn."""
+    `lead_id`, the lead's suggested owner and why are stored with the turn; with `home_at`
+    too, on PostgreSQL, the rep's App Home is asked for (at that time) in the same statement
+    (`Suggestion.home_asked`), so the lock is held one round trip the less."""
     rules = ask.rules
     clock, away, loads = _hold_read(db, ask, rules.cap_open is not None)
     leaving = ask.leaving if ask.leaving in loads else None
@@ -373,8 +387,11 @@ def take(db: Connection, ask: RotationAsk, lead_id: int | None = None) -> Sugges
         params = _rows(ask, turn.loads, changed) | {"p_clock": turn.clock, "p_more": 0}
         if lead_id is not None:
             params |= {"p_lead_id": lead_id, "p_rep": turn.rep, "p_reason": reason}
-        db.execute(_turn_write_pg(lead_id is not None), params)
-        return suggestion
+        with_home = lead_id is not None and home_at is not None
+        if with_home:
+            params["p_now"] = home_at
+        db.execute(_turn_write_pg(lead_id is not None, with_home), params)
+        return replace(suggestion, home_asked=with_home)
     _save(db, ask, turn.loads, changed)
     db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock, "p_more": 0})
     if lead_id is not None:
@@ -574,20 +591,25 @@ def account_leads_pg() -> Any:
 _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
 
 
-def suggest(db: Connection, lead_id: int, ask: RotationAsk) -> Suggestion:
-    """Take a turn for the lead and store its suggested owner and why."""
-    return take(db, ask, lead_id)
+def suggest(
+    db: Connection, lead_id: int, ask: RotationAsk, home_at: datetime | None = None
+) -> Suggestion:
+    """Take a turn for the lead and store its suggested owner and why (`home_at`: `take`'s)."""
+    return take(db, ask, lead_id, home_at)
 
 
-def suggest_all(db: Connection, turns: Sequence[tuple[int, RotationAsk]]) -> list[Suggestion]:
+def suggest_all(
+    db: Connection, turns: Sequence[tuple[int, RotationAsk]], home_at: datetime | None = None
+) -> list[Suggestion]:
     """Take a turn for each lead, in order, and store each one's suggested owner and why: the
     same turns as `suggest` one lead after the other (an intake batch), but each segment's
     row held (locked) once, in the order of the segments' names so replicas taking batches
     never wait on each other in a circle, its reps read once and written back once. A batch
-    of one is `suggest` (one statement on PostgreSQL writes the turn and the lead)."""
+    of one is `suggest` (one statement on PostgreSQL writes the turn, the lead and, with
+    `home_at`, the request for the rep's App Home)."""
     if len(turns) == 1:
         lead_id, ask = turns[0]
-        return [suggest(db, lead_id, ask)]
+        return [suggest(db, lead_id, ask, home_at)]
     held = HeldRotations(db)
     first: dict[str, RotationAsk] = {}
     for _, ask in turns:

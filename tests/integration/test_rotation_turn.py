@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import Connection, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.domain.policy import Policy, snapshot
 from bot.domain.rotation import PoolRules
+from storage.home import HomeStore
 from storage.repository import Store
 from storage.rotation import RotationAsk, Suggestion, count_reassignment, take, uncount
 from storage.tables import RotationRep
 from tests.conftest import migrated_store, postgres_database
+from tests.integration.test_storage import new_lead
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -122,6 +125,25 @@ async def test_units_of_work_reuse_their_plans_and_long_reads_plan_each_time(pg_
         unit = await store.db.run(lambda db: db.execute(show).scalar_one())
         long_read = await store.db.read(lambda db: db.execute(show).scalar_one())
     assert (unit, long_read) == ("force_generic_plan", "auto")
+
+
+async def test_a_new_leads_turn_asks_for_its_reps_app_home_in_its_own_write(
+    pg_url: str, policy: Policy
+) -> None:
+    """The lock is held for the turn's write and the commit only: the request for the rep's
+    App Home (only of a rep who opened it) is in that write, not a statement of its own."""
+    async with migrated_store(pg_url) as store:
+        await store.save_policy(policy.version, snapshot(policy), NOW)
+        await HomeStore(store.db).opened("U0REP1", NOW)
+        with statements(store.db.engine) as sent:
+            first = await store.intake(replace(new_lead(policy, "home-1"), rotation=ASK), NOW)
+        second = await store.intake(replace(new_lead(policy, "home-2"), rotation=ASK), NOW)
+        homes = text("SELECT channel FROM outbox WHERE kind = 'home' AND state = 'pending'")
+        asked = await store.db.run(lambda db: db.execute(homes).scalars().all())
+    assert (first.lead.suggested_owner, second.lead.suggested_owner) == ("U0REP1", "U0REP2")
+    assert asked == ["U0REP1"]  # U0REP2 never opened App Home
+    # the stored leads' read, the insert, its post, the turn's lock, the write: no more
+    assert len(sent) == 5 and sent[-1].startswith("WITH saved_reps")
 
 
 async def test_a_turn_that_waited_for_another_replicas_reads_what_it_wrote(pg_url: str) -> None:
