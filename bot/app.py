@@ -394,7 +394,7 @@ async def create(
     plans = Plans(PlanStore(database), book)
     aways = Aways(away, book, services.names)
     listeners = slack_listeners.Listeners(
-        services, plans, reports, digests, homes, publisher, metrics, clock, aways
+        services, plans, reports, digests, homes, publisher, metrics, clock, aways, traffic
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed(metrics))  # first: times and labels every request

@@ -42,6 +42,7 @@ from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
 from bot.slack.text import as_mrkdwn, escape
+from bot.traffic import Traffic
 from handlers import authorize
 from handlers.context import asked, parse_once
 
@@ -113,9 +114,11 @@ class Listeners:
         metrics: Metrics,
         clock: Clock,
         aways: Aways | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         self.services, self.plans, self.reports = services, plans, reports
         self.aways = aways
+        self.traffic = traffic or Traffic()  # Slack's requests: a report's answer lets them first
         self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
 
@@ -399,9 +402,11 @@ class Listeners:
     async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
         now = self.clock()
         report = await self.reports.ask(text, now)
-        await answer(
-            respond, report_views.sla_report(report, self.services.policy, charts_in_dm=True)
-        )
+        message = report_views.sla_report(report, self.services.policy, charts_in_dm=True)
+        # Like the outbox: a lull in Slack's requests first (a quarter of a second at most), so
+        # sending the report never holds up an ack; the report may come a moment later.
+        await self.traffic.quiet(at_most=0.25)
+        await answer(respond, message)
         self.metrics.inc("reports_total")
         await self.digests.charts_to(user, report, now)
 

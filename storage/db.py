@@ -79,15 +79,44 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+@dataclass(frozen=True)
+class Backend:
+    """The PostgreSQL server process serving one connection, as the server describes it."""
+
+    pid: int
+    client_port: int | None  # None over a Unix socket
+    database: str
+
+
+BackendHook = Callable[[Backend], None]
+
+
+def _announce_backends(engine: AsyncEngine, hook: BackendHook) -> None:
+    """Tell `hook` of the server process behind each new connection of `engine` (PostgreSQL)."""
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT pg_backend_pid(), inet_client_port(), current_database()")
+            pid, port, name = cursor.fetchone()
+        finally:
+            cursor.close()
+        hook(Backend(int(pid), None if port is None else int(port), str(name)))
+
+    event.listen(engine.sync_engine, "connect", connected)
+
+
 class _LoopThread:
     """An event loop in a thread of its own, with its own small engine: PostgreSQL's long
     reads run there (`Database.read`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, backends: BackendHook | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="db readers", daemon=True)
         self.thread.start()
         self.engine = create_async_engine(url, pool_size=2, max_overflow=2, hide_parameters=True)
+        if backends is not None:
+            _announce_backends(self.engine, backends)
 
     def submit(self, work: Callable[[Connection], T]) -> concurrent.futures.Future[T]:
         async def read() -> T:
@@ -116,9 +145,11 @@ class Database:
     usual.
     """
 
-    def __init__(self, url: str, crm: Any = None) -> None:
+    def __init__(self, url: str, crm: Any = None, backends: BackendHook | None = None) -> None:
+        """`backends`: on PostgreSQL, called with the server process of each new connection."""
         self.url = url
         self.engine = create_engine(url)
+        self.backends = backends
         self._sqlite: Engine | None = None
         self._connection: Connection | None = None  # SQLite's one connection, kept open
         self._readers: Engine | None = None  # SQLite: long reads beside the event loop
@@ -142,6 +173,8 @@ class Database:
             )
             event.listen(self._readers, "connect", _sqlite_pragmas)
             event.listen(self._readers, "connect", _reader_pragmas)
+        elif backends is not None:
+            _announce_backends(self.engine, backends)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in one transaction: committed if it returns, else rolled back."""
@@ -178,7 +211,7 @@ class Database:
 
     def _pg_readers(self) -> _LoopThread:
         if self._pg_reader is None:
-            self._pg_reader = _LoopThread(self.url)
+            self._pg_reader = _LoopThread(self.url, self.backends)
         return self._pg_reader
 
     async def checkpoints(self, every: float = 2.0) -> None:
