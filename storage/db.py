@@ -65,17 +65,8 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: no lead data in SQLAlchemy's log lines or error messages.
-    # force_generic_plan: the units of work are fixed statements that look a row up by key or
-    # walk an index to a limit, prepared once per connection. PostgreSQL's default planned the
-    # intake's reads anew at every execution (0.4 ms of planning for 0.1 ms of work: issue 13);
-    # the long reads (reports, `Database.read`) have an engine of their own and keep it.
     return create_async_engine(
-        url,
-        pool_size=10,
-        max_overflow=20,
-        pool_pre_ping=True,
-        hide_parameters=True,
-        connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
     )
 
 

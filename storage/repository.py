@@ -49,6 +49,7 @@ from storage.rotation import (
     HeldRotations,
     RotationAsk,
     account_lead,
+    account_lead_pg,
     account_leads_pg,
     count_reassignment,
     read_standing,
@@ -356,38 +357,55 @@ def _stored_and_accounts(
 ) -> tuple[dict[str, LeadView], Callable[[int, AccountAsk], AccountLead | None]]:
     """The batch's leads already stored (by external id), and the look-up of the owned lead
     of a batch lead's account (lead-to-account matching: by the lead's place in the batch).
-    PostgreSQL: both in one statement (the account look-ups joined to the stored leads' read,
-    which runs anyway: no round trip of their own); SQLite (in-process): one look-up each."""
+    PostgreSQL: both in one statement (the account look-ups joined to the read of which leads
+    are stored, which runs anyway: no round trip of their own), the stored leads' rows read
+    after, only when there are any; SQLite (in-process): one look-up each."""
     wanted = sorted({new.lead.external_id for new, _ in batch})
     asks = [(index, new.account) for index, (new, _) in enumerate(batch) if new.account]
-    if db.dialect.name != "postgresql" or not asks:
+    if db.dialect.name != "postgresql":
         rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted})
         stored = {view.external_id: view for view in lead_views(rows)}
         return stored, lambda _, ask: account_lead(db, ask.domain, ask.since)
-    params = {
-        "p_external_ids": wanted,
-        "p_domains": [ask.domain for _, ask in asks],
-        "p_sinces": [ask.since for _, ask in asks],
-    }
-    stored, found = {}, {}
-    for row in db.execute(_stored_and_accounts_pg(), params).mappings():
-        if row["asked"] is None:
-            view = lead_view(row)
-            assert view is not None
-            stored[view.external_id] = view
+    one = len(wanted) == 1 and len(asks) <= 1  # a lead alone: plain parameters
+    params: dict[str, Any] = {"p_external_id": wanted[0]} if one else {"p_external_ids": wanted}
+    if asks and one:
+        params |= {"p_domain": asks[0][1].domain, "p_since": asks[0][1].since}
+    elif asks:
+        params |= {
+            "p_domains": [ask.domain for _, ask in asks],
+            "p_sinces": [ask.since for _, ask in asks],
+        }
+    known, found = [], {}
+    for asked, lead_id, owner in db.execute(_stored_and_accounts_pg(one, bool(asks)), params):
+        if asked is None:  # `owner` carries the stored lead's external id
+            known.append(str(owner))
         else:  # the ask's 1-based place in `asks`
-            found[asks[row["asked"] - 1][0]] = AccountLead(int(row["id"]), str(row["owner"]))
+            found[asks[asked - 1][0]] = AccountLead(int(lead_id), str(owner))
+    stored = {}
+    if known:  # a lead sent again (rare): its whole row, read now
+        rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": sorted(known)})
+        stored = {view.external_id: view for view in lead_views(rows)}
     return stored, lambda index, _: found.get(index)
 
 
 @cache
-def _stored_and_accounts_pg() -> Any:
-    """PostgreSQL: the leads of `p_external_ids` (`asked` null) and the accounts' owned leads
-    (`asked`: the account's place in `p_domains`), as one result."""
-    stored = select(cast(null(), BigInteger).label("asked"), *LEADS.c).where(
-        LeadRow.external_id == any_(bindparam("p_external_ids", type_=ARRAY(String)))
-    )  # one array parameter: an expanding list is rendered again at every execution
-    return union_all(stored, account_leads_pg())
+def _stored_and_accounts_pg(one: bool, accounts: bool = True) -> Any:
+    """PostgreSQL: which of `p_external_ids` are stored (`asked` null, the external id in
+    `owner`) and the accounts' owned leads (`asked`: the account's place in `p_domains`), as
+    one result of three narrow columns (the stored leads' whole rows are read after, when
+    there are any). `one`: a lead alone, in plain parameters (`p_external_id`, `p_domain`,
+    `p_since`), a statement PostgreSQL plans once and keeps; the array form's plan depends on
+    the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch)."""
+    if one:
+        is_stored = LeadRow.external_id == bindparam("p_external_id", type_=String)
+    else:  # one array parameter: an expanding list is rendered again at every execution
+        is_stored = LeadRow.external_id == any_(bindparam("p_external_ids", type_=ARRAY(String)))
+    stored = select(
+        cast(null(), BigInteger).label("asked"), LeadRow.id, LeadRow.external_id.label("owner")
+    ).where(is_stored)
+    if not accounts:  # no lead of the batch asks for its account
+        return stored
+    return union_all(stored, account_lead_pg() if one else account_leads_pg())
 
 
 # Columns a new lead may leave out when NULL: nullable, no default, and not JSON (a JSON

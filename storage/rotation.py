@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Float,
     Integer,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
     null,
     or_,
     select,
@@ -566,10 +568,30 @@ _ACCOUNT_LEAD = (
 
 
 @cache
+def account_lead_pg() -> Any:
+    """PostgreSQL: `account_leads_pg` for one account (`p_domain`, `p_since`; `asked` 1): a
+    statement of plain parameters, which PostgreSQL plans once and keeps (an array's length
+    is unknown to a kept plan, so it planned the array form again at every execution)."""
+    found = (
+        select(LeadRow.id, LeadRow.owner)
+        .where(
+            *_of_account(
+                bindparam("p_domain", type_=String),
+                bindparam("p_since", type_=LEADS.c.dispositioned_at.type),
+            )
+        )
+        .order_by(LeadRow.id.desc())
+        .limit(1)
+        .subquery("found")
+    )
+    return select(literal(1, BigInteger).label("asked"), found.c.id, found.c.owner)
+
+
+@cache
 def account_leads_pg() -> Any:
     """PostgreSQL: `account_lead` for several accounts at once, to join to a statement that
     runs anyway (one row per account asked that has a lead: `asked`, its 1-based place in
-    `p_domains` / `p_sinces`, with the lead's row)."""
+    `p_domains` / `p_sinces`, with the lead's `id` and `owner`)."""
     asks = (
         func.unnest(
             bindparam("p_domains", type_=ARRAY(String)),
@@ -579,13 +601,13 @@ def account_leads_pg() -> Any:
         .render_derived()
     )
     found = (
-        select(LEADS)
+        select(LeadRow.id, LeadRow.owner)
         .where(*_of_account(asks.c.domain, asks.c.since))
         .order_by(LeadRow.id.desc())
         .limit(1)
         .lateral("found")
     )
-    return select(asks.c.asked, *found.c).select_from(asks.join(found, true()))
+    return select(asks.c.asked, found.c.id, found.c.owner).select_from(asks.join(found, true()))
 
 
 _OTHER_ACCOUNT_LEAD = _ACCOUNT_LEAD.where(LeadRow.id != bindparam("p_exclude"))
