@@ -191,6 +191,8 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
             await away.set(rep, None, "bench", rep, NOW)
         services.availability = away
         rotation_storage.take = timer.wrap(rotation_storage.take)
+        # SQLite takes a batch's turns before it inserts the leads (storage/repository.py)
+        repository_storage._turned_first = timer.wrap(repository_storage._turned_first)
         leads_service.choose_owner = timer.wrap(leads_service.choose_owner)
         Services._account = timer.wrap_async(Services._account)  # type: ignore[method-assign]
         # The account look-up in the intake's transaction (storage/repository.py's name for
