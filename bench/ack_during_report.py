@@ -1,7 +1,7 @@
 """Acks never wait behind a report: Claim presses at 10 concurrent against a `handoff serve`
 process, alone and while managers' `/sla-report` commands build a 20,000-lead week's report.
 
-    python -m bench.ack_during_report [--week-leads 20000] [--presses 800] [--rounds 3]
+    python -m bench.ack_during_report [--week-leads 20000] [--presses 3200] [--rounds 3]
                                       [--no-postgres] [--no-sqlite] [--no-freeze]
                                       [--in-process-reports] [--no-charts]
 
@@ -381,7 +381,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--week-leads", type=int, default=20_000)
-    parser.add_argument("--presses", type=int, default=800)
+    # 3,200: 800 a block, a second or two, so each block with reports holds whole reports
+    # (their reads, their answer and their charts), not only a report's start.
+    parser.add_argument("--presses", type=int, default=3200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
