@@ -52,12 +52,13 @@ from sqlalchemy import text
 
 import bench.report_week as week_data
 from bench.claim_ack import (
-    SECRET,
     TOKEN,
+    UNPACED,
     free_port,
     metric,
     posted_messages,
     process,
+    serve_env,
     settled,
     signed,
     signed_press,
@@ -265,23 +266,14 @@ async def measure_backend(
     python = sys.executable
     simulator = [python, "-m", "bench.servers", "simulator", "--port", str(sim_port)]
     env = dict(os.environ)
-    handoff_env = {
-        **env,
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url,
-        "HANDOFF_INTAKE_TOKEN": TOKEN,
-        "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
-        "DATABASE_URL": url,
-        "HOST": "127.0.0.1",
-        "PORT": str(app_port),
-        "HANDOFF_REPORT_PROCESS": "1" if report_process else "0",
-        # The simulator here enforces no rate limit: deliver as fast as it answers.
-        "HANDOFF_SLACK_POSTS_PER_SECOND": "10000",
-        "HANDOFF_SLACK_POST_BURST": "100",
-        "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
-        "HANDOFF_SLACK_CALL_BURST": "100",
-    }
+    handoff_env = serve_env(
+        api_url,
+        url,
+        HOST="127.0.0.1",
+        PORT=str(app_port),
+        HANDOFF_REPORT_PROCESS="1" if report_process else "0",
+        **UNPACED,
+    )
     patches = ([] if freeze else [NO_FREEZE]) + ([] if charts else [NO_CHARTS])
     serve = [python, "-m", "bot.cli", "serve"]
     if patches:

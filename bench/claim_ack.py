@@ -98,6 +98,31 @@ def signed(body: bytes) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
+# The simulator the benchmarks start enforces no rate limit: deliver as fast as it answers.
+UNPACED = {
+    "HANDOFF_SLACK_POSTS_PER_SECOND": "10000",
+    "HANDOFF_SLACK_POST_BURST": "100",
+    "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
+    "HANDOFF_SLACK_CALL_BURST": "100",
+}
+
+
+def serve_env(api_url: str, database_url: str, **more: str) -> dict[str, str]:
+    """The environment of a `handoff serve` a benchmark starts: this process's, with the
+    benchmark's Slack token, signing secret and intake token, Slack at `api_url` (the
+    simulator), the example SLA, the database, and `more` (which may replace any of them)."""
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "HANDOFF_INTAKE_TOKEN": TOKEN,
+        "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+        "DATABASE_URL": database_url,
+        **more,
+    }
+
+
 @asynccontextmanager
 async def process(args: list[str], ready: str, env: dict[str, str]) -> AsyncIterator[int]:
     """Run a server process until the block ends (its pid); wait for its `ready` line first."""
@@ -289,22 +314,14 @@ async def measure(presses: int, rounds: int, pool: int) -> dict[str, list[Level]
     runs: dict[str, dict[int, list[Level]]] = {"bare": {}, "handoff": {}}
     reps = [f"U1REP{n:04d}" for n in range(pool)]
     with tempfile.TemporaryDirectory() as folder:
-        handoff_env = {
-            **env,
-            "SLACK_BOT_TOKEN": "xoxb-bench",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": api_url,
-            "HANDOFF_INTAKE_TOKEN": TOKEN,
-            "HANDOFF_SLA_FILE": bench_sla(folder, reps),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bench.db",
-            "HOST": "127.0.0.1",
-            "PORT": str(app_port),
-            # The simulator here enforces no rate limit: deliver as fast as it answers.
-            "HANDOFF_SLACK_POSTS_PER_SECOND": "10000",
-            "HANDOFF_SLACK_POST_BURST": "100",
-            "HANDOFF_SLACK_CALLS_PER_MINUTE": "600000",
-            "HANDOFF_SLACK_CALL_BURST": "100",
-        }
+        handoff_env = serve_env(
+            api_url,
+            f"sqlite+aiosqlite:///{folder}/bench.db",
+            HANDOFF_SLA_FILE=bench_sla(folder, reps),
+            HOST="127.0.0.1",
+            PORT=str(app_port),
+            **UNPACED,
+        )
         serve = [python, "-m", "bot.cli", "serve"]
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session,

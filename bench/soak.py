@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.claim_ack import ROOT, SECRET, TOKEN, free_port, metric, process, wait_ready
+from bench.claim_ack import ROOT, SECRET, TOKEN, free_port, metric, process, serve_env, wait_ready
 
 REPS = ["U0REP1", "U0REP2"]
 MANAGER = "U0MGR1"
@@ -210,24 +210,19 @@ async def soak(seconds: float, per_second: int, every: float) -> tuple[list[Samp
     with tempfile.TemporaryDirectory() as folder:
         sim_port, port = free_port(), free_port()
         api_url = f"http://127.0.0.1:{sim_port}/api/"
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-soak",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": api_url,
-            "HANDOFF_INTAKE_TOKEN": TOKEN,
-            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/handoff.db",
-            "HANDOFF_SWEEP_SECONDS": "5",
-            "HANDOFF_SLACK_POSTS_PER_SECOND": "20",
-            "HANDOFF_SLACK_POST_BURST": "20",
-            "HANDOFF_SLACK_CALLS_PER_MINUTE": "6000",
-            "HANDOFF_SLACK_CALL_BURST": "100",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOG_FORMAT": "text",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = serve_env(
+            api_url,
+            f"sqlite+aiosqlite:///{folder}/handoff.db",
+            HANDOFF_SWEEP_SECONDS="5",
+            HANDOFF_SLACK_POSTS_PER_SECOND="20",
+            HANDOFF_SLACK_POST_BURST="20",
+            HANDOFF_SLACK_CALLS_PER_MINUTE="6000",
+            HANDOFF_SLACK_CALL_BURST="100",
+            HOST="127.0.0.1",
+            PORT=str(port),
+            LOG_FORMAT="text",
+            LOG_LEVEL="WARNING",
+        )
         sim_args = [
             "simulator",
             "--port",
