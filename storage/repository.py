@@ -46,7 +46,6 @@ from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
-    HeldRotations,
     RotationAsk,
     account_lead,
     account_lead_pg,
@@ -55,6 +54,7 @@ from storage.rotation import (
     read_standing,
     suggest,
     suggest_all,
+    take_all,
 )
 from storage.tables import (
     EventRow,
@@ -516,20 +516,14 @@ def _turned_first(
     asks = [new.rotation for new, _ in leads if new.rotation is not None]
     if not asks:
         return leads
-    held = HeldRotations(db)
-    first: dict[str, RotationAsk] = {}
-    for ask in asks:
-        first.setdefault(ask.segment, ask)
-    for segment in sorted(first):
-        held.hold(first[segment])
+    picks = iter(take_all(db, asks))
     turned = []
     for new, now in leads:
         if new.rotation is not None:
-            pick = held.take(new.rotation)
+            pick = next(picks)
             lead = evolve(new.lead, suggested_owner=pick.rep, route_reason=pick.reason)
             new = replace(new, lead=lead, rotation=None)
         turned.append((new, now))
-    held.save()
     return turned
 
 

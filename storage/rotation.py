@@ -620,6 +620,21 @@ def suggest(
     return take(db, ask, lead_id, home_at)
 
 
+def take_all(db: Connection, asks: Sequence[RotationAsk]) -> list[Suggestion]:
+    """A turn for each ask, in order, each segment's row held (locked) once, in the order of
+    the segments' names so replicas taking batches never wait on each other in a circle, its
+    reps read once, the turns taken in memory and written back once (`HeldRotations`)."""
+    held = HeldRotations(db)
+    first: dict[str, RotationAsk] = {}
+    for ask in asks:
+        first.setdefault(ask.segment, ask)
+    for segment in sorted(first):
+        held.hold(first[segment])
+    picks = [held.take(ask) for ask in asks]
+    held.save()
+    return picks
+
+
 def suggest_all(
     db: Connection, turns: Sequence[tuple[int, RotationAsk]], home_at: datetime | None = None
 ) -> list[Suggestion]:
@@ -632,14 +647,7 @@ def suggest_all(
     if len(turns) == 1:
         lead_id, ask = turns[0]
         return [suggest(db, lead_id, ask, home_at)]
-    held = HeldRotations(db)
-    first: dict[str, RotationAsk] = {}
-    for _, ask in turns:
-        first.setdefault(ask.segment, ask)
-    for segment in sorted(first):
-        held.hold(first[segment])
-    suggestions = [held.take(ask) for _, ask in turns]
-    held.save()
+    suggestions = take_all(db, [ask for _, ask in turns])
     db.execute(
         _SUGGEST,
         [
