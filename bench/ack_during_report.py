@@ -20,7 +20,9 @@ weighs on both alike. The command's response_url is the benchmark's own, so it l
 answer when it comes instead of asking the server for `handoff_reports_total` ten times a
 second (each /metrics request held the server's loop for 2 ms or so, and only in the blocks
 with reports). Target: the p99 during the reports within
-1.2x of the p99 without them.
+1.2x of the p99 without them. The report worker gives way to the presses (bot/traffic.py), so
+a report takes longer while they go on: each report's time from command to answer is printed,
+alone (nothing else running) and during the presses.
 
 `--in-process-reports` runs the server with HANDOFF_REPORT_PROCESS=0 (the report built in the
 server process rather than its worker process); `--no-freeze` runs it without the heap freeze
@@ -40,7 +42,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,10 @@ class Run:
     errors: int
     won: int  # claims won, of the presses (warm-up included): every press claims a fresh lead
     pressed: int
+    # Seconds from the command to its answer: a report with nothing else running, and each
+    # report of the blocks with presses (the worker gives way to them: bot/traffic.py).
+    report_alone: float = 0.0
+    report_during: list[float] = field(default_factory=list)
 
     @staticmethod
     def p99(values: list[float]) -> float:
@@ -219,8 +225,10 @@ class Bench:
         await asyncio.gather(*(presser(i) for i in range(CONCURRENT)))
         return times
 
-    async def report(self) -> None:
-        """A manager's `/sla-report last-week`, until the server has answered it."""
+    async def report(self) -> float:
+        """A manager's `/sla-report last-week`, until the server has answered it: how long
+        that took (s)."""
+        started = time.perf_counter()
         body, headers = signed_command(MANAGER, "/sla-report", "last-week", self.answers.url)
         async with self.session.post(self.events, data=body, headers=headers) as response:
             await response.read()
@@ -230,6 +238,7 @@ class Bench:
         except TimeoutError:
             raise RuntimeError("/sla-report was not answered within 5 minutes") from None
         assert answer.get("blocks"), f"not a report: {answer.get('text')!r}"
+        return time.perf_counter() - started
 
 
 async def preload(url: str, week_leads: int) -> None:
@@ -289,11 +298,13 @@ async def measure_backend(
         await settled(session, base)
         bench = Bench(session, base, api_url, answers)
         await bench.presses(await bench.fresh_leads(20))  # warm-up
-        await bench.report()
+        await bench.report()  # the first starts the worker
+        await settled(session, base)
+        report_alone = await bench.report()
         await settled(session, base)
         alone: list[float] = []
         during: list[float] = []
-        built = 0
+        report_during: list[float] = []
         size = count // BLOCKS
         for _ in range(BLOCKS):
             alone += await bench.presses(await bench.fresh_leads(size))
@@ -302,10 +313,8 @@ async def measure_backend(
             stop = asyncio.Event()
 
             async def reporting(stop: asyncio.Event = stop) -> None:
-                nonlocal built
                 while not stop.is_set():
-                    await bench.report()
-                    built += 1
+                    report_during.append(await bench.report())
 
             reporter = asyncio.create_task(reporting())
             await asyncio.sleep(0.05)  # the first report is under way
@@ -318,7 +327,10 @@ async def measure_backend(
         if given_up:  # a report's answer or charts that never reached Slack
             print(f"{backend}: {given_up:.0f} Slack side effects given up", file=sys.stderr)
         pressed = 20 + len(alone) + len(during)
-        return Run(backend, alone, during, built, bench.errors, won, pressed)
+        built = len(report_during)
+        run = Run(backend, alone, during, built, bench.errors, won, pressed, report_alone)
+        run.report_during = report_during
+        return run
 
 
 async def measure(
@@ -350,14 +362,16 @@ async def measure(
 def report(runs: list[Run]) -> str:
     lines = [
         "| backend | p99 alone | p99 during reports | ratio | reports answered meanwhile "
-        "| non-200 | claims won |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| a report alone / meanwhile (median, longest) | non-200 | claims won |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
+        meanwhile = run.report_during or [0.0]
         lines.append(
             f"| {run.backend} | {Run.p99(run.alone) * 1000:.1f} ms | "
             f"{Run.p99(run.during) * 1000:.1f} ms | {run.ratio:.2f}x | {run.reports} "
-            f"| {run.errors} | {run.won}/{run.pressed} |"
+            f"| {run.report_alone:.2f} s / {statistics.median(meanwhile):.2f} s, "
+            f"{max(meanwhile):.2f} s | {run.errors} | {run.won}/{run.pressed} |"
         )
     lines.append("")
     for backend in dict.fromkeys(run.backend for run in runs):

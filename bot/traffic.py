@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+LULL = 0.02  # seconds without a new Slack request
+
+_shared: Any = None  # this process's last arrival, in memory its report worker reads
+_shared_lock = threading.Lock()
+
+
+def arrivals() -> Any:
+    """When this process last received a Slack request (`time.monotonic()`, one clock for
+    every process of the machine), as a double in shared memory: a report worker started with
+    it (`bot/services/report_process.py`) reads it to give way. Every `Traffic` of the process
+    writes it (a process has one report worker)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = multiprocessing.get_context("spawn").RawValue("d", float("-inf"))
+        return _shared
+
+
+def _lull_left(last: float, lull: float, now: float, deadline: float) -> float:
+    """How long to wait yet for a lull of `lull` seconds after a request at `last`, not past
+    `deadline`: 0 when there is one already (or the deadline has come)."""
+    return max(0.0, min(last + lull - now, deadline - now))
 
 
 class Traffic:
@@ -16,21 +43,55 @@ class Traffic:
     between every two of them; a lull is a short time with no new request instead.
     """
 
-    def __init__(self, lull: float = 0.02, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, lull: float = LULL, monotonic: Callable[[], float] = time.monotonic):
         self.lull = lull
         self.monotonic = monotonic
         self.last = float("-inf")
+        # Another clock's times (a test's) mean nothing to the worker: kept to this object.
+        real = monotonic is time.monotonic
+        self.shared = arrivals() if real else SimpleNamespace(value=self.last)
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        self.last = self.monotonic()
+        self.last = self.shared.value = self.monotonic()
         yield
 
     async def quiet(self, at_most: float) -> None:
         """Return after a lull of `lull` seconds without requests, or after `at_most`."""
         deadline = self.monotonic() + at_most
-        while (now := self.monotonic()) < deadline:
-            wait = self.last + self.lull - now
+        while True:
+            wait = _lull_left(self.last, self.lull, self.monotonic(), deadline)
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, deadline - now))
+            await asyncio.sleep(wait)
+
+
+class GiveWay:
+    """In another process (the report worker): wait for a lull in the requests of the process
+    whose `arrivals()` it was given, at most `at_most` seconds a call.
+
+    A priority is not enough on a machine of few cores: even a worker at SCHED_IDLE, which the
+    kernel runs only on a core nothing else wants, made the acks' p99 1.4x slower on the
+    2-core benchmark machine (docs/benchmarks.md, "Acks during a report"), while the same
+    work in slices of 10 ms between pauses did not show. Long work calls this between slices,
+    so under a steady stream of requests it runs a slice at least every `at_most` seconds and
+    is delayed, never starved."""
+
+    def __init__(
+        self,
+        shared: Any,
+        lull: float = LULL,
+        at_most: float = 0.25,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.shared = shared
+        self.lull = lull
+        self.at_most = at_most
+        self.monotonic = monotonic
+        self.sleep = sleep
+
+    def __call__(self) -> None:
+        deadline = self.monotonic() + self.at_most
+        while wait := _lull_left(self.shared.value, self.lull, self.monotonic(), deadline):
+            self.sleep(wait)

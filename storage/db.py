@@ -51,6 +51,25 @@ def _reader_pragmas(connection: Any, _record: Any) -> None:
 
 
 READER_MMAP_BYTES = 1 << 30
+# SQLite: a long read (`Database.read`) calls its `pause` every so many of SQLite's virtual
+# machine steps, a few milliseconds of a report's query on the benchmark machine.
+PAUSE_STEPS = 200_000
+
+
+def _pausing(pause: Callable[[], None]) -> Callable[[Any, Any], None]:
+    """A reader connection's `connect` hook: `pause()` every `PAUSE_STEPS` steps of a query
+    (SQLite's progress handler; it returns 0: go on)."""
+
+    def handler() -> int:
+        pause()
+        return 0
+
+    def connected(connection: Any, _record: Any) -> None:
+        connection.set_progress_handler(handler, PAUSE_STEPS)
+
+    return connected
+
+
 CRM_INFO = "handoff_crm"  # the key of the `crm:` section in a connection's `info`
 
 
@@ -136,8 +155,17 @@ class Database:
     usual.
     """
 
-    def __init__(self, url: str, crm: Any = None, backends: BackendHook | None = None) -> None:
-        """`backends`: on PostgreSQL, called with the server process of each new connection."""
+    def __init__(
+        self,
+        url: str,
+        crm: Any = None,
+        backends: BackendHook | None = None,
+        pause: Callable[[], None] | None = None,
+    ) -> None:
+        """`backends`: on PostgreSQL, called with the server process of each new connection.
+        `pause`: on SQLite, called inside long reads' queries every `PAUSE_STEPS` steps (the
+        report worker gives way to Slack's requests there; on PostgreSQL a query runs in the
+        database's own process)."""
         self.url = url
         self.engine = create_engine(url)
         self.backends = backends
@@ -164,6 +192,8 @@ class Database:
             )
             event.listen(self._readers, "connect", _sqlite_pragmas)
             event.listen(self._readers, "connect", _reader_pragmas)
+            if pause is not None:
+                event.listen(self._readers, "connect", _pausing(pause))
         elif backends is not None:
             _announce_backends(self.engine, backends)
 

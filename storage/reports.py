@@ -9,7 +9,7 @@ team's calendar (bot/domain/report.py turns them into medians and percentiles).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -276,6 +276,23 @@ def _in_period(start: datetime, end: datetime) -> list[Any]:
     return [LeadRow.received_at >= start, LeadRow.received_at < end]
 
 
+SLICE = 2_000  # stage-time rows turned into `Times` between two pauses (a few ms)
+
+
+def _no_pause() -> None:
+    pass
+
+
+def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> Iterator[Times]:
+    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`)."""
+    for seg, src, owner, campaign, received, created, posted, claimed, touched, due in rows:
+        key = (seg, src, owner, campaign)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
+        yield Times(found, received, posted, claimed, touched, due, created)
+
+
 class ReportStore:
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -288,12 +305,13 @@ class ReportStore:
         standard: AttemptStandard,
         where: Filter,
         durations: bool,
+        pause: Callable[[], None] = _no_pause,
     ) -> tuple[Facts, Facts]:
         """A report's two reads at once: `period`, and `earlier` to compare with (its stage
-        times only with `durations`)."""
+        times only with `durations`; `pause`: `facts`')."""
         return await asyncio.gather(
-            self.facts(period.start, period.end, as_of, standard, where),
-            self.facts(earlier.start, earlier.end, as_of, standard, where, with_times=durations),
+            self.facts(period.start, period.end, as_of, standard, where, pause=pause),
+            self.facts(earlier.start, earlier.end, as_of, standard, where, durations, pause=pause),
         )
 
     async def facts(
@@ -304,9 +322,13 @@ class ReportStore:
         standard: AttemptStandard,
         where: Filter,
         with_times: bool = True,
+        *,
+        pause: Callable[[], None] = _no_pause,
     ) -> Facts:
         """What the database says about the leads received in [start, end); `with_times`:
-        with each MQL's stage times (a comparison period of a month or more goes without)."""
+        with each MQL's stage times (a comparison period of a month or more goes without).
+        `pause()` is called before each query and between slices of `SLICE` stage-time rows
+        (the report worker gives way to Slack's requests there)."""
         escalation_query = select(EscalationRow.ladder, EscalationRow.action, func.count()).where(
             EscalationRow.at >= start, EscalationRow.at < end, text(f"escalations.{FIRED}")
         )
@@ -324,6 +346,7 @@ class ReportStore:
             mix: dict[tuple[str, str | None], int] = {}
             counts_query = _counts_query(start, end, as_of, standard, where, db.dialect.name)
             for query in (counts_query, recycled_query):
+                pause()
                 for row in db.execute(query).mappings():
                     group = _group(row)
                     values: dict[str, Any] = {
@@ -335,19 +358,17 @@ class ReportStore:
                     if row.get("dispositioned"):
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
+            pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
 
         def stage_times(db: Connection) -> list[Times]:
             groups: dict[tuple[Any, ...], Group] = {}
-            times = []
-            rows = db.execute(_times_query(db, times_where)).all()
-            for seg, src, owner, campaign, received, created, posted, claimed, touched, due in rows:
-                key = (seg, src, owner, campaign)
-                found = groups.get(key)
-                if found is None:
-                    found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
-                times.append(Times(found, received, posted, claimed, touched, due, created))
+            times: list[Times] = []
+            pause()
+            for rows in db.execute(_times_query(db, times_where)).partitions(SLICE):
+                times += _stage_times(rows, groups)
+                pause()
             return times
 
         if not with_times:

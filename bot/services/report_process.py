@@ -24,10 +24,11 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.domain.policy import Policy
 from bot.domain.report import AttemptStandard, Period, Report, build_report
+from bot.traffic import GiveWay, arrivals
 from storage.db import Backend, Database
 from storage.reports import Filter, ReportStore
 
@@ -37,6 +38,7 @@ T = TypeVar("T")
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 _lowered: set[int] = set()  # the workers whose priority the server lowered already
+_give_way: GiveWay | None = None  # in the worker: waits for a lull in the server's requests
 LOWEST_NICE = 19  # where SCHED_IDLE is not offered or not permitted
 
 
@@ -50,7 +52,7 @@ def _executor() -> ProcessPoolExecutor:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_yielding,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), arrivals()),
             )
         return _pool
 
@@ -77,11 +79,23 @@ def _lower(pool: ProcessPoolExecutor) -> None:
             lowest_priority(pid)
 
 
-def _yielding(server: int) -> None:
-    """In the worker, at its start (`server`: the pid of the server that started it):
+def give_way() -> None:
+    """Between two slices of a report's work (a few milliseconds each): in the worker, wait
+    while the server is answering Slack's requests, until they let up for a moment or a
+    quarter of a second has passed (`bot.traffic.GiveWay`); elsewhere (a report built in the
+    server, when there is no worker) nothing."""
+    if _give_way is not None:
+        _give_way()
+
+
+def _yielding(server: int, shared: Any) -> None:
+    """In the worker, at its start (`server`: the pid of the server that started it; `shared`:
+    when the server last received a Slack request, `bot.traffic.arrivals()`):
     - the lowest scheduling priority (`lowest_priority`; the server set it already where it
       can), so the server's acks get the CPU before a report does (a report may take a
       second longer; an ack may not);
+    - `give_way` set up: the report's work waits between its slices while the server is
+      answering Slack (a priority alone still slowed the acks: `bot.traffic.GiveWay`);
     - its own standard output let go (to /dev/null): the server's is often a pipe that a
       supervisor reads until it closes, which must not wait for the worker too (its failures
       come back to the server as exceptions);
@@ -90,7 +104,9 @@ def _yielding(server: int) -> None:
       a second or more to import what it needs, and a server killed meanwhile would have left
       it with init as its parent, which it would then have watched for ever (holding the
       resource tracker's pipe, so that the tracker held the server's output open too)."""
+    global _give_way
     lowest_priority()
+    _give_way = GiveWay(shared)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
@@ -167,12 +183,14 @@ async def _read_and_build(
 ) -> Report:
     # Opened and closed per report: nothing held between them (and on PostgreSQL, the server
     # processes serving its connections serve this report only).
-    database = Database(url, backends=yielding_backend)
+    database = Database(url, backends=yielding_backend, pause=give_way)
     try:
-        read = ReportStore(database).both_periods(period, earlier, now, standard, where, durations)
+        store = ReportStore(database)
+        read = store.both_periods(period, earlier, now, standard, where, durations, give_way)
         facts, before = await read
     finally:
         await database.dispose()
+    give_way()
     return build_report(period, facts, before, policy, now, segment)
 
 

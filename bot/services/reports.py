@@ -4,6 +4,7 @@ database, and build the KPIs (bot/domain/report.py). Used by `/sla-report` and `
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -19,7 +20,7 @@ from bot.domain.report import (
     share,
 )
 from bot.services.policies import PolicyBook
-from bot.services.report_process import ReportProcess
+from bot.services.report_process import ReportProcess, give_way
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.reports import Filter, ReportStore
 
@@ -33,26 +34,22 @@ class Chart:
     png: bytes
 
 
-def charts(report: Report) -> list[Chart]:
-    """The report's two charts as PNGs: speed to lead with the SLA window, daily compliance."""
+def charts(report: Report, pause: Callable[[], None] = lambda: None) -> list[Chart]:
+    """The report's two charts as PNGs: speed to lead with the SLA window, daily compliance
+    (`pause()` before each: the report worker gives way to Slack's requests there)."""
     label = report.period.label + (f" · {report.segment}" if report.segment else "")
     target = next((k.target for k in report.headline if k.key == "first_touch"), None)
     name = f"handoff-{report.period.label}" + (f"-{report.segment}" if report.segment else "")
+    pause()
+    speed = speed_to_lead_png(
+        report.speed_minutes, report.window_minutes, f"Speed to lead, {label}"
+    )
+    pause()
+    title = f"First-touch compliance by day, {label}"
+    daily = daily_compliance_png(report.daily_compliance, target, title)
     return [
-        Chart(
-            f"{name}-speed-to-lead.png",
-            f"Speed to lead, {label}",
-            speed_to_lead_png(
-                report.speed_minutes, report.window_minutes, f"Speed to lead, {label}"
-            ),
-        ),
-        Chart(
-            f"{name}-first-touch.png",
-            f"First-touch compliance by day, {label}",
-            daily_compliance_png(
-                report.daily_compliance, target, f"First-touch compliance by day, {label}"
-            ),
-        ),
+        Chart(f"{name}-speed-to-lead.png", f"Speed to lead, {label}", speed),
+        Chart(f"{name}-first-touch.png", title, daily),
     ]
 
 
@@ -114,7 +111,7 @@ class Reports:
         work: in a thread of the server it would hold the interpreter's lock from the acks);
         in a thread when there is no worker."""
         if self.process is not None:
-            drawn = await self.process.run(partial(charts, report), "these charts")
+            drawn = await self.process.run(partial(charts, report, give_way), "these charts")
             if drawn is not None:
                 return drawn
         return await asyncio.to_thread(charts, report)

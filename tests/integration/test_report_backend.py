@@ -75,3 +75,29 @@ async def test_a_process_that_is_not_the_connections_server_is_left_alone() -> N
     finally:
         await database.dispose()
         await drop()
+
+
+_LONG_COUNT = text(
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) "
+    "SELECT count(*) FROM n"
+)
+
+
+async def test_on_sqlite_a_long_reads_query_pauses_inside_itself(tmp_path: Path) -> None:
+    """A report's query on SQLite runs in the report worker's own thread, one statement that
+    can take 100 ms: the long reads' connections call `pause` every `PAUSE_STEPS` steps of it
+    (SQLite's progress handler), so the worker gives way to Slack inside the query too. The
+    unit of work's connection (the server's writes) never pauses."""
+    pauses: list[int] = []
+    database = Database(
+        f"sqlite+aiosqlite:///{tmp_path / 'pause.db'}", pause=lambda: pauses.append(1)
+    )
+    try:
+        count = await database.read(lambda db: db.execute(_LONG_COUNT).scalar_one())
+        assert count == 100_000
+        assert len(pauses) >= 2
+        read_pauses = len(pauses)
+        assert await database.run(lambda db: db.execute(_LONG_COUNT).scalar_one()) == 100_000
+        assert len(pauses) == read_pauses
+    finally:
+        await database.dispose()

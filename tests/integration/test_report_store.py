@@ -8,12 +8,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
+import storage.reports
 from bot.domain.policy import Policy
 from bot.domain.report import Counts, Funnel, Group, Period, attempt_standard
+from bot.services import report_process
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
+from bot.traffic import Traffic, arrivals
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload
@@ -272,3 +277,44 @@ async def test_the_reports_charts_are_drawn_in_the_worker_process_the_same(
     drawn = await there.charts(report)
     assert [chart.png[:8] for chart in drawn] == [b"\x89PNG\r\n\x1a\n"] * 2
     assert drawn == await here.charts(report)
+
+
+async def test_a_report_read_pauses_before_each_query_and_between_slices_of_rows(
+    store: Store, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report worker gives way to Slack's requests between slices of its work: the read
+    calls `pause` before each query and after each slice of stage-time rows, and reads the
+    same facts as without."""
+    services = await history(store, policy)
+    standard = attempt_standard(policy, AS_OF)
+    reads = ReportStore(store.db)
+    unpaused = await reads.facts(WEEK.start, WEEK.end, AS_OF, standard, Filter())
+    assert len(unpaused.times) >= 4
+    monkeypatch.setattr(storage.reports, "SLICE", 2)
+    pauses: list[int] = []
+    paused = await reads.facts(
+        WEEK.start, WEEK.end, AS_OF, standard, Filter(), pause=lambda: pauses.append(1)
+    )
+    assert paused == unpaused
+    # Three queries for the counts, one for the times and one after each slice of two rows.
+    assert len(pauses) >= 3 + 1 + len(unpaused.times) // 2
+    assert services is not None
+
+
+def _worker_sees() -> tuple[bool, float]:
+    """In the report worker: whether it gives way, and the server's last request as it reads it."""
+    give_way = report_process._give_way
+    return give_way is not None, give_way.shared.value if give_way else float("nan")
+
+
+async def test_the_report_worker_sees_when_the_server_last_answered_slack(
+    store: Store,
+) -> None:
+    """The worker reads the server's Slack requests from memory they share, so its pauses
+    follow the server's traffic: a request marked here is the one it sees there."""
+    process = ReportProcess(store.db.url)
+    await process.run(os.getpid, "its pid")  # the worker is up
+    with Traffic().request():
+        pass
+    marked = arrivals().value
+    assert await process.run(_worker_sees, "what it sees") == (True, marked)
