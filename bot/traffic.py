@@ -67,31 +67,49 @@ class Traffic:
 
 
 class GiveWay:
-    """In another process (the report worker): wait for a lull in the requests of the process
-    whose `arrivals()` it was given, at most `at_most` seconds a call.
+    """In another process (the report worker): between two slices of long work, wait for a
+    lull in the requests of the process whose `arrivals()` it was given, so that while they
+    keep coming the work takes at most `share` of the time.
 
     A priority is not enough on a machine of few cores: even a worker at SCHED_IDLE, which the
     kernel runs only on a core nothing else wants, made the acks' p99 1.4x slower on the
-    2-core benchmark machine (docs/benchmarks.md, "Acks during a report"), while the same
-    work in slices of 10 ms between pauses did not show. Long work calls this between slices,
-    so under a steady stream of requests it runs a slice at least every `at_most` seconds and
-    is delayed, never starved."""
+    2-core benchmark machine (docs/benchmarks.md, "Acks during a report"), while the same work
+    in slices of 10 ms, each followed by 200 ms of rest, did not show. So after a slice of `t`
+    seconds (waiting on the database included: on PostgreSQL a query's work is in the
+    database's process) the wait is bounded by `t * (1 - share) / share`, and by `at_most`:
+    the work is delayed while requests keep coming, never starved, and a lull ends the wait
+    at once. A job's first wait in a thread (`start` marks a new job) is bounded by `first`.
+    Each thread keeps its own slices (SQLite reads a report's two periods in two threads)."""
 
     def __init__(
         self,
         shared: Any,
         lull: float = LULL,
-        at_most: float = 0.25,
+        share: float = 0.025,
+        first: float = 0.25,
+        at_most: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.shared = shared
         self.lull = lull
+        self.rest = (1 - share) / share  # seconds of rest a second of work may take
+        self.first = first
         self.at_most = at_most
         self.monotonic = monotonic
         self.sleep = sleep
+        self.job = 0
+        self.slices = threading.local()  # `began`: the job and time of this thread's slice
+
+    def start(self) -> None:
+        """A new job: the time since a thread's last slice of the previous one is no work."""
+        self.job += 1
 
     def __call__(self) -> None:
-        deadline = self.monotonic() + self.at_most
+        now = self.monotonic()
+        job, began = getattr(self.slices, "began", (None, now))
+        bound = self.first if job != self.job else min(self.at_most, (now - began) * self.rest)
+        deadline = now + bound
         while wait := _lull_left(self.shared.value, self.lull, self.monotonic(), deadline):
             self.sleep(wait)
+        self.slices.began = (self.job, self.monotonic())

@@ -366,7 +366,10 @@ class ReportStore:
             groups: dict[tuple[Any, ...], Group] = {}
             times: list[Times] = []
             pause()
-            for rows in db.execute(_times_query(db, times_where)).partitions(SLICE):
+            # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that turning
+            # them into Python is sliced too.
+            streamed = _times_query(db, times_where).execution_options(yield_per=SLICE)
+            for rows in db.execute(streamed).partitions(SLICE):
                 times += _stage_times(rows, groups)
                 pause()
             return times

@@ -80,12 +80,20 @@ def _lower(pool: ProcessPoolExecutor) -> None:
 
 
 def give_way() -> None:
-    """Between two slices of a report's work (a few milliseconds each): in the worker, wait
-    while the server is answering Slack's requests, until they let up for a moment or a
-    quarter of a second has passed (`bot.traffic.GiveWay`); elsewhere (a report built in the
-    server, when there is no worker) nothing."""
+    """Between two slices of a report's work (a few milliseconds to a chart's 100): in the
+    worker, wait while the server is answering Slack's requests, until they let up for a
+    moment, so that under a steady stream of them the report takes at most a fortieth of the
+    time (`bot.traffic.GiveWay`); elsewhere (a report built in the server, when there is no
+    worker) nothing."""
     if _give_way is not None:
         _give_way()
+
+
+def _job(work: Callable[[], T]) -> T:
+    """In the worker: `work()` as a new job of its `GiveWay` (a report, its charts)."""
+    if _give_way is not None:
+        _give_way.start()
+    return work()
 
 
 def _yielding(server: int, shared: Any) -> None:
@@ -215,7 +223,8 @@ class ReportProcess:
         worker stopped (then do it here)."""
         pool = _executor()
         try:
-            done = asyncio.get_running_loop().run_in_executor(pool, work)  # starts a worker
+            job = partial(_job, work)
+            done = asyncio.get_running_loop().run_in_executor(pool, job)  # starts a worker
             _lower(pool)
             return await done
         except BrokenProcessPool:

@@ -5,6 +5,7 @@ starves under a steady stream of requests. Time is a fake clock: no test sleeps.
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 from bot.traffic import GiveWay, Traffic, arrivals
@@ -25,9 +26,18 @@ class Clock:
         self.at += seconds
 
 
-def give_way(clock: Clock, last: float, at_most: float = 0.25) -> GiveWay:
+def give_way(clock: Clock, last: float) -> GiveWay:
     shared = SimpleNamespace(value=last)
-    return GiveWay(shared, lull=0.02, at_most=at_most, monotonic=clock, sleep=clock.sleep)
+    return GiveWay(
+        shared, 0.02, share=0.05, first=0.25, at_most=2.0, monotonic=clock, sleep=clock.sleep
+    )
+
+
+def slept(clock: Clock) -> float:
+    """Seconds slept since asked last."""
+    total = round(sum(clock.slept), 9)
+    clock.slept.clear()
+    return total
 
 
 def test_with_no_request_in_the_last_moment_the_work_goes_on_at_once() -> None:
@@ -39,16 +49,47 @@ def test_with_no_request_in_the_last_moment_the_work_goes_on_at_once() -> None:
 def test_after_a_request_the_work_waits_for_the_lull_that_follows_it() -> None:
     clock = Clock()
     give_way(clock, last=clock.at - 0.005)()
-    assert round(sum(clock.slept), 9) == 0.015  # until 20 ms after the request
+    assert slept(clock) == 0.015  # until 20 ms after the request
 
 
-def test_under_a_steady_stream_of_requests_the_work_waits_no_longer_than_its_bound() -> None:
+def test_under_a_steady_stream_of_requests_the_work_takes_its_share_of_the_time() -> None:
+    """A job's first wait is bounded by `first`; after it, each by 19 times the slice of work
+    before it (`share` 0.05) and by `at_most`: delayed, never starved."""
     clock = Clock()
-    steady = give_way(clock, last=float("inf"), at_most=0.25)  # a request always just in
+    steady = give_way(clock, last=float("inf"))  # a request always just in
+    steady.start()
     steady()
-    assert round(sum(clock.slept), 9) == 0.25
+    assert slept(clock) == 0.25
+    clock.at += 0.010  # a slice of 10 ms of work
     steady()
-    assert round(sum(clock.slept), 9) == 0.5  # each call waits its bound, then goes on
+    assert slept(clock) == 0.19
+    clock.at += 0.5  # a long slice: the wait is still at most `at_most`
+    steady()
+    assert slept(clock) == 2.0
+
+
+def test_a_new_job_does_not_count_the_idle_time_since_the_last_as_work() -> None:
+    clock = Clock()
+    steady = give_way(clock, last=float("inf"))
+    steady.start()
+    steady()
+    clock.at += 60  # idle: the next report comes a minute later
+    steady.start()
+    steady()
+    assert slept(clock) == 0.25 + 0.25
+
+
+def test_each_thread_keeps_its_own_slices() -> None:
+    clock = Clock()
+    steady = give_way(clock, last=float("inf"))
+    steady.start()
+    steady()
+    slept(clock)
+    clock.at += 0.010
+    other = threading.Thread(target=steady)  # its first wait of the job
+    other.start()
+    other.join()
+    assert slept(clock) == 0.25
 
 
 def test_a_request_the_server_marks_is_what_another_process_reads() -> None:
