@@ -4,6 +4,7 @@ process, alone and while managers' `/sla-report` commands build a 20,000-lead we
     python -m bench.ack_during_report [--week-leads 20000] [--presses 3200] [--rounds 3]
                                       [--no-postgres] [--no-sqlite] [--no-freeze]
                                       [--in-process-reports] [--no-charts]
+                                      [--stand-in {sliced,spin}]
 
 Three processes besides this client, as in a deployment: the Slack simulator (bench/servers.py;
 Block Kit validation off, that is Slack's CPU), and `handoff serve` on a SQLite file or, when one
@@ -28,6 +29,9 @@ alone (nothing else running) and during the presses.
 server process rather than its worker process); `--no-freeze` runs it without the heap freeze
 `serve` does once started (`bot.app.settle_heap`); `--no-charts`, a diagnostic, without the
 report's charts drawn into the manager's DM (both patched out of `serve` for the run).
+`--stand-in spin|sliced`, a diagnostic, sends no reports: in their place a process at the
+worker's priority (SCHED_IDLE) spins for a second, or for two seconds in slices of 10 ms each
+followed by 200 ms of rest (what a priority does alone, and what giving way does).
 """
 
 from __future__ import annotations
@@ -84,6 +88,18 @@ NO_CHARTS = (
     "d.Digests.charts_to = _no_charts"
 )
 MAIN = "import sys\nfrom bot.cli.main import main\nsys.exit(main())"
+# `--stand-in`, a diagnostic: instead of the reports, a process at SCHED_IDLE (the worker's
+# priority) that spins for a second, or for two seconds in slices of 10 ms, each followed by
+# 200 ms of rest (the worker's pace while it gives way).
+LOWEST = "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))"
+STAND_INS = {
+    "spin": "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end: pass",
+    "sliced": (
+        "import time\nend = time.monotonic() + 2.0\nwhile time.monotonic() < end:\n"
+        "    stop = time.monotonic() + 0.01\n    while time.monotonic() < stop: pass\n"
+        "    time.sleep(0.2)"
+    ),
+}
 
 
 @dataclass
@@ -240,6 +256,15 @@ class Bench:
         assert answer.get("blocks"), f"not a report: {answer.get('text')!r}"
         return time.perf_counter() - started
 
+    async def stand_in(self, kind: str) -> float:
+        """`--stand-in`: a CPU spinner at SCHED_IDLE instead of a report; how long it ran."""
+        started = time.perf_counter()
+        spinner = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", f"{LOWEST}\n{STAND_INS[kind]}"
+        )
+        await spinner.wait()
+        return time.perf_counter() - started
+
 
 async def preload(url: str, week_leads: int) -> None:
     """Last week's leads (report_week's mix), dated relative to the real clock."""
@@ -268,6 +293,7 @@ async def measure_backend(
     report_process: bool = True,
     freeze: bool = True,
     charts: bool = True,
+    stand_in: str | None = None,
 ) -> Run:
     await preload(url, week_leads)
     sim_port, app_port = free_port(), free_port()
@@ -314,7 +340,8 @@ async def measure_backend(
 
             async def reporting(stop: asyncio.Event = stop) -> None:
                 while not stop.is_set():
-                    report_during.append(await bench.report())
+                    work = bench.stand_in(stand_in) if stand_in else bench.report()
+                    report_during.append(await work)
 
             reporter = asyncio.create_task(reporting())
             await asyncio.sleep(0.05)  # the first report is under way
@@ -343,9 +370,11 @@ async def measure(
     report_process: bool = True,
     freeze: bool = True,
     charts: bool = True,
+    stand_in: str | None = None,
 ) -> list[Run]:
     runs: list[Run] = []
-    options = {"report_process": report_process, "freeze": freeze, "charts": charts}
+    options: dict[str, Any] = {"report_process": report_process, "freeze": freeze}
+    options |= {"charts": charts, "stand_in": stand_in}
     for _ in range(rounds if sqlite else 0):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{folder}/handoff.db"
@@ -406,6 +435,12 @@ def main() -> None:
         action="store_true",
         help="a diagnostic: serve with the report's charts to the DM patched out",
     )
+    parser.add_argument(
+        "--stand-in",
+        choices=sorted(STAND_INS),
+        help="a diagnostic: a CPU spinner at SCHED_IDLE instead of the reports (spin: for a "
+        "second; sliced: 10 ms slices with 200 ms of rest between, for two seconds)",
+    )
     args = parser.parse_args()
     runs = asyncio.run(
         measure(
@@ -417,6 +452,7 @@ def main() -> None:
             report_process=not args.in_process_reports,
             freeze=not args.no_freeze,
             charts=not args.no_charts,
+            stand_in=args.stand_in,
         )
     )
     print(report(runs))

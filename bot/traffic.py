@@ -6,27 +6,45 @@ import asyncio
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableSequence
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 LULL = 0.02  # seconds without a new Slack request
+BEAT = 0.005  # seconds between the server loop's beats while a report worker works for it
+STALE = 0.015  # a beat older than this: the loop is held up (requests may wait unread)
 
-_shared: Any = None  # this process's last arrival, in memory its report worker reads
+# The shared state's places (`shared_state()`): `time.monotonic()` is one clock for every
+# process of the machine.
+LAST, IN_FLIGHT, BEATEN = 0, 1, 2
+
+_shared: Any = None
 _shared_lock = threading.Lock()
 
 
-def arrivals() -> Any:
-    """When this process last received a Slack request (`time.monotonic()`, one clock for
-    every process of the machine), as a double in shared memory: a report worker started with
-    it (`bot/services/report_process.py`) reads it to give way. Every `Traffic` of the process
-    writes it (a process has one report worker)."""
+def shared_state() -> MutableSequence[float]:
+    """This process's Slack traffic, in memory its report worker (`bot/services/
+    report_process.py`) reads to give way: when the last request arrived (`LAST`), how many
+    are being answered (`IN_FLIGHT`) and when the event loop last beat (`BEATEN`, while a
+    report is being built: `beating`). Every `Traffic` of the process writes it, from the
+    event loop's thread only (a process has one report worker)."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = multiprocessing.get_context("spawn").RawValue("d", float("-inf"))
+            start = [float("-inf"), 0.0, float("-inf")]
+            _shared = multiprocessing.get_context("spawn").RawArray("d", start)
         return _shared
+
+
+async def beating(period: float = BEAT) -> None:
+    """Beat every `period` seconds until cancelled (run while the worker builds something):
+    a loop held up by other work (a batch's transaction, the outbox's deliveries) beats
+    late, and the worker takes a late beat for a busy server, whose requests may be waiting
+    in its socket, unread and so unseen."""
+    state = shared_state()
+    while True:
+        state[BEATEN] = time.monotonic()
+        await asyncio.sleep(period)
 
 
 def _lull_left(last: float, lull: float, now: float, deadline: float) -> float:
@@ -49,12 +67,16 @@ class Traffic:
         self.last = float("-inf")
         # Another clock's times (a test's) mean nothing to the worker: kept to this object.
         real = monotonic is time.monotonic
-        self.shared = arrivals() if real else SimpleNamespace(value=self.last)
+        self.shared = shared_state() if real else [self.last, 0.0, float("-inf")]
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        self.last = self.shared.value = self.monotonic()
-        yield
+        self.last = self.shared[LAST] = self.monotonic()
+        self.shared[IN_FLIGHT] += 1
+        try:
+            yield
+        finally:
+            self.shared[IN_FLIGHT] -= 1
 
     async def quiet(self, at_most: float) -> None:
         """Return after a lull of `lull` seconds without requests, or after `at_most`."""
@@ -67,9 +89,12 @@ class Traffic:
 
 
 class GiveWay:
-    """In another process (the report worker): between two slices of long work, wait for a
-    lull in the requests of the process whose `arrivals()` it was given, so that while they
-    keep coming the work takes at most `share` of the time.
+    """In another process (the report worker): between two slices of long work, wait while
+    the process whose `shared_state()` it was given is busy with Slack's requests, so that
+    while they keep coming the work takes at most `share` of the time.
+
+    Busy: a request arrived in the last `lull` seconds, or one is being answered, or its event
+    loop beat longer than `stale` seconds ago (held up: a request may be waiting unread).
 
     A priority is not enough on a machine of few cores: even a worker at SCHED_IDLE, which the
     kernel runs only on a core nothing else wants, made the acks' p99 1.4x slower on the
@@ -77,17 +102,18 @@ class GiveWay:
     in slices of 10 ms, each followed by 200 ms of rest, did not show. So after a slice of `t`
     seconds (waiting on the database included: on PostgreSQL a query's work is in the
     database's process) the wait is bounded by `t * (1 - share) / share`, and by `at_most`:
-    the work is delayed while requests keep coming, never starved, and a lull ends the wait
-    at once. A job's first wait in a thread (`start` marks a new job) is bounded by `first`.
+    the work is delayed while the server stays busy, never starved, and goes on as soon as it
+    is not. A job's first wait in a thread (`start` marks a new job) is bounded by `first`.
     Each thread keeps its own slices (SQLite reads a report's two periods in two threads)."""
 
     def __init__(
         self,
-        shared: Any,
+        shared: MutableSequence[float],
         lull: float = LULL,
         share: float = 0.025,
         first: float = 0.25,
         at_most: float = 2.0,
+        stale: float = STALE,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -96,6 +122,7 @@ class GiveWay:
         self.rest = (1 - share) / share  # seconds of rest a second of work may take
         self.first = first
         self.at_most = at_most
+        self.stale = stale
         self.monotonic = monotonic
         self.sleep = sleep
         self.job = 0
@@ -105,11 +132,20 @@ class GiveWay:
         """A new job: the time since a thread's last slice of the previous one is no work."""
         self.job += 1
 
+    def busy(self, now: float) -> float:
+        """How long the server stays busy with Slack (see the class) as seen at `now`: until
+        its lull after the last request, or another beat's time; 0: not busy."""
+        state = self.shared
+        if state[IN_FLIGHT] > 0 or now - state[BEATEN] > self.stale:
+            return BEAT
+        return max(0.0, state[LAST] + self.lull - now)
+
     def __call__(self) -> None:
         now = self.monotonic()
         job, began = getattr(self.slices, "began", (None, now))
         bound = self.first if job != self.job else min(self.at_most, (now - began) * self.rest)
         deadline = now + bound
-        while wait := _lull_left(self.shared.value, self.lull, self.monotonic(), deadline):
+        while (wait := min(self.busy(now), deadline - now)) > 0:
             self.sleep(wait)
-        self.slices.began = (self.job, self.monotonic())
+            now = self.monotonic()
+        self.slices.began = (self.job, now)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from bot.domain.policy import Policy
 from bot.domain.report import AttemptStandard, Period, Report, build_report
-from bot.traffic import GiveWay, arrivals
+from bot.traffic import GiveWay, beating, shared_state
 from storage.db import Backend, Database
 from storage.reports import Filter, ReportStore
 
@@ -52,7 +52,7 @@ def _executor() -> ProcessPoolExecutor:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_yielding,
-                initargs=(os.getpid(), arrivals()),
+                initargs=(os.getpid(), shared_state()),
             )
         return _pool
 
@@ -98,7 +98,7 @@ def _job(work: Callable[[], T]) -> T:
 
 def _yielding(server: int, shared: Any) -> None:
     """In the worker, at its start (`server`: the pid of the server that started it; `shared`:
-    when the server last received a Slack request, `bot.traffic.arrivals()`):
+    the server's Slack traffic, `bot.traffic.shared_state()`):
     - the lowest scheduling priority (`lowest_priority`; the server set it already where it
       can), so the server's acks get the CPU before a report does (a report may take a
       second longer; an ack may not);
@@ -222,12 +222,15 @@ class ReportProcess:
         """`work()` in the worker process (`what` it makes, for the log), or None when the
         worker stopped (then do it here)."""
         pool = _executor()
+        beat = asyncio.create_task(beating())  # the worker reads it to give way
         try:
-            job = partial(_job, work)
-            done = asyncio.get_running_loop().run_in_executor(pool, job)  # starts a worker
-            _lower(pool)
+            await asyncio.sleep(0)  # its first beat, before the job
+            done = asyncio.get_running_loop().run_in_executor(pool, partial(_job, work))
+            _lower(pool)  # the executor started the worker, if it was not running
             return await done
         except BrokenProcessPool:
             log.warning("the report worker process stopped; building %s in the server", what)
             _discard(pool)
             return None
+        finally:
+            beat.cancel()

@@ -4,6 +4,7 @@ the period's leads, and each filter."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
-from bot.traffic import Traffic, arrivals
+from bot.traffic import BEATEN, LAST, Traffic, shared_state
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload
@@ -301,20 +302,24 @@ async def test_a_report_read_pauses_before_each_query_and_between_slices_of_rows
     assert services is not None
 
 
-def _worker_sees() -> tuple[bool, float]:
-    """In the report worker: whether it gives way, and the server's last request as it reads it."""
+def _worker_sees() -> tuple[bool, float, float]:
+    """In the report worker: whether it gives way, and the server's last request and last
+    beat as it reads them."""
     give_way = report_process._give_way
-    return give_way is not None, give_way.shared.value if give_way else float("nan")
+    assert give_way is not None
+    return True, give_way.shared[LAST], give_way.shared[BEATEN]
 
 
-async def test_the_report_worker_sees_when_the_server_last_answered_slack(
-    store: Store,
-) -> None:
-    """The worker reads the server's Slack requests from memory they share, so its pauses
-    follow the server's traffic: a request marked here is the one it sees there."""
+async def test_the_report_worker_sees_the_servers_slack_traffic(store: Store) -> None:
+    """The worker reads the server's Slack traffic from memory they share, so its pauses
+    follow it: the request marked here is the one it sees there, and while it works the
+    server's loop beats (a loop held up beats late, and the worker waits)."""
     process = ReportProcess(store.db.url)
     await process.run(os.getpid, "its pid")  # the worker is up
     with Traffic().request():
         pass
-    marked = arrivals().value
-    assert await process.run(_worker_sees, "what it sees") == (True, marked)
+    marked = shared_state()[LAST]
+    asked = time.monotonic()
+    gives_way, seen, beaten = await process.run(_worker_sees, "what it sees")
+    assert gives_way and seen == marked
+    assert beaten >= asked  # the loop beat while the worker worked for it

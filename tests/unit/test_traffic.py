@@ -5,10 +5,13 @@ starves under a steady stream of requests. Time is a fake clock: no test sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from types import SimpleNamespace
+import time
 
-from bot.traffic import GiveWay, Traffic, arrivals
+from bot.traffic import BEATEN, IN_FLIGHT, LAST, GiveWay, Traffic, beating, shared_state
+
+INF = float("inf")
 
 
 class Clock:
@@ -26,8 +29,9 @@ class Clock:
         self.at += seconds
 
 
-def give_way(clock: Clock, last: float) -> GiveWay:
-    shared = SimpleNamespace(value=last)
+def give_way(clock: Clock, last: float, in_flight: int = 0, beaten: float = INF) -> GiveWay:
+    """A worker's `GiveWay` over a server's state (`beaten` INF: its loop beats on time)."""
+    shared = [last, float(in_flight), beaten]
     return GiveWay(
         shared, 0.02, share=0.05, first=0.25, at_most=2.0, monotonic=clock, sleep=clock.sleep
     )
@@ -52,11 +56,31 @@ def test_after_a_request_the_work_waits_for_the_lull_that_follows_it() -> None:
     assert slept(clock) == 0.015  # until 20 ms after the request
 
 
+def test_while_a_request_is_being_answered_the_work_waits() -> None:
+    clock = Clock()
+    busy = give_way(clock, last=clock.at - 0.5, in_flight=1)
+    busy.start()
+    busy()
+    assert slept(clock) == 0.25  # the job's first wait, to its bound
+
+
+def test_while_the_servers_loop_is_held_up_the_work_waits() -> None:
+    """A loop that beat long ago may have requests waiting in its socket, unread: busy."""
+    clock = Clock()
+    held_up = give_way(clock, last=clock.at - 0.5, beaten=clock.at - 0.1)
+    held_up.start()
+    held_up()
+    assert slept(clock) == 0.25
+    clock.at = 200.0
+    give_way(clock, last=clock.at - 0.5, beaten=clock.at - 0.005)()  # beating: not busy
+    assert slept(clock) == 0.0
+
+
 def test_under_a_steady_stream_of_requests_the_work_takes_its_share_of_the_time() -> None:
     """A job's first wait is bounded by `first`; after it, each by 19 times the slice of work
     before it (`share` 0.05) and by `at_most`: delayed, never starved."""
     clock = Clock()
-    steady = give_way(clock, last=float("inf"))  # a request always just in
+    steady = give_way(clock, last=INF)  # a request always just in
     steady.start()
     steady()
     assert slept(clock) == 0.25
@@ -70,7 +94,7 @@ def test_under_a_steady_stream_of_requests_the_work_takes_its_share_of_the_time(
 
 def test_a_new_job_does_not_count_the_idle_time_since_the_last_as_work() -> None:
     clock = Clock()
-    steady = give_way(clock, last=float("inf"))
+    steady = give_way(clock, last=INF)
     steady.start()
     steady()
     clock.at += 60  # idle: the next report comes a minute later
@@ -81,7 +105,7 @@ def test_a_new_job_does_not_count_the_idle_time_since_the_last_as_work() -> None
 
 def test_each_thread_keeps_its_own_slices() -> None:
     clock = Clock()
-    steady = give_way(clock, last=float("inf"))
+    steady = give_way(clock, last=INF)
     steady.start()
     steady()
     slept(clock)
@@ -92,16 +116,31 @@ def test_each_thread_keeps_its_own_slices() -> None:
     assert slept(clock) == 0.25
 
 
-def test_a_request_the_server_marks_is_what_another_process_reads() -> None:
-    """The real clock's arrivals go to the memory the report worker reads; a test clock's stay
-    with its own `Traffic` (its times mean nothing to another process)."""
-    shared = arrivals()
+def test_the_server_marks_each_request_where_its_worker_reads_it() -> None:
+    """The real clock's requests go to the memory the report worker reads: when the last
+    arrived, and how many are being answered; a test clock's stay with its own `Traffic`
+    (its times mean nothing to another process)."""
+    shared = shared_state()
     real = Traffic()
     with real.request():
-        pass
-    assert shared.value == real.last
-    before = shared.value
+        assert shared[LAST] == real.last
+        assert shared[IN_FLIGHT] >= 1
+    assert shared[IN_FLIGHT] == 0
+    before = shared[LAST]
     clock = Clock(at=1e9)
     with Traffic(monotonic=clock).request():
         pass
-    assert shared.value == before
+    assert shared[LAST] == before
+
+
+async def test_while_the_worker_works_the_servers_loop_beats() -> None:
+    shared = shared_state()
+    beat = asyncio.create_task(beating(period=0.001))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.001)
+            if shared[BEATEN] > float("-inf"):
+                break
+        assert time.monotonic() - shared[BEATEN] < 60  # it beat, on the real clock
+    finally:
+        beat.cancel()
