@@ -355,9 +355,9 @@ async def measure_backend(
             print(f"{backend}: {given_up:.0f} Slack side effects given up", file=sys.stderr)
         pressed = 20 + len(alone) + len(during)
         built = len(report_during)
-        run = Run(backend, alone, during, built, bench.errors, won, pressed, report_alone)
-        run.report_during = report_during
-        return run
+        return Run(
+            backend, alone, during, built, bench.errors, won, pressed, report_alone, report_during
+        )
 
 
 async def measure(

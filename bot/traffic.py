@@ -47,12 +47,6 @@ async def beating(period: float = BEAT) -> None:
         await asyncio.sleep(period)
 
 
-def _lull_left(last: float, lull: float, now: float, deadline: float) -> float:
-    """How long to wait yet for a lull of `lull` seconds after a request at `last`, not past
-    `deadline`: 0 when there is one already (or the deadline has come)."""
-    return max(0.0, min(last + lull - now, deadline - now))
-
-
 class Traffic:
     """When Slack requests last arrived. Slack wants its ack within 3 seconds; a message update
     can wait a moment, so the outbox waits for a lull (bounded) before each delivery.
@@ -81,11 +75,11 @@ class Traffic:
     async def quiet(self, at_most: float) -> None:
         """Return after a lull of `lull` seconds without requests, or after `at_most`."""
         deadline = self.monotonic() + at_most
-        while True:
-            wait = _lull_left(self.last, self.lull, self.monotonic(), deadline)
+        while (now := self.monotonic()) < deadline:
+            wait = self.last + self.lull - now
             if wait <= 0:
                 return
-            await asyncio.sleep(wait)
+            await asyncio.sleep(min(wait, deadline - now))
 
 
 class GiveWay:
@@ -97,7 +91,7 @@ class GiveWay:
     loop beat longer than `stale` seconds ago (held up: a request may be waiting unread).
 
     A priority is not enough on a machine of few cores: even a worker at SCHED_IDLE, which the
-    kernel runs only on a core nothing else wants, made the acks' p99 1.4x slower on the
+    kernel runs only on a core nothing else wants, made the acks' p99 1.3-1.4x slower on the
     2-core benchmark machine (docs/benchmarks.md, "Acks during a report"), while the same work
     in slices of 10 ms, each followed by 200 ms of rest, did not show. So after a slice of `t`
     seconds (waiting on the database included: on PostgreSQL a query's work is in the

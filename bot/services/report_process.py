@@ -18,13 +18,13 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.domain.policy import Policy
 from bot.domain.report import AttemptStandard, Period, Report, build_report
@@ -96,7 +96,7 @@ def _job(work: Callable[[], T]) -> T:
     return work()
 
 
-def _yielding(server: int, shared: Any) -> None:
+def _yielding(server: int, shared: MutableSequence[float]) -> None:
     """In the worker, at its start (`server`: the pid of the server that started it; `shared`:
     the server's Slack traffic, `bot.traffic.shared_state()`):
     - the lowest scheduling priority (`lowest_priority`; the server set it already where it
