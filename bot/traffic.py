@@ -41,10 +41,14 @@ async def beating(period: float = BEAT) -> None:
     a loop held up by other work (a batch's transaction, the outbox's deliveries) beats
     late, and the worker takes a late beat for a busy server, whose requests may be waiting
     in its socket, unread and so unseen."""
-    state = shared_state()
     while True:
-        state[BEATEN] = time.monotonic()
+        beat()
         await asyncio.sleep(period)
+
+
+def beat() -> None:
+    """One beat of this process's event loop, now (`beating` beats every `BEAT` seconds)."""
+    shared_state()[BEATEN] = time.monotonic()
 
 
 class Traffic:

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from bot.domain.policy import Policy
 from bot.domain.report import AttemptStandard, Period, Report, build_report
-from bot.traffic import GiveWay, beating, shared_state
+from bot.traffic import GiveWay, beat, beating, shared_state
 from storage.db import Backend, Database
 from storage.reports import Filter, ReportStore
 
@@ -222,9 +222,9 @@ class ReportProcess:
         """`work()` in the worker process (`what` it makes, for the log), or None when the
         worker stopped (then do it here)."""
         pool = _executor()
-        beat = asyncio.create_task(beating())  # the worker reads it to give way
+        beat()  # the first, before the job (the task's come from the loop)
+        beats = asyncio.create_task(beating())  # the worker reads them to give way
         try:
-            await asyncio.sleep(0)  # its first beat, before the job
             done = asyncio.get_running_loop().run_in_executor(pool, partial(_job, work))
             _lower(pool)  # the executor started the worker, if it was not running
             return await done
@@ -233,4 +233,4 @@ class ReportProcess:
             _discard(pool)
             return None
         finally:
-            beat.cancel()
+            beats.cancel()
