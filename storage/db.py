@@ -429,20 +429,38 @@ def insert_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> N
     if driven is None:
         db.execute(statement, rows)
         return
-    values = []
-    whole = len(driven.slots) == len(driven.template)  # no constants: the row is the tuple
-    for row in rows:
-        taken = driven.take(row)
-        if whole:
-            value = list(taken)
-        else:
-            value = list(driven.template)
-            for place, item in zip(driven.slots, taken, strict=True):
-                value[place] = item
-        for place, encode in driven.encoders:
-            value[place] = encode(value[place])
-        values.append(tuple(value))
-    db.exec_driver_sql(driven.sql, values)
+    db.exec_driver_sql(driven.sql, [_encoded(driven, row) for row in rows])
+
+
+def _encoded(driven: _Driven, row: dict[str, Any]) -> tuple[Any, ...]:
+    """`row`'s values for the driver, in the statement's places, encoded."""
+    taken = driven.take(row)
+    if len(driven.slots) == len(driven.template):  # no constants: the row is the tuple
+        value = list(taken)
+    else:
+        value = list(driven.template)
+        for place, item in zip(driven.slots, taken, strict=True):
+            value[place] = item
+    for place, encode in driven.encoders:
+        value[place] = encode(value[place])
+    return tuple(value)
+
+
+def fetch_driven(db: Connection, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """`db.execute(statement, params)`'s rows for a statement every routed lead runs on
+    PostgreSQL (issue 13), with the rows as the driver gives them (no result processing:
+    for columns of plain types, the same values). The statement is compiled once per set of
+    keys and sent with `exec_driver_sql`, each value encoded by its type's own bind
+    processor: SQLAlchemy's own path works out the statement's cache key, a parameter dict
+    and each row's processors at every execution, as much of a turn's time as PostgreSQL's
+    work. Errors come as SQLAlchemy's, as from `db.execute`. `statement` is built once (a
+    module's constant or cached)."""
+    driven = _driven(statement, tuple(params), db.dialect)
+    if driven is None:
+        result = db.execute(statement, params)
+    else:
+        result = db.exec_driver_sql(driven.sql, _encoded(driven, params))
+    return list(result.all()) if result.returns_rows else []
 
 
 def upsert_insert(db: Connection) -> Any:

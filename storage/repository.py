@@ -43,7 +43,7 @@ from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.crm import forget_crm, insert_events
-from storage.db import Database, GroupCommit, insert_many, upsert_insert
+from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
 from storage.rotation import (
     RotationAsk,
@@ -376,7 +376,7 @@ def _stored_and_accounts(
             "p_sinces": [ask.since for _, ask in asks],
         }
     known, found = [], {}
-    for asked, lead_id, owner in db.execute(_stored_and_accounts_pg(one, bool(asks)), params):
+    for asked, lead_id, owner in fetch_driven(db, _stored_and_accounts_pg(one, bool(asks)), params):
         if asked is None:  # `owner` carries the stored lead's external id
             known.append(str(owner))
         else:  # the ask's 1-based place in `asks`

@@ -39,6 +39,7 @@ from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, take_turn
 from bot.domain.routing import AccountLead
 from storage.away import away_reps
+from storage.db import fetch_driven
 from storage.outbox import home_requests
 from storage.tables import HomeOpener, LeadRow, RotationRep, RoundRobin, TimeAway, table
 
@@ -173,12 +174,13 @@ def _hold_read(
     params: dict[str, Any] = {"p_segment": ask.segment}
     if ask.away_at is not None:
         params |= {"p_reps": sorted(set(ask.rules.reps)), "p_now": ask.away_at}
-    rows = db.execute(_hold_read_pg(ask.away_at is not None), params).mappings().all()
-    first = rows[0]  # the held row: one row, or one per rep row
-    clock, away = float(first["clock"]), frozenset(str(user) for user in first["away"] or ())
-    seen = first["seen"]
-    if first["position"] == (1 if seen is None else seen + 1):  # nobody changed it meanwhile
-        loads = {str(row["rep"]): _load(row, ask.day, ask.week) for row in rows if row["rep"]}
+    # (clock, position, seen, away, rep, *_COLUMNS): the held row alone, or once per rep row
+    rows = fetch_driven(db, _hold_read_pg(ask.away_at is not None), params)
+    clock, position, seen, away_now = rows[0][:4]
+    away = frozenset(away_now or ())
+    if position == (1 if seen is None else seen + 1):  # nobody changed it meanwhile
+        day, week = ask.day, ask.week
+        loads = {row[4]: _loaded(row[5:], day, week) for row in rows if row[4]}
         if with_open:
             _add_open(db, loads, ask.rules.reps)
         return clock, away, loads
@@ -223,12 +225,19 @@ def _add_open(db: Connection, loads: dict[str, RepLoad], reps: Iterable[str]) ->
 
 def _load(row: Any, day: str, week: str) -> RepLoad:
     """A rep's load from their `rotation_reps` row (a count of a past day or week reads 0)."""
+    return _loaded([row[name] for name in _COLUMNS], day, week)
+
+
+def _loaded(values: Sequence[Any], day: str, week: str) -> RepLoad:
+    """A rep's load from their row's `_COLUMNS`' values, in order, on business day `day` of
+    week `week`."""
+    settled, since, weight, row_day, today, row_week, this_week = values
     return RepLoad(
-        settled=float(row["settled"]),
-        since=None if row["since"] is None else float(row["since"]),
-        weight=int(row["weight"]),
-        today=row["today"] if row["day"] == day else 0,
-        week=row["this_week"] if row["week"] == week else 0,
+        float(settled),
+        None if since is None else float(since),
+        int(weight),
+        today if row_day == day else 0,
+        this_week if row_week == week else 0,
     )
 
 
@@ -392,7 +401,7 @@ def take(
         with_home = lead_id is not None and home_at is not None
         if with_home:
             params["p_now"] = home_at
-        db.execute(_turn_write_pg(lead_id is not None, with_home), params)
+        fetch_driven(db, _turn_write_pg(lead_id is not None, with_home), params)
         return replace(suggestion, home_asked=with_home)
     _save(db, ask, turn.loads, changed)
     db.execute(_SET_CLOCK, {"p_segment": ask.segment, "p_clock": turn.clock, "p_more": 0})

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -17,9 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.policy import Policy, snapshot
 from bot.domain.rotation import PoolRules
+from storage.away import AwayStore
+from storage.db import fetch_driven
 from storage.home import HomeStore
 from storage.repository import AccountAsk, Store
-from storage.rotation import RotationAsk, Suggestion, count_reassignment, take, uncount
+from storage.rotation import (
+    RotationAsk,
+    Suggestion,
+    _hold_read_pg,
+    count_reassignment,
+    take,
+    uncount,
+)
 from storage.tables import RotationRep
 from tests.conftest import migrated_store, postgres_database
 from tests.integration.test_storage import new_lead
@@ -183,3 +192,27 @@ async def test_a_turn_that_waited_for_an_uncount_or_a_reassignment_reads_it(pg_u
             waited = await while_waiting(two.db.run(turn), two)
         assert (await waited).rep == "U0REP2"
         assert await weeks(one) == {"U0REP1": 0, "U0REP2": 3}
+
+
+async def test_a_turns_statements_sent_through_the_driver_read_what_sqlalchemy_reads(
+    pg_url: str,
+) -> None:
+    """The turn's lock-and-read goes to the driver as values encoded by their types' own
+    processors (`fetch_driven`): the same rows as SQLAlchemy's execution, the time away's
+    instant compared as SQLAlchemy binds it (one rep away until after it, one until before)."""
+    async with migrated_store(pg_url) as store:
+        await store.db.run(turn)  # both reps' rows exist
+        away = AwayStore(store.db)
+        await away.set("U0REP1", NOW + timedelta(minutes=1), "", "U0REP1", NOW)
+        await away.set("U0REP2", NOW - timedelta(minutes=1), "", "U0REP2", NOW)
+        params = {"p_segment": "enterprise", "p_reps": list(REPS), "p_now": NOW}
+
+        def both(db: Connection) -> tuple[list[Any], list[Any]]:
+            driven = [tuple(row) for row in fetch_driven(db, _hold_read_pg(True), params)]
+            plain = [tuple(row) for row in db.execute(_hold_read_pg(True), params).all()]
+            return driven, plain
+
+        driven, plain = await store.db.run(both)
+    assert len(driven) == len(REPS) and driven[0][3] == ["U0REP1"]
+    # the second statement moved the position on once more, and saw the first's move
+    assert plain == [(r[0], r[1] + 1, r[2] + 1, *r[3:]) for r in driven]
