@@ -63,6 +63,9 @@ class RepLoad:
         return replace(self, settled=self.credit(clock), since=since, weight=weight or 0)
 
 
+_NO_LOAD = RepLoad()  # a rep with no load yet (frozen: one will do for all)
+
+
 @dataclass(frozen=True)
 class PoolRules:
     """A segment's pool as the SLA file sets it."""
@@ -151,7 +154,7 @@ def take_turn(
     yet), `away` the reps unavailable now, `avoid` the reps a reassignment takes the lead from
     (they sit the turn out like a capped rep: their credit frozen). Pure: the caller stores
     what changed."""
-    current = {rep: loads.get(rep, RepLoad()) for rep in dict.fromkeys(rules.reps)}
+    current = {rep: loads.get(rep, _NO_LOAD) for rep in dict.fromkeys(rules.reps)}
     skipped = {
         rep: why
         for rep, load in current.items()
