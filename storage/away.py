@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, or_, select
 
 from bot.domain.effects import Effect
-from storage.db import Database, upsert_insert
+from storage.db import Database, fetch_driven, upsert_insert
 from storage.outbox import write_effects
 from storage.tables import TimeAway, table
 
@@ -63,8 +63,8 @@ def away_reps(db: Connection, reps: Iterable[str], now: datetime) -> frozenset[s
     wanted = set(reps)
     if not wanted:
         return frozenset()
-    found = db.execute(_AWAY_NOW, {"p_now": now}).scalars()
-    return frozenset(user for user in map(str, found) if user in wanted)
+    found = fetch_driven(db, _AWAY_NOW, {"p_now": now})
+    return frozenset(user for (user,) in found if user in wanted)
 
 
 def _away(row: Row[Any]) -> Away:

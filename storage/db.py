@@ -376,13 +376,13 @@ class _Driven:
     encoders: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
-_DRIVEN: dict[tuple[Any, tuple[str, ...]], _Driven | None] = {}
+_DRIVEN: dict[tuple[Any, tuple[str, ...], type], _Driven | None] = {}
 
 
 def _driven(statement: Any, keys: tuple[str, ...], dialect: Any) -> _Driven | None:
     """`statement` compiled for rows of `keys`; None if a placeholder needs SQLAlchemy (a
     default it computes, a list it expands)."""
-    key = (statement, keys)
+    key = (statement, keys, type(dialect))  # one process may speak to both backends
     if key not in _DRIVEN:
         _DRIVEN[key] = _compile_driven(statement, keys, dialect)
     return _DRIVEN[key]
@@ -447,14 +447,15 @@ def _encoded(driven: _Driven, row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def fetch_driven(db: Connection, statement: Any, params: dict[str, Any]) -> list[Any]:
-    """`db.execute(statement, params)`'s rows for a statement every routed lead runs on
-    PostgreSQL (issue 13), with the rows as the driver gives them (no result processing:
-    for columns of plain types, the same values). The statement is compiled once per set of
-    keys and sent with `exec_driver_sql`, each value encoded by its type's own bind
-    processor: SQLAlchemy's own path works out the statement's cache key, a parameter dict
-    and each row's processors at every execution, as much of a turn's time as PostgreSQL's
-    work. Errors come as SQLAlchemy's, as from `db.execute`. `statement` is built once (a
-    module's constant or cached)."""
+    """`db.execute(statement, params)`'s rows, for the statements every routed lead runs
+    (the stored leads' read, the rotation's lock, reads and write; issue 13), with the rows
+    as the driver gives them (no result processing: for columns of plain types, the same
+    values). The statement is compiled once per set of keys and driver, and sent with
+    `exec_driver_sql`, each value encoded by its type's own bind processor: SQLAlchemy's
+    own path works out the statement's cache key, a parameter dict and each row's
+    processors at every execution, as much of a turn's time as the database's work. Errors
+    come as SQLAlchemy's, as from `db.execute`. `statement` is built once (a module's
+    constant or cached)."""
     driven = _driven(statement, tuple(params), db.dialect)
     if driven is None:
         result = db.execute(statement, params)

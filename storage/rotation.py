@@ -79,7 +79,9 @@ class Suggestion:
 
 
 _COLUMNS = ("settled", "since", "weight", "day", "today", "week", "this_week")
-_REPS_OF = select(RotationRep).where(RotationRep.segment == bindparam("p_segment"))
+_REPS_OF = select(RotationRep.rep, *(RotationRep.__table__.c[name] for name in _COLUMNS)).where(
+    RotationRep.segment == bindparam("p_segment")
+)  # (rep, *_COLUMNS)
 _OPEN_OF = (
     select(LeadRow.owner, func.count())
     .where(LeadRow.stage == Stage.SAL.value, LeadRow.owner.in_(bindparam("p_reps", expanding=True)))
@@ -153,8 +155,9 @@ def _hold(db: Connection, ask: RotationAsk) -> tuple[float, frozenset[str]]:
     """Hold the segment's rotation row (created if new) until the transaction ends, and read
     its clock (its position counts the changes to the rotation); with `ask.away_at`, who of
     the pool is away then (SQLite: in-process, a statement of its own costs no trip)."""
-    held = db.execute(_hold_statement(db.dialect.name), {"p_segment": ask.segment})
-    clock = float(held.scalar_one())
+    clock = float(
+        fetch_driven(db, _hold_statement(db.dialect.name), {"p_segment": ask.segment})[0][0]
+    )
     if ask.away_at is None:
         return clock, frozenset()
     return clock, away_reps(db, ask.rules.reps, ask.away_at)
@@ -210,8 +213,8 @@ def read_loads(
     db: Connection, segment: str, day: str, week: str, reps: Iterable[str], with_open: bool
 ) -> dict[str, RepLoad]:
     """The reps' loads as stored (a count of a past day or week reads 0)."""
-    rows = db.execute(_REPS_OF, {"p_segment": segment}).mappings()
-    loads = {str(row["rep"]): _load(row, day, week) for row in rows}
+    rows = fetch_driven(db, _REPS_OF, {"p_segment": segment})
+    loads = {row[0]: _loaded(row[1:], day, week) for row in rows}
     if with_open:
         _add_open(db, loads, reps)
     return loads
