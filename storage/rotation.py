@@ -680,8 +680,8 @@ def account_lead(
     statement = _ACCOUNT_LEAD
     if exclude is not None:
         statement, params["p_exclude"] = _OTHER_ACCOUNT_LEAD, exclude
-    row = db.execute(statement, params).first()
-    return None if row is None else AccountLead(int(row[0]), str(row[1]))
+    rows = fetch_driven(db, statement, params)
+    return AccountLead(int(rows[0][0]), str(rows[0][1])) if rows else None
 
 
 def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None:
