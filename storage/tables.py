@@ -65,6 +65,8 @@ def sqlite_text(value: datetime | None) -> str | None:
     SQLite DATETIME writes; text that sorts as the times do)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # most times are made in UTC: drop the "+00:00", no conversion
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not stored: pass a timezone-aware UTC time")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

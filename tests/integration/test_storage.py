@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -234,6 +235,7 @@ def test_sqlite_times_are_stored_as_sqlalchemy_stores_them() -> None:
         datetime(1970, 1, 1, tzinfo=UTC),
         datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC),
         datetime(2026, 3, 11, 14, 0, 0, 500, tzinfo=sydney),
+        datetime(2026, 3, 11, 3, 0, 0, 500, tzinfo=ZoneInfo("UTC")),  # not the `UTC` object
         datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
     ]:
         expected = two_steps(plain.process_bind_param(value, dialect))
