@@ -54,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 import bench.report_week as week_data
 from bench.claim_ack import (
@@ -275,12 +275,16 @@ async def preload(url: str, week_leads: int) -> None:
     database = Database(url)
     await week_data.build(database, policy, week_leads, week_leads)
     if url.startswith("postgresql"):  # the bulk load set the ids: move the sequences past them
-        for name in ("leads", "escalations"):
-            statement = text(
-                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                f"(SELECT max(id) FROM {name}))"
-            )
-            await database.run(lambda db, s=statement: db.execute(s))
+        statements = [
+            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
+            for name in ("leads", "escalations")
+        ]
+
+        def move_on(db: Connection) -> None:
+            for statement in statements:
+                db.execute(text(statement))
+
+        await database.run(move_on)
     await database.dispose()
 
 
