@@ -32,9 +32,16 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# The WAL file is cut back to this size once a checkpoint has emptied it. A burst of intake, or
+# a long report holding the checkpoints back, grows it far past that (135 MB in one run); with
+# no limit SQLite keeps the file at its largest, on disk, for good.
+WAL_LIMIT_BYTES = 64 << 20
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,7 @@ from storage import db
 from storage.repository import NewLead, Store
 from storage.rotation import RotationAsk
 from storage.tables import Base
+from tests.conftest import migrated_store
 from tests.e2e.test_cli import newest_migration
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 11:00 in Sydney
@@ -201,6 +204,35 @@ async def test_sqlite_checkpoints_beside_the_event_loop(sqlite_store: Store) -> 
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert await database.run(autocheckpoint) == 1000  # back to SQLite's own when not serving
+
+
+def _wal_bytes(path: str) -> int:
+    return Path(f"{path}-wal").stat().st_size
+
+
+async def test_sqlite_cuts_its_wal_back_once_a_checkpoint_has_emptied_it(
+    sqlite_url: str, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAL grown while a long read held the checkpoints back is cut back to
+    `WAL_LIMIT_BYTES` (here 64 KiB) by the first commit after a checkpoint: it does not keep
+    its largest size on disk."""
+    monkeypatch.setattr(db, "WAL_LIMIT_BYTES", 64 << 10)
+    path = sqlite_url.split("///", 1)[1]
+    async with migrated_store(sqlite_url) as store:
+        await store.save_policy(policy.version, snapshot(policy), NOW)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM leads").fetchall()  # a snapshot held, like a report
+        for number in range(60):
+            await store.create_lead(new_lead(policy, f"wal-{number}"), NOW)
+        grown = _wal_bytes(path)
+        reader.execute("COMMIT")
+        reader.close()
+        db._checkpoint(path)
+        await store.create_lead(new_lead(policy, "wal-after"), NOW)
+        cut = _wal_bytes(path)
+    assert grown > 16 * (64 << 10)
+    assert cut <= 2 * (64 << 10)  # cut back to the limit, then that one commit's pages
 
 
 async def test_long_reads_run_off_the_event_loops_thread(store: Store) -> None:
