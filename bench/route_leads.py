@@ -205,6 +205,9 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
         Services._away = timer.wrap_async(Services._away)  # type: ignore[method-assign]
     sent = payloads(leads)[part]
     settle_heap()  # as `serve` does once started: the SLA's 5,000 accounts out of the GC's walk
+    # As `serve` does: SQLite's WAL checkpointed in a thread, not inside a commit (a no-op on
+    # PostgreSQL).
+    checkpoints = asyncio.create_task(database.checkpoints())
     run = Run()
     started = time.perf_counter()
     for number, payload in enumerate(sent):
@@ -215,6 +218,8 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
         run.routing_ms.append(timer.spent * 1000)
         run.own_ms.append((timer.spent - timer.shared) * 1000)
     run.wall_s = time.perf_counter() - started
+    checkpoints.cancel()
+    await asyncio.gather(checkpoints, return_exceptions=True)
     await database.dispose()
     return run
 
