@@ -531,8 +531,8 @@ class HeldRotations:
             more = max(held.turns - 1, 0)
             if self.db.dialect.name == "postgresql":
                 params = _rows(held.ask, held.loads, held.changed)
-                self.db.execute(
-                    _turn_write_pg(False), params | {"p_clock": held.clock, "p_more": more}
+                fetch_driven(
+                    self.db, _turn_write_pg(False), params | {"p_clock": held.clock, "p_more": more}
                 )
                 continue
             _save(self.db, held.ask, held.loads, held.changed)
