@@ -119,17 +119,11 @@ def _hold_read_pg(with_away: bool) -> Any:
     """PostgreSQL: the segment's row locked (created if new, its position moved on), its clock,
     who of the pool is away (`with_away`) and the pool's rep rows, in ONE statement.
 
-    The rep rows (and `seen`, the position) are read in the statement's snapshot, taken before
-    the lock was granted; the clock and the new position come from the row as locked. Every
-    writer of a segment's rep rows moves its position under its lock (a turn, `uncount`,
-    `count_reassignment`), so the rows read are the ones as locked exactly when the position
-    locked is the one seen plus this statement's own step; otherwise `_hold_read` reads them
-    again, under the lock (a second round trip, only after a turn of another replica)."""
-    seen = (
-        select(RoundRobin.position)
-        .where(RoundRobin.segment == bindparam("p_segment"))
-        .scalar_subquery()
-    )
+    A statement's reads share the snapshot taken when it started, before the lock was granted
+    (a turn may wait for another replica's). So the rep rows are read by a VOLATILE function
+    (`rotation_reps_as_locked`, migration 0023), which takes a snapshot of its own when it
+    runs: on the locked row, so once the lock is granted, and the rows are as the replica
+    that held it committed them (every writer of a segment's rep rows holds its lock)."""
     upsert = postgresql_insert(table(RoundRobin)).values(
         segment=bindparam("p_segment"), position=1, clock=0.0
     )
@@ -137,18 +131,18 @@ def _hold_read_pg(with_away: bool) -> Any:
         upsert.on_conflict_do_update(
             index_elements=[RoundRobin.segment], set_={"position": RoundRobin.position + 1}
         )
-        .returning(RoundRobin.clock, RoundRobin.position)
+        .returning(RoundRobin.clock, RoundRobin.segment)
         .cte("held")
     )
-    reps = table(RotationRep)
+    reps = (
+        func.rotation_reps_as_locked(held.c.segment)
+        .table_valued(*(column.name for column in table(RotationRep).c))
+        .lateral("reps")
+    )
     away = _away_of().scalar_subquery() if with_away else null()
     return select(
-        held.c.clock,
-        held.c.position,
-        seen.label("seen"),
-        away.label("away"),
-        *(reps.c[name] for name in ("rep", *_COLUMNS)),
-    ).select_from(held.outerjoin(reps, reps.c.segment == bindparam("p_segment")))
+        held.c.clock, away.label("away"), *(reps.c[name] for name in ("rep", *_COLUMNS))
+    ).select_from(held.outerjoin(reps, true()))
 
 
 def _hold(db: Connection, ask: RotationAsk) -> tuple[float, frozenset[str]]:
@@ -168,8 +162,8 @@ def _hold_read(
 ) -> tuple[float, frozenset[str], dict[str, RepLoad]]:
     """Hold the segment's rotation row until the transaction ends and read what a turn reads:
     its clock, who of the pool is away (with `ask.away_at`) and the reps' loads (open leads
-    too, `with_open`). PostgreSQL: the lock and the reads are one round trip (`_hold_read_pg`)
-    unless another transaction changed the rotation since the statement's snapshot."""
+    too, `with_open`). PostgreSQL: the lock and the reads are one round trip (`_hold_read_pg`),
+    also after a wait for another replica's lock."""
     if db.dialect.name != "postgresql":
         clock, away = _hold(db, ask)
         loads = read_loads(db, ask.segment, ask.day, ask.week, ask.rules.reps, with_open)
@@ -177,18 +171,14 @@ def _hold_read(
     params: dict[str, Any] = {"p_segment": ask.segment}
     if ask.away_at is not None:
         params |= {"p_reps": sorted(set(ask.rules.reps)), "p_now": ask.away_at}
-    # (clock, position, seen, away, rep, *_COLUMNS): the held row alone, or once per rep row
+    # (clock, away, rep, *_COLUMNS): the held row alone, or once per rep row
     rows = fetch_driven(db, _hold_read_pg(ask.away_at is not None), params)
-    clock, position, seen, away_now = rows[0][:4]
-    away = frozenset(away_now or ())
-    if position == (1 if seen is None else seen + 1):  # nobody changed it meanwhile
-        day, week = ask.day, ask.week
-        loads = {row[4]: _loaded(row[5:], day, week) for row in rows if row[4]}
-        if with_open:
-            _add_open(db, loads, ask.rules.reps)
-        return clock, away, loads
-    loads = read_loads(db, ask.segment, ask.day, ask.week, ask.rules.reps, with_open)
-    return clock, away, loads
+    clock, away_now = rows[0][:2]
+    day, week = ask.day, ask.week
+    loads = {row[2]: _loaded(row[3:], day, week) for row in rows if row[2]}
+    if with_open:
+        _add_open(db, loads, ask.rules.reps)
+    return clock, frozenset(away_now or ()), loads
 
 
 @cache
@@ -734,8 +724,8 @@ def count_reassignment(
     The weighted credit is left alone: a manager's choice is not the rotation's turn."""
     del now
     reps = table(RotationRep)
-    # The rotation's lock, its position moved on: turns wait, and wait for this, and a turn
-    # that read the rotation before this commits reads it again (`_hold_read_pg`).
+    # The rotation's lock, its position moved on: turns wait for this, and read the rep rows
+    # as this leaves them (`_hold_read_pg`).
     db.execute(_MOVED, {"p_segment": segment})
     latest = db.execute(
         select(func.max(RotationRep.day), func.max(RotationRep.week)).where(
