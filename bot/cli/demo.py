@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from statistics import median
+from textwrap import shorten
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -347,8 +348,8 @@ def crm_story(hub: HubSpotFake, out: TextIO) -> None:
     """What HubSpot took from Handoff: owners, lead statuses, lifecycle stages and notes."""
     lines = hub.story()
     print(f"\n7. What HubSpot received ({len(lines)} writes, in order)\n{RULE}", file=out)
-    for line in lines:
-        print(f"  {line[:150]}", file=out)
+    for line in lines:  # a long note cut at a word, and marked as cut
+        print(f"  {shorten(line, 150, placeholder=' …')}", file=out)
 
 
 async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | None = None) -> int:

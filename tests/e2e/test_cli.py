@@ -151,6 +151,10 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         assert expected in text, expected
     story = text.split("7. What HubSpot received", 1)[1]
     assert story.count("note: Handoff disposition: Not a fit") == 1  # once each
+    # a long note is cut at a word and marked as cut, not stopped mid-sentence
+    lines = story.splitlines()
+    assert all(len(line) <= 152 for line in lines)
+    assert any(line.endswith("filled in by an agency …") for line in lines), lines
 
 
 def free_port() -> int:
