@@ -21,14 +21,9 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Text,
     bindparam,
-    cast,
-    delete,
     exists,
-    func,
     insert,
-    or_,
     select,
     update,
 )
@@ -37,10 +32,19 @@ from sqlalchemy.orm import aliased
 from bot.domain.crm import Write, writes_for
 from bot.domain.lead import LeadView, Stage
 from storage.db import CRM_INFO, Database, insert_many
+from storage.queue import (
+    DONE,
+    PENDING,
+    all_rows,
+    backlog,
+    is_due,
+    pending_by_kind,
+    prune,
+    release_leases,
+)
 from storage.tables import CrmOutboxRow, EventRow, LeadRow, table
 
 CRM_OUTBOX = CrmOutboxRow.__table__
-PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 _INSERT_EVENT = insert(table(EventRow))
@@ -161,11 +165,7 @@ _NONE_EARLIER = ~(
     )
     .exists()
 )
-_IS_DUE = (
-    CrmOutboxRow.state == PENDING,
-    or_(CrmOutboxRow.not_before.is_(None), CrmOutboxRow.not_before <= bindparam("p_wall")),
-    or_(CrmOutboxRow.lease_until.is_(None), CrmOutboxRow.lease_until < bindparam("p_wall")),
-)
+_IS_DUE = is_due(CrmOutboxRow)
 _DUE = (
     select(CrmOutboxRow.id, CrmOutboxRow.lead_id)
     .where(*_IS_DUE, _NONE_EARLIER)
@@ -215,16 +215,7 @@ _RETRY = (
         lease_until=None,
     )
 )
-_PENDING_BY_KIND = (
-    select(CrmOutboxRow.kind, func.count(), func.min(CrmOutboxRow.created_at))
-    .where(CrmOutboxRow.state == PENDING)
-    .group_by(CrmOutboxRow.kind)
-)
-_PRUNABLE = select(CrmOutboxRow.id, CrmOutboxRow.key).where(
-    CrmOutboxRow.state == DONE,
-    CrmOutboxRow.done_at < bindparam("p_before", type_=CRM_OUTBOX.c.done_at.type),
-    or_(CrmOutboxRow.key.is_(None), cast(CrmOutboxRow.payload, Text) != "{}"),
-)
+_PENDING_BY_KIND = pending_by_kind(CrmOutboxRow)
 _VIEW = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 _LEAD = select(table(LeadRow)).where(LeadRow.id == bindparam("p_lead_id"))
 
@@ -241,17 +232,6 @@ _SET_CRM_ID = (
     .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.crm_id.is_(None))
     .values(crm_id=bindparam("p_crm_id"))
 )
-
-
-def _prune_batch(db: Connection, before: datetime, batch: int) -> int:
-    found = db.execute(_PRUNABLE.order_by(CrmOutboxRow.id).limit(batch), {"p_before": before}).all()
-    unkeyed = [row_id for row_id, key in found if key is None]
-    keyed = [row_id for row_id, key in found if key is not None]
-    if unkeyed:
-        db.execute(delete(table(CrmOutboxRow)).where(CrmOutboxRow.id.in_(unkeyed)))
-    if keyed:
-        db.execute(update(table(CrmOutboxRow)).where(CrmOutboxRow.id.in_(keyed)).values(payload={}))
-    return len(found)
 
 
 class CrmOutboxStore:
@@ -325,13 +305,7 @@ class CrmOutboxStore:
     async def backlog(self) -> tuple[dict[str, int], datetime | None]:
         """The pending rows by kind, and when the oldest of them was written."""
 
-        def work(db: Connection) -> tuple[dict[str, int], datetime | None]:
-            rows = db.execute(_PENDING_BY_KIND).all()
-            depth = {str(kind): int(count) for kind, count, _ in rows}
-            oldest = min((at for _, _, at in rows if at is not None), default=None)
-            return depth, oldest
-
-        return await self.db.run(work)
+        return await self.db.run(lambda db: backlog(db, _PENDING_BY_KIND))
 
     async def oldest_pending(self) -> datetime | None:
         return (await self.backlog())[1]
@@ -348,23 +322,12 @@ class CrmOutboxStore:
         so its key stays taken for ever. A done row is never sent again, and rows are only
         written with their change, so pruning cannot cause a second delivery. Rows pending
         or given up are kept."""
-        pruned = 0
-        while True:
-            found = await self.db.run(lambda db: _prune_batch(db, before, batch))
-            pruned += found
-            if found < batch:
-                return pruned
+        return await prune(self.db, CrmOutboxRow, before, batch)
 
     async def release_leases(self, wall: datetime) -> int:
         """End every lease now (start-up, when this process is the database's only user)."""
-        statement = (
-            update(table(CrmOutboxRow))
-            .where(CrmOutboxRow.state == PENDING, CrmOutboxRow.lease_until > wall)
-            .values(lease_until=wall)
-        )
-        return await self.db.run(lambda db: int(db.execute(statement).rowcount or 0))
+        return await self.db.run(lambda db: release_leases(db, CrmOutboxRow, wall))
 
     async def rows(self) -> list[dict[str, Any]]:
         """Every row, in id order (tests and operators)."""
-        statement = select(CRM_OUTBOX).order_by(CrmOutboxRow.id)
-        return await self.db.run(lambda db: [dict(r) for r in db.execute(statement).mappings()])
+        return await self.db.run(lambda db: all_rows(db, CrmOutboxRow))

@@ -17,11 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Text,
-    and_,
     bindparam,
-    cast,
-    delete,
     exists,
     func,
     insert,
@@ -37,10 +33,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.domain.effects import Effect, Refresh, RefreshHomes, Render, Send, Upload
 from storage.crm import insert_events
 from storage.db import Database, insert_many, upsert_insert
+from storage.queue import (
+    DONE,
+    FAILED,
+    PENDING,
+    all_rows,
+    backlog,
+    is_due,
+    pending_by_kind,
+    prune,
+    release_leases,
+)
 from storage.tables import HOME_PENDING, HomeOpener, LeadRow, OutboxRow, table
 
 OUTBOX = OutboxRow.__table__
-PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 class Kind:
@@ -345,11 +351,7 @@ def mark_posted(db: Connection, lead_id: int, channel: str, ts: str, now: dateti
     return True
 
 
-_IS_DUE = (
-    OutboxRow.state == PENDING,
-    or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= bindparam("p_wall")),
-    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < bindparam("p_wall")),
-)
+_IS_DUE = is_due(OutboxRow)
 _DUE = (
     select(OutboxRow.id, OutboxRow.channel, OutboxRow.kind)
     .where(*_IS_DUE, OutboxRow.id > bindparam("p_after"))
@@ -406,23 +408,12 @@ _RETRY = (
     )
 )
 _PENDING_COUNT = select(func.count()).where(OutboxRow.state == PENDING)
-_PENDING_BY_KIND = (
-    select(OutboxRow.kind, func.count(), func.min(OutboxRow.created_at))
-    .where(OutboxRow.state == PENDING)
-    .group_by(OutboxRow.kind)
-)
+_PENDING_BY_KIND = pending_by_kind(OutboxRow)
 _POSTED_TS = select(LeadRow.message_ts).where(LeadRow.id == bindparam("p_lead_id"))
 _POST_WAITING = select(OutboxRow.id).where(
     OutboxRow.lead_id == bindparam("p_lead_id"),
     OutboxRow.kind == Kind.POST_LEAD,
     OutboxRow.state == PENDING,
-)
-
-
-_PRUNABLE = select(OutboxRow.id, OutboxRow.key).where(
-    OutboxRow.state == DONE,
-    OutboxRow.done_at < bindparam("p_before", type_=OUTBOX.c.done_at.type),
-    or_(OutboxRow.key.is_(None), cast(OutboxRow.payload, Text) != "{}"),
 )
 
 
@@ -467,17 +458,6 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         .values(payload={})
     )
     return len(rows)
-
-
-def _prune_batch(db: Connection, before: datetime, batch: int) -> int:
-    found = db.execute(_PRUNABLE.order_by(OutboxRow.id).limit(batch), {"p_before": before}).all()
-    unkeyed = [row_id for row_id, key in found if key is None]
-    keyed = [row_id for row_id, key in found if key is not None]
-    if unkeyed:
-        db.execute(delete(table(OutboxRow)).where(OutboxRow.id.in_(unkeyed)))
-    if keyed:
-        db.execute(update(table(OutboxRow)).where(OutboxRow.id.in_(keyed)).values(payload={}))
-    return len(found)
 
 
 class OutboxStore:
@@ -592,12 +572,7 @@ class OutboxStore:
         its unique key keeps refusing a second copy of that effect for ever, whatever decides
         it again and however late (deleting it would let that copy in, a second delivery).
         Rows pending or given up are kept. In batches, each its own short transaction."""
-        pruned = 0
-        while True:
-            found = await self.db.run(lambda db: _prune_batch(db, before, batch))
-            pruned += found
-            if found < batch:
-                return pruned
+        return await prune(self.db, OutboxRow, before, batch)
 
     async def oldest_pending(self) -> datetime | None:
         """When the oldest row still to deliver was written (None: none waits)."""
@@ -606,25 +581,13 @@ class OutboxStore:
     async def backlog(self) -> tuple[dict[str, int], datetime | None]:
         """The pending rows by kind, and when the oldest of them was written."""
 
-        def work(db: Connection) -> tuple[dict[str, int], datetime | None]:
-            rows = db.execute(_PENDING_BY_KIND).all()
-            depth = {str(kind): int(count) for kind, count, _ in rows}
-            oldest = min((at for _, _, at in rows if at is not None), default=None)
-            return depth, oldest
-
-        return await self.db.run(work)
+        return await self.db.run(lambda db: backlog(db, _PENDING_BY_KIND))
 
     async def release_leases(self, wall: datetime) -> int:
         """End every lease now (at start-up, when this process is the database's only user):
         their requests died with the previous process, so their outcome stays unknown."""
-        statement = (
-            update(table(OutboxRow))
-            .where(and_(OutboxRow.state == PENDING, OutboxRow.lease_until > wall))
-            .values(lease_until=wall)
-        )
-        return await self.db.run(lambda db: int(db.execute(statement).rowcount or 0))
+        return await self.db.run(lambda db: release_leases(db, OutboxRow, wall))
 
     async def rows(self) -> list[dict[str, Any]]:
-        """Every row (tests and `handoff outbox`)."""
-        statement = select(OUTBOX).order_by(OutboxRow.id)
-        return await self.db.run(lambda db: [dict(r) for r in db.execute(statement).mappings()])
+        """Every row, in id order (tests and `handoff outbox`)."""
+        return await self.db.run(lambda db: all_rows(db, OutboxRow))
