@@ -679,7 +679,7 @@ def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None
     it leaves their count of business day `day` and of week `week`, where those are the
     periods their counts are of (a count of an earlier period has already restarted). Their
     credit is left alone: a lead let lapse is not owed back. Under the segment's lock, its
-    position moved on (a turn that read the rotation before this commits reads it again)."""
+    position moved on (a turn waits for this, and reads the rep rows as this leaves them)."""
     db.execute(_MOVED, {"p_segment": segment})
     for period, count, current in (
         (RotationRep.day, RotationRep.today, day),
