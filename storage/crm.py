@@ -23,6 +23,7 @@ from sqlalchemy import (
     Connection,
     bindparam,
     exists,
+    func,
     insert,
     select,
     update,
@@ -216,6 +217,7 @@ _RETRY = (
     )
 )
 _PENDING_BY_KIND = pending_by_kind(CrmOutboxRow)
+_OLDEST_PENDING_ID = select(func.min(CrmOutboxRow.id)).where(CrmOutboxRow.state == PENDING)
 _VIEW = [name for name in LeadView.__dataclass_fields__ if name != "stage"]
 _LEAD = select(table(LeadRow)).where(LeadRow.id == bindparam("p_lead_id"))
 
@@ -309,6 +311,10 @@ class CrmOutboxStore:
 
     async def oldest_pending(self) -> datetime | None:
         return (await self.backlog())[1]
+
+    async def oldest_pending_id(self) -> int | None:
+        """The id of the oldest row still to send (None: none waits)."""
+        return await self.db.run(lambda db: db.execute(_OLDEST_PENDING_ID).scalar())
 
     async def pending(self) -> int:
         return sum((await self.backlog())[0].values())

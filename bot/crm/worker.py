@@ -383,8 +383,11 @@ class CrmWorker:
         if escalations:
             minutes = self.refused_retry.total_seconds() / 60
             text = refusal_text(self.adapter.name, str(error), error.property, minutes)
-            # Keyed by the row that met the refusal: a restart meeting it again adds nothing.
-            await self.alert(Send(escalations, text, f"crm-refused:{item.id}"))
+            # Keyed by the oldest write waiting, which waits while the CRM refuses: replicas
+            # meeting the refusal on other rows, and a restart meeting it again, add nothing;
+            # a refusal after the CRM took writes again is told again.
+            head = await self.rows.oldest_pending_id()
+            await self.alert(Send(escalations, text, f"crm-refused:{head or item.id}"))
 
 
 def _at(item: CrmItem) -> datetime:

@@ -1,0 +1,104 @@
+"""A CRM that refuses Handoff's writes is told to the escalations channel once, however many
+replicas meet the refusal, on whichever rows, and after a restart (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from types import SimpleNamespace
+
+from bot.crm.port import CrmRefused
+from bot.crm.worker import CrmWorker
+from bot.domain.effects import Send
+from bot.domain.policy import Crm
+from bot.metrics import Metrics
+from bot.services.leads import Services
+from storage.crm import CrmOutboxStore
+from storage.outbox import OutboxStore
+from tests.integration.test_crm_store import claimed
+
+WALL = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+class HubSpotSays:
+    """A CRM adapter whose every write gets `status`; each refusal names its own request, as
+    HubSpot's answers do (a correlation id)."""
+
+    name = "hubspot"
+
+    def __init__(self) -> None:
+        self.status = 401
+        self.requests = count(1)
+
+    async def _answer(self) -> None:
+        request = next(self.requests)
+        if self.status == 401:
+            raise CrmRefused(f"HubSpot refuses the access token (401): request {request}")
+
+    async def sync(self, _record: object) -> str | None:
+        await self._answer()
+        return None
+
+    async def note(self, _note: object) -> None:
+        await self._answer()
+
+    async def event(self, _event: object) -> None:
+        await self._answer()
+
+    async def aclose(self) -> None:
+        pass
+
+
+def replica(services: Services, crm: HubSpotSays, clock: list[datetime]) -> CrmWorker:
+    """One replica's CRM worker on the shared database, its alerts through the Slack outbox."""
+    outbox = OutboxStore(services.store.db)
+
+    async def alert(send: Send) -> None:
+        await outbox.send([send], clock[0])
+
+    return CrmWorker(
+        crm,  # type: ignore[arg-type]
+        CrmOutboxStore(services.store.db),
+        SimpleNamespace(current=services.policy.model_copy(update={"crm": Crm(kind="hubspot")})),
+        Metrics(),
+        lambda: clock[0],
+        alert,
+        refused_retry_seconds=300,
+    )
+
+
+async def alerts(services: Services) -> list[str]:
+    rows = await OutboxStore(services.store.db).rows()
+    return [str(row["key"]) for row in rows if str(row["key"]).startswith("crm-refused:")]
+
+
+async def test_replicas_meeting_a_refusal_on_other_rows_raise_one_alert(
+    services: Services,
+) -> None:
+    services.store.db.crm = Crm(kind="hubspot")
+    first, second = await claimed(services, "hs-1"), await claimed(services, "hs-2")
+    rows: dict[int, int] = {}  # each lead's first write
+    for row in await CrmOutboxStore(services.store.db).rows():
+        rows.setdefault(int(row["lead_id"]), int(row["id"]))
+    crm, clock = HubSpotSays(), [WALL]
+    one, two = replica(services, crm, clock), replica(services, crm, clock)
+    # At the same moment, each replica takes the first write of another lead: both refused.
+    assert not await one._deliver(rows[first])
+    assert not await two._deliver(rows[second])
+    assert one.degraded and two.degraded
+    assert len(await alerts(services)) == 1
+    # A replica restarted later meets the refusal again, on the other row: still one alert.
+    clock[0] += timedelta(minutes=6)
+    assert not await replica(services, crm, clock)._deliver(rows[second])
+    assert len(await alerts(services)) == 1
+
+    # Fixed, the writes go out; refused again later, it is a new refusal, told again.
+    crm.status = 200
+    clock[0] += timedelta(minutes=6)
+    assert await one._deliver(rows[first]) and await one._deliver(rows[second])
+    assert not one.degraded
+    await services.log_attempt(first, "U0REP1", "call", clock[0])
+    crm.status = 401
+    waiting = [int(row["id"]) for row in await CrmOutboxStore(services.store.db).rows()]
+    assert not await one._deliver(max(waiting))
+    assert len(await alerts(services)) == 2
