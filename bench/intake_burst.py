@@ -42,12 +42,10 @@ from typing import Any
 import aiohttp
 from sqlalchemy import text
 
-from bench.claim_ack import ROOT, free_port, process
+from bench.claim_ack import TOKEN, free_port, process, serve_env
 from bench.pg import postgres_base, scratch_databases
 from storage.db import Database
 
-TOKEN = "bench-intake-token"
-SECRET = "bench-signing-secret"
 SIZES = (2400, 450, 40)  # the example's three segments
 
 
@@ -209,18 +207,13 @@ async def run_backend(
         )
         floor.stored = await count(floor_url, "floor_leads")
         results.append(floor)
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-bench",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": f"http://127.0.0.1:{sim_port}/api/",
-            "HANDOFF_INTAKE_TOKEN": TOKEN,
-            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
-            "DATABASE_URL": handoff_url,
-            "HANDOFF_SWEEP_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "text",
-        }
+        env = serve_env(
+            f"http://127.0.0.1:{sim_port}/api/",
+            handoff_url,
+            HANDOFF_SWEEP_SECONDS="0",
+            LOG_LEVEL="WARNING",
+            LOG_FORMAT="text",
+        )
         ports = [free_port() for _ in range(processes)]
         pids = []
         for port in ports:  # one after the other: each brings the schema up to date

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,10 +32,9 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.claim_ack import ROOT, free_port, process, wait_ready
+from bench.claim_ack import ROOT, TOKEN, free_port, process, serve_env, wait_ready
 from bot.simulator.server import SlackSimulator
 
-TOKEN = "bench-intake-token"
 CHANNELS = {"C0ENT": 2400, "C0MID": 450, "C0SMB": 40}  # channel → employees that route there
 
 
@@ -127,19 +125,14 @@ async def handoff_round(sim: SlackSimulator, leads: int, rate: float) -> Run:
     prepare(sim, rate)
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-bench",
-            "SLACK_SIGNING_SECRET": "bench-signing-secret",
-            "SLACK_API_URL": sim.api_url,
-            "HANDOFF_INTAKE_TOKEN": TOKEN,
-            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/pace.db",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "HANDOFF_SLACK_POSTS_PER_SECOND": str(rate),
-            "HANDOFF_SLACK_POST_BURST": "1.8",  # a little under the simulated burst of 2
-        }
+        env = serve_env(
+            sim.api_url,
+            f"sqlite+aiosqlite:///{folder}/pace.db",
+            HOST="127.0.0.1",
+            PORT=str(port),
+            HANDOFF_SLACK_POSTS_PER_SECOND=str(rate),
+            HANDOFF_SLACK_POST_BURST="1.8",  # a little under the simulated burst of 2
+        )
         serve = [sys.executable, "-m", "bot.cli", "serve"]
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {TOKEN}"}
