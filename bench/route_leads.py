@@ -138,6 +138,7 @@ class Timer:
 
     spent: float = 0.0
     shared: float = 0.0  # of it, in statements that run routed or not (`wrap(shared=True)`)
+    held: float = 0.0  # of it, in the turn's lock statement with its reads (a wait included)
 
     def wrap(self, function: Callable[..., Any], shared: bool = False) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -148,6 +149,18 @@ class Timer:
                 took = time.perf_counter() - started
                 self.spent += took
                 self.shared += took if shared else 0.0
+
+        return timed
+
+    def wrap_held(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` (called inside a wrapped call: its time is counted there) timed apart."""
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.held += time.perf_counter() - started
 
         return timed
 
@@ -170,6 +183,9 @@ class Run:
     # Each lead's routing time less the statements it shares with intake's own work: a bound
     # from below, as `routing_ms` is one from above.
     own_ms: list[float] = field(default_factory=list)
+    # Each routed turn's lock statement with its reads: with two processes, the wait for the
+    # other's lock shows here.
+    lock_ms: list[float] = field(default_factory=list)
 
 
 async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: bool) -> Run:
@@ -191,6 +207,7 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
             await away.set(rep, None, "bench", rep, NOW)
         services.availability = away
         rotation_storage.take = timer.wrap(rotation_storage.take)
+        rotation_storage._hold_read = timer.wrap_held(rotation_storage._hold_read)
         # SQLite takes a batch's turns before it inserts the leads (storage/repository.py)
         repository_storage._turned_first = timer.wrap(repository_storage._turned_first)
         leads_service.choose_owner = timer.wrap(leads_service.choose_owner)
@@ -211,12 +228,14 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
     run = Run()
     started = time.perf_counter()
     for number, payload in enumerate(sent):
-        timer.spent = timer.shared = 0.0
+        timer.spent = timer.shared = timer.held = 0.0
         begun = time.perf_counter()
         await services.intake(payload, NOW + timedelta(milliseconds=number))
         run.intake_ms.append((time.perf_counter() - begun) * 1000)
         run.routing_ms.append(timer.spent * 1000)
         run.own_ms.append((timer.spent - timer.shared) * 1000)
+        if timer.held:
+            run.lock_ms.append(timer.held * 1000)
     run.wall_s = time.perf_counter() - started
     checkpoints.cancel()
     await asyncio.gather(checkpoints, return_exceptions=True)
@@ -332,6 +351,7 @@ async def measure_backend(backend: str, urls: list[str], leads: int, two: bool) 
                 [ms for run in runs for ms in run.routing_ms],
                 time.perf_counter() - started,
                 [ms for run in runs for ms in run.own_ms],
+                [ms for run in runs for ms in run.lock_ms],
             )
     else:
         routed = await take_intake(urls[1], True, leads, slice(None), migrate=True)
@@ -383,10 +403,12 @@ def summary(backend: str, base: Case, routed: Case) -> str:
     ratio = pct(routed.run.intake_ms, 50) / pct(base.run.intake_ms, 50)
     p99 = pct(routed.run.routing_ms, 99)
     own = pct(routed.run.own_ms, 99)
+    lock50, lock99 = pct(routed.run.lock_ms, 50), pct(routed.run.lock_ms, 99)
     return (
         f"{backend}, {routed.processes} process(es): routing {p99:.3f} ms a lead at p99 "
         f"(target < 2 ms: {'ok' if p99 < 2 else 'OVER'}; {own:.3f} ms without the stored-lead "
-        f"select the account look-ups ride on); intake p50 {ratio:.2f}x the "
+        f"select the account look-ups ride on; the turn's lock statement {lock50:.3f} / "
+        f"{lock99:.3f} ms at p50 / p99); intake p50 {ratio:.2f}x the "
         f"baseline, p99 {added:+.2f} ms; fairness {routed.fairness:.2f} lead(s) (target <= 1: "
         f"{'ok' if routed.fairness <= 1 else 'OVER'})"
     )
