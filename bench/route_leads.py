@@ -19,7 +19,8 @@ It reports leads a second, intake time per lead (p50, p99), the routing time per
 rules, the account look-up, the read of who is away and the rotation's turn, timed around
 those calls; the last three run in the intake's transaction; on PostgreSQL the account
 look-ups ride on the select of the batch's stored leads, which every lead makes: the summary
-also gives routing without that select, a bound from below), and the fairness
+also gives routing without that select, a bound from below, and the turn's lock statement with
+its reads, where the wait for another process's lock shows), and the fairness
 figure: each round-robin rep's leads against the weighted share, with the caps and time away
 applied (the share is water-filled: a capped rep's share is the cap, the rest is shared by
 weight among the reps available). Targets: routing adds under 2 ms a lead at p99; no rep
