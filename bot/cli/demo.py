@@ -362,7 +362,7 @@ async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | 
     logging.getLogger("handoff.outbox").setLevel(logging.ERROR)
     leads = json.loads((SAMPLE / "leads.json").read_text(encoding="utf-8"))
     clock = TravelClock()
-    hub = await start_hubspot(leads)
+    hub = await start_hubspot([*leads, HOT_LEAD])  # the hot lead of step 3 too
     with tempfile.TemporaryDirectory(prefix="handoff-demo-") as folder:
         stack = await start_stack(
             f"sqlite+aiosqlite:///{folder}/demo.db",

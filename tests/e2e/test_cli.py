@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import pytest
 from alembic.script import ScriptDirectory
 
 from bot.cli.demo import run_demo
@@ -121,10 +123,13 @@ def test_import_reads_a_crm_export(tmp_path: Path) -> None:
     assert "0 new leads" in again.stdout
 
 
-async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = io.StringIO()
     chart = tmp_path / "chart.png"
-    assert await run_demo(out=out, chart=chart) == 0
+    with caplog.at_level(logging.WARNING, logger="handoff"):
+        assert await run_demo(out=out, chart=chart) == 0
+    # The story is told without warnings between its lines (every lead has its CRM contact).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert chart.read_bytes().startswith(b"\x89PNG")
     text = out.getvalue()
     for expected in (
