@@ -252,29 +252,35 @@ def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
 REASONS_SHOWN = 3
 
 
-def _scores(lead: LeadView) -> tuple[str, str]:
-    """The score (`88`, or `CRM score 72 · Handoff 65` beside one its sender gave) and the top
-    reasons with their points and dates, each escaped and clipped on one line."""
+def _scores(lead: LeadView) -> tuple[int | None, str]:
+    """Ours beside a score its sender gave (None: the score is ours, or stored before we kept
+    ours), and the top reasons with their points and dates, each escaped and clipped on one
+    line."""
     reasons = lead.score_reasons
-    score = str(lead.score)
+    ours = None
     if is_own(reasons):
         reasons = reasons[1:]
-        if lead.handoff_score is not None:
-            score = f"CRM score {lead.score} · Handoff {lead.handoff_score}"
-    return score, " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
+        ours = lead.handoff_score
+    return ours, " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
 
 
 def score_words(lead: LeadView) -> str:
     """The score alone: `88`, or `CRM score 72 · Handoff 65` beside one its sender gave."""
-    return _scores(lead)[0]
+    ours = _scores(lead)[0]
+    return str(lead.score) if ours is None else f"CRM score {lead.score} · Handoff {ours}"
 
 
 def score_text(lead: LeadView) -> str:
-    """`88 (hot)`, or beside a score its sender gave, ours: `CRM score 72 · Handoff 65 (warm)`;
-    then the top reasons: `Pricing page 2 days ago +20 · 240 employees +15`."""
-    score, top = _scores(lead)
-    tier = f"{score} ({one_line(lead.tier, 40)})"
-    return f"{tier}\n{top}" if top else tier
+    """`88 (hot)`, or beside a score its sender gave, ours, the tier by the score in force:
+    `CRM score 72 (warm) · Handoff 65`; then the top reasons:
+    `Pricing page 2 days ago +20 · 240 employees +15`."""
+    ours, top = _scores(lead)
+    tier = f"({one_line(lead.tier, 40)})"
+    if ours is None:
+        score = f"{lead.score} {tier}"
+    else:
+        score = f"CRM score {lead.score} {tier} · Handoff {ours}"
+    return f"{score}\n{top}" if top else score
 
 
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
@@ -532,7 +538,8 @@ def _comes_back(lead: LeadView, policy: Policy) -> str:
 
 def _nurture_score(lead: LeadView) -> str:
     """`40 (240 employees +20 · Enterprise ebook 12 days ago +20)`: what it earned."""
-    score, top = _scores(lead)
+    score = score_words(lead)
+    top = _scores(lead)[1]
     return f"{score} ({top})" if top else score
 
 

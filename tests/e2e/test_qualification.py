@@ -101,7 +101,7 @@ async def test_a_crm_score_is_kept_and_ours_is_shown_beside_it(
     stack: LocalStack, clock: TravelClock
 ) -> None:
     post = await posted(stack, seed_lead(clock, score=72))
-    assert "CRM score 72 · Handoff 60 (warm)" in post.all_text
+    assert "CRM score 72 (warm) · Handoff 60" in post.all_text
     assert "score sent by the marketing system" not in post.all_text
     lead = await stack.services.lead(1)
     assert (lead.score, lead.handoff_score) == (72, 60)

@@ -653,7 +653,7 @@ def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> 
     reasons = [OWN_SCORE, "Pricing page 2 days ago +20", "240 employees +20", "<!here> +5", "x +1"]
     crm = replace(view(Stage.MQL), score=72, handoff_score=65, score_reasons=reasons)
     assert score_text(crm) == (
-        "CRM score 72 · Handoff 65 (hot)\n"
+        "CRM score 72 (hot) · Handoff 65\n"
         "Pricing page 2 days ago +20 · 240 employees +20 · &lt;!here&gt; +5"
     )
     # Stored before Handoff kept its own beside it: the one score it has.
