@@ -27,7 +27,7 @@ from bot.slack.lead_views import (
     clock_line,
     lead_actions,
     next_touch_line,
-    score_words,
+    score_phrase,
 )
 from bot.slack.report_views import RAG_ICONS, SHORT_LABELS, kpi_change, kpi_value
 from bot.slack.text import clip, one_line, slack_date
@@ -123,7 +123,7 @@ def suggested_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[s
     badge = "🔥" if lead.tier == "hot" else "🆕"
     tier = one_line(lead.tier.capitalize(), 40)
     text = (
-        f"{badge} {_lead_title(lead)}\n{tier} MQL, score {score_words(lead)}, suggested for you: "
+        f"{badge} {_lead_title(lead)}\n{tier} MQL, {score_phrase(lead)}, suggested for you: "
         f"nobody has claimed it yet · {_lookup(lead)}"
     )
     return _card(lead, policy, now, text)

@@ -270,6 +270,12 @@ def score_words(lead: LeadView) -> str:
     return str(lead.score) if ours is None else f"CRM score {lead.score} · Handoff {ours}"
 
 
+def score_phrase(lead: LeadView) -> str:
+    """The score inside a sentence: `score 88`, or `CRM score 72 · Handoff 65`."""
+    words = score_words(lead)
+    return words if words.startswith("CRM") else f"score {words}"
+
+
 def score_text(lead: LeadView) -> str:
     """`88 (hot)`, or beside a score its sender gave, ours, the tier by the score in force:
     `CRM score 72 (warm) · Handoff 65`; then the top reasons:
@@ -517,9 +523,7 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    facts_line = (
-        f"Segment {one_line(lead.segment, 100)} · score {score_words(lead)} · lead {lead.id}"
-    )
+    facts_line = f"Segment {one_line(lead.segment, 100)} · {score_phrase(lead)} · lead {lead.id}"
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"

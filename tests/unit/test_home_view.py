@@ -126,7 +126,10 @@ def test_a_suggested_lead_shows_the_crm_score_beside_ours(policy: Policy) -> Non
     """A lead its CRM scored keeps that score, and App Home shows ours beside it, as the post."""
     offered = suggested(score=72, handoff_score=65, score_reasons=[OWN_SCORE])
     text = text_of(home_view(state(policy, queue([], [offered])), BEFORE_DUE))
-    assert "MQL, score CRM score 72 · Handoff 65, suggested for you" in text
+    assert "MQL, CRM score 72 · Handoff 65, suggested for you" in text
+    ours = suggested(score=72, handoff_score=None, score_reasons=[])  # the score is ours alone
+    alone = text_of(home_view(state(policy, queue([], [ours])), BEFORE_DUE))
+    assert "MQL, score 72, suggested for you" in alone
 
 
 def test_a_rep_with_nothing_open(policy: Policy) -> None:
