@@ -272,8 +272,7 @@ def score_words(lead: LeadView) -> str:
 
 def score_phrase(lead: LeadView) -> str:
     """The score inside a sentence: `score 88`, or `CRM score 72 · Handoff 65`."""
-    words = score_words(lead)
-    return words if words.startswith("CRM") else f"score {words}"
+    return f"score {lead.score}" if _scores(lead)[0] is None else score_words(lead)
 
 
 def score_text(lead: LeadView) -> str:
