@@ -23,7 +23,6 @@ __all__ = [
     "matches_icp",
     "missing_fields",
     "mql_problems",
-    "next_in_rotation",
     "route",
     "score_lead",
 ]
@@ -112,11 +111,6 @@ def mql_problems(lead: LeadIn, score: Score, policy: Policy) -> list[str]:
     if score.value < policy.mql.threshold and score.qualified_by is None:
         problems.append(f"score {score.value} is below the MQL threshold {policy.mql.threshold}")
     return problems
-
-
-def next_in_rotation(reps: list[str], position: int) -> str:
-    """The rep at a round-robin position (positions count up forever; reps wrap around)."""
-    return reps[position % len(reps)]
 
 
 @dataclass(frozen=True)

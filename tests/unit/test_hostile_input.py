@@ -30,7 +30,6 @@ from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.plan import Goal, History, build_plan
 from bot.domain.report import Counts, Facts, Group, Times, build_report, week_of
 from bot.domain.rotation import take_turn
-from bot.domain.routing import next_in_rotation
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
 from bot.simulator.blockkit import validate_blocks, validate_view
@@ -313,7 +312,8 @@ def surfaces(
     lead: LeadView, note: str, attempts: int
 ) -> Iterator[tuple[str, Message | dict[str, Any], LeadView]]:
     """Every Slack surface that shows this lead's data, at each stage of its life."""
-    owner = next_in_rotation(list(POLICY.segments[0].reps), attempts)
+    reps = POLICY.segments[0].reps
+    owner = reps[attempts % len(reps)]  # any rep of the pool
     working = claimed(lead, owner, attempts)
     rejected = closed(working, "not_a_fit", "No budget", note)
     yield "lead_message/new", lead_message(lead, POLICY, NOW), lead

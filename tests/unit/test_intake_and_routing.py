@@ -1,4 +1,4 @@
-"""Intake validation, scoring, segment and tier routing, and the round-robin rotation."""
+"""Intake validation, scoring, and segment and tier routing (the rotation: test_rotation_*)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from bot.domain.routing import (
     choose_segment,
     choose_tier,
     mql_problems,
-    next_in_rotation,
     score_lead,
 )
 from tests.conftest import lead_payload
@@ -367,21 +366,3 @@ def test_missing_data_and_low_score_together() -> None:
         "missing phone",
         "score 10 is below the MQL threshold 50",
     ]
-
-
-# --- rotation ----------------------------------------------------------------------------------
-
-
-def test_next_in_rotation_wraps_around() -> None:
-    reps = ["U0REP1", "U0REP2", "U0REP3"]
-    assert [next_in_rotation(reps, position) for position in range(7)] == [
-        "U0REP1",
-        "U0REP2",
-        "U0REP3",
-        "U0REP1",
-        "U0REP2",
-        "U0REP3",
-        "U0REP1",
-    ]
-    assert next_in_rotation(reps, 3_000_000_002) == "U0REP3"
-    assert next_in_rotation(["U0SOLO"], 41) == "U0SOLO"
