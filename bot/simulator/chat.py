@@ -25,6 +25,10 @@ from bot.simulator.data import (
 from bot.simulator.inspection import Inspection
 
 MESSAGE_TEXT_LIMIT = 40_000
+# chat.update, msg_too_long: "The `text` field cannot exceed 4,000 characters."
+UPDATE_TEXT_LIMIT = 4_000
+# markdown_text: "Limit this field to 12,000 characters." (chat.postMessage, chat.update)
+MARKDOWN_TEXT_LIMIT = 12_000
 
 
 class ChatMethods(Inspection):
@@ -32,6 +36,8 @@ class ChatMethods(Inspection):
 
     def _chat_post_message(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"), posting=True)
+        if state.is_archived:  # "Channel has been archived."
+            raise ApiError("is_archived")
         text, blocks = self._message_content("chat.postMessage", args)
         metadata = _metadata(args.get("metadata"))
         message = self._store_message(
@@ -43,7 +49,9 @@ class ChatMethods(Inspection):
         state, message = self._find_own_message(args)
         if message.user != self.bot_user_id:
             raise ApiError("cant_update_message")
-        text, blocks = self._message_content("chat.update", args)
+        if state.is_archived:  # "cannot be edited within a frozen, archived or deleted channel"
+            raise ApiError("is_inactive")
+        text, blocks = self._message_content("chat.update", args, text_limit=UPDATE_TEXT_LIMIT)
         self._edit(message, text, blocks, _metadata(args.get("metadata")))
         return {
             "channel": state.id,
@@ -61,6 +69,8 @@ class ChatMethods(Inspection):
 
     def _chat_post_ephemeral(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"), posting=True)
+        if state.is_archived:
+            raise ApiError("is_archived")
         user = args.get("user")
         if not isinstance(user, str) or not user:
             raise ApiError("user_not_found")
@@ -112,12 +122,23 @@ class ChatMethods(Inspection):
             raise ApiError("invalid_blocks", errors=errors)
         return with_generated_ids(blocks)
 
-    def _message_content(self, method: str, args: Json) -> tuple[str | None, list[Json] | None]:
+    def _message_content(
+        self, method: str, args: Json, *, text_limit: int = MESSAGE_TEXT_LIMIT
+    ) -> tuple[str | None, list[Json] | None]:
+        """A message's text and checked blocks. `markdown_text` stands for the text, alone:
+        "should not be used in conjunction with `blocks` or `text`" (`markdown_text_conflict`)."""
+        markdown = args.get("markdown_text")
+        if markdown is not None and method != "response_url":
+            if args.get("text") is not None or args.get("blocks") is not None:
+                raise ApiError("markdown_text_conflict")
+            if len(str(markdown)) > MARKDOWN_TEXT_LIMIT:
+                raise ApiError("msg_too_long")
+            args = {**args, "text": markdown}
         text = _text_arg(args)
         blocks = self._checked_blocks(method, args)
         if not text and not blocks and not args.get("attachments"):
             raise ApiError("no_text")
-        if text is not None and len(text) > MESSAGE_TEXT_LIMIT:
+        if text is not None and len(text) > text_limit:
             raise ApiError("msg_too_long")
         return text, blocks
 

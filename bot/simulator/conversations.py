@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from bot.simulator.blockkit import Json
 from bot.simulator.data import ApiError, Channel, Message, flag, int_arg, ts_key
 from bot.simulator.inspection import Inspection
+
+_TS = re.compile(r"^\d+(\.\d+)?$")  # a message ts or a Unix time: "1767225600.000100"
 
 
 class ConversationsMethods(Inspection):
@@ -21,7 +24,7 @@ class ConversationsMethods(Inspection):
             "is_group": False,
             "is_im": state.is_im,
             "is_private": state.is_private or state.is_im,
-            "is_archived": False,
+            "is_archived": state.is_archived,
             "is_member": state.id not in self.not_in_channel,
             "context_team_id": self.team_id,
         }
@@ -41,15 +44,32 @@ class ConversationsMethods(Inspection):
         # cannot be used with this method.")
         if state.is_im or state.is_private:
             raise ApiError("method_not_supported_for_channel_type")
+        if state.is_archived:  # "Channel has been archived."
+            raise ApiError("is_archived")
         self.not_in_channel.discard(state.id)
         return {"channel": self._channel_json(state)}
 
     def _conversations_open(self, args: Json) -> Json:
-        users = [u for u in str(args.get("users") or args.get("user") or "").split(",") if u]
+        """A DM with one member (conversations.open: `users_list_not_supplied` "Missing `users`
+        in request", `user_not_found` "Value(s) passed for `users` was invalid.",
+        `user_disabled` "A specified `user` has been disabled."). Group DMs are not simulated."""
+        if not args.get("users"):
+            if not args.get("channel"):
+                raise ApiError("users_list_not_supplied")
+            resumed = self._resolve_channel(args.get("channel"))  # "Resume a conversation"
+            if not resumed.is_im:
+                raise ApiError("method_not_supported_for_channel_type")
+            return {"channel": {"id": resumed.id}}
+        users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
         if len(users) != 1:
             raise ApiError(
                 "not_enough_users" if not users else "method_not_supported_for_channel_type"
             )
+        member = self.users.get(users[0])
+        if member is None:
+            raise ApiError("user_not_found")
+        if member.deleted:
+            raise ApiError("user_disabled")
         state = self._resolve_channel(users[0])
         return {"channel": {"id": state.id}}
 
@@ -58,8 +78,8 @@ class ConversationsMethods(Inspection):
         conversations.replies, not here (api.slack.com/methods/conversations.history)."""
         state = self._resolve_channel(args.get("channel"), reading=True)
         self.require("conversations.history", state)
-        oldest, latest = ts_key(args.get("oldest") or 0), args.get("latest")
-        latest_key = ts_key(latest) if latest else None
+        oldest, latest = _ts_arg(args.get("oldest"), "oldest"), args.get("latest")
+        latest_key = _ts_arg(latest, "latest") if latest else None
         inclusive = flag(args.get("inclusive"))
 
         def in_range(m: Message) -> bool:
@@ -82,7 +102,7 @@ class ConversationsMethods(Inspection):
 
     def _page(self, messages: list[Message], args: Json) -> Json:
         limit = min(max(int_arg(args.get("limit"), 100), 1), 999)
-        offset = int_arg(_decode_cursor(args.get("cursor")), 0)
+        offset = _decode_cursor(args.get("cursor"))
         page = messages[offset : offset + limit]
         has_more = len(messages) > offset + limit
         include_metadata = flag(args.get("include_all_metadata"))
@@ -99,10 +119,25 @@ def _encode_cursor(offset: int) -> str:
     return base64.b64encode(f"offset:{offset}".encode()).decode()
 
 
-def _decode_cursor(cursor: Any) -> str:
+def _decode_cursor(cursor: Any) -> int:
+    """The offset a cursor of `_encode_cursor` carries; any other is `invalid_cursor` ("Value
+    passed for `cursor` was not valid or is no longer valid.")."""
     if not cursor:
-        return "0"
+        return 0
     try:
-        return base64.b64decode(str(cursor)).decode().removeprefix("offset:")
+        text = base64.b64decode(str(cursor), validate=True).decode()
+        if text.startswith("offset:") and text[7:].isdigit():
+            return int(text[7:])
     except ValueError:
-        return "0"
+        pass
+    raise ApiError("invalid_cursor")
+
+
+def _ts_arg(value: Any, name: str) -> int:
+    """A history bound (`oldest`, `latest`): a Unix time stamp, else `invalid_ts_oldest` /
+    `invalid_ts_latest`."""
+    if not value:
+        return 0
+    if not _TS.match(str(value)):
+        raise ApiError(f"invalid_ts_{name}")
+    return ts_key(value)

@@ -246,6 +246,7 @@ class Channel:
     is_private: bool = False
     is_im: bool = False
     im_user: str | None = None
+    is_archived: bool = False
     messages: dict[str, Message] = field(default_factory=dict)  # every message, in ts order
     replies: dict[str, list[Message]] = field(default_factory=dict)
 

@@ -12,19 +12,25 @@ from bot.simulator.data import ApiError, Channel, SimFile, int_arg
 from bot.simulator.inspection import Inspection
 
 _SHAREABLE_ID = re.compile(r"^[CGDZ][A-Z0-9]+$")  # completeUploadExternal's channel_id
+ALT_TEXT_LIMIT = 1000
 
 
 class FilesMethods(Inspection):
     """The Web API methods of the external upload flow; the bytes arrive at the upload URL."""
 
     def _files_get_upload_url_external(self, args: Json) -> Json:
+        """files.getUploadURLExternal: `length` has "minimum": 1 (`missing_argument`: "Typically
+        only occurs when the `length` provided is 0"); `alt_txt` at most 1000 characters
+        (`alt_txt_too_large`)."""
         filename = args.get("filename")
-        length = int_arg(args.get("length"), -1)
-        if not isinstance(filename, str) or not filename.strip() or length < 0:
-            raise ApiError("invalid_arguments")
+        length = int_arg(args.get("length"), 0)
+        if not isinstance(filename, str) or not filename.strip() or length < 1:
+            raise ApiError("missing_argument")
+        alt_txt = args.get("alt_txt") if isinstance(args.get("alt_txt"), str) else None
+        if alt_txt is not None and len(alt_txt) > ALT_TEXT_LIMIT:
+            raise ApiError("alt_txt_too_large")
         self._file_seq += 1
         file_id = f"F0SIM{self._file_seq:06d}"
-        alt_txt = args.get("alt_txt") if isinstance(args.get("alt_txt"), str) else None
         self._files[file_id] = SimFile(file_id, filename, length, alt_txt)
         token = secrets.token_hex(12)
         self._upload_urls[token] = file_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import time
 from typing import Any
@@ -12,6 +13,10 @@ from bot.simulator.data import ApiError, OpenView, Trigger
 from bot.simulator.inspection import Inspection
 
 VIEW_STACK_LIMIT = 3
+# views.open, views.publish: `view_too_large` "if the provided view is greater than 250kb"
+VIEW_BYTES_LIMIT = 250 * 1024
+# views.open, views.push: the view is a modal; a Home tab is published (views.publish)
+MODAL_ONLY = ("views.open", "views.push")
 
 
 class ViewsMethods(Inspection):
@@ -96,6 +101,9 @@ class ViewsMethods(Inspection):
                 "invalid_arguments", response_metadata={"messages": ["type must be home"]}
             )
         home = self._homes.get(user)
+        # "hash_conflict": "the provided `hash` doesn't match the current stored value."
+        if args.get("hash") and args["hash"] != (home.view.get("hash") if home else None):
+            raise ApiError("hash_conflict")
         if home is None:
             self._view_seq += 1
             home = OpenView(f"V0SIM{self._view_seq:06d}", user, {}, None)
@@ -105,7 +113,11 @@ class ViewsMethods(Inspection):
         return {"view": copy.deepcopy(home.view)}
 
     def _checked_view(self, method: str, view: Any) -> Json:
+        if len(json.dumps(view, separators=(",", ":")).encode()) > VIEW_BYTES_LIMIT:
+            raise ApiError("view_too_large")
         errors = validate_view(view)
+        if not errors and method in MODAL_ONLY and view.get("type") == "home":
+            errors = ["view.type: a home view is published with views.publish, not opened"]
         if errors:
             self.invalid_payloads.append(InvalidPayload(method, copy.deepcopy(view), errors))
             raise ApiError(

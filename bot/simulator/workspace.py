@@ -155,6 +155,12 @@ class Workspace:
         channel.name = name or channel.name
         channel.is_private = private
 
+    def archive_channel(self, channel_id: str, archived: bool = True) -> None:
+        """Archive a channel (or unarchive it) as a member would in Slack: posting and joining
+        then answer `is_archived`, editing its messages `is_inactive` (chat.postMessage,
+        conversations.join, chat.update in Slack's method reference)."""
+        self._channel(channel_id).is_archived = archived
+
     def user_names(self) -> dict[str, str]:
         """user id → display name, for `render_blocks_text(users=...)`."""
         return {user.id: user.name for user in self.users.values()}

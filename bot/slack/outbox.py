@@ -53,6 +53,10 @@ log = logging.getLogger("handoff.outbox")
 TRANSIENT = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
+# Slack refused for now, and posted nothing: "Application has posted too many messages"
+# (`rate_limited`, an answer of its own, not the 429) and a free workspace's usage limit
+# (`message_limit_exceeded`), chat.postMessage's reference. Retried later, as it is.
+REFUSED_FOR_NOW = frozenset({"rate_limited", "message_limit_exceeded"})
 # The app's credentials: nothing gets through until someone fixes them, so keep the rows.
 BLOCKED = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
@@ -61,6 +65,9 @@ ADVICE = {
     "channel_not_found": "Check the channel ids in sla.yaml (`handoff check`).",
     "not_in_channel": "Invite the app to that channel: `/invite @Handoff`.",
     "is_archived": "The channel is archived: unarchive it or change sla.yaml.",
+    "is_inactive": "The channel is archived: unarchive it or change sla.yaml.",
+    "user_disabled": "That person's Slack account is deactivated: take them out of sla.yaml.",
+    "user_not_found": "No such person in this workspace: check the user ids in sla.yaml.",
     "invalid_blocks": "Handoff built a message Slack refused: please report it.",
     "message_not_found": "Its message was deleted in Slack.",
 }
@@ -322,6 +329,8 @@ class Outbox:
             return 0.0
         if response.status_code >= 500 or code in TRANSIENT:
             return await self._transient(item, code, unknown=True)
+        if code in REFUSED_FOR_NOW:
+            return await self._transient(item, code, unknown=item.unknown)
         if code in BLOCKED:
             log.error("Slack refuses Handoff's token (%s): deliveries wait until it is fixed", code)
             return await self._transient(item, code, unknown=item.unknown)

@@ -38,6 +38,7 @@ def break_workspace(sim: SlackSimulator) -> None:
     sim.add_channel("C0REVOPS", "revops", private=True)
     sim.not_in_channel.add("C0REVOPS")  # private, and nobody invited the bot
     sim.not_in_channel.add("C0SMB")  # public: chat:write.public posts there anyway
+    sim.archive_channel("C0ESCALATE")
     sim.deactivate_user("U0REP3")
     sim.add_user("U0REP4", "zapier", "Zapier", is_bot=True)
 
@@ -74,6 +75,8 @@ async def test_a_broken_workspace_names_each_problem_and_what_to_fix() -> None:
     expected = [
         "FIX  scopes: missing files:write: add them under OAuth & Permissions",
         "FIX  channel C0MID (segment mid_market): not found. Check the id in sla.yaml",
+        "FIX  channel #sla-escalations (C0ESCALATE, escalations): archived: unarchive it or "
+        "name another channel in sla.yaml",
         "FIX  channel #revops (C0REVOPS, weekly digest): private and the bot is not a member: "
         "type /invite @handoff in #revops",
         "FIX  user @sofia (U0REP3, rep in mid_market): deactivated: replace or remove them",
@@ -86,7 +89,7 @@ async def test_a_broken_workspace_names_each_problem_and_what_to_fix() -> None:
         "ok   channel #sales-smb (C0SMB, segment smb): public, not a member; "
         "posts with chat:write.public" in text
     )
-    assert text.splitlines()[-1] == "5 problem(s) to fix before the first lead arrives"
+    assert text.splitlines()[-1] == "6 problem(s) to fix before the first lead arrives"
 
 
 async def test_a_refused_token_is_the_one_problem() -> None:

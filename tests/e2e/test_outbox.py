@@ -263,3 +263,37 @@ async def test_without_history_scope_a_lost_answer_is_posted_again_not_lost(
     assert "missing_scope: add channels:history" in caplog.text
     lead = await stack.services.lead(1)
     assert lead.message_ts is not None
+
+
+async def test_an_app_posting_too_much_waits_and_loses_nothing(stack: LocalStack) -> None:
+    # chat.postMessage's reference: `rate_limited` "Application has posted too many messages",
+    # an answer of its own (HTTP 200), not the 429: nothing was posted, so it is sent again.
+    stack.sim.inject("chat.postMessage", error="rate_limited", every=2, seconds=30)
+    await send_leads(stack, [payload(i) for i in range(6)])
+    assert await stack.handoff.outbox.drain(60)
+
+    assert set(posts_per_lead(stack.sim).values()) == {1} and len(posts_per_lead(stack.sim)) == 6
+    assert any(call.error == "rate_limited" for call in stack.sim.calls_to("chat.postMessage"))
+    rows = await OutboxStore(stack.handoff.database).rows()
+    assert [row for row in rows if row["state"] == "failed"] == []
+    assert stack.sim.messages("C0ESCALATE") == []
+
+
+async def test_an_archived_channel_is_reported_with_what_to_do(stack: LocalStack) -> None:
+    await send_leads(stack, [payload(0)])
+    assert await stack.handoff.outbox.drain(30)
+    stack.sim.archive_channel("C0MID")  # chat.postMessage: is_archived
+    stack.sim.archive_channel("C0ENT")  # chat.update of lead-0's post: is_inactive
+    await send_leads(stack, [payload(1)])
+    await press(stack, "U0REP1", "C0ENT", "Claim", "Person 0")
+    assert await stack.handoff.outbox.drain(30)
+
+    assert posts_per_lead(stack.sim) == Counter({"lead-0": 1})
+    alerts = sorted(alert.all_text for alert in stack.sim.messages("C0ESCALATE"))
+    assert len(alerts) == 2
+    for text, error in zip(alerts, ("is_archived", "is_inactive"), strict=True):
+        assert error in text and "archived: unarchive it or change sla.yaml" in text
+    assert "/lead lead-1" in alerts[0] and "/lead lead-0" in alerts[1]
+    rows = await OutboxStore(stack.handoff.database).rows()
+    failed = sorted((row["kind"], row["last_error"]) for row in rows if row["state"] == "failed")
+    assert failed == [("post_lead", "is_archived"), ("update_lead", "is_inactive")]

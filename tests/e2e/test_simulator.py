@@ -661,3 +661,84 @@ async def test_a_method_without_its_scope_is_refused_as_slack_does(
         assert refused.value.response["error"] == "missing_scope"
         assert refused.value.response["needed"] == needed
     assert sim.calls_to("users.info")[-1].error == "missing_scope"
+
+
+async def refused(call: Any) -> str:
+    with pytest.raises(SlackApiError) as raised:
+        await call
+    return str(raised.value.response["error"])
+
+
+async def test_an_archived_channel_refuses_posts_joins_and_edits(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.postMessage and conversations.join: `is_archived` "Channel has been archived.";
+    chat.update: `is_inactive` "cannot be edited within a frozen, archived or deleted
+    channel"; conversations.info shows it."""
+    ts = await post_lead(client)
+    sim.archive_channel(CHANNEL)
+    assert await refused(client.chat_postMessage(channel=CHANNEL, text="New MQL")) == "is_archived"
+    assert await refused(client.conversations_join(channel=CHANNEL)) == "is_archived"
+    edit = client.chat_update(channel=CHANNEL, ts=ts, text="Claimed")
+    assert await refused(edit) == "is_inactive"
+    info = await client.conversations_info(channel=CHANNEL)
+    assert info["channel"]["is_archived"] is True
+    sim.archive_channel(CHANNEL, archived=False)
+    await client.chat_update(channel=CHANNEL, ts=ts, text="Claimed")
+    assert [m.text for m in sim.messages(CHANNEL)] == ["Claimed"]
+
+
+async def test_a_dm_opens_only_with_an_active_member(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """conversations.open: `users_list_not_supplied`, `user_not_found`, `user_disabled`."""
+    # (slack_sdk checks this one before it calls: the API call shows Slack's answer)
+    missing = client.api_call("conversations.open", json={})
+    assert await refused(missing) == "users_list_not_supplied"
+    assert await refused(client.conversations_open(users="U0NOBODY")) == "user_not_found"
+    opened = await client.conversations_open(users="U0REP")
+    resumed = await client.conversations_open(channel=opened["channel"]["id"])
+    assert resumed["channel"]["id"] == opened["channel"]["id"]
+    sim.deactivate_user("U0REP")
+    assert await refused(client.conversations_open(users="U0REP")) == "user_disabled"
+
+
+async def test_documented_argument_limits(sim: SlackSimulator, client: AsyncWebClient) -> None:
+    ts = await post_lead(client)
+    # chat.update msg_too_long: "The `text` field cannot exceed 4,000 characters."
+    await client.chat_update(channel=CHANNEL, ts=ts, text="x" * 4000)
+    update = client.chat_update(channel=CHANNEL, ts=ts, text="x" * 4001)
+    assert await refused(update) == "msg_too_long"
+    # markdown_text "should not be used in conjunction with `blocks` or `text`"
+    both = client.chat_postMessage(channel=CHANNEL, text="a", markdown_text="**a**")
+    assert await refused(both) == "markdown_text_conflict"
+    alone = await client.chat_postMessage(channel=CHANNEL, markdown_text="**New MQL**")
+    assert sim.message(CHANNEL, alone["ts"]).text == "**New MQL**"  # type: ignore[union-attr]
+    # files.getUploadURLExternal: `length` minimum 1; alt_txt at most 1000 characters
+    empty = client.files_getUploadURLExternal(filename="chart.png", length=0)
+    assert await refused(empty) == "missing_argument"
+    wordy = client.files_getUploadURLExternal(filename="c.png", length=5, alt_txt="a" * 1001)
+    assert await refused(wordy) == "alt_txt_too_large"
+    # conversations.history: invalid_cursor, invalid_ts_oldest
+    history = client.conversations_history(channel=CHANNEL, cursor="not-a-cursor")
+    assert await refused(history) == "invalid_cursor"
+    assert await refused(client.conversations_history(channel=CHANNEL, oldest="yesterday")) == (
+        "invalid_ts_oldest"
+    )
+
+
+async def test_views_refuse_oversized_views_stale_hashes_and_homes_opened_as_modals(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """view_too_large: "greater than 250kb"; views.publish hash_conflict: "the provided
+    `hash` doesn't match the current stored value"; views.open takes a modal."""
+    home = {"type": "home", "blocks": [section("Your queue: 2 leads")]}
+    published = await client.views_publish(user_id="U0REP", view=home)
+    current = published["view"]["hash"]
+    stale = client.views_publish(user_id="U0REP", view=home, hash="1.stale")
+    assert await refused(stale) == "hash_conflict"
+    await client.views_publish(user_id="U0REP", view=home, hash=current)
+    huge = {"type": "home", "blocks": [section("x" * 2900) for _ in range(95)]}
+    assert await refused(client.views_publish(user_id="U0REP", view=huge)) == "view_too_large"
+    opened = client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=home)
+    assert await refused(opened) == "invalid_arguments"

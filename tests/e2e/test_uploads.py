@@ -144,14 +144,26 @@ async def test_a_channel_slack_refuses_ends_failed_with_an_alert(stack: LocalSta
     assert stack.handoff.metrics.counts["slack_errors_total"] == 1
 
 
-async def test_an_unknown_user_ends_failed_with_an_alert(stack: LocalStack) -> None:
-    stack.sim.inject("conversations.open", error="user_not_found")
-    await upload(stack, "U0NOBODY")
+@pytest.mark.parametrize(
+    ("user", "error", "advice"),
+    [
+        ("U0NOBODY", "user_not_found", "No such person in this workspace"),
+        ("U0REP1", "user_disabled", "Slack account is deactivated"),  # deactivated below
+    ],
+)
+async def test_an_unknown_or_deactivated_user_ends_failed_with_an_alert(
+    stack: LocalStack, user: str, error: str, advice: str
+) -> None:
+    # conversations.open refuses both (Slack's reference: user_not_found, user_disabled).
+    if error == "user_disabled":
+        stack.sim.deactivate_user(user)
+    await upload(stack, user)
     await stack.settle()
 
     [row] = await upload_rows(stack)
-    assert (row["state"], row["last_error"]) == ("failed", "user_not_found")
-    assert len(stack.sim.messages("C0ESCALATE")) == 1
+    assert (row["state"], row["last_error"]) == ("failed", error)
+    [alert] = stack.sim.messages("C0ESCALATE")
+    assert error in alert.all_text and advice in alert.all_text
     assert stack.sim.calls_to("files.getUploadURLExternal") == []
 
 
