@@ -210,16 +210,42 @@ STAGE_BY_OUTCOME = {
 FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})
 
 
+def counted_attempts(lead: LeadView) -> int:
+    """The attempts that count towards the follow-up standard (bot/domain/cadence.py's span
+    rule: those logged too soon after the one before do not). A lead whose attempts were all
+    logged before Handoff kept the cadence (migration 0014: none counted) counts every one."""
+    return lead.touches_counted or lead.attempts
+
+
+def follow_up_met(lead: LeadView, policy: Policy) -> bool:
+    """Whether the lead met the follow-up standard: what the reports' coverage counts."""
+    if lead.follow_up_met_at is not None:
+        return True
+    legacy = lead.touches_counted == 0  # before the cadence was kept: judged by its count
+    return legacy and lead.attempts >= policy.follow_up.min_attempts
+
+
 def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> None:
-    """Raise Refusal unless the lead has the attempts `disposition` needs (Unable to contact)."""
-    minimum = policy.follow_up.min_attempts
-    if disposition.requires_attempts and lead.attempts < minimum:
+    """Raise Refusal unless the lead met the follow-up standard `disposition` needs (Unable to
+    contact): the attempts the cadence counts, on enough channels, as the reports count it."""
+    if not disposition.requires_attempts or follow_up_met(lead, policy):
+        return
+    standard = policy.follow_up
+    minimum, counted = standard.min_attempts, counted_attempts(lead)
+    asks = f"the SLA asks for {minimum} within {standard.within.words}"
+    if counted < minimum:
+        early = lead.attempts - counted
+        soon = f"; {early} more logged too soon after the one before to count" if early else ""
         raise Refusal(
-            f"{disposition.label} needs {minimum} contact attempts first "
-            f"({lead.attempts} logged so far): keep trying, the SLA asks for "
-            f"{minimum} within {policy.follow_up.within.words}.",
+            f"{disposition.label} needs {minimum} contact attempts first ({counted} of "
+            f"{minimum} count so far{soon}): keep trying, {asks}, spread over that time.",
             Reason.NOT_READY,
         )
+    raise Refusal(
+        f"{disposition.label} needs attempts on {standard.channels} different channels first "
+        f"(email, call, LinkedIn): {asks} on {standard.channels}+ channels. Try another channel.",
+        Reason.NOT_READY,
+    )
 
 
 def check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, verb: str) -> None:

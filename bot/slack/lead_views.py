@@ -13,7 +13,15 @@ from bot.domain import escalation
 from bot.domain.claim import Reservation, opened, reservation
 from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
-from bot.domain.lead import RATED, RATINGS, AttemptKind, EventView, LeadView, Stage
+from bot.domain.lead import (
+    RATED,
+    RATINGS,
+    AttemptKind,
+    EventView,
+    LeadView,
+    Stage,
+    counted_attempts,
+)
 from bot.domain.policy import Disposition, Policy
 from bot.domain.scoring import is_own
 from bot.slack import info_views, route_views
@@ -216,10 +224,13 @@ def reassign_control(
 
 
 def attempts_line(lead: LeadView, policy: Policy) -> str:
-    """`Attempts 2/6 (standard: within 2 weeks)`."""
+    """`Attempts 2/6 (standard: within 2 weeks)`: the attempts that count towards the standard
+    (`Attempts 1/6 counted, 3 logged` when some came too soon after the one before)."""
     standard = policy.follow_up
+    counted = counted_attempts(lead)
+    logged = f" counted, {lead.attempts} logged" if lead.attempts > counted else ""
     return (
-        f"Attempts {lead.attempts}/{standard.min_attempts} "
+        f"Attempts {counted}/{standard.min_attempts}{logged} "
         f"(standard: within {standard.within.words})"
     )
 

@@ -201,4 +201,4 @@ async def test_home_refreshes_collapse(stack: LocalStack) -> None:
     # Three changes: one or two publishes (the first may be on its way when the others
     # come), never one per change; the last shows them all.
     assert 1 <= publishes(stack, REP) - before <= 2
-    assert "Attempts 3/6" in text(home(stack, REP))
+    assert "Attempts 1/6 counted, 3 logged" in text(home(stack, REP))

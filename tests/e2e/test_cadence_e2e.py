@@ -51,7 +51,7 @@ async def test_an_overdue_touch_is_reminded_once_in_the_thread(
     clock.advance(minutes=5)  # 11:20: a second call straight after does not count
     await press(stack, "Log call")
     text = post_text(stack)
-    assert "Attempts 2/6" in text and "attempt 2 of 6" in text
+    assert "Attempts 1/6 counted, 2 logged" in text and "attempt 2 of 6" in text
     assert "1 logged too soon after the one before to count" in text
 
     assert await sweep(stack, clock) == 0
@@ -97,5 +97,5 @@ async def test_attempts_from_the_crm_move_the_next_touch(
     text = message.all_text
     # 13:00 is 105 working minutes after 11:15, under the 400 that make it count: the next
     # touch stays 800 working minutes after 11:15, Tue 16:35.
-    assert "Attempts 2/6" in text and "|Tue 24 Nov 16:35 AEDT>" in text
+    assert "Attempts 1/6 counted, 2 logged" in text and "|Tue 24 Nov 16:35 AEDT>" in text
     assert "attempt 2 of 6 (1 logged too soon after the one before to count)" in text

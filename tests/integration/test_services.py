@@ -160,11 +160,20 @@ async def test_unknown_disposition_and_missing_lead(services: Services) -> None:
 
 async def test_unable_to_contact_needs_the_minimum_attempts(services: Services) -> None:
     lead_id = await claimed_lead(services)
-    with pytest.raises(Refusal, match="needs 6 contact attempts first"):
+    with pytest.raises(Refusal, match=r"needs 6 contact attempts first \(0 of 6 count so far\)"):
         await services.start_disposition(lead_id, "U0REP1", "no_response")
+    # Six calls in one afternoon count as one (the cadence's span rule), as the report's
+    # coverage counts them: not yet.
     for index in range(6):
-        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(hours=index))
-    outcome = await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=3))
+        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(minutes=index))
+    early = r"\(1 of 6 count so far; 5 more logged too soon after the one before to count\)"
+    with pytest.raises(Refusal, match=early):
+        await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=1))
+    # Days 2, 4, 7, 10 and 13 of the 2 weeks (one touch every 2 days 8 hours, at least half
+    # of that apart to count): the standard is met, and the lead may be recycled.
+    for day in (2, 4, 7, 10, 13):
+        await services.log_attempt(lead_id, "U0REP1", "call", MONDAY + timedelta(days=day))
+    outcome = await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=13))
     assert outcome.lead is not None and outcome.lead.stage is Stage.RECYCLE
 
 
