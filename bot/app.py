@@ -384,10 +384,12 @@ async def create(
     sweeper = Sweeper(
         SweepStore(database), book, notifier, zones=services.zones, names=services.names, away=away
     )
+    # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.
+    signing_secret = settings.signing_secret or secrets.token_urlsafe(32)
     bolt = AsyncApp(
         client=client,
         # Bolt skips the signature check for Socket Mode requests only (they carry none).
-        signing_secret=settings.signing_secret or secrets.token_urlsafe(32),
+        signing_secret=signing_secret,
         process_before_response=True,  # answer Slack as soon as the listener returns
     )
     digests = Digests(reports, RunStore(database), book, notifier, names=services.names)
@@ -429,6 +431,7 @@ async def create(
             settings.intake_token,
             clock,
             intake_signing_secret=settings.intake_signing_secret,
+            slack_signing_secret=signing_secret,
             traffic=traffic,
             backlog=Backlog(
                 outbox.rows.pending,

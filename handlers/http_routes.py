@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
@@ -176,11 +177,26 @@ def check_body_signature(headers: Mapping[str, str], body: bytes, secret: str, n
         )
 
 
-def check_slack_request(headers: Mapping[str, str], body: bytes) -> None:
-    """Refuse what would crash Bolt's verifier (it only checks the signature itself)."""
+_SLACK_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def check_slack_request(
+    headers: Mapping[str, str], body: bytes, verifier: SignatureVerifier | None = None
+) -> None:
+    """Refuse, before anything reads the body, a request Slack did not sign: its timestamp
+    and signature as Slack sends them ("Verifying requests from Slack": `v0=` and the hex
+    HMAC-SHA256, within 5 minutes), checked with `verifier` (Bolt checks again, later). A
+    forged body is never parsed, so it cannot crash the parser."""
     timestamp = headers.get("X-Slack-Request-Timestamp", "0")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Refused(401, "invalid request: X-Slack-Request-Timestamp is not Unix time")
+    signature = headers.get("X-Slack-Signature", "")
+    if verifier is not None and not (
+        _SLACK_SIGNATURE.fullmatch(signature) and verifier.is_valid(body, timestamp, signature)
+    ):
+        # Said to operators, without the body (it may carry a lead's data).
+        log.warning("refused a request to /slack/events: Slack's signature does not hold")
+        raise Refused(401, "invalid request")
     try:
         body.decode()
     except UnicodeDecodeError:
@@ -250,6 +266,7 @@ def routes(
     clock: Clock,
     *,
     intake_signing_secret: str | None = None,
+    slack_signing_secret: str | None = None,
     traffic: Traffic | None = None,
     backlog: Backlog | None = None,
     readiness: Readiness | None = None,
@@ -307,12 +324,16 @@ def routes(
         return answer
 
     busy = traffic or Traffic()
+    verifier = SignatureVerifier(slack_signing_secret) if slack_signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
         with busy.request():  # the outbox lets Slack's acks go first
             body = await read_body(request)  # Bolt's adapter reads the same, now cached, body
-            check_slack_request(request.headers, body)
-            bolt_request = await to_bolt_request(request)
+            check_slack_request(request.headers, body, verifier)
+            try:
+                bolt_request = await to_bolt_request(request)
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+                raise Refused(400, "invalid request: the body is not a Slack payload") from None
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def activity(request: web.Request) -> web.Response:

@@ -83,6 +83,10 @@ FORGERIES: dict[str, Callable[[str], Headers]] = {
     "the signature of another body": lambda body: slack_signature(body, signed_body=body + "&"),
     "an unknown signature version": lambda body: slack_signature(body, version="v1"),
     "a timestamp that is not a number": lambda body: slack_signature(body, timestamp="now"),
+    "a signature that is not ASCII": lambda body: {
+        **slack_signature(body),
+        "X-Slack-Signature": "v0=\u00e9",
+    },
 }
 
 
@@ -205,6 +209,47 @@ async def test_forged_events_are_refused(stack: LocalStack) -> None:
 
     await assert_every_forgery_refused(stack, home)
     assert stack.sim.calls_to("views.publish") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param("payload=%7Bnot", "application/x-www-form-urlencoded", id="broken payload"),
+        pytest.param("payload=%5B1%5D", "application/x-www-form-urlencoded", id="a list"),
+        pytest.param("[1]", "application/json", id="a JSON list"),
+        pytest.param(
+            '{"type":"event_callback","event":{"type":"app_home_opened","user":5}}',
+            "application/json",
+            id="a number for a user",
+        ),
+        pytest.param(
+            'payload={"type":"block_actions","user":5,"team":5}',
+            "application/x-www-form-urlencoded",
+            id="numbers for user and team",
+        ),
+    ],
+)
+async def test_a_forged_body_is_refused_before_it_is_read(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture, body: str, content_type: str
+) -> None:
+    """Whatever an unsigned body holds, it gets Slack's 401 and no error: the signature is
+    checked before anything parses it."""
+    await posted(stack)
+    before = await snapshot(stack)
+    for name in ("signed with another secret", "stale: correctly signed 6 minutes ago"):
+        headers = {"Content-Type": content_type, **FORGERIES[name](body)}
+        async with stack.session.post(stack.driver.bot_url, data=body, headers=headers) as answer:
+            assert (answer.status, await answer.json()) == (401, {"error": "invalid request"})
+    assert await snapshot(stack) == before
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_signed_body_that_is_not_a_slack_payload_gets_400(stack: LocalStack) -> None:
+    for body in ("payload=%7Bnot", "payload=%5B1%5D"):
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **slack_signature(body)}
+        async with stack.session.post(stack.driver.bot_url, data=body, headers=headers) as answer:
+            assert answer.status == 400, body
+            assert (await answer.json())["error"].startswith("invalid request")
 
 
 # -- Intake ---------------------------------------------------------------------------------------
@@ -593,6 +638,6 @@ async def test_a_forged_press_is_logged_without_its_body(
 
     assert response.status == 401
     logged = [record.getMessage() for record in caplog.records]
-    assert any("Invalid request signature" in line for line in logged)  # operators see it
+    assert any("Slack's signature does not hold" in line for line in logged)  # operators see it
     # ...but not the payload, which carries the pressed message with the lead's data
     assert not [line for line in logged if "Priya" in line or "payload=" in line]
