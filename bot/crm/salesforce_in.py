@@ -166,7 +166,11 @@ class SalesforceInbound:
         )
         match = _BEARER.match(authorization.strip())
         given = match.group(1) if match else ""
-        digests = [hashlib.sha256(text.encode()).digest() for text in (given, self.token)]
+        # Header bytes aiohttp could not read as text arrive as surrogates: kept, not raised on.
+        digests = [
+            hashlib.sha256(text.encode(errors="surrogateescape")).digest()
+            for text in (given, self.token)
+        ]
         if not hmac.compare_digest(digests[0], digests[1]) or match is None:
             raise BadSignature(
                 "unauthorized: bad or missing bearer token (see HANDOFF_SALESFORCE_WEBHOOK_TOKEN)"

@@ -65,6 +65,10 @@ def loads(text: str) -> Any:
         raise NotJson(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as error:
         raise NotJson(f"not valid JSON: {error}") from None
+    except NotJson:
+        raise
+    except ValueError:  # Python's limit on an integer's digits (4,300), not JSON's
+        raise NotJson("a number in the body is too large") from None
     # Nothing nests deeper than it has brackets: a lead's body has a handful, so the walk
     # over every value (a few percent of an intake's CPU) runs only for bodies that could.
     if _openers(text) > MAX_DEPTH and _depth(value) > MAX_DEPTH:

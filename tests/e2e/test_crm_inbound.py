@@ -6,6 +6,7 @@ is erased; bad signatures, unknown shapes and unknown leads change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -324,8 +325,31 @@ async def test_bad_signatures_are_refused_and_change_nothing(
     assert status == 401
     status, answer = await salesforce(stack, {"event_id": "e"}, token="wrong")
     assert status == 401 and "HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in answer["error"]
+    # A timestamp centuries away, and a token that is not text: refused, not a 500.
+    url = f"{stack.base_url}/crm/hubspot"
+    far = {"X-HubSpot-Request-Timestamp": "9" * 15, "X-HubSpot-Signature-v3": "AAAA"}
+    async with stack.session.post(url, json=contact(), headers=far) as response:
+        assert response.status == 401 and "more than 5 minutes" in (await response.json())["error"]
+    status, raw = await raw_post(stack, "/crm/salesforce", b"Authorization: Bearer \xff\xfe")
+    assert status == 401 and b"HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in raw
     assert await stack.services.store.count_leads() == 0
     assert "crm_inbox" not in await database_text(stack)
+
+
+async def raw_post(stack: LocalStack, path: str, header: bytes) -> tuple[int, bytes]:
+    """POST `{}` with one header line of raw bytes (aiohttp's client sends only text)."""
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n"
+    ).encode()
+    writer.write(request + header + b"\r\n\r\n{}")
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer.split(b"\r\n\r\n", 1)[1]
 
 
 async def test_unknown_shapes_and_unknown_leads(crm_stack: LocalStack, clock: TravelClock) -> None:

@@ -361,6 +361,7 @@ BAD_BODIES = [
     pytest.param(_with(b'"score": NaN'), "NaN is not a JSON number", id="NaN"),
     pytest.param(_with(b'"score": -Infinity'), "numbers must be finite", id="-Infinity"),
     pytest.param(_with(b'"score": 1e999'), "the number 1e999 is too large", id="1e999"),
+    pytest.param(_with(b'"score": ' + b"9" * 5000), "a number in the body is too large", id="5000"),
     pytest.param(_with(b'"email": "other@x.example"'), "key 'email' appears twice", id="dup-key"),
     pytest.param(b'{"external_id": "hs-1", "email": "a\xff@b.example"}', "not UTF-8", id="latin-1"),
     pytest.param(b'{"external_id": "hs-1",', "not valid JSON", id="truncated"),
