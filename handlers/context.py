@@ -163,14 +163,16 @@ def _word(command: dict[str, Any]) -> str:
 
 def _sets_someone_else_away(command: dict[str, Any]) -> bool:
     """`/handoff away|back @someone` where someone is not the caller (mentions escaped or
-    not)."""
-    word, _, rest = (command.get("text") or "").strip().partition(" ")
-    if word.lower() not in ("away", "back"):
+    not). Only the word after `away`/`back` names whom: a mention in the note ("fri dentist,
+    ping @tom") is the note's."""
+    word, *rest = (command.get("text") or "").split(maxsplit=2)
+    if word.lower() not in ("away", "back") or not rest:
         return False
     caller, caller_name = command.get("user_id"), command.get("user_name")
-    others = [user for user in ESCAPED_MENTION.findall(rest) if user != caller]
-    others += [name for name in PLAIN_MENTION.findall(rest) if name != caller_name]
-    return bool(others)
+    escaped, plain = ESCAPED_MENTION.fullmatch(rest[0]), PLAIN_MENTION.fullmatch(rest[0])
+    if escaped is not None:
+        return escaped.group(1) != caller
+    return plain is not None and plain.group(1) != caller_name
 
 
 async def parse_once(

@@ -126,16 +126,24 @@ def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetim
             raise Refusal(f"{word[:40]!r} is not a date on the calendar. {USAGE}") from None
         if day < today:
             raise Refusal(f"{word} has passed already: away until when? {USAGE}")
+    too_far = Refusal(f"{word[:40]} is more than a year ahead: away for at most a year. {USAGE}")
     if day is not None:
+        if day - today > LONGEST:  # before any arithmetic: 9999-12-31 has no next day
+            raise too_far
         until = back_after(day, calendar)
     else:
         try:
             duration = Duration.parse(lowered)
+        except OverflowError:
+            raise too_far from None
         except ValueError:
             raise Refusal(f"I can't read {word[:40]!r} as until when. {USAGE}") from None
-        until = calendar.add(now, duration)
+        try:
+            until = calendar.add(now, duration)
+        except (OverflowError, ValueError):  # past any date, or past the calendar's reach
+            raise too_far from None
     if until - now > LONGEST:
-        raise Refusal(f"{word[:40]} is more than a year ahead: away for at most a year. {USAGE}")
+        raise too_far
     return until.astimezone(UTC)
 
 

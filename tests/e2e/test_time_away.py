@@ -71,6 +71,14 @@ async def test_a_rep_sets_away_and_back(stack: LocalStack, clock: TravelClock) -
     assert await say(stack, REP1, "back") == "You weren't away: nothing was changed."
 
 
+async def test_a_rep_may_mention_someone_in_the_note(stack: LocalStack, clock: TravelClock) -> None:
+    # Only the word after `away` names whom; a mention in the note is the note's.
+    for note in ("dentist, ping @tom if urgent", "dentist, ping <@U0REP2|tom> if urgent"):
+        said = await say(stack, REP1, f"away fri {note}")
+        assert said.startswith("You're away until Mon 30 Nov, 09:00 AEDT (dentist, ping "), said
+        assert await away_now(stack, clock) == {REP1}
+
+
 async def test_a_manager_sets_a_rep_away_and_back(stack: LocalStack, clock: TravelClock) -> None:
     said = await say(stack, MANAGER, "away <@U0REP2|tom> 3d")
     assert said.startswith(f"<@{REP2}> is away until Thu 26 Nov, 11:00 AEDT: new leads skip")

@@ -55,6 +55,9 @@ def test_until_reads_days_weekdays_and_durations(policy: Policy, word: str, back
         ("3 months", "I can't read"),
         ("2028-01-01", "more than a year ahead"),
         ("400d", "more than a year ahead"),
+        ("9999-12-31", "more than a year ahead"),  # no day after it: was an OverflowError
+        ("99999999999999w", "more than a year ahead"),  # past any date
+        ("99999999bd", "more than a year ahead"),  # past the business calendar's reach
     ],
 )
 def test_a_bad_until_is_refused_with_the_accepted_forms(
