@@ -66,7 +66,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The longest duration an SLA file may give (in days of either clock): past it, deadlines
+# would fall beyond any calendar the product can count in.
+LONGEST_DAYS = 3 * 366
+
+
 def _duration(value: Any) -> Duration:
+    duration = _any_duration(value)
+    if duration.days + duration.minutes / (24 * 60) > LONGEST_DAYS:
+        raise ValueError(
+            f"{value!r} is longer than 3 years: an SLA's durations are at most 3 years "
+            "(write days or weeks, like 90d or 26w)"
+        )
+    return duration
+
+
+def _any_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
     if isinstance(value, dict):  # a stored snapshot
@@ -1398,6 +1413,8 @@ def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:
     not valid YAML or not a valid SLA."""
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise PolicyError(["(file): nests too deep to be an SLA file"], source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

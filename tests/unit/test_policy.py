@@ -414,6 +414,27 @@ def test_load_policy_on_badly_indented_yaml(tmp_path: Path) -> None:
     ]
 
 
+def test_a_file_nested_past_any_sla_is_one_problem_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "sla.yaml"
+    deep.write_text("a: " + "[" * 10_000 + "]" * 10_000)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(deep))
+    assert caught.value.problems == ["(file): nests too deep to be an SLA file"]
+
+
+@pytest.mark.parametrize("length", ["99999999999 business days", "5000 business days", "1100d"])
+def test_a_duration_past_three_years_is_named_with_its_path(length: str) -> None:
+    data = example()
+    data["tiers"][0]["first_touch"] = length
+    data["follow_up"]["within"] = length
+    assert problems_of(data) == [
+        f"tiers[0].first_touch: {length!r} is longer than 3 years: an SLA's durations are at "
+        "most 3 years (write days or weeks, like 90d or 26w)",
+        f"follow_up.within: {length!r} is longer than 3 years: an SLA's durations are at "
+        "most 3 years (write days or weeks, like 90d or 26w)",
+    ]
+
+
 def test_load_policy_on_an_empty_file(tmp_path: Path) -> None:
     empty = tmp_path / "sla.yaml"
     empty.write_text("")
