@@ -181,6 +181,9 @@ def check_work(
         )
 
 
+NOTE_MAX = 2000  # characters of a disposition's note for marketing (the modal's max_length)
+
+
 def check_disposition(
     policy: Policy, code: str, reason: str | None, note: str | None
 ) -> tuple[Disposition, dict[str, str]]:
@@ -197,6 +200,8 @@ def check_disposition(
             errors["reason"] = f"{reason!r} is not one of the reasons for {disposition.label}."
         if not (note or "").strip():
             errors["note"] = "Add a short note for marketing: what did you learn?"
+    if len(note or "") > NOTE_MAX:  # the modal stops at it; a request made by hand may not
+        errors["note"] = f"Keep the note to {NOTE_MAX:,} characters (it has {len(note or ''):,})."
     return disposition, errors
 
 

@@ -363,18 +363,23 @@ class SlackDriver:
         timestamp: int | None = None,
         bad_signature: bool = False,
         retry_num: int | None = None,
+        by_hand: bool = False,
     ) -> DriverResponse:
         """Submit a modal with `values` keyed by input block_id or action_id.
 
         Selects take the option's text or value. Inputs left out submit their initial value or
-        nothing, as Slack does; a required one left empty raises ValueError, since Slack's client
-        would not send the submission (unless `allow_empty_required`). After the bot answers,
-        the simulator applies its response_action (errors keep the modal open).
+        nothing, as Slack does; a required one left empty, or a text input over its
+        `max_length`, raises ValueError, since Slack's client would not send the submission
+        (unless `allow_empty_required`, or `by_hand`: a request made without Slack's client,
+        signed all the same). After the bot answers, the simulator applies its response_action
+        (errors keep the modal open).
         """
         view = self._target_view(user_id, view_id, include_home=False)
         state = _view_state(view.blocks, values)
-        if not allow_empty_required:
+        if not allow_empty_required and not by_hand:
             _check_required(view.blocks, state)
+        if not by_hand:
+            _check_lengths(view.blocks, state)
         payload: Json = {
             "type": "view_submission",
             "team": self._team(),
@@ -783,6 +788,19 @@ def _option(element: Json, wanted: str) -> Json:
             return chosen
     choices = [_label(o) for o in options]
     raise ValueError(f"no option {wanted!r} in {element.get('action_id')}; options: {choices}")
+
+
+def _check_lengths(blocks: list[Json], state: dict[str, Json]) -> None:
+    """Slack's client does not submit a text input over its `max_length`."""
+    for block in blocks:
+        element = block.get("element") or {}
+        if block.get("type") != "input" or element.get("type") != "plain_text_input":
+            continue
+        value = state[str(block.get("block_id"))][str(element.get("action_id"))].get("value")
+        limit = element.get("max_length")
+        if limit is not None and value is not None and len(value) > limit:
+            label = _label({"text": block.get("label")})
+            raise ValueError(f"Slack would not submit: {label!r} is over its {limit} characters")
 
 
 def _check_required(blocks: list[Json], state: dict[str, Json]) -> None:

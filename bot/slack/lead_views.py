@@ -14,6 +14,7 @@ from bot.domain.claim import Reservation, opened, reservation
 from bot.domain.durations import span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import (
+    NOTE_MAX,
     RATED,
     RATINGS,
     AttemptKind,
@@ -613,7 +614,7 @@ def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any
                     "type": "plain_text_input",
                     "action_id": "note",
                     "multiline": True,
-                    "max_length": 2000,
+                    "max_length": NOTE_MAX,
                     "placeholder": {"type": "plain_text", "text": "What did you learn?"},
                 },
             },

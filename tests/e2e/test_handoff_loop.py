@@ -202,6 +202,16 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
         },
     }
     assert (await stack.services.lead(1)).stage.value == "sal"
+    with pytest.raises(ValueError, match="over its 2000 characters"):  # Slack's client stops it
+        await stack.driver.submit_view("U0REP1", {"reason": "No budget", "note": "x" * 2001})
+    made_by_hand = await stack.driver.submit_view(
+        "U0REP1", {"reason": "No budget", "note": "x" * 100_000}, view_id=view.id, by_hand=True
+    )
+    assert made_by_hand.json == {
+        "response_action": "errors",
+        "errors": {"note": "Keep the note to 2,000 characters (it has 100,000)."},
+    }
+    assert (await stack.services.lead(1)).stage.value == "sal"
     values = {"reason": "No budget", "note": "Budget frozen until July & <b>re-org</b>"}
     first, second = await asyncio.gather(
         stack.driver.submit_view("U0REP1", values, view_id=view.id),
