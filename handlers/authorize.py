@@ -41,6 +41,10 @@ def guard(leads: Leads) -> Middleware:
 
     async def authorize(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         wanted, actor = asked(context), context.user_id
+        if wanted.action is not None and actor is None:  # Slack always names who asks
+            raise Refusal(
+                "Sorry, this request names nobody, so nobody may make it.", Reason.NOT_ALLOWED
+            )
         if wanted.action is not None and actor is not None:
             doing = f"run `{wanted.command}`" if wanted.command else None
             decided = await _decide(leads, wanted.action, actor, wanted.lead_id, doing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pytest
 
@@ -211,3 +212,22 @@ async def test_setting_someone_else_away_is_for_managers(stack: LocalStack, ment
 async def test_anyone_may_set_themselves_away(stack: LocalStack, text: str, said: str) -> None:
     answer = await stack.driver.command(OWNER, "/handoff", text)
     assert answer.json is not None and answer.json["text"].startswith(said)
+
+
+async def test_a_signed_command_that_names_nobody_is_refused(stack: LocalStack) -> None:
+    """Slack always says who runs a command; a request without `user_id` is nobody's, and
+    nobody may see the week's report."""
+    form = {
+        "team_id": stack.driver.team_id,
+        "channel_id": "C0ENT",
+        "command": "/sla-report",
+        "text": "",
+        "api_app_id": stack.driver.api_app_id,
+        "response_url": stack.sim.new_response_url("C0ENT", "U0MGR1"),
+    }
+    answer = await stack.driver.send(
+        urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.json is not None and answer.json["response_type"] == "ephemeral"
+    assert answer.json["text"] == "Sorry, this request names nobody, so nobody may make it."
+    assert stack.sim.calls_to("files.getUploadURLExternal") == []
