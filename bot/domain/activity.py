@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from bot.domain.intake import Clean, FieldError, error_text, field_name, utc
+from bot.domain.intake import CLOCK_SKEW, Clean, FieldError, error_text, field_name, utc
 from bot.domain.refusal import Reason, Refusal
 
 ACTIVITY_TYPES = ("attempt", "stage", "info")
 DealStage = Literal["opportunity", "won", "lost"]
 MAX_AMOUNT = 999_999_999_999  # what the `amount` column holds: 12 digits and cents
-# A CRM's clock may run a little ahead of ours; further ahead is a mistake, not a clock.
-CLOCK_SKEW = timedelta(minutes=5)
 _SLACK_USER = r"^[UW][A-Z0-9]{2,20}$"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,13 +17,16 @@ class FieldError(BaseModel):
 
 
 class Clean(BaseModel):
-    """Strip whitespace, and drop NUL characters: never text, and PostgreSQL refuses them."""
+    """Strip whitespace, and drop NUL characters: never text, and PostgreSQL refuses them.
+    No field takes true or false: lax validation would read `"score": true` as 1."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must not be true or false")
         return value.replace("\x00", "") if isinstance(value, str) else value
 
 
@@ -88,6 +91,18 @@ class LeadIn(Clean):
         return item
 
 
+# A sender's clock may run a little ahead of ours; further ahead is a mistake, not a clock.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def arrival_errors(lead: LeadIn, now: datetime) -> list[FieldError]:
+    """What is wrong with when the lead says it arrived, as of `now`: not in the future (past
+    a clock's drift). A past time is the sender's to give (a CRM that synced late, an import)."""
+    if lead.received_at is not None and lead.received_at > now + CLOCK_SKEW:
+        return [FieldError(field="received_at", message="must not be in the future")]
+    return []
+
+
 # Instants every time zone can show: Slack date tokens and the team's clock need both.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -107,6 +122,11 @@ def utc(value: datetime) -> datetime:
 _FRIENDLY = {
     "missing": "is required",
     "string_type": "must be a string",
+    "string_unicode": "must be text (it holds a lone surrogate, such as \\ud800)",
+    "int_parsing_size": "is too large a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",

@@ -37,7 +37,7 @@ from bot.domain.info import (
     resumed,
     token,
 )
-from bot.domain.intake import FieldError, LeadIn, parse_lead
+from bot.domain.intake import FieldError, LeadIn, arrival_errors, parse_lead
 from bot.domain.lead import (
     FEEDBACK_OUTCOMES,
     STAGE_BY_OUTCOME,
@@ -222,6 +222,8 @@ class Services:
         lead_in, errors = parse_lead(payload)
         if lead_in is None:
             return Invalid(errors)
+        if late := arrival_errors(lead_in, now):
+            return Invalid(late)
         # Stored time away is read in the intake's own transaction, with the rotation's turn
         # (once a segment for a batch); any other source of availability is asked here.
         stored_away = self.availability.stored

@@ -314,6 +314,13 @@ async def test_intake_refuses_bad_requests_and_stores_nothing(stack: LocalStack)
     assert status == 400 and answer["errors"] == [
         {"field": "(body)", "message": "must be a JSON object"}
     ]
+    for change, field, message in (
+        ({"received_at": "2099-06-01T00:00:00Z"}, "received_at", "must not be in the future"),
+        ({"score": True}, "score", "must not be true or false"),  # was stored as a score of 1
+        ({"name": "\ud800x"}, "name", "must be text (it holds a lone surrogate, such as \\ud800)"),
+    ):
+        status, answer = await stack.post_lead(lead_payload(**change))
+        assert (status, answer["errors"]) == (400, [{"field": field, "message": message}])
     assert await stack.services.store.count_leads() == 0
     assert stack.sim.calls_to("chat.postMessage") == []
 
