@@ -158,6 +158,14 @@ def check_claim(lead: LeadView, actor: str, policy: Policy) -> None:
         raise Refusal(refusal(Action.CLAIM, actor, policy, lead), Reason.NOT_ALLOWED)
 
 
+def closed_as(lead: LeadView, policy: Policy) -> str:
+    """`This lead was already closed as Not a fit (No budget)`: its disposition in words."""
+    disposition = policy.disposition(lead.disposition_code or "")
+    what = disposition.label if disposition else lead.disposition_code or lead.stage.value
+    why = f" ({lead.disposition_reason})" if lead.disposition_reason else ""
+    return f"This lead was already closed as {what}{why}"
+
+
 def check_work(
     lead: LeadView, actor: str, policy: Policy, action: str, kind: Action = Action.ATTEMPT
 ) -> None:
@@ -167,11 +175,7 @@ def check_work(
     if not allowed(kind, actor, policy, lead):
         raise Refusal(refusal(kind, actor, policy, lead, doing=action), Reason.NOT_ALLOWED)
     if not lead.stage.is_open:
-        raise Refusal(
-            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
-            "nothing was changed.",
-            Reason.CLOSED,
-        )
+        raise Refusal(f"{closed_as(lead, policy)}; nothing was changed.", Reason.CLOSED)
     if lead.waiting_for_info:
         raise Refusal(
             "This lead is with marketing, waiting for the answer to "
@@ -259,8 +263,7 @@ def check_manager(lead: LeadView, actor: str, policy: Policy, action: Action, ve
         raise Refusal(refusal(action, actor, policy, lead), Reason.NOT_ALLOWED)
     if not lead.stage.is_open:
         raise Refusal(
-            f"This lead was already closed as {lead.disposition_code or lead.stage.value}; "
-            f"there is nothing to {verb} and nothing was changed.",
+            f"{closed_as(lead, policy)}; there is nothing to {verb} and nothing was changed.",
             Reason.CLOSED,
         )
 

@@ -176,6 +176,14 @@ def _missing_lead(lead_id: int | str) -> Refusal:
     )
 
 
+def _repeats(lead: LeadView, code: str, reason: str | None, note: str | None) -> bool:
+    """Whether a disposition is the one the closed lead has already: the same code, reason
+    and note (a second click, or the same modal sent twice), not a different answer."""
+    same_note = ((note or "").strip() or None) == lead.disposition_note
+    same = lead.disposition_code == code and reason == lead.disposition_reason and same_note
+    return same and not lead.stage.is_open
+
+
 class Services:
     """The use cases over one store, the SLA versions and a notifier for Slack effects."""
 
@@ -557,8 +565,8 @@ class Services:
         Input errors are a Refusal whose `fields` name the modal's inputs."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
-        if lead.disposition_code == code and not lead.stage.is_open:
-            return Done(lead=lead, repeated=True)
+        if _repeats(lead, code, reason, note) and allowed(Action.DISPOSE, actor, policy, lead):
+            return Done(lead=lead, repeated=True)  # a double click: it stands as it was
         check_work(lead, actor, policy, "disposition it", Action.DISPOSE)
         disposition, errors = check_disposition(policy, code, reason, note)
         if errors:

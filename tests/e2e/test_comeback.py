@@ -250,7 +250,7 @@ async def test_a_question_on_a_lead_closed_meanwhile_is_refused_on_its_input(
     await stack.settle()
     done = await stack.driver.submit_view(OWNER, {"question": "Budget?"}, view_id=view.id)
     assert done.json is not None and set(done.json["errors"]) == {"question"}
-    assert "already closed as qualified" in done.json["errors"]["question"]
+    assert "already closed as Qualified" in done.json["errors"]["question"]
     assert stack.sim.messages(FEEDBACK) == []
 
 

@@ -236,6 +236,12 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
         assert expected in text, expected
     lead = await stack.services.lead(1)
     assert (lead.stage.value, lead.disposition_reason) == ("reject", "No budget")
+    # The same modal sent again with another answer (a second tab) is told it changed nothing.
+    other = {"reason": "Not ICP", "note": "Too small"}
+    late = await stack.driver.submit_view("U0REP1", other, view_id=view.id, by_hand=True)
+    assert late.json is not None, late
+    assert "already closed as Not a fit (No budget); nothing was changed" in str(late.json)
+    assert (await stack.services.lead(1)).disposition_reason == "No budget"
 
 
 async def test_qualified_closes_the_lead_without_feedback(

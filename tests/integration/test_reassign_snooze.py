@@ -155,9 +155,9 @@ async def test_a_closed_lead_is_neither_reassigned_nor_snoozed(services: Service
     before = await state(services, lead_id)
     now = MONDAY + timedelta(hours=2)
 
-    with pytest.raises(Refusal, match="already closed as qualified; there is nothing to reassign"):
+    with pytest.raises(Refusal, match="already closed as Qualified; there is nothing to reassign"):
         await services.reassign(lead_id, MANAGER, PEER, now)
-    with pytest.raises(Refusal, match="already closed as qualified; there is nothing to snooze"):
+    with pytest.raises(Refusal, match="already closed as Qualified; there is nothing to snooze"):
         await services.snooze(lead_id, MANAGER, now)
 
     assert await state(services, lead_id) == before

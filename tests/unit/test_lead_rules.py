@@ -120,9 +120,11 @@ def test_an_unclaimed_lead_must_be_claimed_first(policy: Policy) -> None:
 
 @pytest.mark.parametrize("actor", [POOL_REP, MANAGER])
 def test_a_closed_lead_cannot_be_worked(policy: Policy, actor: str) -> None:
-    closed = lead(Stage.REJECT, owner=POOL_REP, disposition_code="not_a_fit")
+    closed = lead(
+        Stage.REJECT, owner=POOL_REP, disposition_code="not_a_fit", disposition_reason="No budget"
+    )
     message = refusal(check_work, closed, actor, policy, "disposition it")
-    assert "already closed as not_a_fit" in message and "nothing was changed" in message
+    assert "already closed as Not a fit (No budget); nothing was changed" in message
 
 
 def test_a_closed_lead_without_a_code_names_its_stage(policy: Policy) -> None:
