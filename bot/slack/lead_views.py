@@ -144,14 +144,18 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         late = span_words(calendar.elapsed(due, now, touch.clock), touch.clock)
         return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: overdue by {late}"
     parts: list[str] = []
+    # Spans count from where the deadlines do: the lead's arrival (its cycle's start), not its
+    # post, so "after 1h 59m" and "(late)" against a 2-hour deadline cannot both show.
+    start = lead.cycle_started_at or lead.received_at
     if lead.owner and lead.claimed_at and lead.posted_at:
         clock = escalation.claim_window(tier).clock
-        taken = span_words(calendar.elapsed(lead.posted_at, lead.claimed_at, clock), clock)
-        parts.append(f"Claimed by <@{lead.owner}> after {taken}")
+        taken = span_words(calendar.elapsed(start, lead.claimed_at, clock), clock)
+        slow = lead.claim_due_at is not None and lead.claimed_at > lead.claim_due_at
+        parts.append(f"Claimed by <@{lead.owner}> after {taken}{' (late)' if slow else ''}")
     elif lead.owner:
         parts.append(f"Owner <@{lead.owner}>")
     if lead.first_touch_at and lead.posted_at:
-        took = calendar.elapsed(lead.posted_at, lead.first_touch_at, touch.clock)
+        took = calendar.elapsed(start, lead.first_touch_at, touch.clock)
         on_time = lead.first_touch_due_at is None or lead.first_touch_at <= lead.first_touch_due_at
         speed = span_words(took, touch.clock)
         parts.append(f"first touch after {speed} {'✅' if on_time else '(late)'}")

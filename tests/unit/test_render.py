@@ -287,6 +287,22 @@ def test_sal_shows_attempts_against_the_standard(policy: Policy) -> None:
     assert f"Claimed by <@{OWNER}> after 20m of business time" in text
 
 
+def test_spans_count_from_arrival_as_the_deadlines_do(policy: Policy) -> None:
+    """Posted 20 minutes late (Slack was down): the first touch 2h 10m after arrival is late
+    against its 2-hour deadline, and says 2h 10m, not the 1h 50m since the post."""
+    late = view(
+        Stage.SAL,
+        posted_at=POSTED + timedelta(minutes=20),
+        claim_due_at=POSTED + timedelta(hours=1),
+        claimed_at=POSTED + timedelta(hours=1, minutes=5),
+        first_touch_at=DUE + timedelta(minutes=10),
+        first_touch_due_at=DUE,
+    )
+    text = all_text(lead_message(late, policy, AFTER_DUE))
+    assert f"Claimed by <@{OWNER}> after 1h 5m of business time (late)" in text
+    assert "first touch after 2h 10m of business time (late)" in text
+
+
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
     message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
     assert message.text == f"Hot MQL: Priya Raman at Northwind Logistics, claimed by <@{OWNER}>"
