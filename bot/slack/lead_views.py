@@ -5,6 +5,7 @@ of stored state, so a retry or a re-render is always safe."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -277,7 +278,15 @@ def _scores(lead: LeadView) -> tuple[int | None, str]:
     if is_own(reasons):
         reasons = reasons[1:]
         ours = lead.handoff_score
-    return ours, " · ".join(one_line(reason, 100) for reason in reasons[:REASONS_SHOWN])
+    shown = [one_line(reason, 100) for reason in reasons[:REASONS_SHOWN]]
+    rest = reasons[REASONS_SHOWN:]
+    if rest:  # the points shown then add up: `+2 more (+20)`
+        points = sum(int(found.group(1)) for r in rest if (found := _POINTS.search(r)))
+        shown.append(f"+{len(rest)} more" + (f" (+{points})" if points else ""))
+    return ours, " · ".join(shown)
+
+
+_POINTS = re.compile(r"\+(\d+)\)?(?: \(qualifies\))?$")  # a reason's points: `… +20`, `(+20)`
 
 
 def score_words(lead: LeadView) -> str:
@@ -528,17 +537,22 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
         f"*Lead*\n{one_line(lead.display_name, 200)} · {one_line(lead.email, 320)}",
         f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
         f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
-        f"*Code*\n`{one_line(lead.disposition_code or '?', 64)}`",
-        f"*Reason*\n{one_line(lead.disposition_reason or '—', 200)}",
         f"*Rep*\n<@{lead.owner}>" if lead.owner else "*Rep*\n—",
     ]
+    if lead.disposition_reason:
+        facts.insert(3, f"*Reason*\n{one_line(lead.disposition_reason, 200)}")
     blocks: list[dict[str, Any]] = [
         section(head),
         fields(*facts),
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    facts_line = f"Segment {one_line(lead.segment, 100)} · {score_phrase(lead)} · lead {lead.id}"
+    # The lead by the id `/lead` takes (and the code, for marketing's own systems).
+    code = one_line(lead.disposition_code or "?", 64)
+    facts_line = (
+        f"Segment {one_line(lead.segment, 100)} · {score_phrase(lead)} · "
+        f"`/lead {one_line(lead.external_id, 255)}` · code `{code}`"
+    )
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))
     text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"

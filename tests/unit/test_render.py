@@ -303,6 +303,20 @@ def test_spans_count_from_arrival_as_the_deadlines_do(policy: Policy) -> None:
     assert "first touch after 2h 10m of business time (late)" in text
 
 
+def test_reasons_past_the_top_three_are_counted_with_their_points(policy: Policy) -> None:
+    reasons = ["Demo request 1 day ago +40 (qualifies)", "1,450 employees +20"]
+    reasons += ["Pricing page 2 days ago +20", "VP title +10", "Webinar 3 days ago +10"]
+    text = all_text(lead_message(view(score=100, score_reasons=reasons), policy, BEFORE_DUE))
+    assert "Pricing page 2 days ago +20 · +2 more (+20)" in text  # 40 + 20 + 20 + 20 = 100
+
+
+def test_feedback_without_a_reason_shows_no_empty_reason(policy: Policy) -> None:
+    recycled = view(Stage.RECYCLE, disposition_code="no_response")
+    text = all_text(feedback_message(recycled, policy))
+    assert "*Reason*" not in text and "—" not in text.split("*Rep*")[0]
+    assert "`/lead hs-7` · code `no_response`" in text
+
+
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
     message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
     assert message.text == f"Hot MQL: Priya Raman at Northwind Logistics, claimed by <@{OWNER}>"
@@ -670,7 +684,7 @@ def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> 
     crm = replace(view(Stage.MQL), score=72, handoff_score=65, score_reasons=reasons)
     assert score_text(crm) == (
         "CRM score 72 (hot) · Handoff 65\n"
-        "Pricing page 2 days ago +20 · 240 employees +20 · &lt;!here&gt; +5"
+        "Pricing page 2 days ago +20 · 240 employees +20 · &lt;!here&gt; +5 · +1 more (+1)"
     )
     # Stored before Handoff kept its own beside it: the one score it has.
     older = replace(crm, handoff_score=None, score_reasons=[OWN_SCORE])
