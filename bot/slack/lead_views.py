@@ -417,7 +417,11 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
     disposition = policy.disposition(lead.disposition_code or "")
     label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
     icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
-    text = f"{icon} *{one_line(label, 100)}* → {STAGE_WORDS[lead.stage]}"
+    stage = STAGE_WORDS[lead.stage]
+    if stage.lower().startswith(label.lower()):  # "Qualified (SQL)", not "Qualified → Qualified"
+        text = f"{icon} *{one_line(stage, 100)}*"
+    else:
+        text = f"{icon} *{one_line(label, 100)}* → {stage}"
     if lead.owner:
         text += f" by <@{lead.owner}>"
     if lead.dispositioned_at:
@@ -427,6 +431,19 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
     if lead.disposition_note:
         text += f"\nNote: {safe(lead.disposition_note, 1500)}"
     return text
+
+
+def _rating_prompt(lead: LeadView) -> str:
+    """Asks the owner how good the lead was, or says what they answered."""
+    given = [
+        f"{word.lower()} {value}"
+        for rated, value in (("fit", lead.fit_rating), ("timing", lead.timing_rating))
+        if value is not None
+        for word in (RATING_WORDS[rated][0],)
+    ]
+    if given:
+        return f"Rated by <@{lead.owner}>: {', '.join(given)}"
+    return f"<@{lead.owner}>: how good was this lead? (optional)"
 
 
 def _headline(lead: LeadView) -> str:
@@ -497,8 +514,8 @@ def lead_message(
     if not lead.stage.is_open:
         blocks.append(section(_outcome(lead, policy)))
         if lead.owner and lead.dispositioned_at:
-            blocks.append(rating_menus(lead))
-            blocks.append(context(f"<@{lead.owner}>: how good was this lead? (optional)"))
+            blocks.append(rating_menus(lead))  # a rating can still be changed
+            blocks.append(context(_rating_prompt(lead)))
     blocks.extend(lead_actions(lead, policy))
     blocks.extend(reassign_control(lead, policy, names))
     return Message(text=_fallback(lead, policy, now), blocks=blocks[:MAX_BLOCKS])

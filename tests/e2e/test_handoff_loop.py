@@ -253,7 +253,7 @@ async def test_qualified_closes_the_lead_without_feedback(
     await stack.settle()
     final = stack.sim.message(ENTERPRISE, message.ts)
     assert final is not None and labels(final) == []
-    assert "Qualified* → Qualified (SQL)" in final.all_text
+    assert "✅ *Qualified (SQL)* by <@U0REP1>" in final.all_text  # not "Qualified → Qualified"
     assert stack.sim.messages(FEEDBACK) == []
     again = await stack.services.dispose(1, "U0REP1", "qualified", clock())
     assert again.repeated and again.message == ""  # a double click changes nothing

@@ -338,7 +338,9 @@ def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
     assert "initial_option" not in menus["elements"][1]
     label = policy.disposition(view(stage).disposition_code or "")
     assert label is not None
-    assert f"*{label.label}*" in all_text(message)
+    assert f"*{label.label}" in all_text(message)  # "*Qualified (SQL)*" for a qualified lead
+    assert f"<@{OWNER}>: how good was this lead? (optional)" in all_text(message)
+    assert f"Rated by <@{OWNER}>: fit 4" in all_text(lead_message(rated, policy, BEFORE_DUE))
     assert f"by <@{OWNER}>" in all_text(message)
 
 
