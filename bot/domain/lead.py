@@ -288,12 +288,16 @@ def check_pool(lead: LeadView, rep: str, policy: Policy) -> None:
 def comes_back_at(lead: LeadView, policy: Policy, stage: Stage, now: datetime) -> datetime | None:
     """When a lead closed at `now` into `stage` comes back: a recycled lead to its queue after
     `recycle_after` (on its owner's clock); a nurtured lead is scored again after
-    `nurture_after` (on the team's clock); the others never."""
+    `nurture_after` (on the team's clock); the others never. A calendar-time wait that ends
+    outside working time (a night, a weekend, a `closed:` day) ends when work opens next: a
+    lead returns to people at work."""
     if stage is Stage.NURTURE:
-        return policy.calendar.add(now, policy.nurture_after)
-    if stage is not Stage.RECYCLE:
+        calendar, wait = policy.calendar, policy.nurture_after
+    elif stage is Stage.RECYCLE:
+        calendar, wait = policy.calendar_for(lead.owner_zone), policy.recycle_after
+    else:
         return None
-    return policy.calendar_for(lead.owner_zone).add(now, policy.recycle_after)
+    return calendar.at_work(calendar.add(now, wait))
 
 
 def snoozed_until(lead: LeadView, policy: Policy, now: datetime, hours: int) -> datetime:
