@@ -41,7 +41,7 @@ from bot.slack import (
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
-from bot.slack.text import as_mrkdwn, escape
+from bot.slack.text import as_mrkdwn, as_plain, escape
 from bot.traffic import Traffic
 from handlers import authorize
 from handlers.context import asked, parse_once
@@ -163,9 +163,11 @@ class Listeners:
             return BoltResponse(status=500, body="")
         if asked(context).action is Action.CLAIM:
             self.metrics.inc("claims_refused_total")
-        if body.get("type") == "view_submission":
+        if body.get("type") == "view_submission":  # plain text: mentions as @name
             errors = error.fields or {_first_input(body): error.message}
-            return await ack(response_action="errors", errors=errors)
+            names = self.services.names
+            plain = {field: as_plain(words, names) for field, words in errors.items()}
+            return await ack(response_action="errors", errors=plain)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
         if respond is not None:

@@ -62,6 +62,13 @@ def as_mrkdwn(words: str) -> str:
     return "".join(f"<@{part}>" if i % 2 else escape(part) for i, part in enumerate(parts))
 
 
+def as_plain(words: str, names: Mapping[str, str]) -> str:
+    """Plain words for a plain_text field (a modal's field error), where a mention would show
+    as `<@U0REP1>`: each user mention written as `@name`, the name people know them by."""
+    parts = _MENTION.split(words)
+    return "".join(f"@{names.get(part, part)}" if i % 2 else part for i, part in enumerate(parts))
+
+
 def plain(value: object, limit: int) -> str:
     """Text for plain_text objects (button labels, option labels): no markup, just clipped."""
     text = _CONTROL.sub("", str(value)).replace("\n", " ").strip() or "-"

@@ -162,7 +162,8 @@ async def test_the_reason_modal_submitted_by_someone_else_is_refused(stack: Loca
     assert forged.json == {
         "response_action": "errors",
         "errors": {
-            "reason": f"Only <@{OWNER}>, who owns this lead, or a manager can disposition it."
+            # A modal's errors are plain text: the owner by name, not a raw <@U0REP1>.
+            "reason": "Only @maya, who owns this lead, or a manager can disposition it."
         },
     }
     assert await snapshot_of(stack, message) == before
