@@ -12,7 +12,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.domain.refusal import Refusal
 from bot.domain.report import Counts, attempt_standard
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
@@ -129,14 +132,16 @@ async def test_a_lead_meets_the_standard_with_its_span_and_then_no_touch_is_due(
 
 
 async def test_six_attempts_overnight_are_not_coverage(store: Store, policy: Policy) -> None:
-    """Two recycled leads with six attempts each: one's logged overnight (one counts), the
-    other's a working day apart (all count). Coverage: 1 of 2."""
+    """Two leads with six attempts each: one's logged overnight (one counts: it may not be
+    recycled, and its follow-up window ends uncovered), the other's a working day apart (all
+    count: recycled). Coverage: 1 of 2."""
     services, _ = await setup(store, policy)
     night = await claimed_lead(services, store, "night", sydney(23, 11))
     for minute in range(0, 180, 30):  # Mon 22:00, 22:30 … Tue 00:30
         at = sydney(23, 22) + timedelta(minutes=minute)
         await services.log_attempt(night, REP, ["call", "email"][minute // 30 % 2], at)
-    await services.dispose(night, REP, "no_response", sydney(24, 9))
+    with pytest.raises(Refusal, match=r"\(1 of 6 count so far; 5 more logged too soon"):
+        await services.dispose(night, REP, "no_response", sydney(24, 9))
     spread = await claimed_lead(services, store, "spread", sydney(23, 11))
     for number, day in enumerate((23, 24, 25, 26, 27, 30)):
         at = sydney(day, 11)
@@ -176,10 +181,9 @@ async def test_attempts_from_the_crm_count_by_when_they_were_made(
 async def test_a_new_cycle_starts_its_cadence_again(store: Store, policy: Policy) -> None:
     services, sweeper = await setup(store, policy)
     lead_id = await claimed_lead(services, store, "again", sydney(23, 11))
-    for minute in range(0, 180, 30):  # six overnight: one counts
-        at = sydney(23, 22) + timedelta(minutes=minute)
-        await services.log_attempt(lead_id, REP, ["call", "email"][minute // 30 % 2], at)
-    await services.dispose(lead_id, REP, "no_response", sydney(24, 9))
+    for number, day in enumerate((23, 24, 25, 26, 27, 30)):  # a working day apart: all count
+        await services.log_attempt(lead_id, REP, ["call", "email"][number % 2], sydney(day, 11))
+    await services.dispose(lead_id, REP, "no_response", sydney(30, 12))
     back = (await services.lead(lead_id)).next_action_at
     assert back is not None
     await sweeper.run(back)  # recycled: a new cycle
@@ -190,6 +194,7 @@ async def test_a_new_cycle_starts_its_cadence_again(store: Store, policy: Policy
     await services.log_attempt(lead_id, REP, "call", back + timedelta(minutes=10))
     again = await services.lead(lead_id)
     assert (again.attempts, again.touches_counted) == (1, 1)  # the old cycle's six are not read
+    assert again.follow_up_met_at is None
 
 
 async def test_concurrent_sweeps_remind_of_a_touch_once(store: Store, policy: Policy) -> None:

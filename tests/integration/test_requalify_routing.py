@@ -162,15 +162,17 @@ async def test_a_recycled_lead_back_goes_to_its_accounts_owner(
     first = await services.intake(lead_payload("hs-back"), MONDAY)
     assert isinstance(first, Stored) and first.lead.suggested_owner == REP1
     await services.claim(first.lead.id, REP1, MONDAY + timedelta(minutes=5))
-    for minute in range(6):
-        await services.log_attempt(
-            first.lead.id, REP1, "call", MONDAY + timedelta(minutes=10 + minute)
-        )
-    await services.dispose(first.lead.id, REP1, "no_response", MONDAY + timedelta(minutes=30))
-    other = await services.intake(lead_payload("hs-other"), MONDAY + timedelta(days=1))
+    for day in (0, 2, 4, 7, 10, 13):  # the follow-up standard, spread over its 2 weeks
+        at = MONDAY + timedelta(days=day, minutes=10)
+        await services.log_attempt(first.lead.id, REP1, "call", at)
+    recycled = MONDAY + timedelta(days=13, minutes=30)
+    await services.dispose(first.lead.id, REP1, "no_response", recycled)
+    other = await services.intake(lead_payload("hs-other"), recycled + timedelta(days=1))
     assert isinstance(other, Stored)
-    await services.claim(other.lead.id, REP2, MONDAY + timedelta(days=1, minutes=5))
-    await services.dispose(other.lead.id, REP2, "qualified", MONDAY + timedelta(days=1, minutes=9))
+    await services.claim(other.lead.id, REP2, recycled + timedelta(days=1, minutes=5))
+    await services.dispose(
+        other.lead.id, REP2, "qualified", recycled + timedelta(days=1, minutes=9)
+    )
     back = (await services.lead(first.lead.id)).next_action_at
     assert back is not None
 
