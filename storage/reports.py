@@ -257,7 +257,7 @@ def epoch(db: Connection, column: Any) -> Any:
 
 def _times_query(db: Connection, where: list[Any]) -> Any:
     epochs = [epoch(db, column) for column in _STAGE_TIMES]
-    return select(*_GROUP, *epochs).where(*where)
+    return select(*_GROUP, *epochs, LeadRow.tier).where(*where)
 
 
 def _group(row: Any) -> Group:
@@ -285,12 +285,12 @@ def _no_pause() -> None:
 
 def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> Iterator[Times]:
     """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`)."""
-    for seg, src, owner, campaign, received, created, posted, claimed, touched, due in rows:
+    for seg, src, owner, campaign, received, created, posted, claimed, touched, due, tier in rows:
         key = (seg, src, owner, campaign)
         found = groups.get(key)
         if found is None:
             found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
-        yield Times(found, received, posted, claimed, touched, due, created)
+        yield Times(found, received, posted, claimed, touched, due, created, tier)
 
 
 class ReportStore:

@@ -295,7 +295,11 @@ def write_charts(report: Any, path: str) -> list[str]:
     target = Path(path)
     title = f"{report.period.label}" + (f" · {report.segment}" if report.segment else "")
     speed = speed_to_lead_png(
-        report.speed_minutes, report.window_minutes, f"Speed to lead, {title}"
+        report.speed_minutes,
+        report.window_minutes,
+        f"Speed to lead, {title}",
+        report.speed_on_time,
+        report.first_touch,
     )
     target_share = next((k.target for k in report.headline if k.key == "first_touch"), None)
     daily = daily_compliance_png(

@@ -15,9 +15,12 @@ Definitions (docs/reports.md says the same):
   and not closed with a `reject` outcome (not a fit, bad data); a nurture or recycle outcome
   was worked by sales, so it stays accepted (docs/reports.md quotes seed 001 on why).
 * **SAL → SQL**: SQLs / accepted. **MQL → SQL**: SQLs / posted (shown apart, labelled).
-* **Response time** (seed 002): MQL creation → first touch, mean and median; **speed to lead**:
-  posted → first touch, median and p90 (nearest rank); **time to claim**: posted → claimed,
-  median. All in business minutes of the team's calendar.
+* **Response time** (seed 002): MQL creation → first touch, mean and median (the target is
+  the mean's: seed 002's "average"); **speed to lead**: posted → first touch, median and p90
+  (nearest rank), overall and by tier; **time to claim**: posted → claimed, median. All in
+  business minutes of the team's calendar. A tier's speed is coloured against
+  `targets.speed_to_lead`, or the tier's first-touch window where the SLA gives it longer (a
+  warm lead's business day); the overall speed only when every tier has the same target.
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
   `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
@@ -419,16 +422,17 @@ class Times:
     first_touch_at: Seconds | None
     first_touch_due_at: Seconds | None
     mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
+    tier: str | None = None  # the lead's tier (speed to lead by tier)
 
     @classmethod
-    def of(cls, group: Group, *instants: datetime | None) -> Times:
+    def of(cls, group: Group, *instants: datetime | None, tier: str | None = None) -> Times:
         """From datetimes, in the order of the fields (received, posted, claimed, touched,
         due, and optionally MQL creation)."""
         seconds = [None if value is None else value.timestamp() for value in instants]
         seconds += [None] * (6 - len(seconds))
         received, posted, claimed, touched, due, created = seconds
         assert received is not None
-        return cls(group, received, posted, claimed, touched, due, created)
+        return cls(group, received, posted, claimed, touched, due, created, tier)
 
 
 class CalendarClock:
@@ -610,7 +614,9 @@ class Report:
     conversion: Funnel
     escalations: list[tuple[str, str, int]]  # ladder, action, fired
     speed_minutes: list[int]  # posted → first touch, business minutes (for the chart)
-    window_minutes: int | None  # the first tier's first-touch window (for the chart)
+    speed_on_time: list[bool]  # each of those leads: touched by its own deadline
+    window_minutes: dict[str, int]  # each tier's first-touch window (the chart's lines)
+    first_touch: tuple[int, int]  # first-touch compliance's (touched by the deadline, due)
     daily_compliance: list[tuple[date, float | None]]
     in_progress: bool  # the period has not ended at `as_of`
 
@@ -704,10 +710,24 @@ def target_minutes(target: Duration | None, policy: Policy) -> float | None:
     return float(target.total_minutes(policy.calendar.minutes_per_day))
 
 
+def speed_targets(policy: Policy) -> dict[str, float | None]:
+    """Each tier's speed-to-lead target in `target_minutes`: `targets.speed_to_lead`, or the
+    tier's first-touch window where the SLA gives the tier longer (a warm lead's business day
+    is not late at three hours); None without `targets.speed_to_lead`."""
+    target = target_minutes(policy.targets.speed_to_lead, policy)
+    found: dict[str, float | None] = {}
+    for tier in policy.tiers:
+        window = float(tier.first_touch.total_minutes(policy.calendar.minutes_per_day))
+        found[tier.name] = None if target is None else max(target, window)
+    return found
+
+
 @dataclass
 class _Durations:
     claim: list[int] = field(default_factory=list)
     speed: list[int] = field(default_factory=list)
+    on_time: list[bool] = field(default_factory=list)  # each `speed`: touched by its deadline
+    tier_speed: dict[str, list[int]] = field(default_factory=dict)
     response: list[int] = field(default_factory=list)
 
 
@@ -732,7 +752,12 @@ def _measure(
         touched = item.first_touch_at
         if touched is not None:
             reached = at(touched)
-            durations.speed.append(_minutes(opened, reached) if touched > posted else 0)
+            speed = _minutes(opened, reached) if touched > posted else 0
+            durations.speed.append(speed)
+            due = item.first_touch_due_at
+            durations.on_time.append(due is None or touched <= due)  # as the lead's card says
+            if item.tier is not None:
+                durations.tier_speed.setdefault(item.tier, []).append(speed)
             created = item.mql_at or item.received_at
             response = _minutes(at(created), reached) if touched > created else 0
             durations.response.append(response)
@@ -749,7 +774,10 @@ def _merge(parts: Iterable[_Durations]) -> _Durations:
     for part in parts:
         found.claim += part.claim
         found.speed += part.speed
+        found.on_time += part.on_time
         found.response += part.response
+        for tier, speeds in part.tier_speed.items():
+            found.tier_speed.setdefault(tier, []).extend(speeds)
     return found
 
 
@@ -883,11 +911,14 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
     """The duration KPIs: `None` as the fraction means the mean. Less is better."""
     targets, margin = policy.targets, policy.report.yellow_margin
     response = target_minutes(targets.response_time, policy)
-    speed = target_minutes(targets.speed_to_lead, policy)
+    # All leads together have one speed target only when every tier has the same one.
+    by_tier = set(speed_targets(policy).values())
+    speed = by_tier.pop() if len(by_tier) == 1 else None
     claim = target_minutes(targets.time_to_claim, policy)
     rows: list[tuple[str, str, str, float | None, float | None]] = [
         ("response_mean", "Response time from MQL creation (mean)", "response", None, response),
-        ("response_median", "Response time from MQL creation (median)", "response", 0.5, response),
+        # seed 002's target is the mean's ("average time"): the median has none of its own
+        ("response_median", "Response time from MQL creation (median)", "response", 0.5, None),
         ("speed_median", "Speed to lead from the post (median)", "speed", 0.5, speed),
         ("speed_p90", "Speed to lead from the post (p90)", "speed", 0.9, speed),
         ("claim_median", "Time to claim (median)", "claim", 0.5, claim),
@@ -913,6 +944,32 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
                 detail=f"{len(getattr(now, name))} leads",
             )
         )
+    return kpis
+
+
+def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:
+    """Speed to lead of each tier (the SLA's, then any other a lead was given), median and
+    p90, against the tier's own target (`speed_targets`): keys `speed_median.hot`, …."""
+    targets, margin = speed_targets(policy), policy.report.yellow_margin
+    tiers = list(targets) + sorted(set(now.tier_speed) - set(targets))
+    kpis = []
+    for tier in tiers:
+        values = now.tier_speed.get(tier, [])
+        earlier = None if before is None else before.tier_speed.get(tier, [])
+        for key, name, fraction in (("speed_median", "median", 0.5), ("speed_p90", "p90", 0.9)):
+            value = _float(percentile(values, fraction))
+            kpis.append(
+                Kpi(
+                    f"{key}.{tier}",
+                    f"Speed to lead from the post, {tier} ({name})",
+                    "minutes",
+                    value,
+                    targets.get(tier),
+                    rag_within(value, targets.get(tier), margin),
+                    previous=None if earlier is None else _float(percentile(earlier, fraction)),
+                    detail=f"{len(values)} leads",
+                )
+            )
     return kpis
 
 
@@ -1076,6 +1133,7 @@ def build_report(
         ),
         *_shares(total, policy, before),
         *_timing(now_times, before_times, policy),
+        *_speed_by_tier(now_times, before_times, policy),
         *_velocity(total, before, policy),
         *_revenue(total, before, policy, period, in_progress),
     ]
@@ -1104,8 +1162,7 @@ def build_report(
     escalations = sorted(
         ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])
     )
-    tiers = {t.name: t for t in policy.tiers}
-    window = tiers[policy.tiers[0].name].first_touch.total_minutes(calendar.minutes_per_day)
+    windows = {t.name: t.first_touch.total_minutes(calendar.minutes_per_day) for t in policy.tiers}
     return Report(
         period=period,
         previous_period=period.previous(),
@@ -1123,7 +1180,9 @@ def build_report(
         conversion=Funnel(total.mql, total.posted, total.accepted, total.sql),
         escalations=escalations,
         speed_minutes=now_times.speed,
-        window_minutes=window,
+        speed_on_time=now_times.on_time,
+        window_minutes=windows,
+        first_touch=(total.touched_on_time, total.touch_due),
         daily_compliance=daily_compliance(period, facts.times, as_of),
         in_progress=in_progress,
     )

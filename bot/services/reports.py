@@ -35,14 +35,19 @@ class Chart:
 
 
 def charts(report: Report, pause: Callable[[], None] = lambda: None) -> list[Chart]:
-    """The report's two charts as PNGs: speed to lead with the SLA window, daily compliance
-    (`pause()` before each: the report worker gives way to Slack's requests there)."""
+    """The report's two charts as PNGs: speed to lead with each tier's window and the
+    report's first-touch compliance, daily compliance (`pause()` before each: the report
+    worker gives way to Slack's requests there)."""
     label = report.period.label + (f" · {report.segment}" if report.segment else "")
     target = next((k.target for k in report.headline if k.key == "first_touch"), None)
     name = f"handoff-{report.period.label}" + (f"-{report.segment}" if report.segment else "")
     pause()
     speed = speed_to_lead_png(
-        report.speed_minutes, report.window_minutes, f"Speed to lead, {label}"
+        report.speed_minutes,
+        report.window_minutes,
+        f"Speed to lead, {label}",
+        report.speed_on_time,
+        report.first_touch,
     )
     pause()
     title = f"First-touch compliance by day, {label}"

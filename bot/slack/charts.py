@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from matplotlib.artist import Artist
@@ -37,61 +37,98 @@ _LINE = "#222222"
 _MUTED = "#999999"
 _GAP = "#eeeeee"
 _GAP_EDGE = "#cccccc"
+_WINDOW_STYLES = ("--", ":", "-.")  # one per tier's window line
 
 
-def speed_to_lead_png(minutes: list[int], window_minutes: int | None, title: str) -> bytes:
-    """A histogram of speed to lead (business minutes from arrival to first touch) as PNG.
+def speed_to_lead_png(
+    minutes: Sequence[int],
+    windows: Mapping[str, int] | int | None,
+    title: str,
+    on_time: Sequence[bool] | None = None,
+    first_touch: tuple[int, int] | None = None,
+) -> bytes:
+    """A histogram of speed to lead (working minutes from the post to the first touch) as PNG.
 
-    The SLA window, when given, is a vertical line labelled "SLA 2h" with the share of leads
-    within it. The axis is in working hours once it runs past three hours; a far-out tail (past
-    twice the 95th percentile, and the window) is gathered in the last bar, and the chart says
-    how many leads it holds. No values: the chart says "No leads in this period". Raises
-    ValueError for a negative value or window.
+    `windows`: each tier's first-touch window, a dashed line each ("hot: within 2h of arrival";
+    a bare number is one line, "SLA: …"). `on_time`: for each lead of `minutes`, whether it was
+    touched by its own deadline; its bars are then split into on time and late. `first_touch`:
+    first-touch compliance's (touched by the deadline, due), the share the legend states, so
+    the chart says what the report says; without it the chart states no share (a line can't
+    judge a lead of another tier). The axis is in working hours once it runs past three hours;
+    a far-out tail (past twice the 95th percentile, and the windows) is gathered in the last
+    bar, and the chart says how many leads it holds. No values: the chart says "No leads in
+    this period". Raises ValueError for a negative value or window, or `on_time` of another
+    length than `minutes`.
     """
+    marks = {"SLA": windows} if isinstance(windows, int) else dict(windows or {})
     if any(value < 0 for value in minutes):
         raise ValueError("speed to lead cannot be negative")
-    if window_minutes is not None and window_minutes <= 0:
+    if any(window <= 0 for window in marks.values()):
         raise ValueError("the SLA window must be positive")
+    if on_time is not None and len(on_time) != len(minutes):
+        raise ValueError("on_time needs one flag per lead")
     figure, axes = _figure()
     if not minutes:
         _empty(axes, title)
         return _png(figure)
 
-    upper = _axis_end(minutes, window_minutes)
-    width = _bin_width(upper, window_minutes)
+    shortest = min(marks.values(), default=None)
+    upper = _axis_end(minutes, max(marks.values(), default=None))
+    width = _bin_width(upper, shortest)
     upper = math.ceil(upper / width) * width
     edges = [float(edge) for edge in range(0, upper + width, width)]
     beyond = sum(1 for value in minutes if value > upper)
-    clipped = [min(value, upper) for value in minutes]
     in_hours = upper > 180
     scale = 60.0 if in_hours else 1.0
 
+    if on_time is None:
+        groups, colours, labels = [list(minutes)], [_BAR], [_leads(len(minutes))]
+    else:
+        met = [value for value, good in zip(minutes, on_time, strict=True) if good]
+        late = [value for value, good in zip(minutes, on_time, strict=True) if not good]
+        groups, colours = [met, late], [_GOOD, _BAD]
+        labels = [f"touched by its deadline: {len(met)}", f"touched after it: {len(late)}"]
     axes.hist(
-        [value / scale for value in clipped],
+        [[min(value, upper) / scale for value in group] for group in groups],
         bins=[edge / scale for edge in edges],
-        color=_BAR,
+        stacked=True,
+        color=colours,
         edgecolor="white",
         linewidth=0.6,
-        label=_leads(len(minutes)),
+        label=labels,
     )
-    if window_minutes is not None:
-        within = sum(1 for value in minutes if value <= window_minutes) / len(minutes)
-        axes.axvline(
-            window_minutes / scale,
-            color=_BAD,
-            linewidth=2,
-            linestyle="--",
-            label=f"SLA {words(window_minutes)}: {within:.0%} within",
-        )
+    for index, (name, window) in enumerate(marks.items()):
+        style = _WINDOW_STYLES[index % len(_WINDOW_STYLES)]
+        label = f"{name}: within {words(window)} of arrival"
+        axes.axvline(window / scale, color=_LINE, linewidth=1.5, linestyle=style, label=label)
     axes.set_xlim(0, upper / scale)
     unit = "hours" if in_hours else "minutes"
     note = f" ({_leads(beyond)} over {words(upper)}: in the last bar)" if beyond else ""
-    axes.set_xlabel(f"working {unit} to first touch{note}")
+    axes.set_xlabel(f"working {unit} from the post to the first touch{note}")
     axes.set_ylabel("leads")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.legend(loc="upper right", fontsize=9, frameon=False)
+    share = None if first_touch is None else first_touch_words(*first_touch)
+    # Beside the plot: a window line or a bar may be anywhere on it.
+    legend = axes.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=9,
+        frameon=False,
+        title=share,
+        title_fontsize=9,
+        alignment="left",
+    )
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # a tier named `$5k+` is text, as titles are
     axes.set_title(title, parse_math=False)
     return _png(figure)
+
+
+def first_touch_words(met: int, due: int) -> str:
+    """`First-touch compliance: 62% (8 of 13)`: the share of leads touched by their own
+    deadline, in the report's words and rounding (`–` when none was due)."""
+    share = f"{met / due:.0%}" if due else "–"
+    return f"First-touch compliance: {share} ({met} of {due})"
 
 
 def daily_compliance_png(

@@ -54,11 +54,14 @@ KPI_WORDS = (
     ),
     KpiWords(
         "Response time",
-        "MQL creation → first contact attempt, mean and median",
+        "MQL creation → first contact attempt, the mean (its target's) and the median",
         "response_time",
     ),
     KpiWords(
-        "Speed to lead", "Slack post → first contact attempt, median and p90", "speed_to_lead"
+        "Speed to lead",
+        "Slack post → first contact attempt, median and p90 by tier (a tier the SLA gives "
+        "longer than the target: its own first-touch window)",
+        "speed_to_lead",
     ),
     KpiWords("Time to claim", "Slack post → claim, median", "time_to_claim"),
     KpiWords(

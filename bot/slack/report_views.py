@@ -19,6 +19,7 @@ from bot.domain.report import (
 )
 from bot.slack.blocks import (
     MAX_BLOCKS,
+    SECTION_LIMIT,
     Message,
     actions,
     button,
@@ -58,7 +59,20 @@ SHORT_LABELS = {
     "quality_timing": "Timing",
 }
 PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
-REPORT_LINES = 8  # sources and reps shown per section (the rest are counted)
+REPORT_LINES = 8  # segments and reps shown per section (the rest are counted)
+
+
+def readable(key: str) -> str:
+    """`mid market` for the key `mid_market`: a segment, source or tier as people write it
+    (the SLA file gives them no other label). Not escaped: the caller escapes."""
+    return key.replace("_", " ")
+
+
+def _short_label(kpi: Kpi) -> str:
+    """`MQL→SAL`, `Speed p90 (hot)`: a KPI's name in a line of several."""
+    key, _, tier = kpi.key.partition(".")
+    short = SHORT_LABELS.get(key, kpi.label)
+    return f"{short} ({one_line(readable(tier), 40)})" if tier else short
 
 
 def money(value: float, currency: str | None = None) -> str:
@@ -141,11 +155,12 @@ def _kpi_field(kpi: Kpi, currency: str | None = None) -> str:
 
 
 def _rag_line(kpis: list[Kpi]) -> str:
-    parts = [
-        f"{RAG_ICONS[k.rag]} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}"
-        for k in kpis
-        if k.rag is not None
-    ]
+    """The KPIs by colour, red first, each named once (their figures are below it)."""
+    parts = []
+    for colour in ("red", "yellow", "green"):
+        names = [_short_label(k) for k in kpis if k.rag == colour]
+        if names:
+            parts.append(f"{RAG_ICONS[colour]} {', '.join(names)}")
     return " · ".join(parts) or "No targets in the SLA file to colour against."
 
 
@@ -163,7 +178,7 @@ def _slice_line(piece: Slice, name: str) -> str:
 
 
 def _slices_text(title: str, slices: list[Slice], name: Any) -> str:
-    shown = sorted(slices, key=lambda s: -s.received)[:REPORT_LINES]
+    shown = sorted(slices, key=_by_mqls)[:REPORT_LINES]
     lines = [_slice_line(piece, name(piece.name)) for piece in shown]
     more = len(slices) - len(shown)
     if more > 0:
@@ -186,7 +201,7 @@ def sla_report(
     in_channel = bool(shared_by) or digest
     known = names or {}
     period = report.period
-    scope = f" · {one_line(report.segment, 40)}" if report.segment else ""
+    scope = f" · {one_line(readable(report.segment), 40)}" if report.segment else ""
     progress = f" ({report.period.noun} in progress)" if report.in_progress else ""
     kind = f"{period.adjective.capitalize()} SLA digest" if digest else "SLA report"
     title = f"📊 *{kind} · {period.words()}*{scope}{progress}"
@@ -199,24 +214,25 @@ def sla_report(
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
     for start in range(0, len(shares), 10):  # a fields block holds at most 10
         blocks.append(fields(*(_kpi_field(k, currency) for k in shares[start : start + 10])))
-    blocks.append(section(_timing_text(headline, _response_clock(policy))))
+    blocks.append(section(_timing_text(report.headline, _response_clock(policy))))
     blocks.append(section(_pipeline_text(headline, report, currency)))
     volume = " · ".join(
-        f"{one_line(k.label, 40)} {kpi_value(k)}"
+        f"{one_line(readable(k.label), 40)} {kpi_value(k)}"
         + (f"/{k.target:.0f}" if k.target is not None else "")
         + (f" {RAG_ICONS[k.rag]}" if k.rag else "")
         for k in report.volume
     )
     goal = f"*MQLs vs {period.adjective} target*: {volume or 'none'}"
-    blocks.append(section(f"{goal}\n*Conversion*: {conversion(report)}"))
-    blocks.append(
-        section(_slices_text("By segment", report.by_segment, lambda n: f"*{one_line(n, 40)}*"))
+    blocks.append(section(f"{goal}\n*Conversion*: {funnel_counts(report)}"))
+    by_segment = _slices_text(
+        "By segment", report.by_segment, lambda n: f"*{one_line(readable(n), 40)}*"
     )
-    blocks.append(section(_slices_text("By source", report.by_source, lambda n: one_line(n, 60))))
-    blocks.append(section(marketing_table(report, currency)))
+    blocks.append(section(by_segment))
     by_rep = (lambda n: named(n, known, 60)) if in_channel else (lambda n: person(n, 60))
-    blocks.append(section(_slices_text("By rep", report.by_rep, by_rep)))
-    blocks.append(section(_outcomes_text(report)))
+    after = [
+        section(_slices_text("By rep", report.by_rep, by_rep)),
+        section(_outcomes_text(report)),
+    ]
     zone = policy.timezone
     footer = (
         f"As of {slack_date(report.as_of, zone)} · changes against {report.previous_period.label}"
@@ -226,17 +242,32 @@ def sla_report(
         footer = f"Shared by {named(shared_by, known, 80)} · {footer}"
     if charts_in_dm:
         footer = f"📈 The charts are in your DM with Handoff · {footer}"
-    blocks.append(context(footer))
+    after.append(context(footer))
     if shared_by is None and not digest:
         value = f"{period.label}|{report.segment or ''}"
         share = button("Share to channel", ActionId.REPORT_SHARE, value)
-        blocks.append(actions([share], "report_actions"))
+        after.append(actions([share], "report_actions"))
+    room = MAX_BLOCKS - len(blocks) - len(after)  # marketing's table gets the blocks left
+    blocks += [section(text) for text in marketing_sections(report, currency, room)]
+    blocks += after
     text = f"SLA report {period.label}{scope}: " + _plain_rag(report.headline)
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 
 def _pct(value: float | None, missing: str = "–") -> str:
     return missing if value is None else f"{value:.0%}"
+
+
+def funnel_counts(report: Report) -> str:
+    """`14 MQLs posted → 8 SAL → 3 SQL`: the funnel's stages (its rates are the report's MQL →
+    SAL, SAL → SQL and MQL → SQL, each shown once, with its target)."""
+    funnel = report.conversion
+    base = (
+        f"{funnel.mql} MQLs posted"
+        if funnel.posted == funnel.mql
+        else f"{funnel.mql} MQLs ({funnel.posted} posted)"
+    )
+    return f"{base} → {funnel.sal} SAL → {funnel.sql} SQL"
 
 
 def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
@@ -262,16 +293,40 @@ def _response_clock(policy: Policy, *, zone: bool = False) -> str:
     return f"working time ({one_line(policy.timezone, 60)})" if zone else "working time"
 
 
-def _timing_text(headline: Mapping[str, Kpi], clock: str) -> str:
-    """Seed 002's response time (from MQL creation) beside speed to lead (from the post)."""
+def _coloured(kpi: Kpi, currency: str | None = None) -> str:
+    """`2h 6m 🟡`: a figure with its colour, when it has a target."""
+    icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
+    return f"{kpi_value(kpi, currency=currency)}{icon}"
+
+
+def _aside(*parts: str) -> str:
+    """` (target ≤ 2h, ▲ 5m)`, or nothing when every part is empty."""
+    shown = ", ".join(part for part in parts if part)
+    return f" ({shown})" if shown else ""
+
+
+def _timing_text(kpis: list[Kpi], clock: str) -> str:
+    """Seed 002's response time (from MQL creation) beside speed to lead (from the post),
+    overall and by tier, each figure coloured against its own target."""
+    headline = {kpi.key: kpi for kpi in kpis}
     mean, median = headline["response_mean"], headline["response_median"]
     speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
-    change = kpi_change(mean)
+    tiers = []
+    for kpi in kpis:
+        key, _, tier = kpi.key.partition(".")
+        if key == "speed_median" and tier and kpi.value is not None:  # a tier with leads
+            tail = headline[f"speed_p90.{tier}"]
+            tiers.append(
+                f"{one_line(readable(tier), 40)} median {_coloured(kpi)}, p90 {_coloured(tail)}"
+                f"{_aside(kpi_target(kpi), kpi.detail)}"
+            )
+    by_tier = f" · by tier: {' · '.join(tiers)}" if tiers else ""
     return (
-        f"*Response time* (MQL creation → first touch, {clock}): mean {kpi_value(mean)}"
-        f"{f' ({change})' if change else ''}, median {kpi_value(median)}\n"
-        f"*Speed to lead* (posted → first touch): median {kpi_value(speed)}, p90 "
-        f"{kpi_value(p90)} · *time to claim* median {kpi_value(claim)}"
+        f"*Response time* (MQL creation → first touch, {clock}): mean {_coloured(mean)}"
+        f"{_aside(kpi_target(mean), kpi_change(mean))}, median {kpi_value(median)}\n"
+        f"*Speed to lead* (posted → first touch): median {_coloured(speed)}, p90 "
+        f"{_coloured(p90)}{_aside(kpi_target(speed))}{by_tier}\n"
+        f"*Time to claim*: median {_coloured(claim)}{_aside(kpi_target(claim))}"
     )
 
 
@@ -279,9 +334,7 @@ def _pipeline_text(headline: Mapping[str, Kpi], report: Report, currency: str | 
     """Lead velocity, the pipeline, and the reps' ratings: one line each."""
 
     def part(key: str, name: str) -> str:
-        kpi = headline[key]
-        icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
-        return f"{name} {kpi_value(kpi, currency=currency)}{icon}"
+        return f"{name} {_coloured(headline[key], currency)}"
 
     steps = " · ".join(part(f"velocity_{step}", label) for step, label in VELOCITY_LABELS.items())
     pipeline, won = headline["pipeline"], headline["won_amount"]
@@ -301,9 +354,55 @@ def marketing_table(
     report: Report, currency: str | None = None, lines: int = 6, emphasis: bool = True
 ) -> str:
     """Marketing's view (seed 000: which sources convert): by source, then by campaign, the
-    MQLs, acceptance, SQLs, opportunities, pipeline, won amount, win rate and the ratings."""
+    MQLs, acceptance, SQLs, opportunities, pipeline, won amount, win rate and the ratings;
+    `lines` rows of each, the largest first (the rest are counted)."""
+    bold, italic = ("*", "_") if emphasis else ("", "")
+    text = [f"{bold}Sources and campaigns{bold} ({MARKETING_COLUMNS})"]
+    for title, rows in _marketing_rows(report, currency):
+        text.append(f"{italic}{title}{italic}")
+        text.extend(rows[:lines])
+        if len(rows) > lines:
+            text.append(f"…and {len(rows) - lines} more")
+        if not rows:
+            text.append("None.")
+    return "\n".join(text)
 
-    def row(piece: Slice) -> str:
+
+def marketing_sections(report: Report, currency: str | None, room: int) -> list[str]:
+    """Marketing's table in Slack: every row that fits in `room` sections of Slack's 3,000
+    characters each, in order; only rows that do not fit are counted ("…and 13 more")."""
+    lines = marketing_table(report, currency, lines=len(report.by_campaign) + len(report.by_source))
+    return _pack(lines.split("\n"), max(1, room))
+
+
+def _pack(lines: list[str], room: int, limit: int = SECTION_LIMIT) -> list[str]:
+    """`lines` in order, in at most `room` texts of at most `limit` characters; when they run
+    out, the rows (`• …`) left are counted on the last text's last line instead."""
+    texts: list[list[str]] = [[]]
+    for index, line in enumerate(lines):
+        if _length([*texts[-1], line]) <= limit:
+            texts[-1].append(line)
+        elif len(texts) < room:
+            texts.append([line])
+        else:
+            last, rest = texts[-1], lines[index:]
+            more = f"…and {sum(row.startswith('• ') for row in rest)} more"
+            while last and _length([*last, more]) > limit:
+                rest.insert(0, last.pop())  # make room for the count
+                more = f"…and {sum(row.startswith('• ') for row in rest)} more"
+            last.append(more)
+            break
+    return ["\n".join(text) for text in texts if text]
+
+
+def _length(lines: list[str]) -> int:
+    return sum(map(len, lines)) + len(lines) - 1
+
+
+def _marketing_rows(report: Report, currency: str | None) -> list[tuple[str, list[str]]]:
+    """The table's rows by source and by campaign, each the largest first."""
+
+    def row(piece: Slice, name: str) -> str:
         kpis = {k.key: k for k in piece.kpis}
         fit, timing = kpis["quality_fit"], kpis["quality_timing"]
         rating = (
@@ -321,19 +420,22 @@ def marketing_table(
             kpi_value(kpis["win_rate"]),
             rating,
         ]
-        return f"• {one_line(piece.name, 60)}: {' · '.join(cells)}"
+        return f"• {name}: {' · '.join(cells)}"
 
-    bold, italic = ("*", "_") if emphasis else ("", "")
-    text = [f"{bold}Sources and campaigns{bold} ({MARKETING_COLUMNS})"]
-    for title, slices in (("Source", report.by_source), ("Campaign", report.by_campaign)):
-        shown = sorted(slices, key=lambda s: (-_mqls(s), s.name))[:lines]
-        text.append(f"{italic}{title}{italic}")
-        text.extend(row(piece) for piece in shown)
-        if len(slices) > len(shown):
-            text.append(f"…and {len(slices) - len(shown)} more")
-        if not slices:
-            text.append("None.")
-    return "\n".join(text)
+    def campaign(name: str) -> str:
+        source, _, rest = name.partition(" · ")  # bot.domain.report.campaign_of
+        return f"{one_line(readable(source), 60)} · {one_line(rest, 60)}"
+
+    sources = [
+        row(s, one_line(readable(s.name), 60)) for s in sorted(report.by_source, key=_by_mqls)
+    ]
+    campaigns = [row(s, campaign(s.name)) for s in sorted(report.by_campaign, key=_by_mqls)]
+    return [("Source", sources), ("Campaign", campaigns)]
+
+
+def _by_mqls(piece: Slice) -> tuple[float, str]:
+    """The order of a list of slices: the most MQLs first, then by name."""
+    return -_mqls(piece), readable(piece.name).casefold()
 
 
 def _mqls(piece: Slice) -> float:
@@ -346,9 +448,7 @@ def _score(value: float | None) -> str:
 
 def _plain_rag(kpis: list[Kpi]) -> str:
     return (
-        ", ".join(
-            f"{SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for k in kpis if k.rag is not None
-        )
+        ", ".join(f"{_short_label(k)} {kpi_value(k)}" for k in kpis if k.rag is not None)
         or "no targets set"
     )
 
@@ -395,7 +495,9 @@ def rejection_summary(
             problem = disposition.problem_of(reason) if disposition else None
             label = one_line(reason or (disposition.label if disposition else code), 80)
             parts.append(f"{label} ({PROBLEM_WORDS.get(problem or '', 'untagged')}) {n}")
-        lines.append(f"• *{one_line(source, 60)}* · {one_line(campaign, 80)}: {', '.join(parts)}")
+        lines.append(
+            f"• *{one_line(readable(source), 60)}* · {one_line(campaign, 80)}: {', '.join(parts)}"
+        )
     more = len(ordered) - len(lines)
     if more > 0:
         lines.append(f"…and {more} more source and campaign pairs")
@@ -424,7 +526,7 @@ def compliance_alert(
         f"Trend: {trend}",
     ]
     if worst:
-        segments = ", ".join(f"{one_line(name, 40)} {value:.0%}" for name, value in worst)
+        segments = ", ".join(f"{one_line(readable(name), 40)} {value:.0%}" for name, value in worst)
         lines.append(f"Worst segments last week: {segments}")
     lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
     text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"

@@ -56,7 +56,7 @@ async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: T
     digest, *charts = new_posts(stack, DIGEST, 0)
     assert "Weekly SLA digest · 2026-W48" in digest and "Share to channel" not in digest
     assert len(charts) == 2 and len(stack.sim.files(DIGEST)) == 2  # uploaded once each
-    assert "3 MQLs posted → 1 SAL (MQL → SAL 33%) → 1 SQL (SAL → SQL 100%)" in digest
+    assert "3 MQLs posted → 1 SAL → 1 SQL" in digest
     (summary,) = new_posts(stack, FEEDBACK, feedback_before)
     assert "Rejections in 2026-W48" in summary and "1 leads" in summary
     assert "*webinar* · Q4 Pipeline Webinar: Not ICP (MQL definition) 1" in summary
@@ -123,7 +123,7 @@ async def test_the_monthly_digest_is_posted_once_for_the_month_before(
 
     monthly, *charts = new_posts(stack, DIGEST, before)[:3]
     assert "Monthly SLA digest · 2026-11 (November 2026)" in monthly
-    assert "6 MQLs posted → 2 SAL (MQL → SAL 33%) → 2 SQL (SAL → SQL 100%)" in monthly
+    assert "6 MQLs posted → 2 SAL → 2 SQL" in monthly
     assert "changes against 2026-10" in monthly and "Share to channel" not in monthly
     assert len(charts) == 2
     posts = new_posts(stack, DIGEST, before)

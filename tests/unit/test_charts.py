@@ -50,6 +50,23 @@ def test_speed_to_lead_is_deterministic_and_draws_the_window_line() -> None:
     assert with_window != speed_to_lead_png(MINUTES, 60, "Speed to lead")
 
 
+def test_speed_to_lead_splits_the_bars_by_each_leads_own_deadline() -> None:
+    """Hot and warm leads: a line per tier, the bars split into on time and late by each lead's
+    own deadline, and the share the report gives (not the leads left of the first line)."""
+    windows = {"hot": 120, "warm": 480}
+    on_time = [value <= 120 or value > 300 for value in MINUTES]  # some warm, some late
+    judged = speed_to_lead_png(MINUTES, windows, "Speed to lead", on_time, (9, 16))
+    assert_chart(judged)
+    assert judged != speed_to_lead_png(MINUTES, windows, "Speed to lead")  # no split, no share
+    assert judged != speed_to_lead_png(MINUTES, windows, "Speed to lead", on_time, (3, 16))
+    assert judged != speed_to_lead_png(MINUTES, {"hot": 120}, "Speed to lead", on_time, (9, 16))
+    assert charts.first_touch_words(9, 16) == "First-touch compliance: 56% (9 of 16)"
+    assert charts.first_touch_words(0, 0) == "First-touch compliance: – (0 of 0)"
+    assert_chart(speed_to_lead_png(MINUTES, {"$5k$ \\frac{": 60}, "t", on_time, (1, 2)))
+    with pytest.raises(ValueError):
+        speed_to_lead_png(MINUTES, windows, "t", on_time[1:], (9, 16))
+
+
 @pytest.mark.parametrize("window", [120, None])
 def test_speed_to_lead_with_no_leads_says_so(window: int | None) -> None:
     empty = speed_to_lead_png([], window, "Speed to lead")

@@ -26,8 +26,8 @@ def test_sla_shows_every_kpi_with_its_target(policy: Policy) -> None:
         assert f"*{item.name}*: {item.definition}" in text
     assert "*SAL → SQL*: MQLs qualified (SQL) ÷ MQLs accepted · target 15%" in text
     assert (
-        "*Response time*: MQL creation → first contact attempt, mean and median · "
-        "target ≤ 2 business hours" in text
+        "*Response time*: MQL creation → first contact attempt, the mean (its target's) and the "
+        "median · target ≤ 2 business hours" in text
     )
     assert (
         "*Win rate*: won deals ÷ closed opportunities (won + lost) · no target (`targets.win_rate`)"

@@ -1,0 +1,89 @@
+"""How `/sla-report` reads (bot/slack/report_views.py): each figure once, marketing's table as
+long as Slack allows, and names as people write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.policy import Policy
+from bot.domain.report import Counts, Facts, Group, Report, build_report
+from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT
+from bot.slack.report_views import marketing_sections, sla_report
+from tests.unit.test_render import assert_valid_message
+from tests.unit.test_report_kpis import AS_OF, BEFORE, FACTS, WEEK
+
+NOTHING = Facts({}, {}, {}, [])
+
+
+def texts(blocks: list[dict[str, Any]]) -> list[str]:
+    """Each block's text (a fields block: its fields)."""
+    found = []
+    for block in blocks:
+        if "text" in block:
+            found.append(block["text"]["text"])
+        found += [item["text"] for item in block.get("fields", [])]
+        found += [item["text"] for item in block.get("elements", []) if block["type"] == "context"]
+    return found
+
+
+def campaigns(count: int, source: str = "paid_search") -> Facts:
+    """`count` campaigns of one source, one MQL each, with names long enough to fill Slack."""
+    groups = {
+        Group("enterprise", source, "U0REP1", f"Campaign {n:03d} " + "x" * 40): Counts(
+            received=1, mql=1, posted=1
+        )
+        for n in range(count)
+    }
+    return Facts(groups, {}, {}, [])
+
+
+def test_each_figure_is_shown_once(policy: Policy) -> None:
+    text = "\n".join(
+        texts(sla_report(build_report(WEEK, FACTS, BEFORE, policy, AS_OF), policy).blocks)
+    )
+    # MQL → SAL 57% (8 of 14): its field, not again in the line of colours or the funnel.
+    assert text.count("57%") == 1
+    assert "🔴 First touch, MQL→SAL" in text and "14 MQLs posted → 8 SAL → 4 SQL" in text
+    # Each source once: marketing's table by source (no separate "By source" list).
+    assert "*By source*" not in text
+    assert text.count("• webinar:") == 1 and text.count("• event:") == 1
+
+
+def test_every_campaign_is_listed_while_slack_has_room(policy: Policy) -> None:
+    report = build_report(WEEK, campaigns(40), NOTHING, policy, AS_OF)
+    message = sla_report(report, policy)
+    assert_valid_message(message)
+    text = "\n".join(texts(message.blocks))
+    assert text.count("• paid search · Campaign") == 40 and "more" not in text
+
+
+def test_rows_that_do_not_fit_are_counted(policy: Policy) -> None:
+    report = build_report(WEEK, campaigns(80), NOTHING, policy, AS_OF)
+    sections = marketing_sections(report, None, room=2)
+    assert len(sections) == 2 and all(len(text) <= SECTION_LIMIT for text in sections)
+    shown = sum(text.count("• paid search · Campaign") for text in sections)
+    assert 30 < shown < 80
+    assert sections[-1].endswith(f"…and {80 - shown} more")  # the rest, counted exactly
+    message = sla_report(report, policy)
+    assert len(message.blocks) <= MAX_BLOCKS
+
+
+def test_keys_read_as_words_and_sources_by_count_then_name(policy: Policy) -> None:
+    facts = Facts(
+        {
+            Group("mid_market", "paid_search", "U0REP3"): Counts(received=1, mql=1, posted=1),
+            Group("mid_market", "webinar", "U0REP3"): Counts(received=5, mql=1, posted=1),
+            Group("mid_market", "event", "U0REP3"): Counts(received=3, mql=3, posted=3),
+            Group("mid_market", "demo_request", "U0REP3"): Counts(received=3, mql=3, posted=3),
+        },
+        {},
+        {},
+        [],
+    )
+    report: Report = build_report(WEEK, facts, NOTHING, policy, AS_OF, segment="mid_market")
+    text = "\n".join(texts(sla_report(report, policy).blocks))
+    assert not any(key in text for key in ("mid_market", "paid_search", "demo_request"))
+    assert "*By segment*\n• *mid market*: 8 MQLs" in text and "· mid market" in text
+    table = text.split("_Source_\n")[1].split("\n_Campaign_")[0]  # marketing's, by source
+    sources = [line.split(":")[0] for line in table.splitlines()]
+    assert sources == ["• demo request", "• event", "• paid search", "• webinar"]
