@@ -1025,7 +1025,10 @@ _STORED_ONLY = "the new engagement was stored; the lead is not coming back from 
 
 def _nothing_changed(activity_id: str | None) -> str:
     if activity_id is not None:
-        return f"activity {activity_id!r} was recorded already; nothing changed"
+        return (
+            f"activity {activity_id!r} changes nothing: it was recorded already, or the lead "
+            "already had it"
+        )
     return "the lead already had this; nothing changed"
 
 

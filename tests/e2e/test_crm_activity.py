@@ -73,7 +73,8 @@ async def test_a_crm_attempt_updates_the_lead_message_like_a_button(
     assert again == {
         "lead_id": 1,
         "recorded": None,
-        "message": "activity 'hs-call-1' was recorded already; nothing changed",
+        "message": "activity 'hs-call-1' changes nothing: it was recorded already, or the lead "
+        "already had it",
     }
     lead = await stack.services.lead(1)
     assert lead.attempts == 1

@@ -181,7 +181,11 @@ async def test_an_activity_id_counts_once_even_sent_twice_at_once(
     results = await asyncio.gather(*(crm(services, "hs-1", **payload) for _ in range(5)))
     assert sorted(isinstance(result, Recorded) for result in results) == [False] * 4 + [True]
     repeats = [result.message for result in results if isinstance(result, AlreadyRecorded)]
-    assert repeats == ["activity 'sf-9' was recorded already; nothing changed"] * 4
+    assert (
+        repeats
+        == ["activity 'sf-9' changes nothing: it was recorded already, or the lead already had it"]
+        * 4
+    )
     assert [e.type for e in await store.events(lead)].count("won") == 1
     # The same id again later is a repeat, even with what would now contradict the deal.
     repeat = await crm(services, "hs-1", type="stage", stage="lost", id="sf-9")
