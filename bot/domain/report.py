@@ -274,6 +274,11 @@ def _range(word: str, today: date, zone: str) -> Period:
             f"{_shown(word)} ends before it starts: put the earlier day first, "
             f"like `{last.isoformat()}..{first.isoformat()}`."
         )
+    if first > today:
+        raise Refusal(
+            f"{_shown(word)} starts after today ({today.isoformat()}), so nothing in it has "
+            "happened yet: ask for a range that has."
+        )
     if last > today:
         raise Refusal(
             f"{_shown(word)} ends after today ({today.isoformat()}), so part of it has not "
@@ -325,10 +330,13 @@ def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Peri
     segment = next((w for w in words if w in names), None)
     rest = [w for w in words if w != segment]
     if len(rest) > 1 or (rest and _looks_like_segment(rest[0]) and segment is None):
-        unknown = rest[-1]
+        unknown = next((word for word in rest if _looks_like_segment(word)), rest[-1])
+        segments = f"one of {', '.join(f'`{n}`' for n in names)} (or leave it out for all)"
+        if len(rest) > 1:  # a period beside it: this one was meant as the segment
+            raise Refusal(f"{_shown(unknown)} is not a segment of the SLA: use {segments}.")
         raise Refusal(
-            f"{_shown(unknown)} is not a segment of the SLA: use one of "
-            f"{', '.join(f'`{n}`' for n in names)} (or leave it out for all)."
+            f"{_shown(unknown)} is neither a period nor a segment of the SLA: a period is "
+            f"{PERIOD_WORDS}; a segment is {segments}."
         )
     period = parse_period(rest[0] if rest else None, now, policy.timezone)
     return period, segment

@@ -98,7 +98,8 @@ async def test_a_forged_share_by_a_rep_changes_nothing(
 
 async def test_bad_periods_and_segments_say_what_is_valid(stack: LocalStack) -> None:
     text = await report_for(stack, MANAGER, "fortnight")
-    assert "`fortnight` is not a segment of the SLA" in text and "`enterprise`" in text
+    assert "`fortnight` is neither a period nor a segment of the SLA" in text
+    assert "`2026-W47`" in text and "`enterprise`" in text  # what is valid, both ways
     text = await report_for(stack, MANAGER, "2026-W60")
     assert "2026 has no week 60" in text
     text = await report_for(stack, MANAGER, "last-week enterprise smb")

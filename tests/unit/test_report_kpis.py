@@ -283,7 +283,7 @@ def test_periods(policy: Policy) -> None:
     with pytest.raises(Refusal, match="2027 has no week 53"):
         parse_period("2027-W53", AS_OF, ZONE)
     assert parse_request("enterprise last-week", AS_OF, policy)[1] == "enterprise"
-    with pytest.raises(Refusal, match="`emea` is not a segment"):
+    with pytest.raises(Refusal, match="`emea` is neither a period nor a segment"):
         parse_request("emea", AS_OF, policy)
 
 
@@ -471,7 +471,7 @@ def test_a_malformed_period_names_the_valid_forms(policy: Policy) -> None:
     assert "Q1 to Q4" in refused.value.message
     with pytest.raises(Refusal) as refused:
         parse_request("fortnightly", AS_OF, policy)
-    assert "not a segment" in refused.value.message  # a word that reads as a segment
+    assert "neither a period nor a segment" in refused.value.message  # a word, not a period
     with pytest.raises(Refusal) as refused:
         parse_period("2026-M11", AS_OF, ZONE)
     message = refused.value.message
@@ -500,6 +500,7 @@ def test_an_explicit_range_of_days_in_the_teams_zone() -> None:
     [
         ("2026-11-29..2026-11-02", "ends before it starts: put the earlier day first"),
         ("2026-11-02..2026-12-02", "ends after today (2026-12-01)"),
+        ("9999-12-30..9999-12-31", "starts after today (2026-12-01), so nothing in it has"),
         ("2025-11-01..2026-11-29", "is 394 days long: a range covers at most 366 days"),
         ("2026-11-02..2026-11-31", "`2026-11-31` is not a date"),
         ("2026-11-02..", "`` is not a date"),
