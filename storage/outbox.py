@@ -30,7 +30,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.domain.effects import Effect, Refresh, RefreshHomes, Render, Send, Upload
+from bot.domain.effects import (
+    Effect,
+    Refresh,
+    RefreshHomes,
+    Render,
+    Send,
+    Settle,
+    Upload,
+    alert_key,
+)
 from storage.crm import insert_events
 from storage.db import Database, insert_many, upsert_insert
 from storage.queue import (
@@ -64,6 +73,9 @@ class Kind:
     # A message Handoff sent about a lead, emptied in place after an erasure (`handoff forget`):
     # payload {"ts"}; channel as the message's row had it (a user id: their DM).
     REDACT = "redact"
+    # A managers' escalation alert replaced in place by what was done about it (chat.update):
+    # payload {"of": the alert's row id, "text"}; channel as the alert's row has it.
+    SETTLE = "settle_alert"
 
 
 KINDS = tuple(v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str))
@@ -280,6 +292,8 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
             case RefreshHomes():
                 users.update(user for user in effect.users if user)
                 leads.update(effect.leads)
+            case Settle():
+                rows += _settle_rows(db, effect, now)
     if rows:
         insert_many(db, _insert_effects(db.dialect.name), rows)
     if refreshed:
@@ -292,6 +306,30 @@ def _insert_effects(dialect: str) -> Any:
     """New outbox rows; one whose key is taken already is left out (the effect was written)."""
     insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return insert_row(table(OutboxRow)).on_conflict_do_nothing()
+
+
+_ALERTS = select(OutboxRow.id, OutboxRow.channel).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.MESSAGE,
+    OutboxRow.state != FAILED,
+    OutboxRow.key.like(bindparam("p_keys")),
+)
+
+
+def _settle_rows(db: Connection, settle: Settle, now: datetime) -> list[dict[str, Any]]:
+    """A row replacing each of the lead's alerts of the cycle (sent or still on the way)."""
+    params = {"p_lead_id": settle.lead_id, "p_keys": alert_key(settle.lead_id, settle.cycle, "%")}
+    return [
+        outbox_row(
+            Kind.SETTLE,
+            channel,
+            now,
+            lead_id=settle.lead_id,
+            key=f"{settle.key}:{alert_id}",
+            payload={"of": alert_id, "text": settle.text},
+        )
+        for alert_id, channel in db.execute(_ALERTS, params).all()
+    ]
 
 
 def _message_payload(message: Send) -> dict[str, Any]:
@@ -409,6 +447,7 @@ _RETRY = (
 )
 _PENDING_COUNT = select(func.count()).where(OutboxRow.state == PENDING)
 _PENDING_BY_KIND = pending_by_kind(OutboxRow)
+_SENT = select(OutboxRow.state, OutboxRow.result_ts).where(OutboxRow.id == bindparam("p_id"))
 _POSTED_TS = select(LeadRow.message_ts).where(LeadRow.id == bindparam("p_lead_id"))
 _POST_WAITING = select(OutboxRow.id).where(
     OutboxRow.lead_id == bindparam("p_lead_id"),
@@ -431,7 +470,7 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         .where(
             OutboxRow.lead_id == lead_id,
             OutboxRow.state == PENDING,
-            OutboxRow.kind.in_([*KIND_SENT, Kind.UPLOAD]),
+            OutboxRow.kind.in_([*KIND_SENT, Kind.UPLOAD, Kind.SETTLE]),
         )
         .values(state=DONE, payload={}, done_at=now, last_error="erased before it was sent")
     )
@@ -551,6 +590,12 @@ class OutboxStore:
     async def send(self, effects: Sequence[Effect], now: datetime) -> None:
         """Write effects the delivery worker decided (an alert to the operator)."""
         await self.db.run(lambda db: write_effects(db, effects, now))
+
+    async def sent(self, row_id: int) -> tuple[str, str | None]:
+        """A row's state, and the ts of the message it sent (None: none, or not yet)."""
+        params = {"p_id": row_id}
+        row = await self.db.run(lambda db: db.execute(_SENT, params).first())
+        return (str(row[0]), row[1]) if row is not None else (FAILED, None)
 
     async def message_ts(self, lead_id: int) -> str | None:
         params = {"p_lead_id": lead_id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -21,7 +22,8 @@ from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelCloc
 from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.lead import LeadView
 from bot.domain.policy import parse_policy
-from bot.simulator.text import mrkdwn_to_plain
+from bot.simulator.data import Ephemeral, Message
+from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
 from bot.slack.text import team_time
 
 SAMPLE = Path(__file__).parent / "sample"
@@ -37,6 +39,8 @@ HOT_LEAD: dict[str, Any] = {
     "campaign": "Pricing page",
     "score": 92,
 }
+# A channel mention without its name (`<#C0ENT>`): Slack shows the channel's name.
+CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)\|?>")
 
 
 class Demo:
@@ -47,6 +51,11 @@ class Demo:
         self.clock = clock
         self.out = out
         self.quiet = quiet
+        self.users = stack.sim.user_names()
+        # Who each DM is with (the bot's DM with U0REP2 is D0REP2), and when, on the demo's
+        # clock, each message appeared (the simulator's ts follow the wall clock).
+        self.dms = {stack.sim.dm_channel(user): user for user in self.users}
+        self.posted_at: dict[str, datetime] = {}
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -54,6 +63,37 @@ class Demo:
 
     def name(self, user: str | None) -> str:
         return f"@{PEOPLE[user][0]}" if user in PEOPLE else str(user)
+
+    def when(self, moment: datetime | None = None) -> str:
+        return team_time(moment or self.clock(), self.stack.services.policy.timezone)
+
+    async def settle(self) -> None:
+        """Wait for Slack's side of what happened, and note when its new messages appeared."""
+        await self.stack.settle()
+        now = self.clock()
+        for channel in self.stack.sim.all_channels():
+            for message in self.stack.sim.all_messages(channel):
+                self.posted_at.setdefault(message.ts, now)
+
+    def _named(self, value: Any) -> Any:
+        """`value` (mrkdwn, or blocks) with channel mentions carrying their names."""
+        if isinstance(value, str):
+            return CHANNEL_MENTION.sub(lambda m: f"<#{m[1]}|{CHANNELS.get(m[1], m[1])}>", value)
+        if isinstance(value, list):
+            return [self._named(item) for item in value]
+        if isinstance(value, dict) and value.get("type") != "plain_text":  # shown as written
+            return {key: self._named(item) for key, item in value.items()}
+        return value
+
+    def plain(self, text: str) -> str:
+        """Mrkdwn as Slack shows it: people and channels by name."""
+        return mrkdwn_to_plain(self._named(text), self.users)
+
+    def render(self, message: Message | Ephemeral) -> str:
+        """A message (or ephemeral) as Slack shows it, people and channels by name."""
+        return render_blocks_text(
+            self._named(message.blocks), text=self._named(message.text), users=self.users
+        )
 
     async def lead(self, external_id: str) -> LeadView:
         lead = await self.stack.services.store.by_external_id(external_id)
@@ -66,7 +106,7 @@ class Demo:
         await self.stack.driver.press(
             user, label, channel=lead.message_channel, message_ts=lead.message_ts
         )
-        await self.stack.settle()
+        await self.settle()
         when = team_time(self.clock(), self.stack.services.policy.timezone)
         self.say(f"  {when}  {self.name(user)} pressed “{label}” on {lead.display_name}")
 
@@ -83,7 +123,7 @@ class Demo:
             status, answer = await self.stack.post_lead(payload)
             self.say(f"  {payload['external_id']:<9} → {status} {answer}")
             self.clock.advance(minutes=1)
-        await self.stack.settle()
+        await self.settle()
         counts = self.stack.handoff.metrics.counts
         self.say(
             f"  Slack is back: the outbox retried {counts['slack_retries_total']} times and found "
@@ -120,7 +160,7 @@ class Demo:
                 for rep in racers
             )
         )
-        await self.stack.settle()
+        await self.settle()
         winner = (await self.lead(first.external_id)).owner
         self.say(
             f"  {' and '.join(self.name(r) for r in racers)} both pressed “Claim” on "
@@ -167,7 +207,7 @@ class Demo:
                 ratings = modal_ratings.get(label, {})
                 values: dict[str, Any] = {"reason": reason, "note": note, **ratings}
                 await self.stack.driver.submit_view(owner, values)
-                await self.stack.settle()
+                await self.settle()
                 rated = f" and rated it {', '.join(ratings.values())}" if ratings else ""
                 self.say(f"           … and sent the modal: {reason} / “{note}”{rated}")
             if label == "Qualified" and len(qualified) < len(message_ratings):
@@ -194,7 +234,7 @@ class Demo:
                 action_id=action_id,
                 message_ts=lead.message_ts,
             )
-        await self.stack.settle()
+        await self.settle()
         self.say(f"           … and rated it on the message: {fit}, {timing}")
 
     async def crm(self) -> None:
@@ -220,77 +260,135 @@ class Demo:
         return [lead for lead in leads if lead is not None]
 
     async def escalate(self) -> None:
-        """A hot lead nobody claims: the sweep reminds, alerts the managers, reassigns."""
+        """Leads left unclaimed, and a hot lead nobody claims: the sweep reminds, alerts the
+        managers, reassigns."""
         self.say("\n3. Nobody claims a hot lead: the SLA clock polices itself")
         policy = self.stack.services.policy
         zone = ZoneInfo(policy.timezone)
-        day = self.clock().astimezone(zone).date() + timedelta(days=1)
+        today = self.clock().astimezone(zone).date()
+        # `serve` sweeps every 30 s; the demo sweeps when its story needs it. This evening's
+        # sweep finds the leads of yesterday's intake that nobody has claimed (or touched).
+        evening = datetime.combine(today, time(18, 0), zone).astimezone(UTC)
+        self.clock.now = max(self.clock.now, evening)
+        posts = await self.sweep()
+        self.say(f"  {self.when()}  evening sweep, on the leads nobody has claimed yet:")
+        dms: Counter[str] = Counter()
+        for where, text in posts:
+            if where.startswith("DM to "):
+                dms[where.removeprefix("DM to ")] += 1
+            else:
+                self.say(f"           → {where}: {text}")
+        if dms:  # each person's DMs are in step 4
+            to = ", ".join(f"{who} ({n})" if n > 1 else who for who, n in sorted(dms.items()))
+            self.say(f"           → {dms.total()} DMs from Handoff, to {to} (shown in 4.)")
+        day = today + timedelta(days=1)
         while not policy.calendar.is_working_day(day):
             day += timedelta(days=1)
         self.clock.now = datetime.combine(day, time(10, 0), zone).astimezone(UTC)
-        # Last night's sweep already took care of the leads left unclaimed yesterday.
-        await self.stack.handoff.sweeper.run(self.clock())
-        await self.stack.settle()
         status, answer = await self.stack.post_lead(HOT_LEAD)
-        await self.stack.settle()
-        when = team_time(self.clock(), policy.timezone)
-        self.say(f"  {when}  {HOT_LEAD['external_id']} → {status} {answer}: claim within 1 hour")
-        users = self.stack.sim.user_names()
+        await self.settle()
+        self.say(
+            f"  {self.when()}  {HOT_LEAD['external_id']} → {status} {answer}: claim within 1 hour"
+        )
         for minutes, moment in (
             (31, "half the claim window"),
             (30, "claim deadline"),
             (30, "150%"),
         ):
             self.clock.advance(minutes=minutes)
-            before = len(self.stack.sim.calls)
-            await self.stack.handoff.sweeper.run(self.clock())
-            await self.stack.settle()
-            when = team_time(self.clock(), policy.timezone)
-            self.say(f"  {when}  sweep ({moment}):")
-            for call in self.stack.sim.calls[before:]:
-                if call.method != "chat.postMessage" or not call.ok:
-                    continue
-                meta = call.args.get("metadata") or {}
-                if (meta.get("event_payload") or {}).get("external_id") != HOT_LEAD["external_id"]:
-                    if str(HOT_LEAD["name"]) not in str(call.args.get("text")):
-                        continue
-                where = self._where(str(call.args.get("channel")), call.args.get("thread_ts"))
-                text = mrkdwn_to_plain(str(call.args.get("text") or ""), users)
+            posts = await self.sweep(about=HOT_LEAD)
+            self.say(f"  {self.when()}  sweep ({moment}):")
+            for where, text in posts:
                 self.say(f"           → {where}: {text}")
 
-    def _where(self, channel: str, thread: object) -> str:
+    async def sweep(self, about: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        """Run the escalation sweep now: where it posted what (only `about` that lead, if
+        given; else each thread reply names its lead)."""
+        before = len(self.stack.sim.calls)
+        await self.stack.handoff.sweeper.run(self.clock())
+        await self.settle()
+        posts: list[tuple[str, str]] = []
+        for call in self.stack.sim.calls[before:]:
+            if call.method != "chat.postMessage" or not call.ok:
+                continue
+            channel, thread = str(call.args.get("channel")), call.args.get("thread_ts")
+            lead = self._lead_of(channel, thread, call.args.get("metadata"))
+            text = str(call.args.get("text") or "")
+            if about is not None:  # a DM names the lead in its text only
+                if lead != about["external_id"] and str(about["name"]) not in text:
+                    continue
+            elif thread and lead:
+                lead = (await self.lead(lead)).display_name
+            where = self._where(channel, thread, lead if about is None else None)
+            posts.append((where, self.plain(text)))
+        return posts
+
+    def _lead_of(self, channel: str, thread: object, metadata: Any) -> str | None:
+        """The external id of the lead a post is about: its own, or its thread's."""
+        if thread:
+            parent = self.stack.sim.message(channel, str(thread))
+            metadata = parent.metadata if parent else None
+        payload = (metadata or {}).get("event_payload") or {}
+        external_id = payload.get("external_id")
+        return str(external_id) if external_id else None
+
+    def _where(self, channel: str, thread: object, lead: str | None = None) -> str:
         if channel in CHANNELS:
+            if thread and lead:
+                return f"#{CHANNELS[channel]}, thread of {lead}"
             return f"#{CHANNELS[channel]}" + (" (thread)" if thread else "")
-        return f"DM to {self.name(channel)}"
+        return f"DM to {self.name(self.dms.get(channel, channel))}"
 
     def transcript(self) -> None:
-        users = self.stack.sim.user_names()
+        sim = self.stack.sim
         self.say(f"\n4. What Slack shows, channel by channel\n{RULE}")
         for channel, name in CHANNELS.items():
-            messages = self.stack.sim.messages(channel)
+            messages = sim.messages(channel)
             if not messages:
                 continue
             self.say(f"#{name} ({len(messages)} message{'s' * (len(messages) != 1)})\n{RULE}")
             for message in messages:
-                self.say(message.render(users))
+                self.say(self.render(message))
+                self._lines(sim.thread(channel, message.ts), "  ↳ ")  # its thread
                 self.say(RULE)
-        private = self.stack.sim.ephemerals()
+        # Each person's DMs with Handoff (reminders), oldest first.
+        dms = {user: sim.all_messages(dm) for dm, user in self.dms.items()}
+        dms = {user: messages for user, messages in dms.items() if messages}
+        total = sum(len(messages) for messages in dms.values())
+        self.say(f"DMs from Handoff: {total}, to {len(dms)} people\n{RULE}")
+        for user, messages in dms.items():
+            self.say(f"{self.name(user)} ({len(messages)}):")
+            self._lines(messages, "  ")
+        self.say(RULE)
+        private = sim.ephemerals()
         self.say(f"Private (ephemeral) answers: {len(private)}")
         for note in private:
-            self.say(
-                f"  to @{users.get(note.user, note.user)}: {mrkdwn_to_plain(note.text, users)}"
-            )
+            self.say(f"  to {self.name(note.user)}: {self.plain(note.text)}")
+
+    def _lines(self, messages: list[Message], prefix: str) -> None:
+        """Messages one a line, each after its time on the demo's clock; a message repeating
+        the one before it is counted, not shown again."""
+        shown: list[list[Any]] = []  # [time, text, count]
+        for message in messages:
+            stamp = self.posted_at.get(message.ts)
+            text = self.render(message)
+            if shown and shown[-1][1] == text:
+                shown[-1][2] += 1
+            else:
+                shown.append([self.when(stamp) + "  " if stamp else "", text, 1])
+        for when, text, count in shown:
+            text = text.replace("\n", "\n" + " " * (len(prefix) + len(when)))
+            self.say(f"{prefix}{when}{text}" + (f" (×{count})" if count > 1 else ""))
 
     async def report(self, chart: Path | None) -> None:
         """A manager runs `/sla-report`: the week privately, and its charts in a DM."""
         print(f"\n6. The week's SLA report (/sla-report by @grace)\n{RULE}", file=self.out)
         manager = "U0MGR1"
         await self.stack.driver.command(manager, "/sla-report", "", channel_id="C0ENT")
-        await self.stack.settle()
-        users = self.stack.sim.user_names()
+        await self.settle()
         answers = self.stack.sim.ephemerals(user=manager)
         if answers:
-            print(answers[-1].render(users), file=self.out)
+            print(self.render(answers[-1]), file=self.out)
         files = self.stack.sim.files(self.stack.sim.dm_channel(manager))
         speed = next((f for f in files if f.content and "speed" in f.name), None)
         if chart is not None and speed is not None and speed.content is not None:

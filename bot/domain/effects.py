@@ -73,7 +73,25 @@ class RefreshHomes:
     leads: tuple[int, ...] = ()
 
 
-Effect = Render | Send | Upload | Refresh | RefreshHomes
+@dataclass(frozen=True)
+class Settle:
+    """Replace the managers' escalation alerts of the lead's `cycle` (sent keyed `alert_key`)
+    in place with `text`, their menu and buttons gone: what the sweep did about them. Keyed by
+    the change (`key`): each alert once per settling change."""
+
+    lead_id: int
+    cycle: int
+    text: str
+    key: str
+
+
+Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
+
+
+def alert_key(lead_id: int, cycle: int, at: str) -> str:
+    """The key of the managers' escalation alert about a lead's `cycle` sent by the sweep at
+    `at` (an ISO instant): how a later `Settle` finds it."""
+    return f"sweep:{lead_id}:{cycle}:{at}:alert"
 
 
 def thread_note(lead: LeadView, text: str, key: str) -> Send:

@@ -15,7 +15,16 @@ from typing import Any
 
 from bot.domain import cadence, claim, escalation
 from bot.domain.comeback import Cycle, as_sent, new_cycle, own_score, rescore
-from bot.domain.effects import Announce, Refresh, RefreshHomes, Render, Send, thread_note
+from bot.domain.effects import (
+    Announce,
+    Refresh,
+    RefreshHomes,
+    Render,
+    Send,
+    Settle,
+    alert_key,
+    thread_note,
+)
 from bot.domain.intake import LeadIn
 from bot.domain.lead import LeadView, Stage, comes_back_at
 from bot.domain.policy import Policy, Segment
@@ -28,6 +37,7 @@ from storage.away import AwayStore
 from storage.rotation import RotationAsk, Suggestion
 from storage.sweep import Change, Picker, SweepStore
 
+ACTOR = "handoff"  # who the sweep's events and messages are by (the SLA, not a person)
 REASSIGN_WHY = {
     "unclaimed": "nobody claimed it in time",
     "no_touch": "no first touch in time",
@@ -289,7 +299,8 @@ def _effect(
         case "notify_manager":
             alert = alert_views.manager_alert(lead, window, policy, now, names)
             target = policy.channels.escalations or where
-            _say(change, lead, now, target, alert.text, alert.blocks)
+            key = alert_key(lead.id, lead.cycle, now.isoformat())
+            change.effects.append(Send(target, alert.text, key, lead.id, tuple(alert.blocks)))
         case "reassign":
             _reassign(change, lead, window, policy, turns, now, zones)
 
@@ -311,7 +322,7 @@ def _reassign(
     if segment is None:
         return
     current = lead.owner or lead.suggested_owner
-    chosen = turns.take(segment, taken_from=lead)
+    chosen = turns.take(segment, taken_from=lead, reason=_taken_reason(window, current))
     rep = chosen.rep
     if rep is None or rep == current:
         return
@@ -328,9 +339,38 @@ def _reassign(
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
     note = alert_views.reassign_note(lead, current, rep, why, policy, now)
     _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
+    settled = alert_views.sla_reassigned_alert(lead, current, rep, why, policy, now)
+    key = f"settle:{lead.id}:{lead.cycle}:{now.isoformat()}"
+    change.effects.append(Settle(lead.id, lead.cycle, settled, key))  # the alert's menu goes
     handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
-    _say(change, lead, now, rep, alert_views.owner_reminder(handed, window, policy, now))
-    if current:  # the rep it was taken from sees it leave their App Home
+    _tell_reps(change, lead, handed, rep, window, policy, now)
+
+
+def _taken_reason(window: escalation.Window, current: str | None) -> dict[str, Any]:
+    """The route reason a reassignment's turn starts from: the rotation's rule, and that the
+    SLA took the lead from `current` because `window` ran out (the post's why line says so)."""
+    reason: dict[str, Any] = {"rule": ROUND_ROBIN, "reassigned": window.ladder}
+    return reason | ({"from": current} if current else {})
+
+
+def _tell_reps(
+    change: Change,
+    lead: LeadView,
+    handed: LeadView,
+    rep: str,
+    window: escalation.Window,
+    policy: Policy,
+    now: datetime,
+) -> None:
+    """As a manager's reassignment does: `rep` hears the lead (`handed`) is theirs now, and
+    the rep it was taken from (its owner, or a suggested rep who never claimed it) that it is
+    off their list, each in a DM; the rep it was taken from sees it leave their App Home."""
+    by_words = f"The SLA ({window.what} overdue)"
+    _say(change, lead, now, rep, alert_views.reassigned_dm(handed, ACTOR, policy, now, by_words))
+    current = lead.owner or lead.suggested_owner
+    if current:
+        lost = alert_views.reassigned_away_dm(lead, rep, ACTOR, by_words)
+        _say(change, lead, now, current, lost)
         change.effects.append(RefreshHomes(users=(current,)))
 
 

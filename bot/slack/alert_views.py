@@ -124,7 +124,7 @@ def touch_reminder(lead: LeadView, touch: int, due: datetime, policy: Policy) ->
     return (
         f"⏰ <@{lead.owner}>, {what} was due "
         f"{slack_date(due, policy.timezone)} (the SLA asks for {standard.min_attempts} attempts "
-        f"within {standard.within}). Log it with the buttons above when you make it."
+        f"within {standard.within.words}). Log it with the buttons above when you make it."
     )
 
 
@@ -269,6 +269,17 @@ def reassigned_away_dm(lead: LeadView, new: str, by: str, by_words: str | None =
 def reassigned_alert(lead: LeadView, new: str, by: str) -> str:
     """The manager alert once a manager has reassigned the lead."""
     return f"✅ Reassigned to <@{new}> by <@{by}>: {_lead_line(lead)} in {_where(lead)}."
+
+
+def sla_reassigned_alert(
+    lead: LeadView, old: str | None, new: str, why: str, policy: Policy, now: datetime
+) -> str:
+    """A manager alert once the SLA itself has reassigned the lead (`lead` as it was)."""
+    before = f" from <@{old}>" if old else ""
+    return (
+        f"🔁 Reassigned to <@{new}>{before} by the SLA at {team_time(now, policy.timezone)}: "
+        f"{_lead_line(lead)} in {_where(lead)}, {why}."
+    )
 
 
 def snooze_note(by: str, until: datetime, policy: Policy) -> str:

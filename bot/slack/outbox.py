@@ -38,7 +38,12 @@ from bot.domain.effects import Send
 from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.slack.alert_views import delivery_alert, history_unreadable, publish_failed
+from bot.slack.alert_views import (
+    delivery_alert,
+    history_unreadable,
+    publish_failed,
+    settled_alert,
+)
 from bot.slack.blocks import Message
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
 from bot.slack.lead_views import erased_message, feedback_message, lead_message, nurture_notice
@@ -46,6 +51,7 @@ from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 from storage.outbox import KINDS, Kind, OutboxItem, OutboxStore
+from storage.queue import PENDING
 
 log = logging.getLogger("handoff.outbox")
 
@@ -298,6 +304,8 @@ class Outbox:
                 await self._home(item)
             elif item.kind == Kind.REDACT:
                 await self._redact(item)
+            elif item.kind == Kind.SETTLE:
+                await self._settle(item)
             else:
                 await self._post(item)
         except SlackApiError as error:
@@ -346,7 +354,7 @@ class Outbox:
         self.metrics.inc("slack_retries_total")
         # Updates and homes render the state at delivery time: one that may have arrived is
         # harmless.
-        rerendered = item.kind in (Kind.UPDATE_LEAD, Kind.HOME)
+        rerendered = item.kind in (Kind.UPDATE_LEAD, Kind.HOME, Kind.SETTLE)
         await self._retry(item, backoff, error, unknown=unknown and not rerendered)
         return backoff
 
@@ -419,6 +427,27 @@ class Outbox:
             if error.response.get("error") != "message_not_found":
                 raise
             log.info("outbox row %d: the message to empty is gone already", item.id)
+        await self.rows.delivered(item, self.clock())
+
+    async def _settle(self, item: OutboxItem) -> None:
+        """Replace a managers' alert with what was done about it (its menu and buttons go),
+        once the alert is in Slack; nothing to do if it never got there."""
+        state, ts = await self.rows.sent(int(item.payload.get("of") or 0))
+        if state == PENDING:  # the alert comes first
+            await self._retry(item, 0.2, "waiting for the alert", unknown=False)
+            return
+        if ts is not None:
+            message = settled_alert(str(item.payload.get("text", "")))
+            self.metrics.inc("slack_calls_total")
+            try:
+                channel = await self._conversation(item.channel)
+                await self.client.chat_update(
+                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
+                )
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+                log.info("outbox row %d: the alert to settle is gone already", item.id)
         await self.rows.delivered(item, self.clock())
 
     async def _home(self, item: OutboxItem) -> None:
@@ -659,6 +688,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.UPLOAD: "files.completeUploadExternal",
     Kind.HOME: "views.publish",
     Kind.REDACT: "chat.update",
+    Kind.SETTLE: "chat.update",
 }
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.domain.escalation import LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.rotation import RepLoad, SegmentRotation, skip_reason
 from bot.slack.blocks import Message, context, header, section
@@ -17,12 +18,33 @@ def _rep(value: Any) -> str:
 
 
 def why_line(lead: LeadView) -> str | None:
-    """Why the lead's suggested owner was chosen, in one line ("Named account of <@U…>");
-    None for a lead routing never ran for (not an MQL)."""
+    """Why the lead's suggested owner was chosen, in one line ("Named account of <@U…>"); a
+    lead the SLA took from its rep says so first ("Reassigned by the SLA from <@U…> (claim
+    overdue) · Round robin: …"). None for a lead routing never ran for (not an MQL)."""
     reason = lead.route_reason
     if not reason:
         # Stored before routing said why: the plain round robin was all there was.
         return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
+    line = _rule_line(reason)
+    taken = _taken_by_the_sla(reason)
+    if taken is None or line is None:
+        return line
+    return f"{taken} · {line}"
+
+
+def _taken_by_the_sla(reason: dict[str, Any]) -> str | None:
+    """A lead the sweep's `reassign` step moved (its reason names the ladder that ran out):
+    "Reassigned by the SLA from <@U…> (claim overdue)"; None for any other."""
+    ladder = reason.get("reassigned")
+    if not ladder:
+        return None
+    before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
+    what = LADDER_WORDS.get(str(ladder), "a deadline")
+    return f"Reassigned by the SLA{before} ({what} overdue)"
+
+
+def _rule_line(reason: dict[str, Any]) -> str | None:
+    """The routing rule that chose the rep, in words."""
     rule, rep = reason.get("rule"), reason.get("rep")
     domain = f" ({one_line(reason['domain'], 100)})" if reason.get("domain") else ""
     if rule == "named_account":
@@ -35,7 +57,9 @@ def why_line(lead: LeadView) -> str | None:
         where = reason.get("territory")
         territory = f" in territory {one_line(where, 40)}" if where else ""
         figures = f", {int(reason.get('week', 0))} of {int(reason.get('week_total', 0))} this week"
-        figures += f", weight {int(reason.get('weight', 1))}"
+        weight = int(reason.get("weight", 1))
+        if weight != 1:  # a rep not weighted weighs 1: saying so on every lead is noise
+            figures += f", weight {weight}"
         if reason.get("cap") is not None:
             figures += f", cap {int(reason['cap'])}"
         return f"Round robin{territory}: {_rep(rep)}{figures}"

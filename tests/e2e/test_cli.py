@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -154,6 +155,20 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         "Reason: Already using competitor",
     ):
         assert expected in text, expected
+    # Slack's view names people and channels (a DM to @tom, #sales-enterprise), never ids.
+    assert "DM to @" in text and "in #sales-enterprise:" in text
+    assert not re.search(r"\b[CDG]0[A-Z0-9]+\b", text), re.findall(r"\b[CDG]0[A-Z0-9]+\b", text)
+    # The sweeps the report counts are all shown: the evening sweep of the leads nobody claimed,
+    # each thread reply under its lead's post, and each person's DMs from Handoff.
+    assert "evening sweep" in text
+    shows = text.split("4. What Slack shows", 1)[1].split("5. Final state", 1)[0]
+    hot = shows.split("🔥 Hot MQL: Hannah Schmidt", 1)[1].split("─" * 78, 1)[0]
+    replies = [line for line in hot.splitlines() if line.startswith("  ↳ ")]
+    assert "this lead is still waiting for a claim" in replies[0], replies
+    assert "Reassigned to @tom" in replies[-1], replies
+    assert shows.count("  ↳ ") >= 6 and "DMs from Handoff:" in shows
+    dms = shows.split("DMs from Handoff:", 1)[1].split("Private (ephemeral)", 1)[0]
+    assert "\n@tom (" in dms and "Hannah Schmidt (Contoso Freight) in #sales-enterprise" in dms
     story = text.split("7. What HubSpot received", 1)[1]
     assert story.count("note: Handoff disposition: Not a fit") == 1  # once each
     # a long note is cut at a word and marked as cut, not stopped mid-sentence

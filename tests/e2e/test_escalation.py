@@ -74,7 +74,7 @@ async def test_an_unclaimed_lead_climbs_its_ladder_once_per_step(
     note = thread(stack)[-1]
     assert "Reassigned to <@U0REP2> from <@U0REP1>" in note
     dm = stack.sim.messages(stack.sim.dm_channel("U0REP2"))
-    assert dm and "Reminder" in dm[-1].all_text
+    assert dm and "The SLA (claim overdue) handed you" in dm[-1].all_text
     # remind_owner (no_touch, 75% = 12:30) came due with the reassignment: one step per
     # sweep, the strongest, so it is recorded as skipped (the new rep got a DM anyway).
     assert sorted(await escalations(stack)) == [
@@ -142,7 +142,7 @@ async def test_a_recycled_lead_returns_to_its_queue_as_a_new_cycle(
     await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
     await stack.settle()
     for attempt in range(6):  # the follow-up standard: 6 attempts before "Unable to contact"
-        clock.advance(hours=1)
+        clock.advance(hours=29)  # one counts if 28h (2 weeks ÷ 12) after the one before
         label = ("Log call", "Log email", "Log LinkedIn")[attempt % 3]
         await stack.driver.press("U0REP1", label, channel=ENTERPRISE)
         await stack.settle()

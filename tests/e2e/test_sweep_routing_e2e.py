@@ -1,6 +1,7 @@
 """The sweep's reassignment through the real server and the Slack simulator: the overdue lead
 goes to the next rep of its pool's weighted rotation, passing over a rep a manager set away
-with `/handoff away`, and its post says why its new rep was chosen."""
+with `/handoff away`, and its post says the SLA moved it, from whom, and why its new rep was
+chosen."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def why(stack: LocalStack, index: int) -> str:
         if block.get("type") == "context"
         for element in block.get("elements", [])
     ]
-    (line,) = [text for text in lines if text.startswith(("Round robin", "Fallback"))]
+    starts = ("Round robin", "Fallback", "Reassigned")
+    (line,) = [text for text in lines if text.startswith(starts)]
     return line
 
 
@@ -76,5 +78,11 @@ async def test_an_overdue_lead_goes_to_the_next_weighted_rep_who_is_in(
     assert f"Reassigned to <@{REP2}> from <@{REP1}>" in thread(stack, 1)[-1]
     # The posts say why their new reps were chosen, with the counts as each turn left them:
     # lead 1 left U0REP2 for U0REP1 (who still had lead 2): 2 of 2; then lead 2 left U0REP1.
-    assert why(stack, 0) == f"Round robin: <@{REP1}>, 2 of 2 this week, weight 1"
-    assert why(stack, 1) == f"Round robin: <@{REP2}>, 1 of 2 this week, weight 2"
+    assert why(stack, 0) == (
+        f"Reassigned by the SLA from <@{REP2}> (claim overdue) · Round robin: <@{REP1}>, "
+        "2 of 2 this week"
+    )
+    assert why(stack, 1) == (
+        f"Reassigned by the SLA from <@{REP1}> (claim overdue) · Round robin: <@{REP2}>, "
+        "1 of 2 this week, weight 2"
+    )

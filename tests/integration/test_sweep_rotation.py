@@ -133,6 +133,8 @@ async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_wh
         "rule": "fallback",
         "rep": MANAGER,
         "why": "nobody available (all away)",
+        "reassigned": "unclaimed",  # the post's why line: the SLA took it from U0REP1
+        "from": REP1,
     }
     notes = " ".join(await _notes(store, 1))
     assert "Reassigned to <@U0MGR1> from <@U0REP1>" in notes
@@ -200,4 +202,6 @@ async def test_one_batch_follows_the_open_leads_cap_as_it_reassigns(
         "rule": "fallback",
         "rep": MANAGER,
         "why": "nobody available (all at cap)",
+        "reassigned": "no_touch",
+        "from": REP1,
     }

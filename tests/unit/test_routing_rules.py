@@ -484,8 +484,7 @@ def test_why_this_rep_in_one_line() -> None:
                 }
             )
         )
-        == "Round robin in territory &lt;!channel&gt;: <@U0REP2>, 3 of 12 this week, weight 1, "
-        "cap 10"
+        == "Round robin in territory &lt;!channel&gt;: <@U0REP2>, 3 of 12 this week, cap 10"
     )
     assert why_line(
         routed({"rule": "fallback", "rep": None, "why": "nobody available (all at cap)"}, None)

@@ -1,0 +1,60 @@
+"""What the escalation sweep says, in words people read: the post's why line once the SLA
+reassigned a lead, and the follow-up standard in a touch reminder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.lead import Stage
+from bot.domain.policy import Policy
+from bot.slack.alert_views import touch_reminder
+from bot.slack.route_views import why_line
+from tests.unit.test_render import view
+
+NEXT = view().received_at
+
+
+def reassigned(**reason: Any) -> str | None:
+    return why_line(view(suggested_owner="U0REP2", route_reason=reason))
+
+
+ROUND = {"rule": "round_robin", "rep": "U0REP2", "week": 3, "week_total": 4, "weight": 1}
+
+
+def test_a_lead_the_sla_reassigned_says_so_before_the_rotations_turn() -> None:
+    taken = {"reassigned": "unclaimed", "from": "U0REP6"}
+    assert reassigned(**ROUND, **taken) == (
+        "Reassigned by the SLA from <@U0REP6> (claim overdue) · Round robin: <@U0REP2>, "
+        "3 of 4 this week"
+    )
+    assert reassigned(**ROUND, reassigned="no_touch") == (
+        "Reassigned by the SLA (first touch overdue) · Round robin: <@U0REP2>, 3 of 4 this week"
+    )
+    fallback = {"rule": "fallback", "rep": "U0MGR1", "why": "nobody available (all away)"}
+    assert reassigned(**fallback, **taken) == (
+        "Reassigned by the SLA from <@U0REP6> (claim overdue) · Fallback: nobody available "
+        "(all away) → <@U0MGR1>"
+    )
+    assert reassigned(**ROUND, reassigned="a_future_ladder") == (
+        "Reassigned by the SLA (a deadline overdue) · Round robin: <@U0REP2>, 3 of 4 this week"
+    )
+
+
+def test_a_reps_weight_shows_only_when_it_is_not_the_default() -> None:
+    assert reassigned(**ROUND) == "Round robin: <@U0REP2>, 3 of 4 this week"
+    assert reassigned(**(ROUND | {"weight": 2})) == (
+        "Round robin: <@U0REP2>, 3 of 4 this week, weight 2"
+    )
+
+
+def test_hostile_names_in_a_reason_stay_text() -> None:
+    line = reassigned(**ROUND, reassigned="unclaimed", **{"from": "<!channel> & co"})
+    assert line is not None and "<!channel>" not in line
+    assert line.startswith("Reassigned by the SLA from &lt;!channel&gt; &amp; co (claim overdue)")
+
+
+def test_the_touch_reminder_says_the_standards_window_in_words(policy: Policy) -> None:
+    lead = view(Stage.SAL, touches_counted=2, next_touch_due_at=NEXT)
+    text = touch_reminder(lead, 3, NEXT, policy)
+    assert "(the SLA asks for 6 attempts within 2 weeks)." in text
+    assert "2w" not in text
