@@ -1068,7 +1068,10 @@ class Store:
         and `effects`, in one transaction. False if the lead changed since it was read
         (claimed, closed or reassigned meanwhile). `why`: manager, or crm (its owner was
         changed in the CRM)."""
-        values: dict[str, Any] = {"suggested_owner": rep}
+        current = lead.owner or lead.suggested_owner
+        # Why the lead is with `rep` now, for its post's why line (no longer the rotation's).
+        reason = {"rule": why, "rep": rep, "by": actor} | ({"from": current} if current else {})
+        values: dict[str, Any] = {"suggested_owner": rep, "route_reason": reason}
         if lead.owner is not None:
             values["owner"] = rep
             values["owner_zone"] = rep_zone
@@ -1081,7 +1084,6 @@ class Store:
             )
             .values(**values)
         )
-        current = lead.owner or lead.suggested_owner
         data = {"from": current, "to": rep, "by": actor, "why": why}
         event = _event(lead.id, "reassigned", actor, now, **data)
 

@@ -179,8 +179,9 @@ class _Turns:
 
 
 def _counted(lead: LeadView) -> bool:
-    """Whether the rotation counted the lead to its rep (its reason says round robin)."""
-    return (lead.route_reason or {}).get("rule") == ROUND_ROBIN
+    """Whether the rotation counted the lead to its rep: its reason says round robin, or a
+    manager's or the CRM's reassignment (`count_reassignment` counts the lead to its rep)."""
+    return (lead.route_reason or {}).get("rule") in (ROUND_ROBIN, "manager", "crm")
 
 
 def decide(

@@ -63,6 +63,11 @@ def _rule_line(reason: dict[str, Any]) -> str | None:
         if reason.get("cap") is not None:
             figures += f", cap {int(reason['cap'])}"
         return f"Round robin{territory}: {_rep(rep)}{figures}"
+    before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
+    if rule == "manager":
+        return f"Reassigned by {_rep(reason.get('by'))}{before}"
+    if rule == "crm":
+        return f"Owner changed in the CRM{before}"
     why = one_line(reason.get("why") or "nobody available", 200)
     if rule == "fallback":
         return f"Fallback: {why}" + (f" → {_rep(rep)}" if rep else ", anyone in the pool may claim")

@@ -201,6 +201,7 @@ async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
     assert any("The CRM reassigned your lead" in text for text in dms(stack, MAYA))
     (post,) = stack.sim.messages(ENTERPRISE)
     assert f"<@{TOM}>" in post.all_text  # the post shows its new owner
+    assert f"Owner changed in the CRM from <@{MAYA}>" in post.all_text  # and why
     events = await stack.services.store.events(1)
     (moved,) = [e for e in events if e.type == "reassigned"]
     assert moved.actor == "crm" and moved.data["from"] == MAYA and moved.data["to"] == TOM

@@ -76,6 +76,9 @@ async def test_a_manager_reassigns_from_the_alert(stack: LocalStack, clock: Trav
     assert f"<@{MANAGER}> handed you" in dm.all_text and "claim it there" in dm.all_text
     (post,) = stack.sim.messages(ENTERPRISE)
     assert f"<@{PEER}>" in post.all_text  # re-rendered: the new suggested owner
+    # Its why line says who chose the rep now (it kept the rotation's "Round robin: @maya").
+    assert f"Reassigned by <@{MANAGER}> from <@{OWNER}>" in post.all_text
+    assert "Round robin" not in post.all_text
     (settled,) = stack.sim.messages(ESCALATIONS)  # replaced in place, not a second message
     assert settled.ts == alert.ts
     assert settled.text.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
