@@ -15,7 +15,8 @@ through intake) under the example SLA, at a fixed `now` inside business hours:
 * exactly `due` leads (spread evenly over the ids): hot MQLs posted 2 hours before `now`
   and never claimed, so their claim deadline (1 working hour) has passed: the sweep fires the
   strongest due step of each, a reassignment (a note in the thread, a DM to the new rep and one
-  to the rep it was taken from, a refresh of the post), and records the 4 steps it passes over as skipped.
+  to the rep it was taken from, a refresh of the post), and records the 4 steps it passes over
+  as skipped.
 
 After ANALYZE (VACUUM ANALYZE on PostgreSQL) and one warm-up sweep, each round resets the due
 leads (the sweep's escalations, outbox rows and events deleted, their columns restored) and

@@ -109,15 +109,16 @@ def routing_view(rotations: Sequence[SegmentRotation], week: str) -> Message:
 
 
 def own_share(rotations: Sequence[SegmentRotation], rep: str) -> str | None:
-    """A rep's own share for App Home ("enterprise: 3 of 12 this week, weight 1")."""
+    """A rep's own share for App Home ("enterprise: 3 of 12 this week, weight 2"; the weight
+    only in a pool whose reps are weighted)."""
     parts = []
     for rotation in rotations:
-        if rep not in rotation.rules.reps:
+        rules = rotation.rules
+        if rep not in rules.reps:
             continue
         total = sum(load.week for load in rotation.loads.values())
         mine = rotation.loads.get(rep, RepLoad()).week
-        parts.append(
-            f"{one_line(rotation.name, 40)}: {mine} of {total} this week, "
-            f"weight {rotation.rules.weight(rep)}"
-        )
+        weighted = any(rules.weight(other) != 1 for other in rules.reps)
+        weight = f", weight {rules.weight(rep)}" if weighted else ""
+        parts.append(f"{one_line(rotation.name, 40)}: {mine} of {total} this week{weight}")
     return "Your round-robin share: " + "; ".join(parts) if parts else None

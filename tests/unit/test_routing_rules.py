@@ -506,3 +506,5 @@ def test_the_routing_view_and_a_reps_share() -> None:
         "Your round-robin share: enterprise: 1 of 3 this week, weight 1"
     )
     assert own_share([rotation], "U0MGR1") is None
+    plain = SegmentRotation("smb", PoolRules(("U0REP1", "U0REP2"), {}), loads, frozenset(), [])
+    assert own_share([plain], "U0REP2") == "Your round-robin share: smb: 1 of 3 this week"
