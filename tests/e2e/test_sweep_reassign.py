@@ -7,24 +7,12 @@ from __future__ import annotations
 
 from bot.cli.stack import LocalStack, TravelClock
 from bot.simulator.data import Message
-from tests.conftest import lead_payload
+from tests.e2e.test_escalation import new_lead, sweep
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
 MAYA, TOM = "U0REP1", "U0REP2"  # the example pool, in its order
 # The example SLA's hot lead arrives at 11:00: claim due 12:00 (reassigned at 150%: 12:30),
 # first touch due 13:00 (reassigned at 200%: 15:00).
-
-
-async def arrived(stack: LocalStack) -> None:
-    status, _ = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-
-
-async def sweep(stack: LocalStack, clock: TravelClock) -> int:
-    result = await stack.handoff.sweeper.run(clock())
-    await stack.settle()
-    return result.changed
 
 
 def dms(stack: LocalStack, user: str) -> list[str]:
@@ -51,7 +39,7 @@ def why(stack: LocalStack) -> str:
 async def test_an_unclaimed_lead_the_sla_moves_is_handed_over_not_reminded(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    await arrived(stack)
+    await new_lead(stack)
     assert why(stack) == f"Round robin: <@{MAYA}>, 1 of 1 this week"  # every weight is 1
     clock.advance(minutes=91)  # 12:31: nobody claimed it; 150% of the claim window
     assert await sweep(stack, clock) == 1
@@ -79,7 +67,7 @@ async def test_an_unclaimed_lead_the_sla_moves_is_handed_over_not_reminded(
 async def test_a_claimed_lead_the_sla_moves_tells_its_old_and_new_owner(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    await arrived(stack)
+    await new_lead(stack)
     await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
     await stack.settle()
     clock.advance(hours=4, minutes=1)  # 15:01: no first touch; 200% of its window
@@ -104,7 +92,7 @@ async def test_a_claimed_lead_the_sla_moves_tells_its_old_and_new_owner(
 async def test_the_managers_alert_says_what_the_sla_did_once_it_reassigns(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    await arrived(stack)
+    await new_lead(stack)
     clock.advance(minutes=61)  # 12:01: the claim deadline passed: the managers hear
     assert await sweep(stack, clock) == 1
     (alert,) = stack.sim.messages(ESCALATIONS)
