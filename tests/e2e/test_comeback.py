@@ -269,7 +269,8 @@ async def test_an_answer_submitted_after_another_is_refused_on_its_input(
     late = await stack.driver.submit_view(MANAGER, {"answer": "APAC"}, view_id=second.id)
     assert late.json == {
         "response_action": "errors",
-        "errors": {"answer": f"Already answered by <@{MARKETER}>; nothing was changed."},
+        # Plain text: the marketer by name where Slack knows them, else their id as typed.
+        "errors": {"answer": f"Already answered by @{MARKETER}; nothing was changed."},
     }
     await stack.settle()
     lead = await stack.services.lead(1)
