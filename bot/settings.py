@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ class Settings:
             intake_max_in_flight=_count(env, "HANDOFF_INTAKE_MAX_IN_FLIGHT", 200),
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
-            outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0),
+            outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0, "days"),
             report_process=_switch(env, "HANDOFF_REPORT_PROCESS", True),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
@@ -196,7 +197,9 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
+    """A number of `unit` (0 turns it off); ConfigError for anything else (negative, NaN or
+    infinite included)."""
     text = env.get(name)
     if not text:
         return default
@@ -204,8 +207,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if value < 0:
-        raise ConfigError(f"{name} must be a number of seconds (0 turns it off), not {text!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a number of {unit} (0 turns it off), not {text!r}")
     return value
 
 
