@@ -218,10 +218,14 @@ class Demo:
             if label == "Unable to contact":
                 refusal = self.stack.sim.ephemerals(user=owner)[-1].text
                 self.say(f"           … privately: {refusal}")
+                # Five more attempts overnight: logged, but too close together to count
+                # towards the follow-up standard, so the lead may not be recycled yet.
                 for attempt in range(5):
                     self.clock.advance(hours=3)
                     await self.press(owner, ATTEMPTS[attempt % 3], lead.external_id)
                 await self.press(owner, label, lead.external_id)
+                refusal = self.stack.sim.ephemerals(user=owner)[-1].text
+                self.say(f"           … privately again: {refusal}")
 
     async def _rate(self, owner: str, lead: LeadView, fit: str, timing: str) -> None:
         """The owner picks a fit and a timing on the closed lead's message (one click each)."""

@@ -156,6 +156,8 @@ class _Turns:
         the pool unclaimed). Without `fallback`, nobody available gives None."""
         day, week = periods(self.policy, self.now)
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
+        # Never back to a rep the SLA already took this lead from in its cycle (`had`).
+        avoid = frozenset({current} if current else ()) | _had(taken_from)
         ask = RotationAsk(
             segment=segment.name,
             rules=pool_rules(segment, self.policy),
@@ -164,7 +166,7 @@ class _Turns:
             away=self.away & frozenset(segment.reps),
             reason=reason or {"rule": ROUND_ROBIN},
             fallback=self.policy.fallback if fallback else None,
-            avoid=frozenset({current}) if current else frozenset(),
+            avoid=avoid,
             leaving=current if taken_from and _counted(taken_from) else None,
             claimed_by=taken_from.owner if taken_from and not released else None,
         )
@@ -323,7 +325,7 @@ def _reassign(
     if segment is None:
         return
     current = lead.owner or lead.suggested_owner
-    chosen = turns.take(segment, taken_from=lead, reason=_taken_reason(window, current))
+    chosen = turns.take(segment, taken_from=lead, reason=_taken_reason(window, current, lead))
     rep = chosen.rep
     if rep is None or rep == current:
         return
@@ -347,11 +349,21 @@ def _reassign(
     _tell_reps(change, lead, handed, rep, window, policy, now)
 
 
-def _taken_reason(window: escalation.Window, current: str | None) -> dict[str, Any]:
-    """The route reason a reassignment's turn starts from: the rotation's rule, and that the
-    SLA took the lead from `current` because `window` ran out (the post's why line says so)."""
+def _taken_reason(
+    window: escalation.Window, current: str | None, lead: LeadView | None = None
+) -> dict[str, Any]:
+    """The route reason a reassignment's turn starts from: the rotation's rule, that the SLA
+    took the lead from `current` because `window` ran out (the post's why line says so), and
+    every rep it has taken the lead from this cycle (`had`: none of them gets it back)."""
     reason: dict[str, Any] = {"rule": ROUND_ROBIN, "reassigned": window.ladder}
-    return reason | ({"from": current} if current else {})
+    had = sorted(_had(lead) | ({current} if current else set()))
+    return reason | ({"from": current} if current else {}) | ({"had": had} if had else {})
+
+
+def _had(lead: LeadView | None) -> frozenset[str]:
+    """The reps the SLA has taken the lead from in its cycle (its route reason keeps them)."""
+    had = (lead.route_reason or {}).get("had") if lead is not None else None
+    return frozenset(str(rep) for rep in had) if isinstance(had, list) else frozenset()
 
 
 def _tell_reps(

@@ -107,3 +107,22 @@ async def test_the_managers_alert_says_what_the_sla_did_once_it_reassigns(
         f"🔁 Reassigned to <@{TOM}> from <@{MAYA}> by the SLA at Mon 12:31 AEDT: *Priya Raman* "
         f"(Northwind Logistics) in <#{ENTERPRISE}>, claim overdue (nobody claimed it in time)."
     )
+
+
+async def test_a_lead_never_goes_back_to_a_rep_the_sla_took_it_from(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Suggested to @maya, unclaimed: the SLA hands it to @tom at 12:31; still untouched at
+    15:01, it does not bounce back to @maya (who let it lapse): with nobody else in the pool,
+    it goes to the fallback owner, the first manager."""
+    await new_lead(stack)
+    clock.advance(minutes=91)  # 12:31: 150% of the claim window
+    assert await sweep(stack, clock) == 1
+    assert (await stack.services.lead(1)).suggested_owner == TOM
+    clock.advance(hours=2, minutes=30)  # 15:01: 200% of the first-touch window
+    assert await sweep(stack, clock) == 1
+
+    lead = await stack.services.lead(1)
+    assert lead.suggested_owner == "U0MGR1"  # not @maya again
+    assert why(stack).startswith(f"Reassigned by the SLA from <@{TOM}> (first touch overdue)")
+    assert "Fallback: nobody available" in why(stack)

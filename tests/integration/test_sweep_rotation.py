@@ -135,6 +135,7 @@ async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_wh
         "why": "nobody available (all away)",
         "reassigned": "unclaimed",  # the post's why line: the SLA took it from U0REP1
         "from": REP1,
+        "had": [REP1],  # none of them gets it back this cycle
     }
     notes = " ".join(await _notes(store, 1))
     assert "Reassigned to <@U0MGR1> from <@U0REP1>" in notes
@@ -204,4 +205,5 @@ async def test_one_batch_follows_the_open_leads_cap_as_it_reassigns(
         "why": "nobody available (all at cap)",
         "reassigned": "no_touch",
         "from": REP1,
+        "had": [REP1],  # none of them gets it back this cycle
     }
