@@ -40,7 +40,16 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action, rate_action
-from bot.slack.text import is_user_id, one_line, person, plain, safe, slack_date, team_time
+from bot.slack.text import (
+    is_user_id,
+    one_line,
+    person,
+    plain,
+    readable,
+    safe,
+    slack_date,
+    team_time,
+)
 
 STAGE_WORDS = {
     Stage.MQL: "MQL, waiting for a rep",
@@ -315,10 +324,10 @@ def score_text(lead: LeadView) -> str:
 
 def _facts(lead: LeadView, policy: Policy) -> dict[str, Any]:
     facts = [
-        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Source*\n{one_line(readable(lead.source or 'unknown'), 200)}",
         f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
         f"*Score*\n{score_text(lead)}",
-        f"*Segment*\n{one_line(lead.segment, 100)}",
+        f"*Segment*\n{one_line(readable(lead.segment), 100)}",
     ]
     if lead.stage is Stage.MQL and lead.suggested_owner:
         facts.append(f"*Suggested owner*\n<@{lead.suggested_owner}>")
@@ -482,7 +491,7 @@ def lead_message(
     """The lead's one message in its segment channel, for its current state (`names`: the
     members' display names, for the Reassign menu's options)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
-        facts = f"Lead {lead.id} · {one_line(lead.segment, 100)} · {lead.stage.value}"
+        facts = f"Lead {lead.id} · {one_line(readable(lead.segment), 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
         return Message(text=text, blocks=[section(text), context(facts)])
     blocks: list[dict[str, Any]] = [
@@ -552,7 +561,7 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     head = f"{icon} *{one_line(label, 100)}* ({outcome}) · {one_line(_headline(lead), 400)}"
     facts = [
         f"*Lead*\n{one_line(lead.display_name, 200)} · {one_line(lead.email, 320)}",
-        f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+        f"*Source*\n{one_line(readable(lead.source or 'unknown'), 200)}",
         f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
         f"*Rep*\n<@{lead.owner}>" if lead.owner else "*Rep*\n—",
     ]
@@ -567,7 +576,7 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     # The lead by the id `/lead` takes (and the code, for marketing's own systems).
     code = one_line(lead.disposition_code or "?", 64)
     facts_line = (
-        f"Segment {one_line(lead.segment, 100)} · {score_phrase(lead)} · "
+        f"Segment {one_line(readable(lead.segment), 100)} · {score_phrase(lead)} · "
         f"`/lead {one_line(lead.external_id, 255)}` · code `{code}`"
     )
     facts_line += _comes_back(lead, policy)
@@ -600,7 +609,7 @@ def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     blocks = [
         section(head),
         section(
-            f"*Why*: {reason}\n*Source*: {one_line(lead.source or 'unknown', 200)} · "
+            f"*Why*: {reason}\n*Source*: {one_line(readable(lead.source or 'unknown'), 200)} · "
             f"*Campaign*: {one_line(lead.campaign or '—', 300)} · *Score*: {_nurture_score(lead)}"
         ),
         context(

@@ -29,7 +29,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.ids import ActionId
 from bot.slack.lead_views import ACTION_WORDS
-from bot.slack.text import named, one_line, person, slack_date
+from bot.slack.text import named, one_line, person, readable, slack_date
 
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 SHORT_LABELS = {
@@ -60,12 +60,6 @@ SHORT_LABELS = {
 }
 PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
 REPORT_LINES = 8  # segments and reps shown per section (the rest are counted)
-
-
-def readable(key: str) -> str:
-    """`mid market` for the key `mid_market`: a segment, source or tier as people write it
-    (the SLA file gives them no other label). Not escaped: the caller escapes."""
-    return key.replace("_", " ")
 
 
 def _short_label(kpi: Kpi) -> str:

@@ -69,6 +69,12 @@ def as_plain(words: str, names: Mapping[str, str]) -> str:
     return "".join(f"@{names.get(part, part)}" if i % 2 else part for i, part in enumerate(parts))
 
 
+def readable(key: str) -> str:
+    """`mid market` for the key `mid_market`: a segment, source or tier as people write it
+    (the SLA file gives them no other label). Not escaped: the caller escapes."""
+    return key.replace("_", " ")
+
+
 def plain(value: object, limit: int) -> str:
     """Text for plain_text objects (button labels, option labels): no markup, just clipped."""
     text = _CONTROL.sub("", str(value)).replace("\n", " ").strip() or "-"
