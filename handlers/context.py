@@ -165,9 +165,10 @@ def _sets_someone_else_away(command: dict[str, Any]) -> bool:
     """`/handoff away|back @someone` where someone is not the caller (mentions escaped or
     not). Only the word after `away`/`back` names whom: a mention in the note ("fri dentist,
     ping @tom") is the note's."""
-    word, *rest = (command.get("text") or "").split(maxsplit=2)
-    if word.lower() not in ("away", "back") or not rest:
+    words = (command.get("text") or "").split(maxsplit=2)
+    if len(words) < 2 or words[0].lower() not in ("away", "back"):
         return False
+    rest = words[1:]
     caller, caller_name = command.get("user_id"), command.get("user_name")
     escaped, plain = ESCAPED_MENTION.fullmatch(rest[0]), PLAIN_MENTION.fullmatch(rest[0])
     if escaped is not None:

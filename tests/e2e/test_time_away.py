@@ -71,6 +71,12 @@ async def test_a_rep_sets_away_and_back(stack: LocalStack, clock: TravelClock) -
     assert await say(stack, REP1, "back") == "You weren't away: nothing was changed."
 
 
+async def test_a_bare_handoff_command_answers_its_help(stack: LocalStack) -> None:
+    for text in ("", "away"):  # no words, or one: nobody else is named
+        said = await say(stack, REP1, text)
+        assert "/handoff away" in said, (text, said)
+
+
 async def test_a_rep_may_mention_someone_in_the_note(stack: LocalStack, clock: TravelClock) -> None:
     # Only the word after `away` names whom; a mention in the note is the note's.
     for note in ("dentist, ping @tom if urgent", "dentist, ping <@U0REP2|tom> if urgent"):
