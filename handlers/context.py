@@ -5,6 +5,7 @@ middleware and the listeners read it from the context; nothing parses a button t
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 ESCAPED_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 PLAIN_MENTION = re.compile(r"(?<![<\w])@([\w.\-]+)")
 CONTEXT_KEY = "asked"
+log = logging.getLogger("handoff.slack")
 
 BUTTONS = {
     ActionId.CLAIM: Action.CLAIM,
@@ -179,10 +181,40 @@ def _sets_someone_else_away(command: dict[str, Any]) -> bool:
 async def parse_once(
     body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
 ) -> None:
-    """The first middleware: parse the request into the context for everything after it."""
-    context[CONTEXT_KEY] = found = parse(body)
+    """The first middleware: parse the request into the context for everything after it. A
+    payload not shaped as Slack sends it (signed, so from Slack or whoever holds the secret)
+    is refused in plain words, and the operator sees what could not be read."""
+    try:
+        _check_shape(body)
+        found = parse(body)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError):
+        log.warning("a signed Slack request Handoff could not read", exc_info=True)
+        raise Refusal("Handoff could not read this request, so nothing was changed.") from None
+    context[CONTEXT_KEY] = found
     logs.bind(lead_id=found.lead_id)
     await next()
+
+
+def _check_shape(body: dict[str, Any]) -> None:
+    """TypeError unless an interaction carries what Bolt's listener matching reads as Slack
+    sends it: each action an object with a text `action_id`, a view an object with a text
+    `callback_id` (Bolt's matchers would fail on anything else, after this middleware)."""
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if (
+            not isinstance(actions, list)
+            or not actions
+            or not all(
+                isinstance(action, dict) and isinstance(action.get("action_id"), str)
+                for action in actions
+            )
+        ):
+            raise TypeError("block_actions: each action must be an object with an action_id")
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("callback_id", ""), str):
+            raise TypeError(f"{kind}: the view must be an object with a callback_id")
 
 
 def asked(context: AsyncBoltContext) -> Asked:

@@ -170,7 +170,7 @@ class Listeners:
             return await ack(response_action="errors", errors=plain)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
-        if respond is not None:
+        if respond is not None and (body.get("response_url") or in_home(body)):
             self.tell(respond, as_mrkdwn(error.message))
         return await ack()
 
@@ -465,8 +465,13 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
 
 def _first_input(body: dict[str, Any]) -> str:
     """The block id of a modal's first input: where a refusal without a field is shown."""
-    blocks = (body.get("view") or {}).get("blocks") or []
-    found = (block.get("block_id") for block in blocks if block.get("type") == "input")
+    view = body.get("view")
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    found = (
+        block.get("block_id")
+        for block in (blocks if isinstance(blocks, list) else [])
+        if isinstance(block, dict) and block.get("type") == "input"
+    )
     return str(next(found, None) or "reason")
 
 

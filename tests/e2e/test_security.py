@@ -642,3 +642,32 @@ async def test_a_forged_press_is_logged_without_its_body(
     assert any("Slack's signature does not hold" in line for line in logged)  # operators see it
     # ...but not the payload, which carries the pressed message with the lead's data
     assert not [line for line in logged if "Priya" in line or "payload=" in line]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"type": "block_actions", "actions": "x"}, id="actions a string"),
+        pytest.param({"type": "block_actions", "actions": []}, id="no action"),
+        pytest.param({"type": "block_actions", "actions": ["x"]}, id="an action a string"),
+        pytest.param({"type": "block_actions", "actions": [{"action_id": 5}]}, id="id a number"),
+        pytest.param({"type": "view_submission", "view": "x"}, id="view a string"),
+    ],
+)
+async def test_a_signed_payload_slack_would_not_send_is_answered_without_an_error(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture, payload: dict[str, Any]
+) -> None:
+    """Signed (from Slack, or whoever holds the secret) but not shaped as Slack sends it: no
+    500 and no error in the log; nothing changes."""
+    await posted(stack)
+    leads, events, _, whispers, views = await snapshot(stack)
+    sent = len(stack.sim.calls)
+    body = {"user": {"id": "U0REP1"}, "team": {"id": "T0SIM"}, **payload}
+    form = f"payload={json.dumps(body)}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **slack_signature(form)}
+    async with stack.session.post(stack.driver.bot_url, data=form, headers=headers) as answer:
+        assert answer.status < 500, await answer.text()
+    after = await snapshot(stack)  # (Bolt may ask auth.test who the token is: no change)
+    assert (after[0], after[1], after[3], after[4]) == (leads, events, whispers, views)
+    assert [c.method for c in stack.sim.calls[sent:] if c.method.startswith("chat.")] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
