@@ -185,7 +185,7 @@ async def parse_once(
     payload not shaped as Slack sends it (signed, so from Slack or whoever holds the secret)
     is refused in plain words, and the operator sees what could not be read."""
     try:
-        _check_shape(body)
+        check_shape(body)
         found = parse(body)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError):
         log.warning("a signed Slack request Handoff could not read", exc_info=True)
@@ -195,7 +195,7 @@ async def parse_once(
     await next()
 
 
-def _check_shape(body: dict[str, Any]) -> None:
+def check_shape(body: dict[str, Any]) -> None:
     """TypeError unless an interaction carries what Bolt's listener matching reads as Slack
     sends it: each action an object with a text `action_id`, a view an object with a text
     `callback_id` (Bolt's matchers would fail on anything else, after this middleware)."""

@@ -33,6 +33,7 @@ from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 from handlers import openapi
+from handlers.context import check_shape
 
 log = logging.getLogger("handoff.http")
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -332,6 +333,7 @@ def routes(
             check_slack_request(request.headers, body, verifier)
             try:
                 bolt_request = await to_bolt_request(request)
+                check_shape(bolt_request.body)  # what Bolt itself reads before any listener
             except (ValueError, TypeError, AttributeError, KeyError, IndexError):
                 raise Refused(400, "invalid request: the body is not a Slack payload") from None
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
