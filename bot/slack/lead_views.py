@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.claim import Reservation, opened, reservation
-from bot.domain.durations import span_words
+from bot.domain.durations import Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import (
     NOTE_MAX,
@@ -179,25 +179,29 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
 
 
 def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
-    """An owned lead's two deadlines: the first feedback (until given) and the final outcome."""
+    """An owned lead's two deadlines: the first feedback (until given) and the final outcome;
+    a deadline that has passed says so (🔴 … was due …: overdue by …), whichever is nearer."""
     zone, parts = policy.timezone, []
     level, window = escalation.urgency(lead, policy, now)
     icon = URGENCY_ICONS[level]
+    calendar = policy.calendar_for(lead.owner_zone)
+
+    def deadline(what: str, due: datetime, length: Duration, mine: str) -> str:
+        if now > due:
+            late = span_words(calendar.elapsed(due, now, length.clock), length.clock)
+            return f"🔴 {what} was due {slack_date(due, zone)} · {length.words}: overdue by {late}"
+        return f"{mine} {what} due by {slack_date(due, zone)} · {length.words}"
+
     if lead.feedback_at is not None:
         parts.append(f"feedback given {slack_date(lead.feedback_at, zone)} ✅")
     elif lead.disposition_due_at:
-        due = lead.disposition_due_at
         mine = icon if window is None or window.ladder == "no_feedback" else "⏳"
         parts.append(
-            f"{mine} feedback due by {slack_date(due, zone)} · {policy.disposition_deadline.words}"
+            deadline("feedback", lead.disposition_due_at, policy.disposition_deadline, mine)
         )
     if lead.final_due_at:
-        due = lead.final_due_at
         mine = icon if window is not None and window.ladder == "no_outcome" else "⏳"
-        parts.append(
-            f"{mine} final disposition due by {slack_date(due, zone)} · "
-            f"{policy.final_deadline.words}"
-        )
+        parts.append(deadline("final disposition", lead.final_due_at, policy.final_deadline, mine))
     return parts
 
 
@@ -798,7 +802,7 @@ def _event_line(event: EventView, policy: Policy) -> str:
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
         ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)
-        step = one_line(str(event.data.get("step", "?")), 10)
+        step = one_line(str(event.data.get("step", "?")).rstrip("%"), 10)  # stored as "200%"
         done = ACTION_WORDS.get(action) or one_line(action.replace("_", " "), 40)
         detail = f" ({ladder} at {step}%: {done})"
     elif event.type == "reassigned":

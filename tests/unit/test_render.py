@@ -624,6 +624,7 @@ def test_lead_card_tells_the_escalations(policy: Policy) -> None:
     history = [
         event("escalated", 30, ladder="unclaimed", step=50, action="remind_channel"),
         event("escalated", 90, ladder="unclaimed", step=150, action="reassign"),
+        event("escalated", 91, ladder="no_touch", step="200%", action="reassign"),  # as stored
         event("reassigned", 90, **{"from": OWNER, "to": "U0REP2", "why": "unclaimed"}),
         event("snoozed", 95, by="U0MGR1", until=until),
         event("snoozed", 96, by="U0MGR1", until=HOSTILE),
@@ -635,6 +636,7 @@ def test_lead_card_tells_the_escalations(policy: Policy) -> None:
     text = all_text(message)
     assert "escalated (unclaimed at 50%: reminder in the channel)" in text
     assert "escalated (unclaimed at 150%: reassigned)" in text
+    assert "escalated (no touch at 200%: reassigned)" in text and "%%" not in text
     assert f"reassigned from <@{OWNER}> to <@U0REP2>" in text
     assert "escalations snoozed until <!date^" in text
     assert "back from recycling: a new cycle" in text
@@ -775,6 +777,12 @@ def test_progressing_is_feedback_asked_once_and_the_lead_shows_both_deadlines(
     text = all_text(message)
     assert "feedback due by" in text and "· 72 hours" in text
     assert "final disposition due by" in text and "· 2 weeks" in text
+    # Past both deadlines: each says it was due, and by how much it is overdue.
+    later = working.final_due_at + timedelta(days=3)
+    text = all_text(lead_message(working, policy, later))
+    assert "🔴 feedback was due <!date^" in text and "· 72 hours: overdue by" in text
+    assert "🔴 final disposition was due <!date^" in text and "· 2 weeks: overdue by 3d" in text
+    assert " due by <" not in text  # no deadline left to come
 
     given = replace(working, feedback_at=claimed_at + timedelta(hours=3))
     text = all_text(lead_message(given, policy, BEFORE_DUE))
