@@ -577,11 +577,12 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     ]
     if lead.disposition_note:
         blocks.append(section(f"*Note*\n{safe(lead.disposition_note, 2800)}"))
-    # The lead by the id `/lead` takes (and the code, for marketing's own systems).
+    # The lead by the id marketing's systems gave it (and the code, for those systems): not a
+    # `/lead` pointer, which only the SLA's viewers may run.
     code = one_line(lead.disposition_code or "?", 64)
     facts_line = (
         f"Segment {one_line(readable(lead.segment), 100)} · {score_phrase(lead)} · "
-        f"`/lead {one_line(lead.external_id, 255)}` · code `{code}`"
+        f"external id {one_line(lead.external_id, 255)} · code `{code}`"
     )
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))

@@ -232,7 +232,7 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
         "No budget",
         "<@U0REP1>",
         "Budget frozen until July &amp; &lt;b&gt;re-org&lt;/b&gt;",
-        "`/lead hs-1`",  # the id marketing can look it up by, not the database's
+        "external id hs-1",  # the id marketing's systems know it by, not the database's
     ):
         assert expected in text, expected
     lead = await stack.services.lead(1)

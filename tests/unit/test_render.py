@@ -314,7 +314,7 @@ def test_feedback_without_a_reason_shows_no_empty_reason(policy: Policy) -> None
     recycled = view(Stage.RECYCLE, disposition_code="no_response")
     text = all_text(feedback_message(recycled, policy))
     assert "*Reason*" not in text and "—" not in text.split("*Rep*")[0]
-    assert "`/lead hs-7` · code `no_response`" in text
+    assert "external id hs-7 · code `no_response`" in text
 
 
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
