@@ -29,7 +29,13 @@ from bot.slack.lead_views import (
     next_touch_line,
     score_phrase,
 )
-from bot.slack.report_views import RAG_ICONS, SHORT_LABELS, kpi_change, kpi_value
+from bot.slack.report_views import (
+    RAG_ICONS,
+    SHORT_LABELS,
+    kpi_change,
+    kpi_value,
+    nothing_coloured,
+)
 from bot.slack.text import clip, one_line, slack_date
 
 HOME_BLOCKS = 100  # Slack's limit for a home view
@@ -181,7 +187,7 @@ def _rag(kpis: list[Kpi]) -> str:
     coloured = [(RAG_ORDER[k.rag], RAG_ICONS[k.rag], k) for k in kpis if k.rag]
     coloured.sort(key=lambda item: item[0])
     shown = [f"{icon} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for _, icon, k in coloured]
-    return " · ".join(shown) or "No targets in the SLA file to colour against."
+    return " · ".join(shown) or nothing_coloured(kpis)
 
 
 def _kpi(kpi: Kpi) -> str:

@@ -155,7 +155,14 @@ def _rag_line(kpis: list[Kpi]) -> str:
         names = [_short_label(k) for k in kpis if k.rag == colour]
         if names:
             parts.append(f"{RAG_ICONS[colour]} {', '.join(names)}")
-    return " · ".join(parts) or "No targets in the SLA file to colour against."
+    return " · ".join(parts) or nothing_coloured(kpis)
+
+
+def nothing_coloured(kpis: list[Kpi]) -> str:
+    """Why no KPI has a colour: no target to colour against, or no figure yet to colour."""
+    if any(kpi.target is not None for kpi in kpis):
+        return "Nothing to colour yet: no figures against the SLA's targets in this period."
+    return "No targets in the SLA file to colour against."
 
 
 def _slice_line(piece: Slice, name: str) -> str:

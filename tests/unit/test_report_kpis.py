@@ -258,6 +258,9 @@ def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     assert_valid_message(message)
     text = " ".join(str(block) for block in message.blocks)
     assert "No leads this week" in text and "–" in text
+    # The SLA has targets: nothing is coloured because nothing was measured, not for want of them.
+    assert "Nothing to colour yet: no figures against the SLA's targets" in text
+    assert "No targets in the SLA file" not in text
 
 
 def test_the_rendered_report_reads_in_ten_seconds(report: Report, policy: Policy) -> None:
