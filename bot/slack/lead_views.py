@@ -318,11 +318,12 @@ def score_text(lead: LeadView) -> str:
     `CRM score 72 (warm) · Handoff 65`; then the top reasons:
     `Pricing page 2 days ago +20 · 240 employees +15`."""
     ours, top = _scores(lead)
-    tier = f"({one_line(lead.tier, 40)})"
+    # A tier is a response promise to sales: a lead that never qualified has none.
+    tier = "" if _never_qualified(lead) else f"({one_line(lead.tier, 40)})"
     if ours is None:
-        score = f"{lead.score} {tier}"
+        score = f"{lead.score} {tier}".rstrip()
     else:
-        score = f"CRM score {lead.score} {tier} · Handoff {ours}"
+        score = f"CRM score {lead.score} {tier}".rstrip() + f" · Handoff {ours}"
     return f"{score}\n{top}" if top else score
 
 
@@ -430,7 +431,7 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
     disposition = policy.disposition(lead.disposition_code or "")
     label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
     icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
-    stage = STAGE_WORDS[lead.stage]
+    stage = stage_words(lead)
     if stage.lower().startswith(label.lower()):  # "Qualified (SQL)", not "Qualified → Qualified"
         text = f"{icon} *{one_line(stage, 100)}*"
     else:
@@ -459,9 +460,22 @@ def _rating_prompt(lead: LeadView) -> str:
     return f"<@{lead.owner}>: how good was this lead? (optional)"
 
 
+def _never_qualified(lead: LeadView) -> bool:
+    """A lead kept in nurture at intake: it was never an MQL, and sales never had it."""
+    return lead.stage is Stage.NURTURE and lead.posted_at is None
+
+
 def _headline(lead: LeadView) -> str:
     company = f" at {lead.company_name}" if lead.company_name else ""
+    if _never_qualified(lead):
+        return f"Not an MQL: {lead.display_name}{company}"
     return f"{lead.tier.capitalize()} MQL: {lead.display_name}{company}"
+
+
+def stage_words(lead: LeadView) -> str:
+    """The lead's stage in words: `Qualified (SQL)`, or `Kept in nurture` for a lead that never
+    qualified (not `Back to marketing`: sales never had it)."""
+    return "Kept in nurture" if _never_qualified(lead) else STAGE_WORDS[lead.stage]
 
 
 ERASED_TEXT = "🗑️ This message was about a person whose data was erased at their request."
@@ -549,7 +563,7 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:
-        text += f", {STAGE_WORDS[lead.stage]}"
+        text += f", {stage_words(lead)}"
     held = reservation(lead, now)
     if held is not None:
         text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
@@ -742,9 +756,7 @@ def lead_card(
     """`/lead`: the lead as it stands, with its timeline of events (ephemeral); a manager
     (`viewer`) also gets the Reassign menu of an open lead."""
     blocks: list[dict[str, Any]] = [
-        section(
-            f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{STAGE_WORDS[lead.stage]}*"
-        ),
+        section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{stage_words(lead)}*"),
         section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),
     ]

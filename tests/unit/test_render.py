@@ -788,3 +788,11 @@ def test_progressing_is_feedback_asked_once_and_the_lead_shows_both_deadlines(
     text = all_text(lead_message(given, policy, BEFORE_DUE))
     assert "Contacted – progressing" not in text  # asked once: only the final outcomes remain
     assert "feedback given" in text and "Qualified" in text
+
+
+def test_a_lead_that_never_qualified_is_not_called_an_mql(policy: Policy) -> None:
+    kept = replace(view(Stage.NURTURE), posted_at=None, owner=None, disposition_code=None, score=20)
+    text = all_text(lead_card(kept, [], policy, AFTER_DUE))
+    assert "🌱 Not an MQL: Priya Raman at Northwind Logistics · *Kept in nurture*" in text
+    assert "MQL:" not in text.replace("Not an MQL:", "") and "Back to marketing" not in text
+    assert "*Score*\n20\n" in text  # no tier: a tier is a promise to sales
