@@ -773,12 +773,26 @@ def lead_card(
     return Message(text=_fallback(lead, policy, now), blocks=blocks)
 
 
+ATTEMPT_WORDS = {"email": "email", "call": "call", "linkedin": "LinkedIn"}
+
+
 def _timeline(events: list[EventView], policy: Policy) -> str:
     """The newest events that fit, as whole lines: a cut line could break a date or a mention."""
     if not events:
         return "*Timeline*\nNo events yet."
+    # Look-ups are folded into one line: fifty of them must not push the history out.
+    views = [event for event in events if event.type == "viewed"]
+    events = [event for event in events if event.type != "viewed"]
+    looked = ""
+    if views:
+        last = views[-1]
+        times = "once" if len(views) == 1 else f"{len(views)} times"
+        looked = (
+            f"• looked up {times}, last {slack_date(last.at, policy.timezone)} by "
+            f"{person(last.actor, 40)}"
+        )
     lines: list[str] = []
-    room = SECTION_LIMIT - 60  # for the heading and the "earlier events" line
+    room = SECTION_LIMIT - 60 - len(looked)  # for the heading, "earlier events", look-ups
     for event in reversed(events[-40:]):
         line = _event_line(event, policy)
         room -= len(line) + 1
@@ -787,7 +801,7 @@ def _timeline(events: list[EventView], policy: Policy) -> str:
         lines.append(line)
     earlier = len(events) - len(lines)
     heading = f"*Timeline*\n…{earlier} earlier events not shown" if earlier else "*Timeline*"
-    return "\n".join([heading, *reversed(lines)])
+    return "\n".join(line for line in [heading, *reversed(lines), looked] if line)
 
 
 def _event_line(event: EventView, policy: Policy) -> str:
@@ -796,9 +810,13 @@ def _event_line(event: EventView, policy: Policy) -> str:
     actor = person(event.actor, 40)
     detail = ""
     if event.type == "attempt":
-        detail = f" ({one_line(event.data.get('kind', ''), 20)} #{event.data.get('number', '?')})"
+        kind = str(event.data.get("kind", ""))
+        said = ATTEMPT_WORDS.get(kind) or one_line(kind, 20)
+        detail = f" ({said} #{one_line(str(event.data.get('number', '?')), 10)})"
     elif event.type in ("dispositioned", "feedback"):
-        detail = f" as {one_line(event.data.get('code', ''), 64)}"
+        code = str(event.data.get("code", ""))
+        disposition = policy.disposition(code)
+        detail = f" as {one_line(disposition.label if disposition else code, 64)}"
         if event.data.get("reason"):
             detail += f" ({one_line(event.data['reason'], 100)})"
     elif event.type in ("nurture", "nurture_checked"):

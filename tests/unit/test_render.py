@@ -611,9 +611,19 @@ def test_lead_card_shows_the_timeline(policy: Policy) -> None:
     assert "*Timeline*" in text
     assert f"claimed · <@{OWNER}>" in text
     assert "contact attempt (call #1)" in text
-    assert "dispositioned as not_a_fit (No budget)" in text
+    assert "dispositioned as Not a fit (No budget)" in text  # its label, not its code
     assert "note added" in text and "· crm" in text
     assert "Lead 7 · external id hs-7" in text
+
+
+def test_look_ups_are_one_line_and_never_push_the_history_out(policy: Policy) -> None:
+    looked = [
+        EventView(7, "viewed", "U0MGR1", AFTER_DUE + timedelta(minutes=n), {}) for n in range(60)
+    ]
+    text = all_text(lead_card(view(Stage.REJECT), events() + looked, policy, AFTER_DUE))
+    assert "received" in text and "contact attempt (call #1)" in text  # still there
+    assert text.count("looked up") == 1 and "looked up 60 times, last <!date^" in text
+    assert "earlier events not shown" not in text
 
 
 def test_lead_card_tells_the_escalations(policy: Policy) -> None:
