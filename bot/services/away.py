@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.domain.access import Action, allowed, refusal
 from bot.domain.away import MANAGER_USAGE, parse_away, parse_back
-from bot.domain.effects import Effect, Send
+from bot.domain.effects import Effect, RefreshHomes, Send
 from bot.domain.refusal import Reason, Refusal
 from bot.services.policies import PolicyBook
 from bot.slack import away_views
@@ -50,10 +50,11 @@ class Aways:
 
     @staticmethod
     def _tell(who: str, actor: str, text: str, key: str) -> list[Effect]:
-        """The DM that tells a rep someone else (a manager) changed their time away; nothing
-        when they set it themselves. Written only if their time away changed (a retry says
-        nothing twice)."""
-        return [] if who == actor else [Send(who, text, key)]
+        """The DM that tells a rep someone else (a manager) changed their time away (nothing
+        when they set it themselves), and their App Home, which says whether they are away.
+        Written only if their time away changed (a retry says nothing twice)."""
+        home = RefreshHomes(users=(who,))
+        return [home] if who == actor else [Send(who, text, key), home]
 
     def _whom(self, named: str | None, actor: str) -> str:
         """The user id the command is for: the caller, or the member named (`@name` by the

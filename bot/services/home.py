@@ -82,8 +82,9 @@ class Homes:
             report = await self.reports.report(period, now)
             ranked = most_overdue(late, versions, now)
             dashboard = Dashboard(report, ranked[:OVERDUE_SHOWN], len(ranked) > OVERDUE_SHOWN)
-        share = None
+        share, away = None, False
         if rep:
             shown_rotations = await rotations(self.rows, policy, self.availability, now, picks=0)
             share = own_share(shown_rotations, user)
-        return HomeState(policy, versions, queue, dashboard, notice, self.names, share)
+            away = user in await self.availability.away([user], now)
+        return HomeState(policy, versions, queue, dashboard, notice, self.names, share, away)

@@ -42,6 +42,10 @@ HOME_BLOCKS = 100  # Slack's limit for a home view
 OVERDUE_SHOWN = 10
 LEADS_READ = 40  # of each kind, per rep: more than fit
 RAG_ORDER = {"red": 0, "yellow": 1, "green": 2}
+AWAY_LINE = (
+    "🌴 You're away: new leads skip you, and an open lead of yours goes back to the pool when "
+    "its next deadline passes. `/handoff back` when you're back."
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class HomeState:
     notice: str | None = None  # the answer to their last press in App Home
     names: Mapping[str, str] = field(default_factory=dict)  # members' display names
     share: str | None = None  # a rep's own share of the round robin this week
+    away: bool = False  # the rep is away now (set by hand, or a Slack status the SLA lists)
 
 
 def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
@@ -151,6 +156,8 @@ def _fit(cards: list[list[dict[str, Any]]], room: int, total: int) -> list[dict[
 
 def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dict[str, Any]]:
     blocks = [header("Your open leads")]
+    if state.away:
+        blocks.append(context(AWAY_LINE))
     if state.share:
         blocks.append(context(state.share))
     if not queue.owned and not queue.suggested:

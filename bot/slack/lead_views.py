@@ -811,8 +811,8 @@ def _event_line(event: EventView, policy: Policy) -> str:
     detail = ""
     if event.type == "attempt":
         kind = str(event.data.get("kind", ""))
-        said = ATTEMPT_WORDS.get(kind) or one_line(kind, 20)
-        detail = f" ({said} #{one_line(str(event.data.get('number', '?')), 10)})"
+        how = ATTEMPT_WORDS.get(kind) or one_line(kind, 20)
+        detail = f" ({how} #{one_line(str(event.data.get('number', '?')), 10)})"
     elif event.type in ("dispositioned", "feedback"):
         code = str(event.data.get("code", ""))
         disposition = policy.disposition(code)

@@ -322,3 +322,15 @@ async def test_statuses_stop_counting_when_the_sla_lists_none(
     await stack.handoff.read_statuses()
     assert [call.method for call in stack.sim.calls[before:]] == []
     assert await away_now(stack, clock) == {REP2}  # time set by hand stays
+
+
+async def test_a_rep_away_sees_it_on_app_home(stack: LocalStack, clock: TravelClock) -> None:
+    await stack.driver.app_home_opened(REP1)
+    await stack.settle()
+    assert "You're away" not in str(stack.sim.home(REP1))
+    await say(stack, REP1, "away fri")
+    await stack.settle()
+    assert "🌴 You're away: new leads skip you" in str(stack.sim.home(REP1))
+    await say(stack, REP1, "back")
+    await stack.settle()
+    assert "You're away" not in str(stack.sim.home(REP1))
