@@ -195,6 +195,11 @@ class Period:
         return f"{self.label} ({start} – {last:%a} {last.day} {last:%b %Y})"
 
 
+def leads_count(count: int) -> str:
+    """`1 lead`, `3 leads`."""
+    return "1 lead" if count == 1 else f"{count} leads"
+
+
 def _midnight(day: date, zone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
@@ -949,7 +954,7 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
                 target,
                 rag_within(value, target, margin),
                 previous=earlier,
-                detail=f"{len(getattr(now, name))} leads",
+                detail=leads_count(len(getattr(now, name))),
             )
         )
     return kpis
@@ -975,7 +980,7 @@ def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -
                     targets.get(tier),
                     rag_within(value, targets.get(tier), margin),
                     previous=None if earlier is None else _float(percentile(earlier, fraction)),
-                    detail=f"{len(values)} leads",
+                    detail=leads_count(len(values)),
                 )
             )
     return kpis
@@ -1007,7 +1012,7 @@ def _velocity(counts: Counts, before: Counts, policy: Policy) -> list[Kpi]:
                 target,
                 rag_within(value, target, margin),
                 getattr(before, f"{step}_days") / old if old else None,
-                f"{leads} leads",
+                leads_count(leads),
             )
         )
     return kpis

@@ -15,6 +15,7 @@ from bot.domain.report import (
     Period,
     Report,
     Slice,
+    leads_count,
     responds_in_calendar_time,
 )
 from bot.slack.blocks import (
@@ -480,7 +481,7 @@ def rejection_summary(
     """Marketing's weekly review: last week's rejections by source and campaign, with the
     problem each reason points at (routing, data, MQL definition)."""
     total = sum(n for *_, n in rows)
-    title = f"📬 *Rejections in {period.words()}*, by source and campaign: {total} leads"
+    title = f"📬 *Rejections in {period.words()}*, by source and campaign: {leads_count(total)}"
     blocks: list[dict[str, Any]] = [section(title)]
     if not rows:
         blocks.append(section("No leads were rejected last week."))
@@ -507,7 +508,7 @@ def rejection_summary(
     blocks.append(
         context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
     )
-    text = f"Rejections in {period.label}: {total} leads"
+    text = f"Rejections in {period.label}: {leads_count(total)}"
     return Message(text=text, blocks=blocks)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.domain.escalation import LADDER_WORDS
 from bot.domain.lead import LeadView
+from bot.domain.report import leads_count
 from bot.domain.rotation import RepLoad, SegmentRotation, skip_reason
 from bot.slack.blocks import Message, context, header, section
 from bot.slack.text import one_line, person
@@ -100,7 +101,7 @@ def routing_view(rotations: Sequence[SegmentRotation], week: str) -> Message:
         weights = sum(rotation.rules.weight(rep) for rep in reps)
         lines = [_rep_line(rotation, rep, total, weights) for rep in reps]
         picks = ", ".join(_rep(rep) for rep in rotation.next_picks) or "nobody (all skipped)"
-        text = f"*{one_line(rotation.name, 40)}*: {total} leads by round robin this week\n"
+        text = f"*{one_line(rotation.name, 40)}*: {leads_count(total)} by round robin this week\n"
         text += "\n".join(f"• {line}" for line in lines)
         blocks.append(section(text[:2900]))
         blocks.append(context(f"Next picks: {picks}"))

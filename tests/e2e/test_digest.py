@@ -58,7 +58,7 @@ async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: T
     assert len(charts) == 2 and len(stack.sim.files(DIGEST)) == 2  # uploaded once each
     assert "3 MQLs posted → 1 SAL → 1 SQL" in digest
     (summary,) = new_posts(stack, FEEDBACK, feedback_before)
-    assert "Rejections in 2026-W48" in summary and "1 leads" in summary
+    assert "Rejections in 2026-W48" in summary and "1 lead" in summary and "1 leads" not in summary
     assert "*webinar* · Q4 Pipeline Webinar: Not ICP (MQL definition) 1" in summary
 
 

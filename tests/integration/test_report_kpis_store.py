@@ -174,7 +174,7 @@ async def test_lead_velocity_by_hand(store: Store, policy: Policy) -> None:
     # SQL → opportunity: P Tue 24 09:30 → Fri 27 09:30 = 3 days, Q Wed 25 → Wed 2 Dec = 7.
     assert days("velocity_sql_to_opportunity") == ((3 + 7) / 2, "2 leads")
     # Opportunity → won: P Fri 27 Nov → Fri 11 Dec = 14 days.
-    assert days("velocity_opportunity_to_won") == (14, "1 leads")
+    assert days("velocity_opportunity_to_won") == (14, "1 lead")
 
 
 async def test_response_time_from_creation_and_from_the_post_by_hand(
