@@ -183,5 +183,17 @@ def configure(level: int, kind: str = "json", stream: TextIO | None = None) -> l
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # Libraries' routine lines (a migration step, each scheduled run) only past INFO.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    handler.addFilter(_not_bolts_token_notice)
     return handler
+
+
+def _not_bolts_token_notice(record: logging.LogRecord) -> bool:
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client Handoff gives it wins: true,
+    and by design (bot/app.py), so it is not said on every start."""
+    return not (
+        record.name.startswith("slack_bolt")
+        and str(record.msg).startswith("As you gave `client` as well")
+    )

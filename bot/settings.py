@@ -7,6 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from bot.slack.pacing import Pace
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./handoff.db"
@@ -65,7 +68,7 @@ class Settings:
             signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             app_token=env.get("SLACK_APP_TOKEN") or None,
             api_url=api_url if api_url.endswith("/") else api_url + "/",
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE,
+            database_url=_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE),
             sla_file=env.get("HANDOFF_SLA_FILE") or "sla.yaml",
             intake_token=env.get("HANDOFF_INTAKE_TOKEN") or None,
             intake_signing_secret=env.get("HANDOFF_INTAKE_SIGNING_SECRET") or None,
@@ -116,6 +119,13 @@ class Settings:
         missing = [name for name in names if not values.get(name)]
         if missing:
             raise ConfigError("\n".join(f"{name} is not set: {why[name]}." for name in missing))
+        shapes = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+        for name in names:  # a token of another kind fails later, and less clearly
+            prefix, value = shapes.get(name), values.get(name) or ""
+            if prefix and not value.startswith(prefix):
+                raise ConfigError(
+                    f"{name} starts {value[:5]!r}, not {prefix!r}: it must be {why[name]}."
+                )
 
 
 # What each CRM needs from the environment, and where to find it.
@@ -195,6 +205,33 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be a positive number, not {text!r}")
     return value
+
+
+# The drivers Handoff ships (pyproject.toml), and what a URL written for another one means.
+DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def _database_url(text: str) -> str:
+    """`DATABASE_URL` if it names a database through a driver Handoff ships (aiosqlite,
+    asyncpg); ConfigError with the URL to write otherwise."""
+    forms = "sqlite+aiosqlite:///./handoff.db or postgresql+asyncpg://user:password@host/db"
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(f"DATABASE_URL is not a database URL: write it like {forms}") from None
+    if url.drivername in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        return text
+    wanted = DRIVERS.get(url.get_backend_name())
+    if wanted is None:
+        raise ConfigError(f"DATABASE_URL names {url.drivername!r}: Handoff runs on {forms}")
+    fixed = url.set(drivername=wanted).render_as_string(hide_password=True)
+    raise ConfigError(
+        f"DATABASE_URL uses the driver {url.drivername!r}: Handoff's is async, write {fixed}"
+    )
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:

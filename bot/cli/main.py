@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import logs
 from bot.domain.policy import LADDERS, Policy, PolicyError
 from bot.domain.refusal import Refusal
 from bot.services.policies import load_policy
-from bot.settings import ConfigError, Settings
+from bot.settings import DEFAULT_DATABASE, ConfigError, Settings
 
 log = logging.getLogger("handoff")
 
@@ -241,6 +244,10 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
+    if args.chart and not Path(args.chart).parent.is_dir():  # before the report is built
+        raise ConfigError(
+            f"--chart {args.chart}: its folder {Path(args.chart).parent} is not there"
+        )
     database = db.Database(settings.database_url)
     try:
         await db.upgrade(database.engine)
@@ -305,7 +312,8 @@ def write_charts(report: Any, path: str) -> list[str]:
     daily = daily_compliance_png(
         report.daily_compliance, target_share, f"First-touch compliance by day, {title}"
     )
-    second = target.with_name(f"{target.stem}-compliance{target.suffix or '.png'}")
+    target = target if target.suffix else target.with_suffix(".png")  # both charts are PNGs
+    second = target.with_name(f"{target.stem}-compliance{target.suffix}")
     target.write_bytes(speed)
     second.write_bytes(daily)
     return [str(target), str(second)]
@@ -456,6 +464,21 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as refusal:
         print(f"handoff: {refusal.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader stopped reading (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except SQLAlchemyError as error:  # the database refused, or is not there
+        where = make_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(
+            f"handoff: the database {where.render_as_string(hide_password=True)} could not be "
+            f"used: {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as error:  # a port in use, a database server not answering, a file
+        print(f"handoff: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

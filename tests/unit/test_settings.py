@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
+from bot.cli.main import main
 from bot.settings import ConfigError, Settings
 
 
@@ -27,3 +31,38 @@ def test_a_bad_number_names_the_setting_and_its_unit(name: str, value: str, unit
 def test_good_numbers_are_read() -> None:
     settings = Settings.from_env({"HANDOFF_OUTBOX_KEEP_DAYS": "14", "HANDOFF_SWEEP_SECONDS": "0"})
     assert (settings.outbox_keep_days, settings.sweep_seconds) == (14.0, 0.0)
+
+
+def test_a_database_url_for_another_driver_says_what_to_write() -> None:
+    cases = {
+        "sqlite:////tmp/x.db": "write sqlite+aiosqlite:////tmp/x.db",
+        "postgresql://u:secret@db:5432/h": "write postgresql+asyncpg://u:***@db:5432/h",
+        "/tmp/handoff.db": "is not a database URL: write it like sqlite+aiosqlite:///",
+        "mysql://db/h": "names 'mysql': Handoff runs on sqlite+aiosqlite:",
+    }
+    for url, said in cases.items():
+        with pytest.raises(ConfigError, match="DATABASE_URL") as refused:
+            Settings.from_env({"DATABASE_URL": url})
+        assert said in str(refused.value) and "secret" not in str(refused.value)
+
+
+def test_a_token_of_another_kind_is_named() -> None:
+    settings = Settings.from_env({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"})
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN starts 'xoxb-', not 'xapp-'"):
+        settings.require("SLACK_APP_TOKEN")
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/missing/folder/h.db")
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)  # `main` sets up logging for the process
+    try:
+        assert main(["db", "upgrade"]) == 2
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("handoff: the database sqlite+aiosqlite:///")
+    assert "unable to open database file" in said[0] and "Traceback" not in said[0]
