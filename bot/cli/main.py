@@ -234,6 +234,20 @@ async def _forget(settings: Settings, query: str, now: datetime) -> int:
     return 0
 
 
+def _stored_history(url: str) -> None:
+    """ConfigError unless a SQLite `url` names a file that exists: `report`, `plan` and
+    `whatif` read the history, and would otherwise create an empty database and report zeros
+    (run from the wrong folder, say)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
+        if not Path(path).exists():
+            raise ConfigError(
+                f"there is no Handoff database at {path}: set DATABASE_URL to the one "
+                "`handoff serve` uses (or run this where it is)"
+            )
+
+
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     """`handoff report`: a period's SLA report from the database, as text, JSON or CSV."""
     from bot.cli.export import as_csv, as_json, as_text
@@ -248,6 +262,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--chart {args.chart}: its folder {Path(args.chart).parent} is not there"
         )
+    _stored_history(settings.database_url)  # a read: never a new, empty database
     database = db.Database(settings.database_url)
     try:
         await db.upgrade(database.engine)
@@ -277,6 +292,7 @@ async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
     today = load_policy(settings.sla_file)
     replay = Replay(today, proposed, _instant(args.at), args.weeks)
     mqls = MqlReplay(today, proposed)
+    _stored_history(settings.database_url)  # a read: never a new, empty database
     database = db.Database(settings.database_url)
     try:
         await db.upgrade(database.engine)
@@ -328,6 +344,7 @@ async def _plan(settings: Settings, args: argparse.Namespace) -> int:
     from storage.plan import PlanStore
 
     policy = load_policy(settings.sla_file)
+    _stored_history(settings.database_url)  # a read: never a new, empty database
     database = db.Database(settings.database_url)
     try:
         goal = parse_goal(" ".join(args.goal), args.per)

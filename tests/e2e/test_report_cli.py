@@ -79,3 +79,13 @@ def test_report_for_a_quarter(tmp_path: Path) -> None:
         result.returncode == 2 and "2099-Q1 (Jan – Mar 2099) has not started yet" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_a_report_from_the_wrong_folder_says_there_is_no_database(tmp_path: Path) -> None:
+    """Run where no database is: one line naming it, not an all-zero report and a new file."""
+    env = clean_env(HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"))
+    for command in (["report"], ["plan", "2M"]):
+        result = run(*command, env=env, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "there is no Handoff database at ./handoff.db" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was created
