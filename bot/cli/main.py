@@ -426,19 +426,22 @@ def main(argv: list[str] | None = None) -> int:
     levels = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
     if level not in levels or kind not in ("json", "text"):
         print(
-            "LOG_LEVEL must be DEBUG, INFO or WARNING and LOG_FORMAT json or text.", file=sys.stderr
+            f"handoff: LOG_LEVEL must be DEBUG, INFO or WARNING (not {level!r}) and LOG_FORMAT "
+            f"json or text (not {kind!r}).",
+            file=sys.stderr,
         )
         return 2
     logs.configure(levels[level], kind)
     try:
-        settings = Settings.from_env()
+        # `check` and `manifest` read no other setting: a bad PORT does not stop them.
         if args.command == "check":
-            return check(args.file or settings.sla_file)
+            return check(args.file or os.environ.get("HANDOFF_SLA_FILE") or "sla.yaml")
         if args.command == "manifest":
             from bot.cli.manifest import render
 
             print(render(args.url, args.socket), end="")
             return 0
+        settings = Settings.from_env()
         if args.command == "doctor":
             from bot.cli.doctor import doctor
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.settings import ConfigError, Settings
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,18 @@ def test_a_database_that_cannot_be_opened_is_one_line(
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and said[0].startswith("handoff: the database sqlite+aiosqlite:///")
     assert "unable to open database file" in said[0] and "Traceback" not in said[0]
+
+
+def test_check_reads_no_server_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad PORT is `serve`'s problem: `handoff check` still checks the file."""
+    monkeypatch.setenv("PORT", "abc")
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        assert main(["check", str(ROOT / "sla.yaml")]) == 0
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert "PORT" not in capsys.readouterr().err
