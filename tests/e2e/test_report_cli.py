@@ -89,3 +89,12 @@ def test_a_report_from_the_wrong_folder_says_there_is_no_database(tmp_path: Path
         assert result.returncode == 2, result.stderr
         assert "there is no Handoff database at ./handoff.db" in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/missing/folder/h.db"
+    result = run("db", "upgrade", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
+    said = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(said) == 1, result.stderr
+    assert said[0].startswith("handoff: the database sqlite+aiosqlite:///")
+    assert "unable to open database file" in said[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -51,22 +50,6 @@ def test_a_token_of_another_kind_is_named() -> None:
     settings = Settings.from_env({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"})
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN starts 'xoxb-', not 'xapp-'"):
         settings.require("SLACK_APP_TOKEN")
-
-
-def test_a_database_that_cannot_be_opened_is_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/missing/folder/h.db")
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)  # `main` sets up logging for the process
-    try:
-        assert main(["db", "upgrade"]) == 2
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-    said = capsys.readouterr().err.strip().splitlines()
-    assert len(said) == 1 and said[0].startswith("handoff: the database sqlite+aiosqlite:///")
-    assert "unable to open database file" in said[0] and "Traceback" not in said[0]
 
 
 def test_check_reads_no_server_setting(
