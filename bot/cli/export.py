@@ -8,8 +8,11 @@ import json
 from typing import Any
 
 from bot.domain.durations import words
-from bot.domain.report import Kpi, Report
+from bot.domain.escalation import LADDER_WORDS
+from bot.domain.report import Kpi, Report, leads_count
+from bot.slack.lead_views import ACTION_WORDS
 from bot.slack.report_views import conversion, kpi_target, kpi_value, marketing_table
+from bot.slack.text import readable
 
 RAG_WORDS = {"green": "GREEN", "yellow": "YELLOW", "red": "RED"}
 
@@ -188,7 +191,8 @@ def as_text(report: Report) -> str:
         lines.append(f"{title}:")
         for piece in slices:
             parts = [f"{k.label} {_value(k)}" for k in piece.kpis if k.value is not None]
-            lines.append(f"  {piece.name}: {piece.received} leads; " + "; ".join(parts))
+            name = piece.name if title in ("By rep", "By campaign") else readable(piece.name)
+            lines.append(f"  {name}: {leads_count(piece.received)}; " + "; ".join(parts))
     if report.dispositions:
         lines.append(
             "Dispositions: " + ", ".join(f"{lab} {n}" for _, lab, n in report.dispositions)
@@ -198,7 +202,11 @@ def as_text(report: Report) -> str:
     if report.escalations:
         lines.append(
             "Escalations fired: "
-            + ", ".join(f"{ladder} {action} {n}" for ladder, action, n in report.escalations)
+            + ", ".join(
+                f"{LADDER_WORDS.get(ladder, readable(ladder))} overdue: "
+                f"{ACTION_WORDS.get(action, readable(action))} {n}"
+                for ladder, action, n in report.escalations
+            )
         )
     return "\n".join(lines)
 
