@@ -318,7 +318,8 @@ _ALERTS = select(OutboxRow.id, OutboxRow.channel).where(
 
 def _settle_rows(db: Connection, settle: Settle, now: datetime) -> list[dict[str, Any]]:
     """A row replacing each of the lead's alerts of the cycle (sent or still on the way)."""
-    params = {"p_lead_id": settle.lead_id, "p_keys": alert_key(settle.lead_id, settle.cycle, "%")}
+    keys = settle.of or alert_key(settle.lead_id, settle.cycle, "%")
+    params = {"p_lead_id": settle.lead_id, "p_keys": keys}
     return [
         outbox_row(
             Kind.SETTLE,

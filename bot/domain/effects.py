@@ -75,14 +75,16 @@ class RefreshHomes:
 
 @dataclass(frozen=True)
 class Settle:
-    """Replace the managers' escalation alerts of the lead's `cycle` (sent keyed `alert_key`)
-    in place with `text`, their menu and buttons gone: what the sweep did about them. Keyed by
-    the change (`key`): each alert once per settling change."""
+    """Replace messages about the lead in place with `text`, their menu and buttons gone: what
+    was done about them. By default the managers' escalation alerts of its `cycle` (sent keyed
+    `alert_key`); `of`, the key (a LIKE pattern) of other messages (marketing's question once
+    it is answered). Keyed by the change (`key`): each message once per settling change."""
 
     lead_id: int
     cycle: int
     text: str
     key: str
+    of: str | None = None
 
 
 Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle

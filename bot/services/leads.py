@@ -23,6 +23,7 @@ from bot.domain.effects import (
     RefreshHomes,
     Render,
     Send,
+    Settle,
     thread_note,
 )
 from bot.domain.escalation import claim_deadline, claim_deadlines
@@ -727,6 +728,9 @@ class Services:
             done = info_views.answered_there(lead, actor)
             where = policy.channels.marketing_feedback
             effects.append(Send(where, done, f"{key}:answered", lead.id, thread_ts=asked))
+        # The question's post itself says it is answered, its Answer button gone (sent or not).
+        settled = info_views.answered_post(lead, text, actor, now, policy)
+        effects.append(Settle(lead.id, lead.cycle, settled, f"{key}:settle", of=key))
         if not await self.store.answer_info(lead, back, actor, data, now, effects=effects):
             await self._still_asked(await self.lead(lead.id), question)
             raise Refusal("This lead changed a moment ago; try again?", Reason.CHANGED)

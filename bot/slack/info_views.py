@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from bot.domain.info import ANSWER_MAX, QUESTION_MAX
@@ -129,6 +130,17 @@ def answered_note(lead: LeadView, answer: str, by: str) -> str:
         f"💬 {owner}marketing answered ({person(by, 100)}); the lead is yours again and its "
         f"clocks run again.\n*Question*: {one_line(lead.info_question or '', QUESTION_MAX)}\n"
         f"*Answer*: {safe(answer, ANSWER_MAX + 100)}"
+    )
+
+
+def answered_post(lead: LeadView, answer: str, by: str, now: datetime, policy: Policy) -> str:
+    """Marketing's question post once answered: what was asked, the answer, by whom and when
+    (its Answer button gone, so no old question looks open)."""
+    return (
+        f"✅ *Answered* · {one_line(_headline(lead), 400)}\n"
+        f"*Question*: {one_line(lead.info_question or '', QUESTION_MAX)}\n"
+        f"*Answer* ({person(by, 100)}, {slack_date(now, policy.timezone)}): "
+        f"{safe(answer, ANSWER_MAX + 100)}"
     )
 
 

@@ -179,12 +179,14 @@ async def test_a_question_goes_to_marketing_and_the_answer_comes_back_to_the_own
 
     (reply,) = thread(stack, FEEDBACK, request.ts)  # marketing sees it is answered
     assert reply.startswith(f"✅ Answered by <@{MARKETER}>")
-
-    # A second answer: told privately who answered, nothing changes.
-    await stack.driver.press(MANAGER, "Answer", channel=FEEDBACK)
-    await stack.settle()
-    (note,) = stack.sim.ephemerals(user=MANAGER)
-    assert f"Already answered by <@{MARKETER}>" in note.text
+    # ...and the question's post says so itself, its Answer button gone: no old question
+    # looks open in marketing's channel.
+    settled = stack.sim.message(FEEDBACK, request.ts)
+    assert settled is not None and labels(settled) == []
+    assert settled.all_text.startswith("✅ *Answered* · Priya Raman at Northwind Logistics")
+    assert "*Question*: Which region is the rollout for?" in settled.all_text
+    assert f"*Answer* (<@{MARKETER}>, <!date^" in settled.all_text
+    assert "EMEA first, then APAC" in settled.all_text
     assert (await event_types(stack)).count("info_answered") == 1
 
 
@@ -233,10 +235,10 @@ async def test_marketing_answers_through_the_activity_route(stack: LocalStack) -
         status == 200
         and body["message"] == "the question was already answered by Jo (marketing ops)"
     )
-    await stack.driver.press(MARKETER, "Answer", channel=FEEDBACK)  # the button, after it
-    await stack.settle()
-    (note,) = stack.sim.ephemerals(user=MARKETER)
-    assert "Already answered by Jo (marketing ops)" in note.text
+    # The post's Answer button is gone: answered in the CRM, it says so in Slack too.
+    settled = stack.sim.message(FEEDBACK, request.ts)
+    assert settled is not None and labels(settled) == []
+    assert "Jo (marketing ops)" in settled.all_text and "EMEA" in settled.all_text
 
 
 async def test_a_question_on_a_lead_closed_meanwhile_is_refused_on_its_input(
