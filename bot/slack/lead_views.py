@@ -256,8 +256,9 @@ def attempts_line(lead: LeadView, policy: Policy) -> str:
 
 def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     """The cadence of a claimed, open lead (bot/domain/cadence.py): `Next touch due Thu 10:00
-    AEDT · attempt 3 of 6`, or that the standard is met; empty for any other lead."""
-    if lead.stage is not Stage.SAL:
+    AEDT · attempt 3 of 6`, or that the standard is met; empty for any other lead, and while
+    marketing has the lead's question (its clocks are paused: no touch is due)."""
+    if lead.stage is not Stage.SAL or lead.waiting_for_info:
         return ""
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""

@@ -153,6 +153,7 @@ async def test_a_question_goes_to_marketing_and_the_answer_comes_back_to_the_own
     current = stack.sim.message(ENTERPRISE, message.ts)
     assert current is not None and labels(current) == []  # with marketing: nothing to press
     assert "With marketing since" in current.all_text
+    assert "Next touch" not in current.all_text  # its clocks are paused: no touch is due
     assert any(
         "asked marketing for more info" in text for text in thread(stack, ENTERPRISE, message.ts)
     )
