@@ -106,12 +106,21 @@ def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
         return calendar.add(now, calendar.elapsed(paused, due))
 
     touch = policy.tier(lead.tier).first_touch
+    first = (
+        moved(lead.first_touch_due_at, touch.clock)
+        if lead.first_touch_at is None
+        else lead.first_touch_due_at
+    )
+    within = policy.follow_up.within
+    following = moved(lead.next_touch_due_at, within.clock)
+    if lead.next_touch_due_at is not None and lead.touches_counted == 0:
+        following = first  # before any attempt the next touch is the first (cadence.py)
+    elif following is not None and within.clock is Clock.CALENDAR:
+        following = calendar.at_work(following)  # nobody is reminded at night (cadence.py)
     return replace(
         back,
-        first_touch_due_at=moved(lead.first_touch_due_at, touch.clock)
-        if lead.first_touch_at is None
-        else lead.first_touch_due_at,
+        first_touch_due_at=first,
         disposition_due_at=moved(lead.disposition_due_at, policy.disposition_deadline.clock),
         final_due_at=moved(lead.final_due_at, policy.final_deadline.clock),
-        next_touch_due_at=moved(lead.next_touch_due_at, policy.follow_up.within.clock),
+        next_touch_due_at=following,
     )

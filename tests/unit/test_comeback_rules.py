@@ -262,6 +262,22 @@ def test_the_answer_gives_each_deadline_the_time_it_had_left_in_its_clock(policy
     assert (back.info_question, back.info_asked_at, back.waiting_for_info) == (None, None, False)
 
 
+def test_after_the_answer_the_next_touch_follows_the_cadence(policy: Policy) -> None:
+    """Before any attempt the next touch is the first touch (bot/domain/cadence.py), moved as
+    it is; after one, a calendar-time touch moved past the pause still falls in working time
+    (it fell on a Sunday, earlier than the first touch)."""
+    asked = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
+    first = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Mon 13:00: two working hours left
+    lead = waiting(info_asked_at=asked, first_touch_due_at=first, next_touch_due_at=first)
+    answered = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # Fri 16:00
+    back = resumed(lead, policy, answered)
+    assert back.first_touch_due_at == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # Mon 10:00
+    assert back.next_touch_due_at == back.first_touch_due_at
+    touched = replace(lead, touches_counted=1, first_touch_at=asked)
+    later = resumed(touched, policy, answered)  # the pause onto Mon 13:00: Fri 18:00, after work
+    assert later.next_touch_due_at == datetime(2026, 11, 29, 22, 0, tzinfo=UTC)  # Mon 09:00
+
+
 def test_the_sla_file_refuses_a_more_info_code_that_needs_reasons_or_attempts() -> None:
     def ask_with(**extra: Any) -> Any:
         code = {"code": "ask_sales_ops", "label": "Ask", "outcome": "more_info"}
