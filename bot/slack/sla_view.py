@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from bot.domain.cadence import interval
+from bot.domain.cadence import interval, scaled
+from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import LADDERS, Policy
 from bot.slack.blocks import Message, context, section
 from bot.slack.kpi_words import KPI_WORDS, target_words
-from bot.slack.text import one_line
+from bot.slack.lead_views import ACTION_WORDS
+from bot.slack.text import one_line, readable
 
 
 def _final(policy: Policy) -> str:
@@ -31,12 +33,12 @@ def sla_summary(policy: Policy) -> Message:
         for t in policy.tiers
     )
     dispositions = "\n".join(
-        f"• *{one_line(d.label, 40)}* → {d.outcome}"
+        f"• *{one_line(d.label, 40)}* → {OUTCOME_WORDS.get(d.outcome, d.outcome)}"
         + (f" (reason: {one_line(', '.join(d.reasons), 300)})" if d.reason_required else "")
         for d in policy.dispositions
     )
     ladders = "\n".join(
-        f"• {name.replace('_', ' ')}: {one_line(policy.escalation.describe(name), 400)}"
+        f"• {LADDER_WORDS.get(name, readable(name))} overdue: {_ladder(policy, name)}"
         for name in LADDERS
     )
     clock = (
@@ -44,14 +46,18 @@ def sla_summary(policy: Policy) -> Message:
         if policy.clock == "owner"
         else ""
     )
-    required = one_line(", ".join(policy.mql.required_fields), 300)
+    required = one_line(", ".join(f.replace(".", " ") for f in policy.mql.required_fields), 300)
+    days = ", ".join(day.capitalize() for day in hours.days)
     blocks = [
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
-            f"*Business time*: {' '.join(hours.days)} {hours.start}–{hours.end} "
+            f"*Business time*: {days} {hours.start}–{hours.end} "
             f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
         ),
-        section(f"*MQL*: score ≥ {policy.mql.threshold} with {required}{_signals(policy)}"),
+        section(
+            f"*MQL*: score ≥ {policy.mql.threshold}, with these fields filled in: {required}"
+            f"{_signals(policy)}"
+        ),
         section(f"*Segments* (first match wins)\n{segments}"),
         section(f"*Speed to lead*\n{tiers}"),
         section(
@@ -85,10 +91,33 @@ def _signals(policy: Policy) -> str:
 
 
 def _cadence(policy: Policy) -> str:
-    """` on 2+ channels, a touch every 13h20m` (bot/domain/cadence.py)."""
+    """` on 2+ channels, a touch every 2d8h (an attempt counts 28 hours or more after the last
+    that counted)` (bot/domain/cadence.py)."""
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""
-    return f"{variety}, a touch every {interval(standard, policy.calendar)}"
+    every = interval(standard, policy.calendar)
+    half = scaled(every, 1, 2, policy.calendar.minutes_per_day)
+    return (
+        f"{variety}, a touch every {every.words} (an attempt counts {half.words} or more after "
+        "the last one that counted)"
+    )
+
+
+def _ladder(policy: Policy, name: str) -> str:
+    """`at 50% a reminder in the channel → at 100% managers alerted → at 150% reassigned`."""
+    steps = policy.escalation.ladder(name)
+    return " → ".join(f"at {s.percent} {ACTION_WORDS.get(s.do, s.do)}" for s in steps) or "off"
+
+
+# What each outcome does to the lead, for people (the file says `sql`, `reject`, …).
+OUTCOME_WORDS = {
+    "sql": "Qualified (SQL)",
+    "reject": "rejected: marketing hears the reason",
+    "nurture": "back to marketing's nurture",
+    "recycle": "recycled: back in the queue later as a new cycle",
+    "progressing": "feedback: the lead stays open",
+    "more_info": "a question for marketing (the lead's clocks pause)",
+}
 
 
 def kpi_sections(policy: Policy) -> list[dict[str, object]]:

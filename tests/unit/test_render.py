@@ -679,7 +679,14 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert "first touch within 2 business hours" in text
     assert "*first feedback* within 72 hours of the claim" in text
     assert "*final disposition* within 2 weeks of the claim (the cadence's end)" in text
-    assert "unclaimed: 50% remind_channel → 100% notify_manager → 150% reassign" in text
+    assert (
+        "claim overdue: at 50% reminder in the channel → at 100% managers alerted → at 150% "
+        "reassigned"
+    ) in text  # in words, not the file's keys
+    assert "→ Qualified (SQL)" in text and "→ sql" not in text
+    assert "*Business time*: Mon, Tue, Wed, Thu, Fri 09:00–17:00" in text
+    assert "with these fields filled in: email, company name, title" in text
+    assert "a touch every 56 hours (an attempt counts 28 hours or more after" in text
     assert "recycled leads return after 30 days" in text
     for item in policy.dispositions:
         assert f"*{item.label}*" in text
