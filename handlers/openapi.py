@@ -20,10 +20,9 @@ from pydantic.json_schema import models_json_schema
 
 from bot.crm.salesforce_in import SalesforceChange
 from bot.domain.activity import AttemptIn, InfoIn, StageIn
-from bot.domain.intake import FieldError, LeadIn
+from bot.domain.intake import EMAIL_PATTERN, FieldError, LeadIn
 
 REF = "#/components/schemas/{model}"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # as bot/domain/intake.py checks it
 
 
 class LeadAnswer(BaseModel):

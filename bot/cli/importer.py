@@ -2,27 +2,36 @@
 
 Each row becomes the JSON payload of `POST /leads`, is validated by the same rules, and goes
 through the same intake; a bad row is reported with its spreadsheet line number and skipped.
+A time without a time zone is read in the zone the caller names (the CRM account's: `handoff
+import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 import sys
-from collections.abc import Awaitable, Callable
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from holidays.registry import COUNTRIES as HOLIDAY_COUNTRIES
 from tqdm import tqdm
 
 from bot.domain.intake import parse_lead
 
 Format = Literal["hubspot", "salesforce", "handoff", "csv"]
-Intake = Callable[[dict[str, Any]], Awaitable[tuple[str, list[str]]]]
+# What intake did with a row: a new lead posted as an MQL, a new lead kept in nurture (below the
+# MQL definition), a lead it knew already, or a refusal (with "field: message" errors).
+Status = Literal["mql", "nurture", "duplicate", "invalid"]
+Intake = Callable[[dict[str, Any]], Awaitable[tuple[Status, list[str]]]]
 
 FORMAT_LABELS: dict[str, str] = {
     "hubspot": "HubSpot export",
@@ -49,7 +58,26 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "employees",
     ),
     "company.industry": ("company.industry", "industry"),
-    "company.country": ("company.country", "country/region", "country"),
+    "company.country": ("company.country", "country/region", "country", "mailing country"),
+    "company.state": (
+        "company.state",
+        "state/region",
+        "state/province",
+        "mailing state/province",
+        "mailing state",
+        "state",
+        "province",
+    ),
+    "company.postcode": (
+        "company.postcode",
+        "postal code",
+        "zip/postal code",
+        "mailing zip/postal code",
+        "mailing postal code",
+        "postcode",
+        "zip code",
+        "zip",
+    ),
     "source": ("source", "original source", "lead source", "latest source"),
     "campaign": ("campaign", "primary campaign source", "original source drill-down 1"),
     "segment": ("segment",),
@@ -64,16 +92,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 # Headers only one exporter writes: they tell the formats apart for the summary line.
 _MARKERS: dict[Format, frozenset[str]] = {
     "hubspot": frozenset(
-        "record id|company domain name|website url|country/region|original source|latest source|"
-        "original source drill-down 1|hubspot score|create date|first conversion|"
+        "record id|company domain name|website url|country/region|state/region|original source|"
+        "latest source|original source drill-down 1|hubspot score|create date|first conversion|"
         "recent conversion|recent conversion date|lifecycle stage|contact owner".split("|")
     ),
     "salesforce": frozenset(
         "lead id|account name|no. of employees|lead source|primary campaign source|lead score|"
-        "created date|lead status|lead owner".split("|")
+        "created date|lead status|lead owner|state/province|zip/postal code".split("|")
     ),
     "handoff": frozenset(
-        "external_id|company.name|company.domain|company.employees|received_at".split("|")
+        "external_id|company.name|company.domain|company.employees|company.state|"
+        "company.postcode|received_at".split("|")
     ),
 }
 
@@ -87,6 +116,7 @@ _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
+UNCLOSED_QUOTE = "a quote is never closed"
 
 
 class ImportFileError(Exception):
@@ -104,6 +134,7 @@ class RowPayload:
     line: int  # 1-based, as a spreadsheet shows it: the header is line 1
     payload: dict[str, Any]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (field, message)
+    refused: str | None = None  # why the row as a whole cannot be read (its cells are unknown)
 
 
 @dataclass(frozen=True)
@@ -114,6 +145,7 @@ class Sheet:
     format: Format
     ignored_columns: list[str]
     email_as_id: bool  # no id column: each row's email is its external id
+    has_times: bool = False  # a date column is mapped: its zone-less times were read in a zone
 
 
 @dataclass
@@ -123,29 +155,42 @@ class ImportSummary:
     file: str
     format: Format = "csv"
     total: int = 0
-    created: int = 0
+    posted: int = 0  # new leads posted as MQLs
+    nurtured: int = 0  # new leads kept in nurture: below the MQL definition
     duplicates: int = 0
     invalid: int = 0
     errors: list[str] = field(default_factory=list)  # "line N: field: message"
     ignored_columns: list[str] = field(default_factory=list)
     email_as_id: bool = False
+    zone: str | None = None  # where times without a time zone were read, if the file had times
+
+    @property
+    def created(self) -> int:
+        """New leads, posted or kept in nurture."""
+        return self.posted + self.nurtured
 
     def render(self, max_errors: int = 50) -> str:
         """The closing summary: counts, each error with its line (up to max_errors), notes."""
         lines = [
-            f"Imported {self.file} ({FORMAT_LABELS[self.format]}): {_count(self.total, 'row')}"
+            f"Imported {self.file} ({FORMAT_LABELS[self.format]}): {_count(self.total, 'row')}",
+            f"  {_count(self.created, 'new lead')}",
         ]
-        counts = (
-            f"  {_count(self.created, 'new lead')}, "
-            f"{self.duplicates} already known (same external id), "
-        )
+        if self.created:
+            mqls = "an MQL" if self.posted == 1 else "MQLs"
+            lines[-1] += (
+                f": {self.posted} posted as {mqls}, "
+                f"{self.nurtured} kept in nurture (below the MQL definition)"
+            )
+        known = f"  {self.duplicates} already known (same external id), "
         if self.invalid:
-            lines.append(counts + f"{_count(self.invalid, 'row')} with errors:")
+            lines.append(known + f"{_count(self.invalid, 'row')} with errors:")
             lines += [f"  {error}" for error in self.errors[:max_errors]]
             if len(self.errors) > max_errors:
                 lines.append(f"  … and {len(self.errors) - max_errors} more")
         else:
-            lines.append(counts + "no errors.")
+            lines.append(known + "no errors.")
+        if self.zone:
+            lines.append(f"Times without a time zone were read in {self.zone}.")
         if self.email_as_id:
             lines.append("No id column: each row's email was used as its external id.")
         if self.ignored_columns:
@@ -161,21 +206,29 @@ def _count(number: int, noun: str) -> str:
 # Reading the file
 
 
-def read_sheet(path: str | Path) -> Sheet:
-    """Read a CSV export and map every row to a lead payload; raise ImportFileError if unusable."""
+def read_sheet(path: str | Path, zone: tzinfo = UTC) -> Sheet:
+    """Read a CSV export and map every row to a lead payload; raise ImportFileError if unusable.
+    Times without a time zone are read in `zone`."""
     path = Path(path)
     text = _decode(path)
     if text.lstrip()[:1] in ("[", "{"):
         raise ImportFileError(
             f"{path.name} looks like JSON, not CSV: send JSON leads to POST /leads instead."
         )
-    records = _records(path, text)
-    if not records or not any(cell.strip() for cell in records[0][1]):
+    delimiter, lines = _split(text)
+    reading = _Records(lines, delimiter)
+    try:
+        columns = reading.record(fits=lambda cells: not any(map(_breaks, cells)))
+    except csv.Error as error:
+        raise ImportFileError(f"{path.name} line 1: not valid CSV ({error}).") from None
+    if columns is None:
+        raise ImportFileError(f"{path.name} line 1: {UNCLOSED_QUOTE} in the column names.")
+    if not any(cell.strip() for cell in columns):
         raise ImportFileError(f"{path.name} is empty: the first line must name the columns.")
-    header = [_normalize(cell) for cell in records[0][1]]
+    header = [_normalize(cell) for cell in columns]
     plan = _plan(header)
     if "email" not in plan:
-        found = ", ".join(cell.strip() for cell in records[0][1] if cell.strip())
+        found = ", ".join(cell.strip() for cell in columns if cell.strip())
         raise ImportFileError(
             f"{path.name} has no email column, so it is not a lead export this can read. "
             "The first line must name the columns (Email, First Name, Last Name, Company, …); "
@@ -185,18 +238,33 @@ def read_sheet(path: str | Path) -> Sheet:
     ignored = list(
         dict.fromkeys(
             cell.strip()
-            for index, cell in enumerate(records[0][1])
+            for index, cell in enumerate(columns)
             if index not in mapped and cell.strip()
         )
     )
+
+    def fits(cells: list[str]) -> bool:  # a cell we read holds one line; others may hold more
+        return not any(_breaks(cells[index]) for index in mapped if index < len(cells))
+
+    try:
+        records = list(enumerate(reading.rest(fits), start=2))
+    except csv.Error as error:
+        raise ImportFileError(
+            f"{path.name} line {reading.number}: not valid CSV ({error})."
+        ) from None
+    data = [(line, cells) for line, cells in records if cells is None or any(map(str.strip, cells))]
+    day_first = _day_first(plan, [cells for _, cells in data if cells is not None])
     email_as_id = "external_id" not in plan
-    data = [(line, cells) for line, cells in records[1:] if any(cell.strip() for cell in cells)]
-    day_first = _day_first(plan, [cells for _, cells in data])
     rows = [
-        _row(line, _values(plan, cells), email_as_id=email_as_id, day_first=day_first)
+        RowPayload(line, {}, refused=UNCLOSED_QUOTE)
+        if cells is None
+        else _row(
+            line, _values(plan, cells), email_as_id=email_as_id, day_first=day_first, zone=zone
+        )
         for line, cells in data
     ]
-    return Sheet(rows, _detect_format(header), ignored, email_as_id)
+    has_times = any(target in plan for target in _DATE_TARGETS)
+    return Sheet(rows, _detect_format(header), ignored, email_as_id, has_times)
 
 
 def read_rows(path: str | Path) -> tuple[list[RowPayload], list[str]]:
@@ -230,21 +298,64 @@ def _decode(path: Path) -> str:
         raise ImportFileError(f"{path.name} is not UTF-8 text: save it as “CSV UTF-8”.") from None
 
 
-def _records(path: Path, text: str) -> list[tuple[int, list[str]]]:
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+def _split(text: str) -> tuple[str, list[str]]:
+    """The delimiter, and the file's lines as the csv module reads them (\\n, \\r\\n or \\r)."""
+    lines = io.StringIO(text, newline="").readlines()
+    first_line = lines[0].rstrip("\r\n") if lines else ""
     hint = re.fullmatch(r"sep=(.)", first_line)
     if hint:  # Excel's delimiter hint line; Excel does not show it as a row
-        delimiter = hint.group(1)
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-    else:
-        counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-        delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        return list(enumerate(reader, start=1))
-    except csv.Error as error:
-        message = f"{path.name} line {reader.line_num}: not valid CSV ({error})."
-        raise ImportFileError(message) from None
+        return hint.group(1), lines[1:]
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    return (max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","), lines
+
+
+def _breaks(cell: str) -> bool:
+    return "\n" in cell or "\r" in cell
+
+
+class _Records:
+    """A CSV file's records, read one at a time so that one whose quote is never closed is
+    refused alone: a lenient reader would take the rest of the file into that one cell, and
+    report nothing. Reading goes on at the line after the refused record's first."""
+
+    def __init__(self, lines: list[str], delimiter: str) -> None:
+        self.lines = lines
+        self.delimiter = delimiter
+        self.at = 0  # the index of the next line to read
+        self.number = 0  # the records read so far: a spreadsheet's row number
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:  # the csv readers read the lines through this
+        if self.at >= len(self.lines):
+            raise StopIteration
+        self.at += 1
+        return self.lines[self.at - 1]
+
+    def rest(self, fits: Callable[[list[str]], bool]) -> Iterator[list[str] | None]:
+        """Each remaining record's cells, None for one whose quote is never closed."""
+        while self.at < len(self.lines):
+            yield self.record(fits)
+
+    def record(self, fits: Callable[[list[str]], bool]) -> list[str] | None:
+        """The next record ([] at the end), or None if a quote in it is never closed: strict
+        reading fails, or it spans lines and `fits` refuses the cells that took them."""
+        self.number += 1
+        first = self.at
+        reader = csv.reader(self, delimiter=self.delimiter, strict=True)
+        try:
+            cells = next(reader, [])
+        except csv.Error as error:
+            # "unexpected end of data": the file ended inside a quote, so the quote never closed.
+            if self.at - first == 1 and "end of data" not in str(error):
+                # `"Acme" Inc` within one line: read as Excel reads it (`Acme Inc`).
+                return next(csv.reader([self.lines[first]], delimiter=self.delimiter))
+            cells = None
+        if cells is None or (self.at - first > 1 and not fits(cells)):
+            self.at = first + 1
+            return None
+        return cells
 
 
 def _normalize(header: str) -> str:
@@ -297,7 +408,9 @@ def _day_first(plan: dict[str, list[int]], rows: list[list[str]]) -> bool:
 # Converting one row
 
 
-def _row(line: int, values: dict[str, str], *, email_as_id: bool, day_first: bool) -> RowPayload:
+def _row(
+    line: int, values: dict[str, str], *, email_as_id: bool, day_first: bool, zone: tzinfo
+) -> RowPayload:
     payload: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for key in ("external_id", "email", "title", "phone", "campaign", "segment"):
@@ -322,12 +435,12 @@ def _row(line: int, values: dict[str, str], *, email_as_id: bool, day_first: boo
         else:
             payload["score"] = score
     if "received_at" in values:
-        received = parse_timestamp(values["received_at"], day_first=day_first)
+        received = parse_timestamp(values["received_at"], day_first=day_first, zone=zone)
         if received is None:
             problems.append(("received_at", DATE_HINT))
         else:
             payload["received_at"] = received
-    engagement = _conversions(values, problems, day_first=day_first)
+    engagement = _conversions(values, problems, day_first=day_first, zone=zone)
     if engagement:
         payload["engagement"] = engagement
     return RowPayload(line, payload, problems)
@@ -335,9 +448,11 @@ def _row(line: int, values: dict[str, str], *, email_as_id: bool, day_first: boo
 
 def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[str, Any]:
     company: dict[str, Any] = {}
-    for key in ("name", "industry", "country"):
+    for key in ("name", "industry", "state", "postcode"):
         if f"company.{key}" in values:
             company[key] = values[f"company.{key}"]
+    if "company.country" in values:
+        company["country"] = country_code(values["company.country"])
     if "company.domain" in values:
         company["domain"] = domain_of(values["company.domain"])
     if "company.employees" in values:
@@ -376,7 +491,7 @@ def conversion_kind(title: str) -> str:
 
 
 def _conversions(
-    values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool
+    values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool, zone: tzinfo
 ) -> list[dict[str, Any]]:
     """HubSpot's first and recent conversion columns as engagement items, typed by what the
     form's title says (`conversion_kind`)."""
@@ -387,7 +502,7 @@ def _conversions(
             continue
         item: dict[str, Any] = {"type": conversion_kind(title), "title": title}
         if f"{kind}_at" in values:
-            at = parse_timestamp(values[f"{kind}_at"], day_first=day_first)
+            at = parse_timestamp(values[f"{kind}_at"], day_first=day_first, zone=zone)
             if at is None:
                 problems.append((f"engagement[{len(items)}].at", DATE_HINT))
             else:
@@ -414,6 +529,57 @@ def domain_of(value: str) -> str:
     return host.removeprefix("www.")
 
 
+# Country names as the `holidays` package names its countries (every ISO 3166-1 country), and
+# the spellings CRMs use besides, so the SLA's rules (`country: [AU, NZ, US, GB]`) match.
+_COUNTRY_CODES: dict[str, str] = {
+    name.replace("_", " "): codes[1] for name, codes in HOLIDAY_COUNTRIES.items()
+} | {
+    "usa": "US",
+    "united states of america": "US",
+    "uk": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "hong kong": "HK",
+    "hong kong sar": "HK",
+    "macao": "MO",
+    "czech republic": "CZ",
+    "korea": "KR",
+    "republic of korea": "KR",
+    "korea republic of": "KR",
+    "viet nam": "VN",
+    "turkiye": "TR",
+    "cote d ivoire": "CI",
+    "democratic republic of the congo": "CD",
+    "republic of the congo": "CG",
+    "russian federation": "RU",
+    "uae": "AE",
+    "holland": "NL",
+    "swaziland": "SZ",
+    "cape verde": "CV",
+    "burma": "MM",
+    "east timor": "TL",
+    "vatican": "VA",
+    "syria": "SY",
+    "macedonia": "MK",
+}
+
+
+def country_code(value: str) -> str:
+    """A country as its ISO 3166-1 alpha-2 code: `Australia` → `AU`, `au` → `AU`, `USA` → `US`;
+    a name it does not know is kept as given."""
+    text = value.strip()
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    key = " ".join(re.sub(r"[^a-z0-9]+", " ", folded.replace("&", " and ")).split())
+    code = _COUNTRY_CODES.get(key.removeprefix("the "))
+    if code:
+        return code
+    return text.upper() if re.fullmatch(r"[A-Za-z]{2}", text) else text
+
+
 def parse_employees(value: str) -> int | None:
     """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number."""
     text = value.strip()
@@ -431,9 +597,10 @@ def parse_score(value: str) -> int | None:
         return None
 
 
-def parse_timestamp(value: str, *, day_first: bool = False) -> str | None:
-    """An export's date-time as ISO-8601 UTC (`2026-11-20T09:30:00Z`); naive means UTC."""
-    text = _UTC_SUFFIX.sub("", value.strip())
+def parse_timestamp(value: str, *, day_first: bool = False, zone: tzinfo = UTC) -> str | None:
+    """An export's date-time as ISO-8601 UTC (`2026-11-20T09:30:00Z`). One without a time zone
+    is read in `zone`: HubSpot and Salesforce write times in the account's zone, not UTC."""
+    text, utc_named = _UTC_SUFFIX.subn("", value.strip())
     moment: datetime | None
     try:
         moment = datetime.fromisoformat(text)
@@ -441,8 +608,24 @@ def parse_timestamp(value: str, *, day_first: bool = False) -> str | None:
         moment = _strptime(text, day_first=day_first)
     if moment is None:
         return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC if utc_named else zone)
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:  # year 1 or 9999 moved past the calendar's end by the zone
+        return None
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name` (Australia/Sydney); ValueError with a hint if there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(
+            f"{name!r} is not a time zone (an IANA name like Australia/Sydney or UTC){hint}"
+        ) from None
 
 
 def _strptime(text: str, *, day_first: bool) -> datetime | None:
@@ -464,21 +647,24 @@ async def import_csv(
     path: str,
     intake: Intake,
     *,
+    zone: tzinfo = UTC,
     progress: bool = True,
     out: TextIO = sys.stderr,
 ) -> ImportSummary:
     """Send every row of a CSV export through `intake`; bad rows are reported and skipped.
 
-    `intake(payload)` answers ("created" | "duplicate" | "invalid", ["field: message", ...]).
-    Raises ImportFileError when the file as a whole cannot be read; an exception from `intake`
-    (the database is down) stops the import and propagates.
+    `intake(payload)` answers a `Status` and, when it refuses, ["field: message", ...]. Times
+    without a time zone are read in `zone`. Raises ImportFileError when the file as a whole
+    cannot be read; an exception from `intake` (the database is down) stops the import and
+    propagates.
     """
-    sheet = read_sheet(path)
+    sheet = read_sheet(path, zone)
     summary = ImportSummary(
         file=Path(path).name,
         format=sheet.format,
         ignored_columns=sheet.ignored_columns,
         email_as_id=sheet.email_as_id,
+        zone=str(zone) if sheet.has_times else None,
     )
     show = progress and out.isatty()
     with tqdm(
@@ -492,6 +678,10 @@ async def import_csv(
 
 async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -> None:
     summary.total += 1
+    if row.refused:
+        summary.invalid += 1
+        summary.errors.append(f"line {row.line}: {row.refused}")
+        return
     problems = [f"{name}: {message}" for name, message in row.problems]
     _, errors = parse_lead(row.payload)
     problems += [
@@ -502,14 +692,17 @@ async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -
     ]
     if not problems:
         status, intake_errors = await intake(row.payload)
-        if status == "created":
-            summary.created += 1
+        if status == "mql":
+            summary.posted += 1
+            return
+        if status == "nurture":
+            summary.nurtured += 1
             return
         if status == "duplicate":
             summary.duplicates += 1
             return
         if status != "invalid":
-            raise ValueError(f"intake answered {status!r}, not created/duplicate/invalid")
+            raise ValueError(f"intake answered {status!r}, not mql/nurture/duplicate/invalid")
         problems = intake_errors or ["rejected by intake"]
     summary.invalid += 1
     summary.errors += [f"line {row.line}: {problem}" for problem in problems]

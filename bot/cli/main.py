@@ -138,14 +138,24 @@ async def _upgrade(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _import(settings: Settings, path: str, progress: bool) -> int:
-    from bot.cli.importer import ImportFileError, import_csv
+async def _import(
+    settings: Settings, path: str, progress: bool, timezone: str | None = None
+) -> int:
+    """`handoff import`: exit 0 when every row was stored or already known, 1 when a row was
+    refused or the file cannot be read. Times without a zone are read in `timezone`, by default
+    the SLA's (HubSpot and Salesforce write them in the account's zone)."""
+    from bot.cli.importer import ImportFileError, Status, import_csv, time_zone
+    from bot.domain.lead import Stage
     from bot.services.leads import Invalid, Services
     from bot.services.policies import PolicyBook
     from storage import db
     from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
+    try:
+        zone = time_zone(timezone or policy.timezone)
+    except ValueError as error:
+        raise ConfigError(f"--timezone {error}") from None
     # Imported leads' CRM writes wait for `serve`'s CRM worker too.
     database = db.Database(settings.database_url, crm=policy.crm)
     await db.upgrade(database.engine)
@@ -161,21 +171,23 @@ async def _import(settings: Settings, path: str, progress: bool) -> int:
 
     services = Services(store, book, Later())
 
-    async def intake(payload: dict[str, Any]) -> tuple[str, list[str]]:
+    async def intake(payload: dict[str, Any]) -> tuple[Status, list[str]]:
         result = await services.intake(payload, datetime.now(UTC), source="csv")
         if isinstance(result, Invalid):
             return "invalid", [f"{e.field}: {e.message}" for e in result.errors]
-        return ("created" if result.created else "duplicate"), []
+        if not result.created:
+            return "duplicate", []
+        return ("nurture" if result.lead.stage is Stage.NURTURE else "mql"), []
 
     try:
-        summary = await import_csv(path, intake, progress=progress)
+        summary = await import_csv(path, intake, zone=zone, progress=progress)
     except ImportFileError as error:
-        print(f"{path}: {error}", file=sys.stderr)
+        print(error.message, file=sys.stderr)  # it names the file
         return 1
     finally:
         await database.dispose()
     print(summary.render())
-    return 0
+    return 1 if summary.invalid else 0
 
 
 def _instant(text: str | None) -> datetime:
@@ -413,6 +425,11 @@ def _parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="import leads from a CSV export")
     importer.add_argument("file", help="CSV file (HubSpot, Salesforce or Handoff columns)")
     importer.add_argument("--no-progress", action="store_true", help="no progress bar")
+    importer.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="read times without a zone in ZONE, an IANA name (default: the SLA's timezone)",
+    )
     return parser
 
 
@@ -455,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
         elif args.command == "import":
-            return asyncio.run(_import(settings, args.file, not args.no_progress))
+            return asyncio.run(_import(settings, args.file, not args.no_progress, args.timezone))
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "forget":

@@ -8,7 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No whitespace and none of `,;<>"`: a list of addresses, or a display name and its address
+# ("Jane" <jane@acme.com>), is not an address.
+# An address: no spaces, and none of , ; < > " (a CSV row or a header run into it).
+EMAIL_PATTERN = r'^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>"]+$'
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class FieldError(BaseModel):

@@ -52,7 +52,7 @@ async def test_hostile_leads_are_refused_or_posted_inert(stack: LocalStack, poli
 
     everywhere = lead_payload(
         "channel-everywhere",
-        email="<!here>&<!channel>@evil.example",
+        email="!here&!channel@evil.example",
         name=filled(500),
         title="VP " + filled(497),
         phone=filled(100),

@@ -161,11 +161,11 @@ def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), strategy)
 
 
-EMAIL_LOCAL = MIXED.map(lambda text: re.sub(r"[@\s]", "", text)[:60] or "eve")
+EMAIL_LOCAL = MIXED.map(lambda text: re.sub(r'[@\s,;<>"]', "", text)[:60] or "eve")
 EMAIL = st.builds(
     lambda local, domain: f"{local}@{domain}.example",
     EMAIL_LOCAL,
-    st.sampled_from(["evil", "ok", "ex&mple", "<!here>", "шрифт", "🚀"]),
+    st.sampled_from(["evil", "ok", "ex&mple", "!here", "шрифт", "🚀"]),
 )
 SENSIBLE_INSTANT = st.one_of(
     st.datetimes(
@@ -487,7 +487,7 @@ def visible_prefix(value: str, size: int = 20) -> str:
 
 NASTY = {
     "external_id": "<!channel>",
-    "email": "<!here>@evil.example",
+    "email": "*!here*&amp@evil.example",  # what an address may hold: no < > , ; "
     "name": "<!channel> Eve\n> *URGENT* <http://evil.example|reset your password>",
     "title": "<@U0REP1> <#C0ENT|sales> \u202eevil\u202c",
     "company": {"name": "مرحبا 👩‍💼 & <!everyone>", "employees": 5000, "domain": "\x00\x1b\x9b"},

@@ -11,6 +11,7 @@ import pytest
 from bot.cli.importer import (
     ImportFileError,
     ImportSummary,
+    Status,
     conversion_kind,
     domain_of,
     import_csv,
@@ -27,14 +28,16 @@ SALESFORCE = FIXTURES / "salesforce_export.csv"
 
 
 class FakeIntake:
-    """Intake with a dict keyed by external_id: the second arrival of an id is a duplicate."""
+    """Intake with a dict keyed by external_id: the second arrival of an id is a duplicate; a
+    new lead scored below `mql_score` is kept in nurture, others are posted as MQLs."""
 
-    def __init__(self, refuse: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, refuse: dict[str, list[str]] | None = None, mql_score: int = 0) -> None:
         self.leads: dict[str, dict[str, Any]] = {}
         self.calls = 0
         self.refuse = refuse or {}
+        self.mql_score = mql_score
 
-    async def __call__(self, payload: dict[str, Any]) -> tuple[str, list[str]]:
+    async def __call__(self, payload: dict[str, Any]) -> tuple[Status, list[str]]:
         self.calls += 1
         key = payload["external_id"]
         if key in self.refuse:
@@ -42,7 +45,7 @@ class FakeIntake:
         if key in self.leads:
             return "duplicate", []
         self.leads[key] = payload
-        return "created", []
+        return ("mql" if payload.get("score", 0) >= self.mql_score else "nurture"), []
 
 
 def write(tmp_path: Path, text: str, name: str = "leads.csv", encoding: str = "utf-8") -> Path:
@@ -79,7 +82,7 @@ def test_hubspot_row_maps_to_the_whole_payload() -> None:
             "domain": "brightwave.io",
             "employees": 1450,
             "industry": "Computer Software",
-            "country": "Australia",
+            "country": "AU",  # "Australia": the SLA's rules name countries by ISO code
         },
         "source": "paid_search",
         "campaign": "google",
@@ -117,7 +120,7 @@ def test_salesforce_export_maps_to_payloads() -> None:
         "domain": "harbourline.com.au",
         "employees": 850,
         "industry": "Transportation/Trucking/Railroad",
-        "country": "Australia",
+        "country": "AU",
     }
     assert james["source"] == "webinar"
     assert james["campaign"] == "Q4 SLA Webinar Series"
@@ -150,11 +153,13 @@ async def test_hubspot_import_counts_new_duplicate_and_bad_rows() -> None:
 
 
 async def test_summary_renders_counts_errors_and_ignored_columns() -> None:
-    summary = await import_csv(str(HUBSPOT), FakeIntake(), progress=False)
+    summary = await import_csv(str(HUBSPOT), FakeIntake(mql_score=70), progress=False)
     assert summary.render().splitlines() == [
         "Imported hubspot_export.csv (HubSpot export): 9 rows",
-        "  7 new leads, 1 already known (same external id), 1 row with errors:",
+        "  7 new leads: 3 posted as MQLs, 4 kept in nurture (below the MQL definition)",
+        "  1 already known (same external id), 1 row with errors:",
         "  line 5: email: must be an email address like jane@example.com",
+        "Times without a time zone were read in UTC.",
         "Ignored columns: Lifecycle Stage, Contact owner",
     ]
 
@@ -383,10 +388,11 @@ def test_parse_score_and_domain() -> None:
 
 
 def test_render_pluralizes_and_caps_the_error_list() -> None:
-    summary = ImportSummary(file="x.csv", format="salesforce", total=1, created=1)
+    summary = ImportSummary(file="x.csv", format="salesforce", total=1, posted=1)
     assert summary.render().splitlines() == [
         "Imported x.csv (Salesforce export): 1 row",
-        "  1 new lead, 0 already known (same external id), no errors.",
+        "  1 new lead: 1 posted as an MQL, 0 kept in nurture (below the MQL definition)",
+        "  0 already known (same external id), no errors.",
     ]
     many = ImportSummary(
         file="y.csv",
@@ -395,7 +401,7 @@ def test_render_pluralizes_and_caps_the_error_list() -> None:
         errors=[f"line {n}: email: is required" for n in range(60)],
     )
     lines = many.render(max_errors=5).splitlines()
-    assert lines[1].endswith("60 rows with errors:")
+    assert lines[2].endswith("60 rows with errors:")
     assert lines[-1] == "  … and 55 more"
 
 

@@ -1,0 +1,101 @@
+"""`handoff import` as an operator runs it: its exit code, its errors, the zone of its times."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.cli.main import _import
+from bot.settings import ConfigError, Settings
+from tests.conftest import ROOT
+from tests.e2e.test_cli import clean_env, run
+
+HUBSPOT = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return clean_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),  # timezone: Australia/Sydney
+    )
+
+
+def sydney_minutes_ago(minutes: int) -> str:
+    """A time as HubSpot writes it for an account in Sydney: local, with no zone."""
+    local = datetime.now(ZoneInfo("Australia/Sydney")) - timedelta(minutes=minutes)
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def test_import_exits_1_when_a_row_was_refused_and_0_when_every_row_was_stored(
+    tmp_path: Path,
+) -> None:
+    env = env_for(tmp_path)
+    refused = run("import", str(HUBSPOT), "--no-progress", env=env)  # its line 5: a bad email
+    assert refused.returncode == 1, refused.stderr
+    assert "1 row with errors:" in refused.stdout
+    good = tmp_path / "good.csv"
+    good.write_text("Email,Company Name,Job Title\nnew@acme.com,Acme,CEO\n")
+    stored = run("import", str(good), "--no-progress", env=env)
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    known = run("import", str(good), "--no-progress", env=env)
+    assert known.returncode == 0, known.stdout + known.stderr
+    assert "1 already known (same external id), no errors." in known.stdout
+
+
+def test_import_splits_new_leads_into_mqls_and_nurture(tmp_path: Path) -> None:
+    result = run("import", str(HUBSPOT), "--no-progress", env=env_for(tmp_path))
+    line = result.stdout.splitlines()[1]
+    assert line.startswith("  7 new leads: "), result.stdout
+    posted, nurtured = (int(part.split()[0]) for part in line.split(": ", 1)[1].split(", "))
+    assert posted + nurtured == 7 and posted > 0 and nurtured > 0, line
+    assert line.endswith(" kept in nurture (below the MQL definition)")
+
+
+def test_import_file_errors_name_the_file_once(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    missing = run("import", str(tmp_path / "nonexist.csv"), "--no-progress", env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == [f"{tmp_path / 'nonexist.csv'}: no such file."]
+    no_email = tmp_path / "b_noemail.csv"
+    no_email.write_text("Name,Company\nJane,Acme\n")
+    refused = run("import", str(no_email), "--no-progress", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("b_noemail.csv has no email column"), refused.stderr
+    assert refused.stderr.count("b_noemail.csv") == 1
+
+
+def test_import_reads_times_without_a_zone_in_the_slas_zone(tmp_path: Path) -> None:
+    """Read as UTC, a Sydney lead created 10 minutes ago was 'in the future' and refused."""
+    path = tmp_path / "recent.csv"
+    path.write_text(
+        "Record ID,Email,Company Name,Job Title,Create Date\n"
+        f"1,recent@acme.com,Acme,CEO,{sydney_minutes_ago(10)}\n"
+    )
+    result = run("import", str(path), "--no-progress", env=env_for(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "must not be in the future" not in result.stdout
+    assert "Times without a time zone were read in Australia/Sydney." in result.stdout
+
+
+async def test_import_timezone_names_the_zone_of_times_without_one(tmp_path: Path) -> None:
+    settings = Settings.from_env(env_for(tmp_path))
+    path = tmp_path / "recent.csv"
+    path.write_text(f"Record ID,Email,Create Date\n1,a@acme.com,{sydney_minutes_ago(10)}\n")
+    # Sydney's wall clock read as UTC is hours ahead: refused, so the zone was the one named.
+    assert await _import(settings, str(path), False, "UTC") == 1
+    assert await _import(settings, str(path), False, "Australia/Sydney") == 0
+
+
+async def test_import_with_an_unknown_timezone_is_one_configuration_error(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env(env_for(tmp_path))
+    with pytest.raises(ConfigError) as refused:
+        await _import(settings, str(HUBSPOT), False, "Mars/Olympus")
+    assert str(refused.value) == (
+        "--timezone 'Mars/Olympus' is not a time zone (an IANA name like Australia/Sydney or UTC)"
+    )
+    assert not (tmp_path / "h.db").exists()  # refused before the database was touched
