@@ -94,30 +94,27 @@ def account_domain(
     return domain
 
 
-def parse_named_accounts(text: str, source: str) -> tuple[dict[str, NamedAccount], list[str]]:
+def parse_named_accounts(text: str) -> tuple[dict[str, NamedAccount], list[tuple[int, str]]]:
     """The CSV `domain,owner` (a header line is optional) as {domain: its line}, and its
-    problems, each naming its line: a bad domain, a missing owner, a domain listed twice."""
+    problems as (line, problem): a bad domain, a missing owner, a domain listed twice."""
     accounts: dict[str, NamedAccount] = {}
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
         if number == 1 and cells[0].lower() == "domain":
             continue
-        where = f"{source} line {number}"
         if len(cells) < 2 or not cells[1]:
-            problems.append(f"{where}: write `domain,owner` (the owner's Slack user id)")
+            problems.append((number, "write `domain,owner` (the owner's Slack user id)"))
             continue
         domain = normalise_domain(cells[0])
         if domain is None:
-            problems.append(f"{where}: {cells[0]!r} is not a domain (like northwind.example)")
+            problems.append((number, f"{cells[0]!r} is not a domain (like northwind.example)"))
             continue
         if domain in accounts:
-            problems.append(
-                f"{where}: {domain} is listed already on line {accounts[domain].line}; "
-                "a domain has one owner"
-            )
+            listed = f"{domain} is listed already on line {accounts[domain].line}"
+            problems.append((number, f"{listed}; a domain has one owner"))
             continue
         accounts[domain] = NamedAccount(cells[1], number)
     return accounts, problems

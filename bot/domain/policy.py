@@ -49,7 +49,17 @@ Outcome = Literal["sql", "reject", "nurture", "recycle", "progressing", "more_in
 Problem = Literal["routing", "data", "definition"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
-_SLACK_ID = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,30}$")
+# A Slack id says its kind by its first letter: a user U or W (Enterprise Grid), a channel C
+# (public) or G (private); D, a direct message, is no field's.
+_ID_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,30}$")
+_KIND_ID = {
+    "user": re.compile(r"^[UW][A-Z0-9_]{1,30}$"),
+    "channel": re.compile(r"^[CG][A-Z0-9_]{1,30}$"),
+}
+_KIND_OF = {"U": "user", "W": "user", "C": "channel", "G": "channel", "D": "direct message"}
+_EXAMPLE_ID = {"user": "U0123ABCD", "channel": "C0123ABCD"}
+# A pasted link: …slack.com/archives/C0MKTFEED(/p…), …/team/U0123ABCD, …/client/T…/C0MKTFEED.
+_LINKED_ID = re.compile(r"slack\.com/(?:[^?#\s]*/)?([UWCGD][A-Z0-9]{2,30})(?:[/?#]|$)")
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
@@ -104,10 +114,36 @@ def _any_duration(value: Any) -> Duration:
     return Duration.parse(str(value))
 
 
-def _slack_id(value: str, kind: str) -> str:
-    if not _SLACK_ID.match(value):
-        raise ValueError(f"{value!r} is not a Slack {kind} id (like C0123ABCD or U0123ABCD)")
+IdKind = Literal["user", "channel"]
+
+
+def _slack_id(value: str, kind: IdKind, info: ValidationInfo) -> str:
+    """`value`, a Slack id of its kind; ValueError otherwise. A stored SLA version's ids are
+    not checked again: they passed the checks of their day, and its running leads keep them."""
+    if (info.context or {}).get("stored"):
+        return value
+    problem = _slack_id_problem(value, kind)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+def _slack_id_problem(value: str, kind: IdKind) -> str | None:
+    """Why `value` is not a Slack `kind` id, with an example of that kind (None: it is one):
+    another kind's id says which, and a pasted Slack link names the id it holds."""
+    if _KIND_ID[kind].match(value):
+        return None
+    like = f"like {_EXAMPLE_ID[kind]}"
+    link = _LINKED_ID.search(value)
+    if link is not None:
+        linked = link.group(1)
+        if _KIND_ID[kind].match(linked):
+            return f"{value!r} is a Slack link, not a {kind} id: did you mean {linked}?"
+        return f"{value!r} is a link to a Slack {_KIND_OF[linked[0]]}, not a {kind} id ({like})"
+    other = _KIND_OF.get(value[:1])
+    if other is not None and _ID_SHAPE.match(value):
+        return f"{value!r} is a Slack {other} id, not a {kind} id ({like})"
+    return f"{value!r} is not a Slack {kind} id ({like})"
 
 
 def _clock(value: Any) -> time | None:
@@ -194,8 +230,33 @@ class Channels(_Model):
 
     @field_validator("marketing_feedback", "escalations", "digest")
     @classmethod
-    def _ids(cls, value: str | None) -> str | None:
-        return None if value is None else _slack_id(value, "channel")
+    def _ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _slack_id(value, "channel", info)
+
+
+def _headcount_words(low: int | None, high: int | None) -> list[str]:
+    """`51–500 employees`, `1,000+ employees`, `up to 50 employees`, or nothing."""
+    if low is not None and high is not None:
+        return [f"{low:,}–{high:,} employees"]
+    if low is not None:
+        return [f"{low:,}+ employees"]
+    return [] if high is None else [f"up to {high:,} employees"]
+
+
+def _choices(value: str | list[str]) -> set[str]:
+    """A `when` key's values as routing compares them (bot/domain/routing.py: `_matches`)."""
+    return {option.lower() for option in ([value] if isinstance(value, str) else value)}
+
+
+def _narrower(later: str | list[str] | None, earlier: str | list[str] | None) -> bool:
+    """Every value `later` lets through, `earlier` lets through too (None: any value)."""
+    return earlier is None or (later is not None and _choices(later) <= _choices(earlier))
+
+
+def _listed(name: str, value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [f"{name} {value if isinstance(value, str) else '/'.join(value)}"]
 
 
 class SegmentWhen(_Model):
@@ -211,6 +272,30 @@ class SegmentWhen(_Model):
         if low is not None and high is not None and high < low:
             raise ValueError(f"employees_max {high} is below employees_min {low}")
         return self
+
+    def covers(self, later: SegmentWhen | None) -> bool:
+        """Every lead `later` matches (None: every lead), this matches too: certain, not
+        guessed (a lead without an employee count matches no employee range)."""
+        later = later or SegmentWhen()
+        if self.employees_min is not None or self.employees_max is not None:
+            if later.employees_min is None and later.employees_max is None:
+                return False
+            low, high = self.employees_min or 0, self.employees_max
+            if (later.employees_min or 0) < low:
+                return False
+            if high is not None and (later.employees_max is None or later.employees_max > high):
+                return False
+        return all(
+            _narrower(getattr(later, key), getattr(self, key))
+            for key in ("country", "industry", "source")
+        )
+
+    def describe(self) -> str:
+        """`200–999 employees, country AU/NZ` (`any lead` without a condition)."""
+        parts = _headcount_words(self.employees_min, self.employees_max)
+        parts += _listed("country", self.country) + _listed("industry", self.industry)
+        parts += _listed("source", self.source)
+        return ", ".join(parts) or "any lead"
 
 
 class Cap(_Model):
@@ -255,9 +340,9 @@ class Segment(_Model):
 
     @field_validator("weights")
     @classmethod
-    def _weights(cls, value: dict[str, int]) -> dict[str, int]:
+    def _weights(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
         for rep, weight in value.items():
-            _slack_id(rep, "user")
+            _slack_id(rep, "user", info)
             if weight < 0:
                 raise ValueError(f"a weight of {weight} ({rep}) is negative; write 0 or more")
             if weight > 1000:
@@ -269,13 +354,13 @@ class Segment(_Model):
 
     @field_validator("channel")
     @classmethod
-    def _channel(cls, value: str) -> str:
-        return _slack_id(value, "channel")
+    def _channel(cls, value: str, info: ValidationInfo) -> str:
+        return _slack_id(value, "channel", info)
 
     @field_validator("reps")
     @classmethod
-    def _reps(cls, value: list[str]) -> list[str]:
-        return [_slack_id(rep, "user") for rep in value]
+    def _reps(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return [_slack_id(rep, "user", info) for rep in value]
 
 
 # The engagement types an intent signal names (what the workshop lists): a page visited, content
@@ -351,14 +436,7 @@ class FitSignal(_Signal):
 
     def describe(self) -> str:
         """`51–500 employees, industry Software/SaaS +20`: the signal in words."""
-        low, high = self.employees_min, self.employees_max
-        parts = []
-        if low is not None and high is not None:
-            parts.append(f"{low:,}–{high:,} employees")
-        elif low is not None:
-            parts.append(f"{low:,}+ employees")
-        elif high is not None:
-            parts.append(f"up to {high:,} employees")
+        parts = _headcount_words(self.employees_min, self.employees_max)
         if self.industries:
             parts.append(f"industry {'/'.join(self.industries)}")
         if self.countries:
@@ -452,8 +530,8 @@ class Partner(_Model):
 
     @field_validator("manager")
     @classmethod
-    def _manager(cls, value: str) -> str:
-        return _slack_id(value, "user")
+    def _manager(cls, value: str, info: ValidationInfo) -> str:
+        return _slack_id(value, "user", info)
 
 
 class Mql(_Model):
@@ -492,6 +570,19 @@ class Mql(_Model):
 class TierWhen(_Model):
     score_min: int | None = Field(default=None, ge=0, le=100)
     source: str | list[str] | None = None
+
+    def covers(self, later: TierWhen | None) -> bool:
+        """Every lead `later` matches (None: every lead), this matches too. A score runs from
+        0 to 100, so no `score_min` is `score_min: 0`."""
+        later = later or TierWhen()
+        return (self.score_min or 0) <= (later.score_min or 0) and _narrower(
+            later.source, self.source
+        )
+
+    def describe(self) -> str:
+        """`score ≥ 80, source webinar` (`any lead` without a condition)."""
+        parts = [] if self.score_min is None else [f"score ≥ {self.score_min}"]
+        return ", ".join(parts + _listed("source", self.source)) or "any lead"
 
 
 class Tier(_Model):
@@ -774,8 +865,8 @@ class ComplianceAlert(_Model):
 
     @field_validator("notify")
     @classmethod
-    def _people(cls, value: list[str]) -> list[str]:
-        return [_slack_id(user, "user") for user in value]
+    def _people(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return [_slack_id(user, "user", info) for user in value]
 
 
 class ReportSettings(_Model):
@@ -847,6 +938,13 @@ class Crm(_Model):
     window_seconds: float = Field(default=10.0, ge=1, le=60)
     events: list[str] | None = None  # webhook: the event types sent (default: every one)
 
+    @field_validator("owners")
+    @classmethod
+    def _members(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for member in value:
+            _slack_id(member, "user", info)
+        return value
+
 
 class Policy(_Model):
     """The whole SLA file. Build with `parse_policy`; `version` identifies its content."""
@@ -910,18 +1008,18 @@ class Policy(_Model):
 
     @field_validator("named_accounts")
     @classmethod
-    def _named(cls, value: dict[str, str]) -> dict[str, str]:
+    def _named(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for domain, owner in value.items():
             try:
-                _slack_id(owner, "user")
+                _slack_id(owner, "user", info)
             except ValueError as error:
                 raise ValueError(f"{domain}: {error}") from None
         return value
 
     @field_validator("fallback_owner")
     @classmethod
-    def _fallback(cls, value: str | None) -> str | None:
-        return None if value is None else _slack_id(value, "user")
+    def _fallback(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _slack_id(value, "user", info)
 
     @field_validator("timezone")
     @classmethod
@@ -948,8 +1046,8 @@ class Policy(_Model):
 
     @field_validator("managers", "reporters", "viewers")
     @classmethod
-    def _managers(cls, value: list[str]) -> list[str]:
-        return [_slack_id(user, "user") for user in value]
+    def _managers(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return [_slack_id(user, "user", info) for user in value]
 
     def disposition(self, code: str) -> Disposition | None:
         return next((item for item in self.dispositions if item.code == code), None)
@@ -1189,8 +1287,35 @@ def _file_checks(policy: Policy) -> list[str]:
                     f"tier's first_touch ({tier.first_touch}): its first touch would be due "
                     "while only the suggested rep may claim it; shorten the window"
                 )
-    problems += routing_checks(policy)
+    problems += _unreachable(policy) + routing_checks(policy)
     return problems + _deadline_checks(policy) + _slack_limits(policy)
+
+
+def _unreachable(policy: Policy) -> list[str]:
+    """Tiers and segments an earlier one leaves no lead: the first whose `when` matches wins.
+    Each is compared with one earlier `when` at a time, so what is reported is certain. (An
+    earlier one without `when` is `_cross_checks`' to report.)"""
+    problems: list[str] = []
+    last = len(policy.tiers) - 1
+    for index, tier in enumerate(policy.tiers):
+        # The last tier also takes every lead no tier matches (routing's `choose_tier`).
+        when = None if index == last else tier.when
+        for before, earlier in enumerate(policy.tiers[:index]):
+            if earlier.when is not None and earlier.when.covers(when):
+                problems.append(
+                    f"tiers[{index}]: {tier.name} can never match: tiers[{before}] "
+                    f"({earlier.name}, {earlier.when.describe()}) takes every lead it would"
+                )
+                break
+    for index, segment in enumerate(policy.segments):
+        for before, other in enumerate(policy.segments[:index]):
+            if other.when is not None and other.when.covers(segment.when):
+                problems.append(
+                    f"segments[{index}]: {segment.name} can never match: segments[{before}] "
+                    f"({other.name}, {other.when.describe()}) takes every lead it would"
+                )
+                break
+    return problems
 
 
 # A business and a calendar duration have no fixed ratio: they are compared where they end,
@@ -1359,24 +1484,26 @@ def routing_checks(policy: Policy) -> list[str]:
 
 def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
     """`policy` with the named accounts of its CSV (`text`, read from `source`) added; a
-    PolicyError naming each CSV line that is wrong or conflicts with the file's own list.
-    The version covers the CSV's content, so a lead keeps the accounts it was routed by."""
-    accounts, problems = parse_named_accounts(text, source)
+    PolicyError naming each CSV line that is wrong or conflicts with the file's own list, in
+    line order. The version covers the CSV's content, so a lead keeps the accounts it was
+    routed by."""
+    accounts, problems = parse_named_accounts(text)
     inline = {normalise_domain(domain): domain for domain in policy.named_accounts}
     merged = dict(policy.named_accounts)
     for domain, entry in accounts.items():
-        where = f"named_accounts_file ({source} line {entry.line})"
+        problem: str | None
         if domain in inline:
-            problems.append(f"{where}: {domain} is in named_accounts too; a domain has one owner")
+            problem = f"{domain} is in named_accounts too; a domain has one owner"
         elif domain in FREE_MAIL:
-            problems.append(f"{where}: {domain} is a free-mail domain; it never matches")
-        elif not _SLACK_ID.match(entry.owner):
-            problems.append(f"{where}: {entry.owner!r} is not a Slack user id (like U0123ABCD)")
-        elif (unknown := _who(policy, entry.owner)) is not None:
-            problems.append(f"{where}: {unknown}")
+            problem = f"{domain} is a free-mail domain; it never matches"
+        else:
+            problem = _slack_id_problem(entry.owner, "user") or _who(policy, entry.owner)
+        if problem is not None:
+            problems.append((entry.line, problem))
         merged[domain] = entry.owner
     if problems:
-        raise PolicyError(problems, source)
+        problems.sort(key=lambda item: item[0])  # the CSV's own problems and the SLA's, merged
+        raise PolicyError([f"{source} line {n}: {message}" for n, message in problems], source)
     digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
     merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
     merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
@@ -1392,7 +1519,7 @@ def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -
         raise PolicyError(["(top level): the SLA file must be a mapping of keys"], source)
     content = {key: value for key, value in data.items() if key != "version"}
     try:
-        policy = Policy.model_validate(content)
+        policy = Policy.model_validate(content, context={"stored": stored})
     except ValidationError as error:
         by_path: dict[str, list[str]] = {}
         for item in error.errors():  # the alternatives of a union share one path: "a or b"

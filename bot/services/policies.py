@@ -43,8 +43,8 @@ class PolicyBook:
 
 
 def _read(path: str, where: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
+    try:  # utf-8-sig: a file saved as Excel's "CSV UTF-8" (or Notepad's UTF-8) starts with a BOM
+        with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except FileNotFoundError:
         raise PolicyError([f"{where}: {path} does not exist"], path) from None

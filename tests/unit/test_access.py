@@ -206,6 +206,6 @@ def test_reporters_are_user_ids(policy: Policy) -> None:
     with pytest.raises(PolicyError) as error:
         parse_policy({**snapshot(policy), "reporters": ["marketing ops"]})
     assert error.value.problems == [
-        "reporters: 'marketing ops' is not a Slack user id (like C0123ABCD or U0123ABCD)"
+        "reporters: 'marketing ops' is not a Slack user id (like U0123ABCD)"
     ]
     assert policy.reporters == [] and not policy.is_reporter(MANAGER)

@@ -79,15 +79,14 @@ def test_free_mail_is_no_account() -> None:
 def test_the_csv_names_each_bad_line() -> None:
     text = "domain,owner\nnorthwind.example,U0REP1\nWWW.NORTHWIND.example,U0REP2\nnope,U0REP1\n"
     text += "acme.example\n"
-    accounts, found = parse_named_accounts(text, "accounts.csv")
+    accounts, found = parse_named_accounts(text)
     assert {domain: entry.owner for domain, entry in accounts.items()} == {
         "northwind.example": "U0REP1"
     }
     assert found == [
-        "accounts.csv line 3: northwind.example is listed already on line 2; a domain has one "
-        "owner",
-        "accounts.csv line 4: 'nope' is not a domain (like northwind.example)",
-        "accounts.csv line 5: write `domain,owner` (the owner's Slack user id)",
+        (3, "northwind.example is listed already on line 2; a domain has one owner"),
+        (4, "'nope' is not a domain (like northwind.example)"),
+        (5, "write `domain,owner` (the owner's Slack user id)"),
     ]
 
 
@@ -99,8 +98,8 @@ def test_csv_accounts_join_the_policy_and_its_version(policy: Policy) -> None:
     with pytest.raises(PolicyError) as error:
         with_named_accounts(policy, "acme.example,U0NOBODY\n", "accounts.csv")
     assert error.value.problems == [
-        "named_accounts_file (accounts.csv line 1): U0NOBODY is in no segment's reps and is not "
-        "a manager (nobody could claim for them)"
+        "accounts.csv line 1: U0NOBODY is in no segment's reps and is not a manager (nobody "
+        "could claim for them)"
     ]
 
 
