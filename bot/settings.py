@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -224,7 +225,15 @@ def _database_url(text: str) -> str:
         url = make_url(text)
     except ArgumentError:
         raise ConfigError(f"DATABASE_URL is not a database URL: write it like {forms}") from None
-    if url.drivername in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+    if url.drivername == "sqlite+aiosqlite":
+        folder = Path(url.database or ".").parent
+        if url.database not in (None, "", ":memory:") and not folder.is_dir():
+            raise ConfigError(
+                f"DATABASE_URL names a SQLite file in {folder}, a folder that is not there: "
+                "create it, or name another"
+            )
+        return text
+    if url.drivername == "postgresql+asyncpg":
         return text
     wanted = DRIVERS.get(url.get_backend_name())
     if wanted is None:

@@ -97,5 +97,13 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     result = run("db", "upgrade", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
     said = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(said) == 1, result.stderr
-    assert said[0].startswith("handoff: the database sqlite+aiosqlite:///")
-    assert "unable to open database file" in said[0]
+    assert said[0] == (
+        f"handoff: DATABASE_URL names a SQLite file in {tmp_path}/missing/folder, a folder that "
+        "is not there: create it, or name another"
+    )
+    # A file that exists but is no database: one line too.
+    (tmp_path / "notes.db").write_text("not a database")
+    url = f"sqlite+aiosqlite:///{tmp_path}/notes.db"
+    result = run("db", "upgrade", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
+    assert result.returncode == 2 and "could not be used" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
