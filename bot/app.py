@@ -321,17 +321,21 @@ async def create(
     upgrade: bool = True,
     *,
     socket_mode: bool = False,
+    answers_slack: bool = True,
 ) -> Handoff:
     """Build a Handoff from settings; brings the database schema up to date first.
 
     In Socket Mode (`connect_socket` after `start`) Slack's requests come over the app token's
     authenticated WebSocket, so only the bot and app tokens are needed; `POST /slack/events`
     stays signature-checked, with the signing secret if one is set, else with a random one
-    nobody has, so it refuses every request."""
+    nobody has, so it refuses every request. A command that takes no Slack request
+    (`answers_slack` false: `handoff sweep`, `handoff forget`) needs the bot token alone."""
     if socket_mode:
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
-    else:
+    elif answers_slack:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    else:
+        settings.require("SLACK_BOT_TOKEN")
     logs.protect()  # no lead data or secret in any log line, whoever configured logging
     policy = policy or load_policy(settings.sla_file)
     if policy.crm is not None:

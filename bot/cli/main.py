@@ -208,7 +208,7 @@ async def _sweep(settings: Settings, at: datetime) -> int:
     """One sweep as of `at`, its Slack effects delivered before exiting (for cron)."""
     from bot.app import create
 
-    handoff = await create(settings)
+    handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
         result = await handoff.sweeper.run(at)
@@ -229,7 +229,7 @@ async def _forget(settings: Settings, query: str, now: datetime) -> int:
     from bot.app import create
     from bot.services.erasure import forget
 
-    handoff = await create(settings)
+    handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
         erased = await forget(handoff.store, handoff.outbox, query, "handoff forget", now)

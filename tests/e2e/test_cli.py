@@ -254,3 +254,12 @@ async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_pa
                     assert response.status == 200
             assert sim.socket_mode.missing_acks == []
         assert "connected to Slack in Socket Mode" in "\n".join(output)
+
+
+def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
+    """They take no Slack request, so no signing secret: only the token they call Slack with."""
+    for command in (["sweep"], ["forget", "nobody@example.com"]):
+        result = run(*command, env=clean_env(), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        said = result.stderr.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("handoff: SLACK_BOT_TOKEN is not set")
