@@ -107,3 +107,12 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     result = run("db", "upgrade", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
     assert result.returncode == 2 and "could not be used" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_chart_in_a_missing_folder_is_one_line_before_the_report(tmp_path: Path) -> None:
+    env = imported(tmp_path)
+    result = run("report", "--period", "2026-11", "--chart", f"{tmp_path}/nope/c.png", env=env)
+    assert result.returncode == 2 and result.stdout == ""  # said before the report is built
+    assert result.stderr.strip() == (
+        f"handoff: --chart {tmp_path}/nope/c.png: its folder {tmp_path}/nope is not there"
+    )
