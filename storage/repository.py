@@ -41,7 +41,7 @@ from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
-from bot.domain.routing import AccountLead
+from bot.domain.routing import BY_MANAGER, AccountLead
 from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
@@ -1062,7 +1062,7 @@ class Store:
         *,
         rep_zone: str | None = None,
         effects: Sequence[Effect] = (),
-        why: str = "manager",
+        why: str = BY_MANAGER,
     ) -> bool:
         """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event
         and `effects`, in one transaction. False if the lead changed since it was read

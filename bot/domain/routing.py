@@ -152,6 +152,8 @@ NAMED_ACCOUNT = "named_account"
 ACCOUNT_MATCH = "account_match"
 PARTNER = "partner"
 ROUND_ROBIN = "round_robin"
+# A lead handed on by a manager, or by its owner changed in the CRM (its route reason's rule).
+BY_MANAGER, BY_CRM = "manager", "crm"
 FALLBACK = "fallback"
 
 

@@ -60,6 +60,7 @@ from bot.domain.lead import (
 from bot.domain.policy import Disposition, Policy, Segment
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import (
+    BY_CRM,
     NAMED_ACCOUNT,
     AccountLead,
     OwnerChoice,
@@ -974,7 +975,7 @@ class Services:
             policy = await self.policy_for(lead)
             _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
             if await self.store.reassign(
-                lead, rep, "crm", now, rep_zone=zone, effects=effects, why="crm"
+                lead, rep, "crm", now, rep_zone=zone, effects=effects, why=BY_CRM
             ):
                 self.notifier.deliver_soon()
                 return True

@@ -28,7 +28,14 @@ from bot.domain.effects import (
 from bot.domain.intake import LeadIn
 from bot.domain.lead import LeadView, Stage, comes_back_at
 from bot.domain.policy import Policy, Segment
-from bot.domain.routing import ROUND_ROBIN, OwnerChoice, lead_account, pool_rules
+from bot.domain.routing import (
+    BY_CRM,
+    BY_MANAGER,
+    ROUND_ROBIN,
+    OwnerChoice,
+    lead_account,
+    pool_rules,
+)
 from bot.services.leads import Notifier, owner_choice
 from bot.services.policies import PolicyBook
 from bot.services.routing import periods
@@ -183,7 +190,7 @@ class _Turns:
 def _counted(lead: LeadView) -> bool:
     """Whether the rotation counted the lead to its rep: its reason says round robin, or a
     manager's or the CRM's reassignment (`count_reassignment` counts the lead to its rep)."""
-    return (lead.route_reason or {}).get("rule") in (ROUND_ROBIN, "manager", "crm")
+    return (lead.route_reason or {}).get("rule") in (ROUND_ROBIN, BY_MANAGER, BY_CRM)
 
 
 def decide(

@@ -10,6 +10,7 @@ from bot.domain.escalation import LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.report import leads_count
 from bot.domain.rotation import RepLoad, SegmentRotation, skip_reason
+from bot.domain.routing import BY_CRM, BY_MANAGER
 from bot.slack.blocks import Message, context, header, section
 from bot.slack.text import one_line, person
 
@@ -65,9 +66,9 @@ def _rule_line(reason: dict[str, Any]) -> str | None:
             figures += f", cap {int(reason['cap'])}"
         return f"Round robin{territory}: {_rep(rep)}{figures}"
     before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
-    if rule == "manager":
+    if rule == BY_MANAGER:
         return f"Reassigned by {_rep(reason.get('by'))}{before}"
-    if rule == "crm":
+    if rule == BY_CRM:
         return f"Owner changed in the CRM{before}"
     why = one_line(reason.get("why") or "nobody available", 200)
     if rule == "fallback":
