@@ -55,9 +55,7 @@ class FilesMethods(Inspection):
                 raise ApiError("file_not_found")
             uploads.append((upload, entry.get("title")))
         targets = self._upload_targets(args)
-        thread_ts = args.get("thread_ts")
-        if thread_ts and any(str(thread_ts) not in state.messages for state in targets):
-            raise ApiError("thread_not_found")
+        thread_ts = args.get("thread_ts")  # an unknown parent is accepted, as for a post
         for upload, title in uploads:
             upload.completed = True
             upload.title = str(title) if title else upload.name

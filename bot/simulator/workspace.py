@@ -266,10 +266,11 @@ class Workspace:
         bot_id: str | None = None,
     ) -> Message:
         if thread_ts:
+            # A reply to a message the channel does not hold is accepted: chat.postMessage's
+            # reference lists no error for it, and Slack answers ok with a reply that shows
+            # nowhere (python-slack-sdk#840). It is kept as a reply to that ts (`thread`).
             parent = state.messages.get(str(thread_ts))
-            if parent is None:
-                raise ApiError("thread_not_found")
-            thread_ts = parent.thread_ts or parent.ts  # replying to a reply joins its thread
+            thread_ts = (parent.thread_ts or parent.ts) if parent else str(thread_ts)
         message = Message(
             channel=state.id,
             ts=self._next_ts(),

@@ -175,8 +175,15 @@ async def test_threads_channels_and_users(sim: SlackSimulator, client: AsyncWebC
     assert [m.text for m in sim.thread(CHANNEL, ts)] == ["Call logged"]
     assert len(sim.messages(CHANNEL)) == 1
 
+    # A reply to a message the channel does not hold: ok, and it shows nowhere (Slack's
+    # reference lists no error for it; python-slack-sdk#840).
+    orphan = await client.chat_postMessage(channel=CHANNEL, thread_ts="123.000001", text="x")
+    assert orphan["ok"] and [m.text for m in sim.thread(CHANNEL, "123.000001")] == ["x"]
+    assert len(sim.messages(CHANNEL)) == 1
+    history = await client.conversations_history(channel=CHANNEL)
+    assert [m["text"] for m in history["messages"]] == ["New MQL: Ada Lovelace"]
     with pytest.raises(SlackApiError, match="thread_not_found"):
-        await client.chat_postMessage(channel=CHANNEL, thread_ts="123.000001", text="x")
+        await client.conversations_replies(channel=CHANNEL, ts="123.000001")
     sim.missing_channels.add("C0GONE")
     with pytest.raises(SlackApiError, match="channel_not_found"):
         await client.chat_postMessage(channel="C0GONE", text="x")
