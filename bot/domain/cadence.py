@@ -24,7 +24,7 @@ Duration values, so each duration keeps its own clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.businesstime import BusinessCalendar
@@ -65,16 +65,9 @@ class Cadence:
         return self.counted + 1
 
 
-def scaled(duration: Duration, numerator: int, denominator: int, minutes_per_day: int) -> Duration:
-    """`duration × numerator ÷ denominator`, in whole minutes (at least one), on the duration's
-    own clock: `replace` keeps every other field of the Duration as it is."""
-    minutes = duration.total_minutes(minutes_per_day) * numerator // denominator
-    return replace(duration, days=0, minutes=max(1, minutes))
-
-
 def interval(standard: FollowUp, calendar: BusinessCalendar) -> Duration:
     """The touch interval `i = within ÷ min_attempts`."""
-    return scaled(standard.within, 1, standard.min_attempts, calendar.minutes_per_day)
+    return standard.interval(calendar.minutes_per_day)
 
 
 def follow(
@@ -85,7 +78,7 @@ def follow(
 ) -> Cadence:
     """The lead's cadence after `attempts` (in any order): see the module's rule."""
     step = interval(standard, calendar)
-    gap = scaled(standard.within, 1, 2 * standard.min_attempts, calendar.minutes_per_day)
+    gap = standard.spacing(calendar.minutes_per_day)
     ordered = sorted(attempts, key=lambda attempt: attempt.at)
     wanted = standard.channels or 1
     counted = 0

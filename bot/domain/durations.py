@@ -143,6 +143,11 @@ class Duration:
         per_day = 24 * 60 if self.is_calendar else minutes_per_day
         return self.days * per_day + self.minutes
 
+    def scaled(self, numerator: int, denominator: int, minutes_per_day: int) -> Duration:
+        """`self × numerator ÷ denominator`, in whole minutes (at least one), on its own clock."""
+        minutes = self.total_minutes(minutes_per_day) * numerator // denominator
+        return Duration(minutes=max(1, minutes), clock=self.clock)
+
     def __str__(self) -> str:
         """A form that parses back to the same duration: `30m`, `72h`, `10d`, `2w`, `4d12h`, or
         `2 business hours`, `1 business day 4 business hours`."""

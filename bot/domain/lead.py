@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -31,8 +31,14 @@ class AttemptKind(StrEnum):
     LINKEDIN = "linkedin"
 
     @property
+    def words(self) -> str:
+        """The channel for people: `email`, `call`, `LinkedIn`."""
+        return "LinkedIn" if self is AttemptKind.LINKEDIN else self.value
+
+    @property
     def label(self) -> str:
-        return {"email": "Log email", "call": "Log call", "linkedin": "Log LinkedIn"}[self.value]
+        """The button that logs one: `Log LinkedIn`."""
+        return f"Log {self.words}"
 
 
 @dataclass(frozen=True)
@@ -234,15 +240,6 @@ def follow_up_met(lead: LeadView, policy: Policy) -> bool:
     return legacy and lead.attempts >= policy.follow_up.min_attempts
 
 
-def _spacing(policy: Policy) -> str:
-    """How far apart attempts must be to count: half the touch interval, `within ÷
-    min_attempts` (bot/domain/cadence.py), in words on `within`'s own clock."""
-    standard = policy.follow_up
-    per_day = policy.calendar.minutes_per_day
-    half = max(1, standard.within.total_minutes(per_day) // (2 * standard.min_attempts))
-    return replace(standard.within, days=0, minutes=half).words
-
-
 def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> None:
     """Raise Refusal unless the lead met the follow-up standard `disposition` needs (Unable to
     contact): the attempts the cadence counts, on enough channels, as the reports count it."""
@@ -257,7 +254,8 @@ def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> 
         raise Refusal(
             f"{disposition.label} needs {minimum} contact attempts first ({counted} of "
             f"{minimum} count so far{soon}): keep trying, {asks}, each at least "
-            f"{_spacing(policy)} after the last one that counted.",
+            f"{standard.spacing(policy.calendar.minutes_per_day).words} after the last one "
+            "that counted.",
             Reason.NOT_READY,
         )
     raise Refusal(

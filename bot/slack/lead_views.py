@@ -774,9 +774,6 @@ def lead_card(
     return Message(text=_fallback(lead, policy, now), blocks=blocks)
 
 
-ATTEMPT_WORDS = {"email": "email", "call": "call", "linkedin": "LinkedIn"}
-
-
 def _timeline(events: list[EventView], policy: Policy) -> str:
     """The newest events that fit, as whole lines: a cut line could break a date or a mention."""
     if not events:
@@ -812,7 +809,8 @@ def _event_line(event: EventView, policy: Policy) -> str:
     detail = ""
     if event.type == "attempt":
         kind = str(event.data.get("kind", ""))
-        how = ATTEMPT_WORDS.get(kind) or one_line(kind, 20)
+        known = kind in {member.value for member in AttemptKind}
+        how = AttemptKind(kind).words if known else one_line(kind, 20)
         detail = f" ({how} #{one_line(str(event.data.get('number', '?')), 10)})"
     elif event.type in ("dispositioned", "feedback"):
         code = str(event.data.get("code", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.domain.cadence import interval, scaled
 from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import LADDERS, Policy
 from bot.slack.blocks import Message, context, section
@@ -95,8 +94,8 @@ def _cadence(policy: Policy) -> str:
     that counted)` (bot/domain/cadence.py)."""
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""
-    every = interval(standard, policy.calendar)
-    half = scaled(every, 1, 2, policy.calendar.minutes_per_day)
+    per_day = policy.calendar.minutes_per_day
+    every, half = standard.interval(per_day), standard.spacing(per_day)
     return (
         f"{variety}, a touch every {every.words} (an attempt counts {half.words} or more after "
         "the last one that counted)"
