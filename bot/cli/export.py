@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.durations import words
@@ -148,7 +149,9 @@ def _csv(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}".rstrip("0").rstrip(".")
 
 
-def as_text(report: Report) -> str:
+def as_text(report: Report, names: Mapping[str, str] | None = None) -> str:
+    """The report for a terminal; `names`: Slack display names by user id, so a rep reads
+    `@maya (U0REP1)` where Slack knows them (JSON and CSV keep the ids alone)."""
     period = report.period
     scope = f", segment {report.segment}" if report.segment else ""
     lines = [
@@ -191,7 +194,10 @@ def as_text(report: Report) -> str:
         lines.append(f"{title}:")
         for piece in slices:
             parts = [f"{k.label} {_value(k)}" for k in piece.kpis if k.value is not None]
-            name = piece.name if title in ("By rep", "By campaign") else readable(piece.name)
+            name = piece.name if title == "By campaign" else readable(piece.name)
+            if title == "By rep":
+                known = (names or {}).get(piece.name)
+                name = f"@{known} ({piece.name})" if known else piece.name
             lines.append(f"  {name}: {leads_count(piece.received)}; " + "; ".join(parts))
     if report.dispositions:
         lines.append(

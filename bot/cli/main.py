@@ -284,9 +284,11 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
             report = await reports.named(args.period, datetime.now(UTC), args.segment)
         except Refusal as refusal:
             raise ConfigError(refusal.message.replace("`", "")) from None
+        names = await Store(database).names() if args.format == "text" else {}
     finally:
         await database.dispose()
-    print({"json": as_json, "csv": as_csv}.get(args.format, as_text)(report))
+    writers = {"json": as_json, "csv": as_csv, "text": lambda report: as_text(report, names)}
+    print(writers[args.format](report))
     if args.chart:
         for path in write_charts(report, args.chart):
             print(f"chart written to {path}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -116,3 +117,25 @@ def test_a_chart_in_a_missing_folder_is_one_line_before_the_report(tmp_path: Pat
     assert result.stderr.strip() == (
         f"handoff: --chart {tmp_path}/nope/c.png: its folder {tmp_path}/nope is not there"
     )
+
+
+def test_the_text_report_names_reps_slack_knows(tmp_path: Path) -> None:
+    """By rep, a rep Slack described to the server reads `@maya (U0REP1)`; one it never did
+    keeps the id; JSON keeps ids alone (a machine's key)."""
+    env = imported(tmp_path)
+    with sqlite3.connect(tmp_path / "h.db") as database:
+        first, second = [row[0] for row in database.execute("SELECT id FROM leads LIMIT 2")]
+        database.execute("UPDATE leads SET owner = 'U0REP1' WHERE id = ?", (first,))
+        database.execute("UPDATE leads SET owner = 'U0REP2' WHERE id = ?", (second,))
+        database.execute(
+            "INSERT INTO people (user_id, display_name, checked_at) "
+            "VALUES ('U0REP1', 'maya', '2026-11-20 09:00:00.000000')"
+        )
+    result = run("report", "--week", "2026-W47", env=env)
+    assert result.returncode == 0, result.stderr
+    by_rep = result.stdout.split("By rep:\n", 1)[1].splitlines()
+    assert any(line.startswith("  @maya (U0REP1): 1 lead;") for line in by_rep), by_rep
+    assert any(line.startswith("  U0REP2: 1 lead;") for line in by_rep), by_rep
+    result = run("report", "--week", "2026-W47", "--format", "json", env=env)
+    names = [piece["name"] for piece in json.loads(result.stdout)["by_rep"]]
+    assert "U0REP1" in names and "U0REP2" in names
