@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot import logs
 from bot.crm.emails import SlackEmails
@@ -41,7 +43,7 @@ from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
 from bot.services.slack_events import SlackEvents
 from bot.services.sweep import Sweeper
-from bot.settings import Settings, require_crm
+from bot.settings import ConfigError, Settings, require_crm
 from bot.slack.outbox import Outbox
 from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
@@ -60,6 +62,20 @@ from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
 STATUS_SECONDS = 600  # how often the reps' Slack statuses are read (`away_statuses`)
+# apps.connections.open's answers that no retry mends (its reference, and the token checks
+# every method makes): the token is wrong, revoked, of another kind, or its team is barred.
+APP_TOKEN_REFUSED = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "not_allowed_token_type",
+        "forbidden_team",
+        "missing_args",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+    }
+)
 log = logging.getLogger("handoff")
 
 
@@ -90,7 +106,20 @@ class Handoff:
 
     async def connect_socket(self) -> None:
         """Receive Slack's requests over Socket Mode (settings.app_token) as well: Bolt opens
-        the WebSocket with apps.connections.open and acknowledges each envelope."""
+        the WebSocket with apps.connections.open and acknowledges each envelope. ConfigError
+        when Slack refuses the app token: slack_sdk's client would log a traceback and try
+        again every 10 s for ever (a network failure is still left to its retries)."""
+        try:
+            await self.bolt.client.apps_connections_open(app_token=self.settings.app_token or "")
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code in APP_TOKEN_REFUSED:
+                raise ConfigError(
+                    f"Slack refused SLACK_APP_TOKEN ({code}): make an app-level token with the "
+                    "connections:write scope (the app's Basic Information page) and set it"
+                ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass  # Slack not answering: the handler's own connect tries again
         self.socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
         await self.socket.connect_async()
 

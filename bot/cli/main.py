@@ -114,13 +114,15 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if socket_mode:
-        await handoff.connect_socket()
-        log.info("connected to Slack in Socket Mode")
-    await stop.wait()
-    log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
-    await handoff.close(settings.shutdown_grace)
-    await asyncio.to_thread(report_process.shutdown)  # the report worker goes with the server
+    try:
+        if socket_mode:
+            await handoff.connect_socket()
+            log.info("connected to Slack in Socket Mode")
+        await stop.wait()
+        log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
+    finally:  # also when Slack refuses the app token: nothing is left running
+        await handoff.close(settings.shutdown_grace)
+        await asyncio.to_thread(report_process.shutdown)  # the report worker goes with it
     log.info("stopped")
 
 

@@ -142,7 +142,7 @@ class SlackSimulator(
         except ApiError as exc:
             return finish(call, {"ok": False, "error": exc.error})
         try:
-            bad_auth = auth_error(request, call.args, call.method)
+            bad_auth = auth_error(request, call.args, call.method, self.refused_tokens)
             if bad_auth:
                 return finish(call, {"ok": False, "error": bad_auth})
             refused = self._apply_faults(call, request) or self._apply_rate_limits(call)

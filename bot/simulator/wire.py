@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -46,12 +47,17 @@ async def read_args(request: web.Request) -> Json:
     return args
 
 
-def auth_error(request: web.Request, args: Json, method: str = "") -> str | None:
+def auth_error(
+    request: web.Request, args: Json, method: str = "", refused: Container[str] = ()
+) -> str | None:
+    """Slack's answer to the call's token, None if it is accepted; `refused`: tokens that were
+    revoked (each method's reference: `invalid_auth`, "some aspect of authentication cannot
+    be validated")."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else args.get("token")
     if not token:
         return "not_authed"
-    if not isinstance(token, str) or not token.startswith(("xox", "xapp-")):
+    if not isinstance(token, str) or not token.startswith(("xox", "xapp-")) or token in refused:
         return "invalid_auth"
     # apps.connections.open takes an app-level token (xapp-) and nothing else takes one:
     # https://docs.slack.dev/reference/methods/apps.connections.open

@@ -61,6 +61,8 @@ class Workspace:
         self.validate = True
         self.users: dict[str, SimUser] = {}
         self.missing_channels: set[str] = set()
+        # Tokens Slack no longer accepts (revoked, or of an uninstalled app): `invalid_auth`.
+        self.refused_tokens: set[str] = set()
         # The channels the bot is not a member of (membership is explicit: posting to a public
         # channel with chat:write.public does not make the bot a member).
         self.not_in_channel: set[str] = set()
@@ -99,6 +101,7 @@ class Workspace:
         self.faults.clear()
         self._rate_limits.clear()
         self.missing_channels.clear()
+        self.refused_tokens.clear()
         self.not_in_channel.clear()
 
     @property

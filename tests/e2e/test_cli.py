@@ -263,3 +263,36 @@ def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         said = result.stderr.strip().splitlines()
         assert len(said) == 1 and said[0].startswith("handoff: SLACK_BOT_TOKEN is not set")
+
+
+async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """A revoked app token: one line naming it and exit 2, not a traceback every 10 s for
+    ever (slack_sdk's Socket Mode client retries any failure to connect)."""
+    async with SlackSimulator() as sim:
+        sim.refused_tokens.add("xapp-revoked")
+        variables = clean_env(
+            SLACK_BOT_TOKEN="xoxb-serve-test",
+            SLACK_APP_TOKEN="xapp-revoked",
+            SLACK_API_URL=sim.api_url,
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            HOST="127.0.0.1",
+            PORT=str(free_port()),
+        )
+        process = await asyncio.create_subprocess_exec(
+            *HANDOFF,
+            "serve",
+            "--socket",
+            env=variables,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    said = err.decode()
+    assert process.returncode == 2, said
+    assert "handoff: Slack refused SLACK_APP_TOKEN (invalid_auth): make an app-level token" in said
+    assert "Traceback" not in said and "Retrying" not in said
+    assert sim.socket_mode.connections == []
