@@ -46,6 +46,9 @@ TASK_TYPE = {"call": "Call", "email": "Email"}
 TASK_SUBTYPE = {"call": "Call", "email": "Email"}
 # Salesforce's codes for "that record is not there".
 MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
+# ...and for "not now": the org's API request limit, or a record another transaction holds
+# (UNABLE_TO_LOCK_ROW). Tried again later; no alert, no pause for a set-up problem.
+PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 _UNABLE_FIELDS = re.compile(r"Unable to create/update fields: ([\w, ]+)\.")
 
@@ -379,7 +382,7 @@ def translate(error: SalesforceError, write: bool) -> CrmError:
     said = f"Salesforce answered {error.status} {code}: {message}"
     if code in MISSING or (code == "INVALID_CROSS_REFERENCE_KEY" and fields == ["WhoId"]):
         return CrmMissing(said)
-    if code == "REQUEST_LIMIT_EXCEEDED" or error.status >= 500:
+    if code in PASSING or error.status >= 500:
         return CrmRetry(said, unknown=write and error.status >= 500)
     if code.startswith("INVALID_FIELD"):
         named = _NO_SUCH_COLUMN.search(message) or _UNABLE_FIELDS.search(message)

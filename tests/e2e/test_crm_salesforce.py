@@ -310,6 +310,11 @@ async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: 
     with pytest.raises(CrmRetry, match="REQUEST_LIMIT_EXCEEDED") as limited:
         await adapter.sync(record(lead, owner=None))
     assert not limited.value.unknown
+    # Another transaction holds the record: it passes (not a set-up problem to alert on).
+    fake.fail(400, "UNABLE_TO_LOCK_ROW", method="PATCH")
+    with pytest.raises(CrmRetry, match="UNABLE_TO_LOCK_ROW") as locked:
+        await adapter.sync(record(lead, owner=None))
+    assert not locked.value.unknown
     fake.fail(503, method="PATCH")
     with pytest.raises(CrmRetry, match="503") as outage:
         await adapter.sync(record(lead, owner=None))
