@@ -349,8 +349,8 @@ def document() -> dict[str, Any]:
                     "in": "header",
                     "name": "X-HubSpot-Signature-v3",
                     "description": "HubSpot's signature with the app's client secret "
-                    "(HUBSPOT_CLIENT_SECRET): v3 with X-HubSpot-Request-Timestamp, or v1/v2 in "
-                    "X-HubSpot-Signature with X-HubSpot-Signature-Version",
+                    "(HUBSPOT_CLIENT_SECRET), with X-HubSpot-Request-Timestamp; an older "
+                    "X-HubSpot-Signature alone is refused (it signs no time)",
                 },
                 "salesforceToken": {
                     "type": "http",

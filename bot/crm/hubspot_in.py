@@ -15,9 +15,9 @@ the SDK's own `hubspot.utils.signature`):
   method + URI + body + `X-HubSpot-Request-Timestamp` (Unix time in *milliseconds*); refused
   when the timestamp is more than 5 minutes old. The URI is the full URL the request was sent
   to, with the percent-escapes of the table below decoded.
-- v1 (`X-HubSpot-Signature-Version: v1`, what subscriptions to CRM object events send): hex
-  SHA-256 of client secret + body; v2: hex SHA-256 of client secret + method + URI + body.
-  Neither carries a time, so a replay of one is stopped only by its event ids, handled once.
+- v1 and v2 (`X-HubSpot-Signature` with `X-HubSpot-Signature-Version`) come beside v3 "for
+  backwards compatibility". They sign no time, so a request recorded once would pass again
+  whenever it is sent: a request that carries only them is refused.
 """
 
 from __future__ import annotations
@@ -90,18 +90,6 @@ def sign_v3(secret: str, method: str, url: str, body: bytes, timestamp: str) -> 
     return base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest()).decode()
 
 
-def sign_v1(secret: str, body: bytes) -> str:
-    """The `X-HubSpot-Signature` value of a v1 request."""
-    return hashlib.sha256(secret.encode() + body).hexdigest()
-
-
-def sign_v2(secret: str, method: str, url: str, body: bytes) -> str:
-    """The `X-HubSpot-Signature` value of a v2 request."""
-    return hashlib.sha256(
-        secret.encode() + method.upper().encode() + url.encode() + body
-    ).hexdigest()
-
-
 def _same(given: str, expected: str) -> bool:
     """Constant time whatever the lengths (digests of both compared)."""
     left = hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
@@ -122,32 +110,21 @@ class HubSpotInbound:
     def verify(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> None:
-        """Raise BadSignature unless HubSpot signed the request (v3 when it carries that
-        signature, else the v1 or v2 its version header names) and, for v3, it is fresh."""
+        """Raise BadSignature unless HubSpot signed the request with its v3 signature and it
+        is fresh. HubSpot sends v3 on every request and the older signatures beside it "for
+        backwards compatibility" ("Validating requests"); those sign no time, so a recorded
+        delivery would pass again: they are not accepted alone."""
         v3 = _header(headers, "X-HubSpot-Signature-v3")
         if v3:
             self._verify_v3(method, url, headers, body, now, v3)
             return
-        signature = _header(headers, "X-HubSpot-Signature")
-        version = _header(headers, "X-HubSpot-Signature-Version").lower()
-        if not signature:
-            raise BadSignature(
-                "unauthorized: no X-HubSpot-Signature-v3 or X-HubSpot-Signature header (HubSpot "
-                "signs with the app's client secret, HUBSPOT_CLIENT_SECRET; docs/crm-inbound.md)"
-            )
-        if version == "v1":
-            expected = sign_v1(self.client_secret, body)
-        elif version == "v2":
-            expected = sign_v2(self.client_secret, method, url, body)
-        else:
-            raise BadSignature(
-                f"unauthorized: X-HubSpot-Signature-Version must be v1 or v2, not {version[:20]!r}"
-            )
-        if not _same(signature.lower(), expected):
-            raise BadSignature(
-                f"unauthorized: X-HubSpot-Signature ({version}) does not match the body signed "
-                "with HUBSPOT_CLIENT_SECRET"
-            )
+        older = " (an older X-HubSpot-Signature alone is not enough: it signs no time)"
+        raise BadSignature(
+            "unauthorized: no X-HubSpot-Signature-v3 header"
+            + (older if _header(headers, "X-HubSpot-Signature") else "")
+            + " (HubSpot signs every request with the app's client secret, "
+            "HUBSPOT_CLIENT_SECRET; docs/crm-inbound.md)"
+        )
 
     def _verify_v3(
         self,

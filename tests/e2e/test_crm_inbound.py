@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
-from bot.crm.hubspot_in import sign_v1, sign_v3
-from bot.crmfake.hubspot import HubSpotFake
+from bot.crm.hubspot_in import sign_v3
+from bot.crmfake.hubspot import HubSpotFake, sign_v1
 from bot.domain.policy import Policy, parse_policy
 from tests.e2e.test_forget import database_text, slack_text
 
@@ -111,16 +111,17 @@ async def hubspot(
     secret: str = SECRET,
     age_minutes: float = 0,
 ) -> tuple[int, Any]:
-    """POST /crm/hubspot signed as HubSpot signs it: v3 (a workflow's webhook) or v1 (a
-    webhook subscription); (status, decoded JSON answer)."""
+    """POST /crm/hubspot signed as HubSpot signs it: v3 (a workflow's webhook), v3 and v1 beside
+    it (`v1`: a webhook subscription), or `v1 alone` (what HubSpot never sends);
+    (status, decoded JSON answer)."""
     body = json.dumps(payload).encode()
     url = f"{stack.base_url}/crm/hubspot"
     headers = {"Content-Type": "application/json"}
-    if version == "v3":
+    if version != "v1 alone":
         stamp = str(int((clock().timestamp() - age_minutes * 60) * 1000))
         headers["X-HubSpot-Request-Timestamp"] = stamp
         headers["X-HubSpot-Signature-v3"] = sign_v3(secret, "POST", url, body, stamp)
-    else:
+    if version != "v3":  # a subscription's delivery: v1 beside v3, as HubSpot sends it
         headers["X-HubSpot-Signature-Version"] = "v1"
         headers["X-HubSpot-Signature"] = sign_v1(secret, body)
     async with stack.session.post(url, data=body, headers=headers) as response:
@@ -324,6 +325,10 @@ async def test_bad_signatures_are_refused_and_change_nothing(
     assert status == 401 and "more than 5 minutes" in answer["error"]
     status, answer = await hubspot(stack, clock, [change(1, "x", "y")], version="v1", secret="x")
     assert status == 401
+    # A delivery with its v1 signature alone (a recorded one sent again, its v3 taken off):
+    # v1 signs no time, so it is refused however well it matches.
+    status, answer = await hubspot(stack, clock, [change(1, "x", "y")], version="v1 alone")
+    assert status == 401 and "older X-HubSpot-Signature alone is not enough" in answer["error"]
     status, answer = await salesforce(stack, {"event_id": "e"}, token="wrong")
     assert status == 401 and "HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in answer["error"]
     # A timestamp centuries away, and a token that is not text: refused, not a 500.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.crm.hubspot_in import HubSpotInbound, sign_v1, sign_v2, sign_v3, signing_uri
+from bot.crm.hubspot_in import HubSpotInbound, sign_v3, signing_uri
 from bot.crm.port import BadPayload, BadSignature
 from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.crm import Change
@@ -31,22 +31,19 @@ def v3_headers(body: bytes, when: datetime = NOW, url: str = URL) -> dict[str, s
 # --- HubSpot signatures -------------------------------------------------------------------------
 
 
-def test_v1_matches_hubspots_documented_example() -> None:
-    # The example on HubSpot's "Validating requests" page (v1: client secret + body).
+def test_an_older_signature_alone_is_refused_even_when_it_matches() -> None:
+    """HubSpot's own v1 example, correctly signed: v1 signs no time, so a delivery recorded
+    once would pass again for ever. HubSpot sends v3 beside it; v3 is what is checked."""
     body = (
         b'[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,'
         b'"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,'
         b'"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
     )
     expected = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
-    assert sign_v1(SECRET, body) == expected
     headers = {"X-HubSpot-Signature": expected, "X-HubSpot-Signature-Version": "v1"}
-    HubSpotInbound(SECRET).verify("POST", URL, headers, body, NOW)
-
-
-def test_v2_matches_hubspots_documented_example() -> None:
-    expected = "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
-    assert sign_v2(SECRET, "GET", "https://www.example.com/webhook_uri", b"") == expected
+    with pytest.raises(BadSignature, match="older X-HubSpot-Signature alone is not enough"):
+        HubSpotInbound(SECRET).verify("POST", URL, headers, body, NOW)
+    HubSpotInbound(SECRET).verify("POST", URL, headers | v3_headers(body), body, NOW)
 
 
 def test_v3_agrees_with_the_official_sdk() -> None:
@@ -81,17 +78,11 @@ def test_a_stale_v3_request_is_refused_even_when_signed() -> None:
 
 def test_a_request_without_signature_or_with_a_bad_timestamp_is_refused() -> None:
     inbound = HubSpotInbound(SECRET)
-    with pytest.raises(BadSignature, match="no X-HubSpot-Signature"):
+    with pytest.raises(BadSignature, match="no X-HubSpot-Signature-v3 header \\(HubSpot"):
         inbound.verify("POST", URL, {}, b"[]", NOW)
     headers = {"X-HubSpot-Signature-v3": "abc", "X-HubSpot-Request-Timestamp": "yesterday"}
     with pytest.raises(BadSignature, match="milliseconds"):
         inbound.verify("POST", URL, headers, b"[]", NOW)
-    v1 = {"X-HubSpot-Signature": sign_v1(SECRET, b"[]"), "X-HubSpot-Signature-Version": "v9"}
-    with pytest.raises(BadSignature, match="v1 or v2"):
-        inbound.verify("POST", URL, v1, b"[]", NOW)
-    v1["X-HubSpot-Signature-Version"] = "v1"
-    with pytest.raises(BadSignature, match="does not match"):
-        inbound.verify("POST", URL, v1, b"[ ]", NOW)
 
 
 def test_the_signed_uri_decodes_only_the_escapes_hubspot_decodes() -> None:
