@@ -613,6 +613,16 @@ class Store:
             lambda db: lead_view(db.execute(statement.limit(1)).mappings().first())
         )
 
+    async def owner_changed_at(self, lead_id: int) -> datetime | None:
+        """When the lead's owner last changed in Handoff (claimed or reassigned), or None."""
+        statement = (
+            select(EventRow.at)
+            .where(EventRow.lead_id == lead_id, EventRow.type.in_(("claimed", "reassigned")))
+            .order_by(EventRow.at.desc())
+            .limit(1)
+        )
+        return await self.db.run(lambda db: db.execute(statement).scalar())
+
     async def set_crm_id(self, lead_id: int, crm_id: str) -> None:
         """Tie the lead to its CRM record, unless it is tied to one already."""
         statement = (

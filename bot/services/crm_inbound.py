@@ -189,6 +189,18 @@ class CrmInboundService:
     async def _owner(
         self, inbound: CrmInbound, change: CrmChange, lead: LeadView, now: datetime
     ) -> Outcome:
+        changed_at = await self.services.store.owner_changed_at(lead.id)
+        if change.at is not None and changed_at is not None and change.at < changed_at:
+            # A late delivery (a retry, or the echo of an owner Handoff wrote before a newer
+            # change): applying it would undo the newer owner, here and then in the CRM.
+            log.info(
+                "lead %d: the CRM's owner change of %s is older than its last change of owner "
+                "(%s): the newer owner stands",
+                lead.id,
+                change.at.isoformat(),
+                changed_at.isoformat(),
+            )
+            return "ignored"
         member = await self._member(inbound, change)
         if member is None:
             log.info(

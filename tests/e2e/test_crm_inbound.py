@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,17 @@ def contact(contact_id: int = 451, email: str = "ana.silva@acme.example") -> dic
     }
 
 
-def change(event_id: int, name: str, value: str, object_id: int = 451) -> dict[str, Any]:
-    """A subscription's contact.propertyChange event."""
+def change(
+    event_id: int, name: str, value: str, object_id: int = 451, at: datetime | None = None
+) -> dict[str, Any]:
+    """A subscription's contact.propertyChange event (made at `at`: the tests' Monday start
+    unless given)."""
     return {
         "eventId": event_id,
         "subscriptionId": 9,
         "portalId": 62515,
         "appId": 54321,
-        "occurredAt": 1795392000000,
+        "occurredAt": int(at.timestamp() * 1000) if at else 1795392000000,
         "subscriptionType": "contact.propertyChange",
         "attemptNumber": 0,
         "objectId": object_id,
@@ -190,7 +194,7 @@ async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
 
     clock.advance(minutes=5)
     status, answer = await hubspot(
-        stack, clock, [change(11, "hubspot_owner_id", TOM_OWNER)], version="v1"
+        stack, clock, [change(11, "hubspot_owner_id", TOM_OWNER, at=clock())], version="v1"
     )
     assert (status, answer) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
@@ -215,6 +219,16 @@ async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
     assert (status, answer) == (200, {"handled": 0, "ignored": 1})
     # An owner Handoff cannot find in Slack: the lead keeps its owner.
     status, answer = await hubspot(stack, clock, [change(13, "hubspot_owner_id", "999")])
+    assert (status, answer) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == TOM
+    assert len(thread(stack)) == notes
+    # A change made before the last change of owner, delivered late (HubSpot's retry, or the
+    # echo of Maya's claim written to HubSpot before Tom got the lead): Tom's stands.
+    before = clock() - timedelta(minutes=3)
+    status, answer = await hubspot(
+        stack, clock, [change(15, "hubspot_owner_id", MAYA_OWNER, at=before)], version="v1"
+    )
     assert (status, answer) == (200, {"handled": 0, "ignored": 1})
     await stack.settle()
     assert (await stack.services.lead(1)).owner == TOM
