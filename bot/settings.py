@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -93,7 +94,7 @@ class Settings:
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0, "days"),
             report_process=_switch(env, "HANDOFF_REPORT_PROCESS", True),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
-            hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL).rstrip("/"),
+            hubspot_api_url=_hubspot_url(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL),
             salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
             salesforce_access_token=env.get("SALESFORCE_ACCESS_TOKEN") or None,
             salesforce_refresh=_salesforce_refresh(env),
@@ -194,6 +195,21 @@ def require_crm(settings: Settings, kind: str) -> None:
     missing = [line for name, line in zip(needed, missing, strict=True) if not values.get(name)]
     if missing:
         raise ConfigError("\n".join(missing))
+
+
+def _hubspot_url(text: str) -> str:
+    """HubSpot's API root: the client adds each path (`/crm/v3/objects/contacts/…`) itself, so
+    a root with a path would send every call where HubSpot has nothing, and a 404 reads as a
+    record that is gone (the write done, silently)."""
+    url = urlsplit(text.strip().rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(f"HUBSPOT_API_URL must be a URL like {DEFAULT_HUBSPOT_URL}, not {text!r}")
+    if url.path or url.query or url.fragment:
+        raise ConfigError(
+            f"HUBSPOT_API_URL is the API's root, like {DEFAULT_HUBSPOT_URL}, with no path: "
+            f"{text!r} goes on past {url.scheme}://{url.netloc} (the client adds /crm/v3/… itself)"
+        )
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:

@@ -46,6 +46,23 @@ def test_a_database_url_for_another_driver_says_what_to_write() -> None:
         assert said in str(refused.value) and "secret" not in str(refused.value)
 
 
+def test_hubspots_api_url_is_its_root() -> None:
+    """With a path, every call would go where HubSpot has nothing, and its 404 would read as
+    a contact that is gone: each write marked done, silently."""
+    assert Settings.from_env({}).hubspot_api_url == "https://api.hubapi.com"
+    read = Settings.from_env({"HUBSPOT_API_URL": "http://127.0.0.1:8081/"})
+    assert read.hubspot_api_url == "http://127.0.0.1:8081"
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"HUBSPOT_API_URL": "https://api.hubapi.com/crm/v3"})
+    assert str(refused.value) == (
+        "HUBSPOT_API_URL is the API's root, like https://api.hubapi.com, with no path: "
+        "'https://api.hubapi.com/crm/v3' goes on past https://api.hubapi.com (the client adds "
+        "/crm/v3/… itself)"
+    )
+    with pytest.raises(ConfigError, match=r"must be a URL like https://api\.hubapi\.com"):
+        Settings.from_env({"HUBSPOT_API_URL": "api.hubapi.com"})
+
+
 def test_a_token_of_another_kind_is_named() -> None:
     settings = Settings.from_env({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"})
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN starts 'xoxb-', not 'xapp-'"):
