@@ -139,6 +139,11 @@ def _counts_query(
         "icp_known": _count(lead.icp.is_not(None)),
         "posted": _count(*posted),
         "claimed": _count(*posted, lead.claimed_at.is_not(None)),
+        # Acceptance's base: a lead still inside its claim window is not "not accepted" yet.
+        "accept_due": _count(
+            *posted,
+            lead.claimed_at.is_not(None) | lead.claim_due_at.is_(None) | (lead.claim_due_at <= now),
+        ),
         "accepted": _count(*accepted),
         "sql": _count(*accepted, lead.stage == Stage.SQL.value),
         "touch_due": _count(

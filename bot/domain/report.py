@@ -11,9 +11,10 @@ Definitions (docs/reports.md says the same):
   `targets.mql_per_week` (per week; a month or a quarter scales it by its days ÷ 7).
 * **Data completeness**: share of the period's leads that arrived with every required field.
 * **ICP match**: share of the period's leads that fit `icp:` (not shown without it).
-* **MQL → SAL (acceptance)**: accepted / posted, of the period's MQLs. Accepted means claimed
-  and not closed with a `reject` outcome (not a fit, bad data); a nurture or recycle outcome
-  was worked by sales, so it stays accepted (docs/reports.md quotes seed 001 on why).
+* **MQL → SAL (acceptance)**: accepted / posted, of the period's MQLs claimed or past their
+  claim deadline by `as_of` (one still inside its claim window is not refused yet). Accepted
+  means claimed and not closed with a `reject` outcome (not a fit, bad data); a nurture or
+  recycle outcome was worked by sales, so it stays accepted (docs/reports.md quotes seed 001).
 * **SAL → SQL**: SQLs / accepted. **MQL → SQL**: SQLs / posted (shown apart, labelled).
 * **Response time** (seed 002): MQL creation → first touch, mean and median (the target is
   the mean's: seed 002's "average"); **speed to lead**: posted → first touch, median and p90
@@ -372,6 +373,7 @@ class Counts:
     icp_known: int = 0
     posted: int = 0
     claimed: int = 0  # of the posted MQLs (a rep claims before any disposition)
+    accept_due: int = 0  # of the posted MQLs: claimed, or past their claim deadline by `as_of`
     accepted: int = 0  # SAL: claimed, and not closed with a `reject` outcome
     sql: int = 0  # of the accepted
     touch_due: int = 0  # touched, or past the first-touch deadline by `as_of`
@@ -595,10 +597,12 @@ class Funnel:
     posted: int  # of those, handed to sales (posted): the funnel's base
     sal: int  # accepted: claimed, and not rejected
     sql: int
+    waiting: int = 0  # of the posted: unclaimed, still inside their claim window
 
     @property
     def mql_to_sal(self) -> float | None:
-        return share(self.sal, self.posted)
+        """Of the posted MQLs that could have been claimed by now (acceptance's base)."""
+        return share(self.sal, self.posted - self.waiting)
 
     @property
     def sal_to_sql(self) -> float | None:
@@ -812,9 +816,9 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
             "acceptance",
             "MQL → SAL (acceptance)",
             counts.accepted,
-            counts.posted,
+            counts.accept_due,
             before.accepted,
-            before.posted,
+            before.accept_due,
             targets.acceptance_rate,
         ),
         (
@@ -1190,7 +1194,9 @@ def build_report(
         dispositions=dispositions,
         reasons=reasons,
         problems=problems,
-        conversion=Funnel(total.mql, total.posted, total.accepted, total.sql),
+        conversion=Funnel(
+            total.mql, total.posted, total.accepted, total.sql, total.posted - total.accept_due
+        ),
         escalations=escalations,
         speed_minutes=now_times.speed,
         speed_on_time=now_times.on_time,

@@ -269,7 +269,8 @@ def funnel_counts(report: Report) -> str:
         if funnel.posted == funnel.mql
         else f"{funnel.mql} MQLs ({funnel.posted} posted)"
     )
-    return f"{base} → {funnel.sal} SAL → {funnel.sql} SQL"
+    waiting = f" ({funnel.waiting} in their claim window)" if funnel.waiting else ""
+    return f"{base} → {funnel.sal} SAL{waiting} → {funnel.sql} SQL"
 
 
 def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
@@ -281,8 +282,10 @@ def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
         if funnel.posted == funnel.mql
         else f"{funnel.mql} MQLs ({funnel.posted} posted)"
     )
+    waiting = f"; {funnel.waiting} in their claim window" if funnel.waiting else ""
     return (
-        f"{base} {arrow} {funnel.sal} SAL (MQL {arrow} SAL {_pct(funnel.mql_to_sal, missing)}) "
+        f"{base} {arrow} {funnel.sal} SAL (MQL {arrow} SAL {_pct(funnel.mql_to_sal, missing)}"
+        f"{waiting}) "
         f"{arrow} {funnel.sql} SQL (SAL {arrow} SQL {_pct(funnel.sal_to_sql, missing)}) · "
         f"MQL {arrow} SQL {_pct(funnel.mql_to_sql, missing)}"
     )

@@ -86,6 +86,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp=1,
             icp_known=1,
             posted=1,
+            accept_due=1,
             claimed=1,
             accepted=1,
             sql=1,
@@ -104,6 +105,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp=1,
             icp_known=1,
             posted=1,
+            accept_due=1,
             claimed=1,
             accepted=1,
             touch_due=1,
@@ -119,6 +121,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp=1,
             icp_known=1,
             posted=1,
+            accept_due=1,
             touch_due=1,
         ),
         Group("smb", "webinar", "U0REP5", CAMPAIGN): Counts(
@@ -129,6 +132,7 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             icp=0,
             icp_known=1,
             posted=1,
+            accept_due=1,
             claimed=1,
             touch_due=1,
             touched_on_time=1,
@@ -323,3 +327,30 @@ async def test_the_report_worker_sees_the_servers_slack_traffic(store: Store) ->
     gives_way, seen, beaten = await process.run(_worker_sees, "what it sees")
     assert gives_way and seen == marked
     assert beaten >= asked  # the loop beat while the worker worked for it
+
+
+async def test_a_lead_inside_its_claim_window_is_not_counted_unaccepted_yet(
+    store: Store, policy: Policy
+) -> None:
+    """Monday morning's digest: a lead still inside its claim window is left out of
+    acceptance's base (it read as "not accepted", and the rate red, every Monday)."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    result = await services.intake(lead_payload("hs-wait"), MONDAY)
+    assert result.lead is not None and result.lead.claim_due_at is not None
+    await store.mark_posted(result.lead.id, result.lead.channel, "1.1", MONDAY)
+    due = result.lead.claim_due_at
+
+    async def total(as_of: datetime) -> Counts:
+        facts = await ReportStore(store.db).facts(
+            WEEK.start, WEEK.end, as_of, attempt_standard(policy, as_of), Filter()
+        )
+        return sum(facts.counts.values(), Counts())
+
+    inside = await total(due - timedelta(minutes=1))
+    assert (inside.posted, inside.accept_due, inside.accepted) == (1, 0, 0)
+    assert Funnel(1, 1, 0, 0, waiting=1).mql_to_sal is None  # nothing to judge yet
+    past = await total(due + timedelta(minutes=1))
+    assert (past.posted, past.accept_due, past.accepted) == (1, 1, 0)
+    assert Funnel(1, 1, 0, 0).mql_to_sal == 0.0

@@ -803,7 +803,9 @@ def a_week(lead: LeadView, hostile: str) -> Facts:
     """A week of counts whose segment, source and rep names and reasons are hostile."""
     group = Group(lead.segment, hostile, lead.owner)
     other = Group(hostile, lead.source or hostile, hostile)
-    done = Counts(received=3, mql=3, posted=3, claimed=2, accepted=2, sql=1, attempts_closed=2)
+    done = Counts(
+        received=3, mql=3, posted=3, accept_due=3, claimed=2, accepted=2, sql=1, attempts_closed=2
+    )
     reasons = {("not_a_fit", hostile): 2, (hostile, None): 1}
     times = [Times.of(group, NOW, NOW, NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2))]
     return Facts({group: done, other: done}, reasons, {("first_touch", hostile): 1}, times)

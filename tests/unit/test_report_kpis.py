@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,13 @@ from bot.domain.report import (
     percentile,
     rag,
 )
-from bot.slack.report_views import kpi_change, kpi_value, sla_report
+from bot.slack.report_views import (
+    conversion,
+    funnel_counts,
+    kpi_change,
+    kpi_value,
+    sla_report,
+)
 from tests.unit.test_render import assert_valid_message
 
 ZONE = "Australia/Sydney"
@@ -55,6 +62,7 @@ FACTS = Facts(
             icp=8,
             icp_known=10,
             posted=9,
+            accept_due=9,
             claimed=7,
             accepted=6,  # one of the 7 claimed was rejected
             sql=3,
@@ -73,6 +81,7 @@ FACTS = Facts(
             icp=1,
             icp_known=2,
             posted=2,
+            accept_due=2,
             touch_due=2,
         ),
         SMB_WEB: counts(
@@ -83,6 +92,7 @@ FACTS = Facts(
             icp=2,
             icp_known=4,
             posted=3,
+            accept_due=3,
             claimed=3,
             accepted=2,  # one of the 3 claimed was rejected
             sql=1,
@@ -137,6 +147,7 @@ BEFORE = Facts(
             complete=5,
             complete_known=5,
             posted=5,
+            accept_due=5,
             claimed=5,
             accepted=5,
             touch_due=5,
@@ -274,6 +285,12 @@ def test_the_rendered_report_reads_in_ten_seconds(report: Report, policy: Policy
     assert message.text.startswith("SLA report 2026-W48: First touch 77%")
 
 
+def test_leads_inside_their_claim_window_are_said_apart(report: Report) -> None:
+    waiting = replace(report, conversion=replace(report.conversion, waiting=4))
+    assert "14 MQLs posted → 8 SAL (4 in their claim window) → 4 SQL" in funnel_counts(waiting)
+    assert "8 SAL (MQL → SAL 80%; 4 in their claim window)" in conversion(waiting)
+
+
 def test_periods(policy: Policy) -> None:
     monday_morning = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # Mon 23 Nov 01:00 in Sydney
     assert parse_period(None, monday_morning, ZONE).label == "2026-W48"
@@ -365,6 +382,7 @@ HAND_FACTS = Facts(
             received=8,
             mql=8,
             posted=8,
+            accept_due=8,
             claimed=7,
             accepted=5,
             sql=1,
@@ -619,7 +637,9 @@ def tiered(tier: str, received: datetime, touched: datetime | None, due: datetim
 
 
 TIERED = Facts(
-    counts={ENT_WEB: counts(received=5, mql=5, posted=5, touch_due=5, touched_on_time=3)},
+    counts={
+        ENT_WEB: counts(received=5, mql=5, posted=5, accept_due=5, touch_due=5, touched_on_time=3)
+    },
     dispositions={},
     escalations={},
     times=[

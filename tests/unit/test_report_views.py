@@ -30,7 +30,7 @@ def campaigns(count: int, source: str = "paid_search") -> Facts:
     """`count` campaigns of one source, one MQL each, with names long enough to fill Slack."""
     groups = {
         Group("enterprise", source, "U0REP1", f"Campaign {n:03d} " + "x" * 40): Counts(
-            received=1, mql=1, posted=1
+            received=1, mql=1, posted=1, accept_due=1
         )
         for n in range(count)
     }
@@ -71,10 +71,18 @@ def test_rows_that_do_not_fit_are_counted(policy: Policy) -> None:
 def test_keys_read_as_words_and_sources_by_count_then_name(policy: Policy) -> None:
     facts = Facts(
         {
-            Group("mid_market", "paid_search", "U0REP3"): Counts(received=1, mql=1, posted=1),
-            Group("mid_market", "webinar", "U0REP3"): Counts(received=5, mql=1, posted=1),
-            Group("mid_market", "event", "U0REP3"): Counts(received=3, mql=3, posted=3),
-            Group("mid_market", "demo_request", "U0REP3"): Counts(received=3, mql=3, posted=3),
+            Group("mid_market", "paid_search", "U0REP3"): Counts(
+                received=1, mql=1, posted=1, accept_due=1
+            ),
+            Group("mid_market", "webinar", "U0REP3"): Counts(
+                received=5, mql=1, posted=1, accept_due=1
+            ),
+            Group("mid_market", "event", "U0REP3"): Counts(
+                received=3, mql=3, posted=3, accept_due=3
+            ),
+            Group("mid_market", "demo_request", "U0REP3"): Counts(
+                received=3, mql=3, posted=3, accept_due=3
+            ),
         },
         {},
         {},
