@@ -87,8 +87,22 @@ def kpi_value(
     kpi: Kpi, share_places: int = 0, missing: str = "–", currency: str | None = None
 ) -> str:
     """`92%`, `1h 20m`, `3.5 days`, `AUD 40k`, `3.7/5`, `12`, or `missing` when there is
-    nothing to measure. Shares get `share_places` decimals (`handoff report` prints `91.7%`)."""
+    nothing to measure. Shares get `share_places` decimals (`handoff report` prints `91.7%`),
+    more where a share under its target would read as the target (179 of 200 is `89.5%`, not
+    a yellow `90%` beside "target 90%")."""
+    if kpi.unit == "share" and kpi.value is not None:
+        return share_text(kpi.value, kpi.target, share_places)
     return _amount(kpi.unit, kpi.value, share_places, missing, currency)
+
+
+def share_text(value: float, target: float | None = None, places: int = 0) -> str:
+    """`92%`; a share under `target` gets up to two more decimals rather than read as it."""
+    text = f"{value:.{places}%}"
+    for more in (1, 2):
+        if target is None or value >= target or text != f"{target:.{places + more - 1}%}":
+            break
+        text = f"{value:.{places + more}%}"
+    return text
 
 
 def _amount(
@@ -523,7 +537,7 @@ def compliance_alert(
 ) -> Message:
     """A DM: first-touch compliance has stayed under the threshold for N weeks running."""
     trend = " → ".join(
-        f"{period.label} {value:.0%}" if value is not None else f"{period.label} –"
+        f"{period.label} {share_text(value, below)}" if value is not None else f"{period.label} –"
         for period, value in weeks
     )
     lines = [
@@ -531,7 +545,9 @@ def compliance_alert(
         f"Trend: {trend}",
     ]
     if worst:
-        segments = ", ".join(f"{one_line(readable(name), 40)} {value:.0%}" for name, value in worst)
+        segments = ", ".join(
+            f"{one_line(readable(name), 40)} {share_text(value, below)}" for name, value in worst
+        )
         lines.append(f"Worst segments last week: {segments}")
     lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
     text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"

@@ -28,6 +28,7 @@ from bot.domain.report import (
     rag,
 )
 from bot.slack.report_views import (
+    compliance_alert,
     conversion,
     funnel_counts,
     kpi_change,
@@ -316,6 +317,13 @@ def test_helpers() -> None:
     assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
     assert kpi_value(Kpi("x", "x", "share", None)) == "–"
     assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"
+    # Under its target, a share never reads as the target: 179 of 200 against 90% is 89.5%
+    # (it read "90%", coloured yellow beside "target 90%").
+    assert kpi_value(Kpi("x", "x", "share", 179 / 200, 0.9, "yellow")) == "89.5%"
+    assert kpi_value(Kpi("x", "x", "share", 0.8996, 0.9, "yellow")) == "89.96%"
+    assert kpi_value(Kpi("x", "x", "share", 0.904, 0.9, "green")) == "90%"
+    assert kpi_value(Kpi("x", "x", "share", 0.85, 0.9, "yellow")) == "85%"
+    assert kpi_value(Kpi("x", "x", "share", 0.8996, 0.9), share_places=1) == "89.96%"
 
 
 # --- the seeds' KPIs, on eight leads a person can check with a calculator ---------------------
@@ -686,3 +694,11 @@ def test_a_figure_is_coloured_only_against_its_own_target(policy: Policy) -> Non
     assert median.target is None and median.rag is None
     line = str(sla_report(report, policy).blocks[1])  # the line of colours
     assert "Response (median)" not in line and "Response" in line
+
+
+def test_the_compliance_alert_never_shows_a_week_under_the_bar_as_the_bar(policy: Policy) -> None:
+    weeks = [(Period(2026, 47, ZONE), 0.7996), (Period(2026, 48, ZONE), 0.5)]
+    message = compliance_alert(weeks, [("enterprise", 0.799)], 0.8, policy)
+    text = str(message.blocks[0])
+    assert "Trend: 2026-W47 79.96% → 2026-W48 50%" in text
+    assert "Worst segments last week: enterprise 79.9%" in text
