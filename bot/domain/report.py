@@ -17,11 +17,12 @@ Definitions (docs/reports.md says the same):
   recycle outcome was worked by sales, so it stays accepted (docs/reports.md quotes seed 001).
 * **SAL → SQL**: SQLs / accepted. **MQL → SQL**: SQLs / posted (shown apart, labelled).
 * **Response time** (seed 002): MQL creation → first touch, mean and median (the target is
-  the mean's: seed 002's "average"); **speed to lead**: posted → first touch, median and p90
-  (nearest rank), overall and by tier; **time to claim**: posted → claimed, median. All in
-  business minutes of the team's calendar. A tier's speed is coloured against
-  `targets.speed_to_lead`, or the tier's first-touch window where the SLA gives it longer (a
-  warm lead's business day); the overall speed only when every tier has the same target.
+  the mean's: seed 002's "average", for the leads' mix of tiers: `_mix_target`); **speed to
+  lead**: posted → first touch, median and p90 (nearest rank), overall and by tier; **time
+  to claim**: posted → claimed, median. All in business minutes of the team's calendar. A
+  tier's speed is coloured against `targets.speed_to_lead`, or the tier's first-touch window
+  where the SLA gives it longer (a warm lead's business day); the overall speed only when
+  every tier has the same target.
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
   `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
@@ -727,11 +728,13 @@ def target_minutes(target: Duration | None, policy: Policy) -> float | None:
     return float(target.total_minutes(policy.calendar.minutes_per_day))
 
 
-def speed_targets(policy: Policy) -> dict[str, float | None]:
+def speed_targets(policy: Policy, target_of: Duration | None = None) -> dict[str, float | None]:
     """Each tier's speed-to-lead target in `target_minutes`: `targets.speed_to_lead`, or the
     tier's first-touch window where the SLA gives the tier longer (a warm lead's business day
-    is not late at three hours); None without `targets.speed_to_lead`."""
-    target = target_minutes(policy.targets.speed_to_lead, policy)
+    is not late at three hours); None without `targets.speed_to_lead`. `target_of`: another
+    time target judged the same way (`targets.response_time`)."""
+    chosen = policy.targets.speed_to_lead if target_of is None else target_of
+    target = target_minutes(chosen, policy)
     found: dict[str, float | None] = {}
     for tier in policy.tiers:
         window = float(tier.first_touch.total_minutes(policy.calendar.minutes_per_day))
@@ -746,6 +749,7 @@ class _Durations:
     on_time: list[bool] = field(default_factory=list)  # each `speed`: touched by its deadline
     tier_speed: dict[str, list[int]] = field(default_factory=dict)
     response: list[int] = field(default_factory=list)
+    response_tiers: list[str | None] = field(default_factory=list)  # each `response`'s tier
 
 
 def _measure(
@@ -778,6 +782,7 @@ def _measure(
             created = item.mql_at or item.received_at
             response = _minutes(at(created), reached) if touched > created else 0
             durations.response.append(response)
+            durations.response_tiers.append(item.tier)
     return found
 
 
@@ -793,6 +798,7 @@ def _merge(parts: Iterable[_Durations]) -> _Durations:
         found.speed += part.speed
         found.on_time += part.on_time
         found.response += part.response
+        found.response_tiers += part.response_tiers
         for tier, speeds in part.tier_speed.items():
             found.tier_speed.setdefault(tier, []).extend(speeds)
     return found
@@ -927,7 +933,7 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
 def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:
     """The duration KPIs: `None` as the fraction means the mean. Less is better."""
     targets, margin = policy.targets, policy.report.yellow_margin
-    response = target_minutes(targets.response_time, policy)
+    response = _mix_target(now.response_tiers, targets.response_time, policy)
     # All leads together have one speed target only when every tier has the same one.
     by_tier = set(speed_targets(policy).values())
     speed = by_tier.pop() if len(by_tier) == 1 else None
@@ -962,6 +968,23 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
             )
         )
     return kpis
+
+
+def _mix_target(tiers: list[str | None], target: Duration | None, policy: Policy) -> float | None:
+    """The mean response time the SLA allows for the leads measured: each lead's tier target
+    (`targets.response_time`, or the tier's first-touch window where it is longer, as for
+    speed), averaged over them. A warm lead touched on its business day is on time, so it must
+    not turn the mean red (seed 000: "2 hours for high‑intent, 24 hours for mid‑funnel")."""
+    base = target_minutes(target, policy)
+    if base is None:
+        return None
+    by_tier = {tier: minutes or base for tier, minutes in speed_targets(policy, target).items()}
+    if len(set(by_tier.values())) == 1:
+        return next(iter(by_tier.values()))
+    if not tiers:
+        return base
+    allowed = [by_tier.get(tier, base) if tier else base for tier in tiers]
+    return float(round(sum(allowed) / len(allowed)))
 
 
 def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:

@@ -679,6 +679,11 @@ def test_the_chart_and_the_speed_colours_judge_each_lead_by_its_own_tier(
     assert kpi(report, "speed_median.warm") == (180.0, "green", "2 leads")
     assert kpi(report, "speed_p90.warm") == (250.0, "green", "2 leads")
     assert kpi(report, "speed_p90") == (250.0, None, "4 leads")  # the tiers have no one target
+    # The mean response time against what the SLA allows these four: two hot leads at 2 hours
+    # and two warm at a business day, (120 + 120 + 480 + 480) / 4 = 300 minutes. Against the
+    # hot tier's 2 hours alone, warm leads touched on time turned it red.
+    response = next(k for k in report.headline if k.key == "response_mean")
+    assert (response.value, response.target, response.rag) == (168.0, 300.0, "green")
     text = " ".join(str(block) for block in sla_report(report, policy).blocks)
     assert "hot median 1h 🟢, p90 3h 🔴 (target ≤ 2h, 2 leads)" in text
     assert "warm median 3h 🟢, p90 4h 10m 🟢 (target ≤ 8h, 2 leads)" in text
