@@ -120,7 +120,9 @@ class Handoff:
                 ) from None
         except (aiohttp.ClientError, OSError, TimeoutError):
             pass  # Slack not answering: the handler's own connect tries again
-        self.socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
+        self.socket = observe.TimedSocketModeHandler(
+            self.bolt, self.settings.app_token, self.metrics
+        )
         await self.socket.connect_async()
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
@@ -432,7 +434,7 @@ async def create(
         services, plans, reports, digests, homes, publisher, metrics, clock, aways, traffic
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
-    bolt.middleware(observe.observed(metrics))  # first: times and labels every request
+    bolt.middleware(observe.observed())  # first: each request's log fields
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))

@@ -78,7 +78,8 @@ class Metrics:
         registry = self.registry
         self.ack_seconds = Histogram(
             "handoff_slack_ack_seconds",
-            "Time to answer a Slack request over HTTP, by kind (command, block_actions, …).",
+            "Time to answer a Slack request (HTTP and Socket Mode), listener included, by kind "
+            "(command, block_actions, …).",
             ["kind"],
             buckets=ACK_BUCKETS,
             registry=registry,

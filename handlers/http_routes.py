@@ -34,6 +34,7 @@ from bot.slack.publisher import Clock
 from bot.traffic import Traffic
 from handlers import openapi
 from handlers.context import check_shape
+from handlers.observe import request_kind
 
 log = logging.getLogger("handoff.http")
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -329,6 +330,7 @@ def routes(
 
     async def slack_events(request: web.Request) -> web.Response:
         with busy.request():  # the outbox lets Slack's acks go first
+            started = time.perf_counter()  # Slack waits from here to the answer
             body = await read_body(request)  # Bolt's adapter reads the same, now cached, body
             check_slack_request(request.headers, body, verifier)
             try:
@@ -336,7 +338,11 @@ def routes(
                 check_shape(bolt_request.body)  # what Bolt itself reads before any listener
             except (ValueError, TypeError, AttributeError, KeyError, IndexError):
                 raise Refused(400, "invalid request: the body is not a Slack payload") from None
-            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+            try:
+                return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+            finally:
+                kind = request_kind(bolt_request.body)
+                metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
     async def activity(request: web.Request) -> web.Response:
         with metrics.intake_seconds.labels(route="activity").time():

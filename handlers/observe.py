@@ -1,11 +1,17 @@
-"""Bolt middleware that observes each Slack request: how long Slack waits for the answer (the
-ack histogram), and who and where it came from (the log fields)."""
+"""How each Slack request is observed: how long Slack waits for the answer (the ack histogram,
+timed around Bolt's whole dispatch, over HTTP in handlers/http_routes.py and over Socket Mode
+here), and who and where it came from (the log fields, bound by a Bolt middleware)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import logs
 from bot.metrics import Metrics
@@ -42,18 +48,29 @@ def slack_fields(body: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
-def observed(metrics: Metrics) -> Callable[..., Awaitable[None]]:
-    """Bolt middleware (the first): each request's log fields, and how long it takes to
-    answer, by kind, over HTTP and Socket Mode alike (`process_before_response`: the answer
-    goes when the listener returns)."""
+def observed() -> Callable[..., Awaitable[None]]:
+    """Bolt middleware (the first): each request's log fields. Not its time: Bolt runs the
+    listener after the whole middleware chain has returned (`next()` only lets it go on)."""
 
     async def middleware(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
         logs.bind(**slack_fields(body))
-        started = time.perf_counter()
-        try:
-            await next()
-        finally:
-            kind = request_kind(body)
-            metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+        await next()
 
     return middleware
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, each envelope timed from its arrival to its acknowledgement
+    (`process_before_response`: the answer goes when the listener returns), by kind."""
+
+    def __init__(self, app: AsyncApp, app_token: str | None, metrics: Metrics) -> None:
+        super().__init__(app, app_token)
+        self.metrics = metrics
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.perf_counter()
+        try:
+            await super().handle(client, req)
+        finally:
+            kind = request_kind(req.payload if isinstance(req.payload, Mapping) else {})
+            self.metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -399,7 +400,9 @@ async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:
     assert "Your open leads" in home and "Priya Raman" in home and "Attempts 0/6" in home
 
 
-async def test_health_and_metrics(stack: LocalStack, clock: TravelClock) -> None:
+async def test_health_and_metrics(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`/metrics` as Prometheus reads it, parsed with prometheus-client's own parser: the
     counters, the latency histograms (ack per kind of Slack request, intake, first touch in
     working minutes, outbox delivery lag per kind) and the outbox gauges."""
@@ -407,6 +410,13 @@ async def test_health_and_metrics(stack: LocalStack, clock: TravelClock) -> None
 
     await claimed(stack)
     clock.advance(minutes=30)
+    logging_attempt = stack.services.log_attempt
+
+    async def slowly(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.25)  # a listener Slack waits for: the ack histogram must see it
+        return await logging_attempt(*args, **kwargs)
+
+    monkeypatch.setattr(stack.services, "log_attempt", slowly)
     await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
     await stack.settle()
     async with stack.session.get(f"{stack.base_url}/healthz") as response:
@@ -428,6 +438,9 @@ async def test_health_and_metrics(stack: LocalStack, clock: TravelClock) -> None
     assert value("handoff_claims_total") == 1
     assert value("handoff_attempts_total") == 1
     assert value("handoff_slack_ack_seconds_count", kind="block_actions") == 2  # claim, call
+    # Timed around the listener, not around Bolt's middleware chain (which returns before the
+    # listener runs: the histogram read about 60 µs whatever the listener took).
+    assert value("handoff_slack_ack_seconds_sum", kind="block_actions") >= 0.25
     assert value("handoff_intake_seconds_count", route="leads") == 1
     assert value("handoff_first_touch_business_minutes_count") == 1
     assert value("handoff_first_touch_business_minutes_sum") == 30  # Monday 11:00 → 11:30
