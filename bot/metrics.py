@@ -34,6 +34,8 @@ HELP = {
     "slack_rate_limited_total": "Slack deliveries answered 429 (retried after Retry-After).",
     "slack_adopted_total": "Posts found in the channel's history after an unknown outcome.",
     "slack_errors_total": "Slack side effects given up (a permanent error, alerted).",
+    "crm_retries_total": "CRM writes retried after a 5xx, connection error or timeout.",
+    "crm_rate_limited_total": "CRM writes answered 429 (tried again after its wait).",
 }
 
 GAUGE_HELP = {

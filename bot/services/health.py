@@ -94,7 +94,7 @@ class Readiness:
         age = max(timedelta(0), self.clock() - oldest)
         limit = self.max_outbox_age
         words = f"the oldest delivery has waited {age.total_seconds():.0f} s"
-        if age > limit:
+        if limit and age > limit:  # HANDOFF_READY_MAX_OUTBOX_AGE=0: not a readiness check
             return Check("outbox", False, f"{words} (limit {limit.total_seconds():.0f} s)")
         return Check("outbox", True, words)
 
@@ -114,6 +114,6 @@ class Readiness:
         age = max(timedelta(0), self.clock() - oldest)
         limit = self.max_outbox_age
         words = f"{self.crm.name}: the oldest write has waited {age.total_seconds():.0f} s"
-        if age > limit:
+        if limit and age > limit:
             return Check("crm", False, f"{words} (limit {limit.total_seconds():.0f} s)")
         return Check("crm", True, words)

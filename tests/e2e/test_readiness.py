@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy
 from tests.conftest import lead_payload
 
 
@@ -38,6 +39,25 @@ async def test_not_ready_while_slack_deliveries_are_stuck(
     outbox = answer["checks"]["outbox"]
     assert outbox["ok"] is False and "waited 660 s (limit 600 s)" in outbox["detail"]
     assert answer["checks"]["database"]["ok"] is True
+
+
+async def test_a_max_outbox_age_of_0_turns_the_check_off(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """As its setting's error message says, 0 turns it off (it failed at once): the age is
+    still shown, and the replica stays in its load balancer while Slack is down."""
+    stack = await start_stack(sqlite_url, policy, clock=clock, HANDOFF_READY_MAX_OUTBOX_AGE="0")
+    try:
+        stack.sim.inject("chat.postMessage", status=500, seconds=3600)
+        assert (await stack.post_lead(lead_payload()))[0] == 201
+        clock.advance(minutes=11)
+        status, answer = await ready(stack)
+    finally:
+        await stack.close()
+    assert status == 200 and answer["checks"]["outbox"] == {
+        "ok": True,
+        "detail": "the oldest delivery has waited 660 s",
+    }
 
 
 async def test_not_ready_when_the_database_does_not_answer(
