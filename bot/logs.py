@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -161,14 +162,34 @@ class TurnWriter(logging.StreamHandler):
             self.release()
 
 
+class TextWithContext(logging.Formatter):
+    """A readable line, the bound fields after it as `key=value` (`request_id=…`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        bound = [f"{name}={getattr(record, name)}" for name in FIELDS if hasattr(record, name)]
+        return f"{line} [{' '.join(bound)}]" if bound else line
+
+
+def _utc(chosen: logging.Formatter) -> logging.Formatter:
+    """Times as ISO 8601 in UTC, to the millisecond (`2026-12-05T19:28:24.084Z`), whatever the
+    host's time zone: lines from replicas in different zones sort and compare as they are."""
+    chosen.converter = time.gmtime
+    chosen.default_time_format = "%Y-%m-%dT%H:%M:%S"
+    chosen.default_msec_format = "%s.%03dZ"
+    return chosen
+
+
 def formatter(kind: str) -> logging.Formatter:
     """`json` (the default): one object per line with `time`, `level`, `logger`, `message` and
-    the bound fields; `text`: a readable line."""
+    the bound fields; `text`: a readable line, the bound fields at its end."""
     if kind == "text":
-        return logging.Formatter(TEXT)
-    return JsonFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        return _utc(TextWithContext(TEXT))
+    return _utc(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
     )
 
 

@@ -92,6 +92,16 @@ def test_log_format_text_is_for_people_and_a_wrong_one_is_refused(
         assert not isinstance(handler.formatter, type(logs.formatter("json")))
         record = logging.LogRecord("handoff", logging.INFO, __file__, 1, "hello %s", ("you",), None)
         assert handler.format(record).endswith("INFO handoff: hello you")
+        # What a line is about, as the JSON lines carry it (the text lines dropped it all).
+        record.request_id, record.lead_id = "req-1", 7
+        assert handler.format(record).endswith("hello you [request_id=req-1 lead_id=7]")
+        # Time in UTC as ISO 8601, whatever the host's zone, in either format.
+        record.created = 1795392000.084  # 2026-11-23 00:00:00.084 UTC
+        record.msecs = 84.0
+        assert handler.format(record).startswith("2026-11-23T00:00:00.084Z INFO")
+        assert json.loads(logs.formatter("json").format(record))["time"] == (
+            "2026-11-23T00:00:00.084Z"
+        )
         monkeypatch.setenv("LOG_FORMAT", "xml")
         assert main(["check"]) == 2
         assert "LOG_FORMAT json or text" in capsys.readouterr().err
