@@ -448,6 +448,9 @@ async def test_health_and_metrics(
     assert value("handoff_outbox_depth", kind="post_lead") == 0  # all delivered
     assert value("handoff_outbox_oldest_pending_seconds") == 0
     assert value("handoff_slack_outbox_pending") == 0
+    # The process's own figures (a restart shows in its start time), and no `_created` series.
+    assert value("process_start_time_seconds") > 0 and value("process_resident_memory_bytes") > 0
+    assert not [name for name, _ in samples if name.endswith("_created")]
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
