@@ -17,6 +17,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_sdk.errors import SlackApiError
 
 from bot import logs
@@ -147,8 +150,29 @@ class Handoff:
         self.start_sweeps()
         # The members' names (and, with `clock: owner`, time zones) from Slack, then daily.
         self.background.append(asyncio.create_task(self.refresh_people()))
+        self.background.append(asyncio.create_task(self.authorize_early()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
+
+    async def authorize_early(self, every: float = 10.0) -> None:
+        """Ask Slack's auth.test now, not inside the first request's ack: Bolt asks it once,
+        lazily, so the first press after a start waited for it (and with Slack slow, failed).
+        Tried again every `every` seconds until Slack answers; a request that comes first asks
+        it itself, as before."""
+        found = [
+            middleware
+            for middleware in self.bolt._async_middleware_list
+            if isinstance(middleware, AsyncSingleTeamAuthorization)
+        ]
+        while found and found[0].auth_test_result is None:
+            try:
+                answer = await self.bolt.client.auth_test()
+            except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as error:
+                log.info("auth.test did not answer yet (%s): trying again in %.0f s", error, every)
+                await asyncio.sleep(every)
+                continue
+            if found[0].auth_test_result is None:
+                found[0].auth_test_result = answer
 
     def start_sweeps(self) -> None:
         """Run the escalation sweep every `sweep_seconds` (APScheduler; one at a time)."""

@@ -476,3 +476,18 @@ async def test_claim_race_on_postgresql(backend: str, policy: Policy, clock: Tra
     finally:
         await local.close()
         await drop()
+
+
+async def test_slack_is_asked_who_the_bot_is_at_start_not_in_the_first_ack(
+    stack: LocalStack,
+) -> None:
+    """Bolt asks auth.test once, lazily: the first press after a start waited for it inside
+    its ack (seconds, with Slack slow). The server asks at start; the press asks nothing."""
+    await stack.sim.wait_for(lambda: stack.sim.calls_to("auth.test"), what="auth.test")
+    asked = len(stack.sim.calls_to("auth.test"))
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    assert len(stack.sim.calls_to("auth.test")) == asked == 1
