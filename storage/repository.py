@@ -213,6 +213,17 @@ _DISPOSE = (
         feedback_at=func.coalesce(
             LeadRow.feedback_at, bindparam("p_now", type_=LEADS.c.feedback_at.type)
         ),
+        # Qualified is "confirmed fit and interest through direct conversation" (seed 002): a
+        # touch, if none was logged (it read as a first-touch miss, and left speed to lead).
+        first_touch_at=case(
+            (
+                bindparam("p_stage") == Stage.SQL.value,
+                func.coalesce(
+                    LeadRow.first_touch_at, bindparam("p_now", type_=LEADS.c.first_touch_at.type)
+                ),
+            ),
+            else_=LeadRow.first_touch_at,
+        ),
         next_action_at=bindparam("p_next", type_=LEADS.c.next_action_at.type),
     )
 )
@@ -224,7 +235,13 @@ _PROGRESS = (
         LeadRow.stage == Stage.SAL.value,
         LeadRow.feedback_at.is_(None),
     )
-    .values(feedback_at=bindparam("p_now"))
+    .values(
+        feedback_at=bindparam("p_now"),
+        # "Contacted": a touch, if none was logged.
+        first_touch_at=func.coalesce(
+            LeadRow.first_touch_at, bindparam("p_now", type_=LEADS.c.first_touch_at.type)
+        ),
+    )
 )
 
 

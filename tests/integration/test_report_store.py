@@ -354,3 +354,27 @@ async def test_a_lead_inside_its_claim_window_is_not_counted_unaccepted_yet(
     past = await total(due + timedelta(minutes=1))
     assert (past.posted, past.accept_due, past.accepted) == (1, 1, 0)
     assert Funnel(1, 1, 0, 0).mql_to_sal == 0.0
+
+
+async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_touch(
+    store: Store, policy: Policy
+) -> None:
+    """Qualified is "confirmed fit and interest through direct conversation", and Contacted –
+    progressing says it too: each is a touch when none was logged (the lead read as a
+    first-touch miss, and left speed to lead)."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    ids = []
+    for external_id in ("hs-sql", "hs-progress", "hs-reject"):
+        result = await services.intake(lead_payload(external_id), MONDAY)
+        assert result.lead is not None
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{external_id}", MONDAY)
+        await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
+        ids.append(result.lead.id)
+    spoke = MONDAY + timedelta(minutes=25)
+    await services.dispose(ids[0], ENT, "qualified", spoke)
+    await services.dispose(ids[1], ENT, "progressing", spoke)
+    await services.dispose(ids[2], ENT, "not_a_fit", spoke, "Not ICP", "Too small")
+    touched = [(await store.get(lead_id)).first_touch_at for lead_id in ids]  # type: ignore[union-attr]
+    assert touched == [spoke, spoke, None]  # a rejection may be read off the data alone
