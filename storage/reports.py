@@ -132,6 +132,8 @@ def _counts_query(
     columns = {
         "received": func.count(),
         "dispositioned": _count(lead.dispositioned_at.is_not(None)),  # the disposition mix
+        # ...with the open leads whose feedback so far is "Contacted – progressing"
+        "progressing": _count(lead.feedback_at.is_not(None), lead.dispositioned_at.is_(None)),
         "mql": _count(lead.mql.is_(True)),
         "complete": _count(lead.complete.is_(True)),
         "complete_known": _count(lead.complete.is_not(None)),

@@ -383,6 +383,7 @@ class Counts:
     attempts_covered: int = 0  # of those: the minimum attempts, or resolved by a conversation
     feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
     feedback_on_time: int = 0
+    progressing: int = 0  # open, their feedback so far "progressing" (the disposition mix)
     sqo: int = 0  # of the SQLs: reached the CRM's opportunity stage
     opportunities: int = 0  # of the MQLs: reached the opportunity stage (SQL or not)
     won: int = 0
@@ -1198,6 +1199,11 @@ def build_report(
         reasons.append(Reason(code, reason or "(no reason)", problem, leads))
         problems[problem or "untagged"] = problems.get(problem or "untagged", 0) + leads
     reasons.sort(key=lambda r: (-r.leads, r.reason))
+    progressing = [d for d in policy.dispositions if d.outcome == "progressing"]
+    if total.progressing:  # marketing hears "contacted" too (seed 000's picklist)
+        code = progressing[0].code if progressing else "progressing"
+        labels[code] = f"{labels.get(code, 'Progressing')} (still open)"
+        mix[code] = mix.get(code, 0) + total.progressing
     dispositions = sorted(((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: -x[2])
     escalations = sorted(
         ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])

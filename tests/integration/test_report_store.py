@@ -13,7 +13,15 @@ import pytest
 
 import storage.reports
 from bot.domain.policy import Policy
-from bot.domain.report import Counts, Funnel, Group, Period, attempt_standard
+from bot.domain.report import (
+    Counts,
+    Facts,
+    Funnel,
+    Group,
+    Period,
+    attempt_standard,
+    build_report,
+)
 from bot.services import report_process
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
@@ -378,3 +386,13 @@ async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_t
     await services.dispose(ids[2], ENT, "not_a_fit", spoke, "Not ICP", "Too small")
     touched = [(await store.get(lead_id)).first_touch_at for lead_id in ids]  # type: ignore[union-attr]
     assert touched == [spoke, spoke, None]  # a rejection may be read off the data alone
+    # Marketing's mix shows the lead still being worked, not only the closed ones.
+    facts = await ReportStore(store.db).facts(
+        WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter()
+    )
+    report = build_report(WEEK, facts, Facts({}, {}, {}, []), policy, AS_OF)
+    assert sorted(report.dispositions) == [
+        ("not_a_fit", "Not a fit", 1),
+        ("progressing", "Contacted – progressing (still open)", 1),
+        ("qualified", "Qualified", 1),
+    ]
