@@ -250,6 +250,7 @@ _STAGE_TIMES = (
     LeadRow.claimed_at,
     LeadRow.first_touch_at,
     LeadRow.first_touch_due_at,
+    LeadRow.dispositioned_at,
 )
 
 
@@ -292,12 +293,26 @@ def _no_pause() -> None:
 
 def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> Iterator[Times]:
     """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`)."""
-    for seg, src, owner, campaign, received, created, posted, claimed, touched, due, tier in rows:
+    for row in rows:
+        (
+            seg,
+            src,
+            owner,
+            campaign,
+            received,
+            created,
+            posted,
+            claimed,
+            touched,
+            due,
+            closed,
+            tier,
+        ) = row
         key = (seg, src, owner, campaign)
         found = groups.get(key)
         if found is None:
             found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
-        yield Times(found, received, posted, claimed, touched, due, created, tier)
+        yield Times(found, received, posted, claimed, touched, due, created, tier, closed)
 
 
 class ReportStore:

@@ -16,7 +16,8 @@ Definitions (docs/reports.md says the same):
   means claimed and not closed with a `reject` outcome (not a fit, bad data); a nurture or
   recycle outcome was worked by sales, so it stays accepted (docs/reports.md quotes seed 001).
 * **SAL → SQL**: SQLs / accepted. **MQL → SQL**: SQLs / posted (shown apart, labelled).
-* **Response time** (seed 002): MQL creation → first touch, mean and median (the target is
+* **Response time** (seed 002): MQL creation → first touch (a lead untouched past its deadline
+  counts at its time so far, unless it was closed), mean and median (the target is
   the mean's: seed 002's "average", for the leads' mix of tiers: `_mix_target`); **speed to
   lead**: posted → first touch, median and p90 (nearest rank), overall and by tier; **time
   to claim**: posted → claimed, median. All in business minutes of the team's calendar. A
@@ -440,16 +441,24 @@ class Times:
     first_touch_due_at: Seconds | None
     mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
     tier: str | None = None  # the lead's tier (speed to lead by tier)
+    closed_at: Seconds | None = None  # dispositioned (an untouched lead closed was not ignored)
 
     @classmethod
-    def of(cls, group: Group, *instants: datetime | None, tier: str | None = None) -> Times:
+    def of(
+        cls,
+        group: Group,
+        *instants: datetime | None,
+        tier: str | None = None,
+        closed: datetime | None = None,
+    ) -> Times:
         """From datetimes, in the order of the fields (received, posted, claimed, touched,
         due, and optionally MQL creation)."""
         seconds = [None if value is None else value.timestamp() for value in instants]
         seconds += [None] * (6 - len(seconds))
         received, posted, claimed, touched, due, created = seconds
         assert received is not None
-        return cls(group, received, posted, claimed, touched, due, created, tier)
+        shut = None if closed is None else closed.timestamp()
+        return cls(group, received, posted, claimed, touched, due, created, tier, shut)
 
 
 class CalendarClock:
@@ -751,15 +760,26 @@ class _Durations:
     tier_speed: dict[str, list[int]] = field(default_factory=dict)
     response: list[int] = field(default_factory=list)
     response_tiers: list[str | None] = field(default_factory=list)  # each `response`'s tier
+    # Of `speed` and `response`: leads not touched yet, past their first-touch deadline, at
+    # their time so far (a lower bound: leaving them out made ignored leads improve the
+    # figures), overall and by tier.
+    untouched: int = 0
+    tier_untouched: dict[str, int] = field(default_factory=dict)
+
+    def so_far(self, count: int, untouched: int) -> str:
+        """`6 leads` or `6 leads, 2 not touched yet`."""
+        return leads_count(count) + (f", {untouched} not touched yet" if untouched else "")
 
 
 def _measure(
-    times: Iterable[Times], clock: WorkingClock | CalendarClock
+    times: Iterable[Times], clock: WorkingClock | CalendarClock, as_of: Seconds
 ) -> dict[Group, _Durations]:
     """Each posted MQL's time to claim, speed to lead and response time, in working minutes,
-    by group: once per report (a slice merges its groups' lists)."""
+    by group: once per report (a slice merges its groups' lists). A lead not touched by
+    `as_of` and past its first-touch deadline counts at its time so far."""
     found: dict[Group, _Durations] = {}
     at = clock.at
+    now = at(as_of)
     for item in times:
         posted = item.posted_at
         if posted is None:
@@ -771,19 +791,28 @@ def _measure(
         claimed = item.claimed_at
         if claimed is not None:
             durations.claim.append(_minutes(opened, at(claimed)) if claimed > posted else 0)
-        touched = item.first_touch_at
-        if touched is not None:
-            reached = at(touched)
-            speed = _minutes(opened, reached) if touched > posted else 0
-            durations.speed.append(speed)
-            due = item.first_touch_due_at
-            durations.on_time.append(due is None or touched <= due)  # as the lead's card says
+        touched, due = item.first_touch_at, item.first_touch_due_at
+        closed = item.closed_at is not None and item.closed_at <= as_of
+        waiting = touched is None and due is not None and due <= as_of and not closed
+        if touched is None and not waiting:
+            continue
+        until = as_of if touched is None else touched
+        reached = now if touched is None else at(touched)
+        speed = _minutes(opened, reached) if until > posted else 0
+        durations.speed.append(speed)
+        # as the lead's card says
+        durations.on_time.append(touched is not None and (due is None or touched <= due))
+        if item.tier is not None:
+            durations.tier_speed.setdefault(item.tier, []).append(speed)
+        created = item.mql_at or item.received_at
+        response = _minutes(at(created), reached) if until > created else 0
+        durations.response.append(response)
+        durations.response_tiers.append(item.tier)
+        if waiting:
+            durations.untouched += 1
             if item.tier is not None:
-                durations.tier_speed.setdefault(item.tier, []).append(speed)
-            created = item.mql_at or item.received_at
-            response = _minutes(at(created), reached) if touched > created else 0
-            durations.response.append(response)
-            durations.response_tiers.append(item.tier)
+                tiers = durations.tier_untouched
+                tiers[item.tier] = tiers.get(item.tier, 0) + 1
     return found
 
 
@@ -800,6 +829,9 @@ def _merge(parts: Iterable[_Durations]) -> _Durations:
         found.on_time += part.on_time
         found.response += part.response
         found.response_tiers += part.response_tiers
+        found.untouched += part.untouched
+        for tier, count in part.tier_untouched.items():
+            found.tier_untouched[tier] = found.tier_untouched.get(tier, 0) + count
         for tier, speeds in part.tier_speed.items():
             found.tier_speed.setdefault(tier, []).extend(speeds)
     return found
@@ -965,7 +997,7 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
                 target,
                 rag_within(value, target, margin),
                 previous=earlier,
-                detail=leads_count(len(getattr(now, name))),
+                detail=now.so_far(len(getattr(now, name)), 0 if name == "claim" else now.untouched),
             )
         )
     return kpis
@@ -1008,7 +1040,7 @@ def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -
                     targets.get(tier),
                     rag_within(value, targets.get(tier), margin),
                     previous=None if earlier is None else _float(percentile(earlier, fraction)),
-                    detail=leads_count(len(values)),
+                    detail=now.so_far(len(values), now.tier_untouched.get(tier, 0)),
                 )
             )
     return kpis
@@ -1159,7 +1191,8 @@ def build_report(
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
     clock = response_clock(policy, [*facts.times, *previous.times])
-    measured = (_measure(facts.times, clock), _measure(previous.times, clock))
+    seconds = as_of.timestamp()
+    measured = (_measure(facts.times, clock, seconds), _measure(previous.times, clock, seconds))
     now_times = _merge(measured[0].values())
     before_times = _merge(measured[1].values()) if previous.times else None
     in_progress = as_of < period.end

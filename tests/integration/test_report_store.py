@@ -176,7 +176,9 @@ async def test_filters_and_the_report_built_from_them(store: Store, policy: Poli
     assert (first_touch.value, first_touch.detail) == (0.5, "2 of 4")
     mqls = next(k for k in report.headline if k.key == "mql")
     assert (mqls.value, mqls.previous) == (4.0, 1.0)  # last week's one lead, in its own week
-    assert report.speed_minutes == [20, 8]
+    # hs-2 (claimed, never touched) and hs-3 (never claimed) are past their deadlines: at their
+    # time so far, Mon 11:01 and 11:02 → next Mon 12:00 (359 + 4 × 480 + 180 working minutes).
+    assert report.speed_minutes == [20, 2459, 2458, 8]
 
 
 async def test_the_seeds_kpis_on_the_hand_computed_week(store: Store, policy: Policy) -> None:

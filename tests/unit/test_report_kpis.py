@@ -195,11 +195,14 @@ def test_the_shares_and_their_colours(report: Report) -> None:
 
 
 def test_durations_are_working_time_with_nearest_rank_percentiles(report: Report) -> None:
-    assert kpi(report, "speed_median")[0] == 75
-    assert kpi(report, "speed_p90")[0] == 180
+    # 30, 75 and 180, and the event lead never touched, past its Wednesday 11:00 deadline, at
+    # its time so far: Wed 09:00 → Mon 12:00 is 1,620 working minutes (left out, it made the
+    # week's speed look better for being ignored).
+    assert kpi(report, "speed_median") == (75, None, "4 leads, 1 not touched yet")
+    assert kpi(report, "speed_p90")[0] == 1620
     assert kpi(report, "claim_median")[0] == 15
-    assert report.speed_minutes == [30, 75, 180]
-    assert report.speed_on_time == [True, True, False]  # the third was touched after 13:00
+    assert report.speed_minutes == [30, 75, 180, 1620]
+    assert report.speed_on_time == [True, True, False, False]  # the third touched after 13:00
     assert report.window_minutes == {"hot": 120, "warm": 480}  # each tier's, on the chart
     assert report.first_touch == (10, 13)  # first-touch compliance's counts, for the chart
 
@@ -258,7 +261,7 @@ def test_slices_by_segment_source_and_rep(report: Report) -> None:
     assert [s.name for s in report.by_rep] == ["(unclaimed)", "U0REP1", "U0REP5"]
     enterprise = {k.key: k for k in report.by_segment[0].kpis}
     assert enterprise["first_touch"].value == 7 / 10
-    assert enterprise["speed_median"].value == 30  # of 30 and 75: nearest rank
+    assert enterprise["speed_median"].value == 75  # of 30, 75 and 1,620 so far: nearest rank
 
 
 def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
@@ -353,11 +356,16 @@ def test_helpers() -> None:
 #            was never claimed. Covered: C (6 attempts), A, B, D, H (closed by a conversation:
 #            sql, reject, nurture) = 5; E (3 attempts, open) is the miss → 5/6 = 83.3%, green.
 # Response time from MQL creation (received → first touch, working minutes):
-#            A 40; B 60 (16:00–17:00) + 60 (09:00–10:00) = 120; C 60; D 80; E 20; H 40
-#            mean (40 + 120 + 60 + 80 + 20 + 40) / 6 = 360 / 6 = 60; sorted 20 40 40 60 80 120,
-#            median (nearest rank 3 of 6) = 40.
-# Speed to lead from the post: A 30; B 40 + 60 = 100; C 60; D 50; E 20; H 35
-#            sorted 20 30 35 50 60 100: median (rank 3) = 35, p90 (rank ceil(5.4) = 6) = 100.
+#            A 40; B 60 (16:00–17:00) + 60 (09:00–10:00) = 120; C 60; D 80; E 20; H 40;
+#            F and G, never touched and past their deadlines (Fri 11:00, 16:00), at their time
+#            so far: F Fri 27 Nov 09:00 → Mon 14 Dec 12:00 = 480 + 2 × 2,400 + 180 = 5,460,
+#            G from 14:00 = 180 + 4,800 + 180 = 5,160 (left out, the two leads nobody touched
+#            made the figures better: a green mean of 60)
+#            mean (360 + 5,460 + 5,160) / 8 = 1,372.5, shown 1,372; sorted 20 40 40 60 80 120
+#            5160 5460, median (nearest rank 4 of 8) = 60.
+# Speed to lead from the post: A 30; B 40 + 60 = 100; C 60; D 50; E 20; H 35; F 5,460;
+#            G 5,160; sorted 20 30 35 50 60 100 5160 5460: median (rank 4) = 50, p90 (rank
+#            ceil(7.2) = 8) = 5,460.
 
 HAND_COMPUTED: dict[str, tuple[float | None, str | None, str]] = {
     "acceptance": (5 / 8, "red", "5 of 8"),
@@ -367,21 +375,23 @@ HAND_COMPUTED: dict[str, tuple[float | None, str | None, str]] = {
     # targets.response_time is 2 business hours, the mean's: 120 minutes or less is green; the
     # median has no target of its own. targets.speed_to_lead (2 business hours) is the hot
     # tier's; the warm tier has its business day: all the tiers together have no one target.
-    "response_mean": (60.0, "green", "6 leads"),
-    "response_median": (40.0, None, "6 leads"),
-    "speed_median": (35.0, None, "6 leads"),
-    "speed_p90": (100.0, None, "6 leads"),
+    "response_mean": (1372.0, "red", "8 leads, 2 not touched yet"),
+    "response_median": (60.0, None, "8 leads, 2 not touched yet"),
+    "speed_median": (50.0, None, "8 leads, 2 not touched yet"),
+    "speed_p90": (5460.0, None, "8 leads, 2 not touched yet"),
 }
 HAND_AS_OF = datetime(2026, 12, 14, 12, 0, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 
 
 def hand_times(
-    received: tuple[int, int, int], posted_minutes: int, touched: tuple[int, int, int] | None
+    received: tuple[int, int, int],
+    posted_minutes: int,
+    touched: tuple[int, int, int] | None,
+    due: tuple[int, int, int] | None = None,
 ) -> Times:
     posted = sydney(*received) + timedelta(minutes=posted_minutes)
-    return Times.of(
-        ENT_WEB, sydney(*received), posted, posted, sydney(*touched) if touched else None, None
-    )
+    reached = sydney(*touched) if touched else None
+    return Times.of(ENT_WEB, sydney(*received), posted, posted, reached, due and sydney(*due))
 
 
 HAND_FACTS = Facts(
@@ -406,8 +416,8 @@ HAND_FACTS = Facts(
         hand_times((24, 10), 0, (24, 11)),  # C
         hand_times((25, 13), 30, (25, 14, 20)),  # D
         hand_times((26, 9), 0, (26, 9, 20)),  # E
-        hand_times((27, 9), 0, None),  # F
-        hand_times((27, 14), 0, None),  # G
+        hand_times((27, 9), 0, None, (27, 11)),  # F: due 2 business hours after its post
+        hand_times((27, 14), 0, None, (27, 16)),  # G
         hand_times((27, 11), 5, (27, 11, 40)),  # H
     ],
 )
@@ -419,7 +429,7 @@ def test_the_seeds_kpis_on_a_hand_computed_week(policy: Policy) -> None:
     assert report.conversion == Funnel(8, 8, 5, 1)
     text = " ".join(str(block) for block in sla_report(report, policy).blocks)
     assert "8 MQLs posted → 5 SAL → 1 SQL" in text
-    assert "mean 1h 🟢 (target ≤ 2h), median 40m" in text and "median 35m, p90 1h 40m" in text
+    assert "mean 22h 52m 🔴 (target ≤ 2h), median 1h" in text and "median 50m, p90 91h" in text
 
 
 def test_the_attempt_window_closes_on_the_team_calendar(policy: Policy) -> None:
@@ -668,25 +678,29 @@ def test_the_chart_and_the_speed_colours_judge_each_lead_by_its_own_tier(
     report = build_report(WEEK, TIERED, Facts({}, {}, {}, []), policy, AS_OF)
     compliance = next(k for k in report.headline if k.key == "first_touch")
     assert (kpi_value(compliance), compliance.detail) == ("60%", "3 of 5")
-    # The chart: each touched lead against its own deadline, and the report's own counts.
-    assert report.speed_minutes == [60, 180, 180, 250]
-    assert report.speed_on_time == [True, False, True, True]
+    # The chart: each lead against its own deadline (W3, never touched, at its time so far:
+    # Wed 09:00 → Mon 12:00, 1,620 working minutes), and the report's own counts.
+    assert report.speed_minutes == [60, 180, 180, 250, 1620]
+    assert report.speed_on_time == [True, False, True, True, False]
     assert report.window_minutes == {"hot": 120, "warm": 480}
     assert first_touch_words(*report.first_touch) == "First-touch compliance: 60% (3 of 5)"
     # Speed to lead by tier, each against the target that applies to it.
     assert kpi(report, "speed_median.hot") == (60.0, "green", "2 leads")
     assert kpi(report, "speed_p90.hot") == (180.0, "red", "2 leads")
-    assert kpi(report, "speed_median.warm") == (180.0, "green", "2 leads")
-    assert kpi(report, "speed_p90.warm") == (250.0, "green", "2 leads")
-    assert kpi(report, "speed_p90") == (250.0, None, "4 leads")  # the tiers have no one target
-    # The mean response time against what the SLA allows these four: two hot leads at 2 hours
-    # and two warm at a business day, (120 + 120 + 480 + 480) / 4 = 300 minutes. Against the
-    # hot tier's 2 hours alone, warm leads touched on time turned it red.
-    response = next(k for k in report.headline if k.key == "response_mean")
-    assert (response.value, response.target, response.rag) == (168.0, 300.0, "green")
+    assert kpi(report, "speed_median.warm") == (250.0, "green", "3 leads, 1 not touched yet")
+    assert kpi(report, "speed_p90.warm") == (1620.0, "red", "3 leads, 1 not touched yet")
+    # the tiers have no one target
+    assert kpi(report, "speed_p90") == (1620.0, None, "5 leads, 1 not touched yet")
     text = " ".join(str(block) for block in sla_report(report, policy).blocks)
     assert "hot median 1h 🟢, p90 3h 🔴 (target ≤ 2h, 2 leads)" in text
-    assert "warm median 3h 🟢, p90 4h 10m 🟢 (target ≤ 8h, 2 leads)" in text
+    assert "warm median 4h 10m 🟢, p90 27h 🔴 (target ≤ 8h, 3 leads, 1 not touched yet)" in text
+    # The mean response time against what the SLA allows the four touched: two hot leads at
+    # 2 hours and two warm at a business day, (120 + 120 + 480 + 480) / 4 = 300 minutes.
+    # Against the hot tier's 2 hours alone, warm leads touched on time turned it red.
+    touched = replace(TIERED, times=TIERED.times[:4])
+    worked = build_report(WEEK, touched, Facts({}, {}, {}, []), policy, AS_OF)
+    response = next(k for k in worked.headline if k.key == "response_mean")
+    assert (response.value, response.target, response.rag) == (168.0, 300.0, "green")
 
 
 def test_a_figure_is_coloured_only_against_its_own_target(policy: Policy) -> None:
@@ -695,7 +709,7 @@ def test_a_figure_is_coloured_only_against_its_own_target(policy: Policy) -> Non
         next(k for k in report.headline if k.key == key)
         for key in ("response_mean", "response_median")
     )
-    assert mean.target == 120 and mean.rag == "green"  # seed 002's target: the average
+    assert mean.target == 120 and mean.rag == "red"  # seed 002's target: the average
     assert median.target is None and median.rag is None
     line = str(sla_report(report, policy).blocks[1])  # the line of colours
     assert "Response (median)" not in line and "Response" in line
