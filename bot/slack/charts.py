@@ -87,7 +87,7 @@ def speed_to_lead_png(
         met = [value for value, good in zip(minutes, on_time, strict=True) if good]
         late = [value for value, good in zip(minutes, on_time, strict=True) if not good]
         groups, colours = [met, late], [_GOOD, _BAD]
-        labels = [f"touched by its deadline: {len(met)}", f"touched after it: {len(late)}"]
+        labels = [f"touched by its deadline: {len(met)}", f"late, or not touched yet: {len(late)}"]
     axes.hist(
         [[min(value, upper) / scale for value in group] for group in groups],
         bins=[edge / scale for edge in edges],
