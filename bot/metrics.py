@@ -8,6 +8,7 @@ name is prefixed `handoff_`; docs/operations.md lists them and what to alert on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from prometheus_client import (
@@ -21,6 +22,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+log = logging.getLogger("handoff.metrics")
 
 # The classic text format, which every Prometheus reads (our names need no escaping).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -92,6 +95,12 @@ class Metrics:
             self._counter(name)
         self.counts = _Counts(self._counters, self.registry)
         self.probes: list[Callable[[], Awaitable[None]]] = []  # refresh gauges before a scrape
+        self.probe_failures = Gauge(
+            "handoff_metrics_probe_failures",
+            "Gauge probes that failed at the last scrape (the database not answering): their "
+            "gauges keep their last values.",
+            registry=self.registry,
+        )
         registry = self.registry
         self.ack_seconds = Histogram(
             "handoff_slack_ack_seconds",
@@ -183,8 +192,19 @@ class Metrics:
         ).set_function(read)
 
     async def refresh(self) -> None:
+        """Bring the gauges up to date before a scrape. A probe that fails (the database is
+        down) leaves its gauges as they last read, and `probe_failures` says so: the scrape
+        still answers, with every counter and histogram (a 500 lost them all)."""
+        failed = 0
         for probe in self.probes:
-            await probe()
+            try:
+                await probe()
+            except Exception as error:
+                failed += 1
+                log.warning(
+                    "a /metrics probe failed (its gauges keep their last values): %s", error
+                )
+        self.probe_failures.set(failed)
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text format."""
