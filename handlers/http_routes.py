@@ -95,11 +95,28 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except Refused as refused:
+        # One line for the operator (the request id is on it; the answer says the rest):
+        # a refused sender was invisible in the log.
+        log.info(
+            "%s %s refused (%d): %s",
+            request.method,
+            _route(request),
+            refused.status,
+            refused.field or refused.message[:120],
+        )
         if refused.field is not None:
             errors = [{"field": refused.field, "message": refused.message}]
             return web.json_response({"errors": errors}, status=refused.status)
         return _error(refused.status, refused.message)
     except Refusal as refusal:
+        # The reason's name, not its message: a message may name the lead.
+        log.info(
+            "%s %s refused (%d): %s",
+            request.method,
+            _route(request),
+            refusal.reason.status,
+            refusal.reason.name.lower(),
+        )
         answer = _error(refusal.reason.status, refusal.message)
         if refusal.retry_after is not None:
             answer.headers["Retry-After"] = str(refusal.retry_after)
@@ -122,6 +139,12 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return _error(500, "internal error: nothing was changed; the server log has the details")
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (`/leads/{external_id}/activity`): a path can carry a lead's id."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(no route)"
 
 
 def _same(given: str, expected: str) -> bool:
@@ -291,6 +314,8 @@ def routes(
         result = await services.intake(payload, clock(), source="api")
         if isinstance(result, Invalid):
             metrics.inc("leads_invalid_total")
+            fields = ", ".join(sorted({error.field for error in result.errors}))
+            log.info("intake: refused (400): %s", fields[:200])  # names, not values
             return _errors(result.errors)
         answer: dict[str, Any] = {"id": result.lead.id, "status": result.lead.stage.value}
         if result.requalified:  # posted again as a new cycle

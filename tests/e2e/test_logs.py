@@ -55,6 +55,11 @@ async def test_json_lines_carry_their_context_and_nothing_secret(
         clock.advance(minutes=5)
         await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
         await stack.settle()
+        # Refused senders are on the log too (they were invisible): a bad token, a bad lead.
+        bad = {"Authorization": "Bearer not-the-token", "X-Request-Id": "req-refused-1"}
+        async with stack.session.post(f"{stack.base_url}/leads", json={}, headers=bad) as sent:
+            assert sent.status == 401
+        assert (await stack.post_lead({**payload, "external_id": "hs-x", "email": "no"}))[0] == 400
     finally:
         await stack.close()
 
@@ -63,6 +68,12 @@ async def test_json_lines_carry_their_context_and_nothing_secret(
     assert len(lines) > 20 and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert any(line["logger"].startswith("slack_sdk") for line in lines)  # DEBUG really was on
 
+    (refused,) = [line for line in lines if line.get("request_id") == "req-refused-1"]
+    assert refused["message"] == (
+        "POST /leads refused (401): unauthorized: bad or missing bearer token (see "
+        "HANDOFF_INTAKE_TOKEN)"
+    )
+    assert any(line["message"] == "intake: refused (400): email" for line in lines)
     (intake,) = [line for line in lines if line["message"].startswith("intake: lead 1")]
     assert len(intake["request_id"]) == 32 and intake["lead_id"] == 1
     delivered = [line for line in lines if "outbox_id" in line]
