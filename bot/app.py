@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,7 @@ from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
 STATUS_SECONDS = 600  # how often the reps' Slack statuses are read (`away_statuses`)
+SWEEPS_FAILING = 3  # escalation sweeps failed in a row before /readyz says so
 # apps.connections.open's answers that no retry mends (its reference, and the token checks
 # every method makes): the token is wrong, revoked, of another kind, or its team is barred.
 APP_TOKEN_REFUSED = frozenset(
@@ -106,6 +108,8 @@ class Handoff:
     scheduler: AsyncIOScheduler | None = None
     socket: AsyncSocketModeHandler | None = None
     crm: CrmWorker | None = None  # the CRM's delivery worker, with a `crm:` section
+    sweeps_failing: int = 0  # escalation sweeps failed in a row (/readyz: 3 is not ready)
+    last_sweep: float = 0.0  # when one last finished, Unix time (0: not yet)
 
     async def connect_socket(self) -> None:
         """Receive Slack's requests over Socket Mode (settings.app_token) as well: Bolt opens
@@ -300,8 +304,12 @@ class Handoff:
             with self.metrics.sweep_seconds.time():
                 result = await self.sweeper.run(self.clock())
         except Exception:
+            self.sweeps_failing += 1
+            self.metrics.inc("sweep_failures_total")
             log.exception("the escalation sweep failed; the next one tries again")
             return
+        self.sweeps_failing = 0
+        self.last_sweep = time.time()
         if result.changed:
             log.info("escalation sweep: %d leads escalated", result.changed)
 
@@ -464,10 +472,13 @@ async def create(
     bolt.error(retries.releasing(listeners.failed))
     handoff: Handoff | None = None  # the scheduler's state, once it is built
 
-    def scheduling() -> bool | None:
+    def scheduling() -> bool | str | None:
         if not settings.sweep_seconds:
             return None
         scheduler = handoff.scheduler if handoff is not None else None
+        failing = handoff.sweeps_failing if handoff is not None else 0
+        if failing >= SWEEPS_FAILING:  # running, and escalating nothing: not ready
+            return f"running, but the last {failing} escalation sweeps failed (the log says why)"
         return scheduler is not None and bool(scheduler.running)
 
     readiness = Readiness(
@@ -525,6 +536,8 @@ async def create(
         application,
         crm=crm,
     )
+    built = handoff
+    metrics.gauge("sweep_last_success_timestamp_seconds", lambda: built.last_sweep)
     return handoff
 
 

@@ -48,11 +48,14 @@ HELP = {
     "slack_errors_total": "Slack side effects given up (a permanent error, alerted).",
     "crm_retries_total": "CRM writes retried after a 5xx, connection error or timeout.",
     "crm_rate_limited_total": "CRM writes answered 429 (tried again after its wait).",
+    "sweep_failures_total": "Escalation sweeps that failed (the next one tries again).",
 }
 
 GAUGE_HELP = {
     "slack_queue_depth": "Private answers (ephemeral, modals) on their way to Slack.",
     "slack_outbox_pending": "Slack side effects in the outbox not yet delivered.",
+    "sweep_last_success_timestamp_seconds": "When an escalation sweep last finished (Unix "
+    "time; 0: none yet in this process).",
 }
 
 # Seconds: Slack wants an ack within 3 s; most take milliseconds.

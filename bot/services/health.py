@@ -55,14 +55,15 @@ class Readiness:
         self,
         ping: Callable[[], Awaitable[object]],
         oldest_pending: Callable[[], Awaitable[datetime | None]],
-        scheduler: Callable[[], bool | None],
+        scheduler: Callable[[], bool | str | None],
         clock: Callable[[], datetime],
         max_outbox_age: timedelta,
         crm: CrmState | None = None,
     ) -> None:
         self.ping = ping
         self.oldest_pending = oldest_pending
-        self.scheduler = scheduler  # True: running; False: stopped; None: turned off
+        # True: running; False: stopped; None: turned off; text: running, and what is wrong
+        self.scheduler = scheduler
         self.clock = clock
         self.max_outbox_age = max_outbox_age
         self.crm = crm
@@ -82,6 +83,8 @@ class Readiness:
         running = self.scheduler()
         if running is None:
             return Check("scheduler", True, "off (HANDOFF_SWEEP_SECONDS=0: cron runs the sweep)")
+        if isinstance(running, str):
+            return Check("scheduler", False, running)
         return Check("scheduler", running, "running" if running else "not running")
 
     async def _outbox(self) -> Check:

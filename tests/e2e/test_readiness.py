@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
 from tests.conftest import lead_payload
@@ -84,3 +86,28 @@ async def test_not_ready_when_the_database_does_not_answer(
     assert scraped[0] == 200 and "handoff_claims_total 0.0" in scraped[1]
     assert "handoff_metrics_probe_failures 1.0" in scraped[1]
     assert (await ready(stack))[0] == 200  # and ready again once it answers
+
+
+async def test_sweeps_failing_in_a_row_are_not_ready_and_are_counted(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep that fails every time escalates nothing: /readyz said "running" for ever, and
+    no metric moved. Three in a row are not ready; one that works is ready again."""
+    handoff = stack.handoff
+
+    async def broken(now: object) -> object:
+        raise RuntimeError("the sweep's query failed")
+
+    working = handoff.sweeper.run
+    monkeypatch.setattr(handoff.sweeper, "run", broken)
+    for _ in range(3):
+        await handoff.sweep()
+    status, answer = await ready(stack)
+    assert status == 503 and answer["checks"]["scheduler"] == {
+        "ok": False,
+        "detail": "running, but the last 3 escalation sweeps failed (the log says why)",
+    }
+    assert handoff.metrics.counts["sweep_failures_total"] == 3
+    monkeypatch.setattr(handoff.sweeper, "run", working)
+    await handoff.sweep()
+    assert (await ready(stack))[0] == 200 and handoff.last_sweep > 0
