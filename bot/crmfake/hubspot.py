@@ -260,6 +260,10 @@ def _problems(errors: Iterable[Exception]) -> list[str]:
     return out
 
 
+def _archived(query: Mapping[str, Any]) -> bool:
+    return str(query.get("archived", "false")).lower() == "true"
+
+
 def sign_v1(client_secret: str, body: bytes) -> str:
     """HubSpot's v1 signature: hex SHA-256 of client secret + body.
     https://developers.hubspot.com/docs/faq/v1-request-validation"""
@@ -746,25 +750,44 @@ class HubSpotFake:
         raise _ApiError(405, "VALIDATION_ERROR", f"The fake does not serve {method} {path}")
 
     def _owners_page(self, query: Mapping[str, Any]) -> Json:
-        owners = [o for o in self.owners.values() if not o["archived"]]
+        # `archived` (crmOwners.json: "Whether to return only results that have been
+        # archived", default false): the live owners, or only the archived ones.
+        archived = _archived(query)
+        owners = [o for o in self.owners.values() if o["archived"] == archived]
         if query.get("email"):
             owners = [o for o in owners if o["email"].lower() == query["email"].lower()]
         return self._page(owners, query)
 
+    def archive_owner(self, owner_id: str) -> None:
+        """Deactivate an owner, as removing a user from the portal does."""
+        self.owners[owner_id]["archived"] = True
+
     @staticmethod
     def _page(items: list[Json], query: Mapping[str, Any]) -> Json:
-        start = int(query.get("after") or 0)
-        limit = int(query.get("limit") or 100)
-        page: Json = {"results": items[start : start + limit]}
-        if start + limit < len(items):
-            page["paging"] = {"next": {"after": str(start + limit)}}
+        """A page of `items`; `after` is an opaque cursor (`NextPage.after`: a list's are base64,
+        like the spec's example `NTI1Cg%3D%3D`; a search's are offsets, `"0"` first), `limit`
+        1–100."""
+        after, limit = str(query.get("after") or ""), query.get("limit", 100)
+        try:
+            cursor = after if after.isdigit() else base64.b64decode(after, validate=True)
+            start = int(cursor) if after else 0
+        except (ValueError, TypeError):
+            raise _ApiError(
+                400, "VALIDATION_ERROR", f"Invalid paging cursor after={after!r}"
+            ) from None
+        if not str(limit).lstrip("-").isdigit() or not 1 <= int(limit) <= 100:
+            raise _ApiError(400, "VALIDATION_ERROR", f"limit must be 1 to 100, not {limit!r}")
+        end = start + int(limit)
+        page: Json = {"results": items[start:end]}
+        if end < len(items):
+            page["paging"] = {"next": {"after": base64.b64encode(str(end).encode()).decode()}}
         return page
 
     def _owner(self, owner_id: str, query: Mapping[str, Any]) -> Json:
         owner = self.owners.get(owner_id)
         if query.get("idProperty") == "userId":
             owner = next((o for o in self.owners.values() if str(o["userId"]) == owner_id), None)
-        if owner is None:
+        if owner is None or owner["archived"] != _archived(query):
             raise _ApiError(404, "OBJECT_NOT_FOUND", f"Owner {owner_id} not found")
         return owner
 

@@ -364,7 +364,32 @@ async def test_check_names_each_missing_property_and_unknown_owner(
     rita = fake.add_owner("rita@example.com")
     fixed = Crm(kind="hubspot", fields=crm.fields, owners={"U0REP1": rita})
     assert await adapter_for(fake, clock, fixed).check() == []
+    # An owner removed from the portal is archived: HubSpot answers 404 for it unless asked
+    # for archived owners (crmOwners.json, `archived`, default false). The fake returned it.
+    fake.archive_owner(rita)
+    (problem,) = await adapter_for(fake, clock, fixed).check()
+    assert "U0REP1" in problem and rita in problem
     await adapter.aclose()
+
+
+async def test_the_fakes_pages_take_opaque_cursors_and_refuse_bad_ones(fake: HubSpotFake) -> None:
+    """`NextPage.after` is a cursor (the spec's example: `NTI1Cg%3D%3D`): the fake's are
+    base64 and any bad one is HubSpot's 400, not a bare 500; `limit` is 1 to 100."""
+    for number in range(3):
+        fake.add_owner(f"owner{number}@example.com")
+    url = f"{fake.base_url}/crm/v3/owners"
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(url, params={"limit": "2"}) as answer:
+            first = await answer.json()
+        cursor = first["paging"]["next"]["after"]
+        assert not cursor.isdigit() and len(first["results"]) == 2
+        async with session.get(url, params={"limit": "2", "after": cursor}) as answer:
+            assert len((await answer.json())["results"]) == 1
+        for bad in ({"after": "NTI1Cg%3D%3D!"}, {"limit": "0"}, {"limit": "-5"}):
+            async with session.get(url, params=bad) as answer:
+                body = await answer.json()
+                assert answer.status == 400 and body["category"] == "VALIDATION_ERROR", bad
 
 
 async def test_the_contact_as_a_lead_and_an_owner_email(fake: HubSpotFake, clock: Clock) -> None:
