@@ -15,7 +15,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     Connection,
     Float,
     Integer,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     func,
     literal,
     null,
@@ -31,7 +34,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -353,6 +356,97 @@ def _turn_write_pg(with_lead: bool, with_home: bool = False) -> Any:
     return written
 
 
+@cache
+def _turn_in_sql_pg(with_lead: bool, with_home: bool) -> Any:
+    """PostgreSQL: a whole turn in one statement (`rotation_take_turn`, migration 0024: the
+    lock, the reads, the domain's pick and the write), and, `with_lead`, the lead's suggested
+    owner and why (`p_reason` with the turn's figures), `with_home` the request for the
+    rep's App Home. Its row: the rep (None: nobody available, nothing written), their leads
+    this week, the pool's, and the clock."""
+    turned = (
+        func.rotation_take_turn(
+            bindparam("p_segment", type_=String),
+            bindparam("p_reps", type_=ARRAY(String)),
+            bindparam("p_weights", type_=ARRAY(Integer)),
+            bindparam("p_cap_open", type_=Integer),
+            bindparam("p_cap_day", type_=Integer),
+            bindparam("p_catch_up", type_=Boolean),
+            bindparam("p_away", type_=ARRAY(String)),
+            bindparam("p_away_at", type_=table(TimeAway).c.until.type),
+            bindparam("p_day", type_=String),
+            bindparam("p_week", type_=String),
+        )
+        .table_valued("rep", "week", "week_total", "weight", "clock")
+        .render_derived()
+    )
+    turn = select(*turned.c).cte("turn")
+    answer = select(turn.c.rep, turn.c.week, turn.c.week_total, turn.c.clock)
+    if not with_lead:
+        return answer
+    figures = func.jsonb_build_object(
+        "rep",
+        turn.c.rep,
+        "week",
+        turn.c.week,
+        "week_total",
+        turn.c.week_total,
+        "weight",
+        turn.c.weight,
+        "cap",
+        bindparam("p_cap", type_=Integer),
+    )
+    reason = cast(bindparam("p_reason", type_=JSONB), JSONB).op("||")(figures)
+    suggested = (
+        update(table(LeadRow))
+        .where(LeadRow.id == bindparam("p_lead_id"), turn.c.rep.is_not(None))
+        .values(suggested_owner=turn.c.rep, route_reason=cast(reason, JSON))
+    )
+    answer = answer.add_cte(suggested.cte("suggested"))
+    if with_home:
+        picked = select(turn.c.rep).scalar_subquery()
+        answer = answer.add_cte(home_requests(HomeOpener.user_id == picked).cte("home"))
+    return answer
+
+
+def _turn_in_sql(
+    db: Connection, ask: RotationAsk, lead_id: int | None, home_at: datetime | None
+) -> Suggestion | None:
+    """PostgreSQL: the turn in one statement (`_turn_in_sql_pg`); None when nobody is
+    available (the segment is held now: `take` says why and falls back)."""
+    rules = ask.rules
+    pool = list(dict.fromkeys(rules.reps))
+    params: dict[str, Any] = {
+        "p_segment": ask.segment,
+        "p_reps": pool,
+        "p_weights": [rules.weight(rep) for rep in pool],
+        "p_cap_open": rules.cap_open,
+        "p_cap_day": rules.cap_per_day,
+        "p_catch_up": rules.catch_up,
+        "p_away": sorted(ask.away),
+        "p_away_at": ask.away_at,
+        "p_day": ask.day,
+        "p_week": ask.week,
+    }
+    if lead_id is not None:
+        params |= {"p_lead_id": lead_id, "p_reason": ask.reason, "p_cap": rules.cap}
+        if home_at is not None:
+            params["p_now"] = home_at
+    with_home = lead_id is not None and home_at is not None
+    rep, week, week_total, _ = fetch_driven(
+        db, _turn_in_sql_pg(lead_id is not None, with_home), params
+    )[0]
+    if rep is None:
+        return None
+    reason = ask.reason | {
+        "rep": rep,
+        "week": week,
+        "week_total": week_total,
+        "weight": rules.weight(rep),
+        "cap": rules.cap,
+    }
+    return Suggestion(rep, reason, home_asked=with_home)
+
+
 def take(
     db: Connection, ask: RotationAsk, lead_id: int | None = None, home_at: datetime | None = None
 ) -> Suggestion:
@@ -360,8 +454,13 @@ def take(
     the fallback, with the reason nobody was available, when the turn finds nobody. With
     `lead_id`, the lead's suggested owner and why are stored with the turn; with `home_at`
     too, on PostgreSQL, the rep's App Home is asked for (at that time) in the same statement
-    (`Suggestion.home_asked`), so the lock is held one round trip the less."""
+    (`Suggestion.home_asked`). On PostgreSQL a turn that takes a lead from nobody is one
+    statement (`_turn_in_sql`): the segment's lock is held for no round trip of its own."""
     rules = ask.rules
+    if db.dialect.name == "postgresql" and ask.leaving is None and not ask.avoid:
+        taken = _turn_in_sql(db, ask, lead_id, home_at)
+        if taken is not None:
+            return taken
     clock, away, loads = _hold_read(db, ask, rules.cap_open is not None)
     leaving = ask.leaving if ask.leaving in loads else None
     if leaving is not None:  # out of its counts first, so the turn's figures are as they end

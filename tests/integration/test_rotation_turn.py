@@ -1,7 +1,8 @@
-"""A rotation's turn on PostgreSQL: the segment's lock and everything the turn reads are one
-round trip, the write another; a turn that waited for another replica's lock reads what that
-replica wrote, in the same two round trips (the statement's own reads are of a snapshot taken
-before the lock was granted; the rep rows are read by a function that takes its own)."""
+"""A rotation's turn on PostgreSQL is one round trip: the segment's lock, everything the turn
+reads, the pick and the write (`rotation_take_turn`, migration 0024); a turn that waited for
+another replica's lock reads what that replica wrote, in the same one round trip (a VOLATILE
+function's queries each take a snapshot of their own: after the lock is granted). The turns
+Python still takes (a batch's: `HeldRotations`) lock and read in one statement as well."""
 
 from __future__ import annotations
 
@@ -105,17 +106,17 @@ async def while_waiting(waiter: Awaitable[T], watcher: Store) -> asyncio.Task[T]
     raise AssertionError("the second turn never waited for the lock")
 
 
-async def test_a_turn_is_two_round_trips(pg_url: str) -> None:
+async def test_a_turn_is_one_round_trip(pg_url: str) -> None:
     async with migrated_store(pg_url) as store:
         with statements(store.db.engine) as sent:
             owners = [(await store.db.run(turn)).rep for _ in range(4)]
         assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2"]
-        # BEGIN/COMMIT are not cursor statements: the lock with its reads, then the write
-        assert len(sent) == 4 * 2
+        # BEGIN/COMMIT are not cursor statements: the lock, the reads, the pick and the write
+        assert len(sent) == 4
         assert await weeks(store) == {"U0REP1": 2, "U0REP2": 2}
 
 
-async def test_a_turn_is_the_same_two_statements_whatever_the_pools_size(pg_url: str) -> None:
+async def test_a_turn_is_the_same_statement_whatever_the_pools_size(pg_url: str) -> None:
     """The pool travels as one array parameter: a list expanded into a placeholder per rep
     would be a new statement text (rendered again, prepared again) for every size of pool."""
     bigger = replace(ASK, rules=PoolRules(reps=(*REPS, "U0REP3"), weights={}))
@@ -123,7 +124,7 @@ async def test_a_turn_is_the_same_two_statements_whatever_the_pools_size(pg_url:
         with statements(store.db.engine) as sent:
             await store.db.run(turn)
             await store.db.run(lambda db: take(db, bigger))
-        assert sent[0] == sent[2]
+        assert len(sent) == 2 and sent[0] == sent[1]
 
 
 async def test_a_lone_leads_intake_reads_are_planned_once_and_kept(
@@ -147,8 +148,8 @@ async def test_a_lone_leads_intake_reads_are_planned_once_and_kept(
 async def test_a_new_leads_turn_asks_for_its_reps_app_home_in_its_own_write(
     pg_url: str, policy: Policy
 ) -> None:
-    """The lock is held for the turn's write and the commit only: the request for the rep's
-    App Home (only of a rep who opened it) is in that write, not a statement of its own."""
+    """The lock is held for the turn's statement and the commit only: the lead's suggested
+    owner and the request for the rep's App Home (only of a rep who opened it) are in it."""
     async with migrated_store(pg_url) as store:
         await store.save_policy(policy.version, snapshot(policy), NOW)
         await HomeStore(store.db).opened("U0REP1", NOW)
@@ -159,8 +160,8 @@ async def test_a_new_leads_turn_asks_for_its_reps_app_home_in_its_own_write(
         asked = await store.db.run(lambda db: db.execute(homes).scalars().all())
     assert (first.lead.suggested_owner, second.lead.suggested_owner) == ("U0REP1", "U0REP2")
     assert asked == ["U0REP1"]  # U0REP2 never opened App Home
-    # the stored leads' read, the insert, its post, the turn's lock, the write: no more
-    assert len(sent) == 5 and sent[-1].startswith("WITH saved_reps")
+    # the stored leads' read, the insert, its post, the turn: no more
+    assert len(sent) == 4 and sent[-1].startswith("WITH turn")
 
 
 async def test_a_turn_that_waited_for_another_replicas_reads_what_it_wrote(pg_url: str) -> None:
@@ -171,7 +172,7 @@ async def test_a_turn_that_waited_for_another_replicas_reads_what_it_wrote(pg_ur
                 second = await while_waiting(two.db.run(turn), one)
             await second
         assert (first.rep, (await second).rep) == ("U0REP2", "U0REP1")
-        assert len(sent) == 2  # the lock with its reads, the write: no read again after the wait
+        assert len(sent) == 1  # the turn, once: no read again after the wait
         assert (await second).reason["week"] == 2  # the count as replica one left it
         assert await weeks(one) == {"U0REP1": 2, "U0REP2": 1}
 
@@ -188,7 +189,7 @@ async def test_a_turn_that_waited_for_an_uncount_or_a_reassignment_reads_it(pg_u
             async with held_open(one, lapsed):
                 waited = await while_waiting(two.db.run(turn), one)
             await waited
-        assert (await waited).rep == "U0REP1" and len(sent) == 2
+        assert (await waited).rep == "U0REP1" and len(sent) == 1
         assert await weeks(one) == {"U0REP1": 1, "U0REP2": 1}  # 3 turns, one lead left
 
         def reassigned(db: Connection) -> None:  # a manager moves a lead from U0REP1 to U0REP2
@@ -198,7 +199,7 @@ async def test_a_turn_that_waited_for_an_uncount_or_a_reassignment_reads_it(pg_u
             async with held_open(one, reassigned):
                 waited = await while_waiting(two.db.run(turn), one)
             await waited
-        assert (await waited).rep == "U0REP2" and len(sent) == 2
+        assert (await waited).rep == "U0REP2" and len(sent) == 1
         assert await weeks(one) == {"U0REP1": 0, "U0REP2": 3}
 
 
