@@ -64,25 +64,31 @@ DECLARE
     i INTEGER;
     found_row RECORD;
 BEGIN
-    INSERT INTO round_robin AS held (segment, position, clock) VALUES (p_segment, 1, 0.0)
-    ON CONFLICT (segment) DO UPDATE SET position = held.position + 1
-    RETURNING held.clock INTO v_clock;
+    -- The segment's lock (a row lock, held to the commit); its row made on the first turn.
+    SELECT rr.clock INTO v_clock FROM round_robin AS rr WHERE rr.segment = p_segment FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO round_robin (segment, position, clock) VALUES (p_segment, 0, 0.0)
+        ON CONFLICT (segment) DO NOTHING;
+        SELECT rr.clock INTO v_clock FROM round_robin AS rr
+        WHERE rr.segment = p_segment FOR UPDATE;
+    END IF;
     IF p_away_at IS NOT NULL THEN
         away := away || ARRAY(
             SELECT user_id FROM time_away
             WHERE user_id = ANY(p_reps) AND (until IS NULL OR until > p_away_at)
         );
     END IF;
-    FOR found_row IN SELECT * FROM rotation_reps AS r WHERE r.segment = p_segment LOOP
-        i := array_position(p_reps, found_row.rep);
-        IF i IS NOT NULL THEN
-            rep_settled[i] := found_row.settled;
-            rep_since[i] := found_row.since;
-            rep_weight[i] := found_row.weight;
-            rep_today[i] := CASE WHEN found_row.day = p_day THEN found_row.today ELSE 0 END;
-            weekly[i] := CASE WHEN found_row.week = p_week THEN found_row.this_week ELSE 0 END;
-        END IF;
-    END LOOP;
+    IF n > 0 THEN  -- the pool's loads, in its order (a rep with no row yet: no load)
+        SELECT
+            array_agg(coalesce(r.settled, 0.0) ORDER BY t.i),
+            array_agg(r.since ORDER BY t.i),
+            array_agg(coalesce(r.weight, 0) ORDER BY t.i),
+            array_agg(CASE WHEN r.day = p_day THEN r.today ELSE 0 END ORDER BY t.i),
+            array_agg(CASE WHEN r.week = p_week THEN r.this_week ELSE 0 END ORDER BY t.i)
+        INTO rep_settled, rep_since, rep_weight, rep_today, weekly
+        FROM unnest(p_reps) WITH ORDINALITY AS t(rep, i)
+        LEFT JOIN rotation_reps AS r ON r.segment = p_segment AND r.rep = t.rep;
+    END IF;
     IF p_cap_open IS NOT NULL THEN
         FOR found_row IN
             SELECT owner, count(*) AS n_open FROM leads
@@ -165,19 +171,18 @@ BEGIN
     rep_today[picked] := rep_today[picked] + 1;
     weekly[picked] := weekly[picked] + 1;
     changed[picked] := TRUE;
-    FOR i IN 1..n LOOP
-        IF changed[i] THEN
-            INSERT INTO rotation_reps AS r
-                (segment, rep, settled, since, weight, day, today, week, this_week)
-            VALUES (p_segment, p_reps[i], rep_settled[i], rep_since[i], rep_weight[i], p_day,
-                    rep_today[i], p_week, weekly[i])
-            ON CONFLICT (segment, rep) DO UPDATE SET
-                settled = excluded.settled, since = excluded.since, weight = excluded.weight,
-                day = excluded.day, today = excluded.today, week = excluded.week,
-                this_week = excluded.this_week;
-        END IF;
-    END LOOP;
-    UPDATE round_robin SET clock = v_clock WHERE segment = p_segment;
+    INSERT INTO rotation_reps AS r
+        (segment, rep, settled, since, weight, day, today, week, this_week)
+    SELECT p_segment, t.rep, t.settled, t.since, t.weight, p_day, t.today, p_week, t.this_week
+    FROM unnest(p_reps, rep_settled, rep_since, rep_weight, rep_today, weekly, changed)
+        AS t(rep, settled, since, weight, today, this_week, touched)
+    WHERE t.touched
+    ON CONFLICT (segment, rep) DO UPDATE SET
+        settled = excluded.settled, since = excluded.since, weight = excluded.weight,
+        day = excluded.day, today = excluded.today, week = excluded.week,
+        this_week = excluded.this_week;
+    -- the clock, and the position every change to the rotation moves on
+    UPDATE round_robin SET clock = v_clock, position = position + 1 WHERE segment = p_segment;
     RETURN QUERY SELECT p_reps[picked], weekly[picked],
         (SELECT sum(x)::INTEGER FROM unnest(weekly) AS x), p_weights[picked], v_clock;
 END
