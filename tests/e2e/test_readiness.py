@@ -72,6 +72,9 @@ async def test_not_ready_when_the_database_does_not_answer(
     os.mkdir(path)  # where the file was, a directory: SQLite cannot open it
     try:
         status, answer = await ready(stack)
+        # Liveness says so without failing: restarting the process mends no database.
+        async with stack.session.get(f"{stack.base_url}/healthz") as response:
+            alive = (response.status, await response.json())
         # /metrics still answers (it was a 500: every counter and histogram lost with it)
         async with stack.session.get(f"{stack.base_url}/metrics") as response:
             scraped = (response.status, await response.text())
@@ -84,6 +87,7 @@ async def test_not_ready_when_the_database_does_not_answer(
     assert answer["checks"]["database"]["detail"].startswith("does not answer")
     assert answer["checks"]["outbox"]["ok"] is False
     assert scraped[0] == 200 and "handoff_claims_total 0.0" in scraped[1]
+    assert alive[0] == 200 and alive[1]["database"].startswith("does not answer")
     assert "handoff_metrics_probe_failures 1.0" in scraped[1]
     assert (await ready(stack))[0] == 200  # and ready again once it answers
 
