@@ -359,17 +359,23 @@ def _readers(crm: CrmWorker | None) -> tuple[Any, Any]:
     return (adapter if name == "hubspot" else None, adapter if name == "salesforce" else None)
 
 
+def _portal(policy: Policy) -> int | None:
+    """`crm.portal`: the one HubSpot portal whose webhooks are taken (None: any)."""
+    return policy.crm.portal if policy.crm is not None else None
+
+
 def crm_inbound(
     settings: Settings,
     hubspot_reader: HubSpotReader | None = None,
     salesforce_reader: SalesforceReader | None = None,
+    portal: int | None = None,
 ) -> dict[str, CrmInbound]:
     """The CRMs whose webhooks are taken (`POST /crm/<name>`): those with their secret set.
     The readers are the outbound adapters, which read a created record and an owner's email
     through the official clients (None: a payload that does not carry them is not read)."""
     adapters: dict[str, CrmInbound] = {}
     if settings.hubspot_client_secret:
-        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret, hubspot_reader)
+        adapters["hubspot"] = HubSpotInbound(settings.hubspot_client_secret, hubspot_reader, portal)
     if settings.salesforce_webhook_token:
         adapters["salesforce"] = SalesforceInbound(
             settings.salesforce_webhook_token, salesforce_reader
@@ -514,7 +520,7 @@ async def create(
             crm_inbound=CrmInboundService(
                 services,
                 CrmInboxStore(database),
-                crm_inbound(settings, *_readers(crm)),
+                crm_inbound(settings, *_readers(crm), portal=_portal(policy)),
                 SlackDirectory(client),
             ),
         )

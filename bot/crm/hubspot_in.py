@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 from bot.crm.port import BadPayload, BadSignature, json_body
 from bot.domain.crm import Change, CrmChange
 
+log = logging.getLogger("handoff.crm")
 MAX_AGE = timedelta(minutes=5)
 # The escapes HubSpot decodes in the URI before signing it (v3), and only these.
 _DECODED = {
@@ -103,9 +105,12 @@ class HubSpotInbound:
 
     name = "hubspot"
 
-    def __init__(self, client_secret: str, reader: HubSpotReader | None = None) -> None:
+    def __init__(
+        self, client_secret: str, reader: HubSpotReader | None = None, portal: int | None = None
+    ) -> None:
         self.client_secret = client_secret
         self.reader = reader
+        self.portal = portal  # `crm.portal`: another portal's events are ignored
 
     def verify(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
@@ -159,12 +164,29 @@ class HubSpotInbound:
         contact; BadPayload naming the fields for any other shape."""
         data = json_body(body)
         if isinstance(data, list):
-            return parse_events(data)
+            ours = self._of_our_portal(data)
+            return parse_events(ours) if ours or not data else []  # another portal's: none
         if isinstance(data, dict):
             return [parse_workflow(data, hashlib.sha256(body).hexdigest()[:16])]
         raise BadPayload(
             [("(body)", "must be an array of webhook events or a workflow's contact object")]
         )
+
+    def _of_our_portal(self, events: list[Any]) -> list[Any]:
+        """The events of `crm.portal` (all of them when it is unset): another portal's, signed
+        with the same app's secret (a sandbox install), would change this portal's leads."""
+        if self.portal is None:
+            return events
+        ours = [e for e in events if not isinstance(e, dict) or e.get("portalId") == self.portal]
+        if len(ours) < len(events):
+            portals = sorted({str(e.get("portalId")) for e in events if e not in ours})
+            log.warning(
+                "HubSpot: %d event(s) from portal %s ignored (crm.portal is %d)",
+                len(events) - len(ours),
+                ", ".join(portals)[:100],
+                self.portal,
+            )
+        return ours
 
     async def lead_of(self, change: CrmChange) -> dict[str, object] | None:
         if change.lead is not None:

@@ -949,6 +949,10 @@ class Crm(_Model):
     writes_per_second: float = Field(default=5.0, gt=0, le=100)
     window_seconds: float = Field(default=10.0, ge=1, le=60)
     events: list[str] | None = None  # webhook: the event types sent (default: every one)
+    # HubSpot: the portal (account) id whose webhooks are taken. An app installed in several
+    # portals (a sandbox beside production) is signed with one secret: another portal's
+    # events are ignored, not applied to this one's leads. Unset: every portal's are taken.
+    portal: int | None = Field(default=None, ge=1)
 
     @field_validator("owners")
     @classmethod

@@ -19,7 +19,7 @@ import yaml
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.crm.hubspot_in import sign_v3
 from bot.crmfake.hubspot import HubSpotFake, sign_v1
-from bot.domain.policy import Policy, parse_policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.e2e.test_forget import database_text, slack_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -402,3 +402,31 @@ async def test_without_a_crm_configured_the_routes_say_so(stack: LocalStack) -> 
     assert answer == {
         "error": "no CRM configured: set HUBSPOT_CLIENT_SECRET to take hubspot's webhooks"
     }
+
+
+async def test_another_portals_events_are_ignored_with_crm_portal(
+    sqlite_url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """An app installed in a sandbox portal beside production signs both portals' webhooks
+    with one secret: with `crm.portal`, the sandbox's deletion of a contact with the same id
+    erases nothing here (it erased the production lead); this portal's events apply."""
+    data = snapshot(crm_policy)
+    data["crm"]["portal"] = 62515
+    stack = await start_stack(
+        sqlite_url,
+        parse_policy(data),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=SECRET,
+    )
+    try:
+        await claimed(stack, clock)
+        deleted = {**change(31, "x", "y"), "subscriptionType": "contact.privacyDeletion"}
+        sandbox = {**deleted, "portalId": 99999999}
+        assert await hubspot(stack, clock, [sandbox]) == (200, {"handled": 0, "ignored": 0})
+        assert (await stack.services.lead(1)).erased_at is None
+        assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 1, "ignored": 0})
+        assert (await stack.services.lead(1)).erased_at is not None
+    finally:
+        await stack.close()
