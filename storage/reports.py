@@ -172,6 +172,16 @@ def _counts_query(
             lead.disposition_due_at.is_not(None),
             lead.feedback_at <= lead.disposition_due_at,
         ),
+        # The final disposition within its deadline (seed 001: a maximum time to disposition).
+        "final_due": _count(
+            lead.final_due_at.is_not(None),
+            (lead.dispositioned_at.is_not(None)) | (lead.final_due_at <= now),
+        ),
+        "final_on_time": _count(
+            lead.dispositioned_at.is_not(None),
+            lead.final_due_at.is_not(None),
+            lead.dispositioned_at <= lead.final_due_at,
+        ),
         "sqo": _count(*accepted, lead.stage == Stage.SQL.value, lead.opportunity_at.is_not(None)),
         "opportunities": _count(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
         "won": _count(lead.mql.is_(True), lead.won_at.is_not(None)),

@@ -33,6 +33,9 @@ Definitions (docs/reports.md says the same):
   `sql`, `reject` or `nurture`: the rep reached someone, or found there is nobody to reach).
 * **Feedback completion**: of the claimed leads dispositioned or past their disposition deadline
   by `as_of`, the share dispositioned by the deadline.
+* **Final disposition on time** (seed 001: "maximum time-to-disposition"): of the claimed leads
+  closed or past their final-disposition deadline by `as_of`, the share closed by it (no
+  target: a lead left open shows here).
 * **Disposition mix** and **rejection reasons**, each reason tagged routing / data / definition
   by the SLA file (`problem` / `problems` of its disposition code).
 * **Conversion**: MQLs posted → SALs (accepted) → SQLs.
@@ -384,6 +387,8 @@ class Counts:
     attempts_covered: int = 0  # of those: the minimum attempts, or resolved by a conversation
     feedback_due: int = 0  # claimed, and dispositioned or past its deadline by `as_of`
     feedback_on_time: int = 0
+    final_due: int = 0  # claimed, and dispositioned or past the final deadline by `as_of`
+    final_on_time: int = 0
     progressing: int = 0  # open, their feedback so far "progressing" (the disposition mix)
     sqo: int = 0  # of the SQLs: reached the CRM's opportunity stage
     opportunities: int = 0  # of the MQLs: reached the opportunity stage (SQL or not)
@@ -913,6 +918,15 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
             before.feedback_on_time,
             before.feedback_due,
             targets.feedback_completion,
+        ),
+        (
+            "final",
+            "Final disposition on time",
+            counts.final_on_time,
+            counts.final_due,
+            before.final_on_time,
+            before.final_due,
+            None,
         ),
         (
             "attempts",

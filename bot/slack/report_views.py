@@ -39,6 +39,7 @@ SHORT_LABELS = {
     "sal_to_sql": "SAL→SQL",
     "mql_to_sql": "MQL→SQL",
     "feedback": "Feedback",
+    "final": "Final disposition",
     "attempts": "Coverage",
     "completeness": "Data",
     "icp": "ICP",

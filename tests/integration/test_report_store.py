@@ -104,6 +104,8 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             attempts_covered=1,  # qualified on the first call
             feedback_due=1,
             feedback_on_time=1,
+            final_due=1,
+            final_on_time=1,
         ),
         Group("enterprise", "webinar", "U0REP2", CAMPAIGN): Counts(
             received=1,
@@ -148,6 +150,8 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             attempts_covered=1,
             feedback_due=1,
             feedback_on_time=1,
+            final_due=1,  # rejected two hours after the claim: the final disposition in time
+            final_on_time=1,
         ),
         Group("enterprise", "webinar", None, CAMPAIGN): Counts(
             received=1,
@@ -398,3 +402,34 @@ async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_t
         ("progressing", "Contacted – progressing (still open)", 1),
         ("qualified", "Qualified", 1),
     ]
+
+
+async def test_a_lead_left_open_past_its_final_deadline_shows(store: Store, policy: Policy) -> None:
+    """Seed 001's maximum time to disposition: of the claimed leads closed or past their final
+    deadline, the share closed by it. A lead left open for weeks looked green everywhere."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    ids = []
+    for external_id in ("hs-early", "hs-late", "hs-open"):
+        result = await services.intake(lead_payload(external_id), MONDAY)
+        assert result.lead is not None
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{external_id}", MONDAY)
+        await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
+        ids.append(result.lead.id)
+    due = (await services.lead(ids[0])).final_due_at
+    assert due is not None
+    await services.dispose(ids[0], ENT, "qualified", due - timedelta(hours=1))
+
+    async def final(as_of: datetime) -> tuple[float | None, str]:
+        facts = await ReportStore(store.db).facts(
+            WEEK.start, WEEK.end, as_of, attempt_standard(policy, as_of), Filter()
+        )
+        report = build_report(WEEK, facts, Facts({}, {}, {}, []), policy, as_of)
+        kpi = next(k for k in report.headline if k.key == "final")
+        return kpi.value, kpi.detail
+
+    # Before the deadline, the open leads are not late yet; after it, they are.
+    assert await final(due - timedelta(minutes=30)) == (1.0, "1 of 1")
+    await services.dispose(ids[1], ENT, "qualified", due + timedelta(hours=1))
+    assert await final(due + timedelta(days=1)) == (1 / 3, "1 of 3")
