@@ -17,6 +17,7 @@ from bot.domain.report import (
     Slice,
     leads_count,
     responds_in_calendar_time,
+    target_minutes,
 )
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -231,7 +232,8 @@ def sla_report(
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
     for start in range(0, len(shares), 10):  # a fields block holds at most 10
         blocks.append(fields(*(_kpi_field(k, currency) for k in shares[start : start + 10])))
-    blocks.append(section(_timing_text(report.headline, _response_clock(policy))))
+    mixed = _mixed_target(headline["response_mean"], policy)
+    blocks.append(section(_timing_text(report.headline, _response_clock(policy), mixed)))
     blocks.append(section(_pipeline_text(headline, report, currency)))
     volume = " · ".join(
         f"{one_line(readable(k.label), 40)} {kpi_value(k)}"
@@ -325,9 +327,18 @@ def _aside(*parts: str) -> str:
     return f" ({shown})" if shown else ""
 
 
-def _timing_text(kpis: list[Kpi], clock: str) -> str:
+def _mixed_target(mean: Kpi, policy: Policy) -> bool:
+    """Whether the mean response time's target is the leads' mix of tiers (a warm lead's
+    business day in it), not `targets.response_time` itself."""
+    return mean.target is not None and mean.target != target_minutes(
+        policy.targets.response_time, policy
+    )
+
+
+def _timing_text(kpis: list[Kpi], clock: str, mixed: bool = False) -> str:
     """Seed 002's response time (from MQL creation) beside speed to lead (from the post),
-    overall and by tier, each figure coloured against its own target."""
+    overall and by tier, each figure coloured against its own target (`mixed`: the mean's is
+    the measured leads' mix of tiers, and says so)."""
     headline = {kpi.key: kpi for kpi in kpis}
     mean, median = headline["response_mean"], headline["response_median"]
     speed, p90, claim = headline["speed_median"], headline["speed_p90"], headline["claim_median"]
@@ -343,7 +354,8 @@ def _timing_text(kpis: list[Kpi], clock: str) -> str:
     by_tier = f" · by tier: {' · '.join(tiers)}" if tiers else ""
     return (
         f"*Response time* (MQL creation → first touch, {clock}): mean {_coloured(mean)}"
-        f"{_aside(kpi_target(mean), kpi_change(mean))}, median {kpi_value(median)}\n"
+        f"{_aside(kpi_target(mean) + (' for these tiers' if mixed else ''), kpi_change(mean))}"
+        f", median {kpi_value(median)}\n"
         f"*Speed to lead* (posted → first touch): median {_coloured(speed)}, p90 "
         f"{_coloured(p90)}{_aside(kpi_target(speed))}{by_tier}\n"
         f"*Time to claim*: median {_coloured(claim)}{_aside(kpi_target(claim))}"

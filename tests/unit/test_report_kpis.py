@@ -701,6 +701,8 @@ def test_the_chart_and_the_speed_colours_judge_each_lead_by_its_own_tier(
     worked = build_report(WEEK, touched, Facts({}, {}, {}, []), policy, AS_OF)
     response = next(k for k in worked.headline if k.key == "response_mean")
     assert (response.value, response.target, response.rag) == (168.0, 300.0, "green")
+    shown = " ".join(str(block) for block in sla_report(worked, policy).blocks)
+    assert "mean 2h 48m 🟢 (target ≤ 5h for these tiers)" in shown  # not a bare "≤ 5h"
 
 
 def test_a_figure_is_coloured_only_against_its_own_target(policy: Policy) -> None:
