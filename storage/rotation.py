@@ -408,6 +408,13 @@ def _turn_in_sql_pg(with_lead: bool, with_home: bool) -> Any:
     return answer
 
 
+def _turn_reason(ask: RotationAsk, rep: str, week: int, week_total: int) -> dict[str, Any]:
+    """Why the turn chose `rep` ("Round robin: Ben, 3 of 12 this week, weight 1, cap 10"): the
+    same figures whichever way the turn was taken (`rotation_take_turn` builds them too)."""
+    figures = {"rep": rep, "week": week, "week_total": week_total}
+    return ask.reason | figures | {"weight": ask.rules.weight(rep), "cap": ask.rules.cap}
+
+
 def _turn_in_sql(
     db: Connection, ask: RotationAsk, lead_id: int | None, home_at: datetime | None
 ) -> Suggestion | None:
@@ -437,14 +444,7 @@ def _turn_in_sql(
     )[0]
     if rep is None:
         return None
-    reason = ask.reason | {
-        "rep": rep,
-        "week": week,
-        "week_total": week_total,
-        "weight": rules.weight(rep),
-        "cap": rules.cap,
-    }
-    return Suggestion(rep, reason, home_asked=with_home)
+    return Suggestion(rep, _turn_reason(ask, rep, week, week_total), home_asked=with_home)
 
 
 def take(
@@ -477,13 +477,8 @@ def take(
         if lead_id is not None:
             _store_suggestion(db, lead_id, fell_back)
         return fell_back
-    reason = ask.reason | {
-        "rep": turn.rep,
-        "week": turn.loads[turn.rep].week,
-        "week_total": sum(load.week for load in turn.loads.values()),
-        "weight": rules.weight(turn.rep),
-        "cap": rules.cap,
-    }
+    week_total = sum(load.week for load in turn.loads.values())
+    reason = _turn_reason(ask, turn.rep, turn.loads[turn.rep].week, week_total)
     suggestion = Suggestion(turn.rep, reason)
     changed = turn.changed | ({leaving} if leaving else set())
     if db.dialect.name == "postgresql":
@@ -589,14 +584,8 @@ class HeldRotations:
             after[turn.rep] = replace(after[turn.rep], open=after[turn.rep].open + 1)
         held.loads, held.clock = after, turn.clock
         held.changed |= turn.changed | ({leaving} if leaving else set())
-        reason = ask.reason | {
-            "rep": turn.rep,
-            "week": after[turn.rep].week,
-            "week_total": sum(load.week for load in after.values()),
-            "weight": ask.rules.weight(turn.rep),
-            "cap": ask.rules.cap,
-        }
-        return Suggestion(turn.rep, reason)
+        week_total = sum(load.week for load in after.values())
+        return Suggestion(turn.rep, _turn_reason(ask, turn.rep, after[turn.rep].week, week_total))
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
         """`uncount`, in memory for a segment held (else at once)."""

@@ -370,22 +370,30 @@ async def test_a_lead_inside_its_claim_window_is_not_counted_unaccepted_yet(
     assert Funnel(1, 1, 0, 0).mql_to_sal == 0.0
 
 
+async def claimed_leads(
+    store: Store, policy: Policy, *external_ids: str
+) -> tuple[Services, list[int]]:
+    """Monday's leads of `external_ids`, posted on arrival and claimed 5 minutes later."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    ids = []
+    for external_id in external_ids:
+        result = await services.intake(lead_payload(external_id), MONDAY)
+        assert result.lead is not None
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{external_id}", MONDAY)
+        await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
+        ids.append(result.lead.id)
+    return services, ids
+
+
 async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_touch(
     store: Store, policy: Policy
 ) -> None:
     """Qualified is "confirmed fit and interest through direct conversation", and Contacted –
     progressing says it too: each is a touch when none was logged (the lead read as a
     first-touch miss, and left speed to lead)."""
-    book = PolicyBook(store, policy)
-    await book.record_current(MONDAY - timedelta(days=7))
-    services = Services(store, book, Wakes())
-    ids = []
-    for external_id in ("hs-sql", "hs-progress", "hs-reject"):
-        result = await services.intake(lead_payload(external_id), MONDAY)
-        assert result.lead is not None
-        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{external_id}", MONDAY)
-        await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
-        ids.append(result.lead.id)
+    services, ids = await claimed_leads(store, policy, "hs-sql", "hs-progress", "hs-reject")
     spoke = MONDAY + timedelta(minutes=25)
     await services.dispose(ids[0], ENT, "qualified", spoke)
     await services.dispose(ids[1], ENT, "progressing", spoke)
@@ -407,16 +415,7 @@ async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_t
 async def test_a_lead_left_open_past_its_final_deadline_shows(store: Store, policy: Policy) -> None:
     """Seed 001's maximum time to disposition: of the claimed leads closed or past their final
     deadline, the share closed by it. A lead left open for weeks looked green everywhere."""
-    book = PolicyBook(store, policy)
-    await book.record_current(MONDAY - timedelta(days=7))
-    services = Services(store, book, Wakes())
-    ids = []
-    for external_id in ("hs-early", "hs-late", "hs-open"):
-        result = await services.intake(lead_payload(external_id), MONDAY)
-        assert result.lead is not None
-        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{external_id}", MONDAY)
-        await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
-        ids.append(result.lead.id)
+    services, ids = await claimed_leads(store, policy, "hs-early", "hs-late", "hs-open")
     due = (await services.lead(ids[0])).final_due_at
     assert due is not None
     await services.dispose(ids[0], ENT, "qualified", due - timedelta(hours=1))
