@@ -115,9 +115,14 @@ class Handoff:
         """Receive Slack's requests over Socket Mode (settings.app_token) as well: Bolt opens
         the WebSocket with apps.connections.open and acknowledges each envelope. ConfigError
         when Slack refuses the app token: slack_sdk's client would log a traceback and try
-        again every 10 s for ever (a network failure is still left to its retries)."""
+        again every 10 s for ever (a network failure is still left to its retries). The URL
+        Slack answers is the one the handler connects to (it is single-use: not asked twice)."""
+        url: str | None = None
         try:
-            await self.bolt.client.apps_connections_open(app_token=self.settings.app_token or "")
+            opened = await self.bolt.client.apps_connections_open(
+                app_token=self.settings.app_token or ""
+            )
+            url = str(opened["url"])
         except SlackApiError as error:
             code = error.response.get("error")
             if code in APP_TOKEN_REFUSED:
@@ -130,6 +135,7 @@ class Handoff:
         self.socket = observe.TimedSocketModeHandler(
             self.bolt, self.settings.app_token, self.metrics
         )
+        self.socket.client.wss_uri = url  # None: the handler asks Slack itself
         await self.socket.connect_async()
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:

@@ -253,6 +253,8 @@ async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_pa
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                     assert response.status == 200
             assert sim.socket_mode.missing_acks == []
+            # The URL the token check was given is the one connected to: asked once.
+            assert len(sim.calls_to("apps.connections.open")) == 1
         assert "connected to Slack in Socket Mode" in "\n".join(output)
 
 
