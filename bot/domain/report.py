@@ -449,21 +449,14 @@ class Times:
     closed_at: Seconds | None = None  # dispositioned (an untouched lead closed was not ignored)
 
     @classmethod
-    def of(
-        cls,
-        group: Group,
-        *instants: datetime | None,
-        tier: str | None = None,
-        closed: datetime | None = None,
-    ) -> Times:
+    def of(cls, group: Group, *instants: datetime | None, tier: str | None = None) -> Times:
         """From datetimes, in the order of the fields (received, posted, claimed, touched,
         due, and optionally MQL creation)."""
         seconds = [None if value is None else value.timestamp() for value in instants]
         seconds += [None] * (6 - len(seconds))
         received, posted, claimed, touched, due, created = seconds
         assert received is not None
-        shut = None if closed is None else closed.timestamp()
-        return cls(group, received, posted, claimed, touched, due, created, tier, shut)
+        return cls(group, received, posted, claimed, touched, due, created, tier)
 
 
 class CalendarClock:

@@ -405,6 +405,8 @@ async def test_qualifying_or_progressing_without_a_logged_attempt_is_the_first_t
         WEEK.start, WEEK.end, AS_OF, attempt_standard(policy, AS_OF), Filter()
     )
     report = build_report(WEEK, facts, Facts({}, {}, {}, []), policy, AS_OF)
+    # The lead rejected without a touch was closed, not ignored: not in speed to lead.
+    assert report.speed_minutes == [25, 25]
     assert sorted(report.dispositions) == [
         ("not_a_fit", "Not a fit", 1),
         ("progressing", "Contacted – progressing (still open)", 1),
