@@ -392,7 +392,7 @@ def routes(
         if result.recorded["type"] == "attempt":
             metrics.inc("attempts_total")
         if result.first_touch_minutes is not None:
-            metrics.first_touch_minutes.observe(result.first_touch_minutes)
+            metrics.first_touch_seconds.observe(60 * result.first_touch_minutes)
         answer = {"lead_id": result.lead_id, "recorded": result.recorded}
         return web.json_response(answer, status=201)
 

@@ -213,7 +213,7 @@ class Listeners:
         )
         self.metrics.inc("attempts_total")
         if done.first_touch_minutes is not None:
-            self.metrics.first_touch_minutes.observe(done.first_touch_minutes)
+            self.metrics.first_touch_seconds.observe(60 * done.first_touch_minutes)
 
     async def dispose(
         self,

@@ -442,8 +442,8 @@ async def test_health_and_metrics(
     # listener runs: the histogram read about 60 µs whatever the listener took).
     assert value("handoff_slack_ack_seconds_sum", kind="block_actions") >= 0.25
     assert value("handoff_intake_seconds_count", route="leads") == 1
-    assert value("handoff_first_touch_business_minutes_count") == 1
-    assert value("handoff_first_touch_business_minutes_sum") == 30  # Monday 11:00 → 11:30
+    assert value("handoff_first_touch_business_seconds_count") == 1
+    assert value("handoff_first_touch_business_seconds_sum") == 1800  # Monday 11:00 → 11:30
     assert value("handoff_outbox_delivery_lag_seconds_count", kind="post_lead") == 1
     assert value("handoff_outbox_depth", kind="post_lead") == 0  # all delivered
     assert value("handoff_outbox_oldest_pending_seconds") == 0
