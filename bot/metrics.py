@@ -62,8 +62,8 @@ GAUGE_HELP = {
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 # Seconds from a change to its Slack message: at Slack's pace, a burst takes minutes.
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
-# Working minutes from a lead's post to its first touch: the SLA's windows are hours.
-# Working time in seconds (Prometheus's base unit): 5 working minutes to 80 working hours.
+# Working time from a lead's post to its first touch, in seconds (Prometheus's base unit): the
+# SLA's windows are hours, so 5 working minutes to 80 working hours.
 TOUCH_BUCKETS = tuple(60.0 * minutes for minutes in (5, 15, 30, 60, 120, 240, 480, 960, 1920, 4800))
 
 
