@@ -108,6 +108,7 @@ class Handoff:
     scheduler: AsyncIOScheduler | None = None
     socket: AsyncSocketModeHandler | None = None
     crm: CrmWorker | None = None  # the CRM's delivery worker, with a `crm:` section
+    readiness: Readiness | None = None  # /readyz's checks (SIGTERM's drain fails them)
     sweeps_failing: int = 0  # escalation sweeps failed in a row (/readyz: 3 is not ready)
     last_sweep: float = 0.0  # when one last finished, Unix time (0: not yet)
 
@@ -547,6 +548,7 @@ async def create(
         bolt,
         application,
         crm=crm,
+        readiness=readiness,
     )
     built = handoff
     metrics.gauge("sweep_last_success_timestamp_seconds", lambda: built.last_sweep)

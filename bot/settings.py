@@ -41,6 +41,9 @@ class Settings:
     intake_max_backlog: int = 20_000  # pending Slack deliveries past which intake says later
     intake_max_in_flight: int = 200  # intake requests waiting on the database, at most
     shutdown_grace: float = 10.0  # seconds SIGTERM leaves requests and deliveries under way
+    # Seconds SIGTERM keeps taking requests with /readyz failing, so the load balancer stops
+    # sending traffic before the listener closes (0: close at once).
+    shutdown_drain: float = 0.0
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
     report_process: bool = True  # reports built in a worker process (0: in the server's)
@@ -90,6 +93,7 @@ class Settings:
             intake_max_backlog=_count(env, "HANDOFF_INTAKE_MAX_BACKLOG", 20_000),
             intake_max_in_flight=_count(env, "HANDOFF_INTAKE_MAX_IN_FLIGHT", 200),
             shutdown_grace=_seconds(env, "HANDOFF_SHUTDOWN_GRACE", 10.0),
+            shutdown_drain=_seconds(env, "HANDOFF_SHUTDOWN_DRAIN", 0.0),
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0, "days"),
             report_process=_switch(env, "HANDOFF_REPORT_PROCESS", True),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import logs
 from bot.domain.policy import LADDERS, Policy, PolicyError
 from bot.domain.refusal import Refusal
+from bot.services.health import Readiness
 from bot.services.policies import load_policy
 from bot.settings import DEFAULT_DATABASE, ConfigError, Settings
 
@@ -110,20 +113,49 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
         port,
         handoff.services.policy.version,
     )
-    stop = asyncio.Event()
+    stop, terminated = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_sigterm() -> None:  # drain first (HANDOFF_SHUTDOWN_DRAIN); a second one stops at once
+        (stop if terminated.is_set() else terminated).set()
+
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         if socket_mode:
             await handoff.connect_socket()
             log.info("connected to Slack in Socket Mode")
-        await stop.wait()
+        await _wait_for_stop(handoff.readiness, settings.shutdown_drain, stop, terminated)
         log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
     finally:  # also when Slack refuses the app token: nothing is left running
         await handoff.close(settings.shutdown_grace)
         await asyncio.to_thread(report_process.shutdown)  # the report worker goes with it
     log.info("stopped")
+
+
+async def _wait_for_stop(
+    readiness: Readiness | None, drain: float, stop: asyncio.Event, terminated: asyncio.Event
+) -> None:
+    """Until Ctrl-C, or SIGTERM and then `drain` seconds in which requests are still answered
+    while /readyz fails (`shutdown`), so a load balancer stops sending traffic before the
+    listener closes. Another signal during the drain ends it at once."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(terminated.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() or drain <= 0:
+            return
+        until = time.time() + drain
+        if readiness is not None:
+            readiness.stopping = (
+                f"draining: SIGTERM came; requests are still answered until "
+                f"{datetime.fromtimestamp(until, UTC).isoformat(timespec='seconds')}, then it stops"
+            )
+        log.info("SIGTERM: draining for %.0f s (/readyz answers 503) before stopping", drain)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), drain)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def _upgrade(settings: Settings) -> None:

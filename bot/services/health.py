@@ -4,7 +4,8 @@
 runs the sweeps and digests is running (unless it is turned off for cron), Slack deliveries are
 not stuck (the oldest waiting one is younger than HANDOFF_READY_MAX_OUTBOX_AGE), and the CRM is
 not refusing Handoff (until a CRM is configured, there is none to refuse). A load balancer takes
-a replica out of rotation while any check fails; the answer names each check and why.
+a replica out of rotation while any check fails; the answer names each check and why. Once
+SIGTERM has come, the one check is `shutdown`: the replica is draining and will stop.
 """
 
 from __future__ import annotations
@@ -67,8 +68,12 @@ class Readiness:
         self.clock = clock
         self.max_outbox_age = max_outbox_age
         self.crm = crm
+        # Set on SIGTERM while `serve` drains (HANDOFF_SHUTDOWN_DRAIN): why it is stopping.
+        self.stopping: str | None = None
 
     async def checks(self) -> list[Check]:
+        if self.stopping is not None:  # the load balancer takes it out while it still answers
+            return [Check("shutdown", False, self.stopping)]
         try:
             await self.ping()
         except Exception as error:  # the point of a readiness check is to say so

@@ -24,35 +24,8 @@ ENTERPRISE = "C0ENT"
 async def test_sigterm_finishes_the_delivery_under_way_and_exits_0(tmp_path: Path) -> None:
     sim = await new_simulator().start()
     url = f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
-    env = clean_env(
-        SLACK_BOT_TOKEN="xoxb-shutdown",
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=sim.api_url,
-        HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
-        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
-        DATABASE_URL=url,
-        HANDOFF_SHUTDOWN_GRACE="20",
-        LOG_FORMAT="text",
-        HOST="127.0.0.1",
-        PORT="0",
-    )
-    process = await asyncio.create_subprocess_exec(
-        *HANDOFF,
-        "serve",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
+    process, base, output = await _serve(tmp_path, sim.api_url, HANDOFF_SHUTDOWN_GRACE="20")
     try:
-        async with asyncio.timeout(60):
-            while (found := SERVING.search("".join(output))) is None:
-                line = await process.stdout.readline()
-                assert line, "handoff serve exited:\n" + "".join(output)
-                output.append(line.decode(errors="replace"))
-        base = f"http://127.0.0.1:{found.group(1)}"
         sim.answer_delay = 3.0  # Slack acts at once but answers after 3 s
         headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
         async with aiohttp.ClientSession() as session:
@@ -86,3 +59,98 @@ async def test_sigterm_finishes_the_delivery_under_way_and_exits_0(tmp_path: Pat
     finally:
         await database.dispose()
     assert "stopping: finishing what is under way" in "".join(output)
+
+
+async def _serve(
+    tmp_path: Path, sim_url: str, **extra: str
+) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """A real `handoff serve` on a SQLite file: the process, its base URL and its output."""
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-shutdown",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=sim_url,
+        HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}",
+        LOG_FORMAT="text",
+        HOST="127.0.0.1",
+        PORT="0",
+        **extra,
+    )
+    process = await asyncio.create_subprocess_exec(
+        *HANDOFF,
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while (found := SERVING.search("".join(output))) is None:
+                line = await process.stdout.readline()
+                assert line, "handoff serve exited:\n" + "".join(output)
+                output.append(line.decode(errors="replace"))
+    except BaseException:
+        process.kill()
+        raise
+    return process, f"http://127.0.0.1:{found.group(1)}", output
+
+
+async def test_sigterm_drains_with_readyz_failing_and_a_second_signal_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    """HANDOFF_SHUTDOWN_DRAIN: after SIGTERM the replica still answers, /readyz says it is
+    draining (503, so the load balancer stops sending), and leads sent meanwhile are taken.
+    A second SIGTERM (an impatient orchestrator) ends the drain and it exits 0."""
+    sim = await new_simulator().start()
+    process, base, output = await _serve(tmp_path, sim.api_url, HANDOFF_SHUTDOWN_DRAIN="300")
+    try:
+        headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/readyz") as r:
+                assert r.status == 200, await r.text()
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):  # the signal is handled on the server's loop
+                while True:
+                    async with session.get(f"{base}/readyz") as r:
+                        if r.status == 503:
+                            answer = await r.json()
+                            break
+                    await asyncio.sleep(0.05)
+            assert answer["ready"] is False
+            assert answer["checks"]["shutdown"]["ok"] is False
+            assert "draining" in answer["checks"]["shutdown"]["detail"]
+            async with session.post(f"{base}/leads", json=lead_payload(), headers=headers) as r:
+                assert r.status == 201  # still taken while the load balancer catches up
+            async with session.get(f"{base}/healthz") as r:
+                assert r.status == 200  # alive: liveness must not restart a draining replica
+            process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            rest, _ = await process.communicate()
+        output.append(rest.decode(errors="replace"))
+        assert process.returncode == 0, "".join(output)
+        assert "draining for 300 s" in "".join(output)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await sim.stop()
+
+
+async def test_sigint_does_not_drain(tmp_path: Path) -> None:
+    """Ctrl-C is a developer at a terminal: it stops at once, whatever the drain is set to."""
+    sim = await new_simulator().start()
+    process, _, output = await _serve(tmp_path, sim.api_url, HANDOFF_SHUTDOWN_DRAIN="300")
+    try:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(60):
+            rest, _ = await process.communicate()
+        output.append(rest.decode(errors="replace"))
+        assert process.returncode == 0, "".join(output)
+        assert "draining" not in "".join(output)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await sim.stop()
