@@ -58,6 +58,11 @@ _AWAY_NOW = select(TimeAway.user_id).where(
 )
 
 
+def everyone_away(db: Connection, now: datetime) -> frozenset[str]:
+    """Everyone away at `now`, inside the caller's transaction (intake's routing rules)."""
+    return frozenset(str(user) for (user,) in fetch_driven(db, _AWAY_NOW, {"p_now": now}))
+
+
 def away_reps(db: Connection, reps: Iterable[str], now: datetime) -> frozenset[str]:
     """Who of `reps` is away at `now`, inside the caller's transaction (intake's rotation)."""
     wanted = set(reps)

@@ -42,6 +42,7 @@ from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
+from storage.away import everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
@@ -98,6 +99,16 @@ class AccountAsk:
 
 
 @dataclass(frozen=True)
+class OwnerCheck:
+    """The rep a routing rule chose (a named account's owner, the same account's, the partner
+    manager, the fallback owner), to be read in the intake's own transaction: if they are
+    away, the lead as the use case routes it again past everyone away (`rerouted(away=…)`)."""
+
+    rep: str
+    rerouted: Callable[..., NewLead]
+
+
+@dataclass(frozen=True)
 class NewLead:
     """A routed lead ready to store: the use case decided everything in it."""
 
@@ -108,6 +119,7 @@ class NewLead:
     icp: bool | None  # None: the SLA defines no ICP
     rotation: RotationAsk | None = None  # a turn of its pool's rotation picks its owner
     account: AccountAsk | None = None  # its account's owned lead to look for first
+    owner_check: OwnerCheck | None = None  # the rep a rule chose, unless they are away
     events: Events = field(default_factory=list)
     # Its side effects, decided by the use case from the lead as stored (with its id; the
     # suggestion of its rotation turn, taken last, aside).
@@ -348,15 +360,17 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
     stored, accounts = _stored_and_accounts(db, batch)
     fresh: dict[str, int] = {}  # external id → the index of the batch's lead that stores it
     leads: list[tuple[NewLead, datetime]] = []
+    away: frozenset[str] | None = None  # everyone away, read once a batch when a rule asks
     for index, (new, now) in enumerate(batch):
         external_id = new.lead.external_id
         if external_id in stored or external_id in fresh:
             continue
         fresh[external_id] = index
-        if new.account is not None:
-            found = accounts(index, new.account)
-            if found is not None:  # the account's owner has it: routed again with them
-                new = new.account.routed(found)
+        new = _by_account(new, index, accounts)
+        if new.owner_check is not None:
+            away = everyone_away(db, now) if away is None else away
+            if new.owner_check.rep in away:  # on down the rules, past everyone away
+                new = _by_account(new.owner_check.rerouted(away=away), index, accounts)
         leads.append((new, now))
     views = _insert_leads(db, leads) if leads else {}
     answers: list[Intaken] = []
@@ -367,6 +381,16 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
         else:
             answers.append(Intaken(views[external_id], fresh[external_id] == index))
     return answers
+
+
+def _by_account(
+    new: NewLead, index: int, accounts: Callable[[int, AccountAsk], AccountLead | None]
+) -> NewLead:
+    """`new` routed again to its account's owner, if it asks and one is found."""
+    if new.account is None:
+        return new
+    found = accounts(index, new.account)
+    return new if found is None else new.account.routed(found)
 
 
 def _stored_and_accounts(
@@ -402,7 +426,14 @@ def _stored_and_accounts(
     if known:  # a lead sent again (rare): its whole row, read now
         rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": sorted(known)})
         stored = {view.external_id: view for view in lead_views(rows)}
-    return stored, lambda index, _: found.get(index)
+    asked = {index for index, _ in asks}
+    # A lead routed again in the batch (its named account's owner away) asks anew: alone.
+    return (
+        stored,
+        lambda index, ask: (
+            found.get(index) if index in asked else account_lead(db, ask.domain, ask.since)
+        ),
+    )
 
 
 @cache

@@ -40,8 +40,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, take_turn
-from bot.domain.routing import AccountLead
-from storage.away import away_reps
+from bot.domain.routing import AccountLead, fallback_rep
+from storage.away import away_reps, everyone_away
 from storage.db import fetch_driven
 from storage.outbox import home_requests
 from storage.tables import HomeOpener, LeadRow, RotationRep, RoundRobin, TimeAway, table
@@ -60,6 +60,8 @@ class RotationAsk:
     away: frozenset[str] = frozenset()
     reason: dict[str, Any] = field(default_factory=dict)  # the route reason so far
     fallback: str | None = None  # who gets the lead when nobody is available
+    # Who may, in order (the fallback owner, then the managers): the first not away takes it.
+    fallbacks: tuple[str, ...] = ()
     avoid: frozenset[str] = frozenset()  # a reassignment: the rep the lead is taken from
     # The rep the rotation counted the lead to before (a reassignment): when the turn hands it
     # to someone else, it leaves their counts of today and this week (their credit stays).
@@ -408,6 +410,21 @@ def _turn_in_sql_pg(with_lead: bool, with_home: bool) -> Any:
     return answer
 
 
+def _fall_back(db: Connection, ask: RotationAsk, away: frozenset[str], why: str) -> Suggestion:
+    """Nobody in the pool is available: the first of `ask.fallbacks` who is not away (read
+    now, in the turn's transaction, when the ask leaves time away to storage), else
+    `ask.fallback`; the reason says why, and whom it passed."""
+    candidates = ask.fallbacks or ((ask.fallback,) if ask.fallback else ())
+    if len(candidates) > 1 and ask.away_at is not None:
+        away = away | everyone_away(db, ask.away_at)
+    rep = fallback_rep(candidates, away) if candidates else None
+    reason = ask.reason | {"rule": "fallback", "rep": rep, "why": why}
+    if candidates and rep != candidates[0]:
+        passed = [{"rule": "fallback", "rep": candidates[0]}]
+        reason["passed"] = [*ask.reason.get("passed", []), *passed]
+    return Suggestion(rep, reason)
+
+
 def _turn_reason(ask: RotationAsk, rep: str, week: int, week_total: int) -> dict[str, Any]:
     """Why the turn chose `rep` ("Round robin: Ben, 3 of 12 this week, weight 1, cap 10"): the
     same figures whichever way the turn was taken (`rotation_take_turn` builds them too)."""
@@ -468,12 +485,9 @@ def take(
         loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
     turn = take_turn(rules, loads, ask.away | away, clock, ask.avoid)
     if turn.rep is None:
-        why = f"nobody available ({turn.why_nobody})"
-        if leaving is not None and ask.fallback not in (None, leaving):
+        fell_back = _fall_back(db, ask, ask.away | away, f"nobody available ({turn.why_nobody})")
+        if leaving is not None and fell_back.rep not in (None, leaving):
             _save(db, ask, loads, [leaving])
-        fell_back = Suggestion(
-            ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
-        )
         if lead_id is not None:
             _store_suggestion(db, lead_id, fell_back)
         return fell_back
@@ -571,12 +585,10 @@ class HeldRotations:
         turn = take_turn(ask.rules, loads, away, held.clock, ask.avoid)
         held.turns += 1
         if turn.rep is None:
-            why = f"nobody available ({turn.why_nobody})"
-            if leaving is not None and ask.fallback not in (None, leaving):
+            fell_back = _fall_back(self.db, ask, away, f"nobody available ({turn.why_nobody})")
+            if leaving is not None and fell_back.rep not in (None, leaving):
                 held.loads, held.changed = loads, held.changed | {leaving}
-            return Suggestion(
-                ask.fallback, ask.reason | {"rule": "fallback", "rep": ask.fallback, "why": why}
-            )
+            return fell_back
         after = dict(turn.loads)
         if ask.claimed_by is not None:  # an open lead moves from its owner to the rep picked
             old = after.get(ask.claimed_by, RepLoad())

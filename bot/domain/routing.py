@@ -3,7 +3,7 @@ bot/domain/scoring.py's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -133,10 +133,8 @@ def route(lead: LeadIn, policy: Policy, as_of: datetime | None = None) -> Routin
     """Score the lead as of `as_of` (None: its `received_at`), pick its segment and tier, and
     say whether it qualifies."""
     score = score_lead(lead, policy.mql, as_of)
-    segment = choose_segment(lead, policy)
+    segment = choose_segment(lead, policy)  # None: an MQL still goes to the fallback owner
     problems = mql_problems(lead, score, policy)
-    if segment is None:
-        problems.append("no segment of the SLA matches this lead")
     return Routing(
         score=score,
         segment=segment,
@@ -210,33 +208,80 @@ def choose_owner(
     segment: Segment | None,
     policy: Policy,
     account: AccountLead | None = None,
+    away: frozenset[str] = frozenset(),
 ) -> OwnerChoice:
     """The routing rules in order: a named account, the same account's owner (`account`, found
     by the caller when `account_matching` is on), a partner-sourced lead's partner manager,
     then the segment's rotation; the fallback owner when none applies. Owners the SLA no
-    longer knows (left every pool) are passed over."""
+    longer knows (left every pool) are passed over, and so are owners `away`: the lead goes
+    on down the rules, and its reason says whom it passed (`passed`: "Named account of @Ana:
+    away")."""
     territory = territory_of(lead, policy)
     where = {"territory": territory.label} if territory is not None else {}
     domain = lead_account(lead, policy)
+    passed: list[dict[str, Any]] = []  # the rules that matched an owner who is away
+
+    def rule(reason: dict[str, Any], rep: str) -> OwnerChoice | None:
+        if rep in away:
+            passed.append({key: reason[key] for key in ("rule", "rep", "lead") if key in reason})
+            return None
+        return OwnerChoice(_home(segment, rep, policy), reason, rep=rep)
+
     owner = named_owner(domain, policy)
     if owner is not None and policy.is_known(owner):
-        reason: dict[str, Any] = {"rule": NAMED_ACCOUNT, "rep": owner, "domain": domain}
-        return OwnerChoice(_home(segment, owner, policy), reason, rep=owner)
+        named = {"rule": NAMED_ACCOUNT, "rep": owner, "domain": domain}
+        if (chosen := rule(named, owner)) is not None:
+            return chosen
     if account is not None and policy.is_known(account.owner):
-        reason = {"rule": ACCOUNT_MATCH, "rep": account.owner}
-        reason |= {"lead": account.lead_id, "domain": domain}
-        return OwnerChoice(_home(segment, account.owner, policy), reason, rep=account.owner)
+        same = {"rule": ACCOUNT_MATCH, "rep": account.owner, "lead": account.lead_id}
+        if (chosen := rule(same | {"domain": domain}, account.owner)) is not None:
+            return chosen
     partner = policy.partner
     if partner is not None and _matches(lead.source, partner.sources) and lead.source:
-        reason = {"rule": PARTNER, "rep": partner.manager}
-        return OwnerChoice(_home(segment, partner.manager, policy), reason, rep=partner.manager)
+        sourced = {"rule": PARTNER, "rep": partner.manager}
+        if (chosen := rule(sourced, partner.manager)) is not None:
+            return chosen
+    before = {"passed": passed} if passed else {}
     if segment is not None:
-        reason = {"rule": ROUND_ROBIN, **where}
+        reason = {"rule": ROUND_ROBIN, **where, **before}
         return OwnerChoice(segment, reason, pool=pool_rules(segment, policy))
-    return fallback(segment, policy, "no segment matches this lead")
+    choice = fallback(segment, policy, "no segment matches this lead", away)
+    passed += choice.reason.get("passed", [])
+    return replace(choice, reason=choice.reason | ({"passed": passed} if passed else {}))
 
 
-def fallback(segment: Segment | None, policy: Policy, why: str) -> OwnerChoice:
-    """The fallback owner (or nobody, if the SLA names none and has no manager), and why."""
-    rep = policy.fallback
-    return OwnerChoice(segment, {"rule": FALLBACK, "rep": rep, "why": why}, rep=rep)
+def routed_people(policy: Policy) -> frozenset[str]:
+    """Everyone the routing rules can hand a lead to: the pools' reps, the named accounts'
+    owners, the partner manager, the fallback owner and the managers (whose time away
+    routing reads)."""
+    people = {rep for segment in policy.segments for rep in segment.reps}
+    people |= set(policy.named_index.values()) | set(fallback_candidates(policy))
+    if policy.partner is not None:
+        people.add(policy.partner.manager)
+    return frozenset(people)
+
+
+def fallback_candidates(policy: Policy) -> tuple[str, ...]:
+    """Who may take a lead nobody else can, in order: `fallback_owner`, then the managers."""
+    return tuple(dict.fromkeys(r for r in (policy.fallback_owner, *policy.managers) if r))
+
+
+def fallback_rep(candidates: tuple[str, ...], away: frozenset[str]) -> str | None:
+    """The first of `candidates` who is not away; if all are, still the first: a lead is
+    never left with nobody (None only when there is nobody at all)."""
+    return next((rep for rep in candidates if rep not in away), next(iter(candidates), None))
+
+
+def fallback(
+    segment: Segment | None, policy: Policy, why: str, away: frozenset[str] = frozenset()
+) -> OwnerChoice:
+    """The fallback owner (or nobody, if the SLA names none and has no manager), and why; if
+    they are away, the first manager who is not (`passed` says whom it passed). A lead no
+    segment matches goes where its fallback owner can claim it (their segment, if any)."""
+    candidates = fallback_candidates(policy)
+    rep = fallback_rep(candidates, away)
+    reason: dict[str, Any] = {"rule": FALLBACK, "rep": rep, "why": why}
+    if candidates and rep != candidates[0]:
+        reason["passed"] = [{"rule": FALLBACK, "rep": candidates[0]}]
+    home = _home(None, rep, policy) if segment is None and rep is not None else segment
+    return OwnerChoice(home, reason, rep=rep)

@@ -67,14 +67,16 @@ from bot.domain.routing import (
     choose_owner,
     choose_segment,
     fallback,
+    fallback_candidates,
     lead_account,
     route,
+    routed_people,
 )
 from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
-from storage.repository import AccountAsk, Follow, NewLead, Store
+from storage.repository import AccountAsk, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
 
 log = logging.getLogger("handoff.leads")
@@ -161,15 +163,30 @@ def follow_up(lead: LeadView, policy: Policy) -> Follow:
 
 
 def owner_choice(
-    lead_in: LeadIn, segment: Segment | None, policy: Policy, account: AccountLead | None
+    lead_in: LeadIn,
+    segment: Segment | None,
+    policy: Policy,
+    account: AccountLead | None,
+    away: frozenset[str] = frozenset(),
 ) -> OwnerChoice:
-    """The routing rules' choice of owner for an MQL; if routing fails for any reason, the
-    fallback owner, and why: a lead is never dropped."""
+    """The routing rules' choice of owner for an MQL, passing over owners `away`; if routing
+    fails for any reason, the fallback owner, and why: a lead is never dropped."""
     try:
-        return choose_owner(lead_in, segment, policy, account)
+        return choose_owner(lead_in, segment, policy, account, away)
     except Exception as error:
         log.exception("routing lead %s failed", lead_in.external_id)
-        return fallback(segment, policy, f"routing failed ({type(error).__name__})")
+        return fallback(segment, policy, f"routing failed ({type(error).__name__})", away)
+
+
+def _channel(segment: Segment | None, policy: Policy, mql: bool) -> str:
+    """Where the lead is posted: its segment's channel; an MQL no segment matches goes to the
+    escalations channel (the managers', where its fallback owner sees it), else the first
+    segment's; a lead in nurture is told to marketing."""
+    if segment is not None:
+        return segment.channel
+    if not mql:
+        return policy.channels.marketing_feedback
+    return policy.channels.escalations or policy.segments[0].channel
 
 
 def _missing_lead(lead_id: int | str) -> Refusal:
@@ -318,9 +335,8 @@ class Services:
         owner if none applies or routing fails), and the rotation's turn when the pool picks."""
         lead_in = as_sent(lead, rescored.engagement, None)
         account = await self._account(lead_in, now, exclude=lead.id)
-        choice = owner_choice(lead_in, rescored.routing.segment, self.policy, account)
-        segment = choice.segment
-        away = await self.availability.away(segment.reps, now) if segment else frozenset()
+        away = await self.availability.away(sorted(routed_people(self.policy)), now)
+        choice = owner_choice(lead_in, rescored.routing.segment, self.policy, account, away)
         return choice, self.rotation_ask(choice, now, away)
 
     async def _account(
@@ -361,6 +377,7 @@ class Services:
             away=away,
             reason=choice.reason,
             fallback=self.policy.fallback,
+            fallbacks=fallback_candidates(self.policy),
             away_at=now if read_away else None,
         )
 
@@ -387,7 +404,7 @@ class Services:
         segment, tier, mql = routing.segment, routing.tier, routing.is_mql
         choice: OwnerChoice | None = None
         if mql:
-            choice = owner_choice(lead_in, segment, policy, account)
+            choice = owner_choice(lead_in, segment, policy, account, away)
             segment = choice.segment
         segment_name = segment.name if segment else "unrouted"
         lead = LeadView(
@@ -408,7 +425,7 @@ class Services:
             stage=Stage.MQL if mql else Stage.NURTURE,
             stage_reason=None if mql else "; ".join(routing.problems),
             segment=segment_name,
-            channel=segment.channel if segment else policy.channels.marketing_feedback,
+            channel=_channel(segment, policy, mql),
             tier=tier.name,
             sla_version=policy.version,
             received_at=lead_in.received_at or now,
@@ -442,12 +459,30 @@ class Services:
         ask = None
         domain = lead.account_domain
         matched_first = choice is not None and choice.reason.get("rule") == NAMED_ACCOUNT
-        if look_up_account and mql and policy.account_matching and domain and not matched_first:
+        asks = look_up_account and account is None and mql and policy.account_matching
+        if asks and domain and not matched_first:
             recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
             again = partial(
                 self.route, lead_in, payload, now, source, away=away, read_away=read_away
             )
             ask = AccountAsk(domain, now - recent, lambda found: again(account=found))
+        check = None
+        if read_away and choice is not None and choice.pool is None and choice.rep is not None:
+            # The rule chose a rep (a named account's owner, say): storage reads whether they
+            # are away in the intake's transaction, and routes the lead again past them if so.
+            check = OwnerCheck(
+                choice.rep,
+                partial(
+                    self.route,
+                    lead_in,
+                    payload,
+                    now,
+                    source,
+                    account=account,
+                    look_up_account=look_up_account,
+                    read_away=read_away,
+                ),
+            )
         return NewLead(
             lead=lead,
             payload=payload,
@@ -456,6 +491,7 @@ class Services:
             icp=routing.icp,
             rotation=self.rotation_ask(choice, now, away, read_away) if choice else None,
             account=ask,
+            owner_check=check,
             events=events,
             effects=effects,
         )

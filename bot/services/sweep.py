@@ -33,8 +33,10 @@ from bot.domain.routing import (
     BY_MANAGER,
     ROUND_ROBIN,
     OwnerChoice,
+    fallback_candidates,
     lead_account,
     pool_rules,
+    routed_people,
 )
 from bot.services.leads import Notifier, owner_choice
 from bot.services.policies import PolicyBook
@@ -117,7 +119,7 @@ class Sweeper:
         if self.away is None:
             return frozenset()
         every = [*policies, self.policies.current]  # the current SLA's pools re-engage leads
-        people = {rep for policy in every for seg in policy.segments for rep in seg.reps}
+        people = {rep for policy in every for rep in routed_people(policy)}
         people |= {who for lead in leads for who in (lead.owner, lead.suggested_owner) if who}
         return await self.away.away(people, now)
 
@@ -142,7 +144,7 @@ class _Turns:
         if policy.account_matching and domain is not None:
             recent = timedelta(minutes=policy.account_recent.total_minutes(24 * 60))
             account = self.pick.account_lead(domain, self.now - recent, lead.id)
-        choice = owner_choice(lead_in, segment, policy, account)
+        choice = owner_choice(lead_in, segment, policy, account, self.away)
         if choice.pool is None or choice.segment is None:
             return choice
         chosen = self.take(choice.segment, reason=choice.reason)
@@ -165,14 +167,16 @@ class _Turns:
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
         # Never back to a rep the SLA already took this lead from in its cycle (`had`).
         avoid = frozenset({current} if current else ()) | _had(taken_from)
+        fallbacks = fallback_candidates(self.policy) if fallback else ()
         ask = RotationAsk(
             segment=segment.name,
             rules=pool_rules(segment, self.policy),
             day=day,
             week=week,
-            away=self.away & frozenset(segment.reps),
+            away=self.away & frozenset((*segment.reps, *fallbacks)),
             reason=reason or {"rule": ROUND_ROBIN},
             fallback=self.policy.fallback if fallback else None,
+            fallbacks=fallbacks,
             avoid=avoid,
             leaving=current if taken_from and _counted(taken_from) else None,
             claimed_by=taken_from.owner if taken_from and not released else None,

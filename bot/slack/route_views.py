@@ -28,10 +28,32 @@ def why_line(lead: LeadView) -> str | None:
         # Stored before routing said why: the plain round robin was all there was.
         return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
     line = _rule_line(reason)
+    passed = _passed(reason)
+    if passed and line is not None:
+        line = f"{passed} → {line}"
     taken = _taken_by_the_sla(reason)
     if taken is None or line is None:
         return line
     return f"{taken} · {line}"
+
+
+_PASSED = {
+    "named_account": "Named account of {rep}",
+    "account_match": "Same account as lead #{lead} ({rep})",
+    "partner": "Partner manager {rep}",
+    "fallback": "Fallback owner {rep}",
+}
+
+
+def _passed(reason: dict[str, Any]) -> str | None:
+    """The rules the lead passed because their rep was away ("Named account of <@U…>: away"),
+    or None."""
+    words = []
+    for rule in reason.get("passed") or []:
+        if isinstance(rule, dict) and (shape := _PASSED.get(str(rule.get("rule")))):
+            lead = int(rule.get("lead", 0) or 0)
+            words.append(shape.format(rep=_rep(rule.get("rep")), lead=lead) + ": away")
+    return " · ".join(words) or None
 
 
 def _taken_by_the_sla(reason: dict[str, Any]) -> str | None:

@@ -251,6 +251,44 @@ def test_no_segment_falls_back_with_a_reason(policy: Policy) -> None:
     }
 
 
+def test_owners_away_are_passed_over_in_order_and_named(policy: Policy) -> None:
+    keyed = with_keys(
+        policy,
+        named_accounts={"northwind.example": "U0REP3"},
+        account_matching=True,
+        partner={"manager": "U0MGR2"},
+    )
+    sent = lead(source="partner")
+    segment = choose_segment(sent, keyed)
+    account = AccountLead(7, "U0REP2")
+    # The named owner away: the same account's owner has it.
+    choice = choose_owner(sent, segment, keyed, account, frozenset({"U0REP3"}))
+    assert (choice.rep, choice.reason["rule"]) == ("U0REP2", "account_match")
+    # All three away: the pool, saying whom it passed, in the rules' order.
+    everyone = frozenset({"U0REP3", "U0REP2", "U0MGR2"})
+    choice = choose_owner(sent, segment, keyed, account, everyone)
+    assert choice.pool is not None and choice.rep is None
+    assert choice.reason["passed"] == [
+        {"rule": "named_account", "rep": "U0REP3"},
+        {"rule": "account_match", "rep": "U0REP2", "lead": 7},
+        {"rule": "partner", "rep": "U0MGR2"},
+    ]
+    turned = choice.reason | {"rep": "U0REP1", "week": 1, "week_total": 1}
+    assert why_line(routed(turned, "U0REP1")) == (
+        "Named account of <@U0REP3>: away · Same account as lead #7 (<@U0REP2>): away · "
+        "Partner manager <@U0MGR2>: away → Round robin: <@U0REP1>, 1 of 1 this week"
+    )
+
+
+def test_the_fallback_owner_away_hands_on_to_the_next_manager(policy: Policy) -> None:
+    choice = choose_owner(lead(), None, policy, away=frozenset({"U0MGR1"}))
+    assert choice.rep == "U0MGR2"
+    assert choice.reason["passed"] == [{"rule": "fallback", "rep": "U0MGR1"}]
+    # Everyone away: still the first (a lead is never left with nobody).
+    choice = choose_owner(lead(), None, policy, away=frozenset({"U0MGR1", "U0MGR2"}))
+    assert choice.rep == "U0MGR1" and "passed" not in choice.reason
+
+
 # --- the rotation ---------------------------------------------------------------------------
 
 
