@@ -223,6 +223,9 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
             repository_storage._stored_and_accounts, shared=True
         )
         Services._away = timer.wrap_async(Services._away)  # type: ignore[method-assign]
+        # Who is away, read in the intake's transaction when a rule names a rep (SQLite; on
+        # PostgreSQL it rides on the stored-lead select, timed above).
+        repository_storage.everyone_away = timer.wrap(repository_storage.everyone_away)
     sent = payloads(leads)[part]
     settle_heap()  # as `serve` does once started: the SLA's 5,000 accounts out of the GC's walk
     # As `serve` does: SQLite's WAL checkpointed in a thread, not inside a commit (a no-op on

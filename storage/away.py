@@ -56,6 +56,10 @@ def _current(now: Any) -> ColumnElement[bool]:
 _AWAY_NOW = select(TimeAway.user_id).where(
     _current(bindparam("p_now", type_=TimeAway.__table__.c.until.type))
 )
+# The same, at `p_away_now`, to join to another statement (intake's first read, PostgreSQL).
+AWAY_AT = select(TimeAway.user_id).where(
+    _current(bindparam("p_away_now", type_=TimeAway.__table__.c.until.type))
+)
 
 
 def everyone_away(db: Connection, now: datetime) -> frozenset[str]:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
@@ -42,7 +43,7 @@ from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
-from storage.away import everyone_away
+from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, write_effects
@@ -357,20 +358,18 @@ def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[I
     batch answers the first's (as a concurrent request would); the others are inserted with
     one statement, their events, outbox rows and App Home requests one statement each, and
     their rotations' turns last, each segment locked once, so the lock is held the least."""
-    stored, accounts = _stored_and_accounts(db, batch)
+    stored, accounts, away = _stored_and_accounts(db, batch)
     fresh: dict[str, int] = {}  # external id → the index of the batch's lead that stores it
     leads: list[tuple[NewLead, datetime]] = []
-    away: frozenset[str] | None = None  # everyone away, read once a batch when a rule asks
     for index, (new, now) in enumerate(batch):
         external_id = new.lead.external_id
         if external_id in stored or external_id in fresh:
             continue
         fresh[external_id] = index
         new = _by_account(new, index, accounts)
-        if new.owner_check is not None:
-            away = everyone_away(db, now) if away is None else away
-            if new.owner_check.rep in away:  # on down the rules, past everyone away
-                new = _by_account(new.owner_check.rerouted(away=away), index, accounts)
+        if new.owner_check is not None:  # the rule's rep, unless away: then on down the rules
+            if new.owner_check.rep in (everyone := away()):
+                new = _by_account(new.owner_check.rerouted(away=everyone), index, accounts)
         leads.append((new, now))
     views = _insert_leads(db, leads) if leads else {}
     answers: list[Intaken] = []
@@ -393,22 +392,32 @@ def _by_account(
     return new if found is None else new.account.routed(found)
 
 
+_Accounts = Callable[[int, AccountAsk], AccountLead | None]
+
+
 def _stored_and_accounts(
     db: Connection, batch: list[tuple[NewLead, datetime]]
-) -> tuple[dict[str, LeadView], Callable[[int, AccountAsk], AccountLead | None]]:
-    """The batch's leads already stored (by external id), and the look-up of the owned lead
-    of a batch lead's account (lead-to-account matching: by the lead's place in the batch).
-    PostgreSQL: both in one statement (the account look-ups joined to the read of which leads
-    are stored, which runs anyway: no round trip of their own), the stored leads' rows read
-    after, only when there are any; SQLite (in-process): one look-up each."""
+) -> tuple[dict[str, LeadView], _Accounts, Callable[[], frozenset[str]]]:
+    """The batch's leads already stored (by external id), the look-up of the owned lead of a
+    batch lead's account (lead-to-account matching: by the lead's place in the batch), and
+    everyone away at the batch's time (the routing rules' reps pass over them). PostgreSQL:
+    all three in one statement (the account look-ups and who is away joined to the read of
+    which leads are stored, which runs anyway: no round trip of their own), the stored leads'
+    rows read after, only when there are any; SQLite (in-process): one look-up each, who is
+    away read once, when first asked."""
     wanted = sorted({new.lead.external_id for new, _ in batch})
     asks = [(index, new.account) for index, (new, _) in enumerate(batch) if new.account]
+    at = batch[0][1]  # a batch's leads arrive together
     if db.dialect.name != "postgresql":
         rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted})
         stored = {view.external_id: view for view in lead_views(rows)}
-        return stored, lambda _, ask: account_lead(db, ask.domain, ask.since)
+        return stored, lambda _, ask: account_lead(db, ask.domain, ask.since), _once(db, at)
     one = len(wanted) == 1 and len(asks) <= 1  # a lead alone: plain parameters
     params: dict[str, Any] = {"p_external_id": wanted[0]} if one else {"p_external_ids": wanted}
+    # Who is away, when a rule may name a rep (found now, or by the account look-up).
+    with_away = bool(asks) or any(new.owner_check for new, _ in batch)
+    if with_away:
+        params["p_away_now"] = at
     if asks and one:
         params |= {"p_domain": asks[0][1].domain, "p_since": asks[0][1].since}
     elif asks:
@@ -416,10 +425,13 @@ def _stored_and_accounts(
             "p_domains": [ask.domain for _, ask in asks],
             "p_sinces": [ask.since for _, ask in asks],
         }
-    known, found = [], {}
-    for asked, lead_id, owner in fetch_driven(db, _stored_and_accounts_pg(one, bool(asks)), params):
+    known, found, away = [], {}, set()
+    statement = _stored_and_accounts_pg(one, bool(asks), with_away)
+    for asked, lead_id, owner in fetch_driven(db, statement, params):
         if asked is None:  # `owner` carries the stored lead's external id
             known.append(str(owner))
+        elif asked == 0:  # `owner` is away
+            away.add(str(owner))
         else:  # the ask's 1-based place in `asks`
             found[asks[asked - 1][0]] = AccountLead(int(lead_id), str(owner))
     stored = {}
@@ -428,22 +440,37 @@ def _stored_and_accounts(
         stored = {view.external_id: view for view in lead_views(rows)}
     asked = {index for index, _ in asks}
     # A lead routed again in the batch (its named account's owner away) asks anew: alone.
+    away_now = frozenset(away)
     return (
         stored,
         lambda index, ask: (
             found.get(index) if index in asked else account_lead(db, ask.domain, ask.since)
         ),
+        (lambda: away_now) if with_away else _once(db, at),
     )
 
 
+def _once(db: Connection, at: datetime) -> Callable[[], frozenset[str]]:
+    """Everyone away at `at`, read at the first call only."""
+    read: list[frozenset[str]] = []
+
+    def away() -> frozenset[str]:
+        if not read:
+            read.append(everyone_away(db, at))
+        return read[0]
+
+    return away
+
+
 @cache
-def _stored_and_accounts_pg(one: bool, accounts: bool = True) -> Any:
+def _stored_and_accounts_pg(one: bool, accounts: bool = True, away: bool = False) -> Any:
     """PostgreSQL: which of `p_external_ids` are stored (`asked` null, the external id in
     `owner`) and the accounts' owned leads (`asked`: the account's place in `p_domains`), as
     one result of three narrow columns (the stored leads' whole rows are read after, when
     there are any). `one`: a lead alone, in plain parameters (`p_external_id`, `p_domain`,
     `p_since`), a statement PostgreSQL plans once and keeps; the array form's plan depends on
-    the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch)."""
+    the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch).
+    `away`: everyone away at `p_away_now` too (`asked` 0, the user in `owner`)."""
     if one:
         is_stored = LeadRow.external_id == bindparam("p_external_id", type_=String)
     else:  # one array parameter: an expanding list is rendered again at every execution
@@ -451,9 +478,13 @@ def _stored_and_accounts_pg(one: bool, accounts: bool = True) -> Any:
     stored = select(
         cast(null(), BigInteger).label("asked"), LeadRow.id, LeadRow.external_id.label("owner")
     ).where(is_stored)
-    if not accounts:  # no lead of the batch asks for its account
-        return stored
-    return union_all(stored, account_lead_pg() if one else account_leads_pg())
+    parts: list[Any] = [stored]
+    if accounts:  # a lead of the batch asks for its account
+        parts.append(account_lead_pg() if one else account_leads_pg())
+    if away:
+        users = AWAY_AT.subquery("away")
+        parts.append(select(literal(0, BigInteger), cast(null(), BigInteger), users.c.user_id))
+    return union_all(*parts) if len(parts) > 1 else stored
 
 
 # Columns a new lead may leave out when NULL: nullable, no default, and not JSON (a JSON
