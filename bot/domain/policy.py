@@ -500,6 +500,13 @@ class IntentSignal(_Signal):
         return window
 
 
+def _prefixes(value: str | list[str]) -> set[str]:
+    """Postcode prefixes as routing compares them (bot/domain/routing.py: `_in_territory`)."""
+    return {
+        item.replace(" ", "").lower() for item in ([value] if isinstance(value, str) else value)
+    }
+
+
 class TerritoryWhen(_Model):
     """Where a lead comes from: each listed key must match (letter case aside)."""
 
@@ -507,6 +514,28 @@ class TerritoryWhen(_Model):
     state: str | list[str] | None = None  # state or region
     postcode_prefix: str | list[str] | None = None
     industry: str | list[str] | None = None
+
+    def covers(self, later: TerritoryWhen) -> bool:
+        """Every lead `later` matches, this matches too: each key this lists, `later` lists
+        with no value outside this one's (a key not listed takes any value), and each of
+        `later`'s postcode prefixes starts with one of these."""
+        if self.postcode_prefix is not None:
+            if later.postcode_prefix is None:
+                return False
+            mine = _prefixes(self.postcode_prefix)
+            theirs = _prefixes(later.postcode_prefix)
+            if not all(any(prefix.startswith(own) for own in mine) for prefix in theirs):
+                return False
+        return all(
+            _narrower(getattr(later, key), getattr(self, key))
+            for key in ("country", "state", "industry")
+        )
+
+    def describe(self) -> str:
+        """`country AU, state NSW, postcode prefix 20`: the places in words."""
+        parts = _listed("country", self.country) + _listed("state", self.state)
+        parts += _listed("postcode prefix", self.postcode_prefix)
+        return ", ".join(parts + _listed("industry", self.industry)) or "any lead"
 
 
 class Territory(_Model):
@@ -1425,36 +1454,37 @@ def _who(policy: Policy, user: str) -> str | None:
 
 
 def _territory_checks(policy: Policy) -> list[str]:
+    """Territories must name a segment and a place, and be reachable: the first whose `when`
+    matches wins, so one whose places an earlier one covers gets no lead (compared one earlier
+    territory at a time, so what is reported is certain)."""
     problems: list[str] = []
     names = {segment.name for segment in policy.segments}
-    seen: dict[str, int] = {}
+    placed: list[tuple[int, Territory]] = []
     for index, territory in enumerate(policy.territories):
         where = f"territories[{index}]"
         if territory.segment not in names:
             problems.append(f"{where}.segment: no segment is called {territory.segment!r}")
-        when = territory.when.model_dump(exclude_none=True)
-        if not when:
+        if not territory.when.model_dump(exclude_none=True):
             problems.append(
                 f"{where}.when: name at least one of country, state, postcode_prefix, industry"
             )
             continue
-        key = json.dumps({k: sorted(_options(v)) for k, v in when.items()}, sort_keys=True)
-        if key in seen:
-            earlier = policy.territories[seen[key]]
-            verdict = (
-                f"conflicts with territories[{seen[key]}] (same places, segment "
-                f"{earlier.segment!r})"
-                if earlier.segment != territory.segment
-                else f"unreachable: territories[{seen[key]}] matches the same leads first"
-            )
-            problems.append(f"{where}: {verdict}")
-        else:
-            seen[key] = index
+        for before, earlier in placed:
+            if earlier.when.covers(territory.when):
+                fix = (
+                    f"both go to {earlier.segment}: remove it"
+                    if earlier.segment == territory.segment
+                    else f"to {earlier.segment}, not {territory.segment}: put the narrower "
+                    "one first"
+                )
+                problems.append(
+                    f"{where}: {territory.label} can never match: territories[{before}] "
+                    f"({earlier.label}, {earlier.when.describe()}) takes every lead it would "
+                    f"({fix})"
+                )
+                break
+        placed.append((index, territory))
     return problems
-
-
-def _options(value: str | list[str]) -> list[str]:
-    return [item.strip().lower() for item in ([value] if isinstance(value, str) else value)]
 
 
 def routing_checks(policy: Policy) -> list[str]:

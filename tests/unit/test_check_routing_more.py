@@ -1,0 +1,85 @@
+"""`handoff check` on routing keys that looked valid and were not: territories an earlier one
+covers, subdomains that make two named accounts one, postcodes YAML reads as numbers, keys listed
+twice, a CSV that is not UTF-8, and every problem of a file at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.domain.policy import Policy, PolicyError, TerritoryWhen, parse_policy, snapshot
+from bot.domain.routing import choose_segment
+from tests.unit.test_routing_rules import lead
+
+
+def problems(policy: Policy, **keys: Any) -> list[str]:
+    with pytest.raises(PolicyError) as error:
+        parse_policy(snapshot(policy) | keys)
+    return error.value.problems
+
+
+def territory(name: str, segment: str, **when: Any) -> dict[str, Any]:
+    return {"name": name, "when": when, "segment": segment}
+
+
+# --- territories an earlier one covers ------------------------------------------------------
+
+ANZ = territory("ANZ", "smb", country=["AU", "NZ"])
+
+
+def test_a_territory_inside_an_earlier_one_can_never_match(policy: Policy) -> None:
+    found = problems(
+        policy,
+        territories=[
+            ANZ,
+            territory("New Zealand", "enterprise", country="NZ"),
+            territory("NSW", "smb", country="au", state="NSW"),
+            territory("Sydney CBD", "mid_market", country="AU", state="NSW", postcode_prefix="20"),
+        ],
+    )
+    assert found == [
+        "territories[1]: New Zealand can never match: territories[0] (ANZ, country AU/NZ) takes "
+        "every lead it would (to smb, not enterprise: put the narrower one first)",
+        "territories[2]: NSW can never match: territories[0] (ANZ, country AU/NZ) takes every "
+        "lead it would (both go to smb: remove it)",
+        "territories[3]: Sydney CBD can never match: territories[0] (ANZ, country AU/NZ) takes "
+        "every lead it would (to smb, not mid_market: put the narrower one first)",
+    ]
+
+
+def test_narrower_territories_first_are_valid_and_each_gets_its_leads(policy: Policy) -> None:
+    places = [
+        territory("Sydney CBD", "mid_market", country="AU", state="NSW", postcode_prefix="20"),
+        territory("NSW", "enterprise", country="AU", state="NSW"),
+        territory("New Zealand", "enterprise", country="NZ"),
+        ANZ,
+    ]
+    routed = parse_policy(snapshot(policy) | {"territories": places})
+    def segment_of(state: str, postcode: str) -> str | None:
+        company = {"name": "A", "country": "AU", "state": state, "postcode": postcode}
+        segment = choose_segment(lead(company=company), routed)
+        return None if segment is None else segment.name
+
+    assert segment_of("NSW", "2000") == "mid_market"
+    assert segment_of("NSW", "2750") == "enterprise"
+    assert segment_of("WA", "6000") == "smb"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "covers"),
+    [
+        ({"country": ["AU", "NZ"]}, {"country": "nz"}, True),
+        ({"country": "AU"}, {"country": ["AU", "NZ"]}, False),
+        ({"country": "AU"}, {"industry": "Retail"}, False),  # a lead from anywhere in retail
+        ({"state": "NSW"}, {"state": "NSW", "industry": "Retail"}, True),
+        ({"postcode_prefix": "2"}, {"postcode_prefix": ["20", "2 1"]}, True),
+        ({"postcode_prefix": ["20", "21"]}, {"postcode_prefix": ["201", "22"]}, False),
+        ({"postcode_prefix": "20"}, {"postcode_prefix": "2"}, False),
+        ({"postcode_prefix": "20"}, {"country": "AU"}, False),  # a lead with no postcode
+    ],
+)
+def test_a_territory_covers_exactly_what_it_takes_first(
+    earlier: dict[str, Any], later: dict[str, Any], covers: bool
+) -> None:
+    assert TerritoryWhen(**earlier).covers(TerritoryWhen(**later)) is covers
