@@ -515,6 +515,17 @@ class TerritoryWhen(_Model):
     postcode_prefix: str | list[str] | None = None
     industry: str | list[str] | None = None
 
+    @field_validator("postcode_prefix", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
+            # YAML reads 2000 as a number, and 0200 as the octal number 128
+            raise ValueError(
+                'write postcodes in quotes, like "2000" (0200 without quotes is read as a number)'
+            )
+        return value
+
     def covers(self, later: TerritoryWhen) -> bool:
         """Every lead `later` matches, this matches too: each key this lists, `later` lists
         with no value outside this one's (a key not listed takes any value), and each of

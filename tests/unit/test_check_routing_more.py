@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from bot.domain.policy import Policy, PolicyError, TerritoryWhen, parse_policy, snapshot
 from bot.domain.routing import choose_segment
@@ -56,6 +57,7 @@ def test_narrower_territories_first_are_valid_and_each_gets_its_leads(policy: Po
         ANZ,
     ]
     routed = parse_policy(snapshot(policy) | {"territories": places})
+
     def segment_of(state: str, postcode: str) -> str | None:
         company = {"name": "A", "country": "AU", "state": state, "postcode": postcode}
         segment = choose_segment(lead(company=company), routed)
@@ -83,3 +85,20 @@ def test_a_territory_covers_exactly_what_it_takes_first(
     earlier: dict[str, Any], later: dict[str, Any], covers: bool
 ) -> None:
     assert TerritoryWhen(**earlier).covers(TerritoryWhen(**later)) is covers
+
+
+# --- postcodes written as numbers -------------------------------------------------------------
+
+QUOTES = 'write postcodes in quotes, like "2000" (0200 without quotes is read as a number)'
+
+
+def test_a_postcode_yaml_reads_as_a_number_says_to_quote_it_once(policy: Policy) -> None:
+    places = yaml.safe_load(
+        "- {name: Sydney, when: {country: AU, postcode_prefix: 2000}, segment: smb}\n"
+        "- {name: ACT, when: {country: AU, postcode_prefix: [0200, '26']}, segment: smb}\n"
+    )
+    assert places[1]["when"]["postcode_prefix"] == [128, "26"]  # YAML's octal
+    assert problems(policy, territories=places) == [
+        f"territories[0].when.postcode_prefix: {QUOTES}",
+        f"territories[1].when.postcode_prefix: {QUOTES}",
+    ]
