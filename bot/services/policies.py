@@ -10,8 +10,9 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import (
     Policy,
     PolicyError,
+    check_policy_text,
+    named_accounts_problems,
     policy_from_snapshot,
-    policy_from_text,
     snapshot,
     with_named_accounts,
 )
@@ -55,9 +56,17 @@ def _read(path: str, where: str) -> str:
 
 def load_policy(path: str) -> Policy:
     """Read and validate an SLA file, with its named-accounts CSV (a path relative to the SLA
-    file); PolicyError for a missing, unreadable or invalid file."""
-    policy = policy_from_text(_read(path, "(file)"), path)
-    if policy.named_accounts_file is None:
-        return policy
-    csv_path = os.path.join(os.path.dirname(path), policy.named_accounts_file)
-    return with_named_accounts(policy, _read(csv_path, "named_accounts_file"), csv_path)
+    file); PolicyError for a missing, unreadable or invalid file. The CSV is read and checked
+    even when the SLA file has other problems: every problem is listed at once."""
+    checked = check_policy_text(_read(path, "(file)"), path)
+    if checked.accounts_file is None:
+        return checked.valid(path)
+    csv_path = os.path.join(os.path.dirname(path), checked.accounts_file)
+    try:
+        text = _read(csv_path, "named_accounts_file")
+    except PolicyError as error:
+        raise PolicyError(checked.problems + error.problems, path) from None
+    if checked.policy is None:
+        problems = checked.problems + named_accounts_problems(checked.routing, text, csv_path)
+        raise PolicyError(problems, path)
+    return with_named_accounts(checked.policy, text, csv_path)

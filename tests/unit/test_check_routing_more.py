@@ -4,6 +4,7 @@ twice, a CSV that is not UTF-8, and every problem of a file at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ import yaml
 
 from bot.domain.policy import Policy, PolicyError, TerritoryWhen, parse_policy, snapshot
 from bot.domain.routing import choose_segment
+from bot.services.policies import load_policy
+from tests.conftest import ROOT
 from tests.unit.test_routing_rules import lead
 
 
@@ -102,3 +105,65 @@ def test_a_postcode_yaml_reads_as_a_number_says_to_quote_it_once(policy: Policy)
         f"territories[0].when.postcode_prefix: {QUOTES}",
         f"territories[1].when.postcode_prefix: {QUOTES}",
     ]
+
+
+# --- every problem at once --------------------------------------------------------------------
+
+GHOST = "is in no segment's reps and is not a manager (nobody could claim for them)"
+
+
+def test_a_wrong_type_does_not_hide_the_routing_problems(policy: Policy) -> None:
+    segments = snapshot(policy)["segments"]
+    segments[0] |= {"weights": {"U0REP1": -1}}  # a type-level problem: the model refuses it
+    segments[1] |= {"weights": {"U0REP9": 2}}
+    found = problems(
+        policy,
+        segments=segments,
+        named_accounts={"northwind.example": "U0REP2", "www.northwind.example": "U0REP3"},
+        fallback_owner="U0NOBODY",
+        territories=[ANZ, territory("New Zealand", "enterprise", country="NZ")],
+    )
+    assert found == [
+        "segments[0].weights: a weight of -1 (U0REP1) is negative; write 0 or more",
+        "segments[1].weights.U0REP9: U0REP9 is not in this segment's reps",
+        "named_accounts.www.northwind.example: the same domain as northwind.example (letter "
+        "case and www. aside); a domain has one owner",
+        f"fallback_owner: U0NOBODY {GHOST}",
+        "territories[1]: New Zealand can never match: territories[0] (ANZ, country AU/NZ) takes "
+        "every lead it would (to smb, not enterprise: put the narrower one first)",
+    ]
+
+
+def test_with_broken_pools_only_what_is_certain_is_reported(policy: Policy) -> None:
+    # The reps cannot be read, so nobody can be called unknown; each wrong id is said once.
+    found = problems(
+        policy,
+        segments="enterprise",
+        fallback_owner="C0ENT",
+        named_accounts={"acme.example": "U0REP9"},
+        territories=[{"when": {"country": "AU"}, "segment": "galaxy"}],
+    )
+    assert found == [
+        "segments: input should be a valid list",
+        "fallback_owner: 'C0ENT' is a Slack channel id, not a user id (like U0123ABCD)",
+    ]
+
+
+def test_the_csv_is_checked_even_when_the_sla_file_has_other_problems(tmp_path: Path) -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8").replace("AU-NSW", "AU-XX")
+    (tmp_path / "sla.yaml").write_text(sla + "\nnamed_accounts_file: accounts.csv\n")
+    (tmp_path / "accounts.csv").write_text(
+        "domain,owner\nacme.example,U0REP3\nAcme.example,U0REP1\nfoo.example,U0GHOST\n"
+    )
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    csv = tmp_path / "accounts.csv"
+    assert error.value.problems[1:] == [
+        f"{csv} line 3: acme.example is listed already on line 2; a domain has one owner",
+        f"{csv} line 4: U0GHOST {GHOST}",
+    ]
+    assert error.value.problems[0].startswith("business_hours.holidays: 'AU-XX' is not")
+    csv.unlink()
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems[1:] == [f"named_accounts_file: {csv} does not exist"]
