@@ -1606,21 +1606,27 @@ def routing_checks(keys: RoutingKeys) -> list[str]:
                     f"{where}.cap.{name}: a cap of 0 holds every rep at the cap, so the "
                     "rotation never suggests anyone; leave it out for no cap"
                 )
-    owners: dict[str, str] = {}
+    owners: dict[str, str] = {}  # by domain (letter case and www. aside): the first listed
+    accounts: dict[str, str] = {}  # by account (routing's `named_index`): the first listed
     for domain, owner in keys.named_accounts.items():
         where = f"named_accounts.{domain}"
         normal = normalise_domain(domain)
-        if normal is None:
+        account = normalise_domain(domain, subdomains=keys.subdomains)
+        if normal is None or account is None:
             problems.append(f"{where}: not a domain (like northwind.example)")
             continue
-        if normal in FREE_MAIL:
+        if account in FREE_MAIL:
             problems.append(f"{where}: a free-mail domain is nobody's account; it never matches")
-        if normal in owners and owners[normal] != domain:
+        if normal in owners:
             problems.append(
                 f"{where}: the same domain as {owners[normal]} (letter case and "
                 "www. aside); a domain has one owner"
             )
+        elif account in accounts:
+            other = f"named_accounts.{accounts[account]}"
+            problems.append(f"{where}: {_one_account(other, account)}")
         owners.setdefault(normal, domain)
+        accounts.setdefault(account, domain)
         # An owner that is not a user id is pydantic's to report (a file with other problems).
         if _is_user(owner) and (unknown := keys.who(owner)) is not None:
             problems.append(f"{where}: {unknown}")
@@ -1631,22 +1637,44 @@ def routing_checks(keys: RoutingKeys) -> list[str]:
     return problems + _territory_checks(keys)
 
 
+def _one_account(other: str, account: str) -> str:
+    """Why a named domain that `account_subdomains: true` makes `other`'s account conflicts."""
+    return (
+        f"the same account as {other} with account_subdomains: true (both are {account}); "
+        "an account has one owner"
+    )
+
+
 def _csv_accounts(keys: RoutingKeys, text: str, source: str) -> tuple[dict[str, str], list[str]]:
     """The named accounts of a CSV (`text`, read from `source`) by domain, and each of its
     lines that is wrong or conflicts with the SLA file's own list, in line order."""
     accounts, problems = parse_named_accounts(text)
+
+    def account_of(domain: str) -> str | None:
+        return normalise_domain(domain, subdomains=keys.subdomains)
+
     inline = {normalise_domain(domain): domain for domain in keys.named_accounts}
+    inline_accounts = {account_of(domain): domain for domain in reversed(keys.named_accounts)}
+    lines: dict[str, tuple[str, int]] = {}  # by account: the first line listing it
     found: dict[str, str] = {}
     for domain, entry in accounts.items():
         problem: str | None
+        account = account_of(domain) or domain
         if domain in inline:
             problem = f"{domain} is in named_accounts too; a domain has one owner"
-        elif domain in FREE_MAIL:
+        elif account in inline_accounts:
+            other = f"named_accounts.{inline_accounts[account]}"
+            problem = f"{domain} is {_one_account(other, account)}"
+        elif account in lines:
+            first, line = lines[account]
+            problem = f"{domain} is {_one_account(f'{first} on line {line}', account)}"
+        elif account in FREE_MAIL:
             problem = f"{domain} is a free-mail domain; it never matches"
         else:
             problem = _slack_id_problem(entry.owner, "user") or keys.who(entry.owner)
         if problem is not None:
             problems.append((entry.line, problem))
+        lines.setdefault(account, (domain, entry.line))
         found[domain] = entry.owner
     problems.sort(key=lambda item: item[0])  # the CSV's own problems and the SLA's, merged
     return found, [f"{source} line {n}: {message}" for n, message in problems]

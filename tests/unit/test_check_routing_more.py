@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.domain.policy import Policy, PolicyError, TerritoryWhen, parse_policy, snapshot
+from bot.domain.policy import (
+    Policy,
+    PolicyError,
+    TerritoryWhen,
+    parse_policy,
+    snapshot,
+    with_named_accounts,
+)
 from bot.domain.routing import choose_segment
 from bot.services.policies import load_policy
 from tests.conftest import ROOT
@@ -167,3 +174,45 @@ def test_the_csv_is_checked_even_when_the_sla_file_has_other_problems(tmp_path: 
     with pytest.raises(PolicyError) as error:
         load_policy(str(tmp_path / "sla.yaml"))
     assert error.value.problems[1:] == [f"named_accounts_file: {csv} does not exist"]
+
+
+# --- subdomains that make two named accounts one ----------------------------------------------
+
+ONE_ACCOUNT = "with account_subdomains: true (both are acme.example); an account has one owner"
+
+
+def test_subdomains_that_make_two_named_accounts_one_are_refused(policy: Policy) -> None:
+    named = {"eu.acme.example": "U0REP1", "acme.example": "U0REP3", "shop.acme.example": "U0REP2"}
+    assert problems(policy, account_subdomains=True, named_accounts=named) == [
+        "named_accounts.acme.example: the same account as named_accounts.eu.acme.example "
+        f"{ONE_ACCOUNT}",
+        "named_accounts.shop.acme.example: the same account as named_accounts.eu.acme.example "
+        f"{ONE_ACCOUNT}",
+    ]
+    # Without the setting they are three accounts, each with its owner.
+    separate = parse_policy(snapshot(policy) | {"named_accounts": named})
+    assert separate.named_index == named
+
+
+def test_subdomains_that_make_two_csv_lines_one_account_name_both_lines(policy: Policy) -> None:
+    text = "domain,owner\neu.acme.example,U0REP1\nacme.example,U0REP3\nwww.EU.acme.example,U0REP2\n"
+    subdomains = parse_policy(snapshot(policy) | {"account_subdomains": True})
+    with pytest.raises(PolicyError) as error:
+        with_named_accounts(subdomains, text, "accounts.csv")
+    assert error.value.problems == [
+        f"accounts.csv line 3: acme.example is the same account as eu.acme.example on line 2 "
+        f"{ONE_ACCOUNT}",
+        "accounts.csv line 4: eu.acme.example is listed already on line 2; a domain has one owner",
+    ]
+    inline = parse_policy(
+        snapshot(policy)
+        | {"account_subdomains": True, "named_accounts": {"acme.example": "U0REP1"}}
+    )
+    with pytest.raises(PolicyError) as error:
+        with_named_accounts(inline, "eu.acme.example,U0REP3\n", "accounts.csv")
+    assert error.value.problems == [
+        "accounts.csv line 1: eu.acme.example is the same account as named_accounts.acme.example "
+        f"{ONE_ACCOUNT}"
+    ]
+    merged = with_named_accounts(policy, text.rsplit("\n", 2)[0], "accounts.csv")
+    assert merged.named_index == {"eu.acme.example": "U0REP1", "acme.example": "U0REP3"}
