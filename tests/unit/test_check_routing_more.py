@@ -216,3 +216,21 @@ def test_subdomains_that_make_two_csv_lines_one_account_name_both_lines(policy: 
     ]
     merged = with_named_accounts(policy, text.rsplit("\n", 2)[0], "accounts.csv")
     assert merged.named_index == {"eu.acme.example": "U0REP1", "acme.example": "U0REP3"}
+
+
+# --- a CSV that is not UTF-8 ------------------------------------------------------------------
+
+
+def test_a_csv_that_is_not_utf8_names_its_line_and_how_to_save_it(tmp_path: Path) -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sla.yaml").write_text(sla + "\nnamed_accounts_file: accounts.csv\n")
+    csv = tmp_path / "accounts.csv"
+    csv.write_bytes(
+        "domain,owner\nnorthwind.example,U0REP1\nmünchen.example,U0REP2\n".encode("cp1252")
+    )
+    with pytest.raises(PolicyError) as error:
+        load_policy(str(tmp_path / "sla.yaml"))
+    assert error.value.problems == [
+        f"named_accounts_file: cannot read {csv}: line 3 is not UTF-8 text (byte 0xfc); save "
+        "the file as CSV UTF-8"
+    ]
