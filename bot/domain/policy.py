@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Literal, TypeVar
@@ -1762,11 +1762,69 @@ def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -
     return check_policy(data, stored=stored).valid(source)
 
 
-def check_policy_text(text: str, source: str = "sla.yaml") -> Checked:
-    """Check an SLA file's text (YAML): its policy, or every problem found; PolicyError,
-    naming `source`, if it is not valid YAML (nothing else can be read from it)."""
+class SlaLoader(yaml.SafeLoader):
+    """YAML's safe loader that notes each key a mapping lists more than once: plain YAML keeps
+    the last silently, and in an SLA file that is a rule lost without a word. A key a merge
+    (`<<: *defaults`) brings in may still be set again: that is what a merge is for."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated: list[tuple[yaml.MappingNode, Any, list[int]]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+            except TypeError:  # a key that is a list or a mapping: the constructor says so
+                continue
+        self.repeated += [(node, key, at) for key, at in lines.items() if len(at) > 1]
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_paths(root: yaml.Node) -> dict[int, str]:
+    """Each mapping node's path in the document (`segments[0].weights`), by the node's id."""
+    paths: dict[int, str] = {}
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:  # not recursive: a file may nest deeper than Python's stack
+        node, path = stack.pop()
+        if id(node) in paths:
+            continue  # an alias: the anchor's path
+        paths[id(node)] = path or "(top level)"
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((value, f"{path}.{name}" if path else name))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+    return paths
+
+
+def _listed_twice(loader: SlaLoader, root: yaml.Node | None) -> list[str]:
+    if root is None or not loader.repeated:
+        return []
+    paths = _node_paths(root)
+    problems = []
+    for node, key, lines in loader.repeated:
+        times = "twice" if len(lines) == 2 else f"{len(lines)} times"
+        distinct = list(dict.fromkeys(lines))  # `{a: 1, a: 2}` lists both on one line
+        at = ", ".join(map(str, distinct[:-1])) + f" and {distinct[-1]}"
+        where = f"lines {at}" if len(distinct) > 1 else f"line {lines[0]}"
+        problems.append(f"{paths.get(id(node), '(file)')}: {key} is listed {times} ({where})")
+    return problems
+
+
+def read_sla_yaml(text: str, source: str = "sla.yaml") -> tuple[Any, list[str]]:
+    """An SLA file's YAML as data, and a problem for each key a mapping lists more than once
+    (the data keeps the last); PolicyError, naming `source`, if it is not valid YAML."""
+    loader = SlaLoader(text)
     try:
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = None if root is None else loader.construct_document(root)
+        return data, _listed_twice(loader, root)
     except RecursionError:
         raise PolicyError(["(file): nests too deep to be an SLA file"], source) from None
     except yaml.YAMLError as error:
@@ -1774,7 +1832,19 @@ def check_policy_text(text: str, source: str = "sla.yaml") -> Checked:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(error, "problem", None) or str(error)
         raise PolicyError([f"{where}: not valid YAML: {problem}"], source) from None
-    return check_policy(data)
+    finally:
+        loader.dispose()
+
+
+def check_policy_text(text: str, source: str = "sla.yaml") -> Checked:
+    """Check an SLA file's text (YAML): its policy, or every problem found (a key listed twice
+    among them); PolicyError, naming `source`, if it is not valid YAML (nothing else can be
+    read from it)."""
+    data, repeated = read_sla_yaml(text, source)
+    checked = check_policy(data)
+    if not repeated:
+        return checked
+    return replace(checked, policy=None, problems=list(dict.fromkeys(repeated + checked.problems)))
 
 
 def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:

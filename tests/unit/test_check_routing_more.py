@@ -15,6 +15,8 @@ from bot.domain.policy import (
     PolicyError,
     TerritoryWhen,
     parse_policy,
+    policy_from_text,
+    read_sla_yaml,
     snapshot,
     with_named_accounts,
 )
@@ -234,3 +236,44 @@ def test_a_csv_that_is_not_utf8_names_its_line_and_how_to_save_it(tmp_path: Path
         f"named_accounts_file: cannot read {csv}: line 3 is not UTF-8 text (byte 0xfc); save "
         "the file as CSV UTF-8"
     ]
+
+
+# --- keys listed twice ------------------------------------------------------------------------
+
+
+def test_a_key_listed_twice_is_refused_with_its_path_and_lines() -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    start = sla.count("\n") + 2
+    text = sla + (
+        "\nnamed_accounts:\n"
+        "  northwind.example: U0REP2\n"
+        "  northwind.example: U0REP1\n"
+        "timezone: Europe/Berlin\n"
+    )
+    with pytest.raises(PolicyError) as error:
+        policy_from_text(text)
+    assert error.value.problems == [
+        f"(top level): timezone is listed twice (lines 7 and {start + 3})",
+        f"named_accounts: northwind.example is listed twice (lines {start + 1} and {start + 2})",
+    ]
+
+
+def test_weights_listed_twice_on_one_line_say_their_line() -> None:
+    sla = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    line = "    reps: [U0REP1, U0REP2]\n"
+    assert sla.count(line) == 1
+    text = sla.replace(line, line + "    weights: {U0REP1: 3, U0REP1: 0}\n")
+    number = text[: text.index("U0REP1: 3")].count("\n") + 1
+    with pytest.raises(PolicyError) as error:
+        policy_from_text(text)
+    assert error.value.problems == [f"segments[0].weights: U0REP1 is listed twice (line {number})"]
+
+
+def test_a_merged_key_set_again_is_what_a_merge_is_for() -> None:
+    data, repeated = read_sla_yaml(
+        "base: &base {first_touch: 1bd, name: warm}\ntiers:\n- {<<: *base, name: hot}\n"
+    )
+    assert repeated == []
+    assert data["tiers"] == [{"first_touch": "1bd", "name": "hot"}]
+    _, repeated = read_sla_yaml("a: {b: 1, b: 2, b: 3}\n")
+    assert repeated == ["a: b is listed 3 times (line 1)"]
