@@ -6,9 +6,10 @@ import difflib
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
@@ -500,6 +501,13 @@ class IntentSignal(_Signal):
         return window
 
 
+def _prefixes(value: str | list[str]) -> set[str]:
+    """Postcode prefixes as routing compares them (bot/domain/routing.py: `_in_territory`)."""
+    return {
+        item.replace(" ", "").lower() for item in ([value] if isinstance(value, str) else value)
+    }
+
+
 class TerritoryWhen(_Model):
     """Where a lead comes from: each listed key must match (letter case aside)."""
 
@@ -507,6 +515,39 @@ class TerritoryWhen(_Model):
     state: str | list[str] | None = None  # state or region
     postcode_prefix: str | list[str] | None = None
     industry: str | list[str] | None = None
+
+    @field_validator("postcode_prefix", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
+            # YAML reads 2000 as a number, and 0200 as the octal number 128
+            raise ValueError(
+                'write postcodes in quotes, like "2000" (0200 without quotes is read as a number)'
+            )
+        return value
+
+    def covers(self, later: TerritoryWhen) -> bool:
+        """Every lead `later` matches, this matches too: each key this lists, `later` lists
+        with no value outside this one's (a key not listed takes any value), and each of
+        `later`'s postcode prefixes starts with one of these."""
+        if self.postcode_prefix is not None:
+            if later.postcode_prefix is None:
+                return False
+            mine = _prefixes(self.postcode_prefix)
+            theirs = _prefixes(later.postcode_prefix)
+            if not all(any(prefix.startswith(own) for own in mine) for prefix in theirs):
+                return False
+        return all(
+            _narrower(getattr(later, key), getattr(self, key))
+            for key in ("country", "state", "industry")
+        )
+
+    def describe(self) -> str:
+        """`country AU, state NSW, postcode prefix 20`: the places in words."""
+        parts = _listed("country", self.country) + _listed("state", self.state)
+        parts += _listed("postcode prefix", self.postcode_prefix)
+        return ", ".join(parts + _listed("industry", self.industry)) or "any lead"
 
 
 class Territory(_Model):
@@ -1303,7 +1344,7 @@ def _file_checks(policy: Policy) -> list[str]:
                     f"tier's first_touch ({tier.first_touch}): its first touch would be due "
                     "while only the suggested rep may claim it; shorten the window"
                 )
-    problems += _unreachable(policy) + routing_checks(policy)
+    problems += _unreachable(policy) + routing_checks(RoutingKeys.of(policy))
     return problems + _deadline_checks(policy) + _slack_limits(policy)
 
 
@@ -1417,51 +1458,142 @@ def _slack_limits(policy: Policy) -> list[str]:
     return problems
 
 
-def _who(policy: Policy, user: str) -> str | None:
-    """Why `user` cannot be routed a lead (None: they can)."""
-    if policy.is_known(user):
+@dataclass(frozen=True)
+class RoutingKeys:
+    """What the routing checks read: a valid policy's routing keys, or, in a file with other
+    problems, those of its parts that are valid on their own, so that one wrong type does not
+    hide the routing's problems. What cannot be known from a broken file is None, and the
+    checks that need it are passed over (a problem reported is certain)."""
+
+    segments: tuple[tuple[int, Segment], ...] = ()
+    segment_names: frozenset[str] | None = None
+    people: frozenset[str] | None = None  # every segment's reps and the managers
+    named_accounts: dict[str, str] = field(default_factory=dict)
+    subdomains: bool = False
+    territories: tuple[tuple[int, Territory], ...] = ()
+    partner_manager: str | None = None
+    fallback_owner: str | None = None
+
+    @classmethod
+    def of(cls, policy: Policy) -> RoutingKeys:
+        reps = {rep for segment in policy.segments for rep in segment.reps}
+        return cls(
+            segments=tuple(enumerate(policy.segments)),
+            segment_names=frozenset(segment.name for segment in policy.segments),
+            people=frozenset(reps | set(policy.managers)),
+            named_accounts=dict(policy.named_accounts),
+            subdomains=policy.account_subdomains,
+            territories=tuple(enumerate(policy.territories)),
+            partner_manager=policy.partner.manager if policy.partner else None,
+            fallback_owner=policy.fallback_owner,
+        )
+
+    @classmethod
+    def of_content(cls, content: dict[str, Any]) -> RoutingKeys:
+        """The routing keys of a file that is not valid as a whole (its parsed YAML)."""
+        segments = content.get("segments")
+        segments = segments if isinstance(segments, list) else None
+        items = [item if isinstance(item, dict) else {} for item in segments or []]
+        names = {item["name"] for item in items if isinstance(item.get("name"), str)}
+        pools = [_strings(content.get("managers", []))]
+        pools += [_strings(item.get("reps", [])) for item in items]
+        people = [person for pool in pools for person in pool or []]
+        known = segments is not None and all(pool is not None for pool in pools)
+        accounts = content.get("named_accounts")
+        partner = _valid(Partner, content.get("partner"))
+        fallback = content.get("fallback_owner")
+        return cls(
+            segments=_valid_items(Segment, segments),
+            segment_names=None if segments is None else frozenset(names),
+            people=frozenset(people) if known else None,
+            named_accounts={
+                domain: owner
+                for domain, owner in (accounts.items() if isinstance(accounts, dict) else [])
+                if isinstance(domain, str) and isinstance(owner, str)
+            },
+            subdomains=content.get("account_subdomains") is True,
+            territories=_valid_items(Territory, content.get("territories")),
+            partner_manager=partner.manager if partner is not None else None,
+            fallback_owner=fallback if _is_user(fallback) else None,
+        )
+
+    def who(self, user: str) -> str | None:
+        """Why `user` cannot be routed a lead (None: they can, or the pools are not known)."""
+        if self.people is None or user in self.people:
+            return None
+        return f"{user} is in no segment's reps and is not a manager (nobody could claim for them)"
+
+
+def _strings(value: Any) -> list[str] | None:
+    """`value` if it is a list of text (None otherwise)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+def _is_user(value: Any) -> bool:
+    return isinstance(value, str) and _slack_id_problem(value, "user") is None
+
+
+_M = TypeVar("_M", bound=_Model)
+
+
+def _valid(model: type[_M], value: Any) -> _M | None:
+    """`value` as `model` if it is valid on its own (its problems are pydantic's to report)."""
+    if value is None:
         return None
-    return f"{user} is in no segment's reps and is not a manager (nobody could claim for them)"
+    try:
+        return model.model_validate(value, context={"stored": False})
+    except ValidationError:
+        return None
 
 
-def _territory_checks(policy: Policy) -> list[str]:
+def _valid_items(model: type[_M], value: Any) -> tuple[tuple[int, _M], ...]:
+    """The items of the list `value` that are valid `model`s, each with its index."""
+    items = value if isinstance(value, list) else []
+    valid = ((index, _valid(model, item)) for index, item in enumerate(items))
+    return tuple((index, item) for index, item in valid if item is not None)
+
+
+def _territory_checks(keys: RoutingKeys) -> list[str]:
+    """Territories must name a segment and a place, and be reachable: the first whose `when`
+    matches wins, so one whose places an earlier one covers gets no lead (compared one earlier
+    territory at a time, so what is reported is certain)."""
     problems: list[str] = []
-    names = {segment.name for segment in policy.segments}
-    seen: dict[str, int] = {}
-    for index, territory in enumerate(policy.territories):
+    names = keys.segment_names
+    placed: list[tuple[int, Territory]] = []
+    for index, territory in keys.territories:
         where = f"territories[{index}]"
-        if territory.segment not in names:
+        if names is not None and territory.segment not in names:
             problems.append(f"{where}.segment: no segment is called {territory.segment!r}")
-        when = territory.when.model_dump(exclude_none=True)
-        if not when:
+        if not territory.when.model_dump(exclude_none=True):
             problems.append(
                 f"{where}.when: name at least one of country, state, postcode_prefix, industry"
             )
             continue
-        key = json.dumps({k: sorted(_options(v)) for k, v in when.items()}, sort_keys=True)
-        if key in seen:
-            earlier = policy.territories[seen[key]]
-            verdict = (
-                f"conflicts with territories[{seen[key]}] (same places, segment "
-                f"{earlier.segment!r})"
-                if earlier.segment != territory.segment
-                else f"unreachable: territories[{seen[key]}] matches the same leads first"
-            )
-            problems.append(f"{where}: {verdict}")
-        else:
-            seen[key] = index
+        for before, earlier in placed:
+            if earlier.when.covers(territory.when):
+                fix = (
+                    f"both go to {earlier.segment}: remove it"
+                    if earlier.segment == territory.segment
+                    else f"to {earlier.segment}, not {territory.segment}: put the narrower "
+                    "one first"
+                )
+                problems.append(
+                    f"{where}: {territory.label} can never match: territories[{before}] "
+                    f"({earlier.label}, {earlier.when.describe()}) takes every lead it would "
+                    f"({fix})"
+                )
+                break
+        placed.append((index, territory))
     return problems
 
 
-def _options(value: str | list[str]) -> list[str]:
-    return [item.strip().lower() for item in ([value] if isinstance(value, str) else value)]
-
-
-def routing_checks(policy: Policy) -> list[str]:
+def routing_checks(keys: RoutingKeys) -> list[str]:
     """The routing keys must be able to route: known reps, a rotation someone can take, named
     accounts that can match, territories that are reachable and agree."""
     problems: list[str] = []
-    for index, segment in enumerate(policy.segments):
+    for index, segment in keys.segments:
         where = f"segments[{index}]"
         for rep in segment.weights:
             if rep not in segment.reps:
@@ -1474,28 +1606,84 @@ def routing_checks(policy: Policy) -> list[str]:
                     f"{where}.cap.{name}: a cap of 0 holds every rep at the cap, so the "
                     "rotation never suggests anyone; leave it out for no cap"
                 )
-    owners: dict[str, str] = {}
-    for domain, owner in policy.named_accounts.items():
+    owners: dict[str, str] = {}  # by domain (letter case and www. aside): the first listed
+    accounts: dict[str, str] = {}  # by account (routing's `named_index`): the first listed
+    for domain, owner in keys.named_accounts.items():
         where = f"named_accounts.{domain}"
         normal = normalise_domain(domain)
-        if normal is None:
+        account = normalise_domain(domain, subdomains=keys.subdomains)
+        if normal is None or account is None:
             problems.append(f"{where}: not a domain (like northwind.example)")
             continue
-        if normal in FREE_MAIL:
+        if account in FREE_MAIL:
             problems.append(f"{where}: a free-mail domain is nobody's account; it never matches")
-        if normal in owners and owners[normal] != domain:
+        if normal in owners:
             problems.append(
                 f"{where}: the same domain as {owners[normal]} (letter case and "
                 "www. aside); a domain has one owner"
             )
+        elif account in accounts:
+            other = f"named_accounts.{accounts[account]}"
+            problems.append(f"{where}: {_one_account(other, account)}")
         owners.setdefault(normal, domain)
-        if (unknown := _who(policy, owner)) is not None:
+        accounts.setdefault(account, domain)
+        # An owner that is not a user id is pydantic's to report (a file with other problems).
+        if _is_user(owner) and (unknown := keys.who(owner)) is not None:
             problems.append(f"{where}: {unknown}")
-    if policy.partner is not None and (unknown := _who(policy, policy.partner.manager)):
+    if keys.partner_manager is not None and (unknown := keys.who(keys.partner_manager)):
         problems.append(f"partner.manager: {unknown}")
-    if policy.fallback_owner is not None and (unknown := _who(policy, policy.fallback_owner)):
+    if keys.fallback_owner is not None and (unknown := keys.who(keys.fallback_owner)):
         problems.append(f"fallback_owner: {unknown}")
-    return problems + _territory_checks(policy)
+    return problems + _territory_checks(keys)
+
+
+def _one_account(other: str, account: str) -> str:
+    """Why a named domain that `account_subdomains: true` makes `other`'s account conflicts."""
+    return (
+        f"the same account as {other} with account_subdomains: true (both are {account}); "
+        "an account has one owner"
+    )
+
+
+def _csv_accounts(keys: RoutingKeys, text: str, source: str) -> tuple[dict[str, str], list[str]]:
+    """The named accounts of a CSV (`text`, read from `source`) by domain, and each of its
+    lines that is wrong or conflicts with the SLA file's own list, in line order."""
+    accounts, problems = parse_named_accounts(text)
+
+    def account_of(domain: str) -> str | None:
+        return normalise_domain(domain, subdomains=keys.subdomains)
+
+    inline = {normalise_domain(domain): domain for domain in keys.named_accounts}
+    inline_accounts = {account_of(domain): domain for domain in reversed(keys.named_accounts)}
+    lines: dict[str, tuple[str, int]] = {}  # by account: the first line listing it
+    found: dict[str, str] = {}
+    for domain, entry in accounts.items():
+        problem: str | None
+        account = account_of(domain) or domain
+        if domain in inline:
+            problem = f"{domain} is in named_accounts too; a domain has one owner"
+        elif account in inline_accounts:
+            other = f"named_accounts.{inline_accounts[account]}"
+            problem = f"{domain} is {_one_account(other, account)}"
+        elif account in lines:
+            first, line = lines[account]
+            problem = f"{domain} is {_one_account(f'{first} on line {line}', account)}"
+        elif account in FREE_MAIL:
+            problem = f"{domain} is a free-mail domain; it never matches"
+        else:
+            problem = _slack_id_problem(entry.owner, "user") or keys.who(entry.owner)
+        if problem is not None:
+            problems.append((entry.line, problem))
+        lines.setdefault(account, (domain, entry.line))
+        found[domain] = entry.owner
+    problems.sort(key=lambda item: item[0])  # the CSV's own problems and the SLA's, merged
+    return found, [f"{source} line {n}: {message}" for n, message in problems]
+
+
+def named_accounts_problems(keys: RoutingKeys, text: str, source: str) -> list[str]:
+    """Each line of the named-accounts CSV `text` (read from `source`) that is wrong or
+    conflicts with the SLA file's routing keys, `source line N: problem`, in line order."""
+    return _csv_accounts(keys, text, source)[1]
 
 
 def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
@@ -1503,27 +1691,67 @@ def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
     PolicyError naming each CSV line that is wrong or conflicts with the file's own list, in
     line order. The version covers the CSV's content, so a lead keeps the accounts it was
     routed by."""
-    accounts, problems = parse_named_accounts(text)
-    inline = {normalise_domain(domain): domain for domain in policy.named_accounts}
-    merged = dict(policy.named_accounts)
-    for domain, entry in accounts.items():
-        problem: str | None
-        if domain in inline:
-            problem = f"{domain} is in named_accounts too; a domain has one owner"
-        elif domain in FREE_MAIL:
-            problem = f"{domain} is a free-mail domain; it never matches"
-        else:
-            problem = _slack_id_problem(entry.owner, "user") or _who(policy, entry.owner)
-        if problem is not None:
-            problems.append((entry.line, problem))
-        merged[domain] = entry.owner
+    accounts, problems = _csv_accounts(RoutingKeys.of(policy), text, source)
     if problems:
-        problems.sort(key=lambda item: item[0])  # the CSV's own problems and the SLA's, merged
-        raise PolicyError([f"{source} line {n}: {message}" for n, message in problems], source)
+        raise PolicyError(problems, source)
     digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
+    merged = {**policy.named_accounts, **accounts}
     merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
     merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
     return merged_policy
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An SLA file checked: its policy (None when it has a problem), every problem once, and
+    what its named-accounts CSV (`accounts_file`, as the file names it) is checked against."""
+
+    policy: Policy | None
+    problems: list[str]
+    routing: RoutingKeys = RoutingKeys()
+    accounts_file: str | None = None
+
+    def valid(self, source: str) -> Policy:
+        """The policy; PolicyError listing the problems, naming `source`, if there are any."""
+        if self.policy is None or self.problems:
+            raise PolicyError(self.problems, source)
+        return self.policy
+
+
+def _type_problems(error: ValidationError) -> list[str]:
+    by_path: dict[str, list[str]] = {}
+    for item in error.errors():  # the alternatives of a union share one path: "a or b"
+        by_path.setdefault(_path(item["loc"]), []).append(_message(item))
+    return [f"{path}: {' or '.join(messages)}" for path, messages in by_path.items()]
+
+
+def check_policy(data: Any, *, stored: bool = False) -> Checked:
+    """Validate the parsed YAML of an SLA file: its policy, or every problem found. Keys of the
+    wrong type do not hide the rest: the steps' order and the routing keys are checked too,
+    on the parts that are valid on their own.
+
+    `stored`: the snapshot of an SLA version already in use (skips the later `_file_checks`).
+    """
+    if not isinstance(data, dict):
+        return Checked(None, ["(top level): the SLA file must be a mapping of keys"])
+    content = {key: value for key, value in data.items() if key != "version"}
+    accounts_file = content.get("named_accounts_file")
+    accounts_file = accounts_file if isinstance(accounts_file, str) else None
+    try:
+        policy = Policy.model_validate(content, context={"stored": stored})
+    except ValidationError as error:
+        keys = RoutingKeys.of_content(content)
+        problems = _type_problems(error) + _ladder_order(content)
+        problems += [] if stored else routing_checks(keys)
+        return Checked(None, list(dict.fromkeys(problems)), keys, accounts_file)
+    keys = RoutingKeys.of(policy)
+    problems = _cross_checks(policy) + _ladder_order(content)
+    problems += [] if stored else _file_checks(policy)
+    if problems:
+        return Checked(None, list(dict.fromkeys(problems)), keys, accounts_file)
+    canonical = json.dumps(content, sort_keys=True, default=str)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return Checked(policy.model_copy(update={"version": version}), [], keys, accounts_file)
 
 
 def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -> Policy:
@@ -1531,31 +1759,72 @@ def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -
 
     `stored`: the snapshot of an SLA version already in use (skips the later `_file_checks`).
     """
-    if not isinstance(data, dict):
-        raise PolicyError(["(top level): the SLA file must be a mapping of keys"], source)
-    content = {key: value for key, value in data.items() if key != "version"}
-    try:
-        policy = Policy.model_validate(content, context={"stored": stored})
-    except ValidationError as error:
-        by_path: dict[str, list[str]] = {}
-        for item in error.errors():  # the alternatives of a union share one path: "a or b"
-            by_path.setdefault(_path(item["loc"]), []).append(_message(item))
-        problems = [f"{path}: {' or '.join(messages)}" for path, messages in by_path.items()]
-        raise PolicyError(problems + _ladder_order(content), source) from None
-    problems = _cross_checks(policy) + _ladder_order(content)
-    problems += [] if stored else _file_checks(policy)
-    if problems:
-        raise PolicyError(problems, source)
-    canonical = json.dumps(content, sort_keys=True, default=str)
-    version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-    return policy.model_copy(update={"version": version})
+    return check_policy(data, stored=stored).valid(source)
 
 
-def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:
-    """Parse and validate an SLA file's text (YAML); PolicyError, naming `source`, if it is
-    not valid YAML or not a valid SLA."""
+class SlaLoader(yaml.SafeLoader):
+    """YAML's safe loader that notes each key a mapping lists more than once: plain YAML keeps
+    the last silently, and in an SLA file that is a rule lost without a word. A key a merge
+    (`<<: *defaults`) brings in may still be set again: that is what a merge is for."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated: list[tuple[yaml.MappingNode, Any, list[int]]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+            except TypeError:  # a key that is a list or a mapping: the constructor says so
+                continue
+        self.repeated += [(node, key, at) for key, at in lines.items() if len(at) > 1]
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_paths(root: yaml.Node) -> dict[int, str]:
+    """Each mapping node's path in the document (`segments[0].weights`), by the node's id."""
+    paths: dict[int, str] = {}
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:  # not recursive: a file may nest deeper than Python's stack
+        node, path = stack.pop()
+        if id(node) in paths:
+            continue  # an alias: the anchor's path
+        paths[id(node)] = path or "(top level)"
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((value, f"{path}.{name}" if path else name))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+    return paths
+
+
+def _listed_twice(loader: SlaLoader, root: yaml.Node | None) -> list[str]:
+    if root is None or not loader.repeated:
+        return []
+    paths = _node_paths(root)
+    problems = []
+    for node, key, lines in loader.repeated:
+        times = "twice" if len(lines) == 2 else f"{len(lines)} times"
+        distinct = list(dict.fromkeys(lines))  # `{a: 1, a: 2}` lists both on one line
+        at = ", ".join(map(str, distinct[:-1])) + f" and {distinct[-1]}"
+        where = f"lines {at}" if len(distinct) > 1 else f"line {lines[0]}"
+        problems.append(f"{paths.get(id(node), '(file)')}: {key} is listed {times} ({where})")
+    return problems
+
+
+def read_sla_yaml(text: str, source: str = "sla.yaml") -> tuple[Any, list[str]]:
+    """An SLA file's YAML as data, and a problem for each key a mapping lists more than once
+    (the data keeps the last); PolicyError, naming `source`, if it is not valid YAML."""
+    loader = SlaLoader(text)
     try:
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = None if root is None else loader.construct_document(root)
+        return data, _listed_twice(loader, root)
     except RecursionError:
         raise PolicyError(["(file): nests too deep to be an SLA file"], source) from None
     except yaml.YAMLError as error:
@@ -1563,7 +1832,25 @@ def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(error, "problem", None) or str(error)
         raise PolicyError([f"{where}: not valid YAML: {problem}"], source) from None
-    return parse_policy(data, source)
+    finally:
+        loader.dispose()
+
+
+def check_policy_text(text: str, source: str = "sla.yaml") -> Checked:
+    """Check an SLA file's text (YAML): its policy, or every problem found (a key listed twice
+    among them); PolicyError, naming `source`, if it is not valid YAML (nothing else can be
+    read from it)."""
+    data, repeated = read_sla_yaml(text, source)
+    checked = check_policy(data)
+    if not repeated:
+        return checked
+    return replace(checked, policy=None, problems=list(dict.fromkeys(repeated + checked.problems)))
+
+
+def policy_from_text(text: str, source: str = "sla.yaml") -> Policy:
+    """Parse and validate an SLA file's text (YAML); PolicyError, naming `source`, if it is
+    not valid YAML or not a valid SLA."""
+    return check_policy_text(text, source).valid(source)
 
 
 def policy_from_snapshot(content: dict[str, Any], version: str) -> Policy:

@@ -70,6 +70,49 @@ def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_lists_the_routing_problems_a_wrong_type_used_to_hide(tmp_path: Path) -> None:
+    broken = tmp_path / "sla.yaml"
+    text = (
+        (ROOT / "sla.yaml")
+        .read_text()
+        .replace("reps: [U0REP1, U0REP2]\n", "reps: [U0REP1, U0REP2]\n    weights: {U0REP1: -1}\n")
+    )
+    routing = """
+account_subdomains: true
+named_accounts:
+  eu.acme.example: U0REP1
+  acme.example: U0REP3
+  northwind.example: U0REP2
+  northwind.example: U0REP3
+territories:
+  - {name: ANZ, when: {country: [AU, NZ]}, segment: smb}
+  - {name: New Zealand, when: {country: NZ}, segment: enterprise}
+  - {name: Sydney, when: {country: AU, postcode_prefix: 2000}, segment: smb}
+named_accounts_file: accounts.csv
+"""
+    broken.write_text(text + routing)
+    (tmp_path / "accounts.csv").write_bytes(
+        "domain,owner\nmünchen.example,U0REP2\n".encode("cp1252")
+    )
+    result = run("check", str(broken))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    first = text.count("\n") + 6  # the first northwind.example
+    assert lines == [
+        f"{broken}: 6 problem(s)",
+        f"  named_accounts: northwind.example is listed twice (lines {first} and {first + 1})",
+        "  segments[0].weights: a weight of -1 (U0REP1) is negative; write 0 or more",
+        '  territories[2].when.postcode_prefix: write postcodes in quotes, like "2000" (0200 '
+        "without quotes is read as a number)",
+        "  named_accounts.acme.example: the same account as named_accounts.eu.acme.example with "
+        "account_subdomains: true (both are acme.example); an account has one owner",
+        "  territories[1]: New Zealand can never match: territories[0] (ANZ, country AU/NZ) "
+        "takes every lead it would (to smb, not enterprise: put the narrower one first)",
+        f"  named_accounts_file: cannot read {tmp_path / 'accounts.csv'}: line 2 is not UTF-8 "
+        "text (byte 0xfc); save the file as CSV UTF-8",
+    ]
+
+
 def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
     result = run("serve", env=clean_env(), cwd=tmp_path)
     assert result.returncode == 2

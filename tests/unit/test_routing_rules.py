@@ -179,8 +179,10 @@ def test_territories_that_conflict_or_cannot_be_reached(policy: Policy) -> None:
         ],
     )
     assert found == [
-        "territories[1]: conflicts with territories[0] (same places, segment 'enterprise')",
-        "territories[2]: unreachable: territories[0] matches the same leads first",
+        "territories[1]: smb can never match: territories[0] (enterprise, country AU, state "
+        "NSW) takes every lead it would (to enterprise, not smb: put the narrower one first)",
+        "territories[2]: enterprise can never match: territories[0] (enterprise, country AU, "
+        "state NSW) takes every lead it would (both go to enterprise: remove it)",
         "territories[3].segment: no segment is called 'galaxy'",
         "territories[3].when: name at least one of country, state, postcode_prefix, industry",
     ]
