@@ -115,3 +115,33 @@ async def test_a_rep_sees_their_share_in_app_home(routed: LocalStack) -> None:
     view = stack.sim.home(REP2)
     assert view is not None
     assert "Your round-robin share: enterprise: 1 of 3 this week, weight 1" in str(view)
+
+
+def personal(number: int, address: str) -> dict[str, Any]:
+    """A lead from a personal mailbox: no company domain, so the email's domain is its account."""
+    company = lead_payload()["company"] | {"name": f"Household {number}"}
+    del company["domain"]
+    return lead_payload(f"e-{number}", email=address, company=company)
+
+
+async def test_a_regional_free_mail_domain_never_matches_an_account(routed: LocalStack) -> None:
+    stack = routed
+    first = await post(stack, personal(1, "alice@hotmail.com.au"))
+    posted = stack.sim.messages(ENTERPRISE)[0]
+    await stack.driver.press(
+        first.suggested_owner, "Claim", channel=ENTERPRISE, message_ts=posted.ts
+    )
+    await stack.settle()
+    for number, address in enumerate(["bob@hotmail.com.au", "carol@bigpond.net.au"], start=2):
+        lead = await post(stack, personal(number, address))
+        assert lead.account_domain is None, address
+        assert why(stack, ENTERPRISE, -1).startswith("Round robin: "), address
+
+    # A company's domain still matches its owned lead.
+    company = await post(stack, account(10, "acme.com.au"))
+    posted = stack.sim.messages(ENTERPRISE)[-1]
+    await stack.driver.press(REP2, "Claim", channel=ENTERPRISE, message_ts=posted.ts)
+    await stack.settle()
+    same = await post(stack, account(11, "acme.com.au"))
+    assert same.suggested_owner == REP2
+    assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{company.id} (<@{REP2}>)"

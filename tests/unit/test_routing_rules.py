@@ -76,6 +76,56 @@ def test_free_mail_is_no_account() -> None:
     assert account_domain(None, "ana@northwind.example") == "northwind.example"
 
 
+@pytest.mark.parametrize(
+    "domain",
+    [
+        # A big provider's regional domains, by the pattern, not the list.
+        "hotmail.com.au",
+        "outlook.com.au",
+        "outlook.co.uk",
+        "live.fr",
+        "yahoo.co.jp",
+        "yahoo.de",
+        "ymail.com",
+        "aol.co.uk",
+        "gmx.at",
+        "yandex.kz",
+        # Listed: other webmail, and the big internet providers' mailboxes.
+        "bigpond.net.au",
+        "bigpond.com",
+        "optusnet.com.au",
+        "iinet.net.au",
+        "tpg.com.au",
+        "btinternet.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "t-online.de",
+        "web.de",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "mail.ru",
+        "icloud.com",
+        "naver.com",
+        "qq.com",
+    ],
+)
+def test_regional_and_internet_provider_mail_is_no_account(domain: str) -> None:
+    assert account_domain(None, f"bob@{domain}") is None
+    assert account_domain(domain.upper(), "bob@northwind.example") is None
+    assert account_domain(None, f"bob@www.{domain}") is None
+
+
+@pytest.mark.parametrize(
+    "domain", ["acme.com.au", "northwind.co.uk", "orange.com", "hotmail-partners.example"]
+)
+def test_a_company_domain_near_a_provider_is_an_account(domain: str) -> None:
+    assert account_domain(None, f"bob@{domain}") == domain
+
+
 def test_the_csv_names_each_bad_line() -> None:
     text = "domain,owner\nnorthwind.example,U0REP1\nWWW.NORTHWIND.example,U0REP2\nnope,U0REP1\n"
     text += "acme.example\n"
