@@ -145,3 +145,28 @@ async def test_a_regional_free_mail_domain_never_matches_an_account(routed: Loca
     same = await post(stack, account(11, "acme.com.au"))
     assert same.suggested_owner == REP2
     assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{company.id} (<@{REP2}>)"
+
+
+async def test_a_postcode_sent_as_a_number_routes_by_its_territory(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    content = snapshot(policy)
+    sydney = {"country": "AU", "postcode_prefix": "20"}
+    content["territories"] = [{"name": "Sydney", "when": sydney, "segment": "smb"}]
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        number = lead_payload("pc-1", company=lead_payload()["company"] | {"postcode": 2000})
+        lead = await post(stack, number)
+        assert (lead.segment, lead.company["postcode"]) == ("smb", "2000")
+        assert why(stack, "C0SMB", 0).startswith("Round robin in territory Sydney: ")
+
+        # Not a whole number: refused by name, nothing stored.
+        for external_id, postcode in (("pc-2", True), ("pc-3", 2000.0), ("pc-4", -2000)):
+            company = lead_payload()["company"] | {"postcode": postcode}
+            status, body = await stack.post_lead(lead_payload(external_id, company=company))
+            assert status == 400, postcode
+            (error,) = body["errors"]
+            assert error["field"] == "company.postcode", body
+            assert await stack.services.store.by_external_id(external_id) is None
+    finally:
+        await stack.close()
