@@ -38,9 +38,16 @@ class Standings(Protocol):
 
 
 def periods(policy: Policy, now: datetime) -> tuple[str, str]:
-    """The business day and the week (its Monday) `now` falls in, in the team's zone, as ISO
-    dates: what `cap.per_day` and "this week" count in."""
-    local = now.astimezone(policy.calendar.zone).date()
+    """The business day and the week (its Monday) a lead at `now` counts in, in the team's
+    zone, as ISO dates: what `cap.per_day` and "this week" count in. The business day is the
+    day of the working time at or after `now`, where the lead's clock starts: a lead at Sunday
+    20:00 or Friday 18:00 counts to Monday, not to a day nobody works."""
+    calendar = policy.calendar
+    try:
+        starts = calendar.at_work(now)
+    except ValueError:  # no working time in ten years: the calendar's own day
+        starts = now
+    local = starts.astimezone(calendar.zone).date()
     return local.isoformat(), (local - timedelta(days=local.weekday())).isoformat()
 
 

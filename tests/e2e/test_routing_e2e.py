@@ -5,6 +5,7 @@ why, `/handoff routing` answers a manager and refuses a rep, and a rep sees thei
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -168,5 +169,36 @@ async def test_a_postcode_sent_as_a_number_routes_by_its_territory(
             (error,) = body["errors"]
             assert error["field"] == "company.postcode", body
             assert await stack.services.store.by_external_id(external_id) is None
+    finally:
+        await stack.close()
+
+
+async def test_a_lead_out_of_hours_counts_to_the_business_day_its_clock_starts(
+    sqlite_url: str, policy: Policy
+) -> None:
+    """`cap.per_day` counts the leads suggested that business day: Sunday evening's leads count
+    to Monday (their clocks start then), so on Monday the reps are at their cap already."""
+    content = snapshot(policy)
+    content["segments"][0] |= {"cap": {"per_day": 1}}
+    sunday_8pm_sydney = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    clock = TravelClock(sunday_8pm_sydney)
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        sunday = [await post(stack, account(number)) for number in range(2)]
+        assert [lead.suggested_owner for lead in sunday] == [REP1, REP2]
+        assert why(stack, ENTERPRISE, 1) == f"Round robin: <@{REP2}>, 1 of 2 this week, cap 1"
+
+        clock.advance(hours=14)  # Monday 10:00: both reps had their one lead of the day
+        monday = await post(stack, account(2))
+        assert monday.suggested_owner == MANAGER
+        assert why(stack, ENTERPRISE, 2) == (
+            f"Fallback: nobody available (all at cap) → <@{MANAGER}>"
+        )
+
+        clock.advance(days=1)  # Tuesday 10:00, in working hours: its own day, the same week
+        tuesday = await post(stack, account(3))
+        rep = tuesday.suggested_owner
+        assert rep in (REP1, REP2)
+        assert why(stack, ENTERPRISE, 3) == f"Round robin: <@{rep}>, 2 of 3 this week, cap 1"
     finally:
         await stack.close()

@@ -29,6 +29,7 @@ from bot.domain.rotation import (
 )
 from bot.domain.routing import AccountLead, choose_owner, choose_segment
 from bot.services.policies import load_policy
+from bot.services.routing import periods
 from bot.slack.route_views import own_share, routing_view, why_line
 from tests.conftest import ROOT, lead_payload
 
@@ -557,3 +558,21 @@ def test_the_routing_view_and_a_reps_share() -> None:
     assert own_share([rotation], "U0MGR1") is None
     plain = SegmentRotation("smb", PoolRules(("U0REP1", "U0REP2"), {}), loads, frozenset(), [])
     assert own_share([plain], "U0REP2") == "Your round-robin share: smb: 1 of 3 this week"
+
+
+@pytest.mark.parametrize(
+    ("now", "day", "week"),
+    [
+        (datetime(2026, 11, 22, 23, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Mon 10:00
+        (datetime(2026, 11, 22, 9, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Sun 20:00
+        (datetime(2026, 11, 22, 19, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Mon 06:00
+        (datetime(2026, 11, 27, 7, 0, tzinfo=UTC), "2026-11-30", "2026-11-30"),  # Fri 18:00
+        (datetime(2026, 11, 24, 5, 59, tzinfo=UTC), "2026-11-24", "2026-11-23"),  # Tue 16:59
+    ],
+)
+def test_the_rotation_counts_in_the_business_day_a_leads_clock_starts(
+    policy: Policy, now: datetime, day: str, week: str
+) -> None:
+    """`cap.per_day` and "this week" count by the day of the working time at or after `now`
+    (Sydney times in the comments): out of hours, the next working day, and its week."""
+    assert periods(policy, now) == (day, week)
