@@ -30,6 +30,7 @@ from bot.domain.rotation import (
 from bot.domain.routing import AccountLead, choose_owner, choose_segment
 from bot.services.policies import load_policy
 from bot.services.routing import periods
+from bot.simulator import validate_blocks
 from bot.slack.route_views import own_share, routing_view, why_line
 from tests.conftest import ROOT, lead_payload
 
@@ -491,6 +492,42 @@ def test_fair_under_caps_and_time_away(
             assert max(abs(counts[r] - shares[r]) for r in names) <= bound + 1e-9
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    weights=reps,
+    plan=st.lists(
+        st.tuples(st.integers(0, 255), st.booleans(), st.integers(1, 20)), min_size=1, max_size=8
+    ),
+    cap=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
+)
+def test_the_share_shown_is_the_share_of_the_leads_each_rep_could_take(
+    weights: list[int], plan: list[tuple[int, bool, int]], cap: int | None
+) -> None:
+    """The share `/handoff routing` shows (this week's leads and the credit the rotation owes)
+    is the weighted share of the leads each rep was available for, away and caps applied: a
+    rep away all week has a share of 0, not their weight's part of every lead."""
+    names = tuple(f"U{i}" for i in range(len(weights)))
+    if not any(weights):
+        weights = [1, *weights[1:]]
+    rules = PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap)
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    available: list[frozenset[str]] = []
+    for mask, new_day, turns in plan:
+        away = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
+        if new_day:
+            loads = {rep: replace(load, today=0) for rep, load in loads.items()}
+        for _ in range(turns):
+            turn = take_turn(rules, loads, away, clock)
+            if turn.rep is None:
+                continue
+            available.append(frozenset(r for r in names if r not in turn.skipped))
+            loads, clock = turn.loads, turn.clock
+        shares = weighted_shares(rules, available)
+        shown = SegmentRotation("pool", rules, loads, away, [], clock)
+        assert all(abs(shown.share(rep) - shares[rep]) < 1e-6 for rep in names)
+
+
 # --- why this rep ---------------------------------------------------------------------------
 
 
@@ -547,7 +584,7 @@ def test_the_routing_view_and_a_reps_share() -> None:
     rules = PoolRules(("U0REP1", "U0REP2"), {"U0REP1": 2}, cap_per_day=5)
     loads = {"U0REP1": RepLoad(week=2, today=5), "U0REP2": RepLoad(week=1)}
     rotation = SegmentRotation("enterprise", rules, loads, frozenset(), ["U0REP2"])
-    view = routing_view([rotation], "2026-11-23")
+    view = routing_view([rotation], "2026-11-23", "Australia/Sydney")
     text = str(view.blocks)
     assert "<@U0REP1>: 2 this week (share 2.0, weight 2), 5 today of 5" in text
     assert "skipped now: at the daily cap" in text
@@ -576,3 +613,19 @@ def test_the_rotation_counts_in_the_business_day_a_leads_clock_starts(
     """`cap.per_day` and "this week" count by the day of the working time at or after `now`
     (Sydney times in the comments): out of hours, the next working day, and its week."""
     assert periods(policy, now) == (day, week)
+
+
+def test_routing_past_slacks_block_limit_says_who_is_not_shown() -> None:
+    """26 segments of 50 reps need more than 50 blocks: the answer stays a valid message and
+    says how many reps it leaves out and where to see them."""
+    rotations = []
+    for number in range(26):
+        rules = PoolRules(tuple(f"U{number:02d}R{rep:02d}" for rep in range(50)), {})
+        rotations.append(SegmentRotation(f"segment_{number}", rules, {}, frozenset(), []))
+    view = routing_view(rotations, "2026-11-23", "Australia/Sydney")
+    assert validate_blocks(view.blocks) == []
+    shown = str(view.blocks)
+    missing = [rep for rotation in rotations for rep in rotation.rules.reps if rep not in shown]
+    last = view.blocks[-1]["elements"][0]["text"]
+    assert missing and last.startswith(f"{len(missing)} reps of segment_")
+    assert last.endswith("`/handoff routing &lt;segment&gt;` shows one segment.")
