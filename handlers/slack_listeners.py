@@ -28,16 +28,8 @@ from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
 from bot.services.plan import Plans
 from bot.services.reports import Reports
-from bot.services.routing import periods, rotations
-from bot.slack import (
-    alert_views,
-    info_views,
-    lead_views,
-    plan_view,
-    report_views,
-    route_views,
-    sla_view,
-)
+from bot.services.routing import routing_answer
+from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
 from bot.slack.publisher import Clock, SlackPublisher
@@ -382,9 +374,10 @@ class Listeners:
             said = await doing(user, rest, self.clock())  # a Refusal is answered by `failed`
             await ack(text=as_mrkdwn(said), response_type="ephemeral")
         elif word == "routing":  # managers only: the access table refused anyone else
-            services, now = self.services, self.clock()
-            shown = await rotations(services.store, services.policy, services.availability, now)
-            view = route_views.routing_view(shown, periods(services.policy, now)[1])
+            services = self.services
+            view = await routing_answer(
+                services.store, services.policy, services.availability, self.clock(), rest
+            )
             await ack(text=view.text, blocks=view.blocks, response_type="ephemeral")
         elif word in ("help", ""):
             await ack(text=HELP, response_type="ephemeral")

@@ -81,14 +81,28 @@ def _who(words: list[str]) -> str | None:
 
 def parse_away(text: str, now: datetime, calendar: BusinessCalendar) -> AwayAsk:
     """The words after `/handoff away`: `[@rep] <until> [note]`. Refusal naming the problem and
-    the accepted forms for anything else."""
+    the accepted forms for anything else, and for a rep named after the date (`tomorrow @tom`:
+    a note that starts with a mention), which would set the caller away instead."""
     words = text.split()
     who = _who(words)
     if not words:
         raise Refusal(f"Until when? {USAGE}")
     until = parse_until(words[0], now, calendar)
+    if who is None and len(words) > 1 and _MENTION.fullmatch(words[1]):
+        raise _rep_comes_first(words)
     note = " ".join(words[1:]).strip()[:NOTE_LENGTH] or None
     return AwayAsk(who, until, note)
+
+
+def _rep_comes_first(words: list[str]) -> Refusal:
+    """`/handoff away tomorrow @tom` would set the caller away with the note "@tom": the
+    refusal for it, with the order that sets the rep away (`words`: the date, then the rest)."""
+    name = re.fullmatch(r"<@[A-Z0-9]+\|([^>]+)>", words[1])  # a mention Slack escaped
+    rep = f"@{name.group(1)}" if name else words[1]
+    asked = " ".join([rep, words[0], *words[2:]])[:120]
+    return Refusal(
+        f"Did you mean `/handoff away {asked}`? The rep comes first. Nothing was changed."
+    )
 
 
 def parse_back(text: str) -> BackAsk:

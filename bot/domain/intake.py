@@ -41,7 +41,31 @@ class Company(Clean):
     industry: str | None = Field(default=None, max_length=200)
     country: str | None = Field(default=None, max_length=100)
     state: str | None = Field(default=None, max_length=100)  # state or region
-    postcode: str | None = Field(default=None, max_length=20)
+    # Text, or a whole number (2000) stored as its digits: a form or a CRM may send either.
+    postcode: str | None = Field(
+        default=None,
+        max_length=20,
+        json_schema_extra={
+            "anyOf": [
+                {"maxLength": 20, "type": "string"},
+                {"minimum": 0, "type": "integer"},
+                {"type": "null"},
+            ]
+        },
+    )
+
+    @field_validator("postcode", mode="before")
+    @classmethod
+    def _postcode(cls, value: Any) -> Any:
+        """A postcode sent as a whole number is its decimal digits (2000 → "2000"); true and
+        false (refused by `Clean`), 2000.0 and -2000 are refused."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError("must be a string or a whole number of 0 or more")
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError("must be a string or a whole number of 0 or more")
+        return value
 
 
 class Engagement(Clean):

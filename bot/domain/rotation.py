@@ -35,7 +35,8 @@ picked, and reps who start or stop taking part, change.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 _TIE = 1e-9  # credits are sums of fractions: equal ones may differ in the last bits
 
@@ -248,3 +249,15 @@ class SegmentRotation:
     loads: Mapping[str, RepLoad]
     away: frozenset[str]
     next_picks: Sequence[str]
+    clock: float = 0.0  # the segment's clock as stored (what the credits are read at)
+    # When each rep of `away` is back, where known (None: until they say so).
+    away_until: Mapping[str, datetime | None] = field(default_factory=dict)
+
+    def share(self, rep: str) -> float:
+        """The rep's weighted share of this week's leads as the rotation counts it: the leads
+        they had this week and the credit it owes them now. Only the leads they took part in
+        count (not while away, unless `catch_up`, nor at a cap), so a rep away all week has a
+        share of 0, not their weight's part of every lead. It carries what was owed when the
+        week began (under a lead while the same reps are available); never below 0."""
+        load = self.loads.get(rep, _NO_LOAD)
+        return max(load.week + load.credit(self.clock), 0.0)

@@ -9,9 +9,10 @@ from typing import Any
 from bot.domain.escalation import LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.report import leads_count
-from bot.domain.rotation import RepLoad, SegmentRotation, skip_reason
+from bot.domain.rotation import RepLoad, SegmentRotation, Skip, skip_reason
 from bot.domain.routing import BY_CRM, BY_MANAGER
-from bot.slack.blocks import Message, context, header, section
+from bot.slack.away_views import until_words
+from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, header, section
 from bot.slack.text import one_line, person
 
 
@@ -98,11 +99,16 @@ def _rule_line(reason: dict[str, Any]) -> str | None:
     return None
 
 
-def _rep_line(rotation: SegmentRotation, rep: str, total: int, weights: int) -> str:
+SHARE_WORDS = (
+    "Share: each rep's part of this week's leads by weight, counting only the leads they could "
+    "take (not while away or at a cap; with catch-up, time away counts too)."
+)
+
+
+def _rep_line(rotation: SegmentRotation, rep: str, zone: str) -> str:
     rules, load = rotation.rules, rotation.loads.get(rep, RepLoad())
     weight = rules.weight(rep)
-    share = total * weight / weights if weights else 0.0
-    line = f"{_rep(rep)}: {load.week} this week (share {share:.1f}, weight {weight})"
+    line = f"{_rep(rep)}: {load.week} this week (share {rotation.share(rep):.1f}, weight {weight})"
     line += f", {load.today} today"
     if rules.cap_per_day is not None:
         line += f" of {rules.cap_per_day}"
@@ -110,26 +116,81 @@ def _rep_line(rotation: SegmentRotation, rep: str, total: int, weights: int) -> 
     if rules.cap_open is not None:
         line += f" of {rules.cap_open}"
     skipped = skip_reason(rules, rep, load, rotation.away)
+    if skipped == Skip.AWAY and rep in rotation.away_until:
+        skipped += f" until {until_words(rotation.away_until[rep], zone)}"
     return line + (f" · skipped now: {skipped}" if skipped else "")
 
 
-def routing_view(rotations: Sequence[SegmentRotation], week: str) -> Message:
-    """This week's distribution per segment and rep against weights and caps, and who the
-    rotation picks next."""
+def _sections(title: str, lines: Sequence[str]) -> list[list[str]]:
+    """The rep `lines` as bullets, grouped so that each group (the first under `title`) is a
+    section text of at most Slack's 3,000 characters: cut only between lines, never inside a
+    mention (`<@U0` shows as is)."""
+    groups: list[list[str]] = [[]]
+    size = len(title)
+    for line in lines:
+        bullet = f"• {line}"
+        if size + 1 + len(bullet) > SECTION_LIMIT:
+            groups.append([])
+            size = -1  # no line break before a section's first bullet
+        groups[-1].append(bullet)
+        size += 1 + len(bullet)
+    return groups
+
+
+def _segment_key(name: str) -> str:
+    """A segment's name as people type it: `Mid market` asks for `mid_market`."""
+    return " ".join(name.replace("_", " ").lower().split())
+
+
+def routing_view(
+    rotations: Sequence[SegmentRotation], week: str, zone: str, asked: str = ""
+) -> Message:
+    """This week's distribution per segment and rep against their share, weights, caps and
+    time away (until when, in the team's `zone`), and who the rotation picks next; `asked`: one
+    segment's name, or all. Every rep is shown within Slack's limits (3,000 characters a
+    section, 50 blocks a message); past them, the answer says how many reps are not, and
+    where to see them."""
+    wanted = asked.strip()
+    if wanted:
+        key = _segment_key(wanted)
+        chosen = [rotation for rotation in rotations if _segment_key(rotation.name) == key]
+        if not chosen:
+            names = ", ".join(one_line(rotation.name, 40) for rotation in rotations)
+            text = f"No segment is called {one_line(wanted, 40)}. The segments: {names}."
+            return Message(text=text, blocks=[section(text)])
+        rotations = chosen
     blocks: list[dict[str, Any]] = [header(f"Routing, week of {week}")]
-    lines_text: list[str] = []
+    room = MAX_BLOCKS - 2  # kept for the words on the share and a line on reps not shown
+    summary: list[str] = []
+    unshown, cut = 0, []
     for rotation in rotations:
         reps = list(rotation.rules.reps)
         total = sum(rotation.loads.get(rep, RepLoad()).week for rep in reps)
-        weights = sum(rotation.rules.weight(rep) for rep in reps)
-        lines = [_rep_line(rotation, rep, total, weights) for rep in reps]
         picks = ", ".join(_rep(rep) for rep in rotation.next_picks) or "nobody (all skipped)"
-        text = f"*{one_line(rotation.name, 40)}*: {leads_count(total)} by round robin this week\n"
-        text += "\n".join(f"• {line}" for line in lines)
-        blocks.append(section(text[:2900]))
-        blocks.append(context(f"Next picks: {picks}"))
-        lines_text.append(f"{rotation.name}: {total} this week; next {picks}")
-    return Message(text="Routing: " + "; ".join(lines_text)[:2000], blocks=blocks[:50])
+        title = f"*{one_line(rotation.name, 40)}*: {leads_count(total)} by round robin this week"
+        groups = _sections(title, [_rep_line(rotation, rep, zone) for rep in reps])
+        fits = groups[: max(room - len(blocks) - 1, 0)]  # and a block for its next picks
+        if len(fits) < len(groups):
+            unshown += sum(len(group) for group in groups[len(fits) :])
+            cut.append(one_line(rotation.name, 40))
+        if fits:
+            fits[0] = [title, *fits[0]]
+            blocks.extend(section("\n".join(group)) for group in fits)
+            blocks.append(context(f"Next picks: {picks}"))
+        summary.append(f"{rotation.name}: {total} this week; next {picks}")
+    blocks.append(context(SHARE_WORDS))
+    if unshown:
+        where = "each rep sees their own share in App Home"
+        if not wanted:
+            where = "`/handoff routing &lt;segment&gt;` shows one segment"
+        reps_word = "1 rep" if unshown == 1 else f"{unshown} reps"
+        blocks.append(
+            context(
+                f"{reps_word} of {', '.join(cut)} not shown (Slack shows {MAX_BLOCKS} blocks "
+                f"in a message at most): {where}."
+            )
+        )
+    return Message(text="Routing: " + "; ".join(summary)[:2000], blocks=blocks)
 
 
 def own_share(rotations: Sequence[SegmentRotation], rep: str) -> str | None:

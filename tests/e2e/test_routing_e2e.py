@@ -5,6 +5,7 @@ why, `/handoff routing` answers a manager and refuses a rep, and a rep sees thei
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -115,3 +116,89 @@ async def test_a_rep_sees_their_share_in_app_home(routed: LocalStack) -> None:
     view = stack.sim.home(REP2)
     assert view is not None
     assert "Your round-robin share: enterprise: 1 of 3 this week, weight 1" in str(view)
+
+
+def personal(number: int, address: str) -> dict[str, Any]:
+    """A lead from a personal mailbox: no company domain, so the email's domain is its account."""
+    company = lead_payload()["company"] | {"name": f"Household {number}"}
+    del company["domain"]
+    return lead_payload(f"e-{number}", email=address, company=company)
+
+
+async def test_a_regional_free_mail_domain_never_matches_an_account(routed: LocalStack) -> None:
+    stack = routed
+    first = await post(stack, personal(1, "alice@hotmail.com.au"))
+    posted = stack.sim.messages(ENTERPRISE)[0]
+    await stack.driver.press(
+        first.suggested_owner, "Claim", channel=ENTERPRISE, message_ts=posted.ts
+    )
+    await stack.settle()
+    for number, address in enumerate(["bob@hotmail.com.au", "carol@bigpond.net.au"], start=2):
+        lead = await post(stack, personal(number, address))
+        assert lead.account_domain is None, address
+        assert why(stack, ENTERPRISE, -1).startswith("Round robin: "), address
+
+    # A company's domain still matches its owned lead.
+    company = await post(stack, account(10, "acme.com.au"))
+    posted = stack.sim.messages(ENTERPRISE)[-1]
+    await stack.driver.press(REP2, "Claim", channel=ENTERPRISE, message_ts=posted.ts)
+    await stack.settle()
+    same = await post(stack, account(11, "acme.com.au"))
+    assert same.suggested_owner == REP2
+    assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{company.id} (<@{REP2}>)"
+
+
+async def test_a_postcode_sent_as_a_number_routes_by_its_territory(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    content = snapshot(policy)
+    sydney = {"country": "AU", "postcode_prefix": "20"}
+    content["territories"] = [{"name": "Sydney", "when": sydney, "segment": "smb"}]
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        number = lead_payload("pc-1", company=lead_payload()["company"] | {"postcode": 2000})
+        lead = await post(stack, number)
+        assert (lead.segment, lead.company["postcode"]) == ("smb", "2000")
+        assert why(stack, "C0SMB", 0).startswith("Round robin in territory Sydney: ")
+
+        # Not a whole number: refused by name, nothing stored.
+        for external_id, postcode in (("pc-2", True), ("pc-3", 2000.0), ("pc-4", -2000)):
+            company = lead_payload()["company"] | {"postcode": postcode}
+            status, body = await stack.post_lead(lead_payload(external_id, company=company))
+            assert status == 400, postcode
+            (error,) = body["errors"]
+            assert error["field"] == "company.postcode", body
+            assert await stack.services.store.by_external_id(external_id) is None
+    finally:
+        await stack.close()
+
+
+async def test_a_lead_out_of_hours_counts_to_the_business_day_its_clock_starts(
+    sqlite_url: str, policy: Policy
+) -> None:
+    """`cap.per_day` counts the leads suggested that business day: Sunday evening's leads count
+    to Monday (their clocks start then), so on Monday the reps are at their cap already."""
+    content = snapshot(policy)
+    content["segments"][0] |= {"cap": {"per_day": 1}}
+    sunday_8pm_sydney = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    clock = TravelClock(sunday_8pm_sydney)
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        sunday = [await post(stack, account(number)) for number in range(2)]
+        assert [lead.suggested_owner for lead in sunday] == [REP1, REP2]
+        assert why(stack, ENTERPRISE, 1) == f"Round robin: <@{REP2}>, 1 of 2 this week, cap 1"
+
+        clock.advance(hours=14)  # Monday 10:00: both reps had their one lead of the day
+        monday = await post(stack, account(2))
+        assert monday.suggested_owner == MANAGER
+        assert why(stack, ENTERPRISE, 2) == (
+            f"Fallback: nobody available (all at cap) → <@{MANAGER}>"
+        )
+
+        clock.advance(days=1)  # Tuesday 10:00, in working hours: its own day, the same week
+        tuesday = await post(stack, account(3))
+        rep = tuesday.suggested_owner
+        assert rep in (REP1, REP2)
+        assert why(stack, ENTERPRISE, 3) == f"Round robin: <@{rep}>, 2 of 3 this week, cap 1"
+    finally:
+        await stack.close()

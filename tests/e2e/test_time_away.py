@@ -98,6 +98,23 @@ async def test_a_manager_sets_a_rep_away_and_back(stack: LocalStack, clock: Trav
     assert await away_now(stack, clock) == {REP2}
 
 
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("away tomorrow @tom", "/handoff away @tom tomorrow"),
+        ("away fri <@U0REP2|tom> Offsite", "/handoff away @tom fri Offsite"),
+    ],
+)
+async def test_a_rep_named_after_the_date_sets_nobody_away(
+    stack: LocalStack, clock: TravelClock, text: str, meant: str
+) -> None:
+    said = await say(stack, MANAGER, text)
+    assert said == f"Did you mean `{meant}`? The rep comes first. Nothing was changed."
+    assert set(await stack.handoff.sweeper.away.away([MANAGER, REP1, REP2], clock())) == set()
+    await stack.settle()
+    assert stack.sim.messages(stack.sim.dm_channel(REP2)) == []
+
+
 async def test_a_rep_hears_by_dm_once_when_a_manager_sets_them_away_and_back(
     stack: LocalStack, clock: TravelClock
 ) -> None:

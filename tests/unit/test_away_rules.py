@@ -79,6 +79,27 @@ def test_away_takes_an_optional_rep_first_and_a_note_last(policy: Policy) -> Non
     assert len(parse_away("3d " + "x" * 500, NOW, policy.calendar).note or "") == 200
 
 
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("tomorrow @tom", "/handoff away @tom tomorrow"),
+        ("fri <@U0REP2|tom> Offsite", "/handoff away @tom fri Offsite"),
+        ("3d <@U0REP2>", "/handoff away <@U0REP2> 3d"),
+    ],
+)
+def test_a_rep_named_after_the_date_is_refused_with_the_order_that_works(
+    policy: Policy, text: str, meant: str
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        parse_away(text, NOW, policy.calendar)
+    assert str(refused.value) == (
+        f"Did you mean `{meant}`? The rep comes first. Nothing was changed."
+    )
+    # A mention later in the note, or after the rep, is the note's.
+    assert parse_away("fri ping @tom", NOW, policy.calendar).note == "ping @tom"
+    assert parse_away("@tom fri @ana covers", NOW, policy.calendar).note == "@ana covers"
+
+
 @pytest.mark.parametrize("text", ["", "   ", "@tom"])
 def test_away_without_an_until_asks_for_one(policy: Policy, text: str) -> None:
     with pytest.raises(Refusal, match=r"Until when\?"):

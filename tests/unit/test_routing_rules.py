@@ -29,6 +29,8 @@ from bot.domain.rotation import (
 )
 from bot.domain.routing import AccountLead, choose_owner, choose_segment
 from bot.services.policies import load_policy
+from bot.services.routing import periods
+from bot.simulator import validate_blocks
 from bot.slack.route_views import own_share, routing_view, why_line
 from tests.conftest import ROOT, lead_payload
 
@@ -74,6 +76,56 @@ def test_free_mail_is_no_account() -> None:
     assert account_domain(None, "ana@Gmail.com") is None
     assert account_domain("gmail.com", "ana@northwind.example") is None
     assert account_domain(None, "ana@northwind.example") == "northwind.example"
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        # A big provider's regional domains, by the pattern, not the list.
+        "hotmail.com.au",
+        "outlook.com.au",
+        "outlook.co.uk",
+        "live.fr",
+        "yahoo.co.jp",
+        "yahoo.de",
+        "ymail.com",
+        "aol.co.uk",
+        "gmx.at",
+        "yandex.kz",
+        # Listed: other webmail, and the big internet providers' mailboxes.
+        "bigpond.net.au",
+        "bigpond.com",
+        "optusnet.com.au",
+        "iinet.net.au",
+        "tpg.com.au",
+        "btinternet.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "t-online.de",
+        "web.de",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "mail.ru",
+        "icloud.com",
+        "naver.com",
+        "qq.com",
+    ],
+)
+def test_regional_and_internet_provider_mail_is_no_account(domain: str) -> None:
+    assert account_domain(None, f"bob@{domain}") is None
+    assert account_domain(domain.upper(), "bob@northwind.example") is None
+    assert account_domain(None, f"bob@www.{domain}") is None
+
+
+@pytest.mark.parametrize(
+    "domain", ["acme.com.au", "northwind.co.uk", "orange.com", "hotmail-partners.example"]
+)
+def test_a_company_domain_near_a_provider_is_an_account(domain: str) -> None:
+    assert account_domain(None, f"bob@{domain}") == domain
 
 
 def test_the_csv_names_each_bad_line() -> None:
@@ -480,6 +532,42 @@ def test_fair_under_caps_and_time_away(
             assert max(abs(counts[r] - shares[r]) for r in names) <= bound + 1e-9
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    weights=reps,
+    plan=st.lists(
+        st.tuples(st.integers(0, 255), st.booleans(), st.integers(1, 20)), min_size=1, max_size=8
+    ),
+    cap=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
+)
+def test_the_share_shown_is_the_share_of_the_leads_each_rep_could_take(
+    weights: list[int], plan: list[tuple[int, bool, int]], cap: int | None
+) -> None:
+    """The share `/handoff routing` shows (this week's leads and the credit the rotation owes)
+    is the weighted share of the leads each rep was available for, away and caps applied: a
+    rep away all week has a share of 0, not their weight's part of every lead."""
+    names = tuple(f"U{i}" for i in range(len(weights)))
+    if not any(weights):
+        weights = [1, *weights[1:]]
+    rules = PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap)
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    available: list[frozenset[str]] = []
+    for mask, new_day, turns in plan:
+        away = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
+        if new_day:
+            loads = {rep: replace(load, today=0) for rep, load in loads.items()}
+        for _ in range(turns):
+            turn = take_turn(rules, loads, away, clock)
+            if turn.rep is None:
+                continue
+            available.append(frozenset(r for r in names if r not in turn.skipped))
+            loads, clock = turn.loads, turn.clock
+        shares = weighted_shares(rules, available)
+        shown = SegmentRotation("pool", rules, loads, away, [], clock)
+        assert all(abs(shown.share(rep) - shares[rep]) < 1e-6 for rep in names)
+
+
 # --- why this rep ---------------------------------------------------------------------------
 
 
@@ -536,7 +624,7 @@ def test_the_routing_view_and_a_reps_share() -> None:
     rules = PoolRules(("U0REP1", "U0REP2"), {"U0REP1": 2}, cap_per_day=5)
     loads = {"U0REP1": RepLoad(week=2, today=5), "U0REP2": RepLoad(week=1)}
     rotation = SegmentRotation("enterprise", rules, loads, frozenset(), ["U0REP2"])
-    view = routing_view([rotation], "2026-11-23")
+    view = routing_view([rotation], "2026-11-23", "Australia/Sydney")
     text = str(view.blocks)
     assert "<@U0REP1>: 2 this week (share 2.0, weight 2), 5 today of 5" in text
     assert "skipped now: at the daily cap" in text
@@ -547,3 +635,37 @@ def test_the_routing_view_and_a_reps_share() -> None:
     assert own_share([rotation], "U0MGR1") is None
     plain = SegmentRotation("smb", PoolRules(("U0REP1", "U0REP2"), {}), loads, frozenset(), [])
     assert own_share([plain], "U0REP2") == "Your round-robin share: smb: 1 of 3 this week"
+
+
+@pytest.mark.parametrize(
+    ("now", "day", "week"),
+    [
+        (datetime(2026, 11, 22, 23, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Mon 10:00
+        (datetime(2026, 11, 22, 9, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Sun 20:00
+        (datetime(2026, 11, 22, 19, 0, tzinfo=UTC), "2026-11-23", "2026-11-23"),  # Mon 06:00
+        (datetime(2026, 11, 27, 7, 0, tzinfo=UTC), "2026-11-30", "2026-11-30"),  # Fri 18:00
+        (datetime(2026, 11, 24, 5, 59, tzinfo=UTC), "2026-11-24", "2026-11-23"),  # Tue 16:59
+    ],
+)
+def test_the_rotation_counts_in_the_business_day_a_leads_clock_starts(
+    policy: Policy, now: datetime, day: str, week: str
+) -> None:
+    """`cap.per_day` and "this week" count by the day of the working time at or after `now`
+    (Sydney times in the comments): out of hours, the next working day, and its week."""
+    assert periods(policy, now) == (day, week)
+
+
+def test_routing_past_slacks_block_limit_says_who_is_not_shown() -> None:
+    """26 segments of 50 reps need more than 50 blocks: the answer stays a valid message and
+    says how many reps it leaves out and where to see them."""
+    rotations = []
+    for number in range(26):
+        rules = PoolRules(tuple(f"U{number:02d}R{rep:02d}" for rep in range(50)), {})
+        rotations.append(SegmentRotation(f"segment_{number}", rules, {}, frozenset(), []))
+    view = routing_view(rotations, "2026-11-23", "Australia/Sydney")
+    assert validate_blocks(view.blocks) == []
+    shown = str(view.blocks)
+    missing = [rep for rotation in rotations for rep in rotation.rules.reps if rep not in shown]
+    last = view.blocks[-1]["elements"][0]["text"]
+    assert missing and last.startswith(f"{len(missing)} reps of segment_")
+    assert last.endswith("`/handoff routing &lt;segment&gt;` shows one segment.")
