@@ -10,15 +10,9 @@ from typing import Any
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator import validate_blocks
-from tests.conftest import lead_payload
+from tests.e2e.test_routing_e2e import account
 
 MANAGER, REP1, REP2 = "U0MGR1", "U0REP1", "U0REP2"
-
-
-def account(number: int) -> dict[str, Any]:
-    domain = f"acme{number}.example"
-    company = lead_payload()["company"] | {"domain": domain, "name": f"Acme {number}"}
-    return lead_payload(f"e-{number}", email=f"p{number}@{domain}", company=company)
 
 
 async def post(stack: LocalStack, payload: dict[str, Any]) -> None:

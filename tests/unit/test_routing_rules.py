@@ -250,13 +250,18 @@ def test_the_shipped_file_without_routing_keys_routes_as_before(policy: Policy) 
 # --- the rules' order -----------------------------------------------------------------------
 
 
-def test_a_named_account_beats_everything(policy: Policy) -> None:
-    named = with_keys(
+def every_rule(policy: Policy) -> Policy:
+    """`policy` with a named account, account matching and a partner manager."""
+    return with_keys(
         policy,
         named_accounts={"northwind.example": "U0REP3"},
         account_matching=True,
         partner={"manager": "U0MGR2"},
     )
+
+
+def test_a_named_account_beats_everything(policy: Policy) -> None:
+    named = every_rule(policy)
     sent = lead(source="partner")
     choice = choose_owner(sent, choose_segment(sent, named), named, AccountLead(7, "U0REP2"))
     assert (choice.rep, choice.reason["rule"]) == ("U0REP3", "named_account")
@@ -306,12 +311,7 @@ def test_no_segment_falls_back_with_a_reason(policy: Policy) -> None:
 
 
 def test_owners_away_are_passed_over_in_order_and_named(policy: Policy) -> None:
-    keyed = with_keys(
-        policy,
-        named_accounts={"northwind.example": "U0REP3"},
-        account_matching=True,
-        partner={"manager": "U0MGR2"},
-    )
+    keyed = every_rule(policy)
     sent = lead(source="partner")
     segment = choose_segment(sent, keyed)
     account = AccountLead(7, "U0REP2")
