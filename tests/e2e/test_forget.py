@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 
 from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock
 from bot.domain.report import week_of
+from bot.services.erasure import forget
 from tests.conftest import lead_payload
 from tests.e2e.test_cli import HANDOFF, clean_env
 
@@ -144,3 +145,40 @@ async def test_forget_names_what_it_cannot_find_and_changes_nothing(stack: Local
     assert status == 1
     assert "No lead has the email or external id 'nobody@nowhere.example'" in output
     assert (await stack.services.lead(1)).email == LEAD["email"]
+
+
+async def test_a_post_whose_answer_is_on_its_way_when_the_person_is_forgotten_is_emptied(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.answer_delay = 1.0  # Slack posts the lead at once and answers a second later
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.sim.wait_for(lambda: stack.sim.messages(ENTERPRISE), what="the lead's post")
+    assert traces(slack_text(stack))  # in the channel, its ts not yet known to Handoff
+    await forget(stack.services.store, stack.handoff.outbox, LEAD["email"], "test", clock())
+    stack.sim.answer_delay = 0.0
+    await asyncio.sleep(1.2)  # the post's answer arrives after the erasure
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "erased at the person's request" in post.all_text and post.buttons() == []
+
+
+async def test_a_post_whose_answer_was_lost_when_the_person_is_forgotten_is_found_and_emptied(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.inject_connection_drop("chat.postMessage", times=1, after=True)  # posted, no answer
+    stack.sim.inject("conversations.history", status=500, seconds=1.5)  # not reconciled yet
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.sim.wait_for(lambda: stack.sim.calls_to("chat.postMessage"), what="the post")
+    await asyncio.sleep(0.05)
+    assert traces(slack_text(stack))
+    await forget(stack.services.store, stack.handoff.outbox, LEAD["email"], "test", clock())
+    await asyncio.sleep(1.6)
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert post.all_text.startswith("🗑️") and post.metadata in (None, {})
