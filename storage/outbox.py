@@ -493,10 +493,11 @@ _ERASED_AT = select(LeadRow.erased_at).where(LeadRow.id == bindparam("p_lead_id"
 
 def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     """After an erasure, in its transaction: every message Handoff sent about the lead gets a
-    row that empties it in Slack (its post is re-rendered instead, as the erased lead), and no
-    row still to deliver keeps the person's data (each is dropped, done with nothing sent). A
-    row whose request may have reached Slack (in flight, or its answer lost) gets a redaction
-    that looks for its message by its metadata key. Returns how many messages will be emptied."""
+    row that empties it in Slack (its current post is re-rendered instead, as the erased lead;
+    the posts of its earlier cycles are emptied), and no row still to deliver keeps the
+    person's data (each is dropped, done with nothing sent). A row whose request may have
+    reached Slack (in flight, or its answer lost) gets a redaction that looks for its message
+    by its metadata key. Returns how many messages will be emptied."""
     outbox = table(OutboxRow)
     unsure = db.execute(
         select(
@@ -518,12 +519,14 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         )
         .values(state=DONE, payload={}, done_at=now, last_error="erased before it was sent")
     )
+    current_post = db.execute(_POSTED_TS, {"p_lead_id": lead_id}).scalar() or ""
     sent = db.execute(
         select(OutboxRow.id, OutboxRow.channel, OutboxRow.result_ts).where(
             OutboxRow.lead_id == lead_id,
             OutboxRow.state == DONE,
-            OutboxRow.kind.in_([k for k in KIND_SENT if k != Kind.POST_LEAD]),
+            OutboxRow.kind.in_(KIND_SENT),
             OutboxRow.result_ts.is_not(None),
+            or_(OutboxRow.kind != Kind.POST_LEAD, OutboxRow.result_ts != current_post),
         )
     ).all()
     rows = [_redaction(lead_id, row_id, channel, now, {"ts": ts}) for row_id, channel, ts in sent]

@@ -182,3 +182,35 @@ async def test_a_post_whose_answer_was_lost_when_the_person_is_forgotten_is_foun
     assert traces(slack_text(stack)) == []
     (post,) = stack.sim.messages(ENTERPRISE)
     assert post.all_text.startswith("🗑️") and post.metadata in (None, {})
+
+
+async def test_the_post_of_an_earlier_cycle_is_emptied_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.driver.press("U0REP1", "Bad timing", channel=ENTERPRISE)  # nurtured
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    if view is not None:  # a reason to give
+        await stack.driver.submit_view("U0REP1", {}, view_id=view.id)
+        await stack.settle()
+    clock.advance(days=95)  # scored again after `nurture_after`, and posted again
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    assert (await stack.services.lead(1)).cycle == 2
+    first, second = stack.sim.messages(ENTERPRISE)
+    assert traces(first.all_text) and traces(second.all_text)
+
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    first, second = stack.sim.messages(ENTERPRISE)
+    assert first.all_text.startswith("🗑️")
+    assert "erased at the person's request" in second.all_text and second.buttons() == []
