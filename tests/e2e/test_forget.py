@@ -214,3 +214,66 @@ async def test_the_post_of_an_earlier_cycle_is_emptied_too(
     first, second = stack.sim.messages(ENTERPRISE)
     assert first.all_text.startswith("🗑️")
     assert "erased at the person's request" in second.all_text and second.buttons() == []
+
+
+async def test_an_erased_lead_takes_no_more_work_and_leaves_app_home(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.driver.app_home_opened("U0REP1")
+    await stack.settle()
+    modal = stack.sim.latest_view("U0REP1")  # the rep is writing the note for marketing
+    assert modal is not None
+    assert "Log call" in json.dumps(stack.sim.home("U0REP1"))
+
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+    home = json.dumps(stack.sim.home("U0REP1"))
+    assert traces(home) == [] and "Log call" not in home  # not in their queue any more
+
+    values = {"reason": "No budget", "note": NOTE}
+    answer = await stack.driver.submit_view("U0REP1", values, view_id=modal.id)
+    await stack.settle()
+    assert "erased at the person's request; nothing was changed" in answer.body
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.disposition_code, lead.disposition_note) == ("sal", None, None)
+    assert traces(await database_text(stack)) == []
+    assert stack.sim.messages(FEEDBACK) == []  # marketing heard nothing
+
+
+async def test_an_answer_for_an_erased_lead_is_refused_and_kept_nowhere(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Need more info", channel=ENTERPRISE)
+    await stack.settle()
+    question = stack.sim.latest_view("U0REP1")
+    assert question is not None
+    asked = {"question": "Which region is the rollout for?"}
+    assert (await stack.driver.submit_view("U0REP1", asked, view_id=question.id)).status == 200
+    await stack.settle()
+    await stack.driver.press("U0OUTSIDER", "Answer", channel=FEEDBACK)  # marketing starts typing
+    await stack.settle()
+    modal = stack.sim.latest_view("U0OUTSIDER")
+    assert modal is not None
+
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+    answer = {"answer": "Priya Raman signs off the budget herself"}
+    done = await stack.driver.submit_view("U0OUTSIDER", answer, view_id=modal.id)
+    await stack.settle()
+
+    assert "nothing was changed" in done.body
+    assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
