@@ -2,8 +2,9 @@
 
 Each lead of the person keeps only anonymous facts (bot/domain/erasure.py), so the reports do
 not change; its events lose their personal data; every Slack message Handoff sent about it is
-emptied in place through the outbox (chat.update), and its post shows the erased lead; and an
-`erased` event records that it happened, with no personal data.
+emptied in place through the outbox (chat.update), and its post shows the erased lead; every
+App Home is published again without it; and an `erased` event records that it happened, with
+no personal data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.domain.effects import Effect, Refresh, RefreshHomes
 from bot.domain.erasure import erased_event_data, erased_values
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Notifier
+from storage.home import HomeStore
 from storage.repository import Store
 
 
@@ -38,9 +40,11 @@ async def forget(
             "(an erased lead answers to neither any more).",
             Reason.NOT_FOUND,
         )
+    # Every App Home published since may list the lead (a rep's queue, a manager's overdue
+    # list, under this SLA or an older one): each is published again without it.
+    homes = tuple(await HomeStore(store.db).openers())
     erased = []
     for lead in leads:
-        homes = tuple(user for user in (lead.owner, lead.suggested_owner) if user)
         effects: list[Effect] = [RefreshHomes(users=homes)]
         if lead.message_ts:
             effects.append(Refresh(lead.id))  # its post, rendered as the erased lead

@@ -277,3 +277,21 @@ async def test_an_answer_for_an_erased_lead_is_refused_and_kept_nowhere(
 
     assert "nothing was changed" in done.body
     assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
+
+
+async def test_a_managers_overdue_list_forgets_the_person_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    clock.advance(hours=3)  # nobody claimed it: overdue on the managers' App Home
+    await stack.driver.app_home_opened("U0MGR1")
+    await stack.settle()
+    assert traces(json.dumps(stack.sim.home("U0MGR1")))
+
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+
+    assert traces(json.dumps(stack.sim.home("U0MGR1"))) == []
