@@ -443,7 +443,8 @@ class Outbox:
         return scan.found.get(message_key(kind, of, item.lead_id, payload.get("cycle")))
 
     async def _replace(self, channel: str, ts: str, message: Message, item: OutboxItem) -> None:
-        """Show `message` instead of an erased person's message, its metadata gone."""
+        """Show `message` instead of an erased person's message, its metadata gone; where Slack
+        refuses the edit for good (an archived channel: `is_inactive`), delete the message."""
         self.metrics.inc("slack_calls_total")
         try:
             await self.client.chat_update(
@@ -455,7 +456,16 @@ class Outbox:
             if code == "message_not_found":
                 log.info("outbox row %d: the message to empty is gone already", item.id)
                 return
-            raise
+            if not _refused_for_good(error):
+                raise
+            log.warning("outbox row %d: Slack refused to edit (%s): deleting it", item.id, code)
+        await self.pacer.wait("chat.delete", channel)
+        self.metrics.inc("slack_calls_total")
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
 
     async def _settle(self, item: OutboxItem) -> None:
         """Replace a managers' alert with what was done about it (its menu and buttons go),
@@ -715,7 +725,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",
     Kind.HOME: "views.publish",
-    Kind.REDACT: "chat.update",
+    Kind.REDACT: "chat.update",  # chat.delete where Slack refuses the edit for good
     Kind.SETTLE: "chat.update",
 }
 _COUNTER = {
@@ -738,6 +748,15 @@ def message_key(kind: str, row_id: int, lead_id: int | None, cycle: Any = None) 
         number = int(cycle or 1)
         return f"lead:{lead_id}" if number == 1 else f"lead:{lead_id}:c{number}"
     return f"outbox:{row_id}"
+
+
+def _refused_for_good(error: SlackApiError) -> bool:
+    """Whether Slack's refusal stands however often the call is made (not a 5xx, a 429, a
+    passing refusal or the app's credentials)."""
+    response = error.response
+    code = str(response.get("error") or "")
+    status = int(response.status_code or 200)
+    return status < 500 and status != 429 and code not in TRANSIENT | REFUSED_FOR_NOW | BLOCKED
 
 
 def _file_key(name: Any, title: Any, size: Any) -> str:

@@ -295,3 +295,33 @@ async def test_a_managers_overdue_list_forgets_the_person_too(
     await stack.settle()
 
     assert traces(json.dumps(stack.sim.home("U0MGR1"))) == []
+
+
+async def test_a_message_in_an_archived_channel_is_deleted_since_slack_refuses_to_edit_it(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked(stack, clock)
+    stack.sim.archive_channel(FEEDBACK)  # chat.update there answers is_inactive
+
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    assert stack.sim.all_messages(FEEDBACK) == []  # deleted, as it could not be emptied
+
+
+async def test_forget_names_the_messages_slack_refused_to_empty_and_fails(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked(stack, clock)
+    stack.sim.archive_channel(FEEDBACK)
+    stack.sim.inject("chat.delete", error="cant_delete_message", channel=FEEDBACK)
+
+    status, output = await forget_cli(stack, LEAD["email"])
+
+    assert status == 1, output
+    assert "lead 1: personal data erased, but Slack refused to empty:" in output
+    assert f"  - a message in {FEEDBACK}: cant_delete_message." in output
+    assert "1 Slack message(s) may still show the person's data" in output
+    assert "emptied" not in output
