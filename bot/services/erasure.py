@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot.domain.effects import Effect, Refresh, RefreshHomes
 from bot.domain.erasure import erased_event_data, erased_values
+from bot.domain.lead import LeadView
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Notifier
 from storage.home import HomeStore
@@ -29,11 +30,12 @@ class Erased:
 async def forget(
     store: Store, notifier: Notifier, query: str, actor: str, now: datetime
 ) -> list[Erased]:
-    """Erase every lead with this email or external id; Refusal if there is none."""
+    """Erase every lead of the person this email or external id names (an external id names
+    its lead's person: their other leads, by that email, go too); Refusal if there is none."""
     query = query.strip()
     if not query:
         raise Refusal("Usage: handoff forget <email or external id>")
-    leads = await store.matching(query)
+    leads = await _of_the_person(store, query)
     if not leads:
         raise Refusal(
             f"No lead has the email or external id {query!r}: nothing was erased "
@@ -53,3 +55,14 @@ async def forget(
         erased.append(Erased(lead.id, messages))
     notifier.deliver_soon()
     return erased
+
+
+async def _of_the_person(store: Store, query: str) -> list[LeadView]:
+    """The leads not yet erased with this email or external id, and every other lead with the
+    email of one of them, in id order."""
+    found = {lead.id: lead for lead in await store.matching(query) if lead.erased_at is None}
+    for email in {lead.email for lead in found.values()} - {query.lower()}:
+        for lead in await store.matching(email):
+            if lead.erased_at is None:
+                found.setdefault(lead.id, lead)
+    return [found[lead_id] for lead_id in sorted(found)]

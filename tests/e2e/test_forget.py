@@ -325,3 +325,30 @@ async def test_forget_names_the_messages_slack_refused_to_empty_and_fails(
     assert f"  - a message in {FEEDBACK}: cant_delete_message." in output
     assert "1 Slack message(s) may still show the person's data" in output
     assert "emptied" not in output
+
+
+async def test_forget_by_external_id_erases_the_persons_other_leads_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    for external_id in ("hs-1", "hs-2"):  # one person, sent twice by marketing
+        payload = lead_payload(external_id, email=LEAD["email"])
+        assert (await stack.post_lead(payload))[0] in (200, 201)
+    someone_else = lead_payload(
+        "hs-9",
+        email="jordan@contoso.example",
+        name="Jordan Lee",
+        title="CFO",
+        phone=None,
+        company={"name": "Contoso", "domain": "contoso.example", "employees": 3000},
+        engagement=[],
+    )
+    assert (await stack.post_lead(someone_else))[0] == 201
+    await stack.settle()
+
+    status, output = await forget_cli(stack, "hs-1")
+    assert status == 0, output
+    await stack.settle()
+
+    assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
+    assert "lead 1: personal data erased" in output and "lead 2: personal data erased" in output
+    assert (await stack.services.lead(3)).name == "Jordan Lee"  # someone else's lead stays
