@@ -107,6 +107,22 @@ async def forget_cli(stack: LocalStack, who: str) -> tuple[int, str]:
     return int(process.returncode or 0), out.decode()
 
 
+async def claimed(stack: LocalStack) -> None:
+    """The lead posted and claimed by its rep."""
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
+    await stack.settle()
+
+
+async def forgotten(stack: LocalStack) -> None:
+    """`handoff forget` the person by email, successfully, and its Slack changes delivered."""
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+
+
 async def test_forget_leaves_nothing_of_the_person_and_the_report_unchanged(
     stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -187,11 +203,7 @@ async def test_a_post_whose_answer_was_lost_when_the_person_is_forgotten_is_foun
 async def test_the_post_of_an_earlier_cycle_is_emptied_too(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    status, _ = await stack.post_lead(LEAD)
-    assert status == 201
-    await stack.settle()
-    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
-    await stack.settle()
+    await claimed(stack)
     await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
     await stack.driver.press("U0REP1", "Bad timing", channel=ENTERPRISE)  # nurtured
     await stack.settle()
@@ -206,9 +218,7 @@ async def test_the_post_of_an_earlier_cycle_is_emptied_too(
     first, second = stack.sim.messages(ENTERPRISE)
     assert traces(first.all_text) and traces(second.all_text)
 
-    status, output = await forget_cli(stack, LEAD["email"])
-    assert status == 0, output
-    await stack.settle()
+    await forgotten(stack)
 
     assert traces(slack_text(stack)) == []
     first, second = stack.sim.messages(ENTERPRISE)
@@ -219,11 +229,7 @@ async def test_the_post_of_an_earlier_cycle_is_emptied_too(
 async def test_an_erased_lead_takes_no_more_work_and_leaves_app_home(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    status, _ = await stack.post_lead(LEAD)
-    assert status == 201
-    await stack.settle()
-    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
-    await stack.settle()
+    await claimed(stack)
     await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
     await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
     await stack.driver.app_home_opened("U0REP1")
@@ -232,9 +238,7 @@ async def test_an_erased_lead_takes_no_more_work_and_leaves_app_home(
     assert modal is not None
     assert "Log call" in json.dumps(stack.sim.home("U0REP1"))
 
-    status, output = await forget_cli(stack, LEAD["email"])
-    assert status == 0, output
-    await stack.settle()
+    await forgotten(stack)
     home = json.dumps(stack.sim.home("U0REP1"))
     assert traces(home) == [] and "Log call" not in home  # not in their queue any more
 
@@ -251,11 +255,7 @@ async def test_an_erased_lead_takes_no_more_work_and_leaves_app_home(
 async def test_an_answer_for_an_erased_lead_is_refused_and_kept_nowhere(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    status, _ = await stack.post_lead(LEAD)
-    assert status == 201
-    await stack.settle()
-    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
-    await stack.settle()
+    await claimed(stack)
     await stack.driver.press("U0REP1", "Need more info", channel=ENTERPRISE)
     await stack.settle()
     question = stack.sim.latest_view("U0REP1")
@@ -268,9 +268,7 @@ async def test_an_answer_for_an_erased_lead_is_refused_and_kept_nowhere(
     modal = stack.sim.latest_view("U0OUTSIDER")
     assert modal is not None
 
-    status, output = await forget_cli(stack, LEAD["email"])
-    assert status == 0, output
-    await stack.settle()
+    await forgotten(stack)
     answer = {"answer": "Priya Raman signs off the budget herself"}
     done = await stack.driver.submit_view("U0OUTSIDER", answer, view_id=modal.id)
     await stack.settle()
@@ -290,9 +288,7 @@ async def test_a_managers_overdue_list_forgets_the_person_too(
     await stack.settle()
     assert traces(json.dumps(stack.sim.home("U0MGR1")))
 
-    status, output = await forget_cli(stack, LEAD["email"])
-    assert status == 0, output
-    await stack.settle()
+    await forgotten(stack)
 
     assert traces(json.dumps(stack.sim.home("U0MGR1"))) == []
 
@@ -303,9 +299,7 @@ async def test_a_message_in_an_archived_channel_is_deleted_since_slack_refuses_t
     await worked(stack, clock)
     stack.sim.archive_channel(FEEDBACK)  # chat.update there answers is_inactive
 
-    status, output = await forget_cli(stack, LEAD["email"])
-    assert status == 0, output
-    await stack.settle()
+    await forgotten(stack)
 
     assert traces(slack_text(stack)) == []
     assert stack.sim.all_messages(FEEDBACK) == []  # deleted, as it could not be emptied
