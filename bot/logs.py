@@ -7,10 +7,11 @@ outbox row being delivered. Each aiohttp request and each outbox delivery runs i
 own, so the fields never leak from one to the next.
 
 Nothing secret or personal is logged, at any level: tokens and secrets never reach a log call,
-Bolt's signature failures lose their body (`WithoutBody`), slack_sdk's DEBUG lines about each
-Web API call lose their parameters and response bodies (`WithoutSlackBodies`), which carry the
-leads' names and emails, and SQLAlchemy's lose their rows (`WithoutRows`; the engines hide
-statement parameters). tests/e2e/test_logs.py checks all of it at DEBUG.
+Bolt's signature failures lose their body (`WithoutBody`) and so do its answers to Slack
+(`WithoutResponseBodies`: a `/lead` card carries the lead's email), slack_sdk's DEBUG lines
+about each Web API call lose their parameters and response bodies (`WithoutSlackBodies`), which
+carry the leads' names and emails, and SQLAlchemy's lose their rows (`WithoutRows`; the engines
+hide statement parameters). tests/e2e/test_logs.py checks all of it at DEBUG.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ class WithoutSlackBodies(logging.Filter):
         return True
 
 
+class WithoutResponseBodies(logging.Filter):
+    """Bolt logs its answer to each Slack request at DEBUG with the answer's body: a `/lead`
+    look-up's card, a modal's errors, an ephemeral refusal, with the lead's name, email, phone
+    and note. Keep the status, drop the body (also of a middleware's answer, and of a request
+    a middleware left unanswered)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = record.getMessage()
+        if line.startswith("Responding with status: ") and " body: " in line:
+            record.msg, record.args = line.split(" body: ", 1)[0] + " (body not logged)", ()
+        elif line.startswith("Responding with listener middleware's response - "):
+            record.msg, record.args = line.split(", body: ", 1)[0] + " (body not logged)", ()
+        elif line.startswith("A global middleware (") and "for the request (" in line:
+            record.msg, record.args = (
+                line.split(" for the request (", 1)[0] + " (body not logged)",
+                (),
+            )
+        return True
+
+
 class WithoutRows(logging.Filter):
     """SQLAlchemy logs each row it reads at DEBUG: the leads themselves. Drop those lines (the
     engines hide statement parameters: `hide_parameters`)."""
@@ -102,6 +123,8 @@ _PROTECTED = {
     "slack_sdk.web.async_base_client": WithoutSlackBodies,
     "slack_sdk.web.base_client": WithoutSlackBodies,
     "slack_bolt.RequestVerification": WithoutBody,
+    "slack_bolt.AsyncApp": WithoutResponseBodies,  # its listener runner's logger
+    "slack_bolt.App": WithoutResponseBodies,
     "sqlalchemy.engine.Engine": WithoutRows,
 }
 

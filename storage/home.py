@@ -3,7 +3,8 @@
 Every lead query reads open leads through a partial index that holds only them (see
 `storage/tables.py`), and repeats the index's predicate word for word so that SQLite and
 PostgreSQL can use it: a home costs what its person has open, the overdue list what is overdue
-(a range of each deadline's index, bounded).
+(a range of each deadline's index, bounded). An erased lead is in none of them: it is nobody's
+to work any more (`handoff forget`).
 """
 
 from __future__ import annotations
@@ -71,16 +72,18 @@ def _queries(sqlite: bool) -> _Queries:
         # to hold for most rows, it reads the partial index of the person or the deadline.
         return text(f"likelihood({predicate}, 0.9)" if sqlite else predicate)
 
+    kept = LeadRow.erased_at.is_(None)
+
     def past(column: Any, *where: Any) -> Any:
         return (
             select(LEADS)
-            .where(*where, column <= bindparam("p_now"))
+            .where(*where, column <= bindparam("p_now"), kept)
             .order_by(column, LeadRow.id)
             .limit(_LIMIT)
         )
 
-    owned = (stage(OPEN_SAL), LeadRow.owner == _USER)
-    suggested = (stage(OPEN_MQL), LeadRow.suggested_owner == _USER, LeadRow.owner.is_(None))
+    owned = (stage(OPEN_SAL), LeadRow.owner == _USER, kept)
+    suggested = (stage(OPEN_MQL), LeadRow.suggested_owner == _USER, LeadRow.owner.is_(None), kept)
     return _Queries(
         owned=select(LEADS).where(*owned).order_by(_NEAREST_DUE, LeadRow.id).limit(_LIMIT),
         suggested=(

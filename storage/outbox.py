@@ -457,15 +457,59 @@ _POST_WAITING = select(OutboxRow.id).where(
 )
 
 
+_OUTCOME = select(OutboxRow.unknown, OutboxRow.lease_until, OutboxRow.result_ts).where(
+    OutboxRow.id == bindparam("p_id")
+)
+_REDACTIONS = (
+    select(
+        OutboxRow.lead_id, OutboxRow.kind, OutboxRow.channel, OutboxRow.state,
+        OutboxRow.last_error,
+    )
+    .where(
+        OutboxRow.lead_id.in_(bindparam("p_leads", expanding=True)),
+        OutboxRow.kind.in_([Kind.REDACT, Kind.UPDATE_LEAD]),
+        OutboxRow.created_at >= bindparam("p_since", type_=OUTBOX.c.created_at.type),
+    )
+    .order_by(OutboxRow.id)
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """One change emptying an erased lead's Slack message (`redact`), or showing its post as
+    the erased lead (`update_lead`), and how it went."""
+
+    lead_id: int
+    kind: str
+    channel: str
+    state: str  # pending, done, failed
+    error: str | None
+
+
 KIND_SENT = (Kind.POST_LEAD, Kind.FEEDBACK, Kind.NURTURE_NOTICE, Kind.MESSAGE)  # about a lead
+
+_ERASED_AT = select(LeadRow.erased_at).where(LeadRow.id == bindparam("p_lead_id"))
 
 
 def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     """After an erasure, in its transaction: every message Handoff sent about the lead gets a
-    row that empties it in Slack (its post is re-rendered instead, as the erased lead), and no
-    row still to deliver keeps the person's data (each is dropped, done with nothing sent).
-    Returns how many messages will be emptied."""
+    row that empties it in Slack (its current post is re-rendered instead, as the erased lead;
+    the posts of its earlier cycles are emptied), and no row still to deliver keeps the
+    person's data (each is dropped, done with nothing sent). A row whose request may have
+    reached Slack (in flight, or its answer lost) gets a redaction that looks for its message
+    by its metadata key. Returns how many messages will be emptied."""
     outbox = table(OutboxRow)
+    unsure = db.execute(
+        select(
+            OutboxRow.id, OutboxRow.kind, OutboxRow.channel, OutboxRow.payload,
+            OutboxRow.first_try_at,
+        ).where(
+            OutboxRow.lead_id == lead_id,
+            OutboxRow.state == PENDING,
+            OutboxRow.kind.in_(KIND_SENT),
+            OutboxRow.unknown.is_(True),
+        )
+    ).all()  # fmt: skip
     db.execute(
         update(outbox)
         .where(
@@ -475,19 +519,20 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         )
         .values(state=DONE, payload={}, done_at=now, last_error="erased before it was sent")
     )
+    current_post = db.execute(_POSTED_TS, {"p_lead_id": lead_id}).scalar() or ""
     sent = db.execute(
         select(OutboxRow.id, OutboxRow.channel, OutboxRow.result_ts).where(
             OutboxRow.lead_id == lead_id,
             OutboxRow.state == DONE,
-            OutboxRow.kind.in_([k for k in KIND_SENT if k != Kind.POST_LEAD]),
+            OutboxRow.kind.in_(KIND_SENT),
             OutboxRow.result_ts.is_not(None),
+            or_(OutboxRow.kind != Kind.POST_LEAD, OutboxRow.result_ts != current_post),
         )
     ).all()
-    rows = [
-        outbox_row(
-            Kind.REDACT, channel, now, lead_id=lead_id, key=f"redact:{row_id}", payload={"ts": ts}
-        )
-        for row_id, channel, ts in sent
+    rows = [_redaction(lead_id, row_id, channel, now, {"ts": ts}) for row_id, channel, ts in sent]
+    rows += [
+        _redaction(lead_id, row_id, channel, now, _lookup(kind, row_id, payload, tried), "look")
+        for row_id, kind, channel, payload, tried in unsure
     ]
     if rows:
         db.execute(upsert_insert(db)(outbox).on_conflict_do_nothing(), rows)
@@ -498,6 +543,38 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         .values(payload={})
     )
     return len(rows)
+
+
+def _redaction(
+    lead_id: int, of: int, channel: str, now: datetime, payload: dict[str, Any], how: str = ""
+) -> dict[str, Any]:
+    """The row emptying the message outbox row `of` sent (each message once per way)."""
+    key = f"redact:{of}:{how}" if how else f"redact:{of}"
+    return outbox_row(Kind.REDACT, channel, now, lead_id=lead_id, key=key, payload=payload)
+
+
+def _lookup(
+    kind: str, row_id: int, payload: dict[str, Any] | None, first_try_at: datetime | None
+) -> dict[str, Any]:
+    """What finds the message of a row whose outcome is unknown: its row (whose metadata key
+    the worker knows), the thread it went to, and when its first request was made."""
+    found: dict[str, Any] = {"of": row_id, "kind": kind}
+    for name in ("cycle", "thread_ts"):
+        if (payload or {}).get(name) is not None:
+            found[name] = (payload or {})[name]
+    if first_try_at is not None:
+        found["since"] = first_try_at.isoformat()
+    return found
+
+
+def _redact_late(db: Connection, item: OutboxItem, ts: str, posted: bool, now: datetime) -> None:
+    """A message about a lead whose person was erased while its request was under way: its
+    post, now recorded, is re-rendered as the erased lead; anything else is emptied."""
+    if posted:
+        write_effects(db, [Refresh(int(item.lead_id or 0))], now)
+        return
+    row = _redaction(int(item.lead_id or 0), item.id, item.channel, now, {"ts": ts})
+    db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
 
 
 class OutboxStore:
@@ -547,8 +624,9 @@ class OutboxStore:
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": ts, "p_error": None}
             db.execute(_FINISH, params)
+            posted = False
             if item.kind == Kind.POST_LEAD and item.lead_id is not None and ts:
-                mark_posted(db, item.lead_id, channel or item.channel, ts, now)
+                posted = mark_posted(db, item.lead_id, channel or item.channel, ts, now)
             elif item.kind in (Kind.FEEDBACK, Kind.NURTURE_NOTICE) and item.lead_id is not None:
                 event = {
                     "lead_id": item.lead_id,
@@ -558,6 +636,11 @@ class OutboxStore:
                     "data": {"channel": channel or item.channel, "ts": ts},
                 }
                 insert_events(db, event)
+            # Read after the writes above: an erasure committed meanwhile is seen, and one
+            # still to come finds this row done with its ts (and empties it itself).
+            if ts and item.lead_id is not None and item.kind in KIND_SENT:
+                if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
+                    _redact_late(db, item, ts, posted, now)
 
         await self.db.run(work)
 
@@ -597,6 +680,26 @@ class OutboxStore:
         params = {"p_id": row_id}
         row = await self.db.run(lambda db: db.execute(_SENT, params).first())
         return (str(row[0]), row[1]) if row is not None else (FAILED, None)
+
+    async def outcome(self, row_id: int, wall: datetime) -> tuple[bool, str | None]:
+        """Whether a request of the row may still be under way at `wall` (leased, its outcome
+        not known), and the ts of the message it sent (None: none, or not known)."""
+        params = {"p_id": row_id}
+        row = await self.db.run(lambda db: db.execute(_OUTCOME, params).first())
+        if row is None:
+            return False, None
+        unknown, lease_until, ts = row
+        return bool(unknown) and lease_until is not None and lease_until > wall, ts
+
+    async def redactions(self, lead_ids: Sequence[int], since: datetime) -> list[Redaction]:
+        """What became of the changes emptying the leads' Slack messages written at or after
+        `since` (an erasure's): each redaction and re-render of their posts."""
+        params = {"p_leads": list(lead_ids), "p_since": since}
+        found = await self.db.run(lambda db: db.execute(_REDACTIONS, params).all())
+        return [
+            Redaction(int(lead or 0), kind, channel, state, error)
+            for lead, kind, channel, state, error in found
+        ]
 
     async def message_ts(self, lead_id: int) -> str | None:
         params = {"p_lead_id": lead_id}

@@ -259,22 +259,43 @@ async def _sweep(settings: Settings, at: datetime) -> int:
 
 async def _forget(settings: Settings, query: str, now: datetime) -> int:
     """`handoff forget`: erase a person's data and empty Handoff's Slack messages about them
-    (delivered before exiting when Slack answers; else `serve` delivers them)."""
+    (delivered before exiting when Slack answers; else `serve` delivers them). Exits 1 naming
+    each message Slack refused to empty (or delete): it still shows the person's data."""
     from bot.app import create
     from bot.services.erasure import forget
+    from bot.slack.outbox import ADVICE
+    from storage.outbox import Kind
+    from storage.queue import FAILED
 
     handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
         erased = await forget(handoff.store, handoff.outbox, query, "handoff forget", now)
         delivered = await handoff.outbox.drain(60)
+        outcome = await handoff.outbox.rows.redactions([lead.lead_id for lead in erased], now)
     finally:
         await handoff.close()
+    refused = [redaction for redaction in outcome if redaction.state == FAILED]
     for lead in erased:
+        if not any(redaction.lead_id == lead.lead_id for redaction in refused):
+            print(
+                f"lead {lead.lead_id}: personal data erased; "
+                f"{lead.messages} Slack message(s) about it emptied, and its post"
+            )
+            continue
+        print(f"lead {lead.lead_id}: personal data erased, but Slack refused to empty:")
+        for redaction in refused:
+            if redaction.lead_id == lead.lead_id:
+                what = "its post" if redaction.kind == Kind.UPDATE_LEAD else "a message"
+                error = redaction.error or "refused"
+                advice = f" {ADVICE[error]}" if error in ADVICE else ""
+                print(f"  - {what} in {redaction.channel}: {error}.{advice}")
+    if refused:
         print(
-            f"lead {lead.lead_id}: personal data erased; "
-            f"{lead.messages} Slack message(s) about it emptied, and its post"
+            f"{len(refused)} Slack message(s) may still show the person's data (Slack refused to "
+            "edit them, and to delete them): delete them in Slack by hand, as a workspace admin.",
         )
+        return 1
     if not delivered:
         print("some Slack changes wait in the outbox: `handoff serve` delivers them")
     return 0

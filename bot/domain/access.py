@@ -99,7 +99,11 @@ def allowed(
     lead: LeadView | None = None,
     barred: Collection[str] = (),
 ) -> bool:
-    """Whether one of the actor's roles may take `action` (on `lead`, when it is lead-scoped)."""
+    """Whether one of the actor's roles may take `action` (on `lead`, when it is lead-scoped).
+    Nobody may take any on an erased lead: a press or a modal from before the erasure would
+    store the person's data again (`refusal` says so)."""
+    if lead is not None and lead.erased_at is not None:
+        return False
     return not RULES[action].isdisjoint(roles_of(actor, policy, lead, barred))
 
 
@@ -113,6 +117,7 @@ BARRED = (
     "Sorry, Handoff shows leads and takes claims only from full members of the workspace: "
     "Slack guests and deactivated accounts cannot. Nothing was changed."
 )
+ERASED = "This lead was erased at the person's request; nothing was changed."
 VIEWERS = (
     "the lead's segment reps, its owner, the sales managers, the SLA's reporters and its viewers"
 )
@@ -129,6 +134,8 @@ def refusal(
 
     `doing` words the action for the lead's owner messages ("mark it Qualified").
     """
+    if lead is not None and lead.erased_at is not None:
+        return ERASED
     owner = f"<@{lead.owner}>, who owns this lead," if lead and lead.owner else "the lead's owner"
     match action:
         case Action.CLAIM if lead is not None:

@@ -53,6 +53,7 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         "score_reasons": [],
         "disposition_note": None,
         "info_question": None,
+        "info_asked_at": None,  # no answer is awaited: an answer modal still open is refused
         "next_action_at": None,  # no reminder or escalation about it any more
         "account_domain": None,  # the company's domain names the person's employer
         "crm_id": None,  # the CRM record that was the person (deleted there, or to be)

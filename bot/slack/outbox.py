@@ -398,36 +398,74 @@ class Outbox:
                 await self.rows.delivered(item, self.clock())
             return
         message = lead_message(lead, await self.policies.for_lead(lead), self.clock(), self.names)
+        if lead.erased_at is not None:  # its metadata (the external id) goes too
+            await self._replace(lead.message_channel, lead.message_ts, message, item)
+            await self.rows.delivered(item, self.clock())
+            return
         self.metrics.inc("slack_calls_total")
-        # An erased lead's post also loses its metadata (its external id): `{}` removes it.
-        erased: dict[str, Any] = {"metadata": {}} if lead.erased_at is not None else {}
         await self.client.chat_update(
             channel=lead.message_channel,
             ts=lead.message_ts,
             text=message.text,
             blocks=message.blocks,
-            **erased,
         )
         await self.rows.delivered(item, self.clock())
 
     async def _redact(self, item: OutboxItem) -> None:
-        """Empty a message Handoff sent about a lead whose person was erased."""
+        """Empty a message Handoff sent about a lead whose person was erased: the message its
+        row names, or one a request under way at the erasure may have posted (looked for by
+        its metadata key once that request is over)."""
         channel = await self._conversation(item.channel)
-        message = erased_message()
+        ts = item.payload.get("ts")
+        if ts is None:
+            of = int(item.payload.get("of") or 0)
+            busy, answered = await self.rows.outcome(of, self.wall())
+            if busy:  # its answer may still come: then its own redaction follows
+                await self._retry(item, 0.25, "waiting for the message's request", unknown=False)
+                return
+            if answered is None:
+                ts = await self._look_up(item, channel)
+            if ts is None:  # never reached Slack, or emptied by the redaction its answer queued
+                await self.rows.delivered(item, self.clock())
+                return
+        await self._replace(channel, str(ts), erased_message(), item)
+        await self.rows.delivered(item, self.clock())
+
+    async def _look_up(self, item: OutboxItem, channel: str) -> str | None:
+        """The ts of the message outbox row `of` may have posted, from the channel's history
+        (or its thread's) since that row's first request."""
+        payload = item.payload
+        kind, of = str(payload.get("kind") or Kind.MESSAGE), int(payload.get("of") or 0)
+        since = payload.get("since")
+        first = datetime.fromisoformat(since) if isinstance(since, str) else self.wall()
+        thread_ts = payload.get("thread_ts")
+        scan = await self._scan(channel, thread_ts, first - timedelta(minutes=2))
+        return scan.found.get(message_key(kind, of, item.lead_id, payload.get("cycle")))
+
+    async def _replace(self, channel: str, ts: str, message: Message, item: OutboxItem) -> None:
+        """Show `message` instead of an erased person's message, its metadata gone; where Slack
+        refuses the edit for good (an archived channel: `is_inactive`), delete the message."""
         self.metrics.inc("slack_calls_total")
         try:
             await self.client.chat_update(
-                channel=channel,
-                ts=str(item.payload.get("ts")),
-                text=message.text,
-                blocks=message.blocks,
-                metadata={},
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks, metadata={}
             )
+            return
+        except SlackApiError as error:
+            code = str(error.response.get("error") or "")
+            if code == "message_not_found":
+                log.info("outbox row %d: the message to empty is gone already", item.id)
+                return
+            if not _refused_for_good(error):
+                raise
+            log.warning("outbox row %d: Slack refused to edit (%s): deleting it", item.id, code)
+        await self.pacer.wait("chat.delete", channel)
+        self.metrics.inc("slack_calls_total")
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
         except SlackApiError as error:
             if error.response.get("error") != "message_not_found":
                 raise
-            log.info("outbox row %d: the message to empty is gone already", item.id)
-        await self.rows.delivered(item, self.clock())
 
     async def _settle(self, item: OutboxItem) -> None:
         """Replace a managers' alert with what was done about it (its menu and buttons go),
@@ -687,7 +725,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",
     Kind.HOME: "views.publish",
-    Kind.REDACT: "chat.update",
+    Kind.REDACT: "chat.update",  # chat.delete where Slack refuses the edit for good
     Kind.SETTLE: "chat.update",
 }
 _COUNTER = {
@@ -700,10 +738,25 @@ _COUNTER = {
 
 def _key(item: OutboxItem) -> str:
     """What identifies the message in Slack: a lead has one post; other rows their own."""
-    if item.kind == Kind.POST_LEAD:
-        cycle = int(item.payload.get("cycle") or 1)  # a recycled lead is posted again
-        return f"lead:{item.lead_id}" if cycle == 1 else f"lead:{item.lead_id}:c{cycle}"
-    return f"outbox:{item.id}"
+    return message_key(item.kind, item.id, item.lead_id, item.payload.get("cycle"))
+
+
+def message_key(kind: str, row_id: int, lead_id: int | None, cycle: Any = None) -> str:
+    """The metadata key of the message outbox row `row_id` (of `kind`) posts: a lead's post is
+    keyed by the lead and its cycle (a recycled lead is posted again), any other by its row."""
+    if kind == Kind.POST_LEAD:
+        number = int(cycle or 1)
+        return f"lead:{lead_id}" if number == 1 else f"lead:{lead_id}:c{number}"
+    return f"outbox:{row_id}"
+
+
+def _refused_for_good(error: SlackApiError) -> bool:
+    """Whether Slack's refusal stands however often the call is made (not a 5xx, a 429, a
+    passing refusal or the app's credentials)."""
+    response = error.response
+    code = str(response.get("error") or "")
+    status = int(response.status_code or 200)
+    return status < 500 and status != 429 and code not in TRANSIENT | REFUSED_FOR_NOW | BLOCKED
 
 
 def _file_key(name: Any, title: Any, size: Any) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 
 from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock
 from bot.domain.report import week_of
+from bot.services.erasure import forget
 from tests.conftest import lead_payload
 from tests.e2e.test_cli import HANDOFF, clean_env
 
@@ -106,6 +107,22 @@ async def forget_cli(stack: LocalStack, who: str) -> tuple[int, str]:
     return int(process.returncode or 0), out.decode()
 
 
+async def claimed(stack: LocalStack) -> None:
+    """The lead posted and claimed by its rep."""
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    assert (await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)).status == 200
+    await stack.settle()
+
+
+async def forgotten(stack: LocalStack) -> None:
+    """`handoff forget` the person by email, successfully, and its Slack changes delivered."""
+    status, output = await forget_cli(stack, LEAD["email"])
+    assert status == 0, output
+    await stack.settle()
+
+
 async def test_forget_leaves_nothing_of_the_person_and_the_report_unchanged(
     stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -144,3 +161,188 @@ async def test_forget_names_what_it_cannot_find_and_changes_nothing(stack: Local
     assert status == 1
     assert "No lead has the email or external id 'nobody@nowhere.example'" in output
     assert (await stack.services.lead(1)).email == LEAD["email"]
+
+
+async def test_a_post_whose_answer_is_on_its_way_when_the_person_is_forgotten_is_emptied(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.answer_delay = 1.0  # Slack posts the lead at once and answers a second later
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.sim.wait_for(lambda: stack.sim.messages(ENTERPRISE), what="the lead's post")
+    assert traces(slack_text(stack))  # in the channel, its ts not yet known to Handoff
+    await forget(stack.services.store, stack.handoff.outbox, LEAD["email"], "test", clock())
+    stack.sim.answer_delay = 0.0
+    await asyncio.sleep(1.2)  # the post's answer arrives after the erasure
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "erased at the person's request" in post.all_text and post.buttons() == []
+
+
+async def test_a_post_whose_answer_was_lost_when_the_person_is_forgotten_is_found_and_emptied(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.inject_connection_drop("chat.postMessage", times=1, after=True)  # posted, no answer
+    stack.sim.inject("conversations.history", status=500, seconds=1.5)  # not reconciled yet
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.sim.wait_for(lambda: stack.sim.calls_to("chat.postMessage"), what="the post")
+    await asyncio.sleep(0.05)
+    assert traces(slack_text(stack))
+    await forget(stack.services.store, stack.handoff.outbox, LEAD["email"], "test", clock())
+    await asyncio.sleep(1.6)
+    await stack.settle()
+
+    assert traces(slack_text(stack)) == []
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert post.all_text.startswith("🗑️") and post.metadata in (None, {})
+
+
+async def test_the_post_of_an_earlier_cycle_is_emptied_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await claimed(stack)
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.driver.press("U0REP1", "Bad timing", channel=ENTERPRISE)  # nurtured
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    if view is not None:  # a reason to give
+        await stack.driver.submit_view("U0REP1", {}, view_id=view.id)
+        await stack.settle()
+    clock.advance(days=95)  # scored again after `nurture_after`, and posted again
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    assert (await stack.services.lead(1)).cycle == 2
+    first, second = stack.sim.messages(ENTERPRISE)
+    assert traces(first.all_text) and traces(second.all_text)
+
+    await forgotten(stack)
+
+    assert traces(slack_text(stack)) == []
+    first, second = stack.sim.messages(ENTERPRISE)
+    assert first.all_text.startswith("🗑️")
+    assert "erased at the person's request" in second.all_text and second.buttons() == []
+
+
+async def test_an_erased_lead_takes_no_more_work_and_leaves_app_home(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await claimed(stack)
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.driver.app_home_opened("U0REP1")
+    await stack.settle()
+    modal = stack.sim.latest_view("U0REP1")  # the rep is writing the note for marketing
+    assert modal is not None
+    assert "Log call" in json.dumps(stack.sim.home("U0REP1"))
+
+    await forgotten(stack)
+    home = json.dumps(stack.sim.home("U0REP1"))
+    assert traces(home) == [] and "Log call" not in home  # not in their queue any more
+
+    values = {"reason": "No budget", "note": NOTE}
+    answer = await stack.driver.submit_view("U0REP1", values, view_id=modal.id)
+    await stack.settle()
+    assert "erased at the person's request; nothing was changed" in answer.body
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.disposition_code, lead.disposition_note) == ("sal", None, None)
+    assert traces(await database_text(stack)) == []
+    assert stack.sim.messages(FEEDBACK) == []  # marketing heard nothing
+
+
+async def test_an_answer_for_an_erased_lead_is_refused_and_kept_nowhere(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await claimed(stack)
+    await stack.driver.press("U0REP1", "Need more info", channel=ENTERPRISE)
+    await stack.settle()
+    question = stack.sim.latest_view("U0REP1")
+    assert question is not None
+    asked = {"question": "Which region is the rollout for?"}
+    assert (await stack.driver.submit_view("U0REP1", asked, view_id=question.id)).status == 200
+    await stack.settle()
+    await stack.driver.press("U0OUTSIDER", "Answer", channel=FEEDBACK)  # marketing starts typing
+    await stack.settle()
+    modal = stack.sim.latest_view("U0OUTSIDER")
+    assert modal is not None
+
+    await forgotten(stack)
+    answer = {"answer": "Priya Raman signs off the budget herself"}
+    done = await stack.driver.submit_view("U0OUTSIDER", answer, view_id=modal.id)
+    await stack.settle()
+
+    assert "nothing was changed" in done.body
+    assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
+
+
+async def test_a_managers_overdue_list_forgets_the_person_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    clock.advance(hours=3)  # nobody claimed it: overdue on the managers' App Home
+    await stack.driver.app_home_opened("U0MGR1")
+    await stack.settle()
+    assert traces(json.dumps(stack.sim.home("U0MGR1")))
+
+    await forgotten(stack)
+
+    assert traces(json.dumps(stack.sim.home("U0MGR1"))) == []
+
+
+async def test_a_message_in_an_archived_channel_is_deleted_since_slack_refuses_to_edit_it(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked(stack, clock)
+    stack.sim.archive_channel(FEEDBACK)  # chat.update there answers is_inactive
+
+    await forgotten(stack)
+
+    assert traces(slack_text(stack)) == []
+    assert stack.sim.all_messages(FEEDBACK) == []  # deleted, as it could not be emptied
+
+
+async def test_forget_names_the_messages_slack_refused_to_empty_and_fails(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked(stack, clock)
+    stack.sim.archive_channel(FEEDBACK)
+    stack.sim.inject("chat.delete", error="cant_delete_message", channel=FEEDBACK)
+
+    status, output = await forget_cli(stack, LEAD["email"])
+
+    assert status == 1, output
+    assert "lead 1: personal data erased, but Slack refused to empty:" in output
+    assert f"  - a message in {FEEDBACK}: cant_delete_message." in output
+    assert "1 Slack message(s) may still show the person's data" in output
+    assert "emptied" not in output
+
+
+async def test_forget_by_external_id_erases_the_persons_other_leads_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    for external_id in ("hs-1", "hs-2"):  # one person, sent twice by marketing
+        payload = lead_payload(external_id, email=LEAD["email"])
+        assert (await stack.post_lead(payload))[0] in (200, 201)
+    someone_else = lead_payload(
+        "hs-9",
+        email="jordan@contoso.example",
+        name="Jordan Lee",
+        title="CFO",
+        phone=None,
+        company={"name": "Contoso", "domain": "contoso.example", "employees": 3000},
+        engagement=[],
+    )
+    assert (await stack.post_lead(someone_else))[0] == 201
+    await stack.settle()
+
+    status, output = await forget_cli(stack, "hs-1")
+    assert status == 0, output
+    await stack.settle()
+
+    assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
+    assert "lead 1: personal data erased" in output and "lead 2: personal data erased" in output
+    assert (await stack.services.lead(3)).name == "Jordan Lee"  # someone else's lead stays

@@ -55,6 +55,9 @@ async def test_json_lines_carry_their_context_and_nothing_secret(
         clock.advance(minutes=5)
         await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
         await stack.settle()
+        # A look-up answers with the lead's card: Bolt logs its answers at DEBUG.
+        await stack.driver.command("U0MGR1", "/lead", payload["email"], ENTERPRISE)
+        await stack.settle()
         # Refused senders are on the log too (they were invisible): a bad token, a bad lead.
         bad = {"Authorization": "Bearer not-the-token", "X-Request-Id": "req-refused-1"}
         async with stack.session.post(f"{stack.base_url}/leads", json={}, headers=bad) as sent:
@@ -91,6 +94,8 @@ async def test_json_lines_carry_their_context_and_nothing_secret(
         "lead's phone": payload.get("phone") or "no phone",
     }.items():
         assert secret not in text, f"the {name} was logged"
+    answered = [line["message"] for line in lines if line["logger"] == "slack_bolt.AsyncApp"]
+    assert "Responding with status: 200 (body not logged)" in answered  # the status stays
 
 
 def test_log_format_text_is_for_people_and_a_wrong_one_is_refused(

@@ -132,6 +132,17 @@ def test_guests_and_deactivated_members_hold_no_role(team: Policy, action: Actio
     assert not may_look_up(MANAGER, team, barred={MANAGER})
 
 
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_nobody_may_do_anything_to_an_erased_lead(team: Policy, action: Action) -> None:
+    """A button or a modal from before `handoff forget` would store the person's data again."""
+    erased = LeadView(**{**LEAD.__dict__, "erased_at": datetime(2026, 11, 24, tzinfo=UTC)})
+    for actor in (POOL_REP, OWNER, MANAGER, REPORTER, VIEWER):
+        assert not allowed(action, actor, team, erased)
+    assert refusal(action, MANAGER, team, erased) == (
+        "This lead was erased at the person's request; nothing was changed."
+    )
+
+
 def test_who_may_look_up_leads_before_any_search(team: Policy) -> None:
     for actor in (POOL_REP, OWNER, MANAGER, REPORTER, VIEWER):
         assert may_look_up(actor, team)
