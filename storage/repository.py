@@ -264,6 +264,7 @@ def _claim_statement(by_version: bool, by_segment: str | None, windowed: bool = 
         LeadRow.id == bindparam("p_lead_id"),
         LeadRow.owner.is_(None),
         LeadRow.stage == Stage.MQL.value,
+        LeadRow.erased_at.is_(None),  # a stale Claim on an erased lead is refused (`allowed`)
     ]
     if windowed:  # bot/domain/claim.py: a lead held for its suggested owner is theirs alone
         conditions.append(

@@ -5,6 +5,7 @@ does not change."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -346,3 +347,22 @@ async def test_forget_by_external_id_erases_the_persons_other_leads_too(
     assert traces(await database_text(stack)) == [] and traces(slack_text(stack)) == []
     assert "lead 1: personal data erased" in output and "lead 2: personal data erased" in output
     assert (await stack.services.lead(3)).name == "Jordan Lee"  # someone else's lead stays
+
+
+async def test_a_stale_claim_on_an_erased_lead_claims_nothing(stack: LocalStack) -> None:
+    """A rep whose Slack still shows the post from before the erasure presses its Claim: the
+    claim's one conditional update leaves an erased lead alone, and the rep is told why."""
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    shown = copy.deepcopy(stack.sim.messages(ENTERPRISE)[0].blocks)
+    await forgotten(stack)
+    post = stack.sim.messages(ENTERPRISE)[0]
+    post.blocks = shown  # the rep's client has not redrawn the post yet
+    answer = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, message_ts=post.ts)
+    await stack.settle()
+    told = answer.body + json.dumps([e.text for e in stack.sim.ephemerals()])
+    assert "erased at the person's request; nothing was changed" in told
+    lead = await stack.services.lead(1)
+    assert (lead.owner, lead.stage.value) == (None, "mql")
+    assert traces(await database_text(stack)) == []
