@@ -781,6 +781,10 @@ class Disposition(_Model):
         # attempts. (A stored snapshot says so explicitly, whatever it said then.)
         if isinstance(data, dict) and data.get("outcome") == "recycle":
             data = {"requires_attempts": True, **data}
+        # "Rejections require a reason and a note" (SPEC): a reject code asks for them unless
+        # the file says otherwise, so marketing always hears why.
+        if isinstance(data, dict) and data.get("outcome") == "reject":
+            data = {"reason_required": True, **data}
         return data
 
     @field_validator("code")
@@ -800,6 +804,11 @@ class Disposition(_Model):
 
     @model_validator(mode="after")
     def _needs_reasons(self) -> Disposition:
+        if self.reason_required and not self.reasons and self.outcome == "reject":
+            raise ValueError(
+                "a rejection needs reasons to choose from (marketing hears why it was rejected): "
+                'add reasons: ["…", "…"]'
+            )
         if self.reason_required and not self.reasons:
             raise ValueError("reason_required needs a list of reasons to choose from")
         unknown = [reason for reason in self.problems if reason not in self.reasons]

@@ -226,7 +226,26 @@ def test_unknown_weekday() -> None:
 
 def test_reason_required_without_reasons() -> None:
     problem = one_problem(lambda d: d["dispositions"][1].update(reasons=[]))
-    assert problem == "dispositions[1]: reason_required needs a list of reasons to choose from"
+    assert problem == (
+        "dispositions[1]: a rejection needs reasons to choose from (marketing hears why it was "
+        'rejected): add reasons: ["…", "…"]'
+    )
+
+
+def test_a_reject_code_asks_for_a_reason_and_a_note() -> None:
+    """SPEC: "Rejections require a reason and a note (modal)". A reject code the file lists
+    without `reason_required` opens the modal; without reasons it is refused by name."""
+
+    def spam(policy: dict[str, Any], **keys: Any) -> None:
+        code = {"code": "spam", "label": "Spam", "outcome": "reject"}
+        policy["dispositions"].append(code | keys)
+
+    problem = one_problem(lambda d: spam(d))
+    assert problem.startswith("dispositions[") and "a rejection needs reasons" in problem
+    content = example()
+    spam(content, reasons=["Bot sign-up", "Competitor"])
+    code = parse_policy(content).disposition("spam")
+    assert code is not None and code.reason_required
 
 
 # --- what Slack can show (Block Kit limits) ---------------------------------------------------
