@@ -110,10 +110,16 @@ def step_times(
     window: Window, steps: list[EscalationStep], calendar: BusinessCalendar
 ) -> list[datetime]:
     """When each step of the window's ladder comes due: its share of the window, in the
-    window's clock (elapsed time for a calendar window, working time for a business one)."""
+    window's clock (elapsed time for a calendar window, working time for a business one). A
+    step is a message to people (a reminder, a manager's alert, a reassignment), so one of a
+    calendar window that falls at night, on a weekend or a holiday waits for working time to
+    open (`at_work`); the deadline itself does not move."""
     span = calendar.elapsed(window.start, window.due, window.clock)
     if window.clock is Clock.CALENDAR:
-        return [window.start + timedelta(minutes=round(step.at * span)) for step in steps]
+        return [
+            calendar.at_work(window.start + timedelta(minutes=round(step.at * span)))
+            for step in steps
+        ]
     return calendar.add_all(window.start, [round(step.at * span) for step in steps])
 
 

@@ -189,10 +189,11 @@ def test_escalation_shares_are_shares_of_the_window_in_its_clock(policy: Policy)
     feedback, outcome = by_ladder["no_feedback"], by_ladder["no_outcome"]
     assert (feedback.clock, outcome.clock) == (Clock.CALENDAR, Clock.CALENDAR)
     steps = policy.escalation.ladder("no_feedback")
-    # 150% of 72 hours is 108 hours: Tuesday 04:00, weekend and night included.
+    # 150% of 72 hours is 108 hours, weekend and night included: Wednesday 04:00, a time
+    # nobody should be messaged, so the step waits for the working day (09:00).
     assert escalation.step_times(feedback, steps, policy.calendar) == [
         sydney(2026, 11, 23, 16),
-        sydney(2026, 11, 25, 4),
+        sydney(2026, 11, 25, 9),
     ]
     # 150% of two weeks is three weeks.
     assert escalation.step_times(outcome, steps, policy.calendar)[1] == sydney(2026, 12, 11, 16)
@@ -256,3 +257,16 @@ def test_the_reminder_says_the_clock_of_its_deadline(policy: Policy) -> None:
     late = alert_views.owner_reminder(lead, window, policy, sydney(2026, 12, 7, 18, 30))
     assert "final disposition overdue by 3d 2h 30m" in late
     assert datetime(2026, 12, 4, 5, tzinfo=UTC) == window.due
+
+
+def test_a_step_due_on_a_weekend_waits_for_monday_and_the_deadline_stays(
+    policy: Policy,
+) -> None:
+    """Claimed Thursday 11:00: the feedback is due Sunday 11:00 (72 calendar hours), but the
+    rep's reminder is not sent on a Sunday: it waits for Monday 09:00."""
+    thursday = sydney(2026, 11, 26, 11)
+    lead = claimed_lead(policy, thursday)
+    (feedback,) = [w for w in escalation.windows(lead, policy) if w.ladder == "no_feedback"]
+    assert feedback.due == sydney(2026, 11, 29, 11)  # the deadline: Sunday
+    steps = policy.escalation.ladder("no_feedback")
+    assert escalation.step_times(feedback, steps, policy.calendar)[0] == sydney(2026, 11, 30, 9)
