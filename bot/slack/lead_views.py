@@ -641,8 +641,14 @@ def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     return Message(text=one_line(text, 3000), blocks=blocks)
 
 
-def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any]:
-    """The modal that asks for a required reason and note before a disposition."""
+def disposition_modal(
+    lead: LeadView, disposition: Disposition, viewer: str | None = None
+) -> dict[str, Any]:
+    """The modal that asks for a required reason and note before a disposition; the optional
+    fit and timing ratings only for the lead's owner (`viewer`): a rating is the owner's
+    judgement, and a manager who dispositions for them is not asked for it."""
+    owner = viewer is not None and viewer == lead.owner
+    ratings = [_rating_input(rated) for rated in RATED] if owner else []
     options = [
         {"text": {"type": "plain_text", "text": plain(reason, 75)}, "value": reason[:150]}
         for reason in disposition.reasons[:100]
@@ -682,7 +688,7 @@ def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any
                     "placeholder": {"type": "plain_text", "text": "What did you learn?"},
                 },
             },
-            *(_rating_input(rated) for rated in RATED),
+            *ratings,
         ],
     }
 

@@ -718,10 +718,17 @@ def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> 
 def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     disposition = policy.disposition("not_a_fit")
     assert disposition is not None
-    modal = disposition_modal(view(Stage.SAL), disposition)
+    lead = view(Stage.SAL)
+    modal = disposition_modal(lead, disposition, lead.owner)
     assert_valid_view(modal)
     inputs = {block["block_id"]: block for block in modal["blocks"] if block["type"] == "input"}
     assert set(inputs) == {"reason", "note", "fit", "timing"}
+    # A manager who dispositions for the owner is not asked to rate: the rating is the owner's.
+    for_manager = disposition_modal(lead, disposition, "U0MGR1")
+    assert {b["block_id"] for b in for_manager["blocks"] if b["type"] == "input"} == {
+        "reason",
+        "note",
+    }
     for name in ("reason", "note"):
         assert not inputs[name].get("optional", False)
     for name in ("fit", "timing"):  # the owner's rating: optional, one click each
