@@ -25,6 +25,7 @@ from bot.domain.lead import (
     counted_attempts,
 )
 from bot.domain.policy import Disposition, Policy
+from bot.domain.routing import BY_CRM, BY_MANAGER
 from bot.domain.scoring import is_own
 from bot.slack import info_views, route_views
 from bot.slack.alert_views import reassign_menu
@@ -161,7 +162,15 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         clock = escalation.claim_window(tier).clock
         taken = span_words(calendar.elapsed(start, lead.claimed_at, clock), clock)
         slow = lead.claim_due_at is not None and lead.claimed_at > lead.claim_due_at
-        parts.append(f"Claimed by <@{lead.owner}> after {taken}{' (late)' if slow else ''}")
+        late = " (late)" if slow else ""
+        before = reassigned_from(lead)
+        if before is None:
+            parts.append(f"Claimed by <@{lead.owner}> after {taken}{late}")
+        else:  # the claim's time is the first claim's: not necessarily the owner's
+            parts.append(
+                f"Owner <@{lead.owner}> · claimed after {taken}{late}; reassigned from "
+                f"{person(before, 40)}"
+            )
     elif lead.owner:
         parts.append(f"Owner <@{lead.owner}>")
     if lead.first_touch_at and lead.posted_at:
@@ -176,6 +185,16 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     if lead.stage is Stage.SAL:
         parts += _feedback_parts(lead, policy, now)
     return " · ".join(parts)
+
+
+def reassigned_from(lead: LeadView) -> str | None:
+    """Whom the lead was last taken from, if its route reason says it changed hands (a
+    manager's or the CRM's reassignment, or the SLA's `reassign` step), else None: its owner
+    then need not be who claimed it, nor the `claimed_at` theirs."""
+    reason = lead.route_reason or {}
+    before = reason.get("from")
+    moved = reason.get("rule") in (BY_MANAGER, BY_CRM) or bool(reason.get("reassigned"))
+    return str(before) if moved and before else None
 
 
 def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
@@ -561,6 +580,8 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
         text += f" · {policy.tier(lead.tier).first_touch.words}"
+    elif lead.stage is Stage.SAL and (before := reassigned_from(lead)) is not None:
+        text += f", owner <@{lead.owner}>, reassigned from {person(before, 40)}"
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:

@@ -287,6 +287,30 @@ def test_sal_shows_attempts_against_the_standard(policy: Policy) -> None:
     assert f"Claimed by <@{OWNER}> after 20m of business time" in text
 
 
+@pytest.mark.parametrize(
+    ("reason", "claimed_by_owner"),
+    [
+        ({"rule": "round_robin", "rep": OWNER}, True),
+        ({"rule": "manager", "rep": OWNER, "by": "U0MGR1"}, True),  # before anyone had it
+        ({"rule": "manager", "rep": OWNER, "by": "U0MGR1", "from": "U0REP9"}, False),
+        ({"rule": "crm", "rep": OWNER, "by": "crm", "from": "U0REP9"}, False),
+        (
+            {"rule": "round_robin", "rep": OWNER, "reassigned": "first_touch", "from": "U0REP9"},
+            False,
+        ),
+    ],
+)
+def test_a_lead_that_changed_hands_names_its_owner_not_a_claimer(
+    policy: Policy, reason: dict[str, Any], claimed_by_owner: bool
+) -> None:
+    """The claim's time is the first claim's: after a reassignment the owner need not have
+    made it, so the post names the owner and whom the lead was taken from."""
+    text = all_text(lead_message(view(Stage.SAL, route_reason=reason), policy, BEFORE_DUE))
+    claimed = f"Claimed by <@{OWNER}> after 20m of business time"
+    handed = f"Owner <@{OWNER}> · claimed after 20m of business time; reassigned from <@U0REP9>"
+    assert (claimed in text, handed in text) == (claimed_by_owner, not claimed_by_owner)
+
+
 def test_spans_count_from_arrival_as_the_deadlines_do(policy: Policy) -> None:
     """Posted 20 minutes late (Slack was down): the first touch 2h 10m after arrival is late
     against its 2-hour deadline, and says 2h 10m, not the 1h 50m since the post."""
