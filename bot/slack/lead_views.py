@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -447,7 +447,16 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     return button(disposition.label, action, value, style=style, confirm=confirm)
 
 
-def _outcome(lead: LeadView, policy: Policy) -> str:
+def disposition_actor(events: Sequence[EventView]) -> str | None:
+    """Who made the lead's disposition: the actor of its last `dispositioned` event (its owner,
+    a manager, the CRM), or None without one."""
+    return next((event.actor for event in reversed(events) if event.type == "dispositioned"), None)
+
+
+def _outcome(lead: LeadView, policy: Policy, by: str | None = None) -> str:
+    """The closed lead's outcome; who made it (`by`, from its audit trail) when known. The
+    owner is named apart: a manager may disposition a rep's lead, so the owner is not
+    necessarily who did it."""
     disposition = policy.disposition(lead.disposition_code or "")
     label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
     icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
@@ -456,10 +465,12 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
         text = f"{icon} *{one_line(stage, 100)}*"
     else:
         text = f"{icon} *{one_line(label, 100)}* → {stage}"
-    if lead.owner:
-        text += f" by <@{lead.owner}>"
+    if by:
+        text += f" by {person(by, 40)}"
     if lead.dispositioned_at:
         text += f" on {slack_date(lead.dispositioned_at, policy.timezone)}"
+    if lead.owner and by != lead.owner:
+        text += f"; owner <@{lead.owner}>"
     if lead.disposition_reason:
         text += f"\nReason: {one_line(lead.disposition_reason, 200)}"
     if lead.disposition_note:
@@ -524,10 +535,15 @@ def deal_line(lead: LeadView, policy: Policy) -> str | None:
 
 
 def lead_message(
-    lead: LeadView, policy: Policy, now: datetime, names: Mapping[str, str] | None = None
+    lead: LeadView,
+    policy: Policy,
+    now: datetime,
+    names: Mapping[str, str] | None = None,
+    dispositioned_by: str | None = None,
 ) -> Message:
     """The lead's one message in its segment channel, for its current state (`names`: the
-    members' display names, for the Reassign menu's options)."""
+    members' display names, for the Reassign menu's options; `dispositioned_by`: who made a
+    closed lead's disposition, from its audit trail, if the caller read it)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
         facts = f"Lead {lead.id} · {one_line(readable(lead.segment), 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
@@ -559,7 +575,7 @@ def lead_message(
     if deal := deal_line(lead, policy):
         blocks.append(context(deal))
     if not lead.stage.is_open:
-        blocks.append(section(_outcome(lead, policy)))
+        blocks.append(section(_outcome(lead, policy, dispositioned_by)))
         if lead.owner and lead.dispositioned_at:
             blocks.append(rating_menus(lead))  # a rating can still be changed
             blocks.append(context(_rating_prompt(lead)))
@@ -793,7 +809,7 @@ def lead_card(
     if clock or touch or claim:
         blocks.append(context(*(part for part in (clock, touch, claim) if part)))
     if not lead.stage.is_open and lead.disposition_code:
-        blocks.append(section(_outcome(lead, policy)))
+        blocks.append(section(_outcome(lead, policy, disposition_actor(events))))
     blocks.append(section(_timeline(events, policy)))
     blocks.append(context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
     if viewer is not None and policy.is_manager(viewer):

@@ -150,6 +150,28 @@ async def test_a_manager_may_work_someone_elses_lead(stack: LocalStack, label: s
     assert after.events > before.events and after.updates > before.updates
 
 
+async def test_a_managers_disposition_is_never_credited_to_the_owner(stack: LocalStack) -> None:
+    message = await claimed(stack)
+    await stack.driver.press(MANAGER, "Bad timing", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    events = await stack.services.store.events(1)
+    assert [event.actor for event in events if event.type == "dispositioned"] == [MANAGER]
+
+    # The post cannot see the audit trail: it names the owner as the owner, not as who did it.
+    post = stack.sim.message(ENTERPRISE, message.ts)
+    assert post is not None
+    (outcome,) = [line for line in post.all_text.splitlines() if "Bad timing" in line]
+    assert outcome.startswith("🌱 *Bad timing* → Back to marketing (nurture) on <!date^")
+    assert outcome.endswith(f"; owner <@{OWNER}>") and f"by <@{OWNER}>" not in outcome
+    # `/lead` reads the trail: it names the manager who did it.
+    card = await stack.driver.command(MANAGER, "/lead", "hs-1")
+    assert card.json is not None
+    texts = [block.get("text", {}).get("text", "") for block in card.json["blocks"]]
+    (said,) = [text for text in texts if text.startswith("🌱 *Bad timing*")]
+    assert said.startswith(f"🌱 *Bad timing* → Back to marketing (nurture) by <@{MANAGER}> on ")
+    assert said.endswith(f"; owner <@{OWNER}>")
+
+
 async def test_the_reason_modal_submitted_by_someone_else_is_refused(stack: LocalStack) -> None:
     message = await claimed(stack)
     await stack.driver.press(OWNER, "Not a fit", channel=ENTERPRISE, message_ts=message.ts)

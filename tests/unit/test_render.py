@@ -365,7 +365,32 @@ def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
     assert f"*{label.label}" in all_text(message)  # "*Qualified (SQL)*" for a qualified lead
     assert f"<@{OWNER}>: how good was this lead? (optional)" in all_text(message)
     assert f"Rated by <@{OWNER}>: fit 4" in all_text(lead_message(rated, policy, BEFORE_DUE))
-    assert f"by <@{OWNER}>" in all_text(message)
+    assert f"; owner <@{OWNER}>" in all_text(message)  # the owner, not who closed it
+
+
+@pytest.mark.parametrize(
+    ("by", "said"),
+    [
+        (None, "❌ *Not a fit* → Rejected on {date}; owner <@{owner}>"),  # the post: not known
+        (OWNER, "❌ *Not a fit* → Rejected by <@{owner}> on {date}"),
+        ("U0MGR1", "❌ *Not a fit* → Rejected by <@U0MGR1> on {date}; owner <@{owner}>"),
+    ],
+)
+def test_the_outcome_names_who_made_it_only_when_known(
+    policy: Policy, by: str | None, said: str
+) -> None:
+    lead = view(Stage.REJECT)
+    assert lead.dispositioned_at is not None
+    date = slack_date(lead.dispositioned_at, policy.timezone)
+    message = lead_message(lead, policy, AFTER_DUE, dispositioned_by=by)
+    (outcome,) = [line for line in all_text(message).splitlines() if "*Not a fit*" in line]
+    assert outcome == said.format(date=date, owner=OWNER)
+
+
+def test_the_lead_card_names_who_made_the_disposition_from_the_trail(policy: Policy) -> None:
+    by_manager = [*events()[:6], EventView(7, "dispositioned", "U0MGR1", AFTER_DUE, {})]
+    text = all_text(lead_card(view(Stage.REJECT), by_manager, policy, AFTER_DUE))
+    assert "→ Rejected by <@U0MGR1> on " in text and f"; owner <@{OWNER}>" in text
 
 
 def test_reject_shows_reason_and_escaped_note(policy: Policy) -> None:
