@@ -89,6 +89,32 @@ async def refused_privately(stack: LocalStack, user: str) -> str:
 # --- claim -------------------------------------------------------------------------------------
 
 
+async def test_refusals_name_a_segment_as_its_post_does(stack: LocalStack) -> None:
+    status, _ = await stack.post_lead(
+        lead_payload("hs-mid", company={"name": "Acme", "employees": 500})
+    )
+    assert status == 201
+    await stack.settle()
+    (post,) = stack.sim.messages("C0MID")
+    assert "*Segment*\nmid market" in post.all_text
+    await stack.driver.press(OWNER, "Claim", channel="C0MID", message_ts=post.ts)
+    assert await refused_privately(stack, OWNER) == (
+        "Sorry, only the mid market reps and the sales managers can claim this lead. "
+        "Ask a manager if it should be yours."
+    )
+    await stack.driver.choose(
+        MANAGER,
+        "liam",
+        channel="C0MID",
+        action_id="lead_reassign",
+        message_ts=post.ts,
+        override_value="1:U0REP1",
+    )
+    assert await refused_privately(stack, MANAGER) == (
+        "<@U0REP1> is not in the mid market pool (<@U0REP3>, <@U0REP4>); nothing was changed."
+    )
+
+
 async def test_claim_by_someone_in_no_pool_is_refused_before_the_claim(stack: LocalStack) -> None:
     message = await posted(stack)
     before = await snapshot_of(stack, message)
