@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.domain import escalation
 from bot.domain.claim import Reservation, opened, reservation
-from bot.domain.durations import Duration, span_words
+from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import (
     NOTE_MAX,
@@ -122,10 +122,15 @@ def _stored_instant(value: Any, zone: str) -> str:
 URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
 
 
-def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
+def clock_line(lead: LeadView, policy: Policy, now: datetime, live: bool = True) -> str:
     """The lead's clocks in one line: the first touch due or overdue, its claim, feedback and
     final disposition deadlines, coloured by urgency, each with the SLA duration that set it
-    in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs."""
+    in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs.
+
+    `live`: rendered as it is read (`/lead`, App Home), so it may say the time left or how
+    late (`(1h 20m left)`, `overdue by 35m`). A channel post is re-rendered only when something
+    happens, so it gets the deadlines alone (`live=False`), which stay true however late it
+    is read: each reader sees the due time in their own zone."""
     if lead.waiting_for_info:  # its clocks are paused
         return info_views.waiting_line(lead, policy)
     zone = policy.timezone
@@ -141,19 +146,18 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         if lead.owner is None and lead.claim_due_at and now <= lead.claim_due_at:
             claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
         if now <= due:
-            left = span_words(calendar.elapsed(now, due, touch.clock), touch.clock)
+            left = ""
+            if live:
+                left = f" ({span_words(calendar.elapsed(now, due, touch.clock), touch.clock)} left)"
             if lead.owner is None and lead.claim_due_at and now > lead.claim_due_at:
                 # The colour is the overdue claim's: say so first, then the time still left.
                 return (
                     f"{icon} Claim was due {slack_date(lead.claim_due_at, zone)} · first touch "
-                    f"due by {slack_date(due, zone)} · {touch.words} ({left} left)"
+                    f"due by {slack_date(due, zone)} · {touch.words}{left}"
                 )
-            return (
-                f"{icon} First touch due by {slack_date(due, zone)} · {touch.words} "
-                f"({left} left){claim}"
-            )
-        late = span_words(calendar.elapsed(due, now, touch.clock), touch.clock)
-        return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: overdue by {late}"
+            return f"{icon} First touch due by {slack_date(due, zone)} · {touch.words}{left}{claim}"
+        late = _overdue(calendar.elapsed(due, now, touch.clock), touch.clock, live)
+        return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: {late}"
     parts: list[str] = []
     # Spans count from where the deadlines do: the lead's arrival (its cycle's start), not its
     # post, so "after 1h 59m" and "(late)" against a 2-hour deadline cannot both show.
@@ -183,8 +187,14 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         state = "due" if now <= due else "🔴 overdue since"
         parts.append(f"first touch {state} {slack_date(due, zone)} · {touch.words}")
     if lead.stage is Stage.SAL:
-        parts += _feedback_parts(lead, policy, now)
+        parts += _feedback_parts(lead, policy, now, live)
     return " · ".join(parts)
+
+
+def _overdue(minutes: int, clock: Clock, live: bool) -> str:
+    """`overdue by 35m of business time` when rendered as it is read (`live`), else `overdue`:
+    a span baked into a post would stop growing."""
+    return f"overdue by {span_words(minutes, clock)}" if live else "overdue"
 
 
 def reassigned_from(lead: LeadView) -> str | None:
@@ -197,9 +207,10 @@ def reassigned_from(lead: LeadView) -> str | None:
     return str(before) if moved and before else None
 
 
-def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
+def _feedback_parts(lead: LeadView, policy: Policy, now: datetime, live: bool) -> list[str]:
     """An owned lead's two deadlines: the first feedback (until given) and the final outcome;
-    a deadline that has passed says so (🔴 … was due …: overdue by …), whichever is nearer."""
+    a deadline that has passed says so (🔴 … was due …: overdue by …, or only `overdue` when
+    not `live`), whichever is nearer."""
     zone, parts = policy.timezone, []
     level, window = escalation.urgency(lead, policy, now)
     icon = URGENCY_ICONS[level]
@@ -207,8 +218,8 @@ def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
 
     def deadline(what: str, due: datetime, length: Duration, mine: str) -> str:
         if now > due:
-            late = span_words(calendar.elapsed(due, now, length.clock), length.clock)
-            return f"🔴 {what} was due {slack_date(due, zone)} · {length.words}: overdue by {late}"
+            late = _overdue(calendar.elapsed(due, now, length.clock), length.clock, live)
+            return f"🔴 {what} was due {slack_date(due, zone)} · {length.words}: {late}"
         return f"{mine} {what} due by {slack_date(due, zone)} · {length.words}"
 
     if lead.feedback_at is not None:
@@ -562,7 +573,7 @@ def lead_message(
     track = policy.talk_track(lead.source)
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
-    clock = clock_line(lead, policy, now)
+    clock = clock_line(lead, policy, now, live=False)  # the post is not re-rendered each minute
     if lead.stage is Stage.SAL:
         touch = next_touch_line(lead, policy, now)
         parts = (clock, attempts_line(lead, policy), touch)

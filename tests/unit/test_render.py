@@ -21,6 +21,7 @@ from bot.domain.scoring import OWN_SCORE
 from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
 from bot.slack.lead_views import (
+    clock_line,
     disposition_modal,
     feedback_message,
     lead_card,
@@ -405,9 +406,13 @@ def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) ->
     message = lead_message(view(Stage.MQL), policy, BEFORE_DUE)
     text = all_text(message)
     token = f"<!date^{int(DUE.timestamp())}^{{date_short_pretty}} {{time}}|Mon 23 Nov 13:00 AEDT>"
-    assert f"First touch due by {token}" in text
-    assert f"First touch due by {token} · 2 business hours (1h of business time left)" in text
+    # The post says the deadline alone: a span baked into it would stop counting down.
+    assert f"🟢 First touch due by {token} · 2 business hours\n" in text + "\n"
+    assert "left)" not in text
     assert "first touch due by Mon 13:00 AEDT" in message.text
+    # `/lead` and App Home are rendered as they are read: they say the time left.
+    live = clock_line(view(Stage.MQL), policy, BEFORE_DUE)
+    assert live == f"🟢 First touch due by {token} · 2 business hours (1h of business time left)"
 
 
 def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
@@ -419,7 +424,9 @@ def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
     text = all_text(lead_message(lead, policy, BEFORE_DUE))
     assert "🔴 Claim was due <!date^" in text
     assert "· first touch due by <!date^" in text
-    assert "2 business hours (1h of business time left)" in text
+    assert "· 2 business hours" in text and "left)" not in text  # the post: no countdown
+    live = clock_line(lead, policy, BEFORE_DUE)
+    assert live.endswith("2 business hours (1h of business time left)")
     before = all_text(lead_message(lead, policy, claim_due - timedelta(minutes=5)))
     assert "Claim was due" not in before and "claim by <!date^" in before
 
@@ -427,14 +434,17 @@ def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
 def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
     message = lead_message(view(Stage.MQL), policy, AFTER_DUE)
     text = all_text(message)
-    assert "· 2 business hours: overdue by 2h 30m of business time" in text
-    assert "First touch due by" not in text
+    assert "🔴 First touch was due <!date^" in text
+    assert "· 2 business hours: overdue\n" in text + "\n"  # the post: no span to freeze
+    assert "First touch due by" not in text and "overdue by" not in text
+    live = clock_line(view(Stage.MQL), policy, AFTER_DUE)
+    assert live.endswith("· 2 business hours: overdue by 2h 30m of business time")
 
 
 def test_overdue_clock_counts_only_working_time(policy: Policy) -> None:
     tuesday_morning = datetime(2026, 11, 23, 22, 15, tzinfo=UTC)  # Tue 09:15 AEDT
-    text = all_text(lead_message(view(Stage.MQL), policy, tuesday_morning))
-    assert "overdue by 4h 15m of business time" in text
+    text = clock_line(view(Stage.MQL), policy, tuesday_morning)
+    assert text.endswith("overdue by 4h 15m of business time")
 
 
 def test_engagement_shows_the_latest_three(policy: Policy) -> None:
@@ -850,12 +860,15 @@ def test_progressing_is_feedback_asked_once_and_the_lead_shows_both_deadlines(
     text = all_text(message)
     assert "feedback due by" in text and "· 72 hours" in text
     assert "final disposition due by" in text and "· 2 weeks" in text
-    # Past both deadlines: each says it was due, and by how much it is overdue.
+    # Past both deadlines: each says it was due, and (rendered as read) by how much.
     later = working.final_due_at + timedelta(days=3)
-    text = all_text(lead_message(working, policy, later))
+    text = clock_line(working, policy, later)
     assert "🔴 feedback was due <!date^" in text and "· 72 hours: overdue by" in text
     assert "🔴 final disposition was due <!date^" in text and "· 2 weeks: overdue by 3d" in text
     assert " due by <" not in text  # no deadline left to come
+    post = all_text(lead_message(working, policy, later))
+    assert "· 72 hours: overdue" in post and "· 2 weeks: overdue" in post
+    assert "overdue by" not in post
 
     given = replace(working, feedback_at=claimed_at + timedelta(hours=3))
     text = all_text(lead_message(given, policy, BEFORE_DUE))
