@@ -226,7 +226,7 @@ class Listeners:
             )
             return
         if start.needs_modal:
-            view = lead_views.disposition_modal(start.lead, start.disposition)
+            view = lead_views.disposition_modal(start.lead, start.disposition, _user(context))
             self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
                 client.views_open(trigger_id=body["trigger_id"], view=view),
                 "open the disposition modal",
@@ -256,8 +256,17 @@ class Listeners:
         )
         self.metrics.inc("dispositions_total")
         if ratings:  # optional: the owner's rating of fit and timing, kept as an event too
-            await self.services.rate(form.lead_id, _user(context), ratings, self.clock())
+            await self.rate_quietly(form.lead_id, _user(context), ratings)
         await ack()
+
+    async def rate_quietly(self, lead_id: int, user: str, ratings: dict[str, int]) -> None:
+        """The ratings given with a disposition that is saved already: one that cannot be kept
+        (the lead changed hands while the modal was open) is skipped, never failing the submit
+        (a modal error would keep it open over a disposition that was made)."""
+        try:
+            await self.services.rate(lead_id, user, ratings, self.clock())
+        except Refusal as refused:
+            log.info("lead %s: ratings by %s skipped: %s", lead_id, user, refused.message)
 
     async def submit_question(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from bot.domain.naming import readable
 from bot.domain.policy import Policy
 
 if TYPE_CHECKING:  # lead.py imports this module for its checks
@@ -140,8 +141,8 @@ def refusal(
     match action:
         case Action.CLAIM if lead is not None:
             return (
-                f"Sorry, only the {lead.segment} reps and the sales managers can claim this "
-                "lead. Ask a manager if it should be yours."
+                f"Sorry, only the {readable(lead.segment)} reps and the sales managers can claim "
+                "this lead. Ask a manager if it should be yours."
             )
         case Action.CLAIM:
             return (

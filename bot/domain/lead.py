@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.access import Action, allowed, refusal
+from bot.domain.naming import readable
 from bot.domain.policy import Disposition, Policy
 from bot.domain.refusal import Reason, Refusal
 
@@ -290,7 +291,8 @@ def check_pool(lead: LeadView, rep: str, policy: Policy) -> None:
     pool = list(segment.reps) if segment else []
     if rep not in pool:
         reps = ", ".join(f"<@{user}>" for user in pool) or "nobody"
-        raise Refusal(f"<@{rep}> is not in the {lead.segment} pool ({reps}); nothing was changed.")
+        pool_name = readable(lead.segment)
+        raise Refusal(f"<@{rep}> is not in the {pool_name} pool ({reps}); nothing was changed.")
 
 
 def comes_back_at(lead: LeadView, policy: Policy, stage: Stage, now: datetime) -> datetime | None:

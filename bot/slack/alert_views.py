@@ -13,7 +13,7 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, section
 from bot.slack.ids import ActionId
-from bot.slack.text import is_user_id, one_line, plain, slack_date, team_time
+from bot.slack.text import is_user_id, one_line, plain, readable, slack_date, team_time
 
 # --- what Slack refused for good -------------------------------------------------------------
 
@@ -202,10 +202,10 @@ def away_offer_note(
     """The thread note on the lead's post when its owner is away past a deadline: the lead is
     open again, for the pool to claim."""
     suggested = f" (suggested: <@{rep}>)" if rep else ""
+    pool = one_line(readable(lead.segment), 80)
     return (
         f"🌴 Open again at {team_time(now, policy.timezone)}: <@{away}> is away, so this lead is "
-        f"back with the {one_line(lead.segment, 80)} pool{suggested}. Press *Claim* on the post "
-        "to take it."
+        f"back with the {pool} pool{suggested}. Press *Claim* on the post to take it."
     )
 
 
@@ -215,7 +215,7 @@ def away_offer_alert(lead: LeadView, away: str, policy: Policy, now: datetime) -
     return (
         f"🌴 {_lead_line(lead)} in {_where(lead)} is open again at "
         f"{team_time(now, policy.timezone)}: <@{away}> is away and so is everyone else in the "
-        f"{one_line(lead.segment, 80)} pool. Claim it or hand it on: "
+        f"{one_line(readable(lead.segment), 80)} pool. Claim it or hand it on: "
         f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
     )
 

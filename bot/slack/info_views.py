@@ -14,7 +14,7 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, context, fields, section
 from bot.slack.ids import ActionId, CallbackId
-from bot.slack.text import named, one_line, person, plain, safe, slack_date
+from bot.slack.text import named, one_line, person, plain, readable, safe, slack_date
 
 
 def _headline(lead: LeadView) -> str:
@@ -67,9 +67,9 @@ def info_request(
         section(f"*{asker} asks*\n{safe(question, QUESTION_MAX + 100)}"),
         fields(
             f"*Lead*\n{one_line(lead.email, 320)}",
-            f"*Source*\n{one_line(lead.source or 'unknown', 200)}",
+            f"*Source*\n{one_line(readable(lead.source or 'unknown'), 200)}",
             f"*Campaign*\n{one_line(lead.campaign or '—', 300)}",
-            f"*Segment*\n{one_line(lead.segment, 100)}",
+            f"*Segment*\n{one_line(readable(lead.segment), 100)}",
         ),
         actions(
             [button("Answer", ActionId.INFO_ANSWER, f"{lead.id}:{question_token}", "primary")],

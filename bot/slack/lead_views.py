@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
 from bot.domain.claim import Reservation, opened, reservation
-from bot.domain.durations import Duration, span_words
+from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import (
     NOTE_MAX,
@@ -25,6 +25,7 @@ from bot.domain.lead import (
     counted_attempts,
 )
 from bot.domain.policy import Disposition, Policy
+from bot.domain.routing import BY_CRM, BY_MANAGER
 from bot.domain.scoring import is_own
 from bot.slack import info_views, route_views
 from bot.slack.alert_views import reassign_menu
@@ -121,10 +122,15 @@ def _stored_instant(value: Any, zone: str) -> str:
 URGENCY_ICONS = {"ok": "🟢", "near": "🟠", "overdue": "🔴"}
 
 
-def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
+def clock_line(lead: LeadView, policy: Policy, now: datetime, live: bool = True) -> str:
     """The lead's clocks in one line: the first touch due or overdue, its claim, feedback and
     final disposition deadlines, coloured by urgency, each with the SLA duration that set it
-    in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs."""
+    in words that name its clock (`2 business hours`, `72 hours`); empty when no clock runs.
+
+    `live`: rendered as it is read (`/lead`, App Home), so it may say the time left or how
+    late (`(1h 20m left)`, `overdue by 35m`). A channel post is re-rendered only when something
+    happens, so it gets the deadlines alone (`live=False`), which stay true however late it
+    is read: each reader sees the due time in their own zone."""
     if lead.waiting_for_info:  # its clocks are paused
         return info_views.waiting_line(lead, policy)
     zone = policy.timezone
@@ -140,19 +146,18 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         if lead.owner is None and lead.claim_due_at and now <= lead.claim_due_at:
             claim = f" · claim by {slack_date(lead.claim_due_at, zone)}"
         if now <= due:
-            left = span_words(calendar.elapsed(now, due, touch.clock), touch.clock)
+            left = ""
+            if live:
+                left = f" ({span_words(calendar.elapsed(now, due, touch.clock), touch.clock)} left)"
             if lead.owner is None and lead.claim_due_at and now > lead.claim_due_at:
                 # The colour is the overdue claim's: say so first, then the time still left.
                 return (
                     f"{icon} Claim was due {slack_date(lead.claim_due_at, zone)} · first touch "
-                    f"due by {slack_date(due, zone)} · {touch.words} ({left} left)"
+                    f"due by {slack_date(due, zone)} · {touch.words}{left}"
                 )
-            return (
-                f"{icon} First touch due by {slack_date(due, zone)} · {touch.words} "
-                f"({left} left){claim}"
-            )
-        late = span_words(calendar.elapsed(due, now, touch.clock), touch.clock)
-        return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: overdue by {late}"
+            return f"{icon} First touch due by {slack_date(due, zone)} · {touch.words}{left}{claim}"
+        late = _overdue(calendar.elapsed(due, now, touch.clock), touch.clock, live)
+        return f"🔴 First touch was due {slack_date(due, zone)} · {touch.words}: {late}"
     parts: list[str] = []
     # Spans count from where the deadlines do: the lead's arrival (its cycle's start), not its
     # post, so "after 1h 59m" and "(late)" against a 2-hour deadline cannot both show.
@@ -161,7 +166,15 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         clock = escalation.claim_window(tier).clock
         taken = span_words(calendar.elapsed(start, lead.claimed_at, clock), clock)
         slow = lead.claim_due_at is not None and lead.claimed_at > lead.claim_due_at
-        parts.append(f"Claimed by <@{lead.owner}> after {taken}{' (late)' if slow else ''}")
+        late = " (late)" if slow else ""
+        before = reassigned_from(lead)
+        if before is None:
+            parts.append(f"Claimed by <@{lead.owner}> after {taken}{late}")
+        else:  # the claim's time is the first claim's: not necessarily the owner's
+            parts.append(
+                f"Owner <@{lead.owner}> · claimed after {taken}{late}; reassigned from "
+                f"{person(before, 40)}"
+            )
     elif lead.owner:
         parts.append(f"Owner <@{lead.owner}>")
     if lead.first_touch_at and lead.posted_at:
@@ -174,13 +187,30 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         state = "due" if now <= due else "🔴 overdue since"
         parts.append(f"first touch {state} {slack_date(due, zone)} · {touch.words}")
     if lead.stage is Stage.SAL:
-        parts += _feedback_parts(lead, policy, now)
+        parts += _feedback_parts(lead, policy, now, live)
     return " · ".join(parts)
 
 
-def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
+def _overdue(minutes: int, clock: Clock, live: bool) -> str:
+    """`overdue by 35m of business time` when rendered as it is read (`live`), else `overdue`:
+    a span baked into a post would stop growing."""
+    return f"overdue by {span_words(minutes, clock)}" if live else "overdue"
+
+
+def reassigned_from(lead: LeadView) -> str | None:
+    """Whom the lead was last taken from, if its route reason says it changed hands (a
+    manager's or the CRM's reassignment, or the SLA's `reassign` step), else None: its owner
+    then need not be who claimed it, nor the `claimed_at` theirs."""
+    reason = lead.route_reason or {}
+    before = reason.get("from")
+    moved = reason.get("rule") in (BY_MANAGER, BY_CRM) or bool(reason.get("reassigned"))
+    return str(before) if moved and before else None
+
+
+def _feedback_parts(lead: LeadView, policy: Policy, now: datetime, live: bool) -> list[str]:
     """An owned lead's two deadlines: the first feedback (until given) and the final outcome;
-    a deadline that has passed says so (🔴 … was due …: overdue by …), whichever is nearer."""
+    a deadline that has passed says so (🔴 … was due …: overdue by …, or only `overdue` when
+    not `live`), whichever is nearer."""
     zone, parts = policy.timezone, []
     level, window = escalation.urgency(lead, policy, now)
     icon = URGENCY_ICONS[level]
@@ -188,8 +218,8 @@ def _feedback_parts(lead: LeadView, policy: Policy, now: datetime) -> list[str]:
 
     def deadline(what: str, due: datetime, length: Duration, mine: str) -> str:
         if now > due:
-            late = span_words(calendar.elapsed(due, now, length.clock), length.clock)
-            return f"🔴 {what} was due {slack_date(due, zone)} · {length.words}: overdue by {late}"
+            late = _overdue(calendar.elapsed(due, now, length.clock), length.clock, live)
+            return f"🔴 {what} was due {slack_date(due, zone)} · {length.words}: {late}"
         return f"{mine} {what} due by {slack_date(due, zone)} · {length.words}"
 
     if lead.feedback_at is not None:
@@ -428,7 +458,16 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     return button(disposition.label, action, value, style=style, confirm=confirm)
 
 
-def _outcome(lead: LeadView, policy: Policy) -> str:
+def disposition_actor(events: Sequence[EventView]) -> str | None:
+    """Who made the lead's disposition: the actor of its last `dispositioned` event (its owner,
+    a manager, the CRM), or None without one."""
+    return next((event.actor for event in reversed(events) if event.type == "dispositioned"), None)
+
+
+def _outcome(lead: LeadView, policy: Policy, by: str | None = None) -> str:
+    """The closed lead's outcome; who made it (`by`, from its audit trail) when known. The
+    owner is named apart: a manager may disposition a rep's lead, so the owner is not
+    necessarily who did it."""
     disposition = policy.disposition(lead.disposition_code or "")
     label = disposition.label if disposition else (lead.disposition_code or lead.stage.value)
     icon = OUTCOME_ICONS.get(disposition.outcome if disposition else "", "•")
@@ -437,10 +476,12 @@ def _outcome(lead: LeadView, policy: Policy) -> str:
         text = f"{icon} *{one_line(stage, 100)}*"
     else:
         text = f"{icon} *{one_line(label, 100)}* → {stage}"
-    if lead.owner:
-        text += f" by <@{lead.owner}>"
+    if by:
+        text += f" by {person(by, 40)}"
     if lead.dispositioned_at:
         text += f" on {slack_date(lead.dispositioned_at, policy.timezone)}"
+    if lead.owner and by != lead.owner:
+        text += f"; owner <@{lead.owner}>"
     if lead.disposition_reason:
         text += f"\nReason: {one_line(lead.disposition_reason, 200)}"
     if lead.disposition_note:
@@ -505,10 +546,15 @@ def deal_line(lead: LeadView, policy: Policy) -> str | None:
 
 
 def lead_message(
-    lead: LeadView, policy: Policy, now: datetime, names: Mapping[str, str] | None = None
+    lead: LeadView,
+    policy: Policy,
+    now: datetime,
+    names: Mapping[str, str] | None = None,
+    dispositioned_by: str | None = None,
 ) -> Message:
     """The lead's one message in its segment channel, for its current state (`names`: the
-    members' display names, for the Reassign menu's options)."""
+    members' display names, for the Reassign menu's options; `dispositioned_by`: who made a
+    closed lead's disposition, from its audit trail, if the caller read it)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
         facts = f"Lead {lead.id} · {one_line(readable(lead.segment), 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
@@ -527,7 +573,7 @@ def lead_message(
     track = policy.talk_track(lead.source)
     if track and lead.stage.is_open:
         blocks.append(section(f"*Talk track*\n{safe(track, 2500)}"))
-    clock = clock_line(lead, policy, now)
+    clock = clock_line(lead, policy, now, live=False)  # the post is not re-rendered each minute
     if lead.stage is Stage.SAL:
         touch = next_touch_line(lead, policy, now)
         parts = (clock, attempts_line(lead, policy), touch)
@@ -540,7 +586,7 @@ def lead_message(
     if deal := deal_line(lead, policy):
         blocks.append(context(deal))
     if not lead.stage.is_open:
-        blocks.append(section(_outcome(lead, policy)))
+        blocks.append(section(_outcome(lead, policy, dispositioned_by)))
         if lead.owner and lead.dispositioned_at:
             blocks.append(rating_menus(lead))  # a rating can still be changed
             blocks.append(context(_rating_prompt(lead)))
@@ -561,6 +607,8 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
         text += f" · {policy.tier(lead.tier).first_touch.words}"
+    elif lead.stage is Stage.SAL and (before := reassigned_from(lead)) is not None:
+        text += f", owner <@{lead.owner}>, reassigned from {person(before, 40)}"
     elif lead.stage is Stage.SAL:
         text += f", claimed by <@{lead.owner}>"
     else:
@@ -641,8 +689,14 @@ def nurture_notice(lead: LeadView, policy: Policy | None = None) -> Message:
     return Message(text=one_line(text, 3000), blocks=blocks)
 
 
-def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any]:
-    """The modal that asks for a required reason and note before a disposition."""
+def disposition_modal(
+    lead: LeadView, disposition: Disposition, viewer: str | None = None
+) -> dict[str, Any]:
+    """The modal that asks for a required reason and note before a disposition; the optional
+    fit and timing ratings only for the lead's owner (`viewer`): a rating is the owner's
+    judgement, and a manager who dispositions for them is not asked for it."""
+    owner = viewer is not None and viewer == lead.owner
+    ratings = [_rating_input(rated) for rated in RATED] if owner else []
     options = [
         {"text": {"type": "plain_text", "text": plain(reason, 75)}, "value": reason[:150]}
         for reason in disposition.reasons[:100]
@@ -682,7 +736,7 @@ def disposition_modal(lead: LeadView, disposition: Disposition) -> dict[str, Any
                     "placeholder": {"type": "plain_text", "text": "What did you learn?"},
                 },
             },
-            *(_rating_input(rated) for rated in RATED),
+            *ratings,
         ],
     }
 
@@ -766,7 +820,7 @@ def lead_card(
     if clock or touch or claim:
         blocks.append(context(*(part for part in (clock, touch, claim) if part)))
     if not lead.stage.is_open and lead.disposition_code:
-        blocks.append(section(_outcome(lead, policy)))
+        blocks.append(section(_outcome(lead, policy, disposition_actor(events))))
     blocks.append(section(_timeline(events, policy)))
     blocks.append(context(f"Lead {lead.id} · external id {one_line(lead.external_id, 255)}"))
     if viewer is not None and policy.is_manager(viewer):

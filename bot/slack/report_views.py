@@ -479,10 +479,11 @@ def _score(value: float | None) -> str:
 
 
 def _plain_rag(kpis: list[Kpi]) -> str:
-    return (
-        ", ".join(f"{_short_label(k)} {kpi_value(k)}" for k in kpis if k.rag is not None)
-        or "no targets set"
-    )
+    """The coloured KPIs with their figures, for the notification; without any, the same words
+    as the blocks' colour line (no target, or no figure against one yet)."""
+    return ", ".join(
+        f"{_short_label(k)} {kpi_value(k)}" for k in kpis if k.rag is not None
+    ) or nothing_coloured(kpis)
 
 
 def _outcomes_text(report: Report) -> str:

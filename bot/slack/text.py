@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+# The rule lives in the domain (its refusals name segments too); Slack views import it here.
+from bot.domain.naming import readable as readable
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
 _MARKUP_TAIL = re.compile(r"<[^>]*$")  # an unclosed `<@U…>` or `<!date^…>` Handoff wrote
@@ -67,12 +70,6 @@ def as_plain(words: str, names: Mapping[str, str]) -> str:
     as `<@U0REP1>`: each user mention written as `@name`, the name people know them by."""
     parts = _MENTION.split(words)
     return "".join(f"@{names.get(part, part)}" if i % 2 else part for i, part in enumerate(parts))
-
-
-def readable(key: str) -> str:
-    """`mid market` for the key `mid_market`: a segment, source or tier as people write it
-    (the SLA file gives them no other label). Not escaped: the caller escapes."""
-    return key.replace("_", " ")
 
 
 def plain(value: object, limit: int) -> str:

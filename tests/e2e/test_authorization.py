@@ -89,6 +89,32 @@ async def refused_privately(stack: LocalStack, user: str) -> str:
 # --- claim -------------------------------------------------------------------------------------
 
 
+async def test_refusals_name_a_segment_as_its_post_does(stack: LocalStack) -> None:
+    status, _ = await stack.post_lead(
+        lead_payload("hs-mid", company={"name": "Acme", "employees": 500})
+    )
+    assert status == 201
+    await stack.settle()
+    (post,) = stack.sim.messages("C0MID")
+    assert "*Segment*\nmid market" in post.all_text
+    await stack.driver.press(OWNER, "Claim", channel="C0MID", message_ts=post.ts)
+    assert await refused_privately(stack, OWNER) == (
+        "Sorry, only the mid market reps and the sales managers can claim this lead. "
+        "Ask a manager if it should be yours."
+    )
+    await stack.driver.choose(
+        MANAGER,
+        "liam",
+        channel="C0MID",
+        action_id="lead_reassign",
+        message_ts=post.ts,
+        override_value="1:U0REP1",
+    )
+    assert await refused_privately(stack, MANAGER) == (
+        "<@U0REP1> is not in the mid market pool (<@U0REP3>, <@U0REP4>); nothing was changed."
+    )
+
+
 async def test_claim_by_someone_in_no_pool_is_refused_before_the_claim(stack: LocalStack) -> None:
     message = await posted(stack)
     before = await snapshot_of(stack, message)
@@ -148,6 +174,28 @@ async def test_a_manager_may_work_someone_elses_lead(stack: LocalStack, label: s
     assert stack.sim.ephemerals(user=MANAGER) == []
     after = await snapshot_of(stack, message)
     assert after.events > before.events and after.updates > before.updates
+
+
+async def test_a_managers_disposition_is_never_credited_to_the_owner(stack: LocalStack) -> None:
+    message = await claimed(stack)
+    await stack.driver.press(MANAGER, "Bad timing", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    events = await stack.services.store.events(1)
+    assert [event.actor for event in events if event.type == "dispositioned"] == [MANAGER]
+
+    # The post cannot see the audit trail: it names the owner as the owner, not as who did it.
+    post = stack.sim.message(ENTERPRISE, message.ts)
+    assert post is not None
+    (outcome,) = [line for line in post.all_text.splitlines() if "Bad timing" in line]
+    assert outcome.startswith("🌱 *Bad timing* → Back to marketing (nurture) on <!date^")
+    assert outcome.endswith(f"; owner <@{OWNER}>") and f"by <@{OWNER}>" not in outcome
+    # `/lead` reads the trail: it names the manager who did it.
+    card = await stack.driver.command(MANAGER, "/lead", "hs-1")
+    assert card.json is not None
+    texts = [block.get("text", {}).get("text", "") for block in card.json["blocks"]]
+    (said,) = [text for text in texts if text.startswith("🌱 *Bad timing*")]
+    assert said.startswith(f"🌱 *Bad timing* → Back to marketing (nurture) by <@{MANAGER}> on ")
+    assert said.endswith(f"; owner <@{OWNER}>")
 
 
 async def test_the_reason_modal_submitted_by_someone_else_is_refused(stack: LocalStack) -> None:

@@ -212,3 +212,54 @@ async def test_an_untouched_lead_waits_out_a_long_weekend_with_a_dst_change(
         ("no_touch", "1", "fired"),
         ("no_touch", "2", "fired"),
     ]
+
+
+def clock_words(text: str) -> str:
+    """The line of a post or a card that carries the lead's clocks."""
+    (line,) = [line for line in text.splitlines() if line.startswith(("🟢", "🟠", "🔴"))]
+    return line
+
+
+async def test_a_post_read_after_its_deadline_says_nothing_that_stopped_counting(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The post is re-rendered when something happens, not every minute: it says the deadline
+    (a date token each reader sees in their own zone), never "2h left" or "overdue by 0m",
+    which would stay frozen; `/lead`, rendered as it is read, says how long."""
+    await new_lead(stack)
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert clock_words(post.all_text).startswith("🟢 First touch due by <!date^")
+    assert "left)" not in post.all_text
+    card = await stack.driver.command("U0MGR1", "/lead", "hs-1")
+    assert card.json is not None and "(2h of business time left)" in str(card.json["blocks"])
+
+    clock.now = datetime(2026, 11, 23, 2, 0, 30, tzinfo=UTC)  # 13:00:30: just overdue
+    await sweep(stack, clock)  # a step fires: the post is rendered now, 30 seconds late
+    clock.now = datetime(2026, 11, 23, 3, 50, tzinfo=UTC)  # 14:50, read nearly 2 hours later
+    await sweep(stack, clock)
+    shown = stack.sim.message(ENTERPRISE, post.ts)
+    assert shown is not None
+    words = clock_words(shown.all_text)
+    assert words.startswith("🔴 First touch was due <!date^")
+    assert words.endswith("· 2 business hours: overdue")  # not "overdue by 0m"
+    card = await stack.driver.command("U0MGR1", "/lead", "hs-1")
+    assert card.json is not None
+    assert "overdue by 1h 50m of business time" in str(card.json["blocks"])
+
+    # A claimed lead's feedback deadline, passed: the post says so, and no span.
+    await new_lead(stack, "hs-2")
+    second = stack.sim.messages(ENTERPRISE)[-1]
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    due = (await stack.services.lead(2)).disposition_due_at
+    assert due is not None
+    clock.now = due + timedelta(seconds=30)
+    await sweep(stack, clock)
+    clock.advance(hours=30)
+    await sweep(stack, clock)
+    shown = stack.sim.message(ENTERPRISE, second.ts)
+    assert shown is not None
+    assert "🔴 feedback was due <!date^" in shown.all_text
+    assert "· 72 hours: overdue" in shown.all_text and "overdue by" not in shown.all_text

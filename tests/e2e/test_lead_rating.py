@@ -4,11 +4,16 @@ alone, once per change; and reported by source in `/sla-report`."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.cli.stack import LocalStack, TravelClock
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
 
 ENTERPRISE, MANAGER, OWNER, OTHER = "C0ENT", "U0MGR1", "U0REP1", "U0REP2"
+SECOND_MANAGER = "U0MGR2"
 
 
 async def claimed(stack: LocalStack, external_id: str, source: str) -> Message:
@@ -82,3 +87,67 @@ async def test_the_owner_rates_in_the_modal_and_on_the_message(
     assert "• webinar: 1 · 0% · 0 · 0 · AUD 0 · AUD 0 · – · 2.0/4.0" in text
     assert "• event: 1 · 100% · 1 · 0 · AUD 0 · AUD 0 · – · 5.0/3.0" in text
     assert "fit 3.5/5 · timing 3.5/5 (2 rated)" in text  # (2 + 5) ÷ 2 and (4 + 3) ÷ 2
+
+
+def inputs(stack: LocalStack, user: str) -> list[str]:
+    view = stack.sim.latest_view(user)
+    assert view is not None and view.callback_id == "lead_dispose_modal"
+    return [block["block_id"] for block in view.blocks if block["type"] == "input"]
+
+
+async def test_a_manager_who_rejects_a_reps_lead_is_not_asked_to_rate_it(
+    stack: LocalStack,
+) -> None:
+    message = await claimed(stack, "hs-for-the-rep", "webinar")
+    await stack.driver.press(MANAGER, "Not a fit", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    assert inputs(stack, MANAGER) == ["reason", "note"]  # the rating is the owner's
+
+    values = {"reason": "No budget", "note": "Frozen till July."}
+    done = await stack.driver.submit_view(MANAGER, values)
+    await stack.settle()
+    assert done.status == 200 and done.json is None  # the modal closes: no errors on it
+    assert stack.sim.open_views(MANAGER) == []
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.disposition_code, lead.fit_rating) == (
+        "reject",
+        "not_a_fit",
+        None,
+    )
+    events = await stack.services.store.events(1)
+    assert [event.actor for event in events if event.type == "dispositioned"] == [MANAGER]
+    assert len(stack.sim.messages("C0MKTFEED")) == 1
+
+
+async def test_a_rating_that_cannot_be_kept_does_not_hold_a_saved_disposition_open(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A manager claims the lead (they own it: the modal asks them to rate), and while the
+    # modal is open another manager hands the lead to a rep.
+    status, _ = await stack.post_lead(lead_payload("hs-handed"))
+    assert status == 201
+    await stack.settle()
+    message = stack.sim.messages(ENTERPRISE)[-1]
+    await stack.driver.press(MANAGER, "Claim", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    await stack.driver.press(MANAGER, "Not a fit", channel=ENTERPRISE, message_ts=message.ts)
+    await stack.settle()
+    assert inputs(stack, MANAGER) == ["reason", "note", "fit", "timing"]
+    await stack.driver.choose(
+        SECOND_MANAGER, "tom", channel=ENTERPRISE, action_id="lead_reassign", message_ts=message.ts
+    )
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == OTHER
+
+    values = {"reason": "No budget", "note": "Frozen till July.", "fit": "2 weak fit"}
+    with caplog.at_level(logging.INFO, logger="handoff.handlers"):
+        done = await stack.driver.submit_view(MANAGER, values)
+        await stack.settle()
+    # The disposition is a manager's to make; the rating was the owner's, and is skipped.
+    assert done.status == 200 and done.json is None
+    assert stack.sim.open_views(MANAGER) == []
+    lead = await stack.services.lead(1)
+    assert (lead.stage.value, lead.fit_rating) == ("reject", None)
+    assert await rated_events(stack, 1) == []
+    assert len(stack.sim.messages("C0MKTFEED")) == 1
+    assert "lead 1: ratings by U0MGR1 skipped" in caplog.text

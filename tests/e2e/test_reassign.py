@@ -215,3 +215,39 @@ async def test_a_pool_past_100_reps_reassigns_with_slacks_user_picker(
         assert "Reassigned to <@U0BIG042>" in thread(stack)[-1]
     finally:
         await stack.close()
+
+
+def claim_words(message: Message) -> str:
+    """The post's context line that says who has the lead and when it was claimed."""
+    (line,) = [
+        element.get("text", "")
+        for block in message.blocks
+        if block.get("type") == "context"
+        for element in block.get("elements", [])
+        if "claimed after" in element.get("text", "").lower()
+    ]
+    return line
+
+
+async def test_a_reassigned_lead_does_not_credit_its_new_owner_with_the_claim(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await stack.post_lead(lead_payload())
+    await stack.settle()
+    (post,) = stack.sim.messages(ENTERPRISE)
+    clock.advance(minutes=12)
+    await stack.driver.press(OWNER, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=40)  # the manager hands it over from the post
+    await stack.driver.choose(
+        MANAGER, PEER_NAME, channel=ENTERPRISE, action_id="lead_reassign", message_ts=post.ts
+    )
+    await stack.settle()
+
+    shown = stack.sim.message(ENTERPRISE, post.ts)
+    assert shown is not None
+    assert claim_words(shown).startswith(
+        f"Owner <@{PEER}> · claimed after 12m of business time; reassigned from <@{OWNER}> · "
+    )
+    assert f"Claimed by <@{PEER}>" not in shown.all_text
+    assert shown.text.endswith(f", owner <@{PEER}>, reassigned from <@{OWNER}>")

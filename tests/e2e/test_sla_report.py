@@ -111,6 +111,17 @@ async def test_an_empty_week_shows_zeros(stack: LocalStack) -> None:
     assert "No leads this week" in text and "0 MQLs posted → 0 SAL → 0 SQL" in text
 
 
+async def test_the_notification_of_an_uncoloured_report_says_what_its_blocks_say(
+    stack: LocalStack,
+) -> None:
+    await stack.driver.command(MANAGER, "/sla-report", "smb", channel_id="D0MGR1")
+    await stack.settle()
+    report = stack.sim.ephemerals(user=MANAGER)[-1]
+    why = "Nothing to colour yet: no figures against the SLA's targets in this period."
+    assert report.text == f"SLA report 2026-W48 · smb: {why}"  # not "no targets set"
+    assert why in report.all_text
+
+
 async def test_last_month_is_reported_and_can_be_shared(
     stack: LocalStack, clock: TravelClock
 ) -> None:

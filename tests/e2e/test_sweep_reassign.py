@@ -87,6 +87,13 @@ async def test_a_claimed_lead_the_sla_moves_tells_its_old_and_new_owner(
     assert why(stack).startswith(
         f"Reassigned by the SLA from <@{MAYA}> (first touch overdue) · Round robin: <@{TOM}>"
     )
+    # The claim was @maya's: the post does not credit @tom with it.
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert f"Claimed by <@{TOM}>" not in post.all_text
+    assert (
+        f"Owner <@{TOM}> · claimed after 0m of business time; reassigned from <@{MAYA}>"
+        in post.all_text
+    )
 
 
 async def test_the_managers_alert_says_what_the_sla_did_once_it_reassigns(

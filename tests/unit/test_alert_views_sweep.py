@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy
-from bot.slack.alert_views import touch_reminder
+from bot.slack.alert_views import away_offer_alert, away_offer_note, touch_reminder
 from bot.slack.route_views import why_line
 from tests.unit.test_render import view
 
@@ -51,6 +51,15 @@ def test_hostile_names_in_a_reason_stay_text() -> None:
     line = reassigned(**ROUND, reassigned="unclaimed", **{"from": "<!channel> & co"})
     assert line is not None and "<!channel>" not in line
     assert line.startswith("Reassigned by the SLA from &lt;!channel&gt; &amp; co (claim overdue)")
+
+
+def test_an_away_owners_lead_names_its_pool_as_its_post_does(policy: Policy) -> None:
+    lead = view(Stage.SAL, segment="mid_market")
+    note = away_offer_note(lead, "U0REP3", "U0REP4", policy, NEXT)
+    assert "back with the mid market pool (suggested: <@U0REP4>)" in note
+    alert = away_offer_alert(lead, "U0REP3", policy, NEXT)
+    assert "so is everyone else in the mid market pool" in alert
+    assert "mid_market" not in note + alert
 
 
 def test_the_touch_reminder_says_the_standards_window_in_words(policy: Policy) -> None:

@@ -333,7 +333,11 @@ def surfaces(
     yield "home", app_home([working, working], [lead], overdue=[lead, working]), working
     for disposition in POLICY.dispositions:
         if disposition.reason_required:
-            yield f"modal/{disposition.code}", disposition_modal(working, disposition), working
+            yield (
+                f"modal/{disposition.code}",
+                disposition_modal(working, disposition, working.owner),
+                working,
+            )
     alert = delivery_alert("post_lead", lead.channel, "invalid_blocks", None, lead)
     yield "delivery_alert", Message(text=alert, blocks=[]), lead
 
@@ -590,7 +594,9 @@ def test_fields_past_intake_limits_still_render_valid(
     assert_view_ok(app_home([lead] * 25, [lead] * 25, overdue=[lead] * 10), people, "home")
     for disposition in POLICY.dispositions:
         if disposition.reason_required:  # the only ones that open the modal
-            assert_view_ok(disposition_modal(lead, disposition), people, disposition.code)
+            assert_view_ok(
+                disposition_modal(lead, disposition, lead.owner), people, disposition.code
+            )
 
 
 @settings(max_examples=150, deadline=None)

@@ -55,6 +55,15 @@ def test_the_marketing_post_has_the_question_and_one_answer_button(policy: Polic
     )
 
 
+def test_the_marketing_post_names_the_segment_and_source_as_the_lead_post_does(
+    policy: Policy,
+) -> None:
+    lead = replace(waiting(), segment="mid_market", source="paid_search")
+    text = json.dumps(info_views.info_request(lead, policy, "123", {}).blocks)
+    assert "*Segment*\\nmid market" in text and "mid_market" not in text
+    assert "*Source*\\npaid search" in text
+
+
 def test_a_lead_with_marketing_shows_its_question_and_has_no_buttons(policy: Policy) -> None:
     message = lead_message(waiting(), policy, ASKED)
     assert buttons(message.blocks) == []

@@ -21,6 +21,7 @@ from bot.domain.scoring import OWN_SCORE
 from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
 from bot.slack.lead_views import (
+    clock_line,
     disposition_modal,
     feedback_message,
     lead_card,
@@ -287,6 +288,30 @@ def test_sal_shows_attempts_against_the_standard(policy: Policy) -> None:
     assert f"Claimed by <@{OWNER}> after 20m of business time" in text
 
 
+@pytest.mark.parametrize(
+    ("reason", "claimed_by_owner"),
+    [
+        ({"rule": "round_robin", "rep": OWNER}, True),
+        ({"rule": "manager", "rep": OWNER, "by": "U0MGR1"}, True),  # before anyone had it
+        ({"rule": "manager", "rep": OWNER, "by": "U0MGR1", "from": "U0REP9"}, False),
+        ({"rule": "crm", "rep": OWNER, "by": "crm", "from": "U0REP9"}, False),
+        (
+            {"rule": "round_robin", "rep": OWNER, "reassigned": "first_touch", "from": "U0REP9"},
+            False,
+        ),
+    ],
+)
+def test_a_lead_that_changed_hands_names_its_owner_not_a_claimer(
+    policy: Policy, reason: dict[str, Any], claimed_by_owner: bool
+) -> None:
+    """The claim's time is the first claim's: after a reassignment the owner need not have
+    made it, so the post names the owner and whom the lead was taken from."""
+    text = all_text(lead_message(view(Stage.SAL, route_reason=reason), policy, BEFORE_DUE))
+    claimed = f"Claimed by <@{OWNER}> after 20m of business time"
+    handed = f"Owner <@{OWNER}> · claimed after 20m of business time; reassigned from <@U0REP9>"
+    assert (claimed in text, handed in text) == (claimed_by_owner, not claimed_by_owner)
+
+
 def test_spans_count_from_arrival_as_the_deadlines_do(policy: Policy) -> None:
     """Posted 20 minutes late (Slack was down): the first touch 2h 10m after arrival is late
     against its 2-hour deadline, and says 2h 10m, not the 1h 50m since the post."""
@@ -341,7 +366,32 @@ def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
     assert f"*{label.label}" in all_text(message)  # "*Qualified (SQL)*" for a qualified lead
     assert f"<@{OWNER}>: how good was this lead? (optional)" in all_text(message)
     assert f"Rated by <@{OWNER}>: fit 4" in all_text(lead_message(rated, policy, BEFORE_DUE))
-    assert f"by <@{OWNER}>" in all_text(message)
+    assert f"; owner <@{OWNER}>" in all_text(message)  # the owner, not who closed it
+
+
+@pytest.mark.parametrize(
+    ("by", "said"),
+    [
+        (None, "❌ *Not a fit* → Rejected on {date}; owner <@{owner}>"),  # the post: not known
+        (OWNER, "❌ *Not a fit* → Rejected by <@{owner}> on {date}"),
+        ("U0MGR1", "❌ *Not a fit* → Rejected by <@U0MGR1> on {date}; owner <@{owner}>"),
+    ],
+)
+def test_the_outcome_names_who_made_it_only_when_known(
+    policy: Policy, by: str | None, said: str
+) -> None:
+    lead = view(Stage.REJECT)
+    assert lead.dispositioned_at is not None
+    date = slack_date(lead.dispositioned_at, policy.timezone)
+    message = lead_message(lead, policy, AFTER_DUE, dispositioned_by=by)
+    (outcome,) = [line for line in all_text(message).splitlines() if "*Not a fit*" in line]
+    assert outcome == said.format(date=date, owner=OWNER)
+
+
+def test_the_lead_card_names_who_made_the_disposition_from_the_trail(policy: Policy) -> None:
+    by_manager = [*events()[:6], EventView(7, "dispositioned", "U0MGR1", AFTER_DUE, {})]
+    text = all_text(lead_card(view(Stage.REJECT), by_manager, policy, AFTER_DUE))
+    assert "→ Rejected by <@U0MGR1> on " in text and f"; owner <@{OWNER}>" in text
 
 
 def test_reject_shows_reason_and_escaped_note(policy: Policy) -> None:
@@ -356,9 +406,13 @@ def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) ->
     message = lead_message(view(Stage.MQL), policy, BEFORE_DUE)
     text = all_text(message)
     token = f"<!date^{int(DUE.timestamp())}^{{date_short_pretty}} {{time}}|Mon 23 Nov 13:00 AEDT>"
-    assert f"First touch due by {token}" in text
-    assert f"First touch due by {token} · 2 business hours (1h of business time left)" in text
+    # The post says the deadline alone: a span baked into it would stop counting down.
+    assert f"🟢 First touch due by {token} · 2 business hours\n" in text + "\n"
+    assert "left)" not in text
     assert "first touch due by Mon 13:00 AEDT" in message.text
+    # `/lead` and App Home are rendered as they are read: they say the time left.
+    live = clock_line(view(Stage.MQL), policy, BEFORE_DUE)
+    assert live == f"🟢 First touch due by {token} · 2 business hours (1h of business time left)"
 
 
 def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
@@ -370,7 +424,9 @@ def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
     text = all_text(lead_message(lead, policy, BEFORE_DUE))
     assert "🔴 Claim was due <!date^" in text
     assert "· first touch due by <!date^" in text
-    assert "2 business hours (1h of business time left)" in text
+    assert "· 2 business hours" in text and "left)" not in text  # the post: no countdown
+    live = clock_line(lead, policy, BEFORE_DUE)
+    assert live.endswith("2 business hours (1h of business time left)")
     before = all_text(lead_message(lead, policy, claim_due - timedelta(minutes=5)))
     assert "Claim was due" not in before and "claim by <!date^" in before
 
@@ -378,14 +434,17 @@ def test_an_overdue_claim_is_the_red_of_the_clock_line(policy: Policy) -> None:
 def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
     message = lead_message(view(Stage.MQL), policy, AFTER_DUE)
     text = all_text(message)
-    assert "· 2 business hours: overdue by 2h 30m of business time" in text
-    assert "First touch due by" not in text
+    assert "🔴 First touch was due <!date^" in text
+    assert "· 2 business hours: overdue\n" in text + "\n"  # the post: no span to freeze
+    assert "First touch due by" not in text and "overdue by" not in text
+    live = clock_line(view(Stage.MQL), policy, AFTER_DUE)
+    assert live.endswith("· 2 business hours: overdue by 2h 30m of business time")
 
 
 def test_overdue_clock_counts_only_working_time(policy: Policy) -> None:
     tuesday_morning = datetime(2026, 11, 23, 22, 15, tzinfo=UTC)  # Tue 09:15 AEDT
-    text = all_text(lead_message(view(Stage.MQL), policy, tuesday_morning))
-    assert "overdue by 4h 15m of business time" in text
+    text = clock_line(view(Stage.MQL), policy, tuesday_morning)
+    assert text.endswith("overdue by 4h 15m of business time")
 
 
 def test_engagement_shows_the_latest_three(policy: Policy) -> None:
@@ -718,10 +777,17 @@ def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> 
 def test_disposition_modal_requires_reason_and_note(policy: Policy) -> None:
     disposition = policy.disposition("not_a_fit")
     assert disposition is not None
-    modal = disposition_modal(view(Stage.SAL), disposition)
+    lead = view(Stage.SAL)
+    modal = disposition_modal(lead, disposition, lead.owner)
     assert_valid_view(modal)
     inputs = {block["block_id"]: block for block in modal["blocks"] if block["type"] == "input"}
     assert set(inputs) == {"reason", "note", "fit", "timing"}
+    # A manager who dispositions for the owner is not asked to rate: the rating is the owner's.
+    for_manager = disposition_modal(lead, disposition, "U0MGR1")
+    assert {b["block_id"] for b in for_manager["blocks"] if b["type"] == "input"} == {
+        "reason",
+        "note",
+    }
     for name in ("reason", "note"):
         assert not inputs[name].get("optional", False)
     for name in ("fit", "timing"):  # the owner's rating: optional, one click each
@@ -794,12 +860,15 @@ def test_progressing_is_feedback_asked_once_and_the_lead_shows_both_deadlines(
     text = all_text(message)
     assert "feedback due by" in text and "· 72 hours" in text
     assert "final disposition due by" in text and "· 2 weeks" in text
-    # Past both deadlines: each says it was due, and by how much it is overdue.
+    # Past both deadlines: each says it was due, and (rendered as read) by how much.
     later = working.final_due_at + timedelta(days=3)
-    text = all_text(lead_message(working, policy, later))
+    text = clock_line(working, policy, later)
     assert "🔴 feedback was due <!date^" in text and "· 72 hours: overdue by" in text
     assert "🔴 final disposition was due <!date^" in text and "· 2 weeks: overdue by 3d" in text
     assert " due by <" not in text  # no deadline left to come
+    post = all_text(lead_message(working, policy, later))
+    assert "· 72 hours: overdue" in post and "· 2 weeks: overdue" in post
+    assert "overdue by" not in post
 
     given = replace(working, feedback_at=claimed_at + timedelta(hours=3))
     text = all_text(lead_message(given, policy, BEFORE_DUE))

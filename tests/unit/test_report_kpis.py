@@ -276,6 +276,13 @@ def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     # The SLA has targets: nothing is coloured because nothing was measured, not for want of them.
     assert "Nothing to colour yet: no figures against the SLA's targets" in text
     assert "No targets in the SLA file" not in text
+    assert message.text.endswith(
+        ": Nothing to colour yet: no figures against the SLA's targets in this period."
+    )
+    # An SLA without targets: the notification says so as the blocks do.
+    bare = [replace(kpi, target=None, rag=None) for kpi in report.headline]
+    untargeted = sla_report(replace(report, headline=bare), policy)
+    assert untargeted.text.endswith(": No targets in the SLA file to colour against.")
 
 
 def test_the_rendered_report_reads_in_ten_seconds(report: Report, policy: Policy) -> None:

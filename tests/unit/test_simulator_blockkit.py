@@ -103,4 +103,4 @@ def test_the_modal_of_100_reasons_opens(policy: Policy) -> None:
     disposition = checked.dispositions[1]
     assert len(disposition.reasons) == 100
     lead: LeadView = view(Stage.SAL)
-    assert validate_view(disposition_modal(lead, disposition)) == []
+    assert validate_view(disposition_modal(lead, disposition, lead.owner)) == []
