@@ -35,7 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
 from bot.domain.effects import Send
-from bot.domain.lead import LeadView
+from bot.domain.lead import EventView, LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
@@ -46,7 +46,13 @@ from bot.slack.alert_views import (
 )
 from bot.slack.blocks import Message
 from bot.slack.ids import LEAD_METADATA_TYPE, MESSAGE_METADATA_TYPE
-from bot.slack.lead_views import erased_message, feedback_message, lead_message, nurture_notice
+from bot.slack.lead_views import (
+    disposition_actor,
+    erased_message,
+    feedback_message,
+    lead_message,
+    nurture_notice,
+)
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
@@ -83,6 +89,8 @@ class Leads(Protocol):
     """Where the worker reads a lead as it is now (to render its message)."""
 
     async def get(self, lead_id: int) -> LeadView | None: ...
+
+    async def events(self, lead_id: int) -> list[EventView]: ...
 
 
 class Policies(Protocol):
@@ -397,7 +405,7 @@ class Outbox:
             else:  # its post failed for good: nothing to update
                 await self.rows.delivered(item, self.clock())
             return
-        message = lead_message(lead, await self.policies.for_lead(lead), self.clock(), self.names)
+        message = await self._lead_post(lead, await self.policies.for_lead(lead))
         if lead.erased_at is not None:  # its metadata (the external id) goes too
             await self._replace(lead.message_channel, lead.message_ts, message, item)
             await self.rows.delivered(item, self.clock())
@@ -535,6 +543,14 @@ class Outbox:
         await self.rows.delivered(item, self.clock(), str(response["ts"]), response.get("channel"))
         self.metrics.inc(_COUNTER[item.kind])
 
+    async def _lead_post(self, lead: LeadView, policy: Policy) -> Message:
+        """The lead's channel post as it is now; a closed lead's names who made its disposition
+        (its owner, or the manager who did it for them), read from its audit trail."""
+        by = None
+        if not lead.stage.is_open and lead.erased_at is None:
+            by = disposition_actor(await self.store.events(lead.id))
+        return lead_message(lead, policy, self.clock(), self.names, dispositioned_by=by)
+
     async def _message(self, item: OutboxItem, lead: LeadView | None) -> Message | None:
         if item.kind == Kind.MESSAGE:
             return Message(str(item.payload.get("text", "")), item.payload.get("blocks") or [])
@@ -542,7 +558,7 @@ class Outbox:
             return None
         policy = await self.policies.for_lead(lead)
         if item.kind == Kind.POST_LEAD:
-            return lead_message(lead, policy, self.clock(), self.names)
+            return await self._lead_post(lead, policy)
         if item.kind == Kind.FEEDBACK:
             return feedback_message(lead, policy)
         return nurture_notice(lead, policy)

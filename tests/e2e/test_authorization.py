@@ -183,11 +183,13 @@ async def test_a_managers_disposition_is_never_credited_to_the_owner(stack: Loca
     events = await stack.services.store.events(1)
     assert [event.actor for event in events if event.type == "dispositioned"] == [MANAGER]
 
-    # The post cannot see the audit trail: it names the owner as the owner, not as who did it.
+    # The post names who did it (from the audit trail), and the owner apart.
     post = stack.sim.message(ENTERPRISE, message.ts)
     assert post is not None
     (outcome,) = [line for line in post.all_text.splitlines() if "Bad timing" in line]
-    assert outcome.startswith("🌱 *Bad timing* → Back to marketing (nurture) on <!date^")
+    assert outcome.startswith(
+        f"🌱 *Bad timing* → Back to marketing (nurture) by <@{MANAGER}> on <!date^"
+    )
     assert outcome.endswith(f"; owner <@{OWNER}>") and f"by <@{OWNER}>" not in outcome
     # `/lead` reads the trail: it names the manager who did it.
     card = await stack.driver.command(MANAGER, "/lead", "hs-1")

@@ -222,8 +222,8 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
     await stack.settle()
     final = stack.sim.message(ENTERPRISE, message.ts)
     assert final is not None and labels(final) == []
-    assert "Not a fit* → Rejected on <!date^" in final.all_text
-    assert "; owner <@U0REP1>" in final.all_text
+    assert "Not a fit* → Rejected by <@U0REP1> on <!date^" in final.all_text
+    assert "; owner" not in final.all_text  # the owner did it: named once
     (feedback,) = stack.sim.messages(FEEDBACK)
     text = feedback.all_text
     for expected in (
@@ -255,8 +255,9 @@ async def test_qualified_closes_the_lead_without_feedback(
     await stack.settle()
     final = stack.sim.message(ENTERPRISE, message.ts)
     assert final is not None and labels(final) == []
-    assert "✅ *Qualified (SQL)* on <!date^" in final.all_text  # not "Qualified → Qualified"
-    assert "; owner <@U0REP1>" in final.all_text
+    # Not "Qualified → Qualified"; the owner did it, named once.
+    assert "✅ *Qualified (SQL)* by <@U0REP1> on <!date^" in final.all_text
+    assert "; owner" not in final.all_text
     assert stack.sim.messages(FEEDBACK) == []
     again = await stack.services.dispose(1, "U0REP1", "qualified", clock())
     assert again.repeated and again.message == ""  # a double click changes nothing
