@@ -317,7 +317,11 @@ def routes(
             fields = ", ".join(sorted({error.field for error in result.errors}))
             log.info("intake: refused (400): %s", fields[:200])  # names, not values
             return _errors(result.errors)
-        answer: dict[str, Any] = {"id": result.lead.id, "status": result.lead.stage.value}
+        erased = result.lead.erased_at is not None  # sent again after `handoff forget`
+        answer: dict[str, Any] = {
+            "id": result.lead.id,
+            "status": "erased" if erased else result.lead.stage.value,
+        }
         if result.requalified:  # posted again as a new cycle
             metrics.inc("leads_requalified_total")
             return web.json_response(answer | {"cycle": result.lead.cycle}, status=201)

@@ -29,7 +29,10 @@ class LeadAnswer(BaseModel):
     """The lead a request created or found."""
 
     id: int
-    status: str = Field(description="The lead's stage: mql, sal, sql, nurture, recycle, reject")
+    status: str = Field(
+        description="The lead's stage: mql, sal, sql, nurture, recycle, reject; erased for a "
+        "lead sent again after its person was erased (nothing is stored)"
+    )
     cycle: int | None = Field(default=None, description="Set when the lead re-qualified")
     message: str | None = Field(default=None, description="Why new engagement was stored only")
 

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
+from bot.domain.erasure import tombstone
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
@@ -409,12 +410,18 @@ def _stored_and_accounts(
     wanted = sorted({new.lead.external_id for new, _ in batch})
     asks = [(index, new.account) for index, (new, _) in enumerate(batch) if new.account]
     at = batch[0][1]  # a batch's leads arrive together
+    # An erased lead keeps its external id's digest: the same id sent again finds it.
+    erased = {tombstone(external_id): external_id for external_id in wanted}
     if db.dialect.name != "postgresql":
-        rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted})
-        stored = {view.external_id: view for view in lead_views(rows)}
+        rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted + sorted(erased)})
+        stored = _by_sent_id(lead_views(rows), erased)
         return stored, lambda _, ask: account_lead(db, ask.domain, ask.since), _once(db, at)
     one = len(wanted) == 1 and len(asks) <= 1  # a lead alone: plain parameters
-    params: dict[str, Any] = {"p_external_id": wanted[0]} if one else {"p_external_ids": wanted}
+    params: dict[str, Any] = (
+        {"p_external_id": wanted[0], "p_erased_id": next(iter(erased))}
+        if one
+        else {"p_external_ids": wanted + sorted(erased)}
+    )
     # Who is away, when a rule may name a rep (found now, or by the account look-up).
     with_away = bool(asks) or any(new.owner_check for new, _ in batch)
     if with_away:
@@ -438,7 +445,7 @@ def _stored_and_accounts(
     stored = {}
     if known:  # a lead sent again (rare): its whole row, read now
         rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": sorted(known)})
-        stored = {view.external_id: view for view in lead_views(rows)}
+        stored = _by_sent_id(lead_views(rows), erased)
     asked = {index for index, _ in asks}
     # A lead routed again in the batch (its named account's owner away) asks anew: alone.
     away_now = frozenset(away)
@@ -449,6 +456,12 @@ def _stored_and_accounts(
         ),
         (lambda: away_now) if with_away else _once(db, at),
     )
+
+
+def _by_sent_id(views: list[LeadView], erased: dict[str, str]) -> dict[str, LeadView]:
+    """The stored leads by the external id the batch sent: an erased one by the id its
+    digest stands for."""
+    return {erased.get(view.external_id, view.external_id): view for view in views}
 
 
 def _once(db: Connection, at: datetime) -> Callable[[], frozenset[str]]:
@@ -472,8 +485,11 @@ def _stored_and_accounts_pg(one: bool, accounts: bool = True, away: bool = False
     `p_since`), a statement PostgreSQL plans once and keeps; the array form's plan depends on
     the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch).
     `away`: everyone away at `p_away_now` too (`asked` 0, the user in `owner`)."""
-    if one:
-        is_stored = LeadRow.external_id == bindparam("p_external_id", type_=String)
+    if one:  # the id, or the digest an erasure left of it
+        is_stored = or_(
+            LeadRow.external_id == bindparam("p_external_id", type_=String),
+            LeadRow.external_id == bindparam("p_erased_id", type_=String),
+        )
     else:  # one array parameter: an expanding list is rendered again at every execution
         is_stored = LeadRow.external_id == any_(bindparam("p_external_ids", type_=ARRAY(String)))
     stored = select(

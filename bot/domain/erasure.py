@@ -10,6 +10,7 @@ rep's free-text note, the question asked of marketing, and the same inside the l
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,17 @@ _EVENT_KEPT = frozenset(
 )  # fmt: skip
 
 
+TOMBSTONE = "erased:"
+
+
+def tombstone(value: str) -> str:
+    """What an erased lead keeps of its external id (or CRM id): a SHA-256 digest, so the same
+    record sent again (intake, a CRM's retried deletion) is known as erased and not taken
+    again, while the id itself cannot be read back (55 characters: it fits the CRM id's
+    column)."""
+    return TOMBSTONE + hashlib.sha256(value.encode()).hexdigest()[:48]
+
+
 def erased_email(lead_id: int) -> str:
     """An address that names no one (`.invalid` is reserved: it can never be delivered)."""
     return f"erased-{lead_id}@erased.invalid"
@@ -42,7 +54,7 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         if isinstance(item, dict)
     ]
     return {
-        "external_id": f"erased-{lead.id}",
+        "external_id": tombstone(lead.external_id),
         "email": erased_email(lead.id),
         "name": None,
         "title": None,
@@ -56,7 +68,9 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         "info_asked_at": None,  # no answer is awaited: an answer modal still open is refused
         "next_action_at": None,  # no reminder or escalation about it any more
         "account_domain": None,  # the company's domain names the person's employer
-        "crm_id": None,  # the CRM record that was the person (deleted there, or to be)
+        # The CRM record that was the person (deleted there, or to be): its retried deletion
+        # is known by the digest.
+        "crm_id": tombstone(lead.crm_id) if lead.crm_id else None,
         "route_reason": erased_event_data(lead.route_reason) or None,  # the rule, not the domain
         "erased_at": now,
     }

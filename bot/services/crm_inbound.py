@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.crm.port import BadPayload, CrmInbound
 from bot.domain.crm import Change, CrmChange
-from bot.domain.erasure import erased_email
+from bot.domain.erasure import erased_email, tombstone
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Refusal
 from bot.services.erasure import forget
@@ -136,8 +136,8 @@ class CrmInboundService:
         if change.change is Change.CREATED:
             return await self._created(source, inbound, change, now)
         lead = await self._lead(change)
-        if lead is None:
-            return "unknown"
+        if lead is None:  # a record erased here already (its deletion retried): nothing to do
+            return "ignored" if await self._erased(change) else "unknown"
         if change.change is Change.OWNER:
             return await self._owner(inbound, change, lead, now)
         if change.change is Change.STATUS:
@@ -146,6 +146,15 @@ class CrmInboundService:
         if change.change is Change.STAGE:
             return await self._stage(source, change, lead, now)
         return await self._deleted(lead, now)
+
+    async def _erased(self, change: CrmChange) -> bool:
+        """Whether the change is about a record whose person Handoff erased (its lead keeps
+        only the digests of its CRM and external ids)."""
+        store = self.services.store
+        if change.crm_id is not None and await store.by_crm_id(tombstone(change.crm_id)):
+            return True
+        found = change.external_id and await store.by_external_id(tombstone(change.external_id))
+        return bool(found)
 
     async def _lead(self, change: CrmChange) -> LeadView | None:
         """The lead of the CRM record: by its CRM id, else by its external id, else (where the

@@ -178,6 +178,12 @@ def owner_choice(
         return fallback(segment, policy, f"routing failed ({type(error).__name__})", away)
 
 
+ERASED_AGAIN = (
+    "this person was erased at their request: nothing was stored (stop sending them, or send "
+    "them under a new id if they come back)"
+)
+
+
 def _channel(segment: Segment | None, policy: Policy, mql: bool) -> str:
     """Where the lead is posted: its segment's channel; an MQL no segment matches goes to the
     escalations channel (the managers', where its fallback owner sees it), else the first
@@ -259,6 +265,8 @@ class Services:
             lead_in, payload, now, source, away=away, look_up_account=True, read_away=stored_away
         )
         taken = await self.store.intake(new, now)  # its external id is checked there, once
+        if taken.known and taken.lead.erased_at is not None:  # the person asked to be forgotten
+            return Stored(taken.lead, False, message=ERASED_AGAIN)
         if taken.known:
             return await self._again(taken.lead, lead_in, now, source)
         if taken.created:

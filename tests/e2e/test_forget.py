@@ -366,3 +366,23 @@ async def test_a_stale_claim_on_an_erased_lead_claims_nothing(stack: LocalStack)
     lead = await stack.services.lead(1)
     assert (lead.owner, lead.stage.value) == (None, "mql")
     assert traces(await database_text(stack)) == []
+
+
+async def test_the_same_lead_sent_again_after_forget_stays_forgotten(stack: LocalStack) -> None:
+    """Marketing's system sends the forgotten person again under the same external id: the
+    answer names the erased lead (200, status `erased`), nothing is stored or posted, and the
+    database holds only the digest of the id, never the id."""
+    status, _ = await stack.post_lead(LEAD)
+    assert status == 201
+    await stack.settle()
+    await forgotten(stack)
+    posts = len(stack.sim.messages(ENTERPRISE))
+
+    status, body = await stack.post_lead(LEAD)
+    await stack.settle()
+    assert (status, body["id"], body["status"]) == (200, 1, "erased")
+    assert "erased at their request" in body["message"]
+    assert len(stack.sim.messages(ENTERPRISE)) == posts  # no second post
+    found = await database_text(stack)
+    assert traces(found) == [] and LEAD["external_id"] not in found
+    assert traces(slack_text(stack)) == []
