@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.effects import Effect, Refresh, RefreshHomes
-from bot.domain.erasure import erased_event_data, erased_values
+from bot.domain.erasure import erased_event_data, erased_values, tombstone
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Notifier
@@ -36,6 +36,11 @@ async def forget(
     if not query:
         raise Refusal("Usage: handoff forget <email or external id>")
     leads = await _of_the_person(store, query)
+    if not leads and await store.by_external_id(tombstone(query)) is not None:
+        raise Refusal(
+            f"The lead with external id {query!r} was erased already: nothing was changed.",
+            Reason.NOT_FOUND,
+        )
     if not leads:
         raise Refusal(
             f"No lead has the email or external id {query!r}: nothing was erased "

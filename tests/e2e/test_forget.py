@@ -386,3 +386,6 @@ async def test_the_same_lead_sent_again_after_forget_stays_forgotten(stack: Loca
     found = await database_text(stack)
     assert traces(found) == [] and LEAD["external_id"] not in found
     assert traces(slack_text(stack)) == []
+    # Forgetting them again by that id says they are gone already.
+    status, output = await forget_cli(stack, LEAD["external_id"])
+    assert status == 1 and "was erased already: nothing was changed" in output, output
