@@ -76,7 +76,7 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.text import is_user_id, person
-from storage.repository import AccountAsk, Follow, NewLead, OwnerCheck, Store
+from storage.repository import AccountAsk, Decided, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
 
 log = logging.getLogger("handoff.leads")
@@ -146,6 +146,17 @@ class DisposeStart:
     def asks(self) -> bool:
         """The code asks marketing for more info: its modal takes the question."""
         return self.disposition.outcome == MORE_INFO
+
+
+@dataclass(frozen=True)
+class Handing:
+    """A lead handed to another rep, before it is written: the lead as handed, the effects
+    that tell it, the rep's zone, and the managers' alerts' words once settled."""
+
+    lead: LeadView
+    effects: list[Effect]
+    zone: str | None
+    settled: str
 
 
 def lead_message_changed(lead_id: int, *users: str | None) -> list[Effect]:
@@ -506,8 +517,6 @@ class Services:
         deadlines = claim_deadlines(policy, now, zone)
         manager = policy.is_manager(actor)
         pool = None if manager else policy.segments_of(actor)
-        # The lead's message, and the App Homes of the claimer and the suggested rep.
-        effects = lead_message_changed(lead_id)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
         # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
         if pool != [] and await self.store.claim(
@@ -521,7 +530,7 @@ class Services:
             owner_zone=zone,
             final_due_at=deadlines.final,
             manager=manager,
-            effects=effects,
+            effects=self._claimed(actor, policy, now),
         ):
             self.notifier.deliver_soon()
             return Done()
@@ -541,7 +550,7 @@ class Services:
             owner_zone=zone,
             final_due_at=deadlines.final,
             manager=lead_policy.is_manager(actor),
-            effects=effects,
+            effects=self._claimed(actor, lead_policy, now),
         ):
             self.notifier.deliver_soon()
             return Done()
@@ -557,6 +566,20 @@ class Services:
         raise Refusal(
             f"Too late: this lead was already claimed by <@{current.owner}>.", Reason.TAKEN
         )
+
+    def _claimed(self, actor: str, policy: Policy, now: datetime) -> Decided:
+        """What a won claim causes, decided from the lead as claimed (no read before the
+        claim): its message and the App Homes of the claimer and the suggested rep, the
+        managers' open alerts about it settled."""
+
+        def effects(lead: LeadView) -> list[Effect]:
+            settled = alert_views.claimed_alert(lead, actor, policy, now)
+            return [
+                *lead_message_changed(lead.id),
+                Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}"),
+            ]
+
+        return effects
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
@@ -616,7 +639,11 @@ class Services:
         if disposition.outcome == "progressing":
             return await self._progress(lead, policy, actor, disposition, note, now)
         stage = STAGE_BY_OUTCOME[disposition.outcome]
-        effects = lead_message_changed(lead_id, actor)
+        settled = alert_views.closed_alert(lead, actor, disposition, policy, now)
+        effects = [
+            *lead_message_changed(lead_id, actor),
+            Settle(lead.id, lead.cycle, settled, f"dispose:{lead_id}:{now.isoformat()}"),
+        ]
         if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
             key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
             feedback = policy.channels.marketing_feedback
@@ -954,7 +981,8 @@ class Services:
             role = "owns" if lead.owner else "is the suggested owner of"
             message = f"<@{rep}> {role} this lead already; nothing was changed."
             return Done(message, lead, repeated=True)
-        handed, effects, zone = self._handing(lead, policy, actor, rep, now)
+        handing = self._handing(lead, policy, actor, rep, now)
+        handed, effects, zone = handing.lead, handing.effects, handing.zone
         if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
@@ -964,7 +992,7 @@ class Services:
                 "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
             )
         self.notifier.deliver_soon()
-        return Done(alert_views.reassigned_alert(handed, rep, actor), handed)
+        return Done(handing.settled, handed)
 
     def _handing(
         self,
@@ -974,9 +1002,10 @@ class Services:
         rep: str,
         now: datetime,
         by_crm: bool = False,
-    ) -> tuple[LeadView, list[Effect], str | None]:
+    ) -> Handing:
         """The lead handed to `rep`, the effects that tell it (a thread note, a DM to `rep`
-        and one to the rep who had it, the post and App Homes), and `rep`'s zone."""
+        and one to the rep who had it, the post and App Homes, the managers' open alerts
+        settled), and `rep`'s zone."""
         current = lead.owner or lead.suggested_owner
         zone = self.zones.get(rep) if lead.owner else lead.owner_zone
         handed = replace(
@@ -997,7 +1026,10 @@ class Services:
         if current and current != actor and is_user_id(current):  # the rep who lost it hears why
             lost = alert_views.reassigned_away_dm(lead, rep, actor, by_words)
             effects.append(Send(current, lost, f"{key}:lost", lead.id))
-        return handed, effects, zone
+        by = "the CRM" if by_crm else None
+        settled = alert_views.reassigned_alert(lead, rep, actor, policy, now, by)
+        effects.append(Settle(lead.id, lead.cycle, settled, f"{key}:settle"))
+        return Handing(handed, effects, zone, settled)
 
     async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
@@ -1009,9 +1041,15 @@ class Services:
             if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
                 return False
             policy = await self.policy_for(lead)
-            _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
+            handing = self._handing(lead, policy, "crm", rep, now, by_crm=True)
             if await self.store.reassign(
-                lead, rep, "crm", now, rep_zone=zone, effects=effects, why=BY_CRM
+                lead,
+                rep,
+                "crm",
+                now,
+                rep_zone=handing.zone,
+                effects=handing.effects,
+                why=BY_CRM,
             ):
                 self.notifier.deliver_soon()
                 return True
