@@ -75,6 +75,7 @@ from bot.domain.routing import (
 from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
+from bot.slack.home import overdue_window
 from bot.slack.text import is_user_id, person
 from storage.repository import AccountAsk, Decided, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
@@ -570,29 +571,37 @@ class Services:
     def _claimed(self, actor: str, policy: Policy, now: datetime) -> Decided:
         """What a won claim causes, decided from the lead as claimed (no read before the
         claim): its message and the App Homes of the claimer and the suggested rep, the
-        managers' open alerts about it settled."""
+        managers' open alerts about it settled, and their App Homes if it was overdue."""
 
         def effects(lead: LeadView) -> list[Effect]:
             settled = alert_views.claimed_alert(lead, actor, policy, now)
+            before = evolve(lead, stage=Stage.MQL, owner=None)  # as it was: unclaimed
             return [
                 *lead_message_changed(lead.id),
                 Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}"),
+                *self._overdue_homes(before, policy, now),
             ]
 
         return effects
+
+    def _overdue_homes(self, lead: LeadView, policy: Policy, now: datetime) -> list[Effect]:
+        """The managers' App Homes when `lead` (as it was before a change) is on their overdue
+        list, its card there with Reassign and Snooze: the change shows there at once. Only
+        then: most changes leave the managers' homes as they were."""
+        if overdue_window(lead, policy, now) is None:
+            return []
+        return [RefreshHomes(users=tuple(self.policy.managers))]
 
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
         attempt = parse_attempt(kind)
         policy = await self.policy_for(lead)
         check_work(lead, actor, policy, "log an attempt")
+        effects = lead_message_changed(lead_id, actor)
+        if lead.first_touch_at is None:  # the first touch: no longer overdue for one
+            effects += self._overdue_homes(lead, policy, now)
         count = await self.store.log_attempt(
-            lead_id,
-            actor,
-            attempt.value,
-            now,
-            effects=lead_message_changed(lead_id, actor),
-            follow=follow_up(lead, policy),
+            lead_id, actor, attempt.value, now, effects=effects, follow=follow_up(lead, policy)
         )
         if count is None:
             raise Refusal(
@@ -643,6 +652,7 @@ class Services:
         effects = [
             *lead_message_changed(lead_id, actor),
             Settle(lead.id, lead.cycle, settled, f"dispose:{lead_id}:{now.isoformat()}"),
+            *self._overdue_homes(lead, policy, now),
         ]
         if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
             key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
@@ -692,6 +702,7 @@ class Services:
         effects = [
             *lead_message_changed(lead.id, actor),
             thread_note(lead, text, f"progress:{lead.id}:{lead.cycle}"),
+            *self._overdue_homes(lead, policy, now),  # feedback given: no longer overdue
         ]
         done = await self.store.progress(
             lead.id, actor, code=disposition.code, note=note, now=now, effects=effects
@@ -1005,7 +1016,7 @@ class Services:
     ) -> Handing:
         """The lead handed to `rep`, the effects that tell it (a thread note, a DM to `rep`
         and one to the rep who had it, the post and App Homes, the managers' open alerts
-        settled), and `rep`'s zone."""
+        settled, their App Homes if it is overdue), and `rep`'s zone."""
         current = lead.owner or lead.suggested_owner
         zone = self.zones.get(rep) if lead.owner else lead.owner_zone
         handed = replace(
@@ -1028,7 +1039,10 @@ class Services:
             effects.append(Send(current, lost, f"{key}:lost", lead.id))
         by = "the CRM" if by_crm else None
         settled = alert_views.reassigned_alert(lead, rep, actor, policy, now, by)
-        effects.append(Settle(lead.id, lead.cycle, settled, f"{key}:settle"))
+        effects += [
+            Settle(lead.id, lead.cycle, settled, f"{key}:settle"),
+            *self._overdue_homes(lead, policy, now),
+        ]
         return Handing(handed, effects, zone, settled)
 
     async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
@@ -1072,6 +1086,7 @@ class Services:
         effects: list[Effect] = [
             thread_note(lead, note, f"snooze:{lead.id}:{until.isoformat()}"),
             RefreshHomes(users=(actor,)),
+            *self._overdue_homes(lead, policy, now),  # the other managers see it snoozed
         ]
         if not await self.store.snooze(lead, actor, until, now, effects=effects):
             latest = await self.lead(lead_id)
