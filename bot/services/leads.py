@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from bot.domain import cadence, escalation
 from bot.domain.access import VIEWERS, Action, allowed, may_look_up, refusal
@@ -76,7 +77,7 @@ from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.home import overdue_window
-from bot.slack.text import is_user_id, person
+from bot.slack.text import is_user_id, person, plain, readable
 from storage.repository import AccountAsk, Decided, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
 
@@ -959,20 +960,30 @@ class Services:
         for `actor` if the lead is theirs to see (`Action.VIEW_LEAD`); the look-up is recorded
         (a `viewed` event: who and when). Someone who may see no lead is refused before any
         search, and a lead that exists but is not theirs to see reads as one that does not:
-        a look-up never tells who is a lead."""
+        a look-up never tells who is a lead. An email several leads have that `actor` may
+        see (a person who came back) is answered with those leads, each by its external id
+        to ask for (a Refusal: no lead is shown)."""
         query = query.strip()
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
         if not may_look_up(actor, self.policy, self.barred):
             raise Refusal(refusal(Action.VIEW_LEAD, actor, self.policy), Reason.NOT_ALLOWED)
-        lead = await self.store.find(query)
-        policy = await self.policy_for(lead) if lead is not None else self.policy
-        if lead is None or not allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
+        found = await self.store.matching(query)
+        named = [lead for lead in found if lead.external_id == query]  # an id names one lead
+        visible = []
+        for lead in named or found:
+            policy = await self.policy_for(lead)
+            if allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
+                visible.append((lead, policy))
+        if not visible:
             raise Refusal(
                 f"No lead you may see has the email or external id {query!r}. A lead's details "
                 f"are shown to {VIEWERS}.",
                 Reason.NOT_FOUND,
             )
+        if len(visible) > 1:
+            raise Refusal(_several(query, [lead for lead, _ in visible], self.policy))
+        ((lead, policy),) = visible
         await self.store.viewed(lead.id, actor, now)
         return lead, await self.store.events(lead.id), policy
 
@@ -1107,6 +1118,34 @@ def _check_window(lead: LeadView, actor: str, policy: Policy, now: datetime) -> 
     held = held_from(lead, actor, policy, now)
     if held is not None:
         raise Refusal(lead_views.reserved_refusal(held, policy), Reason.NOT_READY)
+
+
+LEADS_LISTED = 20  # of an email's leads, in a look-up's answer
+
+
+def _several(query: str, leads: list[LeadView], policy: Policy) -> str:
+    """The answer to a look-up of an email several leads have: each by its external id (to
+    ask for), segment, stage and arrival, newest first; plain words (no lead data but the
+    ids, no mention can come alive in them)."""
+    newest = sorted(leads, key=lambda lead: (lead.received_at, lead.id), reverse=True)
+    zone = ZoneInfo(policy.timezone)
+    lines = [
+        f"• `/lead {_asked_by(lead)}` · "
+        f"{plain(readable(lead.segment), 80)} · {lead_views.stage_words(lead)} · received "
+        f"{lead.received_at.astimezone(zone):%a %d %b %Y %H:%M %Z}"
+        for lead in newest[:LEADS_LISTED]
+    ]
+    if len(newest) > LEADS_LISTED:
+        lines.append(f"… and {len(newest) - LEADS_LISTED} older ones.")
+    return (
+        f"{len(leads)} leads you may see have the email {query!r}; ask for one by its "
+        f"external id, e.g. `/lead {_asked_by(newest[0])}`:\n" + "\n".join(lines)
+    )
+
+
+def _asked_by(lead: LeadView) -> str:
+    """The lead's external id to type after `/lead`: plain, and never a live mention."""
+    return plain(lead.external_id, 255).replace("<@", "< @")
 
 
 def _question_key(lead_id: int, question: str) -> str:
