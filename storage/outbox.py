@@ -372,7 +372,7 @@ def _settle_row(settle: Settle, of: int, channel: str, now: datetime) -> dict[st
         now,
         lead_id=settle.lead_id,
         key=f"{settle.key}:{of}",
-        payload={"of": of, "text": settle.text},
+        payload={"of": of, "text": settle.text if isinstance(settle.text, str) else settle.text()},
     )
 
 

@@ -7,6 +7,7 @@ ignored (a retried request, or two replicas deciding the same thing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,7 +86,7 @@ class Settle:
 
     lead_id: int
     cycle: int
-    text: str
+    text: str | Callable[[], str]  # or what writes it, when there is a message to settle
     key: str
     of: str | None = None
 

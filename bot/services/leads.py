@@ -575,7 +575,8 @@ class Services:
         managers' open alerts about it settled, and their App Homes if it was overdue."""
 
         def effects(lead: LeadView) -> list[Effect]:
-            settled = alert_views.claimed_alert(lead, actor, policy, now)
+            # Its words are written only for a lead the managers were alerted to (most are not).
+            settled = partial(alert_views.claimed_alert, lead, actor, policy, now)
             before = evolve(lead, stage=Stage.MQL, owner=None)  # as it was: unclaimed
             return [
                 *lead_message_changed(lead.id),
@@ -589,6 +590,9 @@ class Services:
         """The managers' App Homes when `lead` (as it was before a change) is on their overdue
         list, its card there with Reassign and Snooze: the change shows there at once. Only
         then: most changes leave the managers' homes as they were."""
+        dues = (lead.claim_due_at, lead.first_touch_due_at, lead.disposition_due_at)
+        if all(due is None or due > now for due in (*dues, lead.final_due_at)):
+            return []  # every clock's deadline is one of these: on time, at no cost
         if overdue_window(lead, policy, now) is None:
             return []
         return [RefreshHomes(users=tuple(self.policy.managers))]
