@@ -17,10 +17,13 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    String,
     bindparam,
+    cast,
     exists,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
@@ -29,8 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from bot.domain.effects import (
+    ALERT_KEYS,
     Effect,
     Refresh,
     RefreshHomes,
@@ -38,7 +43,7 @@ from bot.domain.effects import (
     Send,
     Settle,
     Upload,
-    alert_key,
+    alert_prefix,
 )
 from storage.crm import insert_events
 from storage.db import Database, insert_many, upsert_insert
@@ -260,6 +265,7 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
     refreshed: list[int] = []
     users: set[str] = set()
     leads: set[int] = set()
+    settles: list[Settle] = []
     for effect in effects:
         match effect:
             case Render():
@@ -293,7 +299,9 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
                 users.update(user for user in effect.users if user)
                 leads.update(effect.leads)
             case Settle():
-                rows += _settle_rows(db, effect, now)
+                settles.append(effect)
+    if settles:
+        rows += _settle_rows(db, settles, now)
     if rows:
         insert_many(db, _insert_effects(db.dialect.name), rows)
     if refreshed:
@@ -308,29 +316,64 @@ def _insert_effects(dialect: str) -> Any:
     return insert_row(table(OutboxRow)).on_conflict_do_nothing()
 
 
-_ALERTS = select(OutboxRow.id, OutboxRow.channel).where(
+_OTHERS = select(OutboxRow.id, OutboxRow.channel).where(
     OutboxRow.lead_id == bindparam("p_lead_id"),
     OutboxRow.kind == Kind.MESSAGE,
     OutboxRow.state != FAILED,
     OutboxRow.key.like(bindparam("p_keys")),
 )
+_SETTLED = aliased(OutboxRow)
+# The escalation alerts of some leads (any cycle) that no settle row replaces yet: sent or
+# still on the way. A settle row's key ends with `:<the alert's row id>` (`_settle_row`).
+_OPEN_ALERTS = select(OutboxRow.id, OutboxRow.channel, OutboxRow.lead_id, OutboxRow.key).where(
+    OutboxRow.lead_id.in_(bindparam("p_lead_ids", expanding=True)),
+    OutboxRow.kind == Kind.MESSAGE,
+    OutboxRow.state != FAILED,
+    OutboxRow.key.like(ALERT_KEYS),
+    ~exists().where(
+        _SETTLED.lead_id == OutboxRow.lead_id,
+        _SETTLED.kind == Kind.SETTLE,
+        _SETTLED.key.like(literal("%:") + cast(OutboxRow.id, String)),
+    ),
+)
 
 
-def _settle_rows(db: Connection, settle: Settle, now: datetime) -> list[dict[str, Any]]:
-    """A row replacing each of the lead's alerts of the cycle (sent or still on the way)."""
-    keys = settle.of or alert_key(settle.lead_id, settle.cycle, "%")
-    params = {"p_lead_id": settle.lead_id, "p_keys": keys}
-    return [
-        outbox_row(
-            Kind.SETTLE,
-            channel,
-            now,
-            lead_id=settle.lead_id,
-            key=f"{settle.key}:{alert_id}",
-            payload={"of": alert_id, "text": settle.text},
-        )
-        for alert_id, channel in db.execute(_ALERTS, params).all()
-    ]
+def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[dict[str, Any]]:
+    """A row replacing each message the settles name: the leads' open alerts of each settle's
+    cycle (one statement for them all: a burst of claims settles with one), and each
+    message an `of` pattern names (one statement each: answers to marketing, one at a time)."""
+    rows = []
+    alerts = [settle for settle in settles if settle.of is None]
+    if alerts:
+        leads = sorted({settle.lead_id for settle in alerts})
+        found = db.execute(_OPEN_ALERTS, {"p_lead_ids": leads}).all()
+        for settle in alerts:
+            prefix = alert_prefix(settle.lead_id, settle.cycle)
+            rows += [
+                _settle_row(settle, alert_id, channel, now)
+                for alert_id, channel, lead_id, key in found
+                if lead_id == settle.lead_id and str(key).startswith(prefix)
+            ]
+    for settle in settles:
+        if settle.of is not None:
+            params = {"p_lead_id": settle.lead_id, "p_keys": settle.of}
+            rows += [
+                _settle_row(settle, alert_id, channel, now)
+                for alert_id, channel in db.execute(_OTHERS, params).all()
+            ]
+    return rows
+
+
+def _settle_row(settle: Settle, of: int, channel: str, now: datetime) -> dict[str, Any]:
+    """The row replacing the message outbox row `of` sent with the settle's text."""
+    return outbox_row(
+        Kind.SETTLE,
+        channel,
+        now,
+        lead_id=settle.lead_id,
+        key=f"{settle.key}:{of}",
+        payload={"of": of, "text": settle.text if isinstance(settle.text, str) else settle.text()},
+    )
 
 
 def _message_payload(message: Send) -> dict[str, Any]:

@@ -303,33 +303,39 @@ def _claim_statement(by_version: bool, by_segment: str | None, windowed: bool = 
                 else_=LeadRow.next_action_at,
             ),
         )
+        # The lead as claimed, for the effects decided from it: no read of its own.
+        .returning(*(LEADS.c[name] for name in (*_VIEW_FIELDS, "stage")))
     )
+
+
+Decided = Callable[[LeadView], Sequence[Effect]]  # a change's effects, from the lead as changed
 
 
 @dataclass(frozen=True)
 class _Claim:
     statement: Update
     params: dict[str, Any]
-    effects: Sequence[Effect]
+    effects: Decided
 
 
 def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
     """Each claim's conditional update (in lead order, so replicas lock leads in the same
     order), then the winners' events and effects, one statement per kind for all of them."""
-    won = [False] * len(claims)
+    claimed: list[LeadView | None] = [None] * len(claims)
     for index in sorted(range(len(claims)), key=lambda i: claims[i].params["p_lead_id"]):
         claim = claims[index]
-        won[index] = db.execute(claim.statement, claim.params).rowcount == 1
-    winners = [claim for claim, ok in zip(claims, won, strict=True) if ok]
+        claimed[index] = lead_view(db.execute(claim.statement, claim.params).mappings().first())
+    winners = [(claim, lead) for claim, lead in zip(claims, claimed, strict=True) if lead]
     if winners:
         events = [
-            _event(c.params["p_lead_id"], "claimed", c.params["p_owner"], c.params["p_now"])
-            for c in winners
+            _event(lead.id, "claimed", c.params["p_owner"], c.params["p_now"])
+            for c, lead in winners
         ]
         insert_events(db, events)
         # A burst's presses share `now` closely; each effect is keyed by its own lead.
-        write_effects(db, [e for c in winners for e in c.effects], winners[0].params["p_now"])
-    return won
+        effects = [effect for c, lead in winners for effect in c.effects(lead)]
+        write_effects(db, effects, winners[0][0].params["p_now"])
+    return [lead is not None for lead in claimed]
 
 
 @dataclass(frozen=True)
@@ -879,11 +885,12 @@ class Store:
         owner_zone: str | None = None,
         final_due_at: datetime | None = None,
         manager: bool = False,
-        effects: Sequence[Effect] = (),
+        effects: Sequence[Effect] | Decided = (),
     ) -> bool:
-        """Make `owner` the owner if nobody is, with its event and `effects`; True for the one
-        caller that won. `disposition_due_at` is the first feedback's deadline, `final_due_at`
-        the final disposition's.
+        """Make `owner` the owner if nobody is, with its event and `effects` (or the effects
+        that function decides from the lead as claimed); True for the one caller that won.
+        `disposition_due_at` is the first feedback's deadline, `final_due_at` the final
+        disposition's.
 
         A lead still in its claim window (`claim_opens_at` after `now`) is claimed only by its
         suggested owner, or by a `manager`: the same statement checks it, so a press at the
@@ -909,7 +916,8 @@ class Store:
             "p_owner_zone": owner_zone,
         }
 
-        return await self._claims(_Claim(statement, params, effects))
+        decided = effects if callable(effects) else lambda _lead: effects
+        return await self._claims(_Claim(statement, params, decided))
 
     async def log_attempt(
         self,

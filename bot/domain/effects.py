@@ -7,6 +7,7 @@ ignored (a retried request, or two replicas deciding the same thing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -67,7 +68,8 @@ class Refresh:
 @dataclass(frozen=True)
 class RefreshHomes:
     """Re-publish the App Homes of `users`, and of the owners and suggested owners of `leads`
-    (as they are once the change is written); only of people who have opened App Home."""
+    (as they are once the change is written); only of people who have opened App Home. A
+    change to a lead on the managers' overdue list names the managers in `users`."""
 
     users: tuple[str, ...] = ()
     leads: tuple[int, ...] = ()
@@ -77,12 +79,14 @@ class RefreshHomes:
 class Settle:
     """Replace messages about the lead in place with `text`, their menu and buttons gone: what
     was done about them. By default the managers' escalation alerts of its `cycle` (sent keyed
-    `alert_key`); `of`, the key (a LIKE pattern) of other messages (marketing's question once
-    it is answered). Keyed by the change (`key`): each message once per settling change."""
+    `alert_key`) that nothing settled yet: a claim, a disposition or a reassignment settles
+    them, whichever comes first; `of`, the key (a LIKE pattern) of other messages (marketing's
+    question once it is answered). Keyed by the change (`key`): each message once per settling
+    change."""
 
     lead_id: int
     cycle: int
-    text: str
+    text: str | Callable[[], str]  # or what writes it, when there is a message to settle
     key: str
     of: str | None = None
 
@@ -90,10 +94,18 @@ class Settle:
 Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
 
 
+ALERT_KEYS = "sweep:%:alert"  # a LIKE pattern of every escalation alert's key
+
+
 def alert_key(lead_id: int, cycle: int, at: str) -> str:
     """The key of the managers' escalation alert about a lead's `cycle` sent by the sweep at
     `at` (an ISO instant): how a later `Settle` finds it."""
-    return f"sweep:{lead_id}:{cycle}:{at}:alert"
+    return f"{alert_prefix(lead_id, cycle)}{at}:alert"
+
+
+def alert_prefix(lead_id: int, cycle: int) -> str:
+    """What the keys of the alerts about a lead's `cycle` start with."""
+    return f"sweep:{lead_id}:{cycle}:"
 
 
 def thread_note(lead: LeadView, text: str, key: str) -> Send:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from bot.domain import cadence, escalation
 from bot.domain.access import VIEWERS, Action, allowed, may_look_up, refusal
@@ -75,8 +76,9 @@ from bot.domain.routing import (
 from bot.services.policies import PolicyBook
 from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
-from bot.slack.text import is_user_id, person
-from storage.repository import AccountAsk, Follow, NewLead, OwnerCheck, Store
+from bot.slack.home import overdue_window
+from bot.slack.text import is_user_id, person, plain, readable
+from storage.repository import AccountAsk, Decided, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
 
 log = logging.getLogger("handoff.leads")
@@ -146,6 +148,17 @@ class DisposeStart:
     def asks(self) -> bool:
         """The code asks marketing for more info: its modal takes the question."""
         return self.disposition.outcome == MORE_INFO
+
+
+@dataclass(frozen=True)
+class Handing:
+    """A lead handed to another rep, before it is written: the lead as handed, the effects
+    that tell it, the rep's zone, and the managers' alerts' words once settled."""
+
+    lead: LeadView
+    effects: list[Effect]
+    zone: str | None
+    settled: str
 
 
 def lead_message_changed(lead_id: int, *users: str | None) -> list[Effect]:
@@ -514,8 +527,6 @@ class Services:
         deadlines = claim_deadlines(policy, now, zone)
         manager = policy.is_manager(actor)
         pool = None if manager else policy.segments_of(actor)
-        # The lead's message, and the App Homes of the claimer and the suggested rep.
-        effects = lead_message_changed(lead_id)
         # Fast path: one conditional update, for a lead under the current SLA this actor may
         # claim. Anything else (taken, refused, older SLA, unknown) is explained below.
         if pool != [] and await self.store.claim(
@@ -529,7 +540,7 @@ class Services:
             owner_zone=zone,
             final_due_at=deadlines.final,
             manager=manager,
-            effects=effects,
+            effects=self._claimed(actor, policy, now),
         ):
             self.notifier.deliver_soon()
             return Done()
@@ -549,7 +560,7 @@ class Services:
             owner_zone=zone,
             final_due_at=deadlines.final,
             manager=lead_policy.is_manager(actor),
-            effects=effects,
+            effects=self._claimed(actor, lead_policy, now),
         ):
             self.notifier.deliver_soon()
             return Done()
@@ -566,18 +577,44 @@ class Services:
             f"Too late: this lead was already claimed by <@{current.owner}>.", Reason.TAKEN
         )
 
+    def _claimed(self, actor: str, policy: Policy, now: datetime) -> Decided:
+        """What a won claim causes, decided from the lead as claimed (no read before the
+        claim): its message and the App Homes of the claimer and the suggested rep, the
+        managers' open alerts about it settled, and their App Homes if it was overdue."""
+
+        def effects(lead: LeadView) -> list[Effect]:
+            # Its words are written only for a lead the managers were alerted to (most are not).
+            settled = partial(alert_views.claimed_alert, lead, actor, policy, now)
+            before = evolve(lead, stage=Stage.MQL, owner=None)  # as it was: unclaimed
+            return [
+                *lead_message_changed(lead.id),
+                Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}"),
+                *self._overdue_homes(before, policy, now),
+            ]
+
+        return effects
+
+    def _overdue_homes(self, lead: LeadView, policy: Policy, now: datetime) -> list[Effect]:
+        """The managers' App Homes when `lead` (as it was before a change) is on their overdue
+        list, its card there with Reassign and Snooze: the change shows there at once. Only
+        then: most changes leave the managers' homes as they were."""
+        dues = (lead.claim_due_at, lead.first_touch_due_at, lead.disposition_due_at)
+        if all(due is None or due > now for due in (*dues, lead.final_due_at)):
+            return []  # every clock's deadline is one of these: on time, at no cost
+        if overdue_window(lead, policy, now) is None:
+            return []
+        return [RefreshHomes(users=tuple(self.policy.managers))]
+
     async def log_attempt(self, lead_id: int, actor: str, kind: str, now: datetime) -> Done:
         lead = await self.lead(lead_id)
         attempt = parse_attempt(kind)
         policy = await self.policy_for(lead)
         check_work(lead, actor, policy, "log an attempt")
+        effects = lead_message_changed(lead_id, actor)
+        if lead.first_touch_at is None:  # the first touch: no longer overdue for one
+            effects += self._overdue_homes(lead, policy, now)
         count = await self.store.log_attempt(
-            lead_id,
-            actor,
-            attempt.value,
-            now,
-            effects=lead_message_changed(lead_id, actor),
-            follow=follow_up(lead, policy),
+            lead_id, actor, attempt.value, now, effects=effects, follow=follow_up(lead, policy)
         )
         if count is None:
             raise Refusal(
@@ -624,7 +661,12 @@ class Services:
         if disposition.outcome == "progressing":
             return await self._progress(lead, policy, actor, disposition, note, now)
         stage = STAGE_BY_OUTCOME[disposition.outcome]
-        effects = lead_message_changed(lead_id, actor)
+        settled = alert_views.closed_alert(lead, actor, disposition, policy, now)
+        effects = [
+            *lead_message_changed(lead_id, actor),
+            Settle(lead.id, lead.cycle, settled, f"dispose:{lead_id}:{now.isoformat()}"),
+            *self._overdue_homes(lead, policy, now),
+        ]
         if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
             key = f"{Announce.FEEDBACK}:{lead_id}:{now.isoformat()}"
             feedback = policy.channels.marketing_feedback
@@ -673,6 +715,7 @@ class Services:
         effects = [
             *lead_message_changed(lead.id, actor),
             thread_note(lead, text, f"progress:{lead.id}:{lead.cycle}"),
+            *self._overdue_homes(lead, policy, now),  # feedback given: no longer overdue
         ]
         done = await self.store.progress(
             lead.id, actor, code=disposition.code, note=note, now=now, effects=effects
@@ -929,20 +972,30 @@ class Services:
         for `actor` if the lead is theirs to see (`Action.VIEW_LEAD`); the look-up is recorded
         (a `viewed` event: who and when). Someone who may see no lead is refused before any
         search, and a lead that exists but is not theirs to see reads as one that does not:
-        a look-up never tells who is a lead."""
+        a look-up never tells who is a lead. An email several leads have that `actor` may
+        see (a person who came back) is answered with those leads, each by its external id
+        to ask for (a Refusal: no lead is shown)."""
         query = query.strip()
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
         if not may_look_up(actor, self.policy, self.barred):
             raise Refusal(refusal(Action.VIEW_LEAD, actor, self.policy), Reason.NOT_ALLOWED)
-        lead = await self.store.find(query)
-        policy = await self.policy_for(lead) if lead is not None else self.policy
-        if lead is None or not allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
+        found = await self.store.matching(query)
+        named = [lead for lead in found if lead.external_id == query]  # an id names one lead
+        visible = []
+        for lead in named or found:
+            policy = await self.policy_for(lead)
+            if allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
+                visible.append((lead, policy))
+        if not visible:
             raise Refusal(
                 f"No lead you may see has the email or external id {query!r}. A lead's details "
                 f"are shown to {VIEWERS}.",
                 Reason.NOT_FOUND,
             )
+        if len(visible) > 1:
+            raise Refusal(_several(query, [lead for lead, _ in visible], self.policy))
+        ((lead, policy),) = visible
         await self.store.viewed(lead.id, actor, now)
         return lead, await self.store.events(lead.id), policy
 
@@ -962,7 +1015,8 @@ class Services:
             role = "owns" if lead.owner else "is the suggested owner of"
             message = f"<@{rep}> {role} this lead already; nothing was changed."
             return Done(message, lead, repeated=True)
-        handed, effects, zone = self._handing(lead, policy, actor, rep, now)
+        handing = self._handing(lead, policy, actor, rep, now)
+        handed, effects, zone = handing.lead, handing.effects, handing.zone
         if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
@@ -972,7 +1026,7 @@ class Services:
                 "This lead changed a moment ago; nothing was changed. Try again?", Reason.CHANGED
             )
         self.notifier.deliver_soon()
-        return Done(alert_views.reassigned_alert(handed, rep, actor), handed)
+        return Done(handing.settled, handed)
 
     def _handing(
         self,
@@ -982,9 +1036,10 @@ class Services:
         rep: str,
         now: datetime,
         by_crm: bool = False,
-    ) -> tuple[LeadView, list[Effect], str | None]:
+    ) -> Handing:
         """The lead handed to `rep`, the effects that tell it (a thread note, a DM to `rep`
-        and one to the rep who had it, the post and App Homes), and `rep`'s zone."""
+        and one to the rep who had it, the post and App Homes, the managers' open alerts
+        settled, their App Homes if it is overdue), and `rep`'s zone."""
         current = lead.owner or lead.suggested_owner
         zone = self.zones.get(rep) if lead.owner else lead.owner_zone
         handed = replace(
@@ -1005,7 +1060,13 @@ class Services:
         if current and current != actor and is_user_id(current):  # the rep who lost it hears why
             lost = alert_views.reassigned_away_dm(lead, rep, actor, by_words)
             effects.append(Send(current, lost, f"{key}:lost", lead.id))
-        return handed, effects, zone
+        by = "the CRM" if by_crm else None
+        settled = alert_views.reassigned_alert(lead, rep, actor, policy, now, by)
+        effects += [
+            Settle(lead.id, lead.cycle, settled, f"{key}:settle"),
+            *self._overdue_homes(lead, policy, now),
+        ]
+        return Handing(handed, effects, zone, settled)
 
     async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
@@ -1017,9 +1078,15 @@ class Services:
             if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
                 return False
             policy = await self.policy_for(lead)
-            _, effects, zone = self._handing(lead, policy, "crm", rep, now, by_crm=True)
+            handing = self._handing(lead, policy, "crm", rep, now, by_crm=True)
             if await self.store.reassign(
-                lead, rep, "crm", now, rep_zone=zone, effects=effects, why=BY_CRM
+                lead,
+                rep,
+                "crm",
+                now,
+                rep_zone=handing.zone,
+                effects=handing.effects,
+                why=BY_CRM,
             ):
                 self.notifier.deliver_soon()
                 return True
@@ -1042,6 +1109,7 @@ class Services:
         effects: list[Effect] = [
             thread_note(lead, note, f"snooze:{lead.id}:{until.isoformat()}"),
             RefreshHomes(users=(actor,)),
+            *self._overdue_homes(lead, policy, now),  # the other managers see it snoozed
         ]
         if not await self.store.snooze(lead, actor, until, now, effects=effects):
             latest = await self.lead(lead_id)
@@ -1062,6 +1130,34 @@ def _check_window(lead: LeadView, actor: str, policy: Policy, now: datetime) -> 
     held = held_from(lead, actor, policy, now)
     if held is not None:
         raise Refusal(lead_views.reserved_refusal(held, policy), Reason.NOT_READY)
+
+
+LEADS_LISTED = 20  # of an email's leads, in a look-up's answer
+
+
+def _several(query: str, leads: list[LeadView], policy: Policy) -> str:
+    """The answer to a look-up of an email several leads have: each by its external id (to
+    ask for), segment, stage and arrival, newest first; plain words (no lead data but the
+    ids, no mention can come alive in them)."""
+    newest = sorted(leads, key=lambda lead: (lead.received_at, lead.id), reverse=True)
+    zone = ZoneInfo(policy.timezone)
+    lines = [
+        f"• `/lead {_asked_by(lead)}` · "
+        f"{plain(readable(lead.segment), 80)} · {lead_views.stage_words(lead)} · received "
+        f"{lead.received_at.astimezone(zone):%a %d %b %Y %H:%M %Z}"
+        for lead in newest[:LEADS_LISTED]
+    ]
+    if len(newest) > LEADS_LISTED:
+        lines.append(f"… and {len(newest) - LEADS_LISTED} older ones.")
+    return (
+        f"{len(leads)} leads you may see have the email {query!r}; ask for one by its "
+        f"external id, e.g. `/lead {_asked_by(newest[0])}`:\n" + "\n".join(lines)
+    )
+
+
+def _asked_by(lead: LeadView) -> str:
+    """The lead's external id to type after `/lead`: plain, and never a live mention."""
+    return plain(lead.external_id, 255).replace("<@", "< @")
 
 
 def _question_key(lead_id: int, question: str) -> str:

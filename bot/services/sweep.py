@@ -245,6 +245,11 @@ def decide(
             _effect(change, lead, due, policy, turns, now, zones or {}, names or {})
     if plan.fire:  # the post shows the clock's new colour; its people's App Homes too
         change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
+    if any(due.at >= due.window.due for due in plan.fire):
+        # Past a deadline: the lead is on the managers' overdue list (or just came onto it, or
+        # changed hands there), so their App Homes follow.
+        managers = (current or policy).managers
+        change.effects.append(RefreshHomes(users=tuple(managers)))
     return change
 
 

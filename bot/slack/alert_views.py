@@ -266,9 +266,42 @@ def reassigned_away_dm(lead: LeadView, new: str, by: str, by_words: str | None =
     )
 
 
-def reassigned_alert(lead: LeadView, new: str, by: str) -> str:
-    """The manager alert once a manager has reassigned the lead."""
-    return f"✅ Reassigned to <@{new}> by <@{by}>: {_lead_line(lead)} in {_where(lead)}."
+def reassigned_alert(
+    lead: LeadView,
+    new: str,
+    by: str,
+    policy: Policy,
+    now: datetime,
+    by_words: str | None = None,
+) -> str:
+    """A manager alert once a manager has reassigned the lead (`lead` as it was), in the
+    words of the SLA's own reassignment; `by_words` names who did it when it was not a person
+    (the CRM)."""
+    old = lead.owner or lead.suggested_owner
+    before = f" from <@{old}>" if old and is_user_id(old) else ""
+    who = by_words or f"<@{by}>"
+    return (
+        f"🔁 Reassigned to <@{new}>{before} by {who} at {team_time(now, policy.timezone)}: "
+        f"{_lead_line(lead)} in {_where(lead)}."
+    )
+
+
+def claimed_alert(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
+    """A manager alert once a rep (or a manager) has claimed the lead."""
+    return (
+        f"✅ Claimed by <@{by}> at {team_time(now, policy.timezone)}: {_lead_line(lead)} in "
+        f"{_where(lead)}."
+    )
+
+
+def closed_alert(
+    lead: LeadView, by: str, disposition: Disposition, policy: Policy, now: datetime
+) -> str:
+    """A manager alert once the lead is closed with a disposition."""
+    return (
+        f"✅ Closed as {one_line(disposition.label, 100)} by <@{by}> at "
+        f"{team_time(now, policy.timezone)}: {_lead_line(lead)} in {_where(lead)}."
+    )
 
 
 def sla_reassigned_alert(

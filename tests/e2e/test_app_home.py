@@ -10,7 +10,7 @@ from bot.cli.stack import LocalStack, TravelClock
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
-REP, PEER, MANAGER = "U0REP1", "U0REP2", "U0MGR1"
+REP, PEER, MANAGER, OTHER_MANAGER = "U0REP1", "U0REP2", "U0MGR1", "U0MGR2"
 
 
 async def new_lead(stack: LocalStack, external_id: str = "hs-1", **fields: Any) -> int:
@@ -202,3 +202,52 @@ async def test_home_refreshes_collapse(stack: LocalStack) -> None:
     # come), never one per change; the last shows them all.
     assert 1 <= publishes(stack, REP) - before <= 2
     assert "Attempts 1/6 counted, 3 logged" in text(home(stack, REP))
+
+
+async def test_the_managers_overdue_list_follows_a_change_without_reopening(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    lead = await new_lead(stack, name="Priya Raman")
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed
+    for manager in (MANAGER, OTHER_MANAGER):
+        view = await open_home(stack, manager)
+        assert "Claim overdue by" in text(view) and ("Snooze 1h", str(lead)) in buttons(view)
+
+    await stack.driver.press_in_view(MANAGER, "Snooze 1h")  # one manager snoozes it
+    await stack.settle()
+    assert "snoozed until" in text(home(stack, OTHER_MANAGER))  # the other sees it at once
+
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)  # claimed: on time now
+    await stack.settle()
+    for manager in (MANAGER, OTHER_MANAGER):
+        view = home(stack, manager)
+        assert "Priya Raman" not in text(view) and buttons(view) == []
+
+
+async def test_a_change_to_a_lead_on_time_leaves_the_managers_homes_alone(
+    stack: LocalStack,
+) -> None:
+    await new_lead(stack)
+    await open_home(stack, MANAGER)
+    before = publishes(stack, MANAGER)
+
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+
+    assert publishes(stack, MANAGER) == before  # nothing on their overdue list changed
+
+
+async def test_a_lead_the_managers_hear_of_shows_on_their_home(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    lead = await new_lead(stack, name="Priya Raman")
+    assert "Priya Raman" not in text(await open_home(stack, MANAGER))  # 11:00: on time
+
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed; the sweep tells the managers
+    assert (await stack.handoff.sweeper.run(clock())).changed == 1
+    await stack.settle()
+
+    view = home(stack, MANAGER)
+    assert "Claim overdue by" in text(view) and ("Snooze 1h", str(lead)) in buttons(view)

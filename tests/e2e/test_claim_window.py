@@ -139,7 +139,7 @@ async def test_a_manager_reassigns_from_the_lead_message(
     assert post.edited_count > edits  # updated in place, no second post
     assert f"<@{PEER}>" in post.all_text
     (done,) = private_answers(stack, MANAGER)
-    assert done.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
+    assert done.startswith(f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at ")
     # The audit trail: who moved it, from whom, to whom.
     (moved,) = [e for e in await stack.services.store.events(1) if e.type == "reassigned"]
     assert (moved.actor, moved.data["from"], moved.data["to"]) == (MANAGER, OWNER, PEER)
@@ -186,7 +186,7 @@ async def test_a_manager_reassigns_from_the_lead_card(
     assert (await stack.services.lead(1)).owner == PEER
     assert f"<@{PEER}>" in the_post(stack).all_text
     (done,) = private_answers(stack, MANAGER)
-    assert done.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
+    assert done.startswith(f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at ")
     (lost,) = stack.sim.messages(stack.sim.dm_channel(OWNER))
     assert "reassigned your lead" in lost.all_text
 

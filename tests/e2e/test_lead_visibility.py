@@ -17,6 +17,7 @@ from tests.conftest import lead_payload
 
 ENTERPRISE = "C0ENT"
 REPORTER, VIEWER = "U0RPT", "U0MKT"
+MID_MARKET_REP = "U0REP3"
 SHOWN_TO = "shown only to the lead's segment reps, its owner, the sales managers"
 NOT_YOURS = "No lead you may see has the email or external id 'hs-1'"
 
@@ -108,3 +109,42 @@ async def test_guests_and_deactivated_members_see_nothing_and_claim_nothing(
     home = json.dumps(shared.sim.home("U0REP2"))
     assert "Slack guests and deactivated accounts cannot" in home and "Priya" not in home
     assert await viewers_recorded(shared) == []
+
+
+@pytest.fixture
+async def came_back(stack: LocalStack, clock: TravelClock) -> LocalStack:
+    """One person, two leads: first from a mid-market company, a minute later from the group
+    (enterprise); the mid-market rep may see the first only."""
+    mid = {"name": "Acme", "employees": 500}
+    await stack.post_lead(lead_payload("hs-mid", email="jane@acme.example", company=mid))
+    clock.advance(minutes=1)
+    group = {"name": "Acme Group", "employees": 5000}
+    await stack.post_lead(lead_payload("hs-ent", email="jane@acme.example", company=group))
+    await stack.settle()
+    return stack
+
+
+async def test_a_rep_finds_the_lead_of_an_email_they_may_see_not_only_the_newest(
+    came_back: LocalStack,
+) -> None:
+    answer = await look_up(came_back, MID_MARKET_REP, "jane@acme.example")
+
+    assert "Priya Raman at Acme," in answer and "Acme Group" not in answer
+    assert await viewers_recorded(came_back) == [MID_MARKET_REP]  # of the mid-market lead
+
+
+async def test_someone_who_may_see_several_leads_of_an_email_is_shown_each(
+    came_back: LocalStack,
+) -> None:
+    answer = json.loads(await look_up(came_back, "U0MGR1", "JANE@acme.example"))
+
+    assert answer["text"].splitlines() == [
+        "2 leads you may see have the email 'JANE@acme.example'; ask for one by its external "
+        "id, e.g. `/lead hs-ent`:",
+        "• `/lead hs-ent` · enterprise · MQL, waiting for a rep · received Mon 23 Nov 2026 "
+        "11:01 AEDT",
+        "• `/lead hs-mid` · mid market · MQL, waiting for a rep · received Mon 23 Nov 2026 "
+        "11:00 AEDT",
+    ]
+    assert await viewers_recorded(came_back) == []  # no lead's details were shown
+    assert "Acme Group" in await look_up(came_back, "U0MGR1", "hs-ent")

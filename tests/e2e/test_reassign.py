@@ -81,7 +81,9 @@ async def test_a_manager_reassigns_from_the_alert(stack: LocalStack, clock: Trav
     assert "Round robin" not in post.all_text
     (settled,) = stack.sim.messages(ESCALATIONS)  # replaced in place, not a second message
     assert settled.ts == alert.ts
-    assert settled.text.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
+    assert settled.text.startswith(
+        f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at Mon 12:01 AEDT: "
+    )
     assert not has_controls(settled)
 
 
@@ -104,7 +106,9 @@ async def test_a_manager_reassigns_a_claimed_lead_to_its_new_owner(
     assert lead.owner == PEER
     (dm,) = stack.sim.messages(stack.sim.dm_channel(PEER))
     assert "it is yours now" in dm.all_text
-    assert f"<@{OWNER}>" not in stack.sim.messages(ESCALATIONS)[0].text
+    (settled,) = stack.sim.messages(ESCALATIONS)  # no longer says it is the owner's
+    assert f"owner <@{OWNER}>" not in settled.text and not has_controls(settled)
+    assert settled.text.startswith(f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}>")
 
 
 async def test_a_rep_cannot_reassign(stack: LocalStack, clock: TravelClock) -> None:

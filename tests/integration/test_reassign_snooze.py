@@ -80,7 +80,9 @@ async def test_reassigning_an_unclaimed_lead_changes_its_suggested_owner(
     outcome = await services.reassign(lead_id, MANAGER, PEER, now)
 
     assert not outcome.repeated
-    assert outcome.message.startswith(f"✅ Reassigned to <@{PEER}> by <@{MANAGER}>")
+    assert outcome.message.startswith(
+        f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at "
+    )
     lead = await services.lead(lead_id)
     assert (lead.stage, lead.owner, lead.suggested_owner) == (Stage.MQL, None, PEER)
     event = (await services.store.events(lead_id))[-1]

@@ -35,6 +35,8 @@ from bot.services.policies import PolicyBook, load_policy
 from bot.simulator.blockkit import validate_blocks, validate_view
 from bot.slack.alert_views import (
     channel_reminder,
+    claimed_alert,
+    closed_alert,
     delivery_alert,
     manager_alert,
     owner_reminder,
@@ -834,11 +836,15 @@ def sent_messages(
     until = NOW + timedelta(hours=1)
     yield "reassign_note", reassign_note(working, owner, rep, why, POLICY, NOW), people
     yield "reassigned_dm", reassigned_dm(replace(working, owner=rep), MANAGER, POLICY, NOW), people
-    reassigned = reassigned_alert(working, rep, MANAGER)
+    reassigned = reassigned_alert(working, rep, MANAGER, POLICY, NOW)
     yield "reassigned_alert", reassigned, people
     yield "snooze_note", snooze_note(MANAGER, until, POLICY), people
     snoozed = snoozed_alert(working, MANAGER, until, POLICY)
     yield "settled_alert/reassigned", settled_alert(reassigned), people
+    claimed_words = claimed_alert(working, owner, POLICY, NOW)
+    yield "settled_alert/claimed", settled_alert(claimed_words), people
+    closed = closed_alert(working, owner, POLICY.dispositions[0], POLICY, NOW)
+    yield "settled_alert/closed", settled_alert(closed), people
     yield "settled_alert/snoozed", settled_alert(snoozed), people
     yield "publish_failed", publish_failed(owner, "invalid_blocks", "Check the view."), people
     period = week_of(NOW.date(), POLICY.timezone)
