@@ -4,8 +4,8 @@ the rules' order, the weighted rotation's fairness (hypothesis), and the "why th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from bot.domain.rotation import (
     RepLoad,
     SegmentRotation,
     Skip,
+    Turn,
     next_picks,
     take_turn,
     weighted_shares,
@@ -507,29 +508,48 @@ def test_fair_under_caps_and_time_away(
     rep's count stays within 1.5 leads of the share of the leads they were available for, or
     H(n) - 1 for a pool of n (1.59 for 7, 1.72 for 8): an adversary that takes out the rep
     furthest behind after each stretch forces that much (tests/unit/test_rotation_bounds.py)."""
+    counts: dict[str, int] = {}
+    for played, _, turn in play(weights, plan, cap):
+        rules, names = played.rules, played.rules.reps
+        if turn.rep is None:
+            assert all(rules.weight(r) == 0 or r in turn.skipped for r in names)
+            continue
+        counts[turn.rep] = counts.get(turn.rep, 0) + 1
+        shares = weighted_shares(rules, played.available)
+        bound = max(1.5, sum(1 / k for k in range(1, len(names) + 1)) - 1)
+        assert max(abs(counts.get(r, 0) - shares[r]) for r in names) <= bound + 1e-9
+
+
+@dataclass
+class Played:
+    """A pool's rotation as `play` leaves it after each turn."""
+
+    rules: PoolRules
+    loads: dict[str, RepLoad] = field(default_factory=dict)
+    clock: float = 0.0
+    available: list[frozenset[str]] = field(default_factory=list)  # who each lead could go to
+
+
+def play(
+    weights: list[int], plan: list[tuple[int, bool, int]], cap: int | None
+) -> Iterator[tuple[Played, frozenset[str], Turn]]:
+    """The turns of `plan` on a pool of `weights` (a daily cap of `cap`): stretches with the
+    reps of a bit mask away and new days resetting the cap; after each turn, the rotation,
+    who is away, and the turn."""
     names = tuple(f"U{i}" for i in range(len(weights)))
     if not any(weights):
         weights = [1, *weights[1:]]
-    rules = PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap)
-    loads: dict[str, RepLoad] = {}
-    clock = 0.0
-    counts = dict.fromkeys(names, 0)
-    available: list[frozenset[str]] = []
+    played = Played(PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap))
     for mask, new_day, turns in plan:
         away = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
         if new_day:
-            loads = {rep: replace(load, today=0) for rep, load in loads.items()}
+            played.loads = {rep: replace(load, today=0) for rep, load in played.loads.items()}
         for _ in range(turns):
-            turn = take_turn(rules, loads, away, clock)
-            if turn.rep is None:
-                assert all(rules.weight(r) == 0 or r in turn.skipped for r in names)
-                continue
-            available.append(frozenset(r for r in names if r not in turn.skipped))
-            counts[turn.rep] += 1
-            loads, clock = turn.loads, turn.clock
-            shares = weighted_shares(rules, available)
-            bound = max(1.5, sum(1 / k for k in range(1, len(names) + 1)) - 1)
-            assert max(abs(counts[r] - shares[r]) for r in names) <= bound + 1e-9
+            turn = take_turn(played.rules, played.loads, away, played.clock)
+            if turn.rep is not None:
+                played.available.append(frozenset(r for r in names if r not in turn.skipped))
+                played.loads, played.clock = turn.loads, turn.clock
+            yield played, away, turn
 
 
 @settings(max_examples=100, deadline=None)
@@ -546,26 +566,10 @@ def test_the_share_shown_is_the_share_of_the_leads_each_rep_could_take(
     """The share `/handoff routing` shows (this week's leads and the credit the rotation owes)
     is the weighted share of the leads each rep was available for, away and caps applied: a
     rep away all week has a share of 0, not their weight's part of every lead."""
-    names = tuple(f"U{i}" for i in range(len(weights)))
-    if not any(weights):
-        weights = [1, *weights[1:]]
-    rules = PoolRules(names, dict(zip(names, weights, strict=True)), cap_per_day=cap)
-    loads: dict[str, RepLoad] = {}
-    clock = 0.0
-    available: list[frozenset[str]] = []
-    for mask, new_day, turns in plan:
-        away = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
-        if new_day:
-            loads = {rep: replace(load, today=0) for rep, load in loads.items()}
-        for _ in range(turns):
-            turn = take_turn(rules, loads, away, clock)
-            if turn.rep is None:
-                continue
-            available.append(frozenset(r for r in names if r not in turn.skipped))
-            loads, clock = turn.loads, turn.clock
-        shares = weighted_shares(rules, available)
-        shown = SegmentRotation("pool", rules, loads, away, [], clock)
-        assert all(abs(shown.share(rep) - shares[rep]) < 1e-6 for rep in names)
+    for played, away, _ in play(weights, plan, cap):
+        shares = weighted_shares(played.rules, played.available)
+        shown = SegmentRotation("pool", played.rules, played.loads, away, [], played.clock)
+        assert all(abs(shown.share(rep) - shares[rep]) < 1e-6 for rep in played.rules.reps)
 
 
 # --- why this rep ---------------------------------------------------------------------------
