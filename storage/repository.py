@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Connection,
     String,
     Update,
@@ -491,10 +492,13 @@ def _stored_and_accounts_pg(one: bool, accounts: bool = True, away: bool = False
     `p_since`), a statement PostgreSQL plans once and keeps; the array form's plan depends on
     the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch).
     `away`: everyone away at `p_away_now` too (`asked` 0, the user in `owner`)."""
-    if one:  # the id, or the digest an erasure left of it
-        is_stored = or_(
-            LeadRow.external_id == bindparam("p_external_id", type_=String),
-            LeadRow.external_id == bindparam("p_erased_id", type_=String),
+    is_stored: ColumnElement[bool]
+    if one:  # the id, or the digest an erasure left of it: `= ANY (ARRAY[…])`, an index scan
+        is_stored = LeadRow.external_id.in_(
+            [
+                bindparam("p_external_id", type_=String),
+                bindparam("p_erased_id", type_=String),
+            ]
         )
     else:  # one array parameter: an expanding list is rendered again at every execution
         is_stored = LeadRow.external_id == any_(bindparam("p_external_ids", type_=ARRAY(String)))

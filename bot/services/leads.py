@@ -197,6 +197,18 @@ ERASED_AGAIN = (
 )
 
 
+def _steps_due(lead: LeadView, policy: Policy, now: datetime) -> bool:
+    """Whether any escalation step of the lead's running clocks came due by `now`: only then
+    can the sweep have alerted anyone about it (it never fires a step early)."""
+    calendar = policy.calendar_for(lead.owner_zone)
+    for window in escalation.windows(lead, policy):
+        steps = policy.escalation.ladder(window.ladder)
+        first = min(steps, key=lambda step: step.at, default=None)
+        if first is not None and escalation.step_times(window, [first], calendar)[0] <= now:
+            return True
+    return False
+
+
 def _channel(segment: Segment | None, policy: Policy, mql: bool) -> str:
     """Where the lead is posted: its segment's channel; an MQL no segment matches goes to the
     escalations channel (the managers', where its fallback owner sees it), else the first
@@ -586,9 +598,11 @@ class Services:
             # Its words are written only for a lead the managers were alerted to (most are not).
             settled = partial(alert_views.claimed_alert, lead, actor, policy, now)
             before = evolve(lead, stage=Stage.MQL, owner=None)  # as it was: unclaimed
+            settle = Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}")
             return [
                 *lead_message_changed(lead.id),
-                Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}"),
+                # Looked for only when a step could have fired: a claim in time costs no query.
+                *([settle] if _steps_due(before, policy, now) else []),
                 *self._overdue_homes(before, policy, now),
             ]
 
