@@ -598,11 +598,13 @@ class Services:
             # Its words are written only for a lead the managers were alerted to (most are not).
             settled = partial(alert_views.claimed_alert, lead, actor, policy, now)
             before = evolve(lead, stage=Stage.MQL, owner=None)  # as it was: unclaimed
+            again = lead.claimed_at is not None and lead.claimed_at < now  # its first claim stays
             settle = Settle(lead.id, lead.cycle, settled, f"claim:{lead.id}:{now.isoformat()}")
             return [
                 *lead_message_changed(lead.id),
-                # Looked for only when a step could have fired: a claim in time costs no query.
-                *([settle] if _steps_due(before, policy, now) else []),
+                # Looked for only when a step could have fired, or the lead was claimed before
+                # (back with the pool, its managers told): a claim in time costs no query.
+                *([settle] if again or _steps_due(before, policy, now) else []),
                 *self._overdue_homes(before, policy, now),
             ]
 
