@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 T = TypeVar("T")
@@ -91,9 +92,26 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: no lead data in SQLAlchemy's log lines or error messages.
-    return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
+    replace_closed(engine)
+    return engine
+
+
+def _closed_is_gone(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
+
+
+def replace_closed(engine: AsyncEngine) -> None:
+    """PostgreSQL: a pooled connection the server closed (a restart, `pg_terminate_backend`,
+    `idle_session_timeout`) is replaced when it is checked out, at no round trip: asyncpg
+    reads the server's goodbye on the event loop as it comes, so the connection knows it is
+    closed. SQLAlchemy's `pool_pre_ping` asks the server instead, and with asyncpg that is
+    three round trips (BEGIN, a ping, ROLLBACK) before every transaction: 0.35 ms at p50 and
+    1-1.7 ms at p99 on the benchmarks' machine. A connection lost without a word (a network
+    cut) fails its request, as it would have failed the ping; SQLAlchemy then renews the
+    whole pool (a disconnect invalidates every connection older than it)."""
+    event.listen(engine.sync_engine, "checkout", _closed_is_gone)
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,7 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name="db readers", daemon=True)
         self.thread.start()
         self.engine = create_async_engine(url, pool_size=2, max_overflow=2, hide_parameters=True)
+        replace_closed(self.engine)
         if backends is not None:
             _announce_backends(self.engine, backends)
 
