@@ -4,6 +4,13 @@
 - `sync`: one PATCH of the contact's owner (`hubspot_owner_id`), lead status, lifecycle stage
   and mapped fields. The contact is the record's `crm_id`, else found by email; the owner is
   the `owners:` map's, else the HubSpot owner with the Slack member's email.
+- A lifecycle stage only moves forward. HubSpot keeps a contact's later stage when a PATCH
+  sets an earlier one (its API reference: the stage is not designed to move backwards; an
+  earlier stage is set only after the property was cleared to "" by an earlier request). The
+  adapter never clears it, so a rep's rejection or a recycled lead never demotes an
+  opportunity or a customer; the PATCH's answer shows the stage kept, which is logged. This
+  costs no request: HubSpot compares in the portal's own order of stages (custom ones too),
+  at the moment it writes.
 - `note`: a note associated with the contact, carrying our key `[handoff:KEY]`. Before
   creating one it reads the contact's notes and adopts a note with the key: a create whose
   answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
@@ -114,18 +121,32 @@ class HubSpotAdapter:
         if record.lifecycle is not None:
             properties["lifecyclestage"] = record.lifecycle
         properties.update(record.fields)
+        if properties.get("lifecyclestage") == "":
+            # A clear is HubSpot's way to move a stage back (the next set may then be earlier):
+            # never sent, so no mapping can demote a contact.
+            del properties["lifecyclestage"]
         contact_id = record.crm_id or await self._contact_by_email(record.email)
         if not properties:
             return contact_id
         body = hubspot.crm.contacts.SimplePublicObjectInput(properties=properties)
         try:
-            await self._call(True, self._contacts.update, contact_id, body)
+            answer = await self._call(True, self._contacts.update, contact_id, body)
         except CrmMissing:
             if record.crm_id is None:
                 raise
             # The stored id is gone (merged or deleted): the contact with the email, if any.
             contact_id = await self._contact_by_email(record.email)
-            await self._call(True, self._contacts.update, contact_id, body)
+            answer = await self._call(True, self._contacts.update, contact_id, body)
+        sent = properties.get("lifecyclestage")
+        kept = (getattr(answer, "properties", None) or {}).get("lifecyclestage")
+        if sent and kept and kept != sent:
+            log.info(
+                "HubSpot kept contact %s at lifecycle stage %s: %s is earlier, and a stage "
+                "never moves back",
+                contact_id,
+                kept,
+                sent,
+            )
         return contact_id
 
     async def note(self, note: CrmNote) -> None:

@@ -11,6 +11,9 @@ notes (create with associations, read, batch read, search), plus the contact's a
 notes (`GET …/contacts/{id}?associations=notes`). It knows each object's properties:
 writing a property HubSpot does not have answers 400 `PROPERTY_DOESNT_EXIST` naming it, an
 enumeration value outside its options `INVALID_OPTION`, an unknown owner `INVALID_OWNER_ID`.
+A contact's `lifecyclestage` only moves forward, as HubSpot documents: a PATCH to an earlier
+stage answers 200 as usual but keeps the later stage (its answer shows the stage kept); the
+stage moves back only once it was cleared (set to "") by an earlier request.
 The specs hold no properties endpoint (`/crm/v3/properties/...`), so the fake keeps the
 property list itself (`contact_properties`; add custom ones with `add_property`) and refuses a
 search filter on a property it does not have, which `check()` uses as a harmless probe.
@@ -84,6 +87,7 @@ LEAD_STATUSES = (
     "CONNECTED",
     "BAD_TIMING",
 )
+# In HubSpot's default order: a stage moves forward only (see `_backwards`).
 LIFECYCLE_STAGES = (
     "subscriber",
     "lead",
@@ -920,13 +924,35 @@ class HubSpotFake:
         values = {k: "" if v is None else str(v) for k, v in body["properties"].items()}
         self._check_properties(known, values)
         self.writes.append(Write("PATCH", f"/crm/v3/objects/{kind}/{obj.id}", body, self.clock()))
-        changed = {k: v for k, v in values.items() if obj.properties.get(k, "") != v}
-        obj.properties.update(values)
+        applied = dict(values)
+        if kind == "contacts" and self._backwards(known, obj, values.get("lifecyclestage")):
+            del applied["lifecyclestage"]  # taken without an error, and not applied
+        changed = {k: v for k, v in applied.items() if obj.properties.get(k, "") != v}
+        obj.properties.update(applied)
         obj.updated = self.clock()
         if kind == "contacts":
             for name, value in changed.items():
                 self._event("contact.propertyChange", obj.id, name, value, "INTEGRATION")
         return self._view(obj, values.keys())
+
+    @staticmethod
+    def _backwards(
+        known: Mapping[str, tuple[str, ...] | None], contact: _Object, stage: str | None
+    ) -> bool:
+        """Whether `stage` is earlier than the contact's lifecycle stage, in the portal's order
+        of stages (the property's options, in order). HubSpot's API reference (contacts, "Update
+        an existing contact by email", property notes) says the stage is not designed to move
+        backwards: to set an earlier one, first set it to "" (an empty string), then set it. A
+        direct set to an earlier stage is answered as a success and changes nothing (HubSpot's
+        developer forum, "Update Lifecycle Stage Using API"). A clear ("") is applied. Sources:
+        developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/v1/
+        post-contacts-v1-contact-email-email-profile and
+        integrate.hubspot.com/t/update-lifecycle-stage-using-api/1333 (docs/crm-hubspot.md)."""
+        order = known.get("lifecyclestage") or ()
+        now = contact.properties.get("lifecyclestage") or ""
+        if not stage or stage not in order or now not in order:
+            return False
+        return order.index(stage) < order.index(now)
 
     def _create(
         self,

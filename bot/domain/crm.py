@@ -41,8 +41,9 @@ HUBSPOT_STATUS: dict[str, str] = {
     "nurture": "BAD_TIMING",
     "recycle": "ATTEMPTED_TO_CONTACT",
 }
-# HubSpot's default lifecycle stages (`lifecyclestage`); a stage not listed is left as it is
-# (HubSpot does not move a lifecycle stage backwards).
+# HubSpot's default lifecycle stages (`lifecyclestage`); a stage not listed is left as it is.
+# A stage earlier than the contact's is kept by HubSpot (a stage moves back only after a clear,
+# which the adapter never sends): a rejection or a reopened lead never demotes a contact.
 HUBSPOT_LIFECYCLE: dict[str, str] = {"new": "marketingqualifiedlead", "sql": "salesqualifiedlead"}
 # Salesforce's default Lead Status picklist (Open - Not Contacted, Working - Contacted, Closed -
 # Converted, Closed - Not Converted).

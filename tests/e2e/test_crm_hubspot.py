@@ -127,6 +127,76 @@ async def test_sync_finds_contact_and_owner_by_email_and_sets_status_lifecycle_a
     await adapter.aclose()
 
 
+async def test_a_lifecycle_stage_is_never_moved_back_and_moves_forward_in_one_request(
+    fake: HubSpotFake, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HubSpot keeps a contact's later lifecycle stage when a PATCH sets an earlier one; the
+    adapter never clears the stage (HubSpot's way to move it back), so an opportunity stays an
+    opportunity when a rep rejects the lead, while its lead status still changes."""
+    won = fake.add_contact("jane@acme.test", lifecyclestage="opportunity")
+    adapter = adapter_for(fake, clock)
+    with caplog.at_level("INFO", logger="handoff.crm.hubspot"):
+        await adapter.sync(record(crm_id=won, owner=None, status="UNQUALIFIED", lifecycle="lead"))
+    shown = fake.contact(won)
+    assert shown["lifecyclestage"] == "opportunity"
+    assert shown["hs_lead_status"] == "UNQUALIFIED"
+    assert fake.requests == [("PATCH", f"/crm/v3/objects/contacts/{won}")]  # one request
+    assert "kept contact" in caplog.text and "opportunity" in caplog.text
+
+    # An empty stage (a mapping to "", or a mapped field) would clear it: never sent.
+    await adapter.sync(record(crm_id=won, owner=None, lifecycle=""))
+    await adapter.sync(record(crm_id=won, owner=None, status=None, fields={"lifecyclestage": ""}))
+    await adapter.sync(record(crm_id=won, owner=None, lifecycle="marketingqualifiedlead"))
+    assert fake.contact(won)["lifecyclestage"] == "opportunity"
+    sent = [w.body["properties"] for w in fake.writes]
+    assert all(p.get("lifecyclestage") != "" for p in sent), sent
+
+    # Forward: one PATCH moves it.
+    mql = fake.add_contact("joe@acme.test", lifecyclestage="marketingqualifiedlead")
+    before = len(fake.requests)
+    await adapter.sync(
+        record(crm_id=mql, email="joe@acme.test", owner=None, lifecycle="salesqualifiedlead")
+    )
+    assert fake.contact(mql)["lifecyclestage"] == "salesqualifiedlead"
+    assert fake.requests[before:] == [("PATCH", f"/crm/v3/objects/contacts/{mql}")]
+    await adapter.aclose()
+
+
+async def test_the_fake_moves_a_lifecycle_stage_back_only_after_a_clear(
+    fake: HubSpotFake,
+) -> None:
+    """As HubSpot documents: a direct set to an earlier stage is answered 200 and changes
+    nothing (the answer shows the stage kept, and no change is told to subscribers); set to ""
+    first, in its own request, and the earlier stage is then taken."""
+    contact = fake.add_contact("jane@acme.test", lifecyclestage="customer")
+    fake.subscribe("http://127.0.0.1:9/unused", ["lifecyclestage", "hs_lead_status"])
+    url = f"{fake.base_url}/crm/v3/objects/contacts/{contact}"
+    headers = {"Authorization": f"Bearer {fake.token}"}
+
+    async def patch(**properties: str) -> dict[str, Any]:
+        async with session.patch(url, json={"properties": properties}) as answer:
+            assert answer.status == 200
+            body: dict[str, Any] = await answer.json()
+            return body
+
+    async with aiohttp.ClientSession(headers=headers) as session:
+        answer = await patch(lifecyclestage="lead", hs_lead_status="UNQUALIFIED")
+        assert answer["properties"]["lifecyclestage"] == "customer"
+        assert fake.contact(contact)["lifecyclestage"] == "customer"
+        assert fake.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+        told = [e["propertyName"] for e in fake.pending_events]
+        assert told == ["hs_lead_status"]
+
+        await patch(lifecyclestage="")
+        assert fake.contact(contact)["lifecyclestage"] == ""
+        answer = await patch(lifecyclestage="lead")
+        assert answer["properties"]["lifecyclestage"] == "lead"
+        assert fake.contact(contact)["lifecyclestage"] == "lead"
+        await patch(lifecyclestage="opportunity")  # forward again: at once
+        assert fake.contact(contact)["lifecyclestage"] == "opportunity"
+    fake.pending_events.clear()
+
+
 async def test_owner_from_the_map_wins_and_owners_by_email_are_cached_for_a_while(
     fake: HubSpotFake, clock: Clock
 ) -> None:

@@ -281,3 +281,52 @@ async def test_a_sweeps_reassignment_reaches_hubspot_without_waiting_for_the_pol
         assert len(hub.writes) > written
     finally:
         await stack.close()
+
+
+async def test_a_rejection_mapped_to_an_earlier_stage_leaves_an_opportunity_as_it_is(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """RevOps maps rejections to `lead`, and the contact is already an opportunity in HubSpot:
+    the rep's rejection sets its lead status, and its lifecycle stage stays where it was
+    (HubSpot moves a stage back only after a clear, which Handoff never sends). Neither the
+    post's `marketingqualifiedlead` nor the rejection's `lead` demotes it."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], lifecyclestage="opportunity")
+    stack = await stack_for(sqlite_url, crm_policy(lifecycle={"reject": "lead"}), clock, hub)
+    try:
+        await worked(stack, clock)
+    finally:
+        await stack.close()
+    record = hub.contact(contact)
+    assert record["hs_lead_status"] == "UNQUALIFIED"
+    assert record["lifecyclestage"] == "opportunity"
+    stages = [w.body["properties"].get("lifecyclestage") for w in hub.writes if w.method == "PATCH"]
+    assert "lead" in stages and "" not in stages  # asked for, kept by HubSpot; never cleared
+
+
+async def test_a_qualified_lead_moves_its_contact_forward_in_one_request(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """Forward moves are unchanged: the disposition's sync is one PATCH, which HubSpot takes."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], lifecyclestage="lead")
+    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
+    try:
+        assert (await stack.post_lead(LEAD))[0] == 201
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        assert hub.contact(contact)["lifecyclestage"] == "marketingqualifiedlead"
+        before = len(hub.requests)
+        clock.advance(minutes=10)
+        await stack.driver.press(MAYA, "Qualified", channel=ENTERPRISE)
+        await stack.settle()
+        sent = hub.requests[before:]
+    finally:
+        await stack.close()
+    assert hub.contact(contact)["lifecyclestage"] == "salesqualifiedlead"
+    assert hub.contact(contact)["hs_lead_status"] == "CONNECTED"
+    # The disposition's sync is one request to the contact (besides its note, and the owners
+    # read again once the adapter's five-minute cache is stale).
+    to_contacts = [r for r in sent if r[1].startswith("/crm/v3/objects/contacts")]
+    assert to_contacts == [("PATCH", f"/crm/v3/objects/contacts/{contact}")]
