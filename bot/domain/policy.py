@@ -6,10 +6,11 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
@@ -1167,6 +1168,30 @@ class Policy(_Model):
                 index.setdefault(normal, owner)
         return index
 
+    @cached_property
+    def routed_people(self) -> frozenset[str]:
+        """Everyone the routing rules can hand a lead to: the pools' reps, the named accounts'
+        owners, the partner manager, the fallback owner and the managers (whose time away
+        routing reads). Built once per policy: a sweep asks for it on each page, intake for
+        each lead that comes back and qualifies, and a CSV can name 5,000 owners."""
+        people = {rep for segment in self.segments for rep in segment.reps}
+        people |= set(self.named_index.values()) | set(self.managers)
+        if self.fallback_owner is not None:
+            people.add(self.fallback_owner)
+        if self.partner is not None:
+            people.add(self.partner.manager)
+        return frozenset(people)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; one with other content (not just another `version`) computes its indexes,
+        people and calendars again: a plain copy would keep the cached ones."""
+        copy = super().model_copy(update=update, deep=deep)
+        if set(update or ()) - {"version"}:
+            fields = type(self).model_fields
+            for key in [key for key in copy.__dict__ if key not in fields]:
+                del copy.__dict__[key]
+        return copy
+
     def __getstate__(self) -> dict[Any, Any]:
         """Pickled (a report built in a worker process) without what it computes and caches
         (calendars, indexes): the copy computes them again when asked."""
@@ -1705,9 +1730,7 @@ def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
         raise PolicyError(problems, source)
     digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
     merged = {**policy.named_accounts, **accounts}
-    merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
-    merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
-    return merged_policy
+    return policy.model_copy(update={"named_accounts": merged, "version": digest})
 
 
 @dataclass(frozen=True)
