@@ -6,10 +6,11 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
@@ -1012,6 +1013,32 @@ class Crm(_Model):
         return value
 
 
+def _time_zone(value: str) -> str:
+    """`value`, a time zone the tz database knows; ValueError with a suggestion otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(f"{value!r} is not a time zone (like Australia/Sydney){hint}") from error
+    return value
+
+
+def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:
+    """The business time of `hours` (valid) in `zone` (a known time zone)."""
+    regions = [holiday_region(region) for region in hours.regions]
+    start = _clock(hours.start)
+    assert start is not None  # validated: 24:00 is never a start
+    return BusinessCalendar(
+        zone,
+        hours.days,
+        start,
+        _clock(hours.end),
+        is_holiday=lambda day: any(day in region for region in regions),
+        closed=hours.closed,
+    )
+
+
 class Policy(_Model):
     """The whole SLA file. Build with `parse_policy`; `version` identifies its content."""
 
@@ -1090,15 +1117,7 @@ class Policy(_Model):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise ValueError(
-                f"{value!r} is not a time zone (like Australia/Sydney){hint}"
-            ) from error
-        return value
+        return _time_zone(value)
 
     @field_validator("away_statuses")
     @classmethod
@@ -1167,6 +1186,30 @@ class Policy(_Model):
                 index.setdefault(normal, owner)
         return index
 
+    @cached_property
+    def routed_people(self) -> frozenset[str]:
+        """Everyone the routing rules can hand a lead to: the pools' reps, the named accounts'
+        owners, the partner manager, the fallback owner and the managers (whose time away
+        routing reads). Built once per policy: a sweep asks for it on each page, intake for
+        each lead that comes back and qualifies, and a CSV can name 5,000 owners."""
+        people = {rep for segment in self.segments for rep in segment.reps}
+        people |= set(self.named_index.values()) | set(self.managers)
+        if self.fallback_owner is not None:
+            people.add(self.fallback_owner)
+        if self.partner is not None:
+            people.add(self.partner.manager)
+        return frozenset(people)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; one with other content (not just another `version`) computes its indexes,
+        people and calendars again: a plain copy would keep the cached ones."""
+        copy = super().model_copy(update=update, deep=deep)
+        if set(update or ()) - {"version"}:
+            fields = type(self).model_fields
+            for key in [key for key in copy.__dict__ if key not in fields]:
+                del copy.__dict__[key]
+        return copy
+
     def __getstate__(self) -> dict[Any, Any]:
         """Pickled (a report built in a worker process) without what it computes and caches
         (calendars, indexes): the copy computes them again when asked."""
@@ -1197,18 +1240,7 @@ class Policy(_Model):
         return {}
 
     def _calendar_in(self, zone: str) -> BusinessCalendar:
-        hours = self.business_hours
-        regions = [holiday_region(region) for region in hours.regions]
-        start = _clock(hours.start)
-        assert start is not None  # validated: 24:00 is never a start
-        return BusinessCalendar(
-            zone,
-            hours.days,
-            start,
-            _clock(hours.end),
-            is_holiday=lambda day: any(day in region for region in regions),
-            closed=hours.closed,
-        )
+        return _business_calendar(zone, self.business_hours)
 
 
 # Parts pydantic adds to a location that are not keys: union members, validator wrappers.
@@ -1247,37 +1279,38 @@ def _message(error: Any) -> str:
     return message[0].lower() + message[1:] if message else "invalid"
 
 
-def _cross_checks(policy: Policy) -> list[str]:
+def _cross_checks(parts: Parts) -> list[str]:
+    """What no one key says wrong but several together do: a catch-all before the end, a name
+    or code used twice, a target or a split naming no segment, plan rates that disagree."""
     problems: list[str] = []
-    names = [segment.name for segment in policy.segments]
-    for index, segment in enumerate(policy.segments[:-1]):
-        if segment.when is None:
+    for index, segment in parts.segments:
+        if segment.when is None and index < parts.segment_count - 1:
+            after = [name for at, name in parts.segment_names if at > index]
             problems.append(
                 f"segments[{index}].when: only the last segment may match everything; "
-                f"segments after it ({', '.join(names[index + 1 :])}) could never match"
+                f"segments after it ({', '.join(after)}) could never match"
             )
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            problems.append(f"segments[{index}].name: {name!r} is used twice")
-    for index, tier in enumerate(policy.tiers[:-1]):
-        if tier.when is None:
+    problems += [
+        f"segments[{index}].name: {name!r} is used twice"
+        for index, name in _repeated(parts.segment_names)
+    ]
+    for index, tier in parts.tiers:
+        if tier.when is None and index < parts.tier_count - 1:
             problems.append(f"tiers[{index}].when: only the last tier may match everything")
-    codes = [item.code for item in policy.dispositions]
-    labels = [item.label for item in policy.dispositions]
-    for index, (code, label) in enumerate(zip(codes, labels, strict=True)):
-        if code in codes[:index]:
-            problems.append(f"dispositions[{index}].code: {code!r} is used twice")
-        if label in labels[:index]:
-            problems.append(f"dispositions[{index}].label: {label!r} is used twice")
-    if len(policy.dispositions) > 20:
+    twice = [
+        (index, f"dispositions[{index}].{key}: {value!r} is used twice")
+        for key, items in (("code", parts.codes), ("label", parts.labels))
+        for index, value in _repeated(items)
+    ]
+    problems += [problem for _, problem in sorted(twice, key=lambda item: item[0])]
+    if parts.disposition_count > 20:
         problems.append("dispositions: at most 20 codes fit on a Slack message")
-    for key in policy.targets.mql_per_week:
-        if key not in names:
-            problems.append(f"targets.mql_per_week.{key}: no segment is called {key!r}")
-    for key in policy.plan.revenue_split if policy.plan else {}:
-        if key not in names:
-            problems.append(f"plan.revenue_split.{key}: no segment is called {key!r}")
-    settings = policy.plan
+    names = parts.routing.segment_names
+    named = [("targets.mql_per_week", parts.mql_per_week), ("plan.revenue_split", parts.split)]
+    for where, keys in named:
+        unknown = [key for key in keys if key not in names] if names is not None else []
+        problems += [f"{where}.{key}: no segment is called {key!r}" for key in unknown]
+    settings = parts.plan
     if settings and settings.opportunity_rate and settings.sal_rate and settings.sql_rate:
         through = settings.sal_rate * settings.sql_rate
         if settings.opportunity_rate > through + 1e-9:
@@ -1287,6 +1320,17 @@ def _cross_checks(policy: Policy) -> list[str]:
                 "plan.sql_rate): lower it, or raise those"
             )
     return problems
+
+
+def _repeated(items: tuple[tuple[int, str], ...]) -> list[tuple[int, str]]:
+    """The items whose value an earlier item has already."""
+    seen: set[str] = set()
+    repeated: list[tuple[int, str]] = []
+    for index, value in items:
+        if value in seen:
+            repeated.append((index, value))
+        seen.add(value)
+    return repeated
 
 
 def _ladder_order(content: dict[str, Any]) -> list[str]:
@@ -1313,69 +1357,75 @@ def _ladder_order(content: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _file_checks(policy: Policy) -> list[str]:
+def _file_checks(parts: Parts) -> list[str]:
     """Checks added after SLA versions were first stored: run on files, not on the snapshots
     of running leads (a lead keeps the SLA it arrived under, even if today's rules are stricter)."""
     problems: list[str] = []
-    mql = policy.mql
-    if mql.has_signals and mql.reachable < mql.threshold and not mql.qualifies_alone:
+    mql = parts.mql
+    if mql and mql.has_signals and mql.reachable < mql.threshold and not mql.qualifies_alone:
         problems.append(
             f"mql.threshold: {mql.threshold} cannot be reached: all the fit and intent signals "
             f"together give {mql.reachable} points, so no lead would ever be an MQL; lower the "
             "threshold, add points, or mark a signal `qualifies: true`"
         )
-    if _NOT_A_TEAM_ZONE.match(policy.timezone):
+    if parts.timezone is not None and _NOT_A_TEAM_ZONE.match(parts.timezone):
         problems.append(
-            f"timezone: {policy.timezone!r} is not a team's time zone: name it, like "
+            f"timezone: {parts.timezone!r} is not a team's time zone: name it, like "
             "Australia/Sydney or UTC"
         )
-    days = policy.business_hours.days
+    days = parts.business_hours.days if parts.business_hours else []
     for index, day in enumerate(days):
         if day in days[:index]:
             problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
-    calendar = policy.calendar
-    for index, tier in enumerate(policy.tiers):
-        if tier.claim is None:
-            continue
-        if _ends_later(tier.claim, tier.first_touch, calendar):
+    if parts.calendar is not None:
+        problems += _window_checks(parts, parts.calendar)
+    problems += _unreachable(parts) + routing_checks(parts.routing)
+    return problems + _deadline_checks(parts) + _slack_limits(parts)
+
+
+def _window_checks(parts: Parts, calendar: BusinessCalendar) -> list[str]:
+    """A claim, or a claim window, that ends after the first touch is due."""
+    problems: list[str] = []
+    for index, tier in parts.tiers:
+        if tier.claim is not None and _ends_later(tier.claim, tier.first_touch, calendar):
             problems.append(
                 f"tiers[{index}].claim: {tier.claim} is longer than first_touch "
                 f"{tier.first_touch} (a lead is claimed before it is first touched)"
             )
-    for index, segment in enumerate(policy.segments):
+    for index, segment in parts.segments:
         window = segment.claim_window
         if window is None:
             continue
-        for tier in policy.tiers:
+        for _, tier in parts.tiers:
             if _ends_later(window, tier.first_touch, calendar):
                 problems.append(
                     f"segments[{index}].claim_window: {window} is longer than the {tier.name} "
                     f"tier's first_touch ({tier.first_touch}): its first touch would be due "
                     "while only the suggested rep may claim it; shorten the window"
                 )
-    problems += _unreachable(policy) + routing_checks(RoutingKeys.of(policy))
-    return problems + _deadline_checks(policy) + _slack_limits(policy)
+    return problems
 
 
-def _unreachable(policy: Policy) -> list[str]:
+def _unreachable(parts: Parts) -> list[str]:
     """Tiers and segments an earlier one leaves no lead: the first whose `when` matches wins.
-    Each is compared with one earlier `when` at a time, so what is reported is certain. (An
-    earlier one without `when` is `_cross_checks`' to report.)"""
+    Each is compared with one earlier `when` at a time, so what is reported is certain (an
+    earlier one that is broken is passed over). (An earlier one without `when` is
+    `_cross_checks`' to report.)"""
     problems: list[str] = []
-    last = len(policy.tiers) - 1
-    for index, tier in enumerate(policy.tiers):
+    last = parts.tier_count - 1
+    for index, tier in parts.tiers:
         # The last tier also takes every lead no tier matches (routing's `choose_tier`).
         when = None if index == last else tier.when
-        for before, earlier in enumerate(policy.tiers[:index]):
-            if earlier.when is not None and earlier.when.covers(when):
+        for before, earlier in parts.tiers:
+            if before < index and earlier.when is not None and earlier.when.covers(when):
                 problems.append(
                     f"tiers[{index}]: {tier.name} can never match: tiers[{before}] "
                     f"({earlier.name}, {earlier.when.describe()}) takes every lead it would"
                 )
                 break
-    for index, segment in enumerate(policy.segments):
-        for before, other in enumerate(policy.segments[:index]):
-            if other.when is not None and other.when.covers(segment.when):
+    for index, segment in parts.segments:
+        for before, other in parts.segments:
+            if before < index and other.when is not None and other.when.covers(segment.when):
                 problems.append(
                     f"segments[{index}]: {segment.name} can never match: segments[{before}] "
                     f"({other.name}, {other.when.describe()}) takes every lead it would"
@@ -1399,30 +1449,37 @@ def _ends_later(longer: Duration, shorter: Duration, calendar: BusinessCalendar)
     return any(calendar.add(start, longer) > calendar.add(start, shorter) for start in starts)
 
 
-def _deadline_checks(policy: Policy) -> list[str]:
+def _deadline_checks(parts: Parts) -> list[str]:
     """The deadlines and the follow-up cadence must fit each other: feedback, then the
     cadence, then the final disposition; "Unable to contact" only after the attempts."""
     problems: list[str] = []
-    calendar, cadence = policy.calendar, policy.follow_up.within
-    final = policy.final_deadline
-    if policy.final_disposition_deadline is not None and _ends_later(cadence, final, calendar):
-        problems.append(
-            f"final_disposition_deadline: {final} ends before follow_up.within ({cadence}): a "
-            "rep following the cadence could not finish it before the final disposition is "
-            f"due; make it at least {cadence}, or leave it out (it defaults to the cadence's end)"
-        )
-    if _ends_later(policy.disposition_deadline, final, calendar):
-        where = (
-            "final_disposition_deadline"
-            if policy.final_disposition_deadline is not None
-            else "follow_up.within, the cadence's end"
-        )
-        problems.append(
-            f"disposition_deadline: {policy.disposition_deadline} (the first feedback) ends "
-            f"after the final disposition deadline ({final}, {where}): the feedback deadline "
-            "must be the shorter one; shorten it, or lengthen the other"
-        )
-    for index, tier in enumerate(policy.tiers):
+    calendar, follow_up = parts.calendar, parts.follow_up
+    given, final = parts.final_disposition_deadline, parts.final_deadline
+    if calendar is not None and given is not None and follow_up is not None:
+        cadence = follow_up.within
+        if _ends_later(cadence, given, calendar):
+            problems.append(
+                f"final_disposition_deadline: {given} ends before follow_up.within ({cadence}): "
+                "a rep following the cadence could not finish it before the final disposition "
+                f"is due; make it at least {cadence}, or leave it out (it defaults to the "
+                "cadence's end)"
+            )
+    feedback = parts.disposition_deadline
+    if calendar is not None and final is not None and feedback is not None:
+        if _ends_later(feedback, final, calendar):
+            where = (
+                "final_disposition_deadline"
+                if given is not None
+                else "follow_up.within, the cadence's end"
+            )
+            problems.append(
+                f"disposition_deadline: {feedback} (the first feedback) ends after the final "
+                f"disposition deadline ({final}, {where}): the feedback deadline must be the "
+                "shorter one; shorten it, or lengthen the other"
+            )
+    for index, tier in parts.tiers:
+        if calendar is None or final is None:
+            break
         if _ends_later(tier.first_touch, final, calendar):
             problems.append(
                 f"tiers[{index}].first_touch: {tier.first_touch} ends after the final "
@@ -1430,12 +1487,12 @@ def _deadline_checks(policy: Policy) -> list[str]:
                 "must fit before the final disposition; shorten first_touch, or lengthen "
                 "follow_up.within"
             )
-    minimum = policy.follow_up.min_attempts
-    for index, item in enumerate(policy.dispositions):
+    minimum = f" ({follow_up.min_attempts})" if follow_up is not None else ""
+    for index, item in parts.dispositions:
         if item.outcome == "recycle" and not item.requires_attempts:
             problems.append(
                 f"dispositions[{index}].requires_attempts: {item.label!r} (recycle) could be "
-                f"picked before follow_up.min_attempts ({minimum}) attempts; set "
+                f"picked before follow_up.min_attempts{minimum} attempts; set "
                 "requires_attempts: true (the default for a recycle outcome)"
             )
         if item.outcome == "progressing" and (item.reason_required or item.requires_attempts):
@@ -1454,11 +1511,11 @@ def _deadline_checks(policy: Policy) -> list[str]:
 MAX_SELECT_OPTIONS = 100
 
 
-def _slack_limits(policy: Policy) -> list[str]:
+def _slack_limits(parts: Parts) -> list[str]:
     """Lists Slack could not show: a disposition's reasons (the modal's menu). A segment's reps
     are not limited: past a static select's 100 options, Reassign offers Slack's user picker."""
     problems: list[str] = []
-    for index, item in enumerate(policy.dispositions):
+    for index, item in parts.dispositions:
         if len(item.reasons) > MAX_SELECT_OPTIONS:
             problems.append(
                 f"dispositions[{index}].reasons: {len(item.reasons)} reasons, but Slack's menu "
@@ -1501,11 +1558,13 @@ class RoutingKeys:
     def of_content(cls, content: dict[str, Any]) -> RoutingKeys:
         """The routing keys of a file that is not valid as a whole (its parsed YAML)."""
         segments = content.get("segments")
-        segments = segments if isinstance(segments, list) else None
-        items = [item if isinstance(item, dict) else {} for item in segments or []]
-        names = {item["name"] for item in items if isinstance(item.get("name"), str)}
+        # No segment list (or an empty one, which is refused): nobody's pool, no name is known.
+        segments = segments if isinstance(segments, list) and segments else None
+        items = [item if isinstance(item, dict) else None for item in segments or []]
+        named = [item.get("name") if item is not None else None for item in items]
+        names = [name for name in named if isinstance(name, str)]
         pools = [_strings(content.get("managers", []))]
-        pools += [_strings(item.get("reps", [])) for item in items]
+        pools += [_strings(item.get("reps", [])) if item is not None else None for item in items]
         people = [person for pool in pools for person in pool or []]
         known = segments is not None and all(pool is not None for pool in pools)
         accounts = content.get("named_accounts")
@@ -1513,7 +1572,7 @@ class RoutingKeys:
         fallback = content.get("fallback_owner")
         return cls(
             segments=_valid_items(Segment, segments),
-            segment_names=None if segments is None else frozenset(names),
+            segment_names=frozenset(names) if len(names) == len(items) > 0 else None,
             people=frozenset(people) if known else None,
             named_accounts={
                 domain: owner
@@ -1547,21 +1606,161 @@ def _is_user(value: Any) -> bool:
 _M = TypeVar("_M", bound=_Model)
 
 
-def _valid(model: type[_M], value: Any) -> _M | None:
+def _valid(model: type[_M], value: Any, *, stored: bool = False) -> _M | None:
     """`value` as `model` if it is valid on its own (its problems are pydantic's to report)."""
     if value is None:
         return None
     try:
-        return model.model_validate(value, context={"stored": False})
+        return model.model_validate(value, context={"stored": stored})
     except ValidationError:
         return None
 
 
-def _valid_items(model: type[_M], value: Any) -> tuple[tuple[int, _M], ...]:
+def _valid_items(
+    model: type[_M], value: Any, *, stored: bool = False
+) -> tuple[tuple[int, _M], ...]:
     """The items of the list `value` that are valid `model`s, each with its index."""
     items = value if isinstance(value, list) else []
-    valid = ((index, _valid(model, item)) for index, item in enumerate(items))
+    valid = ((index, _valid(model, item, stored=stored)) for index, item in enumerate(items))
     return tuple((index, item) for index, item in valid if item is not None)
+
+
+def _texts(value: Any, key: str) -> tuple[tuple[int, str], ...]:
+    """Each item's `key` where it is text, with the item's index (`value`: the file's list)."""
+    items = value if isinstance(value, list) else []
+    return tuple(
+        (index, item[key])
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(item.get(key), str)
+    )
+
+
+def _text_keys(content: dict[str, Any], section: str, key: str) -> tuple[str, ...]:
+    """The text keys of the mapping `section.key` of the file (none if it is not a mapping)."""
+    part = content.get(section)
+    mapping = part.get(key) if isinstance(part, dict) else None
+    if not isinstance(mapping, dict):
+        return ()
+    return tuple(name for name in mapping if isinstance(name, str))
+
+
+def _part(content: dict[str, Any], key: str, model: type[_M], stored: bool) -> _M | None:
+    """The top-level `key` as `model`: its default if the file leaves it out, None if it is
+    not valid on its own."""
+    if key not in content:
+        default: _M | None = Policy.model_fields[key].get_default(call_default_factory=True)
+        return default
+    return _valid(model, content[key], stored=stored)
+
+
+def _deadline(content: dict[str, Any], key: str) -> Duration | None:
+    """The top-level duration `key`: its default if the file leaves it out, None if it is not
+    a duration (or, for `final_disposition_deadline`, not given)."""
+    if key not in content:
+        default: Duration | None = Policy.model_fields[key].get_default()
+        return default
+    try:
+        return None if content[key] is None else _duration(content[key])
+    except (ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the checks across keys read: a valid policy's keys, or, in a file with type errors,
+    each part that is valid on its own, so that a wrong type hides no other problem. A list's
+    valid items keep their index in the file (the broken ones are left out, with the file's
+    count); what cannot be known is None (an empty list), and a check that needs it is
+    passed over for that part alone: a problem reported is certain."""
+
+    segments: tuple[tuple[int, Segment], ...] = ()
+    segment_count: int = 0  # the file's segments, valid or not
+    tiers: tuple[tuple[int, Tier], ...] = ()
+    tier_count: int = 0
+    dispositions: tuple[tuple[int, Disposition], ...] = ()
+    disposition_count: int = 0
+    # Names, codes and labels as the file writes them: of every item, valid or not.
+    segment_names: tuple[tuple[int, str], ...] = ()
+    codes: tuple[tuple[int, str], ...] = ()
+    labels: tuple[tuple[int, str], ...] = ()
+    mql_per_week: tuple[str, ...] = ()  # the segments `targets.mql_per_week` names
+    split: tuple[str, ...] = ()  # the segments `plan.revenue_split` names
+    plan: PlanSettings | None = None
+    mql: Mql | None = None
+    timezone: str | None = None
+    business_hours: BusinessHours | None = None
+    calendar: BusinessCalendar | None = None
+    follow_up: FollowUp | None = None
+    disposition_deadline: Duration | None = None
+    final_disposition_deadline: Duration | None = None  # None: not given (or not valid)
+    final_deadline: Duration | None = None  # the key, else the cadence's end (None: unknown)
+    routing: RoutingKeys = RoutingKeys()
+
+    @classmethod
+    def of(cls, policy: Policy) -> Parts:
+        segments, dispositions = policy.segments, policy.dispositions
+        return cls(
+            segments=tuple(enumerate(segments)),
+            segment_count=len(segments),
+            tiers=tuple(enumerate(policy.tiers)),
+            tier_count=len(policy.tiers),
+            dispositions=tuple(enumerate(dispositions)),
+            disposition_count=len(dispositions),
+            segment_names=tuple(enumerate(segment.name for segment in segments)),
+            codes=tuple(enumerate(item.code for item in dispositions)),
+            labels=tuple(enumerate(item.label for item in dispositions)),
+            mql_per_week=tuple(policy.targets.mql_per_week),
+            split=tuple(policy.plan.revenue_split if policy.plan else ()),
+            plan=policy.plan,
+            mql=policy.mql,
+            timezone=policy.timezone,
+            business_hours=policy.business_hours,
+            calendar=policy.calendar,
+            follow_up=policy.follow_up,
+            disposition_deadline=policy.disposition_deadline,
+            final_disposition_deadline=policy.final_disposition_deadline,
+            final_deadline=policy.final_deadline,
+            routing=RoutingKeys.of(policy),
+        )
+
+    @classmethod
+    def of_content(cls, content: dict[str, Any], *, stored: bool = False) -> Parts:
+        """The parts of a file that is not valid as a whole (its parsed YAML)."""
+        segments, tiers = content.get("segments"), content.get("tiers")
+        dispositions = content.get("dispositions")
+        zone = content.get("timezone")
+        try:
+            zone = _time_zone(zone) if isinstance(zone, str) else None
+        except ValueError:
+            zone = None
+        hours = _part(content, "business_hours", BusinessHours, stored)
+        follow_up = _part(content, "follow_up", FollowUp, stored)
+        given = _deadline(content, "final_disposition_deadline")
+        known = content.get("final_disposition_deadline") is None or given is not None
+        cadence_end = follow_up.within if follow_up is not None else None
+        return cls(
+            segments=_valid_items(Segment, segments, stored=stored),
+            segment_count=len(segments) if isinstance(segments, list) else 0,
+            tiers=_valid_items(Tier, tiers, stored=stored),
+            tier_count=len(tiers) if isinstance(tiers, list) else 0,
+            dispositions=_valid_items(Disposition, dispositions, stored=stored),
+            disposition_count=len(dispositions) if isinstance(dispositions, list) else 0,
+            segment_names=_texts(segments, "name"),
+            codes=_texts(dispositions, "code"),
+            labels=_texts(dispositions, "label"),
+            mql_per_week=_text_keys(content, "targets", "mql_per_week"),
+            split=_text_keys(content, "plan", "revenue_split"),
+            plan=_valid(PlanSettings, content.get("plan"), stored=stored),
+            mql=_part(content, "mql", Mql, stored),
+            timezone=zone,
+            business_hours=hours,
+            calendar=None if zone is None or hours is None else _business_calendar(zone, hours),
+            follow_up=follow_up,
+            disposition_deadline=_deadline(content, "disposition_deadline"),
+            final_disposition_deadline=given,
+            final_deadline=(given or cadence_end) if known else None,
+            routing=RoutingKeys.of_content(content),
+        )
 
 
 def _territory_checks(keys: RoutingKeys) -> list[str]:
@@ -1705,9 +1904,7 @@ def with_named_accounts(policy: Policy, text: str, source: str) -> Policy:
         raise PolicyError(problems, source)
     digest = hashlib.sha256(f"{policy.version}:{text}".encode()).hexdigest()[:12]
     merged = {**policy.named_accounts, **accounts}
-    merged_policy = policy.model_copy(update={"named_accounts": merged, "version": digest})
-    merged_policy.__dict__.pop("named_index", None)  # a copy keeps cached values: not this one
-    return merged_policy
+    return policy.model_copy(update={"named_accounts": merged, "version": digest})
 
 
 @dataclass(frozen=True)
@@ -1736,8 +1933,9 @@ def _type_problems(error: ValidationError) -> list[str]:
 
 def check_policy(data: Any, *, stored: bool = False) -> Checked:
     """Validate the parsed YAML of an SLA file: its policy, or every problem found. Keys of the
-    wrong type do not hide the rest: the steps' order and the routing keys are checked too,
-    on the parts that are valid on their own.
+    wrong type do not hide the rest: every check across keys (names used twice, tiers that can
+    never match, deadlines, the steps' order, the routing keys) runs on the parts that are
+    valid on their own (`Parts`).
 
     `stored`: the snapshot of an SLA version already in use (skips the later `_file_checks`).
     """
@@ -1749,18 +1947,22 @@ def check_policy(data: Any, *, stored: bool = False) -> Checked:
     try:
         policy = Policy.model_validate(content, context={"stored": stored})
     except ValidationError as error:
-        keys = RoutingKeys.of_content(content)
-        problems = _type_problems(error) + _ladder_order(content)
-        problems += [] if stored else routing_checks(keys)
-        return Checked(None, list(dict.fromkeys(problems)), keys, accounts_file)
-    keys = RoutingKeys.of(policy)
-    problems = _cross_checks(policy) + _ladder_order(content)
-    problems += [] if stored else _file_checks(policy)
+        parts = Parts.of_content(content, stored=stored)
+        problems = _type_problems(error) + _checks(parts, content, stored)
+        return Checked(None, list(dict.fromkeys(problems)), parts.routing, accounts_file)
+    parts = Parts.of(policy)
+    problems = _checks(parts, content, stored)
     if problems:
-        return Checked(None, list(dict.fromkeys(problems)), keys, accounts_file)
+        return Checked(None, list(dict.fromkeys(problems)), parts.routing, accounts_file)
     canonical = json.dumps(content, sort_keys=True, default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-    return Checked(policy.model_copy(update={"version": version}), [], keys, accounts_file)
+    return Checked(policy.model_copy(update={"version": version}), [], parts.routing, accounts_file)
+
+
+def _checks(parts: Parts, content: dict[str, Any], stored: bool) -> list[str]:
+    """The checks across keys, on what `parts` knows (a stored version skips `_file_checks`)."""
+    problems = _cross_checks(parts) + _ladder_order(content)
+    return problems + ([] if stored else _file_checks(parts))
 
 
 def parse_policy(data: Any, source: str = "sla.yaml", *, stored: bool = False) -> Policy:

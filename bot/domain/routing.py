@@ -251,14 +251,9 @@ def choose_owner(
 
 
 def routed_people(policy: Policy) -> frozenset[str]:
-    """Everyone the routing rules can hand a lead to: the pools' reps, the named accounts'
-    owners, the partner manager, the fallback owner and the managers (whose time away
-    routing reads)."""
-    people = {rep for segment in policy.segments for rep in segment.reps}
-    people |= set(policy.named_index.values()) | set(fallback_candidates(policy))
-    if policy.partner is not None:
-        people.add(policy.partner.manager)
-    return frozenset(people)
+    """Everyone the routing rules can hand a lead to (`Policy.routed_people`: built once per
+    policy, not on each call)."""
+    return policy.routed_people
 
 
 def fallback_candidates(policy: Policy) -> tuple[str, ...]:

@@ -113,6 +113,37 @@ named_accounts_file: accounts.csv
     ]
 
 
+def test_check_lists_the_problems_across_keys_beside_a_wrong_type(tmp_path: Path) -> None:
+    broken = tmp_path / "sla.yaml"
+    text = (
+        (ROOT / "sla.yaml")
+        .read_text()
+        .replace("reps: [U0REP1, U0REP2]\n", "reps: [U0REP1, U0REP2]\n    weights: {U0REP1: -1}\n")
+        .replace("  - name: smb\n", "  - name: enterprise\n")
+        .replace(
+            "{name: warm, first_touch",
+            "{name: very hot, when: {score_min: 90}, first_touch: 1h}\n"
+            "  - {name: warm, first_touch",
+        )
+        .replace("disposition_deadline: 72h", "disposition_deadline: 3w")
+    )
+    broken.write_text(text)
+    result = run("check", str(broken))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{broken}: 6 problem(s)",
+        "  segments[0].weights: a weight of -1 (U0REP1) is negative; write 0 or more",
+        "  segments[2].name: 'enterprise' is used twice",
+        "  targets.mql_per_week.smb: no segment is called 'smb'",
+        "  plan.revenue_split.smb: no segment is called 'smb'",
+        "  tiers[1]: very hot can never match: tiers[0] (hot, score ≥ 80) takes every lead it "
+        "would",
+        "  disposition_deadline: 3w (the first feedback) ends after the final disposition "
+        "deadline (2w, follow_up.within, the cadence's end): the feedback deadline must be the "
+        "shorter one; shorten it, or lengthen the other",
+    ]
+
+
 def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
     result = run("serve", env=clean_env(), cwd=tmp_path)
     assert result.returncode == 2

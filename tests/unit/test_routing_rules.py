@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from bot.domain.accounts import account_domain, normalise_domain, parse_named_accounts
 from bot.domain.intake import LeadIn, parse_lead
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot, with_named_accounts
+from bot.domain.policy import (
+    Policy,
+    PolicyError,
+    parse_policy,
+    policy_from_snapshot,
+    snapshot,
+    with_named_accounts,
+)
 from bot.domain.rotation import (
     PoolRules,
     RepLoad,
@@ -28,7 +35,7 @@ from bot.domain.rotation import (
     take_turn,
     weighted_shares,
 )
-from bot.domain.routing import AccountLead, choose_owner, choose_segment
+from bot.domain.routing import AccountLead, choose_owner, choose_segment, routed_people
 from bot.services.policies import load_policy
 from bot.services.routing import periods
 from bot.simulator import validate_blocks
@@ -342,6 +349,25 @@ def test_the_fallback_owner_away_hands_on_to_the_next_manager(policy: Policy) ->
     # Everyone away: still the first (a lead is never left with nobody).
     choice = choose_owner(lead(), None, policy, away=frozenset({"U0MGR1", "U0MGR2"}))
     assert choice.rep == "U0MGR1" and "passed" not in choice.reason
+
+
+def test_routed_people_are_everyone_routing_can_hand_a_lead_to_built_once(policy: Policy) -> None:
+    reps = {f"U0REP{n}" for n in range(1, 7)}
+    assert policy.routed_people == reps | {"U0MGR1", "U0MGR2"}
+    assert policy.routed_people is policy.routed_people  # built once, not on each call
+    assert routed_people(policy) is policy.routed_people
+    # A stored version is not held to today's routing checks: its owners may be no rep's.
+    keys = {
+        "named_accounts": {"northwind.example": "U0OLD"},
+        "partner": {"manager": "U0PARTNER"},
+        "fallback_owner": "U0FALLBACK",
+    }
+    stored = policy_from_snapshot(snapshot(policy) | keys, "0123456789ab")
+    assert stored.routed_people == policy.routed_people | {"U0OLD", "U0PARTNER", "U0FALLBACK"}
+    # A copy with other content builds its own; a copy with another version keeps it.
+    fewer = policy.model_copy(update={"managers": ["U0MGR1"]})
+    assert fewer.routed_people == policy.routed_people - {"U0MGR2"}
+    assert policy.model_copy(update={"version": "x"}).routed_people is policy.routed_people
 
 
 # --- the rotation ---------------------------------------------------------------------------
