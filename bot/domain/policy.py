@@ -1322,15 +1322,21 @@ def _cross_checks(parts: Parts) -> list[str]:
     return problems
 
 
+def _repeated_with_first(items: tuple[tuple[int, str], ...]) -> list[tuple[int, str, int]]:
+    """The items whose value an earlier item has already, each with that earlier item's index."""
+    first: dict[str, int] = {}
+    repeated: list[tuple[int, str, int]] = []
+    for index, value in items:
+        if value in first:
+            repeated.append((index, value, first[value]))
+        else:
+            first[value] = index
+    return repeated
+
+
 def _repeated(items: tuple[tuple[int, str], ...]) -> list[tuple[int, str]]:
     """The items whose value an earlier item has already."""
-    seen: set[str] = set()
-    repeated: list[tuple[int, str]] = []
-    for index, value in items:
-        if value in seen:
-            repeated.append((index, value))
-        seen.add(value)
-    return repeated
+    return [(index, value) for index, value, _ in _repeated_with_first(items)]
 
 
 def _ladder_order(content: dict[str, Any]) -> list[str]:
@@ -1373,6 +1379,12 @@ def _file_checks(parts: Parts) -> list[str]:
             f"timezone: {parts.timezone!r} is not a team's time zone: name it, like "
             "Australia/Sydney or UTC"
         )
+    # A lead keeps its tier's name, and its rules are found by it: the second is never used.
+    problems += [
+        f"tiers[{index}].name: {name!r} is used twice: leads of it would follow tiers"
+        f"[{first}]'s rules"
+        for index, name, first in _repeated_with_first(parts.tier_names)
+    ]
     days = parts.business_hours.days if parts.business_hours else []
     for index, day in enumerate(days):
         if day in days[:index]:
@@ -1681,6 +1693,7 @@ class Parts:
     disposition_count: int = 0
     # Names, codes and labels as the file writes them: of every item, valid or not.
     segment_names: tuple[tuple[int, str], ...] = ()
+    tier_names: tuple[tuple[int, str], ...] = ()
     codes: tuple[tuple[int, str], ...] = ()
     labels: tuple[tuple[int, str], ...] = ()
     mql_per_week: tuple[str, ...] = ()  # the segments `targets.mql_per_week` names
@@ -1707,6 +1720,7 @@ class Parts:
             dispositions=tuple(enumerate(dispositions)),
             disposition_count=len(dispositions),
             segment_names=tuple(enumerate(segment.name for segment in segments)),
+            tier_names=tuple(enumerate(tier.name for tier in policy.tiers)),
             codes=tuple(enumerate(item.code for item in dispositions)),
             labels=tuple(enumerate(item.label for item in dispositions)),
             mql_per_week=tuple(policy.targets.mql_per_week),
@@ -1746,6 +1760,7 @@ class Parts:
             dispositions=_valid_items(Disposition, dispositions, stored=stored),
             disposition_count=len(dispositions) if isinstance(dispositions, list) else 0,
             segment_names=_texts(segments, "name"),
+            tier_names=_texts(tiers, "name"),
             codes=_texts(dispositions, "code"),
             labels=_texts(dispositions, "label"),
             mql_per_week=_text_keys(content, "targets", "mql_per_week"),

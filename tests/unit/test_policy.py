@@ -301,6 +301,22 @@ def test_duplicate_disposition_label() -> None:
     assert problem == "dispositions[4].label: 'Bad timing' is used twice"
 
 
+def test_duplicate_tier_name() -> None:
+    """A lead finds its tier's rules by name: a second tier of the same name would never be
+    used, and its leads would follow the first's clocks."""
+    problem = one_problem(lambda d: d["tiers"][1].update(name=d["tiers"][0]["name"]))
+    assert (
+        problem == "tiers[1].name: 'hot' is used twice: leads of it would follow tiers[0]'s rules"
+    )
+
+
+def test_a_stored_version_with_a_tier_name_twice_still_loads() -> None:
+    """A lead keeps the SLA it arrived under, even one that today's checks would refuse."""
+    data = example()
+    data["tiers"][1]["name"] = data["tiers"][0]["name"]
+    assert [tier.name for tier in parse_policy(data, stored=True).tiers] == ["hot", "hot"]
+
+
 def test_disposition_code_must_be_snake_case() -> None:
     problem = one_problem(lambda d: d["dispositions"][0].update(code="Qualified!"))
     assert problem.startswith("dispositions[0].code: ")
