@@ -26,10 +26,20 @@ def transport() -> str:
 
 
 @pytest.fixture
+def stack_database_url(sqlite_url: str) -> str:
+    """The database `stack` runs on: a SQLite file, or, where a test module overrides this
+    fixture to return `database_url`, the same test on SQLite and on PostgreSQL."""
+    return sqlite_url
+
+
+@pytest.fixture
 async def stack(
-    sqlite_url: str, policy: Policy, clock: TravelClock, transport: str
+    stack_database_url: str, policy: Policy, clock: TravelClock, transport: str
 ) -> AsyncIterator[LocalStack]:
-    local = await start_stack(sqlite_url, policy, clock=clock, socket_mode=transport == "socket")
+    """The real server and the Slack simulator, on `stack_database_url` with `policy` (a test
+    module overrides either fixture to change them)."""
+    socket_mode = transport == "socket"
+    local = await start_stack(stack_database_url, policy, clock=clock, socket_mode=socket_mode)
     try:
         yield local
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock, start_stack
+from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET, LocalStack, TravelClock
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage import db
 from storage.away import AwayStore
@@ -41,12 +41,8 @@ def policy(policy: Policy) -> Policy:
 
 
 @pytest.fixture
-async def stack(database_url: str, policy: Policy, clock: TravelClock) -> AsyncIterator[LocalStack]:
-    local = await start_stack(database_url, policy, clock=clock)
-    try:
-        yield local
-    finally:
-        await local.close()
+def stack_database_url(database_url: str) -> str:
+    return database_url
 
 
 @contextmanager

@@ -4,7 +4,6 @@ why, `/handoff routing` answers a manager and refuses a rep, and a rep sees thei
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,15 +23,6 @@ def policy(policy: Policy) -> Policy:
     content["segments"][0] |= {"weights": {REP1: 2}, "cap": {"per_day": 2}}
     content |= {"named_accounts": {"contoso.example": REP3}, "account_matching": True}
     return parse_policy(content)
-
-
-@pytest.fixture
-async def routed(sqlite_url: str, policy: Policy, clock: TravelClock) -> AsyncIterator[LocalStack]:
-    local = await start_stack(sqlite_url, policy, clock=clock)
-    try:
-        yield local
-    finally:
-        await local.close()
 
 
 def account(number: int, domain: str | None = None) -> dict[str, Any]:
@@ -61,8 +51,7 @@ def why(stack: LocalStack, channel: str, index: int) -> str:
     return line
 
 
-async def test_routing_rules_and_their_reasons_on_every_post(routed: LocalStack) -> None:
-    stack = routed
+async def test_routing_rules_and_their_reasons_on_every_post(stack: LocalStack) -> None:
     # Weights 2:1 and a daily cap of 2: REP1, REP2, REP1 (at cap), REP2 (at cap), then nobody
     # is available and the fallback owner (the first manager) has it.
     leads = [await post(stack, account(number)) for number in range(5)]
@@ -88,8 +77,7 @@ async def test_routing_rules_and_their_reasons_on_every_post(routed: LocalStack)
     assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{leads[0].id} (<@{REP2}>)"
 
 
-async def test_handoff_routing_is_for_managers(routed: LocalStack) -> None:
-    stack = routed
+async def test_handoff_routing_is_for_managers(stack: LocalStack) -> None:
     for number in range(3):
         await post(stack, account(number))
     answer = await stack.driver.command(MANAGER, "/handoff", "routing")
@@ -106,8 +94,7 @@ async def test_handoff_routing_is_for_managers(routed: LocalStack) -> None:
     assert refused.json["response_type"] == "ephemeral"
 
 
-async def test_a_rep_sees_their_share_in_app_home(routed: LocalStack) -> None:
-    stack = routed
+async def test_a_rep_sees_their_share_in_app_home(stack: LocalStack) -> None:
     for number in range(3):
         await post(stack, account(number))
     response = await stack.driver.app_home_opened(REP2)
@@ -125,8 +112,7 @@ def personal(number: int, address: str) -> dict[str, Any]:
     return lead_payload(f"e-{number}", email=address, company=company)
 
 
-async def test_a_regional_free_mail_domain_never_matches_an_account(routed: LocalStack) -> None:
-    stack = routed
+async def test_a_regional_free_mail_domain_never_matches_an_account(stack: LocalStack) -> None:
     first = await post(stack, personal(1, "alice@hotmail.com.au"))
     posted = stack.sim.messages(ENTERPRISE)[0]
     await stack.driver.press(

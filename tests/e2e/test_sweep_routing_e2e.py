@@ -5,11 +5,9 @@ chosen."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.cli.stack import LocalStack, TravelClock
 from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
 
@@ -22,15 +20,6 @@ def policy(policy: Policy) -> Policy:
     content = snapshot(policy)
     content["segments"][0] |= {"reps": [REP1, REP2, REP7], "weights": {REP2: 2}}
     return parse_policy(content)
-
-
-@pytest.fixture
-async def routed(sqlite_url: str, policy: Policy, clock: TravelClock) -> AsyncIterator[LocalStack]:
-    local = await start_stack(sqlite_url, policy, clock=clock)
-    try:
-        yield local
-    finally:
-        await local.close()
 
 
 def why(stack: LocalStack, index: int) -> str:
@@ -53,9 +42,8 @@ def thread(stack: LocalStack, index: int) -> list[str]:
 
 
 async def test_an_overdue_lead_goes_to_the_next_weighted_rep_who_is_in(
-    routed: LocalStack, clock: TravelClock
+    stack: LocalStack, clock: TravelClock
 ) -> None:
-    stack = routed
     for number in range(2):
         status, _ = await stack.post_lead(lead_payload(f"hs-{number}"))
         assert status == 201
