@@ -993,10 +993,10 @@ class Crm(_Model):
     # our field (bot.domain.crm.FIELDS) -> the CRM's property or field name
     fields: dict[str, str] = Field(default_factory=dict)
     attempt_notes: bool = False  # a note (HubSpot) or a Task (Salesforce) per attempt too
-    # The CRM's own limit, as a rolling window: `writes_per_second` × `window_seconds` writes in
-    # any `window_seconds`. A write is one outbox row, one to three HubSpot requests (a look-up
-    # by email, the PATCH, a note): a third of the portal's limit (100 or 190 requests per 10 s
-    # for private apps) keeps under it; a 429's wait is honoured either way (docs/crm.md).
+    # The CRM's own limit, as a rolling window: `writes_per_second` × `window_seconds` HTTP
+    # requests in any `window_seconds`, every request a write sends counted (a look-up by
+    # email, the PATCH, a note, a retry): set it to the portal's limit (100 or 190 requests per
+    # 10 s for HubSpot's private apps); a 429's wait is honoured either way (docs/crm.md).
     writes_per_second: float = Field(default=5.0, gt=0, le=100)
     window_seconds: float = Field(default=10.0, ge=1, le=60)
     events: list[str] | None = None  # webhook: the event types sent (default: every one)
