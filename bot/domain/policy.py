@@ -650,13 +650,9 @@ class FollowUp(_Model):
 
     def interval(self, minutes_per_day: int) -> Duration:
         """The touch interval `within ÷ min_attempts`: 6 attempts within 2 weeks is a touch
-        every 2 days 8 hours."""
+        every 2 days 8 hours. It times the next touch (one interval after the latest attempt);
+        it does not decide which attempts count: every one does (seed 002)."""
         return self.within.scaled(1, self.min_attempts, minutes_per_day)
-
-    def spacing(self, minutes_per_day: int) -> Duration:
-        """How far apart attempts must be to count: half the touch interval (28 hours for 6
-        within 2 weeks); an attempt logged sooner after the last that counted does not count."""
-        return self.within.scaled(1, 2 * self.min_attempts, minutes_per_day)
 
     @field_validator("channels")
     @classmethod
