@@ -43,7 +43,6 @@ from bot.domain.effects import (
     Send,
     Settle,
     Upload,
-    alert_prefix,
 )
 from storage.crm import insert_events
 from storage.db import Database, insert_many, upsert_insert
@@ -340,7 +339,7 @@ _OPEN_ALERTS = select(OutboxRow.id, OutboxRow.channel, OutboxRow.lead_id, Outbox
 
 def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[dict[str, Any]]:
     """A row replacing each message the settles name: the leads' open alerts of each settle's
-    cycle (one statement for them all: a burst of claims settles with one), and each
+    cycle and clocks (one statement for them all: a burst of claims settles with one), and each
     message an `of` pattern names (one statement each: answers to marketing, one at a time)."""
     rows = []
     alerts = [settle for settle in settles if settle.of is None]
@@ -348,11 +347,10 @@ def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[d
         leads = sorted({settle.lead_id for settle in alerts})
         found = db.execute(_OPEN_ALERTS, {"p_lead_ids": leads}).all()
         for settle in alerts:
-            prefix = alert_prefix(settle.lead_id, settle.cycle)
             rows += [
                 _settle_row(settle, alert_id, channel, now)
                 for alert_id, channel, lead_id, key in found
-                if lead_id == settle.lead_id and str(key).startswith(prefix)
+                if lead_id == settle.lead_id and settle.settles(str(key))
             ]
     for settle in settles:
         if settle.of is not None:

@@ -304,6 +304,31 @@ def closed_alert(
     )
 
 
+def feedback_alert(
+    lead: LeadView, by: str, disposition: Disposition, policy: Policy, now: datetime
+) -> str:
+    """A manager alert about missing feedback once the rep gave it and the lead stays open:
+    "Contacted – progressing", or a question to marketing (its clocks wait for the answer)."""
+    if disposition.outcome == "more_info":
+        after = "waits for marketing's answer to the rep's question (its clocks paused)"
+    else:
+        after = "stays open with its owner"
+    return (
+        f"💬 Feedback given by <@{by}> at {team_time(now, policy.timezone)}: "
+        f"{one_line(disposition.label, 100)}. {_lead_line(lead)} in {_where(lead)} {after}."
+    )
+
+
+def touched_alert(lead: LeadView, by: str, kind: str, policy: Policy, now: datetime) -> str:
+    """A manager alert about a missing first touch once one is made (`kind`: the attempt's
+    channel in words); `by` a user id, or the CRM's name for whoever logged it there."""
+    who = f"<@{by}>" if is_user_id(by) else "the CRM"
+    return (
+        f"📞 First touch ({one_line(kind, 40)}) by {who} at {team_time(now, policy.timezone)}: "
+        f"{_lead_line(lead)} in {_where(lead)}."
+    )
+
+
 def sla_reassigned_alert(
     lead: LeadView, old: str | None, new: str, why: str, policy: Policy, now: datetime
 ) -> str:
