@@ -337,6 +337,36 @@ _OPEN_ALERTS = select(OutboxRow.id, OutboxRow.channel, OutboxRow.lead_id, Outbox
 )
 
 
+_ALERT_SENT_AS = select(OutboxRow.id).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.MESSAGE,
+    OutboxRow.key.like(ALERT_KEYS),
+    OutboxRow.result_ts == bindparam("p_ts"),
+)
+_SETTLED_AS = (
+    select(OutboxRow.payload)
+    .where(
+        OutboxRow.lead_id == bindparam("p_lead_id"),
+        OutboxRow.kind == Kind.SETTLE,
+        OutboxRow.key.like(bindparam("p_of")),
+    )
+    .order_by(OutboxRow.id)
+    .limit(1)
+)
+
+
+def settled_alert(db: Connection, lead_id: int, ts: str) -> str | None:
+    """The words that replaced (or are on their way to replace) the managers' escalation alert
+    about `lead_id` that Slack holds as message `ts`; None while it is live, or when `ts` is
+    no alert about the lead."""
+    for alert_id in db.execute(_ALERT_SENT_AS, {"p_lead_id": lead_id, "p_ts": ts}).scalars():
+        params = {"p_lead_id": lead_id, "p_of": f"%:{alert_id}"}
+        payload = db.execute(_SETTLED_AS, params).scalar()
+        if payload is not None:
+            return str(payload.get("text") or "")
+    return None
+
+
 def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[dict[str, Any]]:
     """A row replacing each message the settles name: the leads' open alerts of each settle's
     cycle and clocks (one statement for them all: a burst of claims settles with one), and each

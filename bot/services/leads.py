@@ -1052,14 +1052,19 @@ class Services:
 
     # --- a manager's answer to an escalation ----------------------------------------------------
 
-    async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Done:
+    async def reassign(
+        self, lead_id: int, actor: str, rep: str, now: datetime, alert_ts: str | None = None
+    ) -> Done:
         """Hand an open lead to `rep` of its segment's pool: the owner if it is claimed, else
         the suggested owner (who then holds a `claim: assigned` window for the rest of it).
         The thread hears it, `rep` gets a DM, the rep who had it a DM saying who has it now,
-        the post is re-rendered; the event records who moved it from whom to whom."""
+        the post is re-rendered; the event records who moved it from whom to whom.
+        `alert_ts`: the managers' alert it was chosen on (a settled one changes nothing)."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
+        if (settled := await self._settled_alert(lead, alert_ts)) is not None:
+            return settled
         check_pool(lead, rep, policy)
         current = lead.owner or lead.suggested_owner
         if rep == current:
@@ -1078,6 +1083,17 @@ class Services:
             )
         self.notifier.deliver_soon()
         return Done(handing.settled, handed)
+
+    async def _settled_alert(self, lead: LeadView, alert_ts: str | None) -> Done | None:
+        """When the press came from a managers' alert that is settled already (a control the
+        manager's Slack still showed: the settled words had not reached it yet), what was done
+        about it stands: nothing changes, and the manager hears so privately (a repeat)."""
+        if alert_ts is None:
+            return None
+        settled = await self.store.settled_alert(lead.id, alert_ts)
+        if settled is None:
+            return None
+        return Done(alert_views.stale_alert(lead, settled), lead, repeated=True)
 
     def _handing(
         self,
@@ -1149,12 +1165,22 @@ class Services:
             "this lead kept changing while it was reassigned; send it again", Reason.CHANGED
         )
 
-    async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
+    async def snooze(
+        self,
+        lead_id: int,
+        actor: str,
+        now: datetime,
+        hours: int = 1,
+        alert_ts: str | None = None,
+    ) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
-        sweep looks again when the snooze ends. The lead's thread hears it."""
+        sweep looks again when the snooze ends. The lead's thread hears it. `alert_ts`: the
+        managers' alert it was pressed on (a settled one changes nothing)."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
+        if (settled := await self._settled_alert(lead, alert_ts)) is not None:
+            return settled
         until = snoozed_until(lead, policy, now, hours)
         note = alert_views.snooze_note(actor, until, policy)
         effects: list[Effect] = [

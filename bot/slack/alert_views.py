@@ -354,6 +354,16 @@ def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> s
     return f"😴 Snoozed by <@{by}> until {when}: {_lead_line(lead)} in {_where(lead)}."
 
 
+def stale_alert(lead: LeadView, settled: str) -> str:
+    """A manager's private answer to a press on an alert that was settled already (`settled`:
+    what replaced it, as sent): nothing was changed, and where the lead can still be acted on."""
+    return (
+        f"Nothing was changed: this alert was settled already. {settled} "
+        f"`/lead {one_line(lead.external_id, 255)}` shows where the lead stands now, with its "
+        "Reassign menu if it still needs one."
+    )
+
+
 def settled_alert(text: str) -> Message:
     """A manager alert replaced by what was done about it (its menu and buttons gone)."""
     return Message(text=text, blocks=[section(text)])

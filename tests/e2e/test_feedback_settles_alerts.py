@@ -2,7 +2,8 @@
 that keeps the lead open ("Contacted – progressing", or a question to marketing): replaced in
 place with who gave it and when, its Reassign menu and Snooze button gone, so no manager hands
 on a lead that is being worked. An alert about a clock the rep's action does not meet (a
-missing first touch, a missing final outcome) stays live."""
+missing first touch, a missing final outcome) stays live. A press on a settled alert's stale
+control is answered privately and changes nothing."""
 
 from __future__ import annotations
 
@@ -104,6 +105,38 @@ async def test_a_question_to_marketing_settles_the_alert_about_missing_feedback(
         "marketing's answer to the rep's question (its clocks paused)."
     )
     assert not has_controls(settled)
+
+
+async def test_a_stale_control_on_a_settled_alert_changes_nothing(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A manager whose Slack still shows the alert's controls (the settled words not there
+    yet) picks a rep, then presses Snooze: each is answered privately, and the lead stays
+    with the rep working it, unsnoozed."""
+    alert = await feedback_overdue(stack, clock)
+    as_seen = copy.deepcopy(alert)  # the manager's Slack has not shown the edit
+    clock.advance(minutes=5)
+    await press(stack, MAYA, "Contacted – progressing")
+    settled = the_alert(stack, alert)
+    before = (await stack.services.lead(1), settled.edited_count)
+
+    await stack.driver.choose(MANAGER, "tom", channel=ESCALATIONS, seen=as_seen)
+    await stack.settle()
+    await stack.driver.press(MANAGER, "Snooze 1h", channel=ESCALATIONS, seen=as_seen)
+    await stack.settle()
+
+    words = (
+        "Nothing was changed: this alert was settled already. "
+        f"{settled.text} `/lead hs-1` shows where the lead stands now, with its Reassign menu "
+        "if it still needs one."
+    )
+    assert private_answers(stack, MANAGER) == [words, words]
+    lead = await stack.services.lead(1)
+    assert (lead, the_alert(stack, alert).edited_count) == before
+    assert (lead.owner, lead.snoozed_until) == (MAYA, None)
+    (post,) = stack.sim.messages(ENTERPRISE)
+    notes = [reply.all_text for reply in stack.sim.thread(ENTERPRISE, post.ts)]
+    assert not any("Reassigned" in note or "Snoozed" in note for note in notes)
 
 
 async def test_an_alert_about_a_missing_first_touch_stays_live_after_a_question(

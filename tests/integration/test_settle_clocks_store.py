@@ -1,7 +1,7 @@
 """The managers' alerts settle by the clock they are about, over the real store (SQLite and
 PostgreSQL): feedback settles the alert about missing feedback and leaves the one about the
 final outcome live; an alert sent before alerts named their clock is left to a claim, a close
-or a reassignment."""
+or a reassignment; and a settled alert is found again by its Slack ts (a stale press)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ async def test_feedback_settles_only_the_alert_about_feedback(services: Services
     outbox = OutboxStore(services.store.db)
     lead_id, ts = await alerted(services, outbox)
     ids = {row["result_ts"]: row["id"] for row in await outbox.rows()}
+    store = services.store
 
     feedback = Settle(
         lead_id, 1, "💬 feedback", "progress:1:1:settle", clocks=frozenset({"no_feedback"})
@@ -63,6 +64,11 @@ async def test_feedback_settles_only_the_alert_about_feedback(services: Services
     await outbox.send([feedback], MONDAY)
 
     assert await settled(outbox) == {ids[ts["no_feedback"]]: "💬 feedback"}
+    assert await store.settled_alert(lead_id, ts["no_feedback"]) == "💬 feedback"
+    assert await store.settled_alert(lead_id, ts["no_outcome"]) is None  # still live
+    assert await store.settled_alert(lead_id, ts["legacy"]) is None
+    assert await store.settled_alert(lead_id + 1, ts["no_feedback"]) is None  # not its alert
+    assert await store.settled_alert(lead_id, "1790000000.999999") is None  # no alert at all
 
     # A close settles every alert still live, once; the one feedback settled keeps its words.
     await outbox.send([Settle(lead_id, 1, "✅ closed", "dispose:1:settle")], MONDAY)
@@ -71,3 +77,4 @@ async def test_feedback_settles_only_the_alert_about_feedback(services: Services
         ids[ts["no_outcome"]]: "✅ closed",
         ids[ts["legacy"]]: "✅ closed",
     }
+    assert await store.settled_alert(lead_id, ts["no_outcome"]) == "✅ closed"
