@@ -9,9 +9,12 @@ local HubSpot fake enforcing the rolling limit (429 with HubSpot's headers past 
 are taken in and claimed first with no `crm:` section (nothing for the CRM yet); then the server
 starts again with `crm: {kind: hubspot, writes_per_second: burst/window}`, and each lead's owner
 presses *Qualified*, 10 at a time. Each disposition owes HubSpot two writes: the contact's owner
-and status (one PATCH) and the disposition's note (one POST). The clock starts at the first
-press and stops when the CRM outbox is empty. The floor: the requests HubSpot received, sent at
-exactly its limit (the first `burst` at once, then `burst` per `window`). Target: within 1.2×.
+and status (one PATCH) and the disposition's note (one POST). The worker's limit is set to the
+portal's (`writes_per_second` × `window_seconds` = `burst`), and it counts HTTP requests, not
+writes. The clock starts at the first press and stops when the CRM outbox is empty. The floor:
+the requests HubSpot took (a 429 is not one), sent at exactly its limit (the first `burst` at
+once, then `burst` per `window`). Target: within 1.2×, none lost or doubled, and never more
+than `burst` requests in any `window` (so no 429).
 """
 
 from __future__ import annotations
@@ -131,11 +134,13 @@ async def measure(count: int, burst: int, window: float) -> dict[str, Any]:
             await stack.close()
             await sim.stop()
     requests = hub.requests[before:]
+    limited = len(hub.limited)  # the burst limit is on only now
+    most = hub.most_in_window(window)
     patched = [w.path for w in hub.writes if w.method == "PATCH"]
     notes = {cid: len(hub.notes_of(cid)) for cid in hub.contacts}
     statuses = {cid: hub.contact(cid).get("hs_lead_status") for cid in hub.contacts}
     await hub.stop()
-    floor = floor_seconds(len(requests), burst, window)
+    floor = floor_seconds(len(requests) - limited, burst, window)
     return {
         "leads": count,
         "requests": len(requests),
@@ -144,7 +149,10 @@ async def measure(count: int, burst: int, window: float) -> dict[str, Any]:
         "doubled": sum(1 for n in notes.values() if n > 1),
         "missing": sum(1 for n in notes.values() if n == 0)
         + sum(1 for s in statuses.values() if s != "CONNECTED"),
-        "other": len(requests) - len(patched) - sum(notes.values()),
+        "other": len(requests) - len(patched) - sum(notes.values()) - limited,
+        "limited": limited,
+        "most": most,
+        "burst": burst,
         "seconds": elapsed,
         "floor": floor,
         "ratio": elapsed / floor if floor else float("nan"),
@@ -160,17 +168,26 @@ def main() -> None:
     logging.getLogger("handoff").setLevel(logging.ERROR)
     result = asyncio.run(measure(args.leads, args.burst, args.window))
     print(
-        "| dispositions | HubSpot requests | PATCHes | notes | other (reads, 429s) | doubled "
-        "| missing | drained in | floor | ratio |"
+        "| dispositions | HubSpot requests | PATCHes | notes | other reads | 429s "
+        "| most in any window | doubled | missing | drained in | floor | ratio |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {result['leads']:,} | {result['requests']:,} | {result['patches']:,} | "
-        f"{result['notes']:,} | {result['other']:,} | {result['doubled']} | {result['missing']} | "
+        f"{result['notes']:,} | {result['other']:,} | {result['limited']} | "
+        f"{result['most']} of {result['burst']} | {result['doubled']} | {result['missing']} | "
         f"{result['seconds']:.1f} s | {result['floor']:.1f} s | {result['ratio']:.2f}x |"
     )
-    met = result["ratio"] <= 1.2 and not result["doubled"] and not result["missing"]
-    print(f"\ntarget <= 1.2x of the floor, none lost or doubled: {'MET' if met else 'MISSED'}")
+    met = (
+        result["ratio"] <= 1.2
+        and not result["doubled"]
+        and not result["missing"]
+        and result["most"] <= result["burst"]
+    )
+    print(
+        "\ntarget <= 1.2x of the floor, none lost or doubled, never over the limit: "
+        f"{'MET' if met else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

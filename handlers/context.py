@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
@@ -28,6 +28,7 @@ PLAIN_MENTION = re.compile(r"(?<![<\w])@([\w.\-]+)")
 CONTEXT_KEY = "asked"
 log = logging.getLogger("handoff.slack")
 
+ALERT_CONTROLS = (ActionId.REASSIGN, ActionId.SNOOZE)  # the managers' alert's (and App Home's)
 BUTTONS = {
     ActionId.CLAIM: Action.CLAIM,
     ActionId.ATTEMPT: Action.ATTEMPT,
@@ -47,6 +48,7 @@ class Asked:
     command: str | None = None  # the slash command, if it is one
     rep_chosen: bool = True  # a Reassign menu's choice names a lead and a rep
     where: str | None = None  # the channel of the press (an answer modal: of its Answer press)
+    alert_ts: str | None = None  # a press on a managers' alert: that message's ts
 
     def lead(self) -> int:
         """The lead this press names; Refusal if its value is not one Handoff could make."""
@@ -82,7 +84,10 @@ def parse(body: dict[str, Any]) -> Asked:
         if pressed.get("action_id") == ActionId.INFO_ANSWER:
             channel = (body.get("channel") or {}).get("id")
             return _answer(str(pressed.get("value") or ""), channel)
-        return _press(pressed)
+        found = _press(pressed)
+        if pressed.get("action_id") in ALERT_CONTROLS:
+            return replace(found, alert_ts=_message_ts(body))
+        return found
     if kind == "view_submission":
         return _submission(body.get("view") or {})
     command = body.get("command")
@@ -132,6 +137,17 @@ def _press(pressed: dict[str, Any]) -> Asked:
             choice = action_id.removeprefix(f"{prefix}_") if action_id != prefix else ""
             return Asked(action, lead_id(pressed.get("value")), choice)
     return Asked()
+
+
+def _message_ts(body: dict[str, Any]) -> str | None:
+    """The ts of the channel message a press was on (None in App Home or an ephemeral)."""
+    container = body.get("container")
+    if not isinstance(container, dict) or container.get("type") != "message":
+        return None
+    if container.get("is_ephemeral"):
+        return None
+    ts = container.get("message_ts")
+    return ts if isinstance(ts, str) and ts else None
 
 
 def _answer(value: str, channel: Any) -> Asked:

@@ -323,7 +323,9 @@ class Listeners:
         await ack()
         choice = asked(context)
         rep = choice.rep()  # a menu's choice names the lead and the rep, or neither
-        done = await self.services.reassign(choice.lead(), _user(context), rep, self.clock())
+        done = await self.services.reassign(
+            choice.lead(), _user(context), rep, self.clock(), alert_ts=choice.alert_ts
+        )
         self.settle_alert(respond, done)
 
     async def lead_reassign(
@@ -341,7 +343,10 @@ class Listeners:
 
     async def snooze(self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond) -> None:
         await ack()
-        done = await self.services.snooze(asked(context).lead(), _user(context), self.clock())
+        choice = asked(context)
+        done = await self.services.snooze(
+            choice.lead(), _user(context), self.clock(), alert_ts=choice.alert_ts
+        )
         self.settle_alert(respond, done)
 
     async def report_share(

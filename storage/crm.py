@@ -194,6 +194,17 @@ _LEASE = (
         CrmOutboxRow.created_at,
     )
 )
+# A longer lease, for the worker that holds it: its lease's end is its fence (a worker whose
+# lease ran out, and was taken by another, changes nothing).
+_EXTEND = (
+    update(table(CrmOutboxRow))
+    .where(
+        CrmOutboxRow.id == bindparam("p_id"),
+        CrmOutboxRow.state == PENDING,
+        CrmOutboxRow.lease_until == bindparam("p_until"),
+    )
+    .values(lease_until=bindparam("p_longer"))
+)
 _UNKNOWN = select(CrmOutboxRow.unknown).where(CrmOutboxRow.id == bindparam("p_id"))
 _FINISH = (
     update(table(CrmOutboxRow))
@@ -272,6 +283,12 @@ class CrmOutboxStore:
             )
 
         return await self.db.run(work)
+
+    async def extend(self, row_id: int, until: datetime, longer: datetime) -> bool:
+        """Hold the row leased until `longer`, if this worker's lease (until `until`) still
+        holds it; False when it does not (it ran out, and another worker may have the row)."""
+        params = {"p_id": row_id, "p_until": until, "p_longer": longer}
+        return bool(await self.db.run(lambda db: db.execute(_EXTEND, params).rowcount == 1))
 
     async def lead(self, lead_id: int) -> LeadView | None:
         """The lead as it is now (its CRM id with it)."""

@@ -43,7 +43,6 @@ from bot.domain.effects import (
     Send,
     Settle,
     Upload,
-    alert_prefix,
 )
 from storage.crm import insert_events
 from storage.db import Database, insert_many, upsert_insert
@@ -338,9 +337,39 @@ _OPEN_ALERTS = select(OutboxRow.id, OutboxRow.channel, OutboxRow.lead_id, Outbox
 )
 
 
+_ALERT_SENT_AS = select(OutboxRow.id).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.MESSAGE,
+    OutboxRow.key.like(ALERT_KEYS),
+    OutboxRow.result_ts == bindparam("p_ts"),
+)
+_SETTLED_AS = (
+    select(OutboxRow.payload)
+    .where(
+        OutboxRow.lead_id == bindparam("p_lead_id"),
+        OutboxRow.kind == Kind.SETTLE,
+        OutboxRow.key.like(bindparam("p_of")),
+    )
+    .order_by(OutboxRow.id)
+    .limit(1)
+)
+
+
+def settled_alert(db: Connection, lead_id: int, ts: str) -> str | None:
+    """The words that replaced (or are on their way to replace) the managers' escalation alert
+    about `lead_id` that Slack holds as message `ts`; None while it is live, or when `ts` is
+    no alert about the lead."""
+    for alert_id in db.execute(_ALERT_SENT_AS, {"p_lead_id": lead_id, "p_ts": ts}).scalars():
+        params = {"p_lead_id": lead_id, "p_of": f"%:{alert_id}"}
+        payload = db.execute(_SETTLED_AS, params).scalar()
+        if payload is not None:
+            return str(payload.get("text") or "")
+    return None
+
+
 def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[dict[str, Any]]:
     """A row replacing each message the settles name: the leads' open alerts of each settle's
-    cycle (one statement for them all: a burst of claims settles with one), and each
+    cycle and clocks (one statement for them all: a burst of claims settles with one), and each
     message an `of` pattern names (one statement each: answers to marketing, one at a time)."""
     rows = []
     alerts = [settle for settle in settles if settle.of is None]
@@ -348,11 +377,10 @@ def _settle_rows(db: Connection, settles: list[Settle], now: datetime) -> list[d
         leads = sorted({settle.lead_id for settle in alerts})
         found = db.execute(_OPEN_ALERTS, {"p_lead_ids": leads}).all()
         for settle in alerts:
-            prefix = alert_prefix(settle.lead_id, settle.cycle)
             rows += [
                 _settle_row(settle, alert_id, channel, now)
                 for alert_id, channel, lead_id, key in found
-                if lead_id == settle.lead_id and str(key).startswith(prefix)
+                if lead_id == settle.lead_id and settle.settles(str(key))
             ]
     for settle in settles:
         if settle.of is not None:

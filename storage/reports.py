@@ -158,7 +158,7 @@ def _counts_query(
         "attempts_closed": _count(*window_closed),
         "attempts_covered": _count(
             *window_closed,
-            _standard_met(now, standard.min_attempts)
+            _standard_met(now, standard)
             | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
         # The first feedback (any disposition, "progressing" too) within disposition_deadline.
@@ -242,13 +242,17 @@ def _recycled_query(start: datetime, end: datetime, where: Filter) -> Any:
     )
 
 
-def _standard_met(as_of: Any, min_attempts: int) -> Any:
-    """The follow-up standard met by `as_of`, with its span (bot/domain/cadence.py); a lead
-    whose attempts were all logged before Handoff kept the cadence (migration 0014: none
-    counted) is judged by its count, as it was then."""
+def _standard_met(as_of: Any, standard: AttemptStandard) -> Any:
+    """The follow-up standard met by `as_of` (bot/domain/cadence.py: every attempt counts),
+    as bot/domain/lead.py's `follow_up_met` reads it: a lead whose cadence was stored under an
+    older rule is judged by its count of attempts (all logged before Handoff kept the cadence,
+    migration 0014: none counted; or stored when attempts close together did not count, fewer
+    counted than logged, unless the standard asks for channels)."""
     lead = LeadRow
-    legacy = (lead.touches_counted == 0) & (lead.attempts >= min_attempts)
-    return (lead.follow_up_met_at <= as_of) | legacy
+    older = lead.touches_counted == 0
+    if standard.channels is None:
+        older = older | (lead.touches_counted < lead.attempts)
+    return (lead.follow_up_met_at <= as_of) | (older & (lead.attempts >= standard.min_attempts))
 
 
 # The stage times of the period's MQLs, as seconds since the epoch: tens of thousands of rows

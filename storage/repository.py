@@ -48,7 +48,7 @@ from bot.domain.routing import BY_MANAGER, AccountLead
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
-from storage.outbox import mark_posted, redact_lead, write_effects
+from storage.outbox import mark_posted, redact_lead, settled_alert, write_effects
 from storage.rotation import (
     RotationAsk,
     account_lead,
@@ -866,6 +866,11 @@ class Store:
         """The Slack ts of the message the outbox sent under `key` (None: not sent yet)."""
         statement = select(OutboxRow.result_ts).where(OutboxRow.key == key)
         return await self.db.run(lambda db: db.execute(statement).scalar())
+
+    async def settled_alert(self, lead_id: int, ts: str) -> str | None:
+        """What replaced the managers' alert about `lead_id` sent as Slack message `ts`, once
+        something settled it (None: it is live, or it is no such alert)."""
+        return await self.db.run(lambda db: settled_alert(db, lead_id, ts))
 
     async def count_leads(self) -> int:
         statement = select(func.count()).select_from(LEADS)

@@ -20,7 +20,7 @@ import yaml
 
 from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.crmfake.hubspot import HubSpotFake
-from bot.domain.lead import LeadView
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import parse_policy
 from bot.simulator.data import Ephemeral, Message
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
@@ -218,14 +218,20 @@ class Demo:
             if label == "Unable to contact":
                 refusal = self.stack.sim.ephemerals(user=owner)[-1].text
                 self.say(f"           … privately: {refusal}")
-                # Five more attempts overnight: logged, but too close together to count
-                # towards the follow-up standard, so the lead may not be recycled yet.
+                # Five more attempts, three hours apart: every attempt counts, so six in all
+                # meet the follow-up standard (seed 002: 6 attempts over 2 weeks), and the
+                # lead may be recycled now.
                 for attempt in range(5):
                     self.clock.advance(hours=3)
                     await self.press(owner, ATTEMPTS[attempt % 3], lead.external_id)
                 await self.press(owner, label, lead.external_id)
-                refusal = self.stack.sim.ephemerals(user=owner)[-1].text
-                self.say(f"           … privately again: {refusal}")
+                after = await self.lead(lead.external_id)
+                done = "recycled" if after.stage is Stage.RECYCLE else f"still {after.stage}"
+                minimum = self.stack.services.policy.follow_up.min_attempts
+                self.say(
+                    f"           … five more attempts, three hours apart: {after.attempts} of "
+                    f"{minimum}, and this time {lead.display_name} is {done}"
+                )
 
     async def _rate(self, owner: str, lead: LeadView, fit: str, timing: str) -> None:
         """The owner picks a fit and a timing on the closed lead's message (one click each)."""

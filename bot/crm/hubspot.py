@@ -40,7 +40,7 @@ from hubspot.crm.contacts import exceptions as contact_errors
 from hubspot.crm.objects.notes import exceptions as note_errors
 from hubspot.crm.owners import exceptions as owner_errors
 
-from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
+from bot.crm.port import UNPACED, CrmMissing, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 from bot.domain.policy import Crm
 
@@ -106,6 +106,7 @@ class HubSpotAdapter:
         self._owners_at: float | None = None
         self._owners_lock = asyncio.Lock()
         self._quiet_until = 0.0  # after a 429: nothing is sent before this (clock seconds)
+        self.pace: Pace = UNPACED  # the CRM worker's: HubSpot's limit counts every request
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -333,12 +334,14 @@ class HubSpotAdapter:
     # -- calls and errors --------------------------------------------------------------------
 
     async def _call(self, write: bool, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One client call in a thread, its failure turned into the port's errors."""
+        """One client call (one HTTP request, counted by `pace`) in a thread, its failure
+        turned into the port's errors."""
         wait = self._quiet_until - self._clock()
         if wait > 0:
             raise CrmRetry(f"HubSpot asked us to wait {wait:.1f}s more (429)", after=wait)
         try:
-            return await asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
+            async with self.pace.request():
+                return await asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
         except urllib3.exceptions.HTTPError as error:
             sent = not isinstance(
                 error,

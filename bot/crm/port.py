@@ -3,10 +3,14 @@
 The CRM delivery worker (`bot/crm/worker.py`) decides *when* and how often; an adapter decides
 *how* a write looks in its CRM. Adapters are async; one wrapping a synchronous client (the
 official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread.
+
+A CRM limits HTTP requests, not writes, and one write may take several: so an adapter sends
+each request inside `pace.request()` (the worker's rolling window), the reads included.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -67,10 +71,28 @@ def json_body(body: bytes) -> Any:
         raise BadPayload([("(body)", f"not JSON: {str(error)[:200]}")]) from None
 
 
+class Pace(Protocol):
+    """The CRM's rate limit, as the adapter meets it: `async with pace.request():` around every
+    HTTP request sent to the CRM (a write, a read, a retry), so each one is counted."""
+
+    def request(self) -> contextlib.AbstractAsyncContextManager[object]: ...
+
+
+class Unpaced:
+    """No pacing (`handoff doctor`'s few requests): a request goes at once."""
+
+    def request(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return contextlib.nullcontext()
+
+
+UNPACED = Unpaced()
+
+
 class CrmAdapter(Protocol):
     """One CRM. Every method raises CrmRetry, CrmRefused or CrmMissing when a write fails."""
 
     name: str  # hubspot | salesforce | webhook
+    pace: Pace  # set by the CRM worker: every HTTP request goes through `pace.request()`
 
     async def sync(self, record: CrmRecord) -> str | None:
         """Make the record show `record` (owner, status, lifecycle, fields): a PATCH of the

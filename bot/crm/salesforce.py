@@ -28,7 +28,7 @@ import requests
 from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from bot.crm.port import CrmError, CrmMissing, CrmRefused, CrmRetry
+from bot.crm.port import UNPACED, CrmError, CrmMissing, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import SALESFORCE_STATUS, CrmEvent, CrmNote, CrmRecord
 from bot.domain.policy import Crm
 
@@ -93,6 +93,7 @@ class SalesforceAdapter:
         self._client = self._connect(token)
         self._users: dict[str, str] = {}  # Slack user id -> Salesforce User Id
         self._renewing = asyncio.Lock()
+        self.pace: Pace = UNPACED  # the CRM worker's: every API request is counted
 
     def _connect(self, token: str) -> Salesforce:
         return Salesforce(
@@ -284,12 +285,14 @@ class SalesforceAdapter:
         await self._call(lambda sf: sobject(sf, name).update(record_id, body), write=True)
 
     async def _call(self, call: Callable[[Salesforce], T], *, write: bool = False) -> T:
-        """Run one client call in a thread, with Salesforce's errors as ours; an expired
-        session is refreshed once and the call made again."""
+        """Run one client call (one API request, counted by `pace`) in a thread, with
+        Salesforce's errors as ours; an expired session is refreshed once and the call made
+        again (a second request, counted too)."""
         for attempt in (1, 2):
             client = self._client
             try:
-                return await asyncio.to_thread(call, client)
+                async with self.pace.request():
+                    return await asyncio.to_thread(call, client)
             except SalesforceExpiredSession as error:
                 if attempt == 2:
                     raise CrmRefused(

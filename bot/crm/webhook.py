@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import aiohttp
 from standardwebhooks import Webhook
 
-from bot.crm.port import CrmRefused, CrmRetry
+from bot.crm.port import UNPACED, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 
 Clock = Callable[[], datetime]
@@ -77,6 +77,7 @@ class WebhookAdapter:
         self.signer = Webhook(secret)
         self.clock = clock
         self._session = session
+        self.pace: Pace = UNPACED  # the CRM worker's: each POST is counted
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -90,6 +91,17 @@ class WebhookAdapter:
         return None
 
     async def event(self, event: CrmEvent) -> None:
+        async with self.pace.request():  # the receiver's limit counts requests
+            status, text, retry_after = await self._post(event)
+        if 200 <= status < 300:
+            return
+        said = f"HTTP {status}" + (f" ({text.strip()})" if text.strip() else "")
+        if status == 429 or status >= 500:
+            raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
+        raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
+
+    async def _post(self, event: CrmEvent) -> tuple[int, str, str | None]:
+        """One signed POST of the event: its status, the start of its body, `Retry-After`."""
         body = json.dumps(body_of(event, self.clock()), separators=(",", ":"), default=str).encode()
         # The signature's timestamp is the real time: receivers refuse one 5 minutes off.
         stamp = datetime.now(UTC)
@@ -102,18 +114,11 @@ class WebhookAdapter:
         }
         try:
             async with self._client().post(self.url, data=body, headers=headers) as response:
-                status = response.status
                 text = (await response.text())[:200]
-                retry_after = response.headers.get("Retry-After")
+                return response.status, text, response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             # It may have arrived: the retry carries the same webhook-id.
             raise CrmRetry(f"{type(error).__name__}: {error}", unknown=True) from error
-        if 200 <= status < 300:
-            return
-        said = f"HTTP {status}" + (f" ({text.strip()})" if text.strip() else "")
-        if status == 429 or status >= 500:
-            raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
-        raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
 
     async def check(self) -> list[str]:
         """Problems with the set-up: a URL that does not answer or refuses a signed test."""

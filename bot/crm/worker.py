@@ -7,6 +7,13 @@ as it is now and the CURRENT SLA file: a sync writes the record's current state,
 changes collapse and a late retry never writes an older state; a note carries its row's key,
 which the adapter uses to adopt a create whose answer was lost, never doubling it.
 
+The pace is the CRM's own limit, which counts HTTP requests: at most `writes_per_second` ×
+`window_seconds` requests in any `window_seconds`. A row takes one request or several (the
+record looked up by email, the owners list, the PATCH, the reads that find a note already
+written, the note), and the adapter sends each inside `request()`, which waits for room in the
+rolling window; a row is leased only once its first request has room, and keeps its lease
+through a later request's wait (the lease is made longer), so no replica writes it meanwhile.
+
 - `CrmRetry` (429, 5xx, a broken connection): the row is tried again after a backoff that
   grows while the CRM keeps failing (capped); nothing is sent to the CRM before its own
   `Retry-After`. A row whose outcome is unknown is retried as it is: the adapter adopts.
@@ -23,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -82,30 +89,64 @@ class Refusing:
 
 
 class _Window:
-    """At most `limit` writes in any `seconds`: the rolling window a CRM counts by (HubSpot:
+    """At most `limit` requests in any `seconds`: the rolling window a CRM counts by (HubSpot:
     100 or 190 requests per 10 s), so a burst goes at once and the rest as the window frees,
     never faster than the CRM takes them (a token bucket at the same rate would either go
-    slower or send more than the window holds)."""
+    slower or send more than the window holds).
 
-    def __init__(self, limit: int, seconds: float, monotonic: Callable[[], float]) -> None:
-        self.limit, self.seconds, self.monotonic = max(1, limit), seconds, monotonic
-        self.sent: deque[float] = deque()
+    Each request is counted from its answer, when it surely reached the CRM (counted from its
+    start, a slow request would let the next window open early); one not answered yet counts
+    as if it were answered now. So requests made side by side (an inbound webhook's read while
+    a row is written) are counted each on its own."""
 
-    async def take(self) -> None:
+    def __init__(
+        self,
+        limit: int,
+        seconds: float,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limit, self.seconds = max(1, limit), seconds
+        self.monotonic, self.sleep = monotonic, sleep
+        self.answered: deque[float] = deque()  # when each request in the window was answered
+        self.open = 0  # requests sent, not answered yet
+
+    def wait(self) -> float:
+        """Seconds until one more request may go (0: now)."""
+        now = self.monotonic()
+        while self.answered and self.answered[0] <= now - self.seconds:
+            self.answered.popleft()
+        if len(self.answered) + self.open < self.limit:
+            return 0.0
+        if not self.answered:  # the whole window is in flight: it frees after their answers
+            return self.seconds / self.limit
+        return max(self.answered[0] + self.seconds - now, 1e-3)
+
+    async def room(self) -> None:
+        """Wait until one more request may go, without taking it."""
+        while (wait := self.wait()) > 0:
+            await self.sleep(wait)
+
+    async def take(self, before: Callable[[float], Awaitable[None]] | None = None) -> None:
+        """Wait for room and take it for one request; `before(wait)` is awaited first each
+        time the window is looked at (the worker holds its row's lease through the wait)."""
         while True:
-            now = self.monotonic()
-            while self.sent and self.sent[0] <= now - self.seconds:
-                self.sent.popleft()
-            if len(self.sent) < self.limit:
-                self.sent.append(now)
+            if before is not None:
+                await before(self.wait())
+            wait = self.wait()
+            if wait <= 0:
+                self.open += 1
                 return
-            await asyncio.sleep(self.sent[0] + self.seconds - now)
+            await self.sleep(wait)
 
     def finished(self) -> None:
-        """The write just taken is answered: count it from now, when it surely reached the
-        CRM (counted from its start, a slow request would let the next window open early)."""
-        if self.sent:
-            self.sent[-1] = self.monotonic()
+        """The request taken is answered (or failed): counted from now."""
+        self.open = max(0, self.open - 1)
+        self.answered.append(self.monotonic())
+
+
+class _LeaseLost(Exception):
+    """The row's lease ran out and another worker holds it now: this one leaves it alone."""
 
 
 class CrmWorker:
@@ -128,6 +169,7 @@ class CrmWorker:
         max_backoff: float = 600.0,
         refused_retry_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.adapter = adapter
         self.rows = rows
@@ -138,7 +180,15 @@ class CrmWorker:
         self.clock = clock
         self.alert = alert
         self.names = names if names is not None else {}
-        self.bucket = _Window(round(writes_per_second * window_seconds), window_seconds, monotonic)
+        # The CRM's limit counts HTTP requests, and a row takes one or more (a look-up by
+        # email, the PATCH, a note, the reads that find a note already written, a retry): the
+        # adapter asks `request()` before each one it sends, so the window counts requests.
+        limit = round(writes_per_second * window_seconds)
+        self.window = _Window(limit, window_seconds, monotonic, sleep)
+        adapter.pace = self
+        # The row being written, its lease's end, and the task writing it (an inbound
+        # webhook's read, in its own task, leaves the lease alone).
+        self._leased: tuple[int, datetime, asyncio.Task[object] | None] | None = None
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
@@ -150,6 +200,7 @@ class CrmWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._idle = asyncio.Event()
+        self._started = 0  # rows taken so far
         self._idle.set()
         self._kinds_seen = {w.value for w in Write}
         # The record each lead's last sync wrote, so a sync that would write the same again (an
@@ -185,7 +236,9 @@ class CrmWorker:
         failure or the CRM's Retry-After), or `seconds` pass (False)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self._idle.is_set() and not await self._due_now():
+            # A row the worker took while the rows were read was not due to the reading.
+            started = self._started
+            if self._idle.is_set() and not await self._due_now() and started == self._started:
                 return True
             self.deliver_soon()
             await asyncio.sleep(0.02)
@@ -247,30 +300,62 @@ class CrmWorker:
         for row_id, _ in await self.rows.due(now):
             if self._stopping:
                 break
-            await self.bucket.take()
+            # Room for the row's first request before it is leased: a lease is not held
+            # waiting for the window (its later requests, if any, take their own turns).
+            await self.window.room()
             if self._stopping:
                 break
             tried += 1
-            try:
-                if not await self._deliver(row_id):
-                    break  # the CRM asked us to wait: nothing more this round
-            finally:
-                self.bucket.finished()
+            if not await self._deliver(row_id):
+                break  # the CRM asked us to wait: nothing more this round
         return tried
+
+    # --- the CRM's pace ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        """Around each HTTP request an adapter sends to the CRM (`Pace`): it goes when the
+        rolling window has room for it, and is counted from its answer. The row being written
+        keeps its lease through the wait."""
+        await self.window.take(self._hold_lease)
+        try:
+            yield
+        finally:
+            self.window.finished()
+
+    async def _hold_lease(self, wait: float) -> None:
+        """Before a request of the row being written: when the wait for the window and the
+        request itself could outlast the row's lease, the lease is made longer first, so no
+        other worker (a replica) takes the row and writes it a second time meanwhile."""
+        if self._leased is None:
+            return
+        row_id, until, writer = self._leased
+        if writer is not asyncio.current_task():
+            return
+        now = self.clock()
+        if now + timedelta(seconds=wait) + self.lease / 2 < until:
+            return
+        longer = now + timedelta(seconds=wait) + self.lease
+        if not await self.rows.extend(row_id, until, longer):
+            raise _LeaseLost(f"the lease of CRM row {row_id} ran out")
+        self._leased = (row_id, longer, writer)
 
     # --- one row ------------------------------------------------------------------------------
 
     async def _deliver(self, row_id: int) -> bool:
         """Write one row; False when the CRM asked for a pause (nothing more now)."""
         self._idle.clear()
+        self._started += 1
         try:
             now = self.clock()
             item = await self.rows.lease(row_id, now, now + self.lease)
             if item is None:
                 return True  # done or taken meanwhile
+            self._leased = (item.id, now + self.lease, asyncio.current_task())
             with logs.scope(crm_outbox_id=item.id, lead_id=item.lead_id):
                 return await self._attempt(item)
         finally:
+            self._leased = None
             self._idle.set()
 
     async def _attempt(self, item: CrmItem) -> bool:
@@ -286,6 +371,9 @@ class CrmWorker:
         except CrmMissing as error:
             log.warning("CRM row %d: nothing to write to in the CRM (%s); done", item.id, error)
             await self.rows.done(item, self.clock(), error=f"missing: {error}"[:1000])
+            return True
+        except _LeaseLost as error:
+            log.warning("CRM row %d: %s; another worker writes it", item.id, error)
             return True
         except Exception as error:  # a bug: keep the row, try later
             log.exception("CRM row %d failed unexpectedly", item.id)

@@ -21,11 +21,12 @@ search filter on a property it does not have, which `check()` uses as a harmless
 The token is checked (401), and with `scopes` given, the scopes each call's spec asks for
 (403 `MISSING_SCOPES`).
 
-Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time) or
-`story()` (plain lines, for the demo), inject faults (`throttle_next`, `fail_next`,
-`drop_next`, a burst limit), and send signed webhooks (`send_subscription`, `send_workflow`,
-or `subscribe` + `flush_webhooks` to have the fake tell a subscriber about every contact
-change, API writes included, as HubSpot does).
+Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time),
+`requests` (every request, with `received` times; `most_in_window`) or `story()` (plain
+lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`, a burst
+limit, whose 429s are kept in `limited`), and send signed webhooks (`send_subscription`,
+`send_workflow`, or `subscribe` + `flush_webhooks` to have the fake tell a subscriber about
+every contact change, API writes included, as HubSpot does).
 
 This module imports nothing of ours (an import-linter contract says so).
 """
@@ -318,6 +319,8 @@ class HubSpotFake:
         self.contact_properties = _default_contact_properties()
         self.writes: list[Write] = []
         self.requests: list[tuple[str, str]] = []  # every (method, path) received
+        self.received: list[float] = []  # when each of `requests` came (`clock`)
+        self.limited: list[tuple[str, str]] = []  # the requests the burst limit answered 429
         self.violations: list[str] = []
         self.faults: deque[Fault] = deque()
         self.subscribers: list[str] = []
@@ -568,6 +571,7 @@ class HubSpotFake:
         raw = await request.read()
         path = request.path.rstrip("/") or "/"  # HubSpot takes `/crm/v3/owners/` as well
         self.requests.append((request.method, path))
+        self.received.append(self.clock())
         spec = _spec_for(path)
         if spec is None:
             return self._error(404, "OBJECT_NOT_FOUND", f"No API at {path}", None, None)
@@ -581,7 +585,7 @@ class HubSpotFake:
         )
         try:
             self._authorize(request, path)
-            self._count()
+            self._count(request.method, path)
             fault = self._take_fault(request.method, path)
             if fault is not None and fault.kind == "throttle":
                 raise _ApiError(
@@ -634,8 +638,21 @@ class HubSpotFake:
             links={"scopes": "https://developers.hubspot.com/scopes"},
         )
 
-    def _count(self) -> None:
-        """HubSpot's burst limit: `burst[0]` requests in any `burst[1]` seconds."""
+    def most_in_window(self, seconds: float) -> int:
+        """The most requests received (answered 429 or not) in any `seconds`, as HubSpot's
+        rolling window counts them."""
+        times = sorted(self.received)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while times[start] <= at - seconds:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    def _count(self, method: str, path: str) -> None:
+        """HubSpot's burst limit: `burst[0]` requests in any `burst[1]` seconds (HubSpot's
+        "API usage guidelines and limits": 100 per 10 s for a private app on Free and Starter,
+        190 on Professional and Enterprise), every request counted, reads included."""
         if self.burst is None:
             return
         limit, seconds = self.burst
@@ -643,6 +660,7 @@ class HubSpotFake:
         while self._window and self._window[0] <= now - seconds:
             self._window.popleft()
         if len(self._window) >= limit:
+            self.limited.append((method, path))
             wait = self._window[0] + seconds - now
             raise _ApiError(
                 429,

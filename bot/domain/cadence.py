@@ -5,17 +5,17 @@ The rule (docs/sla-file.md says the same):
 
 * The touch interval is `i = within ÷ min_attempts` (whole minutes, on `within`'s clock);
   6 attempts within 2 weeks is one touch every 2 days 8 hours.
-* Attempts are taken in time order. The first attempt counts; each later one counts only if it
-  is at least `i ÷ 2` after the previous attempt that counted. An attempt logged sooner is still
-  an attempt (the lead's count shows it) but does not move the cadence on: six attempts logged
-  overnight count as one.
-* The standard is met when `min_attempts` attempts count and, with `channels` set, they used at
-  least that many channels (email, call, LinkedIn). It is met at the time of the attempt that
-  completed it.
-* The next touch is due `i` after the last attempt that counted (for a calendar-time `within`,
+* Every attempt counts, however close to the one before: seed 002 asks for "minimum 6 contact
+  attempts over 2 weeks" and its coverage KPI counts "MQLs receiving minimum contact
+  attempts", with no spacing between them. Six calls logged over four days are 6 of 6.
+* The standard is met when `min_attempts` attempts were made and, with `channels` set, they
+  used at least that many channels (email, call, LinkedIn). It is met at the time of the
+  attempt that completed it.
+* The next touch is due `i` after the latest attempt (for a calendar-time `within`,
   moved to the next opening of working time when that falls outside it: nobody is reminded to
   call at 22:34); before any attempt, at the tier's first-touch deadline (the no-touch ladder
-  polices that one). Once the standard is met, no touch is due.
+  polices that one). Once the standard is met, no touch is due. So a rep who has just logged
+  an attempt is not reminded of the next one for a whole interval, however many came before.
 
 Pure: no clock, no I/O; all time arithmetic goes through the lead's calendar (`add`) with
 Duration values, so each duration keeps its own clock.
@@ -29,7 +29,7 @@ from datetime import datetime
 
 from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Duration
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import LeadView, Stage, counted_attempts
 from bot.domain.policy import FollowUp
 
 # The escalation ladder name of a cadence reminder: its step is the number of the touch due,
@@ -49,9 +49,8 @@ class Attempt:
 class Cadence:
     """Where a lead stands against the follow-up standard."""
 
-    logged: int  # every attempt
-    counted: int  # the attempts that count towards the standard (the span rule)
-    channels: int  # the channels the counted attempts used
+    counted: int  # the attempts that count towards the standard: every one
+    channels: int  # the channels the attempts used
     met_at: datetime | None  # when the standard was met (None: not yet)
     next_touch_due_at: datetime | None  # None once the standard is met
 
@@ -61,7 +60,7 @@ class Cadence:
 
     @property
     def touch(self) -> int:
-        """The number of the touch due next (1 before any attempt counted)."""
+        """The number of the touch due next (1 before any attempt)."""
         return self.counted + 1
 
 
@@ -78,7 +77,6 @@ def follow(
 ) -> Cadence:
     """The lead's cadence after `attempts` (in any order): see the module's rule."""
     step = interval(standard, calendar)
-    gap = standard.spacing(calendar.minutes_per_day)
     ordered = sorted(attempts, key=lambda attempt: attempt.at)
     wanted = standard.channels or 1
     counted = 0
@@ -86,8 +84,6 @@ def follow(
     last: datetime | None = None
     met_at: datetime | None = None
     for attempt in ordered:
-        if last is not None and attempt.at < calendar.add(last, gap):
-            continue  # too soon after the previous counted attempt: logged, not counted
         counted += 1
         kinds.add(attempt.kind)
         last = attempt.at
@@ -100,7 +96,7 @@ def follow(
     else:  # a calendar-time interval that ends at night is due when work opens
         due = calendar.add(last, step)
         due = calendar.at_work(due) if step.is_calendar else due
-    return Cadence(len(ordered), counted, len(kinds), met_at, due)
+    return Cadence(counted, len(kinds), met_at, due)
 
 
 def reminder_due_at(cadence: Cadence) -> datetime | None:
@@ -115,7 +111,7 @@ def reminder_due_at(cadence: Cadence) -> datetime | None:
 class TouchDue:
     """An overdue touch the owner is reminded of, in the lead's thread."""
 
-    touch: int  # its number: 3 is the third attempt that counts
+    touch: int  # its number: 3 is the lead's third attempt
     due_at: datetime
 
 
@@ -131,10 +127,11 @@ def touch_reminder(
         return None, None
     if lead.waiting_for_info:  # its clocks are paused while marketing has its question
         return None, None
-    if lead.touches_counted == 0 or (TOUCH_LADDER, lead.touches_counted + 1) in recorded:
+    touch = counted_attempts(lead) + 1
+    if touch == 1 or (TOUCH_LADDER, touch) in recorded:
         return None, None
     if due > now:
         return None, due
     if lead.snoozed_until is not None and now < lead.snoozed_until:
         return None, None
-    return TouchDue(lead.touches_counted + 1, due), None
+    return TouchDue(touch, due), None

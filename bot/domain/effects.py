@@ -79,16 +79,26 @@ class RefreshHomes:
 class Settle:
     """Replace messages about the lead in place with `text`, their menu and buttons gone: what
     was done about them. By default the managers' escalation alerts of its `cycle` (sent keyed
-    `alert_key`) that nothing settled yet: a claim, a disposition or a reassignment settles
-    them, whichever comes first; `of`, the key (a LIKE pattern) of other messages (marketing's
-    question once it is answered). Keyed by the change (`key`): each message once per settling
-    change."""
+    `alert_key`) that nothing settled yet: a claim, a final disposition or a reassignment
+    settles them all, whichever comes first; with `clocks`, only the alerts about those clocks
+    (feedback given meets `no_feedback`, not `no_outcome`: bot/domain/escalation.py
+    `clocks_met`); `of`, the key (a LIKE pattern) of other messages (marketing's question once
+    it is answered). Keyed by the change (`key`): each message once per settling change."""
 
     lead_id: int
     cycle: int
     text: str | Callable[[], str]  # or what writes it, when there is a message to settle
     key: str
     of: str | None = None
+    clocks: frozenset[str] | None = None  # None: every open alert of the cycle
+
+    def settles(self, alert: str) -> bool:
+        """Whether this settles the open alert keyed `alert` (any of the lead's alerts): one of
+        its cycle, about one of its clocks. An alert sent before alerts named their clock
+        settles only with all of them."""
+        if not alert.startswith(alert_prefix(self.lead_id, self.cycle)):
+            return False
+        return self.clocks is None or alert_clock(alert) in self.clocks
 
 
 Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
@@ -97,10 +107,18 @@ Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
 ALERT_KEYS = "sweep:%:alert"  # a LIKE pattern of every escalation alert's key
 
 
-def alert_key(lead_id: int, cycle: int, at: str) -> str:
+def alert_key(lead_id: int, cycle: int, at: str, clock: str) -> str:
     """The key of the managers' escalation alert about a lead's `cycle` sent by the sweep at
-    `at` (an ISO instant): how a later `Settle` finds it."""
-    return f"{alert_prefix(lead_id, cycle)}{at}:alert"
+    `at` (an ISO instant) because its `clock` (a ladder: `no_feedback`…) ran late: how a later
+    `Settle` finds it, and which action meets it."""
+    return f"{alert_prefix(lead_id, cycle)}{at}:{clock}:alert"
+
+
+def alert_clock(key: str) -> str | None:
+    """The clock an alert keyed `key` is about; None for one sent before alerts named it (its
+    key ends with the instant: `…+00:00:alert`)."""
+    named = key.removesuffix(":alert").rpartition(":")[2]
+    return named if named.isidentifier() else None
 
 
 def alert_prefix(lead_id: int, cycle: int) -> str:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Clock, Duration, span_words
+from bot.domain.info import MORE_INFO
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import EscalationStep, Policy, Tier
 
@@ -31,6 +32,32 @@ LADDER_WORDS = {
 
 
 SEVERITY = {"remind_channel": 1, "remind_owner": 2, "notify_manager": 3, "reassign": 4}
+
+ATTEMPT = "attempt"  # a contact attempt, logged in Slack or made in the CRM (`clocks_met`)
+
+
+def clocks_met(lead: LeadView, done: str) -> frozenset[str] | None:
+    """The clocks of `lead` (as it was before) that what a rep did meets, so the managers'
+    alerts about them are answered: `done` is an attempt (`ATTEMPT`) or a disposition's
+    outcome (`progressing`, `more_info`, a final one). None: every clock (a final disposition
+    closes the lead).
+
+    - The first attempt meets `no_touch`.
+    - *Contacted – progressing* is the first feedback (`no_feedback`), and the first touch
+      too when none was logged (it says the rep reached the person).
+    - A question to marketing is the rep's feedback on the lead in words: it answers
+      `no_feedback`. It touches nobody and settles no outcome: `no_touch` and `no_outcome`
+      stay owed (their clocks only pause until the answer).
+    - Nothing here meets `unclaimed`: only a claim does.
+    """
+    untouched = frozenset({"no_touch"}) if lead.first_touch_at is None else frozenset()
+    if done == ATTEMPT:
+        return untouched
+    if done == "progressing":
+        return frozenset({"no_feedback"}) | untouched
+    if done == MORE_INFO:
+        return frozenset({"no_feedback"})
+    return None
 
 
 @dataclass(frozen=True)

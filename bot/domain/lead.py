@@ -103,7 +103,7 @@ class LeadView:
 
     # The follow-up cadence (bot/domain/cadence.py), kept with each attempt and claim.
     next_touch_due_at: datetime | None = None
-    touches_counted: int = 0  # attempts that count towards the standard (its span rule)
+    touches_counted: int = 0  # attempts that count towards the standard (all of them)
     follow_up_met_at: datetime | None = None
     # The owner's rating after the disposition, 1–5 each (None: not rated).
     fit_rating: int | None = None
@@ -227,36 +227,40 @@ FEEDBACK_OUTCOMES = frozenset({"reject", "nurture", "recycle"})
 
 
 def counted_attempts(lead: LeadView) -> int:
-    """The attempts that count towards the follow-up standard (bot/domain/cadence.py's span
-    rule: those logged too soon after the one before do not). A lead whose attempts were all
-    logged before Handoff kept the cadence (migration 0014: none counted) counts every one."""
-    return lead.touches_counted or lead.attempts
+    """The attempts that count towards the follow-up standard: every attempt of the cycle
+    (bot/domain/cadence.py). A lead stored under an older rule (before the cadence was kept,
+    or when attempts close together did not count) keeps a smaller `touches_counted` until its
+    next attempt; it reads by its attempts too."""
+    return lead.attempts
 
 
 def follow_up_met(lead: LeadView, policy: Policy) -> bool:
-    """Whether the lead met the follow-up standard: what the reports' coverage counts."""
+    """Whether the lead met the follow-up standard: what the reports' coverage counts. A lead
+    whose cadence was stored under an older rule is judged by its count of attempts: one whose
+    attempts were all logged before Handoff kept the cadence (migration 0014: none counted) as
+    it was then; one stored when attempts close together did not count (fewer counted than
+    logged) likewise, unless the standard asks for channels, which only its attempts' events
+    tell (its next attempt recomputes it)."""
     if lead.follow_up_met_at is not None:
         return True
-    legacy = lead.touches_counted == 0  # before the cadence was kept: judged by its count
-    return legacy and lead.attempts >= policy.follow_up.min_attempts
+    standard = policy.follow_up
+    enough = lead.attempts >= standard.min_attempts
+    spaced = 0 < lead.touches_counted < lead.attempts and standard.channels is None
+    return enough and (lead.touches_counted == 0 or spaced)
 
 
 def check_attempts(lead: LeadView, policy: Policy, disposition: Disposition) -> None:
     """Raise Refusal unless the lead met the follow-up standard `disposition` needs (Unable to
-    contact): the attempts the cadence counts, on enough channels, as the reports count it."""
+    contact): its attempts, on enough channels, as the reports count it."""
     if not disposition.requires_attempts or follow_up_met(lead, policy):
         return
     standard = policy.follow_up
     minimum, counted = standard.min_attempts, counted_attempts(lead)
     asks = f"the SLA asks for {minimum} within {standard.within.words}"
     if counted < minimum:
-        early = lead.attempts - counted
-        soon = f"; {early} more logged too soon after the one before to count" if early else ""
         raise Refusal(
             f"{disposition.label} needs {minimum} contact attempts first ({counted} of "
-            f"{minimum} count so far{soon}): keep trying, {asks}, each at least "
-            f"{standard.spacing(policy.calendar.minutes_per_day).words} after the last one "
-            "that counted.",
+            f"{minimum} so far): keep trying, {asks}.",
             Reason.NOT_READY,
         )
     raise Refusal(

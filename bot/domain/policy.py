@@ -650,13 +650,9 @@ class FollowUp(_Model):
 
     def interval(self, minutes_per_day: int) -> Duration:
         """The touch interval `within ÷ min_attempts`: 6 attempts within 2 weeks is a touch
-        every 2 days 8 hours."""
+        every 2 days 8 hours. It times the next touch (one interval after the latest attempt);
+        it does not decide which attempts count: every one does (seed 002)."""
         return self.within.scaled(1, self.min_attempts, minutes_per_day)
-
-    def spacing(self, minutes_per_day: int) -> Duration:
-        """How far apart attempts must be to count: half the touch interval (28 hours for 6
-        within 2 weeks); an attempt logged sooner after the last that counted does not count."""
-        return self.within.scaled(1, 2 * self.min_attempts, minutes_per_day)
 
     @field_validator("channels")
     @classmethod
@@ -993,10 +989,10 @@ class Crm(_Model):
     # our field (bot.domain.crm.FIELDS) -> the CRM's property or field name
     fields: dict[str, str] = Field(default_factory=dict)
     attempt_notes: bool = False  # a note (HubSpot) or a Task (Salesforce) per attempt too
-    # The CRM's own limit, as a rolling window: `writes_per_second` × `window_seconds` writes in
-    # any `window_seconds`. A write is one outbox row, one to three HubSpot requests (a look-up
-    # by email, the PATCH, a note): a third of the portal's limit (100 or 190 requests per 10 s
-    # for private apps) keeps under it; a 429's wait is honoured either way (docs/crm.md).
+    # The CRM's own limit, as a rolling window: `writes_per_second` × `window_seconds` HTTP
+    # requests in any `window_seconds`, every request a write sends counted (a look-up by
+    # email, the PATCH, a note, a retry): set it to the portal's limit (100 or 190 requests per
+    # 10 s for HubSpot's private apps); a 429's wait is honoured either way (docs/crm.md).
     writes_per_second: float = Field(default=5.0, gt=0, le=100)
     window_seconds: float = Field(default=10.0, ge=1, le=60)
     events: list[str] | None = None  # webhook: the event types sent (default: every one)

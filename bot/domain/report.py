@@ -28,9 +28,10 @@ Definitions (docs/reports.md says the same):
   `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
   claim has passed by `as_of`, or the lead was dispositioned), the share that met the follow-up
-  standard by `as_of` (`follow_up.min_attempts` attempts that count by the span rule of
-  bot/domain/cadence.py) or was resolved by a conversation first (an outcome of
-  `sql`, `reject` or `nurture`: the rep reached someone, or found there is nobody to reach).
+  standard by `as_of` (`follow_up.min_attempts` attempts, every one counting, on
+  `follow_up.channels` channels if set: bot/domain/cadence.py) or was resolved by a
+  conversation first (an outcome of `sql`, `reject` or `nurture`: the rep reached someone, or
+  found there is nobody to reach).
 * **Feedback completion**: of the claimed leads dispositioned or past their disposition deadline
   by `as_of`, the share dispositioned by the deadline.
 * **Final disposition on time** (seed 001: "maximum time-to-disposition"): of the claimed leads
@@ -674,13 +675,15 @@ class AttemptStandard:
 
     min_attempts: int
     closed_before: datetime  # a claim at or before this has had its whole attempt window
+    channels: int | None = None  # `follow_up.channels`: the channels the attempts must use
 
 
 def attempt_standard(policy: Policy, as_of: datetime) -> AttemptStandard:
-    """`follow_up.min_attempts`, and the latest claim whose window (`follow_up.within` after the
-    claim, on the team's calendar) has ended by `as_of`."""
+    """`follow_up.min_attempts` and `channels`, and the latest claim whose window
+    (`follow_up.within` after the claim, on the team's calendar) has ended by `as_of`."""
     closed_before = policy.calendar.before(as_of, policy.follow_up.within)
-    return AttemptStandard(policy.follow_up.min_attempts, closed_before)
+    standard = policy.follow_up
+    return AttemptStandard(standard.min_attempts, closed_before, standard.channels)
 
 
 def mean(values: list[int]) -> float | None:

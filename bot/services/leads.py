@@ -6,6 +6,7 @@ and every Slack effect it decided (`bot/domain/effects.py`) in one transaction. 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -195,6 +196,16 @@ ERASED_AGAIN = (
     "this person was erased at their request: nothing was stored (stop sending them, or send "
     "them under a new id if they come back)"
 )
+
+
+def answered_alerts(lead: LeadView, done: str, words: Callable[[], str], key: str) -> list[Effect]:
+    """The managers' open alerts about `lead` (as it was) that `done` answers (an attempt, or a
+    disposition's outcome: `escalation.clocks_met`), settled with `words`; none when it meets
+    no clock. Keyed `key`: each alert once."""
+    clocks = escalation.clocks_met(lead, done)
+    if clocks is not None and not clocks:
+        return []
+    return [Settle(lead.id, lead.cycle, words, key, clocks=clocks)]
 
 
 def _steps_due(lead: LeadView, policy: Policy, now: datetime) -> bool:
@@ -629,6 +640,9 @@ class Services:
         effects = lead_message_changed(lead_id, actor)
         if lead.first_touch_at is None:  # the first touch: no longer overdue for one
             effects += self._overdue_homes(lead, policy, now)
+            words = partial(alert_views.touched_alert, lead, actor, attempt.words, policy, now)
+            key = f"attempt:{lead_id}:{now.isoformat()}:settle"
+            effects += answered_alerts(lead, escalation.ATTEMPT, words, key)
         count = await self.store.log_attempt(
             lead_id, actor, attempt.value, now, effects=effects, follow=follow_up(lead, policy)
         )
@@ -677,10 +691,12 @@ class Services:
         if disposition.outcome == "progressing":
             return await self._progress(lead, policy, actor, disposition, note, now)
         stage = STAGE_BY_OUTCOME[disposition.outcome]
-        settled = alert_views.closed_alert(lead, actor, disposition, policy, now)
+        settled = partial(alert_views.closed_alert, lead, actor, disposition, policy, now)
         effects = [
             *lead_message_changed(lead_id, actor),
-            Settle(lead.id, lead.cycle, settled, f"dispose:{lead_id}:{now.isoformat()}"),
+            *answered_alerts(  # closed: every alert about it
+                lead, disposition.outcome, settled, f"dispose:{lead_id}:{now.isoformat()}"
+            ),
             *self._overdue_homes(lead, policy, now),
         ]
         if disposition.outcome in FEEDBACK_OUTCOMES:  # marketing hears it, once per cycle
@@ -719,7 +735,8 @@ class Services:
         """ "Contacted – progressing": the first feedback, recorded once. The lead stays open
         and owned, its feedback clock stops, the final disposition is still due at the end of
         the cadence. Its thread hears it; marketing's channel does not (it is no rejection: it
-        reads feedback in the weekly report)."""
+        reads feedback in the weekly report). The managers' alerts about missing feedback (and
+        a missing first touch) are settled; one about the final outcome stays live."""
         if lead.feedback_at is not None:
             return Done(
                 "Feedback on this lead was recorded already; it stays open: log your attempts, "
@@ -728,10 +745,14 @@ class Services:
                 repeated=True,
             )
         text = alert_views.progress_note(lead, actor, disposition, policy)
+        key = f"progress:{lead.id}:{lead.cycle}"
+        words = partial(alert_views.feedback_alert, lead, actor, disposition, policy, now)
         effects = [
             *lead_message_changed(lead.id, actor),
-            thread_note(lead, text, f"progress:{lead.id}:{lead.cycle}"),
+            thread_note(lead, text, key),
             *self._overdue_homes(lead, policy, now),  # feedback given: no longer overdue
+            # The managers' alert about missing feedback is answered (not one about the outcome).
+            *answered_alerts(lead, disposition.outcome, words, f"{key}:settle"),
         ]
         done = await self.store.progress(
             lead.id, actor, code=disposition.code, note=note, now=now, effects=effects
@@ -751,7 +772,8 @@ class Services:
     ) -> Done:
         """Send the lead back to marketing with a question (a `more_info` disposition code):
         posted to the feedback channel with an Answer button, noted in the lead's thread; its
-        clocks pause. A second identical submission is a no-op."""
+        clocks pause; the managers' alert about its missing feedback is settled. A second
+        identical submission is a no-op."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         disposition, _ = check_disposition(policy, code, None, None)
@@ -774,6 +796,13 @@ class Services:
             ),
             thread_note(lead, info_views.asked_note(asked), f"{key}:note"),
             *lead_message_changed(lead.id, actor),
+            # The rep reported back: the managers' alert about missing feedback is answered.
+            *answered_alerts(
+                lead,
+                disposition.outcome,
+                partial(alert_views.feedback_alert, lead, actor, disposition, policy, now),
+                f"{key}:alerts",
+            ),
         ]
         if not await self.store.ask_info(lead, actor, text, now, effects=effects):
             latest = await self.lead(lead_id)
@@ -952,6 +981,13 @@ class Services:
                 Reason.NOT_READY,
             )
         actor = activity.actor or "crm"
+        policy = await self.policy_for(lead)
+        effects = lead_message_changed(lead.id, actor)
+        if lead.first_touch_at is None:  # the managers' alert about a missing touch is answered
+            kind = parse_attempt(activity.kind).words
+            words = partial(alert_views.touched_alert, lead, actor, kind, policy, at)
+            key = f"crm-attempt:{lead.id}:{activity.id or now.isoformat()}:settle"
+            effects += answered_alerts(lead, escalation.ATTEMPT, words, key)
         count, counted = await self.store.record_attempt(
             lead.id,
             actor,
@@ -959,8 +995,8 @@ class Services:
             at,
             now,
             activity_id=activity.id,
-            effects=lead_message_changed(lead.id, actor),
-            follow=follow_up(lead, await self.policy_for(lead)),
+            effects=effects,
+            follow=follow_up(lead, policy),
         )
         if count is None:
             closed = lead.disposition_code or lead.stage.value
@@ -975,7 +1011,6 @@ class Services:
         recorded |= {"at": at.isoformat(), "attempts": count, "first_touch": count == 1}
         first_touch = None
         if count == 1 and lead.first_touch_at is None and lead.posted_at is not None:
-            policy = await self.policy_for(lead)
             first_touch = policy.calendar.elapsed(lead.posted_at, max(at, lead.posted_at))
         return Recorded(lead.id, recorded, first_touch)
 
@@ -1017,14 +1052,19 @@ class Services:
 
     # --- a manager's answer to an escalation ----------------------------------------------------
 
-    async def reassign(self, lead_id: int, actor: str, rep: str, now: datetime) -> Done:
+    async def reassign(
+        self, lead_id: int, actor: str, rep: str, now: datetime, alert_ts: str | None = None
+    ) -> Done:
         """Hand an open lead to `rep` of its segment's pool: the owner if it is claimed, else
         the suggested owner (who then holds a `claim: assigned` window for the rest of it).
         The thread hears it, `rep` gets a DM, the rep who had it a DM saying who has it now,
-        the post is re-rendered; the event records who moved it from whom to whom."""
+        the post is re-rendered; the event records who moved it from whom to whom.
+        `alert_ts`: the managers' alert it was chosen on (a settled one changes nothing)."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.REASSIGN, "reassign")
+        if (settled := await self._settled_alert(lead, alert_ts)) is not None:
+            return settled
         check_pool(lead, rep, policy)
         current = lead.owner or lead.suggested_owner
         if rep == current:
@@ -1043,6 +1083,17 @@ class Services:
             )
         self.notifier.deliver_soon()
         return Done(handing.settled, handed)
+
+    async def _settled_alert(self, lead: LeadView, alert_ts: str | None) -> Done | None:
+        """When the press came from a managers' alert that is settled already (a control the
+        manager's Slack still showed: the settled words had not reached it yet), what was done
+        about it stands: nothing changes, and the manager hears so privately (a repeat)."""
+        if alert_ts is None:
+            return None
+        settled = await self.store.settled_alert(lead.id, alert_ts)
+        if settled is None:
+            return None
+        return Done(alert_views.stale_alert(lead, settled), lead, repeated=True)
 
     def _handing(
         self,
@@ -1114,12 +1165,22 @@ class Services:
             "this lead kept changing while it was reassigned; send it again", Reason.CHANGED
         )
 
-    async def snooze(self, lead_id: int, actor: str, now: datetime, hours: int = 1) -> Done:
+    async def snooze(
+        self,
+        lead_id: int,
+        actor: str,
+        now: datetime,
+        hours: int = 1,
+        alert_ts: str | None = None,
+    ) -> Done:
         """Hold an open lead's reminders and escalations for `hours` of working time; the
-        sweep looks again when the snooze ends. The lead's thread hears it."""
+        sweep looks again when the snooze ends. The lead's thread hears it. `alert_ts`: the
+        managers' alert it was pressed on (a settled one changes nothing)."""
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         check_manager(lead, actor, policy, Action.SNOOZE, "snooze")
+        if (settled := await self._settled_alert(lead, alert_ts)) is not None:
+            return settled
         until = snoozed_until(lead, policy, now, hours)
         note = alert_views.snooze_note(actor, until, policy)
         effects: list[Effect] = [

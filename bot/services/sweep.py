@@ -318,7 +318,7 @@ def _effect(
         case "notify_manager":
             alert = alert_views.manager_alert(lead, window, policy, now, names)
             target = policy.channels.escalations or where
-            key = alert_key(lead.id, lead.cycle, now.isoformat())
+            key = alert_key(lead.id, lead.cycle, now.isoformat(), window.ladder)
             change.effects.append(Send(target, alert.text, key, lead.id, tuple(alert.blocks)))
         case "reassign":
             _reassign(change, lead, window, policy, turns, now, zones)

@@ -158,14 +158,19 @@ class SlackDriver:
         timestamp: int | None = None,
         bad_signature: bool = False,
         retry_num: int | None = None,
+        seen: Message | None = None,
     ) -> DriverResponse:
         """Press the button labelled `label` on a message in `channel`.
 
         Without `message_ts`, the newest message (thread replies included) with such a button
         is used; `value` narrows the choice to a button with that value. `override_value`
-        sends a different value than the button holds (a forged payload).
+        sends a different value than the button holds (a forged payload). `seen`: the message
+        as the user's Slack still shows it (a copy from before an edit it has not shown yet),
+        so a control the message no longer has can be pressed (a stale one).
         """
-        message, block_id, button = self._find_message_button(channel, label, message_ts, value)
+        message, block_id, button = self._find_message_button(
+            channel, label, message_ts, value, seen
+        )
         action = _button_action(block_id, button, override_value)
         payload = self._message_action(user_id, channel, message, action, {})
         return await self._send_payload(payload, timestamp, bad_signature, retry_num)
@@ -218,14 +223,16 @@ class SlackDriver:
         action_id: str | None = None,
         message_ts: str | None = None,
         override_value: str | None = None,
+        seen: Message | None = None,
     ) -> DriverResponse:
         """Pick `option` (its label or value; in a user picker, a user id) in a select menu on a
         message in `channel`.
 
         Without `message_ts`, the newest message (thread replies included) with a menu (with
         `action_id`, if given) is used. `override_value` sends a value the menu does not offer.
+        `seen`: the message as the user's Slack still shows it (see `press`).
         """
-        message, block_id, menu = self._find_message_menu(channel, action_id, message_ts)
+        message, block_id, menu = self._find_message_menu(channel, action_id, message_ts, seen)
         kind = str(menu["type"])
         key = _STATE_KEYS[kind]
         chosen: Any
@@ -569,9 +576,16 @@ class SlackDriver:
         return {"id": self.team_id, "domain": self.sim.team_domain}
 
     def _find_message_button(
-        self, channel: str, label: str, message_ts: str | None, value: str | None
+        self,
+        channel: str,
+        label: str,
+        message_ts: str | None,
+        value: str | None,
+        seen: Message | None = None,
     ) -> tuple[Message, str | None, Json]:
-        if message_ts is not None:
+        if seen is not None:
+            candidates = [seen]
+        elif message_ts is not None:
             message = self.sim.message(channel, message_ts)
             if message is None:
                 raise LookupError(f"no message {message_ts} in {channel}")
@@ -589,9 +603,15 @@ class SlackDriver:
         raise LookupError(f"no button {label!r} in {where}; buttons there: {sorted(set(labels))}")
 
     def _find_message_menu(
-        self, channel: str, action_id: str | None, message_ts: str | None
+        self,
+        channel: str,
+        action_id: str | None,
+        message_ts: str | None,
+        seen: Message | None = None,
     ) -> tuple[Message, str, Json]:
-        if message_ts is not None:
+        if seen is not None:
+            candidates = [seen]
+        elif message_ts is not None:
             message = self.sim.message(channel, message_ts)
             if message is None:
                 raise LookupError(f"no message {message_ts} in {channel}")

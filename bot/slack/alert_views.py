@@ -304,6 +304,31 @@ def closed_alert(
     )
 
 
+def feedback_alert(
+    lead: LeadView, by: str, disposition: Disposition, policy: Policy, now: datetime
+) -> str:
+    """A manager alert about missing feedback once the rep gave it and the lead stays open:
+    "Contacted – progressing", or a question to marketing (its clocks wait for the answer)."""
+    if disposition.outcome == "more_info":
+        after = "waits for marketing's answer to the rep's question (its clocks paused)"
+    else:
+        after = "stays open with its owner"
+    return (
+        f"💬 Feedback given by <@{by}> at {team_time(now, policy.timezone)}: "
+        f"{one_line(disposition.label, 100)}. {_lead_line(lead)} in {_where(lead)} {after}."
+    )
+
+
+def touched_alert(lead: LeadView, by: str, kind: str, policy: Policy, now: datetime) -> str:
+    """A manager alert about a missing first touch once one is made (`kind`: the attempt's
+    channel in words); `by` a user id, or the CRM's name for whoever logged it there."""
+    who = f"<@{by}>" if is_user_id(by) else "the CRM"
+    return (
+        f"📞 First touch ({one_line(kind, 40)}) by {who} at {team_time(now, policy.timezone)}: "
+        f"{_lead_line(lead)} in {_where(lead)}."
+    )
+
+
 def sla_reassigned_alert(
     lead: LeadView, old: str | None, new: str, why: str, policy: Policy, now: datetime
 ) -> str:
@@ -327,6 +352,16 @@ def snoozed_alert(lead: LeadView, by: str, until: datetime, policy: Policy) -> s
     """The manager alert once a manager has snoozed the lead."""
     when = slack_date(until, policy.timezone)
     return f"😴 Snoozed by <@{by}> until {when}: {_lead_line(lead)} in {_where(lead)}."
+
+
+def stale_alert(lead: LeadView, settled: str) -> str:
+    """A manager's private answer to a press on an alert that was settled already (`settled`:
+    what replaced it, as sent): nothing was changed, and where the lead can still be acted on."""
+    return (
+        f"Nothing was changed: this alert was settled already. {settled} "
+        f"`/lead {one_line(lead.external_id, 255)}` shows where the lead stands now, with its "
+        "Reassign menu if it still needs one."
+    )
 
 
 def settled_alert(text: str) -> Message:

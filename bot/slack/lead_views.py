@@ -23,6 +23,7 @@ from bot.domain.lead import (
     LeadView,
     Stage,
     counted_attempts,
+    follow_up_met,
 )
 from bot.domain.policy import Disposition, Policy
 from bot.domain.routing import BY_CRM, BY_MANAGER
@@ -273,13 +274,11 @@ def reassign_control(
 
 
 def attempts_line(lead: LeadView, policy: Policy) -> str:
-    """`Attempts 2/6 (standard: within 2 weeks)`: the attempts that count towards the standard
-    (`Attempts 1/6 counted, 3 logged` when some came too soon after the one before)."""
+    """`Attempts 2/6 (standard: within 2 weeks)`: the lead's attempts against the standard
+    (every attempt counts: bot/domain/cadence.py)."""
     standard = policy.follow_up
-    counted = counted_attempts(lead)
-    logged = f" counted, {lead.attempts} logged" if lead.attempts > counted else ""
     return (
-        f"Attempts {counted}/{standard.min_attempts}{logged} "
+        f"Attempts {counted_attempts(lead)}/{standard.min_attempts} "
         f"(standard: within {standard.within.words})"
     )
 
@@ -292,22 +291,18 @@ def next_touch_line(lead: LeadView, policy: Policy, now: datetime) -> str:
         return ""
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""
-    if lead.follow_up_met_at is not None:
+    if follow_up_met(lead, policy):
         met = f"{standard.min_attempts} within {standard.within.words}{variety}"
         return f"✅ Follow-up standard met ({met})"
     due = lead.next_touch_due_at
     if due is None:
         return ""
-    touch = lead.touches_counted + 1
+    touch = counted_attempts(lead) + 1
     what = f"attempt {touch} of {standard.min_attempts}"
     if touch > standard.min_attempts:
         what = f"an attempt on another channel ({standard.channels} channels needed)"
     state = "Next touch due" if now <= due else "🔴 Next touch was due"
-    line = f"{state} {slack_date(due, policy.timezone)} · {what}"
-    early = lead.attempts - lead.touches_counted
-    if lead.touches_counted and early > 0:
-        line += f" ({early} logged too soon after the one before to count)"
-    return line
+    return f"{state} {slack_date(due, policy.timezone)} · {what}"
 
 
 REASONS_SHOWN = 3

@@ -90,16 +90,12 @@ def _signals(policy: Policy) -> str:
 
 
 def _cadence(policy: Policy) -> str:
-    """` on 2+ channels, a touch every 2d8h (an attempt counts 28 hours or more after the last
-    that counted)` (bot/domain/cadence.py)."""
+    """` on 2+ channels, a touch every 2d8h after the latest attempt (every attempt counts)`
+    (bot/domain/cadence.py)."""
     standard = policy.follow_up
     variety = f" on {standard.channels}+ channels" if standard.channels else ""
-    per_day = policy.calendar.minutes_per_day
-    every, half = standard.interval(per_day), standard.spacing(per_day)
-    return (
-        f"{variety}, a touch every {every.words} (an attempt counts {half.words} or more after "
-        "the last one that counted)"
-    )
+    every = standard.interval(policy.calendar.minutes_per_day)
+    return f"{variety}, a touch every {every.words} after the latest attempt (every attempt counts)"
 
 
 def _ladder(policy: Policy, name: str) -> str:

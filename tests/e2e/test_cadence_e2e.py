@@ -48,17 +48,18 @@ async def test_an_overdue_touch_is_reminded_once_in_the_thread(
     assert "Next touch due <!date^" in text and "|Tue 24 Nov 16:35 AEDT>" in text
     assert "attempt 2 of 6" in text and "Attempts 1/6" in text
 
-    clock.advance(minutes=5)  # 11:20: a second call straight after does not count
+    clock.advance(minutes=5)  # 11:20: a second call straight after counts too (seed 002)
     await press(stack, "Log call")
     text = post_text(stack)
-    assert "Attempts 1/6 counted, 2 logged" in text and "attempt 2 of 6" in text
-    assert "1 logged too soon after the one before to count" in text
+    # 11:20 + 800 working minutes: 340 on Monday, 460 from Tuesday 09:00 → Tue 16:40 AEDT.
+    assert "Attempts 2/6" in text and "counted" not in text and "too soon" not in text
+    assert "|Tue 24 Nov 16:40 AEDT>" in text and "attempt 3 of 6" in text
 
     assert await sweep(stack, clock) == 0
-    clock.advance(hours=29, minutes=20)  # Tue 16:40: touch 2 is 5 minutes overdue
+    clock.advance(hours=29, minutes=25)  # Tue 16:45: touch 3 is 5 minutes overdue
     assert await sweep(stack, clock) == 1
     (reminder,) = thread(stack)
-    assert f"<@{REP}>, touch 2 of 6 was due" in reminder and "Tue 24 Nov 16:35 AEDT" in reminder
+    assert f"<@{REP}>, touch 3 of 6 was due" in reminder and "Tue 24 Nov 16:40 AEDT" in reminder
     assert "<!here>" not in reminder and "<!channel>" not in reminder
     assert "🔴 Next touch was due" in post_text(stack)
     assert stack.sim.messages(stack.sim.dm_channel(REP)) == []  # in the thread, not a DM
@@ -68,11 +69,11 @@ async def test_an_overdue_touch_is_reminded_once_in_the_thread(
     assert await sweep(stack, clock) == 0
     assert len(thread(stack)) == 1
 
-    clock.advance(hours=15, minutes=20)  # Wed 09:00: the late touch is made
+    clock.advance(hours=15, minutes=15)  # Wed 09:00: the late touch is made
     await press(stack, "Log email")
     text = post_text(stack)
     # Wed 09:00 + 800: 480 on Wednesday, 320 from Thursday 09:00 → Thu 14:20; on time again.
-    assert "|Thu 26 Nov 14:20 AEDT>" in text and "attempt 3 of 6" in text
+    assert "|Thu 26 Nov 14:20 AEDT>" in text and "attempt 4 of 6" in text
     assert "🔴 Next touch was due" not in text
 
 
@@ -95,7 +96,7 @@ async def test_attempts_from_the_crm_move_the_next_touch(
     message = stack.sim.message(ENTERPRISE, ts)
     assert message is not None
     text = message.all_text
-    # 13:00 is 105 working minutes after 11:15, under the 400 that make it count: the next
-    # touch stays 800 working minutes after 11:15, Tue 16:35.
-    assert "Attempts 1/6 counted, 2 logged" in text and "|Tue 24 Nov 16:35 AEDT>" in text
-    assert "attempt 2 of 6 (1 logged too soon after the one before to count)" in text
+    # Both count; the next touch is 800 working minutes after the latest, 13:00: 240 on
+    # Monday, 480 on Tuesday, 80 from Wednesday 09:00 → Wed 10:20.
+    assert "Attempts 2/6" in text and "|Wed 25 Nov 10:20 AEDT>" in text
+    assert "attempt 3 of 6" in text and "counted" not in text

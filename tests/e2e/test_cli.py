@@ -229,6 +229,8 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         "Reason: Already using competitor",
     ):
         assert expected in text, expected
+    # Unable to contact after six attempts three hours apart: every attempt counts (seed 002).
+    assert re.search(r"three hours apart: 6 of 6, and this time .+ is recycled", text)
     # Slack's view names people and channels (a DM to @tom, #sales-enterprise), never ids.
     assert "DM to @" in text and "in #sales-enterprise:" in text
     assert not re.search(r"\b[CDG]0[A-Z0-9]+\b", text), re.findall(r"\b[CDG]0[A-Z0-9]+\b", text)

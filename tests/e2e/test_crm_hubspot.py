@@ -5,6 +5,7 @@ fails (SpecViolation at teardown) if the fake ever answers outside them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -579,3 +580,44 @@ async def test_webhooks_are_signed_v1_and_v3_and_our_writes_come_back_as_integra
     expected = base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
     assert wf_headers["X-HubSpot-Signature-v3"] == expected
     await runner.cleanup()
+
+
+class Counted:
+    """A pace that counts the requests made inside it (the CRM worker's window does the same)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.open = 0
+
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        self.requests += 1
+        self.open += 1
+        try:
+            yield
+        finally:
+            self.open -= 1
+
+
+async def test_every_request_the_adapter_sends_is_counted_by_its_pace(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot's limit counts requests: the contact's look-up by email, the owners list, the
+    reads that find a note already written, the retried write after a 5xx, each goes through
+    the pace, so the CRM worker's window counts them all."""
+    fake.add_owner("rita@example.com")
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    pace = Counted()
+    adapter.pace = pace
+    await adapter.note(note("lead-1-event-5", crm_id=contact, fresh=True))
+    fake.fail_next(method="POST", path="/crm/v3/objects/notes")
+    with pytest.raises(CrmRetry):
+        await adapter.note(note())  # by email, the owners, its notes read, the create: 500
+    await adapter.note(note())  # a retry: it reads the notes again before creating
+    await adapter.sync(record())
+
+    assert len(fake.requests) >= 10
+    assert pace.requests == len(fake.requests) and pace.open == 0
+    assert len(fake.notes_of(contact)) == 2
+    await adapter.aclose()

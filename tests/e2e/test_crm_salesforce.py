@@ -4,6 +4,7 @@ real TLS port: owners, statuses, fields, Tasks told once, sessions refreshed, er
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -448,3 +449,40 @@ async def test_the_fake_answers_as_salesforce_does(fake: SalesforceFake) -> None
     await asyncio.to_thread(run)
     assert fake.lead(lead)["Status"] == "Working - Contacted"
     assert fake.calls[-1].status == 401
+
+
+class Counted:
+    """A pace that counts the requests made inside it (the CRM worker's window does the same)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        self.requests += 1
+        yield
+
+
+async def test_every_api_request_the_adapter_sends_is_counted_by_its_pace(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """The org's limits count API requests: the Lead found by email, the User by email, the
+    look for a Task with the key, the create, and a request made again after a refreshed
+    session, each goes through the pace (the token refresh is OAuth, not the API)."""
+    fake.add_user("ann@example.com", "Ann Rep")
+    lead = fake.add_lead("jane@acme.test")
+
+    async def refresh() -> str:
+        return "sf-session-2"
+
+    adapter = make(refresh)
+    pace = Counted()
+    adapter.pace = pace
+    await adapter.sync(record(None))
+    fake.token = "sf-session-2"  # the next request meets an expired session
+    await adapter.note(note(None))
+
+    api = [call for call in fake.calls if call.path != "oauth2/token"]
+    assert len(api) >= 6
+    assert pace.requests == len(api)
+    assert len(fake.tasks(lead)) == 1

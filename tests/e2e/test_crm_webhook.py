@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -304,6 +306,14 @@ async def test_the_adapter_sorts_the_receivers_answers(
     from bot.domain.crm import CrmEvent
 
     adapter = WebhookAdapter(receiver.url, SECRET)
+    paced: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def request() -> AsyncIterator[None]:
+        paced.append("request")  # the receiver's limit counts each POST, the failed ones too
+        yield
+
+    adapter.pace = SimpleNamespace(request=request)
     event = CrmEvent("k1", 1, "hs-1", "claimed", "U0REP1", datetime(2026, 11, 23, tzinfo=UTC))
     try:
         with pytest.raises(CrmRetry) as down:  # nobody listens: may it have arrived? unknown
@@ -318,6 +328,7 @@ async def test_the_adapter_sorts_the_receivers_answers(
         receiver.status = 200
         await adapter.event(event)
         assert receiver.received[0][0] == "k1" and receiver.forged == 0
+        assert len(paced) == 3
         # Another secret's signature does not verify at the receiver.
         other = WebhookAdapter(receiver.url, "whsec_" + base64.b64encode(b"x" * 32).decode())
         with pytest.raises(CrmRefused):

@@ -94,9 +94,10 @@ def delivered_rows(sim: SlackSimulator) -> Counter[int]:
 
 
 def firing(key: str) -> tuple[str, str]:
-    """(lead id, sweep instant) of a sweep message's key `sweep:<lead>:<cycle>:<instant>:<n>`."""
+    """(lead id, sweep instant) of a sweep message's key `sweep:<lead>:<cycle>:<instant>:<n>`
+    (a managers' alert's: `…:<instant>:<clock>:alert`)."""
     _, lead_id, _, rest = key.split(":", 3)
-    return lead_id, rest.rsplit(":", 1)[0]
+    return lead_id, rest.removesuffix(":alert").rsplit(":", 1)[0]
 
 
 async def test_three_replicas_do_everything_once_through_a_kill_9(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """A managers' escalation alert says what became of its lead once someone acts on it anywhere:
-claimed in the channel, closed with a disposition, reassigned from the lead's post. It is
-replaced in place, its Reassign menu and Snooze button gone, so nobody answers it again."""
+claimed in the channel, closed with a disposition, reassigned from the lead's post, or its
+missing first touch made. It is replaced in place, its Reassign menu and Snooze button gone,
+so nobody answers it again. (Feedback that keeps the lead open: test_feedback_settles_alerts.py.)"""
 
 from __future__ import annotations
 
 from bot.cli.stack import LocalStack, TravelClock
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
+from tests.e2e.test_crm_activity import activity
 from tests.e2e.test_reassign import alerted, has_controls, sweep
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -51,12 +53,33 @@ async def test_closing_a_lead_settles_its_alert(stack: LocalStack, clock: Travel
     (alert,) = stack.sim.messages(ESCALATIONS)
     assert f"owner <@{MAYA}>" in alert.all_text and has_controls(alert)
 
-    await press(stack, MAYA, "Log call")
     await press(stack, MAYA, "Qualified")
 
     settled = the_alert(stack, alert)
     assert settled.text == f"✅ Closed as Qualified by <@{MAYA}> at Mon 14:00 AEDT: {LEAD}."
     assert not has_controls(settled)
+
+
+async def test_the_first_touch_settles_the_alert_about_it(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await press(stack, MAYA, "Claim")
+    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert "first touch overdue" in alert.text and has_controls(alert)
+
+    await press(stack, MAYA, "Log call")
+
+    settled = the_alert(stack, alert)
+    assert settled.text == f"📞 First touch (call) by <@{MAYA}> at Mon 14:00 AEDT: {LEAD}."
+    assert not has_controls(settled)
+    await press(stack, MAYA, "Log email")  # a second attempt leaves it as it is
+    await press(stack, MAYA, "Qualified")
+    assert the_alert(stack, alert).text == settled.text
 
 
 async def test_a_reassignment_from_the_post_settles_the_alert(
@@ -75,4 +98,25 @@ async def test_a_reassignment_from_the_post_settles_the_alert(
     assert settled.text == (
         f"🔁 Reassigned to <@{TOM}> from <@{MAYA}> by <@{MANAGER}> at Mon 12:01 AEDT: {LEAD}."
     )
+    assert not has_controls(settled)
+
+
+async def test_a_first_touch_made_in_the_crm_settles_the_alert_about_it(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await press(stack, MAYA, "Claim")
+    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+
+    email = {"type": "attempt", "kind": "email", "id": "hs-email-1"}  # no rep named
+    status, _ = await activity(stack, "hs-1", email)
+    assert status == 201
+    await stack.settle()
+
+    settled = the_alert(stack, alert)
+    assert settled.text == f"📞 First touch (email) by the CRM at Mon 14:00 AEDT: {LEAD}."
     assert not has_controls(settled)

@@ -74,7 +74,7 @@ async def recycled_back(life: Life, sweeper: Sweeper, name: str) -> int:
     """A lead of October recycled (six attempts, then Unable to contact), back in W48."""
     lead_id = await life.arrive(name, at(10, 20, 9), at(10, 20, 9))
     await life.services.claim(lead_id, OWNER, at(10, 20, 9, 5))
-    # Six attempts 29 hours apart: each counts (the span rule: 6 within 2 weeks, at least 28h)
+    # Six attempts 29 hours apart (every attempt counts: 6 within 2 weeks)
     for attempt in range(6):
         when = at(10, 20, 9, 10) + timedelta(hours=29 * attempt)
         await life.services.log_attempt(lead_id, OWNER, "call", when)

@@ -59,23 +59,22 @@ def test_the_interval_is_the_window_shared_by_the_attempts() -> None:
 
 def test_before_any_attempt_the_first_touch_is_due_at_its_deadline() -> None:
     cadence = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, [])
-    assert (cadence.logged, cadence.counted, cadence.touch) == (0, 0, 1)
+    assert (cadence.counted, cadence.touch) == (0, 1)
     assert cadence.next_touch_due_at == FIRST_TOUCH_DUE
     assert not cadence.met
     assert reminder_due_at(cadence) is None  # the no_touch ladder reminds of the first touch
 
 
 def test_a_two_week_cadence_meets_the_standard_on_its_sixth_attempt() -> None:
-    # Days 0, 2, 4, 7, 10, 13: every gap is at least 2 days, over the half interval of 28 h.
     days = [at(day) for day in (0, 2, 4, 7, 10, 13)]
     cadence = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, calls(*days))
-    assert (cadence.logged, cadence.counted) == (6, 6)
+    assert cadence.counted == 6
     assert cadence.met_at == at(13)
     assert cadence.next_touch_due_at is None
     assert reminder_due_at(cadence) is None
 
 
-def test_the_next_touch_is_due_one_interval_after_the_last_counted_attempt() -> None:
+def test_the_next_touch_is_due_one_interval_after_the_latest_attempt() -> None:
     cadence = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, calls(at(0), at(2)))
     # Day 2 10:00 + 2 days 8 hours = Friday 6 November 18:00.
     assert cadence.next_touch_due_at == datetime(2026, 11, 6, 18, 0, tzinfo=UTC)
@@ -83,35 +82,52 @@ def test_the_next_touch_is_due_one_interval_after_the_last_counted_attempt() -> 
     assert reminder_due_at(cadence) == cadence.next_touch_due_at
 
 
-def test_six_attempts_logged_overnight_count_as_one() -> None:
+def test_six_attempts_over_four_days_are_six_of_six() -> None:
+    # Seed 002: "Make minimum 6 contact attempts over 2 weeks", coverage = "MQLs receiving
+    # minimum contact attempts": no spacing between them. Days 0, 1, 1½, 2, 3, 4 (gaps of 12
+    # and 24 hours, under the old rule's 28 h) are six attempts, and the standard is met.
+    days = [at(0), at(1), at(1.5), at(2), at(3), at(4)]
+    for standard, calendar in ((TWO_WEEKS, ROUND_THE_CLOCK), (TEN_WORKING_DAYS, OFFICE)):
+        cadence = follow(standard, calendar, FIRST_TOUCH_DUE, calls(*days))
+        assert (cadence.counted, cadence.met_at, cadence.next_touch_due_at) == (6, at(4), None)
+        assert reminder_due_at(cadence) is None
+
+
+def test_six_attempts_logged_overnight_count_as_six() -> None:
     night = [at(hours=12 + half / 2) for half in range(6)]  # Monday 22:00, 22:30 … 00:30
     for standard, calendar in ((TWO_WEEKS, ROUND_THE_CLOCK), (TEN_WORKING_DAYS, OFFICE)):
         cadence = follow(standard, calendar, FIRST_TOUCH_DUE, calls(*night))
-        assert (cadence.logged, cadence.counted, cadence.met) == (6, 1, False)
-    # On the office clock: 22:00 Monday + 800 working minutes = Tuesday 09:00–17:00 (480),
-    # then 320 more from Wednesday 09:00: Wednesday 14:20.
-    assert cadence.next_touch_due_at == datetime(2026, 11, 4, 14, 20, tzinfo=UTC)
+        assert (cadence.counted, cadence.met_at) == (6, night[-1])
 
 
-def test_an_attempt_too_soon_is_logged_but_does_not_move_the_cadence() -> None:
-    # Half the interval is 28 h: day 1 10:00 is 24 h after day 0, too soon; day 1 14:00 is 28 h.
+def test_an_attempt_soon_after_another_counts_and_moves_the_next_touch_on() -> None:
+    # Day 1 10:00 is 24 h after day 0: it counts (2 of 6), and the next touch is due one
+    # interval after it, not after day 0: the rep is not nudged at day 2 08:00, 22 hours after
+    # an attempt.
     early = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, calls(at(0), at(1)))
-    assert (early.logged, early.counted) == (2, 1)
-    assert early.next_touch_due_at == at(2, 8)  # from day 0, not from the early attempt
-    just = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, calls(at(0), at(1, 4)))
-    assert just.counted == 2
+    assert (early.counted, early.touch) == (2, 3)
+    assert early.next_touch_due_at == at(3, 8)
+    assert reminder_due_at(early) == at(3, 8)
 
 
-def test_a_too_soon_attempt_does_not_reset_the_span() -> None:
-    # Day 0 counts; day 1 (24 h) does not; day 1.5 is 36 h after day 0, so it counts.
-    cadence = follow(TWO_WEEKS, ROUND_THE_CLOCK, None, calls(at(0), at(1), at(1.5)))
-    assert cadence.counted == 2
+def test_the_reminder_waits_a_whole_interval_after_the_latest_attempt() -> None:
+    # Three calls an hour apart on Monday: 3 of 6, and the next reminder is 2 days 8 hours after
+    # the latest (Wednesday 20:00), never sooner than the old rule's spacing of 28 h.
+    three = calls(at(0), at(hours=1), at(hours=2))
+    cadence = follow(TWO_WEEKS, ROUND_THE_CLOCK, FIRST_TOUCH_DUE, three)
+    assert (cadence.counted, cadence.met) == (3, False)
+    due = reminder_due_at(cadence)
+    assert due == at(2, 10)
+    assert due - at(hours=2) >= timedelta(hours=28)
+    # On the office clock (10 business days): 12:00 Monday + 800 working minutes = Tuesday
+    # 09:00–17:00 (300 left on Monday, 480 on Tuesday), 20 more: Wednesday 09:20.
+    office = follow(TEN_WORKING_DAYS, OFFICE, FIRST_TOUCH_DUE, three)
+    assert reminder_due_at(office) == datetime(2026, 11, 4, 9, 20, tzinfo=UTC)
 
 
 def test_a_working_time_cadence_over_two_weeks() -> None:
-    # 10 working days ÷ 6: 800 working minutes, half is 400 (6 h 40 m of working time).
-    # Mon 10:00, Tue 10:00 (8 working hours later), Wed 10:00, Fri 10:00, Tue, Thu: each gap
-    # is at least one working day (480 ≥ 400), so all six count.
+    # 10 working days ÷ 6: 800 working minutes (13 h 20 m of working time).
+    # Mon 10:00, Tue 10:00, Wed 10:00, Fri 10:00, Tue, Thu: six attempts.
     days = [at(0), at(1), at(2), at(4), at(8), at(10)]
     cadence = follow(TEN_WORKING_DAYS, OFFICE, FIRST_TOUCH_DUE, calls(*days))
     assert (cadence.counted, cadence.met_at) == (6, at(10))
@@ -128,7 +144,7 @@ def test_attempts_from_a_crm_count_in_time_order_whatever_order_they_arrive() ->
 
 def test_channel_variety_holds_the_standard_until_another_channel_is_used() -> None:
     varied = FollowUp(min_attempts=3, within="6d", channels=2)  # type: ignore[arg-type]
-    # 6 days ÷ 3 = 2 days; half = 1 day.
+    # 6 days ÷ 3 = 2 days.
     three_calls = calls(at(0), at(2), at(4))
     cadence = follow(varied, ROUND_THE_CLOCK, None, three_calls)
     assert (cadence.counted, cadence.channels, cadence.met) == (3, 1, False)
@@ -136,9 +152,9 @@ def test_channel_variety_holds_the_standard_until_another_channel_is_used() -> N
     assert cadence.touch == 4
     emailed = follow(varied, ROUND_THE_CLOCK, None, [*three_calls, Attempt(at(5), "email")])
     assert (emailed.counted, emailed.channels, emailed.met_at) == (4, 2, at(5))
-    # A quick email right after a call is an attempt, but it does not count, nor its channel.
+    # A quick email right after a call counts too, and so does its channel.
     quick = follow(varied, ROUND_THE_CLOCK, None, [*three_calls, Attempt(at(4, 1), "email")])
-    assert (quick.counted, quick.channels, quick.met) == (3, 1, False)
+    assert (quick.counted, quick.channels, quick.met_at) == (4, 2, at(4, 1))
 
 
 def test_a_single_attempt_standard_is_met_by_its_first_attempt() -> None:
@@ -178,7 +194,7 @@ def test_the_sweep_reminds_of_an_overdue_touch_once() -> None:
     assert touch_reminder(lead, at(2), set()) == (None, at(2, 8))  # not yet: look again then
     assert touch_reminder(lead, at(2, 8), set()) == (TouchDue(2, at(2, 8)), None)
     assert touch_reminder(lead, at(3), {(TOUCH_LADDER, 2)}) == (None, None)  # reminded already
-    later = replace(lead, touches_counted=2, next_touch_due_at=at(5))
+    later = replace(lead, attempts=2, touches_counted=2, next_touch_due_at=at(5))
     assert touch_reminder(later, at(5), {(TOUCH_LADDER, 2)}) == (TouchDue(3, at(5)), None)
 
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.domain.cadence import interval
-from bot.domain.lead import Stage
+from bot.domain.lead import Stage, check_attempts
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
+from bot.domain.refusal import Refusal
 from bot.slack.alert_views import touch_reminder
 from bot.slack.home import owned_card
 from bot.slack.lead_views import lead_card, lead_message, next_touch_line
@@ -20,21 +21,42 @@ NEXT = datetime(2026, 11, 24, 5, 35, tzinfo=UTC)  # Tue 24 Nov 16:35 AEDT
 
 
 def test_a_claimed_lead_shows_its_next_touch_and_its_number(policy: Policy) -> None:
-    lead = view(Stage.SAL, attempts=3, touches_counted=2, next_touch_due_at=NEXT)
+    lead = view(Stage.SAL, attempts=3, touches_counted=3, next_touch_due_at=NEXT)
     message = lead_message(lead, policy, BEFORE_DUE)
     assert_valid_message(message)
     text = all_text(message)
     assert "Next touch due <!date^1795498500^" in text and "|Tue 24 Nov 16:35 AEDT>" in text
-    assert "attempt 3 of 6" in text
-    assert "(1 logged too soon after the one before to count)" in text
-    assert "Attempts 2/6 counted, 3 logged" in text
+    assert "attempt 4 of 6" in text
+    assert "Attempts 3/6 (standard: within 2 weeks)" in text
+
+
+def test_a_lead_stored_when_close_attempts_did_not_count_reads_by_its_attempts(
+    policy: Policy,
+) -> None:
+    # Stored under the old span rule (an attempt counted only 28 h after the last one that
+    # counted): 3 attempts, 2 counted. Every attempt counts now (seed 002), so the lead reads
+    # 3 of 6 on its message and App Home, with nothing about attempts "too soon".
+    lead = view(Stage.SAL, attempts=3, touches_counted=2, next_touch_due_at=NEXT)
+    text = all_text(lead_message(lead, policy, BEFORE_DUE))
+    assert "Attempts 3/6 (standard: within 2 weeks)" in text and "attempt 4 of 6" in text
+    assert "counted" not in text and "too soon" not in text
+    assert "Attempts 3/6" in str(owned_card(lead, policy, BEFORE_DUE))
+    # Six attempts of which one counted then: the standard is met now, as the reports count it,
+    # unless the standard asks for channels (only its next attempt tells them).
+    six = view(Stage.SAL, attempts=6, touches_counted=1, next_touch_due_at=NEXT)
+    assert next_touch_line(six, policy, BEFORE_DUE).startswith("✅ Follow-up standard met")
+    varied = with_follow_up(policy, min_attempts=6, within="2w", channels=2)
+    assert next_touch_line(six, varied, BEFORE_DUE).endswith("(2 channels needed)")
+    unable = next(code for code in policy.dispositions if code.requires_attempts)
+    check_attempts(six, policy, unable)  # Unable to contact agrees: no refusal
+    with pytest.raises(Refusal, match="needs attempts on 2 different channels first"):
+        check_attempts(six, varied, unable)
 
 
 def test_a_late_touch_shows_red(policy: Policy) -> None:
     lead = view(Stage.SAL, attempts=1, touches_counted=1, next_touch_due_at=NEXT)
     late = next_touch_line(lead, policy, datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
     assert late.startswith("🔴 Next touch was due <!date^") and "attempt 2 of 6" in late
-    assert "too soon" not in late
 
 
 def test_no_next_touch_once_met_or_closed(policy: Policy) -> None:

@@ -745,7 +745,7 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert "→ Qualified (SQL)" in text and "→ sql" not in text
     assert "*Business time*: Mon, Tue, Wed, Thu, Fri 09:00–17:00" in text
     assert "with these fields filled in: email, company name, title" in text
-    assert "a touch every 56 hours (an attempt counts 28 hours or more after" in text
+    assert "a touch every 56 hours after the latest attempt (every attempt counts)" in text
     assert "recycled leads return after 30 days" in text
     for item in policy.dispositions:
         assert f"*{item.label}*" in text

@@ -112,3 +112,17 @@ def test_a_user_picker_carries_its_lead_in_the_block_id() -> None:
     assert parse({**body, "actions": [in_home]}) == Asked(Action.REASSIGN, 7, "U0X")
     forged = parse({**body, "actions": [{**picked, "selected_user": "<!channel>"}]})
     assert (forged.lead_id, forged.rep_chosen) == (12, False)
+
+
+def test_a_press_on_a_managers_alert_carries_the_alerts_ts() -> None:
+    """The alert's Reassign and Snooze name the message pressed (a settled one changes
+    nothing); in App Home, an ephemeral or the lead's own menu there is no alert."""
+    on_message = {"type": "message", "message_ts": "1790000000.000200", "channel_id": "C0ESC"}
+    for body in (press(ActionId.SNOOZE, "9"), choice("12:U0REP2")):
+        assert parse({**body, "container": on_message}).alert_ts == "1790000000.000200"
+        ephemeral = {**on_message, "is_ephemeral": True}
+        assert parse({**body, "container": ephemeral}).alert_ts is None
+        in_home = {"type": "view", "view_id": "V1"}
+        assert parse({**body, "container": in_home}).alert_ts is None
+    lead_menu = press(ActionId.LEAD_REASSIGN, selected_option={"value": "12:U0REP2"})
+    assert parse({**lead_menu, "container": on_message}).alert_ts is None
