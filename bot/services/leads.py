@@ -28,6 +28,7 @@ from bot.domain.effects import (
     Settle,
     thread_note,
 )
+from bot.domain.erasure import tombstone
 from bot.domain.escalation import claim_deadline, claim_deadlines
 from bot.domain.info import (
     MORE_INFO,
@@ -192,6 +193,9 @@ def owner_choice(
         return fallback(segment, policy, f"routing failed ({type(error).__name__})", away)
 
 
+ACTIVITY_ERASED = (
+    "this person was erased at their request: nothing was recorded (stop sending their activity)"
+)
 ERASED_AGAIN = (
     "this person was erased at their request: nothing was stored (stop sending them, or send "
     "them under a new id if they come back)"
@@ -914,6 +918,10 @@ class Services:
         if activity is None:
             return Invalid(errors)
         lead = await self.store.by_external_id(external_id)
+        if lead is None:  # an erased lead keeps its external id's digest
+            lead = await self.store.by_external_id(tombstone(external_id))
+        if lead is not None and lead.erased_at is not None:  # not a 404 a CRM retries for days
+            return AlreadyRecorded(lead.id, ACTIVITY_ERASED)
         if lead is None:
             raise Refusal(
                 f"no lead with the external id {external_id!r}: send it to POST /leads first",

@@ -16,6 +16,7 @@ from bot.domain.report import week_of
 from bot.services.erasure import forget
 from tests.conftest import lead_payload
 from tests.e2e.test_cli import HANDOFF, clean_env
+from tests.e2e.test_crm_activity import activity
 
 ENTERPRISE, FEEDBACK = "C0ENT", "C0MKTFEED"
 LEAD = lead_payload(email="priya.raman@northwind.example")
@@ -389,3 +390,25 @@ async def test_the_same_lead_sent_again_after_forget_stays_forgotten(stack: Loca
     # Forgetting them again by that id says they are gone already.
     status, output = await forget_cli(stack, LEAD["external_id"])
     assert status == 1 and "was erased already: nothing was changed" in output, output
+
+
+async def test_crm_activity_for_a_forgotten_person_is_answered_and_recorded_nowhere(
+    stack: LocalStack,
+) -> None:
+    """The CRM goes on sending a forgotten person's calls under their old external id: each is
+    answered 200 with why, not the 404 ("send it to POST /leads first") a CRM retries for
+    days, and nothing of it is stored."""
+    await claimed(stack)
+    await forgotten(stack)
+    call = {"type": "attempt", "kind": "call", "actor": "U0REP1", "id": "crm-call-9"}
+
+    status, body = await activity(stack, LEAD["external_id"], call)
+    await stack.settle()
+
+    assert (status, body["lead_id"], body["recorded"]) == (200, 1, None), body
+    assert "erased at their request: nothing was recorded" in body["message"]
+    events = await stack.handoff.database.run(
+        lambda db: [row[0] for row in db.execute(text("SELECT type FROM events"))]
+    )
+    assert "attempt" not in events
+    assert LEAD["external_id"] not in await database_text(stack)
