@@ -250,7 +250,6 @@ def document() -> dict[str, Any]:
                         "201": _json("ActivityAnswer", "Recorded"),
                         "200": _json("ActivityAnswer", "Recorded already (same id): no change"),
                         **_REFUSED,
-                        "403": _json("Error", "Not allowed"),
                         "404": _json("Error", "No lead has this external_id"),
                         "409": _json("Error", "The lead cannot take it now (closed, taken, …)"),
                     },

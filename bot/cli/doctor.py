@@ -3,8 +3,9 @@
 With the bot token it asks Slack who the token is (`auth.test`), which scopes it was granted
 (the `x-oauth-scopes` header of every Web API answer) against those `manifest.yaml` declares,
 whether each channel `sla.yaml` names exists and takes the bot's posts (`conversations.info`),
-and whether each person it names is an active member (`users.info`). Each finding is one line,
-and each problem says what to fix. The judging is pure (`judge_*`); `examine` does the calls.
+and whether each person it names, in any role, is an active member (`users.info`, once per
+person however many roles or named accounts they have). Each finding is one line, and each
+problem says what to fix. The judging is pure (`judge_*`); `examine` does the calls.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ from bot.cli.manifest import bot_scopes, load_manifest
 from bot.domain.policy import Policy
 from bot.services.policies import load_policy
 from bot.settings import Settings
+from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import slack_client
 
 POST_PUBLIC = "chat:write.public"  # posts to a public channel the bot has not joined
 LOOKUPS_AT_ONCE = 4  # users.info and conversations.info calls in flight together
+# Each look-up's rate-limit tier (Slack's method reference, `rate_limits`): users.info is
+# Tier 4 (100+ per minute), conversations.info Tier 3 (50+), each with short bursts.
+PER_MINUTE = {"users.info": 100.0, "conversations.info": 50.0}
+LOOKUP_BURST = 10.0
+ACCOUNTS_SHOWN = 3  # named accounts a finding lists by name; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -69,19 +76,47 @@ def channel_roles(policy: Policy) -> dict[str, list[str]]:
 
 
 def people_roles(policy: Policy) -> dict[str, list[str]]:
-    """Every user id the SLA names → what they are, in the file's order."""
+    """Every user id the SLA (with its named-accounts CSV) names → what they are, in the
+    file's order: each person once, however many roles or named accounts they have."""
     roles: dict[str, list[str]] = {}
+
+    def add(user: str, role: str) -> None:
+        roles.setdefault(user, []).append(role)
+
     for segment in policy.segments:
         for rep in segment.reps:
-            roles.setdefault(rep, []).append(f"rep in {segment.name}")
-    for manager in policy.managers:
-        roles.setdefault(manager, []).append("manager")
-    for reporter in policy.reporters:
-        roles.setdefault(reporter, []).append("reporter")
+            add(rep, f"rep in {segment.name}")
+    for role, people in (
+        ("manager", policy.managers),
+        ("reporter", policy.reporters),
+        ("viewer", policy.viewers),
+    ):
+        for person in people:
+            add(person, role)
     alert = policy.report.compliance_alert
     for person in alert.notify if alert else []:
-        roles.setdefault(person, []).append("compliance alert")
+        add(person, "compliance alert")
+    owned: dict[str, list[str]] = {}
+    for domain, owner in policy.named_accounts.items():
+        owned.setdefault(owner, []).append(domain)
+    for owner, domains in owned.items():
+        add(owner, accounts_role(domains))
+    if policy.partner is not None:
+        add(policy.partner.manager, "partner manager")
+    if policy.fallback_owner is not None:
+        add(policy.fallback_owner, "fallback owner")
+    for member, crm_owner in policy.crm.owners.items() if policy.crm else []:
+        add(member, f"CRM owner {crm_owner}")
     return roles
+
+
+def accounts_role(domains: list[str]) -> str:
+    """The role of the owner of `domains` (named accounts), the first few by name."""
+    if len(domains) == 1:
+        return f"named account {domains[0]}"
+    more = len(domains) - ACCOUNTS_SHOWN
+    shown = ", ".join(domains[:ACCOUNTS_SHOWN])
+    return f"named accounts {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 # -- judging Slack's answers (pure) -----------------------------------------------------------
@@ -191,12 +226,24 @@ async def _answer(call: Awaitable[Any], key: str) -> Mapping[str, Any] | str:
     return value if isinstance(value, dict) else {}
 
 
+def lookup_pacers() -> dict[str, Pacer]:
+    """One pacer per look-up method, at its tier's rate."""
+    return {
+        method: Pacer(Pace(calls_per_minute=rate, call_burst=LOOKUP_BURST))
+        for method, rate in PER_MINUTE.items()
+    }
+
+
 async def examine(
-    client: AsyncWebClient, policy: Policy, declared_scopes: Iterable[str]
+    client: AsyncWebClient,
+    policy: Policy,
+    declared_scopes: Iterable[str],
+    pacers: Mapping[str, Pacer] | None = None,
 ) -> list[Finding]:
     """Every finding about the workspace behind `client`'s token, in a stable order.
 
     Stops after the token check when Slack refuses the token: nothing else can be asked.
+    Each channel and person is looked up once, each method within its rate-limit tier.
     """
     try:
         identity = await client.auth_test()
@@ -210,18 +257,25 @@ async def examine(
     findings.append(judge_scopes(declared_scopes, granted))
 
     gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+    pacers = pacers or lookup_pacers()
 
-    async def limited(lookup: Callable[[], Awaitable[Any]], key: str) -> Mapping[str, Any] | str:
+    async def limited(
+        method: str, lookup: Callable[[], Awaitable[Any]], key: str
+    ) -> Mapping[str, Any] | str:
         async with gate:
+            await pacers[method].wait(method, None)
             return await _answer(lookup(), key)
 
     channels = channel_roles(policy)
     people = people_roles(policy)
     channel_answers = await asyncio.gather(
-        *(limited(partial(client.conversations_info, channel=c), "channel") for c in channels)
+        *(
+            limited("conversations.info", partial(client.conversations_info, channel=c), "channel")
+            for c in channels
+        )
     )
     people_answers = await asyncio.gather(
-        *(limited(partial(client.users_info, user=u), "user") for u in people)
+        *(limited("users.info", partial(client.users_info, user=u), "user") for u in people)
     )
     bot = str(identity.get("user") or "handoff")
     findings += [

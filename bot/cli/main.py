@@ -1,5 +1,5 @@
-"""The `handoff` command: serve, demo, check, doctor, manifest, sweep, report, whatif, plan, db
-upgrade, import."""
+"""The `handoff` command: serve, demo, check, doctor, manifest, forget, sweep, report, whatif,
+plan, db upgrade, import."""
 
 from __future__ import annotations
 
@@ -463,7 +463,8 @@ def _parser() -> argparse.ArgumentParser:
         "--week",
         dest="period",
         help="this-week (default), last-week, this-month, last-month, this-quarter, "
-        "last-quarter, YYYY-Www, YYYY-MM or YYYY-Qn",
+        "last-quarter, YYYY-Www, YYYY-MM, YYYY-Qn or a range of days YYYY-MM-DD..YYYY-MM-DD "
+        "(both included, at most a year)",
     )
     report.add_argument("--segment", help="one segment of the SLA (default: all)")
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")

@@ -48,6 +48,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def test_the_module_docstring_names_every_command() -> None:
+    import bot.cli.main
+
+    listed = re.findall(r"^ {4}([a-z]+) ", run("--help").stdout, flags=re.MULTILINE)
+    named = " ".join((bot.cli.main.__doc__ or "").split())
+    assert {"serve", "forget", "doctor"} <= set(listed), listed
+    assert [command for command in listed if f" {command}" not in named] == []
+
+
 def test_check_accepts_the_example_and_prints_a_summary() -> None:
     result = run("check", "sla.yaml")
     assert result.returncode == 0, result.stderr

@@ -8,6 +8,8 @@ import io
 import sys
 from pathlib import Path
 
+import yaml
+
 from bot.cli.doctor import doctor
 from bot.cli.manifest import bot_scopes, load_manifest
 from bot.cli.stack import BOT_TOKEN, local_slack
@@ -17,12 +19,14 @@ from tests.conftest import ROOT
 from tests.e2e.test_cli import clean_env, run
 
 
-async def run_doctor(sim: SlackSimulator, token: str = BOT_TOKEN) -> tuple[int, str]:
+async def run_doctor(
+    sim: SlackSimulator, token: str = BOT_TOKEN, sla_file: Path = ROOT / "sla.yaml"
+) -> tuple[int, str]:
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": token,
             "SLACK_API_URL": sim.api_url,
-            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+            "HANDOFF_SLA_FILE": str(sla_file),
         }
     )
     out = io.StringIO()
@@ -90,6 +94,55 @@ async def test_a_broken_workspace_names_each_problem_and_what_to_fix() -> None:
         "posts with chat:write.public" in text
     )
     assert text.splitlines()[-1] == "6 problem(s) to fix before the first lead arrives"
+
+
+def routed_sla(folder: Path) -> Path:
+    """The example SLA with every routing role: 5,000 named accounts (a CSV) among its eight
+    people, northwind.example owned by U0REP7 (a new smb rep the workspace lacks), a partner
+    manager, a fallback owner and a viewer."""
+    sla = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    sla["segments"][2]["reps"].append("U0REP7")
+    sla |= {
+        "viewers": ["U0OUTSIDER"],
+        "named_accounts": {"northwind.example": "U0REP7"},
+        "named_accounts_file": "accounts.csv",
+        "partner": {"manager": "U0MGR2"},
+        "fallback_owner": "U0REP5",
+    }
+    owners = ["U0REP1", "U0REP2", "U0REP3", "U0REP4", "U0REP5", "U0REP6", "U0MGR1", "U0MGR2"]
+    rows = [f"acct{n}.example,{owners[n % len(owners)]}" for n in range(5000)]
+    (folder / "accounts.csv").write_text("domain,owner\n" + "\n".join(rows) + "\n")
+    (folder / "sla.yaml").write_text(yaml.safe_dump(sla, allow_unicode=True))
+    return folder / "sla.yaml"
+
+
+async def test_named_account_owners_and_routing_roles_are_checked_once_each(
+    tmp_path: Path,
+) -> None:
+    sim = await local_slack()
+    sim.deactivate_user("U0REP5")
+    try:
+        code, text = await run_doctor(sim, sla_file=routed_sla(tmp_path))
+    finally:
+        await sim.stop()
+    assert code == 1, text
+    problems = [line for line in text.splitlines() if line.startswith("FIX")]
+    assert problems == [
+        "FIX  user @aisha (U0REP5, rep in smb, named accounts acct4.example, acct12.example, "
+        "acct20.example and 622 more, fallback owner): deactivated: replace or remove them in "
+        "sla.yaml",
+        "FIX  user U0REP7 (rep in smb, named account northwind.example): not found in this "
+        "workspace: put their member ID in sla.yaml (profile → ⋮ → Copy member ID)",
+    ], text
+    lines = text.splitlines()
+    assert (
+        "ok   user @raj (U0MGR2, manager, named accounts acct7.example, acct15.example, "
+        "acct23.example and 622 more, partner manager): active"
+    ) in lines
+    assert "ok   user @casey (U0OUTSIDER, viewer): active" in lines
+    # 5,001 named accounts among nine owners, ten people: one users.info each.
+    looked_up = [call.args["user"] for call in sim.calls if call.method == "users.info"]
+    assert len(looked_up) == len(set(looked_up)) == 10
 
 
 async def test_a_refused_token_is_the_one_problem() -> None:

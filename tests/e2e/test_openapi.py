@@ -50,6 +50,15 @@ async def test_the_server_serves_it_and_it_names_exactly_the_routes_registered(
     assert SLACK_ONLY <= registered
 
 
+def test_the_activity_route_documents_only_the_statuses_it_answers() -> None:
+    """No access check guards it (the bearer token or signature is the sender's right): no 403.
+    Its refusals are the intake's (400 401 413 415 503), an unknown lead (404) and a lead that
+    cannot take it (409: closed, not claimed, not waiting for an answer, changed)."""
+    route = openapi.document()["paths"]["/leads/{external_id}/activity"]["post"]
+    statuses = {"200", "201", "400", "401", "404", "409", "413", "415", "503"}
+    assert set(route["responses"]) == statuses
+
+
 def test_the_intake_contract_says_what_the_server_checks() -> None:
     """The request schemas come from the validating models: limits a sender can rely on."""
     schemas = openapi.document()["components"]["schemas"]

@@ -24,6 +24,18 @@ def imported(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def test_report_help_names_every_period_form_and_a_range_works(tmp_path: Path) -> None:
+    wide = clean_env(COLUMNS="400")  # argparse wraps at hyphens: last-|month
+    shown = " ".join(run("report", "--help", env=wide).stdout.split())
+    for form in ("this-week", "last-month", "YYYY-Www", "YYYY-MM", "YYYY-Qn"):
+        assert form in shown, shown
+    assert "YYYY-MM-DD..YYYY-MM-DD" in shown, shown
+    env = imported(tmp_path)  # created 16–21 Nov 2026
+    result = run("report", "--period", "2026-11-16..2026-11-22", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["received"] == 7
+
+
 def test_report_as_json_counts_the_imported_week(tmp_path: Path) -> None:
     env = imported(tmp_path)  # created 16–21 Nov 2026: ISO week 47
     result = run("report", "--week", "2026-W47", "--format", "json", env=env)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import bot.slack.pacing
 from bot.cli.doctor import (
+    accounts_role,
     channel_roles,
+    examine,
     judge_channel,
     judge_identity,
     judge_person,
@@ -12,7 +21,8 @@ from bot.cli.doctor import (
     people_roles,
     summary,
 )
-from bot.domain.policy import Policy
+from bot.domain.policy import Crm, Partner, Policy
+from bot.slack.pacing import Pace, Pacer
 
 PUBLIC = {"id": "C0SMB", "name": "sales-smb", "is_private": False, "is_member": False}
 
@@ -35,6 +45,87 @@ def test_every_channel_and_person_the_sla_names(policy: Policy) -> None:
 def test_reporters_are_people_to_check(policy: Policy) -> None:
     with_reporter = policy.model_copy(update={"reporters": ["U0MKT1"]})
     assert people_roles(with_reporter)["U0MKT1"] == ["reporter"]
+
+
+def test_every_role_the_routing_gives_is_a_person_to_check(policy: Policy) -> None:
+    accounts = {"northwind.example": "U0REP2", "globex.example": "U0REP5"}
+    accounts |= {f"acct{n}.example": "U0REP6" for n in range(5000)}
+    routed = policy.model_copy(
+        update={
+            "viewers": ["U0VIEW"],
+            "named_accounts": accounts,
+            "partner": Partner(manager="U0MGR2"),
+            "fallback_owner": "U0REP1",
+            "crm": Crm(kind="webhook", owners={"U0REP3": "owner-7"}),
+        }
+    )
+    people = people_roles(routed)
+    assert routed.routed_people <= set(people)
+    assert people["U0VIEW"] == ["viewer"]
+    assert people["U0REP2"] == ["rep in enterprise", "named account northwind.example"]
+    assert people["U0REP5"] == ["rep in smb", "named account globex.example"]
+    assert people["U0REP6"] == [
+        "rep in smb",
+        "named accounts acct0.example, acct1.example, acct2.example and 4997 more",
+    ]
+    assert people["U0MGR2"] == ["manager", "partner manager"]
+    assert people["U0REP1"] == ["rep in enterprise", "fallback owner"]
+    assert people["U0REP3"] == ["rep in mid_market", "CRM owner owner-7"]
+    assert len(people) == 9  # 5,002 named accounts, and still one look-up per person
+
+
+def test_a_few_named_accounts_are_all_named() -> None:
+    assert accounts_role(["a.example", "b.example"]) == "named accounts a.example, b.example"
+    assert accounts_role(["a.example", "b.example", "c.example"]).endswith("c.example")
+
+
+class PacedSlack:
+    """Answers doctor's look-ups at once, noting when (on a fake clock) each was asked."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.asked: list[tuple[str, float]] = []
+
+    async def auth_test(self) -> Any:
+        answer = SimpleNamespace(data={"bot_id": "B1", "user": "handoff"})
+        answer.headers = {"x-oauth-scopes": "chat:write"}
+        answer.get = answer.data.get
+        return answer
+
+    async def users_info(self, user: str) -> dict[str, Any]:
+        self.asked.append(("users.info", self.clock[0]))
+        return {"user": {"name": user.lower()}}
+
+    async def conversations_info(self, channel: str) -> dict[str, Any]:
+        self.asked.append(("conversations.info", self.clock[0]))
+        return {"channel": {"name": channel.lower(), "is_member": True}}
+
+
+async def test_look_ups_keep_to_each_methods_rate_limit_tier(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [0.0]
+    sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        clock[0] += max(seconds, 1e-6)  # a wait under the float's precision would not pass
+        await sleep(0)
+
+    monkeypatch.setattr(bot.slack.pacing.asyncio, "sleep", fake_sleep)
+    reps = [f"U0R{n:03d}" for n in range(40)]
+    segments = [policy.segments[0].model_copy(update={"reps": reps}), *policy.segments[1:]]
+    big = policy.model_copy(update={"segments": segments})
+    pacers = {
+        method: Pacer(Pace(calls_per_minute=rate, call_burst=10), monotonic=lambda: clock[0])
+        for method, rate in (("users.info", 100.0), ("conversations.info", 50.0))
+    }
+    slack = PacedSlack(clock)
+    findings = await examine(slack, big, [], pacers)  # type: ignore[arg-type]
+    users = [at for method, at in slack.asked if method == "users.info"]
+    assert len(users) == len(people_roles(big)) == 40 + 6
+    # A burst of 10 at once, then Tier 4's 100 a minute: one each 0.6 s.
+    assert users[9] == 0.0 and users[-1] == pytest.approx((len(users) - 10) * 0.6, abs=0.01)
+    assert all(finding.ok for finding in findings[2:])
 
 
 def test_scopes_missing_from_the_grant_are_named() -> None:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from jsonschema import Draft7Validator
 
 from bot.cli.manifest import MANIFEST as PACKAGED
 from bot.cli.manifest import events_url, render
+from bot.domain.report import parse_period
 from bot.settings import ConfigError
 from tests.slack_reference import slack_reference
 
@@ -63,12 +65,28 @@ def test_declares_exactly_the_specs_commands(manifest: dict[str, Any]) -> None:
     assert sorted(names) == sorted(SPEC_COMMANDS)
     hints = {command["command"]: command.get("usage_hint") for command in commands}
     assert hints["/sla-report"] == (
-        "[week|month|quarter|last-week|last-month|last-quarter|YYYY-Www|YYYY-MM|YYYY-Qn] [segment]"
+        "[this-week|last-week|this-month|last-month|this-quarter|last-quarter|YYYY-Www|YYYY-MM|"
+        "YYYY-Qn|YYYY-MM-DD..YYYY-MM-DD] [segment]"
     )
     assert hints["/lead"] == "<email|external id>"
     assert hints["/sla-plan"] == "<revenue goal>"
     assert hints["/handoff"] == "away|back|routing|help"
     assert all(command["should_escape"] is False for command in commands)
+
+
+def test_the_sla_report_hint_offers_every_kind_of_period_the_command_takes(
+    manifest: dict[str, Any],
+) -> None:
+    commands = manifest["features"]["slash_commands"]
+    hint = next(c["usage_hint"] for c in commands if c["command"] == "/sla-report")
+    offered = hint.split("]")[0].lstrip("[").split("|")
+    examples = {"YYYY-Www": "2026-W47", "YYYY-MM": "2026-11", "YYYY-Qn": "2026-Q4"}
+    examples["YYYY-MM-DD..YYYY-MM-DD"] = "2026-11-02..2026-11-29"
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    kinds = {parse_period(examples.get(word, word), now, "UTC").kind for word in offered}
+    assert kinds == {"week", "month", "quarter", "range"}
+    for word in ("this-week", "this-month", "last-quarter"):
+        assert word in offered
 
 
 def test_every_request_goes_to_slack_events(manifest: dict[str, Any]) -> None:
