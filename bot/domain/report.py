@@ -248,7 +248,8 @@ _FIRST_YEAR, _LAST_YEAR = 1970, 9998
 
 def parse_period(text: str | None, now: datetime, zone: str) -> Period:
     """`this-week` (the default), `last-week`, `this-month`, `last-month`, `this-quarter`,
-    `last-quarter`, or `YYYY-Www`, `YYYY-MM`, `YYYY-Qn`. A Refusal names the valid forms; a
+    `last-quarter`, or `YYYY-Www`, `YYYY-MM`, `YYYY-Qn`, or a range of days
+    `YYYY-MM-DD..YYYY-MM-DD` (both included). A Refusal names the valid forms; a
     period that has not started by `now` is refused too (it has nothing to count)."""
     word = (text or "this-week").strip().lower()
     today = now.astimezone(ZoneInfo(zone)).date()
