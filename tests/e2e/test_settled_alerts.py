@@ -28,6 +28,18 @@ async def press(stack: LocalStack, user: str, label: str) -> None:
     await stack.settle()
 
 
+async def first_touch_alert(stack: LocalStack, clock: TravelClock) -> Message:
+    """A lead Maya claimed at 11:00 and has not touched by 14:00: the managers' alert about it."""
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    await stack.settle()
+    await press(stack, MAYA, "Claim")
+    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    return alert
+
+
 async def test_a_claim_settles_the_alert(stack: LocalStack, clock: TravelClock) -> None:
     alert = await alerted(stack, clock)  # 12:01: nobody has claimed it
 
@@ -44,13 +56,7 @@ async def test_a_claim_settles_the_alert(stack: LocalStack, clock: TravelClock) 
 
 
 async def test_closing_a_lead_settles_its_alert(stack: LocalStack, clock: TravelClock) -> None:
-    status, _ = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    await press(stack, MAYA, "Claim")
-    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
-    assert await sweep(stack, clock) == 1
-    (alert,) = stack.sim.messages(ESCALATIONS)
+    alert = await first_touch_alert(stack, clock)
     assert f"owner <@{MAYA}>" in alert.all_text and has_controls(alert)
 
     await press(stack, MAYA, "Qualified")
@@ -63,13 +69,7 @@ async def test_closing_a_lead_settles_its_alert(stack: LocalStack, clock: Travel
 async def test_the_first_touch_settles_the_alert_about_it(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    status, _ = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    await press(stack, MAYA, "Claim")
-    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
-    assert await sweep(stack, clock) == 1
-    (alert,) = stack.sim.messages(ESCALATIONS)
+    alert = await first_touch_alert(stack, clock)
     assert "first touch overdue" in alert.text and has_controls(alert)
 
     await press(stack, MAYA, "Log call")
@@ -104,13 +104,7 @@ async def test_a_reassignment_from_the_post_settles_the_alert(
 async def test_a_first_touch_made_in_the_crm_settles_the_alert_about_it(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    status, _ = await stack.post_lead(lead_payload())
-    assert status == 201
-    await stack.settle()
-    await press(stack, MAYA, "Claim")
-    clock.advance(hours=3)  # 14:00: no first touch an hour after it was due
-    assert await sweep(stack, clock) == 1
-    (alert,) = stack.sim.messages(ESCALATIONS)
+    alert = await first_touch_alert(stack, clock)
 
     email = {"type": "attempt", "kind": "email", "id": "hs-email-1"}  # no rep named
     status, _ = await activity(stack, "hs-1", email)
