@@ -130,6 +130,10 @@ def touch_reminder(
     touch = counted_attempts(lead) + 1
     if touch == 1 or (TOUCH_LADDER, touch) in recorded:
         return None, None
+    if 0 < lead.touches_counted < lead.attempts and (
+        (TOUCH_LADDER, lead.touches_counted + 1) in recorded
+    ):
+        return None, None  # stored under the old span rule: its due touch was reminded already
     if due > now:
         return None, due
     if lead.snoozed_until is not None and now < lead.snoozed_until:

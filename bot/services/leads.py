@@ -5,6 +5,7 @@ and every Slack effect it decided (`bot/domain/effects.py`) in one transaction. 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -994,7 +995,9 @@ class Services:
         if lead.first_touch_at is None:  # the managers' alert about a missing touch is answered
             kind = parse_attempt(activity.kind).words
             words = partial(alert_views.touched_alert, lead, actor, kind, policy, at)
-            key = f"crm-attempt:{lead.id}:{activity.id or now.isoformat()}:settle"
+            # The CRM's id (up to 200 characters) as a digest: the key fits the outbox's column.
+            ref = hashlib.sha256(activity.id.encode()).hexdigest()[:24] if activity.id else None
+            key = f"crm-attempt:{lead.id}:{ref or now.isoformat()}:settle"
             effects += answered_alerts(lead, escalation.ATTEMPT, words, key)
         count, counted = await self.store.record_attempt(
             lead.id,

@@ -26,7 +26,7 @@ from bot.domain.effects import (
     thread_note,
 )
 from bot.domain.intake import LeadIn
-from bot.domain.lead import LeadView, Stage, comes_back_at
+from bot.domain.lead import LeadView, Stage, comes_back_at, follow_up_met
 from bot.domain.policy import Policy, Segment
 from bot.domain.routing import (
     BY_CRM,
@@ -221,6 +221,8 @@ def decide(
     if plan.recycle:
         return _new_cycle(lead, policy, turns, now)
     touch, later = cadence.touch_reminder(lead, now, recorded)
+    if follow_up_met(lead, policy):  # by its count alone, when stored under an older rule
+        touch, later = None, None
     window_over, window_ends = claim.window_end(lead, now, recorded)
     looks = (plan.next_at, later, window_ends)
     change = Change(next_action_at=min(filter(None, looks), default=None))

@@ -78,3 +78,29 @@ async def test_feedback_settles_only_the_alert_about_feedback(services: Services
         ids[ts["legacy"]]: "✅ closed",
     }
     assert await store.settled_alert(lead_id, ts["no_outcome"]) == "✅ closed"
+
+
+async def test_a_crm_attempt_with_a_long_activity_id_settles_the_alert_about_the_touch(
+    services: Services,
+) -> None:
+    # The activity route takes an `id` of up to 200 characters; the settle row's key must fit
+    # the outbox's key column (PostgreSQL refuses a longer one, and the CRM would retry the
+    # attempt for days).
+    outbox = OutboxStore(services.store.db)
+    result = await services.intake(lead_payload("hs-long"), MONDAY)
+    assert result.lead is not None
+    lead = result.lead
+    await services.claim(lead.id, "U0REP1", MONDAY + timedelta(minutes=4))
+    key = alert_key(lead.id, lead.cycle, "2026-11-23T01:00:00+00:00", "no_touch")
+    await outbox.send([Send(ESCALATIONS, "🚨", key, lead.id)], MONDAY)
+
+    payload = {"type": "attempt", "kind": "call", "id": "x" * 200}
+    recorded = await services.activity("hs-long", payload, MONDAY + timedelta(hours=1))
+
+    assert recorded.lead_id == lead.id  # type: ignore[union-attr]
+    assert (await services.lead(lead.id)).attempts == 1
+    (text,) = (await settled(outbox)).values()
+    assert text.startswith("📞 First touch (call) by the CRM")
+    again = await services.activity("hs-long", payload, MONDAY + timedelta(hours=2))
+    assert again.lead_id == lead.id  # type: ignore[union-attr]
+    assert len(await settled(outbox)) == 1

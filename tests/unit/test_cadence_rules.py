@@ -226,3 +226,12 @@ def test_a_calendar_time_touch_that_falls_at_night_is_due_when_work_opens() -> N
     # In business time (`10 business days`) the interval already ends inside working hours.
     business = follow(TEN_WORKING_DAYS, OFFICE, FIRST_TOUCH_DUE, calls(at()))
     assert business.next_touch_due_at == OFFICE.add(at(), interval(TEN_WORKING_DAYS, OFFICE))
+
+
+def test_a_touch_reminded_under_the_old_span_rule_is_not_reminded_again() -> None:
+    # Stored when an attempt close to the one before did not count: 3 attempts, 2 counted, its
+    # next touch (the third that counted) due at day 2 08:00 and reminded already. Every
+    # attempt counts now, but the stored due time is the same one: no second reminder of it.
+    stored = claimed(attempts=3, touches_counted=2, next_touch_due_at=at(2, 8))
+    assert touch_reminder(stored, at(3), {(TOUCH_LADDER, 3)}) == (None, None)
+    assert touch_reminder(stored, at(3), set()) == (TouchDue(4, at(2, 8)), None)

@@ -3,14 +3,16 @@ reminder, and `follow_up.channels` in the SLA file."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.cadence import interval
+from bot.domain.cadence import TOUCH_LADDER, interval
 from bot.domain.lead import Stage, check_attempts
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.domain.refusal import Refusal
+from bot.services.sweep import decide
 from bot.slack.alert_views import touch_reminder
 from bot.slack.home import owned_card
 from bot.slack.lead_views import lead_card, lead_message, next_touch_line
@@ -135,3 +137,28 @@ def test_the_lead_card_shows_the_next_touch(policy: Policy) -> None:
     card = lead_card(lead, [], policy, BEFORE_DUE)
     assert_valid_message(card)
     assert "Next touch due" in all_text(card) and "attempt 2 of 6" in all_text(card)
+
+
+def test_the_sweep_reminds_no_touch_to_a_lead_that_met_the_standard_under_the_old_rule(
+    policy: Policy,
+) -> None:
+    # Stored under the old span rule: six attempts, one counted, its next touch kept. Every
+    # attempt counts now: its post reads "standard met", and the sweep reminds nobody of a
+    # seventh touch ("a touch on another channel (None channels needed)").
+    six = view(
+        Stage.SAL,
+        attempts=6,
+        touches_counted=1,
+        next_touch_due_at=NEXT,
+        first_touch_at=NEXT - timedelta(days=3),
+    )
+    later = NEXT + timedelta(hours=1)
+    assert next_touch_line(six, policy, later).startswith("✅ Follow-up standard met")
+    change = decide(six, set(), lambda *_: None, {six.sla_version: policy}, later)
+    assert change is not None
+    assert [name for name, _ in change.events if name == "touch_due"] == []
+    assert all(ladder != TOUCH_LADDER for ladder, _, _ in change.fired)
+    # Short of the standard, the reminder still comes: attempt 4 of 6.
+    three = replace(six, attempts=3)
+    change = decide(three, set(), lambda *_: None, {three.sla_version: policy}, later)
+    assert change is not None and (TOUCH_LADDER, 4, "remind_owner") in change.fired
