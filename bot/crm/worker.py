@@ -110,13 +110,16 @@ class _Window:
         self.monotonic, self.sleep = monotonic, sleep
         self.answered: deque[float] = deque()  # when each request in the window was answered
         self.open = 0  # requests sent, not answered yet
+        self.first = 0  # requests waiting that go before the others (`take(first=True)`)
 
-    def wait(self) -> float:
-        """Seconds until one more request may go (0: now)."""
+    def wait(self, first: bool = False) -> float:
+        """Seconds until one more request may go (0: now); unless it is `first`, the room
+        that requests waiting first will take is not its."""
         now = self.monotonic()
         while self.answered and self.answered[0] <= now - self.seconds:
             self.answered.popleft()
-        if len(self.answered) + self.open < self.limit:
+        kept = 0 if first else self.first
+        if len(self.answered) + self.open + kept < self.limit:
             return 0.0
         if not self.answered:  # the whole window is in flight: it frees after their answers
             return self.seconds / self.limit
@@ -127,17 +130,25 @@ class _Window:
         while (wait := self.wait()) > 0:
             await self.sleep(wait)
 
-    async def take(self, before: Callable[[float], Awaitable[None]] | None = None) -> None:
+    async def take(
+        self, before: Callable[[float], Awaitable[None]] | None = None, first: bool = False
+    ) -> None:
         """Wait for room and take it for one request; `before(wait)` is awaited first each
-        time the window is looked at (the worker holds its row's lease through the wait)."""
-        while True:
-            if before is not None:
-                await before(self.wait())
-            wait = self.wait()
-            if wait <= 0:
-                self.open += 1
-                return
-            await self.sleep(wait)
+        time the window is looked at (the worker holds its row's lease through the wait).
+        `first`: it takes the next room before the requests not first (an inbound webhook's
+        read, which the CRM waits for, goes before the backlog of writes, which nobody does)."""
+        self.first += first
+        try:
+            while True:
+                if before is not None:
+                    await before(self.wait(first))
+                wait = self.wait(first)
+                if wait <= 0:
+                    self.open += 1
+                    return
+                await self.sleep(wait)
+        finally:
+            self.first -= first
 
     def finished(self) -> None:
         """The request taken is answered (or failed): counted from now."""
@@ -316,8 +327,11 @@ class CrmWorker:
     async def request(self) -> AsyncIterator[None]:
         """Around each HTTP request an adapter sends to the CRM (`Pace`): it goes when the
         rolling window has room for it, and is counted from its answer. The row being written
-        keeps its lease through the wait."""
-        await self.window.take(self._hold_lease)
+        keeps its lease through the wait. A request of another task (an inbound webhook's
+        read, answered to the CRM only after it) takes the next room before the rows' writes,
+        so a backlog of writes does not hold a webhook's answer past the CRM's timeout."""
+        writer = self._leased is not None and self._leased[2] is asyncio.current_task()
+        await self.window.take(self._hold_lease, first=not writer)
         try:
             yield
         finally:

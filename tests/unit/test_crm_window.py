@@ -37,3 +37,36 @@ async def test_requests_in_flight_count_and_each_is_counted_from_its_answer() ->
     window.finished()
     await window.room()  # the second leaves at 14 s
     assert time.now == 14.0
+
+
+async def test_a_request_waiting_first_takes_the_next_room_before_the_others() -> None:
+    """An inbound webhook's read (first) and a row's write both wait on a full window, the
+    write since before: the read goes when the first room frees, the write when the next does."""
+    time = Time()
+    window = _Window(2, 10.0, time, lambda _: asyncio.sleep(0))  # waiters look again each turn
+    for answered in (1.0, 2.0):
+        await window.take()
+        time.now = answered
+        window.finished()
+    went: list[tuple[str, float]] = []
+
+    async def request(name: str, first: bool) -> None:
+        await window.take(first=first)
+        went.append((name, time.now))
+        window.finished()
+
+    async def turns() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    write = asyncio.create_task(request("write", False))
+    await turns()
+    read = asyncio.create_task(request("read", True))
+    await turns()
+    time.now = 11.0  # the answer of 1 s leaves the window: room for one
+    await turns()
+    assert went == [("read", 11.0)]
+    time.now = 12.0  # the answer of 2 s leaves it too
+    await asyncio.gather(write, read)
+    assert went == [("read", 11.0), ("write", 12.0)]
+    assert window.first == 0
