@@ -280,27 +280,31 @@ def reassigned_alert(
     old = lead.owner or lead.suggested_owner
     before = f" from <@{old}>" if old and is_user_id(old) else ""
     who = by_words or f"<@{by}>"
+    return _settled(f"🔁 Reassigned to <@{new}>{before} by {who}", lead, policy, now)
+
+
+def _settled(
+    what: str, lead: LeadView, policy: Policy, now: datetime, before: str = "", after: str = ""
+) -> str:
+    """A managers' alert replaced in place once settled: what happened, by whom, at what time,
+    to which lead ("✅ Claimed by @maya at Mon 14:00 AEDT: *Priya* (Northwind) in #ent.")."""
     return (
-        f"🔁 Reassigned to <@{new}>{before} by {who} at {team_time(now, policy.timezone)}: "
-        f"{_lead_line(lead)} in {_where(lead)}."
+        f"{what} at {team_time(now, policy.timezone)}: {before}{_lead_line(lead)} in "
+        f"{_where(lead)}{after}."
     )
 
 
 def claimed_alert(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
     """A manager alert once a rep (or a manager) has claimed the lead."""
-    return (
-        f"✅ Claimed by <@{by}> at {team_time(now, policy.timezone)}: {_lead_line(lead)} in "
-        f"{_where(lead)}."
-    )
+    return _settled(f"✅ Claimed by <@{by}>", lead, policy, now)
 
 
 def closed_alert(
     lead: LeadView, by: str, disposition: Disposition, policy: Policy, now: datetime
 ) -> str:
     """A manager alert once the lead is closed with a disposition."""
-    return (
-        f"✅ Closed as {one_line(disposition.label, 100)} by <@{by}> at "
-        f"{team_time(now, policy.timezone)}: {_lead_line(lead)} in {_where(lead)}."
+    return _settled(
+        f"✅ Closed as {one_line(disposition.label, 100)} by <@{by}>", lead, policy, now
     )
 
 
@@ -313,20 +317,15 @@ def feedback_alert(
         after = "waits for marketing's answer to the rep's question (its clocks paused)"
     else:
         after = "stays open with its owner"
-    return (
-        f"💬 Feedback given by <@{by}> at {team_time(now, policy.timezone)}: "
-        f"{one_line(disposition.label, 100)}. {_lead_line(lead)} in {_where(lead)} {after}."
-    )
+    label = one_line(disposition.label, 100)
+    return _settled(f"💬 Feedback given by <@{by}>", lead, policy, now, f"{label}. ", f" {after}")
 
 
 def touched_alert(lead: LeadView, by: str, kind: str, policy: Policy, now: datetime) -> str:
     """A manager alert about a missing first touch once one is made (`kind`: the attempt's
     channel in words); `by` a user id, or the CRM's name for whoever logged it there."""
     who = f"<@{by}>" if is_user_id(by) else "the CRM"
-    return (
-        f"📞 First touch ({one_line(kind, 40)}) by {who} at {team_time(now, policy.timezone)}: "
-        f"{_lead_line(lead)} in {_where(lead)}."
-    )
+    return _settled(f"📞 First touch ({one_line(kind, 40)}) by {who}", lead, policy, now)
 
 
 def sla_reassigned_alert(
@@ -334,9 +333,8 @@ def sla_reassigned_alert(
 ) -> str:
     """A manager alert once the SLA itself has reassigned the lead (`lead` as it was)."""
     before = f" from <@{old}>" if old else ""
-    return (
-        f"🔁 Reassigned to <@{new}>{before} by the SLA at {team_time(now, policy.timezone)}: "
-        f"{_lead_line(lead)} in {_where(lead)}, {why}."
+    return _settled(
+        f"🔁 Reassigned to <@{new}>{before} by the SLA", lead, policy, now, "", f", {why}"
     )
 
 
