@@ -16,9 +16,10 @@
   answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
   attempt, is created without the look: one request instead of two or three.)
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
-  more until that wait is over; 5xx, a broken connection or a lost answer → CrmRetry
-  (`unknown` for writes); 401/403 → CrmRefused; a property HubSpot does not have (or a value
-  it will not take) → CrmRefused naming the property; a contact that is not there → CrmMissing.
+  more until that wait is over; 5xx, a broken connection, a lost answer or none within
+  `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 → CrmRefused; a property
+  HubSpot does not have (or a value it will not take) → CrmRefused naming the property; a
+  contact that is not there → CrmMissing.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ Emails = Callable[[str], Awaitable[str | None]]
 
 
 class HubSpotAdapter:
-    """One HubSpot portal, reached with a private app's access token."""
+    """One HubSpot portal, reached with a private app's access token. `timeout`: the longest,
+    in seconds, one request may take, all told."""
 
     name = "hubspot"
 
@@ -94,6 +96,11 @@ class HubSpotAdapter:
         self._clock = clock
         self._owner_ttl = owner_ttl
         self._timeout = timeout
+        # The client takes `timeout` as urllib3's `Timeout(total=…)`, which bounds the connect
+        # and each read of the socket (by what the connect left), not the whole answer: one
+        # trickling in never times out, and a call may first wait for a free thread. So
+        # `_call` stops waiting at this.
+        self.request_deadline = timeout
         # No retries inside the client: the CRM worker decides when to try again.
         client = hubspot.HubSpot(access_token=token, host=base_url.rstrip("/"), retry=False)
         self._contacts = client.crm.contacts.basic_api
@@ -334,14 +341,20 @@ class HubSpotAdapter:
     # -- calls and errors --------------------------------------------------------------------
 
     async def _call(self, write: bool, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One client call (one HTTP request, counted by `pace`) in a thread, its failure
-        turned into the port's errors."""
+        """One client call (one HTTP request, counted by `pace`) in a thread, waited for at
+        most `request_deadline` seconds, its failure turned into the port's errors."""
         wait = self._quiet_until - self._clock()
         if wait > 0:
             raise CrmRetry(f"HubSpot asked us to wait {wait:.1f}s more (429)", after=wait)
         try:
             async with self.pace.request():
-                return await asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
+                call = asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
+                return await asyncio.wait_for(call, self.request_deadline)
+        except TimeoutError as error:
+            # Given up, not cancelled: the thread may still send it, so a write may be done.
+            raise CrmRetry(
+                f"HubSpot did not answer within {self.request_deadline:g}s", unknown=write
+            ) from error
         except urllib3.exceptions.HTTPError as error:
             sent = not isinstance(
                 error,

@@ -2,7 +2,8 @@
 
 The CRM delivery worker (`bot/crm/worker.py`) decides *when* and how often; an adapter decides
 *how* a write looks in its CRM. Adapters are async; one wrapping a synchronous client (the
-official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread.
+official `hubspot-api-client`, `simple-salesforce`) runs its calls in a thread, and waits for
+each at most its `request_deadline` (the client's own timeout does not bound a whole request).
 
 A CRM limits HTTP requests, not writes, and one write may take several: so an adapter sends
 each request inside `pace.request()` (the worker's rolling window), the reads included.
@@ -93,6 +94,9 @@ class CrmAdapter(Protocol):
 
     name: str  # hubspot | salesforce | webhook
     pace: Pace  # set by the CRM worker: every HTTP request goes through `pace.request()`
+    # The longest, in seconds, one request may keep the worker waiting (a wait for a thread
+    # included); past it the request is given up as CrmRetry. The worker's lease covers it.
+    request_deadline: float
 
     async def sync(self, record: CrmRecord) -> str | None:
         """Make the record show `record` (owner, status, lifecycle, fields): a PATCH of the

@@ -12,7 +12,8 @@ token (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_ACCESS_TOKEN`; docs/crm-salesforce
 - Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a failed refresh:
   CrmRefused); `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
   `ENTITY_IS_DELETED` / `NOT_FOUND`: CrmMissing; `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken
-  connection: CrmRetry (`unknown` when a write may have been applied).
+  connection, no answer within `timeout` seconds: CrmRetry (`unknown` when a write may have
+  been applied).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class _Session(requests.Session):
 class SalesforceAdapter:
     """The CRM port on Salesforce (see the module docstring). `emails(user_id)` gives a Slack
     member's email; `refresh()` a new session token when Salesforce says the session expired
-    (None: no way to refresh). `verify`: a CA bundle path, or True for the system's."""
+    (None: no way to refresh). `verify`: a CA bundle path, or True for the system's.
+    `timeout`: the longest, in seconds, one API request may take, all told."""
 
     name = "salesforce"
 
@@ -90,6 +92,10 @@ class SalesforceAdapter:
         self.instance_url = instance_url
         self._emails, self._refresh = emails, refresh
         self._verify, self._timeout, self._version = verify, timeout, version
+        # requests takes `timeout` for the connect and for each read of the socket, not for
+        # the whole answer: one trickling in never times out, and a call may first wait for a
+        # free thread. So `_call` stops waiting at this.
+        self.request_deadline = timeout
         self._client = self._connect(token)
         self._users: dict[str, str] = {}  # Slack user id -> Salesforce User Id
         self._renewing = asyncio.Lock()
@@ -285,14 +291,20 @@ class SalesforceAdapter:
         await self._call(lambda sf: sobject(sf, name).update(record_id, body), write=True)
 
     async def _call(self, call: Callable[[Salesforce], T], *, write: bool = False) -> T:
-        """Run one client call (one API request, counted by `pace`) in a thread, with
-        Salesforce's errors as ours; an expired session is refreshed once and the call made
-        again (a second request, counted too)."""
+        """Run one client call (one API request, counted by `pace`) in a thread, waited for at
+        most `request_deadline` seconds, with Salesforce's errors as ours; an expired session
+        is refreshed once and the call made again (a second request, counted too)."""
         for attempt in (1, 2):
             client = self._client
             try:
                 async with self.pace.request():
-                    return await asyncio.to_thread(call, client)
+                    thread = asyncio.to_thread(call, client)
+                    return await asyncio.wait_for(thread, self.request_deadline)
+            except TimeoutError as error:
+                # Given up, not cancelled: the thread may still send it, so a write may be done.
+                raise CrmRetry(
+                    f"Salesforce did not answer within {self.request_deadline:g}s", unknown=write
+                ) from error
             except SalesforceExpiredSession as error:
                 if attempt == 2:
                     raise CrmRefused(

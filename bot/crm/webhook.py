@@ -37,7 +37,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+# aiohttp's `total` bounds the whole request: the wait for a connection, the sending and the
+# whole answer's read.
+REQUEST_SECONDS = 15.0
+TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_SECONDS, connect=5)
 
 
 def body_of(event: CrmEvent, sent_at: datetime) -> dict[str, object]:
@@ -64,6 +67,7 @@ class WebhookAdapter:
     """The `webhook` CRM: events only (no record, no notes)."""
 
     name = "webhook"
+    request_deadline = REQUEST_SECONDS
 
     def __init__(
         self,

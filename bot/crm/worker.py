@@ -11,8 +11,14 @@ The pace is the CRM's own limit, which counts HTTP requests: at most `writes_per
 `window_seconds` requests in any `window_seconds`. A row takes one request or several (the
 record looked up by email, the owners list, the PATCH, the reads that find a note already
 written, the note), and the adapter sends each inside `request()`, which waits for room in the
-rolling window; a row is leased only once its first request has room, and keeps its lease
-through a later request's wait (the lease is made longer), so no replica writes it meanwhile.
+rolling window; a row is leased only once its first request has room.
+
+The lease is the fence that keeps a replica from writing the same row: every request starts
+with the row leased for at least the adapter's `request_deadline` (the longest a request keeps
+the worker waiting) and `LEASE_MARGIN` more, so no request is still in flight when the lease
+runs out. Before a request that would start with less (after a wait for the window, or slow
+requests before it) the lease is made longer; a lease is twice that long to begin with, so a
+write that does not wait costs no extra UPDATE.
 
 - `CrmRetry` (429, 5xx, a broken connection): the row is tried again after a backoff that
   grows while the CRM keeps failing (capped); nothing is sent to the CRM before its own
@@ -47,8 +53,11 @@ log = logging.getLogger("handoff.crm")
 
 Clock = Callable[[], datetime]
 
-# What to do when a CRM refuses, by adapter.
 WRITTEN_KEPT = 10_000  # leads whose last written record is remembered
+# Seconds of lease kept past a request's deadline: the lease's own UPDATE, replicas' clocks
+# a little apart.
+LEASE_MARGIN = 10.0
+# What to do when a CRM refuses, by adapter.
 FIXES = {
     "hubspot": (
         "check HUBSPOT_ACCESS_TOKEN (a private app token with the crm.objects.contacts.write "
@@ -175,7 +184,7 @@ class CrmWorker:
         names: Mapping[str, str] | None = None,
         writes_per_second: float = 5.0,
         window_seconds: float = 10.0,
-        lease_seconds: float = 60.0,
+        lease_seconds: float | None = None,
         poll_seconds: float = 1.0,
         max_backoff: float = 600.0,
         refused_retry_seconds: float = 300.0,
@@ -200,7 +209,7 @@ class CrmWorker:
         # The row being written, its lease's end, and the task writing it (an inbound
         # webhook's read, in its own task, leaves the lease alone).
         self._leased: tuple[int, datetime, asyncio.Task[object] | None] | None = None
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease_needed, self.lease = _lease_lengths(adapter.request_deadline, lease_seconds)
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
         self.refused_retry = timedelta(seconds=refused_retry_seconds)
@@ -327,9 +336,10 @@ class CrmWorker:
     async def request(self) -> AsyncIterator[None]:
         """Around each HTTP request an adapter sends to the CRM (`Pace`): it goes when the
         rolling window has room for it, and is counted from its answer. The row being written
-        keeps its lease through the wait. A request of another task (an inbound webhook's
-        read, answered to the CRM only after it) takes the next room before the rows' writes,
-        so a backlog of writes does not hold a webhook's answer past the CRM's timeout."""
+        keeps its lease through the wait and the request (`_hold_lease`). A request of another
+        task (an inbound webhook's read, answered to the CRM only after it) takes the next room
+        before the rows' writes, so a backlog of writes does not hold a webhook's answer past
+        the CRM's timeout."""
         writer = self._leased is not None and self._leased[2] is asyncio.current_task()
         await self.window.take(self._hold_lease, first=not writer)
         try:
@@ -338,18 +348,20 @@ class CrmWorker:
             self.window.finished()
 
     async def _hold_lease(self, wait: float) -> None:
-        """Before a request of the row being written: when the wait for the window and the
-        request itself could outlast the row's lease, the lease is made longer first, so no
-        other worker (a replica) takes the row and writes it a second time meanwhile."""
+        """Before a request of the row being written, which starts after `wait` seconds and may
+        take the adapter's whole deadline: unless the row stays leased for `lease_needed` from
+        the start, the lease is first made longer (a whole lease from the start), so no other
+        worker (a replica) takes the row and writes it a second time while the request is in
+        flight. The window calls this again after each wait, just before the request goes."""
         if self._leased is None:
             return
         row_id, until, writer = self._leased
         if writer is not asyncio.current_task():
             return
-        now = self.clock()
-        if now + timedelta(seconds=wait) + self.lease / 2 < until:
+        starts = self.clock() + timedelta(seconds=wait)
+        if until - starts >= self.lease_needed:
             return
-        longer = now + timedelta(seconds=wait) + self.lease
+        longer = starts + self.lease
         if not await self.rows.extend(row_id, until, longer):
             raise _LeaseLost(f"the lease of CRM row {row_id} ran out")
         self._leased = (row_id, longer, writer)
@@ -490,6 +502,22 @@ class CrmWorker:
             # a refusal after the CRM took writes again is told again.
             head = await self.rows.oldest_pending_id()
             await self.alert(Send(escalations, text, f"crm-refused:{head or item.id}"))
+
+
+def _lease_lengths(deadline: float, lease_seconds: float | None) -> tuple[timedelta, timedelta]:
+    """The lease each request must start on (the adapter's request deadline and the margin),
+    and a lease's length: `lease_seconds`, by default twice the first, so a fresh lease covers
+    a write's first requests without an extra UPDATE. A lease shorter than the first could run
+    out under a request in flight: ValueError."""
+    needed = timedelta(seconds=deadline + LEASE_MARGIN)
+    if lease_seconds is None:
+        return needed, 2 * needed
+    if timedelta(seconds=lease_seconds) < needed:
+        raise ValueError(
+            f"a CRM lease of {lease_seconds:g}s is shorter than one request needs: the "
+            f"adapter's request deadline ({deadline:g}s) and {LEASE_MARGIN:g}s more"
+        )
+    return needed, timedelta(seconds=lease_seconds)
 
 
 def _at(item: CrmItem) -> datetime:

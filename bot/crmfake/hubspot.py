@@ -23,12 +23,12 @@ The token is checked (401), and with `scopes` given, the scopes each call's spec
 
 Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time),
 `requests` (every request, with `received` times; `most_in_window`) or `story()` (plain
-lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`, a burst
-limit, whose 429s are kept in `limited`), and send signed webhooks (`send_subscription`,
-`send_workflow`, or `subscribe` + `flush_webhooks` to have the fake tell a subscriber about
-every contact change, API writes included, as HubSpot does).
+lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`,
+`trickle_next`, a burst limit, whose 429s are kept in `limited`), and send signed webhooks
+(`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the fake tell
+a subscriber about every contact change, API writes included, as HubSpot does).
 
-This module imports nothing of ours (an import-linter contract says so).
+This module imports nothing of ours beyond the fakes (an import-linter contract says so).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ from multidict import CIMultiDict
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
 from openapi_core.datatypes import RequestParameters
+
+from bot.crmfake.slow import trickled
 
 Json = dict[str, Any]
 SPECS = Path(__file__).parent / "specs" / "hubspot"
@@ -151,14 +153,16 @@ class Write:
 
 @dataclass
 class Fault:
-    """An injected misbehaviour for the next request: `throttle` (429), `error` (5xx) or
-    `drop` (the write is done, then the connection is closed without an answer)."""
+    """An injected misbehaviour for the next request: `throttle` (429), `error` (5xx), `drop`
+    (the write is done, then the connection is closed without an answer) or `trickle` (the
+    write is done, and its answer arrives a few bytes at a time over `seconds`)."""
 
-    kind: Literal["throttle", "error", "drop"]
+    kind: Literal["throttle", "error", "drop", "trickle"]
     status: int = 503
     retry_after: float = 1.0
     method: str | None = None  # only a request with this method (None: any)
     path: str | None = None  # only a request whose path starts so (None: any)
+    seconds: float = 0.0  # trickle: how long the answer takes to arrive
 
     def applies(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -462,6 +466,15 @@ class HubSpotFake:
         is closed without an answer."""
         self.faults.extend(Fault("drop", 0, 1.0, method, path) for _ in range(n))
 
+    def trickle_next(
+        self, seconds: float, n: int = 1, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """The next n requests (of `method` to `path`, when given) are done, and their answers
+        arrive a few bytes at a time over `seconds`: no read of the socket waits long."""
+        self.faults.extend(
+            Fault("trickle", 0, 1.0, method, path, seconds=seconds) for _ in range(n)
+        )
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.applies(method, path):
@@ -609,7 +622,10 @@ class HubSpotFake:
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=204)
-        return self._answer(status, answer, spec, spec_request)
+        response = self._answer(status, answer, spec, spec_request)
+        if fault is not None and fault.kind == "trickle":
+            return await trickled(request, response, fault.seconds)
+        return response
 
     def _authorize(self, request: web.Request, path: str) -> None:
         """The token, then its scopes against the ones the spec asks of this call."""

@@ -19,7 +19,8 @@ Every error is what Salesforce sends: a JSON list of `{"message", "errorCode", "
 `simple-salesforce` always speaks https, so the fake serves TLS with a throwaway CA made at
 start (`ca_file`: give it to the client as `verify`). Every applied write is recorded
 (`writes`), and faults can be injected: a status with Salesforce's error body, an answer
-dropped after the write was applied, a session that expires for the next N requests.
+dropped after the write was applied, an answer that trickles in after the write was applied,
+a session that expires for the next N requests.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from bot.crmfake.slow import trickled
 
 _PREFIX = {"Lead": "00Q", "User": "005", "Task": "00T"}
 
@@ -137,6 +140,7 @@ class Fault:
     code: str = ""
     message: str = ""
     drop: bool = False  # close the connection instead of answering
+    trickle: float = 0.0  # answer, a few bytes at a time over this many seconds
     after: bool = False  # drop only after the write was applied
     times: int = 1
     hits: int = 0
@@ -276,6 +280,15 @@ class SalesforceFake:
         self.faults.append(fault)
         return fault
 
+    def trickle(
+        self, seconds: float, *, method: str = "*", path: str = "*", times: int = 1
+    ) -> Fault:
+        """Apply the write, then send the answer a few bytes at a time over `seconds`: no read
+        of the socket waits long."""
+        fault = Fault(method, path, after=True, trickle=seconds, times=times)
+        self.faults.append(fault)
+        return fault
+
     def expire_session(self, times: int = 1) -> None:
         """The next `times` requests answer 401 INVALID_SESSION_ID whatever their token."""
         self.expired_for = times
@@ -325,7 +338,8 @@ class SalesforceFake:
         if late is not None:
             return late
         call.status = answer.status
-        return answer
+        slow = self._slow(call)
+        return await trickled(request, answer, slow) if slow else answer
 
     async def _token(self, request: web.Request) -> web.Response:
         """The refresh-token grant, as Salesforce answers it (errors: OAuth's JSON object)."""
@@ -366,9 +380,17 @@ class SalesforceFake:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             raise _expired()
 
+    def _slow(self, call: Call) -> float:
+        """The seconds a trickle fault spreads the answer over (0: it goes at once)."""
+        for fault in self.faults:
+            if fault.trickle and fault.matches(call.method, call.path, after=True):
+                fault.hits += 1
+                return fault.trickle
+        return 0.0
+
     def _fault(self, call: Call, request: web.Request, after: bool) -> web.Response | None:
         for fault in self.faults:
-            if not fault.matches(call.method, call.path, after):
+            if fault.trickle or not fault.matches(call.method, call.path, after):
                 continue
             fault.hits += 1
             if fault.drop:

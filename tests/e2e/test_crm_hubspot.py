@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -620,4 +621,26 @@ async def test_every_request_the_adapter_sends_is_counted_by_its_pace(
     assert len(fake.requests) >= 10
     assert pace.requests == len(fake.requests) and pace.open == 0
     assert len(fake.notes_of(contact)) == 2
+    await adapter.aclose()
+
+
+async def test_an_answer_trickling_in_past_the_timeout_is_given_up_as_unknown(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """urllib3 times out each read of the socket, not the whole answer: one that trickles in
+    would keep the CRM worker waiting as long as it takes, past the row's lease. The adapter
+    stops waiting at its `request_deadline`; the PATCH may have been done, so the write is
+    retried as unknown, never counted as done."""
+    contact = fake.add_contact("jane@acme.test")
+    adapter = HubSpotAdapter(
+        Crm(kind="hubspot"), fake.token, fake.base_url, clock=clock, timeout=0.5
+    )
+    assert adapter.request_deadline == 0.5
+    fake.trickle_next(2.0, method="PATCH")
+    started = time.monotonic()
+    with pytest.raises(CrmRetry) as given_up:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert given_up.value.unknown
+    assert time.monotonic() - started < 1.5  # at the deadline, not when the answer ends
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"  # it was done meanwhile
     await adapter.aclose()

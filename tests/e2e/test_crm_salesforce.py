@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,9 @@ async def make(fake: SalesforceFake) -> AsyncIterator[Make]:
     made: list[SalesforceAdapter] = []
 
     def build(
-        refresh: Callable[[], Awaitable[str | None]] | None = None, **crm: Any
+        refresh: Callable[[], Awaitable[str | None]] | None = None,
+        timeout: float = 10.0,
+        **crm: Any,
     ) -> SalesforceAdapter:
         adapter = SalesforceAdapter(
             Crm(kind="salesforce", **{"fields": FIELDS, **crm}),
@@ -56,7 +59,7 @@ async def make(fake: SalesforceFake) -> AsyncIterator[Make]:
             emails=emails,
             refresh=refresh,
             verify=fake.ca_file,
-            timeout=10,
+            timeout=timeout,
         )
         made.append(adapter)
         return adapter
@@ -485,4 +488,25 @@ async def test_every_api_request_the_adapter_sends_is_counted_by_its_pace(
     api = [call for call in fake.calls if call.path != "oauth2/token"]
     assert len(api) >= 6
     assert pace.requests == len(api)
+    assert len(fake.tasks(lead)) == 1
+
+
+async def test_an_answer_trickling_in_past_the_timeout_is_given_up_as_unknown(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """requests times out each read of the socket, not the whole answer: one that trickles in
+    would keep the CRM worker waiting as long as it takes, past the row's lease. The adapter
+    stops waiting at its `request_deadline`; the Task may have been created, so the write is
+    retried as unknown (never counted as done), and the retry adopts the Task."""
+    fake.add_user("ann@example.com", "Ann Rep")
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make(timeout=0.5)
+    assert adapter.request_deadline == 0.5
+    fake.trickle(2.0, method="POST", path="sobjects/Task*")
+    started = time.monotonic()
+    with pytest.raises(CrmRetry) as given_up:
+        await adapter.note(note(lead))
+    assert given_up.value.unknown
+    assert time.monotonic() - started < 1.5  # at the deadline, not when the answer ends
+    await adapter.note(note(lead))
     assert len(fake.tasks(lead)) == 1

@@ -69,9 +69,16 @@ async def _emails(user_id: str) -> str | None:
 
 
 def worker_for(
-    services: Services, hub: HubSpotFake, time: Time, crm: Crm, lease_seconds: float = 60.0
+    services: Services,
+    hub: HubSpotFake,
+    time: Time,
+    crm: Crm,
+    lease_seconds: float | None = None,
+    timeout: float = 30.0,
 ) -> CrmWorker:
-    adapter = HubSpotAdapter(crm, hub.token, hub.base_url, emails=_emails, clock=time)
+    adapter = HubSpotAdapter(
+        crm, hub.token, hub.base_url, emails=_emails, clock=time, timeout=timeout
+    )
 
     async def alert(_send: Send) -> None:
         raise AssertionError("no alert expected")
@@ -157,11 +164,14 @@ async def test_a_write_waiting_for_the_window_keeps_its_lease(
     wait = time.sleep
 
     async def replica_tries(seconds: float) -> None:
-        await wait(seconds)  # the first worker waits; its first lease (8 s) has run out
+        await wait(seconds)  # the first worker waits; by its second wait, 20 s have passed
         taken.append(await replica.lease(row["id"], time.wall(), time.wall()))
 
     time.sleep = replica_tries  # type: ignore[method-assign]
-    await drained(worker_for(services, hub, time, crm, lease_seconds=8.0), time, hub)
+    # Requests of at most 3 s (13 s of lease at each start), on a first lease of 14 s: it has
+    # run out by the write's third request, unless it was made longer.
+    worker = worker_for(services, hub, time, crm, lease_seconds=14.0, timeout=3.0)
+    await drained(worker, time, hub)
 
     assert taken and not any(taken)  # the replica never got the row
     assert hub.limited == [] and hub.most_in_window(WINDOW) <= 1

@@ -25,6 +25,7 @@ class HubSpotSays:
     HubSpot's answers do (a correlation id)."""
 
     name = "hubspot"
+    request_deadline = 30.0
 
     def __init__(self) -> None:
         self.status = 401
