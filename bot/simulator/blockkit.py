@@ -275,8 +275,8 @@ def _element_errors(element: Any, here: str, allowed: set[str]) -> list[str]:
     return errors
 
 
-# A confirmation dialog (composition-objects/confirmation-dialog-object): title, confirm and
-# deny "A plain_text text object", at most 100, 30 and 30 characters; text at most 300.
+# A confirmation dialog (composition-objects/confirmation-dialog-object): title, text, confirm
+# and deny each "A plain_text text object", at most 100, 300, 30 and 30 characters; all required.
 CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
 
 
@@ -285,8 +285,7 @@ def _confirm_errors(confirm: Any, here: str) -> list[str]:
         return [f"expected an object [json-pointer:{here}]"]
     errors: list[str] = []
     for key, limit in CONFIRM_LIMITS.items():
-        plain = key != "text"
-        errors.extend(_text_errors(confirm.get(key), f"{here}/{key}", limit, plain=plain))
+        errors.extend(_text_errors(confirm.get(key), f"{here}/{key}", limit, plain=True))
     if confirm.get("style") not in (None, "primary", "danger"):
         errors.append(f"must be one of primary, danger [json-pointer:{here}/style]")
     return errors

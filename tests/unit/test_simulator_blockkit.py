@@ -172,7 +172,7 @@ def confirmed(**fields: Any) -> list[dict[str, Any]]:
     return [{"type": "actions", "elements": [button]}]
 
 
-def test_a_confirmation_dialog_has_plain_text_title_and_buttons() -> None:
+def test_a_confirmation_dialog_is_plain_text() -> None:
     here = "/blocks/0/elements/0/confirm"
     assert validate_blocks(confirmed()) == []
     assert validate_blocks(confirmed(title={"type": "mrkdwn", "text": "*Sure?*"})) == [
@@ -180,6 +180,9 @@ def test_a_confirmation_dialog_has_plain_text_title_and_buttons() -> None:
     ]
     assert validate_blocks(confirmed(deny={"type": "mrkdwn", "text": "No"})) == [
         f"must be one of plain_text [json-pointer:{here}/deny/type]"
+    ]
+    assert validate_blocks(confirmed(text={"type": "mrkdwn", "text": "Mark it *Qualified*."})) == [
+        f"must be one of plain_text [json-pointer:{here}/text/type]"
     ]
     assert validate_blocks(confirmed(confirm=None)) == [
         f"expected a text object [json-pointer:{here}/confirm]"
