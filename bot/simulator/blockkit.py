@@ -260,13 +260,74 @@ def _element_errors(element: Any, here: str, allowed: set[str]) -> list[str]:
             errors.append(f"must be one of primary, danger [json-pointer:{here}/style]")
     if "placeholder" in element:
         errors.extend(_text_errors(element["placeholder"], f"{here}/placeholder", 150, plain=True))
+    if "confirm" in element:
+        errors.extend(_confirm_errors(element["confirm"], f"{here}/confirm"))
     if kind in _SELECT_WITH_OPTIONS:
         errors.extend(_static_select_errors(element, here))
     elif kind in ("checkboxes", "radio_buttons"):
         errors.extend(_options_errors(element.get("options"), f"{here}/options", 10, plain=False))
     elif kind == "overflow":
         errors.extend(_options_errors(element.get("options"), f"{here}/options", 5, plain=True))
+    elif kind == "plain_text_input":
+        errors.extend(_input_length_errors(element, here))
+    if kind in _SELECT_WITH_OPTIONS | {"checkboxes", "radio_buttons"}:
+        errors.extend(_initial_option_errors(element, here))
     return errors
+
+
+# A confirmation dialog (composition-objects/confirmation-dialog-object): title, text, confirm
+# and deny each "A plain_text text object", at most 100, 300, 30 and 30 characters; all required.
+CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
+
+
+def _confirm_errors(confirm: Any, here: str) -> list[str]:
+    if not isinstance(confirm, dict):
+        return [f"expected an object [json-pointer:{here}]"]
+    errors: list[str] = []
+    for key, limit in CONFIRM_LIMITS.items():
+        errors.extend(_text_errors(confirm.get(key), f"{here}/{key}", limit, plain=True))
+    if confirm.get("style") not in (None, "primary", "danger"):
+        errors.append(f"must be one of primary, danger [json-pointer:{here}/style]")
+    return errors
+
+
+# A plain-text input (block-elements/plain-text-input-element): min_length "between 0 and
+# 3000, inclusive", max_length "between 1 and 3000, inclusive".
+INPUT_LENGTH_RANGES = {"min_length": (0, 3000), "max_length": (1, 3000)}
+
+
+def _input_length_errors(element: Json, here: str) -> list[str]:
+    errors: list[str] = []
+    for key, (low, high) in INPUT_LENGTH_RANGES.items():
+        value = element.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors.append(f"must be an integer from {low} to {high} [json-pointer:{here}/{key}]")
+    return errors
+
+
+def _initial_option_errors(element: Json, here: str) -> list[str]:
+    """An initial option "exactly matches one of the options within options or option_groups"
+    (select-menu-element#static_select; checkboxes' and radio buttons' `initial_options` and
+    `initial_option` alike)."""
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        if isinstance(group, dict):
+            options.extend(group.get("options") or [])
+    chosen: list[tuple[str, Any]] = []
+    if "initial_option" in element:
+        chosen.append((f"{here}/initial_option", element["initial_option"]))
+    initial = element.get("initial_options")
+    if isinstance(initial, list):
+        chosen += [(f"{here}/initial_options/{i}", item) for i, item in enumerate(initial)]
+    elif initial is not None:
+        chosen.append((f"{here}/initial_options", initial))
+    return [
+        f"must match one of the options exactly [json-pointer:{at}]"
+        for at, option in chosen
+        if option not in options
+    ]
 
 
 # A static select (docs.slack.dev/reference/block-kit/block-elements/select-menu-element
@@ -305,6 +366,8 @@ def _options_errors(options: Any, here: str, most: int, *, plain: bool) -> list[
             errors.append(f"expected an object [json-pointer:{at}]")
             continue
         errors.extend(_text_errors(option.get("text"), f"{at}/text", 75, plain=plain))
+        if "description" in option:  # "A plain_text text object", at most 75 characters
+            errors.extend(_text_errors(option["description"], f"{at}/description", 75, plain=True))
         value = option.get("value")
         if not isinstance(value, str) or not value or len(value) > 150:
             errors.append(f"must be 1 to 150 characters [json-pointer:{at}/value]")

@@ -8,6 +8,7 @@ publishes it (`Kind.HOME`), so every publish of a person's home runs in one lane
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,9 @@ from bot.slack.report_views import (
 from bot.slack.text import clip, one_line, slack_date
 
 HOME_BLOCKS = 100  # Slack's limit for a home view
+# views.publish's `view_too_large`: "greater than 250kb", as the SDK sends it (JSON that escapes
+# every non-ASCII character: 12 bytes an emoji), less room for the rest of the request.
+HOME_BYTES = 240 * 1024
 OVERDUE_SHOWN = 10
 LEADS_READ = 40  # of each kind, per rep: more than fit
 RAG_ORDER = {"red": 0, "yellow": 1, "green": 2}
@@ -93,7 +97,8 @@ def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
     ]
     dashboard = _dashboard(state.dashboard, state, now) if state.dashboard else []
     room = HOME_BLOCKS - len(head) - len(dashboard) - len(tail) - 1  # - 1: a divider
-    queue = _queue(state.queue, state, now, room) if state.queue else []
+    budget = Room(room, HOME_BYTES - _size([*head, *dashboard, *tail, divider()]))
+    queue = _queue(state.queue, state, now, budget) if state.queue else []
     between = [divider()] if queue and dashboard else []
     return {"type": "home", "blocks": [*head, *queue, *between, *dashboard, *tail]}
 
@@ -140,21 +145,50 @@ def suggested_card(lead: LeadView, policy: Policy, now: datetime) -> list[dict[s
     return _card(lead, policy, now, text)
 
 
-def _fit(cards: list[list[dict[str, Any]]], room: int, total: int) -> list[dict[str, Any]]:
-    """Whole cards while they fit in `room` blocks, and a line counting the rest."""
+@dataclass(frozen=True)
+class Room:
+    """What a part of the view may still take: blocks, and bytes as they are sent."""
+
+    blocks: int
+    size: int
+
+    def less(self, blocks: list[dict[str, Any]]) -> Room:
+        return Room(self.blocks - len(blocks), self.size - _size(blocks))
+
+    def share(self, wanted: Room) -> Room:
+        """Half of this room at least, more if `wanted` (what comes after) leaves more."""
+        return Room(
+            max(self.blocks // 2, self.blocks - wanted.blocks),
+            max(self.size // 2, self.size - wanted.size),
+        )
+
+
+def _size(blocks: list[dict[str, Any]]) -> int:
+    """Bytes of `blocks` as the SDK sends them (json.dumps escapes non-ASCII: one byte a char)."""
+    return len(json.dumps(blocks))
+
+
+COUNT_BYTES = 200  # the line counting the leads that did not fit
+
+
+def _fit(cards: list[list[dict[str, Any]]], room: Room, total: int) -> list[dict[str, Any]]:
+    """Whole cards while they fit in `room` (blocks and bytes), and a line counting the rest."""
     blocks: list[dict[str, Any]] = []
-    shown = 0
+    shown, size = 0, 0
     for card in cards:
-        if len(blocks) + len(card) > room - 1:  # one block stays for the count
+        card_size = _size(card)
+        if len(blocks) + len(card) > room.blocks - 1:  # one block stays for the count
+            break
+        if size + card_size > room.size - COUNT_BYTES:
             break
         blocks.extend(card)
-        shown += 1
+        shown, size = shown + 1, size + card_size
     if total > shown:
         blocks.append(context(f"…and {total - shown} more: the channel has them all."))
     return blocks
 
 
-def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dict[str, Any]]:
+def _queue(queue: Queue, state: HomeState, now: datetime, room: Room) -> list[dict[str, Any]]:
     blocks = [header("Your open leads")]
     if state.away:
         blocks.append(context(AWAY_LINE))
@@ -173,16 +207,19 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: int) -> list[dic
     suggested = [
         suggested_card(lead, state.versions[lead.sla_version], now) for lead in queue.suggested
     ]
-    room -= len(blocks) + (1 if suggested else 0)
-    wanted = sum(len(card) for card in suggested) + 1
+    title = [header("Suggested for you")] if suggested else []
+    room = room.less([*blocks, *title])
+    wanted = Room(
+        sum(len(card) for card in suggested) + 1, sum(map(_size, suggested)) + COUNT_BYTES
+    )
     if owned:
-        shown = _fit(owned, max(room // 2, room - wanted), queue.owned_total)
+        shown = _fit(owned, room.share(wanted), queue.owned_total)
     else:
         shown = [section("None claimed yet: the leads below are suggested for you.")]
     blocks.extend(shown)
     if suggested:
-        blocks.append(header("Suggested for you"))
-        blocks.extend(_fit(suggested, room - len(shown), queue.suggested_total))
+        blocks.extend(title)
+        blocks.extend(_fit(suggested, room.less(shown), queue.suggested_total))
     return blocks
 
 

@@ -38,7 +38,6 @@ from bot.slack.blocks import (
     button,
     context,
     fields,
-    mrkdwn,
     section,
 )
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action, rate_action
@@ -425,6 +424,11 @@ def lead_actions(lead: LeadView, policy: Policy) -> list[dict[str, Any]]:
     return blocks
 
 
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    """A plain_text object: a confirmation dialog takes no other (its text shows as typed)."""
+    return {"type": "plain_text", "text": plain(text, limit)}
+
+
 def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     action = dispose_action(disposition.code)
     if disposition.reason_required or disposition.outcome == MORE_INFO:  # its modal confirms
@@ -432,12 +436,10 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
     if disposition.outcome == "progressing":
         keep = {
             "title": {"type": "plain_text", "text": "Record feedback?"},
-            "text": mrkdwn(
-                plain(
-                    f"Mark it “{disposition.label}”: the lead stays open and yours; pick its "
-                    "final disposition when the follow-up ends.",
-                    300,
-                )
+            "text": _plain(
+                f"Mark it “{disposition.label}”: the lead stays open and yours; pick its "
+                "final disposition when the follow-up ends.",
+                300,
             ),
             "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
             "deny": {"type": "plain_text", "text": "Cancel"},
@@ -445,7 +447,7 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
         return button(disposition.label, action, value, confirm=keep)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
-        "text": mrkdwn(plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300)),
+        "text": _plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300),
         "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
         "deny": {"type": "plain_text", "text": "Cancel"},
     }

@@ -18,6 +18,7 @@ from slack_sdk.models.views import View
 from bot.domain.lead import EventView, LeadView, Stage
 from bot.domain.policy import Policy
 from bot.domain.scoring import OWN_SCORE
+from bot.simulator.blockkit import validate_blocks
 from bot.slack.blocks import Message
 from bot.slack.home import HomeState, Queue, home_view
 from bot.slack.lead_views import (
@@ -882,3 +883,19 @@ def test_a_lead_that_never_qualified_is_not_called_an_mql(policy: Policy) -> Non
     assert "🌱 Not an MQL: Priya Raman at Northwind Logistics · *Kept in nurture*" in text
     assert "MQL:" not in text.replace("Not an MQL:", "") and "Back to marketing" not in text
     assert "*Score*\n20\n" in text  # no tier: a tier is a promise to sales
+
+
+def test_a_dispositions_confirmation_dialog_is_plain_text_slack_accepts(policy: Policy) -> None:
+    """Slack's confirmation dialog takes plain_text only (its title, text and buttons): the
+    claimed lead's message, with its dialogs, is one Slack accepts, and a label reads as typed."""
+    labelled = [
+        item.model_copy(update={"label": "R&D <later>"}) if item.code == "bad_timing" else item
+        for item in policy.dispositions
+    ]
+    message = lead_message(
+        view(Stage.SAL), policy.model_copy(update={"dispositions": labelled}), POSTED
+    )
+    assert validate_blocks(message.blocks) == []
+    dialogs = [button["confirm"] for button in buttons(message.blocks) if "confirm" in button]
+    assert dialogs and all(dialog["text"]["type"] == "plain_text" for dialog in dialogs)
+    assert any("Mark it “R&D <later>” (nurture)." == dialog["text"]["text"] for dialog in dialogs)

@@ -104,3 +104,86 @@ def test_the_modal_of_100_reasons_opens(policy: Policy) -> None:
     assert len(disposition.reasons) == 100
     lead: LeadView = view(Stage.SAL)
     assert validate_view(disposition_modal(lead, disposition, lead.owner)) == []
+
+
+def note_input(**fields: Any) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": "note", **fields}
+    label = {"type": "plain_text", "text": "Note"}
+    return modal([{"type": "input", "block_id": "note", "label": label, "element": element}])
+
+
+def test_a_text_inputs_lengths_are_within_slacks_range() -> None:
+    """min_length "between 0 and 3000, inclusive", max_length "between 1 and 3000"."""
+    assert validate_view(note_input(min_length=0, max_length=3000)) == []
+    here = "/view/blocks/0/element"
+    for fields, key in (
+        ({"max_length": 3001}, "max_length"),
+        ({"max_length": 0}, "max_length"),
+        ({"min_length": 3001}, "min_length"),
+        ({"min_length": -1}, "min_length"),
+        ({"max_length": "2000"}, "max_length"),
+    ):
+        assert validate_view(note_input(**fields)) == [
+            f"must be an integer from {0 if key == 'min_length' else 1} to 3000 "
+            f"[json-pointer:{here}/{key}]"
+        ], fields
+
+
+def test_an_initial_option_is_one_of_the_options() -> None:
+    here = "/blocks/0/elements/0"
+    assert validate_blocks(menu(options=[option(1), option(2)], initial_option=option(2))) == []
+    assert validate_blocks(menu(option_groups=[group("A", 3)], initial_option=option(2))) == []
+    renamed = {**option(2), "text": {"type": "plain_text", "text": "Two"}}
+    assert validate_blocks(menu(options=[option(1), option(2)], initial_option=renamed)) == [
+        f"must match one of the options exactly [json-pointer:{here}/initial_option]"
+    ]
+    boxes = {"type": "checkboxes", "action_id": "pick", "options": [option(1)]}
+    assert validate_blocks([{"type": "actions", "elements": [boxes]}]) == []
+    boxes["initial_options"] = [option(1), option(3)]
+    assert validate_blocks([{"type": "actions", "elements": [boxes]}]) == [
+        f"must match one of the options exactly [json-pointer:{here}/initial_options/1]"
+    ]
+
+
+def test_an_options_description_is_plain_text_of_at_most_75_characters() -> None:
+    here = "/blocks/0/elements/0/options/0/description"
+    described = {**option(1), "description": {"type": "plain_text", "text": "x" * 75}}
+    assert validate_blocks(menu(options=[described])) == []
+    described["description"] = {"type": "plain_text", "text": "x" * 76}
+    assert validate_blocks(menu(options=[described])) == [
+        f"must be less than 76 characters [json-pointer:{here}/text]"
+    ]
+    described["description"] = {"type": "mrkdwn", "text": "*x*"}
+    assert validate_blocks(menu(options=[described])) == [
+        f"must be one of plain_text [json-pointer:{here}/type]"
+    ]
+
+
+def confirmed(**fields: Any) -> list[dict[str, Any]]:
+    confirm = {
+        "title": {"type": "plain_text", "text": "Close this lead?"},
+        "text": {"type": "plain_text", "text": "Mark it Qualified."},
+        "confirm": {"type": "plain_text", "text": "Qualified"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        **fields,
+    }
+    label = {"type": "plain_text", "text": "Qualified"}
+    button = {"type": "button", "action_id": "go", "text": label, "confirm": confirm}
+    return [{"type": "actions", "elements": [button]}]
+
+
+def test_a_confirmation_dialog_is_plain_text() -> None:
+    here = "/blocks/0/elements/0/confirm"
+    assert validate_blocks(confirmed()) == []
+    assert validate_blocks(confirmed(title={"type": "mrkdwn", "text": "*Sure?*"})) == [
+        f"must be one of plain_text [json-pointer:{here}/title/type]"
+    ]
+    assert validate_blocks(confirmed(deny={"type": "mrkdwn", "text": "No"})) == [
+        f"must be one of plain_text [json-pointer:{here}/deny/type]"
+    ]
+    assert validate_blocks(confirmed(text={"type": "mrkdwn", "text": "Mark it *Qualified*."})) == [
+        f"must be one of plain_text [json-pointer:{here}/text/type]"
+    ]
+    assert validate_blocks(confirmed(confirm=None)) == [
+        f"expected a text object [json-pointer:{here}/confirm]"
+    ]
