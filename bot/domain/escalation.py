@@ -122,6 +122,19 @@ def windows(lead: LeadView, policy: Policy) -> list[Window]:
     return running
 
 
+TEAM_CLOCKS = frozenset({"unclaimed", "no_touch"})
+"""The clocks whose deadlines are set at arrival, on the team's calendar, before anyone owns
+the lead: a claim does not move them, so they keep counting on the team's calendar."""
+
+
+def calendar_of(ladder: str, lead: LeadView, policy: Policy) -> BusinessCalendar:
+    """The calendar the lead's `ladder` clock counts on: the one its deadline was set on. The
+    claim and the first touch are the team's; the two deadlines a claim sets are the owner's
+    (`clock: owner`). A share of a window read on another calendar than its deadline's can
+    be no time at all (a Sydney morning is a London night)."""
+    return policy.calendar if ladder in TEAM_CLOCKS else policy.calendar_for(lead.owner_zone)
+
+
 def window_duration(window: Window, lead: LeadView, policy: Policy) -> Duration:
     """The SLA duration that set the window's deadline, for saying which clock it runs on."""
     tier = policy.tier(lead.tier)
@@ -163,7 +176,7 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
     snoozed = lead.snoozed_until is not None and now < lead.snoozed_until
     for window in windows(lead, policy):
         steps = policy.escalation.ladder(window.ladder)
-        times = step_times(window, steps, policy.calendar_for(lead.owner_zone))
+        times = step_times(window, steps, calendar_of(window.ladder, lead, policy))
         ripe = [
             DueStep(window.ladder, index, step, at, window)
             for index, (step, at) in enumerate(zip(steps, times, strict=True))
@@ -207,13 +220,12 @@ def _earliest_step(lead: LeadView, policy: Policy, start: datetime) -> datetime 
     is due by then, else the earliest step. Only each ladder's first step is timed (a step's
     time rises with its share of the window), not its whole ladder: intake asks this of every
     lead (issue 15)."""
-    calendar = policy.calendar_for(lead.owner_zone)
     earliest: datetime | None = None
     for window in windows(lead, policy):
         steps = policy.escalation.ladder(window.ladder)
         if steps:
             first = min(steps, key=lambda step: step.at)
-            at = step_times(window, [first], calendar)[0]
+            at = step_times(window, [first], calendar_of(window.ladder, lead, policy))[0]
             earliest = at if earliest is None else min(earliest, at)
     return None if earliest is None else max(start, earliest)
 
@@ -227,7 +239,7 @@ def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window 
     if now >= window.due:
         return "overdue", window
     steps = policy.escalation.ladder(window.ladder)
-    times = step_times(window, steps, policy.calendar_for(lead.owner_zone))
+    times = step_times(window, steps, calendar_of(window.ladder, lead, policy))
     if times and now >= times[0]:
         return "near", window
     return "ok", window

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.domain.access import Action
+from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Clock
 from bot.domain.lead import LeadView, check_work
 from bot.domain.policy import Policy
@@ -97,17 +98,19 @@ def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
         return back
     calendar = policy.calendar_for(lead.owner_zone)
 
-    def moved(due: datetime | None, clock: Clock) -> datetime | None:
+    def moved(
+        due: datetime | None, clock: Clock, on: BusinessCalendar = calendar
+    ) -> datetime | None:
         """`due` moved on by the pause, in the clock of the duration that set it."""
         if due is None or due <= paused:
             return due
         if clock is Clock.CALENDAR:
             return due + (now - paused)
-        return calendar.add(now, calendar.elapsed(paused, due))
+        return on.add(now, on.elapsed(paused, due))
 
     touch = policy.tier(lead.tier).first_touch
-    first = (
-        moved(lead.first_touch_due_at, touch.clock)
+    first = (  # set at arrival, on the team's calendar: it runs there (escalation.calendar_of)
+        moved(lead.first_touch_due_at, touch.clock, policy.calendar)
         if lead.first_touch_at is None
         else lead.first_touch_due_at
     )

@@ -539,8 +539,8 @@ class WorkingClock:
         if not self.low <= instant < self.high:
             self._cover(instant)
         index = bisect_right(self.opens, instant) - 1
-        if index < 0:
-            return 0.0
+        if index < 0:  # before the first window: the working time before it (0 until grown back)
+            return self.before[0] if self.before else 0.0
         return self.before[index] + min(
             instant - self.opens[index], self.closes[index] - self.opens[index]
         )

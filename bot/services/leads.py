@@ -216,10 +216,10 @@ def answered_alerts(lead: LeadView, done: str, words: Callable[[], str], key: st
 def _steps_due(lead: LeadView, policy: Policy, now: datetime) -> bool:
     """Whether any escalation step of the lead's running clocks came due by `now`: only then
     can the sweep have alerted anyone about it (it never fires a step early)."""
-    calendar = policy.calendar_for(lead.owner_zone)
     for window in escalation.windows(lead, policy):
         steps = policy.escalation.ladder(window.ladder)
         first = min(steps, key=lambda step: step.at, default=None)
+        calendar = escalation.calendar_of(window.ladder, lead, policy)
         if first is not None and escalation.step_times(window, [first], calendar)[0] <= now:
             return True
     return False

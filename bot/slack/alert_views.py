@@ -98,7 +98,7 @@ def channel_reminder(
 ) -> str:
     """A thread reply on the lead's post: still unclaimed (never @here: one person is named)."""
     who = f"<@{lead.suggested_owner}>, " if lead.suggested_owner else ""
-    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    state = escalation.time_words(window, now, escalation.calendar_of(window.ladder, lead, policy))
     return (
         f"⏰ {who}this lead is still waiting for a claim: {window.what} {state} "
         f"({slack_date(window.due, policy.timezone)}; {clock_words(lead, window, policy)})."
@@ -107,7 +107,7 @@ def channel_reminder(
 
 def owner_reminder(lead: LeadView, window: escalation.Window, policy: Policy, now: datetime) -> str:
     """A DM to the owner (or the suggested owner)."""
-    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    state = escalation.time_words(window, now, escalation.calendar_of(window.ladder, lead, policy))
     return (
         f"⏰ Reminder: {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
         f"({slack_date(window.due, policy.timezone)}; {clock_words(lead, window, policy)}). "
@@ -143,7 +143,7 @@ def manager_alert(
     known = names or {}
     managers = " ".join(f"<@{user}>" for user in policy.managers)
     owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
-    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    state = escalation.time_words(window, now, escalation.calendar_of(window.ladder, lead, policy))
     text = (
         f"🚨 {managers} {_lead_line(lead)} in {_where(lead)}: {window.what} {state} "
         f"({clock_words(lead, window, policy)}); {owner}."
@@ -224,7 +224,7 @@ def away_reminder(
     lead: LeadView, away: str, window: escalation.Window, policy: Policy, now: datetime
 ) -> str:
     """A thread reply in place of the owner's reminder while they are away: the pool hears."""
-    state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    state = escalation.time_words(window, now, escalation.calendar_of(window.ladder, lead, policy))
     return (
         f"⏰ <@{away}> is away: {window.what} {state} "
         f"({slack_date(window.due, policy.timezone)}). If it passes while they're away, the "
@@ -245,7 +245,9 @@ def reassigned_dm(
     clock = ""
     if running:
         window = min(running, key=lambda item: item.due)
-        state = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+        state = escalation.time_words(
+            window, now, escalation.calendar_of(window.ladder, lead, policy)
+        )
         clock = f" Its {window.what} is {state} ({slack_date(window.due, policy.timezone)})."
     who = by_words or f"<@{by}>"
     return (

@@ -266,7 +266,7 @@ def overdue_card(
     if window is None:
         return []
     zone = policy.timezone
-    late = escalation.time_words(window, now, policy.calendar_for(lead.owner_zone))
+    late = escalation.time_words(window, now, escalation.calendar_of(window.ladder, lead, policy))
     if lead.owner:
         who = f"owner <@{lead.owner}>"
     elif lead.suggested_owner:

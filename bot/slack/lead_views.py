@@ -134,7 +134,7 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime, live: bool = True)
     if lead.waiting_for_info:  # its clocks are paused
         return info_views.waiting_line(lead, policy)
     zone = policy.timezone
-    calendar = policy.calendar_for(lead.owner_zone)
+    calendar = policy.calendar  # the claim's and the first touch's: escalation.TEAM_CLOCKS
     tier = policy.tier(lead.tier)
     touch = tier.first_touch
     if lead.stage is Stage.MQL and lead.first_touch_due_at:

@@ -67,3 +67,30 @@ async def test_the_team_clock_learns_names_but_keeps_the_team_hours(stack: Local
 
     lead = await claimed_by_maya(stack)
     assert (lead.owner, lead.owner_zone) == ("U0REP1", None)
+
+
+async def test_a_claim_leaves_the_first_touch_on_the_team_clock(
+    owner_stack: LocalStack, clock: TravelClock
+) -> None:
+    """The first-touch deadline is set at arrival, on the team's clock, and a claim does not
+    move it: its reminders and alerts come at their shares of that window, and say the time
+    left on it, wherever the owner works (regression: read on a London owner's hours, the
+    window was 0 minutes long, so the next sweep took the lead from the rep who had just
+    claimed it)."""
+    stack = owner_stack
+    stack.sim.users["U0REP1"].tz = "Europe/London"
+    await stack.handoff.people.refresh(stack.handoff.clock())
+    lead = await claimed_by_maya(stack)  # Monday 11:00 in Sydney, 00:00 in London
+    assert lead.first_touch_due_at == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 13:00 Sydney
+
+    clock.advance(hours=1, minutes=31)  # 12:31 in Sydney: 75% of the first touch's window
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    lead = await stack.services.lead(lead.id)
+    assert lead.owner == "U0REP1"  # still hers: the first touch is due at 13:00
+    (reminder,) = [
+        message.all_text
+        for message in stack.sim.messages(stack.sim.dm_channel("U0REP1"))
+        if "Reminder" in message.all_text
+    ]
+    assert "first touch due in 29m of business time" in reminder

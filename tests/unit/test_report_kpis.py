@@ -615,6 +615,20 @@ def test_the_working_clock_grows_both_ways_and_keeps_its_readings(policy: Policy
     assert clock.first < date(2026, 9, 2) and clock.last > date(2026, 12, 19)
 
 
+def test_the_working_clock_reads_before_the_first_window_it_grew_to(policy: Policy) -> None:
+    """Grown back to a Monday after a day off, an instant before that Monday's opening reads
+    as the working time before it, not 0: Mon 7 Sep 2026 08:00 to 10:00 in Sydney is 60
+    working minutes, and a span from it to the end of November is the calendar's."""
+    from bot.domain.report import WorkingClock
+
+    clock = WorkingClock(policy.calendar, date(2026, 11, 2), date(2026, 11, 3))
+    eight, ten = datetime(2026, 9, 6, 22, tzinfo=UTC), datetime(2026, 9, 7, 0, tzinfo=UTC)
+    assert clock.minutes(eight.timestamp(), ten.timestamp()) == 60
+    assert clock.minutes(eight.timestamp(), sydney(30, 17).timestamp()) == (
+        policy.calendar.elapsed(eight, sydney(30, 17))
+    )
+
+
 def test_response_time_is_measured_in_the_first_touch_clock(policy: Policy) -> None:
     """The shipped SLA's first touch is business time: Fri 16:00 → Mon 10:00 is 2 working
     hours. An SLA whose every tier says calendar time (`2h`, `24h`) reads the same span as the
