@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.simulator.blockkit import buttons_in
+from bot.simulator.blockkit import InvalidPayload, buttons_in, validate_blocks
 from bot.simulator.data import Message, OpenView
 from bot.simulator.server import SlackSimulator
 
@@ -142,7 +143,22 @@ class SlackDriver:
             "response_url": self.sim.new_response_url(channel_id, user_id),
             "trigger_id": self.sim.issue_trigger(user_id),
         }
-        return await self._deliver("slash_commands", form, timestamp, bad_signature, retry_num)
+        answer = await self._deliver("slash_commands", form, timestamp, bad_signature, retry_num)
+        self._check_answer(command, answer)
+        return answer
+
+    def _check_answer(self, command: str, answer: DriverResponse) -> None:
+        """A slash command's immediate answer is a message Slack shows (privately, unless
+        `in_channel`): its blocks are checked as any message's, and refused ones recorded,
+        as for a Web API call ("Responding to slash commands": the same message payload)."""
+        body = answer.json if isinstance(answer.json, dict) else {}
+        blocks = body.get("blocks")
+        if blocks is None or not self.sim.validate:
+            return
+        errors = validate_blocks(blocks)
+        if errors:
+            refused = InvalidPayload(f"{command} answer", copy.deepcopy(blocks), errors)
+            self.sim.invalid_payloads.append(refused)
 
     # -- buttons --------------------------------------------------------------------------------
 

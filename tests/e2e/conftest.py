@@ -34,7 +34,11 @@ def stack_database_url(sqlite_url: str) -> str:
 
 @pytest.fixture
 async def stack(
-    stack_database_url: str, policy: Policy, clock: TravelClock, transport: str
+    request: pytest.FixtureRequest,
+    stack_database_url: str,
+    policy: Policy,
+    clock: TravelClock,
+    transport: str,
 ) -> AsyncIterator[LocalStack]:
     """The real server and the Slack simulator, on `stack_database_url` with `policy` (a test
     module overrides either fixture to change them)."""
@@ -44,3 +48,7 @@ async def stack(
         yield local
     finally:
         await local.close()
+    # Whatever the test did, nothing Handoff sent was refused by Slack's rules, unless the
+    # test says it meant it (`pytest.mark.refused_payloads`).
+    if request.node.get_closest_marker("refused_payloads") is None:
+        assert local.sim.invalid_payloads == [], local.sim.invalid_payloads

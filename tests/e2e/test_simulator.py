@@ -567,6 +567,39 @@ async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) ->
     assert "text=a+b%26c" in body
 
 
+async def test_a_slash_commands_answer_is_checked_as_the_message_slack_shows(
+    sim: SlackSimulator,
+) -> None:
+    """Slack shows a slash command's immediate answer as a message: blocks it would refuse are
+    recorded as refused, as a Web API call's are."""
+    answers = iter(
+        [
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "fine"}}]},
+        ]
+    )
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response(next(answers))
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", answer)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+        async with SlackDriver(url, SECRET, sim) as driver:
+            await driver.command("U0REP", "/lead", "too long")
+            await driver.command("U0REP", "/lead", "fine")
+    finally:
+        await runner.cleanup()
+
+    [refused] = sim.invalid_payloads
+    assert refused.method == "/lead answer"
+    assert any("/blocks/0/text" in error for error in refused.errors), refused.errors
+
+
 # -- text rendering -----------------------------------------------------------------------------
 
 
