@@ -35,6 +35,13 @@ from storage.tables import FIRED, EscalationRow, EventRow, LeadRow, ReportRun, t
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
+# This cycle's MQL creation (response time and lead velocity start here): the lead's arrival,
+# which a CRM that synced late sends as `received_at` (intake's own time starts the SLA's
+# clocks instead); a cycle after the first, the moment it began (back from recycling).
+_MQL_CREATED = case(
+    (LeadRow.cycle > 1, func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at)),
+    else_=LeadRow.received_at,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def _days(dialect: str, start: Any, end: Any) -> Any:
 def _velocity_columns(dialect: str, accepted: tuple[Any, ...]) -> dict[str, Any]:
     """Lead velocity as sums of calendar days and counts of leads, step by step (seed 002)."""
     lead = LeadRow
-    created = func.coalesce(lead.cycle_started_at, lead.received_at)
+    created = _MQL_CREATED
     sql = (lead.mql.is_(True), lead.stage == Stage.SQL.value, lead.dispositioned_at.is_not(None))
     steps = {
         "mql_to_sal": ((lead.mql.is_(True), *accepted[2:]), created, lead.claimed_at),
@@ -259,7 +266,7 @@ def _standard_met(as_of: Any, standard: AttemptStandard) -> Any:
 # convert several times faster from floats than through the datetime type (SQLite stores text).
 _STAGE_TIMES = (
     LeadRow.received_at,
-    func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at),  # this cycle's MQL creation
+    _MQL_CREATED,
     LeadRow.posted_at,
     LeadRow.claimed_at,
     LeadRow.first_touch_at,

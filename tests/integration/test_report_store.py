@@ -31,7 +31,7 @@ from bot.traffic import BEATEN, LAST, Traffic, shared_state
 from storage.reports import Filter, ReportStore
 from storage.repository import Store
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes
+from tests.integration.conftest import MONDAY, Wakes, services_on
 from tests.unit.test_report_kpis import HAND_AS_OF, HAND_COMPUTED
 
 WEEK = Period(2026, 48, "Australia/Sydney")
@@ -434,3 +434,25 @@ async def test_a_lead_left_open_past_its_final_deadline_shows(store: Store, poli
     assert await final(due - timedelta(minutes=30)) == (1.0, "1 of 1")
     await services.dispose(ids[1], ENT, "qualified", due + timedelta(hours=1))
     assert await final(due + timedelta(days=1)) == (1 / 3, "1 of 3")
+
+
+async def test_response_time_runs_from_the_leads_arrival_when_the_crm_sent_it_late(
+    store: Store, policy: Policy
+) -> None:
+    """Seed 002's response time runs from MQL creation: a lead the CRM synced two hours late
+    (its `received_at` 09:00, Handoff heard of it at 11:00) waited those two hours too. Counted
+    from when intake heard of it, response time read as speed to lead and hid the late sync;
+    lead velocity's MQL → SAL step starts at the same moment."""
+    services = await services_on(store, policy, MONDAY - timedelta(days=7))
+    arrived = MONDAY - timedelta(hours=2)  # Monday 09:00 in Sydney
+    sent = lead_payload("hs-late", received_at=arrived.isoformat())
+    result = await services.intake(sent, MONDAY)
+    assert result.lead is not None and result.lead.received_at == arrived
+    await store.mark_posted(result.lead.id, result.lead.channel, "1.late", MONDAY)
+    await services.claim(result.lead.id, ENT, MONDAY + timedelta(minutes=5))
+    await services.log_attempt(result.lead.id, ENT, "call", MONDAY + timedelta(minutes=30))
+    report = await Reports(ReportStore(store.db), services.policies).report(WEEK, AS_OF)
+    figures = {k.key: k.value for k in report.headline}
+    assert figures["speed_median"] == 30  # 11:00 → 11:30, from the post
+    assert figures["response_mean"] == 150  # 09:00 → 11:30, from its arrival
+    assert figures["velocity_mql_to_sal"] == pytest.approx(125 / (24 * 60))  # 09:00 → 11:05
