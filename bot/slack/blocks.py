@@ -3,6 +3,7 @@ limits. The views (lead, alert, report, plan, home) build on these and on bot/sl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,14 @@ def fields(*texts: str) -> dict[str, Any]:
     """A section of mrkdwn fields, two a row (at most `MAX_FIELDS`, each clipped)."""
     shown = [mrkdwn(clip(text, FIELD_LIMIT)) for text in texts]
     return {"type": "section", "fields": shown[:MAX_FIELDS]}
+
+
+def field_sections(texts: Iterable[str]) -> list[dict[str, Any]]:
+    """As many sections of fields as `texts` need (a section holds at most `MAX_FIELDS`): none
+    is dropped."""
+    shown = list(texts)
+    starts = range(0, len(shown), MAX_FIELDS)
+    return [fields(*shown[start : start + MAX_FIELDS]) for start in starts]
 
 
 def context(*texts: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import Policy
 from bot.domain.report import Kpi, Report
 from bot.slack.alert_views import clock_words, manager_alert
-from bot.slack.blocks import context, divider, fields, header, section
+from bot.slack.blocks import context, divider, field_sections, header, section
 
 # The lead's clock line and buttons must be exactly those of its channel message.
 from bot.slack.lead_views import (
@@ -296,7 +296,7 @@ def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[di
     blocks: list[dict[str, Any]] = [
         header("This week's SLA"),
         section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
-        fields(*(_kpi(kpi) for kpi in report.headline)),
+        *field_sections(_kpi(kpi) for kpi in report.headline),
         context(
             f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "
             f"{report.previous_period.label} · `/sla-report` has the whole report by segment, "

@@ -26,7 +26,7 @@ from bot.slack.blocks import (
     actions,
     button,
     context,
-    fields,
+    field_sections,
     section,
 )
 from bot.slack.ids import ActionId
@@ -230,8 +230,7 @@ def sla_report(
     blocks.append(section(_rag_line(report.headline)))
     currency = policy.plan.currency if policy.plan else None
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
-    for start in range(0, len(shares), 10):  # a fields block holds at most 10
-        blocks.append(fields(*(_kpi_field(k, currency) for k in shares[start : start + 10])))
+    blocks.extend(field_sections(_kpi_field(k, currency) for k in shares))
     mixed = _mixed_target(headline["response_mean"], policy)
     blocks.append(section(_timing_text(report.headline, _response_clock(policy), mixed)))
     blocks.append(section(_pipeline_text(headline, report, currency)))

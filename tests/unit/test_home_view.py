@@ -206,6 +206,17 @@ def test_a_manager_sees_the_week_and_the_overdue_leads_with_controls(policy: Pol
     assert (snooze["action_id"], snooze["value"]) == ("snooze", "9")
 
 
+def test_a_manager_sees_every_headline_figure_of_the_week(policy: Policy) -> None:
+    report = week(policy)
+    assert len(report.headline) > 10  # more than one section's fields hold
+    home = home_view(state(policy, None, Dashboard(report, [], more=False)), AFTER_DUE)
+
+    assert_valid_view(home)
+    text = text_of(home)
+    missing = [kpi.label for kpi in report.headline if f"*{kpi.label}*" not in text]
+    assert missing == []
+
+
 def test_a_manager_with_nothing_overdue(policy: Policy) -> None:
     nothing = Facts({}, {}, {}, [])
     empty = build_report(WEEK, nothing, nothing, policy, AS_OF)
