@@ -1179,34 +1179,48 @@ class Store:
     async def reassign(
         self,
         lead: LeadView,
-        rep: str,
+        handed: LeadView,
         actor: str,
         now: datetime,
         *,
-        rep_zone: str | None = None,
+        look_at: datetime | None = None,
         effects: Sequence[Effect] = (),
         why: str = BY_MANAGER,
     ) -> bool:
-        """Hand `lead` to `rep` (its owner if claimed, else its suggested owner) with its event
-        and `effects`, in one transaction. False if the lead changed since it was read
-        (claimed, closed or reassigned meanwhile). `why`: manager, or crm (its owner was
+        """Hand `lead` over as `handed` (`escalation.handed_over`: to its new owner if claimed,
+        with their zone and its deadlines on their hours, else to its suggested owner) with
+        its event and `effects`, in one transaction; the sweep looks at it next at `look_at`
+        if given. False if the lead changed since it was read (claimed, closed, reassigned,
+        sent to marketing or answered meanwhile). `why`: manager, or crm (its owner was
         changed in the CRM)."""
-        current = lead.owner or lead.suggested_owner
+        current, rep = lead.owner or lead.suggested_owner, handed.suggested_owner
+        if rep is None:
+            raise ValueError("a lead is handed over to someone")
         # Why the lead is with `rep` now, for its post's why line (no longer the rotation's).
         reason = {"rule": why, "rep": rep, "by": actor} | ({"from": current} if current else {})
         values: dict[str, Any] = {"suggested_owner": rep, "route_reason": reason}
+        unchanged = [
+            LeadRow.stage == lead.stage.value,
+            LeadRow.owner.is_not_distinct_from(lead.owner),
+            LeadRow.suggested_owner.is_not_distinct_from(lead.suggested_owner),
+        ]
         if lead.owner is not None:
-            values["owner"] = rep
-            values["owner_zone"] = rep_zone
-        statement = (
-            _in_cycle(lead)
-            .where(
-                LeadRow.stage == lead.stage.value,
-                LeadRow.owner.is_not_distinct_from(lead.owner),
-                LeadRow.suggested_owner.is_not_distinct_from(lead.suggested_owner),
-            )
-            .values(**values)
-        )
+            values |= {"owner": handed.owner, "owner_zone": handed.owner_zone}
+            moved = {
+                name: getattr(handed, name)
+                for name in ("disposition_due_at", "final_due_at")
+                if getattr(handed, name) != getattr(lead, name)
+            }
+            if moved:  # moved from the deadlines as read: a question or an answer moves them too
+                values |= moved
+                unchanged.append(LeadRow.info_asked_at.is_not_distinct_from(lead.info_asked_at))
+                unchanged += [
+                    getattr(LeadRow, name).is_not_distinct_from(getattr(lead, name))
+                    for name in moved
+                ]
+        if look_at is not None:
+            values["next_action_at"] = look_at
+        statement = _in_cycle(lead).where(*unchanged).values(**values)
         data = {"from": current, "to": rep, "by": actor, "why": why}
         event = _event(lead.id, "reassigned", actor, now, **data)
 

@@ -198,3 +198,24 @@ class BusinessCalendar:
                     total += high - low
             day += timedelta(days=1)
         return total // timedelta(minutes=1)
+
+
+def carried(
+    due: datetime | None,
+    clock: Clock,
+    held: datetime,
+    resumed: datetime,
+    was: BusinessCalendar,
+    now_on: BusinessCalendar | None = None,
+) -> datetime | None:
+    """A deadline held at `held` and running again from `resumed` (a lead back from marketing,
+    or one handed to an owner on other hours: then `held` is `resumed`). One already passed
+    at `held` stays passed; one still ahead keeps the time it had left then: elapsed time on a
+    calendar clock, working time on a business one, measured on `was` and added from
+    `resumed` on `now_on` (by default the same calendar)."""
+    if due is None or due <= held:
+        return due
+    if clock is Clock.CALENDAR:
+        return due + (resumed - held)
+    on = was if now_on is None else now_on
+    return on.add(resumed, was.elapsed(held, due))

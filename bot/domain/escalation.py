@@ -2,22 +2,23 @@
 
 A lead runs up to four clocks (windows from a start to a deadline, each on the clock of the
 duration that set it: calendar or business time): `unclaimed` (nobody owns it; from the cycle's
-start to the claim deadline), `no_touch` (no contact attempt yet; to the first-touch deadline),
-`no_feedback` (owned, no feedback yet; from the claim to `disposition_deadline`) and
-`no_outcome` (owned, no final disposition; from the claim to the final disposition deadline,
-by default the follow-up cadence's end). The first feedback stops `no_feedback` (any
-disposition, "progressing" too); a final disposition stops both. Each clock has a ladder of
-steps at a share of its window in its own clock (50%, 100%, 150%…). When a sweep finds steps
-due, only the strongest one fires (after downtime: the most advanced); the ones it passed over
-are recorded as skipped, so a sweep after downtime never floods anyone.
+start, or its release back to the pool, to the claim deadline), `no_touch` (no contact
+attempt yet; to the first-touch deadline), `no_feedback` (owned, no feedback yet; from the
+claim to `disposition_deadline`) and `no_outcome` (owned, no final disposition; from the
+claim to the final disposition deadline, by default the follow-up cadence's end). The first
+feedback stops `no_feedback` (any disposition, "progressing" too); a final disposition stops
+both. Each clock has a ladder of steps at a share of its window in its own clock (50%, 100%,
+150%…). When a sweep finds steps due, only the strongest one fires (after downtime: the most
+advanced); the ones it passed over are recorded as skipped, so a sweep after downtime never
+floods anyone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bot.domain.businesstime import BusinessCalendar
+from bot.domain.businesstime import BusinessCalendar, carried
 from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import LeadView, Stage
@@ -99,26 +100,32 @@ def claim_window(tier: Tier) -> Duration:
 
 
 def windows(lead: LeadView, policy: Policy) -> list[Window]:
-    """The clocks running on the lead now, each on its duration's clock (calendar or business)."""
+    """The clocks running on the lead now, each on its duration's clock (calendar or business).
+
+    A window is as long as the SLA duration that set its deadline, counted back from that
+    deadline on the window's calendar, so its steps stay at their shares of the time the SLA
+    gives: when a deadline is set again (a lead released while its owner is away, the time
+    left after an answer from marketing or after a change of owner) its window moves with
+    it, as if it had started then."""
     if lead.waiting_for_info:
         return []
-    start = lead.cycle_started_at or lead.received_at
     tier = policy.tier(lead.tier)
+
+    def window(ladder: str, due: datetime, duration: Duration) -> Window:
+        start = calendar_of(ladder, lead, policy).before(due, duration)
+        return Window(ladder, start, due, duration.clock)
+
     running: list[Window] = []
     if lead.stage is Stage.MQL and lead.owner is None and lead.claim_due_at is not None:
-        running.append(Window("unclaimed", start, lead.claim_due_at, claim_window(tier).clock))
+        running.append(window("unclaimed", lead.claim_due_at, claim_span(policy, tier)))
     open_stage = lead.stage in (Stage.MQL, Stage.SAL)
     if open_stage and lead.first_touch_at is None and lead.first_touch_due_at is not None:
-        due = lead.first_touch_due_at
-        running.append(Window("no_touch", start, due, tier.first_touch.clock))
+        running.append(window("no_touch", lead.first_touch_due_at, tier.first_touch))
     claimed = lead.claimed_at if lead.stage is Stage.SAL else None
     if claimed and lead.disposition_due_at and lead.feedback_at is None:
-        clock = policy.disposition_deadline.clock
-        running.append(Window("no_feedback", claimed, lead.disposition_due_at, clock))
+        running.append(window("no_feedback", lead.disposition_due_at, policy.disposition_deadline))
     if claimed and lead.final_due_at:
-        running.append(
-            Window("no_outcome", claimed, lead.final_due_at, policy.final_deadline.clock)
-        )
+        running.append(window("no_outcome", lead.final_due_at, policy.final_deadline))
     return running
 
 
@@ -133,6 +140,41 @@ def calendar_of(ladder: str, lead: LeadView, policy: Policy) -> BusinessCalendar
     (`clock: owner`). A share of a window read on another calendar than its deadline's can
     be no time at all (a Sydney morning is a London night)."""
     return policy.calendar if ladder in TEAM_CLOCKS else policy.calendar_for(lead.owner_zone)
+
+
+def handed_over(
+    lead: LeadView, policy: Policy, rep: str, zone: str | None, now: datetime
+) -> LeadView:
+    """The open lead handed to `rep` (working in `zone`) at `now`: its owner if it is claimed,
+    else its suggested owner. A claimed lead's zone moves with it, and when the two owners'
+    calendars differ (`clock: owner`), each of the deadlines its claim set on the old owner's
+    hours that is still ahead keeps the working time it had left on them, from `now` on the
+    new owner's (`carried`; one already passed stays passed): read on other hours, a window
+    can hold no working time at all, and every step of it would fall due at once."""
+    if lead.owner is None:
+        return replace(lead, suggested_owner=rep)
+    handed = replace(lead, owner=rep, suggested_owner=rep, owner_zone=zone)
+    was, will = policy.calendar_for(lead.owner_zone), policy.calendar_for(zone)
+    if was is will:
+        return handed
+    since = lead.info_asked_at or now  # with marketing: its clocks stand at the question
+    feedback, final = policy.disposition_deadline.clock, policy.final_deadline.clock
+    return replace(
+        handed,
+        disposition_due_at=carried(lead.disposition_due_at, feedback, since, since, was, will),
+        final_due_at=carried(lead.final_due_at, final, since, since, was, will),
+    )
+
+
+def clocks_moved(lead: LeadView, handed: LeadView) -> bool:
+    """Whether handing the lead over (`handed_over`) moved a running clock's deadline, and so
+    its steps: the sweep then looks at the lead again at once, not when it had planned to. A
+    lead with marketing runs no clock until the answer, which has the sweep look again."""
+    moved = (lead.disposition_due_at, lead.final_due_at) != (
+        handed.disposition_due_at,
+        handed.final_due_at,
+    )
+    return moved and not lead.waiting_for_info
 
 
 def window_duration(window: Window, lead: LeadView, policy: Policy) -> Duration:
@@ -253,16 +295,21 @@ def time_words(window: Window, now: datetime, calendar: BusinessCalendar) -> str
     return f"overdue by {span_words(late, window.clock)}" if late else "due now"
 
 
-def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
-    """When a lead must be claimed: the tier's `claim`, else half its first-touch window (on
-    the first touch's clock)."""
+def claim_span(policy: Policy, tier: Tier) -> Duration:
+    """How long a lead of `tier` has to be claimed: the tier's `claim`, else half its
+    first-touch window (on the first touch's clock, in whole minutes, at least one)."""
     if tier.claim is not None:
-        return policy.calendar.add(start, tier.claim)
+        return tier.claim
     if tier.first_touch.is_calendar:
         half = tier.first_touch.delta // 2
-        return start + max(timedelta(minutes=1), half - half % timedelta(minutes=1))
+        return Duration(minutes=max(1, half // timedelta(minutes=1)), clock=Clock.CALENDAR)
     minutes = tier.first_touch.total_minutes(policy.calendar.minutes_per_day)
-    return policy.calendar.add(start, max(1, minutes // 2))
+    return Duration(minutes=max(1, minutes // 2), clock=Clock.BUSINESS)
+
+
+def claim_deadline(policy: Policy, tier: Tier, start: datetime) -> datetime:
+    """When a lead whose claim clock starts at `start` must be claimed (`claim_span`)."""
+    return policy.calendar.add(start, claim_span(policy, tier))
 
 
 def feedback_check(

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.domain.access import Action
-from bot.domain.businesstime import BusinessCalendar
+from bot.domain.businesstime import BusinessCalendar, carried
 from bot.domain.durations import Clock
 from bot.domain.lead import LeadView, check_work
 from bot.domain.policy import Policy
@@ -102,11 +102,7 @@ def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
         due: datetime | None, clock: Clock, on: BusinessCalendar = calendar
     ) -> datetime | None:
         """`due` moved on by the pause, in the clock of the duration that set it."""
-        if due is None or due <= paused:
-            return due
-        if clock is Clock.CALENDAR:
-            return due + (now - paused)
-        return on.add(now, on.elapsed(paused, due))
+        return carried(due, clock, paused, now, on)
 
     touch = policy.tier(lead.tier).first_touch
     first = (  # set at arrival, on the team's calendar: it runs there (escalation.calendar_of)

@@ -156,11 +156,10 @@ class DisposeStart:
 @dataclass(frozen=True)
 class Handing:
     """A lead handed to another rep, before it is written: the lead as handed, the effects
-    that tell it, the rep's zone, and the managers' alerts' words once settled."""
+    that tell it, and the managers' alerts' words once settled."""
 
     lead: LeadView
     effects: list[Effect]
-    zone: str | None
     settled: str
 
 
@@ -1083,8 +1082,11 @@ class Services:
             message = f"<@{rep}> {role} this lead already; nothing was changed."
             return Done(message, lead, repeated=True)
         handing = self._handing(lead, policy, actor, rep, now)
-        handed, effects, zone = handing.lead, handing.effects, handing.zone
-        if not await self.store.reassign(lead, rep, actor, now, rep_zone=zone, effects=effects):
+        handed, effects = handing.lead, handing.effects
+        look_at = now if escalation.clocks_moved(lead, handed) else None
+        if not await self.store.reassign(
+            lead, handed, actor, now, look_at=look_at, effects=effects
+        ):
             latest = await self.lead(lead_id)
             if (latest.owner or latest.suggested_owner) == rep:
                 return Done(f"<@{rep}> has this lead already.", latest, repeated=True)
@@ -1117,12 +1119,10 @@ class Services:
     ) -> Handing:
         """The lead handed to `rep`, the effects that tell it (a thread note, a DM to `rep`
         and one to the rep who had it, the post and App Homes, the managers' open alerts
-        settled, their App Homes if it is overdue), and `rep`'s zone."""
+        settled, their App Homes if it is overdue). A claimed lead takes `rep`'s zone, and
+        its deadlines move to their hours if those differ (`escalation.handed_over`)."""
         current = lead.owner or lead.suggested_owner
-        zone = self.zones.get(rep) if lead.owner else lead.owner_zone
-        handed = replace(
-            lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone
-        )
+        handed = escalation.handed_over(lead, policy, rep, self.zones.get(rep), now)
         why = "its owner was changed in the CRM" if by_crm else f"a manager's call (<@{actor}>)"
         by_words = "The CRM" if by_crm else None
         key = f"reassign:{lead.id}:{now.isoformat()}"
@@ -1144,7 +1144,7 @@ class Services:
             Settle(lead.id, lead.cycle, settled, f"{key}:settle"),
             *self._overdue_homes(lead, policy, now),
         ]
-        return Handing(handed, effects, zone, settled)
+        return Handing(handed, effects, settled)
 
     async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
@@ -1157,12 +1157,13 @@ class Services:
                 return False
             policy = await self.policy_for(lead)
             handing = self._handing(lead, policy, "crm", rep, now, by_crm=True)
+            look_at = now if escalation.clocks_moved(lead, handing.lead) else None
             if await self.store.reassign(
                 lead,
-                rep,
+                handing.lead,
                 "crm",
                 now,
-                rep_zone=handing.zone,
+                look_at=look_at,
                 effects=handing.effects,
                 why=BY_CRM,
             ):

@@ -350,11 +350,14 @@ def _reassign(
     why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
     if chosen.reason.get("rule") != ROUND_ROBIN:  # the fallback owner: say why
         why += f"; {chosen.reason.get('why', 'nobody available')}, so to the fallback owner"
-    zone = lead.owner_zone
+    handed = escalation.handed_over(lead, policy, rep, zones.get(rep), now)
     if lead.owner is not None:
-        zone = zones.get(rep)
         change.values["owner"] = rep
-        change.values["owner_zone"] = zone
+        change.values["owner_zone"] = handed.owner_zone
+        change.values["disposition_due_at"] = handed.disposition_due_at
+        change.values["final_due_at"] = handed.final_due_at
+    if escalation.clocks_moved(lead, handed):  # its steps moved: look again at the next sweep
+        change.next_action_at = now
     change.values["suggested_owner"] = rep
     change.values["route_reason"] = chosen.reason
     change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
@@ -363,7 +366,6 @@ def _reassign(
     settled = alert_views.sla_reassigned_alert(lead, current, rep, why, policy, now)
     key = f"settle:{lead.id}:{lead.cycle}:{now.isoformat()}"
     change.effects.append(Settle(lead.id, lead.cycle, settled, key))  # the alert's menu goes
-    handed = replace(lead, owner=rep if lead.owner else None, suggested_owner=rep, owner_zone=zone)
     _tell_reps(change, lead, handed, rep, window, policy, now)
 
 

@@ -134,6 +134,12 @@ async def test_a_nurtured_lead_sent_again_with_new_engagement_is_posted_as_a_new
 async def ask(stack: LocalStack, question: str = "Which region is the rollout for?") -> Message:
     message = await claimed(stack)
     assert "Need more info" in labels(message)
+    await send_question(stack, question)
+    return message
+
+
+async def send_question(stack: LocalStack, question: str) -> None:
+    """The owner presses *Need more info* on the claimed lead and sends `question`."""
     await stack.driver.press(OWNER, "Need more info", channel=ENTERPRISE)
     await stack.settle()
     view = stack.sim.latest_view(OWNER)
@@ -141,7 +147,6 @@ async def ask(stack: LocalStack, question: str = "Which region is the rollout fo
     done = await stack.driver.submit_view(OWNER, {"question": question}, view_id=view.id)
     assert done.status == 200 and done.json is None
     await stack.settle()
-    return message
 
 
 async def test_a_question_goes_to_marketing_and_the_answer_comes_back_to_the_owner(
@@ -189,6 +194,35 @@ async def test_a_question_goes_to_marketing_and_the_answer_comes_back_to_the_own
     assert f"*Answer* (<@{MARKETER}>, <!date^" in settled.all_text
     assert "EMEA first, then APAC" in settled.all_text
     assert (await event_types(stack)).count("info_answered") == 1
+
+
+async def test_after_the_answer_each_step_keeps_the_working_time_it_had_left(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Asked Monday 12:12, 60% of the first touch's 2 working hours used (due 13:00, the
+    owner's reminder at 75%, 12:30); answered Tuesday 10:00: the first touch is due 10:48 and
+    the reminder comes at 10:18, 18 working minutes after the answer as it was 18 before the
+    question (regression: the window still began at Monday 11:00, so its 75% had passed and
+    the reminder went out with the answer)."""
+    await claimed(stack)
+    clock.advance(minutes=72)  # Monday 12:12
+    await send_question(stack, "Which region is the rollout for?")
+    clock.advance(hours=22, minutes=48)  # Tuesday 10:00 in Sydney
+    answered = clock()
+    status, body = await activity(stack, "hs-1", {"type": "info", "answer": "EMEA"})
+    assert status == 201, body
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.first_touch_due_at == answered + timedelta(minutes=48)
+
+    await sweep(stack, clock)
+    assert stack.sim.messages(stack.sim.dm_channel(OWNER)) == []  # nothing is due yet
+    assert (await stack.services.lead(1)).next_action_at == answered + timedelta(minutes=18)
+
+    clock.advance(minutes=18)  # 10:18: 75% of the window, in working time
+    assert await sweep(stack, clock) == 1
+    (reminder,) = stack.sim.messages(stack.sim.dm_channel(OWNER))
+    assert "first touch due in 30m of business time" in reminder.all_text
 
 
 async def test_an_empty_question_is_refused_in_the_modal(stack: LocalStack) -> None:

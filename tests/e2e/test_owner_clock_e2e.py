@@ -94,3 +94,49 @@ async def test_a_claim_leaves_the_first_touch_on_the_team_clock(
         if "Reminder" in message.all_text
     ]
     assert "first touch due in 29m of business time" in reminder
+
+
+async def test_a_reassignment_gives_the_new_owner_the_working_time_left(
+    owner_stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya (London) owes feedback by 09:00–11:00 London; at 09:30 London a manager hands the
+    lead to Tom (New York), where it is 04:30. The 1h 30m of working time she had left is
+    his, from his 09:00: due 10:30 New York. His reminder and the managers' alert come at
+    100% and 150% of that, on his hours (regression: the London deadline read on New York's
+    hours held no working time, so every step fell due at once and the managers heard at
+    11:00 London that feedback was due "in 0m")."""
+    stack = owner_stack
+    stack.sim.users["U0REP1"].tz = "Europe/London"
+    stack.sim.users["U0REP2"].tz = "America/New_York"
+    await stack.handoff.people.refresh(stack.handoff.clock())
+    lead = await claimed_by_maya(stack)  # Monday 00:00 in London
+    await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)  # the first touch
+    await stack.settle()
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+
+    clock.now = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # 09:30 London, 04:30 New York
+    await stack.driver.choose("U0MGR1", "tom", channel=ENTERPRISE, action_id="lead_reassign")
+    await stack.settle()
+    lead = await stack.services.lead(lead.id)
+    assert (lead.owner, lead.owner_zone) == ("U0REP2", "America/New_York")
+    assert lead.disposition_due_at == datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 10:30 NY
+
+    for hour in (11, 15):  # London's deadline; New York's 10:00
+        clock.now = datetime(2026, 11, 23, hour, 0, tzinfo=UTC)
+        await stack.handoff.sweeper.run(clock())
+        await stack.settle()
+    assert stack.sim.messages("C0ESCALATE") == []
+    assert not [m for m in stack.sim.messages(stack.sim.dm_channel("U0REP2")) if "⏰" in m.text]
+
+    clock.now = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 10:30 New York: 100%
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    (reminder,) = [
+        m.all_text for m in stack.sim.messages(stack.sim.dm_channel("U0REP2")) if "⏰" in m.text
+    ]
+    assert "first feedback (a disposition) due now" in reminder
+    clock.now = datetime(2026, 11, 23, 16, 30, tzinfo=UTC)  # 11:30 New York: 150%
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    (alert,) = stack.sim.messages("C0ESCALATE")
+    assert "first feedback (a disposition) overdue by 1h of business time" in alert.all_text

@@ -235,6 +235,38 @@ async def test_an_away_owners_overdue_lead_goes_back_to_the_pool(
     assert events.count("offered") == 1 and events.count("claimed") == 2
 
 
+async def test_a_released_lead_s_claim_clock_runs_from_the_release(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A lead released because its owner is away gets a new claim deadline (1 working hour for
+    a hot lead) and its claim ladder runs on that window, as a fresh lead's does: the channel
+    hears at 50% of it, not at once (regression: the window still began at the lead's arrival,
+    so its 50% step had passed when it was released)."""
+    await new_lead(stack, "hs-1")
+    await stack.driver.press(REP1, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await say(stack, REP1, "away 3d")
+    clock.advance(minutes=121)  # 13:01: the first touch is overdue; back to the pool
+    released = clock()
+    assert (await stack.handoff.sweeper.run(clock())).changed == 1
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert (lead.stage, lead.owner, lead.suggested_owner) == (Stage.MQL, None, REP2)
+    assert lead.claim_due_at == released + timedelta(hours=1)
+    assert lead.next_action_at == released + timedelta(minutes=30)  # 50% of the new window
+    notes = len(thread(stack))
+
+    clock.advance(minutes=4)  # 13:05: nothing of the new window is due yet
+    assert (await stack.handoff.sweeper.run(clock())).changed == 0
+    await stack.settle()
+    assert len(thread(stack)) == notes
+
+    clock.now = released + timedelta(minutes=30)  # 13:31: halfway to the new claim deadline
+    assert (await stack.handoff.sweeper.run(clock())).changed == 1
+    await stack.settle()
+    assert f"<@{REP2}>" in thread(stack)[-1] and "claim due in 30m" in thread(stack)[-1]
+
+
 async def test_an_unclaimed_lead_of_an_away_rep_is_offered_and_managers_hear_when_nobody_is_in(
     stack: LocalStack, clock: TravelClock
 ) -> None:
