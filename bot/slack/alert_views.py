@@ -74,6 +74,9 @@ def clock_words(lead: LeadView, window: escalation.Window, policy: Policy) -> st
     """`SLA: 72 hours after the claim`: the deadline's duration, its clock in the words."""
     duration = escalation.window_duration(window, lead, policy)
     start = "after the claim" if window.ladder in ("no_feedback", "no_outcome") else "after arrival"
+    if window.ladder == "unclaimed" and lead.claimed_at is not None:
+        # Claimed once and back in the pool (its owner away): its claim clock runs from then.
+        start = "after its release to the pool"
     if window.ladder == "unclaimed" and policy.tier(lead.tier).claim is None:
         return f"SLA: half of {duration.words} {start}"
     return f"SLA: {duration.words} {start}"

@@ -265,6 +265,7 @@ async def test_a_released_lead_s_claim_clock_runs_from_the_release(
     assert (await stack.handoff.sweeper.run(clock())).changed == 1
     await stack.settle()
     assert f"<@{REP2}>" in thread(stack)[-1] and "claim due in 30m" in thread(stack)[-1]
+    assert "after its release to the pool" in thread(stack)[-1], thread(stack)[-1]
 
 
 async def test_an_unclaimed_lead_of_an_away_rep_is_offered_and_managers_hear_when_nobody_is_in(
