@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -540,6 +541,24 @@ async def test_bad_or_stale_signatures_are_refused(sim: SlackSimulator, bolt: Bo
     assert bolt.seen == []
 
 
+@asynccontextmanager
+async def bot_answering(
+    handler: Callable[[web.Request], Awaitable[web.Response]], sim: SlackSimulator
+) -> AsyncIterator[SlackDriver]:
+    """A bare bot whose every Slack request `handler` answers, and a driver sending to it."""
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handler)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+        async with SlackDriver(url, SECRET, sim) as driver:
+            yield driver
+    finally:
+        await runner.cleanup()
+
+
 async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) -> None:
     received: list[tuple[dict[str, str], str]] = []
 
@@ -547,17 +566,8 @@ async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) ->
         received.append((dict(request.headers), await request.text()))
         return web.json_response({"ok": True})
 
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", capture)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-        async with SlackDriver(url, SECRET, sim) as driver:
-            response = await driver.command("U0REP", "/lead", "a b&c", retry_num=1)
-    finally:
-        await runner.cleanup()
+    async with bot_answering(capture, sim) as driver:
+        response = await driver.command("U0REP", "/lead", "a b&c", retry_num=1)
 
     assert response.json == {"ok": True}
     [(headers, body)] = received
@@ -582,18 +592,9 @@ async def test_a_slash_commands_answer_is_checked_as_the_message_slack_shows(
     async def answer(_: web.Request) -> web.Response:
         return web.json_response(next(answers))
 
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", answer)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-        async with SlackDriver(url, SECRET, sim) as driver:
-            await driver.command("U0REP", "/lead", "too long")
-            await driver.command("U0REP", "/lead", "fine")
-    finally:
-        await runner.cleanup()
+    async with bot_answering(answer, sim) as driver:
+        await driver.command("U0REP", "/lead", "too long")
+        await driver.command("U0REP", "/lead", "fine")
 
     [refused] = sim.invalid_payloads
     assert refused.method == "/lead answer"
