@@ -1131,8 +1131,8 @@ class Store:
         effects: Sequence[Effect] = (),
     ) -> bool:
         """Answer the question `lead` waits on: the lead back with its owner as `back` (its
-        deadlines moved on), with the answer's event (`data`) and `effects`. True for the one
-        caller that answered it."""
+        deadlines moved on, its pause kept with the cycle's others), with the answer's event
+        (`data`) and `effects`. True for the one caller that answered it."""
         statement = (
             update(table(LeadRow))
             .where(LeadRow.id == lead.id, LeadRow.info_asked_at == lead.info_asked_at)
@@ -1140,6 +1140,8 @@ class Store:
                 info_question=None,
                 info_asked_at=None,
                 info_asked_by=None,
+                # Read with the question it answers: only this answer can add to them.
+                info_pauses=back.info_pauses,
                 first_touch_due_at=back.first_touch_due_at,
                 disposition_due_at=back.disposition_due_at,
                 final_due_at=back.final_due_at,

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.domain.lead import Pause
+
 # SQLite has no 64-bit autoincrement through BigInteger; PostgreSQL gets a bigint.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -58,6 +60,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Pauses(TypeDecorator[tuple[Pause, ...]]):
+    """A lead's answered questions, (asked, answered) pairs of UTC times, as a JSON list of
+    ISO pairs: exact for any clock and calendar a window is read on. None is NULL, as on
+    every lead stored before them."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: tuple[Pause, ...] | None, dialect: Dialect
+    ) -> list[list[str]] | None:
+        if not value:
+            return None
+        return [[at.astimezone(UTC).isoformat() for at in pause] for pause in value]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Pause, ...]:
+        return tuple(
+            (datetime.fromisoformat(asked), datetime.fromisoformat(answered))
+            for asked, answered in value or ()
+        )
 
 
 def sqlite_text(value: datetime | None) -> str | None:
@@ -173,6 +197,9 @@ class LeadRow(Base):
     info_question: Mapped[str | None] = mapped_column(Text)
     info_asked_at: Mapped[datetime | None]
     info_asked_by: Mapped[str | None] = mapped_column(String(40))
+    # The cycle's answered questions (asked, answered), oldest first: the steps of a deadline
+    # already passed at a question wait its pause out. NULL: none.
+    info_pauses: Mapped[tuple[Pause, ...]] = mapped_column(Pauses, nullable=True)
     # The follow-up cadence: the next touch due (None once the standard is met), the attempts
     # that count towards it, and when it was met (coverage reads it).
     next_touch_due_at: Mapped[datetime | None]

@@ -100,9 +100,11 @@ class BusinessCalendar:
             low, high = (middle, high) if local < wall else (low, middle)
         return datetime.fromtimestamp(high, UTC)
 
-    def _span(self, duration: Duration | int) -> timedelta:
+    def _span(self, duration: Duration | int | timedelta) -> timedelta:
         """A business duration (or working minutes) as a timedelta of working time: exact to
         the microsecond, not float minutes, so add, before and elapsed agree."""
+        if isinstance(duration, timedelta):
+            return duration
         minutes = (
             duration.total_minutes(self.minutes_per_day)
             if isinstance(duration, Duration)
@@ -110,9 +112,10 @@ class BusinessCalendar:
         )
         return timedelta(minutes=minutes)
 
-    def add(self, instant: datetime, duration: Duration | int) -> datetime:
+    def add(self, instant: datetime, duration: Duration | int | timedelta) -> datetime:
         """The instant `duration` after `instant` (UTC-aware in and out): elapsed time for a
-        calendar duration, working time for a business one or for plain minutes."""
+        calendar duration, working time for a business one, for plain minutes or for a
+        timedelta (what `worked` measures)."""
         if isinstance(duration, Duration) and duration.is_calendar:
             return instant.astimezone(UTC) + duration.delta
         remaining, cursor = self._span(duration), instant.astimezone(UTC)
@@ -182,11 +185,16 @@ class BusinessCalendar:
     def elapsed(self, start: datetime, end: datetime, clock: Clock = Clock.BUSINESS) -> int:
         """Whole minutes of `clock` between two instants (0 if `end` is before `start`):
         business minutes unless asked for elapsed (calendar) minutes."""
+        if clock is Clock.CALENDAR:
+            return max(timedelta(0), end - start) // timedelta(minutes=1)
+        return self.worked(start, end) // timedelta(minutes=1)
+
+    def worked(self, start: datetime, end: datetime) -> timedelta:
+        """The working time between two instants, to the microsecond (none if `end` is before
+        `start`): what a deadline keeps of it when it is held and runs again (`carried`)."""
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         if end <= start:
-            return 0
-        if clock is Clock.CALENDAR:
-            return (end - start) // timedelta(minutes=1)
+            return timedelta(0)
         total = timedelta(0)
         day = start.astimezone(self.zone).date()
         last = end.astimezone(self.zone).date()
@@ -197,7 +205,7 @@ class BusinessCalendar:
                 if high > low:
                     total += high - low
             day += timedelta(days=1)
-        return total // timedelta(minutes=1)
+        return total
 
 
 def carried(
@@ -218,4 +226,4 @@ def carried(
     if clock is Clock.CALENDAR:
         return due + (resumed - held)
     on = was if now_on is None else now_on
-    return on.add(resumed, was.elapsed(held, due))
+    return on.add(resumed, was.worked(held, due))

@@ -217,6 +217,7 @@ def new_cycle(
         "info_question": None,
         "info_asked_at": None,
         "info_asked_by": None,
+        "info_pauses": (),  # the old cycle's questions move none of the new cycle's steps
         "next_touch_due_at": None,  # the new cycle's cadence starts at its claim
         "touches_counted": 0,
         "follow_up_met_at": None,

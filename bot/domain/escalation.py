@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from bot.domain.businesstime import BusinessCalendar, carried
 from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
-from bot.domain.lead import LeadView, Stage
+from bot.domain.lead import LeadView, Pause, Stage
 from bot.domain.policy import EscalationStep, Policy, Tier
 
 LADDER_WORDS = {
@@ -63,12 +63,15 @@ def clocks_met(lead: LeadView, done: str) -> frozenset[str] | None:
 
 @dataclass(frozen=True)
 class Window:
-    """One clock: `ladder` runs from `start` to its deadline `due`, counting `clock` time."""
+    """One clock: `ladder` runs from `start` to its deadline `due`, counting `clock` time.
+    `pauses`: the questions to marketing asked once `due` had passed; its steps still to come
+    at each wait it out (`step_times`)."""
 
     ladder: str
     start: datetime
     due: datetime
     clock: Clock = Clock.BUSINESS
+    pauses: tuple[Pause, ...] = ()
 
     @property
     def what(self) -> str:
@@ -106,14 +109,18 @@ def windows(lead: LeadView, policy: Policy) -> list[Window]:
     deadline on the window's calendar, so its steps stay at their shares of the time the SLA
     gives: when a deadline is set again (a lead released while its owner is away, the time
     left after an answer from marketing or after a change of owner) its window moves with
-    it, as if it had started then."""
+    it, as if it had started then. A deadline already passed when marketing was asked a
+    question stays passed (the SLA was missed), but the question paused its clock all the
+    same: the window keeps the cycle's pauses that began at or after its deadline, and the
+    steps it had still to come wait them out."""
     if lead.waiting_for_info:
         return []
     tier = policy.tier(lead.tier)
 
     def window(ladder: str, due: datetime, duration: Duration) -> Window:
         start = calendar_of(ladder, lead, policy).before(due, duration)
-        return Window(ladder, start, due, duration.clock)
+        pauses = tuple(pause for pause in lead.info_pauses if due <= pause[0])
+        return Window(ladder, start, due, duration.clock, pauses)
 
     running: list[Window] = []
     if lead.stage is Stage.MQL and lead.owner is None and lead.claim_due_at is not None:
@@ -195,14 +202,26 @@ def step_times(
     window's clock (elapsed time for a calendar window, working time for a business one). A
     step is a message to people (a reminder, a manager's alert, a reassignment), so one of a
     calendar window that falls at night, on a weekend or a holiday waits for working time to
-    open (`at_work`); the deadline itself does not move."""
+    open (`at_work`); the deadline itself does not move. A step not yet due when a question
+    to marketing was asked past the deadline (`Window.pauses`) comes as much of the window's
+    clock after the answer as it was after the question."""
     span = calendar.elapsed(window.start, window.due, window.clock)
     if window.clock is Clock.CALENDAR:
-        return [
+        times = [
             calendar.at_work(window.start + timedelta(minutes=round(step.at * span)))
             for step in steps
         ]
-    return calendar.add_all(window.start, [round(step.at * span) for step in steps])
+    else:
+        times = calendar.add_all(window.start, [round(step.at * span) for step in steps])
+    return [_waited(at, window, calendar) for at in times] if window.pauses else times
+
+
+def _waited(at: datetime, window: Window, calendar: BusinessCalendar) -> datetime:
+    """The step due at `at` moved on by each of the window's pauses it had not come due by,
+    in turn (`carried`: the time it had left at the question, from the answer)."""
+    for asked, answered in window.pauses:
+        at = carried(at, window.clock, asked, answered, calendar) or at
+    return calendar.at_work(at) if window.clock is Clock.CALENDAR else at
 
 
 def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str, int]]) -> Plan:

@@ -3,7 +3,8 @@ lead comes back to its owner with the answer.
 
 While marketing has the question the lead stays accepted (SAL) and its owner's clocks pause:
 no escalation runs, and when the answer comes each deadline still ahead at the question gets
-the working time it had left then. The question is feedback to marketing in words, not a
+the working time it had left then; a deadline already passed stays passed, and its steps
+still to come wait the pause out. The question is feedback to marketing in words, not a
 disposition: the lead's final outcome is still to come.
 """
 
@@ -91,11 +92,14 @@ def is_current(lead: LeadView, asked_at: datetime) -> bool:
 
 def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
     """The lead back with its owner at `now`: each deadline still ahead when the question was
-    asked gets the working time it had left then; one already passed stays as it was."""
+    asked gets the working time it had left then; one already passed stays as it was, and the
+    pause is kept with the cycle's others (`info_pauses`), so the steps of that deadline still
+    to come wait it out too (bot/domain/escalation.py `windows`)."""
     paused = lead.info_asked_at
     back = replace(lead, info_question=None, info_asked_at=None, info_asked_by=None)
     if paused is None:
         return back
+    back = replace(back, info_pauses=(*lead.info_pauses, (paused, now)))
     calendar = policy.calendar_for(lead.owner_zone)
 
     def moved(

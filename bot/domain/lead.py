@@ -42,6 +42,10 @@ class AttemptKind(StrEnum):
         return f"Log {self.words}"
 
 
+Pause = tuple[datetime, datetime]
+"""A question to marketing, answered: when it was asked and when the answer came."""
+
+
 @dataclass(frozen=True)
 class LeadView:
     """A lead as stored: what every rule and every rendering reads."""
@@ -95,6 +99,9 @@ class LeadView:
     info_question: str | None = None
     info_asked_at: datetime | None = None
     info_asked_by: str | None = None
+    # The cycle's answered questions, oldest first: the steps a deadline already passed at a
+    # question had still to come wait its pause out (bot/domain/escalation.py `windows`).
+    info_pauses: tuple[Pause, ...] = ()
 
     @property
     def waiting_for_info(self) -> bool:

@@ -225,6 +225,38 @@ async def test_after_the_answer_each_step_keeps_the_working_time_it_had_left(
     assert "first touch due in 30m of business time" in reminder.all_text
 
 
+async def test_a_step_past_a_missed_deadline_waits_out_the_question_too(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The first touch was due Monday 13:00 (the lead reassigned at 200%, 15:00); asked 13:30,
+    90 working minutes before that, answered Tuesday 10:00: the lead stays with its owner with
+    the answer and is reassigned at 11:30 (regression: the step fell due while marketing had
+    the question, and the lead was taken away the moment the answer came)."""
+    await claimed(stack)
+    clock.advance(hours=2, minutes=30)  # Monday 13:30: the first touch is overdue
+    assert await sweep(stack, clock) == 1  # the managers hear of it
+    await send_question(stack, "Which region is the rollout for?")
+    clock.advance(hours=20, minutes=30)  # Tuesday 10:00
+    answered = clock()
+    status, body = await activity(stack, "hs-1", {"type": "info", "answer": "EMEA"})
+    assert status == 201, body
+    await stack.settle()
+
+    await sweep(stack, clock)
+    lead = await stack.services.lead(1)
+    assert lead.owner == OWNER and lead.first_touch_due_at is not None
+    assert lead.first_touch_due_at < answered  # missed: it stays so
+    assert lead.next_action_at == answered + timedelta(minutes=90)
+    assert (await event_types(stack))[-1] == "info_answered"  # the sweep did nothing
+
+    clock.advance(minutes=89)  # 11:29
+    await sweep(stack, clock)
+    assert (await stack.services.lead(1)).owner == OWNER
+    clock.advance(minutes=1)  # 11:30: 200% of the window, the question's time left out
+    assert await sweep(stack, clock) == 1
+    assert (await stack.services.lead(1)).owner == "U0REP2"
+
+
 async def test_an_empty_question_is_refused_in_the_modal(stack: LocalStack) -> None:
     await claimed(stack)
     await stack.driver.press(OWNER, "Need more info", channel=ENTERPRISE)

@@ -12,9 +12,11 @@ from bot.domain.info import token
 from bot.domain.lead import Stage
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Done, Recorded, Services, Stored
+from bot.services.sweep import Sweeper
 from storage.outbox import OutboxStore
+from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY
+from tests.integration.conftest import MONDAY, Wakes
 
 DEMO = {"type": "demo_request", "title": "Book a demo"}
 LATER = MONDAY + timedelta(days=20)
@@ -145,3 +147,31 @@ async def test_an_answer_nobody_asked_for_is_refused(services: Services) -> None
     with pytest.raises(Refusal) as refused:
         await services.activity("hs-1", {"type": "info", "answer": "EMEA"}, MONDAY)
     assert refused.value.reason is Reason.NOT_READY
+
+
+async def test_each_answer_keeps_its_pause_with_the_cycle_until_a_new_one(
+    services: Services,
+) -> None:
+    """Two questions answered (one in Slack, one by the CRM): the lead keeps both pauses,
+    asked and answered, to the microsecond; recycled, its new cycle starts with none."""
+    lead_id = await asked(services)
+    asked_at = MONDAY + timedelta(hours=1)
+    answered_at = MONDAY + timedelta(hours=2, microseconds=123456)
+    await services.answer_info(lead_id, token(asked_at), "U0MKT1", "EMEA", answered_at, "C0MKTFEED")
+    again = MONDAY + timedelta(hours=3)
+    await services.request_info(lead_id, "U0REP1", "more_info", "And the budget?", again)
+    lead = await services.lead(lead_id)
+    back = MONDAY + timedelta(hours=4)
+    await services.activity(lead.external_id, {"type": "info", "answer": "50k"}, back)
+    lead = await services.lead(lead_id)
+    assert lead.info_pauses == ((asked_at, answered_at), (again, back))
+
+    for day, kind in enumerate(["call", "email", "linkedin"] * 2, start=1):
+        await services.log_attempt(lead_id, "U0REP1", kind, MONDAY + timedelta(days=day))
+    await services.dispose(lead_id, "U0REP1", "no_response", MONDAY + timedelta(days=7))
+    recycled = (await services.lead(lead_id)).next_action_at
+    assert recycled is not None
+    sweeper = Sweeper(SweepStore(services.store.db), services.policies, Wakes())
+    await sweeper.run(recycled)
+    fresh = await services.lead(lead_id)
+    assert (fresh.cycle, fresh.info_pauses) == (2, ())

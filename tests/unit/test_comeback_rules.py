@@ -381,3 +381,11 @@ def test_at_its_date_old_engagement_has_run_out_of_its_window(shipped: Policy) -
     assert rescored.qualifies and rescored.routing.score.qualified_by == "Demo request"
     cycle = new_cycle(nurtured_by_signals(), shipped, due, "U0REP3", rescored)
     assert cycle.values["handoff_score"] == 60 and cycle.values["score"] == 60
+
+
+def test_a_new_cycle_starts_with_no_questions_counted(policy: Policy) -> None:
+    """The pauses of the cycle it leaves move none of the new cycle's steps."""
+    asked, answered = MONDAY_1PM - timedelta(days=3), MONDAY_1PM - timedelta(days=2)
+    lead = nurtured(info_pauses=((asked, answered),))
+    cycle = new_cycle(lead, policy, MONDAY_1PM, "U0REP2", rescore(lead, policy, [DEMO]))
+    assert cycle.lead.info_pauses == () and cycle.values["info_pauses"] == ()

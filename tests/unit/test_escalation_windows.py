@@ -222,3 +222,102 @@ def test_a_lead_with_marketing_keeps_the_time_it_had_left_at_the_question(
     )
     back = resumed(handed, sla, datetime(2026, 11, 23, 16, 0, tzinfo=UTC))
     assert back.disposition_due_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+
+
+# --- the steps of a deadline already passed at the question ---------------------------------
+
+
+def overdue_asked(policy: Policy, asked: datetime) -> LeadView:
+    """Claimed Monday 11:00, untouched: the first touch due 13:00, its reassignment (200%) at
+    15:00; the owner asks marketing a question at `asked`."""
+    arrived = local(2026, 11, 23, 11, 0)
+    lead = claimed(policy, lead_at(policy, arrived), arrived)
+    return replace(lead, info_question="Which region?", info_asked_at=asked)
+
+
+@pytest.mark.parametrize("first_touch", CLOCKS)
+def test_a_step_still_to_come_after_a_missed_deadline_waits_out_the_question(
+    policy: Policy, first_touch: str
+) -> None:
+    """Asked Monday 13:30, half an hour past the first-touch deadline and 90 minutes before
+    the reassignment; answered Tuesday 10:00: the reassignment comes at 11:30, 90 minutes
+    after the answer, not with it. The deadline and the steps already due stay where they
+    were: the SLA was missed."""
+    sla = edited(policy, first_touch=first_touch)
+    asked = overdue_asked(sla, local(2026, 11, 23, 13, 30))
+    back = resumed(asked, sla, local(2026, 11, 24, 10, 0))
+    assert back.first_touch_due_at == asked.first_touch_due_at == local(2026, 11, 23, 13, 0)
+    assert steps(back, sla, "no_touch") == [
+        local(2026, 11, 23, 12, 30),
+        local(2026, 11, 23, 13, 0),
+        local(2026, 11, 24, 11, 30),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first_touch", "reassigned"),
+    [
+        ("2 business hours", local(2026, 11, 24, 10, 0)),  # 30 working minutes Mon, 60 Tue
+        ("2h", local(2026, 11, 24, 9, 0)),  # 18:00 Mon, at night: when work opens
+    ],
+)
+def test_a_step_waits_the_pause_out_in_its_window_s_own_clock(
+    policy: Policy, first_touch: str, reassigned: datetime
+) -> None:
+    """Answered Monday 16:30, 90 minutes before the close of work: the reassignment comes
+    90 minutes of the window's clock after the answer."""
+    sla = edited(policy, first_touch=first_touch)
+    asked = overdue_asked(sla, local(2026, 11, 23, 13, 30))
+    back = resumed(asked, sla, local(2026, 11, 23, 16, 30))
+    assert steps(back, sla, "no_touch")[-1] == reassigned
+
+
+@pytest.mark.parametrize("first_touch", CLOCKS)
+def test_every_question_of_the_cycle_counts(policy: Policy, first_touch: str) -> None:
+    """Asked 13:30, answered 14:00: the reassignment moves from 15:00 to 15:30. Asked again
+    at 15:00 (30 minutes before it), answered Tuesday 10:00: it comes at 10:30."""
+    sla = edited(policy, first_touch=first_touch)
+    asked = overdue_asked(sla, local(2026, 11, 23, 13, 30))
+    first = resumed(asked, sla, local(2026, 11, 23, 14, 0))
+    assert steps(first, sla, "no_touch")[-1] == local(2026, 11, 23, 15, 30)
+    again = replace(first, info_question="And the budget?", info_asked_at=local(2026, 11, 23, 15))
+    back = resumed(again, sla, local(2026, 11, 24, 10, 0))
+    assert steps(back, sla, "no_touch")[-1] == local(2026, 11, 24, 10, 30)
+
+
+def test_the_sweep_looks_again_when_the_moved_step_comes_due(policy: Policy) -> None:
+    """Back with the answer Tuesday 10:00, the first touch's deadline long passed: nothing
+    fires then (its reminder and alert went out before the question); the sweep looks again
+    at 11:30, when the reassignment comes due, and the lead still reads overdue."""
+    asked = overdue_asked(policy, local(2026, 11, 23, 13, 30))
+    answered = local(2026, 11, 24, 10, 0)
+    back = resumed(asked, policy, answered)
+    sent = {("no_touch", 0), ("no_touch", 1)}
+    plan = escalation.plan(back, policy, answered, sent)
+    assert plan.fire == [] and plan.skip == []
+    assert plan.next_at == local(2026, 11, 24, 11, 30)
+    (due,) = escalation.plan(back, policy, local(2026, 11, 24, 11, 30), sent).fire
+    assert (due.ladder, due.step.do) == ("no_touch", "reassign")
+    assert escalation.urgency(back, policy, answered)[0] == "overdue"
+
+
+def test_a_step_past_a_deadline_on_the_owner_s_hours_waits_on_those_hours(
+    policy: Policy,
+) -> None:
+    """`clock: owner`, 2 business hours to feedback on London's hours: claimed 09:00 London,
+    due 11:00, the managers' alert (150%) at 12:00. Asked 11:30 London, answered 15:00: the
+    alert comes 15:30 London (Sydney's hours, the team's, are closed all London day)."""
+    sla = edited(policy, clock="owner", disposition_deadline="2 business hours")
+    london = ZoneInfo("Europe/London")
+    claim = datetime(2026, 11, 23, 9, 0, tzinfo=london)
+    lead = replace(
+        claimed(sla, lead_at(sla, claim), claim, "Europe/London"),
+        first_touch_at=claim,
+        info_asked_at=datetime(2026, 11, 23, 11, 30, tzinfo=london),
+    )
+    back = resumed(lead, sla, datetime(2026, 11, 23, 15, 0, tzinfo=london))
+    assert back.disposition_due_at == datetime(2026, 11, 23, 11, 0, tzinfo=london)
+    assert steps(back, sla, "no_feedback") == [
+        datetime(2026, 11, 23, 11, 0, tzinfo=london),
+        datetime(2026, 11, 23, 15, 30, tzinfo=london),
+    ]
