@@ -247,6 +247,24 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
     assert (await stack.services.lead(1)).disposition_reason == "No budget"
 
 
+async def test_a_form_opened_too_late_tells_the_rep_to_press_again(stack: LocalStack) -> None:
+    """Slack takes a press's trigger_id once and for 3 seconds: when Handoff's database made it
+    late (the simulator's trigger expires at once here), the rep is told privately to press
+    again, instead of a button that seems to do nothing."""
+    message = await claimed(stack)
+    stack.sim.trigger_ttl = 0.0
+    response = await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    assert stack.sim.latest_view("U0REP1") is None
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert note.text == (
+        "Slack closed the form before Handoff could open it (it took too long); nothing was "
+        "changed. Press the button again."
+    )
+    assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
+
+
 async def test_qualified_closes_the_lead_without_feedback(
     stack: LocalStack, clock: TravelClock
 ) -> None:
