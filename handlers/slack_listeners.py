@@ -389,11 +389,11 @@ class Listeners:
 
     # --- slash commands ---------------------------------------------------------------------------
 
-    async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def lead_command(
+        self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         viewer = str(command.get("user_id") or "")
-        lead, events, policy = await self.services.find(
-            command.get("text") or "", viewer, self.clock()
-        )
+        lead, events, policy = await self.services.find(asked(context).text, viewer, self.clock())
         names = self.services.names
         card = lead_views.lead_card(lead, events, policy, self.clock(), viewer, names)
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
@@ -402,8 +402,10 @@ class Listeners:
         summary = sla_view.sla_summary(self.services.policy)
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
-    async def handoff_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        word, _, rest = (command.get("text") or "help").strip().partition(" ")
+    async def handoff_command(
+        self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        word, _, rest = (asked(context).text or "help").strip().partition(" ")
         word = word.lower()
         user = str(command.get("user_id") or "")
         if word in ("away", "back") and self.aways is not None:
@@ -423,12 +425,16 @@ class Listeners:
             await ack(text=unknown, response_type="ephemeral")
 
     async def sla_report_command(
-        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
     ) -> None:
         # Answer Slack at once; the report follows privately through the response URL, which
         # works in DMs and in channels the bot is not in.
         await ack()
-        text, user = str(command.get("text") or ""), str(command.get("user_id") or "")
+        text, user = asked(context).text, str(command.get("user_id") or "")
         self.later(respond, self.send_report(respond, text, user), "sla report")
 
     async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
@@ -443,9 +449,9 @@ class Listeners:
         await self.digests.charts_to(user, report, now)
 
     async def sla_plan_command(
-        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
-        goal = parse_goal(str(command.get("text") or ""))
+        goal = parse_goal(asked(context).text)
         # Like /sla-report: answer Slack at once, the plan follows through the response URL.
         await ack()
         self.later(respond, self.send_plan(respond, goal), "sla plan")

@@ -412,6 +412,23 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
     assert "/lead &lt;email or external id&gt;" in help_text.json["text"]  # no link syntax
 
 
+async def test_lead_finds_the_email_or_id_as_slack_sends_it(stack: LocalStack) -> None:
+    """Slack escapes `&`, `<` and `>` in a command's text, and sends an email as a mailto link
+    when the command escapes links (`should_escape`): `/lead` looks up what was typed."""
+    await posted(stack, lead_payload("R&D-7", email="r&d@northwind.example"))
+    for typed in (
+        "r&d@northwind.example",
+        "R&D-7",
+        "<mailto:r&d@northwind.example|r&d@northwind.example>",
+    ):
+        card = await stack.driver.command("U0MGR1", "/lead", typed)
+        assert card.json is not None and "blocks" in card.json, (typed, card.json)
+        assert "Priya Raman" in json.dumps(card.json["blocks"]), typed
+    unknown = await stack.driver.command("U0MGR1", "/lead", "<b>&co")
+    assert unknown.json is not None
+    assert "or external id '&lt;b&gt;&amp;co'." in unknown.json["text"]  # shows as typed
+
+
 async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:
     await claimed(stack)
     response = await stack.driver.app_home_opened("U0REP1")

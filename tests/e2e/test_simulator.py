@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
@@ -556,15 +557,21 @@ async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) ->
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
         async with SlackDriver(url, SECRET, sim) as driver:
             response = await driver.command("U0REP", "/lead", "a b&c", retry_num=1)
+            # Slack's own sequences (a mention, an email when the command escapes) stay.
+            await driver.command("U0MGR", "/handoff", "away <@U0REP|sam> fri <3 & >_<")
+            await driver.command("U0REP", "/lead", "<mailto:ada@example.com|ada@example.com>")
     finally:
         await runner.cleanup()
 
     assert response.json == {"ok": True}
-    [(headers, body)] = received
+    (headers, body), (_, away), (_, email) = received
     assert SignatureVerifier(SECRET).is_valid_request(body, headers)
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert (headers["X-Slack-Retry-Num"], headers["X-Slack-Retry-Reason"]) == ("1", "http_timeout")
-    assert "text=a+b%26c" in body
+    # The text as Slack sends it: `&`, `<` and `>` the person typed arrive escaped.
+    assert parse_qs(body)["text"] == ["a b&amp;c"]
+    assert parse_qs(away)["text"] == ["away <@U0REP|sam> fri &lt;3 &amp; &gt;_&lt;"]
+    assert parse_qs(email)["text"] == ["<mailto:ada@example.com|ada@example.com>"]
 
 
 async def test_a_slash_commands_answer_is_checked_as_the_message_slack_shows(
