@@ -351,6 +351,23 @@ async def test_views_need_a_fresh_trigger_and_a_valid_view(
     assert sim.home("U0REP")["blocks"][0]["text"]["text"] == "Your queue: 2 leads"  # type: ignore[index]
 
 
+async def test_modal_errors_must_name_an_input_block(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """`response_action: errors` is keyed by input blocks' block_ids: any other key is a
+    submission Slack shows as failed, recorded as refused."""
+    opened = await client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=NOTE_MODAL)
+    view_id = opened["view"]["id"]
+    sim.apply_view_response(view_id, {"response_action": "errors", "errors": {"choice": "x"}})
+    (refused,) = sim.invalid_payloads
+    assert refused.errors == ["errors.choice: not the block_id of an input block"]
+    assert sim.view(view_id).errors is None  # type: ignore[union-attr]
+    sim.invalid_payloads.clear()
+    sim.apply_view_response(view_id, {"response_action": "errors", "errors": {"reason": "x"}})
+    assert sim.invalid_payloads == []
+    assert sim.view(view_id).errors == {"reason": "x"}  # type: ignore[union-attr]
+
+
 async def test_wait_for_returns_the_value_or_times_out(sim: SlackSimulator) -> None:
     assert await sim.wait_for(lambda: 42, what="answer") == 42
     with pytest.raises(AssertionError, match="timed out waiting for a lead"):
