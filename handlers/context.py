@@ -17,6 +17,7 @@ from bot import logs
 from bot.domain.access import Action
 from bot.domain.refusal import Refusal
 from bot.slack.ids import ActionId, CallbackId
+from bot.slack.text import typed
 
 LEAD_ID = re.compile(r"^\d{1,18}$")
 REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
@@ -46,6 +47,7 @@ class Asked:
     lead_id: int | None = None  # the lead it names, when it names one Handoff can read
     choice: str = ""  # the attempt kind, the disposition code, or the rep of a Reassign menu
     command: str | None = None  # the slash command, if it is one
+    text: str = ""  # the command's text as the person typed it (Slack sends it escaped)
     rep_chosen: bool = True  # a Reassign menu's choice names a lead and a rep
     where: str | None = None  # the channel of the press (an answer modal: of its Answer press)
     alert_ts: str | None = None  # a press on a managers' alert: that message's ts
@@ -91,13 +93,16 @@ def parse(body: dict[str, Any]) -> Asked:
     if kind == "view_submission":
         return _submission(body.get("view") or {})
     command = body.get("command")
+    if not isinstance(command, str):
+        return Asked()
+    text = typed(str(body.get("text") or ""))
     if command in ("/sla-report", "/sla-plan"):  # both read the team's history
-        return Asked(Action.SLA_REPORT, command=command)
-    if command == "/handoff" and _sets_someone_else_away(body):
-        return Asked(Action.AWAY_FOR_OTHERS, command=command)
-    if command == "/handoff" and _word(body) == "routing":
-        return Asked(Action.ROUTING, command="/handoff routing")
-    return Asked(command=command if isinstance(command, str) else None)
+        return Asked(Action.SLA_REPORT, command=command, text=text)
+    if command == "/handoff" and _sets_someone_else_away(body, text):
+        return Asked(Action.AWAY_FOR_OTHERS, command=command, text=text)
+    if command == "/handoff" and _word(text) == "routing":
+        return Asked(Action.ROUTING, command="/handoff routing", text=text)
+    return Asked(command=command, text=text)
 
 
 def _press(pressed: dict[str, Any]) -> Asked:
@@ -175,15 +180,15 @@ def _submission(view: dict[str, Any]) -> Asked:
     return Asked(Action.DISPOSE, lead_id(str(meta.get("lead_id"))), str(meta.get("code")))
 
 
-def _word(command: dict[str, Any]) -> str:
-    return (command.get("text") or "").strip().partition(" ")[0].lower()
+def _word(text: str) -> str:
+    return text.strip().partition(" ")[0].lower()
 
 
-def _sets_someone_else_away(command: dict[str, Any]) -> bool:
+def _sets_someone_else_away(command: dict[str, Any], text: str) -> bool:
     """`/handoff away|back @someone` where someone is not the caller (mentions escaped or
     not). Only the word after `away`/`back` names whom: a mention in the note ("fri dentist,
     ping @tom") is the note's."""
-    words = (command.get("text") or "").split(maxsplit=2)
+    words = text.split(maxsplit=2)
     if len(words) < 2 or words[0].lower() not in ("away", "back"):
         return False
     rest = words[1:]

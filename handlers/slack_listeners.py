@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import WebhookResponse
 
@@ -57,6 +58,12 @@ HELP = (
 )
 OUT_OF_DATE = "This form is out of date."
 SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+TOO_LATE = (
+    "Slack closed the form before Handoff could open it (it took too long); nothing was "
+    "changed. Press the button again."
+)
+# views.open: a trigger_id is good for 3 seconds, once (expired_trigger_id, exchanged_trigger_id)
+LATE_TRIGGER = frozenset({"expired_trigger_id", "exchanged_trigger_id"})
 
 
 def in_home(body: dict[str, Any]) -> bool:
@@ -123,6 +130,28 @@ class Listeners:
             respond(text=message, response_type="ephemeral", replace_original=False),
             "answer privately",
         )
+
+    def open_modal(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        view: dict[str, Any],
+        what: str,
+    ) -> None:
+        """Open a modal on the press's trigger_id, on its own task (not queued). Slack takes a
+        trigger_id once and for 3 seconds: when Handoff was too slow (a slow database), the
+        person is told privately to press again instead of seeing nothing happen."""
+
+        async def opening() -> None:
+            try:
+                await client.views_open(trigger_id=body["trigger_id"], view=view)
+            except SlackApiError as error:
+                if error.response.get("error") in LATE_TRIGGER:
+                    await respond(text=TOO_LATE, response_type="ephemeral", replace_original=False)
+                raise  # still logged and counted as Slack's refusal
+
+        self.publisher.open_modal(opening(), what)
 
     def later(self, respond: AsyncRespond, work: Coroutine[Any, Any, None], what: str) -> None:
         """Answer after the ack (reports, plans): a refusal on the way is told privately."""
@@ -221,17 +250,11 @@ class Listeners:
         start = await self.services.start_disposition(press.lead(), _user(context), press.choice)
         if start.asks:
             view = info_views.question_modal(start.lead, start.disposition)
-            self.publisher.open_modal(
-                client.views_open(trigger_id=body["trigger_id"], view=view),
-                "open the question modal",
-            )
+            self.open_modal(client, body, respond, view, "open the question modal")
             return
         if start.needs_modal:
             view = lead_views.disposition_modal(start.lead, start.disposition, _user(context))
-            self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
-                client.views_open(trigger_id=body["trigger_id"], view=view),
-                "open the disposition modal",
-            )
+            self.open_modal(client, body, respond, view, "open the disposition modal")
             return
         done = await self.services.dispose(
             start.lead.id, _user(context), press.choice, self.clock()
@@ -287,15 +310,14 @@ class Listeners:
         ack: AsyncAck,
         body: dict[str, Any],
         context: AsyncBoltContext,
+        respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
         await ack()
         press, user = asked(context), _user(context)
         lead = await self.services.start_answer(press.lead(), press.choice, user, press.where)
         view = info_views.answer_modal(lead, press.choice, press.where)
-        self.publisher.open_modal(  # within the trigger_id's 3 seconds: not queued
-            client.views_open(trigger_id=body["trigger_id"], view=view), "open the answer modal"
-        )
+        self.open_modal(client, body, respond, view, "open the answer modal")
 
     async def submit_answer(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
@@ -367,11 +389,11 @@ class Listeners:
 
     # --- slash commands ---------------------------------------------------------------------------
 
-    async def lead_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def lead_command(
+        self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         viewer = str(command.get("user_id") or "")
-        lead, events, policy = await self.services.find(
-            command.get("text") or "", viewer, self.clock()
-        )
+        lead, events, policy = await self.services.find(asked(context).text, viewer, self.clock())
         names = self.services.names
         card = lead_views.lead_card(lead, events, policy, self.clock(), viewer, names)
         await ack(text=card.text, blocks=card.blocks, response_type="ephemeral")
@@ -380,8 +402,10 @@ class Listeners:
         summary = sla_view.sla_summary(self.services.policy)
         await ack(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
 
-    async def handoff_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        word, _, rest = (command.get("text") or "help").strip().partition(" ")
+    async def handoff_command(
+        self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        word, _, rest = (asked(context).text or "help").strip().partition(" ")
         word = word.lower()
         user = str(command.get("user_id") or "")
         if word in ("away", "back") and self.aways is not None:
@@ -401,12 +425,16 @@ class Listeners:
             await ack(text=unknown, response_type="ephemeral")
 
     async def sla_report_command(
-        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
     ) -> None:
         # Answer Slack at once; the report follows privately through the response URL, which
         # works in DMs and in channels the bot is not in.
         await ack()
-        text, user = str(command.get("text") or ""), str(command.get("user_id") or "")
+        text, user = asked(context).text, str(command.get("user_id") or "")
         self.later(respond, self.send_report(respond, text, user), "sla report")
 
     async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
@@ -421,9 +449,9 @@ class Listeners:
         await self.digests.charts_to(user, report, now)
 
     async def sla_plan_command(
-        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
-        goal = parse_goal(str(command.get("text") or ""))
+        goal = parse_goal(asked(context).text)
         # Like /sla-report: answer Slack at once, the plan follows through the response URL.
         await ack()
         self.later(respond, self.send_plan(respond, goal), "sla plan")

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -127,7 +128,11 @@ class SlackDriver:
         bad_signature: bool = False,
         retry_num: int | None = None,
     ) -> DriverResponse:
-        """Run a slash command, e.g. `command("U1", "/lead", "ada@example.com")`."""
+        """Run a slash command, e.g. `command("U1", "/lead", "ada@example.com")`.
+
+        `text` is what the person typed, with any of Slack's own sequences they produced (a
+        mention `<@U1|sam>`, or an email `<mailto:…|…>` when the command escapes); it is sent
+        as Slack sends it, the `&`, `<` and `>` they typed escaped (`slack_escaped`)."""
         form = {
             "token": self.verification_token,
             "team_id": self.team_id,
@@ -137,7 +142,7 @@ class SlackDriver:
             "user_id": user_id,
             "user_name": self._user_name(user_id),
             "command": command,
-            "text": text,
+            "text": slack_escaped(text),
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self.sim.new_response_url(channel_id, user_id),
@@ -723,6 +728,21 @@ class SocketModeDriver(SlackDriver):
         if self._last is None:
             raise LookupError("nothing was sent yet")
         return await self._envelope(*self._last, retry_num)
+
+
+# Slack's own sequences in a message or command text: <@U…>, <#C…|name>, <!here>, links.
+_SLACK_SEQUENCE = re.compile(r"(<(?:[@#!]|mailto:|https?://)[^<>\s][^<>]*>)")
+
+
+def slack_escaped(typed: str) -> str:
+    """Text as Slack sends it: "&" as &amp;, "<" as &lt;, ">" as &gt; (Slack escapes these
+    three in every text it sends, slash command text included:
+    https://api.slack.com/docs/formatting, "URLs and Escaping"), its own sequences kept."""
+    parts = _SLACK_SEQUENCE.split(typed)  # text, sequence, text, …, text
+    return "".join(
+        part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for i, part in enumerate(parts)
+    )
 
 
 def _label(element: Json) -> str:

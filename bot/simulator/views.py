@@ -36,7 +36,19 @@ class ViewsMethods(Inspection):
             return
         action = (response or {}).get("response_action")
         if action == "errors":
-            current.errors = dict((response or {}).get("errors") or {})
+            fields = dict((response or {}).get("errors") or {})
+            # "errors" is keyed by the block_id of an input block in the view ("[blockId:
+            # string]: string", docs.slack.dev/tools/bolt-js/reference/interfaces/
+            # ViewErrorsResponseAction): Slack cannot show an error anywhere else.
+            inputs = {b.get("block_id") for b in current.blocks if b.get("type") == "input"}
+            unknown = sorted(str(key) for key in fields if key not in inputs)
+            if unknown:
+                problems = [f"errors.{key}: not the block_id of an input block" for key in unknown]
+                self.invalid_payloads.append(
+                    InvalidPayload("response_action:errors", copy.deepcopy(fields), problems)
+                )
+                return
+            current.errors = fields
             return
         if action in ("update", "push"):
             new_view = (response or {}).get("view")

@@ -16,6 +16,7 @@ _MARKUP_TAIL = re.compile(r"<[^>]*$")  # an unclosed `<@U…>` or `<!date^…>` 
 _LINE_BREAKS = re.compile(r"[\n\t]")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})>")
+_LINK = re.compile(r"<((?:mailto:|https?://)[^<>|]*)(?:\|([^<>]*))?>")  # <mailto:a@b.c|a@b.c>
 
 
 def escape(value: object) -> str:
@@ -26,6 +27,15 @@ def escape(value: object) -> str:
     """
     text = _CONTROL.sub("", str(value))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def typed(text: str) -> str:
+    """A slash command's text as the person typed it. Slack sends `&`, `<` and `>` escaped,
+    and, when the command escapes links, an email or URL wrapped (`<mailto:a@b.c|a@b.c>`):
+    a look-up by `r&d@acme.com` must find it, and a note must not show `&amp;`. Mentions
+    (`<@U…|name>`) are kept: they name someone. Whatever comes out is escaped again to show."""
+    unwrapped = _LINK.sub(lambda found: found[2] or found[1].removeprefix("mailto:"), text)
+    return unwrapped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def clip(text: str, limit: int) -> str:

@@ -247,6 +247,24 @@ async def test_a_rejection_needs_a_reason_and_reaches_marketing_once(stack: Loca
     assert (await stack.services.lead(1)).disposition_reason == "No budget"
 
 
+async def test_a_form_opened_too_late_tells_the_rep_to_press_again(stack: LocalStack) -> None:
+    """Slack takes a press's trigger_id once and for 3 seconds: when Handoff's database made it
+    late (the simulator's trigger expires at once here), the rep is told privately to press
+    again, instead of a button that seems to do nothing."""
+    message = await claimed(stack)
+    stack.sim.trigger_ttl = 0.0
+    response = await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    assert stack.sim.latest_view("U0REP1") is None
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert note.text == (
+        "Slack closed the form before Handoff could open it (it took too long); nothing was "
+        "changed. Press the button again."
+    )
+    assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
+
+
 async def test_qualified_closes_the_lead_without_feedback(
     stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -392,6 +410,23 @@ async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
     help_text = await stack.driver.command("U0REP1", "/handoff", "help")
     assert help_text.json is not None
     assert "/lead &lt;email or external id&gt;" in help_text.json["text"]  # no link syntax
+
+
+async def test_lead_finds_the_email_or_id_as_slack_sends_it(stack: LocalStack) -> None:
+    """Slack escapes `&`, `<` and `>` in a command's text, and sends an email as a mailto link
+    when the command escapes links (`should_escape`): `/lead` looks up what was typed."""
+    await posted(stack, lead_payload("R&D-7", email="r&d@northwind.example"))
+    for typed in (
+        "r&d@northwind.example",
+        "R&D-7",
+        "<mailto:r&d@northwind.example|r&d@northwind.example>",
+    ):
+        card = await stack.driver.command("U0MGR1", "/lead", typed)
+        assert card.json is not None and "blocks" in card.json, (typed, card.json)
+        assert "Priya Raman" in json.dumps(card.json["blocks"]), typed
+    unknown = await stack.driver.command("U0MGR1", "/lead", "<b>&co")
+    assert unknown.json is not None
+    assert "or external id '&lt;b&gt;&amp;co'." in unknown.json["text"]  # shows as typed
 
 
 async def test_app_home_lists_the_reps_open_leads(stack: LocalStack) -> None:

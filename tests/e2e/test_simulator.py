@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
@@ -351,6 +352,23 @@ async def test_views_need_a_fresh_trigger_and_a_valid_view(
     assert sim.home("U0REP")["blocks"][0]["text"]["text"] == "Your queue: 2 leads"  # type: ignore[index]
 
 
+async def test_modal_errors_must_name_an_input_block(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """`response_action: errors` is keyed by input blocks' block_ids: any other key is a
+    submission Slack shows as failed, recorded as refused."""
+    opened = await client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=NOTE_MODAL)
+    view_id = opened["view"]["id"]
+    sim.apply_view_response(view_id, {"response_action": "errors", "errors": {"choice": "x"}})
+    (refused,) = sim.invalid_payloads
+    assert refused.errors == ["errors.choice: not the block_id of an input block"]
+    assert sim.view(view_id).errors is None  # type: ignore[union-attr]
+    sim.invalid_payloads.clear()
+    sim.apply_view_response(view_id, {"response_action": "errors", "errors": {"reason": "x"}})
+    assert sim.invalid_payloads == []
+    assert sim.view(view_id).errors == {"reason": "x"}  # type: ignore[union-attr]
+
+
 async def test_wait_for_returns_the_value_or_times_out(sim: SlackSimulator) -> None:
     assert await sim.wait_for(lambda: 42, what="answer") == 42
     with pytest.raises(AssertionError, match="timed out waiting for a lead"):
@@ -568,13 +586,19 @@ async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) ->
 
     async with bot_answering(capture, sim) as driver:
         response = await driver.command("U0REP", "/lead", "a b&c", retry_num=1)
+        # Slack's own sequences (a mention, an email when the command escapes) stay.
+        await driver.command("U0MGR", "/handoff", "away <@U0REP|sam> fri <3 & >_<")
+        await driver.command("U0REP", "/lead", "<mailto:ada@example.com|ada@example.com>")
 
     assert response.json == {"ok": True}
-    [(headers, body)] = received
+    (headers, body), (_, away), (_, email) = received
     assert SignatureVerifier(SECRET).is_valid_request(body, headers)
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert (headers["X-Slack-Retry-Num"], headers["X-Slack-Retry-Reason"]) == ("1", "http_timeout")
-    assert "text=a+b%26c" in body
+    # The text as Slack sends it: `&`, `<` and `>` the person typed arrive escaped.
+    assert parse_qs(body)["text"] == ["a b&amp;c"]
+    assert parse_qs(away)["text"] == ["away <@U0REP|sam> fri &lt;3 &amp; &gt;_&lt;"]
+    assert parse_qs(email)["text"] == ["<mailto:ada@example.com|ada@example.com>"]
 
 
 async def test_a_slash_commands_answer_is_checked_as_the_message_slack_shows(

@@ -60,7 +60,8 @@ from bot.slack.lead_views import (
 from bot.slack.plan_view import revenue_plan
 from bot.slack.report_views import compliance_alert, rejection_summary, sla_report
 from bot.slack.sla_view import sla_summary
-from bot.slack.text import as_mrkdwn, clip, escape, one_line, plain, safe
+from bot.slack.text import as_mrkdwn, clip, escape, one_line, plain, safe, typed
+from handlers.context import CONTEXT_KEY, Asked
 from handlers.slack_listeners import HELP, Listeners
 from tests.conftest import ROOT
 
@@ -704,6 +705,28 @@ def test_escape_leaves_nothing_slack_would_parse(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MIXED, huge_text(2000)))
+def test_a_commands_text_reads_as_typed(text: str) -> None:
+    # Slack sends what a person typed with `&`, `<` and `>` escaped, as `escape` does.
+    assert typed(escape(text)) == FORBIDDEN.sub("", text)
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [
+        ("<mailto:ada@example.com|ada@example.com>", "ada@example.com"),
+        ("<mailto:r&amp;d@example.com|r&amp;d@example.com>", "r&d@example.com"),
+        ("<mailto:ada@example.com>", "ada@example.com"),
+        ("<https://acme.example/x?a=1&amp;b=2|acme.example/x>", "acme.example/x"),
+        ("away <@U0REP2|tom> fri &lt;3 &amp; co", "away <@U0REP2|tom> fri <3 & co"),
+        ("&amp;lt;", "&lt;"),  # typed literally
+    ],
+)
+def test_slacks_links_read_as_typed_and_mentions_stay(sent: str, meant: str) -> None:
+    assert typed(sent) == meant
+
+
+@settings(max_examples=300, deadline=None)
 @given(text=st.one_of(MIXED, huge_text(3000)), limit=st.integers(1, 400))
 @example(text="a&b", limit=3)
 @example(text="&" * 50, limit=7)
@@ -883,7 +906,8 @@ def handoff_answer(text: str) -> str:
         said.update(answer)
 
     listeners = Listeners(*cast(Any, [None] * 8))
-    asyncio.run(listeners.handoff_command(cast(Any, ack), {"text": f"x{text}"}))
+    context = {CONTEXT_KEY: Asked(command="/handoff", text=f"x{text}")}  # as typed
+    asyncio.run(listeners.handoff_command(cast(Any, ack), {}, cast(Any, context)))
     return str(said["text"])
 
 

@@ -47,7 +47,11 @@ def modal(metadata: str) -> dict[str, Any]:
             Asked(Action.DISPOSE, 5, "bad_timing"),
         ),
         ({"command": "/sla-report", "text": ""}, Asked(Action.SLA_REPORT, command="/sla-report")),
-        ({"command": "/lead", "text": "x"}, Asked(command="/lead")),
+        ({"command": "/lead", "text": "x"}, Asked(command="/lead", text="x")),
+        (
+            {"command": "/lead", "text": "<mailto:r&amp;d@a.example|r&amp;d@a.example>"},
+            Asked(command="/lead", text="r&d@a.example"),
+        ),
         ({"type": "event_callback"}, Asked()),
     ],
 )
