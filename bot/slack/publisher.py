@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookResponse
 
 from bot.metrics import Metrics
 
@@ -106,13 +107,20 @@ class SlackPublisher:
 
     async def _guard(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         try:
-            await work
+            answered = await work
         except SlackApiError as error:
             self.metrics.inc("slack_errors_total")
             log.error("Slack refused to %s: %s", what, error.response.get("error", error))
         except Exception:
             self.metrics.inc("slack_errors_total")
             log.exception("could not %s", what)
+        else:
+            # A response_url's refusal (a URL used 5 times, or older than 30 minutes: 404
+            # `used_url`, `expired_url`) comes back without an exception: an error all the same.
+            if isinstance(answered, WebhookResponse) and answered.status_code >= 400:
+                self.metrics.inc("slack_errors_total")
+                body = str(answered.body)[:100]
+                log.error("Slack refused to %s: %d %s", what, answered.status_code, body)
 
     async def drain(self, seconds: float = 30.0) -> None:
         """Wait until every queued answer and every modal has been sent (shutdown, tests)."""

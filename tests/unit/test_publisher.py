@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
+
+from slack_sdk.webhook import WebhookResponse
 
 from bot.metrics import Metrics
 from bot.slack.publisher import SlackPublisher
@@ -54,3 +58,28 @@ async def test_close_drops_a_modal_still_opening() -> None:
     await publisher.close()
     await asyncio.sleep(0)
     assert publisher.pending() == 0
+
+
+async def test_an_answer_slack_refused_is_logged_and_counted(caplog: Any) -> None:
+    """slack_sdk hands back a response_url's refusal (a used or expired URL: 404) without
+    raising: it is an error all the same, for the operator to see."""
+    metrics = Metrics()
+    publisher = SlackPublisher(metrics)
+
+    async def used_up() -> WebhookResponse:
+        return WebhookResponse(
+            url="https://hooks.slack.test/x", status_code=404, body="used_url", headers={}
+        )
+
+    async def fine() -> WebhookResponse:
+        return WebhookResponse(
+            url="https://hooks.slack.test/y", status_code=200, body="ok", headers={}
+        )
+
+    with caplog.at_level(logging.ERROR, logger="handoff"):
+        publisher.spawn(used_up(), "answer privately")
+        publisher.spawn(fine(), "answer privately")
+        await publisher.drain(1)
+    assert metrics.counts["slack_errors_total"] == 1
+    assert any("used_url" in record.getMessage() for record in caplog.records)
+    await publisher.close()
