@@ -73,7 +73,9 @@ class HubSpotEvent(BaseModel):
 
     eventId: int
     subscriptionType: str
-    objectId: int
+    objectId: int | None = Field(
+        default=None, description="Required for the contact events Handoff follows"
+    )
     propertyName: str | None = None
     propertyValue: str | None = None
     occurredAt: int | None = None

@@ -460,3 +460,30 @@ async def test_a_contact_without_an_email_does_not_lose_the_rest_of_its_batch(
     statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
     assert len(statuses) == 1
     assert await stack.services.store.count_leads() == 1
+
+
+async def test_events_handoff_does_not_follow_are_ignored_whatever_their_shape(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """An association change has no `objectId` (HubSpot sends `fromObjectId` and `toObjectId`
+    instead): it is not ours to follow, so it does not make HubSpot's batch a 400."""
+    stack = crm_stack
+    await created(stack, clock)
+    association = {
+        "eventId": 71,
+        "subscriptionId": 10,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1795392000000,
+        "subscriptionType": "contact.associationChange",
+        "attemptNumber": 0,
+        "changeSource": "USER",
+        "associationType": "CONTACT_TO_COMPANY",
+        "fromObjectId": 451,
+        "toObjectId": 8001,
+        "associationRemoved": False,
+        "isPrimaryAssociation": True,
+    }
+    batch = [association, change(72, "hs_lead_status", "IN_PROGRESS")]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0})

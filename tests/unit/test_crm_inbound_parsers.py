@@ -170,7 +170,8 @@ def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
     ("body", "fields"),
     [
         ({"hello": "world"}, ["objectId", "properties"]),
-        ([{"eventId": 1}], ["[0].subscriptionType", "[0].objectId"]),
+        ([{"eventId": 1}], ["[0].subscriptionType"]),
+        ([{"eventId": 1, "subscriptionType": "contact.creation"}], ["[0].objectId"]),
         ([event(1, "contact.propertyChange")], ["[0].propertyName"]),
         ([{**event(1, "contact.creation"), "objectId": "abc"}], ["[0].objectId"]),
         ([], ["(body)"]),
