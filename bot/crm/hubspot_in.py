@@ -269,7 +269,11 @@ def _event_change(
     problems: list[tuple[str, str]],
 ) -> CrmChange | None:
     at = _when(event.get("occurredAt"))
-    common: dict[str, Any] = {"event_id": event_id, "crm_id": object_id, "at": at}
+    # HubSpot's `eventId` "is not guaranteed to be unique" (its webhook payload reference): one
+    # change that sets two properties may come as two notifications with one id. A retry
+    # repeats all of these fields, so together they name one notification.
+    key = f"{event_id}:{kind}:{object_id}"
+    common: dict[str, Any] = {"event_id": key, "crm_id": object_id, "at": at}
     common["external_id"] = f"hubspot:{object_id}"
     if kind == "contact.creation":
         return CrmChange(change=Change.CREATED, **common)
@@ -279,6 +283,7 @@ def _event_change(
     if not isinstance(name, str):
         problems.append((f"{where}.propertyName", "is required for contact.propertyChange"))
         return None
+    common["event_id"] = f"{key}:{name}"
     if value is not None and not isinstance(value, str | int):
         problems.append((f"{where}.propertyValue", "must be text"))
         return None

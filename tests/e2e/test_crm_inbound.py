@@ -487,3 +487,18 @@ async def test_events_handoff_does_not_follow_are_ignored_whatever_their_shape(
     batch = [association, change(72, "hs_lead_status", "IN_PROGRESS")]
     status, answer = await hubspot(stack, clock, batch, version="v1")
     assert (status, answer) == (200, {"handled": 1, "ignored": 0})
+
+
+async def test_two_notifications_of_one_event_id_are_both_applied(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot's `eventId` "is not guaranteed to be unique": one change in HubSpot that sets
+    two followed properties may come as two notifications with the same id. Both apply; the
+    retry of either changes nothing."""
+    stack = crm_stack
+    await claimed(stack, clock)
+    batch = [change(81, "hs_lead_status", "CONNECTED"), change(81, "lifecyclestage", "customer")]
+    assert await hubspot(stack, clock, batch, version="v1") == (200, {"handled": 2, "ignored": 0})
+    types = [e.type for e in await stack.services.store.events(1)]
+    assert "crm_status" in types and "won" in types
+    assert await hubspot(stack, clock, batch, version="v1") == (200, {"handled": 0, "ignored": 2})

@@ -122,11 +122,11 @@ def test_subscription_events_become_changes() -> None:
     ]
     changes = HubSpotInbound(SECRET).parse(json.dumps(body).encode())
     assert [(c.event_id, c.change) for c in changes] == [
-        ("1", Change.CREATED),
-        ("2", Change.OWNER),
-        ("3", Change.STATUS),
-        ("4", Change.STAGE),
-        ("7", Change.DELETED),
+        ("1:contact.creation:123", Change.CREATED),
+        ("2:contact.propertyChange:123:hubspot_owner_id", Change.OWNER),
+        ("3:contact.propertyChange:123:hs_lead_status", Change.STATUS),
+        ("4:contact.propertyChange:123:lifecyclestage", Change.STAGE),
+        ("7:contact.privacyDeletion:123", Change.DELETED),
     ]
     assert changes[1].owner_crm_id == "77" and changes[2].value == "OPEN"
     assert changes[3].value == "won"
