@@ -279,11 +279,31 @@ def sign_v1(client_secret: str, body: bytes) -> str:
     return hashlib.sha256(client_secret.encode() + body).hexdigest()
 
 
+# The escapes HubSpot decodes in the URI before it signs it (v3), from the table of
+# "Validating requests"; every other escape (%20, say) is signed as it is.
+_SIGNED_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+
+
 def sign_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
-    """HubSpot's v3 signature: base64 HMAC-SHA256 keyed by the client secret of method + URI +
-    body + timestamp (ms, sent as `X-HubSpot-Request-Timestamp`).
+    """HubSpot's v3 signature: base64 HMAC-SHA256 keyed by the client secret of method + URI
+    (the escapes of `_SIGNED_DECODED` decoded) + body + timestamp (ms, sent as
+    `X-HubSpot-Request-Timestamp`).
     https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests"""
-    message = method.encode() + uri.encode() + body + str(timestamp_ms).encode()
+    signed = re.sub("%[0-9A-Fa-f]{2}", lambda m: _SIGNED_DECODED.get(m[0].upper(), m[0]), uri)
+    message = method.encode() + signed.encode() + body + str(timestamp_ms).encode()
     digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
