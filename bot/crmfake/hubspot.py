@@ -586,11 +586,11 @@ class HubSpotFake:
         return await self._post(url, body, self._signed_headers("POST", url, body, timestamp_ms))
 
     async def flush_webhooks(self) -> list[int]:
-        """Tell every subscriber about the changes since the last flush (one array each)."""
+        """Tell every subscriber about the changes since the last flush, in arrays of at most
+        100 events, as HubSpot batches them ("Webhooks API"); the status of each request."""
         events, self.pending_events = self.pending_events, []
-        if not events:
-            return []
-        return [await self.send_subscription(url, events) for url in self.subscribers]
+        batches = [events[start : start + 100] for start in range(0, len(events), 100)]
+        return [await self.send_subscription(url, b) for url in self.subscribers for b in batches]
 
     @staticmethod
     async def _post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
