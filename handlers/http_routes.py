@@ -279,6 +279,12 @@ def _admitted(backlog: Backlog | None) -> AbstractAsyncContextManager[None]:
     return nullcontext() if backlog is None else backlog.admitted()
 
 
+def _field_errors(fields: list[tuple[str, str]]) -> web.Response:
+    """400 naming each field that is wrong."""
+    errors = [{"field": name, "message": message} for name, message in fields]
+    return web.json_response({"errors": errors}, status=400)
+
+
 def _errors(errors: list[FieldError]) -> web.Response:
     return web.json_response({"errors": [error.model_dump() for error in errors]}, status=400)
 
@@ -426,16 +432,19 @@ def routes(
                 await backlog.admit()
             applied = await crm_inbound.apply(source, changes, now)
         except BadPayload as bad:
-            errors = [{"field": name, "message": message} for name, message in bad.fields]
-            return web.json_response({"errors": errors}, status=400)
+            return _field_errors(bad.fields)
         if applied.unknown and not (applied.handled or applied.ignored):
             # Nothing was applied: a non-2xx makes HubSpot retry, in case the record's
             # creation is still on its way.
             ids = ", ".join(applied.unknown[:20])
             return _error(404, f"no lead in Handoff for the {source} record(s) {ids}")
+        if applied.invalid and not (applied.handled or applied.ignored):
+            return _field_errors(applied.invalid)
         answer: dict[str, Any] = {"handled": applied.handled, "ignored": applied.ignored}
         if applied.unknown:
             answer["unknown"] = applied.unknown
+        if applied.invalid:
+            answer["errors"] = [{"field": name, "message": text} for name, text in applied.invalid]
         return web.json_response(answer, status=200)
 
     contract = openapi.text()

@@ -57,11 +57,15 @@ class Error(BaseModel):
 
 class CrmAnswer(BaseModel):
     """A CRM webhook taken: how many changes were applied and ignored (a repeat, the echo of
-    our own write, a property Handoff does not follow), and the CRM ids with no lead."""
+    our own write, a property Handoff does not follow), the CRM ids with no lead, and what is
+    wrong with the records that make no lead (the others of the batch applied)."""
 
     handled: int
     ignored: int
     unknown: list[str] | None = Field(default=None, description="Records with no lead here")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Records that make no lead, by field"
+    )
 
 
 class HubSpotEvent(BaseModel):
@@ -69,7 +73,9 @@ class HubSpotEvent(BaseModel):
 
     eventId: int
     subscriptionType: str
-    objectId: int
+    objectId: int | None = Field(
+        default=None, description="Required for the contact events Handoff follows"
+    )
     propertyName: str | None = None
     propertyValue: str | None = None
     occurredAt: int | None = None

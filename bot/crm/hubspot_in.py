@@ -53,7 +53,10 @@ _DECODED = {
 # `lifecyclestage` values that tell us about the deal (HubSpot's default stages).
 _STAGES = {"opportunity": "opportunity", "customer": "won"}
 _DELETIONS = ("contact.deletion", "contact.privacyDeletion")
-_EVENT_FIELDS = ("eventId", "subscriptionType", "objectId")
+# Only these are read further: other events need not have our fields (an association change
+# has `fromObjectId` and `toObjectId`, no `objectId`), and one must not refuse their batch.
+_FOLLOWED = ("contact.creation", "contact.propertyChange", *_DELETIONS)
+_EVENT_FIELDS = ("eventId", "objectId")
 
 
 class HubSpotReader(Protocol):
@@ -231,19 +234,23 @@ def parse_events(events: list[Any]) -> list[CrmChange]:
         if not isinstance(event, dict):
             problems.append((where, "must be a webhook event object"))
             continue
+        kind = event.get("subscriptionType")
+        if not isinstance(kind, str):
+            said = "is required" if kind is None else "must be text like contact.creation"
+            problems.append((f"{where}.subscriptionType", said))
+            continue
+        if kind not in _FOLLOWED:
+            continue  # another object or event, whatever its fields: not ours to follow
         missing = [name for name in _EVENT_FIELDS if name not in event]
         problems += [(f"{where}.{name}", "is required") for name in missing]
         if missing:
             continue
         event_id, object_id = _id(event["eventId"]), _id(event["objectId"])
-        kind = event["subscriptionType"]
         if event_id is None:
             problems.append((f"{where}.eventId", "must be a HubSpot id (digits)"))
         if object_id is None:
             problems.append((f"{where}.objectId", "must be a HubSpot id (digits)"))
-        if not isinstance(kind, str):
-            problems.append((f"{where}.subscriptionType", "must be text like contact.creation"))
-        if event_id is None or object_id is None or not isinstance(kind, str):
+        if event_id is None or object_id is None:
             continue
         change = _event_change(event, event_id, object_id, kind, where, problems)
         if change is not None:
@@ -262,18 +269,21 @@ def _event_change(
     problems: list[tuple[str, str]],
 ) -> CrmChange | None:
     at = _when(event.get("occurredAt"))
-    common: dict[str, Any] = {"event_id": event_id, "crm_id": object_id, "at": at}
+    # HubSpot's `eventId` "is not guaranteed to be unique" (its webhook payload reference): one
+    # change that sets two properties may come as two notifications with one id. A retry
+    # repeats all of these fields, so together they name one notification.
+    key = f"{event_id}:{kind}:{object_id}"
+    common: dict[str, Any] = {"event_id": key, "crm_id": object_id, "at": at}
     common["external_id"] = f"hubspot:{object_id}"
     if kind == "contact.creation":
         return CrmChange(change=Change.CREATED, **common)
     if kind in _DELETIONS:
         return CrmChange(change=Change.DELETED, **common)
-    if kind != "contact.propertyChange":
-        return None  # another object or event: not ours to follow
     name, value = event.get("propertyName"), event.get("propertyValue")
     if not isinstance(name, str):
         problems.append((f"{where}.propertyName", "is required for contact.propertyChange"))
         return None
+    common["event_id"] = f"{key}:{name}"
     if value is not None and not isinstance(value, str | int):
         problems.append((f"{where}.propertyValue", "must be text"))
         return None

@@ -279,11 +279,31 @@ def sign_v1(client_secret: str, body: bytes) -> str:
     return hashlib.sha256(client_secret.encode() + body).hexdigest()
 
 
+# The escapes HubSpot decodes in the URI before it signs it (v3), from the table of
+# "Validating requests"; every other escape (%20, say) is signed as it is.
+_SIGNED_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+
+
 def sign_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
-    """HubSpot's v3 signature: base64 HMAC-SHA256 keyed by the client secret of method + URI +
-    body + timestamp (ms, sent as `X-HubSpot-Request-Timestamp`).
+    """HubSpot's v3 signature: base64 HMAC-SHA256 keyed by the client secret of method + URI
+    (the escapes of `_SIGNED_DECODED` decoded) + body + timestamp (ms, sent as
+    `X-HubSpot-Request-Timestamp`).
     https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests"""
-    message = method.encode() + uri.encode() + body + str(timestamp_ms).encode()
+    signed = re.sub("%[0-9A-Fa-f]{2}", lambda m: _SIGNED_DECODED.get(m[0].upper(), m[0]), uri)
+    message = method.encode() + signed.encode() + body + str(timestamp_ms).encode()
     digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
@@ -566,11 +586,11 @@ class HubSpotFake:
         return await self._post(url, body, self._signed_headers("POST", url, body, timestamp_ms))
 
     async def flush_webhooks(self) -> list[int]:
-        """Tell every subscriber about the changes since the last flush (one array each)."""
+        """Tell every subscriber about the changes since the last flush, in arrays of at most
+        100 events, as HubSpot batches them ("Webhooks API"); the status of each request."""
         events, self.pending_events = self.pending_events, []
-        if not events:
-            return []
-        return [await self.send_subscription(url, events) for url in self.subscribers]
+        batches = [events[start : start + 100] for start in range(0, len(events), 100)]
+        return [await self.send_subscription(url, b) for url in self.subscribers for b in batches]
 
     @staticmethod
     async def _post(url: str, body: bytes, headers: Mapping[str, str]) -> int:

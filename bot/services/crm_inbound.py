@@ -82,11 +82,13 @@ class SlackDirectory:
 @dataclass
 class Applied:
     """What a webhook's changes did: applied, ignored (a repeat, an echo, a property we do not
-    follow) and the CRM ids of records Handoff has no lead for."""
+    follow), the CRM ids of records Handoff has no lead for, and what is wrong with the records
+    that make no lead (`invalid`, by field)."""
 
     handled: int = 0
     ignored: int = 0
     unknown: list[str] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)
 
 
 class CrmInboundService:
@@ -109,7 +111,9 @@ class CrmInboundService:
         return self.adapters.get(source)
 
     async def apply(self, source: str, changes: list[CrmChange], now: datetime) -> Applied:
-        """Apply each change once; BadPayload when a CRM's own record does not make a lead."""
+        """Apply each change once. A CRM record that makes no lead is listed in `invalid` and
+        the rest still apply: one batch holds many changes, and one bad record must not lose
+        the others."""
         inbound = self.adapters[source]
         applied = Applied()
         for change in changes:
@@ -118,6 +122,10 @@ class CrmInboundService:
                 continue
             try:
                 outcome = await self._one(source, inbound, change, now)
+            except BadPayload as bad:  # released: the record may be mended before a retry
+                await self.inbox.release(source, change.event_id)
+                applied.invalid += bad.fields
+                continue
             except BaseException:
                 await self.inbox.release(source, change.event_id)
                 raise

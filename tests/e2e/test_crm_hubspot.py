@@ -644,3 +644,19 @@ async def test_an_answer_trickling_in_past_the_timeout_is_given_up_as_unknown(
     assert time.monotonic() - started < 1.5  # at the deadline, not when the answer ends
     assert fake.contact(contact)["hs_lead_status"] == "OPEN"  # it was done meanwhile
     await adapter.aclose()
+
+
+async def test_webhooks_come_in_batches_of_at_most_100_events(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot sends a subscription's events in requests of up to 100 events each."""
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    runner = await _receiver(received)
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot"
+    contact = fake.add_contact("jane@acme.test")
+    fake.subscribe(url, properties=["phone"])
+    for number in range(150):
+        fake.change_contact(contact, phone=str(number))
+    assert await fake.flush_webhooks() == [204, 204]
+    assert [len(json.loads(body)) for _, _, body in received] == [100, 50]
+    await runner.cleanup()

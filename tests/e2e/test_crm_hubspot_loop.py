@@ -330,3 +330,30 @@ async def test_a_qualified_lead_moves_its_contact_forward_in_one_request(
     # read again once the adapter's five-minute cache is stale).
     to_contacts = [r for r in sent if r[1].startswith("/crm/v3/objects/contacts")]
     assert to_contacts == [("PATCH", f"/crm/v3/objects/contacts/{contact}")]
+
+
+async def test_a_target_url_with_a_query_string_takes_hubspots_signed_events(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot signs the target URL with some escapes decoded (%3A, %40, ...: "Validating
+    requests"), while the request goes to the URL as registered: an app whose target URL has
+    a query string with escapes in it is still taken."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot?install=acme%3Aprod&by=ops%40acme.example&tag=a%20b"
+    try:
+        contact = hub.add_contact("jane.doe@globex.example", firstname="Jane", lastname="Doe")
+        created = hub.subscription_event("contact.creation", contact)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        assert (await stack.services.lead(1)).crm_id == contact
+    finally:
+        await stack.close()
+        await hub.stop()

@@ -437,3 +437,68 @@ async def test_another_portals_events_are_ignored_with_crm_portal(
         assert (await stack.services.lead(1)).erased_at is not None
     finally:
         await stack.close()
+
+
+async def test_a_contact_without_an_email_does_not_lose_the_rest_of_its_batch(
+    crm_stack: LocalStack, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """HubSpot sends up to 100 events in one request, and a contact need not have an email
+    (one made from a phone call). Its creation makes no lead; the other events of the batch
+    still apply, and HubSpot's retry of the batch applies nothing twice."""
+    stack = crm_stack
+    await created(stack, clock)
+    no_email = hub.add_contact("", firstname="Walk-in", phone="+61 2 5550 0000")
+    creation = {**change(61, "x", "y", int(no_email)), "subscriptionType": "contact.creation"}
+    batch = [creation, change(62, "hs_lead_status", "IN_PROGRESS")]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert status == 200 and (answer["handled"], answer["ignored"]) == (1, 0), answer
+    assert [error["field"] for error in answer["errors"]] == ["lead.email"]
+    statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+    assert [e.data for e in statuses] == [{"status": "IN_PROGRESS"}]
+    status, answer = await hubspot(stack, clock, batch, version="v1")  # a retry
+    assert status == 200 and answer["handled"] == 0, answer
+    statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+    assert len(statuses) == 1
+    assert await stack.services.store.count_leads() == 1
+
+
+async def test_events_handoff_does_not_follow_are_ignored_whatever_their_shape(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """An association change has no `objectId` (HubSpot sends `fromObjectId` and `toObjectId`
+    instead): it is not ours to follow, so it does not make HubSpot's batch a 400."""
+    stack = crm_stack
+    await created(stack, clock)
+    association = {
+        "eventId": 71,
+        "subscriptionId": 10,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1795392000000,
+        "subscriptionType": "contact.associationChange",
+        "attemptNumber": 0,
+        "changeSource": "USER",
+        "associationType": "CONTACT_TO_COMPANY",
+        "fromObjectId": 451,
+        "toObjectId": 8001,
+        "associationRemoved": False,
+        "isPrimaryAssociation": True,
+    }
+    batch = [association, change(72, "hs_lead_status", "IN_PROGRESS")]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert (status, answer) == (200, {"handled": 1, "ignored": 0})
+
+
+async def test_two_notifications_of_one_event_id_are_both_applied(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot's `eventId` "is not guaranteed to be unique": one change in HubSpot that sets
+    two followed properties may come as two notifications with the same id. Both apply; the
+    retry of either changes nothing."""
+    stack = crm_stack
+    await claimed(stack, clock)
+    batch = [change(81, "hs_lead_status", "CONNECTED"), change(81, "lifecyclestage", "customer")]
+    assert await hubspot(stack, clock, batch, version="v1") == (200, {"handled": 2, "ignored": 0})
+    types = [e.type for e in await stack.services.store.events(1)]
+    assert "crm_status" in types and "won" in types
+    assert await hubspot(stack, clock, batch, version="v1") == (200, {"handled": 0, "ignored": 2})

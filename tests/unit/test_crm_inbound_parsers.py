@@ -122,11 +122,11 @@ def test_subscription_events_become_changes() -> None:
     ]
     changes = HubSpotInbound(SECRET).parse(json.dumps(body).encode())
     assert [(c.event_id, c.change) for c in changes] == [
-        ("1", Change.CREATED),
-        ("2", Change.OWNER),
-        ("3", Change.STATUS),
-        ("4", Change.STAGE),
-        ("7", Change.DELETED),
+        ("1:contact.creation:123", Change.CREATED),
+        ("2:contact.propertyChange:123:hubspot_owner_id", Change.OWNER),
+        ("3:contact.propertyChange:123:hs_lead_status", Change.STATUS),
+        ("4:contact.propertyChange:123:lifecyclestage", Change.STAGE),
+        ("7:contact.privacyDeletion:123", Change.DELETED),
     ]
     assert changes[1].owner_crm_id == "77" and changes[2].value == "OPEN"
     assert changes[3].value == "won"
@@ -170,7 +170,8 @@ def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
     ("body", "fields"),
     [
         ({"hello": "world"}, ["objectId", "properties"]),
-        ([{"eventId": 1}], ["[0].subscriptionType", "[0].objectId"]),
+        ([{"eventId": 1}], ["[0].subscriptionType"]),
+        ([{"eventId": 1, "subscriptionType": "contact.creation"}], ["[0].objectId"]),
         ([event(1, "contact.propertyChange")], ["[0].propertyName"]),
         ([{**event(1, "contact.creation"), "objectId": "abc"}], ["[0].objectId"]),
         ([], ["(body)"]),

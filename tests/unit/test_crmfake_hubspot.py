@@ -30,6 +30,13 @@ def test_v3_signature_covers_method_uri_body_and_timestamp() -> None:
     assert base != sign_v3("t", "POST", "https://h.test/hooks", b"[]", 1700000000000)
 
 
+def test_v3_signs_the_uri_with_the_documented_escapes_decoded() -> None:
+    """%3A, %40, ... are signed decoded ("Validating requests"), any other escape as it is."""
+    decoded = sign_v3("s", "POST", "https://h.test/hooks?a=b:c@d&e=f%20g", b"[]", 1)
+    assert sign_v3("s", "POST", "https://h.test/hooks?a=b%3Ac%40d&e=f%20g", b"[]", 1) == decoded
+    assert sign_v3("s", "POST", "https://h.test/hooks?a=b:c@d&e=f g", b"[]", 1) != decoded
+
+
 def test_the_wait_after_a_429_comes_from_hubspots_headers() -> None:
     assert retry_after({"Retry-After": "3"}) == 3
     assert retry_after({"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) == 10
