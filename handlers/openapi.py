@@ -74,10 +74,17 @@ class HubSpotEvent(BaseModel):
     eventId: int
     subscriptionType: str
     objectId: int | None = Field(
-        default=None, description="Required for the contact events Handoff follows"
+        default=None, description="Required for the contact events Handoff follows, but a merge"
     )
     propertyName: str | None = None
     propertyValue: str | None = None
+    primaryObjectId: int | None = Field(default=None, description="contact.merge: the primary")
+    mergedObjectIds: list[int] | None = Field(
+        default=None, description="contact.merge: the contacts merged into the primary"
+    )
+    newObjectId: int | None = Field(
+        default=None, description="contact.merge: the contact that remains, when not the primary"
+    )
     occurredAt: int | None = None
     attemptNumber: int | None = None
     portalId: int | None = None

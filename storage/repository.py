@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
-from bot.domain.erasure import tombstone
+from bot.domain.erasure import TOMBSTONE, tombstone
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
@@ -739,6 +739,26 @@ class Store:
             .values(crm_id=crm_id)
         )
         await self.db.run(lambda db: db.execute(statement))
+
+    async def tie_merged(self, merged: Sequence[str], crm_id: str, now: datetime) -> int:
+        """Tie every lead of the CRM records `merged` (merged away in the CRM) to `crm_id`, the
+        record the merge left, each with a `crm_merged` event (actor `crm`, ids only), in one
+        transaction. One conditional update: a lead tied already (a retry) is not matched
+        again, and an erased lead, whose CRM id is a digest, never is. How many leads moved."""
+        statement = (
+            update(table(LeadRow))
+            .where(LeadRow.crm_id.in_(merged), LeadRow.crm_id.not_like(f"{TOMBSTONE}%"))
+            .values(crm_id=crm_id)
+            .returning(LeadRow.id)
+        )
+
+        def work(db: Connection) -> int:
+            moved = sorted(db.execute(statement).scalars())
+            data = {"crm_id": crm_id, "merged": list(merged)}
+            insert_events(db, [_event(lead, "crm_merged", "crm", now, **data) for lead in moved])
+            return len(moved)
+
+        return await self.db.run(work)
 
     async def crm_status(self, lead_id: int, status: str | None, now: datetime) -> None:
         """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`)."""

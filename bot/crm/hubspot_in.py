@@ -53,9 +53,12 @@ _DECODED = {
 # `lifecyclestage` values that tell us about the deal (HubSpot's default stages).
 _STAGES = {"opportunity": "opportunity", "customer": "won"}
 _DELETIONS = ("contact.deletion", "contact.privacyDeletion")
+_MERGE = "contact.merge"
 # Only these are read further: other events need not have our fields (an association change
 # has `fromObjectId` and `toObjectId`, no `objectId`), and one must not refuse their batch.
-_FOLLOWED = ("contact.creation", "contact.propertyChange", *_DELETIONS)
+_FOLLOWED = ("contact.creation", "contact.propertyChange", _MERGE, *_DELETIONS)
+# The inbox keeps a notification's key in 200 characters: a longer one is shortened by a digest.
+_KEY_LENGTH = 200
 _EVENT_FIELDS = ("eventId", "objectId")
 
 
@@ -241,6 +244,11 @@ def parse_events(events: list[Any]) -> list[CrmChange]:
             continue
         if kind not in _FOLLOWED:
             continue  # another object or event, whatever its fields: not ours to follow
+        if kind == _MERGE:  # its ids are fields of its own: no `objectId` is asked of it
+            merge = _merge_change(event, where, problems)
+            if merge is not None:
+                changes.append(merge)
+            continue
         missing = [name for name in _EVENT_FIELDS if name not in event]
         problems += [(f"{where}.{name}", "is required") for name in missing]
         if missing:
@@ -295,6 +303,67 @@ def _event_change(
     if name == "lifecyclestage" and text in _STAGES:
         return CrmChange(change=Change.STAGE, value=_STAGES[text], **common)
     return None
+
+
+def _merge_change(
+    event: dict[str, Any], where: str, problems: list[tuple[str, str]]
+) -> CrmChange | None:
+    """A `contact.merge` event as a MERGED change: the ids that are gone, and the contact that
+    remains. HubSpot's developer changelog ("New subscription types for Webhooks",
+    developers.hubspot.com/changelog/new-subscription-types-for-webhooks) names its fields:
+
+    - `primaryObjectId`: "The object id of the resulting primary contact.";
+    - `mergedObjectIds`: "An array of Ids that represent the secondary contacts. [...] This
+      field is an array because in some cases multiple objects can be merged into one
+      primaryObject.";
+    - `newObjectId`: "the Id of the object that was created from the result of the merge.
+      This is separate from primaryObjectId because in some cases a new object is created
+      from the result of a merge."
+
+    So the contact that remains is `newObjectId`, and when it differs from the primary, the
+    primary's id is gone too. The docs do not say `newObjectId` is always sent: without it,
+    the primary is taken as the result (the safe reading: no lead is moved to an id HubSpot
+    did not name, and the primary's leads stay where they are)."""
+    start = len(problems)
+    event_id, primary = _id(event.get("eventId")), _id(event.get("primaryObjectId"))
+    for name, value in (("eventId", event_id), ("primaryObjectId", primary)):
+        if value is None:
+            said = "must be a HubSpot id (digits)" if event.get(name) is not None else None
+            problems.append((f"{where}.{name}", said or "is required"))
+    raw = event.get("mergedObjectIds")
+    merged: list[str] = []
+    if not isinstance(raw, list) or not raw:
+        problems.append((f"{where}.mergedObjectIds", "must be an array of HubSpot ids"))
+    else:
+        for index, value in enumerate(raw):
+            if (merged_id := _id(value)) is None:
+                problems.append((f"{where}.mergedObjectIds[{index}]", "must be a HubSpot id"))
+            else:
+                merged.append(merged_id)
+    new = event.get("newObjectId")
+    result = primary if new is None else _id(new)
+    if result is None and new is not None:
+        problems.append((f"{where}.newObjectId", "must be a HubSpot id (digits)"))
+    if len(problems) > start or event_id is None or primary is None or result is None:
+        return None
+    gone = tuple(dict.fromkeys(i for i in (primary, *merged) if i != result))
+    return CrmChange(
+        event_id=_merge_key(event_id, primary, merged),
+        change=Change.MERGED,
+        crm_id=result,
+        merged_ids=gone,
+        at=_when(event.get("occurredAt")),
+    )
+
+
+def _merge_key(event_id: str, primary: str, merged: list[str]) -> str:
+    """The merge's key, like the other notifications' (`eventId` is "not guaranteed to be
+    unique"): its event id, type and ids, which a retry repeats; many ids, by their digest."""
+    ids = "+".join(merged)
+    key = f"{event_id}:{_MERGE}:{primary}:{ids}"
+    if len(key) <= _KEY_LENGTH:
+        return key
+    return f"{event_id}:{_MERGE}:{primary}:{hashlib.sha256(ids.encode()).hexdigest()[:32]}"
 
 
 def _property(properties: dict[str, Any], name: str) -> str | None:

@@ -6,8 +6,8 @@ they refuse gets HubSpot's error shape (400, category `VALIDATION_ERROR`). Every
 gives is checked too: an answer the specs refuse is a bug in the fake, so it is recorded in
 `violations` and `stop()` raises `SpecViolation` (the test fails loudly).
 
-What it serves: contacts (read by id or email, PATCH, create, search), owners (list, by id),
-notes (create with associations, read, batch read, search), plus the contact's associated
+What it serves: contacts (read by id or email, PATCH, create, search, merge), owners (list, by
+id), notes (create with associations, read, batch read, search), plus the contact's associated
 notes (`GET …/contacts/{id}?associations=notes`). It knows each object's properties:
 writing a property HubSpot does not have answers 400 `PROPERTY_DOESNT_EXIST` naming it, an
 enumeration value outside its options `INVALID_OPTION`, an unknown owner `INVALID_OWNER_ID`.
@@ -429,6 +429,11 @@ class HubSpotFake:
         for name, value in properties.items():
             self._event("contact.propertyChange", contact.id, name, value, "CRM_UI")
 
+    def merge_contacts(self, primary: str, merged: str) -> str:
+        """A person merges contact `merged` into `primary` in HubSpot: subscribers hear of it
+        (`flush_webhooks`); returns the id of the contact that remains."""
+        return self._merge(primary, merged, "CRM_UI")["id"]
+
     def contact(self, contact_id: str) -> dict[str, str]:
         """A contact's properties as stored now."""
         return dict(self.contacts[contact_id].properties)
@@ -554,6 +559,34 @@ class HubSpotFake:
         if change_source == "INTEGRATION":
             event["sourceId"] = str(self.app_id)
         return event
+
+    def merge_event(
+        self,
+        primary: str | int,
+        merged: Iterable[str | int],
+        *,
+        new: str | int | None = None,
+        change_source: str = "CRM_UI",
+        event_id: int | None = None,
+        moved: int = 0,
+    ) -> Json:
+        """A `contact.merge` event, with the fields HubSpot's developer changelog names ("New
+        subscription types for Webhooks"): `primaryObjectId` ("The object id of the resulting
+        primary contact"), `mergedObjectIds` ("An array of Ids that represent the secondary
+        contacts"), `newObjectId` ("the Id of the object that was created from the result of
+        the merge. This is separate from primaryObjectId because in some cases a new object is
+        created from the result of a merge": the primary's own id when none was) and
+        `numberOfPropertiesMoved`."""
+        result = int(new if new is not None else primary)
+        event = self.subscription_event(
+            "contact.merge", result, change_source=change_source, event_id=event_id
+        )
+        return event | {
+            "primaryObjectId": int(primary),
+            "mergedObjectIds": [int(i) for i in merged],
+            "newObjectId": result,
+            "numberOfPropertiesMoved": moved,
+        }
 
     def _signed_headers(
         self, method: str, url: str, body: bytes, timestamp_ms: int | None
@@ -797,6 +830,11 @@ class HubSpotFake:
         rest = parts[2:]
         if rest == [] and method == "POST":
             return 201, self._create(kind, table, known, json.loads(raw))
+        if rest == ["merge"] and kind == "contacts" and method == "POST":
+            body = json.loads(raw)
+            merged = self._merge(body["primaryObjectId"], body["objectIdToMerge"], "INTEGRATION")
+            self.writes.append(Write("POST", path, body, self.clock()))
+            return 200, merged
         if rest == ["search"]:
             return 200, self._search(table, known, json.loads(raw))
         if rest == ["batch", "read"]:
@@ -1047,6 +1085,36 @@ class HubSpotFake:
         if kind == "contacts":
             self._event("contact.creation", obj.id, None, None, "INTEGRATION")
         return self._view(obj, values.keys())
+
+    def _merge(self, primary_id: str, merged_id: str, source: str) -> Json:
+        """Merge contact `merged_id` into `primary_id` (`POST /crm/v3/objects/contacts/merge`,
+        `PublicMergeInput` of contacts.json): the primary is "the record that the merge will
+        generally set as the current value", so its values stay and the other's fill only its
+        empty properties; the other's notes move to it, and the other is gone (a read of its id
+        is a 404, as Handoff's adapter expects of a merged contact, docs/crm-hubspot.md). The
+        primary keeps its id (HubSpot may give a merge a new id: `merge_event(new=...)` sends
+        that case). Subscribers hear a `contact.merge` event."""
+        primary = self._find("contacts", self.contacts, primary_id, None)
+        merged = self._find("contacts", self.contacts, merged_id, None)
+        if primary is merged:
+            raise _ApiError(400, "VALIDATION_ERROR", "A contact cannot be merged into itself")
+        moved = {
+            name: value
+            for name, value in merged.properties.items()
+            if name not in READ_ONLY and value and not primary.properties.get(name)
+        }
+        primary.properties.update(moved)
+        for note_id in merged.associations.get("notes", []):
+            primary.associations.setdefault("notes", []).append(note_id)
+            note = self.notes[note_id].associations
+            note["contacts"] = [primary.id if c == merged.id else c for c in note["contacts"]]
+        del self.contacts[merged.id]
+        primary.updated = self.clock()
+        if self.subscribers:
+            self.pending_events.append(
+                self.merge_event(primary.id, [merged.id], change_source=source, moved=len(moved))
+            )
+        return self._view(primary, None)
 
     def _search(
         self, table: dict[str, _Object], known: Mapping[str, tuple[str, ...] | None], body: Json

@@ -134,6 +134,7 @@ class Change(StrEnum):
     STATUS = "status"  # its lead status changed
     STAGE = "stage"  # opportunity / won / lost (with an amount)
     DELETED = "deleted"  # the person was deleted (erase their data)
+    MERGED = "merged"  # records merged: `merged_ids` are gone, `crm_id` is the one left
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class CrmChange:
     amount: float | None = None
     at: datetime | None = None
     lead: dict[str, Any] | None = None  # CREATED: the intake JSON, where the payload has it
+    merged_ids: tuple[str, ...] = ()  # MERGED: the records merged away (their leads: crm_id)
 
 
 def _state_of(lead: LeadView) -> str:

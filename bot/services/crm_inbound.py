@@ -11,7 +11,9 @@ cases a person's action goes through:
   would, with actor `crm`; the owner it has already (the echo of our own write) changes nothing;
 - STATUS: a `crm_status` event, nothing more;
 - STAGE: the deal's stage, as `POST /leads/{id}/activity` records it;
-- DELETED: the person's data erased, as `handoff forget` does.
+- DELETED: the person's data erased, as `handoff forget` does;
+- MERGED: the leads of the records merged away tied to the record that remains, whose changes
+  come under its id from then on.
 
 A notification is taken in the CRM inbox before it is applied and released if applying it
 fails or its lead is not known yet, so the CRM's retry of it runs again; a repeat of one applied
@@ -143,6 +145,8 @@ class CrmInboundService:
     ) -> Outcome:
         if change.change is Change.CREATED:
             return await self._created(source, inbound, change, now)
+        if change.change is Change.MERGED:
+            return await self._merged(source, change, now)
         lead = await self._lead(change)
         if lead is None:  # a record erased here already (its deletion retried): nothing to do
             return "ignored" if await self._erased(change) else "unknown"
@@ -263,6 +267,24 @@ class CrmInboundService:
             log.info("lead %d: the CRM's stage change was not recorded: %s", lead.id, problems)
             return "ignored"
         return "ignored" if isinstance(result, AlreadyRecorded) else "handled"
+
+    async def _merged(self, source: str, change: CrmChange, now: datetime) -> Outcome:
+        """Records merged in the CRM: their leads are tied to the one that remains. A merge of
+        records Handoff has no lead for is ignored, not unknown: "unknown" is answered with a
+        non-2xx, which the CRM retries for days, for a merge that may never be about a lead."""
+        if change.crm_id is None or not change.merged_ids:
+            return "ignored"
+        store = self.services.store
+        moved = await store.tie_merged(change.merged_ids, change.crm_id, now)
+        if moved:
+            log.info(
+                "%s: %d lead(s) of merged record(s) %s now tied to %s",
+                source,
+                moved,
+                ", ".join(change.merged_ids)[:200],
+                change.crm_id,
+            )
+        return "handled" if moved else "ignored"
 
     async def _deleted(self, lead: LeadView, now: datetime) -> Outcome:
         if lead.email == erased_email(lead.id):

@@ -779,6 +779,7 @@ EVENT_WORDS = {
     "touch_due": "next touch overdue: owner reminded",
     "rated": "rated by the owner",
     "claim_opened": "claim window over: open to the pool",
+    "crm_merged": "its CRM record was merged: now tied to the record that remains",
 }
 ACTION_WORDS = {
     "remind_channel": "reminder in the channel",

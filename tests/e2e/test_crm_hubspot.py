@@ -660,3 +660,52 @@ async def test_webhooks_come_in_batches_of_at_most_100_events(
     assert await fake.flush_webhooks() == [204, 204]
     assert [len(json.loads(body)) for _, _, body in received] == [100, 50]
     await runner.cleanup()
+
+
+async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotFake) -> None:
+    """`POST /crm/v3/objects/contacts/merge` (contacts.json, `PublicMergeInput`): the primary
+    stays with its values, the other's fill its empty ones, the other is gone; a request the
+    spec refuses is a 400, an unknown contact a 404; subscribers hear HubSpot's documented
+    `contact.merge` event."""
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    runner = await _receiver(received)
+    fake.subscribe(f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot")
+    old = fake.add_contact("jane@old.test", firstname="Jane", phone="+61 2 5550 1234")
+    kept = fake.add_contact("jane@acme.test", firstname="J.", lastname="Doe")
+    url = f"{fake.base_url}/crm/v3/objects/contacts/merge"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {fake.token}"}) as session:
+        for bad, status in (
+            ({"primaryObjectId": kept}, 400),  # objectIdToMerge is required
+            ({"primaryObjectId": int(kept), "objectIdToMerge": old}, 400),  # ids are strings
+            ({"primaryObjectId": kept, "objectIdToMerge": "31337"}, 404),
+            ({"primaryObjectId": kept, "objectIdToMerge": kept}, 400),
+        ):
+            async with session.post(url, json=bad) as answer:
+                assert answer.status == status, (bad, await answer.text())
+        assert fake.writes == [] and old in fake.contacts
+        body = {"primaryObjectId": kept, "objectIdToMerge": old}
+        async with session.post(url, json=body) as answer:
+            assert answer.status == 200
+            assert (await answer.json())["id"] == kept
+        async with session.get(f"{fake.base_url}/crm/v3/objects/contacts/{old}") as answer:
+            assert answer.status == 404
+    record = fake.contact(kept)
+    assert (record["email"], record["firstname"], record["lastname"]) == (
+        "jane@acme.test",
+        "J.",
+        "Doe",
+    )
+    assert record["phone"] == "+61 2 5550 1234"
+    assert [(w.method, w.path) for w in fake.writes] == [("POST", "/crm/v3/objects/contacts/merge")]
+
+    assert await fake.flush_webhooks() == [204]
+    (merged,) = json.loads(received[0][2])
+    assert merged["subscriptionType"] == "contact.merge"
+    assert (merged["primaryObjectId"], merged["mergedObjectIds"], merged["newObjectId"]) == (
+        int(kept),
+        [int(old)],
+        int(kept),
+    )
+    assert merged["changeSource"] == "INTEGRATION" and isinstance(merged["eventId"], int)
+    assert merged["numberOfPropertiesMoved"] == 1  # the phone
+    await runner.cleanup()

@@ -357,3 +357,90 @@ async def test_a_target_url_with_a_query_string_takes_hubspots_signed_events(
     finally:
         await stack.close()
         await hub.stop()
+
+
+async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """The lead's contact (A) is merged into another (B) in HubSpot, whose later changes come
+    under B's id: the merge ties the lead to B, so an owner changed on B reassigns it in Slack
+    (before: "unknown", a 404 HubSpot retries for days), and Handoff's own writes go to B, not
+    to the id that is gone. HubSpot's retry of the merge changes nothing; a merge of contacts
+    Handoff has no lead for is taken (200), not retried."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        first = hub.add_contact(
+            LEAD["email"],
+            firstname="Jane",
+            lastname="Doe",
+            jobtitle="VP Operations",
+            company="Globex",
+            numemployees="4000",
+            hubspotscore="90",
+        )
+        created = hub.subscription_event("contact.creation", first)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        (post,) = stack.sim.messages(ENTERPRISE)
+        kept = hub.add_contact("jane@globex-group.example", firstname="Jane", lastname="Doe")
+        hub.subscribe(url, ["hubspot_owner_id"])
+
+        clock.advance(minutes=10)  # RevOps merges the duplicate, through HubSpot's API
+        merge = {"primaryObjectId": kept, "objectIdToMerge": first}
+        headers = {"Authorization": f"Bearer {hub.token}"}
+        async with stack.session.post(
+            f"{hub.base_url}/crm/v3/objects/contacts/merge", json=merge, headers=headers
+        ) as answer:
+            assert answer.status == 200
+        (merged,) = hub.pending_events
+        assert await hub.flush_webhooks() == [200]
+        lead = await stack.services.lead(1)
+        assert lead.crm_id == kept and lead.external_id == f"hubspot:{first}"
+        (tied,) = [e for e in await stack.services.store.events(1) if e.type == "crm_merged"]
+        assert tied.actor == "crm" and tied.data == {"crm_id": kept, "merged": [first]}
+
+        clock.advance(minutes=10)  # a manager hands the contact that remains to Tom
+        hub.change_contact(kept, hubspot_owner_id=tom)
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == "U0REP2"
+        assert "<@U0REP2>" in stack.sim.messages(ENTERPRISE)[0].all_text
+        assert "Reassigned to <@U0REP2>" in stack.sim.thread(ENTERPRISE, post.ts)[-1].all_text
+
+        # Handoff's own write-back goes to the contact that remains.
+        written = len(hub.writes)
+        clock.advance(minutes=5)
+        await stack.driver.press("U0REP2", "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        patched = {w.path for w in hub.writes[written:] if w.method == "PATCH"}
+        assert patched == {f"/crm/v3/objects/contacts/{kept}"}
+        assert hub.contact(kept)["hs_lead_status"] == "ATTEMPTED_TO_CONTACT"
+
+        # HubSpot's retry of the merge: taken, and nothing changes.
+        assert await hub.send_subscription(url, [{**merged, "attemptNumber": 1}]) == 200
+        assert (await stack.services.lead(1)).crm_id == kept
+        events = await stack.services.store.events(1)
+        assert [e.type for e in events].count("crm_merged") == 1
+
+        # Contacts Handoff has no lead for: answered 200, so HubSpot does not retry it.
+        stranger = hub.add_contact("sam@initech.example")
+        other = hub.add_contact("samuel@initech.example")
+        hub.merge_contacts(other, stranger)
+        assert await hub.flush_webhooks() == [200]
+        assert await stack.services.store.count_leads() == 1
+    finally:
+        await stack.close()
+        await hub.stop()

@@ -1,6 +1,6 @@
 """The CRM inbound use case on SQLite and PostgreSQL: a created contact read through the CRM's
-API, an owner found by the email the CRM gives, and a notification that fails is not taken (so
-the CRM's retry runs again)."""
+API, an owner found by the email the CRM gives, a notification that fails is not taken (so
+the CRM's retry runs again), and a merge ties the merged records' leads to the one left."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.crm.hubspot_in import HubSpotInbound, lead_from_contact
 from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.crm import Change, CrmChange
+from bot.domain.erasure import tombstone
 from bot.services.crm_inbound import CrmInboundService
 from bot.services.leads import Services
 from storage.crm_inbox import CrmInboxStore
@@ -127,3 +128,66 @@ async def test_a_lead_sent_under_another_id_is_found_by_email_and_tied_to_the_re
     assert lead is not None and lead.external_id == "hs-1"
     stranger = CrmChange("s2", Change.STATUS, crm_id="00Q5e00000ZzZzZAAV", email="x@y.example")
     assert (await inbound.apply("salesforce", [stranger], NOW)).unknown == ["00Q5e00000ZzZzZAAV"]
+
+
+def merged(event_id: str, result: str, *ids: str) -> CrmChange:
+    """HubSpot's `contact.merge`, as the adapter reads it: `ids` are gone, `result` remains."""
+    return CrmChange(event_id, Change.MERGED, crm_id=result, merged_ids=ids, at=NOW)
+
+
+async def test_a_merge_ties_the_merged_records_leads_to_the_record_that_remains(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    await inbound.apply("hubspot", [created()], NOW)  # the lead of contact 7
+    await services.intake(lead_payload("hs-2", crm_id="8"), NOW, source="api")
+    await services.intake(lead_payload("hs-3", crm_id="12"), NOW, source="api")
+    applied = await inbound.apply("hubspot", [merged("m1", "9", "7", "8")], NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (1, 0, [])
+    for external_id in ("hubspot:7", "hs-2"):
+        lead = await services.store.by_external_id(external_id)
+        assert lead is not None and lead.crm_id == "9"
+        (tied,) = [e for e in await services.store.events(lead.id) if e.type == "crm_merged"]
+        assert tied.actor == "crm" and tied.data == {"crm_id": "9", "merged": ["7", "8"]}
+    other = await services.store.by_external_id("hs-3")
+    assert other is not None and other.crm_id == "12"  # not in the merge: left as it was
+    assert await services.store.by_crm_id("7") is None
+
+    status = CrmChange("3", Change.STATUS, crm_id="9", value="OPEN", at=NOW)
+    assert (await inbound.apply("hubspot", [status], NOW)).handled == 1  # found under 9 now
+
+    again = await inbound.apply("hubspot", [merged("m1", "9", "7", "8")], NOW)  # the retry
+    assert (again.handled, again.ignored) == (0, 1)
+    # The same merge told again under another key (a new eventId) ties nothing either.
+    repeat = await inbound.apply("hubspot", [merged("m2", "9", "7", "8")], NOW)
+    assert (repeat.handled, repeat.ignored, repeat.unknown) == (0, 1, [])
+    lead = await services.store.by_external_id("hubspot:7")
+    assert lead is not None
+    events = await services.store.events(lead.id)
+    assert [e.type for e in events].count("crm_merged") == 1
+
+
+async def test_a_merge_of_records_without_leads_is_taken_not_left_for_a_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """HubSpot retries any answer but a 2xx, for days: a merge of contacts Handoff has no
+    lead for is ignored like an event Handoff does not follow, not "unknown" (a 404)."""
+    applied = await inbound.apply("hubspot", [merged("m1", "99", "98")], NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (0, 1, [])
+    assert await inbound.inbox.taken("hubspot", "m1")
+
+
+async def test_an_erased_lead_is_never_tied_again(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    await inbound.apply("hubspot", [created()], NOW)
+    deleted = CrmChange("d1", Change.DELETED, crm_id="7", external_id="hubspot:7", at=NOW)
+    assert (await inbound.apply("hubspot", [deleted], NOW)).handled == 1
+    erased = await services.store.by_crm_id(tombstone("7"))
+    assert erased is not None and erased.erased_at is not None
+    # Neither the record's id nor (from a CRM that sent ids of any shape) the digest itself.
+    for change in (merged("m1", "9", "7"), merged("m2", "9", tombstone("7"))):
+        applied = await inbound.apply("hubspot", [change], NOW)
+        assert (applied.handled, applied.ignored) == (0, 1)
+    assert await services.store.by_crm_id("9") is None
+    kept = await services.store.get(erased.id)
+    assert kept is not None and kept.crm_id == tombstone("7")

@@ -135,6 +135,45 @@ def test_subscription_events_become_changes() -> None:
     assert changes[0].at == datetime(2026, 11, 23, tzinfo=UTC)
 
 
+def merge(event_id: int, primary: object, merged: object, **fields: object) -> dict[str, object]:
+    """A `contact.merge` event as HubSpot's changelog documents it ("New subscription types for
+    Webhooks"): the primary, the merged ids, the id of the result."""
+    body = event(event_id, "contact.merge", primaryObjectId=primary, mergedObjectIds=merged)
+    return {**body, "objectId": primary, "numberOfPropertiesMoved": 4, **fields}
+
+
+def test_a_merge_ties_the_merged_ids_to_the_contact_it_produced() -> None:
+    body = [
+        merge(1, 123, [456], newObjectId=123),
+        # No newObjectId: the primary is the result. No objectId either: the changelog names
+        # only the merge's own ids, so none other is required.
+        {k: v for k, v in merge(2, 123, [456, "457"]).items() if k != "objectId"},
+        merge(3, 123, [456], newObjectId=789),  # a new contact: the primary is gone too
+    ]
+    changes = HubSpotInbound(SECRET).parse(json.dumps(body).encode())
+    assert [(c.change, c.crm_id, c.merged_ids) for c in changes] == [
+        (Change.MERGED, "123", ("456",)),
+        (Change.MERGED, "123", ("456", "457")),
+        (Change.MERGED, "789", ("123", "456")),
+    ]
+    assert [c.event_id for c in changes] == [
+        "1:contact.merge:123:456",
+        "2:contact.merge:123:456+457",
+        "3:contact.merge:123:456",
+    ]
+    assert changes[0].at == datetime(2026, 11, 23, tzinfo=UTC)
+    # A retry repeats every field, and so its key.
+    again = HubSpotInbound(SECRET).parse(json.dumps(body[:1]).encode())
+    assert again[0].event_id == changes[0].event_id
+
+
+def test_a_merge_of_many_contacts_still_has_a_short_key() -> None:
+    ids = [10**20 + n for n in range(40)]
+    (change,) = HubSpotInbound(SECRET).parse(json.dumps([merge(1, 123, ids)]).encode())
+    assert len(change.merged_ids) == 40
+    assert len(change.event_id) <= 200 and change.event_id.startswith("1:contact.merge:123:")
+
+
 def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
     contact = {
         "vid": 451,
@@ -174,6 +213,12 @@ def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
         ([{"eventId": 1, "subscriptionType": "contact.creation"}], ["[0].objectId"]),
         ([event(1, "contact.propertyChange")], ["[0].propertyName"]),
         ([{**event(1, "contact.creation"), "objectId": "abc"}], ["[0].objectId"]),
+        ([merge(1, 123, [456]) | {"primaryObjectId": None}], ["[0].primaryObjectId"]),
+        ([merge(1, 123, "456")], ["[0].mergedObjectIds"]),
+        ([merge(1, 123, [])], ["[0].mergedObjectIds"]),
+        ([merge(1, 123, ["x"])], ["[0].mergedObjectIds[0]"]),
+        ([merge(1, 123, [456], newObjectId="abc")], ["[0].newObjectId"]),
+        ([{**merge(1, 123, [456]), "eventId": None}], ["[0].eventId"]),
         ([], ["(body)"]),
         ("text", ["(body)"]),
     ],
