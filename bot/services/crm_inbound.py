@@ -157,7 +157,7 @@ class CrmInboundService:
             return "handled"
         if change.change is Change.STAGE:
             return await self._stage(source, change, lead, now)
-        return await self._deleted(lead, now)
+        return await self._deleted(change, lead, now)
 
     async def _erased(self, change: CrmChange) -> bool:
         """Whether the change is about a record whose person Handoff erased (its lead keeps
@@ -286,8 +286,12 @@ class CrmInboundService:
             )
         return "handled" if moved else "ignored"
 
-    async def _deleted(self, lead: LeadView, now: datetime) -> Outcome:
+    async def _deleted(self, change: CrmChange, lead: LeadView, now: datetime) -> Outcome:
         if lead.email == erased_email(lead.id):
             return "ignored"  # erased already
+        if None not in (change.crm_id, lead.crm_id) and lead.crm_id != change.crm_id:
+            # The lead is tied to another record of the CRM now (the one a merge left, or the
+            # person's other contact): the person lives on there, and keeps their data.
+            return "ignored"
         await forget(self.services.store, self.services.notifier, lead.email, "crm", now)
         return "handled"

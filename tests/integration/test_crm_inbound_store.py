@@ -191,3 +191,18 @@ async def test_an_erased_lead_is_never_tied_again(
     assert await services.store.by_crm_id("9") is None
     kept = await services.store.get(erased.id)
     assert kept is not None and kept.crm_id == tombstone("7")
+
+
+async def test_the_deletion_of_a_merged_away_record_erases_nobody(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """After a merge, the merged-away contact is gone from HubSpot, and a deletion of it may
+    follow. The person lives on in the contact that remains: their lead, tied to it now, keeps
+    its data. (Found by its external id `hubspot:7`, it used to be erased.)"""
+    await inbound.apply("hubspot", [created()], NOW)  # the lead of contact 7
+    assert (await inbound.apply("hubspot", [merged("m1", "9", "7")], NOW)).handled == 1
+    deleted = CrmChange("d1", Change.DELETED, crm_id="7", external_id="hubspot:7", at=NOW)
+    applied = await inbound.apply("hubspot", [deleted], NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (0, 1, [])
+    lead = await services.store.by_crm_id("9")
+    assert lead is not None and lead.erased_at is None and lead.external_id == "hubspot:7"
