@@ -1232,7 +1232,7 @@ class Store:
             values |= {"owner": handed.owner, "owner_zone": handed.owner_zone}
             moved = {
                 name: getattr(handed, name)
-                for name in ("disposition_due_at", "final_due_at")
+                for name in ("disposition_due_at", "final_due_at", "next_touch_due_at")
                 if getattr(handed, name) != getattr(lead, name)
             }
             if moved:  # moved from the deadlines as read: a question or an answer moves them too

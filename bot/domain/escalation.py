@@ -166,10 +166,17 @@ def handed_over(
         return handed
     since = lead.info_asked_at or now  # with marketing: its clocks stand at the question
     feedback, final = policy.disposition_deadline.clock, policy.final_deadline.clock
+    within = policy.follow_up.within.clock
+    following = lead.next_touch_due_at  # before any attempt: the first touch, the team's
+    if following is not None and lead.touches_counted > 0:
+        following = carried(following, within, since, since, was, will)
+        if following is not None and within is Clock.CALENDAR:
+            following = will.at_work(following)  # nobody is reminded at night (cadence.py)
     return replace(
         handed,
         disposition_due_at=carried(lead.disposition_due_at, feedback, since, since, was, will),
         final_due_at=carried(lead.final_due_at, final, since, since, was, will),
+        next_touch_due_at=following,
     )
 
 
@@ -177,9 +184,10 @@ def clocks_moved(lead: LeadView, handed: LeadView) -> bool:
     """Whether handing the lead over (`handed_over`) moved a running clock's deadline, and so
     its steps: the sweep then looks at the lead again at once, not when it had planned to. A
     lead with marketing runs no clock until the answer, which has the sweep look again."""
-    moved = (lead.disposition_due_at, lead.final_due_at) != (
+    moved = (lead.disposition_due_at, lead.final_due_at, lead.next_touch_due_at) != (
         handed.disposition_due_at,
         handed.final_due_at,
+        handed.next_touch_due_at,
     )
     return moved and not lead.waiting_for_info
 

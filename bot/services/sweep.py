@@ -356,6 +356,7 @@ def _reassign(
         change.values["owner_zone"] = handed.owner_zone
         change.values["disposition_due_at"] = handed.disposition_due_at
         change.values["final_due_at"] = handed.final_due_at
+        change.values["next_touch_due_at"] = handed.next_touch_due_at
     if escalation.clocks_moved(lead, handed):  # its steps moved: look again at the next sweep
         change.next_action_at = now
     change.values["suggested_owner"] = rep

@@ -183,6 +183,29 @@ def test_a_new_owner_on_other_hours_gets_the_working_time_left(policy: Policy) -
     assert handed.final_due_at == lead.final_due_at  # `2w` is elapsed time: nothing moves
 
 
+def test_a_new_owner_on_other_hours_gets_the_cadences_working_time_left(policy: Policy) -> None:
+    """The follow-up cadence's next touch, on business time, moves like the feedback deadline:
+    due 11:00 London (1h 30m left at 09:30), handed to New York: due 10:30 there."""
+    follow_up = {"min_attempts": 6, "within": "12 business hours"}  # a touch every 2 hours
+    sla = edited(
+        policy, clock="owner", follow_up=follow_up, disposition_deadline="2 business hours"
+    )
+    lead = replace(
+        owners_lead(sla),
+        touches_counted=1,
+        next_touch_due_at=datetime(2026, 11, 23, 11, 0, tzinfo=UTC),
+    )
+    handed = handed_over(
+        lead, sla, "U0REP2", "America/New_York", datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    )
+    assert handed.next_touch_due_at == datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+    assert escalation.clocks_moved(lead, handed)
+    # Before any attempt, the next touch is the first touch: the team's, it does not move.
+    untouched = replace(lead, touches_counted=0, next_touch_due_at=lead.first_touch_due_at)
+    kept = handed_over(untouched, sla, "U0REP2", "America/New_York", LONDON_NINE)
+    assert kept.next_touch_due_at == untouched.next_touch_due_at
+
+
 def test_a_deadline_passed_before_the_reassignment_stays_passed(policy: Policy) -> None:
     sla = edited(policy, clock="owner", disposition_deadline="2 business hours")
     lead = owners_lead(sla)
