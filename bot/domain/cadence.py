@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.businesstime import BusinessCalendar
-from bot.domain.durations import Duration
+from bot.domain.businesstime import BusinessCalendar, carried
+from bot.domain.durations import Clock, Duration
 from bot.domain.lead import LeadView, Stage, counted_attempts
 from bot.domain.policy import FollowUp
 
@@ -139,3 +139,23 @@ def touch_reminder(
     if lead.snoozed_until is not None and now < lead.snoozed_until:
         return None, None
     return TouchDue(touch, due), None
+
+
+def next_touch_carried(
+    lead: LeadView,
+    within: Clock,
+    held: datetime,
+    resumed: datetime,
+    was: BusinessCalendar,
+    now_on: BusinessCalendar | None = None,
+) -> datetime | None:
+    """The lead's next touch when its clocks hold at `held` and run again from `resumed` (an
+    answer from marketing; a new owner on other hours, `now_on`). Before any attempt it is the
+    first touch, which the caller moves as the first touch (returned as it is); after, it keeps
+    the time it had left (`carried`), and on a calendar `within` nobody is reminded at night."""
+    due = lead.next_touch_due_at
+    if due is None or lead.touches_counted == 0:
+        return due
+    on = was if now_on is None else now_on
+    moved = carried(due, within, held, resumed, was, on)
+    return on.at_work(moved) if moved is not None and within is Clock.CALENDAR else moved

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.businesstime import BusinessCalendar, carried
+from bot.domain.cadence import next_touch_carried
 from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import LeadView, Pause, Stage
@@ -166,12 +167,9 @@ def handed_over(
         return handed
     since = lead.info_asked_at or now  # with marketing: its clocks stand at the question
     feedback, final = policy.disposition_deadline.clock, policy.final_deadline.clock
+    # Before any attempt the next touch is the first touch: the team's, it does not move.
     within = policy.follow_up.within.clock
-    following = lead.next_touch_due_at  # before any attempt: the first touch, the team's
-    if following is not None and lead.touches_counted > 0:
-        following = carried(following, within, since, since, was, will)
-        if following is not None and within is Clock.CALENDAR:
-            following = will.at_work(following)  # nobody is reminded at night (cadence.py)
+    following = next_touch_carried(lead, within, since, since, was, will)
     return replace(
         handed,
         disposition_due_at=carried(lead.disposition_due_at, feedback, since, since, was, will),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from bot.domain.access import Action
 from bot.domain.businesstime import BusinessCalendar, carried
+from bot.domain.cadence import next_touch_carried
 from bot.domain.durations import Clock
 from bot.domain.lead import LeadView, check_work
 from bot.domain.policy import Policy
@@ -114,12 +115,9 @@ def resumed(lead: LeadView, policy: Policy, now: datetime) -> LeadView:
         if lead.first_touch_at is None
         else lead.first_touch_due_at
     )
-    within = policy.follow_up.within
-    following = moved(lead.next_touch_due_at, within.clock)
+    following = next_touch_carried(lead, policy.follow_up.within.clock, paused, now, calendar)
     if lead.next_touch_due_at is not None and lead.touches_counted == 0:
         following = first  # before any attempt the next touch is the first (cadence.py)
-    elif following is not None and within.clock is Clock.CALENDAR:
-        following = calendar.at_work(following)  # nobody is reminded at night (cadence.py)
     return replace(
         back,
         first_touch_due_at=first,
