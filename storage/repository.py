@@ -42,6 +42,7 @@ from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.erasure import TOMBSTONE, tombstone
+from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
@@ -1232,7 +1233,7 @@ class Store:
             values |= {"owner": handed.owner, "owner_zone": handed.owner_zone}
             moved = {
                 name: getattr(handed, name)
-                for name in ("disposition_due_at", "final_due_at", "next_touch_due_at")
+                for name in HANDED_DEADLINES
                 if getattr(handed, name) != getattr(lead, name)
             }
             if moved:  # moved from the deadlines as read: a question or an answer moves them too

@@ -178,15 +178,15 @@ def handed_over(
     )
 
 
+HANDED_DEADLINES = ("disposition_due_at", "final_due_at", "next_touch_due_at")
+"""The lead's deadlines a handover may move (`handed_over`): what storage writes with it."""
+
+
 def clocks_moved(lead: LeadView, handed: LeadView) -> bool:
     """Whether handing the lead over (`handed_over`) moved a running clock's deadline, and so
     its steps: the sweep then looks at the lead again at once, not when it had planned to. A
     lead with marketing runs no clock until the answer, which has the sweep look again."""
-    moved = (lead.disposition_due_at, lead.final_due_at, lead.next_touch_due_at) != (
-        handed.disposition_due_at,
-        handed.final_due_at,
-        handed.next_touch_due_at,
-    )
+    moved = any(getattr(lead, name) != getattr(handed, name) for name in HANDED_DEADLINES)
     return moved and not lead.waiting_for_info
 
 

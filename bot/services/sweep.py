@@ -354,9 +354,7 @@ def _reassign(
     if lead.owner is not None:
         change.values["owner"] = rep
         change.values["owner_zone"] = handed.owner_zone
-        change.values["disposition_due_at"] = handed.disposition_due_at
-        change.values["final_due_at"] = handed.final_due_at
-        change.values["next_touch_due_at"] = handed.next_touch_due_at
+        change.values |= {name: getattr(handed, name) for name in escalation.HANDED_DEADLINES}
     if escalation.clocks_moved(lead, handed):  # its steps moved: look again at the next sweep
         change.next_action_at = now
     change.values["suggested_owner"] = rep
