@@ -1,9 +1,10 @@
 """The report's queries: a period's leads counted in the database, by segment × source × rep.
 
-Every query reads a time range on an index (`ix_leads_received_at`, `ix_escalations_fired_at`), so a
-week's report costs the week, not the history. The counts are SQL aggregates (CASE inside SUM);
-the stage times of the period's MQLs are read as rows, because business-time durations need the
-team's calendar (bot/domain/report.py turns them into medians and percentiles).
+The rows are the period's cycles (storage/cycles.py: each a time range on an index) and its
+escalations (`ix_escalations_fired_at`), so a week's report costs the week, not the history.
+The counts are SQL aggregates (an aggregate FILTER); the stage times of the period's MQLs are
+read as rows, because business-time durations need the team's calendar (bot/domain/report.py
+turns them into medians and percentiles).
 """
 
 from __future__ import annotations
@@ -29,19 +30,13 @@ from bot.domain.report import (
     Period,
     Times,
 )
+from storage.cycles import cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, EscalationRow, EventRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
-# This cycle's MQL creation (response time and lead velocity start here): the lead's arrival,
-# which a CRM that synced late sends as `received_at` (intake's own time starts the SLA's
-# clocks instead); a cycle after the first, the moment it began (back from recycling).
-_MQL_CREATED = case(
-    (LeadRow.cycle > 1, func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at)),
-    else_=LeadRow.received_at,
-)
 
 
 @dataclass(frozen=True)
@@ -52,14 +47,15 @@ class Filter:
     source: str | None = None
     rep: str | None = None
 
-    def conditions(self) -> list[Any]:
+    def conditions(self, lead: Any = LEADS.c) -> list[Any]:
+        """The filter on rows with `lead`'s columns (a lead's row, or a cycle's)."""
         found = []
         if self.segment is not None:
-            found.append(LeadRow.segment == self.segment)
+            found.append(lead.segment == self.segment)
         if self.source is not None:
-            found.append(LeadRow.source == self.source)
+            found.append(lead.source == self.source)
         if self.rep is not None:
-            found.append(LeadRow.owner == self.rep)
+            found.append(lead.owner == self.rep)
         return found
 
     @property
@@ -81,10 +77,10 @@ def _days(dialect: str, start: Any, end: Any) -> Any:
     return case((end > start, spent), else_=0.0)
 
 
-def _velocity_columns(dialect: str, accepted: tuple[Any, ...]) -> dict[str, Any]:
-    """Lead velocity as sums of calendar days and counts of leads, step by step (seed 002)."""
-    lead = LeadRow
-    created = _MQL_CREATED
+def _velocity_columns(dialect: str, lead: Any, accepted: tuple[Any, ...]) -> dict[str, Any]:
+    """Lead velocity as sums of calendar days and counts of leads, step by step (seed 002),
+    over cycle rows `lead` (the MQL's creation: its cycle's start)."""
+    created = lead.started_at
     sql = (lead.mql.is_(True), lead.stage == Stage.SQL.value, lead.dispositioned_at.is_not(None))
     steps = {
         "mql_to_sal": ((lead.mql.is_(True), *accepted[2:]), created, lead.claimed_at),
@@ -124,7 +120,7 @@ def _counts_query(
 ) -> Any:
     now = literal(as_of, _INSTANT)
     closed_before = literal(standard.closed_before, _INSTANT)
-    lead = LeadRow
+    lead = cycles_in(start, end, where.conditions).c
     posted = (lead.mql.is_(True), lead.posted_at.is_not(None))
     accepted = (
         *posted,
@@ -165,7 +161,7 @@ def _counts_query(
         "attempts_closed": _count(*window_closed),
         "attempts_covered": _count(
             *window_closed,
-            _standard_met(now, standard)
+            _standard_met(lead, now, standard)
             | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
         # The first feedback (any disposition, "progressing" too) within disposition_deadline.
@@ -193,69 +189,37 @@ def _counts_query(
         "opportunities": _count(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
         "won": _count(lead.mql.is_(True), lead.won_at.is_not(None)),
         "lost": _count(lead.mql.is_(True), lead.lost_at.is_not(None)),
-        "pipeline": _amount(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
-        "won_amount": _amount(lead.mql.is_(True), lead.won_at.is_not(None)),
+        "pipeline": _amount(lead, lead.mql.is_(True), lead.opportunity_at.is_not(None)),
+        "won_amount": _amount(lead, lead.mql.is_(True), lead.won_at.is_not(None)),
         "fit_rated": _count(lead.fit_rating.is_not(None)),
         "fit_total": func.coalesce(func.sum(lead.fit_rating), 0),
         "timing_rated": _count(lead.timing_rating.is_not(None)),
         "timing_total": func.coalesce(func.sum(lead.timing_rating), 0),
-        **_velocity_columns(dialect, accepted),
+        **_velocity_columns(dialect, lead, accepted),
+        # Recycle → SQL: the cycles that began because the lead came back from recycling.
+        "recycled": _count(lead.recycled.is_(True)),
+        "recycled_sql": _count(lead.recycled.is_(True), lead.stage == Stage.SQL.value),
     }
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
     # period (a quarter's second scan cost a third as much again).
-    mix = (LeadRow.disposition_code, LeadRow.disposition_reason)
-    return (
-        select(*_GROUP, *mix, *[c.label(n) for n, c in columns.items()])
-        .where(*_in_period(start, end), *where.conditions())
-        .group_by(*_GROUP, *mix)
-    )
+    group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
+    return select(*group, *[c.label(n) for n, c in columns.items()]).group_by(*group)
 
 
-_GROUP = (LeadRow.segment, LeadRow.source, LeadRow.owner, LeadRow.campaign)
+def _group_columns(lead: Any) -> tuple[Any, ...]:
+    return (lead.segment, lead.source, lead.owner, lead.campaign)
 
 
-def _amount(*conditions: Any) -> Any:
-    return func.coalesce(func.sum(case((and_(*conditions), LeadRow.amount), else_=0)), 0)
+def _amount(lead: Any, *conditions: Any) -> Any:
+    return func.coalesce(func.sum(case((and_(*conditions), lead.amount), else_=0)), 0)
 
 
-def _recycled_query(start: datetime, end: datetime, where: Filter) -> Any:
-    """Leads whose current cycle began in [start, end) because they came back from recycling
-    (a "recycled_back" event at or after the cycle's start; a cycle begun any other way, such
-    as a nurtured lead re-engaged, is not counted), and of those the SQLs."""
-    lead = LeadRow
-    back = (
-        select(EventRow.id)
-        .where(
-            EventRow.lead_id == lead.id,
-            EventRow.type == "recycled_back",
-            EventRow.at >= lead.cycle_started_at,
-        )
-        .exists()
-    )
-    return (
-        select(
-            *_GROUP,
-            func.count().label("recycled"),
-            _count(lead.stage == Stage.SQL.value).label("recycled_sql"),
-        )
-        .where(
-            lead.cycle > 1,
-            lead.cycle_started_at >= start,
-            lead.cycle_started_at < end,
-            back,
-            *where.conditions(),
-        )
-        .group_by(*_GROUP)
-    )
-
-
-def _standard_met(as_of: Any, standard: AttemptStandard) -> Any:
+def _standard_met(lead: Any, as_of: Any, standard: AttemptStandard) -> Any:
     """The follow-up standard met by `as_of` (bot/domain/cadence.py: every attempt counts),
     as bot/domain/lead.py's `follow_up_met` reads it: a lead whose cadence was stored under an
     older rule is judged by its count of attempts (all logged before Handoff kept the cadence,
     migration 0014: none counted; or stored when attempts close together did not count, fewer
     counted than logged, unless the standard asks for channels)."""
-    lead = LeadRow
     older = lead.touches_counted == 0
     if standard.channels is None:
         older = older | (lead.touches_counted < lead.attempts)
@@ -264,14 +228,15 @@ def _standard_met(as_of: Any, standard: AttemptStandard) -> Any:
 
 # The stage times of the period's MQLs, as seconds since the epoch: tens of thousands of rows
 # convert several times faster from floats than through the datetime type (SQLite stores text).
+# A cycle's start stands for its arrival and its MQL creation both.
 _STAGE_TIMES = (
-    LeadRow.received_at,
-    _MQL_CREATED,
-    LeadRow.posted_at,
-    LeadRow.claimed_at,
-    LeadRow.first_touch_at,
-    LeadRow.first_touch_due_at,
-    LeadRow.dispositioned_at,
+    "started_at",
+    "started_at",
+    "posted_at",
+    "claimed_at",
+    "first_touch_at",
+    "first_touch_due_at",
+    "dispositioned_at",
 )
 
 
@@ -284,9 +249,11 @@ def epoch(db: Connection, column: Any) -> Any:
     return milliseconds / 1000.0
 
 
-def _times_query(db: Connection, where: list[Any]) -> Any:
-    epochs = [epoch(db, column) for column in _STAGE_TIMES]
-    return select(*_GROUP, *epochs, LeadRow.tier).where(*where)
+def _times_query(db: Connection, start: datetime, end: datetime, where: Filter) -> Any:
+    """The stage times of the MQL cycles that began in [start, end)."""
+    lead = cycles_in(start, end, where.conditions).c
+    epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
+    return select(*_group_columns(lead), *epochs, lead.tier).where(lead.mql.is_(True))
 
 
 def _group(row: Any) -> Group:
@@ -299,10 +266,6 @@ def instant(seconds: float | None) -> datetime | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(round(float(seconds), 3), UTC)
-
-
-def _in_period(start: datetime, end: datetime) -> list[Any]:
-    return [LeadRow.received_at >= start, LeadRow.received_at < end]
 
 
 SLICE = 2_000  # stage-time rows turned into `Times` between two pauses (a few ms)
@@ -380,27 +343,23 @@ class ReportStore:
                 LeadRow, LeadRow.id == EscalationRow.lead_id
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
-        times_where = [*_in_period(start, end), *where.conditions(), LeadRow.mql.is_(True)]
-
-        recycled_query = _recycled_query(start, end, where)
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
             mix: dict[tuple[str, str | None], int] = {}
             counts_query = _counts_query(start, end, as_of, standard, where, db.dialect.name)
-            for query in (counts_query, recycled_query):
-                pause()
-                for row in db.execute(query).mappings():
-                    group = _group(row)
-                    values: dict[str, Any] = {
-                        name: (float if name in AMOUNTS else int)(row[name])
-                        for name in Counts.__dataclass_fields__
-                        if name in row
-                    }
-                    counts[group] = counts.get(group, Counts()) + Counts(**values)
-                    if row.get("dispositioned"):
-                        key = (str(row["disposition_code"]), row["disposition_reason"])
-                        mix[key] = mix.get(key, 0) + int(row["dispositioned"])
+            pause()
+            for row in db.execute(counts_query).mappings():
+                group = _group(row)
+                values: dict[str, Any] = {
+                    name: (float if name in AMOUNTS else int)(row[name])
+                    for name in Counts.__dataclass_fields__
+                    if name in row
+                }
+                counts[group] = counts.get(group, Counts()) + Counts(**values)
+                if row.get("dispositioned"):
+                    key = (str(row["disposition_code"]), row["disposition_reason"])
+                    mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
@@ -411,7 +370,7 @@ class ReportStore:
             pause()
             # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that turning
             # them into Python is sliced too.
-            streamed = _times_query(db, times_where).execution_options(yield_per=SLICE)
+            streamed = _times_query(db, start, end, where).execution_options(yield_per=SLICE)
             for rows in db.execute(streamed).partitions(SLICE):
                 times += _stage_times(rows, groups)
                 pause()

@@ -48,6 +48,7 @@ from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
+from storage.cycles import keep_ended
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, settled_alert, write_effects
 from storage.rotation import (
@@ -1084,14 +1085,11 @@ class Store:
         its events and `effects`, if it is still as it was read: same cycle, stage and
         engagement. True for the one caller that changed it (of concurrent duplicates, exactly
         one starts the new cycle). With a `rotation`, its next rep is suggested."""
-        statement = (
-            _in_cycle(lead)
-            .where(
-                LeadRow.stage == lead.stage.value,
-                func.json_array_length(LeadRow.engagement) == len(lead.engagement),
-            )
-            .values(**values)
+        unchanged = (
+            LeadRow.stage == lead.stage.value,
+            func.json_array_length(LeadRow.engagement) == len(lead.engagement),
         )
+        statement = _in_cycle(lead).where(*unchanged).values(**values)
 
         def turn(db: Connection) -> None:  # before the effects: App Homes follow it
             assert rotation is not None
@@ -1099,7 +1097,15 @@ class Store:
 
         rows = [_event(lead.id, kind, who, now, **data) for kind, who, data in events]
         work = _if_changed(statement, rows, effects, now, then=turn if rotation else None)
-        return await self.db.run(work)
+        if "cycle" not in values:
+            return await self.db.run(work)
+
+        def new_cycle(db: Connection) -> bool:
+            # The cycle that ends, kept as it stands, under the update's own conditions.
+            keep_ended(db, LeadRow.id == lead.id, LeadRow.cycle == lead.cycle, *unchanged)
+            return work(db)
+
+        return await self.db.run(new_cycle)
 
     async def progress(
         self,

@@ -34,6 +34,7 @@ from bot.domain.lead import LeadView
 from bot.domain.rotation import RepLoad
 from bot.domain.routing import AccountLead
 from storage.crm import insert_events
+from storage.cycles import keep_ended
 from storage.db import Database
 from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
@@ -397,6 +398,9 @@ def _apply(db: Connection, changes: list[tuple[LeadView, Change]], now: datetime
         inserted = _record_steps(db, steps)
         if len(inserted) != len(steps):
             raise SweepConflict  # a concurrent sweep recorded some: undo this batch
+    ending = [lead.id for lead, change in changes if "cycle" in change.values]
+    if ending:  # the cycles that end, kept as they stand before their next one begins
+        keep_ended(db, LeadRow.id.in_(ending))
     _update_leads(db, changes)
     events = [
         {"lead_id": lead.id, "type": kind, "actor": "handoff", "at": now, "data": data}

@@ -238,6 +238,52 @@ class EventRow(Base):
     data: Mapped[dict[str, Any]]
 
 
+class LeadCycleRow(Base):
+    """A cycle a lead has ended (recycled or nurtured, then back as a new cycle): its report
+    facts as they stood when the next cycle began, never updated. The lead's row holds its
+    current cycle; a week's report reads each cycle in the week it began (`started_at`), so a
+    lead coming back never rewrites a past week (storage/reports.py). No personal data: the
+    same anonymous facts an erased lead keeps."""
+
+    __tablename__ = "lead_cycles"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # Where the report counts it: the first cycle at the lead's arrival (`received_at`), a
+    # later one when it began; and whether it began by coming back from recycling.
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    recycled: Mapped[bool]
+    segment: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(200))
+    campaign: Mapped[str | None] = mapped_column(String(500))
+    owner: Mapped[str | None] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(16))
+    mql: Mapped[bool | None]
+    complete: Mapped[bool | None]
+    icp: Mapped[bool | None]
+    attempts: Mapped[int] = mapped_column(Integer)
+    touches_counted: Mapped[int] = mapped_column(Integer)
+    disposition_code: Mapped[str | None] = mapped_column(String(64))
+    disposition_reason: Mapped[str | None] = mapped_column(String(200))
+    posted_at: Mapped[datetime | None]
+    claim_due_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    first_touch_due_at: Mapped[datetime | None]
+    first_touch_at: Mapped[datetime | None]
+    follow_up_met_at: Mapped[datetime | None]
+    disposition_due_at: Mapped[datetime | None]
+    feedback_at: Mapped[datetime | None]
+    final_due_at: Mapped[datetime | None]
+    dispositioned_at: Mapped[datetime | None]
+    opportunity_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+    lost_at: Mapped[datetime | None]
+    amount: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+    fit_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    timing_rating: Mapped[int | None] = mapped_column(SmallInteger)
+
+
 FIRED = "status = 'fired'"  # literal, so the partial index below serves queries that say it
 
 

@@ -16,8 +16,14 @@ lead enterprise and owned by U0REP1; business hours Mon–Fri 09:00–17:00.
 The CRM's deals: P an opportunity Fri 27 Nov 09:30 at $40k, won Fri 11 Dec 09:30 at $50k;
 Q an opportunity Wed 2 Dec 12:00 at $30k, lost Thu 10 Dec.
 Ratings by the owner: P fit 4 timing 5, Q fit 3 timing 2, R fit 2 (no timing).
-Two leads received in October were recycled (Unable to contact) and came back in W48 (the
-sweep started their new cycle); one of them (U) was qualified in it, the other (V) is open.
+Two leads received in October (webinar · Q4 Pipeline, like P and Q) were recycled (Unable to
+contact) and came back in W48, Wed 25 Nov 15:00, 30 days after it (the sweep started their new
+cycle and posted them again). A lead back from recycling is handed to sales again: its new
+cycle counts in the week it came back, as an MQL with its own claim, touch and outcome (its
+October cycle stays in October's week, as it was):
+
+  U     webinar · Q4 Pipeline      Wed 15:00  15:00   Wed 16:00  17:00  qualified Wed 18:00
+  V     webinar · Q4 Pipeline      Wed 15:00  15:00   –          –      –
 """
 
 from __future__ import annotations
@@ -141,11 +147,12 @@ def sliced(report: Report, kind: str, name: str) -> dict[str, float | None]:
 
 async def test_the_seed_kpis_by_hand(store: Store, policy: Policy) -> None:
     report = await the_week(store, policy)
-    # MQLs posted P Q R S T = 5; accepted P Q R (S rejected, T unclaimed) = 3; SQLs P Q R = 3.
-    assert report.conversion.posted == 5 and report.conversion.sal == 3
-    assert headline(report, "sal_to_sql") == (3 / 3, "3 of 3")
-    # SQL → SQO: the SQLs that reached the CRM's opportunity stage, P and Q, of 3.
-    assert headline(report, "sql_to_sqo") == (2 / 3, "2 of 3")
+    # MQLs posted P Q R S T U V = 7; accepted P Q R U (S rejected, T V unclaimed) = 4; SQLs
+    # P Q R U = 4.
+    assert report.conversion.posted == 7 and report.conversion.sal == 4
+    assert headline(report, "sal_to_sql") == (4 / 4, "4 of 4")
+    # SQL → SQO: the SQLs that reached the CRM's opportunity stage, P and Q, of 4.
+    assert headline(report, "sql_to_sqo") == (2 / 4, "2 of 4")
     # Win rate: won ÷ closed opportunities = P ÷ (P + Q).
     assert headline(report, "win_rate") == (1 / (1 + 1), "1 of 2")
     # Pipeline: P's latest amount (won at 50k) + Q's 30k; won: P's 50k.
@@ -167,10 +174,11 @@ async def test_lead_velocity_by_hand(store: Store, policy: Policy) -> None:
         assert value is not None
         return pytest.approx(value, abs=1e-6), detail  # SQLite's julianday: ~1 ms of noise
 
-    # MQL → SAL over the accepted P, Q, R: 30 minutes, 2 hours and 2 hours.
-    assert days("velocity_mql_to_sal") == ((0.5 + 2 + 2) * hour / 3, "3 leads")
-    # SAL → SQL: claim to Qualified, P 1 day, Q 2 days, R 3 days.
-    assert days("velocity_sal_to_sql") == ((1 + 2 + 3) / 3, "3 leads")
+    # MQL → SAL over the accepted P, Q, R, U: 30 minutes, 2 hours, 2 hours and 1 hour (U's
+    # from the start of its new cycle).
+    assert days("velocity_mql_to_sal") == ((0.5 + 2 + 2 + 1) * hour / 4, "4 leads")
+    # SAL → SQL: claim to Qualified, P 1 day, Q 2 days, R 3 days, U 2 hours.
+    assert days("velocity_sal_to_sql") == ((1 + 2 + 3 + 2 * hour) / 4, "4 leads")
     # SQL → opportunity: P Tue 24 09:30 → Fri 27 09:30 = 3 days, Q Wed 25 → Wed 2 Dec = 7.
     assert days("velocity_sql_to_opportunity") == ((3 + 7) / 2, "2 leads")
     # Opportunity → won: P Fri 27 Nov → Fri 11 Dec = 14 days.
@@ -181,14 +189,16 @@ async def test_response_time_from_creation_and_from_the_post_by_hand(
     store: Store, policy: Policy
 ) -> None:
     report = await the_week(store, policy)
-    # Working minutes, received → call: P 60, Q 150, R 150, S 80; T never touched, past its
-    # deadline, at its time so far: Wed 25 Nov 09:00 → Mon 14 Dec 12:00 is 3 days of W48,
-    # two whole weeks and 3 hours: 1,440 + 4,800 + 180 = 6,420 working minutes.
-    so_far = "5 leads, 1 not touched yet"
-    assert headline(report, "response_mean") == ((60 + 150 + 150 + 80 + 6420) / 5, so_far)
-    assert headline(report, "response_median") == (150, so_far)  # rank 3 of 60 80 150 150 …
-    # Posted → call: P 60, Q 145, R 150, S 80, T 6,420: median rank 3 of 60 80 145 150 6420,
-    # p90 rank 5.
+    # Working minutes, received → call: P 60, Q 150, R 150, S 80; U 120 from its comeback
+    # (Wed 15:00 → 17:00); T never touched, past its deadline, at its time so far: Wed 25 Nov
+    # 09:00 → Mon 14 Dec 12:00 is 3 days of W48, two whole weeks and 3 hours: 1,440 + 4,800 +
+    # 180 = 6,420 working minutes; V likewise from Wed 15:00: 120 + 960 + 4,800 + 180 = 6,060.
+    so_far = "7 leads, 2 not touched yet"
+    mean = (60 + 150 + 150 + 80 + 120 + 6420 + 6060) / 7  # 1,862.9: to the minute
+    assert headline(report, "response_mean") == (round(mean), so_far)
+    assert headline(report, "response_median") == (150, so_far)  # rank 4 of 60 80 120 150 …
+    # Posted → call: P 60, Q 145, R 150, S 80, U 120, V 6,060, T 6,420: median rank 4 of 60 80
+    # 120 145 150 6060 6420, p90 rank 7.
     assert headline(report, "speed_median") == (145, so_far)
     assert headline(report, "speed_p90") == (6420, so_far)
     colours = {k.key: k.rag for k in report.headline}  # targets: 2 business hours (120m)
@@ -204,8 +214,8 @@ async def test_response_time_from_creation_and_from_the_post_by_hand(
 async def test_by_source_and_campaign_by_hand(store: Store, policy: Policy) -> None:
     report = await the_week(store, policy)
     webinar = sliced(report, "source", "webinar")
-    assert webinar["mql"] == 3 and webinar["acceptance"] == 2 / 3  # P Q of P Q T
-    assert (webinar["sql"], webinar["opportunities"]) == (2, 2)
+    assert webinar["mql"] == 5 and webinar["acceptance"] == 3 / 5  # P Q U of P Q T U V
+    assert (webinar["sql"], webinar["opportunities"]) == (3, 2)
     assert (webinar["pipeline"], webinar["won_amount"]) == (80_000, 50_000)
     assert webinar["win_rate"] == 1 / 2
     assert (webinar["quality_fit"], webinar["quality_timing"]) == ((4 + 3) / 2, (5 + 2) / 2)
@@ -215,6 +225,6 @@ async def test_by_source_and_campaign_by_hand(store: Store, policy: Policy) -> N
     assert event["win_rate"] is None  # no closed opportunity: "–", not 0%
     assert (event["quality_fit"], event["quality_timing"]) == (2, None)
     q4 = sliced(report, "campaign", "webinar · Q4 Pipeline Webinar")
-    assert (q4["mql"], q4["acceptance"], q4["sql"], q4["pipeline"]) == (2, 2 / 2, 2, 80_000)
+    assert (q4["mql"], q4["acceptance"], q4["sql"], q4["pipeline"]) == (4, 3 / 4, 3, 80_000)
     partner = sliced(report, "campaign", "webinar · Partner Webinar")
     assert (partner["mql"], partner["acceptance"], partner["sql"]) == (1, 0 / 1, 0)

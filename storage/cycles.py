@@ -1,0 +1,134 @@
+"""A lead's cycles: each one it has ended kept as it stood, and every cycle as a report reads it.
+
+A lead back from recycling or nurture starts a new cycle on its row (bot/domain/comeback.py
+`new_cycle` clears the stage times). Before that update, in its transaction, `keep_ended`
+copies the cycle that ends into `lead_cycles`, where it is never updated. A report counts each
+cycle in the week it began: the first at the lead's arrival, a later one when it came back
+(`cycles_in`), so a lead coming back never rewrites a week already reported (SPEC: "Stage
+timestamps are never overwritten").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Subquery,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+
+from storage.tables import EventRow, LeadCycleRow, LeadRow, table
+
+# The report facts a cycle keeps, by the same names on the lead's row and in `lead_cycles`.
+FACTS = (
+    "segment",
+    "source",
+    "campaign",
+    "owner",
+    "tier",
+    "stage",
+    "mql",
+    "complete",
+    "icp",
+    "attempts",
+    "touches_counted",
+    "disposition_code",
+    "disposition_reason",
+    "posted_at",
+    "claim_due_at",
+    "claimed_at",
+    "first_touch_due_at",
+    "first_touch_at",
+    "follow_up_met_at",
+    "disposition_due_at",
+    "feedback_at",
+    "final_due_at",
+    "dispositioned_at",
+    "opportunity_at",
+    "won_at",
+    "lost_at",
+    "amount",
+    "fit_rating",
+    "timing_rating",
+)
+
+# When the lead's current cycle began, as MQL creation (response time and velocity start
+# here): the first at the lead's arrival, which a CRM that synced late sends as `received_at`;
+# a later one when it came back.
+STARTED = case(
+    (LeadRow.cycle > 1, func.coalesce(LeadRow.cycle_started_at, LeadRow.received_at)),
+    else_=LeadRow.received_at,
+)
+# The lead's current cycle (after the first) began because it came back from recycling: a
+# "recycled_back" event at or after its start (a nurtured lead re-engaged is another way).
+CAME_BACK = and_(
+    LeadRow.cycle > 1,
+    select(EventRow.id)
+    .where(
+        EventRow.lead_id == LeadRow.id,
+        EventRow.type == "recycled_back",
+        EventRow.at >= LeadRow.cycle_started_at,
+    )
+    .exists(),
+)
+
+
+def keep_ended(db: Connection, *where: Any) -> None:
+    """Copy the current cycle of the leads `where` selects into `lead_cycles`, before the
+    update that starts their next one, with the same conditions (on PostgreSQL the rows are
+    locked as they are read, so the update finds them as copied)."""
+    kept = select(
+        LeadRow.id, LeadRow.cycle, STARTED, CAME_BACK, *[LeadRow.__table__.c[n] for n in FACTS]
+    ).where(*where)
+    if db.dialect.name == "postgresql":
+        kept = kept.with_for_update(of=LeadRow)
+    columns = ["lead_id", "cycle", "started_at", "recycled", *FACTS]
+    db.execute(insert(table(LeadCycleRow)).from_select(columns, kept))
+
+
+def cycles_in(start: Any, end: Any, where: Callable[[Any], list[Any]]) -> Subquery:
+    """Every cycle that began in [start, end), ended or current, as rows of the same columns:
+    the facts, `started_at`, `recycled` and `cycle`. `where` gives the conditions on a kind
+    of row from its columns (segment, source, owner: a report's filter). Each part
+    reads a range of an index: the leads in their first cycle by arrival
+    (`ix_leads_received_at`), those in a later one by its start
+    (`ix_leads_cycle_started_recycled`), the ended ones by theirs (`ix_lead_cycles_started_at`)."""
+    leads = LeadRow.__table__.c
+    ended = LeadCycleRow.__table__.c
+
+    def current(started: Any, recycled: Any, *only: Any) -> Any:
+        return select(
+            *[leads[n] for n in FACTS],
+            started.label("started_at"),
+            recycled.label("recycled"),
+            LeadRow.cycle.label("cycle"),
+        ).where(*only, *where(leads))
+
+    first = current(
+        LeadRow.received_at,
+        literal(False, ended.recycled.type),
+        LeadRow.cycle == 1,
+        LeadRow.received_at >= start,
+        LeadRow.received_at < end,
+    )
+    later = current(
+        LeadRow.cycle_started_at,
+        CAME_BACK,
+        LeadRow.cycle > 1,
+        LeadRow.cycle_started_at >= start,
+        LeadRow.cycle_started_at < end,
+    )
+    past = select(*[ended[n] for n in FACTS], ended.started_at, ended.recycled, ended.cycle).where(
+        ended.started_at >= start,
+        ended.started_at < end,
+        *where(ended),
+    )
+    return union_all(first, later, past).subquery("cycles")

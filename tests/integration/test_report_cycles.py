@@ -1,0 +1,120 @@
+"""A lead that comes back never rewrites a week already reported (SPEC: "Stage timestamps are
+never overwritten"), over the real services and store on SQLite and PostgreSQL.
+
+Week 2026-W43 (Mon 19 – Sun 25 Oct 2026, Sydney, AEDT): lead L arrives Mon 09:00, is posted,
+claimed by U0REP1 at 09:10 and called at 09:20; five more calls follow, 29 hours apart, and it
+is closed *Unable to contact* on Mon 26 Oct 15:00 (the week after). 30 days later, Wed 25 Nov
+15:00 (W48), the sweep brings it back as a new cycle, posted again and unclaimed. Lead N, also
+W43, is closed *Bad timing* (nurture) on Tue 20 Oct; marketing sends it again with a demo
+request on Thu 26 Nov (W48), and it re-qualifies as a new cycle.
+
+W43's report, read at the same "as of", is the same before and after both come back: L and N
+accepted, touched on time, their dispositions in the mix, their owner's. W48's counts their new
+cycles: two MQLs posted, neither claimed nor touched yet, one back from recycling.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot.domain.policy import Policy
+from bot.domain.report import Period, Report
+from bot.services.leads import Services, Stored
+from bot.services.policies import PolicyBook
+from bot.services.reports import Reports
+from bot.services.sweep import Sweeper
+from storage.reports import ReportStore
+from storage.repository import Store
+from storage.sweep import SweepStore
+from storage.tables import LeadCycleRow
+from tests.conftest import lead_payload
+from tests.integration.conftest import Wakes
+
+ZONE = ZoneInfo("Australia/Sydney")
+W43 = Period(2026, 43, "Australia/Sydney")
+W48 = Period(2026, 48, "Australia/Sydney")
+OWNER = "U0REP1"
+AS_OF = datetime(2026, 12, 7, 12, 0, tzinfo=ZONE).astimezone(UTC)  # Mon of W50
+DEMO = {"type": "demo_request", "title": "Book a demo", "at": "2026-11-25T22:00:00Z"}
+
+
+def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+
+def seen(report: Report) -> dict[str, object]:
+    """What a manager reads in a report: every figure with its detail, the mix, the funnel,
+    the figures by rep."""
+    return {
+        "headline": [(k.key, k.value, k.detail) for k in report.headline],
+        "volume": [(k.key, k.value, k.detail) for k in report.volume],
+        "dispositions": report.dispositions,
+        "conversion": report.conversion,
+        "by_rep": [(s.name, [(k.key, k.value) for k in s.kpis]) for s in report.by_rep],
+        "first_touch": report.first_touch,
+        "speed": report.speed_minutes,
+    }
+
+
+async def test_a_lead_that_comes_back_leaves_its_first_week_as_reported(
+    store: Store, policy: Policy
+) -> None:
+    book = PolicyBook(store, policy)
+    await book.record_current(at(10, 1, 9))
+    services = Services(store, book, Wakes())
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+
+    async def arrive(name: str, when: datetime, **fields: object) -> int:
+        result = await services.intake(lead_payload(f"hs-{name}", **fields), when)
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", when)
+        await services.claim(result.lead.id, OWNER, when + timedelta(minutes=10))
+        await services.log_attempt(result.lead.id, OWNER, "call", when + timedelta(minutes=20))
+        return result.lead.id
+
+    recycled = await arrive("l", at(10, 19, 9))
+    for attempt in range(1, 6):
+        when = at(10, 19, 9, 20) + timedelta(hours=29 * attempt)
+        await services.log_attempt(recycled, OWNER, "call", when)
+    await services.dispose(recycled, OWNER, "no_response", at(10, 26, 15))
+    nurtured = await arrive("n", at(10, 19, 11), source="event")
+    await services.dispose(nurtured, OWNER, "bad_timing", at(10, 20, 10))
+
+    first = await reports.report(W43, AS_OF)
+    assert first.conversion.sal == 2 and first.first_touch == (2, 2)
+    assert [s.name for s in first.by_rep] == [OWNER]
+    assert {code for code, _, _ in first.dispositions} == {"no_response", "bad_timing"}
+    before = seen(first)
+
+    back = (await services.lead(recycled)).next_action_at
+    assert back is not None and W48.start <= back < W48.end
+    await sweeper.run(back)
+    lead = await services.lead(recycled)
+    assert (lead.cycle, lead.claimed_at, lead.disposition_code) == (2, None, None)
+    await store.mark_posted(recycled, lead.channel, "2.l", back)
+    sent = lead_payload("hs-n", source="event")
+    sent["engagement"] = [*sent["engagement"], DEMO]
+    again = await services.intake(sent, at(11, 26, 9))
+    assert isinstance(again, Stored) and again.lead.cycle == 2
+    await store.mark_posted(nurtured, again.lead.channel, "2.n", at(11, 26, 9))
+
+    # W43 reads as it did: the cycles that ended are kept as they stood.
+    assert seen(await reports.report(W43, AS_OF)) == before
+    filtered = await reports.report(W43, AS_OF, rep=OWNER)  # whose they were then
+    assert filtered.conversion.sal == 2
+    kept = await store.db.run(
+        lambda db: db.execute(select(func.count()).select_from(LeadCycleRow)).scalar_one()
+    )
+    assert kept == 2  # one row a cycle that ended, written once
+
+    # W48 counts the new cycles, where they began.
+    now = await reports.report(W48, AS_OF)
+    assert (now.conversion.posted, now.conversion.sal) == (2, 0)
+    kpis = {k.key: (k.value, k.detail) for k in now.headline}
+    assert kpis["recycle_to_sql"] == (0.0, "0 of 1")  # L came back from recycling; N did not
+    assert kpis["response_median"][1] == "2 leads, 2 not touched yet"
+    assert now.dispositions == []
