@@ -510,3 +510,50 @@ async def test_merges_delivered_out_of_order_still_tie_the_lead_to_the_contact_t
     finally:
         await stack.close()
         await hub.stop()
+
+
+@pytest.mark.parametrize("merge_told_first", [True, False])
+async def test_a_creation_told_after_its_contact_was_merged_away_takes_the_lead_in(
+    sqlite_url: str, clock: TravelClock, merge_told_first: bool
+) -> None:
+    """A contact (A) is created and merged into another (C) before HubSpot's `contact.creation`
+    of A reaches Handoff (delivered late, or retried). HubSpot answers a read of A with the
+    merged contact, under its own id ("fetching any records using the original IDs will return
+    the new merged record with the new ID"): the lead is taken in once, tied to C, and C's
+    changes reach it. Before, the read of A was a 404, and no lead was taken in at all."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        hub.subscribe(url, ["hs_lead_status"])
+        first = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", first)
+        kept = hub.add_contact("jane@globex-group.example", firstname="Jane")
+        hub.merge_contacts(kept, first)
+        (merge,) = hub.pending_events
+        hub.pending_events.clear()
+        told = [merge, created] if merge_told_first else [created, merge]
+        for event in told:
+            assert await hub.send_subscription(url, [event]) == 200
+        await stack.settle()
+
+        assert await stack.services.store.count_leads() == 1
+        lead = await stack.services.lead(1)
+        assert lead.crm_id == kept and lead.email == "jane@globex-group.example"
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert "Jane Doe" in post.all_text
+
+        hub.change_contact(kept, hs_lead_status="CONNECTED")
+        assert await hub.flush_webhooks() == [200]
+        statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+        assert statuses[-1].data == {"status": "CONNECTED"}
+    finally:
+        await stack.close()
+        await hub.stop()
