@@ -63,6 +63,7 @@ from storage.rotation import (
     take_all,
 )
 from storage.tables import (
+    CrmMergeRow,
     EventRow,
     LeadRow,
     OutboxRow,
@@ -151,6 +152,21 @@ def lead_views(rows: Any) -> list[LeadView]:
 
 def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) -> dict[str, Any]:
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
+
+
+# The PostgreSQL advisory lock merges take (any constant of our own: "HOMR").
+_MERGE_LOCK = 0x484F4D52
+
+
+def _surviving(db: Connection, crm_id: str) -> str:
+    """The record `crm_id` lives on in, through the merges remembered (each stored at its end
+    already, so one step; a loop in the CRM's data ends where it comes back)."""
+    seen = {crm_id}
+    step = select(CrmMergeRow.crm_id).where(CrmMergeRow.merged_id == bindparam("p_id"))
+    while (onto := db.execute(step, {"p_id": crm_id}).scalar()) is not None and onto not in seen:
+        seen.add(onto)
+        crm_id = onto
+    return crm_id
 
 
 _SELECT_LEAD = select(LEADS)
@@ -743,24 +759,43 @@ class Store:
         await self.db.run(lambda db: db.execute(statement))
 
     async def tie_merged(self, merged: Sequence[str], crm_id: str, now: datetime) -> int:
-        """Tie every lead of the CRM records `merged` (merged away in the CRM) to `crm_id`, the
-        record the merge left, each with a `crm_merged` event (actor `crm`, ids only), in one
-        transaction. One conditional update: a lead tied already (a retry) is not matched
-        again, and an erased lead, whose CRM id is a digest, never is. How many leads moved."""
-        statement = (
-            update(table(LeadRow))
-            .where(LeadRow.crm_id.in_(merged), LeadRow.crm_id.not_like(f"{TOMBSTONE}%"))
-            .values(crm_id=crm_id)
-            .returning(LeadRow.id)
-        )
+        """Tie every lead of the CRM records `merged` (merged away in the CRM) to the record the
+        merge left, each with a `crm_merged` event (actor `crm`, ids only), in one transaction.
+        The merge is remembered, so the result is the same whatever order merges are told in:
+        a merge into a record itself merged away goes on to where that one went, and the
+        records merged earlier into one merged away now go on to the same end. One conditional
+        update: a lead tied already (a retry) is not matched again, and an erased lead, whose
+        CRM id is a digest, never is. How many leads moved."""
 
         def work(db: Connection) -> int:
+            if db.dialect.name == "postgresql":  # one merge at a time: each sees the last one's
+                db.execute(select(func.pg_advisory_xact_lock(_MERGE_LOCK)))
+            end = _surviving(db, crm_id)
+            gone = [i for i in dict.fromkeys(merged) if i != end and not i.startswith(TOMBSTONE)]
+            if not gone:
+                return 0
+            merges = table(CrmMergeRow)
+            rows = [{"merged_id": i, "crm_id": end, "merged_at": now} for i in gone]
+            db.execute(upsert_insert(db)(merges).values(rows).on_conflict_do_nothing())
+            db.execute(update(merges).where(CrmMergeRow.crm_id.in_(gone)).values(crm_id=end))
+            ended = select(CrmMergeRow.merged_id).where(CrmMergeRow.crm_id == end)
+            statement = (
+                update(table(LeadRow))
+                .where(LeadRow.crm_id.in_(ended), LeadRow.crm_id.not_like(f"{TOMBSTONE}%"))
+                .values(crm_id=end)
+                .returning(LeadRow.id)
+            )
             moved = sorted(db.execute(statement).scalars())
-            data = {"crm_id": crm_id, "merged": list(merged)}
+            data = {"crm_id": end, "merged": list(merged)}
             insert_events(db, [_event(lead, "crm_merged", "crm", now, **data) for lead in moved])
             return len(moved)
 
         return await self.db.run(work)
+
+    async def surviving_record(self, crm_id: str) -> str:
+        """The CRM record `crm_id` lives on in: the end of the merges it was part of, or
+        itself."""
+        return await self.db.run(lambda db: _surviving(db, crm_id))
 
     async def crm_status(self, lead_id: int, status: str | None, now: datetime) -> None:
         """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`)."""

@@ -474,6 +474,17 @@ class CrmInboxRow(Base):
     received_at: Mapped[datetime]
 
 
+class CrmMergeRow(Base):
+    """A CRM record merged away, and the record it lives on in (ids only): merges may be told
+    out of order, so a merge into a record already merged away follows it to the end."""
+
+    __tablename__ = "crm_merges"
+
+    merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(64), index=True)
+    merged_at: Mapped[datetime]
+
+
 def table(model: type[Base]) -> Table:
     """A model's Core table: statements on it skip the ORM's per-execution bookkeeping (the
     hot paths run thousands a second)."""

@@ -349,6 +349,7 @@ class HubSpotFake:
         self.faults: deque[Fault] = deque()
         self.subscribers: list[str] = []
         self.pending_events: list[Json] = []
+        self.merged_into: dict[str, str] = {}  # a contact merged away -> the contact it is now
         self.watched: set[str] | None = None  # the properties whose changes are told
         self._ids = itertools.count(1001)
         self._event_ids = itertools.count(1)
@@ -929,6 +930,11 @@ class HubSpotFake:
     def _read(
         self, kind: str, table: dict[str, _Object], object_id: str, query: Mapping[str, Any]
     ) -> Json:
+        if kind == "contacts" and query.get("idProperty") in (None, "hs_object_id"):
+            # HubSpot's changelog ("Updated merge functionality for contacts and companies"):
+            # "fetching any records using the original IDs will return the new merged record
+            # with the new ID".
+            object_id = self.merged_into.get(object_id, object_id)
         obj = self._find(kind, table, object_id, query.get("idProperty"))
         view = self._view(obj, query.get("properties"))
         wanted = [a for a in query.get("associations") or [] if a in obj.associations]
@@ -1090,9 +1096,10 @@ class HubSpotFake:
         """Merge contact `merged_id` into `primary_id` (`POST /crm/v3/objects/contacts/merge`,
         `PublicMergeInput` of contacts.json): the primary is "the record that the merge will
         generally set as the current value", so its values stay and the other's fill only its
-        empty properties; the other's notes move to it, and the other is gone (a read of its id
-        is a 404, as Handoff's adapter expects of a merged contact, docs/crm-hubspot.md). The
-        primary keeps its id (HubSpot may give a merge a new id: `merge_event(new=...)` sends
+        empty properties; the other's notes move to it, and the other is gone: a read of its id
+        answers the primary, under the primary's id (HubSpot's changelog, "Updated merge
+        functionality for contacts and companies"), a PATCH of it is a 404. The primary keeps
+        its id (HubSpot may give a merge a new id: `merge_event(new=...)` sends
         that case). Subscribers hear a `contact.merge` event."""
         primary = self._find("contacts", self.contacts, primary_id, None)
         merged = self._find("contacts", self.contacts, merged_id, None)
@@ -1109,6 +1116,10 @@ class HubSpotFake:
             note = self.notes[note_id].associations
             note["contacts"] = [primary.id if c == merged.id else c for c in note["contacts"]]
         del self.contacts[merged.id]
+        self.merged_into[merged.id] = primary.id
+        for gone, into in self.merged_into.items():
+            if into == merged.id:
+                self.merged_into[gone] = primary.id
         primary.updated = self.clock()
         if self.subscribers:
             self.pending_events.append(

@@ -169,7 +169,8 @@ class CrmInboundService:
         return bool(found)
 
     async def _lead(self, change: CrmChange) -> LeadView | None:
-        """The lead of the CRM record: by its CRM id, else by its external id, else (where the
+        """The lead of the CRM record: by its CRM id, else by its external id, else (a record
+        merged away, its change told after the merge) by the id it lives on in, else (where the
         change carries an email) the newest lead of that person, which is then tied to the
         record, so a lead sent to `POST /leads` under another id is found too."""
         store = self.services.store
@@ -179,6 +180,11 @@ class CrmInboundService:
                 return lead
         if change.external_id is not None:
             lead = await store.by_external_id(change.external_id)
+            if lead is not None:
+                return lead
+        if change.crm_id is not None:
+            end = await store.surviving_record(change.crm_id)
+            lead = await store.by_crm_id(end) if end != change.crm_id else None
             if lead is not None:
                 return lead
         if change.email is None:

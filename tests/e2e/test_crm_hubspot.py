@@ -664,9 +664,9 @@ async def test_webhooks_come_in_batches_of_at_most_100_events(
 
 async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotFake) -> None:
     """`POST /crm/v3/objects/contacts/merge` (contacts.json, `PublicMergeInput`): the primary
-    stays with its values, the other's fill its empty ones, the other is gone; a request the
-    spec refuses is a 400, an unknown contact a 404; subscribers hear HubSpot's documented
-    `contact.merge` event."""
+    stays with its values, the other's fill its empty ones, the other is gone (a read of its id
+    answers the primary); a request the spec refuses is a 400, an unknown contact a 404;
+    subscribers hear HubSpot's documented `contact.merge` event."""
     received: list[tuple[str, dict[str, str], bytes]] = []
     runner = await _receiver(received)
     fake.subscribe(f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot")
@@ -687,7 +687,15 @@ async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotF
         async with session.post(url, json=body) as answer:
             assert answer.status == 200
             assert (await answer.json())["id"] == kept
+        # The other's id answers the merged contact, under its own id (HubSpot's changelog,
+        # "Updated merge functionality for contacts and companies"); a PATCH of it is a 404.
         async with session.get(f"{fake.base_url}/crm/v3/objects/contacts/{old}") as answer:
+            assert answer.status == 200
+            assert (await answer.json())["id"] == kept
+        patch = {"properties": {"firstname": "Jane"}}
+        async with session.patch(
+            f"{fake.base_url}/crm/v3/objects/contacts/{old}", json=patch
+        ) as answer:
             assert answer.status == 404
     record = fake.contact(kept)
     assert (record["email"], record["firstname"], record["lastname"]) == (

@@ -30,6 +30,15 @@ LEAD: dict[str, Any] = {
     "source": "demo_request",
     "score": 90,
 }
+# Jane as a HubSpot contact: the properties that make her an enterprise MQL.
+JANE = {
+    "firstname": "Jane",
+    "lastname": "Doe",
+    "jobtitle": "VP Operations",
+    "company": "Globex",
+    "numemployees": "4000",
+    "hubspotscore": "90",
+}
 
 
 def crm_policy(**crm: Any) -> Policy:
@@ -441,6 +450,110 @@ async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
         hub.merge_contacts(other, stranger)
         assert await hub.flush_webhooks() == [200]
         assert await stack.services.store.count_leads() == 1
+    finally:
+        await stack.close()
+        await hub.stop()
+
+
+async def test_merges_delivered_out_of_order_still_tie_the_lead_to_the_contact_that_remains(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot does not deliver its notifications in the order they happened. The lead's
+    contact (A) is merged into B, then B into C; HubSpot tells of "B into C" first. The lead
+    ends tied to C (before: to B, a contact that is gone, so every later change under C was
+    "unknown", a 404, and Handoff's writes went to B): an owner changed on C reassigns it,
+    and Handoff's own writes go to C."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        first = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", first)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        middle = hub.add_contact("jane@globex-group.example", firstname="Jane")
+        last = hub.add_contact("jdoe@globex.example", firstname="Jane")
+        hub.subscribe(url, ["hubspot_owner_id"])
+
+        clock.advance(minutes=10)  # RevOps merges the duplicates: A into B, then B into C
+        hub.merge_contacts(middle, first)
+        hub.merge_contacts(last, middle)
+        a_into_b, b_into_c = hub.pending_events
+        hub.pending_events.clear()
+        assert await hub.send_subscription(url, [b_into_c]) == 200
+        assert await hub.send_subscription(url, [a_into_b]) == 200
+        assert (await stack.services.lead(1)).crm_id == last
+
+        clock.advance(minutes=10)  # a manager hands the contact that remains to Tom
+        hub.change_contact(last, hubspot_owner_id=tom)
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == "U0REP2"
+
+        written = len(hub.writes)
+        clock.advance(minutes=5)
+        await stack.driver.press("U0REP2", "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        patched = {w.path for w in hub.writes[written:] if w.method == "PATCH"}
+        assert patched == {f"/crm/v3/objects/contacts/{last}"}
+    finally:
+        await stack.close()
+        await hub.stop()
+
+
+@pytest.mark.parametrize("merge_told_first", [True, False])
+async def test_a_creation_told_after_its_contact_was_merged_away_takes_the_lead_in(
+    sqlite_url: str, clock: TravelClock, merge_told_first: bool
+) -> None:
+    """A contact (A) is created and merged into another (C) before HubSpot's `contact.creation`
+    of A reaches Handoff (delivered late, or retried). HubSpot answers a read of A with the
+    merged contact, under its own id ("fetching any records using the original IDs will return
+    the new merged record with the new ID"): the lead is taken in once, tied to C, and C's
+    changes reach it. Before, the read of A was a 404, and no lead was taken in at all."""
+    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    stack = await start_stack(
+        sqlite_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        hub.subscribe(url, ["hs_lead_status"])
+        first = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", first)
+        kept = hub.add_contact("jane@globex-group.example", firstname="Jane")
+        hub.merge_contacts(kept, first)
+        (merge,) = hub.pending_events
+        hub.pending_events.clear()
+        told = [merge, created] if merge_told_first else [created, merge]
+        for event in told:
+            assert await hub.send_subscription(url, [event]) == 200
+        await stack.settle()
+
+        assert await stack.services.store.count_leads() == 1
+        lead = await stack.services.lead(1)
+        assert lead.crm_id == kept and lead.email == "jane@globex-group.example"
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert "Jane Doe" in post.all_text
+
+        hub.change_contact(kept, hs_lead_status="CONNECTED")
+        assert await hub.flush_webhooks() == [200]
+        statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+        assert statuses[-1].data == {"status": "CONNECTED"}
     finally:
         await stack.close()
         await hub.stop()

@@ -4,6 +4,7 @@ the CRM's retry runs again), and a merge ties the merged records' leads to the o
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -206,3 +207,47 @@ async def test_the_deletion_of_a_merged_away_record_erases_nobody(
     assert (applied.handled, applied.ignored, applied.unknown) == (0, 1, [])
     lead = await services.store.by_crm_id("9")
     assert lead is not None and lead.erased_at is None and lead.external_id == "hubspot:7"
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+async def test_merges_told_in_any_order_tie_the_leads_to_the_contact_that_remains(
+    inbound: CrmInboundService, services: Services, order: tuple[int, ...]
+) -> None:
+    """HubSpot does not promise to deliver its notifications in the order they happened. 61
+    merged into 62, 62 into 63, 63 into 64: whatever order the three merges come in, the leads
+    of 61 and 63 end up tied to 64, whose changes then reach them; the retries change nothing."""
+    await services.intake(lead_payload("hs-61", crm_id="61"), NOW, source="api")
+    await services.intake(lead_payload("hs-63", crm_id="63"), NOW, source="api")
+    merges = [merged("m1", "62", "61"), merged("m2", "63", "62"), merged("m3", "64", "63")]
+    for index in order:
+        applied = await inbound.apply("hubspot", [merges[index]], NOW)
+        assert applied.unknown == []
+    for external_id in ("hs-61", "hs-63"):
+        lead = await services.store.by_external_id(external_id)
+        assert lead is not None and lead.crm_id == "64", (order, external_id, lead)
+    status = CrmChange("s1", Change.STATUS, crm_id="64", value="OPEN", at=NOW)
+    assert (await inbound.apply("hubspot", [status], NOW)).handled == 1
+
+    lead = await services.store.by_external_id("hs-61")
+    assert lead is not None
+    before = await services.store.events(lead.id)
+    retried = [merged(f"{m.event_id}-again", m.crm_id or "", *m.merged_ids) for m in merges]
+    applied = await inbound.apply("hubspot", retried, NOW)
+    assert (applied.handled, applied.unknown) == (0, [])
+    assert len(await services.store.events(lead.id)) == len(before)
+
+
+async def test_a_change_of_a_merged_away_contact_told_late_reaches_its_lead(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A change made to contact 7 before it was merged into 9, delivered after the merge, is
+    applied to the lead that was 7's (as it would have been had it come first): not answered
+    "unknown", which HubSpot retries for days and then drops."""
+    await services.intake(lead_payload("hs-2", crm_id="7"), NOW, source="api")
+    assert (await inbound.apply("hubspot", [merged("m1", "9", "7")], NOW)).handled == 1
+    late = CrmChange("s1", Change.STATUS, crm_id="7", external_id="hubspot:7", value="OPEN", at=NOW)
+    applied = await inbound.apply("hubspot", [late], NOW)
+    assert (applied.handled, applied.unknown) == (1, [])
+    lead = await services.store.by_external_id("hs-2")
+    assert lead is not None and lead.crm_id == "9"
+    assert "crm_status" in [e.type for e in await services.store.events(lead.id)]
