@@ -4,14 +4,14 @@ HubSpot does not deliver its notifications in order: "B merged into C" may come 
 "A merged into B". Remembering where B went ties A's leads to C, whatever the order.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
