@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
     insert,
     literal,
@@ -833,6 +834,14 @@ class Store:
         many Slack messages will be emptied."""
 
         def work(db: Connection) -> int:
+            crm_id = db.execute(select(LeadRow.crm_id).where(LeadRow.id == lead_id)).scalar()
+            if crm_id is not None:  # the person's merged contacts, named in plain
+                merges = table(CrmMergeRow)
+                db.execute(
+                    delete(merges).where(
+                        or_(CrmMergeRow.crm_id == crm_id, CrmMergeRow.merged_id == crm_id)
+                    )
+                )
             db.execute(update(table(LeadRow)).where(LeadRow.id == lead_id).values(**values))
             events = table(EventRow)
             found = db.execute(

@@ -8,6 +8,7 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Connection, select
 
 from bot.crm.hubspot_in import HubSpotInbound, lead_from_contact
 from bot.crm.port import CrmInbound
@@ -17,6 +18,7 @@ from bot.domain.erasure import tombstone
 from bot.services.crm_inbound import CrmInboundService
 from bot.services.leads import Services
 from storage.crm_inbox import CrmInboxStore
+from storage.tables import CrmMergeRow
 from tests.conftest import lead_payload
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -251,3 +253,22 @@ async def test_a_change_of_a_merged_away_contact_told_late_reaches_its_lead(
     lead = await services.store.by_external_id("hs-2")
     assert lead is not None and lead.crm_id == "9"
     assert "crm_status" in [e.type for e in await services.store.events(lead.id)]
+
+
+async def test_erasing_a_person_forgets_their_merged_contacts_ids_too(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """An erased lead keeps its CRM id only as a digest; the record of its merges (7 and 8
+    into 9) named the person's contacts in plain: they go with the erasure."""
+    await inbound.apply("hubspot", [created()], NOW)  # the lead of contact 7
+    assert (await inbound.apply("hubspot", [merged("m1", "9", "7", "8")], NOW)).handled == 1
+    deleted = CrmChange("d1", Change.DELETED, crm_id="9", at=NOW)
+    assert (await inbound.apply("hubspot", [deleted], NOW)).handled == 1
+
+    def merges(db: Connection) -> list[tuple[str, str]]:
+        rows = db.execute(select(CrmMergeRow.merged_id, CrmMergeRow.crm_id)).all()
+        return [(str(gone), str(kept)) for gone, kept in rows]
+
+    assert await services.store.db.run(merges) == []
+    erased = await services.store.by_crm_id(tombstone("9"))
+    assert erased is not None and erased.erased_at is not None
