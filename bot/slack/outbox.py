@@ -384,7 +384,9 @@ class Outbox:
         )
         alert = None
         escalations = self.policies.current.channels.escalations
-        if escalations and item.kind != Kind.MESSAGE and item.channel != escalations:
+        # Any message but one to the escalations channel itself (a question, a reminder, a
+        # digest): one lost silently leaves people waiting for what never arrived.
+        if escalations and item.channel != escalations:
             if item.kind == Kind.HOME:
                 text = publish_failed(item.channel, error, ADVICE.get(error))
             else:
