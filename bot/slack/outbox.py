@@ -78,7 +78,10 @@ _ONLY_ADMINS = (
     "post in that channel, or change sla.yaml."
 )
 ADVICE = {
-    "channel_not_found": "Check the channel ids in sla.yaml (`handoff check`).",
+    # Also Slack's answer for a private channel the app is not in; `handoff check` only reads
+    # the file, `handoff doctor` asks Slack.
+    "channel_not_found": "Check the channel id in sla.yaml against Slack (`handoff doctor`); "
+    "if it is a private channel, invite the app: `/invite @Handoff`.",
     "not_in_channel": "Invite the app to that channel: `/invite @Handoff`.",
     "is_archived": "The channel is archived: unarchive it or change sla.yaml.",
     "is_inactive": "The channel is archived: unarchive it or change sla.yaml.",

@@ -113,6 +113,21 @@ async def test_a_channel_slack_refuses_for_good_is_reported_once(stack: LocalSta
     assert stack.handoff.metrics.counts["slack_errors_total"] == 1
 
 
+async def test_a_channel_slack_cannot_find_is_told_how_to_find_out_why(stack: LocalStack) -> None:
+    """chat.postMessage's `channel_not_found` ("Value passed for `channel` was invalid.") is
+    also Slack's answer for a private channel the app was not invited to: the alert names the
+    command that checks the ids against Slack (`handoff check` only reads the file) and the
+    invitation."""
+    stack.sim.missing_channels.add("C0MID")
+    await send_leads(stack, [payload(1)])
+    assert await stack.handoff.outbox.drain(30)
+
+    (alert,) = [m.all_text for m in stack.sim.messages("C0ESCALATE")]
+    assert "`channel_not_found`" in alert and "/lead lead-1" in alert
+    assert "`handoff doctor`" in alert and "/invite @Handoff" in alert
+    assert "handoff check" not in alert
+
+
 @pytest.mark.parametrize(
     ("error", "fix"),
     [
