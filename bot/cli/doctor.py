@@ -3,9 +3,10 @@
 With the bot token it asks Slack who the token is (`auth.test`), which scopes it was granted
 (the `x-oauth-scopes` header of every Web API answer) against those `manifest.yaml` declares,
 whether each channel `sla.yaml` names exists and takes the bot's posts (`conversations.info`),
-and whether each person it names, in any role, is an active member (`users.info`, once per
-person however many roles or named accounts they have). Each finding is one line, and each
-problem says what to fix. The judging is pure (`judge_*`); `examine` does the calls.
+and whether each person it names, in any role, is an active member and not a guest
+(`users.info`, once per person however many roles or named accounts they have). Each finding
+is one line, and each problem says what to fix. The judging is pure (`judge_*`); `examine` does
+the calls.
 """
 
 from __future__ import annotations
@@ -210,6 +211,14 @@ def judge_person(user: str, roles: list[str], answer: Mapping[str, Any] | str) -
         return fix(f"user {who}: deactivated: replace or remove them in sla.yaml")
     if answer.get("is_bot"):
         return fix(f"user {who}: a bot, not a person: put a person's member ID in sla.yaml")
+    # A guest (`is_restricted`; `is_ultra_restricted` too: single-channel) holds no role in
+    # Handoff, whatever sla.yaml says (bot/domain/access.py).
+    if answer.get("is_restricted") or answer.get("is_ultra_restricted"):
+        kind = "single-channel" if answer.get("is_ultra_restricted") else "multi-channel"
+        return fix(
+            f"user {who}: a {kind} guest, and Handoff gives guests no role: make them a full "
+            "member of the workspace, or take them out of sla.yaml"
+        )
     return fine(f"user {who}: active")
 
 

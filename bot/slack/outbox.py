@@ -73,8 +73,15 @@ REFUSED_FOR_NOW = frozenset({"rate_limited", "message_limit_exceeded"})
 BLOCKED = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
+_ONLY_ADMINS = (
+    "A Slack admin's setting stops the app posting there: ask a Slack admin to let the app "
+    "post in that channel, or change sla.yaml."
+)
 ADVICE = {
-    "channel_not_found": "Check the channel ids in sla.yaml (`handoff check`).",
+    # Also Slack's answer for a private channel the app is not in; `handoff check` only reads
+    # the file, `handoff doctor` asks Slack.
+    "channel_not_found": "Check the channel id in sla.yaml against Slack (`handoff doctor`); "
+    "if it is a private channel, invite the app: `/invite @Handoff`.",
     "not_in_channel": "Invite the app to that channel: `/invite @Handoff`.",
     "is_archived": "The channel is archived: unarchive it or change sla.yaml.",
     "is_inactive": "The channel is archived: unarchive it or change sla.yaml.",
@@ -82,6 +89,23 @@ ADVICE = {
     "user_not_found": "No such person in this workspace: check the user ids in sla.yaml.",
     "invalid_blocks": "Handoff built a message Slack refused: please report it.",
     "message_not_found": "Its message was deleted in Slack.",
+    # chat.postMessage: "A workspace preference prevents the authenticated user from posting."
+    "restricted_action": _ONLY_ADMINS,
+    "restricted_action_read_only_channel": _ONLY_ADMINS,  # "…into a read-only channel."
+    "restricted_action_thread_only_channel": _ONLY_ADMINS,  # "…top-level messages into…"
+    "restricted_action_non_threadable_channel": _ONLY_ADMINS,  # "…thread replies into…"
+    "restricted_action_thread_locked": "An admin locked the lead's thread: unlock it in Slack.",
+    "posting_to_channel_denied": _ONLY_ADMINS,  # files.completeUploadExternal
+    # "…your admins have disabled sending messages to this channel."
+    "ekm_access_denied": "Slack admins have disabled sending messages to that channel "
+    "(Enterprise Key Management): ask them to allow it, or change sla.yaml.",
+    "missing_scope": "The app lacks a Slack scope this needs: reinstall the app from "
+    "manifest.yaml (`handoff doctor` names what is missing).",
+    # "Authenticated user does not have permission to update this message."
+    "cant_update_message": "Slack lets the app edit only the messages it posted itself: was "
+    "Handoff's Slack app replaced by another?",
+    "msg_too_long": "Handoff built a message Slack refused: please report it.",
+    "no_text": "Handoff built a message Slack refused: please report it.",
 }
 
 
@@ -384,7 +408,9 @@ class Outbox:
         )
         alert = None
         escalations = self.policies.current.channels.escalations
-        if escalations and item.kind != Kind.MESSAGE and item.channel != escalations:
+        # Any message but one to the escalations channel itself (a question, a reminder, a
+        # digest): one lost silently leaves people waiting for what never arrived.
+        if escalations and item.channel != escalations:
             if item.kind == Kind.HOME:
                 text = publish_failed(item.channel, error, ADVICE.get(error))
             else:

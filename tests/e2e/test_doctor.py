@@ -96,6 +96,28 @@ async def test_a_broken_workspace_names_each_problem_and_what_to_fix() -> None:
     assert text.splitlines()[-1] == "6 problem(s) to fix before the first lead arrives"
 
 
+async def test_a_guest_the_sla_names_is_a_problem_to_fix() -> None:
+    """users.info shows a guest with `is_restricted` (and `is_ultra_restricted` for a
+    single-channel guest, https://api.slack.com/types/user); Handoff gives guests no role
+    whatever sla.yaml lists, so a guest rep would never claim a lead: the doctor says so."""
+    sim = await local_slack()
+    sim.make_guest("U0REP2")
+    sim.make_guest("U0MGR1", single_channel=True)
+    try:
+        code, text = await run_doctor(sim)
+    finally:
+        await sim.stop()
+    assert code == 1, text
+    problems = [line for line in text.splitlines() if line.startswith("FIX")]
+    assert len(problems) == 2, text
+    assert problems[0].startswith("FIX  user @tom (U0REP2, rep in enterprise): a multi-channel")
+    assert problems[1].startswith(
+        "FIX  user @grace (U0MGR1, manager, compliance alert): a single-channel"
+    )
+    for line in problems:
+        assert "guest" in line and "full member" in line, line
+
+
 def routed_sla(folder: Path) -> Path:
     """The example SLA with every routing role: 5,000 named accounts (a CSV) among its eight
     people, northwind.example owned by U0REP7 (a new smb rep the workspace lacks), a partner

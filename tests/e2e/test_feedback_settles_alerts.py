@@ -190,3 +190,20 @@ async def test_an_alert_about_the_final_outcome_stays_live_until_the_lead_is_clo
     settled = the_alert(stack, alert)
     assert settled.text == f"✅ Closed as Qualified by <@{MAYA}> at Mon 11:00 AEDT: {LEAD}."
     assert not has_controls(settled)
+
+
+async def test_a_question_slack_refuses_for_good_is_told_to_the_managers(
+    stack: LocalStack,
+) -> None:
+    """The question waits for marketing's answer with the lead's clocks paused: if Slack
+    refuses it for good (chat.postMessage: `is_archived`, "Channel has been archived."), the
+    managers must hear it, or the lead waits for an answer nobody was asked for."""
+    await claimed(stack)
+    stack.sim.archive_channel("C0MKTFEED")
+
+    await ask_marketing(stack)
+
+    assert stack.sim.messages("C0MKTFEED") == []
+    (alert,) = [m.all_text for m in stack.sim.messages(ESCALATIONS)]
+    for expected in ("Priya Raman", "<#C0MKTFEED>", "is_archived", "unarchive it"):
+        assert expected in alert, expected

@@ -113,6 +113,47 @@ async def test_a_channel_slack_refuses_for_good_is_reported_once(stack: LocalSta
     assert stack.handoff.metrics.counts["slack_errors_total"] == 1
 
 
+async def test_a_channel_slack_cannot_find_is_told_how_to_find_out_why(stack: LocalStack) -> None:
+    """chat.postMessage's `channel_not_found` ("Value passed for `channel` was invalid.") is
+    also Slack's answer for a private channel the app was not invited to: the alert names the
+    command that checks the ids against Slack (`handoff check` only reads the file) and the
+    invitation."""
+    stack.sim.missing_channels.add("C0MID")
+    await send_leads(stack, [payload(1)])
+    assert await stack.handoff.outbox.drain(30)
+
+    (alert,) = [m.all_text for m in stack.sim.messages("C0ESCALATE")]
+    assert "`channel_not_found`" in alert and "/lead lead-1" in alert
+    assert "`handoff doctor`" in alert and "/invite @Handoff" in alert
+    assert "handoff check" not in alert
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        # chat.postMessage's reference: "A workspace preference prevents the authenticated
+        # user from posting." / "Cannot post any message into a read-only channel."
+        ("restricted_action", "a Slack admin"),
+        ("restricted_action_read_only_channel", "a Slack admin"),
+        # "Your message couldn't be sent because your admins have disabled sending messages
+        # to this channel."
+        ("ekm_access_denied", "Slack admins"),
+        # A scope the app was installed without (Slack's common `missing_scope`).
+        ("missing_scope", "reinstall the app"),
+    ],
+)
+async def test_a_refusal_only_an_admin_can_mend_says_who_and_what(
+    stack: LocalStack, error: str, fix: str
+) -> None:
+    stack.sim.inject("chat.postMessage", error=error, channel="C0MID")
+    await send_leads(stack, [payload(1)])
+    assert await stack.handoff.outbox.drain(30)
+
+    (alert,) = [m.all_text for m in stack.sim.messages("C0ESCALATE")]
+    assert "/lead lead-1" in alert and f"`{error}`" in alert
+    assert fix in alert
+
+
 async def test_updates_wait_for_their_post_and_collapse_into_the_latest(
     stack: LocalStack,
 ) -> None:
