@@ -30,7 +30,7 @@ from bot.domain.report import (
     Period,
     Times,
 )
-from storage.cycles import cycles_in
+from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
 from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
@@ -110,17 +110,10 @@ def _velocity_columns(dialect: str, lead: Any, accepted: tuple[Any, ...]) -> dic
     return columns
 
 
-def _counts_query(
-    start: datetime,
-    end: datetime,
-    as_of: datetime,
-    standard: AttemptStandard,
-    where: Filter,
-    dialect: str,
-) -> Any:
+def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dialect: str) -> Any:
+    """The counts of one kind of the period's cycle rows (storage/cycles.py)."""
     now = literal(as_of, _INSTANT)
     closed_before = literal(standard.closed_before, _INSTANT)
-    lead = cycles_in(start, end, where.conditions).c
     posted = (lead.mql.is_(True), lead.posted_at.is_not(None))
     accepted = (
         *posted,
@@ -203,7 +196,8 @@ def _counts_query(
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
     # period (a quarter's second scan cost a third as much again).
     group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
-    return select(*group, *[c.label(n) for n, c in columns.items()]).group_by(*group)
+    labelled = [c.label(n) for n, c in columns.items()]
+    return select(*group, *labelled).where(*lead.where).group_by(*group)
 
 
 def _group_columns(lead: Any) -> tuple[Any, ...]:
@@ -249,11 +243,11 @@ def epoch(db: Connection, column: Any) -> Any:
     return milliseconds / 1000.0
 
 
-def _times_query(db: Connection, start: datetime, end: datetime, where: Filter) -> Any:
-    """The stage times of the MQL cycles that began in [start, end)."""
-    lead = cycles_in(start, end, where.conditions).c
+def _times_query(db: Connection, lead: Cycles) -> Any:
+    """The stage times of one kind of the period's MQL cycle rows."""
     epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
-    return select(*_group_columns(lead), *epochs, lead.tier).where(lead.mql.is_(True))
+    found = select(*_group_columns(lead), *epochs, lead.tier)
+    return found.where(*lead.where, lead.mql.is_(True))
 
 
 def _group(row: Any) -> Group:
@@ -343,23 +337,25 @@ class ReportStore:
                 LeadRow, LeadRow.id == EscalationRow.lead_id
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
+        cycles = cycles_in(start, end, where.conditions)
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
             mix: dict[tuple[str, str | None], int] = {}
-            counts_query = _counts_query(start, end, as_of, standard, where, db.dialect.name)
-            pause()
-            for row in db.execute(counts_query).mappings():
-                group = _group(row)
-                values: dict[str, Any] = {
-                    name: (float if name in AMOUNTS else int)(row[name])
-                    for name in Counts.__dataclass_fields__
-                    if name in row
-                }
-                counts[group] = counts.get(group, Counts()) + Counts(**values)
-                if row.get("dispositioned"):
-                    key = (str(row["disposition_code"]), row["disposition_reason"])
-                    mix[key] = mix.get(key, 0) + int(row["dispositioned"])
+            for rows in cycles:
+                pause()
+                query = _counts_query(rows, as_of, standard, db.dialect.name)
+                for row in db.execute(query).mappings():
+                    group = _group(row)
+                    values: dict[str, Any] = {
+                        name: (float if name in AMOUNTS else int)(row[name])
+                        for name in Counts.__dataclass_fields__
+                        if name in row
+                    }
+                    counts[group] = counts.get(group, Counts()) + Counts(**values)
+                    if row.get("dispositioned"):
+                        key = (str(row["disposition_code"]), row["disposition_reason"])
+                        mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
@@ -367,13 +363,14 @@ class ReportStore:
         def stage_times(db: Connection) -> list[Times]:
             groups: dict[tuple[Any, ...], Group] = {}
             times: list[Times] = []
-            pause()
-            # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that turning
-            # them into Python is sliced too.
-            streamed = _times_query(db, start, end, where).execution_options(yield_per=SLICE)
-            for rows in db.execute(streamed).partitions(SLICE):
-                times += _stage_times(rows, groups)
+            for kind in cycles:
                 pause()
+                # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that
+                # turning them into Python is sliced too.
+                streamed = _times_query(db, kind).execution_options(yield_per=SLICE)
+                for rows in db.execute(streamed).partitions(SLICE):
+                    times += _stage_times(rows, groups)
+                    pause()
             return times
 
         if not with_times:

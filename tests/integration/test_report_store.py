@@ -315,9 +315,9 @@ async def test_a_report_read_pauses_before_each_query_and_between_slices_of_rows
         WEEK.start, WEEK.end, AS_OF, standard, Filter(), pause=lambda: pauses.append(1)
     )
     assert paused == unpaused
-    # Two queries for the counts (the cycles', the escalations'), one for the times and one
-    # after each slice of two rows.
-    assert len(pauses) >= 2 + 1 + len(unpaused.times) // 2
+    # Four queries for the counts (three kinds of cycle rows, the escalations), three for the
+    # times and one after each slice of two rows.
+    assert len(pauses) >= 4 + 3 + len(unpaused.times) // 2
     assert services is not None
 
 
