@@ -67,6 +67,17 @@ class ChatMethods(Inspection):
         self._delete(state, message)
         return {"channel": state.id, "ts": message.ts}
 
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message as a person would in Slack (its author, or an admin deleting
+        anyone's; no API call is recorded): history no longer returns it ("The original message
+        will no longer return in history calls.", the message_deleted event's reference), and
+        chat.update of its ts answers `message_not_found`."""
+        state = self._channel(channel)
+        message = state.messages.get(ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        self._delete(state, message)
+
     def _chat_post_ephemeral(self, args: Json) -> Json:
         state = self._resolve_channel(args.get("channel"), posting=True)
         if state.is_archived:

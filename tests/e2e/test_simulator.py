@@ -169,6 +169,23 @@ async def test_chat_update_edits_in_place(sim: SlackSimulator, client: AsyncWebC
     assert raised.value.response["error"] == "message_not_found"
 
 
+async def test_a_message_a_person_deleted_is_gone_for_the_app(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    ts = await post_lead(client)
+
+    sim.delete_message(CHANNEL, ts)  # an admin deletes the app's post in Slack
+
+    history = await client.conversations_history(channel=CHANNEL, include_all_metadata=True)
+    assert history["messages"] == []  # "will no longer return in history calls"
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_update(channel=CHANNEL, ts=ts, text="x")
+    assert raised.value.response["error"] == "message_not_found"
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_delete(channel=CHANNEL, ts=ts)
+    assert raised.value.response["error"] == "message_not_found"
+
+
 async def test_threads_channels_and_users(sim: SlackSimulator, client: AsyncWebClient) -> None:
     ts = await post_lead(client)
     await client.chat_postMessage(channel=CHANNEL, thread_ts=ts, text="Call logged")
