@@ -461,6 +461,34 @@ def mark_posted(db: Connection, lead_id: int, channel: str, ts: str, now: dateti
     return True
 
 
+_MARK_REPOSTED = (
+    update(table(LeadRow))
+    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.message_ts == bindparam("p_replaces"))
+    .values(message_channel=bindparam("p_channel"), message_ts=bindparam("p_ts"))
+)
+
+
+def mark_reposted(
+    db: Connection, lead_id: int, replaces: str, channel: str, ts: str, now: datetime
+) -> bool:
+    """Record the lead's new post in place of its post `replaces` (deleted in Slack); False if
+    the lead's message is another one by now. Its stage times stay as they were."""
+    params = {"p_lead_id": lead_id, "p_replaces": replaces, "p_channel": channel, "p_ts": ts}
+    if db.execute(_MARK_REPOSTED, params).rowcount != 1:
+        return False
+    data = {"channel": channel, "ts": ts, "deleted_ts": replaces}
+    insert_events(
+        db, {"lead_id": lead_id, "type": "reposted", "actor": "handoff", "at": now, "data": data}
+    )
+    return True
+
+
+def repost_key(lead_id: int, ts: str) -> str:
+    """The key of the row posting a lead again after its post `ts` was deleted in Slack: once
+    per deleted post, whichever update (or replica) finds it gone."""
+    return f"repost:{lead_id}:{ts}"
+
+
 _IS_DUE = is_due(OutboxRow)
 _DUE = (
     select(OutboxRow.id, OutboxRow.channel, OutboxRow.kind)
@@ -560,6 +588,9 @@ class Redaction:
 KIND_SENT = (Kind.POST_LEAD, Kind.FEEDBACK, Kind.NURTURE_NOTICE, Kind.MESSAGE)  # about a lead
 
 _ERASED_AT = select(LeadRow.erased_at).where(LeadRow.id == bindparam("p_lead_id"))
+_MESSAGE_OF = select(LeadRow.message_ts, LeadRow.erased_at).where(
+    LeadRow.id == bindparam("p_lead_id")
+)
 
 
 def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
@@ -630,7 +661,7 @@ def _lookup(
     """What finds the message of a row whose outcome is unknown: its row (whose metadata key
     the worker knows), the thread it went to, and when its first request was made."""
     found: dict[str, Any] = {"of": row_id, "kind": kind}
-    for name in ("cycle", "thread_ts"):
+    for name in ("cycle", "thread_ts", "replaces"):
         if (payload or {}).get(name) is not None:
             found[name] = (payload or {})[name]
     if first_try_at is not None:
@@ -696,7 +727,11 @@ class OutboxStore:
             params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": ts, "p_error": None}
             db.execute(_FINISH, params)
             posted = False
-            if item.kind == Kind.POST_LEAD and item.lead_id is not None and ts:
+            replaces = item.payload.get("replaces")
+            if item.kind == Kind.POST_LEAD and item.lead_id is not None and ts and replaces:
+                where = channel or item.channel
+                posted = mark_reposted(db, item.lead_id, str(replaces), where, ts, now)
+            elif item.kind == Kind.POST_LEAD and item.lead_id is not None and ts:
                 posted = mark_posted(db, item.lead_id, channel or item.channel, ts, now)
             elif item.kind in (Kind.FEEDBACK, Kind.NURTURE_NOTICE) and item.lead_id is not None:
                 event = {
@@ -741,6 +776,47 @@ class OutboxStore:
                 write_effects(db, [Send(channel, text, f"alert:{item.id}", item.lead_id)], now)
 
         await self.db.run(work)
+
+    async def repost(
+        self,
+        item: OutboxItem,
+        channel: str,
+        ts: str,
+        now: datetime,
+        alert: tuple[str, str] | None,
+    ) -> bool:
+        """The lead's post `ts` in `channel` is gone from Slack (deleted there), as the update
+        `item` found: write a row posting the lead again and `alert` (channel, text), once per
+        deleted post. True: `item` is done (the new post shows the lead as it is when sent);
+        False: it waits, since a post replacing `ts` is on its way, or has just replaced it."""
+
+        def work(db: Connection) -> bool:
+            lead_id = int(item.lead_id or 0)
+            done = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": None, "p_error": None}
+            found = db.execute(_MESSAGE_OF, {"p_lead_id": lead_id}).first()
+            if found is None or found.erased_at is not None:  # erased meanwhile: never again
+                db.execute(_FINISH, done)
+                return True
+            if found.message_ts != ts:
+                return False  # replaced meanwhile: update the new post
+            key = repost_key(lead_id, ts)
+            payload = {"replaces": ts}
+            row = outbox_row(
+                Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=payload
+            )
+            insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
+            if db.execute(insert_row).rowcount == 1:
+                if alert is not None:
+                    told = Send(alert[0], alert[1], f"deleted:{lead_id}:{ts}", lead_id)
+                    write_effects(db, [told], now)
+            elif (
+                db.execute(select(OutboxRow.state).where(OutboxRow.key == key)).scalar() == PENDING
+            ):
+                return False  # it may have rendered the lead before this change
+            db.execute(_FINISH, done)
+            return True
+
+        return await self.db.run(work)
 
     async def send(self, effects: Sequence[Effect], now: datetime) -> None:
         """Write effects the delivery worker decided (an alert to the operator)."""

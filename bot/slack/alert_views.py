@@ -41,6 +41,16 @@ def delivery_alert(
     return f"{text} {advice}" if advice else text
 
 
+def reposted_alert(lead: LeadView, channel: str) -> str:
+    """The escalations channel hears, once, that someone deleted a lead's post in Slack."""
+    name = one_line(lead.display_name, 200)
+    return (
+        f":wastebasket: The post of {name} (`/lead {one_line(lead.external_id, 255)}`) in "
+        f"<#{channel}> was deleted in Slack, so Handoff posted it again there, as the lead is "
+        "now. Notes sent to its thread before Handoff noticed stay with the deleted post."
+    )
+
+
 def history_unreadable(channel: str, error: str) -> str:
     """The escalations channel hears when a post whose answer was lost had to be sent again
     without checking, because the channel's history cannot be read."""

@@ -525,6 +525,16 @@ def erased_message() -> Message:
     return Message(text=ERASED_TEXT, blocks=[section(ERASED_TEXT)])
 
 
+POSTED_AGAIN = "🔁 Posted again: the earlier post of this lead was deleted in Slack."
+
+
+def posted_again(message: Message) -> Message:
+    """The lead's post, posted again after its earlier post was deleted in Slack: says so
+    under its headline (until the next change re-renders it)."""
+    blocks = [*message.blocks[:1], context(POSTED_AGAIN), *message.blocks[1:]]
+    return Message(text=message.text, blocks=blocks[:MAX_BLOCKS])
+
+
 def deal_line(lead: LeadView, policy: Policy) -> str | None:
     """`🏆 Deal won in the CRM · AUD 42,500`: the lead's deal as the CRM reported it, or None
     while it has none."""
@@ -760,6 +770,7 @@ EVENT_WORDS = {
     "mql": "qualified as MQL",
     "nurture": "kept in nurture",
     "posted": "posted to Slack",
+    "reposted": "posted to Slack again: its earlier post was deleted there",
     "claimed": "claimed",
     "attempt": "contact attempt",
     "first_touch": "first touch",

@@ -42,6 +42,7 @@ from bot.slack.alert_views import (
     delivery_alert,
     history_unreadable,
     publish_failed,
+    reposted_alert,
     settled_alert,
 )
 from bot.slack.blocks import Message
@@ -52,6 +53,7 @@ from bot.slack.lead_views import (
     feedback_message,
     lead_message,
     nurture_notice,
+    posted_again,
 )
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
@@ -437,13 +439,33 @@ class Outbox:
             await self.rows.delivered(item, self.clock())
             return
         self.metrics.inc("slack_calls_total")
-        await self.client.chat_update(
-            channel=lead.message_channel,
-            ts=lead.message_ts,
-            text=message.text,
-            blocks=message.blocks,
-        )
+        try:
+            await self.client.chat_update(
+                channel=lead.message_channel,
+                ts=lead.message_ts,
+                text=message.text,
+                blocks=message.blocks,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
+            await self._repost(item, lead, lead.message_channel, lead.message_ts)
+            return
         await self.rows.delivered(item, self.clock())
+
+    async def _repost(self, item: OutboxItem, lead: LeadView, channel: str, ts: str) -> None:
+        """Someone deleted the lead's post in Slack (chat.update: `message_not_found`, "No
+        message exists with the requested timestamp."): post the lead again in its channel, and
+        tell the managers, once per deleted post."""
+        log.warning(
+            "lead %s: its post %s in %s was deleted in Slack", lead.external_id, ts, channel
+        )
+        escalations = self.policies.current.channels.escalations
+        alert = (escalations, reposted_alert(lead, channel)) if escalations else None
+        if await self.rows.repost(item, channel, ts, self.clock(), alert):
+            self.deliver_soon()
+        else:
+            await self._retry(item, 0.5, "waiting for the lead's new post", unknown=False)
 
     async def _redact(self, item: OutboxItem) -> None:
         """Empty a message Handoff sent about a lead whose person was erased: the message its
@@ -474,7 +496,8 @@ class Outbox:
         first = datetime.fromisoformat(since) if isinstance(since, str) else self.wall()
         thread_ts = payload.get("thread_ts")
         scan = await self._scan(channel, thread_ts, first - timedelta(minutes=2))
-        return scan.found.get(message_key(kind, of, item.lead_id, payload.get("cycle")))
+        key = message_key(kind, of, item.lead_id, payload.get("cycle"), payload.get("replaces"))
+        return scan.found.get(key)
 
     async def _replace(self, channel: str, ts: str, message: Message, item: OutboxItem) -> None:
         """Show `message` instead of an erased person's message, its metadata gone; where Slack
@@ -533,7 +556,7 @@ class Outbox:
 
     async def _post(self, item: OutboxItem) -> None:
         lead = await self.store.get(item.lead_id) if item.lead_id is not None else None
-        if item.kind == Kind.POST_LEAD and (lead is None or lead.posted_at is not None):
+        if item.kind == Kind.POST_LEAD and _posted_already(item, lead):
             await self.rows.delivered(item, self.clock())  # gone, or adopted meanwhile
             return
         key = _key(item)
@@ -583,6 +606,8 @@ class Outbox:
         if lead is None:
             return None
         policy = await self.policies.for_lead(lead)
+        if item.kind == Kind.POST_LEAD and item.payload.get("replaces"):
+            return posted_again(await self._lead_post(lead, policy))
         if item.kind == Kind.POST_LEAD:
             return await self._lead_post(lead, policy)
         if item.kind == Kind.FEEDBACK:
@@ -780,16 +805,33 @@ _COUNTER = {
 
 def _key(item: OutboxItem) -> str:
     """What identifies the message in Slack: a lead has one post; other rows their own."""
-    return message_key(item.kind, item.id, item.lead_id, item.payload.get("cycle"))
+    payload = item.payload
+    return message_key(
+        item.kind, item.id, item.lead_id, payload.get("cycle"), payload.get("replaces")
+    )
 
 
-def message_key(kind: str, row_id: int, lead_id: int | None, cycle: Any = None) -> str:
+def message_key(
+    kind: str, row_id: int, lead_id: int | None, cycle: Any = None, replaces: Any = None
+) -> str:
     """The metadata key of the message outbox row `row_id` (of `kind`) posts: a lead's post is
-    keyed by the lead and its cycle (a recycled lead is posted again), any other by its row."""
-    if kind == Kind.POST_LEAD:
+    keyed by the lead and its cycle (a recycled lead is posted again), any other by its row (a
+    post of a lead again, `replaces` a post deleted in Slack, too)."""
+    if kind == Kind.POST_LEAD and not replaces:
         number = int(cycle or 1)
         return f"lead:{lead_id}" if number == 1 else f"lead:{lead_id}:c{number}"
     return f"outbox:{row_id}"
+
+
+def _posted_already(item: OutboxItem, lead: LeadView | None) -> bool:
+    """Whether a lead's post row has nothing to post: the lead is gone or posted already; a
+    post replacing a deleted one, once the lead is erased or its message is another one."""
+    if lead is None:
+        return True
+    replaces = item.payload.get("replaces")
+    if replaces:
+        return lead.erased_at is not None or lead.message_ts != replaces
+    return lead.posted_at is not None
 
 
 def _refused_for_good(error: SlackApiError) -> bool:
