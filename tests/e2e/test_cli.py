@@ -247,6 +247,12 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     # each thread reply under its lead's post, and each person's DMs from Handoff.
     assert "evening sweep" in text
     shows = text.split("4. What Slack shows", 1)[1].split("5. Final state", 1)[0]
+    # A lead's score reads as Slack shows the field: the scores on one line, the reasons that add
+    # up to them on the next (not "Handoff 20 95 employees +20", figures run together).
+    scores = [line for line in shows.splitlines() if line.startswith("Score: ")]
+    assert scores
+    fused = r"^Score: (CRM score \d+ \((hot|warm)\) · Handoff \d+|\d+ \((hot|warm)\))$"
+    assert all(re.match(fused, line) for line in scores), scores
     hot = shows.split("🔥 Hot MQL: Hannah Schmidt", 1)[1].split("─" * 78, 1)[0]
     replies = [line for line in hot.splitlines() if line.startswith("  ↳ ")]
     assert "this lead is still waiting for a claim" in replies[0], replies
