@@ -166,7 +166,9 @@ class Demo:
             f"  {' and '.join(self.name(r) for r in racers)} both pressed “Claim” on "
             f"{first.display_name}: {self.name(winner)} won, the other was told privately"
         )
-        await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)
+        await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)  # not in any pool
+        refusal = self.stack.sim.ephemerals(user="U0OUTSIDER")[-1].text
+        self.say(f"           … privately: {self.plain(refusal)}")
         for index, lead in enumerate(mqls[:-3]):  # the last three stay unclaimed, clocks running
             if index:
                 self.clock.advance(minutes=4)

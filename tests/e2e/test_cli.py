@@ -238,6 +238,15 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         "Reason: Already using competitor",
     ):
         assert expected in text, expected
+    # A claim Handoff refused is told as refused where it happens, not as if it had been made.
+    work = text.split("2. Reps claim", 1)[1].split("3. Nobody claims", 1)[0].splitlines()
+    claims = [
+        (i, m[1]) for i, line in enumerate(work) if (m := re.search(r"“Claim” on (.+)$", line))
+    ]
+    again = [i for i, lead in claims if [name for _, name in claims].count(lead) > 1]
+    assert again, claims
+    first = again[0]
+    assert work[first + 1].lstrip().startswith("… privately: "), work[first : first + 2]
     # Unable to contact after six attempts three hours apart: every attempt counts (seed 002).
     assert re.search(r"three hours apart: 6 of 6, and this time .+ is recycled", text)
     # Slack's view names people and channels (a DM to @tom, #sales-enterprise), never ids.
