@@ -21,6 +21,7 @@ import yaml
 from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.lead import LeadView, Stage
+from bot.domain.naming import readable
 from bot.domain.policy import parse_policy
 from bot.simulator.data import Ephemeral, Message
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
@@ -412,11 +413,16 @@ class Demo:
         print(f"\n5. Final state of every lead\n{RULE}", file=self.out)
         header = f"{'lead':<9} {'name':<18} {'segment':<10} {'stage':<8} {'owner':<7} "
         print(header + f"{'tries':>5}  disposition", file=self.out)
+        policy = self.stack.services.policy
         for lead in leads:
+            # as the SLA and the channels name them: "Unable to contact", not no_response
+            code = lead.disposition_code
+            chosen = policy.disposition(code) if code else None
+            outcome = chosen.label if chosen else code or lead.stage_reason or ""
             print(
-                f"{lead.external_id:<9} {lead.display_name[:18]:<18} {lead.segment:<10} "
+                f"{lead.external_id:<9} {lead.display_name[:18]:<18} {readable(lead.segment):<10} "
                 f"{lead.stage.value:<8} {self.name(lead.owner) if lead.owner else '—':<7} "
-                f"{lead.attempts:>5}  {lead.disposition_code or lead.stage_reason or ''}",
+                f"{lead.attempts:>5}  {outcome}",
                 file=self.out,
             )
         stages = Counter(lead.stage.value for lead in leads)

@@ -247,6 +247,11 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     assert again, claims
     first = again[0]
     assert work[first + 1].lstrip().startswith("… privately: "), work[first : first + 2]
+    # The final state names segments and dispositions as the SLA and the channels do ("mid
+    # market", "Unable to contact"), never by their keys (mid_market, no_response).
+    final = text.split("5. Final state", 1)[1].split("6. The week's", 1)[0]
+    assert "Unable to contact" in final and "mid market" in final, final
+    assert not re.findall(r"\b[a-z]+_[a-z_]+\b", final), re.findall(r"\b[a-z]+_[a-z_]+\b", final)
     # Unable to contact after six attempts three hours apart: every attempt counts (seed 002).
     assert re.search(r"three hours apart: 6 of 6, and this time .+ is recycled", text)
     # Slack's view names people and channels (a DM to @tom, #sales-enterprise), never ids.
