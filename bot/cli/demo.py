@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import tempfile
+import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.lead import LeadView, Stage
+from bot.domain.naming import readable
 from bot.domain.policy import parse_policy
 from bot.simulator.data import Ephemeral, Message
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
@@ -28,6 +30,8 @@ from bot.slack.text import team_time
 
 SAMPLE = Path(__file__).parent / "sample"
 RULE = "─" * 78
+WIDTH = 100  # the terminal columns every line of the demo fits in
+WORDS = re.compile(r"\s*(?:\[ [^\[\]]* \]|\S+)")  # a button (`[ Unable to contact ]`) is one word
 ATTEMPTS = ["Log call", "Log email", "Log LinkedIn"]
 HOT_LEAD: dict[str, Any] = {
     "external_id": "hs-10299",
@@ -41,6 +45,41 @@ HOT_LEAD: dict[str, Any] = {
 }
 # A channel mention without its name (`<#C0ENT>`): Slack shows the channel's name.
 CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)\|?>")
+
+
+def columns(text: str) -> int:
+    """The terminal columns `text` takes: two for a wide character or an emoji (one followed by
+    U+FE0F, ♻️), none for a combining mark or a zero-width joiner."""
+    found = 0
+    for char in text:
+        if char == "\ufe0f":
+            found += 1
+        elif not unicodedata.combining(char) and char != "\u200d":
+            found += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return found
+
+
+def fit(text: str, width: int = WIDTH) -> str:
+    """`text` with each line broken between words (`WORDS`) to fit `width` columns; what a line
+    carries on to the next is indented two more than the line, so it reads as one (a word longer
+    than the width stays whole)."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+        current = ""
+        for word in WORDS.findall(line) or [line]:
+            if current.strip() and columns(current + word) > width:
+                lines.append(current)
+                current = indent + word.lstrip()
+            else:
+                current += word
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def show(text: str, out: TextIO) -> None:
+    """Print `text` to fit the terminal (`fit`)."""
+    print(fit(text), file=out)
 
 
 class Demo:
@@ -59,7 +98,7 @@ class Demo:
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=self.out)
+            show(text, self.out)
 
     def name(self, user: str | None) -> str:
         return f"@{PEOPLE[user][0]}" if user in PEOPLE else str(user)
@@ -166,7 +205,9 @@ class Demo:
             f"  {' and '.join(self.name(r) for r in racers)} both pressed “Claim” on "
             f"{first.display_name}: {self.name(winner)} won, the other was told privately"
         )
-        await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)
+        await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)  # not in any pool
+        refusal = self.stack.sim.ephemerals(user="U0OUTSIDER")[-1].text
+        self.say(f"           … privately: {self.plain(refusal)}")
         for index, lead in enumerate(mqls[:-3]):  # the last three stay unclaimed, clocks running
             if index:
                 self.clock.advance(minutes=4)
@@ -392,30 +433,36 @@ class Demo:
 
     async def report(self, chart: Path | None) -> None:
         """A manager runs `/sla-report`: the week privately, and its charts in a DM."""
-        print(f"\n6. The week's SLA report (/sla-report by @grace)\n{RULE}", file=self.out)
+        show(f"\n6. The week's SLA report (/sla-report by @grace)\n{RULE}", self.out)
         manager = "U0MGR1"
         await self.stack.driver.command(manager, "/sla-report", "", channel_id="C0ENT")
         await self.settle()
         answers = self.stack.sim.ephemerals(user=manager)
         if answers:
-            print(self.render(answers[-1]), file=self.out)
+            show(self.render(answers[-1]), self.out)
         files = self.stack.sim.files(self.stack.sim.dm_channel(manager))
         speed = next((f for f in files if f.content and "speed" in f.name), None)
         if chart is not None and speed is not None and speed.content is not None:
             await asyncio.to_thread(chart.write_bytes, speed.content)
-            print(f"\nThe speed-to-lead chart sent to @grace's DM is in {chart}", file=self.out)
+            show(f"\nThe speed-to-lead chart sent to @grace's DM is in {chart}", self.out)
 
     async def summary(self) -> None:
         leads = await self._leads()
-        print(f"\n5. Final state of every lead\n{RULE}", file=self.out)
-        header = f"{'lead':<9} {'name':<18} {'segment':<10} {'stage':<8} {'owner':<7} "
-        print(header + f"{'tries':>5}  disposition", file=self.out)
+        show(f"\n5. Final state of every lead\n{RULE}", self.out)
+        # a lead a line, inside WIDTH even with the longest reason (the MQL threshold's)
+        header = f"{'lead':<9} {'name':<16} {'segment':<10} {'stage':<8} {'owner':<7} "
+        show(header + f"{'tries':>5}  disposition", self.out)
+        policy = self.stack.services.policy
         for lead in leads:
-            print(
-                f"{lead.external_id:<9} {lead.display_name[:18]:<18} {lead.segment:<10} "
+            # as the SLA and the channels name them: "Unable to contact", not no_response
+            code = lead.disposition_code
+            chosen = policy.disposition(code) if code else None
+            outcome = chosen.label if chosen else code or lead.stage_reason or ""
+            show(
+                f"{lead.external_id:<9} {lead.display_name[:16]:<16} {readable(lead.segment):<10} "
                 f"{lead.stage.value:<8} {self.name(lead.owner) if lead.owner else '—':<7} "
-                f"{lead.attempts:>5}  {lead.disposition_code or lead.stage_reason or ''}",
-                file=self.out,
+                f"{lead.attempts:>5}  {outcome}",
+                self.out,
             )
         stages = Counter(lead.stage.value for lead in leads)
         claim_minutes = [
@@ -425,16 +472,16 @@ class Demo:
         ]
         calls = len(self.stack.sim.calls)
         invalid = len(self.stack.sim.invalid_payloads)
-        print(RULE, file=self.out)
-        print(
+        show(RULE, self.out)
+        show(
             f"{len(leads)} leads: " + ", ".join(f"{n} {s}" for s, n in sorted(stages.items())),
-            file=self.out,
+            self.out,
         )
         if claim_minutes:
-            print(
+            show(
                 f"median time to claim {median(claim_minutes):.0f} min (simulated clock); "
                 f"{calls} Slack API calls, {invalid} rejected as invalid Block Kit",
-                file=self.out,
+                self.out,
             )
 
 
@@ -455,9 +502,9 @@ async def start_hubspot(leads: list[dict[str, Any]]) -> HubSpotFake:
 def crm_story(hub: HubSpotFake, out: TextIO) -> None:
     """What HubSpot took from Handoff: owners, lead statuses, lifecycle stages and notes."""
     lines = hub.story()
-    print(f"\n7. What HubSpot received ({len(lines)} writes, in order)\n{RULE}", file=out)
+    show(f"\n7. What HubSpot received ({len(lines)} writes, in order)\n{RULE}", out)
     for line in lines:  # a long note cut at a word, and marked as cut
-        print(f"  {shorten(line, 150, placeholder=' …')}", file=out)
+        show(f"  {shorten(line, 150, placeholder=' …')}", out)
 
 
 async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | None = None) -> int:

@@ -116,8 +116,11 @@ def _render_section(block: dict[str, Any], users: dict[str, str]) -> list[str]:
     if block.get("text"):
         lines.extend(_text_of(block["text"], users).split("\n"))
     for field in block.get("fields") or []:
+        # Slack breaks a field's value where its text does: each line stays a line, under it.
         label, _, value = _text_of(field, users).partition("\n")
-        lines.append(f"{label}: {' '.join(value.split())}" if value else label)
+        first, *more = [" ".join(line.split()) for line in value.split("\n")]
+        lines.append(f"{label}: {first}" if first else label)
+        lines.extend(" " * (len(label) + 2) + line for line in more if line)
     accessory = block.get("accessory")
     if isinstance(accessory, dict):
         rendered = _element_label(accessory, users)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -238,6 +239,28 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         "Reason: Already using competitor",
     ):
         assert expected in text, expected
+    # It reads in a 100-column terminal: every line fits (an emoji takes two columns), and a
+    # long line goes on, indented, on the next, nothing of it lost.
+    wide = [line for line in text.splitlines() if terminal_columns(line) > 100]
+    assert not wide, wide
+    broken = [line for line in text.splitlines() if line.count("[ ") != line.count(" ]")]
+    assert not broken, broken  # a button ([ Unable to contact ]) stays whole
+    table = text.split("5. Final state", 1)[1].split("─" * 78)[1].splitlines()[2:]
+    assert table and all(row.startswith("hs-") for row in table), table  # a lead a line
+    # A claim Handoff refused is told as refused where it happens, not as if it had been made.
+    work = text.split("2. Reps claim", 1)[1].split("3. Nobody claims", 1)[0].splitlines()
+    claims = [
+        (i, m[1]) for i, line in enumerate(work) if (m := re.search(r"“Claim” on (.+)$", line))
+    ]
+    again = [i for i, lead in claims if [name for _, name in claims].count(lead) > 1]
+    assert again, claims
+    first = again[0]
+    assert work[first + 1].lstrip().startswith("… privately: "), work[first : first + 2]
+    # The final state names segments and dispositions as the SLA and the channels do ("mid
+    # market", "Unable to contact"), never by their keys (mid_market, no_response).
+    final = text.split("5. Final state", 1)[1].split("6. The week's", 1)[0]
+    assert "Unable to contact" in final and "mid market" in final, final
+    assert not re.findall(r"\b[a-z]+_[a-z_]+\b", final), re.findall(r"\b[a-z]+_[a-z_]+\b", final)
     # Unable to contact after six attempts three hours apart: every attempt counts (seed 002).
     assert re.search(r"three hours apart: 6 of 6, and this time .+ is recycled", text)
     # Slack's view names people and channels (a DM to @tom, #sales-enterprise), never ids.
@@ -247,19 +270,38 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     # each thread reply under its lead's post, and each person's DMs from Handoff.
     assert "evening sweep" in text
     shows = text.split("4. What Slack shows", 1)[1].split("5. Final state", 1)[0]
+    # A lead's score reads as Slack shows the field: the scores on one line, the reasons that add
+    # up to them on the next (not "Handoff 20 95 employees +20", figures run together).
+    scores = [line for line in shows.splitlines() if line.startswith("Score: ")]
+    assert scores
+    fused = r"^Score: (CRM score \d+ \((hot|warm)\) · Handoff \d+|\d+ \((hot|warm)\))$"
+    assert all(re.match(fused, line) for line in scores), scores
     hot = shows.split("🔥 Hot MQL: Hannah Schmidt", 1)[1].split("─" * 78, 1)[0]
     replies = [line for line in hot.splitlines() if line.startswith("  ↳ ")]
     assert "this lead is still waiting for a claim" in replies[0], replies
     assert "Reassigned to @tom" in replies[-1], replies
     assert shows.count("  ↳ ") >= 6 and "DMs from Handoff:" in shows
     dms = shows.split("DMs from Handoff:", 1)[1].split("Private (ephemeral)", 1)[0]
-    assert "\n@tom (" in dms and "Hannah Schmidt (Contoso Freight) in #sales-enterprise" in dms
+    told = " ".join(dms.split())  # a DM may go on over several lines
+    assert "\n@tom (" in dms and "Hannah Schmidt (Contoso Freight) in #sales-enterprise" in told
     story = text.split("7. What HubSpot received", 1)[1]
     assert story.count("note: Handoff disposition: Not a fit") == 1  # once each
     # a long note is cut at a word and marked as cut, not stopped mid-sentence
     lines = story.splitlines()
     assert all(len(line) <= 152 for line in lines)
     assert any(line.endswith("filled in by an agency …") for line in lines), lines
+
+
+def terminal_columns(line: str) -> int:
+    """The columns a terminal gives `line`: two for a wide character or an emoji (one followed
+    by U+FE0F, ♻️), none for a combining mark or a zero-width joiner."""
+    columns = 0
+    for char in line:
+        if char == "\ufe0f":
+            columns += 1
+        elif not unicodedata.combining(char) and char != "\u200d":
+            columns += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return columns
 
 
 def free_port() -> int:

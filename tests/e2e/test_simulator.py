@@ -651,7 +651,10 @@ def test_render_blocks_text_reads_like_the_message() -> None:
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": "*Ada* &lt;ada@example.com&gt; for <@U0REP>"},
-            "fields": [{"type": "mrkdwn", "text": "*Company*\nAcme &amp; Co"}],
+            "fields": [
+                {"type": "mrkdwn", "text": "*Company*\nAcme &amp; Co"},
+                {"type": "mrkdwn", "text": "*Score*\n72 (warm)\nPricing page +20"},
+            ],
         },
         {
             "type": "context",
@@ -671,6 +674,8 @@ def test_render_blocks_text_reads_like_the_message() -> None:
         "== New MQL ==",
         "Ada <ada@example.com> for @rep",
         "Company: Acme & Co",
+        "Score: 72 (warm)",
+        "       Pricing page +20",
         "Due 9:00 AM · Open in CRM (https://crm.example/l/1)",
         "─" * 40,
         "[ Claim ]  [ Log call ]",
