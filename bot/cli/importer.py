@@ -48,13 +48,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "first_name": ("first name", "first_name", "firstname"),
     "last_name": ("last name", "last_name", "lastname"),
     "title": ("title", "job title"),
-    "phone": ("phone", "phone number", "mobile phone number", "mobile", "mobile phone"),
+    "phone": (
+        "phone",
+        "phone number",
+        "mobile phone number",
+        "mobile",
+        "mobile phone",
+        "mobilephone",
+    ),
     "company.name": ("company.name", "company name", "company", "account name"),
     "company.domain": ("company.domain", "company domain name", "website url", "website"),
     "company.employees": (
         "company.employees",
         "number of employees",
         "no. of employees",
+        "numberofemployees",
         "employees",
     ),
     "company.industry": ("company.industry", "industry"),
@@ -74,15 +82,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "zip/postal code",
         "mailing zip/postal code",
         "mailing postal code",
+        "postalcode",
         "postcode",
         "zip code",
         "zip",
     ),
-    "source": ("source", "original source", "lead source", "latest source"),
+    "source": ("source", "original source", "lead source", "leadsource", "latest source"),
     "campaign": ("campaign", "primary campaign source", "original source drill-down 1"),
     "segment": ("segment",),
     "score": ("score", "hubspot score", "lead score"),
-    "received_at": ("received_at", "create date", "created date"),
+    "received_at": ("received_at", "create date", "created date", "createddate"),
     "first_conversion": ("first conversion",),
     "first_conversion_at": ("first conversion date",),
     "recent_conversion": ("recent conversion",),
@@ -98,7 +107,9 @@ _MARKERS: dict[Format, frozenset[str]] = {
     ),
     "salesforce": frozenset(
         "lead id|account name|no. of employees|lead source|primary campaign source|lead score|"
-        "created date|lead status|lead owner|state/province|zip/postal code".split("|")
+        "created date|lead status|lead owner|state/province|zip/postal code|"
+        # Data Loader and the weekly Data Export name the columns by field name
+        "numberofemployees|leadsource|createddate|postalcode|mobilephone".split("|")
     ),
     "handoff": frozenset(
         "external_id|company.name|company.domain|company.employees|company.state|"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.cli.main import _import
+from bot.domain.lead import LeadView
 from bot.settings import ConfigError, Settings
+from storage import db
+from storage.repository import Store
 from tests.conftest import ROOT
 from tests.e2e.test_cli import clean_env, run
 
@@ -21,6 +24,17 @@ def env_for(tmp_path: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
         HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),  # timezone: Australia/Sydney
     )
+
+
+async def stored_lead(tmp_path: Path, external_id: str) -> LeadView:
+    """The lead an import stored, read back from its database."""
+    database = db.Database(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
+    try:
+        lead = await Store(database).by_external_id(external_id)
+    finally:
+        await database.dispose()
+    assert lead is not None, external_id
+    return lead
 
 
 def sydney_minutes_ago(minutes: int) -> str:
@@ -99,3 +113,27 @@ async def test_import_with_an_unknown_timezone_is_one_configuration_error(
         "--timezone 'Mars/Olympus' is not a time zone (an IANA name like Australia/Sydney or UTC)"
     )
     assert not (tmp_path / "h.db").exists()  # refused before the database was touched
+
+
+async def test_a_salesforce_data_loader_export_keeps_employees_source_date_and_postcode(
+    tmp_path: Path,
+) -> None:
+    """Data Loader and the weekly Data Export name columns by field name (NumberOfEmployees,
+    LeadSource, CreatedDate): ignored, a 5,000-person company went to smb, its clock from now."""
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    path = tmp_path / "Lead.csv"
+    path.write_text(
+        "Id,FirstName,LastName,Title,Company,Email,MobilePhone,NumberOfEmployees,"
+        "LeadSource,CreatedDate,PostalCode,Country\n"
+        "00Q5g00000AbCdEEA1,Ann,Lee,VP Sales,Big Co,ann@bigco.com,+61 400 000 000,5000,"
+        f"Web,{created:%Y-%m-%dT%H:%M:%S}.000Z,2000,Australia\n"
+    )
+    result = run("import", str(path), "--no-progress", env=env_for(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ignored columns" not in result.stdout, result.stdout
+    assert "(Salesforce export)" in result.stdout.splitlines()[0]
+    lead = await stored_lead(tmp_path, "00Q5g00000AbCdEEA1")
+    assert lead.segment == "enterprise" and lead.company["employees"] == 5000
+    assert lead.received_at == created
+    assert lead.source == "web" and lead.company["postcode"] == "2000"
+    assert lead.phone == "+61 400 000 000"
