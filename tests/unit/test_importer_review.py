@@ -305,3 +305,21 @@ def test_an_imported_lead_falls_in_its_state_territory(tmp_path: Path) -> None:
         territory = territory_of(lead, policy)
         territories.append(territory.name if territory else None)
     assert territories == ["Sydney", None]
+
+
+# --- a report's footer ------------------------------------------------------------------------
+
+
+async def test_a_footer_excel_padded_is_not_read_but_a_lone_email_after_a_blank_row_is(
+    tmp_path: Path,
+) -> None:
+    footer = '"Grand Totals (1 records)",,\n\n"Confidential Information - Do Not Distribute",,\n'
+    padded = write(tmp_path, f"Email,Company,Title\na1@acme.com,Acme,CEO\n,,\n{footer}")
+    intake = FakeIntake()
+    summary = await import_csv(str(padded), intake, progress=False)
+    assert (summary.total, summary.invalid, set(intake.leads)) == (1, 0, {"a1@acme.com"})
+    assert summary.footer == "line 4 (Grand Totals (1 records), …)"
+    lone = write(tmp_path, "Email,Company,Title\na1@acme.com,Acme,CEO\n\na2@beta.io,,\n", "b.csv")
+    intake = FakeIntake()
+    summary = await import_csv(str(lone), intake, progress=False)
+    assert set(intake.leads) == {"a1@acme.com", "a2@beta.io"} and summary.footer is None
