@@ -176,6 +176,8 @@ class ImportSummary:
     email_as_id: bool = False
     zone: str | None = None  # where times without a time zone were read, if the file had times
     footer: str | None = None  # "line N (its text)": where a report's footer began
+    repeated: list[str] = field(default_factory=list)  # "line N: external_id X is line M's"
+    first_lines: dict[str, int] = field(default_factory=dict, repr=False)  # id → its first line
 
     @property
     def created(self) -> int:
@@ -202,6 +204,11 @@ class ImportSummary:
                 lines.append(f"  … and {len(self.errors) - max_errors} more")
         else:
             lines.append(known + "no errors.")
+        if self.repeated:
+            lines.append(f"  {len(self.repeated)} not imported, an earlier row has its id:")
+            lines += [f"  {repeat}" for repeat in self.repeated[:max_errors]]
+            if len(self.repeated) > max_errors:
+                lines.append(f"  … and {len(self.repeated) - max_errors} more")
         if self.footer:
             lines.append(f"Not read: the report's footer from {self.footer}.")
         if self.zone:
@@ -735,7 +742,15 @@ async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -
         if not (summary.email_as_id and error.field == "external_id")
     ]
     if not problems:
+        external_id = row.payload["external_id"]
+        first = summary.first_lines.get(external_id)
+        if first is not None:  # intake would call it known: it is, from this very file
+            name = "email" if summary.email_as_id else "external_id"
+            summary.repeated.append(f"line {row.line}: {name} {external_id} is line {first}'s")
+            return
         status, intake_errors = await intake(row.payload)
+        if status != "invalid":
+            summary.first_lines[external_id] = row.line
         if status == "mql":
             summary.posted += 1
             return

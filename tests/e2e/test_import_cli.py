@@ -160,3 +160,28 @@ def test_a_salesforce_reports_footer_is_not_read_as_rows(tmp_path: Path) -> None
     assert lines[1].startswith("  7 new leads: "), result.stdout
     assert "no errors." in lines[2], result.stdout
     assert "Not read: the report's footer from line 11 (Grand Totals (7 records), …)." in lines
+
+
+def test_a_row_repeating_an_earlier_rows_id_is_named_not_counted_as_already_known(
+    tmp_path: Path,
+) -> None:
+    """Two rows of one file with one Record ID: the second was counted "already known (same
+    external id)", as if Handoff had the lead before, and its differences went unseen."""
+    path = tmp_path / "merged_exports.csv"
+    path.write_text(
+        "Record ID,Email,Company Name,Job Title\n"
+        "501,ann@acme.com,Acme,CEO\n"
+        "502,bob@beta.io,Beta,CTO\n"
+        "501,carol@gamma.io,Gamma,CFO\n"
+    )
+    env = env_for(tmp_path)
+    result = run("import", str(path), "--no-progress", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("  2 new leads"), result.stdout
+    assert lines[2] == "  0 already known (same external id), no errors.", result.stdout
+    assert lines[3] == "  1 not imported, an earlier row has its id:"
+    assert lines[4] == "  line 4: external_id 501 is line 2's", result.stdout
+    again = run("import", str(path), "--no-progress", env=env).stdout.splitlines()
+    assert again[2] == "  2 already known (same external id), no errors.", again
+    assert again[4] == "  line 4: external_id 501 is line 2's", again

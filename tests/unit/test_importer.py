@@ -145,9 +145,10 @@ def test_salesforce_export_maps_to_payloads() -> None:
 async def test_hubspot_import_counts_new_duplicate_and_bad_rows() -> None:
     intake = FakeIntake()
     summary = await import_csv(str(HUBSPOT), intake, progress=False)
-    assert (summary.total, summary.created, summary.duplicates, summary.invalid) == (9, 7, 1, 1)
+    assert (summary.total, summary.created, summary.duplicates, summary.invalid) == (9, 7, 0, 1)
     assert summary.errors == ["line 5: email: must be an email address like jane@example.com"]
-    assert intake.calls == 8  # the bad row never reached intake
+    assert summary.repeated == ["line 7: external_id 10234 is line 2's"]
+    assert intake.calls == 7  # neither the bad row nor the repeated one reached intake
     assert "10237" not in intake.leads
     assert summary.format == "hubspot"
 
@@ -157,8 +158,10 @@ async def test_summary_renders_counts_errors_and_ignored_columns() -> None:
     assert summary.render().splitlines() == [
         "Imported hubspot_export.csv (HubSpot export): 9 rows",
         "  7 new leads: 3 posted as MQLs, 4 kept in nurture (below the MQL definition)",
-        "  1 already known (same external id), 1 row with errors:",
+        "  0 already known (same external id), 1 row with errors:",
         "  line 5: email: must be an email address like jane@example.com",
+        "  1 not imported, an earlier row has its id:",
+        "  line 7: external_id 10234 is line 2's",
         "Times without a time zone were read in UTC.",
         "Ignored columns: Lifecycle Stage, Contact owner",
     ]
