@@ -265,8 +265,15 @@ def read_sheet(path: str | Path, zone: tzinfo = UTC) -> Sheet:
         )
     )
 
-    def fits(cells: list[str]) -> bool:  # a cell we read holds one line; others may hold more
-        return not any(_breaks(cells[index]) for index in mapped if index < len(cells))
+    def fits(cells: list[str]) -> bool:
+        """A record of several lines is one row (RFC 4180 lets a quoted cell hold line breaks)
+        unless a cell we read took another row's cells: an unclosed quote brings them along,
+        with their delimiters and the email."""
+        taken = [cells[i] for i in mapped if i < len(cells) and _breaks(cells[i])]
+        return not taken or (
+            len(cells) == len(columns)
+            and not any(reading.delimiter in cell or "@" in cell for cell in taken)
+        )
 
     try:
         records = list(enumerate(reading.rest(fits), start=2))
@@ -434,7 +441,8 @@ def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for target, indexes in plan.items():
         for index in indexes:
-            cell = cells[index].strip() if index < len(cells) else ""
+            cell = cells[index] if index < len(cells) else ""
+            cell = " ".join(cell.split()) if _breaks(cell) else cell.strip()  # one line
             if cell:
                 values[target] = cell
                 break

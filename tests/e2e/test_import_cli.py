@@ -185,3 +185,23 @@ def test_a_row_repeating_an_earlier_rows_id_is_named_not_counted_as_already_know
     again = run("import", str(path), "--no-progress", env=env).stdout.splitlines()
     assert again[2] == "  2 already known (same external id), no errors.", again
     assert again[4] == "  line 4: external_id 501 is line 2's", again
+
+
+async def test_a_cell_with_a_line_break_is_read_as_one_line_not_refused(tmp_path: Path) -> None:
+    """RFC 4180 lets a quoted cell hold a line break (Excel writes one for Alt+Enter). In a
+    column the import reads, it was refused as "a quote is never closed", and its next line
+    was read as a row of its own: a lead from `Holdings",dana@acme.com,...` with company
+    `Holdings"` was stored and posted."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"Company Name,Email,Job Title\r\n"
+        b'"Acme\nHoldings",dana@acme.com,VP Sales\r\n'
+        b'Beta,eve@beta.io,"Head of Sales\nEMEA"\r\n'
+    )
+    result = run("import", str(path), "--no-progress", env=env_for(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].endswith(": 2 rows"), result.stdout
+    assert "2 new leads" in result.stdout and "no errors." in result.stdout, result.stdout
+    dana = await stored_lead(tmp_path, "dana@acme.com")
+    assert dana.company["name"] == "Acme Holdings"
+    assert (await stored_lead(tmp_path, "eve@beta.io")).title == "Head of Sales EMEA"
