@@ -60,6 +60,9 @@ GAUGE_HELP = {
 
 # Seconds: Slack wants an ack within 3 s; most take milliseconds.
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+# Seconds, for work that takes longer than an ack: a sweep runs every 30 s, and one CRM write
+# may take its adapter's deadline (15-30 s) per request, after a wait for the CRM's rate window.
+LONG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Seconds from a change to its Slack message: at Slack's pace, a burst takes minutes.
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 # Working time from a lead's post to its first touch, in seconds (Prometheus's base unit): the
@@ -138,14 +141,14 @@ class Metrics:
         self.sweep_seconds = Histogram(
             "handoff_sweep_seconds",
             "Duration of one escalation sweep.",
-            buckets=ACK_BUCKETS,
+            buckets=LONG_BUCKETS,
             registry=registry,
         )
         self.crm_write_seconds = Histogram(
             "handoff_crm_write_seconds",
             "Duration of one write to the CRM, by adapter (none until a `crm:` is configured).",
             ["crm"],
-            buckets=ACK_BUCKETS,
+            buckets=LONG_BUCKETS,
             registry=registry,
         )
         self.outbox_depth = Gauge(
