@@ -32,7 +32,8 @@ HELP = {
     "leads_received_total": "Leads accepted by intake (new leads only).",
     "leads_duplicate_total": "Intake requests for a lead that was already stored.",
     "leads_requalified_total": "Known leads sent again that re-qualified: a new cycle.",
-    "leads_invalid_total": "Intake requests refused as invalid.",
+    "leads_invalid_total": "POST /leads requests refused as invalid (400, 413, 415): a wrong "
+    "field, or a body that is not JSON, too large or not sent as JSON.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
 from tests.conftest import lead_payload
 from tests.e2e.test_crm_webhook import SECRET, Receiver, free_port, with_webhook
@@ -113,3 +113,31 @@ async def test_a_slow_sweep_reads_as_slow_as_it_was(
     await handoff.sweep()
     samples = await scrape(stack)
     assert histogram_quantile(0.99, samples, "handoff_sweep_seconds") >= took
+
+
+def value(samples: list[Any], name: str) -> float:
+    return next(sample.value for sample in samples if sample.name == name and not sample.labels)
+
+
+async def test_every_lead_refused_as_invalid_is_counted(stack: LocalStack) -> None:
+    """`handoff_leads_invalid_total` is what the documented alert watches for "a CRM
+    integration sends bad leads": a body that is not JSON is as bad as a field that is wrong
+    (both a 400 with the `errors` list), and one not sent as JSON (415) or too large (413)."""
+    headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+    refused = []
+    status, _ = await stack.post_lead(None, raw=b'{"external_id": "hs-1", "email": }')
+    refused.append(status)
+    status, _ = await stack.post_lead({"external_id": "hs-2"})  # no email: a field is wrong
+    refused.append(status)
+    async with stack.session.post(
+        f"{stack.base_url}/leads", data=b"external_id=hs-3", headers=headers
+    ) as response:
+        refused.append(response.status)
+    too_large = b'{"external_id": "hs-4", "note": "' + b"x" * (1 << 20) + b'"}'
+    status, _ = await stack.post_lead(None, raw=too_large)
+    refused.append(status)
+    assert refused == [400, 400, 415, 413]
+    status, _ = await stack.post_lead(lead_payload(), token="wrong")  # unauthorized, not invalid
+    assert status == 401
+    samples = await scrape(stack)
+    assert value(samples, "handoff_leads_invalid_total") == len(refused)
