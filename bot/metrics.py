@@ -106,7 +106,7 @@ class Metrics:
         self.probe_failures = Gauge(
             "handoff_metrics_probe_failures",
             "Gauge probes that failed at the last scrape (the database not answering): their "
-            "gauges keep their last values.",
+            "gauges keep their last values, and the oldest waits' ages go on growing.",
             registry=self.registry,
         )
         registry = self.registry
@@ -202,8 +202,9 @@ class Metrics:
 
     async def refresh(self) -> None:
         """Bring the gauges up to date before a scrape. A probe that fails (the database is
-        down) leaves its gauges as they last read, and `probe_failures` says so: the scrape
-        still answers, with every counter and histogram (a 500 lost them all)."""
+        down) leaves its gauges as they last read (the oldest waits' ages go on growing from the
+        times last read), and `probe_failures` says so: the scrape still answers, with every
+        counter and histogram (a 500 lost them all)."""
         failed = 0
         for probe in self.probes:
             try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +143,42 @@ async def test_every_lead_refused_as_invalid_is_counted(stack: LocalStack) -> No
     assert status == 401
     samples = await scrape(stack)
     assert value(samples, "handoff_leads_invalid_total") == len(refused)
+
+
+async def test_the_oldest_waits_keep_growing_while_the_database_does_not_answer(
+    sqlite_url: str, policy: Policy, clock: TravelClock, tmp_path: Path
+) -> None:
+    """Slack and the CRM are down, then the database too: nothing is delivered, so the ages
+    the documented alerts watch (Slack's over 600 s, the CRM's over 900 s) must go on
+    growing. They stood still at their last reading, and the alerts never fired."""
+    receiver = Receiver(free_port())  # never up: every CRM write is refused a connection
+    stack = await start_stack(
+        sqlite_url,
+        with_webhook(policy),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL=receiver.url,
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        stack.sim.inject("chat.postMessage", status=500, seconds=3600)
+        assert (await stack.post_lead(lead_payload()))[0] == 201
+        before = await scrape(stack)
+        database = stack.handoff.database
+        path = Path(str(database.url).split("///", 1)[1])
+        await database.dispose()
+        os.rename(path, tmp_path / "away.db")
+        os.mkdir(path)  # where the file was, a directory: SQLite cannot open it
+        try:
+            clock.advance(minutes=16)
+            during = await scrape(stack)
+        finally:
+            await database.dispose()
+            os.rmdir(path)
+            os.rename(tmp_path / "away.db", path)
+    finally:
+        await stack.close()
+    assert value(before, "handoff_outbox_oldest_pending_seconds") < 60
+    assert value(before, "handoff_crm_outbox_oldest_pending_seconds") < 60
+    assert value(during, "handoff_metrics_probe_failures") > 0
+    assert value(during, "handoff_outbox_oldest_pending_seconds") >= 16 * 60
+    assert value(during, "handoff_crm_outbox_oldest_pending_seconds") >= 16 * 60
