@@ -32,7 +32,8 @@ HELP = {
     "leads_received_total": "Leads accepted by intake (new leads only).",
     "leads_duplicate_total": "Intake requests for a lead that was already stored.",
     "leads_requalified_total": "Known leads sent again that re-qualified: a new cycle.",
-    "leads_invalid_total": "Intake requests refused as invalid.",
+    "leads_invalid_total": "POST /leads requests refused as invalid (400, 413, 415): a wrong "
+    "field, or a body that is not JSON, too large or not sent as JSON.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",
@@ -60,6 +61,9 @@ GAUGE_HELP = {
 
 # Seconds: Slack wants an ack within 3 s; most take milliseconds.
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+# Seconds, for work that takes longer than an ack: a sweep runs every 30 s, and one CRM write
+# may take its adapter's deadline (15-30 s) per request, after a wait for the CRM's rate window.
+LONG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Seconds from a change to its Slack message: at Slack's pace, a burst takes minutes.
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 # Working time from a lead's post to its first touch, in seconds (Prometheus's base unit): the
@@ -102,7 +106,7 @@ class Metrics:
         self.probe_failures = Gauge(
             "handoff_metrics_probe_failures",
             "Gauge probes that failed at the last scrape (the database not answering): their "
-            "gauges keep their last values.",
+            "gauges keep their last values, and the oldest waits' ages go on growing.",
             registry=self.registry,
         )
         registry = self.registry
@@ -138,14 +142,14 @@ class Metrics:
         self.sweep_seconds = Histogram(
             "handoff_sweep_seconds",
             "Duration of one escalation sweep.",
-            buckets=ACK_BUCKETS,
+            buckets=LONG_BUCKETS,
             registry=registry,
         )
         self.crm_write_seconds = Histogram(
             "handoff_crm_write_seconds",
             "Duration of one write to the CRM, by adapter (none until a `crm:` is configured).",
             ["crm"],
-            buckets=ACK_BUCKETS,
+            buckets=LONG_BUCKETS,
             registry=registry,
         )
         self.outbox_depth = Gauge(
@@ -198,8 +202,9 @@ class Metrics:
 
     async def refresh(self) -> None:
         """Bring the gauges up to date before a scrape. A probe that fails (the database is
-        down) leaves its gauges as they last read, and `probe_failures` says so: the scrape
-        still answers, with every counter and histogram (a 500 lost them all)."""
+        down) leaves its gauges as they last read (the oldest waits' ages go on growing from the
+        times last read), and `probe_failures` says so: the scrape still answers, with every
+        counter and histogram (a 500 lost them all)."""
         failed = 0
         for probe in self.probes:
             try:

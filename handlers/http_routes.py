@@ -56,6 +56,10 @@ class Refused(Exception):
         self.field = field
 
 
+# A request refused as invalid (400, 413 too large, 415 not sent as JSON), not as unauthorized.
+INVALID = frozenset({400, 413, 415})
+
+
 CRM_SECRETS = {
     "hubspot": "HUBSPOT_CLIENT_SECRET",
     "salesforce": "HANDOFF_SALESFORCE_WEBHOOK_TOKEN",
@@ -311,7 +315,12 @@ def routes(
     async def intake(request: web.Request) -> web.Response:
         with timed_leads.time():
             async with _admitted(backlog):
-                return await take_lead(request)
+                try:
+                    return await take_lead(request)
+                except Refused as refused:
+                    if refused.status in INVALID:  # a body not JSON is a bad lead too
+                        metrics.inc("leads_invalid_total")
+                    raise
 
     async def take_lead(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)

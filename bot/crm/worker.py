@@ -227,6 +227,8 @@ class CrmWorker:
         # SLA rep's sixth attempt: still "attempted") costs the CRM no request. In memory: a
         # restart, or another replica, writes it once more, which is harmless.
         self._written: OrderedDict[int, CrmRecord] = OrderedDict()
+        self._oldest: datetime | None = None  # the oldest waiting row's time, as last read
+        metrics.crm_outbox_oldest_seconds.set_function(self._oldest_age)
         metrics.probes.append(self._count_pending)
 
     # --- running ------------------------------------------------------------------------------
@@ -294,9 +296,15 @@ class CrmWorker:
         self._kinds_seen |= set(depth)
         for kind in self._kinds_seen:
             self.metrics.crm_outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
-        age = 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
-        self.metrics.crm_outbox_oldest_seconds.set(max(0.0, age))
+        self._oldest = oldest
         self.metrics.crm_refusing.set(1 if self.refusing else 0)
+
+    def _oldest_age(self) -> float:
+        """The oldest waiting row's age at the scrape, from its time as last read: it goes on
+        growing while the database does not answer (nothing is written meanwhile)."""
+        if self._oldest is None:
+            return 0.0
+        return max(0.0, (self.clock() - self._oldest).total_seconds())
 
     async def _run(self) -> None:
         while not self._stopping:

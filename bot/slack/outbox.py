@@ -208,6 +208,8 @@ class Outbox:
         self._idle = asyncio.Event()  # set while none is under way
         self._idle.set()
         metrics.gauge("slack_outbox_pending", lambda: self._pending)
+        self._oldest: datetime | None = None  # the oldest pending row's time, as last read
+        metrics.outbox_oldest_seconds.set_function(self._oldest_age)
         metrics.probes.append(self._count_pending)
 
     # --- running ------------------------------------------------------------------------------
@@ -242,8 +244,14 @@ class Outbox:
         self._kinds_seen |= set(depth)  # a kind that drained reads 0, not its last depth
         for kind in self._kinds_seen:
             self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
-        age = 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
-        self.metrics.outbox_oldest_seconds.set(max(0.0, age))
+        self._oldest = oldest
+
+    def _oldest_age(self) -> float:
+        """The oldest pending row's age at the scrape, from its time as last read: it goes on
+        growing while the database does not answer (nothing is delivered meanwhile)."""
+        if self._oldest is None:
+            return 0.0
+        return max(0.0, (self.clock() - self._oldest).total_seconds())
 
     async def drain(self, seconds: float = 30.0) -> bool:
         """Wait until nothing is left to deliver (True), or `seconds` pass (False)."""
