@@ -46,7 +46,10 @@ HELP = {
     "slack_retries_total": "Slack deliveries retried after a 5xx, connection error or timeout.",
     "slack_rate_limited_total": "Slack deliveries answered 429 (retried after Retry-After).",
     "slack_adopted_total": "Posts found in the channel's history after an unknown outcome.",
-    "slack_errors_total": "Slack side effects given up (a permanent error, alerted).",
+    "slack_errors_total": (
+        "Slack requests given up for good: a message (alerted in the escalations channel) or "
+        "a private answer or form (an expired trigger_id, a used-up response_url)."
+    ),
     "crm_retries_total": "CRM writes retried after a 5xx, connection error or timeout.",
     "crm_rate_limited_total": "CRM writes answered 429 (tried again after its wait).",
     "sweep_failures_total": "Escalation sweeps that failed (the next one tries again).",
