@@ -15,7 +15,9 @@ The body:
 
 2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
 honoured). 401, 403, 404, 410: refused (the receiver must be fixed; the events wait). Any
-other 4xx: refused too, naming the status.
+other 4xx: refused too, naming the status. A 3xx is not followed (the specification counts it
+a failure; followed, a 301 or 302 would turn the POST into a GET without the event): refused,
+naming where the receiver says it moved.
 """
 
 from __future__ import annotations
@@ -96,16 +98,20 @@ class WebhookAdapter:
 
     async def event(self, event: CrmEvent) -> None:
         async with self.pace.request():  # the receiver's limit counts requests
-            status, text, retry_after = await self._post(event)
+            status, text, retry_after, location = await self._post(event)
         if 200 <= status < 300:
             return
         said = f"HTTP {status}" + (f" ({text.strip()})" if text.strip() else "")
+        if 300 <= status < 400:
+            moved = f"it moved to {location}" if location else "it sends Handoff elsewhere"
+            said = f"HTTP {status}: {moved}; set HANDOFF_WEBHOOK_URL to the receiver's address"
         if status == 429 or status >= 500:
             raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
         raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
 
-    async def _post(self, event: CrmEvent) -> tuple[int, str, str | None]:
-        """One signed POST of the event: its status, the start of its body, `Retry-After`."""
+    async def _post(self, event: CrmEvent) -> tuple[int, str, str | None, str | None]:
+        """One signed POST of the event: its status, the start of its body, `Retry-After`,
+        `Location`."""
         body = json.dumps(body_of(event, self.clock()), separators=(",", ":"), default=str).encode()
         # The signature's timestamp is the real time: receivers refuse one 5 minutes off.
         stamp = datetime.now(UTC)
@@ -117,9 +123,12 @@ class WebhookAdapter:
             "User-Agent": "Handoff-Webhooks/1",
         }
         try:
-            async with self._client().post(self.url, data=body, headers=headers) as response:
+            async with self._client().post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 text = (await response.text())[:200]
-                return response.status, text, response.headers.get("Retry-After")
+                answer = response.headers
+                return response.status, text, answer.get("Retry-After"), answer.get("Location")
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             # It may have arrived: the retry carries the same webhook-id.
             raise CrmRetry(f"{type(error).__name__}: {error}", unknown=True) from error

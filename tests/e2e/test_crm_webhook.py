@@ -396,3 +396,49 @@ async def test_doctor_checks_the_webhook_receiver(receiver: Receiver, policy: Po
     (missing,) = await examine_crm(Settings.from_env({"HANDOFF_WEBHOOK_URL": receiver.url}), hooked)
     assert not missing.ok and "HANDOFF_WEBHOOK_SECRET is not set" in missing.line()
     assert await examine_crm(Settings.from_env(env), policy) == []
+
+
+async def test_a_receiver_that_moved_is_not_taken_for_one_that_took_the_event(
+    sqlite_url: str, policy: Policy, clock: TravelClock, receiver: Receiver
+) -> None:
+    """Standard Webhooks: a 3xx is a failure, the sender updates its URL. Followed, a 301 or
+    302 turns the POST into a GET without the event, which the new address may well answer
+    200."""
+    moved = receiver.url.replace("/hooks/handoff", "/old-hooks")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(receiver.url)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="Handoff's receiver is here")
+
+    app = web.Application()
+    app.router.add_post("/hooks/handoff", receiver.handle)
+    app.router.add_get("/hooks/handoff", page)
+    app.router.add_post("/old-hooks", redirect)
+    receiver.runner = web.AppRunner(app)
+    await receiver.runner.setup()
+    await web.TCPSite(receiver.runner, "127.0.0.1", receiver.port, reuse_address=True).start()
+    local = await start_stack(
+        sqlite_url,
+        with_webhook(policy, events=["claimed"]),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL=moved,
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        status, _ = await local.post_lead(lead_payload("hs-1"))
+        assert status == 201
+        await local.settle()
+        await local.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+        await asyncio.sleep(0.3)
+        await local.settle()
+        assert [row["state"] for row in await CrmOutboxStore(local.handoff.database).rows()] == [
+            "pending"
+        ]
+        (alert,) = [m for m in local.sim.messages(ESCALATIONS) if "refuses" in m.text]
+        assert "HTTP 301" in alert.text and receiver.url in alert.text
+        assert (await health(local, "healthz"))[1]["crm"].startswith("degraded")
+    finally:
+        await local.close()
+    assert receiver.received == []
