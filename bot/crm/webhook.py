@@ -14,8 +14,10 @@ The body:
 `stage`, `owner` and `segment` are the lead's as it is when the event is sent.
 
 2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
-honoured). 401, 403, 404, 410: refused (the receiver must be fixed; the events wait). Any
-other 4xx: refused too, naming the status. A 3xx is not followed (the specification counts it
+honoured). 401, 403, 404: refused (the receiver must be fixed; the events wait). Any
+other 4xx: refused too, naming the status. 410 Gone: the receiver wants no more webhooks, so,
+as the specification says, the endpoint is disabled: nothing more is sent to it until Handoff
+restarts (the events wait). A 3xx is not followed (the specification counts it
 a failure; followed, a 301 or 302 would turn the POST into a GET without the event): refused,
 naming where the receiver says it moved.
 """
@@ -84,6 +86,7 @@ class WebhookAdapter:
         self.clock = clock
         self._session = session
         self.pace: Pace = UNPACED  # the CRM worker's: each POST is counted
+        self.gone: str | None = None  # the receiver answered 410 Gone: what it said
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -97,6 +100,8 @@ class WebhookAdapter:
         return None
 
     async def event(self, event: CrmEvent) -> None:
+        if self.gone is not None:
+            raise CrmRefused(self.gone, resent=False)
         async with self.pace.request():  # the receiver's limit counts requests
             status, text, retry_after, location = await self._post(event)
         if 200 <= status < 300:
@@ -105,6 +110,12 @@ class WebhookAdapter:
         if 300 <= status < 400:
             moved = f"it moved to {location}" if location else "it sends Handoff elsewhere"
             said = f"HTTP {status}: {moved}; set HANDOFF_WEBHOOK_URL to the receiver's address"
+        if status == 410:
+            self.gone = (
+                f"the webhook receiver at {self.url} answered {said}, which asks for no more "
+                "webhooks"
+            )
+            raise CrmRefused(self.gone, resent=False)
         if status == 429 or status >= 500:
             raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
         raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")

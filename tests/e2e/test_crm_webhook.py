@@ -294,7 +294,7 @@ async def test_a_429_pauses_every_write_until_its_retry_after(
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(500, "retry"), (503, "retry"), (404, "refused"), (410, "refused"), (403, "refused")],
+    [(500, "retry"), (503, "retry"), (404, "refused"), (403, "refused")],
 )
 async def test_the_adapter_sorts_the_receivers_answers(
     receiver: Receiver, status: int, outcome: str
@@ -442,3 +442,35 @@ async def test_a_receiver_that_moved_is_not_taken_for_one_that_took_the_event(
     finally:
         await local.close()
     assert receiver.received == []
+
+
+async def test_a_receiver_that_answers_410_gone_is_sent_nothing_more_and_the_events_wait(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    """Standard Webhooks: 410 Gone says the receiver wants no more webhooks from this source;
+    the sender disables the endpoint and stops sending to it."""
+    asked = {"requests": 0}
+    verify = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        asked["requests"] += 1
+        return await verify(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    receiver.status = 410
+    await receiver.up()
+    await work_leads(hooked, 1)
+    await asyncio.sleep(0.2)
+    await hooked.settle()
+    assert asked["requests"] == 1
+    for _ in range(4):  # an hour: nothing more is sent to it
+        clock.advance(minutes=15)
+        hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+        await asyncio.sleep(0.1)
+    await hooked.settle()
+    assert asked["requests"] == 1
+    (alert,) = [m for m in hooked.sim.messages(ESCALATIONS) if "refuses" in m.text]
+    assert "HTTP 410" in alert.text and "restart" in alert.text
+    assert "tried again every" not in alert.text  # it is not
+    assert await CrmOutboxStore(hooked.handoff.database).pending() == 3  # nothing is lost
+    assert (await health(hooked, "healthz"))[1]["crm"].startswith("degraded")
