@@ -8,10 +8,11 @@ so a receiver drops a repeat by it), `webhook-timestamp` the time of sending, an
 `HANDOFF_WEBHOOK_SECRET` (`whsec_` + base64). docs/crm.md shows a receiver verifying it.
 
 The body:
-    {"type": "lead.<event type>", "timestamp": "<ISO-8601>",
+    {"type": "lead.<event type>", "timestamp": "<ISO-8601: when the event happened>",
      "data": {"lead_id", "external_id", "crm_id", "event", "actor", "at", "data",
               "stage", "owner", "segment"}}
-`stage`, `owner` and `segment` are the lead's as it is when the event is sent.
+`stage`, `owner` and `segment` are the lead's as it is when the event is sent. `timestamp` is
+when the event happened, as the specification says (the same as `data.at`, on every retry).
 
 2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
 honoured). 401, 403, 404: refused (the receiver must be fixed; the events wait). Any
@@ -25,7 +26,6 @@ naming where the receiver says it moved.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -34,24 +34,17 @@ from standardwebhooks import Webhook
 from bot.crm.port import UNPACED, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 # aiohttp's `total` bounds the whole request: the wait for a connection, the sending and the
 # whole answer's read.
 REQUEST_SECONDS = 15.0
 TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_SECONDS, connect=5)
 
 
-def body_of(event: CrmEvent, sent_at: datetime) -> dict[str, object]:
+def body_of(event: CrmEvent) -> dict[str, object]:
     """The JSON body of one event."""
     return {
         "type": f"lead.{event.type}",
-        "timestamp": sent_at.isoformat(),
+        "timestamp": event.at.isoformat(),
         "data": {
             "lead_id": event.lead_id,
             "external_id": event.external_id,
@@ -78,12 +71,10 @@ class WebhookAdapter:
         url: str,
         secret: str,
         *,
-        clock: Clock = utc_now,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.url = url
         self.signer = Webhook(secret)
-        self.clock = clock
         self._session = session
         self.pace: Pace = UNPACED  # the CRM worker's: each POST is counted
         self.gone: str | None = None  # the receiver answered 410 Gone: what it said
@@ -123,7 +114,7 @@ class WebhookAdapter:
     async def _post(self, event: CrmEvent) -> tuple[int, str, str | None, str | None]:
         """One signed POST of the event: its status, the start of its body, `Retry-After`,
         `Location`."""
-        body = json.dumps(body_of(event, self.clock()), separators=(",", ":"), default=str).encode()
+        body = json.dumps(body_of(event), separators=(",", ":"), default=str).encode()
         # The signature's timestamp is the real time: receivers refuse one 5 minutes off.
         stamp = datetime.now(UTC)
         headers = {

@@ -14,6 +14,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -474,3 +475,24 @@ async def test_a_receiver_that_answers_410_gone_is_sent_nothing_more_and_the_eve
     assert "tried again every" not in alert.text  # it is not
     assert await CrmOutboxStore(hooked.handoff.database).pending() == 3  # nothing is lost
     assert (await health(hooked, "healthz"))[1]["crm"].startswith("degraded")
+
+
+async def test_each_events_timestamp_is_when_it_happened_also_when_sent_after_an_outage(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    """Standard Webhooks: the payload's `timestamp` is when the event occurred, not when it
+    was delivered (the `webhook-timestamp` header is the attempt's)."""
+    pressed = clock()
+    await work_leads(hooked, 1)  # the receiver is down
+    clock.advance(hours=1)
+    await receiver.up()
+    await drain(hooked)
+    assert [body["type"] for _, body in receiver.received] == [
+        "lead.claimed",
+        "lead.attempt",
+        "lead.dispositioned",
+    ]
+    for _, body in receiver.received:
+        happened = datetime.fromisoformat(body["timestamp"])
+        assert happened == datetime.fromisoformat(body["data"]["at"])
+        assert pressed <= happened < pressed + timedelta(hours=1)
