@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Mapping
@@ -199,6 +201,37 @@ def require_crm(settings: Settings, kind: str) -> None:
     missing = [line for name, line in zip(needed, missing, strict=True) if not values.get(name)]
     if missing:
         raise ConfigError("\n".join(missing))
+    if kind == "webhook":
+        _webhook_secret(str(settings.webhook_secret))
+
+
+# Standard Webhooks: a symmetric secret is random, at least 24 bytes (192 bits) and at most 64
+# (512 bits), base64 encoded and prefixed with whsec_.
+WEBHOOK_SECRET_BYTES = (24, 64)
+
+
+def _webhook_secret(text: str) -> None:
+    """ConfigError unless `text` is a Standard Webhooks secret. The `standardwebhooks` package
+    takes almost anything (it drops what is not base64, so `-` and `_` change the key that a
+    receiver in another language derives), and a short key is a guessable one."""
+    low, high = WEBHOOK_SECRET_BYTES
+    body = text.removeprefix("whsec_")
+    problem = None
+    if body == text:
+        problem = "it does not start with whsec_"
+    else:
+        try:
+            size = len(base64.b64decode(body + "=" * (-len(body) % 4), validate=True))
+        except binascii.Error:
+            problem = "what follows whsec_ is not base64 (A-Z, a-z, 0-9, + and /)"
+        else:
+            if not low <= size <= high:
+                problem = f"it holds {size} bytes"
+    if problem:
+        raise ConfigError(
+            f"HANDOFF_WEBHOOK_SECRET must be whsec_ followed by the base64 of {low} to {high} "
+            f"random bytes, as Standard Webhooks secrets are: {problem} (docs/crm.md)."
+        )
 
 
 def _hubspot_url(text: str) -> str:

@@ -37,11 +37,13 @@ class CrmRetry(CrmError):
 class CrmRefused(CrmError):
     """The CRM refuses our writes until someone fixes the set-up: 401/403, an expired session
     that cannot be refreshed, a property or field the CRM does not have (`property`). The row
-    waits; the worker raises one alert and shows the CRM as degraded."""
+    waits; the worker raises one alert and shows the CRM as degraded. `resent` False: the
+    adapter sends nothing more until Handoff restarts (a webhook receiver's 410 Gone)."""
 
-    def __init__(self, message: str, *, property: str | None = None) -> None:
+    def __init__(self, message: str, *, property: str | None = None, resent: bool = True) -> None:
         super().__init__(message)
         self.property = property
+        self.resent = resent
 
 
 class CrmMissing(CrmError):

@@ -8,20 +8,24 @@ so a receiver drops a repeat by it), `webhook-timestamp` the time of sending, an
 `HANDOFF_WEBHOOK_SECRET` (`whsec_` + base64). docs/crm.md shows a receiver verifying it.
 
 The body:
-    {"type": "lead.<event type>", "timestamp": "<ISO-8601>",
+    {"type": "lead.<event type>", "timestamp": "<ISO-8601: when the event happened>",
      "data": {"lead_id", "external_id", "crm_id", "event", "actor", "at", "data",
               "stage", "owner", "segment"}}
-`stage`, `owner` and `segment` are the lead's as it is when the event is sent.
+`stage`, `owner` and `segment` are the lead's as it is when the event is sent. `timestamp` is
+when the event happened, as the specification says (the same as `data.at`, on every retry).
 
 2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
-honoured). 401, 403, 404, 410: refused (the receiver must be fixed; the events wait). Any
-other 4xx: refused too, naming the status.
+honoured). 401, 403, 404: refused (the receiver must be fixed; the events wait). Any
+other 4xx: refused too, naming the status. 410 Gone: the receiver wants no more webhooks, so,
+as the specification says, the endpoint is disabled: nothing more is sent to it until Handoff
+restarts (the events wait). A 3xx is not followed (the specification counts it
+a failure; followed, a 301 or 302 would turn the POST into a GET without the event): refused,
+naming where the receiver says it moved.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -30,24 +34,17 @@ from standardwebhooks import Webhook
 from bot.crm.port import UNPACED, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 # aiohttp's `total` bounds the whole request: the wait for a connection, the sending and the
 # whole answer's read.
 REQUEST_SECONDS = 15.0
 TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_SECONDS, connect=5)
 
 
-def body_of(event: CrmEvent, sent_at: datetime) -> dict[str, object]:
+def body_of(event: CrmEvent) -> dict[str, object]:
     """The JSON body of one event."""
     return {
         "type": f"lead.{event.type}",
-        "timestamp": sent_at.isoformat(),
+        "timestamp": event.at.isoformat(),
         "data": {
             "lead_id": event.lead_id,
             "external_id": event.external_id,
@@ -74,14 +71,13 @@ class WebhookAdapter:
         url: str,
         secret: str,
         *,
-        clock: Clock = utc_now,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.url = url
         self.signer = Webhook(secret)
-        self.clock = clock
         self._session = session
         self.pace: Pace = UNPACED  # the CRM worker's: each POST is counted
+        self.gone: str | None = None  # the receiver answered 410 Gone: what it said
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -95,18 +91,30 @@ class WebhookAdapter:
         return None
 
     async def event(self, event: CrmEvent) -> None:
+        if self.gone is not None:
+            raise CrmRefused(self.gone, resent=False)
         async with self.pace.request():  # the receiver's limit counts requests
-            status, text, retry_after = await self._post(event)
+            status, text, retry_after, location = await self._post(event)
         if 200 <= status < 300:
             return
         said = f"HTTP {status}" + (f" ({text.strip()})" if text.strip() else "")
+        if 300 <= status < 400:
+            moved = f"it moved to {location}" if location else "it sends Handoff elsewhere"
+            said = f"HTTP {status}: {moved}; set HANDOFF_WEBHOOK_URL to the receiver's address"
+        if status == 410:
+            self.gone = (
+                f"the webhook receiver at {self.url} answered {said}, which asks for no more "
+                "webhooks"
+            )
+            raise CrmRefused(self.gone, resent=False)
         if status == 429 or status >= 500:
             raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
         raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
 
-    async def _post(self, event: CrmEvent) -> tuple[int, str, str | None]:
-        """One signed POST of the event: its status, the start of its body, `Retry-After`."""
-        body = json.dumps(body_of(event, self.clock()), separators=(",", ":"), default=str).encode()
+    async def _post(self, event: CrmEvent) -> tuple[int, str, str | None, str | None]:
+        """One signed POST of the event: its status, the start of its body, `Retry-After`,
+        `Location`."""
+        body = json.dumps(body_of(event), separators=(",", ":"), default=str).encode()
         # The signature's timestamp is the real time: receivers refuse one 5 minutes off.
         stamp = datetime.now(UTC)
         headers = {
@@ -117,9 +125,12 @@ class WebhookAdapter:
             "User-Agent": "Handoff-Webhooks/1",
         }
         try:
-            async with self._client().post(self.url, data=body, headers=headers) as response:
+            async with self._client().post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 text = (await response.text())[:200]
-                return response.status, text, response.headers.get("Retry-After")
+                answer = response.headers
+                return response.status, text, answer.get("Retry-After"), answer.get("Location")
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             # It may have arrived: the retry carries the same webhook-id.
             raise CrmRetry(f"{type(error).__name__}: {error}", unknown=True) from error

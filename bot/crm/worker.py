@@ -77,14 +77,21 @@ class Policies(Protocol):
     current: Policy
 
 
-def refusal_text(crm: str, message: str, property: str | None, retry_minutes: float) -> str:
+def refusal_text(
+    crm: str, message: str, property: str | None, retry_minutes: float, resent: bool = True
+) -> str:
     """The escalations channel's alert when the CRM refuses Handoff's writes."""
     which = f" The property it does not know: `{property}`." if property else ""
+    again = (
+        f"is tried again every {retry_minutes:g} minutes"
+        if resent
+        else "none is sent until Handoff restarts"
+    )
+    then = "by themselves" if resent else "once it restarts"
     return (
         f":warning: The CRM ({crm}) refuses Handoff's writes: {message}.{which} "
-        f"Nothing is lost: every write waits in order and is tried again every "
-        f"{retry_minutes:g} minutes. To fix it, {FIXES.get(crm, 'check the crm: settings')}; "
-        "the waiting writes then go out by themselves."
+        f"Nothing is lost: every write waits in order and {again}. To fix it, "
+        f"{FIXES.get(crm, 'check the crm: settings')}; the waiting writes then go out {then}."
     )
 
 
@@ -504,7 +511,9 @@ class CrmWorker:
         escalations = self.policies.current.channels.escalations
         if escalations:
             minutes = self.refused_retry.total_seconds() / 60
-            text = refusal_text(self.adapter.name, str(error), error.property, minutes)
+            text = refusal_text(
+                self.adapter.name, str(error), error.property, minutes, error.resent
+            )
             # Keyed by the oldest write waiting, which waits while the CRM refuses: replicas
             # meeting the refusal on other rows, and a restart meeting it again, add nothing;
             # a refusal after the CRM took writes again is told again.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import os
@@ -178,6 +179,38 @@ def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
     result = run("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_" + base64.b64encode(b"too short").decode(),  # 9 bytes
+        "whsec_" + base64.b64encode(b"x" * 65).decode(),  # over 64 bytes
+        "whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(),  # - and _: not base64
+        base64.b64encode(b"k" * 32).decode(),  # no whsec_
+        "whsec_a",
+    ],
+    ids=["short", "long", "urlsafe", "no-prefix", "one-character"],
+)
+def test_serve_with_a_webhook_secret_standard_webhooks_refuses_says_so_in_one_line(
+    tmp_path: Path, secret: str
+) -> None:
+    sla = tmp_path / "sla.yaml"
+    sla.write_text((ROOT / "sla.yaml").read_text() + "\ncrm: {kind: webhook}\n")
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(sla),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_WEBHOOK_URL="https://receiver.example/hooks/handoff",
+        HANDOFF_WEBHOOK_SECRET=secret,
+    )
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("handoff: HANDOFF_WEBHOOK_SECRET must be whsec_ followed by")
+    assert "24 to 64" in line and secret not in line
 
 
 def newest_migration() -> str:

@@ -14,6 +14,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -294,7 +295,7 @@ async def test_a_429_pauses_every_write_until_its_retry_after(
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(500, "retry"), (503, "retry"), (404, "refused"), (410, "refused"), (403, "refused")],
+    [(500, "retry"), (503, "retry"), (404, "refused"), (403, "refused")],
 )
 async def test_the_adapter_sorts_the_receivers_answers(
     receiver: Receiver, status: int, outcome: str
@@ -396,3 +397,102 @@ async def test_doctor_checks_the_webhook_receiver(receiver: Receiver, policy: Po
     (missing,) = await examine_crm(Settings.from_env({"HANDOFF_WEBHOOK_URL": receiver.url}), hooked)
     assert not missing.ok and "HANDOFF_WEBHOOK_SECRET is not set" in missing.line()
     assert await examine_crm(Settings.from_env(env), policy) == []
+
+
+async def test_a_receiver_that_moved_is_not_taken_for_one_that_took_the_event(
+    sqlite_url: str, policy: Policy, clock: TravelClock, receiver: Receiver
+) -> None:
+    """Standard Webhooks: a 3xx is a failure, the sender updates its URL. Followed, a 301 or
+    302 turns the POST into a GET without the event, which the new address may well answer
+    200."""
+    moved = receiver.url.replace("/hooks/handoff", "/old-hooks")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(receiver.url)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="Handoff's receiver is here")
+
+    app = web.Application()
+    app.router.add_post("/hooks/handoff", receiver.handle)
+    app.router.add_get("/hooks/handoff", page)
+    app.router.add_post("/old-hooks", redirect)
+    receiver.runner = web.AppRunner(app)
+    await receiver.runner.setup()
+    await web.TCPSite(receiver.runner, "127.0.0.1", receiver.port, reuse_address=True).start()
+    local = await start_stack(
+        sqlite_url,
+        with_webhook(policy, events=["claimed"]),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL=moved,
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        status, _ = await local.post_lead(lead_payload("hs-1"))
+        assert status == 201
+        await local.settle()
+        await local.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+        await asyncio.sleep(0.3)
+        await local.settle()
+        assert [row["state"] for row in await CrmOutboxStore(local.handoff.database).rows()] == [
+            "pending"
+        ]
+        (alert,) = [m for m in local.sim.messages(ESCALATIONS) if "refuses" in m.text]
+        assert "HTTP 301" in alert.text and receiver.url in alert.text
+        assert (await health(local, "healthz"))[1]["crm"].startswith("degraded")
+    finally:
+        await local.close()
+    assert receiver.received == []
+
+
+async def test_a_receiver_that_answers_410_gone_is_sent_nothing_more_and_the_events_wait(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    """Standard Webhooks: 410 Gone says the receiver wants no more webhooks from this source;
+    the sender disables the endpoint and stops sending to it."""
+    asked = {"requests": 0}
+    verify = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        asked["requests"] += 1
+        return await verify(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    receiver.status = 410
+    await receiver.up()
+    await work_leads(hooked, 1)
+    await asyncio.sleep(0.2)
+    await hooked.settle()
+    assert asked["requests"] == 1
+    for _ in range(4):  # an hour: nothing more is sent to it
+        clock.advance(minutes=15)
+        hooked.handoff.crm.deliver_soon()  # type: ignore[union-attr]
+        await asyncio.sleep(0.1)
+    await hooked.settle()
+    assert asked["requests"] == 1
+    (alert,) = [m for m in hooked.sim.messages(ESCALATIONS) if "refuses" in m.text]
+    assert "HTTP 410" in alert.text and "restart" in alert.text
+    assert "tried again every" not in alert.text  # it is not
+    assert await CrmOutboxStore(hooked.handoff.database).pending() == 3  # nothing is lost
+    assert (await health(hooked, "healthz"))[1]["crm"].startswith("degraded")
+
+
+async def test_each_events_timestamp_is_when_it_happened_also_when_sent_after_an_outage(
+    hooked: LocalStack, receiver: Receiver, clock: TravelClock
+) -> None:
+    """Standard Webhooks: the payload's `timestamp` is when the event occurred, not when it
+    was delivered (the `webhook-timestamp` header is the attempt's)."""
+    pressed = clock()
+    await work_leads(hooked, 1)  # the receiver is down
+    clock.advance(hours=1)
+    await receiver.up()
+    await drain(hooked)
+    assert [body["type"] for _, body in receiver.received] == [
+        "lead.claimed",
+        "lead.attempt",
+        "lead.dispositioned",
+    ]
+    for _, body in receiver.received:
+        happened = datetime.fromisoformat(body["timestamp"])
+        assert happened == datetime.fromisoformat(body["data"]["at"])
+        assert pressed <= happened < pressed + timedelta(hours=1)
