@@ -47,6 +47,7 @@ from bot.domain.crm import CrmEvent, CrmRecord, Write, note_of, record_of
 from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.slack.text import one_line
 from storage.crm import CrmItem, CrmOutboxStore
 
 log = logging.getLogger("handoff.crm")
@@ -80,8 +81,11 @@ class Policies(Protocol):
 def refusal_text(
     crm: str, message: str, property: str | None, retry_minutes: float, resent: bool = True
 ) -> str:
-    """The escalations channel's alert when the CRM refuses Handoff's writes."""
-    which = f" The property it does not know: `{property}`." if property else ""
+    """The escalations channel's alert when the CRM refuses Handoff's writes. What the CRM
+    (or a webhook's receiver) said is its text, not ours: escaped, so it cannot ping a channel
+    or break the message."""
+    message = one_line(message, 1000)
+    which = f" The property it does not know: `{one_line(property, 200)}`." if property else ""
     again = (
         f"is tried again every {retry_minutes:g} minutes"
         if resent

@@ -44,6 +44,7 @@ class Receiver:
 
     port: int
     status: int = 200  # what it answers once verified
+    reply: str = "no thanks"  # the body of an answer other than 200
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (id, body)
     forged: int = 0  # requests whose signature did not verify
     runner: web.AppRunner | None = None
@@ -60,7 +61,7 @@ class Receiver:
             self.forged += 1
             return web.Response(status=400)
         if self.status != 200:
-            return web.Response(status=self.status, text="no thanks")
+            return web.Response(status=self.status, text=self.reply)
         self.received.append((request.headers["webhook-id"], event))
         return web.Response(status=204)
 
@@ -236,6 +237,21 @@ async def test_a_refusing_receiver_holds_the_writes_raises_one_alert_and_degrade
     assert len([m for m in hooked.sim.messages(ESCALATIONS) if "refuses" in m.text]) == 1
     assert (await health(hooked, "healthz"))[1]["crm"] == "ok"
     assert (await health(hooked, "readyz"))[1]["checks"]["crm"]["ok"] is True
+
+
+async def test_what_a_refusing_receiver_says_cannot_ping_the_escalations_channel(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    """The receiver's words go into the managers' alert as its text, not as Slack markup
+    (SPEC: outside text can never ping `@channel` or break a message)."""
+    receiver.status, receiver.reply = 403, "<!channel> read <https://evil.example|this> & go"
+    await receiver.up()
+    await work_leads(hooked, 1)
+    await asyncio.sleep(0.2)
+    await hooked.settle()
+    (alert,) = [m for m in hooked.sim.messages(ESCALATIONS) if "refuses Handoff's writes" in m.text]
+    assert "<!channel>" not in alert.text and "<https://evil" not in alert.text
+    assert "&lt;!channel&gt; read &lt;https://evil.example|this&gt; &amp; go" in alert.text
 
 
 async def test_without_a_crm_section_no_crm_row_is_written(stack: LocalStack) -> None:
