@@ -168,8 +168,8 @@ class BusinessHours(_Model):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _times(cls, value: Any) -> str:
-        if isinstance(value, int):  # YAML reads 09:00 unquoted as a number of minutes
-            value = f"{value // 60:02d}:{value % 60:02d}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'{value} is not a time of day: write it in quotes, like "09:00"')
         _clock(value)
         return str(value)
 
@@ -1993,6 +1993,11 @@ class SlaLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.repeated: list[tuple[yaml.MappingNode, Any, list[int]]] = []
 
+    def construct_sla_int(self, node: yaml.ScalarNode) -> int | str:
+        """An integer; `9:00` stays the text written (YAML 1.1 reads it in base 60 as 540)."""
+        text = self.construct_scalar(node)
+        return text if ":" in text else super().construct_yaml_int(node)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         lines: dict[Any, list[int]] = {}
         for key_node, _ in node.value:
@@ -2005,6 +2010,9 @@ class SlaLoader(yaml.SafeLoader):
                 continue
         self.repeated += [(node, key, at) for key, at in lines.items() if len(at) > 1]
         return super().construct_mapping(node, deep=deep)
+
+
+SlaLoader.add_constructor("tag:yaml.org,2002:int", SlaLoader.construct_sla_int)
 
 
 def _node_paths(root: yaml.Node) -> dict[int, str]:

@@ -16,7 +16,14 @@ import pytest
 import yaml
 
 from bot.domain.durations import Clock, Duration
-from bot.domain.policy import Policy, PolicyError, parse_policy, policy_from_snapshot, snapshot
+from bot.domain.policy import (
+    Policy,
+    PolicyError,
+    parse_policy,
+    policy_from_snapshot,
+    policy_from_text,
+    snapshot,
+)
 from bot.services.policies import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,10 +96,9 @@ def test_spec_minimal_example_is_valid_as_it_stands() -> None:
 
 
 def test_unquoted_yaml_times_are_read_as_times() -> None:
-    data = example()
-    data["business_hours"].update(yaml.safe_load("{start: 8:30, end: 17:00}"))
-    assert data["business_hours"]["start"] == 510  # what YAML 1.1 makes of 8:30
-    policy = parse_policy(data)
+    text = EXAMPLE.read_text(encoding="utf-8").replace('start: "09:00"', "start: 8:30")
+    assert yaml.safe_load(text)["business_hours"]["start"] == 510  # what YAML 1.1 makes of 8:30
+    policy = policy_from_text(text)
     assert policy.calendar.minutes_per_day == 8 * 60 + 30
 
 

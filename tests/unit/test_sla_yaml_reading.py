@@ -1,0 +1,57 @@
+"""What people write by hand in sla.yaml, read as they meant it or refused with the fix: YAML 1.1
+(what PyYAML reads) makes numbers, booleans and dates of words written without quotes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.domain.policy import Policy, PolicyError
+from bot.services.policies import load_policy
+from tests.conftest import ROOT
+
+EXAMPLE = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+
+
+def checked(tmp_path: Path, old: str, new: str) -> Policy | list[str]:
+    """What `handoff check` makes of the example with `old` written as `new`: the policy, or
+    its problems."""
+    assert old in EXAMPLE
+    path = tmp_path / "sla.yaml"
+    path.write_text(EXAMPLE.replace(old, new, 1), encoding="utf-8")
+    try:
+        return load_policy(str(path))
+    except PolicyError as error:
+        return error.problems
+
+
+HOURS = '  start: "09:00"\n  end: "17:00"'
+
+
+@pytest.mark.parametrize(
+    ("written", "start", "end"),
+    [("start: 9:00\n  end: 17:30", "09:00", "17:30"), ("start: 8:30\n  end: 24:00", "08:30", None)],
+)
+def test_working_hours_written_without_quotes_are_the_times_written(
+    tmp_path: Path, written: str, start: str, end: str | None
+) -> None:
+    policy = checked(tmp_path, HOURS, f"  {written}")
+    assert isinstance(policy, Policy), policy
+    hours = policy.calendar
+    assert (f"{hours.start:%H:%M}", hours.end and f"{hours.end:%H:%M}") == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("start: 8", "8"), ("start: 900", "900")],
+)
+def test_working_hours_written_as_a_number_are_refused_with_the_fix(
+    tmp_path: Path, written: str, shown: str
+) -> None:
+    """YAML 1.1 reads 9:00 as 540 (minutes, base 60): a number was taken for minutes, so
+    `start: 8` began the working day at 00:08, and `start: 900` at 15:00."""
+    problems = checked(tmp_path, '  start: "09:00"', f"  {written}")
+    assert problems == [
+        f'business_hours.start: {shown} is not a time of day: write it in quotes, like "09:00"'
+    ]
