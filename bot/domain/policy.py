@@ -522,7 +522,7 @@ class TerritoryWhen(_Model):
     def _quoted(cls, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         if any(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
-            # YAML reads 2000 as a number, and 0200 as the octal number 128
+            # YAML reads 2000 and 0200 as numbers (the SLA file's loader reads 0200 as 200)
             raise ValueError(
                 'write postcodes in quotes, like "2000" (0200 without quotes is read as a number)'
             )
@@ -1994,9 +1994,14 @@ class SlaLoader(yaml.SafeLoader):
         self.repeated: list[tuple[yaml.MappingNode, Any, list[int]]] = []
 
     def construct_sla_int(self, node: yaml.ScalarNode) -> int | str:
-        """An integer; `9:00` stays the text written (YAML 1.1 reads it in base 60 as 540)."""
+        """An integer; `9:00` stays the text written (YAML 1.1 reads it in base 60 as 540), and
+        `060` is 60 (YAML 1.1 reads a leading 0 as octal, 48; YAML 1.2 does not)."""
         text = self.construct_scalar(node)
-        return text if ":" in text else super().construct_yaml_int(node)
+        if ":" in text:
+            return text
+        if re.fullmatch(r"[-+]?0[0-7_]+", text):
+            return int(text.replace("_", ""), 10)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         lines: dict[Any, list[int]] = {}

@@ -55,3 +55,18 @@ def test_working_hours_written_as_a_number_are_refused_with_the_fix(
     assert problems == [
         f'business_hours.start: {shown} is not a time of day: write it in quotes, like "09:00"'
     ]
+
+
+def test_numbers_with_a_leading_zero_are_read_in_base_10(tmp_path: Path) -> None:
+    """YAML 1.1 reads a leading 0 as octal: `threshold: 060` was a threshold of 48, and a
+    mid-market segment `employees_min: 0200` began at 128 employees."""
+    text = ("threshold: 60", "threshold: 060")
+    policy = checked(tmp_path, *text)
+    assert isinstance(policy, Policy) and policy.mql.threshold == 60
+    policy = checked(tmp_path, "employees_min: 200,", "employees_min: 0200,")
+    assert isinstance(policy, Policy) and policy.segments[1].when
+    assert policy.segments[1].when.employees_min == 200
+    problems = checked(tmp_path, '  start: "09:00"', "  start: 0700")
+    assert problems == [
+        'business_hours.start: 700 is not a time of day: write it in quotes, like "09:00"'
+    ]
