@@ -1257,6 +1257,13 @@ _MESSAGES = {
     "missing": "required",
     "extra_forbidden": "unknown key (check its spelling)",
 }
+# YAML 1.1 reads these words without quotes as booleans: `holidays: NO` (Norway) is false.
+_READ_AS_BOOL = {
+    False: "read as false: YAML reads no, off and n without quotes (in any letter case) as "
+    'false; write the text in quotes, like "NO"',
+    True: "read as true: YAML reads yes, on and y without quotes (in any letter case) as true; "
+    'write the text in quotes, like "ON"',
+}
 # Names that the tz database answers but that are no team's time zone.
 _NOT_A_TEAM_ZONE = re.compile(r"^(?:localtime|Factory|posixrules|(?:posix|right)/.*)$")
 
@@ -1271,6 +1278,8 @@ def _message(error: Any) -> str:
         return f"at least one {str(location[-1]).rstrip('s')} is required"
     if error["type"] in _MESSAGES:
         return _MESSAGES[error["type"]]
+    if error["type"] in ("string_type", "list_type") and isinstance(error["input"], bool):
+        return _READ_AS_BOOL[error["input"]]
     message = str(error["msg"]).removeprefix("Value error, ")
     return message[0].lower() + message[1:] if message else "invalid"
 
@@ -1939,7 +1948,7 @@ def _type_problems(error: ValidationError) -> list[str]:
     by_path: dict[str, list[str]] = {}
     for item in error.errors():  # the alternatives of a union share one path: "a or b"
         by_path.setdefault(_path(item["loc"]), []).append(_message(item))
-    return [f"{path}: {' or '.join(messages)}" for path, messages in by_path.items()]
+    return [f"{path}: {' or '.join(dict.fromkeys(messages))}" for path, messages in by_path.items()]
 
 
 def check_policy(data: Any, *, stored: bool = False) -> Checked:

@@ -70,3 +70,33 @@ def test_numbers_with_a_leading_zero_are_read_in_base_10(tmp_path: Path) -> None
     assert problems == [
         'business_hours.start: 700 is not a time of day: write it in quotes, like "09:00"'
     ]
+
+
+NO = (
+    "read as false: YAML reads no, off and n without quotes (in any letter case) as false; "
+    'write the text in quotes, like "NO"'
+)
+ON = (
+    "read as true: YAML reads yes, on and y without quotes (in any letter case) as true; "
+    'write the text in quotes, like "ON"'
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("holidays: AU-NSW", "holidays: NO", f"business_hours.holidays: {NO}"),
+        ('"Duplicate"]', '"Duplicate", Off]', f"dispositions[2].reasons[4]: {NO}"),
+        (
+            "# territories: [{name: Sydney, when: {country: AU, state: NSW}, segment: smb}]",
+            "territories: [{name: Ontario, when: {country: CA, state: ON}, segment: smb}]",
+            f"territories[0].when.state: {ON}",
+        ),
+    ],
+)
+def test_a_word_yaml_reads_as_true_or_false_is_refused_with_the_fix(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    """The Norway problem: `holidays: NO` was refused with 'input should be a valid string or
+    input should be a valid list', which says nothing of why or what to write."""
+    assert checked(tmp_path, old, new) == [problem]
