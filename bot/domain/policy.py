@@ -1280,6 +1280,10 @@ def _message(error: Any) -> str:
         return _MESSAGES[error["type"]]
     if error["type"] in ("string_type", "list_type") and isinstance(error["input"], bool):
         return _READ_AS_BOOL[error["input"]]
+    if error["type"] == "date_from_datetime_parsing" and isinstance(error["input"], str):
+        return (
+            f"{error['input']!r} is not a date ({error['ctx']['error']}): write it like 2026-12-24"
+        )
     message = str(error["msg"]).removeprefix("Value error, ")
     return message[0].lower() + message[1:] if message else "invalid"
 
@@ -2012,6 +2016,13 @@ class SlaLoader(yaml.SafeLoader):
             return int(text.replace("_", ""), 10)
         return super().construct_yaml_int(node)
 
+    def construct_sla_timestamp(self, node: yaml.ScalarNode) -> date | datetime | str:
+        """A date; one that is no date (2026-11-31) stays the text, for the check to name."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return str(self.construct_scalar(node))
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         lines: dict[Any, list[int]] = {}
         for key_node, _ in node.value:
@@ -2027,6 +2038,7 @@ class SlaLoader(yaml.SafeLoader):
 
 
 SlaLoader.add_constructor("tag:yaml.org,2002:int", SlaLoader.construct_sla_int)
+SlaLoader.add_constructor("tag:yaml.org,2002:timestamp", SlaLoader.construct_sla_timestamp)
 
 
 def _node_paths(root: yaml.Node) -> dict[int, str]:

@@ -100,3 +100,13 @@ def test_a_word_yaml_reads_as_true_or_false_is_refused_with_the_fix(
     """The Norway problem: `holidays: NO` was refused with 'input should be a valid string or
     input should be a valid list', which says nothing of why or what to write."""
     assert checked(tmp_path, old, new) == [problem]
+
+
+def test_a_closed_day_that_is_no_date_is_refused_with_its_path(tmp_path: Path) -> None:
+    """YAML 1.1 reads 2026-11-31 as a timestamp and fails on it: `handoff check` printed only
+    'handoff: day is out of range for month', naming neither the key nor the line."""
+    problems = checked(tmp_path, 'closed: ["2026-12-24", "2026-12-31"]', "closed: [2026-11-31]")
+    assert problems == [
+        "business_hours.closed[0]: '2026-11-31' is not a date (day value is outside expected "
+        "range): write it like 2026-12-24"
+    ]
