@@ -1385,10 +1385,24 @@ def _file_checks(parts: Parts) -> list[str]:
     for index, day in enumerate(days):
         if day in days[:index]:
             problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
+    if parts.business_hours is not None:
+        problems += _kingdom_alone(parts.business_hours)
     if parts.calendar is not None:
         problems += _window_checks(parts, parts.calendar)
     problems += _unreachable(parts) + routing_checks(parts.routing)
     return problems + _deadline_checks(parts) + _slack_limits(parts)
+
+
+def _kingdom_alone(hours: BusinessHours) -> list[str]:
+    """`UK` or `GB` without a nation: the holidays package keeps only the days all four nations
+    share, a calendar no team in the UK works to (gov.uk lists each nation's bank holidays)."""
+    return [
+        f"business_hours.holidays: {region!r} is not one calendar: England and Wales, Scotland "
+        "and Northern Ireland each have their own bank holidays (alone it leaves out Easter "
+        "Monday and the August bank holiday); write GB-ENG, GB-WLS, GB-SCT or GB-NIR"
+        for region in hours.regions
+        if "-" not in region and holiday_region(region).country == "GB"
+    ]
 
 
 def _window_checks(parts: Parts, calendar: BusinessCalendar) -> list[str]:

@@ -229,6 +229,34 @@ def test_a_long_subdivision_list_is_cut_short() -> None:
     assert "US has no subdivision 'ZZ' (known: AK, AL, " in problem and ", …;" in problem
 
 
+@pytest.mark.parametrize("region", ["UK", "GB", "gb", ["GB-SCT", "UK"]])
+def test_the_united_kingdom_alone_is_refused_for_one_of_its_nations(region: Any) -> None:
+    # gov.uk/bank-holidays lists England and Wales, Scotland and Northern Ireland apart; the
+    # holidays package's GB alone keeps only the days all four share, so a London team's
+    # Easter Monday (6 April 2026) and late August bank holiday would be working days.
+    assert one_problem(hours(holidays=region)) == (
+        f"business_hours.holidays: {region if isinstance(region, str) else 'UK'!r} is not one "
+        "calendar: England and Wales, Scotland and Northern Ireland each have their own bank "
+        "holidays (alone it leaves out Easter Monday and the August bank holiday); write "
+        "GB-ENG, GB-WLS, GB-SCT or GB-NIR"
+    )
+
+
+def test_england_closes_on_its_bank_holidays_and_a_stored_gb_still_loads() -> None:
+    data = example()
+    data["business_hours"]["holidays"] = "GB-ENG"
+    england = parse_policy(data).calendar
+    # gov.uk, England and Wales 2026: Easter Monday 6 April, 31 August, Boxing Day (a
+    # Saturday) moved to Monday 28 December.
+    for day in (date(2026, 4, 6), date(2026, 8, 31), date(2026, 12, 28)):
+        assert not england.is_working_day(day)
+    data["business_hours"]["holidays"] = "GB"
+    stored = policy_from_snapshot(
+        snapshot(parse_policy(example())) | {"business_hours": data["business_hours"]}, "v1"
+    )
+    assert stored.business_hours.regions == ["GB"]  # a running lead keeps the SLA it came with
+
+
 def test_a_region_in_lower_case_is_the_same_region() -> None:
     data = example()
     data["business_hours"]["holidays"] = "au-nsw"
