@@ -173,6 +173,17 @@ class BusinessHours(_Model):
         _clock(value)
         return str(value)
 
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads Norway's code unquoted as false: say so, not "should be a string".
+        if any(isinstance(item, bool) for item in (value if isinstance(value, list) else [value])):
+            raise ValueError(
+                "an unquoted NO (like no, off, yes, on) is false or true to YAML: write "
+                '"NO" in quotes for Norway, or leave holidays out for none'
+            )
+        return value
+
     @field_validator("holidays")
     @classmethod
     def _regions(cls, value: str | list[str] | None) -> str | list[str] | None:

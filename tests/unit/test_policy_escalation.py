@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 from bot.domain.durations import Clock, Duration
-from bot.domain.policy import Escalation, PolicyError, parse_policy, policy_from_snapshot, snapshot
+from bot.domain.policy import (
+    Escalation,
+    PolicyError,
+    parse_policy,
+    policy_from_snapshot,
+    policy_from_text,
+    snapshot,
+)
 from bot.services.policies import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,6 +262,23 @@ def test_england_closes_on_its_bank_holidays_and_a_stored_gb_still_loads() -> No
         snapshot(parse_policy(example())) | {"business_hours": data["business_hours"]}, "v1"
     )
     assert stored.business_hours.regions == ["GB"]  # a running lead keeps the SLA it came with
+
+
+@pytest.mark.parametrize("written", ["NO", "no", "[SE, NO, DK]"])
+def test_norway_unquoted_is_named_not_a_type_error(written: str) -> None:
+    # YAML 1.1 (PyYAML) reads an unquoted NO as the boolean false: Norway's code needs quotes.
+    text = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    text = text.replace("holidays: AU-NSW", f"holidays: {written}")
+    with pytest.raises(PolicyError) as caught:
+        policy_from_text(text)
+    assert caught.value.problems == [
+        "business_hours.holidays: an unquoted NO (like no, off, yes, on) is false or true to "
+        'YAML: write "NO" in quotes for Norway, or leave holidays out for none'
+    ]
+    quoted = policy_from_text(text.replace(f"holidays: {written}", 'holidays: "NO"'))
+    # Norway 2026 (Easter 5 April): Labour Day 1 May, Ascension 14 May, Whit Monday 25 May.
+    for day in (date(2026, 5, 1), date(2026, 5, 14), date(2026, 5, 25)):
+        assert not quoted.calendar.is_working_day(day)
 
 
 def test_a_region_in_lower_case_is_the_same_region() -> None:
