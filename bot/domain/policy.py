@@ -215,9 +215,11 @@ def holiday_region(region: str) -> holiday_data.HolidayBase:
     country, _, subdivision = str(region).strip().partition("-")
     country = country.upper()
     subdivisions = holiday_data.list_supported_countries().get(country)
-    if subdivision and subdivisions:  # `au-nsw` is AU-NSW
-        spelled = {name.upper(): name for name in subdivisions}
-        subdivision = spelled.get(subdivision.upper(), subdivision)
+    # The package's names for subdivisions (California: CA), by their spelling in capitals.
+    aliases = getattr(getattr(holiday_data, country, None), "subdivisions_aliases", {})
+    codes = {name.upper(): name for name in [*aliases, *(subdivisions or [])]}
+    if subdivision and subdivisions:  # `au-nsw` is AU-NSW, `gb-england` GB-England
+        subdivision = codes.get(subdivision.upper(), subdivision)
     try:
         return holiday_data.country_holidays(country, subdiv=subdivision or None)
     except (NotImplementedError, KeyError, AttributeError):
@@ -230,9 +232,11 @@ def holiday_region(region: str) -> holiday_data.HolidayBase:
         )
     listed = ", ".join(subdivisions[:12]) + (", …" if len(subdivisions) > 12 else "")
     known = f"known: {listed}" if subdivisions else f"{country} has none"
+    nearest = [codes[name] for name in difflib.get_close_matches(subdivision.upper(), codes, n=1)]
+    hint = "".join(f"; did you mean {country}-{aliases.get(name, name)}?" for name in nearest)
     raise ValueError(
         f"{region!r} is not a known holiday region: {country} has no subdivision "
-        f"{subdivision!r} ({known}; or write just {country} for its national holidays)"
+        f"{subdivision!r} ({known}; or write just {country} for its national holidays){hint}"
     )
 
 

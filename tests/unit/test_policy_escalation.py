@@ -281,6 +281,29 @@ def test_norway_unquoted_is_named_not_a_type_error(written: str) -> None:
         assert not quoted.calendar.is_working_day(day)
 
 
+@pytest.mark.parametrize(
+    ("region", "closed"),
+    [  # each a public holiday of that state only, per the holidays package's own aliases
+        ("US-california", date(2026, 3, 31)),  # César Chávez Day
+        ("DE-bayern", date(2026, 1, 6)),  # Epiphany
+        ("gb-england", date(2026, 4, 6)),  # Easter Monday
+        ("CA-ONTARIO", date(2026, 2, 16)),  # Family Day
+    ],
+)
+def test_a_subdivision_named_in_any_case_is_that_subdivision(region: str, closed: date) -> None:
+    data = example()
+    data["business_hours"]["holidays"] = region
+    assert not parse_policy(data).calendar.is_working_day(closed)
+
+
+@pytest.mark.parametrize(
+    ("region", "meant"), [("US-NYC", "US-NY"), ("US-Calif", "US-CA"), ("GB-Engl", "GB-ENG")]
+)
+def test_an_unknown_subdivision_names_the_nearest_one(region: str, meant: str) -> None:
+    # The list of known ones is cut short (US has 57): the nearest one is named whatever its place.
+    assert one_problem(hours(holidays=region)).endswith(f"; did you mean {meant}?")
+
+
 def test_a_region_in_lower_case_is_the_same_region() -> None:
     data = example()
     data["business_hours"]["holidays"] = "au-nsw"
