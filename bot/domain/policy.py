@@ -212,6 +212,11 @@ class BusinessHours(_Model):
 
 def holiday_region(region: str) -> holiday_data.HolidayBase:
     """`AU-NSW` → the holidays of New South Wales; ValueError naming what is unknown."""
+    if "," in str(region):  # `US-CA, US-NY`: a YAML list was meant
+        listed = ", ".join(part.strip() for part in str(region).split(","))
+        raise ValueError(
+            f"{region!r} names several regions: write them as a list, holidays: [{listed}]"
+        )
     country, _, subdivision = str(region).strip().partition("-")
     country = country.upper()
     subdivisions = holiday_data.list_supported_countries().get(country)

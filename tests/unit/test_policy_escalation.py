@@ -304,6 +304,19 @@ def test_an_unknown_subdivision_names_the_nearest_one(region: str, meant: str) -
     assert one_problem(hours(holidays=region)).endswith(f"; did you mean {meant}?")
 
 
+def test_regions_written_in_one_string_are_asked_for_as_a_list() -> None:
+    # A team with offices in two states: the SLA file takes several regions as a YAML list.
+    assert one_problem(hours(holidays="US-CA, us-ny")) == (
+        "business_hours.holidays: 'US-CA, us-ny' names several regions: write them as a list, "
+        "holidays: [US-CA, us-ny]"
+    )
+    data = example()
+    data["business_hours"]["holidays"] = ["US-CA", "us-ny"]
+    calendar = parse_policy(data).calendar
+    assert not calendar.is_working_day(date(2026, 3, 31))  # César Chávez Day, California
+    assert not calendar.is_working_day(date(2026, 2, 12))  # Lincoln's Birthday, New York
+
+
 def test_a_region_in_lower_case_is_the_same_region() -> None:
     data = example()
     data["business_hours"]["holidays"] = "au-nsw"
