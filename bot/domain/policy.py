@@ -173,6 +173,17 @@ class BusinessHours(_Model):
         _clock(value)
         return str(value)
 
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads Norway's code unquoted as false: say so once, also in a list (where
+        # the type errors would name the list's form as well as the item).
+        items = value if isinstance(value, list) else [value]
+        read = next((item for item in items if isinstance(item, bool)), None)
+        if read is not None:
+            raise ValueError(_READ_AS_BOOL[read])
+        return value
+
     @field_validator("holidays")
     @classmethod
     def _regions(cls, value: str | list[str] | None) -> str | list[str] | None:
@@ -201,12 +212,19 @@ class BusinessHours(_Model):
 
 def holiday_region(region: str) -> holiday_data.HolidayBase:
     """`AU-NSW` → the holidays of New South Wales; ValueError naming what is unknown."""
+    if "," in str(region):  # `US-CA, US-NY`: a YAML list was meant
+        listed = ", ".join(part.strip() for part in str(region).split(","))
+        raise ValueError(
+            f"{region!r} names several regions: write them as a list, holidays: [{listed}]"
+        )
     country, _, subdivision = str(region).strip().partition("-")
     country = country.upper()
     subdivisions = holiday_data.list_supported_countries().get(country)
-    if subdivision and subdivisions:  # `au-nsw` is AU-NSW
-        spelled = {name.upper(): name for name in subdivisions}
-        subdivision = spelled.get(subdivision.upper(), subdivision)
+    # The package's names for subdivisions (California: CA), by their spelling in capitals.
+    aliases = getattr(getattr(holiday_data, country, None), "subdivisions_aliases", {})
+    codes = {name.upper(): name for name in [*aliases, *(subdivisions or [])]}
+    if subdivision and subdivisions:  # `au-nsw` is AU-NSW, `gb-england` GB-England
+        subdivision = codes.get(subdivision.upper(), subdivision)
     try:
         return holiday_data.country_holidays(country, subdiv=subdivision or None)
     except (NotImplementedError, KeyError, AttributeError):
@@ -219,9 +237,11 @@ def holiday_region(region: str) -> holiday_data.HolidayBase:
         )
     listed = ", ".join(subdivisions[:12]) + (", …" if len(subdivisions) > 12 else "")
     known = f"known: {listed}" if subdivisions else f"{country} has none"
+    nearest = [codes[name] for name in difflib.get_close_matches(subdivision.upper(), codes, n=1)]
+    hint = "".join(f"; did you mean {country}-{aliases.get(name, name)}?" for name in nearest)
     raise ValueError(
         f"{region!r} is not a known holiday region: {country} has no subdivision "
-        f"{subdivision!r} ({known}; or write just {country} for its national holidays)"
+        f"{subdivision!r} ({known}; or write just {country} for its national holidays){hint}"
     )
 
 
@@ -1398,10 +1418,24 @@ def _file_checks(parts: Parts) -> list[str]:
     for index, day in enumerate(days):
         if day in days[:index]:
             problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
+    if parts.business_hours is not None:
+        problems += _kingdom_alone(parts.business_hours)
     if parts.calendar is not None:
         problems += _window_checks(parts, parts.calendar)
     problems += _unreachable(parts) + routing_checks(parts.routing)
     return problems + _deadline_checks(parts) + _slack_limits(parts)
+
+
+def _kingdom_alone(hours: BusinessHours) -> list[str]:
+    """`UK` or `GB` without a nation: the holidays package keeps only the days all four nations
+    share, a calendar no team in the UK works to (gov.uk lists each nation's bank holidays)."""
+    return [
+        f"business_hours.holidays: {region!r} is not one calendar: England and Wales, Scotland "
+        "and Northern Ireland each have their own bank holidays (alone it leaves out Easter "
+        "Monday and the August bank holiday); write GB-ENG, GB-WLS, GB-SCT or GB-NIR"
+        for region in hours.regions
+        if "-" not in region and holiday_region(region).country == "GB"
+    ]
 
 
 def _window_checks(parts: Parts, calendar: BusinessCalendar) -> list[str]:

@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 from bot.domain.durations import Clock, Duration
-from bot.domain.policy import Escalation, PolicyError, parse_policy, policy_from_snapshot, snapshot
+from bot.domain.policy import (
+    Escalation,
+    PolicyError,
+    parse_policy,
+    policy_from_snapshot,
+    policy_from_text,
+    snapshot,
+)
 from bot.services.policies import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,6 +234,87 @@ def test_unknown_holiday_regions(holidays: Any, message: str) -> None:
 def test_a_long_subdivision_list_is_cut_short() -> None:
     problem = one_problem(hours(holidays="US-ZZ"))
     assert "US has no subdivision 'ZZ' (known: AK, AL, " in problem and ", …;" in problem
+
+
+@pytest.mark.parametrize("region", ["UK", "GB", "gb", ["GB-SCT", "UK"]])
+def test_the_united_kingdom_alone_is_refused_for_one_of_its_nations(region: Any) -> None:
+    # gov.uk/bank-holidays lists England and Wales, Scotland and Northern Ireland apart; the
+    # holidays package's GB alone keeps only the days all four share, so a London team's
+    # Easter Monday (6 April 2026) and late August bank holiday would be working days.
+    assert one_problem(hours(holidays=region)) == (
+        f"business_hours.holidays: {region if isinstance(region, str) else 'UK'!r} is not one "
+        "calendar: England and Wales, Scotland and Northern Ireland each have their own bank "
+        "holidays (alone it leaves out Easter Monday and the August bank holiday); write "
+        "GB-ENG, GB-WLS, GB-SCT or GB-NIR"
+    )
+
+
+def test_england_closes_on_its_bank_holidays_and_a_stored_gb_still_loads() -> None:
+    data = example()
+    data["business_hours"]["holidays"] = "GB-ENG"
+    england = parse_policy(data).calendar
+    # gov.uk, England and Wales 2026: Easter Monday 6 April, 31 August, Boxing Day (a
+    # Saturday) moved to Monday 28 December.
+    for day in (date(2026, 4, 6), date(2026, 8, 31), date(2026, 12, 28)):
+        assert not england.is_working_day(day)
+    data["business_hours"]["holidays"] = "GB"
+    stored = policy_from_snapshot(
+        snapshot(parse_policy(example())) | {"business_hours": data["business_hours"]}, "v1"
+    )
+    assert stored.business_hours.regions == ["GB"]  # a running lead keeps the SLA it came with
+
+
+@pytest.mark.parametrize("written", ["NO", "no", "[SE, NO, DK]"])
+def test_norway_unquoted_is_named_not_a_type_error(written: str) -> None:
+    # YAML 1.1 (PyYAML) reads an unquoted NO as the boolean false: Norway's code needs quotes.
+    text = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    text = text.replace("holidays: AU-NSW", f"holidays: {written}")
+    with pytest.raises(PolicyError) as caught:
+        policy_from_text(text)
+    assert caught.value.problems == [
+        "business_hours.holidays: read as false: YAML reads no, off and n without quotes (in "
+        'any letter case) as false; write the text in quotes, like "NO"'
+    ]
+    quoted = policy_from_text(text.replace(f"holidays: {written}", 'holidays: "NO"'))
+    # Norway 2026 (Easter 5 April): Labour Day 1 May, Ascension 14 May, Whit Monday 25 May.
+    for day in (date(2026, 5, 1), date(2026, 5, 14), date(2026, 5, 25)):
+        assert not quoted.calendar.is_working_day(day)
+
+
+@pytest.mark.parametrize(
+    ("region", "closed"),
+    [  # each a public holiday of that state only, per the holidays package's own aliases
+        ("US-california", date(2026, 3, 31)),  # César Chávez Day
+        ("DE-bayern", date(2026, 1, 6)),  # Epiphany
+        ("gb-england", date(2026, 4, 6)),  # Easter Monday
+        ("CA-ONTARIO", date(2026, 2, 16)),  # Family Day
+    ],
+)
+def test_a_subdivision_named_in_any_case_is_that_subdivision(region: str, closed: date) -> None:
+    data = example()
+    data["business_hours"]["holidays"] = region
+    assert not parse_policy(data).calendar.is_working_day(closed)
+
+
+@pytest.mark.parametrize(
+    ("region", "meant"), [("US-NYC", "US-NY"), ("US-Calif", "US-CA"), ("GB-Engl", "GB-ENG")]
+)
+def test_an_unknown_subdivision_names_the_nearest_one(region: str, meant: str) -> None:
+    # The list of known ones is cut short (US has 57): the nearest one is named whatever its place.
+    assert one_problem(hours(holidays=region)).endswith(f"; did you mean {meant}?")
+
+
+def test_regions_written_in_one_string_are_asked_for_as_a_list() -> None:
+    # A team with offices in two states: the SLA file takes several regions as a YAML list.
+    assert one_problem(hours(holidays="US-CA, us-ny")) == (
+        "business_hours.holidays: 'US-CA, us-ny' names several regions: write them as a list, "
+        "holidays: [US-CA, us-ny]"
+    )
+    data = example()
+    data["business_hours"]["holidays"] = ["US-CA", "us-ny"]
+    calendar = parse_policy(data).calendar
+    assert not calendar.is_working_day(date(2026, 3, 31))  # César Chávez Day, California
+    assert not calendar.is_working_day(date(2026, 2, 12))  # Lincoln's Birthday, New York
 
 
 def test_a_region_in_lower_case_is_the_same_region() -> None:
