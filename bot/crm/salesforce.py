@@ -11,9 +11,9 @@ token (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_ACCESS_TOKEN`; docs/crm-salesforce
   before creating, a Task on the Lead whose Subject carries the key is looked for and adopted.
 - Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a failed refresh:
   CrmRefused); `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
-  `ENTITY_IS_DELETED` / `NOT_FOUND`: CrmMissing; `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken
-  connection, no answer within `timeout` seconds: CrmRetry (`unknown` when a write may have
-  been applied).
+  `ENTITY_IS_DELETED` / `NOT_FOUND` / `CANNOT_UPDATE_CONVERTED_LEAD`: CrmMissing;
+  `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken connection, no answer within `timeout` seconds:
+  CrmRetry (`unknown` when a write may have been applied).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ SUBJECT_LENGTH = 255  # Task.Subject is a 255-character text field
 TASK_TYPE = {"call": "Call", "email": "Email"}
 TASK_SUBTYPE = {"call": "Call", "email": "Email"}
 # Salesforce's codes for "that record is not there".
-MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
+# A Lead converted to a Contact is there, but can no longer be updated or referenced
+# (CANNOT_UPDATE_CONVERTED_LEAD): for our writes, it is as gone as a deleted one.
+MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "CANNOT_UPDATE_CONVERTED_LEAD"})
 # ...and for "not now": the org's API request limit, or a record another transaction holds
 # (UNABLE_TO_LOCK_ROW). Tried again later; no alert, no pause for a set-up problem.
 PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})

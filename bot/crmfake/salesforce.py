@@ -13,8 +13,9 @@ It serves, under `/services/data/vNN.N/`:
 
 Every error is what Salesforce sends: a JSON list of `{"message", "errorCode", "fields"}`
 (`INVALID_FIELD`, `INVALID_FIELD_FOR_INSERT_UPDATE`, `ENTITY_IS_DELETED`, `NOT_FOUND`,
-`INVALID_SESSION_ID` with 401, `REQUEST_LIMIT_EXCEEDED` with 403, …). Every request needs
-`Authorization: Bearer <token>`; changing `token` expires the old one.
+`CANNOT_UPDATE_CONVERTED_LEAD`, `INVALID_SESSION_ID` with 401, `REQUEST_LIMIT_EXCEEDED` with
+403, …). Every request needs `Authorization: Bearer <token>`; changing `token` expires the old
+one.
 
 `simple-salesforce` always speaks https, so the fake serves TLS with a throwaway CA made at
 start (`ca_file`: give it to the client as `verify`). Every applied write is recorded
@@ -229,6 +230,11 @@ class SalesforceFake:
         """Move a record to the recycle bin: it answers ENTITY_IS_DELETED from now on."""
         sobject = self._type_of(record_id)
         self.deleted[record_id] = self.records[sobject].pop(record_id)
+
+    def convert(self, lead_id: str) -> None:
+        """Convert the Lead (to a Contact, in Salesforce): from now on it cannot be updated
+        or referenced, and answers CANNOT_UPDATE_CONVERTED_LEAD."""
+        self.lead(lead_id).update(IsConverted=True, Status="Closed - Converted")
 
     def add_task(self, who_id: str, subject: str, **fields: Any) -> str:
         """A Task someone made in Salesforce; returns its Id."""
@@ -582,6 +588,8 @@ class SalesforceFake:
                 else "invalid cross reference id",
                 [name],
             )
+        if want == "Lead" and record.get("IsConverted"):
+            raise _converted([name])
         if want == "User" and not record.get("IsActive"):
             raise Refusal(400, "INACTIVE_OWNER_OR_USER", "owner or user is inactive.", [name])
 
@@ -593,6 +601,8 @@ class SalesforceFake:
 
     def _update(self, sobject: str, record_id: str, body: dict[str, Any]) -> None:
         record = self._find(sobject, record_id)
+        if record.get("IsConverted"):
+            raise _converted([])
         values = self._checked(sobject, body, creating=False)
         record.update(values)
         if sobject == "Task":
@@ -784,6 +794,10 @@ def _matches(record: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> 
 
 def _expired() -> Refusal:
     return Refusal(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+
+def _converted(fields: list[str]) -> Refusal:
+    return Refusal(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", fields)
 
 
 def _long(record_id: str, records: dict[str, Any]) -> str:

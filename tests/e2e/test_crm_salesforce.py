@@ -306,6 +306,19 @@ async def test_a_merged_lead_is_found_again_by_email(fake: SalesforceFake, make:
     assert len(fake.tasks(winner)) == 1
 
 
+async def test_a_converted_lead_is_missing_not_a_refusal(fake: SalesforceFake, make: Make) -> None:
+    lead = fake.add_lead("jane@acme.test")
+    fake.convert(lead)  # a rep converted it to a Contact in Salesforce
+    adapter = make()
+
+    # Salesforce answers CANNOT_UPDATE_CONVERTED_LEAD: no write can go to it, ever.
+    with pytest.raises(CrmMissing):
+        await adapter.sync(record(lead, owner=None))
+    with pytest.raises(CrmMissing):
+        await adapter.note(note(lead, rep=None))
+    assert fake.tasks() == [] and fake.writes == []
+
+
 async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: Make) -> None:
     lead = fake.add_lead("jane@acme.test")
     adapter = make()

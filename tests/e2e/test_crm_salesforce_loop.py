@@ -109,3 +109,40 @@ async def test_an_hours_outage_delivers_everything_once_in_order(
     # In order per lead: the Lead's last write before the Task is the rejection's state.
     kinds = [(w.sobject, w.body.get("Status")) for w in org.writes if w.method != "GET"]
     assert kinds[-1][0] == "Task"
+
+
+async def test_a_lead_converted_in_salesforce_does_not_hold_up_the_other_leads(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    maya = org.add_user("maya@example.com", "Maya Chen")
+    converted = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    other = org.add_lead("sam@initech.example", LastName="Lee", Company="Initech")
+    org.convert(converted)  # a rep converted it to a Contact before Handoff wrote to it
+    stack = await stack_for(sqlite_url, clock, org)
+    try:
+        await worked(stack, clock, converted)
+        lead = {
+            "external_id": "sf-2",
+            "email": "sam@initech.example",
+            "name": "Sam Lee",
+            "title": "COO",
+            "company": {"name": "Initech", "employees": 3000, "country": "AU"},
+            "source": "demo_request",
+            "score": 90,
+            "crm_id": other,
+        }
+        assert (await stack.post_lead(lead))[0] == 201
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        for _ in range(3):
+            clock.advance(minutes=6)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        alerts = [m.text for m in stack.sim.messages("C0ESCALATE") if "refuses" in m.text]
+        degraded = stack.handoff.crm.refusing
+    finally:
+        await stack.close()
+    assert org.lead(other)["OwnerId"] == maya
+    assert org.lead(other)["Status"] == "Working - Contacted"
+    assert alerts == [] and degraded is None
