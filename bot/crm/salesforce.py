@@ -321,7 +321,8 @@ class SalesforceAdapter:
         raise AssertionError("unreachable")
 
     async def _renew(self, stale: Salesforce) -> None:
-        """A new session from `refresh`, unless another call renewed it meanwhile."""
+        """A new session from `refresh`, unless another call renewed it meanwhile; a renewal
+        that takes longer than `request_deadline` is given up (CrmRetry)."""
         async with self._renewing:
             if self._client is not stale:
                 return
@@ -331,7 +332,13 @@ class SalesforceAdapter:
                     "and Handoff has no way to refresh it: set SALESFORCE_ACCESS_TOKEN anew"
                 )
             try:
-                token = await self._refresh()
+                # As long as one request may take: a token endpoint that trickles its answer
+                # would otherwise hold every write (all wait for this lock) for as long.
+                token = await asyncio.wait_for(self._refresh(), self.request_deadline)
+            except TimeoutError as error:
+                raise CrmRetry(
+                    f"Salesforce did not renew the session within {self.request_deadline:g}s"
+                ) from error
             except Exception as error:
                 raise CrmRefused(
                     f"Salesforce's session expired and refreshing it failed: {error}"

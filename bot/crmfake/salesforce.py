@@ -347,7 +347,7 @@ class SalesforceFake:
         slow = self._slow(call)
         return await trickled(request, answer, slow) if slow else answer
 
-    async def _token(self, request: web.Request) -> web.Response:
+    async def _token(self, request: web.Request) -> web.StreamResponse:
         """The refresh-token grant, as Salesforce answers it (errors: OAuth's JSON object)."""
         form = await request.post()
         self.calls.append(Call("POST", "oauth2/token", None, dict(form)))
@@ -368,7 +368,7 @@ class SalesforceFake:
             return web.json_response(error, status=400)
         self.token = f"sf-session-{next(self._sessions)}"
         self.calls[-1].status = 200
-        return web.json_response(
+        answer = web.json_response(
             {
                 "access_token": self.token,
                 "instance_url": self.instance_url,
@@ -378,6 +378,8 @@ class SalesforceFake:
                 "scope": "api refresh_token",
             }
         )
+        slow = self._slow(self.calls[-1])  # a trickle fault on POST oauth2/token
+        return await trickled(request, answer, slow) if slow else answer
 
     def _authorize(self, request: web.Request) -> None:
         if self.expired_for > 0:

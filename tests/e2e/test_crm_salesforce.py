@@ -237,6 +237,25 @@ async def test_the_oauth_refresh_token_grant_renews_the_session(
         await failing.sync(record(lead, owner=None))
 
 
+async def test_a_renewal_that_hangs_is_given_up_at_the_deadline(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """The token endpoint trickles its answer: requests' timeout (per read) never fires, and
+    every write would wait behind the renewal as long as it takes."""
+    lead = fake.add_lead("jane@acme.test")
+    grant = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "sf-refresh-1", verify=fake.ca_file
+    )
+    adapter = make(grant, timeout=0.5)
+    fake.expire_session()
+    fake.trickle(3.0, method="POST", path="oauth2/token")
+    started = time.monotonic()
+    with pytest.raises(CrmRetry):
+        await adapter.sync(record(lead, owner=None))
+    assert time.monotonic() - started < 1.5  # at the deadline, not when the answer ends
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"
+
+
 async def test_a_session_that_cannot_be_refreshed_is_refused(
     fake: SalesforceFake, make: Make
 ) -> None:
