@@ -11,7 +11,8 @@ token (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_ACCESS_TOKEN`; docs/crm-salesforce
   before creating, a Task on the Lead whose Subject carries the key is looked for and adopted.
 - Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a failed refresh:
   CrmRefused); `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
-  `ENTITY_IS_DELETED` / `NOT_FOUND` / `CANNOT_UPDATE_CONVERTED_LEAD`: CrmMissing;
+  `ENTITY_IS_DELETED` / `NOT_FOUND` / `CANNOT_UPDATE_CONVERTED_LEAD`: CrmMissing; the org's
+  daily API requests used up (`TotalRequests Limit exceeded`): CrmRefused; other
   `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken connection, no answer within `timeout` seconds:
   CrmRetry (`unknown` when a write may have been applied).
 """
@@ -49,9 +50,13 @@ TASK_SUBTYPE = {"call": "Call", "email": "Email"}
 # A Lead converted to a Contact is there, but can no longer be updated or referenced
 # (CANNOT_UPDATE_CONVERTED_LEAD): for our writes, it is as gone as a deleted one.
 MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "CANNOT_UPDATE_CONVERTED_LEAD"})
-# ...and for "not now": the org's API request limit, or a record another transaction holds
+# ...and for "not now": too many long requests at once, or a record another transaction holds
 # (UNABLE_TO_LOCK_ROW). Tried again later; no alert, no pause for a set-up problem.
 PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})
+# REQUEST_LIMIT_EXCEEDED's message when the org's requests over a rolling 24 hours are used
+# up: hours away, so told like a refusal (one alert), not retried quietly as the same code for
+# too many long-running requests at once (ConcurrentRequests, ConcurrentPerOrgLongTxn) is.
+DAILY_LIMIT = "TotalRequests Limit exceeded"
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 _UNABLE_FIELDS = re.compile(r"Unable to create/update fields: ([\w, ]+)\.")
 
@@ -406,6 +411,11 @@ def translate(error: SalesforceError, write: bool) -> CrmError:
     said = f"Salesforce answered {error.status} {code}: {message}"
     if code in MISSING or (code == "INVALID_CROSS_REFERENCE_KEY" and fields == ["WhoId"]):
         return CrmMissing(said)
+    if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT in message:
+        return CrmRefused(
+            f"{said} (the org's API requests of the last 24 hours are used up: every API "
+            "client of the org is refused until older requests roll out of the 24 hours)"
+        )
     if code in PASSING or error.status >= 500:
         return CrmRetry(said, unknown=write and error.status >= 500)
     if code.startswith("INVALID_FIELD"):

@@ -66,7 +66,8 @@ FIXES = {
     ),
     "salesforce": (
         "check SALESFORCE_ACCESS_TOKEN (a session that has not expired) and the field names in "
-        "sla.yaml's `crm:`"
+        "sla.yaml's `crm:`, or, for REQUEST_LIMIT_EXCEEDED, the org's API usage (Setup, System "
+        "Overview)"
     ),
     "webhook": (
         "check HANDOFF_WEBHOOK_URL and that the receiver verifies with HANDOFF_WEBHOOK_SECRET"

@@ -342,10 +342,16 @@ async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: 
     lead = fake.add_lead("jane@acme.test")
     adapter = make()
 
-    fake.fail(403, "REQUEST_LIMIT_EXCEEDED", method="PATCH")
+    # Too many long-running requests at once: it passes.
+    concurrent = "ConcurrentPerOrgLongTxn Limit exceeded."
+    fake.fail(403, "REQUEST_LIMIT_EXCEEDED", method="PATCH", message=concurrent)
     with pytest.raises(CrmRetry, match="REQUEST_LIMIT_EXCEEDED") as limited:
         await adapter.sync(record(lead, owner=None))
     assert not limited.value.unknown
+    # The org's requests of the last 24 hours are used up: hours away, told like a refusal.
+    fake.fail(403, "REQUEST_LIMIT_EXCEEDED", method="PATCH")
+    with pytest.raises(CrmRefused, match="24 hours"):
+        await adapter.sync(record(lead, owner=None))
     # Another transaction holds the record: it passes (not a set-up problem to alert on).
     fake.fail(400, "UNABLE_TO_LOCK_ROW", method="PATCH")
     with pytest.raises(CrmRetry, match="UNABLE_TO_LOCK_ROW") as locked:

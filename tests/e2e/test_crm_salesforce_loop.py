@@ -146,3 +146,35 @@ async def test_a_lead_converted_in_salesforce_does_not_hold_up_the_other_leads(
     assert org.lead(other)["OwnerId"] == maya
     assert org.lead(other)["Status"] == "Working - Contacted"
     assert alerts == [] and degraded is None
+
+
+async def test_the_orgs_daily_api_limit_used_up_is_told_once_and_waited_out(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    """Salesforce counts API requests over a rolling 24 hours: once the org's are used up,
+    every request is refused for hours. The managers hear of it once, and nothing is lost."""
+    maya = org.add_user("maya@example.com", "Maya Chen")
+    lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    stack = await stack_for(sqlite_url, clock, org)
+    try:
+        limit = org.fail(403, "REQUEST_LIMIT_EXCEEDED", times=10_000)  # TotalRequests
+        await worked(stack, clock, lead_id)
+        for _ in range(6):
+            clock.advance(minutes=10)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        alerts = [m.text for m in stack.sim.messages("C0ESCALATE") if "refuses" in m.text]
+        degraded = stack.handoff.crm.degraded
+        limit.times = 0  # the oldest requests of the 24 hours roll out
+        for _ in range(4):
+            clock.advance(minutes=11)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+    finally:
+        await stack.close()
+    (alert,) = alerts
+    assert "REQUEST_LIMIT_EXCEEDED" in alert and "24 hours" in alert
+    assert degraded is not None
+    lead = org.lead(lead_id)
+    assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
+    assert len(org.tasks(lead_id)) == 1
