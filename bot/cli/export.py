@@ -106,7 +106,7 @@ def as_csv(report: Report) -> str:
                 [
                     label,
                     section,
-                    name,
+                    _text(name),
                     kpi.key,
                     _csv(kpi.value),
                     _csv(kpi.target),
@@ -131,7 +131,7 @@ def as_csv(report: Report) -> str:
             [
                 label,
                 "rejection_reason",
-                reason.reason,
+                _text(reason.reason),
                 reason.problem or "untagged",
                 reason.leads,
                 "",
@@ -143,6 +143,16 @@ def as_csv(report: Report) -> str:
     for ladder, action, n in report.escalations:
         writer.writerow([label, "escalations", ladder, action, n, "", "", "", ""])
     return out.getvalue()
+
+
+# OWASP, CSV Injection: a cell starting with one of these is a formula in a spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _text(value: str) -> str:
+    """Text as a spreadsheet shows it, never run as a formula: a source or campaign comes from
+    web forms, so one starting with =, +, -, @, a tab or a line break gets a leading `'`."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _csv(value: float | None) -> str:

