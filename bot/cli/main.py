@@ -343,7 +343,8 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await database.dispose()
     writers = {"json": as_json, "csv": as_csv, "text": lambda report: as_text(report, names)}
-    print(writers[args.format](report))
+    # The CSV ends with its last record's CRLF (RFC 4180): no line feed after it.
+    print(writers[args.format](report), end="" if args.format == "csv" else "\n")
     if args.chart:
         for path in write_charts(report, args.chart):
             print(f"chart written to {path}", file=sys.stderr)

@@ -7,10 +7,11 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.e2e.test_cli import clean_env, run
+from tests.e2e.test_cli import HANDOFF, clean_env, run
 
 
 def imported(tmp_path: Path) -> dict[str, str]:
@@ -173,3 +174,22 @@ def test_csv_cells_from_web_forms_are_never_formulas(tmp_path: Path) -> None:
             assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
             if cell.startswith("-"):
                 float(cell)  # a negative number, never text that starts with a minus
+
+
+def csv_bytes(env: dict[str, str]) -> bytes:
+    """The CSV report exactly as `handoff report --format csv > week.csv` writes it."""
+    command = [*HANDOFF, "report", "--week", "2026-W47", "--format", "csv"]
+    result = subprocess.run(command, capture_output=True, env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_csv_records_end_with_crlf_and_nothing_follows_the_last(tmp_path: Path) -> None:
+    """RFC 4180: each record ends with CRLF (the last one may), so a reader sees no empty
+    record after the last line and no bare line feed."""
+    raw = csv_bytes(imported(tmp_path))
+    records = raw.split(b"\r\n")
+    assert records[-1] == b"", raw[-20:]  # the last record's CRLF, then the end of the file
+    assert not any(b"\n" in record for record in records)
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [] not in rows and len(rows) == raw.count(b"\r\n")
