@@ -193,3 +193,14 @@ def test_csv_records_end_with_crlf_and_nothing_follows_the_last(tmp_path: Path) 
     assert not any(b"\n" in record for record in records)
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert [] not in rows and len(rows) == raw.count(b"\r\n")
+
+
+def test_csv_is_utf8_with_a_bom_so_excel_reads_campaign_names(tmp_path: Path) -> None:
+    """Excel reads a CSV without a byte-order mark in the PC's code page: 'paid_search · google'
+    showed as 'paid_search Â· google'. The file starts with the UTF-8 BOM (what Excel's own
+    'CSV UTF-8' writes) and is UTF-8 whatever the encoding of the terminal's output."""
+    env = imported(tmp_path)
+    raw = csv_bytes(env)
+    assert raw.startswith(b"\xef\xbb\xbfperiod,section,"), raw[:20]
+    assert "\r\n2026-W47,campaign,paid_search · google," in raw.decode("utf-8-sig")
+    assert csv_bytes({**env, "PYTHONIOENCODING": "cp1252"}) == raw  # a Windows console's
