@@ -92,11 +92,12 @@ def as_json(report: Report) -> str:
 
 
 def as_csv(report: Report) -> str:
-    """One row per KPI: section, name, kpi, value, target, rag, previous, detail."""
+    """One row per KPI: period, section, name, kpi, value, target, rag, previous, detail, unit
+    (share, minutes, count, days, amount or score: what the numbers are)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["period", "section", "name", "kpi", "value", "target", "rag", "previous", "detail"]
+        ["period", "section", "name", "kpi", "value", "target", "rag", "previous", "detail", "unit"]
     )
     label = report.period.label
 
@@ -113,6 +114,7 @@ def as_csv(report: Report) -> str:
                     kpi.rag or "",
                     _csv(kpi.previous),
                     kpi.detail,
+                    kpi.unit,
                 ]
             )
 
@@ -138,10 +140,11 @@ def as_csv(report: Report) -> str:
                 "",
                 "",
                 reason.code,
+                "count",
             ]
         )
     for ladder, action, n in report.escalations:
-        writer.writerow([label, "escalations", ladder, action, n, "", "", "", ""])
+        writer.writerow([label, "escalations", ladder, action, n, "", "", "", "", "count"])
     return out.getvalue()
 
 

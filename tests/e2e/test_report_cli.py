@@ -204,3 +204,19 @@ def test_csv_is_utf8_with_a_bom_so_excel_reads_campaign_names(tmp_path: Path) ->
     assert raw.startswith(b"\xef\xbb\xbfperiod,section,"), raw[:20]
     assert "\r\n2026-W47,campaign,paid_search · google," in raw.decode("utf-8-sig")
     assert csv_bytes({**env, "PYTHONIOENCODING": "cp1252"}) == raw  # a Windows console's
+
+
+def test_csv_says_each_numbers_unit_and_its_columns_are_documented(tmp_path: Path) -> None:
+    """A target of 120 is minutes, 0.9 a share: the CSV says which in a unit column, as the
+    JSON does, and docs/reports.md names every column of the CSV."""
+    raw = csv_bytes(imported(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    headline = {row["kpi"]: row for row in rows if row["section"] == "headline"}
+    assert headline["response_mean"]["target"] == "120"
+    assert headline["response_mean"]["unit"] == "minutes"
+    assert headline["acceptance"]["unit"] == "share" and headline["mql"]["unit"] == "count"
+    assert all(row["unit"] for row in rows), [row for row in rows if not row["unit"]]
+    docs = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = docs.split("## `handoff report`", 1)[1].split("\n## ", 1)[0]
+    for column in rows[0]:
+        assert f"`{column}`" in section, column
