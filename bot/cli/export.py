@@ -92,11 +92,12 @@ def as_json(report: Report) -> str:
 
 
 def as_csv(report: Report) -> str:
-    """One row per KPI: section, name, kpi, value, target, rag, previous, detail."""
+    """One row per KPI: period, section, name, kpi, value, target, rag, previous, detail, unit
+    (share, minutes, count, days, amount or score: what the numbers are)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["period", "section", "name", "kpi", "value", "target", "rag", "previous", "detail"]
+        ["period", "section", "name", "kpi", "value", "target", "rag", "previous", "detail", "unit"]
     )
     label = report.period.label
 
@@ -106,13 +107,14 @@ def as_csv(report: Report) -> str:
                 [
                     label,
                     section,
-                    name,
+                    _text(name),
                     kpi.key,
                     _csv(kpi.value),
                     _csv(kpi.target),
                     kpi.rag or "",
                     _csv(kpi.previous),
                     kpi.detail,
+                    kpi.unit,
                 ]
             )
 
@@ -131,18 +133,29 @@ def as_csv(report: Report) -> str:
             [
                 label,
                 "rejection_reason",
-                reason.reason,
+                _text(reason.reason),
                 reason.problem or "untagged",
                 reason.leads,
                 "",
                 "",
                 "",
                 reason.code,
+                "count",
             ]
         )
     for ladder, action, n in report.escalations:
-        writer.writerow([label, "escalations", ladder, action, n, "", "", "", ""])
+        writer.writerow([label, "escalations", ladder, action, n, "", "", "", "", "count"])
     return out.getvalue()
+
+
+# OWASP, CSV Injection: a cell starting with one of these is a formula in a spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _text(value: str) -> str:
+    """Text as a spreadsheet shows it, never run as a formula: a source or campaign comes from
+    web forms, so one starting with =, +, -, @, a tab or a line break gets a leading `'`."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _csv(value: float | None) -> str:

