@@ -476,7 +476,17 @@ async def create(
     plans = Plans(PlanStore(database), book)
     aways = Aways(away, book, services.names)
     listeners = slack_listeners.Listeners(
-        services, plans, reports, digests, homes, publisher, metrics, clock, aways, traffic
+        services,
+        plans,
+        reports,
+        digests,
+        homes,
+        publisher,
+        metrics,
+        clock,
+        aways,
+        traffic,
+        people=people,
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed())  # first: each request's log fields

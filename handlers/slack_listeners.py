@@ -27,6 +27,7 @@ from bot.services.away import Aways
 from bot.services.digest import Digests
 from bot.services.home import Homes
 from bot.services.leads import Done, Notifier, Services
+from bot.services.people import People
 from bot.services.plan import Plans
 from bot.services.reports import Reports
 from bot.services.routing import routing_answer
@@ -115,9 +116,10 @@ class Listeners:
         clock: Clock,
         aways: Aways | None = None,
         traffic: Traffic | None = None,
+        people: People | None = None,
     ) -> None:
         self.services, self.plans, self.reports = services, plans, reports
-        self.aways = aways
+        self.aways, self.people = aways, people
         self.traffic = traffic or Traffic()  # Slack's requests: a report's answer lets them first
         self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
@@ -471,6 +473,13 @@ class Listeners:
         await self.homes.opened(str(event["user"]), self.clock())
         self.services.notifier.deliver_soon()
 
+    async def user_changed(self, event: dict[str, Any]) -> None:
+        # A member deactivated, made a guest or renamed (users:read): their role and their
+        # turn in the rotation follow at once.
+        user = event.get("user")
+        if self.people is not None and isinstance(user, dict):
+            await self.people.changed(user, self.clock())
+
 
 def register(app: AsyncApp, listeners: Listeners) -> None:
     """Attach the middleware (parse once, answer in App Home, the access table) and every
@@ -496,6 +505,7 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.command("/sla-report")(listeners.sla_report_command)
     app.command("/sla-plan")(listeners.sla_plan_command)
     app.event("app_home_opened")(listeners.home_opened)
+    app.event("user_change")(listeners.user_changed)
     app.error(listeners.failed)
 
 

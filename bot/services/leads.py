@@ -301,6 +301,7 @@ class Services:
         # (once a segment for a batch); any other source of availability is asked here.
         stored_away = self.availability.stored
         away = frozenset() if stored_away else await self._away(lead_in, now)
+        away |= self.barred  # guests and deactivated members take no turn either
         new = self.route(
             lead_in, payload, now, source, away=away, look_up_account=True, read_away=stored_away
         )
@@ -384,6 +385,7 @@ class Services:
         lead_in = as_sent(lead, rescored.engagement, None)
         account = await self._account(lead_in, now, exclude=lead.id)
         away = await self.availability.away(sorted(routed_people(self.policy)), now)
+        away |= self.barred  # guests and deactivated members take no turn either
         choice = owner_choice(lead_in, rescored.routing.segment, self.policy, account, away)
         return choice, self.rotation_ask(choice, now, away)
 

@@ -84,6 +84,20 @@ class People:
             found[user] = member
         if found:
             await self.store.save_people(found, now)
+        return self._remember(found)
+
+    async def changed(self, user: dict[str, Any], now: datetime) -> None:
+        """A member as Slack's `user_change` event shows them (users.info's user object):
+        someone the SLA gives a role is remembered at once, so a rep deactivated or made a
+        guest loses their role and their turn in the rotation now, not at the daily refresh."""
+        user_id = str(user.get("id") or "")
+        if user_id not in self.members():
+            return
+        found = {user_id: _member(user)}
+        await self.store.save_people(found, now)
+        self._remember(found)
+
+    def _remember(self, found: dict[str, Member]) -> dict[str, str]:
         for user, member in found.items():
             if member.guest or member.deactivated:
                 self.barred.add(user)

@@ -492,6 +492,13 @@ class SlackDriver:
             event["view"] = home
         return await self.event(event)
 
+    async def user_change(self, user_id: str) -> DriverResponse:
+        """A member's data changed (deactivated, made a guest, renamed): `user_change` carries
+        the member as users.info shows them, with `cache_ts`, as Slack's example payload does
+        (https://docs.slack.dev/reference/events/user_change/)."""
+        user = self.sim.users[user_id].to_api(self.team_id)
+        return await self.event({"type": "user_change", "user": user, "cache_ts": int(time.time())})
+
     async def message(
         self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
     ) -> DriverResponse:
