@@ -789,16 +789,23 @@ class OutboxStore:
         await self.db.run(lambda db: db.execute(_RETRY, params))
 
     async def failed(
-        self, item: OutboxItem, now: datetime, error: str, alert: tuple[str, str] | None
+        self,
+        item: OutboxItem,
+        now: datetime,
+        error: str,
+        alert: tuple[str, str] | None,
+        alert_key: str | None = None,
     ) -> None:
-        """Give up on the row; `alert` (channel, text) tells people, in the same transaction."""
+        """Give up on the row; `alert` (channel, text) tells people, in the same transaction,
+        once per `alert_key` (default: once per row)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             if alert is not None:
                 channel, text = alert
-                write_effects(db, [Send(channel, text, f"alert:{item.id}", item.lead_id)], now)
+                key = alert_key or f"alert:{item.id}"
+                write_effects(db, [Send(channel, text, key, item.lead_id)], now)
 
         await self.db.run(work)
 
