@@ -91,6 +91,8 @@ ADVICE = {
     "user_not_found": "No such person in this workspace: check the user ids in sla.yaml.",
     "invalid_blocks": "Handoff built a message Slack refused: please report it.",
     "message_not_found": "Its message was deleted in Slack.",
+    # views.publish: "a `home` view is published but the Home tab isn't enabled for the app".
+    "not_enabled": "Turn the Home tab back on in the app's settings (App Home → Home Tab).",
     # chat.postMessage: "A workspace preference prevents the authenticated user from posting."
     "restricted_action": _ONLY_ADMINS,
     "restricted_action_read_only_channel": _ONLY_ADMINS,  # "…into a read-only channel."
@@ -416,17 +418,20 @@ class Outbox:
             error,
             ADVICE.get(error, ""),
         )
-        alert = None
+        alert, key = None, None
         escalations = self.policies.current.channels.escalations
         # Any message but one to the escalations channel itself (a question, a reminder, a
         # digest): one lost silently leaves people waiting for what never arrived.
         if escalations and item.channel != escalations:
             if item.kind == Kind.HOME:
                 text = publish_failed(item.channel, error, ADVICE.get(error))
+                # Every change publishes the home again: a refusal that lasts is told once a
+                # day per person and error, not at every change.
+                key = f"alert:home:{item.channel}:{error[:100]}:{self.clock().date().isoformat()}"
             else:
                 text = delivery_alert(item.kind, item.channel, error, ADVICE.get(error), lead)
             alert = (escalations, text)
-        await self.rows.failed(item, self.clock(), error, alert)
+        await self.rows.failed(item, self.clock(), error, alert, key)
         if alert:
             self.deliver_soon()
 

@@ -265,3 +265,22 @@ async def test_a_queue_of_long_emoji_leads_still_publishes(stack: LocalStack) ->
     assert [call.error for call in stack.sim.calls_to("views.publish") if not call.ok] == []
     assert "🤝" in text(view) or "🔥" in text(view)
     assert "more: the channel has them all" in text(view)
+
+
+async def test_a_home_slack_keeps_refusing_is_reported_once(stack: LocalStack) -> None:
+    """views.publish's `not_enabled`: "a `home` view is published but the Home tab isn't
+    enabled for the app" (an admin turned it off). Every change to the rep's leads publishes
+    their home again and is refused; the escalations channel hears of it once, not at every
+    change."""
+    await new_lead(stack)
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await open_home(stack, REP)
+    stack.sim.inject("views.publish", error="not_enabled")
+    for label in ("Log email", "Log call", "Log LinkedIn"):
+        await stack.driver.press(REP, label, channel=ENTERPRISE)
+        await stack.settle()
+    alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "App Home" in m.all_text]
+    assert len(alerts) == 1, alerts
+    assert f"<@{REP}>" in alerts[0] and "not_enabled" in alerts[0]
+    assert "Turn the Home tab back on" in alerts[0]
