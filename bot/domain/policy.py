@@ -50,7 +50,7 @@ Outcome = Literal["sql", "reject", "nurture", "recycle", "progressing", "more_in
 # MQL definition let it through.
 Problem = Literal["routing", "data", "definition"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A Slack id says its kind by its first letter: a user U or W (Enterprise Grid), a channel C
 # (public) or G (private); D, a direct message, is no field's.
 _ID_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,30}$")
@@ -159,11 +159,35 @@ def _clock(value: Any) -> time | None:
 
 
 class BusinessHours(_Model):
-    days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK), min_length=1)
+    # `holidays` comes first: without `days`, the working week is its country's (`_days`).
+    holidays: str | list[str] | None = None
+    days: list[Weekday] = Field(default=None, validate_default=True, min_length=1)
     start: str = "09:00"
     end: str = "17:00"
-    holidays: str | list[str] | None = None
     closed: list[date] = Field(default_factory=list)
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: Any, info: ValidationInfo) -> Any:
+        """No `days`: the days outside the holiday country's weekend (Monday–Friday without
+        holidays, or when `holidays` is itself broken: that is reported on its own)."""
+        if value is not None:
+            return value
+        holidays = info.data.get("holidays")
+        regions = [holidays] if isinstance(holidays, str) else list(holidays or [])
+        weekends = {region: region_weekend(holiday_region(region)) for region in regions}
+        if len(set(weekends.values())) > 1:
+            said = "; ".join(f"{region}: {_day_names(days)}" for region, days in weekends.items())
+            weeks = " or ".join(
+                f"days: [{', '.join(_working_week(days))}]"
+                for days in dict.fromkeys(weekends.values())
+            )
+            raise ValueError(
+                f"holidays {' and '.join(weekends)} have different weekends ({said}), so the "
+                f"working week is not clear: write it, like {weeks}"
+            )
+        weekend = next(iter(weekends.values()), _SAT_SUN)
+        return _working_week(weekend)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -208,6 +232,33 @@ class BusinessHours(_Model):
     @property
     def regions(self) -> list[str]:
         return [self.holidays] if isinstance(self.holidays, str) else list(self.holidays or [])
+
+
+# The week whose weekend a holiday region is read for (Monday 15 June 2026): a fixed one, so
+# a file means the same working week whenever it is read (the domain reads no clock).
+_WEEKEND_WEEK = date(2026, 6, 15)
+_SAT_SUN = frozenset({5, 6})
+
+
+def region_weekend(region: holiday_data.HolidayBase) -> frozenset[int]:
+    """The weekdays (0 = Monday) the holiday region rests, as the `holidays` package says:
+    `HolidayBase.is_weekend` (holidays 0.109, holiday_base.py), which reads the country's
+    `weekend` (IL, SA, EG: Friday and Saturday; AE: Saturday and Sunday) and the rules that
+    depend on the subdivision or the year (`_get_weekend`: Malaysia's Kedah, Kelantan and
+    Terengganu rest Friday and Saturday; the UAE did until 2022), for one recent week."""
+    week = (_WEEKEND_WEEK + timedelta(days=offset) for offset in range(7))
+    return frozenset(day.weekday() for day in week if region.is_weekend(day))
+
+
+def _working_week(weekend: frozenset[int]) -> list[Weekday]:
+    """The days outside `weekend`, from the first one after it: `[sun, mon, tue, wed, thu]`."""
+    first = (max(weekend) + 1) % 7 if weekend else 0
+    order = [(first + offset) % 7 for offset in range(7)]
+    return [_WEEK[day] for day in order if day not in weekend]
+
+
+def _day_names(days: frozenset[int]) -> str:
+    return ", ".join(_WEEK[day].capitalize() for day in sorted(days)) or "none"
 
 
 def holiday_region(region: str) -> holiday_data.HolidayBase:
@@ -2012,9 +2063,20 @@ def check_policy(data: Any, *, stored: bool = False) -> Checked:
     problems = _checks(parts, content, stored)
     if problems:
         return Checked(None, list(dict.fromkeys(problems)), parts.routing, accounts_file)
-    canonical = json.dumps(content, sort_keys=True, default=str)
+    canonical = json.dumps(_with_read_week(content, policy), sort_keys=True, default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
     return Checked(policy.model_copy(update={"version": version}), [], parts.routing, accounts_file)
+
+
+def _with_read_week(content: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """`content`, with the working week read from its holiday country when that is not
+    Monday–Friday: the same text, read so since, is a new version, and the leads of the one
+    stored before (Monday–Friday) keep it. Other files keep the version they had."""
+    hours = content.get("business_hours")
+    days = policy.business_hours.days
+    if not isinstance(hours, dict) or "days" in hours or days == _working_week(_SAT_SUN):
+        return content
+    return content | {"business_hours": hours | {"days": days}}
 
 
 def _checks(parts: Parts, content: dict[str, Any], stored: bool) -> list[str]:
