@@ -487,6 +487,7 @@ async def create(
         aways,
         traffic,
         people=people,
+        token=outbox,
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed())  # first: each request's log fields
@@ -511,6 +512,7 @@ async def create(
         clock,
         timedelta(seconds=settings.ready_max_outbox_age),
         crm=crm,
+        slack_token=lambda: outbox.token_refused,
     )
     application = web.Application(
         client_max_size=http_routes.MAX_BODY + 64 * 1024,

@@ -58,6 +58,8 @@ HELP = {
 GAUGE_HELP = {
     "slack_queue_depth": "Private answers (ephemeral, modals) on their way to Slack.",
     "slack_outbox_pending": "Slack side effects in the outbox not yet delivered.",
+    "slack_token_refused": "1 while Slack refuses Handoff's bot token (the app uninstalled, the "
+    "token revoked: nothing is delivered until it works again), else 0.",
     "sweep_last_success_timestamp_seconds": "When an escalation sweep last finished (Unix "
     "time; 0: none yet in this process).",
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.response import BoltResponse
@@ -101,6 +101,12 @@ async def answer(respond: AsyncRespond, message: Message, response_type: str = "
     )
 
 
+class SlackToken(Protocol):
+    """The delivery worker, told that Slack refuses the bot token (bot/slack/outbox.py)."""
+
+    def refuse_token(self, why: str) -> None: ...
+
+
 class Listeners:
     """Every listener, over the running use cases; `register` attaches them to the app."""
 
@@ -117,8 +123,10 @@ class Listeners:
         aways: Aways | None = None,
         traffic: Traffic | None = None,
         people: People | None = None,
+        token: SlackToken | None = None,
     ) -> None:
         self.services, self.plans, self.reports = services, plans, reports
+        self.token = token
         self.aways, self.people = aways, people
         self.traffic = traffic or Traffic()  # Slack's requests: a report's answer lets them first
         self.digests, self.homes = digests, homes
@@ -480,6 +488,15 @@ class Listeners:
         if self.people is not None and isinstance(user, dict):
             await self.people.changed(user, self.clock())
 
+    async def uninstalled(self, event: dict[str, Any]) -> None:
+        """Slack's word that the bot token is gone: `app_uninstalled`, or `tokens_revoked`
+        listing bot tokens (by their bot user ids; `oauth` lists user tokens, which Handoff has
+        none of). Both need no scope: https://docs.slack.dev/reference/events/tokens_revoked"""
+        kind = str(event.get("type") or "")
+        revoked = (event.get("tokens") or {}).get("bot") if kind == "tokens_revoked" else True
+        if self.token is not None and revoked:
+            self.token.refuse_token(f"{kind} event")
+
 
 def register(app: AsyncApp, listeners: Listeners) -> None:
     """Attach the middleware (parse once, answer in App Home, the access table) and every
@@ -506,6 +523,8 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.command("/sla-plan")(listeners.sla_plan_command)
     app.event("app_home_opened")(listeners.home_opened)
     app.event("user_change")(listeners.user_changed)
+    app.event("app_uninstalled")(listeners.uninstalled)
+    app.event("tokens_revoked")(listeners.uninstalled)
     app.error(listeners.failed)
 
 

@@ -3,7 +3,9 @@
 `/healthz` says the process is alive. Ready means more: the database answers, the scheduler that
 runs the sweeps and digests is running (unless it is turned off for cron), Slack deliveries are
 not stuck (the oldest waiting one is younger than HANDOFF_READY_MAX_OUTBOX_AGE), and the CRM is
-not refusing Handoff (until a CRM is configured, there is none to refuse). A load balancer takes
+not refusing Handoff (until a CRM is configured, there is none to refuse), and Slack does not
+refuse the bot token (this replica's delivery worker met a refusal, or Slack's `app_uninstalled` /
+`tokens_revoked` event, and auth.test has not accepted the token since). A load balancer takes
 a replica out of rotation while any check fails; the answer names each check and why. Once
 SIGTERM has come, the one check is `shutdown`: the replica is draining and will stop.
 """
@@ -60,6 +62,7 @@ class Readiness:
         clock: Callable[[], datetime],
         max_outbox_age: timedelta,
         crm: CrmState | None = None,
+        slack_token: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.ping = ping
         self.oldest_pending = oldest_pending
@@ -68,6 +71,7 @@ class Readiness:
         self.clock = clock
         self.max_outbox_age = max_outbox_age
         self.crm = crm
+        self.slack_token = slack_token  # why Slack refuses the bot token (None: it does not)
         # Set on SIGTERM while `serve` drains (HANDOFF_SHUTDOWN_DRAIN): why it is stopping.
         self.stopping: str | None = None
 
@@ -80,9 +84,21 @@ class Readiness:
             database = Check("database", False, f"does not answer: {str(error)[:200]}")
             outbox = Check("outbox", False, "unknown: the database does not answer")
             crm = CRM if self.crm is None else Check("crm", False, "unknown: no database")
-            return [database, self._scheduler(), outbox, crm]
+            return [database, self._scheduler(), outbox, crm, self._slack_token()]
         database = Check("database", True, "answers")
-        return [database, self._scheduler(), await self._outbox(), await self._crm()]
+        outbox, crm = await self._outbox(), await self._crm()
+        return [database, self._scheduler(), outbox, crm, self._slack_token()]
+
+    def _slack_token(self) -> Check:
+        refused = self.slack_token()
+        if refused is None:
+            return Check("slack_token", True, "Slack has not refused it")
+        return Check(
+            "slack_token",
+            False,
+            f"Slack refuses Handoff's bot token ({refused}), so nothing is delivered: reinstall "
+            "the app to the workspace, or set SLACK_BOT_TOKEN to its new token and restart",
+        )
 
     def _scheduler(self) -> Check:
         running = self.scheduler()

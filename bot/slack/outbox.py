@@ -75,6 +75,12 @@ REFUSED_FOR_NOW = frozenset({"rate_limited", "message_limit_exceeded"})
 BLOCKED = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
+# What to do when Slack refuses the bot token (an uninstalled app's token, or a revoked one, is
+# refused for good: the app is reinstalled, or a new token set).
+TOKEN_FIX = (
+    "reinstall the app to the workspace (manifest.yaml), or set SLACK_BOT_TOKEN to its new Bot "
+    "User OAuth Token and restart"
+)
 _ONLY_ADMINS = (
     "A Slack admin's setting stops the app posting there: ask a Slack admin to let the app "
     "post in that channel, or change sla.yaml."
@@ -175,6 +181,7 @@ class Outbox:
         poll_seconds: float = 1.0,
         max_backoff: float = 10.0,
         upload_settle_seconds: float = 5.0,
+        probe_seconds: float = 60.0,
         traffic: Traffic | None = None,
         homes: HomeViews | None = None,
         names: Mapping[str, str] | None = None,
@@ -192,6 +199,12 @@ class Outbox:
         self.max_backoff = max_backoff
         # A shared file reaches the channel's history shortly after completeUploadExternal.
         self.upload_settle = timedelta(seconds=upload_settle_seconds)
+        # While Slack refuses the bot token: why (its error code, or the event that said so),
+        # and how often auth.test is asked whether it works again.
+        self.token_refused: str | None = None
+        self.probe_seconds = probe_seconds
+        self._token_ok = asyncio.Event()
+        self._token_ok.set()
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
         self.names = names if names is not None else {}  # display names, for Reassign menus
@@ -210,6 +223,7 @@ class Outbox:
         self._idle = asyncio.Event()  # set while none is under way
         self._idle.set()
         metrics.gauge("slack_outbox_pending", lambda: self._pending)
+        metrics.gauge("slack_token_refused", lambda: 0 if self.token_refused is None else 1)
         self._oldest: datetime | None = None  # the oldest pending row's time, as last read
         metrics.outbox_oldest_seconds.set_function(self._oldest_age)
         metrics.probes.append(self._count_pending)
@@ -271,6 +285,9 @@ class Outbox:
         expired leases and rows written by other processes."""
         newest, last_full = 0, -self.poll_seconds
         while True:
+            if not self._token_ok.is_set():  # Slack refuses the token: read nothing meanwhile
+                await self._token_ok.wait()
+                last_full = -self.poll_seconds  # then read every row due
             self._wake.clear()
             full = time.monotonic() - last_full >= self.poll_seconds
             if full:
@@ -290,6 +307,54 @@ class Outbox:
                 await asyncio.sleep(0.005)  # gather the wake-ups of a burst into one read
             except TimeoutError:
                 pass
+
+    def refuse_token(self, why: str) -> None:
+        """Slack refuses the bot token (`why`: its error code, or the event that said so): send
+        nothing, for every row and every channel alike, until auth.test accepts the token
+        again. The rows wait in the outbox as they are: a retry per row and channel would only
+        hear the same refusal (and log it) about once a second a channel."""
+        if self.token_refused is not None or self._stopping:
+            return
+        self.token_refused = why
+        self._token_ok.clear()
+        log.error(
+            "Slack refuses Handoff's bot token (%s): no Slack deliveries until it works again "
+            "(they wait in the outbox). To fix: %s. Handoff asks Slack (auth.test) every %.0f s "
+            "and resumes by itself.",
+            why,
+            TOKEN_FIX,
+            self.probe_seconds,
+        )
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._tasks.append(asyncio.create_task(self._probe(), name="outbox token probe"))
+
+    async def _probe(self) -> None:
+        """Ask auth.test every `probe_seconds` until Slack accepts the token, then resume. The
+        wait is counted on the injected clock, as the CRM worker's backoff is (the wall clock
+        when serving; in tests a minute passes without sleeping)."""
+        due = self.clock() + timedelta(seconds=self.probe_seconds)
+        while self.token_refused is not None:
+            await asyncio.sleep(min(self.poll_seconds, self.probe_seconds))
+            if self.clock() < due:
+                continue
+            due = self.clock() + timedelta(seconds=self.probe_seconds)
+            self.metrics.inc("slack_calls_total")
+            try:
+                await self.client.auth_test()
+            except SlackApiError as error:
+                code = error.response.get("error") or f"HTTP {error.response.status_code}"
+                log.debug("auth.test: Slack still refuses the bot token (%s)", code)
+                continue
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                log.debug("auth.test did not answer (%s: %s)", type(error).__name__, error)
+                continue
+            log.warning(
+                "Slack accepts Handoff's bot token again (it refused it: %s): deliveries resume",
+                self.token_refused,
+            )
+            self.token_refused = None
+            self._token_ok.set()
+            self.deliver_soon()
 
     def _lane(self, channel: str) -> asyncio.Queue[tuple[int, str]]:
         lane = self._lanes.get(channel)
@@ -320,8 +385,8 @@ class Outbox:
         method = _METHOD.get(kind, "chat.postMessage")
         await self.traffic.quiet(at_most=0.25)  # acks first: Slack gives them 3 seconds
         await self.pacer.wait(method, channel)
-        if self._stopping:
-            return 0.0
+        if self._stopping or self.token_refused is not None:
+            return 0.0  # a refused token: the dispatcher hands the row out again once it works
         self._delivering += 1
         self._idle.clear()
         try:
@@ -383,9 +448,10 @@ class Outbox:
             return await self._transient(item, code, unknown=True)
         if code in REFUSED_FOR_NOW:
             return await self._transient(item, code, unknown=item.unknown)
-        if code in BLOCKED:
-            log.error("Slack refuses Handoff's token (%s): deliveries wait until it is fixed", code)
-            return await self._transient(item, code, unknown=item.unknown)
+        if code in BLOCKED:  # Slack posted nothing: the row waits with the others, as it is
+            self.refuse_token(code)
+            await self._retry(item, 0.0, code, unknown=item.unknown)
+            return 0.0
         await self._give_up(item, code)
         return 0.0
 

@@ -1,5 +1,5 @@
-"""`GET /readyz` names each check (issue 15): the database, the scheduler, the outbox, the CRM;
-503 while one fails, with why."""
+"""`GET /readyz` names each check (issue 15): the database, the scheduler, the outbox, the CRM,
+Slack's bot token (tests/e2e/test_token_refused.py); 503 while one fails, with why."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ async def ready(stack: LocalStack) -> tuple[int, dict[str, Any]]:
 async def test_ready_names_every_check(stack: LocalStack) -> None:
     status, answer = await ready(stack)
     assert status == 200 and answer["ready"] is True
-    assert set(answer["checks"]) == {"database", "scheduler", "outbox", "crm"}
+    assert set(answer["checks"]) == {"database", "scheduler", "outbox", "crm", "slack_token"}
+    assert answer["checks"]["slack_token"] == {"ok": True, "detail": "Slack has not refused it"}
     assert answer["checks"]["outbox"] == {"ok": True, "detail": "nothing waits"}
     assert answer["checks"]["scheduler"] == {"ok": True, "detail": "running"}
 

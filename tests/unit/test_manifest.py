@@ -99,6 +99,9 @@ def test_every_request_goes_to_slack_events(manifest: dict[str, Any]) -> None:
     assert all(url.startswith("https://") and url.endswith("/slack/events") for url in urls), urls
     assert settings["interactivity"]["is_enabled"] is True
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
+    # The delivery worker stops at once when the app is uninstalled or its bot token revoked.
+    events = set(settings["event_subscriptions"]["bot_events"])
+    assert {"app_uninstalled", "tokens_revoked"} <= events
 
 
 def test_bot_user_home_tab_and_scopes(manifest: dict[str, Any]) -> None:

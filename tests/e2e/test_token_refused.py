@@ -1,0 +1,178 @@
+"""Slack refuses Handoff's bot token for good (the app uninstalled, the token revoked): the
+delivery worker stops at the first refusal (or at Slack's `app_uninstalled` / `tokens_revoked`
+event), keeps every row, logs one error, asks Slack's auth.test once a minute, and delivers
+everything exactly once when the token works again. /readyz and a gauge say so meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.cli.stack import BOT_TOKEN, LocalStack, TravelClock
+from bot.simulator.server import SlackSimulator
+from tests.conftest import lead_payload
+
+CHANNELS = {"C0ENT": 2400, "C0MID": 450, "C0SMB": 40}  # a company size for each segment channel
+
+
+@pytest.fixture
+def stack_database_url(database_url: str) -> str:
+    return database_url  # SQLite and PostgreSQL
+
+
+def lead(external_id: str, channel: str) -> dict[str, Any]:
+    return lead_payload(external_id, company={"name": external_id, "employees": CHANNELS[channel]})
+
+
+def posts(sim: SlackSimulator) -> Counter[str]:
+    """How many messages each lead has in Slack, by its external id."""
+    seen: Counter[str] = Counter()
+    for channel in CHANNELS:
+        for message in sim.messages(channel):
+            meta = message.metadata or {}
+            if meta.get("event_type") == "handoff_lead":
+                seen[str(meta["event_payload"]["external_id"])] += 1
+    return seen
+
+
+async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def ready(stack: LocalStack) -> tuple[int, dict[str, Any]]:
+    async with stack.session.get(f"{stack.base_url}/readyz") as response:
+        return response.status, await response.json()
+
+
+async def refused_gauge(stack: LocalStack) -> str:
+    async with stack.session.get(f"{stack.base_url}/metrics") as response:
+        text = await response.text()
+    (line,) = [row for row in text.splitlines() if row.startswith("handoff_slack_token_refused ")]
+    return line.split()[1]
+
+
+async def wait_ready(stack: LocalStack, ok: bool) -> dict[str, Any]:
+    """/readyz's `slack_token` check, once it is `ok` (a refusal is learnt from Slack's answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, answer = await ready(stack)
+        check = answer["checks"].get("slack_token")
+        if check is not None and check["ok"] is ok:
+            assert status == (200 if ok else 503), answer
+            return dict(check)
+        assert time.monotonic() < deadline, answer
+        await asyncio.sleep(0.05)
+
+
+def token_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.ERROR and "token" in record.getMessage()
+    ]
+
+
+async def probe(stack: LocalStack, clock: TravelClock, before: int) -> None:
+    """A minute passes: the worker asks auth.test once more."""
+    clock.advance(seconds=61)
+    await until(lambda: len(stack.sim.calls_to("auth.test")) > before)
+
+
+async def test_a_refused_token_stops_every_delivery_until_it_works_again(
+    stack: LocalStack, clock: TravelClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = stack.sim
+    caplog.set_level(logging.INFO, logger="handoff")
+    assert (await stack.post_lead(lead("before-1", "C0ENT")))[0] == 201
+    await stack.settle()
+    assert posts(sim) == Counter({"before-1": 1})
+    assert await refused_gauge(stack) == "0.0"
+
+    sim.refused_tokens.add(BOT_TOKEN)  # the app was uninstalled: Slack answers invalid_auth
+    mark = len(sim.calls)
+    probes = len(sim.calls_to("auth.test"))
+    assert (await stack.post_lead(lead("first", "C0ENT")))[0] == 201
+    check = await wait_ready(stack, ok=False)
+    assert "invalid_auth" in check["detail"] and "SLACK_BOT_TOKEN" in check["detail"]
+    assert await refused_gauge(stack) == "1.0"
+
+    # More leads, in three channels: nothing goes to Slack, nothing is retried meanwhile.
+    for index, channel in enumerate([*CHANNELS, *CHANNELS]):
+        assert (await stack.post_lead(lead(f"waiting-{index}", channel)))[0] == 201
+    await asyncio.sleep(2.5)  # longer than several retries' backoff used to be
+    calls = [call.method for call in sim.calls[mark:]]
+    assert calls == ["chat.postMessage"], calls  # the one that met the refusal
+    (logged,) = token_errors(caplog)
+    assert "invalid_auth" in logged and "SLACK_BOT_TOKEN" in logged and "reinstall" in logged
+
+    # A minute later Slack is asked again (auth.test), and still refuses: no more lines.
+    await probe(stack, clock, probes)
+    await asyncio.sleep(0.3)
+    calls = [call.method for call in sim.calls[mark:]]
+    assert calls == ["chat.postMessage", "auth.test"], calls
+    assert len(token_errors(caplog)) == 1
+    assert (await wait_ready(stack, ok=False))["ok"] is False
+    rows = [row for row in await stack.handoff.outbox.rows.rows() if row["state"] == "pending"]
+    assert len(rows) == 7 and sum(row["attempts"] for row in rows) == 1  # none burned waiting
+
+    # The token works again (reinstalled): at the next probe every lead is posted, once.
+    sim.refused_tokens.discard(BOT_TOKEN)
+    await probe(stack, clock, probes + 1)
+    await stack.settle()
+    seen = posts(sim)
+    assert set(seen.values()) == {1} and len(seen) == 8, seen
+    assert await wait_ready(stack, ok=True) == {"ok": True, "detail": "Slack has not refused it"}
+    assert await refused_gauge(stack) == "0.0"
+    assert any("accepts Handoff's bot token again" in r.getMessage() for r in caplog.records)
+    assert len(token_errors(caplog)) == 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": ["U0BOT"]}}],
+    ids=["app_uninstalled", "tokens_revoked"],
+)
+async def test_slacks_uninstall_events_stop_deliveries_at_once(
+    stack: LocalStack, clock: TravelClock, caplog: pytest.LogCaptureFixture, event: dict[str, Any]
+) -> None:
+    """Slack's events (https://docs.slack.dev/reference/events/app_uninstalled, tokens_revoked:
+    "No scopes required") say it before any delivery meets the refusal."""
+    sim = stack.sim
+    caplog.set_level(logging.INFO, logger="handoff")
+    sim.refused_tokens.add(BOT_TOKEN)
+    mark = len(sim.calls)
+    assert (await stack.driver.event(event)).status == 200
+    check = await wait_ready(stack, ok=False)
+    assert event["type"] in check["detail"]
+    for index, channel in enumerate(CHANNELS):
+        assert (await stack.post_lead(lead(f"lead-{index}", channel)))[0] == 201
+    await asyncio.sleep(1.5)
+    assert [call.method for call in sim.calls[mark:]] == []  # not one refused call
+    (logged,) = token_errors(caplog)
+    assert event["type"] in logged and "SLACK_BOT_TOKEN" in logged
+
+    sim.refused_tokens.discard(BOT_TOKEN)  # reinstalled with the same token
+    await probe(stack, clock, len(sim.calls_to("auth.test")))
+    await stack.settle()
+    assert posts(sim) == Counter({"lead-0": 1, "lead-1": 1, "lead-2": 1})
+    assert (await wait_ready(stack, ok=True))["ok"] is True
+
+
+async def test_a_revoked_user_token_is_not_handoffs(stack: LocalStack) -> None:
+    """`tokens_revoked` lists user tokens under `oauth` and bot tokens under `bot`: Handoff has
+    only a bot token, so a user token's revocation stops nothing."""
+    event = {"type": "tokens_revoked", "tokens": {"oauth": ["U0REP1"], "bot": []}}
+    assert (await stack.driver.event(event)).status == 200
+    assert (await stack.post_lead(lead("lead-1", "C0ENT")))[0] == 201
+    await stack.settle()
+    assert posts(stack.sim) == Counter({"lead-1": 1})
+    assert (await wait_ready(stack, ok=True))["ok"] is True
