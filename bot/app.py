@@ -457,13 +457,26 @@ async def create(
     services.barred = barred
     away = AwayStore(database)
     services.availability = homes.availability = away  # routing and App Home skip who is away
+    sweeper = Sweeper(
+        SweepStore(database),
+        book,
+        notifier,
+        zones=services.zones,
+        names=services.names,
+        away=away,
+        barred=services.barred,
+    )
     people = People(
-        client, store, book, services.zones, services.names, away=away, barred=services.barred
+        client,
+        store,
+        book,
+        services.zones,
+        services.names,
+        away=away,
+        barred=services.barred,
+        hand_on=sweeper.hand_on,  # a member deactivated or made a guest: their leads move on
     )
     await people.load()
-    sweeper = Sweeper(
-        SweepStore(database), book, notifier, zones=services.zones, names=services.names, away=away
-    )
     # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.
     signing_secret = settings.signing_secret or secrets.token_urlsafe(32)
     bolt = AsyncApp(

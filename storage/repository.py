@@ -883,9 +883,10 @@ class Store:
         )
         return await self.db.run(lambda db: {str(user) for user in db.execute(statement).scalars()})
 
-    async def save_people(self, people: dict[str, Member], now: datetime) -> None:
+    async def save_people(self, people: dict[str, Member], now: datetime) -> set[str]:
         """Remember members as Slack described them (the latest answer wins; a zone or a name
-        Slack did not give keeps the one known)."""
+        Slack did not give keeps the one known). Returns those who are a guest or deactivated
+        now and were not as last remembered (or not remembered at all)."""
         rows = [
             {
                 "user_id": user,
@@ -898,9 +899,15 @@ class Store:
             for user, member in people.items()
         ]
         if not rows:
-            return
+            return set()
+        barred = {user for user, member in people.items() if member.guest or member.deactivated}
 
-        def work(db: Connection) -> None:
+        def work(db: Connection) -> set[str]:
+            was = select(Person.user_id).where(
+                Person.user_id.in_(sorted(barred)),
+                or_(Person.guest.is_(True), Person.deactivated.is_(True)),
+            )
+            newly = barred - set(db.execute(was).scalars()) if barred else set()
             insert_row = upsert_insert(db)
             statement = insert_row(table(Person))
             new = statement.excluded
@@ -917,8 +924,9 @@ class Store:
                 ),
                 rows,
             )
+            return newly
 
-        await self.db.run(work)
+        return await self.db.run(work)
 
     async def events(self, lead_id: int) -> list[EventView]:
         def work(db: Connection) -> list[EventView]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -46,7 +47,7 @@ from storage.rotation import (
     account_lead,
     read_rotations,
 )
-from storage.tables import EscalationRow, LeadRow, RoundRobin, table
+from storage.tables import OPEN_MQL, OPEN_SAL, EscalationRow, LeadRow, RoundRobin, table
 
 log = logging.getLogger("handoff.sweep")
 RETRY_BROKEN = timedelta(minutes=15)
@@ -114,6 +115,9 @@ class _InTransaction:
 
 
 Decide = Callable[[LeadView, set[tuple[str, int]], Picker], Change | None]
+# What the managers hear of a hand-on, in its transaction: the leads handed on (with their
+# changes) and those left where they were.
+Summarise = Callable[[list[tuple[LeadView, Change]], list[LeadView]], list[Effect]]
 
 
 @dataclass
@@ -204,6 +208,51 @@ class SweepStore:
         except SweepConflict:
             return []  # rolled back; the next sweep reads the state the other one left
 
+    async def held_versions(self, rep: str) -> set[str]:
+        """The SLA versions of the open leads `rep` holds (read without locks: what deciding
+        them needs loaded before `hand_on`)."""
+
+        def read(db: Connection) -> set[str]:
+            return {lead.sla_version for lead in _held_by(db, rep, lock=False)}
+
+        return await self.db.run(read)
+
+    async def hand_on(
+        self, rep: str, now: datetime, decide: Decide, summarise: Summarise
+    ) -> list[int]:
+        """Decide, under their locks, every open lead `rep` holds (owned, or suggested and
+        unclaimed) and apply the changes with the effects `summarise` adds, in one transaction;
+        the ids of the leads changed. Exactly once: a concurrent hand-on of the same rep waits
+        for the locks and then no longer finds the leads this one moved (PostgreSQL reads a
+        locked row again as its holder left it); on SQLite one writer runs at a time."""
+
+        def work(db: Connection) -> list[int]:
+            leads = _held_by(db, rep)
+            if not leads:
+                return []
+            _hold_segments(db, {lead.segment for lead in leads})
+            rotations = HeldRotations(db)
+            pick = _InTransaction(db, rotations)
+            recorded = _recorded(db, leads)
+            handed: list[tuple[LeadView, Change]] = []
+            left: list[LeadView] = []
+            for lead in leads:
+                try:
+                    change = decide(lead, recorded[lead.id], pick)
+                except Exception:  # one broken lead must not hold up the others: it stays
+                    log.exception("could not hand on lead %d; it stays where it is", lead.id)
+                    change = None
+                if change is None:
+                    left.append(lead)
+                else:
+                    handed.append((lead, change))
+            rotations.save()
+            _apply(db, handed, now)
+            write_effects(db, summarise(handed, left), now)
+            return [lead.id for lead, _ in handed]
+
+        return await self.db.run(work)
+
 
 def _decided(
     decide: Decide, lead: LeadView, recorded: set[tuple[str, int]], pick: Picker, now: datetime
@@ -244,6 +293,24 @@ def _ids_in(db: Connection, column: Any) -> Any:
     if db.dialect.name == "postgresql":
         return column == any_(bindparam("p_ids", type_=postgresql.ARRAY(BigInteger)))
     return column.in_(bindparam("p_ids", expanding=True))
+
+
+def _held_by(db: Connection, rep: str, lock: bool = True) -> list[LeadView]:
+    """The open leads `rep` holds, by id, locked: those they own (claimed) and those suggested
+    to them that nobody claimed. Each query repeats a partial index's predicate word for word
+    (`ix_leads_owner_open`, `ix_leads_suggested_open`), so it reads only the rep's leads."""
+    kept = LeadRow.erased_at.is_(None)
+    owned = (text(OPEN_SAL), LeadRow.owner == rep, kept)
+    suggested = (text(OPEN_MQL), LeadRow.suggested_owner == rep, LeadRow.owner.is_(None), kept)
+    found: dict[int, LeadView] = {}
+    for where in (owned, suggested):
+        statement = select(*_VIEW).where(*where).order_by(LeadRow.id)
+        if lock and db.dialect.name == "postgresql":
+            statement = statement.with_for_update(of=LeadRow)
+        for row in db.execute(statement).mappings():
+            if (view := lead_view(row)) is not None:
+                found[view.id] = view
+    return [found[lead_id] for lead_id in sorted(found)]
 
 
 def due_page(db: Connection) -> Any:

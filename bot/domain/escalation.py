@@ -31,6 +31,9 @@ LADDER_WORDS = {
     "no_feedback": "first feedback (a disposition)",
     "no_outcome": "final disposition",
 }
+# Why the SLA hands on a member's leads at once, not at a deadline: Slack says they can no
+# longer work them (users.info `deleted`, `is_restricted` / `is_ultra_restricted`).
+GONE_WORDS = {"deactivated": "deactivated in Slack", "guest": "made a guest in Slack"}
 
 
 SEVERITY = {"remind_channel": 1, "remind_owner": 2, "notify_manager": 3, "reassign": 4}

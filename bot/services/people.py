@@ -12,6 +12,7 @@ keeps the team's clock and is shown by id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,9 @@ from storage.away import AwayStore, StatusAway
 from storage.repository import Member, Store
 
 log = logging.getLogger("handoff.people")
+# Hands on the open leads of a member who can no longer work them: (user, why, now, news) ->
+# how many (`Sweeper.hand_on`; why: `deactivated` or `guest`; news: they just left).
+HandOn = Callable[[str, str, datetime, bool], Awaitable[int]]
 
 
 class People:
@@ -37,8 +41,10 @@ class People:
         names: dict[str, str] | None = None,
         away: AwayStore | None = None,
         barred: set[str] | None = None,
+        hand_on: HandOn | None = None,
     ) -> None:
         self.client = client
+        self.hand_on = hand_on
         # Guests and deactivated members: no role, whatever the SLA lists (shared, in place).
         self.barred = barred if barred is not None else set()
         self.store = store
@@ -68,7 +74,8 @@ class People:
 
     async def refresh(self, now: datetime) -> dict[str, str]:
         """Ask Slack for each member's name and time zone; remember them (as of `now`), and
-        return the time zones it gave."""
+        return the time zones it gave. A member Slack deactivated or made a guest has their
+        open leads handed on (the `user_change` event may have been missed)."""
         found: dict[str, Member] = {}
         for user in self.members():
             try:
@@ -82,20 +89,39 @@ class People:
                 continue
             member = _member(answer.get("user") or {})
             found[user] = member
-        if found:
-            await self.store.save_people(found, now)
-        return self._remember(found)
+        newly = await self.store.save_people(found, now) if found else set()
+        zones = self._remember(found)
+        for user, member in found.items():
+            try:
+                await self._hand_on(user, member, now, user in newly)
+            except Exception:  # one member's leads must not hold up the others'
+                log.exception("could not hand on the leads of %s; next refresh", user)
+        return zones
 
     async def changed(self, user: dict[str, Any], now: datetime) -> None:
         """A member as Slack's `user_change` event shows them (users.info's user object):
         someone the SLA gives a role is remembered at once, so a rep deactivated or made a
-        guest loses their role and their turn in the rotation now, not at the daily refresh."""
+        guest loses their role and their turn in the rotation now, not at the daily refresh,
+        and their open leads are handed on now, not when their deadlines pass."""
         user_id = str(user.get("id") or "")
         if user_id not in self.members():
             return
-        found = {user_id: _member(user)}
-        await self.store.save_people(found, now)
+        member = _member(user)
+        found = {user_id: member}
+        newly = await self.store.save_people(found, now)
         self._remember(found)
+        await self._hand_on(user_id, member, now, user_id in newly)
+
+    async def _hand_on(self, user: str, member: Member, now: datetime, news: bool) -> None:
+        """A member who can no longer work leads (deactivated, or a guest) has theirs handed
+        on; again later finds none (one reactivated gets none back). `news`: they were not
+        known to have left (the managers then hear of leads left with them, once)."""
+        if self.hand_on is None or not (member.deactivated or member.guest):
+            return
+        why = "deactivated" if member.deactivated else "guest"
+        handed = await self.hand_on(user, why, now, news)
+        if handed:
+            log.info("%d open leads of %s (%s) handed on", handed, user, why)
 
     def _remember(self, found: dict[str, Member]) -> dict[str, str]:
         for user, member in found.items():

@@ -7,7 +7,7 @@ effects go through the outbox. `handoff serve` runs it on a schedule; `handoff s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -17,6 +17,7 @@ from bot.domain import cadence, claim, escalation
 from bot.domain.comeback import Cycle, as_sent, new_cycle, own_score, rescore
 from bot.domain.effects import (
     Announce,
+    Effect,
     Refresh,
     RefreshHomes,
     Render,
@@ -70,9 +71,12 @@ class Sweeper:
         zones: Mapping[str, str] | None = None,
         names: Mapping[str, str] | None = None,
         away: AwayStore | None = None,
+        barred: Collection[str] = (),
     ) -> None:
         self.rows = rows
         self.away = away  # who is away: skipped by picks, their overdue leads offered
+        # Guests and deactivated members (People keeps it fresh): no turn, like who is away.
+        self.barred = barred
         self.policies = policies
         self.notifier = notifier
         self.zones = zones if zones is not None else {}  # members' time zones (`clock: owner`)
@@ -115,13 +119,43 @@ class Sweeper:
     async def _away(
         self, leads: list[LeadView], policies: Iterable[Policy], now: datetime
     ) -> frozenset[str]:
-        """Who of the page's owners and their pools is away at `now` (one query)."""
+        """Who of the page's owners and their pools is away at `now` (one query), with the
+        members Slack deactivated or made a guest."""
         if self.away is None:
-            return frozenset()
+            return frozenset(self.barred)
         every = [*policies, self.policies.current]  # the current SLA's pools re-engage leads
         people = {rep for policy in every for rep in routed_people(policy)}
         people |= {who for lead in leads for who in (lead.owner, lead.suggested_owner) if who}
-        return await self.away.away(people, now)
+        return await self.away.away(people, now) | frozenset(self.barred)
+
+    async def hand_on(self, rep: str, why: str, now: datetime, news: bool = True) -> int:
+        """A member Slack deactivated or made a guest (`why`: `deactivated`, `guest`) holds
+        open leads nobody will work: each not worked yet (no feedback) goes now to the next
+        available rep of its pool's rotation (the fallback owner if nobody is), as the SLA's
+        `reassign` step hands a lead on; the managers hear once, in one message listing the
+        leads, and those left with the member for them to hand on (feedback given, or no pool
+        to hand them to). With none handed on, they hear of those left only if it is `news`
+        (the member was not known to have left): a repeated event or the daily refresh says
+        nothing again. Exactly once (storage locks the leads); how many were handed on."""
+        held = await self.rows.held_versions(rep)
+        if not held:
+            return 0
+        policies = {v: await self.policies.version(v) for v in held}
+        current = self.policies.current
+        away = await self._away([], [*policies.values()], now) | {rep}
+        decide = partial(
+            hand_on,
+            policies=policies,
+            current=current,
+            now=now,
+            zones=self.zones,
+            away=away,
+            why=why,
+        )
+        summary = partial(_gone_summary, rep=rep, why=why, policy=current, now=now, news=news)
+        handed = await self.rows.hand_on(rep, now, decide, summary)
+        self.notifier.deliver_soon()
+        return len(handed)
 
 
 @dataclass(frozen=True)
@@ -255,6 +289,82 @@ def decide(
     return change
 
 
+def hand_on(
+    lead: LeadView,
+    recorded: set[tuple[str, int]],
+    pick: Picker,
+    policies: Mapping[str, Policy],
+    current: Policy,
+    now: datetime,
+    zones: Mapping[str, str],
+    away: frozenset[str],
+    why: str,
+) -> Change | None:
+    """What becomes of an open lead whose rep Slack deactivated or made a guest (`why`): not
+    worked yet (no feedback: claimed or not, a first touch logged or not), it goes to the next
+    rep of its pool by the rotation, or to the fallback owner, as the `reassign` step hands a
+    lead on (its clocks run on); None (it stays, for a manager to hand on) when its rep gave
+    feedback (the conversation is under way: whom it goes to is a manager's call), or there
+    is nobody to hand it to."""
+    del recorded  # no step fires: the lead's ladder carries on with its new rep
+    policy = policies.get(lead.sla_version, current)
+    if not lead.stage.is_open or lead.feedback_at is not None:
+        return None
+    current_rep = lead.owner or lead.suggested_owner
+    words = escalation.GONE_WORDS.get(why, why)
+    change = Change(next_action_at=lead.next_action_at)
+    turns = _Turns(pick, policy, now, away)
+    chosen = _hand_over(
+        change,
+        lead,
+        policy,
+        turns,
+        now,
+        zones,
+        why,
+        f"<@{current_rep}> was {words}",
+        f"The SLA (<@{current_rep}> was {words})",
+        tag="gone",
+        gone=True,
+    )
+    if chosen is None:
+        return None
+    change.effects += [
+        Refresh(lead.id),  # the post shows its new rep and why
+        RefreshHomes(leads=(lead.id,)),
+        RefreshHomes(users=tuple(current.managers)),  # their overdue list may change hands
+    ]
+    return change
+
+
+def _gone_summary(
+    handed: list[tuple[LeadView, Change]],
+    left: list[LeadView],
+    *,
+    rep: str,
+    why: str,
+    policy: Policy,
+    now: datetime,
+    news: bool,
+) -> list[Effect]:
+    """The managers' one message about a member's leads handed on (and left), in the
+    escalations channel (without one, a DM to each manager); nothing if none was handed on
+    and the leads left with them are no news."""
+    if not handed and not (left and news):
+        return []
+    moved = [
+        (lead, str(change.values["suggested_owner"]), _fell_back(change)) for lead, change in handed
+    ]
+    text = alert_views.gone_alert(rep, why, moved, left, policy, now)
+    key = f"gone:{rep}:{now.isoformat()}"
+    targets = [policy.channels.escalations] if policy.channels.escalations else policy.managers
+    return [Send(target, text, f"{key}:{target}") for target in targets]
+
+
+def _fell_back(change: Change) -> bool:
+    return (change.values.get("route_reason") or {}).get("rule") != ROUND_ROBIN
+
+
 def _remind_touch(
     change: Change, lead: LeadView, touch: cadence.TouchDue, policy: Policy, now: datetime
 ) -> None:
@@ -285,10 +395,12 @@ def _say(
     blocks: list[dict[str, Any]] | None = None,
     *,
     thread: bool = False,
+    tag: str = "sweep",
 ) -> None:
-    """A message of this sweep about the lead (once: keyed by the lead, its cycle and `now`)."""
+    """A message of this sweep (or of a hand-on: `tag`) about the lead (once: keyed by the
+    lead, its cycle and `now`)."""
     index = sum(isinstance(effect, Send) for effect in change.effects)
-    key = f"sweep:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}"
+    key = f"{tag}:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}"
     if thread:
         change.effects.append(thread_note(lead, text, key))
     else:
@@ -339,15 +451,36 @@ def _reassign(
     taken from, nor one away or at a cap), counted in the rotation like any turn; with nobody
     available, to the fallback owner, and the thread says why. Nobody to hand it to (no
     fallback, or the fallback has it already): it stays (the manager was told already)."""
+    why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
+    by_words = f"The SLA ({window.what} overdue)"
+    _hand_over(change, lead, policy, turns, now, zones, window.ladder, why, by_words)
+
+
+def _hand_over(
+    change: Change,
+    lead: LeadView,
+    policy: Policy,
+    turns: _Turns,
+    now: datetime,
+    zones: Mapping[str, str],
+    cause: str,
+    why: str,
+    by_words: str,
+    *,
+    tag: str = "sweep",
+    gone: bool = False,
+) -> Suggestion | None:
+    """The SLA hands the lead on (its `reassign` step, or its rep left: `cause`), by a turn of
+    its pool's rotation; the turn taken, or None if it stays. A rep who is `gone` (deactivated,
+    or a guest who must not read a lead) is not written to; `tag` keys the messages."""
     segment = policy.segment(lead.segment)
     if segment is None:
-        return
+        return None
     current = lead.owner or lead.suggested_owner
-    chosen = turns.take(segment, taken_from=lead, reason=_taken_reason(window, current, lead))
+    chosen = turns.take(segment, taken_from=lead, reason=_taken_reason(cause, current, lead))
     rep = chosen.rep
     if rep is None or rep == current:
-        return
-    why = f"{window.what} overdue ({REASSIGN_WHY[window.ladder]})"
+        return None
     if chosen.reason.get("rule") != ROUND_ROBIN:  # the fallback owner: say why
         why += f"; {chosen.reason.get('why', 'nobody available')}, so to the fallback owner"
     handed = escalation.handed_over(lead, policy, rep, zones.get(rep), now)
@@ -359,22 +492,22 @@ def _reassign(
         change.next_action_at = now
     change.values["suggested_owner"] = rep
     change.values["route_reason"] = chosen.reason
-    change.events.append(("reassigned", {"from": current, "to": rep, "why": window.ladder}))
+    change.events.append(("reassigned", {"from": current, "to": rep, "why": cause}))
     note = alert_views.reassign_note(lead, current, rep, why, policy, now)
-    _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True)
+    _say(change, lead, now, lead.message_channel or lead.channel, note, thread=True, tag=tag)
     settled = alert_views.sla_reassigned_alert(lead, current, rep, why, policy, now)
-    key = f"settle:{lead.id}:{lead.cycle}:{now.isoformat()}"
+    key = f"settle:{lead.id}:{lead.cycle}:{now.isoformat()}" + ("" if tag == "sweep" else f":{tag}")
     change.effects.append(Settle(lead.id, lead.cycle, settled, key))  # the alert's menu goes
-    _tell_reps(change, lead, handed, rep, window, policy, now)
+    _tell_reps(change, lead, handed, rep, by_words, policy, now, tag=tag, gone=gone)
+    return chosen
 
 
-def _taken_reason(
-    window: escalation.Window, current: str | None, lead: LeadView | None = None
-) -> dict[str, Any]:
+def _taken_reason(cause: str, current: str | None, lead: LeadView | None = None) -> dict[str, Any]:
     """The route reason a reassignment's turn starts from: the rotation's rule, that the SLA
-    took the lead from `current` because `window` ran out (the post's why line says so), and
-    every rep it has taken the lead from this cycle (`had`: none of them gets it back)."""
-    reason: dict[str, Any] = {"rule": ROUND_ROBIN, "reassigned": window.ladder}
+    took the lead from `current` because `cause` (the ladder that ran out, or why its rep left:
+    the post's why line says so), and every rep it has taken the lead from this cycle (`had`:
+    none of them gets it back)."""
+    reason: dict[str, Any] = {"rule": ROUND_ROBIN, "reassigned": cause}
     had = sorted(_had(lead) | ({current} if current else set()))
     return reason | ({"from": current} if current else {}) | ({"had": had} if had else {})
 
@@ -390,19 +523,23 @@ def _tell_reps(
     lead: LeadView,
     handed: LeadView,
     rep: str,
-    window: escalation.Window,
+    by_words: str,
     policy: Policy,
     now: datetime,
+    *,
+    tag: str = "sweep",
+    gone: bool = False,
 ) -> None:
     """As a manager's reassignment does: `rep` hears the lead (`handed`) is theirs now, and
     the rep it was taken from (its owner, or a suggested rep who never claimed it) that it is
-    off their list, each in a DM; the rep it was taken from sees it leave their App Home."""
-    by_words = f"The SLA ({window.what} overdue)"
-    _say(change, lead, now, rep, alert_views.reassigned_dm(handed, ACTOR, policy, now, by_words))
+    off their list, each in a DM; the rep it was taken from sees it leave their App Home.
+    A rep who is `gone` hears nothing: Slack deactivated them, or made them a guest."""
+    dm = alert_views.reassigned_dm(handed, ACTOR, policy, now, by_words)
+    _say(change, lead, now, rep, dm, tag=tag)
     current = lead.owner or lead.suggested_owner
-    if current:
+    if current and not gone:
         lost = alert_views.reassigned_away_dm(lead, rep, ACTOR, by_words)
-        _say(change, lead, now, current, lost)
+        _say(change, lead, now, current, lost, tag=tag)
         change.effects.append(RefreshHomes(users=(current,)))
 
 

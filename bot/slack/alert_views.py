@@ -233,6 +233,50 @@ def away_offer_alert(lead: LeadView, away: str, policy: Policy, now: datetime) -
     )
 
 
+GONE_LISTED = 20  # leads named one by one in the managers' message; the rest are counted
+
+
+def gone_alert(
+    rep: str,
+    why: str,
+    handed: list[tuple[LeadView, str, bool]],
+    left: list[LeadView],
+    policy: Policy,
+    now: datetime,
+) -> str:
+    """To the managers, once, when a member Slack deactivated or made a guest (`why`) held
+    open leads: those handed on (lead as it was, its new rep, whether to the fallback owner
+    because nobody in its pool was available) and those left with them for a manager to hand
+    on (feedback given, or no pool to hand them to)."""
+    words = escalation.GONE_WORDS.get(why, why)
+    lines = [
+        f"🚪 <@{rep}> was {words} at {team_time(now, policy.timezone)} with "
+        f"{_count(len(handed) + len(left), 'open lead')}."
+    ]
+    if handed:
+        lines.append("Handed on now, by each pool's rotation:")
+        for lead, new, fell_back in handed[:GONE_LISTED]:
+            note = " (fallback: nobody in its pool available)" if fell_back else ""
+            lines.append(f"• {_lead_line(lead)} in {_where(lead)} → <@{new}>{note}")
+        lines += _more(len(handed))
+    if left:
+        lines.append("Left with them for you to hand on (Reassign in `/lead`):")
+        for lead in left[:GONE_LISTED]:
+            lines.append(
+                f"• {_lead_line(lead)} in {_where(lead)}: `/lead {one_line(lead.external_id, 255)}`"
+            )
+        lines += _more(len(left))
+    return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _more(number: int) -> list[str]:
+    return [f"…and {number - GONE_LISTED} more."] if number > GONE_LISTED else []
+
+
 def away_reminder(
     lead: LeadView, away: str, window: escalation.Window, policy: Policy, now: datetime
 ) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.domain.escalation import LADDER_WORDS
+from bot.domain.escalation import GONE_WORDS, LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.report import leads_count
 from bot.domain.rotation import RepLoad, SegmentRotation, Skip, skip_reason
@@ -59,11 +59,14 @@ def _passed(reason: dict[str, Any]) -> str | None:
 
 def _taken_by_the_sla(reason: dict[str, Any]) -> str | None:
     """A lead the sweep's `reassign` step moved (its reason names the ladder that ran out):
-    "Reassigned by the SLA from <@U…> (claim overdue)"; None for any other."""
+    "Reassigned by the SLA from <@U…> (claim overdue)", or one handed on because its rep
+    left: "… (deactivated in Slack)"; None for any other."""
     ladder = reason.get("reassigned")
     if not ladder:
         return None
     before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
+    if str(ladder) in GONE_WORDS:
+        return f"Reassigned by the SLA{before} ({GONE_WORDS[str(ladder)]})"
     what = LADDER_WORDS.get(str(ladder), "a deadline")
     return f"Reassigned by the SLA{before} ({what} overdue)"
 

@@ -1,0 +1,231 @@
+"""A rep Slack deactivates (or makes a guest) holds open leads nobody will work: through the
+real server and the Slack simulator, Slack's `user_change` event
+(https://docs.slack.dev/reference/events/user_change/) hands them on at once, each to the next
+rep of its pool's rotation, as the SLA's `reassign` step does: the post is updated in place,
+the new rep is told, each lead gets its event, and the managers hear once, in one message.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli.stack import LocalStack, TravelClock
+from bot.simulator.data import Message
+from tests.conftest import lead_payload
+from tests.e2e.test_time_away import say
+
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+MAYA, TOM, MANAGER = "U0REP1", "U0REP2", "U0MGR1"  # the example enterprise pool, in its order
+
+
+@pytest.fixture
+def stack_database_url(database_url: str) -> str:
+    return database_url
+
+
+async def post_leads(stack: LocalStack, count: int) -> dict[str, Message]:
+    """`count` hot enterprise leads, suggested in turn to @maya and @tom: each post by its
+    external id."""
+    for index in range(1, count + 1):
+        status, _ = await stack.post_lead(lead_payload(f"hs-{index}", name=f"Lead {index}"))
+        assert status == 201
+        await stack.settle()
+    posts = stack.sim.messages(ENTERPRISE)
+    return {f"hs-{index}": post for index, post in enumerate(posts, start=1)}
+
+
+async def press(stack: LocalStack, user: str, label: str, post: Message) -> None:
+    answer = await stack.driver.press(user, label, channel=ENTERPRISE, message_ts=post.ts)
+    assert answer.status == 200
+    await stack.settle()
+
+
+def dms(stack: LocalStack, user: str) -> list[str]:
+    return [message.all_text for message in stack.sim.messages(stack.sim.dm_channel(user))]
+
+
+def post_of(stack: LocalStack, ts: str) -> Message:
+    (post,) = [message for message in stack.sim.messages(ENTERPRISE) if message.ts == ts]
+    return post
+
+
+async def mayas_three(stack: LocalStack) -> dict[str, Message]:
+    """@maya holds three open leads, none worked yet: one claimed, one claimed and called
+    (a first touch), one suggested and unclaimed; @tom holds the other three."""
+    posts = await post_leads(stack, 6)
+    assert [(await stack.services.lead(n)).suggested_owner for n in range(1, 7)] == [
+        MAYA,
+        TOM,
+    ] * 3
+    await press(stack, MAYA, "Claim", posts["hs-1"])
+    await press(stack, MAYA, "Claim", posts["hs-3"])
+    await press(stack, MAYA, "Log call", posts["hs-3"])
+    return posts
+
+
+async def deactivate(stack: LocalStack, user: str, event_id: str | None = None) -> None:
+    stack.sim.deactivate_user(user)
+    answer = await stack.driver.event(
+        {"type": "user_change", "user": stack.sim.users[user].to_api(stack.driver.team_id)},
+        event_id=event_id,
+    )
+    assert answer.status == 200
+    await stack.settle()
+
+
+async def test_a_deactivated_reps_open_leads_are_handed_on_at_once(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    posts = await mayas_three(stack)
+    clock.advance(minutes=5)  # 11:05: no deadline has passed
+    await deactivate(stack, MAYA)
+
+    leads = {n: await stack.services.lead(n) for n in (1, 3, 5)}
+    assert [(lead.owner, lead.suggested_owner) for lead in leads.values()] == [
+        (TOM, TOM),  # claimed: @tom owns it now
+        (TOM, TOM),  # claimed and called: the call stays on it, @tom works it on
+        (None, TOM),  # unclaimed: suggested to @tom, for him to claim
+    ]
+    assert leads[3].attempts == 1 and leads[3].first_touch_at is not None
+    for n in (1, 3, 5):
+        events = [e for e in await stack.services.store.events(n) if e.type == "reassigned"]
+        assert [(e.data["from"], e.data["to"], e.data["why"]) for e in events] == [
+            (MAYA, TOM, "deactivated")
+        ]
+        post = post_of(stack, posts[f"hs-{n}"].ts)  # the same message, updated in place
+        assert (
+            f"Reassigned by the SLA from <@{MAYA}> (deactivated in Slack) · Round robin: <@{TOM}>"
+            in post.all_text
+        )
+        (note,) = [r.all_text for r in stack.sim.thread(ENTERPRISE, post.ts) if "🔁" in r.text]
+        assert note.startswith(f"🔁 Reassigned to <@{TOM}> from <@{MAYA}> at Mon 11:05 AEDT")
+        assert note.endswith(f"<@{MAYA}> was deactivated in Slack.")
+    handed = [text for text in dms(stack, TOM) if "handed you" in text]
+    assert len(handed) == 3
+    assert handed[0].startswith(
+        f"🔁 The SLA (<@{MAYA}> was deactivated in Slack) handed you *Lead 1* (Northwind "
+        f"Logistics) in <#{ENTERPRISE}>: it is yours now."
+    )
+    assert any("*Lead 5*" in text and "claim it there" in text for text in handed)
+    assert dms(stack, MAYA) == []  # a deactivated member is not written to
+    # @tom's own leads did not move.
+    assert [(await stack.services.lead(n)).suggested_owner for n in (2, 4, 6)] == [TOM] * 3
+
+    (alert,) = stack.sim.messages(ESCALATIONS)  # one message for the managers, not three
+    assert alert.text.splitlines() == [
+        f"🚪 <@{MAYA}> was deactivated in Slack at Mon 11:05 AEDT with 3 open leads.",
+        "Handed on now, by each pool's rotation:",
+        f"• *Lead 1* (Northwind Logistics) in <#{ENTERPRISE}> → <@{TOM}>",
+        f"• *Lead 3* (Northwind Logistics) in <#{ENTERPRISE}> → <@{TOM}>",
+        f"• *Lead 5* (Northwind Logistics) in <#{ENTERPRISE}> → <@{TOM}>",
+    ]
+
+
+async def test_the_event_twice_and_the_daily_refresh_hand_nothing_on_twice(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await mayas_three(stack)
+    await deactivate(stack, MAYA, event_id="Ev0GONE1")
+    before = [m.all_text for m in stack.sim.messages(ESCALATIONS)], dms(stack, TOM)
+    await deactivate(stack, MAYA, event_id="Ev0GONE1")  # Slack's retry of the same event
+    clock.advance(minutes=1)
+    await deactivate(stack, MAYA)  # another user_change for her (a profile edit, say)
+    await stack.handoff.people.refresh(clock())  # the daily refresh finds her deactivated
+    await stack.settle()
+
+    assert ([m.all_text for m in stack.sim.messages(ESCALATIONS)], dms(stack, TOM)) == before
+    for n in (1, 3, 5):
+        events = await stack.services.store.events(n)
+        assert [e.type for e in events].count("reassigned") == 1
+
+
+async def test_the_daily_refresh_hands_on_the_leads_of_a_rep_whose_event_was_missed(
+    stack: LocalStack,
+) -> None:
+    await mayas_three(stack)
+    stack.sim.make_guest(MAYA)  # no user_change reaches Handoff (it was down, say)
+    await stack.handoff.people.refresh(stack.handoff.clock())
+    await stack.settle()
+
+    assert [(await stack.services.lead(n)).suggested_owner for n in (1, 3, 5)] == [TOM] * 3
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert alert.text.startswith(f"🚪 <@{MAYA}> was made a guest in Slack at ")
+
+
+async def test_with_nobody_in_the_pool_the_leads_go_to_the_fallback_owner(
+    stack: LocalStack,
+) -> None:
+    posts = await post_leads(stack, 1)
+    said = await say(stack, TOM, "away fri Offsite")
+    assert said.startswith("You're away until"), said
+    await deactivate(stack, MAYA)
+
+    lead = await stack.services.lead(1)
+    assert lead.suggested_owner == MANAGER  # the first manager: the SLA's fallback owner
+    assert "Fallback: nobody available" in post_of(stack, posts["hs-1"].ts).all_text
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert (
+        f"• *Lead 1* (Northwind Logistics) in <#{ENTERPRISE}> → <@{MANAGER}> (fallback: nobody "
+        "in its pool available)"
+    ) in alert.text.splitlines()
+
+
+async def test_a_lead_with_feedback_stays_for_a_manager_and_a_rep_back_gets_nothing_back(
+    stack: LocalStack,
+) -> None:
+    posts = await post_leads(stack, 3)  # @maya: 1 and 3; @tom: 2
+    await press(stack, MAYA, "Claim", posts["hs-1"])
+    await press(stack, MAYA, "Log call", posts["hs-1"])
+    await press(stack, MAYA, "Contacted – progressing", posts["hs-1"])
+    await deactivate(stack, MAYA)
+
+    worked, fresh = await stack.services.lead(1), await stack.services.lead(3)
+    assert (worked.owner, fresh.suggested_owner) == (MAYA, TOM)
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert alert.text.splitlines()[-2:] == [
+        "Left with them for you to hand on (Reassign in `/lead`):",
+        f"• *Lead 1* (Northwind Logistics) in <#{ENTERPRISE}>: `/lead hs-1`",
+    ]
+
+    stack.sim.users[MAYA].deleted = False  # reactivated: new leads again, none of the old
+    assert (
+        await stack.driver.event(
+            {"type": "user_change", "user": stack.sim.users[MAYA].to_api(stack.driver.team_id)}
+        )
+    ).status == 200
+    await stack.settle()
+    assert (await stack.services.lead(3)).suggested_owner == TOM
+    assert len(stack.sim.messages(ESCALATIONS)) == 1
+
+
+async def test_the_sweep_hands_no_lead_to_a_rep_who_left(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await post_leads(stack, 2)  # @maya: 1; @tom: 2
+    await deactivate(stack, MAYA)  # lead 1 goes to @tom
+    clock.advance(minutes=91)  # 12:31: both unclaimed past 150% of the claim window
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    # Not back to @maya: with nobody else in the pool, the fallback owner.
+    assert [(await stack.services.lead(n)).suggested_owner for n in (1, 2)] == [MANAGER] * 2
+
+
+async def test_leads_left_with_a_rep_who_left_are_told_once(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    posts = await post_leads(stack, 1)
+    await press(stack, MAYA, "Claim", posts["hs-1"])
+    await press(stack, MAYA, "Log call", posts["hs-1"])
+    await press(stack, MAYA, "Contacted – progressing", posts["hs-1"])
+    await deactivate(stack, MAYA)
+    clock.advance(minutes=1)
+    await deactivate(stack, MAYA)  # another user_change for her
+    await stack.handoff.people.refresh(clock())  # and the daily refresh
+    await stack.settle()
+
+    assert (await stack.services.lead(1)).owner == MAYA
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert alert.text.splitlines()[1:] == [
+        "Left with them for you to hand on (Reassign in `/lead`):",
+        f"• *Lead 1* (Northwind Logistics) in <#{ENTERPRISE}>: `/lead hs-1`",
+    ]
