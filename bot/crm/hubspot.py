@@ -14,7 +14,9 @@
 - `note`: a note associated with the contact, carrying our key `[handoff:KEY]`. Before
   creating one it reads the contact's notes and adopts a note with the key: a create whose
   answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
-  attempt, is created without the look: one request instead of two or three.)
+  attempt, is created without the look: one request instead of two or three.) The contact's
+  read shows at most 100 of its notes; for one with more, the notes are listed with the v4
+  associations API, 500 a page, so a note of ours beyond the first 100 is found too.
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
   more until that wait is over; 5xx, a broken connection, a lost answer or none within
   `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 → CrmRefused; a property
@@ -37,6 +39,7 @@ from typing import Any
 
 import hubspot
 import urllib3
+from hubspot.crm.associations.v4 import exceptions as association_errors
 from hubspot.crm.contacts import exceptions as contact_errors
 from hubspot.crm.objects.notes import exceptions as note_errors
 from hubspot.crm.owners import exceptions as owner_errors
@@ -69,7 +72,14 @@ LEAD_PROPERTIES = [
 ]
 # HubSpot's codes for a property value it will not take: the set-up must change.
 _PROPERTY_CODES = ("PROPERTY_DOESNT_EXIST", "INVALID_OPTION", "INVALID_OWNER_ID", "READ_ONLY_VALUE")
-_API_ERRORS = (contact_errors.ApiException, note_errors.ApiException, owner_errors.ApiException)
+_API_ERRORS = (
+    contact_errors.ApiException,
+    note_errors.ApiException,
+    owner_errors.ApiException,
+    association_errors.ApiException,
+)
+# The v4 associations list gives at most 500 a page (its reference: "Limit 500 per call").
+ASSOCIATIONS_PAGE = 500
 
 Emails = Callable[[str], Awaitable[str | None]]
 
@@ -107,6 +117,7 @@ class HubSpotAdapter:
         self._contact_search = client.crm.contacts.search_api
         self._notes = client.crm.objects.notes.basic_api
         self._notes_batch = client.crm.objects.notes.batch_api
+        self._associations = client.crm.associations.v4.basic_api
         self._owners = client.crm.owners.owners_api
         self._owner_ids: dict[str, str] = {}  # email (lower case) -> owner id
         self._owner_emails: dict[str, str] = {}  # owner id -> email
@@ -235,6 +246,7 @@ class HubSpotAdapter:
             self._contact_search,
             self._notes,
             self._notes_batch,
+            self._associations,
             self._owners,
         ):
             await asyncio.to_thread(api.api_client.rest_client.pool_manager.clear)
@@ -324,6 +336,13 @@ class HubSpotAdapter:
         )
         linked = (contact.associations or {}).get("notes")
         ids = [str(a.id) for a in (linked.results if linked else [])]
+        if linked is not None and linked.paging and linked.paging.next:
+            # More than the read shows (HubSpot shows 100 associations and pages the rest:
+            # developers.hubspot.com/changelog/announcing-a-change-to-how-v3-crm-apis-return-
+            # association-data). Its cursor belongs to that read, so the whole list is read
+            # from the v4 associations API, whose own cursor pages it. The contact's id is
+            # the one HubSpot answered with (a merged contact's new id).
+            ids = await self._all_notes_of(str(contact.id))
         marker = f"[handoff:{key}]"
         models = hubspot.crm.objects.notes
         for start in range(0, len(ids), 100):
@@ -337,6 +356,22 @@ class HubSpotAdapter:
                 if marker in ((existing.properties or {}).get("hs_note_body") or ""):
                     return str(existing.id)
         return None
+
+    async def _all_notes_of(self, contact_id: str) -> list[str]:
+        """The ids of every note associated with the contact, page by page."""
+        ids: list[str] = []
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": ASSOCIATIONS_PAGE}
+            if after:
+                kwargs["after"] = after
+            page = await self._call(
+                False, self._associations.get_page, "contacts", contact_id, "notes", **kwargs
+            )
+            ids += [str(a.to_object_id) for a in page.results]
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return list(dict.fromkeys(ids))
 
     # -- calls and errors --------------------------------------------------------------------
 

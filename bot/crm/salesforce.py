@@ -9,8 +9,9 @@ token (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_ACCESS_TOKEN`; docs/crm-salesforce
 - `note`: a completed `Task` on the Lead. A Task's `Description` is a long text area, which
   SOQL cannot filter on, so our idempotency key also ends the `Subject` (`… [handoff:KEY]`):
   before creating, a Task on the Lead whose Subject carries the key is looked for and adopted.
-- Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a failed refresh:
-  CrmRefused); `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
+- Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a refused
+  refresh: CrmRefused; a token endpoint that is down, unreachable or slow: CrmRetry);
+  `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
   `ENTITY_IS_DELETED` / `NOT_FOUND` / `CANNOT_UPDATE_CONVERTED_LEAD`: CrmMissing; the org's
   daily API requests used up (`TotalRequests Limit exceeded`): CrmRefused; other
   `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken connection, no answer within `timeout` seconds:
@@ -344,6 +345,11 @@ class SalesforceAdapter:
                 raise CrmRetry(
                     f"Salesforce did not renew the session within {self.request_deadline:g}s"
                 ) from error
+            except CrmRetry as error:
+                # The token endpoint is down or out of reach: the refresh token may be fine.
+                raise CrmRetry(
+                    f"Salesforce's session expired and could not be renewed now: {error}"
+                ) from error
             except Exception as error:
                 raise CrmRefused(
                     f"Salesforce's session expired and refreshing it failed: {error}"
@@ -365,8 +371,11 @@ def oauth_refresh(
 ) -> Refresh:
     """A `refresh` for the adapter: the connected app's refresh-token grant at
     `{instance_url}/services/oauth2/token` (env `SALESFORCE_CLIENT_ID`,
-    `SALESFORCE_CLIENT_SECRET`, `SALESFORCE_REFRESH_TOKEN`). Raises with Salesforce's own
-    `error_description` when the grant is refused (a revoked or expired refresh token)."""
+    `SALESFORCE_CLIENT_SECRET`, `SALESFORCE_REFRESH_TOKEN`). A refused grant (a 4xx with
+    OAuth's `error`, e.g. 400 `invalid_grant` for a revoked or expired refresh token: RFC 6749
+    5.2, and Salesforce's "OAuth 2.0 Refresh Token Flow for Renewed Sessions") raises
+    CrmRefused with Salesforce's own `error_description`; a 5xx or 429, a broken connection or
+    a timeout says nothing about the refresh token and raises CrmRetry."""
     url = f"{instance_url.rstrip('/')}/services/oauth2/token"
     form = {
         "grant_type": "refresh_token",
@@ -376,17 +385,23 @@ def oauth_refresh(
     }
 
     def post() -> str:
-        with _Session(timeout, verify) as session:
-            answer = session.post(url, data=form)
+        try:
+            with _Session(timeout, verify) as session:
+                answer = session.post(url, data=form)
+        except requests.RequestException as error:
+            raise CrmRetry(f"Salesforce's token endpoint did not answer: {error}") from error
         try:
             body = answer.json()
         except ValueError:
             body = {}
-        if answer.status_code != 200 or not body.get("access_token"):
-            said = body.get("error_description") or body.get("error") or answer.text[:200]
-            raise RuntimeError(
-                f"Salesforce refused the refresh token ({answer.status_code}: {said})"
-            )
+        body = body if isinstance(body, dict) else {}
+        status = answer.status_code
+        said = body.get("error_description") or body.get("error") or answer.text[:200]
+        if status >= 500 or status == 429:
+            raise CrmRetry(f"Salesforce's token endpoint failed ({status}: {said})")
+        if status != 200 or not body.get("access_token"):
+            code = f" {body['error']}" if body.get("error") else ""
+            raise CrmRefused(f"Salesforce refused the refresh token ({status}{code}: {said})")
         return str(body["access_token"])
 
     async def refresh() -> str:

@@ -8,7 +8,14 @@ gives is checked too: an answer the specs refuse is a bug in the fake, so it is 
 
 What it serves: contacts (read by id or email, PATCH, create, search, merge), owners (list, by
 id), notes (create with associations, read, batch read, search), plus the contact's associated
-notes (`GET …/contacts/{id}?associations=notes`). It knows each object's properties:
+notes: `GET …/contacts/{id}?associations=notes` shows at most 100 of them, with a
+`paging.next.after` cursor when there are more (HubSpot's changelog "Announcing a change to how
+v3 CRM APIs return association data": "if your request returns more than 100 associations, you
+will need to use the value of the after field ... to get the next set"), and the v4 list
+`GET /crm/v4/objects/contacts/{id}/associations/notes` gives them all, at most `limit` (500,
+the most HubSpot gives: "Limit 500 per call") a page. The v4 associations spec is not among the
+files in `specs/`, so that one route is checked by hand (its `limit`, its cursor, the token and
+the contacts scope), and answers in its reference's shape. It knows each object's properties:
 writing a property HubSpot does not have answers 400 `PROPERTY_DOESNT_EXIST` naming it, an
 enumeration value outside its options `INVALID_OPTION`, an unknown owner `INVALID_OWNER_ID`.
 A contact's `lifecyclestage` only moves forward, as HubSpot documents: a PATCH to an earlier
@@ -77,6 +84,12 @@ _SPEC_FILES = (
 # HubSpot's default association type "note to contact" (HUBSPOT_DEFINED 202) and back (201).
 NOTE_TO_CONTACT = 202
 CONTACT_TO_NOTE = 201
+# The most associations of one type a read of an object shows; the rest are paged (see above).
+EMBEDDED_ASSOCIATIONS = 100
+# The v4 associations list (`GET /crm/v4/objects/{objectType}/{objectId}/associations/
+# {toObjectType}`, `limit` default 500), the one route not in `specs/`.
+ASSOCIATIONS_V4 = re.compile(r"^/crm/v4/objects/(contacts|0-1)/([^/]+)/associations/(notes|0-46)$")
+ASSOCIATIONS_V4_LIMIT = 500
 
 # Contact properties HubSpot has by default that Handoff reads or writes, with the options of
 # the enumerations (HubSpot's default `hs_lead_status` and `lifecyclestage` options).
@@ -239,6 +252,10 @@ def _security(name: str) -> list[tuple[re.Pattern[str], str, list[list[str]]]]:
 
 def required_scopes(method: str, path: str) -> list[list[str]] | None:
     """The scope sets HubSpot's spec asks of this call (None: the spec does not say)."""
+    if ASSOCIATIONS_V4.match(path):
+        # The v4 reference lets any CRM object scope list associations; a contact's notes
+        # are read with the contacts scope.
+        return [["crm.objects.contacts.read"], ["crm.objects.contacts.write"]]
     for prefix, name in _SPEC_FILES:
         if path == prefix or path.startswith(prefix + "/"):
             for pattern, verb, sets in _security(name):
@@ -417,6 +434,14 @@ class HubSpotFake:
         """A contact (properties by HubSpot name); returns its id."""
         contact = self._store(self.contacts, {"email": email, **properties})
         return contact.id
+
+    def add_note(self, contact_id: str, body: str) -> str:
+        """A note someone wrote on the contact in HubSpot; returns its id."""
+        now = _iso(self.clock())
+        obj = self._store(self.notes, {"hs_note_body": body, "hs_timestamp": now})
+        obj.associations["contacts"] = [contact_id]
+        self.contacts[contact_id].associations.setdefault("notes", []).append(obj.id)
+        return obj.id
 
     def add_property(self, name: str, options: Iterable[str] | None = None) -> None:
         """A custom contact property (an enumeration when `options` is given)."""
@@ -640,7 +665,8 @@ class HubSpotFake:
         self.requests.append((request.method, path))
         self.received.append(self.clock())
         spec = _spec_for(path)
-        if spec is None:
+        by_hand = ASSOCIATIONS_V4.match(path)
+        if spec is None and by_hand is None:
             return self._error(404, "OBJECT_NOT_FOUND", f"No API at {path}", None, None)
         spec_request = _SpecRequest(
             request.method.lower(),
@@ -665,8 +691,12 @@ class HubSpotFake:
                 )
             if fault is not None and fault.kind == "error":
                 raise _ApiError(fault.status, "INTERNAL_ERROR", "Internal error, please retry")
-            unmarshalled = self._unmarshal(spec, spec_request)
-            status, answer = self._route(request.method, path, unmarshalled, raw)
+            if spec is None and by_hand is not None:
+                status, answer = 200, self._associations_v4(request.method, by_hand, request.query)
+            else:
+                assert spec is not None
+                unmarshalled = self._unmarshal(spec, spec_request)
+                status, answer = self._route(request.method, path, unmarshalled, raw)
         except _ApiError as error:
             return self._error(
                 error.status, error.category, error.message, spec, spec_request, error.extra
@@ -940,16 +970,61 @@ class HubSpotFake:
         wanted = [a for a in query.get("associations") or [] if a in obj.associations]
         if wanted:
             singular = kind.rstrip("s")
-            view["associations"] = {
-                a: {
+            view["associations"] = {}
+            for a in wanted:
+                ids = obj.associations[a]
+                shown: Json = {
                     "results": [
                         {"id": i, "type": f"{singular}_to_{a.rstrip('s')}"}
-                        for i in obj.associations[a]
+                        for i in ids[:EMBEDDED_ASSOCIATIONS]
                     ]
                 }
-                for a in wanted
-            }
+                if len(ids) > EMBEDDED_ASSOCIATIONS:
+                    # HubSpot pages the rest (its changelog above); the cursor is opaque.
+                    after = base64.b64encode(f"{a}:{EMBEDDED_ASSOCIATIONS}".encode()).decode()
+                    shown["paging"] = {"next": {"after": after}}
+                view["associations"][a] = shown
         return view
+
+    def _associations_v4(self, method: str, match: re.Match[str], query: Mapping[str, Any]) -> Json:
+        """A page of a contact's notes from the v4 associations list, in its reference's
+        shape (`CollectionResponseMultiAssociatedObjectWithLabelForwardPaging`)."""
+        if method != "GET":
+            raise _ApiError(405, "VALIDATION_ERROR", f"The fake does not serve {method} here")
+        contact_id = self.merged_into.get(match.group(2), match.group(2))
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            raise _ApiError(404, "OBJECT_NOT_FOUND", f"No contact {match.group(2)}")
+        limit = str(query.get("limit", ASSOCIATIONS_V4_LIMIT))
+        if not limit.lstrip("-").isdigit() or not 1 <= int(limit) <= ASSOCIATIONS_V4_LIMIT:
+            raise _ApiError(
+                400,
+                "VALIDATION_ERROR",
+                f"limit must be 1 to {ASSOCIATIONS_V4_LIMIT}, not {limit!r}",
+            )
+        after = str(query.get("after") or "")
+        try:
+            start = int(base64.b64decode(after, validate=True)) if after else 0
+        except (ValueError, TypeError):
+            raise _ApiError(
+                400, "VALIDATION_ERROR", f"Invalid paging cursor after={after!r}"
+            ) from None
+        ids = contact.associations.get("notes", [])
+        end = start + int(limit)
+        page: Json = {
+            "results": [
+                {
+                    "toObjectId": i,
+                    "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO_NOTE}
+                    ],
+                }
+                for i in ids[start:end]
+            ]
+        }
+        if end < len(ids):
+            page["paging"] = {"next": {"after": base64.b64encode(str(end).encode()).decode()}}
+        return page
 
     def _check_properties(
         self, known: Mapping[str, tuple[str, ...] | None], values: Mapping[str, Any]

@@ -21,7 +21,9 @@ one.
 start (`ca_file`: give it to the client as `verify`). Every applied write is recorded
 (`writes`), and faults can be injected: a status with Salesforce's error body, an answer
 dropped after the write was applied, an answer that trickles in after the write was applied,
-a session that expires for the next N requests.
+a session that expires for the next N requests. The OAuth token endpoint
+(`POST /services/oauth2/token`, path `oauth2/token`) takes `fail` (an OAuth error object with
+that status, e.g. a 503 once), `drop` (`after=False`) and `trickle` too.
 """
 
 from __future__ import annotations
@@ -351,6 +353,9 @@ class SalesforceFake:
         """The refresh-token grant, as Salesforce answers it (errors: OAuth's JSON object)."""
         form = await request.post()
         self.calls.append(Call("POST", "oauth2/token", None, dict(form)))
+        early = self._fault(self.calls[-1], request, after=False)  # `fail` or `drop` on it
+        if early is not None:
+            return early
         if form.get("grant_type") != "refresh_token":
             error = {
                 "error": "unsupported_grant_type",
@@ -408,6 +413,10 @@ class SalesforceFake:
                     request.transport.close()
                 return web.Response()
             call.status = fault.status
+            if call.path == "oauth2/token":
+                # The token endpoint speaks OAuth (RFC 6749 5.2): one JSON object.
+                error = {"error": fault.code.lower(), "error_description": fault.message}
+                return web.json_response(error, status=fault.status)
             return Refusal(fault.status, fault.code, fault.message).response()
         return None
 

@@ -298,6 +298,56 @@ async def test_a_disposition_note_is_created_once_even_when_its_answer_is_droppe
     await adapter.aclose()
 
 
+async def test_a_retried_note_finds_ours_beyond_the_first_page_of_the_contacts_notes(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """A contact's read shows 100 of its notes and a cursor for the rest (HubSpot's changelog
+    on v3 association paging): a contact with 250 notes, ours the last, whose create's answer
+    was lost, gets no second note when the note is tried again."""
+    contact = fake.add_contact("jane@acme.test")
+    for number in range(249):
+        fake.add_note(contact, f"Call {number}: left a voicemail")
+    adapter = adapter_for(fake, clock)
+    fake.drop_next(method="POST", path="/crm/v3/objects/notes")
+    with pytest.raises(CrmRetry):
+        await adapter.note(note(crm_id=contact, fresh=True))  # made, but the answer is lost
+    assert len(fake.notes_of(contact)) == 250
+
+    await adapter.note(note(crm_id=contact))  # the retry pages through all 250 and adopts it
+
+    notes = fake.notes_of(contact)
+    assert len(notes) == 250
+    assert sum("[handoff:lead-1-event-7]" in n["hs_note_body"] for n in notes) == 1
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 1
+    await adapter.aclose()
+
+
+async def test_the_fake_pages_a_contacts_notes_as_hubspot_does(fake: HubSpotFake) -> None:
+    """The contact's read shows 100 associated notes and `paging.next.after`; the v4 list
+    gives them all, at most 500 a page, and refuses a bad cursor or `limit`."""
+    contact = fake.add_contact("jane@acme.test")
+    made = [fake.add_note(contact, f"Note {number}") for number in range(120)]
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        url = f"{fake.base_url}/crm/v3/objects/contacts/{contact}"
+        async with session.get(url, params={"associations": "notes"}) as answer:
+            linked = (await answer.json())["associations"]["notes"]
+        assert [a["id"] for a in linked["results"]] == made[:100]
+        assert linked["paging"]["next"]["after"]
+        url = f"{fake.base_url}/crm/v4/objects/contacts/{contact}/associations/notes"
+        async with session.get(url) as answer:
+            listed = await answer.json()
+        assert [a["toObjectId"] for a in listed["results"]] == made
+        assert "paging" not in listed
+        async with session.get(url, params={"limit": "50"}) as answer:
+            first = await answer.json()
+        async with session.get(url, params={"after": first["paging"]["next"]["after"]}) as answer:
+            assert len((await answer.json())["results"]) == 70
+        for bad in ({"after": "not a cursor!"}, {"limit": "0"}, {"limit": "501"}):
+            async with session.get(url, params=bad) as answer:
+                assert answer.status == 400, bad
+
+
 async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock)

@@ -237,6 +237,43 @@ async def test_the_oauth_refresh_token_grant_renews_the_session(
         await failing.sync(record(lead, owner=None))
 
 
+async def test_a_token_endpoint_outage_is_tried_again_later_not_a_refused_token(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """Salesforce's token endpoint answers 503 once, then closes the connection once: each is
+    a CrmRetry (tried again later, no "check the token" alert), and the next try renews the
+    session and writes. Only a refused grant (OAuth's 400 `invalid_grant`) is CrmRefused."""
+    lead = fake.add_lead("jane@acme.test")
+    grant = oauth_refresh(
+        fake.instance_url, "handoff-app", "handoff-secret", "sf-refresh-1", verify=fake.ca_file
+    )
+    adapter = make(grant)
+    fake.token = "ended-elsewhere"  # the adapter's session is over: every request renews first
+
+    fake.fail(503, method="POST", path="oauth2/token")
+    with pytest.raises(CrmRetry, match="503") as outage:
+        await adapter.sync(record(lead, owner=None))
+    assert not outage.value.unknown  # nothing was written
+    fake.drop(method="POST", path="oauth2/token", after=False)
+    with pytest.raises(CrmRetry) as dropped:
+        await adapter.sync(record(lead, owner=None))
+    assert not dropped.value.unknown
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"
+
+    await adapter.sync(record(lead, owner=None))  # the endpoint is back: renewed, written
+    assert fake.token.startswith("sf-session-")
+    assert fake.lead(lead)["Status"] == "Working - Contacted"
+
+    revoked = make(
+        oauth_refresh(
+            fake.instance_url, "handoff-app", "handoff-secret", "revoked", verify=fake.ca_file
+        )
+    )
+    fake.token = "ended-again"
+    with pytest.raises(CrmRefused, match=r"invalid_grant.*expired access/refresh token"):
+        await revoked.sync(record(lead, owner=None))
+
+
 async def test_a_renewal_that_hangs_is_given_up_at_the_deadline(
     fake: SalesforceFake, make: Make
 ) -> None:
