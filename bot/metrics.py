@@ -34,6 +34,9 @@ HELP = {
     "leads_requalified_total": "Known leads sent again that re-qualified: a new cycle.",
     "leads_invalid_total": "POST /leads requests refused as invalid (400, 413, 415): a wrong "
     "field, or a body that is not JSON, too large or not sent as JSON.",
+    "leads_unauthorized_total": "POST /leads requests refused as unauthorized (401): a wrong "
+    "or missing bearer token (a rotated HANDOFF_INTAKE_TOKEN), a bad intake signature, or "
+    "intake disabled.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",

@@ -320,6 +320,8 @@ def routes(
                 except Refused as refused:
                     if refused.status in INVALID:  # a body not JSON is a bad lead too
                         metrics.inc("leads_invalid_total")
+                    elif refused.status == 401:  # a rotated token: every lead refused
+                        metrics.inc("leads_unauthorized_total")
                     raise
 
     async def take_lead(request: web.Request) -> web.Response:

@@ -145,6 +145,21 @@ async def test_every_lead_refused_as_invalid_is_counted(stack: LocalStack) -> No
     assert value(samples, "handoff_leads_invalid_total") == len(refused)
 
 
+async def test_every_lead_refused_as_unauthorized_is_counted(stack: LocalStack) -> None:
+    """An integration whose intake token was rotated gets a 401 for every lead: the operator
+    must be able to alert on it (`handoff_leads_unauthorized_total`, docs/operations.md), and
+    it is not a bad lead (`handoff_leads_invalid_total` stays where it was)."""
+    statuses = [
+        (await stack.post_lead(lead_payload(), token="rotated-away"))[0],
+        (await stack.post_lead(lead_payload(), token=None))[0],
+    ]
+    assert statuses == [401, 401]
+    assert (await stack.post_lead(lead_payload()))[0] == 201  # the right token: not counted
+    samples = await scrape(stack)
+    assert value(samples, "handoff_leads_unauthorized_total") == 2
+    assert value(samples, "handoff_leads_invalid_total") == 0
+
+
 async def test_the_oldest_waits_keep_growing_while_the_database_does_not_answer(
     sqlite_url: str, policy: Policy, clock: TravelClock, tmp_path: Path
 ) -> None:
