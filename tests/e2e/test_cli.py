@@ -213,6 +213,35 @@ def test_serve_with_a_webhook_secret_standard_webhooks_refuses_says_so_in_one_li
     assert "24 to 64" in line and secret not in line
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["receiver.example/hooks/handoff", "ftp://receiver.example/hooks", "https:///hooks", "  "],
+    ids=["no-scheme", "ftp", "no-host", "blank"],
+)
+def test_serve_with_a_webhook_url_that_is_not_one_says_so_in_one_line(
+    tmp_path: Path, url: str
+) -> None:
+    """Before, `serve` started with it, and every event was tried again and again, for good
+    (aiohttp's InvalidUrlClientError or NonHttpUrlClientError, taken for a broken
+    connection), said only in the log's warnings."""
+    sla = tmp_path / "sla.yaml"
+    sla.write_text((ROOT / "sla.yaml").read_text() + "\ncrm: {kind: webhook}\n")
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(sla),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_WEBHOOK_URL=url,
+        HANDOFF_WEBHOOK_SECRET="whsec_" + base64.b64encode(b"k" * 32).decode(),
+    )
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("handoff: HANDOFF_WEBHOOK_URL ")
+    assert "http:// or https://" in line
+
+
 def newest_migration() -> str:
     """The head revision of storage/migrations (what `db upgrade` brings a database to)."""
     scripts = ScriptDirectory(str(ROOT / "storage" / "migrations"))
