@@ -58,6 +58,7 @@ from storage.away import AwayStore
 from storage.crm import CrmOutboxStore
 from storage.crm_inbox import CrmInboxStore
 from storage.home import HomeStore
+from storage.outbox import KINDS as OUTBOX_KINDS
 from storage.outbox import OutboxStore
 from storage.plan import PlanStore
 from storage.reports import ReportStore, RunStore
@@ -450,6 +451,11 @@ async def create(
         names=names,
     )
     crm = _crm_worker(settings, policy, database, client, book, metrics, clock, outbox, names)
+    metrics.start_at_zero(
+        slack_request_kinds=observe.REQUEST_KINDS,
+        outbox_kinds=OUTBOX_KINDS,
+        crm=crm.name if crm is not None else None,
+    )
     # Whatever commits writes wakes both deliverers: the sweep's reassignments and the
     # digests' posts reach the CRM at once, not at its worker's next poll.
     notifier = outbox if crm is None else Notifiers(outbox, crm)

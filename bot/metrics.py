@@ -9,7 +9,7 @@ name is prefixed `handoff_`; docs/operations.md lists them and what to alert on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -34,6 +34,9 @@ HELP = {
     "leads_requalified_total": "Known leads sent again that re-qualified: a new cycle.",
     "leads_invalid_total": "POST /leads requests refused as invalid (400, 413, 415): a wrong "
     "field, or a body that is not JSON, too large or not sent as JSON.",
+    "leads_unauthorized_total": "POST /leads requests refused as unauthorized (401): a wrong "
+    "or missing bearer token (a rotated HANDOFF_INTAKE_TOKEN), a bad intake signature, or "
+    "intake disabled.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",
@@ -185,6 +188,25 @@ class Metrics:
             "1 while the CRM refuses Handoff's writes (credentials, a property it lacks), else 0.",
             registry=registry,
         )
+
+    def start_at_zero(
+        self,
+        *,
+        slack_request_kinds: Iterable[str],
+        outbox_kinds: Iterable[str],
+        crm: str | None = None,
+    ) -> None:
+        """Every labelled series whose label values are known, at 0 from the start (the
+        counters have no labels: they are at 0 already; the depth gauges list every kind at
+        the first scrape). Prometheus's instrumentation guide, "Avoid missing metrics": a
+        series that first appears at its first use is invisible to `rate()`, to an alert and
+        to a dashboard until then."""
+        for kind in slack_request_kinds:
+            self.ack_seconds.labels(kind=kind)
+        for kind in outbox_kinds:
+            self.delivery_lag_seconds.labels(kind=kind)
+        if crm is not None:
+            self.crm_write_seconds.labels(crm=crm)
 
     def _counter(self, name: str) -> Counter:
         counter = self._counters.get(name)

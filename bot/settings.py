@@ -202,7 +202,30 @@ def require_crm(settings: Settings, kind: str) -> None:
     if missing:
         raise ConfigError("\n".join(missing))
     if kind == "webhook":
+        _webhook_url(str(settings.webhook_url))
         _webhook_secret(str(settings.webhook_secret))
+
+
+def _webhook_url(text: str) -> None:
+    """ConfigError unless `text` is an absolute http or https URL with a host: anything else
+    reaches no receiver, and every event would wait on it. The value is not repeated (a
+    receiver's URL may carry its own token)."""
+    try:
+        url = urlsplit(text.strip())
+        url.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        problem = "it does not read as a URL (its host or port)"
+    else:
+        if url.scheme not in ("http", "https"):
+            problem = f"its scheme is {url.scheme}:" if url.scheme else "it has no scheme"
+        elif not url.hostname:
+            problem = "it names no host"
+        else:
+            return
+    raise ConfigError(
+        "HANDOFF_WEBHOOK_URL must be an http:// or https:// URL with a host, like "
+        f"https://receiver.example/hooks/handoff: {problem} (docs/crm.md)."
+    )
 
 
 # Standard Webhooks: a symmetric secret is random, at least 24 bytes (192 bits) and at most 64

@@ -310,7 +310,9 @@ def routes(
 ) -> list[web.RouteDef]:
     """The server's routes, bound to the running services."""
 
-    timed_leads = metrics.intake_seconds.labels(route="leads")  # looked up once, not per lead
+    # Looked up once, not per request; both read 0 from the start ("Avoid missing metrics").
+    timed_leads = metrics.intake_seconds.labels(route="leads")
+    timed_activity = metrics.intake_seconds.labels(route="activity")
 
     async def intake(request: web.Request) -> web.Response:
         with timed_leads.time():
@@ -320,6 +322,8 @@ def routes(
                 except Refused as refused:
                     if refused.status in INVALID:  # a body not JSON is a bad lead too
                         metrics.inc("leads_invalid_total")
+                    elif refused.status == 401:  # a rotated token: every lead refused
+                        metrics.inc("leads_unauthorized_total")
                     raise
 
     async def take_lead(request: web.Request) -> web.Response:
@@ -393,7 +397,7 @@ def routes(
                 metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
     async def activity(request: web.Request) -> web.Response:
-        with metrics.intake_seconds.labels(route="activity").time():
+        with timed_activity.time():
             async with _admitted(backlog):
                 return await take_activity(request)
 

@@ -20,6 +20,9 @@ _KINDS = frozenset(
     {"block_actions", "view_submission", "view_closed", "event_callback", "url_verification"}
 )
 
+# Every value `request_kind` gives: each reads 0 from the start (`Metrics.start_at_zero`).
+REQUEST_KINDS = ("command", *sorted(_KINDS), "other")
+
 
 def request_kind(body: Mapping[str, Any]) -> str:
     """What a Slack request is, for the ack histogram: `command`, `block_actions`, …"""

@@ -103,6 +103,13 @@ class Demo:
     def name(self, user: str | None) -> str:
         return f"@{PEOPLE[user][0]}" if user in PEOPLE else str(user)
 
+    def at_work(self, minutes: float) -> None:
+        """Move the clock on by `minutes` of the team's working time (the SLA's business
+        calendar): the reps work in business hours, so the demo's story shows what normal
+        looks like (an attempt at 02:00 is not)."""
+        calendar = self.stack.services.policy.calendar
+        self.clock.now = calendar.add(self.clock.now, timedelta(minutes=minutes))
+
     def when(self, moment: datetime | None = None) -> str:
         return team_time(moment or self.clock(), self.stack.services.policy.timezone)
 
@@ -210,10 +217,10 @@ class Demo:
         self.say(f"           … privately: {self.plain(refusal)}")
         for index, lead in enumerate(mqls[:-3]):  # the last three stay unclaimed, clocks running
             if index:
-                self.clock.advance(minutes=4)
+                self.at_work(4)
                 await self.press(lead.suggested_owner or "U0MGR1", "Claim", lead.external_id)
             owner = (await self.lead(lead.external_id)).owner or "U0MGR1"
-            self.clock.advance(minutes=6 + 9 * (index % 4))
+            self.at_work(6 + 9 * (index % 4))
             await self.press(owner, ATTEMPTS[index % 3], lead.external_id)
         await self._dispositions(mqls[:-3])
 
@@ -241,7 +248,7 @@ class Demo:
         qualified: list[LeadView] = []
         for lead, label in zip(leads, plan, strict=False):
             owner = (await self.lead(lead.external_id)).owner or "U0MGR1"
-            self.clock.advance(minutes=23)
+            self.at_work(23)
             await self.press(owner, label, lead.external_id)
             if label in reasons:
                 reason, note = reasons[label]
@@ -259,18 +266,18 @@ class Demo:
             if label == "Unable to contact":
                 refusal = self.stack.sim.ephemerals(user=owner)[-1].text
                 self.say(f"           … privately: {refusal}")
-                # Five more attempts, three hours apart: every attempt counts, so six in all
-                # meet the follow-up standard (seed 002: 6 attempts over 2 weeks), and the
-                # lead may be recycled now.
+                # Five more attempts, an hour apart in working time: every attempt counts,
+                # so six in all meet the follow-up standard (seed 002: 6 attempts over 2
+                # weeks), and the lead may be recycled now.
                 for attempt in range(5):
-                    self.clock.advance(hours=3)
+                    self.at_work(60)
                     await self.press(owner, ATTEMPTS[attempt % 3], lead.external_id)
                 await self.press(owner, label, lead.external_id)
                 after = await self.lead(lead.external_id)
                 done = "recycled" if after.stage is Stage.RECYCLE else f"still {after.stage}"
                 minimum = self.stack.services.policy.follow_up.min_attempts
                 self.say(
-                    f"           … five more attempts, three hours apart: {after.attempts} of "
+                    f"           … five more attempts, an hour apart: {after.attempts} of "
                     f"{minimum}, and this time {lead.display_name} is {done}"
                 )
 

@@ -25,7 +25,11 @@ def adapter_for(
         from bot.crm.webhook import WebhookAdapter
 
         try:
-            return WebhookAdapter(str(settings.webhook_url), str(settings.webhook_secret))
+            return WebhookAdapter(
+                str(settings.webhook_url),
+                str(settings.webhook_secret),
+                clock=seconds or time.time,  # Unix seconds: a Retry-After may be a date
+            )
         except Exception as error:  # binascii.Error, ValueError, the package's own errors
             raise ConfigError(
                 "HANDOFF_WEBHOOK_SECRET must be whsec_ followed by base64, as Standard Webhooks "

@@ -19,6 +19,10 @@ from typing import Any, Protocol
 from bot.domain import strict_json
 from bot.domain.crm import CrmChange, CrmEvent, CrmNote, CrmRecord
 
+# Seconds: the longest the CRM worker waits before trying a write again, and the longest
+# wait a receiver's `Retry-After` may ask for (the webhook's).
+MAX_BACKOFF = 600.0
+
 
 class CrmError(Exception):
     """A write the CRM did not take."""

@@ -14,24 +14,28 @@ The body:
 `stage`, `owner` and `segment` are the lead's as it is when the event is sent. `timestamp` is
 when the event happened, as the specification says (the same as `data.at`, on every retry).
 
-2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After`
-honoured). 401, 403, 404: refused (the receiver must be fixed; the events wait). Any
-other 4xx: refused too, naming the status. 410 Gone: the receiver wants no more webhooks, so,
-as the specification says, the endpoint is disabled: nothing more is sent to it until Handoff
-restarts (the events wait). A 3xx is not followed (the specification counts it
-a failure; followed, a 301 or 302 would turn the POST into a GET without the event): refused,
-naming where the receiver says it moved.
+2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After` honoured,
+in seconds or as an HTTP-date, for at most `MAX_BACKOFF`). 401, 403, 404: refused (the receiver
+must be fixed; the events wait). Any other 4xx: refused too, naming the status. 410 Gone: the
+receiver wants no more webhooks, so, as the specification says, the endpoint is disabled:
+nothing more is sent to it until Handoff restarts (the events wait). A 3xx is not followed (the
+specification counts it a failure; followed, a 301 or 302 would turn the POST into a GET without
+the event): refused, naming where the receiver says it moved.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 from standardwebhooks import Webhook
 
-from bot.crm.port import UNPACED, CrmRefused, CrmRetry, Pace
+from bot.crm.port import MAX_BACKOFF, UNPACED, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 
 # aiohttp's `total` bounds the whole request: the wait for a connection, the sending and the
@@ -72,8 +76,10 @@ class WebhookAdapter:
         secret: str,
         *,
         session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
+        self.clock = clock  # Unix seconds, to count a `Retry-After` date from: the injected one
         self.signer = Webhook(secret)
         self._session = session
         self.pace: Pace = UNPACED  # the CRM worker's: each POST is counted
@@ -108,7 +114,8 @@ class WebhookAdapter:
             )
             raise CrmRefused(self.gone, resent=False)
         if status == 429 or status >= 500:
-            raise CrmRetry(f"the webhook receiver answered {said}", after=_seconds(retry_after))
+            after = wait(retry_after, self.clock())
+            raise CrmRetry(f"the webhook receiver answered {said}", after=after)
         raise CrmRefused(f"the webhook receiver at {self.url} answered {said}")
 
     async def _post(self, event: CrmEvent) -> tuple[int, str, str | None, str | None]:
@@ -158,10 +165,24 @@ class WebhookAdapter:
             await self._session.close()
 
 
-def _seconds(value: str | None) -> float | None:
+def wait(value: str | None, now: float) -> float | None:
+    """A `Retry-After` in seconds from `now` (Unix seconds), at most `MAX_BACKOFF` (a receiver
+    cannot hold every write for a day); None without a readable one. RFC 9110 §10.2.3: a number
+    of seconds or an HTTP-date (`Fri, 31 Dec 1999 23:59:59 GMT`; §5.6.7's obsolete forms too,
+    always in GMT); a date already past is no wait."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # asctime's form names no zone: HTTP-dates are GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    if math.isnan(seconds):
         return None
+    return min(MAX_BACKOFF, max(0.0, seconds))

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot import logs
-from bot.crm.port import CrmAdapter, CrmMissing, CrmRefused, CrmRetry
+from bot.crm.port import MAX_BACKOFF, CrmAdapter, CrmMissing, CrmRefused, CrmRetry
 from bot.domain.crm import CrmEvent, CrmRecord, Write, note_of, record_of
 from bot.domain.effects import Send
 from bot.domain.policy import Policy
@@ -198,7 +198,7 @@ class CrmWorker:
         window_seconds: float = 10.0,
         lease_seconds: float | None = None,
         poll_seconds: float = 1.0,
-        max_backoff: float = 600.0,
+        max_backoff: float = MAX_BACKOFF,
         refused_retry_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -63,14 +63,26 @@ from storage.queue import PENDING
 
 log = logging.getLogger("handoff.outbox")
 
-# Slack answers these when the request may be retried as it is.
+# Slack answers these when the request may be retried as it is (chat.update's reference:
+# `update_failed`, "Internal update failure.", Slack's own failure like `internal_error`).
 TRANSIENT = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+    {
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "ratelimited",
+        "update_failed",
+    }
 )
 # Slack refused for now, and posted nothing: "Application has posted too many messages"
 # (`rate_limited`, an answer of its own, not the 429) and a free workspace's usage limit
-# (`message_limit_exceeded`), chat.postMessage's reference. Retried later, as it is.
-REFUSED_FOR_NOW = frozenset({"rate_limited", "message_limit_exceeded"})
+# (`message_limit_exceeded`), chat.postMessage's reference; "The channel is in the process of
+# migrating and so the message cannot be updated at this time" (`external_channel_migrating`),
+# chat.update's. Retried later, as it is.
+REFUSED_FOR_NOW = frozenset(
+    {"rate_limited", "message_limit_exceeded", "external_channel_migrating"}
+)
 # The app's credentials: nothing gets through until someone fixes them, so keep the rows.
 BLOCKED = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}

@@ -15,6 +15,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -307,6 +308,50 @@ async def test_a_429_pauses_every_write_until_its_retry_after(
     for index in range(2):
         assert receiver.events(f"hs-{index}") == ["claimed", "attempt", "dispositioned"]
     assert hooked.handoff.metrics.counts["crm_rate_limited_total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("wait", "honoured"),
+    [
+        (timedelta(minutes=5), timedelta(minutes=5)),
+        # A date a day away is honoured up to the worker's longest backoff (600 s).
+        (timedelta(days=1), timedelta(minutes=10)),
+    ],
+    ids=["five-minutes", "a-day-bounded"],
+)
+async def test_a_retry_after_given_as_an_http_date_is_honoured(
+    hooked: LocalStack,
+    receiver: Receiver,
+    clock: TravelClock,
+    wait: timedelta,
+    honoured: timedelta,
+) -> None:
+    """RFC 9110 §10.2.3: `Retry-After` is an HTTP-date or a number of seconds. Before, a date
+    was ignored and the write was sent again after the normal backoff (2 s), at a receiver
+    that had said when it would be back."""
+    until = {"date": ""}
+    verify = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        if not until["date"]:
+            until["date"] = format_datetime(clock() + wait, usegmt=True)
+            return web.Response(status=503, headers={"Retry-After": until["date"]})
+        return await verify(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    await receiver.up()
+    await work_leads(hooked, 1)
+    crm = hooked.handoff.crm
+    assert crm is not None
+    await asyncio.sleep(0.2)
+    assert until["date"].endswith(" GMT") and receiver.received == []
+    clock.advance(seconds=honoured.total_seconds() - 3)  # well past the normal backoff
+    crm.deliver_soon()
+    await asyncio.sleep(0.2)
+    assert receiver.received == []
+    clock.advance(seconds=4)
+    await drain(hooked)
+    assert receiver.events("hs-0") == ["claimed", "attempt", "dispositioned"]
 
 
 @pytest.mark.parametrize(

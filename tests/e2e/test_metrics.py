@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
+from storage.outbox import KINDS
 from tests.conftest import lead_payload
 from tests.e2e.test_crm_webhook import SECRET, Receiver, free_port, with_webhook
 
@@ -143,6 +144,62 @@ async def test_every_lead_refused_as_invalid_is_counted(stack: LocalStack) -> No
     assert status == 401
     samples = await scrape(stack)
     assert value(samples, "handoff_leads_invalid_total") == len(refused)
+
+
+async def test_every_lead_refused_as_unauthorized_is_counted(stack: LocalStack) -> None:
+    """An integration whose intake token was rotated gets a 401 for every lead: the operator
+    must be able to alert on it (`handoff_leads_unauthorized_total`, docs/operations.md), and
+    it is not a bad lead (`handoff_leads_invalid_total` stays where it was)."""
+    statuses = [
+        (await stack.post_lead(lead_payload(), token="rotated-away"))[0],
+        (await stack.post_lead(lead_payload(), token=None))[0],
+    ]
+    assert statuses == [401, 401]
+    assert (await stack.post_lead(lead_payload()))[0] == 201  # the right token: not counted
+    samples = await scrape(stack)
+    assert value(samples, "handoff_leads_unauthorized_total") == 2
+    assert value(samples, "handoff_leads_invalid_total") == 0
+
+
+def series(samples: list[Any], name: str, label: str) -> dict[str, float]:
+    """One labelled metric's samples named `name`, by the value of `label`."""
+    return {s.labels[label]: s.value for s in samples if s.name == name and label in s.labels}
+
+
+async def test_a_fresh_server_has_every_known_series_at_zero(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Prometheus's instrumentation guide, "Avoid missing metrics": a labelled series that
+    appears only at its first use is invisible to `rate()` and to a dashboard until then, so
+    every known label value reads 0 from the start. Before, a fresh server had no series at
+    all for Slack's acks, the activity route, the outbox's delivery lag or the CRM's writes."""
+    stack = await start_stack(
+        sqlite_url,
+        with_webhook(policy),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL="http://127.0.0.1:9/hooks",
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        samples = await scrape(stack)
+    finally:
+        await stack.close()
+    kinds = ["block_actions", "command", "event_callback", "other", "url_verification"]
+    kinds += ["view_closed", "view_submission"]
+    assert series(samples, "handoff_slack_ack_seconds_count", "kind") == dict.fromkeys(kinds, 0)
+    assert series(samples, "handoff_intake_seconds_count", "route") == {
+        "leads": 0,
+        "activity": 0,
+    }
+    outbox_kinds = dict.fromkeys(KINDS, 0)
+    assert series(samples, "handoff_outbox_delivery_lag_seconds_count", "kind") == outbox_kinds
+    assert series(samples, "handoff_outbox_depth", "kind") == outbox_kinds
+    assert series(samples, "handoff_crm_write_seconds_count", "crm") == {"webhook": 0}
+    crm_kinds = {"crm_sync": 0, "crm_note": 0, "crm_event": 0}
+    assert series(samples, "handoff_crm_outbox_depth", "kind") == crm_kinds
+    for sample in samples:  # every labelled bucket of them too, at 0
+        if sample.name.endswith("_bucket") and set(sample.labels) != {"le"}:
+            assert sample.value == 0, sample  # (not the sweep's: one ran at start)
 
 
 async def test_the_oldest_waits_keep_growing_while_the_database_does_not_answer(

@@ -320,6 +320,35 @@ async def test_an_app_posting_too_much_waits_and_loses_nothing(stack: LocalStack
     assert stack.sim.messages("C0ESCALATE") == []
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        # chat.update's reference: "Internal update failure." (Slack's own, as internal_error)
+        "update_failed",
+        # "The channel is in the process of migrating and so the message cannot be updated
+        # at this time.": it can be, later.
+        "external_channel_migrating",
+    ],
+)
+async def test_an_update_slack_cannot_make_for_now_is_made_later(
+    stack: LocalStack, error: str
+) -> None:
+    """Before, these were given up for good: the lead's message kept showing it unclaimed
+    and the escalations channel was told Slack refused it."""
+    await send_leads(stack, [payload(0)])
+    await stack.settle()
+    stack.sim.inject("chat.update", error=error, times=2)
+    await press(stack, "U0REP1", "C0ENT", "Claim", "Person 0")
+    assert await stack.handoff.outbox.drain(60)
+
+    assert [call.error for call in stack.sim.calls_to("chat.update")][:2] == [error, error]
+    message = stack.sim.find_message("C0ENT", "Person 0")
+    assert message is not None and "Claimed by" in message.all_text
+    assert stack.sim.messages("C0ESCALATE") == []
+    rows = await OutboxStore(stack.handoff.database).rows()
+    assert [row for row in rows if row["state"] == "failed"] == []
+
+
 async def test_an_archived_channel_is_reported_with_what_to_do(stack: LocalStack) -> None:
     await send_leads(stack, [payload(0)])
     assert await stack.handoff.outbox.drain(30)
