@@ -8,17 +8,19 @@ import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import difflib
-import io
+import itertools
 import re
 import sys
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -128,6 +130,7 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
 UNCLOSED_QUOTE = "a quote is never closed"
+KEPT = 1000  # errors (and repeated ids) an import keeps to show; those past it are counted
 
 
 class ImportFileError(Exception):
@@ -171,13 +174,29 @@ class ImportSummary:
     nurtured: int = 0  # new leads kept in nurture: below the MQL definition
     duplicates: int = 0
     invalid: int = 0
-    errors: list[str] = field(default_factory=list)  # "line N: field: message"
+    errors: list[str] = field(default_factory=list)  # "line N: field: message", the first KEPT
     ignored_columns: list[str] = field(default_factory=list)
     email_as_id: bool = False
     zone: str | None = None  # where times without a time zone were read, if the file had times
     footer: str | None = None  # "line N (its text)": where a report's footer began
     repeated: list[str] = field(default_factory=list)  # "line N: external_id X is line M's"
     first_lines: dict[str, int] = field(default_factory=dict, repr=False)  # id → its first line
+    # Errors and repeats past the first KEPT are counted, not kept: a file of a million rows
+    # whose dates all fail would hold them all, and the summary shows the first 50.
+    errors_left_out: int = 0
+    repeated_left_out: int = 0
+
+    def error(self, text: str) -> None:
+        if len(self.errors) < KEPT:
+            self.errors.append(text)
+        else:
+            self.errors_left_out += 1
+
+    def repeat(self, text: str) -> None:
+        if len(self.repeated) < KEPT:
+            self.repeated.append(text)
+        else:
+            self.repeated_left_out += 1
 
     @property
     def created(self) -> int:
@@ -200,15 +219,17 @@ class ImportSummary:
         if self.invalid:
             lines.append(known + f"{_count(self.invalid, 'row')} with errors:")
             lines += [f"  {error}" for error in self.errors[:max_errors]]
-            if len(self.errors) > max_errors:
-                lines.append(f"  … and {len(self.errors) - max_errors} more")
+            if len(self.errors) + self.errors_left_out > max_errors:
+                more = len(self.errors) + self.errors_left_out - max_errors
+                lines.append(f"  … and {more} more")
         else:
             lines.append(known + "no errors.")
         if self.repeated:
-            lines.append(f"  {len(self.repeated)} not imported, an earlier row has its id:")
+            repeats = len(self.repeated) + self.repeated_left_out
+            lines.append(f"  {repeats} not imported, an earlier row has its id:")
             lines += [f"  {repeat}" for repeat in self.repeated[:max_errors]]
-            if len(self.repeated) > max_errors:
-                lines.append(f"  … and {len(self.repeated) - max_errors} more")
+            if repeats > max_errors:
+                lines.append(f"  … and {repeats - max_errors} more")
         if self.footer:
             lines.append(f"Not read: the report's footer from {self.footer}.")
         if self.zone:
@@ -226,78 +247,51 @@ def _count(number: int, noun: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Reading the file
+#
+# A CRM export of a year of leads is 100k–1M rows: the file is read twice and never held whole
+# (holding it took about 3.5 KB a row). The first pass reads every record without mapping it: it
+# refuses a file that cannot be read as a whole (so nothing of it is stored, as before), decides
+# the order of slash dates from every date in the file, finds a report's footer and counts the
+# rows; the second maps each row as it is read, for `import_csv` to store it.
+
+# Rows mapped and sent to intake at a time: the intake of a batch runs concurrently, so its
+# leads reach the store together and share its group commit (`storage.db.GroupCommit`).
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the first pass learned of a file, for the second to read its rows."""
+
+    path: Path
+    encoding: str
+    columns: list[str]
+    plan: dict[str, list[int]]
+    ignored: list[str]
+    day_first: bool
+    rows: int  # rows to import (blank rows left out)
+    end: int | None  # the line where a report's footer begins: no row from there on
+    footer: str | None  # "line N (its text, …)"
+
+    @property
+    def mapped(self) -> set[int]:
+        return {index for indexes in self.plan.values() for index in indexes}
 
 
 def read_sheet(path: str | Path, zone: tzinfo = UTC) -> Sheet:
     """Read a CSV export and map every row to a lead payload; raise ImportFileError if unusable.
-    Times without a time zone are read in `zone`."""
-    path = Path(path)
-    text = _decode(path)
-    if text.lstrip()[:1] in ("[", "{"):
-        raise ImportFileError(
-            f"{path.name} looks like JSON, not CSV: send JSON leads to POST /leads instead."
-        )
-    delimiter, lines = _split(text)
-    reading = _Records(lines, delimiter)
-    try:
-        columns = reading.record(fits=lambda cells: not any(map(_breaks, cells)))
-    except csv.Error as error:
-        raise ImportFileError(f"{path.name} line 1: not valid CSV ({error}).") from None
-    if columns is None:
-        raise ImportFileError(f"{path.name} line 1: {UNCLOSED_QUOTE} in the column names.")
-    if not any(cell.strip() for cell in columns):
-        raise ImportFileError(f"{path.name} is empty: the first line must name the columns.")
-    header = [_normalize(cell) for cell in columns]
-    plan = _plan(header)
-    if "email" not in plan:
-        found = ", ".join(cell.strip() for cell in columns if cell.strip())
-        raise ImportFileError(
-            f"{path.name} has no email column, so it is not a lead export this can read. "
-            "The first line must name the columns (Email, First Name, Last Name, Company, …); "
-            f"found: {found[:200]}"
-        )
-    mapped = {index for indexes in plan.values() for index in indexes}
-    ignored = list(
-        dict.fromkeys(
-            cell.strip()
-            for index, cell in enumerate(columns)
-            if index not in mapped and cell.strip()
-        )
+    Times without a time zone are read in `zone`. (All rows at once: `import_csv` streams.)"""
+    layout = _scan(Path(path))
+    return _sheet(layout, list(_payloads(layout, zone)), zone)
+
+
+def _sheet(layout: _Layout, rows: list[RowPayload], zone: tzinfo) -> Sheet:
+    header = [_normalize(cell) for cell in layout.columns]
+    email_as_id = "external_id" not in layout.plan
+    has_times = any(target in layout.plan for target in _DATE_TARGETS)
+    return Sheet(
+        rows, _detect_format(header), layout.ignored, email_as_id, has_times, layout.footer
     )
-
-    def fits(cells: list[str]) -> bool:
-        """A record of several lines is one row (RFC 4180 lets a quoted cell hold line breaks)
-        unless a cell we read took another row's cells: an unclosed quote brings them along,
-        with their delimiters and the email."""
-        taken = [cells[i] for i in mapped if i < len(cells) and _breaks(cells[i])]
-        return not taken or (
-            len(cells) == len(columns)
-            and not any(reading.delimiter in cell or "@" in cell for cell in taken)
-        )
-
-    try:
-        records = list(enumerate(reading.rest(fits), start=2))
-    except csv.Error as error:
-        raise ImportFileError(
-            f"{path.name} line {reading.number}: not valid CSV ({error})."
-        ) from None
-    footer = _footer(records) if len(columns) > 1 else None
-    if footer:
-        records = records[: footer[0]]
-    data = [(line, cells) for line, cells in records if cells is None or any(map(str.strip, cells))]
-    day_first = _day_first(plan, [cells for _, cells in data if cells is not None])
-    email_as_id = "external_id" not in plan
-    rows = [
-        RowPayload(line, {}, refused=UNCLOSED_QUOTE)
-        if cells is None
-        else _row(
-            line, _values(plan, cells), email_as_id=email_as_id, day_first=day_first, zone=zone
-        )
-        for line, cells in data
-    ]
-    has_times = any(target in plan for target in _DATE_TARGETS)
-    note = footer[1] if footer else None
-    return Sheet(rows, _detect_format(header), ignored, email_as_id, has_times, note)
 
 
 def read_rows(path: str | Path) -> tuple[list[RowPayload], list[str]]:
@@ -306,40 +300,156 @@ def read_rows(path: str | Path) -> tuple[list[RowPayload], list[str]]:
     return sheet.rows, sheet.ignored_columns
 
 
-def _decode(path: Path) -> str:
+def _scan(path: Path) -> _Layout:
+    """The first pass; ImportFileError if the file cannot be imported."""
+    encoding = _encoding(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportFileError(f"{path}: no such file.") from None
-    except OSError as error:
-        raise ImportFileError(f"{path}: cannot read it ({error.strerror}).") from None
-    if data.startswith(b"PK\x03\x04"):
-        raise ImportFileError(
-            f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
-        )
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")  # Excel's "Unicode text"
-    if b"\x00" in data[:4096]:
-        raise ImportFileError(f"{path.name} is a binary file, not CSV.")
-    try:
-        return data.decode("utf-8-sig")
+        return _scan_as(path, encoding)
     except UnicodeDecodeError:
-        pass
+        if encoding != "utf-8-sig":
+            raise
     try:
-        return data.decode("cp1252")  # what Excel on Windows writes for plain "CSV"
+        return _scan_as(path, "cp1252")  # what Excel on Windows writes for plain "CSV"
     except UnicodeDecodeError:
         raise ImportFileError(f"{path.name} is not UTF-8 text: save it as “CSV UTF-8”.") from None
 
 
-def _split(text: str) -> tuple[str, list[str]]:
-    """The delimiter, and the file's lines as the csv module reads them (\\n, \\r\\n or \\r)."""
-    lines = io.StringIO(text, newline="").readlines()
-    first_line = lines[0].rstrip("\r\n") if lines else ""
+def _encoding(path: Path) -> str:
+    """How to decode the file, from its first bytes: UTF-8 (with or without a BOM), which the
+    first pass falls back from to cp1252 at the first byte that is not UTF-8, or UTF-16."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(4096)
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: no such file.") from None
+    except OSError as error:
+        raise ImportFileError(f"{path}: cannot read it ({error.strerror}).") from None
+    if start.startswith(b"PK\x03\x04"):
+        raise ImportFileError(
+            f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+        )
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # Excel's "Unicode text"
+    if b"\x00" in start:
+        raise ImportFileError(f"{path.name} is a binary file, not CSV.")
+    return "utf-8-sig"
+
+
+@contextmanager
+def _open(path: Path, encoding: str) -> Iterator[tuple[_Records, list[str]]]:
+    """The file's records after its column names, and the column names."""
+    try:
+        # newline="": lines end at \n, \r\n or \r, kept as written (the csv module reads them)
+        with path.open(encoding=encoding, newline="") as handle:
+            if _first_character(handle) in ("[", "{"):
+                raise ImportFileError(
+                    f"{path.name} looks like JSON, not CSV: send JSON leads to POST /leads instead."
+                )
+            handle.seek(0)
+            lines: Iterator[str] = iter(handle)
+            first_line = next(lines, "")
+            delimiter, hint = _delimiter(first_line.rstrip("\r\n"))
+            if not hint:
+                lines = itertools.chain([first_line], lines)
+            reading = _Records(lines, delimiter)
+            try:
+                columns = reading.record(fits=lambda cells: not any(map(_breaks, cells)))
+            except csv.Error as error:
+                raise ImportFileError(f"{path.name} line 1: not valid CSV ({error}).") from None
+            if columns is None:
+                raise ImportFileError(f"{path.name} line 1: {UNCLOSED_QUOTE} in the column names.")
+            yield reading, columns
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: no such file.") from None
+
+
+def _first_character(handle: TextIO) -> str:
+    while chunk := handle.read(4096):
+        if text := chunk.lstrip():
+            return text[0]
+    return ""
+
+
+def _delimiter(first_line: str) -> tuple[str, bool]:
+    """The delimiter, and whether the first line is Excel's delimiter hint (`sep=;`), which
+    Excel does not show as a row."""
     hint = re.fullmatch(r"sep=(.)", first_line)
-    if hint:  # Excel's delimiter hint line; Excel does not show it as a row
-        return hint.group(1), lines[1:]
+    if hint:
+        return hint.group(1), True
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    return (max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","), lines
+    return (max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","), False
+
+
+def _scan_as(path: Path, encoding: str) -> _Layout:
+    with _open(path, encoding) as (reading, columns):
+        if not any(cell.strip() for cell in columns):
+            raise ImportFileError(f"{path.name} is empty: the first line must name the columns.")
+        plan = _plan([_normalize(cell) for cell in columns])
+        if "email" not in plan:
+            found = ", ".join(cell.strip() for cell in columns if cell.strip())
+            raise ImportFileError(
+                f"{path.name} has no email column, so it is not a lead export this can read. "
+                "The first line must name the columns (Email, First Name, Last Name, Company, …); "
+                f"found: {found[:200]}"
+            )
+        mapped = {index for indexes in plan.values() for index in indexes}
+        ignored = list(
+            dict.fromkeys(
+                cell.strip()
+                for index, cell in enumerate(columns)
+                if index not in mapped and cell.strip()
+            )
+        )
+        ending = _Ending(plan)
+        for line, cells in _records(path, reading, _fits(reading, mapped, len(columns))):
+            ending.add(line, cells)
+    day_first, rows, end, footer = ending.settle(footer_possible=len(columns) > 1)
+    return _Layout(path, encoding, columns, plan, ignored, day_first, rows, end, footer)
+
+
+def _payloads(layout: _Layout, zone: tzinfo) -> Iterator[RowPayload]:
+    """The second pass: each row as it is read, mapped to its payload (the footer left out)."""
+    email_as_id = "external_id" not in layout.plan
+    with _open(layout.path, layout.encoding) as (reading, columns):
+        for line, cells in _records(
+            layout.path, reading, _fits(reading, layout.mapped, len(columns))
+        ):
+            if layout.end is not None and line >= layout.end:
+                return
+            if cells is None:
+                yield RowPayload(line, {}, refused=UNCLOSED_QUOTE)
+            elif any(map(str.strip, cells)):
+                values = _values(layout.plan, cells)
+                yield _row(
+                    line, values, email_as_id=email_as_id, day_first=layout.day_first, zone=zone
+                )
+
+
+def _records(
+    path: Path, reading: _Records, fits: Callable[[list[str]], bool]
+) -> Iterator[tuple[int, list[str] | None]]:
+    """Each record after the column names with its line (None: a quote never closed)."""
+    try:
+        for cells in reading.rest(fits):
+            yield reading.number, cells
+    except csv.Error as error:
+        raise ImportFileError(
+            f"{path.name} line {reading.number}: not valid CSV ({error})."
+        ) from None
+
+
+def _fits(reading: _Records, mapped: set[int], width: int) -> Callable[[list[str]], bool]:
+    def fits(cells: list[str]) -> bool:
+        """A record of several lines is one row (RFC 4180 lets a quoted cell hold line breaks)
+        unless a cell we read took another row's cells: an unclosed quote brings them along,
+        with their delimiters and the email."""
+        taken = [cells[i] for i in mapped if i < len(cells) and _breaks(cells[i])]
+        return not taken or (
+            len(cells) == width
+            and not any(reading.delimiter in cell or "@" in cell for cell in taken)
+        )
+
+    return fits
 
 
 def _breaks(cell: str) -> bool:
@@ -349,70 +459,119 @@ def _breaks(cell: str) -> bool:
 class _Records:
     """A CSV file's records, read one at a time so that one whose quote is never closed is
     refused alone: a lenient reader would take the rest of the file into that one cell, and
-    report nothing. Reading goes on at the line after the refused record's first."""
+    report nothing. Reading goes on at the line after the refused record's first. Only the
+    lines of the record being read are held (a cell holds at most the csv module's
+    field_size_limit, 128 KiB: a quote never closed stops there, with a csv.Error)."""
 
-    def __init__(self, lines: list[str], delimiter: str) -> None:
+    def __init__(self, lines: Iterator[str], delimiter: str) -> None:
         self.lines = lines
         self.delimiter = delimiter
-        self.at = 0  # the index of the next line to read
+        self.again: list[str] = []  # lines to read again, the next one last
+        self.taken: list[str] = []  # the lines of the record being read
         self.number = 0  # the records read so far: a spreadsheet's row number
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:  # the csv readers read the lines through this
-        if self.at >= len(self.lines):
-            raise StopIteration
-        self.at += 1
-        return self.lines[self.at - 1]
+        line = self.again.pop() if self.again else next(self.lines)
+        self.taken.append(line)
+        return line
 
     def rest(self, fits: Callable[[list[str]], bool]) -> Iterator[list[str] | None]:
         """Each remaining record's cells, None for one whose quote is never closed."""
-        while self.at < len(self.lines):
+        while self.again or self._more():
             yield self.record(fits)
+
+    def _more(self) -> bool:
+        line = next(self.lines, None)
+        if line is None:
+            return False
+        self.again.append(line)
+        return True
 
     def record(self, fits: Callable[[list[str]], bool]) -> list[str] | None:
         """The next record ([] at the end), or None if a quote in it is never closed: strict
         reading fails, or it spans lines and `fits` refuses the cells that took them."""
         self.number += 1
-        first = self.at
+        self.taken = []
         reader = csv.reader(self, delimiter=self.delimiter, strict=True)
         try:
             cells = next(reader, [])
         except csv.Error as error:
             # "unexpected end of data": the file ended inside a quote, so the quote never closed.
-            if self.at - first == 1 and "end of data" not in str(error):
+            if len(self.taken) == 1 and "end of data" not in str(error):
                 # `"Acme" Inc` within one line: read as Excel reads it (`Acme Inc`).
-                return next(csv.reader([self.lines[first]], delimiter=self.delimiter))
+                return next(csv.reader(self.taken, delimiter=self.delimiter))
             cells = None
-        if cells is None or (self.at - first > 1 and not fits(cells)):
-            self.at = first + 1
+        if cells is None or (len(self.taken) > 1 and not fits(cells)):
+            self.again.extend(reversed(self.taken[1:]))
             return None
         return cells
 
 
-def _footer(records: list[tuple[int, list[str] | None]]) -> tuple[int, str] | None:
-    """Where a report's footer begins, if the file ends with one, and "line N (its text, …)":
-    after a blank row, lines of one cell each (Salesforce's "Grand Totals (7 records)", its
-    copyright, "Generated By: …"). A cell with an @ is a lead's email, not a footer."""
+class _Ending:
+    """What the first pass keeps of the records it reads: the order of slash dates (from every
+    row's dates), the rows, and the run of one-cell records at the end so far, which is a
+    report's footer if a blank row begins it and the file ends with it (Salesforce's "Grand
+    Totals (7 records)", its copyright, "Generated By: …"; a cell with an @ is a lead's email,
+    not a footer; Excel, saving it again, pads it: "…",,,)."""
 
-    def one_cell(cells: list[str] | None) -> bool:  # Excel, saving it again, pads it: "…",,,
-        first = cells[0] if cells else ""
-        return cells is not None and not any(map(str.strip, cells[1:])) and "@" not in first
+    def __init__(self, plan: dict[str, list[int]]) -> None:
+        self.dates = [index for target in _DATE_TARGETS for index in plan.get(target, [])]
+        self.orders = (False, False)  # (a date reads only day first, one only month first)
+        self.rows = 0
+        self._restart()
 
-    def blank(cells: list[str] | None) -> bool:
-        return cells is not None and not any(map(str.strip, cells))
+    def _restart(self) -> None:
+        self.blank: int | None = None  # the line of the run's first blank row
+        self.text: tuple[int, str] | None = None  # its first line with text after that
+        self.before = self.after = (False, False)  # the run's date orders, before/after it
+        self.rows_before = self.rows_after = 0
 
-    start = len(records)
-    while start and one_cell(records[start - 1][1]):
-        start -= 1
-    at = next((i for i in range(start, len(records)) if blank(records[i][1])), None)
-    if at is None:
-        return None
-    text = [(line, cells[0].strip()) for line, cells in records[at:] if cells and not blank(cells)]
-    if not text:
-        return None
-    return at, f"line {text[0][0]} ({text[0][1][:40]}, …)"
+    def add(self, line: int, cells: list[str] | None) -> None:
+        filled = cells is None or any(map(str.strip, cells))
+        orders = _orders(self.dates, cells or [])
+        if cells is None or any(map(str.strip, cells[1:])) or "@" in (cells[:1] or [""])[0]:
+            self.orders = _either(self.orders, _either(self.before, self.after), orders)
+            self.rows += self.rows_before + self.rows_after + 1
+            self._restart()
+        elif self.blank is None:
+            self.before = _either(self.before, orders)
+            self.rows_before += filled
+            if not filled:
+                self.blank = line
+        else:
+            self.after = _either(self.after, orders)
+            self.rows_after += filled
+            if filled and self.text is None:
+                self.text = line, cells[0].strip()
+
+    def settle(self, footer_possible: bool) -> tuple[bool, int, int | None, str | None]:
+        """(slash dates read day first, the rows, the footer's line, "line N (its text, …)")."""
+        footer = footer_possible and self.text is not None
+        orders = _either(self.orders, self.before, (False, False) if footer else self.after)
+        rows = self.rows + self.rows_before + (0 if footer else self.rows_after)
+        day_first = orders[0] and not orders[1]
+        if not footer or self.text is None:
+            return day_first, rows, None, None
+        line, text = self.text
+        return day_first, rows, self.blank, f"line {line} ({text[:40]}, …)"
+
+
+def _orders(dates: list[int], cells: list[str]) -> tuple[bool, bool]:
+    # 03/04/2026 is ambiguous; a file is day-first if any of its slash dates only reads that way.
+    day_first = month_first = False
+    for index in dates:
+        match = _SLASH_DATE.match(cells[index]) if index < len(cells) else None
+        if match:
+            day_first |= int(match.group(1)) > 12
+            month_first |= int(match.group(2)) > 12
+    return day_first, month_first
+
+
+def _either(*orders: tuple[bool, bool]) -> tuple[bool, bool]:
+    return any(day for day, _ in orders), any(month for _, month in orders)
 
 
 def _normalize(header: str) -> str:
@@ -447,19 +606,6 @@ def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
                 values[target] = cell
                 break
     return values
-
-
-def _day_first(plan: dict[str, list[int]], rows: list[list[str]]) -> bool:
-    # 03/04/2026 is ambiguous; a file is day-first if any of its slash dates only reads that way.
-    day_first = month_first = False
-    for target in _DATE_TARGETS:
-        for index in plan.get(target, []):
-            for cells in rows:
-                match = _SLASH_DATE.match(cells[index]) if index < len(cells) else None
-                if match:
-                    day_first |= int(match.group(1)) > 12
-                    month_first |= int(match.group(2)) > 12
-    return day_first and not month_first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,10 +859,14 @@ async def import_csv(
 
     `intake(payload)` answers a `Status` and, when it refuses, ["field: message", ...]. Times
     without a time zone are read in `zone`. Raises ImportFileError when the file as a whole
-    cannot be read; an exception from `intake` (the database is down) stops the import and
-    propagates.
+    cannot be read, before any row reaches intake; an exception from `intake` (the database is
+    down) stops the import and propagates (the rows before it stay stored).
+
+    The file is read twice and never held whole (`_scan`, then `_payloads`); rows are sent
+    `BATCH` at a time, the intake of a batch concurrently, and counted in the file's order.
     """
-    sheet = read_sheet(path, zone)
+    layout = _scan(Path(path))
+    sheet = _sheet(layout, [], zone)
     summary = ImportSummary(
         file=Path(path).name,
         format=sheet.format,
@@ -726,21 +876,39 @@ async def import_csv(
         footer=sheet.footer,
     )
     show = progress and out.isatty()
-    with tqdm(
-        total=len(sheet.rows), file=out, disable=not show, unit="row", desc=summary.file
-    ) as bar:
-        for row in sheet.rows:
-            await _import_row(row, intake, summary)
-            bar.update(1)
+    with tqdm(total=layout.rows, file=out, disable=not show, unit="row", desc=summary.file) as bar:
+        batch: list[RowPayload] = []
+        for row in _payloads(layout, zone):
+            batch.append(row)
+            if len(batch) == BATCH:
+                await _import_batch(batch, intake, summary)
+                bar.update(len(batch))
+                batch = []
+        await _import_batch(batch, intake, summary)
+        bar.update(len(batch))
     return summary
 
 
-async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -> None:
-    summary.total += 1
+async def _import_batch(rows: list[RowPayload], intake: Intake, summary: ImportSummary) -> None:
+    """Rows in the file's order, their intake concurrent; a row repeating the id of an earlier
+    row of the batch waits for that row's answer (if intake refused it, this one is the first)."""
+    waiting: list[tuple[RowPayload, list[str]]] = []
+    ids: set[str] = set()
+    for row in rows:
+        problems = _problems(row, summary)
+        if not problems and row.payload["external_id"] in ids:
+            await _import_rows(waiting, intake, summary)
+            waiting, ids = [], set()
+        waiting.append((row, problems))
+        if not problems:
+            ids.add(row.payload["external_id"])
+    await _import_rows(waiting, intake, summary)
+
+
+def _problems(row: RowPayload, summary: ImportSummary) -> list[str]:
+    """What is wrong with a row before intake sees it: "field: message" each."""
     if row.refused:
-        summary.invalid += 1
-        summary.errors.append(f"line {row.line}: {row.refused}")
-        return
+        return [row.refused]
     problems = [f"{name}: {message}" for name, message in row.problems]
     _, errors = parse_lead(row.payload)
     problems += [
@@ -749,27 +917,48 @@ async def _import_row(row: RowPayload, intake: Intake, summary: ImportSummary) -
         # With no id column the id is the email: its error is already the email's.
         if not (summary.email_as_id and error.field == "external_id")
     ]
-    if not problems:
-        external_id = row.payload["external_id"]
-        first = summary.first_lines.get(external_id)
-        if first is not None:  # intake would call it known: it is, from this very file
-            name = "email" if summary.email_as_id else "external_id"
-            summary.repeated.append(f"line {row.line}: {name} {external_id} is line {first}'s")
-            return
-        status, intake_errors = await intake(row.payload)
-        if status != "invalid":
-            summary.first_lines[external_id] = row.line
-        if status == "mql":
-            summary.posted += 1
-            return
-        if status == "nurture":
-            summary.nurtured += 1
-            return
-        if status == "duplicate":
-            summary.duplicates += 1
-            return
-        if status != "invalid":
-            raise ValueError(f"intake answered {status!r}, not mql/nurture/duplicate/invalid")
-        problems = intake_errors or ["rejected by intake"]
-    summary.invalid += 1
-    summary.errors += [f"line {row.line}: {problem}" for problem in problems]
+    return problems
+
+
+async def _import_rows(
+    rows: list[tuple[RowPayload, list[str]]], intake: Intake, summary: ImportSummary
+) -> None:
+    """Rows with distinct ids and their problems: those without any go to intake together
+    (their leads share the store's group commit), and each is counted in order."""
+    sent = [
+        row
+        for row, problems in rows
+        if not problems and row.payload["external_id"] not in summary.first_lines
+    ]
+    answers = await asyncio.gather(*(intake(row.payload) for row in sent), return_exceptions=True)
+    for answer in answers:  # each intake has finished: none is left running
+        if isinstance(answer, BaseException):
+            raise answer
+    answered = dict(zip((row.line for row in sent), answers, strict=True))
+    for row, problems in rows:
+        summary.total += 1
+        if not problems:
+            external_id = row.payload["external_id"]
+            first = summary.first_lines.get(external_id)
+            if row.line not in answered:  # intake would call it known: it is, from this file
+                name = "email" if summary.email_as_id else "external_id"
+                summary.repeat(f"line {row.line}: {name} {external_id} is line {first}'s")
+                continue
+            status, intake_errors = cast(tuple[Status, list[str]], answered[row.line])
+            if status != "invalid":
+                summary.first_lines[external_id] = row.line
+            if status == "mql":
+                summary.posted += 1
+                continue
+            if status == "nurture":
+                summary.nurtured += 1
+                continue
+            if status == "duplicate":
+                summary.duplicates += 1
+                continue
+            if status != "invalid":
+                raise ValueError(f"intake answered {status!r}, not mql/nurture/duplicate/invalid")
+            problems = intake_errors or ["rejected by intake"]
+        summary.invalid += 1
+        for problem in problems:
+            summary.error(f"line {row.line}: {problem}")

@@ -205,3 +205,49 @@ async def test_a_cell_with_a_line_break_is_read_as_one_line_not_refused(tmp_path
     dana = await stored_lead(tmp_path, "dana@acme.com")
     assert dana.company["name"] == "Acme Holdings"
     assert (await stored_lead(tmp_path, "eve@beta.io")).title == "Head of Sales EMEA"
+
+
+async def test_an_import_larger_than_a_batch_stores_every_row_once_in_the_files_order(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The file is read in two passes and its rows stored a batch at a time, each batch's
+    leads together in the store's group commit: every row is stored once, in the file's
+    order, a repeated id is named, and a bad last row is refused alone, as before."""
+    from bot.cli import importer
+
+    monkeypatch.setattr(importer, "BATCH", 16)
+    lines = [f"{n},lead{n}@acme{n}.com,Acme {n},VP Marketing" for n in range(100)]
+    lines.insert(10, "5,again@acme.com,Acme,CEO")  # line 12, in the batch of line 7
+    path = tmp_path / "year.csv"
+    path.write_text(
+        "Record ID,Email,Company Name,Job Title\n"
+        + "\n".join(lines)
+        + "\n100,not-an-email,Acme,CEO\n"
+    )
+    settings = Settings.from_env(
+        env_for(tmp_path)
+        | {"DATABASE_URL": database_url, "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml")}
+    )
+    assert await _import(settings, str(path), False) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Imported year.csv (HubSpot export): 102 rows", out
+    assert out[1].startswith("  100 new leads: "), out
+    assert out[2:6] == [
+        "  0 already known (same external id), 1 row with errors:",
+        "  line 103: email: must be an email address like jane@example.com",
+        "  1 not imported, an earlier row has its id:",
+        "  line 12: external_id 5 is line 7's",
+    ]
+    database = db.Database(database_url)
+    try:
+        store = Store(database)
+        stored = [await store.by_external_id(str(n)) for n in range(101)]
+    finally:
+        await database.dispose()
+    assert stored[100] is None
+    leads = [lead for lead in stored[:100] if lead is not None]
+    assert [lead.email for lead in leads] == [f"lead{n}@acme{n}.com" for n in range(100)]
+    assert [lead.id for lead in leads] == sorted(lead.id for lead in leads)  # the file's order
