@@ -183,6 +183,7 @@ async def _import(
     from bot.services.leads import Invalid, Services
     from bot.services.policies import PolicyBook
     from storage import db
+    from storage.away import AwayStore
     from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
@@ -204,6 +205,10 @@ async def _import(
         def deliver_soon(self) -> None: ...
 
     services = Services(store, book, Later())
+    # Routing as `serve`'s: past reps away (time away) and members Slack last described as
+    # guests or deactivated.
+    services.availability = AwayStore(database)
+    services.barred.update(await store.barred())
 
     async def intake(payload: dict[str, Any]) -> tuple[Status, list[str]]:
         result = await services.intake(payload, datetime.now(UTC), source="csv")

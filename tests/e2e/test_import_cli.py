@@ -251,3 +251,47 @@ async def test_an_import_larger_than_a_batch_stores_every_row_once_in_the_files_
     leads = [lead for lead in stored[:100] if lead is not None]
     assert [lead.email for lead in leads] == [f"lead{n}@acme{n}.com" for n in range(100)]
     assert [lead.id for lead in leads] == sorted(lead.id for lead in leads)  # the file's order
+
+
+async def test_an_import_routes_past_reps_away_and_deactivated_as_serve_does(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Imported leads take the rotation's turns as `serve`'s intake does: a rep away (time away
+    set) or deactivated in Slack gets none of them. Before, the import routed as if nobody
+    were away, so half of a year's enterprise leads were suggested to a rep on leave."""
+    from storage.away import AwayStore
+    from storage.repository import Member
+
+    settings = Settings.from_env(
+        env_for(tmp_path)
+        | {"DATABASE_URL": database_url, "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml")}
+    )
+    await db.upgrade(db.Database(database_url).engine)
+    database = db.Database(database_url)
+    now = datetime.now(UTC)
+    try:
+        await AwayStore(database).set("U0REP1", now + timedelta(days=30), "leave", "U0MGR1", now)
+        path = tmp_path / "enterprise.csv"
+        demo = f"Demo request form,{sydney_minutes_ago(30)}"  # qualifies on its own: an MQL
+        rows = [f"{n},lead{n}@big{n}.com,Big {n},VP Marketing,5000,{demo}" for n in range(6)]
+        path.write_text(
+            "Record ID,Email,Company Name,Job Title,Number of Employees,Recent Conversion,"
+            "Recent Conversion Date\n" + "\n".join(rows) + "\n"
+        )
+        assert await _import(settings, str(path), False) == 0, capsys.readouterr().out
+        store = Store(database)
+        owners = [(await store.by_external_id(str(n))) for n in range(6)]
+        assert [lead.suggested_owner for lead in owners if lead] == ["U0REP2"] * 6
+        await AwayStore(database).clear("U0REP1", now)
+        await store.save_people({"U0REP2": Member(deactivated=True)}, now)
+        path.write_text(
+            "Record ID,Email,Company Name,Job Title,Number of Employees,Recent Conversion,"
+            "Recent Conversion Date\n"
+            + "\n".join(f"{n},l{n}@huge{n}.com,Huge {n},CMO,5000,{demo}" for n in range(6, 10))
+            + "\n"
+        )
+        assert await _import(settings, str(path), False) == 0, capsys.readouterr().out
+        owners = [(await store.by_external_id(str(n))) for n in range(6, 10)]
+        assert [lead.suggested_owner for lead in owners if lead] == ["U0REP1"] * 4
+    finally:
+        await database.dispose()
