@@ -9,10 +9,13 @@ token (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_ACCESS_TOKEN`; docs/crm-salesforce
 - `note`: a completed `Task` on the Lead. A Task's `Description` is a long text area, which
   SOQL cannot filter on, so our idempotency key also ends the `Subject` (`… [handoff:KEY]`):
   before creating, a Task on the Lead whose Subject carries the key is looked for and adopted.
+- A converted Lead (`CANNOT_UPDATE_CONVERTED_LEAD`) lives on as its `ConvertedContactId`:
+  Tasks go to that Contact (also when the email finds no open Lead, only a converted one);
+  `sync` leaves it as it is (LeadConverted, a CrmMissing: a Contact has no Lead Status).
 - Errors: `INVALID_SESSION_ID` asks `refresh` once for a new token (none, or a refused
   refresh: CrmRefused; a token endpoint that is down, unreachable or slow: CrmRetry);
   `INVALID_FIELD*` and other refusals of our data: CrmRefused naming the field;
-  `ENTITY_IS_DELETED` / `NOT_FOUND` / `CANNOT_UPDATE_CONVERTED_LEAD`: CrmMissing; the org's
+  `ENTITY_IS_DELETED` / `NOT_FOUND`: CrmMissing; the org's
   daily API requests used up (`TotalRequests Limit exceeded`): CrmRefused; other
   `REQUEST_LIMIT_EXCEEDED`, 5xx, a broken connection, no answer within `timeout` seconds:
   CrmRetry (`unknown` when a write may have been applied).
@@ -48,9 +51,10 @@ SUBJECT_LENGTH = 255  # Task.Subject is a 255-character text field
 TASK_TYPE = {"call": "Call", "email": "Email"}
 TASK_SUBTYPE = {"call": "Call", "email": "Email"}
 # Salesforce's codes for "that record is not there".
+MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
 # A Lead converted to a Contact is there, but can no longer be updated or referenced
-# (CANNOT_UPDATE_CONVERTED_LEAD): for our writes, it is as gone as a deleted one.
-MISSING = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "CANNOT_UPDATE_CONVERTED_LEAD"})
+# (CANNOT_UPDATE_CONVERTED_LEAD): the person now lives at its ConvertedContactId.
+CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 # ...and for "not now": too many long requests at once, or a record another transaction holds
 # (UNABLE_TO_LOCK_ROW). Tried again later; no alert, no pause for a set-up problem.
 PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})
@@ -60,6 +64,11 @@ PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})
 DAILY_LIMIT = "TotalRequests Limit exceeded"
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 _UNABLE_FIELDS = re.compile(r"Unable to create/update fields: ([\w, ]+)\.")
+
+
+class LeadConverted(CrmMissing):
+    """Salesforce's CANNOT_UPDATE_CONVERTED_LEAD: the Lead was converted. Missing for the
+    Lead's own fields; a Task goes to its Contact instead."""
 
 
 class _Session(requests.Session):
@@ -121,14 +130,26 @@ class SalesforceAdapter:
     # -- the port --------------------------------------------------------------------------
 
     async def sync(self, record: CrmRecord) -> str | None:
-        """PATCH the Lead with the record's owner, status and fields; its Id."""
+        """PATCH the Lead with the record's owner, status and fields; its Id. A converted
+        Lead is left as it is (LeadConverted): its Contact has no Lead Status."""
         body = await self._lead_body(record)
-        return await self._on_lead(
-            record.crm_id, record.email, lambda lead_id: self._update("Lead", lead_id, body)
-        )
+
+        async def patch(lead_id: str) -> None:
+            try:
+                await self._update("Lead", lead_id, body)
+            except LeadConverted as error:
+                contact = await self._contact_of(lead_id)
+                raise LeadConverted(
+                    f"the Lead {lead_id} was converted to the Contact {contact}, which has no "
+                    "Lead Status: its status and fields are left as they are (Tasks go to the "
+                    "Contact)"
+                ) from error
+
+        return await self._on_lead(record.crm_id, record.email, patch)
 
     async def note(self, note: CrmNote) -> None:
-        """A completed Task on the Lead, once: a Task carrying the key is adopted."""
+        """A completed Task on the Lead, once: a Task carrying the key is adopted. For a
+        converted Lead, the Task goes to its Contact (`ConvertedContactId`)."""
         marker = f"[handoff:{note.key}]"
         task: dict[str, Any] = {
             "Subject": task_subject(note.subject, marker),
@@ -156,7 +177,15 @@ class SalesforceAdapter:
             body = {**task, "WhoId": who}
             await self._call(lambda sf: sobject(sf, "Task").create(body), write=True)
 
-        await self._on_lead(note.crm_id, note.email, create_once)
+        async def create_on(who: str) -> None:
+            try:
+                await create_once(who)
+            except LeadConverted:
+                # Salesforce moved the Lead's activities to the Contact when it converted it,
+                # so a Task our lost answer left is looked for there too.
+                await create_once(await self._contact_of(who))
+
+        await self._on_lead(note.crm_id, note.email, create_on, contacts=True)
 
     async def event(self, event: CrmEvent) -> None:
         """Salesforce is told through records and Tasks, not events."""
@@ -235,33 +264,66 @@ class SalesforceAdapter:
         return body
 
     async def _on_lead(
-        self, crm_id: str | None, email: str, write: Callable[[str], Awaitable[None]]
+        self,
+        crm_id: str | None,
+        email: str,
+        write: Callable[[str], Awaitable[None]],
+        *,
+        contacts: bool = False,
     ) -> str:
         """Write to the Lead `crm_id`, else to the one with the email; its Id. A Lead Id that
-        is gone (deleted, or merged into another) is looked up again by email once."""
-        lead_id = crm_id or await self._lead_by_email(email)
+        is gone (deleted, or merged into another) is looked up again by email once; a
+        converted one is not (the person is its Contact now). `contacts`: with no open Lead
+        with the email, write to the Contact of the last Lead with it that was converted."""
+        lead_id = crm_id or await self._lead_by_email(email, contacts)
         try:
             await write(lead_id)
+        except LeadConverted:
+            raise
         except CrmMissing:
             if crm_id is None:
                 raise
-            other = await self._lead_by_email(email)
+            other = await self._lead_by_email(email, contacts)
             if other == lead_id:
                 raise
             await write(other)
             lead_id = other
         return lead_id
 
-    async def _lead_by_email(self, email: str) -> str:
+    async def _lead_by_email(self, email: str, contacts: bool = False) -> str:
+        """The newest open Lead with the email; with `contacts`, else the Contact the most
+        recently converted Lead with the email became."""
         found = await self._call(
             lambda sf: sf.query(
                 f"SELECT Id FROM Lead WHERE Email = {soql_string(email)} "
                 "AND IsConverted = false ORDER BY CreatedDate DESC LIMIT 1"
             )
         )
-        if not found["records"]:
-            raise CrmMissing("Salesforce has no open Lead with the lead's email")
-        return str(found["records"][0]["Id"])
+        if found["records"]:
+            return str(found["records"][0]["Id"])
+        if contacts:
+            converted = await self._call(
+                lambda sf: sf.query(
+                    f"SELECT ConvertedContactId FROM Lead WHERE Email = {soql_string(email)} "
+                    "AND IsConverted = true ORDER BY ConvertedDate DESC LIMIT 1"
+                )
+            )
+            for lead in converted["records"]:
+                if lead.get("ConvertedContactId"):
+                    return str(lead["ConvertedContactId"])
+        raise CrmMissing("Salesforce has no open Lead with the lead's email")
+
+    async def _contact_of(self, lead_id: str) -> str:
+        """The Contact the converted Lead `lead_id` became (Lead.ConvertedContactId)."""
+        found = await self._call(
+            lambda sf: sf.query(
+                f"SELECT ConvertedContactId FROM Lead WHERE Id = {soql_string(lead_id)} LIMIT 1"
+            )
+        )
+        contact = next((r.get("ConvertedContactId") for r in found["records"]), None)
+        if not contact:
+            raise CrmMissing(f"the Lead {lead_id} was converted, but to no Contact")
+        return str(contact)
 
     async def _user_of(self, member: str, mapped: str | None) -> str | None:
         """The Salesforce User for a Slack member: the map, else the active User with the
@@ -424,6 +486,8 @@ def translate(error: SalesforceError, write: bool) -> CrmError:
     message = str(first.get("message") or error.content)
     fields = [str(f) for f in first.get("fields") or []]
     said = f"Salesforce answered {error.status} {code}: {message}"
+    if code == CONVERTED:
+        return LeadConverted(said)
     if code in MISSING or (code == "INVALID_CROSS_REFERENCE_KEY" and fields == ["WhoId"]):
         return CrmMissing(said)
     if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT in message:

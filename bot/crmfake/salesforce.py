@@ -2,7 +2,8 @@
 
 It serves, under `/services/data/vNN.N/`:
 
-- `GET|PATCH|DELETE sobjects/{Lead|User|Task}/{Id}` (PATCH and DELETE answer 204),
+- `GET|PATCH|DELETE sobjects/{Lead|Contact|Account|User|Task}/{Id}` (PATCH and DELETE
+  answer 204),
 - `POST sobjects/{type}/` (201 `{"id", "success", "errors"}`),
 - `GET sobjects/{type}/describe` (the fields, with `updateable`, `filterable`, picklists),
 - `GET query/?q=` for the SOQL Handoff sends, parsed strictly: `SELECT fields FROM type`,
@@ -45,7 +46,7 @@ from aiohttp import web
 
 from bot.crmfake.slow import trickled
 
-_PREFIX = {"Lead": "00Q", "User": "005", "Task": "00T"}
+_PREFIX = {"Lead": "00Q", "User": "005", "Task": "00T", "Contact": "003", "Account": "001"}
 
 # name -> (type, createable, updateable, filterable, picklist values or None)
 _Field = tuple[str, bool, bool, bool, tuple[str, ...] | None]
@@ -82,7 +83,27 @@ FIELDS: dict[str, dict[str, _Field]] = {
         "Status": ("picklist", True, True, True, LEAD_STATUS),
         "OwnerId": ("reference", True, True, True, None),
         "IsConverted": ("boolean", False, False, True, None),
+        # Set by conversion only (Lead object reference): where the person now lives.
+        "ConvertedContactId": ("reference", False, False, True, None),
+        "ConvertedAccountId": ("reference", False, False, True, None),
+        "ConvertedDate": ("date", False, False, True, None),
         "Description": ("textarea", True, True, False, None),
+    },
+    "Contact": {
+        **_SYSTEM,
+        "FirstName": _TEXT,
+        "LastName": _TEXT,
+        "Name": ("string", False, False, True, None),
+        "Title": _TEXT,
+        "Email": ("email", True, True, True, None),
+        "Phone": ("phone", True, True, True, None),
+        "AccountId": ("reference", True, True, True, None),
+        "OwnerId": ("reference", True, True, True, None),
+    },
+    "Account": {
+        **_SYSTEM,
+        "Name": _TEXT,
+        "OwnerId": ("reference", True, True, True, None),
     },
     "User": {
         **_SYSTEM,
@@ -233,10 +254,30 @@ class SalesforceFake:
         sobject = self._type_of(record_id)
         self.deleted[record_id] = self.records[sobject].pop(record_id)
 
-    def convert(self, lead_id: str) -> None:
-        """Convert the Lead (to a Contact, in Salesforce): from now on it cannot be updated
-        or referenced, and answers CANNOT_UPDATE_CONVERTED_LEAD."""
-        self.lead(lead_id).update(IsConverted=True, Status="Closed - Converted")
+    def convert(self, lead_id: str, contact_id: str | None = None) -> str:
+        """Convert the Lead as convertLead() does: a new Account and Contact from it (or into
+        the Contact `contact_id`); returns the Contact's Id. The Lead keeps `IsConverted`,
+        `ConvertedContactId`, `ConvertedAccountId`, `ConvertedDate`; from now on it cannot be
+        updated or referenced (CANNOT_UPDATE_CONVERTED_LEAD), and its activities are the
+        Contact's (Salesforce Help, "Guidelines for Converting Leads": open and closed
+        activities are attached to the new records)."""
+        lead = self.lead(lead_id)
+        if contact_id is None:
+            account = self._insert("Account", {"Name": lead.get("Company")})
+            person = {k: lead.get(k) for k in ("FirstName", "LastName", "Title", "Email", "Phone")}
+            contact_id = self._insert(
+                "Contact", {**person, "AccountId": account, "OwnerId": lead.get("OwnerId")}
+            )
+        lead.update(
+            IsConverted=True,
+            Status="Closed - Converted",
+            ConvertedContactId=contact_id,
+            ConvertedAccountId=self.records["Contact"][contact_id].get("AccountId"),
+            ConvertedDate=dt.date.today().isoformat(),
+        )
+        for task in self.tasks(lead_id):
+            task["WhoId"] = contact_id
+        return contact_id
 
     def add_task(self, who_id: str, subject: str, **fields: Any) -> str:
         """A Task someone made in Salesforce; returns its Id."""
@@ -474,7 +515,7 @@ class SalesforceFake:
         if sobject == "Lead":
             record.setdefault("IsConverted", False)
             record["Name"] = " ".join(filter(None, [record.get("FirstName"), record["LastName"]]))
-        if sobject == "User":
+        if sobject in ("User", "Contact"):
             record["Name"] = " ".join(filter(None, [record.get("FirstName"), record["LastName"]]))
         if sobject == "Task":
             record.setdefault("Status", "Not Started")
@@ -583,10 +624,13 @@ class SalesforceFake:
         return value
 
     def _reference(self, name: str, value: str) -> None:
-        """An OwnerId must be an active User; a WhoId a Lead that still exists."""
-        want = "User" if name == "OwnerId" else "Lead"
+        """An OwnerId must be an active User; a WhoId a Lead that still exists and is not
+        converted, or a Contact (Task object reference: WhoId is a Lead or a Contact)."""
         if name not in ("OwnerId", "WhoId"):
             return
+        want = "User" if name == "OwnerId" else "Lead"
+        if name == "WhoId" and value.startswith(_PREFIX["Contact"]):
+            want = "Contact"
         if value in self.deleted:
             raise Refusal(400, "ENTITY_IS_DELETED", "entity is deleted", [name])
         record = self.records[want].get(value)

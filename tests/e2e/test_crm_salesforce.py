@@ -362,17 +362,48 @@ async def test_a_merged_lead_is_found_again_by_email(fake: SalesforceFake, make:
     assert len(fake.tasks(winner)) == 1
 
 
-async def test_a_converted_lead_is_missing_not_a_refusal(fake: SalesforceFake, make: Make) -> None:
+async def test_a_converted_leads_tasks_go_to_its_contact_and_its_status_is_left(
+    fake: SalesforceFake, make: Make
+) -> None:
+    ann = fake.add_user("ann@example.com")
     lead = fake.add_lead("jane@acme.test")
-    fake.convert(lead)  # a rep converted it to a Contact in Salesforce
+    adapter = make()
+    # A disposition's Task is created on the Lead, but its answer is lost; then a rep
+    # converts the Lead, and Salesforce moves its activities to the new Contact.
+    fake.drop(method="POST", path="sobjects/Task*")
+    with pytest.raises(CrmRetry):
+        await adapter.note(note(lead))
+    contact = fake.convert(lead)
+
+    await adapter.note(note(lead))  # the retry finds it on the Contact: adopted, not doubled
+    await adapter.note(note(lead, "crm_note:42", subject="Handoff attempt: call"))
+
+    assert fake.tasks(lead) == []
+    first, second = fake.tasks(contact)
+    assert first["Subject"].endswith("[handoff:crm_note:41]")
+    assert second["Subject"] == "Handoff attempt: call [handoff:crm_note:42]"
+    assert (second["OwnerId"], second["Status"]) == (ann, "Completed")
+    # A Contact has no Lead Status: the status write has nowhere to go, and says so.
+    with pytest.raises(CrmMissing, match=f"converted to the Contact {contact}"):
+        await adapter.sync(record(lead, owner=None))
+    assert [w.sobject for w in fake.writes] == ["Task", "Task"]
+    assert fake.lead(lead)["Status"] == "Closed - Converted"
+
+
+async def test_a_lead_found_by_email_that_was_converted_gets_its_tasks_on_the_contact(
+    fake: SalesforceFake, make: Make
+) -> None:
+    first = fake.add_lead("jane@acme.test")
+    older = fake.convert(first)
+    fake.lead(first)["ConvertedDate"] = "2026-01-05"  # converted before the other one was
+    contact = fake.convert(fake.add_lead("Jane@acme.test"))
     adapter = make()
 
-    # Salesforce answers CANNOT_UPDATE_CONVERTED_LEAD: no write can go to it, ever.
-    with pytest.raises(CrmMissing):
-        await adapter.sync(record(lead, owner=None))
-    with pytest.raises(CrmMissing):
-        await adapter.note(note(lead, rep=None))
-    assert fake.tasks() == [] and fake.writes == []
+    await adapter.note(note(None, rep=None))  # no open Lead has the email: the Contact does
+
+    assert fake.tasks(older) == [] and len(fake.tasks(contact)) == 1
+    with pytest.raises(CrmMissing, match="no open Lead with the lead's email"):
+        await adapter.sync(record(None, owner=None))
 
 
 async def test_limits_and_outages_are_retried_later(fake: SalesforceFake, make: Make) -> None:

@@ -111,13 +111,13 @@ async def test_an_hours_outage_delivers_everything_once_in_order(
     assert kinds[-1][0] == "Task"
 
 
-async def test_a_lead_converted_in_salesforce_does_not_hold_up_the_other_leads(
+async def test_a_lead_converted_in_salesforce_gets_its_task_on_the_contact_and_holds_up_nothing(
     sqlite_url: str, clock: TravelClock, org: SalesforceFake
 ) -> None:
     maya = org.add_user("maya@example.com", "Maya Chen")
     converted = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
     other = org.add_lead("sam@initech.example", LastName="Lee", Company="Initech")
-    org.convert(converted)  # a rep converted it to a Contact before Handoff wrote to it
+    contact = org.convert(converted)  # a rep converted it to a Contact before Handoff wrote
     stack = await stack_for(sqlite_url, clock, org)
     try:
         await worked(stack, clock, converted)
@@ -146,6 +146,11 @@ async def test_a_lead_converted_in_salesforce_does_not_hold_up_the_other_leads(
     assert org.lead(other)["OwnerId"] == maya
     assert org.lead(other)["Status"] == "Working - Contacted"
     assert alerts == [] and degraded is None
+    # The rep's disposition lands where the person now lives: a Task on the Contact. Its
+    # Lead Status is left as the conversion set it (a Contact has none).
+    (task,) = org.tasks(contact)
+    assert "Not a fit" in task["Subject"] and "No budget" in task["Description"]
+    assert org.lead(converted)["Status"] == "Closed - Converted"
 
 
 async def test_the_orgs_daily_api_limit_used_up_is_told_once_and_waited_out(
