@@ -37,6 +37,10 @@ HELP = {
     "leads_unauthorized_total": "POST /leads requests refused as unauthorized (401): a wrong "
     "or missing bearer token (a rotated HANDOFF_INTAKE_TOKEN), a bad intake signature, or "
     "intake disabled.",
+    "activity_invalid_total": "POST /leads/{id}/activity requests refused as invalid (400, "
+    "413, 415): a wrong field, or a body that is not JSON, too large or not sent as JSON.",
+    "activity_unauthorized_total": "POST /leads/{id}/activity requests refused as "
+    "unauthorized (401): the same token and signature as POST /leads.",
     "leads_posted_total": "Lead messages posted to Slack.",
     "claims_total": "Claims won.",
     "claims_refused_total": "Claim presses that lost a race or were not allowed.",

@@ -399,7 +399,14 @@ def routes(
     async def activity(request: web.Request) -> web.Response:
         with timed_activity.time():
             async with _admitted(backlog):
-                return await take_activity(request)
+                try:
+                    return await take_activity(request)
+                except Refused as refused:
+                    if refused.status in INVALID:
+                        metrics.inc("activity_invalid_total")
+                    elif refused.status == 401:  # the intake token rotated: the CRM's too
+                        metrics.inc("activity_unauthorized_total")
+                    raise
 
     async def take_activity(request: web.Request) -> web.Response:
         payload = await read_json(request, intake_token, intake_signing_secret)
@@ -408,6 +415,7 @@ def routes(
         external_id = request.match_info["external_id"]
         result = await services.activity(external_id, payload, clock())
         if isinstance(result, Invalid):
+            metrics.inc("activity_invalid_total")
             return _errors(result.errors)
         if isinstance(result, AlreadyRecorded):  # what it asked for is there already
             repeat = {"lead_id": result.lead_id, "recorded": None, "message": result.message}

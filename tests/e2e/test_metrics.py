@@ -161,6 +161,34 @@ async def test_every_lead_refused_as_unauthorized_is_counted(stack: LocalStack) 
     assert value(samples, "handoff_leads_invalid_total") == 0
 
 
+async def test_activity_refused_as_unauthorized_or_invalid_is_counted(stack: LocalStack) -> None:
+    """`POST /leads/{id}/activity` takes the same intake token: a CRM whose token was rotated
+    gets a 401 for every attempt it reports, and a broken body a 400. Both are counted on their
+    own (`handoff_activity_unauthorized_total`, `handoff_activity_invalid_total`), not as
+    leads; before, neither was counted anywhere."""
+    assert (await stack.post_lead(lead_payload(external_id="act-1")))[0] == 201
+    url = f"{stack.base_url}/leads/act-1/activity"
+    statuses = []
+    for token, body in (
+        ("rotated", {"type": "attempt", "channel": "call"}),
+        (None, {"type": "attempt", "channel": "call"}),
+        ("good", {"type": "no-such-type"}),
+        ("good", b"{not json"),
+    ):
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {INTAKE_TOKEN if token == 'good' else token}"
+        kwargs: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
+        async with stack.session.post(url, headers=headers, **kwargs) as answer:
+            statuses.append(answer.status)
+    assert statuses == [401, 401, 400, 400]
+    samples = await scrape(stack)
+    assert value(samples, "handoff_activity_unauthorized_total") == 2
+    assert value(samples, "handoff_activity_invalid_total") == 2
+    assert value(samples, "handoff_leads_unauthorized_total") == 0
+    assert value(samples, "handoff_leads_invalid_total") == 0
+
+
 def series(samples: list[Any], name: str, label: str) -> dict[str, float]:
     """One labelled metric's samples named `name`, by the value of `label`."""
     return {s.labels[label]: s.value for s in samples if s.name == name and label in s.labels}
