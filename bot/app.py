@@ -45,7 +45,7 @@ from bot.services.plan import Plans
 from bot.services.policies import PolicyBook, load_policy
 from bot.services.report_process import ReportProcess
 from bot.services.reports import Reports
-from bot.services.slack_events import SlackEvents
+from bot.services.slack_events import Channels, SlackEvents
 from bot.services.sweep import Sweeper
 from bot.settings import ConfigError, Settings, require_crm
 from bot.slack.outbox import Outbox
@@ -507,6 +507,7 @@ async def create(
         traffic,
         people=people,
         token=outbox,
+        channels=Channels(outbox.rows, outbox),
     )
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed())  # first: each request's log fields

@@ -31,6 +31,7 @@ from bot.services.people import People
 from bot.services.plan import Plans
 from bot.services.reports import Reports
 from bot.services.routing import routing_answer
+from bot.services.slack_events import Channels
 from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
@@ -124,10 +125,11 @@ class Listeners:
         traffic: Traffic | None = None,
         people: People | None = None,
         token: SlackToken | None = None,
+        channels: Channels | None = None,
     ) -> None:
         self.services, self.plans, self.reports = services, plans, reports
         self.token = token
-        self.aways, self.people = aways, people
+        self.aways, self.people, self.channels = aways, people, channels
         self.traffic = traffic or Traffic()  # Slack's requests: a report's answer lets them first
         self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
@@ -497,6 +499,13 @@ class Listeners:
         if self.token is not None and revoked:
             self.token.refuse_token(f"{kind} event")
 
+    async def channel_unarchived(self, event: dict[str, Any]) -> None:
+        # channel_unarchive (channels:read) / group_unarchive (groups:read): the leads whose
+        # posts it refused while archived are posted there again.
+        channel = event.get("channel")
+        if self.channels is not None and isinstance(channel, str) and channel:
+            await self.channels.unarchived(channel, self.clock())
+
 
 def register(app: AsyncApp, listeners: Listeners) -> None:
     """Attach the middleware (parse once, answer in App Home, the access table) and every
@@ -525,6 +534,8 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.event("user_change")(listeners.user_changed)
     app.event("app_uninstalled")(listeners.uninstalled)
     app.event("tokens_revoked")(listeners.uninstalled)
+    app.event("channel_unarchive")(listeners.channel_unarchived)
+    app.event("group_unarchive")(listeners.channel_unarchived)
     app.error(listeners.failed)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -57,7 +57,7 @@ from storage.queue import (
     prune,
     release_leases,
 )
-from storage.tables import HOME_PENDING, HomeOpener, LeadRow, OutboxRow, table
+from storage.tables import HOME_PENDING, HomeOpener, LeadRow, OutboxRow, RefusalGroup, table
 
 OUTBOX = OutboxRow.__table__
 
@@ -80,6 +80,9 @@ class Kind:
     # A managers' escalation alert replaced in place by what was done about it (chat.update):
     # payload {"of": the alert's row id, "text"}; channel as the alert's row has it.
     SETTLE = "settle_alert"
+    # The managers' alert about deliveries Slack refused (a `RefusalGroup`) re-rendered in place
+    # from its group as it is then (chat.update): payload {"group"}; channel: the alert's.
+    RECOUNT = "recount_alert"
 
 
 KINDS = tuple(v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str))
@@ -489,6 +492,174 @@ def repost_key(lead_id: int, ts: str) -> str:
     return f"repost:{lead_id}:{ts}"
 
 
+# --- refusals: one managers' alert per channel and error --------------------------------------
+
+GROUPS = table(RefusalGroup)
+ALERT_AGAIN_AFTER = timedelta(days=1)  # a refusal that lasts is told again once a day
+# What Slack said of a channel that a person can mend (unarchive it, invite the app, fix its
+# id): once a message gets through there again, the leads whose posts it refused are posted.
+# A refusal of the message itself (invalid_blocks, msg_too_long) would only be refused again.
+MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """The deliveries Slack refused to `channel` with `error`, as their alert shows them."""
+
+    id: int
+    channel: str
+    error: str
+    refused: int
+    last_kind: str | None
+    last_lead_id: int | None
+    mended_at: datetime | None
+    reposted: int
+
+
+_REFUSALS = select(
+    RefusalGroup.id, RefusalGroup.channel, RefusalGroup.error, RefusalGroup.refused,
+    RefusalGroup.last_kind, RefusalGroup.last_lead_id, RefusalGroup.mended_at,
+    RefusalGroup.reposted,
+).where(RefusalGroup.id == bindparam("p_id"))  # fmt: skip
+
+
+def _refusals(db: Connection, group_id: int) -> Refusals | None:
+    row = db.execute(_REFUSALS, {"p_id": group_id}).first()
+    return None if row is None else Refusals(*row)
+
+
+def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now: datetime) -> None:
+    """Count the refused row into the open group of its channel and error, opening one (and
+    its alert in `alert`, a channel) if none is open or the open one is a day old. The group's
+    key is unique: concurrent refusals on several replicas count into one group."""
+    key = f"{item.channel}:{error[:100]}"
+    db.execute(
+        update(GROUPS)
+        .where(RefusalGroup.open_key == key, RefusalGroup.opened_at <= now - ALERT_AGAIN_AFTER)
+        .values(open_key=None)
+    )
+    opened = db.execute(
+        upsert_insert(db)(GROUPS)
+        .values(
+            channel=item.channel, error=error[:100], open_key=key, alert_channel=alert,
+            opened_at=now, refused=0, reposted=0, recount_waiting=False,
+        )
+        .on_conflict_do_nothing()
+    ).rowcount == 1  # fmt: skip
+    group_id = db.execute(
+        update(GROUPS)
+        .where(RefusalGroup.open_key == key)
+        .values(refused=RefusalGroup.refused + 1, last_kind=item.kind, last_lead_id=item.lead_id)
+        .returning(RefusalGroup.id)
+    ).scalar_one()
+    if opened:  # its alert, rendered from the group when it is sent
+        row = outbox_row(
+            Kind.MESSAGE, alert, now, key=f"refused:{group_id}", payload={"group": group_id}
+        )
+        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+    else:
+        _recount(db, group_id, now)
+
+
+def _recount(db: Connection, group_id: int, now: datetime) -> None:
+    """Ask for the group's alert to be re-rendered, unless a re-render not yet started waits
+    (it will show the group as it is then: repeated recounts collapse)."""
+    waiting = db.execute(
+        update(GROUPS)
+        .where(RefusalGroup.id == group_id, RefusalGroup.recount_waiting.is_(False))
+        .values(recount_waiting=True)
+        .returning(RefusalGroup.alert_channel)
+    ).scalar()
+    if waiting is not None:
+        row = outbox_row(Kind.RECOUNT, waiting, now, payload={"group": group_id})
+        db.execute(insert(table(OutboxRow)).values(**row))
+
+
+_GIVEN_UP_POSTS = (
+    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.last_error)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.kind == Kind.POST_LEAD,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        LeadRow.posted_at.is_(None),
+        LeadRow.erased_at.is_(None),
+        LeadRow.stage.in_(("mql", "sal")),
+    )
+    .order_by(OutboxRow.id)
+)
+_REFUSED_UPDATES = (
+    select(OutboxRow.lead_id)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.kind == Kind.UPDATE_LEAD,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        LeadRow.message_channel == OutboxRow.channel,
+        LeadRow.erased_at.is_(None),
+        LeadRow.stage.in_(("mql", "sal")),
+    )
+    .distinct()
+)
+
+
+def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
+    """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
+    got through): its open groups close, and, if any was open or Slack told, every open lead
+    whose post there was refused is posted again (once per refused post, whichever replica or
+    event finds it), and every one whose message there could not be updated is re-rendered.
+    The groups' alerts say so. Returns how many leads will be posted again."""
+    closed = (
+        db.execute(
+            update(GROUPS)
+            .where(RefusalGroup.channel == channel, RefusalGroup.open_key.is_not(None))
+            .values(open_key=None, mended_at=now)
+            .returning(RefusalGroup.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not closed and not told:
+        return 0
+    latest: dict[int, tuple[int, dict[str, Any], str]] = {}  # lead → its last refused post
+    for row_id, lead_id, payload, error in db.execute(_GIVEN_UP_POSTS, {"p_channel": channel}):
+        latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(error))
+    again: dict[str, int] = {}
+    for lead_id, (row_id, payload, error) in latest.items():
+        cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
+        key = f"again:{lead_id}:{row_id}"
+        row = outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
+        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
+        if db.execute(insert_row).rowcount == 1:
+            again[error] = again.get(error, 0) + 1
+    refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
+    write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
+    told_groups = set(closed)
+    for error, count in again.items():
+        group_id = db.execute(
+            select(RefusalGroup.id)
+            .where(RefusalGroup.channel == channel, RefusalGroup.error == error)
+            .order_by(RefusalGroup.id.desc())
+            .limit(1)
+        ).scalar()
+        if group_id is None:  # refused before groups existed: the leads come back untold
+            continue
+        db.execute(
+            update(GROUPS)
+            .where(RefusalGroup.id == group_id)
+            .values(
+                reposted=RefusalGroup.reposted + count,
+                mended_at=func.coalesce(RefusalGroup.mended_at, now),
+            )
+        )
+        told_groups.add(group_id)
+    for group_id in sorted(told_groups):
+        _recount(db, group_id, now)
+    return sum(again.values())
+
+
 _IS_DUE = is_due(OutboxRow)
 _IN_FLIGHT = aliased(OutboxRow, name="in_flight")
 _DUE = (
@@ -663,6 +834,12 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     ]
     if rows:
         db.execute(upsert_insert(db)(outbox).on_conflict_do_nothing(), rows)
+    # The managers' alert about refused deliveries that names the lead as the latest: shown
+    # again without it.
+    for group_id in db.execute(
+        select(RefusalGroup.id).where(RefusalGroup.last_lead_id == lead_id)
+    ).scalars():
+        _recount(db, group_id, now)
     # Emptied like a pruned row: the person's words are gone, the keys still refuse a copy.
     db.execute(
         update(outbox)
@@ -767,6 +944,8 @@ class OutboxStore:
                     "data": {"channel": channel or item.channel, "ts": ts},
                 }
                 insert_events(db, event)
+            if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
+                _mend(db, item.channel, now, told=False)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
@@ -808,6 +987,49 @@ class OutboxStore:
                 write_effects(db, [Send(channel, text, key, item.lead_id)], now)
 
         await self.db.run(work)
+
+    async def refused(self, item: OutboxItem, now: datetime, error: str, alert: str | None) -> None:
+        """Give up on the row Slack refused for good; the managers hear it in `alert` (a
+        channel) in the one alert of its channel and error, opened or counted in the same
+        transaction."""
+
+        def work(db: Connection) -> None:
+            params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
+            db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            if alert is not None:
+                _group_refusal(db, item, error, alert, now)
+
+        await self.db.run(work)
+
+    async def refusals(self, group_id: int) -> Refusals | None:
+        """The refusals an alert shows (its first post renders them)."""
+        return await self.db.run(lambda db: _refusals(db, group_id))
+
+    async def recount(self, group_id: int) -> tuple[Refusals | None, str, str | None]:
+        """For a re-render of the group's alert: its alert's state and message ts, and, once
+        the alert is no longer pending, the group as it is now (a refusal from then on asks
+        for another re-render)."""
+
+        def work(db: Connection) -> tuple[Refusals | None, str, str | None]:
+            sent = db.execute(
+                select(OutboxRow.state, OutboxRow.result_ts).where(
+                    OutboxRow.key == f"refused:{group_id}"
+                )
+            ).first()
+            state, ts = (str(sent[0]), sent[1]) if sent is not None else (FAILED, None)
+            if state == PENDING:
+                return None, state, ts
+            db.execute(
+                update(GROUPS).where(RefusalGroup.id == group_id).values(recount_waiting=False)
+            )
+            return _refusals(db, group_id), state, ts
+
+        return await self.db.run(work)
+
+    async def mended(self, channel: str, now: datetime) -> int:
+        """Slack says `channel` was unarchived: post again every open lead whose post there was
+        refused, once, and tell the managers in the alert about it. How many leads."""
+        return await self.db.run(lambda db: _mend(db, channel, now, told=True))
 
     async def repost(
         self,

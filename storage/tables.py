@@ -438,6 +438,31 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class RefusalGroup(Base):
+    """Deliveries Slack refused for good to one channel with one error, told to the managers
+    in ONE alert (outbox key `refused:<id>`) re-rendered in place as the count grows. It is
+    open (`open_key` = "<channel>:<error>", unique: one open group per channel and error,
+    whichever replica takes the refusal) until a message gets through to the channel again,
+    the channel is unarchived, or a day has passed since it opened; a refusal then opens a
+    new one, and a new alert."""
+
+    __tablename__ = "refusal_groups"
+    __table_args__ = (Index("ix_refusal_groups_channel", "channel", "error"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))  # as the refused rows had it
+    error: Mapped[str] = mapped_column(String(100))  # what Slack said
+    open_key: Mapped[str | None] = mapped_column(String(160), unique=True)  # None: closed
+    alert_channel: Mapped[str] = mapped_column(String(40))  # the escalations channel
+    opened_at: Mapped[datetime]
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    last_kind: Mapped[str | None] = mapped_column(String(24))  # the latest refused row's
+    last_lead_id: Mapped[int | None] = mapped_column(Integer)
+    mended_at: Mapped[datetime | None]  # the channel took messages again
+    reposted: Mapped[int] = mapped_column(Integer, default=0)  # leads posted again since
+    recount_waiting: Mapped[bool] = mapped_column(Boolean, default=False)  # a re-render waits
+
+
 class CrmOutboxRow(Base):
     """A CRM write (bot/domain/crm.py), written in the transaction of the change that causes
     it and delivered by the CRM worker (bot/crm/worker.py), in order per lead. A `crm_sync`

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.services.leads import Notifier
+from storage.outbox import OutboxStore
 from storage.slack_events import SlackEventStore
 
 
@@ -21,3 +23,17 @@ class SlackEvents:
     async def failed(self, event_id: str) -> None:
         """Its handling failed: let Slack's retry of it run."""
         await self.rows.release(event_id)
+
+
+class Channels:
+    """A channel Slack said was unarchived (`channel_unarchive`, `group_unarchive`)."""
+
+    def __init__(self, rows: OutboxStore, notifier: Notifier) -> None:
+        self.rows, self.notifier = rows, notifier
+
+    async def unarchived(self, channel: str, now: datetime) -> int:
+        """Every open lead whose post to `channel` Slack refused is posted there again, as it
+        is now, once; the managers' alert about the refusals says so. How many leads."""
+        again = await self.rows.mended(channel, now)
+        self.notifier.deliver_soon()
+        return again

@@ -499,6 +499,16 @@ class SlackDriver:
         user = self.sim.users[user_id].to_api(self.team_id)
         return await self.event({"type": "user_change", "user": user, "cache_ts": int(time.time())})
 
+    async def unarchive(self, user_id: str, channel: str) -> DriverResponse:
+        """A member unarchives a channel: it takes messages again, and Slack sends
+        `channel_unarchive` {channel, user} for a public channel
+        (https://docs.slack.dev/reference/events/channel_unarchive), `group_unarchive`
+        {channel} for a private one (https://docs.slack.dev/reference/events/group_unarchive)."""
+        self.sim.archive_channel(channel, archived=False)
+        if self.sim.is_private(channel):
+            return await self.event({"type": "group_unarchive", "channel": channel})
+        return await self.event({"type": "channel_unarchive", "channel": channel, "user": user_id})
+
     async def message(
         self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
     ) -> DriverResponse:

@@ -164,6 +164,9 @@ class Workspace:
         conversations.join, chat.update in Slack's method reference)."""
         self._channel(channel_id).is_archived = archived
 
+    def is_private(self, channel_id: str) -> bool:
+        return self._channel(channel_id).is_private
+
     def user_names(self) -> dict[str, str]:
         """user id → display name, for `render_blocks_text(users=...)`."""
         return {user.id: user.name for user in self.users.values()}

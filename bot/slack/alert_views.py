@@ -41,6 +41,45 @@ def delivery_alert(
     return f"{text} {advice}" if advice else text
 
 
+def refusals_alert(
+    kind: str,
+    channel: str,
+    error: str,
+    advice: str | None,
+    lead: LeadView | None,
+    *,
+    refused: int,
+    mended: bool,
+    reposted: int,
+) -> str:
+    """The escalations channel's one alert about the messages Slack refused to `channel` with
+    `error` (re-rendered in place as they add up): how many, the latest, and whether the channel
+    takes messages again and which leads were posted there again."""
+    if refused <= 1:
+        text = delivery_alert(kind, channel, error, advice, lead)
+    else:
+        where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
+        text = f":warning: {refused} messages to {where} were refused: Slack said `{error}`."
+        text = f"{text} {advice}" if advice else text
+        latest = _WHAT.get(kind, "post a message")
+        if lead is not None:
+            latest += (
+                f" for {one_line(lead.display_name, 200)} "
+                f"(`/lead {one_line(lead.external_id, 255)}`)"
+            )
+        text = f"{text}\nThe latest: Handoff could not {latest}."
+    if not mended:
+        return text
+    where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
+    if reposted:
+        leads = "1 lead" if reposted == 1 else f"{reposted} leads"
+        return (
+            f"{text}\n:white_check_mark: {where} takes messages again: Handoff posted again "
+            f"the {leads} it could not post there, as they are now, with their buttons."
+        )
+    return f"{text}\n:white_check_mark: {where} takes messages again."
+
+
 def reposted_alert(lead: LeadView, channel: str) -> str:
     """The escalations channel hears, once, that someone deleted a lead's post in Slack."""
     name = one_line(lead.display_name, 200)

@@ -39,9 +39,9 @@ from bot.domain.lead import EventView, LeadView
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
-    delivery_alert,
     history_unreadable,
     publish_failed,
+    refusals_alert,
     reposted_alert,
     settled_alert,
 )
@@ -58,7 +58,7 @@ from bot.slack.lead_views import (
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
-from storage.outbox import KINDS, Kind, OutboxItem, OutboxStore
+from storage.outbox import KINDS, Kind, OutboxItem, OutboxStore, Refusals
 from storage.queue import PENDING
 
 log = logging.getLogger("handoff.outbox")
@@ -427,6 +427,8 @@ class Outbox:
                 await self._redact(item)
             elif item.kind == Kind.SETTLE:
                 await self._settle(item)
+            elif item.kind == Kind.RECOUNT:
+                await self._recount(item)
             else:
                 await self._post(item)
         except SlackApiError as error:
@@ -496,21 +498,22 @@ class Outbox:
             error,
             ADVICE.get(error, ""),
         )
-        alert, key = None, None
         escalations = self.policies.current.channels.escalations
         # Any message but one to the escalations channel itself (a question, a reminder, a
         # digest): one lost silently leaves people waiting for what never arrived.
-        if escalations and item.channel != escalations:
-            if item.kind == Kind.HOME:
-                text = publish_failed(item.channel, error, ADVICE.get(error))
-                # Every change publishes the home again: a refusal that lasts is told once a
-                # day per person and error, not at every change.
-                key = f"alert:home:{item.channel}:{error[:100]}:{self.clock().date().isoformat()}"
-            else:
-                text = delivery_alert(item.kind, item.channel, error, ADVICE.get(error), lead)
-            alert = (escalations, text)
-        await self.rows.failed(item, self.clock(), error, alert, key)
-        if alert:
+        if not escalations or item.channel == escalations:
+            await self.rows.failed(item, self.clock(), error, None)
+        elif item.kind == Kind.HOME:
+            text = publish_failed(item.channel, error, ADVICE.get(error))
+            # Every change publishes the home again: a refusal that lasts is told once a
+            # day per person and error, not at every change.
+            key = f"alert:home:{item.channel}:{error[:100]}:{self.clock().date().isoformat()}"
+            await self.rows.failed(item, self.clock(), error, (escalations, text), key)
+            self.deliver_soon()
+        else:
+            # An archived segment channel refuses every lead: one alert per channel and error,
+            # counted up in place, not one per refusal.
+            await self.rows.refused(item, self.clock(), error, escalations)
             self.deliver_soon()
 
     async def _update(self, item: OutboxItem) -> None:
@@ -636,6 +639,45 @@ class Outbox:
                 log.info("outbox row %d: the alert to settle is gone already", item.id)
         await self.rows.delivered(item, self.clock())
 
+    async def _refusals_message(self, refusals: Refusals) -> Message:
+        """The managers' alert about refused deliveries, as its group is now."""
+        lead = None
+        if refusals.last_lead_id is not None:
+            lead = await self.store.get(refusals.last_lead_id)
+            if lead is not None and lead.erased_at is not None:  # `handoff forget`: unnamed
+                lead = None
+        text = refusals_alert(
+            refusals.last_kind or Kind.MESSAGE,
+            refusals.channel,
+            refusals.error,
+            ADVICE.get(refusals.error),
+            lead,
+            refused=refusals.refused,
+            mended=refusals.mended_at is not None,
+            reposted=refusals.reposted,
+        )
+        return Message(text, [])
+
+    async def _recount(self, item: OutboxItem) -> None:
+        """Re-render the managers' alert about refused deliveries in place, once it is in
+        Slack; nothing to do if it never got there."""
+        refusals, state, ts = await self.rows.recount(int(item.payload.get("group") or 0))
+        if state == PENDING:  # the alert comes first (and shows the group as it is then)
+            await self._retry(item, 0.2, "waiting for the alert", unknown=False)
+            return
+        if ts is not None and refusals is not None:
+            message = await self._refusals_message(refusals)
+            self.metrics.inc("slack_calls_total")
+            try:
+                await self.client.chat_update(
+                    channel=item.channel, ts=ts, text=message.text, blocks=message.blocks or None
+                )
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+                log.info("outbox row %d: the alert to recount is gone", item.id)
+        await self.rows.delivered(item, self.clock())
+
     async def _home(self, item: OutboxItem) -> None:
         """Publish a person's App Home as it is now (with the notice the row carries)."""
         if self.homes is not None:
@@ -692,6 +734,9 @@ class Outbox:
         return lead_message(lead, policy, self.clock(), self.names, dispositioned_by=by)
 
     async def _message(self, item: OutboxItem, lead: LeadView | None) -> Message | None:
+        if item.kind == Kind.MESSAGE and item.payload.get("group") is not None:
+            refusals = await self.rows.refusals(int(item.payload["group"]))
+            return None if refusals is None else await self._refusals_message(refusals)
         if item.kind == Kind.MESSAGE:
             return Message(str(item.payload.get("text", "")), item.payload.get("blocks") or [])
         if lead is None:
@@ -885,6 +930,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.HOME: "views.publish",
     Kind.REDACT: "chat.update",  # chat.delete where Slack refuses the edit for good
     Kind.SETTLE: "chat.update",
+    Kind.RECOUNT: "chat.update",
 }
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",

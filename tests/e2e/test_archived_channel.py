@@ -1,0 +1,167 @@
+"""A segment channel archived in Slack: chat.postMessage answers `is_archived` ("Channel has
+been archived.", Slack's chat.postMessage reference) for every lead posted there. The managers
+hear it in ONE alert per channel and error, updated in place with the count and the latest
+lead, not one message per refusal; and once the channel is unarchived (the `channel_unarchive`
+event, https://docs.slack.dev/reference/events/channel_unarchive, or, with no event, the next
+message Slack takes there), every open lead whose post was given up is posted there again, as
+it is now, with its buttons, once. On SQLite and on PostgreSQL: the grouping lives in the
+database."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli.stack import LocalStack, TravelClock
+from bot.services.erasure import forget
+from bot.simulator.data import Message
+from tests.conftest import lead_payload
+
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+ADMIN = "U0MGR1"
+
+
+@pytest.fixture
+def stack_database_url(database_url: str) -> str:
+    return database_url
+
+
+async def send(stack: LocalStack, first: int, count: int) -> None:
+    for index in range(first, first + count):
+        status, _ = await stack.post_lead(
+            lead_payload(f"hs-{index}", name=f"Person {index}", email=f"p{index}@northwind.example")
+        )
+        assert status == 201
+        await stack.settle()
+
+
+def alerts(stack: LocalStack) -> list[Message]:
+    return stack.sim.messages(ESCALATIONS)
+
+
+def lead_posts(stack: LocalStack) -> dict[str, list[Message]]:
+    """Each lead's posts in the enterprise channel, by its external id (message metadata)."""
+    seen: dict[str, list[Message]] = {}
+    for message in stack.sim.messages(ENTERPRISE):
+        meta = message.metadata or {}
+        if meta.get("event_type") == "handoff_lead":
+            seen.setdefault(str(meta["event_payload"]["external_id"]), []).append(message)
+    return seen
+
+
+def labels(message: Message) -> list[str]:
+    return [button["text"]["text"] for _, button in message.buttons()]
+
+
+async def test_refusals_of_an_archived_channel_make_one_alert_updated_in_place(
+    stack: LocalStack,
+) -> None:
+    stack.sim.archive_channel(ENTERPRISE)
+
+    await send(stack, 1, 5)
+
+    assert lead_posts(stack) == {}
+    (alert,) = alerts(stack)  # one, not five
+    assert alert.edited_count >= 1  # counted up in place (chat.update)
+    text = alert.all_text
+    assert "5 messages" in text and f"<#{ENTERPRISE}>" in text and "is_archived" in text
+    assert "unarchive it" in text
+    assert "Person 5" in text and "/lead hs-5" in text  # the latest lead
+    assert stack.sim.calls_to("chat.update")  # in place
+    assert [c for c in stack.sim.calls_to("chat.postMessage") if c.channel == ESCALATIONS][1:] == []
+
+
+async def test_unarchiving_the_channel_posts_every_given_up_lead_once_with_its_buttons(
+    stack: LocalStack,
+) -> None:
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 5)
+
+    response = await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    # Slack retries an event it thinks went unanswered: nothing is posted twice.
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    await stack.settle()
+
+    posts = lead_posts(stack)
+    assert sorted(posts) == [f"hs-{i}" for i in range(1, 6)]
+    for external_id, messages in posts.items():
+        (post,) = messages
+        assert "Claim" in labels(post), external_id
+        lead = await stack.services.store.by_external_id(external_id)
+        assert lead is not None and lead.message_ts == post.ts
+    (alert,) = alerts(stack)
+    assert "5 messages" in alert.all_text
+    assert "posted again" in alert.all_text and "5 leads" in alert.all_text
+
+    # The lead can be worked from its new post.
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, message_ts=posts["hs-3"][0].ts)
+    await stack.settle()
+    lead = await stack.services.store.by_external_id("hs-3")
+    assert lead is not None and lead.owner == "U0REP1"
+
+
+async def test_with_no_event_the_next_post_that_gets_through_brings_the_others_back(
+    stack: LocalStack,
+) -> None:
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    stack.sim.archive_channel(ENTERPRISE, archived=False)  # Handoff was down: no event
+
+    await send(stack, 4, 1)
+    await stack.settle()
+
+    posts = lead_posts(stack)
+    assert sorted(posts) == [f"hs-{i}" for i in range(1, 5)]
+    assert all(len(messages) == 1 for messages in posts.values())
+    (alert,) = alerts(stack)
+    assert "3 messages" in alert.all_text and "3 leads" in alert.all_text
+
+
+async def test_a_new_alert_starts_after_the_channel_was_mended_or_after_a_day(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 2)
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    await stack.settle()
+    stack.sim.archive_channel(ENTERPRISE)  # archived again: a new problem, a new alert
+
+    await send(stack, 3, 2)
+
+    first, second = alerts(stack)
+    assert "2 messages" in first.all_text and "posted again" in first.all_text
+    assert "2 messages" in second.all_text and "posted again" not in second.all_text
+
+    clock.advance(hours=25)  # still archived a day later: told again, counted afresh
+    await send(stack, 5, 1)
+    assert len(alerts(stack)) == 3
+    assert "Person 5" in alerts(stack)[2].all_text
+
+
+async def test_an_erased_lead_is_no_longer_named_in_the_alert(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 2)
+    assert "Person 2" in alerts(stack)[0].all_text
+
+    await forget(stack.services.store, stack.handoff.outbox, "p2@northwind.example", "t", clock())
+    await stack.settle()
+
+    (alert,) = alerts(stack)
+    assert "2 messages" in alert.all_text
+    assert "Person 2" not in alert.all_text and "hs-2" not in alert.all_text
+
+
+async def test_a_private_channel_unarchived_brings_its_leads_back_too(stack: LocalStack) -> None:
+    """A private channel's unarchiving is `group_unarchive` {channel}, with no user."""
+    stack.sim.add_channel(ENTERPRISE, private=True)
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 2)
+
+    response = await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+
+    assert sorted(lead_posts(stack)) == ["hs-1", "hs-2"]
