@@ -31,6 +31,7 @@ from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound, SalesforceReader
 from bot.crm.worker import CrmWorker
 from bot.domain.effects import Send
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
@@ -390,6 +391,27 @@ def crm_inbound(
     return adapters
 
 
+async def keyed_store(settings: Settings, database: db.Database) -> Store:
+    """The lead store, with the erasure key if one is set. ConfigError if erased leads'
+    digests were made with another key: with this one, those people would be taken in again
+    as new leads (a lost or mistyped key must not forget the erasures quietly); the database
+    is closed then."""
+    if settings.erasure_key is None:
+        return Store(database)  # `handoff sweep`: it takes no lead in and erases none
+    store = Store(database, ErasureKey(settings.erasure_key))
+    others = [i for i in await store.other_erasure_keys() if i not in settings.retired_erasure_keys]
+    if others:
+        await database.dispose()
+        raise ConfigError(
+            f"HANDOFF_ERASURE_KEY is not the key this database's erased leads were made with "
+            f"(theirs: key id {', '.join(others)}; this one's: {store.erasure_key.key_id}): with "
+            "it, a person erased before would be taken in again. Set the key they were made "
+            "with; if it is lost for good, HANDOFF_ERASURE_KEY_RETIRED="
+            f"{','.join(others)} lets Handoff start (docs/operations.md#the-erasure-key)."
+        )
+    return store
+
+
 async def create(
     settings: Settings,
     policy: Policy | None = None,
@@ -405,11 +427,13 @@ async def create(
     authenticated WebSocket, so only the bot and app tokens are needed; `POST /slack/events`
     stays signature-checked, with the signing secret if one is set, else with a random one
     nobody has, so it refuses every request. A command that takes no Slack request
-    (`answers_slack` false: `handoff sweep`, `handoff forget`) needs the bot token alone."""
+    (`answers_slack` false: `handoff sweep`, `handoff forget`) needs the bot token alone (and
+    `forget`, which erases, the erasure key: it requires it itself); the server takes leads in
+    and erases them (CRM deletions), so it needs the erasure key too."""
     if socket_mode:
-        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "HANDOFF_ERASURE_KEY")
     elif answers_slack:
-        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "HANDOFF_ERASURE_KEY")
     else:
         settings.require("SLACK_BOT_TOKEN")
     logs.protect()  # no lead data or secret in any log line, whoever configured logging
@@ -422,7 +446,7 @@ async def create(
         await db.upgrade(database.engine)
     if db.is_sqlite(settings.database_url):
         await database.engine.dispose()  # migrations only: its driver thread need not idle on
-    store = Store(database)
+    store = await keyed_store(settings, database)
     book = PolicyBook(store, policy)
     await book.record_current(clock())
     metrics = Metrics()

@@ -178,12 +178,12 @@ async def _import(
     """`handoff import`: exit 0 when every row was stored or already known, 1 when a row was
     refused or the file cannot be read. Times without a zone are read in `timezone`, by default
     the SLA's (HubSpot and Salesforce write them in the account's zone)."""
+    from bot.app import keyed_store
     from bot.cli.importer import ImportFileError, Status, import_csv, time_zone
     from bot.domain.lead import Stage
     from bot.services.leads import Invalid, Services
     from bot.services.policies import PolicyBook
     from storage import db
-    from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
     try:
@@ -191,9 +191,10 @@ async def _import(
     except ValueError as error:
         raise ConfigError(f"--timezone {error}") from None
     # Imported leads' CRM writes wait for `serve`'s CRM worker too.
+    settings.require("HANDOFF_ERASURE_KEY")  # an id erased before is known by its digest
     database = db.Database(settings.database_url, crm=policy.crm)
     await db.upgrade(database.engine)
-    store = Store(database)
+    store = await keyed_store(settings, database)
     book = PolicyBook(store, policy)
     await book.record_current(datetime.now(UTC))
 
@@ -267,6 +268,7 @@ async def _forget(settings: Settings, query: str, now: datetime) -> int:
     from storage.outbox import Kind
     from storage.queue import FAILED
 
+    settings.require("SLACK_BOT_TOKEN", "HANDOFF_ERASURE_KEY")
     handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
