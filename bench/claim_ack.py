@@ -38,6 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret"
 TOKEN = "bench-intake-token"
+ERASURE_KEY = "bench-erasure-key-not-secret-0123456"
 LEVELS = (10, 100)
 
 
@@ -109,7 +110,7 @@ UNPACED = {
 
 def serve_env(api_url: str, database_url: str, **more: str) -> dict[str, str]:
     """The environment of a `handoff serve` a benchmark starts: this process's, with the
-    benchmark's Slack token, signing secret and intake token, Slack at `api_url` (the
+    benchmark's Slack token, signing secret, intake token and erasure key, Slack at `api_url` (the
     simulator), the example SLA, the database, and `more` (which may replace any of them)."""
     return {
         **os.environ,
@@ -117,6 +118,7 @@ def serve_env(api_url: str, database_url: str, **more: str) -> dict[str, str]:
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": api_url,
         "HANDOFF_INTAKE_TOKEN": TOKEN,
+        "HANDOFF_ERASURE_KEY": ERASURE_KEY,
         "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
         "DATABASE_URL": database_url,
         **more,

@@ -51,6 +51,8 @@ import storage.repository as repository_storage
 import storage.rotation as rotation_storage
 from bench.pg import postgres_base, scratch_databases
 from bot.app import settle_heap
+from bot.cli.stack import ERASURE_KEY
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook, load_policy
@@ -211,7 +213,7 @@ async def take_intake(url: str, routed: bool, leads: int, part: slice, migrate: 
     database = Database(url)
     if migrate:
         await upgrade(database.engine)
-    store = Store(database)
+    store = Store(database, ErasureKey(ERASURE_KEY))
     policy = bench_policy(routed, leads)
     book = PolicyBook(store, policy)
     await book.record_current(NOW)

@@ -31,6 +31,7 @@ from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound, SalesforceReader
 from bot.crm.worker import CrmWorker
 from bot.domain.effects import Send
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.services.away import Aways
@@ -391,6 +392,37 @@ def crm_inbound(
     return adapters
 
 
+async def keyed_store(settings: Settings, database: db.Database) -> Store:
+    """The lead store, with the erasure key (or none: plain digests, said in the log).
+    ConfigError if erased leads' digests were made with another key, or with a key when none
+    is set now: with this one, those people would be taken in again as new leads (a lost or
+    mistyped key must not forget the erasures quietly); the database is closed then."""
+    store = Store(database, ErasureKey(settings.erasure_key))
+    others = [i for i in await store.other_erasure_keys() if i not in settings.retired_erasure_keys]
+    if others:
+        await database.dispose()
+        theirs = f"theirs: key id {', '.join(others)}"
+        said = (
+            f"HANDOFF_ERASURE_KEY is not the key this database's erased leads were made with "
+            f"({theirs}; this one's: {store.erasure_key.key_id})"
+            if settings.erasure_key is not None
+            else f"HANDOFF_ERASURE_KEY is not set, and this database's erased leads were made "
+            f"with one ({theirs})"
+        )
+        raise ConfigError(
+            f"{said}: with it, a person erased before would be taken in again. Set the key they "
+            "were made with; if it is lost for good, HANDOFF_ERASURE_KEY_RETIRED="
+            f"{','.join(others)} lets Handoff start (docs/operations.md#the-erasure-key)."
+        )
+    if settings.erasure_key is None:
+        log.warning(
+            "HANDOFF_ERASURE_KEY is not set: what an erasure keeps of a person's ids is a plain "
+            "SHA-256, which anyone with the database can test against guessed ids; set it "
+            "(docs/operations.md#the-erasure-key)"
+        )
+    return store
+
+
 async def create(
     settings: Settings,
     policy: Policy | None = None,
@@ -406,7 +438,8 @@ async def create(
     authenticated WebSocket, so only the bot and app tokens are needed; `POST /slack/events`
     stays signature-checked, with the signing secret if one is set, else with a random one
     nobody has, so it refuses every request. A command that takes no Slack request
-    (`answers_slack` false: `handoff sweep`, `handoff forget`) needs the bot token alone."""
+    (`answers_slack` false: `handoff sweep`, `handoff forget`) needs the bot token alone. The
+    erasure key (`HANDOFF_ERASURE_KEY`) is optional: without it, erasures keep plain digests."""
     if socket_mode:
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     elif answers_slack:
@@ -423,7 +456,7 @@ async def create(
         await db.upgrade(database.engine)
     if db.is_sqlite(settings.database_url):
         await database.engine.dispose()  # migrations only: its driver thread need not idle on
-    store = Store(database)
+    store = await keyed_store(settings, database)
     book = PolicyBook(store, policy)
     await book.record_current(clock())
     metrics = Metrics()

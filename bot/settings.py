@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.domain.erasure import KEY_MIN_LENGTH
 from bot.slack.pacing import Pace
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./handoff.db"
@@ -36,6 +37,9 @@ class Settings:
     sla_file: str
     intake_token: str | None = field(repr=False)
     intake_signing_secret: str | None = field(repr=False)
+    # Keys the digests an erased lead keeps of its ids (bot/domain/erasure.py); not derived
+    # from a Slack or intake secret: rotating one of those must not bring erased people back.
+    erasure_key: str | None = field(repr=False)
     host: str
     port: int
     pace: Pace = field(default_factory=Pace)
@@ -49,6 +53,8 @@ class Settings:
     ready_max_outbox_age: float = 600.0  # /readyz fails while a delivery waits longer than this
     outbox_keep_days: float = 7.0  # delivered outbox rows are emptied after this (0: kept)
     report_process: bool = True  # reports built in a worker process (0: in the server's)
+    # Ids of erasure keys lost for good: their digests no longer stop the server starting.
+    retired_erasure_keys: frozenset[str] = frozenset()
     # The CRM's credentials (the SLA file's `crm:` picks which are needed; docs/crm.md).
     hubspot_access_token: str | None = field(default=None, repr=False)
     hubspot_api_url: str = DEFAULT_HUBSPOT_URL
@@ -79,6 +85,7 @@ class Settings:
             sla_file=env.get("HANDOFF_SLA_FILE") or "sla.yaml",
             intake_token=env.get("HANDOFF_INTAKE_TOKEN") or None,
             intake_signing_secret=env.get("HANDOFF_INTAKE_SIGNING_SECRET") or None,
+            erasure_key=_erasure_key(env.get("HANDOFF_ERASURE_KEY") or None),
             host=env.get("HOST") or "0.0.0.0",
             port=int(port_text),
             pace=Pace(
@@ -99,6 +106,7 @@ class Settings:
             ready_max_outbox_age=_seconds(env, "HANDOFF_READY_MAX_OUTBOX_AGE", 600.0),
             outbox_keep_days=_seconds(env, "HANDOFF_OUTBOX_KEEP_DAYS", 7.0, "days"),
             report_process=_switch(env, "HANDOFF_REPORT_PROCESS", True),
+            retired_erasure_keys=_key_ids(env.get("HANDOFF_ERASURE_KEY_RETIRED") or ""),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
             hubspot_api_url=_hubspot_url(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL),
             salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
@@ -117,12 +125,14 @@ class Settings:
             "SLACK_SIGNING_SECRET": self.signing_secret,
             "SLACK_APP_TOKEN": self.app_token,
             "HANDOFF_INTAKE_TOKEN": self.intake_token,
+            "HANDOFF_ERASURE_KEY": self.erasure_key,
         }
         why = {
             "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from your Slack app's OAuth page",
             "SLACK_SIGNING_SECRET": "the signing secret from your Slack app's Basic Information",
             "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for --socket",
             "HANDOFF_INTAKE_TOKEN": "the bearer token marketing systems send to POST /leads",
+            "HANDOFF_ERASURE_KEY": ERASURE_KEY_HELP,
         }
         missing = [name for name in names if not values.get(name)]
         if missing:
@@ -135,6 +145,37 @@ class Settings:
                 f"SLACK_APP_TOKEN starts {app[:5]!r}, not 'xapp-': it must be "
                 f"{why['SLACK_APP_TOKEN']}."
             )
+
+
+ERASURE_KEY_HELP = (
+    f"a random secret of at least {KEY_MIN_LENGTH} characters (`openssl rand -hex 32`) that keys "
+    "what an erased person's lead keeps of their ids; set it once and keep it with your other "
+    "secrets, apart from the database's backups (docs/operations.md#the-erasure-key)"
+)
+
+
+def _erasure_key(text: str | None) -> str | None:
+    """HANDOFF_ERASURE_KEY, if set: long enough that nobody guesses it (with it, anyone with
+    the database could test guessed ids against the digests of erased ones)."""
+    key = text.strip() if text is not None else None
+    if key is not None and len(key) < KEY_MIN_LENGTH:
+        length = len(key)
+        raise ConfigError(
+            f"HANDOFF_ERASURE_KEY has {length} characters; it must be {ERASURE_KEY_HELP}."
+        )
+    return key
+
+
+def _key_ids(text: str) -> frozenset[str]:
+    """HANDOFF_ERASURE_KEY_RETIRED: key ids (8 hex characters each), separated by commas."""
+    ids = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    wrong = sorted(i for i in ids if len(i) != 8 or any(c not in "0123456789abcdef" for c in i))
+    if wrong:
+        raise ConfigError(
+            f"HANDOFF_ERASURE_KEY_RETIRED takes key ids of 8 hex characters, separated by "
+            f"commas (as the refusal to start names them), not {', '.join(map(repr, wrong))}"
+        )
+    return ids
 
 
 # What each CRM needs from the environment, and where to find it.

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
-from bot.domain.erasure import TOMBSTONE, tombstone
+from bot.domain.erasure import KEYED, TOMBSTONE, ErasureKey
 from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
@@ -382,13 +382,15 @@ _BY_EXTERNAL_IDS = _SELECT_LEAD.where(
 )
 
 
-def _intake_all(db: Connection, batch: list[tuple[NewLead, datetime]]) -> list[Intaken]:
+def _intake_all(
+    key: ErasureKey, db: Connection, batch: list[tuple[NewLead, datetime]]
+) -> list[Intaken]:
     """Store a batch of routed leads in one transaction, each answered as if alone: a lead
     whose external id is stored answers that lead (`known`), a second of the same id in the
     batch answers the first's (as a concurrent request would); the others are inserted with
     one statement, their events, outbox rows and App Home requests one statement each, and
     their rotations' turns last, each segment locked once, so the lock is held the least."""
-    stored, accounts, away = _stored_and_accounts(db, batch)
+    stored, accounts, away = _stored_and_accounts(db, batch, key)
     fresh: dict[str, int] = {}  # external id → the index of the batch's lead that stores it
     leads: list[tuple[NewLead, datetime]] = []
     for index, (new, now) in enumerate(batch):
@@ -426,7 +428,7 @@ _Accounts = Callable[[int, AccountAsk], AccountLead | None]
 
 
 def _stored_and_accounts(
-    db: Connection, batch: list[tuple[NewLead, datetime]]
+    db: Connection, batch: list[tuple[NewLead, datetime]], key: ErasureKey
 ) -> tuple[dict[str, LeadView], _Accounts, Callable[[], frozenset[str]]]:
     """The batch's leads already stored (by external id), the look-up of the owned lead of a
     batch lead's account (lead-to-account matching: by the lead's place in the batch), and
@@ -438,15 +440,24 @@ def _stored_and_accounts(
     wanted = sorted({new.lead.external_id for new, _ in batch})
     asks = [(index, new.account) for index, (new, _) in enumerate(batch) if new.account]
     at = batch[0][1]  # a batch's leads arrive together
-    # An erased lead keeps its external id's digest: the same id sent again finds it.
-    erased = {tombstone(external_id): external_id for external_id in wanted}
+    # An erased lead keeps its external id's digest (keyed, or unkeyed from before the key):
+    # the same id sent again finds it.
+    erased = {
+        digest: external_id for external_id in wanted for digest in key.tombstones(external_id)
+    }
     if db.dialect.name != "postgresql":
         rows = db.execute(_BY_EXTERNAL_IDS, {"p_external_ids": wanted + sorted(erased)})
         stored = _by_sent_id(lead_views(rows), erased)
         return stored, lambda _, ask: account_lead(db, ask.domain, ask.since), _once(db, at)
     one = len(wanted) == 1 and len(asks) <= 1  # a lead alone: plain parameters
     params: dict[str, Any] = (
-        {"p_external_id": wanted[0], "p_erased_id": next(iter(erased))}
+        dict(
+            zip(
+                ("p_external_id", "p_erased_id", "p_unkeyed_id"),
+                (wanted[0], *key.tombstones(wanted[0])),
+                strict=True,
+            )
+        )
         if one
         else {"p_external_ids": wanted + sorted(erased)}
     )
@@ -514,11 +525,12 @@ def _stored_and_accounts_pg(one: bool, accounts: bool = True, away: bool = False
     the arrays' lengths, so PostgreSQL plans it at every execution (worth it for a batch).
     `away`: everyone away at `p_away_now` too (`asked` 0, the user in `owner`)."""
     is_stored: ColumnElement[bool]
-    if one:  # the id, or the digest an erasure left of it: `= ANY (ARRAY[…])`, an index scan
+    if one:  # the id, or a digest an erasure left of it: `= ANY (ARRAY[…])`, an index scan
         is_stored = LeadRow.external_id.in_(
             [
                 bindparam("p_external_id", type_=String),
                 bindparam("p_erased_id", type_=String),
+                bindparam("p_unkeyed_id", type_=String),
             ]
         )
     else:  # one array parameter: an expanding list is rendered again at every execution
@@ -657,11 +669,22 @@ def _turned_first(
 class Store:
     """Repository over the lead tables. Methods are the only way services touch the database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, erasure_key: ErasureKey | None = None) -> None:
         self.db = database
+        self._erasure_key = erasure_key
         self._claims = GroupCommit(database, _claim_all)  # presses of a burst: one commit
         # Leads of a burst: one commit, gathered over one more loop turn (`GroupCommit`).
-        self._intakes = GroupCommit(database, _intake_all, gather=True)
+        self._intakes: GroupCommit[tuple[NewLead, datetime], Intaken] = GroupCommit(
+            database, lambda db, batch: _intake_all(self.erasure_key, db, batch), gather=True
+        )
+
+    @property
+    def erasure_key(self) -> ErasureKey:
+        """The key of erased ids' digests; a store made without one (a report, a benchmark)
+        takes no lead in and erases none."""
+        if self._erasure_key is None:
+            raise RuntimeError("this Store has no erasure key (HANDOFF_ERASURE_KEY)")
+        return self._erasure_key
 
     async def ping(self) -> bool:
         return await self.db.run(lambda db: db.execute(text("SELECT 1")).scalar() == 1)
@@ -732,6 +755,35 @@ class Store:
         return await self.db.run(
             lambda db: lead_view(db.execute(_BY_EXTERNAL_ID, params).mappings().first())
         )
+
+    async def by_erased_id(
+        self, external_id: str | None = None, crm_id: str | None = None
+    ) -> LeadView | None:
+        """The erased lead that had this external id or CRM id, found by the digests an
+        erasure leaves (this key's, or the unkeyed one of an erasure made before the key)."""
+        key = self.erasure_key
+        found = []
+        if external_id is not None:
+            found.append(LeadRow.external_id.in_(key.tombstones(external_id)))
+        if crm_id is not None:
+            found.append(LeadRow.crm_id.in_(key.tombstones(crm_id)))
+        if not found:
+            return None
+        statement = _SELECT_LEAD.where(or_(*found)).order_by(LeadRow.id.desc()).limit(1)
+        return await self.db.run(lambda db: lead_view(db.execute(statement).mappings().first()))
+
+    async def other_erasure_keys(self) -> list[str]:
+        """The key ids of erased leads' digests made with another key than this store's."""
+        ours = f"{KEYED}{self.erasure_key.key_id}:%"
+        # From `erased:hmac:<key id>:…`, the key id (SQL strings count from 1).
+        key_id = func.substr(LeadRow.external_id, len(KEYED) + 1, 8)
+        statement = (
+            select(key_id)
+            .where(LeadRow.external_id.like(f"{KEYED}%"), LeadRow.external_id.not_like(ours))
+            .distinct()
+            .order_by(key_id)
+        )
+        return await self.db.run(lambda db: [str(k) for k in db.execute(statement).scalars()])
 
     async def by_crm_id(self, crm_id: str) -> LeadView | None:
         """The newest lead of a CRM record (HubSpot contact / Salesforce Lead id)."""

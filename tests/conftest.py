@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.cli.stack import ERASURE_KEY
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy
 from bot.services.policies import load_policy
 from storage import db
@@ -76,7 +78,7 @@ async def migrated_store(url: str) -> AsyncIterator[Store]:
     database = db.Database(url)
     await db.upgrade(database.engine)
     try:
-        yield Store(database)
+        yield Store(database, ErasureKey(ERASURE_KEY))
     finally:
         await database.dispose()
 

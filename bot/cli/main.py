@@ -178,13 +178,13 @@ async def _import(
     """`handoff import`: exit 0 when every row was stored or already known, 1 when a row was
     refused or the file cannot be read. Times without a zone are read in `timezone`, by default
     the SLA's (HubSpot and Salesforce write them in the account's zone)."""
+    from bot.app import keyed_store
     from bot.cli.importer import ImportFileError, Status, import_csv, time_zone
     from bot.domain.lead import Stage
     from bot.services.leads import Invalid, Services
     from bot.services.policies import PolicyBook
     from storage import db
     from storage.away import AwayStore
-    from storage.repository import Store
 
     policy = load_policy(settings.sla_file)
     try:
@@ -194,7 +194,7 @@ async def _import(
     # Imported leads' CRM writes wait for `serve`'s CRM worker too.
     database = db.Database(settings.database_url, crm=policy.crm)
     await db.upgrade(database.engine)
-    store = Store(database)
+    store = await keyed_store(settings, database)
     book = PolicyBook(store, policy)
     await book.record_current(datetime.now(UTC))
 
@@ -272,6 +272,7 @@ async def _forget(settings: Settings, query: str, now: datetime) -> int:
     from storage.outbox import Kind
     from storage.queue import FAILED
 
+    settings.require("SLACK_BOT_TOKEN")
     handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:

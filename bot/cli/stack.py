@@ -17,6 +17,7 @@ from bot.simulator.server import SlackSimulator
 from bot.slack.publisher import Clock, utc_now
 
 SIGNING_SECRET = "local-simulator-signing-secret"
+ERASURE_KEY = "local-simulator-erasure-key-not-secret"
 BOT_TOKEN = "xoxb-local-simulator"
 APP_TOKEN = "xapp-local-simulator"
 INTAKE_TOKEN = "local-intake-token"
@@ -136,6 +137,7 @@ async def start_stack(
             "SLACK_API_URL": sim.api_url,
             "DATABASE_URL": database_url,
             "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
+            "HANDOFF_ERASURE_KEY": ERASURE_KEY,
             "HOST": "127.0.0.1",
             "PORT": "0",
             # The simulator enforces no rate limit unless a test sets one: go fast.

@@ -11,6 +11,8 @@ rep's free-text note, the question asked of marketing, and the same inside the l
 from __future__ import annotations
 
 import hashlib
+import hmac
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,15 +31,54 @@ _EVENT_KEPT = frozenset(
 )  # fmt: skip
 
 
-TOMBSTONE = "erased:"
+TOMBSTONE = "erased:"  # every digest an erasure leaves starts so, keyed or not
+KEYED = TOMBSTONE + "hmac:"
+# A key a person could guess would let anyone with the database test guessed ids against it.
+KEY_MIN_LENGTH = 32
 
 
-def tombstone(value: str) -> str:
-    """What an erased lead keeps of its external id (or CRM id): a SHA-256 digest, so the same
-    record sent again (intake, a CRM's retried deletion) is known as erased and not taken
-    again, while the id itself cannot be read back (55 characters: it fits the CRM id's
-    column)."""
+def unkeyed_tombstone(value: str) -> str:
+    """The digest erasures made before the erasure key (a plain SHA-256): still recognised,
+    never made any more. Anyone with the database can test a guessed id against it."""
     return TOMBSTONE + hashlib.sha256(value.encode()).hexdigest()[:48]
+
+
+@dataclass(frozen=True)
+class ErasureKey:
+    """The installation's secret (`HANDOFF_ERASURE_KEY`) that keys what an erased lead keeps of
+    its external id and CRM id: an HMAC-SHA256, so the same record sent again (intake, a CRM's
+    retried deletion) is known as erased, while the id can be neither read back nor tested
+    against a list of guesses without the key, which the database does not hold. Without one
+    (`secret` None: the setting is optional, so an install from SPEC's settings still starts),
+    the digests are plain SHA-256, as before the key, and the server says so at its start."""
+
+    secret: str | None = field(repr=False)
+
+    @property
+    def keyed(self) -> bool:
+        return self.secret is not None
+
+    @property
+    def key_id(self) -> str:
+        """Names the key in each digest it made (8 hex characters that tell nothing of it), so
+        a server started with another key (or none) refuses to start rather than forget the
+        erasures. Without a key: `unkeyed`, which no digest names."""
+        return self._mac(b"handoff erasure key id")[:8] if self.keyed else "unkeyed"
+
+    def tombstone(self, value: str) -> str:
+        """What an erasure keeps of an id: `erased:hmac:<key id>:<40 hex>` (61 characters: it
+        fits the CRM id's column); without a key, the plain digest."""
+        if not self.keyed:
+            return unkeyed_tombstone(value)
+        return f"{KEYED}{self.key_id}:{self._mac(value.encode())[:40]}"
+
+    def tombstones(self, value: str) -> tuple[str, str]:
+        """Every digest an erasure may have left of `value`: this key's, and the unkeyed one
+        of an erasure made before the key."""
+        return self.tombstone(value), unkeyed_tombstone(value)
+
+    def _mac(self, message: bytes) -> str:
+        return hmac.new((self.secret or "").encode(), message, hashlib.sha256).hexdigest()
 
 
 def erased_email(lead_id: int) -> str:
@@ -45,7 +86,7 @@ def erased_email(lead_id: int) -> str:
     return f"erased-{lead_id}@erased.invalid"
 
 
-def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
+def erased_values(lead: LeadView, now: datetime, key: ErasureKey) -> dict[str, Any]:
     """The lead's columns after erasure (the columns not named keep their values)."""
     company = {key: lead.company[key] for key in _COMPANY_KEPT if key in lead.company}
     engagement = [
@@ -54,7 +95,7 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         if isinstance(item, dict)
     ]
     return {
-        "external_id": tombstone(lead.external_id),
+        "external_id": key.tombstone(lead.external_id),
         "email": erased_email(lead.id),
         "name": None,
         "title": None,
@@ -70,7 +111,7 @@ def erased_values(lead: LeadView, now: datetime) -> dict[str, Any]:
         "account_domain": None,  # the company's domain names the person's employer
         # The CRM record that was the person (deleted there, or to be): its retried deletion
         # is known by the digest.
-        "crm_id": tombstone(lead.crm_id) if lead.crm_id else None,
+        "crm_id": key.tombstone(lead.crm_id) if lead.crm_id else None,
         "route_reason": erased_event_data(lead.route_reason) or None,  # the rule, not the domain
         "erased_at": now,
     }

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.crm.port import BadPayload, CrmInbound
 from bot.domain.crm import Change, CrmChange
-from bot.domain.erasure import erased_email, tombstone
+from bot.domain.erasure import erased_email
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Refusal
 from bot.services.erasure import forget
@@ -162,11 +162,8 @@ class CrmInboundService:
     async def _erased(self, change: CrmChange) -> bool:
         """Whether the change is about a record whose person Handoff erased (its lead keeps
         only the digests of its CRM and external ids)."""
-        store = self.services.store
-        if change.crm_id is not None and await store.by_crm_id(tombstone(change.crm_id)):
-            return True
-        found = change.external_id and await store.by_external_id(tombstone(change.external_id))
-        return bool(found)
+        found = await self.services.store.by_erased_id(change.external_id, change.crm_id)
+        return found is not None
 
     async def _lead(self, change: CrmChange) -> LeadView | None:
         """The lead of the CRM record: by its CRM id, else by its external id, else (a record

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.effects import Effect, Refresh, RefreshHomes
-from bot.domain.erasure import erased_event_data, erased_values, tombstone
+from bot.domain.erasure import erased_event_data, erased_values
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Reason, Refusal
 from bot.services.leads import Notifier
@@ -36,7 +36,7 @@ async def forget(
     if not query:
         raise Refusal("Usage: handoff forget <email or external id>")
     leads = await _of_the_person(store, query)
-    if not leads and await store.by_external_id(tombstone(query)) is not None:
+    if not leads and await store.by_erased_id(external_id=query) is not None:
         raise Refusal(
             f"The lead with external id {query!r} was erased already: nothing was changed.",
             Reason.NOT_FOUND,
@@ -55,7 +55,7 @@ async def forget(
         effects: list[Effect] = [RefreshHomes(users=homes)]
         if lead.message_ts:
             effects.append(Refresh(lead.id))  # its post, rendered as the erased lead
-        values = erased_values(lead, now)
+        values = erased_values(lead, now, store.erasure_key)
         messages = await store.erase(lead.id, values, erased_event_data, actor, now, effects)
         erased.append(Erased(lead.id, messages))
     notifier.deliver_soon()

@@ -29,7 +29,6 @@ from bot.domain.effects import (
     Settle,
     thread_note,
 )
-from bot.domain.erasure import tombstone
 from bot.domain.escalation import claim_deadline, claim_deadlines
 from bot.domain.info import (
     MORE_INFO,
@@ -921,7 +920,7 @@ class Services:
             return Invalid(errors)
         lead = await self.store.by_external_id(external_id)
         if lead is None:  # an erased lead keeps its external id's digest
-            lead = await self.store.by_external_id(tombstone(external_id))
+            lead = await self.store.by_erased_id(external_id=external_id)
         if lead is not None and lead.erased_at is not None:  # not a 404 a CRM retries for days
             return AlreadyRecorded(lead.id, ACTIVITY_ERASED)
         if lead is None:

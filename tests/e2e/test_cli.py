@@ -22,7 +22,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from bot.cli.demo import run_demo
-from bot.cli.stack import INTAKE_TOKEN, SIGNING_SECRET
+from bot.cli.stack import ERASURE_KEY, INTAKE_TOKEN, SIGNING_SECRET
 from bot.simulator.driver import SocketModeDriver
 from bot.simulator.server import SlackSimulator
 from tests.conftest import ROOT, lead_payload
@@ -45,9 +45,10 @@ def clean_env(**extra: str) -> dict[str, str]:
         "SLACK_APP_TOKEN",
         "HANDOFF_INTAKE_TOKEN",
         "DATABASE_URL",
+        "HANDOFF_ERASURE_KEY",
     )
     env = {k: v for k, v in os.environ.items() if k not in names}
-    return {**env, **extra}
+    return {**env, "HANDOFF_ERASURE_KEY": ERASURE_KEY, **extra}  # as a deployment should
 
 
 def test_the_module_docstring_names_every_command() -> None:
@@ -162,6 +163,31 @@ def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
     assert len(lines) == 2
     assert lines[0].startswith("handoff: SLACK_BOT_TOKEN is not set: the bot token (xoxb-…)")
     assert lines[1].startswith("SLACK_SIGNING_SECRET is not set: the signing secret")
+
+
+def test_the_erasure_key_is_optional_said_when_missing_and_refused_when_short(
+    tmp_path: Path,
+) -> None:
+    """SPEC's settings start Handoff: without HANDOFF_ERASURE_KEY an import (like `serve` and
+    `forget`) runs, and its log says that erasures then keep plain digests anyone with the
+    database can test guesses against. A key too short to be secret is refused in one line
+    that does not repeat it."""
+    fixture = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+    )
+    del env["HANDOFF_ERASURE_KEY"]
+    result = run("import", str(fixture), "--no-progress", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr  # its line 5 is refused: the file was read
+    assert "Imported hubspot_export.csv" in result.stdout
+    assert "HANDOFF_ERASURE_KEY is not set: what an erasure keeps" in result.stderr
+    short = run("serve", env={**env, "HANDOFF_ERASURE_KEY": "guessable"}, cwd=tmp_path)
+    assert short.returncode == 2
+    assert "HANDOFF_ERASURE_KEY has 9 characters; it must be a random secret" in short.stderr
+    assert "guessable" not in short.stderr
 
 
 def test_serve_socket_needs_the_app_token_but_no_signing_secret(tmp_path: Path) -> None:
@@ -455,7 +481,8 @@ async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_pa
 
 
 def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
-    """They take no Slack request, so no signing secret: only the token they call Slack with."""
+    """They take no Slack request, so no signing secret: only the token they call Slack with
+    (and `forget` the erasure key, which clean_env sets)."""
     for command in (["sweep"], ["forget", "nobody@example.com"]):
         result = run(*command, env=clean_env(), cwd=tmp_path)
         assert result.returncode == 2, result.stderr

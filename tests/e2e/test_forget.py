@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 from typing import Any
 
@@ -87,8 +88,9 @@ async def worked(stack: LocalStack, clock: TravelClock) -> None:
     await stack.settle()
 
 
-async def forget_cli(stack: LocalStack, who: str) -> tuple[int, str]:
-    """`handoff forget` as an operator runs it, beside the running server."""
+async def forget_cli(stack: LocalStack, who: str, **more: str) -> tuple[int, str]:
+    """`handoff forget` as an operator runs it, beside the running server (with the same
+    erasure key, from clean_env, unless `more` says otherwise)."""
     env = clean_env(
         SLACK_BOT_TOKEN="xoxb-forget",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -96,6 +98,7 @@ async def forget_cli(stack: LocalStack, who: str) -> tuple[int, str]:
         HANDOFF_INTAKE_TOKEN=INTAKE_TOKEN,
         DATABASE_URL=stack.handoff.settings.database_url,
         HANDOFF_SLA_FILE=stack.handoff.settings.sla_file,
+        **more,
     )
     process = await asyncio.create_subprocess_exec(
         *HANDOFF,
@@ -386,6 +389,10 @@ async def test_the_same_lead_sent_again_after_forget_stays_forgotten(stack: Loca
     assert len(stack.sim.messages(ENTERPRISE)) == posts  # no second post
     found = await database_text(stack)
     assert traces(found) == [] and LEAD["external_id"] not in found
+    # Nor a plain SHA-256 of it: with a list of guessed ids, anyone with the database alone
+    # would find whose it was. The digest is keyed (HANDOFF_ERASURE_KEY, not in the database).
+    assert hashlib.sha256(LEAD["external_id"].encode()).hexdigest()[:16] not in found
+    assert "erased:hmac:" in found
     assert traces(slack_text(stack)) == []
     # Forgetting them again by that id says they are gone already.
     status, output = await forget_cli(stack, LEAD["external_id"])
@@ -412,3 +419,24 @@ async def test_crm_activity_for_a_forgotten_person_is_answered_and_recorded_nowh
     )
     assert "attempt" not in events
     assert LEAD["external_id"] not in await database_text(stack)
+
+
+async def test_forget_with_another_erasure_key_refuses_and_changes_nothing(
+    stack: LocalStack,
+) -> None:
+    """An operator whose HANDOFF_ERASURE_KEY is not the server's (lost, mistyped, another
+    installation's): `handoff forget` stops with one line naming it, and erases nothing, for
+    with that key a person erased before would be taken in again."""
+    await claimed(stack)
+    await forgotten(stack)  # the database now holds a digest made with the server's key
+    someone = lead_payload("hs-2", email="jordan@contoso.example", name="Jordan Lee")
+    assert (await stack.post_lead(someone))[0] == 201
+    await stack.settle()
+
+    status, output = await forget_cli(stack, "hs-2", HANDOFF_ERASURE_KEY="k" * 40)
+
+    assert status == 2, output
+    assert "HANDOFF_ERASURE_KEY is not the key this database's erased leads were made" in output
+    assert "Traceback" not in output and "k" * 40 not in output
+    lead = await stack.services.lead(2)
+    assert lead.erased_at is None and lead.name == "Jordan Lee"

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, SIGNING_SECRET, LocalStack
+from bot.cli.stack import CHANNELS, ERASURE_KEY, INTAKE_TOKEN, PEOPLE, SIGNING_SECRET, LocalStack
 from bot.simulator.server import SlackSimulator
 from storage.outbox import OutboxStore
 from tests.conftest import ROOT, lead_payload
@@ -182,6 +182,7 @@ def serve_env(sim: SlackSimulator, database: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in names}
     return {
         **env,
+        "HANDOFF_ERASURE_KEY": ERASURE_KEY,
         "SLACK_BOT_TOKEN": "xoxb-kill-test",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": sim.api_url,

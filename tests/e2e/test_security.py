@@ -570,6 +570,9 @@ async def test_serve_enforces_a_configured_intake_signing_secret(
 # -- Secrets never logged ------------------------------------------------------------------------
 
 
+ERASURE = "erasure-key-that-must-never-be-shown-0123"
+
+
 def test_settings_do_not_show_secrets() -> None:
     settings = Settings.from_env(
         {
@@ -578,10 +581,12 @@ def test_settings_do_not_show_secrets() -> None:
             "SLACK_APP_TOKEN": "xapp-secret-app-token",
             "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN,
             "HANDOFF_INTAKE_SIGNING_SECRET": INTAKE_SIGNING_SECRET,
+            "HANDOFF_ERASURE_KEY": ERASURE,
         }
     )
     shown = repr(settings) + str(settings)
-    for secret in (BOT_TOKEN, SIGNING_SECRET, "xapp-secret", INTAKE_TOKEN, INTAKE_SIGNING_SECRET):
+    secrets = (BOT_TOKEN, SIGNING_SECRET, "xapp-secret", INTAKE_TOKEN, INTAKE_SIGNING_SECRET)
+    for secret in (*secrets, ERASURE):
         assert secret not in shown
     assert settings.intake_signing_secret == INTAKE_SIGNING_SECRET
 

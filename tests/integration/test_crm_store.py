@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bot.cli.stack import ERASURE_KEY
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Crm, Policy
 from bot.services.erasure import forget
 from bot.services.leads import Services
@@ -108,7 +110,7 @@ async def test_two_workers_leasing_at_once_take_each_row_once(
     other = db.Database(database_url)
     await db.upgrade(database.engine)
     try:
-        services = await services_on(Store(database), policy)
+        services = await services_on(Store(database, ErasureKey(ERASURE_KEY)), policy)
         database.crm = Crm(kind="webhook")
         for index in range(6):
             await claimed(services, f"hs-{index}")

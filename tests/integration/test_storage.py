@@ -161,7 +161,7 @@ async def test_round_robin_rotates_and_persists(store: Store, policy: Policy) ->
         lead, _ = await store.create_lead(new_lead(policy, f"rr-{index}"), NOW)
         owners.append(lead.suggested_owner)
     assert owners == ["U0REP1", "U0REP2", "U0REP1", "U0REP2", "U0REP1"]
-    again = Store(store.db)  # a restarted process continues the rotation
+    again = Store(store.db, store.erasure_key)  # a restarted process continues the rotation
     lead, _ = await again.create_lead(new_lead(policy, "rr-5"), NOW)
     assert lead.suggested_owner == "U0REP2"
 

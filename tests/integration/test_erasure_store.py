@@ -1,0 +1,154 @@
+"""What an erased lead keeps of its ids, on SQLite and PostgreSQL: a digest keyed with the
+installation's erasure key (HMAC-SHA256), so the same id sent again is still known as erased,
+while nobody with the database alone can test a list of guessed emails or ids against it; and
+the plain SHA-256 digests erasures made before the key are still recognised."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+
+from bot.domain.erasure import unkeyed_tombstone
+from bot.domain.refusal import Refusal
+from bot.services.erasure import forget
+from bot.services.leads import AlreadyRecorded, Services, Stored
+from storage.repository import Store
+from tests.conftest import lead_payload
+from tests.integration.conftest import MONDAY, Wakes
+
+EMAIL = "Priya.Raman@Northwind.example"  # marketing's system sends the email as the id
+CRM_ID = "451"
+CALL = {"type": "attempt", "kind": "call", "actor": "U0REP1", "id": "crm-call-9"}
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def dump(store: Store) -> str:
+    """Every row of every table, as text (what a database dump shows)."""
+
+    def work(db: Connection) -> str:
+        tables = ("leads", "events", "outbox", "crm_outbox", "lead_cycles")
+        return "\n".join(
+            str(row) for name in tables for row in db.execute(text(f"SELECT * FROM {name}"))
+        )
+
+    return str(await store.db.run(work))
+
+
+async def erased_lead(services: Services) -> int:
+    """A lead whose external id is the person's email, with a CRM id, then forgotten."""
+    taken = await services.intake(lead_payload(EMAIL, email=EMAIL, crm_id=CRM_ID), MONDAY)
+    assert isinstance(taken, Stored) and taken.created
+    (erased,) = await forget(services.store, Wakes(), EMAIL, "cli", MONDAY)
+    return erased.lead_id
+
+
+async def recognised(services: Services, lead_id: int) -> None:
+    """The erased id sent again is known: intake stores nothing, CRM activity records
+    nothing, and forgetting it again says it was erased already."""
+    again = await services.intake(lead_payload(EMAIL, email=EMAIL), MONDAY)
+    assert isinstance(again, Stored) and (again.lead.id, again.created) == (lead_id, False)
+    assert again.message is not None and "erased at their request" in again.message
+    call = await services.activity(EMAIL, CALL, MONDAY)
+    assert isinstance(call, AlreadyRecorded) and call.lead_id == lead_id
+    assert await services.store.count_leads() == 1
+    found = await services.store.by_erased_id(crm_id=CRM_ID)
+    assert found is not None and found.id == lead_id
+    with pytest.raises(Refusal, match="was erased already: nothing was changed"):
+        await forget(services.store, Wakes(), EMAIL, "cli", MONDAY)
+
+
+async def test_an_erased_email_is_recognised_but_its_digest_cannot_be_tested_against_guesses(
+    services: Services,
+) -> None:
+    lead_id = await erased_lead(services)
+    found = await dump(services.store)
+    lead = await services.store.get(lead_id)
+    assert lead is not None and lead.external_id.startswith("erased:hmac:")
+    # Neither the id nor a plain SHA-256 of it (as sent, or lower-cased as an email is
+    # compared) is anywhere: a dictionary of emails finds nothing without the key.
+    for guess in (EMAIL, EMAIL.lower(), CRM_ID):
+        assert guess.lower() not in found.lower()
+        assert sha256_hex(guess)[:16] not in found and unkeyed_tombstone(guess) not in found
+    await recognised(services, lead_id)
+
+
+async def test_an_erasure_made_before_the_key_is_still_recognised(services: Services) -> None:
+    """A database erased by an earlier Handoff holds plain SHA-256 digests (`erased:<hex>`):
+    they cannot be keyed now (the ids are gone), so both kinds are looked for."""
+    lead_id = await erased_lead(services)
+    before_the_key = {"e": unkeyed_tombstone(EMAIL), "c": unkeyed_tombstone(CRM_ID), "id": lead_id}
+
+    def unkeyed(db: Connection) -> None:
+        statement = "UPDATE leads SET external_id = :e, crm_id = :c WHERE id = :id"
+        db.execute(text(statement), before_the_key)
+
+    await services.store.db.run(unkeyed)
+    await recognised(services, lead_id)
+
+
+async def test_a_database_erased_with_another_key_refuses_the_wrong_key(
+    services: Services, database_url: str
+) -> None:
+    """A lost or mistyped key would quietly take erased people in again: the server (and
+    `handoff forget`, `handoff import`) refuses to start with it, naming the problem."""
+    from bot.app import keyed_store
+    from bot.settings import ConfigError, Settings
+    from storage import db
+
+    await erased_lead(services)
+    other: dict[str, Any] = {"DATABASE_URL": database_url, "HANDOFF_ERASURE_KEY": "x" * 40}
+    database = db.Database(database_url)
+    with pytest.raises(ConfigError) as refused:
+        await keyed_store(Settings.from_env(other), database)
+    message = str(refused.value)
+    assert "HANDOFF_ERASURE_KEY is not the key this database's erased leads were made" in message
+    assert f"HANDOFF_ERASURE_KEY_RETIRED={services.store.erasure_key.key_id} " in message
+    assert await services.store.count_leads() == 1
+    # A key lost for good, said so deliberately: Handoff starts (on the new key).
+    lost = {**other, "HANDOFF_ERASURE_KEY_RETIRED": services.store.erasure_key.key_id.upper()}
+    database = db.Database(database_url)
+    try:
+        store = await keyed_store(Settings.from_env(lost), database)
+        assert store.erasure_key.secret == "x" * 40
+    finally:
+        await database.dispose()
+
+
+async def test_without_a_key_erasures_keep_plain_digests_and_a_dropped_key_is_refused(
+    services: Services, database_url: str
+) -> None:
+    """HANDOFF_ERASURE_KEY is optional (SPEC's settings start Handoff): without it, an erasure
+    keeps the plain digest it kept before the key, still recognised. A database whose erasures
+    were keyed refuses to start with the key taken away, as with a wrong key."""
+    from bot.app import keyed_store
+    from bot.settings import ConfigError, Settings
+    from storage import db
+
+    await erased_lead(services)  # keyed, with the fixture's key
+    keyless: dict[str, Any] = {"DATABASE_URL": database_url}
+    database = db.Database(database_url)
+    with pytest.raises(ConfigError) as refused:
+        await keyed_store(Settings.from_env(keyless), database)
+    message = str(refused.value)
+    assert "HANDOFF_ERASURE_KEY is not set, and this database's erased leads were made" in message
+    retired = {**keyless, "HANDOFF_ERASURE_KEY_RETIRED": services.store.erasure_key.key_id}
+    database = db.Database(database_url)
+    try:
+        store = await keyed_store(Settings.from_env(retired), database)
+        plain = Services(store, services.policies, Wakes())
+        other = "sam@contoso.example"
+        taken = await plain.intake(lead_payload(other, email=other), MONDAY)
+        assert isinstance(taken, Stored) and taken.created
+        (erased,) = await forget(store, Wakes(), other, "cli", MONDAY)
+        lead = await store.get(erased.lead_id)
+        assert lead is not None and lead.external_id == unkeyed_tombstone(other)
+        again = await plain.intake(lead_payload(other, email=other), MONDAY)
+        assert isinstance(again, Stored) and (again.lead.id, again.created) == (lead.id, False)
+    finally:
+        await database.dispose()
