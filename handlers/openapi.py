@@ -72,18 +72,29 @@ class HubSpotEvent(BaseModel):
     """One event of a HubSpot webhook subscription delivery (more fields are ignored)."""
 
     eventId: int
-    subscriptionType: str
+    subscriptionType: str = Field(
+        description="contact.* (legacy format) or object.* (generic format, with objectTypeId)"
+    )
+    objectTypeId: str | None = Field(
+        default=None,
+        description="object.* events: the object's type; 0-1 (a contact) is followed, others "
+        "ignored. Required for the object.* events Handoff follows",
+    )
     objectId: int | None = Field(
         default=None, description="Required for the contact events Handoff follows, but a merge"
     )
     propertyName: str | None = None
     propertyValue: str | None = None
-    primaryObjectId: int | None = Field(default=None, description="contact.merge: the primary")
+    primaryObjectId: int | None = Field(
+        default=None, description="contact.merge / object.merge: the primary"
+    )
     mergedObjectIds: list[int] | None = Field(
-        default=None, description="contact.merge: the contacts merged into the primary"
+        default=None,
+        description="contact.merge / object.merge: the contacts merged into the primary",
     )
     newObjectId: int | None = Field(
-        default=None, description="contact.merge: the contact that remains, when not the primary"
+        default=None,
+        description="contact.merge / object.merge: the contact that remains, when not the primary",
     )
     occurredAt: int | None = None
     attemptNumber: int | None = None

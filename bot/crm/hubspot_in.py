@@ -2,7 +2,8 @@
 
 Two kinds of request reach `POST /crm/hubspot`:
 
-- webhook subscriptions (an app's "contact.creation", "contact.propertyChange", ...): a JSON
+- webhook subscriptions (an app's "contact.creation", "contact.propertyChange", ..., or their
+  generic "object.creation", "object.propertyChange", ... with `objectTypeId` "0-1"): a JSON
   array of events, each with its `eventId`; HubSpot retries them, so each is handled once;
 - a workflow's "Send a webhook" action: one contact object (`objectId` or the older `vid`, and
   its `properties`), a new lead to take in.
@@ -57,6 +58,19 @@ _MERGE = "contact.merge"
 # Only these are read further: other events need not have our fields (an association change
 # has `fromObjectId` and `toObjectId`, no `objectId`), and one must not refuse their batch.
 _FOLLOWED = ("contact.creation", "contact.propertyChange", _MERGE, *_DELETIONS)
+# HubSpot's generic format ("Public Beta: Generic Webhook Subscriptions", developers.hubspot.com/
+# changelog/public-beta-generic-webhook-subscriptions; a project app's `crmObjects`, beside its
+# `legacyCrmObjects`): `object.*` for every object, the object named by the event's
+# `objectTypeId` "in raw ID format (e.g., 0-1 for contacts)". A contact's is read as its legacy
+# counterpart; `contact.privacyDeletion` has none (it stays a legacy `hubEvents` type).
+# `object.restore` and `object.associationChange` are not followed, as their legacy ones are not.
+_GENERIC = {
+    "object.creation": "contact.creation",
+    "object.propertyChange": "contact.propertyChange",
+    "object.merge": _MERGE,
+    "object.deletion": "contact.deletion",
+}
+_CONTACT_TYPE = "0-1"
 # The inbox keeps a notification's key in 200 characters: a longer one is shortened by a digest.
 _KEY_LENGTH = 200
 _EVENT_FIELDS = ("eventId", "objectId")
@@ -242,7 +256,12 @@ def parse_events(events: list[Any]) -> list[CrmChange]:
             said = "is required" if kind is None else "must be text like contact.creation"
             problems.append((f"{where}.subscriptionType", said))
             continue
-        if kind not in _FOLLOWED:
+        sent = kind
+        if kind in _GENERIC:
+            if (contact_kind := _contact_kind(event, kind, where, problems)) is None:
+                continue  # another object's, or no object type (a problem named)
+            kind = contact_kind
+        elif kind not in _FOLLOWED:
             continue  # another object or event, whatever its fields: not ours to follow
         if kind == _MERGE:  # its ids are fields of its own: no `objectId` is asked of it
             merge = _merge_change(event, where, problems)
@@ -260,12 +279,29 @@ def parse_events(events: list[Any]) -> list[CrmChange]:
             problems.append((f"{where}.objectId", "must be a HubSpot id (digits)"))
         if event_id is None or object_id is None:
             continue
-        change = _event_change(event, event_id, object_id, kind, where, problems)
+        change = _event_change(event, event_id, object_id, kind, where, problems, sent)
         if change is not None:
             changes.append(change)
     if problems:
         raise BadPayload(problems)
     return changes
+
+
+def _contact_kind(
+    event: dict[str, Any], kind: str, where: str, problems: list[tuple[str, str]]
+) -> str | None:
+    """The legacy `contact.*` type a generic `object.*` event stands for when its object is a
+    contact (`objectTypeId` "0-1"); None for another object's (not ours) or when the object
+    type is missing or not text: a problem is then named, since the event might be a contact's
+    (its deletion an erasure request) and HubSpot's retry of a refused batch can bring it."""
+    object_type = event.get("objectTypeId")
+    if object_type is None:
+        problems.append((f"{where}.objectTypeId", f"is required for {kind} (0-1 is a contact)"))
+        return None
+    if not isinstance(object_type, str):
+        problems.append((f"{where}.objectTypeId", "must be text like 0-1 (a contact)"))
+        return None
+    return _GENERIC[kind] if object_type.strip() == _CONTACT_TYPE else None
 
 
 def _event_change(
@@ -275,11 +311,13 @@ def _event_change(
     kind: str,
     where: str,
     problems: list[tuple[str, str]],
+    sent: str,
 ) -> CrmChange | None:
     at = _when(event.get("occurredAt"))
     # HubSpot's `eventId` "is not guaranteed to be unique" (its webhook payload reference): one
     # change that sets two properties may come as two notifications with one id. A retry
-    # repeats all of these fields, so together they name one notification.
+    # repeats all of these fields, so together they name one notification. A contact's generic
+    # `object.*` event is keyed by its legacy type: it is the same notification either way.
     key = f"{event_id}:{kind}:{object_id}"
     common: dict[str, Any] = {"event_id": key, "crm_id": object_id, "at": at}
     common["external_id"] = f"hubspot:{object_id}"
@@ -289,7 +327,7 @@ def _event_change(
         return CrmChange(change=Change.DELETED, **common)
     name, value = event.get("propertyName"), event.get("propertyValue")
     if not isinstance(name, str):
-        problems.append((f"{where}.propertyName", "is required for contact.propertyChange"))
+        problems.append((f"{where}.propertyName", f"is required for {sent}"))
         return None
     common["event_id"] = f"{key}:{name}"
     if value is not None and not isinstance(value, str | int):

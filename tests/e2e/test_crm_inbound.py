@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,25 @@ async def hub() -> AsyncIterator[HubSpotFake]:
 async def crm_stack(
     sqlite_url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
 ) -> AsyncIterator[LocalStack]:
+    async with crm_stack_on(sqlite_url, crm_policy, clock, hub) as local:
+        yield local
+
+
+@pytest.fixture
+async def crm_stack_both(
+    database_url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
+) -> AsyncIterator[LocalStack]:
+    """`crm_stack` on SQLite and on PostgreSQL."""
+    async with crm_stack_on(database_url, crm_policy, clock, hub) as local:
+        yield local
+
+
+@asynccontextmanager
+async def crm_stack_on(
+    url: str, crm_policy: Policy, clock: TravelClock, hub: HubSpotFake
+) -> AsyncIterator[LocalStack]:
     local = await start_stack(
-        sqlite_url,
+        url,
         crm_policy,
         clock=clock,
         HUBSPOT_ACCESS_TOKEN=hub.token,
@@ -502,3 +520,113 @@ async def test_two_notifications_of_one_event_id_are_both_applied(
     types = [e.type for e in await stack.services.store.events(1)]
     assert "crm_status" in types and "won" in types
     assert await hubspot(stack, clock, batch, version="v1") == (200, {"handled": 0, "ignored": 2})
+
+
+def generic(event: dict[str, Any], object_type: str = "0-1") -> dict[str, Any]:
+    """`event` in HubSpot's generic format ("Public Beta: Generic Webhook Subscriptions", the
+    format of apps on its current developer platform): `object.*` for `contact.*`, the object
+    named by `objectTypeId` in its raw id ("0-1" a contact, "0-3" a deal)."""
+    kind = "object." + event["subscriptionType"].split(".", 1)[1]
+    return {**event, "subscriptionType": kind, "objectTypeId": object_type}
+
+
+async def test_a_contacts_changes_in_the_generic_format_do_what_the_legacy_ones_do(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """An app on HubSpot's current developer platform subscribes with `object.*` and an
+    `objectTypeId`: a contact's owner change reassigns its lead in Slack, its lead status is
+    recorded, its retry changes nothing, and its deletion erases the person."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    clock.advance(minutes=5)
+    owner = generic(change(101, "hubspot_owner_id", TOM_OWNER, at=clock()))
+    assert await hubspot(stack, clock, [owner], version="v1") == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == TOM
+    assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+    assert any("The CRM handed you" in text for text in dms(stack, TOM))
+    # HubSpot's retry of it: nothing more.
+    assert await hubspot(stack, clock, [owner]) == (200, {"handled": 0, "ignored": 1})
+
+    deleted = generic({**change(102, "x", "y"), "subscriptionType": "contact.deletion"})
+    assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    found = (await database_text(stack)) + slack_text(stack)
+    for trace in ("ana.silva", "Ana Silva", "Acme Freight", "5550 9876"):
+        assert trace.lower() not in found.lower(), trace
+    lead = await stack.services.lead(1)
+    assert lead.erased_at is not None and lead.crm_id == tombstone("451")
+    assert await hubspot(stack, clock, [deleted]) == (200, {"handled": 0, "ignored": 1})
+
+
+async def test_a_mixed_batch_of_both_formats_applies_the_contacts_events_only(
+    crm_stack_both: LocalStack, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """One delivery with legacy and generic events: the contact's are applied (its creation
+    read through the API, its status, its merge), a deal's creation and an association change
+    are ignored (not counted), as an event of another object always was."""
+    stack = crm_stack_both
+    await created(stack, clock)
+    clock.advance(minutes=5)
+    newcomer = hub.add_contact("bea.costa@globex.example", firstname="Bea", lastname="Costa")
+    merge = {
+        **change(113, "x", "y"),
+        "subscriptionType": "contact.merge",
+        "primaryObjectId": 777,
+        "mergedObjectIds": [451],
+        "newObjectId": 777,
+        "numberOfPropertiesMoved": 2,
+    }
+    association = {
+        **change(114, "x", "y"),
+        "subscriptionType": "object.associationChange",
+        "fromObjectId": 451,
+        "toObjectId": 8001,
+    }
+    for name in ("objectId", "propertyName", "propertyValue"):
+        association.pop(name)
+    batch = [
+        generic({**change(110, "x", "y", 9001), "subscriptionType": "contact.creation"}, "0-3"),
+        generic({**change(111, "x", "y", int(newcomer)), "subscriptionType": "contact.creation"}),
+        generic(change(112, "hs_lead_status", "IN_PROGRESS")),
+        association,
+        generic(merge),
+        change(115, "lifecyclestage", "opportunity", 777),  # legacy, on the merged contact
+    ]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert (status, answer) == (200, {"handled": 4, "ignored": 0}), answer
+    await stack.settle()
+    assert await stack.services.store.count_leads() == 2
+    bea = await stack.services.lead(2)
+    assert (bea.external_id, bea.email) == (f"hubspot:{newcomer}", "bea.costa@globex.example")
+    lead = await stack.services.lead(1)
+    assert lead.crm_id == "777"
+    events = await stack.services.store.events(1)
+    assert [e.data for e in events if e.type == "crm_status"] == [{"status": "IN_PROGRESS"}]
+    (tied,) = [e for e in events if e.type == "crm_merged"]
+    assert tied.data == {"crm_id": "777", "merged": ["451"]}
+    assert "opportunity" in [e.type for e in events]
+    # HubSpot's retry of the whole delivery applies nothing twice.
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert status == 200 and answer["handled"] == 0, answer
+    assert await stack.services.store.count_leads() == 2
+
+
+async def test_a_generic_event_without_its_object_type_is_refused_and_changes_nothing(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """Without `objectTypeId` an `object.*` event could be a contact's or a deal's: the request
+    is refused naming the field (HubSpot retries it), and nothing in it is applied."""
+    stack = crm_stack_both
+    await created(stack, clock)
+    untyped = {**generic(change(121, "hs_lead_status", "OPEN")), "objectTypeId": None}
+    del untyped["objectTypeId"]
+    numbered = {**generic(change(122, "hs_lead_status", "OPEN")), "objectTypeId": 1}
+    batch = [change(120, "hs_lead_status", "CONNECTED"), untyped, numbered]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert status == 400, answer
+    assert [(e["field"], e["message"]) for e in answer["errors"]] == [
+        ("[1].objectTypeId", "is required for object.propertyChange (0-1 is a contact)"),
+        ("[2].objectTypeId", "must be text like 0-1 (a contact)"),
+    ]
+    assert not [e for e in await stack.services.store.events(1) if e.type == "crm_status"]

@@ -135,6 +135,35 @@ def test_subscription_events_become_changes() -> None:
     assert changes[0].at == datetime(2026, 11, 23, tzinfo=UTC)
 
 
+def test_a_contacts_generic_events_are_read_as_their_legacy_counterparts() -> None:
+    """HubSpot's generic format (`object.*`, the object in `objectTypeId`, "0-1" a contact):
+    a contact's events are its `contact.*` ones, keyed alike; another object's are ignored,
+    and so are a restore and an association change (not followed in either format), whatever
+    their fields."""
+    contact = {"objectTypeId": "0-1"}
+    body = [
+        event(1, "object.creation", **contact),
+        event(2, "object.propertyChange", propertyName="hs_lead_status", propertyValue="OPEN")
+        | contact,
+        event(3, "object.deletion", **contact),
+        merge(4, 123, [456], newObjectId=123) | {"subscriptionType": "object.merge"} | contact,
+        event(5, "object.creation", objectTypeId="0-3"),
+        event(6, "object.deletion", objectTypeId="2-143967026"),
+        event(7, "object.restore"),
+        {k: v for k, v in event(8, "object.associationChange").items() if k != "objectId"},
+    ]
+    changes = HubSpotInbound(SECRET).parse(json.dumps(body).encode())
+    assert [(c.event_id, c.change) for c in changes] == [
+        ("1:contact.creation:123", Change.CREATED),
+        ("2:contact.propertyChange:123:hs_lead_status", Change.STATUS),
+        ("3:contact.deletion:123", Change.DELETED),
+        ("4:contact.merge:123:456", Change.MERGED),
+    ]
+    assert changes[1].value == "OPEN" and changes[3].merged_ids == ("456",)
+    legacy = HubSpotInbound(SECRET).parse(json.dumps([event(1, "contact.creation")]).encode())
+    assert legacy == changes[:1]
+
+
 def merge(event_id: int, primary: object, merged: object, **fields: object) -> dict[str, object]:
     """A `contact.merge` event as HubSpot's changelog documents it ("New subscription types for
     Webhooks"): the primary, the merged ids, the id of the result."""
@@ -219,6 +248,13 @@ def test_a_workflow_contact_becomes_a_lead_in_intakes_shape() -> None:
         ([merge(1, 123, ["x"])], ["[0].mergedObjectIds[0]"]),
         ([merge(1, 123, [456], newObjectId="abc")], ["[0].newObjectId"]),
         ([{**merge(1, 123, [456]), "eventId": None}], ["[0].eventId"]),
+        ([event(1, "object.deletion")], ["[0].objectTypeId"]),
+        ([event(1, "object.creation", objectTypeId=1)], ["[0].objectTypeId"]),
+        ([event(1, "object.propertyChange", objectTypeId="0-1")], ["[0].propertyName"]),
+        (
+            [event(1, "object.merge", objectTypeId="0-1")],
+            ["[0].primaryObjectId", "[0].mergedObjectIds"],
+        ),
         ([], ["(body)"]),
         ("text", ["(body)"]),
     ],
