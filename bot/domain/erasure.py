@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from bot.domain.lead import LeadView
@@ -58,7 +59,7 @@ class ErasureKey:
     def keyed(self) -> bool:
         return self.secret is not None
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         """Names the key in each digest it made (8 hex characters that tell nothing of it), so
         a server started with another key (or none) refuses to start rather than forget the
@@ -77,8 +78,14 @@ class ErasureKey:
         of an erasure made before the key."""
         return self.tombstone(value), unkeyed_tombstone(value)
 
+    @cached_property
+    def _keyed_hmac(self) -> hmac.HMAC:  # the key's inner and outer pads, made once
+        return hmac.new((self.secret or "").encode(), digestmod=hashlib.sha256)
+
     def _mac(self, message: bytes) -> str:
-        return hmac.new((self.secret or "").encode(), message, hashlib.sha256).hexdigest()
+        mac = self._keyed_hmac.copy()
+        mac.update(message)
+        return mac.hexdigest()
 
 
 def erased_email(lead_id: int) -> str:
