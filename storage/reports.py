@@ -15,7 +15,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
@@ -33,9 +45,10 @@ from bot.domain.report import (
 from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, EscalationRow, EventRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
+_FIRST_TOUCH = ("touch_due", "touched_on_time")  # the counts of who answers for a first touch
 _INSTANT = LEADS.c.received_at.type
 
 
@@ -48,19 +61,57 @@ class Filter:
     rep: str | None = None
 
     def conditions(self, lead: Any = LEADS.c) -> list[Any]:
-        """The filter on rows with `lead`'s columns (a lead's row, or a cycle's)."""
+        """The filter on rows with `lead`'s columns (a lead's row, or a cycle's: a rep's are
+        the cycles they own and those whose first touch they answer for, `touch_rep`)."""
         found = []
         if self.segment is not None:
             found.append(lead.segment == self.segment)
         if self.source is not None:
             found.append(lead.source == self.source)
         if self.rep is not None:
-            found.append(lead.owner == self.rep)
+            if isinstance(lead, Cycles):
+                found.append(or_(lead.owner == self.rep, touch_rep(lead) == self.rep))
+            else:
+                found.append(lead.owner == self.rep)
         return found
+
+    def keeps(self, group: Group) -> bool:
+        """Whether a group of counts is the filter's (a rep's: theirs, not the owner's now
+        of a lead whose first touch they answer for, nor the reverse)."""
+        return self.rep is None or group.rep == self.rep
 
     @property
     def any(self) -> bool:
         return any(value is not None for value in (self.segment, self.source, self.rep))
+
+
+# The handovers that take a lead from the rep who had it (its event's `from`, that rep or the
+# one it was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the
+# CRM's) and an offer to the pool while the rep is away. A constant, not bound parameters.
+_HANDOVER = text("events.type IN ('reassigned', 'offered')")
+
+
+def touch_rep(lead: Any) -> Any:
+    """Who answers for the first touch of the cycle rows `lead` when it is not the owner now:
+    the rep who had the lead when its first-touch clock ran, the touch if it came by the
+    deadline or else the deadline, when a handover took it from them at or after that (the
+    `from` of the first one, until the cycle closed; '' when it had nobody). NULL when no
+    handover came after it: the owner. One lookup on `ix_events_lead_at` a lead."""
+    due, touched = lead.first_touch_due_at, lead.first_touch_at
+    ran = case((touched <= due, touched), else_=due)
+    handover = (
+        select(func.coalesce(EventRow.data["from"].as_string(), ""))
+        .where(
+            EventRow.lead_id == lead.lead_id,
+            EventRow.at >= ran,
+            lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
+            _HANDOVER,
+        )
+        .order_by(EventRow.at, EventRow.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return case((due.is_not(None), handover))
 
 
 def _count(*conditions: Any) -> Any:
@@ -196,8 +247,11 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
     # period (a quarter's second scan cost a third as much again).
     group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
+    # ...and by who answers for the first touch when it is not the owner (NULL for nearly all)
+    touch = touch_rep(lead).label("touch_rep")
     labelled = [c.label(n) for n, c in columns.items()]
-    return select(*group, *labelled).where(*lead.where).group_by(*group)
+    found = select(*group, touch, *labelled).where(*lead.where)
+    return found.group_by(*group, literal_column(touch.name))  # its lookup made once a row
 
 
 def _group_columns(lead: Any) -> tuple[Any, ...]:
@@ -246,7 +300,7 @@ def epoch(db: Connection, column: Any) -> Any:
 def _times_query(db: Connection, lead: Cycles) -> Any:
     """The stage times of one kind of the period's MQL cycle rows."""
     epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
-    found = select(*_group_columns(lead), *epochs, lead.tier)
+    found = select(*_group_columns(lead), *epochs, lead.tier, touch_rep(lead))
     return found.where(*lead.where, lead.mql.is_(True))
 
 
@@ -285,7 +339,10 @@ def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> I
             due,
             closed,
             tier,
+            touch,
         ) = row
+        if touch is not None:  # a first touch (speed to lead) its owner now does not answer for
+            owner = touch or None
         key = (seg, src, owner, campaign)
         found = groups.get(key)
         if found is None:
@@ -352,7 +409,15 @@ class ReportStore:
                         for name in Counts.__dataclass_fields__
                         if name in row
                     }
-                    counts[group] = counts.get(group, Counts()) + Counts(**values)
+                    touch = row["touch_rep"]
+                    if touch is not None and (touch or None) != group.rep:
+                        # The first touch goes to the rep who had the lead when it ran.
+                        answers = replace(group, rep=touch or None)
+                        first = {name: values.pop(name) for name in _FIRST_TOUCH}
+                        if where.keeps(answers):
+                            counts[answers] = counts.get(answers, Counts()) + Counts(**first)
+                    if where.keeps(group):
+                        counts[group] = counts.get(group, Counts()) + Counts(**values)
                     if row.get("dispositioned"):
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
@@ -369,7 +434,7 @@ class ReportStore:
                 # turning them into Python is sliced too.
                 streamed = _times_query(db, kind).execution_options(yield_per=SLICE)
                 for rows in db.execute(streamed).partitions(SLICE):
-                    times += _stage_times(rows, groups)
+                    times += (t for t in _stage_times(rows, groups) if where.keeps(t.group))
                     pause()
             return times
 
