@@ -15,19 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select, text
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
@@ -45,10 +33,9 @@ from bot.domain.report import (
 from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, EscalationRow, EventRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, HANDOVER, EscalationRow, EventRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
-_FIRST_TOUCH = ("touch_due", "touched_on_time")  # the counts of who answers for a first touch
 _INSTANT = LEADS.c.received_at.type
 
 
@@ -61,23 +48,18 @@ class Filter:
     rep: str | None = None
 
     def conditions(self, lead: Any = LEADS.c) -> list[Any]:
-        """The filter on rows with `lead`'s columns (a lead's row, or a cycle's: a rep's are
-        the cycles they own and those whose first touch they answer for, `touch_rep`)."""
+        """The filter on rows with `lead`'s columns (a lead's row, or a cycle's)."""
         found = []
         if self.segment is not None:
             found.append(lead.segment == self.segment)
         if self.source is not None:
             found.append(lead.source == self.source)
         if self.rep is not None:
-            if isinstance(lead, Cycles):
-                found.append(or_(lead.owner == self.rep, touch_rep(lead) == self.rep))
-            else:
-                found.append(lead.owner == self.rep)
+            found.append(lead.owner == self.rep)
         return found
 
     def keeps(self, group: Group) -> bool:
-        """Whether a group of counts is the filter's (a rep's: theirs, not the owner's now
-        of a lead whose first touch they answer for, nor the reverse)."""
+        """Whether a group of counts is the filter's (a rep's own: see `handed_over`)."""
         return self.rep is None or group.rep == self.rep
 
     @property
@@ -85,21 +67,24 @@ class Filter:
         return any(value is not None for value in (self.segment, self.source, self.rep))
 
 
-# The handovers that take a lead from the rep who had it (its event's `from`, that rep or the
-# one it was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the
-# CRM's) and an offer to the pool while the rep is away. A constant, not bound parameters.
-_HANDOVER = text("events.type IN ('reassigned', 'offered')")
+# The events that take a lead from the rep who had it (their `from`: that rep, or the one it
+# was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the CRM's) and
+# an offer to the pool while the rep is away. Written as the predicate of their partial index
+# (migration 0032), a constant: a bound parameter proves nothing to a planner.
+_HANDOVER = text(f"events.{HANDOVER}")
 
 
-def touch_rep(lead: Any) -> Any:
-    """Who answers for the first touch of the cycle rows `lead` when it is not the owner now:
-    the rep who had the lead when its first-touch clock ran, the touch if it came by the
-    deadline or else the deadline, when a handover took it from them at or after that (the
-    `from` of the first one, until the cycle closed; '' when it had nobody). NULL when no
-    handover came after it: the owner. One lookup on `ix_events_lead_at` a lead."""
+def handed_over(lead: Cycles, since: datetime, as_of: datetime) -> Any:
+    """The rows of one kind of the period's cycles (from `since`) that were handed over since
+    it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
+    (at the touch, if it came by the deadline, else at the deadline), when a handover took it
+    from them at or after that: the `from` of the first one until the cycle closed ('' when
+    it had nobody); NULL when none came after it (its owner answers for it). With its first
+    touch's counts, 0 or 1. Only the handovers since the period began are read (a range of
+    `ix_events_handovers`), so the query costs those leads, not the period's every lead."""
     due, touched = lead.first_touch_due_at, lead.first_touch_at
     ran = case((touched <= due, touched), else_=due)
-    handover = (
+    first = (
         select(func.coalesce(EventRow.data["from"].as_string(), ""))
         .where(
             EventRow.lead_id == lead.lead_id,
@@ -111,7 +96,33 @@ def touch_rep(lead: Any) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    return case((due.is_not(None), handover))
+    handed = select(EventRow.lead_id).where(_HANDOVER, EventRow.at >= since)
+    now = literal(as_of, _INSTANT)
+    return select(
+        lead.lead_id.label("lead_id"),
+        lead.cycle.label("cycle"),
+        *_group_columns(lead),
+        first.label("touch_rep"),
+        case((touched.is_not(None) | (due <= now), 1), else_=0).label("touch_due"),
+        case((touched <= due, 1), else_=0).label("touched_on_time"),
+    ).where(*lead.where, due.is_not(None), lead.lead_id.in_(handed))
+
+
+def _first_touches(
+    db: Connection, kinds: list[Cycles], since: datetime, as_of: datetime
+) -> dict[tuple[int, int], tuple[Group, str | None, Counts]]:
+    """The period's cycles whose first touch a rep other than their owner answers for, by
+    (lead, cycle): the owner's group, that rep (None: nobody had it) and the counts that go."""
+    found = {}
+    for kind in kinds:
+        for row in db.execute(handed_over(kind, since, as_of)).mappings():
+            touch = row["touch_rep"]
+            group = _group(row)
+            if touch is None or (touch or None) == group.rep:
+                continue
+            counts = Counts(touch_due=row["touch_due"], touched_on_time=row["touched_on_time"])
+            found[(row["lead_id"], row["cycle"])] = (group, touch or None, counts)
+    return found
 
 
 def _count(*conditions: Any) -> Any:
@@ -247,11 +258,8 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
     # period (a quarter's second scan cost a third as much again).
     group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
-    # ...and by who answers for the first touch when it is not the owner (NULL for nearly all)
-    touch = touch_rep(lead).label("touch_rep")
     labelled = [c.label(n) for n, c in columns.items()]
-    found = select(*group, touch, *labelled).where(*lead.where)
-    return found.group_by(*group, literal_column(touch.name))  # its lookup made once a row
+    return select(*group, *labelled).where(*lead.where).group_by(*group)
 
 
 def _group_columns(lead: Any) -> tuple[Any, ...]:
@@ -298,9 +306,9 @@ def epoch(db: Connection, column: Any) -> Any:
 
 
 def _times_query(db: Connection, lead: Cycles) -> Any:
-    """The stage times of one kind of the period's MQL cycle rows."""
+    """The stage times of one kind of the period's MQL cycle rows (and the cycle's key)."""
     epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
-    found = select(*_group_columns(lead), *epochs, lead.tier, touch_rep(lead))
+    found = select(*_group_columns(lead), *epochs, lead.tier, lead.lead_id, lead.cycle)
     return found.where(*lead.where, lead.mql.is_(True))
 
 
@@ -323,8 +331,13 @@ def _no_pause() -> None:
     pass
 
 
-def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> Iterator[Times]:
-    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`)."""
+def _stage_times(
+    rows: Iterable[Any],
+    groups: dict[tuple[Any, ...], Group],
+    moved: dict[tuple[int, int], str | None],
+) -> Iterator[Times]:
+    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`);
+    a cycle in `moved` goes to the rep who answers for its first touch (speed to lead)."""
     for row in rows:
         (
             seg,
@@ -339,10 +352,11 @@ def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> I
             due,
             closed,
             tier,
-            touch,
+            lead_id,
+            cycle,
         ) = row
-        if touch is not None:  # a first touch (speed to lead) its owner now does not answer for
-            owner = touch or None
+        if moved and (lead_id, cycle) in moved:
+            owner = moved[(lead_id, cycle)]
         key = (seg, src, owner, campaign)
         found = groups.get(key)
         if found is None:
@@ -395,6 +409,8 @@ class ReportStore:
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
         cycles = cycles_in(start, end, where.conditions)
+        # A rep's report counts the first touches they answer for on leads others own now.
+        everyone = cycles_in(start, end, replace(where, rep=None).conditions)
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
@@ -409,18 +425,21 @@ class ReportStore:
                         for name in Counts.__dataclass_fields__
                         if name in row
                     }
-                    touch = row["touch_rep"]
-                    if touch is not None and (touch or None) != group.rep:
-                        # The first touch goes to the rep who had the lead when it ran.
-                        answers = replace(group, rep=touch or None)
-                        first = {name: values.pop(name) for name in _FIRST_TOUCH}
-                        if where.keeps(answers):
-                            counts[answers] = counts.get(answers, Counts()) + Counts(**first)
-                    if where.keeps(group):
-                        counts[group] = counts.get(group, Counts()) + Counts(**values)
+                    counts[group] = counts.get(group, Counts()) + Counts(**values)
                     if row.get("dispositioned"):
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
+            pause()
+            # Each first touch a rep other than the owner answers for goes to them (by rep).
+            for group, rep, first in _first_touches(db, everyone, start, as_of).values():
+                if where.keeps(group):
+                    back = Counts(
+                        touch_due=-first.touch_due, touched_on_time=-first.touched_on_time
+                    )
+                    counts[group] = counts.get(group, Counts()) + back
+                answers = replace(group, rep=rep)
+                if where.keeps(answers):
+                    counts[answers] = counts.get(answers, Counts()) + first
             pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
@@ -428,13 +447,17 @@ class ReportStore:
         def stage_times(db: Connection) -> list[Times]:
             groups: dict[tuple[Any, ...], Group] = {}
             times: list[Times] = []
-            for kind in cycles:
+            pause()
+            moved = {
+                key: rep for key, (_, rep, _) in _first_touches(db, everyone, start, as_of).items()
+            }
+            for kind in everyone:  # a rep's: theirs by first touch (`keeps`), not by owner
                 pause()
                 # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that
                 # turning them into Python is sliced too.
                 streamed = _times_query(db, kind).execution_options(yield_per=SLICE)
                 for rows in db.execute(streamed).partitions(SLICE):
-                    times += (t for t in _stage_times(rows, groups) if where.keeps(t.group))
+                    times += (t for t in _stage_times(rows, groups, moved) if where.keeps(t.group))
                     pause()
             return times
 

@@ -102,3 +102,9 @@ async def test_a_missed_first_touch_stays_with_the_rep_who_had_the_lead(
     # business time from the post (L1, L2) and 20 minutes (L5); Tom's 30 minutes and 2h30.
     speed = {name: value for name, value, _ in kpi(report.by_rep, "speed_median")}
     assert speed == {MAYA: 181.0, TOM: 30.0}
+    # A report for one rep takes the same split.
+    maya = await reports.report(W48, AS_OF, rep=MAYA)
+    assert (maya.first_touch, first_touch(maya)) == ((1, 3), {MAYA: (1 / 3, "1 of 3")})
+    tom = await reports.report(W48, AS_OF, rep=TOM)
+    assert (tom.first_touch, first_touch(tom)) == ((1, 2), {TOM: (0.5, "1 of 2")})
+    assert tom.conversion.posted == 5 and maya.conversion.posted == 0
