@@ -15,7 +15,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    any_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
@@ -74,14 +87,15 @@ class Filter:
 _HANDOVER = text(f"events.{HANDOVER}")
 
 
-def handed_over(lead: Cycles, since: datetime, as_of: datetime) -> Any:
+def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) -> Any:
     """The rows of one kind of the period's cycles (from `since`) that were handed over since
     it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
     (at the touch, if it came by the deadline, else at the deadline), when a handover took it
     from them at or after that: the `from` of the first one until the cycle closed ('' when
     it had nobody); NULL when none came after it (its owner answers for it). With its first
     touch's counts, 0 or 1. Only the handovers since the period began are read (a range of
-    `ix_events_handovers`), so the query costs those leads, not the period's every lead."""
+    `ix_events_handovers`), and their leads looked up by key, so the query costs those leads,
+    not the period's every lead."""
     due, touched = lead.first_touch_due_at, lead.first_touch_at
     ran = case((touched <= due, touched), else_=due)
     first = (
@@ -96,7 +110,12 @@ def handed_over(lead: Cycles, since: datetime, as_of: datetime) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    handed = select(EventRow.lead_id).where(_HANDOVER, EventRow.at >= since)
+    since_began = (_HANDOVER, EventRow.at >= since)
+    if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
+        ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
+        handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
+    else:  # SQLite looks each one up by its rowid already
+        handed = lead.lead_id.in_(select(EventRow.lead_id).where(*since_began))
     now = literal(as_of, _INSTANT)
     return select(
         lead.lead_id.label("lead_id"),
@@ -105,7 +124,7 @@ def handed_over(lead: Cycles, since: datetime, as_of: datetime) -> Any:
         first.label("touch_rep"),
         case((touched.is_not(None) | (due <= now), 1), else_=0).label("touch_due"),
         case((touched <= due, 1), else_=0).label("touched_on_time"),
-    ).where(*lead.where, due.is_not(None), lead.lead_id.in_(handed))
+    ).where(*lead.where, due.is_not(None), handed)
 
 
 def _first_touches(
@@ -115,7 +134,8 @@ def _first_touches(
     (lead, cycle): the owner's group, that rep (None: nobody had it) and the counts that go."""
     found = {}
     for kind in kinds:
-        for row in db.execute(handed_over(kind, since, as_of)).mappings():
+        query = handed_over(kind, since, as_of, db.dialect.name)
+        for row in db.execute(query).mappings():
             touch = row["touch_rep"]
             group = _group(row)
             if touch is None or (touch or None) == group.rep:
