@@ -96,7 +96,7 @@ def keep_ended(db: Connection, *where: Any) -> None:
 class Cycles:
     """One kind of cycle row (the leads in their first cycle, those in a later one, the ended
     ones): each fact by name (`rows.claimed_at`, `rows["stage"]`), with `started_at`,
-    `recycled` and `cycle`, and the conditions that select the period's."""
+    `recycled`, `cycle` and `lead_id`, and the conditions that select the period's."""
 
     def __init__(self, columns: dict[str, Any], where: list[Any]) -> None:
         self.columns = columns
@@ -124,17 +124,29 @@ def cycles_in(start: Any, end: Any, where: Callable[[Any], list[Any]]) -> list[C
     ended = LeadCycleRow.__table__.c
     facts = {name: leads[name] for name in FACTS}
     first = Cycles(
-        facts | {"started_at": leads.received_at, "recycled": false(), "cycle": leads.cycle},
+        facts
+        | {
+            "started_at": leads.received_at,
+            "recycled": false(),
+            "cycle": leads.cycle,
+            "lead_id": leads.id,
+        },
         [leads.cycle == 1, leads.received_at >= start, leads.received_at < end],
     )
     later = Cycles(
-        facts | {"started_at": leads.cycle_started_at, "recycled": CAME_BACK, "cycle": leads.cycle},
+        facts
+        | {
+            "started_at": leads.cycle_started_at,
+            "recycled": CAME_BACK,
+            "cycle": leads.cycle,
+            "lead_id": leads.id,
+        },
         # The partial index's predicate as a constant: a prepared statement's `cycle > $1`
         # proves nothing to PostgreSQL's planner about its generic plan.
         [text(f"leads.{RECYCLED}"), leads.cycle_started_at >= start, leads.cycle_started_at < end],
     )
     past = Cycles(
-        {name: ended[name] for name in (*FACTS, "started_at", "recycled", "cycle")},
+        {name: ended[name] for name in (*FACTS, "started_at", "recycled", "cycle", "lead_id")},
         [ended.started_at >= start, ended.started_at < end],
     )
     for rows in (first, later, past):

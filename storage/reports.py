@@ -15,7 +15,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    any_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
 
 from bot.domain.effects import Effect
 from bot.domain.lead import Stage
@@ -33,7 +46,7 @@ from bot.domain.report import (
 from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, EscalationRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, HANDOVER, EscalationRow, EventRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -58,9 +71,78 @@ class Filter:
             found.append(lead.owner == self.rep)
         return found
 
+    def keeps(self, group: Group) -> bool:
+        """Whether a group of counts is the filter's (a rep's own: see `handed_over`)."""
+        return self.rep is None or group.rep == self.rep
+
     @property
     def any(self) -> bool:
         return any(value is not None for value in (self.segment, self.source, self.rep))
+
+
+# The events that take a lead from the rep who had it (their `from`: that rep, or the one it
+# was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the CRM's) and
+# an offer to the pool while the rep is away. Written as the predicate of their partial index
+# (migration 0032), a constant: a bound parameter proves nothing to a planner.
+_HANDOVER = text(f"events.{HANDOVER}")
+
+
+def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) -> Any:
+    """The rows of one kind of the period's cycles (from `since`) that were handed over since
+    it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
+    (at the touch, if it came by the deadline, else at the deadline), when a handover took it
+    from them at or after that: the `from` of the first one until the cycle closed ('' when
+    it had nobody); NULL when none came after it (its owner answers for it). With its first
+    touch's counts, 0 or 1. Only the handovers since the period began are read (a range of
+    `ix_events_handovers`), and their leads looked up by key, so the query costs those leads,
+    not the period's every lead."""
+    due, touched = lead.first_touch_due_at, lead.first_touch_at
+    ran = case((touched <= due, touched), else_=due)
+    first = (
+        select(func.coalesce(EventRow.data["from"].as_string(), ""))
+        .where(
+            EventRow.lead_id == lead.lead_id,
+            EventRow.at >= ran,
+            lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
+            _HANDOVER,
+        )
+        .order_by(EventRow.at, EventRow.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    since_began = (_HANDOVER, EventRow.at >= since)
+    if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
+        ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
+        handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
+    else:  # SQLite looks each one up by its rowid already
+        handed = lead.lead_id.in_(select(EventRow.lead_id).where(*since_began))
+    now = literal(as_of, _INSTANT)
+    return select(
+        lead.lead_id.label("lead_id"),
+        lead.cycle.label("cycle"),
+        *_group_columns(lead),
+        first.label("touch_rep"),
+        case((touched.is_not(None) | (due <= now), 1), else_=0).label("touch_due"),
+        case((touched <= due, 1), else_=0).label("touched_on_time"),
+    ).where(*lead.where, due.is_not(None), handed)
+
+
+def _first_touches(
+    db: Connection, kinds: list[Cycles], since: datetime, as_of: datetime
+) -> dict[tuple[int, int], tuple[Group, str | None, Counts]]:
+    """The period's cycles whose first touch a rep other than their owner answers for, by
+    (lead, cycle): the owner's group, that rep (None: nobody had it) and the counts that go."""
+    found = {}
+    for kind in kinds:
+        query = handed_over(kind, since, as_of, db.dialect.name)
+        for row in db.execute(query).mappings():
+            touch = row["touch_rep"]
+            group = _group(row)
+            if touch is None or (touch or None) == group.rep:
+                continue
+            counts = Counts(touch_due=row["touch_due"], touched_on_time=row["touched_on_time"])
+            found[(row["lead_id"], row["cycle"])] = (group, touch or None, counts)
+    return found
 
 
 def _count(*conditions: Any) -> Any:
@@ -244,9 +326,9 @@ def epoch(db: Connection, column: Any) -> Any:
 
 
 def _times_query(db: Connection, lead: Cycles) -> Any:
-    """The stage times of one kind of the period's MQL cycle rows."""
+    """The stage times of one kind of the period's MQL cycle rows (and the cycle's key)."""
     epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
-    found = select(*_group_columns(lead), *epochs, lead.tier)
+    found = select(*_group_columns(lead), *epochs, lead.tier, lead.lead_id, lead.cycle)
     return found.where(*lead.where, lead.mql.is_(True))
 
 
@@ -269,8 +351,13 @@ def _no_pause() -> None:
     pass
 
 
-def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> Iterator[Times]:
-    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`)."""
+def _stage_times(
+    rows: Iterable[Any],
+    groups: dict[tuple[Any, ...], Group],
+    moved: dict[tuple[int, int], str | None],
+) -> Iterator[Times]:
+    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`);
+    a cycle in `moved` goes to the rep who answers for its first touch (speed to lead)."""
     for row in rows:
         (
             seg,
@@ -285,7 +372,11 @@ def _stage_times(rows: Iterable[Any], groups: dict[tuple[Any, ...], Group]) -> I
             due,
             closed,
             tier,
+            lead_id,
+            cycle,
         ) = row
+        if moved and (lead_id, cycle) in moved:
+            owner = moved[(lead_id, cycle)]
         key = (seg, src, owner, campaign)
         found = groups.get(key)
         if found is None:
@@ -338,6 +429,8 @@ class ReportStore:
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
         cycles = cycles_in(start, end, where.conditions)
+        # A rep's report counts the first touches they answer for on leads others own now.
+        everyone = cycles_in(start, end, replace(where, rep=None).conditions)
 
         def work(db: Connection) -> Facts:
             counts: dict[Group, Counts] = {}
@@ -357,19 +450,34 @@ class ReportStore:
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             pause()
+            # Each first touch a rep other than the owner answers for goes to them (by rep).
+            for group, rep, first in _first_touches(db, everyone, start, as_of).values():
+                if where.keeps(group):
+                    back = Counts(
+                        touch_due=-first.touch_due, touched_on_time=-first.touched_on_time
+                    )
+                    counts[group] = counts.get(group, Counts()) + back
+                answers = replace(group, rep=rep)
+                if where.keeps(answers):
+                    counts[answers] = counts.get(answers, Counts()) + first
+            pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
 
         def stage_times(db: Connection) -> list[Times]:
             groups: dict[tuple[Any, ...], Group] = {}
             times: list[Times] = []
-            for kind in cycles:
+            pause()
+            moved = {
+                key: rep for key, (_, rep, _) in _first_touches(db, everyone, start, as_of).items()
+            }
+            for kind in everyone:  # a rep's: theirs by first touch (`keeps`), not by owner
                 pause()
                 # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that
                 # turning them into Python is sliced too.
                 streamed = _times_query(db, kind).execution_options(yield_per=SLICE)
                 for rows in db.execute(streamed).partitions(SLICE):
-                    times += _stage_times(rows, groups)
+                    times += (t for t in _stage_times(rows, groups, moved) if where.keeps(t.group))
                     pause()
             return times
 

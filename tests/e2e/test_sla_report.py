@@ -186,3 +186,30 @@ async def test_a_reversed_future_or_too_long_range_is_refused_privately(
     text = await report_for(stack, MANAGER, "2025-01-01..2026-11-20")
     assert "a range covers at most 366 days" in text
     assert stack.sim.messages(ROOM) == []
+
+
+async def test_by_rep_a_missed_first_touch_stays_with_the_rep_the_sla_took_the_lead_from(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims a hot lead at 11:00 and does not call by its 13:00 deadline; at 15:01 the
+    sweep hands it to Tom (200% of the window), who calls at once. The by-rep table shows the
+    miss against Maya; Tom, who got it two hours late, is not measured on its first touch."""
+    status, _ = await stack.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(hours=4, minutes=1)
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == "U0REP2"
+    await stack.driver.press("U0REP2", "Log call", channel=ENTERPRISE)
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    by_rep = [line for line in text[text.index("*By rep*") :].split("\n") if "<@U0REP" in line]
+    assert by_rep == [
+        "• <@U0REP2>: 1 MQL · MQL→SAL 100% 🟢",  # the lead is his now; its first touch was not
+        f"• <@{REP}>: 0 MQLs · First touch 0% 🔴 · speed 4h 1m",
+    ]
+    assert "First-touch compliance" in text and "0 of 1" in text  # the team's: one lead

@@ -2,7 +2,8 @@
 services (arrivals on both sides of the week's edges in Sydney, some sent late by a CRM, posts,
 claims, attempts, "progressing", dispositions with reasons, reassignments before and after the
 claim), counted by SQL, and each KPI worked out again here from its plain definition
-(docs/reports.md, seeds 001 and 002) and the facts as they happened. Then some of the leads
+(docs/reports.md, seeds 001 and 002) and the facts as they happened, first-touch compliance by
+rep too (the rep who had the lead when its first-touch clock ran). Then some of the leads
 are erased: the week's report must not change.
 
 Each seed is a fixed history (`random.Random(seed)`), so a failure is reproducible."""
@@ -59,6 +60,7 @@ class Lived:
     code: str | None = None
     reason: str | None = None
     closed: datetime | None = None
+    handovers: list[tuple[datetime, str | None]] = field(default_factory=list)  # (when, from)
 
     @property
     def first_touch(self) -> datetime | None:
@@ -126,6 +128,7 @@ async def _work(
     if rng.random() < 0.2 and (when := later(3600)) is not None:
         other = next(rep for rep in pool if rep != lead.suggested_owner)
         await services.reassign(lead_id, "U0MGR1", other, when)
+        life.handovers.append((when, lead.suggested_owner))
     rep = rng.choice(pool)
     if rng.random() < 0.2 or (claimed := later(rng.choice([1800, 6 * 3600, 3 * 86400]))) is None:
         return
@@ -139,6 +142,7 @@ async def _work(
     if rng.random() < 0.2 and (when := later(3600)) is not None:
         life.owner = next(other for other in pool if other != rep)
         await services.reassign(lead_id, "U0MGR1", life.owner, when)
+        life.handovers.append((when, rep))
     if rng.random() < 0.25 and (when := later(2 * 86400)) is not None:
         await services.dispose(lead_id, life.owner or rep, "progressing", when)
         life.progressing = when
@@ -176,13 +180,21 @@ async def expected(
     sqls = [life for life in accepted if life.code == "qualified"]
 
     first_touch = [0, 0]
+    by_rep: dict[str, tuple[int, int]] = {}
     speeds, responses = [], []
     for life in mqls:
         touched, due = life.first_touch, leads[life.lead_id].first_touch_due_at
         assert due is not None
         if touched is not None or due <= as_of:
-            first_touch[0] += touched is not None and touched <= due
+            on_time = touched is not None and touched <= due
+            first_touch[0] += on_time
             first_touch[1] += 1
+            # The rep who had it when the clock ran: at the touch in time, else the deadline.
+            ran = touched if on_time and touched is not None else due
+            after = [who for when, who in life.handovers if when >= ran]
+            rep = after[0] if after else life.owner
+            met, of = by_rep.get(rep or "(unclaimed)", (0, 0))
+            by_rep[rep or "(unclaimed)"] = (met + on_time, of + 1)
         ignored = touched is None and due <= as_of and life.closed is None
         if life.posted and (touched is not None or ignored):
             speeds.append(working(life.posted, touched or as_of))
@@ -219,6 +231,7 @@ async def expected(
         "sal_to_sql": (len(sqls), len(accepted)),
         "mql_to_sql": (len(sqls), len(posted)),
         "first_touch": tuple(first_touch),
+        "first_touch_by_rep": by_rep,
         "feedback": tuple(feedback),
         "final": tuple(final),
         "attempts": tuple(coverage),
@@ -247,9 +260,16 @@ def reported(report: Report) -> dict[str, object]:
         return None if value is None else int(value)
 
     shares = ("acceptance", "sal_to_sql", "mql_to_sql", "first_touch", "feedback", "final")
+    by_rep = {}
+    for rep in report.by_rep:
+        (kpi,) = [kpi for kpi in rep.kpis if kpi.key == "first_touch"]
+        part, _, whole = kpi.detail.partition(" of ")
+        if whole and int(whole):
+            by_rep[rep.name] = (int(part), int(whole))
     return {
         "mql": int(kpis["mql"].value or 0),
         **{key: counted(key) for key in (*shares, "attempts")},
+        "first_touch_by_rep": by_rep,
         **{key: minutes(key) for key in ("speed_median", "speed_p90", "claim_median")},
         "response_mean": minutes("response_mean"),
         "mix": {code: n for code, _, n in report.dispositions if code != "progressing"},

@@ -1,0 +1,33 @@
+"""event handovers: a partial index of the events that take a lead from the rep who had it
+
+The report's by-rep first touch (storage/reports.py `touch_rep`) looks for a lead's first
+reassignment or away-offer after its first-touch clock ran, only for the leads that had one
+since the period began: this index gives that set (a small share of the events) as a range.
+
+Revision ID: 0032
+Revises: 0027
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0032"
+down_revision = "0027"
+branch_labels = None
+depends_on = None
+
+HANDOVER = "type IN ('reassigned', 'offered')"
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_events_handovers",
+        "events",
+        ["at", "lead_id"],
+        sqlite_where=sa.text(HANDOVER),
+        postgresql_where=sa.text(HANDOVER),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_events_handovers", table_name="events")
