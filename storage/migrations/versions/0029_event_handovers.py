@@ -4,15 +4,15 @@ The report's by-rep first touch (storage/reports.py `touch_rep`) looks for a lea
 reassignment or away-offer after its first-touch clock ran, only for the leads that had one
 since the period began: this index gives that set (a small share of the events) as a range.
 
-Revision ID: 0032
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0032"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
