@@ -57,7 +57,7 @@ from handlers.event_retries import EventRetries
 from storage import db
 from storage.away import AwayStore
 from storage.crm import CrmOutboxStore
-from storage.crm_inbox import CrmInboxStore
+from storage.crm_inbox import KEEP, CrmInboxStore
 from storage.home import HomeStore
 from storage.outbox import KINDS as OUTBOX_KINDS
 from storage.outbox import OutboxStore
@@ -202,16 +202,15 @@ class Handoff:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
-        if self.settings.outbox_keep_days:
-            scheduler.add_job(
-                self.prune,
-                "interval",
-                hours=1,
-                id="outbox-retention",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC) + timedelta(minutes=1),
-            )
+        scheduler.add_job(  # the CRM inbox's retention runs even when the outbox is kept
+            self.prune,
+            "interval",
+            hours=1,
+            id="outbox-retention",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+        )
         scheduler.add_job(
             self.read_statuses,
             "interval",
@@ -289,8 +288,20 @@ class Handoff:
             log.exception("the monthly digest failed; the next replica or restart tries again")
 
     async def prune(self) -> None:
-        """Retention: empty the Slack deliveries done more than HANDOFF_OUTBOX_KEEP_DAYS ago."""
-        before = self.clock() - timedelta(days=self.settings.outbox_keep_days)
+        """Retention: drop the CRM notifications received more than `crm_inbox.KEEP` ago (the
+        CRMs retry no longer), and empty the Slack deliveries done more than
+        HANDOFF_OUTBOX_KEEP_DAYS ago (0: kept)."""
+        now = self.clock()
+        try:
+            pruned = await CrmInboxStore(self.database).prune(now - KEEP)
+        except Exception:
+            log.exception("pruning the CRM inbox failed; the next run tries again")
+        else:
+            if pruned:
+                log.info("CRM inbox retention: %d notifications' keys pruned", pruned)
+        if not self.settings.outbox_keep_days:
+            return
+        before = now - timedelta(days=self.settings.outbox_keep_days)
         try:
             pruned = await self.outbox.rows.prune(before)
         except Exception:

@@ -49,6 +49,7 @@ from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, AccountLead
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
+from storage.crm_inbox import forget_records
 from storage.cycles import keep_ended
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, settled_alert, write_effects
@@ -889,6 +890,9 @@ class Store:
             crm_id = db.execute(select(LeadRow.crm_id).where(LeadRow.id == lead_id)).scalar()
             if crm_id is not None:  # the person's merged contacts, named in plain
                 merges = table(CrmMergeRow)
+                merged = select(CrmMergeRow.merged_id).where(CrmMergeRow.crm_id == crm_id)
+                # The CRM's notifications about them: their keys name the records too.
+                forget_records(db, {crm_id, *db.execute(merged).scalars()})
                 db.execute(
                     delete(merges).where(
                         or_(CrmMergeRow.crm_id == crm_id, CrmMergeRow.merged_id == crm_id)

@@ -509,7 +509,9 @@ class CrmInboxRow(Base):
 
     source: Mapped[str] = mapped_column(String(20), primary_key=True)  # hubspot, salesforce
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # retention: a range delete
+    # The CRM record the notification is about (an erasure drops the rows of the person's).
+    crm_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class CrmMergeRow(Base):

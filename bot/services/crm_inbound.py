@@ -41,7 +41,9 @@ from storage.crm_inbox import CrmInboxStore
 
 log = logging.getLogger("handoff.crm")
 
-Outcome = Literal["handled", "ignored", "unknown"]
+# "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
+# names their record, and a retry of it is ignored again all the same).
+Outcome = Literal["handled", "ignored", "unknown", "erased"]
 # Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them.
 _SET_UP_ERRORS = frozenset(
     {"missing_scope", "not_authed", "invalid_auth", "account_inactive", "no_permission"}
@@ -119,7 +121,7 @@ class CrmInboundService:
         inbound = self.adapters[source]
         applied = Applied()
         for change in changes:
-            if not await self.inbox.take(source, change.event_id, now):
+            if not await self.inbox.take(source, change.event_id, now, change.crm_id):
                 applied.ignored += 1  # the CRM's retry of a notification applied already
                 continue
             try:
@@ -134,6 +136,9 @@ class CrmInboundService:
             if outcome == "unknown":
                 await self.inbox.release(source, change.event_id)
                 applied.unknown.append(change.crm_id or change.external_id or change.event_id)
+            elif outcome == "erased":
+                await self.inbox.release(source, change.event_id)
+                applied.ignored += 1
             elif outcome == "handled":
                 applied.handled += 1
             else:
@@ -149,7 +154,7 @@ class CrmInboundService:
             return await self._merged(source, change, now)
         lead = await self._lead(change)
         if lead is None:  # a record erased here already (its deletion retried): nothing to do
-            return "ignored" if await self._erased(change) else "unknown"
+            return "erased" if await self._erased(change) else "unknown"
         if change.change is Change.OWNER:
             return await self._owner(inbound, change, lead, now)
         if change.change is Change.STATUS:
@@ -206,6 +211,8 @@ class CrmInboundService:
         result = await self.services.intake(dict(payload), now, source=source)
         if isinstance(result, Invalid):
             raise BadPayload([(f"lead.{e.field}", e.message) for e in result.errors])
+        if result.lead.erased_at is not None:  # the erased person sent again: stays forgotten
+            return "erased"
         if change.crm_id is not None and result.lead.crm_id is None:
             await self.services.store.set_crm_id(result.lead.id, change.crm_id)
         return "handled" if result.created or result.requalified else "ignored"
@@ -278,6 +285,11 @@ class CrmInboundService:
         if change.crm_id is None or not change.merged_ids:
             return "ignored"
         store = self.services.store
+        # One person's contacts merged: if one of them was erased, so was the person, whose
+        # records are not remembered again (nor tied: an erased lead never is).
+        for crm_id in (change.crm_id, *change.merged_ids):
+            if await store.by_erased_id(crm_id=crm_id) is not None:
+                return "erased"
         moved = await store.tie_merged(change.merged_ids, change.crm_id, now)
         if moved:
             log.info(

@@ -21,7 +21,8 @@ from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.crm.hubspot_in import sign_v3
 from bot.crmfake.hubspot import HubSpotFake, sign_v1
 from bot.domain.policy import Policy, parse_policy, snapshot
-from tests.e2e.test_forget import database_text, slack_text
+from storage.crm_inbox import KEEP
+from tests.e2e.test_forget import database_text, forget_cli, slack_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hubspot-client-secret-for-tests"
@@ -352,6 +353,60 @@ async def test_a_contact_deleted_in_hubspot_is_erased(
     # would retry for days.
     again = {**change(32, "x", "y"), "subscriptionType": "contact.privacyDeletion"}
     assert await hubspot(stack, clock, [again]) == (200, {"handled": 0, "ignored": 1})
+    # The CRM inbox named the contact in each notification's key: none is left, nor kept
+    # by the retries answered since.
+    assert inbox_rows(await database_text(stack), "451") == []
+
+
+def inbox_rows(dump: str, crm_id: str) -> list[str]:
+    """The CRM inbox's rows of a database dump that name the CRM record `crm_id`."""
+    return [
+        line
+        for line in dump.splitlines()
+        if line.startswith("crm_inbox:") and (f":{crm_id}" in line or f'"{crm_id}"' in line)
+    ]
+
+
+async def test_forget_drops_the_crm_notifications_that_named_the_person(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """`handoff forget` of a person whose contact HubSpot sent (its workflow's webhook, then a
+    status change): the database dump keeps no CRM inbox row naming the contact, on SQLite and
+    PostgreSQL, and HubSpot's late retries are answered, change nothing and leave none."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    status = change(41, "hs_lead_status", "OPEN")
+    assert await hubspot(stack, clock, [status]) == (200, {"handled": 1, "ignored": 0})
+    before = await database_text(stack)
+    assert len(inbox_rows(before, "451")) == 2  # the workflow's call, the status change
+
+    code, output = await forget_cli(stack, "ana.silva@acme.example")
+    assert code == 0, output
+    await stack.settle()
+    assert inbox_rows(await database_text(stack), "451") == []
+
+    assert await hubspot(stack, clock, contact()) == (200, {"handled": 0, "ignored": 1})
+    assert await hubspot(stack, clock, [status]) == (200, {"handled": 0, "ignored": 1})
+    assert inbox_rows(await database_text(stack), "451") == []
+    assert await stack.services.store.count_leads() == 1
+
+
+async def test_the_crm_inbox_is_pruned_once_the_crms_retries_are_over(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """The hourly retention job drops a notification's key `KEEP` after it came (HubSpot
+    retries for up to 3 days), not before: until then its retry is still refused."""
+    stack = crm_stack
+    await created(stack, clock)
+    start = clock()
+    clock.advance(days=KEEP.days, hours=-1)
+    await stack.handoff.prune()
+    assert len(inbox_rows(await database_text(stack), "451")) == 1
+    assert await hubspot(stack, clock, contact()) == (200, {"handled": 0, "ignored": 1})
+    clock.advance(hours=2)
+    await stack.handoff.prune()
+    assert inbox_rows(await database_text(stack), "451") == []
+    assert clock() - start > KEEP
 
 
 async def test_bad_signatures_are_refused_and_change_nothing(

@@ -5,7 +5,7 @@ the CRM's retry runs again), and a merge ties the merged records' leads to the o
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, select
@@ -15,10 +15,12 @@ from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.crm import Change, CrmChange
 from bot.services.crm_inbound import CrmInboundService
+from bot.services.erasure import forget
 from bot.services.leads import Services
-from storage.crm_inbox import CrmInboxStore
+from storage.crm_inbox import KEEP, CrmInboxStore
 from storage.tables import CrmMergeRow
 from tests.conftest import lead_payload
+from tests.integration.conftest import Wakes
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 PROPERTIES = {
@@ -272,3 +274,62 @@ async def test_erasing_a_person_forgets_their_merged_contacts_ids_too(
     assert await services.store.db.run(merges) == []
     erased = await services.store.by_erased_id(crm_id="9")
     assert erased is not None and erased.erased_at is not None
+
+
+async def test_erasing_a_person_forgets_the_crm_notifications_that_named_them(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """The CRM inbox keeps each notification's key, which names the contact in plain
+    (`<eventId>:<type>:<objectId>`, `workflow:contact:<id>:…`): `handoff forget` drops the
+    person's (their contact 9, and 7 and 8 merged into it), in the erasure's transaction, and
+    keeps everybody else's. A late retry of the person's notifications is still ignored (the
+    erased lead is known by its digest), and leaves no key of theirs behind either."""
+    await inbound.apply("hubspot", [created("1:contact.creation:7")], NOW)  # contact 7's lead
+    await services.intake(lead_payload("hs-3", crm_id="12"), NOW, source="api")
+    theirs = [
+        merged("2:contact.merge:7:8", "9", "7", "8"),
+        CrmChange("workflow:contact:9:ab12", Change.STATUS, crm_id="9", value="OPEN", at=NOW),
+    ]
+    other = CrmChange("3:contact.propertyChange:12:x", Change.STATUS, crm_id="12", value="NEW")
+    applied = await inbound.apply("hubspot", [*theirs, other], NOW)
+    assert (applied.handled, applied.unknown) == (3, [])
+    assert await inbound.inbox.count() == 4
+
+    (erased,) = await forget(services.store, Wakes(), "hubspot:7", "cli", NOW)
+
+    assert await inbound.inbox.count() == 1  # only contact 12's
+    assert await inbound.inbox.taken("hubspot", other.event_id)
+    for key in ("1:contact.creation:7", *(change.event_id for change in theirs)):
+        assert not await inbound.inbox.taken("hubspot", key), key
+    # HubSpot's late retries: answered (ignored, not "unknown", which it retries for days),
+    # changing nothing, and keeping no key of the person's.
+    late = [
+        *theirs,
+        CrmChange("4:contact.deletion:7", Change.DELETED, crm_id="7", external_id="hubspot:7"),
+    ]
+    applied = await inbound.apply("hubspot", late, NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (0, 3, [])
+    assert await inbound.inbox.count() == 1
+    lead = await services.store.get(erased.lead_id)
+    assert lead is not None and lead.erased_at is not None and lead.crm_id != "9"
+
+
+async def test_the_crm_inbox_keeps_a_notification_past_the_crms_retries_then_drops_it(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Retention: a notification's key is kept `KEEP` (HubSpot retries for up to 3 days), so
+    every retry of it is still refused; after that the hourly job drops it."""
+    await inbound.apply("hubspot", [created("1:contact.creation:7")], NOW)
+    later = NOW + timedelta(days=1)
+    status = CrmChange("5:contact.propertyChange:7:hs_lead_status", Change.STATUS, crm_id="7")
+    await inbound.apply("hubspot", [status], later)
+    assert KEEP >= timedelta(days=3) + timedelta(days=1)  # the longest retry window, and a margin
+
+    assert await inbound.inbox.prune(NOW + KEEP - timedelta(seconds=1) - KEEP) == 0
+    retried = await inbound.apply("hubspot", [created("1:contact.creation:7")], NOW + KEEP)
+    assert (retried.handled, retried.ignored) == (0, 1)  # still refused on its last day
+    assert await inbound.inbox.prune(NOW + KEEP + timedelta(seconds=1) - KEEP) == 1
+    assert not await inbound.inbox.taken("hubspot", "1:contact.creation:7")
+    assert await inbound.inbox.taken("hubspot", status.event_id)  # a day younger: kept
+    assert await inbound.inbox.prune(later + timedelta(seconds=1), batch=1) == 1
+    assert await inbound.inbox.count() == 0
