@@ -92,6 +92,8 @@ async def test_a_refused_token_stops_every_delivery_until_it_works_again(
 ) -> None:
     sim = stack.sim
     caplog.set_level(logging.INFO, logger="handoff")
+    # `handoff demo`, run in this process by an earlier test, quiets the outbox's logger.
+    caplog.set_level(logging.INFO, logger="handoff.outbox")
     assert (await stack.post_lead(lead("before-1", "C0ENT")))[0] == 201
     await stack.settle()
     assert posts(sim) == Counter({"before-1": 1})

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.cli.stack import ERASURE_KEY
+from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
@@ -77,7 +79,7 @@ async def test_two_replicas_at_once_hand_each_lead_on_once(
     database, other = db.Database(database_url), db.Database(database_url)
     await db.upgrade(database.engine)
     try:
-        store = Store(database)
+        store = Store(database, ErasureKey(ERASURE_KEY))
         services = await services_on(store, policy)
         await six_leads(services)
         replicas = [sweeper(store, services.policies), sweeper(Store(other), services.policies)]
