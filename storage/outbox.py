@@ -575,31 +575,27 @@ def _recount(db: Connection, group_id: int, now: datetime) -> None:
         db.execute(insert(table(OutboxRow)).values(**row))
 
 
+# The open leads whose deliveries to a channel were refused for a reason a person can mend.
+_MENDABLE_REFUSALS = (
+    OutboxRow.state == FAILED,
+    OutboxRow.channel == bindparam("p_channel"),
+    OutboxRow.last_error.in_(MENDABLE),
+    LeadRow.erased_at.is_(None),
+    LeadRow.stage.in_(("mql", "sal")),
+)
 _GIVEN_UP_POSTS = (
     select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.last_error)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
-    .where(
-        OutboxRow.state == FAILED,
-        OutboxRow.kind == Kind.POST_LEAD,
-        OutboxRow.channel == bindparam("p_channel"),
-        OutboxRow.last_error.in_(MENDABLE),
-        LeadRow.posted_at.is_(None),
-        LeadRow.erased_at.is_(None),
-        LeadRow.stage.in_(("mql", "sal")),
-    )
+    .where(*_MENDABLE_REFUSALS, OutboxRow.kind == Kind.POST_LEAD, LeadRow.posted_at.is_(None))
     .order_by(OutboxRow.id)
 )
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
     .where(
-        OutboxRow.state == FAILED,
+        *_MENDABLE_REFUSALS,
         OutboxRow.kind == Kind.UPDATE_LEAD,
-        OutboxRow.channel == bindparam("p_channel"),
-        OutboxRow.last_error.in_(MENDABLE),
         LeadRow.message_channel == OutboxRow.channel,
-        LeadRow.erased_at.is_(None),
-        LeadRow.stage.in_(("mql", "sal")),
     )
     .distinct()
 )

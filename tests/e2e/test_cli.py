@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import aiohttp
 import pytest
 from alembic.script import ScriptDirectory
 
-from bot.cli.demo import run_demo
+from bot.cli.demo import columns, run_demo
 from bot.cli.stack import ERASURE_KEY, INTAKE_TOKEN, SIGNING_SECRET
 from bot.simulator.driver import SocketModeDriver
 from bot.simulator.server import SlackSimulator
@@ -207,6 +206,22 @@ def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
 
 
+def serve_with_webhook(tmp_path: Path, url: str, secret: str) -> subprocess.CompletedProcess[str]:
+    """`handoff serve` with a `crm: {kind: webhook}` SLA and these webhook settings."""
+    sla = tmp_path / "sla.yaml"
+    sla.write_text((ROOT / "sla.yaml").read_text() + "\ncrm: {kind: webhook}\n")
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(sla),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        HANDOFF_WEBHOOK_URL=url,
+        HANDOFF_WEBHOOK_SECRET=secret,
+    )
+    return run("serve", env=env, cwd=tmp_path)
+
+
 @pytest.mark.parametrize(
     "secret",
     [
@@ -221,18 +236,7 @@ def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
 def test_serve_with_a_webhook_secret_standard_webhooks_refuses_says_so_in_one_line(
     tmp_path: Path, secret: str
 ) -> None:
-    sla = tmp_path / "sla.yaml"
-    sla.write_text((ROOT / "sla.yaml").read_text() + "\ncrm: {kind: webhook}\n")
-    env = clean_env(
-        SLACK_BOT_TOKEN="xoxb-1",
-        SLACK_SIGNING_SECRET="s",
-        SLACK_API_URL="http://127.0.0.1:9/api/",
-        HANDOFF_SLA_FILE=str(sla),
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
-        HANDOFF_WEBHOOK_URL="https://receiver.example/hooks/handoff",
-        HANDOFF_WEBHOOK_SECRET=secret,
-    )
-    result = run("serve", env=env, cwd=tmp_path)
+    result = serve_with_webhook(tmp_path, "https://receiver.example/hooks/handoff", secret)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("handoff: HANDOFF_WEBHOOK_SECRET must be whsec_ followed by")
@@ -250,18 +254,7 @@ def test_serve_with_a_webhook_url_that_is_not_one_says_so_in_one_line(
     """Before, `serve` started with it, and every event was tried again and again, for good
     (aiohttp's InvalidUrlClientError or NonHttpUrlClientError, taken for a broken
     connection), said only in the log's warnings."""
-    sla = tmp_path / "sla.yaml"
-    sla.write_text((ROOT / "sla.yaml").read_text() + "\ncrm: {kind: webhook}\n")
-    env = clean_env(
-        SLACK_BOT_TOKEN="xoxb-1",
-        SLACK_SIGNING_SECRET="s",
-        SLACK_API_URL="http://127.0.0.1:9/api/",
-        HANDOFF_SLA_FILE=str(sla),
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
-        HANDOFF_WEBHOOK_URL=url,
-        HANDOFF_WEBHOOK_SECRET="whsec_" + base64.b64encode(b"k" * 32).decode(),
-    )
-    result = run("serve", env=env, cwd=tmp_path)
+    result = serve_with_webhook(tmp_path, url, "whsec_" + base64.b64encode(b"k" * 32).decode())
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("handoff: HANDOFF_WEBHOOK_URL ")
@@ -329,7 +322,7 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         assert expected in text, expected
     # It reads in a 100-column terminal: every line fits (an emoji takes two columns), and a
     # long line goes on, indented, on the next, nothing of it lost.
-    wide = [line for line in text.splitlines() if terminal_columns(line) > 100]
+    wide = [line for line in text.splitlines() if columns(line) > 100]
     assert not wide, wide
     broken = [line for line in text.splitlines() if line.count("[ ") != line.count(" ]")]
     assert not broken, broken  # a button ([ Unable to contact ]) stays whole
@@ -385,18 +378,6 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     lines = story.splitlines()
     assert all(len(line) <= 152 for line in lines)
     assert any(line.endswith("filled in by an agency …") for line in lines), lines
-
-
-def terminal_columns(line: str) -> int:
-    """The columns a terminal gives `line`: two for a wide character or an emoji (one followed
-    by U+FE0F, ♻️), none for a combining mark or a zero-width joiner."""
-    columns = 0
-    for char in line:
-        if char == "\ufe0f":
-            columns += 1
-        elif not unicodedata.combining(char) and char != "\u200d":
-            columns += 2 if unicodedata.east_asian_width(char) in "WF" else 1
-    return columns
 
 
 def free_port() -> int:
