@@ -300,7 +300,8 @@ async def examine(
 
 async def examine_crm(settings: Settings, policy: Policy) -> list[Finding]:
     """With a `crm:` section: the adapter's own check (credentials, the mapped properties the
-    CRM must have, a receiver that answers), each problem naming what is wrong."""
+    CRM must have, Salesforce's Lead Status values the status map names, a receiver that
+    answers), each problem naming what is wrong."""
     if policy.crm is None:
         return []
     from bot.crm.factory import adapter_for

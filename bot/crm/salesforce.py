@@ -62,6 +62,9 @@ PASSING = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"})
 # up: hours away, so told like a refusal (one alert), not retried quietly as the same code for
 # too many long-running requests at once (ConcurrentRequests, ConcurrentPerOrgLongTxn) is.
 DAILY_LIMIT = "TotalRequests Limit exceeded"
+# The org's Lead Status values (the LeadStatus object: one record per picklist value; a Lead's
+# Status holds its ApiName, IsConverted marks the values lead conversion sets).
+LEAD_STATUS_QUERY = "SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus"
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 _UNABLE_FIELDS = re.compile(r"Unable to create/update fields: ([\w, ]+)\.")
 
@@ -192,8 +195,8 @@ class SalesforceAdapter:
 
     async def check(self) -> list[str]:
         """What is wrong with the set-up: a session Salesforce refuses, a mapped field the
-        Lead lacks or cannot be written, a status value the Lead Status picklist lacks, an
-        `owners:` entry that is not an active User."""
+        Lead lacks or cannot be written, a status value the Lead Status picklist lacks or that
+        is a converted status, an `owners:` entry that is not an active User."""
         try:
             described = await self._call(lambda sf: sobject(sf, "Lead").describe())
         except CrmRefused as error:
@@ -214,12 +217,7 @@ class SalesforceAdapter:
                     f"Salesforce's Lead field {theirs!r} (crm.fields.{ours}) is read-only for "
                     "Handoff's user: check its field-level security"
                 )
-        values = {v["value"] for v in fields.get("status", {}).get("picklistValues", [])}
-        for key, value in {**SALESFORCE_STATUS, **self.crm.status}.items():
-            if values and value not in values:
-                problems.append(
-                    f"Salesforce's Lead Status has no value {value!r} (crm.status.{key})"
-                )
+        problems.extend(await self._check_statuses())
         for member, user_id in self.crm.owners.items():
             problems.extend(await self._check_owner(member, user_id))
         return problems
@@ -345,6 +343,44 @@ class SalesforceAdapter:
             return None
         self._users[member] = str(found["records"][0]["Id"])
         return self._users[member]
+
+    async def _check_statuses(self) -> list[str]:
+        """Each mapped status the org's Lead Status picklist lacks, and each that is a
+        converted status (LeadStatus.IsConverted: the value lead conversion sets, Object
+        Reference, LeadStatus), in one query. A plain update converts nothing: a Lead would
+        show a converted status with no Contact, if Salesforce takes the write at all."""
+        try:
+            found = await self._call(lambda sf: sf.query(LEAD_STATUS_QUERY))
+        except CrmError as error:
+            return [f"Salesforce did not list its Lead Status values (LeadStatus): {error}"]
+        values = {str(r["ApiName"]): bool(r.get("IsConverted")) for r in found["records"]}
+        labels = {str(r.get("MasterLabel")): str(r["ApiName"]) for r in found["records"]}
+        usable = ", ".join(repr(v) for v, converted in values.items() if not converted)
+        problems = []
+        for key, value in {**SALESFORCE_STATUS, **self.crm.status}.items():
+            default = "" if key in self.crm.status else "Handoff's default"
+            if value not in values:
+                api = labels.get(value)
+                fix = (
+                    f"it is the label of {api!r}, and a Lead's Status holds the API name: map "
+                    f"crm.status.{key} to {api!r}"
+                    if api
+                    else "add it to the Lead Status picklist, or map "
+                    f"crm.status.{key} to one of {usable}"
+                )
+                problems.append(
+                    f"Salesforce's Lead Status has no value {value!r} (crm.status.{key}"
+                    f"{default and ', ' + default}), which Handoff would write: {fix}"
+                )
+            elif values[value]:
+                problems.append(
+                    f"crm.status.{key}{default and f' ({default})'} is {value!r}, a "
+                    "converted Lead Status: Salesforce sets it when it converts a Lead, and "
+                    f"Handoff's plain update converts nothing. Map crm.status.{key} to a status "
+                    f"that is not converted (one of {usable}), and leave conversion to "
+                    "Salesforce (a rep, or your Flow)"
+                )
+        return problems
 
     async def _check_owner(self, member: str, user_id: str) -> list[str]:
         try:

@@ -6,6 +6,10 @@ It serves, under `/services/data/vNN.N/`:
   answer 204),
 - `POST sobjects/{type}/` (201 `{"id", "success", "errors"}`),
 - `GET sobjects/{type}/describe` (the fields, with `updateable`, `filterable`, picklists),
+- the org's Lead Status values as the read-only `LeadStatus` object (`ApiName`,
+  `MasterLabel`, `IsConverted`, `IsDefault`, `SortOrder`: Object Reference, LeadStatus), by
+  query only; `lead_statuses` sets them (a fresh org's four by default, Closed - Converted the
+  converted one), and they are the Lead's Status picklist too,
 - `GET query/?q=` for the SOQL Handoff sends, parsed strictly: `SELECT fields FROM type`,
   then optionally `WHERE cond AND cond …` (a cond is `Field = 'text'`, `Field = true|false` or
   `Field LIKE 'pattern'`), `ORDER BY Field [ASC|DESC]` and `LIMIT n`. Anything else is a
@@ -47,15 +51,44 @@ from aiohttp import web
 from bot.crmfake.slow import trickled
 
 _PREFIX = {"Lead": "00Q", "User": "005", "Task": "00T", "Contact": "003", "Account": "001"}
+_STATUS_PREFIX = "01J"  # LeadStatus
 
 # name -> (type, createable, updateable, filterable, picklist values or None)
 _Field = tuple[str, bool, bool, bool, tuple[str, ...] | None]
-LEAD_STATUS = (
-    "Open - Not Contacted",
-    "Working - Contacted",
-    "Closed - Converted",
-    "Closed - Not Converted",
+
+
+@dataclass(frozen=True)
+class LeadStatus:
+    """One Lead Status value of the org, as the LeadStatus object shows it: a Lead's `Status`
+    holds its API name (the label unless given)."""
+
+    label: str
+    converted: bool = False  # IsConverted: the status lead conversion sets
+    default: bool = False  # IsDefault: a new Lead's status
+    api_name: str | None = None
+
+    @property
+    def value(self) -> str:
+        return self.api_name or self.label
+
+
+# A fresh org's Lead Status picklist (Setup → Object Manager → Lead → Lead Status).
+LEAD_STATUSES = (
+    LeadStatus("Open - Not Contacted", default=True),
+    LeadStatus("Working - Contacted"),
+    LeadStatus("Closed - Converted", converted=True),
+    LeadStatus("Closed - Not Converted"),
 )
+LEAD_STATUS = tuple(status.value for status in LEAD_STATUSES)
+# The LeadStatus object's fields a query may name (name -> type), all filterable.
+STATUS_FIELDS = {
+    "Id": "id",
+    "ApiName": "string",
+    "MasterLabel": "string",
+    "IsConverted": "boolean",
+    "IsDefault": "boolean",
+    "SortOrder": "int",
+}
 _SYSTEM: dict[str, _Field] = {
     "Id": ("id", False, False, True, None),
     "IsDeleted": ("boolean", False, False, True, None),
@@ -207,6 +240,8 @@ class SalesforceFake:
     version: str = "59.0"
     # Custom Lead fields the org has (name -> type: string, textarea, date, datetime, int …).
     lead_fields: dict[str, str] = field(default_factory=dict)
+    # The Lead Status picklist, in its order (LeadStatus.SortOrder).
+    lead_statuses: list[LeadStatus] = field(default_factory=lambda: list(LEAD_STATUSES))
     records: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in FIELDS}
     )
@@ -245,7 +280,8 @@ class SalesforceFake:
 
     def add_lead(self, email: str, **fields: Any) -> str:
         """A Lead (LastName and Company default to placeholders); returns its Id."""
-        values = {"LastName": "Lead", "Company": "Unknown", "Status": LEAD_STATUS[0], **fields}
+        start = next((s for s in self.lead_statuses if s.default), self.lead_statuses[0])
+        values = {"LastName": "Lead", "Company": "Unknown", "Status": start.value, **fields}
         values["Email"] = email
         return self._insert("Lead", values)
 
@@ -268,9 +304,10 @@ class SalesforceFake:
             contact_id = self._insert(
                 "Contact", {**person, "AccountId": account, "OwnerId": lead.get("OwnerId")}
             )
+        converted = next(s for s in self.lead_statuses if s.converted)
         lead.update(
             IsConverted=True,
-            Status="Closed - Converted",
+            Status=converted.value,
             ConvertedContactId=contact_id,
             ConvertedAccountId=self.records["Contact"][contact_id].get("AccountId"),
             ConvertedDate=dt.date.today().isoformat(),
@@ -493,11 +530,30 @@ class SalesforceFake:
     # -- records ---------------------------------------------------------------------------
 
     def _fields(self, sobject: str) -> dict[str, _Field]:
+        if sobject == "LeadStatus":
+            return {n: (kind, False, False, True, None) for n, kind in STATUS_FIELDS.items()}
         fields = dict(FIELDS[sobject])
         if sobject == "Lead":
+            values = tuple(status.value for status in self.lead_statuses)
+            fields["Status"] = ("picklist", True, True, True, values)
             for name, kind in self.lead_fields.items():
                 fields[name] = (kind, True, True, kind != "textarea", None)
         return fields
+
+    def _status_rows(self) -> dict[str, dict[str, Any]]:
+        """The LeadStatus records, by Id, from `lead_statuses`."""
+        rows = {}
+        for order, status in enumerate(self.lead_statuses, start=1):
+            row_id = f"{_STATUS_PREFIX}{order:012d}AAA"
+            rows[row_id] = {
+                "Id": row_id,
+                "ApiName": status.value,
+                "MasterLabel": status.label,
+                "IsConverted": status.converted,
+                "IsDefault": status.default,
+                "SortOrder": order,
+            }
+        return rows
 
     def _field(self, sobject: str, name: str) -> tuple[str, _Field] | None:
         """The field named `name` (Salesforce's names are case-insensitive)."""
@@ -692,7 +748,7 @@ class SalesforceFake:
     def _query(self, soql: str) -> dict[str, Any]:
         parsed = _parse_soql(soql)
         sobject = parsed.sobject
-        if sobject not in FIELDS:
+        if sobject not in FIELDS and sobject != "LeadStatus":
             raise Refusal(
                 400,
                 "INVALID_TYPE",
@@ -704,10 +760,11 @@ class SalesforceFake:
             (self._query_field(sobject, name, where=True), op, value)
             for name, op, value in parsed.where
         ]
-        rows = [r for r in self.records[sobject].values() if _matches(r, conditions)]
+        table = self._status_rows() if sobject == "LeadStatus" else self.records[sobject]
+        rows = [r for r in table.values() if _matches(r, conditions)]
         if parsed.order:
             name = self._query_field(sobject, parsed.order, where=False)
-            rows.sort(key=lambda r: str(r.get(name) or ""), reverse=parsed.descending)
+            rows.sort(key=lambda r: _sort_key(r.get(name)), reverse=parsed.descending)
         if parsed.limit is not None:
             rows = rows[: parsed.limit]
         records = [
@@ -845,6 +902,13 @@ def _matches(record: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> 
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """ORDER BY's key: numbers as numbers (SortOrder), anything else as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value or ""))
 
 
 def _expired() -> Refusal:

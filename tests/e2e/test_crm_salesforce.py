@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
 from bot.crm.salesforce import SalesforceAdapter, oauth_refresh, sobject
-from bot.crmfake.salesforce import SalesforceFake
+from bot.crmfake.salesforce import LeadStatus, SalesforceFake
 from bot.domain.crm import CrmNote, CrmRecord
 from bot.domain.policy import Crm
 
@@ -439,7 +439,7 @@ async def test_check_names_every_problem(fake: SalesforceFake, make: Make) -> No
     ann = fake.add_user("ann@example.com")
     gone = fake.add_user("gone@example.com", active=False)
 
-    assert await make(owners={"U_ANN": ann}).check() == []
+    assert await make(owners={"U_ANN": ann}, status={"sql": "Working - Contacted"}).check() == []
 
     problems = await make(
         fields={**FIELDS, "disposition_note": "Handoff_Note__c", "stage": "IsConverted"},
@@ -447,12 +447,21 @@ async def test_check_names_every_problem(fake: SalesforceFake, make: Make) -> No
         owners={"U_ANN": ann, "U_BOB": gone, "U_OLD": "005000000000999AAA"},
     ).check()
     text = "\n".join(problems)
-    assert len(problems) == 5, text
+    assert len(problems) == 6, text
+    assert "crm.status.sql (Handoff's default) is 'Closed - Converted', a converted" in text
     assert "no field 'Handoff_Note__c' (crm.fields.disposition_note)" in text
     assert "'IsConverted' (crm.fields.stage) is read-only" in text
     assert "no value 'Closed - Disqualified' (crm.status.reject)" in text
     assert "U_BOB" in text and "inactive" in text
     assert "U_OLD" in text and "no Salesforce User" in text
+
+    fake.lead_statuses.append(LeadStatus("Qualified", api_name="Qualified_API"))
+    (label,) = await make(status={"sql": "Qualified"}).check()
+    assert label.startswith("Salesforce's Lead Status has no value 'Qualified' (crm.status.sql)")
+    assert label.endswith("map crm.status.sql to 'Qualified_API'")
+    fake.fail(400, "INVALID_TYPE", method="GET", path="query*", times=1)
+    (unlisted,) = await make(status={"sql": "Qualified_API"}).check()
+    assert unlisted.startswith("Salesforce did not list its Lead Status values"), unlisted
 
     stale = make()
     fake.token = "rotated"
@@ -499,6 +508,55 @@ async def test_owner_email_and_lead_record_for_the_inbound_side(
     }
     fake.delete(lead)
     assert await adapter.lead_record(lead) is None
+
+
+async def test_the_fake_lists_its_lead_statuses_as_the_leadstatus_object_does(
+    fake: SalesforceFake,
+) -> None:
+    """The LeadStatus object (Object Reference: ApiName, MasterLabel, IsConverted, IsDefault,
+    SortOrder; query() only) as a fresh org has it, and as a test configures it; its values
+    are the Lead's Status picklist, and a Lead starts at the default one."""
+    client = Salesforce(
+        instance_url=fake.instance_url, session_id=fake.token, session=Trusting(fake.ca_file)
+    )
+    fake.lead_statuses.append(LeadStatus("Qualified", api_name="Qualified_API"))
+
+    def run() -> None:
+        found = client.query("SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus")
+        rows = [(r["ApiName"], r["MasterLabel"], r["IsConverted"]) for r in found["records"]]
+        assert rows == [
+            ("Open - Not Contacted", "Open - Not Contacted", False),
+            ("Working - Contacted", "Working - Contacted", False),
+            ("Closed - Converted", "Closed - Converted", True),
+            ("Closed - Not Converted", "Closed - Not Converted", False),
+            ("Qualified_API", "Qualified", False),
+        ]
+        assert found["records"][0]["attributes"]["type"] == "LeadStatus"
+        converted = client.query(
+            "SELECT MasterLabel FROM LeadStatus WHERE IsConverted = true ORDER BY SortOrder"
+        )
+        assert [r["MasterLabel"] for r in converted["records"]] == ["Closed - Converted"]
+        default = client.query("SELECT ApiName, SortOrder FROM LeadStatus WHERE IsDefault = true")
+        assert default["records"][0]["ApiName"] == "Open - Not Contacted"
+        for bad in (
+            "SELECT ApiName, Color FROM LeadStatus",
+            "SELECT ApiName FROM LeadStatus WHERE IsConverted = true OR IsDefault = true",
+        ):
+            try:
+                client.query(bad)
+            except SalesforceError as error:
+                assert error.content[0]["errorCode"] in ("INVALID_FIELD", "MALFORMED_QUERY")
+            else:
+                raise AssertionError(f"the fake accepted {bad}")
+        picklist = sobject(client, "Lead").describe()["fields"]
+        status = next(f for f in picklist if f["name"] == "Status")
+        assert [v["value"] for v in status["picklistValues"]][-1] == "Qualified_API"
+
+    await asyncio.to_thread(run)
+    lead = fake.add_lead("jane@acme.test")
+    assert fake.lead(lead)["Status"] == "Open - Not Contacted"
+    fake.convert(lead)
+    assert fake.lead(lead)["Status"] == "Closed - Converted"
 
 
 class Trusting(requests.Session):

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.cli.doctor import doctor
 from bot.cli.manifest import bot_scopes, load_manifest
 from bot.cli.stack import BOT_TOKEN, local_slack
+from bot.crmfake.salesforce import LeadStatus, SalesforceFake
 from bot.settings import Settings
 from bot.simulator.server import SlackSimulator
 from tests.conftest import ROOT
@@ -20,13 +23,17 @@ from tests.e2e.test_cli import clean_env, run
 
 
 async def run_doctor(
-    sim: SlackSimulator, token: str = BOT_TOKEN, sla_file: Path = ROOT / "sla.yaml"
+    sim: SlackSimulator,
+    token: str = BOT_TOKEN,
+    sla_file: Path = ROOT / "sla.yaml",
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     settings = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": token,
             "SLACK_API_URL": sim.api_url,
             "HANDOFF_SLA_FILE": str(sla_file),
+            **(env or {}),
         }
     )
     out = io.StringIO()
@@ -165,6 +172,68 @@ async def test_named_account_owners_and_routing_roles_are_checked_once_each(
     # 5,001 named accounts among nine owners, ten people: one users.info each.
     looked_up = [call.args["user"] for call in sim.calls if call.method == "users.info"]
     assert len(looked_up) == len(set(looked_up)) == 10
+
+
+async def doctor_on_salesforce(
+    org: SalesforceFake, status: dict[str, str], folder: Path
+) -> tuple[int, list[str]]:
+    """`handoff doctor` with the example SLA and a Salesforce `crm:` section mapping `status`,
+    against `org` over real HTTPS; its exit code and the CRM's lines."""
+    sla = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    sla["crm"] = {"kind": "salesforce", "status": status}
+    (folder / "sla.yaml").write_text(yaml.safe_dump(sla, allow_unicode=True))
+    env = {"SALESFORCE_INSTANCE_URL": org.instance_url, "SALESFORCE_ACCESS_TOKEN": org.token}
+    sim = await local_slack()
+    try:
+        code, text = await run_doctor(sim, sla_file=folder / "sla.yaml", env=env)
+    finally:
+        await sim.stop()
+    return code, [line for line in text.splitlines() if "crm (salesforce)" in line]
+
+
+@pytest.fixture
+async def org(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SalesforceFake]:
+    fake = await SalesforceFake().start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_file)  # what `serve` trusts, too
+    yield fake
+    await fake.stop()
+
+
+async def test_doctor_names_mapped_lead_statuses_the_org_lacks_or_that_are_converted(
+    org: SalesforceFake, tmp_path: Path
+) -> None:
+    """Salesforce's LeadStatus object lists the org's Lead Status values, `IsConverted` true
+    for those lead conversion sets (Object Reference, LeadStatus). A plain update converts
+    nothing, so a mapped converted status is a problem to fix, as is one the org lacks."""
+    org.lead_statuses.append(LeadStatus("Qualified"))
+
+    code, lines = await doctor_on_salesforce(org, {"sql": "Qualified"}, tmp_path)
+    assert code == 0, lines
+    assert lines == ["ok   crm (salesforce): takes Handoff's writes"]
+
+    code, lines = await doctor_on_salesforce(
+        org, {"sql": "Qualified", "reject": "Closed - Disqualified"}, tmp_path
+    )
+    assert code == 1, lines
+    assert lines == [
+        "FIX  crm (salesforce): Salesforce's Lead Status has no value 'Closed - Disqualified' "
+        "(crm.status.reject), which Handoff would write: add it to the Lead Status picklist, "
+        "or map crm.status.reject to one of 'Open - Not Contacted', "
+        "'Working - Contacted', 'Closed - Not Converted', 'Qualified'"
+    ]
+
+    # Handoff's default maps sql to Closed - Converted, which a fresh org flags converted.
+    code, lines = await doctor_on_salesforce(org, {}, tmp_path)
+    assert code == 1, lines
+    assert lines == [
+        "FIX  crm (salesforce): crm.status.sql (Handoff's default) is 'Closed - Converted', a "
+        "converted Lead Status: Salesforce sets it when it converts a Lead, and Handoff's "
+        "plain update converts nothing. Map crm.status.sql to a status that is not converted "
+        "(one of 'Open - Not Contacted', 'Working - Contacted', 'Closed - Not Converted', "
+        "'Qualified'), and leave conversion to Salesforce (a rep, or your Flow)"
+    ]
+    asked = [call.query for call in org.calls if call.query and "LeadStatus" in call.query]
+    assert asked == ["SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus"] * 3
 
 
 async def test_a_refused_token_is_the_one_problem() -> None:
