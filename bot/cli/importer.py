@@ -3,7 +3,8 @@
 Each row becomes the JSON payload of `POST /leads`, is validated by the same rules, and goes
 through the same intake; a bad row is reported with its spreadsheet line number and skipped.
 A time without a time zone is read in the zone the caller names (the CRM account's: `handoff
-import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code.
+import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code. `handoff import -`
+reads the export from standard input (`spooled`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import csv
 import difflib
 import itertools
 import re
+import shutil
 import sys
+import tempfile
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal, TextIO, cast
+from typing import Any, BinaryIO, Literal, TextIO, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -131,6 +134,10 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
 UNCLOSED_QUOTE = "a quote is never closed"
 KEPT = 1000  # errors (and repeated ids) an import keeps to show; those past it are counted
+# The file "-" is standard input (POSIX Utility Syntax Guidelines, guideline 13), named so in
+# the summary and the errors (as GNU head and tail name it).
+STDIN = "-"
+STDIN_NAME = "standard input"
 
 
 class ImportFileError(Exception):
@@ -253,6 +260,26 @@ def _count(number: int, noun: str) -> str:
 # refuses a file that cannot be read as a whole (so nothing of it is stored, as before), decides
 # the order of slash dates from every date in the file, finds a report's footer and counts the
 # rows; the second maps each row as it is read, for `import_csv` to store it.
+
+
+@contextmanager
+def spooled(source: str, stdin: BinaryIO | None = None) -> Iterator[str]:
+    """The file to import: `source`, or for "-" standard input copied to a temporary file, since
+    the import reads its file twice and a pipe can be read once. The copy is made a chunk at a
+    time (memory stays flat), is named "standard input" so every message names it so, and is
+    deleted afterwards, also when the import fails or is interrupted (Ctrl-C)."""
+    if source != STDIN:
+        yield source
+        return
+    if stdin is None and sys.stdin is not None:  # None: standard input is closed, read as empty
+        stdin = sys.stdin.buffer
+    with tempfile.TemporaryDirectory(prefix="handoff-import-") as folder:  # only ours can read
+        copy = Path(folder) / STDIN_NAME
+        with copy.open("wb") as out:
+            if stdin is not None:
+                shutil.copyfileobj(stdin, out, 1 << 20)
+        yield str(copy)
+
 
 # Rows mapped and sent to intake at a time: the intake of a batch runs concurrently, so its
 # leads reach the store together and share its group commit (`storage.db.GroupCommit`).

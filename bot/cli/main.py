@@ -494,7 +494,10 @@ def _parser() -> argparse.ArgumentParser:
     database = commands.add_parser("db", help="database commands")
     database.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
     importer = commands.add_parser("import", help="import leads from a CSV export")
-    importer.add_argument("file", help="CSV file (HubSpot, Salesforce or Handoff columns)")
+    importer.add_argument(
+        "file",
+        help='CSV file (HubSpot, Salesforce or Handoff columns); "-" reads standard input',
+    )
     importer.add_argument("--no-progress", action="store_true", help="no progress bar")
     importer.add_argument(
         "--timezone",
@@ -543,7 +546,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
         elif args.command == "import":
-            return asyncio.run(_import(settings, args.file, not args.no_progress, args.timezone))
+            from bot.cli.importer import spooled
+
+            # Standard input ("-") is copied before the import starts, so Ctrl-C while it is
+            # still arriving interrupts the copy at once, and the copy is deleted either way.
+            with spooled(args.file) as path:
+                return asyncio.run(_import(settings, path, not args.no_progress, args.timezone))
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "forget":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +17,7 @@ from bot.settings import ConfigError, Settings
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT
-from tests.e2e.test_cli import clean_env, run
+from tests.e2e.test_cli import HANDOFF, clean_env, run
 
 HUBSPOT = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
 
@@ -295,3 +298,98 @@ async def test_an_import_routes_past_reps_away_and_deactivated_as_serve_does(
         assert [lead.suggested_owner for lead in owners if lead] == ["U0REP1"] * 4
     finally:
         await database.dispose()
+
+
+def spool_env(tmp_path: Path, name: str) -> tuple[dict[str, str], Path]:
+    """An environment whose database is `name`.db and whose temporary files go to a folder of
+    their own, to see that the spooled standard input is gone afterwards."""
+    spool = tmp_path / f"{name}-tmp"
+    spool.mkdir()
+    env = env_for(tmp_path) | {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}",
+        "TMPDIR": str(spool),
+    }
+    return env, spool
+
+
+def run_with_stdin(
+    data: bytes, *args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [*HANDOFF, "import", *args, "--no-progress"],
+        input=data,
+        capture_output=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    return subprocess.CompletedProcess(
+        completed.args, completed.returncode, completed.stdout.decode(), completed.stderr.decode()
+    )
+
+
+async def test_import_dash_reads_the_export_from_standard_input(tmp_path: Path) -> None:
+    """`curl … | handoff import -` (POSIX utility syntax guideline 13: "-" is standard input):
+    "-" was taken for a file name, `-: no such file.`, and nothing was imported."""
+    env, spool = spool_env(tmp_path, "h")
+    piped = run_with_stdin(HUBSPOT.read_bytes(), "-", env=env)
+    by_file = run("import", str(HUBSPOT), "--no-progress", env=spool_env(tmp_path, "file")[0])
+    assert piped.returncode == by_file.returncode == 1, piped.stderr  # its line 5: a bad email
+    lines, expected = piped.stdout.splitlines(), by_file.stdout.splitlines()
+    assert lines[0] == "Imported standard input (HubSpot export): 9 rows", piped.stdout
+    assert lines[1:] == expected[1:], piped.stdout  # the counts, line 5's error, the notes
+    assert "  line 5: email: must be an email address like jane@example.com" in lines
+    lead = await stored_lead(tmp_path, "10234")  # stored from the piped rows
+    assert lead.email == "olivia.chen@brightwave.io" and lead.company["employees"] == 1450
+    assert list(spool.iterdir()) == []  # the spooled copy is deleted
+
+
+def test_import_dash_with_an_empty_or_unreadable_standard_input_is_one_error_line(
+    tmp_path: Path,
+) -> None:
+    """As an empty or unreadable file: one line naming it ("standard input"), exit code 1."""
+    env, spool = spool_env(tmp_path, "h")
+    empty = run_with_stdin(b"", "-", env=env)
+    assert empty.returncode == 1, empty.stdout + empty.stderr
+    assert empty.stderr.splitlines() == [
+        "standard input is empty: the first line must name the columns."
+    ]
+    no_email = run_with_stdin(b"Name,Company\nJane,Acme\n", "-", env=env)
+    assert no_email.returncode == 1
+    assert no_email.stderr.startswith("standard input has no email column"), no_email.stderr
+    assert list(spool.iterdir()) == []
+
+
+def test_import_dash_interrupted_while_reading_leaves_no_copy(tmp_path: Path) -> None:
+    """Ctrl-C while the export is still arriving: the partial copy is deleted too."""
+    env, spool = spool_env(tmp_path, "h")
+    process = subprocess.Popen(
+        [*HANDOFF, "import", "-", "--no-progress"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    assert process.stdin is not None
+    try:
+        process.stdin.write(b"Email,Company Name\n" + b"a@acme.com,Acme\n" * 1000)
+        process.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not any(path.is_file() for path in spool.rglob("*")):  # reading: the copy is there
+            assert process.poll() is None, process.communicate()  # it is reading
+            assert time.monotonic() < deadline, "standard input was never spooled"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode != 0
+    assert list(spool.iterdir()) == []
+    assert not (tmp_path / "h.db").exists()  # nothing was imported
+
+
+def test_import_help_says_dash_reads_standard_input() -> None:
+    help_text = " ".join(run("import", "--help").stdout.split())
+    assert '"-" reads standard input' in help_text, help_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bot.cli.importer import (
     parse_timestamp,
     read_rows,
     read_sheet,
+    spooled,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -424,3 +426,19 @@ def test_a_hubspot_conversion_is_typed_by_its_forms_title(title: str, kind: str)
     """So the SLA file's intent signals (demo request, content download) score imported
     leads as they score leads sent to `POST /leads`."""
     assert conversion_kind(title) == kind
+
+
+def test_standard_input_is_imported_from_a_copy_deleted_afterwards() -> None:
+    """`-` is standard input, copied to a file (the import reads it twice) that the summary
+    names "standard input"; the copy goes when the import ends, also when it is interrupted."""
+    with spooled("-", io.BytesIO(HUBSPOT.read_bytes())) as path:
+        assert Path(path).read_bytes() == HUBSPOT.read_bytes()
+        summary = asyncio.run(import_csv(path, FakeIntake(), progress=False))
+    assert summary.render().splitlines()[0] == "Imported standard input (HubSpot export): 9 rows"
+    assert not Path(path).exists() and not Path(path).parent.exists()
+    with pytest.raises(KeyboardInterrupt), spooled("-", io.BytesIO(b"Email\n")) as path:
+        raise KeyboardInterrupt
+    assert not Path(path).parent.exists()
+    with spooled(str(HUBSPOT)) as path:  # any other name is the file itself
+        assert path == str(HUBSPOT)
+    assert HUBSPOT.exists()
