@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from bot.cli.stack import ERASURE_KEY
-from bot.domain.erasure import ErasureKey
 from bot.domain.policy import Policy
 from bot.services.policies import load_policy
-from storage import db
 from storage.repository import Store
+from tests import databases
+from tests.databases import PG_ENV, migrated_store, postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ENV = "HANDOFF_TEST_POSTGRES_URL"
+__all__ = ["PG_ENV", "migrated_store", "postgres_database"]  # imported from here by tests
 
 
 @pytest.fixture(scope="session")
@@ -28,30 +23,8 @@ def policy() -> Policy:
     return load_policy(str(ROOT / "sla.yaml"))
 
 
-async def _pg_admin(url: str, statement: str) -> None:
-    import asyncpg
-
-    plain = make_url(url).set(drivername="postgresql")
-    connection = await asyncpg.connect(plain.render_as_string(hide_password=False))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def postgres_database() -> tuple[str, Any]:
-    """A fresh PostgreSQL database for one test (isolated), and its dropper."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (CI sets it); the SQLite run covers the rest")
-    name = f"handoff_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(base, f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    async def drop() -> None:
-        await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
+def pytest_sessionfinish() -> None:
+    databases.finish()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,17 +43,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 @pytest.fixture
 async def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
-
-
-@asynccontextmanager
-async def migrated_store(url: str) -> AsyncIterator[Store]:
-    """A Store on a database brought up to date by the real migrations."""
-    database = db.Database(url)
-    await db.upgrade(database.engine)
-    try:
-        yield Store(database, ErasureKey(ERASURE_KEY))
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
