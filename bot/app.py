@@ -525,6 +525,7 @@ async def create(
         away=away,
         barred=services.barred,
         hand_on=sweeper.hand_on,  # a member deactivated or made a guest: their leads move on
+        token=outbox,  # a refused bot token: reads stop, and deliveries, until it works again
     )
     await people.load()
     # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.

@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
     union_all,
     update,
 )
@@ -65,6 +66,8 @@ from storage.rotation import (
     take_all,
 )
 from storage.tables import (
+    OPEN_MQL,
+    OPEN_SAL,
     CrmMergeRow,
     EventRow,
     LeadRow,
@@ -938,6 +941,29 @@ class Store:
             or_(Person.guest.is_(True), Person.deactivated.is_(True))
         )
         return await self.db.run(lambda db: {str(user) for user in db.execute(statement).scalars()})
+
+    async def holders(self, user: str | None = None) -> set[str]:
+        """Everyone who holds an open lead (or `user`, if they hold one): its owner, or the rep
+        it is suggested to while nobody claimed it, as a hand-on finds them (storage/sweep.py
+        `_held_by`). Members are read from Slack for these too, not only for those sla.yaml
+        names: a rep moved off the file may still hold leads. Each query repeats a partial
+        index's predicate word for word (`ix_leads_owner_open`, `ix_leads_suggested_open`)."""
+        kept = LeadRow.erased_at.is_(None)
+        owned: list[Any] = [text(OPEN_SAL), LeadRow.owner.is_not(None), kept]
+        suggested: list[Any] = [
+            text(OPEN_MQL),
+            LeadRow.suggested_owner.is_not(None),
+            LeadRow.owner.is_(None),
+            kept,
+        ]
+        if user is not None:
+            owned.append(LeadRow.owner == user)
+            suggested.append(LeadRow.suggested_owner == user)
+        statement = union(
+            select(LeadRow.owner.label("user_id")).where(*owned),
+            select(LeadRow.suggested_owner.label("user_id")).where(*suggested),
+        )
+        return await self.db.run(lambda db: {str(u) for u in db.execute(statement).scalars()})
 
     async def save_people(self, people: dict[str, Member], now: datetime) -> set[str]:
         """Remember members as Slack described them (the latest answer wins; a zone or a name

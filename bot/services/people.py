@@ -7,6 +7,11 @@ on its owner's working hours in the owner's own zone. Both are read from the dat
 (so a restart needs no Slack call), refreshed from Slack in the background at start and once a
 day, and kept in the mappings the use cases and the sweep read. A member Slack cannot describe
 keeps the team's clock and is shown by id.
+
+Slack is asked about the people the SLA names and about whoever holds an open lead: a rep moved
+off sla.yaml who keeps open leads and then leaves has them handed on like any other. While
+Slack refuses the bot token (the delivery worker's state, bot/slack/outbox.py), nobody is read:
+a read stops at the first refusal instead of meeting it once per member.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
@@ -22,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.away import is_away, status_counts, status_until
 from bot.services.policies import PolicyBook
+from bot.slack.outbox import BLOCKED, TOKEN_FIX
 from storage.away import AwayStore, StatusAway
 from storage.repository import Member, Store
 
@@ -29,6 +35,15 @@ log = logging.getLogger("handoff.people")
 # Hands on the open leads of a member who can no longer work them: (user, why, now, news) ->
 # how many (`Sweeper.hand_on`; why: `deactivated` or `guest`; news: they just left).
 HandOn = Callable[[str, str, datetime, bool], Awaitable[int]]
+
+
+class SlackToken(Protocol):
+    """The delivery worker's word on the bot token (bot/slack/outbox.py `Outbox`): whether
+    Slack refuses it now (auth.test tells it when it works again), and the news that it does."""
+
+    token_refused: str | None
+
+    def refuse_token(self, why: str) -> None: ...
 
 
 class People:
@@ -42,8 +57,10 @@ class People:
         away: AwayStore | None = None,
         barred: set[str] | None = None,
         hand_on: HandOn | None = None,
+        token: SlackToken | None = None,
     ) -> None:
         self.client = client
+        self.token = token
         self.hand_on = hand_on
         # Guests and deactivated members: no role, whatever the SLA lists (shared, in place).
         self.barred = barred if barred is not None else set()
@@ -75,13 +92,21 @@ class People:
     async def refresh(self, now: datetime) -> dict[str, str]:
         """Ask Slack for each member's name and time zone; remember them (as of `now`), and
         return the time zones it gave. A member Slack deactivated or made a guest has their
-        open leads handed on (the `user_change` event may have been missed)."""
+        open leads handed on (the `user_change` event may have been missed). The members are
+        the SLA's people and whoever holds an open lead (moved off the file, say)."""
+        if self._refused("names and time zones"):
+            return {}
+        people = self.members()
+        people += sorted(await self.store.holders() - set(people))
         found: dict[str, Member] = {}
-        for user in self.members():
+        for user in people:
             try:
                 answer = await self.client.users_info(user=user)
             except SlackApiError as error:
                 reason = error.response.get("error") if error.response is not None else error
+                if reason in BLOCKED:  # the same answer for every member: stop at the first
+                    self._refuse(f"users.info: {reason}", "names and time zones")
+                    break
                 log.warning("no name or time zone for %s (users.info: %s)", user, reason)
                 continue
             except Exception as error:  # Slack unreachable: try again at the next refresh
@@ -100,17 +125,44 @@ class People:
 
     async def changed(self, user: dict[str, Any], now: datetime) -> None:
         """A member as Slack's `user_change` event shows them (users.info's user object):
-        someone the SLA gives a role is remembered at once, so a rep deactivated or made a
-        guest loses their role and their turn in the rotation now, not at the daily refresh,
-        and their open leads are handed on now, not when their deadlines pass."""
+        someone the SLA gives a role, who holds an open lead, or who was known to have left is
+        remembered at once, so a rep deactivated or made a guest loses their role and their
+        turn in the rotation now, not at the daily refresh, and their open leads are handed on
+        now, not when their deadlines pass (also a rep moved off sla.yaml who kept leads)."""
         user_id = str(user.get("id") or "")
-        if user_id not in self.members():
+        if not user_id:
+            return
+        known = user_id in self.members() or user_id in self.barred
+        if not known and not await self.store.holders(user_id):
             return
         member = _member(user)
         found = {user_id: member}
         newly = await self.store.save_people(found, now)
         self._remember(found)
         await self._hand_on(user_id, member, now, user_id in newly)
+
+    def _refused(self, what: str) -> bool:
+        """Whether Slack is known to refuse the bot token now: nothing is read (it would be
+        refused once per member), until auth.test accepts it again."""
+        why = self.token.token_refused if self.token is not None else None
+        if why is not None:
+            log.debug("%s not read from Slack: it refuses the bot token (%s)", what, why)
+        return why is not None
+
+    def _refuse(self, why: str, what: str) -> None:
+        """Slack refused the bot token (`why`): one line saying what to do, the delivery
+        worker's (which stops its deliveries and asks auth.test until it works again), or this
+        one's without a worker to tell."""
+        if self.token is not None:
+            self.token.refuse_token(why)
+            log.info("%s not read from Slack: it refuses the bot token (%s)", what, why)
+            return
+        log.warning(
+            "Slack refuses Handoff's bot token (%s): %s not read from Slack. To fix: %s.",
+            why,
+            what,
+            TOKEN_FIX,
+        )
 
     async def _hand_on(self, user: str, member: Member, now: datetime, news: bool) -> None:
         """A member who can no longer work leads (deactivated, or a guest) has theirs handed
@@ -156,6 +208,8 @@ class People:
         if not self.reads_statuses:  # none listed (any more): no status counts as away
             await self.away.sync_statuses(self.reps(), {}, now)
             return 0
+        if self._refused("Slack statuses"):  # what was known stays
+            return 0
         wanted = self.policies.current.away_statuses
         checked: list[str] = []
         found: dict[str, StatusAway] = {}
@@ -170,6 +224,9 @@ class People:
                         "(reinstall the app from manifest.yaml); time away set by hand still works"
                     )
                     return 0
+                if reason in BLOCKED:  # the same answer for every rep: stop at the first
+                    self._refuse(f"users.profile.get: {reason}", "Slack statuses")
+                    break
                 log.warning("no Slack status for %s (users.profile.get: %s)", user, reason)
                 continue
             except Exception as error:  # Slack unreachable: keep what is known, try later

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
 from tests.e2e.test_time_away import say
@@ -229,3 +230,71 @@ async def test_leads_left_with_a_rep_who_left_are_told_once(
         "Left with them for you to hand on (Reassign in `/lead`):",
         f"• *Lead 1* (Northwind Logistics) in <#{ENTERPRISE}>: `/lead hs-1`",
     ]
+
+
+async def off_the_sla(stack: LocalStack, policy: Policy, rep: str, clock: TravelClock) -> None:
+    """RevOps takes `rep` out of every pool in sla.yaml (the new version, as a restart with
+    the edited file records it); the leads they hold keep theirs."""
+    data = snapshot(policy)
+    for segment in data["segments"]:
+        segment["reps"] = [other for other in segment["reps"] if other != rep]
+    book = stack.handoff.people.policies
+    book.current = parse_policy(data)
+    await book.record_current(clock())
+    assert rep not in stack.handoff.people.members()
+
+
+async def test_a_rep_off_the_sla_who_leaves_has_their_open_leads_handed_on_at_once(
+    stack: LocalStack, clock: TravelClock, policy: Policy
+) -> None:
+    """Moved off the rotation, @maya still holds her open leads; when she leaves the company
+    Slack's `user_change` event (its user object's `deleted`: true) hands them on at once,
+    as for a rep the file names, not when their deadlines pass hours or days later."""
+    await mayas_three(stack)
+    await off_the_sla(stack, policy, MAYA, clock)
+    clock.advance(minutes=5)
+    await deactivate(stack, MAYA, event_id="Ev0OFF1")
+
+    assert [(await stack.services.lead(n)).suggested_owner for n in (1, 3, 5)] == [TOM] * 3
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert alert.text.startswith(f"🚪 <@{MAYA}> was deactivated in Slack at Mon 11:05 AEDT")
+    assert MAYA in stack.handoff.people.barred
+
+    # Exactly once: Slack's retry, another event, and the daily refresh change nothing more.
+    before = [m.all_text for m in stack.sim.messages(ESCALATIONS)], dms(stack, TOM)
+    await deactivate(stack, MAYA, event_id="Ev0OFF1")
+    clock.advance(minutes=1)
+    await deactivate(stack, MAYA)
+    await stack.handoff.people.refresh(clock())
+    await stack.settle()
+    assert ([m.all_text for m in stack.sim.messages(ESCALATIONS)], dms(stack, TOM)) == before
+    for n in (1, 3, 5):
+        events = await stack.services.store.events(n)
+        assert [e.type for e in events].count("reassigned") == 1
+
+
+async def test_the_daily_refresh_reads_a_rep_off_the_sla_who_holds_open_leads(
+    stack: LocalStack, clock: TravelClock, policy: Policy
+) -> None:
+    """The event was missed (Handoff was down): the daily `users.info` refresh reads the
+    holders of open leads too, finds @maya deactivated and hands hers on; once she holds none,
+    the refresh no longer asks Slack about her."""
+    await mayas_three(stack)
+    await off_the_sla(stack, policy, MAYA, clock)
+    stack.sim.deactivate_user(MAYA)  # no user_change reaches Handoff
+    mark = len(stack.sim.calls)
+    await stack.handoff.people.refresh(clock())
+    await stack.settle()
+
+    asked = [c.args.get("user") for c in stack.sim.calls[mark:] if c.method == "users.info"]
+    assert MAYA in asked
+    assert [(await stack.services.lead(n)).suggested_owner for n in (1, 3, 5)] == [TOM] * 3
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert alert.text.startswith(f"🚪 <@{MAYA}> was deactivated in Slack at ")
+
+    mark = len(stack.sim.calls)
+    await stack.handoff.people.refresh(clock())
+    await stack.settle()
+    asked = [c.args.get("user") for c in stack.sim.calls[mark:] if c.method == "users.info"]
+    assert MAYA not in asked and TOM in asked
+    assert len(stack.sim.messages(ESCALATIONS)) == 1

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot.cli.stack import BOT_TOKEN, LocalStack, TravelClock
+from bot.domain.policy import parse_policy, snapshot
 from bot.simulator.server import SlackSimulator
 from tests.conftest import lead_payload
 
@@ -81,6 +82,14 @@ def token_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+async def refreshed(stack: LocalStack) -> None:
+    """The members' reads at start are done: `serve`'s background refresh as well as the
+    stack's own (each asks users.info once per member), so neither meets the refusal a test
+    sets up (the first call Slack refuses tells the delivery worker, whichever it is)."""
+    members = len(stack.handoff.people.members())
+    await until(lambda: len(stack.sim.calls_to("users.info")) >= 2 * members)
+
+
 async def probe(stack: LocalStack, clock: TravelClock, before: int) -> None:
     """A minute passes: the worker asks auth.test once more."""
     clock.advance(seconds=61)
@@ -94,6 +103,7 @@ async def test_a_refused_token_stops_every_delivery_until_it_works_again(
     caplog.set_level(logging.INFO, logger="handoff")
     # `handoff demo`, run in this process by an earlier test, quiets the outbox's logger.
     caplog.set_level(logging.INFO, logger="handoff.outbox")
+    await refreshed(stack)
     assert (await stack.post_lead(lead("before-1", "C0ENT")))[0] == 201
     await stack.settle()
     assert posts(sim) == Counter({"before-1": 1})
@@ -150,6 +160,7 @@ async def test_slacks_uninstall_events_stop_deliveries_at_once(
     "No scopes required") say it before any delivery meets the refusal."""
     sim = stack.sim
     caplog.set_level(logging.INFO, logger="handoff")
+    await refreshed(stack)
     sim.refused_tokens.add(BOT_TOKEN)
     mark = len(sim.calls)
     assert (await stack.driver.event(event)).status == 200
@@ -178,3 +189,64 @@ async def test_a_revoked_user_token_is_not_handoffs(stack: LocalStack) -> None:
     await stack.settle()
     assert posts(stack.sim) == Counter({"lead-1": 1})
     assert (await wait_ready(stack, ok=True))["ok"] is True
+
+
+def member_reads(stack: LocalStack, mark: int) -> Counter[str]:
+    """How many users.info and users.profile.get calls Handoff made since `mark`."""
+    reads = ("users.info", "users.profile.get")
+    return Counter(call.method for call in stack.sim.calls[mark:] if call.method in reads)
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The lines at WARNING or above, but the worker's news that the token works again."""
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return [line for line in lines if "bot token again" not in line]
+
+
+@pytest.mark.parametrize("first", ["refresh", "statuses"])
+async def test_a_refused_token_stops_the_member_reads_at_the_first_refusal(
+    stack: LocalStack, clock: TravelClock, caplog: pytest.LogCaptureFixture, first: str
+) -> None:
+    """The daily members' refresh (users.info) and the status read (users.profile.get) ask
+    Slack once per member: with the token refused (Slack's `invalid_auth`, "Some aspect of
+    authentication cannot be validated"), they stop at the first refusal with one line saying
+    what to do, as the delivery worker's, not one warning per member; while it is refused
+    they ask nothing; once auth.test accepts it again they read everyone."""
+    caplog.set_level(logging.INFO, logger="handoff")
+    caplog.set_level(logging.INFO, logger="handoff.outbox")
+    people = stack.handoff.people
+    book = people.policies
+    book.current = parse_policy(snapshot(book.current) | {"away_statuses": [":palm_tree:"]})
+    members, reps = len(people.members()), len(people.reps())
+    assert (members, reps) == (8, 6)  # the example SLA's six reps and two managers
+    sim = stack.sim
+    sim.set_status("U0REP1", "Offsite", ":palm_tree:", 0)
+    await refreshed(stack)
+    caplog.clear()
+
+    sim.refused_tokens.add(BOT_TOKEN)
+    mark = len(sim.calls)
+    probes = len(sim.calls_to("auth.test"))
+    reads = {"refresh": people.refresh, "statuses": people.statuses}
+    other = "statuses" if first == "refresh" else "refresh"
+    await reads[first](clock())
+    method = "users.info" if first == "refresh" else "users.profile.get"
+    assert member_reads(stack, mark) == Counter({method: 1})  # not one per member
+    (logged,) = warnings(caplog)
+    assert "invalid_auth" in logged and "SLACK_BOT_TOKEN" in logged and "reinstall" in logged
+    check = await wait_ready(stack, ok=False)  # the delivery worker knows it too
+    assert "invalid_auth" in check["detail"]
+
+    await reads[other](clock())  # known refused: Slack is not asked
+    await reads[first](clock())
+    assert member_reads(stack, mark) == Counter({method: 1})
+    assert len(warnings(caplog)) == 1
+
+    sim.refused_tokens.discard(BOT_TOKEN)  # reinstalled: the worker's probe learns it
+    await probe(stack, clock, probes)
+    await wait_ready(stack, ok=True)
+    mark = len(sim.calls)
+    await people.refresh(clock())
+    assert await people.statuses(clock()) == 1  # @maya's status read again
+    assert member_reads(stack, mark) == Counter({"users.info": members, "users.profile.get": reps})
+    assert len(warnings(caplog)) == 1

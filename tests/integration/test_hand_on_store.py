@@ -115,3 +115,20 @@ async def test_a_member_is_news_once_when_they_leave(store: Store) -> None:
     back = {MAYA: Member(deactivated=False)}
     assert await store.save_people(back, NOW + timedelta(days=2)) == set()
     assert await store.save_people(gone, NOW + timedelta(days=3)) == {MAYA}
+
+
+async def test_the_holders_of_open_leads_are_whoever_hand_on_would_find(
+    store: Store, policy: Policy
+) -> None:
+    """`holders` names the members the daily refresh and Slack's `user_change` event read
+    besides the SLA's people: a rep moved off sla.yaml who still holds open leads is one."""
+    services = await services_on(store, policy)
+    assert await store.holders() == set()
+    await six_leads(services)
+    assert await store.holders() == {MAYA, TOM}
+    assert await store.holders(MAYA) == {MAYA}
+    assert await store.holders("U0NOBODY") == set()
+
+    await sweeper(store, services.policies).hand_on(MAYA, "deactivated", NOW)
+    assert await store.holders() == {TOM}  # @maya holds none any more
+    assert await store.holders(MAYA) == set()
