@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
 from bot.domain.effects import Effect, RefreshHomes
-from bot.domain.erasure import KEYED, TOMBSTONE, ErasureKey
+from bot.domain.erasure import TOMBSTONE, ErasureKey, digest_key_id
 from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
@@ -69,6 +69,7 @@ from storage.tables import (
     OPEN_MQL,
     OPEN_SAL,
     CrmMergeRow,
+    ErasureKeyRow,
     EventRow,
     LeadRow,
     OutboxRow,
@@ -777,15 +778,15 @@ class Store:
         return await self.db.run(lambda db: lead_view(db.execute(statement).mappings().first()))
 
     async def other_erasure_keys(self) -> list[str]:
-        """The key ids of erased leads' digests made with another key than this store's."""
-        ours = f"{KEYED}{self.erasure_key.key_id}:%"
-        # From `erased:hmac:<key id>:…`, the key id (SQL strings count from 1).
-        key_id = func.substr(LeadRow.external_id, len(KEYED) + 1, 8)
+        """The key ids of erased leads' digests made with another key than this store's. Read
+        from the keys each erasure records (`erasure_keys`), not from the leads: every start
+        and every replica asks, and no index serves a LIKE prefix on PostgreSQL outside the C
+        collation (its docs, "Operator Classes and Operator Families"), so the digests' own
+        prefix meant reading the whole leads table."""
         statement = (
-            select(key_id)
-            .where(LeadRow.external_id.like(f"{KEYED}%"), LeadRow.external_id.not_like(ours))
-            .distinct()
-            .order_by(key_id)
+            select(ErasureKeyRow.key_id)
+            .where(ErasureKeyRow.key_id != self.erasure_key.key_id)
+            .order_by(ErasureKeyRow.key_id)
         )
         return await self.db.run(lambda db: [str(k) for k in db.execute(statement).scalars()])
 
@@ -889,7 +890,16 @@ class Store:
         sent about it gets a redaction; an `erased` event (no personal data) records it. How
         many Slack messages will be emptied."""
 
+        # The keys of the digests it leaves, recorded for the start-up check (first erasure
+        # of a key wins; a replica's erasure at the same time does nothing).
+        digests = (values.get("external_id"), values.get("crm_id"))
+        made = {key_id for d in digests if isinstance(d, str) and (key_id := digest_key_id(d))}
+        keys = [{"key_id": key_id, "first_erased_at": now} for key_id in sorted(made)]
+
         def work(db: Connection) -> int:
+            if keys:
+                insert_row = upsert_insert(db)
+                db.execute(insert_row(table(ErasureKeyRow)).values(keys).on_conflict_do_nothing())
             crm_id = db.execute(select(LeadRow.crm_id).where(LeadRow.id == lead_id)).scalar()
             if crm_id is not None:  # the person's merged contacts, named in plain
                 merges = table(CrmMergeRow)

@@ -525,6 +525,18 @@ class CrmMergeRow(Base):
     merged_at: Mapped[datetime]
 
 
+class ErasureKeyRow(Base):
+    """Each erasure key that has made digests (its key id, never the key): what a start with
+    another key, or none, is checked against (bot/app.py `keyed_store`), without reading the
+    leads. Written in the erasure's own transaction; the first erasure of a key writes it."""
+
+    __tablename__ = "erasure_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # When its first digest was made (NULL: a digest the migration found without one).
+    first_erased_at: Mapped[datetime | None]
+
+
 def table(model: type[Base]) -> Table:
     """A model's Core table: statements on it skip the ORM's per-execution bookkeeping (the
     hot paths run thousands a second)."""

@@ -38,6 +38,14 @@ KEYED = TOMBSTONE + "hmac:"
 KEY_MIN_LENGTH = 32
 
 
+def digest_key_id(digest: str) -> str | None:
+    """The id of the key a keyed digest names (`erased:hmac:<key id>:…`); None for anything
+    else (an unkeyed digest, a plain id)."""
+    if not digest.startswith(KEYED):
+        return None
+    return digest[len(KEYED) :].partition(":")[0]
+
+
 def unkeyed_tombstone(value: str) -> str:
     """The digest erasures made before the erasure key (a plain SHA-256): still recognised,
     never made any more. Anyone with the database can test a guessed id against it."""

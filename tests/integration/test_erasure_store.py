@@ -5,19 +5,24 @@ the plain SHA-256 digests erasures made before the key are still recognised."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import Engine
 
-from bot.domain.erasure import unkeyed_tombstone
+from bot.cli.stack import ERASURE_KEY
+from bot.domain.erasure import ErasureKey, unkeyed_tombstone
+from bot.domain.policy import Policy
 from bot.domain.refusal import Refusal
 from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Services, Stored
 from storage.repository import Store
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes
+from tests.integration.conftest import MONDAY, Wakes, services_on
 
 EMAIL = "Priya.Raman@Northwind.example"  # marketing's system sends the email as the id
 CRM_ID = "451"
@@ -152,3 +157,108 @@ async def test_without_a_key_erasures_keep_plain_digests_and_a_dropped_key_is_re
         assert isinstance(again, Stored) and (again.lead.id, again.created) == (lead.id, False)
     finally:
         await database.dispose()
+
+
+async def refused_keys(database_url: str, key: str | None) -> list[str]:
+    """What a start with `key` (None: no key) says of this database: the key ids it names as
+    the erased leads' when it refuses, or [] when it starts."""
+    from bot.app import keyed_store
+    from bot.settings import ConfigError, Settings
+    from storage import db
+
+    env: dict[str, Any] = {"DATABASE_URL": database_url}
+    if key is not None:
+        env["HANDOFF_ERASURE_KEY"] = key
+    database = db.Database(database_url)
+    try:
+        await keyed_store(Settings.from_env(env), database)
+    except ConfigError as refused:
+        named = str(refused)
+        return sorted(named.split("HANDOFF_ERASURE_KEY_RETIRED=")[1].split(" ")[0].split(","))
+    finally:
+        await database.dispose()
+    return []
+
+
+async def test_a_database_erased_before_the_key_table_still_refuses_the_wrong_key(
+    services: Services, database_url: str
+) -> None:
+    """The erasure keys are recorded by each erasure since migration 0031; an upgrade fills
+    them from the digests already stored, so a database erased under an earlier Handoff still
+    refuses another key, or none, after the upgrade."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage import db
+
+    await erased_lead(services)
+    ours = services.store.erasure_key.key_id
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    # The revision before the table's (found by its file: the merger renumbers revisions).
+    (before,) = (
+        str(script.down_revision)
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if script.path.endswith("_erasure_keys.py")
+    )
+
+    def back(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, before)
+
+    engine = services.store.db.engine
+    async with engine.begin() as connection:  # the schema before the table: digests only
+        await connection.run_sync(back)
+    await db.upgrade(engine)
+    assert await refused_keys(database_url, "x" * 40) == [ours]
+    assert await refused_keys(database_url, None) == [ours]
+    assert await refused_keys(database_url, ERASURE_KEY) == []
+
+
+async def test_the_key_check_reads_the_keys_not_the_leads(
+    services: Services, database_url: str
+) -> None:
+    """Every start (and every replica) checks the key: it reads the keys erasures recorded,
+    whatever the number of leads, never the leads table."""
+    await erased_lead(services)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    other = Store(services.store.db, ErasureKey("x" * 40))
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        found = await other.other_erasure_keys()
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert found == [services.store.erasure_key.key_id]
+    read = [s for s in statements if "select" in s.lower()]
+    assert read and all("erasure_keys" in s for s in read)
+    assert not any(re.search(r"\bleads\b", s) for s in statements)
+
+
+async def test_replicas_erasing_at_once_with_a_new_key_record_it_once(
+    database_url: str, policy: Policy
+) -> None:
+    """Two processes making the first digests of a key at the same moment both erase; the key
+    is recorded once, and a start with another key names it once."""
+    from storage import db
+
+    first, second = db.Database(database_url), db.Database(database_url)
+    await db.upgrade(first.engine)
+    try:
+        services = await services_on(Store(first, ErasureKey(ERASURE_KEY)), policy)
+        people = ("ana@contoso.example", "bo@fabrikam.example")
+        for person in people:
+            taken = await services.intake(lead_payload(person, email=person), MONDAY)
+            assert isinstance(taken, Stored) and taken.created
+        stores = (services.store, Store(second, ErasureKey(ERASURE_KEY)))
+        pairs = zip(stores, people, strict=True)
+        done = await asyncio.gather(*(forget(s, Wakes(), p, "cli", MONDAY) for s, p in pairs))
+        assert [len(erased) for erased in done] == [1, 1]
+    finally:
+        await second.dispose()
+        await first.dispose()
+    assert await refused_keys(database_url, "x" * 40) == [ErasureKey(ERASURE_KEY).key_id]

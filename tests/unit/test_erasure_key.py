@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bot.domain.erasure import ErasureKey, unkeyed_tombstone
+from bot.domain.erasure import ErasureKey, digest_key_id, unkeyed_tombstone
 
 KEY = ErasureKey("an-installations-secret-of-40-characters!")
 EMAIL = "Priya.Raman@Northwind.example"
@@ -25,6 +25,13 @@ def test_the_digest_is_keyed_and_not_a_hash_of_the_id() -> None:
 def test_a_digest_from_before_the_key_is_still_looked_for() -> None:
     assert KEY.tombstones(EMAIL) == (KEY.tombstone(EMAIL), unkeyed_tombstone(EMAIL))
     assert unkeyed_tombstone("451") == "erased:" + hashlib.sha256(b"451").hexdigest()[:48]
+
+
+def test_a_keyed_digest_names_its_key_and_no_other_value_does() -> None:
+    """What each erasure records for the start-up check: the key its digests were made with."""
+    assert digest_key_id(KEY.tombstone(EMAIL)) == KEY.key_id
+    for value in (unkeyed_tombstone(EMAIL), ErasureKey(None).tombstone(EMAIL), EMAIL, "451"):
+        assert digest_key_id(value) is None
 
 
 def test_the_key_stays_out_of_repr() -> None:
