@@ -455,8 +455,10 @@ def routes(
         except BadPayload as bad:
             return _field_errors(bad.fields)
         if applied.unknown and not (applied.handled or applied.ignored):
-            # Nothing was applied: a non-2xx makes HubSpot retry, in case the record's
-            # creation is still on its way.
+            # Nothing was applied, and no record is one Handoff knows (or erased: those are
+            # ignored, a 200): a non-2xx makes HubSpot retry, any 4xx included, up to 10 times
+            # over 24 hours (its Webhooks API guide, "Retries"), in case the record's creation
+            # is still on its way.
             ids = ", ".join(applied.unknown[:20])
             return _error(404, f"no lead in Handoff for the {source} record(s) {ids}")
         if applied.invalid and not (applied.handled or applied.ignored):

@@ -83,8 +83,9 @@ def forget_records(db: Connection, crm_ids: Collection[str]) -> None:
 
 
 # How long a notification's key is kept. HubSpot resends a webhook subscription's failed
-# notification up to 10 times, backing off from 2 minutes and doubling (its webhooks overview:
-# at most about a day and a half), and a workflow's "Send a webhook" call
+# notification (any 4xx or 5xx) up to 10 times, "spread out over the next 24 hours" (its
+# Webhooks API guide, "Retries"; its changelog "Updated Webhook Retry Logic", 2018, replaced the
+# older overview's doubling from 2 minutes), and a workflow's "Send a webhook" call
 # that failed with a 5xx "over the next 3 days" (developers.hubspot.com/docs/methods/workflows/
 # webhook_information). Salesforce resends nothing itself but a failed flow's time-based retry,
 # scheduled minutes later ("Troubleshooting Flow Retries", Salesforce Help); Apex resends on

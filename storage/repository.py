@@ -765,13 +765,19 @@ class Store:
         self, external_id: str | None = None, crm_id: str | None = None
     ) -> LeadView | None:
         """The erased lead that had this external id or CRM id, found by the digests an
-        erasure leaves (this key's, or the unkeyed one of an erasure made before the key)."""
+        erasure leaves (this key's, or the unkeyed one of an erasure made before the key): its
+        own, or those of the CRM records merged into its record (`crm_merges` keeps them as
+        digests once the person is erased)."""
         key = self.erasure_key
         found = []
         if external_id is not None:
             found.append(LeadRow.external_id.in_(key.tombstones(external_id)))
         if crm_id is not None:
             found.append(LeadRow.crm_id.in_(key.tombstones(crm_id)))
+            merged = select(CrmMergeRow.crm_id).where(
+                CrmMergeRow.merged_id.in_(key.tombstones(crm_id))
+            )
+            found.append(LeadRow.crm_id.in_(merged))
         if not found:
             return None
         statement = _SELECT_LEAD.where(or_(*found)).order_by(LeadRow.id.desc()).limit(1)
@@ -850,6 +856,24 @@ class Store:
 
         return await self.db.run(work)
 
+    async def remember_erased_merge(
+        self, merged: Sequence[str], erased_crm_id: str, now: datetime
+    ) -> None:
+        """CRM records merged into the record of an erased lead (`erased_crm_id`, its digest),
+        told after the erasure: remembered as digests only, so HubSpot's later events about
+        them are known as the erased person's (`by_erased_id`), and no id is kept in plain."""
+        key = self.erasure_key
+        digests = {key.tombstone(i) for i in merged if not i.startswith(TOMBSTONE)}
+        if not digests:
+            return
+        rows = [
+            {"merged_id": d, "crm_id": erased_crm_id, "merged_at": now} for d in sorted(digests)
+        ]
+        merges = table(CrmMergeRow)
+        await self.db.run(
+            lambda db: db.execute(upsert_insert(db)(merges).values(rows).on_conflict_do_nothing())
+        )
+
     async def surviving_record(self, crm_id: str) -> str:
         """The CRM record `crm_id` lives on in: the end of the merges it was part of, or
         itself."""
@@ -903,14 +927,30 @@ class Store:
             crm_id = db.execute(select(LeadRow.crm_id).where(LeadRow.id == lead_id)).scalar()
             if crm_id is not None:  # the person's merged contacts, named in plain
                 merges = table(CrmMergeRow)
-                merged = select(CrmMergeRow.merged_id).where(CrmMergeRow.crm_id == crm_id)
+                merged = list(
+                    db.execute(
+                        select(CrmMergeRow.merged_id).where(CrmMergeRow.crm_id == crm_id)
+                    ).scalars()
+                )
                 # The CRM's notifications about them: their keys name the records too.
-                forget_records(db, {crm_id, *db.execute(merged).scalars()})
+                forget_records(db, {crm_id, *merged})
                 db.execute(
                     delete(merges).where(
                         or_(CrmMergeRow.crm_id == crm_id, CrmMergeRow.merged_id == crm_id)
                     )
                 )
+                # Kept as digests, beside the lead's own: HubSpot's later events about the
+                # merged contacts are then known as the erased person's (answered, ignored),
+                # not a 404 it retries for a day.
+                gone = {
+                    self.erasure_key.tombstone(i) for i in merged if not i.startswith(TOMBSTONE)
+                }
+                if gone and values.get("crm_id"):
+                    rows = [
+                        {"merged_id": d, "crm_id": values["crm_id"], "merged_at": now}
+                        for d in sorted(gone)
+                    ]
+                    db.execute(upsert_insert(db)(merges).values(rows).on_conflict_do_nothing())
             db.execute(update(table(LeadRow)).where(LeadRow.id == lead_id).values(**values))
             events = table(EventRow)
             found = db.execute(

@@ -33,7 +33,8 @@ Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, b
 lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`,
 `trickle_next`, a burst limit, whose 429s are kept in `limited`), and send signed webhooks
 (`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the fake tell
-a subscriber about every contact change, API writes included, as HubSpot does).
+a subscriber about every contact change, API writes included, as HubSpot does), in HubSpot's
+legacy `contact.*` format or, with `webhook_format="generic"`, its generic `object.*` one.
 
 This module imports nothing of ours beyond the fakes (an import-linter contract says so).
 """
@@ -333,6 +334,22 @@ def _iso(seconds: float) -> str:
     )
 
 
+# A contact's legacy subscription types and their generic counterparts ("Create generic webhook
+# subscriptions (BETA)", developers.hubspot.com/docs/guides/webhooks/create-generic-webhook-
+# subscriptions: "the subscriptionType will follow the format of object.* [...] For creation,
+# deletion, merge, restore, and property change events, the associated object type will be
+# provided in the objectTypeId field"; `contact.privacyDeletion` has none: it stays legacy).
+WebhookFormat = Literal["legacy", "generic"]
+GENERIC_TYPES = {
+    "contact.creation": "object.creation",
+    "contact.propertyChange": "object.propertyChange",
+    "contact.merge": "object.merge",
+    "contact.deletion": "object.deletion",
+    "contact.restore": "object.restore",
+}
+CONTACT_TYPE_ID = "0-1"
+
+
 class HubSpotFake:
     """A HubSpot portal with one private app (`token`) and one public app (`client_secret`,
     which signs the webhooks it sends)."""
@@ -347,8 +364,12 @@ class HubSpotFake:
         clock: Callable[[], float] = time.time,
         burst: tuple[int, float] | None = None,
         scopes: Iterable[str] | None = None,
+        webhook_format: WebhookFormat = "legacy",
     ) -> None:
         self.token, self.client_secret = token, client_secret
+        # The format of the subscription events it sends: HubSpot's legacy `contact.*`, or the
+        # generic `object.*` with `objectTypeId` "0-1" of apps on its current platform.
+        self.webhook_format = webhook_format
         self.portal_id, self.app_id = portal_id, app_id
         self.clock = clock
         self.burst = burst  # (requests, seconds): HubSpot's rolling limit, e.g. (100, 10.0)
@@ -454,6 +475,13 @@ class HubSpotFake:
         contact.updated = self.clock()
         for name, value in properties.items():
             self._event("contact.propertyChange", contact.id, name, value, "CRM_UI")
+
+    def delete_contact(self, contact_id: str) -> None:
+        """A person deletes the contact in HubSpot: subscribers hear `contact.deletion`
+        (`object.deletion` in the generic format); a read of it is a 404 from then on."""
+        del self.contacts[contact_id]
+        if self.subscribers:
+            self.pending_events.append(self.subscription_event("contact.deletion", contact_id))
 
     def merge_contacts(self, primary: str, merged: str) -> str:
         """A person merges contact `merged` into `primary` in HubSpot: subscribers hear of it
@@ -565,7 +593,10 @@ class HubSpotFake:
         event_id: int | None = None,
     ) -> Json:
         """One event of a webhook subscription, as HubSpot sends it (docs: "Webhooks API",
-        https://developers.hubspot.com/docs/api/webhooks#webhook-payloads)."""
+        https://developers.hubspot.com/docs/api/webhooks#webhook-payloads). `subscription_type`
+        is named in the legacy format; with `webhook_format` "generic", a contact's event goes
+        as its `object.*` type with `objectTypeId` "0-1" (GENERIC_TYPES)."""
+        generic = self.webhook_format == "generic" and subscription_type in GENERIC_TYPES
         event: Json = {
             "eventId": event_id if event_id is not None else next(self._event_ids),
             "subscriptionId": 12345,
@@ -577,6 +608,9 @@ class HubSpotFake:
             "objectId": int(object_id),
             "changeSource": change_source,
         }
+        if generic:
+            event["subscriptionType"] = GENERIC_TYPES[subscription_type]
+            event["objectTypeId"] = CONTACT_TYPE_ID
         if subscription_type.endswith(".creation"):
             event["changeFlag"] = "NEW"
         if property_name is not None:
@@ -596,7 +630,8 @@ class HubSpotFake:
         event_id: int | None = None,
         moved: int = 0,
     ) -> Json:
-        """A `contact.merge` event, with the fields HubSpot's developer changelog names ("New
+        """A `contact.merge` event (`object.merge` in the generic format), with the fields
+        HubSpot's developer changelog names ("New
         subscription types for Webhooks"): `primaryObjectId` ("The object id of the resulting
         primary contact"), `mergedObjectIds` ("An array of Ids that represent the secondary
         contacts"), `newObjectId` ("the Id of the object that was created from the result of

@@ -166,7 +166,7 @@ class CrmInboundService:
 
     async def _erased(self, change: CrmChange) -> bool:
         """Whether the change is about a record whose person Handoff erased (its lead keeps
-        only the digests of its CRM and external ids)."""
+        only the digests of its CRM and external ids, and of the records merged into it)."""
         found = await self.services.store.by_erased_id(change.external_id, change.crm_id)
         return found is not None
 
@@ -199,6 +199,10 @@ class CrmInboundService:
     async def _created(
         self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
     ) -> Outcome:
+        # An erased person's record (or one merged into it), sent again late: intake knows an
+        # erased lead by its external id only, so it would take them in anew under this one.
+        if await self._erased(change):
+            return "erased"
         payload = await inbound.lead_of(change)
         if payload is None:
             log.warning(
@@ -286,9 +290,13 @@ class CrmInboundService:
             return "ignored"
         store = self.services.store
         # One person's contacts merged: if one of them was erased, so was the person, whose
-        # records are not remembered again (nor tied: an erased lead never is).
+        # records are not remembered in plain again (nor tied: an erased lead never is). Those
+        # merged into the erased one's record are remembered as digests, so HubSpot's later
+        # events about them are ignored too, not answered 404 (which it retries for a day).
         for crm_id in (change.crm_id, *change.merged_ids):
-            if await store.by_erased_id(crm_id=crm_id) is not None:
+            if (erased := await store.by_erased_id(crm_id=crm_id)) is not None:
+                if crm_id == change.crm_id and erased.crm_id is not None:
+                    await store.remember_erased_merge(change.merged_ids, erased.crm_id, now)
                 return "erased"
         moved = await store.tie_merged(change.merged_ids, change.crm_id, now)
         if moved:

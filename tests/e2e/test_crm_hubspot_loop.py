@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
-from bot.crmfake.hubspot import HubSpotFake
+from bot.crmfake.hubspot import HubSpotFake, WebhookFormat
 from bot.domain.policy import Policy, parse_policy
+from tests.e2e.test_forget import database_text
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -31,6 +32,9 @@ LEAD: dict[str, Any] = {
     "score": 90,
 }
 # Jane as a HubSpot contact: the properties that make her an enterprise MQL.
+# HubSpot's two formats of subscription events: the legacy `contact.*`, and the generic
+# `object.*` with `objectTypeId` "0-1" of apps on its current developer platform.
+FORMATS = pytest.mark.parametrize("webhook_format", ["legacy", "generic"])
 JANE = {
     "firstname": "Jane",
     "lastname": "Doe",
@@ -169,13 +173,16 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
         await stack.close()
 
 
+@FORMATS
 async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hubspot(
-    sqlite_url: str, clock: TravelClock
+    sqlite_url: str, clock: TravelClock, webhook_format: WebhookFormat
 ) -> None:
-    """HubSpot's signed subscription events, as its fake sends them: the new contact is read
-    through HubSpot's API and posted; the claim's owner goes to HubSpot, whose echo changes
-    nothing; an owner changed in HubSpot reassigns the lead in Slack."""
-    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    """HubSpot's signed subscription events, as its fake sends them (in either format): the
+    new contact is read through HubSpot's API and posted; the claim's owner goes to HubSpot,
+    whose echo changes nothing; an owner changed in HubSpot reassigns the lead in Slack."""
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+    ).start()
     maya = hub.add_owner("maya@example.com", "Maya", "Chen")
     tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
     stack = await start_stack(
@@ -368,15 +375,19 @@ async def test_a_target_url_with_a_query_string_takes_hubspots_signed_events(
         await hub.stop()
 
 
+@FORMATS
 async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
-    sqlite_url: str, clock: TravelClock
+    sqlite_url: str, clock: TravelClock, webhook_format: WebhookFormat
 ) -> None:
     """The lead's contact (A) is merged into another (B) in HubSpot, whose later changes come
     under B's id: the merge ties the lead to B, so an owner changed on B reassigns it in Slack
     (before: "unknown", a 404 HubSpot retries for days), and Handoff's own writes go to B, not
     to the id that is gone. HubSpot's retry of the merge changes nothing; a merge of contacts
-    Handoff has no lead for is taken (200), not retried."""
-    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    Handoff has no lead for is taken (200), not retried. In HubSpot's legacy format and in its
+    generic one."""
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+    ).start()
     hub.add_owner("maya@example.com", "Maya", "Chen")
     tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
     stack = await start_stack(
@@ -455,15 +466,18 @@ async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
         await hub.stop()
 
 
+@FORMATS
 async def test_merges_delivered_out_of_order_still_tie_the_lead_to_the_contact_that_remains(
-    sqlite_url: str, clock: TravelClock
+    sqlite_url: str, clock: TravelClock, webhook_format: WebhookFormat
 ) -> None:
     """HubSpot does not deliver its notifications in the order they happened. The lead's
     contact (A) is merged into B, then B into C; HubSpot tells of "B into C" first. The lead
     ends tied to C (before: to B, a contact that is gone, so every later change under C was
     "unknown", a 404, and Handoff's writes went to B): an owner changed on C reassigns it,
     and Handoff's own writes go to C."""
-    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+    ).start()
     hub.add_owner("maya@example.com", "Maya", "Chen")
     tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
     stack = await start_stack(
@@ -554,6 +568,75 @@ async def test_a_creation_told_after_its_contact_was_merged_away_takes_the_lead_
         assert await hub.flush_webhooks() == [200]
         statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
         assert statuses[-1].data == {"status": "CONNECTED"}
+    finally:
+        await stack.close()
+        await hub.stop()
+
+
+@FORMATS
+async def test_a_contact_deleted_in_hubspot_is_erased_and_its_merged_duplicates_stay_quiet(
+    database_url: str, clock: TravelClock, webhook_format: WebhookFormat
+) -> None:
+    """Jane's duplicate contact is merged into hers, then her contact is deleted in HubSpot:
+    the lead is erased. A change made to the duplicate before the merge, delivered after the
+    erasure, and the deletion's retry are answered 200 and change nothing (before, the
+    duplicate's change was a 404, which HubSpot retries for 24 hours: its Webhooks API guide,
+    "Retries"); a contact never seen is still a 404. Both of HubSpot's formats, both
+    databases."""
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+    ).start()
+    stack = await start_stack(
+        database_url,
+        crm_policy(),
+        clock=clock,
+        HUBSPOT_ACCESS_TOKEN=hub.token,
+        HUBSPOT_API_URL=hub.base_url,
+        HUBSPOT_CLIENT_SECRET=hub.client_secret,
+    )
+    url = f"{stack.base_url}/crm/hubspot"
+    try:
+        first = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", first)
+        assert await hub.send_subscription(url, [created]) == 200
+        await stack.settle()
+        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        duplicate = hub.add_contact("jane@globex-group.example", firstname="Jane")
+        hub.subscribe(url, ["hs_lead_status"])
+        hub.change_contact(duplicate, hs_lead_status="OPEN")
+        (late,) = hub.pending_events  # delivered only after the erasure
+        hub.pending_events.clear()
+
+        clock.advance(minutes=10)
+        hub.merge_contacts(first, duplicate)
+        (merged,) = hub.pending_events
+        if webhook_format == "generic":
+            assert (merged["subscriptionType"], merged["objectTypeId"]) == ("object.merge", "0-1")
+        assert await hub.flush_webhooks() == [200]  # no lead of the duplicate: taken
+        clock.advance(minutes=10)
+        hub.delete_contact(first)
+        (deleted,) = hub.pending_events
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+        lead = await stack.services.lead(1)
+        assert lead.erased_at is not None
+        assert lead.crm_id == stack.services.store.erasure_key.tombstone(first)
+
+        assert await hub.send_subscription(url, [late]) == 200
+        assert await hub.send_subscription(url, [{**deleted, "attemptNumber": 1}]) == 200
+        assert await hub.send_subscription(url, [{**merged, "attemptNumber": 1}]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        assert not [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+        dump = (await database_text(stack)).lower()
+        for trace in ("jane", "globex", f'"{duplicate}"', f":{duplicate}", f'"{first}"'):
+            assert trace not in dump, trace
+
+        stranger = hub.subscription_event(
+            "contact.propertyChange", 99999, property_name="hs_lead_status", property_value="NEW"
+        )
+        assert await hub.send_subscription(url, [stranger]) == 404  # creation may be on its way
     finally:
         await stack.close()
         await hub.stop()

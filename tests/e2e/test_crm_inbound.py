@@ -686,3 +686,59 @@ async def test_a_generic_event_without_its_object_type_is_refused_and_changes_no
         ("[2].objectTypeId", "must be text like 0-1 (a contact)"),
     ]
     assert not [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+
+
+def merge_of(event_id: int, primary: int, merged: int) -> dict[str, Any]:
+    """A `contact.merge` event: contact `merged` merged into `primary`, which remains."""
+    return {
+        **change(event_id, "x", "y", primary),
+        "subscriptionType": "contact.merge",
+        "primaryObjectId": primary,
+        "mergedObjectIds": [merged],
+        "newObjectId": primary,
+        "numberOfPropertiesMoved": 1,
+    }
+
+
+async def test_events_about_a_contact_merged_into_an_erased_one_are_taken_and_change_nothing(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """Ana's contact (451) had a duplicate (452) merged into it; she is forgotten (`handoff
+    forget`), and later another duplicate (453) is merged into her contact. HubSpot's events
+    about the merged contacts (a late status change, a deletion, a workflow's call, in either
+    format) are answered 200 and ignored, never the 404 HubSpot retries for 24 hours (its
+    Webhooks API guide, "Retries": any 4xx or 5xx, up to 10 times): nothing of Ana comes back
+    and no contact id is stored in plain. A contact never seen is still a 404."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    ignored = (200, {"handled": 0, "ignored": 1})
+    assert await hubspot(stack, clock, [merge_of(201, 451, 452)]) == ignored  # no lead of 452
+    code, output = await forget_cli(stack, "ana.silva@acme.example")
+    assert code == 0, output
+    await stack.settle()
+    assert await hubspot(stack, clock, [merge_of(202, 451, 453)]) == ignored
+
+    late = [
+        [change(203, "hs_lead_status", "CONNECTED", 452)],
+        [{**change(204, "x", "y", 452), "subscriptionType": "contact.deletion"}],
+        [generic(change(205, "hubspot_owner_id", TOM_OWNER, 452))],
+        [generic({**change(206, "x", "y", 453), "subscriptionType": "contact.deletion"})],
+        [change(207, "lifecyclestage", "customer", 453)],
+        contact(452),  # a workflow's call about the merged contact, delivered late
+    ]
+    for payload in late:
+        assert await hubspot(stack, clock, payload) == ignored, payload
+        assert await hubspot(stack, clock, payload) == ignored, payload  # and its retry
+    await stack.settle()
+
+    assert await stack.services.store.count_leads() == 1
+    lead = await stack.services.lead(1)
+    digest = stack.services.store.erasure_key.tombstone("451")
+    assert lead.erased_at is not None and lead.crm_id == digest
+    assert lead.email == "erased-1@erased.invalid"
+    dump = await database_text(stack)
+    for trace in ("ana.silva", "Ana Silva", "Acme Freight", '"452"', '"453"', ":452", ":453"):
+        assert trace.lower() not in (dump + slack_text(stack)).lower(), trace
+
+    status, answer = await hubspot(stack, clock, [change(208, "hs_lead_status", "OPEN", 999)])
+    assert status == 404 and "999" in answer["error"], answer

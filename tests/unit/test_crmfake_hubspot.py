@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from bot.crm.hubspot import lead_of, refused_property, retry_after
-from bot.crmfake.hubspot import sign_v1, sign_v3
+from bot.crm.hubspot_in import parse_events
+from bot.crmfake.hubspot import HubSpotFake, WebhookFormat, sign_v1, sign_v3
 
 
 def test_v1_signature_matches_hubspots_worked_example() -> None:
@@ -73,3 +74,32 @@ def test_a_sparse_contact_becomes_a_lead_without_empty_fields() -> None:
         "score": 100,  # HubSpot scores past 100; intake takes 0..100
         "crm_id": "7",
     }
+
+
+def test_the_fake_sends_a_contacts_events_in_either_of_hubspots_formats() -> None:
+    """Generic: `object.*` with `objectTypeId` "0-1" ("Create generic webhook subscriptions"),
+    except `contact.privacyDeletion`, which has no generic form. Handoff reads both alike."""
+
+    def events(webhook_format: WebhookFormat) -> list[dict[str, object]]:
+        hub = HubSpotFake(clock=lambda: 1795392000.0, webhook_format=webhook_format)
+        return [
+            hub.subscription_event("contact.creation", 7),
+            hub.subscription_event(
+                "contact.propertyChange", 7, property_name="hs_lead_status", property_value="OPEN"
+            ),
+            hub.merge_event(9, [7]),
+            hub.subscription_event("contact.deletion", 9),
+            hub.subscription_event("contact.privacyDeletion", 9),
+        ]
+
+    legacy, generic = events("legacy"), events("generic")
+    assert [e["subscriptionType"] for e in generic] == [
+        "object.creation",
+        "object.propertyChange",
+        "object.merge",
+        "object.deletion",
+        "contact.privacyDeletion",
+    ]
+    assert [e.get("objectTypeId") for e in generic] == ["0-1"] * 4 + [None]
+    assert not any("objectTypeId" in e for e in legacy)
+    assert parse_events(generic) == parse_events(legacy)
