@@ -268,7 +268,9 @@ def sla_report(
     room = MAX_BLOCKS - len(blocks) - len(after)  # marketing's table gets the blocks left
     blocks += [section(text) for text in marketing_sections(report, currency, room)]
     blocks += after
-    text = f"SLA report {period.label}{scope}: " + _plain_rag(report.headline)
+    # The notification is mrkdwn too: its words are escaped once, here (`scope` is already).
+    named_scope = f" · {readable(report.segment)}" if report.segment else ""
+    text = f"SLA report {period.label}{named_scope}: " + _plain_rag(report.headline)
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 

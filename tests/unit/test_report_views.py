@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.report import Counts, Facts, Group, Report, build_report, week_of
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT
 from bot.slack.report_views import marketing_sections, rejection_summary, sla_report
@@ -121,3 +121,20 @@ def test_marketings_rejection_review_shows_each_pair_whole_and_counts_the_rest(
     assert len(lines) == 16  # the largest pairs, each with every reason
     assert all(line.endswith("Wrong contact (data) " + str(40 - n)) for n, line in enumerate(lines))
     assert "…and 4 more source and campaign pairs" in "\n".join(shown)
+
+
+def test_the_notification_escapes_a_segments_name_once(policy: Policy) -> None:
+    """The `text` fallback is mrkdwn: `&`, `<` and `>` are escaped once (Slack's formatting
+    reference), so the notification reads `R&D`, not the `R&amp;D` of escaping it twice."""
+    content = snapshot(policy)
+    content["segments"][0]["name"] = "R&D <labs>"
+    for key in ("mql_per_week",):
+        content["targets"][key]["R&D <labs>"] = content["targets"][key].pop("enterprise")
+    content["plan"]["revenue_split"]["R&D <labs>"] = content["plan"]["revenue_split"].pop(
+        "enterprise"
+    )
+    labs = parse_policy(content)
+    report = build_report(WEEK, FACTS, NOTHING, labs, AS_OF, segment="R&D <labs>")
+    message = sla_report(report, labs)
+    assert message.text.startswith("SLA report 2026-W48 · R&amp;D &lt;labs&gt;: ")
+    assert "R&amp;D &lt;labs&gt;" in texts(message.blocks)[0]  # the blocks, escaped once too
