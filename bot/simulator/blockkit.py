@@ -165,6 +165,11 @@ def _text_errors(obj: Any, here: str, max_len: int, *, plain: bool = False) -> l
         return [f"must be more than 0 characters [json-pointer:{here}/text]"]
     if len(text) > max_len:
         return [f"must be less than {max_len + 1} characters [json-pointer:{here}/text]"]
+    # composition-objects/text-object: `emoji` "is only usable when type is plain_text",
+    # `verbatim` "is only usable when type is mrkdwn".
+    wrong = "verbatim" if kind == "plain_text" else "emoji"
+    if wrong in obj:
+        return [f"{wrong} is not allowed on {kind} [json-pointer:{here}/{wrong}]"]
     return []
 
 
@@ -371,6 +376,9 @@ def _options_errors(options: Any, here: str, most: int, *, plain: bool) -> list[
         value = option.get("value")
         if not isinstance(value, str) or not value or len(value) > 150:
             errors.append(f"must be 1 to 150 characters [json-pointer:{at}/value]")
+        url = option.get("url")  # option-object: "Maximum length for this field is 3000"
+        if url is not None and (not isinstance(url, str) or len(url) > 3000):
+            errors.append(f"must be a URL of at most 3000 characters [json-pointer:{at}/url]")
     return errors
 
 

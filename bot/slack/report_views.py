@@ -31,7 +31,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.ids import ActionId
 from bot.slack.lead_views import ACTION_WORDS
-from bot.slack.text import named, one_line, person, readable, slack_date
+from bot.slack.text import clip, named, one_line, person, readable, slack_date
 
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 SHORT_LABELS = {
@@ -268,7 +268,9 @@ def sla_report(
     room = MAX_BLOCKS - len(blocks) - len(after)  # marketing's table gets the blocks left
     blocks += [section(text) for text in marketing_sections(report, currency, room)]
     blocks += after
-    text = f"SLA report {period.label}{scope}: " + _plain_rag(report.headline)
+    # The notification is mrkdwn too: its words are escaped once, here (`scope` is already).
+    named_scope = f" · {readable(report.segment)}" if report.segment else ""
+    text = f"SLA report {period.label}{named_scope}: " + _plain_rag(report.headline)
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 
@@ -533,8 +535,11 @@ def rejection_summary(
     more = len(ordered) - len(lines)
     if more > 0:
         lines.append(f"…and {more} more source and campaign pairs")
-    if lines:
-        blocks.append(section("\n".join(lines)))
+    # Whole lines in as many sections as they take (3,000 characters a section text,
+    # docs.slack.dev/reference/block-kit/blocks/section-block): one section clipped the pairs
+    # past its limit mid-line, and the count of those not shown with them.
+    room = MAX_BLOCKS - len(blocks) - 1  # - 1: the context below
+    blocks += [section(text) for text in _pack([clip(line, SECTION_LIMIT) for line in lines], room)]
     blocks.append(
         context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import LADDERS, Policy
-from bot.slack.blocks import Message, context, section
+from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, section
 from bot.slack.kpi_words import KPI_WORDS, target_words
 from bot.slack.lead_views import ACTION_WORDS
 from bot.slack.text import one_line, readable
@@ -20,10 +20,6 @@ def sla_summary(policy: Policy) -> Message:
     """`/sla`: the whole agreement on one page."""
     hours = policy.business_hours
     holidays = ", ".join(hours.regions) or "none"
-    segments = "\n".join(
-        f"• *{one_line(s.name, 40)}* → <#{s.channel}> · reps {' '.join(f'<@{r}>' for r in s.reps)}"
-        for s in policy.segments
-    )
     tiers = "\n".join(
         f"• *{one_line(t.name, 40)}*"
         + (f" (score ≥ {t.when.score_min})" if t.when and t.when.score_min is not None else "")
@@ -57,7 +53,7 @@ def sla_summary(policy: Policy) -> Message:
             f"*MQL*: score ≥ {policy.mql.threshold}, with these fields filled in: {required}"
             f"{_signals(policy)}"
         ),
-        section(f"*Segments* (first match wins)\n{segments}"),
+        *segment_sections(policy, MAX_BLOCKS - OTHER_BLOCKS),
         section(f"*Speed to lead*\n{tiers}"),
         section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
@@ -76,6 +72,51 @@ def sla_summary(policy: Policy) -> Message:
         context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+
+
+SEGMENTS_TITLE = "*Segments* (first match wins)"
+OTHER_BLOCKS = 10  # the summary's blocks but the segments': 7 sections, 2 of KPIs, a context
+
+
+def _segment_lines(policy: Policy) -> list[str]:
+    """A line per segment with its channel and reps; a pool too large for one section goes on
+    over further lines (`• *enterprise*, more reps: …`), each mention whole."""
+    width = SECTION_LIMIT - len(SEGMENTS_TITLE) - 1
+    lines = []
+    for segment in policy.segments:
+        name = one_line(segment.name, 40)
+        line = f"• *{name}* → <#{segment.channel}> · reps"
+        for rep in segment.reps:
+            mention = f" <@{rep}>"
+            if len(line) + len(mention) > width:
+                lines.append(line)
+                line = f"• *{name}*, more reps:"
+            line += mention
+        lines.append(line)
+    return lines
+
+
+def segment_sections(policy: Policy, room: int) -> list[dict[str, object]]:
+    """Every segment and every rep of its pool, in as many sections as they take: a section's
+    text is at most 3,000 characters (docs.slack.dev/reference/block-kit/blocks/section-block),
+    and one clipped there lost the reps and the segments after it. Cut only between lines; past
+    `room` blocks (a message holds 50), the reps left out are counted."""
+    groups: list[list[str]] = [[SEGMENTS_TITLE]]
+    size = len(SEGMENTS_TITLE)
+    for line in _segment_lines(policy):
+        if size + 1 + len(line) > SECTION_LIMIT:
+            groups.append([])
+            size = -1  # no line break before a section's first line
+        groups[-1].append(line)
+        size += 1 + len(line)
+    if len(groups) <= room:
+        return [section("\n".join(group)) for group in groups]
+    unshown = sum(line.count("<@") for group in groups[room - 1 :] for line in group)
+    more = context(
+        f"{unshown} more reps not shown (Slack shows {MAX_BLOCKS} blocks in a message at most): "
+        "`/handoff routing &lt;segment&gt;` shows a segment's whole pool."
+    )
+    return [*(section("\n".join(group)) for group in groups[: room - 1]), more]
 
 
 def _signals(policy: Policy) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy
 from bot.services.digest import CATCH_UP
 from tests.conftest import lead_payload
 
@@ -129,3 +130,45 @@ async def test_the_monthly_digest_is_posted_once_for_the_month_before(
     posts = new_posts(stack, DIGEST, before)
     assert sum("Monthly SLA digest" in post for post in posts) == 1
     assert sum("Weekly SLA digest · 2026-W48" in post for post in posts) == 1
+
+
+async def test_many_rejected_campaigns_are_each_shown_whole_and_the_rest_counted(
+    database_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """18 campaigns rejected for 3 reasons each pass one section's 3,000 characters: every
+    pair shown has all its reasons, and the pairs left out are counted (not clipped away).
+    On SQLite and PostgreSQL (the rows come from each one's query)."""
+    stack = await start_stack(database_url, policy, clock=clock)
+    try:
+        await _many_rejected_campaigns(stack, clock)
+    finally:
+        await stack.close()
+
+
+async def _many_rejected_campaigns(stack: LocalStack, clock: TravelClock) -> None:
+    clock.now = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    services = stack.services
+    reasons = ["Not ICP", "No budget", "Already using competitor"]
+    for n in range(18):
+        campaign = (
+            f"FY27 enterprise pipeline campaign {n:02d} for APAC accounts, LinkedIn and search"
+        )
+        for index, reason in enumerate(reasons[: 3 if n < 17 else 1]):
+            payload = lead_payload(f"c{n}-{index}", campaign=campaign)
+            lead = (await services.intake(payload, clock())).lead
+            assert lead is not None
+            await services.claim(lead.id, "U0REP1", clock())
+            await services.dispose(lead.id, "U0REP1", "not_a_fit", clock(), reason, "No")
+    await stack.settle()
+    feedback_before = len(stack.sim.messages(FEEDBACK))
+    assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest"]
+    await stack.settle()
+
+    (summary,) = stack.sim.messages(FEEDBACK)[feedback_before:]
+    sections = [block["text"]["text"] for block in summary.blocks if block["type"] == "section"]
+    assert not any(text.endswith("…") for text in sections)
+    pairs = [line for text in sections for line in text.split("\n") if line.startswith("• ")]
+    assert len(pairs) == 16 and all(
+        "Already using competitor (MQL definition) 1" in p for p in pairs
+    )
+    assert "…and 2 more source and campaign pairs" in summary.all_text

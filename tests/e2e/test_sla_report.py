@@ -3,7 +3,8 @@ share it to the channel; anyone else is refused; bad periods and segments say wh
 
 from __future__ import annotations
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
 
 ENTERPRISE, MANAGER, REP = "C0ENT", "U0MGR1", "U0REP1"
@@ -213,3 +214,27 @@ async def test_by_rep_a_missed_first_touch_stays_with_the_rep_the_sla_took_the_l
         f"• <@{REP}>: 0 MQLs · First touch 0% 🔴 · speed 4h 1m",
     ]
     assert "First-touch compliance" in text and "0 of 1" in text  # the team's: one lead
+
+
+async def test_a_segment_called_r_and_d_reads_so_in_the_notification(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """The `text` of a message is mrkdwn: `&` escaped once reads `&`; twice, `&amp;`."""
+    content = snapshot(policy)
+    content["segments"][0]["name"] = "r&d"
+    content["targets"]["mql_per_week"]["r&d"] = content["targets"]["mql_per_week"].pop("enterprise")
+    split = content["plan"]["revenue_split"]
+    split["r&d"] = split.pop("enterprise")
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        await week_of_leads(stack, clock)
+        await report_for(stack, MANAGER, "this-week r&d")
+        private = stack.sim.ephemerals(user=MANAGER, channel=ROOM)[-1]
+        assert private.text.startswith("SLA report 2026-W48 · r&amp;d: ")
+        await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+        await stack.settle()
+        (shared,) = stack.sim.messages(ROOM)
+        assert shared.text.startswith("SLA report 2026-W48 · r&amp;d: ")
+        assert "&amp;amp;" not in shared.text + str(shared.blocks)
+    finally:
+        await stack.close()

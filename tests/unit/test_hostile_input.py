@@ -938,8 +938,9 @@ def test_every_message_and_view_the_bot_sends_is_valid_and_inert(
 
 @pytest.mark.parametrize("pad", range(8))
 def test_the_rejection_summary_is_cut_between_entities(pad: int) -> None:
-    """Longer than a section: cut by `clip`, never inside `&amp;` (a slice could end in `R&a`)."""
-    rows = [(f"R&D {n}{'x' * pad}", "R&D" * 30, "not_a_fit", "R&D " * 20, 1) for n in range(60)]
+    """A pair's line longer than a section: cut by `clip`, never inside `&amp;` (a slice could
+    end in `R&a`)."""
+    rows = [("R&D", "R&D" * 30, "not_a_fit", f"R&D {n}{'x' * pad} " * 8, 1) for n in range(60)]
     summary = rejection_summary(week_of(NOW.date(), POLICY.timezone), rows, POLICY)
     assert_message_ok(summary, set(), "rejection_summary")
     assert summary.blocks[1]["text"]["text"].endswith("…")

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.domain.lead import EventView, LeadView, Stage
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_blocks
 from bot.slack.blocks import Message
@@ -758,6 +758,26 @@ def test_sla_summary_is_the_agreement_on_one_page(policy: Policy) -> None:
     assert "• fit: 51+ employees +20" in text
     assert "• intent: Pricing page: page view, url has /pricing, in the last 7 days +20" in text
     assert "• intent: Demo request: demo request, in the last 30 days +40 (qualifies alone)" in text
+
+
+def test_sla_summary_shows_every_segment_and_rep_of_a_large_pool(policy: Policy) -> None:
+    """A pool of 400 reps passes one section's 3,000 characters: the segments after it and
+    the reps past the limit were cut off behind an ellipsis. Every rep and segment is shown,
+    each mention whole (Block Kit's section text: at most 3,000 characters)."""
+    content = snapshot(policy)
+    reps = [f"U0R{number:04d}" for number in range(400)]
+    content["segments"][0]["reps"] = reps
+    big = parse_policy(content)
+    message = sla_summary(big)
+    assert_valid_message(message)
+    texts = [block["text"]["text"] for block in message.blocks if block["type"] == "section"]
+    shown = "\n".join(texts)
+    for rep in reps:
+        assert shown.count(f"<@{rep}>") == 1, rep
+    for segment in big.segments:
+        assert f"<#{segment.channel}>" in shown, segment.name
+    assert not any(text.endswith("…") for text in texts)
+    assert "*Speed to lead*" in shown and "*Dispositions*" in shown
 
 
 def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain.policy import Policy
-from bot.domain.report import Counts, Facts, Group, Report, build_report
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.domain.report import Counts, Facts, Group, Report, build_report, week_of
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT
-from bot.slack.report_views import marketing_sections, sla_report
+from bot.slack.report_views import marketing_sections, rejection_summary, sla_report
 from tests.unit.test_render import assert_valid_message
 from tests.unit.test_report_kpis import AS_OF, BEFORE, FACTS, WEEK
 
@@ -95,3 +95,46 @@ def test_keys_read_as_words_and_sources_by_count_then_name(policy: Policy) -> No
     table = text.split("_Source_\n")[1].split("\n_Campaign_")[0]  # marketing's, by source
     sources = [line.split(":")[0] for line in table.splitlines()]
     assert sources == ["• demo request", "• event", "• paid search", "• webinar"]
+
+
+def test_marketings_rejection_review_shows_each_pair_whole_and_counts_the_rest(
+    policy: Policy,
+) -> None:
+    """20 campaigns rejected for 4 reasons each pass one section's 3,000 characters: the
+    section was clipped mid-line, and the count of the pairs not shown went with it."""
+    reasons = [
+        ("not_a_fit", "Not ICP"),
+        ("not_a_fit", "No budget"),
+        ("not_a_fit", "Already using competitor"),
+        ("bad_data", "Wrong contact"),
+    ]
+    rows = [
+        ("paid_search", f"FY27 enterprise pipeline campaign {n:02d} (APAC)", code, reason, 40 - n)
+        for n in range(20)
+        for code, reason in reasons
+    ]
+    message = rejection_summary(week_of(AS_OF.date(), policy.timezone), rows, policy)
+    assert_valid_message(message)
+    shown = texts(message.blocks)
+    assert not any(text.endswith("…") for text in shown)
+    lines = [line for text in shown for line in text.split("\n") if line.startswith("• ")]
+    assert len(lines) == 16  # the largest pairs, each with every reason
+    assert all(line.endswith("Wrong contact (data) " + str(40 - n)) for n, line in enumerate(lines))
+    assert "…and 4 more source and campaign pairs" in "\n".join(shown)
+
+
+def test_the_notification_escapes_a_segments_name_once(policy: Policy) -> None:
+    """The `text` fallback is mrkdwn: `&`, `<` and `>` are escaped once (Slack's formatting
+    reference), so the notification reads `R&D`, not the `R&amp;D` of escaping it twice."""
+    content = snapshot(policy)
+    content["segments"][0]["name"] = "R&D <labs>"
+    for key in ("mql_per_week",):
+        content["targets"][key]["R&D <labs>"] = content["targets"][key].pop("enterprise")
+    content["plan"]["revenue_split"]["R&D <labs>"] = content["plan"]["revenue_split"].pop(
+        "enterprise"
+    )
+    labs = parse_policy(content)
+    report = build_report(WEEK, FACTS, NOTHING, labs, AS_OF, segment="R&D <labs>")
+    message = sla_report(report, labs)
+    assert message.text.startswith("SLA report 2026-W48 · R&amp;D &lt;labs&gt;: ")
+    assert "R&amp;D &lt;labs&gt;" in texts(message.blocks)[0]  # the blocks, escaped once too

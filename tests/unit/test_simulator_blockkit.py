@@ -187,3 +187,34 @@ def test_a_confirmation_dialog_is_plain_text() -> None:
     assert validate_blocks(confirmed(confirm=None)) == [
         f"expected a text object [json-pointer:{here}/confirm]"
     ]
+
+
+def test_emoji_is_for_plain_text_and_verbatim_for_mrkdwn() -> None:
+    """text-object reference: `emoji` "is only usable when type is plain_text", `verbatim`
+    "is only usable when type is mrkdwn"."""
+    plain = {"type": "plain_text", "text": "hi", "emoji": True}
+    rich = {"type": "mrkdwn", "text": "hi", "verbatim": True}
+    assert (
+        validate_blocks([{"type": "header", "text": plain}, {"type": "section", "text": rich}])
+        == []
+    )
+    errors = validate_blocks([{"type": "section", "text": {**rich, "emoji": True}}])
+    assert errors == ["emoji is not allowed on mrkdwn [json-pointer:/blocks/0/text/emoji]"]
+    errors = validate_blocks([{"type": "header", "text": {**plain, "verbatim": True}}])
+    assert errors == [
+        "verbatim is not allowed on plain_text [json-pointer:/blocks/0/text/verbatim]"
+    ]
+
+
+def test_an_options_url_is_at_most_3000_characters() -> None:
+    """option-object reference: `url` "Maximum length for this field is 3000 characters"."""
+    text = {"type": "mrkdwn", "text": "hi"}
+    item = {"text": {"type": "plain_text", "text": "Open"}, "value": "open"}
+    overflow = {"type": "overflow", "action_id": "more"}
+    fits = {**overflow, "options": [{**item, "url": "https://example.com/" + "x" * 2980}]}
+    assert validate_blocks([{"type": "section", "text": text, "accessory": fits}]) == []
+    long = {**overflow, "options": [{**item, "url": "https://example.com/" + "x" * 2981}]}
+    errors = validate_blocks([{"type": "section", "text": text, "accessory": long}])
+    assert errors == [
+        "must be a URL of at most 3000 characters [json-pointer:/blocks/0/accessory/options/0/url]"
+    ]

@@ -1,0 +1,33 @@
+"""A sales team larger than one Block Kit section through the real server and the Slack
+simulator: `/sla` names every segment and every rep of a pool of 400, within Slack's limits."""
+
+from __future__ import annotations
+
+from bot.cli.stack import TravelClock, start_stack
+from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.simulator import validate_blocks
+
+MANAGER = "U0MGR1"
+
+
+async def test_sla_names_every_segment_and_rep_of_a_pool_of_400(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    reps = [f"U0R{number:04d}" for number in range(400)]
+    content = snapshot(policy)
+    content["segments"][0]["reps"] = reps
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        answer = await stack.driver.command(MANAGER, "/sla")
+        assert answer.json is not None
+        blocks = answer.json["blocks"]
+        assert validate_blocks(blocks) == []
+        sections = [block["text"]["text"] for block in blocks if block["type"] == "section"]
+        shown = "\n".join(sections)
+        for rep in reps:  # each once, never cut inside its mention
+            assert shown.count(f"<@{rep}>") == 1, rep
+        for channel in ("C0ENT", "C0MID", "C0SMB"):  # the segments after the large one too
+            assert f"<#{channel}>" in shown
+        assert not any(text.endswith("…") for text in sections)
+    finally:
+        await stack.close()
