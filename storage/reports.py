@@ -46,7 +46,7 @@ from bot.domain.report import (
 from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, HANDOVER, EscalationRow, EventRow, LeadRow, ReportRun, table
+from storage.tables import FIRED, HANDOVERS, EscalationRow, EventRow, LeadRow, ReportRun, table
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -81,10 +81,11 @@ class Filter:
 
 
 # The events that take a lead from the rep who had it (their `from`: that rep, or the one it
-# was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the CRM's) and
-# an offer to the pool while the rep is away. Written as the predicate of their partial index
-# (migration 0029), a constant: a bound parameter proves nothing to a planner.
-_HANDOVER = text(f"events.{HANDOVER}")
+# was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the CRM's), an
+# offer to the pool while the rep is away, and a claim by anyone but the rep the lead was held
+# for. Written as the predicate of their partial index (migration 0031), a constant: a bound
+# parameter proves nothing to a planner.
+_HANDOVERS = {dialect: text(f"({where})") for dialect, where in HANDOVERS.items()}
 
 
 def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) -> Any:
@@ -92,25 +93,26 @@ def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) ->
     it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
     (at the touch, if it came by the deadline, else at the deadline), when a handover took it
     from them at or after that: the `from` of the first one until the cycle closed ('' when
-    it had nobody); NULL when none came after it (its owner answers for it). With its first
-    touch's counts, 0 or 1. Only the handovers since the period began are read (a range of
-    `ix_events_handovers`), and their leads looked up by key, so the query costs those leads,
-    not the period's every lead."""
+    it had nobody; a claim's is the rep the lead was held for); NULL when none came after it
+    (its owner answers for it). With its first touch's counts, 0 or 1. Only the handovers
+    since the period began are read (a range of `ix_events_handovers`), and their leads
+    looked up by key, so the query costs those leads, not the period's every lead."""
     due, touched = lead.first_touch_due_at, lead.first_touch_at
     ran = case((touched <= due, touched), else_=due)
+    handover = _HANDOVERS[dialect]
     first = (
         select(func.coalesce(EventRow.data["from"].as_string(), ""))
         .where(
             EventRow.lead_id == lead.lead_id,
             EventRow.at >= ran,
             lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
-            _HANDOVER,
+            handover,
         )
         .order_by(EventRow.at, EventRow.id)
         .limit(1)
         .scalar_subquery()
     )
-    since_began = (_HANDOVER, EventRow.at >= since)
+    since_began = (handover, EventRow.at >= since)
     if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
         ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
         handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))

@@ -345,6 +345,17 @@ class _Claim:
     effects: Decided
 
 
+def _claimed(lead: LeadView, owner: str, now: datetime) -> dict[str, Any]:
+    """A claim's event. Of a lead held for someone else (its suggested owner, which a claim
+    leaves as it was) or for nobody, with that rep as `from` (None: nobody): the claim takes it
+    from them, and the report charges them a first touch whose clock ran while they had it
+    (storage/reports.py `handed_over`). A claim by the rep it was held for has no `from`, nor
+    has any claim written before claims said so."""
+    if lead.suggested_owner == owner:
+        return _event(lead.id, "claimed", owner, now)
+    return _event(lead.id, "claimed", owner, now, **{"from": lead.suggested_owner})
+
+
 def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
     """Each claim's conditional update (in lead order, so replicas lock leads in the same
     order), then the winners' events and effects, one statement per kind for all of them."""
@@ -354,10 +365,7 @@ def _claim_all(db: Connection, claims: list[_Claim]) -> list[bool]:
         claimed[index] = lead_view(db.execute(claim.statement, claim.params).mappings().first())
     winners = [(claim, lead) for claim, lead in zip(claims, claimed, strict=True) if lead]
     if winners:
-        events = [
-            _event(lead.id, "claimed", c.params["p_owner"], c.params["p_now"])
-            for c, lead in winners
-        ]
+        events = [_claimed(lead, c.params["p_owner"], c.params["p_now"]) for c, lead in winners]
         insert_events(db, events)
         # A burst's presses share `now` closely; each effect is keyed by its own lead.
         effects = [effect for c, lead in winners for effect in c.effects(lead)]

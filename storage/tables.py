@@ -119,8 +119,17 @@ OPEN = "stage IN ('mql', 'sal')"
 UNTOUCHED = "first_touch_at IS NULL"
 HOME_PENDING = "kind = 'home' AND state = 'pending'"
 RECYCLED = "cycle > 1"  # a lead in its second cycle or later (back from recycling)
-# The events that take a lead from the rep who had it: a reassignment, an offer while away.
-HANDOVER = "type IN ('reassigned', 'offered')"
+# The events that take a lead from the rep who had it: a reassignment, an offer while away,
+# and a claim of a lead held for someone else (or for nobody): only such a claim has a `from`
+# (JSON null for nobody; a key test, which each dialect writes its own way).
+_TAKEN_BY_CLAIM = {
+    "postgresql": "(data -> 'from') IS NOT NULL",
+    "sqlite": "json_type(data, '$.from') IS NOT NULL",
+}
+HANDOVERS = {
+    dialect: f"type IN ('reassigned', 'offered') OR (type = 'claimed' AND {given})"
+    for dialect, given in _TAKEN_BY_CLAIM.items()
+}
 
 
 def _partial_index(name: str, column: str, predicate: str) -> Index:
@@ -233,13 +242,13 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_lead_at", "lead_id", "at"),
         # Who had a lead when its first-touch clock ran (storage/reports.py): the handovers
-        # since a period began, a small share of the events.
+        # since a period began, a small share of the events (migration 0031).
         Index(
             "ix_events_handovers",
             "at",
             "lead_id",
-            sqlite_where=text(HANDOVER),
-            postgresql_where=text(HANDOVER),
+            sqlite_where=text(HANDOVERS["sqlite"]),
+            postgresql_where=text(HANDOVERS["postgresql"]),
         ),
     )
 

@@ -21,8 +21,11 @@ touch. The team's totals, by segment and by source, are those of the five leads 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, update
 
 from bot.domain.policy import Policy
 from bot.domain.report import Period, Report
@@ -33,6 +36,7 @@ from bot.services.sweep import Sweeper
 from storage.reports import ReportStore
 from storage.repository import Store
 from storage.sweep import SweepStore
+from storage.tables import EventRow
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
 
@@ -108,3 +112,77 @@ async def test_a_missed_first_touch_stays_with_the_rep_who_had_the_lead(
     tom = await reports.report(W48, AS_OF, rep=TOM)
     assert (tom.first_touch, first_touch(tom)) == ((1, 2), {TOM: (0.5, "1 of 2")})
     assert tom.conversion.posted == 5 and maya.conversion.posted == 0
+
+
+async def test_a_lead_claimed_from_the_pool_after_its_deadline_is_missed_by_its_suggested_rep(
+    store: Store, policy: Policy
+) -> None:
+    """Five hot enterprise leads arrive Mon 11:00 (first touch due 13:00), each suggested by
+    the rotation (Maya, Tom, Maya, Tom, Maya) and claimed from the channel by the other rep:
+
+    - P1: Tom claims it at 14:00, after its deadline, and calls at 14:01: the miss is Maya's
+      (it was held for her while the clock ran); Tom is not measured on it.
+    - P2: Maya claims Tom's suggestion at 12:00, before the deadline, and calls late (13:30):
+      she had it when the clock ran, so the miss is hers.
+    - P3: Tom claims Maya's suggestion at 12:00 and calls at 12:30: his, on time.
+    - P4: as P1 (Tom's suggestion, Maya claims at 14:00), but its claim event is as Handoff
+      wrote it before claims recorded whom the lead was held for (no `from`): the claimer's,
+      as before.
+    - P5: as P1, but the lead was held for nobody at the claim (`from` null: offered to a
+      pool with nobody available): nobody's, as a reassignment of it would be.
+
+    By rep: Maya 0 of 3 (P1, P2, P4), Tom 1 of 1 (P3), nobody 0 of 1 (P5). The team's,
+    segment's and source's figures are the five leads' (1 of 5)."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+
+    leads, suggested = [], []
+    for name in ("p1", "p2", "p3", "p4", "p5"):
+        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+        leads.append(result.lead.id)
+        suggested.append(result.lead.suggested_owner)
+    assert suggested == [MAYA, TOM, MAYA, TOM, MAYA]
+    p1, p2, p3, p4, p5 = leads
+    for lead_id, rep, claimed, called in (
+        (p1, TOM, at(14), at(14, 1)),
+        (p2, MAYA, at(12), at(13, 30)),
+        (p3, TOM, at(12), at(12, 30)),
+        (p4, MAYA, at(14), at(14, 1)),
+        (p5, TOM, at(14), at(14, 1)),
+    ):
+        await services.claim(lead_id, rep, claimed)
+        await services.log_attempt(lead_id, rep, "call", called)
+    # The claim records whom the lead was held for (its suggested rep) as `from`.
+    trail = await store.events(p1)
+    assert [e.data for e in trail if e.type == "claimed"] == [{"from": MAYA}]
+
+    def rewrite(lead_id: int, data: dict[str, object]) -> Callable[[Connection], None]:
+        claimed = EventRow.lead_id == lead_id, EventRow.type == "claimed"
+        return lambda db: db.execute(update(EventRow).where(*claimed).values(data=data))
+
+    await store.db.run(rewrite(p4, {}))  # an older Handoff's claim
+    await store.db.run(rewrite(p5, {"from": None}))  # held for nobody
+
+    report = await reports.report(W48, AS_OF)
+    assert first_touch(report) == {
+        MAYA: (0.0, "0 of 3"),
+        TOM: (1.0, "1 of 1"),
+        "(unclaimed)": (0.0, "0 of 1"),
+    }
+    assert report.first_touch == (1, 5)
+    assert kpi(report.by_segment, "first_touch") == [("enterprise", 0.2, "1 of 5")]
+    assert kpi(report.by_source, "first_touch") == [("webinar", 0.2, "1 of 5")]
+    # Everything else by rep is the owners' now: Tom's P1, P3, P5, Maya's P2, P4.
+    mqls = {name: value for name, value, _ in kpi(report.by_rep, "mql")}
+    assert mqls == {MAYA: 2.0, TOM: 3.0, "(unclaimed)": 0.0}
+    # Speed to lead goes with the first touch: P1 and P4 waited 3h01 from the post, P2 2h30.
+    speed = {name: value for name, value, _ in kpi(report.by_rep, "speed_median")}
+    assert speed == {MAYA: 181.0, TOM: 90.0, "(unclaimed)": 181.0}
+    tom = await reports.report(W48, AS_OF, rep=TOM)
+    assert (tom.first_touch, first_touch(tom)) == ((1, 1), {TOM: (1.0, "1 of 1")})
+    maya = await reports.report(W48, AS_OF, rep=MAYA)
+    assert (maya.first_touch, first_touch(maya)) == ((0, 3), {MAYA: (0.0, "0 of 3")})

@@ -1,10 +1,11 @@
 """The report against an independent oracle: random weeks of leads lived through the real
 services (arrivals on both sides of the week's edges in Sydney, some sent late by a CRM, posts,
-claims, attempts, "progressing", dispositions with reasons, reassignments before and after the
-claim), counted by SQL, and each KPI worked out again here from its plain definition
-(docs/reports.md, seeds 001 and 002) and the facts as they happened, first-touch compliance by
-rep too (the rep who had the lead when its first-touch clock ran). Then some of the leads
-are erased: the week's report must not change.
+claims by the suggested rep or another, attempts, "progressing", dispositions with reasons,
+reassignments before and after the claim), counted by SQL, and each KPI worked out again here
+from its plain definition (docs/reports.md, seeds 001 and 002) and the facts as they happened,
+first-touch compliance by rep too (the rep who had the lead when its first-touch clock ran: its
+owner, or the rep it was held for until it was claimed). Then some of the leads are erased: the
+week's report must not change.
 
 Each seed is a fixed history (`random.Random(seed)`), so a failure is reproducible."""
 
@@ -125,14 +126,18 @@ async def _work(
     lead = await services.lead(lead_id)
     await store.mark_posted(lead_id, lead.channel, f"1.{lead_id}", posted)
     life.posted = posted
+    held_for = lead.suggested_owner  # the rep the unclaimed lead is held for
     if rng.random() < 0.2 and (when := later(3600)) is not None:
         other = next(rep for rep in pool if rep != lead.suggested_owner)
         await services.reassign(lead_id, "U0MGR1", other, when)
         life.handovers.append((when, lead.suggested_owner))
+        held_for = other
     rep = rng.choice(pool)
     if rng.random() < 0.2 or (claimed := later(rng.choice([1800, 6 * 3600, 3 * 86400]))) is None:
         return
     await services.claim(lead_id, rep, claimed)
+    # A claim from the channel takes the lead from the rep it was held for (maybe the claimer).
+    life.handovers.append((claimed, held_for))
     life.claimed, life.owner = claimed, rep
     for _ in range(rng.choice([0, 0, 1, 2, 6, 7])):
         if (when := later(rng.choice([1800, 86400, 2 * 86400]))) is None:

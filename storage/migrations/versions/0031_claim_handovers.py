@@ -1,0 +1,45 @@
+"""claim handovers: the handovers' partial index holds the claims that took a lead from another
+
+A claim of a lead held for another rep (its suggested owner), or for nobody, now records that
+rep as its `from` (a claim by the rep it was held for has none, nor has any claim written
+before). The report's by-rep first touch (storage/reports.py `handed_over`) counts such a claim
+after the first-touch clock ran as a handover, so `ix_events_handovers` holds those claims
+too: the leads handed over since a period began stay one range of the index.
+
+Revision ID: 0031
+Revises: 0030
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0031"
+down_revision = "0030"
+branch_labels = None
+depends_on = None
+
+BEFORE = "type IN ('reassigned', 'offered')"
+CLAIM = {
+    "postgresql": "(data -> 'from') IS NOT NULL",
+    "sqlite": "json_type(data, '$.from') IS NOT NULL",
+}
+AFTER = {dialect: f"{BEFORE} OR (type = 'claimed' AND {given})" for dialect, given in CLAIM.items()}
+
+
+def _index(sqlite: str, postgresql: str) -> None:
+    op.drop_index("ix_events_handovers", table_name="events")
+    op.create_index(
+        "ix_events_handovers",
+        "events",
+        ["at", "lead_id"],
+        sqlite_where=sa.text(sqlite),
+        postgresql_where=sa.text(postgresql),
+    )
+
+
+def upgrade() -> None:
+    _index(AFTER["sqlite"], AFTER["postgresql"])
+
+
+def downgrade() -> None:
+    _index(BEFORE, BEFORE)
