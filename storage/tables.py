@@ -242,7 +242,7 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_lead_at", "lead_id", "at"),
         # Who had a lead when its first-touch clock ran (storage/reports.py): the handovers
-        # since a period began, a small share of the events (migration 0031).
+        # since a period began, a small share of the events (migrations 0029, 0032).
         Index(
             "ix_events_handovers",
             "at",

@@ -6,15 +6,15 @@ before). The report's by-rep first touch (storage/reports.py `handed_over`) coun
 after the first-touch clock ran as a handover, so `ix_events_handovers` holds those claims
 too: the leads handed over since a period began stay one range of the index.
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
-down_revision = "0030"
+revision = "0032"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
