@@ -68,6 +68,7 @@ from storage.slack_events import SlackEventStore
 from storage.sweep import SweepStore
 
 STATUS_SECONDS = 600  # how often the reps' Slack statuses are read (`away_statuses`)
+PEOPLE_SECONDS = 30.0  # how often the members' reads look whether one is due (People.due)
 SWEEPS_FAILING = 3  # escalation sweeps failed in a row before /readyz says so
 # apps.connections.open's answers that no retry mends (its reference, and the token checks
 # every method makes): the token is wrong, revoked, of another kind, or its team is barred.
@@ -254,18 +255,36 @@ class Handoff:
             misfire_grace_time=int(CATCH_UP.total_seconds()),
         )
 
-    async def refresh_people(self) -> None:
+    async def refresh_people(self, every: float = PEOPLE_SECONDS) -> None:
+        """The members' reads from Slack, whenever one is due (`read_people`), looked at every
+        `every` seconds: their due times are counted on the injected clock, as the outbox's
+        probe is (tests call `read_people` after moving the clock, and never sleep). At start
+        the names and time zones are read whatever the last read was."""
+        await self.refresh_members()
         while True:
-            try:
-                zones = await self.people.refresh(self.clock())
-                log.info(
-                    "names of %d members and %d time zones from Slack",
-                    len(self.people.names),
-                    len(zones),
-                )
-            except Exception:
-                log.exception("could not refresh the members' time zones; trying again later")
-            await asyncio.sleep(24 * 3600)
+            await asyncio.sleep(every)
+            await self.read_people()
+
+    async def read_people(self) -> None:
+        """The reads People says are due (People.due): the names and time zones at start and
+        daily, and soon after Slack accepts a refused bot token again; either read that Slack
+        did not answer, at its retry (a few minutes, not the next day)."""
+        due = self.people.due(self.clock())
+        if "refresh" in due:
+            await self.refresh_members()
+        if "statuses" in due:
+            await self.read_statuses()
+
+    async def refresh_members(self) -> None:
+        try:
+            zones = await self.people.refresh(self.clock())
+            log.info(
+                "names of %d members and %d time zones from Slack",
+                len(self.people.names),
+                len(zones),
+            )
+        except Exception:
+            log.exception("could not refresh the members' time zones; trying again later")
 
     async def read_statuses(self) -> None:
         """The reps' Slack statuses that mean away (`away_statuses`), kept for routing and the

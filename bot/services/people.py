@@ -11,14 +11,18 @@ keeps the team's clock and is shown by id.
 Slack is asked about the people the SLA names and about whoever holds an open lead: a rep moved
 off sla.yaml who keeps open leads and then leaves has them handed on like any other. While
 Slack refuses the bot token (the delivery worker's state, bot/slack/outbox.py), nobody is read:
-a read stops at the first refusal instead of meeting it once per member.
+a read stops at the first refusal instead of meeting it once per member, and once auth.test
+finds the token working again the names and time zones are read again soon (Slack sends an
+uninstalled app no `user_change` event: a rep may have changed zone meanwhile). While Slack does
+not answer at all (no connection, a timeout, its servers' 5xx), a read stops at the first
+member too, says in one line what was not read, and is tried again after a bounded backoff.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +39,11 @@ log = logging.getLogger("handoff.people")
 # Hands on the open leads of a member who can no longer work them: (user, why, now, news) ->
 # how many (`Sweeper.hand_on`; why: `deactivated` or `guest`; news: they just left).
 HandOn = Callable[[str, str, datetime, bool], Awaitable[int]]
+DAILY = timedelta(days=1)  # how often the names and time zones are read again
+# A read Slack did not answer is tried again after RETRY_FIRST, then twice as long each time it
+# still does not, up to RETRY_MOST: sooner than the next daily run (or status read).
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MOST = timedelta(minutes=15)
 
 
 class SlackToken(Protocol):
@@ -42,6 +51,7 @@ class SlackToken(Protocol):
     Slack refuses it now (auth.test tells it when it works again), and the news that it does."""
 
     token_refused: str | None
+    token_restored: int  # how many times auth.test found it working again
 
     def refuse_token(self, why: str) -> None: ...
 
@@ -69,6 +79,11 @@ class People:
         self.policies = policies
         self.zones = zones  # shared with Services and the Sweeper: updated in place
         self.names = names if names is not None else {}  # shared the same way
+        # When each read is next due from Slack: "refresh" daily (None: not yet read), or at
+        # its retry; "statuses" only at a retry (the scheduler reads them every few minutes).
+        self.next_read: dict[str, datetime | None] = {"refresh": None}
+        self._unanswered: dict[str, int] = {}  # reads Slack did not answer in a row
+        self._restored = token.token_restored if token is not None else 0
 
     @property
     def wanted(self) -> bool:
@@ -96,24 +111,30 @@ class People:
         the SLA's people and whoever holds an open lead (moved off the file, say)."""
         if self._refused("names and time zones"):
             return {}
+        self.next_read["refresh"] = now + DAILY
         people = self.members()
         people += sorted(await self.store.holders() - set(people))
         found: dict[str, Member] = {}
-        for user in people:
+        unread = 0
+        for index, user in enumerate(people):
             try:
                 answer = await self.client.users_info(user=user)
-            except SlackApiError as error:
-                reason = error.response.get("error") if error.response is not None else error
+            except Exception as error:
+                if _unanswered(error):  # nobody's would be: stop; those read so far are kept
+                    unread = len(people) - index
+                    what = f"names and time zones of {unread} of {len(people)} members"
+                    self._retry("refresh", what, f"users.info: {_said(error)}", now)
+                    break
+                reason = _reason(error)
                 if reason in BLOCKED:  # the same answer for every member: stop at the first
                     self._refuse(f"users.info: {reason}", "names and time zones")
                     break
                 log.warning("no name or time zone for %s (users.info: %s)", user, reason)
                 continue
-            except Exception as error:  # Slack unreachable: try again at the next refresh
-                log.warning("no name or time zone for %s (%s): next refresh", user, error)
-                continue
             member = _member(answer.get("user") or {})
             found[user] = member
+        if not unread:
+            self._answered("refresh")
         newly = await self.store.save_people(found, now) if found else set()
         zones = self._remember(found)
         for user, member in found.items():
@@ -164,6 +185,38 @@ class People:
             TOKEN_FIX,
         )
 
+    def due(self, now: datetime) -> list[str]:
+        """The reads to make from Slack at `now` ("refresh", "statuses"): the names and time
+        zones at start and daily, a read Slack did not answer at its retry, and the refresh
+        once after auth.test finds a refused bot token working again (the app got no
+        `user_change` event meanwhile). Nothing while the token is refused."""
+        if self.token is not None:
+            if self.token.token_refused is not None:
+                return []
+            if self.token.token_restored != self._restored:  # once for each time it works again
+                self._restored = self.token.token_restored
+                self.next_read["refresh"] = now
+        return [what for what, at in self.next_read.items() if at is None or at <= now]
+
+    def _retry(self, read: str, what: str, why: str, now: datetime) -> None:
+        """Slack did not answer (`why`): it is down for everyone, so `read` stopped at the
+        first member. One line says what was not read and when it is tried again: after
+        RETRY_FIRST, twice as long each time in a row, up to RETRY_MOST."""
+        missed = self._unanswered[read] = self._unanswered.get(read, 0) + 1
+        wait = min(RETRY_MOST, RETRY_FIRST * 2 ** (missed - 1))
+        at = self.next_read[read] = now + wait
+        log.warning(
+            "%s not read from Slack: it did not answer (%s); trying again in %d min (%s)",
+            what,
+            why,
+            int(wait.total_seconds() // 60),
+            f"{at:%H:%M %Z}",
+        )
+
+    def _answered(self, read: str) -> None:
+        """Slack answered for everyone: the backoff of `read` starts again from RETRY_FIRST."""
+        self._unanswered.pop(read, None)
+
     async def _hand_on(self, user: str, member: Member, now: datetime, news: bool) -> None:
         """A member who can no longer work leads (deactivated, or a guest) has theirs handed
         on; again later finds none (one reactivated gets none back). `news`: they were not
@@ -203,6 +256,7 @@ class People:
         sweep then read the table, never Slack. A rep Slack cannot describe keeps what was
         known; with no `away_statuses` (taken out of the file), no status counts any more.
         Returns how many reps are away by their status."""
+        self.next_read.pop("statuses", None)  # this is the retry, if one was due
         if self.away is None:
             return 0
         if not self.reads_statuses:  # none listed (any more): no status counts as away
@@ -213,11 +267,18 @@ class People:
         wanted = self.policies.current.away_statuses
         checked: list[str] = []
         found: dict[str, StatusAway] = {}
-        for user in self.reps():
+        reps = self.reps()
+        unread = 0
+        for index, user in enumerate(reps):
             try:
                 answer = await self.client.users_profile_get(user=user)
-            except SlackApiError as error:
-                reason = error.response.get("error") if error.response is not None else error
+            except Exception as error:
+                if _unanswered(error):  # nobody's would be: stop; what was known stays
+                    unread = len(reps) - index
+                    what = f"Slack statuses of {unread} of {len(reps)} reps"
+                    self._retry("statuses", what, f"users.profile.get: {_said(error)}", now)
+                    break
+                reason = _reason(error)
                 if reason == "missing_scope":  # the app was not reinstalled with the scope
                     log.warning(
                         "cannot read Slack statuses: the token lacks users.profile:read "
@@ -229,9 +290,6 @@ class People:
                     break
                 log.warning("no Slack status for %s (users.profile.get: %s)", user, reason)
                 continue
-            except Exception as error:  # Slack unreachable: keep what is known, try later
-                log.warning("no Slack status for %s (%s): next refresh", user, error)
-                continue
             checked.append(user)
             profile = answer.get("profile") or {}
             emoji, text = profile.get("status_emoji"), profile.get("status_text")
@@ -239,8 +297,33 @@ class People:
             if status_counts(emoji, text, wanted) and is_away(until, now):
                 note = " ".join(str(part) for part in (emoji, text) if part) or "Slack status"
                 found[user] = StatusAway(until, note)
+        if not unread:
+            self._answered("statuses")
         await self.away.sync_statuses(checked, found, now)
         return len(found)
+
+
+def _unanswered(error: Exception) -> bool:
+    """Whether Slack gave no answer about the member: no connection, a timeout, or an HTTP 5xx
+    (after the client's own retries), rather than an API error about them (`user_not_found`,
+    the methods' references). Slack is then down for everyone."""
+    if not isinstance(error, SlackApiError):
+        return True
+    return error.response is not None and error.response.status_code >= 500
+
+
+def _reason(error: Exception) -> Any:
+    """Slack's error code in an API answer (`ok: false`)."""
+    if isinstance(error, SlackApiError) and error.response is not None:
+        return error.response.get("error")
+    return error
+
+
+def _said(error: Exception) -> str:
+    """An unanswered call's failure, in a few words."""
+    if isinstance(error, SlackApiError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def _member(user: dict[str, Any]) -> Member:

@@ -214,6 +214,8 @@ class Outbox:
         # While Slack refuses the bot token: why (its error code, or the event that said so),
         # and how often auth.test is asked whether it works again.
         self.token_refused: str | None = None
+        # How many times auth.test found it working again (the members' reads then catch up).
+        self.token_restored = 0
         self.probe_seconds = probe_seconds
         self._token_ok = asyncio.Event()
         self._token_ok.set()
@@ -365,6 +367,7 @@ class Outbox:
                 self.token_refused,
             )
             self.token_refused = None
+            self.token_restored += 1
             self._token_ok.set()
             self.deliver_soon()
 

@@ -1,7 +1,9 @@
 """Slack refuses Handoff's bot token for good (the app uninstalled, the token revoked): the
 delivery worker stops at the first refusal (or at Slack's `app_uninstalled` / `tokens_revoked`
 event), keeps every row, logs one error, asks Slack's auth.test once a minute, and delivers
-everything exactly once when the token works again. /readyz and a gauge say so meanwhile."""
+everything exactly once when the token works again. /readyz and a gauge say so meanwhile. The
+members' reads stop at the first refusal too, and the names and time zones are read again, once,
+soon after the token works again."""
 
 from __future__ import annotations
 
@@ -250,3 +252,35 @@ async def test_a_refused_token_stops_the_member_reads_at_the_first_refusal(
     assert await people.statuses(clock()) == 1  # @maya's status read again
     assert member_reads(stack, mark) == Counter({"users.info": members, "users.profile.get": reps})
     assert len(warnings(caplog)) == 1
+
+
+async def test_names_and_time_zones_are_read_again_soon_after_the_token_works_again(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """While Slack refuses the token (the app uninstalled) it sends Handoff no `user_change`
+    event: a rep who moved meanwhile would keep the old clock until the next daily refresh.
+    Once auth.test accepts the token again, `serve`'s next look (every 30 s) reads everyone,
+    once: not while it is refused, nor again at the next looks."""
+    sim, handoff = stack.sim, stack.handoff
+    members = len(handoff.people.members())
+    await refreshed(stack)
+    sim.refused_tokens.add(BOT_TOKEN)
+    assert (await stack.driver.event({"type": "app_uninstalled"})).status == 200
+    await wait_ready(stack, ok=False)
+    sim.users["U0REP1"].tz, sim.users["U0REP1"].name = "Europe/London", "maya.london"
+    mark = len(sim.calls)
+    await probe(stack, clock, len(sim.calls_to("auth.test")))  # still refused
+    await handoff.read_people()
+    assert member_reads(stack, mark) == Counter()
+
+    sim.refused_tokens.discard(BOT_TOKEN)  # reinstalled
+    await probe(stack, clock, len(sim.calls_to("auth.test")))
+    await wait_ready(stack, ok=True)
+    await handoff.read_people()
+    assert member_reads(stack, mark) == Counter({"users.info": members})
+    assert handoff.people.names["U0REP1"] == "maya.london"
+    assert (await handoff.store.zones())["U0REP1"] == "Europe/London"
+    for _ in range(3):  # once
+        clock.advance(minutes=5)
+        await handoff.read_people()
+    assert member_reads(stack, mark) == Counter({"users.info": members})

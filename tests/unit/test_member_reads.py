@@ -1,0 +1,254 @@
+"""The members' reads from Slack (bot/services/people.py) when Slack does not answer at all: a
+connection error or a timeout is no API answer about one member (users.info's reference lists
+`user_not_found` and `user_not_visible` for that), Slack is down for everyone, so the read stops
+at the first member, says so in one line, and is tried again within minutes, not the next day.
+And once auth.test finds a refused bot token working again, the refresh comes due once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.services.people import People
+from storage.away import StatusAway
+from storage.repository import Member
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+REPS = [f"U{index:04d}" for index in range(1000)]
+
+
+def answer(data: dict[str, Any], status: int = 200) -> AsyncSlackResponse:
+    return AsyncSlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/users.info",
+        req_args={},
+        data=data,
+        headers={},
+        status_code=status,
+    )
+
+
+class Slack:
+    """users.info and users.profile.get as Slack answers them, or not at all (`down`)."""
+
+    def __init__(self) -> None:
+        self.down: Exception | None = None
+        self.unknown: set[str] = set()  # users.info: user_not_found
+        self.calls: list[tuple[str, str]] = []
+
+    async def _call(self, method: str, user: str) -> AsyncSlackResponse:
+        self.calls.append((method, user))
+        if self.down is not None:
+            raise self.down
+        if user in self.unknown:
+            raise SlackApiError("", answer({"ok": False, "error": "user_not_found"}))
+        if method == "users.info":
+            user_object = {"id": user, "tz": "Europe/London", "profile": {"display_name": user}}
+            return answer({"ok": True, "user": user_object})
+        return answer({"ok": True, "profile": {"status_emoji": ":palm_tree:"}})
+
+    async def users_info(self, user: str) -> AsyncSlackResponse:
+        return await self._call("users.info", user)
+
+    async def users_profile_get(self, user: str) -> AsyncSlackResponse:
+        return await self._call("users.profile.get", user)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.saved: dict[str, Member] = {}
+
+    async def holders(self, user: str | None = None) -> set[str]:
+        return set()
+
+    async def save_people(self, people: dict[str, Member], now: datetime) -> set[str]:
+        self.saved.update(people)
+        return set()
+
+
+class Away:
+    def __init__(self) -> None:
+        self.synced: list[tuple[list[str], dict[str, StatusAway]]] = []
+
+    async def sync_statuses(
+        self, checked: list[str], found: dict[str, StatusAway], now: datetime
+    ) -> None:
+        self.synced.append((checked, found))
+
+
+class Token:
+    """The delivery worker's word on the bot token (bot/slack/outbox.py `Outbox`)."""
+
+    def __init__(self) -> None:
+        self.token_refused: str | None = None
+        self.token_restored = 0
+
+    def refuse_token(self, why: str) -> None:
+        self.token_refused = why
+
+
+def people(slack: Slack, token: Token | None = None) -> People:
+    policy = SimpleNamespace(
+        segments=[SimpleNamespace(reps=REPS)],
+        managers=[],
+        reporters=[],
+        viewers=[],
+        clock="owner",
+        away_statuses=[":palm_tree:"],
+    )
+    return People(
+        slack,  # type: ignore[arg-type]
+        Store(),  # type: ignore[arg-type]
+        SimpleNamespace(current=policy),  # type: ignore[arg-type]
+        {},
+        away=Away(),  # type: ignore[arg-type]
+        token=token,
+    )
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    "down",
+    [
+        aiohttp.ClientConnectionError("Cannot connect to host slack.com:443"),
+        TimeoutError(),
+        SlackApiError("", answer({}, status=503)),
+    ],
+    ids=["connection", "timeout", "http-503"],
+)
+async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_retries_soon(
+    caplog: pytest.LogCaptureFixture, down: Exception
+) -> None:
+    caplog.set_level(logging.INFO, logger="handoff.people")
+    slack = Slack()
+    reads = people(slack)
+    slack.down = down
+    assert await reads.refresh(NOW) == {}
+    assert len(slack.calls) == 1  # not one per member
+    (line,) = lines(caplog)
+    assert "names and time zones of 1000 of 1000 members not read from Slack" in line
+    assert "trying again in 1 min (00:01 UTC)" in line
+
+    # Tried again a minute later, not the next day; still down: twice as long, up to 15 min.
+    assert reads.due(NOW + timedelta(seconds=59)) == []
+    now, waits = NOW, []
+    for _ in range(6):
+        wait = next(m for m in range(1, 61) if reads.due(now + timedelta(minutes=m)))
+        waits.append(wait)
+        now += timedelta(minutes=wait)
+        await reads.refresh(now)
+    assert waits == [1, 2, 4, 8, 15, 15]
+    assert len(lines(caplog)) == 7 and len(slack.calls) == 7
+
+    # Slack answers again: everyone is read, and the next read is the daily one.
+    slack.down = None
+    now += timedelta(minutes=15)
+    assert reads.due(now) == ["refresh"]
+    zones = await reads.refresh(now)
+    assert len(zones) == 1000 and reads.zones["U0999"] == "Europe/London"
+    assert reads.due(now + timedelta(hours=23, minutes=59)) == []
+    assert reads.due(now + timedelta(days=1)) == ["refresh"]
+    slack.down = down  # the backoff starts again from a minute
+    await reads.refresh(now + timedelta(days=1))
+    assert reads.due(now + timedelta(days=1, minutes=1)) == ["refresh"]
+
+
+async def test_the_members_read_before_slack_stopped_answering_are_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="handoff.people")
+    slack = Slack()
+    reads = people(slack)
+    calls = 0
+    original = slack._call
+
+    async def fails_after_ten(method: str, user: str) -> AsyncSlackResponse:
+        nonlocal calls
+        calls += 1
+        if calls > 10:
+            slack.down = TimeoutError()
+        return await original(method, user)
+
+    slack._call = fails_after_ten  # type: ignore[method-assign]
+    zones = await reads.refresh(NOW)
+    assert len(zones) == 10 and len(slack.calls) == 11
+    (line,) = lines(caplog)
+    assert "names and time zones of 990 of 1000 members" in line and "TimeoutError" in line
+
+
+async def test_one_members_api_error_skips_only_that_member(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="handoff.people")
+    slack = Slack()
+    slack.unknown = {"U0003"}
+    reads = people(slack)
+    zones = await reads.refresh(NOW)
+    assert len(slack.calls) == 1000 and len(zones) == 999
+    (line,) = lines(caplog)
+    assert "U0003" in line and "user_not_found" in line
+    assert reads.due(NOW + timedelta(minutes=15)) == []  # no retry: the next daily read
+
+
+async def test_slack_not_answering_stops_the_status_read_and_retries_soon(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="handoff.people")
+    slack = Slack()
+    reads = people(slack)
+    await reads.refresh(NOW)
+    slack.calls.clear()
+    slack.down = aiohttp.ServerDisconnectedError()
+    assert await reads.statuses(NOW) == 0
+    assert len(slack.calls) == 1
+    (line,) = lines(caplog)
+    assert "Slack statuses of 1000 of 1000 reps not read from Slack" in line
+    assert "trying again in 1 min" in line
+    assert reads.away.synced == [([], {})]  # type: ignore[union-attr]  # what was known stays
+    assert reads.due(NOW + timedelta(minutes=1)) == ["statuses"]
+
+    slack.down = None
+    assert await reads.statuses(NOW + timedelta(minutes=1)) == 1000
+    assert reads.due(NOW + timedelta(hours=1)) == []  # the scheduler's own reads go on
+
+
+async def test_the_refresh_comes_due_once_after_a_refused_token_works_again() -> None:
+    slack = Slack()
+    token = Token()
+    reads = people(slack, token)
+    assert reads.due(NOW) == ["refresh"]  # at start
+    await reads.refresh(NOW)
+    token.token_refused = "invalid_auth"
+    later = NOW + timedelta(hours=1)
+    assert reads.due(later) == []  # nothing is read while it is refused
+    token.token_refused, token.token_restored = None, 1  # auth.test accepts it again
+    assert reads.due(later) == ["refresh"]
+    await reads.refresh(later)
+    for minutes in range(1, 60):  # once: not again at each look, nor at the next probe
+        assert reads.due(later + timedelta(minutes=minutes)) == []
+
+
+async def test_a_status_retry_is_dropped_once_no_status_counts_any_more() -> None:
+    """`away_statuses` taken out of the file while a retry waited: nothing is read, and the
+    retry does not come due every half minute for ever."""
+    slack = Slack()
+    reads = people(slack)
+    slack.down = TimeoutError()
+    await reads.statuses(NOW)
+    reads.policies.current.away_statuses = []  # type: ignore[misc]
+    later = NOW + timedelta(minutes=1)
+    assert reads.due(later) == ["refresh", "statuses"]
+    assert await reads.statuses(later) == 0
+    assert reads.due(later + timedelta(minutes=30)) == ["refresh"]  # never read yet
+    assert len(slack.calls) == 1
