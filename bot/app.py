@@ -113,6 +113,9 @@ class Handoff:
     crm: CrmWorker | None = None  # the CRM's delivery worker, with a `crm:` section
     readiness: Readiness | None = None  # /readyz's checks (SIGTERM's drain fails them)
     sweeps_failing: int = 0  # escalation sweeps failed in a row (/readyz: 3 is not ready)
+    # How often the members' reads look whether one is due; a stack whose clock travels in
+    # time (tests, the demo) sets it long and calls `read_people` itself.
+    people_every: float = PEOPLE_SECONDS
     last_sweep: float = 0.0  # when one last finished, Unix time (0: not yet)
 
     async def connect_socket(self) -> None:
@@ -163,7 +166,7 @@ class Handoff:
             self.crm.start()
         self.start_sweeps()
         # The members' names (and, with `clock: owner`, time zones) from Slack, then daily.
-        self.background.append(asyncio.create_task(self.refresh_people()))
+        self.background.append(asyncio.create_task(self.refresh_people(self.people_every)))
         self.background.append(asyncio.create_task(self.authorize_early()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
