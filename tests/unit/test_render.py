@@ -31,7 +31,16 @@ from bot.slack.lead_views import (
     score_text,
 )
 from bot.slack.sla_view import sla_summary
-from bot.slack.text import as_mrkdwn, clip, escape, plain, safe, slack_date, team_time
+from bot.slack.text import (
+    as_mrkdwn,
+    clip,
+    escape,
+    plain,
+    safe,
+    slack_date,
+    team_time,
+    whole_parts,
+)
 
 ZONE = "Australia/Sydney"
 POSTED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
@@ -584,6 +593,20 @@ def test_clip_never_cuts_a_mention_or_a_date_token_in_half() -> None:
             cut = clip(text, limit)
             assert len(cut) <= limit
             assert cut.count("<") == cut.count(">"), cut
+
+
+def test_whole_parts_never_cuts_a_part() -> None:
+    parts = [f"<@{OWNER}> &amp; {number}" for number in range(5)]  # 17 characters each
+    assert whole_parts(parts, "; ", 93) == "; ".join(parts)
+    assert whole_parts(parts, "; ", 92) == "; ".join([*parts[:4], "…"])  # 77 characters
+    assert whole_parts(parts, "; ", 58) == "; ".join([*parts[:3], "…"])
+    assert whole_parts(parts, "; ", 57) == "; ".join([*parts[:2], "…"])
+    assert whole_parts(parts, "; ", 38) == "; ".join([parts[0], "…"])
+    assert whole_parts(parts[:1], "; ", 17) == parts[0]
+    for limit in range(2, 30):  # a first part too long alone is clipped, whole entities too
+        cut = whole_parts(parts, "; ", limit)
+        assert len(cut) <= limit and cut.endswith("…")
+        assert cut.count("<") == cut.count(">") and not BARE_AMPERSAND.search(cut), cut
 
 
 def test_refusal_words_show_as_written_with_only_strict_mentions_live() -> None:
