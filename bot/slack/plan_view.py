@@ -25,7 +25,8 @@ def revenue_plan(plan: RevenuePlan, policy: Policy, as_of: datetime) -> Message:
     blocks: list[dict[str, Any]] = [
         section(f"{title}\n{one_line(headline(plan), 600)}"),
     ]
-    blocks += [section(_segment_text(segment, plan)) for segment in plan.segments]
+    # Every other part is kept: the title, what is missing and the footer (a block each).
+    blocks += _segment_blocks(plan, MAX_BLOCKS - 2 - bool(plan.missing))
     if plan.missing:
         lines = "\n".join(f"• {one_line(item, 400)}" for item in plan.missing)
         blocks.append(section(f"⚠️ *Missing*\n{lines}"))
@@ -38,7 +39,35 @@ def revenue_plan(plan: RevenuePlan, policy: Policy, as_of: datetime) -> Message:
             "when shown · a month is 4.33 weeks, a quarter 13",
         )
     )
-    return Message(text=_fallback(plan), blocks=blocks[:MAX_BLOCKS])
+    return Message(text=_fallback(plan), blocks=blocks)
+
+
+def _segment_blocks(plan: RevenuePlan, room: int) -> list[dict[str, Any]]:
+    """A section per segment, in `room` blocks at most: a message holds 50 (docs.slack.dev/
+    reference/block-kit/blocks), and past them Slack refuses it. More segments than that share
+    sections, whole, up to a section's 3,000 characters; any still past the room are counted,
+    with the command that prints them all (`handoff plan`, bot/cli/main.py)."""
+    texts = [_segment_text(segment, plan) for segment in plan.segments]
+    if len(texts) <= room:
+        return [section(text) for text in texts]
+    groups: list[list[str]] = [[]]
+    for text in texts:
+        joined = "\n\n".join([*groups[-1], text])
+        if groups[-1] and len(joined) > SECTION_LIMIT:
+            groups.append([])
+        groups[-1].append(text)
+    if len(groups) <= room:
+        return [section("\n\n".join(group)) for group in groups]
+    shown = groups[: room - 1]
+    unshown = len(texts) - sum(len(group) for group in shown)
+    goal = plan.goal
+    amount = number(goal.amount).replace(",", "")
+    command = f"handoff plan {amount} --per {goal.per} --weeks {plan.history_weeks}"
+    more = context(
+        f"…and {unshown} more segment{'' if unshown == 1 else 's'}: `{command}` prints all of "
+        f"them (Slack shows {MAX_BLOCKS} blocks in a message at most)"
+    )
+    return [*(section("\n\n".join(group)) for group in shown), more]
 
 
 def _segment_text(segment: SegmentPlan, plan: RevenuePlan) -> str:

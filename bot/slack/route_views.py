@@ -13,7 +13,7 @@ from bot.domain.rotation import RepLoad, SegmentRotation, Skip, skip_reason
 from bot.domain.routing import BY_CRM, BY_MANAGER
 from bot.slack.away_views import until_words
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, header, section
-from bot.slack.text import one_line, person
+from bot.slack.text import one_line, person, whole_parts
 
 
 def _rep(value: Any) -> str:
@@ -145,6 +145,9 @@ def _segment_key(name: str) -> str:
     return " ".join(name.replace("_", " ").lower().split())
 
 
+TEXT_LIMIT = 2000  # the notification text, kept short: the blocks show everything
+
+
 def routing_view(
     rotations: Sequence[SegmentRotation], week: str, zone: str, asked: str = ""
 ) -> Message:
@@ -158,7 +161,8 @@ def routing_view(
         key = _segment_key(wanted)
         chosen = [rotation for rotation in rotations if _segment_key(rotation.name) == key]
         if not chosen:
-            names = ", ".join(one_line(rotation.name, 40) for rotation in rotations)
+            listed = [one_line(rotation.name, 40) for rotation in rotations]
+            names = whole_parts(listed, ", ", SECTION_LIMIT - 100)  # whole names, in a section
             text = f"No segment is called {one_line(wanted, 40)}. The segments: {names}."
             return Message(text=text, blocks=[section(text)])
         rotations = chosen
@@ -180,7 +184,7 @@ def routing_view(
             fits[0] = [title, *fits[0]]
             blocks.extend(section("\n".join(group)) for group in fits)
             blocks.append(context(f"Next picks: {picks}"))
-        summary.append(f"{rotation.name}: {total} this week; next {picks}")
+        summary.append(f"{one_line(rotation.name, 40)}: {total} this week; next {picks}")
     blocks.append(context(SHARE_WORDS))
     if unshown:
         where = "each rep sees their own share in App Home"
@@ -193,7 +197,11 @@ def routing_view(
                 f"in a message at most): {where}."
             )
         )
-    return Message(text="Routing: " + "; ".join(summary)[:2000], blocks=blocks)
+    # The notification text: whole segments, escaped once (Slack's "Escaping text", api.slack.com/
+    # reference/surfaces/formatting#escaping); a cut at a fixed length split a mention or an
+    # `&amp;` in half.
+    text = "Routing: " + whole_parts(summary, "; ", TEXT_LIMIT - len("Routing: "))
+    return Message(text=text, blocks=blocks)
 
 
 def own_share(rotations: Sequence[SegmentRotation], rep: str) -> str | None:

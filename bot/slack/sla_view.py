@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import LADDERS, Policy
-from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, section
+from bot.slack.blocks import (
+    CONTEXT_LIMIT,
+    MAX_BLOCKS,
+    MAX_CONTEXT_ELEMENTS,
+    SECTION_LIMIT,
+    Message,
+    context,
+    section,
+)
 from bot.slack.kpi_words import KPI_WORDS, target_words
 from bot.slack.lead_views import ACTION_WORDS
 from bot.slack.text import one_line, readable
@@ -27,11 +37,6 @@ def sla_summary(policy: Policy) -> Message:
         + (f", claim within {t.claim.words}" if t.claim else "")
         for t in policy.tiers
     )
-    dispositions = "\n".join(
-        f"• *{one_line(d.label, 40)}* → {OUTCOME_WORDS.get(d.outcome, d.outcome)}"
-        + (f" (reason: {one_line(', '.join(d.reasons), 300)})" if d.reason_required else "")
-        for d in policy.dispositions
-    )
     ladders = "\n".join(
         f"• {LADDER_WORDS.get(name, readable(name))} overdue: {_ladder(policy, name)}"
         for name in LADDERS
@@ -43,6 +48,10 @@ def sla_summary(policy: Policy) -> Message:
     )
     required = one_line(", ".join(f.replace(".", " ") for f in policy.mql.required_fields), 300)
     days = ", ".join(day.capitalize() for day in hours.days)
+    segments = _groups(SEGMENTS_TITLE, _segment_lines(policy))
+    dispositions = _groups(DISPOSITIONS_TITLE, _disposition_lines(policy))
+    managers = -(-len(_manager_texts(policy.managers)) // MAX_CONTEXT_ELEMENTS)
+    rooms = _shares([len(segments), len(dispositions), managers], MAX_BLOCKS - OTHER_BLOCKS)
     blocks = [
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
@@ -53,7 +62,7 @@ def sla_summary(policy: Policy) -> Message:
             f"*MQL*: score ≥ {policy.mql.threshold}, with these fields filled in: {required}"
             f"{_signals(policy)}"
         ),
-        *segment_sections(policy, MAX_BLOCKS - OTHER_BLOCKS),
+        *_fitted(segments, rooms[0], _reps_not_shown),
         section(f"*Speed to lead*\n{tiers}"),
         section(
             f"*Follow-up*: {policy.follow_up.min_attempts} attempts within "
@@ -67,56 +76,152 @@ def sla_summary(policy: Policy) -> Message:
             "*Escalation* (at a share of each clock's window, in that clock: calendar time, "
             f"or business time where the SLA says so)\n{ladders}"
         ),
-        section(f"*Dispositions*\n{dispositions}"),
+        *_fitted(dispositions, rooms[1], _dispositions_not_shown),
         *kpi_sections(policy),
-        context(f"Managers: {' '.join(f'<@{m}>' for m in policy.managers) or 'none'}"),
+        *manager_blocks(policy.managers, rooms[2]),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
 
 
 SEGMENTS_TITLE = "*Segments* (first match wins)"
-OTHER_BLOCKS = 10  # the summary's blocks but the segments': 7 sections, 2 of KPIs, a context
+DISPOSITIONS_TITLE = "*Dispositions*"
+# The summary's blocks but the segments', the dispositions' and the managers': 6 sections, 2 of
+# KPIs. Those three share the rest of a message's 50 blocks.
+OTHER_BLOCKS = 8
+NOT_SHOWN = f"not shown (Slack shows {MAX_BLOCKS} blocks in a message at most)"
+
+# A line of a section, and what it shows (a segment's or a disposition's index).
+Line = tuple[int, str]
 
 
-def _segment_lines(policy: Policy) -> list[str]:
-    """A line per segment with its channel and reps; a pool too large for one section goes on
-    over further lines (`• *enterprise*, more reps: …`), each mention whole."""
-    width = SECTION_LIMIT - len(SEGMENTS_TITLE) - 1
-    lines = []
-    for segment in policy.segments:
-        name = one_line(segment.name, 40)
-        line = f"• *{name}* → <#{segment.channel}> · reps"
-        for rep in segment.reps:
-            mention = f" <@{rep}>"
-            if len(line) + len(mention) > width:
-                lines.append(line)
-                line = f"• *{name}*, more reps:"
-            line += mention
-        lines.append(line)
+def _shares(needs: list[int], room: int) -> list[int]:
+    """`room` blocks shared among parts needing `needs` blocks: a block each in turn, so a part
+    too large for its share leaves every other part at least one."""
+    given = [0] * len(needs)
+    while room > 0 and any(have < need for have, need in zip(given, needs, strict=True)):
+        for index, need in enumerate(needs):
+            if room > 0 and given[index] < need:
+                given[index] += 1
+                room -= 1
+    return given
+
+
+def _wrapped(
+    index: int, first: str, more: str, items: list[str], separator: str, end: str = ""
+) -> list[Line]:
+    """`first`, then `items` joined by `separator`, on as many lines as a section's width takes:
+    the lines after the first start with `more`, and each item is whole (a mention or an entity
+    cut in half shows as is). `end` closes the first line."""
+    width = SECTION_LIMIT - len(SEGMENTS_TITLE) - 1  # the longer title
+    lines: list[Line] = []
+    chunk: list[str] = []
+    prefix, closing = first, end
+    size = len(prefix) + len(closing)
+    for item in items:
+        if chunk and size + len(separator) + len(item) > width:
+            lines.append((index, prefix + separator.join(chunk) + closing))
+            prefix, closing, chunk = more, "", []
+            size = len(prefix)
+        size += (len(separator) if chunk else 0) + len(item)
+        chunk.append(item)
+    lines.append((index, (prefix + separator.join(chunk)).rstrip() + closing))
     return lines
 
 
-def segment_sections(policy: Policy, room: int) -> list[dict[str, object]]:
-    """Every segment and every rep of its pool, in as many sections as they take: a section's
-    text is at most 3,000 characters (docs.slack.dev/reference/block-kit/blocks/section-block),
-    and one clipped there lost the reps and the segments after it. Cut only between lines; past
-    `room` blocks (a message holds 50), the reps left out are counted."""
-    groups: list[list[str]] = [[SEGMENTS_TITLE]]
-    size = len(SEGMENTS_TITLE)
-    for line in _segment_lines(policy):
-        if size + 1 + len(line) > SECTION_LIMIT:
+def _segment_lines(policy: Policy) -> list[Line]:
+    """A line per segment with its channel and reps; a pool too large for one section goes on
+    over further lines (`• *enterprise*, more reps: …`), each mention whole."""
+    lines = []
+    for index, segment in enumerate(policy.segments):
+        name = one_line(segment.name, 40)
+        first = f"• *{name}* → <#{segment.channel}> · reps "
+        mentions = [f"<@{rep}>" for rep in segment.reps]
+        lines += _wrapped(index, first, f"• *{name}*, more reps: ", mentions, " ")
+    return lines
+
+
+def _disposition_lines(policy: Policy) -> list[Line]:
+    """A line per disposition with what it does and every reason to choose from; a list too
+    long for one section goes on over further lines (`• *Not a fit*, more reasons: …`), each
+    reason whole (at most 75 characters, so at most 375 escaped)."""
+    lines = []
+    for index, item in enumerate(policy.dispositions):
+        label = one_line(item.label, 40)
+        head = f"• *{label}* → {OUTCOME_WORDS.get(item.outcome, item.outcome)}"
+        if not item.reason_required:
+            lines.append((index, head))
+            continue
+        reasons = [one_line(reason, 400) for reason in item.reasons]
+        more = f"• *{label}*, more reasons: "
+        lines += _wrapped(index, f"{head} (reason: ", more, reasons, ", ", ")")
+    return lines
+
+
+def _groups(title: str, lines: list[Line]) -> list[list[Line]]:
+    """`lines` under `title`, grouped so that each group is a section text of at most 3,000
+    characters (docs.slack.dev/reference/block-kit/blocks/section-block): cut only between
+    lines. A section clipped there lost the lines after the cut behind an ellipsis."""
+    groups: list[list[Line]] = [[(-1, title)]]
+    size = len(title)
+    for line in lines:
+        if size + 1 + len(line[1]) > SECTION_LIMIT:
             groups.append([])
             size = -1  # no line break before a section's first line
         groups[-1].append(line)
-        size += 1 + len(line)
+        size += 1 + len(line[1])
+    return groups
+
+
+def _fitted(
+    groups: list[list[Line]], room: int, unshown: Callable[[list[Line]], str]
+) -> list[dict[str, object]]:
+    """A section per group, in `room` blocks (a message holds 50): past them, the last says in
+    words (`unshown`) what the groups left out hold."""
     if len(groups) <= room:
-        return [section("\n".join(group)) for group in groups]
-    unshown = sum(line.count("<@") for group in groups[room - 1 :] for line in group)
-    more = context(
-        f"{unshown} more reps not shown (Slack shows {MAX_BLOCKS} blocks in a message at most): "
-        "`/handoff routing &lt;segment&gt;` shows a segment's whole pool."
+        return [section("\n".join(text for _, text in group)) for group in groups]
+    left_out = [line for group in groups[room - 1 :] for line in group]
+    shown = [section("\n".join(text for _, text in group)) for group in groups[: room - 1]]
+    return [*shown, context(unshown(left_out))]
+
+
+def _reps_not_shown(lines: list[Line]) -> str:
+    reps = sum(text.count("<@") for _, text in lines)
+    return (
+        f"{reps} more reps {NOT_SHOWN}: `/handoff routing &lt;segment&gt;` shows a segment's "
+        "whole pool."
     )
-    return [*(section("\n".join(group)) for group in groups[: room - 1]), more]
+
+
+def _dispositions_not_shown(lines: list[Line]) -> str:
+    count = len({index for index, _ in lines if index >= 0})
+    return (
+        f"{count} disposition{'' if count == 1 else 's'} not shown in full (Slack shows "
+        f"{MAX_BLOCKS} blocks in a message at most): `handoff check` lists them all."
+    )
+
+
+def _manager_texts(managers: Sequence[str]) -> list[str]:
+    """`Managers: <@U…> …` in context elements of at most 2,000 characters each (docs.slack.dev/
+    reference/block-kit/blocks/context-block), each mention whole."""
+    texts = ["Managers:"]
+    for manager in managers:
+        mention = f" <@{manager}>"
+        if len(texts[-1]) + len(mention) > CONTEXT_LIMIT:
+            texts.append("")
+        texts[-1] = (texts[-1] + mention).lstrip()
+    return texts if managers else ["Managers: none"]
+
+
+def manager_blocks(managers: Sequence[str], room: int) -> list[dict[str, object]]:
+    """Every manager, in context blocks of up to 10 elements, within `room` blocks; past them,
+    the managers left out are counted. One line clipped at 2,000 characters lost the rest."""
+    texts = _manager_texts(managers)
+    if len(texts) > room * MAX_CONTEXT_ELEMENTS:
+        texts = texts[: room * MAX_CONTEXT_ELEMENTS - 1]
+        unshown = len(managers) - sum(text.count("<@") for text in texts)
+        texts.append(f"{unshown} more managers {NOT_SHOWN}: `handoff check` lists them all.")
+    step = MAX_CONTEXT_ELEMENTS
+    return [context(*texts[start : start + step]) for start in range(0, len(texts), step)]
 
 
 def _signals(policy: Policy) -> str:

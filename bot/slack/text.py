@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,25 @@ def clip(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     cut = _MARKUP_TAIL.sub("", _ENTITY_TAIL.sub("", cut))
     return cut.rstrip("\u200d") + "…"  # no joiner dangling before "…"
+
+
+def whole_parts(parts: Iterable[str], separator: str, limit: int) -> str:
+    """`parts` (escaped already) joined by `separator`: as many whole parts as fit in `limit`
+    characters, then "…" for the rest. A part is never cut (a mention `<@U…>` or an entity
+    `&amp;` cut in half shows as is), unless the first is too long alone: it is clipped."""
+    shown: list[str] = []
+    size = 0
+    items = list(parts)
+    for index, part in enumerate(items):
+        more = index + 1 < len(items)  # room kept for the separator and "…"
+        need = size + (len(separator) if shown else 0) + len(part)
+        if need + (len(separator) + 1 if more else 0) > limit:
+            if not shown:
+                return clip(f"{part}{separator}…" if more else part, limit)
+            return separator.join([*shown, "…"])
+        shown.append(part)
+        size = need
+    return separator.join(shown)
 
 
 def safe(value: object, limit: int) -> str:

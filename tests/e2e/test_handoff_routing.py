@@ -113,3 +113,39 @@ async def test_one_segment_is_asked_for_by_name(stack: LocalStack) -> None:
     assert answer.json["text"] == (
         "No segment is called nowhere. The segments: enterprise, mid_market, smb."
     )
+
+
+async def test_the_notification_text_keeps_each_segment_whole_and_escaped_once(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """40 segments named `R&D <…>`: the answer's `text` (the notification) cut at 2,000
+    characters split a mention or `&amp;` in half, and showed the names unescaped (Slack's
+    formatting reference: escape `&`, `<`, `>`, once)."""
+    content = snapshot(policy)
+    content["segments"] = [
+        {
+            "name": f"R&D <{number:02d}>",
+            "when": {"employees_min": 1000 - number},
+            "channel": f"C0S{number:02d}",
+            "reps": [f"U{number:02d}R{rep}" for rep in range(5)],
+        }
+        for number in range(40)
+    ]
+    content["targets"]["mql_per_week"] = {}
+    content["plan"] = None
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        answer = await stack.driver.command(MANAGER, "/handoff", "routing")
+        assert answer.json is not None
+        assert validate_blocks(answer.json["blocks"]) == []
+        text = answer.json["text"]
+    finally:
+        await stack.close()
+    assert text.startswith("Routing: R&amp;D &lt;00&gt;: 0 this week; next <@U00R")
+    assert len(text) <= 2000 and text.endswith("; …")
+    assert "R&D" not in text and "&amp;amp;" not in text
+    assert re.fullmatch(r"([^<&]|<@U\d\dR\d>|&(amp|lt|gt);)*", text), text[-80:]
+    shown = re.findall(
+        r"R&amp;D &lt;(\d\d)&gt;: 0 this week; next (?:<@U\d\dR\d>(?:, |; |$))+", text
+    )
+    assert shown == [f"{number:02d}" for number in range(len(shown))] and 5 < len(shown) < 40

@@ -6,6 +6,8 @@ from __future__ import annotations
 from bot.cli.stack import TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator import validate_blocks
+from bot.slack.text import escape
+from tests.unit.test_render import crowded_sla
 
 MANAGER = "U0MGR1"
 
@@ -31,3 +33,32 @@ async def test_sla_names_every_segment_and_rep_of_a_pool_of_400(
         assert not any(text.endswith("…") for text in sections)
     finally:
         await stack.close()
+
+
+async def test_sla_names_every_disposition_reason_and_every_manager(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """20 dispositions with 40 long reasons each, and 200 managers: the Dispositions section
+    was clipped at 3,000 characters and the Managers line at 2,000 (Block Kit's section and
+    context limits), the dispositions and managers past the cut gone."""
+    crowded = crowded_sla(policy, reasons=40, width=45, managers=200)
+    stack = await start_stack(sqlite_url, crowded, clock=clock)
+    try:
+        answer = await stack.driver.command(crowded.managers[0], "/sla")
+        assert answer.json is not None
+        blocks = answer.json["blocks"]
+        assert validate_blocks(blocks) == []
+    finally:
+        await stack.close()
+    sections = [block["text"]["text"] for block in blocks if block["type"] == "section"]
+    shown = "\n".join(sections)
+    for item in crowded.dispositions:
+        assert f"• *{escape(item.label)}* → " in shown, item.label
+        for reason in item.reasons:  # each once, whole
+            assert shown.count(escape(reason)) == 1, reason
+    contexts = [
+        e["text"] for block in blocks if block["type"] == "context" for e in block["elements"]
+    ]
+    for manager in crowded.managers:
+        assert sum(text.count(f"<@{manager}>") for text in contexts) == 1, manager
+    assert not any(text.endswith("…") for text in [*sections, *contexts])

@@ -3,11 +3,14 @@ back from the SLA file's numbers until the CRM has sent its own, and a bad goal 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
+from tests.unit.test_plan_math import many_segments
 from tests.unit.test_render import assert_no_live_markup, assert_valid_blocks
 
 MANAGER = "U0MGR1"
@@ -128,3 +131,20 @@ async def test_reps_are_refused_privately(stack: LocalStack) -> None:
     }
     await stack.settle()
     assert stack.sim.ephemerals(user=REP) == []
+
+
+async def test_sixty_segments_all_shown_with_what_is_missing_and_the_footer(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Past Slack's 50 blocks a message (docs.slack.dev/reference/block-kit/blocks) the
+    segments share sections; what is missing and the footer were dropped without a word."""
+    crowded = many_segments(policy, 60)
+    stack = await start_stack(sqlite_url, crowded, clock=clock)
+    try:
+        text = await plan_for(stack, MANAGER, "2M per quarter")
+    finally:
+        await stack.close()
+    assert re.findall(r"\*(segment_\d+)\* · ", text) == [f"segment_{n:02d}" for n in range(60)]
+    assert "⚠️ *Missing*" in text and "or set plan.win_rate in sla.yaml" in text
+    assert "Split of the goal: split equally" in text
+    assert "Rates from the MQLs received in the 26 weeks to" in text

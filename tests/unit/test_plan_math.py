@@ -4,6 +4,7 @@ each input came from, what is missing, and its Block Kit."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.domain.plan import (
 )
 from bot.domain.policy import Policy, PolicyError, parse_policy, snapshot
 from bot.domain.refusal import Refusal
+from bot.slack.blocks import Message
 from bot.slack.plan_view import revenue_plan
 from tests.unit.test_render import assert_no_live_markup, assert_valid_message
 
@@ -477,3 +479,74 @@ def test_segment_names_and_currency_are_escaped(policy: Policy) -> None:
     everything = message.text + json.dumps(message.blocks)
     assert "&lt;!channel&gt; &amp; &lt;@U0REP1&gt;" in everything
     assert_no_live_markup([message.text, message.blocks], mentions=())
+
+
+def many_segments(policy: Policy, count: int) -> Policy:
+    """The example SLA with `count` segments and no `plan:` block (every rate missing)."""
+    content = snapshot(policy)
+    content["segments"] = [
+        {
+            "name": f"segment_{number:02d}",
+            "when": {"employees_min": 1000 - number},
+            "channel": f"C0S{number:02d}",
+            "reps": ["U0REP1"],
+        }
+        for number in range(count)
+    ]
+    content["targets"]["mql_per_week"] = {}
+    content["plan"] = None
+    return parse_policy(content)
+
+
+def segment_names(message: Message) -> list[str]:
+    """The segments the answer names, in its order."""
+    return re.findall(r"\*(segment_\d+)\* · ", json.dumps(message.blocks, ensure_ascii=False))
+
+
+def test_a_plan_past_slacks_block_limit_shows_every_segment_missing_and_footer(
+    policy: Policy,
+) -> None:
+    """60 segments need more than a message's 50 blocks (Block Kit: docs.slack.dev/reference/
+    block-kit/blocks): they share sections, whole, and what is missing and where the numbers
+    came from are still shown; they were dropped without a word."""
+    crowded = many_segments(policy, 60)
+    message = revenue_plan(
+        build_plan(Goal(2_000_000, "quarter"), History(26), crowded), crowded, AS_OF
+    )
+    assert_valid_message(message)
+    assert segment_names(message) == [f"segment_{n:02d}" for n in range(60)]
+    texts = [json.dumps(block, ensure_ascii=False) for block in message.blocks]
+    assert not any("…" in text for text in texts)  # no segment cut in half
+    assert "⚠️ *Missing*" in texts[-2] and "plan.win_rate" in texts[-2]
+    assert "Split of the goal:" in texts[-1] and "Rates from the MQLs received" in texts[-1]
+
+
+def test_segments_past_what_50_blocks_hold_are_counted_with_the_command_for_all(
+    policy: Policy,
+) -> None:
+    crowded = many_segments(policy, 700)
+    message = revenue_plan(
+        build_plan(Goal(2_000_000, "quarter"), History(26), crowded), crowded, AS_OF
+    )
+    assert_valid_message(message)
+    names = segment_names(message)
+    assert names == [f"segment_{n:02d}" for n in range(len(names))] and len(names) < 700
+    texts = [json.dumps(block, ensure_ascii=False) for block in message.blocks]
+    assert (
+        texts[-3].count("…and ") == 1
+        and (
+            f"…and {700 - len(names)} more segments: "
+            "`handoff plan 2000000 --per quarter --weeks 26` prints all of them"
+        )
+        in texts[-3]
+    )
+    assert "⚠️ *Missing*" in texts[-2] and "Split of the goal:" in texts[-1]
+
+
+def test_a_plan_within_slacks_block_limit_has_a_section_per_segment(policy: Policy) -> None:
+    crowded = many_segments(policy, 47)  # a title, 47 segments, what is missing, the footer
+    message = revenue_plan(build_plan(Goal(2_000_000), History(26), crowded), crowded, AS_OF)
+    assert_valid_message(message)
+    assert len(message.blocks) == 50
+    assert segment_names(message) == [f"segment_{n:02d}" for n in range(47)]
+    assert "more segments" not in json.dumps(message.blocks, ensure_ascii=False)

@@ -30,8 +30,17 @@ from bot.slack.lead_views import (
     nurture_notice,
     score_text,
 )
-from bot.slack.sla_view import sla_summary
-from bot.slack.text import as_mrkdwn, clip, escape, plain, safe, slack_date, team_time
+from bot.slack.sla_view import manager_blocks, sla_summary
+from bot.slack.text import (
+    as_mrkdwn,
+    clip,
+    escape,
+    plain,
+    safe,
+    slack_date,
+    team_time,
+    whole_parts,
+)
 
 ZONE = "Australia/Sydney"
 POSTED = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 11:00 AEDT
@@ -586,6 +595,20 @@ def test_clip_never_cuts_a_mention_or_a_date_token_in_half() -> None:
             assert cut.count("<") == cut.count(">"), cut
 
 
+def test_whole_parts_never_cuts_a_part() -> None:
+    parts = [f"<@{OWNER}> &amp; {number}" for number in range(5)]  # 17 characters each
+    assert whole_parts(parts, "; ", 93) == "; ".join(parts)
+    assert whole_parts(parts, "; ", 92) == "; ".join([*parts[:4], "…"])  # 77 characters
+    assert whole_parts(parts, "; ", 58) == "; ".join([*parts[:3], "…"])
+    assert whole_parts(parts, "; ", 57) == "; ".join([*parts[:2], "…"])
+    assert whole_parts(parts, "; ", 38) == "; ".join([parts[0], "…"])
+    assert whole_parts(parts[:1], "; ", 17) == parts[0]
+    for limit in range(2, 30):  # a first part too long alone is clipped, whole entities too
+        cut = whole_parts(parts, "; ", limit)
+        assert len(cut) <= limit and cut.endswith("…")
+        assert cut.count("<") == cut.count(">") and not BARE_AMPERSAND.search(cut), cut
+
+
 def test_refusal_words_show_as_written_with_only_strict_mentions_live() -> None:
     assert as_mrkdwn("Usage: /lead <email or external id>, e.g. /lead jane@acme.com") == (
         "Usage: /lead &lt;email or external id&gt;, e.g. /lead jane@acme.com"
@@ -778,6 +801,102 @@ def test_sla_summary_shows_every_segment_and_rep_of_a_large_pool(policy: Policy)
         assert f"<#{segment.channel}>" in shown, segment.name
     assert not any(text.endswith("…") for text in texts)
     assert "*Speed to lead*" in shown and "*Dispositions*" in shown
+
+
+def crowded_sla(policy: Policy, reasons: int, width: int, managers: int, fill: str = "x") -> Policy:
+    """The example SLA with 20 dispositions (Handoff's most) of `reasons` reasons `width`
+    characters long (`fill` after a `&` to escape), and `managers` managers."""
+    content = snapshot(policy)
+    extra = [
+        {
+            "code": f"reject_{number:02d}",
+            "label": f"Reject {number:02d}",
+            "outcome": "reject",
+            "reasons": [
+                f"R{number:02d}-{item:03d} & " + fill * (width - 10) for item in range(reasons)
+            ],
+        }
+        for number in range(20 - len(content["dispositions"]))
+    ]
+    content["dispositions"] = [*content["dispositions"], *extra]
+    content["managers"] = [f"U0M{number:04d}" for number in range(managers)]
+    return parse_policy(content)
+
+
+def section_texts(message: Message) -> list[str]:
+    return [block["text"]["text"] for block in message.blocks if block["type"] == "section"]
+
+
+def context_texts(message: Message) -> list[str]:
+    return [
+        element["text"]
+        for block in message.blocks
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+
+
+def test_sla_summary_shows_every_disposition_reason_and_manager(policy: Policy) -> None:
+    """12 rejections of 40 long reasons each pass a section's 3,000 characters, and 200
+    managers a context element's 2,000 (Block Kit: docs.slack.dev/reference/block-kit/blocks/
+    section-block, context-block): both were clipped behind an ellipsis, the dispositions after
+    the cut and the managers past it gone. Whole lines in as many blocks as they take."""
+    crowded = crowded_sla(policy, reasons=40, width=45, managers=200)
+    message = sla_summary(crowded)
+    assert_valid_message(message)
+    sections = section_texts(message)
+    shown = "\n".join(sections)
+    assert not any(text.endswith("…") for text in sections)
+    for item in crowded.dispositions:
+        assert f"• *{escape(item.label)}* → " in shown, item.label
+        for reason in item.reasons:
+            assert shown.count(escape(reason)) == 1, reason
+    assert "→ rejected: marketing hears the reason (reason: Not ICP, No budget, " in shown
+    contexts = context_texts(message)
+    assert contexts[0].startswith("Managers: <@U0M0000> <@U0M0001> ")
+    for manager in crowded.managers:
+        assert sum(text.count(f"<@{manager}>") for text in contexts) == 1, manager
+    assert not any(text.endswith("…") for text in contexts)
+    assert "*KPIs and targets*" in shown and "not shown" not in str(message.blocks)
+
+
+def test_sla_summary_past_50_blocks_counts_the_dispositions_not_shown_in_full(
+    policy: Policy,
+) -> None:
+    """20 dispositions of 100 reasons of 75 `&` (the most a file may have; 375 characters each
+    escaped) are more than 50 sections hold: every part of the page is still there, and what
+    is left out is counted."""
+    crowded = crowded_sla(policy, reasons=100, width=75, managers=2000, fill="&")
+    message = sla_summary(crowded)
+    assert_valid_message(message)
+    shown = "\n".join(section_texts(message))
+    contexts = context_texts(message)
+    unshown = [text for text in contexts if "dispositions not shown in full" in text]
+    assert len(unshown) == 1 and unshown[0].endswith(
+        "(Slack shows 50 blocks in a message at most): `handoff check` lists them all."
+    )
+    count = int(unshown[0].split(" ")[0])
+    assert 0 < count <= 20
+    labels = [item.label for item in crowded.dispositions]
+    assert all(f"• *{escape(label)}* → " in shown for label in labels[: 20 - count])
+    for manager in crowded.managers:  # every manager still named
+        assert sum(text.count(f"<@{manager}>") for text in contexts) == 1, manager
+    for part in ("*Speed to lead*", "*Escalation*", "*KPIs and targets*", "<#C0SMB>"):
+        assert part in shown, part
+
+
+def test_managers_past_the_room_are_counted() -> None:
+    many = [f"U0M{number:04d}" for number in range(2000)]
+    blocks = manager_blocks(many, 1)
+    assert_valid_blocks(blocks)
+    (block,) = blocks
+    *named, last = [element["text"] for element in block["elements"]]
+    listed = " ".join(named).removeprefix("Managers: ").split(" ")
+    assert listed == [f"<@{manager}>" for manager in many[: len(listed)]]
+    assert last == (
+        f"{2000 - len(listed)} more managers not shown (Slack shows 50 blocks in a message at "
+        "most): `handoff check` lists them all."
+    )
 
 
 def test_the_score_block_shows_a_crm_score_beside_ours_and_the_top_reasons() -> None:

@@ -4,6 +4,7 @@ the rules' order, the weighted rotation's fairness (hypothesis), and the "why th
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -699,3 +700,42 @@ def test_routing_past_slacks_block_limit_says_who_is_not_shown() -> None:
     last = view.blocks[-1]["elements"][0]["text"]
     assert missing and last.startswith(f"{len(missing)} reps of segment_")
     assert last.endswith("`/handoff routing &lt;segment&gt;` shows one segment.")
+
+
+def test_the_routing_notification_text_is_cut_whole_and_names_escaped_once() -> None:
+    """The fallback `text` (what a notification shows) of many segments: Slack reads `&`, `<`
+    and `>` as markup, so a name is escaped once (api.slack.com/reference/surfaces/
+    formatting#escaping), and a cut at a fixed length split `&amp;` or `<@U…>` in half. Each segment
+    is whole, or left out for a "…"."""
+    rotations = []
+    for number in range(60):
+        reps = tuple(f"U{number:02d}R{rep:02d}" for rep in range(5))
+        rules = PoolRules(reps, {})
+        name = f"R&D <{number:02d}>"
+        rotations.append(SegmentRotation(name, rules, {}, frozenset(), list(reps)))
+    text = routing_view(rotations, "2026-11-23", "Australia/Sydney").text
+    assert text.startswith("Routing: R&amp;D &lt;00&gt;: 0 this week; next <@U00R00>, ")
+    assert len(text) <= 2000 and text.endswith("; …")
+    assert "R&D" not in text and "&amp;amp;" not in text and "<0" not in text
+    shown = [number for number in range(60) if f"R&amp;D &lt;{number:02d}&gt;:" in text]
+    assert shown == list(range(len(shown))) and 10 < len(shown) < 60
+    for number in shown:  # each whole, its picks too
+        picks = ", ".join(f"<@U{number:02d}R{rep:02d}>" for rep in range(5))
+        assert f"R&amp;D &lt;{number:02d}&gt;: 0 this week; next {picks}" in text
+    assert re.fullmatch(r"([^<&]|<@U\d\dR\d\d>|&(amp|lt|gt);)*", text), text[-80:]
+
+
+def test_an_unknown_segment_lists_the_segments_whole_within_a_section() -> None:
+    """300 segments' names pass a section's 3,000 characters: whole names, escaped, then "…"."""
+    rotations = [
+        SegmentRotation(f"R&D {number:03d}", PoolRules(("U0REP1",), {}), {}, frozenset(), [])
+        for number in range(300)
+    ]
+    view = routing_view(rotations, "2026-11-23", "Australia/Sydney", "nowhere")
+    assert validate_blocks(view.blocks) == [] and len(view.text) <= 3000
+    assert view.blocks[0]["text"]["text"] == view.text
+    head, names = view.text.split(": ", 1)
+    assert head == "No segment is called nowhere. The segments"
+    listed = names.removesuffix(", ….").split(", ")
+    assert names.endswith(", ….") and 100 < len(listed) < 300
+    assert listed == [f"R&amp;D {number:03d}" for number in range(len(listed))]
