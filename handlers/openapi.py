@@ -211,10 +211,13 @@ def _crm_route(operation: str, summary: str, security: str, body: dict[str, Any]
             "security": [{security: []}],
             "requestBody": body,
             "responses": {
-                "200": _json("CrmAnswer", "Taken: the changes applied and ignored"),
+                "200": _json(
+                    "CrmAnswer",
+                    "Taken: the changes applied and ignored (an erased person's records: ignored)",
+                ),
                 "400": _json("Errors", "An unknown shape: every problem by field"),
                 "401": _json("Error", "A bad, missing or stale signature or token"),
-                "404": _json("Error", "No CRM configured, or no lead for the record(s)"),
+                "404": _json("Error", "No CRM configured, or no lead ever for the record(s)"),
                 "413": _REFUSED["413"],
                 "503": _REFUSED["503"],
             },
