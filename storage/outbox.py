@@ -1022,6 +1022,20 @@ class OutboxStore:
 
         return await self.db.run(work)
 
+    async def recheck(self, group_id: int) -> tuple[Refusals | None, bool]:
+        """After an update of the group's alert landed in Slack: the group as it is now, and
+        whether a re-render not yet started waits (it reads the group later, so its update
+        lands after that one)."""
+        query = select(RefusalGroup.recount_waiting, *_REFUSALS.selected_columns).where(
+            RefusalGroup.id == group_id
+        )
+
+        def work(db: Connection) -> tuple[Refusals | None, bool]:
+            row = db.execute(query).first()
+            return (None, False) if row is None else (Refusals(*row[1:]), bool(row[0]))
+
+        return await self.db.run(work)
+
     async def mended(self, channel: str, now: datetime) -> int:
         """Slack says `channel` was unarchived: post again every open lead whose post there was
         refused, once, and tell the managers in the alert about it. How many leads."""

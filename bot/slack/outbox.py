@@ -663,13 +663,24 @@ class Outbox:
 
     async def _recount(self, item: OutboxItem) -> None:
         """Re-render the managers' alert about refused deliveries in place, once it is in
-        Slack; nothing to do if it never got there."""
-        refusals, state, ts = await self.rows.recount(int(item.payload.get("group") or 0))
+        Slack; nothing to do if it never got there. chat.update has no version check (Slack's
+        chat.update reference: channel, ts and the new content), so Slack keeps whichever
+        update lands last, and another replica's newer render may have landed before this
+        one: once this update has landed, the group is read again and, unless a re-render not
+        yet started waits (its update lands after this one), the alert is updated again if it
+        differs. So the last update to land shows the group as it is, with no lock held
+        across the Slack call."""
+        group_id = int(item.payload.get("group") or 0)
+        refusals, state, ts = await self.rows.recount(group_id)
         if state == PENDING:  # the alert comes first (and shows the group as it is then)
             await self._retry(item, 0.2, "waiting for the alert", unknown=False)
             return
-        if ts is not None and refusals is not None:
-            message = await self._refusals_message(refusals)
+        message = None if refusals is None else await self._refusals_message(refusals)
+        for again in range(RECOUNT_PASSES):
+            if ts is None or message is None:
+                break
+            if again:  # paced as any other update
+                await self.pacer.wait("chat.update", item.channel)
             self.metrics.inc("slack_calls_total")
             try:
                 await self.client.chat_update(
@@ -679,6 +690,16 @@ class Outbox:
                 if error.response.get("error") != "message_not_found":
                     raise
                 log.info("outbox row %d: the alert to recount is gone", item.id)
+                break
+            shown, (refusals, waiting) = message, await self.rows.recheck(group_id)
+            if waiting:
+                break
+            message = None if refusals is None else await self._refusals_message(refusals)
+            if message == shown:
+                break
+        else:  # other replicas keep showing newer counts: this row renders it again shortly
+            await self._retry(item, 0.2, "the alert changed while it was updated", unknown=False)
+            return
         await self.rows.delivered(item, self.clock())
 
     async def _home(self, item: OutboxItem) -> None:
@@ -927,6 +948,8 @@ _UNREADABLE = {  # what lets Handoff read a channel's history, by what Slack sai
     "missing_scope": "add channels:history and groups:history, see manifest.yaml",
     "not_in_channel": "invite the app with /invite @Handoff, or add channels:join to it",
 }
+# chat.update calls one recount row makes while other replicas show newer counts meanwhile.
+RECOUNT_PASSES = 3
 _METHOD = {  # what a row's delivery is paced by
     Kind.UPDATE_LEAD: "chat.update",
     Kind.UPLOAD: "files.completeUploadExternal",
