@@ -156,6 +156,21 @@ class Demo:
         when = team_time(self.clock(), self.stack.services.policy.timezone)
         self.say(f"  {when}  {self.name(user)} pressed “{label}” on {lead.display_name}")
 
+    async def look_up(self, user: str, external_id: str, event: str) -> None:
+        """`user` runs `/lead` on the lead; the demo shows the timeline's line of `event`
+        (a claim says whom the lead was suggested to, if that was not the claimer)."""
+        card = (await self.stack.driver.command(user, "/lead", external_id)).json or {}
+        timeline = [
+            line
+            for block in card.get("blocks", [])
+            if block.get("type") == "section"
+            for line in str(block.get("text", {}).get("text", "")).splitlines()
+            if line.startswith("• ") and f" · {event}" in line
+        ]
+        for line in timeline:
+            shown = self.plain(line.removeprefix("• "))
+            self.say(f"           … {self.name(user)}'s /lead {external_id}: {shown}")
+
     async def intake(self, leads: list[dict[str, Any]]) -> None:
         self.say("1. Marketing's systems send 20 leads to POST /leads")
         sim = self.stack.sim
@@ -194,10 +209,11 @@ class Demo:
         mqls = [lead for lead in await self._leads() if lead.stage.value == "mql"]
         first = mqls[0]
         assert first.message_channel is not None
-        # Two reps press Claim on the same lead at the same moment: one wins.
+        # Two reps press Claim on the same lead at the same moment: one wins. A peer presses
+        # first, so the lead is most likely taken from the rep it was suggested to.
         segment = self.stack.services.policy.segment(first.segment)
         assert segment is not None
-        racers = segment.reps[:2]
+        racers = sorted(segment.reps[:2], key=lambda rep: rep == first.suggested_owner)
         await asyncio.gather(
             *(
                 self.stack.driver.press(
@@ -212,6 +228,7 @@ class Demo:
             f"  {' and '.join(self.name(r) for r in racers)} both pressed “Claim” on "
             f"{first.display_name}: {self.name(winner)} won, the other was told privately"
         )
+        await self.look_up("U0MGR1", first.external_id, "claimed")
         await self.press("U0OUTSIDER", "Claim", mqls[1].external_id)  # not in any pool
         refusal = self.stack.sim.ephemerals(user="U0OUTSIDER")[-1].text
         self.say(f"           … privately: {self.plain(refusal)}")

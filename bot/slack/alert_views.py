@@ -13,7 +13,15 @@ from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, section
 from bot.slack.ids import ActionId
-from bot.slack.text import is_user_id, one_line, plain, readable, slack_date, team_time
+from bot.slack.text import (
+    is_user_id,
+    one_line,
+    person,
+    plain,
+    readable,
+    slack_date,
+    team_time,
+)
 
 # --- what Slack refused for good -------------------------------------------------------------
 
@@ -393,8 +401,14 @@ def _settled(
 
 
 def claimed_alert(lead: LeadView, by: str, policy: Policy, now: datetime) -> str:
-    """A manager alert once a rep (or a manager) has claimed the lead."""
-    return _settled(f"✅ Claimed by <@{by}>", lead, policy, now)
+    """A manager alert once a rep (or a manager) has claimed the lead; a claim of a lead
+    suggested to someone else (or to nobody) names them, as the claim's event does (its
+    `from`): the first touch's miss stays theirs (docs/reports.md "By rep")."""
+    taken = ""
+    if lead.suggested_owner != by:
+        held = lead.suggested_owner
+        taken = f" (suggested to {person(held, 40) if held is not None else 'nobody'})"
+    return _settled(f"✅ Claimed by <@{by}>{taken}", lead, policy, now)
 
 
 def closed_alert(

@@ -809,6 +809,23 @@ def _reassigned_detail(data: dict[str, Any]) -> str:
     return f" {' '.join(people)}" if people else ""
 
 
+def _claimed_line(event: EventView) -> str | None:
+    """A claim that took the lead from the rep it was suggested to (its `from`; None: nobody)
+    names both: the first touch's miss is that rep's in the weekly report (docs/reports.md "By
+    rep"), so a manager must see why it is not the claimer's. A claim without `from` (by the
+    suggested rep, or written before claims said so) is told as before: None."""
+    if "from" not in event.data or event.data["from"] == event.actor:
+        return None
+    before = event.data["from"]
+    if before is None:
+        suggested = "nobody"
+    elif isinstance(before, str):
+        suggested = person(before, 40)
+    else:
+        return None
+    return f"claimed by {person(event.actor, 40)} (suggested to {suggested})"
+
+
 def lead_card(
     lead: LeadView,
     events: list[EventView],
@@ -866,6 +883,9 @@ def _timeline(events: list[EventView], policy: Policy) -> str:
 
 
 def _event_line(event: EventView, policy: Policy) -> str:
+    when = slack_date(event.at, policy.timezone)
+    if event.type == "claimed" and (claimed := _claimed_line(event)) is not None:
+        return f"• {when} · {claimed}"  # names the claimer itself
     what = EVENT_WORDS.get(event.type) or one_line(event.type.replace("_", " "), 60)
     # Mention only what is shaped like a Slack user id; anything else is text.
     actor = person(event.actor, 40)
@@ -904,4 +924,4 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" (touch {one_line(str(event.data.get('touch', '?')), 10)})"
     elif event.type == "snoozed" and event.data.get("until"):
         detail = f" until {_stored_instant(event.data['until'], policy.timezone)}"
-    return f"• {slack_date(event.at, policy.timezone)} · {what}{detail} · {actor}"
+    return f"• {when} · {what}{detail} · {actor}"

@@ -302,6 +302,7 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
         "#sales-enterprise",
         "#marketing-feedback",
         "Too late: this lead was already claimed by @",
+        "@grace's /lead hs-10234: ",  # the race's claim on its timeline
         "Already using competitor",
         "21 leads:",
         "0 rejected as invalid Block Kit",

@@ -172,6 +172,29 @@ async def test_claim_attempt_and_disposition_reach_the_receiver_once_each_in_ord
     assert scraped["handoff_crm_refusing[]"] == 0
 
 
+async def test_a_claim_tells_the_receiver_whom_it_took_the_lead_from(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    """docs/crm.md: a `claimed` event's `data.from` is the rep the lead was suggested to when
+    another rep claimed it (their first-touch miss, docs/reports.md "By rep"); none otherwise."""
+    await receiver.up()
+    for index in range(2):
+        status, _ = await hooked.post_lead(lead_payload(f"hs-{index}"))
+        assert status == 201
+    await hooked.settle()
+    taken, kept = await hooked.services.lead(1), await hooked.services.lead(2)
+    assert taken.suggested_owner is not None and kept.suggested_owner is not None
+    thief = next(rep for rep in ("U0REP1", "U0REP2") if rep != taken.suggested_owner)
+    for rep, lead in ((thief, taken), (kept.suggested_owner, kept)):
+        await hooked.driver.press(rep, "Claim", channel=ENTERPRISE, message_ts=lead.message_ts)
+        await hooked.settle()
+    await drain(hooked)
+    claims = {b["data"]["external_id"]: b["data"] for _, b in receiver.received}
+    assert claims["hs-0"]["actor"] == thief
+    assert claims["hs-0"]["data"] == {"from": taken.suggested_owner}
+    assert claims["hs-1"]["data"] == {}
+
+
 async def test_an_hours_outage_delivers_everything_afterwards_once_in_order(
     hooked: LocalStack, receiver: Receiver, clock: TravelClock
 ) -> None:

@@ -7,7 +7,12 @@ from typing import Any
 
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy
-from bot.slack.alert_views import away_offer_alert, away_offer_note, touch_reminder
+from bot.slack.alert_views import (
+    away_offer_alert,
+    away_offer_note,
+    claimed_alert,
+    touch_reminder,
+)
 from bot.slack.route_views import why_line
 from tests.unit.test_render import view
 
@@ -51,6 +56,22 @@ def test_hostile_names_in_a_reason_stay_text() -> None:
     line = reassigned(**ROUND, reassigned="unclaimed", **{"from": "<!channel> & co"})
     assert line is not None and "<!channel>" not in line
     assert line.startswith("Reassigned by the SLA from &lt;!channel&gt; &amp; co (claim overdue)")
+
+
+def test_a_settled_alert_says_whom_a_claim_took_the_lead_from(policy: Policy) -> None:
+    """The managers were alerted about the suggested rep's lead: a claim by someone else says
+    so, as its `claimed` event's `from` does (the first touch's miss stays that rep's,
+    docs/reports.md "By rep")."""
+    lead = view(Stage.SAL, owner="U0REP3", suggested_owner="U0REP2")
+    assert claimed_alert(lead, "U0REP3", policy, NEXT).startswith(
+        "✅ Claimed by <@U0REP3> (suggested to <@U0REP2>) at "
+    )
+    nobody = view(Stage.SAL, owner="U0REP3", suggested_owner=None)
+    assert claimed_alert(nobody, "U0REP3", policy, NEXT).startswith(
+        "✅ Claimed by <@U0REP3> (suggested to nobody) at "
+    )
+    own = view(Stage.SAL, owner="U0REP2", suggested_owner="U0REP2")
+    assert claimed_alert(own, "U0REP2", policy, NEXT).startswith("✅ Claimed by <@U0REP2> at ")
 
 
 def test_an_away_owners_lead_names_its_pool_as_its_post_does(policy: Policy) -> None:

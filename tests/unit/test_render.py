@@ -699,6 +699,29 @@ def test_lead_card_shows_the_timeline(policy: Policy) -> None:
     assert "Lead 7 · external id hs-7" in text
 
 
+def test_a_claim_from_someone_else_says_whom_the_lead_was_suggested_to(policy: Policy) -> None:
+    """A claim's `from` (storage `_claimed`) moves the first touch's miss to the rep it was
+    suggested to (docs/reports.md "By rep"): a manager reading the timeline must see it."""
+
+    def claimed(minutes: int, actor: str, **data: Any) -> EventView:
+        return EventView(7, "claimed", actor, POSTED + timedelta(minutes=minutes), data)
+
+    history = [
+        claimed(20, OWNER, **{"from": "U0REP3"}),  # suggested to U0REP3, claimed by the owner
+        claimed(30, "U0REP4", **{"from": None}),  # suggested to nobody
+        claimed(40, "U0REP5"),  # by the suggested rep, or written before claims said so
+        claimed(50, "U0REP6", **{"from": HOSTILE}),  # not a user id: text, never a mention
+    ]
+    message = lead_card(view(Stage.SAL), history, policy, AFTER_DUE)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert f"claimed by <@{OWNER}> (suggested to <@U0REP3>)" in text
+    assert "claimed by <@U0REP4> (suggested to nobody)" in text
+    assert "claimed · <@U0REP5>" in text  # as before
+    assert "<!channel>" not in text and "<@U0REP1>" not in text
+    assert_no_live_markup(message.blocks, (OWNER, "U0REP3", "U0REP4", "U0REP5", "U0REP6"))
+
+
 def test_look_ups_are_one_line_and_never_push_the_history_out(policy: Policy) -> None:
     looked = [
         EventView(7, "viewed", "U0MGR1", AFTER_DUE + timedelta(minutes=n), {}) for n in range(60)

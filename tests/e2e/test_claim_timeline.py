@@ -1,0 +1,69 @@
+"""`/lead` through the real server and the local Slack: a claim by another rep than the one the
+lead was suggested to says so on the timeline, and on the managers' alert it settles, since that
+rep answers for a first touch whose clock ran while they had it (docs/reports.md "By rep").
+On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli.stack import LocalStack, TravelClock
+from tests.conftest import lead_payload
+from tests.e2e.test_reassign import alerted
+
+ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
+MANAGER, SUGGESTED, PEER = "U0MGR1", "U0REP1", "U0REP2"  # SUGGESTED: the rotation's first pick
+
+
+@pytest.fixture
+def stack_database_url(database_url: str) -> str:
+    return database_url  # the same test on SQLite and on PostgreSQL
+
+
+async def timeline(stack: LocalStack, external_id: str) -> str:
+    card = await stack.driver.command(MANAGER, "/lead", external_id)
+    assert card.json is not None and card.json["response_type"] == "ephemeral"
+    texts = [block.get("text", {}).get("text", "") for block in card.json["blocks"]]
+    (section,) = [text for text in texts if text.startswith("*Timeline*")]
+    return str(section)
+
+
+async def test_lead_says_whom_a_claimed_lead_was_suggested_to(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    for external_id in ("hs-1", "hs-2"):
+        status, _ = await stack.post_lead(lead_payload(external_id))
+        assert status == 201
+    await stack.settle()
+    first, second = await stack.services.lead(1), await stack.services.lead(2)
+    assert first.suggested_owner == SUGGESTED, "the rotation's first pick"
+    clock.advance(minutes=5)
+    await stack.driver.press(PEER, "Claim", channel=ENTERPRISE, message_ts=first.message_ts)
+    assert second.suggested_owner is not None
+    await stack.driver.press(
+        second.suggested_owner, "Claim", channel=ENTERPRISE, message_ts=second.message_ts
+    )
+    await stack.settle()
+
+    text = await timeline(stack, "hs-1")
+    assert f"claimed by <@{PEER}> (suggested to <@{SUGGESTED}>)" in text
+    assert "claimed · " not in text
+    # The suggested rep's own claim reads as it always did.
+    own = await timeline(stack, "hs-2")
+    assert f"claimed · <@{second.suggested_owner}>" in own
+    assert "suggested to" not in own and "claimed by" not in own
+
+
+async def test_the_managers_alert_says_whom_a_claimed_lead_was_suggested_to(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    alert = await alerted(stack, clock)  # 12:01: the lead suggested to SUGGESTED is unclaimed
+    await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+
+    (settled,) = stack.sim.messages(ESCALATIONS)
+    assert settled.ts == alert.ts
+    assert settled.text.startswith(
+        f"✅ Claimed by <@{PEER}> (suggested to <@{SUGGESTED}>) at Mon 12:01 AEDT: "
+    )
+    assert f"claimed by <@{PEER}> (suggested to <@{SUGGESTED}>)" in await timeline(stack, "hs-1")
