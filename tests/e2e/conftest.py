@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
+from bot.metrics import Metrics
+from bot.slack.outbox import Outbox
 
 MONDAY_11AM_SYDNEY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -52,3 +55,14 @@ async def stack(
     # test says it meant it (`pytest.mark.refused_payloads`).
     if request.node.get_closest_marker("refused_payloads") is None:
         assert local.sim.invalid_payloads == [], local.sim.invalid_payloads
+
+
+def replica(stack: LocalStack, client: Any) -> Outbox:
+    """Another `handoff serve` process's delivery worker, on the same database and Slack."""
+    own = stack.handoff.outbox
+    other = Outbox(
+        client, own.rows, own.store, own.policies, Metrics(), own.clock, poll_seconds=0.05
+    )
+    other.homes, other.names = own.homes, own.names
+    other.start()
+    return other

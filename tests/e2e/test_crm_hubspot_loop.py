@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,57 @@ async def hub() -> AsyncIterator[HubSpotFake]:
     await fake.stop()  # raises if it answered outside HubSpot's specs
 
 
-async def stack_for(url: str, policy: Policy, clock: TravelClock, hub: HubSpotFake) -> LocalStack:
-    return await start_stack(
+@asynccontextmanager
+async def stack_for(
+    url: str, policy: Policy, clock: TravelClock, hub: HubSpotFake
+) -> AsyncIterator[LocalStack]:
+    """The stack with the HubSpot app's token, closed on the way out."""
+    stack = await start_stack(
         url, policy, clock=clock, HUBSPOT_ACCESS_TOKEN=hub.token, HUBSPOT_API_URL=hub.base_url
     )
+    try:
+        yield stack
+    finally:
+        await stack.close()
+
+
+@asynccontextmanager
+async def subscribed(
+    url: str, clock: TravelClock, webhook_format: WebhookFormat = "legacy"
+) -> AsyncIterator[tuple[HubSpotFake, LocalStack, str]]:
+    """HubSpot's fake on the test's clock (its signed events carry that time), the stack with
+    the app's client secret to check them, and the target URL they go to; both stopped on the
+    way out, the stack first."""
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+    ).start()
+    try:
+        stack = await start_stack(
+            url,
+            crm_policy(),
+            clock=clock,
+            HUBSPOT_ACCESS_TOKEN=hub.token,
+            HUBSPOT_API_URL=hub.base_url,
+            HUBSPOT_CLIENT_SECRET=hub.client_secret,
+        )
+        try:
+            yield hub, stack, f"{stack.base_url}/crm/hubspot"
+        finally:
+            await stack.close()
+    finally:
+        await hub.stop()
+
+
+async def claimed_from_hubspot(hub: HubSpotFake, stack: LocalStack, url: str) -> str:
+    """Jane's contact created in HubSpot, taken in through its signed event and claimed by
+    Maya: the contact's id."""
+    contact = hub.add_contact(LEAD["email"], **JANE)
+    created = hub.subscription_event("contact.creation", contact)
+    assert await hub.send_subscription(url, [created]) == 200
+    await stack.settle()
+    await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    return contact
 
 
 async def worked(stack: LocalStack, clock: TravelClock) -> None:
@@ -92,13 +140,10 @@ async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
     contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
     policy = crm_policy(fields={"disposition_reason": "handoff_reason"})
     hub.add_property("handoff_reason")
-    stack = await stack_for(sqlite_url, policy, clock, hub)
-    try:
+    async with stack_for(sqlite_url, policy, clock, hub) as stack:
         await worked(stack, clock)
         lead = await stack.services.lead(1)
         assert lead.crm_id == contact  # found by email on the first write, then kept
-    finally:
-        await stack.close()
 
     record = hub.contact(contact)
     assert record["hubspot_owner_id"] == owner
@@ -124,8 +169,7 @@ async def test_429s_and_a_lost_answer_leave_one_note_and_the_final_state(
 ) -> None:
     hub.add_owner("maya@example.com", "Maya", "Chen")
     contact = hub.add_contact(LEAD["email"])
-    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
-    try:
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
         hub.throttle_next(2)  # HubSpot's burst limit, twice
         hub.drop_next(1, method="POST", path="/crm/v3/objects/notes")  # done, answer lost
         await worked(stack, clock)
@@ -133,8 +177,6 @@ async def test_429s_and_a_lost_answer_leave_one_note_and_the_final_state(
             clock.advance(seconds=20)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-    finally:
-        await stack.close()
     assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
     assert len(hub.notes_of(contact)) == 1
 
@@ -145,8 +187,7 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
     hub.add_owner("maya@example.com", "Maya", "Chen")
     contact = hub.add_contact(LEAD["email"])
     policy = crm_policy(fields={"disposition_code": "handoff_code_missing"})
-    stack = await stack_for(sqlite_url, policy, clock, hub)
-    try:
+    async with stack_for(sqlite_url, policy, clock, hub) as stack:
         await worked(stack, clock)
         for _ in range(3):
             clock.advance(minutes=6)
@@ -169,8 +210,6 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
         assert len(hub.notes_of(contact)) == 1
         health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
         assert health["crm"] == "ok"
-    finally:
-        await stack.close()
 
 
 @FORMATS
@@ -180,21 +219,9 @@ async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hu
     """HubSpot's signed subscription events, as its fake sends them (in either format): the
     new contact is read through HubSpot's API and posted; the claim's owner goes to HubSpot,
     whose echo changes nothing; an owner changed in HubSpot reassigns the lead in Slack."""
-    hub = await HubSpotFake(
-        clock=lambda: clock().timestamp(), webhook_format=webhook_format
-    ).start()
-    maya = hub.add_owner("maya@example.com", "Maya", "Chen")
-    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
-    stack = await start_stack(
-        sqlite_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot"
-    try:
+    async with subscribed(sqlite_url, clock, webhook_format) as (hub, stack, url):
+        maya = hub.add_owner("maya@example.com", "Maya", "Chen")
+        tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
         contact = hub.add_contact(
             "jane.doe@globex.example",
             firstname="Jane",
@@ -229,9 +256,6 @@ async def test_a_round_trip_created_in_hubspot_claimed_in_slack_reassigned_in_hu
         await stack.settle()
         assert (await stack.services.lead(1)).owner == "U0REP2"
         assert "Reassigned to <@U0REP2>" in stack.sim.thread(ENTERPRISE, post.ts)[-1].all_text
-    finally:
-        await stack.close()
-        await hub.stop()
 
 
 async def test_an_hour_of_hubspot_5xx_loses_nothing_and_doubles_nothing(
@@ -239,8 +263,7 @@ async def test_an_hour_of_hubspot_5xx_loses_nothing_and_doubles_nothing(
 ) -> None:
     hub.add_owner("maya@example.com", "Maya", "Chen")
     contact = hub.add_contact(LEAD["email"])
-    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
-    try:
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
         hub.fail_next(10_000)  # HubSpot answers 503 to everything
         await worked(stack, clock)
         for _ in range(6):  # an hour, the worker probing as its backoff allows
@@ -253,8 +276,6 @@ async def test_an_hour_of_hubspot_5xx_loses_nothing_and_doubles_nothing(
             clock.advance(minutes=11)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-    finally:
-        await stack.close()
     assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
     assert len(hub.notes_of(contact)) == 1
     statuses = [
@@ -272,8 +293,7 @@ async def test_a_sweeps_reassignment_reaches_hubspot_without_waiting_for_the_pol
     hub.add_owner("maya@example.com", "Maya", "Chen")
     tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
     contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
-    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
-    try:
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
         assert (await stack.post_lead(LEAD))[0] == 201
         await stack.settle()
         await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
@@ -295,8 +315,6 @@ async def test_a_sweeps_reassignment_reaches_hubspot_without_waiting_for_the_pol
             await asyncio.sleep(0.01)
         assert hub.contact(contact)["hubspot_owner_id"] == tom
         assert len(hub.writes) > written
-    finally:
-        await stack.close()
 
 
 async def test_a_rejection_mapped_to_an_earlier_stage_leaves_an_opportunity_as_it_is(
@@ -308,11 +326,8 @@ async def test_a_rejection_mapped_to_an_earlier_stage_leaves_an_opportunity_as_i
     post's `marketingqualifiedlead` nor the rejection's `lead` demotes it."""
     hub.add_owner("maya@example.com", "Maya", "Chen")
     contact = hub.add_contact(LEAD["email"], lifecyclestage="opportunity")
-    stack = await stack_for(sqlite_url, crm_policy(lifecycle={"reject": "lead"}), clock, hub)
-    try:
+    async with stack_for(sqlite_url, crm_policy(lifecycle={"reject": "lead"}), clock, hub) as stack:
         await worked(stack, clock)
-    finally:
-        await stack.close()
     record = hub.contact(contact)
     assert record["hs_lead_status"] == "UNQUALIFIED"
     assert record["lifecyclestage"] == "opportunity"
@@ -326,8 +341,7 @@ async def test_a_qualified_lead_moves_its_contact_forward_in_one_request(
     """Forward moves are unchanged: the disposition's sync is one PATCH, which HubSpot takes."""
     hub.add_owner("maya@example.com", "Maya", "Chen")
     contact = hub.add_contact(LEAD["email"], lifecyclestage="lead")
-    stack = await stack_for(sqlite_url, crm_policy(), clock, hub)
-    try:
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
         assert (await stack.post_lead(LEAD))[0] == 201
         await stack.settle()
         await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
@@ -338,8 +352,6 @@ async def test_a_qualified_lead_moves_its_contact_forward_in_one_request(
         await stack.driver.press(MAYA, "Qualified", channel=ENTERPRISE)
         await stack.settle()
         sent = hub.requests[before:]
-    finally:
-        await stack.close()
     assert hub.contact(contact)["lifecyclestage"] == "salesqualifiedlead"
     assert hub.contact(contact)["hs_lead_status"] == "CONNECTED"
     # The disposition's sync is one request to the contact (besides its note, and the owners
@@ -354,25 +366,13 @@ async def test_a_target_url_with_a_query_string_takes_hubspots_signed_events(
     """HubSpot signs the target URL with some escapes decoded (%3A, %40, ...: "Validating
     requests"), while the request goes to the URL as registered: an app whose target URL has
     a query string with escapes in it is still taken."""
-    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
-    stack = await start_stack(
-        sqlite_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot?install=acme%3Aprod&by=ops%40acme.example&tag=a%20b"
-    try:
+    async with subscribed(sqlite_url, clock) as (hub, stack, _):
+        url = f"{stack.base_url}/crm/hubspot?install=acme%3Aprod&by=ops%40acme.example&tag=a%20b"
         contact = hub.add_contact("jane.doe@globex.example", firstname="Jane", lastname="Doe")
         created = hub.subscription_event("contact.creation", contact)
         assert await hub.send_subscription(url, [created]) == 200
         await stack.settle()
         assert (await stack.services.lead(1)).crm_id == contact
-    finally:
-        await stack.close()
-        await hub.stop()
 
 
 @FORMATS
@@ -385,35 +385,10 @@ async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
     to the id that is gone. HubSpot's retry of the merge changes nothing; a merge of contacts
     Handoff has no lead for is taken (200), not retried. In HubSpot's legacy format and in its
     generic one."""
-    hub = await HubSpotFake(
-        clock=lambda: clock().timestamp(), webhook_format=webhook_format
-    ).start()
-    hub.add_owner("maya@example.com", "Maya", "Chen")
-    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
-    stack = await start_stack(
-        sqlite_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot"
-    try:
-        first = hub.add_contact(
-            LEAD["email"],
-            firstname="Jane",
-            lastname="Doe",
-            jobtitle="VP Operations",
-            company="Globex",
-            numemployees="4000",
-            hubspotscore="90",
-        )
-        created = hub.subscription_event("contact.creation", first)
-        assert await hub.send_subscription(url, [created]) == 200
-        await stack.settle()
-        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
-        await stack.settle()
+    async with subscribed(sqlite_url, clock, webhook_format) as (hub, stack, url):
+        hub.add_owner("maya@example.com", "Maya", "Chen")
+        tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+        first = await claimed_from_hubspot(hub, stack, url)
         (post,) = stack.sim.messages(ENTERPRISE)
         kept = hub.add_contact("jane@globex-group.example", firstname="Jane", lastname="Doe")
         hub.subscribe(url, ["hubspot_owner_id"])
@@ -461,9 +436,6 @@ async def test_a_merged_contacts_lead_follows_the_contact_that_remains(
         hub.merge_contacts(other, stranger)
         assert await hub.flush_webhooks() == [200]
         assert await stack.services.store.count_leads() == 1
-    finally:
-        await stack.close()
-        await hub.stop()
 
 
 @FORMATS
@@ -475,27 +447,10 @@ async def test_merges_delivered_out_of_order_still_tie_the_lead_to_the_contact_t
     ends tied to C (before: to B, a contact that is gone, so every later change under C was
     "unknown", a 404, and Handoff's writes went to B): an owner changed on C reassigns it,
     and Handoff's own writes go to C."""
-    hub = await HubSpotFake(
-        clock=lambda: clock().timestamp(), webhook_format=webhook_format
-    ).start()
-    hub.add_owner("maya@example.com", "Maya", "Chen")
-    tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
-    stack = await start_stack(
-        sqlite_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot"
-    try:
-        first = hub.add_contact(LEAD["email"], **JANE)
-        created = hub.subscription_event("contact.creation", first)
-        assert await hub.send_subscription(url, [created]) == 200
-        await stack.settle()
-        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
-        await stack.settle()
+    async with subscribed(sqlite_url, clock, webhook_format) as (hub, stack, url):
+        hub.add_owner("maya@example.com", "Maya", "Chen")
+        tom = hub.add_owner("tom@example.com", "Tom", "Okafor")
+        first = await claimed_from_hubspot(hub, stack, url)
         middle = hub.add_contact("jane@globex-group.example", firstname="Jane")
         last = hub.add_contact("jdoe@globex.example", firstname="Jane")
         hub.subscribe(url, ["hubspot_owner_id"])
@@ -521,9 +476,6 @@ async def test_merges_delivered_out_of_order_still_tie_the_lead_to_the_contact_t
         await stack.settle()
         patched = {w.path for w in hub.writes[written:] if w.method == "PATCH"}
         assert patched == {f"/crm/v3/objects/contacts/{last}"}
-    finally:
-        await stack.close()
-        await hub.stop()
 
 
 @pytest.mark.parametrize("merge_told_first", [True, False])
@@ -535,17 +487,7 @@ async def test_a_creation_told_after_its_contact_was_merged_away_takes_the_lead_
     merged contact, under its own id ("fetching any records using the original IDs will return
     the new merged record with the new ID"): the lead is taken in once, tied to C, and C's
     changes reach it. Before, the read of A was a 404, and no lead was taken in at all."""
-    hub = await HubSpotFake(clock=lambda: clock().timestamp()).start()
-    stack = await start_stack(
-        sqlite_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot"
-    try:
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
         hub.subscribe(url, ["hs_lead_status"])
         first = hub.add_contact(LEAD["email"], **JANE)
         created = hub.subscription_event("contact.creation", first)
@@ -568,9 +510,6 @@ async def test_a_creation_told_after_its_contact_was_merged_away_takes_the_lead_
         assert await hub.flush_webhooks() == [200]
         statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
         assert statuses[-1].data == {"status": "CONNECTED"}
-    finally:
-        await stack.close()
-        await hub.stop()
 
 
 @FORMATS
@@ -583,25 +522,8 @@ async def test_a_contact_deleted_in_hubspot_is_erased_and_its_merged_duplicates_
     duplicate's change was a 404, which HubSpot retries for 24 hours: its Webhooks API guide,
     "Retries"); a contact never seen is still a 404. Both of HubSpot's formats, both
     databases."""
-    hub = await HubSpotFake(
-        clock=lambda: clock().timestamp(), webhook_format=webhook_format
-    ).start()
-    stack = await start_stack(
-        database_url,
-        crm_policy(),
-        clock=clock,
-        HUBSPOT_ACCESS_TOKEN=hub.token,
-        HUBSPOT_API_URL=hub.base_url,
-        HUBSPOT_CLIENT_SECRET=hub.client_secret,
-    )
-    url = f"{stack.base_url}/crm/hubspot"
-    try:
-        first = hub.add_contact(LEAD["email"], **JANE)
-        created = hub.subscription_event("contact.creation", first)
-        assert await hub.send_subscription(url, [created]) == 200
-        await stack.settle()
-        await stack.driver.press(MAYA, "Claim", channel=ENTERPRISE)
-        await stack.settle()
+    async with subscribed(database_url, clock, webhook_format) as (hub, stack, url):
+        first = await claimed_from_hubspot(hub, stack, url)
         duplicate = hub.add_contact("jane@globex-group.example", firstname="Jane")
         hub.subscribe(url, ["hs_lead_status"])
         hub.change_contact(duplicate, hs_lead_status="OPEN")
@@ -637,6 +559,3 @@ async def test_a_contact_deleted_in_hubspot_is_erased_and_its_merged_duplicates_
             "contact.propertyChange", 99999, property_name="hs_lead_status", property_value="NEW"
         )
         assert await hub.send_subscription(url, [stranger]) == 404  # creation may be on its way
-    finally:
-        await stack.close()
-        await hub.stop()

@@ -6,6 +6,7 @@ and one completed Task; an hour's outage loses nothing, doubles nothing and keep
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,22 @@ async def org(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SalesforceFake]:
     await fake.stop()
 
 
-async def stack_for(url: str, clock: TravelClock, org: SalesforceFake) -> LocalStack:
+@asynccontextmanager
+async def stack_for(url: str, clock: TravelClock, org: SalesforceFake) -> AsyncIterator[LocalStack]:
+    """The stack with the org's instance URL and token, closed on the way out."""
     data = yaml.safe_load((ROOT / "sla.yaml").read_text())
     data["crm"] = {"kind": "salesforce"}
-    return await start_stack(
+    stack = await start_stack(
         url,
         parse_policy(data),
         clock=clock,
         SALESFORCE_INSTANCE_URL=org.instance_url,
         SALESFORCE_ACCESS_TOKEN=org.token,
     )
+    try:
+        yield stack
+    finally:
+        await stack.close()
 
 
 async def worked(stack: LocalStack, clock: TravelClock, lead_id: str) -> None:
@@ -70,11 +77,8 @@ async def test_the_claim_and_the_disposition_reach_the_salesforce_lead(
 ) -> None:
     maya = org.add_user("maya@example.com", "Maya Chen")
     lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
-    stack = await stack_for(sqlite_url, clock, org)
-    try:
+    async with stack_for(sqlite_url, clock, org) as stack:
         await worked(stack, clock, lead_id)
-    finally:
-        await stack.close()
     lead = org.lead(lead_id)
     assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
     (task,) = org.tasks(lead_id)
@@ -87,8 +91,7 @@ async def test_an_hours_outage_delivers_everything_once_in_order(
 ) -> None:
     maya = org.add_user("maya@example.com", "Maya Chen")
     lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
-    stack = await stack_for(sqlite_url, clock, org)
-    try:
+    async with stack_for(sqlite_url, clock, org) as stack:
         outage = org.fail(503, times=10_000)  # Salesforce is down
         await worked(stack, clock, lead_id)
         for _ in range(6):  # an hour passes, the worker probing now and then
@@ -101,8 +104,6 @@ async def test_an_hours_outage_delivers_everything_once_in_order(
             clock.advance(minutes=11)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-    finally:
-        await stack.close()
     lead = org.lead(lead_id)
     assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
     assert len(org.tasks(lead_id)) == 1
@@ -118,8 +119,7 @@ async def test_a_lead_converted_in_salesforce_gets_its_task_on_the_contact_and_h
     converted = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
     other = org.add_lead("sam@initech.example", LastName="Lee", Company="Initech")
     contact = org.convert(converted)  # a rep converted it to a Contact before Handoff wrote
-    stack = await stack_for(sqlite_url, clock, org)
-    try:
+    async with stack_for(sqlite_url, clock, org) as stack:
         await worked(stack, clock, converted)
         lead = {
             "external_id": "sf-2",
@@ -141,8 +141,6 @@ async def test_a_lead_converted_in_salesforce_gets_its_task_on_the_contact_and_h
             await stack.settle()
         alerts = [m.text for m in stack.sim.messages("C0ESCALATE") if "refuses" in m.text]
         degraded = stack.handoff.crm.refusing
-    finally:
-        await stack.close()
     assert org.lead(other)["OwnerId"] == maya
     assert org.lead(other)["Status"] == "Working - Contacted"
     assert alerts == [] and degraded is None
@@ -160,8 +158,7 @@ async def test_the_orgs_daily_api_limit_used_up_is_told_once_and_waited_out(
     every request is refused for hours. The managers hear of it once, and nothing is lost."""
     maya = org.add_user("maya@example.com", "Maya Chen")
     lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
-    stack = await stack_for(sqlite_url, clock, org)
-    try:
+    async with stack_for(sqlite_url, clock, org) as stack:
         limit = org.fail(403, "REQUEST_LIMIT_EXCEEDED", times=10_000)  # TotalRequests
         await worked(stack, clock, lead_id)
         for _ in range(6):
@@ -175,8 +172,6 @@ async def test_the_orgs_daily_api_limit_used_up_is_told_once_and_waited_out(
             clock.advance(minutes=11)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-    finally:
-        await stack.close()
     (alert,) = alerts
     assert "REQUEST_LIMIT_EXCEEDED" in alert and "24 hours" in alert
     assert degraded is not None

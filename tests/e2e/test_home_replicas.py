@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from bot.cli.stack import LocalStack
-from bot.metrics import Metrics
-from bot.slack.outbox import Outbox
+from tests.e2e.conftest import replica
 
 REP = "U0REP1"
 
@@ -35,17 +34,6 @@ class SlowToSlack:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
-
-
-def replica(stack: LocalStack, client: Any) -> Outbox:
-    """Another `handoff serve` process's delivery worker, on the same database and Slack."""
-    own = stack.handoff.outbox
-    other = Outbox(
-        client, own.rows, own.store, own.policies, Metrics(), own.clock, poll_seconds=0.05
-    )
-    other.homes, other.names = own.homes, own.names
-    other.start()
-    return other
 
 
 def home_text(stack: LocalStack) -> str:

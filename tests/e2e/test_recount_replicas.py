@@ -7,15 +7,16 @@ read before a newer one must not be what the managers are left with."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock
-from bot.metrics import Metrics
 from bot.services.erasure import forget
-from bot.slack.outbox import Outbox
 from tests.conftest import lead_payload
+from tests.e2e.conftest import replica
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
 
@@ -40,17 +41,6 @@ class SlowToSlack:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
-
-
-def replica(stack: LocalStack, client: Any) -> Outbox:
-    """Another `handoff serve` process's delivery worker, on the same database and Slack."""
-    own = stack.handoff.outbox
-    other = Outbox(
-        client, own.rows, own.store, own.policies, Metrics(), own.clock, poll_seconds=0.05
-    )
-    other.homes, other.names = own.homes, own.names
-    other.start()
-    return other
 
 
 async def send(stack: LocalStack, index: int) -> None:
@@ -83,17 +73,31 @@ async def two_refused(stack: LocalStack) -> None:
     await stack.handoff.outbox.close()  # other replicas deliver from here on
 
 
+@asynccontextmanager
+async def third_on_its_way(stack: LocalStack, *, second: bool = True) -> AsyncIterator[SlowToSlack]:
+    """`two_refused`, then a replica renders the alert with the 3rd refusal and its chat.update
+    waits on the way to Slack until the test lets it go; with `second`, another replica
+    delivers meanwhile. Every replica is let go and closed on the way out."""
+    await two_refused(stack)
+    slow = SlowToSlack(stack.handoff.outbox.client)
+    workers = [replica(stack, slow)]
+    try:
+        await send(stack, 3)
+        await asyncio.wait_for(slow.sent.wait(), 10)
+        if second:
+            workers.append(replica(stack, stack.handoff.outbox.client))
+        yield slow
+    finally:
+        slow.go.set()
+        for worker in workers:
+            await worker.close()
+
+
 async def test_an_older_count_never_stays_on_top_of_a_newer_one(stack: LocalStack) -> None:
     """One replica has rendered the alert with 3 refusals and its chat.update is still on its
     way when a 4th refusal comes and another replica shows it: the older update lands last,
     and the alert still ends up saying 4, not 3 until the next refusal."""
-    await two_refused(stack)
-    slow = SlowToSlack(stack.handoff.outbox.client)
-    first, second = replica(stack, slow), None
-    try:
-        await send(stack, 3)
-        await asyncio.wait_for(slow.sent.wait(), 10)  # rendered "3 messages", on its way
-        second = replica(stack, stack.handoff.outbox.client)
+    async with third_on_its_way(stack) as slow:  # rendered "3 messages", on its way
         await send(stack, 4)
         await shown(stack, "4 messages")  # the second replica's newer update landed
         slow.go.set()  # the older one lands on top of it
@@ -102,11 +106,6 @@ async def test_an_older_count_never_stays_on_top_of_a_newer_one(stack: LocalStac
         text = alert_text(stack)
         assert "4 messages" in text and "Person 4" in text
         assert "3 messages" not in text
-    finally:
-        slow.go.set()
-        await first.close()
-        if second is not None:
-            await second.close()
 
 
 async def test_an_erased_lead_named_by_an_older_render_is_not_left_in_the_alert(
@@ -114,13 +113,7 @@ async def test_an_erased_lead_named_by_an_older_render_is_not_left_in_the_alert(
 ) -> None:
     """The same race with an erasure (`handoff forget`): the older render, landing last,
     names the person erased meanwhile; the alert still ends up without their name."""
-    await two_refused(stack)
-    slow = SlowToSlack(stack.handoff.outbox.client)
-    first, second = replica(stack, slow), None
-    try:
-        await send(stack, 3)
-        await asyncio.wait_for(slow.sent.wait(), 10)  # rendered naming Person 3, on its way
-        second = replica(stack, stack.handoff.outbox.client)
+    async with third_on_its_way(stack) as slow:  # rendered naming Person 3, on its way
         await forget(stack.services.store, stack.handoff.outbox, "p3@nw.example", "t", clock())
         await shown(stack, "could not post a lead.")  # the second replica's, unnamed
         slow.go.set()  # the older one, naming them, lands on top of it
@@ -129,11 +122,6 @@ async def test_an_erased_lead_named_by_an_older_render_is_not_left_in_the_alert(
         text = alert_text(stack)
         assert "3 messages" in text
         assert "Person 3" not in text and "hs-3" not in text
-    finally:
-        slow.go.set()
-        await first.close()
-        if second is not None:
-            await second.close()
 
 
 async def test_one_worker_shows_a_refusal_that_came_while_its_update_was_on_its_way(
@@ -141,12 +129,7 @@ async def test_one_worker_shows_a_refusal_that_came_while_its_update_was_on_its_
 ) -> None:
     """A single replica: a refusal while the alert's update is on its way is shown once the
     update lands, and an update with nothing new meanwhile is one chat.update."""
-    await two_refused(stack)
-    slow = SlowToSlack(stack.handoff.outbox.client)
-    worker = replica(stack, slow)
-    try:
-        await send(stack, 3)
-        await asyncio.wait_for(slow.sent.wait(), 10)  # rendered "3 messages", on its way
+    async with third_on_its_way(stack, second=False) as slow:  # "3 messages", on its way
         await send(stack, 4)
         await asyncio.sleep(0.3)  # refused, and counted, while the update waits
         slow.go.set()
@@ -158,9 +141,6 @@ async def test_one_worker_shows_a_refusal_that_came_while_its_update_was_on_its_
         await stack.settle()
         assert "5 messages" in alert_text(stack) and "Person 5" in alert_text(stack)
         assert len(stack.sim.calls_to("chat.update")) == updates + 1
-    finally:
-        slow.go.set()
-        await worker.close()
 
 
 class ShownMeanwhile:

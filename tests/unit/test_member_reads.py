@@ -118,6 +118,13 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+def logged(caplog: pytest.LogCaptureFixture) -> tuple[Slack, People]:
+    """Slack and the members' reads through it, with their log lines captured."""
+    caplog.set_level(logging.INFO, logger="handoff.people")
+    slack = Slack()
+    return slack, people(slack)
+
+
 @pytest.mark.parametrize(
     "down",
     [
@@ -130,9 +137,7 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_retries_soon(
     caplog: pytest.LogCaptureFixture, down: Exception
 ) -> None:
-    caplog.set_level(logging.INFO, logger="handoff.people")
-    slack = Slack()
-    reads = people(slack)
+    slack, reads = logged(caplog)
     slack.down = down
     assert await reads.refresh(NOW) == {}
     assert len(slack.calls) == 1  # not one per member
@@ -167,9 +172,7 @@ async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_ret
 async def test_the_members_read_before_slack_stopped_answering_are_kept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="handoff.people")
-    slack = Slack()
-    reads = people(slack)
+    slack, reads = logged(caplog)
     calls = 0
     original = slack._call
 
@@ -190,10 +193,8 @@ async def test_the_members_read_before_slack_stopped_answering_are_kept(
 async def test_one_members_api_error_skips_only_that_member(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="handoff.people")
-    slack = Slack()
+    slack, reads = logged(caplog)
     slack.unknown = {"U0003"}
-    reads = people(slack)
     zones = await reads.refresh(NOW)
     assert len(slack.calls) == 1000 and len(zones) == 999
     (line,) = lines(caplog)
@@ -204,9 +205,7 @@ async def test_one_members_api_error_skips_only_that_member(
 async def test_slack_not_answering_stops_the_status_read_and_retries_soon(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="handoff.people")
-    slack = Slack()
-    reads = people(slack)
+    slack, reads = logged(caplog)
     await reads.refresh(NOW)
     slack.calls.clear()
     slack.down = aiohttp.ServerDisconnectedError()
