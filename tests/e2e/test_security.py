@@ -615,9 +615,18 @@ async def test_secrets_never_reach_the_log(
         await local.driver.press("U0REP2", "Claim", channel=ENTERPRISE, message_ts=message.ts)
         await local.driver.press("U0REP2", "Claim", channel=ENTERPRISE, bad_signature=True)
         await local.driver.command("U0MGR1", "/lead", "hs-1")
+        # invalid_auth stops deliveries until auth.test, asked a minute later, accepts the token
+        outbox = local.handoff.outbox
+        for _ in range(500):
+            if outbox.token_refused is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert outbox.token_refused is not None, "Slack's refusal did not stop deliveries"
+        clock.advance(minutes=2)
         await local.settle()
         await asyncio.sleep(0.1)
         assert local.sim.calls_to("chat.update"), "the failing Slack call was never made"
+        assert local.sim.calls_to("auth.test"), "deliveries resumed without asking Slack"
     finally:
         await local.close()
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
