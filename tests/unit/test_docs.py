@@ -5,6 +5,11 @@ heading of that file by GitHub's slug rules. Commands: each `handoff <subcommand
 quoted in code (inline or fenced) must be offered by `python -m bot.cli --help` (and the
 option by the subcommand's `--help`), and each `python -m <module>` must be importable, so
 the docs never promise a command that does not run today.
+
+References: the tables and lists a reader looks things up in are held to what the code reads,
+offers and declares, both ways (docs/operations.md's variables, commands with their defaults and
+manifest; the SLA file's keys; the routes; README.md's dependencies; the metrics, against a
+running server's scrape in tests/e2e/test_metrics.py).
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ import importlib.util
 import re
 import subprocess
 import sys
+import tomllib
+import types
+import typing
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+
+from bot.domain.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -368,3 +379,105 @@ def documented_metrics() -> set[str]:
     crm = (ROOT / "docs" / "crm.md").read_text(encoding="utf-8").split("\n\n")
     mentioned = [text, *(p for p in crm if "metric" in p.lower())]  # not its `fields:` names
     return names | {n for p in mentioned for n in re.findall(r"(?<![\w/])handoff_[a-z_]+", p)}
+
+
+def _types(annotation: object) -> list[object]:
+    """What a field may hold: its models, `dict` (a mapping: any key under it) or plain types."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list):
+        return [t for arg in typing.get_args(annotation) for t in _types(arg)]
+    return [dict if origin is dict else annotation]
+
+
+def sla_key(path: str) -> bool:
+    """Whether `segments[0].claim_window` (a dotted path, indexes allowed) is a key of the SLA
+    file: each part a field of the model before it, anything under a mapping."""
+    kinds: list[object] = [Policy]
+    for part in filter(None, re.split(r"\.|\[\w*\]", path)):
+        if dict in kinds:
+            return True
+        fields = [
+            k.model_fields[part]
+            for k in kinds
+            if isinstance(k, type) and issubclass(k, BaseModel) and part in k.model_fields
+        ]
+        kinds = [t for field in fields for t in _types(field.annotation)]
+        if not kinds:
+            return False
+    return True
+
+
+SLA_DOCS = ["sla-file.md", "reports.md", "crm.md", "plan-and-whatif.md", "app-home.md"]
+_KEY_PATH = re.compile(r"(?<![\w./-])([a-z_]+(?:\[\w*\])?(?:\.[a-z_]+(?:\[\w*\])?)+)(?![\w(])")
+REFUSED_EXAMPLES = {"escalation.nope"}  # what `handoff check` refuses, quoted as such
+
+
+def test_every_sla_key_the_docs_name_exists_and_every_key_is_documented() -> None:
+    """A path like `report.compliance_alert.notify` in the docs must be a key `handoff check`
+    takes, and every key of the SLA file's models must be named in the docs (docs/sla-file.md
+    promises every key)."""
+    pages = [split(ROOT / "docs" / name) for name in SLA_DOCS]
+    top = set(Policy.model_fields)
+    named = {
+        m.group(1)
+        for page in pages
+        for snippet in page.code
+        for m in _KEY_PATH.finditer(snippet)
+        if re.split(r"[.\[]", m.group(1))[0] in top
+    }
+    assert "report.compliance_alert.notify" in named, sorted(named)
+    assert sorted(p for p in named - REFUSED_EXAMPLES if not sla_key(p)) == []
+    code = " ".join(span for page in pages for span in page.code)
+    missing, seen, models = [], set(), [("", Policy)]
+    while models:
+        prefix, model = models.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if not re.search(rf"\b{name}\b", code):
+                missing.append(prefix + name)
+            models += [
+                (f"{prefix}{name}.", t)
+                for t in _types(field.annotation)
+                if isinstance(t, type) and issubclass(t, BaseModel)
+            ]
+    assert sorted(missing) == []
+
+
+def test_the_route_tables_list_every_route_the_server_registers() -> None:
+    """The route tables of README.md and docs/intake.md list exactly the routes
+    handlers/http_routes.py registers, with their methods."""
+    source = (ROOT / "handlers" / "http_routes.py").read_text(encoding="utf-8")
+    registered = {
+        f"{method.upper()} {path}"
+        for method, path in re.findall(r"web\.(get|post|put|patch|delete)\(\s*\"([^\"]+)\"", source)
+    }
+    assert {"POST /leads", "GET /metrics"} <= registered, registered
+    for page, heading in [
+        (ROOT / "README.md", "Routes"),
+        (ROOT / "docs" / "intake.md", "Intake and the HTTP interface"),
+    ]:
+        listed = {
+            route
+            for first, _ in table_rows(section(page, heading))
+            for route in re.findall(r"`((?:GET|POST|PUT|PATCH|DELETE) /[^`]*)`", first)
+        }
+        assert listed == registered, page.name
+
+
+def test_the_dependency_table_lists_what_pyproject_installs() -> None:
+    """README.md's Dependencies table names every package pyproject.toml installs (dev ones
+    marked `dev:`), and nothing it does not."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    runtime, dev = set(), set()
+    for first, _ in table_rows(section(ROOT / "README.md", "Dependencies")):
+        kind, listed = (dev, first[len("dev:") :]) if first.startswith("dev:") else (runtime, first)
+        kind |= {part.split()[0].lower() for part in listed.split(",") if part.strip()}
+    runtime.discard("package")  # the header
+    assert runtime == names(project["dependencies"])
+    assert dev == names(project["optional-dependencies"]["dev"])
