@@ -19,6 +19,7 @@ from bot.domain.policy import Policy
 from storage.outbox import KINDS
 from tests.conftest import lead_payload
 from tests.e2e.test_crm_webhook import SECRET, Receiver, free_port, with_webhook
+from tests.unit.test_docs import documented_metrics
 
 
 async def scrape(stack: LocalStack) -> list[Any]:
@@ -228,6 +229,33 @@ async def test_a_fresh_server_has_every_known_series_at_zero(
     for sample in samples:  # every labelled bucket of them too, at 0
         if sample.name.endswith("_bucket") and set(sample.labels) != {"le"}:
             assert sample.value == 0, sample  # (not the sweep's: one ran at start)
+
+
+async def test_every_metric_served_is_documented_and_every_one_documented_is_served(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """docs/operations.md's metrics table, its alerts and docs/crm.md name what an operator
+    scrapes: each `handoff_*` name there must be served by a running server (with a CRM), and
+    each `handoff_*` metric it serves must be in the table, so no alert watches a name that is
+    never there and no metric goes unexplained."""
+    stack = await start_stack(
+        sqlite_url,
+        with_webhook(policy),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL="http://127.0.0.1:9/hooks",
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        async with stack.session.get(f"{stack.base_url}/metrics") as response:
+            families = list(text_string_to_metric_families(await response.text()))
+    finally:
+        await stack.close()
+    served = {f.name for f in families if f.name.startswith("handoff_")}
+    samples = {s.name for f in families for s in f.samples}
+    documented = documented_metrics()
+    assert sorted(documented - served - samples) == [], "documented, not served"
+    undocumented = [f for f in served if not {f, f"{f}_total"} & documented]
+    assert sorted(undocumented) == [], "served, not in docs/operations.md"
 
 
 async def test_the_oldest_waits_keep_growing_while_the_database_does_not_answer(

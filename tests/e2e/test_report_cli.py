@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -208,7 +209,9 @@ def test_csv_is_utf8_with_a_bom_so_excel_reads_campaign_names(tmp_path: Path) ->
 
 def test_csv_says_each_numbers_unit_and_its_columns_are_documented(tmp_path: Path) -> None:
     """A target of 120 is minutes, 0.9 a share: the CSV says which in a unit column, as the
-    JSON does, and docs/reports.md names every column of the CSV."""
+    JSON does, and docs/reports.md names every column of the CSV, in the file's order (a
+    script that reads the columns by position follows the docs: they had `previous` before
+    `rag`)."""
     raw = csv_bytes(imported(tmp_path))
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     headline = {row["kpi"]: row for row in rows if row["section"] == "headline"}
@@ -220,3 +223,6 @@ def test_csv_says_each_numbers_unit_and_its_columns_are_documented(tmp_path: Pat
     section = docs.split("## `handoff report`", 1)[1].split("\n## ", 1)[0]
     for column in rows[0]:
         assert f"`{column}`" in section, column
+    columns = section.split("these columns:", 1)[1].split("Records end", 1)[0]
+    named = [name for name in re.findall(r"`([a-z_]+)`", columns) if name in rows[0]]
+    assert list(dict.fromkeys(named)) == list(rows[0])

@@ -5,20 +5,32 @@ heading of that file by GitHub's slug rules. Commands: each `handoff <subcommand
 quoted in code (inline or fenced) must be offered by `python -m bot.cli --help` (and the
 option by the subcommand's `--help`), and each `python -m <module>` must be importable, so
 the docs never promise a command that does not run today.
+
+References: the tables and lists a reader looks things up in are held to what the code reads,
+offers and declares, both ways (docs/operations.md's variables, commands with their defaults and
+manifest; the SLA file's keys; the routes; README.md's dependencies; the metrics, against a
+running server's scrape in tests/e2e/test_metrics.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import subprocess
 import sys
+import tomllib
+import types
+import typing
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+
+from bot.domain.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -207,3 +219,265 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
         ("report", ["--week", "--nope"]),
         ("serve", ["--socket"]),
     ]
+
+
+# The reference tables of docs/operations.md, held to what the code reads, offers and declares.
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+_NAME = re.compile(r"`([A-Z][A-Z0-9_]+)`")
+_OS_ENVIRON = re.compile(r"os\.environ(?:\.get\(|\[)\s*\"([A-Z][A-Z0-9_]+)\"")
+
+
+def section(path: Path, heading: str) -> str:
+    """The text under `## heading` (or `### heading`), up to the next heading of any level."""
+    text = split(path).text  # fenced blocks blanked: a `# comment` in one is no heading
+    lines = text.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if re.fullmatch(rf"#+ {re.escape(heading)}", line)
+    )
+    end = next((i for i in range(start + 1, len(lines)) if _HEADING.match(lines[i])), len(lines))
+    return "\n".join(lines[start + 1 : end])
+
+
+def table_rows(text: str) -> list[tuple[str, str]]:
+    """Each row of the Markdown tables in `text`, as (first cell, the rest cells joined)."""
+    rows = []
+    for line in text.splitlines():
+        cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+        if len(cells) < 2 or set(cells[0].strip()) <= {"-", ":"}:
+            continue
+        rows.append((cells[0].strip(), "|".join(cells[1:]).strip()))
+    return rows
+
+
+def documented_variables() -> dict[str, str]:
+    """Each variable of the Configuration table, with its meaning (the header names none)."""
+    found = {}
+    for first, meaning in table_rows(section(OPERATIONS, "Configuration")):
+        for name in _NAME.findall(first):
+            found[name] = meaning
+    return found
+
+
+class Reading(dict[str, str]):
+    """An empty environment that remembers every name asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.asked.add(key)
+        return default
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        raise KeyError(key)
+
+
+def variables_read() -> set[str]:
+    """What Handoff reads from the environment: every name `Settings.from_env` asks for, and
+    each name the code reads from `os.environ` itself (LOG_FORMAT, LOG_LEVEL in the CLI)."""
+    from bot.settings import Settings
+
+    env = Reading()
+    Settings.from_env(env)
+    read = set(env.asked)
+    for folder in ("bot", "handlers", "storage"):
+        for source in (ROOT / folder).rglob("*.py"):
+            read |= set(_OS_ENVIRON.findall(source.read_text(encoding="utf-8")))
+    return read
+
+
+def test_every_documented_variable_is_read_and_every_variable_read_is_documented() -> None:
+    """A variable in the table that nothing reads is a setting that does nothing; one read but
+    not in the table is a setting nobody can find."""
+    documented = documented_variables()
+    assert {"SLACK_BOT_TOKEN", "LOG_LEVEL", "HANDOFF_TEST_POSTGRES_URL"} <= set(documented)
+    tests_only = {name for name, meaning in documented.items() if meaning.startswith("tests")}
+    test_sources = " ".join(
+        path.read_text(encoding="utf-8") for path in (ROOT / "tests").rglob("*.py")
+    )
+    assert [name for name in sorted(tests_only) if f'"{name}"' not in test_sources] == []
+    read = variables_read()
+    assert sorted(set(documented) - tests_only - read) == [], "documented, never read"
+    assert sorted(read - set(documented)) == [], "read, not in docs/operations.md"
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """`handoff`'s subcommands, by name, from its own parser (the help wraps its lines)."""
+    from bot.cli.main import _parser
+
+    (found,) = (a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(found.choices)
+
+
+def option_defaults(command: argparse.ArgumentParser) -> dict[str, object]:
+    """The defaults of a command's options, by option (`--weeks`: 12)."""
+    return {
+        option: action.default
+        for action in command._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+
+
+def test_the_commands_table_names_every_command_and_its_defaults() -> None:
+    """Every subcommand has its row in docs/operations.md's Commands table, and a default the
+    row shows (`[--weeks 26]`) is the one the command takes."""
+    rows = table_rows(section(OPERATIONS, "Commands"))
+    named: dict[str, str] = {}
+    for first, _ in rows:
+        for span in _INLINE_CODE.finditer(first):
+            match = _HANDOFF.search(span.group(2))
+            if match:
+                named.setdefault(match.group("sub"), "")
+                named[match.group("sub")] += " " + match.group("rest")
+    offered = commands()
+    assert sorted(set(offered) - set(named)) == [], "commands missing from the table"
+    problems = []
+    for sub, rest in sorted(named.items()):
+        defaults = option_defaults(offered[sub])
+        for option, value in re.findall(r"\[(--[a-z-]+) (\d+)\]", rest):
+            if defaults.get(option) != int(value):
+                taken = defaults.get(option)
+                problems.append(f"handoff {sub} {option}: {value} documented, {taken} taken")
+    assert problems == []
+
+
+def test_the_manifest_is_described_as_it_is() -> None:
+    """docs/operations.md's paragraph on the manifest names its scopes, events and slash
+    commands: exactly those manifest.yaml declares."""
+    import yaml
+
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text(encoding="utf-8"))
+    text = section(OPERATIONS, "Connecting a real Slack workspace")
+    paragraph = " ".join(text[text.index("The manifest's scopes:") :].split())
+    scopes_text, _, rest = paragraph.partition("It subscribes to")
+    events_text, _, commands_text = rest.partition("declares")
+    scopes = {
+        s
+        for s in re.findall(r"`([a-z.]+(?::[a-z.]+)?)`", scopes_text)
+        if ":" in s or s == "commands"
+    }
+    events = set(re.findall(r"`([a-z]+_[a-z_]+)`", events_text))
+    commands = set(re.findall(r"`(/[a-z-]+)`", commands_text))
+    assert scopes == set(manifest["oauth_config"]["scopes"]["bot"])
+    assert events == set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert commands == {c["command"] for c in manifest["features"]["slash_commands"]}
+
+
+def documented_metrics() -> set[str]:
+    """Every `handoff_*` name docs/operations.md's metrics table lists (`claims_total`,
+    `slack_ack_seconds{kind}`), and every one named in its alerts and in docs/crm.md."""
+    text = section(OPERATIONS, "Metrics and what to alert on")
+    names = {
+        f"handoff_{name}"
+        for first, _ in table_rows(text)
+        for name in re.findall(r"`([a-z_]+)(?:\{[a-z]+\})?`", first)
+    }
+    crm = (ROOT / "docs" / "crm.md").read_text(encoding="utf-8").split("\n\n")
+    mentioned = [text, *(p for p in crm if "metric" in p.lower())]  # not its `fields:` names
+    return names | {n for p in mentioned for n in re.findall(r"(?<![\w/])handoff_[a-z_]+", p)}
+
+
+def _types(annotation: object) -> list[object]:
+    """What a field may hold: its models, `dict` (a mapping: any key under it) or plain types."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list):
+        return [t for arg in typing.get_args(annotation) for t in _types(arg)]
+    return [dict if origin is dict else annotation]
+
+
+def sla_key(path: str) -> bool:
+    """Whether `segments[0].claim_window` (a dotted path, indexes allowed) is a key of the SLA
+    file: each part a field of the model before it, anything under a mapping."""
+    kinds: list[object] = [Policy]
+    for part in filter(None, re.split(r"\.|\[\w*\]", path)):
+        if dict in kinds:
+            return True
+        fields = [
+            k.model_fields[part]
+            for k in kinds
+            if isinstance(k, type) and issubclass(k, BaseModel) and part in k.model_fields
+        ]
+        kinds = [t for field in fields for t in _types(field.annotation)]
+        if not kinds:
+            return False
+    return True
+
+
+SLA_DOCS = ["sla-file.md", "reports.md", "crm.md", "plan-and-whatif.md", "app-home.md"]
+_KEY_PATH = re.compile(r"(?<![\w./-])([a-z_]+(?:\[\w*\])?(?:\.[a-z_]+(?:\[\w*\])?)+)(?![\w(])")
+REFUSED_EXAMPLES = {"escalation.nope"}  # what `handoff check` refuses, quoted as such
+
+
+def test_every_sla_key_the_docs_name_exists_and_every_key_is_documented() -> None:
+    """A path like `report.compliance_alert.notify` in the docs must be a key `handoff check`
+    takes, and every key of the SLA file's models must be named in the docs (docs/sla-file.md
+    promises every key)."""
+    pages = [split(ROOT / "docs" / name) for name in SLA_DOCS]
+    top = set(Policy.model_fields)
+    named = {
+        m.group(1)
+        for page in pages
+        for snippet in page.code
+        for m in _KEY_PATH.finditer(snippet)
+        if re.split(r"[.\[]", m.group(1))[0] in top
+    }
+    assert "report.compliance_alert.notify" in named, sorted(named)
+    assert sorted(p for p in named - REFUSED_EXAMPLES if not sla_key(p)) == []
+    code = " ".join(span for page in pages for span in page.code)
+    missing, seen, models = [], set(), [("", Policy)]
+    while models:
+        prefix, model = models.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if not re.search(rf"\b{name}\b", code):
+                missing.append(prefix + name)
+            models += [
+                (f"{prefix}{name}.", t)
+                for t in _types(field.annotation)
+                if isinstance(t, type) and issubclass(t, BaseModel)
+            ]
+    assert sorted(missing) == []
+
+
+def test_the_route_tables_list_every_route_the_server_registers() -> None:
+    """The route tables of README.md and docs/intake.md list exactly the routes
+    handlers/http_routes.py registers, with their methods."""
+    source = (ROOT / "handlers" / "http_routes.py").read_text(encoding="utf-8")
+    registered = {
+        f"{method.upper()} {path}"
+        for method, path in re.findall(r"web\.(get|post|put|patch|delete)\(\s*\"([^\"]+)\"", source)
+    }
+    assert {"POST /leads", "GET /metrics"} <= registered, registered
+    for page, heading in [
+        (ROOT / "README.md", "Routes"),
+        (ROOT / "docs" / "intake.md", "Intake and the HTTP interface"),
+    ]:
+        listed = {
+            route
+            for first, _ in table_rows(section(page, heading))
+            for route in re.findall(r"`((?:GET|POST|PUT|PATCH|DELETE) /[^`]*)`", first)
+        }
+        assert listed == registered, page.name
+
+
+def test_the_dependency_table_lists_what_pyproject_installs() -> None:
+    """README.md's Dependencies table names every package pyproject.toml installs (dev ones
+    marked `dev:`), and nothing it does not."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    runtime, dev = set(), set()
+    for first, _ in table_rows(section(ROOT / "README.md", "Dependencies")):
+        kind, listed = (dev, first[len("dev:") :]) if first.startswith("dev:") else (runtime, first)
+        kind |= {part.split()[0].lower() for part in listed.split(",") if part.strip()}
+    runtime.discard("package")  # the header
+    assert runtime == names(project["dependencies"])
+    assert dev == names(project["optional-dependencies"]["dev"])
