@@ -255,7 +255,7 @@ async def _sweep(settings: Settings, at: datetime) -> int:
     finally:
         await handoff.close()
     print(
-        f"escalation sweep as of {at.isoformat()}: {result.looked_at} leads due, "
+        f"escalation sweep as of {at.isoformat(timespec='seconds')}: {result.looked_at} leads due, "
         f"{result.changed} escalated"
         + ("" if delivered else "; some Slack messages wait in the outbox for `handoff serve`")
     )
@@ -515,12 +515,13 @@ def main(argv: list[str] | None = None) -> int:
     kind = os.environ.get("LOG_FORMAT") or ("json" if args.command == "serve" else "text")
     level = os.environ.get("LOG_LEVEL", "").upper() or ("WARNING" if quiet else "INFO")
     levels = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
-    if level not in levels or kind not in ("json", "text"):
-        print(
-            f"handoff: LOG_LEVEL must be DEBUG, INFO or WARNING (not {level!r}) and LOG_FORMAT "
-            f"json or text (not {kind!r}).",
-            file=sys.stderr,
-        )
+    wrong = (
+        [f"LOG_LEVEL must be DEBUG, INFO or WARNING (not {level!r})"] if level not in levels else []
+    )
+    if kind not in ("json", "text"):
+        wrong.append(f"LOG_FORMAT must be json or text (not {kind!r})")
+    if wrong:  # one line naming only what is wrong
+        print(f"handoff: {'; '.join(wrong)}.", file=sys.stderr)
         return 2
     logs.configure(levels[level], kind)
     try:

@@ -120,7 +120,14 @@ def test_log_format_text_is_for_people_and_a_wrong_one_is_refused(
         )
         monkeypatch.setenv("LOG_FORMAT", "xml")
         assert main(["check"]) == 2
-        assert "LOG_FORMAT json or text" in capsys.readouterr().err
+        assert "LOG_FORMAT must be json or text (not 'xml')" in capsys.readouterr().err
+        # A bad level alone is named alone (the format, text, is fine).
+        monkeypatch.setenv("LOG_FORMAT", "text")
+        monkeypatch.setenv("LOG_LEVEL", "loud")
+        assert main(["check"]) == 2
+        said = capsys.readouterr().err
+        assert "LOG_LEVEL must be DEBUG, INFO or WARNING (not 'LOUD')" in said
+        assert "LOG_FORMAT" not in said
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -193,6 +193,11 @@ async def test_sweep_on_sqlite_prints_its_summary_and_runs_once(
     assert [len(thread) for thread in thread_replies(stack)] == [1, 1, 1]
     assert len(await escalation_rows(stack)) == 3
 
+    # Without --at, as of now, named to the second as cron's log reads it (docs/operations.md).
+    code, out, err = await handoff(env, "sweep")
+    assert code == 0, err
+    assert re.match(r"^escalation sweep as of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00: ", out), out
+
 
 @pytest.mark.parametrize(
     ("at", "message"),
