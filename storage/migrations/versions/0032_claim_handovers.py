@@ -27,14 +27,24 @@ AFTER = {dialect: f"{BEFORE} OR (type = 'claimed' AND {given})" for dialect, giv
 
 
 def _index(sqlite: str, postgresql: str) -> None:
-    op.drop_index("ix_events_handovers", table_name="events")
+    """On PostgreSQL the new index is built beside the old one, which is dropped only then: a
+    DROP INDEX first would hold the events' ACCESS EXCLUSIVE lock (every read waits) for the
+    whole build, where CREATE INDEX alone takes SHARE, which reads pass (PostgreSQL's docs,
+    "Explicit Locking", "Table-Level Lock Modes"; replicas keep answering while it builds)."""
+    if op.get_bind().dialect.name != "postgresql":  # SQLite renames no index
+        op.drop_index("ix_events_handovers", table_name="events")
+        op.create_index(
+            "ix_events_handovers", "events", ["at", "lead_id"], sqlite_where=sa.text(sqlite)
+        )
+        return
     op.create_index(
-        "ix_events_handovers",
+        "ix_events_handovers_next",
         "events",
         ["at", "lead_id"],
-        sqlite_where=sa.text(sqlite),
         postgresql_where=sa.text(postgresql),
     )
+    op.drop_index("ix_events_handovers", table_name="events")
+    op.execute("ALTER INDEX ix_events_handovers_next RENAME TO ix_events_handovers")
 
 
 def upgrade() -> None:

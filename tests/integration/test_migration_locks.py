@@ -1,0 +1,81 @@
+"""Migrations on PostgreSQL while other replicas use the database: what they lock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from storage import db
+from tests.conftest import postgres_database
+
+
+def _before(config: Config, suffix: str) -> str:
+    """The revision before the migration in the file ending so (the merger renumbers)."""
+    (before,) = (
+        str(script.down_revision)
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if script.path.endswith(suffix)
+    )
+    return before
+
+
+async def test_reads_of_the_events_go_on_while_the_handovers_index_is_rebuilt() -> None:
+    """The upgrade that rebuilds `ix_events_handovers` waits for a replica's open write on
+    the events, as any index build does; meanwhile the other replicas' reads of the events
+    (a lead's timeline, a report) are answered. A DROP INDEX first would queue an ACCESS
+    EXCLUSIVE lock, which every later read waits behind (PostgreSQL's docs, "Explicit
+    Locking" and DROP INDEX), for as long as the build takes."""
+    url, drop = await postgres_database()
+    upgrading, replica = db.Database(url), db.Database(url)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+
+    def back(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, _before(config, "_claim_handovers.py"))
+
+    try:
+        async with upgrading.engine.begin() as connection:
+            await connection.run_sync(back)
+        async with replica.engine.connect() as writer, replica.engine.connect() as reader:
+            await writer.execute(text("LOCK TABLE events IN ROW EXCLUSIVE MODE"))  # a write
+            upgrade = asyncio.create_task(db.upgrade(upgrading.engine))
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND NOT granted"
+            )
+            for _ in range(200):  # until the upgrade waits for the write
+                if (await reader.execute(waiting)).scalar():
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the upgrade never waited for the open write")
+            await reader.commit()
+            await reader.execute(text("SET lock_timeout = '2s'"))
+            try:
+                read = (await reader.execute(text("SELECT count(*) FROM events"))).scalar()
+            except DBAPIError as error:
+                read = f"blocked: {error.orig}"
+            await reader.rollback()
+            await writer.commit()
+            await asyncio.wait_for(upgrade, 30)
+        assert read == 0
+        async with upgrading.engine.connect() as connection:
+            predicate = (
+                await connection.execute(
+                    text(
+                        "SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+                        "WHERE indexrelid = 'ix_events_handovers'::regclass"
+                    )
+                )
+            ).scalar()
+        assert "claimed" in str(predicate)
+    finally:
+        await upgrading.dispose()
+        await replica.dispose()
+        await drop()
