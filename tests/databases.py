@@ -51,6 +51,10 @@ async def _migrated_template(base: str) -> str:
         database = db.Database(make_url(base).set(database=name).render_as_string(False))
         try:
             await db.upgrade(database.engine)
+        except BaseException:  # a broken migration: no template left behind for each test
+            await database.dispose()
+            await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            raise
         finally:
             await database.dispose()  # a template must have no connections to be copied
         _template[base] = name

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -79,3 +82,39 @@ async def test_reads_of_the_events_go_on_while_the_handovers_index_is_rebuilt() 
         await upgrading.dispose()
         await replica.dispose()
         await drop()
+
+
+async def test_a_migration_that_fails_leaves_no_template_database_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tests' template is built by the real migrations once per run; when they fail (a
+    migration being written), each test that asks for a database says so and nothing of it
+    stays on the server: not one `handoff_template_…` database per test."""
+    from sqlalchemy.engine import make_url
+
+    from tests import databases
+
+    base = os.environ.get(databases.PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {databases.PG_ENV}")
+    fixed = uuid.UUID("7e57da7a-ba5e-4000-8000-000000000000")
+    monkeypatch.setattr(databases, "_template", {})  # this run's template is not rebuilt
+    monkeypatch.setattr(databases.uuid, "uuid4", lambda: fixed)
+
+    async def broken(_engine: object) -> None:
+        raise RuntimeError("a broken migration")
+
+    monkeypatch.setattr(databases.db, "upgrade", broken)
+    with pytest.raises(RuntimeError, match="a broken migration"):
+        await databases.postgres_database()
+    monkeypatch.undo()
+    plain = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(plain)
+    try:
+        left = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname = $1",
+            f"handoff_template_{fixed.hex[:12]}",
+        )
+    finally:
+        await connection.close()
+    assert left == []
