@@ -949,10 +949,10 @@ class Store:
                 )
                 # Kept as digests, beside the lead's own: HubSpot's later events about the
                 # merged contacts are then known as the erased person's (answered, ignored),
-                # not a 404 it retries for a day.
-                gone = {
-                    self.erasure_key.tombstone(i) for i in merged if not i.startswith(TOMBSTONE)
-                }
+                # not a 404 it retries for a day. Digests already (the lead erased at once by
+                # another caller, whose values this one repeats): kept as they are.
+                key = self.erasure_key
+                gone = {i if i.startswith(TOMBSTONE) else key.tombstone(i) for i in merged}
                 if gone and values.get("crm_id"):
                     rows = [
                         {"merged_id": d, "crm_id": values["crm_id"], "merged_at": now}

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine
 
 from bot.cli.stack import ERASURE_KEY
-from bot.domain.erasure import ErasureKey, unkeyed_tombstone
+from bot.domain.erasure import ErasureKey, erased_event_data, erased_values, unkeyed_tombstone
 from bot.domain.policy import Policy
 from bot.domain.refusal import Refusal
 from bot.services.erasure import forget
@@ -262,3 +262,24 @@ async def test_replicas_erasing_at_once_with_a_new_key_record_it_once(
         await second.dispose()
         await first.dispose()
     assert await refused_keys(database_url, "x" * 40) == [ErasureKey(ERASURE_KEY).key_id]
+
+
+async def test_a_lead_erased_twice_at_once_still_knows_the_contacts_merged_into_its_record(
+    services: Services,
+) -> None:
+    """A CRM deletion and `handoff forget` (or two replicas) erasing the same person at once
+    both read the lead before either wrote. The second erasure finds the merged contacts kept
+    as digests already: it keeps them, so HubSpot's later events about a merged contact are
+    still the erased person's (answered, ignored), not a 404 it retries for a day."""
+    store = services.store
+    taken = await services.intake(lead_payload(EMAIL, email=EMAIL, crm_id=CRM_ID), MONDAY)
+    assert isinstance(taken, Stored) and taken.created
+    await store.tie_merged(["hs-merged-7"], CRM_ID, MONDAY)
+    lead = await store.get(taken.lead.id)
+    assert lead is not None
+    values = erased_values(lead, MONDAY, store.erasure_key)
+    for _ in range(2):  # the same values: each read the lead before the other erased it
+        await store.erase(lead.id, values, erased_event_data, "crm", MONDAY)
+    found = await store.by_erased_id(crm_id="hs-merged-7")
+    assert found is not None and found.id == lead.id
+    assert "hs-merged-7" not in await dump(store)
