@@ -122,7 +122,7 @@ async def handoff_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
 async def test_fifty_claims_across_two_servers_on_postgresql_have_one_winner(
     tmp_path: Path,
 ) -> None:
-    url, drop = await postgres_database()
+    url, drop = await postgres_database(migrated=False)  # `serve`/`db upgrade` build it
     try:
         async with AsyncExitStack() as running:
             sim = await running.enter_async_context(new_simulator())
@@ -160,7 +160,7 @@ async def test_fifty_claims_across_two_servers_on_postgresql_have_one_winner(
 
 async def test_two_servers_share_one_outbox_and_post_each_lead_once(tmp_path: Path) -> None:
     """Both servers deliver the outbox; leases make each row go to Slack from one of them."""
-    url, drop = await postgres_database()
+    url, drop = await postgres_database(migrated=False)  # `serve`/`db upgrade` build it
     try:
         async with AsyncExitStack() as running:
             sim = await running.enter_async_context(new_simulator())

@@ -101,7 +101,7 @@ def firing(key: str) -> tuple[str, str]:
 
 
 async def test_three_replicas_do_everything_once_through_a_kill_9(tmp_path: Path) -> None:
-    url, drop = await postgres_database()
+    url, drop = await postgres_database(migrated=False)  # `serve`/`db upgrade` build it
     try:
         async with AsyncExitStack() as running:
             sim = await running.enter_async_context(new_simulator())
