@@ -83,7 +83,7 @@ class Filter:
 # The events that take a lead from the rep who had it (their `from`: that rep, or the one it
 # was suggested to while unclaimed): a reassignment (a manager's, the sweep's, the CRM's), an
 # offer to the pool while the rep is away, and a claim by anyone but the rep the lead was held
-# for. Written as the predicate of their partial index (migration 0031), a constant: a bound
+# for. Written as the predicate of their partial index (migration 0032), a constant: a bound
 # parameter proves nothing to a planner.
 _HANDOVERS = {dialect: text(f"({where})") for dialect, where in HANDOVERS.items()}
 
