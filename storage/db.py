@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -367,7 +367,15 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+# Replicas started together (a rolling deploy) each upgrade at start: on PostgreSQL they take
+# turns on this transaction-level advisory lock, so the second finds the schema up to date
+# instead of failing on a table the first just made (PostgreSQL's docs, "Advisory Locks").
+_UPGRADE_LOCK = 0x68616E646F6666  # "handoff"
+
+
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     command.upgrade(_alembic_config(connection), "head")
 
 

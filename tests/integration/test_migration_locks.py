@@ -118,3 +118,20 @@ async def test_a_migration_that_fails_leaves_no_template_database_behind(
     finally:
         await connection.close()
     assert left == []
+
+
+async def test_replicas_starting_together_on_an_empty_database_all_start() -> None:
+    """A rolling deploy starts several replicas at once, and each upgrades the schema at start:
+    they take turns, so each finds it built or builds it (before, the second failed on a table
+    the first had just made, and started only when restarted)."""
+    url, drop = await postgres_database(migrated=False)
+    replicas = [db.Database(url) for _ in range(3)]
+    try:
+        async with asyncio.timeout(120):  # without turns they could wait on each other for good
+            await asyncio.gather(*(db.upgrade(replica.engine) for replica in replicas))
+        head = ScriptDirectory.from_config(db._alembic_config()).get_current_head()
+        assert await db.current_revision(replicas[0].engine) == head
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+        await drop()
