@@ -279,13 +279,10 @@ class Handoff:
             await self.read_statuses()
 
     async def refresh_members(self) -> None:
+        """The names and time zones from Slack. People logs what Slack answered: the names
+        known from the database were not read from Slack."""
         try:
-            zones = await self.people.refresh(self.clock())
-            log.info(
-                "names of %d members and %d time zones from Slack",
-                len(self.people.names),
-                len(zones),
-            )
+            await self.people.refresh(self.clock())
         except Exception:
             log.exception("could not refresh the members' time zones; trying again later")
 

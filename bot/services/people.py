@@ -137,6 +137,8 @@ class People:
             self._answered("refresh")
         newly = await self.store.save_people(found, now) if found else set()
         zones = self._remember(found)
+        if found:  # what Slack answered: none when it refused or did not answer (logged so)
+            log.info("names of %d members and %d time zones from Slack", len(found), len(zones))
         for user, member in found.items():
             try:
                 await self._hand_on(user, member, now, user in newly)
