@@ -297,3 +297,24 @@ async def test_the_log_claims_no_names_from_slack_that_it_did_not_read(
         assert claimed == ["names of 10 members and 10 time zones from Slack"]
     else:
         assert claimed == [] or all("not read" in line for line in claimed)
+
+
+async def test_a_look_goes_on_when_the_database_cannot_say_who_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`serve`'s look (bot/app.py `read_people`, every 30 s) first reads who left from the
+    database: a database that fails it is logged, and the look (and its loop) goes on."""
+    from bot.app import Handoff
+
+    slack = Slack()
+    reads = people(slack)
+
+    async def fails() -> set[str]:
+        raise OSError("the database is not there")
+
+    reads.store.barred = fails  # type: ignore[attr-defined]
+    serve = SimpleNamespace(people=reads, clock=lambda: NOW)
+    serve.refresh_members = lambda: Handoff.refresh_members(serve)  # type: ignore[arg-type]
+    await Handoff.read_people(serve)  # type: ignore[arg-type]
+    assert len(reads.names) == 1000  # the refresh due at start was still made
+    assert any("who left Slack" in r.getMessage() for r in caplog.records)
