@@ -271,7 +271,12 @@ class Handoff:
     async def read_people(self) -> None:
         """The reads People says are due (People.due): the names and time zones at start and
         daily, and soon after Slack accepts a refused bot token again; either read that Slack
-        did not answer, at its retry (a few minutes, not the next day)."""
+        did not answer, at its retry (a few minutes, not the next day). First, who left Slack
+        as another replica heard it (its `user_change`), from the database."""
+        try:  # who left, as another replica heard from Slack
+            await self.people.reload_barred()
+        except Exception:
+            log.exception("could not read who left Slack from the database; next look")
         due = self.people.due(self.clock())
         if "refresh" in due:
             await self.refresh_members()
@@ -279,13 +284,10 @@ class Handoff:
             await self.read_statuses()
 
     async def refresh_members(self) -> None:
+        """The names and time zones from Slack. People logs what Slack answered: the names
+        known from the database were not read from Slack."""
         try:
-            zones = await self.people.refresh(self.clock())
-            log.info(
-                "names of %d members and %d time zones from Slack",
-                len(self.people.names),
-                len(zones),
-            )
+            await self.people.refresh(self.clock())
         except Exception:
             log.exception("could not refresh the members' time zones; trying again later")
 

@@ -84,6 +84,7 @@ class People:
         self.next_read: dict[str, datetime | None] = {"refresh": None}
         self._unanswered: dict[str, int] = {}  # reads Slack did not answer in a row
         self._restored = token.token_restored if token is not None else 0
+        self._remembered = 0  # how many times Slack's word was remembered here (`_remember`)
 
     @property
     def wanted(self) -> bool:
@@ -137,6 +138,8 @@ class People:
             self._answered("refresh")
         newly = await self.store.save_people(found, now) if found else set()
         zones = self._remember(found)
+        if found:  # what Slack answered: none when it refused or did not answer (logged so)
+            log.info("names of %d members and %d time zones from Slack", len(found), len(zones))
         for user, member in found.items():
             try:
                 await self._hand_on(user, member, now, user in newly)
@@ -228,7 +231,20 @@ class People:
         if handed:
             log.info("%d open leads of %s (%s) handed on", handed, user, why)
 
+    async def reload_barred(self) -> None:
+        """Who is a guest or deactivated as the database has it: Slack sends `user_change` to
+        one replica only (SPEC: N `handoff serve` on one database), and the others kept that
+        member's roles and turn in the rotation until their own daily refresh. Not applied if
+        this replica remembered Slack's word while the database was read (that is newer)."""
+        before = self._remembered
+        fresh = await self.store.barred()
+        if self._remembered != before:
+            return
+        self.barred.intersection_update(fresh)  # in place: Services and the Sweeper share it
+        self.barred.update(fresh)
+
     def _remember(self, found: dict[str, Member]) -> dict[str, str]:
+        self._remembered += 1
         for user, member in found.items():
             if member.guest or member.deactivated:
                 self.barred.add(user)

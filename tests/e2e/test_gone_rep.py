@@ -7,9 +7,11 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
@@ -298,3 +300,30 @@ async def test_the_daily_refresh_reads_a_rep_off_the_sla_who_holds_open_leads(
     asked = [c.args.get("user") for c in stack.sim.calls[mark:] if c.method == "users.info"]
     assert MAYA not in asked and TOM in asked
     assert len(stack.sim.messages(ESCALATIONS)) == 1
+
+
+async def test_another_replica_stops_routing_to_a_rep_who_left_at_its_next_look(
+    stack: LocalStack, clock: TravelClock, policy: Policy, stack_database_url: str
+) -> None:
+    """`handoff serve` on N replicas (SPEC): Slack sends `user_change` to one of them. The
+    others kept the rep who left in their rotation (and her roles: a guest could still read
+    leads there) until their own daily refresh, a day later. Each replica's next look (every
+    30 s, `read_people`) now reads who left from the database."""
+    other = await start_stack(stack_database_url, policy, clock=clock, sim=stack.sim)
+    try:
+        # Only the looks the test makes: its start-up read in the background is done with.
+        for task in other.handoff.background:
+            if task.get_coro().__qualname__ == "Handoff.refresh_people":  # type: ignore[union-attr]
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await deactivate(stack, MAYA)  # the event reached the first replica only
+        assert MAYA in stack.handoff.people.barred
+        await other.handoff.read_people()  # the other's next look
+        for index in (1, 2):  # @maya's turn would come in one of two
+            status, _ = await other.post_lead(lead_payload(f"hs-{index}", name=f"Lead {index}"))
+            assert status == 201
+        await other.settle()
+        owners = [(await other.services.lead(n)).suggested_owner for n in (1, 2)]
+        assert MAYA not in owners and TOM in owners
+    finally:
+        await other.close()

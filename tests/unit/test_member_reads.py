@@ -251,3 +251,70 @@ async def test_a_status_retry_is_dropped_once_no_status_counts_any_more() -> Non
     assert await reads.statuses(later) == 0
     assert reads.due(later + timedelta(minutes=30)) == ["refresh"]  # never read yet
     assert len(slack.calls) == 1
+
+
+@pytest.mark.parametrize("why", ["down", "refused", "partly"])
+async def test_the_log_claims_no_names_from_slack_that_it_did_not_read(
+    caplog: pytest.LogCaptureFixture, why: str
+) -> None:
+    """`serve`'s refresh (bot/app.py `refresh_members`) said "names of 1000 members and 0 time
+    zones from Slack" right after the warning that Slack did not answer (or the error that it
+    refuses the token): the names it counted were those known from the database. What the log
+    says was read from Slack is what Slack answered, and nothing when it answered nothing."""
+    from bot.app import Handoff
+
+    caplog.set_level(logging.INFO, logger="handoff")
+    slack, token = Slack(), Token()
+    reads = people(slack, token)
+    serve = SimpleNamespace(people=reads, clock=lambda: NOW)
+    await Handoff.refresh_members(serve)  # type: ignore[arg-type]
+    (read,) = [r.getMessage() for r in caplog.records if "from Slack" in r.getMessage()]
+    assert "names of 1000 members and 1000 time zones from Slack" in read
+    caplog.clear()
+
+    if why == "down":
+        slack.down = TimeoutError()
+    elif why == "refused":
+        token.token_refused = "invalid_auth"
+    else:  # Slack stops answering after the first 10 members
+        original, calls = slack._call, 0
+
+        async def fails_after_ten(method: str, user: str) -> AsyncSlackResponse:
+            nonlocal calls
+            calls += 1
+            if calls > 10:
+                slack.down = TimeoutError()
+            return await original(method, user)
+
+        slack._call = fails_after_ten  # type: ignore[method-assign]
+    await Handoff.refresh_members(serve)  # type: ignore[arg-type]
+    claimed = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno < logging.WARNING and "from Slack" in r.getMessage()
+    ]
+    if why == "partly":
+        assert claimed == ["names of 10 members and 10 time zones from Slack"]
+    else:
+        assert claimed == [] or all("not read" in line for line in claimed)
+
+
+async def test_a_look_goes_on_when_the_database_cannot_say_who_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`serve`'s look (bot/app.py `read_people`, every 30 s) first reads who left from the
+    database: a database that fails it is logged, and the look (and its loop) goes on."""
+    from bot.app import Handoff
+
+    slack = Slack()
+    reads = people(slack)
+
+    async def fails() -> set[str]:
+        raise OSError("the database is not there")
+
+    reads.store.barred = fails  # type: ignore[attr-defined]
+    serve = SimpleNamespace(people=reads, clock=lambda: NOW)
+    serve.refresh_members = lambda: Handoff.refresh_members(serve)  # type: ignore[arg-type]
+    await Handoff.read_people(serve)  # type: ignore[arg-type]
+    assert len(reads.names) == 1000  # the refresh due at start was still made
+    assert any("who left Slack" in r.getMessage() for r in caplog.records)
