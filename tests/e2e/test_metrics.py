@@ -195,6 +195,17 @@ def series(samples: list[Any], name: str, label: str) -> dict[str, float]:
     return {s.labels[label]: s.value for s in samples if s.name == name and label in s.labels}
 
 
+async def webhook_stack(sqlite_url: str, policy: Policy, clock: TravelClock) -> LocalStack:
+    """A server with a webhook CRM (whose receiver never answers): every CRM series exists."""
+    return await start_stack(
+        sqlite_url,
+        with_webhook(policy),
+        clock=clock,
+        HANDOFF_WEBHOOK_URL="http://127.0.0.1:9/hooks",
+        HANDOFF_WEBHOOK_SECRET=SECRET,
+    )
+
+
 async def test_a_fresh_server_has_every_known_series_at_zero(
     sqlite_url: str, policy: Policy, clock: TravelClock
 ) -> None:
@@ -202,13 +213,7 @@ async def test_a_fresh_server_has_every_known_series_at_zero(
     appears only at its first use is invisible to `rate()` and to a dashboard until then, so
     every known label value reads 0 from the start. Before, a fresh server had no series at
     all for Slack's acks, the activity route, the outbox's delivery lag or the CRM's writes."""
-    stack = await start_stack(
-        sqlite_url,
-        with_webhook(policy),
-        clock=clock,
-        HANDOFF_WEBHOOK_URL="http://127.0.0.1:9/hooks",
-        HANDOFF_WEBHOOK_SECRET=SECRET,
-    )
+    stack = await webhook_stack(sqlite_url, policy, clock)
     try:
         samples = await scrape(stack)
     finally:
@@ -238,13 +243,7 @@ async def test_every_metric_served_is_documented_and_every_one_documented_is_ser
     scrapes: each `handoff_*` name there must be served by a running server (with a CRM), and
     each `handoff_*` metric it serves must be in the table, so no alert watches a name that is
     never there and no metric goes unexplained."""
-    stack = await start_stack(
-        sqlite_url,
-        with_webhook(policy),
-        clock=clock,
-        HANDOFF_WEBHOOK_URL="http://127.0.0.1:9/hooks",
-        HANDOFF_WEBHOOK_SECRET=SECRET,
-    )
+    stack = await webhook_stack(sqlite_url, policy, clock)
     try:
         async with stack.session.get(f"{stack.base_url}/metrics") as response:
             families = list(text_string_to_metric_families(await response.text()))
