@@ -867,11 +867,14 @@ class Store:
     async def remember_erased_merge(
         self, merged: Sequence[str], erased_crm_id: str, now: datetime
     ) -> None:
-        """CRM records merged into the record of an erased lead (`erased_crm_id`, its digest),
-        told after the erasure: remembered as digests only, so HubSpot's later events about
-        them are known as the erased person's (`by_erased_id`), and no id is kept in plain."""
+        """CRM records merged with the record of an erased lead (`erased_crm_id`, its digest),
+        told after the erasure: those merged into it, or the one it was merged into (one
+        person's records, so theirs too). Remembered as digests only, so HubSpot's later events
+        about them are known as the erased person's (`by_erased_id`), and no id is kept in
+        plain."""
         key = self.erasure_key
         digests = {key.tombstone(i) for i in merged if not i.startswith(TOMBSTONE)}
+        digests.discard(erased_crm_id)  # its own record, in a merge told again: kept already
         if not digests:
             return
         rows = [

@@ -290,13 +290,18 @@ class CrmInboundService:
             return "ignored"
         store = self.services.store
         # One person's contacts merged: if one of them was erased, so was the person, whose
-        # records are not remembered in plain again (nor tied: an erased lead never is). Those
-        # merged into the erased one's record are remembered as digests, so HubSpot's later
-        # events about them are ignored too, not answered 404 (which it retries for a day).
-        for crm_id in (change.crm_id, *change.merged_ids):
+        # records are not remembered in plain again (nor tied: an erased lead never is). The
+        # merge's other records, the one that remains included (an erased record merged into a
+        # contact Handoff never had), are the erased person's: remembered as digests, so
+        # HubSpot's later events about them are ignored too, not answered 404 (which it retries
+        # for 24 hours: its Webhooks API guide, "Retries"), and their creation or a workflow's
+        # call takes nobody in again.
+        merge = (change.crm_id, *change.merged_ids)
+        for crm_id in merge:
             if (erased := await store.by_erased_id(crm_id=crm_id)) is not None:
-                if crm_id == change.crm_id and erased.crm_id is not None:
-                    await store.remember_erased_merge(change.merged_ids, erased.crm_id, now)
+                if erased.crm_id is not None:
+                    others = [i for i in merge if i != crm_id]
+                    await store.remember_erased_merge(others, erased.crm_id, now)
                 return "erased"
         moved = await store.tie_merged(change.merged_ids, change.crm_id, now)
         if moved:

@@ -18,7 +18,7 @@ import yaml
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.crmfake.hubspot import HubSpotFake, WebhookFormat
 from bot.domain.policy import Policy, parse_policy
-from tests.e2e.test_forget import database_text
+from tests.e2e.test_forget import database_text, forget_cli, slack_text
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -559,3 +559,48 @@ async def test_a_contact_deleted_in_hubspot_is_erased_and_its_merged_duplicates_
             "contact.propertyChange", 99999, property_name="hs_lead_status", property_value="NEW"
         )
         assert await hub.send_subscription(url, [stranger]) == 404  # creation may be on its way
+
+
+@FORMATS
+async def test_a_contact_an_erased_persons_contact_was_merged_into_never_takes_them_in_again(
+    database_url: str, clock: TravelClock, webhook_format: WebhookFormat
+) -> None:
+    """Jane is forgotten (`handoff forget`); later RevOps merges her contact (A) into a
+    duplicate (B) Handoff never had, which remains. HubSpot merges duplicates of one person: B
+    is Jane's record now. The merge, HubSpot's later events about B (a status change, its
+    creation told late, its deletion) and a workflow's "Send a webhook" of B are answered 200
+    and change nothing: Jane is not taken in again, and B's id is kept only as a digest.
+    Before, B's events were 404s, which HubSpot retries for 24 hours (its Webhooks API guide,
+    "Retries"), and B's creation or workflow call took Jane in again as a new lead. Both of
+    HubSpot's formats, both databases."""
+    async with subscribed(database_url, clock, webhook_format) as (hub, stack, url):
+        first = await claimed_from_hubspot(hub, stack, url)
+        code, output = await forget_cli(stack, LEAD["email"])
+        assert code == 0, output
+        await stack.settle()
+        kept = hub.add_contact("jane@globex-group.example", **JANE)
+        hub.subscribe(url, ["hs_lead_status"])
+
+        clock.advance(minutes=10)
+        assert hub.merge_contacts(kept, first) == kept
+        (merged,) = hub.pending_events
+        assert await hub.flush_webhooks() == [200]
+        clock.advance(minutes=10)
+        hub.change_contact(kept, hs_lead_status="OPEN")
+        assert await hub.flush_webhooks() == [200]
+        created = hub.subscription_event("contact.creation", kept)  # told late
+        assert await hub.send_subscription(url, [created]) == 200
+        properties = {name: {"value": value} for name, value in hub.contact(kept).items()}
+        workflow = {"objectId": int(kept), "properties": properties}
+        assert await hub.send_workflow(url, workflow) == 200
+        assert await hub.send_subscription(url, [{**merged, "attemptNumber": 1}]) == 200
+        hub.delete_contact(kept)
+        assert await hub.flush_webhooks() == [200]
+        await stack.settle()
+
+        assert await stack.services.store.count_leads() == 1
+        lead = await stack.services.lead(1)
+        assert lead.erased_at is not None
+        dump = (await database_text(stack) + slack_text(stack)).lower()
+        for trace in ("jane", "globex", f'"{kept}"', f":{kept}", f'"{first}"', f":{first}"):
+            assert trace not in dump, trace

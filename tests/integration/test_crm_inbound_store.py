@@ -291,6 +291,54 @@ async def test_erasing_a_person_forgets_their_merged_contacts_ids_too(
     assert await services.store.count_leads() == 1
 
 
+async def test_the_contact_an_erased_persons_contact_is_merged_into_is_theirs_too(
+    inbound: CrmInboundService, services: Services, portal: Portal
+) -> None:
+    """Contact 7's person is erased; later 7 (and 8) are merged into contact 9, which Handoff
+    never had and which remains. HubSpot merges duplicates of one person: 9 is the erased
+    person's record now, remembered (with 8) as a digest only, tied to the erased lead. Its
+    later events are ignored, not "unknown" (a 404, which HubSpot retries for a day), and its
+    creation or a workflow's call about it takes nobody in."""
+    await inbound.apply("hubspot", [created()], NOW)  # the lead of contact 7
+    (erased,) = await forget(services.store, Wakes(), "hubspot:7", "cli", NOW)
+    applied = await inbound.apply("hubspot", [merged("m1", "9", "7", "8")], NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (0, 1, [])
+
+    def merges(db: Connection) -> list[tuple[str, str]]:
+        rows = db.execute(select(CrmMergeRow.merged_id, CrmMergeRow.crm_id)).all()
+        return sorted((str(gone), str(kept)) for gone, kept in rows)
+
+    key = services.store.erasure_key
+    digests = sorted((key.tombstone(kept), key.tombstone("7")) for kept in ("8", "9"))
+    assert await services.store.db.run(merges) == digests  # no id in plain
+    for kept in ("9", "8"):
+        found = await services.store.by_erased_id(crm_id=kept)
+        assert found is not None and found.id == erased.lead_id
+    portal.contacts["9"] = PROPERTIES  # HubSpot keeps the contact: it is readable
+    late = [
+        CrmChange("s1", Change.STATUS, crm_id="9", external_id="hubspot:9", value="OPEN"),
+        CrmChange("c1", Change.CREATED, crm_id="9", external_id="hubspot:9"),
+        CrmChange(
+            "workflow:contact:9:ab12",
+            Change.CREATED,
+            crm_id="9",
+            external_id="hubspot:9",
+            email=PROPERTIES["email"],
+            lead=lead_from_contact("9", PROPERTIES),
+        ),
+        CrmChange("d1", Change.DELETED, crm_id="9", external_id="hubspot:9"),
+        merged("m2", "10", "9"),  # and merged on: 10 is theirs as well
+        CrmChange("s2", Change.STATUS, crm_id="10", external_id="hubspot:10", value="OPEN"),
+        merged("m3", "9", "7", "8"),  # the first merge told again, under another key
+    ]
+    applied = await inbound.apply("hubspot", late, NOW)
+    assert (applied.handled, applied.ignored, applied.unknown) == (0, len(late), [])
+    assert await services.store.count_leads() == 1
+    assert await inbound.inbox.count() == 0
+    more = sorted([*digests, (key.tombstone("10"), key.tombstone("7"))])
+    assert await services.store.db.run(merges) == more
+
+
 async def test_erasing_a_person_forgets_the_crm_notifications_that_named_them(
     inbound: CrmInboundService, services: Services
 ) -> None:
