@@ -550,6 +550,7 @@ async def create(
         barred=services.barred,
         hand_on=sweeper.hand_on,  # a member deactivated or made a guest: their leads move on
         token=outbox,  # a refused bot token: reads stop, and deliveries, until it works again
+        pacer=outbox.pacer,  # users.info per member: the app's pace, and a 429's pause
     )
     await people.load()
     # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.

@@ -6,7 +6,7 @@ button-press path, where the ORM's per-call cost would be most of the work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -1027,9 +1027,11 @@ class Store:
         return await self.db.run(lambda db: {str(u) for u in db.execute(statement).scalars()})
 
     async def save_people(self, people: dict[str, Member], now: datetime) -> set[str]:
-        """Remember members as Slack described them (the latest answer wins; a zone or a name
-        Slack did not give keeps the one known). Returns those who are a guest or deactivated
-        now and were not as last remembered (or not remembered at all)."""
+        """Remember members as Slack described them as of `now` (the latest answer wins; a zone
+        or a name Slack did not give keeps the one known). A row read later than `now` is kept:
+        a daily refresh saves answers read over minutes, and a `user_change` saved meanwhile
+        (on any replica) is newer. Returns those who are a guest or deactivated now and were
+        not as last remembered (or not remembered at all)."""
         rows = [
             {
                 "user_id": user,
@@ -1048,7 +1050,8 @@ class Store:
         def work(db: Connection) -> set[str]:
             was = select(Person.user_id).where(
                 Person.user_id.in_(sorted(barred)),
-                or_(Person.guest.is_(True), Person.deactivated.is_(True)),
+                # Left already, or a newer answer is kept (below): no news either way.
+                or_(Person.guest.is_(True), Person.deactivated.is_(True), Person.checked_at > now),
             )
             newly = barred - set(db.execute(was).scalars()) if barred else set()
             insert_row = upsert_insert(db)
@@ -1064,12 +1067,22 @@ class Store:
                         "guest": func.coalesce(new.guest, Person.guest),
                         "deactivated": func.coalesce(new.deactivated, Person.deactivated),
                     },
+                    # Conditional: an answer read later (a `user_change` meanwhile) stays.
+                    where=Person.checked_at <= new.checked_at,
                 ),
                 rows,
             )
             return newly
 
         return await self.db.run(work)
+
+    async def read_after(self, users: Iterable[str], at: datetime) -> set[str]:
+        """Those of `users` whose remembered answer was read after `at` (`save_people` kept it
+        over an older one)."""
+        statement = select(Person.user_id).where(
+            Person.user_id.in_(sorted(users)), Person.checked_at > at
+        )
+        return await self.db.run(lambda db: set(db.execute(statement).scalars()))
 
     async def events(self, lead_id: int) -> list[EventView]:
         def work(db: Connection) -> list[EventView]:

@@ -14,8 +14,12 @@ Slack refuses the bot token (the delivery worker's state, bot/slack/outbox.py), 
 a read stops at the first refusal instead of meeting it once per member, and once auth.test
 finds the token working again the names and time zones are read again soon (Slack sends an
 uninstalled app no `user_change` event: a rep may have changed zone meanwhile). While Slack does
-not answer at all (no connection, a timeout, its servers' 5xx), a read stops at the first
-member too, says in one line what was not read, and is tried again after a bounded backoff.
+not answer at all (no connection, a timeout, its servers' 5xx), or limits the method's rate
+(a 429 after the client's retries: the app's limit, not one member's), a read stops at the first
+member too, says in one line what was not read, and is tried again after a bounded backoff (not
+before the 429's Retry-After); so is a refresh the database failed. The reads are paced with the
+delivery worker's pacer. A `user_change` saved while a refresh reads (minutes for 1,000
+members) is newer than the refresh's answers, which are saved as read at its start: it stays.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.away import is_away, status_counts, status_until
 from bot.services.policies import PolicyBook
 from bot.slack.outbox import BLOCKED, TOKEN_FIX
+from bot.slack.pacing import Pacer
 from storage.away import AwayStore, StatusAway
 from storage.repository import Member, Store
 
@@ -44,6 +49,10 @@ DAILY = timedelta(days=1)  # how often the names and time zones are read again
 # still does not, up to RETRY_MOST: sooner than the next daily run (or status read).
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MOST = timedelta(minutes=15)
+# The reads' methods, paced per method for the whole app (Slack's rate limits are the app's):
+# `serve` gives People the delivery worker's pacer (HANDOFF_SLACK_CALLS_PER_MINUTE), under
+# these methods' Tier 4 (100+ per minute, Slack's method references).
+USERS_INFO, PROFILE_GET = "users.info", "users.profile.get"
 
 
 class SlackToken(Protocol):
@@ -68,8 +77,10 @@ class People:
         barred: set[str] | None = None,
         hand_on: HandOn | None = None,
         token: SlackToken | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
+        self.pacer = pacer  # users.info and users.profile.get within their rate limit
         self.token = token
         self.hand_on = hand_on
         # Guests and deactivated members: no role, whatever the SLA lists (shared, in place).
@@ -113,18 +124,30 @@ class People:
         if self._refused("names and time zones"):
             return {}
         self.next_read["refresh"] = now + DAILY
+        try:
+            return await self._refresh(now)
+        except Exception as error:  # the database's: retried as soon as Slack's silence is
+            self._retry("refresh", "names and time zones", _said(error), now)
+            return {}
+
+    async def _refresh(self, now: datetime) -> dict[str, str]:
+        """`refresh`, whose database errors the caller retries. Each answer is saved as read at
+        `now` (the read's start), so a `user_change` that lands while the read goes on member
+        by member (minutes for 1,000) is newer and stays, here and in the database."""
         people = self.members()
         people += sorted(await self.store.holders() - set(people))
         found: dict[str, Member] = {}
         unread = 0
         for index, user in enumerate(people):
             try:
+                if self.pacer is not None:
+                    await self.pacer.wait(USERS_INFO, None)
                 answer = await self.client.users_info(user=user)
             except Exception as error:
-                if _unanswered(error):  # nobody's would be: stop; those read so far are kept
-                    unread = len(people) - index
+                if _unanswered(error) or _limited(error):  # nobody's would be: stop here
+                    unread = len(people) - index  # those read so far are kept
                     what = f"names and time zones of {unread} of {len(people)} members"
-                    self._retry("refresh", what, f"users.info: {_said(error)}", now)
+                    self._retry("refresh", what, f"users.info: {_said(error)}", now, error)
                     break
                 reason = _reason(error)
                 if reason in BLOCKED:  # the same answer for every member: stop at the first
@@ -134,9 +157,12 @@ class People:
                 continue
             member = _member(answer.get("user") or {})
             found[user] = member
+        newly = await self.store.save_people(found, now) if found else set()
+        if found:  # a newer answer (a `user_change` meanwhile, on any replica) was kept
+            for user in await self.store.read_after(found, now):
+                del found[user]
         if not unread:
             self._answered("refresh")
-        newly = await self.store.save_people(found, now) if found else set()
         zones = self._remember(found)
         if found:  # what Slack answered: none when it refused or did not answer (logged so)
             log.info("names of %d members and %d time zones from Slack", len(found), len(zones))
@@ -201,18 +227,34 @@ class People:
                 self.next_read["refresh"] = now
         return [what for what, at in self.next_read.items() if at is None or at <= now]
 
-    def _retry(self, read: str, what: str, why: str, now: datetime) -> None:
-        """Slack did not answer (`why`): it is down for everyone, so `read` stopped at the
-        first member. One line says what was not read and when it is tried again: after
-        RETRY_FIRST, twice as long each time in a row, up to RETRY_MOST."""
+    def _retry(
+        self, read: str, what: str, why: str, now: datetime, error: Exception | None = None
+    ) -> None:
+        """Slack did not answer (`why`), or limits the method's rate for the whole app (a 429
+        left after the client's retries: Slack's rate-limit docs), or the database failed: it
+        is so for everyone, so `read` stopped at the first member. One line says what was not
+        read and when it is tried again: after RETRY_FIRST, twice as long each time in a row,
+        up to RETRY_MOST, and not before a 429's Retry-After. `error`: Slack's (None: the
+        database's)."""
         missed = self._unanswered[read] = self._unanswered.get(read, 0) + 1
         wait = min(RETRY_MOST, RETRY_FIRST * 2 ** (missed - 1))
+        said = "not read from Slack: it did not answer"
+        if error is not None and _limited(error):
+            after = _retry_after(error)
+            said = "not read from Slack: it limits the rate"
+            said += f" (Retry-After {after:g} s)" if after else ""
+            wait = max(wait, timedelta(seconds=after))
+            if self.pacer is not None:  # nothing more to the method until then
+                self.pacer.pause(USERS_INFO if read == "refresh" else PROFILE_GET, None, after)
+        elif error is None:
+            said = "not refreshed: the database failed"
         at = self.next_read[read] = now + wait
         log.warning(
-            "%s not read from Slack: it did not answer (%s); trying again in %d min (%s)",
+            "%s %s (%s); trying again in %d min (%s)",
             what,
+            said,
             why,
-            int(wait.total_seconds() // 60),
+            -(-wait.total_seconds() // 60),
             f"{at:%H:%M %Z}",
         )
 
@@ -287,12 +329,14 @@ class People:
         unread = 0
         for index, user in enumerate(reps):
             try:
+                if self.pacer is not None:
+                    await self.pacer.wait(PROFILE_GET, None)
                 answer = await self.client.users_profile_get(user=user)
             except Exception as error:
-                if _unanswered(error):  # nobody's would be: stop; what was known stays
+                if _unanswered(error) or _limited(error):  # stop; what was known stays
                     unread = len(reps) - index
                     what = f"Slack statuses of {unread} of {len(reps)} reps"
-                    self._retry("statuses", what, f"users.profile.get: {_said(error)}", now)
+                    self._retry("statuses", what, f"users.profile.get: {_said(error)}", now, error)
                     break
                 reason = _reason(error)
                 if reason == "missing_scope":  # the app was not reinstalled with the scope
@@ -328,6 +372,29 @@ def _unanswered(error: Exception) -> bool:
     return error.response is not None and error.response.status_code >= 500
 
 
+def _limited(error: Exception) -> bool:
+    """Whether Slack answered HTTP 429 (after the client's own retries): a method's rate limit
+    is the app's in the workspace, not one member's (Slack's rate-limit docs), so the next
+    member would be limited too."""
+    return (
+        isinstance(error, SlackApiError)
+        and error.response is not None
+        and error.response.status_code == 429
+    )
+
+
+def _retry_after(error: Exception) -> float:
+    """A 429's Retry-After, in seconds (0 when it carries none)."""
+    headers = error.response.headers if isinstance(error, SlackApiError) else None
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _reason(error: Exception) -> Any:
     """Slack's error code in an API answer (`ok: false`)."""
     if isinstance(error, SlackApiError) and error.response is not None:
@@ -336,10 +403,11 @@ def _reason(error: Exception) -> Any:
 
 
 def _said(error: Exception) -> str:
-    """An unanswered call's failure, in a few words."""
+    """An unanswered call's failure (or the database's), in a few words: one line."""
     if isinstance(error, SlackApiError) and error.response is not None:
         return f"HTTP {error.response.status_code}"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _member(user: dict[str, Any]) -> Member:

@@ -327,3 +327,42 @@ async def test_another_replica_stops_routing_to_a_rep_who_left_at_its_next_look(
         assert MAYA not in owners and TOM in owners
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("news", ["deactivated", "reactivated"])
+async def test_a_user_change_while_the_daily_refresh_reads_is_not_overwritten_by_it(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch, news: str
+) -> None:
+    """The daily refresh asks users.info member by member (minutes for 1,000) and saves the
+    answers at the end: a `user_change` that lands meanwhile (Slack's event, newer than the
+    answer read before it) was overwritten by the older answer, on this replica and in the
+    database the others read, until the next day's refresh. The newer word stays."""
+    from tests.e2e.test_token_refused import refreshed
+
+    await refreshed(stack)
+    if news == "reactivated":
+        await deactivate(stack, MAYA)
+    people = stack.handoff.people
+    read = people.client.users_info
+
+    async def event_after_her_answer(**kwargs: object) -> object:
+        answer = await read(**kwargs)  # type: ignore[arg-type]
+        if kwargs.get("user") == MAYA:  # her answer is read; her event lands before the save
+            clock.advance(seconds=1)
+            if news == "deactivated":
+                await deactivate(stack, MAYA)
+            else:
+                stack.sim.users[MAYA].deleted = False
+                user = stack.sim.users[MAYA].to_api(stack.driver.team_id)
+                await stack.driver.event({"type": "user_change", "user": user})
+                await stack.settle()
+        return answer
+
+    monkeypatch.setattr(people.client, "users_info", event_after_her_answer)
+    clock.advance(days=1)
+    await people.refresh(clock())  # the daily refresh
+    await stack.settle()
+
+    gone = news == "deactivated"
+    assert (MAYA in people.barred) is gone  # this replica
+    assert (MAYA in await stack.handoff.store.barred()) is gone  # the others, and a restart

@@ -132,3 +132,16 @@ async def test_the_holders_of_open_leads_are_whoever_hand_on_would_find(
     await sweeper(store, services.policies).hand_on(MAYA, "deactivated", NOW)
     assert await store.holders() == {TOM}  # @maya holds none any more
     assert await store.holders(MAYA) == set()
+
+
+async def test_an_answer_read_before_the_remembered_one_does_not_overwrite_it(
+    store: Store,
+) -> None:
+    """A daily refresh saves answers read at its start; a `user_change` saved meanwhile (on
+    any replica) is newer: it stays, the older answer is no news, and the refresh is told."""
+    await store.save_people({MAYA: Member("Australia/Sydney")}, NOW + timedelta(minutes=5))
+    assert await store.save_people({MAYA: Member(deactivated=True)}, NOW) == set()
+    assert await store.barred() == set()
+    assert await store.read_after([MAYA, TOM], NOW) == {MAYA}
+    assert await store.save_people({MAYA: Member(deactivated=True)}, NOW + timedelta(minutes=6))
+    assert await store.barred() == {MAYA}

@@ -24,14 +24,16 @@ NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 REPS = [f"U{index:04d}" for index in range(1000)]
 
 
-def answer(data: dict[str, Any], status: int = 200) -> AsyncSlackResponse:
+def answer(
+    data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> AsyncSlackResponse:
     return AsyncSlackResponse(
         client=None,
         http_verb="POST",
         api_url="https://slack.com/api/users.info",
         req_args={},
         data=data,
-        headers={},
+        headers=headers or {},
         status_code=status,
     )
 
@@ -71,6 +73,9 @@ class Store:
 
     async def save_people(self, people: dict[str, Member], now: datetime) -> set[str]:
         self.saved.update(people)
+        return set()
+
+    async def read_after(self, users: Any, at: datetime) -> set[str]:
         return set()
 
 
@@ -318,3 +323,98 @@ async def test_a_look_goes_on_when_the_database_cannot_say_who_left(
     await Handoff.read_people(serve)  # type: ignore[arg-type]
     assert len(reads.names) == 1000  # the refresh due at start was still made
     assert any("who left Slack" in r.getMessage() for r in caplog.records)
+
+
+RATELIMITED = {"ok": False, "error": "ratelimited"}
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "first_wait"),
+    [(None, "1 min (00:01 UTC)"), ("300", "5 min (00:05 UTC)")],
+    ids=["no-retry-after", "retry-after-300"],
+)
+async def test_a_429_left_after_the_clients_retries_stops_the_refresh_for_everyone(
+    caplog: pytest.LogCaptureFixture, retry_after: str | None, first_wait: str
+) -> None:
+    """Slack's rate limits (https://docs.slack.dev/apis/web-api/rate-limits/) are per method
+    for the whole app: a 429 for one member is a 429 for the next. It was taken for a problem
+    with that member, and the read went on member by member with a warning each. It stops at
+    the first, says so in one line, and is tried again with the backoff, not before the
+    Retry-After it carries."""
+    slack, reads = logged(caplog)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    slack.down = SlackApiError("", answer(RATELIMITED, status=429, headers=headers))
+    assert await reads.refresh(NOW) == {}
+    assert len(slack.calls) == 1
+    (line,) = lines(caplog)
+    assert "names and time zones of 1000 of 1000 members not read from Slack" in line
+    assert "HTTP 429" in line and f"trying again in {first_wait}" in line
+    wait = 5 if retry_after else 1
+    assert reads.due(NOW + timedelta(minutes=wait) - timedelta(seconds=1)) == []
+    assert reads.due(NOW + timedelta(minutes=wait)) == ["refresh"]
+
+    slack.calls.clear()
+    assert await reads.statuses(NOW) == 0  # users.profile.get: the same
+    assert len(slack.calls) == 1 and len(lines(caplog)) == 2
+
+
+async def test_a_database_error_in_the_refresh_retries_within_minutes_not_a_day(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Who holds open leads is read from the database before Slack is asked: a database that
+    fails it pushed the next refresh a full day away. It is retried with the same backoff as
+    Slack not answering, in one line."""
+    slack, reads = logged(caplog)
+
+    async def fails(user: str | None = None) -> set[str]:
+        raise OSError("connection refused\nsecond line of the driver's message")
+
+    reads.store.holders = fails  # type: ignore[method-assign]
+    assert await reads.refresh(NOW) == {}
+    (line,) = lines(caplog)
+    assert "names and time zones not refreshed: the database failed" in line
+    assert "OSError: connection refused" in line and "second line" not in line
+    assert "trying again in 1 min (00:01 UTC)" in line
+    assert reads.due(NOW + timedelta(minutes=1)) == ["refresh"]
+    await reads.refresh(NOW + timedelta(minutes=1))  # still failing: twice as long
+    assert reads.due(NOW + timedelta(minutes=2)) == []
+    assert reads.due(NOW + timedelta(minutes=3)) == ["refresh"]
+    del reads.store.holders  # the database is back
+    assert len(await reads.refresh(NOW + timedelta(minutes=3))) == 1000
+    assert reads.due(NOW + timedelta(minutes=18)) == []  # the next read is the daily one
+    assert len(slack.calls) == 1000
+
+
+async def test_the_refresh_keeps_users_info_within_its_tier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slack's rate limits are per method for the whole app (users.info: Tier 4, 100+ per
+    minute): `serve` read 1,000 members as fast as Slack answered, spending the app's budget
+    and meeting 429s. It reads them at the pace of its other calls (the delivery worker's
+    pacer: HANDOFF_SLACK_CALLS_PER_MINUTE, 50 a minute by default, bursts of 10)."""
+    import asyncio
+
+    from bot.slack.pacing import Pace, Pacer
+
+    seconds = [0.0]
+    monkeypatch.setattr(asyncio, "sleep", _advancing(seconds))
+    slack = Slack()
+    reads = people(slack)
+    reads.pacer = Pacer(Pace(), monotonic=lambda: seconds[0])
+    await reads.refresh(NOW)
+    assert len(slack.calls) == 1000
+    # 10 at once (the burst), then 50 a minute: about twenty minutes for 1,000.
+    assert 1180 <= seconds[0] <= 1190
+
+    # A 429 pauses the method for its Retry-After (the pacer's, the worker's too).
+    slack.down = SlackApiError("", answer(RATELIMITED, 429, {"Retry-After": "30"}))
+    await reads.refresh(NOW + timedelta(days=1))
+    assert reads.pacer.delay("users.info", None) >= 29
+
+
+def _advancing(seconds: list[float]) -> Any:
+    async def sleep(delay: float, result: Any = None) -> Any:
+        seconds[0] += delay + 1e-6  # time moves on (a float sum alone may round to no change)
+        return result
+
+    return sleep
