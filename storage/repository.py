@@ -345,6 +345,13 @@ class _Claim:
     effects: Decided
 
 
+def _keep_merged(db: Connection, digests: set[str], crm_id: str, now: datetime) -> None:
+    """CRM records merged with an erased lead's record (`crm_id`, its digest), kept as digests
+    only (`by_erased_id` finds the lead by them); each once, whoever writes it first."""
+    rows = [{"merged_id": d, "crm_id": crm_id, "merged_at": now} for d in sorted(digests)]
+    db.execute(upsert_insert(db)(table(CrmMergeRow)).values(rows).on_conflict_do_nothing())
+
+
 def _claimed(lead: LeadView, owner: str, now: datetime) -> dict[str, Any]:
     """A claim's event. Of a lead held for someone else (its suggested owner, which a claim
     leaves as it was) or for nobody, with that rep as `from` (None: nobody): the claim takes it
@@ -875,15 +882,8 @@ class Store:
         key = self.erasure_key
         digests = {key.tombstone(i) for i in merged if not i.startswith(TOMBSTONE)}
         digests.discard(erased_crm_id)  # its own record, in a merge told again: kept already
-        if not digests:
-            return
-        rows = [
-            {"merged_id": d, "crm_id": erased_crm_id, "merged_at": now} for d in sorted(digests)
-        ]
-        merges = table(CrmMergeRow)
-        await self.db.run(
-            lambda db: db.execute(upsert_insert(db)(merges).values(rows).on_conflict_do_nothing())
-        )
+        if digests:
+            await self.db.run(lambda db: _keep_merged(db, digests, erased_crm_id, now))
 
     async def surviving_record(self, crm_id: str) -> str:
         """The CRM record `crm_id` lives on in: the end of the merges it was part of, or
@@ -957,11 +957,7 @@ class Store:
                 key = self.erasure_key
                 gone = {i if i.startswith(TOMBSTONE) else key.tombstone(i) for i in merged}
                 if gone and values.get("crm_id"):
-                    rows = [
-                        {"merged_id": d, "crm_id": values["crm_id"], "merged_at": now}
-                        for d in sorted(gone)
-                    ]
-                    db.execute(upsert_insert(db)(merges).values(rows).on_conflict_do_nothing())
+                    _keep_merged(db, gone, values["crm_id"], now)
             db.execute(update(table(LeadRow)).where(LeadRow.id == lead_id).values(**values))
             events = table(EventRow)
             found = db.execute(
