@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -368,21 +368,59 @@ def _alembic_config(connection: Connection | None = None) -> Config:
 
 
 # Replicas started together (a rolling deploy) each upgrade at start: on PostgreSQL they take
-# turns on this transaction-level advisory lock, so the second finds the schema up to date
-# instead of failing on a table the first just made (PostgreSQL's docs, "Advisory Locks").
+# turns on this advisory lock, so the second finds the schema up to date instead of failing on
+# a table the first just made (PostgreSQL's docs, "Advisory Locks").
 _UPGRADE_LOCK = 0x68616E646F6666  # "handoff"
+# How long a replica waits before it asks for its turn again (`_take_turn`).
+TURN_POLL_SECONDS = 0.2
 
 
 def _upgrade(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     command.upgrade(_alembic_config(connection), "head")
+
+
+async def _take_turn(connection: AsyncConnection) -> None:
+    """Hold the upgrade's session-level advisory lock on `connection`, asking for it until it
+    is free. The holder builds indexes CONCURRENTLY, and such a build waits for every
+    transaction with a snapshot older than its second scan (PostgreSQL's docs, CREATE INDEX,
+    "Building Indexes Concurrently"): a replica waiting in `pg_advisory_lock` is one, so the
+    build and that replica would wait on each other (PostgreSQL then cancels one of them, a
+    "deadlock detected"). A `pg_try_advisory_lock` holds its snapshot only for an instant."""
+    lock = text("SELECT pg_try_advisory_lock(:key)")
+    while True:
+        taken = (await connection.execute(lock, {"key": _UPGRADE_LOCK})).scalar()
+        await connection.commit()  # no transaction, no snapshot, while it waits
+        if taken:
+            return
+        await asyncio.sleep(TURN_POLL_SECONDS)
+
+
+async def _end_turn(connection: AsyncConnection) -> None:
+    """Give the upgrade's lock back, whatever the upgrade did; a connection that cannot is
+    closed, which ends its session and its locks with it."""
+    try:
+        await connection.rollback()
+        await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
+        await connection.commit()
+    except Exception:
+        await connection.invalidate()
 
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the database's schema up to date (idempotent)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    if engine.dialect.name != "postgresql":  # SQLite: one process, one transaction
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+        return
+    # PostgreSQL: out of any transaction, so that a migration can build its indexes
+    # CONCURRENTLY (storage/index_builds.py) and each migration runs in a transaction of its
+    # own (storage/migrations/env.py). Replicas take turns on a session-level lock held across.
+    async with engine.connect() as connection:
+        await _take_turn(connection)
+        try:
+            await connection.run_sync(_upgrade)
+        finally:
+            await _end_turn(connection)
 
 
 def _current(connection: Connection) -> str | None:

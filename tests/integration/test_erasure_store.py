@@ -208,8 +208,9 @@ async def test_a_database_erased_before_the_key_table_still_refuses_the_wrong_ke
         command.downgrade(config, before)
 
     engine = services.store.db.engine
-    async with engine.begin() as connection:  # the schema before the table: digests only
-        await connection.run_sync(back)
+    async with engine.connect() as connection:  # the schema before the table: digests only
+        await connection.run_sync(back)  # out of a transaction, as `db.upgrade` runs them
+        await connection.commit()
     await db.upgrade(engine)
     assert await refused_keys(database_url, "x" * 40) == [ours]
     assert await refused_keys(database_url, None) == [ours]

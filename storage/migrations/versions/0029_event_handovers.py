@@ -3,13 +3,15 @@
 The report's by-rep first touch (storage/reports.py `touch_rep`) looks for a lead's first
 reassignment or away-offer after its first-touch clock ran, only for the leads that had one
 since the period began: this index gives that set (a small share of the events) as a range.
+On PostgreSQL it is built CONCURRENTLY (storage/index_builds.py): writes to the events go on.
 
 Revision ID: 0029
 Revises: 0028
 """
 
 import sqlalchemy as sa
-from alembic import op
+
+from storage import index_builds
 
 revision = "0029"
 down_revision = "0028"
@@ -20,7 +22,7 @@ HANDOVER = "type IN ('reassigned', 'offered')"
 
 
 def upgrade() -> None:
-    op.create_index(
+    index_builds.create_index(
         "ix_events_handovers",
         "events",
         ["at", "lead_id"],
@@ -30,4 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_events_handovers", table_name="events")
+    index_builds.drop_index("ix_events_handovers", "events")

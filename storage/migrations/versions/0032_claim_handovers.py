@@ -13,6 +13,8 @@ Revises: 0031
 import sqlalchemy as sa
 from alembic import op
 
+from storage import index_builds
+
 revision = "0032"
 down_revision = "0031"
 branch_labels = None
@@ -27,23 +29,26 @@ AFTER = {dialect: f"{BEFORE} OR (type = 'claimed' AND {given})" for dialect, giv
 
 
 def _index(sqlite: str, postgresql: str) -> None:
-    """On PostgreSQL the new index is built beside the old one, which is dropped only then: a
-    DROP INDEX first would hold the events' ACCESS EXCLUSIVE lock (every read waits) for the
-    whole build, where CREATE INDEX alone takes SHARE, which reads pass (PostgreSQL's docs,
-    "Explicit Locking", "Table-Level Lock Modes"; replicas keep answering while it builds)."""
+    """On PostgreSQL the new index is built beside the old one, CONCURRENTLY, and the old one
+    dropped CONCURRENTLY only then (storage/index_builds.py): replicas keep reading and writing
+    the events meanwhile, where CREATE INDEX takes SHARE (writes wait for the whole build) and
+    DROP INDEX takes ACCESS EXCLUSIVE (PostgreSQL's docs, "Explicit Locking", CREATE INDEX,
+    DROP INDEX). The rename is recorded with the migration's version, in one transaction: a
+    run cut short anywhere before it leaves the new index, valid or not, which the next run
+    keeps or rebuilds, and the old one, or none."""
     if op.get_bind().dialect.name != "postgresql":  # SQLite renames no index
         op.drop_index("ix_events_handovers", table_name="events")
         op.create_index(
             "ix_events_handovers", "events", ["at", "lead_id"], sqlite_where=sa.text(sqlite)
         )
         return
-    op.create_index(
+    index_builds.create_index(
         "ix_events_handovers_next",
         "events",
         ["at", "lead_id"],
         postgresql_where=sa.text(postgresql),
     )
-    op.drop_index("ix_events_handovers", table_name="events")
+    index_builds.drop_index("ix_events_handovers", "events")
     op.execute("ALTER INDEX ix_events_handovers_next RENAME TO ix_events_handovers")
 
 
