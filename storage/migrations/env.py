@@ -12,7 +12,7 @@ if connection is None:
 
 # SQLite gets its migrations inside the caller's one transaction. PostgreSQL gets a connection
 # outside any: each migration runs in a transaction of its own (with its version's update), so
-# that one can build an index CONCURRENTLY between them (storage/migrations/concurrently.py).
+# that one can build an index CONCURRENTLY between them (storage/index_builds.py).
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
