@@ -167,13 +167,13 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime, live: bool = True)
         taken = span_words(calendar.elapsed(start, lead.claimed_at, clock), clock)
         slow = lead.claim_due_at is not None and lead.claimed_at > lead.claim_due_at
         late = " (late)" if slow else ""
-        before = reassigned_from(lead)
+        before, suggested = reassigned_from(lead), suggested_to(lead)
         if before is None:
-            parts.append(f"Claimed by <@{lead.owner}> after {taken}{late}")
+            parts.append(f"Claimed by <@{lead.owner}>{suggested} after {taken}{late}")
         else:  # the claim's time is the first claim's: not necessarily the owner's
             parts.append(
-                f"Owner <@{lead.owner}> · claimed after {taken}{late}; reassigned from "
-                f"{person(before, 40)}"
+                f"Owner <@{lead.owner}>{suggested} · claimed after {taken}{late}; reassigned "
+                f"from {person(before, 40)}"
             )
     elif lead.owner:
         parts.append(f"Owner <@{lead.owner}>")
@@ -205,6 +205,18 @@ def reassigned_from(lead: LeadView) -> str | None:
     before = reason.get("from")
     moved = reason.get("rule") in (BY_MANAGER, BY_CRM) or bool(reason.get("reassigned"))
     return str(before) if moved and before else None
+
+
+def suggested_to(lead: LeadView) -> str:
+    """` (suggested to @maya)` after an owner who claimed the lead suggested to another rep,
+    as `/lead`'s timeline tells the claim (`_claimed_line`): a claim leaves the suggested owner
+    as it was, and a reassignment of an owned lead makes it the owner, so an owner who is not
+    the suggested one is who claimed it from them. Empty for a claim by the suggested rep, and
+    for one of a lead suggested to nobody: it was taken from no one."""
+    held = lead.suggested_owner
+    if lead.owner is None or held is None or held == lead.owner:
+        return ""
+    return f" (suggested to {person(held, 40)})"
 
 
 def _feedback_parts(lead: LeadView, policy: Policy, now: datetime, live: bool) -> list[str]:
@@ -609,15 +621,17 @@ def _stage_badge(lead: LeadView) -> str:
 
 
 def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
-    # Escape only the lead's own words: the owner's mention must stay a live mention.
-    text = one_line(_headline(lead), 2900)
+    # Escape only the lead's own words: the owner's mention must stay a live mention. The
+    # headline leaves room for the longest owner part (three names of 40) within 3000.
+    text = one_line(_headline(lead), 2800)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
         text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
         text += f" · {policy.tier(lead.tier).first_touch.words}"
     elif lead.stage is Stage.SAL and (before := reassigned_from(lead)) is not None:
-        text += f", owner <@{lead.owner}>, reassigned from {person(before, 40)}"
+        owner = f"<@{lead.owner}>{suggested_to(lead)}"
+        text += f", owner {owner}, reassigned from {person(before, 40)}"
     elif lead.stage is Stage.SAL:
-        text += f", claimed by <@{lead.owner}>"
+        text += f", claimed by <@{lead.owner}>{suggested_to(lead)}"
     else:
         text += f", {stage_words(lead)}"
     held = reservation(lead, now)

@@ -20,7 +20,7 @@ from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_blocks
 from bot.slack.blocks import Message
-from bot.slack.home import HomeState, Queue, home_view
+from bot.slack.home import HomeState, Queue, home_view, owned_card
 from bot.slack.lead_views import (
     clock_line,
     disposition_modal,
@@ -350,6 +350,70 @@ def test_feedback_without_a_reason_shows_no_empty_reason(policy: Policy) -> None
     text = all_text(feedback_message(recycled, policy))
     assert "*Reason*" not in text and "—" not in text.split("*Rep*")[0]
     assert "external id hs-7 · code `no_response`" in text
+
+
+def test_a_post_says_whom_a_lead_claimed_by_someone_else_was_suggested_to(
+    policy: Policy,
+) -> None:
+    """A claim keeps the lead's suggested owner (storage `_claimed`): the post, seen by the
+    whole segment, names them beside the claimer as `/lead`'s timeline does, so the rep it was
+    taken from (who answers for its first touch: docs/reports.md "By rep") can see it."""
+    taken = lead_message(view(Stage.SAL, suggested_owner="U0REP3"), policy, BEFORE_DUE)
+    assert_valid_message(taken)
+    claimed = f"Claimed by <@{OWNER}> (suggested to <@U0REP3>) after 20m of business time"
+    assert claimed in all_text(taken)
+    assert taken.text.endswith(f", claimed by <@{OWNER}> (suggested to <@U0REP3>)")
+    # By the rep it was suggested to, or from the pool when it was suggested to nobody: as before.
+    for suggested in (OWNER, None):
+        own = lead_message(view(Stage.SAL, suggested_owner=suggested), policy, BEFORE_DUE)
+        text = all_text(own)
+        assert f"Claimed by <@{OWNER}> after 20m of business time" in text
+        assert "suggested to" not in text
+        assert own.text.endswith(f", claimed by <@{OWNER}>")
+
+
+def test_a_post_names_a_suggested_rep_that_is_no_user_id_as_text(policy: Policy) -> None:
+    message = lead_message(view(Stage.SAL, suggested_owner=HOSTILE), policy, BEFORE_DUE)
+    assert_valid_message(message)
+    text = all_text(message)
+    assert f"Claimed by <@{OWNER}> (suggested to &lt;!channel&gt; " in text
+    assert "<!channel>" not in text and f"<@{HOSTILE_ID}>" not in text
+    assert_no_live_markup(message.blocks)
+
+
+def test_a_lead_claimed_by_someone_else_after_a_reassignment_names_both(policy: Policy) -> None:
+    """Reassigned from U0REP9 to U0REP3 while unclaimed, then claimed by the owner: the post
+    says whom it was suggested to when claimed, and whom the reassignment took it from."""
+    reason = {"rule": "manager", "rep": "U0REP3", "by": "U0MGR1", "from": "U0REP9"}
+    lead = view(Stage.SAL, suggested_owner="U0REP3", route_reason=reason)
+    message = lead_message(lead, policy, BEFORE_DUE)
+    assert (
+        f"Owner <@{OWNER}> (suggested to <@U0REP3>) · claimed after 20m of business time; "
+        "reassigned from <@U0REP9>"
+    ) in all_text(message)
+    assert message.text.endswith(
+        f", owner <@{OWNER}> (suggested to <@U0REP3>), reassigned from <@U0REP9>"
+    )
+
+
+def test_the_fallback_of_a_long_lead_with_every_name_stays_in_its_budget(
+    policy: Policy,
+) -> None:
+    """A 5000-character name, and names that are no user ids (40 characters each, escaped):
+    the post's text stays within 3000 with the owner, whom it was suggested to and whom it
+    was reassigned from."""
+    reason = {"rule": "manager", "rep": "U0REP3", "by": "U0MGR1", "from": "&" * 60}
+    lead = view(Stage.SAL, name="A" * 5000, suggested_owner="<" * 60, route_reason=reason)
+    message = lead_message(lead, policy, BEFORE_DUE)
+    assert_valid_message(message)  # the text at most 3000
+    assert ", reassigned from &amp;" in message.text and "(suggested to &lt;" in message.text
+
+
+def test_the_owners_app_home_card_says_whom_the_lead_was_suggested_to(policy: Policy) -> None:
+    card = owned_card(view(Stage.SAL, suggested_owner="U0REP3"), policy, BEFORE_DUE)
+    assert f"Claimed by <@{OWNER}> (suggested to <@U0REP3>) after 20m" in json.dumps(card)
+    own = owned_card(view(Stage.SAL), policy, BEFORE_DUE)
+    assert "suggested to" not in json.dumps(own)
 
 
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
