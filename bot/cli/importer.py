@@ -4,7 +4,8 @@ Each row becomes the JSON payload of `POST /leads`, is validated by the same rul
 through the same intake; a bad row is reported with its spreadsheet line number and skipped.
 A time without a time zone is read in the zone the caller names (the CRM account's: `handoff
 import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code. `handoff import -`
-reads the export from standard input (`spooled`).
+reads the export from standard input (`spooled`); SIGTERM and SIGHUP stop an import as Ctrl-C
+does, the copy deleted (`stopping`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import difflib
 import itertools
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import unicodedata
@@ -262,23 +264,141 @@ def _count(number: int, noun: str) -> str:
 # rows; the second maps each row as it is read, for `import_csv` to store it.
 
 
+# SIGTERM (`kill`, systemd, Kubernetes, `timeout`) and SIGHUP (the terminal closed): their default
+# action ends the process at once, with no clean-up (POSIX <signal.h>: "T" – abnormal
+# termination), which would leave standard input's copy behind; `stopping` handles them.
+STOPPING = (signal.SIGTERM, signal.SIGHUP)
+SPOOL_PREFIX = "handoff-import-"
+
+
 @contextmanager
 def spooled(source: str, stdin: BinaryIO | None = None) -> Iterator[str]:
     """The file to import: `source`, or for "-" standard input copied to a temporary file, since
     the import reads its file twice and a pipe can be read once. The copy is made a chunk at a
     time (memory stays flat), is named "standard input" so every message names it so, and is
-    deleted afterwards, also when the import fails or is interrupted (Ctrl-C)."""
+    deleted afterwards, also when the import fails or is interrupted (Ctrl-C, or SIGTERM and
+    SIGHUP under `stopping`); its folder is named `SPOOL_PREFIX`…, for the copy a SIGKILL leaves."""
     if source != STDIN:
         yield source
         return
     if stdin is None and sys.stdin is not None:  # None: standard input is closed, read as empty
         stdin = sys.stdin.buffer
-    with tempfile.TemporaryDirectory(prefix="handoff-import-") as folder:  # only ours can read
-        copy = Path(folder) / STDIN_NAME
+    folder = tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX)  # only ours can read
+    try:
+        copy = Path(folder.name) / STDIN_NAME
         with copy.open("wb") as out:
             if stdin is not None:
                 shutil.copyfileobj(stdin, out, 1 << 20)
         yield str(copy)
+    finally:
+        # A signal stopping the removal half-way would leave the copy: they wait until it is gone.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+        try:
+            folder.cleanup()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP stopped the import. A BaseException, as KeyboardInterrupt: no `except
+    Exception` on the way keeps it, and every `finally` runs (the copy is deleted, the database
+    closed). `message` is the line to show: what was stored by then."""
+
+    def __init__(self, signum: int, stop: Stop, *, settled: bool) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.summary = stop.summary
+        self.rows = stop.rows
+        self.settled = settled  # False: stopped during a batch, some of it may be stored too
+
+    @property
+    def message(self) -> str:
+        name = signal.Signals(self.signum).name
+        summary = self.summary
+        if summary is None or (not summary.total and self.settled):
+            return f"handoff: import stopped by {name} before storing any row: nothing was stored."
+        counts = (
+            f"{_count(summary.created, 'new lead')} stored, {summary.duplicates} already known"
+            + (f", {_count(summary.invalid, 'row')} refused" if summary.invalid else "")
+            + ("" if self.settled else " (and perhaps some rows of the batch under way)")
+        )
+        return (
+            f"handoff: import stopped by {name} after {summary.total} of {self.rows} rows: "
+            f"{counts}; run the same import again to import the rest (rows already stored are "
+            "skipped as already known by their external id)."
+        )
+
+
+class Stop:
+    """SIGTERM and SIGHUP during an import (`stopping` installs it as their handler).
+
+    Outside the event loop (standard input being copied) they raise `Stopped` at once. In it
+    (`cancelling`) a handler must not raise, since the exception would land in whatever callback
+    runs, so the import's task is cancelled instead, and the cancellation becomes `Stopped`. A
+    batch in intake is let finish and counted first, so the line says exactly what was stored:
+    `import_csv` stops after it (`check`). A second signal cancels at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.storing = False  # a batch is in intake
+        self.settled = True  # False: cancelled during a batch, some of it may be stored too
+        self.stopped = False  # `check` raised: the import's clean-up is not cancelled
+        self.summary: ImportSummary | None = None  # what the import did so far
+        self.rows: int | None = None  # the rows of the file
+        self._task: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if self._task is None:
+            raise Stopped(signum, self, settled=True)
+        loop, task = self._task
+        loop.call_soon_threadsafe(self._cancel, task, first)
+
+    def _cancel(self, task: asyncio.Task[Any], first: bool) -> None:
+        if first and (self.storing or self.stopped):
+            return  # `check` stops the import after the batch, or already did
+        self.settled = not self.storing
+        task.cancel()
+
+    def check(self) -> None:
+        """Between batches: stop if a signal came during the last one."""
+        if self.signum is not None:
+            self.stopped = True
+            raise Stopped(self.signum, self, settled=True)
+
+    @contextmanager
+    def cancelling(self) -> Iterator[None]:
+        """The current task, in its event loop, is cancelled by a signal: `Stopped` leaves."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = (asyncio.get_running_loop(), task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self.signum is None:
+                raise
+            raise Stopped(self.signum, self, settled=self.settled) from None
+        finally:
+            self._task = None
+
+
+@contextmanager
+def stopping() -> Iterator[Stop]:
+    """SIGTERM and SIGHUP stop the import (`Stop`, `Stopped`) until the block ends, then are
+    handled as before. One ignored when the command started (`nohup` ignores SIGHUP) stays
+    ignored."""
+    stop = Stop()
+    kept = {
+        number: signal.signal(number, stop)
+        for number in STOPPING
+        if signal.getsignal(number) is not signal.SIG_IGN
+    }
+    try:
+        yield stop
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
 
 
 # Rows mapped and sent to intake at a time: the intake of a batch runs concurrently, so its
@@ -881,6 +1001,7 @@ async def import_csv(
     zone: tzinfo = UTC,
     progress: bool = True,
     out: TextIO = sys.stderr,
+    stop: Stop | None = None,
 ) -> ImportSummary:
     """Send every row of a CSV export through `intake`; bad rows are reported and skipped.
 
@@ -891,6 +1012,7 @@ async def import_csv(
 
     The file is read twice and never held whole (`_scan`, then `_payloads`); rows are sent
     `BATCH` at a time, the intake of a batch concurrently, and counted in the file's order.
+    With `stop`, a SIGTERM or SIGHUP during a batch stops the import after it (`Stopped`).
     """
     layout = _scan(Path(path))
     sheet = _sheet(layout, [], zone)
@@ -902,18 +1024,33 @@ async def import_csv(
         zone=str(zone) if sheet.has_times else None,
         footer=sheet.footer,
     )
+    stop = stop or Stop()
+    stop.summary, stop.rows = summary, layout.rows
     show = progress and out.isatty()
     with tqdm(total=layout.rows, file=out, disable=not show, unit="row", desc=summary.file) as bar:
         batch: list[RowPayload] = []
         for row in _payloads(layout, zone):
             batch.append(row)
             if len(batch) == BATCH:
-                await _import_batch(batch, intake, summary)
+                await _stored(batch, intake, summary, stop)
                 bar.update(len(batch))
                 batch = []
-        await _import_batch(batch, intake, summary)
+        await _stored(batch, intake, summary, stop)
         bar.update(len(batch))
     return summary
+
+
+async def _stored(
+    rows: list[RowPayload], intake: Intake, summary: ImportSummary, stop: Stop
+) -> None:
+    """A batch through intake and counted, a first SIGTERM or SIGHUP waiting until it is."""
+    stop.check()  # one came while the file was read: no batch more
+    stop.storing = True
+    try:
+        await _import_batch(rows, intake, summary)
+    finally:
+        stop.storing = False
+    stop.check()
 
 
 async def _import_batch(rows: list[RowPayload], intake: Intake, summary: ImportSummary) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +24,9 @@ from bot.domain.refusal import Refusal
 from bot.services.health import Readiness
 from bot.services.policies import load_policy
 from bot.settings import DEFAULT_DATABASE, ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.cli.importer import Stop
 
 log = logging.getLogger("handoff")
 
@@ -173,11 +176,23 @@ async def _upgrade(settings: Settings) -> None:
 
 
 async def _import(
-    settings: Settings, path: str, progress: bool, timezone: str | None = None
+    settings: Settings,
+    path: str,
+    progress: bool,
+    timezone: str | None = None,
+    stop: Stop | None = None,
 ) -> int:
     """`handoff import`: exit 0 when every row was stored or already known, 1 when a row was
     refused or the file cannot be read. Times without a zone are read in `timezone`, by default
-    the SLA's (HubSpot and Salesforce write them in the account's zone)."""
+    the SLA's (HubSpot and Salesforce write them in the account's zone). With `stop`, SIGTERM
+    and SIGHUP end it between batches (`bot.cli.importer.Stop`)."""
+    with contextlib.nullcontext() if stop is None else stop.cancelling():
+        return await _import_leads(settings, path, progress, timezone, stop)
+
+
+async def _import_leads(
+    settings: Settings, path: str, progress: bool, timezone: str | None, stop: Stop | None
+) -> int:
     from bot.app import keyed_store
     from bot.cli.importer import ImportFileError, Status, import_csv, time_zone
     from bot.domain.lead import Stage
@@ -219,7 +234,7 @@ async def _import(
         return ("nurture" if result.lead.stage is Stage.NURTURE else "mql"), []
 
     try:
-        summary = await import_csv(path, intake, zone=zone, progress=progress)
+        summary = await import_csv(path, intake, zone=zone, progress=progress, stop=stop)
     except ImportFileError as error:
         print(error.message, file=sys.stderr)  # it names the file
         return 1
@@ -547,12 +562,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
         elif args.command == "import":
-            from bot.cli.importer import spooled
+            from bot.cli.importer import Stopped, spooled, stopping
 
-            # Standard input ("-") is copied before the import starts, so Ctrl-C while it is
-            # still arriving interrupts the copy at once, and the copy is deleted either way.
-            with spooled(args.file) as path:
-                return asyncio.run(_import(settings, path, not args.no_progress, args.timezone))
+            # Standard input ("-") is copied before the import starts, so Ctrl-C (or SIGTERM,
+            # SIGHUP) while it is still arriving interrupts the copy at once, and the copy is
+            # deleted either way.
+            try:
+                with stopping() as stop, spooled(args.file) as path:
+                    progress = not args.no_progress
+                    return asyncio.run(_import(settings, path, progress, args.timezone, stop))
+            except Stopped as stopped:  # the leads stored by then stay: the line says so
+                print(stopped.message, file=sys.stderr)
+                return 128 + stopped.signum  # as a shell reports a command a signal ended
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "forget":

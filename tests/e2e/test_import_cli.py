@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.cli.main import _import
 from bot.domain.lead import LeadView
@@ -393,3 +396,99 @@ def test_import_dash_interrupted_while_reading_leaves_no_copy(tmp_path: Path) ->
 def test_import_help_says_dash_reads_standard_input() -> None:
     help_text = " ".join(run("import", "--help").stdout.split())
     assert '"-" reads standard input' in help_text, help_text
+
+
+def import_from_stdin(env: dict[str, str], stdin: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*HANDOFF, "import", "-", "--no-progress"],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_import_dash_stopped_by_sigterm_or_sighup_while_reading_leaves_no_copy(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """`kill`, systemd, Kubernetes and `timeout` send SIGTERM, a closed terminal SIGHUP: their
+    default action ended the process at once, and the partial copy of the export (names,
+    emails) stayed in $TMPDIR. Now it is deleted, and the exit status is 128 + the signal's
+    number, as a shell reports a process a signal ended."""
+    env, spool = spool_env(tmp_path, "h")
+    process = import_from_stdin(env)
+    assert process.stdin is not None
+    try:
+        process.stdin.write(b"Email,Company Name\n" + b"a@acme.com,Acme\n" * 1000)
+        process.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not any(path.is_file() for path in spool.rglob("*")):  # reading: the copy is there
+            assert process.poll() is None, process.communicate()  # it is reading
+            assert time.monotonic() < deadline, "standard input was never spooled"
+            time.sleep(0.05)
+        assert [path.name.startswith("handoff-import-") for path in spool.iterdir()] == [True]
+        process.send_signal(signum)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        _, err = process.communicate()
+    assert list(spool.iterdir()) == []  # the partial copy is deleted
+    assert process.returncode == 128 + signum, err.decode()
+    assert err.decode().splitlines() == [
+        f"handoff: import stopped by {signum.name} before storing any row: nothing was stored."
+    ]
+    assert not (tmp_path / "h.db").exists()  # nothing was imported
+
+
+async def stored_count(tmp_path: Path, name: str) -> int:
+    database = db.Database(f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}")
+    try:
+        async with database.engine.connect() as connection:
+            return int((await connection.exec_driver_sql("SELECT count(*) FROM leads")).scalar())
+    except OperationalError:  # the import has not created its tables yet
+        return 0
+    finally:
+        await database.dispose()
+
+
+async def test_an_import_stopped_by_sigterm_keeps_what_it_stored_and_running_it_again_ends_it(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while rows are being stored: the batch under way is finished, then the import
+    stops with one line saying how many leads it stored (they stay) and exit status 143; the
+    same import run again skips them as already known (their external id) and stores the rest."""
+    rows = 4 * 500  # four batches (`importer.BATCH`)
+    export = b"Record ID,Email,Company Name\n" + b"".join(
+        b"%d,p%d@acme.example,Acme %d\n" % (n, n, n) for n in range(rows)
+    )
+    env, spool = spool_env(tmp_path, "h")
+    (tmp_path / "leads.csv").write_bytes(export)
+    with (tmp_path / "leads.csv").open("rb") as stdin:  # `handoff import - < leads.csv`
+        process = import_from_stdin(env, stdin)
+    try:
+        deadline = time.monotonic() + 120
+        while await stored_count(tmp_path, "h") == 0:  # the first batch is being stored
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no lead was ever stored"
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        out, err = process.communicate()
+    assert list(spool.iterdir()) == []  # the copy is deleted
+    assert process.returncode == 128 + signal.SIGTERM, out.decode() + err.decode()
+    stored = await stored_count(tmp_path, "h")
+    assert 0 < stored < rows and stored % 500 == 0, stored  # whole batches: none half-counted
+    assert err.decode().splitlines() == [
+        f"handoff: import stopped by SIGTERM after {stored} of {rows} rows: {stored} new leads "
+        "stored, 0 already known; run the same import again to import the rest (rows already "
+        "stored are skipped as already known by their external id)."
+    ]
+    again = run_with_stdin(export, "-", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[1].startswith(f"  {rows - stored} new leads"), again.stdout
+    assert f"  {stored} already known (same external id), no errors." in again.stdout
+    assert await stored_count(tmp_path, "h") == rows

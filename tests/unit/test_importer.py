@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.cli.importer import (
+    BATCH,
     ImportFileError,
     ImportSummary,
     Status,
+    Stop,
+    Stopped,
     conversion_kind,
     domain_of,
     import_csv,
@@ -22,6 +26,7 @@ from bot.cli.importer import (
     read_rows,
     read_sheet,
     spooled,
+    stopping,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -442,3 +447,84 @@ def test_standard_input_is_imported_from_a_copy_deleted_afterwards() -> None:
     with spooled(str(HUBSPOT)) as path:  # any other name is the file itself
         assert path == str(HUBSPOT)
     assert HUBSPOT.exists()
+
+
+async def test_sigterm_during_a_batch_lets_it_finish_and_stops_before_the_next(
+    tmp_path: Path,
+) -> None:
+    """The handler (`Stop`) called as the signal module calls it, from inside the first batch's
+    intake: the batch is stored and counted, no row of the next reaches intake, and the line
+    says exactly what was stored. A second signal stops at once and says so."""
+    rows = "".join(f"{n},p{n}@acme.example,Acme\n" for n in range(BATCH * 3))
+    path = write(tmp_path, "Record ID,Email,Company Name\n" + rows)
+    stop, fake = Stop(), FakeIntake()
+
+    async def intake(payload: dict[str, Any]) -> tuple[Status, list[str]]:
+        if fake.calls == 10:
+            stop(signal.SIGTERM, None)
+        return await fake(payload)
+
+    with pytest.raises(Stopped) as stopped, stop.cancelling():
+        await import_csv(str(path), intake, progress=False, stop=stop)
+    assert fake.calls == BATCH and stopped.value.signum == signal.SIGTERM
+    assert stopped.value.message == (
+        f"handoff: import stopped by SIGTERM after {BATCH} of {BATCH * 3} rows: {BATCH} new "
+        "leads stored, 0 already known; run the same import again to import the rest (rows "
+        "already stored are skipped as already known by their external id)."
+    )
+
+    stop, fake = Stop(), FakeIntake()
+
+    async def twice(payload: dict[str, Any]) -> tuple[Status, list[str]]:
+        if fake.calls in (BATCH + 10, BATCH + 20):  # during the second batch
+            stop(signal.SIGHUP, None)
+        return await fake(payload)
+
+    with pytest.raises(Stopped) as stopped, stop.cancelling():
+        await import_csv(str(path), twice, progress=False, stop=stop)
+    assert fake.calls <= 2 * BATCH and stopped.value.signum == signal.SIGHUP  # no third batch
+    assert stopped.value.message.startswith(
+        f"handoff: import stopped by SIGHUP after {BATCH} of {BATCH * 3} rows: {BATCH} new leads "
+        "stored, 0 already known (and perhaps some rows of the batch under way); run the same"
+    )
+
+
+async def test_sigterm_while_the_file_is_read_stops_before_the_first_batch(
+    tmp_path: Path,
+) -> None:
+    """The first pass reads the whole file without yielding to the event loop: the signal is
+    seen after it, the import stops before any row reaches intake, and what the caller then
+    awaits to clean up (the database closed) is not cancelled."""
+    path = write(tmp_path, "Email,Company Name\na@acme.example,Acme\n")
+    stop, fake, closed = Stop(), FakeIntake(), []
+    with pytest.raises(Stopped) as stopped, stop.cancelling():
+        try:
+            stop(signal.SIGTERM, None)
+            await import_csv(str(path), fake, progress=False, stop=stop)
+        finally:
+            await asyncio.sleep(0)
+            closed.append(True)
+    assert fake.calls == 0 and closed == [True]
+    assert stopped.value.message.endswith("before storing any row: nothing was stored.")
+
+
+def test_a_signal_before_any_row_is_stored_says_nothing_was() -> None:
+    """Outside the event loop (standard input being copied) the handler raises at once."""
+    with pytest.raises(Stopped) as stopped:
+        Stop()(signal.SIGTERM, None)
+    assert stopped.value.message == (
+        "handoff: import stopped by SIGTERM before storing any row: nothing was stored."
+    )
+
+
+def test_stopping_leaves_an_ignored_signal_ignored_and_restores_the_handlers_after() -> None:
+    """`nohup handoff import -` ignores SIGHUP (POSIX nohup): the import keeps ignoring it."""
+    before, term = signal.signal(signal.SIGHUP, signal.SIG_IGN), signal.getsignal(signal.SIGTERM)
+    try:
+        with stopping() as stop:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is stop
+        assert signal.getsignal(signal.SIGTERM) is term
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
