@@ -4,8 +4,8 @@ Each row becomes the JSON payload of `POST /leads`, is validated by the same rul
 through the same intake; a bad row is reported with its spreadsheet line number and skipped.
 A time without a time zone is read in the zone the caller names (the CRM account's: `handoff
 import` uses the SLA's), a country name becomes its ISO 3166-1 alpha-2 code. `handoff import -`
-reads the export from standard input (`spooled`); SIGTERM and SIGHUP stop an import as Ctrl-C
-does, the copy deleted (`stopping`).
+reads the export from standard input (`spooled`); Ctrl-C, SIGTERM and SIGHUP stop an import
+after the batch under way, saying what was stored, the copy deleted (`stopping`).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def _count(number: int, noun: str) -> str:
 # SIGTERM (`kill`, systemd, Kubernetes, `timeout`) and SIGHUP (the terminal closed): their default
 # action ends the process at once, with no clean-up (POSIX <signal.h>: "T" – abnormal
 # termination), which would leave standard input's copy behind; `stopping` handles them.
-STOPPING = (signal.SIGTERM, signal.SIGHUP)
+STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)  # SIGINT: Ctrl-C
 SPOOL_PREFIX = "handoff-import-"
 
 
@@ -300,7 +300,7 @@ def spooled(source: str, stdin: BinaryIO | None = None) -> Iterator[str]:
 
 
 class Stopped(BaseException):
-    """SIGTERM or SIGHUP stopped the import. A BaseException, as KeyboardInterrupt: no `except
+    """Ctrl-C, SIGTERM or SIGHUP stopped the import. A BaseException, as KeyboardInterrupt: no `except
     Exception` on the way keeps it, and every `finally` runs (the copy is deleted, the database
     closed). `message` is the line to show: what was stored by then."""
 
@@ -330,7 +330,7 @@ class Stopped(BaseException):
 
 
 class Stop:
-    """SIGTERM and SIGHUP during an import (`stopping` installs it as their handler).
+    """Ctrl-C, SIGTERM and SIGHUP during an import (`stopping` installs it as their handler).
 
     Outside the event loop (standard input being copied) they raise `Stopped` at once. In it
     (`cancelling`) a handler must not raise, since the exception would land in whatever callback
@@ -385,7 +385,7 @@ class Stop:
 
 @contextmanager
 def stopping() -> Iterator[Stop]:
-    """SIGTERM and SIGHUP stop the import (`Stop`, `Stopped`) until the block ends, then are
+    """Ctrl-C, SIGTERM and SIGHUP stop the import (`Stop`, `Stopped`) until the block ends, then are
     handled as before. One ignored when the command started (`nohup` ignores SIGHUP) stays
     ignored."""
     stop = Stop()

@@ -602,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as refusal:
         print(f"handoff: {refusal.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line and a shell's status for SIGINT, no traceback
+        print(f"handoff: {args.command} interrupted (Ctrl-C)", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BrokenPipeError:  # the reader stopped reading (`| head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -503,3 +503,26 @@ async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     assert "handoff: Slack refused SLACK_APP_TOKEN (invalid_auth): make an app-level token" in said
     assert "Traceback" not in said and "Retrying" not in said
     assert sim.socket_mode.connections == []
+
+
+def test_ctrl_c_stops_a_command_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) during `handoff demo` printed Python's traceback: now one line naming
+    the command, and the status a shell reports for SIGINT (128 + 2)."""
+    process = subprocess.Popen(
+        [*HANDOFF, "demo", "--chart", str(tmp_path / "week.png")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline().startswith("Handoff demo:")  # it is running
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "handoff: demo interrupted (Ctrl-C)", err
