@@ -300,9 +300,9 @@ def spooled(source: str, stdin: BinaryIO | None = None) -> Iterator[str]:
 
 
 class Stopped(BaseException):
-    """Ctrl-C, SIGTERM or SIGHUP stopped the import. A BaseException, as KeyboardInterrupt: no `except
-    Exception` on the way keeps it, and every `finally` runs (the copy is deleted, the database
-    closed). `message` is the line to show: what was stored by then."""
+    """Ctrl-C, SIGTERM or SIGHUP stopped the import. A BaseException, as KeyboardInterrupt: no
+    `except Exception` on the way keeps it, and every `finally` runs (the copy is deleted, the
+    database closed). `message` is the line to show: what was stored by then."""
 
     def __init__(self, signum: int, stop: Stop, *, settled: bool) -> None:
         super().__init__(signum)
@@ -385,8 +385,8 @@ class Stop:
 
 @contextmanager
 def stopping() -> Iterator[Stop]:
-    """Ctrl-C, SIGTERM and SIGHUP stop the import (`Stop`, `Stopped`) until the block ends, then are
-    handled as before. One ignored when the command started (`nohup` ignores SIGHUP) stays
+    """Ctrl-C, SIGTERM and SIGHUP stop the import (`Stop`, `Stopped`) until the block ends, then
+    are handled as before. One ignored when the command started (`nohup` ignores SIGHUP) stays
     ignored."""
     stop = Stop()
     kept = {
