@@ -103,9 +103,12 @@ async def answer(respond: AsyncRespond, message: Message, response_type: str = "
 
 
 class SlackToken(Protocol):
-    """The delivery worker, told that Slack refuses the bot token (bot/slack/outbox.py)."""
+    """The delivery worker, told that Slack refuses the bot token, or that someone opened the
+    Home tab (bot/slack/outbox.py)."""
 
     def refuse_token(self, why: str) -> None: ...
+
+    def home_tab_opened(self) -> None: ...
 
 
 class Listeners:
@@ -481,6 +484,10 @@ class Listeners:
         if event.get("tab") not in (None, "home"):
             return
         await self.homes.opened(str(event["user"]), self.clock())
+        if event.get("tab") == "home" and self.token is not None:
+            # Slack sends `tab: home` only when the Home tab is on: homes held while Slack
+            # refused them all (`not_enabled`) go now (this one's request joined its waiting one).
+            self.token.home_tab_opened()
         self.services.notifier.deliver_soon()
 
     async def user_changed(self, event: dict[str, Any]) -> None:

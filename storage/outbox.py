@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     String,
+    and_,
     bindparam,
+    case,
     cast,
     exists,
     func,
@@ -53,7 +55,6 @@ from storage.queue import (
     all_rows,
     backlog,
     is_due,
-    pending_by_kind,
     prune,
     release_leases,
 )
@@ -492,6 +493,24 @@ def repost_key(lead_id: int, ts: str) -> str:
     return f"repost:{lead_id}:{ts}"
 
 
+# views.publish's refusals about the app or its token, not the person (its reference's error
+# list): `not_enabled`, "a `home` view is published but the Home tab isn't enabled for the app",
+# and `not_allowed_token_type`, "The type of token your app used when requesting this method is
+# not allowed". Every person's home is refused alike until someone fixes the app: the homes wait,
+# one each, and are published once Slack takes one. Its other errors are about the one view, so
+# the one person: `view_too_large` (their home's size), `not_implemented` ("…not enabled for this
+# user"), `hash_conflict`, `duplicate_external_id` and `missing_profile_id` (a hash, an external
+# id or a profile view, which Handoff never sends).
+HOMES_REFUSED = ("not_enabled", "not_allowed_token_type")
+_HOMES_HELD = aliased(OutboxRow, name="held")
+# Slack refuses App Homes for the whole app: a home waiting says so (every waiting one does,
+# once one is refused). Then the homes waiting are no delivery falling behind.
+_APP_REFUSES_HOMES = exists().where(
+    text("held.kind = 'home' AND held.state = 'pending'"),
+    _HOMES_HELD.last_error.in_(HOMES_REFUSED),
+)
+
+
 # --- refusals: one managers' alert per channel and error --------------------------------------
 
 GROUPS = table(RefusalGroup)
@@ -738,7 +757,35 @@ _RETRY = (
     )
 )
 _PENDING_COUNT = select(func.count()).where(OutboxRow.state == PENDING)
-_PENDING_BY_KIND = pending_by_kind(OutboxRow)
+_PENDING_NOT_HOMES = _PENDING_COUNT.where(OutboxRow.kind != Kind.HOME)
+_HOMES_PENDING = select(func.count()).select_from(OUTBOX).where(text(HOME_PENDING))
+# What Slack last said to a home still waiting (ix_outbox_home_pending holds them).
+_HOME_REFUSED = (
+    select(OutboxRow.last_error)
+    .where(text(HOME_PENDING), OutboxRow.last_error.in_(HOMES_REFUSED))
+    .limit(1)
+)
+# The homes waiting, not in flight, marked as held by what Slack said of them all.
+_HOLD_HOMES = (
+    update(table(OutboxRow))
+    .where(
+        text(HOME_PENDING),
+        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < bindparam("p_wall")),
+    )
+    .values(last_error=bindparam("p_error"))
+)
+_HELD_HOME = and_(OutboxRow.kind == Kind.HOME, _APP_REFUSES_HOMES)
+# The pending rows by kind, and the oldest's time, but for homes held while Slack refuses
+# them for the whole app (the oldest waiting delivery pages people and fails /readyz).
+_PENDING_BY_KIND = (
+    select(
+        OutboxRow.kind,
+        func.count(),
+        func.min(case((_HELD_HOME, null()), else_=OutboxRow.created_at)),
+    )
+    .where(OutboxRow.state == PENDING)
+    .group_by(OutboxRow.kind)
+)
 _SENT = select(OutboxRow.state, OutboxRow.result_ts).where(OutboxRow.id == bindparam("p_id"))
 _POSTED_TS = select(LeadRow.message_ts).where(LeadRow.id == bindparam("p_lead_id"))
 _POST_WAITING = select(OutboxRow.id).where(
@@ -984,6 +1031,36 @@ class OutboxStore:
 
         await self.db.run(work)
 
+    async def home_waits(
+        self,
+        item: OutboxItem,
+        now: datetime,
+        wall: datetime,
+        error: str,
+        alert: tuple[str, str, str] | None,
+    ) -> None:
+        """Slack refused a home for the whole app (its Home tab is off): the row waits as it
+        is, pending and not in flight, so later changes to the person add nothing to it;
+        `alert` (channel, text, key) tells people, in the same transaction, once per key."""
+
+        def work(db: Connection) -> None:
+            params = {"p_id": item.id, "p_wall": wall, "p_not_before": wall}
+            db.execute(_RETRY, {**params, "p_error": error[:1000], "p_unknown": False})
+            db.execute(_HOLD_HOMES, {"p_wall": wall, "p_error": error[:1000]})
+            if alert is not None:
+                channel, message, key = alert
+                write_effects(db, [Send(channel, message, key)], now)
+
+        await self.db.run(work)
+
+    async def homes_waiting(self) -> int:
+        """How many people's homes wait to be published."""
+        return await self.db.run(lambda db: int(db.execute(_HOMES_PENDING).scalar() or 0))
+
+    async def home_refused(self) -> str | None:
+        """What Slack said of a home still waiting if it refused it for the whole app."""
+        return await self.db.run(lambda db: db.execute(_HOME_REFUSED).scalar())
+
     async def refused(self, item: OutboxItem, now: datetime, error: str, alert: str | None) -> None:
         """Give up on the row Slack refused for good; the managers hear it in `alert` (a
         channel) in the one alert of its channel and error, opened or counted in the same
@@ -1121,8 +1198,10 @@ class OutboxStore:
         params = {"p_lead_id": lead_id}
         return await self.db.run(lambda db: db.execute(_POST_WAITING, params).first() is not None)
 
-    async def pending(self) -> int:
-        return await self.db.run(lambda db: int(db.execute(_PENDING_COUNT).scalar() or 0))
+    async def pending(self, *, homes: bool = True) -> int:
+        """How many rows wait to be delivered (`homes`: counting App Homes)."""
+        count = _PENDING_COUNT if homes else _PENDING_NOT_HOMES
+        return await self.db.run(lambda db: int(db.execute(count).scalar() or 0))
 
     async def prune(self, before: datetime, batch: int = 1000) -> int:
         """Retention: empty the delivered rows done before `before`; how many were pruned.

@@ -115,6 +115,18 @@ def publish_failed(user: str, error: str, advice: str | None) -> str:
     return f"{text} {advice}" if advice else text
 
 
+def homes_refused(error: str, advice: str | None, waiting: int) -> str:
+    """The escalations channel hears, once a day, when Slack refuses every App Home (the app's
+    Home tab is off): how many people's homes wait to be published."""
+    homes = "1 person's App Home waits" if waiting == 1 else f"{waiting} people's App Homes wait"
+    text = f":warning: Slack refuses every App Home Handoff publishes: it said `{error}`."
+    text = f"{text} {advice}" if advice else text
+    return (
+        f"{text}\n{homes} to be published: Handoff publishes each once, as it is then, when "
+        "Slack takes App Homes again (told here again tomorrow if it still refuses them)."
+    )
+
+
 # --- escalation steps -----------------------------------------------------------------------
 
 

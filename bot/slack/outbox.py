@@ -40,6 +40,7 @@ from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
     history_unreadable,
+    homes_refused,
     publish_failed,
     refusals_alert,
     reposted_alert,
@@ -58,7 +59,7 @@ from bot.slack.lead_views import (
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock
 from bot.traffic import Traffic
-from storage.outbox import KINDS, Kind, OutboxItem, OutboxStore, Refusals
+from storage.outbox import HOMES_REFUSED, KINDS, Kind, OutboxItem, OutboxStore, Refusals
 from storage.queue import PENDING
 
 log = logging.getLogger("handoff.outbox")
@@ -111,6 +112,8 @@ ADVICE = {
     "message_not_found": "Its message was deleted in Slack.",
     # views.publish: "a `home` view is published but the Home tab isn't enabled for the app".
     "not_enabled": "Turn the Home tab back on in the app's settings (App Home → Home Tab).",
+    "not_allowed_token_type": "SLACK_BOT_TOKEN must be the app's Bot User OAuth Token "
+    "(xoxb-…): set it and restart.",
     # chat.postMessage: "A workspace preference prevents the authenticated user from posting."
     "restricted_action": _ONLY_ADMINS,
     "restricted_action_read_only_channel": _ONLY_ADMINS,  # "…into a read-only channel."
@@ -194,6 +197,7 @@ class Outbox:
         max_backoff: float = 10.0,
         upload_settle_seconds: float = 5.0,
         probe_seconds: float = 60.0,
+        home_probe_seconds: float = 300.0,
         traffic: Traffic | None = None,
         homes: HomeViews | None = None,
         names: Mapping[str, str] | None = None,
@@ -219,6 +223,13 @@ class Outbox:
         self.probe_seconds = probe_seconds
         self._token_ok = asyncio.Event()
         self._token_ok.set()
+        # While Slack refuses every App Home (HOMES_REFUSED): why, when a waiting home is tried
+        # again to ask whether it takes them (on the injected clock), and the row tried.
+        self.homes_refused: str | None = None
+        self.home_probe = timedelta(seconds=home_probe_seconds)
+        self._home_probe_at: datetime | None = None
+        self._home_probing: int | None = None
+        self._read_all = False  # the dispatcher's next read is a full one
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
         self.names = names if names is not None else {}  # display names, for Reassign menus
@@ -287,7 +298,9 @@ class Outbox:
         """Wait until nothing is left to deliver (True), or `seconds` pass (False)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if not self._queued and await self.rows.pending() == 0:
+            # Homes waiting while Slack refuses them all are not due for delivery.
+            homes = self.homes_refused is None
+            if not self._queued and await self.rows.pending(homes=homes) == 0:
                 return True
             await asyncio.sleep(0.02)
         log.warning("Slack deliveries still pending after %.0fs", seconds)
@@ -298,12 +311,20 @@ class Outbox:
         after the newest seen; every `poll_seconds` a full read also finds retries coming due,
         expired leases and rows written by other processes."""
         newest, last_full = 0, -self.poll_seconds
+        try:  # another replica, or this process before a restart, found them refused
+            refused = await self.rows.home_refused()
+        except Exception:
+            log.exception("could not read the outbox; trying again shortly")
+            refused = None
+        if refused is not None:
+            self._refuse_homes(refused, probe_now=True)
         while True:
             if not self._token_ok.is_set():  # Slack refuses the token: read nothing meanwhile
                 await self._token_ok.wait()
                 last_full = -self.poll_seconds  # then read every row due
             self._wake.clear()
-            full = time.monotonic() - last_full >= self.poll_seconds
+            full = self._read_all or time.monotonic() - last_full >= self.poll_seconds
+            self._read_all = False
             if full:
                 last_full = time.monotonic()
             try:
@@ -313,6 +334,8 @@ class Outbox:
                 due = []
             for row_id, channel, kind in due:
                 newest = max(newest, row_id)
+                if kind == Kind.HOME and self._home_waits(row_id):
+                    continue
                 if row_id not in self._queued:
                     self._queued.add(row_id)
                     self._lane(channel).put_nowait((row_id, kind))
@@ -389,6 +412,8 @@ class Outbox:
                 pause = self.max_backoff
             finally:
                 self._queued.discard(row_id)
+                if self._home_probing == row_id:
+                    self._home_probing = None
             if pause:
                 await asyncio.sleep(pause)
                 self.deliver_soon()
@@ -402,6 +427,8 @@ class Outbox:
         await self.pacer.wait(method, channel)
         if self._stopping or self.token_refused is not None:
             return 0.0  # a refused token: the dispatcher hands the row out again once it works
+        if kind == Kind.HOME and self._home_waits(row_id):
+            return 0.0  # refused for the whole app meanwhile: it waits with the others
         self._delivering += 1
         self._idle.clear()
         try:
@@ -469,6 +496,9 @@ class Outbox:
             self.refuse_token(code)
             await self._retry(item, 0.0, code, unknown=item.unknown)
             return 0.0
+        if item.kind == Kind.HOME and code in HOMES_REFUSED:
+            await self._homes_wait(item, code)
+            return 0.0
         await self._give_up(item, code)
         return 0.0
 
@@ -488,6 +518,68 @@ class Outbox:
     async def _retry(self, item: OutboxItem, seconds: float, error: str, *, unknown: bool) -> None:
         wall = self.wall()
         await self.rows.retry(item, wall, wall + timedelta(seconds=seconds), error, unknown=unknown)
+
+    # --- homes Slack refuses for the whole app ------------------------------------------------
+
+    def _refuse_homes(self, error: str, *, probe_now: bool = False) -> None:
+        """Slack refuses every App Home (`error`, one of HOMES_REFUSED): hold them until a
+        waiting one, tried every `home_probe`, gets through, or someone opens the Home tab."""
+        self.homes_refused = error
+        self._home_probe_at = self.clock() + (timedelta(0) if probe_now else self.home_probe)
+
+    def _home_waits(self, row_id: int) -> bool:
+        """Whether home row `row_id` waits while Slack refuses every home: one at a time goes,
+        once every `home_probe`, to ask whether Slack takes them again."""
+        if self.homes_refused is None or self._home_probing == row_id:
+            return False
+        due = self._home_probe_at is None or self.clock() >= self._home_probe_at
+        if self._home_probing is None and due:
+            self._home_probing = row_id
+            self._home_probe_at = self.clock() + self.home_probe
+            return False
+        return True
+
+    def home_tab_opened(self) -> None:
+        """Someone opened the app's Home tab (Slack's app_home_opened, `tab: home`): it is on,
+        so the homes waiting go now, not at the next try."""
+        if self.homes_refused is not None:
+            self._homes_back("someone opened the Home tab")
+
+    def _homes_back(self, why: str) -> None:
+        log.warning(
+            "Slack takes App Homes again (it refused them: %s; %s): the homes waiting are "
+            "published, once each",
+            self.homes_refused,
+            why,
+        )
+        self.homes_refused = None
+        self._home_probe_at = None
+        self._read_all = True  # the rows held back are older than the newest read
+        self.deliver_soon()
+
+    async def _homes_wait(self, item: OutboxItem, error: str) -> None:
+        """Slack refused a home for the whole app: it waits with every other (one row each,
+        which later changes collapse into), and the escalations channel hears it once a day
+        for the app, with how many homes wait, whichever replica or home meets it."""
+        if self.homes_refused is None:
+            log.error(
+                "Slack refuses every App Home (%s): they wait, one per person, and are "
+                "published once it takes them again (asked every %.0f s). %s",
+                error,
+                self.home_probe.total_seconds(),
+                ADVICE.get(error, ""),
+            )
+        self._refuse_homes(error)
+        self.metrics.inc("slack_errors_total")
+        escalations = self.policies.current.channels.escalations
+        alert = None
+        if escalations:
+            text = homes_refused(error, ADVICE.get(error), await self.rows.homes_waiting())
+            key = f"alert:homes:{error[:100]}:{self.clock().date().isoformat()}"
+            alert = (escalations, text, key)
+        await self.rows.home_waits(item, self.clock(), self.wall(), error, alert)
+        if alert is not None:
+            self.deliver_soon()
 
     async def _give_up(self, item: OutboxItem, error: str) -> None:
         self.metrics.inc("slack_errors_total")
@@ -709,6 +801,8 @@ class Outbox:
             view = await self.homes.view(item.channel, self.clock(), notice and str(notice))
             self.metrics.inc("slack_calls_total")
             await self.client.views_publish(user_id=item.channel, view=view)
+            if self.homes_refused is not None:  # the try got through: the homes waiting go
+                self._homes_back("a home got through")
         await self.rows.delivered(item, self.clock())
 
     async def _post(self, item: OutboxItem) -> None:

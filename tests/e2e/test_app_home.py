@@ -269,9 +269,9 @@ async def test_a_queue_of_long_emoji_leads_still_publishes(stack: LocalStack) ->
 
 async def test_a_home_slack_keeps_refusing_is_reported_once(stack: LocalStack) -> None:
     """views.publish's `not_enabled`: "a `home` view is published but the Home tab isn't
-    enabled for the app" (an admin turned it off). Every change to the rep's leads publishes
-    their home again and is refused; the escalations channel hears of it once, not at every
-    change."""
+    enabled for the app" (an admin turned it off). The rep's home waits, and their next changes
+    add nothing to it; the escalations channel hears of it once, not at every change
+    (tests/e2e/test_home_tab_off.py: many people, the next day, the tab back on)."""
     await new_lead(stack)
     await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
     await stack.settle()
@@ -282,5 +282,7 @@ async def test_a_home_slack_keeps_refusing_is_reported_once(stack: LocalStack) -
         await stack.settle()
     alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "App Home" in m.all_text]
     assert len(alerts) == 1, alerts
-    assert f"<@{REP}>" in alerts[0] and "not_enabled" in alerts[0]
+    assert "not_enabled" in alerts[0] and "1 person's App Home waits" in alerts[0]
     assert "Turn the Home tab back on" in alerts[0]
+    refused = [call for call in stack.sim.calls_to("views.publish") if not call.ok]
+    assert len(refused) == 1  # the changes after it wait with it
