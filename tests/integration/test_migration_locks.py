@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.domain.policy import Policy
 from storage import db
 from tests.conftest import migrated_store, postgres_database
+from tests.e2e.test_cli import clean_env, run
 from tests.integration.test_storage import stored
 
 
@@ -278,6 +279,40 @@ async def test_an_upgrade_that_fails_gives_its_turn_back(monkeypatch: pytest.Mon
     finally:
         await failing.dispose()
         await other.dispose()
+        await drop()
+
+
+async def test_an_upgrade_that_fails_part_way_keeps_the_migrations_it_finished() -> None:
+    """On PostgreSQL each migration commits on its own (docs/operations.md, "Upgrading"): an
+    upgrade stopped by a migration that fails (here 0031, its table already there) keeps the
+    ones before it (0030), gives its turn back and tells the operator in one line, not a
+    traceback; the next upgrade goes on from there."""
+    url, drop = await postgres_database()
+    database = db.Database(url)
+    config = db._alembic_config()
+    try:
+        await _back_to_before(database.engine, "_crm_inbox_retention.py")
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE erasure_keys (key_id VARCHAR(16))"))
+        result = await asyncio.to_thread(run, "db", "upgrade", env=clean_env(DATABASE_URL=url))
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("handoff: the database ") and "erasure_keys" in line
+        assert await db.current_revision(database.engine) == _before(config, "_erasure_keys.py")
+        async with database.engine.begin() as connection:
+            key = {"key": db._UPGRADE_LOCK}
+            free = (
+                await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key)
+            ).scalar()
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+            assert free is True
+            await connection.execute(text("DROP TABLE erasure_keys"))
+        async with asyncio.timeout(60):
+            await db.upgrade(database.engine)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert await db.current_revision(database.engine) == head
+    finally:
+        await database.dispose()
         await drop()
 
 
