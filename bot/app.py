@@ -684,9 +684,9 @@ def _crm_worker(
     if policy.crm is None:
         return None
     # A CRM's Retry-After is counted on the injected clock, as the worker's backoff is.
-    adapter = adapter_for(
-        policy.crm, settings, SlackEmails(client), seconds=lambda: clock().timestamp()
-    )
+    # The owners' emails are users.info reads: at the app's pace, as the members' reads are.
+    emails = SlackEmails(client, outbox.pacer)
+    adapter = adapter_for(policy.crm, settings, emails, seconds=lambda: clock().timestamp())
 
     async def alert(send: Send) -> None:
         await outbox.rows.send([send], clock())  # through the Slack outbox, once by its key

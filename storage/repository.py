@@ -160,7 +160,7 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
 
 
-# The PostgreSQL advisory lock merges take (any constant of our own: "HOMR").
+# The PostgreSQL advisory lock merges and erasures take (any constant of our own: "HOMR").
 _MERGE_LOCK = 0x484F4D52
 
 
@@ -347,9 +347,16 @@ class _Claim:
 
 def _keep_merged(db: Connection, digests: set[str], crm_id: str, now: datetime) -> None:
     """CRM records merged with an erased lead's record (`crm_id`, its digest), kept as digests
-    only (`by_erased_id` finds the lead by them); each once, whoever writes it first."""
+    only (`by_erased_id` finds the lead by them); each once, whoever writes it first. The keys
+    they were made with are recorded as an erasure's are, for the start-up check: a merge told
+    after an erasure made before the key may leave the only digests of this one."""
+    insert_row = upsert_insert(db)
+    made = {key_id for d in digests if (key_id := digest_key_id(d))}
+    if made:
+        keys = [{"key_id": key_id, "first_erased_at": now} for key_id in sorted(made)]
+        db.execute(insert_row(table(ErasureKeyRow)).values(keys).on_conflict_do_nothing())
     rows = [{"merged_id": d, "crm_id": crm_id, "merged_at": now} for d in sorted(digests)]
-    db.execute(upsert_insert(db)(table(CrmMergeRow)).values(rows).on_conflict_do_nothing())
+    db.execute(insert_row(table(CrmMergeRow)).values(rows).on_conflict_do_nothing())
 
 
 def _claimed(lead: LeadView, owner: str, now: datetime) -> dict[str, Any]:
@@ -919,23 +926,42 @@ class Store:
         actor: str,
         now: datetime,
         effects: Sequence[Effect] = (),
-    ) -> int:
+    ) -> int | None:
         """Erase a lead's personal data in one transaction: its columns become `values`, each
         of its events' data goes through `scrub`, its outbox rows are emptied and every message
         sent about it gets a redaction; an `erased` event (no personal data) records it. How
-        many Slack messages will be emptied."""
+        many Slack messages will be emptied; None if the lead was erased already (a CRM
+        deletion beside `handoff forget`, or two replicas, each erasing the lead it read
+        before the other wrote): then nothing is written."""
 
         # The keys of the digests it leaves, recorded for the start-up check (first erasure
         # of a key wins; a replica's erasure at the same time does nothing).
         digests = (values.get("external_id"), values.get("crm_id"))
         made = {key_id for d in digests if isinstance(d, str) and (key_id := digest_key_id(d))}
         keys = [{"key_id": key_id, "first_erased_at": now} for key_id in sorted(made)]
+        # One erasure wins: the conditional update on `erased_at IS NULL` (on PostgreSQL, a
+        # second one waits for the first's row lock, then finds the row erased and matches
+        # nothing: its docs, "Read Committed Isolation Level"). It changes only `erased_at`,
+        # so it returns the CRM id as it was, in plain.
+        won = (
+            update(table(LeadRow))
+            .where(LeadRow.id == lead_id, LeadRow.erased_at.is_(None))
+            .values(erased_at=now)
+            .returning(LeadRow.crm_id)
+        )
 
-        def work(db: Connection) -> int:
+        def work(db: Connection) -> int | None:
+            if db.dialect.name == "postgresql":
+                # One merge at a time, an erasure included (`tie_merged`): both take the merges
+                # and the lead's row, and would otherwise take them in opposite orders.
+                db.execute(select(func.pg_advisory_xact_lock(_MERGE_LOCK)))
+            row = db.execute(won).first()
+            if row is None:  # erased already, or by the erasure this one raced
+                return None
             if keys:
                 insert_row = upsert_insert(db)
                 db.execute(insert_row(table(ErasureKeyRow)).values(keys).on_conflict_do_nothing())
-            crm_id = db.execute(select(LeadRow.crm_id).where(LeadRow.id == lead_id)).scalar()
+            crm_id = row.crm_id
             if crm_id is not None:  # the person's merged contacts, named in plain
                 merges = table(CrmMergeRow)
                 merged = list(
@@ -952,8 +978,7 @@ class Store:
                 )
                 # Kept as digests, beside the lead's own: HubSpot's later events about the
                 # merged contacts are then known as the erased person's (answered, ignored),
-                # not a 404 it retries for a day. Digests already (the lead erased at once by
-                # another caller, whose values this one repeats): kept as they are.
+                # not a 404 it retries for a day. Digests already: kept as they are.
                 key = self.erasure_key
                 gone = {i if i.startswith(TOMBSTONE) else key.tombstone(i) for i in merged}
                 if gone and values.get("crm_id"):

@@ -297,6 +297,8 @@ async def _forget(settings: Settings, query: str, now: datetime) -> int:
     finally:
         await handoff.close()
     refused = [redaction for redaction in outcome if redaction.state == FAILED]
+    if not erased:  # found, then erased meanwhile (a CRM deletion, say), which told Slack
+        print(f"{query!r} was erased meanwhile by another process: nothing was changed.")
     for lead in erased:
         if not any(redaction.lead_id == lead.lead_id for redaction in refused):
             print(

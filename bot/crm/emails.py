@@ -4,32 +4,53 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("handoff.crm")
+USERS_INFO = "users.info"
+
+
+class SlackPace(Protocol):
+    """The delivery worker's pacer (bot/slack/pacing.py `Pacer`): Slack's rate limits are the
+    app's, per method, so every read of a method waits its turn there, and a 429 pauses the
+    method for everyone."""
+
+    async def wait(self, method: str, channel: str | None) -> None: ...
+
+    def pause(self, method: str, channel: str | None, seconds: float) -> None: ...
 
 
 class SlackEmails:
     """`await emails(user_id)`: the member's email from Slack's users.info (`profile.email`,
     which needs the `users:read.email` scope), or None. Cached: a rep's email rarely changes,
-    and a burst of writes for one owner makes one call."""
+    and a burst of writes for one owner makes one call. Paced with `pacer` (`serve` gives the
+    delivery worker's: HANDOFF_SLACK_CALLS_PER_MINUTE per method, under users.info's Tier 4),
+    as the members' own reads are (bot/services/people.py)."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, pacer: SlackPace | None = None) -> None:
         self.client = client
+        self.pacer = pacer
         self._cache: dict[str, str | None] = {}
 
     async def __call__(self, user_id: str) -> str | None:
         if user_id in self._cache:
             return self._cache[user_id]
         try:
+            if self.pacer is not None:
+                await self.pacer.wait(USERS_INFO, None)
             answer = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             code = error.response.get("error")
             log.warning("no email for %s from Slack (%s)", user_id, code)
             if code == "user_not_found":
                 self._cache[user_id] = None
+            elif error.response.status_code == 429 and self.pacer is not None:
+                # The app's limit for the method (after the client's retries): nothing more to
+                # it, from here or the members' reads, until its Retry-After.
+                self.pacer.pause(USERS_INFO, None, _retry_after(error))
             return None
         profile = (answer.get("user") or {}).get("profile") or {}
         email = profile.get("email")
@@ -37,3 +58,15 @@ class SlackEmails:
             log.warning("Slack gives no email for %s: does the app have users:read.email?", user_id)
         self._cache[user_id] = str(email).lower() if email else None
         return self._cache[user_id]
+
+
+def _retry_after(error: SlackApiError) -> float:
+    """A 429's Retry-After, in seconds (0 when it carries none)."""
+    headers = error.response.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0

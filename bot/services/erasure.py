@@ -31,7 +31,9 @@ async def forget(
     store: Store, notifier: Notifier, query: str, actor: str, now: datetime
 ) -> list[Erased]:
     """Erase every lead of the person this email or external id names (an external id names
-    its lead's person: their other leads, by that email, go too); Refusal if there is none."""
+    its lead's person: their other leads, by that email, go too); Refusal if there is none.
+    A lead another caller erased meanwhile (a CRM deletion beside `handoff forget`, or another
+    replica) is erased once, by whichever wrote first: it is not among those returned."""
     query = query.strip()
     if not query:
         raise Refusal("Usage: handoff forget <email or external id>")
@@ -57,7 +59,8 @@ async def forget(
             effects.append(Refresh(lead.id))  # its post, rendered as the erased lead
         values = erased_values(lead, now, store.erasure_key)
         messages = await store.erase(lead.id, values, erased_event_data, actor, now, effects)
-        erased.append(Erased(lead.id, messages))
+        if messages is not None:  # None: erased meanwhile by another caller, who told it
+            erased.append(Erased(lead.id, messages))
     notifier.deliver_soon()
     return erased
 

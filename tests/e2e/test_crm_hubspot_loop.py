@@ -133,6 +133,24 @@ async def worked(stack: LocalStack, clock: TravelClock) -> None:
     await stack.settle()
 
 
+async def test_the_owners_emails_are_read_from_slack_at_the_apps_pace(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """The owner's email that finds them in HubSpot is a users.info read: it waits its turn in
+    the delivery worker's pacer (HANDOFF_SLACK_CALLS_PER_MINUTE per method, and a 429's
+    pause), the one the members' reads use, not beside it (tests/unit/test_slack_emails.py:
+    the pace itself, on a test clock)."""
+    owner = hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
+        crm = stack.handoff.crm
+        assert crm is not None
+        emails = crm.adapter._emails  # type: ignore[attr-defined]
+        assert emails.pacer is stack.handoff.outbox.pacer
+        await worked(stack, clock)
+    assert hub.contact(contact)["hubspot_owner_id"] == owner  # Maya's email found her
+
+
 async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
     sqlite_url: str, clock: TravelClock, hub: HubSpotFake
 ) -> None:

@@ -284,3 +284,235 @@ async def test_a_lead_erased_twice_at_once_still_knows_the_contacts_merged_into_
     found = await store.by_erased_id(crm_id="hs-merged-7")
     assert found is not None and found.id == lead.id
     assert "hs-merged-7" not in await dump(store)
+
+
+async def erasure_writes(store: Store, lead_id: int) -> tuple[int, list[tuple[str, str | None]]]:
+    """The lead's `erased` events, and its outbox rows an erasure queues (the redactions and
+    the re-rendered post, with their keys), oldest first."""
+
+    def work(db: Connection) -> tuple[int, list[tuple[str, str | None]]]:
+        params = {"id": lead_id}
+        events = db.execute(
+            text("SELECT COUNT(*) FROM events WHERE lead_id = :id AND type = 'erased'"), params
+        ).scalar()
+        rows = db.execute(
+            text(
+                "SELECT kind, key FROM outbox WHERE lead_id = :id "
+                "AND kind IN ('redact', 'update_lead') ORDER BY id"
+            ),
+            params,
+        ).all()
+        return int(events or 0), [(str(kind), key) for kind, key in rows]
+
+    return await store.db.run(work)
+
+
+async def posted_lead(services: Services) -> Any:
+    """A lead with a CRM id whose post was sent, and an earlier post of it (a redaction will
+    empty it), as read before anyone erased it."""
+    store = services.store
+    taken = await services.intake(lead_payload(EMAIL, email=EMAIL, crm_id=CRM_ID), MONDAY)
+    assert isinstance(taken, Stored) and taken.created
+
+    def sent(db: Connection) -> None:
+        db.execute(text("UPDATE leads SET message_ts = '1.000100' WHERE id = :id"), taken_id)
+        db.execute(
+            text(
+                "UPDATE outbox SET state = 'done', result_ts = '0.000900' "
+                "WHERE lead_id = :id AND kind = 'post_lead'"
+            ),
+            taken_id,
+        )
+
+    taken_id = {"id": taken.lead.id}
+    await store.db.run(sent)
+    lead = await store.get(taken.lead.id)
+    assert lead is not None and lead.message_ts == "1.000100"
+    return lead
+
+
+async def test_erasing_an_erased_lead_again_writes_nothing(services: Services) -> None:
+    """A CRM deletion and `handoff forget` (or two replicas) erasing the same person: both
+    read the lead before either wrote. The second finds it erased already (the conditional
+    update on `erased_at IS NULL`) and writes nothing: one `erased` event, and each message
+    emptied once, its post re-rendered once."""
+    from bot.domain.effects import Refresh
+
+    store = services.store
+    lead = await posted_lead(services)
+    values = erased_values(lead, MONDAY, store.erasure_key)
+    first = await store.erase(lead.id, values, erased_event_data, "cli", MONDAY, [Refresh(lead.id)])
+    once = await erasure_writes(store, lead.id)
+    assert once[0] == 1 and [kind for kind, _ in once[1]] == ["redact", "update_lead"], once
+    later = MONDAY.replace(minute=1)  # the second, a minute on: its rows would differ
+    second = await store.erase(lead.id, values, erased_event_data, "crm", later, [Refresh(lead.id)])
+    assert await erasure_writes(store, lead.id) == once
+    assert (first, second) == (1, None)
+
+
+async def test_two_replicas_erasing_the_same_lead_at_once_erase_it_once(
+    database_url: str, policy: Policy
+) -> None:
+    """Two processes (two connection pools: on PostgreSQL, two sessions racing for the row)
+    erase the same lead, each from the lead as read before either wrote: exactly one wins; the
+    other writes nothing."""
+    from bot.domain.effects import Refresh
+    from storage import db
+
+    first, second = db.Database(database_url), db.Database(database_url)
+    await db.upgrade(first.engine)
+    try:
+        services = await services_on(Store(first, ErasureKey(ERASURE_KEY)), policy)
+        lead = await posted_lead(services)
+        stores = (services.store, Store(second, ErasureKey(ERASURE_KEY)))
+        read = [await s.get(lead.id) for s in stores]  # each read it before either wrote
+        assert read == [lead, lead]
+        values = erased_values(lead, MONDAY, services.store.erasure_key)
+        # On PostgreSQL, a third session holds the lead's row until both erasures wait for
+        # it: both are under way at once, neither has seen the other's write.
+        held = await third_holds_the_row(database_url, lead.id)
+        racing = [
+            asyncio.ensure_future(
+                s.erase(lead.id, values, erased_event_data, actor, MONDAY, [Refresh(lead.id)])
+            )
+            for s, actor in zip(stores, ("cli", "crm"), strict=True)
+        ]
+        if held is not None:
+            await held(waiting=2)
+        done = await asyncio.gather(*racing)
+        events, rows = await erasure_writes(services.store, lead.id)
+        assert events == 1
+        assert [kind for kind, _ in rows] == ["redact", "update_lead"]  # once each
+        assert sorted(done, key=lambda n: n is None) == [1, None]
+    finally:
+        await second.dispose()
+        await first.dispose()
+
+
+async def third_holds_the_row(database_url: str, lead_id: int) -> Any:
+    """On PostgreSQL: a session that locks the lead's row now, and a function that lets it go
+    once `waiting` other sessions of this database wait for a lock. None on SQLite (one
+    writer at a time: the racers are serialised by the database itself)."""
+    if not database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    connection = await engine.connect()
+    transaction = await connection.begin()
+    lock = "SELECT id FROM leads WHERE id = :id FOR UPDATE"
+    await connection.execute(text(lock), {"id": lead_id})
+
+    async def release(waiting: int) -> None:
+        query = (
+            "SELECT COUNT(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        try:
+            for _ in range(500):
+                if (await connection.execute(text(query))).scalar() == waiting:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError(f"the {waiting} racers never waited for the row")
+            await transaction.rollback()
+        finally:
+            await connection.close()
+            await engine.dispose()
+
+    return release
+
+
+async def test_a_database_whose_only_digests_come_from_a_merge_refuses_the_wrong_key(
+    services: Services, database_url: str
+) -> None:
+    """A lead erased before the key (plain digests: no key to record), then a HubSpot merge of
+    the person's record told under the key: the merged record is kept as a digest made with
+    the key, the only one. A start with another key would no longer know it as the erased
+    person's: it refuses, as for an erasure's digests."""
+    store = services.store
+    lead_id = await erased_lead(services)
+    before_the_key = {"e": unkeyed_tombstone(EMAIL), "c": unkeyed_tombstone(CRM_ID), "id": lead_id}
+
+    def unkeyed(db: Connection) -> None:
+        statement = "UPDATE leads SET external_id = :e, crm_id = :c WHERE id = :id"
+        db.execute(text(statement), before_the_key)
+        db.execute(text("DELETE FROM erasure_keys"))
+        db.execute(text("DELETE FROM crm_merges"))
+
+    await store.db.run(unkeyed)
+    assert await refused_keys(database_url, "x" * 40) == []
+    await store.remember_erased_merge(["hs-merged-8"], unkeyed_tombstone(CRM_ID), MONDAY)
+    found = await store.by_erased_id(crm_id="hs-merged-8")
+    assert found is not None and found.id == lead_id
+    assert await refused_keys(database_url, "x" * 40) == [store.erasure_key.key_id]
+    assert await refused_keys(database_url, None) == [store.erasure_key.key_id]
+    assert await refused_keys(database_url, ERASURE_KEY) == []
+
+
+async def test_an_upgrade_records_the_keys_of_merge_digests_kept_before(
+    services: Services, database_url: str
+) -> None:
+    """A database where an earlier Handoff kept a merge's digests without recording their key
+    (the person erased before the key): the upgrade (migration 0033) records it, so a start
+    with another key, or none, is refused there too."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage import db
+
+    store = services.store
+    lead_id = await erased_lead(services)
+    await store.remember_erased_merge(["hs-merged-8"], unkeyed_tombstone(CRM_ID), MONDAY)
+    before_the_key = {"e": unkeyed_tombstone(EMAIL), "c": unkeyed_tombstone(CRM_ID), "id": lead_id}
+
+    def as_before(db: Connection) -> None:  # what an earlier Handoff left: no key recorded
+        statement = "UPDATE leads SET external_id = :e, crm_id = :c WHERE id = :id"
+        db.execute(text(statement), before_the_key)
+        db.execute(text("DELETE FROM erasure_keys"))
+        db.execute(text("DELETE FROM crm_merges WHERE merged_id NOT LIKE 'erased:hmac:%'"))
+
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    (before,) = (
+        str(script.down_revision)
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if script.path.endswith("_erasure_keys_of_merges.py")
+    )
+
+    def back(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, before)
+
+    engine = store.db.engine
+    async with engine.begin() as connection:
+        await connection.run_sync(back)
+    await store.db.run(as_before)
+    assert await refused_keys(database_url, "x" * 40) == []  # what an upgrade finds
+    await db.upgrade(engine)
+    ours = store.erasure_key.key_id
+    assert await refused_keys(database_url, "x" * 40) == [ours]
+    assert await refused_keys(database_url, None) == [ours]
+    assert await refused_keys(database_url, ERASURE_KEY) == []
+
+
+async def test_forget_leaves_out_a_lead_another_caller_erased_meanwhile(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`handoff forget` found the person's lead, and a CRM deletion erased it before this
+    erasure wrote: the lead is not among those `forget` erased (the command says the person
+    was erased meanwhile), and it has one `erased` event, the deletion's."""
+    store = services.store
+    lead = await posted_lead(services)
+    erase = store.erase
+
+    async def after_the_crm(*args: Any, **kwargs: Any) -> int | None:
+        values = erased_values(lead, MONDAY, store.erasure_key)
+        assert await erase(lead.id, values, erased_event_data, "crm", MONDAY) == 1
+        return await erase(*args, **kwargs)
+
+    monkeypatch.setattr(store, "erase", after_the_crm)
+    assert await forget(store, Wakes(), EMAIL, "cli", MONDAY) == []
+    events, _ = await erasure_writes(store, lead.id)
+    assert events == 1
