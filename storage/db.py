@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -375,8 +376,26 @@ _UPGRADE_LOCK = 0x68616E646F6666  # "handoff"
 TURN_POLL_SECONDS = 0.2
 
 
+class SchemaTooNew(ValueError):
+    """The database's schema is at a revision this code does not have: a newer Handoff
+    upgraded it (a deploy rolled back). Said in one line; nothing is changed."""
+
+
 def _upgrade(connection: Connection) -> None:
-    command.upgrade(_alembic_config(connection), "head")
+    config = _alembic_config(connection)
+    scripts = ScriptDirectory.from_config(config)
+    current = _current(connection)
+    if current is not None and current not in {
+        script.revision for script in scripts.walk_revisions()
+    }:
+        raise SchemaTooNew(
+            f"the database's schema is at revision {current}, which this version of Handoff "
+            f"does not know (its newest is {scripts.get_current_head()}): a newer Handoff "
+            "upgraded it. Run that version or a newer one; a schema is never downgraded."
+        )
+    if connection.dialect.name == "postgresql" and connection.in_transaction():
+        connection.commit()  # the read's own: the migrations begin theirs (`upgrade`)
+    command.upgrade(config, "head")
 
 
 async def _take_turn(connection: AsyncConnection) -> None:

@@ -10,10 +10,11 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import aiohttp
@@ -274,6 +275,33 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     result = run("db", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
     assert f"database schema is at {newest_migration()}" in result.stdout
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve",)], ids=["db upgrade", "serve"])
+def test_a_database_upgraded_by_a_newer_handoff_is_one_line_not_a_traceback(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A deploy rolled back to an older Handoff, on a database a newer one upgraded: alembic's
+    "Can't locate revision" came out as a traceback, from `db upgrade` and from `serve`."""
+    database = tmp_path / "h.db"
+    env = clean_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="secret",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        PORT="0",
+    )
+    assert run("db", "upgrade", env=env).returncode == 0
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    result = run(*command, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "handoff: the database's schema is at revision 0099_from_the_future, which this "
+        f"version of Handoff does not know (its newest is {newest_migration()}): a newer "
+        "Handoff upgraded it. Run that version or a newer one; a schema is never downgraded."
+    ], result.stderr
 
 
 def test_import_reads_a_crm_export(tmp_path: Path) -> None:
