@@ -189,6 +189,36 @@ def test_the_erasure_key_is_optional_said_when_missing_and_refused_when_short(
     assert "guessable" not in short.stderr
 
 
+@pytest.mark.parametrize("where", ["port in use", "unknown host"])
+def test_serve_where_it_cannot_listen_says_so_in_one_line_naming_host_and_port(
+    tmp_path: Path, where: str
+) -> None:
+    """Port 3000 is often taken (another server, a dev tool): `serve` stops with one line
+    naming HOST and PORT and what to do, not a bare OS error followed by error lines about
+    the Slack sessions it left open."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host = "127.0.0.1" if where == "port in use" else "no-such-host.invalid"
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL="http://127.0.0.1:9/api/",
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+            HOST=host,
+            PORT=str(port),
+        )
+        result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"handoff: cannot listen on {host}:{port} (HOST, PORT): "), line
+    assert line.endswith("set HOST or PORT to where it can (docs/operations.md#configuration)")
+    if where == "port in use":
+        assert "address already in use" in line
+
+
 def test_serve_socket_needs_the_app_token_but_no_signing_secret(tmp_path: Path) -> None:
     result = run("serve", "--socket", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
     assert result.returncode == 2
