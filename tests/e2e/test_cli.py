@@ -306,6 +306,33 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     assert f"database schema is at {newest_migration()}" in result.stdout
 
 
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("sweep",)])
+@pytest.mark.parametrize("where", ["nothing listens", "unknown host"])
+def test_a_database_that_does_not_answer_is_one_line_naming_database_url(
+    tmp_path: Path, where: str, command: tuple[str, ...]
+) -> None:
+    """A PostgreSQL URL with the wrong port or host said only '[Errno 111] Connect call
+    failed …' or '[Errno -2] Name or service not known': not which setting, nor what to do."""
+    with socket.socket() as closed:  # bound, never listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        host = "127.0.0.1" if where == "nothing listens" else "no-such-host.invalid"
+        url = f"postgresql+asyncpg://handoff:s3cret@{host}:{port}/handoff"
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_API_URL="http://127.0.0.1:9/api/",
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=url,
+        )
+        result = run(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    shown = f"postgresql+asyncpg://handoff:***@{host}:{port}/handoff"
+    assert line.startswith(f"handoff: the database {shown} does not answer: "), line
+    assert line.endswith("check DATABASE_URL (its host and port) and that the server runs")
+    assert "s3cret" not in line
+
+
 def test_import_reads_a_crm_export(tmp_path: Path) -> None:
     env = clean_env(
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
