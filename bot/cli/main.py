@@ -564,6 +564,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "forget":
+            if not args.who.strip():  # an unset shell variable: a bad argument, not nobody found
+                raise ConfigError(
+                    "forget needs the person's email or a lead's external id: "
+                    "handoff forget <email or external id>"
+                )
             return asyncio.run(_forget(settings, args.who, datetime.now(UTC)))
         elif args.command == "plan":
             return asyncio.run(_plan(settings, args))

@@ -529,6 +529,26 @@ def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
         assert len(said) == 1 and said[0].startswith("handoff: SLACK_BOT_TOKEN is not set")
 
 
+@pytest.mark.parametrize("who", ["", "   "])
+def test_forget_with_nobody_named_is_a_bad_argument(tmp_path: Path, who: str) -> None:
+    """docs/operations.md: a bad argument is one line and exit code 2, before anything is
+    opened. `forget ""` (an unset shell variable: `handoff forget "$EMAIL"`) answered its
+    usage with exit code 1, the code of a person not found, after opening the database."""
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL="sqlite+aiosqlite:///./h.db",
+    )
+    result = run("forget", who, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "handoff: forget needs the person's email or a lead's external id: "
+        "handoff forget <email or external id>"
+    ]
+    assert not (tmp_path / "h.db").exists()
+
+
 async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     tmp_path: Path,
 ) -> None:
