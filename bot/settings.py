@@ -75,7 +75,7 @@ class Settings:
         port_text = env.get("PORT", "3000")
         if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
             raise ConfigError(f"PORT must be a port number (0–65535), not {port_text!r}")
-        api_url = env.get("SLACK_API_URL") or DEFAULT_API_URL
+        api_url = _base_url(env, "SLACK_API_URL", DEFAULT_API_URL)
         return cls(
             bot_token=env.get("SLACK_BOT_TOKEN") or None,
             signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -109,7 +109,11 @@ class Settings:
             retired_erasure_keys=_key_ids(env.get("HANDOFF_ERASURE_KEY_RETIRED") or ""),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
             hubspot_api_url=_hubspot_url(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_URL),
-            salesforce_instance_url=(env.get("SALESFORCE_INSTANCE_URL") or "").rstrip("/") or None,
+            salesforce_instance_url=_base_url(
+                env, "SALESFORCE_INSTANCE_URL", "https://acme.my.salesforce.com"
+            ).rstrip("/")
+            if env.get("SALESFORCE_INSTANCE_URL")
+            else None,
             salesforce_access_token=env.get("SALESFORCE_ACCESS_TOKEN") or None,
             salesforce_refresh=_salesforce_refresh(env),
             webhook_url=env.get("HANDOFF_WEBHOOK_URL") or None,
@@ -311,6 +315,18 @@ def _hubspot_url(text: str) -> str:
             f"{text!r} goes on past {url.scheme}://{url.netloc} (the client adds /crm/v3/… itself)"
         )
     return f"{url.scheme}://{url.netloc}"
+
+
+def _base_url(env: Mapping[str, str], name: str, like: str) -> str:
+    """`name`'s http(s) URL (`like` when unset, which is also the example); ConfigError for
+    anything else: every call to it would fail, and be retried for good, naming nothing."""
+    text = env.get(name)
+    if not text:
+        return like
+    url = urlsplit(text.strip())
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL like {like}, not {text!r}")
+    return text.strip()
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:

@@ -237,7 +237,23 @@ async def read_body(request: web.Request) -> bytes:
     too_large = Refused(413, f"request body is over the {MAX_BODY} byte limit")
     if (request.content_length or 0) > MAX_BODY:
         raise too_large
-    body = await request.read()  # aiohttp stops at client_max_size, just above MAX_BODY
+    try:
+        body = await request.read()  # aiohttp stops at client_max_size, just above MAX_BODY
+    except web.RequestPayloadError:
+        # The body is not what its Content-Encoding says (gzip or deflate that does not
+        # decompress): malformed, like a body that is not JSON (RFC 9110 8.4: the coding
+        # is the sender's to apply). Nothing was read, so nothing changes. The rest of such a
+        # body is not read either: the connection closes after the answer (aiohttp would
+        # read on into the broken body, and log the same failure again as unhandled).
+        request.protocol.close()
+        request.content.feed_eof()
+        coding = request.headers.get("Content-Encoding", "")[:40]
+        raise Refused(
+            400,
+            f"the body cannot be decoded as its Content-Encoding: {coding} says; send it "
+            "encoded as declared, or without Content-Encoding",
+            field="(body)",
+        ) from None
     if len(body) > MAX_BODY:
         raise too_large
     return body

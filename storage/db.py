@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -425,8 +425,28 @@ async def _end_turn(connection: AsyncConnection) -> None:
         await connection.invalidate()
 
 
+class Unreachable(ConnectionError):
+    """The database server did not answer (nothing listens there, no such host, a timeout):
+    one line naming the URL, its password hidden, and what to check."""
+
+    def __init__(self, url: URL, error: OSError) -> None:
+        reason = error.strerror or str(error) or type(error).__name__
+        super().__init__(
+            f"the database {url.render_as_string(hide_password=True)} does not answer: "
+            f"{reason}; check DATABASE_URL (its host and port) and that the server runs"
+        )
+
+
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the database's schema up to date (idempotent)."""
+    """Bring the database's schema up to date (idempotent); Unreachable if its server does not
+    answer (every command and `serve` start here)."""
+    try:
+        await _upgrade_schema(engine)
+    except OSError as error:  # before any SQL: the driver's connection (asyncpg) failed
+        raise Unreachable(engine.url, error) from error
+
+
+async def _upgrade_schema(engine: AsyncEngine) -> None:
     if engine.dialect.name != "postgresql":  # SQLite: one process, one transaction
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import difflib
 import itertools
 import re
 import shutil
@@ -27,12 +26,13 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TextIO, cast
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from holidays.registry import COUNTRIES as HOLIDAY_COUNTRIES
 from tqdm import tqdm
 
 from bot.domain.intake import parse_lead
+from bot.domain.policy import zone_hint
 
 Format = Literal["hubspot", "salesforce", "handoff", "csv"]
 # What intake did with a row: a new lead posted as an MQL, a new lead kept in nurture (below the
@@ -972,8 +972,7 @@ def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = zone_hint(name)
         raise ValueError(
             f"{name!r} is not a time zone (an IANA name like Australia/Sydney or UTC){hint}"
         ) from None

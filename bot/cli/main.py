@@ -108,7 +108,15 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     from bot.services import report_process
 
     handoff = await create(settings, socket_mode=socket_mode)
-    port = await handoff.start()
+    try:
+        port = await handoff.start()
+    except OSError as error:  # the port is taken, the host unknown or not this machine's
+        await handoff.close()  # what `create` opened: Slack's sessions, the database
+        reason = (error.strerror or str(error)).rsplit(": ", 1)[-1]
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port} (HOST, PORT): {reason}; set "
+            "HOST or PORT to where it can (docs/operations.md#configuration)"
+        ) from None
     settle_heap()
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
@@ -579,6 +587,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             return asyncio.run(_sweep(settings, _instant(args.at)))
         elif args.command == "forget":
+            if not args.who.strip():  # an unset shell variable: a bad argument, not nobody found
+                raise ConfigError(
+                    "forget needs the person's email or a lead's external id: "
+                    "handoff forget <email or external id>"
+                )
             return asyncio.run(_forget(settings, args.who, datetime.now(UTC)))
         elif args.command == "plan":
             return asyncio.run(_plan(settings, args))

@@ -1085,10 +1085,47 @@ def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = zone_hint(value)
         raise ValueError(f"{value!r} is not a time zone (like Australia/Sydney){hint}") from error
     return value
+
+
+# The tz database names a place's zone Area/Location, its areas these (its Theory file, "Names of
+# timezones"); a suggestion is one of those or UTC, never a legacy name such as EST, MST, NZ or
+# WET, which a spelling match offers for an abbreviation (AEST is not EST, New York's winter).
+ZONE_AREAS = (
+    "Africa/", "America/", "Antarctica/", "Arctic/", "Asia/", "Atlantic/", "Australia/",
+    "Europe/", "Indian/", "Pacific/",
+)  # fmt: skip
+ZONE_OFFSET = re.compile(r"(?i)(utc|gmt)?\s*[+\-\u2212]\s*\d{1,2}(:?\d{2})?")
+ZONE_ABBREVIATION = re.compile(r"[A-Za-z]{2,5}")
+
+
+def zone_hint(value: str) -> str:
+    """What to write instead of `value`, which is not a time zone: `; did you mean …?` (the
+    name in another case or with spaces, a city alone, or a near spelling of a place's zone),
+    why an abbreviation or an offset is none, or '' when nothing fits."""
+    text = value.strip()
+    zones = sorted(available_timezones())
+    places = [zone for zone in zones if zone.startswith(ZONE_AREAS)]
+    wanted = text.replace(" ", "_").casefold()
+    meant = [zone for zone in zones if zone.casefold() == wanted] or [
+        zone for zone in places if zone.rsplit("/", 1)[-1].casefold() == wanted
+    ]
+    if meant:
+        return f"; did you mean {meant[0]}?"
+    if ZONE_OFFSET.fullmatch(text):
+        return (
+            "; an offset names no place and no daylight saving: write the place's name, like "
+            "Australia/Sydney (or UTC)"
+        )
+    if ZONE_ABBREVIATION.fullmatch(text):
+        return (
+            "; it is an abbreviation, which names no place and no daylight saving: write the "
+            "place's name, like Australia/Sydney or America/New_York"
+        )
+    close = difflib.get_close_matches(text, [*places, "UTC"], n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:

@@ -190,6 +190,36 @@ def test_the_erasure_key_is_optional_said_when_missing_and_refused_when_short(
     assert "guessable" not in short.stderr
 
 
+@pytest.mark.parametrize("where", ["port in use", "unknown host"])
+def test_serve_where_it_cannot_listen_says_so_in_one_line_naming_host_and_port(
+    tmp_path: Path, where: str
+) -> None:
+    """Port 3000 is often taken (another server, a dev tool): `serve` stops with one line
+    naming HOST and PORT and what to do, not a bare OS error followed by error lines about
+    the Slack sessions it left open."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host = "127.0.0.1" if where == "port in use" else "no-such-host.invalid"
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL="http://127.0.0.1:9/api/",
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+            HOST=host,
+            PORT=str(port),
+        )
+        result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"handoff: cannot listen on {host}:{port} (HOST, PORT): "), line
+    assert line.endswith("set HOST or PORT to where it can (docs/operations.md#configuration)")
+    if where == "port in use":
+        assert "address already in use" in line
+
+
 def test_serve_socket_needs_the_app_token_but_no_signing_secret(tmp_path: Path) -> None:
     result = run("serve", "--socket", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
     assert result.returncode == 2
@@ -302,6 +332,33 @@ def test_a_database_upgraded_by_a_newer_handoff_is_one_line_not_a_traceback(
         f"version of Handoff does not know (its newest is {newest_migration()}): a newer "
         "Handoff upgraded it. Run that version or a newer one; a schema is never downgraded."
     ], result.stderr
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("sweep",)])
+@pytest.mark.parametrize("where", ["nothing listens", "unknown host"])
+def test_a_database_that_does_not_answer_is_one_line_naming_database_url(
+    tmp_path: Path, where: str, command: tuple[str, ...]
+) -> None:
+    """A PostgreSQL URL with the wrong port or host said only '[Errno 111] Connect call
+    failed …' or '[Errno -2] Name or service not known': not which setting, nor what to do."""
+    with socket.socket() as closed:  # bound, never listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        host = "127.0.0.1" if where == "nothing listens" else "no-such-host.invalid"
+        url = f"postgresql+asyncpg://handoff:s3cret@{host}:{port}/handoff"
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_API_URL="http://127.0.0.1:9/api/",
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=url,
+        )
+        result = run(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    shown = f"postgresql+asyncpg://handoff:***@{host}:{port}/handoff"
+    assert line.startswith(f"handoff: the database {shown} does not answer: "), line
+    assert line.endswith("check DATABASE_URL (its host and port) and that the server runs")
+    assert "s3cret" not in line
 
 
 def test_import_reads_a_crm_export(tmp_path: Path) -> None:
@@ -498,6 +555,26 @@ def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         said = result.stderr.strip().splitlines()
         assert len(said) == 1 and said[0].startswith("handoff: SLACK_BOT_TOKEN is not set")
+
+
+@pytest.mark.parametrize("who", ["", "   "])
+def test_forget_with_nobody_named_is_a_bad_argument(tmp_path: Path, who: str) -> None:
+    """docs/operations.md: a bad argument is one line and exit code 2, before anything is
+    opened. `forget ""` (an unset shell variable: `handoff forget "$EMAIL"`) answered its
+    usage with exit code 1, the code of a person not found, after opening the database."""
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL="sqlite+aiosqlite:///./h.db",
+    )
+    result = run("forget", who, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "handoff: forget needs the person's email or a lead's external id: "
+        "handoff forget <email or external id>"
+    ]
+    assert not (tmp_path / "h.db").exists()
 
 
 async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(

@@ -8,6 +8,7 @@ for every library, checked for secrets.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import hmac
 import json
@@ -381,6 +382,27 @@ async def test_intake_answers_bad_bodies_with_400_and_stores_nothing(
     await assert_nothing_stored(stack)
     status, _ = await stack.post_lead(lead_payload())  # and the server is fine
     assert status == 201
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+@pytest.mark.parametrize("path", ["/leads", "/leads/hs-1/activity"])
+async def test_intake_answers_a_body_its_content_encoding_does_not_fit_with_400(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture, coding: str, path: str
+) -> None:
+    """A body that says `Content-Encoding: gzip` (or deflate) and is not (a sender's proxy
+    that sets the header twice, say) is malformed: a 400 naming the header, with nothing
+    stored and no traceback in the log; it used to be a 500 logged as a failure."""
+    headers = {"Authorization": f"Bearer {INTAKE_TOKEN}", "Content-Encoding": coding}
+    with caplog.at_level(logging.INFO):
+        status, answer = await intake(stack, headers, path=path)
+    assert status == 400, answer
+    (error,) = answer["errors"]
+    assert error["field"] == "(body)" and f"Content-Encoding: {coding}" in error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    await assert_nothing_stored(stack)
+    compressed = gzip.compress(json.dumps(lead_payload()).encode())
+    status, answer = await intake(stack, {**headers, "Content-Encoding": "gzip"}, compressed)
+    assert status == 201, answer  # a body that is what it says is taken as before
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])

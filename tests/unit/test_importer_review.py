@@ -152,6 +152,12 @@ def test_a_time_zone_is_an_iana_name() -> None:
         "'Australia/Sidney' is not a time zone (an IANA name like Australia/Sydney or UTC); "
         "did you mean Australia/Sydney?"
     )
+    with pytest.raises(ValueError) as abbreviated:
+        time_zone("AEST")  # the hint was EST: US Eastern, 15 hours from Sydney
+    assert "did you mean" not in str(abbreviated.value)
+    assert "it is an abbreviation" in str(abbreviated.value)
+    with pytest.raises(ValueError, match="did you mean Australia/Sydney"):
+        time_zone("Sydney")
     for name in ("", "../etc", "Mars/Olympus"):
         with pytest.raises(ValueError, match="is not a time zone"):
             time_zone(name)

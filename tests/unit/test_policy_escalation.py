@@ -351,6 +351,47 @@ def test_unknown_time_zones(zone: Any, message: str) -> None:
     assert one_problem(lambda d: d.update(timezone=zone)) == message
 
 
+ABBREVIATION = (
+    "; it is an abbreviation, which names no place and no daylight saving: write the place's "
+    "name, like Australia/Sydney or America/New_York"
+)
+OFFSET = (
+    "; an offset names no place and no daylight saving: write the place's name, like "
+    "Australia/Sydney (or UTC)"
+)
+
+
+@pytest.mark.parametrize(
+    ("zone", "hint"),
+    [  # what a newcomer writes, and what the file should say: never a zone they did not mean
+        ("AEST", ABBREVIATION),  # the hint was EST: US Eastern, 15 hours from Sydney
+        ("PST", ABBREVIATION),  # was MST
+        ("IST", ABBREVIATION),  # was MST
+        ("BST", ABBREVIATION),  # was MST
+        ("CST", ABBREVIATION),  # was UCT
+        ("EDT", ABBREVIATION),  # was WET
+        ("NZST", ABBREVIATION),  # was NZ
+        ("aedt", ABBREVIATION),
+        ("UTC+10", OFFSET),  # was UTC
+        ("GMT+10", OFFSET),  # was GMT+0
+        ("+10:00", OFFSET),
+        ("UTC-05:00", OFFSET),
+        ("Sydney", "; did you mean Australia/Sydney?"),  # was no hint
+        ("new york", "; did you mean America/New_York?"),
+        ("America/New York", "; did you mean America/New_York?"),
+        ("australia/sydney", "; did you mean Australia/Sydney?"),
+        ("utc", "; did you mean UTC?"),  # was no hint
+        ("Europe/Londn", "; did you mean Europe/London?"),
+    ],
+)
+def test_a_time_zone_hint_names_the_zone_meant_or_says_why_there_is_none(
+    zone: str, hint: str
+) -> None:
+    assert one_problem(lambda d: d.update(timezone=zone)) == (
+        f"timezone: {zone!r} is not a time zone (like Australia/Sydney){hint}"
+    )
+
+
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Europe/London"])
 def test_real_time_zones_are_accepted(zone: str) -> None:
     data = example()

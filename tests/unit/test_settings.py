@@ -63,6 +63,33 @@ def test_hubspots_api_url_is_its_root() -> None:
         Settings.from_env({"HUBSPOT_API_URL": "api.hubapi.com"})
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "like"),
+    [
+        ("SLACK_API_URL", "notaurl", "https://slack.com/api/"),
+        ("SLACK_API_URL", "slack.com/api/", "https://slack.com/api/"),
+        ("SLACK_API_URL", "ftp://slack.com/api/", "https://slack.com/api/"),
+        ("SALESFORCE_INSTANCE_URL", "acme.my.salesforce.com", "https://acme.my.salesforce.com"),
+    ],
+)
+def test_a_base_url_that_is_not_one_is_named(name: str, value: str, like: str) -> None:
+    """Before, `serve` started with it and every Slack call (or CRM write) failed, retried for
+    good, with no line naming the setting."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: value})
+    assert str(refused.value) == f"{name} must be an http(s) URL like {like}, not {value!r}"
+
+
+def test_base_urls_are_read() -> None:
+    read = Settings.from_env(
+        {"SLACK_API_URL": "http://127.0.0.1:9/api", "SALESFORCE_INSTANCE_URL": "https://a.b/"}
+    )
+    assert (read.api_url, read.salesforce_instance_url) == (
+        "http://127.0.0.1:9/api/",
+        "https://a.b",
+    )
+
+
 def test_a_token_of_another_kind_is_named() -> None:
     settings = Settings.from_env({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"})
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN starts 'xoxb-', not 'xapp-'"):
