@@ -1073,6 +1073,10 @@ def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -
     return kpis
 
 
+# The headline's sums over the period (the rest are rates, times and ratings, which read the
+# same part way through a period): a period in progress has no change for these.
+RUNNING_TOTALS = frozenset({"mql", "pipeline", "won_amount"})
+
 VELOCITY_LABELS = {
     "mql_to_sal": "MQL → SAL",
     "sal_to_sql": "SAL → SQL",
@@ -1238,6 +1242,12 @@ def build_report(
         *_velocity(total, before, policy),
         *_revenue(total, before, policy, period, in_progress),
     ]
+    if in_progress:
+        # A count or an amount so far against the whole period before read as a fall ("MQLs
+        # 0 · ▼ 31" on Monday morning): compared once the period has ended, as it is coloured.
+        headline = [
+            replace(kpi, previous=None) if kpi.key in RUNNING_TOTALS else kpi for kpi in headline
+        ]
     volume = []
     segments = [segment] if segment else [s.name for s in policy.segments]
     for name in segments:
