@@ -1234,7 +1234,7 @@ def build_report(
             "count",
             float(total.mql),
             previous=float(before.mql),
-            detail=f"of {total.received} leads received",
+            detail=f"of {leads_count(total.received)} received",
         ),
         *_shares(total, policy, before),
         *_timing(now_times, before_times, policy),

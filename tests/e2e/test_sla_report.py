@@ -278,3 +278,13 @@ async def test_a_segment_is_found_as_the_sla_names_it_whatever_its_case_or_space
         assert "Usage: `/sla-report [period] [segment]`" in text
     finally:
         await stack.close()
+
+
+async def test_a_week_of_one_lead_says_one_lead_and_one_mql(stack: LocalStack) -> None:
+    """A quiet week of one lead read "of 1 leads received" and "1 MQLs posted"."""
+    status, _ = await stack.post_lead(lead_payload("hs-only"))
+    assert status == 201
+    await stack.settle()
+    text = await report_for(stack, MANAGER)
+    assert "of 1 lead received" in text and "*Conversion*: 1 MQL posted → 0 SAL " in text
+    assert "1 leads" not in text and "1 MQLs" not in text
