@@ -8,7 +8,7 @@ from typing import Protocol
 from slack_bolt.async_app import AsyncBoltContext
 
 from bot.domain.access import BARRED, Action, allowed, needs_lead, refusal
-from bot.domain.lead import LeadView
+from bot.domain.lead import LeadView, earlier_cycle_post
 from bot.domain.policy import Policy
 from bot.domain.refusal import Reason, Refusal
 from handlers.context import asked
@@ -47,7 +47,9 @@ def guard(leads: Leads) -> Middleware:
             )
         if wanted.action is not None and actor is not None:
             doing = f"run `{wanted.command}`" if wanted.command else None
-            decided = await _decide(leads, wanted.action, actor, wanted.lead_id, doing)
+            decided = await _decide(
+                leads, wanted.action, actor, wanted.lead_id, doing, wanted.post_ts
+            )
             if decided is not None:
                 raise Refusal(decided, Reason.NOT_ALLOWED)
         await next()
@@ -56,9 +58,15 @@ def guard(leads: Leads) -> Middleware:
 
 
 async def _decide(
-    leads: Leads, action: Action, actor: str, lead_id: int | None, doing: str | None = None
+    leads: Leads,
+    action: Action,
+    actor: str,
+    lead_id: int | None,
+    doing: str | None = None,
+    post_ts: str | None = None,
 ) -> str | None:
-    """The refusal for `actor` asking for `action`, or None to let the request through."""
+    """The refusal for `actor` asking for `action`, or None to let the request through
+    (`post_ts`: the lead's post a rating was picked on)."""
     policy = leads.policy
     lead: LeadView | None = None
     if needs_lead(action):
@@ -66,6 +74,8 @@ async def _decide(
         if lead is None:
             return None
         policy = await leads.policy_for(lead)
+        if action is Action.RATE and (elsewhere := earlier_cycle_post(lead, post_ts)):
+            return elsewhere
     if actor in leads.barred:
         return BARRED
     if allowed(action, actor, policy, lead, leads.barred):

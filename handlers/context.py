@@ -51,6 +51,7 @@ class Asked:
     rep_chosen: bool = True  # a Reassign menu's choice names a lead and a rep
     where: str | None = None  # the channel of the press (an answer modal: of its Answer press)
     alert_ts: str | None = None  # a press on a managers' alert: that message's ts
+    post_ts: str | None = None  # a rating picked on a lead's post: that post's ts
 
     def lead(self) -> int:
         """The lead this press names; Refusal if its value is not one Handoff could make."""
@@ -89,6 +90,8 @@ def parse(body: dict[str, Any]) -> Asked:
         found = _press(pressed)
         if pressed.get("action_id") in ALERT_CONTROLS:
             return replace(found, alert_ts=_message_ts(body))
+        if found.action is Action.RATE:
+            return replace(found, post_ts=_message_ts(body))
         return found
     if kind == "view_submission":
         return _submission(body.get("view") or {})

@@ -12,7 +12,6 @@ import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from statistics import median
 from textwrap import shorten
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -21,9 +20,11 @@ import yaml
 
 from bot.cli.stack import CHANNELS, INTAKE_TOKEN, PEOPLE, LocalStack, TravelClock, start_stack
 from bot.crmfake.hubspot import HubSpotFake
+from bot.domain.durations import words
 from bot.domain.lead import LeadView, Stage
 from bot.domain.naming import readable
 from bot.domain.policy import parse_policy
+from bot.domain.report import percentile
 from bot.simulator.data import Ephemeral, Message
 from bot.simulator.text import mrkdwn_to_plain, render_blocks_text
 from bot.slack.text import team_time
@@ -489,8 +490,10 @@ class Demo:
                 self.out,
             )
         stages = Counter(lead.stage.value for lead in leads)
+        # As the report measures time to claim: working minutes, the nearest-rank median.
+        calendar = self.stack.services.policy.calendar
         claim_minutes = [
-            (lead.claimed_at - lead.posted_at).total_seconds() / 60
+            calendar.elapsed(lead.posted_at, lead.claimed_at)
             for lead in leads
             if lead.claimed_at and lead.posted_at
         ]
@@ -502,11 +505,9 @@ class Demo:
             self.out,
         )
         if claim_minutes:
-            show(
-                f"median time to claim {median(claim_minutes):.0f} min (simulated clock); "
-                f"{calls} Slack API calls, {invalid} rejected as invalid Block Kit",
-                self.out,
-            )
+            claim = words(percentile(claim_minutes, 0.5) or 0)
+            show(f"median time to claim {claim} of business time (simulated clock)", self.out)
+            show(f"{calls} Slack API calls, {invalid} rejected as invalid Block Kit", self.out)
 
 
 async def start_hubspot(leads: list[dict[str, Any]]) -> HubSpotFake:

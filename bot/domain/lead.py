@@ -330,6 +330,18 @@ RATINGS = (1, 2, 3, 4, 5)
 RATED = ("fit", "timing")  # what the owner rates: how well the lead fits, and its timing
 
 
+def earlier_cycle_post(lead: LeadView, shown_in: str | None) -> str | None:
+    """The refusal of a rating picked on the post of one of the lead's earlier cycles
+    (`shown_in`: the ts of the post picked on): that post keeps its menus, but the lead's row
+    is its current cycle now, and an ended cycle is kept as it was (storage/cycles.py)."""
+    if shown_in is None or lead.cycle <= 1 or lead.message_ts in (None, shown_in):
+        return None
+    return (
+        f"This post is of an earlier cycle of this lead: it came back as cycle {lead.cycle}, "
+        "and the rating of an earlier cycle stays as it was; nothing was changed."
+    )
+
+
 def check_rating(lead: LeadView, actor: str, policy: Policy, ratings: dict[str, int]) -> None:
     """Raise Refusal unless `actor` may rate the lead with `ratings` now: its owner, after
     the disposition, each rating 1 to 5 of fit or timing."""

@@ -69,6 +69,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.businesstime import BusinessCalendar
 from bot.domain.durations import Clock, Duration
 from bot.domain.lead import Stage
+from bot.domain.naming import readable
 from bot.domain.policy import Policy, Problem
 from bot.domain.refusal import Refusal
 
@@ -337,11 +338,10 @@ def _explicit(word: str, zone: str) -> Period:
 def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Period, str | None]:
     """`/sla-report [period] [segment]`, in either order; a Refusal lists what is valid."""
     words = (text or "").split()
-    if len(words) > 2:
-        raise Refusal(f"Usage: `/sla-report [period] [segment]`, where a period is {PERIOD_WORDS}.")
     names = [segment.name for segment in policy.segments]
-    segment = next((w for w in words if w in names), None)
-    rest = [w for w in words if w != segment]
+    segment, rest = _segment_named(words, names)
+    if len(rest) > 1 and (segment is not None or len(words) > 2):
+        raise Refusal(f"Usage: `/sla-report [period] [segment]`, where a period is {PERIOD_WORDS}.")
     if len(rest) > 1 or (rest and _looks_like_segment(rest[0]) and segment is None):
         unknown = next((word for word in rest if _looks_like_segment(word)), rest[-1])
         segments = f"one of {', '.join(f'`{n}`' for n in names)} (or leave it out for all)"
@@ -353,6 +353,22 @@ def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Peri
         )
     period = parse_period(rest[0] if rest else None, now, policy.timezone)
     return period, segment
+
+
+def _segment_named(words: list[str], names: list[str]) -> tuple[str | None, list[str]]:
+    """The segment `words` name first or last, and the words left for the period. A segment is
+    named as the SLA spells it or as reports show it, in any case and spacing: `Enterprise
+    Accounts` (a name of two words, which `handoff check` accepts), `SMB` for `smb`, `mid
+    market` for `mid_market`; the SLA's own spelling first, when two names differ only so."""
+    for same, spelled in ((str, str), (str.casefold, str), (str.casefold, readable)):
+        for name in sorted(names, key=lambda name: -len(spelled(name).split())):
+            wanted = [same(word) for word in spelled(name).split()]
+            size = len(wanted)
+            if [same(word) for word in words[:size]] == wanted:
+                return name, words[size:]
+            if size < len(words) and [same(word) for word in words[-size:]] == wanted:
+                return name, words[:-size]
+    return None, words
 
 
 def _looks_like_segment(word: str) -> bool:
@@ -1057,6 +1073,10 @@ def _speed_by_tier(now: _Durations, before: _Durations | None, policy: Policy) -
     return kpis
 
 
+# The headline's sums over the period (the rest are rates, times and ratings, which read the
+# same part way through a period): a period in progress has no change for these.
+RUNNING_TOTALS = frozenset({"mql", "pipeline", "won_amount"})
+
 VELOCITY_LABELS = {
     "mql_to_sal": "MQL → SAL",
     "sal_to_sql": "SAL → SQL",
@@ -1214,7 +1234,7 @@ def build_report(
             "count",
             float(total.mql),
             previous=float(before.mql),
-            detail=f"of {total.received} leads received",
+            detail=f"of {leads_count(total.received)} received",
         ),
         *_shares(total, policy, before),
         *_timing(now_times, before_times, policy),
@@ -1222,6 +1242,12 @@ def build_report(
         *_velocity(total, before, policy),
         *_revenue(total, before, policy, period, in_progress),
     ]
+    if in_progress:
+        # A count or an amount so far against the whole period before read as a fall ("MQLs
+        # 0 · ▼ 31" on Monday morning): compared once the period has ended, as it is coloured.
+        headline = [
+            replace(kpi, previous=None) if kpi.key in RUNNING_TOTALS else kpi for kpi in headline
+        ]
     volume = []
     segments = [segment] if segment else [s.name for s in policy.segments]
     for name in segments:

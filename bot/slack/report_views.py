@@ -278,14 +278,19 @@ def _pct(value: float | None, missing: str = "–") -> str:
     return missing if value is None else f"{value:.0%}"
 
 
+def _mql_count(count: int) -> str:
+    """`1 MQL`, `14 MQLs`."""
+    return f"{count} MQL{'' if count == 1 else 's'}"
+
+
 def funnel_counts(report: Report) -> str:
     """`14 MQLs posted → 8 SAL → 3 SQL`: the funnel's stages (its rates are the report's MQL →
     SAL, SAL → SQL and MQL → SQL, each shown once, with its target)."""
     funnel = report.conversion
     base = (
-        f"{funnel.mql} MQLs posted"
+        f"{_mql_count(funnel.mql)} posted"
         if funnel.posted == funnel.mql
-        else f"{funnel.mql} MQLs ({funnel.posted} posted)"
+        else f"{_mql_count(funnel.mql)} ({funnel.posted} posted)"
     )
     waiting = f" ({funnel.waiting} in their claim window)" if funnel.waiting else ""
     return f"{base} → {funnel.sal} SAL{waiting} → {funnel.sql} SQL"
@@ -296,9 +301,9 @@ def conversion(report: Report, arrow: str = "→", missing: str = "–") -> str:
     each rate named, so nobody reads MQL → SQL where SAL → SQL belongs."""
     funnel = report.conversion
     base = (
-        f"{funnel.mql} MQLs posted"
+        f"{_mql_count(funnel.mql)} posted"
         if funnel.posted == funnel.mql
-        else f"{funnel.mql} MQLs ({funnel.posted} posted)"
+        else f"{_mql_count(funnel.mql)} ({funnel.posted} posted)"
     )
     waiting = f"; {funnel.waiting} in their claim window" if funnel.waiting else ""
     return (

@@ -286,3 +286,31 @@ async def test_a_home_slack_keeps_refusing_is_reported_once(stack: LocalStack) -
     assert "Turn the Home tab back on" in alerts[0]
     refused = [call for call in stack.sim.calls_to("views.publish") if not call.ok]
     assert len(refused) == 1  # the changes after it wait with it
+
+
+async def test_a_managers_monday_morning_week_is_not_read_as_a_fall(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Monday 08:30 in Sydney (Sunday 21:30 UTC): last week had three MQLs, this week none
+    yet. The home said "MQLs: 0 · ▼ 3", the week's first minutes against a whole week, a fall
+    that did not happen; a count or an amount so far is compared once its week has ended (as
+    it is coloured then), and rates still are."""
+    for index in range(3):
+        await new_lead(stack, f"w47-{index}")  # Monday 23 Nov 11:00: the week shown below
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(days=7, hours=-2, minutes=-30)  # Monday 30 Nov 08:30 AEDT
+
+    view = await open_home(stack, MANAGER)
+
+    fields = [field["text"] for block in view["blocks"] for field in block.get("fields") or []]
+    (mqls,) = [field for field in fields if field.startswith("*MQLs*")]
+    assert mqls.endswith("0") and "▼" not in mqls and "same" not in mqls, mqls
+    (pipeline,) = [field for field in fields if field.startswith("*Pipeline generated*")]
+    assert "same" not in pipeline and "▼" not in pipeline, pipeline
+    # `/sla-report last-week` still compares the whole week with the one before it.
+    answer = await stack.driver.command(MANAGER, "/sla-report", "last-week", channel_id="D0MGR1")
+    assert answer.status == 200
+    await stack.settle()
+    report = stack.sim.ephemerals(user=MANAGER)[-1].all_text
+    assert "of 3 leads received · ▲ 3" in report

@@ -428,6 +428,11 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     final = text.split("5. Final state", 1)[1].split("6. The week's", 1)[0]
     assert "Unable to contact" in final and "mid market" in final, final
     assert not re.findall(r"\b[a-z]+_[a-z_]+\b", final), re.findall(r"\b[a-z]+_[a-z_]+\b", final)
+    # The summary's median time to claim is the report's (nearest rank, working time): it read
+    # "105 min" above the report's "Time to claim: median 1h 44m".
+    summary = re.search(r"median time to claim (.+?) of business time", text)
+    reported = re.search(r"Time to claim: median (.+?)\n", text)
+    assert summary and reported and summary[1] == reported[1], (summary, reported)
     # Unable to contact after six attempts: every attempt counts (seed 002).
     assert re.search(r"an hour apart: 6 of 6, and this time .+ is recycled", text)
     # Reps work in the team's working hours (the sample SLA: Mon-Fri 09:00-17:00, Sydney; the

@@ -151,3 +151,49 @@ async def test_a_rating_that_cannot_be_kept_does_not_hold_a_saved_disposition_op
     assert await rated_events(stack, 1) == []
     assert len(stack.sim.messages("C0MKTFEED")) == 1
     assert "lead 1: ratings by U0MGR1 skipped" in caplog.text
+
+
+async def test_a_pick_on_an_earlier_cycles_post_leaves_the_lead_as_it_is(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The first cycle's post keeps its rating menus after the lead came back from recycling.
+    A pick there rated the lead's current cycle (its owner's, if the same rep closed it
+    again), or was refused as "Only the lead's owner can rate it" to the rep the post names
+    as its owner; it is refused in plain words, the current cycle's rating untouched."""
+    first = await claimed(stack, "hs-again", "webinar")
+    for _ in range(5):  # six attempts in all: Unable to contact may close it
+        clock.advance(minutes=30)
+        await stack.driver.press(OWNER, "Log email", channel=ENTERPRISE, message_ts=first.ts)
+        await stack.settle()
+    await stack.driver.press(OWNER, "Unable to contact", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.settle()
+    clock.advance(days=31)  # recycle_after: 30d, then the sweep posts it again, cycle 2
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    second = stack.sim.messages(ENTERPRISE)[-1]
+    assert second.ts != first.ts
+    refused = (
+        "This post is of an earlier cycle of this lead: it came back as cycle 2, and the "
+        "rating of an earlier cycle stays as it was; nothing was changed."
+    )
+
+    # Cycle 2 open, suggested to someone else: the post's owner is told why, not "owner only".
+    await stack.driver.choose(OWNER, "4 good fit", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.settle()
+    assert stack.sim.ephemerals(user=OWNER)[-1].text == refused
+
+    # The same rep claims cycle 2 and qualifies it, rating it 5 on its own post.
+    await stack.driver.press(OWNER, "Claim", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    await stack.driver.press(OWNER, "Qualified", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    await stack.driver.choose(OWNER, "5 ideal fit", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    before = await rated_events(stack, 1)
+    # A pick on the first cycle's post does not rate cycle 2.
+    await stack.driver.choose(OWNER, "1 poor fit", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.settle()
+    assert stack.sim.ephemerals(user=OWNER)[-1].text == refused
+    lead = await stack.services.lead(1)
+    assert (lead.cycle, lead.fit_rating) == (2, 5)
+    assert await rated_events(stack, 1) == before

@@ -238,3 +238,53 @@ async def test_a_segment_called_r_and_d_reads_so_in_the_notification(
         assert "&amp;amp;" not in shared.text + str(shared.blocks)
     finally:
         await stack.close()
+
+
+async def test_a_segment_is_found_as_the_sla_names_it_whatever_its_case_or_spaces(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """A segment the SLA calls `Enterprise Accounts` (two words, as `handoff check` accepts)
+    is asked for as the refusal lists it, in any case, before or after the period: before,
+    `/sla-report Enterprise Accounts` answered "`Enterprise` is not a segment of the SLA: use
+    one of `Enterprise Accounts`, …", the name it had just been given."""
+    content = snapshot(policy)
+    named = "Enterprise Accounts"
+    content["segments"][0]["name"] = named
+    targets = content["targets"]["mql_per_week"]
+    targets[named] = targets.pop("enterprise")
+    split = content["plan"]["revenue_split"]
+    split[named] = split.pop("enterprise")
+    stack = await start_stack(sqlite_url, parse_policy(content), clock=clock)
+    try:
+        await week_of_leads(stack, clock)
+        for asked in (
+            "Enterprise Accounts",
+            "this-week enterprise  accounts",
+            "ENTERPRISE ACCOUNTS week",
+        ):
+            text = await report_for(stack, MANAGER, asked)
+            assert text.startswith("SLA report 2026-W48 · Enterprise Accounts: "), asked
+            assert "3 MQLs posted → 2 SAL → 0 SQL" in text, asked
+        # The shipped names in another case too (`SMB`), or as the report shows them.
+        text = await report_for(stack, MANAGER, "last-week SMB")
+        assert text.startswith("SLA report 2026-W47 · smb: ")
+        text = await report_for(stack, MANAGER, "Mid Market 2026-W47")
+        assert text.startswith("SLA report 2026-W47 · mid market: ")
+        # What is still no segment is refused as before, naming the segments as they are typed.
+        text = await report_for(stack, MANAGER, "Enterprise")
+        assert "`Enterprise` is neither a period nor a segment of the SLA" in text
+        assert "`Enterprise Accounts`" in text
+        text = await report_for(stack, MANAGER, "last-week Enterprise Accounts smb")
+        assert "Usage: `/sla-report [period] [segment]`" in text
+    finally:
+        await stack.close()
+
+
+async def test_a_week_of_one_lead_says_one_lead_and_one_mql(stack: LocalStack) -> None:
+    """A quiet week of one lead read "of 1 leads received" and "1 MQLs posted"."""
+    status, _ = await stack.post_lead(lead_payload("hs-only"))
+    assert status == 201
+    await stack.settle()
+    text = await report_for(stack, MANAGER)
+    assert "of 1 lead received" in text and "*Conversion*: 1 MQL posted → 0 SAL " in text
+    assert "1 leads" not in text and "1 MQLs" not in text
