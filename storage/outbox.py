@@ -608,6 +608,33 @@ _GIVEN_UP_POSTS = (
     .where(*_MENDABLE_REFUSALS, OutboxRow.kind == Kind.POST_LEAD, LeadRow.posted_at.is_(None))
     .order_by(OutboxRow.id)
 )
+# What marketing was to hear of a lead (`Kind.FEEDBACK`: a disposition; `Kind.NURTURE_NOTICE`:
+# not an MQL at intake), refused for a reason a person can mend, and still what the lead is:
+# the disposition it told is the lead's latest (not one of a cycle since ended), the intake
+# notice of a lead never handed to sales since. Oldest first: marketing reads them in order.
+_GIVEN_UP_FEEDBACK = (
+    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.kind)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        LeadRow.erased_at.is_(None),
+        or_(
+            and_(
+                OutboxRow.kind == Kind.FEEDBACK,
+                LeadRow.stage.in_(("reject", "nurture", "recycle")),
+                LeadRow.dispositioned_at <= OutboxRow.created_at,
+            ),
+            and_(
+                OutboxRow.kind == Kind.NURTURE_NOTICE,
+                LeadRow.stage == "nurture",
+                LeadRow.dispositioned_at.is_(None),
+            ),
+        ),
+    )
+    .order_by(OutboxRow.id)
+)
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
@@ -624,7 +651,9 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
     got through): its open groups close, and, if any was open or Slack told, every open lead
     whose post there was refused is posted again (once per refused post, whichever replica or
-    event finds it), and every one whose message there could not be updated is re-rendered.
+    event finds it), every message to marketing refused there that still tells what the lead is
+    (a disposition, a "not an MQL" notice) is sent again, once, and every lead whose message
+    there could not be updated is re-rendered.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -649,6 +678,11 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
         insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
         if db.execute(insert_row).rowcount == 1:
             again[error] = again.get(error, 0) + 1
+    # Marketing's feedback it could not post there: each refused message once, oldest first.
+    for row_id, lead_id, kind in db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel}):
+        key = f"again:{lead_id}:{row_id}"
+        row = outbox_row(str(kind), channel, now, lead_id=lead_id, key=key, payload={})
+        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
     told_groups = set(closed)

@@ -10,8 +10,9 @@ so a receiver drops a repeat by it), `webhook-timestamp` the time of sending, an
 The body:
     {"type": "lead.<event type>", "timestamp": "<ISO-8601: when the event happened>",
      "data": {"lead_id", "external_id", "crm_id", "event", "actor", "at", "data",
-              "stage", "owner", "segment"}}
-`stage`, `owner` and `segment` are the lead's as it is when the event is sent. `timestamp` is
+              "stage", "owner", "segment", "source", "campaign"}}
+`stage`, `owner`, `segment`, `source` and `campaign` are the lead's as it is when the event is
+sent (a rejection goes back to the source and campaign that brought the lead). `timestamp` is
 when the event happened, as the specification says (the same as `data.at`, on every retry).
 
 2xx: delivered. 429, 5xx, a timeout or a broken connection: tried again (`Retry-After` honoured,
@@ -60,6 +61,8 @@ def body_of(event: CrmEvent) -> dict[str, object]:
             "stage": event.stage,
             "owner": event.owner,
             "segment": event.segment,
+            "source": event.source,
+            "campaign": event.campaign,
         },
     }
 

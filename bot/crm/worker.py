@@ -471,6 +471,8 @@ class CrmWorker:
             stage=lead.stage.value,
             owner=lead.owner,
             segment=lead.segment,
+            source=lead.source,
+            campaign=lead.campaign,
         )
         await self.adapter.event(event)
         return None

@@ -124,6 +124,8 @@ class CrmEvent:
     stage: str | None = None
     owner: str | None = None
     segment: str | None = None
+    source: str | None = None  # where marketing got the lead, as intake took it
+    campaign: str | None = None
 
 
 class Change(StrEnum):

@@ -165,3 +165,94 @@ async def test_a_private_channel_unarchived_brings_its_leads_back_too(stack: Loc
     await stack.settle()
 
     assert sorted(lead_posts(stack)) == ["hs-1", "hs-2"]
+
+
+# --- marketing's feedback channel -------------------------------------------------------------
+
+FEEDBACK, REP = "C0MKTFEED", "U0REP1"
+
+
+async def worked_and_closed(stack: LocalStack, index: int, label: str, note: str | None) -> None:
+    """Lead hs-`index` posted, claimed by the rep, and closed with `label` (through the modal
+    with a reason and `note` when it asks for one), all through Slack."""
+    await send(stack, index, 1)
+    post = lead_posts(stack)[f"hs-{index}"][-1]
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE, message_ts=post.ts)
+    await stack.settle()
+    await stack.driver.press(REP, label, channel=ENTERPRISE, message_ts=post.ts)
+    await stack.settle()
+    if note is not None:
+        await stack.driver.submit_view(REP, {"reason": "No budget", "note": note})
+        await stack.settle()
+
+
+def feedback_posts(stack: LocalStack) -> list[str]:
+    return [message.all_text for message in stack.sim.messages(FEEDBACK)]
+
+
+async def test_rejections_refused_by_an_archived_marketing_channel_reach_it_once_unarchived(
+    stack: LocalStack,
+) -> None:
+    """SPEC: every rejection is posted to the marketing feedback channel, with its reason and
+    note. While that channel is archived Slack refuses them (chat.postMessage `is_archived`);
+    once it is unarchived, marketing gets each one, once, in the order they were made, as it
+    gets the leads' posts back in a segment channel."""
+    stack.sim.archive_channel(FEEDBACK)
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")
+    await worked_and_closed(stack, 2, "Bad timing", None)
+    await worked_and_closed(stack, 3, "Not a fit", "Renewed with their vendor.")
+    assert feedback_posts(stack) == []
+    (alert,) = alerts(stack)  # the managers heard it, once
+    assert f"<#{FEEDBACK}>" in alert.all_text and "is_archived" in alert.all_text
+
+    assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
+    await stack.settle()
+    await stack.driver.unarchive(ADMIN, FEEDBACK)  # Slack's retry of the event: nothing twice
+    await stack.settle()
+
+    first, second, third = feedback_posts(stack)
+    assert "Not a fit" in first and "No budget" in first and "Budget frozen until Q3." in first
+    assert "Bad timing" in second and "hs-2" in second
+    assert "Not a fit" in third and "Renewed with their vendor." in third
+    for text in (first, second, third):
+        assert "webinar" in text and "Q4 Pipeline Webinar" in text  # its source and campaign
+
+
+async def test_with_no_event_the_next_rejection_that_gets_through_brings_the_others_back(
+    stack: LocalStack,
+) -> None:
+    stack.sim.archive_channel(FEEDBACK)
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")
+    stack.sim.archive_channel(FEEDBACK, archived=False)  # Handoff was down: no event
+
+    await worked_and_closed(stack, 2, "Not a fit", "Renewed with their vendor.")
+    await stack.settle()
+
+    texts = feedback_posts(stack)
+    assert len(texts) == 2
+    assert sum("Budget frozen until Q3." in text for text in texts) == 1
+    assert sum("Renewed with their vendor." in text for text in texts) == 1
+
+
+async def test_a_lead_back_in_a_new_cycle_is_not_told_again_as_it_was(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A nurtured lead whose feedback was refused, then sent again with new engagement (a new
+    cycle, open in its channel), has no disposition to tell marketing any more: nothing is
+    posted for it once the channel is unarchived."""
+    stack.sim.archive_channel(FEEDBACK)
+    await worked_and_closed(stack, 1, "Bad timing", None)
+    again = lead_payload(
+        "hs-1",
+        name="Person 1",
+        email="p1@northwind.example",
+        engagement=[{"type": "demo", "title": "Book a demo", "at": "2026-11-24T01:00:00Z"}],
+    )
+    status, body = await stack.post_lead(again)
+    assert status == 201 and body["status"] == "mql", body
+    await stack.settle()
+
+    await stack.driver.unarchive(ADMIN, FEEDBACK)
+    await stack.settle()
+
+    assert feedback_posts(stack) == []

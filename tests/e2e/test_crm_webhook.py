@@ -195,6 +195,32 @@ async def test_a_claim_tells_the_receiver_whom_it_took_the_lead_from(
     assert claims["hs-1"]["data"] == {}
 
 
+async def test_a_rejection_carries_what_marketing_acts_on(
+    hooked: LocalStack, receiver: Receiver
+) -> None:
+    """Marketing automation takes the rejection from the webhook as marketing's channel shows
+    it: the code, the reason and the note, and the lead's source and campaign, so the reason
+    goes back to the campaign that brought the lead (seed 000: "Marketing learns which lead
+    sources actually convert"; seed 002: "Win Rates by Source")."""
+    await receiver.up()
+    payload = lead_payload("hs-9", source="paid_search", campaign="Q4 <Brand> & *Launch*")
+    assert (await hooked.post_lead(payload))[0] == 201
+    await hooked.settle()
+    await hooked.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await hooked.settle()
+    await hooked.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await hooked.settle()
+    await hooked.driver.submit_view("U0REP1", {"reason": "No budget", "note": "Frozen to Q3."})
+    await hooked.settle()
+    await drain(hooked)
+
+    (rejection,) = [b["data"] for _, b in receiver.received if b["type"] == "lead.dispositioned"]
+    assert rejection["external_id"] == "hs-9" and rejection["stage"] == "reject"
+    told = {key: rejection["data"][key] for key in ("code", "reason", "note")}
+    assert told == {"code": "not_a_fit", "reason": "No budget", "note": "Frozen to Q3."}
+    assert (rejection["source"], rejection["campaign"]) == ("paid_search", "Q4 <Brand> & *Launch*")
+
+
 async def test_an_hours_outage_delivers_everything_afterwards_once_in_order(
     hooked: LocalStack, receiver: Receiver, clock: TravelClock
 ) -> None:
