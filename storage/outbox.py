@@ -38,6 +38,7 @@ from sqlalchemy.orm import aliased
 
 from bot.domain.effects import (
     ALERT_KEYS,
+    LATE_REPORTS,
     Effect,
     Refresh,
     RefreshHomes,
@@ -635,6 +636,21 @@ _GIVEN_UP_FEEDBACK = (
     )
     .order_by(OutboxRow.id)
 )
+# The reports it refused there for a reason a person can mend (`LATE_REPORTS`: the weekly and
+# monthly digests with their charts, the week's rejection review), each refused row: the one
+# the run wrote, or a copy of it refused again. Oldest first: a report's post before its charts.
+_GIVEN_UP_REPORTS = (
+    select(OutboxRow.id, OutboxRow.kind, OutboxRow.key, OutboxRow.payload)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        OutboxRow.lead_id.is_(None),
+        OutboxRow.kind.in_((Kind.MESSAGE, Kind.UPLOAD)),
+        or_(*(OutboxRow.key.like(f"{run}:%") for run in LATE_REPORTS)),
+    )
+    .order_by(OutboxRow.id)
+)
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
@@ -652,8 +668,9 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
     got through): its open groups close, and, if any was open or Slack told, every open lead
     whose post there was refused is posted again (once per refused post, whichever replica or
     event finds it), every message to marketing refused there that still tells what the lead is
-    (a disposition, a "not an MQL" notice) is sent again, once, and every lead whose message
-    there could not be updated is re-rendered.
+    (a disposition, a "not an MQL" notice) is sent again, once, so is every report refused
+    there (a weekly or monthly digest and its charts, a week's rejection review), as it was
+    rendered, and every lead whose message there could not be updated is re-rendered.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -682,6 +699,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
     for row_id, lead_id, kind in db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel}):
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(str(kind), channel, now, lead_id=lead_id, key=key, payload={})
+        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+    # The reports it could not post there: each refused row once, as it was rendered for its
+    # week or month (its payload), keyed by the run's key and the refused row.
+    for row_id, kind, key, payload in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
+        key = f"{str(key).partition(':again:')[0]}:again:{row_id}"
+        row = outbox_row(str(kind), channel, now, key=key, payload=dict(payload or {}))
         db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
@@ -1149,7 +1172,8 @@ class OutboxStore:
 
     async def mended(self, channel: str, now: datetime) -> int:
         """Slack says `channel` was unarchived: post again every open lead whose post there was
-        refused, once, and tell the managers in the alert about it. How many leads."""
+        refused, and every message to marketing and report refused there, once, and tell the
+        managers in the alert about it. How many leads."""
         return await self.db.run(lambda db: _mend(db, channel, now, told=True))
 
     async def repost(

@@ -105,6 +105,13 @@ Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
 
 
 ALERT_KEYS = "sweep:%:alert"  # a LIKE pattern of every escalation alert's key
+# The runs whose messages and charts are worth reading however late (keys `<run>:<period>:<n>`,
+# bot/services/digest.py): a week's or a month's report and the week's rejection review tell
+# what that period was. One Slack refused because of its channel (archived, the app removed)
+# is sent again, as it was, once the channel takes messages again. The compliance alert is not
+# one: it goes to people's DMs, which no unarchiving mends, and the next week's run says
+# whether the streak still holds.
+LATE_REPORTS = ("weekly_digest", "monthly_digest")
 
 
 def alert_key(lead_id: int, cycle: int, at: str, clock: str) -> str:

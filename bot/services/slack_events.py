@@ -33,7 +33,8 @@ class Channels:
 
     async def unarchived(self, channel: str, now: datetime) -> int:
         """Every open lead whose post to `channel` Slack refused is posted there again, as it
-        is now, once; the managers' alert about the refusals says so. How many leads."""
+        is now, once, and every message to marketing and weekly or monthly report refused there
+        is sent again, once; the managers' alert about the refusals says so. How many leads."""
         again = await self.rows.mended(channel, now)
         self.notifier.deliver_soon()
         return again

@@ -9,6 +9,8 @@ database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock
@@ -256,3 +258,98 @@ async def test_a_lead_back_in_a_new_cycle_is_not_told_again_as_it_was(
     await stack.settle()
 
     assert feedback_posts(stack) == []
+
+
+# --- the weekly reports: marketing's rejection review, the managers' digest ---------------------
+
+DIGEST = "C0REVOPS"
+# The example SLA's weekly digest: Mondays 09:00 in Sydney. 2026-W48's is due Mon 30 Nov.
+DIGEST_TIME = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
+
+
+def reviews(stack: LocalStack) -> list[str]:
+    """The weekly rejection reviews in marketing's channel (not the leads' feedback)."""
+    return [text for text in feedback_posts(stack) if "Rejections in" in text]
+
+
+def digests(stack: LocalStack) -> list[str]:
+    return [m.all_text for m in stack.sim.messages(DIGEST) if "Weekly SLA digest" in m.all_text]
+
+
+async def test_the_weekly_rejection_review_refused_while_archived_reaches_marketing_once(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """SPEC: every rejection is posted to the marketing feedback channel, and nothing is lost.
+    The week's review of them comes due while that channel is archived (chat.postMessage
+    `is_archived`): once it is unarchived (channel_unarchive), marketing gets that week's
+    review, once, as it was that week's, however late and however often Slack sends the
+    event."""
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")  # in 2026-W48
+    stack.sim.archive_channel(FEEDBACK)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()  # the scheduler's weekly job, at its time
+    await stack.settle()
+    assert reviews(stack) == []
+    assert [text for text in digests(stack) if "2026-W48" in text]  # the managers' went
+    (alert,) = alerts(stack)
+    assert f"<#{FEEDBACK}>" in alert.all_text and "is_archived" in alert.all_text
+
+    clock.advance(days=8)  # unarchived the week after next began: still 2026-W48's review
+    assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
+    await stack.settle()
+    await stack.driver.unarchive(ADMIN, FEEDBACK)  # Slack's retry of the event: nothing twice
+    await stack.settle()
+
+    (review,) = reviews(stack)
+    assert "Rejections in 2026-W48" in review and "2026-W49" not in review
+    assert "*webinar* · Q4 Pipeline Webinar: No budget" in review
+    assert "takes messages again" in alerts(stack)[0].all_text
+
+
+async def test_with_no_event_the_next_rejection_that_gets_through_brings_the_review_back(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")
+    stack.sim.archive_channel(FEEDBACK)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+    stack.sim.archive_channel(FEEDBACK, archived=False)  # Handoff was down: no event
+
+    await worked_and_closed(stack, 2, "Not a fit", "Renewed with their vendor.")
+    await stack.settle()
+
+    (review,) = reviews(stack)
+    assert "Rejections in 2026-W48" in review
+    assert sum("Renewed with their vendor." in text for text in feedback_posts(stack)) == 1
+
+
+async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_with_its_charts(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The managers' weekly digest to a private channel the app was removed from: the post
+    and its charts are refused (`not_in_channel`: chat.postMessage "Cannot post user messages
+    to a channel they are not in.", files.completeUploadExternal "User/bot membership is
+    required for the specified channel."). Once the app is invited back, the first message
+    there that gets through (next week's digest) brings that week's digest back, once, as it
+    was, with its charts."""
+    stack.sim.add_channel(DIGEST, private=True)
+    stack.sim.not_in_channel.add(DIGEST)
+    await worked_and_closed(stack, 1, "Not a fit", None)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+    assert digests(stack) == [] and stack.sim.files(DIGEST) == []
+    assert "not_in_channel" in alerts(stack)[0].all_text
+
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff: Slack sends no event we use
+    clock.now = DIGEST_TIME + timedelta(days=7)
+    await stack.handoff.digest()
+    await stack.settle()
+
+    posted = digests(stack)
+    assert sum("Weekly SLA digest · 2026-W49" in text for text in posted) == 1
+    (w48,) = [text for text in posted if "Weekly SLA digest · 2026-W48" in text]
+    assert "1 MQL posted" in w48  # that week's numbers, as they were meant
+    assert len(stack.sim.files(DIGEST)) == 4  # two charts each week, each once
+    assert len(reviews(stack)) == 2  # marketing's channel took both weeks' reviews

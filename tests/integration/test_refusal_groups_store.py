@@ -6,8 +6,10 @@ posted again once, however many replicas (or unarchive events) find out."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from bot.domain.effects import Send
 from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxItem, OutboxStore
@@ -15,7 +17,7 @@ from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY
 
 LATER = MONDAY + timedelta(minutes=5)
-ESCALATIONS = "C0ESCALATE"
+ESCALATIONS, FEEDBACK = "C0ESCALATE", "C0MKTFEED"
 
 
 async def refused_posts(services: Services, rows: OutboxStore, count: int) -> list[OutboxItem]:
@@ -81,3 +83,42 @@ async def test_a_day_later_the_same_refusal_opens_a_new_alert(services: Services
     alerts = [row for row in await rows.rows() if row["kind"] == Kind.MESSAGE]
     assert len(alerts) == 2
     assert {row["key"] for row in alerts} == {"refused:1", "refused:2"}
+
+
+async def refuse(rows: OutboxStore, key: str, at: datetime) -> None:
+    """A worker takes the row keyed `key` and Slack refuses it: its channel is archived."""
+    (row,) = [row for row in await rows.rows() if row["key"] == key]
+    item = await rows.lease(int(row["id"]), at, at + timedelta(seconds=30))
+    assert item is not None
+    await rows.refused(item, at, "is_archived", ESCALATIONS)
+
+
+async def test_a_refused_report_is_sent_again_once_whatever_the_replicas_also_if_refused_again(
+    services: Services, database_url: str
+) -> None:
+    """A week's rejection review refused by marketing's archived channel: two replicas finding
+    the channel back at once write ONE row sending it again, as it was; that one refused too
+    (archived again before it went) is sent again once more at the next mend, never twice."""
+    rows = OutboxStore(services.store.db)
+    other = db.Database(database_url)
+    review = Send(FEEDBACK, "Rejections in 2026-W48", "weekly_digest:2026-W48:3")
+    try:
+        await rows.send([review], MONDAY)
+        await refuse(rows, review.key, LATER)
+
+        def copies(written: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [row for row in written if str(row["key"]).startswith(f"{review.key}:again:")]
+
+        for mend in range(2):
+            await asyncio.gather(
+                rows.mended(FEEDBACK, LATER), OutboxStore(other).mended(FEEDBACK, LATER)
+            )
+            found = copies(await rows.rows())
+            assert len(found) == mend + 1
+            latest = found[-1]
+            assert latest["state"] == "pending" and latest["lead_id"] is None
+            assert latest["payload"] == {"text": "Rejections in 2026-W48"}
+            if mend == 0:
+                await refuse(rows, str(latest["key"]), LATER)
+    finally:
+        await other.dispose()
