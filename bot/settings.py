@@ -330,6 +330,8 @@ def _base_url(env: Mapping[str, str], name: str, like: str) -> str:
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    """A pace: a positive number; ConfigError for anything else (`inf` is a pace that never
+    waits, and Slack's rate limits answer 429 instead)."""
     text = env.get(name)
     if not text:
         return default
@@ -337,7 +339,7 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
+    if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a positive number, not {text!r}")
     return value
 

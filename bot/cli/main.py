@@ -118,6 +118,12 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
             "HOST or PORT to where it can (docs/operations.md#configuration)"
         ) from None
     settle_heap()
+    if not settings.intake_token:  # documented, but otherwise only each refused lead says so
+        log.warning(
+            "HANDOFF_INTAKE_TOKEN is not set: intake refuses every lead until it is (POST /leads "
+            "and POST /leads/{external_id}/activity answer 401); set it to the bearer token "
+            "marketing systems send (docs/intake.md)"
+        )
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
         settings.host,
@@ -253,9 +259,15 @@ async def _import_leads(
 
 
 def _instant(text: str | None) -> datetime:
-    """--at: an ISO-8601 instant (a time zone is required: 2026-11-23T09:30+11:00)."""
-    if not text:
+    """--at: an ISO-8601 instant (a time zone is required: 2026-11-23T09:30+11:00); without
+    it, now. An empty one (an unset shell variable: `--at "$WHEN"`) is refused, not now."""
+    if text is None:
         return datetime.now(UTC)
+    if not text:
+        raise ConfigError(
+            "--at is empty: give an ISO-8601 instant like 2026-11-23T09:30+11:00, or leave --at "
+            "out for now"
+        )
     try:
         value = datetime.fromisoformat(text)
     except ValueError:

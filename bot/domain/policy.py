@@ -6,11 +6,12 @@ import difflib
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
@@ -1376,10 +1377,42 @@ _READ_AS_BOOL = {
 _NOT_A_TEAM_ZONE = re.compile(r"^(?:localtime|Factory|posixrules|(?:posix|right)/.*)$")
 
 
+def _keys_at(location: tuple[int | str, ...]) -> list[str]:
+    """The keys the mapping holding `location`'s last key takes (its model's fields), found by
+    following the location's keys down from `Policy`; none if it leads to no model."""
+    model: type[BaseModel] = Policy
+    for part in location[:-1]:
+        if not isinstance(part, str) or _TYPE_TAG.match(part):
+            continue  # a list's index, or a tag pydantic adds
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's type holds (`Segment` in `list[Segment]`, `Cap` in `Cap | None`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    found = (_model_in(argument) for argument in get_args(annotation))
+    return next((model for model in found if model is not None), None)
+
+
+def _unknown_key(location: tuple[int | str, ...]) -> str:
+    """An unknown key, with the nearest known one at its level (a misspelled `manager:`)."""
+    key = location[-1] if location else ""
+    near = difflib.get_close_matches(str(key), _keys_at(location), n=1)
+    return f"unknown key (did you mean {near[0]}?)" if near else _MESSAGES["extra_forbidden"]
+
+
 def _message(error: Any) -> str:
     location = error["loc"]
     if error["type"] == "extra_forbidden" and len(location) == 2 and location[0] == "escalation":
         return f"unknown ladder (the ladders are {', '.join(LADDERS)})"
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(location)
     if error["type"] == "too_short" and location and location[-1] == "reps":
         return "at least one rep is required"
     if error["type"] == "too_short":
@@ -1506,6 +1539,16 @@ def _file_checks(parts: Parts) -> list[str]:
     for index, day in enumerate(days):
         if day in days[:index]:
             problems.append(f"business_hours.days[{index}]: {day!r} is listed twice")
+    # The rotation counts each rep once: a rep's share is their weight, not their places.
+    for index, segment in parts.segments:
+        for rep, times in Counter(segment.reps).items():
+            if times > 1:
+                problems.append(
+                    f"segments[{index}].reps: {rep} is listed "
+                    f"{'twice' if times == 2 else f'{times} times'} in {segment.name}'s reps (a "
+                    "rep takes one place in the rotation: to give them more leads, give them a "
+                    f"weight, like weights: {{{rep}: 2}})"
+                )
     if parts.business_hours is not None:
         problems += _kingdom_alone(parts.business_hours)
     if parts.calendar is not None:

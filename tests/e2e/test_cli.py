@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import logging
 import os
 import re
@@ -154,6 +155,28 @@ def test_check_lists_the_problems_across_keys_beside_a_wrong_type(tmp_path: Path
         "deadline (2w, follow_up.within, the cadence's end): the feedback deadline must be the "
         "shorter one; shorten it, or lengthen the other",
     ]
+
+
+def test_check_and_serve_refuse_a_rep_listed_twice_in_a_segment(tmp_path: Path) -> None:
+    """docs/sla-file.md: a rep's share is their weight (`weights:`), not how often they are
+    listed; the rotation counts each rep once, so `[U0REP1, U0REP1]` passed as "2 rep(s)"."""
+    broken = tmp_path / "sla.yaml"
+    text = (ROOT / "sla.yaml").read_text()
+    broken.write_text(text.replace("reps: [U0REP1, U0REP2]", "reps: [U0REP1, U0REP1]"))
+    result = run("check", str(broken))
+    assert result.returncode == 1, result.stdout
+    problem = (
+        "segments[0].reps: U0REP1 is listed twice in enterprise's reps (a rep takes one "
+        "place in the rotation: to give them more leads, give them a weight, like "
+        "weights: {U0REP1: 2})"
+    )
+    assert result.stderr.splitlines() == [f"{broken}: 1 problem(s)", f"  {problem}"]
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", HANDOFF_SLA_FILE=str(broken)
+    )
+    served = run("serve", env=env, cwd=tmp_path)
+    assert served.returncode == 2
+    assert f"  {problem}" in served.stderr.splitlines()
 
 
 def test_serve_without_secrets_says_which_are_missing(tmp_path: Path) -> None:
@@ -515,7 +538,7 @@ async def serving(
 async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
         secrets = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
-        async with serving(tmp_path, sim, **secrets) as (port, _):
+        async with serving(tmp_path, sim, **secrets) as (port, output):
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as session:
                 for _ in range(200):
@@ -532,6 +555,44 @@ async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None
                     assert response.status == 201
             await sim.wait_for(lambda: sim.messages("C0ENT"), timeout=10, what="the lead post")
             assert "Priya Raman" in sim.messages("C0ENT")[0].all_text
+        assert not [line for line in output if "HANDOFF_INTAKE_TOKEN" in line]
+
+
+async def test_serve_without_an_intake_token_warns_at_start_that_intake_refuses_every_lead(
+    tmp_path: Path,
+) -> None:
+    """docs/intake.md: with no HANDOFF_INTAKE_TOKEN, intake refuses everything. `serve` started
+    without a word, and every lead marketing sent was a 401 nobody connected to the setting."""
+    async with SlackSimulator() as sim:
+        async with serving(tmp_path, sim, SLACK_SIGNING_SECRET=SIGNING_SECRET) as (port, output):
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as session:
+                for _ in range(200):
+                    try:
+                        async with session.get(f"{base}/healthz") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.05)
+                headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+                async with session.post(
+                    f"{base}/leads", json=lead_payload(), headers=headers
+                ) as response:
+                    assert response.status == 401
+    lines = [json.loads(line) for line in output if line.startswith("{")]
+    warned = [line for line in lines if line["message"].startswith("HANDOFF_INTAKE_TOKEN")]
+    assert [(line["level"], line["message"]) for line in warned] == [
+        (
+            "WARNING",
+            "HANDOFF_INTAKE_TOKEN is not set: intake refuses every lead until it is (POST /leads "
+            "and POST /leads/{external_id}/activity answer 401); set it to the bearer token "
+            "marketing systems send (docs/intake.md)",
+        )
+    ]
+    started = next(
+        i for i, line in enumerate(lines) if line["message"].startswith("handoff serving")
+    )
+    assert lines.index(warned[0]) < started  # among the start lines, before serving
 
 
 async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_path: Path) -> None:
@@ -578,6 +639,26 @@ def test_forget_with_nobody_named_is_a_bad_argument(tmp_path: Path, who: str) ->
     assert result.stderr.splitlines() == [
         "handoff: forget needs the person's email or a lead's external id: "
         "handoff forget <email or external id>"
+    ]
+    assert not (tmp_path / "h.db").exists()
+
+
+@pytest.mark.parametrize("command", [["sweep"], ["whatif", str(ROOT / "sla.yaml")]])
+def test_an_empty_at_is_a_bad_argument_not_now(tmp_path: Path, command: list[str]) -> None:
+    """`handoff sweep --at "$WHEN"` with WHEN unset ran the sweep as of now, exit code 0, as if
+    no --at were given; any other bad --at is one line and exit code 2, before anything is
+    opened (docs/operations.md)."""
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL="sqlite+aiosqlite:///./h.db",
+    )
+    result = run(*command, "--at", "", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "handoff: --at is empty: give an ISO-8601 instant like 2026-11-23T09:30+11:00, or leave "
+        "--at out for now"
     ]
     assert not (tmp_path / "h.db").exists()
 

@@ -200,13 +200,47 @@ def test_bad_follow_up_window() -> None:
     ("change", "path"),
     [
         (lambda d: d.update(colour="blue"), "colour"),
-        (lambda d: d["segments"][2].update(chanel="C0SMB"), "segments[2].chanel"),
         (lambda d: d["business_hours"].update(weekends=True), "business_hours.weekends"),
         (lambda d: d["dispositions"][0].update(colour="green"), "dispositions[0].colour"),
     ],
 )
 def test_unknown_keys_are_named(change: Callable[[dict[str, Any]], object], path: str) -> None:
     assert one_problem(change) == f"{path}: unknown key (check its spelling)"
+
+
+def rename(mapping: dict[str, Any], key: str, to: str) -> None:
+    mapping[to] = mapping.pop(key)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "meant"),
+    [
+        (lambda d: rename(d, "managers", "manager"), "manager", "managers"),
+        (lambda d: rename(d, "segments", "segmnets"), "segmnets", "segments"),
+        (lambda d: rename(d, "business_hours", "busines_hours"), "busines_hours", "business_hours"),
+        (lambda d: rename(d["segments"][2], "channel", "chanel"), "segments[2].chanel", "channel"),
+        (lambda d: d["segments"][0].update(caps={"open": 3}), "segments[0].caps", "cap"),
+        (lambda d: d["segments"][0].update(cap={"opne": 3}), "segments[0].cap.opne", "open"),
+        (lambda d: rename(d["mql"]["fit"][0], "points", "point"), "mql.fit[0].point", "points"),
+        (
+            lambda d: rename(d["report"]["weekly_digest"], "time", "tme"),
+            "report.weekly_digest.tme",
+            "time",
+        ),
+        (
+            lambda d: rename(d["escalation"]["no_touch"][0], "do", "doo"),
+            "escalation.no_touch[0].doo",
+            "do",
+        ),
+        (lambda d: d.update(icp={"employee_min": 50}), "icp.employee_min", "employees_min"),
+    ],
+)
+def test_a_misspelled_key_is_answered_with_the_nearest_known_one(
+    change: Callable[[dict[str, Any]], object], path: str, meant: str
+) -> None:
+    """As a misspelled time zone, holiday region or engagement type is: `manager:` said only
+    "check its spelling", at every level of the file."""
+    assert f"{path}: unknown key (did you mean {meant}?)" in problems_after(change)
 
 
 def test_business_hours_end_before_start() -> None:

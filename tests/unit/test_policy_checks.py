@@ -287,6 +287,30 @@ def test_snapshots_of_running_leads_keep_the_ids_they_were_stored_with(policy: P
     assert policy_from_snapshot(content, "v1").segments[0].reps == ["C0ENT"]
 
 
+def test_a_rep_listed_twice_in_a_segment_is_named_with_its_segment() -> None:
+    """docs/sla-file.md: a rep's share of the rotation is their weight, not how often they are
+    listed (the rotation counts each rep once): `[U0REP3, U0REP4, U0REP3]` passed as 3 reps."""
+    problems = problems_after(
+        lambda d: d["segments"][1].update(reps=["U0REP3", "U0REP4", "U0REP3", "U0REP3"])
+    )
+    advice = (
+        "(a rep takes one place in the rotation: to give them more leads, give them a weight, "
+        "like weights: {U0REP3: 2})"
+    )
+    assert problems == [f"segments[1].reps: U0REP3 is listed 3 times in mid_market's reps {advice}"]
+    problems = problems_after(lambda d: d["segments"][0].update(reps=["U0REP1", "U0REP1"]))
+    assert problems == [
+        "segments[0].reps: U0REP1 is listed twice in enterprise's reps (a rep takes one place in "
+        "the rotation: to give them more leads, give them a weight, like weights: {U0REP1: 2})"
+    ]
+
+
+def test_snapshots_of_running_leads_keep_a_rep_listed_twice(policy: Policy) -> None:
+    content = snapshot(policy)
+    content["segments"][0]["reps"] = ["U0REP1", "U0REP1"]  # taken before it was refused
+    assert policy_from_snapshot(content, "v1").segments[0].reps == ["U0REP1", "U0REP1"]
+
+
 # --- the named-accounts CSV --------------------------------------------------------------------
 
 

@@ -28,6 +28,30 @@ def test_a_bad_number_names_the_setting_and_its_unit(name: str, value: str, unit
     )
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "HANDOFF_SLACK_POSTS_PER_SECOND",
+        "HANDOFF_SLACK_POST_BURST",
+        "HANDOFF_SLACK_CALLS_PER_MINUTE",
+        "HANDOFF_SLACK_CALL_BURST",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "Infinity", "1e999", "nan", "-inf", "0", "fast"])
+def test_a_rate_that_is_not_a_positive_finite_number_is_refused(name: str, value: str) -> None:
+    """`inf` was taken: a pace that never waits, so Slack's rate limits answer 429 instead."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: value})
+    assert str(refused.value) == f"{name} must be a positive number, not {value!r}"
+
+
+def test_rates_are_read() -> None:
+    pace = Settings.from_env(
+        {"HANDOFF_SLACK_POSTS_PER_SECOND": "0.5", "HANDOFF_SLACK_CALL_BURST": "20"}
+    ).pace
+    assert (pace.posts_per_second, pace.call_burst) == (0.5, 20.0)
+
+
 def test_good_numbers_are_read() -> None:
     settings = Settings.from_env({"HANDOFF_OUTBOX_KEEP_DAYS": "14", "HANDOFF_SWEEP_SECONDS": "0"})
     assert (settings.outbox_keep_days, settings.sweep_seconds) == (14.0, 0.0)
