@@ -200,7 +200,8 @@ class _Turns:
         day, week = periods(self.policy, self.now)
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
         # Never back to a rep the SLA already took this lead from in its cycle (`had`).
-        avoid = frozenset({current} if current else ()) | _had(taken_from)
+        had = _had(taken_from) - {current}
+        avoid = frozenset({current} if current else ()) | had
         fallbacks = fallback_candidates(self.policy) if fallback else ()
         ask = RotationAsk(
             segment=segment.name,
@@ -212,6 +213,7 @@ class _Turns:
             fallback=self.policy.fallback if fallback else None,
             fallbacks=fallbacks,
             avoid=avoid,
+            had=had,
             leaving=current if taken_from and _counted(taken_from) else None,
             claimed_by=taken_from.owner if taken_from and not released else None,
         )
