@@ -415,6 +415,8 @@ def _message_payload(message: Send) -> dict[str, Any]:
         payload["blocks"] = list(message.blocks)
     if message.thread_ts:
         payload["thread_ts"] = message.thread_ts
+    if message.asks_claim:
+        payload["asks_claim"] = True
     return payload
 
 

@@ -63,6 +63,8 @@ class RotationAsk:
     # Who may, in order (the fallback owner, then the managers): the first not away takes it.
     fallbacks: tuple[str, ...] = ()
     avoid: frozenset[str] = frozenset()  # a reassignment: the rep the lead is taken from
+    # Of `avoid`, the reps the SLA took the lead from earlier in its cycle: "already had it".
+    had: frozenset[str] = frozenset()
     # The rep the rotation counted the lead to before (a reassignment): when the turn hands it
     # to someone else, it leaves their counts of today and this week (their credit stays).
     leaving: str | None = None
@@ -483,7 +485,7 @@ def take(
     if leaving is not None:  # out of its counts first, so the turn's figures are as they end
         load = loads[leaving]
         loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
-    turn = take_turn(rules, loads, ask.away | away, clock, ask.avoid)
+    turn = take_turn(rules, loads, ask.away | away, clock, ask.avoid, ask.had)
     if turn.rep is None:
         fell_back = _fall_back(db, ask, ask.away | away, f"nobody available ({turn.why_nobody})")
         if leaving is not None and fell_back.rep not in (None, leaving):
@@ -582,7 +584,7 @@ class HeldRotations:
             load = loads[leaving]
             loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
         away = ask.away | held.away if ask.away_at is not None else ask.away
-        turn = take_turn(ask.rules, loads, away, held.clock, ask.avoid)
+        turn = take_turn(ask.rules, loads, away, held.clock, ask.avoid, ask.had)
         held.turns += 1
         if turn.rep is None:
             fell_back = _fall_back(self.db, ask, away, f"nobody available ({turn.why_nobody})")

@@ -43,6 +43,9 @@ class Send:
     lead_id: int | None = None
     blocks: tuple[dict[str, object], ...] = ()
     thread_ts: str | None = None
+    # It asks its reader to claim the lead (`lead_id`): left unsent if, by the time it goes,
+    # the lead is claimed (by them, or anyone) or closed: nothing is left to claim.
+    asks_claim: bool = False
 
 
 @dataclass(frozen=True)

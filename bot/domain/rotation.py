@@ -95,6 +95,7 @@ class Skip:
     DAY_CAP = "at the daily cap"
     NO_WEIGHT = "weight 0"
     HOLDER = "has the lead now"  # the rep a reassignment takes the lead from
+    HAD = "already had it"  # a rep the SLA took the lead from earlier in its cycle
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,16 @@ class Turn:
 
     @property
     def why_nobody(self) -> str:
-        """Nobody available, in words: "all at cap", "all away", or the mix (the rep the lead
-        is taken from is not counted: "nobody else in the pool")."""
-        reasons = sorted(set(self.skipped.values()) - {Skip.HOLDER})
+        """Nobody available, in words: "all at cap", "all away", "everyone else in the pool
+        already had it" (the SLA took the lead from each of them this cycle), or the mix ("all
+        away or already had it"). The rep the lead is taken from is not counted: "nobody else
+        in the pool"."""
+        reasons = sorted(set(self.skipped.values()) - {Skip.HOLDER, Skip.HAD})
+        if Skip.HAD in self.skipped.values():
+            if not reasons:
+                others = "everyone else" if Skip.HOLDER in self.skipped.values() else "everyone"
+                return f"{others} in the pool already had it"
+            return "all " + " or ".join(reasons) + f" or {Skip.HAD}"
         if not reasons:
             return "nobody else in the pool" if self.skipped else "no reps in the pool"
         if all(reason in (Skip.OPEN_CAP, Skip.DAY_CAP) for reason in reasons):
@@ -128,13 +136,15 @@ def skip_reason(
     load: RepLoad,
     away: frozenset[str],
     avoid: frozenset[str] = frozenset(),
+    had: frozenset[str] = frozenset(),
 ) -> str | None:
     """Why `rep` cannot take this turn (None: they can); `avoid`: the reps the lead is taken
-    from (a reassignment never hands a lead back to them)."""
+    from (a reassignment never hands a lead back to them), of whom `had` the SLA took it from
+    earlier in its cycle (the others have it now)."""
     if rules.weight(rep) <= 0:
         return Skip.NO_WEIGHT
     if rep in avoid:
-        return Skip.HOLDER
+        return Skip.HAD if rep in had else Skip.HOLDER
     if rep in away:
         return Skip.AWAY
     if rules.cap_open is not None and load.open >= rules.cap_open:
@@ -150,16 +160,17 @@ def take_turn(
     away: frozenset[str] = frozenset(),
     clock: float = 0.0,
     avoid: frozenset[str] = frozenset(),
+    had: frozenset[str] = frozenset(),
 ) -> Turn:
     """Pick the next rep of the pool; `loads` and `clock` as stored (a rep missing has no load
     yet), `away` the reps unavailable now, `avoid` the reps a reassignment takes the lead from
-    (they sit the turn out like a capped rep: their credit frozen). Pure: the caller stores
-    what changed."""
+    (they sit the turn out like a capped rep: their credit frozen), of whom `had` had it
+    earlier in its cycle (the skip's reason says so). Pure: the caller stores what changed."""
     current = {rep: loads.get(rep, _NO_LOAD) for rep in dict.fromkeys(rules.reps)}
     skipped = {
         rep: why
         for rep, load in current.items()
-        if (why := skip_reason(rules, rep, load, away, avoid)) is not None
+        if (why := skip_reason(rules, rep, load, away, avoid, had)) is not None
     }
     available = [rep for rep in current if rep not in skipped]
     if not available:

@@ -1132,7 +1132,7 @@ class Services:
             thread_note(
                 lead, alert_views.reassign_note(lead, current, rep, why, policy, now), f"{key}:note"
             ),
-            Send(rep, dm, f"{key}:dm", lead.id),
+            Send(rep, dm, f"{key}:dm", lead.id, asks_claim=handed.owner is None),
             Refresh(lead.id),
             RefreshHomes(users=tuple(u for u in (current, rep, actor) if u and is_user_id(u))),
         ]

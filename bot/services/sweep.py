@@ -200,7 +200,8 @@ class _Turns:
         day, week = periods(self.policy, self.now)
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
         # Never back to a rep the SLA already took this lead from in its cycle (`had`).
-        avoid = frozenset({current} if current else ()) | _had(taken_from)
+        had = _had(taken_from) - {current}
+        avoid = frozenset({current} if current else ()) | had
         fallbacks = fallback_candidates(self.policy) if fallback else ()
         ask = RotationAsk(
             segment=segment.name,
@@ -212,6 +213,7 @@ class _Turns:
             fallback=self.policy.fallback if fallback else None,
             fallbacks=fallbacks,
             avoid=avoid,
+            had=had,
             leaving=current if taken_from and _counted(taken_from) else None,
             claimed_by=taken_from.owner if taken_from and not released else None,
         )
@@ -396,15 +398,17 @@ def _say(
     *,
     thread: bool = False,
     tag: str = "sweep",
+    asks_claim: bool = False,
 ) -> None:
     """A message of this sweep (or of a hand-on: `tag`) about the lead (once: keyed by the
-    lead, its cycle and `now`)."""
+    lead, its cycle and `now`); `asks_claim`: it asks its reader to claim the lead (`Send`)."""
     index = sum(isinstance(effect, Send) for effect in change.effects)
     key = f"{tag}:{lead.id}:{lead.cycle}:{now.isoformat()}:{index}"
     if thread:
         change.effects.append(thread_note(lead, text, key))
     else:
-        change.effects.append(Send(channel, text, key, lead.id, tuple(blocks or ())))
+        message = Send(channel, text, key, lead.id, tuple(blocks or ()), asks_claim=asks_claim)
+        change.effects.append(message)
 
 
 def _effect(
@@ -535,7 +539,7 @@ def _tell_reps(
     off their list, each in a DM; the rep it was taken from sees it leave their App Home.
     A rep who is `gone` hears nothing: Slack deactivated them, or made them a guest."""
     dm = alert_views.reassigned_dm(handed, ACTOR, policy, now, by_words)
-    _say(change, lead, now, rep, dm, tag=tag)
+    _say(change, lead, now, rep, dm, tag=tag, asks_claim=handed.owner is None)
     current = lead.owner or lead.suggested_owner
     if current and not gone:
         lost = alert_views.reassigned_away_dm(lead, rep, ACTOR, by_words)

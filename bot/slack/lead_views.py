@@ -621,12 +621,14 @@ def _stage_badge(lead: LeadView) -> str:
 
 
 def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
+    """The message's `text`: what notifications, screen readers and search show of it (Slack:
+    chat.update's `text` replaces it), so it tells the state its blocks tell."""
     # Escape only the lead's own words: the owner's mention must stay a live mention. The
-    # headline leaves room for the longest owner part (three names of 40) within 3000.
+    # headline leaves room for the longest owner part (three names of 40), or the longest
+    # clock part (a claim and a first touch overdue, open to the pool), within 3000.
     text = one_line(_headline(lead), 2800)
     if lead.stage is Stage.MQL and lead.first_touch_due_at:
-        text += f", first touch due by {team_time(lead.first_touch_due_at, policy.timezone)}"
-        text += f" · {policy.tier(lead.tier).first_touch.words}"
+        text += _clock_fallback(lead, lead.first_touch_due_at, policy, now)
     elif lead.stage is Stage.SAL and (before := reassigned_from(lead)) is not None:
         owner = f"<@{lead.owner}>{suggested_to(lead)}"
         text += f", owner {owner}, reassigned from {person(before, 40)}"
@@ -637,7 +639,23 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     held = reservation(lead, now)
     if held is not None:
         text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
+    elif (since := opened(lead, now)) is not None:
+        text += f", open to the pool since {team_time(since, policy.timezone)}"
     return text
+
+
+def _clock_fallback(lead: LeadView, due: datetime, policy: Policy, now: datetime) -> str:
+    """An unclaimed lead's clocks as its post's clock line tells them (`clock_line`, not
+    live): the first touch due by its deadline (`due`), the claim overdue before it, or the first
+    touch overdue since its deadline. An instant, not a span: a span would stop growing in a
+    text rendered only when something happens."""
+    zone, touch = policy.timezone, policy.tier(lead.tier).first_touch
+    if now > due:
+        return f", first touch overdue since {team_time(due, zone)} · {touch.words}"
+    claim = ""
+    if lead.owner is None and lead.claim_due_at and now > lead.claim_due_at:
+        claim = f", claim overdue since {team_time(lead.claim_due_at, zone)}"
+    return f"{claim}, first touch due by {team_time(due, zone)} · {touch.words}"
 
 
 def feedback_message(lead: LeadView, policy: Policy) -> Message:

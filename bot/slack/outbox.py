@@ -855,6 +855,9 @@ class Outbox:
         if item.kind == Kind.MESSAGE and item.payload.get("group") is not None:
             refusals = await self.rows.refusals(int(item.payload["group"]))
             return None if refusals is None else await self._refusals_message(refusals)
+        if item.kind == Kind.MESSAGE and item.payload.get("asks_claim") and _claimed(lead):
+            log.info("outbox row %d not sent: it asks for a claim of a lead claimed", item.id)
+            return None
         if item.kind == Kind.MESSAGE:
             return Message(str(item.payload.get("text", "")), item.payload.get("blocks") or [])
         if lead is None:
@@ -1089,6 +1092,14 @@ def _posted_already(item: OutboxItem, lead: LeadView | None) -> bool:
     if replaces:
         return lead.erased_at is not None or lead.message_ts != replaces
     return lead.posted_at is not None
+
+
+def _claimed(lead: LeadView | None) -> bool:
+    """Whether a message asking for the lead's claim (a reassignment's "claim it there") is
+    stale when it goes: the lead was claimed meanwhile (by its reader, who must not read it
+    about a lead they hold, or by anyone else) or closed. Its words were rendered when the
+    lead was handed over; a claim may land before the outbox delivers them."""
+    return lead is not None and (lead.owner is not None or not lead.stage.is_open)
 
 
 def _refused_for_good(error: SlackApiError) -> bool:

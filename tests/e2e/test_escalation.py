@@ -214,6 +214,30 @@ async def test_an_untouched_lead_waits_out_a_long_weekend_with_a_dst_change(
     ]
 
 
+async def test_the_posts_text_says_overdue_when_its_blocks_do(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """chat.update's `text` replaces the post's fallback (what notifications, screen readers
+    and search show): once the claim, then the first touch, is overdue, it says so as the
+    blocks do, not "first touch due by 13:00" as if it were still on time."""
+    await new_lead(stack)
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert post.text.endswith(", first touch due by Mon 13:00 AEDT · 2 business hours")
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed; the managers' step fires
+    assert await sweep(stack, clock) == 1
+    shown = stack.sim.message(ENTERPRISE, post.ts)
+    assert shown is not None and "🔴 Claim was due" in shown.all_text
+    assert shown.text.endswith(
+        ", claim overdue since Mon 12:00 AEDT, first touch due by Mon 13:00 AEDT · 2 business hours"
+    )
+    clock.now = datetime(2026, 11, 23, 2, 0, 30, tzinfo=UTC)  # 13:00:30: the first touch too
+    assert await sweep(stack, clock) == 1
+    shown = stack.sim.message(ENTERPRISE, post.ts)
+    assert shown is not None and "🔴 First touch was due" in shown.all_text
+    assert shown.text.endswith(", first touch overdue since Mon 13:00 AEDT · 2 business hours")
+    assert "due by" not in shown.text
+
+
 def clock_words(text: str) -> str:
     """The line of a post or a card that carries the lead's clocks."""
     (line,) = [line for line in text.splitlines() if line.startswith(("🟢", "🟠", "🔴"))]

@@ -132,4 +132,9 @@ async def test_a_lead_never_goes_back_to_a_rep_the_sla_took_it_from(
     lead = await stack.services.lead(1)
     assert lead.suggested_owner == "U0MGR1"  # not @maya again
     assert why(stack).startswith(f"Reassigned by the SLA from <@{TOM}> (first touch overdue)")
-    assert "Fallback: nobody available" in why(stack)
+    # @maya is in the pool: she was passed over because she had it, and the line says so.
+    fallback = "Fallback: nobody available (everyone else in the pool already had it) → <@U0MGR1>"
+    assert why(stack).endswith(fallback)
+    (post,) = stack.sim.messages(ENTERPRISE)
+    note = stack.sim.thread(ENTERPRISE, post.ts)[-1].all_text
+    assert "nobody available (everyone else in the pool already had it), so to the fallback" in note

@@ -515,6 +515,32 @@ def test_clock_says_overdue_by_working_time(policy: Policy) -> None:
     assert live.endswith("· 2 business hours: overdue by 2h 30m of business time")
 
 
+def test_the_posts_text_tells_the_state_its_clock_line_tells(policy: Policy) -> None:
+    """The `text` (what notifications, screen readers and search show) says what the blocks
+    say: the first touch overdue since its deadline (an instant, which stays true however
+    late it is read, as the post's "overdue" does), the claim overdue, the pool open, never
+    "first touch due by" a deadline that has passed."""
+    on_time = lead_message(view(Stage.MQL), policy, BEFORE_DUE).text
+    assert on_time.endswith(", first touch due by Mon 13:00 AEDT · 2 business hours")
+    late = lead_message(view(Stage.MQL), policy, AFTER_DUE)
+    assert "🔴 First touch was due" in all_text(late)
+    assert late.text.endswith(", first touch overdue since Mon 13:00 AEDT · 2 business hours")
+    assert "due by" not in late.text
+    claim_due = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # Mon 11:30 AEDT
+    unclaimed = view(Stage.MQL, claim_due_at=claim_due)
+    assert lead_message(unclaimed, policy, BEFORE_DUE).text.endswith(
+        ", claim overdue since Mon 11:30 AEDT, first touch due by Mon 13:00 AEDT · 2 business hours"
+    )
+    opened = replace(unclaimed, claim_opens_at=claim_due)  # `claim: assigned`: the window ended
+    message = lead_message(opened, policy, BEFORE_DUE)
+    assert "🔓 Open to the pool since" in all_text(message)
+    assert message.text.endswith(", open to the pool since Mon 11:30 AEDT")
+    held = lead_message(opened, policy, claim_due - timedelta(minutes=5)).text
+    assert held.endswith(f", reserved for <@{OWNER}> until Mon 11:30 AEDT")
+    longest = replace(hostile_view(Stage.MQL), claim_due_at=claim_due, claim_opens_at=claim_due)
+    assert_valid_message(lead_message(longest, policy, BEFORE_DUE))  # within 3000
+
+
 def test_overdue_clock_counts_only_working_time(policy: Policy) -> None:
     tuesday_morning = datetime(2026, 11, 23, 22, 15, tzinfo=UTC)  # Tue 09:15 AEDT
     text = clock_line(view(Stage.MQL), policy, tuesday_morning)

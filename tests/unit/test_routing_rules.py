@@ -739,3 +739,25 @@ def test_an_unknown_segment_lists_the_segments_whole_within_a_section() -> None:
     listed = names.removesuffix(", ….").split(", ")
     assert names.endswith(", ….") and 100 < len(listed) < 300
     assert listed == [f"R&amp;D {number:03d}" for number in range(len(listed))]
+
+
+def test_nobody_available_says_the_others_already_had_the_lead() -> None:
+    """A reassignment passes over the rep who has the lead and every rep the SLA already took
+    it from this cycle (`had`): nobody left is not "nobody else in the pool" while @tom is in
+    it. Mixed reasons are each named."""
+    rules = PoolRules(("A", "B", "C"), {}, cap_per_day=1)
+    had = take_turn(rules, {}, avoid=frozenset({"A", "B", "C"}), had=frozenset({"B", "C"}))
+    assert had.rep is None
+    assert had.skipped == {"A": Skip.HOLDER, "B": Skip.HAD, "C": Skip.HAD}
+    assert had.why_nobody == "everyone else in the pool already had it"
+    away = take_turn(rules, {}, frozenset({"C"}), avoid=frozenset({"A", "B"}), had=frozenset("B"))
+    assert away.why_nobody == "all away or already had it"
+    capped = take_turn(
+        rules, {"C": RepLoad(today=1)}, avoid=frozenset({"A", "B"}), had=frozenset("B")
+    )
+    assert capped.why_nobody == "all at the daily cap or already had it"
+    alone = take_turn(rules, {}, frozenset({"B", "C"}), avoid=frozenset({"A"}))
+    assert alone.why_nobody == "all away"  # as before: the rep who has it is not counted
+    assert take_turn(PoolRules(("A",), {}), {}, avoid=frozenset("A")).why_nobody == (
+        "nobody else in the pool"
+    )
