@@ -137,7 +137,9 @@ def clock_line(lead: LeadView, policy: Policy, now: datetime, live: bool = True)
     calendar = policy.calendar  # the claim's and the first touch's: escalation.TEAM_CLOCKS
     tier = policy.tier(lead.tier)
     touch = tier.first_touch
-    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+    # An MQL touched already (back in the pool after its owner touched it) has no first
+    # touch left to run: it says when it came, as a claimed lead's does (below).
+    if lead.stage is Stage.MQL and lead.first_touch_due_at and lead.first_touch_at is None:
         # The colour of the nearest clock: green, amber past its first escalation step, red
         # past its deadline. The message is re-rendered when a step fires, not every minute.
         icon = URGENCY_ICONS[escalation.urgency(lead, policy, now)[0]]
@@ -627,7 +629,7 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     # headline leaves room for the longest owner part (three names of 40), or the longest
     # clock part (a claim and a first touch overdue, open to the pool), within 3000.
     text = one_line(_headline(lead), 2800)
-    if lead.stage is Stage.MQL and lead.first_touch_due_at:
+    if lead.stage is Stage.MQL and lead.first_touch_due_at and lead.first_touch_at is None:
         text += _clock_fallback(lead, lead.first_touch_due_at, policy, now)
     elif lead.stage is Stage.SAL and (before := reassigned_from(lead)) is not None:
         owner = f"<@{lead.owner}>{suggested_to(lead)}"

@@ -1151,3 +1151,15 @@ def test_a_dispositions_confirmation_dialog_is_plain_text_slack_accepts(policy: 
     dialogs = [button["confirm"] for button in buttons(message.blocks) if "confirm" in button]
     assert dialogs and all(dialog["text"]["type"] == "plain_text" for dialog in dialogs)
     assert any("Mark it “R&D <later>” (nurture)." == dialog["text"]["text"] for dialog in dialogs)
+
+
+def test_a_lead_back_in_the_pool_after_its_first_touch_does_not_say_it_is_overdue(
+    policy: Policy,
+) -> None:
+    """A lead released to the pool (its owner away) after its owner had touched it: its post
+    said "🔴 First touch was due …: overdue", and its text "first touch overdue since", though
+    the first touch was made in time; it says when the first touch came, as a claimed one does."""
+    touched = view(Stage.MQL, owner=None, first_touch_at=POSTED + timedelta(minutes=30))
+    message = lead_message(touched, policy, AFTER_DUE)
+    assert "overdue" not in all_text(message) and "overdue" not in message.text, message.text
+    assert "first touch after 30m of business time ✅" in clock_line(touched, policy, AFTER_DUE)
