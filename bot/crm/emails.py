@@ -50,7 +50,7 @@ class SlackEmails:
             elif error.response.status_code == 429 and self.pacer is not None:
                 # The app's limit for the method (after the client's retries): nothing more to
                 # it, from here or the members' reads, until its Retry-After.
-                self.pacer.pause(USERS_INFO, None, _retry_after(error))
+                self.pacer.pause(USERS_INFO, None, retry_after(error))
             return None
         profile = (answer.get("user") or {}).get("profile") or {}
         email = profile.get("email")
@@ -60,10 +60,11 @@ class SlackEmails:
         return self._cache[user_id]
 
 
-def _retry_after(error: SlackApiError) -> float:
-    """A 429's Retry-After, in seconds (0 when it carries none)."""
-    headers = error.response.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
+def retry_after(error: Exception) -> float:
+    """A 429's Retry-After, in seconds (0 when it carries none, or `error` is no Slack answer);
+    the members' reads (bot/services/people.py) wait it out too."""
+    headers = error.response.headers if isinstance(error, SlackApiError) else None
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
     if isinstance(value, list):
         value = value[0] if value else None
     try:

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.crm.emails import retry_after
 from bot.domain.away import is_away, status_counts, status_until
 from bot.services.policies import PolicyBook
 from bot.slack.outbox import BLOCKED, TOKEN_FIX
@@ -240,7 +241,7 @@ class People:
         wait = min(RETRY_MOST, RETRY_FIRST * 2 ** (missed - 1))
         said = "not read from Slack: it did not answer"
         if error is not None and _limited(error):
-            after = _retry_after(error)
+            after = retry_after(error)
             said = "not read from Slack: it limits the rate"
             said += f" (Retry-After {after:g} s)" if after else ""
             wait = max(wait, timedelta(seconds=after))
@@ -381,18 +382,6 @@ def _limited(error: Exception) -> bool:
         and error.response is not None
         and error.response.status_code == 429
     )
-
-
-def _retry_after(error: Exception) -> float:
-    """A 429's Retry-After, in seconds (0 when it carries none)."""
-    headers = error.response.headers if isinstance(error, SlackApiError) else None
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    if isinstance(value, list):
-        value = value[0] if value else None
-    try:
-        return max(0.0, float(value)) if value is not None else 0.0
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _reason(error: Exception) -> Any:

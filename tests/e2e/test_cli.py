@@ -535,19 +535,24 @@ async def serving(
     assert process.returncode == 0, output.decode()
 
 
+async def until_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    """Until the server at `base` answers `/healthz` with 200 (up to about 10 s)."""
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.05)
+
+
 async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
         secrets = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
         async with serving(tmp_path, sim, **secrets) as (port, output):
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as session:
-                for _ in range(200):
-                    try:
-                        async with session.get(f"{base}/healthz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.05)
+                await until_healthy(session, base)
                 headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
                 async with session.post(
                     f"{base}/leads", json=lead_payload(), headers=headers
@@ -567,13 +572,7 @@ async def test_serve_without_an_intake_token_warns_at_start_that_intake_refuses_
         async with serving(tmp_path, sim, SLACK_SIGNING_SECRET=SIGNING_SECRET) as (port, output):
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as session:
-                for _ in range(200):
-                    try:
-                        async with session.get(f"{base}/healthz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.05)
+                await until_healthy(session, base)
                 headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
                 async with session.post(
                     f"{base}/leads", json=lead_payload(), headers=headers
