@@ -642,7 +642,7 @@ _GIVEN_UP_FEEDBACK = (
 # monthly digests with their charts, the week's rejection review), each refused row: the one
 # the run wrote, or a copy of it refused again. Oldest first: a report's post before its charts.
 _GIVEN_UP_REPORTS = (
-    select(OutboxRow.id, OutboxRow.kind, OutboxRow.key, OutboxRow.payload)
+    select(OutboxRow.id, OutboxRow.kind, OutboxRow.key, OutboxRow.payload, OutboxRow.last_error)
     .where(
         OutboxRow.state == FAILED,
         OutboxRow.channel == bindparam("p_channel"),
@@ -665,14 +665,18 @@ _REFUSED_UPDATES = (
 )
 
 
-def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
+def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
-    got through): its open groups close, and, if any was open or Slack told, every open lead
-    whose post there was refused is posted again (once per refused post, whichever replica or
-    event finds it), every message to marketing refused there that still tells what the lead is
-    (a disposition, a "not an MQL" notice) is sent again, once, so is every report refused
-    there (a weekly or monthly digest and its charts, a week's rejection review), as it was
-    rendered, and every lead whose message there could not be updated is re-rendered.
+    got through, `shared`: a file): its open groups close, and, if any was open, Slack told or a
+    file got through, every open lead whose post there was refused is posted again (once per
+    refused post, whichever replica or event finds it), every message to marketing refused
+    there that still tells what the lead is (a disposition, a "not an MQL" notice) is sent
+    again, once, so is every report refused there (a weekly or monthly digest and its charts, a
+    week's rejection review), as it was rendered, and every lead whose message there could not
+    be updated is re-rendered. A chart refused for want of membership (`not_in_channel`) comes
+    back only once a file got through: a post does not need membership (chat:write.public),
+    so one getting through does not say the app is in the channel, and the chart sent again
+    would be refused again, then sent again at the next post, and so on.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -684,7 +688,7 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
         .scalars()
         .all()
     )
-    if not closed and not told:
+    if not closed and not told and not shared:
         return 0
     latest: dict[int, tuple[int, dict[str, Any], str]] = {}  # lead → its last refused post
     for row_id, lead_id, payload, error in db.execute(_GIVEN_UP_POSTS, {"p_channel": channel}):
@@ -704,7 +708,9 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
         db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
-    for row_id, kind, key, payload in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
+    for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
+        if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
+            continue  # a file shared there says the app is in the channel, a post does not
         key = f"{str(key).partition(':again:')[0]}:again:{row_id}"
         row = outbox_row(str(kind), channel, now, key=key, payload=dict(payload or {}))
         db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
@@ -1047,7 +1053,7 @@ class OutboxStore:
                 }
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
-                _mend(db, item.channel, now, told=False)
+                _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
