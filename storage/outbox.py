@@ -691,21 +691,24 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     if not closed and not told and not shared:
         return 0
     latest: dict[int, tuple[int, dict[str, Any], str]] = {}  # lead → its last refused post
+    first: dict[int, int] = {}  # lead → its first refused post: where it comes back in order
     for row_id, lead_id, payload, error in db.execute(_GIVEN_UP_POSTS, {"p_channel": channel}):
         latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(error))
-    again: dict[str, int] = {}
+        first.setdefault(int(lead_id), int(row_id))
+    # (the refused row, the row sending it again, what Slack said of a lead's post): written in
+    # the refused rows' order, so each channel gets them back as they were made (a week's
+    # review before the rejections after it, a lead's post before marketing hears of it).
+    copies: list[tuple[int, dict[str, Any], str | None]] = []
     for lead_id, (row_id, payload, error) in latest.items():
         cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
-        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
-        if db.execute(insert_row).rowcount == 1:
-            again[error] = again.get(error, 0) + 1
-    # Marketing's feedback it could not post there: each refused message once, oldest first.
+        copies.append((first[lead_id], row, error))
+    # Marketing's feedback it could not post there: each refused message once.
     for row_id, lead_id, kind in db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel}):
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(str(kind), channel, now, lead_id=lead_id, key=key, payload={})
-        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+        copies.append((int(row_id), row, None))
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
     for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
@@ -713,7 +716,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
             continue  # a file shared there says the app is in the channel, a post does not
         key = f"{str(key).partition(':again:')[0]}:again:{row_id}"
         row = outbox_row(str(kind), channel, now, key=key, payload=dict(payload or {}))
-        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+        copies.append((int(row_id), row, None))
+    again: dict[str, int] = {}
+    for _, row, post_error in sorted(copies, key=lambda copy: copy[0]):
+        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
+        if db.execute(insert_row).rowcount == 1 and post_error is not None:
+            again[post_error] = again.get(post_error, 0) + 1
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
     told_groups = set(closed)

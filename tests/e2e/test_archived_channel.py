@@ -389,3 +389,26 @@ async def test_charts_refused_for_want_of_membership_wait_for_an_upload_not_each
     await stack.handoff.digest()
     await stack.settle()
     assert len(stack.sim.files(DIGEST)) == 8  # every week's two charts, each once
+
+
+async def test_the_review_and_the_rejections_refused_after_it_come_back_in_their_order(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Marketing's channel archived: the week's rejection review is refused on Monday, then a
+    rejection of that Tuesday. Unarchived, marketing reads them as they were made: the week's
+    review, then Tuesday's rejection (not the rejection first, then last week's review)."""
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")  # in 2026-W48
+    stack.sim.archive_channel(FEEDBACK)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+    clock.now = DIGEST_TIME + timedelta(days=1)
+    await worked_and_closed(stack, 2, "Not a fit", "Renewed with their vendor.")
+    assert feedback_posts(stack)[1:] == []  # lead 1's rejection went before the archive
+
+    assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
+    await stack.settle()
+
+    review, rejection = feedback_posts(stack)[1:]
+    assert "Rejections in 2026-W48" in review
+    assert "Renewed with their vendor." in rejection
