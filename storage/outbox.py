@@ -642,7 +642,7 @@ _GIVEN_UP_FEEDBACK = (
 # monthly digests with their charts, the week's rejection review), each refused row: the one
 # the run wrote, or a copy of it refused again. Oldest first: a report's post before its charts.
 _GIVEN_UP_REPORTS = (
-    select(OutboxRow.id, OutboxRow.kind, OutboxRow.key, OutboxRow.payload)
+    select(OutboxRow.id, OutboxRow.kind, OutboxRow.key, OutboxRow.payload, OutboxRow.last_error)
     .where(
         OutboxRow.state == FAILED,
         OutboxRow.channel == bindparam("p_channel"),
@@ -665,14 +665,18 @@ _REFUSED_UPDATES = (
 )
 
 
-def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
+def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
-    got through): its open groups close, and, if any was open or Slack told, every open lead
-    whose post there was refused is posted again (once per refused post, whichever replica or
-    event finds it), every message to marketing refused there that still tells what the lead is
-    (a disposition, a "not an MQL" notice) is sent again, once, so is every report refused
-    there (a weekly or monthly digest and its charts, a week's rejection review), as it was
-    rendered, and every lead whose message there could not be updated is re-rendered.
+    got through, `shared`: a file): its open groups close, and, if any was open, Slack told or a
+    file got through, every open lead whose post there was refused is posted again (once per
+    refused post, whichever replica or event finds it), every message to marketing refused
+    there that still tells what the lead is (a disposition, a "not an MQL" notice) is sent
+    again, once, so is every report refused there (a weekly or monthly digest and its charts, a
+    week's rejection review), as it was rendered, and every lead whose message there could not
+    be updated is re-rendered. A chart refused for want of membership (`not_in_channel`) comes
+    back only once a file got through: a post does not need membership (chat:write.public),
+    so one getting through does not say the app is in the channel, and the chart sent again
+    would be refused again, then sent again at the next post, and so on.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -684,30 +688,40 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool) -> int:
         .scalars()
         .all()
     )
-    if not closed and not told:
+    if not closed and not told and not shared:
         return 0
     latest: dict[int, tuple[int, dict[str, Any], str]] = {}  # lead → its last refused post
+    first: dict[int, int] = {}  # lead → its first refused post: where it comes back in order
     for row_id, lead_id, payload, error in db.execute(_GIVEN_UP_POSTS, {"p_channel": channel}):
         latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(error))
-    again: dict[str, int] = {}
+        first.setdefault(int(lead_id), int(row_id))
+    # (the refused row, the row sending it again, what Slack said of a lead's post): written in
+    # the refused rows' order, so each channel gets them back as they were made (a week's
+    # review before the rejections after it, a lead's post before marketing hears of it).
+    copies: list[tuple[int, dict[str, Any], str | None]] = []
     for lead_id, (row_id, payload, error) in latest.items():
         cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
-        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
-        if db.execute(insert_row).rowcount == 1:
-            again[error] = again.get(error, 0) + 1
-    # Marketing's feedback it could not post there: each refused message once, oldest first.
+        copies.append((first[lead_id], row, error))
+    # Marketing's feedback it could not post there: each refused message once.
     for row_id, lead_id, kind in db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel}):
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(str(kind), channel, now, lead_id=lead_id, key=key, payload={})
-        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+        copies.append((int(row_id), row, None))
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
-    for row_id, kind, key, payload in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
+    for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
+        if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
+            continue  # a file shared there says the app is in the channel, a post does not
         key = f"{str(key).partition(':again:')[0]}:again:{row_id}"
         row = outbox_row(str(kind), channel, now, key=key, payload=dict(payload or {}))
-        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+        copies.append((int(row_id), row, None))
+    again: dict[str, int] = {}
+    for _, row, post_error in sorted(copies, key=lambda copy: copy[0]):
+        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
+        if db.execute(insert_row).rowcount == 1 and post_error is not None:
+            again[post_error] = again.get(post_error, 0) + 1
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
     told_groups = set(closed)
@@ -1047,7 +1061,7 @@ class OutboxStore:
                 }
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
-                _mend(db, item.channel, now, told=False)
+                _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from bot.cli.stack import LocalStack, TravelClock
 from bot.services.erasure import forget
 from bot.simulator.data import Message
-from tests.conftest import lead_payload
+from tests.conftest import ROOT, lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
 ADMIN = "U0MGR1"
@@ -353,3 +354,61 @@ async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_
     assert "1 MQL posted" in w48  # that week's numbers, as they were meant
     assert len(stack.sim.files(DIGEST)) == 4  # two charts each week, each once
     assert len(reviews(stack)) == 2  # marketing's channel took both weeks' reviews
+
+
+def manifest_scopes_but(missing: str) -> list[str]:
+    """The bot scopes manifest.yaml asks for, but `missing` (an admin declined it)."""
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    return [scope for scope in manifest["oauth_config"]["scopes"]["bot"] if scope != missing]
+
+
+async def test_charts_refused_for_want_of_membership_wait_for_an_upload_not_each_post(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The digest channel is public and the app is not in it, without `channels:join`: the
+    digest posts (chat:write.public) but its charts are refused (files.completeUploadExternal
+    `not_in_channel`: "User/bot membership is required for the specified channel."). A post
+    getting through says nothing of membership: the refused charts are not uploaded again,
+    to be refused again, at each week's digest (each copy refused, copied again at the next,
+    one more a week). Once the app is invited, the first chart that gets through brings each
+    refused chart back, once."""
+    stack.sim.scopes = manifest_scopes_but("channels:join")
+    stack.sim.add_channel(DIGEST)
+    stack.sim.not_in_channel.add(DIGEST)
+    await worked_and_closed(stack, 1, "Not a fit", None)
+    for week in range(3):
+        clock.now = DIGEST_TIME + timedelta(days=7 * week)
+        await stack.handoff.digest()
+        await stack.settle()
+    assert len(digests(stack)) == 3 and stack.sim.files(DIGEST) == []
+    uploads = [row for row in await stack.handoff.outbox.rows.rows() if row["kind"] == "upload"]
+    assert len(uploads) == 6  # two charts a week, each tried once: no copies refused again
+
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff
+    clock.now = DIGEST_TIME + timedelta(days=21)
+    await stack.handoff.digest()
+    await stack.settle()
+    assert len(stack.sim.files(DIGEST)) == 8  # every week's two charts, each once
+
+
+async def test_the_review_and_the_rejections_refused_after_it_come_back_in_their_order(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Marketing's channel archived: the week's rejection review is refused on Monday, then a
+    rejection of that Tuesday. Unarchived, marketing reads them as they were made: the week's
+    review, then Tuesday's rejection (not the rejection first, then last week's review)."""
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")  # in 2026-W48
+    stack.sim.archive_channel(FEEDBACK)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+    clock.now = DIGEST_TIME + timedelta(days=1)
+    await worked_and_closed(stack, 2, "Not a fit", "Renewed with their vendor.")
+    assert feedback_posts(stack)[1:] == []  # lead 1's rejection went before the archive
+
+    assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
+    await stack.settle()
+
+    review, rejection = feedback_posts(stack)[1:]
+    assert "Rejections in 2026-W48" in review
+    assert "Renewed with their vendor." in rejection
