@@ -505,6 +505,9 @@ def repost_key(lead_id: int, ts: str) -> str:
 # user"), `hash_conflict`, `duplicate_external_id` and `missing_profile_id` (a hash, an external
 # id or a profile view, which Handoff never sends).
 HOMES_REFUSED = ("not_enabled", "not_allowed_token_type")
+# How long homes held stay not due unless a replica asks about them sooner (the worker asks
+# every few minutes, and holds them again each time Slack refuses).
+HOMES_HELD_FOR = timedelta(minutes=10)
 _HOMES_HELD = aliased(OutboxRow, name="held")
 # Slack refuses App Homes for the whole app: a home waiting says so (every waiting one does,
 # once one is refused). Then the homes waiting are no delivery falling behind.
@@ -838,14 +841,40 @@ _HOME_REFUSED = (
     .where(text(HOME_PENDING), OutboxRow.last_error.in_(HOMES_REFUSED))
     .limit(1)
 )
-# The homes waiting, not in flight, marked as held by what Slack said of them all.
+_NOT_IN_FLIGHT = or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < bindparam("p_wall"))
+# The homes waiting, not in flight, marked as held by what Slack said of them all, and not due
+# until `p_until`: the dispatcher's reads (the oldest due rows) leave them out meanwhile, and
+# reach the other rows coming due, however many homes wait.
 _HOLD_HOMES = (
     update(table(OutboxRow))
+    .where(text(HOME_PENDING), _NOT_IN_FLIGHT)
+    .values(last_error=bindparam("p_error"), not_before=bindparam("p_until"))
+)
+_HOLD_THOSE = _HOLD_HOMES.where(OutboxRow.id.in_(bindparam("p_ids", expanding=True)))
+_HELD = and_(text(HOME_PENDING), OutboxRow.last_error.in_(HOMES_REFUSED))
+_PROBED = aliased(OutboxRow, name="probed")
+# The oldest home held, due now: the one that asks Slack whether it takes homes again.
+_PROBE_HOME = (
+    update(table(OutboxRow))
     .where(
-        text(HOME_PENDING),
-        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < bindparam("p_wall")),
+        OutboxRow.id
+        == select(_PROBED.id)
+        .where(
+            text("probed.kind = 'home' AND probed.state = 'pending'"),
+            _PROBED.last_error.in_(HOMES_REFUSED),
+            or_(_PROBED.lease_until.is_(None), _PROBED.lease_until < bindparam("p_wall")),
+        )
+        .order_by(_PROBED.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    .values(last_error=bindparam("p_error"))
+    .values(not_before=bindparam("p_wall2", type_=OUTBOX.c.not_before.type))
+)
+# Every home held, due now (Slack takes them again).
+_RELEASE_HOMES = (
+    update(table(OutboxRow))
+    .where(_HELD, OutboxRow.not_before > bindparam("p_wall"))
+    .values(not_before=bindparam("p_wall2", type_=OUTBOX.c.not_before.type))
 )
 _HELD_HOME = and_(OutboxRow.kind == Kind.HOME, _APP_REFUSES_HOMES)
 # The pending rows by kind, and the oldest's time, but for homes held while Slack refuses
@@ -1111,20 +1140,43 @@ class OutboxStore:
         wall: datetime,
         error: str,
         alert: tuple[str, str, str] | None,
+        until: datetime | None = None,
     ) -> None:
         """Slack refused a home for the whole app (its Home tab is off): the row waits as it
-        is, pending and not in flight, so later changes to the person add nothing to it;
-        `alert` (channel, text, key) tells people, in the same transaction, once per key."""
+        is, pending and not in flight, so later changes to the person add nothing to it, and
+        every home waiting is held with it: not due until `until` (default: `wall` plus
+        `HOMES_HELD_FOR`), unless `probe_home` or `homes_back` makes it due sooner. `alert`
+        (channel, text, key) tells people, in the same transaction, once per key."""
+        held = {"p_until": until or wall + HOMES_HELD_FOR, "p_error": error[:1000]}
 
         def work(db: Connection) -> None:
-            params = {"p_id": item.id, "p_wall": wall, "p_not_before": wall}
-            db.execute(_RETRY, {**params, "p_error": error[:1000], "p_unknown": False})
-            db.execute(_HOLD_HOMES, {"p_wall": wall, "p_error": error[:1000]})
+            params = {"p_id": item.id, "p_wall": wall, "p_not_before": held["p_until"]}
+            db.execute(_RETRY, {**params, "p_error": held["p_error"], "p_unknown": False})
+            db.execute(_HOLD_HOMES, {"p_wall": wall, **held})
             if alert is not None:
                 channel, message, key = alert
                 write_effects(db, [Send(channel, message, key)], now)
 
         await self.db.run(work)
+
+    async def hold_homes(
+        self, ids: Sequence[int], wall: datetime, error: str, until: datetime
+    ) -> None:
+        """Hold the homes `ids` (written after Slack refused them all) with the others, as
+        `home_waits` does, but for one in flight."""
+        params = {"p_ids": sorted(ids), "p_wall": wall, "p_until": until, "p_error": error[:1000]}
+        await self.db.run(lambda db: db.execute(_HOLD_THOSE, params))
+
+    async def probe_home(self, wall: datetime) -> None:
+        """Make the oldest home held due at `wall`, to ask Slack whether it takes homes again."""
+        params = {"p_wall": wall, "p_wall2": wall}
+        await self.db.run(lambda db: db.execute(_PROBE_HOME, params))
+
+    async def homes_back(self, wall: datetime) -> None:
+        """Slack takes homes again: every home held is due at `wall` (one statement), for
+        whichever replica reads it first."""
+        params = {"p_wall": wall, "p_wall2": wall}
+        await self.db.run(lambda db: db.execute(_RELEASE_HOMES, params))
 
     async def homes_waiting(self) -> int:
         """How many people's homes wait to be published."""

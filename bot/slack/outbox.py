@@ -198,6 +198,7 @@ class Outbox:
         upload_settle_seconds: float = 5.0,
         probe_seconds: float = 60.0,
         home_probe_seconds: float = 300.0,
+        read_limit: int = 1000,
         traffic: Traffic | None = None,
         homes: HomeViews | None = None,
         names: Mapping[str, str] | None = None,
@@ -212,6 +213,7 @@ class Outbox:
         self.pacer = Pacer(pace or Pace())
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
+        self.read_limit = read_limit  # the rows a dispatcher's read takes at most, oldest first
         self.max_backoff = max_backoff
         # A shared file reaches the channel's history shortly after completeUploadExternal.
         self.upload_settle = timedelta(seconds=upload_settle_seconds)
@@ -229,6 +231,10 @@ class Outbox:
         self.home_probe = timedelta(seconds=home_probe_seconds)
         self._home_probe_at: datetime | None = None
         self._home_probing: int | None = None
+        # Held homes are not due (storage holds them for twice `home_probe`, again at each
+        # refusal): the dispatcher makes one due at each try, and all of them once Slack takes
+        # homes again (in the outbox, where every replica's reads find them).
+        self._release_homes = False
         self._read_all = False  # the dispatcher's next read is a full one
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
@@ -327,18 +333,24 @@ class Outbox:
             self._read_all = False
             if full:
                 last_full = time.monotonic()
+                await self._held_homes_due()
             try:
-                due = await self.rows.due(self.wall(), after=0 if full else newest)
+                after = 0 if full else newest
+                due = await self.rows.due(self.wall(), after=after, limit=self.read_limit)
             except Exception:
                 log.exception("could not read the outbox; trying again shortly")
                 due = []
+            held = []
             for row_id, channel, kind in due:
                 newest = max(newest, row_id)
                 if kind == Kind.HOME and self._home_waits(row_id):
+                    held.append(row_id)
                     continue
                 if row_id not in self._queued:
                     self._queued.add(row_id)
                     self._lane(channel).put_nowait((row_id, kind))
+            if held:  # written since Slack refused them all: held with the others
+                await self._hold_homes(held)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 await asyncio.sleep(0.005)  # gather the wake-ups of a burst into one read
@@ -527,6 +539,29 @@ class Outbox:
         self.homes_refused = error
         self._home_probe_at = self.clock() + (timedelta(0) if probe_now else self.home_probe)
 
+    async def _hold_homes(self, ids: list[int]) -> None:
+        """Hold homes `ids` with the others: not due until the next tries but one."""
+        wall, error = self.wall(), self.homes_refused
+        if error is None:
+            return
+        try:
+            await self.rows.hold_homes(ids, wall, error, wall + 2 * self.home_probe)
+        except Exception:
+            log.exception("could not write to the outbox; trying again shortly")
+
+    async def _held_homes_due(self) -> None:
+        """Before a full read: every home held due now if Slack takes them again; else, at
+        the time to ask, the oldest held home (the one that asks)."""
+        try:
+            if self._release_homes:
+                await self.rows.homes_back(self.wall())
+                self._release_homes = False
+            elif self.homes_refused is not None and self._home_probing is None:
+                if self._home_probe_at is None or self.clock() >= self._home_probe_at:
+                    await self.rows.probe_home(self.wall())
+        except Exception:
+            log.exception("could not write to the outbox; trying again shortly")
+
     def _home_waits(self, row_id: int) -> bool:
         """Whether home row `row_id` waits while Slack refuses every home: one at a time goes,
         once every `home_probe`, to ask whether Slack takes them again."""
@@ -541,9 +576,14 @@ class Outbox:
 
     def home_tab_opened(self) -> None:
         """Someone opened the app's Home tab (Slack's app_home_opened, `tab: home`): it is on,
-        so the homes waiting go now, not at the next try."""
+        so the homes waiting go now, not at the next try (also those another replica holds:
+        this one may not have met the refusal)."""
         if self.homes_refused is not None:
             self._homes_back("someone opened the Home tab")
+        else:
+            self._release_homes = True
+            self._read_all = True
+            self.deliver_soon()
 
     def _homes_back(self, why: str) -> None:
         log.warning(
@@ -554,6 +594,7 @@ class Outbox:
         )
         self.homes_refused = None
         self._home_probe_at = None
+        self._release_homes = True  # the homes held are due again, for every replica
         self._read_all = True  # the rows held back are older than the newest read
         self.deliver_soon()
 
@@ -577,7 +618,9 @@ class Outbox:
             text = homes_refused(error, ADVICE.get(error), await self.rows.homes_waiting())
             key = f"alert:homes:{error[:100]}:{self.clock().date().isoformat()}"
             alert = (escalations, text, key)
-        await self.rows.home_waits(item, self.clock(), self.wall(), error, alert)
+        wall = self.wall()
+        until = wall + 2 * self.home_probe  # asked about sooner: one is tried per `home_probe`
+        await self.rows.home_waits(item, self.clock(), wall, error, alert, until)
         if alert is not None:
             self.deliver_soon()
 

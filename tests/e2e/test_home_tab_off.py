@@ -187,3 +187,50 @@ async def test_a_refusal_of_one_persons_home_stays_theirs(stack: LocalStack) -> 
         await stack.settle()
     assert all(published(stack, rep) == 2 for rep, _ in others)
     assert await waiting_homes(stack) == 0
+
+
+async def test_held_homes_leave_the_other_deliveries_their_turn(stack: LocalStack) -> None:
+    """The held homes are not due while held: with more of them than the dispatcher's full read
+    takes (its oldest due rows; 1,000 when serving, 3 here), a lead's post Slack refused for
+    now (`rate_limited`, chat.postMessage's "Application has posted too many messages") is
+    still posted when it comes due, not once the Home tab is back."""
+    outbox = stack.handoff.outbox
+    reps = await five_reps_with_a_lead(stack)
+    stack.sim.inject("views.publish", error="not_enabled")
+    for rep, (lead, channel) in reps.items():
+        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
+        await stack.settle()
+    assert refused(stack) == 1 and await waiting_homes(stack) == 5
+    outbox.read_limit = 3  # fewer than the homes held
+
+    stack.sim.inject("chat.postMessage", error="rate_limited", times=1)
+    company = {"name": "Late Ltd", "employees": 2400, "domain": "late.example"}
+    status, answer = await stack.post_lead(
+        lead_payload("ent-late", email="a@late.example", company=company)
+    )
+    assert status == 201, answer
+    await until(lambda: any("Late Ltd" in m.all_text for m in stack.sim.messages("C0ENT")))
+    assert refused(stack) == 1  # the homes still wait, asked about once
+    assert await waiting_homes(stack) == 5
+
+
+async def test_a_home_through_at_another_replica_brings_them_all_back(stack: LocalStack) -> None:
+    """The homes are held in the outbox, for every replica: one started once the tab is back
+    on asks with one home, and its getting through makes every home due again, wherever it is
+    read (this replica's next try is minutes away: the clock stands still)."""
+    reps = await five_reps_with_a_lead(stack)
+    fault = stack.sim.inject("views.publish", error="not_enabled")
+    for rep, (lead, channel) in reps.items():
+        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
+        await stack.settle()
+    assert refused(stack) == 1 and await waiting_homes(stack) == 5
+
+    stack.sim.faults.remove(fault)
+    other = replica(stack, stack.handoff.outbox.client)
+    try:
+        await until(lambda: all(published(stack, rep) == 2 for rep in reps))
+        await asyncio.sleep(0.3)
+        assert {rep: published(stack, rep) for rep in reps} == dict.fromkeys(reps, 2)
+        assert await waiting_homes(stack) == 0
+    finally:
+        await other.close()

@@ -59,3 +59,41 @@ async def test_a_home_waiting_for_another_reason_still_counts(store: Store) -> N
     await outbox.retry(item, T0, T0, "internal_error", unknown=False)
     assert await outbox.home_refused() is None
     assert await outbox.oldest_pending() == T0
+
+
+async def due_homes(outbox: OutboxStore, at: datetime) -> list[str]:
+    rows = {row["id"]: row["channel"] for row in await outbox.rows()}
+    return [rows[row_id] for row_id, _, kind in await outbox.due(at) if kind == Kind.HOME]
+
+
+async def test_held_homes_are_not_due_but_the_one_asking_and_all_once_back(store: Store) -> None:
+    """Held homes stay out of the dispatcher's reads (the oldest due rows): the other rows
+    coming due are reached however many homes wait. One is made due to ask Slack again, and
+    all of them at once when Slack takes homes again."""
+    outbox = OutboxStore(store.db)
+    for user in ("U0REP1", "U0REP2", "U0REP3"):
+        await home(store, user)
+    first, second, third = [row["id"] for row in await outbox.rows()]
+    item = await outbox.lease(first, T0, T0 + timedelta(seconds=30))
+    assert item is not None
+    later = T0 + timedelta(minutes=10)
+    await outbox.home_waits(item, T0, T0, "not_enabled", None, later)
+    await store.db.run(lambda db: enqueue(db, Kind.MESSAGE, "C0ENT", T0, key="retry"))
+    now = T0 + timedelta(minutes=1)
+    assert await due_homes(outbox, now) == []
+    assert [kind for _, _, kind in await outbox.due(now, limit=1)] == [Kind.MESSAGE]
+    assert await due_homes(outbox, later) == ["U0REP1", "U0REP2", "U0REP3"]  # no one asked
+
+    await outbox.probe_home(now)  # the oldest held home asks
+    assert await due_homes(outbox, now) == ["U0REP1"]
+    await outbox.probe_home(now)
+    assert await due_homes(outbox, now) == ["U0REP1"]
+    await home(store, "U0REP4", now)  # written meanwhile, then held with the others
+    fourth = max(row["id"] for row in await outbox.rows())
+    await outbox.hold_homes([fourth], now, "not_enabled", later)
+    assert await due_homes(outbox, now) == ["U0REP1"]
+    assert await outbox.homes_waiting() == 4
+
+    await outbox.homes_back(now)  # Slack takes them again: every one due, in one statement
+    assert await due_homes(outbox, now) == ["U0REP1", "U0REP2", "U0REP3", "U0REP4"]
+    assert {second, third} < {row_id for row_id, _, _ in await outbox.due(now)}
