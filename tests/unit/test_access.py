@@ -74,7 +74,7 @@ def test_every_action_has_a_row_and_the_table_is_the_expected_matrix() -> None:
     assert {action: set(roles) for action, roles in RULES.items()} == EXPECTED
 
 
-@pytest.mark.parametrize(("action", "roles"), list(RULES.items()), ids=str)
+@pytest.mark.parametrize(("action", "roles"), list(RULES.items()), ids=[str(a) for a in RULES])
 def test_each_row_of_the_table_matches_the_matrix(action: Action, roles: frozenset[Role]) -> None:
     assert set(roles) == EXPECTED[action]
 
