@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock
+from bot.domain.lead import LeadView
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
 from tests.e2e.test_app_home import open_home, text
@@ -33,14 +34,19 @@ async def timeline(stack: LocalStack, external_id: str) -> str:
     return str(section)
 
 
-async def test_lead_says_whom_a_claimed_lead_was_suggested_to(
-    stack: LocalStack, clock: TravelClock
-) -> None:
+async def two_leads(stack: LocalStack) -> tuple[LeadView, LeadView]:
+    """hs-1 and hs-2, posted: the rotation suggests the first to SUGGESTED, the second to PEER."""
     for external_id in ("hs-1", "hs-2"):
         status, _ = await stack.post_lead(lead_payload(external_id))
         assert status == 201
     await stack.settle()
-    first, second = await stack.services.lead(1), await stack.services.lead(2)
+    return await stack.services.lead(1), await stack.services.lead(2)
+
+
+async def test_lead_says_whom_a_claimed_lead_was_suggested_to(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    first, second = await two_leads(stack)
     assert first.suggested_owner == SUGGESTED, "the rotation's first pick"
     clock.advance(minutes=5)
     await stack.driver.press(PEER, "Claim", channel=ENTERPRISE, message_ts=first.message_ts)
@@ -84,11 +90,7 @@ def post(stack: LocalStack, ts: str | None) -> Message:
 async def test_the_lead_post_says_whom_a_claimed_lead_was_suggested_to(
     stack: LocalStack, clock: TravelClock
 ) -> None:
-    for external_id in ("hs-1", "hs-2"):
-        status, _ = await stack.post_lead(lead_payload(external_id))
-        assert status == 201
-    await stack.settle()
-    first, second = await stack.services.lead(1), await stack.services.lead(2)
+    first, second = await two_leads(stack)
     assert (first.suggested_owner, second.suggested_owner) == (SUGGESTED, PEER)
     clock.advance(minutes=12)
     for lead in (first, second):  # PEER takes the lead suggested to SUGGESTED, then their own

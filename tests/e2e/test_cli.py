@@ -546,18 +546,21 @@ async def until_healthy(session: aiohttp.ClientSession, base: str) -> None:
             await asyncio.sleep(0.05)
 
 
+async def post_a_lead_when_healthy(port: int) -> int:
+    """Wait for `/healthz`, then send the sample lead with the intake token: its status."""
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        await until_healthy(session, base)
+        headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        async with session.post(f"{base}/leads", json=lead_payload(), headers=headers) as answer:
+            return answer.status
+
+
 async def test_handoff_serve_runs_the_loop_against_slack(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
         secrets = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
         async with serving(tmp_path, sim, **secrets) as (port, output):
-            base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as session:
-                await until_healthy(session, base)
-                headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
-                async with session.post(
-                    f"{base}/leads", json=lead_payload(), headers=headers
-                ) as response:
-                    assert response.status == 201
+            assert await post_a_lead_when_healthy(port) == 201
             await sim.wait_for(lambda: sim.messages("C0ENT"), timeout=10, what="the lead post")
             assert "Priya Raman" in sim.messages("C0ENT")[0].all_text
         assert not [line for line in output if "HANDOFF_INTAKE_TOKEN" in line]
@@ -570,14 +573,7 @@ async def test_serve_without_an_intake_token_warns_at_start_that_intake_refuses_
     without a word, and every lead marketing sent was a 401 nobody connected to the setting."""
     async with SlackSimulator() as sim:
         async with serving(tmp_path, sim, SLACK_SIGNING_SECRET=SIGNING_SECRET) as (port, output):
-            base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as session:
-                await until_healthy(session, base)
-                headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
-                async with session.post(
-                    f"{base}/leads", json=lead_payload(), headers=headers
-                ) as response:
-                    assert response.status == 401
+            assert await post_a_lead_when_healthy(port) == 401
     lines = [json.loads(line) for line in output if line.startswith("{")]
     warned = [line for line in lines if line["message"].startswith("HANDOFF_INTAKE_TOKEN")]
     assert [(line["level"], line["message"]) for line in warned] == [

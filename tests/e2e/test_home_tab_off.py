@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from bot.cli.stack import LocalStack, TravelClock
+from bot.simulator.faults import Fault
 from tests.conftest import lead_payload
 from tests.e2e.conftest import replica
 
@@ -131,16 +132,22 @@ async def test_the_home_tab_turned_off_is_told_once_a_day_and_homes_come_back_on
     assert len(home_alerts(stack)) == 2
 
 
+async def claimed_with_the_tab_off(stack: LocalStack, reps: dict[str, tuple[int, str]]) -> Fault:
+    """An admin turns the Home tab off (Slack: `not_enabled`), then each rep claims their lead."""
+    fault = stack.sim.inject("views.publish", error="not_enabled")
+    for rep, (lead, channel) in reps.items():
+        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
+        await stack.settle()
+    return fault
+
+
 async def test_a_person_opening_the_home_tab_shows_it_is_back_on(
     stack: LocalStack, clock: TravelClock
 ) -> None:
     """Slack sends app_home_opened with `tab: home` only when a person opens the Home tab: it
     is on, so the homes waiting are published at once, not at the next try."""
     reps = await five_reps_with_a_lead(stack)
-    fault = stack.sim.inject("views.publish", error="not_enabled")
-    for rep, (lead, channel) in reps.items():
-        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
-        await stack.settle()
+    fault = await claimed_with_the_tab_off(stack, reps)
     assert refused(stack) == 1 and await waiting_homes(stack) == 5
 
     stack.sim.faults.remove(fault)
@@ -155,10 +162,7 @@ async def test_a_replica_started_meanwhile_holds_the_homes_too(stack: LocalStack
     """A replica started while the homes are held (another process, or this one restarted)
     learns it from the outbox: it asks Slack with one home, not with each of them."""
     reps = await five_reps_with_a_lead(stack)
-    stack.sim.inject("views.publish", error="not_enabled")
-    for rep, (lead, channel) in reps.items():
-        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
-        await stack.settle()
+    await claimed_with_the_tab_off(stack, reps)
     assert refused(stack) == 1
 
     other = replica(stack, stack.handoff.outbox.client)
@@ -196,10 +200,7 @@ async def test_held_homes_leave_the_other_deliveries_their_turn(stack: LocalStac
     still posted when it comes due, not once the Home tab is back."""
     outbox = stack.handoff.outbox
     reps = await five_reps_with_a_lead(stack)
-    stack.sim.inject("views.publish", error="not_enabled")
-    for rep, (lead, channel) in reps.items():
-        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
-        await stack.settle()
+    await claimed_with_the_tab_off(stack, reps)
     assert refused(stack) == 1 and await waiting_homes(stack) == 5
     outbox.read_limit = 3  # fewer than the homes held
 
@@ -219,10 +220,7 @@ async def test_a_home_through_at_another_replica_brings_them_all_back(stack: Loc
     on asks with one home, and its getting through makes every home due again, wherever it is
     read (this replica's next try is minutes away: the clock stands still)."""
     reps = await five_reps_with_a_lead(stack)
-    fault = stack.sim.inject("views.publish", error="not_enabled")
-    for rep, (lead, channel) in reps.items():
-        await stack.driver.press(rep, "Claim", channel=channel, value=str(lead))
-        await stack.settle()
+    fault = await claimed_with_the_tab_off(stack, reps)
     assert refused(stack) == 1 and await waiting_homes(stack) == 5
 
     stack.sim.faults.remove(fault)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -66,6 +67,30 @@ async def recognised(services: Services, lead_id: int) -> None:
     assert found is not None and found.id == lead_id
     with pytest.raises(Refusal, match="was erased already: nothing was changed"):
         await forget(services.store, Wakes(), EMAIL, "cli", MONDAY)
+
+
+def downgrade_to_before(file_end: str) -> Callable[[Connection], None]:
+    """Alembic's downgrade, on a connection, to the revision before the migration whose file
+    name ends with `file_end` (found by its file: the merger renumbers revisions)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage import db
+
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    (before,) = (
+        str(script.down_revision)
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if script.path.endswith(file_end)
+    )
+
+    def back(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, before)
+
+    return back
 
 
 async def test_an_erased_email_is_recognised_but_its_digest_cannot_be_tested_against_guesses(
@@ -186,26 +211,11 @@ async def test_a_database_erased_before_the_key_table_still_refuses_the_wrong_ke
     """The erasure keys are recorded by each erasure since migration 0031; an upgrade fills
     them from the digests already stored, so a database erased under an earlier Handoff still
     refuses another key, or none, after the upgrade."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     from storage import db
 
     await erased_lead(services)
     ours = services.store.erasure_key.key_id
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    # The revision before the table's (found by its file: the merger renumbers revisions).
-    (before,) = (
-        str(script.down_revision)
-        for script in ScriptDirectory.from_config(config).walk_revisions()
-        if script.path.endswith("_erasure_keys.py")
-    )
-
-    def back(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.downgrade(config, before)
+    back = downgrade_to_before("_erasure_keys.py")  # the schema before the table
 
     engine = services.store.db.engine
     async with engine.connect() as connection:  # the schema before the table: digests only
@@ -456,10 +466,6 @@ async def test_an_upgrade_records_the_keys_of_merge_digests_kept_before(
     """A database where an earlier Handoff kept a merge's digests without recording their key
     (the person erased before the key): the upgrade (migration 0033) records it, so a start
     with another key, or none, is refused there too."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     from storage import db
 
     store = services.store
@@ -473,17 +479,7 @@ async def test_an_upgrade_records_the_keys_of_merge_digests_kept_before(
         db.execute(text("DELETE FROM erasure_keys"))
         db.execute(text("DELETE FROM crm_merges WHERE merged_id NOT LIKE 'erased:hmac:%'"))
 
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    (before,) = (
-        str(script.down_revision)
-        for script in ScriptDirectory.from_config(config).walk_revisions()
-        if script.path.endswith("_erasure_keys_of_merges.py")
-    )
-
-    def back(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.downgrade(config, before)
+    back = downgrade_to_before("_erasure_keys_of_merges.py")
 
     engine = store.db.engine
     async with engine.begin() as connection:

@@ -14,20 +14,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.crm.emails import SlackEmails
 from bot.slack.pacing import Pace, Pacer
+from tests.unit.test_member_reads import answer
 
 MEMBERS = [f"U{index:04d}" for index in range(25)]
-
-
-def answer(data: dict[str, Any], status: int = 200, retry_after: str = "") -> AsyncSlackResponse:
-    return AsyncSlackResponse(
-        client=None,
-        http_verb="POST",
-        api_url="https://slack.com/api/users.info",
-        req_args={},
-        data=data,
-        headers={"Retry-After": retry_after} if retry_after else {},
-        status_code=status,
-    )
 
 
 class Slack:
@@ -42,7 +31,7 @@ class Slack:
         self.calls.append((user, self.seconds[0]))
         if self.limited:
             self.limited -= 1
-            limited = answer({"ok": False, "error": "ratelimited"}, 429, retry_after="30")
+            limited = answer({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "30"})
             raise SlackApiError("", limited)
         profile = {"email": f"{user.lower()}@acme.example"}
         return answer({"ok": True, "user": {"id": user, "profile": profile}})
