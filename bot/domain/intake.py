@@ -57,15 +57,29 @@ class Company(Clean):
     @field_validator("postcode", mode="before")
     @classmethod
     def _postcode(cls, value: Any) -> Any:
-        """A postcode sent as a whole number is its decimal digits (2000 → "2000"); true and
-        false (refused by `Clean`), 2000.0 and -2000 are refused."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value < 0:
-                raise ValueError("must be a string or a whole number of 0 or more")
-            return str(value)
-        if isinstance(value, float):
+        return whole_number_as_text(value)
+
+
+def whole_number_as_text(value: Any) -> Any:
+    """A postcode or an id sent as a whole number is its decimal digits (2000 → "2000"): a
+    form or a CRM may send either (HubSpot's ids are numbers). True and false (refused by
+    `Clean`), 2000.0 and -2000 are refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
             raise ValueError("must be a string or a whole number of 0 or more")
-        return value
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("must be a string or a whole number of 0 or more")
+    return value
+
+
+def _text_or_whole_number(schema: dict[str, Any]) -> None:
+    """The published schema of such a field: text as pydantic wrote it, or a whole number of 0
+    or more (`null` stays a choice of its own where the field is optional)."""
+    choices = schema.pop("anyOf", None) or [
+        {key: schema.pop(key) for key in ("type", "minLength", "maxLength") if key in schema}
+    ]
+    schema["anyOf"] = [*choices[:1], {"type": "integer", "minimum": 0}, *choices[1:]]
 
 
 class Engagement(Clean):
@@ -83,7 +97,11 @@ class Engagement(Clean):
 class LeadIn(Clean):
     """A lead as intake accepts it. Unknown keys are kept in the raw payload, not rejected."""
 
-    external_id: str = Field(min_length=1, max_length=255)
+    external_id: str = Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra=_text_or_whole_number,
+    )
     email: str = Field(max_length=320)
     name: str | None = Field(default=None, max_length=500)
     title: str | None = Field(default=None, max_length=500)
@@ -97,7 +115,17 @@ class LeadIn(Clean):
     received_at: datetime | None = None
     # The lead's record in the CRM (HubSpot contact id, Salesforce Lead id): writes go to it;
     # without it the CRM adapter finds the record by email.
-    crm_id: str | None = Field(default=None, min_length=1, max_length=64)
+    crm_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        json_schema_extra=_text_or_whole_number,
+    )
+
+    @field_validator("external_id", "crm_id", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return whole_number_as_text(value)
 
     @field_validator("email")
     @classmethod

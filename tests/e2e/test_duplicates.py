@@ -75,3 +75,31 @@ async def test_a_double_submitted_modal_dispositions_and_tells_marketing_once(
     assert len(stack.sim.messages(FEEDBACK)) == 1
     lead = await stack.services.lead(1)
     assert (lead.disposition_code, lead.disposition_reason) == ("not_a_fit", "No budget")
+
+
+async def test_an_id_sent_as_a_whole_number_is_the_same_lead_as_its_digits(
+    stack: LocalStack,
+) -> None:
+    """HubSpot's contact ids are numbers (`hs_object_id`), and a workflow or a form tool may send
+    them unquoted: `"external_id": 10234` is the lead `"10234"`, its repeat as text is a repeat
+    (200, not a second post), and `crm_id` is read the same way. Not a whole number of 0 or more
+    (10234.0, -1, true): refused by name, nothing stored."""
+    payload = lead_payload() | {"external_id": 10234, "crm_id": 901}
+    status, body = await stack.post_lead(payload)
+    assert status == 201, body
+    await stack.settle()
+    lead = await stack.services.store.by_external_id("10234")
+    assert lead is not None and lead.crm_id == "901"
+
+    status, body = await stack.post_lead(payload | {"external_id": "10234"})
+    assert status == 200, body
+    await stack.settle()
+    assert len(stack.sim.messages(ENTERPRISE)) == 1
+
+    for field, value in (("external_id", 10235.0), ("external_id", -1), ("crm_id", True)):
+        status, body = await stack.post_lead(lead_payload("hs-2") | {field: value})
+        assert status == 400, (field, value)
+        assert [error["field"] for error in body["errors"]] == [field], body
+    assert await stack.services.store.by_external_id("hs-2") is None
+    assert await stack.services.store.by_external_id("10235") is None
+    assert await stack.services.store.count_leads() == 1
