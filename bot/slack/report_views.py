@@ -545,8 +545,13 @@ def rejection_summary(
     # past its limit mid-line, and the count of those not shown with them.
     room = MAX_BLOCKS - len(blocks) - 1  # - 1: the context below
     blocks += [section(text) for text in _pack([clip(line, SECTION_LIMIT) for line in lines], room)]
+    # Counted when made, as marketing reviews them: the report counts the rejections of the
+    # leads received in its period (docs/reports.md), so the two can differ for one week.
     blocks.append(
-        context("`/sla-report last-week` has the whole week · reasons are tagged in sla.yaml")
+        context(
+            f"These are the rejections made in {period.label}; `/sla-report {period.label}` "
+            "counts those of the leads that came in that week · reasons are tagged in sla.yaml"
+        )
     )
     text = f"Rejections in {period.label}: {leads_count(total)}"
     return Message(text=text, blocks=blocks)

@@ -61,6 +61,9 @@ async def test_the_digest_is_posted_once_at_its_time(stack: LocalStack, clock: T
     (summary,) = new_posts(stack, FEEDBACK, feedback_before)
     assert "Rejections in 2026-W48" in summary and "1 lead" in summary and "1 leads" not in summary
     assert "*webinar* · Q4 Pipeline Webinar: Not ICP (MQL definition) 1" in summary
+    # What it counts, beside the report marketing may hold it against (docs/reports.md).
+    assert "the rejections made in 2026-W48" in summary
+    assert "`/sla-report 2026-W48` counts those of the leads that came in that week" in summary
 
 
 async def test_a_restart_just_after_the_time_catches_up_once(
