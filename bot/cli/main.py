@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
-from bot.domain.policy import LADDERS, Policy, PolicyError
+from bot.domain.policy import LADDERS, Policy, PolicyError, policy_warnings
 from bot.domain.refusal import Refusal
 from bot.services.health import Readiness
 from bot.services.policies import load_policy
@@ -100,6 +100,11 @@ def check(path: str) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(_policy_summary(policy, path))
+    warnings = policy_warnings(policy)  # valid all the same: the file passes
+    if warnings:
+        print(f"{path}: {len(warnings)} warning(s)", file=sys.stderr)
+        for warning in warnings:
+            print(f"  {warning}", file=sys.stderr)
     return 0
 
 
@@ -124,6 +129,8 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
             "and POST /leads/{external_id}/activity answer 401); set it to the bearer token "
             "marketing systems send (docs/intake.md)"
         )
+    for warning in policy_warnings(handoff.services.policy):  # as `handoff check` prints them
+        log.warning("%s: %s", settings.sla_file, warning)
     log.info(
         "handoff serving on http://%s:%s (SLA version %s)",
         settings.host,

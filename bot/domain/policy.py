@@ -1129,6 +1129,89 @@ def zone_hint(value: str) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+@dataclass(frozen=True)
+class MeantZone:
+    """The place a team most likely means by a legacy zone name, its time in words, and who
+    keeps the legacy name's one offset all year (`kept_by`, in `kept_zone`), if anyone does."""
+
+    zone: str
+    words: str
+    kept_by: str = ""
+    kept_zone: str = ""
+
+
+# The tz database's legacy System V names EST, MST and HST (its `northamerica` file; `backward`
+# since 2024b) keep one offset all year, unlike the US time they are named after. Whether a
+# name and its place have daylight saving is read from zoneinfo (`_daylight_saving`), not here.
+MEANT_ZONES = {
+    "EST": MeantZone("America/New_York", "US Eastern time"),
+    "MST": MeantZone("America/Denver", "US Mountain time", "Arizona", "America/Phoenix"),
+    "HST": MeantZone("Pacific/Honolulu", "Hawaii time"),  # no daylight saving there either
+}
+_ZONE_SAMPLE_YEAR = 2026
+
+
+@dataclass(frozen=True)
+class DaylightSaving:
+    """A zone's daylight saving: the months it starts and ends in, and the hours it adds."""
+
+    starts: str
+    ends: str
+    hours: float
+
+
+def _daylight_saving(zone: str) -> DaylightSaving | None:
+    """The months `zone`'s daylight saving starts and ends in a sample year (northern: it ends
+    on the first day whose noon is back on standard time), and its hours (None: it has none)."""
+    tz = ZoneInfo(zone)
+    first = date(_ZONE_SAMPLE_YEAR, 1, 1)
+    saved = [datetime.combine(first + timedelta(days=n), time(12), tz).dst() for n in range(365)]
+    summer = [n for n, amount in enumerate(saved) if amount]
+    if not summer:
+        return None
+    ends = first + timedelta(days=summer[-1] + 1)
+    hours = max(amount or timedelta() for amount in saved).total_seconds() / 3600
+    return DaylightSaving(f"{first + timedelta(days=summer[0]):%B}", f"{ends:%B}", hours)
+
+
+def _utc_offset(zone: str) -> str:
+    """`zone`'s offset on the sample year's first day, like UTC-05:00."""
+    offset = datetime(_ZONE_SAMPLE_YEAR, 1, 1, tzinfo=ZoneInfo(zone)).utcoffset()
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02}:{abs(minutes) % 60:02}"
+
+
+def zone_warning(key: str, zone: str) -> str | None:
+    """One line for a zone (a known one) written under `key` that has no daylight saving where
+    the place it is named after has: the zone to write instead. None for any other zone. Such
+    a zone is valid all the same (some teams mean it), so nothing is refused."""
+    meant = MEANT_ZONES.get(zone)
+    if meant is None or _daylight_saving(zone) is not None:
+        return None
+    saving = _daylight_saving(meant.zone)
+    if saving is None:
+        return None  # HST: Hawaii's own time keeps one offset all year too
+    offset = _utc_offset(zone)
+    off = "an hour" if saving.hours == 1 else f"{saving.hours:g} hours"
+    kept = (
+        f"; {meant.kept_by}, which keeps {offset}, writes {meant.kept_zone}"
+        if meant.kept_by
+        else ""
+    )
+    return (
+        f"{key}: {zone!r} is {offset} all year, with no daylight saving: for {meant.words} write "
+        f"{meant.zone} (with {zone} every deadline and business hour is {off} off from "
+        f"{saving.starts} to {saving.ends}{kept})"
+    )
+
+
+def policy_warnings(policy: Policy) -> list[str]:
+    """What a valid SLA file says that is likely not what its team means, one line each with
+    its key; `handoff check` and `serve`'s start print them, and nothing is refused. The team's
+    `timezone` is the one zone the file names (an owner's comes from Slack)."""
+    return [line for line in [zone_warning("timezone", policy.timezone)] if line is not None]
+
+
 def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:
     """The business time of `hours` (valid) in `zone` (a known time zone)."""
     regions = [holiday_region(region) for region in hours.regions]
@@ -1549,12 +1632,30 @@ def _file_checks(parts: Parts) -> list[str]:
                     "rep takes one place in the rotation: to give them more leads, give them a "
                     f"weight, like weights: {{{rep}: 2}})"
                 )
+    problems += _people_listed_twice(parts)
     if parts.business_hours is not None:
         problems += _kingdom_alone(parts.business_hours)
     if parts.calendar is not None:
         problems += _window_checks(parts, parts.calendar)
     problems += _unreachable(parts) + routing_checks(parts.routing)
     return problems + _deadline_checks(parts) + _slack_limits(parts)
+
+
+# The lists of people by role (docs/sla-file.md#who-may-do-what): each names a person once.
+PEOPLE_KEYS = ("managers", "reporters", "viewers")
+_LISTED_TWICE_HARM = {"managers": ": every escalation alert mentions each manager listed"}
+
+
+def _people_listed_twice(parts: Parts) -> list[str]:
+    """A person listed more than once in managers, reporters or viewers, as a rep listed twice
+    in a segment is: a second place gives no more rights (and a manager's, a second mention)."""
+    return [
+        f"{key}: {person} is listed {'twice' if times == 2 else f'{times} times'} in {key} "
+        f"(list each person once{_LISTED_TWICE_HARM.get(key, '')})"
+        for key, people in parts.people
+        for person, times in Counter(people).items()
+        if times > 1
+    ]
 
 
 def _kingdom_alone(hours: BusinessHours) -> list[str]:
@@ -1882,6 +1983,7 @@ class Parts:
     final_disposition_deadline: Duration | None = None  # None: not given (or not valid)
     final_deadline: Duration | None = None  # the key, else the cadence's end (None: unknown)
     routing: RoutingKeys = RoutingKeys()
+    people: tuple[tuple[str, tuple[str, ...]], ...] = ()  # PEOPLE_KEYS' lists that are valid
 
     @classmethod
     def of(cls, policy: Policy) -> Parts:
@@ -1909,6 +2011,7 @@ class Parts:
             final_disposition_deadline=policy.final_disposition_deadline,
             final_deadline=policy.final_deadline,
             routing=RoutingKeys.of(policy),
+            people=tuple((key, tuple(getattr(policy, key))) for key in PEOPLE_KEYS),
         )
 
     @classmethod
@@ -1949,6 +2052,11 @@ class Parts:
             final_disposition_deadline=given,
             final_deadline=(given or cadence_end) if known else None,
             routing=RoutingKeys.of_content(content),
+            people=tuple(
+                (key, tuple(people))
+                for key in PEOPLE_KEYS
+                if (people := _strings(content.get(key, []))) is not None
+            ),
         )
 
 

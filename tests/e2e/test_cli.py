@@ -510,11 +510,10 @@ async def serving(
     variables = clean_env(
         SLACK_BOT_TOKEN="xoxb-serve-test",
         SLACK_API_URL=sim.api_url,
-        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
         HOST="127.0.0.1",
         PORT=str(port),
-        **env,
+        **({"HANDOFF_SLA_FILE": str(ROOT / "sla.yaml")} | env),
     )
     process = await asyncio.create_subprocess_exec(
         *HANDOFF,
@@ -588,6 +587,31 @@ async def test_serve_without_an_intake_token_warns_at_start_that_intake_refuses_
         i for i, line in enumerate(lines) if line["message"].startswith("handoff serving")
     )
     assert lines.index(warned[0]) < started  # among the start lines, before serving
+
+
+async def test_serve_warns_at_start_of_a_team_zone_without_daylight_saving(tmp_path: Path) -> None:
+    """The tz database's EST is UTC-05:00 all year: valid, so serve starts, but a team that
+    meant US Eastern time has every clock an hour off from March to November. The start says
+    so in one line, as `handoff check` does (docs/sla-file.md#checking-the-file)."""
+    sla = tmp_path / "sla.yaml"
+    text = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    sla.write_text(text.replace("timezone: Australia/Sydney", "timezone: EST"), encoding="utf-8")
+    secrets = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
+    async with SlackSimulator() as sim:
+        serve = serving(tmp_path, sim, HANDOFF_SLA_FILE=str(sla), **secrets)
+        async with serve as (port, output):
+            async with aiohttp.ClientSession() as session:
+                await until_healthy(session, f"http://127.0.0.1:{port}")
+    lines = [json.loads(line) for line in output if line.startswith("{")]
+    warned = [line for line in lines if "daylight saving" in line["message"]]
+    assert [(line["level"], line["message"]) for line in warned] == [
+        (
+            "WARNING",
+            f"{sla}: timezone: 'EST' is UTC-05:00 all year, with no daylight saving: for US "
+            "Eastern time write America/New_York (with EST every deadline and business hour is "
+            "an hour off from March to November)",
+        )
+    ]
 
 
 async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_path: Path) -> None:

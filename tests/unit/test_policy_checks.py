@@ -311,6 +311,37 @@ def test_snapshots_of_running_leads_keep_a_rep_listed_twice(policy: Policy) -> N
     assert policy_from_snapshot(content, "v1").segments[0].reps == ["U0REP1", "U0REP1"]
 
 
+def test_a_person_listed_twice_in_managers_reporters_or_viewers_is_named_with_the_key() -> None:
+    """As a rep listed twice in a segment: refused with the path and the id. A manager listed
+    twice was mentioned twice in every escalation alert and listed twice by /sla."""
+    problems = problems_after(lambda d: d.update(managers=["U0MGR1", "U0MGR2", "U0MGR1"]))
+    assert problems == [
+        "managers: U0MGR1 is listed twice in managers (list each person once: every escalation "
+        "alert mentions each manager listed)"
+    ]
+    problems = problems_after(
+        lambda d: d.update(reporters=["U0MKT1"] * 3, viewers=["U0MKT2", "U0MKT2"])
+    )
+    assert problems == [
+        "reporters: U0MKT1 is listed 3 times in reporters (list each person once)",
+        "viewers: U0MKT2 is listed twice in viewers (list each person once)",
+    ]
+
+
+def test_a_person_listed_twice_is_named_beside_a_wrong_type_elsewhere() -> None:
+    problems = problems_after(
+        lambda d: d.update(managers=["U0MGR1", "U0MGR1"], follow_up={"min_attempts": "many"})
+    )
+    assert any(problem.startswith("follow_up.min_attempts: ") for problem in problems), problems
+    assert any(problem.startswith("managers: U0MGR1 is listed twice") for problem in problems)
+
+
+def test_snapshots_of_running_leads_keep_a_manager_listed_twice(policy: Policy) -> None:
+    content = snapshot(policy)
+    content["managers"] = ["U0MGR1", "U0MGR1"]  # taken before it was refused
+    assert policy_from_snapshot(content, "v1").managers == ["U0MGR1", "U0MGR1"]
+
+
 # --- the named-accounts CSV --------------------------------------------------------------------
 
 
