@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
-from bot.domain.policy import LADDERS, Policy, PolicyError, policy_warnings
+from bot.domain.policy import LADDERS, Policy, PolicyError, policy_warnings, zone_warning
 from bot.domain.refusal import Refusal
 from bot.services.health import Readiness
 from bot.services.policies import load_policy
@@ -227,6 +227,9 @@ async def _import_leads(
         zone = time_zone(timezone or policy.timezone)
     except ValueError as error:
         raise ConfigError(f"--timezone {error}") from None
+    # Valid, and read so: said as `handoff check` says it of the SLA's zone.
+    if warning := zone_warning("--timezone" if timezone else "timezone", str(zone)):
+        print(f"handoff: warning: {warning}", file=sys.stderr)
     # Imported leads' CRM writes wait for `serve`'s CRM worker too.
     database = db.Database(settings.database_url, crm=policy.crm)
     await db.upgrade(database.engine)

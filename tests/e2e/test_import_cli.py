@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.cli.main import _import
 from bot.domain.lead import LeadView
+from bot.domain.policy import zone_warning
 from bot.settings import ConfigError, Settings
 from storage import db
 from storage.repository import Store
@@ -107,6 +108,20 @@ async def test_import_timezone_names_the_zone_of_times_without_one(tmp_path: Pat
     # Sydney's wall clock read as UTC is hours ahead: refused, so the zone was the one named.
     assert await _import(settings, str(path), False, "UTC") == 1
     assert await _import(settings, str(path), False, "Australia/Sydney") == 0
+
+
+async def test_import_timezone_without_daylight_saving_is_read_and_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--timezone EST` is UTC-05:00 all year (the tz database's legacy name): valid, so the
+    rows are read in it, with the one line `handoff check` gives the SLA's `timezone: EST`."""
+    settings = Settings.from_env(env_for(tmp_path))
+    path = tmp_path / "recent.csv"
+    path.write_text("Record ID,Email\n1,a@acme.com\n")
+    assert await _import(settings, str(path), False, "EST") == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "EST" in line]
+    assert warned == [f"handoff: warning: {zone_warning('--timezone', 'EST')}"]
+    assert "America/New_York" in warned[0]
 
 
 async def test_import_with_an_unknown_timezone_is_one_configuration_error(
