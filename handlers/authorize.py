@@ -48,7 +48,13 @@ def guard(leads: Leads) -> Middleware:
         if wanted.action is not None and actor is not None:
             doing = f"run `{wanted.command}`" if wanted.command else None
             decided = await _decide(
-                leads, wanted.action, actor, wanted.lead_id, doing, wanted.post_ts
+                leads,
+                wanted.action,
+                actor,
+                wanted.lead_id,
+                doing,
+                wanted.post_ts,
+                wanted.post_cycle,
             )
             if decided is not None:
                 raise Refusal(decided, Reason.NOT_ALLOWED)
@@ -64,9 +70,10 @@ async def _decide(
     lead_id: int | None,
     doing: str | None = None,
     post_ts: str | None = None,
+    post_cycle: int | None = None,
 ) -> str | None:
     """The refusal for `actor` asking for `action`, or None to let the request through
-    (`post_ts`: the lead's post a rating was picked on)."""
+    (`post_ts`: the lead's post a rating was picked on; `post_cycle`: the cycle it shows)."""
     policy = leads.policy
     lead: LeadView | None = None
     if needs_lead(action):
@@ -74,7 +81,7 @@ async def _decide(
         if lead is None:
             return None
         policy = await leads.policy_for(lead)
-        if action is Action.RATE and (elsewhere := earlier_cycle_post(lead, post_ts)):
+        if action is Action.RATE and (elsewhere := earlier_cycle_post(lead, post_ts, post_cycle)):
             return elsewhere
     if actor in leads.barred:
         return BARRED

@@ -21,7 +21,8 @@ from bot.slack.text import typed
 
 LEAD_ID = re.compile(r"^\d{1,18}$")
 REASSIGN_CHOICE = re.compile(r"^(\d{1,18}):([UW][A-Z0-9]{2,20})$")  # "<lead id>:<rep>"
-RATING_CHOICE = re.compile(r"^(\d{1,18}):([1-5])$")  # "<lead id>:<rating>"
+# "<lead id>:<rating>:<cycle the post shows>" (before the cycle was carried: no cycle)
+RATING_CHOICE = re.compile(r"^(\d{1,18}):([1-5])(?::(\d{1,9}))?$")
 BLOCK_LEAD = re.compile(r"_(\d{1,18})$")  # a block id ending in the lead's id
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 ESCAPED_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -52,6 +53,7 @@ class Asked:
     where: str | None = None  # the channel of the press (an answer modal: of its Answer press)
     alert_ts: str | None = None  # a press on a managers' alert: that message's ts
     post_ts: str | None = None  # a rating picked on a lead's post: that post's ts
+    post_cycle: int | None = None  # and the cycle that post shows, if its option says
 
     def lead(self) -> int:
         """The lead this press names; Refusal if its value is not one Handoff could make."""
@@ -132,14 +134,15 @@ def _press(pressed: dict[str, Any]) -> Asked:
             return Asked(Action.REASSIGN, named, rep_chosen=False)
         return Asked(Action.REASSIGN, int(found[1]), found[2])
     if action_id.startswith(f"{ActionId.RATE}_"):
-        # A rating menu on a closed lead: the option is "<lead id>:<1–5>".
+        # A rating menu on a closed lead: the option is "<lead id>:<1–5>:<cycle>".
         option = pressed.get("selected_option")
         value = str(option.get("value") or "") if isinstance(option, dict) else ""
         found = RATING_CHOICE.match(value)
         rated = action_id.removeprefix(f"{ActionId.RATE}_")
         if found is None:
             return Asked(Action.RATE, lead_id(value.partition(":")[0]), f"{rated}:")
-        return Asked(Action.RATE, int(found[1]), f"{rated}:{found[2]}")
+        shown = int(found[3]) if found[3] else None
+        return Asked(Action.RATE, int(found[1]), f"{rated}:{found[2]}", post_cycle=shown)
     for prefix, action in BUTTONS.items():
         if action_id == prefix or action_id.startswith(f"{prefix}_"):
             choice = action_id.removeprefix(f"{prefix}_") if action_id != prefix else ""

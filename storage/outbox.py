@@ -43,6 +43,7 @@ from bot.domain.effects import (
     Refresh,
     RefreshHomes,
     Render,
+    RetirePost,
     Send,
     Settle,
     Upload,
@@ -85,6 +86,9 @@ class Kind:
     # The managers' alert about deliveries Slack refused (a `RefusalGroup`) re-rendered in place
     # from its group as it is then (chat.update): payload {"group"}; channel: the alert's.
     RECOUNT = "recount_alert"
+    # The post of a lead's ended cycle replaced in place once the lead came back (chat.update):
+    # payload {"ts", "text", "blocks"}, rendered when the new cycle began; channel: the post's.
+    RETIRE = "retire_post"
 
 
 KINDS = tuple(v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str))
@@ -304,6 +308,18 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
                 leads.update(effect.leads)
             case Settle():
                 settles.append(effect)
+            case RetirePost():
+                shown = {"ts": effect.ts, "text": effect.text, "blocks": list(effect.blocks)}
+                rows.append(
+                    outbox_row(
+                        Kind.RETIRE,
+                        effect.channel,
+                        now,
+                        lead_id=effect.lead_id,
+                        key=effect.key,
+                        payload=shown,
+                    )
+                )
     if settles:
         rows += _settle_rows(db, settles, now)
     if rows:
@@ -958,7 +974,7 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         .where(
             OutboxRow.lead_id == lead_id,
             OutboxRow.state == PENDING,
-            OutboxRow.kind.in_([*KIND_SENT, Kind.UPLOAD, Kind.SETTLE]),
+            OutboxRow.kind.in_([*KIND_SENT, Kind.UPLOAD, Kind.SETTLE, Kind.RETIRE]),
         )
         .values(state=DONE, payload={}, done_at=now, last_error="erased before it was sent")
     )

@@ -104,7 +104,22 @@ class Settle:
         return self.clocks is None or alert_clock(alert) in self.clocks
 
 
-Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle
+@dataclass(frozen=True)
+class RetirePost:
+    """The post of a lead's ended cycle (`ts` in `channel`) replaced in place by `text` and
+    `blocks` (chat.update), once the lead came back as a new cycle with a post of its own:
+    that cycle as it ended, with no control a pick on could only be refused, and a line
+    saying where the lead went. Keyed by the new cycle (`key`): once per comeback."""
+
+    lead_id: int
+    channel: str
+    ts: str
+    text: str
+    blocks: tuple[dict[str, object], ...]
+    key: str
+
+
+Effect = Render | Send | Upload | Refresh | RefreshHomes | Settle | RetirePost
 
 
 ALERT_KEYS = "sweep:%:alert"  # a LIKE pattern of every escalation alert's key

@@ -330,11 +330,20 @@ RATINGS = (1, 2, 3, 4, 5)
 RATED = ("fit", "timing")  # what the owner rates: how well the lead fits, and its timing
 
 
-def earlier_cycle_post(lead: LeadView, shown_in: str | None) -> str | None:
-    """The refusal of a rating picked on the post of one of the lead's earlier cycles
-    (`shown_in`: the ts of the post picked on): that post keeps its menus, but the lead's row
-    is its current cycle now, and an ended cycle is kept as it was (storage/cycles.py)."""
-    if shown_in is None or lead.cycle <= 1 or lead.message_ts in (None, shown_in):
+def earlier_cycle_post(
+    lead: LeadView, shown_in: str | None, shown_cycle: int | None = None
+) -> str | None:
+    """The refusal of a rating picked on the post of one of the lead's earlier cycles: the
+    lead's row is its current cycle now, and an ended cycle is kept as it was
+    (storage/cycles.py). Decided by the cycle the post shows (`shown_cycle`, carried in the
+    menu's options): a copy of the current cycle's post that Handoff posted again (a deleted
+    post, an archived channel) is of the current cycle, whatever its ts. A post rendered
+    before options carried the cycle says none: for it alone, a post other than the lead's
+    current one (`shown_in`: the ts of the post picked on) is taken for an earlier cycle's."""
+    if shown_cycle is not None:
+        if shown_cycle >= lead.cycle:
+            return None
+    elif shown_in is None or lead.cycle <= 1 or lead.message_ts in (None, shown_in):
         return None
     return (
         f"This post is of an earlier cycle of this lead: it came back as cycle {lead.cycle}, "

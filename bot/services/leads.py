@@ -25,6 +25,7 @@ from bot.domain.effects import (
     Refresh,
     RefreshHomes,
     Render,
+    RetirePost,
     Send,
     Settle,
     thread_note,
@@ -201,6 +202,21 @@ ERASED_AGAIN = (
 )
 
 
+def retired_post(
+    ended: LeadView, policy: Policy, now: datetime, comeback: LeadView
+) -> list[Effect]:
+    """The post of the cycle `ended` (the lead as it stands before it came back as
+    `comeback`, its next cycle, at `now`; `policy`: the SLA it was posted under) replaced in
+    place: that cycle as it ended, its controls gone and a line saying it came back. Nothing
+    if that cycle has no post in Slack."""
+    if ended.message_ts is None or ended.message_channel is None:
+        return []
+    message = lead_views.ended_cycle_post(ended, policy, now, comeback.channel)
+    key = f"retire:{ended.id}:{comeback.cycle}"
+    channel, ts = ended.message_channel, ended.message_ts
+    return [RetirePost(ended.id, channel, ts, message.text, tuple(message.blocks), key)]
+
+
 def answered_alerts(lead: LeadView, done: str, words: Callable[[], str], key: str) -> list[Effect]:
     """The managers' open alerts about `lead` (as it was) that `done` answers (an attempt, or a
     disposition's outcome: `escalation.clocks_met`), settled with `words`; none when it meets
@@ -364,6 +380,7 @@ class Services:
         key = f"{Announce.POST}:{lead.id}:{cycle.lead.cycle}"
         effects: list[Effect] = [
             Render(Announce.POST, lead.id, cycle.lead.channel, key, cycle=cycle.lead.cycle),
+            *retired_post(lead, await self.policy_for(lead), now, cycle.lead),
             RefreshHomes(leads=(lead.id,)),
         ]
         return await self.store.again(

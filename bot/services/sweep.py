@@ -39,7 +39,7 @@ from bot.domain.routing import (
     pool_rules,
     routed_people,
 )
-from bot.services.leads import Notifier, owner_choice
+from bot.services.leads import Notifier, owner_choice, retired_post
 from bot.services.policies import PolicyBook
 from bot.services.routing import periods
 from bot.slack import alert_views
@@ -252,7 +252,7 @@ def decide(
     policy = policies[lead.sla_version]
     plan = escalation.plan(lead, policy, now, recorded)
     if plan.recycle and lead.stage is Stage.NURTURE:
-        return _reengage(lead, _Turns(pick, current or policy, now, away), now)
+        return _reengage(lead, policy, _Turns(pick, current or policy, now, away), now)
     turns = _Turns(pick, policy, now, away)
     if plan.recycle:
         return _new_cycle(lead, policy, turns, now)
@@ -620,16 +620,17 @@ def _new_cycle(lead: LeadView, policy: Policy, turns: _Turns, now: datetime) -> 
     choice = turns.route(lead, as_sent(lead, lead.engagement, own_score(lead)), segment)
     home = choice.segment if choice.segment is not segment else None
     cycle = new_cycle(lead, policy, now, choice.rep, home=home)
-    change = _posted(cycle, policy, "recycled_back", cycle.previous)
+    retired = retired_post(lead, policy, now, cycle.lead)
+    change = _posted(cycle, policy, "recycled_back", cycle.previous, retired)
     change.values["route_reason"] = choice.reason
     return change
 
 
-def _reengage(lead: LeadView, turns: _Turns, now: datetime) -> Change:
+def _reengage(lead: LeadView, own: Policy, turns: _Turns, now: datetime) -> Change:
     """A nurtured lead's re-engagement date: scored again under the current SLA from what it
     has now; posted as a new cycle if it qualifies (routed by the rules in order, as a new
     lead is), else left in nurture until the next date (marketing heard why when it was
-    nurtured; nothing new is said)."""
+    nurtured; nothing new is said). `own`: the SLA it was posted under (its earlier post's)."""
     current = turns.policy
     rescored = rescore(lead, current, as_of=now)
     if not rescored.qualifies:
@@ -641,13 +642,17 @@ def _reengage(lead: LeadView, turns: _Turns, now: datetime) -> Change:
     choice = turns.route(lead, as_sent(lead, rescored.engagement, None), segment)
     home = choice.segment if choice.segment is not segment else None
     cycle = new_cycle(lead, current, now, choice.rep, rescored, home=home)
-    change = _posted(cycle, current, "nurture_reengaged", cycle.previous)
+    retired = retired_post(lead, own, now, cycle.lead)
+    change = _posted(cycle, current, "nurture_reengaged", cycle.previous, retired)
     change.values["route_reason"] = choice.reason
     return change
 
 
-def _posted(cycle: Cycle, policy: Policy, event: str, data: dict[str, Any]) -> Change:
-    """The new cycle's change: its values, its event, and its post in its channel."""
+def _posted(
+    cycle: Cycle, policy: Policy, event: str, data: dict[str, Any], retired: list[Effect]
+) -> Change:
+    """The new cycle's change: its values, its event, its post in its channel, and the
+    `retired` post of the cycle it ends (services/leads.py `retired_post`)."""
     lead = cycle.lead
     key = f"{Announce.POST}:{lead.id}:{lead.cycle}"
     return Change(
@@ -656,6 +661,7 @@ def _posted(cycle: Cycle, policy: Policy, event: str, data: dict[str, Any]) -> C
         values=cycle.values,
         effects=[
             Render(Announce.POST, lead.id, lead.channel, key, cycle=lead.cycle),
+            *retired,
             RefreshHomes(leads=(lead.id,)),
         ],
     )

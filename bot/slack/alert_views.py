@@ -31,6 +31,7 @@ _WHAT = {
     "feedback": "post disposition feedback",
     "nurture_notice": "post a nurture notice",
     "upload": "upload a report chart",
+    "retire_post": "update the post of a lead's earlier cycle",
 }
 
 

@@ -387,13 +387,15 @@ RATING_WORDS = {
 }
 
 
-def _rating_options(rated: str, lead_id: int | None) -> list[dict[str, Any]]:
-    """1–5 with words; a message's option names its lead (`12:4`), a modal's only the number."""
+def _rating_options(rated: str, lead: LeadView | None) -> list[dict[str, Any]]:
+    """1–5 with words; a message's option names its lead and the cycle the post shows
+    (`12:4:2`: a pick on a post of an ended cycle is told apart from one on a copy of the
+    current cycle's post, whatever the post's ts), a modal's only the number."""
     _, words = RATING_WORDS[rated]
     return [
         {
             "text": {"type": "plain_text", "text": text},
-            "value": f"{lead_id}:{number}" if lead_id is not None else str(number),
+            "value": f"{lead.id}:{number}:{lead.cycle}" if lead is not None else str(number),
         }
         for number, text in enumerate(words, start=1)
     ]
@@ -405,7 +407,7 @@ def rating_menus(lead: LeadView) -> dict[str, Any]:
     menus = []
     for rated, current in (("fit", lead.fit_rating), ("timing", lead.timing_rating)):
         label, _ = RATING_WORDS[rated]
-        options = _rating_options(rated, lead.id)
+        options = _rating_options(rated, lead)
         menu: dict[str, Any] = {
             "type": "static_select",
             "action_id": rate_action(rated),
@@ -500,6 +502,10 @@ def _outcome(lead: LeadView, policy: Policy, by: str | None = None) -> str:
     return text
 
 
+def _rated(lead: LeadView) -> bool:
+    return lead.fit_rating is not None or lead.timing_rating is not None
+
+
 def _rating_prompt(lead: LeadView) -> str:
     """Asks the owner how good the lead was, or says what they answered."""
     given = [
@@ -572,10 +578,12 @@ def lead_message(
     now: datetime,
     names: Mapping[str, str] | None = None,
     dispositioned_by: str | None = None,
+    came_back: str | None = None,
 ) -> Message:
     """The lead's one message in its segment channel, for its current state (`names`: the
     members' display names, for the Reassign menu's options; `dispositioned_by`: who made a
-    closed lead's disposition, from its audit trail, if the caller read it)."""
+    closed lead's disposition, from its audit trail, if the caller read it; `came_back`: the
+    line of a post whose cycle ended, shown instead of its controls: `ended_cycle_post`)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
         facts = f"Lead {lead.id} · {one_line(readable(lead.segment), 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
@@ -608,12 +616,32 @@ def lead_message(
         blocks.append(context(deal))
     if not lead.stage.is_open:
         blocks.append(section(_outcome(lead, policy, dispositioned_by)))
-        if lead.owner and lead.dispositioned_at:
+        if came_back is not None and lead.owner and _rated(lead):
+            blocks.append(context(_rating_prompt(lead)))  # what was answered, no menus
+        elif came_back is None and lead.owner and lead.dispositioned_at:
             blocks.append(rating_menus(lead))  # a rating can still be changed
             blocks.append(context(_rating_prompt(lead)))
+    if came_back is not None:  # an ended cycle's post: nothing to press, where it went
+        blocks.append(context(came_back))
+        text = f"{_fallback(lead, policy, now)}, came back as cycle {lead.cycle + 1}"
+        return Message(text=text, blocks=blocks[:MAX_BLOCKS])
     blocks.extend(lead_actions(lead, policy))
     blocks.extend(reassign_control(lead, policy, names))
     return Message(text=_fallback(lead, policy, now), blocks=blocks[:MAX_BLOCKS])
+
+
+def ended_cycle_post(lead: LeadView, policy: Policy, now: datetime, channel: str) -> Message:
+    """The post of the cycle `lead` ends (as the lead stands before its new cycle), once it
+    came back at `now` as its next cycle, posted in `channel`: that cycle as it ended, with no
+    control (a pick there could only be refused: bot/domain/lead.py `earlier_cycle_post`)
+    and a line saying it came back. No link: Handoff keeps no permalink of the new post, and
+    it is posted after this is rendered; `/lead` has the history. Rendered by the use case
+    (the sweep reads no audit trail), so its outcome names the owner, not who closed it."""
+    line = (
+        f"♻️ Came back as cycle {lead.cycle + 1} on {slack_date(now, policy.timezone)}: "
+        f"its new post is in <#{channel}>; this post shows cycle {lead.cycle} as it ended."
+    )
+    return lead_message(lead, policy, now, came_back=line)
 
 
 def _stage_badge(lead: LeadView) -> str:

@@ -469,6 +469,8 @@ class Outbox:
                 await self._redact(item)
             elif item.kind == Kind.SETTLE:
                 await self._settle(item)
+            elif item.kind == Kind.RETIRE:
+                await self._retire(item)
             elif item.kind == Kind.RECOUNT:
                 await self._recount(item)
             else:
@@ -522,8 +524,8 @@ class Outbox:
         )
         self.metrics.inc("slack_retries_total")
         # Updates and homes render the state at delivery time: one that may have arrived is
-        # harmless.
-        rerendered = item.kind in (Kind.UPDATE_LEAD, Kind.HOME, Kind.SETTLE)
+        # harmless (so is a retired post's, the same content again).
+        rerendered = item.kind in (Kind.UPDATE_LEAD, Kind.HOME, Kind.SETTLE, Kind.RETIRE)
         await self._retry(item, backoff, error, unknown=unknown and not rerendered)
         return backoff
 
@@ -775,6 +777,24 @@ class Outbox:
                 if error.response.get("error") != "message_not_found":
                     raise
                 log.info("outbox row %d: the alert to settle is gone already", item.id)
+        await self.rows.delivered(item, self.clock())
+
+    async def _retire(self, item: OutboxItem) -> None:
+        """Show the post of a lead's ended cycle as the row has it (that cycle as it ended,
+        its controls gone); nothing to do if the post is gone from Slack."""
+        payload = item.payload
+        self.metrics.inc("slack_calls_total")
+        try:
+            await self.client.chat_update(
+                channel=item.channel,
+                ts=str(payload.get("ts")),
+                text=str(payload.get("text", "")),
+                blocks=payload.get("blocks") or None,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
+            log.info("outbox row %d: the earlier cycle's post is gone already", item.id)
         await self.rows.delivered(item, self.clock())
 
     async def _refusals_message(self, refusals: Refusals) -> Message:
@@ -1097,6 +1117,7 @@ _METHOD = {  # what a row's delivery is paced by
     Kind.REDACT: "chat.update",  # chat.delete where Slack refuses the edit for good
     Kind.SETTLE: "chat.update",
     Kind.RECOUNT: "chat.update",
+    Kind.RETIRE: "chat.update",
 }
 _COUNTER = {
     Kind.POST_LEAD: "leads_posted_total",

@@ -27,7 +27,7 @@ from bot.domain.info import (
     token,
 )
 from bot.domain.intake import parse_lead
-from bot.domain.lead import LeadView, Stage, check_work, comes_back_at
+from bot.domain.lead import LeadView, Stage, check_work, comes_back_at, earlier_cycle_post
 from bot.domain.policy import Policy, parse_policy
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import OWN_SCORE
@@ -389,3 +389,15 @@ def test_a_new_cycle_starts_with_no_questions_counted(policy: Policy) -> None:
     lead = nurtured(info_pauses=((asked, answered),))
     cycle = new_cycle(lead, policy, MONDAY_1PM, "U0REP2", rescore(lead, policy, [DEMO]))
     assert cycle.lead.info_pauses == () and cycle.values["info_pauses"] == ()
+
+
+def test_a_pick_is_of_an_earlier_cycle_by_the_cycle_its_post_shows() -> None:
+    """The cycle carried in the rating menu decides; the post's ts only for a post rendered
+    before the menus carried it (a copy of the current cycle posted again has another ts)."""
+    back = nurtured(stage=Stage.SQL, cycle=2, message_ts="200.2")
+    assert earlier_cycle_post(back, "100.1", 1) is not None  # the first cycle's post
+    assert earlier_cycle_post(back, "100.1", 2) is None  # an old copy of cycle 2's post
+    assert earlier_cycle_post(back, "200.2", 2) is None
+    assert earlier_cycle_post(back, "100.1") is not None  # no cycle carried: by its ts
+    assert earlier_cycle_post(back, "200.2") is None
+    assert earlier_cycle_post(nurtured(stage=Stage.SQL, message_ts="200.2"), "100.1") is None

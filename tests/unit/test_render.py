@@ -24,6 +24,7 @@ from bot.slack.home import HomeState, Queue, home_view, owned_card
 from bot.slack.lead_views import (
     clock_line,
     disposition_modal,
+    ended_cycle_post,
     feedback_message,
     lead_card,
     lead_message,
@@ -416,6 +417,22 @@ def test_the_owners_app_home_card_says_whom_the_lead_was_suggested_to(policy: Po
     assert "suggested to" not in json.dumps(own)
 
 
+@pytest.mark.parametrize("stage", [Stage.SQL, Stage.REJECT, Stage.NURTURE, Stage.RECYCLE])
+def test_an_ended_cycles_post_has_no_controls_and_says_it_came_back(
+    policy: Policy, stage: Stage
+) -> None:
+    ended = replace(view(stage), fit_rating=4)
+    message = ended_cycle_post(ended, policy, BEFORE_DUE, "C0SMB")
+    assert [b for b in message.blocks if b["type"] == "actions"] == []
+    text = all_text(message)
+    assert "Came back as cycle 2" in text and "<#C0SMB>" in text
+    assert f"Rated by <@{OWNER}>: fit 4" in text and "how good was" not in text
+    assert message.text.endswith(", came back as cycle 2")
+    assert validate_blocks(message.blocks) == []
+    unrated = all_text(ended_cycle_post(view(stage), policy, BEFORE_DUE, "C0ENT"))
+    assert "Rated by" not in unrated and "how good was" not in unrated
+
+
 def test_sal_fallback_mentions_the_owner(policy: Policy) -> None:
     message = lead_message(view(Stage.SAL), policy, BEFORE_DUE)
     assert message.text == f"Hot MQL: Priya Raman at Northwind Logistics, claimed by <@{OWNER}>"
@@ -433,7 +450,7 @@ def test_closed_stages_have_no_buttons(policy: Policy, stage: Stage) -> None:
     menus = next(
         b for b in lead_message(rated, policy, BEFORE_DUE).blocks if b["type"] == "actions"
     )
-    assert menus["elements"][0]["initial_option"]["value"] == "7:4"
+    assert menus["elements"][0]["initial_option"]["value"] == "7:4:1"  # lead:rating:cycle
     assert "initial_option" not in menus["elements"][1]
     label = policy.disposition(view(stage).disposition_code or "")
     assert label is not None
