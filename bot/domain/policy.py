@@ -1141,12 +1141,14 @@ class MeantZone:
 
 
 # The tz database's legacy System V names EST, MST and HST (its `northamerica` file; `backward`
-# since 2024b) keep one offset all year, unlike the US time they are named after. Whether a
+# since 2024b) keep one offset all year, unlike the US time they are named after; so does GMT
+# (`etcetera`), unlike the UK's. Whether a
 # name and its place have daylight saving is read from zoneinfo (`_daylight_saving`), not here.
 MEANT_ZONES = {
     "EST": MeantZone("America/New_York", "US Eastern time"),
     "MST": MeantZone("America/Denver", "US Mountain time", "Arizona", "America/Phoenix"),
     "HST": MeantZone("Pacific/Honolulu", "Hawaii time"),  # no daylight saving there either
+    "GMT": MeantZone("Europe/London", "UK time"),  # the UK keeps British Summer Time
 }
 _ZONE_SAMPLE_YEAR = 2026
 

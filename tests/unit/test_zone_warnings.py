@@ -59,6 +59,16 @@ def test_mst_is_accepted_and_named_with_denver_and_phoenix() -> None:
     assert warnings_for("MST") == [MST]
 
 
+def test_gmt_is_accepted_and_named_with_london() -> None:
+    """`GMT` is UTC+00:00 all year; the UK's clocks go to British Summer Time (Europe/London)."""
+    assert not has_daylight_saving("GMT") and has_daylight_saving("Europe/London")
+    assert warnings_for("GMT") == [
+        "timezone: 'GMT' is UTC+00:00 all year, with no daylight saving: for UK time write "
+        "Europe/London (with GMT every deadline and business hour is an hour off from March to "
+        "October)"
+    ]
+
+
 @pytest.mark.parametrize(
     "zone",
     [
