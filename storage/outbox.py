@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -544,6 +544,32 @@ MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
 
 
 @dataclass(frozen=True)
+class Resent:
+    """What else than leads' posts Handoff sent again to a mended channel, as a group's alert
+    tells it: marketing's messages by what they told, the reports by what and which period."""
+
+    rejections: int = 0
+    dispositions: int = 0  # a lead put back in nurture or recycling
+    notices: int = 0  # "not an MQL, kept in nurture"
+    # (WEEKLY_DIGEST, REJECTION_REVIEW or MONTHLY_DIGEST, its period's label), oldest first
+    reports: tuple[tuple[str, str], ...] = ()
+    charts: int = 0
+
+
+# What a report sent again is, by its run: a weekly run's last message is marketing's
+# rejection review (bot/services/digest.py writes it after the digest and its charts).
+WEEKLY_DIGEST, REJECTION_REVIEW, MONTHLY_DIGEST = (
+    "weekly_digest",
+    "rejection_review",
+    "monthly_digest",
+)
+# The refused row's payload records, once it was sent again, which group's alert told it and
+# as what (`Resent`): the refused rows are kept for good (not pruned, not emptied by an
+# erasure), and the copies' keys (once per refused row) would not say which group told them.
+TOLD_IN, TOLD_AS, TOLD_OF = "told_in", "told_as", "told_of"
+
+
+@dataclass(frozen=True)
 class Refusals:
     """The deliveries Slack refused to `channel` with `error`, as their alert shows them."""
 
@@ -555,6 +581,7 @@ class Refusals:
     last_lead_id: int | None
     mended_at: datetime | None
     reposted: int
+    resent: Resent = field(default_factory=Resent)  # what else came back, once mended
 
 
 _REFUSALS = select(
@@ -566,7 +593,38 @@ _REFUSALS = select(
 
 def _refusals(db: Connection, group_id: int) -> Refusals | None:
     row = db.execute(_REFUSALS, {"p_id": group_id}).first()
-    return None if row is None else Refusals(*row)
+    return None if row is None else _with_resent(db, Refusals(*row))
+
+
+_TOLD = (
+    select(OutboxRow.payload[TOLD_AS].as_string(), OutboxRow.payload[TOLD_OF].as_string())
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.payload[TOLD_IN].as_integer() == bindparam("p_group"),
+    )
+    .order_by(OutboxRow.id)
+)
+
+
+def _with_resent(db: Connection, refusals: Refusals) -> Refusals:
+    """The group as its alert shows it, with what else its mended channel got again."""
+    if refusals.mended_at is None:
+        return refusals
+    counts: dict[str, int] = {}
+    reports: list[tuple[str, str]] = []
+    for what, period in db.execute(_TOLD, {"p_channel": refusals.channel, "p_group": refusals.id}):
+        counts[str(what)] = counts.get(str(what), 0) + 1
+        if period is not None and (str(what), str(period)) not in reports:
+            reports.append((str(what), str(period)))
+    resent = Resent(
+        rejections=counts.get("rejection", 0),
+        dispositions=counts.get("disposition", 0),
+        notices=counts.get(Kind.NURTURE_NOTICE, 0),
+        reports=tuple(reports),
+        charts=counts.get(Kind.UPLOAD, 0),
+    )
+    return replace(refusals, resent=resent)
 
 
 def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now: datetime) -> None:
@@ -635,7 +693,14 @@ _GIVEN_UP_POSTS = (
 # the disposition it told is the lead's latest (not one of a cycle since ended), the intake
 # notice of a lead never handed to sales since. Oldest first: marketing reads them in order.
 _GIVEN_UP_FEEDBACK = (
-    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.kind)
+    select(
+        OutboxRow.id,
+        OutboxRow.lead_id,
+        OutboxRow.kind,
+        OutboxRow.payload,
+        OutboxRow.last_error,
+        LeadRow.stage,
+    )
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
     .where(
         OutboxRow.state == FAILED,
@@ -684,6 +749,43 @@ _REFUSED_UPDATES = (
 )
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """A row sending again one Slack refused (`order`: the refused row's id, or a lead's first
+    refused post) with `error`. `told`: what the alert calls it (None: a lead's post, counted in
+    its group's `reposted`), recorded with `refused_payload` in the refused row once sent."""
+
+    order: int
+    row: dict[str, Any]
+    error: str
+    refused_payload: dict[str, Any] = field(default_factory=dict)
+    told: dict[str, str] | None = None
+
+
+def _latest_group(db: Connection, channel: str, error: str) -> int | None:
+    """The group whose alert tells what comes back of the refusals there with `error`."""
+    return db.execute(
+        select(RefusalGroup.id)
+        .where(RefusalGroup.channel == channel, RefusalGroup.error == error)
+        .order_by(RefusalGroup.id.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _report_told(db: Connection, key: str) -> dict[str, str]:
+    """What a report's message keyed `key` (`<run>:<period>:<n>`) is, and its period: a
+    weekly run's last message is marketing's rejection review, its others the digest."""
+    run, period, index = [*key.split(":"), "", ""][:3]
+    what = MONTHLY_DIGEST if run == "monthly_digest" else WEEKLY_DIGEST
+    if what == WEEKLY_DIGEST:
+        keys = db.execute(
+            select(OutboxRow.key).where(OutboxRow.key.like(f"{run}:{period}:%"))
+        ).scalars()
+        last = max((int(k.split(":")[2]) for k in keys if k and ":again:" not in k), default=0)
+        what = REJECTION_REVIEW if index.isdigit() and int(index) == last else what
+    return {TOLD_AS: what, TOLD_OF: period}
+
+
 def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
     got through, `shared`: a file): its open groups close, and, if any was open, Slack told or a
@@ -714,55 +816,76 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     for row_id, lead_id, payload, error in db.execute(_GIVEN_UP_POSTS, {"p_channel": channel}):
         latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(error))
         first.setdefault(int(lead_id), int(row_id))
-    # (the refused row, the row sending it again, what Slack said of a lead's post): written in
-    # the refused rows' order, so each channel gets them back as they were made (a week's
-    # review before the rejections after it, a lead's post before marketing hears of it).
-    copies: list[tuple[int, dict[str, Any], str | None]] = []
+    # Written in the refused rows' order, so each channel gets them back as they were made (a
+    # week's review before the rejections after it, a lead's post before marketing hears of it).
+    copies: list[_Copy] = []
     for lead_id, (row_id, payload, error) in latest.items():
         cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
-        copies.append((first[lead_id], row, error))
+        copies.append(_Copy(first[lead_id], row, error))
     # Marketing's feedback it could not post there: each refused message once.
-    for row_id, lead_id, kind in db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel}):
+    given_up = db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel})
+    for row_id, lead_id, kind, payload, error, stage in given_up:
         key = f"again:{lead_id}:{row_id}"
         row = outbox_row(str(kind), channel, now, lead_id=lead_id, key=key, payload={})
-        copies.append((int(row_id), row, None))
+        what = str(kind)
+        if kind == Kind.FEEDBACK:
+            what = "rejection" if stage == "reject" else "disposition"
+        copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: what}))
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
     for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
         if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
             continue  # a file shared there says the app is in the channel, a post does not
-        key = f"{str(key).partition(':again:')[0]}:again:{row_id}"
-        row = outbox_row(str(kind), channel, now, key=key, payload=dict(payload or {}))
-        copies.append((int(row_id), row, None))
-    again: dict[str, int] = {}
-    for _, row, post_error in sorted(copies, key=lambda copy: copy[0]):
-        insert_row = upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing()
-        if db.execute(insert_row).rowcount == 1 and post_error is not None:
-            again[post_error] = again.get(post_error, 0) + 1
+        told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
+        refused = {
+            name: value for name, value in dict(payload or {}).items() if name not in told_keys
+        }
+        base = str(key).partition(":again:")[0]
+        row = outbox_row(str(kind), channel, now, key=f"{base}:again:{row_id}", payload=refused)
+        what_is = {TOLD_AS: str(kind)} if kind == Kind.UPLOAD else _report_told(db, base)
+        copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
+    again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
+    groups: dict[str, int | None] = {}  # what Slack said → its latest group there
+    told_groups = set(closed)
+    for copy in sorted(copies, key=lambda copy: copy.order):
+        insert_row = upsert_insert(db)(table(OutboxRow)).values(**copy.row)
+        if db.execute(insert_row.on_conflict_do_nothing()).rowcount != 1:
+            continue  # sent again already
+        if copy.told is None:
+            again[copy.error] = again.get(copy.error, 0) + 1
+            continue
+        if copy.error not in groups:
+            groups[copy.error] = _latest_group(db, channel, copy.error)
+        group_id = groups[copy.error]
+        if group_id is None:  # refused before groups existed: it comes back untold
+            continue
+        marked = {**copy.refused_payload, **copy.told, TOLD_IN: group_id}
+        db.execute(
+            update(table(OutboxRow)).where(OutboxRow.id == copy.order).values(payload=marked)
+        )
+        told_groups.add(group_id)
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
-    told_groups = set(closed)
     for error, count in again.items():
-        group_id = db.execute(
-            select(RefusalGroup.id)
-            .where(RefusalGroup.channel == channel, RefusalGroup.error == error)
-            .order_by(RefusalGroup.id.desc())
-            .limit(1)
-        ).scalar()
+        if error not in groups:
+            groups[error] = _latest_group(db, channel, error)
+        group_id = groups[error]
         if group_id is None:  # refused before groups existed: the leads come back untold
             continue
         db.execute(
             update(GROUPS)
             .where(RefusalGroup.id == group_id)
-            .values(
-                reposted=RefusalGroup.reposted + count,
-                mended_at=func.coalesce(RefusalGroup.mended_at, now),
-            )
+            .values(reposted=RefusalGroup.reposted + count)
         )
         told_groups.add(group_id)
     for group_id in sorted(told_groups):
+        db.execute(
+            update(GROUPS)
+            .where(RefusalGroup.id == group_id)
+            .values(mended_at=func.coalesce(RefusalGroup.mended_at, now))
+        )
         _recount(db, group_id, now)
     return sum(again.values())
 
@@ -1250,7 +1373,9 @@ class OutboxStore:
 
         def work(db: Connection) -> tuple[Refusals | None, bool]:
             row = db.execute(query).first()
-            return (None, False) if row is None else (Refusals(*row[1:]), bool(row[0]))
+            if row is None:
+                return None, False
+            return _with_resent(db, Refusals(*row[1:])), bool(row[0])
 
         return await self.db.run(work)
 

@@ -22,6 +22,7 @@ from bot.slack.text import (
     slack_date,
     team_time,
 )
+from storage.outbox import MONTHLY_DIGEST, REJECTION_REVIEW, WEEKLY_DIGEST, Resent
 
 # --- what Slack refused for good -------------------------------------------------------------
 
@@ -60,10 +61,13 @@ def refusals_alert(
     refused: int,
     mended: bool,
     reposted: int,
+    resent: Resent | None = None,
 ) -> str:
     """The escalations channel's one alert about the messages Slack refused to `channel` with
     `error` (re-rendered in place as they add up): how many, the latest, and whether the channel
-    takes messages again and which leads were posted there again."""
+    takes messages again, which leads were posted there again and what else was sent there
+    again (marketing's rejections and other feedback, reports and their charts), each kind
+    with its count, and nothing of a kind with none."""
     if refused <= 1:
         text = delivery_alert(kind, channel, error, advice, lead)
     else:
@@ -80,13 +84,61 @@ def refusals_alert(
     if not mended:
         return text
     where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
+    text = f"{text}\n:white_check_mark: {where} takes messages again"
+    others = _resent_words(resent or Resent())
     if reposted:
         leads = "1 lead" if reposted == 1 else f"{reposted} leads"
-        return (
-            f"{text}\n:white_check_mark: {where} takes messages again: Handoff posted again "
-            f"the {leads} it could not post there, as they are now, with their buttons."
+        text = (
+            f"{text}: Handoff posted again the {leads} it could not post there, as they are "
+            "now, with their buttons."
         )
-    return f"{text}\n:white_check_mark: {where} takes messages again."
+        return f"{text} It also sent again {others}." if others else text
+    return (
+        f"{text}. Handoff sent again what it could not send there: {others}."
+        if others
+        else f"{text}."
+    )
+
+
+_REPORT_WORDS = {
+    WEEKLY_DIGEST: "weekly digest",
+    REJECTION_REVIEW: "rejection review",
+    MONTHLY_DIGEST: "monthly digest",
+}
+
+
+def _the(count: int, one: str, many: str) -> str:
+    return f"the {count} {one if count == 1 else many}"
+
+
+def _resent_words(resent: Resent) -> str:
+    """What else came back to a mended channel, each kind with its count, in plain words (the
+    managers tell by it that marketing got its feedback); "" if nothing else did."""
+    parts = []
+    if resent.rejections:
+        parts.append(_the(resent.rejections, "rejection", "rejections"))
+    if resent.dispositions:
+        parts.append(
+            _the(resent.dispositions, "lead put back", "leads put back")
+            + " in nurture or recycling"
+        )
+    if resent.notices:
+        parts.append(_the(resent.notices, '"not an MQL" notice', '"not an MQL" notices'))
+    by_what: dict[str, list[str]] = {}
+    for what, period in resent.reports:
+        by_what.setdefault(what, []).append(one_line(period, 40))
+    for what, periods in by_what.items():
+        name = _REPORT_WORDS.get(what, "report")
+        plural = "s" if len(periods) > 1 else ""
+        parts.append(f"the {name}{plural} of {_and(periods)}")
+    if resent.charts:
+        parts.append(_the(resent.charts, "report chart", "report charts"))
+    return _and(parts)
+
+
+def _and(parts: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
 
 
 def reposted_alert(lead: LeadView, channel: str) -> str:

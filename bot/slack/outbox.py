@@ -813,6 +813,7 @@ class Outbox:
             refused=refusals.refused,
             mended=refusals.mended_at is not None,
             reposted=refusals.reposted,
+            resent=refusals.resent,
         )
         return Message(text, [])
 

@@ -412,3 +412,71 @@ async def test_the_review_and_the_rejections_refused_after_it_come_back_in_their
     review, rejection = feedback_posts(stack)[1:]
     assert "Rejections in 2026-W48" in review
     assert "Renewed with their vendor." in rejection
+
+
+# --- the alert says what came back --------------------------------------------------------------
+
+
+async def test_the_mended_alert_says_each_kind_sent_again_to_marketing_with_its_count(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Marketing's channel archived: two rejections, a lead put back in nurture and the week's
+    rejection review are refused. Once it is unarchived, the managers' one alert says, in
+    place, what Handoff sent there again, each kind with its count, so they can tell marketing
+    got its feedback; and no lead posts, as none were held."""
+    clock.now = DIGEST_TIME
+    stack.sim.archive_channel(FEEDBACK)
+    await worked_and_closed(stack, 1, "Not a fit", "Budget frozen until Q3.")
+    await worked_and_closed(stack, 2, "Bad timing", None)
+    await worked_and_closed(stack, 3, "Not a fit", "Renewed with their vendor.")
+    await stack.handoff.digest()  # 2026-W48's review, refused too
+    await stack.settle()
+    (alert,) = alerts(stack)
+    assert "sent again" not in alert.all_text
+
+    assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
+    await stack.settle()
+    await stack.driver.unarchive(ADMIN, FEEDBACK)  # Slack's retry of the event: counted once
+    await stack.settle()
+
+    assert len(feedback_posts(stack)) == 4
+    (alert,) = alerts(stack)  # the same alert, re-rendered in place
+    text = alert.all_text
+    assert "4 messages" in text and "takes messages again" in text
+    assert "sent again what it could not send there: the 2 rejections, " in text
+    assert "the 1 lead put back in nurture or recycling" in text
+    assert "the rejection review of 2026-W48" in text
+    assert "posted again" not in text and "digest" not in text and "chart" not in text
+
+
+async def test_the_mended_alert_says_the_digest_and_its_charts_came_back(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The managers' digest refused while the app was out of its channel (`not_in_channel`),
+    brought back by the next week's: the alert about that channel names the week's digest
+    and its charts it sent again; and the segment channel's alert names only its leads."""
+    stack.sim.add_channel(DIGEST, private=True)
+    stack.sim.not_in_channel.add(DIGEST)
+    await worked_and_closed(stack, 1, "Not a fit", None)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff
+    clock.now = DIGEST_TIME + timedelta(days=7)
+    await stack.handoff.digest()
+    await stack.settle()
+
+    (alert,) = [m for m in alerts(stack) if f"<#{DIGEST}>" in m.all_text]
+    text = alert.all_text
+    assert "takes messages again" in text
+    assert "sent again what it could not send there: the weekly digest of 2026-W48 " in text
+    assert "and the 2 report charts." in text
+    assert "rejection" not in text and "posted again" not in text
+
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 2, 2)
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    await stack.settle()
+    (alert,) = [m for m in alerts(stack) if f"<#{ENTERPRISE}>" in m.all_text]
+    assert "posted again the 2 leads it could not post there" in alert.all_text
+    assert "sent again" not in alert.all_text
