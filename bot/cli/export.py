@@ -207,7 +207,11 @@ def as_text(report: Report, names: Mapping[str, str] | None = None) -> str:
         lines.append(f"{title}:")
         for piece in slices:
             parts = [f"{k.label} {_value(k)}" for k in piece.kpis if k.value is not None]
-            name = piece.name if title == "By campaign" else readable(piece.name)
+            if title == "By campaign":  # `source · campaign` (campaign_of): the source as
+                source, _, campaign = piece.name.partition(" · ")  # the Campaign table names it
+                name = f"{readable(source)} · {campaign}"
+            else:
+                name = readable(piece.name)
             if title == "By rep":
                 known = (names or {}).get(piece.name)
                 name = f"@{known} ({piece.name})" if known else piece.name

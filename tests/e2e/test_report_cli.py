@@ -155,6 +155,20 @@ def test_the_text_report_names_reps_slack_knows(tmp_path: Path) -> None:
     assert "U0REP1" in names and "U0REP2" in names
 
 
+def test_the_text_report_names_a_campaigns_source_as_its_sources_are_named(
+    tmp_path: Path,
+) -> None:
+    """`By campaign` writes a campaign's source as `By source` and the Campaign table above it
+    do (`paid search · google`), not as its key (`paid_search · google`); the campaign's own
+    name is kept as written."""
+    env = imported(tmp_path)
+    result = run("report", "--week", "2026-W47", env=env)
+    assert result.returncode == 0, result.stderr
+    by_campaign = result.stdout.split("By campaign:\n", 1)[1].split("By rep:\n", 1)[0]
+    assert "  paid search · google: " in by_campaign, by_campaign
+    assert "paid_search" not in result.stdout, result.stdout
+
+
 def test_csv_cells_from_web_forms_are_never_formulas(tmp_path: Path) -> None:
     """A source or campaign a web form sent (utm_source=…) that starts with =, +, -, @, a tab or
     a carriage return reads as text in a spreadsheet: OWASP's CSV Injection page asks for such
