@@ -288,15 +288,30 @@ def _instant(text: str | None) -> datetime:
     return value.astimezone(UTC)
 
 
-async def _sweep(settings: Settings, at: datetime) -> int:
-    """One sweep as of `at`, its Slack effects delivered before exiting (for cron)."""
+DELIVERY_WAIT = 60.0  # seconds `sweep` and `forget` wait for Slack to take their messages
+
+
+def _wait_seconds(text: str) -> float:
+    """`--wait`: a number of seconds, 0 or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return seconds
+
+
+async def _sweep(settings: Settings, at: datetime, wait: float = DELIVERY_WAIT) -> int:
+    """One sweep as of `at`, its Slack effects delivered before exiting (for cron), waiting
+    at most `wait` seconds for Slack."""
     from bot.app import create
 
     handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
         result = await handoff.sweeper.run(at)
-        delivered = await handoff.outbox.drain(60)
+        delivered = await handoff.outbox.drain(wait)
     finally:
         await handoff.close()
     print(
@@ -307,29 +322,39 @@ async def _sweep(settings: Settings, at: datetime) -> int:
     return 0
 
 
-async def _forget(settings: Settings, query: str, now: datetime) -> int:
+async def _forget(
+    settings: Settings, query: str, now: datetime, wait: float = DELIVERY_WAIT
+) -> int:
     """`handoff forget`: erase a person's data and empty Handoff's Slack messages about them
-    (delivered before exiting when Slack answers; else `serve` delivers them). Exits 1 naming
-    each message Slack refused to empty (or delete): it still shows the person's data."""
+    (delivered before exiting when Slack answers within `wait` seconds; else `serve` delivers
+    them, and the lead says its messages wait). Exits 1 naming each message Slack refused to
+    empty (or delete): it still shows the person's data."""
     from bot.app import create
     from bot.services.erasure import forget
     from bot.slack.outbox import ADVICE
     from storage.outbox import Kind
-    from storage.queue import FAILED
+    from storage.queue import FAILED, PENDING
 
     settings.require("SLACK_BOT_TOKEN")
     handoff = await create(settings, answers_slack=False)  # it takes no Slack request
     handoff.outbox.start()
     try:
         erased = await forget(handoff.store, handoff.outbox, query, "handoff forget", now)
-        delivered = await handoff.outbox.drain(60)
+        delivered = await handoff.outbox.drain(wait)
         outcome = await handoff.outbox.rows.redactions([lead.lead_id for lead in erased], now)
     finally:
         await handoff.close()
     refused = [redaction for redaction in outcome if redaction.state == FAILED]
     if not erased:  # found, then erased meanwhile (a CRM deletion, say), which told Slack
         print(f"{query!r} was erased meanwhile by another process: nothing was changed.")
+    waiting = {redaction.lead_id for redaction in outcome if redaction.state == PENDING}
     for lead in erased:
+        if lead.lead_id in waiting and not any(r.lead_id == lead.lead_id for r in refused):
+            print(
+                f"lead {lead.lead_id}: personal data erased; its Slack messages wait to be "
+                f"emptied ({lead.messages} message(s) about it, and its post)"
+            )
+            continue
         if not any(redaction.lead_id == lead.lead_id for redaction in refused):
             print(
                 f"lead {lead.lead_id}: personal data erased; "
@@ -517,6 +542,15 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("who", help="the person's email or the lead's external id")
     sweep = commands.add_parser("sweep", help="run one escalation sweep now, then exit")
     sweep.add_argument("--at", help="run as of this ISO-8601 instant")
+    for command in (forget, sweep):
+        command.add_argument(
+            "--wait",
+            type=_wait_seconds,
+            default=DELIVERY_WAIT,
+            metavar="SECONDS",
+            help=f"wait at most this long for Slack to take the messages (default "
+            f"{DELIVERY_WAIT:g}); what it has not taken by then, `handoff serve` delivers",
+        )
     report = commands.add_parser("report", help="a period's SLA report from the database")
     report.add_argument(
         "--period",
@@ -607,14 +641,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(stopped.message, file=sys.stderr)
                 return 128 + stopped.signum  # as a shell reports a command a signal ended
         elif args.command == "sweep":
-            return asyncio.run(_sweep(settings, _instant(args.at)))
+            return asyncio.run(_sweep(settings, _instant(args.at), args.wait))
         elif args.command == "forget":
             if not args.who.strip():  # an unset shell variable: a bad argument, not nobody found
                 raise ConfigError(
                     "forget needs the person's email or a lead's external id: "
                     "handoff forget <email or external id>"
                 )
-            return asyncio.run(_forget(settings, args.who, datetime.now(UTC)))
+            return asyncio.run(_forget(settings, args.who, datetime.now(UTC), args.wait))
         elif args.command == "plan":
             return asyncio.run(_plan(settings, args))
         elif args.command == "report":

@@ -642,6 +642,16 @@ def test_sweep_and_forget_need_the_bot_token_alone(tmp_path: Path) -> None:
         assert len(said) == 1 and said[0].startswith("handoff: SLACK_BOT_TOKEN is not set")
 
 
+def test_a_wait_that_is_not_a_number_of_seconds_is_a_bad_argument(tmp_path: Path) -> None:
+    """`--wait` (how long `sweep` and `forget` wait for Slack): 0 or more seconds, else the
+    usage and exit code 2 before anything is opened."""
+    for wait in ("-1", "nan", "soon"):
+        result = run("sweep", "--wait", wait, env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"argument --wait: {wait!r} is not a number of seconds (0 or more)" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("who", ["", "   "])
 def test_forget_with_nobody_named_is_a_bad_argument(tmp_path: Path, who: str) -> None:
     """docs/operations.md: a bad argument is one line and exit code 2, before anything is

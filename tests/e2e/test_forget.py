@@ -88,9 +88,9 @@ async def worked(stack: LocalStack, clock: TravelClock) -> None:
     await stack.settle()
 
 
-async def forget_cli(stack: LocalStack, who: str, **more: str) -> tuple[int, str]:
+async def forget_cli(stack: LocalStack, who: str, *options: str, **more: str) -> tuple[int, str]:
     """`handoff forget` as an operator runs it, beside the running server (with the same
-    erasure key, from clean_env, unless `more` says otherwise)."""
+    erasure key, from clean_env, unless `more` says otherwise), with `options`."""
     env = clean_env(
         SLACK_BOT_TOKEN="xoxb-forget",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -104,6 +104,7 @@ async def forget_cli(stack: LocalStack, who: str, **more: str) -> tuple[int, str
         *HANDOFF,
         "forget",
         who,
+        *options,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -324,6 +325,23 @@ async def test_forget_names_the_messages_slack_refused_to_empty_and_fails(
     assert f"  - a message in {FEEDBACK}: cant_delete_message." in output
     assert "1 Slack message(s) may still show the person's data" in output
     assert "emptied" not in output
+
+
+async def test_forget_with_slack_down_says_the_messages_wait_not_that_they_were_emptied(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """An erasure whose Slack changes could not go within `--wait` is done in the database,
+    and says its messages wait to be emptied (by `handoff serve`), not that they were: an
+    operator answering an erasure request must not be told Slack is clean when it is not."""
+    await worked(stack, clock)
+    stack.sim.inject("chat.*", status=500, seconds=30)
+
+    status, output = await forget_cli(stack, LEAD["email"], "--wait", "1")
+
+    assert status == 0, output
+    assert "about it emptied" not in output, output
+    assert "lead 1: personal data erased; its Slack messages wait to be emptied" in output
+    assert "`handoff serve` delivers them" in output
 
 
 async def test_forget_by_external_id_erases_the_persons_other_leads_too(
