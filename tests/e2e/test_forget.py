@@ -227,6 +227,8 @@ async def test_the_post_of_an_earlier_cycle_is_emptied_too(
     await forgotten(stack)
 
     assert traces(slack_text(stack)) == []
+    # Nor in the database: the earlier post as it was retired (its outbox row) is emptied too.
+    assert traces(await database_text(stack)) == []
     first, second = stack.sim.messages(ENTERPRISE)
     assert first.all_text.startswith("🗑️")
     assert "erased at the person's request" in second.all_text and second.buttons() == []
