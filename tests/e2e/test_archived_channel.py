@@ -325,6 +325,17 @@ async def test_with_no_event_the_next_rejection_that_gets_through_brings_the_rev
     assert sum("Renewed with their vendor." in text for text in feedback_posts(stack)) == 1
 
 
+async def digest_while_out_of_its_channel(stack: LocalStack, clock: TravelClock) -> None:
+    """A lead closed, then the weekly digest's time while the app is out of its private
+    digest channel (Slack refuses the post and its charts: `not_in_channel`)."""
+    stack.sim.add_channel(DIGEST, private=True)
+    stack.sim.not_in_channel.add(DIGEST)
+    await worked_and_closed(stack, 1, "Not a fit", None)
+    clock.now = DIGEST_TIME
+    await stack.handoff.digest()
+    await stack.settle()
+
+
 async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_with_its_charts(
     stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -334,12 +345,7 @@ async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_
     required for the specified channel."). Once the app is invited back, the first message
     there that gets through (next week's digest) brings that week's digest back, once, as it
     was, with its charts."""
-    stack.sim.add_channel(DIGEST, private=True)
-    stack.sim.not_in_channel.add(DIGEST)
-    await worked_and_closed(stack, 1, "Not a fit", None)
-    clock.now = DIGEST_TIME
-    await stack.handoff.digest()
-    await stack.settle()
+    await digest_while_out_of_its_channel(stack, clock)
     assert digests(stack) == [] and stack.sim.files(DIGEST) == []
     assert "not_in_channel" in alerts(stack)[0].all_text
 
@@ -455,12 +461,7 @@ async def test_the_mended_alert_says_the_digest_and_its_charts_came_back(
     """The managers' digest refused while the app was out of its channel (`not_in_channel`),
     brought back by the next week's: the alert about that channel names the week's digest
     and its charts it sent again; and the segment channel's alert names only its leads."""
-    stack.sim.add_channel(DIGEST, private=True)
-    stack.sim.not_in_channel.add(DIGEST)
-    await worked_and_closed(stack, 1, "Not a fit", None)
-    clock.now = DIGEST_TIME
-    await stack.handoff.digest()
-    await stack.settle()
+    await digest_while_out_of_its_channel(stack, clock)
     stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff
     clock.now = DIGEST_TIME + timedelta(days=7)
     await stack.handoff.digest()

@@ -46,6 +46,14 @@ async def claimed(stack: LocalStack, external_id: str = "hs-back") -> Message:
     return post
 
 
+def with_rating_menus(stack: LocalStack, ts: str) -> Message:
+    """The post `ts`, showing the owner's rating menus, as a Slack client still shows it (the
+    post is edited later)."""
+    shown = stack.sim.message(ENTERPRISE, ts)
+    assert shown is not None and menus(shown) == ["lead_rate_fit", "lead_rate_timing"]
+    return copy.deepcopy(shown)
+
+
 async def recycled(stack: LocalStack, clock: TravelClock) -> Message:
     """A lead closed as Unable to contact after its six attempts: its post as it then was."""
     post = await claimed(stack)
@@ -55,9 +63,7 @@ async def recycled(stack: LocalStack, clock: TravelClock) -> Message:
         await stack.settle()
     await stack.driver.press(OWNER, "Unable to contact", channel=ENTERPRISE, message_ts=post.ts)
     await stack.settle()
-    shown = stack.sim.message(ENTERPRISE, post.ts)
-    assert shown is not None and menus(shown) == ["lead_rate_fit", "lead_rate_timing"]
-    return copy.deepcopy(shown)  # as a Slack client still shows it: the post is edited later
+    return with_rating_menus(stack, post.ts)
 
 
 async def test_a_recycled_lead_back_in_its_queue_retires_its_first_post(
@@ -116,9 +122,7 @@ async def test_a_pick_on_an_old_copy_of_the_current_cycle_rates_it(
     await stack.settle()
     await stack.driver.press(OWNER, "Qualified", channel=ENTERPRISE, message_ts=second.ts)
     await stack.settle()
-    shown = stack.sim.message(ENTERPRISE, second.ts)
-    assert shown is not None and menus(shown) == ["lead_rate_fit", "lead_rate_timing"]
-    old_copy = copy.deepcopy(shown)
+    old_copy = with_rating_menus(stack, second.ts)
     stack.sim.delete_message(ENTERPRISE, second.ts)
 
     # The first pick's update finds the post deleted: the lead is posted again (cycle 2).
