@@ -5,8 +5,9 @@ With the bot token it asks Slack who the token is (`auth.test`), which scopes it
 whether each channel `sla.yaml` names exists and takes the bot's posts (`conversations.info`),
 and whether each person it names, in any role, is an active member and not a guest
 (`users.info`, once per person however many roles or named accounts they have). Each finding
-is one line, and each problem says what to fix. The judging is pure (`judge_*`); `examine` does
-the calls.
+is one line, and each problem says what to fix; what `handoff check` warns of in the SLA file
+(`policy_warnings`) is a `WARN` line that fails nothing. The judging is pure (`judge_*`);
+`examine` does the calls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli.manifest import bot_scopes, load_manifest
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, policy_warnings
 from bot.services.policies import load_policy
 from bot.settings import Settings
 from bot.slack.pacing import Pace, Pacer
@@ -44,8 +45,11 @@ class Finding:
 
     ok: bool
     text: str
+    warning: bool = False  # what `handoff check` warns of: read it, though nothing fails
 
     def line(self) -> str:
+        if self.warning:
+            return f"WARN {self.text}"
         return f"{'ok ' if self.ok else 'FIX'}  {self.text}"
 
 
@@ -55,6 +59,11 @@ def fine(text: str) -> Finding:
 
 def fix(text: str) -> Finding:
     return Finding(False, text)
+
+
+def warn(text: str) -> Finding:
+    """A line to read that fails nothing: the SLA file is valid, and the doctor exits 0."""
+    return Finding(True, text, warning=True)
 
 
 # -- what sla.yaml names ----------------------------------------------------------------------
@@ -329,13 +338,19 @@ async def examine_crm(settings: Settings, policy: Policy) -> list[Finding]:
 
 def summary(findings: list[Finding]) -> str:
     problems = sum(not finding.ok for finding in findings)
+    warnings = sum(finding.warning for finding in findings)
+    read = f"{warnings} warning{'' if warnings == 1 else 's'}"
     if problems:
-        return f"{problems} problem(s) to fix before the first lead arrives"
-    return f"all {len(findings)} checks passed: ready for the first lead"
+        more = f", and {read}" if warnings else ""
+        return f"{problems} problem(s) to fix before the first lead arrives{more}"
+    checks = len(findings) - warnings
+    more = f", {read}" if warnings else ""
+    return f"all {checks} checks passed{more}: ready for the first lead"
 
 
 async def doctor(settings: Settings, out: TextIO | None = None) -> int:
-    """`handoff doctor`: print every finding; 0 when all is well, 1 on any problem.
+    """`handoff doctor`: print every finding; 0 when all is well, 1 on any problem (the SLA
+    file's warnings, `WARN` lines, are none).
 
     A missing token raises ConfigError and a broken SLA file PolicyError, as for `serve`."""
     settings.require("SLACK_BOT_TOKEN")
@@ -343,12 +358,14 @@ async def doctor(settings: Settings, out: TextIO | None = None) -> int:
     declared = bot_scopes(load_manifest())
     out = out or sys.stdout
     print(f"checking the workspace of SLACK_BOT_TOKEN against {settings.sla_file}", file=out)
+    # What `handoff check` warns of in the file, in its words: valid, so no check fails.
+    findings = [warn(line) for line in policy_warnings(policy)]
     client = slack_client(settings.bot_token or "", settings.api_url)
     try:
-        findings = await examine(client, policy, declared)
+        findings += await examine(client, policy, declared)
     except (aiohttp.ClientError, TimeoutError) as error:
         reason = str(error) or type(error).__name__
-        findings = [fix(f"Slack: cannot reach {settings.api_url} ({reason}): check SLACK_API_URL")]
+        findings += [fix(f"Slack: cannot reach {settings.api_url} ({reason}): check SLACK_API_URL")]
     finally:
         if client.session is not None:
             await client.session.close()

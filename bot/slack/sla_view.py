@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bot.domain.escalation import LADDER_WORDS
-from bot.domain.policy import LADDERS, Policy
+from bot.domain.policy import LADDERS, Policy, policy_warnings
 from bot.slack.blocks import (
     CONTEXT_LIMIT,
     MAX_BLOCKS,
@@ -17,7 +17,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.kpi_words import KPI_WORDS, target_words
 from bot.slack.lead_views import ACTION_WORDS
-from bot.slack.text import one_line, readable
+from bot.slack.text import escape, one_line, readable
 
 
 def _final(policy: Policy) -> str:
@@ -56,7 +56,7 @@ def sla_summary(policy: Policy) -> Message:
         section(f"📜 *{one_line(policy.name, 200)}* (version `{policy.version}`)"),
         section(
             f"*Business time*: {days} {hours.start}–{hours.end} "
-            f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}"
+            f"{policy.timezone}, holidays {one_line(holidays, 100)}{clock}{_warnings(policy)}"
         ),
         section(
             f"*MQL*: score ≥ {policy.mql.threshold}, with these fields filled in: {required}"
@@ -81,6 +81,12 @@ def sla_summary(policy: Policy) -> Message:
         *manager_blocks(policy.managers, rooms[2]),
     ]
     return Message(text=one_line(f"{policy.name}: the SLA on one page", 3000), blocks=blocks)
+
+
+def _warnings(policy: Policy) -> str:
+    """What `handoff check` warns of in the file (a `timezone` without the daylight saving its
+    place has), a line each in the same words; none: nothing."""
+    return "".join(f"\n⚠️ {escape(line)}" for line in policy_warnings(policy))
 
 
 SEGMENTS_TITLE = "*Segments* (first match wins)"

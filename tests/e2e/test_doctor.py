@@ -16,6 +16,7 @@ from bot.cli.doctor import doctor
 from bot.cli.manifest import bot_scopes, load_manifest
 from bot.cli.stack import BOT_TOKEN, local_slack
 from bot.crmfake.salesforce import LeadStatus, SalesforceFake
+from bot.domain.policy import zone_warning
 from bot.settings import Settings
 from bot.simulator.server import SlackSimulator
 from tests.conftest import ROOT
@@ -123,6 +124,28 @@ async def test_a_guest_the_sla_names_is_a_problem_to_fix() -> None:
     )
     for line in problems:
         assert "guest" in line and "full member" in line, line
+
+
+async def test_a_timezone_without_daylight_saving_is_a_warning_that_passes(
+    tmp_path: Path,
+) -> None:
+    """`timezone: EST` is valid (`handoff check` passes it with a warning): the doctor shows the
+    same warning, in the same words, as a `WARN` line, and the workspace still passes."""
+    text = (ROOT / "sla.yaml").read_text(encoding="utf-8")
+    sla_file = tmp_path / "sla.yaml"
+    sla_file.write_text(text.replace("timezone: Australia/Sydney", "timezone: EST"))
+    sim = await local_slack()
+    try:
+        code, out = await run_doctor(sim, sla_file=sla_file)
+    finally:
+        await sim.stop()
+    assert code == 0, out
+    lines = out.splitlines()
+    assert [line for line in lines if not line.startswith("ok   ")] == [
+        f"checking the workspace of SLACK_BOT_TOKEN against {sla_file}",
+        f"WARN {zone_warning('timezone', 'EST')}",
+        "all 16 checks passed, 1 warning: ready for the first lead",
+    ]
 
 
 def routed_sla(folder: Path) -> Path:

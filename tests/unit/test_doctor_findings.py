@@ -20,6 +20,7 @@ from bot.cli.doctor import (
     parse_scopes,
     people_roles,
     summary,
+    warn,
 )
 from bot.domain.policy import Crm, Partner, Policy
 from bot.slack.pacing import Pace, Pacer
@@ -192,3 +193,19 @@ def test_the_summary_counts_problems() -> None:
     assert summary([fine, broken]) == "1 problem(s) to fix before the first lead arrives"
     assert summary([fine]) == "all 1 checks passed: ready for the first lead"
     assert fine.line().startswith("ok   user @grace") and broken.line().startswith("FIX  user U2")
+
+
+def test_a_warning_is_read_but_fails_nothing() -> None:
+    """The SLA file's warnings (`handoff check`'s) are `WARN` lines, aligned with the others:
+    counted apart from the checks, and never a problem."""
+    fine = judge_person("U1", ["manager"], {"name": "grace"})
+    broken = judge_person("U2", ["manager"], "user_not_found")
+    zone, other = warn("timezone: 'EST' is UTC-05:00 all year"), warn("another")
+    assert zone.ok and zone.line() == "WARN timezone: 'EST' is UTC-05:00 all year"
+    assert summary([zone, fine]) == "all 1 checks passed, 1 warning: ready for the first lead"
+    assert summary([zone, other, fine]) == (
+        "all 1 checks passed, 2 warnings: ready for the first lead"
+    )
+    assert summary([zone, fine, broken]) == (
+        "1 problem(s) to fix before the first lead arrives, and 1 warning"
+    )
