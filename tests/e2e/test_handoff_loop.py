@@ -385,6 +385,19 @@ async def test_hostile_lead_text_cannot_ping_or_link(stack: LocalStack) -> None:
     assert stack.sim.invalid_payloads == []
 
 
+async def test_a_campaign_with_underscores_inside_its_words_reads_as_written(
+    stack: LocalStack,
+) -> None:
+    """Slack's formatting guide has lead text escape `&`, `<` and `>` only, and gives mrkdwn
+    no escape for `_`, `*`, `~` or a backtick (docs.slack.dev/messaging/formatting-message-
+    text), so a campaign is sent as written. An underscore inside a word opens no italics
+    (Slack's clients leave `snake_case` plain; the guide states no rule; the simulator's
+    mrkdwn model keeps markers to word edges): `Q4_promo_2026` reads as written."""
+    message = await posted(stack, lead_payload(campaign="Q4_promo_2026"))
+    assert "*Campaign*\nQ4_promo_2026" in message.all_text
+    assert "Campaign: Q4_promo_2026" in message.render().splitlines()
+
+
 async def test_slash_commands_answer_privately(stack: LocalStack) -> None:
     await claimed(stack)
     card = await stack.driver.command("U0REP2", "/lead", "hs-1@northwind.example")
