@@ -39,10 +39,15 @@ from sqlalchemy.orm import aliased
 from bot.domain.effects import (
     ALERT_KEYS,
     LATE_REPORTS,
+    MONTHLY_DIGEST,
+    REJECTION_REVIEW,
+    WEEKLY_DIGEST,
     Effect,
     Refresh,
     RefreshHomes,
     Render,
+    ReportPart,
+    Resent,
     RetirePost,
     Send,
     Settle,
@@ -433,7 +438,17 @@ def _message_payload(message: Send) -> dict[str, Any]:
         payload["thread_ts"] = message.thread_ts
     if message.asks_claim:
         payload["asks_claim"] = True
-    return payload
+    return {**payload, **_marked(message.report)}
+
+
+# A report's message or chart records which report it is (`ReportPart`) in its payload: the
+# managers' alert names one Slack refused, and what came back once its channel took messages
+# again (`_report_of`). Kept in a copy sending it again.
+REPORT, PERIOD = "report", "period"
+
+
+def _marked(report: ReportPart | None) -> dict[str, str]:
+    return {} if report is None else {REPORT: report.what, PERIOD: report.period}
 
 
 def _upload_row(upload: Upload, now: datetime) -> dict[str, Any]:
@@ -454,6 +469,7 @@ def _upload_row(upload: Upload, now: datetime) -> dict[str, Any]:
         payload["alt_text"] = upload.alt_text
     if upload.comment:
         payload["initial_comment"] = upload.comment
+    payload.update(_marked(upload.report))
     return outbox_row(Kind.UPLOAD, upload.channel, now, key=upload.key, payload=payload)
 
 
@@ -543,26 +559,6 @@ ALERT_AGAIN_AFTER = timedelta(days=1)  # a refusal that lasts is told again once
 MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
 
 
-@dataclass(frozen=True)
-class Resent:
-    """What else than leads' posts Handoff sent again to a mended channel, as a group's alert
-    tells it: marketing's messages by what they told, the reports by what and which period."""
-
-    rejections: int = 0
-    dispositions: int = 0  # a lead put back in nurture or recycling
-    notices: int = 0  # "not an MQL, kept in nurture"
-    # (WEEKLY_DIGEST, REJECTION_REVIEW or MONTHLY_DIGEST, its period's label), oldest first
-    reports: tuple[tuple[str, str], ...] = ()
-    charts: int = 0
-
-
-# What a report sent again is, by its run: a weekly run's last message is marketing's
-# rejection review (bot/services/digest.py writes it after the digest and its charts).
-WEEKLY_DIGEST, REJECTION_REVIEW, MONTHLY_DIGEST = (
-    "weekly_digest",
-    "rejection_review",
-    "monthly_digest",
-)
 # The refused row's payload records, once it was sent again, which group's alert told it and
 # as what (`Resent`): the refused rows are kept for good (not pruned, not emptied by an
 # erasure), and the copies' keys (once per refused row) would not say which group told them.
@@ -579,6 +575,7 @@ class Refusals:
     refused: int
     last_kind: str | None
     last_lead_id: int | None
+    last_report: ReportPart | None  # the report the latest refused row was part of
     mended_at: datetime | None
     reposted: int
     resent: Resent = field(default_factory=Resent)  # what else came back, once mended
@@ -586,14 +583,21 @@ class Refusals:
 
 _REFUSALS = select(
     RefusalGroup.id, RefusalGroup.channel, RefusalGroup.error, RefusalGroup.refused,
-    RefusalGroup.last_kind, RefusalGroup.last_lead_id, RefusalGroup.mended_at,
-    RefusalGroup.reposted,
+    RefusalGroup.last_kind, RefusalGroup.last_lead_id, RefusalGroup.last_report,
+    RefusalGroup.last_period, RefusalGroup.mended_at, RefusalGroup.reposted,
 ).where(RefusalGroup.id == bindparam("p_id"))  # fmt: skip
+
+
+def _as_refusals(row: Sequence[Any]) -> Refusals:
+    """A group as `_REFUSALS` reads it."""
+    group_id, channel, error, refused, kind, lead_id, what, period, mended_at, reposted = row
+    report = ReportPart(str(what), str(period)) if what is not None and period else None
+    return Refusals(group_id, channel, error, refused, kind, lead_id, report, mended_at, reposted)
 
 
 def _refusals(db: Connection, group_id: int) -> Refusals | None:
     row = db.execute(_REFUSALS, {"p_id": group_id}).first()
-    return None if row is None else _with_resent(db, Refusals(*row))
+    return None if row is None else _with_resent(db, _as_refusals(row))
 
 
 _TOLD = (
@@ -645,10 +649,19 @@ def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now
         )
         .on_conflict_do_nothing()
     ).rowcount == 1  # fmt: skip
+    report = (
+        None if item.lead_id is not None else _report_of(db, item.kind, None, item.payload, item.id)
+    )
     group_id = db.execute(
         update(GROUPS)
         .where(RefusalGroup.open_key == key)
-        .values(refused=RefusalGroup.refused + 1, last_kind=item.kind, last_lead_id=item.lead_id)
+        .values(
+            refused=RefusalGroup.refused + 1,
+            last_kind=item.kind,
+            last_lead_id=item.lead_id,
+            last_report=None if report is None else report.what,
+            last_period=None if report is None else report.period[:40],
+        )
         .returning(RefusalGroup.id)
     ).scalar_one()
     if opened:  # its alert, rendered from the group when it is sent
@@ -772,18 +785,33 @@ def _latest_group(db: Connection, channel: str, error: str) -> int | None:
     ).scalar()
 
 
-def _report_told(db: Connection, key: str) -> dict[str, str]:
-    """What a report's message keyed `key` (`<run>:<period>:<n>`) is, and its period: a
-    weekly run's last message is marketing's rejection review, its others the digest."""
-    run, period, index = [*key.split(":"), "", ""][:3]
+def _report_of(
+    db: Connection, kind: str, key: str | None, payload: dict[str, Any], row_id: int | None = None
+) -> ReportPart | None:
+    """Which report a message or chart (the outbox row `row_id`, or keyed `key`) is part of:
+    as bot/services/digest.py marked it in its payload; None if it is no report's."""
+    what, period = payload.get(REPORT), payload.get(PERIOD)
+    if what is not None and period is not None:
+        return ReportPart(str(what), str(period))
+    if kind not in (Kind.MESSAGE, Kind.UPLOAD):
+        return None
+    if key is None and row_id is not None:
+        key = db.execute(select(OutboxRow.key).where(OutboxRow.id == row_id)).scalar()
+    # Unmarked: a row written before the digest marked its messages (or a copy of one), told
+    # by its run's key (`<run>:<period>:<n>`, or a copy's `<that>:again:<row>`).
+    run, period, index = [*str(key or "").partition(":again:")[0].split(":"), "", ""][:3]
+    if run not in LATE_REPORTS or not period:
+        return None
     what = MONTHLY_DIGEST if run == "monthly_digest" else WEEKLY_DIGEST
-    if what == WEEKLY_DIGEST:
+    if what == WEEKLY_DIGEST and kind == Kind.MESSAGE:
+        # The old rule, kept only as the fallback for those rows: a weekly run's last message
+        # is marketing's rejection review (the digest wrote it after the report and charts).
         keys = db.execute(
             select(OutboxRow.key).where(OutboxRow.key.like(f"{run}:{period}:%"))
         ).scalars()
         last = max((int(k.split(":")[2]) for k in keys if k and ":again:" not in k), default=0)
         what = REJECTION_REVIEW if index.isdigit() and int(index) == last else what
-    return {TOLD_AS: what, TOLD_OF: period}
+    return ReportPart(what, period)
 
 
 def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
@@ -844,7 +872,10 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         }
         base = str(key).partition(":again:")[0]
         row = outbox_row(str(kind), channel, now, key=f"{base}:again:{row_id}", payload=refused)
-        what_is = {TOLD_AS: str(kind)} if kind == Kind.UPLOAD else _report_told(db, base)
+        what_is = {TOLD_AS: str(kind)}  # a chart: counted as one
+        report = None if kind == Kind.UPLOAD else _report_of(db, str(kind), base, refused)
+        if report is not None:  # a report's message: told by what it is and its period
+            what_is = {TOLD_AS: report.what, TOLD_OF: report.period}
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
     again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
     groups: dict[str, int | None] = {}  # what Slack said → its latest group there
@@ -1375,7 +1406,7 @@ class OutboxStore:
             row = db.execute(query).first()
             if row is None:
                 return None, False
-            return _with_resent(db, Refusals(*row[1:])), bool(row[0])
+            return _with_resent(db, _as_refusals(row[1:])), bool(row[0])
 
         return await self.db.run(work)
 

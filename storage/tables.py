@@ -480,6 +480,9 @@ class RefusalGroup(Base):
     refused: Mapped[int] = mapped_column(Integer, default=0)
     last_kind: Mapped[str | None] = mapped_column(String(24))  # the latest refused row's
     last_lead_id: Mapped[int | None] = mapped_column(Integer)
+    # The report it was part of (bot/domain/effects.py `ReportPart`): what, and its period.
+    last_report: Mapped[str | None] = mapped_column(String(24))
+    last_period: Mapped[str | None] = mapped_column(String(40))
     mended_at: Mapped[datetime | None]  # the channel took messages again
     reposted: Mapped[int] = mapped_column(Integer, default=0)  # leads posted again since
     recount_waiting: Mapped[bool] = mapped_column(Boolean, default=False)  # a re-render waits

@@ -33,6 +33,39 @@ class Render:
     cycle: int | None = None  # a new cycle's post of a recycled lead
 
 
+# What a report's message is (`ReportPart.what`): bot/services/digest.py marks each message and
+# chart of a weekly or monthly run with it, so the managers' alerts can name one Slack refused
+# and, once its channel takes messages again, what was sent again (`Resent`).
+WEEKLY_DIGEST, REJECTION_REVIEW, MONTHLY_DIGEST = (
+    "weekly_digest",
+    "rejection_review",
+    "monthly_digest",
+)
+
+
+@dataclass(frozen=True)
+class ReportPart:
+    """Which report a message (or a chart) is part of: `what` (WEEKLY_DIGEST, REJECTION_REVIEW
+    or MONTHLY_DIGEST) and its period's label (`2026-W48`, `2026-11`)."""
+
+    what: str
+    period: str
+
+
+@dataclass(frozen=True)
+class Resent:
+    """What else than leads' posts Handoff sent again to a channel that takes messages again,
+    as the managers' alert about its refusals tells it: marketing's messages by what they
+    told, the reports by what and which period."""
+
+    rejections: int = 0
+    dispositions: int = 0  # a lead put back in nurture or recycling
+    notices: int = 0  # "not an MQL, kept in nurture"
+    # (WEEKLY_DIGEST, REJECTION_REVIEW or MONTHLY_DIGEST, its period's label), oldest first
+    reports: tuple[tuple[str, str], ...] = ()
+    charts: int = 0
+
+
 @dataclass(frozen=True)
 class Send:
     """A ready-made message: to a channel, a person (a user id: their DM), or a lead's thread."""
@@ -46,6 +79,7 @@ class Send:
     # It asks its reader to claim the lead (`lead_id`): left unsent if, by the time it goes,
     # the lead is claimed (by them, or anyone) or closed: nothing is left to claim.
     asks_claim: bool = False
+    report: ReportPart | None = None  # the report it is (a weekly or monthly run's message)
 
 
 @dataclass(frozen=True)
@@ -59,6 +93,7 @@ class Upload:
     key: str | None = None
     comment: str | None = None
     alt_text: str | None = None
+    report: ReportPart | None = None  # the report it is a chart of
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import WEEKDAYS
-from bot.domain.effects import Effect, Send, Upload
+from bot.domain.effects import (
+    MONTHLY_DIGEST,
+    REJECTION_REVIEW,
+    WEEKLY_DIGEST,
+    Effect,
+    ReportPart,
+    Send,
+    Upload,
+)
 from bot.domain.policy import MonthlyDigest, Policy, WeeklyDigest
 from bot.domain.report import Period, Report, parse_period
 from bot.services.leads import Notifier
@@ -112,11 +120,16 @@ class Digests:
             return []
         report = await self.reports.report(period, now)
         key = f"{kind}:{period.label}"
+        # Each message and chart says which report it is (the alerts about a refused one name
+        # it: storage/outbox.py).
+        part = ReportPart(
+            MONTHLY_DIGEST if kind == "monthly_digest" else WEEKLY_DIGEST, period.label
+        )
         message = report_views.sla_report(report, policy, digest=True, names=self.names)
-        effects: list[Effect] = [_send(policy.channels.digest, message, f"{key}:0")]
+        effects: list[Effect] = [_send(policy.channels.digest, message, f"{key}:0", part)]
         drawn = await self.reports.charts(report)
         effects += [
-            _upload(policy.channels.digest, chart, f"{key}:{index}")
+            _upload(policy.channels.digest, chart, f"{key}:{index}", report=part)
             for index, chart in enumerate(drawn, start=1)
         ]
         return effects
@@ -128,7 +141,10 @@ class Digests:
         effects = await self._report_effects(policy, week, now, "weekly_digest")
         rejections = await self.runs.rejections(week.start, week.end)
         summary = report_views.rejection_summary(week, rejections, policy)
-        effects.append(_send(policy.channels.marketing_feedback, summary, f"{key}:{len(effects)}"))
+        review = ReportPart(REJECTION_REVIEW, week.label)
+        effects.append(
+            _send(policy.channels.marketing_feedback, summary, f"{key}:{len(effects)}", review)
+        )
         return await self.runs.send_once("weekly_digest", week.label, effects, now)
 
     async def charts_to(self, user: str, report: Report, now: datetime) -> None:
@@ -168,10 +184,20 @@ class Digests:
         return await self.runs.send_once("compliance_alert", week.label, effects, now)
 
 
-def _send(channel: str, message: Message, key: str) -> Send:
-    return Send(channel, message.text, key, blocks=tuple(message.blocks))
+def _send(channel: str, message: Message, key: str, report: ReportPart | None = None) -> Send:
+    return Send(channel, message.text, key, blocks=tuple(message.blocks), report=report)
 
 
-def _upload(channel: str, chart: Chart, key: str, comment: str | None = None) -> Upload:
-    """A chart as a file in `channel` (a user id: their DM), its title as its alt text."""
-    return Upload(channel, chart.filename, chart.title, chart.png, key, comment, chart.title)
+def _upload(
+    channel: str,
+    chart: Chart,
+    key: str,
+    comment: str | None = None,
+    *,
+    report: ReportPart | None = None,
+) -> Upload:
+    """A chart as a file in `channel` (a user id: their DM), its title as its alt text;
+    `report`: the report it is a chart of, in a channel's run."""
+    return Upload(
+        channel, chart.filename, chart.title, chart.png, key, comment, chart.title, report
+    )

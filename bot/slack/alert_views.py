@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
+from bot.domain.effects import MONTHLY_DIGEST, REJECTION_REVIEW, WEEKLY_DIGEST, ReportPart, Resent
 from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, section
@@ -22,7 +23,6 @@ from bot.slack.text import (
     slack_date,
     team_time,
 )
-from storage.outbox import MONTHLY_DIGEST, REJECTION_REVIEW, WEEKLY_DIGEST, Resent
 
 # --- what Slack refused for good -------------------------------------------------------------
 
@@ -37,10 +37,16 @@ _WHAT = {
 
 
 def delivery_alert(
-    kind: str, channel: str, error: str, advice: str | None, lead: LeadView | None
+    kind: str,
+    channel: str,
+    error: str,
+    advice: str | None,
+    lead: LeadView | None,
+    report: ReportPart | None = None,
 ) -> str:
-    """The escalations channel hears when Slack refuses a side effect for good."""
-    what = _WHAT.get(kind, "post a message")
+    """The escalations channel hears when Slack refuses a side effect for good: what it was
+    (a report's message or chart by its report: "post the weekly digest of 2026-W48")."""
+    what = _what(kind, report)
     about = ""
     if lead is not None:
         about = (
@@ -49,6 +55,15 @@ def delivery_alert(
     where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
     text = f":warning: Handoff could not {what}{about} in {where}: Slack said `{error}`."
     return f"{text} {advice}" if advice else text
+
+
+def _what(kind: str, report: ReportPart | None) -> str:
+    """What Handoff could not do, in words: "post a lead", "post the rejection review of
+    2026-W48", "upload a chart of the monthly digest of 2026-11"."""
+    if report is None:
+        return _WHAT.get(kind, "post a message")
+    name = f"the {_REPORT_WORDS.get(report.what, 'report')} of {one_line(report.period, 40)}"
+    return f"upload a chart of {name}" if kind == "upload" else f"post {name}"
 
 
 def refusals_alert(
@@ -62,19 +77,21 @@ def refusals_alert(
     mended: bool,
     reposted: int,
     resent: Resent | None = None,
+    report: ReportPart | None = None,
 ) -> str:
     """The escalations channel's one alert about the messages Slack refused to `channel` with
     `error` (re-rendered in place as they add up): how many, the latest, and whether the channel
     takes messages again, which leads were posted there again and what else was sent there
     again (marketing's rejections and other feedback, reports and their charts), each kind
-    with its count, and nothing of a kind with none."""
+    with its count, and nothing of a kind with none. `report`: the report the latest was part
+    of, named as it is."""
     if refused <= 1:
-        text = delivery_alert(kind, channel, error, advice, lead)
+        text = delivery_alert(kind, channel, error, advice, lead, report)
     else:
         where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
         text = f":warning: {refused} messages to {where} were refused: Slack said `{error}`."
         text = f"{text} {advice}" if advice else text
-        latest = _WHAT.get(kind, "post a message")
+        latest = _what(kind, report)
         if lead is not None:
             latest += (
                 f" for {one_line(lead.display_name, 200)} "

@@ -814,6 +814,7 @@ class Outbox:
             mended=refusals.mended_at is not None,
             reposted=refusals.reposted,
             resent=refusals.resent,
+            report=refusals.last_report,
         )
         return Message(text, [])
 

@@ -294,6 +294,8 @@ async def test_the_weekly_rejection_review_refused_while_archived_reaches_market
     assert [text for text in digests(stack) if "2026-W48" in text]  # the managers' went
     (alert,) = alerts(stack)
     assert f"<#{FEEDBACK}>" in alert.all_text and "is_archived" in alert.all_text
+    # The managers read which message it was, not "a message".
+    assert "could not post the rejection review of 2026-W48 in" in alert.all_text
 
     clock.advance(days=8)  # unarchived the week after next began: still 2026-W48's review
     assert (await stack.driver.unarchive(ADMIN, FEEDBACK)).status == 200
@@ -347,7 +349,12 @@ async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_
     was, with its charts."""
     await digest_while_out_of_its_channel(stack, clock)
     assert digests(stack) == [] and stack.sim.files(DIGEST) == []
-    assert "not_in_channel" in alerts(stack)[0].all_text
+    (alert,) = alerts(stack)
+    assert "3 messages" in alert.all_text and "not_in_channel" in alert.all_text
+    # The post, then its charts: the latest names the report it belongs to.
+    assert "The latest: Handoff could not upload a chart of the weekly digest of 2026-W48." in (
+        alert.all_text
+    )
 
     stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff: Slack sends no event we use
     clock.now = DIGEST_TIME + timedelta(days=7)
@@ -418,6 +425,39 @@ async def test_the_review_and_the_rejections_refused_after_it_come_back_in_their
     review, rejection = feedback_posts(stack)[1:]
     assert "Rejections in 2026-W48" in review
     assert "Renewed with their vendor." in rejection
+
+
+MONTHLY_TIME = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # Tue 1 Dec 09:00 AEDT
+
+
+async def test_a_monthly_digest_refused_is_named_in_the_alert_and_in_what_came_back(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The managers' monthly digest comes due while the app is out of its private channel
+    (`not_in_channel`, its post and its charts): the managers' alert names the month's digest
+    it could not send, not "a message"; once the app is back and the week's digest gets
+    through, it says it sent that month's digest and its charts again."""
+    stack.sim.add_channel(DIGEST, private=True)
+    stack.sim.not_in_channel.add(DIGEST)
+    await worked_and_closed(stack, 1, "Not a fit", None)  # in November
+    clock.now = MONTHLY_TIME
+    await stack.handoff.monthly_digest()
+    await stack.settle()
+    (alert,) = alerts(stack)
+    text = alert.all_text
+    assert f"<#{DIGEST}>" in text and "3 messages" in text and "not_in_channel" in text
+    assert "The latest: Handoff could not upload a chart of the monthly digest of 2026-11." in text
+
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff
+    await stack.handoff.digest()  # Monday's weekly digest, still due: it gets through
+    await stack.settle()
+
+    posted = [m.all_text for m in stack.sim.messages(DIGEST)]
+    assert sum("Monthly SLA digest · 2026-11" in text for text in posted) == 1
+    (alert,) = alerts(stack)
+    assert "sent again what it could not send there: the monthly digest of 2026-11 and the 2 " in (
+        alert.all_text
+    )
 
 
 # --- the alert says what came back --------------------------------------------------------------

@@ -9,12 +9,13 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.effects import Send
+from bot.domain.effects import REJECTION_REVIEW, WEEKLY_DIGEST, ReportPart, Send
 from bot.services.leads import Services
 from storage import db
-from storage.outbox import Kind, OutboxItem, OutboxStore
+from storage.outbox import Kind, OutboxItem, OutboxStore, Refusals
 from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY
+from tests.integration.test_erasure_store import downgrade_to_before
 
 LATER = MONDAY + timedelta(minutes=5)
 ESCALATIONS, FEEDBACK = "C0ESCALATE", "C0MKTFEED"
@@ -120,5 +121,86 @@ async def test_a_refused_report_is_sent_again_once_whatever_the_replicas_also_if
             assert latest["payload"] == {"text": "Rejections in 2026-W48"}
             if mend == 0:
                 await refuse(rows, str(latest["key"]), LATER)
+        # Written unmarked (before the digest marked its messages): told by its place, the
+        # run's last message, in both alerts (the copy refused again opened the second).
+        for group_id in (1, 2):
+            group = await rows.refusals(group_id)
+            assert group is not None
+            assert group.last_report == ReportPart(REJECTION_REVIEW, "2026-W48")
+        assert group.resent.reports == ((REJECTION_REVIEW, "2026-W48"),)
     finally:
         await other.dispose()
+
+
+async def group_of(rows: OutboxStore, channel: str) -> Refusals:
+    """The latest group of refusals to `channel`, as its alert shows it."""
+    for row in reversed(await rows.rows()):
+        if row["kind"] == Kind.MESSAGE and row["channel"] == ESCALATIONS:
+            group = await rows.refusals(int(row["payload"]["group"]))
+            if group is not None and group.channel == channel:
+                return group
+    raise AssertionError(f"no refusals to {channel}")
+
+
+async def test_a_refused_report_is_told_as_what_the_digest_marked_it_not_by_its_place(
+    services: Services,
+) -> None:
+    """The weekly run marks each message with the report it is (bot/services/digest.py): the
+    alert tells the rejection review and the digest by that mark, not by which one the run
+    wrote last. Here the review comes first: by place it would be told as the digest."""
+    rows = OutboxStore(services.store.db)
+    week = "2026-W48"
+    review = Send(
+        FEEDBACK, "Rejections in 2026-W48", f"weekly_digest:{week}:1",
+        report=ReportPart(REJECTION_REVIEW, week),
+    )  # fmt: skip
+    digest = Send(
+        FEEDBACK, "Weekly SLA digest", f"weekly_digest:{week}:2",
+        report=ReportPart(WEEKLY_DIGEST, week),
+    )  # fmt: skip
+    await rows.send([review, digest], MONDAY)
+
+    await refuse(rows, review.key, LATER)
+    group = await group_of(rows, FEEDBACK)
+    assert group.last_report == ReportPart(REJECTION_REVIEW, week)
+    await refuse(rows, digest.key, LATER)
+    group = await group_of(rows, FEEDBACK)
+    assert group.refused == 2 and group.last_report == ReportPart(WEEKLY_DIGEST, week)
+
+    await rows.mended(FEEDBACK, LATER)
+    group = await group_of(rows, FEEDBACK)
+    assert group.resent.reports == ((REJECTION_REVIEW, week), (WEEKLY_DIGEST, week))
+    copies = [row for row in await rows.rows() if ":again:" in str(row["key"])]
+    assert [row["payload"]["report"] for row in copies] == [REJECTION_REVIEW, WEEKLY_DIGEST]
+
+
+async def test_a_group_from_before_it_recorded_reports_comes_through_the_migration(
+    services: Services,
+) -> None:
+    """Migration 0034 down and up again with a group stored: the group is kept; recorded
+    before its report was, it names none (its alert says "a message", as it did), and its
+    next refusal records it."""
+    rows = OutboxStore(services.store.db)
+    week = "2026-W48"
+    sends = [
+        Send(
+            FEEDBACK,
+            f"Review {n}",
+            f"weekly_digest:{week}:{n}",
+            report=ReportPart(WEEKLY_DIGEST, week),
+        )
+        for n in (1, 2)
+    ]
+    await rows.send(sends, MONDAY)
+    await refuse(rows, sends[0].key, LATER)
+    engine = services.store.db.engine
+    async with engine.connect() as connection:  # out of a transaction, as `db.upgrade` runs
+        await connection.run_sync(downgrade_to_before("_refused_reports.py"))
+        await connection.commit()
+    await db.upgrade(engine)
+
+    group = await group_of(rows, FEEDBACK)
+    assert group.refused == 1 and group.last_report is None
+    await refuse(rows, sends[1].key, LATER)
+    group = await group_of(rows, FEEDBACK)
+    assert group.refused == 2 and group.last_report == ReportPart(WEEKLY_DIGEST, week)
