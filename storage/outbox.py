@@ -546,7 +546,8 @@ MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
 @dataclass(frozen=True)
 class Resent:
     """What else than leads' posts Handoff sent again to a mended channel, as a group's alert
-    tells it: marketing's messages by what they told, the reports by what and which period."""
+    tells it: marketing's messages by what they told, the reports by what and which period,
+    the edits retiring the posts of leads' ended cycles."""
 
     rejections: int = 0
     dispositions: int = 0  # a lead put back in nurture or recycling
@@ -554,6 +555,7 @@ class Resent:
     # (WEEKLY_DIGEST, REJECTION_REVIEW or MONTHLY_DIGEST, its period's label), oldest first
     reports: tuple[tuple[str, str], ...] = ()
     charts: int = 0
+    retired: int = 0  # the posts of leads' ended cycles, retired (`Kind.RETIRE`)
 
 
 # What a report sent again is, by its run: a weekly run's last message is marketing's
@@ -623,6 +625,7 @@ def _with_resent(db: Connection, refusals: Refusals) -> Refusals:
         notices=counts.get(Kind.NURTURE_NOTICE, 0),
         reports=tuple(reports),
         charts=counts.get(Kind.UPLOAD, 0),
+        retired=counts.get(Kind.RETIRE, 0),
     )
     return replace(refusals, resent=resent)
 
@@ -737,6 +740,22 @@ _GIVEN_UP_REPORTS = (
     )
     .order_by(OutboxRow.id)
 )
+# The edits retiring the posts of leads' ended cycles (`Kind.RETIRE`) it refused there for a
+# reason a person can mend (chat.update answers `is_inactive` in an archived channel), each
+# refused row: the one the comeback wrote, or a copy of it refused again. Whatever the lead
+# is now (open, closed, back once more): the post it retires is still of an ended cycle.
+_GIVEN_UP_RETIRES = (
+    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.key, OutboxRow.payload, OutboxRow.last_error)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        OutboxRow.kind == Kind.RETIRE,
+        LeadRow.erased_at.is_(None),
+    )
+    .order_by(OutboxRow.id)
+)
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
@@ -793,11 +812,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     refused post, whichever replica or event finds it), every message to marketing refused
     there that still tells what the lead is (a disposition, a "not an MQL" notice) is sent
     again, once, so is every report refused there (a weekly or monthly digest and its charts, a
-    week's rejection review), as it was rendered, and every lead whose message there could not
-    be updated is re-rendered. A chart refused for want of membership (`not_in_channel`) comes
-    back only once a file got through: a post does not need membership (chat:write.public),
-    so one getting through does not say the app is in the channel, and the chart sent again
-    would be refused again, then sent again at the next post, and so on.
+    week's rejection review), as it was rendered, so is every edit retiring the post of a lead's
+    ended cycle there, and every lead whose message there could not be updated is re-rendered.
+    A chart refused for want of membership (`not_in_channel`) comes back only once a file got
+    through: a post does not need membership (chat:write.public), so one getting through does
+    not say the app is in the channel, and the chart sent again would be refused again, then
+    sent again at the next post, and so on.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -833,12 +853,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if kind == Kind.FEEDBACK:
             what = "rejection" if stage == "reject" else "disposition"
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: what}))
+    told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
     for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
         if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
             continue  # a file shared there says the app is in the channel, a post does not
-        told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
         refused = {
             name: value for name, value in dict(payload or {}).items() if name not in told_keys
         }
@@ -846,6 +866,23 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         row = outbox_row(str(kind), channel, now, key=f"{base}:again:{row_id}", payload=refused)
         what_is = {TOLD_AS: str(kind)} if kind == Kind.UPLOAD else _report_told(db, base)
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
+    # The earlier cycles' posts it could not retire there: each refused row once, as it was
+    # rendered when the lead came back, keyed by the comeback's key and the refused row.
+    for row_id, lead_id, key, payload, error in db.execute(
+        _GIVEN_UP_RETIRES, {"p_channel": channel}
+    ):
+        shown = {
+            name: value for name, value in dict(payload or {}).items() if name not in told_keys
+        }
+        if not shown.get("ts"):
+            continue  # emptied: nothing left to show
+        base = str(key).partition(":again:")[0]
+        row = outbox_row(
+            Kind.RETIRE, channel, now, lead_id=lead_id, key=f"{base}:again:{row_id}", payload=shown
+        )
+        copies.append(
+            _Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: Kind.RETIRE})
+        )
     again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
     groups: dict[str, int | None] = {}  # what Slack said → its latest group there
     told_groups = set(closed)
@@ -1381,8 +1418,9 @@ class OutboxStore:
 
     async def mended(self, channel: str, now: datetime) -> int:
         """Slack says `channel` was unarchived: post again every open lead whose post there was
-        refused, and every message to marketing and report refused there, once, and tell the
-        managers in the alert about it. How many leads."""
+        refused, and every message to marketing, report and retirement of an earlier cycle's
+        post refused there, once, and tell the managers in the alert about it. How many
+        leads."""
         return await self.db.run(lambda db: _mend(db, channel, now, told=True))
 
     async def repost(
