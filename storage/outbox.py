@@ -1192,6 +1192,56 @@ def _lookup(
     return found
 
 
+# The posts of a lead's ended cycles retired since its update `p_id` was written: the retire
+# rows written after it (a comeback's, a mend's copy, or one written here), oldest first.
+_RETIRED_SINCE = (
+    select(OutboxRow.key, OutboxRow.channel, OutboxRow.state, OutboxRow.unknown, OutboxRow.payload)
+    .where(
+        OutboxRow.lead_id == bindparam("p_lead_id"),
+        OutboxRow.kind == Kind.RETIRE,
+        OutboxRow.id > bindparam("p_id"),
+    )
+    .order_by(OutboxRow.id)
+)
+
+
+def _retire_again(
+    db: Connection, item: OutboxItem, now: datetime, updated: str | None = None
+) -> None:
+    """After the request(s) of the lead's update `item` ended (`updated`: the post its request
+    edited): retire once more each post of an ended cycle that it may have shown live again. An
+    update renders the lead as the worker reads it, and one written before the lead came back
+    may have read the ended cycle and its post before the comeback committed: chat.update has
+    no version check, so its request, landing after the retire's (another replica's), shows
+    that cycle live again on its post, rating menus and all. Such a post is one a retire row
+    written after `item` retires, and `updated`, or any one if an earlier request of `item`
+    may have reached Slack (`item.unknown`: a worker died with it, its post not known). A row
+    written now is delivered after this update's requests ended, so it lands last; none is
+    needed while that retire waits (not under way: it lands after this one by itself), and one
+    refused comes back when its channel is mended. Keyed by the comeback and this update:
+    once, whichever replica."""
+    if updated is None and not item.unknown:
+        return
+    params = {"p_lead_id": item.lead_id, "p_id": item.id}
+    latest: dict[str, Any] = {}  # the retired post's ts → its latest retire row
+    for row in db.execute(_RETIRED_SINCE, params):
+        ts = dict(row.payload or {}).get("ts")
+        if ts and (item.unknown or ts == updated):  # not emptied (an erasure, retention)
+            latest[str(ts)] = row
+    rows = []
+    for row in latest.values():
+        if row.state == FAILED or (row.state == PENDING and not row.unknown):
+            continue
+        shown = {name: row.payload.get(name) for name in ("ts", "text", "blocks")}
+        base = str(row.key).partition(":again:")[0].partition(":after:")[0]
+        key = f"{base}:after:{item.id}"
+        rows.append(
+            outbox_row(Kind.RETIRE, row.channel, now, lead_id=item.lead_id, key=key, payload=shown)
+        )
+    if rows:
+        insert_many(db, _insert_effects(db.dialect.name), rows)
+
+
 def _redact_late(db: Connection, item: OutboxItem, ts: str, posted: bool, now: datetime) -> None:
     """A message about a lead whose person was erased while its request was under way: its
     post, now recorded, is re-rendered as the erased lead; anything else is emptied."""
@@ -1242,9 +1292,17 @@ class OutboxStore:
         return await self.db.run(work)
 
     async def delivered(
-        self, item: OutboxItem, now: datetime, ts: str | None = None, channel: str | None = None
+        self,
+        item: OutboxItem,
+        now: datetime,
+        ts: str | None = None,
+        channel: str | None = None,
+        *,
+        updated: str | None = None,
     ) -> None:
-        """The effect happened; a lead's first post also records where its message is."""
+        """The effect happened; a lead's first post also records where its message is. An
+        update of a lead's message says which post it edited (`updated`): if it was one of
+        an ended cycle, retired meanwhile, it is retired again (`_retire_again`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": ts, "p_error": None}
@@ -1267,6 +1325,8 @@ class OutboxStore:
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
                 _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
+            if item.kind == Kind.UPDATE_LEAD and item.lead_id is not None:
+                _retire_again(db, item, now, updated)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
@@ -1460,6 +1520,7 @@ class OutboxStore:
             ):
                 return False  # it may have rendered the lead before this change
             db.execute(_FINISH, done)
+            _retire_again(db, item, now)  # an earlier request of it may have gone astray
             return True
 
         return await self.db.run(work)
