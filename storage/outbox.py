@@ -1214,19 +1214,21 @@ def _retire_again(
     may have read the ended cycle and its post before the comeback committed: chat.update has
     no version check, so its request, landing after the retire's (another replica's), shows
     that cycle live again on its post, rating menus and all. Such a post is one a retire row
-    written after `item` retires, and `updated`, or any one if an earlier request of `item`
-    may have reached Slack (`item.unknown`: a worker died with it, its post not known). A row
+    written after `item` retires, and `updated`, or any one if `item` was tried before: an
+    earlier request of it may have reached Slack, on a post not known (its answer lost, a 5xx,
+    its worker died). A row
     written now is delivered after this update's requests ended, so it lands last; none is
     needed while that retire waits (not under way: it lands after this one by itself), and one
     refused comes back when its channel is mended. Keyed by the comeback and this update:
     once, whichever replica."""
-    if updated is None and not item.unknown:
+    tried_before = item.attempts > 1
+    if updated is None and not tried_before:
         return
     params = {"p_lead_id": item.lead_id, "p_id": item.id}
     latest: dict[str, Any] = {}  # the retired post's ts → its latest retire row
     for row in db.execute(_RETIRED_SINCE, params):
         ts = dict(row.payload or {}).get("ts")
-        if ts and (item.unknown or ts == updated):  # not emptied (an erasure, retention)
+        if ts and (tried_before or ts == updated):  # not emptied (an erasure, retention)
             latest[str(ts)] = row
     rows = []
     for row in latest.values():
