@@ -627,6 +627,7 @@ def _with_resent(db: Connection, refusals: Refusals) -> Refusals:
         notices=counts.get(Kind.NURTURE_NOTICE, 0),
         reports=tuple(reports),
         charts=counts.get(Kind.UPLOAD, 0),
+        retired=counts.get(Kind.RETIRE, 0),
     )
     return replace(refusals, resent=resent)
 
@@ -750,6 +751,22 @@ _GIVEN_UP_REPORTS = (
     )
     .order_by(OutboxRow.id)
 )
+# The edits retiring the posts of leads' ended cycles (`Kind.RETIRE`) it refused there for a
+# reason a person can mend (chat.update answers `is_inactive` in an archived channel), each
+# refused row: the one the comeback wrote, or a copy of it refused again. Whatever the lead
+# is now (open, closed, back once more): the post it retires is still of an ended cycle.
+_GIVEN_UP_RETIRES = (
+    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.key, OutboxRow.payload, OutboxRow.last_error)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.last_error.in_(MENDABLE),
+        OutboxRow.kind == Kind.RETIRE,
+        LeadRow.erased_at.is_(None),
+    )
+    .order_by(OutboxRow.id)
+)
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
@@ -821,11 +838,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     refused post, whichever replica or event finds it), every message to marketing refused
     there that still tells what the lead is (a disposition, a "not an MQL" notice) is sent
     again, once, so is every report refused there (a weekly or monthly digest and its charts, a
-    week's rejection review), as it was rendered, and every lead whose message there could not
-    be updated is re-rendered. A chart refused for want of membership (`not_in_channel`) comes
-    back only once a file got through: a post does not need membership (chat:write.public),
-    so one getting through does not say the app is in the channel, and the chart sent again
-    would be refused again, then sent again at the next post, and so on.
+    week's rejection review), as it was rendered, so is every edit retiring the post of a lead's
+    ended cycle there, and every lead whose message there could not be updated is re-rendered.
+    A chart refused for want of membership (`not_in_channel`) comes back only once a file got
+    through: a post does not need membership (chat:write.public), so one getting through does
+    not say the app is in the channel, and the chart sent again would be refused again, then
+    sent again at the next post, and so on.
     The groups' alerts say so. Returns how many leads will be posted again."""
     closed = (
         db.execute(
@@ -861,12 +879,12 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if kind == Kind.FEEDBACK:
             what = "rejection" if stage == "reject" else "disposition"
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: what}))
+    told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
     for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
         if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
             continue  # a file shared there says the app is in the channel, a post does not
-        told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
         refused = {
             name: value for name, value in dict(payload or {}).items() if name not in told_keys
         }
@@ -877,6 +895,23 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if report is not None:  # a report's message: told by what it is and its period
             what_is = {TOLD_AS: report.what, TOLD_OF: report.period}
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
+    # The earlier cycles' posts it could not retire there: each refused row once, as it was
+    # rendered when the lead came back, keyed by the comeback's key and the refused row.
+    for row_id, lead_id, key, payload, error in db.execute(
+        _GIVEN_UP_RETIRES, {"p_channel": channel}
+    ):
+        shown = {
+            name: value for name, value in dict(payload or {}).items() if name not in told_keys
+        }
+        if not shown.get("ts"):
+            continue  # emptied: nothing left to show
+        base = str(key).partition(":again:")[0]
+        row = outbox_row(
+            Kind.RETIRE, channel, now, lead_id=lead_id, key=f"{base}:again:{row_id}", payload=shown
+        )
+        copies.append(
+            _Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: Kind.RETIRE})
+        )
     again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
     groups: dict[str, int | None] = {}  # what Slack said → its latest group there
     told_groups = set(closed)
@@ -1186,6 +1221,58 @@ def _lookup(
     return found
 
 
+# The posts of a lead's ended cycles retired since its update `p_id` was written: the retire
+# rows written after it (a comeback's, a mend's copy, or one written here), oldest first.
+_RETIRED_SINCE = (
+    select(OutboxRow.key, OutboxRow.channel, OutboxRow.state, OutboxRow.unknown, OutboxRow.payload)
+    .where(
+        OutboxRow.lead_id == bindparam("p_lead_id"),
+        OutboxRow.kind == Kind.RETIRE,
+        OutboxRow.id > bindparam("p_id"),
+    )
+    .order_by(OutboxRow.id)
+)
+
+
+def _retire_again(
+    db: Connection, item: OutboxItem, now: datetime, updated: str | None = None
+) -> None:
+    """After the request(s) of the lead's update `item` ended (`updated`: the post its request
+    edited): retire once more each post of an ended cycle that it may have shown live again. An
+    update renders the lead as the worker reads it, and one written before the lead came back
+    may have read the ended cycle and its post before the comeback committed: chat.update has
+    no version check, so its request, landing after the retire's (another replica's), shows
+    that cycle live again on its post, rating menus and all. Such a post is one a retire row
+    written after `item` retires, and `updated`, or any one if `item` was tried before: an
+    earlier request of it may have reached Slack, on a post not known (its answer lost, a 5xx,
+    its worker died). A row
+    written now is delivered after this update's requests ended, so it lands last; none is
+    needed while that retire waits (not under way: it lands after this one by itself), and one
+    refused comes back when its channel is mended. Keyed by the comeback and this update:
+    once, whichever replica."""
+    tried_before = item.attempts > 1
+    if updated is None and not tried_before:
+        return
+    params = {"p_lead_id": item.lead_id, "p_id": item.id}
+    latest: dict[str, Any] = {}  # the retired post's ts → its latest retire row
+    for row in db.execute(_RETIRED_SINCE, params):
+        ts = dict(row.payload or {}).get("ts")
+        if ts and (tried_before or ts == updated):  # not emptied (an erasure, retention)
+            latest[str(ts)] = row
+    rows = []
+    for row in latest.values():
+        if row.state == FAILED or (row.state == PENDING and not row.unknown):
+            continue
+        shown = {name: row.payload.get(name) for name in ("ts", "text", "blocks")}
+        base = str(row.key).partition(":again:")[0].partition(":after:")[0]
+        key = f"{base}:after:{item.id}"
+        rows.append(
+            outbox_row(Kind.RETIRE, row.channel, now, lead_id=item.lead_id, key=key, payload=shown)
+        )
+    if rows:
+        insert_many(db, _insert_effects(db.dialect.name), rows)
+
+
 def _redact_late(db: Connection, item: OutboxItem, ts: str, posted: bool, now: datetime) -> None:
     """A message about a lead whose person was erased while its request was under way: its
     post, now recorded, is re-rendered as the erased lead; anything else is emptied."""
@@ -1236,9 +1323,17 @@ class OutboxStore:
         return await self.db.run(work)
 
     async def delivered(
-        self, item: OutboxItem, now: datetime, ts: str | None = None, channel: str | None = None
+        self,
+        item: OutboxItem,
+        now: datetime,
+        ts: str | None = None,
+        channel: str | None = None,
+        *,
+        updated: str | None = None,
     ) -> None:
-        """The effect happened; a lead's first post also records where its message is."""
+        """The effect happened; a lead's first post also records where its message is. An
+        update of a lead's message says which post it edited (`updated`): if it was one of
+        an ended cycle, retired meanwhile, it is retired again (`_retire_again`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_ts": ts, "p_error": None}
@@ -1261,6 +1356,8 @@ class OutboxStore:
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
                 _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
+            if item.kind == Kind.UPDATE_LEAD and item.lead_id is not None:
+                _retire_again(db, item, now, updated)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
@@ -1412,8 +1509,9 @@ class OutboxStore:
 
     async def mended(self, channel: str, now: datetime) -> int:
         """Slack says `channel` was unarchived: post again every open lead whose post there was
-        refused, and every message to marketing and report refused there, once, and tell the
-        managers in the alert about it. How many leads."""
+        refused, and every message to marketing, report and retirement of an earlier cycle's
+        post refused there, once, and tell the managers in the alert about it. How many
+        leads."""
         return await self.db.run(lambda db: _mend(db, channel, now, told=True))
 
     async def repost(
@@ -1453,6 +1551,7 @@ class OutboxStore:
             ):
                 return False  # it may have rendered the lead before this change
             db.execute(_FINISH, done)
+            _retire_again(db, item, now)  # an earlier request of it may have gone astray
             return True
 
         return await self.db.run(work)

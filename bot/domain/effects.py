@@ -56,7 +56,8 @@ class ReportPart:
 class Resent:
     """What else than leads' posts Handoff sent again to a channel that takes messages again,
     as the managers' alert about its refusals tells it: marketing's messages by what they
-    told, the reports by what and which period."""
+    told, the reports by what and which period, the edits retiring the posts of leads' ended
+    cycles."""
 
     rejections: int = 0
     dispositions: int = 0  # a lead put back in nurture or recycling
@@ -64,6 +65,7 @@ class Resent:
     # (WEEKLY_DIGEST, REJECTION_REVIEW or MONTHLY_DIGEST, its period's label), oldest first
     reports: tuple[tuple[str, str], ...] = ()
     charts: int = 0
+    retired: int = 0  # the posts of leads' ended cycles, retired (outbox kind `retire_post`)
 
 
 @dataclass(frozen=True)

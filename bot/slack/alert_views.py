@@ -82,9 +82,9 @@ def refusals_alert(
     """The escalations channel's one alert about the messages Slack refused to `channel` with
     `error` (re-rendered in place as they add up): how many, the latest, and whether the channel
     takes messages again, which leads were posted there again and what else was sent there
-    again (marketing's rejections and other feedback, reports and their charts), each kind
-    with its count, and nothing of a kind with none. `report`: the report the latest was part
-    of, named as it is."""
+    again (marketing's rejections and other feedback, reports and their charts, the edits
+    retiring the posts of leads' earlier cycles), each kind with its count, and nothing of a
+    kind with none. `report`: the report the latest was part of, named as it is."""
     if refused <= 1:
         text = delivery_alert(kind, channel, error, advice, lead, report)
     else:
@@ -150,6 +150,14 @@ def _resent_words(resent: Resent) -> str:
         parts.append(f"the {name}{plural} of {_and(periods)}")
     if resent.charts:
         parts.append(_the(resent.charts, "report chart", "report charts"))
+    if resent.retired:
+        parts.append(
+            _the(
+                resent.retired,
+                "update of the post of a lead's earlier cycle",
+                "updates of the posts of leads' earlier cycles",
+            )
+        )
     return _and(parts)
 
 

@@ -667,6 +667,10 @@ class Outbox:
             else:  # its post failed for good: nothing to update
                 await self.rows.delivered(item, self.clock())
             return
+        # The lead as read now: its cycle with that cycle's post (a comeback empties the ts in
+        # the same write that starts the next cycle), so never one cycle on another's post. If
+        # it came back since this read, this edit may land after the retire of this post: the
+        # store retires it again once this request ended (`updated`).
         message = await self._lead_post(lead, await self.policies.for_lead(lead))
         if lead.erased_at is not None:  # its metadata (the external id) goes too
             await self._replace(lead.message_channel, lead.message_ts, message, item)
@@ -685,7 +689,7 @@ class Outbox:
                 raise
             await self._repost(item, lead, lead.message_channel, lead.message_ts)
             return
-        await self.rows.delivered(item, self.clock())
+        await self.rows.delivered(item, self.clock(), updated=lead.message_ts)
 
     async def _repost(self, item: OutboxItem, lead: LeadView, channel: str, ts: str) -> None:
         """Someone deleted the lead's post in Slack (chat.update: `message_not_found`, "No

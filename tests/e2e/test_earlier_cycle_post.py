@@ -135,3 +135,52 @@ async def test_a_pick_on_an_old_copy_of_the_current_cycle_rates_it(
     await stack.settle()
     assert all("earlier cycle" not in e.text for e in stack.sim.ephemerals(user=OWNER))
     assert (await stack.services.lead(1)).fit_rating == 5
+
+
+ESCALATIONS, ADMIN = "C0ESCALATE", "U0MGR1"
+
+
+async def test_a_post_retired_while_its_channel_was_archived_is_retired_once_unarchived(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The channel archived when the lead comes back: Slack refuses the new cycle's post
+    (chat.postMessage `is_archived`) and the edit of the earlier one (chat.update
+    `is_inactive`, "The message cannot be edited within a frozen, archived or deleted
+    channel."). Once it is unarchived, the new post comes back and the earlier one is retired,
+    once; the managers' alert about the refused edit says it was sent again."""
+    before = await recycled(stack, clock)
+    stack.sim.archive_channel(ENTERPRISE)
+    clock.advance(days=31)
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    (still,) = stack.sim.messages(ENTERPRISE)
+    assert menus(still) == ["lead_rate_fit", "lead_rate_timing"]  # refused: as it was
+
+    assert (await stack.driver.unarchive(ADMIN, ENTERPRISE)).status == 200
+    await stack.settle()
+    first, second = stack.sim.messages(ENTERPRISE)
+    edits = first.edited_count
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)  # Slack's retry of the event: once
+    await stack.settle()
+
+    assert first.ts == before.ts and second.ts != before.ts
+    assert menus(first) == [] and first.buttons() == []
+    assert "Came back as cycle 2" in first.all_text and f"<#{ENTERPRISE}>" in first.all_text
+    assert "Unable to contact" in first.all_text
+    assert first.edited_count == edits  # retired once
+    assert "Came back" not in second.all_text and "Claim" in str(second.blocks)
+    lead = await stack.services.lead(1)
+    assert (lead.cycle, lead.message_ts) == (2, second.ts)
+
+    (edit,) = [m for m in stack.sim.messages(ESCALATIONS) if "is_inactive" in m.all_text]
+    text = edit.all_text
+    assert "could not update the post of a lead's earlier cycle" in text
+    assert "takes messages again" in text
+    assert "sent again what it could not send there: the 1 update of the post of a lead's" in text
+    (post,) = [m for m in stack.sim.messages(ESCALATIONS) if "is_archived" in m.all_text]
+    assert "posted again the 1 lead" in post.all_text and "earlier cycle" not in post.all_text
+
+    # A Slack client still showing the old menus: refused in words, nothing changed.
+    await stack.driver.choose(OWNER, "4 good fit", channel=ENTERPRISE, seen=before)
+    await stack.settle()
+    assert stack.sim.ephemerals(user=OWNER)[-1].text == EARLIER
