@@ -1283,6 +1283,28 @@ def _redact_late(db: Connection, item: OutboxItem, ts: str, posted: bool, now: d
     db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
 
 
+def _edit_late(db: Connection, item: OutboxItem, updated: str | None, now: datetime) -> None:
+    """An edit of a post of a lead erased while its request was under way (chat.update has no
+    version check, so it may land after the erasure's own edit of that post, another
+    replica's): an update that rendered the person (`updated`: the post it edited; or tried
+    before, an earlier request's post not known) has the lead's post rendered again, as the
+    erased lead, and the post it edited emptied if it is an earlier cycle's; a retirement
+    (rendered with the person when the lead came back) has its post emptied again. An update
+    that rendered the erased lead (no `updated`) needs nothing. Written now, each lands after
+    this edit's requests ended; keyed by this row: once, whichever replica."""
+    if item.kind == Kind.RETIRE:
+        shown = item.payload.get("ts")
+    elif updated is not None or item.attempts > 1:
+        write_effects(db, [Refresh(int(item.lead_id or 0))], now)
+        current = db.execute(_POSTED_TS, {"p_lead_id": item.lead_id}).scalar()
+        shown = updated if updated != current else None
+    else:
+        return
+    if shown:
+        row = _redaction(int(item.lead_id or 0), item.id, item.channel, now, {"ts": str(shown)})
+        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+
+
 class OutboxStore:
     """The delivery worker's queries: each one short transaction."""
 
@@ -1363,6 +1385,9 @@ class OutboxStore:
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
                 if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
                     _redact_late(db, item, ts, posted, now)
+            elif item.kind in (Kind.UPDATE_LEAD, Kind.RETIRE) and item.lead_id is not None:
+                if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
+                    _edit_late(db, item, updated, now)
 
         await self.db.run(work)
 
