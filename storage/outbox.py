@@ -1283,26 +1283,53 @@ def _redact_late(db: Connection, item: OutboxItem, ts: str, posted: bool, now: d
     db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
 
 
+# The lead's posts in Slack but its current one `p_current` (its earlier cycles', one deleted
+# and posted again): the posts an erasure empties (`redact_lead`).
+_EARLIER_POSTS = select(OutboxRow.id, OutboxRow.channel, OutboxRow.result_ts).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.POST_LEAD,
+    OutboxRow.state == DONE,
+    OutboxRow.result_ts.is_not(None),
+    OutboxRow.result_ts != bindparam("p_current"),
+)
+
+
 def _edit_late(db: Connection, item: OutboxItem, updated: str | None, now: datetime) -> None:
     """An edit of a post of a lead erased while its request was under way (chat.update has no
     version check, so it may land after the erasure's own edit of that post, another
     replica's): an update that rendered the person (`updated`: the post it edited; or tried
     before, an earlier request's post not known) has the lead's post rendered again, as the
-    erased lead, and the post it edited emptied if it is an earlier cycle's; a retirement
-    (rendered with the person when the lead came back) has its post emptied again. An update
-    that rendered the erased lead (no `updated`) needs nothing. Written now, each lands after
-    this edit's requests ended; keyed by this row: once, whichever replica."""
+    erased lead, and the post it edited emptied if it is an earlier cycle's (tried before:
+    each earlier cycle's post, as an earlier request may have edited any of them after the
+    erasure emptied it); a retirement (rendered with the person when the lead came back) has
+    its post emptied again. An update that rendered the erased lead (no `updated`, at its one
+    try) needs nothing. Written now, each lands after this edit's requests ended; keyed by this
+    row: once, whichever replica."""
+    lead_id = int(item.lead_id or 0)
+    earlier: list[tuple[int, str, str]] = []  # posts an earlier request may have edited
     if item.kind == Kind.RETIRE:
         shown = item.payload.get("ts")
     elif updated is not None or item.attempts > 1:
-        write_effects(db, [Refresh(int(item.lead_id or 0))], now)
+        write_effects(db, [Refresh(lead_id)], now)
         current = db.execute(_POSTED_TS, {"p_lead_id": item.lead_id}).scalar()
         shown = updated if updated != current else None
+        if item.attempts > 1:
+            params = {"p_lead_id": lead_id, "p_current": current or ""}
+            earlier = [
+                (int(row_id), str(channel), str(ts))
+                for row_id, channel, ts in db.execute(_EARLIER_POSTS, params)
+                if ts != shown
+            ]
     else:
         return
+    rows = [
+        _redaction(lead_id, item.id, channel, now, {"ts": ts}, str(of))
+        for of, channel, ts in earlier
+    ]
     if shown:
-        row = _redaction(int(item.lead_id or 0), item.id, item.channel, now, {"ts": str(shown)})
-        db.execute(upsert_insert(db)(table(OutboxRow)).values(**row).on_conflict_do_nothing())
+        rows.append(_redaction(lead_id, item.id, item.channel, now, {"ts": str(shown)}))
+    if rows:
+        db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
 
 
 class OutboxStore:

@@ -22,6 +22,7 @@ from tests.integration.test_retire_order_store import (
     FIRST_POST,
     OWNER,
     come_back,
+    second_post,
     take,
     taken_update,
 )
@@ -114,3 +115,37 @@ async def test_an_earlier_posts_retirement_under_way_at_the_erasure_is_emptied_a
         {"ts": FIRST_POST},
     )
     assert [row["state"] for row in await rows.rows() if row["id"] == retire["id"]] == [DONE]
+
+
+async def test_an_update_tried_before_empties_again_the_earlier_post_it_may_have_shown(
+    services: Services,
+) -> None:
+    """Its first request read the person on the first post (cycle 1) and its answer was lost
+    (tried again, as an update is); the lead came back and was erased, and the erasure emptied
+    that post; the first request may land after that edit, the person back on it. Taken again,
+    it renders the erased lead on the new post: the first post, not known as the one it edited,
+    is emptied once more, as a retired post is retired once more (`_retire_again`)."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
+    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    await rows.delivered(await take(rows, retire), BACK)
+    await second_post(rows)
+    await erase(services)
+    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    assert emptied["payload"] == {"ts": FIRST_POST}
+    await rows.delivered(await take(rows, emptied), BACK)  # emptied first
+    later = BACK + timedelta(minutes=1)
+    again = await rows.lease(update.id, later, later + timedelta(seconds=30))
+    assert again is not None and again.attempts == 2
+
+    await rows.delivered(again, later)  # it rendered the erased lead, on SECOND_POST
+
+    (redaction,) = await waiting(rows, Kind.REDACT, emptied["id"])
+    assert (redaction["lead_id"], redaction["channel"], redaction["payload"]) == (
+        lead_id,
+        "C0ENT",
+        {"ts": FIRST_POST},
+    )
