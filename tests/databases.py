@@ -4,6 +4,7 @@ the run's templates, which test modules importing `tests.conftest` share with py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -63,7 +64,10 @@ async def _migrated_template(base: str) -> str:
 
 class _Dropper:
     """Drops the tests' databases on a thread of its own, so that the next test need not
-    wait for PostgreSQL to remove the last one's files; the run's end waits for them all."""
+    wait for PostgreSQL to remove the last one's files; the run's end waits for them all.
+    One at a time while the tests run: dropping as fast as they come (four threads, tried)
+    slowed each test's CREATE DATABASE three- to sixfold (tests/integration: 112 s became
+    154 s), more than the backlog it spared the end cost."""
 
     def __init__(self) -> None:
         self.queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
@@ -86,10 +90,35 @@ class _Dropper:
                 print(f"could not drop {name}: {error}")
 
     def finish(self) -> None:
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join()
-            self.thread = None
+        """Drop what is still queued, several at a time (the tests are over: nothing else
+        waits for PostgreSQL), and the thread's last one."""
+        import asyncio
+
+        if self.thread is None:
+            return
+        backlog: list[tuple[str, str]] = []
+        with contextlib.suppress(queue.Empty):
+            while job := self.queue.get_nowait():  # (the thread may take one meanwhile)
+                backlog.append(job)
+        self.queue.put(None)
+        asyncio.run(_drop_all(backlog))
+        self.thread.join()
+        self.thread = None
+
+
+async def _drop_all(jobs: list[tuple[str, str]], width: int = 8) -> None:
+    import asyncio
+
+    slots = asyncio.Semaphore(width)
+
+    async def drop(base: str, name: str) -> None:
+        async with slots:
+            try:
+                await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception as error:  # as the thread does: named, not fatal
+                print(f"could not drop {name}: {error}")
+
+    await asyncio.gather(*(drop(base, name) for base, name in jobs))
 
 
 _dropper = _Dropper()
