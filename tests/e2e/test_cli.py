@@ -14,8 +14,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -50,6 +50,29 @@ def clean_env(**extra: str) -> dict[str, str]:
     )
     env = {k: v for k, v in os.environ.items() if k not in names}
     return {**env, "HANDOFF_ERASURE_KEY": ERASURE_KEY, **extra}  # as a deployment should
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """SIGINT caught and ignored: see `sigint_by_default`."""
+
+
+@contextmanager
+def sigint_by_default() -> Iterator[None]:
+    """A child started in the block (one a test sends SIGINT to) gets SIGINT's default action,
+    as a command typed at a terminal does, however this run began. A non-interactive shell
+    starts a background command (`pytest … &` in a script) with SIGINT ignored, pytest-xdist's
+    workers inherit that, and an ignored signal stays ignored across exec (POSIX), as does
+    Python at start-up: the child ignored the test's SIGINT (an import read on for ever, a
+    demo ran to the end). A caught signal is reset to its default across exec, so while the
+    child starts this process catches SIGINT instead, with a handler that ignores it."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, _ignore)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_the_module_docstring_names_every_command() -> None:
@@ -725,17 +748,32 @@ async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     assert sim.socket_mode.connections == []
 
 
+def test_a_child_a_test_sends_sigint_has_its_default_action_however_the_run_began() -> None:
+    """A run started in the background by a script ignores SIGINT, and so would every child it
+    starts; those the tests send SIGINT to are started with its default action instead."""
+    probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `pytest … &` in a script
+    try:
+        with sigint_by_default():
+            child = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the run's own: as it was
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert child.stdout.strip() == "<built-in function default_int_handler>", child.stderr
+
+
 def test_ctrl_c_stops_a_command_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) during `handoff demo` printed Python's traceback: now one line naming
     the command, and the status a shell reports for SIGINT (128 + 2)."""
-    process = subprocess.Popen(
-        [*HANDOFF, "demo", "--chart", str(tmp_path / "week.png")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        cwd=ROOT,
-    )
+    with sigint_by_default():
+        process = subprocess.Popen(
+            [*HANDOFF, "demo", "--chart", str(tmp_path / "week.png")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+            cwd=ROOT,
+        )
     assert process.stdout is not None
     try:
         assert process.stdout.readline().startswith("Handoff demo:")  # it is running

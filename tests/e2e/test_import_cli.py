@@ -21,7 +21,7 @@ from bot.settings import ConfigError, Settings
 from storage import db
 from storage.repository import Store
 from tests.conftest import ROOT
-from tests.e2e.test_cli import HANDOFF, clean_env, run
+from tests.e2e.test_cli import HANDOFF, clean_env, run, sigint_by_default
 
 HUBSPOT = ROOT / "tests" / "fixtures" / "hubspot_export.csv"
 
@@ -384,14 +384,15 @@ def test_import_help_says_dash_reads_standard_input() -> None:
 
 
 def import_from_stdin(env: dict[str, str], stdin: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*HANDOFF, "import", "-", "--no-progress"],
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
+    with sigint_by_default():  # the tests send it SIGINT too
+        return subprocess.Popen(
+            [*HANDOFF, "import", "-", "--no-progress"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
 
 
 @pytest.mark.parametrize(
