@@ -67,6 +67,7 @@ class SlackPublisher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._modals: set[asyncio.Task[None]] = set()
         self._pending = 0
+        self._sending: list[str] = []  # what each answer under way is ("answer /sla-report")
         metrics.gauge("slack_queue_depth", self.pending)
 
     def pending(self) -> int:
@@ -106,6 +107,7 @@ class SlackPublisher:
                 self._queue.task_done()
 
     async def _guard(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        self._sending.append(what)
         try:
             answered = await work
         except SlackApiError as error:
@@ -121,14 +123,20 @@ class SlackPublisher:
                 self.metrics.inc("slack_errors_total")
                 body = str(answered.body)[:100]
                 log.error("Slack refused to %s: %d %s", what, answered.status_code, body)
+        finally:
+            self._sending.remove(what)
 
     async def drain(self, seconds: float = 30.0) -> None:
         """Wait until every queued answer and every modal has been sent (shutdown, tests)."""
         try:
             await asyncio.wait_for(self._all_sent(), seconds)
         except TimeoutError:
+            under_way = ", ".join(self._sending) or "none"
             log.warning(
-                "%d Slack answers were still queued after %.0fs", self._queue.qsize(), seconds
+                "%d Slack answers were still queued or under way after %gs (under way: %s)",
+                self._pending,
+                seconds,
+                under_way,
             )
 
     async def _all_sent(self) -> None:

@@ -83,3 +83,26 @@ async def test_an_answer_slack_refused_is_logged_and_counted(caplog: Any) -> Non
     assert metrics.counts["slack_errors_total"] == 1
     assert any("used_url" in record.getMessage() for record in caplog.records)
     await publisher.close()
+
+
+async def test_a_drain_that_runs_out_of_time_names_the_answers_still_under_way(
+    caplog: Any,
+) -> None:
+    """At shutdown the publisher waits for the answers; past its time the log line said "0
+    Slack answers were still queued" when one was being sent (taken off the queue): it counts
+    those under way too, and says what they are."""
+    publisher = SlackPublisher(Metrics(), workers=1)
+    never = asyncio.Event()
+
+    async def slow_report() -> None:
+        await never.wait()
+
+    publisher.spawn(slow_report(), "answer /sla-report")
+    publisher.spawn(slow_report(), "answer /lead")
+    await asyncio.sleep(0)  # the worker takes the first: one under way, one queued
+    with caplog.at_level(logging.WARNING, logger="handoff.slack"):
+        await publisher.drain(0.05)
+    assert [record.getMessage() for record in caplog.records] == [
+        "2 Slack answers were still queued or under way after 0.05s (under way: answer /sla-report)"
+    ]
+    await publisher.close()
