@@ -831,6 +831,27 @@ def _report_of(
     return ReportPart(what, period)
 
 
+def _copy_of(
+    kind: str,
+    channel: str,
+    now: datetime,
+    key: str,
+    row_id: int,
+    payload: dict[str, Any] | None,
+    lead_id: int | None = None,
+) -> dict[str, Any]:
+    """The row sending again the refused row `row_id` (keyed `key`), as it was rendered: keyed
+    by the first row's key and this one, and without what a group's alert recorded in it (a
+    copy refused again says nothing of its own)."""
+    shown = {
+        name: value
+        for name, value in dict(payload or {}).items()
+        if name not in (TOLD_IN, TOLD_AS, TOLD_OF)
+    }
+    again = f"{key.partition(':again:')[0]}:again:{row_id}"
+    return outbox_row(kind, channel, now, lead_id=lead_id, key=again, payload=shown)
+
+
 def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
     got through, `shared`: a file): its open groups close, and, if any was open, Slack told or a
@@ -879,19 +900,15 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if kind == Kind.FEEDBACK:
             what = "rejection" if stage == "reject" else "disposition"
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: what}))
-    told_keys = (TOLD_IN, TOLD_AS, TOLD_OF)  # a copy refused again says nothing of its own
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
     for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
         if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
             continue  # a file shared there says the app is in the channel, a post does not
-        refused = {
-            name: value for name, value in dict(payload or {}).items() if name not in told_keys
-        }
+        row = _copy_of(str(kind), channel, now, str(key), int(row_id), payload)
         base = str(key).partition(":again:")[0]
-        row = outbox_row(str(kind), channel, now, key=f"{base}:again:{row_id}", payload=refused)
         what_is = {TOLD_AS: str(kind)}  # a chart: counted as one
-        report = None if kind == Kind.UPLOAD else _report_of(db, str(kind), base, refused)
+        report = None if kind == Kind.UPLOAD else _report_of(db, str(kind), base, row["payload"])
         if report is not None:  # a report's message: told by what it is and its period
             what_is = {TOLD_AS: report.what, TOLD_OF: report.period}
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
@@ -900,15 +917,9 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     for row_id, lead_id, key, payload, error in db.execute(
         _GIVEN_UP_RETIRES, {"p_channel": channel}
     ):
-        shown = {
-            name: value for name, value in dict(payload or {}).items() if name not in told_keys
-        }
-        if not shown.get("ts"):
+        row = _copy_of(Kind.RETIRE, channel, now, str(key), int(row_id), payload, lead_id)
+        if not row["payload"].get("ts"):
             continue  # emptied: nothing left to show
-        base = str(key).partition(":again:")[0]
-        row = outbox_row(
-            Kind.RETIRE, channel, now, lead_id=lead_id, key=f"{base}:again:{row_id}", payload=shown
-        )
         copies.append(
             _Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: Kind.RETIRE})
         )
