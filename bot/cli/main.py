@@ -143,7 +143,8 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     def on_sigterm() -> None:  # drain first (HANDOFF_SHUTDOWN_DRAIN); a second one stops at once
         (stop if terminated.is_set() else terminated).set()
 
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored (`cmd &` in a script,
+        loop.add_signal_handler(signal.SIGINT, stop.set)  # POSIX): stays ignored, as `import`'s
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         if socket_mode:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import nullcontext
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +17,7 @@ from storage.repository import Store
 from tests.conftest import ROOT, lead_payload
 from tests.e2e.servers import SERVING
 from tests.e2e.test_claim_race import new_simulator
-from tests.e2e.test_cli import HANDOFF, clean_env
+from tests.e2e.test_cli import HANDOFF, clean_env, sigint_by_default
 
 ENTERPRISE = "C0ENT"
 
@@ -62,9 +63,10 @@ async def test_sigterm_finishes_the_delivery_under_way_and_exits_0(tmp_path: Pat
 
 
 async def _serve(
-    tmp_path: Path, sim_url: str, **extra: str
+    tmp_path: Path, sim_url: str, *, sigint_ignored: bool = False, **extra: str
 ) -> tuple[asyncio.subprocess.Process, str, list[str]]:
-    """A real `handoff serve` on a SQLite file: the process, its base URL and its output."""
+    """A real `handoff serve` on a SQLite file: the process, its base URL and its output
+    (`sigint_ignored`: started as a script's `handoff serve &` is, with SIGINT ignored)."""
     env = clean_env(
         SLACK_BOT_TOKEN="xoxb-shutdown",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -77,14 +79,18 @@ async def _serve(
         PORT="0",
         **extra,
     )
-    process = await asyncio.create_subprocess_exec(
-        *HANDOFF,
-        "serve",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint_ignored else None
+    with nullcontext() if sigint_ignored else sigint_by_default():  # tests send it SIGINT
+        process = await asyncio.create_subprocess_exec(
+            *HANDOFF,
+            "serve",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    if before is not None:
+        signal.signal(signal.SIGINT, before)
     assert process.stdout is not None
     output: list[str] = []
     try:
@@ -150,6 +156,31 @@ async def test_sigint_does_not_drain(tmp_path: Path) -> None:
         output.append(rest.decode(errors="replace"))
         assert process.returncode == 0, "".join(output)
         assert "draining" not in "".join(output)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await sim.stop()
+
+
+async def test_sigint_ignored_at_start_stays_ignored(tmp_path: Path) -> None:
+    """A script's `handoff serve &` starts with SIGINT ignored (POSIX: a non-interactive shell's
+    background command), so a Ctrl-C meant for the script's foreground does not stop it; it
+    stays ignored, as `handoff import` keeps it, and SIGTERM still stops the server."""
+    sim = await new_simulator().start()
+    process, base, output = await _serve(tmp_path, sim.api_url, sigint_ignored=True)
+    try:
+        process.send_signal(signal.SIGINT)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):  # still serving after the SIGINT was delivered
+                async with session.get(f"{base}/healthz") as r:
+                    assert r.status == 200
+                await asyncio.sleep(0.2)
+        assert process.returncode is None
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            rest, _ = await process.communicate()
+        output.append(rest.decode(errors="replace"))
+        assert process.returncode == 0, "".join(output)
     finally:
         if process.returncode is None:
             process.kill()
