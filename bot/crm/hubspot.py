@@ -80,6 +80,9 @@ _API_ERRORS = (
 )
 # The v4 associations list gives at most 500 a page (its reference: "Limit 500 per call").
 ASSOCIATIONS_PAGE = 500
+# An owner id as `GET /crm/v3/owners/{ownerId}` takes it: crmOwners.json types `ownerId` as
+# {"type": "integer", "format": "int32"} (HubSpot's ids are never negative).
+_INT32_MAX = 2**31 - 1
 
 Emails = Callable[[str], Awaitable[str | None]]
 
@@ -229,7 +232,12 @@ class HubSpotAdapter:
                     )
             await self._call(False, self._owners.get_page, limit=1)  # the owners scope
             for member, owner_id in self.crm.owners.items():
-                if await self.owner_email(owner_id) is None:
+                if not owner_id_valid(owner_id):
+                    problems.append(
+                        f"crm.owners maps {member} to {owner_id!r}, which is not a HubSpot "
+                        "owner id (a number, as HubSpot's owners list shows it)"
+                    )
+                elif await self.owner_email(owner_id) is None:
                     problems.append(
                         f"crm.owners maps {member} to HubSpot owner {owner_id}, "
                         "which HubSpot does not have"
@@ -264,7 +272,10 @@ class HubSpotAdapter:
         return lead_of(str(contact.id), contact.properties or {})
 
     async def owner_email(self, owner_id: str) -> str | None:
-        """The email of a HubSpot owner, or None when HubSpot has no such owner."""
+        """The email of a HubSpot owner, or None when HubSpot has no such owner (an id that is
+        no int32, which the owners API does not take, is not asked about)."""
+        if not owner_id_valid(owner_id):
+            return None
         if owner_id in self._owner_emails and self._owners_fresh():
             return self._owner_emails[owner_id]
         try:
@@ -436,6 +447,12 @@ class HubSpotAdapter:
                 f"HubSpot refuses the contact property `{name}` ({code})", property=name
             )
         return CrmRefused(f"HubSpot refused the request ({status}): {message}")
+
+
+def owner_id_valid(owner_id: str) -> bool:
+    """Whether `owner_id` is one `GET /crm/v3/owners/{ownerId}` takes: an int32 (crmOwners.json,
+    `#/paths/~1crm~1v3~1owners~1{ownerId}/get/parameters/0/schema`)."""
+    return owner_id.isascii() and owner_id.isdigit() and int(owner_id) <= _INT32_MAX
 
 
 def _has(name: str) -> Any:

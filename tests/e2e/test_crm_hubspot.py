@@ -494,6 +494,25 @@ async def test_check_names_each_missing_property_and_unknown_owner(
     await adapter.aclose()
 
 
+async def test_an_owner_id_that_is_no_int32_is_never_sent_and_check_names_it(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """crmOwners.json types `ownerId` of GET /crm/v3/owners/{ownerId} as an int32: an id that
+    is none (a typo in crm.owners, an odd webhook value) is no owner HubSpot can have, and is
+    not sent; each such owner is named by check, and the others are still checked."""
+    crm = Crm(kind="hubspot", owners={"U0REP1": "rita", "U0REP2": "2147483648", "U0REP3": "777"})
+    adapter = adapter_for(fake, clock, crm)
+    problems = await adapter.check()
+    assert len(problems) == 3, problems
+    for member, owner in crm.owners.items():
+        assert any(member in p and owner in p for p in problems), (member, problems)
+    assert await adapter.owner_email("not-a-number") is None
+    assert [path for _, path in fake.requests if path.startswith("/crm/v3/owners/")] == [
+        "/crm/v3/owners/777"
+    ]
+    await adapter.aclose()
+
+
 async def test_the_fakes_pages_take_opaque_cursors_and_refuse_bad_ones(fake: HubSpotFake) -> None:
     """`NextPage.after` is a cursor (the spec's example: `NTI1Cg%3D%3D`): the fake's are
     base64 and any bad one is HubSpot's 400, not a bare 500; `limit` is 1 to 100."""
