@@ -593,6 +593,35 @@ async def test_the_fake_refuses_a_request_the_spec_refuses(fake: HubSpotFake) ->
     assert fake.writes == []
 
 
+async def test_the_fakes_search_takes_what_the_spec_describes(fake: HubSpotFake) -> None:
+    """PublicObjectSearchRequest (contacts.json): `limit` "up to 200 objects", `filterGroups`
+    "Up to 6 groups", `query` "up to 3000 characters"; past those, HubSpot's 400."""
+    for number in range(150):
+        fake.add_contact(f"person{number}@acme.test")
+    search = f"{fake.base_url}/crm/v3/objects/contacts/search"
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    group = {"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}
+    base: dict[str, Any] = {"filterGroups": [group], "properties": [], "sorts": [], "after": "0"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(search, json={**base, "limit": 200}) as answer:
+            assert answer.status == 200
+            assert len((await answer.json())["results"]) == 150
+        for bad in (
+            {"limit": 201},
+            {"limit": 1, "filterGroups": [group] * 7},
+            {"limit": 1, "query": "x" * 3001},
+        ):
+            async with session.post(search, json={**base, **bad}) as answer:
+                body = await answer.json()
+                assert answer.status == 400 and body["category"] == "VALIDATION_ERROR", bad
+        async with session.post(search, json={**base, "limit": 1, "query": "x" * 3000}) as answer:
+            assert answer.status == 200
+        async with session.post(
+            search, json={**base, "limit": 1, "filterGroups": [group] * 6}
+        ) as a:
+            assert a.status == 200
+
+
 async def test_an_answer_outside_the_spec_fails_loudly() -> None:
     hub = await HubSpotFake().start()
     contact = hub.add_contact("jane@acme.test")
