@@ -14,7 +14,10 @@
 - `note`: a note associated with the contact, carrying our key `[handoff:KEY]`. Before
   creating one it reads the contact's notes and adopts a note with the key: a create whose
   answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
-  attempt, is created without the look: one request instead of two or three.) The contact's
+  attempt, is created without the look: one request instead of two or three; a 400 to that
+  create, which makes nothing, takes the look then, as a contact merged or deleted since is
+  refused as an association.) The note goes on the contact the read answers with (a merged
+  contact answers under the remaining contact's id). The contact's
   read shows at most 100 of its notes; for one with more, the notes are listed with the v4
   associations API, 500 a page, so a note of ours beyond the first 100 is found too.
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
@@ -34,6 +37,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -177,13 +181,13 @@ class HubSpotAdapter:
         contact_id = note.crm_id or await self._contact_by_email(note.email)
         if not note.fresh:
             try:
-                existing = await self._note_with_key(contact_id, note.key)
+                contact_id, existing = await self._note_with_key(contact_id, note.key)
             except CrmMissing:
                 if note.crm_id is None:
                     raise
                 # The stored id is gone (merged or deleted): the contact with the email.
                 contact_id = await self._contact_by_email(note.email)
-                existing = await self._note_with_key(contact_id, note.key)
+                contact_id, existing = await self._note_with_key(contact_id, note.key)
             if existing is not None:
                 return
         properties = {
@@ -205,7 +209,17 @@ class HubSpotAdapter:
         body = models.SimplePublicObjectInputForCreate(
             properties=properties, associations=[association]
         )
-        await self._call(True, self._notes.create, body)
+        try:
+            await self._call(True, self._notes.create, body)
+        except CrmRefused as refused:
+            if not note.fresh or getattr(refused, "status", None) != 400 or refused.property:
+                raise
+            # A 400 creates nothing (a validation error). A fresh note skipped the look that
+            # reads the contact, and a contact merged or deleted since is refused as an
+            # association: so the note takes that look now (its id, then the email: a gone
+            # contact is CrmMissing, not a set-up to change). A 400 for another cause
+            # comes again, and is refused then.
+            await self.note(replace(note, fresh=False))
 
     async def event(self, event: CrmEvent) -> None:
         """HubSpot learns our changes as properties and notes: nothing to send."""
@@ -336,8 +350,10 @@ class HubSpotAdapter:
             self._owners_at = self._clock()
             return ids
 
-    async def _note_with_key(self, contact_id: str, key: str) -> str | None:
-        """The id of the contact's note that carries our key, if there is one."""
+    async def _note_with_key(self, contact_id: str, key: str) -> tuple[str, str | None]:
+        """The contact's id as HubSpot answers it (a contact merged into another answers under
+        the other's id: HubSpot's changelog "Updated merge functionality for contacts and
+        companies"), and the id of its note that carries our key, if there is one."""
         contact = await self._call(
             False,
             self._contacts.get_by_id,
@@ -345,6 +361,7 @@ class HubSpotAdapter:
             properties=["email"],
             associations=["notes"],
         )
+        found_id = str(contact.id)
         linked = (contact.associations or {}).get("notes")
         ids = [str(a.id) for a in (linked.results if linked else [])]
         if linked is not None and linked.paging and linked.paging.next:
@@ -353,7 +370,7 @@ class HubSpotAdapter:
             # association-data). Its cursor belongs to that read, so the whole list is read
             # from the v4 associations API, whose own cursor pages it. The contact's id is
             # the one HubSpot answered with (a merged contact's new id).
-            ids = await self._all_notes_of(str(contact.id))
+            ids = await self._all_notes_of(found_id)
         marker = f"[handoff:{key}]"
         models = hubspot.crm.objects.notes
         for start in range(0, len(ids), 100):
@@ -365,8 +382,8 @@ class HubSpotAdapter:
             found = await self._call(False, self._notes_batch.read, body)
             for existing in found.results:
                 if marker in ((existing.properties or {}).get("hs_note_body") or ""):
-                    return str(existing.id)
-        return None
+                    return found_id, str(existing.id)
+        return found_id, None
 
     async def _all_notes_of(self, contact_id: str) -> list[str]:
         """The ids of every note associated with the contact, page by page."""

@@ -357,6 +357,31 @@ async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -
     await adapter.aclose()
 
 
+async def test_a_fresh_note_for_a_contact_gone_since_finds_it_by_email_not_refused(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot answers a note associated with a contact it no longer has with a 400 (nothing
+    is created): the contact is looked for as a retried note's would be (its id, then the
+    email), not reported as a set-up HubSpot refuses, which would hold every CRM write."""
+    gone = fake.add_contact("old@acme.test")
+    jane = fake.add_contact("jane@acme.test")
+    fake.merge_contacts(jane, gone)
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=gone, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
+    assert len(fake.notes_of(jane)) == 1
+    # A retried note reads the merged id, which HubSpot answers under the remaining contact's
+    # id: the note is associated with that one, not refused for the id merged away.
+    await adapter.note(note("lead-1-event-9", crm_id=gone))
+    assert len(fake.notes_of(jane)) == 2
+
+    deleted = fake.add_contact("ann@acme.test")
+    fake.delete_contact(deleted)
+    with pytest.raises(CrmMissing):
+        await adapter.note(note(crm_id=deleted, email="ann@acme.test", fresh=True))
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 2
+    await adapter.aclose()
+
+
 async def test_a_429_is_honoured_with_its_wait(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock)
