@@ -911,7 +911,8 @@ class HubSpotFake:
         if rest == ["search"]:
             return 200, self._search(table, known, json.loads(raw))
         if rest == ["batch", "read"]:
-            return 200, self._batch_read(table, json.loads(raw))
+            found = self._batch_read(table, json.loads(raw))
+            return (207 if found.get("errors") else 200), found
         if len(rest) == 1 and method == "GET":
             return 200, self._read(kind, table, rest[0], query)
         if len(rest) == 1 and method == "PATCH":
@@ -1287,13 +1288,36 @@ class HubSpotFake:
         return {"total": len(found), **page}
 
     def _batch_read(self, table: dict[str, _Object], body: Json) -> Json:
+        """The objects found; ids the fake does not have make the answer the spec's 207
+        (`BatchResponseSimplePublicObjectWithErrors`: `errors` of `StandardError`, with
+        `numErrors`), as HubSpot answers a batch read that names a deleted object."""
         now = _iso(self.clock())
         results = [
             self._view(table[i["id"]], body.get("properties"))
             for i in body["inputs"]
             if i["id"] in table
         ]
-        return {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        answer: Json = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        missing = list(dict.fromkeys(i["id"] for i in body["inputs"] if i["id"] not in table))
+        if missing:
+            answer["numErrors"] = 1
+            answer["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some objects, they may be deleted or not exist. "
+                    "Check that ids are valid.",
+                    "context": {"ids": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
+        return answer
 
 
 def _matches(obj: _Object, f: Json) -> bool:

@@ -348,6 +348,32 @@ async def test_the_fake_pages_a_contacts_notes_as_hubspot_does(fake: HubSpotFake
                 assert answer.status == 400, bad
 
 
+async def test_a_batch_read_with_ids_hubspot_lacks_answers_207_and_ours_is_still_found(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """notes.json's batch read answers 207 (`BatchResponseSimplePublicObjectWithErrors`) when
+    some ids are not there: the found ones in `results`, the others in `errors`."""
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=contact))
+    other = fake.add_note(contact, "a rep's note")
+    del fake.notes[other]  # deleted, while the contact's association still lists it
+    url = f"{fake.base_url}/crm/v3/objects/notes/batch/read"
+    body = {"inputs": [{"id": other}], "properties": [], "propertiesWithHistory": []}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {fake.token}"}) as session,
+        session.post(url, json=body) as answer,
+    ):
+        found = await answer.json()
+    assert answer.status == 207
+    assert found["results"] == [] and found["numErrors"] == 1
+    assert found["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    assert found["errors"][0]["context"] == {"ids": [other]}
+    await adapter.note(note(crm_id=contact))  # the retry still finds ours among the rest
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 1
+    await adapter.aclose()
+
+
 async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock)
