@@ -14,7 +14,10 @@
 - `note`: a note associated with the contact, carrying our key `[handoff:KEY]`. Before
   creating one it reads the contact's notes and adopts a note with the key: a create whose
   answer was lost is never repeated as a second note. (A note marked `fresh`, on its first
-  attempt, is created without the look: one request instead of two or three.) The contact's
+  attempt, is created without the look: one request instead of two or three; a 400 to that
+  create, which makes nothing, takes the look then, as a contact merged or deleted since is
+  refused as an association.) The note goes on the contact the read answers with (a merged
+  contact answers under the remaining contact's id). The contact's
   read shows at most 100 of its notes; for one with more, the notes are listed with the v4
   associations API, 500 a page, so a note of ours beyond the first 100 is found too.
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
@@ -34,6 +37,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -80,6 +84,9 @@ _API_ERRORS = (
 )
 # The v4 associations list gives at most 500 a page (its reference: "Limit 500 per call").
 ASSOCIATIONS_PAGE = 500
+# An owner id as `GET /crm/v3/owners/{ownerId}` takes it: crmOwners.json types `ownerId` as
+# {"type": "integer", "format": "int32"} (HubSpot's ids are never negative).
+_INT32_MAX = 2**31 - 1
 
 Emails = Callable[[str], Awaitable[str | None]]
 
@@ -174,13 +181,13 @@ class HubSpotAdapter:
         contact_id = note.crm_id or await self._contact_by_email(note.email)
         if not note.fresh:
             try:
-                existing = await self._note_with_key(contact_id, note.key)
+                contact_id, existing = await self._note_with_key(contact_id, note.key)
             except CrmMissing:
                 if note.crm_id is None:
                     raise
                 # The stored id is gone (merged or deleted): the contact with the email.
                 contact_id = await self._contact_by_email(note.email)
-                existing = await self._note_with_key(contact_id, note.key)
+                contact_id, existing = await self._note_with_key(contact_id, note.key)
             if existing is not None:
                 return
         properties = {
@@ -202,7 +209,17 @@ class HubSpotAdapter:
         body = models.SimplePublicObjectInputForCreate(
             properties=properties, associations=[association]
         )
-        await self._call(True, self._notes.create, body)
+        try:
+            await self._call(True, self._notes.create, body)
+        except CrmRefused as refused:
+            if not note.fresh or getattr(refused, "status", None) != 400 or refused.property:
+                raise
+            # A 400 creates nothing (a validation error). A fresh note skipped the look that
+            # reads the contact, and a contact merged or deleted since is refused as an
+            # association: so the note takes that look now (its id, then the email: a gone
+            # contact is CrmMissing, not a set-up to change). A 400 for another cause
+            # comes again, and is refused then.
+            await self.note(replace(note, fresh=False))
 
     async def event(self, event: CrmEvent) -> None:
         """HubSpot learns our changes as properties and notes: nothing to send."""
@@ -229,7 +246,12 @@ class HubSpotAdapter:
                     )
             await self._call(False, self._owners.get_page, limit=1)  # the owners scope
             for member, owner_id in self.crm.owners.items():
-                if await self.owner_email(owner_id) is None:
+                if not owner_id_valid(owner_id):
+                    problems.append(
+                        f"crm.owners maps {member} to {owner_id!r}, which is not a HubSpot "
+                        "owner id (a number, as HubSpot's owners list shows it)"
+                    )
+                elif await self.owner_email(owner_id) is None:
                     problems.append(
                         f"crm.owners maps {member} to HubSpot owner {owner_id}, "
                         "which HubSpot does not have"
@@ -264,7 +286,10 @@ class HubSpotAdapter:
         return lead_of(str(contact.id), contact.properties or {})
 
     async def owner_email(self, owner_id: str) -> str | None:
-        """The email of a HubSpot owner, or None when HubSpot has no such owner."""
+        """The email of a HubSpot owner, or None when HubSpot has no such owner (an id that is
+        no int32, which the owners API does not take, is not asked about)."""
+        if not owner_id_valid(owner_id):
+            return None
         if owner_id in self._owner_emails and self._owners_fresh():
             return self._owner_emails[owner_id]
         try:
@@ -325,8 +350,10 @@ class HubSpotAdapter:
             self._owners_at = self._clock()
             return ids
 
-    async def _note_with_key(self, contact_id: str, key: str) -> str | None:
-        """The id of the contact's note that carries our key, if there is one."""
+    async def _note_with_key(self, contact_id: str, key: str) -> tuple[str, str | None]:
+        """The contact's id as HubSpot answers it (a contact merged into another answers under
+        the other's id: HubSpot's changelog "Updated merge functionality for contacts and
+        companies"), and the id of its note that carries our key, if there is one."""
         contact = await self._call(
             False,
             self._contacts.get_by_id,
@@ -334,6 +361,7 @@ class HubSpotAdapter:
             properties=["email"],
             associations=["notes"],
         )
+        found_id = str(contact.id)
         linked = (contact.associations or {}).get("notes")
         ids = [str(a.id) for a in (linked.results if linked else [])]
         if linked is not None and linked.paging and linked.paging.next:
@@ -342,7 +370,7 @@ class HubSpotAdapter:
             # association-data). Its cursor belongs to that read, so the whole list is read
             # from the v4 associations API, whose own cursor pages it. The contact's id is
             # the one HubSpot answered with (a merged contact's new id).
-            ids = await self._all_notes_of(str(contact.id))
+            ids = await self._all_notes_of(found_id)
         marker = f"[handoff:{key}]"
         models = hubspot.crm.objects.notes
         for start in range(0, len(ids), 100):
@@ -354,8 +382,8 @@ class HubSpotAdapter:
             found = await self._call(False, self._notes_batch.read, body)
             for existing in found.results:
                 if marker in ((existing.properties or {}).get("hs_note_body") or ""):
-                    return str(existing.id)
-        return None
+                    return found_id, str(existing.id)
+        return found_id, None
 
     async def _all_notes_of(self, contact_id: str) -> list[str]:
         """The ids of every note associated with the contact, page by page."""
@@ -436,6 +464,12 @@ class HubSpotAdapter:
                 f"HubSpot refuses the contact property `{name}` ({code})", property=name
             )
         return CrmRefused(f"HubSpot refused the request ({status}): {message}")
+
+
+def owner_id_valid(owner_id: str) -> bool:
+    """Whether `owner_id` is one `GET /crm/v3/owners/{ownerId}` takes: an int32 (crmOwners.json,
+    `#/paths/~1crm~1v3~1owners~1{ownerId}/get/parameters/0/schema`)."""
+    return owner_id.isascii() and owner_id.isdigit() and int(owner_id) <= _INT32_MAX
 
 
 def _has(name: str) -> Any:

@@ -126,6 +126,13 @@ ANALYTICS_SOURCES = (
     "OFFLINE",
     "PAID_SOCIAL",
 )
+# A search's bounds, which contacts.json states in words in PublicObjectSearchRequest
+# (`#/components/schemas/PublicObjectSearchRequest/properties`): `limit` "The maximum results
+# to return, up to 200 objects", `filterGroups` "Up to 6 groups of filters", `query` "The
+# search query string, up to 3000 characters".
+SEARCH_LIMIT = 200
+SEARCH_GROUPS = 6
+SEARCH_QUERY = 3000
 EMPLOYEE_RANGES = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
 READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate"})
 
@@ -904,7 +911,8 @@ class HubSpotFake:
         if rest == ["search"]:
             return 200, self._search(table, known, json.loads(raw))
         if rest == ["batch", "read"]:
-            return 200, self._batch_read(table, json.loads(raw))
+            found = self._batch_read(table, json.loads(raw))
+            return (207 if found.get("errors") else 200), found
         if len(rest) == 1 and method == "GET":
             return 200, self._read(kind, table, rest[0], query)
         if len(rest) == 1 and method == "PATCH":
@@ -925,10 +933,10 @@ class HubSpotFake:
         self.owners[owner_id]["archived"] = True
 
     @staticmethod
-    def _page(items: list[Json], query: Mapping[str, Any]) -> Json:
+    def _page(items: list[Json], query: Mapping[str, Any], most: int = 100) -> Json:
         """A page of `items`; `after` is an opaque cursor (`NextPage.after`: a list's are base64,
         like the spec's example `NTI1Cg%3D%3D`; a search's are offsets, `"0"` first), `limit`
-        1–100."""
+        1 to `most` (a search's: SEARCH_LIMIT)."""
         after, limit = str(query.get("after") or ""), query.get("limit", 100)
         try:
             cursor = after if after.isdigit() else base64.b64decode(after, validate=True)
@@ -937,8 +945,8 @@ class HubSpotFake:
             raise _ApiError(
                 400, "VALIDATION_ERROR", f"Invalid paging cursor after={after!r}"
             ) from None
-        if not str(limit).lstrip("-").isdigit() or not 1 <= int(limit) <= 100:
-            raise _ApiError(400, "VALIDATION_ERROR", f"limit must be 1 to 100, not {limit!r}")
+        if not str(limit).lstrip("-").isdigit() or not 1 <= int(limit) <= most:
+            raise _ApiError(400, "VALIDATION_ERROR", f"limit must be 1 to {most}, not {limit!r}")
         end = start + int(limit)
         page: Json = {"results": items[start:end]}
         if end < len(items):
@@ -1241,6 +1249,15 @@ class HubSpotFake:
         self, table: dict[str, _Object], known: Mapping[str, tuple[str, ...] | None], body: Json
     ) -> Json:
         groups = body.get("filterGroups") or []
+        problems = []
+        if body["limit"] > SEARCH_LIMIT:
+            problems.append(f"limit must be at most {SEARCH_LIMIT}, not {body['limit']}")
+        if len(groups) > SEARCH_GROUPS:
+            problems.append(f"at most {SEARCH_GROUPS} filterGroups, not {len(groups)}")
+        if len(body.get("query") or "") > SEARCH_QUERY:
+            problems.append(f"query must be at most {SEARCH_QUERY} characters")
+        if problems:
+            raise _ApiError(400, "VALIDATION_ERROR", "Invalid input: " + "; ".join(problems))
         for group in groups:
             for f in group["filters"]:
                 name = f["propertyName"]
@@ -1265,17 +1282,42 @@ class HubSpotFake:
             if not groups or any(all(_matches(o, f) for f in g["filters"]) for g in groups)
         ]
         views = [self._view(o, body.get("properties")) for o in found]
-        page = self._page(views, {"after": body.get("after"), "limit": body.get("limit") or 10})
+        page = self._page(
+            views, {"after": body.get("after"), "limit": body["limit"] or 10}, SEARCH_LIMIT
+        )
         return {"total": len(found), **page}
 
     def _batch_read(self, table: dict[str, _Object], body: Json) -> Json:
+        """The objects found; ids the fake does not have make the answer the spec's 207
+        (`BatchResponseSimplePublicObjectWithErrors`: `errors` of `StandardError`, with
+        `numErrors`), as HubSpot answers a batch read that names a deleted object."""
         now = _iso(self.clock())
         results = [
             self._view(table[i["id"]], body.get("properties"))
             for i in body["inputs"]
             if i["id"] in table
         ]
-        return {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        answer: Json = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        missing = list(dict.fromkeys(i["id"] for i in body["inputs"] if i["id"] not in table))
+        if missing:
+            answer["numErrors"] = 1
+            answer["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some objects, they may be deleted or not exist. "
+                    "Check that ids are valid.",
+                    "context": {"ids": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
+        return answer
 
 
 def _matches(obj: _Object, f: Json) -> bool:

@@ -348,12 +348,63 @@ async def test_the_fake_pages_a_contacts_notes_as_hubspot_does(fake: HubSpotFake
                 assert answer.status == 400, bad
 
 
+async def test_a_batch_read_with_ids_hubspot_lacks_answers_207_and_ours_is_still_found(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """notes.json's batch read answers 207 (`BatchResponseSimplePublicObjectWithErrors`) when
+    some ids are not there: the found ones in `results`, the others in `errors`."""
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=contact))
+    other = fake.add_note(contact, "a rep's note")
+    del fake.notes[other]  # deleted, while the contact's association still lists it
+    url = f"{fake.base_url}/crm/v3/objects/notes/batch/read"
+    body = {"inputs": [{"id": other}], "properties": [], "propertiesWithHistory": []}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {fake.token}"}) as session,
+        session.post(url, json=body) as answer,
+    ):
+        found = await answer.json()
+    assert answer.status == 207
+    assert found["results"] == [] and found["numErrors"] == 1
+    assert found["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    assert found["errors"][0]["context"] == {"ids": [other]}
+    await adapter.note(note(crm_id=contact))  # the retry still finds ours among the rest
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 1
+    await adapter.aclose()
+
+
 async def test_a_fresh_note_costs_one_request(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock)
     await adapter.note(note(crm_id=contact, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
     assert fake.requests == [("POST", "/crm/v3/objects/notes")]
     assert len(fake.notes_of(contact)) == 1
+    await adapter.aclose()
+
+
+async def test_a_fresh_note_for_a_contact_gone_since_finds_it_by_email_not_refused(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot answers a note associated with a contact it no longer has with a 400 (nothing
+    is created): the contact is looked for as a retried note's would be (its id, then the
+    email), not reported as a set-up HubSpot refuses, which would hold every CRM write."""
+    gone = fake.add_contact("old@acme.test")
+    jane = fake.add_contact("jane@acme.test")
+    fake.merge_contacts(jane, gone)
+    adapter = adapter_for(fake, clock)
+    await adapter.note(note(crm_id=gone, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
+    assert len(fake.notes_of(jane)) == 1
+    # A retried note reads the merged id, which HubSpot answers under the remaining contact's
+    # id: the note is associated with that one, not refused for the id merged away.
+    await adapter.note(note("lead-1-event-9", crm_id=gone))
+    assert len(fake.notes_of(jane)) == 2
+
+    deleted = fake.add_contact("ann@acme.test")
+    fake.delete_contact(deleted)
+    with pytest.raises(CrmMissing):
+        await adapter.note(note(crm_id=deleted, email="ann@acme.test", fresh=True))
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 2
     await adapter.aclose()
 
 
@@ -494,6 +545,25 @@ async def test_check_names_each_missing_property_and_unknown_owner(
     await adapter.aclose()
 
 
+async def test_an_owner_id_that_is_no_int32_is_never_sent_and_check_names_it(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """crmOwners.json types `ownerId` of GET /crm/v3/owners/{ownerId} as an int32: an id that
+    is none (a typo in crm.owners, an odd webhook value) is no owner HubSpot can have, and is
+    not sent; each such owner is named by check, and the others are still checked."""
+    crm = Crm(kind="hubspot", owners={"U0REP1": "rita", "U0REP2": "2147483648", "U0REP3": "777"})
+    adapter = adapter_for(fake, clock, crm)
+    problems = await adapter.check()
+    assert len(problems) == 3, problems
+    for member, owner in crm.owners.items():
+        assert any(member in p and owner in p for p in problems), (member, problems)
+    assert await adapter.owner_email("not-a-number") is None
+    assert [path for _, path in fake.requests if path.startswith("/crm/v3/owners/")] == [
+        "/crm/v3/owners/777"
+    ]
+    await adapter.aclose()
+
+
 async def test_the_fakes_pages_take_opaque_cursors_and_refuse_bad_ones(fake: HubSpotFake) -> None:
     """`NextPage.after` is a cursor (the spec's example: `NTI1Cg%3D%3D`): the fake's are
     base64 and any bad one is HubSpot's 400, not a bare 500; `limit` is 1 to 100."""
@@ -572,6 +642,35 @@ async def test_the_fake_refuses_a_request_the_spec_refuses(fake: HubSpotFake) ->
     assert body2["category"] == "VALIDATION_ERROR"
     assert "filterGroups" in body2["message"]
     assert fake.writes == []
+
+
+async def test_the_fakes_search_takes_what_the_spec_describes(fake: HubSpotFake) -> None:
+    """PublicObjectSearchRequest (contacts.json): `limit` "up to 200 objects", `filterGroups`
+    "Up to 6 groups", `query` "up to 3000 characters"; past those, HubSpot's 400."""
+    for number in range(150):
+        fake.add_contact(f"person{number}@acme.test")
+    search = f"{fake.base_url}/crm/v3/objects/contacts/search"
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    group = {"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}
+    base: dict[str, Any] = {"filterGroups": [group], "properties": [], "sorts": [], "after": "0"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(search, json={**base, "limit": 200}) as answer:
+            assert answer.status == 200
+            assert len((await answer.json())["results"]) == 150
+        for bad in (
+            {"limit": 201},
+            {"limit": 1, "filterGroups": [group] * 7},
+            {"limit": 1, "query": "x" * 3001},
+        ):
+            async with session.post(search, json={**base, **bad}) as answer:
+                body = await answer.json()
+                assert answer.status == 400 and body["category"] == "VALIDATION_ERROR", bad
+        async with session.post(search, json={**base, "limit": 1, "query": "x" * 3000}) as answer:
+            assert answer.status == 200
+        async with session.post(
+            search, json={**base, "limit": 1, "filterGroups": [group] * 6}
+        ) as a:
+            assert a.status == 200
 
 
 async def test_an_answer_outside_the_spec_fails_loudly() -> None:
