@@ -1343,6 +1343,36 @@ def _edit_late(db: Connection, item: OutboxItem, updated: str | None, now: datet
         db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
 
 
+# The edits of a lead's post that may land after another replica's edit of it (chat.update has
+# no version check): an update rendered from the lead as its worker read it, and the retirement
+# of an earlier cycle's post rendered when the lead came back.
+EDITS = (Kind.UPDATE_LEAD, Kind.RETIRE)
+
+
+def _edited(db: Connection, item: OutboxItem, now: datetime, updated: str | None = None) -> None:
+    """After the requests of an edit of a lead's post ended (`updated`: the post an update
+    edited, if one did): the posts it may have shown out of date are retired once more
+    (`_retire_again`) or, the lead erased meanwhile, rendered again as the erased lead or
+    emptied once more (`_edit_late`)."""
+    if item.kind == Kind.UPDATE_LEAD:
+        _retire_again(db, item, now, updated)
+    # Read after the writes above: an erasure committed meanwhile is seen, and one still to
+    # come finds this row over (and empties the lead's posts itself).
+    if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
+        _edit_late(db, item, updated, now)
+
+
+def _given_up_edit(db: Connection, item: OutboxItem, now: datetime) -> None:
+    """An edit of a lead's post given up (Slack refused it for good) after an earlier try:
+    this request edited nothing, but an earlier one may have reached Slack, on a post not known
+    (its answer lost, a 5xx, its worker died), and landed after a retirement or an erasure's
+    edit of that post. So it is followed up as one delivered without a post known (`_edited`
+    with no `updated`; keyed by this row: once, whichever replica). Refused at its one try,
+    it edited nothing: nothing is needed."""
+    if item.kind in EDITS and item.lead_id is not None and item.attempts > 1:
+        _edited(db, item, now)
+
+
 class OutboxStore:
     """The delivery worker's queries: each one short transaction."""
 
@@ -1416,16 +1446,13 @@ class OutboxStore:
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
                 _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
-            if item.kind == Kind.UPDATE_LEAD and item.lead_id is not None:
-                _retire_again(db, item, now, updated)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
                 if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
                     _redact_late(db, item, ts, posted, now)
-            elif item.kind in (Kind.UPDATE_LEAD, Kind.RETIRE) and item.lead_id is not None:
-                if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
-                    _edit_late(db, item, updated, now)
+            elif item.kind in EDITS and item.lead_id is not None:
+                _edited(db, item, now, updated)
 
         await self.db.run(work)
 
@@ -1451,11 +1478,13 @@ class OutboxStore:
         alert_key: str | None = None,
     ) -> None:
         """Give up on the row; `alert` (channel, text) tells people, in the same transaction,
-        once per `alert_key` (default: once per row)."""
+        once per `alert_key` (default: once per row). An edit of a lead's post tried before
+        is followed up as one delivered (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            _given_up_edit(db, item, now)
             if alert is not None:
                 channel, text = alert
                 key = alert_key or f"alert:{item.id}"
@@ -1519,11 +1548,13 @@ class OutboxStore:
     async def refused(self, item: OutboxItem, now: datetime, error: str, alert: str | None) -> None:
         """Give up on the row Slack refused for good; the managers hear it in `alert` (a
         channel) in the one alert of its channel and error, opened or counted in the same
-        transaction."""
+        transaction. An edit of a lead's post tried before is followed up as one delivered
+        (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            _given_up_edit(db, item, now)
             if alert is not None:
                 _group_refusal(db, item, error, alert, now)
 
