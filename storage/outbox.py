@@ -1232,21 +1232,43 @@ def _lookup(
     return found
 
 
-# The posts of a lead's ended cycles retired since its update `p_id` was written: the retire
-# rows written after it (a comeback's, a mend's copy, or one written here), oldest first.
-_RETIRED_SINCE = (
-    select(OutboxRow.key, OutboxRow.channel, OutboxRow.state, OutboxRow.unknown, OutboxRow.payload)
-    .where(
-        OutboxRow.lead_id == bindparam("p_lead_id"),
-        OutboxRow.kind == Kind.RETIRE,
-        OutboxRow.id > bindparam("p_id"),
+# The lead `p_lead_id` as an edit of its post (outbox row `p_id`) ends: when it was erased,
+# with each post of its ended cycles retired since that edit was written (the retire rows
+# written after it: a comeback's, a mend's copy, or one `_retire_again` wrote), oldest first;
+# one row without a retire (its id None) if none was.
+_SINCE_EDIT = (
+    select(
+        LeadRow.erased_at, OutboxRow.id, OutboxRow.key, OutboxRow.channel, OutboxRow.state,
+        OutboxRow.unknown, OutboxRow.payload,
     )
+    .select_from(LeadRow)
+    .outerjoin(
+        OutboxRow,
+        and_(
+            OutboxRow.lead_id == LeadRow.id,
+            OutboxRow.kind == Kind.RETIRE,
+            OutboxRow.id > bindparam("p_id"),
+        ),
+    )
+    .where(LeadRow.id == bindparam("p_lead_id"))
     .order_by(OutboxRow.id)
-)
+)  # fmt: skip
+
+
+def _since_edit(db: Connection, item: OutboxItem) -> tuple[bool, list[Any]]:
+    """Whether the lead of the edit `item` is erased, and the retire rows written after `item`,
+    oldest first: one read."""
+    found = db.execute(_SINCE_EDIT, {"p_lead_id": item.lead_id, "p_id": item.id}).all()
+    erased = bool(found) and found[0].erased_at is not None
+    return erased, [row for row in found if row.id is not None]
 
 
 def _retire_again(
-    db: Connection, item: OutboxItem, now: datetime, updated: str | None = None
+    db: Connection,
+    item: OutboxItem,
+    now: datetime,
+    retired: Sequence[Any],
+    updated: str | None = None,
 ) -> None:
     """After the request(s) of the lead's update `item` ended (`updated`: the post its request
     edited): retire once more each post of an ended cycle that it may have shown live again. An
@@ -1256,7 +1278,7 @@ def _retire_again(
     that cycle live again on its post, rating menus and all. Such a post is one a retire row
     written after `item` retires, and `updated`, or any one if `item` was tried before: an
     earlier request of it may have reached Slack, on a post not known (its answer lost, a 5xx,
-    its worker died). A row
+    its worker died). `retired`: the retire rows written after `item` (`_since_edit`). A row
     written now is delivered after this update's requests ended, so it lands last; none is
     needed while that retire waits (not under way: it lands after this one by itself), and one
     refused comes back when its channel is mended. Keyed by the comeback and this update:
@@ -1264,9 +1286,8 @@ def _retire_again(
     tried_before = item.attempts > 1
     if updated is None and not tried_before:
         return
-    params = {"p_lead_id": item.lead_id, "p_id": item.id}
     latest: dict[str, Any] = {}  # the retired post's ts → its latest retire row
-    for row in db.execute(_RETIRED_SINCE, params):
+    for row in retired:
         ts = dict(row.payload or {}).get("ts")
         if ts and (tried_before or ts == updated):  # not emptied (an erasure, retention)
             latest[str(ts)] = row
@@ -1354,11 +1375,13 @@ def _edited(db: Connection, item: OutboxItem, now: datetime, updated: str | None
     edited, if one did): the posts it may have shown out of date are retired once more
     (`_retire_again`) or, the lead erased meanwhile, rendered again as the erased lead or
     emptied once more (`_edit_late`)."""
+    # Read after this row's outcome was written: an erasure committed meanwhile is seen, and
+    # one still to come (it empties the lead's outbox rows: this one too) waits for this
+    # transaction, then finds this row over and empties the lead's posts itself.
+    erased, retired = _since_edit(db, item)
     if item.kind == Kind.UPDATE_LEAD:
-        _retire_again(db, item, now, updated)
-    # Read after the writes above: an erasure committed meanwhile is seen, and one still to
-    # come finds this row over (and empties the lead's posts itself).
-    if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
+        _retire_again(db, item, now, retired, updated)
+    if erased:
         _edit_late(db, item, updated, now)
 
 
@@ -1645,7 +1668,8 @@ class OutboxStore:
             ):
                 return False  # it may have rendered the lead before this change
             db.execute(_FINISH, done)
-            _retire_again(db, item, now)  # an earlier request of it may have gone astray
+            # An earlier request of it may have gone astray.
+            _retire_again(db, item, now, _since_edit(db, item)[1])
             return True
 
         return await self.db.run(work)
