@@ -111,6 +111,7 @@ class OutboxItem:
     first_try_at: datetime | None  # wall clock
     tried_until: datetime | None  # every earlier request was over by then (wall clock)
     created_at: datetime  # the change's time (the injected clock)
+    key: str | None  # once per effect (`enqueue`); None: a row without one
 
 
 def outbox_row(
@@ -650,9 +651,7 @@ def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now
         )
         .on_conflict_do_nothing()
     ).rowcount == 1  # fmt: skip
-    report = (
-        None if item.lead_id is not None else _report_of(db, item.kind, None, item.payload, item.id)
-    )
+    report = None if item.lead_id is not None else _report_of(db, item.kind, item.key, item.payload)
     group_id = db.execute(
         update(GROUPS)
         .where(RefusalGroup.open_key == key)
@@ -803,17 +802,15 @@ def _latest_group(db: Connection, channel: str, error: str) -> int | None:
 
 
 def _report_of(
-    db: Connection, kind: str, key: str | None, payload: dict[str, Any], row_id: int | None = None
+    db: Connection, kind: str, key: str | None, payload: dict[str, Any]
 ) -> ReportPart | None:
-    """Which report a message or chart (the outbox row `row_id`, or keyed `key`) is part of:
-    as bot/services/digest.py marked it in its payload; None if it is no report's."""
+    """Which report a message or chart (an outbox row keyed `key`) is part of: as
+    bot/services/digest.py marked it in its payload; None if it is no report's."""
     what, period = payload.get(REPORT), payload.get(PERIOD)
     if what is not None and period is not None:
         return ReportPart(str(what), str(period))
     if kind not in (Kind.MESSAGE, Kind.UPLOAD):
         return None
-    if key is None and row_id is not None:
-        key = db.execute(select(OutboxRow.key).where(OutboxRow.id == row_id)).scalar()
     # Unmarked: a row written before the digest marked its messages (or a copy of one), told
     # by its run's key (`<run>:<period>:<n>`, or a copy's `<that>:again:<row>`).
     run, period, index = [*str(key or "").partition(":again:")[0].split(":"), "", ""][:3]
@@ -1022,6 +1019,7 @@ def _lease(sqlite: bool) -> Any:
             OutboxRow.first_try_at,
             OutboxRow.tried_until,
             OutboxRow.created_at,
+            OutboxRow.key,
         )
     )
 
@@ -1431,6 +1429,7 @@ class OutboxStore:
                 first_try_at=row["first_try_at"],
                 tried_until=row["tried_until"],
                 created_at=row["created_at"],
+                key=row["key"],
             )
 
         return await self.db.run(work)
