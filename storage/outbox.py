@@ -111,6 +111,7 @@ class OutboxItem:
     first_try_at: datetime | None  # wall clock
     tried_until: datetime | None  # every earlier request was over by then (wall clock)
     created_at: datetime  # the change's time (the injected clock)
+    key: str | None  # once per effect (`enqueue`); None: a row without one
 
 
 def outbox_row(
@@ -650,9 +651,7 @@ def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now
         )
         .on_conflict_do_nothing()
     ).rowcount == 1  # fmt: skip
-    report = (
-        None if item.lead_id is not None else _report_of(db, item.kind, None, item.payload, item.id)
-    )
+    report = None if item.lead_id is not None else _report_of(db, item.kind, item.key, item.payload)
     group_id = db.execute(
         update(GROUPS)
         .where(RefusalGroup.open_key == key)
@@ -803,17 +802,15 @@ def _latest_group(db: Connection, channel: str, error: str) -> int | None:
 
 
 def _report_of(
-    db: Connection, kind: str, key: str | None, payload: dict[str, Any], row_id: int | None = None
+    db: Connection, kind: str, key: str | None, payload: dict[str, Any]
 ) -> ReportPart | None:
-    """Which report a message or chart (the outbox row `row_id`, or keyed `key`) is part of:
-    as bot/services/digest.py marked it in its payload; None if it is no report's."""
+    """Which report a message or chart (an outbox row keyed `key`) is part of: as
+    bot/services/digest.py marked it in its payload; None if it is no report's."""
     what, period = payload.get(REPORT), payload.get(PERIOD)
     if what is not None and period is not None:
         return ReportPart(str(what), str(period))
     if kind not in (Kind.MESSAGE, Kind.UPLOAD):
         return None
-    if key is None and row_id is not None:
-        key = db.execute(select(OutboxRow.key).where(OutboxRow.id == row_id)).scalar()
     # Unmarked: a row written before the digest marked its messages (or a copy of one), told
     # by its run's key (`<run>:<period>:<n>`, or a copy's `<that>:again:<row>`).
     run, period, index = [*str(key or "").partition(":again:")[0].split(":"), "", ""][:3]
@@ -1022,6 +1019,7 @@ def _lease(sqlite: bool) -> Any:
             OutboxRow.first_try_at,
             OutboxRow.tried_until,
             OutboxRow.created_at,
+            OutboxRow.key,
         )
     )
 
@@ -1232,21 +1230,43 @@ def _lookup(
     return found
 
 
-# The posts of a lead's ended cycles retired since its update `p_id` was written: the retire
-# rows written after it (a comeback's, a mend's copy, or one written here), oldest first.
-_RETIRED_SINCE = (
-    select(OutboxRow.key, OutboxRow.channel, OutboxRow.state, OutboxRow.unknown, OutboxRow.payload)
-    .where(
-        OutboxRow.lead_id == bindparam("p_lead_id"),
-        OutboxRow.kind == Kind.RETIRE,
-        OutboxRow.id > bindparam("p_id"),
+# The lead `p_lead_id` as an edit of its post (outbox row `p_id`) ends: when it was erased,
+# with each post of its ended cycles retired since that edit was written (the retire rows
+# written after it: a comeback's, a mend's copy, or one `_retire_again` wrote), oldest first;
+# one row without a retire (its id None) if none was.
+_SINCE_EDIT = (
+    select(
+        LeadRow.erased_at, OutboxRow.id, OutboxRow.key, OutboxRow.channel, OutboxRow.state,
+        OutboxRow.unknown, OutboxRow.payload,
     )
+    .select_from(LeadRow)
+    .outerjoin(
+        OutboxRow,
+        and_(
+            OutboxRow.lead_id == LeadRow.id,
+            OutboxRow.kind == Kind.RETIRE,
+            OutboxRow.id > bindparam("p_id"),
+        ),
+    )
+    .where(LeadRow.id == bindparam("p_lead_id"))
     .order_by(OutboxRow.id)
-)
+)  # fmt: skip
+
+
+def _since_edit(db: Connection, item: OutboxItem) -> tuple[bool, list[Any]]:
+    """Whether the lead of the edit `item` is erased, and the retire rows written after `item`,
+    oldest first: one read."""
+    found = db.execute(_SINCE_EDIT, {"p_lead_id": item.lead_id, "p_id": item.id}).all()
+    erased = bool(found) and found[0].erased_at is not None
+    return erased, [row for row in found if row.id is not None]
 
 
 def _retire_again(
-    db: Connection, item: OutboxItem, now: datetime, updated: str | None = None
+    db: Connection,
+    item: OutboxItem,
+    now: datetime,
+    retired: Sequence[Any],
+    updated: str | None = None,
 ) -> None:
     """After the request(s) of the lead's update `item` ended (`updated`: the post its request
     edited): retire once more each post of an ended cycle that it may have shown live again. An
@@ -1256,7 +1276,7 @@ def _retire_again(
     that cycle live again on its post, rating menus and all. Such a post is one a retire row
     written after `item` retires, and `updated`, or any one if `item` was tried before: an
     earlier request of it may have reached Slack, on a post not known (its answer lost, a 5xx,
-    its worker died). A row
+    its worker died). `retired`: the retire rows written after `item` (`_since_edit`). A row
     written now is delivered after this update's requests ended, so it lands last; none is
     needed while that retire waits (not under way: it lands after this one by itself), and one
     refused comes back when its channel is mended. Keyed by the comeback and this update:
@@ -1264,9 +1284,8 @@ def _retire_again(
     tried_before = item.attempts > 1
     if updated is None and not tried_before:
         return
-    params = {"p_lead_id": item.lead_id, "p_id": item.id}
     latest: dict[str, Any] = {}  # the retired post's ts → its latest retire row
-    for row in db.execute(_RETIRED_SINCE, params):
+    for row in retired:
         ts = dict(row.payload or {}).get("ts")
         if ts and (tried_before or ts == updated):  # not emptied (an erasure, retention)
             latest[str(ts)] = row
@@ -1343,6 +1362,38 @@ def _edit_late(db: Connection, item: OutboxItem, updated: str | None, now: datet
         db.execute(upsert_insert(db)(table(OutboxRow)).on_conflict_do_nothing(), rows)
 
 
+# The edits of a lead's post that may land after another replica's edit of it (chat.update has
+# no version check): an update rendered from the lead as its worker read it, and the retirement
+# of an earlier cycle's post rendered when the lead came back.
+EDITS = (Kind.UPDATE_LEAD, Kind.RETIRE)
+
+
+def _edited(db: Connection, item: OutboxItem, now: datetime, updated: str | None = None) -> None:
+    """After the requests of an edit of a lead's post ended (`updated`: the post an update
+    edited, if one did): the posts it may have shown out of date are retired once more
+    (`_retire_again`) or, the lead erased meanwhile, rendered again as the erased lead or
+    emptied once more (`_edit_late`)."""
+    # Read after this row's outcome was written: an erasure committed meanwhile is seen, and
+    # one still to come (it empties the lead's outbox rows: this one too) waits for this
+    # transaction, then finds this row over and empties the lead's posts itself.
+    erased, retired = _since_edit(db, item)
+    if item.kind == Kind.UPDATE_LEAD:
+        _retire_again(db, item, now, retired, updated)
+    if erased:
+        _edit_late(db, item, updated, now)
+
+
+def _given_up_edit(db: Connection, item: OutboxItem, now: datetime) -> None:
+    """An edit of a lead's post given up (Slack refused it for good) after an earlier try:
+    this request edited nothing, but an earlier one may have reached Slack, on a post not known
+    (its answer lost, a 5xx, its worker died), and landed after a retirement or an erasure's
+    edit of that post. So it is followed up as one delivered without a post known (`_edited`
+    with no `updated`; keyed by this row: once, whichever replica). Refused at its one try,
+    it edited nothing: nothing is needed."""
+    if item.kind in EDITS and item.lead_id is not None and item.attempts > 1:
+        _edited(db, item, now)
+
+
 class OutboxStore:
     """The delivery worker's queries: each one short transaction."""
 
@@ -1378,6 +1429,7 @@ class OutboxStore:
                 first_try_at=row["first_try_at"],
                 tried_until=row["tried_until"],
                 created_at=row["created_at"],
+                key=row["key"],
             )
 
         return await self.db.run(work)
@@ -1416,16 +1468,13 @@ class OutboxStore:
                 insert_events(db, event)
             if ts and item.kind != Kind.HOME:  # a message got through: the channel is mended
                 _mend(db, item.channel, now, told=False, shared=item.kind == Kind.UPLOAD)
-            if item.kind == Kind.UPDATE_LEAD and item.lead_id is not None:
-                _retire_again(db, item, now, updated)
             # Read after the writes above: an erasure committed meanwhile is seen, and one
             # still to come finds this row done with its ts (and empties it itself).
             if ts and item.lead_id is not None and item.kind in KIND_SENT:
                 if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
                     _redact_late(db, item, ts, posted, now)
-            elif item.kind in (Kind.UPDATE_LEAD, Kind.RETIRE) and item.lead_id is not None:
-                if db.execute(_ERASED_AT, {"p_lead_id": item.lead_id}).scalar() is not None:
-                    _edit_late(db, item, updated, now)
+            elif item.kind in EDITS and item.lead_id is not None:
+                _edited(db, item, now, updated)
 
         await self.db.run(work)
 
@@ -1451,11 +1500,13 @@ class OutboxStore:
         alert_key: str | None = None,
     ) -> None:
         """Give up on the row; `alert` (channel, text) tells people, in the same transaction,
-        once per `alert_key` (default: once per row)."""
+        once per `alert_key` (default: once per row). An edit of a lead's post tried before
+        is followed up as one delivered (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            _given_up_edit(db, item, now)
             if alert is not None:
                 channel, text = alert
                 key = alert_key or f"alert:{item.id}"
@@ -1519,11 +1570,13 @@ class OutboxStore:
     async def refused(self, item: OutboxItem, now: datetime, error: str, alert: str | None) -> None:
         """Give up on the row Slack refused for good; the managers hear it in `alert` (a
         channel) in the one alert of its channel and error, opened or counted in the same
-        transaction."""
+        transaction. An edit of a lead's post tried before is followed up as one delivered
+        (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
+            _given_up_edit(db, item, now)
             if alert is not None:
                 _group_refusal(db, item, error, alert, now)
 
@@ -1614,7 +1667,8 @@ class OutboxStore:
             ):
                 return False  # it may have rendered the lead before this change
             db.execute(_FINISH, done)
-            _retire_again(db, item, now)  # an earlier request of it may have gone astray
+            # An earlier request of it may have gone astray.
+            _retire_again(db, item, now, _since_edit(db, item)[1])
             return True
 
         return await self.db.run(work)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.services.erasure import forget
 from bot.services.leads import Services
 from storage.outbox import Kind, OutboxItem, OutboxStore
@@ -22,6 +24,7 @@ from tests.integration.test_retire_order_store import (
     FIRST_POST,
     OWNER,
     come_back,
+    give_up,
     second_post,
     take,
     taken_update,
@@ -149,3 +152,74 @@ async def test_an_update_tried_before_empties_again_the_earlier_post_it_may_have
         "C0ENT",
         {"ts": FIRST_POST},
     )
+
+
+@pytest.mark.parametrize("how", ["failed", "refused"])
+async def test_an_update_refused_after_a_lost_request_empties_again_what_it_may_have_shown(
+    services: Services, how: str
+) -> None:
+    """As above, but taken again it is refused for good (the channel archived meanwhile): its
+    first request may still have landed after the erasure's edit, so the lead's post is
+    rendered again as the erased lead and the earlier cycle's post emptied once more."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
+    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    await rows.delivered(await take(rows, retire), BACK)
+    await second_post(rows)
+    await erase(services)
+    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    await rows.delivered(await take(rows, emptied), BACK)  # emptied first
+    later = BACK + timedelta(minutes=1)
+    again = await rows.lease(update.id, later, later + timedelta(seconds=30))
+    assert again is not None and again.attempts == 2
+
+    await give_up(rows, again, how)
+
+    (redaction,) = await waiting(rows, Kind.REDACT, emptied["id"])
+    assert (redaction["lead_id"], redaction["channel"], redaction["payload"]) == (
+        lead_id,
+        "C0ENT",
+        {"ts": FIRST_POST},
+    )
+    (rendered,) = await waiting(rows, Kind.UPDATE_LEAD, update.id)  # as the erased lead
+    assert (rendered["lead_id"], rendered["channel"]) == (lead_id, "C0ENT")
+
+
+@pytest.mark.parametrize("tries", [1, 2])
+@pytest.mark.parametrize("how", ["failed", "refused"])
+async def test_a_retirement_refused_after_a_lost_request_empties_its_post_again(
+    services: Services, how: str, tries: int
+) -> None:
+    """The retirement of the earlier cycle's post (rendered with the person) is under way at
+    the erasure, and refused for good: tried before, its first request (answer lost) may have
+    landed after the erasure emptied the post, so the post is emptied once more; refused at
+    its one try, it edited nothing, and nothing more is needed."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    under_way: OutboxItem = await take(rows, retire)
+    if tries == 2:
+        await rows.retry(under_way, BACK, BACK, "TimeoutError", unknown=False)  # answer lost
+        later = BACK + timedelta(minutes=1)
+        taken = await rows.lease(under_way.id, later, later + timedelta(seconds=30))
+        assert taken is not None
+        under_way = taken
+    assert under_way.attempts == tries
+    await erase(services)
+    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    assert emptied["payload"] == {"ts": FIRST_POST}
+    await rows.delivered(await take(rows, emptied), BACK)  # emptied first
+
+    await give_up(rows, under_way, how)
+
+    again = await waiting(rows, Kind.REDACT, emptied["id"])
+    if tries == 1:
+        assert again == []
+        return
+    assert [(row["lead_id"], row["channel"], row["payload"]) for row in again] == [
+        (lead_id, "C0ENT", {"ts": FIRST_POST})
+    ]

@@ -188,3 +188,61 @@ async def test_an_update_whose_first_request_was_lost_retires_the_post_again(
     first, copy = await retires(rows)
     assert first["state"] == DONE
     assert (copy["state"], copy["payload"]) == (PENDING, retire["payload"])
+
+
+ESCALATIONS = "C0ESC"
+
+
+async def give_up(rows: OutboxStore, item: OutboxItem, how: str) -> None:
+    """Slack refused the request for good (chat.update's `is_inactive`: "The message cannot be
+    edited within a frozen, archived or deleted channel."), as the worker records it
+    (bot/slack/outbox.py `_give_up`): `failed` with no managers' channel, else `refused`."""
+    later = BACK + 2 * LEASE
+    if how == "failed":
+        await rows.failed(item, later, "is_inactive", None)
+    else:
+        await rows.refused(item, later, "is_inactive", ESCALATIONS)
+
+
+@pytest.mark.parametrize("how", ["failed", "refused"])
+async def test_an_update_refused_after_a_lost_first_request_retires_the_post_again(
+    services: Services, how: str
+) -> None:
+    """Its first request read cycle 1 and its answer was lost: it may have landed on the first
+    post after its retire. Refused for good when tried again, the update still retires that
+    post again, as one delivered does."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)
+    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
+    await come_back(services, lead_id)
+    (retire,) = await retires(rows)
+    await rows.delivered(await take(rows, retire), BACK)
+    await second_post(rows)
+    later = BACK + 2 * LEASE
+    again = await rows.lease(update.id, later, later + LEASE)
+    assert again is not None and again.attempts == 2
+
+    await give_up(rows, again, how)
+
+    first, copy = await retires(rows)
+    assert first["state"] == DONE
+    assert (copy["state"], copy["payload"]) == (PENDING, retire["payload"])
+    assert copy["id"] > update.id
+
+
+@pytest.mark.parametrize("how", ["failed", "refused"])
+async def test_an_update_refused_at_its_one_try_retires_nothing(
+    services: Services, how: str
+) -> None:
+    """Its one request was refused: it edited nothing, so nothing is retired again."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)
+    await come_back(services, lead_id)
+    (retire,) = await retires(rows)
+    await rows.delivered(await take(rows, retire), BACK)
+
+    await give_up(rows, update, how)
+
+    assert [row["state"] for row in await retires(rows)] == [DONE]
