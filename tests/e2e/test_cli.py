@@ -296,6 +296,27 @@ def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_serve_without_an_sla_file_names_handoff_sla_file_in_one_line(tmp_path: Path) -> None:
+    """SPEC: "A missing required value is one clear line naming it". With HANDOFF_SLA_FILE
+    unset and no sla.yaml where it runs, `serve` said three lines about `sla.yaml` that did
+    not name the setting that points at the file."""
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    env.pop("HANDOFF_SLA_FILE", None)
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "handoff: HANDOFF_SLA_FILE is not set and there is no sla.yaml here: set it to your "
+        "SLA file's path (docs/sla-file.md; `handoff check FILE` checks one)."
+    ]
+    missing = tmp_path / "nowhere" / "sla.yaml"
+    result = run("sweep", env={**env, "HANDOFF_SLA_FILE": str(missing)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"handoff: HANDOFF_SLA_FILE names {missing}, which does not exist: set it to your SLA "
+        "file's path (docs/sla-file.md; `handoff check FILE` checks one)."
+    ]
+
+
 def serve_with_webhook(tmp_path: Path, url: str, secret: str) -> subprocess.CompletedProcess[str]:
     """`handoff serve` with a `crm: {kind: webhook}` SLA and these webhook settings."""
     sla = tmp_path / "sla.yaml"
