@@ -53,8 +53,9 @@ HELP = (
     "YYYY-Qn|YYYY-MM-DD..YYYY-MM-DD] [segment]`: the SLA's numbers for a week (the default), "
     "a month, a quarter or a range of days\n"
     "• `/sla-plan &lt;revenue goal&gt; [per month|quarter]`: the MQLs a week a revenue goal needs\n"
-    "• `/handoff away &lt;until&gt; [note]`: new leads skip you until then (`fri`, "
-    "`2026-12-24`, `tomorrow`, `3d`); `/handoff back` when you're back. A manager adds "
+    "• `/handoff away [until] [note]`: new leads skip you until then (`fri`, "
+    "`2026-12-24`, `tomorrow`, `3d`; alone, until you're back); `/handoff back` when "
+    "you're back. A manager adds "
     "`@rep` to set it for a rep\n"
     "• `/handoff routing|help`"
 )

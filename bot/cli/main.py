@@ -589,6 +589,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_sla_file(error: PolicyError) -> str | None:
+    """The one line for a server or batch command whose SLA file (`HANDOFF_SLA_FILE`, else
+    ./sla.yaml) is not there, naming the setting; None for any other problem."""
+    setting = os.environ.get("HANDOFF_SLA_FILE") or ""
+    path = setting or "sla.yaml"
+    if error.source != path or error.problems != [f"(file): {path} does not exist"]:
+        return None
+    fix = "set it to your SLA file's path (docs/sla-file.md; `handoff check FILE` checks one)."
+    if setting:
+        return f"HANDOFF_SLA_FILE names {path}, which does not exist: {fix}"
+    return f"HANDOFF_SLA_FILE is not set and there is no sla.yaml here: {fix}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # The reports print to stdout; the server and batch commands log what they do, `serve` as
@@ -660,6 +673,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"handoff: {error}", file=sys.stderr)
         return 2
     except PolicyError as error:
+        missing = _no_sla_file(error)
+        if missing:  # SPEC: a missing required value is one clear line naming it
+            print(f"handoff: {missing}", file=sys.stderr)
+            return 2
         print(
             f"handoff: the SLA file {error.source} has {len(error.problems)} problem(s):",
             file=sys.stderr,

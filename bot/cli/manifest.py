@@ -76,7 +76,11 @@ def for_socket(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(url: str | None, socket: bool) -> str:
-    """`handoff manifest`'s output: a header comment, then the manifest as YAML."""
+    """`handoff manifest`'s output: a header comment, then the manifest as YAML. With neither
+    a URL nor `socket` (SPEC: `handoff manifest [--url URL | --socket]`, both optional), the
+    manifest as shipped, whose comments say to replace its placeholder address."""
+    if url is None and not socket:
+        return MANIFEST.read_text(encoding="utf-8")
     manifest = load_manifest()
     if socket:
         data = for_socket(manifest)

@@ -1,4 +1,4 @@
-"""Time away: reading `/handoff away <until> [note]`, and which Slack statuses mean "away".
+"""Time away: reading `/handoff away [until] [note]`, and which Slack statuses mean "away".
 
 Pure rules over `now`: the team's calendar says when a day ends and when work starts again,
 so "away through Wednesday" ends when the team's next working day opens, not at midnight.
@@ -20,11 +20,13 @@ FORMS = (
     "Friday), `today`, `tomorrow`, or a duration (`4h`, `3d`, `2w`, `2bd`)"
 )
 USAGE = (
-    "`/handoff away <until> [note]`, e.g. `/handoff away fri Offsite in Melbourne`; "
-    "`/handoff back` when you are back. Until: " + FORMS + "."
+    "`/handoff away [until] [note]`, e.g. `/handoff away fri Offsite in Melbourne` (alone, "
+    "`/handoff away` lasts until you are back); `/handoff back` when you are back. Until: "
+    + FORMS
+    + "."
 )
 MANAGER_USAGE = (
-    "A manager sets it for a rep: `/handoff away @rep <until> [note]`, `/handoff back @rep`."
+    "A manager sets it for a rep: `/handoff away @rep [until] [note]`, `/handoff back @rep`."
 )
 LONGEST = timedelta(days=366)  # further ahead is a typo more often than a plan
 NOTE_LENGTH = 200
@@ -57,7 +59,7 @@ class AwayAsk:
     """`/handoff away` as typed: for whom (None: the caller), until when, and the note."""
 
     who: str | None  # a user id (`<@U…>`), or `@name` as typed (the service resolves it)
-    until: datetime
+    until: datetime | None  # None: until `/handoff back`
     note: str | None
 
 
@@ -80,13 +82,15 @@ def _who(words: list[str]) -> str | None:
 
 
 def parse_away(text: str, now: datetime, calendar: BusinessCalendar) -> AwayAsk:
-    """The words after `/handoff away`: `[@rep] <until> [note]`. Refusal naming the problem and
-    the accepted forms for anything else, and for a rep named after the date (`tomorrow @tom`:
-    a note that starts with a mention), which would set the caller away instead."""
+    """The words after `/handoff away`: `[@rep] [until] [note]`; no until (SPEC: `/handoff
+    away` takes no argument) is away until `/handoff back`, as a Slack status with no
+    expiration is. Refusal naming the problem and the accepted forms for anything else, and
+    for a rep named after the date (`tomorrow @tom`: a note that starts with a mention), which
+    would set the caller away instead."""
     words = text.split()
     who = _who(words)
     if not words:
-        raise Refusal(f"Until when? {USAGE}")
+        return AwayAsk(who, None, None)
     until = parse_until(words[0], now, calendar)
     if who is None and len(words) > 1 and _MENTION.fullmatch(words[1]):
         raise _rep_comes_first(words)

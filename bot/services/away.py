@@ -1,4 +1,4 @@
-"""Time away by hand: `/handoff away <until> [note]` and `/handoff back`, for oneself, or for
+"""Time away by hand: `/handoff away [until] [note]` and `/handoff back`, for oneself, or for
 a rep by a manager (the access table refuses anyone else before this runs).
 
 A rep a manager sets away or back is told by DM (through the outbox, in the same transaction

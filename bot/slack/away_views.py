@@ -16,16 +16,18 @@ def until_words(until: datetime | None, zone: str) -> str:
     return until.astimezone(ZoneInfo(zone)).strftime("%a %d %b, %H:%M %Z").strip()
 
 
-def away_set(who: str, actor: str, until: datetime, note: str | None, zone: str) -> str:
-    """The answer to `/handoff away`: who is away, until when, and what that changes."""
-    when = until_words(until, zone)
+def away_set(who: str, actor: str, until: datetime | None, note: str | None, zone: str) -> str:
+    """The answer to `/handoff away`: who is away, until when (None: until back), and what
+    that changes."""
     about = f" ({plain(note, 200)})" if note else ""
     if who == actor:
+        when = until_words(until, zone) if until else "you say `/handoff back`"
         return (
             f"You're away until {when}{about}: new leads skip you, and an open lead of yours "
             "goes back to the pool when its next deadline passes while you're away. "
             "`/handoff back` when you're back."
         )
+    when = until_words(until, zone) if until else "they're back"
     return (
         f"<@{who}> is away until {when}{about}: new leads skip them, and an open lead of "
         f"theirs goes back to the pool when its next deadline passes. I've told them by DM. "

@@ -92,6 +92,19 @@ def test_check_accepts_the_example_and_prints_a_summary() -> None:
     assert "Not a fit [not_a_fit] → reject" in result.stdout
 
 
+def test_check_without_a_file_checks_handoff_sla_file(tmp_path: Path) -> None:
+    """SPEC: `handoff check [FILE]`, the file from `HANDOFF_SLA_FILE` when none is named."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((ROOT / "sla.yaml").read_text().replace("channel: C0SMB", "chanel: C0SMB"))
+    result = run("check", env=clean_env(HANDOFF_SLA_FILE=str(broken)), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"{broken}: 2 problem(s)" in result.stderr, result.stderr
+    assert "segments[2].channel: required" in result.stderr
+    result = run("check", env=clean_env(HANDOFF_SLA_FILE=str(ROOT / "sla.yaml")), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sla.yaml: valid" in result.stdout
+
+
 def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     broken = tmp_path / "sla.yaml"
     text = (ROOT / "sla.yaml").read_text()
@@ -281,6 +294,27 @@ def test_serve_with_a_broken_sla_file_names_the_problem(tmp_path: Path) -> None:
     result = run("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_without_an_sla_file_names_handoff_sla_file_in_one_line(tmp_path: Path) -> None:
+    """SPEC: "A missing required value is one clear line naming it". With HANDOFF_SLA_FILE
+    unset and no sla.yaml where it runs, `serve` said three lines about `sla.yaml` that did
+    not name the setting that points at the file."""
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    env.pop("HANDOFF_SLA_FILE", None)
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "handoff: HANDOFF_SLA_FILE is not set and there is no sla.yaml here: set it to your "
+        "SLA file's path (docs/sla-file.md; `handoff check FILE` checks one)."
+    ]
+    missing = tmp_path / "nowhere" / "sla.yaml"
+    result = run("sweep", env={**env, "HANDOFF_SLA_FILE": str(missing)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"handoff: HANDOFF_SLA_FILE names {missing}, which does not exist: set it to your SLA "
+        "file's path (docs/sla-file.md; `handoff check FILE` checks one)."
+    ]
 
 
 def serve_with_webhook(tmp_path: Path, url: str, secret: str) -> subprocess.CompletedProcess[str]:
@@ -639,8 +673,11 @@ async def test_serve_warns_at_start_of_a_team_zone_without_daylight_saving(tmp_p
 
 async def test_handoff_serve_socket_runs_with_only_the_bot_and_app_tokens(tmp_path: Path) -> None:
     async with SlackSimulator() as sim:
-        tokens = {"SLACK_APP_TOKEN": "xapp-serve-test"}
+        tokens = {"SLACK_APP_TOKEN": "xapp-serve-test", "HANDOFF_INTAKE_TOKEN": INTAKE_TOKEN}
         async with serving(tmp_path, sim, "--socket", **tokens) as (port, output):
+            # SPEC: "intake server still on": a lead sent to POST /leads is taken and posted.
+            assert await post_a_lead_when_healthy(port) == 201
+            await sim.wait_for(lambda: sim.messages("C0ENT"), timeout=10, what="the lead post")
             await sim.socket_mode.wait_connected(timeout=60)
             async with SocketModeDriver(sim) as driver:
                 answer = await driver.command("U0MGR1", "/sla")

@@ -707,3 +707,22 @@ async def test_a_signed_payload_slack_would_not_send_is_answered_without_an_erro
     assert (after[0], after[1], after[3], after[4]) == (leads, events, whispers, views)
     assert [c.method for c in stack.sim.calls[sent:] if c.method.startswith("chat.")] == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_slack_events_answers_slacks_url_verification_with_its_challenge(
+    stack: LocalStack,
+) -> None:
+    """SPEC: `POST /slack/events` takes every Slack request. Setting the Events API's request
+    URL, Slack sends a signed `url_verification` and expects its `challenge` back, as JSON
+    `{"challenge": …}` if we like (https://api.slack.com/events/url_verification); Slack's
+    `ssl_check` gets a 200."""
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
+    headers = {"Content-Type": "application/json", **slack_signature(body)}
+    async with stack.session.post(stack.driver.bot_url, data=body, headers=headers) as answer:
+        assert answer.status == 200
+        assert (await answer.json())["challenge"] == challenge
+    form = "ssl_check=1&token=t"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **slack_signature(form)}
+    async with stack.session.post(stack.driver.bot_url, data=form, headers=headers) as answer:
+        assert answer.status == 200

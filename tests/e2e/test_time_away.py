@@ -72,9 +72,24 @@ async def test_a_rep_sets_away_and_back(stack: LocalStack, clock: TravelClock) -
 
 
 async def test_a_bare_handoff_command_answers_its_help(stack: LocalStack) -> None:
-    for text in ("", "away"):  # no words, or one: nobody else is named
-        said = await say(stack, REP1, text)
-        assert "/handoff away" in said, (text, said)
+    said = await say(stack, REP1, "")
+    assert "/handoff away" in said, said
+
+
+async def test_away_on_its_own_lasts_until_back(stack: LocalStack, clock: TravelClock) -> None:
+    """SPEC: `/handoff away|back`, with no argument. `/handoff away` alone was refused ("Until
+    when?"); it sets the caller away until `/handoff back` (as a Slack status with no
+    expiration does), and a manager's `/handoff away @rep` sets the rep away the same way."""
+    said = await say(stack, REP1, "away")
+    assert said.startswith("You're away until you say `/handoff back`: new leads skip you"), said
+    clock.advance(days=30)
+    assert await away_now(stack, clock) == {REP1}
+    assert [await new_lead(stack, f"hs-{n}") for n in range(2)] == [REP2, REP2]
+    assert await say(stack, REP1, "back") == "Welcome back: new leads come to you again."
+    assert await away_now(stack, clock) == set()
+    said = await say(stack, MANAGER, f"away <@{REP2}>")
+    assert said.startswith(f"<@{REP2}> is away until they're back: new leads skip them"), said
+    assert await away_now(stack, clock) == {REP2}
 
 
 async def test_a_rep_may_mention_someone_in_the_note(stack: LocalStack, clock: TravelClock) -> None:
@@ -171,7 +186,6 @@ async def test_a_rep_cannot_set_someone_else(
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("away", "Until when?"),
         ("away soon", "I can't read 'soon' as until when."),
         ("away 2026-11-01", "2026-11-01 has passed already"),
         ("back tomorrow", "`/handoff back` takes no more than a rep"),
@@ -182,7 +196,7 @@ async def test_malformed_away_is_refused_with_the_forms(
 ) -> None:
     said = await say(stack, REP1, text)
     assert problem in said
-    assert "`/handoff away &lt;until&gt; [note]`" in said or "/handoff back" in said
+    assert "`/handoff away [until] [note]`" in said or "/handoff back" in said
     assert await away_now(stack, clock) == set()
 
 

@@ -1,4 +1,4 @@
-"""Time away as typed (`/handoff away <until> [note]`) and the Slack statuses that mean away."""
+"""Time away as typed (`/handoff away [until] [note]`) and the Slack statuses that mean away."""
 
 from __future__ import annotations
 
@@ -100,10 +100,10 @@ def test_a_rep_named_after_the_date_is_refused_with_the_order_that_works(
     assert parse_away("@tom fri @ana covers", NOW, policy.calendar).note == "@ana covers"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "@tom"])
-def test_away_without_an_until_asks_for_one(policy: Policy, text: str) -> None:
-    with pytest.raises(Refusal, match=r"Until when\?"):
-        parse_away(text, NOW, policy.calendar)
+@pytest.mark.parametrize(("text", "who"), [("", None), ("   ", None), ("@tom", "@tom")])
+def test_away_without_an_until_lasts_until_back(policy: Policy, text: str, who: str) -> None:
+    """SPEC: `/handoff away` takes no argument: alone, it is away until `/handoff back`."""
+    assert parse_away(text, NOW, policy.calendar) == AwayAsk(who, None, None)
 
 
 def test_back_takes_nothing_or_a_rep() -> None:

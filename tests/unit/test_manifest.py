@@ -189,7 +189,10 @@ def test_a_missing_or_plain_http_url_is_refused(given: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(["--url", "http://example.com"], "is not an https:// address"), ([], "needs --url")],
+    [
+        (["--url", "http://example.com"], "is not an https:// address"),
+        (["--url", ""], "needs --url"),
+    ],
 )
 def test_handoff_manifest_refuses_in_one_line(args: list[str], says: str) -> None:
     done = subprocess.run(
@@ -202,3 +205,23 @@ def test_handoff_manifest_refuses_in_one_line(args: list[str], says: str) -> Non
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and says in done.stderr, done.stderr
+
+
+def test_handoff_manifest_with_neither_option_prints_the_shipped_manifest() -> None:
+    """SPEC: `handoff manifest [--url URL | --socket]`, both optional. Bare, it printed nothing
+    and exit code 2; it prints manifest.yaml as shipped, whose first lines say to replace its
+    placeholder address (or to run it again with --url or --socket)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "manifest"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == MANIFEST.read_text(encoding="utf-8")
+    printed = yaml.safe_load(done.stdout)
+    assert schema_problems(printed) == []
+    head = done.stdout.split("display_information:", 1)[0]
+    assert "replace every handoff.example.com" in head
+    assert "handoff manifest --url" in head and "handoff manifest --socket" in head

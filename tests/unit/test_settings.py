@@ -133,3 +133,65 @@ def test_check_reads_no_server_setting(
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
     assert "PORT" not in capsys.readouterr().err
+
+
+def test_the_specs_defaults_and_names() -> None:
+    """SPEC "Interfaces": with nothing set, `PORT` 3000, `DATABASE_URL`
+    sqlite+aiosqlite:///./handoff.db, `SLACK_API_URL` https://slack.com/api/, `HUBSPOT_API_URL`
+    https://api.hubapi.com, Slack's published 1 post per second per channel, the SLA file
+    sla.yaml, and no intake token (intake refuses everything); each variable read by its name."""
+    unset = Settings.from_env({})
+    assert unset.port == 3000
+    assert unset.database_url == "sqlite+aiosqlite:///./handoff.db"
+    assert unset.api_url == "https://slack.com/api/"
+    assert unset.hubspot_api_url == "https://api.hubapi.com"
+    assert unset.pace.posts_per_second == 1.0
+    assert unset.sla_file == "sla.yaml"
+    assert (unset.bot_token, unset.signing_secret, unset.app_token, unset.intake_token) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "DATABASE_URL": "postgresql+asyncpg://handoff@db/handoff",
+        "HANDOFF_SLA_FILE": "/etc/handoff/sla.yaml",
+        "HANDOFF_INTAKE_TOKEN": "intake",
+        "HOST": "127.0.0.1",
+        "PORT": "8080",
+        "HANDOFF_SLACK_POSTS_PER_SECOND": "0.9",
+        "HANDOFF_SLACK_POST_BURST": "1",
+        "HUBSPOT_ACCESS_TOKEN": "pat-1",
+        "HUBSPOT_API_URL": "http://127.0.0.1:8081",
+        "SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com",
+        "SALESFORCE_ACCESS_TOKEN": "00D-1",
+        "HANDOFF_WEBHOOK_URL": "https://receiver.example/hooks",
+        "HANDOFF_WEBHOOK_SECRET": "whsec_x",
+    }
+    read = Settings.from_env(env)
+    assert (read.bot_token, read.signing_secret, read.app_token) == ("xoxb-1", "secret", "xapp-1")
+    assert (read.api_url, read.database_url) == (env["SLACK_API_URL"], env["DATABASE_URL"])
+    assert (read.sla_file, read.intake_token) == ("/etc/handoff/sla.yaml", "intake")
+    assert (read.host, read.port) == ("127.0.0.1", 8080)
+    assert (read.pace.posts_per_second, read.pace.post_burst) == (0.9, 1.0)
+    assert (read.hubspot_access_token, read.hubspot_api_url) == ("pat-1", "http://127.0.0.1:8081")
+    assert (read.salesforce_instance_url, read.salesforce_access_token) == (
+        "https://acme.my.salesforce.com",
+        "00D-1",
+    )
+    assert (read.webhook_url, read.webhook_secret) == (
+        "https://receiver.example/hooks",
+        "whsec_x",
+    )
+
+
+def test_the_package_installs_the_handoff_console_script() -> None:
+    """SPEC: "the package installs a console script `handoff`"."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"]["handoff"] == "bot.cli.main:main"
