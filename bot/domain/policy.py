@@ -402,11 +402,8 @@ class Segment(_Model):
                     "the lead alone, like 15 business minutes"
                 )
             return None
-        if claim == "open":
-            raise ValueError(
-                "a claim_window only applies with claim: assigned (claim: open lets anyone "
-                "in the pool claim at once); add claim: assigned or remove the window"
-            )
+        # With claim: open a window does nothing (`policy_warnings` says so): SPEC.md's routing
+        # keys write `claim: open` beside `claim_window`, so such a file is valid, not refused.
         return _duration(value)
 
     weights: dict[str, int] = Field(default_factory=dict)  # a rep not listed weighs 1
@@ -1211,7 +1208,15 @@ def policy_warnings(policy: Policy) -> list[str]:
     """What a valid SLA file says that is likely not what its team means, one line each with
     its key; `handoff check` and `serve`'s start print them, and nothing is refused. The team's
     `timezone` is the one zone the file names (an owner's comes from Slack)."""
-    return [line for line in [zone_warning("timezone", policy.timezone)] if line is not None]
+    lines = [zone_warning("timezone", policy.timezone)]
+    lines += [
+        f"segments[{index}].claim_window: {segment.claim_window} does nothing with claim: open "
+        "(anyone in the pool may claim at once); add claim: assigned to give the suggested rep "
+        "the lead alone for it, or remove the window"
+        for index, segment in enumerate(policy.segments)
+        if segment.claim == "open" and segment.claim_window is not None
+    ]
+    return [line for line in lines if line is not None]
 
 
 def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:
@@ -1683,7 +1688,7 @@ def _window_checks(parts: Parts, calendar: BusinessCalendar) -> list[str]:
             )
     for index, segment in parts.segments:
         window = segment.claim_window
-        if window is None:
+        if window is None or segment.claim != "assigned":  # open: the window does nothing
             continue
         for _, tier in parts.tiers:
             if _ends_later(window, tier.first_touch, calendar):

@@ -84,9 +84,10 @@ def sla_summary(policy: Policy) -> Message:
 
 
 def _warnings(policy: Policy) -> str:
-    """What `handoff check` warns of in the file (a `timezone` without the daylight saving its
-    place has), a line each in the same words; none: nothing."""
-    return "".join(f"\n⚠️ {escape(line)}" for line in policy_warnings(policy))
+    """What `handoff check` warns of in the file's `timezone` (one without the daylight saving
+    its place has), a line each in the same words; none: nothing."""
+    lines = [line for line in policy_warnings(policy) if line.startswith("timezone")]
+    return "".join(f"\n⚠️ {escape(line)}" for line in lines)
 
 
 SEGMENTS_TITLE = "*Segments* (first match wins)"

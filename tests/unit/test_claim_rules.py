@@ -156,10 +156,6 @@ def test_the_post_says_whose_it_is_then_that_it_is_open(assigned: Policy) -> Non
             "segments[0].claim_window: claim: assigned needs a claim_window",
         ),
         (
-            {"claim_window": "15 business minutes"},
-            "segments[0].claim_window: a claim_window only applies with claim: assigned",
-        ),
-        (
             {"claim": "assigned", "claim_window": "15"},
             "segments[0].claim_window: ",
         ),

@@ -22,6 +22,7 @@ from bot.domain.policy import (
     parse_policy,
     policy_from_snapshot,
     policy_from_text,
+    policy_warnings,
     snapshot,
 )
 from bot.services.policies import load_policy
@@ -42,6 +43,15 @@ def spec_example() -> dict[str, Any]:
     match = re.search(r"## The SLA as a file.*?```yaml\n(.*?)```", text, re.S)
     assert match, "SPEC.md no longer has a yaml example under 'The SLA as a file'"
     return yaml.safe_load(match.group(1))
+
+
+def spec_routing_example() -> dict[str, Any]:
+    """SPEC.md's minimal SLA with its routing keys ("Routing keys (issue 9)") as written there:
+    its segments in place of the minimal file's, and the top-level keys beside them."""
+    text = SPEC.read_text(encoding="utf-8")
+    match = re.search(r"Routing keys \(issue 9\).*?```yaml\n(.*?)```", text, re.S)
+    assert match, "SPEC.md no longer has a yaml example under 'Routing keys (issue 9)'"
+    return {**spec_example(), **yaml.safe_load(match.group(1))}
 
 
 def problems_of(data: Any) -> list[str]:
@@ -93,6 +103,28 @@ def test_spec_minimal_example_is_valid_as_it_stands() -> None:
         "bad_timing",
         "no_response",
     ]
+
+
+def test_spec_routing_example_is_valid_as_it_stands() -> None:
+    """SPEC.md writes `claim_window` beside `claim: open`: valid (an outside file may be that
+    block pasted), with a warning that the window does nothing there."""
+    policy = parse_policy(spec_routing_example())
+    (segment,) = policy.segments
+    assert (segment.claim, segment.weights, segment.cap and segment.cap.open) == (
+        "open",
+        {"U0REP1": 2},
+        20,
+    )
+    assert segment.claim_window == Duration(minutes=15, clock=Clock.BUSINESS)
+    assert policy.account_matching is True
+    assert policy_warnings(policy) == [
+        "segments[0].claim_window: 15 business minutes does nothing with claim: open (anyone "
+        "in the pool may claim at once); add claim: assigned to give the suggested rep the lead "
+        "alone for it, or remove the window"
+    ]
+    assigned = spec_routing_example()
+    assigned["segments"][0]["claim"] = "assigned"
+    assert policy_warnings(parse_policy(assigned)) == []
 
 
 def test_unquoted_yaml_times_are_read_as_times() -> None:
