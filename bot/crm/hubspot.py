@@ -21,10 +21,12 @@
   read shows at most 100 of its notes; for one with more, the notes are listed with the v4
   associations API, 500 a page, so a note of ours beyond the first 100 is found too.
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
-  more until that wait is over; 5xx, a broken connection, a lost answer or none within
-  `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 → CrmRefused; a property
-  HubSpot does not have (or a value it will not take) → CrmRefused naming the property; a
-  contact that is not there → CrmMissing.
+  more until that wait is over; a 429 for the account's daily limit (`policyName` DAILY, or
+  `X-HubSpot-RateLimit-Daily-Remaining: 0`) → CrmDailyLimit, which stops the writes until
+  midnight (hours away, not the rolling window's seconds); 5xx, a broken connection, a lost
+  answer or none within `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 →
+  CrmRefused; a property HubSpot does not have (or a value it will not take) → CrmRefused
+  naming the property; a contact that is not there → CrmMissing.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from hubspot.crm.contacts import exceptions as contact_errors
 from hubspot.crm.objects.notes import exceptions as note_errors
 from hubspot.crm.owners import exceptions as owner_errors
 
-from bot.crm.port import UNPACED, CrmMissing, CrmRefused, CrmRetry, Pace
+from bot.crm.port import UNPACED, CrmDailyLimit, CrmMissing, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 from bot.domain.policy import Crm
 
@@ -438,6 +440,12 @@ class HubSpotAdapter:
         headers: Mapping[str, str] = error.headers or {}
         body = _json(error.body)
         message = str(body.get("message") or error.reason or "")
+        if status == 429 and daily_limit(headers, body):
+            return CrmDailyLimit(
+                "HubSpot's daily limit of API requests is used up for the whole account (its "
+                "private apps share it) until midnight in the account's time zone (429, policy "
+                "DAILY)"
+            )
         if status == 429:
             after = retry_after(headers)
             self._quiet_until = max(self._quiet_until, self._clock() + after)
@@ -488,6 +496,19 @@ def _json(raw: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def daily_limit(headers: Mapping[str, str], body: Mapping[str, Any]) -> bool:
+    """Whether a 429 is for the account's daily limit, not the burst window. HubSpot's "API
+    usage guidelines" (developers.hubspot.com/docs/api/usage-details): the 429's "message and
+    policyName will indicate which limit you hit (either daily or secondly)", `policyName`
+    DAILY for the day's (TEN_SECONDLY_ROLLING or SECONDLY for the burst's); and its rate-limit
+    headers' `X-HubSpot-RateLimit-Daily-Remaining` is "the number of API requests still
+    allowed for the current day" (changelog 2018-11-06). "The daily limits reset at midnight
+    based on the time zone setting of the HubSpot account" (developers.hubspot.com/apisbytier)."""
+    if body.get("policyName") == "DAILY":
+        return True
+    return str(headers.get("X-HubSpot-RateLimit-Daily-Remaining", "")).strip() == "0"
 
 
 def retry_after(headers: Mapping[str, str]) -> float:

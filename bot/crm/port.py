@@ -50,6 +50,13 @@ class CrmRefused(CrmError):
         self.resent = resent
 
 
+class CrmDailyLimit(CrmRefused):
+    """The CRM account's requests for the day are used up (HubSpot's 429 with `policyName`
+    DAILY): every request is refused until the limit resets at midnight. The worker sends
+    nothing before the next midnight of the SLA file's time zone, and tells the escalations
+    channel once, as for any refusal."""
+
+
 class CrmMissing(CrmError):
     """The record is not in the CRM (deleted, or no record with the lead's email): nothing to
     write to. The row is done, with a warning."""

@@ -26,6 +26,10 @@ write that does not wait costs no extra UPDATE.
 - `CrmRefused` (401/403, a property the CRM lacks): the rows wait, probed every few minutes;
   ONE alert goes to the escalations channel (through the Slack outbox, keyed, so once per
   outage), and the CRM shows degraded on /healthz and /readyz. The first success clears it.
+- `CrmDailyLimit` (HubSpot's daily limit used up): a refusal that ends by itself at midnight.
+  Nothing is sent before the next midnight of the SLA file's `timezone` (HubSpot resets at
+  midnight in the account's zone, a setting Handoff does not read: the team's is taken for it,
+  docs/crm-hubspot.md); the alert, once, says when the writes go out again.
 - `CrmMissing`: the record is gone; the row is done, with a warning.
 """
 
@@ -42,12 +46,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot import logs
-from bot.crm.port import MAX_BACKOFF, CrmAdapter, CrmMissing, CrmRefused, CrmRetry
-from bot.domain.crm import CrmEvent, CrmRecord, Write, note_of, record_of
+from bot.crm.port import MAX_BACKOFF, CrmAdapter, CrmDailyLimit, CrmMissing, CrmRefused, CrmRetry
+from bot.domain.crm import CrmEvent, CrmRecord, Write, next_midnight, note_of, record_of
 from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
-from bot.slack.text import one_line
+from bot.slack.text import one_line, slack_date
 from storage.crm import CrmItem, CrmOutboxStore
 
 log = logging.getLogger("handoff.crm")
@@ -74,6 +78,14 @@ FIXES = {
     ),
 }
 
+# What to look at when a CRM's daily request limit runs out often, by adapter.
+DAILY_FIXES = {
+    "hubspot": (
+        "see which apps use the account's requests (each private app's Logs tab in HubSpot) "
+        "or raise the account's limit (an API limit increase)"
+    ),
+}
+
 
 class Policies(Protocol):
     current: Policy
@@ -97,6 +109,18 @@ def refusal_text(
         f":warning: The CRM ({crm}) refuses Handoff's writes: {message}.{which} "
         f"Nothing is lost: every write waits in order and {again}. To fix it, "
         f"{FIXES.get(crm, 'check the crm: settings')}; the waiting writes then go out {then}."
+    )
+
+
+def daily_limit_text(crm: str, message: str, resumes: datetime, zone: str) -> str:
+    """The escalations channel's alert when the CRM's daily request limit is used up: the
+    writes wait, and go out by themselves from `resumes` (shown in each reader's own zone)."""
+    fix = DAILY_FIXES.get(crm, "check how many requests a day the CRM account allows")
+    return (
+        f":warning: The CRM ({crm}) refuses Handoff's writes for the rest of the day: "
+        f"{one_line(message, 1000)}. Nothing is lost: every write waits in order, none is "
+        f"sent before {slack_date(resumes, zone)}, and then they go out by themselves. If this "
+        f"happens often, {fix}."
     )
 
 
@@ -504,7 +528,12 @@ class CrmWorker:
 
     async def _refused(self, item: CrmItem, error: CrmRefused) -> None:
         now = self.clock()
-        self._paused_until = now + self.refused_retry
+        zone = self.policies.current.timezone
+        daily = isinstance(error, CrmDailyLimit)
+        # A daily limit resets at midnight, hours away: no probe before it (each would be
+        # refused too). The SLA's zone stands for the account's (docs/crm-hubspot.md).
+        resumes = next_midnight(now, zone).astimezone(UTC) if daily else None
+        self._paused_until = resumes or now + self.refused_retry
         await self.rows.retry(item, self._paused_until, f"refused: {error}", unknown=item.unknown)
         log.error(
             "the CRM (%s) refuses Handoff's writes: %s%s; the writes wait",
@@ -518,8 +547,12 @@ class CrmWorker:
         escalations = self.policies.current.channels.escalations
         if escalations:
             minutes = self.refused_retry.total_seconds() / 60
-            text = refusal_text(
-                self.adapter.name, str(error), error.property, minutes, error.resent
+            text = (
+                daily_limit_text(self.adapter.name, str(error), resumes, zone)
+                if resumes is not None
+                else refusal_text(
+                    self.adapter.name, str(error), error.property, minutes, error.resent
+                )
             )
             # Keyed by the oldest write waiting, which waits while the CRM refuses: replicas
             # meeting the refusal on other rows, and a restart meeting it again, add nothing;

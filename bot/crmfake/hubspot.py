@@ -31,10 +31,12 @@ The token is checked (401), and with `scopes` given, the scopes each call's spec
 Tests drive it: seed `add_contact` / `add_owner`, read `writes` (method, path, body, time),
 `requests` (every request, with `received` times; `most_in_window`) or `story()` (plain
 lines, for the demo), inject faults (`throttle_next`, `fail_next`, `drop_next`,
-`trickle_next`, a burst limit, whose 429s are kept in `limited`), and send signed webhooks
-(`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the fake tell
-a subscriber about every contact change, API writes included, as HubSpot does), in HubSpot's
-legacy `contact.*` format or, with `webhook_format="generic"`, its generic `object.*` one.
+`trickle_next`, a burst limit, whose 429s are kept in `limited`, and the account's daily
+limit, `use_up_today`, which resets at midnight in the account's `time_zone`), and send signed
+webhooks (`send_subscription`, `send_workflow`, or `subscribe` + `flush_webhooks` to have the
+fake tell a subscriber about every contact change, API writes included, as HubSpot does), in
+HubSpot's legacy `contact.*` format or, with `webhook_format="generic"`, its generic
+`object.*` one.
 
 This module imports nothing of ours beyond the fakes (an import-linter contract says so).
 """
@@ -56,7 +58,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -370,6 +372,8 @@ class HubSpotFake:
         app_id: int = 54321,
         clock: Callable[[], float] = time.time,
         burst: tuple[int, float] | None = None,
+        daily: int = 250_000,
+        time_zone: tzinfo = UTC,
         scopes: Iterable[str] | None = None,
         webhook_format: WebhookFormat = "legacy",
     ) -> None:
@@ -380,6 +384,11 @@ class HubSpotFake:
         self.portal_id, self.app_id = portal_id, app_id
         self.clock = clock
         self.burst = burst  # (requests, seconds): HubSpot's rolling limit, e.g. (100, 10.0)
+        # The account's daily limit, and its time zone setting: the limit resets at midnight
+        # there (HubSpot's "API usage guidelines": "The daily limits reset at midnight based on
+        # the time zone setting of the HubSpot account").
+        self.daily, self.time_zone = daily, time_zone
+        self._used: dict[date, int] = {}  # requests counted against the daily limit, by day
         # The private app's scopes (None: every scope); a call the spec asks more of is 403.
         self.scopes = frozenset(scopes) if scopes is not None else None
         self.contacts: dict[str, _Object] = {}
@@ -390,6 +399,7 @@ class HubSpotFake:
         self.requests: list[tuple[str, str]] = []  # every (method, path) received
         self.received: list[float] = []  # when each of `requests` came (`clock`)
         self.limited: list[tuple[str, str]] = []  # the requests the burst limit answered 429
+        self.limited_daily: list[tuple[str, str]] = []  # ...and the daily limit
         self.violations: list[str] = []
         self.faults: deque[Fault] = deque()
         self.subscribers: list[str] = []
@@ -540,6 +550,14 @@ class HubSpotFake:
         """The next n requests (of `method` to `path`, when given) answer 429 with HubSpot's
         rate-limit headers."""
         self.faults.extend(Fault("throttle", 429, retry_after, method, path) for _ in range(n))
+
+    def use_up_today(self) -> None:
+        """The account's requests for today (its own day) are used up, by other apps of the
+        account too: every request answers HubSpot's daily 429 until midnight in `time_zone`."""
+        self._used[self._today()] = self.daily
+
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self.clock(), self.time_zone).date()
 
     def fail_next(
         self, n: int = 1, status: int = 503, *, method: str | None = None, path: str | None = None
@@ -794,7 +812,9 @@ class HubSpotFake:
     def _count(self, method: str, path: str) -> None:
         """HubSpot's burst limit: `burst[0]` requests in any `burst[1]` seconds (HubSpot's
         "API usage guidelines and limits": 100 per 10 s for a private app on Free and Starter,
-        190 on Professional and Enterprise), every request counted, reads included."""
+        190 on Professional and Enterprise), every request counted, reads included; and its
+        daily limit, first."""
+        self._count_daily(method, path)
         if self.burst is None:
             return
         limit, seconds = self.burst
@@ -814,14 +834,34 @@ class HubSpotFake:
             )
         self._window.append(now)
 
+    def _count_daily(self, method: str, path: str) -> None:
+        """The account's daily limit. Used up, HubSpot answers 429 in the shape its "API usage
+        guidelines" show: `errorType` RATE_LIMIT, `policyName` DAILY ("The message and
+        policyName will indicate which limit you hit (either daily or secondly)"), and
+        `X-HubSpot-RateLimit-Daily-Remaining: 0`; no `Retry-After` (none is documented)."""
+        today = self._today()
+        if self._used.get(today, 0) >= self.daily:
+            self.limited_daily.append((method, path))
+            raise _ApiError(
+                429,
+                "RATE_LIMITS",
+                "You have reached your daily limit.",
+                errorType="RATE_LIMIT",
+                policyName="DAILY",
+                requestId=str(uuid.uuid4()),
+            )
+        self._used[today] = self._used.get(today, 0) + 1
+
     def _rate_headers(self, retry_after: float | None) -> dict[str, str]:
         """HubSpot's `X-HubSpot-RateLimit-*` headers (docs: "API usage guidelines and limits",
         https://developers.hubspot.com/docs/api/usage-details); `Retry-After` on a 429."""
         limit, seconds = self.burst or (100, 10.0)
         remaining = 0 if retry_after is not None else max(0, limit - len(self._window))
         headers = {
-            "X-HubSpot-RateLimit-Daily": "250000",
-            "X-HubSpot-RateLimit-Daily-Remaining": "249000",
+            "X-HubSpot-RateLimit-Daily": str(self.daily),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(
+                max(0, self.daily - self._used.get(self._today(), 0))
+            ),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(seconds * 1000)),
             "X-HubSpot-RateLimit-Max": str(limit),
             "X-HubSpot-RateLimit-Remaining": str(remaining),

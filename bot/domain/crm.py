@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from bot.domain.lead import LeadView, Stage
 
@@ -295,3 +296,10 @@ def note_of(
         rep_crm_id=crm.owners.get(rep) if rep else None,
         attempt_kind=payload.get("via"),
     )
+
+
+def next_midnight(now: datetime, zone: str) -> datetime:
+    """The first midnight in `zone` after `now` (aware, in `zone`): when a CRM's daily request
+    limit counted in that zone starts again."""
+    day = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), ZoneInfo(zone))

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from bot.crm.hubspot import HubSpotAdapter
-from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
+from bot.crm.port import CrmDailyLimit, CrmMissing, CrmRefused, CrmRetry
 from bot.crmfake.hubspot import HubSpotFake, SpecViolation
 from bot.domain.crm import CrmNote, CrmRecord
 from bot.domain.policy import Crm
@@ -444,6 +444,21 @@ async def test_the_burst_limit_answers_429_with_the_rolling_window(clock: Clock)
     assert throttled.value.after == 6  # the first request leaves the window at 10 s
     await adapter.aclose()
     await hub.stop()
+
+
+async def test_the_daily_limit_answers_429_with_policy_daily_and_is_no_burst(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """A 429 for the account's daily limit (HubSpot's `policyName` DAILY, and no requests left
+    for the day) is CrmDailyLimit, not a CrmRetry after the rolling window's 10 seconds."""
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    fake.use_up_today()
+    with pytest.raises(CrmDailyLimit, match="daily limit"):
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert fake.limited_daily == [("PATCH", f"/crm/v3/objects/contacts/{contact}")]
+    assert "hs_lead_status" not in fake.contact(contact)
+    await adapter.aclose()
 
 
 async def test_a_5xx_or_a_dropped_write_is_retried_as_unknown(

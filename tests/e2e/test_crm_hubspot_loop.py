@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -228,6 +230,104 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
         assert len(hub.notes_of(contact)) == 1
         health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
         assert health["crm"] == "ok"
+
+
+async def travel_to(stack: LocalStack, clock: TravelClock, until: datetime) -> None:
+    """Half an hour at a time up to `until`, the CRM worker woken at each step."""
+    while clock() < until:
+        clock.advance(seconds=min(1800.0, (until - clock()).total_seconds()))
+        stack.handoff.crm.deliver_soon()
+        await stack.settle()
+
+
+async def test_hubspots_daily_limit_stops_the_writes_until_midnight_and_is_told_once(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """The account's daily limit is used up (HubSpot's 429 with `policyName` DAILY): the writes
+    wait with no request to HubSpot for the rest of the day, the escalations channel is told
+    once, and after midnight (the account's, here the team's zone) each write goes out once."""
+    policy = crm_policy()
+    zone = ZoneInfo(policy.timezone)
+    hub = await HubSpotFake(clock=lambda: clock().timestamp(), time_zone=zone).start()
+    try:
+        hub.add_owner("maya@example.com", "Maya", "Chen")
+        contact = hub.add_contact(LEAD["email"])
+        async with stack_for(sqlite_url, policy, clock, hub) as stack:
+            hub.use_up_today()
+            await worked(stack, clock)
+            refused = len(hub.requests)
+            assert refused == len(hub.limited_daily) == 1  # its first request, then none
+            midnight = datetime.combine(
+                clock().astimezone(zone).date() + timedelta(days=1), time(0), zone
+            )
+            await travel_to(stack, clock, midnight - timedelta(minutes=1))  # the rest of the day
+            assert len(hub.requests) == refused  # nothing more was sent to HubSpot
+            assert hub.writes == []
+            alerts = [
+                m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text
+            ]
+            assert len(alerts) == 1, alerts
+            assert "daily limit" in alerts[0]
+            assert f"<!date^{int(midnight.timestamp())}^" in alerts[0]  # when they go out
+
+            await travel_to(stack, clock, midnight + timedelta(minutes=1))  # a new day
+            assert await stack.handoff.crm.oldest_pending() is None  # every write went out
+            health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+            assert health["crm"] == "ok"
+            assert len([m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]) == 1
+        assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+        assert len(hub.notes_of(contact)) == 1
+        # Each waiting write once: the contact's current state (the syncs waiting collapse
+        # into it), then the note.
+        assert [(w.method, w.path.split("/")[-1]) for w in hub.writes] == [
+            ("PATCH", contact),
+            ("POST", "notes"),
+        ]
+        assert len(hub.limited_daily) == refused
+    finally:
+        await hub.stop()
+
+
+async def test_an_account_whose_day_ends_after_the_teams_costs_one_request_a_day(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot's account keeps London's time, the SLA file Sydney's: at Sydney's midnight the
+    limit has not reset yet. One request is refused then, nobody is told again, and the
+    writes wait for Sydney's next midnight: nothing lost, nothing twice."""
+    policy = crm_policy()
+    team = ZoneInfo(policy.timezone)
+    hub = await HubSpotFake(
+        clock=lambda: clock().timestamp(), time_zone=ZoneInfo("Europe/London")
+    ).start()
+    try:
+        hub.add_owner("maya@example.com", "Maya", "Chen")
+        contact = hub.add_contact(LEAD["email"])
+        async with stack_for(sqlite_url, policy, clock, hub) as stack:
+            hub.use_up_today()
+            await worked(stack, clock)
+            refused = len(hub.requests)
+            assert refused == 1
+            midnight = datetime.combine(
+                clock().astimezone(team).date() + timedelta(days=1), time(0), team
+            )
+            await travel_to(stack, clock, midnight - timedelta(minutes=1))
+            assert len(hub.requests) == refused
+            await travel_to(stack, clock, midnight + timedelta(minutes=1))
+            assert len(hub.requests) == refused + 1  # refused: London's day is not over
+            await travel_to(stack, clock, midnight + timedelta(days=1, minutes=-1))
+            assert len(hub.limited_daily) == len(hub.requests) == refused + 1
+            assert hub.writes == []
+            await travel_to(stack, clock, midnight + timedelta(days=1, minutes=1))
+            assert await stack.handoff.crm.oldest_pending() is None
+            alerts = [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+            assert len(alerts) == 1
+        assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+        assert [(w.method, w.path.split("/")[-1]) for w in hub.writes] == [
+            ("PATCH", contact),
+            ("POST", "notes"),
+        ]
+    finally:
+        await hub.stop()
 
 
 @FORMATS

@@ -3,11 +3,12 @@ replicas meet the refusal, on whichever rows, and after a restart (SQLite and Po
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from types import SimpleNamespace
 
-from bot.crm.port import CrmRefused
+from bot.crm.port import CrmDailyLimit, CrmRefused
 from bot.crm.worker import CrmWorker
 from bot.domain.effects import Send
 from bot.domain.policy import Crm
@@ -35,6 +36,8 @@ class HubSpotSays:
         request = next(self.requests)
         if self.status == 401:
             raise CrmRefused(f"HubSpot refuses the access token (401): request {request}")
+        if self.status == 429:
+            raise CrmDailyLimit(f"HubSpot's daily limit of API requests is used up: {request}")
 
     async def sync(self, _record: object) -> str | None:
         await self._answer()
@@ -103,3 +106,38 @@ async def test_replicas_meeting_a_refusal_on_other_rows_raise_one_alert(
     waiting = [int(row["id"]) for row in await CrmOutboxStore(services.store.db).rows()]
     assert not await one._deliver(max(waiting))
     assert len(await alerts(services)) == 2
+
+
+async def test_a_daily_limit_pauses_every_replica_until_the_teams_midnight_told_once(
+    services: Services,
+) -> None:
+    """HubSpot's daily limit used up: each replica meets it once, one alert says when the
+    writes go out again (midnight in the SLA's zone, Sydney's), and nothing is tried before."""
+    services.store.db.crm = Crm(kind="hubspot")
+    first, second = await claimed(services, "hs-1"), await claimed(services, "hs-2")
+    rows: dict[int, int] = {}
+    for row in await CrmOutboxStore(services.store.db).rows():
+        rows.setdefault(int(row["lead_id"]), int(row["id"]))
+    crm, clock = HubSpotSays(), [WALL]  # Monday 11:00 in Sydney
+    crm.status = 429
+    one, two = replica(services, crm, clock), replica(services, crm, clock)
+    assert not await one._deliver(rows[first])
+    assert not await two._deliver(rows[second])
+    midnight = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # Tuesday 00:00 in Sydney
+    assert one._paused_until == two._paused_until == midnight
+    store = CrmOutboxStore(services.store.db)
+    assert await store.due(midnight - timedelta(minutes=1)) == []
+    assert len(await alerts(services)) == 1
+    (text,) = [
+        json.dumps(row["payload"])
+        for row in await OutboxStore(services.store.db).rows()
+        if str(row["key"]).startswith("crm-refused:")
+    ]
+    assert "daily limit" in text and f"<!date^{int(midnight.timestamp())}^" in text
+
+    crm.status = 200
+    clock[0] = midnight
+    assert {lead for _, lead in await store.due(midnight)} == {first, second}
+    assert await one._deliver(rows[first]) and await one._deliver(rows[second])
+    assert not one.degraded
+    assert len(await alerts(services)) == 1

@@ -4,12 +4,12 @@ lead shows in each CRM, and the note a disposition or attempt leaves."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.domain.crm import Write, note_of, record_of, status_of, writes_for
+from bot.domain.crm import Write, next_midnight, note_of, record_of, status_of, writes_for
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Crm
 from bot.settings import ConfigError, Settings, require_crm
@@ -151,3 +151,22 @@ def test_a_missing_crm_secret_is_one_clear_line_each() -> None:
     require_crm(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "pat-1"}), "hubspot")
     assert Settings.from_env({}).hubspot_api_url == "https://api.hubapi.com"
     assert "pat-1" not in repr(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "pat-1"}))
+
+
+def test_a_daily_limit_resets_at_the_next_midnight_of_its_zone() -> None:
+    """HubSpot's daily limits reset at midnight in the account's zone: the next one, also on a
+    day that daylight saving makes 23 or 25 hours long, and never `now` itself."""
+    sydney_monday_11am = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    assert next_midnight(sydney_monday_11am, "Australia/Sydney") == datetime(
+        2026, 11, 23, 13, 0, tzinfo=UTC
+    )
+    midnight = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    assert next_midnight(midnight, "Australia/Sydney") == midnight + timedelta(days=1)
+    # New York leaves daylight saving on Sunday 1 November 2026: that day has 25 hours.
+    saturday_noon = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
+    assert next_midnight(saturday_noon, "America/New_York") == datetime(
+        2026, 11, 1, 4, 0, tzinfo=UTC
+    )
+    assert next_midnight(datetime(2026, 11, 1, 4, 0, tzinfo=UTC), "America/New_York") == (
+        datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.crm.hubspot import lead_of, refused_property, retry_after
+from bot.crm.hubspot import daily_limit, lead_of, refused_property, retry_after
 from bot.crm.hubspot_in import parse_events
 from bot.crmfake.hubspot import HubSpotFake, WebhookFormat, sign_v1, sign_v3
 
@@ -43,6 +43,19 @@ def test_the_wait_after_a_429_comes_from_hubspots_headers() -> None:
     assert retry_after({"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) == 10
     assert retry_after({"Retry-After": "soon"}) == 10  # unreadable: a whole window
     assert retry_after({}) == 10
+
+
+def test_a_429_for_the_daily_limit_is_told_by_its_policy_name_or_the_days_remaining() -> None:
+    """HubSpot's usage guidelines: `policyName` DAILY for the day's limit, TEN_SECONDLY_ROLLING
+    (or SECONDLY) for the burst's; `X-HubSpot-RateLimit-Daily-Remaining` counts the day's."""
+    burst = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "Retry-After": "1"}
+    assert daily_limit({}, {"policyName": "DAILY", "errorType": "RATE_LIMIT"})
+    assert daily_limit({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, {})
+    assert not daily_limit(burst, {"policyName": "TEN_SECONDLY_ROLLING"})
+    assert not daily_limit(
+        {"X-HubSpot-RateLimit-Daily-Remaining": "12"}, {"policyName": "SECONDLY"}
+    )
+    assert not daily_limit({}, {})
 
 
 def test_a_refused_property_is_read_from_hubspots_message_or_its_details() -> None:
