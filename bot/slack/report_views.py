@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.durations import words
+from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import Policy
 from bot.domain.report import (
     VELOCITY_LABELS,
@@ -504,12 +505,19 @@ def _outcomes_text(report: Report) -> str:
         for reason in report.reasons[:5]:
             tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
+    # Each clock as `/sla` and `handoff report` name it ("first touch overdue"), not by its key.
     fired = " · ".join(
-        f"{one_line(ladder.replace('_', ' '), 40)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
+        f"{one_line(_ladder_words(ladder), 60)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
         for ladder, act, n in report.escalations
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
     return "\n".join(lines)
+
+
+def _ladder_words(ladder: str) -> str:
+    """`first touch overdue`: an escalation ladder in the words `/sla` uses for it."""
+    known = LADDER_WORDS.get(ladder)
+    return f"{known} overdue" if known else readable(ladder)
 
 
 def rejection_summary(
