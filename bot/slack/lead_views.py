@@ -463,12 +463,17 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
         return button(disposition.label, action, value, confirm=keep)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
-        "text": _plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300),
+        "text": _plain(f"Mark it “{disposition.label}” ({_outcome_word(disposition)}).", 300),
         "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
         "deny": {"type": "plain_text", "text": "Cancel"},
     }
     style = "primary" if disposition.outcome == "sql" else None
     return button(disposition.label, action, value, style=style, confirm=confirm)
+
+
+def _outcome_word(disposition: Disposition) -> str:
+    """`SQL` as the lifecycle stage is written (seed 001), else the outcome (`nurture`)."""
+    return "SQL" if disposition.outcome == "sql" else disposition.outcome
 
 
 def disposition_actor(events: Sequence[EventView]) -> str | None:

@@ -1180,3 +1180,16 @@ def test_a_lead_back_in_the_pool_after_its_first_touch_does_not_say_it_is_overdu
     message = lead_message(touched, policy, AFTER_DUE)
     assert "overdue" not in all_text(message) and "overdue" not in message.text, message.text
     assert "first touch after 30m of business time ✅" in clock_line(touched, policy, AFTER_DUE)
+
+
+def test_the_qualified_confirmation_says_sql_as_the_seeds_write_it(policy: Policy) -> None:
+    """The dialog before "Qualified" names the stage as everything else does (SQL: seed 001's
+    lifecycle stages), not by the SLA file's lower-case outcome key (`sql`)."""
+    message = lead_message(view(Stage.SAL), policy, POSTED)
+    dialogs = {
+        button["text"]["text"]: button["confirm"]["text"]["text"]
+        for button in buttons(message.blocks)
+        if "confirm" in button
+    }
+    assert dialogs["Qualified"] == "Mark it “Qualified” (SQL)."
+    assert dialogs["Bad timing"] == "Mark it “Bad timing” (nurture)."
