@@ -867,6 +867,13 @@ ACTION_WORDS = {
 }
 
 
+def ladder_words(ladder: str) -> str:
+    """`first touch overdue`: an escalation ladder as `/sla` names it, not by its key in the
+    SLA file (`no_touch`); a key it does not know, readable (not escaped: the caller escapes)."""
+    known = escalation.LADDER_WORDS.get(ladder)
+    return f"{known} overdue" if known else readable(ladder)
+
+
 def _reassigned_detail(data: dict[str, Any]) -> str:
     people = [
         f"{word} <@{data[key]}>"
@@ -981,7 +988,7 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" ({one_line(', '.join(given), 60)})"
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
-        ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)
+        ladder = one_line(ladder_words(str(event.data.get("ladder", ""))), 60)
         step = one_line(str(event.data.get("step", "?")).rstrip("%"), 10)  # stored as "200%"
         done = ACTION_WORDS.get(action) or one_line(action.replace("_", " "), 40)
         detail = f" ({ladder} at {step}%: {done})"

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.durations import words
-from bot.domain.escalation import LADDER_WORDS
 from bot.domain.policy import Policy
 from bot.domain.report import (
     VELOCITY_LABELS,
@@ -31,7 +30,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.ids import ActionId
-from bot.slack.lead_views import ACTION_WORDS
+from bot.slack.lead_views import ACTION_WORDS, ladder_words
 from bot.slack.text import clip, named, one_line, person, readable, slack_date
 
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
@@ -507,17 +506,11 @@ def _outcomes_text(report: Report) -> str:
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
     # Each clock as `/sla` and `handoff report` name it ("first touch overdue"), not by its key.
     fired = " · ".join(
-        f"{one_line(_ladder_words(ladder), 60)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
+        f"{one_line(ladder_words(ladder), 60)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
         for ladder, act, n in report.escalations
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
     return "\n".join(lines)
-
-
-def _ladder_words(ladder: str) -> str:
-    """`first touch overdue`: an escalation ladder in the words `/sla` uses for it."""
-    known = LADDER_WORDS.get(ladder)
-    return f"{known} overdue" if known else readable(ladder)
 
 
 def rejection_summary(

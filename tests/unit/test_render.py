@@ -857,9 +857,11 @@ def test_lead_card_tells_the_escalations(policy: Policy) -> None:
     message = lead_card(view(Stage.MQL), history, policy, AFTER_DUE)
     assert_valid_message(message)
     text = all_text(message)
-    assert "escalated (unclaimed at 50%: reminder in the channel)" in text
-    assert "escalated (unclaimed at 150%: reassigned)" in text
-    assert "escalated (no touch at 200%: reassigned)" in text and "%%" not in text
+    # Each clock named as `/sla` names it, not by the SLA file's key (`unclaimed`, `no_touch`).
+    assert "escalated (claim overdue at 50%: reminder in the channel)" in text
+    assert "escalated (claim overdue at 150%: reassigned)" in text
+    assert "escalated (first touch overdue at 200%: reassigned)" in text and "%%" not in text
+    assert "unclaimed at" not in text and "no touch" not in text
     assert f"reassigned from <@{OWNER}> to <@U0REP2>" in text
     assert "escalations snoozed until <!date^" in text
     assert "back from recycling: a new cycle" in text
