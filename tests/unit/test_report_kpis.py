@@ -273,15 +273,22 @@ def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     assert_valid_message(message)
     text = " ".join(str(block) for block in message.blocks)
     assert "No leads this week" in text and "–" in text
-    # The SLA has targets: nothing is coloured because nothing was measured, not for want of them.
-    assert "Nothing to colour yet: no figures against the SLA's targets" in text
+    # The SLA has targets: no rate or time is coloured because nothing was measured, not for
+    # want of them; the week's MQL volume is (0/10 🔴), so the line does not say nothing is.
+    only = "Only MQL volume is coloured yet: no other figure against the SLA's targets"
+    assert only in text and "Nothing to colour yet" not in text
+    assert "enterprise 0/10 🔴" in text
     assert "No targets in the SLA file" not in text
-    assert message.text.endswith(
+    assert message.text.endswith(f": {only} in this period.")
+    # No volume target either: nothing at all is coloured, and the line says why.
+    bare_volume = [replace(kpi, target=None, rag=None) for kpi in report.volume]
+    uncoloured = sla_report(replace(report, volume=bare_volume), policy)
+    assert uncoloured.text.endswith(
         ": Nothing to colour yet: no figures against the SLA's targets in this period."
     )
     # An SLA without targets: the notification says so as the blocks do.
     bare = [replace(kpi, target=None, rag=None) for kpi in report.headline]
-    untargeted = sla_report(replace(report, headline=bare), policy)
+    untargeted = sla_report(replace(report, headline=bare, volume=bare_volume), policy)
     assert untargeted.text.endswith(": No targets in the SLA file to colour against.")
 
 
