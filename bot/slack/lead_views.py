@@ -723,7 +723,8 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     )
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))
-    text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
+    source = readable(lead.source or "unknown")  # as the blocks name it
+    text = f"{label} ({outcome}): {lead.display_name}, source {source}"
     if lead.disposition_reason:
         text += f", reason: {lead.disposition_reason}"
     return Message(text=one_line(text, 3000), blocks=blocks)

@@ -774,6 +774,14 @@ def test_feedback_message_tells_marketing_what_and_why(policy: Policy) -> None:
     assert "reason: No budget" in message.text
 
 
+def test_feedback_notification_names_the_source_as_its_blocks_do(policy: Policy) -> None:
+    """Marketing's notification (the message's `text`) says "demo request", as the message
+    does, not the key its system sent (`demo_request`)."""
+    message = feedback_message(replace(view(Stage.REJECT), source="demo_request"), policy)
+    assert "*Source*\ndemo request" in all_text(message)
+    assert ", source demo request, " in message.text and "demo_request" not in message.text
+
+
 @pytest.mark.parametrize("stage", [Stage.NURTURE, Stage.RECYCLE])
 def test_feedback_message_for_nurture_and_recycle(policy: Policy, stage: Stage) -> None:
     assert_valid_message(feedback_message(view(stage), policy))
