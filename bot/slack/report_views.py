@@ -575,8 +575,10 @@ def compliance_alert(
         f"{period.label} {share_text(value, below)}" if value is not None else f"{period.label} –"
         for period, value in weeks
     )
+    # `compliance_alert.weeks` may be 1: "for 1 week", not "1 weeks running".
+    span = "1 week" if len(weeks) == 1 else f"{len(weeks)} weeks running"
     lines = [
-        f"⚠️ *First-touch compliance has been under {below:.0%} for {len(weeks)} weeks running.*",
+        f"⚠️ *First-touch compliance has been under {below:.0%} for {span}.*",
         f"Trend: {trend}",
     ]
     if worst:
@@ -585,5 +587,6 @@ def compliance_alert(
         )
         lines.append(f"Worst segments last week: {segments}")
     lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
-    text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"
+    count = "1 week" if len(weeks) == 1 else f"{len(weeks)} weeks"
+    text = f"First-touch compliance under {below:.0%} for {count}: {trend}"
     return Message(text=one_line(text, 3000), blocks=[section("\n".join(lines))])

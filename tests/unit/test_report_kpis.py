@@ -751,3 +751,16 @@ def test_the_compliance_alert_never_shows_a_week_under_the_bar_as_the_bar(policy
     text = str(message.blocks[0])
     assert "Trend: 2026-W47 79.96% → 2026-W48 50%" in text
     assert "Worst segments last week: enterprise 79.9%" in text
+
+
+def test_a_one_week_compliance_alert_says_one_week(policy: Policy) -> None:
+    """`compliance_alert: {weeks: 1}` is a valid SLA: its alert reads "for 1 week", not
+    "for 1 weeks running", in the message and its notification."""
+    message = compliance_alert([(Period(2026, 48, ZONE), 0.5)], [], 0.8, policy)
+    text = str(message.blocks[0])
+    assert "has been under 80% for 1 week.*" in text and "1 weeks" not in text
+    assert message.text.startswith("First-touch compliance under 80% for 1 week:")
+    two = compliance_alert(
+        [(Period(2026, 47, ZONE), 0.5), (Period(2026, 48, ZONE), 0.5)], [], 0.8, policy
+    )
+    assert "for 2 weeks running.*" in str(two.blocks[0])
