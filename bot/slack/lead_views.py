@@ -58,7 +58,7 @@ STAGE_WORDS = {
     Stage.SQL: "Qualified (SQL)",
     Stage.REJECT: "Rejected",
     Stage.NURTURE: "Back to marketing (nurture)",
-    Stage.RECYCLE: "Recycle",
+    Stage.RECYCLE: "Recycled",
 }
 OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️", "progressing": "📞"}
 ENGAGEMENT_SHOWN = 3

@@ -346,6 +346,15 @@ def test_reasons_past_the_top_three_are_counted_with_their_points(policy: Policy
     assert "Pricing page 2 days ago +20 · +2 more (+20)" in text  # 40 + 20 + 20 + 20 = 100
 
 
+def test_a_recycled_lead_reads_recycled_as_a_rejected_one_reads_rejected(policy: Policy) -> None:
+    """Its outcome line names the stage it is in, as "→ Rejected" and "→ Qualified (SQL)" do:
+    "Unable to contact → Recycled by …", not "→ Recycle by …"."""
+    recycled = view(Stage.RECYCLE, disposition_code="no_response", dispositioned_at=POSTED)
+    text = all_text(lead_message(recycled, policy, AFTER_DUE))
+    assert "*Unable to contact* → Recycled on " in text and "→ Recycle " not in text
+    assert "· *Recycled*" in all_text(lead_card(recycled, [], policy, AFTER_DUE))
+
+
 def test_feedback_without_a_reason_shows_no_empty_reason(policy: Policy) -> None:
     recycled = view(Stage.RECYCLE, disposition_code="no_response")
     text = all_text(feedback_message(recycled, policy))
