@@ -226,18 +226,23 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: Room) -> list[di
 # --- a manager's week --------------------------------------------------------------------------
 
 
-def _rag(kpis: list[Kpi]) -> str:
+def _rag(kpis: list[Kpi], currency: str | None = None) -> str:
     """The coloured KPIs, the worst first."""
     coloured = [(RAG_ORDER[k.rag], RAG_ICONS[k.rag], k) for k in kpis if k.rag]
     coloured.sort(key=lambda item: item[0])
-    shown = [f"{icon} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k)}" for _, icon, k in coloured]
+    shown = [
+        f"{icon} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k, currency=currency)}"
+        for _, icon, k in coloured
+    ]
     return " · ".join(shown) or nothing_coloured(kpis)
 
 
-def _kpi(kpi: Kpi) -> str:
+def _kpi(kpi: Kpi, currency: str | None = None) -> str:
+    """A headline figure as `/sla-report` writes it: amounts in the SLA's currency."""
     icon = f" {RAG_ICONS[kpi.rag]}" if kpi.rag else ""
     change = kpi_change(kpi)
-    return f"*{kpi.label}*\n{kpi_value(kpi)}{icon}" + (f" · {change}" if change else "")
+    value = kpi_value(kpi, currency=currency)
+    return f"*{kpi.label}*\n{value}{icon}" + (f" · {change}" if change else "")
 
 
 def overdue_window(lead: LeadView, policy: Policy, now: datetime) -> escalation.Window | None:
@@ -293,10 +298,12 @@ def overdue_card(
 def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
     report = dashboard.report
     progress = " (week in progress)" if report.in_progress else ""
+    plan = state.policy.plan
+    currency = plan.currency if plan else None
     blocks: list[dict[str, Any]] = [
         header("This week's SLA"),
-        section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline)}"),
-        *field_sections(_kpi(kpi) for kpi in report.headline),
+        section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline, currency)}"),
+        *field_sections(_kpi(kpi, currency) for kpi in report.headline),
         context(
             f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "
             f"{report.previous_period.label} · `/sla-report` has the whole report by segment, "

@@ -58,7 +58,7 @@ STAGE_WORDS = {
     Stage.SQL: "Qualified (SQL)",
     Stage.REJECT: "Rejected",
     Stage.NURTURE: "Back to marketing (nurture)",
-    Stage.RECYCLE: "Recycle",
+    Stage.RECYCLE: "Recycled",
 }
 OUTCOME_ICONS = {"sql": "✅", "reject": "❌", "nurture": "🌱", "recycle": "♻️", "progressing": "📞"}
 ENGAGEMENT_SHOWN = 3
@@ -463,12 +463,17 @@ def _disposition_button(disposition: Disposition, value: str) -> dict[str, Any]:
         return button(disposition.label, action, value, confirm=keep)
     confirm = {
         "title": {"type": "plain_text", "text": "Close this lead?"},
-        "text": _plain(f"Mark it “{disposition.label}” ({disposition.outcome}).", 300),
+        "text": _plain(f"Mark it “{disposition.label}” ({_outcome_word(disposition)}).", 300),
         "confirm": {"type": "plain_text", "text": plain(disposition.label, 30)},
         "deny": {"type": "plain_text", "text": "Cancel"},
     }
     style = "primary" if disposition.outcome == "sql" else None
     return button(disposition.label, action, value, style=style, confirm=confirm)
+
+
+def _outcome_word(disposition: Disposition) -> str:
+    """`SQL` as the lifecycle stage is written (seed 001), else the outcome (`nurture`)."""
+    return "SQL" if disposition.outcome == "sql" else disposition.outcome
 
 
 def disposition_actor(events: Sequence[EventView]) -> str | None:
@@ -718,7 +723,8 @@ def feedback_message(lead: LeadView, policy: Policy) -> Message:
     )
     facts_line += _comes_back(lead, policy)
     blocks.append(context(facts_line))
-    text = f"{label} ({outcome}): {lead.display_name}, source {lead.source or 'unknown'}"
+    source = readable(lead.source or "unknown")  # as the blocks name it
+    text = f"{label} ({outcome}): {lead.display_name}, source {source}"
     if lead.disposition_reason:
         text += f", reason: {lead.disposition_reason}"
     return Message(text=one_line(text, 3000), blocks=blocks)
@@ -862,6 +868,13 @@ ACTION_WORDS = {
 }
 
 
+def ladder_words(ladder: str) -> str:
+    """`first touch overdue`: an escalation ladder as `/sla` names it, not by its key in the
+    SLA file (`no_touch`); a key it does not know, readable (not escaped: the caller escapes)."""
+    known = escalation.LADDER_WORDS.get(ladder)
+    return f"{known} overdue" if known else readable(ladder)
+
+
 def _reassigned_detail(data: dict[str, Any]) -> str:
     people = [
         f"{word} <@{data[key]}>"
@@ -976,7 +989,7 @@ def _event_line(event: EventView, policy: Policy) -> str:
         detail = f" ({one_line(', '.join(given), 60)})"
     elif event.type == "escalated":
         action = str(event.data.get("action", ""))
-        ladder = one_line(str(event.data.get("ladder", "")).replace("_", " "), 40)
+        ladder = one_line(ladder_words(str(event.data.get("ladder", ""))), 60)
         step = one_line(str(event.data.get("step", "?")).rstrip("%"), 10)  # stored as "200%"
         done = ACTION_WORDS.get(action) or one_line(action.replace("_", " "), 40)
         detail = f" ({ladder} at {step}%: {done})"

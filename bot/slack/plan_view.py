@@ -180,16 +180,21 @@ def chain(segment: SegmentPlan, per: Per) -> str:
     """`30 deals → 120 opportunities → 240 SQLs → 600 SALs → 800 MQLs a quarter: 61.5 MQLs a
     week`, as far as known. Each count is the unrounded figure rounded up."""
     steps = [
-        (segment.deals, "deals"),
-        (segment.opportunities, "opportunities"),
-        (segment.sqls, "SQLs"),
-        (segment.sals, "SALs"),
-        (segment.mqls, "MQLs"),
+        (segment.deals, "deal", "deals"),
+        (segment.opportunities, "opportunity", "opportunities"),
+        (segment.sqls, "SQL", "SQLs"),
+        (segment.sals, "SAL", "SALs"),
+        (segment.mqls, "MQL", "MQLs"),
     ]
-    known = [f"{count(value)} {noun}" for value, noun in steps if value is not None]
+    known = [counted(value, one, many) for value, one, many in steps if value is not None]
     if segment.mqls is None or segment.mqls_per_week is None:
         return " → ".join([*known, "MQLs not known yet"])
     return " → ".join(known) + f" a {per}: {per_week(segment.mqls_per_week)} MQLs a week"
+
+
+def counted(value: float, one: str, many: str) -> str:
+    """`1 deal`, `4 opportunities`: a count rounded up (`count`), its noun agreeing with it."""
+    return f"{count(value)} {one if whole(value) == 1 else many}"
 
 
 def _n(number: int, noun: str) -> str:
@@ -211,9 +216,10 @@ def headline(plan: RevenuePlan) -> str:
     per = plan.goal.per
     return (
         f"Marketing needs {per_week(totals.mqls_per_week)} MQLs a week ({totals.mqls:,} a "
-        f"{per}) → {totals.sals:,} SALs → {totals.sqls:,} SQLs → {totals.opportunities:,} "
-        f"opportunities → {totals.deals:,} won deals; now {per_week(plan.mqls_now)} MQLs a week "
-        f"({observed(plan)})"
+        f"{per}) → {counted(totals.sals, 'SAL', 'SALs')} → {counted(totals.sqls, 'SQL', 'SQLs')}"
+        f" → {counted(totals.opportunities, 'opportunity', 'opportunities')} → "
+        f"{counted(totals.deals, 'won deal', 'won deals')}; now {per_week(plan.mqls_now)} MQLs a "
+        f"week ({observed(plan)})"
     )
 
 

@@ -4,7 +4,7 @@ written (Slack and `handoff report` alike)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.domain.durations import words
@@ -30,7 +30,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.ids import ActionId
-from bot.slack.lead_views import ACTION_WORDS
+from bot.slack.lead_views import ACTION_WORDS, ladder_words
 from bot.slack.text import clip, named, one_line, person, readable, slack_date
 
 RAG_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
@@ -165,18 +165,24 @@ def _kpi_field(kpi: Kpi, currency: str | None = None) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _rag_line(kpis: list[Kpi]) -> str:
+def _rag_line(kpis: list[Kpi], volume: Sequence[Kpi] = ()) -> str:
     """The KPIs by colour, red first, each named once (their figures are below it)."""
     parts = []
     for colour in ("red", "yellow", "green"):
         names = [_short_label(k) for k in kpis if k.rag == colour]
         if names:
             parts.append(f"{RAG_ICONS[colour]} {', '.join(names)}")
-    return " · ".join(parts) or nothing_coloured(kpis)
+    return " · ".join(parts) or nothing_coloured(kpis, volume)
 
 
-def nothing_coloured(kpis: list[Kpi]) -> str:
-    """Why no KPI has a colour: no target to colour against, or no figure yet to colour."""
+def nothing_coloured(kpis: list[Kpi], volume: Sequence[Kpi] = ()) -> str:
+    """Why no KPI has a colour: no target to colour against, or no figure yet to colour; or,
+    when the report's MQL volume is coloured below it (`volume`), that only it is."""
+    if any(kpi.rag for kpi in volume):
+        return (
+            "Only MQL volume is coloured yet: no other figure against the SLA's targets in "
+            "this period."
+        )
     if any(kpi.target is not None for kpi in kpis):
         return "Nothing to colour yet: no figures against the SLA's targets in this period."
     return "No targets in the SLA file to colour against."
@@ -227,7 +233,7 @@ def sla_report(
     blocks: list[dict[str, Any]] = [section(title)]
     if report.empty:
         blocks.append(section(f"No leads this {period.noun}: every figure below is zero."))
-    blocks.append(section(_rag_line(report.headline)))
+    blocks.append(section(_rag_line(report.headline, report.volume)))
     currency = policy.plan.currency if policy.plan else None
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
     blocks.extend(field_sections(_kpi_field(k, currency) for k in shares))
@@ -270,7 +276,7 @@ def sla_report(
     blocks += after
     # The notification is mrkdwn too: its words are escaped once, here (`scope` is already).
     named_scope = f" · {readable(report.segment)}" if report.segment else ""
-    text = f"SLA report {period.label}{named_scope}: " + _plain_rag(report.headline)
+    text = f"SLA report {period.label}{named_scope}: " + _plain_rag(report.headline, report.volume)
     return Message(text=one_line(text, 3000), blocks=blocks[:MAX_BLOCKS])
 
 
@@ -484,12 +490,12 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def _plain_rag(kpis: list[Kpi]) -> str:
+def _plain_rag(kpis: list[Kpi], volume: Sequence[Kpi] = ()) -> str:
     """The coloured KPIs with their figures, for the notification; without any, the same words
     as the blocks' colour line (no target, or no figure against one yet)."""
     return ", ".join(
         f"{_short_label(k)} {kpi_value(k)}" for k in kpis if k.rag is not None
-    ) or nothing_coloured(kpis)
+    ) or nothing_coloured(kpis, volume)
 
 
 def _outcomes_text(report: Report) -> str:
@@ -504,8 +510,9 @@ def _outcomes_text(report: Report) -> str:
         for reason in report.reasons[:5]:
             tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
+    # Each clock as `/sla` and `handoff report` name it ("first touch overdue"), not by its key.
     fired = " · ".join(
-        f"{one_line(ladder.replace('_', ' '), 40)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
+        f"{one_line(ladder_words(ladder), 60)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"
         for ladder, act, n in report.escalations
     )
     lines.append(f"*Escalations fired*: {fired or 'none'}")
@@ -568,8 +575,10 @@ def compliance_alert(
         f"{period.label} {share_text(value, below)}" if value is not None else f"{period.label} –"
         for period, value in weeks
     )
+    # `compliance_alert.weeks` may be 1: "for 1 week", not "1 weeks running".
+    span = "1 week" if len(weeks) == 1 else f"{len(weeks)} weeks running"
     lines = [
-        f"⚠️ *First-touch compliance has been under {below:.0%} for {len(weeks)} weeks running.*",
+        f"⚠️ *First-touch compliance has been under {below:.0%} for {span}.*",
         f"Trend: {trend}",
     ]
     if worst:
@@ -578,5 +587,6 @@ def compliance_alert(
         )
         lines.append(f"Worst segments last week: {segments}")
     lines.append("`/sla-report last-week` shows where the time goes, by segment, source and rep.")
-    text = f"First-touch compliance under {below:.0%} for {len(weeks)} weeks: {trend}"
+    count = "1 week" if len(weeks) == 1 else f"{len(weeks)} weeks"
+    text = f"First-touch compliance under {below:.0%} for {count}: {trend}"
     return Message(text=one_line(text, 3000), blocks=[section("\n".join(lines))])

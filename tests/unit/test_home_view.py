@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.lead import LeadView, Stage
-from bot.domain.policy import Policy
-from bot.domain.report import Facts, Report, build_report
+from bot.domain.policy import PlanSettings, Policy
+from bot.domain.report import Counts, Facts, Group, Report, build_report
 from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_view
 from bot.slack.home import (
@@ -247,3 +247,25 @@ def test_most_overdue_first_whichever_deadline_made_it_late(policy: Policy) -> N
     on_time = owned(4, first_touch_due_at=now + timedelta(hours=1))
     ranked = most_overdue([unclaimed, untouched, no_feedback, on_time], versions, now)
     assert [lead.id for lead in ranked] == [2, 1, 3]
+
+
+def test_a_managers_week_shows_amounts_in_the_slas_currency(policy: Policy) -> None:
+    """Pipeline and won amounts read as `/sla-report` writes them (`AUD 48k`), not as bare
+    numbers beside them (`48k`)."""
+    priced = policy.model_copy(update={"plan": PlanSettings(currency="AUD")})
+    deals = Facts(
+        {
+            Group("enterprise", "webinar", "U0REP1"): Counts(
+                received=1, mql=1, posted=1, opportunities=1, pipeline=48_000, won_amount=12_500
+            )
+        },
+        {},
+        {},
+        [],
+    )
+    report = build_report(WEEK, deals, Facts({}, {}, {}, []), priced, AS_OF)
+    home = home_view(state(priced, None, Dashboard(report, [], more=False)), AFTER_DUE)
+    assert_valid_view(home)
+    text = text_of(home)
+    assert "*Pipeline generated*\nAUD 48k" in text
+    assert "*Won*\nAUD 12k" in text

@@ -550,3 +550,18 @@ def test_a_plan_within_slacks_block_limit_has_a_section_per_segment(policy: Poli
     assert len(message.blocks) == 50
     assert segment_names(message) == [f"segment_{n:02d}" for n in range(47)]
     assert "more segments" not in json.dumps(message.blocks, ensure_ascii=False)
+
+
+def test_a_count_of_one_reads_in_the_singular(policy: Policy) -> None:
+    """$30k a month, all enterprise (average deal 40,000, win rate 25%): 0.75 → 1 deal, 4
+    opportunities. A goal under one deal is common for a small team's month: "1 deal", not
+    "1 deals", in `/sla-plan` and `handoff plan` alike."""
+    plan = build_plan(
+        Goal(30_000),
+        History(26),
+        with_plan(policy, {**snapshot(policy)["plan"], "revenue_split": {"enterprise": 1.0}}),
+    )
+    message = revenue_plan(plan, policy, datetime(2026, 11, 25, tzinfo=UTC))
+    shown = "\n".join(str(block) for block in message.blocks) + message.text + as_text(plan)
+    assert "1 deal → 4 opportunities →" in shown and "→ 1 won deal;" in shown
+    assert "1 deals" not in shown and "1 won deals" not in shown

@@ -346,6 +346,15 @@ def test_reasons_past_the_top_three_are_counted_with_their_points(policy: Policy
     assert "Pricing page 2 days ago +20 · +2 more (+20)" in text  # 40 + 20 + 20 + 20 = 100
 
 
+def test_a_recycled_lead_reads_recycled_as_a_rejected_one_reads_rejected(policy: Policy) -> None:
+    """Its outcome line names the stage it is in, as "→ Rejected" and "→ Qualified (SQL)" do:
+    "Unable to contact → Recycled by …", not "→ Recycle by …"."""
+    recycled = view(Stage.RECYCLE, disposition_code="no_response", dispositioned_at=POSTED)
+    text = all_text(lead_message(recycled, policy, AFTER_DUE))
+    assert "*Unable to contact* → Recycled on " in text and "→ Recycle " not in text
+    assert "· *Recycled*" in all_text(lead_card(recycled, [], policy, AFTER_DUE))
+
+
 def test_feedback_without_a_reason_shows_no_empty_reason(policy: Policy) -> None:
     recycled = view(Stage.RECYCLE, disposition_code="no_response")
     text = all_text(feedback_message(recycled, policy))
@@ -774,6 +783,14 @@ def test_feedback_message_tells_marketing_what_and_why(policy: Policy) -> None:
     assert "reason: No budget" in message.text
 
 
+def test_feedback_notification_names_the_source_as_its_blocks_do(policy: Policy) -> None:
+    """Marketing's notification (the message's `text`) says "demo request", as the message
+    does, not the key its system sent (`demo_request`)."""
+    message = feedback_message(replace(view(Stage.REJECT), source="demo_request"), policy)
+    assert "*Source*\ndemo request" in all_text(message)
+    assert ", source demo request, " in message.text and "demo_request" not in message.text
+
+
 @pytest.mark.parametrize("stage", [Stage.NURTURE, Stage.RECYCLE])
 def test_feedback_message_for_nurture_and_recycle(policy: Policy, stage: Stage) -> None:
     assert_valid_message(feedback_message(view(stage), policy))
@@ -857,9 +874,11 @@ def test_lead_card_tells_the_escalations(policy: Policy) -> None:
     message = lead_card(view(Stage.MQL), history, policy, AFTER_DUE)
     assert_valid_message(message)
     text = all_text(message)
-    assert "escalated (unclaimed at 50%: reminder in the channel)" in text
-    assert "escalated (unclaimed at 150%: reassigned)" in text
-    assert "escalated (no touch at 200%: reassigned)" in text and "%%" not in text
+    # Each clock named as `/sla` names it, not by the SLA file's key (`unclaimed`, `no_touch`).
+    assert "escalated (claim overdue at 50%: reminder in the channel)" in text
+    assert "escalated (claim overdue at 150%: reassigned)" in text
+    assert "escalated (first touch overdue at 200%: reassigned)" in text and "%%" not in text
+    assert "unclaimed at" not in text and "no touch" not in text
     assert f"reassigned from <@{OWNER}> to <@U0REP2>" in text
     assert "escalations snoozed until <!date^" in text
     assert "back from recycling: a new cycle" in text
@@ -1180,3 +1199,16 @@ def test_a_lead_back_in_the_pool_after_its_first_touch_does_not_say_it_is_overdu
     message = lead_message(touched, policy, AFTER_DUE)
     assert "overdue" not in all_text(message) and "overdue" not in message.text, message.text
     assert "first touch after 30m of business time ✅" in clock_line(touched, policy, AFTER_DUE)
+
+
+def test_the_qualified_confirmation_says_sql_as_the_seeds_write_it(policy: Policy) -> None:
+    """The dialog before "Qualified" names the stage as everything else does (SQL: seed 001's
+    lifecycle stages), not by the SLA file's lower-case outcome key (`sql`)."""
+    message = lead_message(view(Stage.SAL), policy, POSTED)
+    dialogs = {
+        button["text"]["text"]: button["confirm"]["text"]["text"]
+        for button in buttons(message.blocks)
+        if "confirm" in button
+    }
+    assert dialogs["Qualified"] == "Mark it “Qualified” (SQL)."
+    assert dialogs["Bad timing"] == "Mark it “Bad timing” (nurture)."

@@ -273,15 +273,22 @@ def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     assert_valid_message(message)
     text = " ".join(str(block) for block in message.blocks)
     assert "No leads this week" in text and "–" in text
-    # The SLA has targets: nothing is coloured because nothing was measured, not for want of them.
-    assert "Nothing to colour yet: no figures against the SLA's targets" in text
+    # The SLA has targets: no rate or time is coloured because nothing was measured, not for
+    # want of them; the week's MQL volume is (0/10 🔴), so the line does not say nothing is.
+    only = "Only MQL volume is coloured yet: no other figure against the SLA's targets"
+    assert only in text and "Nothing to colour yet" not in text
+    assert "enterprise 0/10 🔴" in text
     assert "No targets in the SLA file" not in text
-    assert message.text.endswith(
+    assert message.text.endswith(f": {only} in this period.")
+    # No volume target either: nothing at all is coloured, and the line says why.
+    bare_volume = [replace(kpi, target=None, rag=None) for kpi in report.volume]
+    uncoloured = sla_report(replace(report, volume=bare_volume), policy)
+    assert uncoloured.text.endswith(
         ": Nothing to colour yet: no figures against the SLA's targets in this period."
     )
     # An SLA without targets: the notification says so as the blocks do.
     bare = [replace(kpi, target=None, rag=None) for kpi in report.headline]
-    untargeted = sla_report(replace(report, headline=bare), policy)
+    untargeted = sla_report(replace(report, headline=bare, volume=bare_volume), policy)
     assert untargeted.text.endswith(": No targets in the SLA file to colour against.")
 
 
@@ -744,3 +751,16 @@ def test_the_compliance_alert_never_shows_a_week_under_the_bar_as_the_bar(policy
     text = str(message.blocks[0])
     assert "Trend: 2026-W47 79.96% → 2026-W48 50%" in text
     assert "Worst segments last week: enterprise 79.9%" in text
+
+
+def test_a_one_week_compliance_alert_says_one_week(policy: Policy) -> None:
+    """`compliance_alert: {weeks: 1}` is a valid SLA: its alert reads "for 1 week", not
+    "for 1 weeks running", in the message and its notification."""
+    message = compliance_alert([(Period(2026, 48, ZONE), 0.5)], [], 0.8, policy)
+    text = str(message.blocks[0])
+    assert "has been under 80% for 1 week.*" in text and "1 weeks" not in text
+    assert message.text.startswith("First-touch compliance under 80% for 1 week:")
+    two = compliance_alert(
+        [(Period(2026, 47, ZONE), 0.5), (Period(2026, 48, ZONE), 0.5)], [], 0.8, policy
+    )
+    assert "for 2 weeks running.*" in str(two.blocks[0])

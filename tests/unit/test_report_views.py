@@ -138,3 +138,22 @@ def test_the_notification_escapes_a_segments_name_once(policy: Policy) -> None:
     message = sla_report(report, labs)
     assert message.text.startswith("SLA report 2026-W48 · R&amp;D &lt;labs&gt;: ")
     assert "R&amp;D &lt;labs&gt;" in texts(message.blocks)[0]  # the blocks, escaped once too
+
+
+def test_fired_escalations_are_named_as_the_sla_names_them(policy: Policy) -> None:
+    """The report's escalations read as `/sla` and `handoff report` name each clock ("first
+    touch overdue"), not by the SLA file's keys ("no touch", "unclaimed")."""
+    fired = {
+        ("no_touch", "reassign"): 3,
+        ("unclaimed", "notify_manager"): 1,
+        ("no_feedback", "remind_owner"): 2,
+        ("no_outcome", "notify_manager"): 1,
+    }
+    report = build_report(WEEK, Facts({}, {}, fired, []), NOTHING, policy, AS_OF)
+    text = "\n".join(texts(sla_report(report, policy).blocks))
+    line = next(line for line in text.splitlines() if line.startswith("*Escalations fired*"))
+    assert "first touch overdue: reassigned 3" in line
+    assert "claim overdue: managers alerted 1" in line
+    assert "first feedback (a disposition) overdue: reminder to the owner 2" in line
+    assert "final disposition overdue: managers alerted 1" in line
+    assert not any(key in line for key in ("no touch", "unclaimed", "no feedback", "no outcome"))
