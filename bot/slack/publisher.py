@@ -132,9 +132,11 @@ class SlackPublisher:
             await asyncio.wait_for(self._all_sent(), seconds)
         except TimeoutError:
             under_way = ", ".join(self._sending) or "none"
+            count = self._pending
             log.warning(
-                "%d Slack answers were still queued or under way after %gs (under way: %s)",
-                self._pending,
+                "%d Slack %s still queued or under way after %gs (under way: %s)",
+                count,
+                "answer was" if count == 1 else "answers were",
                 seconds,
                 under_way,
             )

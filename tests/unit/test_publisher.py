@@ -106,3 +106,22 @@ async def test_a_drain_that_runs_out_of_time_names_the_answers_still_under_way(
         "2 Slack answers were still queued or under way after 0.05s (under way: answer /sla-report)"
     ]
     await publisher.close()
+
+
+async def test_a_drain_that_runs_out_of_time_with_one_answer_says_it_in_the_singular(
+    caplog: Any,
+) -> None:
+    publisher = SlackPublisher(Metrics(), workers=1)
+    never = asyncio.Event()
+
+    async def slow_report() -> None:
+        await never.wait()
+
+    publisher.spawn(slow_report(), "answer /sla-report")
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="handoff.slack"):
+        await publisher.drain(0.05)
+    assert [record.getMessage() for record in caplog.records] == [
+        "1 Slack answer was still queued or under way after 0.05s (under way: answer /sla-report)"
+    ]
+    await publisher.close()
