@@ -829,3 +829,20 @@ async def test_views_refuse_oversized_views_stale_hashes_and_homes_opened_as_mod
     assert await refused(client.views_publish(user_id="U0REP", view=huge)) == "view_too_large"
     opened = client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=home)
     assert await refused(opened) == "invalid_arguments"
+
+
+async def test_a_members_email_shows_only_with_users_read_email(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """users:read.email "is now required to access the email field in user objects returned by
+    the users.list and users.info web API methods. users:read is no longer a sufficient scope
+    for this data field." (https://api.slack.com/scopes/users:read.email)"""
+    sim.scopes = ["users:read"]
+    info = await client.users_info(user="U0ADA")
+    assert "email" not in info["user"]["profile"]
+    listed = await client.users_list()
+    assert [m["profile"].get("email") for m in listed["members"]] == [None] * len(sim.users)
+    sim.scopes = ["users:read", "users:read.email"]
+    info = await client.users_info(user="U0ADA")
+    assert info["user"]["profile"]["email"] == "ada@example.com"
+
