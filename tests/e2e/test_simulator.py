@@ -846,3 +846,20 @@ async def test_a_members_email_shows_only_with_users_read_email(
     info = await client.users_info(user="U0ADA")
     assert info["user"]["profile"]["email"] == "ada@example.com"
 
+
+async def test_an_edit_names_the_dm_not_the_person(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.update's `channel`: "For direct messages, ensure that this value is a DM ID (starts
+    with `D`) instead of a User ID (starts with either `U` or `W`)." (`channel_not_found`:
+    "Value passed for `channel` was invalid."); chat.postMessage takes a user id."""
+    posted = await client.chat_postMessage(channel="U0REP", text="Your lead: Ada")
+    assert str(posted["channel"]).startswith("D")
+    by_person = client.chat_update(channel="U0REP", ts=posted["ts"], text="Claimed")
+    assert await refused(by_person) == "channel_not_found"
+    assert await refused(client.chat_delete(channel="U0REP", ts=posted["ts"])) == (
+        "channel_not_found"
+    )
+    await client.chat_update(channel=posted["channel"], ts=posted["ts"], text="Claimed")
+    assert [m.text for m in sim.messages(posted["channel"])] == ["Claimed"]
+
