@@ -863,3 +863,21 @@ async def test_an_edit_names_the_dm_not_the_person(
     await client.chat_update(channel=posted["channel"], ts=posted["ts"], text="Claimed")
     assert [m.text for m in sim.messages(posted["channel"])] == ["Claimed"]
 
+
+async def test_a_post_over_40000_characters_is_truncated_not_refused(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack truncates a posted message's text at 40,000 characters and posts it, with a
+    `message_truncated` warning, for chat.postMessage and response URLs alike
+    (https://api.slack.com/changelog/2018-04-truncating-really-long-messages; chat.postMessage
+    lists no `msg_too_long`)."""
+    posted = await client.chat_postMessage(channel=CHANNEL, text="x" * 40_001)
+    assert posted["message"]["text"] == "x" * 40_000
+    assert posted["response_metadata"]["warnings"] == ["message_truncated"]
+    assert sim.message(CHANNEL, posted["ts"]).text == "x" * 40_000  # type: ignore[union-attr]
+    url = sim.new_response_url(CHANNEL, "U0REP")
+    async with aiohttp.ClientSession() as session:
+        body = {"text": "y" * 40_001, "response_type": "in_channel"}
+        async with session.post(url, json=body) as answer:
+            assert answer.status == 200
+    assert sim.messages(CHANNEL)[-1].text == "y" * 40_000
