@@ -42,6 +42,9 @@ TRUNCATED: Json = {
 UPDATE_TEXT_LIMIT = 4_000
 # markdown_text: "Limit this field to 12,000 characters." (chat.postMessage, chat.update)
 MARKDOWN_TEXT_LIMIT = 12_000
+# too_many_attachments: "A maximum of 100 attachments are allowed on a message." (chat.update;
+# chat.postMessage and chat.postEphemeral list the error too)
+ATTACHMENTS_LIMIT = 100
 
 
 class ChatMethods(Inspection):
@@ -163,6 +166,9 @@ class ChatMethods(Inspection):
             args = {**args, "text": markdown}
         text = _text_arg(args)
         blocks = self._checked_blocks(method, args)
+        attachments = args.get("attachments")
+        if isinstance(attachments, list) and len(attachments) > ATTACHMENTS_LIMIT:
+            raise ApiError("too_many_attachments")
         if not text and not blocks and not args.get("attachments"):
             raise ApiError("no_text")
         if text is not None and len(text) > text_limit:

@@ -881,3 +881,21 @@ async def test_a_post_over_40000_characters_is_truncated_not_refused(
         async with session.post(url, json=body) as answer:
             assert answer.status == 200
     assert sim.messages(CHANNEL)[-1].text == "y" * 40_000
+
+
+async def test_a_message_takes_at_most_100_attachments(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """`too_many_attachments`: "Too many attachments were provided with this message. A maximum
+    of 100 attachments are allowed on a message." (chat.postMessage, chat.update,
+    chat.postEphemeral)"""
+    hundred = [{"text": f"note {i}", "fallback": f"note {i}"} for i in range(100)]
+    posted = await client.chat_postMessage(channel=CHANNEL, text="Notes", attachments=hundred)
+    many = client.chat_postMessage(channel=CHANNEL, text="Notes", attachments=[*hundred, {}])
+    assert await refused(many) == "too_many_attachments"
+    edit = client.chat_update(channel=CHANNEL, ts=posted["ts"], attachments=[*hundred, {}])
+    assert await refused(edit) == "too_many_attachments"
+    private = client.chat_postEphemeral(
+        channel=CHANNEL, user="U0REP", text="Notes", attachments=[*hundred, {}]
+    )
+    assert await refused(private) == "too_many_attachments"
