@@ -8,7 +8,8 @@ from bot.simulator.inspection import Inspection
 
 # "The users:read.email OAuth scope is now required to access the email field in user objects
 # returned by the users.list and users.info web API methods. users:read is no longer a
-# sufficient scope for this data field." (https://api.slack.com/scopes/users:read.email)
+# sufficient scope for this data field." and "This scope is now required to access the email
+# field in user profiles retrieved with the Web API" (https://api.slack.com/scopes/users:read.email)
 EMAIL_SCOPE = "users:read.email"
 
 
@@ -45,7 +46,10 @@ class UsersMethods(Inspection):
         user = self.users.get(str(args.get("user") or self.bot_user_id))
         if user is None:
             raise ApiError("user_not_found")
-        return {"profile": user.profile()}
+        profile = user.profile()
+        if not self.granted(EMAIL_SCOPE):  # "the email field in user profiles" (same page)
+            profile.pop("email", None)
+        return {"profile": profile}
 
     def _users_list(self, args: Json) -> Json:
         members = [self._member_json(user) for user in self.users.values()]

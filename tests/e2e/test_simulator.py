@@ -842,6 +842,9 @@ async def test_a_members_email_shows_only_with_users_read_email(
     assert "email" not in info["user"]["profile"]
     listed = await client.users_list()
     assert [m["profile"].get("email") for m in listed["members"]] == [None] * len(sim.users)
+    sim.scopes = ["users.profile:read"]  # "the email field in user profiles" (same page)
+    profile = await client.users_profile_get(user="U0ADA")
+    assert "email" not in profile["profile"]
     sim.scopes = ["users:read", "users:read.email"]
     info = await client.users_info(user="U0ADA")
     assert info["user"]["profile"]["email"] == "ada@example.com"
