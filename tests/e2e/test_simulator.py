@@ -902,3 +902,17 @@ async def test_a_message_takes_at_most_100_attachments(
         channel=CHANNEL, user="U0REP", text="Notes", attachments=[*hundred, {}]
     )
     assert await refused(private) == "too_many_attachments"
+
+
+async def test_a_method_without_json_input_reads_no_json_body(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack reads a JSON body only for the methods that take one (users.profile.get: "This
+    method does not currently accept application/json."; `json_input_supported` in each
+    method's reference): sent as JSON, such a method's arguments are not there."""
+    by_json = client.api_call("users.info", json={"user": "U0ADA"})
+    assert await refused(by_json) == "user_not_found"
+    by_form = await client.api_call("users.info", params={"user": "U0ADA"})
+    assert by_form["user"]["id"] == "U0ADA"
+    posted = await client.api_call("chat.postMessage", json={"channel": CHANNEL, "text": "Hi"})
+    assert posted["channel"] == CHANNEL
