@@ -24,11 +24,27 @@ from bot.simulator.data import (
 )
 from bot.simulator.inspection import Inspection
 
+# A posted message's text beyond 40,000 characters is cut, and the message posted with a
+# warning: "This behavior applies to all methods of posting messages to Slack:
+# chat.postMessage, chat.postEphemeral, interactive message and slash command response URLs"
+# (https://api.slack.com/changelog/2018-04-truncating-really-long-messages; chat.postMessage's
+# reference lists no `msg_too_long`; chat.postEphemeral's does, so it keeps refusing).
 MESSAGE_TEXT_LIMIT = 40_000
+TRUNCATING = ("chat.postMessage", "response_url")
+TRUNCATED: Json = {
+    "messages": [
+        "[WARN] Your message was truncated but still posted. The `text` field accepts up to "
+        "40,000 characters."
+    ],
+    "warnings": ["message_truncated"],
+}
 # chat.update, msg_too_long: "The `text` field cannot exceed 4,000 characters."
 UPDATE_TEXT_LIMIT = 4_000
 # markdown_text: "Limit this field to 12,000 characters." (chat.postMessage, chat.update)
 MARKDOWN_TEXT_LIMIT = 12_000
+# too_many_attachments: "A maximum of 100 attachments are allowed on a message." (chat.update;
+# chat.postMessage and chat.postEphemeral list the error too)
+ATTACHMENTS_LIMIT = 100
 
 
 class ChatMethods(Inspection):
@@ -43,7 +59,10 @@ class ChatMethods(Inspection):
         message = self._store_message(
             state, text or "", blocks or [], metadata, args.get("thread_ts"), bot_id=self.bot_id
         )
-        return {"channel": state.id, "ts": message.ts, "message": self.message_json(message)}
+        answer = {"channel": state.id, "ts": message.ts, "message": self.message_json(message)}
+        if len(_text_arg(args) or "") > MESSAGE_TEXT_LIMIT:
+            answer["response_metadata"] = copy.deepcopy(TRUNCATED)
+        return answer
 
     def _chat_update(self, args: Json) -> Json:
         state, message = self._find_own_message(args)
@@ -147,10 +166,15 @@ class ChatMethods(Inspection):
             args = {**args, "text": markdown}
         text = _text_arg(args)
         blocks = self._checked_blocks(method, args)
+        attachments = args.get("attachments")
+        if isinstance(attachments, list) and len(attachments) > ATTACHMENTS_LIMIT:
+            raise ApiError("too_many_attachments")
         if not text and not blocks and not args.get("attachments"):
             raise ApiError("no_text")
         if text is not None and len(text) > text_limit:
-            raise ApiError("msg_too_long")
+            if method not in TRUNCATING:
+                raise ApiError("msg_too_long")
+            text = text[:text_limit]
         return text, blocks
 
     def _edit(

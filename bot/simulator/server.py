@@ -138,7 +138,7 @@ class SlackSimulator(
         call = RecordedCall(request.match_info["method"], {}, time.monotonic())
         self.calls.append(call)
         try:
-            call.args = await read_args(request)
+            call.args = await read_args(request, call.method)
         except ApiError as exc:
             return finish(call, {"ok": False, "error": exc.error})
         try:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from bot.simulator.blockkit import Json
-from bot.simulator.data import ApiError
+from bot.simulator.data import ApiError, SimUser
 from bot.simulator.inspection import Inspection
+
+# "The users:read.email OAuth scope is now required to access the email field in user objects
+# returned by the users.list and users.info web API methods. users:read is no longer a
+# sufficient scope for this data field." and "This scope is now required to access the email
+# field in user profiles retrieved with the Web API" (https://api.slack.com/scopes/users:read.email)
+EMAIL_SCOPE = "users:read.email"
 
 
 class UsersMethods(Inspection):
@@ -25,7 +31,14 @@ class UsersMethods(Inspection):
         user = self.users.get(str(args.get("user") or ""))
         if user is None:
             raise ApiError("user_not_found")
-        return {"user": user.to_api(self.team_id)}
+        return {"user": self._member_json(user)}
+
+    def _member_json(self, user: SimUser) -> Json:
+        """A member as users.info and users.list show them: no email without its scope."""
+        member = user.to_api(self.team_id)
+        if not self.granted(EMAIL_SCOPE):
+            member["profile"].pop("email", None)
+        return member
 
     def _users_profile_get(self, args: Json) -> Json:
         """A member's profile with their custom status; without `user`, the token's own (the
@@ -33,10 +46,13 @@ class UsersMethods(Inspection):
         user = self.users.get(str(args.get("user") or self.bot_user_id))
         if user is None:
             raise ApiError("user_not_found")
-        return {"profile": user.profile()}
+        profile = user.profile()
+        if not self.granted(EMAIL_SCOPE):  # "the email field in user profiles" (same page)
+            profile.pop("email", None)
+        return {"profile": profile}
 
     def _users_list(self, args: Json) -> Json:
-        members = [user.to_api(self.team_id) for user in self.users.values()]
+        members = [self._member_json(user) for user in self.users.values()]
         return {"members": members, "response_metadata": {"next_cursor": ""}}
 
     def _users_lookup_by_email(self, args: Json) -> Json:

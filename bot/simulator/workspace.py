@@ -330,7 +330,15 @@ class Workspace:
         return out
 
     def _find_own_message(self, args: Json, ts_key: str = "ts") -> tuple[Channel, Message]:
-        state = self._resolve_channel(args.get("channel"))
+        """The message `args` name by its conversation and ts. The conversation is named by its
+        id: a user id is `channel_not_found` (chat.update: "For direct messages, ensure that
+        this value is a DM ID (starts with `D`) instead of a User ID (starts with either `U` or
+        `W`)."; chat.delete and chat.getPermalink take the conversation "containing the
+        message" too). Only chat.postMessage turns a user id into their DM."""
+        raw = args.get("channel")
+        if isinstance(raw, str) and _CHANNEL_ID.match(raw.strip()) and raw.strip()[0] in "UW":
+            raise ApiError("channel_not_found")
+        state = self._resolve_channel(raw)
         message = state.messages.get(str(args.get(ts_key) or ""))
         if message is None:
             raise ApiError("message_not_found")

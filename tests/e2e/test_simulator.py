@@ -829,3 +829,90 @@ async def test_views_refuse_oversized_views_stale_hashes_and_homes_opened_as_mod
     assert await refused(client.views_publish(user_id="U0REP", view=huge)) == "view_too_large"
     opened = client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=home)
     assert await refused(opened) == "invalid_arguments"
+
+
+async def test_a_members_email_shows_only_with_users_read_email(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """users:read.email "is now required to access the email field in user objects returned by
+    the users.list and users.info web API methods. users:read is no longer a sufficient scope
+    for this data field." (https://api.slack.com/scopes/users:read.email)"""
+    sim.scopes = ["users:read"]
+    info = await client.users_info(user="U0ADA")
+    assert "email" not in info["user"]["profile"]
+    listed = await client.users_list()
+    assert [m["profile"].get("email") for m in listed["members"]] == [None] * len(sim.users)
+    sim.scopes = ["users.profile:read"]  # "the email field in user profiles" (same page)
+    profile = await client.users_profile_get(user="U0ADA")
+    assert "email" not in profile["profile"]
+    sim.scopes = ["users:read", "users:read.email"]
+    info = await client.users_info(user="U0ADA")
+    assert info["user"]["profile"]["email"] == "ada@example.com"
+
+
+async def test_an_edit_names_the_dm_not_the_person(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.update's `channel`: "For direct messages, ensure that this value is a DM ID (starts
+    with `D`) instead of a User ID (starts with either `U` or `W`)." (`channel_not_found`:
+    "Value passed for `channel` was invalid."); chat.postMessage takes a user id."""
+    posted = await client.chat_postMessage(channel="U0REP", text="Your lead: Ada")
+    assert str(posted["channel"]).startswith("D")
+    by_person = client.chat_update(channel="U0REP", ts=posted["ts"], text="Claimed")
+    assert await refused(by_person) == "channel_not_found"
+    assert await refused(client.chat_delete(channel="U0REP", ts=posted["ts"])) == (
+        "channel_not_found"
+    )
+    await client.chat_update(channel=posted["channel"], ts=posted["ts"], text="Claimed")
+    assert [m.text for m in sim.messages(posted["channel"])] == ["Claimed"]
+
+
+async def test_a_post_over_40000_characters_is_truncated_not_refused(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack truncates a posted message's text at 40,000 characters and posts it, with a
+    `message_truncated` warning, for chat.postMessage and response URLs alike
+    (https://api.slack.com/changelog/2018-04-truncating-really-long-messages; chat.postMessage
+    lists no `msg_too_long`)."""
+    posted = await client.chat_postMessage(channel=CHANNEL, text="x" * 40_001)
+    assert posted["message"]["text"] == "x" * 40_000
+    assert posted["response_metadata"]["warnings"] == ["message_truncated"]
+    assert sim.message(CHANNEL, posted["ts"]).text == "x" * 40_000  # type: ignore[union-attr]
+    url = sim.new_response_url(CHANNEL, "U0REP")
+    async with aiohttp.ClientSession() as session:
+        body = {"text": "y" * 40_001, "response_type": "in_channel"}
+        async with session.post(url, json=body) as answer:
+            assert answer.status == 200
+    assert sim.messages(CHANNEL)[-1].text == "y" * 40_000
+
+
+async def test_a_message_takes_at_most_100_attachments(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """`too_many_attachments`: "Too many attachments were provided with this message. A maximum
+    of 100 attachments are allowed on a message." (chat.postMessage, chat.update,
+    chat.postEphemeral)"""
+    hundred = [{"text": f"note {i}", "fallback": f"note {i}"} for i in range(100)]
+    posted = await client.chat_postMessage(channel=CHANNEL, text="Notes", attachments=hundred)
+    many = client.chat_postMessage(channel=CHANNEL, text="Notes", attachments=[*hundred, {}])
+    assert await refused(many) == "too_many_attachments"
+    edit = client.chat_update(channel=CHANNEL, ts=posted["ts"], attachments=[*hundred, {}])
+    assert await refused(edit) == "too_many_attachments"
+    private = client.chat_postEphemeral(
+        channel=CHANNEL, user="U0REP", text="Notes", attachments=[*hundred, {}]
+    )
+    assert await refused(private) == "too_many_attachments"
+
+
+async def test_a_method_without_json_input_reads_no_json_body(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack reads a JSON body only for the methods that take one (users.profile.get: "This
+    method does not currently accept application/json."; `json_input_supported` in each
+    method's reference): sent as JSON, such a method's arguments are not there."""
+    by_json = client.api_call("users.info", json={"user": "U0ADA"})
+    assert await refused(by_json) == "user_not_found"
+    by_form = await client.api_call("users.info", params={"user": "U0ADA"})
+    assert by_form["user"]["id"] == "U0ADA"
+    posted = await client.api_call("chat.postMessage", json={"channel": CHANNEL, "text": "Hi"})
+    assert posted["channel"] == CHANNEL
