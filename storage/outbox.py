@@ -1154,7 +1154,12 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     the posts of its earlier cycles are emptied), and no row still to deliver keeps the
     person's data (each is dropped, done with nothing sent). A row whose request may have
     reached Slack (in flight, or its answer lost) gets a redaction that looks for its message
-    by its metadata key. Returns how many messages will be emptied."""
+    by its metadata key. A retirement of an earlier cycle's post under way (rendered with the
+    person, dropped here like the rest) gets a redaction of that post that waits until its
+    request is over: however that request ends (delivered, its answer lost, its worker gone),
+    it may land after the erasure's own edit of the post (chat.update has no version check).
+    Keyed as the one `_edit_late` writes for it: once, whichever comes first. Returns how many
+    messages will be emptied."""
     outbox = table(OutboxRow)
     unsure = db.execute(
         select(
@@ -1163,10 +1168,12 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         ).where(
             OutboxRow.lead_id == lead_id,
             OutboxRow.state == PENDING,
-            OutboxRow.kind.in_(KIND_SENT),
+            OutboxRow.kind.in_([*KIND_SENT, Kind.RETIRE]),
             OutboxRow.unknown.is_(True),
         )
     ).all()  # fmt: skip
+    retiring = [row for row in unsure if row.kind == Kind.RETIRE]
+    unsure = [row for row in unsure if row.kind != Kind.RETIRE]
     db.execute(
         update(outbox)
         .where(
@@ -1191,6 +1198,12 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         _redaction(lead_id, row_id, channel, now, _lookup(kind, row_id, payload, tried), "look")
         for row_id, kind, channel, payload, tried in unsure
     ]
+    emptied = len(rows)  # a retired post is an earlier cycle's, counted among these already
+    rows += [
+        _redaction(lead_id, row_id, channel, now, {"ts": ts, "of": row_id})
+        for row_id, _, channel, payload, _ in retiring
+        if (ts := (payload or {}).get("ts"))
+    ]
     if rows:
         db.execute(upsert_insert(db)(outbox).on_conflict_do_nothing(), rows)
     # The managers' alert about refused deliveries that names the lead as the latest: shown
@@ -1205,7 +1218,7 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
         .where(OutboxRow.lead_id == lead_id, OutboxRow.kind != Kind.REDACT)
         .values(payload={})
     )
-    return len(rows)
+    return emptied
 
 
 def _redaction(
@@ -1649,6 +1662,10 @@ class OutboxStore:
             found = db.execute(_MESSAGE_OF, {"p_lead_id": lead_id}).first()
             if found is None or found.erased_at is not None:  # erased meanwhile: never again
                 db.execute(_FINISH, done)
+                # This request edited nothing, but an earlier one (tried before) may have
+                # landed after the erasure's edit: followed up as an update delivered without
+                # a post known.
+                _edited(db, item, now)
                 return True
             if found.message_ts != ts:
                 return False  # replaced meanwhile: update the new post
@@ -1667,8 +1684,9 @@ class OutboxStore:
             ):
                 return False  # it may have rendered the lead before this change
             db.execute(_FINISH, done)
-            # An earlier request of it may have gone astray.
-            _retire_again(db, item, now, _since_edit(db, item)[1])
+            # An earlier request of it may have gone astray, and the lead may have been erased
+            # since it was read above (`_edited` reads it again).
+            _edited(db, item, now)
             return True
 
         return await self.db.run(work)

@@ -707,21 +707,22 @@ class Outbox:
 
     async def _redact(self, item: OutboxItem) -> None:
         """Empty a message Handoff sent about a lead whose person was erased: the message its
-        row names, or one a request under way at the erasure may have posted (looked for by
-        its metadata key once that request is over)."""
+        row names (once the request of the row `of`, if named, is over: an edit of it under
+        way at the erasure), or one a request under way at the erasure may have posted (looked
+        for by its metadata key once that request is over)."""
         channel = await self._conversation(item.channel)
         ts = item.payload.get("ts")
-        if ts is None:
+        if item.payload.get("of") is not None:
             of = int(item.payload.get("of") or 0)
             busy, answered = await self.rows.outcome(of, self.wall())
-            if busy:  # its answer may still come: then its own redaction follows
+            if busy:  # it may still land: this goes after it
                 await self._retry(item, 0.25, "waiting for the message's request", unknown=False)
                 return
-            if answered is None:
+            if ts is None and answered is None:
                 ts = await self._look_up(item, channel)
-            if ts is None:  # never reached Slack, or emptied by the redaction its answer queued
-                await self.rows.delivered(item, self.clock())
-                return
+        if ts is None:  # never reached Slack, or emptied by the redaction its answer queued
+            await self.rows.delivered(item, self.clock())
+            return
         await self._replace(channel, str(ts), erased_message(), item)
         await self.rows.delivered(item, self.clock())
 

@@ -8,21 +8,26 @@ rows and their states: the request taken before the erasure, finished after its 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, text
 
 from bot.services.erasure import forget
 from bot.services.leads import Services
-from storage.outbox import Kind, OutboxItem, OutboxStore
+from storage.outbox import Kind, OutboxItem, OutboxStore, outbox_row
 from storage.queue import DONE, PENDING
+from storage.tables import OutboxRow, table
 from tests.conftest import lead_payload
 from tests.integration.conftest import MONDAY, Wakes
 from tests.integration.test_retire_order_store import (
     BACK,
     FIRST_POST,
+    LEASE,
     OWNER,
+    SECOND_POST,
     come_back,
     give_up,
     second_post,
@@ -106,7 +111,11 @@ async def test_an_earlier_posts_retirement_under_way_at_the_erasure_is_emptied_a
     under_way: OutboxItem = await take(rows, retire)  # rendered with the person's name
     await erase(services)
     redactions = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
-    assert [row["payload"]["ts"] for row in redactions] == [FIRST_POST]
+    # The post's, and one that waits until the retirement's request is over.
+    assert [row["payload"] for row in redactions] == [
+        {"ts": FIRST_POST},
+        {"ts": FIRST_POST, "of": retire["id"]},
+    ]
     await rows.delivered(await take(rows, redactions[0]), BACK)  # emptied first
 
     await rows.delivered(under_way, BACK)  # then the retirement lands, name and all
@@ -115,8 +124,9 @@ async def test_an_earlier_posts_retirement_under_way_at_the_erasure_is_emptied_a
     assert (again["lead_id"], again["channel"], again["payload"]) == (
         lead_id,
         "C0ENT",
-        {"ts": FIRST_POST},
+        {"ts": FIRST_POST, "of": retire["id"]},
     )
+    assert not (await rows.outcome(retire["id"], BACK))[0]  # its request over: it lands last
     assert [row["state"] for row in await rows.rows() if row["id"] == retire["id"]] == [DONE]
 
 
@@ -195,8 +205,9 @@ async def test_a_retirement_refused_after_a_lost_request_empties_its_post_again(
 ) -> None:
     """The retirement of the earlier cycle's post (rendered with the person) is under way at
     the erasure, and refused for good: tried before, its first request (answer lost) may have
-    landed after the erasure emptied the post, so the post is emptied once more; refused at
-    its one try, it edited nothing, and nothing more is needed."""
+    landed after the erasure emptied the post, so the post is emptied once more. Refused at
+    its one try, it edited nothing and needs nothing more: the redaction the erasure wrote for
+    it (not knowing how it would end) empties the post once more all the same, and no other."""
     lead_id = await nurtured_with_a_post(services)
     rows = OutboxStore(services.store.db)
     await come_back(services, lead_id)
@@ -210,16 +221,199 @@ async def test_a_retirement_refused_after_a_lost_request_empties_its_post_again(
         under_way = taken
     assert under_way.attempts == tries
     await erase(services)
-    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    emptied, _ = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
     assert emptied["payload"] == {"ts": FIRST_POST}
     await rows.delivered(await take(rows, emptied), BACK)  # emptied first
 
     await give_up(rows, under_way, how)
 
     again = await waiting(rows, Kind.REDACT, emptied["id"])
-    if tries == 1:
-        assert again == []
-        return
     assert [(row["lead_id"], row["channel"], row["payload"]) for row in again] == [
-        (lead_id, "C0ENT", {"ts": FIRST_POST})
+        (lead_id, "C0ENT", {"ts": FIRST_POST, "of": retire["id"]})
     ]
+    assert not (await rows.outcome(retire["id"], BACK + timedelta(minutes=1)))[0]
+
+
+async def test_a_retirement_waiting_to_be_tried_again_is_followed_by_the_erasures_own_edit(
+    services: Services,
+) -> None:
+    """The retirement's request (rendered with the person) ended with its answer lost, and it
+    waits to be tried again (its lease given back: every request of it is over) when the
+    erasure drops it. Nothing more is needed: the erasure's own redaction of that post is
+    written in the transaction that ends the retirement, so it is delivered after every
+    request of it, as a follow-up written when an edit tried before ends is (`_edit_late`)."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    tried: OutboxItem = await take(rows, retire)
+    await rows.retry(tried, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
+
+    await erase(services)
+
+    assert not (await rows.outcome(retire["id"], BACK))[0]  # no request of it under way
+    (dropped,) = [row for row in await rows.rows() if row["id"] == retire["id"]]
+    assert (dropped["state"], dropped["payload"]) == (DONE, {})
+    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    assert (emptied["state"], emptied["channel"], emptied["payload"]) == (
+        PENDING,
+        "C0ENT",
+        {"ts": FIRST_POST},
+    )
+
+
+@pytest.mark.parametrize("lost", ["answer lost", "worker died"])
+async def test_a_retirement_under_way_at_the_erasure_whose_answer_is_lost_empties_its_post_again(
+    services: Services, lost: str
+) -> None:
+    """The retirement of the earlier cycle's post (rendered with the person) is under way at
+    the erasure, which finishes its row; its request then ends without an answer (a timeout,
+    the worker retries a row already done), or its worker dies with it: no outcome recorded
+    follows it up, yet it may land after the erasure emptied the post. The erasure's own
+    redaction of that retirement waits until its request is over, then empties the post."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    under_way: OutboxItem = await take(rows, retire)  # rendered with the person's name
+    await erase(services)
+    emptied = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    after = [row for row in emptied if row["payload"].get("of") == retire["id"]]
+    assert [(row["lead_id"], row["channel"], row["payload"]) for row in after] == [
+        (lead_id, "C0ENT", {"ts": FIRST_POST, "of": retire["id"]})
+    ]
+    assert (await rows.outcome(retire["id"], BACK))[0]  # it waits while the request may land
+    for row in emptied:
+        if row["id"] != after[0]["id"]:
+            await rows.delivered(await take(rows, row), BACK)  # the post emptied first
+
+    if lost == "answer lost":  # what the worker writes for a retirement (bot/slack/outbox.py)
+        await rows.retry(under_way, BACK, BACK, "TimeoutError", unknown=False)
+        over = BACK
+    else:
+        over = BACK + 2 * LEASE  # its lease ran out: its request is over
+
+    assert not (await rows.outcome(retire["id"], over))[0]
+    assert [row["state"] for row in await waiting(rows, Kind.REDACT, 0)] == [PENDING]
+
+
+async def test_an_update_tried_before_finding_its_post_deleted_after_the_erasure_follows_up(
+    services: Services,
+) -> None:
+    """As an update tried before that is delivered after the erasure (above), but taken again
+    before it, read the person, and found the new post deleted in Slack: that request edited
+    nothing, but the first may have landed on the first post after the erasure emptied it. So
+    the post is rendered again as the erased lead and the first post emptied once more."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
+    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    await rows.delivered(await take(rows, retire), BACK)
+    await second_post(rows)
+    later = BACK + timedelta(minutes=1)
+    again = await rows.lease(update.id, later, later + timedelta(seconds=30))
+    assert again is not None and again.attempts == 2  # it reads the person, on SECOND_POST
+    await erase(services)
+    (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
+    assert emptied["payload"] == {"ts": FIRST_POST}
+    await rows.delivered(await take(rows, emptied), BACK)  # emptied first
+
+    # Slack: message_not_found (SECOND_POST deleted); the lead is erased by now.
+    assert await rows.repost(again, "C0ENT", SECOND_POST, later, None)
+
+    (redaction,) = await waiting(rows, Kind.REDACT, emptied["id"])
+    assert (redaction["lead_id"], redaction["channel"], redaction["payload"]) == (
+        lead_id,
+        "C0ENT",
+        {"ts": FIRST_POST},
+    )
+    (rendered,) = await waiting(rows, Kind.UPDATE_LEAD, update.id)  # as the erased lead
+    assert (rendered["lead_id"], rendered["channel"]) == (lead_id, "C0ENT")
+    reposts = [row for row in await rows.rows() if str(row["key"]).startswith("repost:")]
+    assert reposts == []  # an erased lead is never posted again
+
+
+async def test_a_retirement_copied_while_the_erasure_waits_never_keeps_the_person(
+    services: Services, database_url: str
+) -> None:
+    """An update that read cycle 1 ends after the comeback's retire landed: its transaction,
+    holding the update's row, writes a copy of that retirement (`_retire_again`: its payload
+    copied, the person's name in it, sent as it is) while an erasure of the lead waits for the
+    update's row. On PostgreSQL (Read Committed) a statement that waited for a row does not see
+    rows committed meanwhile, but the copy's insert checks its foreign key to the lead's row
+    (FOR KEY SHARE), which the erasure holds (it changed the lead's unique external id: FOR
+    UPDATE): the two wait for each other and PostgreSQL aborts one ("deadlock detected"), never
+    both carry on. Either way no row keeps the person: the erasure aborted runs again; the
+    delivery aborted leaves its update to be tried again. On SQLite one writer at a time."""
+    lead_id = await nurtured_with_a_post(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)  # it read cycle 1, on FIRST_POST
+    await come_back(services, lead_id)
+    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
+    await rows.delivered(await take(rows, retire), BACK)
+    copy_key = f"{retire['key']}:after:{update.id}"
+    # On PostgreSQL a third session writes a row with the copy's key and holds it: the update's
+    # transaction, its row taken, waits to write the copy until the erasure waits too.
+    held = await third_holds_the_key(database_url, copy_key)
+    delivering = asyncio.ensure_future(rows.delivered(update, BACK, updated=FIRST_POST))
+    if held is not None:
+        await held.until(waiting=1)
+    erasing = asyncio.ensure_future(erase(services))
+    if held is not None:
+        await held.until(waiting=2)
+        await held.release()
+    delivered, erased = await asyncio.gather(delivering, erasing, return_exceptions=True)
+
+    aborted = [e for e in (delivered, erased) if isinstance(e, BaseException)]
+    assert all("deadlock detected" in str(e) for e in aborted), aborted
+    assert len(aborted) == (1 if held is not None else 0)
+    if isinstance(erased, BaseException):
+        await erase(services)
+    kept = [row for row in await rows.rows() if row["lead_id"] == lead_id and row["payload"]]
+    assert [(row["kind"], row["payload"]) for row in kept if row["kind"] != Kind.REDACT] == []
+    copies = [row for row in await rows.rows() if row["key"] == copy_key]
+    assert [row["state"] for row in copies] in ([], [DONE])
+
+
+class _Holder:
+    def __init__(self, connection: Any, transaction: Any, engine: Any) -> None:
+        self.connection, self.transaction, self.engine = connection, transaction, engine
+
+    async def until(self, waiting: int) -> None:
+        """Until `waiting` other sessions of this database wait for a lock."""
+        query = (
+            "SELECT COUNT(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        for _ in range(500):
+            # This session's transaction keeps its first read of the statistics: read afresh.
+            await self.connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+            if (await self.connection.execute(text(query))).scalar() == waiting:
+                return
+            await asyncio.sleep(0.01)
+        await self.release()
+        raise AssertionError(f"{waiting} sessions never waited for a lock")
+
+    async def release(self) -> None:
+        try:
+            await self.transaction.rollback()
+        finally:
+            await self.connection.close()
+            await self.engine.dispose()
+
+
+async def third_holds_the_key(database_url: str, key: str) -> _Holder | None:
+    """On PostgreSQL: a session that has written an outbox row keyed `key`, not committed (a
+    writer of the same key waits for it). None on SQLite."""
+    if not database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    connection = await engine.connect()
+    transaction = await connection.begin()
+    row = outbox_row(Kind.MESSAGE, "C0HOLD", BACK, key=key)
+    await connection.execute(insert(table(OutboxRow)).values(**row))
+    return _Holder(connection, transaction, engine)
