@@ -126,11 +126,13 @@ def daily_limit_text(crm: str, message: str, resumes: datetime, zone: str) -> st
 
 @dataclass(frozen=True)
 class Refusing:
-    """The CRM refuses our writes: what it said, since when."""
+    """The CRM refuses our writes: what it said, since when (`daily`: its daily limit, which
+    ends by itself at midnight, not a set-up someone must fix)."""
 
     message: str
     property: str | None
     since: datetime
+    daily: bool = False
 
 
 class _Window:
@@ -541,9 +543,12 @@ class CrmWorker:
             error,
             f" (property {error.property})" if error.property else "",
         )
-        if self.refusing is not None:
+        # Told once per refusal; a daily limit and a set-up to fix are told apart, as the
+        # limit's alert says the writes go out by themselves (a token refused at midnight
+        # would be left untold, and /healthz would still name the limit).
+        if self.refusing is not None and self.refusing.daily == daily:
             return
-        self.refusing = Refusing(str(error), error.property, now)
+        self.refusing = Refusing(str(error), error.property, now, daily)
         escalations = self.policies.current.channels.escalations
         if escalations:
             minutes = self.refused_retry.total_seconds() / 60
@@ -558,7 +563,8 @@ class CrmWorker:
             # meeting the refusal on other rows, and a restart meeting it again, add nothing;
             # a refusal after the CRM took writes again is told again.
             head = await self.rows.oldest_pending_id()
-            await self.alert(Send(escalations, text, f"crm-refused:{head or item.id}"))
+            key = f"crm-refused:{head or item.id}" + (":daily" if daily else "")
+            await self.alert(Send(escalations, text, key))
 
 
 def _lease_lengths(deadline: float, lease_seconds: float | None) -> tuple[timedelta, timedelta]:

@@ -9,7 +9,7 @@ publishes it (`Kind.HOME`), so every publish of a person's home runs in one lane
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -226,15 +226,16 @@ def _queue(queue: Queue, state: HomeState, now: datetime, room: Room) -> list[di
 # --- a manager's week --------------------------------------------------------------------------
 
 
-def _rag(kpis: list[Kpi], currency: str | None = None) -> str:
-    """The coloured KPIs, the worst first."""
+def _rag(kpis: list[Kpi], currency: str | None = None, volume: Sequence[Kpi] = ()) -> str:
+    """The coloured KPIs, the worst first; none: why, as `/sla-report` says it (`volume`: the
+    week's MQL volume, coloured against its targets though not shown here)."""
     coloured = [(RAG_ORDER[k.rag], RAG_ICONS[k.rag], k) for k in kpis if k.rag]
     coloured.sort(key=lambda item: item[0])
     shown = [
         f"{icon} {SHORT_LABELS.get(k.key, k.label)} {kpi_value(k, currency=currency)}"
         for _, icon, k in coloured
     ]
-    return " · ".join(shown) or nothing_coloured(kpis)
+    return " · ".join(shown) or nothing_coloured(kpis, volume)
 
 
 def _kpi(kpi: Kpi, currency: str | None = None) -> str:
@@ -300,9 +301,10 @@ def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[di
     progress = " (week in progress)" if report.in_progress else ""
     plan = state.policy.plan
     currency = plan.currency if plan else None
+    colours = _rag(report.headline, currency, report.volume)
     blocks: list[dict[str, Any]] = [
         header("This week's SLA"),
-        section(f"📊 *{report.period.words()}*{progress}\n{_rag(report.headline, currency)}"),
+        section(f"📊 *{report.period.words()}*{progress}\n{colours}"),
         *field_sections(_kpi(kpi, currency) for kpi in report.headline),
         context(
             f"As of {slack_date(report.as_of, state.policy.timezone)} · changes against "

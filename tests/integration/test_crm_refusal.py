@@ -141,3 +141,26 @@ async def test_a_daily_limit_pauses_every_replica_until_the_teams_midnight_told_
     assert await one._deliver(rows[first]) and await one._deliver(rows[second])
     assert not one.degraded
     assert len(await alerts(services)) == 1
+
+
+async def test_a_token_refused_after_the_daily_limit_is_told_apart(services: Services) -> None:
+    """The daily limit's alert says the writes go out by themselves after midnight. If the
+    first write then is refused for another cause (the token, 401), that needs someone: it is
+    told (once, however many replicas), and /healthz says what is refused now, not the limit."""
+    services.store.db.crm = Crm(kind="hubspot")
+    await claimed(services, "hs-1")
+    crm, clock = HubSpotSays(), [WALL]
+    crm.status = 429
+    one, two = replica(services, crm, clock), replica(services, crm, clock)
+    row = min(int(r["id"]) for r in await CrmOutboxStore(services.store.db).rows())
+    assert not await one._deliver(row)
+    assert len(await alerts(services)) == 1
+
+    crm.status = 401  # the token was revoked during the day
+    clock[0] = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # Tuesday 00:00 in Sydney
+    assert not await one._deliver(row)
+    assert one.degraded is not None and "(401)" in one.degraded
+    assert len(await alerts(services)) == 2
+    clock[0] += timedelta(minutes=6)
+    assert not await two._deliver(row)  # another replica meets it too: no third alert
+    assert len(await alerts(services)) == 2

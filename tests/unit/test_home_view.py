@@ -269,3 +269,17 @@ def test_a_managers_week_shows_amounts_in_the_slas_currency(policy: Policy) -> N
     text = text_of(home)
     assert "*Pipeline generated*\nAUD 48k" in text
     assert "*Won*\nAUD 12k" in text
+
+
+def test_a_managers_empty_week_does_not_say_no_figure_is_against_a_target(
+    policy: Policy,
+) -> None:
+    """As `/sla-report` says it: with no rate or time to colour but the week's MQL volume
+    coloured against its target (0/10 🔴), the week's colour line does not say that no figure
+    is against the SLA's targets."""
+    nothing = Facts({}, {}, {}, [])
+    empty = build_report(WEEK, nothing, nothing, policy, AS_OF)
+    assert any(kpi.rag for kpi in empty.volume)
+    text = text_of(home_view(state(policy, None, Dashboard(empty, [], more=False)), AFTER_DUE))
+    assert "Only MQL volume is coloured yet" in text
+    assert "Nothing to colour yet" not in text
