@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import random
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -21,13 +23,23 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+# The SQLSTATEs of a transaction PostgreSQL cancelled so that another could go on: a deadlock
+# (40P01 deadlock_detected) and a serialization failure (40001). Its docs advise running such
+# a transaction again ("Transaction Isolation", "Serialization Failure Handling": "It may also
+# be advisable to retry deadlock failures. These have the SQLSTATE code 40P01").
+RUN_AGAIN = frozenset({"40P01", "40001"})
+RUN_AGAIN_TRIES = 3
+RUN_AGAIN_BACKOFF_SECONDS = 0.05  # doubled at each try, jittered: the two seldom meet again
 
 
 def is_sqlite(url: str) -> bool:
@@ -113,6 +125,13 @@ def replace_closed(engine: AsyncEngine) -> None:
     cut) fails its request, as it would have failed the ping; SQLAlchemy then renews the
     whole pool (a disconnect invalidates every connection older than it)."""
     event.listen(engine.sync_engine, "checkout", _closed_is_gone)
+
+
+def sqlstate(error: DBAPIError) -> str | None:
+    """The SQLSTATE the server gave for `error` (asyncpg's `sqlstate`, psycopg's `pgcode`)."""
+    orig = error.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return None if code is None else str(code)
 
 
 @dataclass(frozen=True)
@@ -240,6 +259,34 @@ class Database:
 
         async with self.engine.begin() as connection:
             return await connection.run_sync(with_crm)
+
+    async def run_retrying(
+        self, work: Callable[[Connection], T], what: str, tries: int = RUN_AGAIN_TRIES
+    ) -> T:
+        """`run(work)`, run again (up to `tries` in all, after a short jittered pause) if
+        PostgreSQL cancels its transaction for a deadlock or a serialization failure
+        (`RUN_AGAIN`): nothing of it was written, so `work` must only be safe to run again
+        from the start. For a unit of work a person would otherwise have to run again by
+        hand (`what` names it in the log); others keep `run`'s one try."""
+        for attempt in range(1, tries + 1):
+            try:
+                return await self.run(work)
+            except DBAPIError as error:
+                code = sqlstate(error)
+                if code not in RUN_AGAIN or attempt == tries:
+                    raise
+                log.warning(
+                    "PostgreSQL cancelled the %s's transaction (SQLSTATE %s: %s); it runs again "
+                    "(try %d of %d)",
+                    what,
+                    code,
+                    "deadlock detected" if code == "40P01" else "serialization failure",
+                    attempt + 1,
+                    tries,
+                )
+                pause = RUN_AGAIN_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                await asyncio.sleep(random.uniform(0.5, 1.0) * pause)
+        raise AssertionError("unreachable")  # the last try returns or raises
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run read-only `work` that may take long (a quarter's report) off the event loop's

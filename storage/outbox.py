@@ -701,6 +701,13 @@ _GIVEN_UP_POSTS = (
     .where(*_MENDABLE_REFUSALS, OutboxRow.kind == Kind.POST_LEAD, LeadRow.posted_at.is_(None))
     .order_by(OutboxRow.id)
 )
+# _LEADS_HELD: a mend reads refused rows about a lead (rendered with the person), then writes
+# a copy and that payload back into the refused row. On PostgreSQL (Read Committed) an erasure
+# committed in between would find neither row, and the person would come back in both. So the
+# read locks the leads' rows (FOR KEY SHARE, the lock the copy's foreign key check takes later
+# anyway): an erasure under way (it locks the lead FOR UPDATE) is waited for, and the row read
+# again finds the lead erased (PostgreSQL's docs, "Read Committed Isolation Level"); one to come
+# waits for the mend, and its later statements see and empty what it wrote. SQLite: one writer.
 # What marketing was to hear of a lead (`Kind.FEEDBACK`: a disposition; `Kind.NURTURE_NOTICE`:
 # not an MQL at intake), refused for a reason a person can mend, and still what the lead is:
 # the disposition it told is the lead's latest (not one of a cycle since ended), the intake
@@ -734,6 +741,7 @@ _GIVEN_UP_FEEDBACK = (
         ),
     )
     .order_by(OutboxRow.id)
+    .with_for_update(of=LeadRow, read=True, key_share=True)  # see _LEADS_HELD
 )
 # The reports it refused there for a reason a person can mend (`LATE_REPORTS`: the weekly and
 # monthly digests with their charts, the week's rejection review), each refused row: the one
@@ -765,6 +773,7 @@ _GIVEN_UP_RETIRES = (
         LeadRow.erased_at.is_(None),
     )
     .order_by(OutboxRow.id)
+    .with_for_update(of=LeadRow, read=True, key_share=True)  # see _LEADS_HELD
 )
 _REFUSED_UPDATES = (
     select(OutboxRow.lead_id)

@@ -996,7 +996,9 @@ class Store:
             write_effects(db, effects, now)
             return redacted
 
-        return await self.db.run(work)
+        # On PostgreSQL a delivery writing a row about the lead (`_retire_again`, a repost)
+        # may deadlock with it (docs/reliability.md): cancelled, the erasure runs again.
+        return await self.db.run_retrying(work, "erasure")
 
     async def zones(self) -> dict[str, str]:
         """Every known member's Slack time zone."""
