@@ -368,13 +368,19 @@ async def test_a_retirement_copied_while_the_erasure_waits_never_keeps_the_perso
     delivered, erased = await asyncio.gather(delivering, erasing, return_exceptions=True)
 
     assert not isinstance(erased, BaseException), erased
-    assert not isinstance(delivered, BaseException), delivered
     ran_again = [r for r in caplog.records if "runs again" in r.getMessage()]
-    assert len(ran_again) == (1 if held is not None else 0)
+    # Which of the two PostgreSQL cancels is the one whose deadlock check (deadlock_timeout
+    # after it began to wait) runs once the cycle is formed: the erasure here, unless the
+    # machine stalls for that long. Either way the erasure ends done; a cancelled delivery is
+    # the next test's case.
+    if isinstance(delivered, BaseException):
+        assert held is not None and "deadlock detected" in str(delivered)
+    else:
+        assert len(ran_again) == (1 if held is not None else 0)
     kept = [row for row in await rows.rows() if row["lead_id"] == lead_id and row["payload"]]
     assert [(row["kind"], row["payload"]) for row in kept if row["kind"] != Kind.REDACT] == []
     copies = [row for row in await rows.rows() if row["key"] == copy_key]
-    assert [row["state"] for row in copies] == [DONE]
+    assert [row["state"] for row in copies] == ([] if isinstance(delivered, Exception) else [DONE])
 
 
 async def test_a_delivery_cancelled_by_the_erasures_deadlock_is_tried_again_losing_nothing(
@@ -410,7 +416,13 @@ async def test_a_delivery_cancelled_by_the_erasures_deadlock_is_tried_again_losi
     if held is None:  # SQLite: one after the other
         assert not isinstance(delivered, BaseException), delivered
         return
-    assert isinstance(delivered, BaseException) and "deadlock detected" in str(delivered)
+    if not isinstance(delivered, BaseException):
+        # PostgreSQL cancelled the erasure instead (its check ran first: a stalled machine),
+        # which ran again by itself: the case of the test above.
+        kept = [r for r in await rows.rows() if r["lead_id"] == lead_id and r["payload"]]
+        assert [(r["kind"], r["payload"]) for r in kept if r["kind"] != Kind.REDACT] == []
+        return
+    assert "deadlock detected" in str(delivered)
     assert [row for row in await rows.rows() if row["key"] == copy_key] == []
     (waits,) = [row for row in await rows.rows() if row["id"] == update.id]
     assert (waits["state"], waits["payload"]) == (PENDING, {})
