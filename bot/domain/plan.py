@@ -271,7 +271,7 @@ def build_plan(goal: Goal, history: History, policy: Policy) -> RevenuePlan:
         for item in segment.inputs:
             if item.missing and item.missing not in missing:
                 missing.append(item.missing)
-    currency = policy.plan.currency if policy.plan else None
+    currency = policy.currency
     return RevenuePlan(
         goal, currency, history.weeks, history.observed_weeks, split_origin, segments, missing
     )

@@ -1349,6 +1349,12 @@ class Policy(_Model):
         tracks = {key.lower(): text for key, text in self.talk_tracks.items()}
         return tracks.get((source or "").lower()) or tracks.get("default")
 
+    @property
+    def currency(self) -> str | None:
+        """The plan's currency (`plan.currency`, ISO 4217), in which amounts are shown; None
+        without one."""
+        return self.plan.currency if self.plan else None
+
     def is_manager(self, user: str) -> bool:
         return user in self.managers
 

@@ -953,7 +953,7 @@ class Services:
             return await self._crm_attempt(lead, activity, at, now)
         if isinstance(activity, InfoIn):
             return await self._crm_answer(lead, activity, now)
-        currency = (self.policy.plan.currency if self.policy.plan else None) or activity.currency
+        currency = self.policy.currency or activity.currency
         if activity.currency and activity.currency != currency:
             message = f"must be {currency}, the plan's currency in sla.yaml (nothing is converted)"
             return Invalid([FieldError(field="currency", message=message)])

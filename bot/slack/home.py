@@ -299,8 +299,7 @@ def overdue_card(
 def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
     report = dashboard.report
     progress = " (week in progress)" if report.in_progress else ""
-    plan = state.policy.plan
-    currency = plan.currency if plan else None
+    currency = state.policy.currency
     colours = _rag(report.headline, currency, report.volume)
     blocks: list[dict[str, Any]] = [
         header("This week's SLA"),

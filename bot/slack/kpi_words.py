@@ -114,6 +114,6 @@ def _target(key: str, policy: Policy) -> str | None:
     if key == "lead_quality":
         return f"{value:g} of 5"
     if key in ("pipeline_per_week", "won_per_week"):
-        currency = f"{policy.plan.currency} " if policy.plan and policy.plan.currency else ""
+        currency = f"{policy.currency} " if policy.currency else ""
         return f"{currency}{value:,.0f} a week"
     return f"{value:.0%}"

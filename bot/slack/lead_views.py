@@ -573,7 +573,7 @@ def deal_line(lead: LeadView, policy: Policy) -> str | None:
         return None
     if lead.amount is None:
         return words
-    currency = policy.plan.currency if policy.plan and policy.plan.currency else None
+    currency = policy.currency
     return f"{words} · {currency + ' ' if currency else ''}{lead.amount:,.0f}"
 
 

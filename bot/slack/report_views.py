@@ -234,7 +234,7 @@ def sla_report(
     if report.empty:
         blocks.append(section(f"No leads this {period.noun}: every figure below is zero."))
     blocks.append(section(_rag_line(report.headline, report.volume)))
-    currency = policy.plan.currency if policy.plan else None
+    currency = policy.currency
     shares = [headline["mql"], *(k for k in report.headline if k.unit == "share")]
     blocks.extend(field_sections(_kpi_field(k, currency) for k in shares))
     mixed = _mixed_target(headline["response_mean"], policy)
