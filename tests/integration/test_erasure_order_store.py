@@ -34,6 +34,9 @@ from tests.integration.test_retire_order_store import (
     take,
     taken_update,
 )
+from tests.integration.test_retire_order_store import (
+    update_past_a_retirement as _past_a_retirement,
+)
 from tests.integration.test_settle_store import posted
 
 
@@ -54,6 +57,13 @@ async def nurtured_with_a_post(services: Services) -> int:
     await services.claim(result.lead.id, OWNER, MONDAY + timedelta(hours=1))
     await services.dispose(result.lead.id, OWNER, "bad_timing", MONDAY + timedelta(hours=2))
     return result.lead.id
+
+
+async def update_past_a_retirement(
+    services: Services, *, lost: bool = False
+) -> tuple[int, OutboxStore, OutboxItem, dict[str, Any]]:
+    """As tests/integration/test_retire_order_store.py's, for a lead posted through the outbox."""
+    return await _past_a_retirement(services, lost=lost, nurtured=nurtured_with_a_post)
 
 
 async def waiting(rows: OutboxStore, kind: str, after: int) -> list[dict[str, Any]]:
@@ -138,13 +148,7 @@ async def test_an_update_tried_before_empties_again_the_earlier_post_it_may_have
     that post; the first request may land after that edit, the person back on it. Taken again,
     it renders the erased lead on the new post: the first post, not known as the one it edited,
     is emptied once more, as a retired post is retired once more (`_retire_again`)."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
-    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
-    await come_back(services, lead_id)
-    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, _retire = await update_past_a_retirement(services, lost=True)
     await second_post(rows)
     await erase(services)
     (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
@@ -171,13 +175,7 @@ async def test_an_update_refused_after_a_lost_request_empties_again_what_it_may_
     """As above, but taken again it is refused for good (the channel archived meanwhile): its
     first request may still have landed after the erasure's edit, so the lead's post is
     rendered again as the erased lead and the earlier cycle's post emptied once more."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
-    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
-    await come_back(services, lead_id)
-    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, _retire = await update_past_a_retirement(services, lost=True)
     await second_post(rows)
     await erase(services)
     (emptied,) = [row for row in await rows.rows() if row["kind"] == Kind.REDACT]
@@ -304,13 +302,7 @@ async def test_an_update_tried_before_finding_its_post_deleted_after_the_erasure
     before it, read the person, and found the new post deleted in Slack: that request edited
     nothing, but the first may have landed on the first post after the erasure emptied it. So
     the post is rendered again as the erased lead and the first post emptied once more."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)  # it read the person, on FIRST_POST
-    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
-    await come_back(services, lead_id)
-    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, _retire = await update_past_a_retirement(services, lost=True)
     await second_post(rows)
     later = BACK + timedelta(minutes=1)
     again = await rows.lease(update.id, later, later + timedelta(seconds=30))
@@ -348,12 +340,7 @@ async def test_a_retirement_copied_while_the_erasure_waits_never_keeps_the_perso
     both carry on. Here the erasure waited first, so its deadlock check runs first and it is
     the one cancelled: it runs again by itself (`handoff forget` never stops on it) and empties
     the copy. No row keeps the person. On SQLite one writer at a time."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)  # it read cycle 1, on FIRST_POST
-    await come_back(services, lead_id)
-    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, retire = await update_past_a_retirement(services)
     copy_key = f"{retire['key']}:after:{update.id}"
     # On PostgreSQL a third session writes a row with the copy's key and holds it: the update's
     # transaction, its row taken, waits to write the copy until the erasure waits too.
@@ -393,12 +380,7 @@ async def test_a_delivery_cancelled_by_the_erasures_deadlock_is_tried_again_losi
     commits and empties it; once its lease runs out it is taken again, renders the erased
     lead, and the post its first request may have edited is emptied once more. No copy
     carrying the person is ever written."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)  # it read cycle 1, on FIRST_POST
-    await come_back(services, lead_id)
-    (retire,) = [row for row in await rows.rows() if row["kind"] == Kind.RETIRE]
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, retire = await update_past_a_retirement(services)
     copy_key = f"{retire['key']}:after:{update.id}"
     held = await third_holds(
         database_url, "SELECT id FROM events WHERE lead_id = :lead_id FOR UPDATE", lead_id

@@ -7,6 +7,7 @@ their states: the update written (and taken) before the comeback, finished after
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -68,6 +69,27 @@ async def take(rows: OutboxStore, row: dict[str, Any]) -> OutboxItem:
     item = await rows.lease(int(row["id"]), BACK, BACK + LEASE)
     assert item is not None
     return item
+
+
+async def update_past_a_retirement(
+    services: Services,
+    *,
+    lost: bool = False,
+    nurtured: Callable[[Services], Awaitable[int]] = nurtured_with_a_post,
+) -> tuple[int, OutboxStore, OutboxItem, dict[str, Any]]:
+    """The lead (`nurtured`) has its update taken while cycle 1 was live (it read cycle 1, on
+    `FIRST_POST`; `lost`: its answer lost, to be tried again), then the lead came back and the
+    retirement of `FIRST_POST` was delivered: the lead, the outbox, the update, and the retire
+    row."""
+    lead_id = await nurtured(services)
+    rows = OutboxStore(services.store.db)
+    update = await taken_update(rows, services, lead_id)
+    if lost:
+        await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)
+    await come_back(services, lead_id)
+    (retire,) = await retires(rows)
+    await rows.delivered(await take(rows, retire), BACK)
+    return lead_id, rows, update, retire
 
 
 async def test_an_update_landing_after_the_retire_retires_the_post_again(
@@ -147,12 +169,7 @@ async def test_an_update_that_read_the_new_cycle_leaves_the_retired_post_alone(
     post was there: it read cycle 2 and edited the new post, so nothing is retired again,
     though the retire went before it ended. (Tried more than once, the update would retire
     the earlier post again, to be sure: an earlier request's post is not known.)"""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)
-    await come_back(services, lead_id)
-    (retire,) = await retires(rows)
-    await rows.delivered(await take(rows, retire), BACK)
+    lead_id, rows, update, _retire = await update_past_a_retirement(services)
     await second_post(rows)
     assert (await services.lead(lead_id)).message_ts == SECOND_POST
 
@@ -211,13 +228,7 @@ async def test_an_update_refused_after_a_lost_first_request_retires_the_post_aga
     """Its first request read cycle 1 and its answer was lost: it may have landed on the first
     post after its retire. Refused for good when tried again, the update still retires that
     post again, as one delivered does."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)
-    await rows.retry(update, BACK, BACK, "TimeoutError", unknown=False)  # its answer lost
-    await come_back(services, lead_id)
-    (retire,) = await retires(rows)
-    await rows.delivered(await take(rows, retire), BACK)
+    _lead_id, rows, update, retire = await update_past_a_retirement(services, lost=True)
     await second_post(rows)
     later = BACK + 2 * LEASE
     again = await rows.lease(update.id, later, later + LEASE)
@@ -236,12 +247,7 @@ async def test_an_update_refused_at_its_one_try_retires_nothing(
     services: Services, how: str
 ) -> None:
     """Its one request was refused: it edited nothing, so nothing is retired again."""
-    lead_id = await nurtured_with_a_post(services)
-    rows = OutboxStore(services.store.db)
-    update = await taken_update(rows, services, lead_id)
-    await come_back(services, lead_id)
-    (retire,) = await retires(rows)
-    await rows.delivered(await take(rows, retire), BACK)
+    _lead_id, rows, update, _retire = await update_past_a_retirement(services)
 
     await give_up(rows, update, how)
 
