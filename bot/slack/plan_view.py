@@ -148,7 +148,7 @@ def inputs(segment: SegmentPlan, currency: str | None) -> list[str]:
     """Where each of the segment's numbers came from, in the order the plan works back."""
 
     def deals(item: Input) -> str:
-        return f"mean of {_n(int(item.trials), 'won deal')}"
+        return f"mean of {counted(item.trials, 'won deal', 'won deals')}"
 
     def amount(value: float) -> str:
         return money(value, currency)
@@ -195,10 +195,6 @@ def chain(segment: SegmentPlan, per: Per) -> str:
 def counted(value: float, one: str, many: str) -> str:
     """`1 deal`, `4 opportunities`: a count rounded up (`count`), its noun agreeing with it."""
     return f"{count(value)} {one if whole(value) == 1 else many}"
-
-
-def _n(number: int, noun: str) -> str:
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def pace(segment: SegmentPlan) -> str:
