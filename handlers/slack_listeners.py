@@ -65,6 +65,10 @@ TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
 )
+SHARE_TOO_LATE = (
+    "Slack no longer took the report you shared (it took too long to build), so nothing was "
+    "posted. If you still want it in the channel, press *Share to channel* again."
+)
 # views.open: a trigger_id is good for 3 seconds, once (expired_trigger_id, exchanged_trigger_id)
 LATE_TRIGGER = frozenset({"expired_trigger_id", "exchanged_trigger_id"})
 # A response_url takes 5 posts within 30 minutes of the interaction; after that Slack answers
@@ -215,8 +219,13 @@ class Listeners:
                 channel=user, text=message.text, blocks=message.blocks or None
             )
             return
+        self.refused(sent)
+
+    def refused(self, sent: WebhookResponse) -> None:
+        """Slack refused a post to a response URL for good: counted and logged, as the
+        publisher does for its other answers."""
         self.metrics.inc("slack_errors_total")
-        log.error("Slack refused a private answer: %d %s", sent.status_code, body)
+        log.error("Slack refused an answer: %d %s", sent.status_code, str(sent.body)[:100])
 
     async def failed(
         self,
@@ -426,19 +435,37 @@ class Listeners:
         self.settle_alert(respond, done)
 
     async def report_share(
-        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
-        sharing = self.share_report(respond, asked(context).choice, _user(context))
-        self.later(respond, sharing, "share sla report")
+        user = _user(context)
+        sharing = self.share_report(respond, asked(context).choice, user, client)
+        self.later(respond, sharing, "share sla report", client, user)
 
-    async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
+    async def share_report(
+        self,
+        respond: AsyncRespond,
+        value: str,
+        user: str,
+        client: AsyncWebClient | None = None,
+    ) -> None:
         period, _, segment = value.partition("|")
         report = await self.reports.named(period, self.clock(), segment or None)
         message = report_views.sla_report(
             report, self.services.policy, shared_by=user, names=self.services.names
         )
-        await answer(respond, message, "in_channel")
+        sent = await answer(respond, message, "in_channel")
+        if sent.status_code == GONE_URL and client is not None and user:
+            # Only the press's response URL posts where the report was asked for (the bot may
+            # not be in that channel): past its 30 minutes, the person is told in their DM.
+            log.warning("Slack refused the shared report's response URL (%s)", sent.body)
+            await client.chat_postMessage(channel=user, text=SHARE_TOO_LATE)
+        elif sent.status_code >= 400:
+            self.refused(sent)
 
     # --- slash commands ---------------------------------------------------------------------------
 

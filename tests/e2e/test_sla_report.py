@@ -109,6 +109,32 @@ async def test_a_report_slower_than_its_response_url_comes_in_the_dm(
     assert stack.sim.messages(ROOM) == []
 
 
+async def test_a_share_slower_than_its_response_url_says_so_in_the_dm(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared report goes to the channel through the press's response URL, which Slack takes
+    for 30 minutes: a share built slower than that is not posted, and the manager is told so
+    in their DM (instead of a button that seemed to do nothing)."""
+    await week_of_leads(stack, clock)
+    await report_for(stack, MANAGER)
+    stack.sim.interaction_clock = lambda: clock().timestamp()
+    reports = stack.handoff.reports
+    named = reports.named
+
+    async def slow(period: str | None, now: datetime, segment: str | None = None) -> Report:
+        built = await named(period, now, segment)
+        clock.advance(minutes=31)
+        return built
+
+    monkeypatch.setattr(reports, "named", slow)
+    await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+    await stack.settle()
+    assert stack.sim.messages(ROOM) == []
+    dm = stack.sim.messages(stack.sim.dm_channel(MANAGER))
+    (note,) = [m for m in dm if "Share to channel" in m.all_text]
+    assert "took too long" in note.all_text and "press *Share to channel* again" in note.all_text
+
+
 async def test_a_rep_is_refused_politely(stack: LocalStack, clock: TravelClock) -> None:
     await week_of_leads(stack, clock)
     answer = await stack.driver.command(REP, "/sla-report", "", channel_id=ROOM)
