@@ -65,8 +65,16 @@ TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
 )
+SHARE_TOO_LATE = (
+    "Slack no longer took the report you shared (it took too long to build), so nothing was "
+    "posted. If you still want it in the channel, press *Share to channel* again."
+)
 # views.open: a trigger_id is good for 3 seconds, once (expired_trigger_id, exchanged_trigger_id)
 LATE_TRIGGER = frozenset({"expired_trigger_id", "exchanged_trigger_id"})
+# A response_url takes 5 posts within 30 minutes of the interaction; after that Slack answers
+# 404 (`expired_url`, `used_url`): https://docs.slack.dev/interactivity/handling-user-interaction
+# ("Message responses"). A private answer it refuses goes to the person's DM with Handoff.
+GONE_URL = 404
 
 
 def in_home(body: dict[str, Any]) -> bool:
@@ -93,9 +101,11 @@ class HomeAnswer(AsyncRespond):
         return WebhookResponse(url="views.publish", status_code=200, body="", headers={})
 
 
-async def answer(respond: AsyncRespond, message: Message, response_type: str = "ephemeral") -> None:
+async def answer(
+    respond: AsyncRespond, message: Message, response_type: str = "ephemeral"
+) -> WebhookResponse:
     """A rendered message through a request's response URL (privately, or to its channel)."""
-    await respond(
+    return await respond(
         text=message.text,
         blocks=message.blocks,
         response_type=response_type,
@@ -169,17 +179,53 @@ class Listeners:
 
         self.publisher.open_modal(opening(), what)
 
-    def later(self, respond: AsyncRespond, work: Coroutine[Any, Any, None], what: str) -> None:
+    def later(
+        self,
+        respond: AsyncRespond,
+        work: Coroutine[Any, Any, None],
+        what: str,
+        client: AsyncWebClient | None = None,
+        user: str = "",
+    ) -> None:
         """Answer after the ack (reports, plans): a refusal on the way is told privately."""
 
         async def run() -> None:
             try:
                 await work
             except Refusal as refused:
-                text = as_mrkdwn(refused.message)
-                await respond(text=text, response_type="ephemeral", replace_original=False)
+                said = Message(text=as_mrkdwn(refused.message), blocks=[])
+                await self.privately(respond, said, client, user)
 
         self.publisher.spawn(run(), what)
+
+    async def privately(
+        self,
+        respond: AsyncRespond,
+        message: Message,
+        client: AsyncWebClient | None = None,
+        user: str = "",
+    ) -> None:
+        """A private answer through the request's response URL; when Slack no longer takes it
+        (404: older than 30 minutes, as a report built behind a busy worker may be, or used 5
+        times), in the person's DM with Handoff (chat.postMessage to their user id), so the
+        answer they waited for is not lost."""
+        sent = await answer(respond, message)
+        if not isinstance(sent, WebhookResponse) or sent.status_code < 400:
+            return
+        body = str(sent.body)[:100]
+        if sent.status_code == GONE_URL and client is not None and user:
+            log.warning("Slack refused the response URL (%s); answering in the DM", body)
+            await client.chat_postMessage(
+                channel=user, text=message.text, blocks=message.blocks or None
+            )
+            return
+        self.refused(sent)
+
+    def refused(self, sent: WebhookResponse) -> None:
+        """Slack refused a post to a response URL for good: counted and logged, as the
+        publisher does for its other answers."""
+        self.metrics.inc("slack_errors_total")
+        log.error("Slack refused an answer: %d %s", sent.status_code, str(sent.body)[:100])
 
     async def failed(
         self,
@@ -389,19 +435,37 @@ class Listeners:
         self.settle_alert(respond, done)
 
     async def report_share(
-        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
-        sharing = self.share_report(respond, asked(context).choice, _user(context))
-        self.later(respond, sharing, "share sla report")
+        user = _user(context)
+        sharing = self.share_report(respond, asked(context).choice, user, client)
+        self.later(respond, sharing, "share sla report", client, user)
 
-    async def share_report(self, respond: AsyncRespond, value: str, user: str) -> None:
+    async def share_report(
+        self,
+        respond: AsyncRespond,
+        value: str,
+        user: str,
+        client: AsyncWebClient | None = None,
+    ) -> None:
         period, _, segment = value.partition("|")
         report = await self.reports.named(period, self.clock(), segment or None)
         message = report_views.sla_report(
             report, self.services.policy, shared_by=user, names=self.services.names
         )
-        await answer(respond, message, "in_channel")
+        sent = await answer(respond, message, "in_channel")
+        if sent.status_code == GONE_URL and client is not None and user:
+            # Only the press's response URL posts where the report was asked for (the bot may
+            # not be in that channel): past its 30 minutes, the person is told in their DM.
+            log.warning("Slack refused the shared report's response URL (%s)", sent.body)
+            await client.chat_postMessage(channel=user, text=SHARE_TOO_LATE)
+        elif sent.status_code >= 400:
+            self.refused(sent)
 
     # --- slash commands ---------------------------------------------------------------------------
 
@@ -446,36 +510,57 @@ class Listeners:
         command: dict[str, Any],
         context: AsyncBoltContext,
         respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         # Answer Slack at once; the report follows privately through the response URL, which
-        # works in DMs and in channels the bot is not in.
+        # works in DMs and in channels the bot is not in (or in the DM, once it expired).
         await ack()
         text, user = asked(context).text, str(command.get("user_id") or "")
-        self.later(respond, self.send_report(respond, text, user), "sla report")
+        sending = self.send_report(respond, text, user, client)
+        self.later(respond, sending, "sla report", client, user)
 
-    async def send_report(self, respond: AsyncRespond, text: str, user: str) -> None:
+    async def send_report(
+        self,
+        respond: AsyncRespond,
+        text: str,
+        user: str,
+        client: AsyncWebClient | None = None,
+    ) -> None:
         now = self.clock()
         report = await self.reports.ask(text, now)
         message = report_views.sla_report(report, self.services.policy, charts_in_dm=True)
         # Like the outbox: a lull in Slack's requests first (a quarter of a second at most), so
         # sending the report never holds up an ack; the report may come a moment later.
         await self.traffic.quiet(at_most=0.25)
-        await answer(respond, message)
+        await self.privately(respond, message, client, user)
         self.metrics.inc("reports_total")
         await self.digests.charts_to(user, report, now)
 
     async def sla_plan_command(
-        self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         goal = parse_goal(asked(context).text)
         # Like /sla-report: answer Slack at once, the plan follows through the response URL.
         await ack()
-        self.later(respond, self.send_plan(respond, goal), "sla plan")
+        user = str(command.get("user_id") or "")
+        self.later(respond, self.send_plan(respond, goal, client, user), "sla plan", client, user)
 
-    async def send_plan(self, respond: AsyncRespond, goal: Goal) -> None:
+    async def send_plan(
+        self,
+        respond: AsyncRespond,
+        goal: Goal,
+        client: AsyncWebClient | None = None,
+        user: str = "",
+    ) -> None:
         now = self.clock()
         plan = await self.plans.plan(goal, now)
-        await answer(respond, plan_view.revenue_plan(plan, self.services.policy, now))
+        message = plan_view.revenue_plan(plan, self.services.policy, now)
+        await self.privately(respond, message, client, user)
 
     # --- App Home ---------------------------------------------------------------------------------
 

@@ -39,7 +39,11 @@ from bot.simulator.wire import auth_error, decode_json_fields, finish, finish_te
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_URL_USES = 5  # Slack honours a response_url five times within thirty minutes
+# Slack honours a response_url five times within thirty minutes of the interaction
+# (https://docs.slack.dev/interactivity/handling-user-interaction, "Message responses"; once used
+# up or expired it answers 404 `used_url` / `expired_url`). Its age is read on
+# `interaction_clock`, so a test travels past it without sleeping.
+RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 
 
@@ -129,7 +133,8 @@ class SlackSimulator(
 
     def new_response_url(self, channel_id: str, user_id: str, message_ts: str | None = None) -> str:
         token = secrets.token_hex(12)
-        self._response_urls[token] = ResponseUrl(token, channel_id, user_id, message_ts)
+        created = self.interaction_clock()
+        self._response_urls[token] = ResponseUrl(token, channel_id, user_id, message_ts, created)
         return f"{self.base_url}/response/{token}"
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -190,7 +195,7 @@ class SlackSimulator(
             return refused
         if hook is None:
             return finish_text(call, 404, "no_service")
-        if time.monotonic() - hook.created_at > RESPONSE_URL_TTL:
+        if self.interaction_clock() - hook.created_at > RESPONSE_URL_TTL:
             return finish_text(call, 404, "expired_url")
         if hook.uses >= RESPONSE_URL_USES:
             return finish_text(call, 404, "used_url")

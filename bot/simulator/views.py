@@ -26,7 +26,7 @@ class ViewsMethods(Inspection):
         """A trigger_id as Slack puts in an interaction; views.open accepts it once, briefly."""
         self._trigger_seq += 1
         trigger_id = f"{self._trigger_seq}.{int(time.time())}.{secrets.token_hex(16)}"
-        self._triggers[trigger_id] = Trigger(trigger_id, user_id, time.monotonic())
+        self._triggers[trigger_id] = Trigger(trigger_id, user_id, self.interaction_clock())
         return trigger_id
 
     def apply_view_response(self, view_id: str, response: Json | None) -> None:
@@ -145,7 +145,7 @@ class ViewsMethods(Inspection):
             raise ApiError("invalid_trigger_id")
         if trigger.used:
             raise ApiError("exchanged_trigger_id")
-        if time.monotonic() - trigger.issued_at > self.trigger_ttl:
+        if self.interaction_clock() - trigger.issued_at > self.trigger_ttl:
             raise ApiError("expired_trigger_id")
         trigger.used = True
         return trigger

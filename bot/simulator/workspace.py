@@ -54,6 +54,10 @@ class Workspace:
         self.team_domain = team_domain
         self.trigger_ttl = trigger_ttl
         self._clock = clock  # message ts follow it; pass a fixed clock for a repeatable demo
+        # What trigger_ids and response_urls age by (seconds): Slack takes a trigger_id for 3
+        # seconds and a response_url for 30 minutes. A test sets it to its own clock (e.g.
+        # `lambda: clock().timestamp()`) to travel past them without sleeping.
+        self.interaction_clock: Callable[[], float] = time.monotonic
         # The bot token's granted scopes, sent in each Web API answer's `x-oauth-scopes` header
         # as Slack does; None sends no header. The caller passes them (e.g. its manifest's).
         self.scopes: list[str] | None = None if scopes is None else list(scopes)

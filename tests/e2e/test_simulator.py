@@ -333,6 +333,47 @@ async def test_response_url_replaces_posts_and_whispers(
     assert [c.method for c in sim.calls[-4:]] == ["response_url"] * 4
 
 
+async def test_a_response_url_takes_five_posts_within_thirty_minutes(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """Slack honours a response_url 5 times within 30 minutes of the interaction, then answers
+    404 `used_url` / `expired_url` (docs.slack.dev/interactivity/handling-user-interaction,
+    "Message responses"); the simulator ages it on its clock, without sleeping."""
+    now = [1000.0]
+    sim.interaction_clock = lambda: now[0]
+    used, late = sim.new_response_url(CHANNEL, "U0REP"), sim.new_response_url(CHANNEL, "U0REP")
+    async with aiohttp.ClientSession() as http:
+        for attempt in range(6):
+            async with http.post(used, json={"text": f"answer {attempt}"}) as r:
+                answered = (r.status, await r.text())
+        assert answered == (404, "used_url")
+        now[0] += 29 * 60
+        async with http.post(late, json={"text": "in time"}) as r:
+            assert (r.status, await r.text()) == (200, "ok")
+        now[0] += 2 * 60
+        async with http.post(late, json={"text": "too late"}) as r:
+            assert (r.status, await r.text()) == (404, "expired_url")
+    seen = [note.text for note in sim.ephemerals(user="U0REP")]
+    assert seen == [f"answer {attempt}" for attempt in range(5)] + ["in time"]
+
+
+async def test_a_trigger_id_expires_three_seconds_after_the_interaction(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """views.open takes a trigger_id once and within 3 seconds (`expired_trigger_id`,
+    `exchanged_trigger_id` in its reference), aged on the simulator's clock."""
+    now = [1000.0]
+    sim.interaction_clock = lambda: now[0]
+    in_time, late = sim.issue_trigger("U0REP"), sim.issue_trigger("U0REP")
+    now[0] += 2.5
+    await client.views_open(trigger_id=in_time, view=NOTE_MODAL)
+    now[0] += 1.0
+    with pytest.raises(SlackApiError) as raised:
+        await client.views_open(trigger_id=late, view=NOTE_MODAL)
+    assert raised.value.response["error"] == "expired_trigger_id"
+    assert len(sim.open_views("U0REP")) == 1
+
+
 async def test_views_need_a_fresh_trigger_and_a_valid_view(
     sim: SlackSimulator, client: AsyncWebClient
 ) -> None:

@@ -4,11 +4,14 @@ back from the SLA file's numbers until the CRM has sent its own, and a bad goal 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
 from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
+from bot.domain.plan import Goal, RevenuePlan
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.services.plan import Plans
 from tests.conftest import lead_payload
 from tests.unit.test_plan_math import many_segments
 from tests.unit.test_render import assert_no_live_markup, assert_valid_blocks
@@ -148,3 +151,34 @@ async def test_sixty_segments_all_shown_with_what_is_missing_and_the_footer(
     assert "⚠️ *Missing*" in text and "or set plan.win_rate in sla.yaml" in text
     assert "Split of the goal: split equally" in text
     assert "Rates from the MQLs received in the 26 weeks to" in text
+
+
+async def test_a_plan_slack_refuses_is_counted_and_one_it_expired_comes_in_the_dm(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan is posted through the command's response URL. Slack refusing it for good (a 500
+    here) is counted in slack_errors_total, as the operations guide says; refusing it because
+    it expired (404 after 30 minutes: docs.slack.dev/interactivity/handling-user-interaction,
+    "Message responses") sends it to the manager's DM with Handoff instead."""
+    stack.sim.inject("response_url", status=500, times=1)
+    response = await stack.driver.command(MANAGER, "/sla-plan", "2M per quarter", channel_id=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    assert stack.sim.ephemerals(user=MANAGER) == []
+    assert stack.handoff.metrics.counts["slack_errors_total"] == 1
+
+    stack.sim.interaction_clock = lambda: clock().timestamp()
+    plan = Plans.plan
+
+    async def slow(self: Plans, goal: Goal, now: datetime) -> RevenuePlan:
+        built = await plan(self, goal, now)
+        clock.advance(minutes=31)  # a plan slower than its response URL
+        return built
+
+    monkeypatch.setattr(Plans, "plan", slow)
+    await stack.driver.command(MANAGER, "/sla-plan", "2M per quarter", channel_id=ROOM)
+    await stack.settle()
+    assert stack.sim.ephemerals(user=MANAGER) == []
+    (dm,) = stack.sim.messages(stack.sim.dm_channel(MANAGER))
+    assert "Revenue plan · AUD 2,000,000 a quarter" in dm.all_text
+    assert "Marketing needs 102.6 MQLs a week" in dm.all_text

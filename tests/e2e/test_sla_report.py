@@ -3,8 +3,13 @@ share it to the channel; anyone else is refused; bad periods and segments say wh
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
+
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.domain.report import Report
 from tests.conftest import lead_payload
 
 ENTERPRISE, MANAGER, REP = "C0ENT", "U0MGR1", "U0REP1"
@@ -74,6 +79,60 @@ async def test_the_report_can_be_shared_to_the_channel(
     # In a channel, people are named, not mentioned: a shared report pings nobody.
     assert "Shared by grace" in shared.all_text and "maya" in shared.all_text
     assert "<@" not in shared.text and "<@" not in str(shared.blocks)
+
+
+async def test_a_report_slower_than_its_response_url_comes_in_the_dm(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack takes a response_url for 30 minutes, then answers 404 `expired_url`
+    (docs.slack.dev/interactivity/handling-user-interaction, "Message responses"): a report
+    that took longer (a busy report worker) reaches the manager in their DM with Handoff
+    instead of being lost."""
+    await week_of_leads(stack, clock)
+    stack.sim.interaction_clock = lambda: clock().timestamp()
+    reports = stack.handoff.reports
+    ask = reports.ask
+
+    async def slow(text: str | None, now: datetime) -> Report:
+        built = await ask(text, now)
+        clock.advance(minutes=31)
+        return built
+
+    monkeypatch.setattr(reports, "ask", slow)
+    response = await stack.driver.command(MANAGER, "/sla-report", "", channel_id=ROOM)
+    assert response.status == 200
+    await stack.settle()
+    assert stack.sim.ephemerals(user=MANAGER) == []  # the response URL refused it
+    dm = stack.sim.messages(stack.sim.dm_channel(MANAGER))  # the report, then its charts
+    (report,) = [m for m in dm if "SLA report" in m.all_text]
+    assert "SLA report · 2026-W48" in report.all_text and "1 of 3" in report.all_text
+    assert stack.sim.messages(ROOM) == []
+
+
+async def test_a_share_slower_than_its_response_url_says_so_in_the_dm(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared report goes to the channel through the press's response URL, which Slack takes
+    for 30 minutes: a share built slower than that is not posted, and the manager is told so
+    in their DM (instead of a button that seemed to do nothing)."""
+    await week_of_leads(stack, clock)
+    await report_for(stack, MANAGER)
+    stack.sim.interaction_clock = lambda: clock().timestamp()
+    reports = stack.handoff.reports
+    named = reports.named
+
+    async def slow(period: str | None, now: datetime, segment: str | None = None) -> Report:
+        built = await named(period, now, segment)
+        clock.advance(minutes=31)
+        return built
+
+    monkeypatch.setattr(reports, "named", slow)
+    await stack.driver.press_ephemeral(MANAGER, "Share to channel", channel=ROOM)
+    await stack.settle()
+    assert stack.sim.messages(ROOM) == []
+    dm = stack.sim.messages(stack.sim.dm_channel(MANAGER))
+    (note,) = [m for m in dm if "Share to channel" in m.all_text]
+    assert "took too long" in note.all_text and "press *Share to channel* again" in note.all_text
 
 
 async def test_a_rep_is_refused_politely(stack: LocalStack, clock: TravelClock) -> None:
