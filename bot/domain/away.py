@@ -150,11 +150,17 @@ def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetim
             raise too_far
         until = back_after(day, calendar)
     else:
+        if lowered.startswith("-"):  # `-1d`: a duration back from now
+            raise Refusal(f"{word[:40]} is in the past: away until when? {USAGE}")
         try:
             duration = Duration.parse(lowered)
         except OverflowError:
             raise too_far from None
         except ValueError:
+            if _is_zero(lowered):
+                raise Refusal(
+                    f"{word[:40]} is no time at all: away for how long? {USAGE}"
+                ) from None
             raise Refusal(f"I can't read {word[:40]!r} as until when. {USAGE}") from None
         try:
             until = calendar.add(now, duration)
@@ -163,6 +169,15 @@ def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetim
     if until - now > LONGEST:
         raise too_far
     return until.astimezone(UTC)
+
+
+def _is_zero(text: str) -> bool:
+    """Whether `text` is a duration of nothing (`0d`, `0h 0m`): readable, but no time away."""
+    try:
+        Duration.parse(text.replace("0", "1", 1))  # the same shape with time in it
+    except (ValueError, OverflowError):
+        return False
+    return all(char == "0" for char in text if char.isdigit())
 
 
 def back_after(day: date, calendar: BusinessCalendar) -> datetime:

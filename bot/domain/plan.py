@@ -81,7 +81,11 @@ def parse_goal(text: str, per: str | None = None) -> Goal:
         if words and words[-1] in _FILLERS:
             words.pop()
     period = named or _PERIODS.get((per or "month").lower())
-    found = _GOAL.fullmatch("".join(words))
+    written = "".join(words)
+    found = _GOAL.fullmatch(written.removeprefix("-"))
+    if period is not None and found is not None and written.startswith("-"):
+        # `-5` reads as a number, a negative one: the goal's bounds say what is wrong with it.
+        raise Refusal(f"A revenue goal is more than 0 and at most 1 trillion: {GOAL_HELP}.")
     if period is None or found is None:
         raise Refusal(f"I can't read {text.strip()[:100]!r} as a revenue goal: {GOAL_HELP}.")
     amount = float(found["number"].replace(",", "")) * _UNITS[found["unit"] or ""]

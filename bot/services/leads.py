@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -1057,6 +1058,11 @@ class Services:
         query = query.strip()
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
+        if (what := slack_reference(query)) is not None:
+            raise Refusal(
+                f"`/lead` looks up a lead by its email or external id: {what}, not a lead. "
+                "For example, `/lead jane@acme.com`."
+            )
         if not may_look_up(actor, self.policy, self.barred):
             raise Refusal(refusal(Action.VIEW_LEAD, actor, self.policy), Reason.NOT_ALLOWED)
         found = await self.store.matching(query)
@@ -1260,6 +1266,22 @@ def _several(query: str, leads: list[LeadView], policy: Policy) -> str:
         f"{len(leads)} leads you may see have the email {query!r}; ask for one by its "
         f"external id, e.g. `/lead {_asked_by(newest[0])}`:\n" + "\n".join(lines)
     )
+
+
+# What Slack puts in a command's text for a member or a channel picked in the composer
+# (`<@U0123|ben>`, `<#C0123|sales>`; "Implementing slash commands": escaping).
+_SLACK_REFERENCE = re.compile(r"<(?P<kind>[@#])(?P<id>[A-Z0-9]{2,20})(?:\|[^<>]*)?>")
+
+
+def slack_reference(query: str) -> str | None:
+    """What a `/lead` query that is a Slack mention names, in words ("<@U0123> is a person in
+    Slack", "that is a Slack channel"); None for anything else (an email, an external id)."""
+    found = _SLACK_REFERENCE.fullmatch(query)
+    if found is None:
+        return None
+    if found["kind"] == "@" and is_user_id(found["id"]):
+        return f"<@{found['id']}> is a person in Slack"
+    return "that is a Slack channel" if found["kind"] == "#" else None
 
 
 def _asked_by(lead: LeadView) -> str:
