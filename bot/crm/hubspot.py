@@ -177,9 +177,13 @@ class HubSpotAdapter:
             )
         return contact_id
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         """Create the note on the contact, unless a note with our key is there already. The
-        look costs one or two reads; a `fresh` note (no earlier attempt) skips it."""
+        look costs one or two reads; a `fresh` note (no earlier attempt) skips it. Returns the
+        id of the contact the note is on: another than `note.crm_id` when that contact was
+        merged away (its read answers the one that remains) or deleted (found by email), so
+        the worker ties the lead to it, as it does with `sync`'s, and the next note is one
+        request again, not a 400 and a look each time."""
         contact_id = note.crm_id or await self._contact_by_email(note.email)
         if not note.fresh:
             try:
@@ -191,7 +195,7 @@ class HubSpotAdapter:
                 contact_id = await self._contact_by_email(note.email)
                 contact_id, existing = await self._note_with_key(contact_id, note.key)
             if existing is not None:
-                return
+                return contact_id
         properties = {
             "hs_note_body": note_html(note),
             "hs_timestamp": note.at.astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -221,7 +225,8 @@ class HubSpotAdapter:
             # association: so the note takes that look now (its id, then the email: a gone
             # contact is CrmMissing, not a set-up to change). A 400 for another cause
             # comes again, and is refused then.
-            await self.note(replace(note, fresh=False))
+            return await self.note(replace(note, fresh=False))
+        return contact_id
 
     async def event(self, event: CrmEvent) -> None:
         """HubSpot learns our changes as properties and notes: nothing to send."""

@@ -117,9 +117,12 @@ class CrmAdapter(Protocol):
         `record.crm_id` is None), or None for a CRM without records (the webhook)."""
         ...
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         """Create the note (or Task) once: when a note carrying `note.key` exists already (an
-        earlier attempt whose answer was lost), adopt it instead of creating a second."""
+        earlier attempt whose answer was lost), adopt it instead of creating a second. Returns
+        the CRM id of the record the note went on (HubSpot: the contact, which is another than
+        `note.crm_id` when that one was merged away or deleted), as `sync` does; None for a CRM
+        whose adapter does not say (Salesforce, the webhook)."""
         ...
 
     async def event(self, event: CrmEvent) -> None:

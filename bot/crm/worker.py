@@ -434,7 +434,7 @@ class CrmWorker:
         name = self.adapter.name
         started = time.monotonic()
         try:
-            crm_id = await self._write(item)
+            tie = await self._write(item)
         except CrmRetry as error:
             return await self._retry(item, error)
         except CrmRefused as error:
@@ -453,15 +453,21 @@ class CrmWorker:
             return True
         finally:
             self.metrics.crm_write_seconds.labels(crm=name).observe(time.monotonic() - started)
-        await self.rows.done(item, self.clock(), crm_id=crm_id)
+        if tie is None:
+            await self.rows.done(item, self.clock())
+        else:
+            await self.rows.done(item, self.clock(), crm_id=tie[0], was=tie[1])
         self._failures = 0
         if self.refusing is not None:
             log.info("the CRM (%s) takes Handoff's writes again", name)
             self.refusing = None
         return True
 
-    async def _write(self, item: CrmItem) -> str | None:
-        """Render the row from the lead as it is now and write it; a CRM id found on the way."""
+    async def _write(self, item: CrmItem) -> tuple[str, str | None] | None:
+        """Render the row from the lead as it is now and write it. A record the CRM wrote to
+        other than the lead's (found by email, or the one its merged-away or deleted record
+        lives on in): its id, and the lead's id it replaces, to tie the lead to it, so its next
+        writes go there at once (a sync's or a note's alike)."""
         policy = self.policies.current
         crm = policy.crm
         lead = await self.rows.lead(item.lead_id)
@@ -473,8 +479,12 @@ class CrmWorker:
             if lead.crm_id is not None and self._written.get(lead.id) == record:
                 return None  # the CRM shows this already
             found = await self.adapter.sync(record)
+            # Remembered with the id written to: the lead's next record carries its CRM id, so
+            # one tied to another record meanwhile (a note's look, a merge told) is no match,
+            # and that record is brought to the lead's state (a merge keeps the remaining
+            # contact's own values).
             self._remember(replace(record, crm_id=found or lead.crm_id))
-            return found if found and found != lead.crm_id else None
+            return (found, lead.crm_id) if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:
             note = note_of(
@@ -483,8 +493,8 @@ class CrmWorker:
             # Its first try, with no earlier request that may have reached the CRM: created in
             # one request, without first looking for our key (the lease counted this try).
             fresh = item.attempts == 1 and not item.unknown
-            await self.adapter.note(replace(note, fresh=fresh))
-            return None
+            found = await self.adapter.note(replace(note, fresh=fresh))
+            return (found, lead.crm_id) if found and found != lead.crm_id else None
         event = CrmEvent(
             key=str(item.key),
             lead_id=lead.id,

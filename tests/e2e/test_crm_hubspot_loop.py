@@ -722,3 +722,49 @@ async def test_a_contact_an_erased_persons_contact_was_merged_into_never_takes_t
         dump = (await database_text(stack) + slack_text(stack)).lower()
         for trace in ("jane", "globex", f'"{kept}"', f":{kept}", f'"{first}"', f":{first}"):
             assert trace not in dump, trace
+
+
+async def test_a_note_that_finds_its_contact_merged_ties_the_lead_to_the_contact_that_remains(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """Jane's contact (A) is merged into another (B) in HubSpot, and Handoff is not told (no
+    webhook subscribed, or the `contact.merge` not delivered yet). Her next note is refused
+    for A (a 400: HubSpot does not associate a note with a contact merged away), finds B (a
+    read of A answers B, HubSpot's changelog "Updated merge functionality for contacts and
+    companies") and goes there; the lead is tied to B from then on, so her later writes go to
+    B at once: the next sync brings B to the lead's state, the next note is one request."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    first = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    kept = hub.add_contact("jane@globex-group.example", firstname="Jane")
+    async with stack_for(sqlite_url, crm_policy(attempt_notes=True), clock, hub) as stack:
+        assert (await stack.post_lead(LEAD))[0] == 201
+        await stack.settle()
+        for minutes in (4, 10):
+            clock.advance(minutes=minutes)
+            label = "Claim" if minutes == 4 else "Log call"
+            await stack.driver.press(MAYA, label, channel=ENTERPRISE)
+            await stack.settle()
+        assert (await stack.services.lead(1)).crm_id == first
+        hub.merge_contacts(kept, first)  # nobody subscribed: Handoff hears nothing of it
+
+        def to_contacts(since: int) -> list[tuple[str, str]]:
+            return [r for r in hub.requests[since:] if "/owners" not in r[1]]
+
+        sent = len(hub.requests)
+        clock.advance(minutes=10)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)  # the same state: a note
+        await stack.settle()
+        assert len(hub.notes_of(kept)) == 2  # the first call's, moved by the merge, and this
+        assert ("GET", f"/crm/v3/objects/contacts/{first}") in to_contacts(sent)  # the look
+        assert (await stack.services.lead(1)).crm_id == kept
+
+        sent = len(hub.requests)
+        clock.advance(minutes=10)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        assert to_contacts(sent) == [
+            ("PATCH", f"/crm/v3/objects/contacts/{kept}"),  # B shows the lead's state
+            ("POST", "/crm/v3/objects/notes"),  # one request: no 400, no look
+        ]
+        assert len(hub.notes_of(kept)) == 3
+        assert hub.contact(kept)["hs_lead_status"] == "ATTEMPTED_TO_CONTACT"
