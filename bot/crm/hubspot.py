@@ -419,7 +419,12 @@ class HubSpotAdapter:
         try:
             async with self.pace.request():
                 call = asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
-                return await asyncio.wait_for(call, self.request_deadline)
+                try:
+                    return await asyncio.wait_for(call, self.request_deadline)
+                except _API_ERRORS as error:
+                    # Mapped inside the pace, which so learns of a daily limit from any request
+                    # (an inbound webhook's read too) and sends none more until it resets.
+                    raise self._error(error, write) from error
         except TimeoutError as error:
             # Given up, not cancelled: the thread may still send it, so a write may be done.
             raise CrmRetry(
@@ -431,8 +436,6 @@ class HubSpotAdapter:
                 urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
             )
             raise CrmRetry(f"HubSpot did not answer: {error}", unknown=write and sent) from error
-        except _API_ERRORS as error:
-            raise self._error(error, write) from error
 
     def _error(self, error: Any, write: bool) -> Exception:
         """The port's error for a HubSpot error answer (its HTTP status kept as `status`)."""

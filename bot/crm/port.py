@@ -53,8 +53,13 @@ class CrmRefused(CrmError):
 class CrmDailyLimit(CrmRefused):
     """The CRM account's requests for the day are used up (HubSpot's 429 with `policyName`
     DAILY): every request is refused until the limit resets at midnight. The worker sends
-    nothing before the next midnight of the SLA file's time zone, and tells the escalations
-    channel once, as for any refusal."""
+    nothing before the next midnight of the SLA file's time zone (`resumes`, set by the
+    worker's pace), and tells the escalations channel once, as for any refusal; an inbound
+    webhook that needs a read meanwhile is answered 503 until then."""
+
+    def __init__(self, message: str, *, resumes: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resumes = resumes
 
 
 class CrmMissing(CrmError):

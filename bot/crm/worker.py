@@ -253,6 +253,9 @@ class CrmWorker:
         self.refused_retry = timedelta(seconds=refused_retry_seconds)
         self.refusing: Refusing | None = None
         self._paused_until: datetime | None = None  # nothing is sent before (Retry-After)
+        # The CRM's daily limit, used up: no request goes before it resets (a write's, or an
+        # inbound webhook's read), and what the CRM said.
+        self._daily: CrmDailyLimit | None = None
         self._failures = 0  # transient failures in a row, CRM-wide
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -386,12 +389,35 @@ class CrmWorker:
         task (an inbound webhook's read, answered to the CRM only after it) takes the next room
         before the rows' writes, so a backlog of writes does not hold a webhook's answer past
         the CRM's timeout."""
+        self._refuse_before_reset()
         writer = self._leased is not None and self._leased[2] is asyncio.current_task()
         await self.window.take(self._hold_lease, first=not writer)
         try:
             yield
+        except CrmDailyLimit as limit:
+            self._used_up(limit)
+            raise
         finally:
             self.window.finished()
+
+    def _used_up(self, limit: CrmDailyLimit) -> None:
+        """The CRM's daily limit is used up (said to any request): nothing more is sent before
+        it resets, at the next midnight of the SLA file's `timezone` (`limit.resumes`)."""
+        if limit.resumes is None:
+            resumes = next_midnight(self.clock(), self.policies.current.timezone)
+            limit.resumes = resumes.astimezone(UTC)
+        self._daily = limit
+
+    def _refuse_before_reset(self) -> None:
+        """Before a request: while the daily limit is used up, it is refused here, unsent
+        (the CRM would refuse it too: one request a day, not one per inbound webhook)."""
+        daily = self._daily
+        if daily is None or daily.resumes is None:
+            return
+        if self.clock() >= daily.resumes:
+            self._daily = None
+            return
+        raise CrmDailyLimit(str(daily), resumes=daily.resumes)
 
     async def _hold_lease(self, wait: float) -> None:
         """Before a request of the row being written, which starts after `wait` seconds and may
@@ -544,7 +570,10 @@ class CrmWorker:
         daily = isinstance(error, CrmDailyLimit)
         # A daily limit resets at midnight, hours away: no probe before it (each would be
         # refused too). The SLA's zone stands for the account's (docs/crm-hubspot.md).
-        resumes = next_midnight(now, zone).astimezone(UTC) if daily else None
+        resumes = None
+        if isinstance(error, CrmDailyLimit):
+            self._used_up(error)
+            resumes = error.resumes
         self._paused_until = resumes or now + self.refused_retry
         await self.rows.retry(item, self._paused_until, f"refused: {error}", unknown=item.unknown)
         log.error(

@@ -397,6 +397,7 @@ class HubSpotFake:
         self.contact_properties = _default_contact_properties()
         self.writes: list[Write] = []
         self.requests: list[tuple[str, str]] = []  # every (method, path) received
+        self.answered_retry_after: str | None = None  # the last webhook answer's `Retry-After`
         self.received: list[float] = []  # when each of `requests` came (`clock`)
         self.limited: list[tuple[str, str]] = []  # the requests the burst limit answered 429
         self.limited_daily: list[tuple[str, str]] = []  # ...and the daily limit
@@ -711,10 +712,10 @@ class HubSpotFake:
         batches = [events[start : start + 100] for start in range(0, len(events), 100)]
         return [await self.send_subscription(url, b) for url in self.subscribers for b in batches]
 
-    @staticmethod
-    async def _post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         async with ClientSession() as session, session.post(url, data=body, headers=headers) as r:
             await r.read()
+            self.answered_retry_after = r.headers.get("Retry-After")
             return r.status
 
     # -- the API --------------------------------------------------------------------------
