@@ -23,7 +23,9 @@
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
   more until that wait is over; a 429 for the account's daily limit (`policyName` DAILY, or
   `X-HubSpot-RateLimit-Daily-Remaining: 0`) → CrmDailyLimit, which stops the writes until
-  midnight (hours away, not the rolling window's seconds); 5xx, a broken connection, a lost
+  midnight (hours away, not the rolling window's seconds); 423 Locked and 477 Migration in
+  Progress → CrmRetry after their wait (2 s, or the 477's `Retry-After`); 5xx, a broken
+  connection, a lost
   answer or none within `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 →
   CrmRefused; a property HubSpot does not have (or a value it will not take) → CrmRefused
   naming the property; a contact that is not there → CrmMissing.
@@ -84,6 +86,10 @@ _API_ERRORS = (
     owner_errors.ApiException,
     association_errors.ApiException,
 )
+# HubSpot's "Error handling" guide: 423 Locked ("Locks will last for 2 seconds, so ... include
+# a delay of at least 2 seconds between your API requests") and 477 Migration in Progress.
+LOCKED, MIGRATING = 423, 477
+LOCK_SECONDS = 2.0
 # The v4 associations list gives at most 500 a page (its reference: "Limit 500 per call").
 ASSOCIATIONS_PAGE = 500
 # An owner id as `GET /crm/v3/owners/{ownerId}` takes it: crmOwners.json types `ownerId` as
@@ -458,6 +464,21 @@ class HubSpotAdapter:
             after = retry_after(headers)
             self._quiet_until = max(self._quiet_until, self._clock() + after)
             return CrmRetry(f"HubSpot rate limit: {message}", after=after)
+        if status in (LOCKED, MIGRATING):
+            # Waits, not a set-up to fix (HubSpot's "Error handling" guide): 423 Locked, "Locks
+            # will last for 2 seconds"; 477 Migration in Progress, the account moving between
+            # data hosting locations, with "a Retry-After response header indicating how many
+            # seconds to wait before retrying the request (typically up to 24 hours)". Nothing
+            # was written. Nothing is sent before the wait is over, as after a 429.
+            given = headers.get("Retry-After")
+            wait = retry_after({"Retry-After": given}) if given is not None else None
+            if wait is None and status == LOCKED:
+                wait = LOCK_SECONDS
+            if wait is None:  # a 477 without its wait: the worker's backoff
+                return CrmRetry(f"HubSpot's account is being migrated ({status}): {message}")
+            self._quiet_until = max(self._quiet_until, self._clock() + wait)
+            what = "locked" if status == LOCKED else "being migrated"
+            return CrmRetry(f"HubSpot's account is {what} ({status}): {message}", after=wait)
         if status == 401:
             return CrmRefused(f"HubSpot refuses the access token (401): {message}")
         if status == 403:

@@ -561,10 +561,19 @@ class HubSpotFake:
         return datetime.fromtimestamp(self.clock(), self.time_zone).date()
 
     def fail_next(
-        self, n: int = 1, status: int = 503, *, method: str | None = None, path: str | None = None
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        """The next n requests (of `method` to `path`, when given) answer a 5xx, change nothing."""
-        self.faults.extend(Fault("error", status, 1.0, method, path) for _ in range(n))
+        """The next n requests (of `method` to `path`, when given) answer an error, change
+        nothing: a 5xx, or another of HubSpot's "Error handling" guide (423 Locked, 477
+        Migration in Progress, which sends a `Retry-After`: give `retry_after`)."""
+        wait = -1.0 if retry_after is None else retry_after
+        self.faults.extend(Fault("error", status, wait, method, path) for _ in range(n))
 
     def drop_next(self, n: int = 1, *, method: str | None = None, path: str | None = None) -> None:
         """The next n requests (of `method` to `path`, when given) are done, then the connection
@@ -751,7 +760,10 @@ class HubSpotFake:
                     _retry_after=fault.retry_after,
                 )
             if fault is not None and fault.kind == "error":
-                raise _ApiError(fault.status, "INTERNAL_ERROR", "Internal error, please retry")
+                wait = {"_retry_after": fault.retry_after} if fault.retry_after >= 0 else {}
+                raise _ApiError(
+                    fault.status, "INTERNAL_ERROR", "Internal error, please retry", **wait
+                )
             if spec is None and by_hand is not None:
                 status, answer = 200, self._associations_v4(request.method, by_hand, request.query)
             else:

@@ -482,6 +482,39 @@ async def test_a_5xx_or_a_dropped_write_is_retried_as_unknown(
     await adapter.aclose()
 
 
+async def test_a_locked_account_or_one_migrating_is_waited_for_not_refused(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot's "Error handling" guide: 423 Locked ("Locks will last for 2 seconds ... include
+    a delay of at least 2 seconds") and 477 Migration in Progress (the account moves between
+    data hosting locations; "HubSpot will return a Retry-After response header indicating how
+    many seconds to wait") are waits, not a set-up someone must fix: a CrmRetry after that
+    wait, with nothing sent before it, and no CrmRefused (which alerts the escalations channel
+    to check the token and the property names)."""
+    contact = fake.add_contact("jane@acme.test", hs_lead_status="NEW")
+    adapter = adapter_for(fake, clock)
+    fake.fail_next(status=423, method="PATCH")
+    with pytest.raises(CrmRetry) as locked:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert locked.value.after == 2 and not locked.value.unknown
+
+    clock.now += 2
+    fake.fail_next(status=477, method="PATCH", retry_after=3600)
+    with pytest.raises(CrmRetry) as migrating:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert migrating.value.after == 3600 and not migrating.value.unknown
+    sent = len(fake.requests)
+    clock.now += 1800
+    with pytest.raises(CrmRetry):
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert len(fake.requests) == sent  # nothing during the migration's wait
+
+    clock.now += 1800
+    assert await adapter.sync(record(crm_id=contact, owner=None)) == contact
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"
+    await adapter.aclose()
+
+
 async def test_a_bad_token_is_refused_and_check_says_so(fake: HubSpotFake, clock: Clock) -> None:
     contact = fake.add_contact("jane@acme.test")
     adapter = adapter_for(fake, clock, token="pat-na1-revoked")
