@@ -168,8 +168,9 @@ class HubSpotAdapter:
         except CrmMissing:
             if record.crm_id is None:
                 raise
-            # The stored id is gone (merged or deleted): the contact with the email, if any.
-            contact_id = await self._contact_by_email(record.email)
+            # The stored id is gone: the contact it was merged into, else (deleted) the contact
+            # with the email, if any.
+            contact_id = await self._remaining(record.crm_id, record.email)
             answer = await self._call(True, self._contacts.update, contact_id, body)
         sent = properties.get("lifecyclestage")
         kept = (getattr(answer, "properties", None) or {}).get("lifecyclestage")
@@ -323,6 +324,20 @@ class HubSpotAdapter:
         except CrmMissing:
             raise CrmMissing("HubSpot has no contact with the lead's email") from None
         return str(contact.id)
+
+    async def _remaining(self, gone: str, email: str) -> str:
+        """The contact that remains of `gone`, whose PATCH was a 404: a contact merged away
+        answers a read under the id of the one it was merged into (HubSpot's changelog "Updated
+        merge functionality for contacts and companies": "fetching any records using the
+        original IDs will return the new merged record with the new ID"), which need not have
+        the lead's email as its own; a deleted one is a 404, and the contact with the email is
+        taken (CrmMissing: none)."""
+        try:
+            contact = await self._call(False, self._contacts.get_by_id, gone, properties=["email"])
+        except CrmMissing:
+            return await self._contact_by_email(email)
+        found = str(contact.id)
+        return found if found != gone else await self._contact_by_email(email)
 
     async def _owner_of(self, member: str | None) -> str | None:
         """The HubSpot owner of a Slack member, found by email (None: not found, left as is)."""

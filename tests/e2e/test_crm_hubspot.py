@@ -266,6 +266,23 @@ async def test_a_deleted_contact_id_falls_back_to_the_email(
     await adapter.aclose()
 
 
+async def test_a_sync_to_a_contact_merged_away_goes_to_the_contact_that_remains(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """The lead's contact was merged into another with another email, and Handoff was not told:
+    a PATCH of the merged id is a 404, and no contact has the lead's email as its own any more.
+    A read of the merged id answers the contact that remains, under its id (HubSpot's changelog
+    "Updated merge functionality for contacts and companies"): the sync goes there, and returns
+    that id (before: CrmMissing, the write skipped as if the person were gone)."""
+    gone = fake.add_contact("jane@acme.test")
+    kept = fake.add_contact("jane.doe@acme-group.test")
+    fake.merge_contacts(kept, gone)
+    adapter = adapter_for(fake, clock)
+    assert await adapter.sync(record(crm_id=gone, owner=None)) == kept
+    assert fake.contact(kept)["hs_lead_status"] == "OPEN"
+    await adapter.aclose()
+
+
 async def test_a_disposition_note_is_created_once_even_when_its_answer_is_dropped(
     fake: HubSpotFake, clock: Clock
 ) -> None:
