@@ -219,7 +219,12 @@ def _crm_route(operation: str, summary: str, security: str, body: dict[str, Any]
                 "401": _json("Error", "A bad, missing or stale signature or token"),
                 "404": _json("Error", "No CRM configured, or no lead ever for the record(s)"),
                 "413": _REFUSED["413"],
-                "503": _REFUSED["503"],
+                "503": {
+                    **_REFUSED["503"],
+                    "description": "Behind (HANDOFF_INTAKE_MAX_BACKLOG), the database does not "
+                    "answer, or a change needs a read from the CRM while its daily API limit "
+                    "is used up (Retry-After: its reset)",
+                },
             },
         }
     }

@@ -25,6 +25,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -240,9 +241,14 @@ def lead_view_of(db: Connection, lead_id: int) -> LeadView | None:
     return LeadView(stage=Stage(row["stage"]), **{name: row[name] for name in _VIEW})
 
 
+# Only over the id the write started from (none, or the one it found gone): a lead tied
+# meanwhile to another record (a merge told by the CRM) or erased (its id a digest) keeps it.
 _SET_CRM_ID = (
     update(table(LeadRow))
-    .where(LeadRow.id == bindparam("p_lead_id"), LeadRow.crm_id.is_(None))
+    .where(
+        LeadRow.id == bindparam("p_lead_id"),
+        or_(LeadRow.crm_id.is_(None), LeadRow.crm_id == bindparam("p_was")),
+    )
     .values(crm_id=bindparam("p_crm_id"))
 )
 
@@ -295,16 +301,25 @@ class CrmOutboxStore:
         return await self.db.run(lambda db: lead_view_of(db, lead_id))
 
     async def done(
-        self, item: CrmItem, now: datetime, crm_id: str | None = None, error: str | None = None
+        self,
+        item: CrmItem,
+        now: datetime,
+        crm_id: str | None = None,
+        error: str | None = None,
+        *,
+        was: str | None = None,
     ) -> None:
-        """The write happened (or there was nothing to write to: `error` says why); a CRM id
-        found by email is kept on the lead, so the next write needs no lookup."""
+        """The write happened (or there was nothing to write to: `error` says why). A CRM id
+        the write found (by email, or the record a merged-away or deleted one lives on in) is
+        kept on the lead, so the next write needs no lookup: in place of none, or of `was`,
+        the id the write started from, and of no other (one set meanwhile stands)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": DONE, "p_now": now, "p_error": error}
             db.execute(_FINISH, params)
             if crm_id:
-                db.execute(_SET_CRM_ID, {"p_lead_id": item.lead_id, "p_crm_id": crm_id[:64]})
+                tie = {"p_lead_id": item.lead_id, "p_crm_id": crm_id[:64], "p_was": was}
+                db.execute(_SET_CRM_ID, tie)
 
         await self.db.run(work)
 

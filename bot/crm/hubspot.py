@@ -23,7 +23,9 @@
 - Errors become the port's: 429 → CrmRetry(after=HubSpot's wait), and the adapter sends nothing
   more until that wait is over; a 429 for the account's daily limit (`policyName` DAILY, or
   `X-HubSpot-RateLimit-Daily-Remaining: 0`) → CrmDailyLimit, which stops the writes until
-  midnight (hours away, not the rolling window's seconds); 5xx, a broken connection, a lost
+  midnight (hours away, not the rolling window's seconds); 423 Locked and 477 Migration in
+  Progress → CrmRetry after their wait (2 s, or the 477's `Retry-After`); 5xx, a broken
+  connection, a lost
   answer or none within `timeout` seconds → CrmRetry (`unknown` for writes); 401/403 →
   CrmRefused; a property HubSpot does not have (or a value it will not take) → CrmRefused
   naming the property; a contact that is not there → CrmMissing.
@@ -84,6 +86,10 @@ _API_ERRORS = (
     owner_errors.ApiException,
     association_errors.ApiException,
 )
+# HubSpot's "Error handling" guide: 423 Locked ("Locks will last for 2 seconds, so ... include
+# a delay of at least 2 seconds between your API requests") and 477 Migration in Progress.
+LOCKED, MIGRATING = 423, 477
+LOCK_SECONDS = 2.0
 # The v4 associations list gives at most 500 a page (its reference: "Limit 500 per call").
 ASSOCIATIONS_PAGE = 500
 # An owner id as `GET /crm/v3/owners/{ownerId}` takes it: crmOwners.json types `ownerId` as
@@ -162,8 +168,9 @@ class HubSpotAdapter:
         except CrmMissing:
             if record.crm_id is None:
                 raise
-            # The stored id is gone (merged or deleted): the contact with the email, if any.
-            contact_id = await self._contact_by_email(record.email)
+            # The stored id is gone: the contact it was merged into, else (deleted) the contact
+            # with the email, if any.
+            contact_id = await self._remaining(record.crm_id, record.email)
             answer = await self._call(True, self._contacts.update, contact_id, body)
         sent = properties.get("lifecyclestage")
         kept = (getattr(answer, "properties", None) or {}).get("lifecyclestage")
@@ -177,9 +184,13 @@ class HubSpotAdapter:
             )
         return contact_id
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         """Create the note on the contact, unless a note with our key is there already. The
-        look costs one or two reads; a `fresh` note (no earlier attempt) skips it."""
+        look costs one or two reads; a `fresh` note (no earlier attempt) skips it. Returns the
+        id of the contact the note is on: another than `note.crm_id` when that contact was
+        merged away (its read answers the one that remains) or deleted (found by email), so
+        the worker ties the lead to it, as it does with `sync`'s, and the next note is one
+        request again, not a 400 and a look each time."""
         contact_id = note.crm_id or await self._contact_by_email(note.email)
         if not note.fresh:
             try:
@@ -191,7 +202,7 @@ class HubSpotAdapter:
                 contact_id = await self._contact_by_email(note.email)
                 contact_id, existing = await self._note_with_key(contact_id, note.key)
             if existing is not None:
-                return
+                return contact_id
         properties = {
             "hs_note_body": note_html(note),
             "hs_timestamp": note.at.astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -221,7 +232,8 @@ class HubSpotAdapter:
             # association: so the note takes that look now (its id, then the email: a gone
             # contact is CrmMissing, not a set-up to change). A 400 for another cause
             # comes again, and is refused then.
-            await self.note(replace(note, fresh=False))
+            return await self.note(replace(note, fresh=False))
+        return contact_id
 
     async def event(self, event: CrmEvent) -> None:
         """HubSpot learns our changes as properties and notes: nothing to send."""
@@ -312,6 +324,20 @@ class HubSpotAdapter:
         except CrmMissing:
             raise CrmMissing("HubSpot has no contact with the lead's email") from None
         return str(contact.id)
+
+    async def _remaining(self, gone: str, email: str) -> str:
+        """The contact that remains of `gone`, whose PATCH was a 404: a contact merged away
+        answers a read under the id of the one it was merged into (HubSpot's changelog "Updated
+        merge functionality for contacts and companies": "fetching any records using the
+        original IDs will return the new merged record with the new ID"), which need not have
+        the lead's email as its own; a deleted one is a 404, and the contact with the email is
+        taken (CrmMissing: none)."""
+        try:
+            contact = await self._call(False, self._contacts.get_by_id, gone, properties=["email"])
+        except CrmMissing:
+            return await self._contact_by_email(email)
+        found = str(contact.id)
+        return found if found != gone else await self._contact_by_email(email)
 
     async def _owner_of(self, member: str | None) -> str | None:
         """The HubSpot owner of a Slack member, found by email (None: not found, left as is)."""
@@ -414,7 +440,12 @@ class HubSpotAdapter:
         try:
             async with self.pace.request():
                 call = asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
-                return await asyncio.wait_for(call, self.request_deadline)
+                try:
+                    return await asyncio.wait_for(call, self.request_deadline)
+                except _API_ERRORS as error:
+                    # Mapped inside the pace, which so learns of a daily limit from any request
+                    # (an inbound webhook's read too) and sends none more until it resets.
+                    raise self._error(error, write) from error
         except TimeoutError as error:
             # Given up, not cancelled: the thread may still send it, so a write may be done.
             raise CrmRetry(
@@ -426,8 +457,6 @@ class HubSpotAdapter:
                 urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
             )
             raise CrmRetry(f"HubSpot did not answer: {error}", unknown=write and sent) from error
-        except _API_ERRORS as error:
-            raise self._error(error, write) from error
 
     def _error(self, error: Any, write: bool) -> Exception:
         """The port's error for a HubSpot error answer (its HTTP status kept as `status`)."""
@@ -450,6 +479,21 @@ class HubSpotAdapter:
             after = retry_after(headers)
             self._quiet_until = max(self._quiet_until, self._clock() + after)
             return CrmRetry(f"HubSpot rate limit: {message}", after=after)
+        if status in (LOCKED, MIGRATING):
+            # Waits, not a set-up to fix (HubSpot's "Error handling" guide): 423 Locked, "Locks
+            # will last for 2 seconds"; 477 Migration in Progress, the account moving between
+            # data hosting locations, with "a Retry-After response header indicating how many
+            # seconds to wait before retrying the request (typically up to 24 hours)". Nothing
+            # was written. Nothing is sent before the wait is over, as after a 429.
+            given = headers.get("Retry-After")
+            wait = retry_after({"Retry-After": given}) if given is not None else None
+            if wait is None and status == LOCKED:
+                wait = LOCK_SECONDS
+            if wait is None:  # a 477 without its wait: the worker's backoff
+                return CrmRetry(f"HubSpot's account is being migrated ({status}): {message}")
+            self._quiet_until = max(self._quiet_until, self._clock() + wait)
+            what = "locked" if status == LOCKED else "being migrated"
+            return CrmRetry(f"HubSpot's account is {what} ({status}): {message}", after=wait)
         if status == 401:
             return CrmRefused(f"HubSpot refuses the access token (401): {message}")
         if status == 403:

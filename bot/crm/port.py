@@ -53,8 +53,13 @@ class CrmRefused(CrmError):
 class CrmDailyLimit(CrmRefused):
     """The CRM account's requests for the day are used up (HubSpot's 429 with `policyName`
     DAILY): every request is refused until the limit resets at midnight. The worker sends
-    nothing before the next midnight of the SLA file's time zone, and tells the escalations
-    channel once, as for any refusal."""
+    nothing before the next midnight of the SLA file's time zone (`resumes`, set by the
+    worker's pace), and tells the escalations channel once, as for any refusal; an inbound
+    webhook that needs a read meanwhile is answered 503 until then."""
+
+    def __init__(self, message: str, *, resumes: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resumes = resumes
 
 
 class CrmMissing(CrmError):
@@ -117,9 +122,12 @@ class CrmAdapter(Protocol):
         `record.crm_id` is None), or None for a CRM without records (the webhook)."""
         ...
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         """Create the note (or Task) once: when a note carrying `note.key` exists already (an
-        earlier attempt whose answer was lost), adopt it instead of creating a second."""
+        earlier attempt whose answer was lost), adopt it instead of creating a second. Returns
+        the CRM id of the record the note went on (HubSpot: the contact, which is another than
+        `note.crm_id` when that one was merged away or deleted), as `sync` does; None for a CRM
+        whose adapter does not say (Salesforce, the webhook)."""
         ...
 
     async def event(self, event: CrmEvent) -> None:

@@ -150,9 +150,10 @@ class SalesforceAdapter:
 
         return await self._on_lead(record.crm_id, record.email, patch)
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         """A completed Task on the Lead, once: a Task carrying the key is adopted. For a
-        converted Lead, the Task goes to its Contact (`ConvertedContactId`)."""
+        converted Lead, the Task goes to its Contact (`ConvertedContactId`). Returns None: the
+        Lead is kept as the lead's record (the worker stores no other)."""
         marker = f"[handoff:{note.key}]"
         task: dict[str, Any] = {
             "Subject": task_subject(note.subject, marker),
@@ -189,6 +190,7 @@ class SalesforceAdapter:
                 await create_once(await self._contact_of(who))
 
         await self._on_lead(note.crm_id, note.email, create_on, contacts=True)
+        return None
 
     async def event(self, event: CrmEvent) -> None:
         """Salesforce is told through records and Tasks, not events."""

@@ -96,7 +96,7 @@ class WebhookAdapter:
     async def sync(self, record: CrmRecord) -> str | None:
         return None
 
-    async def note(self, note: CrmNote) -> None:
+    async def note(self, note: CrmNote) -> str | None:
         return None
 
     async def event(self, event: CrmEvent) -> None:

@@ -253,6 +253,9 @@ class CrmWorker:
         self.refused_retry = timedelta(seconds=refused_retry_seconds)
         self.refusing: Refusing | None = None
         self._paused_until: datetime | None = None  # nothing is sent before (Retry-After)
+        # The CRM's daily limit, used up: no request goes before it resets (a write's, or an
+        # inbound webhook's read), and what the CRM said.
+        self._daily: CrmDailyLimit | None = None
         self._failures = 0  # transient failures in a row, CRM-wide
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -386,12 +389,35 @@ class CrmWorker:
         task (an inbound webhook's read, answered to the CRM only after it) takes the next room
         before the rows' writes, so a backlog of writes does not hold a webhook's answer past
         the CRM's timeout."""
+        self._refuse_before_reset()
         writer = self._leased is not None and self._leased[2] is asyncio.current_task()
         await self.window.take(self._hold_lease, first=not writer)
         try:
             yield
+        except CrmDailyLimit as limit:
+            self._used_up(limit)
+            raise
         finally:
             self.window.finished()
+
+    def _used_up(self, limit: CrmDailyLimit) -> None:
+        """The CRM's daily limit is used up (said to any request): nothing more is sent before
+        it resets, at the next midnight of the SLA file's `timezone` (`limit.resumes`)."""
+        if limit.resumes is None:
+            resumes = next_midnight(self.clock(), self.policies.current.timezone)
+            limit.resumes = resumes.astimezone(UTC)
+        self._daily = limit
+
+    def _refuse_before_reset(self) -> None:
+        """Before a request: while the daily limit is used up, it is refused here, unsent
+        (the CRM would refuse it too: one request a day, not one per inbound webhook)."""
+        daily = self._daily
+        if daily is None or daily.resumes is None:
+            return
+        if self.clock() >= daily.resumes:
+            self._daily = None
+            return
+        raise CrmDailyLimit(str(daily), resumes=daily.resumes)
 
     async def _hold_lease(self, wait: float) -> None:
         """Before a request of the row being written, which starts after `wait` seconds and may
@@ -434,7 +460,7 @@ class CrmWorker:
         name = self.adapter.name
         started = time.monotonic()
         try:
-            crm_id = await self._write(item)
+            tie = await self._write(item)
         except CrmRetry as error:
             return await self._retry(item, error)
         except CrmRefused as error:
@@ -453,15 +479,21 @@ class CrmWorker:
             return True
         finally:
             self.metrics.crm_write_seconds.labels(crm=name).observe(time.monotonic() - started)
-        await self.rows.done(item, self.clock(), crm_id=crm_id)
+        if tie is None:
+            await self.rows.done(item, self.clock())
+        else:
+            await self.rows.done(item, self.clock(), crm_id=tie[0], was=tie[1])
         self._failures = 0
         if self.refusing is not None:
             log.info("the CRM (%s) takes Handoff's writes again", name)
             self.refusing = None
         return True
 
-    async def _write(self, item: CrmItem) -> str | None:
-        """Render the row from the lead as it is now and write it; a CRM id found on the way."""
+    async def _write(self, item: CrmItem) -> tuple[str, str | None] | None:
+        """Render the row from the lead as it is now and write it. A record the CRM wrote to
+        other than the lead's (found by email, or the one its merged-away or deleted record
+        lives on in): its id, and the lead's id it replaces, to tie the lead to it, so its next
+        writes go there at once (a sync's or a note's alike)."""
         policy = self.policies.current
         crm = policy.crm
         lead = await self.rows.lead(item.lead_id)
@@ -473,8 +505,12 @@ class CrmWorker:
             if lead.crm_id is not None and self._written.get(lead.id) == record:
                 return None  # the CRM shows this already
             found = await self.adapter.sync(record)
+            # Remembered with the id written to: the lead's next record carries its CRM id, so
+            # one tied to another record meanwhile (a note's look, a merge told) is no match,
+            # and that record is brought to the lead's state (a merge keeps the remaining
+            # contact's own values).
             self._remember(replace(record, crm_id=found or lead.crm_id))
-            return found if found and found != lead.crm_id else None
+            return (found, lead.crm_id) if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:
             note = note_of(
@@ -483,8 +519,8 @@ class CrmWorker:
             # Its first try, with no earlier request that may have reached the CRM: created in
             # one request, without first looking for our key (the lease counted this try).
             fresh = item.attempts == 1 and not item.unknown
-            await self.adapter.note(replace(note, fresh=fresh))
-            return None
+            found = await self.adapter.note(replace(note, fresh=fresh))
+            return (found, lead.crm_id) if found and found != lead.crm_id else None
         event = CrmEvent(
             key=str(item.key),
             lead_id=lead.id,
@@ -534,7 +570,10 @@ class CrmWorker:
         daily = isinstance(error, CrmDailyLimit)
         # A daily limit resets at midnight, hours away: no probe before it (each would be
         # refused too). The SLA's zone stands for the account's (docs/crm-hubspot.md).
-        resumes = next_midnight(now, zone).astimezone(UTC) if daily else None
+        resumes = None
+        if isinstance(error, CrmDailyLimit):
+            self._used_up(error)
+            resumes = error.resumes
         self._paused_until = resumes or now + self.refused_retry
         await self.rows.retry(item, self._paused_until, f"refused: {error}", unknown=item.unknown)
         log.error(

@@ -397,6 +397,7 @@ class HubSpotFake:
         self.contact_properties = _default_contact_properties()
         self.writes: list[Write] = []
         self.requests: list[tuple[str, str]] = []  # every (method, path) received
+        self.answered_retry_after: str | None = None  # the last webhook answer's `Retry-After`
         self.received: list[float] = []  # when each of `requests` came (`clock`)
         self.limited: list[tuple[str, str]] = []  # the requests the burst limit answered 429
         self.limited_daily: list[tuple[str, str]] = []  # ...and the daily limit
@@ -560,10 +561,19 @@ class HubSpotFake:
         return datetime.fromtimestamp(self.clock(), self.time_zone).date()
 
     def fail_next(
-        self, n: int = 1, status: int = 503, *, method: str | None = None, path: str | None = None
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        """The next n requests (of `method` to `path`, when given) answer a 5xx, change nothing."""
-        self.faults.extend(Fault("error", status, 1.0, method, path) for _ in range(n))
+        """The next n requests (of `method` to `path`, when given) answer an error, change
+        nothing: a 5xx, or another of HubSpot's "Error handling" guide (423 Locked, 477
+        Migration in Progress, which sends a `Retry-After`: give `retry_after`)."""
+        wait = -1.0 if retry_after is None else retry_after
+        self.faults.extend(Fault("error", status, wait, method, path) for _ in range(n))
 
     def drop_next(self, n: int = 1, *, method: str | None = None, path: str | None = None) -> None:
         """The next n requests (of `method` to `path`, when given) are done, then the connection
@@ -711,10 +721,10 @@ class HubSpotFake:
         batches = [events[start : start + 100] for start in range(0, len(events), 100)]
         return [await self.send_subscription(url, b) for url in self.subscribers for b in batches]
 
-    @staticmethod
-    async def _post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         async with ClientSession() as session, session.post(url, data=body, headers=headers) as r:
             await r.read()
+            self.answered_retry_after = r.headers.get("Retry-After")
             return r.status
 
     # -- the API --------------------------------------------------------------------------
@@ -750,7 +760,10 @@ class HubSpotFake:
                     _retry_after=fault.retry_after,
                 )
             if fault is not None and fault.kind == "error":
-                raise _ApiError(fault.status, "INTERNAL_ERROR", "Internal error, please retry")
+                wait = {"_retry_after": fault.retry_after} if fault.retry_after >= 0 else {}
+                raise _ApiError(
+                    fault.status, "INTERNAL_ERROR", "Internal error, please retry", **wait
+                )
             if spec is None and by_hand is not None:
                 status, answer = 200, self._associations_v4(request.method, by_hand, request.query)
             else:

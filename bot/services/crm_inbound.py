@@ -23,18 +23,19 @@ changes nothing.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.crm.port import BadPayload, CrmInbound
-from bot.domain.crm import Change, CrmChange
+from bot.crm.port import BadPayload, CrmDailyLimit, CrmInbound
+from bot.domain.crm import Change, CrmChange, next_midnight
 from bot.domain.erasure import erased_email
 from bot.domain.lead import LeadView
-from bot.domain.refusal import Refusal
+from bot.domain.refusal import Reason, Refusal
 from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from storage.crm_inbox import CrmInboxStore
@@ -130,6 +131,23 @@ class CrmInboundService:
                 await self.inbox.release(source, change.event_id)
                 applied.invalid += bad.fields
                 continue
+            except CrmDailyLimit as limit:
+                # The CRM's record or owner could not be read: its daily limit is used up.
+                # Released, and answered 503 with a `Retry-After` of the limit's reset, so the
+                # CRM's retry of it runs again (HubSpot retries "any HTTP status code (4xx or
+                # 5xx)": its Webhooks API guide, "Retries"); the reads of its retries before
+                # then are refused unsent. The changes before it in the batch stand.
+                await self.inbox.release(source, change.event_id)
+                resumes = limit.resumes or next_midnight(now, self.services.policy.timezone)
+                wait = max(1, math.ceil((resumes - now).total_seconds()))
+                at = resumes.astimezone(UTC).isoformat(timespec="minutes")
+                raise Refusal(
+                    f"the {source} API's daily request limit is used up: this notification "
+                    f"could not be read, and is taken after the limit resets ({at}); send it "
+                    "again then",
+                    Reason.BUSY,
+                    retry_after=wait,
+                ) from limit
             except BaseException:
                 await self.inbox.release(source, change.event_id)
                 raise

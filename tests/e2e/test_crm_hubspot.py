@@ -266,6 +266,23 @@ async def test_a_deleted_contact_id_falls_back_to_the_email(
     await adapter.aclose()
 
 
+async def test_a_sync_to_a_contact_merged_away_goes_to_the_contact_that_remains(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """The lead's contact was merged into another with another email, and Handoff was not told:
+    a PATCH of the merged id is a 404, and no contact has the lead's email as its own any more.
+    A read of the merged id answers the contact that remains, under its id (HubSpot's changelog
+    "Updated merge functionality for contacts and companies"): the sync goes there, and returns
+    that id (before: CrmMissing, the write skipped as if the person were gone)."""
+    gone = fake.add_contact("jane@acme.test")
+    kept = fake.add_contact("jane.doe@acme-group.test")
+    fake.merge_contacts(kept, gone)
+    adapter = adapter_for(fake, clock)
+    assert await adapter.sync(record(crm_id=gone, owner=None)) == kept
+    assert fake.contact(kept)["hs_lead_status"] == "OPEN"
+    await adapter.aclose()
+
+
 async def test_a_disposition_note_is_created_once_even_when_its_answer_is_dropped(
     fake: HubSpotFake, clock: Clock
 ) -> None:
@@ -393,11 +410,13 @@ async def test_a_fresh_note_for_a_contact_gone_since_finds_it_by_email_not_refus
     jane = fake.add_contact("jane@acme.test")
     fake.merge_contacts(jane, gone)
     adapter = adapter_for(fake, clock)
-    await adapter.note(note(crm_id=gone, rep_crm_id=fake.add_owner("r@x.test"), fresh=True))
+    owner = fake.add_owner("r@x.test")
+    # The contact it went on is answered, so the worker ties the lead to it.
+    assert await adapter.note(note(crm_id=gone, rep_crm_id=owner, fresh=True)) == jane
     assert len(fake.notes_of(jane)) == 1
     # A retried note reads the merged id, which HubSpot answers under the remaining contact's
     # id: the note is associated with that one, not refused for the id merged away.
-    await adapter.note(note("lead-1-event-9", crm_id=gone))
+    assert await adapter.note(note("lead-1-event-9", crm_id=gone)) == jane
     assert len(fake.notes_of(jane)) == 2
 
     deleted = fake.add_contact("ann@acme.test")
@@ -477,6 +496,39 @@ async def test_a_5xx_or_a_dropped_write_is_retried_as_unknown(
         await adapter.sync(record(crm_id=contact, owner=None))
     assert dropped.value.unknown
     assert fake.contact(contact)["hs_lead_status"] == "OPEN"  # done, answer lost
+    await adapter.aclose()
+
+
+async def test_a_locked_account_or_one_migrating_is_waited_for_not_refused(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """HubSpot's "Error handling" guide: 423 Locked ("Locks will last for 2 seconds ... include
+    a delay of at least 2 seconds") and 477 Migration in Progress (the account moves between
+    data hosting locations; "HubSpot will return a Retry-After response header indicating how
+    many seconds to wait") are waits, not a set-up someone must fix: a CrmRetry after that
+    wait, with nothing sent before it, and no CrmRefused (which alerts the escalations channel
+    to check the token and the property names)."""
+    contact = fake.add_contact("jane@acme.test", hs_lead_status="NEW")
+    adapter = adapter_for(fake, clock)
+    fake.fail_next(status=423, method="PATCH")
+    with pytest.raises(CrmRetry) as locked:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert locked.value.after == 2 and not locked.value.unknown
+
+    clock.now += 2
+    fake.fail_next(status=477, method="PATCH", retry_after=3600)
+    with pytest.raises(CrmRetry) as migrating:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert migrating.value.after == 3600 and not migrating.value.unknown
+    sent = len(fake.requests)
+    clock.now += 1800
+    with pytest.raises(CrmRetry):
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert len(fake.requests) == sent  # nothing during the migration's wait
+
+    clock.now += 1800
+    assert await adapter.sync(record(crm_id=contact, owner=None)) == contact
+    assert fake.contact(contact)["hs_lead_status"] == "OPEN"
     await adapter.aclose()
 
 

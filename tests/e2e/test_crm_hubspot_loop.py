@@ -77,13 +77,19 @@ async def stack_for(
 
 @asynccontextmanager
 async def subscribed(
-    url: str, clock: TravelClock, webhook_format: WebhookFormat = "legacy"
+    url: str,
+    clock: TravelClock,
+    webhook_format: WebhookFormat = "legacy",
+    time_zone: ZoneInfo | None = None,
 ) -> AsyncIterator[tuple[HubSpotFake, LocalStack, str]]:
-    """HubSpot's fake on the test's clock (its signed events carry that time), the stack with
-    the app's client secret to check them, and the target URL they go to; both stopped on the
-    way out, the stack first."""
+    """HubSpot's fake on the test's clock (its signed events carry that time; its daily limit
+    resets at midnight in `time_zone`, by default UTC), the stack with the app's client secret
+    to check them, and the target URL they go to; both stopped on the way out, the stack
+    first."""
     hub = await HubSpotFake(
-        clock=lambda: clock().timestamp(), webhook_format=webhook_format
+        clock=lambda: clock().timestamp(),
+        webhook_format=webhook_format,
+        time_zone=time_zone or ZoneInfo("UTC"),
     ).start()
     try:
         stack = await start_stack(
@@ -722,3 +728,91 @@ async def test_a_contact_an_erased_persons_contact_was_merged_into_never_takes_t
         dump = (await database_text(stack) + slack_text(stack)).lower()
         for trace in ("jane", "globex", f'"{kept}"', f":{kept}", f'"{first}"', f":{first}"):
             assert trace not in dump, trace
+
+
+async def test_a_note_that_finds_its_contact_merged_ties_the_lead_to_the_contact_that_remains(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """Jane's contact (A) is merged into another (B) in HubSpot, and Handoff is not told (no
+    webhook subscribed, or the `contact.merge` not delivered yet). Her next note is refused
+    for A (a 400: HubSpot does not associate a note with a contact merged away), finds B (a
+    read of A answers B, HubSpot's changelog "Updated merge functionality for contacts and
+    companies") and goes there; the lead is tied to B from then on, so her later writes go to
+    B at once: the next sync brings B to the lead's state, the next note is one request."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    first = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    kept = hub.add_contact("jane@globex-group.example", firstname="Jane")
+    async with stack_for(sqlite_url, crm_policy(attempt_notes=True), clock, hub) as stack:
+        assert (await stack.post_lead(LEAD))[0] == 201
+        await stack.settle()
+        for minutes in (4, 10):
+            clock.advance(minutes=minutes)
+            label = "Claim" if minutes == 4 else "Log call"
+            await stack.driver.press(MAYA, label, channel=ENTERPRISE)
+            await stack.settle()
+        assert (await stack.services.lead(1)).crm_id == first
+        hub.merge_contacts(kept, first)  # nobody subscribed: Handoff hears nothing of it
+
+        def to_contacts(since: int) -> list[tuple[str, str]]:
+            return [r for r in hub.requests[since:] if "/owners" not in r[1]]
+
+        sent = len(hub.requests)
+        clock.advance(minutes=10)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)  # the same state: a note
+        await stack.settle()
+        assert len(hub.notes_of(kept)) == 2  # the first call's, moved by the merge, and this
+        assert ("GET", f"/crm/v3/objects/contacts/{first}") in to_contacts(sent)  # the look
+        assert (await stack.services.lead(1)).crm_id == kept
+
+        sent = len(hub.requests)
+        clock.advance(minutes=10)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        assert to_contacts(sent) == [
+            ("PATCH", f"/crm/v3/objects/contacts/{kept}"),  # B shows the lead's state
+            ("POST", "/crm/v3/objects/notes"),  # one request: no 400, no look
+        ]
+        assert len(hub.notes_of(kept)) == 3
+        assert hub.contact(kept)["hs_lead_status"] == "ATTEMPTED_TO_CONTACT"
+
+
+async def test_a_contact_created_while_the_daily_limit_is_used_up_waits_for_midnight(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot tells of a new contact while the account's daily limit is used up: the contact
+    cannot be read (HubSpot's 429, `policyName` DAILY). The notification is not taken (a 503,
+    its `Retry-After` the limit's reset, as for a write; before, a 500 "internal error"), so
+    HubSpot's retry of it runs again ("any HTTP status code (4xx or 5xx)" is retried, its
+    Webhooks API guide); its retries during the day cost HubSpot no request, and the one
+    after midnight takes the lead in."""
+    team = ZoneInfo(crm_policy().timezone)
+    async with subscribed(sqlite_url, clock, time_zone=team) as (hub, stack, url):
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        hub.use_up_today()
+        midnight = datetime.combine(
+            clock().astimezone(team).date() + timedelta(days=1), time(0), team
+        )
+        assert await hub.send_subscription(url, [created]) == 503
+        until = (midnight - clock()).total_seconds()
+        assert hub.answered_retry_after is not None
+        assert until <= int(hub.answered_retry_after) <= until + 1
+        assert hub.limited_daily == [("GET", f"/crm/v3/objects/contacts/{contact}")]
+
+        for attempt, minutes in enumerate((2, 60, 600), start=1):  # HubSpot's retries that day
+            clock.advance(minutes=minutes)
+            if clock() >= midnight:
+                break
+            retry = {**created, "attemptNumber": attempt}
+            assert await hub.send_subscription(url, [retry]) == 503
+        assert len(hub.requests) == 1  # none of them asked HubSpot again
+        assert await stack.services.store.count_leads() == 0
+
+        await travel_to(stack, clock, midnight + timedelta(minutes=1))
+        retry = {**created, "attemptNumber": 4}
+        assert await hub.send_subscription(url, [retry]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        assert (await stack.services.lead(1)).crm_id == contact
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert "Jane Doe" in post.all_text

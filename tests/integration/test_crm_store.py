@@ -103,6 +103,27 @@ async def test_due_rows_go_in_order_per_lead(services: Services) -> None:
     assert (await crm.due(WALL + timedelta(minutes=5)))[0] == (later["id"], first)
 
 
+async def test_a_write_that_found_the_record_moved_ties_the_lead_to_it_unless_tied_since(
+    services: Services,
+) -> None:
+    """A write that found the lead's record merged away or deleted (HubSpot answers a merged
+    contact's read under the id of the one that remains) ties the lead to the record it wrote
+    to, so its next writes go there at once; a lead tied meanwhile to another record (a merge
+    the CRM told) keeps that one."""
+    services.store.db.crm = Crm(kind="hubspot")
+    crm = CrmOutboxStore(services.store.db)
+    lead_id = await claimed(services, "hs-1")
+    await services.store.set_crm_id(lead_id, "contact-9")
+    (row,) = await crm.rows()
+    item = await crm.lease(row["id"], WALL, WALL + timedelta(seconds=30))
+    assert item is not None
+    await crm.done(item, MONDAY, crm_id="contact-12", was="contact-9")
+    assert (await services.lead(lead_id)).crm_id == "contact-12"
+    # A write that started from contact-9 too, finishing after: the lead stays where it is.
+    await crm.done(item, MONDAY, crm_id="contact-13", was="contact-9")
+    assert (await services.lead(lead_id)).crm_id == "contact-12"
+
+
 async def test_two_workers_leasing_at_once_take_each_row_once(
     database_url: str, policy: Policy
 ) -> None:
