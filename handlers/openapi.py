@@ -222,8 +222,8 @@ def _crm_route(operation: str, summary: str, security: str, body: dict[str, Any]
                 "503": {
                     **_REFUSED["503"],
                     "description": "Behind (HANDOFF_INTAKE_MAX_BACKLOG), the database does not "
-                    "answer, or a change needs a read from the CRM while its daily API limit "
-                    "is used up (Retry-After: its reset)",
+                    "answer, or a change needs a read from the CRM that failed, or while its "
+                    "daily API limit is used up (Retry-After: its reset)",
                 },
             },
         }

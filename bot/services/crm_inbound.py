@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.crm.port import BadPayload, CrmDailyLimit, CrmInbound
+from bot.crm.port import BadPayload, CrmDailyLimit, CrmInbound, CrmRefused, CrmRetry
 from bot.domain.crm import Change, CrmChange, next_midnight
 from bot.domain.erasure import erased_email
 from bot.domain.lead import LeadView
@@ -41,6 +41,12 @@ from bot.services.leads import AlreadyRecorded, Invalid, Services
 from storage.crm_inbox import CrmInboxStore
 
 log = logging.getLogger("handoff.crm")
+
+# The Retry-After (seconds) of a notification whose CRM read failed (a 5xx, a dropped answer)
+# or was refused (a set-up to fix, which the worker tells the managers about); the CRM's own
+# wait when it gave one (a 429's).
+FAILED_READ_WAIT = 60
+REFUSED_READ_WAIT = 300
 
 # "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
 # names their record, and a retry of it is ignored again all the same).
@@ -148,6 +154,21 @@ class CrmInboundService:
                     Reason.BUSY,
                     retry_after=wait,
                 ) from limit
+            except (CrmRetry, CrmRefused) as failed:
+                # The read failed otherwise (a 5xx, a dropped answer, the burst limit's 429, a
+                # refused token): released and answered 503, so the CRM sends it again as it
+                # retries any 4xx or 5xx (HubSpot's Webhooks API guide, "Retries"). No
+                # traceback: the CRM's failure, not ours, and the worker tells a refusal.
+                await self.inbox.release(source, change.event_id)
+                after = failed.after if isinstance(failed, CrmRetry) else REFUSED_READ_WAIT
+                wait = max(1, math.ceil(after if after is not None else FAILED_READ_WAIT))
+                log.warning("%s notification %s not read: %s", source, change.event_id, failed)
+                raise Refusal(
+                    f"the {source} API did not answer the read this notification needs "
+                    f"({failed}); send it again later",
+                    Reason.BUSY,
+                    retry_after=wait,
+                ) from failed
             except BaseException:
                 await self.inbox.release(source, change.event_id)
                 raise

@@ -816,3 +816,31 @@ async def test_a_contact_created_while_the_daily_limit_is_used_up_waits_for_midn
         assert (await stack.services.lead(1)).crm_id == contact
         (post,) = stack.sim.messages(ENTERPRISE)
         assert "Jane Doe" in post.all_text
+
+
+@pytest.mark.parametrize("status", [502, 429, 401])
+async def test_a_contact_hubspot_will_not_read_now_is_answered_503_and_taken_on_its_retry(
+    sqlite_url: str, clock: TravelClock, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    """HubSpot tells of a new contact, and its read fails: a 5xx, its burst limit's 429 (the
+    ten-second window, not the day's), or a refused token. The notification is not taken: a
+    503 with a `Retry-After`, so HubSpot sends it again ("any HTTP status code (4xx or 5xx)"
+    is retried, its Webhooks API guide, "Retries"), and no traceback in the log (before: a
+    500 "internal error" and the exception's traceback). Its retry, once the read works,
+    takes the lead in."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        hub.fail_next(status=status, method="GET", path=f"/crm/v3/objects/contacts/{contact}")
+        assert await hub.send_subscription(url, [created]) == 503
+        assert hub.answered_retry_after is not None and int(hub.answered_retry_after) >= 1
+        assert "Traceback" not in caplog.text
+        assert not any(record.exc_info for record in caplog.records)
+        assert await stack.services.store.count_leads() == 0
+
+        await travel_to(stack, clock, clock() + timedelta(minutes=10))
+        retry = {**created, "attemptNumber": 1}
+        assert await hub.send_subscription(url, [retry]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        assert (await stack.services.lead(1)).crm_id == contact
