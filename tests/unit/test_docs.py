@@ -481,3 +481,175 @@ def test_the_dependency_table_lists_what_pyproject_installs() -> None:
     runtime.discard("package")  # the header
     assert runtime == names(project["dependencies"])
     assert dev == names(project["optional-dependencies"]["dev"])
+
+
+# What the docs say of the defaults, the tests and the metrics' kinds, held to the code.
+
+
+def _number(value: float) -> str:
+    """A default as the docs write it: `30`, `0.5`, `20,000`."""
+    return f"{value:,g}"
+
+
+def documented_defaults() -> dict[str, str]:
+    """What docs/operations.md's Configuration table must say of each default, from the code:
+    `Settings.from_env` with nothing set (the Slack pace is `Pace`'s, Slack's published one)."""
+    from bot.settings import Settings
+
+    s = Settings.from_env({})
+    pace = s.pace
+    return {
+        "SLACK_API_URL": f"default `{s.api_url}`",
+        "DATABASE_URL": f"default `{s.database_url}`",
+        "HANDOFF_SLA_FILE": f"default `{s.sla_file}`",
+        "HOST": f"default `{s.host}:{s.port}`",
+        "PORT": f"default `{s.host}:{s.port}`",
+        "HANDOFF_SLACK_POSTS_PER_SECOND": f"default {_number(pace.posts_per_second)} per second, "
+        f"bursts of {_number(pace.post_burst)}",
+        "HANDOFF_SLACK_POST_BURST": f"bursts of {_number(pace.post_burst)}",
+        "HANDOFF_SLACK_CALLS_PER_MINUTE": f"default {_number(pace.calls_per_minute)} per minute, "
+        f"bursts of {_number(pace.call_burst)}",
+        "HANDOFF_SLACK_CALL_BURST": f"bursts of {_number(pace.call_burst)}",
+        "HANDOFF_SWEEP_SECONDS": f"default {_number(s.sweep_seconds)}",
+        "HANDOFF_INTAKE_MAX_BACKLOG": f"default {_number(s.intake_max_backlog)}",
+        "HANDOFF_INTAKE_MAX_IN_FLIGHT": f"default {_number(s.intake_max_in_flight)}",
+        "HANDOFF_SHUTDOWN_GRACE": f"default {_number(s.shutdown_grace)}",
+        "HANDOFF_SHUTDOWN_DRAIN": f"default {_number(s.shutdown_drain)}",
+        "HANDOFF_READY_MAX_OUTBOX_AGE": f"default {_number(s.ready_max_outbox_age)}",
+        "HANDOFF_OUTBOX_KEEP_DAYS": f"default {_number(s.outbox_keep_days)}",
+        "HANDOFF_REPORT_PROCESS": f"`{int(s.report_process)}` (the default)",
+        "HUBSPOT_API_URL": f"default `{s.hubspot_api_url}`",
+        "HUBSPOT_ACCESS_TOKEN": f"default `{s.hubspot_api_url}`",  # the row it shares
+    }
+
+
+# Read by bot/cli/main.py itself, not by Settings: their defaults depend on the command.
+DEFAULTS_OUTSIDE_SETTINGS = {"LOG_FORMAT", "LOG_LEVEL"}
+
+
+def test_each_default_the_configuration_table_gives_is_the_codes() -> None:
+    """A default in the table is the one `Settings.from_env` takes when the variable is unset,
+    and every row that speaks of a default is held to it."""
+    documented = documented_variables()
+    expected = documented_defaults()
+    wrong = [
+        f"{name}: the table should say {phrase!r}"
+        for name, phrase in expected.items()
+        if phrase not in " ".join(documented[name].split())
+    ]
+    unchecked = sorted(
+        name
+        for name, meaning in documented.items()
+        if "default" in meaning and name not in expected and name not in DEFAULTS_OUTSIDE_SETTINGS
+    )
+    assert wrong == [] and unchecked == []
+
+
+_TEST_FILE = re.compile(r"(?<![\w/])(tests/[\w/]+\.py)(?:::(\w+))?")
+
+
+def named_tests(page: Page) -> list[tuple[str, str | None]]:
+    """Each `tests/….py` (and `tests/….py::test_name`) a page names."""
+    return [(m.group(1), m.group(2)) for s in page.code for m in _TEST_FILE.finditer(s)]
+
+
+def missing_tests(page: Page, root: Path = ROOT) -> list[str]:
+    """The tests a page names that are not there: no such file, or no such function in it."""
+    problems = []
+    for path, function in named_tests(page):
+        where = root / path
+        if not where.is_file():
+            problems.append(f"{page.path.name}: {path}: no such file")
+        elif function and not re.search(
+            rf"^(?:async )?def {function}\(", where.read_text(encoding="utf-8"), re.MULTILINE
+        ):
+            problems.append(f"{page.path.name}: {path}::{function}: no such test")
+    return problems
+
+
+def test_every_test_the_docs_name_exists(pages: list[Page]) -> None:
+    """docs/reliability.md and the others prove their promises by naming tests: each named
+    file (and test function) must be there."""
+    assert any(named_tests(page) for page in pages)
+    problems = [problem for page in pages for problem in missing_tests(page)]
+    assert problems == []
+
+
+def test_each_promise_of_reliability_names_its_test() -> None:
+    """docs/reliability.md: each section's promise names the test behind it."""
+    text = split(ROOT / "docs" / "reliability.md").text
+    headings = [
+        m.group(2) for m in map(_HEADING.match, text.splitlines()) if m and m.group(1) == "##"
+    ]
+    assert len(headings) > 5, headings
+    untested = [
+        heading
+        for heading in headings
+        if not _TEST_FILE.search(section(ROOT / "docs" / "reliability.md", heading))
+        and not _TEST_FILE.search(
+            # a section's subsections carry its tests too
+            text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+        )
+    ]
+    assert untested == []
+
+
+def test_the_test_check_catches_a_missing_file_and_function(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_here.py").write_text("async def test_yes() -> None: ...\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Proved by `tests/test_here.py::test_yes`, `tests/test_here.py::test_no` and\n"
+        "`tests/test_gone.py`.\n",
+        encoding="utf-8",
+    )
+    problems = missing_tests(split(page), tmp_path)
+    assert problems == [
+        "page.md: tests/test_here.py::test_no: no such test",
+        "page.md: tests/test_gone.py: no such file",
+    ]
+
+
+def metric_kinds() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each `handoff_*` metric the code declares, by the name the docs give it (`claims_total`,
+    `slack_ack_seconds`), with its kind and label names; the gauges `Metrics.gauge` adds at
+    start (GAUGE_HELP's) included."""
+    from bot.metrics import GAUGE_HELP, Metrics
+
+    metrics = Metrics()
+    for name in GAUGE_HELP:
+        metrics.gauge(name, lambda: 0.0)
+    found = {}
+    for collector, names in metrics.registry._collector_to_names.items():
+        labels = tuple(getattr(collector, "_labelnames", ()))
+        kind = getattr(collector, "_type", None)
+        for name in names:
+            if not name.startswith("handoff_") or kind is None:
+                continue
+            short = name.removeprefix("handoff_")
+            if kind == "counter" and short.endswith("_total"):
+                found[short] = (kind, labels)
+            elif kind != "counter" and not short.endswith(
+                ("_bucket", "_count", "_sum", "_created")
+            ):
+                found[short] = (kind, labels)
+    return found
+
+
+def test_the_metrics_table_gives_each_metric_its_kind_and_labels() -> None:
+    """docs/operations.md's metrics table: each metric's kind (counter, histogram, gauge) and
+    its labels (`{kind}`) are the ones bot/metrics.py declares, and every metric is there."""
+    declared = metric_kinds()
+    assert {"claims_total", "slack_ack_seconds", "slack_token_refused"} <= set(declared)
+    listed: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for first, rest in table_rows(section(OPERATIONS, "Metrics and what to alert on")):
+        names = re.findall(r"`([a-z_]+)((?:\{[a-z_, ]+\})?)`", first)
+        kinds = [k.strip() for k in rest.split("|")[0].split(",")]
+        if not names or kinds == ["kind"]:
+            continue
+        if len(kinds) == 1:
+            kinds *= len(names)
+        assert len(kinds) == len(names), first
+        for (name, labels), kind in zip(names, kinds, strict=True):
+            listed[name] = (kind, tuple(re.findall(r"[a-z_]+", labels)))
+    assert listed == declared
