@@ -25,7 +25,8 @@ Definitions (docs/reports.md says the same):
   where the SLA gives it longer (a warm lead's business day); the overall speed only when
   every tier has the same target.
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
-  `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
+  `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version);
+  a lead rejected untouched by its deadline is left out (storage/reports.py `first_touch_due`).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
   claim has passed by `as_of`, or the lead was dispositioned), the share that met the follow-up
   standard by `as_of` (`follow_up.min_attempts` attempts, every one counting, on
@@ -461,7 +462,7 @@ class Times:
     posted_at: Seconds | None
     claimed_at: Seconds | None
     first_touch_at: Seconds | None
-    first_touch_due_at: Seconds | None
+    first_touch_due_at: Seconds | None  # None: not measured (rejected untouched by it, too)
     mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
     tier: str | None = None  # the lead's tier (speed to lead by tier)
     closed_at: Seconds | None = None  # dispositioned (an untouched lead closed was not ignored)

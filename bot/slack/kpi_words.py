@@ -38,7 +38,8 @@ KPI_WORDS = (
     ),
     KpiWords(
         "First-touch compliance",
-        "MQLs first touched by their deadline ÷ MQLs touched or past it",
+        "MQLs first touched by their deadline ÷ MQLs touched or past it (not those rejected "
+        "inside it without a touch)",
         "first_touch_compliance",
     ),
     KpiWords(

@@ -190,7 +190,14 @@ async def expected(
     for life in mqls:
         touched, due = life.first_touch, leads[life.lead_id].first_touch_due_at
         assert due is not None
-        if touched is not None or due <= as_of:
+        # Rejected untouched inside its window: dealt with in time, not a first touch missed.
+        rejected_in_time = (
+            touched is None
+            and life.code in REJECTED
+            and life.closed is not None
+            and life.closed <= due
+        )
+        if not rejected_in_time and (touched is not None or due <= as_of):
             on_time = touched is not None and touched <= due
             first_touch[0] += on_time
             first_touch[1] += 1
