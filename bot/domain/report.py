@@ -45,7 +45,8 @@ Definitions (docs/reports.md says the same):
 * **Win rate**: won / (won + lost) deals; **pipeline** and **won**: their amounts.
 * **Lead velocity**: mean calendar days of each step MQL → SAL → SQL → opportunity → won,
   over the leads that made it.
-* **Recycle → SQL**: of the leads back from recycling in the period, the share qualified.
+* **Recycle → SQL**: of the leads back in the period from recycling or nurture (any way back:
+  storage/cycles.py `came_back`), the share qualified.
 * **Lead quality**: the owners' mean rating of fit and of timing (1–5), by source too.
 * **By source and by campaign**: the same KPIs for each source and source · campaign.
 * **Escalations**: steps fired in the period, by ladder and action.
@@ -419,7 +420,7 @@ class Counts:
     fit_total: int = 0  # ...and the sum of those ratings
     timing_rated: int = 0
     timing_total: int = 0
-    recycled: int = 0  # leads whose cycle began in the period, back from recycling...
+    recycled: int = 0  # leads whose cycle began in the period, back from recycling/nurture...
     recycled_sql: int = 0  # ...of which closed as SQL in that cycle
     # Lead velocity: the calendar days spent in each step, summed, over the leads that made it.
     mql_to_sal_days: float = 0.0

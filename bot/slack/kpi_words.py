@@ -78,7 +78,7 @@ KPI_WORDS = (
     KpiWords("Win rate", "won deals ÷ closed opportunities (won + lost)", "win_rate"),
     KpiWords(
         "Recycle → SQL",
-        "leads back from recycling that became SQLs in their new cycle ÷ leads back",
+        "leads back from recycling or nurture that became SQLs in their new cycle ÷ leads back",
         "recycle_to_sql_rate",
     ),
     KpiWords(
