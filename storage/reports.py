@@ -26,6 +26,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     select,
     text,
 )
@@ -88,6 +89,23 @@ class Filter:
 _HANDOVERS = {dialect: text(f"({where})") for dialect, where in HANDOVERS.items()}
 
 
+def first_touch_due(lead: Any) -> Any:
+    """The first-touch deadline a cycle is measured against: none (out of first-touch
+    compliance, neither on time nor missed) when it was rejected (Not a fit, Bad data) by that
+    deadline without a touch. Seed 001 sets sales "first-response time" apart from "a maximum
+    time-to-disposition for unqualified leads", and seed 002's "Bad Data - Wrong
+    Contact/Company" is an outcome with nobody to contact: a lead disqualified inside its
+    window was dealt with in time, and is measured by feedback and final disposition instead.
+    Rejected after the deadline without a touch, it had waited past it: a miss."""
+    due = lead.first_touch_due_at
+    rejected_untouched = and_(
+        lead.first_touch_at.is_(None),
+        lead.dispositioned_at <= due,
+        lead.stage.in_([stage.value for stage in NOT_ACCEPTED]),
+    )
+    return case((rejected_untouched, null()), else_=due)
+
+
 def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) -> Any:
     """The rows of one kind of the period's cycles (from `since`) that were handed over since
     it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
@@ -97,7 +115,7 @@ def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) ->
     (its owner answers for it). With its first touch's counts, 0 or 1. Only the handovers
     since the period began are read (a range of `ix_events_handovers`), and their leads
     looked up by key, so the query costs those leads, not the period's every lead."""
-    due, touched = lead.first_touch_due_at, lead.first_touch_at
+    due, touched = first_touch_due(lead), lead.first_touch_at
     ran = case((touched <= due, touched), else_=due)
     handover = _HANDOVERS[dialect]
     first = (
@@ -198,6 +216,7 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
     """The counts of one kind of the period's cycle rows (storage/cycles.py)."""
     now = literal(as_of, _INSTANT)
     closed_before = literal(standard.closed_before, _INSTANT)
+    touch_due = first_touch_due(lead)
     posted = (lead.mql.is_(True), lead.posted_at.is_not(None))
     accepted = (
         *posted,
@@ -228,12 +247,12 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
         ),
         "accepted": _count(*accepted),
         "sql": _count(*accepted, lead.stage == Stage.SQL.value),
+        # First-touch compliance: a lead rejected untouched inside its window is out of it.
         "touch_due": _count(
-            lead.first_touch_due_at.is_not(None),
-            (lead.first_touch_at.is_not(None)) | (lead.first_touch_due_at <= now),
+            touch_due.is_not(None), (lead.first_touch_at.is_not(None)) | (touch_due <= now)
         ),
         "touched_on_time": _count(
-            lead.first_touch_at.is_not(None), lead.first_touch_at <= lead.first_touch_due_at
+            lead.first_touch_at.is_not(None), lead.first_touch_at <= touch_due
         ),
         "attempts_closed": _count(*window_closed),
         "attempts_covered": _count(
@@ -328,8 +347,10 @@ def epoch(db: Connection, column: Any) -> Any:
 
 
 def _times_query(db: Connection, lead: Cycles) -> Any:
-    """The stage times of one kind of the period's MQL cycle rows (and the cycle's key)."""
-    epochs = [epoch(db, lead[name]) for name in _STAGE_TIMES]
+    """The stage times of one kind of the period's MQL cycle rows (and the cycle's key); the
+    first-touch deadline as first-touch compliance measures it (`first_touch_due`)."""
+    measured = {"first_touch_due_at": first_touch_due(lead)}
+    epochs = [epoch(db, measured.get(name, lead[name])) for name in _STAGE_TIMES]
     found = select(*_group_columns(lead), *epochs, lead.tier, lead.lead_id, lead.cycle)
     return found.where(*lead.where, lead.mql.is_(True))
 

@@ -272,7 +272,9 @@ class LeadCycleRow(Base):
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
     cycle: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     # Where the report counts it: the first cycle at the lead's arrival (`received_at`), a
-    # later one when it began; and whether it began by coming back from recycling.
+    # later one when it began; and whether it began by coming back from recycling or nurture
+    # (storage/cycles.py `came_back`; the reports work it out again rather than read it: it
+    # said only whether the sweep had brought the lead back when older cycles were kept).
     started_at: Mapped[datetime] = mapped_column(index=True)
     recycled: Mapped[bool]
     segment: Mapped[str] = mapped_column(String(100))

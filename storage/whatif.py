@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from bot.domain.report import NOT_ACCEPTED
 from bot.domain.whatif import Candidate, History, candidate
 from storage.db import Database
 from storage.reports import epoch, instant
@@ -37,11 +38,12 @@ def _query(db: Connection, start: datetime, end: datetime) -> Any:
         LeadRow.score,
         LeadRow.source,
         LeadRow.owner_zone,
+        LeadRow.stage.in_([stage.value for stage in NOT_ACCEPTED]),
     ).where(LeadRow.received_at >= start, LeadRow.received_at < end, LeadRow.mql.is_(True))
 
 
 def _history(row: Any) -> History:
-    received, started, claimed, touched, closed, score, source, zone = row
+    received, started, claimed, touched, closed, score, source, zone, rejected = row
     return History(
         received_at=datetime.fromtimestamp(round(float(received), 3), UTC),
         started_at=datetime.fromtimestamp(round(float(started), 3), UTC),
@@ -51,6 +53,7 @@ def _history(row: Any) -> History:
         score=int(score),
         source=source,
         owner_zone=zone,
+        rejected=bool(rejected),
     )
 
 

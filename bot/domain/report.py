@@ -25,7 +25,8 @@ Definitions (docs/reports.md says the same):
   where the SLA gives it longer (a warm lead's business day); the overall speed only when
   every tier has the same target.
 * **First-touch compliance**: of the MQLs touched or whose first-touch deadline has passed by
-  `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version).
+  `as_of`, the share touched by their deadline (the deadline the lead got from its SLA version);
+  a lead rejected untouched by its deadline is left out (storage/reports.py `first_touch_due`).
 * **Coverage**: of the claimed MQLs whose attempt window has closed (`follow_up.within` after the
   claim has passed by `as_of`, or the lead was dispositioned), the share that met the follow-up
   standard by `as_of` (`follow_up.min_attempts` attempts, every one counting, on
@@ -44,7 +45,8 @@ Definitions (docs/reports.md says the same):
 * **Win rate**: won / (won + lost) deals; **pipeline** and **won**: their amounts.
 * **Lead velocity**: mean calendar days of each step MQL → SAL → SQL → opportunity → won,
   over the leads that made it.
-* **Recycle → SQL**: of the leads back from recycling in the period, the share qualified.
+* **Recycle → SQL**: of the leads back in the period from recycling or nurture (any way back:
+  storage/cycles.py `came_back`), the share qualified.
 * **Lead quality**: the owners' mean rating of fit and of timing (1–5), by source too.
 * **By source and by campaign**: the same KPIs for each source and source · campaign.
 * **Escalations**: steps fired in the period, by ladder and action.
@@ -418,7 +420,7 @@ class Counts:
     fit_total: int = 0  # ...and the sum of those ratings
     timing_rated: int = 0
     timing_total: int = 0
-    recycled: int = 0  # leads whose cycle began in the period, back from recycling...
+    recycled: int = 0  # leads whose cycle began in the period, back from recycling/nurture...
     recycled_sql: int = 0  # ...of which closed as SQL in that cycle
     # Lead velocity: the calendar days spent in each step, summed, over the leads that made it.
     mql_to_sal_days: float = 0.0
@@ -461,7 +463,7 @@ class Times:
     posted_at: Seconds | None
     claimed_at: Seconds | None
     first_touch_at: Seconds | None
-    first_touch_due_at: Seconds | None
+    first_touch_due_at: Seconds | None  # None: not measured (rejected untouched by it, too)
     mql_at: Seconds | None = None  # this cycle's MQL creation; None: `received_at`
     tier: str | None = None  # the lead's tier (speed to lead by tier)
     closed_at: Seconds | None = None  # dispositioned (an untouched lead closed was not ignored)

@@ -53,6 +53,7 @@ class History:
     score: int
     source: str | None
     owner_zone: str | None = None  # for `clock: owner` (the feedback clock)
+    rejected: bool = False  # closed with a `reject` outcome (Not a fit, Bad data)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class Fired:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What one SLA says about one lead. A `met` of None: not measured (still running)."""
+    """What one SLA says about one lead. A `met` of None: not measured (still running; for the
+    first touch, also a lead rejected untouched by its deadline, as the SLA report counts it)."""
 
     tier: str
     claim_due: datetime
@@ -84,6 +86,18 @@ def _met(event: datetime | None, due: datetime, now: datetime) -> bool | None:
     if event is not None and event <= due:
         return True
     return False if event is not None or due <= now else None
+
+
+def _first_touch_met(
+    lead: History, touched: datetime | None, closed: datetime | None, due: datetime, now: datetime
+) -> bool | None:
+    """As the SLA report measures it (docs/reports.md, storage/reports.py `first_touch_due`): a
+    lead rejected without a touch by the file's deadline is neither met nor missed (seed 001
+    sets "first-response time" apart from "a maximum time-to-disposition for unqualified
+    leads")."""
+    if lead.rejected and touched is None and closed is not None and closed <= due:
+        return None
+    return _met(touched, due, now)
 
 
 def _first(*instants: datetime | None) -> datetime | None:
@@ -126,7 +140,7 @@ def judge(lead: History, policy: Policy, now: datetime) -> Verdict:
         first_touch_due=touch_at,
         disposition_due=feedback_at,
         claim_met=_met(claimed, claim_at, now),
-        first_touch_met=_met(touched, touch_at, now),
+        first_touch_met=_first_touch_met(lead, touched, closed, touch_at, now),
         feedback_met=feedback_met,
         fired=_fired(clocks, policy, now),
     )

@@ -38,7 +38,8 @@ KPI_WORDS = (
     ),
     KpiWords(
         "First-touch compliance",
-        "MQLs first touched by their deadline ÷ MQLs touched or past it",
+        "MQLs first touched by their deadline ÷ MQLs touched or past it (not those rejected "
+        "inside it without a touch)",
         "first_touch_compliance",
     ),
     KpiWords(
@@ -77,7 +78,7 @@ KPI_WORDS = (
     KpiWords("Win rate", "won deals ÷ closed opportunities (won + lost)", "win_rate"),
     KpiWords(
         "Recycle → SQL",
-        "leads back from recycling that became SQLs in their new cycle ÷ leads back",
+        "leads back from recycling or nurture that became SQLs in their new cycle ÷ leads back",
         "recycle_to_sql_rate",
     ),
     KpiWords(

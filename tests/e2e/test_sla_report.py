@@ -347,3 +347,37 @@ async def test_a_week_of_one_lead_says_one_lead_and_one_mql(stack: LocalStack) -
     text = await report_for(stack, MANAGER)
     assert "of 1 lead received" in text and "*Conversion*: 1 MQL posted → 0 SAL " in text
     assert "1 leads" not in text and "1 MQLs" not in text
+
+
+async def test_a_lead_rejected_before_its_first_touch_deadline_is_not_a_miss(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Three hot leads on Monday, each claimed at once: one is spam, closed *Bad data · Fake or
+    spam* ten minutes later without a call; one is called in 20 minutes; one is left until 14:20
+    (past its 2-hour window) and only then closed *Not a fit* without a call. The spam was
+    dealt with inside its window (seed 001 holds sales to "a maximum time-to-disposition for
+    unqualified leads", apart from first response): first-touch compliance is 1 of 2, the
+    late rejection a miss; before, the spam counted as a miss too (1 of 3)."""
+    for index in range(3):
+        status, _ = await stack.post_lead(lead_payload(f"hs-{index}"))
+        assert status == 201
+    await stack.settle()
+    posts = stack.sim.messages(ENTERPRISE)
+    for post in posts:
+        await stack.driver.press(REP, "Claim", channel=ENTERPRISE, message_ts=post.ts)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.services.dispose(1, REP, "bad_data", clock(), reason="Fake or spam", note="a bot")
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE, message_ts=posts[1].ts)
+    await stack.settle()
+    clock.advance(hours=3)  # Monday 14:20: past the 2-hour window
+    await stack.services.dispose(3, REP, "not_a_fit", clock(), reason="Not ICP", note="a student")
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    assert "*First-touch compliance*\n50% 🔴 (target 90%)\n1 of 2\n" in text, text
+    by_rep = [line for line in text[text.index("*By rep*") :].split("\n") if "<@U0REP" in line]
+    assert by_rep == [
+        f"• <@{REP}>: 3 MQLs · First touch 50% 🔴 · MQL→SAL 33% 🔴 · Feedback 100% 🟢 · speed 20m"
+    ]

@@ -10,7 +10,9 @@ request on Thu 26 Nov (W48), and it re-qualifies as a new cycle.
 
 W43's report, read at the same "as of", is the same before and after both come back: L and N
 accepted, touched on time, their dispositions in the mix, their owner's. W48's counts their new
-cycles: two MQLs posted, neither claimed nor touched yet, one back from recycling.
+cycles: three MQLs posted, none claimed or touched yet, two back from recycling or nurture
+(Recycle → SQL: 0 of 2); lead M, nurtured at intake in W42 (not an MQL), re-qualifies in W48:
+a first-time MQL, not a recycled one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import func, select
 
 from bot.domain.policy import Policy
 from bot.domain.report import Period, Report
+from bot.services.erasure import forget
 from bot.services.leads import Services, Stored
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
@@ -84,6 +87,10 @@ async def test_a_lead_that_comes_back_leaves_its_first_week_as_reported(
     nurtured = await arrive("n", at(10, 19, 11), source="event")
     await services.dispose(nurtured, OWNER, "bad_timing", at(10, 20, 10))
 
+    # M, in W42, did not qualify (nurtured at intake, never handed to sales).
+    low = await services.intake(lead_payload("hs-m", source="event", score=20), at(10, 12, 12))
+    assert isinstance(low, Stored) and low.lead.stage.value == "nurture"
+
     first = await reports.report(W43, AS_OF)
     assert first.conversion.sal == 2 and first.first_touch == (2, 2)
     assert [s.name for s in first.by_rep] == [OWNER]
@@ -101,6 +108,11 @@ async def test_a_lead_that_comes_back_leaves_its_first_week_as_reported(
     again = await services.intake(sent, at(11, 26, 9))
     assert isinstance(again, Stored) and again.lead.cycle == 2
     await store.mark_posted(nurtured, again.lead.channel, "2.n", at(11, 26, 9))
+    sent = lead_payload("hs-m", source="event", score=90)
+    sent["engagement"] = [*sent["engagement"], DEMO]
+    qualified = await services.intake(sent, at(11, 26, 10))
+    assert isinstance(qualified, Stored) and qualified.lead.cycle == 2
+    await store.mark_posted(qualified.lead.id, qualified.lead.channel, "2.m", at(11, 26, 10))
 
     # W43 reads as it did: the cycles that ended are kept as they stood.
     assert seen(await reports.report(W43, AS_OF)) == before
@@ -109,12 +121,33 @@ async def test_a_lead_that_comes_back_leaves_its_first_week_as_reported(
     kept = await store.db.run(
         lambda db: db.execute(select(func.count()).select_from(LeadCycleRow)).scalar_one()
     )
-    assert kept == 2  # one row a cycle that ended, written once
+    assert kept == 3  # one row a cycle that ended, written once
 
     # W48 counts the new cycles, where they began.
     now = await reports.report(W48, AS_OF)
-    assert (now.conversion.posted, now.conversion.sal) == (2, 0)
+    assert (now.conversion.posted, now.conversion.sal) == (3, 0)
     kpis = {k.key: (k.value, k.detail) for k in now.headline}
-    assert kpis["recycle_to_sql"] == (0.0, "0 of 1")  # L came back from recycling; N did not
-    assert kpis["response_median"][1] == "2 leads, 2 not touched yet"
+    # L and N came back after sales routed them back to marketing (seed 001's
+    # "Recycling/Nurture" area, whose KPI is "Recycle→SQL rate"): L by the sweep after
+    # recycle_after, N nurtured and sent again by marketing. M is a first-time MQL: sales never
+    # had it. Neither is qualified yet in its new cycle.
+    assert kpis["recycle_to_sql"] == (0.0, "0 of 2")
+    assert kpis["response_median"][1] == "3 leads, 3 not touched yet"
     assert now.dispositions == []
+
+    # N is nurtured again in its second cycle and sent again in W49: W48 still counts that
+    # cycle as back from nurture (read from the cycle kept when it ended).
+    await services.claim(nurtured, OWNER, at(11, 26, 11))
+    await services.dispose(nurtured, OWNER, "bad_timing", at(11, 26, 12))
+    sent = lead_payload("hs-n", source="event")
+    webinar = {"type": "webinar", "title": "Q1 kickoff", "at": "2026-12-01T22:00:00Z"}
+    sent["engagement"] = [*sent["engagement"], DEMO, webinar]
+    third = await services.intake(sent, at(12, 2, 9))
+    assert isinstance(third, Stored) and third.lead.cycle == 3
+    later = {k.key: (k.value, k.detail) for k in (await reports.report(W48, AS_OF)).headline}
+    assert later["recycle_to_sql"] == (0.0, "0 of 2")
+    # Erasing the people leaves the figure as it was (the kept cycles name nobody).
+    for name in ("hs-l", "hs-n", "hs-m"):
+        await forget(store, Wakes(), name, "cli", at(12, 3, 9))
+    erased = {k.key: (k.value, k.detail) for k in (await reports.report(W48, AS_OF)).headline}
+    assert erased["recycle_to_sql"] == (0.0, "0 of 2")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -190,7 +191,14 @@ async def expected(
     for life in mqls:
         touched, due = life.first_touch, leads[life.lead_id].first_touch_due_at
         assert due is not None
-        if touched is not None or due <= as_of:
+        # Rejected untouched inside its window: dealt with in time, not a first touch missed.
+        rejected_in_time = (
+            touched is None
+            and life.code in REJECTED
+            and life.closed is not None
+            and life.closed <= due
+        )
+        if not rejected_in_time and (touched is not None or due <= as_of):
             on_time = touched is not None and touched <= due
             first_touch[0] += on_time
             first_touch[1] += 1
@@ -249,6 +257,8 @@ async def expected(
         ),
         "mix": mix,
         "reasons": reasons,
+        # Each MQL under the rep who owns it now; one nobody claimed under "(unclaimed)".
+        "mql_by_rep": dict(Counter(life.owner or "(unclaimed)" for life in mqls)),
     }
 
 
@@ -271,15 +281,41 @@ def reported(report: Report) -> dict[str, object]:
         part, _, whole = kpi.detail.partition(" of ")
         if whole and int(whole):
             by_rep[rep.name] = (int(part), int(whole))
+    mql_by_rep = {}
+    for rep in report.by_rep:
+        (kpi,) = [kpi for kpi in rep.kpis if kpi.key == "mql"]
+        if kpi.value:
+            mql_by_rep[rep.name] = int(kpi.value)
     return {
         "mql": int(kpis["mql"].value or 0),
         **{key: counted(key) for key in (*shares, "attempts")},
         "first_touch_by_rep": by_rep,
+        "mql_by_rep": mql_by_rep,
         **{key: minutes(key) for key in ("speed_median", "speed_p90", "claim_median")},
         "response_mean": minutes("response_mean"),
         "mix": {code: n for code, _, n in report.dispositions if code != "progressing"},
         "reasons": {reason.reason: reason.leads for reason in report.reasons},
     }
+
+
+def assert_by_rep_adds_up(report: Report) -> None:
+    """The by-rep table, "(unclaimed)" included, adds up to the team's figures: every lead
+    is counted once, under one rep or under nobody."""
+    team = {kpi.key: kpi for kpi in report.headline}
+    for key, whole in (("mql", team["mql"].value), ("sql", report.conversion.sql)):
+        rows = [kpi for rep in report.by_rep for kpi in rep.kpis if kpi.key == key]
+        assert sum(kpi.value or 0 for kpi in rows) == (whole or 0), key
+    for key in ("acceptance", "first_touch", "feedback", "final", "attempts"):
+        parts = [0, 0]
+        for rep in report.by_rep:
+            for kpi in rep.kpis:
+                if kpi.key == key and kpi.detail:
+                    part, _, whole = kpi.detail.partition(" of ")
+                    parts[0] += int(part)
+                    parts[1] += int(whole)
+        part, _, whole = team[key].detail.partition(" of ")
+        assert parts == [int(part), int(whole)], key
+    assert sum(rep.received for rep in report.by_rep) == report.received
 
 
 # As of Friday of the week, the Tuesday after it, and three weeks on: each for three seeds.
@@ -297,6 +333,7 @@ async def test_the_report_agrees_with_the_definitions_and_survives_erasure(
     reports = Reports(ReportStore(store.db), services.policies)
     report = await reports.report(WEEK, as_of)
     assert reported(report) == await expected(lives, services, policy, as_of)
+    assert_by_rep_adds_up(report)
     for life in rng.sample(lives, k=len(lives) // 4):
         await forget(store, Wakes(), life.external_id, "cli", as_of - timedelta(minutes=1))
     assert await reports.report(WEEK, as_of) == report

@@ -99,3 +99,23 @@ async def test_every_lead_of_the_range_reads_back_for_the_mql_replay(
         replay.add(batch)
     assert (replay.total["today"].leads, replay.total["today"].mqls) == (4, 3)
     assert replay.flipped == {}
+
+
+async def test_a_lead_rejected_untouched_in_its_window_is_not_a_replayed_miss(
+    store: Store, policy: Policy
+) -> None:
+    """Spam claimed and closed *Bad data* 30 minutes in, never called: the replay, as the SLA
+    report, leaves it out of first-touch compliance under a file whose window it beat."""
+    book = PolicyBook(store, policy)
+    await book.record_current(MONDAY - timedelta(days=7))
+    services = Services(store, book, Wakes())
+    result = await services.intake(lead_payload("hs-spam"), at(0))
+    assert result.lead is not None
+    await services.claim(result.lead.id, "U0REP1", at(5))
+    await services.dispose(result.lead.id, "U0REP1", "bad_data", at(30), "Fake or spam", "a bot")
+    replay = Replay(policy, policy, END, weeks=1)
+    async for batch in WhatIfStore(store.db).history(replay.start, replay.end):
+        assert all(lead.rejected for lead in batch)
+        replay.add(batch)
+    total = replay.total["today"]
+    assert total.leads == 1 and (total.first_touch.met, total.first_touch.due) == (0, 0)

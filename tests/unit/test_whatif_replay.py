@@ -270,3 +270,24 @@ def test_the_mql_replay_counts_flips_and_leaves_out_what_it_cannot_read(policy: 
     assert (flip.id, flip.company, flip.today, flip.proposed) == (1, "Acme 1", 40, 40)
     assert flip.why == "score 40"
     assert replay.by_source["content"]["proposed"].mqls == 2
+
+
+def test_a_lead_rejected_untouched_inside_a_files_window_is_not_measured_on_first_touch(
+    policy: Policy, strict: Policy
+) -> None:
+    """As the SLA report counts it: a lead rejected (Not a fit, Bad data) without a touch by
+    the file's first-touch deadline is neither met nor missed; rejected after it, a miss.
+    Monday 11:00, hot: today's deadline is 13:00, the strict file's 12:00."""
+    spam = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 11, 45))
+    late = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 12, 30))
+    spam, late = replace(spam, rejected=True), replace(late, rejected=True)
+    assert (
+        judge(spam, policy, LATER).first_touch_met,
+        judge(spam, strict, LATER).first_touch_met,
+    ) == (None, None)
+    assert (
+        judge(late, policy, LATER).first_touch_met,
+        judge(late, strict, LATER).first_touch_met,
+    ) == (None, False)
+    nurtured = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 11, 45))
+    assert judge(nurtured, policy, LATER).first_touch_met is False  # closed, not rejected
