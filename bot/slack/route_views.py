@@ -20,21 +20,17 @@ def _rep(value: Any) -> str:
     return person(str(value), 40) if value else "nobody"
 
 
-def _same_account(earlier: LeadView | None, lead: LeadView) -> str:
+def _same_account(earlier: LeadView | None) -> str:
     """The earlier lead of the same account as reps know it: its person and company as App
     Home lists them, and the channel of its post (`*Priya Raman* at Acme in #enterprise`).
     Not Handoff's row id: nobody knows it and Slack finds nothing by it (`#123` even reads as
     a channel). No link to the post: Slack gives a message's permalink only through
-    chat.getPermalink, and Handoff keeps none. Named only where `lead`'s own post is: a
-    lead's details are for its segment's reps (docs/sla-file.md), and another channel's
-    readers may not be those; there, "an earlier lead in #mid-market". An erased lead (or one
-    not read) is "an earlier lead": nothing of an erased person is ever shown."""
+    chat.getPermalink, and Handoff keeps none. An erased lead (or one not read) is "an earlier
+    lead": nothing of an erased person is ever shown."""
     if earlier is None or earlier.erased_at is not None:
         return "an earlier lead"
-    where = earlier.message_channel or earlier.channel
-    if where != (lead.message_channel or lead.channel):
-        return f"an earlier lead in <#{where}>"
     company = f" at {one_line(earlier.company_name, 200)}" if earlier.company_name else ""
+    where = earlier.message_channel or earlier.channel
     return f"*{one_line(earlier.display_name, 200)}*{company} in <#{where}>"
 
 
@@ -47,7 +43,7 @@ def why_line(lead: LeadView, earlier: LeadView | None = None) -> str | None:
     if not reason:
         # Stored before routing said why: the plain round robin was all there was.
         return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
-    same = _same_account(earlier, lead)
+    same = _same_account(earlier)
     line = _rule_line(reason, same)
     passed = _passed(reason, same)
     if passed and line is not None:
