@@ -47,7 +47,7 @@ from bot.domain.erasure import TOMBSTONE, ErasureKey, digest_key_id
 from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
-from bot.domain.routing import BY_MANAGER, AccountLead, account_lead_named
+from bot.domain.routing import BY_MANAGER, AccountLead
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.crm_inbox import forget_records
@@ -917,18 +917,6 @@ class Store:
             or_(LeadRow.external_id == query, LeadRow.email == query.lower())
         ).order_by(LeadRow.id)
         return await self.db.run(lambda db: lead_views(db.execute(statement)))
-
-    async def naming_account_lead(self, lead_id: int, domain: str) -> list[int]:
-        """The leads of account `domain` with a post whose "why this rep" names lead `lead_id`
-        as the same account's earlier lead (bot/domain/routing.py `account_lead_named`)."""
-        statement = select(LeadRow.id, LeadRow.route_reason).where(
-            LeadRow.account_domain == domain,
-            LeadRow.id != lead_id,
-            LeadRow.message_ts.is_not(None),
-            LeadRow.route_reason.is_not(None),
-        )
-        rows = await self.db.run(lambda db: db.execute(statement).all())
-        return sorted(row.id for row in rows if account_lead_named(row.route_reason) == lead_id)
 
     async def erase(
         self,

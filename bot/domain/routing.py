@@ -155,16 +155,6 @@ BY_MANAGER, BY_CRM = "manager", "crm"
 FALLBACK = "fallback"
 
 
-def account_lead_named(reason: dict[str, Any] | None) -> int | None:
-    """The id of the same account's earlier lead a stored route reason names (its rule, or a
-    rule it passed because that lead's rep was away); None if it names none."""
-    rules = [reason or {}, *((reason or {}).get("passed") or [])]
-    for rule in rules:
-        if isinstance(rule, dict) and rule.get("rule") == ACCOUNT_MATCH and rule.get("lead"):
-            return int(rule["lead"])
-    return None
-
-
 @dataclass(frozen=True)
 class AccountLead:
     """An owned lead of the same account (open, won or recent): lead-to-account matching."""

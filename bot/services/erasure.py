@@ -57,11 +57,6 @@ async def forget(
         effects: list[Effect] = [RefreshHomes(users=homes)]
         if lead.message_ts:
             effects.append(Refresh(lead.id))  # its post, rendered as the erased lead
-        if lead.account_domain:
-            # The posts of the same account's later leads name it as their earlier lead ("why
-            # this rep"): rendered again, they name no one.
-            for later in await store.naming_account_lead(lead.id, lead.account_domain):
-                effects.append(Refresh(later))
         values = erased_values(lead, now, store.erasure_key)
         messages = await store.erase(lead.id, values, erased_event_data, actor, now, effects)
         if messages is not None:  # None: erased meanwhile by another caller, who told it

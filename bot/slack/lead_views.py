@@ -584,13 +584,11 @@ def lead_message(
     names: Mapping[str, str] | None = None,
     dispositioned_by: str | None = None,
     came_back: str | None = None,
-    earlier: LeadView | None = None,
 ) -> Message:
     """The lead's one message in its segment channel, for its current state (`names`: the
     members' display names, for the Reassign menu's options; `dispositioned_by`: who made a
     closed lead's disposition, from its audit trail, if the caller read it; `came_back`: the
-    line of a post whose cycle ended, shown instead of its controls: `ended_cycle_post`;
-    `earlier`: the same account's lead its route reason names, if the caller read it)."""
+    line of a post whose cycle ended, shown instead of its controls: `ended_cycle_post`)."""
     if lead.erased_at is not None:  # only what the reports keep, and no buttons
         facts = f"Lead {lead.id} · {one_line(readable(lead.segment), 100)} · {lead.stage.value}"
         text = "🗑️ This lead's personal data was erased at the person's request."
@@ -601,7 +599,7 @@ def lead_message(
         _facts(lead, policy),
         section(_engagement(lead, policy.timezone)),
     ]
-    if why := route_views.why_line(lead, earlier):  # "why this rep", on every routed lead
+    if why := route_views.why_line(lead):  # "why this rep", on every routed lead
         blocks.append(context(why))
     if lead.cycle > 1:  # it came back: its history is one command away
         history = f"`/lead {one_line(lead.external_id, 255)}`"

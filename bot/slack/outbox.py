@@ -37,7 +37,6 @@ from bot import logs
 from bot.domain.effects import Send
 from bot.domain.lead import EventView, LeadView
 from bot.domain.policy import Policy
-from bot.domain.routing import account_lead_named
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
     history_unreadable,
@@ -920,12 +919,7 @@ class Outbox:
         by = None
         if not lead.stage.is_open and lead.erased_at is None:
             by = disposition_actor(await self.store.events(lead.id))
-        earlier = None  # the same account's lead its "why this rep" names, as it is now
-        if lead.erased_at is None and (earlier_id := account_lead_named(lead.route_reason)):
-            earlier = await self.store.get(earlier_id)
-        return lead_message(
-            lead, policy, self.clock(), self.names, dispositioned_by=by, earlier=earlier
-        )
+        return lead_message(lead, policy, self.clock(), self.names, dispositioned_by=by)
 
     async def _message(self, item: OutboxItem, lead: LeadView | None) -> Message | None:
         if item.kind == Kind.MESSAGE and item.payload.get("group") is not None:

@@ -20,32 +20,16 @@ def _rep(value: Any) -> str:
     return person(str(value), 40) if value else "nobody"
 
 
-def _same_account(earlier: LeadView | None) -> str:
-    """The earlier lead of the same account as reps know it: its person and company as App
-    Home lists them, and the channel of its post (`*Priya Raman* at Acme in #enterprise`).
-    Not Handoff's row id: nobody knows it and Slack finds nothing by it (`#123` even reads as
-    a channel). No link to the post: Slack gives a message's permalink only through
-    chat.getPermalink, and Handoff keeps none. An erased lead (or one not read) is "an earlier
-    lead": nothing of an erased person is ever shown."""
-    if earlier is None or earlier.erased_at is not None:
-        return "an earlier lead"
-    company = f" at {one_line(earlier.company_name, 200)}" if earlier.company_name else ""
-    where = earlier.message_channel or earlier.channel
-    return f"*{one_line(earlier.display_name, 200)}*{company} in <#{where}>"
-
-
-def why_line(lead: LeadView, earlier: LeadView | None = None) -> str | None:
+def why_line(lead: LeadView) -> str | None:
     """Why the lead's suggested owner was chosen, in one line ("Named account of <@U…>"); a
     lead the SLA took from its rep says so first ("Reassigned by the SLA from <@U…> (claim
-    overdue) · Round robin: …"). None for a lead routing never ran for (not an MQL).
-    `earlier`: the lead its reason names (`account_lead_named`), as stored now (None: not read)."""
+    overdue) · Round robin: …"). None for a lead routing never ran for (not an MQL)."""
     reason = lead.route_reason
     if not reason:
         # Stored before routing said why: the plain round robin was all there was.
         return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
-    same = _same_account(earlier)
-    line = _rule_line(reason, same)
-    passed = _passed(reason, same)
+    line = _rule_line(reason)
+    passed = _passed(reason)
     if passed and line is not None:
         line = f"{passed} → {line}"
     taken = _taken_by_the_sla(reason)
@@ -56,19 +40,20 @@ def why_line(lead: LeadView, earlier: LeadView | None = None) -> str | None:
 
 _PASSED = {
     "named_account": "Named account of {rep}",
-    "account_match": "Same account as {same} ({rep})",
+    "account_match": "Same account as lead #{lead} ({rep})",
     "partner": "Partner manager {rep}",
     "fallback": "Fallback owner {rep}",
 }
 
 
-def _passed(reason: dict[str, Any], same: str) -> str | None:
+def _passed(reason: dict[str, Any]) -> str | None:
     """The rules the lead passed because their rep was away ("Named account of <@U…>: away"),
     or None."""
     words = []
     for rule in reason.get("passed") or []:
         if isinstance(rule, dict) and (shape := _PASSED.get(str(rule.get("rule")))):
-            words.append(shape.format(rep=_rep(rule.get("rep")), same=same) + ": away")
+            lead = int(rule.get("lead", 0) or 0)
+            words.append(shape.format(rep=_rep(rule.get("rep")), lead=lead) + ": away")
     return " · ".join(words) or None
 
 
@@ -86,14 +71,14 @@ def _taken_by_the_sla(reason: dict[str, Any]) -> str | None:
     return f"Reassigned by the SLA{before} ({what} overdue)"
 
 
-def _rule_line(reason: dict[str, Any], same: str) -> str | None:
-    """The routing rule that chose the rep, in words (`same`: the same account's lead)."""
+def _rule_line(reason: dict[str, Any]) -> str | None:
+    """The routing rule that chose the rep, in words."""
     rule, rep = reason.get("rule"), reason.get("rep")
     domain = f" ({one_line(reason['domain'], 100)})" if reason.get("domain") else ""
     if rule == "named_account":
         return f"Named account{domain} of {_rep(rep)}"
     if rule == "account_match":
-        return f"Same account as {same} ({_rep(rep)})"
+        return f"Same account as lead #{int(reason.get('lead', 0))} ({_rep(rep)})"
     if rule == "partner":
         return f"Partner-sourced: partner manager {_rep(rep)}"
     if rule == "round_robin":

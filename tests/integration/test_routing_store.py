@@ -11,11 +11,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, update
+from sqlalchemy import event
 
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage.repository import Store
-from storage.tables import LeadRow
 from tests.conftest import lead_payload, migrated_store
 from tests.integration.conftest import MONDAY, services_on
 
@@ -94,13 +93,6 @@ async def test_a_lead_of_an_owned_account_goes_to_its_owner(store: Store, policy
     )
     third = await services.intake(free, MONDAY)
     assert third.lead.route_reason["rule"] == "round_robin"  # type: ignore[union-attr,index]
-
-    # An erasure of the first lead finds the posts naming it as their account's earlier lead.
-    assert await store.naming_account_lead(1, "northwind.example") == []  # none posted yet
-    posted = update(LeadRow).values(message_channel="C0ENT", message_ts="1.000200")
-    await store.db.run(lambda db: db.execute(posted))
-    assert await store.naming_account_lead(1, "northwind.example") == [lead.id]
-    assert await store.naming_account_lead(lead.id, "northwind.example") == []
 
 
 async def test_two_replicas_taking_intake_at_once_stay_fair(

