@@ -150,7 +150,7 @@ def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetim
             raise too_far
         until = back_after(day, calendar)
     else:
-        if lowered.startswith("-"):  # `-1d`: a duration back from now
+        if lowered.startswith("-") and _duration_shaped(lowered[1:]):  # `-1d`: back from now
             raise Refusal(f"{word[:40]} is in the past: away until when? {USAGE}")
         try:
             duration = Duration.parse(lowered)
@@ -169,6 +169,17 @@ def parse_until(word: str, now: datetime, calendar: BusinessCalendar) -> datetim
     if until - now > LONGEST:
         raise too_far
     return until.astimezone(UTC)
+
+
+def _duration_shaped(text: str) -> bool:
+    """Whether `text` is written as a duration (`1d`, `0d`, `99999w`), whatever its length."""
+    try:
+        Duration.parse(text)
+    except OverflowError:
+        return True
+    except ValueError:
+        return _is_zero(text)
+    return True
 
 
 def _is_zero(text: str) -> bool:

@@ -58,6 +58,12 @@ def test_until_reads_days_weekdays_and_durations(policy: Policy, word: str, back
         ("9999-12-31", "more than a year ahead"),  # no day after it: was an OverflowError
         ("99999999999999w", "more than a year ahead"),  # past any date
         ("99999999bd", "more than a year ahead"),  # past the business calendar's reach
+        ("-1d", "-1d is in the past"),
+        ("-0d", "-0d is in the past"),
+        # A dash before what is no duration is not time back from now: it cannot be read.
+        ("-", "I can't read '-' as until when"),
+        ("-x", "I can't read '-x' as until when"),
+        ("--fri", "I can't read '--fri' as until when"),
     ],
 )
 def test_a_bad_until_is_refused_with_the_accepted_forms(
