@@ -1072,6 +1072,11 @@ class Services:
             policy = await self.policy_for(lead)
             if allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
                 visible.append((lead, policy))
+        if not visible and (what := slack_reference(query, typed=True)) is not None:
+            raise Refusal(
+                f"`/lead` looks up a lead by its email or external id: {what}, not a lead. "
+                "For example, `/lead jane@acme.com`."
+            )
         if not visible:
             raise Refusal(
                 f"No lead you may see has the email or external id {query!r}. A lead's details "
@@ -1271,12 +1276,20 @@ def _several(query: str, leads: list[LeadView], policy: Policy) -> str:
 # What Slack puts in a command's text for a member or a channel picked in the composer
 # (`<@U0123|ben>`, `<#C0123|sales>`; "Implementing slash commands": escaping).
 _SLACK_REFERENCE = re.compile(r"<(?P<kind>[@#])(?P<id>[A-Z0-9]{2,20})(?:\|[^<>]*)?>")
+# The same as typed, for a command that does not escape (manifest.yaml: should_escape false):
+# `@ben`, `#sales` (`/handoff away @tom` reads a person so too: bot/domain/away.py).
+_TYPED_REFERENCE = re.compile(r"(?P<kind>[@#])(?P<name>[\w.\-]{1,80})")
 
 
-def slack_reference(query: str) -> str | None:
+def slack_reference(query: str, typed: bool = False) -> str | None:
     """What a `/lead` query that is a Slack mention names, in words ("<@U0123> is a person in
-    Slack", "that is a Slack channel"); None for anything else (an email, an external id)."""
+    Slack", "that is a Slack channel"); None for anything else (an email, an external id).
+    `typed`: a mention as typed (`@ben`) too, for a query no lead answers to (an external id
+    may start with `#`)."""
     found = _SLACK_REFERENCE.fullmatch(query)
+    if found is None and typed and (plain := _TYPED_REFERENCE.fullmatch(query)):
+        person = plain["kind"] == "@"
+        return f"{plain[0]} is a person in Slack" if person else "that is a Slack channel"
     if found is None:
         return None
     if found["kind"] == "@" and is_user_id(found["id"]):

@@ -67,6 +67,16 @@ async def test_lead_with_a_person_or_a_channel_says_it_takes_a_lead(
         "`/lead` looks up a lead by its email or external id: that is a Slack channel, not a "
         "lead. For example, `/lead jane@acme.com`."
     )
+    # The manifest's /lead does not escape (should_escape: false): a member or a channel comes
+    # as typed, `@ben` or `#sales`, and is no lead's email or external id either.
+    assert await answer(stack, REP1, "/lead", "@ben") == (
+        "`/lead` looks up a lead by its email or external id: @ben is a person in Slack, not a "
+        "lead. For example, `/lead jane@acme.com`."
+    )
+    assert await answer(stack, REP1, "/lead", "#enterprise") == (
+        "`/lead` looks up a lead by its email or external id: that is a Slack channel, not a "
+        "lead. For example, `/lead jane@acme.com`."
+    )
     # Slack wraps an email (`<mailto:…|…>`) when the command escapes links: read as typed.
     assert "No lead you may see has the email or external id 'x@y.com'." in await answer(
         stack, REP1, "/lead", "<mailto:x@y.com|x@y.com>"
