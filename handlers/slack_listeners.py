@@ -204,20 +204,21 @@ class Listeners:
         message: Message,
         client: AsyncWebClient | None = None,
         user: str = "",
+        in_dm: Message | None = None,
     ) -> None:
         """A private answer through the request's response URL; when Slack no longer takes it
         (404: older than 30 minutes, as a report built behind a busy worker may be, or used 5
         times), in the person's DM with Handoff (chat.postMessage to their user id), so the
-        answer they waited for is not lost."""
+        answer they waited for is not lost (`in_dm`: the answer as the DM shows it, if not
+        the same)."""
         sent = await answer(respond, message)
         if not isinstance(sent, WebhookResponse) or sent.status_code < 400:
             return
         body = str(sent.body)[:100]
         if sent.status_code == GONE_URL and client is not None and user:
             log.warning("Slack refused the response URL (%s); answering in the DM", body)
-            await client.chat_postMessage(
-                channel=user, text=message.text, blocks=message.blocks or None
-            )
+            dm = in_dm or message
+            await client.chat_postMessage(channel=user, text=dm.text, blocks=dm.blocks or None)
             return
         self.refused(sent)
 
@@ -528,11 +529,14 @@ class Listeners:
     ) -> None:
         now = self.clock()
         report = await self.reports.ask(text, now)
-        message = report_views.sla_report(report, self.services.policy, charts_in_dm=True)
+        policy = self.services.policy
+        message = report_views.sla_report(report, policy, charts_in_dm=True)
+        # In the DM, no Share button: its press would post the report there again.
+        in_dm = report_views.sla_report(report, policy, charts_in_dm=True, shareable=False)
         # Like the outbox: a lull in Slack's requests first (a quarter of a second at most), so
         # sending the report never holds up an ack; the report may come a moment later.
         await self.traffic.quiet(at_most=0.25)
-        await self.privately(respond, message, client, user)
+        await self.privately(respond, message, client, user, in_dm)
         self.metrics.inc("reports_total")
         await self.digests.charts_to(user, report, now)
 

@@ -217,11 +217,14 @@ def sla_report(
     digest: bool = False,
     charts_in_dm: bool = False,
     names: Mapping[str, str] | None = None,
+    shareable: bool = True,
 ) -> Message:
     """`/sla-report`: the period in ten seconds (ephemeral, shared to a channel, or the digest).
 
     Privately, reps are mentions (Slack shows their names, and nobody is notified); in a
-    channel (shared, or the digest) they are named by `names`, so a report pings nobody."""
+    channel (shared, or the digest) they are named by `names`, so a report pings nobody.
+    `shareable`: with *Share to channel* (an ephemeral answer's: its press's response URL posts
+    where the command was typed; not a DM's, where it would post in the DM)."""
     in_channel = bool(shared_by) or digest
     known = names or {}
     period = report.period
@@ -267,7 +270,7 @@ def sla_report(
     if charts_in_dm:
         footer = f"📈 The charts are in your DM with Handoff · {footer}"
     after.append(context(footer))
-    if shared_by is None and not digest:
+    if shared_by is None and not digest and shareable:
         value = f"{period.label}|{report.segment or ''}"
         share = button("Share to channel", ActionId.REPORT_SHARE, value)
         after.append(actions([share], "report_actions"))

@@ -107,6 +107,9 @@ async def test_a_report_slower_than_its_response_url_comes_in_the_dm(
     (report,) = [m for m in dm if "SLA report" in m.all_text]
     assert "SLA report · 2026-W48" in report.all_text and "1 of 3" in report.all_text
     assert stack.sim.messages(ROOM) == []
+    # No "Share to channel" there: pressed in the DM, its response URL would post the report
+    # in the DM again, not in the channel where it was asked for.
+    assert "Share to channel" not in str(report.blocks)
 
 
 async def test_a_share_slower_than_its_response_url_says_so_in_the_dm(
