@@ -40,7 +40,7 @@ def why_line(lead: LeadView) -> str | None:
 
 _PASSED = {
     "named_account": "Named account of {rep}",
-    "account_match": "Same account as lead #{lead} ({rep})",
+    "account_match": "Same account as an earlier lead of {rep}",
     "partner": "Partner manager {rep}",
     "fallback": "Fallback owner {rep}",
 }
@@ -52,8 +52,7 @@ def _passed(reason: dict[str, Any]) -> str | None:
     words = []
     for rule in reason.get("passed") or []:
         if isinstance(rule, dict) and (shape := _PASSED.get(str(rule.get("rule")))):
-            lead = int(rule.get("lead", 0) or 0)
-            words.append(shape.format(rep=_rep(rule.get("rep")), lead=lead) + ": away")
+            words.append(shape.format(rep=_rep(rule.get("rep"))) + ": away")
     return " · ".join(words) or None
 
 
@@ -78,7 +77,10 @@ def _rule_line(reason: dict[str, Any]) -> str | None:
     if rule == "named_account":
         return f"Named account{domain} of {_rep(rep)}"
     if rule == "account_match":
-        return f"Same account as lead #{int(reason.get('lead', 0))} ({_rep(rep)})"
+        # The earlier lead is not named: Handoff's row id ("lead #123") means nothing to a
+        # rep and reads as a channel in Slack, and its person's name would outlive their
+        # erasure on this post. The account and the rep who holds it are the reason.
+        return f"Same account{domain} as an earlier lead of {_rep(rep)}"
     if rule == "partner":
         return f"Partner-sourced: partner manager {_rep(rep)}"
     if rule == "round_robin":

@@ -57,7 +57,7 @@ async def test_the_same_accounts_owner_away_is_passed_over(stack: LocalStack) ->
     same = await post(stack, account(2, "acme1.example"))
     assert same.suggested_owner == REP2
     assert why(stack, ENTERPRISE, -1) == (
-        f"Same account as lead #{first.id} (<@{REP1}>): away → "
+        f"Same account as an earlier lead of <@{REP1}>: away → "
         f"Round robin: <@{REP2}>, 1 of 2 this week"
     )
 

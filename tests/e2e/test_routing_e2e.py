@@ -74,7 +74,10 @@ async def test_routing_rules_and_their_reasons_on_every_post(stack: LocalStack) 
     await stack.settle()
     same = await post(stack, account(20, "acme0.example"))
     assert same.suggested_owner == REP2
-    assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{leads[0].id} (<@{REP2}>)"
+    assert (
+        why(stack, ENTERPRISE, -1)
+        == f"Same account (acme0.example) as an earlier lead of <@{REP2}>"
+    )
 
 
 async def test_handoff_routing_is_for_managers(stack: LocalStack) -> None:
@@ -125,13 +128,15 @@ async def test_a_regional_free_mail_domain_never_matches_an_account(stack: Local
         assert why(stack, ENTERPRISE, -1).startswith("Round robin: "), address
 
     # A company's domain still matches its owned lead.
-    company = await post(stack, account(10, "acme.com.au"))
+    await post(stack, account(10, "acme.com.au"))
     posted = stack.sim.messages(ENTERPRISE)[-1]
     await stack.driver.press(REP2, "Claim", channel=ENTERPRISE, message_ts=posted.ts)
     await stack.settle()
     same = await post(stack, account(11, "acme.com.au"))
     assert same.suggested_owner == REP2
-    assert why(stack, ENTERPRISE, -1) == f"Same account as lead #{company.id} (<@{REP2}>)"
+    assert (
+        why(stack, ENTERPRISE, -1) == f"Same account (acme.com.au) as an earlier lead of <@{REP2}>"
+    )
 
 
 async def test_a_postcode_sent_as_a_number_routes_by_its_territory(
