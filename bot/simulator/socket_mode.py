@@ -52,6 +52,7 @@ class Envelope:
     retry_attempt: int
     sent_at: float
     connection: int = 0  # which connection it went to: 1 for the first the app opened, …
+    acked_on: int = 0  # and which its acknowledgement came back on
     acked_at: float | None = None
     response: Json | None = None  # the acknowledgement's payload
 
@@ -117,14 +118,14 @@ class SocketModeEndpoint:
             )
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    self._acknowledged(message.data)
+                    self._acknowledged(message.data, self._numbers.get(id(ws), 0))
         finally:
             self.connections.remove(ws)
             if ws in self.warned:
                 self.warned.remove(ws)
         return ws
 
-    def _acknowledged(self, text: str) -> None:
+    def _acknowledged(self, text: str, connection: int) -> None:
         try:
             ack = json.loads(text)
         except json.JSONDecodeError:
@@ -136,6 +137,7 @@ class SocketModeEndpoint:
             return
         envelope, answer = waiting
         envelope.acked_at = time.monotonic()
+        envelope.acked_on = connection
         payload = ack.get("payload")
         answer.set_result(payload if isinstance(payload, dict) else None)
 

@@ -86,10 +86,12 @@ async def test_a_press_slack_sends_on_the_warned_connection_after_the_app_reconn
     await sockets.wait_opened(2)
     sockets.send_to = old
     response = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    command = await stack.driver.command("U0REP1", "/handoff", "help", channel_id=ENTERPRISE)
     sockets.send_to = None
     await sockets.hang_up(old)
     assert response.status == 200
-    assert [e.connection for e in sockets.envelopes] == [1]
+    assert command.status == 200 and "/handoff away" in command.body  # its immediate answer
+    assert [(e.connection, e.acked_on) for e in sockets.envelopes] == [(1, 1), (1, 1)]
     await claimed_once(stack, message)
     answer = await stack.driver.command("U0REP1", "/handoff", "help", channel_id=ENTERPRISE)
     assert answer.status == 200 and sockets.envelopes[-1].connection == 2
