@@ -15,6 +15,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import logs
 from bot.metrics import Metrics
+from handlers.socket_client import OverlappingSocketModeClient
 
 _KINDS = frozenset(
     {"block_actions", "view_submission", "view_closed", "event_callback", "url_verification"}
@@ -67,7 +68,14 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
     (`process_before_response`: the answer goes when the listener returns), by kind."""
 
     def __init__(self, app: AsyncApp, app_token: str | None, metrics: Metrics) -> None:
-        super().__init__(app, app_token)
+        # Bolt's own __init__, with a client whose reconnects overlap (Slack's refreshes lose
+        # no press: handlers/socket_client.py) in place of slack_sdk's.
+        self.app = app
+        self.app_token = app_token or ""
+        self.client = OverlappingSocketModeClient(
+            app_token=self.app_token, logger=app.logger, web_client=app.client, ping_interval=10
+        )
+        self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
         self.metrics = metrics
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]

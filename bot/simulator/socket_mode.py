@@ -4,7 +4,11 @@ As Slack documents it (https://docs.slack.dev/apis/events-api/using-socket-mode/
 - `apps.connections.open`, called with an app-level token (`xapp-…`), answers a single-use
   WebSocket URL (`wss://wss-….slack.com/link/?ticket=…&app_id=…`; here a local `ws://`);
 - on connect, Slack sends `{"type": "hello", "num_connections": …, "connection_info":
-  {"app_id": …}, "debug_info": {…}}`;
+  {"app_id": …}, "debug_info": {"approximate_connection_time": …}}`;
+- every few hours Slack refreshes a connection: it sends `{"type": "disconnect", "reason":
+  "refresh_requested"}` (or `"warning"` about 10 s before it closes it; `"link_disabled"`
+  when Socket Mode is turned off) and closes it a little later, so the app opens another
+  first (`disconnect`, then `hang_up` when the test says the time is up);
 - every request arrives as an envelope `{"envelope_id", "type", "payload",
   "accepts_response_payload"}` of type `events_api` (with `retry_attempt` and
   `retry_reason`), `slash_commands` or `interactive`;
@@ -31,6 +35,11 @@ from bot.simulator.blockkit import Json
 ACK_WITHIN = 3.0  # seconds Slack waits for an envelope's acknowledgement
 PATH = "/socket-mode/link/"
 KINDS = ("events_api", "slash_commands", "interactive")
+DISCONNECT_REASONS = ("warning", "refresh_requested", "link_disabled")
+HOST = "handoff-simulator"
+# About how long, in seconds, a connection lasts before Slack refreshes it (the `hello`'s
+# `debug_info.approximate_connection_time`; Slack's example says 18060, about 5 hours).
+CONNECTION_TIME = 18060
 
 
 @dataclass
@@ -42,6 +51,8 @@ class Envelope:
     payload: Json
     retry_attempt: int
     sent_at: float
+    connection: int = 0  # which connection it went to: 1 for the first the app opened, …
+    acked_on: int = 0  # and which its acknowledgement came back on
     acked_at: float | None = None
     response: Json | None = None  # the acknowledgement's payload
 
@@ -65,6 +76,13 @@ class SocketModeEndpoint:
         self._tickets: set[str] = set()
         self._waiting: dict[str, tuple[Envelope, asyncio.Future[Json | None]]] = {}
         self.connections: list[web.WebSocketResponse] = []
+        self.warned: list[web.WebSocketResponse] = []  # sent a `disconnect`, not yet closed
+        self.opened = 0  # connections the app has opened (each said hello to)
+        self.asked = 0  # URLs the app has asked for (apps.connections.open)
+        # Where the next envelopes go, when a test chooses (Slack may still send on a
+        # connection it warned, until it closes it); None: the newest not warned.
+        self.send_to: web.WebSocketResponse | None = None
+        self._numbers: dict[int, int] = {}
         self.envelopes: list[Envelope] = []
         self.strays: list[Json] = []  # acknowledgements of no envelope we are waiting for
 
@@ -74,6 +92,7 @@ class SocketModeEndpoint:
         """apps.connections.open: a single-use URL (the token was checked as an app token)."""
         ticket = secrets.token_hex(12)
         self._tickets.add(ticket)
+        self.asked += 1
         ws_base = self._base_url().replace("http://", "ws://", 1)
         return {"url": f"{ws_base}{PATH}?ticket={ticket}&app_id={self._app_id()}"}
 
@@ -86,23 +105,27 @@ class SocketModeEndpoint:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self.connections.append(ws)
+        self.opened += 1
+        self._numbers[id(ws)] = self.opened
         try:
             await ws.send_json(
                 {
                     "type": "hello",
                     "num_connections": len(self.connections),
-                    "debug_info": {"host": "handoff-simulator", "approximate_connection_time": 0},
+                    "debug_info": {"host": HOST, "approximate_connection_time": CONNECTION_TIME},
                     "connection_info": {"app_id": self._app_id()},
                 }
             )
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    self._acknowledged(message.data)
+                    self._acknowledged(message.data, self._numbers.get(id(ws), 0))
         finally:
             self.connections.remove(ws)
+            if ws in self.warned:
+                self.warned.remove(ws)
         return ws
 
-    def _acknowledged(self, text: str) -> None:
+    def _acknowledged(self, text: str, connection: int) -> None:
         try:
             ack = json.loads(text)
         except json.JSONDecodeError:
@@ -114,12 +137,57 @@ class SocketModeEndpoint:
             return
         envelope, answer = waiting
         envelope.acked_at = time.monotonic()
+        envelope.acked_on = connection
         payload = ack.get("payload")
         answer.set_result(payload if isinstance(payload, dict) else None)
 
     async def close(self) -> None:
         for ws in list(self.connections):
             await ws.close()
+
+    async def disconnect(self, reason: str = "refresh_requested") -> web.WebSocketResponse:
+        """Tell the newest connection Slack is about to close it: `{"type": "disconnect",
+        "reason": …}` (`warning`: it closes in about 10 s; `refresh_requested`: Slack refreshes
+        every connection every few hours; `link_disabled`: Socket Mode was turned off). The
+        connection stays open until `hang_up` (Slack's 10 s, when a test says so), and
+        envelopes go to a newer connection once the app has opened one."""
+        if reason not in DISCONNECT_REASONS:
+            raise ValueError(f"no disconnect reason {reason!r}; Slack sends {DISCONNECT_REASONS}")
+        ws = self._newest()
+        self.warned.append(ws)
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": HOST}}
+        await ws.send_str(json.dumps(message))
+        return ws
+
+    async def hang_up(self, ws: web.WebSocketResponse) -> None:
+        """Slack closes a connection it warned (the ~10 s after a `disconnect` are up)."""
+        await ws.close()
+
+    async def wait_opened(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until the app has opened `count` connections in all (a reconnect said hello)."""
+        await _until(lambda: self.opened >= count, f"{count} connections opened", timeout)
+
+    async def wait_asked(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until the app has called apps.connections.open `count` times in all (a
+        reconnect has begun)."""
+        await _until(lambda: self.asked >= count, f"{count} URLs asked for", timeout)
+
+    async def wait_sent(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until `count` envelopes have been sent in all."""
+        await _until(lambda: len(self.envelopes) >= count, f"{count} envelopes sent", timeout)
+
+    def _newest(self) -> web.WebSocketResponse:
+        """Where Slack sends the next envelope: the newest open connection it has not warned,
+        else the newest open one (a warned connection still takes envelopes until closed)."""
+        if self.send_to is not None:
+            if self.send_to.closed:
+                raise LookupError("the app closed the connection Slack is sending on")
+            return self.send_to
+        open_now = [ws for ws in self.connections if not ws.closed]
+        if not open_now:
+            raise LookupError("no app is connected to Socket Mode (apps.connections.open)")
+        fresh = [ws for ws in open_now if ws not in self.warned]
+        return (fresh or open_now)[-1]
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -147,10 +215,15 @@ class SocketModeEndpoint:
         acknowledgement; the returned record says whether it came, and whether in time."""
         if kind not in KINDS:
             raise ValueError(f"no envelope type {kind!r}; Slack sends {KINDS}")
-        open_now = [ws for ws in self.connections if not ws.closed]
-        if not open_now:
-            raise LookupError("no app is connected to Socket Mode (apps.connections.open)")
-        envelope = Envelope(str(uuid.uuid4()), kind, payload, retry_attempt, time.monotonic())
+        connection = self._newest()
+        envelope = Envelope(
+            str(uuid.uuid4()),
+            kind,
+            payload,
+            retry_attempt,
+            time.monotonic(),
+            self._numbers.get(id(connection), 0),
+        )
         message: Json = {
             "envelope_id": envelope.envelope_id,
             "type": kind,
@@ -164,7 +237,7 @@ class SocketModeEndpoint:
         self._waiting[envelope.envelope_id] = (envelope, answer)
         self.envelopes.append(envelope)
         try:
-            await open_now[-1].send_str(json.dumps(message))
+            await connection.send_str(json.dumps(message))
             with contextlib.suppress(TimeoutError):
                 envelope.response = await asyncio.wait_for(answer, timeout)
         finally:
@@ -183,3 +256,11 @@ class SocketModeEndpoint:
         return [
             e for e in self.envelopes if not e.acknowledged and e.envelope_id not in self._waiting
         ]
+
+
+async def _until(done: Callable[[], bool], what: str, timeout: float) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not {what} within {timeout} s")
+        await asyncio.sleep(0.005)

@@ -64,3 +64,30 @@ async def test_envelopes_are_acknowledged_late_or_never_and_recorded(
             assert not missing.acknowledged
             assert sim.socket_mode.late_acks == [late]
             assert sim.socket_mode.missing_acks == [missing]
+
+
+async def test_a_refresh_warns_the_connection_sends_to_the_next_one_then_closes_it() -> None:
+    async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as old:
+            hello = await old.receive_json()
+            assert hello["num_connections"] == 1
+            assert hello["debug_info"]["approximate_connection_time"] > 3600
+            warned = await sim.socket_mode.disconnect("warning")
+            assert (await old.receive_json()) == {
+                "type": "disconnect",
+                "reason": "warning",
+                "debug_info": {"host": socket_mode.HOST},
+            }
+            # Until the app has another, Slack still sends on the warned one.
+            sending = asyncio.create_task(sim.socket_mode.send("events_api", {}, timeout=0.1))
+            assert (await old.receive_json())["type"] == "events_api"
+            assert (await sending).connection == 1
+            async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as new:
+                assert (await new.receive_json())["num_connections"] == 2
+                sending = asyncio.create_task(sim.socket_mode.send("events_api", {}, timeout=0.1))
+                assert (await new.receive_json())["type"] == "events_api"
+                assert (await sending).connection == 2
+                await sim.socket_mode.hang_up(warned)
+                assert (await old.receive()).type == aiohttp.WSMsgType.CLOSE
+            with pytest.raises(ValueError, match="disconnect reason"):
+                await sim.socket_mode.disconnect("bored")
