@@ -9,7 +9,9 @@ and keeps that connection until then, so that the app can open another first
 the new one: a press or a slash command Slack sends in between arrives on a connection the
 client has stopped reading, or finds none at all, and the person sees an error (Slack retries
 an event, never an interaction). This client reads the old connection until Slack closes it
-(or `RETIRE_SECONDS` pass), answers what arrives there, and opens the new one meanwhile.
+(or `RETIRE_SECONDS` pass), answers what arrives there, and opens the new one meanwhile. Not
+for `too_many_websockets` (the app holds more connections than Slack allows): another one
+opened first would only add to them, so there the old one is closed first, as slack_sdk does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 # How long a connection Slack asked us to leave is read before we close it ourselves: Slack
 # closes it about 10 s after its `disconnect` message.
 RETIRE_SECONDS = 30.0
+TOO_MANY = "too_many_websockets"
 
 
 class OverlappingSocketModeClient(SocketModeClient):
@@ -35,11 +38,24 @@ class OverlappingSocketModeClient(SocketModeClient):
         self.retiring: list[ClientWebSocketResponse] = []
         self._draining: set[asyncio.Task[None]] = set()
         self._came_on: dict[str, ClientWebSocketResponse] = {}  # envelope id: its connection
+        self._too_many = False  # Slack's last disconnect said the app has too many connections
+
+    async def run_message_listeners(self, message: dict, raw_message: str) -> None:
+        if message.get("type") == "disconnect":
+            self._too_many = message.get("reason") == TOO_MANY
+        await super().run_message_listeners(message, raw_message)
 
     async def connect(self) -> None:
         old, receiver = self.current_session, self.message_receiver
-        if self.closed or old is None or old.closed or receiver is asyncio.current_task():
-            await super().connect()  # nothing left to read on the old connection
+        too_many, self._too_many = self._too_many, False
+        if (
+            too_many
+            or self.closed
+            or old is None
+            or old.closed
+            or receiver is asyncio.current_task()
+        ):
+            await super().connect()  # the old connection closed first, or none left to read
             return
         # Keep reading the old connection ourselves; the parent then has none to close first.
         self.message_receiver = None

@@ -35,7 +35,10 @@ from bot.simulator.blockkit import Json
 ACK_WITHIN = 3.0  # seconds Slack waits for an envelope's acknowledgement
 PATH = "/socket-mode/link/"
 KINDS = ("events_api", "slash_commands", "interactive")
-DISCONNECT_REASONS = ("warning", "refresh_requested", "link_disabled")
+# `too_many_websockets`: the app holds more connections than Slack allows it (10); Slack's
+# own SDKs handle it (slack_sdk's aiohttp client closes its old connection first for it;
+# node-slack-sdk's socket-mode tests list it among the disconnect reasons).
+DISCONNECT_REASONS = ("warning", "refresh_requested", "link_disabled", "too_many_websockets")
 HOST = "handoff-simulator"
 # About how long, in seconds, a connection lasts before Slack refreshes it (the `hello`'s
 # `debug_info.approximate_connection_time`; Slack's example says 18060, about 5 hours).

@@ -95,3 +95,22 @@ async def test_a_press_slack_sends_on_the_warned_connection_after_the_app_reconn
     await claimed_once(stack, message)
     answer = await stack.driver.command("U0REP1", "/handoff", "help", channel_id=ENTERPRISE)
     assert answer.status == 200 and sockets.envelopes[-1].connection == 2
+
+
+async def test_too_many_connections_closes_the_old_one_before_opening_the_next(
+    stack: LocalStack,
+) -> None:
+    """`too_many_websockets`: Slack refuses the app more connections (it allows 10 an app).
+    Opening the next before closing the old one would only add to their count and spin into
+    reconnects, so here the old one goes first (as slack_sdk's own client does: its
+    aiohttp SocketModeClient.connect closes the old session first for this reason), and the
+    app carries on on the new one."""
+    message = await posted(stack)
+    sockets = stack.sim.socket_mode
+    old = await sockets.disconnect("too_many_websockets")
+    await sockets.wait_opened(2)
+    assert old.closed  # closed by the app, not by Slack's hang-up
+    response = await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    assert response.status == 200
+    await claimed_once(stack, message)
+    assert [e.connection for e in sockets.envelopes] == [2]
