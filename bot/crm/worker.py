@@ -30,6 +30,9 @@ write that does not wait costs no extra UPDATE.
   Nothing is sent before the next midnight of the SLA file's `timezone` (HubSpot resets at
   midnight in the account's zone, a setting Handoff does not read: the team's is taken for it,
   docs/crm-hubspot.md); the alert, once, says when the writes go out again.
+- A `CrmRetry` whose wait is `LONG_WAIT` or more (HubSpot's 477 Migration in Progress, hours):
+  told once, like a daily limit, with when the writes go out; /healthz and /readyz name it
+  until a write goes through.
 - `CrmMissing`: the record is gone; the row is done, with a warning.
 """
 
@@ -62,6 +65,11 @@ WRITTEN_KEPT = 10_000  # leads whose last written record is remembered
 # Seconds of lease kept past a request's deadline: the lease's own UPDATE, replicas' clocks
 # a little apart.
 LEASE_MARGIN = 10.0
+# A wait the CRM asks for that holds the writes long enough for managers to notice: told once
+# in the escalations channel and shown on /healthz. Longer than a burst window's (HubSpot: 10 s)
+# or a lock's (423: 2 s); HubSpot's 477 Migration in Progress asks for "typically up to 24
+# hours" (its "Error handling" guide).
+LONG_WAIT = timedelta(minutes=15)
 # What to do when a CRM refuses, by adapter.
 FIXES = {
     "hubspot": (
@@ -124,15 +132,28 @@ def daily_limit_text(crm: str, message: str, resumes: datetime, zone: str) -> st
     )
 
 
+def wait_text(crm: str, message: str, resumes: datetime, zone: str) -> str:
+    """The escalations channel's alert when the CRM asks Handoff to wait a long time (HubSpot's
+    477 Migration in Progress): the writes wait, and go out by themselves from `resumes`."""
+    return (
+        f":hourglass: The CRM ({crm}) asks Handoff to wait before its next request: "
+        f"{one_line(message, 1000)}. Nothing is lost: every write waits in order, none is "
+        f"sent before {slack_date(resumes, zone)}, and then they go out by themselves. There "
+        "is nothing to fix."
+    )
+
+
 @dataclass(frozen=True)
 class Refusing:
     """The CRM refuses our writes: what it said, since when (`daily`: its daily limit, which
-    ends by itself at midnight, not a set-up someone must fix)."""
+    ends by itself at midnight, not a set-up someone must fix; `waiting`: a long wait the CRM
+    asked for, which ends by itself too)."""
 
     message: str
     property: str | None
     since: datetime
     daily: bool = False
+    waiting: bool = False
 
 
 class _Window:
@@ -547,9 +568,31 @@ class CrmWorker:
             self.metrics.inc("crm_rate_limited_total")
             log.warning("the CRM asks Handoff to wait %.0fs (%s)", error.after, error)
             await self.rows.retry(item, self._paused_until, str(error), unknown=unknown)
+            if wait >= LONG_WAIT:
+                await self._long_wait(item, error, self._paused_until)
             return False
         await self._backoff(item, str(error), unknown, error)
         return False
+
+    async def _long_wait(self, item: CrmItem, error: CrmRetry, resumes: datetime) -> None:
+        """A wait of hours (HubSpot's 477, its account moving between data hosting locations):
+        told once, as a refusal is, so managers know why the CRM shows nothing new, and /healthz
+        names it until a write goes through; a refusal (or a daily limit) already told stands."""
+        if self.refusing is not None:
+            return
+        self.refusing = Refusing(str(error), None, self.clock(), waiting=True)
+        zone = self.policies.current.timezone
+        await self._tell(item, wait_text(self.adapter.name, str(error), resumes, zone), ":wait")
+
+    async def _tell(self, item: CrmItem, text: str, kind: str) -> None:
+        """The escalations channel's alert, keyed by the oldest write waiting, which waits
+        while the CRM refuses: replicas meeting the refusal on other rows, and a restart
+        meeting it again, add nothing; a refusal after the CRM took writes again is told
+        again."""
+        escalations = self.policies.current.channels.escalations
+        if escalations:
+            head = await self.rows.oldest_pending_id()
+            await self.alert(Send(escalations, text, f"crm-refused:{head or item.id}{kind}"))
 
     async def _backoff(
         self, item: CrmItem, error: str, unknown: bool, cause: CrmRetry | None
@@ -585,25 +628,18 @@ class CrmWorker:
         # Told once per refusal; a daily limit and a set-up to fix are told apart, as the
         # limit's alert says the writes go out by themselves (a token refused at midnight
         # would be left untold, and /healthz would still name the limit).
-        if self.refusing is not None and self.refusing.daily == daily:
+        # A long wait told before (a 477) is no refusal: this one is told too.
+        refusing = self.refusing
+        if refusing is not None and not refusing.waiting and refusing.daily == daily:
             return
         self.refusing = Refusing(str(error), error.property, now, daily)
-        escalations = self.policies.current.channels.escalations
-        if escalations:
-            minutes = self.refused_retry.total_seconds() / 60
-            text = (
-                daily_limit_text(self.adapter.name, str(error), resumes, zone)
-                if resumes is not None
-                else refusal_text(
-                    self.adapter.name, str(error), error.property, minutes, error.resent
-                )
-            )
-            # Keyed by the oldest write waiting, which waits while the CRM refuses: replicas
-            # meeting the refusal on other rows, and a restart meeting it again, add nothing;
-            # a refusal after the CRM took writes again is told again.
-            head = await self.rows.oldest_pending_id()
-            key = f"crm-refused:{head or item.id}" + (":daily" if daily else "")
-            await self.alert(Send(escalations, text, key))
+        minutes = self.refused_retry.total_seconds() / 60
+        text = (
+            daily_limit_text(self.adapter.name, str(error), resumes, zone)
+            if resumes is not None
+            else refusal_text(self.adapter.name, str(error), error.property, minutes, error.resent)
+        )
+        await self._tell(item, text, ":daily" if daily else "")
 
 
 def _lease_lengths(deadline: float, lease_seconds: float | None) -> tuple[timedelta, timedelta]:

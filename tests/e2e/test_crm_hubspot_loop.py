@@ -844,3 +844,55 @@ async def test_a_contact_hubspot_will_not_read_now_is_answered_503_and_taken_on_
         await stack.settle()
         assert await stack.services.store.count_leads() == 1
         assert (await stack.services.lead(1)).crm_id == contact
+
+
+async def test_a_migration_of_hours_is_told_once_and_the_writes_go_out_after_it(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """HubSpot's 477 Migration in Progress sends "a Retry-After response header indicating how
+    many seconds to wait before retrying the request (typically up to 24 hours)" (its "Error
+    handling" guide). A wait of hours holds every write: the escalations channel is told once,
+    with when they go out, and /healthz says so; then they go out by themselves and /healthz is
+    ok again."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
+        hub.fail_next(status=477, retry_after=6 * 3600)
+        await worked(stack, clock)
+        resumes = clock() + timedelta(hours=6)
+        for _ in range(3):
+            clock.advance(minutes=20)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "477" in alerts[0]
+        assert "check the token" not in alerts[0]  # nothing to fix
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
+        assert hub.writes == []
+        await travel_to(stack, clock, resumes + timedelta(minutes=1))
+        assert await stack.handoff.crm.oldest_pending() is None
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
+        assert len([m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]) == 1
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+    assert len(hub.notes_of(contact)) == 1
+
+
+async def test_a_lock_of_two_seconds_tells_nobody(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """423 Locked lasts 2 seconds (HubSpot's "Error handling" guide): the write goes out after
+    it, and the escalations channel hears nothing."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
+        hub.fail_next(status=423)
+        await worked(stack, clock)
+        for _ in range(3):
+            clock.advance(seconds=20)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        assert not [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
