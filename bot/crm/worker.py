@@ -132,6 +132,19 @@ def daily_limit_text(crm: str, message: str, resumes: datetime, zone: str) -> st
     )
 
 
+def read_refusal_text(crm: str, message: str) -> str:
+    """The escalations channel's alert when the CRM refuses the reads its notifications need
+    (a token or scope it will not take): those notifications are lost once the CRM stops
+    sending them again (HubSpot: after a day)."""
+    return (
+        f":warning: The CRM ({crm}) refuses Handoff's reads: {one_line(message, 1000)}. Its "
+        "notifications that need a read (a new record, an owner's email) are answered 503, and "
+        "the CRM sends them again for a day at most (HubSpot), then they are lost. To fix it, "
+        f"{FIXES.get(crm, 'check the crm: settings')}; the notifications sent again after that "
+        "go through."
+    )
+
+
 def wait_text(crm: str, message: str, resumes: datetime, zone: str) -> str:
     """The escalations channel's alert when the CRM asks Handoff to wait a long time (HubSpot's
     477 Migration in Progress): the writes wait, and go out by themselves from `resumes`."""
@@ -277,6 +290,8 @@ class CrmWorker:
         # The CRM's daily limit, used up: no request goes before it resets (a write's, or an
         # inbound webhook's read), and what the CRM said.
         self._daily: CrmDailyLimit | None = None
+        # The CRM refuses an inbound webhook's read (told once), until a read goes through.
+        self._read_refusing: Refusing | None = None
         self._failures = 0  # transient failures in a row, CRM-wide
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -353,6 +368,13 @@ class CrmWorker:
         """What the CRM said while it refuses our writes (None: it takes them)."""
         return self.refusing.message if self.refusing else None
 
+    @property
+    def reads_refused(self) -> str | None:
+        """What the CRM said while it refuses the reads its notifications need (None: it
+        answers them): shown on /healthz, not failing /readyz, as the replica serves Slack and
+        the writes as well as ever (every replica would fail it at once)."""
+        return self._read_refusing.message if self._read_refusing else None
+
     async def _count_pending(self) -> None:
         depth, oldest = await self.rows.backlog()
         self._kinds_seen |= set(depth)
@@ -418,8 +440,34 @@ class CrmWorker:
         except CrmDailyLimit as limit:
             self._used_up(limit)
             raise
+        except CrmRefused as refused:
+            if not writer:
+                await self._refused_read(refused)
+            raise
+        else:
+            if not writer and self._read_refusing is not None:
+                log.info("the CRM (%s) answers Handoff's reads again", self.adapter.name)
+                self._read_refusing = None
         finally:
             self.window.finished()
+
+    async def _refused_read(self, error: CrmRefused) -> None:
+        """An inbound webhook's read the CRM refuses (a token or a scope it will not take, such
+        as HubSpot's `crm.objects.contacts.read`): its notification is answered 503, and HubSpot
+        sends it again "up to 10 times" over 24 hours (its Webhooks API guide, "Retries"), then
+        never. No write need meet the refusal (the writes take other scopes, or none waits), so
+        it is told here: once (a day, across replicas and restarts), and /healthz names it until
+        a read goes through."""
+        if self._read_refusing is not None:
+            return
+        now = self.clock()
+        self._read_refusing = Refusing(str(error), error.property, now)
+        log.error("the CRM (%s) refuses Handoff's reads: %s", self.adapter.name, error)
+        escalations = self.policies.current.channels.escalations
+        if escalations:
+            text = read_refusal_text(self.adapter.name, str(error))
+            key = f"crm-read-refused:{now.astimezone(UTC).date().isoformat()}"
+            await self.alert(Send(escalations, text, key))
 
     def _used_up(self, limit: CrmDailyLimit) -> None:
         """The CRM's daily limit is used up (said to any request): nothing more is sent before

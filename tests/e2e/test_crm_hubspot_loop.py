@@ -896,3 +896,40 @@ async def test_a_lock_of_two_seconds_tells_nobody(
             await stack.settle()
         assert not [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
     assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+
+
+async def test_a_token_that_may_not_read_contacts_is_told_once_not_only_logged(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """The private app lacks `crm.objects.contacts.read` (contacts.json asks it of a contact's
+    read): every new contact's notification is answered 503, and HubSpot stops retrying it
+    after a day ("up to 10 times" over 24 hours, its Webhooks API guide, "Retries"), when it is
+    lost. No write meets the refusal, so the write worker tells nobody: the escalations
+    channel is told once here, naming the scope, and /healthz says so (/readyz stays ready);
+    once the scope is granted, the next retry takes the contact in and /healthz is ok again."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        hub.scopes = frozenset({"crm.objects.contacts.write", "crm.objects.owners.read"})
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        for attempt in (1, 2):  # HubSpot's retries
+            clock.advance(minutes=10)
+            assert await hub.send_subscription(url, [{**created, "attemptNumber": attempt}]) == 503
+            await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "crm.objects.contacts.read" in alerts[0]
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "reads" in health["crm"]
+        # Still ready: this replica serves Slack and the writes as well as ever.
+        ready = await (await stack.session.get(f"{stack.base_url}/readyz")).json()
+        assert ready["checks"]["crm"]["ok"] is True
+
+        hub.scopes = None  # RevOps grants the scope
+        clock.advance(minutes=10)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 3}]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
