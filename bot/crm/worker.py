@@ -436,6 +436,8 @@ class CrmWorker:
         writer = self._leased is not None and self._leased[2] is asyncio.current_task()
         await self.window.take(self._hold_lease, first=not writer)
         try:
+            # Again after the wait for room: a request met the daily limit meanwhile.
+            self._refuse_before_reset()
             yield
         except CrmDailyLimit as limit:
             self._used_up(limit)
