@@ -31,8 +31,8 @@ write that does not wait costs no extra UPDATE.
   midnight in the account's zone, a setting Handoff does not read: the team's is taken for it,
   docs/crm-hubspot.md); the alert, once, says when the writes go out again.
 - A `CrmRetry` whose wait is `LONG_WAIT` or more (HubSpot's 477 Migration in Progress, hours):
-  told once, like a daily limit, with when the writes go out; /healthz and /readyz name it
-  until a write goes through.
+  met by a write or an inbound read: told once, like a daily limit, with when the writes go
+  out; /healthz and /readyz name it until the CRM answers a request again.
 - `CrmMissing`: the record is gone; the row is done, with a warning.
 """
 
@@ -446,7 +446,16 @@ class CrmWorker:
             if not writer:
                 await self._refused_read(refused)
             raise
+        except CrmRetry as wait:
+            # A long wait a read met (a 477): told, as a write's is; a write's is told by
+            # `_retry`, with its row.
+            if not writer and wait.after is not None and wait.after >= LONG_WAIT.total_seconds():
+                resumes = self.clock() + timedelta(seconds=wait.after)
+                await self._long_wait(None, wait, resumes)
+            raise
         else:
+            if self.refusing is not None and self.refusing.waiting:
+                self.refusing = None  # answered: the wait is over
             if not writer and self._read_refusing is not None:
                 log.info("the CRM (%s) answers Handoff's reads again", self.adapter.name)
                 self._read_refusing = None
@@ -624,25 +633,29 @@ class CrmWorker:
         await self._backoff(item, str(error), unknown, error)
         return False
 
-    async def _long_wait(self, item: CrmItem, error: CrmRetry, resumes: datetime) -> None:
-        """A wait of hours (HubSpot's 477, its account moving between data hosting locations):
-        told once, as a refusal is, so managers know why the CRM shows nothing new, and /healthz
-        names it until a write goes through; a refusal (or a daily limit) already told stands."""
+    async def _long_wait(self, item: CrmItem | None, error: CrmRetry, resumes: datetime) -> None:
+        """A wait of hours (HubSpot's 477, its account moving between data hosting locations),
+        met by a write (`item`) or an inbound webhook's read (None): told once, as a refusal
+        is, so managers know why the CRM shows nothing new (and the CRM sends a notification
+        again for a day at most), and /healthz names it until a request is answered; a refusal
+        (or a daily limit) already told stands."""
         if self.refusing is not None:
             return
         self.refusing = Refusing(str(error), None, self.clock(), waiting=True)
         zone = self.policies.current.timezone
         await self._tell(item, wait_text(self.adapter.name, str(error), resumes, zone), ":wait")
 
-    async def _tell(self, item: CrmItem, text: str, kind: str) -> None:
+    async def _tell(self, item: CrmItem | None, text: str, kind: str) -> None:
         """The escalations channel's alert, keyed by the oldest write waiting, which waits
         while the CRM refuses: replicas meeting the refusal on other rows, and a restart
         meeting it again, add nothing; a refusal after the CRM took writes again is told
-        again."""
+        again. With no write (an inbound read's), keyed by the day."""
         escalations = self.policies.current.channels.escalations
         if escalations:
             head = await self.rows.oldest_pending_id()
-            await self.alert(Send(escalations, text, f"crm-refused:{head or item.id}{kind}"))
+            day = self.clock().astimezone(UTC).date().isoformat()
+            first = head or (item.id if item is not None else f"read-{day}")
+            await self.alert(Send(escalations, text, f"crm-refused:{first}{kind}"))
 
     async def _backoff(
         self, item: CrmItem, error: str, unknown: bool, cause: CrmRetry | None

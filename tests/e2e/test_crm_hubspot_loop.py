@@ -933,3 +933,34 @@ async def test_a_token_that_may_not_read_contacts_is_told_once_not_only_logged(
         assert await stack.services.store.count_leads() == 1
         health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
         assert health["crm"] == "ok"
+
+
+async def test_a_migration_a_notifications_read_meets_is_told_though_no_write_waits(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """A new contact's read is answered 477 Migration in Progress with a wait of hours (HubSpot's
+    "Error handling" guide), and no write waits to meet it: the notification is answered 503,
+    and HubSpot sends it again for a day at most (its Webhooks API guide, "Retries"), so the
+    escalations channel is told once, with when Handoff asks again. After the wait, the retry
+    takes the contact in and /healthz is ok."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        hub.fail_next(status=477, method="GET", retry_after=6 * 3600)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        clock.advance(minutes=10)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 1}]) == 503
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "477" in alerts[0]
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
+
+        clock.advance(hours=6)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 2}]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
