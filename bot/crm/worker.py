@@ -474,6 +474,9 @@ class CrmWorker:
         now = self.clock()
         self._read_refusing = Refusing(str(error), error.property, now)
         log.error("the CRM (%s) refuses Handoff's reads: %s", self.adapter.name, error)
+        told = self.refusing
+        if told is not None and not told.daily and not told.waiting and told.message == str(error):
+            return  # the writes' refusal, told already: the same fix mends both
         escalations = self.policies.current.channels.escalations
         if escalations:
             text = read_refusal_text(self.adapter.name, str(error))

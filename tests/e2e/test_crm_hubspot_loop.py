@@ -964,3 +964,25 @@ async def test_a_migration_a_notifications_read_meets_is_told_though_no_write_wa
         assert await stack.services.store.count_leads() == 1
         health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
         assert health["crm"] == "ok"
+
+
+async def test_a_token_refused_to_the_writes_and_then_a_read_is_told_once(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot refuses the private app's token (401): a write meets it first and the
+    escalations channel is told what to fix; a new contact's notification then meets it on its
+    read, which adds no second alert for the same refusal."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        await claimed_from_hubspot(hub, stack, url)
+        hub.token = "pat-na1-revoked-by-revops"  # the app's token is rotated in HubSpot
+        clock.advance(minutes=5)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        other = hub.add_contact("sam.lee@initech.example", **JANE)
+        created = hub.subscription_event("contact.creation", other)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
