@@ -242,11 +242,13 @@ def lead_view_of(db: Connection, lead_id: int) -> LeadView | None:
 
 
 # Only over the id the write started from (none, or the one it found gone): a lead tied
-# meanwhile to another record (a merge told by the CRM) or erased (its id a digest) keeps it.
+# meanwhile to another record (a merge told by the CRM) keeps it; an erased lead gets none
+# (its id is a digest, or none at all when it had none: the record found is not kept in plain).
 _SET_CRM_ID = (
     update(table(LeadRow))
     .where(
         LeadRow.id == bindparam("p_lead_id"),
+        LeadRow.erased_at.is_(None),
         or_(LeadRow.crm_id.is_(None), LeadRow.crm_id == bindparam("p_was")),
     )
     .values(crm_id=bindparam("p_crm_id"))

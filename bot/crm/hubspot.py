@@ -139,6 +139,7 @@ class HubSpotAdapter:
         self._owners_at: float | None = None
         self._owners_lock = asyncio.Lock()
         self._quiet_until = 0.0  # after a 429: nothing is sent before this (clock seconds)
+        self._quiet_why = "429"  # what asked for that wait (a 429, a 423 or a 477)
         self.pace: Pace = UNPACED  # the CRM worker's: HubSpot's limit counts every request
 
     # -- the port ---------------------------------------------------------------------------
@@ -436,7 +437,9 @@ class HubSpotAdapter:
         most `request_deadline` seconds, its failure turned into the port's errors."""
         wait = self._quiet_until - self._clock()
         if wait > 0:
-            raise CrmRetry(f"HubSpot asked us to wait {wait:.1f}s more (429)", after=wait)
+            raise CrmRetry(
+                f"HubSpot asked us to wait {wait:.1f}s more ({self._quiet_why})", after=wait
+            )
         try:
             async with self.pace.request():
                 call = asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
@@ -458,6 +461,13 @@ class HubSpotAdapter:
             )
             raise CrmRetry(f"HubSpot did not answer: {error}", unknown=write and sent) from error
 
+    def _quiet(self, seconds: float, why: str) -> None:
+        """Nothing is sent for `seconds` (HubSpot's wait), the requests meanwhile refused
+        unsent, saying `why` (the longest wait asked for names itself)."""
+        until = self._clock() + seconds
+        if until >= self._quiet_until:
+            self._quiet_until, self._quiet_why = until, why
+
     def _error(self, error: Any, write: bool) -> Exception:
         """The port's error for a HubSpot error answer (its HTTP status kept as `status`)."""
         status = int(error.status or 0)
@@ -477,7 +487,7 @@ class HubSpotAdapter:
             )
         if status == 429:
             after = retry_after(headers)
-            self._quiet_until = max(self._quiet_until, self._clock() + after)
+            self._quiet(after, "429")
             return CrmRetry(f"HubSpot rate limit: {message}", after=after)
         if status in (LOCKED, MIGRATING):
             # Waits, not a set-up to fix (HubSpot's "Error handling" guide): 423 Locked, "Locks
@@ -491,8 +501,8 @@ class HubSpotAdapter:
                 wait = LOCK_SECONDS
             if wait is None:  # a 477 without its wait: the worker's backoff
                 return CrmRetry(f"HubSpot's account is being migrated ({status}): {message}")
-            self._quiet_until = max(self._quiet_until, self._clock() + wait)
             what = "locked" if status == LOCKED else "being migrated"
+            self._quiet(wait, f"{status}: the account is {what}")
             return CrmRetry(f"HubSpot's account is {what} ({status}): {message}", after=wait)
         if status == 401:
             return CrmRefused(f"HubSpot refuses the access token (401): {message}")

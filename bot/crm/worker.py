@@ -30,6 +30,9 @@ write that does not wait costs no extra UPDATE.
   Nothing is sent before the next midnight of the SLA file's `timezone` (HubSpot resets at
   midnight in the account's zone, a setting Handoff does not read: the team's is taken for it,
   docs/crm-hubspot.md); the alert, once, says when the writes go out again.
+- A `CrmRetry` whose wait is `LONG_WAIT` or more (HubSpot's 477 Migration in Progress, hours):
+  met by a write or an inbound read: told once, like a daily limit, with when the writes go
+  out; /healthz and /readyz name it until the CRM answers a request again.
 - `CrmMissing`: the record is gone; the row is done, with a warning.
 """
 
@@ -62,6 +65,11 @@ WRITTEN_KEPT = 10_000  # leads whose last written record is remembered
 # Seconds of lease kept past a request's deadline: the lease's own UPDATE, replicas' clocks
 # a little apart.
 LEASE_MARGIN = 10.0
+# A wait the CRM asks for that holds the writes long enough for managers to notice: told once
+# in the escalations channel and shown on /healthz. Longer than a burst window's (HubSpot: 10 s)
+# or a lock's (423: 2 s); HubSpot's 477 Migration in Progress asks for "typically up to 24
+# hours" (its "Error handling" guide).
+LONG_WAIT = timedelta(minutes=15)
 # What to do when a CRM refuses, by adapter.
 FIXES = {
     "hubspot": (
@@ -124,15 +132,41 @@ def daily_limit_text(crm: str, message: str, resumes: datetime, zone: str) -> st
     )
 
 
+def read_refusal_text(crm: str, message: str) -> str:
+    """The escalations channel's alert when the CRM refuses the reads its notifications need
+    (a token or scope it will not take): those notifications are lost once the CRM stops
+    sending them again (HubSpot: after a day)."""
+    return (
+        f":warning: The CRM ({crm}) refuses Handoff's reads: {one_line(message, 1000)}. Its "
+        "notifications that need a read (a new record, an owner's email) are answered 503, and "
+        "the CRM sends them again for a day at most (HubSpot), then they are lost. To fix it, "
+        f"{FIXES.get(crm, 'check the crm: settings')}; the notifications sent again after that "
+        "go through."
+    )
+
+
+def wait_text(crm: str, message: str, resumes: datetime, zone: str) -> str:
+    """The escalations channel's alert when the CRM asks Handoff to wait a long time (HubSpot's
+    477 Migration in Progress): the writes wait, and go out by themselves from `resumes`."""
+    return (
+        f":hourglass: The CRM ({crm}) asks Handoff to wait before its next request: "
+        f"{one_line(message, 1000)}. Nothing is lost: every write waits in order, none is "
+        f"sent before {slack_date(resumes, zone)}, and then they go out by themselves. There "
+        "is nothing to fix."
+    )
+
+
 @dataclass(frozen=True)
 class Refusing:
     """The CRM refuses our writes: what it said, since when (`daily`: its daily limit, which
-    ends by itself at midnight, not a set-up someone must fix)."""
+    ends by itself at midnight, not a set-up someone must fix; `waiting`: a long wait the CRM
+    asked for, which ends by itself too)."""
 
     message: str
     property: str | None
     since: datetime
     daily: bool = False
+    waiting: bool = False
 
 
 class _Window:
@@ -256,6 +290,8 @@ class CrmWorker:
         # The CRM's daily limit, used up: no request goes before it resets (a write's, or an
         # inbound webhook's read), and what the CRM said.
         self._daily: CrmDailyLimit | None = None
+        # The CRM refuses an inbound webhook's read (told once), until a read goes through.
+        self._read_refusing: Refusing | None = None
         self._failures = 0  # transient failures in a row, CRM-wide
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -332,6 +368,13 @@ class CrmWorker:
         """What the CRM said while it refuses our writes (None: it takes them)."""
         return self.refusing.message if self.refusing else None
 
+    @property
+    def reads_refused(self) -> str | None:
+        """What the CRM said while it refuses the reads its notifications need (None: it
+        answers them): shown on /healthz, not failing /readyz, as the replica serves Slack and
+        the writes as well as ever (every replica would fail it at once)."""
+        return self._read_refusing.message if self._read_refusing else None
+
     async def _count_pending(self) -> None:
         depth, oldest = await self.rows.backlog()
         self._kinds_seen |= set(depth)
@@ -393,12 +436,52 @@ class CrmWorker:
         writer = self._leased is not None and self._leased[2] is asyncio.current_task()
         await self.window.take(self._hold_lease, first=not writer)
         try:
+            # Again after the wait for room: a request met the daily limit meanwhile.
+            self._refuse_before_reset()
             yield
         except CrmDailyLimit as limit:
             self._used_up(limit)
             raise
+        except CrmRefused as refused:
+            if not writer:
+                await self._refused_read(refused)
+            raise
+        except CrmRetry as wait:
+            # A long wait a read met (a 477): told, as a write's is; a write's is told by
+            # `_retry`, with its row.
+            if not writer and wait.after is not None and wait.after >= LONG_WAIT.total_seconds():
+                resumes = self.clock() + timedelta(seconds=wait.after)
+                await self._long_wait(None, wait, resumes)
+            raise
+        else:
+            if self.refusing is not None and self.refusing.waiting:
+                self.refusing = None  # answered: the wait is over
+            if not writer and self._read_refusing is not None:
+                log.info("the CRM (%s) answers Handoff's reads again", self.adapter.name)
+                self._read_refusing = None
         finally:
             self.window.finished()
+
+    async def _refused_read(self, error: CrmRefused) -> None:
+        """An inbound webhook's read the CRM refuses (a token or a scope it will not take, such
+        as HubSpot's `crm.objects.contacts.read`): its notification is answered 503, and HubSpot
+        sends it again "up to 10 times" over 24 hours (its Webhooks API guide, "Retries"), then
+        never. No write need meet the refusal (the writes take other scopes, or none waits), so
+        it is told here: once (a day, across replicas and restarts), and /healthz names it until
+        a read goes through."""
+        if self._read_refusing is not None:
+            return
+        now = self.clock()
+        self._read_refusing = Refusing(str(error), error.property, now)
+        log.error("the CRM (%s) refuses Handoff's reads: %s", self.adapter.name, error)
+        told = self.refusing
+        if told is not None and not told.daily and not told.waiting and told.message == str(error):
+            return  # the writes' refusal, told already: the same fix mends both
+        escalations = self.policies.current.channels.escalations
+        if escalations:
+            text = read_refusal_text(self.adapter.name, str(error))
+            key = f"crm-read-refused:{now.astimezone(UTC).date().isoformat()}"
+            await self.alert(Send(escalations, text, key))
 
     def _used_up(self, limit: CrmDailyLimit) -> None:
         """The CRM's daily limit is used up (said to any request): nothing more is sent before
@@ -547,9 +630,35 @@ class CrmWorker:
             self.metrics.inc("crm_rate_limited_total")
             log.warning("the CRM asks Handoff to wait %.0fs (%s)", error.after, error)
             await self.rows.retry(item, self._paused_until, str(error), unknown=unknown)
+            if wait >= LONG_WAIT:
+                await self._long_wait(item, error, self._paused_until)
             return False
         await self._backoff(item, str(error), unknown, error)
         return False
+
+    async def _long_wait(self, item: CrmItem | None, error: CrmRetry, resumes: datetime) -> None:
+        """A wait of hours (HubSpot's 477, its account moving between data hosting locations),
+        met by a write (`item`) or an inbound webhook's read (None): told once, as a refusal
+        is, so managers know why the CRM shows nothing new (and the CRM sends a notification
+        again for a day at most), and /healthz names it until a request is answered; a refusal
+        (or a daily limit) already told stands."""
+        if self.refusing is not None:
+            return
+        self.refusing = Refusing(str(error), None, self.clock(), waiting=True)
+        zone = self.policies.current.timezone
+        await self._tell(item, wait_text(self.adapter.name, str(error), resumes, zone), ":wait")
+
+    async def _tell(self, item: CrmItem | None, text: str, kind: str) -> None:
+        """The escalations channel's alert, keyed by the oldest write waiting, which waits
+        while the CRM refuses: replicas meeting the refusal on other rows, and a restart
+        meeting it again, add nothing; a refusal after the CRM took writes again is told
+        again. With no write (an inbound read's), keyed by the day."""
+        escalations = self.policies.current.channels.escalations
+        if escalations:
+            head = await self.rows.oldest_pending_id()
+            day = self.clock().astimezone(UTC).date().isoformat()
+            first = head or (item.id if item is not None else f"read-{day}")
+            await self.alert(Send(escalations, text, f"crm-refused:{first}{kind}"))
 
     async def _backoff(
         self, item: CrmItem, error: str, unknown: bool, cause: CrmRetry | None
@@ -585,25 +694,18 @@ class CrmWorker:
         # Told once per refusal; a daily limit and a set-up to fix are told apart, as the
         # limit's alert says the writes go out by themselves (a token refused at midnight
         # would be left untold, and /healthz would still name the limit).
-        if self.refusing is not None and self.refusing.daily == daily:
+        # A long wait told before (a 477) is no refusal: this one is told too.
+        refusing = self.refusing
+        if refusing is not None and not refusing.waiting and refusing.daily == daily:
             return
         self.refusing = Refusing(str(error), error.property, now, daily)
-        escalations = self.policies.current.channels.escalations
-        if escalations:
-            minutes = self.refused_retry.total_seconds() / 60
-            text = (
-                daily_limit_text(self.adapter.name, str(error), resumes, zone)
-                if resumes is not None
-                else refusal_text(
-                    self.adapter.name, str(error), error.property, minutes, error.resent
-                )
-            )
-            # Keyed by the oldest write waiting, which waits while the CRM refuses: replicas
-            # meeting the refusal on other rows, and a restart meeting it again, add nothing;
-            # a refusal after the CRM took writes again is told again.
-            head = await self.rows.oldest_pending_id()
-            key = f"crm-refused:{head or item.id}" + (":daily" if daily else "")
-            await self.alert(Send(escalations, text, key))
+        minutes = self.refused_retry.total_seconds() / 60
+        text = (
+            daily_limit_text(self.adapter.name, str(error), resumes, zone)
+            if resumes is not None
+            else refusal_text(self.adapter.name, str(error), error.property, minutes, error.resent)
+        )
+        await self._tell(item, text, ":daily" if daily else "")
 
 
 def _lease_lengths(deadline: float, lease_seconds: float | None) -> tuple[timedelta, timedelta]:

@@ -40,17 +40,24 @@ class CrmState(Protocol):
         """What the CRM said while it refuses Handoff's writes (None: it takes them)."""
         ...
 
+    @property
+    def reads_refused(self) -> str | None:
+        """What the CRM said while it refuses the reads its notifications need (None: it
+        answers them). Not a readiness failure: /healthz only."""
+        ...
+
     async def oldest_pending(self) -> datetime | None: ...
 
 
 def crm_health(crm: CrmState | None) -> str:
-    """`/healthz`'s `crm` field: none, ok, or degraded with what the CRM said."""
+    """`/healthz`'s `crm` field: none, ok, or degraded with what the CRM said (to the writes,
+    else to the reads its notifications need)."""
     if crm is None:
         return "none"
-    refusing = crm.degraded
-    return (
-        f"degraded: the CRM ({crm.name}) refuses Handoff's writes: {refusing}" if refusing else "ok"
-    )
+    refusing, reads = crm.degraded, crm.reads_refused
+    if refusing:
+        return f"degraded: the CRM ({crm.name}) refuses Handoff's writes: {refusing}"
+    return f"degraded: the CRM ({crm.name}) refuses Handoff's reads: {reads}" if reads else "ok"
 
 
 class Readiness:

@@ -933,3 +933,22 @@ async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotF
     assert merged["changeSource"] == "INTEGRATION" and isinstance(merged["eventId"], int)
     assert merged["numberOfPropertiesMoved"] == 1  # the phone
     await runner.cleanup()
+
+
+async def test_the_wait_a_migration_asked_for_is_named_as_the_migrations_not_a_429(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """A 477 Migration in Progress met by one request (an inbound webhook's read) holds the
+    next ones unsent; what they say (the escalations channel's alert and /healthz quote it)
+    names the migration, not a rate limit's 429 (HubSpot's "Error handling" guide)."""
+    contact = fake.add_contact("jane@acme.test", hs_lead_status="NEW")
+    adapter = adapter_for(fake, clock)
+    fake.fail_next(status=477, method="GET", retry_after=3600)
+    with pytest.raises(CrmRetry):
+        await adapter.contact_lead(contact)
+    clock.now += 60
+    with pytest.raises(CrmRetry) as held:
+        await adapter.sync(record(crm_id=contact, owner=None))
+    assert "477" in str(held.value) and "429" not in str(held.value)
+    assert 3530 <= (held.value.after or 0) <= 3540
+    await adapter.aclose()

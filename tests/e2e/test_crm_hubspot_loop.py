@@ -844,3 +844,145 @@ async def test_a_contact_hubspot_will_not_read_now_is_answered_503_and_taken_on_
         await stack.settle()
         assert await stack.services.store.count_leads() == 1
         assert (await stack.services.lead(1)).crm_id == contact
+
+
+async def test_a_migration_of_hours_is_told_once_and_the_writes_go_out_after_it(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """HubSpot's 477 Migration in Progress sends "a Retry-After response header indicating how
+    many seconds to wait before retrying the request (typically up to 24 hours)" (its "Error
+    handling" guide). A wait of hours holds every write: the escalations channel is told once,
+    with when they go out, and /healthz says so; then they go out by themselves and /healthz is
+    ok again."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
+        hub.fail_next(status=477, retry_after=6 * 3600)
+        await worked(stack, clock)
+        resumes = clock() + timedelta(hours=6)
+        for _ in range(3):
+            clock.advance(minutes=20)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "477" in alerts[0]
+        assert "check the token" not in alerts[0]  # nothing to fix
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
+        assert hub.writes == []
+        await travel_to(stack, clock, resumes + timedelta(minutes=1))
+        assert await stack.handoff.crm.oldest_pending() is None
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
+        assert len([m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]) == 1
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+    assert len(hub.notes_of(contact)) == 1
+
+
+async def test_a_lock_of_two_seconds_tells_nobody(
+    sqlite_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """423 Locked lasts 2 seconds (HubSpot's "Error handling" guide): the write goes out after
+    it, and the escalations channel hears nothing."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"])
+    async with stack_for(sqlite_url, crm_policy(), clock, hub) as stack:
+        hub.fail_next(status=423)
+        await worked(stack, clock)
+        for _ in range(3):
+            clock.advance(seconds=20)
+            stack.handoff.crm.deliver_soon()
+            await stack.settle()
+        assert not [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+    assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
+
+
+async def test_a_token_that_may_not_read_contacts_is_told_once_not_only_logged(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """The private app lacks `crm.objects.contacts.read` (contacts.json asks it of a contact's
+    read): every new contact's notification is answered 503, and HubSpot stops retrying it
+    after a day ("up to 10 times" over 24 hours, its Webhooks API guide, "Retries"), when it is
+    lost. No write meets the refusal, so the write worker tells nobody: the escalations
+    channel is told once here, naming the scope, and /healthz says so (/readyz stays ready);
+    once the scope is granted, the next retry takes the contact in and /healthz is ok again."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        hub.scopes = frozenset({"crm.objects.contacts.write", "crm.objects.owners.read"})
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        for attempt in (1, 2):  # HubSpot's retries
+            clock.advance(minutes=10)
+            assert await hub.send_subscription(url, [{**created, "attemptNumber": attempt}]) == 503
+            await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "crm.objects.contacts.read" in alerts[0]
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "reads" in health["crm"]
+        # Still ready: this replica serves Slack and the writes as well as ever.
+        ready = await (await stack.session.get(f"{stack.base_url}/readyz")).json()
+        assert ready["checks"]["crm"]["ok"] is True
+
+        hub.scopes = None  # RevOps grants the scope
+        clock.advance(minutes=10)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 3}]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
+
+
+async def test_a_migration_a_notifications_read_meets_is_told_though_no_write_waits(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """A new contact's read is answered 477 Migration in Progress with a wait of hours (HubSpot's
+    "Error handling" guide), and no write waits to meet it: the notification is answered 503,
+    and HubSpot sends it again for a day at most (its Webhooks API guide, "Retries"), so the
+    escalations channel is told once, with when Handoff asks again. After the wait, the retry
+    takes the contact in and /healthz is ok."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        hub.fail_next(status=477, method="GET", retry_after=6 * 3600)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        clock.advance(minutes=10)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 1}]) == 503
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        assert "477" in alerts[0]
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
+
+        clock.advance(hours=6)
+        assert await hub.send_subscription(url, [{**created, "attemptNumber": 2}]) == 200
+        await stack.settle()
+        assert await stack.services.store.count_leads() == 1
+        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        assert health["crm"] == "ok"
+
+
+async def test_a_token_refused_to_the_writes_and_then_a_read_is_told_once(
+    sqlite_url: str, clock: TravelClock
+) -> None:
+    """HubSpot refuses the private app's token (401): a write meets it first and the
+    escalations channel is told what to fix; a new contact's notification then meets it on its
+    read, which adds no second alert for the same refusal."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        await claimed_from_hubspot(hub, stack, url)
+        hub.token = "pat-na1-revoked-by-revops"  # the app's token is rotated in HubSpot
+        clock.advance(minutes=5)
+        await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts
+        other = hub.add_contact("sam.lee@initech.example", **JANE)
+        created = hub.subscription_event("contact.creation", other)
+        assert await hub.send_subscription(url, [created]) == 503
+        await stack.settle()
+        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert len(alerts) == 1, alerts

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.crm.hubspot import HubSpotAdapter
+from bot.crm.port import CrmDailyLimit
 from bot.crm.worker import CrmWorker
 from bot.crmfake.hubspot import HubSpotFake
 from bot.domain.effects import Send
@@ -179,3 +180,28 @@ async def test_a_write_waiting_for_the_window_keeps_its_lease(
     assert (await services.lead(lead_id)).crm_id == contact
     (done,) = await replica.rows()
     assert done["state"] == "done" and done["attempts"] == 1
+
+
+async def test_a_request_waiting_for_the_window_when_the_daily_limit_is_met_is_not_sent(
+    services: Services, hub: HubSpotFake, time: Time
+) -> None:
+    """Two requests wait for the window's one room (an inbound webhook's read and another):
+    the first that goes meets HubSpot's daily limit (429, `policyName` DAILY: every request is
+    refused until the account's midnight, its "API usage guidelines"). The other, which began
+    waiting before that was known, is refused unsent when its turn comes, not sent to be
+    refused too (docs/crm-hubspot.md: a replica sends at most one refused request a day)."""
+    crm = Crm(kind="hubspot", writes_per_second=0.1, window_seconds=10.0)  # 1 in any 10 s
+    worker = worker_for(services, hub, time, crm)
+    async with worker.request():  # the window's room, taken
+        pass
+    sent: list[int] = []
+
+    async def one() -> None:
+        async with worker.request():
+            sent.append(1)
+            if len(sent) == 1:
+                raise CrmDailyLimit("HubSpot's daily limit is used up")
+
+    results = await asyncio.gather(one(), one(), return_exceptions=True)
+    assert sent == [1]
+    assert [type(result) for result in results] == [CrmDailyLimit, CrmDailyLimit]

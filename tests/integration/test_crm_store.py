@@ -193,3 +193,22 @@ async def test_erasure_empties_the_leads_rows_and_sends_none(services: Services)
     assert "Priya" not in str(rows) and rows
     assert {row["state"] for row in rows} == {"done"}
     assert await crm.due(WALL) == []
+
+
+async def test_a_write_finishing_after_the_leads_erasure_ties_it_to_no_record(
+    services: Services,
+) -> None:
+    """A lead erased (`handoff forget`) while its first write was in flight keeps no CRM id:
+    the contact the write found by email is not stored in plain on the erased lead, where the
+    CRM's next notification about that contact would find it (SPEC: erasure keeps no personal
+    data; the CRM id only as a digest)."""
+    services.store.db.crm = Crm(kind="hubspot")
+    crm = CrmOutboxStore(services.store.db)
+    lead_id = await claimed(services, "hs-1")
+    (row,) = await crm.rows()
+    item = await crm.lease(row["id"], WALL, WALL + timedelta(seconds=30))
+    assert item is not None
+    await forget(services.store, Wakes(), "hs-1@northwind.example", "cli", MONDAY)
+    await crm.done(item, MONDAY, crm_id="contact-12", was=None)
+    assert (await services.lead(lead_id)).crm_id is None
+    assert await services.store.by_crm_id("contact-12") is None
