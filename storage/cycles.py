@@ -69,42 +69,43 @@ STARTED = case(
 _BEFORE = LeadCycleRow.__table__.alias("before")
 
 
-def came_back(lead_id: Any, cycle: Any) -> Any:
-    """Whether cycle `cycle` of lead `lead_id` came back from recycling (Recycle → SQL counts
-    it): the cycle before it, kept as it ended, was closed by sales (Unable to contact, Bad
-    timing, Needs nurturing: only those routes back to marketing start another cycle), however
-    the lead returned: the sweep after `recycle_after`, its re-engagement date, or marketing
-    sending it again so that it re-qualified. Seed 001 gives the KPI to the whole
-    "Recycling/Nurture" area ("Defined recycle stages with SLAs for re-engagement" →
+def came_back(lead_id: Any, cycle: Any, started_at: Any) -> Any:
+    """Whether cycle `cycle` of lead `lead_id`, begun at `started_at`, came back from recycling
+    or nurture (Recycle → SQL counts it): the cycle before it was closed by sales (Unable to
+    contact, Bad timing, Needs nurturing: only those routes back to marketing start another
+    cycle), however the lead returned: the sweep after `recycle_after`, its re-engagement
+    date, or marketing sending it again so that it re-qualified. Seed 001 gives the KPI to the
+    whole "Recycling/Nurture" area ("Defined recycle stages with SLAs for re-engagement" →
     "Recycle→SQL rate"), and seed 003 calls the route "recycle to nurture": one route back. A
     lead nurtured at intake that qualifies later was never sales' (its first cycle has no
-    disposition): a first-time MQL, not a recycled one. One lookup by the kept cycle's key,
-    which an erasure leaves as it is."""
+    disposition): a first-time MQL, not a recycled one.
+
+    Read from the cycle before, kept as it ended (one lookup by its key); when it ended before
+    `lead_cycles` kept cycles (migration 0026), from the audit trail: a "dispositioned" event
+    of the lead before this cycle began (only a cycle after the first can be closed to start
+    another, and only by a disposition, so one before it means the cycle before was). Both
+    outlive an erasure: it leaves the kept cycles as they are, and each event's type and time."""
+    before = select(_BEFORE.c.dispositioned_at).where(
+        _BEFORE.c.lead_id == lead_id, _BEFORE.c.cycle == cycle - 1
+    )
+    dispositioned = (
+        select(EventRow.id)
+        .where(
+            EventRow.lead_id == lead_id,
+            EventRow.at < started_at,
+            EventRow.type == "dispositioned",
+        )
+        .exists()
+    )
     return and_(
         cycle > 1,
-        select(_BEFORE.c.lead_id)
-        .where(
-            _BEFORE.c.lead_id == lead_id,
-            _BEFORE.c.cycle == cycle - 1,
-            _BEFORE.c.dispositioned_at.is_not(None),
-        )
-        .exists(),
+        before.where(_BEFORE.c.dispositioned_at.is_not(None)).exists()
+        | (~before.exists() & dispositioned),
     )
 
 
-# The lead's current cycle came back from recycling: `came_back`, or, when the cycle before it
-# ended before `lead_cycles` kept cycles (migration 0026), the sweep's "recycled_back" event at
-# or after its start (the rule then: those cycles count as they did).
-CAME_BACK = came_back(LeadRow.id, LeadRow.cycle) | and_(
-    LeadRow.cycle > 1,
-    select(EventRow.id)
-    .where(
-        EventRow.lead_id == LeadRow.id,
-        EventRow.type == "recycled_back",
-        EventRow.at >= LeadRow.cycle_started_at,
-    )
-    .exists(),
-)
+# The lead's current cycle came back from recycling or nurture (`came_back`).
+CAME_BACK = came_back(LeadRow.id, LeadRow.cycle, STARTED)
 
 
 def keep_ended(db: Connection, *where: Any) -> None:
@@ -176,7 +177,7 @@ def cycles_in(start: Any, end: Any, where: Callable[[Any], list[Any]]) -> list[C
         {name: ended[name] for name in (*FACTS, "started_at", "cycle", "lead_id")}
         # As stored (CAME_BACK as it ended), or `came_back`: a cycle stored when only the
         # sweep's comebacks counted is read by today's rule too.
-        | {"recycled": ended.recycled | came_back(ended.lead_id, ended.cycle)},
+        | {"recycled": ended.recycled | came_back(ended.lead_id, ended.cycle, ended.started_at)},
         [ended.started_at >= start, ended.started_at < end],
     )
     for rows in (first, later, past):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from bot.domain.policy import Policy
 from bot.domain.report import Period, Report
@@ -32,7 +32,7 @@ from bot.services.sweep import Sweeper
 from storage.reports import ReportStore
 from storage.repository import Store
 from storage.sweep import SweepStore
-from storage.tables import LeadCycleRow
+from storage.tables import LeadCycleRow, table
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
 
@@ -151,3 +151,52 @@ async def test_a_lead_that_comes_back_leaves_its_first_week_as_reported(
         await forget(store, Wakes(), name, "cli", at(12, 3, 9))
     erased = {k.key: (k.value, k.detail) for k in (await reports.report(W48, AS_OF)).headline}
     assert erased["recycle_to_sql"] == (0.0, "0 of 2")
+
+
+async def test_a_cycle_whose_previous_one_ended_before_cycles_were_kept_counts_by_the_rule(
+    store: Store, policy: Policy
+) -> None:
+    """Migration 0026 kept no cycle that had ended before it, and the cycles kept between it
+    and the rule that counts every way back were stored with `recycled` as the sweep's
+    comebacks alone. Lead N, closed *Bad timing* in W43 (sales routed it back to marketing),
+    re-qualifies when marketing sends it again in W48: W48's Recycle → SQL counts it whether
+    its first cycle is kept or not (its audit trail has the disposition), and still does once
+    that second cycle has ended, kept under the old rule, and a third began."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(10, 1, 9))
+    services = Services(store, book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+    result = await services.intake(lead_payload("hs-n", source="event"), at(10, 19, 11))
+    assert isinstance(result, Stored)
+    nurtured = result.lead.id
+    await store.mark_posted(nurtured, result.lead.channel, "1.n", at(10, 19, 11))
+    await services.claim(nurtured, OWNER, at(10, 19, 11, 10))
+    await services.dispose(nurtured, OWNER, "bad_timing", at(10, 20, 10))
+    sent = lead_payload("hs-n", source="event")
+    sent["engagement"] = [*sent["engagement"], DEMO]
+    again = await services.intake(sent, at(11, 26, 9))
+    assert isinstance(again, Stored) and again.lead.cycle == 2
+
+    def ended_before_0026(db: Connection) -> None:  # as such a lead is stored
+        db.execute(delete(table(LeadCycleRow)).where(LeadCycleRow.cycle == 1))
+
+    await store.db.run(ended_before_0026)
+    kpis = {k.key: k.detail for k in (await reports.report(W48, AS_OF)).headline}
+    assert kpis["recycle_to_sql"] == "0 of 1"
+
+    await services.claim(nurtured, OWNER, at(11, 26, 11))
+    await services.dispose(nurtured, OWNER, "bad_timing", at(11, 26, 12))
+    sent["engagement"] = [*sent["engagement"], {**DEMO, "at": "2026-12-01T22:00:00Z"}]
+    third = await services.intake(sent, at(12, 2, 9))
+    assert isinstance(third, Stored) and third.lead.cycle == 3
+
+    def kept_under_the_old_rule(db: Connection) -> None:  # no `recycled_back` event: False
+        db.execute(update(table(LeadCycleRow)).values(recycled=False))
+
+    await store.db.run(kept_under_the_old_rule)
+    kpis = {k.key: k.detail for k in (await reports.report(W48, AS_OF)).headline}
+    assert kpis["recycle_to_sql"] == "0 of 1"
+    # The figure survives erasing the person (the audit trail keeps what happened, and when).
+    await forget(store, Wakes(), "hs-n", "cli", at(12, 3, 9))
+    kpis = {k.key: k.detail for k in (await reports.report(W48, AS_OF)).headline}
+    assert kpis["recycle_to_sql"] == "0 of 1"

@@ -228,3 +228,28 @@ async def test_by_source_and_campaign_by_hand(store: Store, policy: Policy) -> N
     assert (q4["mql"], q4["acceptance"], q4["sql"], q4["pipeline"]) == (4, 3 / 4, 3, 80_000)
     partner = sliced(report, "campaign", "webinar · Partner Webinar")
     assert (partner["mql"], partner["acceptance"], partner["sql"]) == (1, 0 / 1, 0)
+
+
+async def test_a_rejection_at_the_first_touch_deadline_is_inside_it(
+    store: Store, policy: Policy
+) -> None:
+    """Two leads of Thu 3 Dec 09:00 (W49), claimed at once and never called: one closed *Bad
+    data* at its first-touch deadline to the microsecond, one a second after it. The first was
+    dealt with inside its window, as a touch at the deadline is on time (docs/reports.md): left
+    out of first-touch compliance, the team's and the day's; the second waited past it, a miss.
+    On SQLite the times are compared as stored text, on PostgreSQL as timestamps: the same."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(10, 1, 9))
+    life = Life(Services(store, book, Wakes()), store)
+    services = life.services
+    closed = []
+    for name, late in (("edge", timedelta(0)), ("after", timedelta(seconds=1))):
+        lead_id = await life.arrive(name, at(12, 3, 9), at(12, 3, 9))
+        await services.claim(lead_id, OWNER, at(12, 3, 9, 5))
+        due = (await services.lead(lead_id)).first_touch_due_at
+        assert due is not None
+        await services.dispose(lead_id, OWNER, "bad_data", due + late, "Fake or spam", "a bot")
+        closed.append(due + late)
+    report = await Reports(ReportStore(store.db), book).report(Period(2026, 49, ZONE.key), AS_OF)
+    assert report.first_touch == (0, 1)
+    assert dict(report.daily_compliance)[closed[0].astimezone(ZONE).date()] == 0.0

@@ -291,3 +291,19 @@ def test_a_lead_rejected_untouched_inside_a_files_window_is_not_measured_on_firs
     ) == (None, False)
     nurtured = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 11, 45))
     assert judge(nurtured, policy, LATER).first_touch_met is False  # closed, not rejected
+
+
+def test_a_lead_rejected_untouched_at_a_files_deadline_is_inside_it(
+    policy: Policy, strict: Policy
+) -> None:
+    """The boundary as the SLA report draws it (storage/reports.py `first_touch_due`: closed
+    at the deadline is inside it, as a touch at the deadline is on time): Monday 11:00, hot,
+    closed *Bad data* untouched at 12:00, the strict file's deadline to the second; a second
+    later it is the strict file's miss. Today's file (13:00) measures neither."""
+    at_edge = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 12, 0))
+    after = lead(local(2026, 11, 23, 11, 0), closed=local(2026, 11, 23, 12, 0, 1))
+    at_edge, after = replace(at_edge, rejected=True), replace(after, rejected=True)
+    assert judge(at_edge, strict, LATER).first_touch_due == local(2026, 11, 23, 12, 0)
+    assert judge(at_edge, strict, LATER).first_touch_met is None
+    assert judge(after, strict, LATER).first_touch_met is False
+    assert judge(after, policy, LATER).first_touch_met is None
