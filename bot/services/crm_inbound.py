@@ -137,40 +137,10 @@ class CrmInboundService:
                 await self.inbox.release(source, change.event_id)
                 applied.invalid += bad.fields
                 continue
-            except CrmDailyLimit as limit:
-                # The CRM's record or owner could not be read: its daily limit is used up.
-                # Released, and answered 503 with a `Retry-After` of the limit's reset, so the
-                # CRM's retry of it runs again (HubSpot retries "any HTTP status code (4xx or
-                # 5xx)": its Webhooks API guide, "Retries"); the reads of its retries before
-                # then are refused unsent. The changes before it in the batch stand.
+            except BaseException as error:
                 await self.inbox.release(source, change.event_id)
-                resumes = limit.resumes or next_midnight(now, self.services.policy.timezone)
-                wait = max(1, math.ceil((resumes - now).total_seconds()))
-                at = resumes.astimezone(UTC).isoformat(timespec="minutes")
-                raise Refusal(
-                    f"the {source} API's daily request limit is used up: this notification "
-                    f"could not be read, and is taken after the limit resets ({at}); send it "
-                    "again then",
-                    Reason.BUSY,
-                    retry_after=wait,
-                ) from limit
-            except (CrmRetry, CrmRefused) as failed:
-                # The read failed otherwise (a 5xx, a dropped answer, the burst limit's 429, a
-                # refused token): released and answered 503, so the CRM sends it again as it
-                # retries any 4xx or 5xx (HubSpot's Webhooks API guide, "Retries"). No
-                # traceback: the CRM's failure, not ours, and the worker tells a refusal.
-                await self.inbox.release(source, change.event_id)
-                after = failed.after if isinstance(failed, CrmRetry) else REFUSED_READ_WAIT
-                wait = max(1, math.ceil(after if after is not None else FAILED_READ_WAIT))
-                log.warning("%s notification %s not read: %s", source, change.event_id, failed)
-                raise Refusal(
-                    f"the {source} API did not answer the read this notification needs "
-                    f"({failed}); send it again later",
-                    Reason.BUSY,
-                    retry_after=wait,
-                ) from failed
-            except BaseException:
-                await self.inbox.release(source, change.event_id)
+                if isinstance(error, CrmRetry | CrmRefused):
+                    raise self._not_read(source, change.event_id, error, now) from error
                 raise
             if outcome == "unknown":
                 await self.inbox.release(source, change.event_id)
@@ -183,6 +153,36 @@ class CrmInboundService:
             else:
                 applied.ignored += 1
         return applied
+
+    def _not_read(
+        self, source: str, event_id: str, error: CrmRetry | CrmRefused, now: datetime
+    ) -> Refusal:
+        """The answer to a notification whose read from the CRM failed, released above: 503
+        with a `Retry-After`, so the CRM's retry of it runs again (HubSpot retries "any HTTP
+        status code (4xx or 5xx)": its Webhooks API guide, "Retries"); the changes before it
+        in the batch stand. The daily limit used up: the wait is to its reset, and the reads
+        of its retries before then are refused unsent. Another failure (a 5xx, a dropped
+        answer, the burst limit's 429, a refused token): the CRM's own wait, else
+        `FAILED_READ_WAIT` (`REFUSED_READ_WAIT` for a refusal), with a warning in the log, not
+        a traceback: the CRM's failure, not ours."""
+        if isinstance(error, CrmDailyLimit):
+            resumes = error.resumes or next_midnight(now, self.services.policy.timezone)
+            at = resumes.astimezone(UTC).isoformat(timespec="minutes")
+            return Refusal(
+                f"the {source} API's daily request limit is used up: this notification "
+                f"could not be read, and is taken after the limit resets ({at}); send it "
+                "again then",
+                Reason.BUSY,
+                retry_after=max(1, math.ceil((resumes - now).total_seconds())),
+            )
+        after = error.after if isinstance(error, CrmRetry) else REFUSED_READ_WAIT
+        log.warning("%s notification %s not read: %s", source, event_id, error)
+        return Refusal(
+            f"the {source} API did not answer the read this notification needs ({error}); "
+            "send it again later",
+            Reason.BUSY,
+            retry_after=max(1, math.ceil(after if after is not None else FAILED_READ_WAIT)),
+        )
 
     async def _one(
         self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
