@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     text,
 )
@@ -106,63 +107,137 @@ def first_touch_due(lead: Any) -> Any:
     return case((rejected_untouched, null()), else_=due)
 
 
-def handed_over(lead: Cycles, since: datetime, as_of: datetime, dialect: str) -> Any:
+# The deadlines the by-rep table charges to the rep who had the lead when each ran: each
+# clock's counts (those of `_deadline_counts`), its answer and its deadline (`_clocks`).
+CLOCKS = {
+    "touch": ("touch_due", "touched_on_time"),
+    "feedback": ("feedback_due", "feedback_on_time"),
+    "final": ("final_due", "final_on_time"),
+}
+
+
+def _clocks(lead: Any) -> dict[str, tuple[Any, Any]]:
+    """Each clock of `CLOCKS` as (the answer that stops it, its deadline) on rows `lead`: the
+    first touch (a rejection untouched in its window: no deadline, `first_touch_due`), the
+    first feedback (any disposition, "progressing" too: `disposition_deadline`) and the final
+    disposition (seed 001: "a maximum time-to-disposition")."""
+    return {
+        "touch": (lead.first_touch_at, first_touch_due(lead)),
+        "feedback": (lead.feedback_at, lead.disposition_due_at),
+        "final": (lead.dispositioned_at, lead.final_due_at),
+    }
+
+
+def _deadline_counts(lead: Any, now: Any) -> dict[str, tuple[Any, ...]]:
+    """The conditions of each clock's counts (`CLOCKS`) on rows `lead`, as of `now`: due
+    (answered, or past the deadline by then) and answered by the deadline. The team's counts
+    (`_counts_query`) and the by-rep moves (`handed_over`) both read them from here, so the
+    by-rep table adds up to the team's figures."""
+    touch_due, touched = first_touch_due(lead), lead.first_touch_at
+    feedback_due, feedback = lead.disposition_due_at, lead.feedback_at
+    final_due, closed = lead.final_due_at, lead.dispositioned_at
+    return {
+        # First-touch compliance: a lead rejected untouched inside its window is out of it.
+        "touch_due": (touch_due.is_not(None), touched.is_not(None) | (touch_due <= now)),
+        "touched_on_time": (touched.is_not(None), touched <= touch_due),
+        # The first feedback (any disposition, "progressing" too) within disposition_deadline.
+        "feedback_due": (
+            lead.claimed_at.is_not(None),
+            feedback_due.is_not(None),
+            feedback.is_not(None) | (feedback_due <= now),
+        ),
+        "feedback_on_time": (
+            feedback.is_not(None),
+            feedback_due.is_not(None),
+            feedback <= feedback_due,
+        ),
+        # The final disposition within its deadline (seed 001: a maximum time to disposition).
+        "final_due": (final_due.is_not(None), closed.is_not(None) | (final_due <= now)),
+        "final_on_time": (closed.is_not(None), final_due.is_not(None), closed <= final_due),
+    }
+
+
+def handed_over(
+    lead: Cycles, since: datetime, as_of: datetime, dialect: str, clocks: Iterable[str] = CLOCKS
+) -> Any:
     """The rows of one kind of the period's cycles (from `since`) that were handed over since
-    it began, each with `touch_rep`: the rep who had the lead when its first-touch clock ran
-    (at the touch, if it came by the deadline, else at the deadline), when a handover took it
-    from them at or after that: the `from` of the first one until the cycle closed ('' when
-    it had nobody; a claim's is the rep the lead was held for); NULL when none came after it
-    (its owner answers for it). With its first touch's counts, 0 or 1. Only the handovers
+    it began, each with, for each of `clocks` (`CLOCKS`: first touch, feedback, final
+    disposition), `<clock>_rep`: the rep who had the lead when that clock ran (at its answer,
+    if it came by the deadline, else at the deadline), when a handover took it from them at or
+    after that: the `from` of the first one until the cycle closed ('' when it had nobody; a
+    claim's is the rep the lead was held for); NULL when none came after it (its owner answers
+    for it). With that clock's counts (`_deadline_counts`), 0 or 1 each. Only the handovers
     since the period began are read (a range of `ix_events_handovers`), and their leads
-    looked up by key, so the query costs those leads, not the period's every lead."""
-    due, touched = first_touch_due(lead), lead.first_touch_at
-    ran = case((touched <= due, touched), else_=due)
+    looked up by key, so the query costs those leads, not the period's every lead: one
+    lookup of the lead's first handover after each clock ran (on `ix_events_lead_at`)."""
     handover = _HANDOVERS[dialect]
-    first = (
-        select(func.coalesce(EventRow.data["from"].as_string(), ""))
-        .where(
-            EventRow.lead_id == lead.lead_id,
-            EventRow.at >= ran,
-            lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
-            handover,
+    now = literal(as_of, _INSTANT)
+    conditions = _deadline_counts(lead, now)
+    every = _clocks(lead)
+    columns, deadlines = [], []
+    for clock in clocks:
+        answered, due = every[clock]
+        deadlines.append(due.is_not(None))
+        ran = case((answered <= due, answered), else_=due)
+        first = (
+            select(func.coalesce(EventRow.data["from"].as_string(), ""))
+            .where(
+                EventRow.lead_id == lead.lead_id,
+                EventRow.at >= ran,
+                lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
+                handover,
+            )
+            .order_by(EventRow.at, EventRow.id)
+            .limit(1)
+            .scalar_subquery()
         )
-        .order_by(EventRow.at, EventRow.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+        columns.append(first.label(f"{clock}_rep"))
+        for name in CLOCKS[clock]:
+            columns.append(case((and_(*conditions[name]), 1), else_=0).label(name))
     since_began = (handover, EventRow.at >= since)
     if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
         ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
         handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
     else:  # SQLite looks each one up by its rowid already
         handed = lead.lead_id.in_(select(EventRow.lead_id).where(*since_began))
-    now = literal(as_of, _INSTANT)
     return select(
         lead.lead_id.label("lead_id"),
         lead.cycle.label("cycle"),
         *_group_columns(lead),
-        first.label("touch_rep"),
-        case((touched.is_not(None) | (due <= now), 1), else_=0).label("touch_due"),
-        case((touched <= due, 1), else_=0).label("touched_on_time"),
-    ).where(*lead.where, due.is_not(None), handed)
+        *columns,
+    ).where(*lead.where, or_(*deadlines), handed)
 
 
-def _first_touches(
-    db: Connection, kinds: list[Cycles], since: datetime, as_of: datetime
-) -> dict[tuple[int, int], tuple[Group, str | None, Counts]]:
-    """The period's cycles whose first touch a rep other than their owner answers for, by
-    (lead, cycle): the owner's group, that rep (None: nobody had it) and the counts that go."""
+Charges = dict[tuple[int, int, str], tuple[Group, str | None, Counts]]
+
+
+def _charges(
+    db: Connection,
+    kinds: list[Cycles],
+    since: datetime,
+    as_of: datetime,
+    clocks: tuple[str, ...] = tuple(CLOCKS),
+) -> Charges:
+    """The period's cycles whose deadlines (`clocks`) a rep other than their owner answers
+    for, by (lead, cycle, clock): the owner's group, that rep (None: nobody had it) and the
+    counts that go."""
     found = {}
     for kind in kinds:
-        query = handed_over(kind, since, as_of, db.dialect.name)
+        query = handed_over(kind, since, as_of, db.dialect.name, clocks)
         for row in db.execute(query).mappings():
-            touch = row["touch_rep"]
             group = _group(row)
-            if touch is None or (touch or None) == group.rep:
-                continue
-            counts = Counts(touch_due=row["touch_due"], touched_on_time=row["touched_on_time"])
-            found[(row["lead_id"], row["cycle"])] = (group, touch or None, counts)
+            for clock in clocks:
+                rep = row[f"{clock}_rep"]
+                if rep is None or (rep or None) == group.rep:
+                    continue
+                counts = Counts(**{name: row[name] for name in CLOCKS[clock]})
+                found[(row["lead_id"], row["cycle"], clock)] = (group, rep or None, counts)
     return found
+
+
+def _less(counts: Counts) -> Counts:
+    """`counts` taken away (added to a group's, it removes them)."""
+    return Counts(**{name: -value for name, value in vars(counts).items()})
 
 
 def _count(*conditions: Any) -> Any:
@@ -216,7 +291,7 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
     """The counts of one kind of the period's cycle rows (storage/cycles.py)."""
     now = literal(as_of, _INSTANT)
     closed_before = literal(standard.closed_before, _INSTANT)
-    touch_due = first_touch_due(lead)
+    deadlines = _deadline_counts(lead, now)
     posted = (lead.mql.is_(True), lead.posted_at.is_not(None))
     accepted = (
         *posted,
@@ -247,40 +322,20 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
         ),
         "accepted": _count(*accepted),
         "sql": _count(*accepted, lead.stage == Stage.SQL.value),
-        # First-touch compliance: a lead rejected untouched inside its window is out of it.
-        "touch_due": _count(
-            touch_due.is_not(None), (lead.first_touch_at.is_not(None)) | (touch_due <= now)
-        ),
-        "touched_on_time": _count(
-            lead.first_touch_at.is_not(None), lead.first_touch_at <= touch_due
-        ),
+        # First touch, feedback and the final disposition, each by its deadline (the by-rep
+        # moves, `handed_over`, count them by the same conditions).
+        "touch_due": _count(*deadlines["touch_due"]),
+        "touched_on_time": _count(*deadlines["touched_on_time"]),
         "attempts_closed": _count(*window_closed),
         "attempts_covered": _count(
             *window_closed,
             _standard_met(lead, now, standard)
             | lead.stage.in_([stage.value for stage in RESOLVED_WITHOUT_ATTEMPTS]),
         ),
-        # The first feedback (any disposition, "progressing" too) within disposition_deadline.
-        "feedback_due": _count(
-            lead.claimed_at.is_not(None),
-            lead.disposition_due_at.is_not(None),
-            (lead.feedback_at.is_not(None)) | (lead.disposition_due_at <= now),
-        ),
-        "feedback_on_time": _count(
-            lead.feedback_at.is_not(None),
-            lead.disposition_due_at.is_not(None),
-            lead.feedback_at <= lead.disposition_due_at,
-        ),
-        # The final disposition within its deadline (seed 001: a maximum time to disposition).
-        "final_due": _count(
-            lead.final_due_at.is_not(None),
-            (lead.dispositioned_at.is_not(None)) | (lead.final_due_at <= now),
-        ),
-        "final_on_time": _count(
-            lead.dispositioned_at.is_not(None),
-            lead.final_due_at.is_not(None),
-            lead.dispositioned_at <= lead.final_due_at,
-        ),
+        "feedback_due": _count(*deadlines["feedback_due"]),
+        "feedback_on_time": _count(*deadlines["feedback_on_time"]),
+        "final_due": _count(*deadlines["final_due"]),
+        "final_on_time": _count(*deadlines["final_on_time"]),
         "sqo": _count(*accepted, lead.stage == Stage.SQL.value, lead.opportunity_at.is_not(None)),
         "opportunities": _count(lead.mql.is_(True), lead.opportunity_at.is_not(None)),
         "won": _count(lead.mql.is_(True), lead.won_at.is_not(None)),
@@ -452,7 +507,7 @@ class ReportStore:
             ).where(*where.conditions())
         escalation_query = escalation_query.group_by(EscalationRow.ladder, EscalationRow.action)
         cycles = cycles_in(start, end, where.conditions)
-        # A rep's report counts the first touches they answer for on leads others own now.
+        # A rep's report counts the deadlines they answer for on leads others own now.
         everyone = cycles_in(start, end, replace(where, rep=None).conditions)
 
         def work(db: Connection) -> Facts:
@@ -473,16 +528,13 @@ class ReportStore:
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             pause()
-            # Each first touch a rep other than the owner answers for goes to them (by rep).
-            for group, rep, first in _first_touches(db, everyone, start, as_of).values():
+            # Each deadline a rep other than the owner answers for goes to them (by rep).
+            for group, rep, moved in _charges(db, everyone, start, as_of).values():
                 if where.keeps(group):
-                    back = Counts(
-                        touch_due=-first.touch_due, touched_on_time=-first.touched_on_time
-                    )
-                    counts[group] = counts.get(group, Counts()) + back
+                    counts[group] = counts.get(group, Counts()) + _less(moved)
                 answers = replace(group, rep=rep)
                 if where.keeps(answers):
-                    counts[answers] = counts.get(answers, Counts()) + first
+                    counts[answers] = counts.get(answers, Counts()) + moved
             pause()
             fired = {(str(lad), str(act)): int(n) for lad, act, n in db.execute(escalation_query)}
             return Facts(counts, mix, fired, [])
@@ -491,9 +543,9 @@ class ReportStore:
             groups: dict[tuple[Any, ...], Group] = {}
             times: list[Times] = []
             pause()
-            moved = {
-                key: rep for key, (_, rep, _) in _first_touches(db, everyone, start, as_of).items()
-            }
+            # Speed to lead goes with the first touch.
+            touches = _charges(db, everyone, start, as_of, ("touch",))
+            moved = {(lead, cycle): rep for (lead, cycle, _), (_, rep, _) in touches.items()}
             for kind in everyone:  # a rep's: theirs by first touch (`keeps`), not by owner
                 pause()
                 # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that

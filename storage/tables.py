@@ -241,7 +241,7 @@ class EventRow(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_lead_at", "lead_id", "at"),
-        # Who had a lead when its first-touch clock ran (storage/reports.py): the handovers
+        # Who had a lead when each of its deadlines ran (storage/reports.py): the handovers
         # since a period began, a small share of the events (migrations 0029, 0032).
         Index(
             "ix_events_handovers",

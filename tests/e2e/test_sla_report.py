@@ -384,3 +384,45 @@ async def test_a_lead_rejected_before_its_first_touch_deadline_is_not_a_miss(
     assert by_rep == [
         f"• <@{REP}>: 3 MQLs · First touch 50% 🔴 · MQL→SAL 33% 🔴 · Feedback 100% 🟢 · speed 20m"
     ]
+
+
+async def test_by_rep_a_missed_feedback_deadline_stays_with_the_rep_who_had_the_lead(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Two hot leads on Monday 11:00, feedback due 72 hours after the claim (Thursday 11:00).
+    Maya claims the first and calls at 11:10, but gives no feedback by Thursday; on Friday a
+    manager reassigns it to Tom, who marks it *Contacted – progressing* at once. Tom claims
+    the second and marks it progressing on Tuesday, in time; on Friday a manager hands it to
+    Maya. The missed deadline ran out while Maya had the lead, and the answer in time was
+    Tom's: seed 003, "The SLA isn't a punishment device. The point is shared accountability,
+    not blame assignment", so nobody answers for a deadline that passed before the lead was
+    theirs. Before, both went to the owner now: Tom's row showed Maya's miss, and Maya's
+    showed Tom's answer in time."""
+    for name in ("hs-1", "hs-2"):
+        status, _ = await stack.post_lead(lead_payload(name))
+        assert status == 201
+    await stack.settle()
+    first, second = stack.sim.messages(ENTERPRISE)
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.driver.press("U0REP2", "Claim", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE, message_ts=first.ts)
+    await stack.driver.press("U0REP2", "Log call", channel=ENTERPRISE, message_ts=second.ts)
+    await stack.settle()
+    clock.advance(days=1)  # Tuesday: Tom's feedback, in time
+    await stack.services.dispose(2, "U0REP2", "progressing", clock())
+    clock.advance(days=3)  # Friday 11:10: Maya's feedback on the first is a day late
+    await stack.services.reassign(1, MANAGER, "U0REP2", clock())
+    await stack.services.reassign(2, MANAGER, REP, clock())
+    clock.advance(minutes=5)
+    await stack.services.dispose(1, "U0REP2", "progressing", clock())
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    assert "*Feedback completion*\n50% 🔴 (target 90%)\n1 of 2\n" in text, text  # the team's
+    by_rep = [line for line in text[text.index("*By rep*") :].split("\n") if "<@U0REP" in line]
+    assert by_rep == [
+        f"• <@{REP}>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 0% 🔴 · speed 10m",
+        "• <@U0REP2>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 100% 🟢 · speed 10m",
+    ], by_rep

@@ -1,5 +1,6 @@
-"""The by-rep table charges a lead's first touch to the rep who had it when the clock ran, not
-to the rep who has it now, over the real services and store on SQLite and PostgreSQL.
+"""The by-rep table charges a lead's first touch (and its feedback and final disposition: the
+last test) to the rep who had it when the clock ran, not to the rep who has it now, over the
+real services and store on SQLite and PostgreSQL.
 
 Week 2026-W48 (Sydney). Four hot enterprise leads arrive Mon 23 Nov 11:00 (first touch due
 13:00, two business hours):
@@ -39,6 +40,7 @@ from storage.sweep import SweepStore
 from storage.tables import EventRow
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
+from tests.integration.test_report_oracle import assert_by_rep_adds_up
 
 ZONE = ZoneInfo("Australia/Sydney")
 W48 = Period(2026, 48, "Australia/Sydney")
@@ -186,3 +188,77 @@ async def test_a_lead_claimed_from_the_pool_after_its_deadline_is_missed_by_its_
     assert (tom.first_touch, first_touch(tom)) == ((1, 1), {TOM: (1.0, "1 of 1")})
     maya = await reports.report(W48, AS_OF, rep=MAYA)
     assert (maya.first_touch, first_touch(maya)) == ((0, 3), {MAYA: (0.0, "0 of 3")})
+
+
+async def test_feedback_and_final_disposition_stay_with_the_rep_who_had_the_lead(
+    store: Store, policy: Policy
+) -> None:
+    """Three hot enterprise leads arrive Mon 23 Nov 11:00, each claimed at 11:05 and called at
+    11:10: feedback is due 72 hours after the claim (Thu 26 Nov 11:05), the final disposition
+    at the cadence's end, two weeks after it (Mon 7 Dec 11:05).
+
+    - F1: Maya's; no feedback by Thursday. On Friday a manager reassigns it to Tom, who marks
+      it progressing at once (late) and closes it Qualified on Tue 1 Dec (in time).
+    - F2: Maya's; progressing on Tuesday (in time), left open past Mon 7 Dec; on Tue 8 Dec a
+      manager reassigns it to Tom, who closes it Qualified at once (late).
+    - F3: Tom's; progressing on Tuesday, Qualified on Wednesday: both in time.
+
+    Each deadline is the rep's who had the lead when it ran (at the answer, if in time, else
+    at the deadline): Maya's feedback 1 of 2 (F2 in time, F1 missed) and final 0 of 1 (F2);
+    Tom's feedback 1 of 1 (F3) and final 2 of 2 (F1, F3). Before, all three were Tom's, the
+    owner now: feedback 2 of 3, final 2 of 3, and Maya's misses his. Seed 003: "The SLA isn't
+    a punishment device. The point is shared accountability, not blame assignment." The
+    team's, segment's and source's figures are the three leads' (2 of 3 each)."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    async def arrive(name: str, rep: str) -> int:
+        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+        await services.claim(result.lead.id, rep, at(11, 5))
+        await services.log_attempt(result.lead.id, rep, "call", at(11, 10))
+        return result.lead.id
+
+    f1, f2, f3 = [
+        await arrive(name, rep) for name, rep in (("f1", MAYA), ("f2", MAYA), ("f3", TOM))
+    ]
+    assert (await services.lead(f1)).disposition_due_at == day(26, 11, 5)
+    assert (await services.lead(f1)).final_due_at == day(7, 11, 5)
+    await services.dispose(f2, MAYA, "progressing", day(24, 10))
+    await services.dispose(f3, TOM, "progressing", day(24, 10))
+    await services.dispose(f3, TOM, "qualified", day(25, 10))
+    await services.reassign(f1, MANAGER, TOM, day(27, 11))
+    await services.dispose(f1, TOM, "progressing", day(27, 11, 5))
+    await services.dispose(f1, TOM, "qualified", day(1, 10))
+    await services.reassign(f2, MANAGER, TOM, day(8, 10))
+    await services.dispose(f2, TOM, "qualified", day(8, 10, 5))
+    assert {(await services.lead(i)).owner for i in (f1, f2, f3)} == {TOM}
+
+    as_of = day(14, 12)
+    report = await reports.report(W48, as_of)
+    assert kpi(report.by_rep, "feedback") == [(MAYA, 0.5, "1 of 2"), (TOM, 1.0, "1 of 1")]
+    assert kpi(report.by_rep, "final") == [(MAYA, 0.0, "0 of 1"), (TOM, 1.0, "2 of 2")]
+    # The rest by rep is the owner's now (all three Tom's); first touch was Maya's and Tom's.
+    assert kpi(report.by_rep, "mql") == [(MAYA, 0.0, ""), (TOM, 3.0, "")]
+    assert first_touch(report) == {MAYA: (1.0, "2 of 2"), TOM: (1.0, "1 of 1")}
+    # The team's figures count every lead once, as before.
+    for key in ("feedback", "final"):
+        (team,) = [k for k in report.headline if k.key == key]
+        assert team.detail == "2 of 3", key
+        assert kpi(report.by_segment, key) == [("enterprise", 2 / 3, "2 of 3")]
+        assert kpi(report.by_source, key) == [("webinar", 2 / 3, "2 of 3")]
+    assert_by_rep_adds_up(report)
+    # A report for one rep takes the same split.
+    maya = await reports.report(W48, as_of, rep=MAYA)
+    assert kpi(maya.by_rep, "feedback") == [(MAYA, 0.5, "1 of 2")]
+    assert kpi(maya.by_rep, "final") == [(MAYA, 0.0, "0 of 1")]
+    tom = await reports.report(W48, as_of, rep=TOM)
+    assert kpi(tom.by_rep, "feedback") == [(TOM, 1.0, "1 of 1")]
+    assert kpi(tom.by_rep, "final") == [(TOM, 1.0, "2 of 2")]

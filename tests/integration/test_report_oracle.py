@@ -3,9 +3,9 @@ services (arrivals on both sides of the week's edges in Sydney, some sent late b
 claims by the suggested rep or another, attempts, "progressing", dispositions with reasons,
 reassignments before and after the claim), counted by SQL, and each KPI worked out again here
 from its plain definition (docs/reports.md, seeds 001 and 002) and the facts as they happened,
-first-touch compliance by rep too (the rep who had the lead when its first-touch clock ran: its
-owner, or the rep it was held for until it was claimed). Then some of the leads are erased: the
-week's report must not change.
+first-touch compliance, feedback completion and final disposition on time by rep too (the rep
+who had the lead when each clock ran: its owner, or the rep it was held for until it was
+claimed). Then some of the leads are erased: the week's report must not change.
 
 Each seed is a fixed history (`random.Random(seed)`), so a failure is reproducible."""
 
@@ -113,7 +113,8 @@ async def _work(
     heard: datetime,
     as_of: datetime,
 ) -> None:
-    """Post, reassign, claim, attempts, progressing and a disposition, each maybe."""
+    """Post, reassign, claim, attempts, reassign, progressing, reassign and a disposition,
+    each maybe."""
     store, lead_id = services.store, life.lead_id
     clock = heard
 
@@ -145,13 +146,21 @@ async def _work(
             break
         await services.log_attempt(lead_id, rep, rng.choice(["call", "email"]), when)
         life.attempts.append(when)
-    if rng.random() < 0.2 and (when := later(3600)) is not None:
-        life.owner = next(other for other in pool if other != rep)
-        await services.reassign(lead_id, "U0MGR1", life.owner, when)
-        life.handovers.append((when, rep))
+
+    async def hand_on(longest: int) -> None:
+        """Maybe a manager's reassignment to the pool's other rep, at most `longest` later
+        (past the feedback or the final deadline, or not)."""
+        if rng.random() < 0.5 and (when := later(longest)) is not None:
+            was = life.owner
+            life.owner = next(other for other in pool if other != was)
+            await services.reassign(lead_id, "U0MGR1", life.owner, when)
+            life.handovers.append((when, was))
+
+    await hand_on(rng.choice([3600, 4 * 86400, 15 * 86400]))
     if rng.random() < 0.25 and (when := later(2 * 86400)) is not None:
         await services.dispose(lead_id, life.owner or rep, "progressing", when)
         life.progressing = when
+        await hand_on(rng.choice([3600, 15 * 86400]))  # after feedback in time, or not
     if rng.random() < 0.3 or (when := later(rng.choice([3600, 2 * 86400, 5 * 86400]))) is None:
         return
     code, reason = rng.choice(OUTCOMES)
@@ -160,6 +169,20 @@ async def _work(
     except Refusal:
         return  # Unable to contact before the minimum attempts
     life.code, life.reason, life.closed = code, reason, when
+
+
+def answered_by(life: Lived, answered: datetime | None, due: datetime) -> str:
+    """Who answers for a deadline by rep: the rep who had the lead when its clock ran (at the
+    answer, if it came by the deadline, else at the deadline): the one the first handover
+    after that took it from (while the lead was open), or else its owner."""
+    ran = answered if answered is not None and answered <= due else due
+    after = [
+        who
+        for when, who in life.handovers
+        if when >= ran and (life.closed is None or when <= life.closed)
+    ]
+    rep = after[0] if after else life.owner
+    return rep or "(unclaimed)"
 
 
 def nearest_rank(values: list[int], fraction: float) -> int | None:
@@ -202,12 +225,9 @@ async def expected(
             on_time = touched is not None and touched <= due
             first_touch[0] += on_time
             first_touch[1] += 1
-            # The rep who had it when the clock ran: at the touch in time, else the deadline.
-            ran = touched if on_time and touched is not None else due
-            after = [who for when, who in life.handovers if when >= ran]
-            rep = after[0] if after else life.owner
-            met, of = by_rep.get(rep or "(unclaimed)", (0, 0))
-            by_rep[rep or "(unclaimed)"] = (met + on_time, of + 1)
+            rep = answered_by(life, touched, due)
+            met, of = by_rep.get(rep, (0, 0))
+            by_rep[rep] = (met + on_time, of + 1)
         ignored = touched is None and due <= as_of and life.closed is None
         if life.posted and (touched is not None or ignored):
             speeds.append(working(life.posted, touched or as_of))
@@ -215,18 +235,25 @@ async def expected(
 
     feedback = [0, 0]
     final = [0, 0]
+    feedback_by_rep: dict[str, tuple[int, int]] = {}
+    final_by_rep: dict[str, tuple[int, int]] = {}
     coverage = [0, 0]
     window_closed_before = as_of - timedelta(weeks=2)  # follow_up.within: 2w, calendar time
     for life in mqls:
         if life.claimed is None:
             continue
         lead = leads[life.lead_id]
-        if lead.disposition_due_at and (life.feedback or lead.disposition_due_at <= as_of):
-            feedback[0] += bool(life.feedback and life.feedback <= lead.disposition_due_at)
-            feedback[1] += 1
-        if lead.final_due_at and (life.closed or lead.final_due_at <= as_of):
-            final[0] += bool(life.closed and life.closed <= lead.final_due_at)
-            final[1] += 1
+        for answered, due, team, reps in (
+            (life.feedback, lead.disposition_due_at, feedback, feedback_by_rep),
+            (life.closed, lead.final_due_at, final, final_by_rep),
+        ):
+            if due and (answered or due <= as_of):
+                on_time = bool(answered and answered <= due)
+                team[0] += on_time
+                team[1] += 1
+                rep = answered_by(life, answered, due)
+                met, of = reps.get(rep, (0, 0))
+                reps[rep] = (met + on_time, of + 1)
         if life.closed or life.claimed <= window_closed_before:
             coverage[0] += len(life.attempts) >= 6 or life.code in CONVERSED
             coverage[1] += 1
@@ -245,6 +272,8 @@ async def expected(
         "mql_to_sql": (len(sqls), len(posted)),
         "first_touch": tuple(first_touch),
         "first_touch_by_rep": by_rep,
+        "feedback_by_rep": feedback_by_rep,
+        "final_by_rep": final_by_rep,
         "feedback": tuple(feedback),
         "final": tuple(final),
         "attempts": tuple(coverage),
@@ -275,12 +304,16 @@ def reported(report: Report) -> dict[str, object]:
         return None if value is None else int(value)
 
     shares = ("acceptance", "sal_to_sql", "mql_to_sql", "first_touch", "feedback", "final")
-    by_rep = {}
-    for rep in report.by_rep:
-        (kpi,) = [kpi for kpi in rep.kpis if kpi.key == "first_touch"]
-        part, _, whole = kpi.detail.partition(" of ")
-        if whole and int(whole):
-            by_rep[rep.name] = (int(part), int(whole))
+
+    def by_rep(key: str) -> dict[str, tuple[int, int]]:
+        found = {}
+        for rep in report.by_rep:
+            (kpi,) = [kpi for kpi in rep.kpis if kpi.key == key]
+            part, _, whole = kpi.detail.partition(" of ")
+            if whole and int(whole):
+                found[rep.name] = (int(part), int(whole))
+        return found
+
     mql_by_rep = {}
     for rep in report.by_rep:
         (kpi,) = [kpi for kpi in rep.kpis if kpi.key == "mql"]
@@ -289,7 +322,9 @@ def reported(report: Report) -> dict[str, object]:
     return {
         "mql": int(kpis["mql"].value or 0),
         **{key: counted(key) for key in (*shares, "attempts")},
-        "first_touch_by_rep": by_rep,
+        "first_touch_by_rep": by_rep("first_touch"),
+        "feedback_by_rep": by_rep("feedback"),
+        "final_by_rep": by_rep("final"),
         "mql_by_rep": mql_by_rep,
         **{key: minutes(key) for key in ("speed_median", "speed_p90", "claim_median")},
         "response_mean": minutes("response_mean"),
