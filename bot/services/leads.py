@@ -1059,10 +1059,7 @@ class Services:
         if not query:
             raise Refusal("Usage: /lead <email or external id>, e.g. /lead jane@acme.com")
         if (what := slack_reference(query)) is not None:
-            raise Refusal(
-                f"`/lead` looks up a lead by its email or external id: {what}, not a lead. "
-                "For example, `/lead jane@acme.com`."
-            )
+            raise _not_a_lead(what)
         if not may_look_up(actor, self.policy, self.barred):
             raise Refusal(refusal(Action.VIEW_LEAD, actor, self.policy), Reason.NOT_ALLOWED)
         found = await self.store.matching(query)
@@ -1073,10 +1070,7 @@ class Services:
             if allowed(Action.VIEW_LEAD, actor, policy, lead, self.barred):
                 visible.append((lead, policy))
         if not visible and (what := slack_reference(query, typed=True)) is not None:
-            raise Refusal(
-                f"`/lead` looks up a lead by its email or external id: {what}, not a lead. "
-                "For example, `/lead jane@acme.com`."
-            )
+            raise _not_a_lead(what)
         if not visible:
             raise Refusal(
                 f"No lead you may see has the email or external id {query!r}. A lead's details "
@@ -1279,6 +1273,15 @@ _SLACK_REFERENCE = re.compile(r"<(?P<kind>[@#])(?P<id>[A-Z0-9]{2,20})(?:\|[^<>]*
 # The same as typed, for a command that does not escape (manifest.yaml: should_escape false):
 # `@ben`, `#sales` (`/handoff away @tom` reads a person so too: bot/domain/away.py).
 _TYPED_REFERENCE = re.compile(r"(?P<kind>[@#])(?P<name>[\w.\-]{1,80})")
+
+
+def _not_a_lead(what: str) -> Refusal:
+    """`/lead` given a Slack mention (`what`: of whom or what, `slack_reference`), not a lead's
+    email or external id."""
+    return Refusal(
+        f"`/lead` looks up a lead by its email or external id: {what}, not a lead. "
+        "For example, `/lead jane@acme.com`."
+    )
 
 
 def slack_reference(query: str, typed: bool = False) -> str | None:
