@@ -219,10 +219,10 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
             clock.advance(minutes=6)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
         assert "handoff_code_missing" in alerts[0]
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert str(health["crm"]).startswith("degraded")
         assert "hs_lead_status" not in hub.contact(contact)  # nothing written meanwhile
         assert hub.notes_of(contact) == []
@@ -234,8 +234,18 @@ async def test_a_property_hubspot_lacks_is_named_once_and_the_writes_wait(
         assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
         assert hub.contact(contact)["handoff_code_missing"] == "not_a_fit"
         assert len(hub.notes_of(contact)) == 1
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert health["crm"] == "ok"
+
+
+def hubspot_alerts(stack: LocalStack) -> list[str]:
+    """The escalations channel's messages about HubSpot, as read."""
+    return [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+
+
+async def healthz(stack: LocalStack) -> Any:
+    """`GET /healthz`'s answer."""
+    return await (await stack.session.get(f"{stack.base_url}/healthz")).json()
 
 
 async def travel_to(stack: LocalStack, clock: TravelClock, until: datetime) -> None:
@@ -269,18 +279,16 @@ async def test_hubspots_daily_limit_stops_the_writes_until_midnight_and_is_told_
             await travel_to(stack, clock, midnight - timedelta(minutes=1))  # the rest of the day
             assert len(hub.requests) == refused  # nothing more was sent to HubSpot
             assert hub.writes == []
-            alerts = [
-                m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text
-            ]
+            alerts = hubspot_alerts(stack)
             assert len(alerts) == 1, alerts
             assert "daily limit" in alerts[0]
             assert f"<!date^{int(midnight.timestamp())}^" in alerts[0]  # when they go out
 
             await travel_to(stack, clock, midnight + timedelta(minutes=1))  # a new day
             assert await stack.handoff.crm.oldest_pending() is None  # every write went out
-            health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+            health = await healthz(stack)
             assert health["crm"] == "ok"
-            assert len([m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]) == 1
+            assert len(hubspot_alerts(stack)) == 1
         assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
         assert len(hub.notes_of(contact)) == 1
         # Each waiting write once: the contact's current state (the syncs waiting collapse
@@ -325,8 +333,7 @@ async def test_an_account_whose_day_ends_after_the_teams_costs_one_request_a_day
             assert hub.writes == []
             await travel_to(stack, clock, midnight + timedelta(days=1, minutes=1))
             assert await stack.handoff.crm.oldest_pending() is None
-            alerts = [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
-            assert len(alerts) == 1
+            assert len(hubspot_alerts(stack)) == 1
         assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
         assert [(w.method, w.path.split("/")[-1]) for w in hub.writes] == [
             ("PATCH", contact),
@@ -864,18 +871,18 @@ async def test_a_migration_of_hours_is_told_once_and_the_writes_go_out_after_it(
             clock.advance(minutes=20)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
         assert "477" in alerts[0]
         assert "check the token" not in alerts[0]  # nothing to fix
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
         assert hub.writes == []
         await travel_to(stack, clock, resumes + timedelta(minutes=1))
         assert await stack.handoff.crm.oldest_pending() is None
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert health["crm"] == "ok"
-        assert len([m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]) == 1
+        assert len(hubspot_alerts(stack)) == 1
     assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
     assert len(hub.notes_of(contact)) == 1
 
@@ -894,7 +901,7 @@ async def test_a_lock_of_two_seconds_tells_nobody(
             clock.advance(seconds=20)
             stack.handoff.crm.deliver_soon()
             await stack.settle()
-        assert not [m for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        assert not hubspot_alerts(stack)
     assert hub.contact(contact)["hs_lead_status"] == "UNQUALIFIED"
 
 
@@ -917,10 +924,10 @@ async def test_a_token_that_may_not_read_contacts_is_told_once_not_only_logged(
             clock.advance(minutes=10)
             assert await hub.send_subscription(url, [{**created, "attemptNumber": attempt}]) == 503
             await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
         assert "crm.objects.contacts.read" in alerts[0]
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert str(health["crm"]).startswith("degraded") and "reads" in health["crm"]
         # Still ready: this replica serves Slack and the writes as well as ever.
         ready = await (await stack.session.get(f"{stack.base_url}/readyz")).json()
@@ -931,7 +938,7 @@ async def test_a_token_that_may_not_read_contacts_is_told_once_not_only_logged(
         assert await hub.send_subscription(url, [{**created, "attemptNumber": 3}]) == 200
         await stack.settle()
         assert await stack.services.store.count_leads() == 1
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert health["crm"] == "ok"
 
 
@@ -952,17 +959,17 @@ async def test_a_migration_a_notifications_read_meets_is_told_though_no_write_wa
         clock.advance(minutes=10)
         assert await hub.send_subscription(url, [{**created, "attemptNumber": 1}]) == 503
         await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
         assert "477" in alerts[0]
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert str(health["crm"]).startswith("degraded") and "477" in health["crm"]
 
         clock.advance(hours=6)
         assert await hub.send_subscription(url, [{**created, "attemptNumber": 2}]) == 200
         await stack.settle()
         assert await stack.services.store.count_leads() == 1
-        health = await (await stack.session.get(f"{stack.base_url}/healthz")).json()
+        health = await healthz(stack)
         assert health["crm"] == "ok"
 
 
@@ -978,11 +985,11 @@ async def test_a_token_refused_to_the_writes_and_then_a_read_is_told_once(
         clock.advance(minutes=5)
         await stack.driver.press(MAYA, "Log call", channel=ENTERPRISE)
         await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
         other = hub.add_contact("sam.lee@initech.example", **JANE)
         created = hub.subscription_event("contact.creation", other)
         assert await hub.send_subscription(url, [created]) == 503
         await stack.settle()
-        alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS) if "HubSpot" in m.all_text]
+        alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
