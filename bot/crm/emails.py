@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.retry_after import SLACK_MOST, header_seconds
 
 log = logging.getLogger("handoff.crm")
 USERS_INFO = "users.info"
@@ -61,13 +64,8 @@ class SlackEmails:
 
 
 def retry_after(error: Exception) -> float:
-    """A 429's Retry-After, in seconds (0 when it carries none, or `error` is no Slack answer);
-    the members' reads (bot/services/people.py) wait it out too."""
+    """A 429's Retry-After, in seconds (0 when it carries none or none readable, or `error` is
+    no Slack answer), at most SLACK_MOST (bot/domain/retry_after.py); the members' reads
+    (bot/services/people.py) wait it out too."""
     headers = error.response.headers if isinstance(error, SlackApiError) else None
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    if isinstance(value, list):
-        value = value[0] if value else None
-    try:
-        return max(0.0, float(value)) if value is not None else 0.0
-    except (TypeError, ValueError):
-        return 0.0
+    return header_seconds(headers, time.time(), default=0.0, most=SLACK_MOST)

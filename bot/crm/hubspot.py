@@ -37,7 +37,6 @@ import asyncio
 import html
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -55,6 +54,7 @@ from hubspot.crm.owners import exceptions as owner_errors
 from bot.crm.port import UNPACED, CrmDailyLimit, CrmMissing, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
 from bot.domain.policy import Crm
+from bot.domain.retry_after import HUBSPOT_MOST, retry_after_seconds
 
 log = logging.getLogger("handoff.crm.hubspot")
 
@@ -567,16 +567,16 @@ def daily_limit(headers: Mapping[str, str], body: Mapping[str, Any]) -> bool:
 
 def retry_after(headers: Mapping[str, str]) -> float:
     """HubSpot's wait after a 429, in seconds: `Retry-After` where sent, else the rolling
-    window (`X-HubSpot-RateLimit-Interval-Milliseconds`), else ten seconds."""
-    for name, scale in (("Retry-After", 1.0), ("X-HubSpot-RateLimit-Interval-Milliseconds", 1e-3)):
-        value = headers.get(name)
-        try:
-            seconds = float(value) * scale if value is not None else math.nan
-        except ValueError:
-            continue
-        if seconds >= 0:
-            return seconds
-    return 10.0
+    window (`X-HubSpot-RateLimit-Interval-Milliseconds`), else ten seconds. At most
+    HUBSPOT_MOST: a value that is no wait (`inf`, `nan`, negative) is not read, and one of years
+    would overflow the worker's clock or hold every write for ever (bot/domain/retry_after.py)."""
+    now = time.time()  # an HTTP-date's wait is counted from the wall clock: HubSpot's is one
+    given = retry_after_seconds(headers.get("Retry-After"), now, default=None, most=HUBSPOT_MOST)
+    if given is not None:
+        return given
+    window = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    millis = retry_after_seconds(window, now, default=None, most=HUBSPOT_MOST * 1000)
+    return millis / 1000 if millis is not None else 10.0
 
 
 def refused_property(body: Mapping[str, Any]) -> tuple[str | None, str | None]:

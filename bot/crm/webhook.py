@@ -27,17 +27,16 @@ the event): refused, naming where the receiver says it moved.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from standardwebhooks import Webhook
 
 from bot.crm.port import MAX_BACKOFF, UNPACED, CrmRefused, CrmRetry, Pace
 from bot.domain.crm import CrmEvent, CrmNote, CrmRecord
+from bot.domain.retry_after import retry_after_seconds
 
 # aiohttp's `total` bounds the whole request: the wait for a connection, the sending and the
 # whole answer's read.
@@ -172,20 +171,6 @@ def wait(value: str | None, now: float) -> float | None:
     """A `Retry-After` in seconds from `now` (Unix seconds), at most `MAX_BACKOFF` (a receiver
     cannot hold every write for a day); None without a readable one. RFC 9110 §10.2.3: a number
     of seconds or an HTTP-date (`Fri, 31 Dec 1999 23:59:59 GMT`; §5.6.7's obsolete forms too,
-    always in GMT); a date already past is no wait."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # asctime's form names no zone: HTTP-dates are GMT
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if math.isnan(seconds):
-        return None
-    return min(MAX_BACKOFF, max(0.0, seconds))
+    always in GMT); a date already past is no wait; `inf`, `nan` or a negative number is none
+    (bot/domain/retry_after.py)."""
+    return retry_after_seconds(value, now, default=None, most=MAX_BACKOFF)

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,6 +38,7 @@ from bot.domain.crm import Change, CrmChange, next_midnight
 from bot.domain.erasure import erased_email
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Reason, Refusal
+from bot.domain.retry_after import HUBSPOT_MOST, SLACK_MOST, header_seconds
 from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from storage.crm_inbox import CrmInboxStore
@@ -52,15 +55,36 @@ REFUSED_READ_WAIT = 300
 # names their record, and a retry of it is ignored again all the same).
 Outcome = Literal["handled", "ignored", "unknown", "erased"]
 # Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them.
+# `enterprise_is_restricted`: users.lookupByEmail's own, "called with an inappropriate
+# enterprise-level token".
 _SET_UP_ERRORS = frozenset(
-    {"missing_scope", "not_authed", "invalid_auth", "account_inactive", "no_permission"}
+    {
+        "missing_scope",
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "no_permission",
+        "enterprise_is_restricted",
+    }
 )
+
+
+class SlackUnanswered(Exception):
+    """Slack did not answer a lookup for the moment (its 429 after the client's retries, a 5xx,
+    `fatal_error`, `internal_error`, `request_timeout`, no connection): a retry may. `after`:
+    Slack's `Retry-After`, in seconds, where it gave one."""
+
+    def __init__(self, message: str, *, after: float | None = None) -> None:
+        super().__init__(message)
+        self.after = after
 
 
 class Directory(Protocol):
     """Slack's members by email (`users.lookupByEmail`, scope `users:read.email`)."""
 
-    async def member_by_email(self, email: str) -> str | None: ...
+    async def member_by_email(self, email: str) -> str | None:
+        """The member with this email, or None; SlackUnanswered when Slack does not say now."""
+        ...
 
 
 class SlackDirectory:
@@ -71,9 +95,15 @@ class SlackDirectory:
 
     async def member_by_email(self, email: str) -> str | None:
         """The member with this email; None when there is none, or when Slack will not say
-        (the app lacks `users:read.email`: logged, as a retry would not mend it)."""
+        (the app lacks `users:read.email`: logged, as a retry would not mend it).
+        SlackUnanswered when Slack does not answer now: any other error (its method page,
+        users.lookupByEmail, names `users_not_found` and `enterprise_is_restricted`; the rest
+        are Slack's common errors, a 429 `ratelimited` with `Retry-After`, `fatal_error`,
+        `internal_error`, `request_timeout`), or no answer at all."""
         try:
             answer = await self.client.users_lookupByEmail(email=email)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise SlackUnanswered(f"no answer: {type(error).__name__}") from error
         except SlackApiError as error:
             code = error.response.get("error")
             if code == "users_not_found":
@@ -85,7 +115,13 @@ class SlackDirectory:
                     code,
                 )
                 return None
-            raise
+            response = error.response
+            after = None
+            if response.status_code == 429:
+                after = header_seconds(response.headers, time.time(), default=None, most=SLACK_MOST)
+            raise SlackUnanswered(
+                f"{code or 'no error named'} (HTTP {response.status_code})", after=after
+            ) from error
         user = answer.get("user") or {}
         return str(user["id"]) if user.get("id") else None
 
@@ -141,6 +177,8 @@ class CrmInboundService:
                 await self.inbox.release(source, change.event_id)
                 if isinstance(error, CrmRetry | CrmRefused):
                     raise self._not_read(source, change.event_id, error, now) from error
+                if isinstance(error, SlackUnanswered):
+                    raise self._not_looked_up(source, change.event_id, error) from error
                 raise
             if outcome == "unknown":
                 await self.inbox.release(source, change.event_id)
@@ -181,7 +219,26 @@ class CrmInboundService:
             f"the {source} API did not answer the read this notification needs ({error}); "
             "send it again later",
             Reason.BUSY,
-            retry_after=max(1, math.ceil(after if after is not None else FAILED_READ_WAIT)),
+            retry_after=_seconds(after),
+        )
+
+    def _not_looked_up(self, source: str, event_id: str, error: SlackUnanswered) -> Refusal:
+        """The answer to a notification whose new owner Slack did not look up for the moment,
+        released above: as to a read the CRM failed, 503 with a `Retry-After` (Slack's wait,
+        else FAILED_READ_WAIT) and a warning in the log, not a traceback; nothing of it was
+        applied, the changes before it in the batch stand."""
+        log.warning(
+            "%s notification %s not taken: Slack did not look up its new owner "
+            "(users.lookupByEmail: %s)",
+            source,
+            event_id,
+            error,
+        )
+        return Refusal(
+            "Slack did not answer the lookup of the new owner this notification needs "
+            f"(users.lookupByEmail: {error}); send it again later",
+            Reason.BUSY,
+            retry_after=_seconds(error.after),
         )
 
     async def _one(
@@ -362,3 +419,10 @@ class CrmInboundService:
             return "ignored"
         await forget(self.services.store, self.services.notifier, lead.email, "crm", now)
         return "handled"
+
+
+def _seconds(after: float | None) -> int:
+    """A `Retry-After` to answer with: whole seconds, at least 1, FAILED_READ_WAIT when there is
+    no wait to pass on, and at most HUBSPOT_MOST (`math.ceil` of an `inf` raised)."""
+    wait = FAILED_READ_WAIT if after is None or after != after else after
+    return max(1, math.ceil(min(HUBSPOT_MOST, wait)))

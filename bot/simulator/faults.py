@@ -27,6 +27,7 @@ class Fault:
     every: int | None = None
     drop: bool = False
     after: bool = False  # drop only after Slack did the work (the client can't know it did)
+    header: str | None = None  # a 429's Retry-After sent as this text (a hostile one)
     created_at: float = field(default_factory=time.monotonic)
     matched: int = 0
     hits: int = 0
@@ -101,18 +102,22 @@ class FaultInjection:
         seconds: float | None = None,
         channel: str | None = None,
         every: int | None = None,
+        retry_after_header: str | None = None,
     ) -> Fault:
         """Fail matching calls (method None = all; shell patterns like "chat.*" work).
 
         retry_after or status=429 → 429 ratelimited with Retry-After; error → HTTP 200 with
         `{"ok": false, "error": error}`; otherwise HTTP `status` (default 500). `times` caps the
         failures, `seconds` the duration, `every=n` fails only every n-th matching call.
+        `retry_after_header`: a 429 whose Retry-After is this text, whatever it says ("inf",
+        a date); its retry window counts 1 s.
         """
-        if retry_after is not None or status == 429:
+        if retry_after is not None or status == 429 or retry_after_header is not None:
             status, retry_after = 429, max(1, retry_after or 1)
         elif status is None:
             status = 200 if error else 500
         fault = Fault(method, status, error, retry_after, times, seconds, channel, every)
+        fault.header = retry_after_header
         self.faults.append(fault)
         return fault
 
@@ -192,7 +197,7 @@ class FaultInjection:
                     request.transport.close()
                 return web.Response()
             if fault.status == 429:
-                return self._rate_limited(call, fault.retry_after or 1)
+                return self._rate_limited(call, fault.retry_after or 1, fault.header)
             error = fault.error or ("fatal_error" if fault.status >= 500 else "invalid_request")
             body = {"ok": False, "error": error}
             if call.method in ("response_url", "upload_url"):
@@ -209,7 +214,9 @@ class FaultInjection:
                     return self._rate_limited(call, wait)
         return None
 
-    def _rate_limited(self, call: RecordedCall, retry_after: int) -> web.Response:
+    def _rate_limited(
+        self, call: RecordedCall, retry_after: int, header: str | None = None
+    ) -> web.Response:
         now = time.monotonic()
         call.retry_after = retry_after
         self.rate_limited_calls.append(call)
@@ -219,5 +226,5 @@ class FaultInjection:
             call,
             {"ok": False, "error": "ratelimited"},
             status=429,
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(retry_after) if header is None else header},
         )

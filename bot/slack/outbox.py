@@ -37,6 +37,7 @@ from bot import logs
 from bot.domain.effects import Send
 from bot.domain.lead import EventView, LeadView
 from bot.domain.policy import Policy
+from bot.domain.retry_after import SLACK_MOST, header_seconds
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
     history_unreadable,
@@ -495,7 +496,7 @@ class Outbox:
         response = error.response
         code = str(response.get("error") or f"HTTP {response.status_code}")
         if response.status_code == 429:
-            wait = _retry_after(response.headers)
+            wait = _retry_after(response.headers, self.wall())
             self.pacer.pause(method, item.channel, wait)
             self.metrics.inc("slack_rate_limited_total")
             await self._retry(
@@ -1194,13 +1195,9 @@ async def _post_bytes(session: aiohttp.ClientSession, url: str, content: bytes) 
             raise UploadRefused(response.status, await response.text())
 
 
-def _retry_after(headers: Any) -> float:
-    value = None
-    if headers is not None:
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        if isinstance(value, list):
-            value = value[0] if value else None
-    try:
-        return max(1.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
+def _retry_after(headers: Any, now: datetime) -> float:
+    """A 429's wait, at least a second: Slack's `Retry-After`, at most SLACK_MOST (an `inf` or
+    a wait of years would overflow the retry's time, or hold the channel for ever); 1 s when
+    it is unreadable (bot/domain/retry_after.py)."""
+    wait = header_seconds(headers, now.timestamp(), default=1.0, most=SLACK_MOST)
+    return max(1.0, wait)

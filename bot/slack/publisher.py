@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +17,22 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookResponse
 
+from bot.domain.retry_after import SLACK_MOST, header_seconds
 from bot.metrics import Metrics
 
 log = logging.getLogger("handoff.slack")
 Clock = Callable[[], datetime]
+# Seconds: the longest 429 wait a call sleeps through before it tries again itself. A longer one
+# is its caller's to wait (the members' reads pause, an inbound webhook is answered 503 with it):
+# a person or a CRM is waiting for the call's answer meanwhile. Slack's waits are seconds to a
+# minute (its tiers count calls per minute).
+IN_CALL_WAIT = 60.0
 
 
 def utc_now() -> datetime:
@@ -43,13 +54,53 @@ def slack_client(token: str, base_url: str, *, retries: bool = True) -> AsyncWeb
         return client
     client.retry_handlers.extend(
         [
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            BoundedRateLimitRetry(max_retry_count=5),
             AsyncServerErrorRetryHandler(max_retry_count=3),
         ]
     )
     if not any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=3))
     return client
+
+
+class BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's retry of a 429 after its `Retry-After`, read as bot/domain/retry_after.py
+    reads it: the SDK's own `int(value)` raised ValueError for `inf` or an HTTP-date, and slept
+    as long as any number asked (a call held for years). A wait over IN_CALL_WAIT is not slept
+    through: the 429 goes to the caller."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code == 429
+            and _wait(response) <= (IN_CALL_WAIT)
+        )
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("a 429 retried without its answer")
+        state.next_attempt_requested = True
+        await asyncio.sleep(_wait(response) + random.random())  # jitter, as slack_sdk's
+        state.increment_current_attempt()
+
+
+def _wait(response: HttpResponse) -> float:
+    """A 429's `Retry-After` in seconds (1 when there is none readable), at most SLACK_MOST."""
+    return header_seconds(response.headers, time.time(), default=1.0, most=SLACK_MOST)
 
 
 class SlackPublisher:

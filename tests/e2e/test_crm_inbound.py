@@ -742,3 +742,66 @@ async def test_events_about_a_contact_merged_into_an_erased_one_are_taken_and_ch
 
     status, answer = await hubspot(stack, clock, [change(208, "hs_lead_status", "OPEN", 999)])
     assert status == 404 and "999" in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    ("fault", "waits"),
+    [
+        ({"retry_after": 120}, 120),  # Slack's 429, its wait longer than the client's retries
+        ({"error": "fatal_error"}, 60),
+        ({"error": "internal_error", "status": 500}, 60),
+        ({"error": "request_timeout"}, 60),
+        ({"drop": True}, 60),  # no answer at all
+    ],
+)
+async def test_an_owner_slack_will_not_look_up_now_is_answered_503_and_taken_on_its_retry(
+    crm_stack: LocalStack,
+    clock: TravelClock,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict[str, Any],
+    waits: int,
+) -> None:
+    """The CRM hands a lead to an owner found by email, and Slack's `users.lookupByEmail` fails
+    for the moment (a 429 with its `Retry-After`, `fatal_error`, `internal_error`,
+    `request_timeout`, a dropped connection). The notification is not taken: a 503 with
+    `Retry-After` (Slack's wait, else 60 s), as for a CRM read that failed, so the CRM sends it
+    again (HubSpot retries "any HTTP status code (4xx or 5xx)": its Webhooks API guide), with no
+    traceback in the log and nothing changed (before: a 500 "internal error" and a traceback).
+    Its retry, once Slack answers, hands the lead over."""
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+    thread_before, dms_before = len(thread(stack)), len(dms(stack, TOM))
+    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
+    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+
+    if fault.pop("drop", False):
+        stack.sim.inject_connection_drop("users.lookupByEmail")
+    else:
+        stack.sim.inject("users.lookupByEmail", **fault)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
+    url = f"{stack.base_url}/crm/salesforce"
+    async with stack.session.post(url, json=owner, headers=headers) as response:
+        status, answer = response.status, await response.json(content_type=None)
+        retry_after = response.headers.get("Retry-After")
+    assert status == 503, answer
+    assert retry_after == str(waits)
+    assert "Slack" in answer["error"] and "again" in answer["error"]
+    assert "Traceback" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)
+    await stack.settle()
+    lead_now = await stack.services.lead(1)
+    assert (lead_now.owner, lead_now.suggested_owner) == (None, MAYA)
+    assert (len(thread(stack)), len(dms(stack, TOM))) == (thread_before, dms_before)
+
+    stack.sim.clear_faults()
+    clock.advance(seconds=waits)
+    assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
+    assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]

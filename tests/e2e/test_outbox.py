@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,40 @@ async def test_an_archived_channel_is_reported_with_what_to_do(stack: LocalStack
     rows = await OutboxStore(stack.handoff.database).rows()
     failed = sorted((row["kind"], row["last_error"]) for row in rows if row["state"] == "failed")
     assert failed == [("post_lead", "is_archived"), ("update_lead", "is_inactive")]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["inf", "nan", "-5", "1e999", "99999999999999999999", "Fri, 31 Dec 99999 23:59:59 GMT"],
+)
+async def test_a_hostile_retry_after_does_not_stop_deliveries(
+    stack: LocalStack, hostile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack's 429 carries a `Retry-After` that is no wait RFC 9110 §10.2.3 allows (delay-seconds,
+    a non-negative integer, or an HTTP-date): `inf`, `nan`, a negative number, a number past any
+    clock, a date out of range. The delivery worker takes its usual wait for an unreadable one
+    and at most 15 minutes for a huge one; it neither stops (before: OverflowError from
+    `timedelta(seconds=inf)`) nor holds the other channels, and every lead is posted once."""
+    sim = stack.sim
+    # The first post to C0MID is refused with the hostile header; the others go through.
+    sim.inject("chat.postMessage", channel="C0MID", retry_after_header=hostile, times=1)
+    await send_leads(stack, [payload(1)])  # to C0MID
+    await sim.wait_for(lambda: len(sim.rate_limited_calls) == 1, timeout=30, what="the 429")
+    await send_leads(stack, [payload(0), payload(2)])  # to C0ENT and C0SMB, after it
+    await sim.wait_for(
+        lambda: {"lead-0", "lead-2"} <= set(posts_per_lead(sim)), timeout=30, what="other posts"
+    )
+    if hostile.isdigit():  # huge: the cap, a finite wait for C0MID alone
+        (waiting,) = [
+            row
+            for row in await stack.handoff.outbox.rows.rows()
+            if row["channel"] == "C0MID" and row["state"] == "pending"
+        ]
+        not_before = waiting["not_before"].replace(tzinfo=UTC)
+        assert not_before <= datetime.now(UTC) + timedelta(minutes=15)
+    else:  # unreadable: the usual wait, then C0MID's post too
+        await sim.wait_for(lambda: "lead-1" in posts_per_lead(sim), timeout=30, what="lead-1")
+        assert await stack.handoff.outbox.drain(30)
+        assert set(posts_per_lead(sim).values()) == {1}
+    assert "OverflowError" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)

@@ -6,10 +6,14 @@ import asyncio
 import logging
 from typing import Any
 
+import pytest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookResponse
 
+from bot.cli.stack import BOT_TOKEN
 from bot.metrics import Metrics
-from bot.slack.publisher import SlackPublisher
+from bot.simulator.server import SlackSimulator
+from bot.slack.publisher import IN_CALL_WAIT, SlackPublisher, slack_client
 
 TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for
 
@@ -125,3 +129,39 @@ async def test_a_drain_that_runs_out_of_time_with_one_answer_says_it_in_the_sing
         "1 Slack answer was still queued or under way after 0.05s (under way: answer /sla-report)"
     ]
     await publisher.close()
+
+
+@pytest.mark.parametrize("hostile", ["inf", "-1", "nan", "Mon, 23 Nov 99999 00:00:00 GMT"])
+async def test_a_429_whose_wait_is_unreadable_is_retried_after_a_second(hostile: str) -> None:
+    """The Web API client retries a 429 itself after its `Retry-After`, as slack_sdk's own
+    handler did; but that one read the header with `int()`, and raised ValueError (a traceback,
+    the call lost) on `inf`, `nan`, a date. A wait it cannot read is 1 s, as with none."""
+    async with SlackSimulator() as sim:
+        sim.inject("users.lookupByEmail", retry_after_header=hostile, times=1)
+        client = slack_client(BOT_TOKEN, sim.api_url)
+        try:
+            with pytest.raises(SlackApiError) as answered:
+                await client.users_lookupByEmail(email="nobody@example.com")
+            assert answered.value.response["error"] == "users_not_found"  # the retry's answer
+            assert len(sim.rate_limited_calls) == 1
+        finally:
+            await client.session.close()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("long_wait", ["86400", "99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_a_429_longer_than_a_minute_goes_to_the_caller_at_once(long_wait: str) -> None:
+    """slack_sdk's handler slept as long as any `Retry-After` said (a day, inside a CRM's
+    webhook request). A wait over IN_CALL_WAIT is the caller's: the call ends with the 429,
+    unretried, and the caller waits durably or answers 503 with it."""
+    async with SlackSimulator() as sim:
+        sim.inject("users.lookupByEmail", retry_after_header=long_wait)
+        client = slack_client(BOT_TOKEN, sim.api_url)
+        try:
+            with pytest.raises(SlackApiError) as answered:
+                await asyncio.wait_for(
+                    client.users_lookupByEmail(email="nobody@example.com"), IN_CALL_WAIT / 4
+                )
+            assert answered.value.response.status_code == 429
+            assert len(sim.rate_limited_calls) == 1  # not retried within the call
+        finally:
+            await client.session.close()  # type: ignore[union-attr]
