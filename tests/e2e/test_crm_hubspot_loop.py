@@ -993,3 +993,28 @@ async def test_a_token_refused_to_the_writes_and_then_a_read_is_told_once(
         await stack.settle()
         alerts = hubspot_alerts(stack)
         assert len(alerts) == 1, alerts
+
+
+@pytest.mark.parametrize("status", [429, 477])
+async def test_a_read_hubspot_asks_to_wait_years_for_is_answered_503_with_a_days_wait(
+    sqlite_url: str, clock: TravelClock, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    """HubSpot answers the read a new contact needs with a `Retry-After` of 10^12 seconds (a
+    429, or a 477 Migration in Progress, "typically up to 24 hours": its "Error handling"
+    guide). The wait is taken at most 24 hours: the notification is answered 503 with that
+    `Retry-After`, without a traceback (before: a 500, OverflowError from the worker's
+    `clock() + timedelta(seconds=1e12)`), and nothing is taken."""
+    async with subscribed(sqlite_url, clock) as (hub, stack, url):
+        contact = hub.add_contact(LEAD["email"], **JANE)
+        created = hub.subscription_event("contact.creation", contact)
+        path = f"/crm/v3/objects/contacts/{contact}"
+        if status == 429:
+            hub.throttle_next(retry_after=1e12, method="GET", path=path)
+        else:
+            hub.fail_next(status=477, retry_after=1e12, method="GET", path=path)
+        assert await hub.send_subscription(url, [created]) == 503
+        assert hub.answered_retry_after is not None
+        assert 1 <= int(hub.answered_retry_after) <= 24 * 3600
+        assert "Traceback" not in caplog.text
+        assert not any(record.exc_info for record in caplog.records)
+        assert await stack.services.store.count_leads() == 0
