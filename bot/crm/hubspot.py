@@ -298,7 +298,12 @@ class HubSpotAdapter:
             )
         except CrmMissing:
             return None
-        return lead_of(str(contact.id), contact.properties or {})
+        contact_id, properties = getattr(contact, "id", None), getattr(contact, "properties", None)
+        if not contact_id or not isinstance(properties, dict | None):
+            # A 200 that is no contact (contacts.json: an `id`, `properties` an object): a proxy's
+            # page, a truncated answer. No answer, then: the webhook is answered 503 and sent again.
+            raise CrmRetry(f"HubSpot's answer to the read of contact {crm_id} is no contact")
+        return lead_of(str(contact_id), properties or {})
 
     async def owner_email(self, owner_id: str) -> str | None:
         """The email of a HubSpot owner, or None when HubSpot has no such owner (an id that is
@@ -453,6 +458,14 @@ class HubSpotAdapter:
             # Given up, not cancelled: the thread may still send it, so a write may be done.
             raise CrmRetry(
                 f"HubSpot did not answer within {self.request_deadline:g}s", unknown=write
+            ) from error
+        except (AttributeError, TypeError, ValueError) as error:
+            if write:
+                raise
+            # A read's answer the client cannot make a record of (a 200 that is a proxy's page,
+            # JSON of another shape): no answer, tried again; not a 500 for the webhook waiting.
+            raise CrmRetry(
+                f"HubSpot's answer could not be read ({type(error).__name__}: {str(error)[:100]})"
             ) from error
         except urllib3.exceptions.HTTPError as error:
             sent = not isinstance(

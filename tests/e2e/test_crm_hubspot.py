@@ -952,3 +952,40 @@ async def test_the_wait_a_migration_asked_for_is_named_as_the_migrations_not_a_4
     assert "477" in str(held.value) and "429" not in str(held.value)
     assert 3530 <= (held.value.after or 0) <= 3540
     await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", "<html><body>Service temporarily unavailable</body></html>"),
+        ("application/json", ""),
+        ("application/json", '{"properties": {"email": "jane@acme.test"}}'),  # no id
+        ("application/json", '{"id": "451", "properties": ["email"]}'),
+    ],
+)
+async def test_a_contact_read_answered_200_with_no_contact_is_a_retry(
+    clock: Clock, content_type: str, body: str
+) -> None:
+    """Something between Handoff and HubSpot (a proxy, a gateway) answers the read of a new
+    contact 200 with a page, or JSON that is no contact (HubSpot's contacts.json: an `id`, and
+    `properties` an object). That is no answer: CrmRetry, so the webhook that needed the read
+    is answered 503 and HubSpot sends it again. Before: a lead taken in as `hubspot:None` tied
+    to the contact id "None", a 400 about a missing email, or AttributeError (a 500)."""
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(status=200, text=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    adapter = HubSpotAdapter(Crm(kind="hubspot"), "token", f"http://127.0.0.1:{port}", clock=clock)
+    try:
+        with pytest.raises(CrmRetry, match=r"no contact|could not be read"):
+            await adapter.contact_lead("451")
+    finally:
+        await adapter.aclose()
+        await runner.cleanup()
