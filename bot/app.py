@@ -630,7 +630,10 @@ async def create(
                 services,
                 CrmInboxStore(database),
                 crm_inbound(settings, *_readers(crm), portal=_portal(policy)),
-                SlackDirectory(client),
+                # Without the client's own retries: HubSpot gives a webhook seconds to answer
+                # (its webhooks guide), so a 429 or a 5xx is answered 503 with Slack's wait at
+                # once, not slept through inside the request.
+                SlackDirectory(outbox.client),
             ),
         )
     )

@@ -29,7 +29,7 @@ from bot.metrics import Metrics
 log = logging.getLogger("handoff.slack")
 Clock = Callable[[], datetime]
 # Seconds: the longest 429 wait a call sleeps through before it tries again itself. A longer one
-# is its caller's to wait (the members' reads pause, an inbound webhook is answered 503 with it):
+# is its caller's to wait (the members' reads pause):
 # a person or a CRM is waiting for the call's answer meanwhile. Slack's waits are seconds to a
 # minute (its tiers count calls per minute).
 IN_CALL_WAIT = 60.0
