@@ -352,8 +352,10 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
         "recycled_sql": _count(lead.recycled.is_(True), lead.stage == Stage.SQL.value),
     }
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
-    # period (a quarter's second scan cost a third as much again).
-    group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
+    # period (a quarter's second scan cost a third as much again); and apart, the leads
+    # nurtured at intake (never MQLs): by rep, they are not "(unclaimed)".
+    nurtured = lead.mql.is_(False).label("nurtured")
+    group = (*_group_columns(lead), nurtured, lead.disposition_code, lead.disposition_reason)
     labelled = [c.label(n) for n, c in columns.items()]
     return select(*group, *labelled).where(*lead.where).group_by(*group)
 
@@ -412,7 +414,11 @@ def _times_query(db: Connection, lead: Cycles) -> Any:
 
 def _group(row: Any) -> Group:
     return Group(
-        row["segment"], row["source"] or "(none)", row["owner"], row["campaign"] or "(none)"
+        row["segment"],
+        row["source"] or "(none)",
+        row["owner"],
+        row["campaign"] or "(none)",
+        bool(row.get("nurtured")),
     )
 
 

@@ -426,3 +426,29 @@ async def test_by_rep_a_missed_feedback_deadline_stays_with_the_rep_who_had_the_
         f"• <@{REP}>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 0% 🔴 · speed 10m",
         "• <@U0REP2>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 100% 🟢 · speed 10m",
     ], by_rep
+
+
+async def test_by_rep_unclaimed_is_not_the_leads_nurtured_at_intake(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims and calls the week's one MQL; a lead that did not qualify went straight to
+    nurture. Nobody left a lead unclaimed, yet the by-rep table read "(unclaimed): 0 MQLs" (the
+    nurtured lead). It is named for what it is."""
+    status, _ = await stack.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    status, _ = await stack.post_lead(lead_payload("hs-low", score=20, title=None))
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    by_rep = text[text.index("*By rep*") :].split("\n")[1:3]
+    assert by_rep == [
+        f"• <@{REP}>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · speed 10m",
+        "• (nurtured at intake): 0 MQLs",
+    ], by_rep
+    assert "(unclaimed)" not in text

@@ -262,3 +262,39 @@ async def test_feedback_and_final_disposition_stay_with_the_rep_who_had_the_lead
     tom = await reports.report(W48, as_of, rep=TOM)
     assert kpi(tom.by_rep, "feedback") == [(TOM, 1.0, "1 of 1")]
     assert kpi(tom.by_rep, "final") == [(TOM, 1.0, "2 of 2")]
+
+
+async def test_leads_nurtured_at_intake_have_a_row_of_their_own_not_unclaimed(
+    store: Store, policy: Policy
+) -> None:
+    """Mon 23 Nov 11:00: a hot lead nobody claims, and a low-score lead with no title, routed
+    straight to nurture at intake (never an MQL, never meant for a rep). A manager reads
+    "(unclaimed)" as the leads nobody took: it is the MQL alone, its data completeness its own;
+    the nurtured lead is counted under "(nurtured at intake)", so the table still adds up to the
+    team's figures (every lead once). Before, both were "(unclaimed)": 2 leads received, data
+    completeness 1 of 2."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+    hot = await services.intake(lead_payload("hs-hot"), at(11))
+    assert isinstance(hot, Stored)
+    await store.mark_posted(hot.lead.id, hot.lead.channel, "1.hot", at(11))
+    low = await services.intake(lead_payload("hs-low", score=20, title=None), at(11))
+    assert isinstance(low, Stored) and low.lead.stage.value == "nurture"
+
+    report = await reports.report(W48, AS_OF)
+    rows = {s.name: s for s in report.by_rep}
+    assert sorted(rows) == ["(nurtured at intake)", "(unclaimed)"]
+    assert (rows["(unclaimed)"].received, rows["(nurtured at intake)"].received) == (1, 1)
+    assert kpi(report.by_rep, "mql") == [
+        ("(nurtured at intake)", 0.0, ""),
+        ("(unclaimed)", 1.0, ""),
+    ]
+    assert kpi(report.by_rep, "completeness") == [
+        ("(nurtured at intake)", 0.0, "0 of 1"),
+        ("(unclaimed)", 1.0, "1 of 1"),
+    ]
+    (team,) = [k for k in report.headline if k.key == "completeness"]
+    assert team.detail == "1 of 2"  # the team's figures carry both, as before
+    assert_by_rep_adds_up(report)
