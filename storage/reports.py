@@ -10,7 +10,7 @@ turns them into medians and percentiles).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
 )
 
 from bot.domain.effects import Effect
@@ -116,26 +117,31 @@ CLOCKS = {
 }
 
 
-def _clocks(lead: Any) -> dict[str, tuple[Any, Any]]:
+def _clocks(lead: Any, dues: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
     """Each clock of `CLOCKS` as (the answer that stops it, its deadline) on rows `lead`: the
     first touch (a rejection untouched in its window: no deadline, `first_touch_due`), the
     first feedback (any disposition, "progressing" too: `disposition_deadline`) and the final
-    disposition (seed 001: "a maximum time-to-disposition")."""
+    disposition (seed 001: "a maximum time-to-disposition"). `dues`: a clock's deadline in
+    the place of the row's (an offer's kept deadline: `cycle_dues`)."""
+    dues = dues or {}
     return {
         "touch": (lead.first_touch_at, first_touch_due(lead)),
-        "feedback": (lead.feedback_at, lead.disposition_due_at),
-        "final": (lead.dispositioned_at, lead.final_due_at),
+        "feedback": (lead.feedback_at, dues.get("feedback", lead.disposition_due_at)),
+        "final": (lead.dispositioned_at, dues.get("final", lead.final_due_at)),
     }
 
 
-def _deadline_counts(lead: Any, now: Any) -> dict[str, tuple[Any, ...]]:
+def _deadline_counts(
+    lead: Any, now: Any, dues: Mapping[str, Any] | None = None
+) -> dict[str, tuple[Any, ...]]:
     """The conditions of each clock's counts (`CLOCKS`) on rows `lead`, as of `now`: due
-    (answered, or past the deadline by then) and answered by the deadline. The team's counts
-    (`_counts_query`) and the by-rep moves (`handed_over`) both read them from here, so the
-    by-rep table adds up to the team's figures."""
+    (answered, or past the deadline by then) and answered by the deadline (`dues`: as
+    `_clocks`). The team's counts (`_counts_query`) and the by-rep moves (`handed_over`) both
+    read them from here, so the by-rep table adds up to the team's figures."""
+    clocks = _clocks(lead, dues)
     touch_due, touched = first_touch_due(lead), lead.first_touch_at
-    feedback_due, feedback = lead.disposition_due_at, lead.feedback_at
-    final_due, closed = lead.final_due_at, lead.dispositioned_at
+    feedback, feedback_due = clocks["feedback"]
+    closed, final_due = clocks["final"]
     return {
         # First-touch compliance: a lead rejected untouched inside its window is out of it.
         "touch_due": (touch_due.is_not(None), touched.is_not(None) | (touch_due <= now)),
@@ -157,6 +163,49 @@ def _deadline_counts(lead: Any, now: Any) -> dict[str, tuple[Any, ...]]:
     }
 
 
+# The deadlines an offer to the pool while the rep is away clears after they had run (answered
+# or passed), kept in its event (bot/services/sweep.py `kept_deadlines`), by clock.
+KEPT = {"feedback": "feedback_due", "final": "final_due"}
+_OFFERS = EventRow.__table__.alias("offers")
+
+
+def _event_instant(dialect: str, value: Any) -> Any:
+    """An ISO UTC time an event keeps (`2026-11-26T00:05:00.000000+00:00`) as a stored time:
+    PostgreSQL casts it; SQLite compares the text it stores (`2026-11-26 00:05:00.000000`)."""
+    if dialect == "postgresql":
+        return cast(value, _INSTANT)
+    return type_coerce(func.replace(func.substr(value, 1, 26), "T", " "), _INSTANT)
+
+
+def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
+    """Each clock of `KEPT`'s deadline for cycle rows `lead`: the one the cycle's first offer
+    kept, else the row's. An offer while the rep is away clears the lead's feedback and final
+    deadlines (the next claim sets new ones), but one that had already run stays the cycle's:
+    a miss stays a miss, and an answer in time stays one, of the rep who had the lead then
+    (seed 003: "The SLA isn't a punishment device. The point is shared accountability"; nor
+    is a miss to be lost by the lead changing hands)."""
+    rows = {"feedback": lead.disposition_due_at, "final": lead.final_due_at}
+    offer = _OFFERS.c  # its own name: it is read inside the handovers' lookup of `events`
+    dues = {}
+    for clock, key in KEPT.items():
+        kept = offer.data[key].as_string()
+        first = (
+            select(_event_instant(dialect, kept))
+            .where(
+                offer.lead_id == lead.lead_id,
+                offer.type == "offered",
+                offer.at >= lead.started_at,
+                lead.dispositioned_at.is_(None) | (offer.at <= lead.dispositioned_at),
+                kept.is_not(None),
+            )
+            .order_by(offer.at, offer.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        dues[clock] = func.coalesce(first, rows[clock])
+    return dues
+
+
 def handed_over(
     lead: Cycles, since: datetime, as_of: datetime, dialect: str, clocks: Iterable[str] = CLOCKS
 ) -> Any:
@@ -169,15 +218,24 @@ def handed_over(
     for it). With that clock's counts (`_deadline_counts`), 0 or 1 each. Only the handovers
     since the period began are read (a range of `ix_events_handovers`), and their leads
     looked up by key, so the query costs those leads, not the period's every lead: one
-    lookup of the lead's first handover after each clock ran (on `ix_events_lead_at`)."""
+    lookup of the lead's first handover after each clock ran (on `ix_events_lead_at`).
+
+    The feedback and final clocks are counted by the deadlines an offer kept (`cycle_dues`),
+    and also as the team's counts read the row (`<name>_was`), so that the team's figures
+    take the difference (`_charges`)."""
     handover = _HANDOVERS[dialect]
     now = literal(as_of, _INSTANT)
-    conditions = _deadline_counts(lead, now)
-    every = _clocks(lead)
+    dues = cycle_dues(lead, dialect)
+    conditions = _deadline_counts(lead, now, dues)
+    was = _deadline_counts(lead, now)
+    every = _clocks(lead, dues)
     columns, deadlines = [], []
     for clock in clocks:
         answered, due = every[clock]
         deadlines.append(due.is_not(None))
+        if clock in KEPT:
+            for name in CLOCKS[clock]:
+                columns.append(case((and_(*was[name]), 1), else_=0).label(f"{name}_was"))
         ran = case((answered <= due, answered), else_=due)
         first = (
             select(func.coalesce(EventRow.data["from"].as_string(), ""))
@@ -209,6 +267,7 @@ def handed_over(
 
 
 Charges = dict[tuple[int, int, str], tuple[Group, str | None, Counts]]
+Kept = list[tuple[Group, Counts]]
 
 
 def _charges(
@@ -217,22 +276,27 @@ def _charges(
     since: datetime,
     as_of: datetime,
     clocks: tuple[str, ...] = tuple(CLOCKS),
-) -> Charges:
+) -> tuple[Charges, Kept]:
     """The period's cycles whose deadlines (`clocks`) a rep other than their owner answers
     for, by (lead, cycle, clock): the owner's group, that rep (None: nobody had it) and the
-    counts that go."""
-    found = {}
+    counts that go; and what the deadlines an offer kept (`cycle_dues`) change in the team's
+    counts, by the owner's group."""
+    found, kept = {}, []
     for kind in kinds:
         query = handed_over(kind, since, as_of, db.dialect.name, clocks)
         for row in db.execute(query).mappings():
             group = _group(row)
             for clock in clocks:
+                counts = Counts(**{name: row[name] for name in CLOCKS[clock]})
+                if clock in KEPT:
+                    was = Counts(**{name: row[f"{name}_was"] for name in CLOCKS[clock]})
+                    if counts != was:
+                        kept.append((group, counts + _less(was)))
                 rep = row[f"{clock}_rep"]
                 if rep is None or (rep or None) == group.rep:
                     continue
-                counts = Counts(**{name: row[name] for name in CLOCKS[clock]})
                 found[(row["lead_id"], row["cycle"], clock)] = (group, rep or None, counts)
-    return found
+    return found, kept
 
 
 def _less(counts: Counts) -> Counts:
@@ -352,8 +416,10 @@ def _counts_query(lead: Cycles, as_of: datetime, standard: AttemptStandard, dial
         "recycled_sql": _count(lead.recycled.is_(True), lead.stage == Stage.SQL.value),
     }
     # Grouped by disposition too, so the disposition mix comes from the same pass over the
-    # period (a quarter's second scan cost a third as much again).
-    group = (*_group_columns(lead), lead.disposition_code, lead.disposition_reason)
+    # period (a quarter's second scan cost a third as much again); and apart, the leads
+    # nurtured at intake (never MQLs): by rep, they are not "(unclaimed)".
+    nurtured = lead.mql.is_(False).label("nurtured")
+    group = (*_group_columns(lead), nurtured, lead.disposition_code, lead.disposition_reason)
     labelled = [c.label(n) for n, c in columns.items()]
     return select(*group, *labelled).where(*lead.where).group_by(*group)
 
@@ -412,7 +478,11 @@ def _times_query(db: Connection, lead: Cycles) -> Any:
 
 def _group(row: Any) -> Group:
     return Group(
-        row["segment"], row["source"] or "(none)", row["owner"], row["campaign"] or "(none)"
+        row["segment"],
+        row["source"] or "(none)",
+        row["owner"],
+        row["campaign"] or "(none)",
+        bool(row.get("nurtured")),
     )
 
 
@@ -528,8 +598,13 @@ class ReportStore:
                         key = (str(row["disposition_code"]), row["disposition_reason"])
                         mix[key] = mix.get(key, 0) + int(row["dispositioned"])
             pause()
+            charges, kept = _charges(db, everyone, start, as_of)
+            # A deadline that had run when an offer cleared it stays the cycle's.
+            for group, change in kept:
+                if where.keeps(group):
+                    counts[group] = counts.get(group, Counts()) + change
             # Each deadline a rep other than the owner answers for goes to them (by rep).
-            for group, rep, moved in _charges(db, everyone, start, as_of).values():
+            for group, rep, moved in charges.values():
                 if where.keeps(group):
                     counts[group] = counts.get(group, Counts()) + _less(moved)
                 answers = replace(group, rep=rep)
@@ -544,7 +619,7 @@ class ReportStore:
             times: list[Times] = []
             pause()
             # Speed to lead goes with the first touch.
-            touches = _charges(db, everyone, start, as_of, ("touch",))
+            touches, _ = _charges(db, everyone, start, as_of, ("touch",))
             moved = {(lead, cycle): rep for (lead, cycle, _), (_, rep, _) in touches.items()}
             for kind in everyone:  # a rep's: theirs by first touch (`keeps`), not by owner
                 pause()

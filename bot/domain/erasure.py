@@ -28,6 +28,7 @@ _EVENT_KEPT = frozenset(
         "code", "stage", "reason", "kind", "tier", "from", "to", "by", "why", "channel", "ts",
         "source", "currency", "activity_id", "until", "ladder", "action", "step", "segment",
         "rule", "rep", "territory",
+        "feedback_due", "final_due",  # the deadlines an offer kept (the report reads them)
     }
 )  # fmt: skip
 

@@ -233,6 +233,25 @@ def _waited(at: datetime, window: Window, calendar: BusinessCalendar) -> datetim
     return calendar.at_work(at) if window.clock is Clock.CALENDAR else at
 
 
+JUST_AFTER = timedelta(microseconds=1)  # the first instant a stored time can be after another
+
+
+MISSES = frozenset({"notify_manager", "reassign"})
+"""The steps that tell the managers of a miss (the escalations channel) or act on one."""
+
+
+def fires_at(at: datetime, window: Window, step: EscalationStep) -> datetime:
+    """When a step timed `at` may fire: then, unless it tells of a miss (`MISSES`) and comes
+    at its window's deadline, which it then waits out: the report counts an answer at the
+    deadline itself as in time (a touch at it is on time, a rejection at it leaves the lead
+    out of first-touch compliance: storage/reports.py `_deadline_counts`, `first_touch_due`),
+    so the escalations channel must not tell of a miss at that instant. A reminder may come
+    at the deadline ("due now")."""
+    if step.do not in MISSES or at < window.due:
+        return at
+    return max(at, window.due + JUST_AFTER)
+
+
 def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str, int]]) -> Plan:
     """Which steps fire now, which are skipped, and when the lead is due again.
 
@@ -250,12 +269,12 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
         ripe = [
             DueStep(window.ladder, index, step, at, window)
             for index, (step, at) in enumerate(zip(steps, times, strict=True))
-            if at <= now and (window.ladder, index) not in recorded
+            if fires_at(at, window, step) <= now and (window.ladder, index) not in recorded
         ]
         upcoming += [
-            at
-            for index, at in enumerate(times)
-            if at > now and (window.ladder, index) not in recorded
+            fires_at(at, window, step)
+            for index, (step, at) in enumerate(zip(steps, times, strict=True))
+            if fires_at(at, window, step) > now and (window.ladder, index) not in recorded
         ]
         if not snoozed:  # a manager said "not now": look again when the snooze ends
             ripe_all += ripe
@@ -295,7 +314,8 @@ def _earliest_step(lead: LeadView, policy: Policy, start: datetime) -> datetime 
         steps = policy.escalation.ladder(window.ladder)
         if steps:
             first = min(steps, key=lambda step: step.at)
-            at = step_times(window, [first], calendar_of(window.ladder, lead, policy))[0]
+            timed = step_times(window, [first], calendar_of(window.ladder, lead, policy))[0]
+            at = fires_at(timed, window, first)
             earliest = at if earliest is None else min(earliest, at)
     return None if earliest is None else max(start, earliest)
 
@@ -351,7 +371,7 @@ def feedback_check(
 def _first_step(policy: Policy, window: Window, owner_zone: str | None) -> datetime | None:
     steps = policy.escalation.ladder(window.ladder)
     calendar = policy.calendar_for(owner_zone)
-    return step_times(window, steps[:1], calendar)[0] if steps else None
+    return fires_at(step_times(window, steps[:1], calendar)[0], window, steps[0]) if steps else None
 
 
 def feedback_deadline(

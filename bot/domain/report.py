@@ -448,6 +448,21 @@ class Group:
     source: str
     rep: str | None  # the owner; None while unclaimed
     campaign: str = "(none)"
+    # Leads routed straight to nurture at intake: never MQLs, never meant for a rep.
+    nurtured: bool = False
+
+
+UNCLAIMED = "(unclaimed)"  # by rep: the MQLs nobody has
+NURTURED = "(nurtured at intake)"  # by rep: the leads that never went to sales
+
+
+def rep_of(group: Group) -> str:
+    """A group's row in the by-rep table: its rep; "(unclaimed)" holds the MQLs nobody claimed,
+    and the leads nurtured at intake have a row of their own, so that "(unclaimed)" means
+    what a manager reads in it and the table still counts every lead once."""
+    if group.nurtured:
+        return NURTURED
+    return group.rep if group.rep is not None else UNCLAIMED
 
 
 Seconds = float  # an instant as seconds since the Unix epoch (UTC), to the millisecond
@@ -1190,7 +1205,7 @@ def _slices(
 ) -> list[Slice]:
     def name_of(group: Group) -> str:
         value = key(group) if callable(key) else getattr(group, key)
-        return value if value is not None else "(unclaimed)"
+        return value if value is not None else UNCLAIMED
 
     names = sorted({name_of(group) for group in facts.counts})
     slices = []
@@ -1291,7 +1306,7 @@ def build_report(
         by_segment=_slices(facts, previous, measured, policy, "segment"),
         by_source=_slices(facts, previous, measured, policy, "source"),
         by_campaign=_slices(facts, previous, measured, policy, campaign_of),
-        by_rep=_slices(facts, previous, measured, policy, "rep"),
+        by_rep=_slices(facts, previous, measured, policy, rep_of),
         dispositions=dispositions,
         reasons=reasons,
         problems=problems,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -547,6 +547,20 @@ def _tell_reps(
         change.effects.append(RefreshHomes(users=(current,)))
 
 
+def kept_deadlines(lead: LeadView, now: datetime) -> dict[str, str]:
+    """The deadlines an offer clears (a claim sets new ones) that had already run by `now`:
+    answered (the first feedback) or passed. They stay the cycle's in the report, each a miss
+    or an answer in time of the rep who had the lead then (storage/reports.py `_clocks`), as
+    an ISO UTC time to the microsecond. One not yet due goes with the lead to its next claim."""
+    kept = {}
+    feedback = lead.disposition_due_at
+    if feedback is not None and (lead.feedback_at is not None or feedback <= now):
+        kept["feedback_due"] = feedback
+    if lead.final_due_at is not None and lead.final_due_at <= now:
+        kept["final_due"] = lead.final_due_at
+    return {key: at.astimezone(UTC).isoformat(timespec="microseconds") for key, at in kept.items()}
+
+
 def _offer(
     change: Change,
     lead: LeadView,
@@ -581,9 +595,10 @@ def _offer(
         }
     change.values.update(values)
     released = lead.owner is not None
-    change.events.append(
-        ("offered", {"from": away, "to": rep, "why": "away", "released": released})
-    )
+    offered: dict[str, Any] = {"from": away, "to": rep, "why": "away", "released": released}
+    if released:
+        offered |= kept_deadlines(lead, now)
+    change.events.append(("offered", offered))
     opened = replace(
         lead,
         stage=Stage.MQL,

@@ -287,3 +287,56 @@ async def test_a_post_read_after_its_deadline_says_nothing_that_stopped_counting
     assert shown is not None
     assert "🔴 feedback was due <!date^" in shown.all_text
     assert "· 72 hours: overdue" in shown.all_text and "overdue by" not in shown.all_text
+
+
+async def test_no_overdue_alert_at_the_very_instant_of_the_deadline(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A hot lead claimed at 11:00 has until 13:00 for its first touch, and the report counts
+    an answer at 13:00 itself as in time (`touched <= due`; a rejection then leaves the lead out
+    of first-touch compliance). A sweep at 13:00 sharp used to fire the managers' "first touch
+    overdue" while the rep could still act; the rep then closed it *Not a fit* at 13:00, and
+    the escalations channel told of a miss the report did not count. The alert waits until the
+    deadline has passed."""
+    await new_lead(stack)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(hours=2)  # 13:00 sharp: the first-touch deadline
+    lead = await stack.services.lead(1)
+    assert lead.first_touch_due_at == clock()
+    await sweep(stack, clock)  # the 75% reminder is due; the 100% alert is not yet
+    assert stack.sim.messages(ESCALATIONS) == []
+    await stack.services.dispose(
+        1, "U0REP1", "not_a_fit", clock(), reason="Not ICP", note="a student"
+    )
+    await stack.settle()
+    clock.advance(minutes=1)
+    await sweep(stack, clock)
+    assert stack.sim.messages(ESCALATIONS) == []
+    assert ("no_touch", "1", "fired") not in await escalations(stack)
+    response = await stack.driver.command("U0MGR1", "/sla-report", "", channel_id="C0ROOM")
+    assert response.status == 200
+    await stack.settle()
+    report = stack.sim.ephemerals(user="U0MGR1", channel="C0ROOM")[-1].all_text
+    # Only the owner's 75% reminder fired (the clock is named "first touch overdue" whatever
+    # the step): no managers' alert.
+    assert "*Escalations fired*: first touch overdue: reminder to the owner 1\n" in report
+
+
+async def test_a_step_at_the_deadline_fires_once_it_has_passed(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Untouched at 13:00, the lead is overdue from the first instant after it: the sweep that
+    looked at 13:00 sharp looks again then, and the managers hear."""
+    await new_lead(stack)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(hours=2)
+    await sweep(stack, clock)
+    assert stack.sim.messages(ESCALATIONS) == []
+    lead = await stack.services.lead(1)
+    assert lead.next_action_at is not None and lead.next_action_at > clock()
+    clock.advance(seconds=1)
+    assert await sweep(stack, clock) == 1
+    (alert,) = stack.sim.messages(ESCALATIONS)
+    assert "first touch" in alert.all_text

@@ -426,3 +426,68 @@ async def test_by_rep_a_missed_feedback_deadline_stays_with_the_rep_who_had_the_
         f"• <@{REP}>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 0% 🔴 · speed 10m",
         "• <@U0REP2>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · Feedback 100% 🟢 · speed 10m",
     ], by_rep
+
+
+async def test_by_rep_unclaimed_is_not_the_leads_nurtured_at_intake(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims and calls the week's one MQL; a lead that did not qualify went straight to
+    nurture. Nobody left a lead unclaimed, yet the by-rep table read "(unclaimed): 0 MQLs" (the
+    nurtured lead). It is named for what it is."""
+    status, _ = await stack.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    status, _ = await stack.post_lead(lead_payload("hs-low", score=20, title=None))
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(minutes=10)
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    by_rep = text[text.index("*By rep*") :].split("\n")[1:3]
+    assert by_rep == [
+        f"• <@{REP}>: 1 MQL · First touch 100% 🟢 · MQL→SAL 100% 🟢 · speed 10m",
+        "• (nurtured at intake): 0 MQLs",
+    ], by_rep
+    assert "(unclaimed)" not in text
+
+
+async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims a hot lead Monday 11:00 and calls at once, but gives no feedback by its
+    deadline, Thursday 11:00 (72 hours). She is away from Wednesday; Thursday's sweep offers the
+    lead to the pool, and Tom claims it and marks it *Contacted – progressing* at once. The
+    offer cleared the lead's feedback deadline (Tom's claim set a new one), and the report read
+    feedback 1 of 1, Tom's, as if Thursday had not been missed. It stays Maya's miss: the
+    team's 0 of 1, and Maya's row, not Tom's, shows it."""
+    status, _ = await stack.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(days=2)  # Wednesday 11:00
+    answer = await stack.driver.command(REP, "/handoff", "away 2026-12-04")
+    assert answer.status == 200
+    clock.advance(days=1)  # Thursday 11:00: the feedback deadline
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.owner is None and lead.suggested_owner == "U0REP2"
+    clock.advance(minutes=5)
+    await stack.driver.press("U0REP2", "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.services.dispose(1, "U0REP2", "progressing", clock())
+    await stack.settle()
+
+    text = await report_for(stack, MANAGER)
+    assert "*Feedback completion*\n0% 🔴 (target 90%)\n0 of 1\n" in text, text
+    by_rep = [line for line in text[text.index("*By rep*") :].split("\n") if "<@U0REP" in line]
+    assert by_rep == [
+        "• <@U0REP2>: 1 MQL · MQL→SAL 100% 🟢",
+        f"• <@{REP}>: 0 MQLs · First touch 100% 🟢 · Feedback 0% 🔴 · speed 0m",
+    ], by_rep

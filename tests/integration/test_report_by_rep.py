@@ -28,12 +28,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, update
 
+from bot.domain.erasure import erased_event_data, erased_values
 from bot.domain.policy import Policy
 from bot.domain.report import Period, Report
 from bot.services.leads import Services, Stored
 from bot.services.policies import PolicyBook
 from bot.services.reports import Reports
 from bot.services.sweep import Sweeper
+from storage.away import AwayStore
 from storage.reports import ReportStore
 from storage.repository import Store
 from storage.sweep import SweepStore
@@ -262,3 +264,147 @@ async def test_feedback_and_final_disposition_stay_with_the_rep_who_had_the_lead
     tom = await reports.report(W48, as_of, rep=TOM)
     assert kpi(tom.by_rep, "feedback") == [(TOM, 1.0, "1 of 1")]
     assert kpi(tom.by_rep, "final") == [(TOM, 1.0, "2 of 2")]
+
+
+async def test_leads_nurtured_at_intake_have_a_row_of_their_own_not_unclaimed(
+    store: Store, policy: Policy
+) -> None:
+    """Mon 23 Nov 11:00: a hot lead nobody claims, and a low-score lead with no title, routed
+    straight to nurture at intake (never an MQL, never meant for a rep). A manager reads
+    "(unclaimed)" as the leads nobody took: it is the MQL alone, its data completeness its own;
+    the nurtured lead is counted under "(nurtured at intake)", so the table still adds up to the
+    team's figures (every lead once). Before, both were "(unclaimed)": 2 leads received, data
+    completeness 1 of 2."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    reports = Reports(ReportStore(store.db), book)
+    hot = await services.intake(lead_payload("hs-hot"), at(11))
+    assert isinstance(hot, Stored)
+    await store.mark_posted(hot.lead.id, hot.lead.channel, "1.hot", at(11))
+    low = await services.intake(lead_payload("hs-low", score=20, title=None), at(11))
+    assert isinstance(low, Stored) and low.lead.stage.value == "nurture"
+
+    report = await reports.report(W48, AS_OF)
+    rows = {s.name: s for s in report.by_rep}
+    assert sorted(rows) == ["(nurtured at intake)", "(unclaimed)"]
+    assert (rows["(unclaimed)"].received, rows["(nurtured at intake)"].received) == (1, 1)
+    assert kpi(report.by_rep, "mql") == [
+        ("(nurtured at intake)", 0.0, ""),
+        ("(unclaimed)", 1.0, ""),
+    ]
+    assert kpi(report.by_rep, "completeness") == [
+        ("(nurtured at intake)", 0.0, "0 of 1"),
+        ("(unclaimed)", 1.0, "1 of 1"),
+    ]
+    (team,) = [k for k in report.headline if k.key == "completeness"]
+    assert team.detail == "1 of 2"  # the team's figures carry both, as before
+    assert_by_rep_adds_up(report)
+
+
+async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
+    store: Store, policy: Policy
+) -> None:
+    """Three hot enterprise leads arrive Mon 23 Nov 11:00, claimed by Maya at 11:05 (feedback
+    due Thu 26 Nov 11:05, the final disposition Mon 7 Dec 11:05). Maya is away from 11:30 to
+    Wed 9 Dec, and a lead of hers whose deadline passes goes back to the pool (an offer):
+
+    - A1: called at 11:10, no feedback by Thursday: offered at 11:05 that day; Tom claims it at
+      12:00, marks it progressing at 12:05 and closes it Qualified on Tue 1 Dec.
+    - A2: called at 11:10, progressing on Tuesday (in time), left open past Mon 7 Dec: offered
+      at 11:05 that day, and nobody has claimed it since.
+    - A3: not called by 13:00: offered at 13:01, when no feedback or final deadline was due
+      yet; Tom claims it at 14:00, calls at once, marks it progressing on Tuesday and leaves it
+      open past his final deadline (Mon 7 Dec 14:00).
+
+    The offer cleared the lead's feedback and final deadlines (a claim sets new ones), and with
+    them Maya's missed Thursday (A1) and Monday (A2), and A2's feedback in time: the team read
+    feedback 2 of 2 and final 1 of 2. A deadline that had run when the lead was offered stays
+    the lead's, charged to Maya, who had it then (the offer's `from`); a deadline not yet due
+    at the offer goes with the lead, as before (A3's are Tom's, from his claim). So: feedback
+    Maya 1 of 2 (A2 in time, A1 missed), Tom 1 of 1 (A3); final Maya 0 of 1 (A2), Tom 1 of 2
+    (A1 in time, A3 missed); the team's 2 of 3 and 1 of 3."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    away = AwayStore(store.db)
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    leads = []
+    for name in ("a1", "a2", "a3"):
+        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+        await services.claim(result.lead.id, MAYA, at(11, 5))
+        leads.append(result.lead.id)
+    a1, a2, a3 = leads
+    await services.log_attempt(a1, MAYA, "call", at(11, 10))
+    await services.log_attempt(a2, MAYA, "call", at(11, 10))
+    await away.set(MAYA, day(9, 17), "Leave", MAYA, at(11, 30))
+
+    await sweeper.run(at(13, 1))  # A3's first touch is overdue: offered
+    assert (await services.lead(a3)).owner is None
+    await services.claim(a3, TOM, at(14))
+    await services.log_attempt(a3, TOM, "call", at(14))
+    await services.dispose(a2, MAYA, "progressing", day(24, 10))
+    await services.dispose(a3, TOM, "progressing", day(24, 10))
+    await sweeper.run(day(26, 11, 5))  # A1's feedback deadline: offered
+    assert (await services.lead(a1)).owner is None
+    await services.claim(a1, TOM, day(26, 12))
+    await services.dispose(a1, TOM, "progressing", day(26, 12, 5))
+    await services.dispose(a1, TOM, "qualified", day(1, 10))
+    await sweeper.run(day(7, 11, 5))  # A2's final deadline: offered
+    lead = await services.lead(a2)
+    assert lead.owner is None and lead.final_due_at is None
+    # Each offer keeps the deadlines that had run (answered or passed) when it cleared them.
+    kept = []
+    for lead_id in (a1, a2, a3):
+        (offer,) = [e.data for e in await store.events(lead_id) if e.type == "offered"]
+        assert offer["from"] == MAYA and offer["released"] is True
+        kept.append({k: v for k, v in offer.items() if k.endswith("_due")})
+    assert kept == [
+        {"feedback_due": "2026-11-26T00:05:00.000000+00:00"},  # Thu 11:05 Sydney, missed
+        {
+            "feedback_due": "2026-11-26T00:05:00.000000+00:00",  # answered in time
+            "final_due": "2026-12-07T00:05:00.000000+00:00",  # Mon 7 Dec 11:05, missed
+        },
+        {},  # none had run at 13:01 on Monday
+    ]
+
+    as_of = day(14, 12)
+    report = await reports.report(W48, as_of)
+    assert kpi(report.by_rep, "feedback") == [
+        ("(unclaimed)", None, "0 of 0"),
+        (MAYA, 0.5, "1 of 2"),
+        (TOM, 1.0, "1 of 1"),
+    ]
+    assert kpi(report.by_rep, "final") == [
+        ("(unclaimed)", None, "0 of 0"),
+        (MAYA, 0.0, "0 of 1"),
+        (TOM, 0.5, "1 of 2"),
+    ]
+    for key, detail in (("feedback", "2 of 3"), ("final", "1 of 3")):
+        (team,) = [k for k in report.headline if k.key == key]
+        assert team.detail == detail, key
+        assert kpi(report.by_segment, key) == [("enterprise", team.value, detail)]
+    assert_by_rep_adds_up(report)
+    # A report for one rep takes the same split.
+    maya = await reports.report(W48, as_of, rep=MAYA)
+    assert kpi(maya.by_rep, "feedback") == [(MAYA, 0.5, "1 of 2")]
+    assert kpi(maya.by_rep, "final") == [(MAYA, 0.0, "0 of 1")]
+    tom = await reports.report(W48, as_of, rep=TOM)
+    assert kpi(tom.by_rep, "final") == [(TOM, 0.5, "1 of 2")]
+    # An erasure keeps the deadlines an offer kept (times, nothing about the person).
+    for lead_id in (a1, a2, a3):
+        stored = await store.get(lead_id)
+        assert stored is not None
+        values = erased_values(stored, as_of, store.erasure_key)
+        await store.erase(lead_id, values, erased_event_data, "cli", as_of)
+    erased = await reports.report(W48, as_of)
+    assert kpi(erased.by_rep, "feedback") == kpi(report.by_rep, "feedback")
+    assert kpi(erased.by_rep, "final") == kpi(report.by_rep, "final")

@@ -153,7 +153,8 @@ async def test_the_weeks_counts_are_the_same_on_every_backend(store: Store, poli
             final_due=1,  # rejected two hours after the claim: the final disposition in time
             final_on_time=1,
         ),
-        Group("enterprise", "webinar", None, CAMPAIGN): Counts(
+        # The lead below the bar, nurtured at intake: by rep, not "(unclaimed)".
+        Group("enterprise", "webinar", None, CAMPAIGN, nurtured=True): Counts(
             received=1,
             complete=0,
             complete_known=1,

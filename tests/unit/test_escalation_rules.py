@@ -74,20 +74,36 @@ def test_the_ladder_climbs_one_step_at_a_time(policy: Policy) -> None:
     lead = new_lead(policy, local(2026, 11, 23, 11, 0))
     recorded: set[tuple[str, int]] = set()
     seen = []
-    for minute in (29, 30, 60, 90, 120, 240):
-        plan = escalation.plan(
-            lead, policy, local(2026, 11, 23, 11, 0) + timedelta(minutes=minute), recorded
-        )
+    after = escalation.JUST_AFTER
+    for minute, later in ((29, 0), (30, 0), (60, 0), (60, 1), (90, 0), (120, 0), (120, 1)):
+        at = local(2026, 11, 23, 11, 0) + timedelta(minutes=minute) + later * after
+        plan = escalation.plan(lead, policy, at, recorded)
         seen.append(fired(plan))
         recorded |= {(due.ladder, due.index) for due in plan.fire + plan.skip}
+    seen.append(fired(escalation.plan(lead, policy, local(2026, 11, 23, 15, 0), recorded)))
     assert seen == [
         [],
         [("unclaimed", "remind_channel")],  # 11:30
-        [("unclaimed", "notify_manager")],  # 12:00
+        [],  # 12:00 sharp: a claim now is still in time, so the managers do not hear yet
+        [("unclaimed", "notify_manager")],  # the first instant after 12:00
         [("unclaimed", "reassign")],  # 12:30 (no_touch's remind at 12:30 is skipped with it)
-        [("no_touch", "notify_manager")],  # 13:00
+        [],  # 13:00 sharp: a touch now is in time (the report: `touched <= due`)
+        [("no_touch", "notify_manager")],  # just after 13:00
         [("no_touch", "reassign")],  # 15:00: 200% of the first-touch window
     ]
+
+
+def test_a_managers_alert_at_the_deadline_waits_until_it_has_passed(policy: Policy) -> None:
+    """The report counts an answer at the deadline itself as in time, so a sweep at that very
+    instant tells the managers of no miss: the lead is looked at again just after it. A
+    reminder to the owner at the deadline ("due now") still comes at it."""
+    lead = new_lead(policy, local(2026, 11, 23, 11, 0))
+    claimed = replace(lead, stage=Stage.SAL, owner="U0REP1", claimed_at=local(2026, 11, 23, 11, 0))
+    due = local(2026, 11, 23, 13, 0)
+    sharp = escalation.plan(claimed, policy, due, {("no_touch", 0)})
+    assert sharp.fire == [] and sharp.next_at == due + escalation.JUST_AFTER
+    later = escalation.plan(claimed, policy, sharp.next_at, {("no_touch", 0)})
+    assert fired(later) == [("no_touch", "notify_manager")]
 
 
 def test_after_downtime_only_the_strongest_step_fires_and_the_rest_are_skipped(
@@ -104,7 +120,8 @@ def test_a_weekend_does_not_count(policy: Policy) -> None:
     assert lead.claim_due_at == local(2026, 11, 30, 9, 30)  # Monday 09:30
     saturday = escalation.plan(lead, policy, local(2026, 11, 28, 12, 0), set())
     assert fired(saturday) == [("unclaimed", "remind_channel")]  # due Friday 17:00
-    assert saturday.next_at == local(2026, 11, 30, 9, 30)  # nothing more until Monday
+    # nothing more until Monday: the managers' alert just after the claim deadline
+    assert saturday.next_at == local(2026, 11, 30, 9, 30) + escalation.JUST_AFTER
 
 
 def test_christmas_and_the_shutdown_days_do_not_count(policy: Policy) -> None:
@@ -113,7 +130,7 @@ def test_christmas_and_the_shutdown_days_do_not_count(policy: Policy) -> None:
     assert lead.claim_due_at == local(2026, 12, 29, 9, 30)
     assert lead.first_touch_due_at == local(2026, 12, 29, 10, 30)
     plan = escalation.plan(lead, policy, local(2026, 12, 28, 12, 0), {("unclaimed", 0)})
-    assert plan.fire == [] and plan.next_at == local(2026, 12, 29, 9, 30)
+    assert plan.fire == [] and plan.next_at == local(2026, 12, 29, 9, 30) + escalation.JUST_AFTER
 
 
 def test_a_dst_change_keeps_wall_clock_deadlines(policy: Policy) -> None:
@@ -129,7 +146,7 @@ def test_a_snooze_holds_every_step_until_it_ends(policy: Policy) -> None:
     lead = replace(
         new_lead(policy, local(2026, 11, 23, 11, 0)), snoozed_until=local(2026, 11, 23, 13, 30)
     )
-    during = escalation.plan(lead, policy, local(2026, 11, 23, 13, 0), set())
+    during = escalation.plan(lead, policy, local(2026, 11, 23, 13, 5), set())
     assert during.fire == [] and during.next_at == local(2026, 11, 23, 13, 30)
     after = escalation.plan(lead, policy, local(2026, 11, 23, 13, 31), set())
     assert fired(after) == [("unclaimed", "reassign")]
