@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.middleware.authorization.async_single_team_authorization import (
@@ -37,7 +37,7 @@ from bot.metrics import Metrics
 from bot.services.away import Aways
 from bot.services.backlog import Backlog
 from bot.services.crm_inbound import CrmInboundService, SlackDirectory
-from bot.services.digest import CATCH_UP, Digests
+from bot.services.digest import CATCH_UP, Digests, next_posting
 from bot.services.health import Readiness
 from bot.services.home import Homes
 from bot.services.leads import Services
@@ -85,6 +85,35 @@ APP_TOKEN_REFUSED = frozenset(
     }
 )
 log = logging.getLogger("handoff")
+
+
+class PostingTrigger(BaseTrigger):
+    """Runs a digest job when its post is due (`next_posting`), once. APScheduler's cron
+    trigger passed over a day whose time the clocks skip after midnight (America/Santiago,
+    America/Havana, Africa/Cairo: 00:00 jumps to 01:00), losing that week's digest, and ran
+    twice in an hour they repeat."""
+
+    def __init__(self, at: str, zone: str, weekday: str | None, day: int | None) -> None:
+        self.at, self.zone, self.weekday, self.day = at, zone, weekday, day
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        start = now  # as CronTrigger counts: the first due time after the previous one
+        if previous_fire_time is not None:
+            start = min(now, previous_fire_time + timedelta(microseconds=1))
+        return next_posting(start, self.at, self.zone, weekday=self.weekday, day=self.day)
+
+    def __str__(self) -> str:
+        return f"posting[{self.weekday or self.day} {self.at} {self.zone}]"
+
+
+def digest_trigger(
+    at: str, zone: str, *, weekday: str | None = None, day: int | None = None
+) -> PostingTrigger:
+    """When a digest job runs: at `at` (HH:MM, team time) on `weekday` (a week's) or on the
+    month's `day`."""
+    return PostingTrigger(at, zone, weekday, day)
 
 
 @dataclass
@@ -225,9 +254,7 @@ class Handoff:
             next_run_time=datetime.now(UTC),
         )
         weekly = self.digests.schedule()
-        self._digest_job(
-            scheduler, self.digest, "weekly-digest", weekly.time, day_of_week=weekly.day
-        )
+        self._digest_job(scheduler, self.digest, "weekly-digest", weekly.time, weekday=weekly.day)
         monthly = self.services.policy.report.monthly_digest
         if monthly is not None:
             self._digest_job(
@@ -244,14 +271,16 @@ class Handoff:
         job: Callable[..., Awaitable[None]],
         name: str,
         at: str,
-        **when: Any,
+        *,
+        weekday: str | None = None,
+        day: int | None = None,
     ) -> None:
-        """Run `job` at `at` (HH:MM, the team's zone) on the cron fields `when`, one run at a
-        time, catching up a missed run within CATCH_UP."""
-        hour, minute = (int(part) for part in at.split(":"))
+        """Run `job` at `at` (HH:MM, the team's zone) on `weekday` or the month's `day`, one run
+        at a time, catching up a missed run within CATCH_UP."""
+        zone = self.services.policy.timezone
         scheduler.add_job(
             job,
-            CronTrigger(hour=hour, minute=minute, timezone=self.services.policy.timezone, **when),
+            digest_trigger(at, zone, weekday=weekday, day=day),
             id=name,
             max_instances=1,
             coalesce=True,

@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from bot.domain.intake import CLOCK_SKEW, Clean, FieldError, error_text, field_name, utc
+from bot.domain.intake import (
+    CLOCK_SKEW,
+    Clean,
+    FieldError,
+    error_text,
+    field_name,
+    sent_instant,
+)
 from bot.domain.refusal import Reason, Refusal
 
 ACTIVITY_TYPES = ("attempt", "stage", "info")
@@ -30,7 +37,7 @@ class _ActivityIn(Clean):
     @field_validator("at")
     @classmethod
     def _at(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc(value)
+        return None if value is None else sent_instant(value)
 
 
 class AttemptIn(_ActivityIn):

@@ -91,7 +91,7 @@ class Engagement(Clean):
     @field_validator("at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc(value)
+        return None if value is None else sent_instant(value)
 
 
 class LeadIn(Clean):
@@ -137,7 +137,7 @@ class LeadIn(Clean):
     @field_validator("received_at")
     @classmethod
     def _received(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc(value)
+        return None if value is None else sent_instant(value)
 
     def value(self, path: str) -> Any:
         """The value at a dotted field path (`company.name`), or None."""
@@ -164,8 +164,24 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+NO_ZONE = (
+    "must say its time zone, like 2026-11-20T09:30:00Z or 2026-11-20T09:30:00+11:00 "
+    "(without one it could be UTC or the sender's own time)"
+)
+
+
+def sent_instant(value: datetime) -> datetime:
+    """An instant a sender gives (`received_at`, an engagement's or an activity's `at`), in UTC.
+    One without a time zone is refused, not guessed: RFC 3339's date-time (the `format:
+    date-time` the intake's schema publishes) carries its offset, and read as UTC a CRM's local
+    time would start a lead's clocks hours off (or call one of minutes ago "in the future")."""
+    if value.tzinfo is None:
+        raise ValueError(NO_ZONE)
+    return utc(value)
+
+
 def utc(value: datetime) -> datetime:
-    # A timestamp without a zone is read as UTC, the only reading that is never ambiguous.
+    # A timestamp without a zone is read as UTC (a sender's is refused first: `sent_instant`).
     try:
         moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:  # its offset pushes it past year 1 or 9999

@@ -226,8 +226,18 @@ class BusinessHours(_Model):
                 f"start and end are both {self.start}: working hours can't be empty "
                 '(a 24×7 team writes start: "00:00", end: "24:00")'
             )
-        if end is not None and end <= start:
-            raise ValueError(f"end {self.end} must be after start {self.start}")
+        if end == time(0):  # 00:00 read as "midnight", the end of the day
+            raise ValueError(
+                f"end {self.end} is the midnight that starts the day, before start "
+                f'{self.start}: for working hours until midnight write end: "24:00"'
+            )
+        if end is not None and end < start:  # a night shift: the calendar has a window a day
+            raise ValueError(
+                f"end {self.end} is before start {self.start}: working hours that run past "
+                f"midnight ({self.start}–{self.end}, a night shift) are not supported; Handoff "
+                'counts them within one day, so write an end later that day (end: "24:00" for '
+                "midnight)"
+            )
         return self
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import WEEKDAYS
@@ -38,18 +38,42 @@ log = logging.getLogger("handoff.digest")
 CATCH_UP = timedelta(hours=1)  # a server starting this long after the digest time still sends it
 
 
+def _posting_at(day: date, at: str, zone: str) -> datetime:
+    """`at` (HH:MM) on `day` in `zone`. A time the clocks skip that day is read with the offset
+    before the jump (00:30 on a night whose midnight becomes 01:00 is 01:30), one they repeat
+    at its first reading: the job's trigger (`next_posting`) and the due check read it alike."""
+    hour, minute = (int(part) for part in at.split(":"))
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
 def monthly_digest_time(month: Period, setting: MonthlyDigest) -> datetime:
     """When the monthly digest of `month` is due: the next month's `day` at `time`, team time."""
-    after = month.last_day + timedelta(days=setting.day)
-    hour, minute = (int(part) for part in setting.time.split(":"))
-    return datetime.combine(after, time(hour, minute), tzinfo=ZoneInfo(month.zone))
+    return _posting_at(month.last_day + timedelta(days=setting.day), setting.time, month.zone)
 
 
 def digest_time(week: Period, setting: WeeklyDigest) -> datetime:
     """When the digest of `week` is due: its next week's digest day and time, team time."""
     day = week.first_day + timedelta(days=7 + WEEKDAYS.index(setting.day))
-    hour, minute = (int(part) for part in setting.time.split(":"))
-    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(week.zone))
+    return _posting_at(day, setting.time, week.zone)
+
+
+def next_posting(
+    start: datetime, at: str, zone: str, *, weekday: str | None = None, day: int | None = None
+) -> datetime:
+    """The first time at or after `start` that a post at `at` (team time) on `weekday` (a
+    week's) or on the month's `day` is due, as `digest_time` and `monthly_digest_time` read
+    it: every such day has one, also when the clocks skip or repeat `at`."""
+    local = start.astimezone(ZoneInfo(zone)).date() - timedelta(days=1)
+    for offset in range(32 * 12):
+        candidate = local + timedelta(days=offset)
+        if weekday is not None and WEEKDAYS[candidate.weekday()] != weekday:
+            continue
+        if day is not None and candidate.day != day:
+            continue
+        due = _posting_at(candidate, at, zone)
+        if due >= start:
+            return due
+    raise ValueError(f"no day matches {weekday or day} in a year")
 
 
 class Digests:

@@ -325,6 +325,12 @@ async def test_bad_and_stale_signatures_are_refused(stack: LocalStack) -> None:
     assert (await stack.services.lead(1)).owner is None
 
 
+NO_ZONE = (
+    "must say its time zone, like 2026-11-20T09:30:00Z or 2026-11-20T09:30:00+11:00 "
+    "(without one it could be UTC or the sender's own time)"
+)
+
+
 async def test_intake_refuses_bad_requests_and_stores_nothing(stack: LocalStack) -> None:
     assert (await stack.post_lead(lead_payload(), token=None))[0] == 401
     assert (await stack.post_lead(lead_payload(), token="wrong"))[0] == 401
@@ -347,6 +353,10 @@ async def test_intake_refuses_bad_requests_and_stores_nothing(stack: LocalStack)
         ({"received_at": "2099-06-01T00:00:00Z"}, "received_at", "must not be in the future"),
         ({"score": True}, "score", "must not be true or false"),  # was stored as a score of 1
         ({"name": "\ud800x"}, "name", "must be text (it holds a lone surrogate, such as \\ud800)"),
+        # A CRM's local time with no zone: read as UTC it started the clock hours off (or, a
+        # Sydney one of minutes ago, was refused as "in the future").
+        ({"received_at": "2026-11-20T09:30:00"}, "received_at", NO_ZONE),
+        ({"engagement": [{"type": "demo", "at": "2026-11-20 09:30"}]}, "engagement[0].at", NO_ZONE),
     ):
         status, answer = await stack.post_lead(lead_payload(**change))
         assert (status, answer["errors"]) == (400, [{"field": field, "message": message}])

@@ -82,6 +82,14 @@ def test_an_amount_is_a_finite_number(amount: Any) -> None:
     }
 
 
+def test_an_activity_time_without_a_time_zone_is_refused() -> None:
+    found = errors({"type": "attempt", "kind": "call", "at": "2026-11-24T10:00:00"})
+    assert found == {
+        "at": "must say its time zone, like 2026-11-20T09:30:00Z or 2026-11-20T09:30:00+11:00 "
+        "(without one it could be UTC or the sender's own time)"
+    }
+
+
 def test_the_time_of_an_activity() -> None:
     assert activity_time(None, RECEIVED, NOW) == NOW
     assert activity_time(EARLIER, RECEIVED, NOW) == EARLIER

@@ -168,8 +168,27 @@ def test_a_body_that_is_not_an_object(payload: Any) -> None:
     assert errors_of(payload) == [("(body)", "must be a JSON object")]
 
 
-def test_a_naive_received_at_is_read_as_utc() -> None:
-    parsed = lead(received_at="2026-11-20T09:30:00")
+NO_ZONE = (
+    "must say its time zone, like 2026-11-20T09:30:00Z or 2026-11-20T09:30:00+11:00 "
+    "(without one it could be UTC or the sender's own time)"
+)
+
+
+@pytest.mark.parametrize("when", ["2026-11-20T09:30:00", "2026-11-20 09:30", "2026-11-20"])
+def test_a_time_without_a_time_zone_is_refused_not_guessed(when: str) -> None:
+    # RFC 3339's date-time (the OpenAPI `format: date-time` intake publishes) has an offset.
+    # Read as UTC, a Sydney CRM's 09:30 was 20:30, and one of 10 minutes ago "in the future".
+    assert errors_of(lead_payload(received_at=when)) == [("received_at", NO_ZONE)]
+    engagement = [{"type": "webinar", "at": when}]
+    assert errors_of(lead_payload(engagement=engagement)) == [("engagement[0].at", NO_ZONE)]
+
+
+def test_a_utc_time_or_a_unix_time_is_read_as_written() -> None:
+    assert lead(received_at="2026-11-20T09:30:00Z").received_at == datetime(
+        2026, 11, 20, 9, 30, tzinfo=UTC
+    )
+    unix = int(datetime(2026, 11, 20, 9, 30, tzinfo=UTC).timestamp())
+    parsed = lead(received_at=unix)
     assert parsed.received_at == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     assert parsed.received_at is not None and parsed.received_at.utcoffset() == timedelta(0)
 

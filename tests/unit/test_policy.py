@@ -275,9 +275,26 @@ def test_a_misspelled_key_is_answered_with_the_nearest_known_one(
     assert f"{path}: unknown key (did you mean {meant}?)" in problems_after(change)
 
 
-def test_business_hours_end_before_start() -> None:
-    problem = one_problem(lambda d: d["business_hours"].update(start="17:00", end="09:00"))
-    assert problem == "business_hours: end 09:00 must be after start 17:00"
+OVERNIGHT = (
+    "business_hours: end {end} is before start {start}: working hours that run past midnight "
+    "({start}–{end}, a night shift) are not supported; Handoff counts them within one day, so "
+    'write an end later that day (end: "24:00" for midnight)'
+)
+
+
+@pytest.mark.parametrize(("start", "end"), [("17:00", "09:00"), ("22:00", "06:00")])
+def test_business_hours_end_before_start(start: str, end: str) -> None:
+    """A night shift is refused with what it is, not only "end must be after start"."""
+    problem = one_problem(lambda d: d["business_hours"].update(start=start, end=end))
+    assert problem == OVERNIGHT.format(start=start, end=end)
+
+
+def test_business_hours_until_midnight_is_24_00_not_00_00() -> None:
+    problem = one_problem(lambda d: d["business_hours"].update(start="18:00", end="00:00"))
+    assert problem == (
+        "business_hours: end 00:00 is the midnight that starts the day, before start 18:00: "
+        'for working hours until midnight write end: "24:00"'
+    )
 
 
 def test_business_hours_that_are_not_times() -> None:

@@ -402,7 +402,12 @@ def test_real_time_zones_are_accepted(zone: str) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (hours(start="17:00", end="09:00"), "business_hours: end 09:00 must be after start 17:00"),
+        (
+            hours(start="17:00", end="09:00"),
+            "business_hours: end 09:00 is before start 17:00: working hours that run past "
+            "midnight (17:00–09:00, a night shift) are not supported; Handoff counts them within "
+            'one day, so write an end later that day (end: "24:00" for midnight)',
+        ),
         (
             hours(start="09:00", end="09:00"),
             "business_hours: start and end are both 09:00: working hours can't be empty "
