@@ -766,11 +766,24 @@ def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock | Cal
     return WorkingClock(calendar, first, last)
 
 
+def clock_minutes(duration: Duration, policy: Policy) -> int:
+    """`duration` in the minutes `response_clock` measures. On the working clock a calendar
+    duration (a `24h` tier beside a `2 business hours` one) is the most working time it can
+    hold: a working day for each whole day, at most a working day of the rest. `24h` is one
+    working day (480 minutes on 09:00–17:00), never 1,440 working minutes (three days)."""
+    per_day = policy.calendar.minutes_per_day
+    minutes = duration.total_minutes(per_day)
+    if duration.clock is not Clock.CALENDAR or responds_in_calendar_time(policy):
+        return minutes
+    days, rest = divmod(minutes, 24 * 60)
+    return days * per_day + min(rest, per_day)
+
+
 def target_minutes(target: Duration | None, policy: Policy) -> float | None:
-    """A time target in the minutes `response_clock` measures."""
+    """A time target in the minutes `response_clock` measures (`clock_minutes`)."""
     if target is None:
         return None
-    return float(target.total_minutes(policy.calendar.minutes_per_day))
+    return float(clock_minutes(target, policy))
 
 
 def speed_targets(policy: Policy, target_of: Duration | None = None) -> dict[str, float | None]:
@@ -782,7 +795,7 @@ def speed_targets(policy: Policy, target_of: Duration | None = None) -> dict[str
     target = target_minutes(chosen, policy)
     found: dict[str, float | None] = {}
     for tier in policy.tiers:
-        window = float(tier.first_touch.total_minutes(policy.calendar.minutes_per_day))
+        window = float(clock_minutes(tier.first_touch, policy))
         found[tier.name] = None if target is None else max(target, window)
     return found
 
@@ -1235,7 +1248,6 @@ def build_report(
     segment: str | None = None,
 ) -> Report:
     """The report of `period` from what the database counted (and the period before it)."""
-    calendar = policy.calendar
     margin = policy.report.yellow_margin
     total, before = _total(facts.counts.values()), _total(previous.counts.values())
     clock = response_clock(policy, [*facts.times, *previous.times])
@@ -1295,7 +1307,7 @@ def build_report(
     escalations = sorted(
         ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])
     )
-    windows = {t.name: t.first_touch.total_minutes(calendar.minutes_per_day) for t in policy.tiers}
+    windows = {t.name: clock_minutes(t.first_touch, policy) for t in policy.tiers}
     return Report(
         period=period,
         previous_period=period.previous(),

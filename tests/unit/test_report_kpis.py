@@ -764,3 +764,29 @@ def test_a_one_week_compliance_alert_says_one_week(policy: Policy) -> None:
         [(Period(2026, 47, ZONE), 0.5), (Period(2026, 48, ZONE), 0.5)], [], 0.8, policy
     )
     assert "for 2 weeks running.*" in str(two.blocks[0])
+
+
+def test_a_calendar_tier_beside_a_business_one_is_held_to_a_business_day_not_three(
+    policy: Policy,
+) -> None:
+    """Seed 000's "2 hours for high‑intent, 24 hours for mid‑funnel", written `2 business
+    hours` and `24h`: one business-time tier makes the report measure working time, and a warm
+    lead's 24 hours then hold at most one working day (480 minutes here), not 1,440 working
+    minutes (three 8-hour days). A warm lead received Tue 09:00 and touched Thu 12:00 is two
+    days past its Wed 09:00 deadline: 1,140 working minutes, red, not green."""
+    tiers = [
+        tier.model_copy(update={"first_touch": Duration.parse(text)})
+        for tier, text in zip(policy.tiers, ("2 business hours", "24h"), strict=True)
+    ]
+    mixed = policy.model_copy(update={"tiers": tiers})
+    late = Facts(
+        counts={ENT_WEB: counts(received=1, mql=1, posted=1, accept_due=1, touch_due=1)},
+        dispositions={},
+        escalations={},
+        times=[tiered("warm", sydney(24, 9), sydney(26, 12), sydney(25, 9))],
+    )
+    report = build_report(WEEK, late, Facts({}, {}, {}, []), mixed, AS_OF)
+    assert report.window_minutes == {"hot": 120, "warm": 480}
+    assert kpi(report, "speed_median.warm") == (1140.0, "red", "1 lead")
+    response = next(k for k in report.headline if k.key == "response_mean")
+    assert (response.value, response.target, response.rag) == (1140.0, 480.0, "red")
