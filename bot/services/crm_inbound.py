@@ -104,8 +104,16 @@ class SlackDirectory:
             answer = await self.client.users_lookupByEmail(email=email)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise SlackUnanswered(f"no answer: {type(error).__name__}") from error
+        except (AttributeError, TypeError, ValueError) as error:
+            # slack_sdk's own check of a 200 whose body is no JSON object (a proxy's page): no
+            # answer from Slack, not a 500 for the CRM waiting.
+            raise SlackUnanswered(f"no Slack answer ({type(error).__name__})") from error
         except SlackApiError as error:
-            code = error.response.get("error")
+            response = error.response
+            # A body that is no JSON object (a load balancer's plain-text 503) is kept as its
+            # text, or the raw aiohttp answer is given: no error is named then.
+            data = getattr(response, "data", None)
+            code = data.get("error") if isinstance(data, dict) else None
             if code == "users_not_found":
                 return None
             if code in _SET_UP_ERRORS:
@@ -115,15 +123,17 @@ class SlackDirectory:
                     code,
                 )
                 return None
-            response = error.response
+            status = getattr(response, "status_code", None) or getattr(response, "status", 0)
             after = None
-            if response.status_code == 429:
-                after = header_seconds(response.headers, time.time(), default=None, most=SLACK_MOST)
+            if status == 429:
+                headers = getattr(response, "headers", None)
+                after = header_seconds(headers, time.time(), default=None, most=SLACK_MOST)
             raise SlackUnanswered(
-                f"{code or 'no error named'} (HTTP {response.status_code})", after=after
+                f"{code or 'no error named'} (HTTP {status})", after=after
             ) from error
-        user = answer.get("user") or {}
-        return str(user["id"]) if user.get("id") else None
+        user = answer.get("user")
+        member = user.get("id") if isinstance(user, dict) else None
+        return str(member) if member else None
 
 
 @dataclass
