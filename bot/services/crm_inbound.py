@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -88,10 +88,16 @@ class Directory(Protocol):
 
 
 class SlackDirectory:
-    """The workspace's members by email, asked of Slack."""
+    """The workspace's members by email, asked of Slack. After Slack's 429 nothing is asked of
+    it until its `Retry-After` has passed (Slack's rate-limit docs: the limit is the app's, per
+    method; the header is the seconds "until you can retry"); `clock`: the injected one."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(
+        self, client: AsyncWebClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.client = client
+        self.clock = clock
+        self._resumes: datetime | None = None  # no lookup is sent before (Slack's 429)
 
     async def member_by_email(self, email: str) -> str | None:
         """The member with this email; None when there is none, or when Slack will not say
@@ -100,6 +106,10 @@ class SlackDirectory:
         users.lookupByEmail, names `users_not_found` and `enterprise_is_restricted`; the rest
         are Slack's common errors, a 429 `ratelimited` with `Retry-After`, `fatal_error`,
         `internal_error`, `request_timeout`), or no answer at all."""
+        now = self.clock()
+        if self._resumes is not None and now < self._resumes:
+            left = (self._resumes - now).total_seconds()
+            raise SlackUnanswered(f"ratelimited, {left:.0f}s more (Retry-After)", after=left)
         try:
             answer = await self.client.users_lookupByEmail(email=email)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
@@ -127,7 +137,9 @@ class SlackDirectory:
             after = None
             if status == 429:
                 headers = getattr(response, "headers", None)
-                after = header_seconds(headers, time.time(), default=None, most=SLACK_MOST)
+                after = header_seconds(headers, now.timestamp(), default=None, most=SLACK_MOST)
+                if after:
+                    self._resumes = self.clock() + timedelta(seconds=after)
             raise SlackUnanswered(
                 f"{code or 'no error named'} (HTTP {status})", after=after
             ) from error

@@ -855,3 +855,49 @@ async def test_an_owner_lookup_answered_with_no_slack_json_is_answered_503_not_5
     assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
+
+
+async def test_no_owner_lookup_reaches_slack_before_its_429s_retry_after(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """Slack answers `users.lookupByEmail` 429 with `Retry-After: 120`: its limit is the app's,
+    per method (Slack's rate-limit docs: the header is "the number of seconds until you can
+    retry"). The notification is answered 503, and so is every owner change after it until the
+    wait is over, with what is left of it, without a call to Slack (before: each one called
+    Slack again at once, and was answered 429 again). Once it is over, the retry goes through."""
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+
+    def owner_change(event_id: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "type": "owner",
+            "lead_id": SF_LEAD,
+            "owner_id": "0055e000001XyZw",
+            "owner_email": "tom.okafor@example.com",
+        }
+
+    async def post(change: dict[str, Any]) -> tuple[int, str | None]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
+        url = f"{stack.base_url}/crm/salesforce"
+        async with stack.session.post(url, json=change, headers=headers) as response:
+            return response.status, response.headers.get("Retry-After")
+
+    stack.sim.inject("users.lookupByEmail", retry_after=120, times=1)
+    assert await post(owner_change("sf-2")) == (503, "120")
+    clock.advance(seconds=30)
+    assert await post(owner_change("sf-2")) == (503, "90")  # HubSpot's retry, too early
+    assert await post(owner_change("sf-3")) == (503, "90")  # another change meanwhile
+    lookups = [call for call in stack.sim.calls if call.method == "users.lookupByEmail"]
+    assert len(lookups) == 1, lookups
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+
+    clock.advance(seconds=90)
+    assert await salesforce(stack, owner_change("sf-2")) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
