@@ -70,9 +70,9 @@ _SET_UP_ERRORS = frozenset(
 
 
 class SlackUnanswered(Exception):
-    """Slack did not answer a lookup for the moment (its 429 after the client's retries, a 5xx,
-    `fatal_error`, `internal_error`, `request_timeout`, no connection): a retry may. `after`:
-    Slack's `Retry-After`, in seconds, where it gave one."""
+    """Slack did not answer a lookup for the moment (its 429, a 5xx, `fatal_error`,
+    `internal_error`, `request_timeout`, no connection, an answer that is no Slack JSON): a
+    retry may. `after`: Slack's `Retry-After`, in seconds, where it gave one."""
 
     def __init__(self, message: str, *, after: float | None = None) -> None:
         super().__init__(message)
