@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -70,9 +70,9 @@ _SET_UP_ERRORS = frozenset(
 
 
 class SlackUnanswered(Exception):
-    """Slack did not answer a lookup for the moment (its 429 after the client's retries, a 5xx,
-    `fatal_error`, `internal_error`, `request_timeout`, no connection): a retry may. `after`:
-    Slack's `Retry-After`, in seconds, where it gave one."""
+    """Slack did not answer a lookup for the moment (its 429, a 5xx, `fatal_error`,
+    `internal_error`, `request_timeout`, no connection, an answer that is no Slack JSON): a
+    retry may. `after`: Slack's `Retry-After`, in seconds, where it gave one."""
 
     def __init__(self, message: str, *, after: float | None = None) -> None:
         super().__init__(message)
@@ -88,10 +88,16 @@ class Directory(Protocol):
 
 
 class SlackDirectory:
-    """The workspace's members by email, asked of Slack."""
+    """The workspace's members by email, asked of Slack. After Slack's 429 nothing is asked of
+    it until its `Retry-After` has passed (Slack's rate-limit docs: the limit is the app's, per
+    method; the header is the seconds "until you can retry"); `clock`: the injected one."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(
+        self, client: AsyncWebClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.client = client
+        self.clock = clock
+        self._resumes: datetime | None = None  # no lookup is sent before (Slack's 429)
 
     async def member_by_email(self, email: str) -> str | None:
         """The member with this email; None when there is none, or when Slack will not say
@@ -100,12 +106,24 @@ class SlackDirectory:
         users.lookupByEmail, names `users_not_found` and `enterprise_is_restricted`; the rest
         are Slack's common errors, a 429 `ratelimited` with `Retry-After`, `fatal_error`,
         `internal_error`, `request_timeout`), or no answer at all."""
+        now = self.clock()
+        if self._resumes is not None and now < self._resumes:
+            left = (self._resumes - now).total_seconds()
+            raise SlackUnanswered(f"ratelimited, {left:.0f}s more (Retry-After)", after=left)
         try:
             answer = await self.client.users_lookupByEmail(email=email)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise SlackUnanswered(f"no answer: {type(error).__name__}") from error
+        except (AttributeError, TypeError, ValueError) as error:
+            # slack_sdk's own check of a 200 whose body is no JSON object (a proxy's page): no
+            # answer from Slack, not a 500 for the CRM waiting.
+            raise SlackUnanswered(f"no Slack answer ({type(error).__name__})") from error
         except SlackApiError as error:
-            code = error.response.get("error")
+            response = error.response
+            # A body that is no JSON object (a load balancer's plain-text 503) is kept as its
+            # text, or the raw aiohttp answer is given: no error is named then.
+            data = getattr(response, "data", None)
+            code = data.get("error") if isinstance(data, dict) else None
             if code == "users_not_found":
                 return None
             if code in _SET_UP_ERRORS:
@@ -115,15 +133,19 @@ class SlackDirectory:
                     code,
                 )
                 return None
-            response = error.response
+            status = getattr(response, "status_code", None) or getattr(response, "status", 0)
             after = None
-            if response.status_code == 429:
-                after = header_seconds(response.headers, time.time(), default=None, most=SLACK_MOST)
+            if status == 429:
+                headers = getattr(response, "headers", None)
+                after = header_seconds(headers, now.timestamp(), default=None, most=SLACK_MOST)
+                if after:
+                    self._resumes = self.clock() + timedelta(seconds=after)
             raise SlackUnanswered(
-                f"{code or 'no error named'} (HTTP {response.status_code})", after=after
+                f"{code or 'no error named'} (HTTP {status})", after=after
             ) from error
-        user = answer.get("user") or {}
-        return str(user["id"]) if user.get("id") else None
+        user = answer.get("user")
+        member = user.get("id") if isinstance(user, dict) else None
+        return str(member) if member else None
 
 
 @dataclass

@@ -28,6 +28,7 @@ class Fault:
     drop: bool = False
     after: bool = False  # drop only after Slack did the work (the client can't know it did)
     header: str | None = None  # a 429's Retry-After sent as this text (a hostile one)
+    text: str | None = None  # the answer is this plain text, not Slack's JSON (a proxy's page)
     created_at: float = field(default_factory=time.monotonic)
     matched: int = 0
     hits: int = 0
@@ -103,6 +104,7 @@ class FaultInjection:
         channel: str | None = None,
         every: int | None = None,
         retry_after_header: str | None = None,
+        text: str | None = None,
     ) -> Fault:
         """Fail matching calls (method None = all; shell patterns like "chat.*" work).
 
@@ -110,14 +112,15 @@ class FaultInjection:
         `{"ok": false, "error": error}`; otherwise HTTP `status` (default 500). `times` caps the
         failures, `seconds` the duration, `every=n` fails only every n-th matching call.
         `retry_after_header`: a 429 whose Retry-After is this text, whatever it says ("inf",
-        a date); its retry window counts 1 s.
+        a date); its retry window counts 1 s. `text`: the answer is this plain text with
+        `status` (what a proxy or load balancer in front of Slack sends), not Slack's JSON.
         """
         if retry_after is not None or status == 429 or retry_after_header is not None:
             status, retry_after = 429, max(1, retry_after or 1)
         elif status is None:
             status = 200 if error else 500
         fault = Fault(method, status, error, retry_after, times, seconds, channel, every)
-        fault.header = retry_after_header
+        fault.header, fault.text = retry_after_header, text
         self.faults.append(fault)
         return fault
 
@@ -196,6 +199,8 @@ class FaultInjection:
                 if request.transport is not None:
                     request.transport.close()
                 return web.Response()
+            if fault.text is not None:
+                return finish_text(call, fault.status, fault.text)
             if fault.status == 429:
                 return self._rate_limited(call, fault.retry_after or 1, fault.header)
             error = fault.error or ("fatal_error" if fault.status >= 500 else "invalid_request")

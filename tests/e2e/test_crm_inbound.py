@@ -805,3 +805,99 @@ async def test_an_owner_slack_will_not_look_up_now_is_answered_503_and_taken_on_
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
     assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        # A load balancer's own 503 in front of Slack (Envoy's), plain text, not Slack's JSON.
+        (503, "upstream connect error or disconnect/reset before headers. reset reason: overflow"),
+        (200, "<html><body>Please sign in to the network</body></html>"),  # a captive portal
+    ],
+)
+async def test_an_owner_lookup_answered_with_no_slack_json_is_answered_503_not_500(
+    crm_stack: LocalStack,
+    clock: TravelClock,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    text: str,
+) -> None:
+    """The lookup of the CRM's new owner by email is answered, but not by Slack's Web API: a
+    proxy's plain-text page (slack_sdk keeps the text as the answer's data). That is no answer:
+    the notification is answered 503 with a `Retry-After`, nothing changed, no traceback (before:
+    AttributeError on the text's `.get`, a 500 "internal error"); its retry hands the lead over."""
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
+    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+
+    stack.sim.inject("users.lookupByEmail", status=status, text=text, times=1)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
+    async with stack.session.post(
+        f"{stack.base_url}/crm/salesforce", json=owner, headers=headers
+    ) as response:
+        answered, answer = response.status, await response.json(content_type=None)
+        retry_after = response.headers.get("Retry-After")
+    assert answered == 503, answer
+    assert retry_after == "60"
+    assert "Slack" in answer["error"] and "again" in answer["error"]
+    assert "Traceback" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+
+    clock.advance(seconds=60)
+    assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
+
+
+async def test_no_owner_lookup_reaches_slack_before_its_429s_retry_after(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """Slack answers `users.lookupByEmail` 429 with `Retry-After: 120`: its limit is the app's,
+    per method (Slack's rate-limit docs: the header is "the number of seconds until you can
+    retry"). The notification is answered 503, and so is every owner change after it until the
+    wait is over, with what is left of it, without a call to Slack (before: each one called
+    Slack again at once, and was answered 429 again). Once it is over, the retry goes through."""
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+
+    def owner_change(event_id: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "type": "owner",
+            "lead_id": SF_LEAD,
+            "owner_id": "0055e000001XyZw",
+            "owner_email": "tom.okafor@example.com",
+        }
+
+    async def post(change: dict[str, Any]) -> tuple[int, str | None]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
+        url = f"{stack.base_url}/crm/salesforce"
+        async with stack.session.post(url, json=change, headers=headers) as response:
+            return response.status, response.headers.get("Retry-After")
+
+    stack.sim.inject("users.lookupByEmail", retry_after=120, times=1)
+    assert await post(owner_change("sf-2")) == (503, "120")
+    clock.advance(seconds=30)
+    assert await post(owner_change("sf-2")) == (503, "90")  # HubSpot's retry, too early
+    assert await post(owner_change("sf-3")) == (503, "90")  # another change meanwhile
+    lookups = [call for call in stack.sim.calls if call.method == "users.lookupByEmail"]
+    assert len(lookups) == 1, lookups
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+
+    clock.advance(seconds=90)
+    assert await salesforce(stack, owner_change("sf-2")) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
