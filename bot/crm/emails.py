@@ -10,10 +10,13 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.crm.port import CrmRetry
 from bot.domain.retry_after import SLACK_MOST, header_seconds
 
 log = logging.getLogger("handoff.crm")
 USERS_INFO = "users.info"
+# Slack errors that say "not now", not "never" (its common errors: any method may answer them).
+_NOT_NOW = frozenset({"ratelimited", "internal_error", "fatal_error", "request_timeout"})
 
 
 class SlackPace(Protocol):
@@ -46,14 +49,22 @@ class SlackEmails:
                 await self.pacer.wait(USERS_INFO, None)
             answer = await self.client.users_info(user=user_id)
         except SlackApiError as error:
-            code = error.response.get("error")
+            status = error.response.status_code
+            code = error.response.get("error") if isinstance(error.response.data, dict) else None
+            if status == 429 or status >= 500 or code in _NOT_NOW:
+                # Slack will answer later: the write waits (a CrmRetry) rather than going out
+                # without its owner. A 429 is the app's limit for the method (after the
+                # client's retries): nothing more to it, from here or the members' reads,
+                # until its Retry-After.
+                wait = retry_after(error) if status == 429 else None
+                if wait is not None and self.pacer is not None:
+                    self.pacer.pause(USERS_INFO, None, wait)
+                raise CrmRetry(
+                    f"Slack did not give the owner's email now ({code or status})", after=wait
+                ) from None
             log.warning("no email for %s from Slack (%s)", user_id, code)
             if code == "user_not_found":
                 self._cache[user_id] = None
-            elif error.response.status_code == 429 and self.pacer is not None:
-                # The app's limit for the method (after the client's retries): nothing more to
-                # it, from here or the members' reads, until its Retry-After.
-                self.pacer.pause(USERS_INFO, None, retry_after(error))
             return None
         profile = (answer.get("user") or {}).get("profile") or {}
         email = profile.get("email")

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.crm.emails import SlackEmails
+from bot.crm.port import CrmRetry
 from bot.slack.pacing import Pace, Pacer
 from tests.unit.test_member_reads import answer
 
@@ -26,6 +27,7 @@ class Slack:
         self.seconds = seconds
         self.calls: list[tuple[str, float]] = []
         self.limited = 0
+        self.failing = 0
 
     async def users_info(self, user: str) -> AsyncSlackResponse:
         self.calls.append((user, self.seconds[0]))
@@ -33,6 +35,9 @@ class Slack:
             self.limited -= 1
             limited = answer({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "30"})
             raise SlackApiError("", limited)
+        if self.failing:
+            self.failing -= 1
+            raise SlackApiError("", answer({"ok": False, "error": "internal_error"}, 500))
         profile = {"email": f"{user.lower()}@acme.example"}
         return answer({"ok": True, "user": {"id": user, "profile": profile}})
 
@@ -66,12 +71,31 @@ async def test_the_owners_emails_are_read_at_the_apps_pace(seconds: list[float])
 
 async def test_a_429_pauses_users_info_for_its_retry_after(seconds: list[float]) -> None:
     """Slack's rate limits are the app's per method: after a 429 for an email, no users.info
-    goes (this read's or the members' refresh, which share the pacer) before its Retry-After."""
+    goes (this read's or the members' refresh, which share the pacer) before its Retry-After.
+    The CRM write that asked waits as long (a CrmRetry with Slack's wait): answered None, it
+    went out without its owner, and the owner reached the CRM only if the lead was written
+    again."""
     slack = Slack(seconds)
     pacer = Pacer(Pace(), monotonic=lambda: seconds[0])
     emails = SlackEmails(slack, pacer)  # type: ignore[arg-type]
     slack.limited = 1
-    assert await emails("U0001") is None
+    with pytest.raises(CrmRetry) as waits:
+        await emails("U0001")
+    assert waits.value.after == 30
     assert pacer.delay("users.info", None) >= 29
     assert await emails("U0001") == "u0001@acme.example"  # not cached: asked again, later
     assert slack.calls[-1][1] >= 30
+
+
+async def test_a_slack_5xx_is_a_retry_of_the_write_not_an_owner_left_out(
+    seconds: list[float],
+) -> None:
+    """users.info answered 500 (after the client's own retries): the write waits for the
+    worker's backoff and asks again, rather than going out without its owner."""
+    slack = Slack(seconds)
+    emails = SlackEmails(slack, Pacer(Pace(), monotonic=lambda: seconds[0]))  # type: ignore[arg-type]
+    slack.failing = 1
+    with pytest.raises(CrmRetry) as waits:
+        await emails("U0001")
+    assert waits.value.after is None
+    assert await emails("U0001") == "u0001@acme.example"
