@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.crm.port import BadPayload, BadSignature, json_body
 from bot.domain.crm import Change, CrmChange
-from bot.domain.intake import error_text, field_name, utc
+from bot.domain.intake import error_text, field_name, sent_instant
 
 # A Salesforce record id: 15 characters, or 18 with the case-safe suffix.
 _SALESFORCE_ID = r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$"
@@ -60,12 +60,15 @@ class SalesforceChange(BaseModel):
     @field_validator("at", mode="before")
     @classmethod
     def _iso(cls, value: Any) -> Any:
-        # Strict mode takes no text for a datetime; ISO 8601 text is the shape's own.
+        # Strict mode takes no text for a datetime; ISO 8601 text is the shape's own. Without
+        # its zone it is refused, as intake refuses it (`sent_instant`): a stage change is
+        # recorded like an activity, whose `at` must say its time zone.
         if isinstance(value, str):
             try:
-                return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 raise ValueError("must be an ISO 8601 time like 2026-11-23T00:00:00Z") from None
+            return sent_instant(moment)
         return value
 
 

@@ -769,14 +769,38 @@ def response_clock(policy: Policy, times: Iterable[Times]) -> WorkingClock | Cal
 def clock_minutes(duration: Duration, policy: Policy) -> int:
     """`duration` in the minutes `response_clock` measures. On the working clock a calendar
     duration (a `24h` tier beside a `2 business hours` one) is the most working time it can
-    hold: a working day for each whole day, at most a working day of the rest. `24h` is one
-    working day (480 minutes on 09:00–17:00), never 1,440 working minutes (three days)."""
-    per_day = policy.calendar.minutes_per_day
-    minutes = duration.total_minutes(per_day)
+    hold (`most_worked`). `24h` is one working day (480 minutes on 09:00–17:00), never 1,440
+    working minutes (three days); `1w` is five on Monday to Friday, not seven."""
+    minutes = duration.total_minutes(policy.calendar.minutes_per_day)
     if duration.clock is not Clock.CALENDAR or responds_in_calendar_time(policy):
         return minutes
-    days, rest = divmod(minutes, 24 * 60)
-    return days * per_day + min(rest, per_day)
+    return most_worked(policy.calendar, minutes)
+
+
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+def most_worked(calendar: BusinessCalendar, minutes: int) -> int:
+    """The most working minutes `minutes` of elapsed time can hold on `calendar`'s week (its
+    working days and hours; holidays aside, as they only take time away). Its most is where
+    it starts as a working day opens or ends as one closes; each whole week holds its all."""
+    weeks, minutes = divmod(minutes, _WEEK_MINUTES)
+    opens = calendar.start.hour * 60 + calendar.start.minute
+    spans = [
+        (day * 24 * 60 + opens, day * 24 * 60 + opens + calendar.minutes_per_day)
+        for day in sorted(calendar.days)
+    ]
+
+    def held(begin: int) -> int:
+        end, total = begin + minutes, 0
+        for week in range(begin // _WEEK_MINUTES - 1, end // _WEEK_MINUTES + 1):
+            for first, last in spans:
+                shift = week * _WEEK_MINUTES
+                total += max(0, min(last + shift, end) - max(first + shift, begin))
+        return total
+
+    most = max((held(start) for span in spans for start in (span[0], span[1] - minutes)), default=0)
+    return weeks * len(spans) * calendar.minutes_per_day + most
 
 
 def target_minutes(target: Duration | None, policy: Policy) -> float | None:

@@ -305,6 +305,38 @@ async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
     assert "💼 An opportunity in the CRM · AUD 40,000" in post.all_text
 
 
+async def test_a_salesforce_time_without_its_zone_is_refused_as_intake_refuses_it(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """A stage change is recorded like `POST /leads/{external_id}/activity`, whose `at` must say
+    its time zone (docs/intake.md; RFC 3339's date-time, the schema's `format: date-time`): a
+    Flow's local wall time read as UTC would date the deal hours off."""
+    stack = crm_stack
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    zoneless = lead | {"received_at": "2026-11-22T09:30:00"}
+    sent = {"event_id": "sf-0", "type": "created", "lead_id": SF_LEAD, "lead": zoneless}
+    status, answer = await salesforce(stack, sent)
+    assert status == 400
+    assert answer["errors"][0]["field"] == "lead.received_at"
+    assert "must say its time zone" in answer["errors"][0]["message"]
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    stage = {"event_id": "sf-3", "type": "stage", "lead_id": SF_LEAD, "stage": "opportunity"}
+    stage |= {"amount": 40000, "at": "2026-11-22T09:30:00"}
+    status, answer = await salesforce(stack, [stage])
+    assert status == 400
+    assert answer["errors"][0]["field"] == "[0].at"
+    assert "must say its time zone" in answer["errors"][0]["message"]
+    await stack.settle()
+    assert not [e for e in await stack.services.store.events(1) if e.type == "opportunity"]
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "opportunity in the CRM" not in post.all_text
+    stage |= {"at": clock().isoformat()}
+    assert await salesforce(stack, [stage]) == (200, {"handled": 1, "ignored": 0})
+
+
 async def test_a_deal_won_in_the_crm_shows_in_the_report(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:

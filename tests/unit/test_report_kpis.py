@@ -22,6 +22,7 @@ from bot.domain.report import (
     Times,
     attempt_standard,
     build_report,
+    clock_minutes,
     parse_period,
     parse_request,
     percentile,
@@ -790,3 +791,28 @@ def test_a_calendar_tier_beside_a_business_one_is_held_to_a_business_day_not_thr
     assert kpi(report, "speed_median.warm") == (1140.0, "red", "1 lead")
     response = next(k for k in report.headline if k.key == "response_mean")
     assert (response.value, response.target, response.rag) == (1140.0, 480.0, "red")
+
+
+def test_a_calendar_week_beside_a_business_tier_holds_a_working_week_not_seven_days(
+    policy: Policy,
+) -> None:
+    """A `1w` tier beside a `2 business hours` one: seven calendar days hold at most five
+    working days on Monday to Friday (2,400 minutes here), not seven (3,360). A lead received
+    Mon 09:00 and touched the next Monday at 11:30 is past its week: 2,550 working minutes, red
+    against 2,400, not green against 3,360."""
+    tiers = [
+        tier.model_copy(update={"first_touch": Duration.parse(text)})
+        for tier, text in zip(policy.tiers, ("2 business hours", "1w"), strict=True)
+    ]
+    mixed = policy.model_copy(update={"tiers": tiers})
+    late = Facts(
+        counts={ENT_WEB: counts(received=1, mql=1, posted=1, accept_due=1, touch_due=1)},
+        dispositions={},
+        escalations={},
+        times=[tiered("warm", sydney(23, 9), sydney(30, 11, 30), sydney(30, 9))],
+    )
+    report = build_report(WEEK, late, Facts({}, {}, {}, []), mixed, AS_OF)
+    assert report.window_minutes == {"hot": 120, "warm": 2400}
+    assert kpi(report, "speed_median.warm") == (2550.0, "red", "1 lead")
+    for text, most in (("6d", 2400), ("2w", 4800), ("36h", 960), ("30m", 30), ("3d", 1440)):
+        assert clock_minutes(Duration.parse(text), mixed) == most, text
