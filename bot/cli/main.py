@@ -478,6 +478,7 @@ def write_charts(report: Any, path: str) -> list[str]:
         f"Speed to lead, {title}",
         report.speed_on_time,
         report.first_touch,
+        elapsed=report.elapsed,
     )
     target_share = next((k.target for k in report.headline if k.key == "first_touch"), None)
     daily = daily_compliance_png(

@@ -680,6 +680,7 @@ class Report:
     first_touch: tuple[int, int]  # first-touch compliance's (touched by the deadline, due)
     daily_compliance: list[tuple[date, float | None]]
     in_progress: bool  # the period has not ended at `as_of`
+    elapsed: bool = False  # response times in calendar time (`responds_in_calendar_time`)
 
     @property
     def received(self) -> int:
@@ -1356,6 +1357,7 @@ def build_report(
         first_touch=(total.touched_on_time, total.touch_due),
         daily_compliance=daily_compliance(period, facts.times, as_of),
         in_progress=in_progress,
+        elapsed=responds_in_calendar_time(policy),
     )
 
 

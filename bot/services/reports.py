@@ -48,6 +48,7 @@ def charts(report: Report, pause: Callable[[], None] = lambda: None) -> list[Cha
         f"Speed to lead, {label}",
         report.speed_on_time,
         report.first_touch,
+        elapsed=report.elapsed,
     )
     pause()
     title = f"First-touch compliance by day, {label}"

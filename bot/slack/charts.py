@@ -46,8 +46,10 @@ def speed_to_lead_png(
     title: str,
     on_time: Sequence[bool] | None = None,
     first_touch: tuple[int, int] | None = None,
+    elapsed: bool = False,
 ) -> bytes:
-    """A histogram of speed to lead (working minutes from the post to the first touch) as PNG.
+    """A histogram of speed to lead (working minutes from the post to the first touch; with
+    `elapsed`, the report measured calendar time: minutes) as PNG.
 
     `windows`: each tier's first-touch window, a dashed line each ("hot: within 2h of arrival";
     a bare number is one line, "SLA: …"). `on_time`: for each lead of `minutes`, whether it was
@@ -104,7 +106,8 @@ def speed_to_lead_png(
     axes.set_xlim(0, upper / scale)
     unit = "hours" if in_hours else "minutes"
     note = f" ({_leads(beyond)} over {words(upper)}: in the last bar)" if beyond else ""
-    axes.set_xlabel(f"working {unit} from the post to the first touch{note}")
+    clock = "" if elapsed else "working "
+    axes.set_xlabel(f"{clock}{unit} from the post to the first touch{note}")
     axes.set_ylabel("leads")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     share = None if first_touch is None else first_touch_words(*first_touch)

@@ -173,3 +173,24 @@ def test_charts_need_no_display_and_no_pyplot() -> None:
     )
     env = {**os.environ, "MPLBACKEND": "QtAgg", "DISPLAY": ""}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
+
+
+def test_the_axis_names_the_clock_the_report_measured_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SLA whose every tier is calendar time (`2h`, `24h`) is measured in elapsed time: its
+    chart's axis must not say "working hours" (the report's footer says calendar time)."""
+    from matplotlib.axes import Axes
+
+    labels: list[str] = []
+    set_xlabel = Axes.set_xlabel
+
+    def record(self: Axes, text: str, *args: object, **kwargs: object) -> object:
+        labels.append(text)
+        return set_xlabel(self, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Axes, "set_xlabel", record)
+    speed_to_lead_png([30, 300, 600], {"hot": 120}, "Speed", elapsed=True)
+    speed_to_lead_png([30, 300, 600], {"hot": 120}, "Speed")
+    assert labels == [
+        "hours from the post to the first touch",
+        "working hours from the post to the first touch",
+    ]
