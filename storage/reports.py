@@ -200,6 +200,10 @@ def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
             )
             .order_by(offer.at, offer.id)
             .limit(1)
+            # Tied to the cycle's row however deep it is read: inside the handovers' lookup
+            # (`handed_over`), auto-correlation would stop at that lookup's `events` and read
+            # the cycle rows' table afresh, every lead's first kept deadline for each.
+            .correlate_except(_OFFERS)
             .scalar_subquery()
         )
         dues[clock] = func.coalesce(first, rows[clock])

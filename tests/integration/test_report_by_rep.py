@@ -408,3 +408,57 @@ async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
     erased = await reports.report(W48, as_of)
     assert kpi(erased.by_rep, "feedback") == kpi(report.by_rep, "feedback")
     assert kpi(erased.by_rep, "final") == kpi(report.by_rep, "final")
+
+
+async def test_an_offers_kept_deadline_is_read_for_its_own_lead_only(
+    store: Store, policy: Policy
+) -> None:
+    """Two hot enterprise leads arrive Mon 23 Nov 11:00.
+
+    - K1: Tom claims it at 11:05 and calls at 11:10; he is away from Wednesday to Thursday
+      17:00, so at its feedback deadline (Thu 26 Nov 11:05) the sweep offers it to the pool,
+      keeping that deadline (missed, Tom's); Maya claims it at 12:00 and marks it progressing.
+    - K2: Maya claims it on Wed 25 Nov 10:00 (feedback due Sat 28 Nov 10:00); on Friday, before
+      the deadline, a manager hands it to Tom, who gives no feedback: the miss is Tom's, the
+      deadline ran while he had it.
+
+    The lookup of K1's kept deadline, nested in the lookup of who had a lead when its clock
+    ran, was not tied to the lead: it read the first kept deadline of any lead in the
+    database (K1's Thursday) for K2 as well, found Friday's handover after it and charged
+    K2's miss to Maya. Feedback by rep: Tom 0 of 2, Maya none; the team's 0 of 2."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    away = AwayStore(store.db)
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    leads = []
+    for name in ("k1", "k2"):
+        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+        leads.append(result.lead.id)
+    k1, k2 = leads
+    await services.claim(k1, TOM, at(11, 5))
+    await services.log_attempt(k1, TOM, "call", at(11, 10))
+    await services.claim(k2, MAYA, day(25, 10))
+    await services.log_attempt(k2, MAYA, "call", day(25, 10))
+    await away.set(TOM, day(26, 17), "Leave", TOM, day(25, 9))
+    await sweeper.run(day(26, 11, 6))  # K1's feedback deadline has passed: offered
+    (offer,) = [e.data for e in await store.events(k1) if e.type == "offered"]
+    assert offer["from"] == TOM and offer["feedback_due"] == "2026-11-26T00:05:00.000000+00:00"
+    await services.claim(k1, MAYA, day(26, 12))
+    await services.dispose(k1, MAYA, "progressing", day(26, 12, 5))
+    await services.reassign(k2, MANAGER, TOM, day(27, 10))
+    assert (await services.lead(k2)).disposition_due_at == day(28, 10)
+
+    report = await reports.report(W48, day(1, 12))
+    (team,) = [k for k in report.headline if k.key == "feedback"]
+    assert team.detail == "0 of 2"
+    assert kpi(report.by_rep, "feedback") == [(MAYA, None, "0 of 0"), (TOM, 0.0, "0 of 2")]
+    assert_by_rep_adds_up(report)
