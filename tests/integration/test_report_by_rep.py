@@ -353,12 +353,15 @@ async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
     await services.log_attempt(a3, TOM, "call", at(14))
     await services.dispose(a2, MAYA, "progressing", day(24, 10))
     await services.dispose(a3, TOM, "progressing", day(24, 10))
-    await sweeper.run(day(26, 11, 5))  # A1's feedback deadline: offered
+    # A1's feedback deadline: offered once it has passed (an answer at it is in time)
+    await sweeper.run(day(26, 11, 5))
+    assert (await services.lead(a1)).owner == MAYA
+    await sweeper.run(day(26, 11, 5) + timedelta(seconds=1))
     assert (await services.lead(a1)).owner is None
     await services.claim(a1, TOM, day(26, 12))
     await services.dispose(a1, TOM, "progressing", day(26, 12, 5))
     await services.dispose(a1, TOM, "qualified", day(1, 10))
-    await sweeper.run(day(7, 11, 5))  # A2's final deadline: offered
+    await sweeper.run(day(7, 11, 5) + timedelta(seconds=1))  # A2's final deadline: offered
     lead = await services.lead(a2)
     assert lead.owner is None and lead.final_due_at is None
     # Each offer keeps the deadlines that had run (answered or passed) when it cleared them.
