@@ -194,7 +194,10 @@ def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
             .where(
                 offer.lead_id == lead.lead_id,
                 offer.type == "offered",
-                offer.at >= lead.started_at,
+                # Only a claimed cycle has deadlines an offer keeps (it keeps them when it
+                # releases a claimed lead), and from its first claim: a cycle that ended with
+                # no disposition (nurtured at intake) has no end to bound a later cycle's by.
+                offer.at >= lead.claimed_at,
                 lead.dispositioned_at.is_(None) | (offer.at <= lead.dispositioned_at),
                 kept.is_not(None),
             )

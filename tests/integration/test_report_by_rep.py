@@ -465,3 +465,55 @@ async def test_an_offers_kept_deadline_is_read_for_its_own_lead_only(
     assert team.detail == "0 of 2"
     assert kpi(report.by_rep, "feedback") == [(MAYA, None, "0 of 0"), (TOM, 0.0, "0 of 2")]
     assert_by_rep_adds_up(report)
+
+
+async def test_an_offer_in_a_later_cycle_keeps_nothing_for_the_lead_nurtured_at_intake(
+    store: Store, policy: Policy
+) -> None:
+    """A lead arrives Mon 23 Nov 11:00 with a score of 35: nurtured at intake (its first
+    cycle: never an MQL, never claimed). On Tuesday 10:00 marketing sends it again with a demo
+    request and a score of 90: it qualifies, and its second cycle is posted; Maya claims it at
+    10:05, calls and marks it progressing on Wednesday, but leaves it open past its final
+    deadline (Tue 8 Dec 10:05), away from Monday 7 Dec: the sweep offers it to the pool just
+    after that deadline, keeping it (Maya's miss).
+
+    A cycle that ended without a disposition (the nurtured first one) has no end the lookup
+    of an offer's kept deadlines could bound it by, and read the second cycle's offer as its
+    own: the week's final disposition counted the nurtured cycle as a second miss, charged
+    to Maya (0 of 2). Only a claimed cycle has deadlines an offer can keep: the team's 0 of 1,
+    Maya's 0 of 1."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    away = AwayStore(store.db)
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    first = await services.intake(lead_payload("hs-n", score=35), at(11))
+    assert isinstance(first, Stored) and first.lead.stage.value == "nurture"
+    demo = {"type": "demo_request", "title": "Book a demo"}
+    again = lead_payload("hs-n", engagement=[*lead_payload()["engagement"], demo])
+    again["score"] = 90
+    second = await services.intake(again, day(24, 10))
+    assert isinstance(second, Stored) and second.requalified
+    lead_id = first.lead.id
+    await store.mark_posted(lead_id, second.lead.channel, "2.n", day(24, 10))
+    await services.claim(lead_id, MAYA, day(24, 10, 5))
+    await services.log_attempt(lead_id, MAYA, "call", day(24, 10, 5))
+    await services.dispose(lead_id, MAYA, "progressing", day(25, 10))
+    final_due = (await services.lead(lead_id)).final_due_at
+    assert final_due is not None
+    await away.set(MAYA, day(11, 17), "Leave", MAYA, day(7, 9))
+    await sweeper.run(final_due + timedelta(seconds=1))
+    (offer,) = [e.data for e in await store.events(lead_id) if e.type == "offered"]
+    assert offer["from"] == MAYA and "final_due" in offer
+
+    report = await reports.report(W48, final_due + timedelta(days=1))
+    (team,) = [k for k in report.headline if k.key == "final"]
+    assert team.detail == "0 of 1"
+    assert (MAYA, 0.0, "0 of 1") in kpi(report.by_rep, "final")
+    assert_by_rep_adds_up(report)
