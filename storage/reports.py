@@ -194,12 +194,19 @@ def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
             .where(
                 offer.lead_id == lead.lead_id,
                 offer.type == "offered",
-                offer.at >= lead.started_at,
+                # Only a claimed cycle has deadlines an offer keeps (it keeps them when it
+                # releases a claimed lead), and from its first claim: a cycle that ended with
+                # no disposition (nurtured at intake) has no end to bound a later cycle's by.
+                offer.at >= lead.claimed_at,
                 lead.dispositioned_at.is_(None) | (offer.at <= lead.dispositioned_at),
                 kept.is_not(None),
             )
             .order_by(offer.at, offer.id)
             .limit(1)
+            # Tied to the cycle's row however deep it is read: inside the handovers' lookup
+            # (`handed_over`), auto-correlation would stop at that lookup's `events` and read
+            # the cycle rows' table afresh, every lead's first kept deadline for each.
+            .correlate_except(_OFFERS)
             .scalar_subquery()
         )
         dues[clock] = func.coalesce(first, rows[clock])

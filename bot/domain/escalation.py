@@ -240,22 +240,30 @@ MISSES = frozenset({"notify_manager", "reassign"})
 """The steps that tell the managers of a miss (the escalations channel) or act on one."""
 
 
-def fires_at(at: datetime, window: Window, step: EscalationStep) -> datetime:
+def fires_at(at: datetime, window: Window, step: EscalationStep, offers: bool = False) -> datetime:
     """When a step timed `at` may fire: then, unless it tells of a miss (`MISSES`) and comes
     at its window's deadline, which it then waits out: the report counts an answer at the
     deadline itself as in time (a touch at it is on time, a rejection at it leaves the lead
     out of first-touch compliance: storage/reports.py `_deadline_counts`, `first_touch_due`),
     so the escalations channel must not tell of a miss at that instant. A reminder may come
-    at the deadline ("due now")."""
-    if step.do not in MISSES or at < window.due:
+    at the deadline ("due now"). `offers`: the lead's rep is away, so any step at its
+    deadline acts on a miss (bot/services/sweep.py `decide` offers the lead to the pool)."""
+    if (step.do not in MISSES and not offers) or at < window.due:
         return at
     return max(at, window.due + JUST_AFTER)
 
 
-def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str, int]]) -> Plan:
+def plan(
+    lead: LeadView,
+    policy: Policy,
+    now: datetime,
+    recorded: set[tuple[str, int]],
+    offers: bool = False,
+) -> Plan:
     """Which steps fire now, which are skipped, and when the lead is due again.
 
     `recorded` holds the (ladder, step index) pairs of this cycle already fired or skipped.
+    `offers`: the lead's rep (or the rep it is suggested to) is away (`fires_at`).
     """
     if lead.stage in (Stage.RECYCLE, Stage.NURTURE):
         back = lead.next_action_at
@@ -269,12 +277,12 @@ def plan(lead: LeadView, policy: Policy, now: datetime, recorded: set[tuple[str,
         ripe = [
             DueStep(window.ladder, index, step, at, window)
             for index, (step, at) in enumerate(zip(steps, times, strict=True))
-            if fires_at(at, window, step) <= now and (window.ladder, index) not in recorded
+            if fires_at(at, window, step, offers) <= now and (window.ladder, index) not in recorded
         ]
         upcoming += [
-            fires_at(at, window, step)
+            fires_at(at, window, step, offers)
             for index, (step, at) in enumerate(zip(steps, times, strict=True))
-            if fires_at(at, window, step) > now and (window.ladder, index) not in recorded
+            if fires_at(at, window, step, offers) > now and (window.ladder, index) not in recorded
         ]
         if not snoozed:  # a manager said "not now": look again when the snooze ends
             ripe_all += ripe

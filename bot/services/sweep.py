@@ -250,7 +250,10 @@ def decide(
     `away`: the reps away now; turns pass over them, and a lead whose owner (or suggested
     owner) is away goes back to the pool when one of its deadlines passes."""
     policy = policies[lead.sla_version]
-    plan = escalation.plan(lead, policy, now, recorded)
+    person = lead.owner or lead.suggested_owner
+    # An away rep's lead is offered once a deadline has passed, not at its very instant (an
+    # answer then is in time): `fires_at`.
+    plan = escalation.plan(lead, policy, now, recorded, offers=person in away)
     if plan.recycle and lead.stage is Stage.NURTURE:
         return _reengage(lead, policy, _Turns(pick, current or policy, now, away), now)
     turns = _Turns(pick, policy, now, away)
@@ -273,7 +276,6 @@ def decide(
         change.events.append(
             ("escalated", {"ladder": due.ladder, "step": due.step.percent, "action": due.step.do})
         )
-        person = lead.owner or lead.suggested_owner
         if person in away and due.at >= due.window.due:
             _offer(change, lead, person, recorded, policy, turns, now)
         elif person in away and due.step.do == "remind_owner":

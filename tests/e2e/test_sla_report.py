@@ -476,6 +476,10 @@ async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_mi
     clock.advance(days=1)  # Thursday 11:00: the feedback deadline
     await stack.handoff.sweeper.run(clock())
     await stack.settle()
+    assert (await stack.services.lead(1)).owner == REP  # an answer now would be in time
+    clock.advance(seconds=1)  # just after it: offered
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
     lead = await stack.services.lead(1)
     assert lead.owner is None and lead.suggested_owner == "U0REP2"
     clock.advance(minutes=5)
@@ -491,3 +495,42 @@ async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_mi
         "• <@U0REP2>: 1 MQL · MQL→SAL 100% 🟢",
         f"• <@{REP}>: 0 MQLs · First touch 100% 🟢 · Feedback 0% 🔴 · speed 0m",
     ], by_rep
+
+
+async def test_an_away_reps_lead_is_not_offered_at_the_very_instant_of_its_deadline(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims a hot lead Monday 11:00 and calls at once; its feedback is due Thursday
+    11:00. She is away from Wednesday, but at 11:00 sharp on Thursday she marks it
+    *Contacted – progressing*, and the report counts an answer at the deadline itself as in
+    time. The sweep at 11:00 sharp offered the lead to the pool first (an away rep's lead is
+    offered on a step at its deadline: here the owner's 100% reminder), so her answer came
+    to a lead no longer hers, and the offer kept the deadline as missed. The offer waits
+    until the deadline has passed, as the managers' alert does."""
+    status, _ = await stack.post_lead(lead_payload("hs-1"))
+    assert status == 201
+    await stack.settle()
+    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    clock.advance(days=2)  # Wednesday 11:00
+    answer = await stack.driver.command(REP, "/handoff", "away 2026-12-04")
+    assert answer.status == 200
+    clock.advance(days=1)  # Thursday 11:00: the feedback deadline
+    lead = await stack.services.lead(1)
+    assert lead.disposition_due_at == clock()
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    lead = await stack.services.lead(1)
+    assert lead.owner == REP and lead.next_action_at is not None
+    assert lead.next_action_at > clock()
+    await stack.services.dispose(1, REP, "progressing", clock())
+    await stack.settle()
+    clock.advance(minutes=5)
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == REP
+
+    text = await report_for(stack, MANAGER)
+    assert "*Feedback completion*\n100% 🟢 (target 90%)\n1 of 1\n" in text, text

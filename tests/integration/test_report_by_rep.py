@@ -353,12 +353,15 @@ async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
     await services.log_attempt(a3, TOM, "call", at(14))
     await services.dispose(a2, MAYA, "progressing", day(24, 10))
     await services.dispose(a3, TOM, "progressing", day(24, 10))
-    await sweeper.run(day(26, 11, 5))  # A1's feedback deadline: offered
+    # A1's feedback deadline: offered once it has passed (an answer at it is in time)
+    await sweeper.run(day(26, 11, 5))
+    assert (await services.lead(a1)).owner == MAYA
+    await sweeper.run(day(26, 11, 5) + timedelta(seconds=1))
     assert (await services.lead(a1)).owner is None
     await services.claim(a1, TOM, day(26, 12))
     await services.dispose(a1, TOM, "progressing", day(26, 12, 5))
     await services.dispose(a1, TOM, "qualified", day(1, 10))
-    await sweeper.run(day(7, 11, 5))  # A2's final deadline: offered
+    await sweeper.run(day(7, 11, 5) + timedelta(seconds=1))  # A2's final deadline: offered
     lead = await services.lead(a2)
     assert lead.owner is None and lead.final_due_at is None
     # Each offer keeps the deadlines that had run (answered or passed) when it cleared them.
@@ -408,3 +411,109 @@ async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
     erased = await reports.report(W48, as_of)
     assert kpi(erased.by_rep, "feedback") == kpi(report.by_rep, "feedback")
     assert kpi(erased.by_rep, "final") == kpi(report.by_rep, "final")
+
+
+async def test_an_offers_kept_deadline_is_read_for_its_own_lead_only(
+    store: Store, policy: Policy
+) -> None:
+    """Two hot enterprise leads arrive Mon 23 Nov 11:00.
+
+    - K1: Tom claims it at 11:05 and calls at 11:10; he is away from Wednesday to Thursday
+      17:00, so at its feedback deadline (Thu 26 Nov 11:05) the sweep offers it to the pool,
+      keeping that deadline (missed, Tom's); Maya claims it at 12:00 and marks it progressing.
+    - K2: Maya claims it on Wed 25 Nov 10:00 (feedback due Sat 28 Nov 10:00); on Friday, before
+      the deadline, a manager hands it to Tom, who gives no feedback: the miss is Tom's, the
+      deadline ran while he had it.
+
+    The lookup of K1's kept deadline, nested in the lookup of who had a lead when its clock
+    ran, was not tied to the lead: it read the first kept deadline of any lead in the
+    database (K1's Thursday) for K2 as well, found Friday's handover after it and charged
+    K2's miss to Maya. Feedback by rep: Tom 0 of 2, Maya none; the team's 0 of 2."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    away = AwayStore(store.db)
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    leads = []
+    for name in ("k1", "k2"):
+        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+        assert isinstance(result, Stored)
+        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+        leads.append(result.lead.id)
+    k1, k2 = leads
+    await services.claim(k1, TOM, at(11, 5))
+    await services.log_attempt(k1, TOM, "call", at(11, 10))
+    await services.claim(k2, MAYA, day(25, 10))
+    await services.log_attempt(k2, MAYA, "call", day(25, 10))
+    await away.set(TOM, day(26, 17), "Leave", TOM, day(25, 9))
+    await sweeper.run(day(26, 11, 6))  # K1's feedback deadline has passed: offered
+    (offer,) = [e.data for e in await store.events(k1) if e.type == "offered"]
+    assert offer["from"] == TOM and offer["feedback_due"] == "2026-11-26T00:05:00.000000+00:00"
+    await services.claim(k1, MAYA, day(26, 12))
+    await services.dispose(k1, MAYA, "progressing", day(26, 12, 5))
+    await services.reassign(k2, MANAGER, TOM, day(27, 10))
+    assert (await services.lead(k2)).disposition_due_at == day(28, 10)
+
+    report = await reports.report(W48, day(1, 12))
+    (team,) = [k for k in report.headline if k.key == "feedback"]
+    assert team.detail == "0 of 2"
+    assert kpi(report.by_rep, "feedback") == [(MAYA, None, "0 of 0"), (TOM, 0.0, "0 of 2")]
+    assert_by_rep_adds_up(report)
+
+
+async def test_an_offer_in_a_later_cycle_keeps_nothing_for_the_lead_nurtured_at_intake(
+    store: Store, policy: Policy
+) -> None:
+    """A lead arrives Mon 23 Nov 11:00 with a score of 35: nurtured at intake (its first
+    cycle: never an MQL, never claimed). On Tuesday 10:00 marketing sends it again with a demo
+    request and a score of 90: it qualifies, and its second cycle is posted; Maya claims it at
+    10:05, calls and marks it progressing on Wednesday, but leaves it open past its final
+    deadline (Tue 8 Dec 10:05), away from Monday 7 Dec: the sweep offers it to the pool just
+    after that deadline, keeping it (Maya's miss).
+
+    A cycle that ended without a disposition (the nurtured first one) has no end the lookup
+    of an offer's kept deadlines could bound it by, and read the second cycle's offer as its
+    own: the week's final disposition counted the nurtured cycle as a second miss, charged
+    to Maya (0 of 2). Only a claimed cycle has deadlines an offer can keep: the team's 0 of 1,
+    Maya's 0 of 1."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    services = Services(store, book, Wakes())
+    away = AwayStore(store.db)
+    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
+    reports = Reports(ReportStore(store.db), book)
+
+    def day(date: int, hour: int, minute: int = 0) -> datetime:
+        month = 11 if date > 20 else 12
+        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+    first = await services.intake(lead_payload("hs-n", score=35), at(11))
+    assert isinstance(first, Stored) and first.lead.stage.value == "nurture"
+    demo = {"type": "demo_request", "title": "Book a demo"}
+    again = lead_payload("hs-n", engagement=[*lead_payload()["engagement"], demo])
+    again["score"] = 90
+    second = await services.intake(again, day(24, 10))
+    assert isinstance(second, Stored) and second.requalified
+    lead_id = first.lead.id
+    await store.mark_posted(lead_id, second.lead.channel, "2.n", day(24, 10))
+    await services.claim(lead_id, MAYA, day(24, 10, 5))
+    await services.log_attempt(lead_id, MAYA, "call", day(24, 10, 5))
+    await services.dispose(lead_id, MAYA, "progressing", day(25, 10))
+    final_due = (await services.lead(lead_id)).final_due_at
+    assert final_due is not None
+    await away.set(MAYA, day(11, 17), "Leave", MAYA, day(7, 9))
+    await sweeper.run(final_due + timedelta(seconds=1))
+    (offer,) = [e.data for e in await store.events(lead_id) if e.type == "offered"]
+    assert offer["from"] == MAYA and "final_due" in offer
+
+    report = await reports.report(W48, final_due + timedelta(days=1))
+    (team,) = [k for k in report.headline if k.key == "final"]
+    assert team.detail == "0 of 1"
+    assert (MAYA, 0.0, "0 of 1") in kpi(report.by_rep, "final")
+    assert_by_rep_adds_up(report)
