@@ -25,6 +25,8 @@ async def test_only_an_app_token_opens_a_connection_and_a_url_is_single_use() ->
         headers = {"Authorization": "Bearer xapp-app"}
         async with session.post(f"{sim.api_url}auth.test", headers=headers) as resp:
             assert (await resp.json())["error"] == "not_allowed_token_type"
+        async with session.get(f"{sim.api_url}apps.connections.open", headers=headers) as resp:
+            assert (await resp.json())["error"] == "insecure_request"  # POST only
         answer = await open_url(session, sim, "xapp-app")
         assert answer["ok"] and answer["url"].startswith("ws://127.0.0.1:")
         async with session.ws_connect(answer["url"]) as ws:
