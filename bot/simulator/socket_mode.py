@@ -328,11 +328,17 @@ class SocketModeEndpoint:
         for attempt, after in enumerate(self.retry_after, start=1):
             await self.sleep(after)
             try:
-                _, answer = await self._deliver("events_api", first.payload, attempt, RETRY_REASON)
+                retry, answer = await self._deliver(
+                    "events_api", first.payload, attempt, RETRY_REASON
+                )
             except (LookupError, ConnectionError):
                 continue
-            if await _in_time(answer):
-                return
+            self._waiting[retry.envelope_id] = (retry, answer)  # awaited: not yet missing
+            try:
+                if await _in_time(answer):
+                    return
+            finally:
+                self._waiting.pop(retry.envelope_id, None)
 
     async def wait_retries(self) -> None:
         """Wait until every retry Slack would still send has been sent and answered (or not)."""
