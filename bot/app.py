@@ -54,6 +54,7 @@ from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
 from bot.traffic import Traffic
 from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
+from handlers.socket_client import OverlappingSocketModeClient
 from storage import db
 from storage.away import AwayStore
 from storage.crm import CrmOutboxStore
@@ -173,6 +174,13 @@ class Handoff:
         )
         self.socket.client.wss_uri = url  # None: the handler asks Slack itself
         await self.socket.connect_async()
+
+    @property
+    def socket_turned_off(self) -> asyncio.Event | None:
+        """Set when Slack says Socket Mode was turned off for the app (`link_disabled`): no
+        request will come over the socket any more. None without a socket."""
+        client = self.socket.client if self.socket is not None else None
+        return client.turned_off if isinstance(client, OverlappingSocketModeClient) else None
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Serve HTTP; returns the bound port (pass port=0 for any free one)."""

@@ -12,6 +12,13 @@ an event, never an interaction). This client reads the old connection until Slac
 (or `RETIRE_SECONDS` pass), answers what arrives there, and opens the new one meanwhile. Not
 for `too_many_websockets` (the app holds more connections than Slack allows): another one
 opened first would only add to them, so there the old one is closed first, as slack_sdk does.
+
+Nor for `link_disabled`: Slack sends it when Socket Mode is turned off in the app's settings,
+and from then on sends every event, press and command to the app's Request URL instead ("When
+you turn Socket Mode off, the Request URL will be used once again to receive events",
+https://docs.slack.dev/apis/events-api/using-socket-mode/). A new connection would receive
+nothing, so the client opens none (slack_sdk reconnects for any disconnect, and again every
+10 s once Slack has closed the connection) and sets `turned_off`, for `serve` to stop on.
 """
 
 from __future__ import annotations
@@ -27,6 +34,14 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 # closes it about 10 s after its `disconnect` message.
 RETIRE_SECONDS = 30.0
 TOO_MANY = "too_many_websockets"
+LINK_DISABLED = "link_disabled"
+TURNED_OFF = (
+    "Socket Mode was turned off for this app in its settings (Slack's disconnect reason "
+    "link_disabled): Slack now sends its events, presses and commands to the app's Request URL, "
+    "not over Socket Mode. Turn Socket Mode back on (the app's settings at api.slack.com/apps, "
+    "Socket Mode) and start `handoff serve --socket` again, or run `handoff serve` behind that "
+    "Request URL (docs/operations.md#socket-mode)"
+)
 
 
 class OverlappingSocketModeClient(SocketModeClient):
@@ -39,15 +54,29 @@ class OverlappingSocketModeClient(SocketModeClient):
         self._draining: set[asyncio.Task[None]] = set()
         self._came_on: dict[str, ClientWebSocketResponse] = {}  # envelope id: its connection
         self._too_many = False  # Slack's last disconnect said the app has too many connections
+        self.turned_off = asyncio.Event()  # Slack said Socket Mode was turned off (link_disabled)
+
+    async def enqueue_message(self, message: str) -> None:
+        if LINK_DISABLED in message and _is_link_disabled(message):
+            # As it is read, before the reader reads on and finds the connection closed: no
+            # reconnect, now or then (slack_sdk's reader and monitor reconnect only while
+            # auto_reconnect_enabled).
+            self.default_auto_reconnect_enabled = self.auto_reconnect_enabled = False
+            self.turned_off.set()
+        await super().enqueue_message(message)
 
     async def run_message_listeners(self, message: dict, raw_message: str) -> None:
         if message.get("type") == "disconnect":
+            if message.get("reason") == LINK_DISABLED:
+                return  # no new connection (slack_sdk opens one for any disconnect)
             self._too_many = message.get("reason") == TOO_MANY
         await super().run_message_listeners(message, raw_message)
 
     async def connect(self) -> None:
         old, receiver = self.current_session, self.message_receiver
         too_many, self._too_many = self._too_many, False
+        if self.turned_off.is_set():
+            return  # Slack sends nothing over Socket Mode any more: no connection to open
         if (
             too_many
             or self.closed
@@ -117,6 +146,18 @@ class OverlappingSocketModeClient(SocketModeClient):
             with contextlib.suppress(Exception):
                 await session.close()
         await super().close()
+
+
+def _is_link_disabled(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return (
+        isinstance(message, dict)
+        and message.get("type") == "disconnect"
+        and message.get("reason") == LINK_DISABLED
+    )
 
 
 def _envelope_id(text: str) -> str | None:

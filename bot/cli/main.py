@@ -111,6 +111,7 @@ def check(path: str) -> int:
 async def _serve(settings: Settings, socket_mode: bool) -> None:
     from bot.app import create, settle_heap
     from bot.services import report_process
+    from handlers.socket_client import TURNED_OFF
 
     handoff = await create(settings, socket_mode=socket_mode)
     try:
@@ -146,16 +147,33 @@ async def _serve(settings: Settings, socket_mode: bool) -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored (`cmd &` in a script,
         loop.add_signal_handler(signal.SIGINT, stop.set)  # POSIX): stays ignored, as `import`'s
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    turned_off: asyncio.Event | None = None
+    watch: asyncio.Task[None] | None = None
     try:
         if socket_mode:
             await handoff.connect_socket()
             log.info("connected to Slack in Socket Mode")
+            turned_off = handoff.socket_turned_off
+            if turned_off is not None:  # Socket Mode turned off: stop, as on Ctrl-C
+                watch = asyncio.create_task(_set_when(turned_off, stop))
         await _wait_for_stop(handoff.readiness, settings.shutdown_drain, stop, terminated)
         log.info("stopping: finishing what is under way (%.0f s at most)", settings.shutdown_grace)
     finally:  # also when Slack refuses the app token: nothing is left running
+        if watch is not None:
+            watch.cancel()
         await handoff.close(settings.shutdown_grace)
         await asyncio.to_thread(report_process.shutdown)  # the report worker goes with it
+    if turned_off is not None and turned_off.is_set():
+        # Reconnecting cannot help: Slack sends nothing over Socket Mode until it is turned on
+        # again. One line and exit code 2, as for an app token Slack refuses; a supervisor
+        # that restarts `serve` shows the failure instead of a server that takes no press.
+        raise ConfigError(TURNED_OFF)
     log.info("stopped")
+
+
+async def _set_when(happened: asyncio.Event, then: asyncio.Event) -> None:
+    await happened.wait()
+    then.set()
 
 
 async def _wait_for_stop(

@@ -18,6 +18,7 @@ import aiohttp
 from bot.simulator.blockkit import InvalidPayload, buttons_in, validate_blocks
 from bot.simulator.data import Message, OpenView
 from bot.simulator.server import SlackSimulator
+from bot.simulator.socket_mode import RETRY_REASON
 
 Json = dict[str, Any]
 InputValue = str | list[str] | int | None
@@ -728,7 +729,7 @@ class SocketModeDriver(SlackDriver):
             kind,
             payload,
             retry_attempt=retry_attempt,
-            retry_reason="timeout" if retry_attempt else "",
+            retry_reason=RETRY_REASON if retry_attempt else "",
             timeout=self.ack_timeout,
         )
         elapsed = time.perf_counter() - started
@@ -741,7 +742,8 @@ class SocketModeDriver(SlackDriver):
         raise NotImplementedError("Socket Mode sends envelopes, not HTTP bodies")
 
     async def resend(self, retry_num: int = 1) -> DriverResponse:
-        """Send the last envelope again with `retry_attempt`, as Slack retries an event."""
+        """Send the last envelope again with `retry_attempt`, as Slack retries an event (an
+        event only: Slack sends no command or interactive payload again)."""
         if self._last is None:
             raise LookupError("nothing was sent yet")
         return await self._envelope(*self._last, retry_num)

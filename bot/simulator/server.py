@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 # up or expired it answers 404 `used_url` / `expired_url`). Its age is read on
 # `interaction_clock`, so a test travels past it without sleeping.
 RESPONSE_URL_USES = 5
+# Methods whose reference lists `insecure_request`, "The method was not called via a `POST`
+# request" (apps.connections.open: https://docs.slack.dev/reference/methods/apps.connections.open).
+POST_ONLY = frozenset({"apps.connections.open"})
 RESPONSE_URL_TTL = 30 * 60.0
 
 
@@ -146,6 +149,8 @@ class SlackSimulator(
             call.args = await read_args(request, call.method)
         except ApiError as exc:
             return finish(call, {"ok": False, "error": exc.error})
+        if call.method in POST_ONLY and request.method != "POST":
+            return finish(call, {"ok": False, "error": "insecure_request"})
         try:
             bad_auth = auth_error(request, call.args, call.method, self.refused_tokens)
             if bad_auth:

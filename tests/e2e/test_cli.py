@@ -785,6 +785,56 @@ async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     assert sim.socket_mode.connections == []
 
 
+async def test_serve_socket_stops_with_one_line_when_socket_mode_is_turned_off(
+    tmp_path: Path,
+) -> None:
+    """Socket Mode turned off in the app's settings: Slack sends `link_disabled` and from then
+    on sends every request to the Request URL ("When you turn Socket Mode off, the Request URL
+    will be used once again to receive events", https://docs.slack.dev/apis/events-api/using-socket-mode/).
+    A new connection would take no request: `serve --socket` opens none (slack_sdk's client
+    reconnected, and again every 10 s once Slack closed the connection), finishes what is
+    under way and stops with one line naming the problem, exit code 2."""
+    async with SlackSimulator() as sim:
+        variables = clean_env(
+            SLACK_BOT_TOKEN="xoxb-serve-test",
+            SLACK_APP_TOKEN="xapp-serve-test",
+            SLACK_API_URL=sim.api_url,
+            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            HOST="127.0.0.1",
+            PORT=str(free_port()),
+        )
+        process = await asyncio.create_subprocess_exec(
+            *HANDOFF,
+            "serve",
+            "--socket",
+            env=variables,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await sim.socket_mode.wait_connected(timeout=60)
+            connection = await sim.socket_mode.disconnect("link_disabled")
+            await sim.socket_mode.hang_up(connection)  # Slack closes it
+            out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    said = err.decode()
+    assert process.returncode == 2, said + out.decode()
+    assert said.count("Socket Mode was turned off") == 1
+    assert (
+        "handoff: Socket Mode was turned off for this app in its settings (Slack's disconnect "
+        "reason link_disabled): Slack now sends its events, presses and commands to the app's "
+        "Request URL, not over Socket Mode. Turn Socket Mode back on"
+    ) in said
+    assert "Traceback" not in said and "Retrying" not in said
+    assert len(sim.calls_to("apps.connections.open")) == 1  # no reconnect
+    assert sim.socket_mode.opened == 1 and sim.socket_mode.connections == []
+
+
 def test_a_child_a_test_sends_sigint_has_its_default_action_however_the_run_began() -> None:
     """A run started in the background by a script ignores SIGINT, and so would every child it
     starts; those the tests send SIGINT to are started with its default action instead."""

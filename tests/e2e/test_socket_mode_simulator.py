@@ -25,6 +25,8 @@ async def test_only_an_app_token_opens_a_connection_and_a_url_is_single_use() ->
         headers = {"Authorization": "Bearer xapp-app"}
         async with session.post(f"{sim.api_url}auth.test", headers=headers) as resp:
             assert (await resp.json())["error"] == "not_allowed_token_type"
+        async with session.get(f"{sim.api_url}apps.connections.open", headers=headers) as resp:
+            assert (await resp.json())["error"] == "insecure_request"  # POST only
         answer = await open_url(session, sim, "xapp-app")
         assert answer["ok"] and answer["url"].startswith("ws://127.0.0.1:")
         async with session.ws_connect(answer["url"]) as ws:
@@ -68,6 +70,7 @@ async def test_envelopes_are_acknowledged_late_or_never_and_recorded(
 
 async def test_a_refresh_warns_the_connection_sends_to_the_next_one_then_closes_it() -> None:
     async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        sim.socket_mode.retry_after = ()  # the events left unanswered here are not sent again
         async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as old:
             hello = await old.receive_json()
             assert hello["num_connections"] == 1
@@ -91,3 +94,126 @@ async def test_a_refresh_warns_the_connection_sends_to_the_next_one_then_closes_
                 assert (await old.receive()).type == aiohttp.WSMsgType.CLOSE
             with pytest.raises(ValueError, match="disconnect reason"):
                 await sim.socket_mode.disconnect("bored")
+
+
+class Travel:
+    """The endpoint's waits between Slack's retries, recorded and passed at once."""
+
+    def __init__(self) -> None:
+        self.waited: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waited.append(seconds)
+
+
+async def test_an_event_never_acknowledged_is_sent_again_three_times_then_given_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """https://docs.slack.dev/apis/events-api#retries: a failed delivery is retried up to 3
+    times (nearly at once, after 1 minute, after 5 minutes), each saying its attempt and why
+    (`http_timeout`: no answer within 3 s); in Socket Mode in the envelope."""
+    monkeypatch.setattr(socket_mode, "ACK_WITHIN", 0.05)
+    async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        sim.socket_mode.sleep = travel = Travel()
+        async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as ws:
+            await ws.receive_json(timeout=10)  # hello
+            event = {"type": "event_callback", "event_id": "Ev1", "event": {"type": "x"}}
+            sent = await sim.socket_mode.send("events_api", event, timeout=0.1)
+            await sim.socket_mode.wait_retries()
+            received = [await ws.receive_json(timeout=10) for _ in range(4)]
+            assert [(r["retry_attempt"], r["retry_reason"]) for r in received] == [
+                (0, ""),
+                (1, "http_timeout"),
+                (2, "http_timeout"),
+                (3, "http_timeout"),
+            ]
+            assert all(r["payload"] == event and r["type"] == "events_api" for r in received)
+            assert len({r["envelope_id"] for r in received}) == 4  # each attempt its envelope
+            assert received[0]["envelope_id"] == sent.envelope_id
+            assert travel.waited == [0.0, 60.0, 300.0]
+            assert len(sim.socket_mode.envelopes) == 4  # and no fifth
+            assert [e.retry_attempt for e in sim.socket_mode.missing_acks] == [0, 1, 2, 3]
+
+
+async def test_a_late_acknowledgement_is_retried_and_an_answered_retry_ends_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slack considers a delivery answered after 3 s failed (it retries it), and stops at the
+    first attempt acknowledged in time; the late acknowledgement is recorded, not a stray."""
+    monkeypatch.setattr(socket_mode, "ACK_WITHIN", 1.0)  # the retry is answered well within
+    async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        sim.socket_mode.sleep = travel = Travel()
+        async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as ws:
+            await ws.receive_json(timeout=10)  # hello
+            sending = asyncio.create_task(
+                sim.socket_mode.send("events_api", {"event_id": "Ev2"}, timeout=5)
+            )
+            first = await ws.receive_json(timeout=10)
+            retry = await ws.receive_json(timeout=10)  # sent while the first is still unanswered
+            assert (retry["retry_attempt"], retry["retry_reason"]) == (1, "http_timeout")
+            await ws.send_str(json.dumps({"envelope_id": retry["envelope_id"]}))
+            await ws.send_str(json.dumps({"envelope_id": first["envelope_id"]}))
+            late = await sending
+            await sim.socket_mode.wait_retries()
+        envelopes = sim.socket_mode.envelopes
+        assert [e.retry_attempt for e in envelopes] == [0, 1]
+        assert late.acknowledged and late.late and not envelopes[1].late
+        assert travel.waited == [0.0]
+        assert sim.socket_mode.strays == [] and sim.socket_mode.missing_acks == []
+
+
+async def test_an_answered_event_a_command_and_a_press_are_never_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the Events API retries: a slash command or an interactive payload left
+    unanswered shows the person an error, and is not sent again."""
+    monkeypatch.setattr(socket_mode, "ACK_WITHIN", 1.0)  # the event is answered well within
+    async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        sim.socket_mode.sleep = Travel()
+        async with session.ws_connect((await open_url(session, sim, "xapp-app"))["url"]) as ws:
+            await ws.receive_json(timeout=10)  # hello
+
+            async def acks() -> None:
+                envelope = await ws.receive_json(timeout=10)
+                await ws.send_str(json.dumps({"envelope_id": envelope["envelope_id"]}))
+
+            answered, _ = await asyncio.gather(
+                sim.socket_mode.send("events_api", {"event_id": "Ev3"}), acks()
+            )
+            assert answered.acknowledged and not answered.late
+            await sim.socket_mode.send("slash_commands", {"command": "/sla"}, timeout=0.1)
+            await sim.socket_mode.send("interactive", {"type": "block_actions"}, timeout=0.1)
+            await sim.socket_mode.wait_retries()
+            assert [e.type for e in sim.socket_mode.envelopes] == [
+                "events_api",
+                "slash_commands",
+                "interactive",
+            ]
+            with pytest.raises(ValueError, match="Events API events only"):
+                await sim.socket_mode.send("interactive", {}, retry_attempt=1)
+
+
+async def test_socket_mode_turned_off_tells_every_connection_and_sends_over_none() -> None:
+    """https://docs.slack.dev/apis/events-api/using-socket-mode#disconnect: toggling Socket
+    Mode off sends `link_disabled`; then "the Request URL will be used once again to receive
+    events", not a WebSocket."""
+    async with SlackSimulator() as sim, aiohttp.ClientSession() as session:
+        url = (await open_url(session, sim, "xapp-app"))["url"]
+        async with session.ws_connect(url) as one:
+            await one.receive_json(timeout=10)  # hello
+            url = (await open_url(session, sim, "xapp-app"))["url"]
+            async with session.ws_connect(url) as two:
+                await two.receive_json(timeout=10)  # hello
+                await sim.socket_mode.disconnect("link_disabled")
+                said = {"type": "disconnect", "reason": "link_disabled"}
+                for ws in (one, two):
+                    assert {**(await ws.receive_json(timeout=10)), "debug_info": None} == {
+                        **said,
+                        "debug_info": None,
+                    }
+                with pytest.raises(LookupError, match="link_disabled"):
+                    await sim.socket_mode.send("interactive", {}, timeout=0.1)
+                sim.socket_mode.link_enabled()
+                sending = asyncio.create_task(sim.socket_mode.send("events_api", {}, timeout=0.1))
+                assert (await two.receive_json(timeout=10))["type"] == "events_api"
+                await sending
