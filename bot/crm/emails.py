@@ -50,8 +50,12 @@ class SlackEmails:
             answer = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             status = error.response.status_code
-            code = error.response.get("error") if isinstance(error.response.data, dict) else None
-            if status == 429 or status >= 500 or code in _NOT_NOW:
+            data = error.response.data
+            code = data.get("error") if isinstance(data, dict) else None
+            # Slack's answer is a JSON object with its `ok` (its Web API basics); one without
+            # is a proxy's page (bot/slack/publisher.py NoSlackAnswer): Slack said nothing yet.
+            said = isinstance(data, dict) and "ok" in data
+            if status == 429 or status >= 500 or code in _NOT_NOW or not said:
                 # Slack will answer later: the write waits (a CrmRetry) rather than going out
                 # without its owner. A 429 is the app's limit for the method (after the
                 # client's retries): nothing more to it, from here or the members' reads,
@@ -59,8 +63,9 @@ class SlackEmails:
                 wait = retry_after(error) if status == 429 else None
                 if wait is not None and self.pacer is not None:
                     self.pacer.pause(USERS_INFO, None, wait)
+                why = code or (f"HTTP {status}" if said else str(error).splitlines()[0])
                 raise CrmRetry(
-                    f"Slack did not give the owner's email now ({code or status})", after=wait
+                    f"Slack did not give the owner's email now ({why})", after=wait
                 ) from None
             log.warning("no email for %s from Slack (%s)", user_id, code)
             if code == "user_not_found":

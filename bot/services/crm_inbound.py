@@ -41,6 +41,7 @@ from bot.domain.refusal import Reason, Refusal
 from bot.domain.retry_after import HUBSPOT_MOST, SLACK_MOST, header_seconds
 from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
+from bot.slack.outbox import TOKEN_FIX
 from storage.crm_inbox import CrmInboxStore
 
 log = logging.getLogger("handoff.crm")
@@ -54,9 +55,15 @@ REFUSED_READ_WAIT = 300
 # "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
 # names their record, and a retry of it is ignored again all the same).
 Outcome = Literal["handled", "ignored", "unknown", "erased"]
-# Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them.
-# `enterprise_is_restricted`: users.lookupByEmail's own, "called with an inappropriate
-# enterprise-level token".
+# Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them
+# (the lead keeps its owner, logged once). `enterprise_is_restricted`: users.lookupByEmail's
+# own, "called with an inappropriate enterprise-level token"; the rest are Slack's common
+# errors (its Web API reference): the token refused (`not_authed`, `invalid_auth`,
+# `account_inactive`, `token_revoked`, `token_expired`, `not_allowed_token_type`), a scope or
+# access the app lacks (`missing_scope`, `no_permission`, `team_access_not_granted`,
+# `access_denied`, `org_login_required`, `two_factor_setup_required`), an admin's setting
+# (`ekm_access_denied`: "Administrators have suspended the ability…"), or a call Slack will
+# not take as it is (`invalid_arguments`).
 _SET_UP_ERRORS = frozenset(
     {
         "missing_scope",
@@ -65,8 +72,36 @@ _SET_UP_ERRORS = frozenset(
         "account_inactive",
         "no_permission",
         "enterprise_is_restricted",
+        "token_revoked",
+        "token_expired",
+        "team_access_not_granted",
+        "org_login_required",
+        "ekm_access_denied",
+        "invalid_arguments",
+        "not_allowed_token_type",
+        "two_factor_setup_required",
+        "access_denied",
     }
 )
+# What to do about each, where it is not the scope (users:read.email, docs/crm-inbound.md).
+_TOKEN_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
+)
+_SET_UP_FIX = {
+    "not_allowed_token_type": "SLACK_BOT_TOKEN must be the app's Bot User OAuth Token (xoxb-…)",
+    "org_login_required": "the workspace is migrating to an Enterprise Grid org: wait for it "
+    "to finish, then reinstall the app",
+    "two_factor_setup_required": "the workspace requires two-factor authentication of the "
+    "app's installer: set it up, then reinstall the app",
+    "ekm_access_denied": "Slack admins have suspended the app's access (Enterprise Key "
+    "Management): ask them to restore it",
+    "invalid_arguments": "Slack refused the lookup's arguments: please report it",
+    "team_access_not_granted": "the token is not granted this workspace: install the app to "
+    "the workspace itself (manifest.yaml)",
+    "enterprise_is_restricted": "the token is the Enterprise Grid org's: install the app to "
+    "the workspace itself (manifest.yaml)",
+    "access_denied": "Slack denies the app the workspace's members: ask a Slack admin",
+}
 
 
 class SlackUnanswered(Exception):
@@ -98,6 +133,7 @@ class SlackDirectory:
         self.client = client
         self.clock = clock
         self._resumes: datetime | None = None  # no lookup is sent before (Slack's 429)
+        self._told: set[str] = set()  # the set-up errors logged (once each)
 
     async def member_by_email(self, email: str) -> str | None:
         """The member with this email; None when there is none, or when Slack will not say
@@ -127,11 +163,7 @@ class SlackDirectory:
             if code == "users_not_found":
                 return None
             if code in _SET_UP_ERRORS:
-                log.warning(
-                    "users.lookupByEmail failed (%s): grant the Slack app users:read.email to "
-                    "find CRM owners by email (docs/crm-inbound.md)",
-                    code,
-                )
+                self._set_up_wrong(str(code))
                 return None
             status = getattr(response, "status_code", None) or getattr(response, "status", 0)
             after = None
@@ -146,6 +178,27 @@ class SlackDirectory:
         user = answer.get("user")
         member = user.get("id") if isinstance(user, dict) else None
         return str(member) if member else None
+
+    def _set_up_wrong(self, code: str) -> None:
+        """Slack refused the lookup for good (`code`, one of _SET_UP_ERRORS): say what to do,
+        once per code (each CRM owner change meets it again until it is fixed)."""
+        if code in self._told:
+            log.info("users.lookupByEmail refused (%s): the lead keeps its owner", code)
+            return
+        self._told.add(code)
+        if code in _TOKEN_ERRORS:
+            fix = f"Slack refuses the bot token: {TOKEN_FIX}"
+        else:
+            fix = _SET_UP_FIX.get(
+                code, "grant the Slack app users:read.email (reinstall it from manifest.yaml)"
+            )
+        log.warning(
+            "users.lookupByEmail refused (%s): CRM owners cannot be found in Slack by email, "
+            "and their leads keep their owners until it is fixed. To fix: %s "
+            "(docs/crm-inbound.md)",
+            code,
+            fix,
+        )
 
 
 @dataclass

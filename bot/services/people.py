@@ -38,6 +38,7 @@ from bot.domain.away import is_away, status_counts, status_until
 from bot.services.policies import PolicyBook
 from bot.slack.outbox import BLOCKED, TOKEN_FIX
 from bot.slack.pacing import Pacer
+from bot.slack.publisher import NoSlackAnswer
 from storage.away import AwayStore, StatusAway
 from storage.repository import Member, Store
 
@@ -367,8 +368,9 @@ class People:
 def _unanswered(error: Exception) -> bool:
     """Whether Slack gave no answer about the member: no connection, a timeout, or an HTTP 5xx
     (after the client's own retries), rather than an API error about them (`user_not_found`,
-    the methods' references). Slack is then down for everyone."""
-    if not isinstance(error, SlackApiError):
+    the methods' references), or an answer that is not Slack's (a proxy's page, whatever its
+    status). Slack is then down for everyone."""
+    if not isinstance(error, SlackApiError) or isinstance(error, NoSlackAnswer):
         return True
     return error.response is not None and error.response.status_code >= 500
 
@@ -393,6 +395,8 @@ def _reason(error: Exception) -> Any:
 
 def _said(error: Exception) -> str:
     """An unanswered call's failure (or the database's), in a few words: one line."""
+    if isinstance(error, NoSlackAnswer):  # its status and what answered instead of Slack
+        return str(error)
     if isinstance(error, SlackApiError) and error.response is not None:
         return f"HTTP {error.response.status_code}"
     first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""

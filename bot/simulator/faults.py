@@ -29,6 +29,7 @@ class Fault:
     after: bool = False  # drop only after Slack did the work (the client can't know it did)
     header: str | None = None  # a 429's Retry-After sent as this text (a hostile one)
     text: str | None = None  # the answer is this plain text, not Slack's JSON (a proxy's page)
+    content_type: str = "text/plain"  # `text`'s (an HTML page, or one that says it is JSON)
     created_at: float = field(default_factory=time.monotonic)
     matched: int = 0
     hits: int = 0
@@ -105,6 +106,7 @@ class FaultInjection:
         every: int | None = None,
         retry_after_header: str | None = None,
         text: str | None = None,
+        content_type: str = "text/plain",
     ) -> Fault:
         """Fail matching calls (method None = all; shell patterns like "chat.*" work).
 
@@ -113,14 +115,16 @@ class FaultInjection:
         failures, `seconds` the duration, `every=n` fails only every n-th matching call.
         `retry_after_header`: a 429 whose Retry-After is this text, whatever it says ("inf",
         a date); its retry window counts 1 s. `text`: the answer is this plain text with
-        `status` (what a proxy or load balancer in front of Slack sends), not Slack's JSON.
+        `status` (what a proxy or load balancer in front of Slack sends), not Slack's JSON, as
+        `content_type` ("text/html": a captive portal's page; "application/json": a body that
+        says it is JSON and is not).
         """
         if retry_after is not None or status == 429 or retry_after_header is not None:
             status, retry_after = 429, max(1, retry_after or 1)
         elif status is None:
             status = 200 if error else 500
         fault = Fault(method, status, error, retry_after, times, seconds, channel, every)
-        fault.header, fault.text = retry_after_header, text
+        fault.header, fault.text, fault.content_type = retry_after_header, text, content_type
         self.faults.append(fault)
         return fault
 
@@ -200,7 +204,7 @@ class FaultInjection:
                     request.transport.close()
                 return web.Response()
             if fault.text is not None:
-                return finish_text(call, fault.status, fault.text)
+                return finish_text(call, fault.status, fault.text, fault.content_type)
             if fault.status == 429:
                 return self._rate_limited(call, fault.retry_after or 1, fault.header)
             error = fault.error or ("fatal_error" if fault.status >= 500 else "invalid_request")

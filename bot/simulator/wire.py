@@ -110,9 +110,12 @@ def finish(
     return web.json_response(body, status=status, headers=headers)
 
 
-def finish_text(call: RecordedCall, status: int, text: str) -> web.Response:
-    """Answer with plain text (response_url and upload URL do), noting the outcome."""
+def finish_text(
+    call: RecordedCall, status: int, text: str, content_type: str = "text/plain"
+) -> web.Response:
+    """Answer with plain text (response_url and upload URL do), noting the outcome; or with
+    another page that is not Slack's JSON (`content_type`: a proxy's)."""
     call.ok = status == 200
     call.error = None if call.ok else text
     call.status = status
-    return web.Response(status=status, text=text)
+    return web.Response(status=status, text=text, content_type=content_type)

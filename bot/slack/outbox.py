@@ -58,7 +58,7 @@ from bot.slack.lead_views import (
     posted_again,
 )
 from bot.slack.pacing import Pace, Pacer
-from bot.slack.publisher import Clock
+from bot.slack.publisher import Clock, NoSlackAnswer
 from bot.traffic import Traffic
 from storage.outbox import HOMES_REFUSED, KINDS, Kind, OutboxItem, OutboxStore, Refusals
 from storage.queue import PENDING
@@ -503,6 +503,11 @@ class Outbox:
                 item, wait, f"ratelimited (Retry-After {wait:g}s)", unknown=item.unknown
             )
             return 0.0
+        if isinstance(error, NoSlackAnswer):
+            # A proxy's page, not Slack's answer (Slack answers JSON with `ok`): as Slack's 5xx
+            # and a dropped answer, the request may have reached Slack (a 200's may hide a
+            # post), so a post is looked for in the channel's history before its retry.
+            return await self._transient(item, str(error), unknown=True)
         if response.status_code >= 500 or code in TRANSIENT:
             return await self._transient(item, code, unknown=True)
         if code in REFUSED_FOR_NOW:
@@ -1176,7 +1181,9 @@ def _claimed(lead: LeadView | None) -> bool:
 
 def _refused_for_good(error: SlackApiError) -> bool:
     """Whether Slack's refusal stands however often the call is made (not a 5xx, a 429, a
-    passing refusal or the app's credentials)."""
+    passing refusal, the app's credentials, or an answer that is not Slack's)."""
+    if isinstance(error, NoSlackAnswer):  # a proxy's page: Slack refused nothing
+        return False
     response = error.response
     code = str(response.get("error") or "")
     status = int(response.status_code or 200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -21,6 +22,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook import WebhookResponse
 
 from bot.domain.retry_after import SLACK_MOST, header_seconds
@@ -39,16 +41,79 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class NoSlackAnswer(SlackApiError):
+    """A Web API call was answered, but not by Slack: a proxy's or load balancer's page (a
+    plain-text 503 "upstream connect error…", a captive portal's HTML 200) instead of Slack's
+    JSON object with its boolean `ok` (Slack's Web API basics: "The response contains a JSON
+    object, which will always contain a top-level boolean property ok"). Slack said neither yes
+    nor no: a caller takes it as Slack's 5xx (retried; a call that may have done something has
+    an unknown outcome), never as a refusal. Its `response` has no data (`.get("error")` is
+    None) and the answer's status, headers and URL; its text names the answer, on one line."""
+
+    def __init__(self, response: AsyncSlackResponse, body: str) -> None:
+        kind = str((response.headers or {}).get("Content-Type") or "no content type")
+        said = " ".join(body.split())[:120]
+        page = f"{kind.split(';')[0]}: {said}" if said else kind.split(";")[0]
+        self.said = f"HTTP {response.status_code}, not Slack's answer ({page})"
+        super().__init__(self.said, response)
+
+    def __str__(self) -> str:
+        return self.said
+
+
+class HandoffWebClient(AsyncWebClient):
+    """slack_sdk's client, whose calls answered by something other than Slack raise
+    NoSlackAnswer (a SlackApiError) rather than what slack_sdk does with them: a text body kept
+    as the answer's data (whose `.get` raises AttributeError, in `validate` for a 200), an HTML
+    one dropped (a 200 then reads as a refusal with no error), or a SlackApiError carrying the
+    raw aiohttp answer (a body that says it is JSON and is not)."""
+
+    async def _request(self, *, http_verb: str, api_url: str, req_args: dict[str, Any]) -> Any:
+        try:
+            answer = await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
+        except SlackApiError as error:
+            if isinstance(error.response, AsyncSlackResponse):
+                raise
+            raw = error.response  # aiohttp's answer, its body read (and said in the message)
+            said = str(error).split("\nThe server responded with:", 1)[0]
+            said = said.split("non-JSON format:", 1)[-1]
+            status = int(getattr(raw, "status", 0) or 0)
+            headers = getattr(raw, "headers", None) or {}
+            response = self._no_data(http_verb, api_url, req_args, status, headers)
+            raise NoSlackAnswer(response, said) from None
+        data = answer.get("data")
+        if isinstance(data, bytes) or (isinstance(data, dict) and isinstance(data.get("ok"), bool)):
+            return answer
+        status, headers = int(answer.get("status_code") or 0), answer.get("headers") or {}
+        response = self._no_data(http_verb, api_url, req_args, status, headers)
+        said = data if isinstance(data, str) else json.dumps(data) if data else ""
+        raise NoSlackAnswer(response, said)  # a JSON object with no `ok` is someone else's too
+
+    def _no_data(
+        self, verb: str, url: str, args: dict[str, Any], status: int, headers: Any
+    ) -> AsyncSlackResponse:
+        return AsyncSlackResponse(
+            client=self,
+            http_verb=verb,
+            api_url=url,
+            req_args=args,
+            data={},
+            headers=headers,
+            status_code=status,
+        )
+
+
 def slack_client(token: str, base_url: str, *, retries: bool = True) -> AsyncWebClient:
     """A Web API client on one pooled aiohttp session (without one, slack_sdk opens a new
     connection for every call). Call inside the running event loop.
 
     With `retries` it retries 429s (after Retry-After), 5xx and connection errors itself,
     for answers to a request. The outbox's client has none: the outbox retries durably, and
-    must know when a request may have reached Slack.
+    must know when a request may have reached Slack. An answer that is not Slack's JSON (a
+    proxy's page) raises NoSlackAnswer.
     """
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, session=session)
+    client = HandoffWebClient(token=token, base_url=base_url, timeout=10, session=session)
     if not retries:
         client.retry_handlers.clear()
         return client
@@ -161,6 +226,9 @@ class SlackPublisher:
         self._sending.append(what)
         try:
             answered = await work
+        except NoSlackAnswer as error:  # a proxy's page: Slack refused nothing
+            self.metrics.inc("slack_errors_total")
+            log.error("could not %s: %s", what, error)
         except SlackApiError as error:
             self.metrics.inc("slack_errors_total")
             log.error("Slack refused to %s: %s", what, error.response.get("error", error))

@@ -314,3 +314,25 @@ async def test_a_managers_monday_morning_week_is_not_read_as_a_fall(
     await stack.settle()
     report = stack.sim.ephemerals(user=MANAGER)[-1].all_text
     assert "of 3 leads received · ▲ 3" in report
+
+
+async def test_a_home_publish_answered_by_a_proxy_not_slack_is_published_later(
+    stack: LocalStack, caplog: Any
+) -> None:
+    """views.publish answered twice by a load balancer's plain-text 503, not Slack's JSON: the
+    home is published after the usual backoff, no alert, no traceback (before: AttributeError
+    on the text's `.get`, "failed unexpectedly" with a traceback)."""
+    lead = await new_lead(stack)
+    assert ("Claim", str(lead)) in buttons(await open_home(stack, REP))
+    upstream = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+    stack.sim.inject("views.publish", status=503, text=upstream, times=2)
+
+    await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)
+    await stack.settle()
+    assert await stack.handoff.outbox.drain(30)
+
+    assert buttons(home(stack, REP)) == [] and "Nothing open" in text(home(stack, REP))
+    assert [c.status for c in stack.sim.calls_to("views.publish") if c.status != 200] == [503] * 2
+    assert stack.sim.messages(ESCALATIONS) == []
+    assert "failed unexpectedly" not in caplog.text and "Traceback" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)

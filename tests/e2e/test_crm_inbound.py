@@ -933,3 +933,51 @@ async def test_no_owner_lookup_reaches_slack_before_its_429s_retry_after(
     assert await salesforce(stack, owner_change("sf-2")) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # Slack's common errors (its Web API reference), each a set-up to fix, not a moment:
+        "token_revoked",  # "Authentication token is for a deleted user or workspace or the
+        "token_expired",  # app has been removed…" / "Authentication token has expired"
+        "team_access_not_granted",  # "The token used is not granted the specific workspace
+        "org_login_required",  # access required to complete this request." / "The workspace
+        "ekm_access_denied",  # is undergoing an enterprise migration…" / "Administrators have
+        "invalid_arguments",  # suspended the ability to post a message." / "The method was
+        "not_allowed_token_type",  # called with invalid arguments." / "The token type used in
+        "two_factor_setup_required",  # this request is not allowed." / "Two factor setup is
+        "access_denied",  # required." / "Access to a resource specified in the request is denied."
+    ],
+)
+async def test_an_owner_lookup_slack_refuses_for_good_leaves_the_owner_and_applies_the_rest(
+    crm_stack: LocalStack, caplog: pytest.LogCaptureFixture, code: str
+) -> None:
+    """users.lookupByEmail refused with one of Slack's errors no retry mends (a revoked or
+    expired token, access not granted, an admin's setting): as with `missing_scope`, the lead
+    keeps its owner, the notification is taken (200, ignored), the change after it in the batch
+    is applied, and the log says once what Slack said (before: a 503, HubSpot's retries for a
+    day, the batch's later changes waiting behind it)."""
+    stack = crm_stack
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+
+    stack.sim.inject("users.lookupByEmail", error=code)
+    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
+    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+    stage = {"event_id": "sf-3", "type": "stage", "lead_id": SF_LEAD, "stage": "opportunity"}
+    assert await salesforce(stack, [owner, stage]) == (200, {"handled": 1, "ignored": 1})
+    again = owner | {"event_id": "sf-4"}
+    assert await salesforce(stack, again) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert "An opportunity in the CRM" in post.all_text
+    said = [r.getMessage() for r in caplog.records if "users.lookupByEmail" in r.getMessage()]
+    assert len(said) == 1 and code in said[0], said
+    assert not any(record.exc_info for record in caplog.records)

@@ -460,3 +460,23 @@ async def test_forget_with_another_erasure_key_refuses_and_changes_nothing(
     assert "Traceback" not in output and "k" * 40 not in output
     lead = await stack.services.lead(2)
     assert lead.erased_at is None and lead.name == "Jordan Lee"
+
+
+async def test_an_edit_answered_by_a_proxys_page_is_made_again_not_taken_for_a_refusal(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The erasure's chat.update of a message is answered twice by a captive portal's HTML
+    page (a 200, not Slack's JSON): Slack refused nothing, so the edit is made again, and the
+    message is emptied, not deleted (before: the page read as Slack's refusal for good, "HTTP
+    200", and the message deleted as one in an archived channel is)."""
+    await worked(stack, clock)
+    page = "<html><body>Please sign in to the network</body></html>"
+    stack.sim.inject(
+        "chat.update", status=200, text=page, content_type="text/html", channel=FEEDBACK, times=2
+    )
+
+    await forgotten(stack)
+
+    assert traces(slack_text(stack)) == []
+    assert stack.sim.all_messages(FEEDBACK) != []  # emptied in place
+    assert stack.sim.calls_to("chat.delete") == []

@@ -172,3 +172,36 @@ async def test_empty_or_oversized_files_are_refused_at_enqueue(stack: LocalStack
         with pytest.raises(ValueError):
             await upload(stack, "C0REVOPS", content)
     assert await upload_rows(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "content_type", "text"),
+    [
+        ("files.getUploadURLExternal", 503, "text/plain", "upstream connect error"),
+        ("files.completeUploadExternal", 503, "text/plain", "upstream connect error"),
+        ("files.completeUploadExternal", 200, "text/html", "<html>Sign in to the network</html>"),
+    ],
+)
+async def test_an_upload_answered_by_a_proxy_not_slack_still_shares_once(
+    stack: LocalStack,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    status: int,
+    content_type: str,
+    text: str,
+) -> None:
+    """A step of the upload answered by a proxy's page, not Slack's JSON, twice: retried as a
+    5xx is (its outcome unknown: the DM's history is read first), the file shared once, no
+    traceback (before: AttributeError on the text's `.get`; an HTML 200 was given up)."""
+    sim = stack.sim
+    sim.inject(method, status=status, text=text, content_type=content_type, times=2)
+    await upload(stack, "U0REP1")
+    await stack.settle()
+    assert await stack.handoff.outbox.drain(30)
+
+    assert [f.content for f in sim.files("U0REP1")] == [CHART]
+    assert len([f for f in sim.files() if f.completed]) == 1
+    [row] = await upload_rows(stack)
+    assert row["state"] == "done" and row["attempts"] == 3
+    assert "failed unexpectedly" not in caplog.text and "Traceback" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.services.people import People
+from bot.slack.publisher import NoSlackAnswer
 from storage.away import StatusAway
 from storage.repository import Member
 
@@ -139,8 +140,10 @@ def logged(caplog: pytest.LogCaptureFixture) -> tuple[Slack, People]:
         aiohttp.ClientConnectionError("Cannot connect to host slack.com:443"),
         TimeoutError(),
         SlackApiError("", answer({}, status=503)),
+        # A proxy's page, not Slack's JSON (a captive portal's 200): no answer about anyone.
+        NoSlackAnswer(answer({}, headers={"Content-Type": "text/html"}), "<html>Sign in</html>"),
     ],
-    ids=["connection", "timeout", "http-503"],
+    ids=["connection", "timeout", "http-503", "not-slack-200"],
 )
 async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_retries_soon(
     caplog: pytest.LogCaptureFixture, down: Exception
@@ -151,6 +154,8 @@ async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_ret
     assert len(slack.calls) == 1  # not one per member
     (line,) = lines(caplog)
     assert "names and time zones of 1000 of 1000 members not read from Slack" in line
+    if isinstance(down, NoSlackAnswer):  # the line names what answered
+        assert "HTTP 200, not Slack's answer (text/html: <html>Sign in</html>)" in line
     assert "trying again in 1 min (00:01 UTC)" in line
 
     # Tried again a minute later, not the next day; still down: twice as long, up to 15 min.

@@ -13,7 +13,7 @@ from slack_sdk.webhook import WebhookResponse
 from bot.cli.stack import BOT_TOKEN
 from bot.metrics import Metrics
 from bot.simulator.server import SlackSimulator
-from bot.slack.publisher import IN_CALL_WAIT, SlackPublisher, slack_client
+from bot.slack.publisher import IN_CALL_WAIT, NoSlackAnswer, SlackPublisher, slack_client
 
 TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for
 
@@ -165,3 +165,72 @@ async def test_a_429_longer_than_a_minute_goes_to_the_caller_at_once(long_wait: 
             assert len(sim.rate_limited_calls) == 1  # not retried within the call
         finally:
             await client.session.close()  # type: ignore[union-attr]
+
+
+UPSTREAM = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "text", "named"),
+    [
+        (503, "text/plain", UPSTREAM, "HTTP 503, not Slack's answer (text/plain: upstream"),
+        (200, "text/plain", "Service unavailable", "HTTP 200, not Slack's answer (text/plain: Se"),
+        (200, "text/html", "<html>Sign in to the network</html>", "HTTP 200, not Slack's answer"),
+        (502, "application/json", "<html>Bad Gateway</html>", "(application/json: <html>Bad"),
+        (200, "application/json", '{"message": "Internal server error"}', '{"message"'),
+    ],
+)
+async def test_an_answer_that_is_not_slacks_json_is_no_slack_answer(
+    status: int, content_type: str, text: str, named: str
+) -> None:
+    """What a proxy in front of Slack answers (Slack's Web API always answers a JSON object
+    with a boolean `ok`) reaches the caller as NoSlackAnswer, a SlackApiError with the status,
+    no error code and one line naming the answer; before, slack_sdk kept a text as the answer
+    (`.get` raised AttributeError, in the call itself for a 200), dropped an HTML page (a 200
+    read as a refusal with no code), or raised with aiohttp's raw answer (no `.get`)."""
+    async with SlackSimulator() as sim:
+        sim.inject("users.lookupByEmail", status=status, text=text, content_type=content_type)
+        client = slack_client(BOT_TOKEN, sim.api_url, retries=False)
+        try:
+            with pytest.raises(NoSlackAnswer) as answered:
+                await client.users_lookupByEmail(email="nobody@example.com")
+        finally:
+            await client.session.close()  # type: ignore[union-attr]
+    error = answered.value
+    assert isinstance(error, SlackApiError)
+    assert error.response.status_code == status and error.response.get("error") is None
+    assert str(error).startswith(f"HTTP {status}") and named in str(error)
+    assert "\n" not in str(error)
+    assert str(error.response.api_url).endswith("/users.lookupByEmail")
+
+
+async def test_a_private_answer_a_proxy_answered_is_one_warning_and_the_next_goes(
+    caplog: Any,
+) -> None:
+    """A modal's views.open answered by a proxy's page, not Slack: one line in the log naming
+    the answer, no traceback, and the answers after it still go (before: an AttributeError
+    from slack_sdk's own check, logged with a traceback)."""
+    metrics = Metrics()
+    publisher = SlackPublisher(metrics, workers=1)
+    went = asyncio.Event()
+
+    async def then() -> None:
+        went.set()
+
+    async with SlackSimulator() as sim:
+        sim.inject("views.open", status=200, text="Service unavailable", times=1)
+        client = slack_client(BOT_TOKEN, sim.api_url)
+        try:
+            with caplog.at_level(logging.WARNING, logger="handoff"):
+                publisher.spawn(client.views_open(trigger_id="1.2.3", view={}), "open a modal")
+                publisher.spawn(then(), "answer privately")
+                await publisher.drain(5)
+        finally:
+            await client.session.close()  # type: ignore[union-attr]
+            await publisher.close()
+    assert went.is_set()
+    assert metrics.counts["slack_errors_total"] == 1
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and "open a modal" in lines[0], lines
+    assert "HTTP 200, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    assert not any(record.exc_info for record in caplog.records)

@@ -15,6 +15,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.crm.emails import SlackEmails
 from bot.crm.port import CrmRetry
 from bot.slack.pacing import Pace, Pacer
+from bot.slack.publisher import NoSlackAnswer
 from tests.unit.test_member_reads import answer
 
 MEMBERS = [f"U{index:04d}" for index in range(25)]
@@ -98,4 +99,26 @@ async def test_a_slack_5xx_is_a_retry_of_the_write_not_an_owner_left_out(
     with pytest.raises(CrmRetry) as waits:
         await emails("U0001")
     assert waits.value.after is None
+    assert await emails("U0001") == "u0001@acme.example"
+
+
+async def test_a_proxys_page_for_users_info_is_a_retry_of_the_write(seconds: list[float]) -> None:
+    """users.info answered by a proxy's page, not Slack's JSON (a captive portal's 200: the
+    client's NoSlackAnswer, no error code): Slack said nothing about the member, so the write
+    waits and asks again (before: read as Slack's refusal, "no email", and the write went out
+    without its owner)."""
+
+    class Portal(Slack):
+        async def users_info(self, user: str) -> AsyncSlackResponse:
+            if not self.calls:
+                self.calls.append((user, self.seconds[0]))
+                page = answer({}, 200, {"Content-Type": "text/html"})
+                raise NoSlackAnswer(page, "<html>Sign in to the network</html>")
+            return await super().users_info(user)
+
+    slack = Portal(seconds)
+    emails = SlackEmails(slack, Pacer(Pace(), monotonic=lambda: seconds[0]))  # type: ignore[arg-type]
+    with pytest.raises(CrmRetry) as waits:
+        await emails("U0001")
+    assert "not Slack's answer" in str(waits.value)
     assert await emails("U0001") == "u0001@acme.example"
