@@ -396,12 +396,15 @@ class Handoff:
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop: take no more requests (those under way finish, within the runner's
-        `shutdown_grace`), stop the scheduler, and let the Slack deliveries under way finish
-        for up to `grace` seconds (`serve` on SIGTERM); what is left stays in the outbox."""
+        `shutdown_grace` over HTTP, within `grace` over Socket Mode), stop the scheduler, and
+        let the Slack deliveries under way finish for up to `grace` seconds (`serve` on
+        SIGTERM); what is left stays in the outbox."""
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
         if self.socket is not None:
+            if isinstance(self.socket, observe.TimedSocketModeHandler):
+                await self.socket.finish(grace)  # its requests under way, as the runner's
             await self.socket.close_async()
             self.socket = None
         if self.scheduler is not None:
