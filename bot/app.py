@@ -624,6 +624,8 @@ async def create(
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
+    # Which events are under way, for their retries (both transports dispatch through it).
+    bolt.async_dispatch = retries.tracking(bolt.async_dispatch)  # type: ignore[method-assign,assignment]
     handoff: Handoff | None = None  # the scheduler's state, once it is built
 
     def scheduling() -> bool | str | None:
