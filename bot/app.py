@@ -396,12 +396,15 @@ class Handoff:
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop: take no more requests (those under way finish, within the runner's
-        `shutdown_grace`), stop the scheduler, and let the Slack deliveries under way finish
-        for up to `grace` seconds (`serve` on SIGTERM); what is left stays in the outbox."""
+        `shutdown_grace` over HTTP, within `grace` over Socket Mode), stop the scheduler, and
+        let the Slack deliveries under way finish for up to `grace` seconds (`serve` on
+        SIGTERM); what is left stays in the outbox."""
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
         if self.socket is not None:
+            if isinstance(self.socket, observe.TimedSocketModeHandler):
+                await self.socket.finish(grace)  # its requests under way, as the runner's
             await self.socket.close_async()
             self.socket = None
         if self.scheduler is not None:
@@ -621,6 +624,8 @@ async def create(
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
+    # Which events are under way, for their retries (both transports dispatch through it).
+    bolt.async_dispatch = retries.tracking(bolt.async_dispatch)  # type: ignore[method-assign,assignment]
     handoff: Handoff | None = None  # the scheduler's state, once it is built
 
     def scheduling() -> bool | str | None:

@@ -4,6 +4,7 @@ here), and who and where it came from (the log fields, bound by a Bolt middlewar
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -77,11 +78,30 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
         )
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
         self.metrics = metrics
+        # The requests under way, for `finish`: slack_sdk runs each in a task it keeps no
+        # hold of, and its close() does not wait for them.
+        self.under_way: set[asyncio.Task[Any]] = set()
+        self.stopping = False
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        if self.stopping:  # as the HTTP listener, closed: not taken on, not acknowledged
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self.under_way.add(task)
         started = time.perf_counter()
         try:
             await super().handle(client, req)
         finally:
+            if task is not None:
+                self.under_way.discard(task)
             kind = request_kind(req.payload if isinstance(req.payload, Mapping) else {})
             self.metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+
+    async def finish(self, grace: float) -> None:
+        """Take no more requests and let those under way finish (and be acknowledged, while
+        the connection is open) for up to `grace` seconds, as the HTTP server's shutdown does
+        (docs/operations.md: SIGTERM lets the requests under way finish)."""
+        self.stopping = True
+        if self.under_way:
+            await asyncio.wait(set(self.under_way), timeout=grace)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from slack_bolt.listener.asyncio_runner import AsyncioListenerRunner
 
 from bot.cli.stack import LocalStack
 from bot.services.home import Homes
@@ -61,3 +62,34 @@ async def test_a_retry_of_an_event_that_failed_runs(
     await stack.driver.resend(retry_num=1)
     await stack.settle()
     assert publishes(stack, "U0REP1") == 1
+
+
+EVENTS: dict[str, dict[str, Any]] = {  # every event Handoff listens to (slack_listeners.register)
+    "app_home_opened": {"type": "app_home_opened", "user": "U0REP1", "tab": "messages"},
+    "user_change": {"type": "user_change", "user": {"id": "U0REP1", "name": "x"}},
+    "channel_unarchive": {"type": "channel_unarchive", "channel": "C0ENT", "user": "U0MGR1"},
+    "group_unarchive": {"type": "group_unarchive", "channel": "C0ENT"},
+    "tokens_revoked": {"type": "tokens_revoked", "tokens": {"oauth": ["U0REP1"]}},
+    "app_uninstalled": {"type": "app_uninstalled"},
+}
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+async def test_every_event_handoff_listens_to_runs_once_however_often_slack_sends_it(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The id check is Bolt's first middleware, for every event type alike: a retry of any
+    is acknowledged and its listener not run again."""
+    runs: list[str] = []
+    run = AsyncioListenerRunner.run
+
+    async def counted(self: AsyncioListenerRunner, request: Any, *args: Any, **kw: Any) -> Any:
+        runs.append(str((request.body.get("event") or {}).get("type")))
+        return await run(self, request, *args, **kw)
+
+    monkeypatch.setattr(AsyncioListenerRunner, "run", counted)
+    first = await stack.driver.event(dict(EVENTS[kind]))
+    retries = [await stack.driver.resend(retry_num=n) for n in (1, 2, 3)]
+    await stack.settle()
+    assert first.status == 200 and [r.status for r in retries] == [200, 200, 200]
+    assert runs == [kind]

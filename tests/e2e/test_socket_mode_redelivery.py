@@ -2,8 +2,9 @@
 (https://docs.slack.dev/apis/events-api#retries; in Socket Mode "Your app still needs to
 acknowledge receiving each event so that Slack knows whether to retry",
 https://docs.slack.dev/apis/events-api/using-socket-mode#events): a retry that arrives while
-the first delivery is still running is acknowledged and not run a second time. On SQLite and
-on PostgreSQL: which events were taken on lives in the database."""
+the first delivery is still running is not run a second time, nor acknowledged (Slack stops
+retrying at the first attempt acknowledged: should the first delivery fail, its next retry runs
+it). On SQLite and on PostgreSQL: which events were taken on lives in the database."""
 
 from __future__ import annotations
 
@@ -63,8 +64,9 @@ async def test_an_event_sent_again_while_its_first_delivery_runs_is_taken_on_onc
     monkeypatch.setattr(Channels, "unarchived", slowly)
     first = asyncio.create_task(stack.driver.unarchive(ADMIN, ENTERPRISE))
     await sockets.wait_sent(2)  # Slack sends it again
-    await stack.sim.wait_for(
-        lambda: any(e.acknowledged for e in sockets.envelopes), what="the repeat acknowledged"
+    retry = sockets.envelopes[1]
+    await stack.sim.wait_for(  # Slack's wait for the retry's acknowledgement is over
+        lambda: retry.acknowledged or retry in sockets.missing_acks, what="the repeat answered"
     )
     release.set()
     assert (await first).status == 200
@@ -73,10 +75,64 @@ async def test_an_event_sent_again_while_its_first_delivery_runs_is_taken_on_onc
     original, retry = sockets.envelopes
     assert (retry.retry_attempt, retry.retry_reason) == (1, "http_timeout")
     assert retry.payload == original.payload
-    assert original.acknowledged and retry.acknowledged
+    # The retry is not acknowledged while the first delivery runs (were that to fail, Slack's
+    # next retry runs it); the first is, once done.
+    assert original.acknowledged and not retry.acknowledged
     assert sockets.strays == []
     assert ran == [ENTERPRISE]  # taken on once
     posts = [m for m in stack.sim.messages(ENTERPRISE) if "Claim" in m.all_text]
     assert len(posts) == 2  # each lead posted again once
     (alert,) = stack.sim.messages(ESCALATIONS)
     assert "posted again" in alert.all_text and "2 leads" in alert.all_text
+
+
+async def test_an_event_whose_first_delivery_fails_while_its_retry_arrives_runs_later(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack stops retrying at the first attempt acknowledged in time. A retry acknowledged
+    while the first delivery still ran would end Slack's retries, and if that delivery then
+    failed, the event would be lost: the leads refused in an archived channel never posted
+    again. The retry is left unacknowledged instead; Slack's next one runs the event."""
+    monkeypatch.setattr(socket_mode, "ACK_WITHIN", 1.0)
+    sockets = stack.sim.socket_mode
+    minute_passed = asyncio.Event()
+
+    async def until_told(seconds: float) -> None:  # retry 1 at once, retry 2 when told
+        if seconds:
+            await minute_passed.wait()
+
+    sockets.sleep = until_told
+    stack.sim.archive_channel(ENTERPRISE)
+    status, _ = await stack.post_lead(lead_payload("hs-1", email="p1@northwind.example"))
+    assert status == 201
+    await stack.settle()
+
+    unarchived, ran, release = Channels.unarchived, [], asyncio.Event()
+
+    async def slowly_then_fails(self: Channels, channel: str, now: datetime) -> int:
+        ran.append(channel)
+        if len(ran) == 1:
+            await release.wait()
+            raise RuntimeError("the database went away")
+        return await unarchived(self, channel, now)
+
+    monkeypatch.setattr(Channels, "unarchived", slowly_then_fails)
+    stack.driver.ack_timeout = 5.0  # the first delivery fails: it is never acknowledged
+    first = asyncio.create_task(stack.driver.unarchive(ADMIN, ENTERPRISE))
+    await sockets.wait_sent(2)  # Slack's retry 1, while the first delivery still runs
+    retry = sockets.envelopes[1]
+    await stack.sim.wait_for(  # Slack's wait for retry 1's acknowledgement is over
+        lambda: retry.acknowledged or retry in sockets.missing_acks, what="retry 1 answered"
+    )
+    release.set()
+    assert (await first).status == 504  # failed: not acknowledged
+    minute_passed.set()  # Slack's retry 2, a minute later
+    await sockets.wait_retries()
+    await stack.settle()
+
+    assert not retry.acknowledged
+    assert [e.retry_attempt for e in sockets.envelopes] == [0, 1, 2]
+    assert sockets.envelopes[2].acknowledged
+    assert ran == [ENTERPRISE, ENTERPRISE]
+    posts = [m for m in stack.sim.messages(ENTERPRISE) if "Claim" in m.all_text]
+    assert len(posts) == 1  # the lead posted again
