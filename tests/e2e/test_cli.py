@@ -752,6 +752,30 @@ def test_an_empty_at_is_a_bad_argument_not_now(tmp_path: Path, command: list[str
     assert not (tmp_path / "h.db").exists()
 
 
+async def _serve_socket(
+    sim: SlackSimulator, tmp_path: Path, app_token: str
+) -> asyncio.subprocess.Process:
+    """`handoff serve --socket` on the simulator with `app_token`, its output piped."""
+    variables = clean_env(
+        SLACK_BOT_TOKEN="xoxb-serve-test",
+        SLACK_APP_TOKEN=app_token,
+        SLACK_API_URL=sim.api_url,
+        HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+    )
+    return await asyncio.create_subprocess_exec(
+        *HANDOFF,
+        "serve",
+        "--socket",
+        env=variables,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     tmp_path: Path,
 ) -> None:
@@ -759,24 +783,7 @@ async def test_serve_socket_with_an_app_token_slack_refuses_stops_with_one_line(
     ever (slack_sdk's Socket Mode client retries any failure to connect)."""
     async with SlackSimulator() as sim:
         sim.refused_tokens.add("xapp-revoked")
-        variables = clean_env(
-            SLACK_BOT_TOKEN="xoxb-serve-test",
-            SLACK_APP_TOKEN="xapp-revoked",
-            SLACK_API_URL=sim.api_url,
-            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            HOST="127.0.0.1",
-            PORT=str(free_port()),
-        )
-        process = await asyncio.create_subprocess_exec(
-            *HANDOFF,
-            "serve",
-            "--socket",
-            env=variables,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await _serve_socket(sim, tmp_path, "xapp-revoked")
         _, err = await asyncio.wait_for(process.communicate(), timeout=60)
     said = err.decode()
     assert process.returncode == 2, said
@@ -795,24 +802,7 @@ async def test_serve_socket_stops_with_one_line_when_socket_mode_is_turned_off(
     reconnected, and again every 10 s once Slack closed the connection), finishes what is
     under way and stops with one line naming the problem, exit code 2."""
     async with SlackSimulator() as sim:
-        variables = clean_env(
-            SLACK_BOT_TOKEN="xoxb-serve-test",
-            SLACK_APP_TOKEN="xapp-serve-test",
-            SLACK_API_URL=sim.api_url,
-            HANDOFF_SLA_FILE=str(ROOT / "sla.yaml"),
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            HOST="127.0.0.1",
-            PORT=str(free_port()),
-        )
-        process = await asyncio.create_subprocess_exec(
-            *HANDOFF,
-            "serve",
-            "--socket",
-            env=variables,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await _serve_socket(sim, tmp_path, "xapp-serve-test")
         try:
             await sim.socket_mode.wait_connected(timeout=60)
             connection = await sim.socket_mode.disconnect("link_disabled")
