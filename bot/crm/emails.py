@@ -60,7 +60,14 @@ class SlackEmails:
                 # without its owner. A 429 is the app's limit for the method (after the
                 # client's retries): nothing more to it, from here or the members' reads,
                 # until its Retry-After.
-                wait = retry_after(error) if status == 429 else None
+                # No readable Retry-After: None, the worker's backoff (not a wait of 0 s).
+                wait = (
+                    header_seconds(
+                        error.response.headers, time.time(), default=None, most=SLACK_MOST
+                    )
+                    if status == 429
+                    else None
+                )
                 if wait is not None and self.pacer is not None:
                     self.pacer.pause(USERS_INFO, None, wait)
                 why = code or (f"HTTP {status}" if said else str(error).splitlines()[0])

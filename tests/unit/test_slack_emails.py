@@ -122,3 +122,20 @@ async def test_a_proxys_page_for_users_info_is_a_retry_of_the_write(seconds: lis
         await emails("U0001")
     assert "not Slack's answer" in str(waits.value)
     assert await emails("U0001") == "u0001@acme.example"
+
+
+async def test_a_429_without_a_readable_retry_after_takes_the_workers_backoff(
+    seconds: list[float],
+) -> None:
+    """A 429 with no `Retry-After` (or `inf`): the write is retried after the worker's
+    backoff (`after` None), not at once as a CRM's wait of 0 s."""
+
+    class Limited(Slack):
+        async def users_info(self, user: str) -> AsyncSlackResponse:
+            limited = answer({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "inf"})
+            raise SlackApiError("", limited)
+
+    emails = SlackEmails(Limited(seconds), Pacer(Pace(), monotonic=lambda: seconds[0]))  # type: ignore[arg-type]
+    with pytest.raises(CrmRetry) as waits:
+        await emails("U0001")
+    assert waits.value.after is None
