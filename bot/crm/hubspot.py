@@ -449,7 +449,7 @@ class HubSpotAdapter:
             async with self.pace.request():
                 call = asyncio.to_thread(fn, *args, _request_timeout=self._timeout, **kwargs)
                 try:
-                    return await asyncio.wait_for(call, self.request_deadline)
+                    answer = await asyncio.wait_for(call, self.request_deadline)
                 except _API_ERRORS as error:
                     # Mapped inside the pace, which so learns of a daily limit from any request
                     # (an inbound webhook's read too) and sends none more until it resets.
@@ -473,6 +473,15 @@ class HubSpotAdapter:
                 urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
             )
             raise CrmRetry(f"HubSpot did not answer: {error}", unknown=write and sent) from error
+        if write and getattr(answer, "id", None) is None:
+            # HubSpot answers a create or an update with the object (contacts.json, notes.json:
+            # its `id`); anything else is a page from something between (a proxy's 200), and the
+            # write may or may not have reached HubSpot: tried again, and a note adopted.
+            raise CrmRetry(
+                f"HubSpot's answer to a write was not HubSpot's ({type(answer).__name__})",
+                unknown=True,
+            )
+        return answer
 
     def _quiet(self, seconds: float, why: str) -> None:
         """Nothing is sent for `seconds` (HubSpot's wait), the requests meanwhile refused

@@ -177,10 +177,11 @@ class Write:
 @dataclass
 class Fault:
     """An injected misbehaviour for the next request: `throttle` (429), `error` (5xx), `drop`
-    (the write is done, then the connection is closed without an answer) or `trickle` (the
-    write is done, and its answer arrives a few bytes at a time over `seconds`)."""
+    (the write is done, then the connection is closed without an answer), `trickle` (the
+    write is done, and its answer arrives a few bytes at a time over `seconds`) or `page` (the
+    write is done, and a proxy between answers 200 with its own HTML page instead)."""
 
-    kind: Literal["throttle", "error", "drop", "trickle"]
+    kind: Literal["throttle", "error", "drop", "trickle", "page"]
     status: int = 503
     retry_after: float = 1.0
     method: str | None = None  # only a request with this method (None: any)
@@ -580,6 +581,11 @@ class HubSpotFake:
         is closed without an answer."""
         self.faults.extend(Fault("drop", 0, 1.0, method, path) for _ in range(n))
 
+    def page_next(self, n: int = 1, *, method: str | None = None, path: str | None = None) -> None:
+        """The next n requests (of `method` to `path`, when given) are done, and answered 200
+        with a proxy's HTML page instead of HubSpot's answer."""
+        self.faults.extend(Fault("page", 0, 1.0, method, path) for _ in range(n))
+
     def trickle_next(
         self, seconds: float, n: int = 1, *, method: str | None = None, path: str | None = None
     ) -> None:
@@ -779,6 +785,9 @@ class HubSpotFake:
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=204)
+        if fault is not None and fault.kind == "page":
+            page = "<html><body>502 Bad Gateway (proxy)</body></html>"
+            return web.Response(status=200, text=page, content_type="text/html")
         response = self._answer(status, answer, spec, spec_request)
         if fault is not None and fault.kind == "trickle":
             return await trickled(request, response, fault.seconds)

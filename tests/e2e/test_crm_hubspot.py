@@ -315,6 +315,25 @@ async def test_a_disposition_note_is_created_once_even_when_its_answer_is_droppe
     await adapter.aclose()
 
 
+async def test_a_note_whose_answer_is_a_proxys_page_is_made_once(
+    fake: HubSpotFake, clock: Clock
+) -> None:
+    """The note is created, but a proxy between answers 200 with its own page: the write's
+    outcome is unknown (CrmRetry, `unknown`), so the retry looks for the note with our key and
+    adopts it. Before, the unreadable answer was taken for a bug: retried as never sent, a
+    second note."""
+    contact = fake.add_contact("jane@acme.test")
+    adapter = adapter_for(fake, clock)
+    fake.page_next(method="POST", path="/crm/v3/objects/notes")
+    with pytest.raises(CrmRetry) as lost:
+        await adapter.note(note(crm_id=contact, fresh=True))
+    assert lost.value.unknown
+    await adapter.note(note(crm_id=contact, fresh=not lost.value.unknown))
+    assert len(fake.notes_of(contact)) == 1
+    assert writes_to(fake, "POST", "/crm/v3/objects/notes") == 1
+    await adapter.aclose()
+
+
 async def test_a_retried_note_finds_ours_beyond_the_first_page_of_the_contacts_notes(
     fake: HubSpotFake, clock: Clock
 ) -> None:
