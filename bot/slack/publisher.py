@@ -54,7 +54,9 @@ class NoSlackAnswer(SlackApiError):
         kind = str((response.headers or {}).get("Content-Type") or "no content type")
         said = " ".join(body.split())[:120]
         page = f"{kind.split(';')[0]}: {said}" if said else kind.split(";")[0]
-        self.said = f"HTTP {response.status_code}, not Slack's answer ({page})"
+        if not response.status_code:  # the answer could not be read: its status is not known
+            page = said
+        self.said = f"HTTP {response.status_code or '?'}, not Slack's answer ({page})"
         super().__init__(self.said, response)
 
     def __str__(self) -> str:
@@ -81,6 +83,9 @@ class HandoffWebClient(AsyncWebClient):
             headers = getattr(raw, "headers", None) or {}
             response = self._no_data(http_verb, api_url, req_args, status, headers)
             raise NoSlackAnswer(response, said) from None
+        except UnicodeDecodeError as error:  # a page in another encoding: Slack's JSON is UTF-8
+            response = self._no_data(http_verb, api_url, req_args, 0, {})
+            raise NoSlackAnswer(response, f"a page that is not UTF-8 ({error.reason})") from None
         data = answer.get("data")
         if isinstance(data, bytes) or (isinstance(data, dict) and isinstance(data.get("ok"), bool)):
             return answer
