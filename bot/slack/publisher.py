@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +106,29 @@ class HandoffWebClient(AsyncWebClient):
             headers=headers,
             status_code=status,
         )
+
+
+async def handoff_clients(context: Any, next: Callable[[], Awaitable[None]]) -> None:
+    """Bolt middleware: the client a listener is given is a HandoffWebClient, as the app's is.
+    slack_bolt (1.15 on) makes a plain AsyncWebClient for each request from the app's client's
+    settings, so a proxy's page answering a listener's call (a modal's views.open) was
+    slack_sdk's AttributeError and a traceback, not NoSlackAnswer."""
+    plain = context.client
+    if plain is not None and not isinstance(plain, HandoffWebClient):
+        context["client"] = HandoffWebClient(
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            ssl=plain.ssl,
+            proxy=plain.proxy,
+            session=plain.session,
+            trust_env_in_session=plain.trust_env_in_session,
+            headers=plain.headers,
+            team_id=plain.default_params.get("team_id"),
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+    await next()
 
 
 def slack_client(token: str, base_url: str, *, retries: bool = True) -> AsyncWebClient:
