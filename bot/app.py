@@ -50,7 +50,7 @@ from bot.services.slack_events import Channels, SlackEvents
 from bot.services.sweep import Sweeper
 from bot.settings import ConfigError, Settings, require_crm
 from bot.slack.outbox import Outbox
-from bot.slack.publisher import Clock, SlackPublisher, slack_client, utc_now
+from bot.slack.publisher import Clock, SlackPublisher, handoff_clients, slack_client, utc_now
 from bot.traffic import Traffic
 from handlers import http_routes, observe, slack_listeners
 from handlers.event_retries import EventRetries
@@ -622,6 +622,7 @@ async def create(
     retries = EventRetries(SlackEvents(SlackEventStore(database)), clock)
     bolt.middleware(observe.observed())  # first: each request's log fields
     bolt.middleware(retries.once)  # a retried event stops before anything else runs
+    bolt.middleware(handoff_clients)  # a listener's client reads a proxy's page as one
     slack_listeners.register(bolt, listeners)
     bolt.error(retries.releasing(listeners.failed))
     # Which events are under way, for their retries (both transports dispatch through it).

@@ -28,7 +28,7 @@ from bot.domain.policy import Policy, policy_warnings
 from bot.services.policies import load_policy
 from bot.settings import Settings
 from bot.slack.pacing import Pace, Pacer
-from bot.slack.publisher import slack_client
+from bot.slack.publisher import NoSlackAnswer, slack_client
 
 POST_PUBLIC = "chat:write.public"  # posts to a public channel the bot has not joined
 LOOKUPS_AT_ONCE = 4  # users.info and conversations.info calls in flight together
@@ -265,6 +265,13 @@ async def examine(
     """
     try:
         identity = await client.auth_test()
+    except NoSlackAnswer as error:  # Slack answers JSON with `ok` (its Web API basics)
+        return [
+            fix(
+                f"Slack: {client.base_url} is not Slack's Web API ({error}): check "
+                "SLACK_API_URL (Slack's is https://slack.com/api/) and any proxy in between"
+            )
+        ]
     except SlackApiError as error:
         code = error.response.get("error")
         return [

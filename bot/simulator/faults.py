@@ -107,6 +107,7 @@ class FaultInjection:
         retry_after_header: str | None = None,
         text: str | None = None,
         content_type: str = "text/plain",
+        after: bool = False,
     ) -> Fault:
         """Fail matching calls (method None = all; shell patterns like "chat.*" work).
 
@@ -117,7 +118,8 @@ class FaultInjection:
         a date); its retry window counts 1 s. `text`: the answer is this plain text with
         `status` (what a proxy or load balancer in front of Slack sends), not Slack's JSON, as
         `content_type` ("text/html": a captive portal's page; "application/json": a body that
-        says it is JSON and is not).
+        says it is JSON and is not). `after`: that page replaces the answer of a call Slack did
+        (a proxy's page that hides a post).
         """
         if retry_after is not None or status == 429 or retry_after_header is not None:
             status, retry_after = 429, max(1, retry_after or 1)
@@ -125,6 +127,7 @@ class FaultInjection:
             status = 200 if error else 500
         fault = Fault(method, status, error, retry_after, times, seconds, channel, every)
         fault.header, fault.text, fault.content_type = retry_after_header, text, content_type
+        fault.after = after and text is not None
         self.faults.append(fault)
         return fault
 

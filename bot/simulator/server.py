@@ -166,8 +166,9 @@ class SlackSimulator(
             answer = {"ok": True, **handler(call.args)}
             if self.answer_delay:
                 await asyncio.sleep(self.answer_delay)
-            if self._apply_faults(call, request, after=True) is not None:
-                return web.Response()  # done, but the client never hears it
+            hidden = self._apply_faults(call, request, after=True)
+            if hidden is not None:  # done, but the client never hears it (or hears a proxy)
+                return hidden
             return finish(call, answer)
         except ApiError as exc:
             return finish(call, {"ok": False, "error": exc.error, **exc.extra})

@@ -1086,16 +1086,22 @@ class Outbox:
         or share a file in it; False if Slack refuses (a private channel, no channels:join)."""
         if channel in self._joined:
             return False  # joined already, and still not a member: no second try
-        self._joined.add(channel)
         if not channel.startswith("C"):
+            self._joined.add(channel)
             return False
         await self.pacer.wait("conversations.join", None)
         self.metrics.inc("slack_calls_total")
         try:
             await self.client.conversations_join(channel=channel)
         except SlackApiError as error:
+            # Slack not answering (a 5xx, a 429, a proxy's page, no connection) refused nothing:
+            # the row is retried, and the join asked again then.
+            if not _refused_for_good(error):
+                raise
+            self._joined.add(channel)
             log.warning("could not join %s: %s", channel, error.response.get("error"))
             return False
+        self._joined.add(channel)
         log.info("joined %s to read its history", channel)
         return True
 

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,7 +54,9 @@ class NoSlackAnswer(SlackApiError):
         kind = str((response.headers or {}).get("Content-Type") or "no content type")
         said = " ".join(body.split())[:120]
         page = f"{kind.split(';')[0]}: {said}" if said else kind.split(";")[0]
-        self.said = f"HTTP {response.status_code}, not Slack's answer ({page})"
+        if not response.status_code:  # the answer could not be read: its status is not known
+            page = said
+        self.said = f"HTTP {response.status_code or '?'}, not Slack's answer ({page})"
         super().__init__(self.said, response)
 
     def __str__(self) -> str:
@@ -81,6 +83,9 @@ class HandoffWebClient(AsyncWebClient):
             headers = getattr(raw, "headers", None) or {}
             response = self._no_data(http_verb, api_url, req_args, status, headers)
             raise NoSlackAnswer(response, said) from None
+        except UnicodeDecodeError as error:  # a page in another encoding: Slack's JSON is UTF-8
+            response = self._no_data(http_verb, api_url, req_args, 0, {})
+            raise NoSlackAnswer(response, f"a page that is not UTF-8 ({error.reason})") from None
         data = answer.get("data")
         if isinstance(data, bytes) or (isinstance(data, dict) and isinstance(data.get("ok"), bool)):
             return answer
@@ -101,6 +106,29 @@ class HandoffWebClient(AsyncWebClient):
             headers=headers,
             status_code=status,
         )
+
+
+async def handoff_clients(context: Any, next: Callable[[], Awaitable[None]]) -> None:
+    """Bolt middleware: the client a listener is given is a HandoffWebClient, as the app's is.
+    slack_bolt (1.15 on) makes a plain AsyncWebClient for each request from the app's client's
+    settings, so a proxy's page answering a listener's call (a modal's views.open) was
+    slack_sdk's AttributeError and a traceback, not NoSlackAnswer."""
+    plain = context.client
+    if plain is not None and not isinstance(plain, HandoffWebClient):
+        context["client"] = HandoffWebClient(
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            ssl=plain.ssl,
+            proxy=plain.proxy,
+            session=plain.session,
+            trust_env_in_session=plain.trust_env_in_session,
+            headers=plain.headers,
+            team_id=plain.default_params.get("team_id"),
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+    await next()
 
 
 def slack_client(token: str, base_url: str, *, retries: bool = True) -> AsyncWebClient:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from bot.cli.stack import LocalStack, TravelClock
 from storage.outbox import OutboxStore
 from tests.conftest import lead_payload
@@ -106,3 +108,37 @@ async def test_a_chart_for_a_public_channel_the_bot_is_not_in_is_shared_once(
 
     assert len(stack.sim.files("C0REVOPS")) == 1
     assert [row["state"] for row in await upload_rows(stack)] == ["done"]
+
+
+@pytest.mark.parametrize("answer", ["proxy-page", "slack-503", "dropped"])
+async def test_a_join_slack_did_not_answer_is_tried_again_not_taken_for_a_refusal(
+    stack: LocalStack, answer: str
+) -> None:
+    """A public channel the bot is not in: after a lost answer the outbox joins it to read its
+    history, and the join is answered by a proxy's page, not Slack's JSON (Slack refused
+    nothing: its Web API always answers JSON with `ok`). The join is asked again later, the
+    post is found and not posted twice, and the managers are not told to invite the app
+    (before: the page was taken as Slack refusing the join, the lead posted a second time
+    without checking, and a false 'could not read' alert sent; so for Slack's 503, and a
+    dropped connection left the channel taken as joined for the process's life)."""
+    stack.sim.not_in_channel.add(ENTERPRISE)  # public: posting needs only chat:write.public
+    stack.sim.inject_connection_drop("chat.postMessage", times=1, after=True)
+    page = "<html><body>Please sign in to the network</body></html>"
+    if answer == "proxy-page":
+        join = "conversations.join"
+        stack.sim.inject(join, status=200, text=page, content_type="text/html", times=1)
+    elif answer == "slack-503":
+        stack.sim.inject("conversations.join", status=503, times=1)
+    else:
+        stack.sim.inject_connection_drop("conversations.join", times=1)
+
+    status, _ = await stack.post_lead(lead_payload())
+    assert status == 201
+    assert await stack.handoff.outbox.drain(30)
+
+    posts = Counter(m.metadata and "lead" for m in stack.sim.messages(ENTERPRISE))
+    assert posts == Counter({"lead": 1})
+    assert len(stack.sim.calls_to("conversations.join")) == 2  # asked again, then joined
+    assert stack.handoff.metrics.counts["slack_adopted_total"] == 1
+    assert stack.sim.messages(ESCALATIONS) == []
+    assert await failed_rows(stack) == []

@@ -279,6 +279,24 @@ async def test_slack_out_of_reach_is_one_line() -> None:
     assert text.splitlines()[-1] == "1 problem(s) to fix before the first lead arrives"
 
 
+async def test_a_slack_api_url_that_is_not_slacks_is_named_not_taken_for_a_refused_token() -> None:
+    """SLACK_API_URL points at a web server that is not Slack's Web API (here the simulator
+    without its /api/ path: a plain-text 404). Slack refused nothing, so the doctor names the
+    URL and what answered, not the token (before: "Slack refused SLACK_BOT_TOKEN (None): copy
+    the Bot User OAuth Token", sending the operator after a token that is fine)."""
+    sim = await local_slack()
+    wrong = sim.api_url.removesuffix("api/")
+    try:
+        code, text = await run_doctor(sim, env={"SLACK_API_URL": wrong})
+    finally:
+        await sim.stop()
+    assert code == 1
+    assert "SLACK_BOT_TOKEN" not in text.split("\n", 1)[1], text
+    assert f"FIX  Slack: {wrong} is not Slack's Web API (HTTP 404" in text, text
+    assert "check SLACK_API_URL" in text, text
+    assert text.splitlines()[-1] == "1 problem(s) to fix before the first lead arrives"
+
+
 async def test_handoff_doctor_as_a_person_runs_it() -> None:
     sim = await local_slack()
     break_workspace(sim)

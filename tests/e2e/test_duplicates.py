@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.cli.stack import LocalStack
 from tests.conftest import lead_payload
 
@@ -103,3 +105,30 @@ async def test_an_id_sent_as_a_whole_number_is_the_same_lead_as_its_digits(
     assert await stack.services.store.by_external_id("hs-2") is None
     assert await stack.services.store.by_external_id("10235") is None
     assert await stack.services.store.count_leads() == 1
+
+
+async def test_a_modal_a_proxy_answered_is_one_line_not_a_traceback(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disposition modal's views.open, made with the client Bolt gives the listener, is
+    answered by a proxy's plain-text page, not Slack's JSON (Slack's Web API always answers a
+    JSON object with `ok`): one error line naming what answered, no traceback, and the next
+    press opens the modal (before: Bolt's per-request client is slack_sdk's own, not
+    HandoffWebClient, so its AttributeError was logged with a traceback)."""
+    ts = await posted_lead(stack)
+    await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE, message_ts=ts)
+    await stack.settle()
+    stack.sim.inject("views.open", status=200, text="Service unavailable", times=1)
+
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    lines = [r.getMessage() for r in caplog.records if "modal" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "HTTP 200, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    assert not any(record.exc_info for record in caplog.records)
+
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    assert len(stack.sim.open_views("U0REP1")) == 1

@@ -485,3 +485,25 @@ async def test_an_update_answered_by_a_proxy_not_slack_is_made_later(
     rows = await OutboxStore(stack.handoff.database).rows()
     assert [row for row in rows if row["state"] == "failed"] == []
     no_traceback(caplog)
+
+
+async def test_a_post_whose_answer_a_proxys_page_replaced_is_found_not_posted_twice(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack posts the lead, and a captive portal's HTML 200 replaces its answer: the outcome
+    is unknown, the post is found in the channel's history and adopted, not posted a second
+    time (the tests above answer before Slack acts, so a second post could not show there)."""
+    sim = stack.sim
+    page = "<html><body>Please sign in to the network</body></html>"
+    sim.inject(
+        "chat.postMessage", status=200, text=page, content_type="text/html", times=1, after=True
+    )
+    await send_leads(stack, [payload(0)])
+    assert await stack.handoff.outbox.drain(30)
+
+    assert posts_per_lead(sim) == Counter({"lead-0": 1})
+    assert len(sim.calls_to("chat.postMessage")) == 1
+    assert stack.handoff.metrics.counts["slack_adopted_total"] == 1
+    lead = await stack.services.lead(1)
+    assert lead.message_ts == sim.messages("C0ENT")[0].ts
+    no_traceback(caplog)

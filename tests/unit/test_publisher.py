@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookResponse
 
@@ -234,3 +235,38 @@ async def test_a_private_answer_a_proxy_answered_is_one_warning_and_the_next_goe
     assert len(lines) == 1 and "open a modal" in lines[0], lines
     assert "HTTP 200, not Slack's answer (text/plain: Service unavailable)" in lines[0]
     assert not any(record.exc_info for record in caplog.records)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+@pytest.mark.parametrize("retries", [False, True], ids=["outbox", "retrying"])
+async def test_a_proxys_page_not_in_utf_8_is_no_slack_answer(
+    content_type: str, retries: bool
+) -> None:
+    """A proxy's page in Latin-1 with no charset (Slack's answers are JSON, in UTF-8): slack_sdk
+    decodes it as UTF-8 and raises the codec's UnicodeDecodeError, which no caller takes for
+    Slack not answering (the outbox: "failed unexpectedly", a traceback, the lane paused the
+    most). It is NoSlackAnswer, one line, as any other page that is not Slack's."""
+
+    async def page(request: web.Request) -> web.Response:
+        body = "Service indisponible, réessayez plus tard".encode("latin-1")
+        return web.Response(status=503, body=body, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.router.add_route("*", "/api/{method}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = slack_client(BOT_TOKEN, f"http://127.0.0.1:{port}/api/", retries=retries)
+    try:
+        with pytest.raises(NoSlackAnswer) as answered:
+            await client.chat_postMessage(channel="C0ENT", text="a lead")
+    finally:
+        await client.session.close()  # type: ignore[union-attr]
+        await runner.cleanup()
+    error = answered.value
+    assert error.response.get("error") is None
+    assert "not Slack's answer" in str(error) and "UTF-8" in str(error)
+    assert "\n" not in str(error)
+    assert str(error.response.api_url).endswith("/chat.postMessage")
