@@ -22,12 +22,13 @@ changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -46,11 +47,20 @@ from storage.crm_inbox import CrmInboxStore
 
 log = logging.getLogger("handoff.crm")
 
+T = TypeVar("T")
+
 # The Retry-After (seconds) of a notification whose CRM read failed (a 5xx, a dropped answer)
 # or was refused (a set-up to fix, which the worker tells the managers about); the CRM's own
 # wait when it gave one (a 429's).
 FAILED_READ_WAIT = 60
 REFUSED_READ_WAIT = 300
+# The longest, in seconds, that one webhook request waits for its outside calls all told (the
+# CRM's reads through its adapter, whose own wait is 30 s, and Slack's users.lookupByEmail,
+# 10 s): HubSpot counts a delivery failed when it is not answered within seconds and sends it
+# again (its Webhooks API guide, "Retries"); a Salesforce callout waits 10 s by default (Apex
+# "Callout Limits and Limitations"). A read not answered by then is answered 503, as one that
+# failed, with the room left for the database work and the answer.
+READS_BOUND = 3.0
 
 # "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
 # names their record, and a retry of it is ignored again all the same).
@@ -238,12 +248,15 @@ class CrmInboundService:
         the others."""
         inbound = self.adapters[source]
         applied = Applied()
+        # One bound for the whole request's outside calls, not one per call: a batch of reads
+        # each just under it would still keep the CRM waiting past its timeout.
+        deadline = asyncio.get_running_loop().time() + READS_BOUND
         for change in changes:
             if not await self.inbox.take(source, change.event_id, now, change.crm_id):
                 applied.ignored += 1  # the CRM's retry of a notification applied already
                 continue
             try:
-                outcome = await self._one(source, inbound, change, now)
+                outcome = await self._one(source, inbound, change, now, deadline)
             except BadPayload as bad:  # released: the record may be mended before a retry
                 await self.inbox.release(source, change.event_id)
                 applied.invalid += bad.fields
@@ -317,17 +330,17 @@ class CrmInboundService:
         )
 
     async def _one(
-        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
+        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime, deadline: float
     ) -> Outcome:
         if change.change is Change.CREATED:
-            return await self._created(source, inbound, change, now)
+            return await self._created(source, inbound, change, now, deadline)
         if change.change is Change.MERGED:
             return await self._merged(source, change, now)
         lead = await self._lead(change)
         if lead is None:  # a record erased here already (its deletion retried): nothing to do
             return "erased" if await self._erased(change) else "unknown"
         if change.change is Change.OWNER:
-            return await self._owner(inbound, change, lead, now)
+            return await self._owner(inbound, change, lead, now, deadline)
         if change.change is Change.STATUS:
             await self.services.store.crm_status(lead.id, change.value, now)
             return "handled"
@@ -368,13 +381,13 @@ class CrmInboundService:
         return lead
 
     async def _created(
-        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime
+        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime, deadline: float
     ) -> Outcome:
         # An erased person's record (or one merged into it), sent again late: intake knows an
         # erased lead by its external id only, so it would take them in anew under this one.
         if await self._erased(change):
             return "erased"
-        payload = await inbound.lead_of(change)
+        payload = await _crm_read(inbound.lead_of(change), deadline)
         if payload is None:
             log.warning(
                 "%s: record %s was created, but it could not be read (gone, or no API access "
@@ -393,7 +406,7 @@ class CrmInboundService:
         return "handled" if result.created or result.requalified else "ignored"
 
     async def _owner(
-        self, inbound: CrmInbound, change: CrmChange, lead: LeadView, now: datetime
+        self, inbound: CrmInbound, change: CrmChange, lead: LeadView, now: datetime, deadline: float
     ) -> Outcome:
         changed_at = await self.services.store.owner_changed_at(lead.id)
         if change.at is not None and changed_at is not None and change.at < changed_at:
@@ -407,7 +420,7 @@ class CrmInboundService:
                 changed_at.isoformat(),
             )
             return "ignored"
-        member = await self._member(inbound, change)
+        member = await self._member(inbound, change, deadline)
         if member is None:
             log.info(
                 "lead %d: its CRM owner %s is no Slack member Handoff can find (crm.owners, or "
@@ -419,8 +432,9 @@ class CrmInboundService:
         changed = await self.services.crm_reassign(lead, member, now)
         return "handled" if changed else "ignored"
 
-    async def _member(self, inbound: CrmInbound, change: CrmChange) -> str | None:
-        """The Slack member behind the change's new owner, or None."""
+    async def _member(self, inbound: CrmInbound, change: CrmChange, deadline: float) -> str | None:
+        """The Slack member behind the change's new owner, or None. Its reads (the owner's
+        email from the CRM, the member from Slack) end by `deadline`, as `_within` says."""
         crm = self.services.policy.crm
         if change.owner_crm_id is not None and crm is not None:
             for user, owner in crm.owners.items():
@@ -428,10 +442,14 @@ class CrmInboundService:
                     return user
         email = change.owner_email
         if email is None and change.owner_crm_id is not None:
-            email = await inbound.owner_email(change.owner_crm_id)
+            email = await _crm_read(inbound.owner_email(change.owner_crm_id), deadline)
         if email is None or self.directory is None:
             return None
-        return await self.directory.member_by_email(email)
+        lookup = self.directory.member_by_email(email)
+        answered, member = await _within(lookup, deadline)
+        if not answered:
+            raise SlackUnanswered(f"no answer within the {READS_BOUND:g}s a webhook waits")
+        return member
 
     async def _stage(
         self, source: str, change: CrmChange, lead: LeadView, now: datetime
@@ -501,3 +519,25 @@ def _seconds(after: float | None) -> int:
     no wait to pass on, and at most HUBSPOT_MOST (`math.ceil` of an `inf` raised)."""
     wait = FAILED_READ_WAIT if after is None or after != after else after
     return max(1, math.ceil(min(HUBSPOT_MOST, wait)))
+
+
+async def _within(read: Awaitable[T], deadline: float) -> tuple[bool, T | None]:
+    """`read`'s answer, if it comes by `deadline` (the event loop's time): (True, answer); else
+    the read is given up, cancelled (a read changes nothing), and (False, None), for the
+    notification to be answered 503 and released, nothing of it applied (the reads of a change
+    come before its writes)."""
+    try:
+        async with asyncio.timeout_at(deadline) as bound:
+            return True, await read
+    except TimeoutError:
+        if bound.expired():
+            return False, None
+        raise
+
+
+async def _crm_read(read: Awaitable[T], deadline: float) -> T:
+    """A read from the CRM, by `deadline`, else CrmRetry (answered as a failed read is)."""
+    answered, value = await _within(read, deadline)
+    if not answered:
+        raise CrmRetry(f"no answer within the {READS_BOUND:g}s a webhook waits for its reads")
+    return cast(T, value)

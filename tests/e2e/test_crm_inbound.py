@@ -21,6 +21,7 @@ from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.crm.hubspot_in import sign_v3
 from bot.crmfake.hubspot import HubSpotFake, sign_v1
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.services import crm_inbound
 from storage.crm_inbox import KEEP
 from tests.e2e.test_forget import database_text, forget_cli, slack_text
 
@@ -837,6 +838,53 @@ async def test_an_owner_slack_will_not_look_up_now_is_answered_503_and_taken_on_
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
     assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+
+
+async def test_an_owner_lookup_slower_than_the_crms_wait_is_answered_503_and_applied_once_later(
+    crm_stack_both: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRM hands a lead to an owner found by email, and Slack answers the lookup
+    (`users.lookupByEmail`), but slowly: the client would wait 10 s, longer than a CRM gives
+    its webhook (HubSpot counts a delivery failed after a few seconds, its Webhooks API guide,
+    "Retries"; a Salesforce callout's default timeout is 10 s). The request stops waiting at
+    its bound for outside calls (READS_BOUND, shortened here; Slack takes twice as long): a
+    503 with a `Retry-After`, nothing changed. Its retry hands the lead over, once."""
+    monkeypatch.setattr(crm_inbound, "READS_BOUND", 0.5)
+    stack = crm_stack_both
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+    thread_before, dms_before = len(thread(stack)), len(dms(stack, TOM))
+    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
+    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+
+    stack.sim.answer_delay = 1.0
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
+    url = f"{stack.base_url}/crm/salesforce"
+    async with stack.session.post(url, json=owner, headers=headers) as response:
+        status, answer = response.status, await response.json(content_type=None)
+        retry_after = response.headers.get("Retry-After")
+    stack.sim.answer_delay = 0.0
+    assert status == 503, answer
+    assert retry_after is not None and int(retry_after) >= 1
+    assert "Slack" in answer["error"] and "again" in answer["error"]
+    await stack.settle()
+    lead_now = await stack.services.lead(1)
+    assert (lead_now.owner, lead_now.suggested_owner) == (None, MAYA)
+    assert (len(thread(stack)), len(dms(stack, TOM))) == (thread_before, dms_before)
+
+    clock.advance(seconds=int(retry_after))
+    assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    assert await salesforce(stack, owner) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
+    assert sum("Reassigned to" in text for text in thread(stack)) == 1
+    assert f"Reassigned to <@{TOM}> from <@{MAYA}>" in thread(stack)[-1]
+    assert len(dms(stack, TOM)) == dms_before + 1
 
 
 @pytest.mark.parametrize(
