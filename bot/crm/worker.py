@@ -400,8 +400,9 @@ class CrmWorker:
                 log.exception("could not read the CRM outbox; trying again shortly")
             if sent:
                 continue  # the leads' next rows are due now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see bot/slack/outbox.py
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def _round(self) -> int:
         """Send what is due now, oldest first; how many rows were tried."""

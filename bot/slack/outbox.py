@@ -352,11 +352,13 @@ class Outbox:
                     self._lane(channel).put_nowait((row_id, kind))
             if held:  # written since Slack refused them all: held with the others
                 await self._hold_homes(held)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that comes as the event is set (gh-86296), and `close` then waited for ever on a
+            # dispatcher that went on polling (`handoff forget` hung in CI).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
                 await asyncio.sleep(0.005)  # gather the wake-ups of a burst into one read
-            except TimeoutError:
-                pass
 
     def refuse_token(self, why: str) -> None:
         """Slack refuses the bot token (`why`: its error code, or the event that said so): send

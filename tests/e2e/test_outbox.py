@@ -507,3 +507,18 @@ async def test_a_post_whose_answer_a_proxys_page_replaced_is_found_not_posted_tw
     lead = await stack.services.lead(1)
     assert lead.message_ts == sim.messages("C0ENT")[0].ts
     no_traceback(caplog)
+
+
+async def test_the_delivery_worker_stops_when_stopped_as_it_is_woken(stack: LocalStack) -> None:
+    """`close` cancels the dispatcher; a cancellation that comes just as it is woken (rows
+    written, `deliver_soon`) must stop it. On Python 3.11 `asyncio.wait_for` returned the
+    wake-up and dropped the cancellation (gh-86296): the dispatcher went on polling and
+    `close` waited for ever (`handoff forget` hung in CI)."""
+    outbox = stack.handoff.outbox
+    dispatcher = next(task for task in outbox._tasks if task.get_name() == "outbox dispatcher")
+    await asyncio.sleep(0.05)  # idle: waiting to be woken
+    outbox.deliver_soon()
+    await asyncio.sleep(0)  # the wait is over, its waiter not yet told
+    dispatcher.cancel()
+    done, _ = await asyncio.wait({dispatcher}, timeout=2)
+    assert dispatcher in done and dispatcher.cancelled()
