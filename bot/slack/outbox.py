@@ -325,7 +325,7 @@ class Outbox:
             refused = None
         if refused is not None:
             self._refuse_homes(refused, probe_now=True)
-        while True:
+        while not self._stopping:  # also when a cancellation was lost on the way (gh-86296)
             if not self._token_ok.is_set():  # Slack refuses the token: read nothing meanwhile
                 await self._token_ok.wait()
                 last_full = -self.poll_seconds  # then read every row due
@@ -418,7 +418,7 @@ class Outbox:
         return lane
 
     async def _work(self, channel: str, lane: asyncio.Queue[tuple[int, str]]) -> None:
-        while True:
+        while not self._stopping:
             row_id, kind = await lane.get()
             try:
                 pause = await self._deliver(row_id, kind, channel)
