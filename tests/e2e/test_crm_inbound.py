@@ -153,10 +153,36 @@ async def hubspot(
 
 
 async def salesforce(stack: LocalStack, payload: Any, token: str = SF_TOKEN) -> tuple[int, Any]:
+    status, answer, _ = await salesforce_answer(stack, payload, token)
+    return status, answer
+
+
+async def salesforce_answer(
+    stack: LocalStack, payload: Any, token: str = SF_TOKEN
+) -> tuple[int, Any, str | None]:
+    """`POST /crm/salesforce`: the status, the JSON answer and its `Retry-After`."""
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     url = f"{stack.base_url}/crm/salesforce"
     async with stack.session.post(url, json=payload, headers=headers) as response:
-        return response.status, await response.json(content_type=None)
+        answer = await response.json(content_type=None)
+        return response.status, answer, response.headers.get("Retry-After")
+
+
+async def raj_for_maya(stack: LocalStack) -> None:
+    """Salesforce creates Raj's lead (suggested to Maya), and Tom is a member Slack finds by
+    his email: the start of an owner change to Tom."""
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
+    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+
+
+def owner_to_tom(event_id: str) -> dict[str, Any]:
+    """Salesforce's change of Raj's owner to Tom, found by his email."""
+    owner = {"event_id": event_id, "type": "owner", "lead_id": SF_LEAD}
+    return owner | {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
 
 
 def thread(stack: LocalStack) -> list[str]:
@@ -802,26 +828,16 @@ async def test_an_owner_slack_will_not_look_up_now_is_answered_503_and_taken_on_
     traceback in the log and nothing changed (before: a 500 "internal error" and a traceback).
     Its retry, once Slack answers, hands the lead over."""
     stack = crm_stack
-    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
-    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
-    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
-    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
-    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
-    await stack.settle()
+    await raj_for_maya(stack)
     assert (await stack.services.lead(1)).suggested_owner == MAYA
     thread_before, dms_before = len(thread(stack)), len(dms(stack, TOM))
-    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
-    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+    owner = owner_to_tom("sf-2")
 
     if fault.pop("drop", False):
         stack.sim.inject_connection_drop("users.lookupByEmail")
     else:
         stack.sim.inject("users.lookupByEmail", **fault)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
-    url = f"{stack.base_url}/crm/salesforce"
-    async with stack.session.post(url, json=owner, headers=headers) as response:
-        status, answer = response.status, await response.json(content_type=None)
-        retry_after = response.headers.get("Retry-After")
+    status, answer, retry_after = await salesforce_answer(stack, owner)
     assert status == 503, answer
     assert retry_after == str(waits)
     assert "Slack" in answer["error"] and "again" in answer["error"]
@@ -851,23 +867,13 @@ async def test_an_owner_lookup_slower_than_the_crms_wait_is_answered_503_and_app
     503 with a `Retry-After`, nothing changed. Its retry hands the lead over, once."""
     monkeypatch.setattr(crm_inbound, "READS_BOUND", 0.5)
     stack = crm_stack_both
-    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
-    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
-    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
-    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
-    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
-    await stack.settle()
+    await raj_for_maya(stack)
     assert (await stack.services.lead(1)).suggested_owner == MAYA
     thread_before, dms_before = len(thread(stack)), len(dms(stack, TOM))
-    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
-    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+    owner = owner_to_tom("sf-2")
 
     stack.sim.answer_delay = 1.0
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
-    url = f"{stack.base_url}/crm/salesforce"
-    async with stack.session.post(url, json=owner, headers=headers) as response:
-        status, answer = response.status, await response.json(content_type=None)
-        retry_after = response.headers.get("Retry-After")
+    status, answer, retry_after = await salesforce_answer(stack, owner)
     stack.sim.answer_delay = 0.0
     assert status == 503, answer
     assert retry_after is not None and int(retry_after) >= 1
@@ -907,22 +913,11 @@ async def test_an_owner_lookup_answered_with_no_slack_json_is_answered_503_not_5
     the notification is answered 503 with a `Retry-After`, nothing changed, no traceback (before:
     AttributeError on the text's `.get`, a 500 "internal error"); its retry hands the lead over."""
     stack = crm_stack
-    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
-    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
-    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
-    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
-    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
-    await stack.settle()
-    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
-    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+    await raj_for_maya(stack)
+    owner = owner_to_tom("sf-2")
 
     stack.sim.inject("users.lookupByEmail", status=status, text=text, times=1)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
-    async with stack.session.post(
-        f"{stack.base_url}/crm/salesforce", json=owner, headers=headers
-    ) as response:
-        answered, answer = response.status, await response.json(content_type=None)
-        retry_after = response.headers.get("Retry-After")
+    answered, answer, retry_after = await salesforce_answer(stack, owner)
     assert answered == 503, answer
     assert retry_after == "60"
     assert "Slack" in answer["error"] and "again" in answer["error"]
@@ -946,39 +941,23 @@ async def test_no_owner_lookup_reaches_slack_before_its_429s_retry_after(
     wait is over, with what is left of it, without a call to Slack (before: each one called
     Slack again at once, and was answered 429 again). Once it is over, the retry goes through."""
     stack = crm_stack
-    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
-    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
-    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
-    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
-    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
-    await stack.settle()
-
-    def owner_change(event_id: str) -> dict[str, Any]:
-        return {
-            "event_id": event_id,
-            "type": "owner",
-            "lead_id": SF_LEAD,
-            "owner_id": "0055e000001XyZw",
-            "owner_email": "tom.okafor@example.com",
-        }
+    await raj_for_maya(stack)
 
     async def post(change: dict[str, Any]) -> tuple[int, str | None]:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SF_TOKEN}"}
-        url = f"{stack.base_url}/crm/salesforce"
-        async with stack.session.post(url, json=change, headers=headers) as response:
-            return response.status, response.headers.get("Retry-After")
+        status, _, retry_after = await salesforce_answer(stack, change)
+        return status, retry_after
 
     stack.sim.inject("users.lookupByEmail", retry_after=120, times=1)
-    assert await post(owner_change("sf-2")) == (503, "120")
+    assert await post(owner_to_tom("sf-2")) == (503, "120")
     clock.advance(seconds=30)
-    assert await post(owner_change("sf-2")) == (503, "90")  # HubSpot's retry, too early
-    assert await post(owner_change("sf-3")) == (503, "90")  # another change meanwhile
+    assert await post(owner_to_tom("sf-2")) == (503, "90")  # HubSpot's retry, too early
+    assert await post(owner_to_tom("sf-3")) == (503, "90")  # another change meanwhile
     lookups = [call for call in stack.sim.calls if call.method == "users.lookupByEmail"]
     assert len(lookups) == 1, lookups
     assert (await stack.services.lead(1)).suggested_owner == MAYA
 
     clock.advance(seconds=90)
-    assert await salesforce(stack, owner_change("sf-2")) == (200, {"handled": 1, "ignored": 0})
+    assert await salesforce(stack, owner_to_tom("sf-2")) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
 
@@ -1007,16 +986,10 @@ async def test_an_owner_lookup_slack_refuses_for_good_leaves_the_owner_and_appli
     is applied, and the log says once what Slack said (before: a 503, HubSpot's retries for a
     day, the batch's later changes waiting behind it)."""
     stack = crm_stack
-    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
-    lead = {"email": "raj@globex.example", "name": "Raj Patel", "title": "VP Sales"}
-    lead |= {"company": {"name": "Globex", "employees": 5000, "country": "AU"}, "score": 90}
-    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
-    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
-    await stack.settle()
+    await raj_for_maya(stack)
 
     stack.sim.inject("users.lookupByEmail", error=code)
-    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD}
-    owner |= {"owner_id": "0055e000001XyZw", "owner_email": "tom.okafor@example.com"}
+    owner = owner_to_tom("sf-2")
     stage = {"event_id": "sf-3", "type": "stage", "lead_id": SF_LEAD, "stage": "opportunity"}
     assert await salesforce(stack, [owner, stage]) == (200, {"handled": 1, "ignored": 1})
     again = owner | {"event_id": "sf-4"}
