@@ -94,7 +94,9 @@ class PostingTrigger(BaseTrigger):
     America/Havana, Africa/Cairo: 00:00 jumps to 01:00), losing that week's digest, and ran
     twice in an hour they repeat."""
 
-    def __init__(self, at: str, zone: str, weekday: str | None, day: int | None) -> None:
+    def __init__(
+        self, at: str, zone: str, *, weekday: str | None = None, day: int | None = None
+    ) -> None:
         self.at, self.zone, self.weekday, self.day = at, zone, weekday, day
 
     def get_next_fire_time(
@@ -107,14 +109,6 @@ class PostingTrigger(BaseTrigger):
 
     def __str__(self) -> str:
         return f"posting[{self.weekday or self.day} {self.at} {self.zone}]"
-
-
-def digest_trigger(
-    at: str, zone: str, *, weekday: str | None = None, day: int | None = None
-) -> PostingTrigger:
-    """When a digest job runs: at `at` (HH:MM, team time) on `weekday` (a week's) or on the
-    month's `day`."""
-    return PostingTrigger(at, zone, weekday, day)
 
 
 @dataclass
@@ -288,7 +282,7 @@ class Handoff:
         zone = self.services.policy.timezone
         scheduler.add_job(
             job,
-            digest_trigger(at, zone, weekday=weekday, day=day),
+            PostingTrigger(at, zone, weekday=weekday, day=day),
             id=name,
             max_instances=1,
             coalesce=True,

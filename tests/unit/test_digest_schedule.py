@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import digest_trigger
+from bot.app import PostingTrigger
 from bot.domain.policy import MonthlyDigest, WeeklyDigest
 from bot.domain.report import Period, period_of
 from bot.services.digest import digest_time, monthly_digest_time
@@ -37,7 +37,7 @@ def test_the_weekly_job_runs_when_the_digest_is_due(
     setting = WeeklyDigest(day=day, time=at)
     due = digest_time(period_of(switch - timedelta(days=7), zone), setting)
     assert due.astimezone(ZoneInfo(zone)).date() == switch
-    trigger = digest_trigger(at, zone, weekday=day)
+    trigger = PostingTrigger(at, zone, weekday=day)
     assert trigger.get_next_fire_time(None, due - timedelta(days=1)) == due
     assert trigger.get_next_fire_time(None, due) == due
     following = digest_time(period_of(switch, zone), setting)
@@ -54,7 +54,7 @@ def test_the_monthly_job_runs_when_the_digest_is_due(
     before = switch.replace(day=1) - timedelta(days=1)
     due = monthly_digest_time(Period(before.year, before.month, zone, "month"), setting)
     assert due.astimezone(ZoneInfo(zone)).date() == switch
-    trigger = digest_trigger(at, zone, day=switch.day)
+    trigger = PostingTrigger(at, zone, day=switch.day)
     assert trigger.get_next_fire_time(None, due - timedelta(days=1)) == due
     following = monthly_digest_time(Period(switch.year, switch.month, zone, "month"), setting)
     assert trigger.get_next_fire_time(due, due + timedelta(seconds=1)) == following
