@@ -670,8 +670,9 @@ async def create(
                 # Without the client's own retries: HubSpot gives a webhook seconds to answer
                 # (its webhooks guide), so a 429 or a 5xx is answered 503 with Slack's wait at
                 # once, not slept through inside the request.
-                # No lookup before a 429's Retry-After has passed, on the injected clock.
-                SlackDirectory(outbox.client, clock),
+                # No lookup before a 429's Retry-After has passed, on the injected clock, nor
+                # while Slack refuses the bot token (the worker is told, and probes auth.test).
+                SlackDirectory(outbox.client, clock, token=outbox),
             ),
         )
     )

@@ -42,6 +42,7 @@ from bot.domain.refusal import Reason, Refusal
 from bot.domain.retry_after import HUBSPOT_MOST, SLACK_MOST, header_seconds
 from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
+from bot.services.people import SlackToken
 from bot.slack.outbox import TOKEN_FIX
 from storage.crm_inbox import CrmInboxStore
 
@@ -50,8 +51,8 @@ log = logging.getLogger("handoff.crm")
 T = TypeVar("T")
 
 # The Retry-After (seconds) of a notification whose CRM read failed (a 5xx, a dropped answer)
-# or was refused (a set-up to fix, which the worker tells the managers about); the CRM's own
-# wait when it gave one (a 429's).
+# or was refused (a set-up to fix, which the worker tells the managers about), or whose owner
+# lookup met Slack refusing the bot token; the CRM's own wait when it gave one (a 429's).
 FAILED_READ_WAIT = 60
 REFUSED_READ_WAIT = 300
 # The longest, in seconds, that one webhook request waits for its outside calls all told (the
@@ -68,22 +69,16 @@ Outcome = Literal["handled", "ignored", "unknown", "erased"]
 # Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them
 # (the lead keeps its owner, logged once). `enterprise_is_restricted`: users.lookupByEmail's
 # own, "called with an inappropriate enterprise-level token"; the rest are Slack's common
-# errors (its Web API reference): the token refused (`not_authed`, `invalid_auth`,
-# `account_inactive`, `token_revoked`, `token_expired`, `not_allowed_token_type`), a scope or
-# access the app lacks (`missing_scope`, `no_permission`, `team_access_not_granted`,
+# errors (its Web API reference): a token of the wrong kind (`not_allowed_token_type`), a scope
+# or access the app lacks (`missing_scope`, `no_permission`, `team_access_not_granted`,
 # `access_denied`, `org_login_required`, `two_factor_setup_required`), an admin's setting
 # (`ekm_access_denied`: "Administrators have suspended the ability…"), or a call Slack will
 # not take as it is (`invalid_arguments`).
 _SET_UP_ERRORS = frozenset(
     {
         "missing_scope",
-        "not_authed",
-        "invalid_auth",
-        "account_inactive",
         "no_permission",
         "enterprise_is_restricted",
-        "token_revoked",
-        "token_expired",
         "team_access_not_granted",
         "org_login_required",
         "ekm_access_denied",
@@ -93,10 +88,18 @@ _SET_UP_ERRORS = frozenset(
         "access_denied",
     }
 )
-# What to do about each, where it is not the scope (users:read.email, docs/crm-inbound.md).
+# Slack refuses the bot token (its common errors: "Some aspect of authentication cannot be
+# validated", "No authentication token provided", "…for a deleted user or workspace…", "…the
+# app has been removed…", "Authentication token has expired"): the delivery worker's BLOCKED.
+# Not for good: the app is reinstalled, or a new SLACK_BOT_TOKEN set, and the lookup then
+# answers. So the notification is answered 503 and released, for the CRM's retry to apply it
+# then (HubSpot retries "any HTTP status code (4xx or 5xx)" for 24 hours: its Webhooks API
+# guide, "Retries"), not taken with the lead keeping its owner: that loses the change for good.
 _TOKEN_ERRORS = frozenset(
     {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
 )
+# What to do about each set-up error, where it is not the scope (users:read.email,
+# docs/crm-inbound.md).
 _SET_UP_FIX = {
     "not_allowed_token_type": "SLACK_BOT_TOKEN must be the app's Bot User OAuth Token (xoxb-…)",
     "org_login_required": "the workspace is migrating to an Enterprise Grid org: wait for it "
@@ -124,6 +127,16 @@ class SlackUnanswered(Exception):
         self.after = after
 
 
+class SlackTokenRefused(SlackUnanswered):
+    """Slack refuses Handoff's bot token (`code`: one of _TOKEN_ERRORS, or why the delivery
+    worker knows it already): the lookup waits for the token to be fixed, and the notification
+    for the CRM's retry after REFUSED_READ_WAIT."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Slack refuses Handoff's bot token ({code})", after=REFUSED_READ_WAIT)
+        self.code = code
+
+
 class Directory(Protocol):
     """Slack's members by email (`users.lookupByEmail`, scope `users:read.email`)."""
 
@@ -135,23 +148,35 @@ class Directory(Protocol):
 class SlackDirectory:
     """The workspace's members by email, asked of Slack. After Slack's 429 nothing is asked of
     it until its `Retry-After` has passed (Slack's rate-limit docs: the limit is the app's, per
-    method; the header is the seconds "until you can retry"); `clock`: the injected one."""
+    method; the header is the seconds "until you can retry"); `clock`: the injected one.
+    `token`: the delivery worker's word on the bot token (bot/slack/outbox.py): told when
+    Slack refuses it here, and while it is refused no lookup is sent (its auth.test probe says
+    when Slack accepts it again)."""
 
     def __init__(
-        self, client: AsyncWebClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        client: AsyncWebClient,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        token: SlackToken | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
+        self.token = token
         self._resumes: datetime | None = None  # no lookup is sent before (Slack's 429)
-        self._told: set[str] = set()  # the set-up errors logged (once each)
+        self._told: set[str] = set()  # the set-up and token errors logged (once each)
 
     async def member_by_email(self, email: str) -> str | None:
         """The member with this email; None when there is none, or when Slack will not say
         (the app lacks `users:read.email`: logged, as a retry would not mend it).
-        SlackUnanswered when Slack does not answer now: any other error (its method page,
+        SlackTokenRefused while Slack refuses the bot token (asked of Slack only while the
+        delivery worker does not know it refused). SlackUnanswered when Slack does not answer
+        now: any other error (its method page,
         users.lookupByEmail, names `users_not_found` and `enterprise_is_restricted`; the rest
         are Slack's common errors, a 429 `ratelimited` with `Retry-After`, `fatal_error`,
         `internal_error`, `request_timeout`), or no answer at all."""
+        refused = self.token.token_refused if self.token is not None else None
+        if refused is not None:
+            raise SlackTokenRefused(refused)
         now = self.clock()
         if self._resumes is not None and now < self._resumes:
             left = (self._resumes - now).total_seconds()
@@ -172,6 +197,9 @@ class SlackDirectory:
             code = data.get("error") if isinstance(data, dict) else None
             if code == "users_not_found":
                 return None
+            if code in _TOKEN_ERRORS:
+                self._token_refused(str(code))
+                raise SlackTokenRefused(str(code)) from error
             if code in _SET_UP_ERRORS:
                 self._set_up_wrong(str(code))
                 return None
@@ -189,6 +217,23 @@ class SlackDirectory:
         member = user.get("id") if isinstance(user, dict) else None
         return str(member) if member else None
 
+    def _token_refused(self, code: str) -> None:
+        """Slack refused the bot token (`code`): the delivery worker is told, which logs once
+        what to fix, fails /readyz's `slack_token` and asks auth.test until Slack accepts it;
+        without one, the fix is logged here, once per code."""
+        if self.token is not None:
+            self.token.refuse_token(code)
+            return
+        if code in self._told:
+            return
+        self._told.add(code)
+        log.warning(
+            "users.lookupByEmail refused (%s): Slack refuses Handoff's bot token, so CRM owner "
+            "changes wait for the CRM's retries. To fix: %s (docs/crm-inbound.md)",
+            code,
+            TOKEN_FIX,
+        )
+
     def _set_up_wrong(self, code: str) -> None:
         """Slack refused the lookup for good (`code`, one of _SET_UP_ERRORS): say what to do,
         once per code (each CRM owner change meets it again until it is fixed)."""
@@ -196,12 +241,9 @@ class SlackDirectory:
             log.info("users.lookupByEmail refused (%s): the lead keeps its owner", code)
             return
         self._told.add(code)
-        if code in _TOKEN_ERRORS:
-            fix = f"Slack refuses the bot token: {TOKEN_FIX}"
-        else:
-            fix = _SET_UP_FIX.get(
-                code, "grant the Slack app users:read.email (reinstall it from manifest.yaml)"
-            )
+        fix = _SET_UP_FIX.get(
+            code, "grant the Slack app users:read.email (reinstall it from manifest.yaml)"
+        )
         log.warning(
             "users.lookupByEmail refused (%s): CRM owners cannot be found in Slack by email, "
             "and their leads keep their owners until it is fixed. To fix: %s "
@@ -314,7 +356,22 @@ class CrmInboundService:
         """The answer to a notification whose new owner Slack did not look up for the moment,
         released above: as to a read the CRM failed, 503 with a `Retry-After` (Slack's wait,
         else FAILED_READ_WAIT) and a warning in the log, not a traceback; nothing of it was
-        applied, the changes before it in the batch stand."""
+        applied, the changes before it in the batch stand. A refused bot token: REFUSED_READ_WAIT,
+        and an info line (what to fix is logged once, where the refusal was learnt)."""
+        if isinstance(error, SlackTokenRefused):
+            log.info(
+                "%s notification %s not taken: %s; the CRM's retry applies it once the token "
+                "works again",
+                source,
+                event_id,
+                error,
+            )
+            return Refusal(
+                f"{error}, so the new owner this notification needs cannot be looked up; send it "
+                "again later",
+                Reason.BUSY,
+                retry_after=_seconds(error.after),
+            )
         log.warning(
             "%s notification %s not taken: Slack did not look up its new owner "
             "(users.lookupByEmail: %s)",
