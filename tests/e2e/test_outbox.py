@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import pytest
@@ -414,14 +414,40 @@ async def test_a_hostile_retry_after_does_not_stop_deliveries(
 # aiohttp answer). Slack's Web API always answers a JSON object with a boolean `ok` (its Web
 # API basics): none of these is Slack's answer.
 UPSTREAM = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+
+
+class ProxyPage(NamedTuple):
+    """A proxy's page: its HTTP status, its Content-Type and its body."""
+
+    status: int
+    content_type: str
+    text: str
+
+    def answers(self, sim: SlackSimulator, method: str) -> None:
+        """The proxy answers the next two calls of `method` with this page, not Slack."""
+        sim.inject(
+            method, status=self.status, text=self.text, content_type=self.content_type, times=2
+        )
+
+
 NOT_SLACK = [
-    pytest.param(503, "text/plain", UPSTREAM, id="plain-503"),
-    pytest.param(200, "text/plain", "Service temporarily unavailable", id="plain-200"),
+    pytest.param(ProxyPage(503, "text/plain", UPSTREAM), id="plain-503"),
+    pytest.param(ProxyPage(200, "text/plain", "Service temporarily unavailable"), id="plain-200"),
     pytest.param(
-        200, "text/html", "<html><body>Please sign in to the network</body></html>", id="html-200"
+        ProxyPage(200, "text/html", "<html><body>Please sign in to the network</body></html>"),
+        id="html-200",
     ),
-    pytest.param(502, "application/json", "<html>502 Bad Gateway</html>", id="not-json-502"),
+    pytest.param(
+        ProxyPage(502, "application/json", "<html>502 Bad Gateway</html>"), id="not-json-502"
+    ),
 ]
+
+
+@pytest.fixture(params=NOT_SLACK)
+def page(request: pytest.FixtureRequest) -> ProxyPage:
+    """Each of the proxy's pages in turn (the tests' ids are the pages')."""
+    page: ProxyPage = request.param
+    return page
 
 
 def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
@@ -430,13 +456,8 @@ def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert not any(record.exc_info for record in caplog.records)
 
 
-@pytest.mark.parametrize(("status", "content_type", "text"), NOT_SLACK)
 async def test_a_lead_post_answered_by_a_proxy_not_slack_is_posted_once_later(
-    stack: LocalStack,
-    caplog: pytest.LogCaptureFixture,
-    status: int,
-    content_type: str,
-    text: str,
+    stack: LocalStack, caplog: pytest.LogCaptureFixture, page: ProxyPage
 ) -> None:
     """chat.postMessage is answered twice by a proxy's page, not Slack's JSON. It is Slack's
     5xx to the outbox: retried after the usual backoff, each with one warning line naming the
@@ -445,42 +466,39 @@ async def test_a_lead_post_answered_by_a_proxy_not_slack_is_posted_once_later(
     text's `.get`, "failed unexpectedly" with a traceback, the lane paused the most backoff;
     an HTML 200 was given up as Slack's refusal `HTTP 200`, the lead never posted)."""
     sim = stack.sim
-    sim.inject("chat.postMessage", status=status, text=text, content_type=content_type, times=2)
+    page.answers(sim, "chat.postMessage")
     await send_leads(stack, [payload(0)])
     assert await stack.handoff.outbox.drain(30)
 
     assert posts_per_lead(sim) == Counter({"lead-0": 1})
-    assert [call.status for call in sim.calls_to("chat.postMessage")] == [status, status, 200]
+    statuses = [call.status for call in sim.calls_to("chat.postMessage")]
+    assert statuses == [page.status, page.status, 200]
     assert sim.calls_to("conversations.history"), "the post was looked for before its retry"
     assert sim.messages("C0ESCALATE") == []
     rows = await OutboxStore(stack.handoff.database).rows()
     assert {row["state"] for row in rows} == {"done"}
     no_traceback(caplog)
     warned = [r.getMessage() for r in caplog.records if "Slack delivery of row" in r.getMessage()]
-    assert len(warned) == 2 and all(f"HTTP {status}" in line for line in warned), warned
-    assert all(content_type in line for line in warned), warned
-    if content_type != "text/html":  # slack_sdk reads no body it does not take for text
-        assert all(text[:20] in line for line in warned), warned
+    assert len(warned) == 2 and all(f"HTTP {page.status}" in line for line in warned), warned
+    assert all(page.content_type in line for line in warned), warned
+    if page.content_type != "text/html":  # slack_sdk reads no body it does not take for text
+        assert all(page.text[:20] in line for line in warned), warned
 
 
-@pytest.mark.parametrize(("status", "content_type", "text"), NOT_SLACK)
 async def test_an_update_answered_by_a_proxy_not_slack_is_made_later(
-    stack: LocalStack,
-    caplog: pytest.LogCaptureFixture,
-    status: int,
-    content_type: str,
-    text: str,
+    stack: LocalStack, caplog: pytest.LogCaptureFixture, page: ProxyPage
 ) -> None:
     """A claim's chat.update answered by a proxy's page twice: made later, no traceback."""
     await send_leads(stack, [payload(0)])
     await stack.settle()
-    stack.sim.inject("chat.update", status=status, text=text, content_type=content_type, times=2)
+    page.answers(stack.sim, "chat.update")
     await press(stack, "U0REP1", "C0ENT", "Claim", "Person 0")
     assert await stack.handoff.outbox.drain(30)
 
     message = stack.sim.find_message("C0ENT", "Person 0")
     assert message is not None and "Claimed by" in message.all_text
-    assert [c.status for c in stack.sim.calls_to("chat.update")][:3] == [status, status, 200]
+    statuses = [c.status for c in stack.sim.calls_to("chat.update")]
+    assert statuses[:3] == [page.status, page.status, 200]
     assert stack.sim.messages("C0ESCALATE") == []
     rows = await OutboxStore(stack.handoff.database).rows()
     assert [row for row in rows if row["state"] == "failed"] == []

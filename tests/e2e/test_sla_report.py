@@ -454,15 +454,10 @@ async def test_by_rep_unclaimed_is_not_the_leads_nurtured_at_intake(
     assert "(unclaimed)" not in text
 
 
-async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
-    stack: LocalStack, clock: TravelClock
-) -> None:
-    """Maya claims a hot lead Monday 11:00 and calls at once, but gives no feedback by its
-    deadline, Thursday 11:00 (72 hours). She is away from Wednesday; Thursday's sweep offers the
-    lead to the pool, and Tom claims it and marks it *Contacted – progressing* at once. The
-    offer cleared the lead's feedback deadline (Tom's claim set a new one), and the report read
-    feedback 1 of 1, Tom's, as if Thursday had not been missed. It stays Maya's miss: the
-    team's 0 of 1, and Maya's row, not Tom's, shows it."""
+async def away_at_the_feedback_deadline(stack: LocalStack, clock: TravelClock) -> None:
+    """Maya claims a hot lead Monday 11:00 and calls at once; on Wednesday she is away until
+    Friday 4 Dec. The clock stops at Thursday 11:00, the lead's feedback deadline (72 hours
+    after the claim)."""
     status, _ = await stack.post_lead(lead_payload("hs-1"))
     assert status == 201
     await stack.settle()
@@ -474,6 +469,18 @@ async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_mi
     answer = await stack.driver.command(REP, "/handoff", "away 2026-12-04")
     assert answer.status == 200
     clock.advance(days=1)  # Thursday 11:00: the feedback deadline
+
+
+async def test_a_feedback_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Maya claims a hot lead Monday 11:00 and calls at once, but gives no feedback by its
+    deadline, Thursday 11:00 (72 hours). She is away from Wednesday; Thursday's sweep offers the
+    lead to the pool, and Tom claims it and marks it *Contacted – progressing* at once. The
+    offer cleared the lead's feedback deadline (Tom's claim set a new one), and the report read
+    feedback 1 of 1, Tom's, as if Thursday had not been missed. It stays Maya's miss: the
+    team's 0 of 1, and Maya's row, not Tom's, shows it."""
+    await away_at_the_feedback_deadline(stack, clock)
     await stack.handoff.sweeper.run(clock())
     await stack.settle()
     assert (await stack.services.lead(1)).owner == REP  # an answer now would be in time
@@ -507,17 +514,7 @@ async def test_an_away_reps_lead_is_not_offered_at_the_very_instant_of_its_deadl
     offered on a step at its deadline: here the owner's 100% reminder), so her answer came
     to a lead no longer hers, and the offer kept the deadline as missed. The offer waits
     until the deadline has passed, as the managers' alert does."""
-    status, _ = await stack.post_lead(lead_payload("hs-1"))
-    assert status == 201
-    await stack.settle()
-    await stack.driver.press(REP, "Claim", channel=ENTERPRISE)
-    await stack.settle()
-    await stack.driver.press(REP, "Log call", channel=ENTERPRISE)
-    await stack.settle()
-    clock.advance(days=2)  # Wednesday 11:00
-    answer = await stack.driver.command(REP, "/handoff", "away 2026-12-04")
-    assert answer.status == 200
-    clock.advance(days=1)  # Thursday 11:00: the feedback deadline
+    await away_at_the_feedback_deadline(stack, clock)
     lead = await stack.services.lead(1)
     assert lead.disposition_due_at == clock()
     await stack.handoff.sweeper.run(clock())

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, update
@@ -63,6 +64,41 @@ def first_touch(report: Report) -> dict[str, tuple[float | None, str]]:
 
 def kpi(slices: list, key: str) -> list[tuple[str, float | None, str]]:  # type: ignore[type-arg]
     return [(s.name, k.value, k.detail) for s in slices for k in s.kpis if k.key == key]
+
+
+def day(date: int, hour: int, minute: int = 0) -> datetime:
+    """A time in Sydney from Mon 23 Nov (a date after the 20th is November's) into December."""
+    month = 11 if date > 20 else 12
+    return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+
+
+class Desk(NamedTuple):
+    services: Services
+    away: AwayStore
+    sweeper: Sweeper
+    reports: Reports
+
+
+async def desk(store: Store, policy: Policy) -> Desk:
+    """The services, the sweep (with who is away) and the reports over `store`, the SLA
+    recorded a month before the week."""
+    book = PolicyBook(store, policy)
+    await book.record_current(at(9) - timedelta(days=30))
+    away = AwayStore(store.db)
+    return Desk(
+        Services(store, book, Wakes()),
+        away,
+        Sweeper(SweepStore(store.db), book, Wakes(), away=away),
+        Reports(ReportStore(store.db), book),
+    )
+
+
+async def posted(services: Services, store: Store, name: str) -> int:
+    """A hot enterprise lead `hs-{name}` received and posted Mon 11:00: its id."""
+    result = await services.intake(lead_payload(f"hs-{name}"), at(11))
+    assert isinstance(result, Stored)
+    await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
+    return result.lead.id
 
 
 async def test_a_missed_first_touch_stays_with_the_rep_who_had_the_lead(
@@ -324,24 +360,13 @@ async def test_a_deadline_missed_before_an_offer_to_the_pool_stays_a_miss(
     at the offer goes with the lead, as before (A3's are Tom's, from his claim). So: feedback
     Maya 1 of 2 (A2 in time, A1 missed), Tom 1 of 1 (A3); final Maya 0 of 1 (A2), Tom 1 of 2
     (A1 in time, A3 missed); the team's 2 of 3 and 1 of 3."""
-    book = PolicyBook(store, policy)
-    await book.record_current(at(9) - timedelta(days=30))
-    services = Services(store, book, Wakes())
-    away = AwayStore(store.db)
-    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
-    reports = Reports(ReportStore(store.db), book)
-
-    def day(date: int, hour: int, minute: int = 0) -> datetime:
-        month = 11 if date > 20 else 12
-        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+    services, away, sweeper, reports = await desk(store, policy)
 
     leads = []
     for name in ("a1", "a2", "a3"):
-        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
-        assert isinstance(result, Stored)
-        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
-        await services.claim(result.lead.id, MAYA, at(11, 5))
-        leads.append(result.lead.id)
+        lead_id = await posted(services, store, name)
+        await services.claim(lead_id, MAYA, at(11, 5))
+        leads.append(lead_id)
     a1, a2, a3 = leads
     await services.log_attempt(a1, MAYA, "call", at(11, 10))
     await services.log_attempt(a2, MAYA, "call", at(11, 10))
@@ -429,24 +454,9 @@ async def test_an_offers_kept_deadline_is_read_for_its_own_lead_only(
     ran, was not tied to the lead: it read the first kept deadline of any lead in the
     database (K1's Thursday) for K2 as well, found Friday's handover after it and charged
     K2's miss to Maya. Feedback by rep: Tom 0 of 2, Maya none; the team's 0 of 2."""
-    book = PolicyBook(store, policy)
-    await book.record_current(at(9) - timedelta(days=30))
-    services = Services(store, book, Wakes())
-    away = AwayStore(store.db)
-    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
-    reports = Reports(ReportStore(store.db), book)
+    services, away, sweeper, reports = await desk(store, policy)
 
-    def day(date: int, hour: int, minute: int = 0) -> datetime:
-        month = 11 if date > 20 else 12
-        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
-
-    leads = []
-    for name in ("k1", "k2"):
-        result = await services.intake(lead_payload(f"hs-{name}"), at(11))
-        assert isinstance(result, Stored)
-        await store.mark_posted(result.lead.id, result.lead.channel, f"1.{name}", at(11))
-        leads.append(result.lead.id)
-    k1, k2 = leads
+    k1, k2 = [await posted(services, store, name) for name in ("k1", "k2")]
     await services.claim(k1, TOM, at(11, 5))
     await services.log_attempt(k1, TOM, "call", at(11, 10))
     await services.claim(k2, MAYA, day(25, 10))
@@ -482,16 +492,7 @@ async def test_an_offer_in_a_later_cycle_keeps_nothing_for_the_lead_nurtured_at_
     own: the week's final disposition counted the nurtured cycle as a second miss, charged
     to Maya (0 of 2). Only a claimed cycle has deadlines an offer can keep: the team's 0 of 1,
     Maya's 0 of 1."""
-    book = PolicyBook(store, policy)
-    await book.record_current(at(9) - timedelta(days=30))
-    services = Services(store, book, Wakes())
-    away = AwayStore(store.db)
-    sweeper = Sweeper(SweepStore(store.db), book, Wakes(), away=away)
-    reports = Reports(ReportStore(store.db), book)
-
-    def day(date: int, hour: int, minute: int = 0) -> datetime:
-        month = 11 if date > 20 else 12
-        return datetime(2026, month, date, hour, minute, tzinfo=ZONE).astimezone(UTC)
+    services, away, sweeper, reports = await desk(store, policy)
 
     first = await services.intake(lead_payload("hs-n", score=35), at(11))
     assert isinstance(first, Stored) and first.lead.stage.value == "nurture"

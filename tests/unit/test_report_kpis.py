@@ -767,6 +767,26 @@ def test_a_one_week_compliance_alert_says_one_week(policy: Policy) -> None:
     assert "for 2 weeks running.*" in str(two.blocks[0])
 
 
+def late_warm_lead(
+    warm: str, received: datetime, touched: datetime, due: datetime, policy: Policy
+) -> tuple[Policy, Report]:
+    """The shipped SLA with its hot tier's first touch `2 business hours` and its warm tier's
+    `warm` (a calendar duration), and its report of one warm lead received, touched and due
+    as given."""
+    tiers = [
+        tier.model_copy(update={"first_touch": Duration.parse(text)})
+        for tier, text in zip(policy.tiers, ("2 business hours", warm), strict=True)
+    ]
+    mixed = policy.model_copy(update={"tiers": tiers})
+    late = Facts(
+        counts={ENT_WEB: counts(received=1, mql=1, posted=1, accept_due=1, touch_due=1)},
+        dispositions={},
+        escalations={},
+        times=[tiered("warm", received, touched, due)],
+    )
+    return mixed, build_report(WEEK, late, Facts({}, {}, {}, []), mixed, AS_OF)
+
+
 def test_a_calendar_tier_beside_a_business_one_is_held_to_a_business_day_not_three(
     policy: Policy,
 ) -> None:
@@ -775,18 +795,7 @@ def test_a_calendar_tier_beside_a_business_one_is_held_to_a_business_day_not_thr
     lead's 24 hours then hold at most one working day (480 minutes here), not 1,440 working
     minutes (three 8-hour days). A warm lead received Tue 09:00 and touched Thu 12:00 is two
     days past its Wed 09:00 deadline: 1,140 working minutes, red, not green."""
-    tiers = [
-        tier.model_copy(update={"first_touch": Duration.parse(text)})
-        for tier, text in zip(policy.tiers, ("2 business hours", "24h"), strict=True)
-    ]
-    mixed = policy.model_copy(update={"tiers": tiers})
-    late = Facts(
-        counts={ENT_WEB: counts(received=1, mql=1, posted=1, accept_due=1, touch_due=1)},
-        dispositions={},
-        escalations={},
-        times=[tiered("warm", sydney(24, 9), sydney(26, 12), sydney(25, 9))],
-    )
-    report = build_report(WEEK, late, Facts({}, {}, {}, []), mixed, AS_OF)
+    _, report = late_warm_lead("24h", sydney(24, 9), sydney(26, 12), sydney(25, 9), policy)
     assert report.window_minutes == {"hot": 120, "warm": 480}
     assert kpi(report, "speed_median.warm") == (1140.0, "red", "1 lead")
     response = next(k for k in report.headline if k.key == "response_mean")
@@ -800,18 +809,7 @@ def test_a_calendar_week_beside_a_business_tier_holds_a_working_week_not_seven_d
     working days on Monday to Friday (2,400 minutes here), not seven (3,360). A lead received
     Mon 09:00 and touched the next Monday at 11:30 is past its week: 2,550 working minutes, red
     against 2,400, not green against 3,360."""
-    tiers = [
-        tier.model_copy(update={"first_touch": Duration.parse(text)})
-        for tier, text in zip(policy.tiers, ("2 business hours", "1w"), strict=True)
-    ]
-    mixed = policy.model_copy(update={"tiers": tiers})
-    late = Facts(
-        counts={ENT_WEB: counts(received=1, mql=1, posted=1, accept_due=1, touch_due=1)},
-        dispositions={},
-        escalations={},
-        times=[tiered("warm", sydney(23, 9), sydney(30, 11, 30), sydney(30, 9))],
-    )
-    report = build_report(WEEK, late, Facts({}, {}, {}, []), mixed, AS_OF)
+    mixed, report = late_warm_lead("1w", sydney(23, 9), sydney(30, 11, 30), sydney(30, 9), policy)
     assert report.window_minutes == {"hot": 120, "warm": 2400}
     assert kpi(report, "speed_median.warm") == (2550.0, "red", "1 lead")
     for text, most in (("6d", 2400), ("2w", 4800), ("36h", 960), ("30m", 30), ("3d", 1440)):
