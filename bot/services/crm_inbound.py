@@ -287,13 +287,22 @@ class CrmInboundService:
     async def apply(self, source: str, changes: list[CrmChange], now: datetime) -> Applied:
         """Apply each change once. A CRM record that makes no lead is listed in `invalid` and
         the rest still apply: one batch holds many changes, and one bad record must not lose
-        the others."""
+        the others. So with an owner change met by a refused bot token (SlackTokenRefused): it
+        and the later changes about its record wait (released, not taken, in their order), the
+        others apply, and the answer is its 503 (`_not_looked_up`), for the CRM's retry to
+        bring the ones that waited. A token stays refused until someone fixes it, maybe longer
+        than HubSpot retries (24 hours: its Webhooks API guide, "Retries"), and a new contact
+        held behind it would then be lost with it; a retry's applied changes are ignored."""
         inbound = self.adapters[source]
         applied = Applied()
         # One bound for the whole request's outside calls, not one per call: a batch of reads
         # each just under it would still keep the CRM waiting past its timeout.
         deadline = asyncio.get_running_loop().time() + READS_BOUND
+        waiting: Refusal | None = None  # the answer, once a change waits for the bot token
+        held: set[str] = set()  # the records whose changes wait for it
         for change in changes:
+            if held & _records(change):
+                continue  # after its record's change that waits: it waits too, in order
             if not await self.inbox.take(source, change.event_id, now, change.crm_id):
                 applied.ignored += 1  # the CRM's retry of a notification applied already
                 continue
@@ -305,6 +314,11 @@ class CrmInboundService:
                 continue
             except BaseException as error:
                 await self.inbox.release(source, change.event_id)
+                if isinstance(error, SlackTokenRefused):
+                    refusal = self._not_looked_up(source, change.event_id, error)
+                    waiting = waiting or refusal
+                    held |= _records(change)
+                    continue
                 if isinstance(error, CrmRetry | CrmRefused):
                     raise self._not_read(source, change.event_id, error, now) from error
                 if isinstance(error, SlackUnanswered):
@@ -320,6 +334,8 @@ class CrmInboundService:
                 applied.handled += 1
             else:
                 applied.ignored += 1
+        if waiting is not None:
+            raise waiting
         return applied
 
     def _not_read(
@@ -357,7 +373,8 @@ class CrmInboundService:
         released above: as to a read the CRM failed, 503 with a `Retry-After` (Slack's wait,
         else FAILED_READ_WAIT) and a warning in the log, not a traceback; nothing of it was
         applied, the changes before it in the batch stand. A refused bot token: REFUSED_READ_WAIT,
-        and an info line (what to fix is logged once, where the refusal was learnt)."""
+        and an info line (what to fix is logged once, where the refusal was learnt); the changes
+        after it about other records are applied too (`apply`)."""
         if isinstance(error, SlackTokenRefused):
             log.info(
                 "%s notification %s not taken: %s; the CRM's retry applies it once the token "
@@ -569,6 +586,13 @@ class CrmInboundService:
             return "ignored"
         await forget(self.services.store, self.services.notifier, lead.email, "crm", now)
         return "handled"
+
+
+def _records(change: CrmChange) -> set[str]:
+    """The CRM records a change is about (its own id, its external id, the records a merge
+    took in)."""
+    ids = (change.crm_id, change.external_id, *change.merged_ids)
+    return {record for record in ids if record}
 
 
 def _seconds(after: float | None) -> int:

@@ -1110,3 +1110,62 @@ async def test_a_hubspot_owner_change_met_by_a_revoked_bot_token_applies_once_it
     (post,) = stack.sim.messages(ENTERPRISE)
     assert "<@U0REP9>" in post.all_text  # the post shows its new owner
     assert any("The CRM handed you" in text for text in dms(stack, "U0REP9"))
+
+
+async def test_a_refused_bot_token_holds_back_only_its_owner_change_not_the_rest_of_the_batch(
+    crm_stack_both: LocalStack, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """The app is uninstalled, and one HubSpot delivery (up to 100 events) brings an owner
+    change that needs Slack's lookup, a new contact, and the first contact's status change.
+    The owner change waits for the token (503, HubSpot's retry), and so does the change after
+    it about the same contact, in its order; the new contact is taken in now, as it was before
+    owner changes waited for the token (before: it waited behind the owner change, and was lost
+    with it when the token stayed refused past HubSpot's last retry, 24 hours on: its Webhooks
+    API guide, "Retries"). Its post waits in the outbox, as every post does meanwhile. Once
+    the token works, HubSpot's retry applies the two that waited and nothing twice."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    await refreshed(stack)
+    stack.sim.add_user("U0REP9", "priya", "Priya Nair", email="priya.nair@example.com")
+    priya = hub.add_owner("priya.nair@example.com", "Priya")
+    newcomer = hub.add_contact(
+        "bea.costa@globex.example",
+        firstname="Bea",
+        lastname="Costa",
+        jobtitle="VP Sales",
+        company="Globex",
+        numemployees="5000",
+        country="AU",
+        hubspotscore="90",
+    )
+    probes = len(stack.sim.calls_to("auth.test"))
+
+    stack.sim.refused_tokens.add(BOT_TOKEN)  # the app uninstalled: Slack answers invalid_auth
+    clock.advance(minutes=5)
+    batch = [
+        change(21, "hubspot_owner_id", priya, at=clock()),
+        {**change(22, "x", "y", int(newcomer)), "subscriptionType": "contact.creation"},
+        change(23, "hs_lead_status", "IN_PROGRESS", at=clock()),
+    ]
+    status, answer = await hubspot(stack, clock, batch, version="v1")
+    assert status == 503 and "token" in answer["error"], answer
+    assert await stack.services.store.count_leads() == 2  # Bea's lead, taken in now
+    assert not [m for m in stack.sim.messages(ENTERPRISE) if "Bea Costa" in m.all_text]
+    lead = await stack.services.lead(1)
+    assert lead.owner == MAYA
+    assert not [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+
+    stack.sim.refused_tokens.discard(BOT_TOKEN)  # reinstalled with the same token
+    await probe(stack, clock, probes)
+    await wait_ready(stack, ok=True)
+    status, answer = await hubspot(stack, clock, batch, version="v1")  # HubSpot's retry
+    assert (status, answer) == (200, {"handled": 2, "ignored": 1}), answer
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == "U0REP9"
+    statuses = [e for e in await stack.services.store.events(1) if e.type == "crm_status"]
+    assert [e.data for e in statuses] == [{"status": "IN_PROGRESS"}]
+    assert await stack.services.store.count_leads() == 2
+    bea = await stack.services.lead(2)
+    assert bea.email == "bea.costa@globex.example"
+    posted = [m for m in stack.sim.messages(ENTERPRISE) if "Bea Costa" in m.all_text]
+    assert len(posted) == 1  # posted once the token works, not before, not twice
