@@ -1169,3 +1169,38 @@ async def test_a_refused_bot_token_holds_back_only_its_owner_change_not_the_rest
     assert bea.email == "bea.costa@globex.example"
     posted = [m for m in stack.sim.messages(ENTERPRISE) if "Bea Costa" in m.all_text]
     assert len(posted) == 1  # posted once the token works, not before, not twice
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": ["U0BOT"]}}],
+    ids=["app_uninstalled", "tokens_revoked"],
+)
+async def test_an_owner_change_after_slacks_uninstall_event_waits_without_asking_slack(
+    crm_stack: LocalStack, clock: TravelClock, event: dict[str, Any]
+) -> None:
+    """Slack said the bot token is gone (its `app_uninstalled` or `tokens_revoked` event, which
+    the delivery worker takes as a refusal) before any owner lookup met it: the owner change
+    that needs a lookup is answered 503 at once, naming the event, without asking Slack; once
+    auth.test accepts the token, the CRM's retry hands the lead over."""
+    stack = crm_stack
+    await raj_for_maya(stack)
+    await refreshed(stack)
+    probes = len(stack.sim.calls_to("auth.test"))
+    stack.sim.refused_tokens.add(BOT_TOKEN)
+    assert (await stack.driver.event(event)).status == 200
+    await wait_ready(stack, ok=False)
+
+    owner = owner_to_tom("sf-2")
+    status, answer, retry_after = await salesforce_answer(stack, owner)
+    assert (status, retry_after) == (503, str(crm_inbound.REFUSED_READ_WAIT)), answer
+    assert event["type"] in answer["error"], answer
+    assert stack.sim.calls_to("users.lookupByEmail") == []
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+
+    stack.sim.refused_tokens.discard(BOT_TOKEN)
+    await probe(stack, clock, probes)
+    await wait_ready(stack, ok=True)
+    assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
