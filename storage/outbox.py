@@ -1520,19 +1520,24 @@ class OutboxStore:
         error: str,
         alert: tuple[str, str] | None,
         alert_key: str | None = None,
+        *,
+        notices: Sequence[Send] = (),
     ) -> None:
         """Give up on the row; `alert` (channel, text) tells people, in the same transaction,
-        once per `alert_key` (default: once per row). An edit of a lead's post tried before
-        is followed up as one delivered (`_given_up_edit`)."""
+        once per `alert_key` (default: once per row), and so do `notices` (each once per its
+        own key). An edit of a lead's post tried before is followed up as one delivered
+        (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             _given_up_edit(db, item, now)
+            told = list(notices)
             if alert is not None:
                 channel, text = alert
-                key = alert_key or f"alert:{item.id}"
-                write_effects(db, [Send(channel, text, key, item.lead_id)], now)
+                told.append(Send(channel, text, alert_key or f"alert:{item.id}", item.lead_id))
+            if told:
+                write_effects(db, told, now)
 
         await self.db.run(work)
 

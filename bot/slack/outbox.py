@@ -40,6 +40,7 @@ from bot.domain.policy import Policy
 from bot.domain.retry_after import SLACK_MOST, header_seconds
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
+    escalations_refused,
     history_unreadable,
     homes_refused,
     publish_failed,
@@ -649,7 +650,14 @@ class Outbox:
         escalations = self.policies.current.channels.escalations
         # Any message but one to the escalations channel itself (a question, a reminder, a
         # digest): one lost silently leaves people waiting for what never arrived.
-        if not escalations or item.channel == escalations:
+        if escalations and item.channel == escalations:
+            # No channel is left to tell: each manager hears it by DM, once a day per error.
+            await self.rows.failed(
+                item, self.clock(), error, None, notices=self._escalations_refused(error)
+            )
+            if self.policies.current.managers:
+                self.deliver_soon()
+        elif not escalations:
             await self.rows.failed(item, self.clock(), error, None)
         elif item.kind == Kind.HOME:
             text = publish_failed(item.channel, error, ADVICE.get(error))
@@ -663,6 +671,17 @@ class Outbox:
             # counted up in place, not one per refusal.
             await self.rows.refused(item, self.clock(), error, escalations)
             self.deliver_soon()
+
+    def _escalations_refused(self, error: str) -> list[Send]:
+        """The DMs telling each manager that Slack refuses the escalations channel (`error`),
+        keyed so each manager hears of that error once a day."""
+        channel = self.policies.current.channels.escalations or ""
+        text = escalations_refused(channel, error, ADVICE.get(error))
+        day = self.clock().date().isoformat()
+        return [
+            Send(manager, text, f"alert:escalations:{channel}:{error[:100]}:{day}:{manager}")
+            for manager in self.policies.current.managers
+        ]
 
     async def _update(self, item: OutboxItem) -> None:
         lead = await self.store.get(item.lead_id or 0)
