@@ -1657,6 +1657,11 @@ class OutboxStore:
         leads."""
         return await self.db.run(lambda db: _mend(db, channel, now, told=True))
 
+    async def joined(self, channel: str, now: datetime) -> int:
+        """Slack says the app joined `channel` (invited back): as `mended`, and the charts
+        refused there for want of membership come back too. How many leads."""
+        return await self.db.run(lambda db: _mend(db, channel, now, told=True, shared=True))
+
     async def repost(
         self,
         item: OutboxItem,

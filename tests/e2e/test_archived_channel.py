@@ -170,6 +170,38 @@ async def test_a_private_channel_unarchived_brings_its_leads_back_too(stack: Loc
     assert sorted(lead_posts(stack)) == ["hs-1", "hs-2"]
 
 
+async def test_the_app_invited_back_to_its_channel_posts_the_refused_leads_at_once(
+    stack: LocalStack,
+) -> None:
+    """The app removed from a private segment channel: Slack refuses its leads' posts
+    (`not_in_channel`). Invited back (`/invite @Handoff`), Slack sends `member_joined_channel`
+    for the app's own join (docs.slack.dev/reference/events/member_joined_channel): the leads
+    it refused are posted there at once, once each, not when the next lead arrives."""
+    stack.sim.add_channel(ENTERPRISE, private=True)
+    stack.sim.not_in_channel.add(ENTERPRISE)
+    await send(stack, 1, 2)
+    assert lead_posts(stack) == {}
+    (alert,) = alerts(stack)
+    assert "not_in_channel" in alert.all_text and "/invite @Handoff" in alert.all_text
+
+    # Someone else joining changes nothing: the app is still out.
+    assert (await stack.driver.invite(ADMIN, ENTERPRISE, "U0REP2")).status == 200
+    await stack.settle()
+    assert lead_posts(stack) == {}
+
+    response = await stack.driver.invite(ADMIN, ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    await stack.driver.resend(retry_num=1)  # Slack's retry: nothing twice
+    await stack.settle()
+
+    posts = lead_posts(stack)
+    assert sorted(posts) == ["hs-1", "hs-2"]
+    assert all(len(messages) == 1 for messages in posts.values())
+    (alert,) = alerts(stack)
+    assert "posted again" in alert.all_text and "2 leads" in alert.all_text
+
+
 # --- marketing's feedback channel -------------------------------------------------------------
 
 FEEDBACK, REP = "C0MKTFEED", "U0REP1"
@@ -356,7 +388,7 @@ async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_
         alert.all_text
     )
 
-    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff: Slack sends no event we use
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff while Handoff was down: no event
     clock.now = DIGEST_TIME + timedelta(days=7)
     await stack.handoff.digest()
     await stack.settle()
@@ -373,6 +405,24 @@ def manifest_scopes_but(missing: str) -> list[str]:
     """The bot scopes manifest.yaml asks for, but `missing` (an admin declined it)."""
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     return [scope for scope in manifest["oauth_config"]["scopes"]["bot"] if scope != missing]
+
+
+async def test_a_digest_refused_while_the_app_was_out_comes_back_when_it_is_invited(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The same digest, but the app's invitation is heard (`member_joined_channel` for the app
+    itself): the week's digest and its charts reach the channel at once, not a week later
+    with the next digest."""
+    await digest_while_out_of_its_channel(stack, clock)
+
+    assert (await stack.driver.invite(ADMIN, DIGEST)).status == 200
+    await stack.settle()
+
+    (w48,) = digests(stack)
+    assert "Weekly SLA digest · 2026-W48" in w48 and "1 MQL posted" in w48
+    assert len(stack.sim.files(DIGEST)) == 2
+    (alert,) = alerts(stack)
+    assert "takes messages again" in alert.all_text
 
 
 async def test_charts_refused_for_want_of_membership_wait_for_an_upload_not_each_post(
