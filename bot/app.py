@@ -198,6 +198,7 @@ class Handoff:
             await self.outbox.rows.release_leases(self.outbox.wall())
             if self.crm is not None:
                 await self.crm.rows.release_leases(self.crm.clock())
+        await self.leads_follow_their_segments()
         self.outbox.start()
         if self.crm is not None:
             self.crm.start()
@@ -207,6 +208,28 @@ class Handoff:
         self.background.append(asyncio.create_task(self.authorize_early()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
+
+    async def leads_follow_their_segments(self) -> None:
+        """The refusals alert's advice is "unarchive it or change sla.yaml": with the file
+        changed (a segment moved to another channel), the open leads an archived, deleted or
+        app-less channel refused are posted in their segment's channel now, once."""
+        policy = self.outbox.policies.current
+        channels = {segment.name: segment.channel for segment in policy.segments}
+        try:
+            sent = await self.outbox.rows.moved(channels, self.clock())
+        except Exception:  # the leads stay refused, as before; the next start tries again
+            log.exception("could not look for leads refused in a segment's earlier channel")
+            return
+        for (old, new), count in sorted(sent.items()):
+            log.warning(
+                "%d open lead%s Slack refused in %s %s posted in %s, their segment's channel "
+                "in sla.yaml now",
+                count,
+                "" if count == 1 else "s",
+                old,
+                "is" if count == 1 else "are",
+                new,
+            )
 
     async def authorize_early(self, every: float = 10.0) -> None:
         """Ask Slack's auth.test now, not inside the first request's ack: Bolt asks it once,

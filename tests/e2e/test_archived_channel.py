@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy
 from bot.services.erasure import forget
 from bot.simulator.data import Message
 from tests.conftest import ROOT, lead_payload
@@ -43,8 +44,13 @@ def alerts(stack: LocalStack) -> list[Message]:
 
 def lead_posts(stack: LocalStack) -> dict[str, list[Message]]:
     """Each lead's posts in the enterprise channel, by its external id (message metadata)."""
+    return posts_in(stack, ENTERPRISE)
+
+
+def posts_in(stack: LocalStack, channel: str) -> dict[str, list[Message]]:
+    """Each lead's posts in `channel`, by its external id (message metadata)."""
     seen: dict[str, list[Message]] = {}
-    for message in stack.sim.messages(ENTERPRISE):
+    for message in stack.sim.messages(channel):
         meta = message.metadata or {}
         if meta.get("event_type") == "handoff_lead":
             seen.setdefault(str(meta["event_payload"]["external_id"]), []).append(message)
@@ -571,3 +577,46 @@ async def test_the_mended_alert_says_the_digest_and_its_charts_came_back(
     (alert,) = [m for m in alerts(stack) if f"<#{ENTERPRISE}>" in m.all_text]
     assert "posted again the 2 leads it could not post there" in alert.all_text
     assert "sent again" not in alert.all_text
+
+
+# --- the segment moved to another channel in sla.yaml --------------------------------------
+
+NEW_ENTERPRISE = "C0ENTNEW"
+
+
+async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_new_channel(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """The refusals alert says "unarchive it or change sla.yaml". Following the second
+    advice (the enterprise segment's channel changed to a new one, and Handoff started with
+    it), the open leads the archived channel refused are posted in the new channel, once each,
+    with their buttons, however often Handoff starts, and not again if the old channel is
+    unarchived later."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 2)
+    assert lead_posts(stack) == {}
+
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    for _ in range(2):  # started twice (or two replicas): nothing twice
+        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+        try:
+            await again.settle()
+        finally:
+            await again.close()
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)  # unarchived later: nothing twice
+    await stack.settle()
+
+    assert lead_posts(stack) == {}
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1", "hs-2"]
+    for external_id, messages in posted.items():
+        (post,) = messages
+        assert "Claim" in labels(post), external_id
+        lead = await stack.services.store.by_external_id(external_id)
+        assert lead is not None and lead.message_channel == NEW_ENTERPRISE
+        assert lead.message_ts == post.ts
