@@ -366,3 +366,28 @@ async def test_a_user_change_while_the_daily_refresh_reads_is_not_overwritten_by
     gone = news == "deactivated"
     assert (MAYA in people.barred) is gone  # this replica
     assert (MAYA in await stack.handoff.store.barred()) is gone  # the others, and a restart
+
+
+async def test_a_dm_to_a_rep_slack_deactivated_unheard_is_refused_alone_and_told(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """@maya deactivated in Slack while Handoff missed the event: the owner reminder the sweep
+    sends her is refused (conversations.open `user_disabled`, "A specified `user` has been
+    disabled."), given up once (not retried for ever), and told in plain words; @tom's
+    reminder, in its own lane, reaches him all the same."""
+    posts = await post_leads(stack, 2)
+    await press(stack, MAYA, "Claim", posts["hs-1"])
+    await press(stack, TOM, "Claim", posts["hs-2"])
+    stack.sim.deactivate_user(MAYA)  # no user_change reaches Handoff
+
+    clock.advance(minutes=95)  # 75% of the 2 business hours to a first touch: remind_owner
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+
+    assert dms(stack, MAYA) == []
+    (reminder,) = dms(stack, TOM)
+    assert "Lead 2" in reminder
+    rows = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == MAYA]
+    assert [(r["state"], r["last_error"]) for r in rows] == [("failed", "user_disabled")]
+    (alert,) = [m.all_text for m in stack.sim.messages(ESCALATIONS)]
+    assert f"<@{MAYA}>" in alert and "user_disabled" in alert and "deactivated" in alert
