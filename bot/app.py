@@ -616,6 +616,7 @@ async def create(
         pacer=outbox.pacer,  # users.info per member: the app's pace, and a 429's pause
     )
     await people.load()
+    outbox.disabled = people.disabled  # a DM refused `user_disabled`: that member left
     # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.
     signing_secret = settings.signing_secret or secrets.token_urlsafe(32)
     bolt = AsyncApp(

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -241,6 +241,9 @@ class Outbox:
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
         self.names = names if names is not None else {}  # display names, for Reassign menus
+        # Told of a person Slack refused a DM to as `user_disabled` (the members' reads: a rep
+        # deactivated while the `user_change` event was missed has their leads handed on).
+        self.disabled: Callable[[str, datetime], Awaitable[None]] | None = None
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -671,6 +674,13 @@ class Outbox:
             # counted up in place, not one per refusal.
             await self.rows.refused(item, self.clock(), error, escalations)
             self.deliver_soon()
+        if error == "user_disabled" and item.channel[:1] in ("U", "W") and self.disabled:
+            # conversations.open: "A specified `user` has been disabled.": Slack's word that
+            # they left, heard now even if its `user_change` event was missed.
+            try:
+                await self.disabled(item.channel, self.clock())
+            except Exception:  # the daily refresh of names reads them again
+                log.exception("could not read %s, whom Slack says is disabled", item.channel)
 
     def _escalations_refused(self, error: str) -> list[Send]:
         """The DMs telling each manager that Slack refuses the escalations channel (`error`),

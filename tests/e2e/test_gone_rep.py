@@ -374,7 +374,9 @@ async def test_a_dm_to_a_rep_slack_deactivated_unheard_is_refused_alone_and_told
     """@maya deactivated in Slack while Handoff missed the event: the owner reminder the sweep
     sends her is refused (conversations.open `user_disabled`, "A specified `user` has been
     disabled."), given up once (not retried for ever), and told in plain words; @tom's
-    reminder, in its own lane, reaches him all the same."""
+    reminder, in its own lane, reaches him all the same. Slack's refusal is its word that she
+    left: Handoff reads her (users.info: `deleted: true`) and hands her open leads on at once,
+    not at the next daily refresh of names."""
     posts = await post_leads(stack, 2)
     await press(stack, MAYA, "Claim", posts["hs-1"])
     await press(stack, TOM, "Claim", posts["hs-2"])
@@ -385,9 +387,15 @@ async def test_a_dm_to_a_rep_slack_deactivated_unheard_is_refused_alone_and_told
     await stack.settle()
 
     assert dms(stack, MAYA) == []
-    (reminder,) = dms(stack, TOM)
-    assert "Lead 2" in reminder
+    assert any("Lead 2" in text and "handed you" not in text for text in dms(stack, TOM))
     rows = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == MAYA]
     assert [(r["state"], r["last_error"]) for r in rows] == [("failed", "user_disabled")]
-    (alert,) = [m.all_text for m in stack.sim.messages(ESCALATIONS)]
-    assert f"<@{MAYA}>" in alert and "user_disabled" in alert and "deactivated" in alert
+    alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS)]
+    (refused,) = [text for text in alerts if "user_disabled" in text]
+    assert f"<@{MAYA}>" in refused and "deactivated" in refused
+
+    lead = await stack.services.lead(1)
+    assert lead.owner == TOM  # handed on now, by the pool's rotation
+    (gone,) = [text for text in alerts if text.startswith("🚪")]
+    assert f"<@{MAYA}> was deactivated in Slack" in gone and "*Lead 1*" in gone
+    assert any("handed you *Lead 1*" in text for text in dms(stack, TOM))
