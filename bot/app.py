@@ -192,6 +192,7 @@ class Handoff:
             await self.outbox.rows.release_leases(self.outbox.wall())
             if self.crm is not None:
                 await self.crm.rows.release_leases(self.crm.clock())
+        await self.leads_follow_their_segments()
         self.outbox.start()
         if self.crm is not None:
             self.crm.start()
@@ -201,6 +202,28 @@ class Handoff:
         self.background.append(asyncio.create_task(self.authorize_early()))
         self.port = int(self.runner.addresses[0][1])
         return self.port
+
+    async def leads_follow_their_segments(self) -> None:
+        """The refusals alert's advice is "unarchive it or change sla.yaml": with the file
+        changed (a segment moved to another channel), the open leads an archived, deleted or
+        app-less channel refused are posted in their segment's channel now, once."""
+        policy = self.outbox.policies.current
+        channels = {segment.name: segment.channel for segment in policy.segments}
+        try:
+            sent = await self.outbox.rows.moved(channels, self.clock())
+        except Exception:  # the leads stay refused, as before; the next start tries again
+            log.exception("could not look for leads refused in a segment's earlier channel")
+            return
+        for (old, new), count in sorted(sent.items()):
+            log.warning(
+                "%d open lead%s Slack refused in %s %s posted in %s, their segment's channel "
+                "in sla.yaml now",
+                count,
+                "" if count == 1 else "s",
+                old,
+                "is" if count == 1 else "are",
+                new,
+            )
 
     async def authorize_early(self, every: float = 10.0) -> None:
         """Ask Slack's auth.test now, not inside the first request's ack: Bolt asks it once,
@@ -587,6 +610,7 @@ async def create(
         pacer=outbox.pacer,  # users.info per member: the app's pace, and a 429's pause
     )
     await people.load()
+    outbox.disabled = people.disabled  # a DM refused `user_disabled`: that member left
     # Without one (Socket Mode), a secret nobody knows: HTTP requests to Slack's route fail it.
     signing_secret = settings.signing_secret or secrets.token_urlsafe(32)
     bolt = AsyncApp(

@@ -603,6 +603,17 @@ class Listeners:
         if self.channels is not None and isinstance(channel, str) and channel:
             await self.channels.unarchived(channel, self.clock())
 
+    async def channel_joined(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        # member_joined_channel (channels:read / groups:read), kept by Bolt for the app's own
+        # join: invited back to a channel that refused it (`not_in_channel`, or a private
+        # channel's `channel_not_found`), what it refused there is sent there again now, not
+        # with the next message that gets through. Someone else joining changes nothing.
+        channel, user = event.get("channel"), event.get("user")
+        if self.channels is None or not isinstance(channel, str) or not channel:
+            return
+        if user and user == context.bot_user_id:
+            await self.channels.joined(channel, self.clock())
+
 
 def register(app: AsyncApp, listeners: Listeners) -> None:
     """Attach the middleware (parse once, answer in App Home, the access table) and every
@@ -633,6 +644,7 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.event("tokens_revoked")(listeners.uninstalled)
     app.event("channel_unarchive")(listeners.channel_unarchived)
     app.event("group_unarchive")(listeners.channel_unarchived)
+    app.event("member_joined_channel")(listeners.channel_joined)
     app.error(listeners.failed)
 
 

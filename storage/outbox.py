@@ -9,7 +9,7 @@ rows, lease one, record its outcome.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -699,6 +699,23 @@ _GIVEN_UP_POSTS = (
     select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.last_error)
     .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
     .where(*_MENDABLE_REFUSALS, OutboxRow.kind == Kind.POST_LEAD, LeadRow.posted_at.is_(None))
+    .order_by(OutboxRow.id)
+)
+# The open leads of a segment whose posts Slack refused, for a reason a person can mend, in
+# another channel than the segment's now (sla.yaml moved the segment): they follow it there.
+_MOVED_POSTS = (
+    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.channel)
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.kind == Kind.POST_LEAD,
+        OutboxRow.last_error.in_(MENDABLE),
+        OutboxRow.channel != bindparam("p_channel"),
+        LeadRow.segment == bindparam("p_segment"),
+        LeadRow.erased_at.is_(None),
+        LeadRow.stage.in_(("mql", "sal")),
+        LeadRow.posted_at.is_(None),
+    )
     .order_by(OutboxRow.id)
 )
 # _LEADS_HELD: a mend reads refused rows about a lead (rendered with the person), then writes
@@ -1520,19 +1537,24 @@ class OutboxStore:
         error: str,
         alert: tuple[str, str] | None,
         alert_key: str | None = None,
+        *,
+        notices: Sequence[Send] = (),
     ) -> None:
         """Give up on the row; `alert` (channel, text) tells people, in the same transaction,
-        once per `alert_key` (default: once per row). An edit of a lead's post tried before
-        is followed up as one delivered (`_given_up_edit`)."""
+        once per `alert_key` (default: once per row), and so do `notices` (each once per its
+        own key). An edit of a lead's post tried before is followed up as one delivered
+        (`_given_up_edit`)."""
 
         def work(db: Connection) -> None:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             _given_up_edit(db, item, now)
+            told = list(notices)
             if alert is not None:
                 channel, text = alert
-                key = alert_key or f"alert:{item.id}"
-                write_effects(db, [Send(channel, text, key, item.lead_id)], now)
+                told.append(Send(channel, text, alert_key or f"alert:{item.id}", item.lead_id))
+            if told:
+                write_effects(db, told, now)
 
         await self.db.run(work)
 
@@ -1651,6 +1673,38 @@ class OutboxStore:
         post refused there, once, and tell the managers in the alert about it. How many
         leads."""
         return await self.db.run(lambda db: _mend(db, channel, now, told=True))
+
+    async def moved(self, channels: Mapping[str, str], now: datetime) -> dict[tuple[str, str], int]:
+        """The segments' channels now (segment → channel, from sla.yaml): every open lead of a
+        segment whose post Slack refused in another channel (archived, the app out of it,
+        deleted) is posted in its segment's channel, once per refused post (the key a mend of
+        the old channel would write: it is not posted there again either). How many leads
+        go from each old channel to each new one."""
+
+        def work(db: Connection) -> dict[tuple[str, str], int]:
+            sent: dict[tuple[str, str], int] = {}
+            for segment, channel in channels.items():
+                latest: dict[int, tuple[int, dict[str, Any], str]] = {}
+                params = {"p_channel": channel, "p_segment": segment}
+                for row_id, lead_id, payload, old in db.execute(_MOVED_POSTS, params):
+                    latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old))
+                for lead_id, (row_id, payload, old) in latest.items():
+                    cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
+                    key = f"again:{lead_id}:{row_id}"
+                    row = outbox_row(
+                        Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle
+                    )
+                    insert_row = upsert_insert(db)(table(OutboxRow)).values(**row)
+                    if db.execute(insert_row.on_conflict_do_nothing()).rowcount == 1:
+                        sent[(old, channel)] = sent.get((old, channel), 0) + 1
+            return sent
+
+        return await self.db.run(work)
+
+    async def joined(self, channel: str, now: datetime) -> int:
+        """Slack says the app joined `channel` (invited back): as `mended`, and the charts
+        refused there for want of membership come back too. How many leads."""
+        return await self.db.run(lambda db: _mend(db, channel, now, told=True, shared=True))
 
     async def repost(
         self,

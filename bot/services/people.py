@@ -193,6 +193,24 @@ class People:
         self._remember(found)
         await self._hand_on(user_id, member, now, user_id in newly)
 
+    async def disabled(self, user: str, now: datetime) -> None:
+        """Slack refused a DM to `user` as disabled (conversations.open `user_disabled`): read
+        them now (users.info) and take Slack's answer as a `user_change`, so a rep deactivated
+        while the event was missed has their open leads handed on at once, not at the next
+        daily refresh. Nothing when Slack refuses the bot token or does not answer."""
+        if self._refused(f"the name of {user}"):
+            return
+        try:
+            if self.pacer is not None:
+                await self.pacer.wait(USERS_INFO, None)
+            answer = await self.client.users_info(user=user)
+        except Exception as error:
+            log.warning("could not read %s (users.info: %s)", user, _said(error))
+            return
+        member = answer.get("user")
+        if isinstance(member, dict):
+            await self.changed(member, now)
+
     def _refused(self, what: str) -> bool:
         """Whether Slack is known to refuse the bot token now: nothing is read (it would be
         refused once per member), until auth.test accepts it again."""

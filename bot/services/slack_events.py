@@ -26,7 +26,8 @@ class SlackEvents:
 
 
 class Channels:
-    """A channel Slack said was unarchived (`channel_unarchive`, `group_unarchive`)."""
+    """A channel Slack said was unarchived (`channel_unarchive`, `group_unarchive`), or that the
+    app joined (`member_joined_channel` for the app itself: invited back)."""
 
     def __init__(self, rows: OutboxStore, notifier: Notifier) -> None:
         self.rows, self.notifier = rows, notifier
@@ -36,5 +37,13 @@ class Channels:
         is now, once, and every message to marketing and weekly or monthly report refused there
         is sent again, once; the managers' alert about the refusals says so. How many leads."""
         again = await self.rows.mended(channel, now)
+        self.notifier.deliver_soon()
+        return again
+
+    async def joined(self, channel: str, now: datetime) -> int:
+        """The app is a member of `channel` again: what Slack refused there comes back as on
+        `unarchived`, the report charts refused for want of membership included. How many
+        leads."""
+        again = await self.rows.joined(channel, now)
         self.notifier.deliver_soon()
         return again

@@ -510,6 +510,28 @@ class SlackDriver:
             return await self.event({"type": "group_unarchive", "channel": channel})
         return await self.event({"type": "channel_unarchive", "channel": channel, "user": user_id})
 
+    async def invite(
+        self, inviter: str, channel: str, user_id: str | None = None
+    ) -> DriverResponse:
+        """A member invites someone (the app, by default: `/invite @Handoff`) to a channel: the
+        app is then a member (it posts, reads and shares files there), and Slack sends
+        `member_joined_channel` {user, channel, channel_type, team, inviter}, to a bot also for
+        its own join (https://docs.slack.dev/reference/events/member_joined_channel;
+        `channel_type` "C" for a public channel, "G" for a private one)."""
+        user = user_id or self.sim.bot_user_id
+        if user == self.sim.bot_user_id:
+            self.sim.not_in_channel.discard(channel)
+        return await self.event(
+            {
+                "type": "member_joined_channel",
+                "user": user,
+                "channel": channel,
+                "channel_type": "G" if self.sim.is_private(channel) else "C",
+                "team": self.team_id,
+                "inviter": inviter,
+            }
+        )
+
     async def message(
         self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
     ) -> DriverResponse:

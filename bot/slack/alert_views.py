@@ -193,6 +193,22 @@ def publish_failed(user: str, error: str, advice: str | None) -> str:
     return f"{text} {advice}" if advice else text
 
 
+def escalations_refused(channel: str, error: str, advice: str | None) -> str:
+    """Each manager hears by DM, once a day per error, when Slack refuses the escalations
+    channel itself: the alerts meant for it (overdue leads, leads handed on, refusals of other
+    channels) reach nobody there, so where the leads still show."""
+    text = (
+        f":rotating_light: Handoff cannot post in <#{channel}>, the escalations channel: Slack "
+        f"said `{error}`."
+    )
+    text = f"{text} {advice}" if advice else text
+    return (
+        f"{text}\nUntil then the managers' alerts (overdue leads, leads handed on, messages "
+        "Slack refused elsewhere) reach nobody there: your App Home lists the overdue leads, "
+        "and `/lead` shows any lead as it is. Told again tomorrow if Slack still refuses it."
+    )
+
+
 def homes_refused(error: str, advice: str | None, waiting: int) -> str:
     """The escalations channel hears, once a day, when Slack refuses every App Home (the app's
     Home tab is off): how many people's homes wait to be published."""

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from bot.domain.policy import Policy
 from bot.domain.retry_after import SLACK_MOST, header_seconds
 from bot.metrics import Metrics
 from bot.slack.alert_views import (
+    escalations_refused,
     history_unreadable,
     homes_refused,
     publish_failed,
@@ -240,6 +241,9 @@ class Outbox:
         self.traffic = traffic or Traffic()
         self.homes = homes  # renders App Homes (Kind.HOME)
         self.names = names if names is not None else {}  # display names, for Reassign menus
+        # Told of a person Slack refused a DM to as `user_disabled` (the members' reads: a rep
+        # deactivated while the `user_change` event was missed has their leads handed on).
+        self.disabled: Callable[[str, datetime], Awaitable[None]] | None = None
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -649,7 +653,14 @@ class Outbox:
         escalations = self.policies.current.channels.escalations
         # Any message but one to the escalations channel itself (a question, a reminder, a
         # digest): one lost silently leaves people waiting for what never arrived.
-        if not escalations or item.channel == escalations:
+        if escalations and item.channel == escalations:
+            # No channel is left to tell: each manager hears it by DM, once a day per error.
+            await self.rows.failed(
+                item, self.clock(), error, None, notices=self._escalations_refused(error)
+            )
+            if self.policies.current.managers:
+                self.deliver_soon()
+        elif not escalations:
             await self.rows.failed(item, self.clock(), error, None)
         elif item.kind == Kind.HOME:
             text = publish_failed(item.channel, error, ADVICE.get(error))
@@ -663,6 +674,24 @@ class Outbox:
             # counted up in place, not one per refusal.
             await self.rows.refused(item, self.clock(), error, escalations)
             self.deliver_soon()
+        if error == "user_disabled" and item.channel[:1] in ("U", "W") and self.disabled:
+            # conversations.open: "A specified `user` has been disabled.": Slack's word that
+            # they left, heard now even if its `user_change` event was missed.
+            try:
+                await self.disabled(item.channel, self.clock())
+            except Exception:  # the daily refresh of names reads them again
+                log.exception("could not read %s, whom Slack says is disabled", item.channel)
+
+    def _escalations_refused(self, error: str) -> list[Send]:
+        """The DMs telling each manager that Slack refuses the escalations channel (`error`),
+        keyed so each manager hears of that error once a day."""
+        channel = self.policies.current.channels.escalations or ""
+        text = escalations_refused(channel, error, ADVICE.get(error))
+        day = self.clock().date().isoformat()
+        return [
+            Send(manager, text, f"alert:escalations:{channel}:{error[:100]}:{day}:{manager}")
+            for manager in self.policies.current.managers
+        ]
 
     async def _update(self, item: OutboxItem) -> None:
         lead = await self.store.get(item.lead_id or 0)

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, start_stack
+from bot.domain.policy import Policy
 from bot.services.erasure import forget
 from bot.simulator.data import Message
 from tests.conftest import ROOT, lead_payload
@@ -43,8 +44,13 @@ def alerts(stack: LocalStack) -> list[Message]:
 
 def lead_posts(stack: LocalStack) -> dict[str, list[Message]]:
     """Each lead's posts in the enterprise channel, by its external id (message metadata)."""
+    return posts_in(stack, ENTERPRISE)
+
+
+def posts_in(stack: LocalStack, channel: str) -> dict[str, list[Message]]:
+    """Each lead's posts in `channel`, by its external id (message metadata)."""
     seen: dict[str, list[Message]] = {}
-    for message in stack.sim.messages(ENTERPRISE):
+    for message in stack.sim.messages(channel):
         meta = message.metadata or {}
         if meta.get("event_type") == "handoff_lead":
             seen.setdefault(str(meta["event_payload"]["external_id"]), []).append(message)
@@ -168,6 +174,38 @@ async def test_a_private_channel_unarchived_brings_its_leads_back_too(stack: Loc
     await stack.settle()
 
     assert sorted(lead_posts(stack)) == ["hs-1", "hs-2"]
+
+
+async def test_the_app_invited_back_to_its_channel_posts_the_refused_leads_at_once(
+    stack: LocalStack,
+) -> None:
+    """The app removed from a private segment channel: Slack refuses its leads' posts
+    (`not_in_channel`). Invited back (`/invite @Handoff`), Slack sends `member_joined_channel`
+    for the app's own join (docs.slack.dev/reference/events/member_joined_channel): the leads
+    it refused are posted there at once, once each, not when the next lead arrives."""
+    stack.sim.add_channel(ENTERPRISE, private=True)
+    stack.sim.not_in_channel.add(ENTERPRISE)
+    await send(stack, 1, 2)
+    assert lead_posts(stack) == {}
+    (alert,) = alerts(stack)
+    assert "not_in_channel" in alert.all_text and "/invite @Handoff" in alert.all_text
+
+    # Someone else joining changes nothing: the app is still out.
+    assert (await stack.driver.invite(ADMIN, ENTERPRISE, "U0REP2")).status == 200
+    await stack.settle()
+    assert lead_posts(stack) == {}
+
+    response = await stack.driver.invite(ADMIN, ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    await stack.driver.resend(retry_num=1)  # Slack's retry: nothing twice
+    await stack.settle()
+
+    posts = lead_posts(stack)
+    assert sorted(posts) == ["hs-1", "hs-2"]
+    assert all(len(messages) == 1 for messages in posts.values())
+    (alert,) = alerts(stack)
+    assert "posted again" in alert.all_text and "2 leads" in alert.all_text
 
 
 # --- marketing's feedback channel -------------------------------------------------------------
@@ -356,7 +394,7 @@ async def test_a_digest_refused_while_the_app_was_out_of_its_channel_comes_back_
         alert.all_text
     )
 
-    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff: Slack sends no event we use
+    stack.sim.not_in_channel.discard(DIGEST)  # /invite @Handoff while Handoff was down: no event
     clock.now = DIGEST_TIME + timedelta(days=7)
     await stack.handoff.digest()
     await stack.settle()
@@ -373,6 +411,24 @@ def manifest_scopes_but(missing: str) -> list[str]:
     """The bot scopes manifest.yaml asks for, but `missing` (an admin declined it)."""
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     return [scope for scope in manifest["oauth_config"]["scopes"]["bot"] if scope != missing]
+
+
+async def test_a_digest_refused_while_the_app_was_out_comes_back_when_it_is_invited(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The same digest, but the app's invitation is heard (`member_joined_channel` for the app
+    itself): the week's digest and its charts reach the channel at once, not a week later
+    with the next digest."""
+    await digest_while_out_of_its_channel(stack, clock)
+
+    assert (await stack.driver.invite(ADMIN, DIGEST)).status == 200
+    await stack.settle()
+
+    (w48,) = digests(stack)
+    assert "Weekly SLA digest · 2026-W48" in w48 and "1 MQL posted" in w48
+    assert len(stack.sim.files(DIGEST)) == 2
+    (alert,) = alerts(stack)
+    assert "takes messages again" in alert.all_text
 
 
 async def test_charts_refused_for_want_of_membership_wait_for_an_upload_not_each_post(
@@ -521,3 +577,46 @@ async def test_the_mended_alert_says_the_digest_and_its_charts_came_back(
     (alert,) = [m for m in alerts(stack) if f"<#{ENTERPRISE}>" in m.all_text]
     assert "posted again the 2 leads it could not post there" in alert.all_text
     assert "sent again" not in alert.all_text
+
+
+# --- the segment moved to another channel in sla.yaml --------------------------------------
+
+NEW_ENTERPRISE = "C0ENTNEW"
+
+
+async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_new_channel(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """The refusals alert says "unarchive it or change sla.yaml". Following the second
+    advice (the enterprise segment's channel changed to a new one, and Handoff started with
+    it), the open leads the archived channel refused are posted in the new channel, once each,
+    with their buttons, however often Handoff starts, and not again if the old channel is
+    unarchived later."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 2)
+    assert lead_posts(stack) == {}
+
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    for _ in range(2):  # started twice (or two replicas): nothing twice
+        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+        try:
+            await again.settle()
+        finally:
+            await again.close()
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)  # unarchived later: nothing twice
+    await stack.settle()
+
+    assert lead_posts(stack) == {}
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1", "hs-2"]
+    for external_id, messages in posted.items():
+        (post,) = messages
+        assert "Claim" in labels(post), external_id
+        lead = await stack.services.store.by_external_id(external_id)
+        assert lead is not None and lead.message_channel == NEW_ENTERPRISE
+        assert lead.message_ts == post.ts

@@ -69,6 +69,7 @@ EVENTS: dict[str, dict[str, Any]] = {  # every event Handoff listens to (slack_l
     "user_change": {"type": "user_change", "user": {"id": "U0REP1", "name": "x"}},
     "channel_unarchive": {"type": "channel_unarchive", "channel": "C0ENT", "user": "U0MGR1"},
     "group_unarchive": {"type": "group_unarchive", "channel": "C0ENT"},
+    "member_joined_channel": {"type": "member_joined_channel", "user": "U0BOT", "channel": "C0ENT"},
     "tokens_revoked": {"type": "tokens_revoked", "tokens": {"oauth": ["U0REP1"]}},
     "app_uninstalled": {"type": "app_uninstalled"},
 }

@@ -366,3 +366,36 @@ async def test_a_user_change_while_the_daily_refresh_reads_is_not_overwritten_by
     gone = news == "deactivated"
     assert (MAYA in people.barred) is gone  # this replica
     assert (MAYA in await stack.handoff.store.barred()) is gone  # the others, and a restart
+
+
+async def test_a_dm_to_a_rep_slack_deactivated_unheard_is_refused_alone_and_told(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """@maya deactivated in Slack while Handoff missed the event: the owner reminder the sweep
+    sends her is refused (conversations.open `user_disabled`, "A specified `user` has been
+    disabled."), given up once (not retried for ever), and told in plain words; @tom's
+    reminder, in its own lane, reaches him all the same. Slack's refusal is its word that she
+    left: Handoff reads her (users.info: `deleted: true`) and hands her open leads on at once,
+    not at the next daily refresh of names."""
+    posts = await post_leads(stack, 2)
+    await press(stack, MAYA, "Claim", posts["hs-1"])
+    await press(stack, TOM, "Claim", posts["hs-2"])
+    stack.sim.deactivate_user(MAYA)  # no user_change reaches Handoff
+
+    clock.advance(minutes=95)  # 75% of the 2 business hours to a first touch: remind_owner
+    await stack.handoff.sweeper.run(clock())
+    await stack.settle()
+
+    assert dms(stack, MAYA) == []
+    assert any("Lead 2" in text and "handed you" not in text for text in dms(stack, TOM))
+    rows = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == MAYA]
+    assert [(r["state"], r["last_error"]) for r in rows] == [("failed", "user_disabled")]
+    alerts = [m.all_text for m in stack.sim.messages(ESCALATIONS)]
+    (refused,) = [text for text in alerts if "user_disabled" in text]
+    assert f"<@{MAYA}>" in refused and "deactivated" in refused
+
+    lead = await stack.services.lead(1)
+    assert lead.owner == TOM  # handed on now, by the pool's rotation
+    (gone,) = [text for text in alerts if text.startswith("🚪")]
+    assert f"<@{MAYA}> was deactivated in Slack" in gone and "*Lead 1*" in gone
+    assert any("handed you *Lead 1*" in text for text in dms(stack, TOM))
