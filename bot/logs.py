@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-FIELDS = ("request_id", "team", "user", "channel", "lead_id", "outbox_id")
+FIELDS = ("request_id", "team", "user", "channel", "lead_id", "outbox_id", "crm_outbox_id")
 _CONTEXT: ContextVar[dict[str, Any]] = ContextVar("handoff_log_fields", default={})  # noqa: B039
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -476,7 +476,7 @@ async def _whatif(settings: Settings, args: argparse.Namespace) -> int:
             mqls.add(leads)
     finally:
         await database.dispose()
-    if mqls.empty:
+    if mqls.empty and args.format != "json":  # a script asked for JSON gets it, all zero
         print(f"no leads in the last {args.weeks} weeks: nothing to replay")
         return 0
     render = as_json if args.format == "json" else as_text

@@ -357,6 +357,13 @@ def parse_request(text: str | None, now: datetime, policy: Policy) -> tuple[Peri
     return period, segment
 
 
+def segment_named(text: str, names: list[str]) -> str | None:
+    """The segment `text` names in full, as `/sla-report` reads one (`SMB`, `mid market`), or
+    None: `handoff report --segment` takes the same names."""
+    segment, rest = _segment_named(text.split(), names)
+    return segment if not rest else None
+
+
 def _segment_named(words: list[str], names: list[str]) -> tuple[str | None, list[str]]:
     """The segment `words` name first or last, and the words left for the period. A segment is
     named as the SLA spells it or as reports show it, in any case and spacing: `Enterprise

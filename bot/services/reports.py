@@ -17,6 +17,7 @@ from bot.domain.report import (
     build_report,
     parse_period,
     parse_request,
+    segment_named,
     share,
 )
 from bot.services.policies import PolicyBook
@@ -76,9 +77,13 @@ class Reports:
         """`handoff report --period … --segment …`, and a shared report's button (whose value
         holds the period's label)."""
         policy = self.policies.current
-        if segment is not None and policy.segment(segment) is None:
-            names = ", ".join(s.name for s in policy.segments)
-            raise Refusal(f"{segment!r} is not a segment of the SLA: use one of {names}.")
+        if segment is not None:
+            names = [s.name for s in policy.segments]
+            named = segment_named(segment, names)
+            if named is None:
+                shown = ", ".join(names)
+                raise Refusal(f"{segment!r} is not a segment of the SLA: use one of {shown}.")
+            segment = named
         return await self.report(parse_period(period, now, policy.timezone), now, segment=segment)
 
     async def report(

@@ -98,6 +98,16 @@ async def test_json_lines_carry_their_context_and_nothing_secret(
     assert "Responding with status: 200 (body not logged)" in answered  # the status stays
 
 
+def test_a_crm_writes_line_names_its_row_in_either_format() -> None:
+    """docs/crm.md: log lines of a CRM write carry `lead_id` and `crm_outbox_id`; with
+    LOG_FORMAT=text the same fields end the line (docs/operations.md, "Logs")."""
+    record = logging.LogRecord("handoff.crm", logging.INFO, __file__, 1, "written", (), None)
+    with logs.scope(crm_outbox_id=12, lead_id=7):
+        logs.WithContext().filter(record)
+    assert json.loads(logs.formatter("json").format(record))["crm_outbox_id"] == 12
+    assert logs.formatter("text").format(record).endswith("written [lead_id=7 crm_outbox_id=12]")
+
+
 def test_log_format_text_is_for_people_and_a_wrong_one_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -78,6 +78,17 @@ def test_a_bad_week_or_segment_is_explained(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_the_segment_is_named_as_sla_report_takes_it(tmp_path: Path) -> None:
+    """`--segment` takes a segment as `/sla-report` does (docs/reports.md): as the SLA spells it
+    or as reports show it, in any case (`SMB`, `mid market`), not only the SLA's exact key."""
+    env = imported(tmp_path)
+    names = [("SMB", "smb"), ("mid market", "mid_market"), ("Enterprise", "enterprise")]
+    for named, segment in names:
+        result = run("report", "--week", "2026-W47", "--format=json", "--segment", named, env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["segment"] == segment
+
+
 def test_report_for_a_quarter(tmp_path: Path) -> None:
     env = imported(tmp_path)  # all in November 2026: the fourth quarter
     result = run("report", "--period", "2026-Q4", "--format", "json", env=env)

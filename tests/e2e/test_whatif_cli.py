@@ -104,6 +104,14 @@ async def test_a_broken_proposal_and_an_empty_history_are_explained(tmp_path: Pa
     long_after = run("whatif", str(strict_file(tmp_path)), "--at", "2027-06-01T09:00Z", env=env)
     assert long_after.returncode == 0, long_after.stderr
     assert long_after.stdout.strip() == "no leads in the last 12 weeks: nothing to replay"
+    # A script asked for JSON (docs/plan-and-whatif.md: "for scripts") gets JSON then too:
+    # the same figures, all zero, not a sentence its parser chokes on.
+    args = ("whatif", str(strict_file(tmp_path)), "--at", "2027-06-01T09:00Z", "--format", "json")
+    empty = run(*args, env=env)
+    assert empty.returncode == 0, empty.stderr
+    data = json.loads(empty.stdout)
+    assert len(data["weeks"]) == 12
+    assert data["total"]["today"]["mqls"] == data["total"]["proposed"]["mqls"] == 0
 
 
 # --- the MQL definition ------------------------------------------------------------------------
