@@ -46,7 +46,7 @@ from bot.domain.report import (
     Period,
     Times,
 )
-from storage.cycles import FACTS, Cycles, cycles_in
+from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
 from storage.tables import FIRED, HANDOVERS, EscalationRow, EventRow, LeadRow, ReportRun, table
@@ -177,16 +177,18 @@ def _event_instant(dialect: str, value: Any) -> Any:
     return type_coerce(func.replace(func.substr(value, 1, 26), "T", " "), _INSTANT)
 
 
-def _kept_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
-    """Each clock of `KEPT`'s deadline the first offer of cycle rows `lead` kept (NULL: none).
-    An offer while the rep is away clears the lead's feedback and final deadlines (the next
-    claim sets new ones), but one that had already run stays the cycle's: a miss stays a miss,
-    and an answer in time stays one, of the rep who had the lead then (seed 003: "The SLA
-    isn't a punishment device. The point is shared accountability"; nor is a miss to be lost
-    by the lead changing hands)."""
+def _kept_dues(lead: Cycles, dialect: str, clocks: Iterable[str]) -> dict[str, Any]:
+    """Each of `clocks` in `KEPT`: the deadline the first offer of cycle rows `lead` kept
+    (NULL: none). An offer while the rep is away clears the lead's feedback and final
+    deadlines (the next claim sets new ones), but one that had already run stays the cycle's:
+    a miss stays a miss, and an answer in time stays one, of the rep who had the lead then
+    (seed 003: "The SLA isn't a punishment device. The point is shared accountability"; nor
+    is a miss to be lost by the lead changing hands)."""
     offer = _OFFERS.c  # its own name: the handovers' lookup reads `events` in the same query
     dues = {}
     for clock, key in KEPT.items():
+        if clock not in clocks:
+            continue
         kept = offer.data[key].as_string()
         dues[clock] = (
             select(_event_instant(dialect, kept))
@@ -209,8 +211,12 @@ def _kept_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
     return dues
 
 
-# The columns of a cycle row the by-rep moves read (`handed_over`).
-_HANDED_COLUMNS = (*FACTS, "lead_id", "cycle")
+# The columns of a cycle row the by-rep moves read (`handed_over`): its group, its clocks'.
+_HANDED_COLUMNS = (
+    *("segment", "source", "owner", "campaign", "lead_id", "cycle", "stage", "claimed_at"),
+    *("first_touch_due_at", "first_touch_at", "disposition_due_at", "feedback_at"),
+    *("final_due_at", "dispositioned_at"),
+)
 
 
 def cycle_dues(
@@ -222,7 +228,7 @@ def cycle_dues(
     MATERIALIZED so that neither database folds it into the query that reads it: there each
     deadline is read some seven times (its counts, and the moment its clock ran), and the
     lookup inlined in each read cost a handed-over row fourteen lookups."""
-    kept = {clock: due for clock, due in _kept_dues(lead, dialect).items() if clock in clocks}
+    kept = _kept_dues(lead, dialect, clocks)
     if not kept:
         return Cycles(lead.columns, [*lead.where, *where]), {}
     found = (
