@@ -11,12 +11,17 @@ the example SLA,
 `week_leads` in each ISO week going back from the reported week (so 100,000 leads are 5 weeks
 of history and 1,000,000 are 50), with the mix a team sees: 85% MQLs, 90% of those posted, 70%
 claimed, 60% touched (some late), 40% dispositioned with the example's codes and reasons, and
-escalations on 5% of them. After ANALYZE at each size, each round builds the whole report of the
-newest week (`Reports.report`, as `/sla-report` does: this week and the week before it, every
-KPI, by segment, source, campaign and rep). It reports the median wall time and, of it, the time in
-the database (inside `Database.run` and `Database.read`; the two periods are read at once,
-so this can exceed the wall time). Targets: 1,000,000 within 1.5x of 100,000 (a week's
-report costs the week, not the history), and the week's report under 1 s.
+escalations on 5% of them. A tenth of the claimed leads whose feedback deadline passed
+unanswered by then (about 3% of the leads) had a rep away: the sweep offered them to the pool
+a few seconds after it (its no-feedback step and `offered` event, with the deadline kept, as
+bot/services/sweep.py writes them), and the segment's other rep claimed 70% of them again
+within four hours (the rest wait in the pool, unanswered). After ANALYZE at each size, each
+round builds the whole report of the newest week (`Reports.report`, as `/sla-report` does:
+this week and the week before it, every KPI, by segment, source, campaign and rep). It reports
+the median wall time and, of it, the time in the database (inside `Database.run` and
+`Database.read`; the two periods are read at once, so this can exceed the wall time).
+Targets: 1,000,000 within 1.5x of 100,000 (a week's report costs the week, not the history),
+and the week's report under 1 s.
 
 The quarter: on each size that holds all of 2026-Q3 (13 weeks of `week_leads`: 600,000 and
 1,000,000 stored), `quarter_rounds` reports of that quarter (and the quarter before, as
@@ -33,6 +38,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,13 +47,17 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from bench.pg import postgres_base, scratch_databases
+from bot.domain.escalation import claim_deadline
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Policy, snapshot
 from bot.domain.report import Period
 from bot.services.policies import PolicyBook, load_policy
 from bot.services.reports import Reports
+from bot.services.sweep import ACTOR, offered
+from storage.crm import insert_events
 from storage.db import Database, upgrade
 from storage.reports import ReportStore
-from storage.repository import Store
+from storage.repository import Store, _claimed
 from storage.tables import EscalationRow, LeadRow
 
 T = TypeVar("T")
@@ -175,15 +185,77 @@ def rows(
         yield chunk
 
 
+AWAY = 0.1  # of the claimed leads whose feedback deadline passed unanswered: their rep was away
+RECLAIMED = 0.7  # of those offered: claimed again by the segment's other rep
+_VIEW = {field.name for field in fields(LeadView)} - {"stage"}
+
+
+def handovers(
+    policy: Policy, chunk: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chunk's leads offered to the pool by the sweep while their rep was away (`AWAY`),
+    by the product's own writers: the step that fired (the no-feedback ladder's at the
+    deadline, as `escalation.plan` fires it for a rep away), its `escalated` and `offered`
+    events (bot/services/sweep.py `decide` and `offered`: the missed feedback deadline kept),
+    and for `RECLAIMED` of them the other rep's claim (storage/repository.py `_claimed`). The
+    rows become what the offer (and the claim) left: the events and the escalation rows."""
+    rng = random.Random(f"handovers:{chunk[0]['id']}")
+    events: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    ladder = policy.escalation.ladder("no_feedback")
+    index, step = next((i, s) for i, s in enumerate(ladder) if s.at >= 1.0)
+    for row in chunk:
+        row.setdefault("claim_due_at", None)  # one set of columns for the chunk's insert
+        due, owner = row["disposition_due_at"], row["owner"]
+        if owner is None or due is None:
+            continue
+        now = due + timedelta(seconds=rng.randrange(1, 60))  # the sweep's next pass
+        answered = row["feedback_at"] is not None and row["feedback_at"] <= now
+        if answered or now > AS_OF or rng.random() >= AWAY:
+            continue
+        # The lead as the sweep read it: claimed, unanswered.
+        values = {name: row[name] for name in _VIEW if name in row}
+        values |= {"feedback_at": None, "dispositioned_at": None, "disposition_code": None}
+        lead = LeadView(**values, stage=Stage.SAL)
+        rep = next(r for r in REPS[row["segment"]] if r != owner)
+        fired = {"ladder": "no_feedback", "step": step.percent, "action": step.do}
+        steps.append({"lead_id": row["id"], "cycle": 1, "ladder": "no_feedback",
+                      "step": index, "action": step.do, "status": "fired", "at": now})  # fmt: skip
+        for kind, data in (("escalated", fired), ("offered", offered(lead, owner, rep, now))):
+            events.append(
+                {"lead_id": row["id"], "type": kind, "actor": ACTOR, "at": now, "data": data}
+            )
+        stage = row["stage"]  # its stage in the end, had its owner kept it
+        row |= {"owner": None, "suggested_owner": rep, "stage": Stage.MQL.value,
+                "claim_due_at": claim_deadline(policy, policy.tier(row["tier"]), now),
+                "disposition_due_at": None}  # fmt: skip
+        claimed = now + timedelta(minutes=rng.randrange(5, 240))
+        if claimed <= AS_OF and rng.random() < RECLAIMED:
+            held = replace(lead, owner=None, suggested_owner=rep, stage=Stage.MQL)
+            events.append(_claimed(held, rep, claimed))
+            # Its first claim time stays; the new owner's feedback is due from this claim.
+            row |= {"owner": rep, "stage": Stage.SAL.value,
+                    "disposition_due_at": claimed + timedelta(days=4)}  # fmt: skip
+            if row["feedback_at"] is not None and row["feedback_at"] >= claimed:
+                row["stage"] = stage  # the new owner's feedback (and disposition)
+                continue
+        # Nobody's, or answered before the new owner had it: open, unanswered.
+        row |= {"dispositioned_at": None, "feedback_at": None, "disposition_code": None,
+                "disposition_reason": None}  # fmt: skip
+    return events, steps
+
+
 async def build(
     database: Database, policy: Policy, size: int, week_leads: int, first: int = 0
-) -> float:
-    """Grow the store from `first` to `size` leads (the schema and the SLA first)."""
+) -> tuple[float, int]:
+    """Grow the store from `first` to `size` leads (the schema and the SLA first): the time it
+    took, and how many of the leads added were offered to the pool (`handovers`)."""
     started = time.perf_counter()
     if first == 0:
         await upgrade(database.engine)
         await Store(database).save_policy(policy.version, snapshot(policy), AS_OF)
     leads, steps = insert(LeadRow), insert(EscalationRow)
+    offered_leads = 0
     for chunk in rows(policy, size, week_leads, first):
         fired = [
             {"lead_id": row["id"], "cycle": 1, "ladder": "unclaimed", "step": 0,
@@ -191,11 +263,20 @@ async def build(
              "at": row["received_at"] + timedelta(minutes=30)}
             for row in chunk if row["id"] % 20 == 0 and row["mql"]
         ]  # fmt: skip
+        offers, offer_steps = handovers(policy, chunk)
+        fired += offer_steps
+        offered_leads += sum(event["type"] == "offered" for event in offers)
 
-        def work(db: Connection, chunk: list[dict[str, Any]] = chunk, fired: Any = fired) -> None:
+        def work(
+            db: Connection,
+            chunk: list[dict[str, Any]] = chunk,
+            fired: Any = fired,
+            offers: Any = offers,
+        ) -> None:
             db.execute(leads, chunk)
             if fired:
                 db.execute(steps, fired)
+            insert_events(db, offers)  # as the sweep writes them
 
         await database.run(work)
     if database._sqlite is not None:
@@ -204,7 +285,7 @@ async def build(
         async with database.engine.connect() as connection:
             auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await auto.exec_driver_sql("VACUUM ANALYZE")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, offered_leads
 
 
 class Case:
@@ -272,9 +353,13 @@ async def measure_backend(
     try:
         built = 0
         for size in sizes:
-            seconds = await build(database, policy, size, week_leads, first=built)
+            seconds, offers = await build(database, policy, size, week_leads, first=built)
             built = size
-            print(f"{backend} {size:,} leads stored: built in {seconds:.0f} s", flush=True)
+            print(
+                f"{backend} {size:,} leads stored: built in {seconds:.0f} s "
+                f"({offers:,} more offered to the pool, deadlines kept)",
+                flush=True,
+            )
             case = Case(backend, database, policy, size)
             cases.append(case)
             await case.measure()  # warm-up: caches, as in a running server

@@ -177,19 +177,20 @@ def _event_instant(dialect: str, value: Any) -> Any:
     return type_coerce(func.replace(func.substr(value, 1, 26), "T", " "), _INSTANT)
 
 
-def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
-    """Each clock of `KEPT`'s deadline for cycle rows `lead`: the one the cycle's first offer
-    kept, else the row's. An offer while the rep is away clears the lead's feedback and final
+def _kept_dues(lead: Cycles, dialect: str, clocks: Iterable[str]) -> dict[str, Any]:
+    """Each of `clocks` in `KEPT`: the deadline the first offer of cycle rows `lead` kept
+    (NULL: none). An offer while the rep is away clears the lead's feedback and final
     deadlines (the next claim sets new ones), but one that had already run stays the cycle's:
     a miss stays a miss, and an answer in time stays one, of the rep who had the lead then
     (seed 003: "The SLA isn't a punishment device. The point is shared accountability"; nor
     is a miss to be lost by the lead changing hands)."""
-    rows = {"feedback": lead.disposition_due_at, "final": lead.final_due_at}
-    offer = _OFFERS.c  # its own name: it is read inside the handovers' lookup of `events`
+    offer = _OFFERS.c  # its own name: the handovers' lookup reads `events` in the same query
     dues = {}
     for clock, key in KEPT.items():
+        if clock not in clocks:
+            continue
         kept = offer.data[key].as_string()
-        first = (
+        dues[clock] = (
             select(_event_instant(dialect, kept))
             .where(
                 offer.lead_id == lead.lead_id,
@@ -203,14 +204,46 @@ def cycle_dues(lead: Cycles, dialect: str) -> dict[str, Any]:
             )
             .order_by(offer.at, offer.id)
             .limit(1)
-            # Tied to the cycle's row however deep it is read: inside the handovers' lookup
-            # (`handed_over`), auto-correlation would stop at that lookup's `events` and read
-            # the cycle rows' table afresh, every lead's first kept deadline for each.
+            # Tied to the cycle's row, whatever else reads `events` around it.
             .correlate_except(_OFFERS)
             .scalar_subquery()
         )
-        dues[clock] = func.coalesce(first, rows[clock])
     return dues
+
+
+# The columns of a cycle row the by-rep moves read (`handed_over`): its group, its clocks'.
+_HANDED_COLUMNS = (
+    *("segment", "source", "owner", "campaign", "lead_id", "cycle", "stage", "claimed_at"),
+    *("first_touch_due_at", "first_touch_at", "disposition_due_at", "feedback_at"),
+    *("final_due_at", "dispositioned_at"),
+)
+
+
+def cycle_dues(
+    lead: Cycles, dialect: str, clocks: Iterable[str], *where: Any
+) -> tuple[Cycles, dict[str, Any]]:
+    """Cycle rows `lead` that meet `where` (and `lead.where`), and the deadlines of those of
+    `clocks` in `KEPT` on them: the one the cycle's first offer kept (`_kept_dues`), else
+    the row's. The rows are then a CTE that looks the kept deadlines up once per row,
+    MATERIALIZED so that neither database folds it into the query that reads it: there each
+    deadline is read some seven times (its counts, and the moment its clock ran), and the
+    lookup inlined in each read cost a handed-over row fourteen lookups."""
+    kept = _kept_dues(lead, dialect, clocks)
+    if not kept:
+        return Cycles(lead.columns, [*lead.where, *where]), {}
+    found = (
+        select(
+            *[lead[name].label(name) for name in _HANDED_COLUMNS],
+            *[due.label(f"kept_{clock}") for clock, due in kept.items()],
+        )
+        .where(*lead.where, *where)
+        .cte("handed")
+        .prefix_with("MATERIALIZED")
+    )
+    rows = Cycles({name: found.c[name] for name in _HANDED_COLUMNS}, [])
+    own = {"feedback": rows.disposition_due_at, "final": rows.final_due_at}
+    dues = {clock: func.coalesce(found.c[f"kept_{clock}"], own[clock]) for clock in kept}
+    return rows, dues
 
 
 def handed_over(
@@ -227,15 +260,22 @@ def handed_over(
     looked up by key, so the query costs those leads, not the period's every lead: one
     lookup of the lead's first handover after each clock ran (on `ix_events_lead_at`).
 
-    The feedback and final clocks are counted by the deadlines an offer kept (`cycle_dues`),
-    and also as the team's counts read the row (`<name>_was`), so that the team's figures
-    take the difference (`_charges`)."""
+    The feedback and final clocks are counted by the deadlines an offer kept (`cycle_dues`:
+    looked up once per row), and also as the team's counts read the row (`<name>_was`), so
+    that the team's figures take the difference (`_charges`)."""
     handover = _HANDOVERS[dialect]
     now = literal(as_of, _INSTANT)
-    dues = cycle_dues(lead, dialect)
-    conditions = _deadline_counts(lead, now, dues)
-    was = _deadline_counts(lead, now)
-    every = _clocks(lead, dues)
+    since_began = (handover, EventRow.at >= since)
+    if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
+        ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
+        handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
+    else:  # SQLite looks each one up by its rowid already
+        handed = lead.lead_id.in_(select(EventRow.lead_id).where(*since_began))
+    clocks = tuple(clocks)
+    row, dues = cycle_dues(lead, dialect, clocks, handed)
+    conditions = _deadline_counts(row, now, dues)
+    was = _deadline_counts(row, now)
+    every = _clocks(row, dues)
     columns, deadlines = [], []
     for clock in clocks:
         answered, due = every[clock]
@@ -247,9 +287,9 @@ def handed_over(
         first = (
             select(func.coalesce(EventRow.data["from"].as_string(), ""))
             .where(
-                EventRow.lead_id == lead.lead_id,
+                EventRow.lead_id == row.lead_id,
                 EventRow.at >= ran,
-                lead.dispositioned_at.is_(None) | (EventRow.at <= lead.dispositioned_at),
+                row.dispositioned_at.is_(None) | (EventRow.at <= row.dispositioned_at),
                 handover,
             )
             .order_by(EventRow.at, EventRow.id)
@@ -259,18 +299,12 @@ def handed_over(
         columns.append(first.label(f"{clock}_rep"))
         for name in CLOCKS[clock]:
             columns.append(case((and_(*conditions[name]), 1), else_=0).label(name))
-    since_began = (handover, EventRow.at >= since)
-    if dialect == "postgresql":  # probed on the key (a semi-join hashed the period's leads)
-        ids = select(func.array_agg(EventRow.lead_id)).where(*since_began)
-        handed = lead.lead_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
-    else:  # SQLite looks each one up by its rowid already
-        handed = lead.lead_id.in_(select(EventRow.lead_id).where(*since_began))
     return select(
-        lead.lead_id.label("lead_id"),
-        lead.cycle.label("cycle"),
-        *_group_columns(lead),
+        row.lead_id.label("lead_id"),
+        row.cycle.label("cycle"),
+        *_group_columns(row),
         *columns,
-    ).where(*lead.where, or_(*deadlines), handed)
+    ).where(*row.where, or_(*deadlines))
 
 
 Charges = dict[tuple[int, int, str], tuple[Group, str | None, Counts]]

@@ -563,6 +563,17 @@ def kept_deadlines(lead: LeadView, now: datetime) -> dict[str, str]:
     return {key: at.astimezone(UTC).isoformat(timespec="microseconds") for key, at in kept.items()}
 
 
+def offered(lead: LeadView, away: str, rep: str | None, now: datetime) -> dict[str, Any]:
+    """The `offered` event's data of `lead` offered to the pool at `now` while `away` (its
+    owner, or the rep it was suggested to) is away, suggested to `rep` (None: nobody): a
+    claimed lead is released, keeping the deadlines that had run (`kept_deadlines`)."""
+    released = lead.owner is not None
+    data: dict[str, Any] = {"from": away, "to": rep, "why": "away", "released": released}
+    if released:
+        data |= kept_deadlines(lead, now)
+    return data
+
+
 def _offer(
     change: Change,
     lead: LeadView,
@@ -597,10 +608,7 @@ def _offer(
         }
     change.values.update(values)
     released = lead.owner is not None
-    offered: dict[str, Any] = {"from": away, "to": rep, "why": "away", "released": released}
-    if released:
-        offered |= kept_deadlines(lead, now)
-    change.events.append(("offered", offered))
+    change.events.append(("offered", offered(lead, away, rep, now)))
     opened = replace(
         lead,
         stage=Stage.MQL,
