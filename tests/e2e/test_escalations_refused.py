@@ -99,3 +99,25 @@ async def test_more_refusals_the_same_day_do_not_dm_the_managers_again(
     assert any("overdue" in m.all_text for m in stack.sim.messages(ESCALATIONS))
     for manager in MANAGERS:
         assert len(dms(stack, manager)) == 1, manager
+
+
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_too_long"])
+async def test_one_alert_slack_refuses_is_not_told_as_the_channel_refusing(
+    stack: LocalStack, clock: TravelClock, refusal: str
+) -> None:
+    """Slack refuses one alert itself, not the channel (chat.postMessage `invalid_blocks`
+    "Blocks submitted with this message are not valid.", `msg_too_long`): the next alert
+    reaches the escalations channel, so no manager is DM'd that Handoff "cannot post in" it
+    and that the alerts "reach nobody there"."""
+    stack.sim.inject("chat.postMessage", error=refusal, channel=ESCALATIONS, times=1)
+    start = clock()
+    for index in (1, 2):
+        await claimed_and_called(stack, index)
+    clock.now = start + timedelta(days=7, hours=-2)
+    assert await sweep(stack, clock) == 2
+
+    refused = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+    assert sorted(r["state"] for r in refused) == ["done", "failed"]
+    assert len(stack.sim.messages(ESCALATIONS)) == 1  # the other alert got through
+    for manager in MANAGERS:
+        assert dms(stack, manager) == [], manager
