@@ -9,6 +9,7 @@ database."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -620,3 +621,33 @@ async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_
         lead = await stack.services.store.by_external_id(external_id)
         assert lead is not None and lead.message_channel == NEW_ENTERPRISE
         assert lead.message_ts == post.ts
+
+
+async def test_replicas_starting_at_once_post_each_moved_lead_once(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """Three servers started at once on one PostgreSQL database with the segment moved (a
+    rollout): each lead the archived channel refused is posted once in the new channel."""
+    if stack_database_url.startswith("sqlite"):
+        pytest.skip("replicas share PostgreSQL; one process owns a SQLite file")
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    replicas = await asyncio.gather(
+        *(start_stack(stack_database_url, moved, clock=clock, sim=stack.sim) for _ in range(3))
+    )
+    try:
+        await asyncio.gather(*(replica.settle() for replica in replicas))
+        for replica in replicas:
+            await replica.settle()
+    finally:
+        for replica in replicas:
+            await replica.close()
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1", "hs-2", "hs-3"]
+    assert all(len(messages) == 1 for messages in posted.values())
