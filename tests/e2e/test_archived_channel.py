@@ -667,3 +667,40 @@ async def test_replicas_starting_at_once_post_each_moved_lead_once(
     posted = posts_in(stack, NEW_ENTERPRISE)
     assert sorted(posted) == ["hs-1", "hs-2", "hs-3"]
     assert all(len(messages) == 1 for messages in posted.values())
+
+
+async def test_only_open_leads_follow_their_segment_as_they_are_now(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """Between the refusal and the start with the segment moved, one lead was claimed (from
+    App Home or `/lead`), one closed, one erased: the claimed one is posted in the new channel
+    as it is (its owner shown), the closed and the erased ones are not posted."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    ids = {}
+    for external_id in ("hs-1", "hs-2", "hs-3"):
+        lead = await stack.services.store.by_external_id(external_id)
+        assert lead is not None
+        ids[external_id] = lead.id
+    await stack.services.claim(ids["hs-1"], "U0REP1", clock())
+    await stack.services.claim(ids["hs-2"], "U0REP1", clock())
+    await stack.services.dispose(ids["hs-2"], "U0REP1", "qualified", clock())
+    await forget(stack.services.store, stack.handoff.outbox, "p3@northwind.example", "t", clock())
+    await stack.settle()
+
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+    try:
+        await again.settle()
+    finally:
+        await again.close()
+
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1"]
+    (post,) = posted["hs-1"]
+    assert "U0REP1" in post.all_text and "Claim" not in labels(post)
