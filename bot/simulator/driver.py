@@ -512,21 +512,38 @@ class SlackDriver:
 
     async def invite(
         self, inviter: str, channel: str, user_id: str | None = None
-    ) -> DriverResponse:
+    ) -> DriverResponse | None:
         """A member invites someone (the app, by default: `/invite @Handoff`) to a channel: the
         app is then a member (it posts, reads and shares files there), and Slack sends
         `member_joined_channel` {user, channel, channel_type, team, inviter}, to a bot also for
         its own join (https://docs.slack.dev/reference/events/member_joined_channel;
-        `channel_type` "C" for a public channel, "G" for a private one)."""
+        `channel_type` "C" for a public channel, "G" for a private one). As Slack: the event
+        "requires membership in the conversation" (someone else joining one the app is not in
+        sends none: None) and the channel type's scope (`channels:read` public, `groups:read`
+        private: None without it); an archived channel (`is_archived`), a deleted one
+        (`channel_not_found`) or the app invited where it is already (`already_in_channel`)
+        is refused (conversations.invite): ValueError."""
         user = user_id or self.sim.bot_user_id
+        if channel in self.sim.missing_channels:
+            raise ValueError("Slack would not invite: channel_not_found")
+        if self.sim.is_archived(channel):
+            raise ValueError("Slack would not invite: is_archived")
+        member = channel not in self.sim.not_in_channel
         if user == self.sim.bot_user_id:
+            if member:
+                raise ValueError("Slack would not invite: already_in_channel")
             self.sim.not_in_channel.discard(channel)
+        elif not member:
+            return None
+        private = self.sim.is_private(channel)
+        if not self.sim.granted("groups:read" if private else "channels:read"):
+            return None
         return await self.event(
             {
                 "type": "member_joined_channel",
                 "user": user,
                 "channel": channel,
-                "channel_type": "G" if self.sim.is_private(channel) else "C",
+                "channel_type": "G" if private else "C",
                 "team": self.team_id,
                 "inviter": inviter,
             }

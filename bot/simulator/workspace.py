@@ -171,6 +171,9 @@ class Workspace:
     def is_private(self, channel_id: str) -> bool:
         return self._channel(channel_id).is_private
 
+    def is_archived(self, channel_id: str) -> bool:
+        return self._channel(channel_id).is_archived
+
     def user_names(self) -> dict[str, str]:
         """user id → display name, for `render_blocks_text(users=...)`."""
         return {user.id: user.name for user in self.users.values()}

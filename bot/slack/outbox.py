@@ -61,7 +61,15 @@ from bot.slack.lead_views import (
 from bot.slack.pacing import Pace, Pacer
 from bot.slack.publisher import Clock, NoSlackAnswer
 from bot.traffic import Traffic
-from storage.outbox import HOMES_REFUSED, KINDS, Kind, OutboxItem, OutboxStore, Refusals
+from storage.outbox import (
+    HOMES_REFUSED,
+    KINDS,
+    MENDABLE,
+    Kind,
+    OutboxItem,
+    OutboxStore,
+    Refusals,
+)
 from storage.queue import PENDING
 
 log = logging.getLogger("handoff.outbox")
@@ -134,6 +142,20 @@ ADVICE = {
     "msg_too_long": "Handoff built a message Slack refused: please report it.",
     "no_text": "Handoff built a message Slack refused: please report it.",
 }
+# What Slack says of a channel that refuses the app's messages, not of one message
+# (chat.postMessage's reference: `is_archived` "Channel has been archived.", `restricted_action`
+# "A workspace preference prevents the authenticated user from posting.", `ekm_access_denied`
+# "…your admins have disabled sending messages to this channel", …). `invalid_blocks` or
+# `msg_too_long` refuse one message: the next one gets through.
+CHANNEL_REFUSES = frozenset(
+    {
+        *MENDABLE,
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "ekm_access_denied",
+    }
+)
 
 
 class Leads(Protocol):
@@ -654,11 +676,11 @@ class Outbox:
         # Any message but one to the escalations channel itself (a question, a reminder, a
         # digest): one lost silently leaves people waiting for what never arrived.
         if escalations and item.channel == escalations:
-            # No channel is left to tell: each manager hears it by DM, once a day per error.
-            await self.rows.failed(
-                item, self.clock(), error, None, notices=self._escalations_refused(error)
-            )
-            if self.policies.current.managers:
+            # No channel is left to tell: each manager hears it by DM, once a day per error,
+            # when Slack refuses the channel (one message refused: its log line only).
+            notices = self._escalations_refused(error) if error in CHANNEL_REFUSES else []
+            await self.rows.failed(item, self.clock(), error, None, notices=notices)
+            if notices:
                 self.deliver_soon()
         elif not escalations:
             await self.rows.failed(item, self.clock(), error, None)

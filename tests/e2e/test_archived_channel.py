@@ -9,6 +9,7 @@ database."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -190,13 +191,11 @@ async def test_the_app_invited_back_to_its_channel_posts_the_refused_leads_at_on
     (alert,) = alerts(stack)
     assert "not_in_channel" in alert.all_text and "/invite @Handoff" in alert.all_text
 
-    # Someone else joining changes nothing: the app is still out.
-    assert (await stack.driver.invite(ADMIN, ENTERPRISE, "U0REP2")).status == 200
-    await stack.settle()
-    assert lead_posts(stack) == {}
+    # Someone else joining: the app, still out, hears nothing (the event needs membership).
+    assert await stack.driver.invite(ADMIN, ENTERPRISE, "U0REP2") is None
 
     response = await stack.driver.invite(ADMIN, ENTERPRISE)
-    assert response.status == 200
+    assert response is not None and response.status == 200
     await stack.settle()
     await stack.driver.resend(retry_num=1)  # Slack's retry: nothing twice
     await stack.settle()
@@ -206,6 +205,23 @@ async def test_the_app_invited_back_to_its_channel_posts_the_refused_leads_at_on
     assert all(len(messages) == 1 for messages in posts.values())
     (alert,) = alerts(stack)
     assert "posted again" in alert.all_text and "2 leads" in alert.all_text
+
+
+async def test_someone_else_joining_a_channel_the_app_is_in_posts_nothing_again(
+    stack: LocalStack,
+) -> None:
+    """The channel archived, then unarchived while Handoff did not hear it (no event): the
+    app is in it, and hears `member_joined_channel` when someone else joins. That is not the
+    app's invitation: the leads it refused are not posted on it (the next message that gets
+    through there, or the app's own invitation, brings them)."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 1)
+    stack.sim.archive_channel(ENTERPRISE, archived=False)  # unheard
+
+    response = await stack.driver.invite(ADMIN, ENTERPRISE, "U0REP2")
+    assert response is not None and response.status == 200
+    await stack.settle()
+    assert lead_posts(stack) == {}
 
 
 # --- marketing's feedback channel -------------------------------------------------------------
@@ -421,7 +437,8 @@ async def test_a_digest_refused_while_the_app_was_out_comes_back_when_it_is_invi
     with the next digest."""
     await digest_while_out_of_its_channel(stack, clock)
 
-    assert (await stack.driver.invite(ADMIN, DIGEST)).status == 200
+    invited = await stack.driver.invite(ADMIN, DIGEST)
+    assert invited is not None and invited.status == 200
     await stack.settle()
 
     (w48,) = digests(stack)
@@ -620,3 +637,70 @@ async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_
         lead = await stack.services.store.by_external_id(external_id)
         assert lead is not None and lead.message_channel == NEW_ENTERPRISE
         assert lead.message_ts == post.ts
+
+
+async def test_replicas_starting_at_once_post_each_moved_lead_once(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """Three servers started at once on one PostgreSQL database with the segment moved (a
+    rollout): each lead the archived channel refused is posted once in the new channel."""
+    if stack_database_url.startswith("sqlite"):
+        pytest.skip("replicas share PostgreSQL; one process owns a SQLite file")
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    replicas = await asyncio.gather(
+        *(start_stack(stack_database_url, moved, clock=clock, sim=stack.sim) for _ in range(3))
+    )
+    try:
+        await asyncio.gather(*(replica.settle() for replica in replicas))
+        for replica in replicas:
+            await replica.settle()
+    finally:
+        for replica in replicas:
+            await replica.close()
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1", "hs-2", "hs-3"]
+    assert all(len(messages) == 1 for messages in posted.values())
+
+
+async def test_only_open_leads_follow_their_segment_as_they_are_now(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """Between the refusal and the start with the segment moved, one lead was claimed (from
+    App Home or `/lead`), one closed, one erased: the claimed one is posted in the new channel
+    as it is (its owner shown), the closed and the erased ones are not posted."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    ids = {}
+    for external_id in ("hs-1", "hs-2", "hs-3"):
+        lead = await stack.services.store.by_external_id(external_id)
+        assert lead is not None
+        ids[external_id] = lead.id
+    await stack.services.claim(ids["hs-1"], "U0REP1", clock())
+    await stack.services.claim(ids["hs-2"], "U0REP1", clock())
+    await stack.services.dispose(ids["hs-2"], "U0REP1", "qualified", clock())
+    await forget(stack.services.store, stack.handoff.outbox, "p3@northwind.example", "t", clock())
+    await stack.settle()
+
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+    try:
+        await again.settle()
+    finally:
+        await again.close()
+
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == ["hs-1"]
+    (post,) = posted["hs-1"]
+    assert "U0REP1" in post.all_text and "Claim" not in labels(post)

@@ -99,3 +99,48 @@ async def test_more_refusals_the_same_day_do_not_dm_the_managers_again(
     assert any("overdue" in m.all_text for m in stack.sim.messages(ESCALATIONS))
     for manager in MANAGERS:
         assert len(dms(stack, manager)) == 1, manager
+
+
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_too_long"])
+async def test_one_alert_slack_refuses_is_not_told_as_the_channel_refusing(
+    stack: LocalStack, clock: TravelClock, refusal: str
+) -> None:
+    """Slack refuses one alert itself, not the channel (chat.postMessage `invalid_blocks`
+    "Blocks submitted with this message are not valid.", `msg_too_long`): the next alert
+    reaches the escalations channel, so no manager is DM'd that Handoff "cannot post in" it
+    and that the alerts "reach nobody there"."""
+    stack.sim.inject("chat.postMessage", error=refusal, channel=ESCALATIONS, times=1)
+    start = clock()
+    for index in (1, 2):
+        await claimed_and_called(stack, index)
+    clock.now = start + timedelta(days=7, hours=-2)
+    assert await sweep(stack, clock) == 2
+
+    refused = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+    assert sorted(r["state"] for r in refused) == ["done", "failed"]
+    assert len(stack.sim.messages(ESCALATIONS)) == 1  # the other alert got through
+    for manager in MANAGERS:
+        assert dms(stack, manager) == [], manager
+
+
+async def test_a_deactivated_manager_does_not_set_off_a_loop_of_dms_and_alerts(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """The escalations channel archived and one manager deactivated: the DM to them is refused
+    (conversations.open `user_disabled`), whose alert would go to the escalations channel,
+    which refuses it, whose DM to the managers was sent already today: it ends there. The
+    other manager hears it once; a second refused alert the same day DMs nobody again."""
+    stack.sim.archive_channel(ESCALATIONS)
+    stack.sim.deactivate_user(MANAGERS[0])
+    start = clock()
+    for index in (1, 2):
+        await claimed_and_called(stack, index)
+    clock.now = start + timedelta(days=7, hours=-2)
+    assert await sweep(stack, clock) == 2
+
+    assert dms(stack, MANAGERS[0]) == []
+    assert len(dms(stack, MANAGERS[1])) == 1
+    rows = await stack.handoff.outbox.rows.rows()
+    assert all(r["state"] != "pending" for r in rows)
+    # Two alerts, two DMs, the one refused DM's alert (and its recount): no cascade.
+    assert len([r for r in rows if r["channel"] in (ESCALATIONS, *MANAGERS)]) <= 6

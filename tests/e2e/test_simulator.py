@@ -957,3 +957,42 @@ async def test_a_method_without_json_input_reads_no_json_body(
     assert by_form["user"]["id"] == "U0ADA"
     posted = await client.api_call("chat.postMessage", json={"channel": CHANNEL, "text": "Hi"})
     assert posted["channel"] == CHANNEL
+
+
+async def test_an_invitation_is_heard_only_as_slack_sends_it(sim: SlackSimulator) -> None:
+    """`member_joined_channel` "requires membership in the conversation": the app hears
+    someone join only a channel it is in, its own join once invited, and only with the
+    channel type's scope (`channels:read` public, `groups:read` private); Slack refuses to
+    invite anyone to an archived channel (conversations.invite `is_archived`) or a deleted one
+    (`channel_not_found`), and the app to one it is in (`already_in_channel`)
+    (https://docs.slack.dev/reference/events/member_joined_channel)."""
+    received: list[dict[str, Any]] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.text())["event"])
+        return web.json_response({"ok": True})
+
+    sim.add_channel("C0PRIV", private=True)
+    sim.not_in_channel.update({CHANNEL, "C0PRIV"})
+    async with bot_answering(capture, sim) as driver:
+        assert await driver.invite("U0ADA", CHANNEL, "U0REP") is None  # the app is out
+        sim.archive_channel(CHANNEL)
+        with pytest.raises(ValueError, match="is_archived"):
+            await driver.invite("U0ADA", CHANNEL)
+        assert CHANNEL in sim.not_in_channel
+        sim.archive_channel(CHANNEL, archived=False)
+        sim.scopes = ["chat:write", "channels:read"]
+        assert await driver.invite("U0ADA", "C0PRIV") is None  # no groups:read: unheard
+        assert "C0PRIV" not in sim.not_in_channel  # but a member all the same
+        joined = await driver.invite("U0ADA", CHANNEL)
+        assert joined is not None and joined.status == 200
+        with pytest.raises(ValueError, match="already_in_channel"):
+            await driver.invite("U0ADA", CHANNEL)
+        assert (await driver.invite("U0ADA", CHANNEL, "U0REP")) is not None
+        sim.missing_channels.add("C0GONE")
+        with pytest.raises(ValueError, match="channel_not_found"):
+            await driver.invite("U0ADA", "C0GONE")
+    assert [(e["user"], e["channel"], e["channel_type"]) for e in received] == [
+        (sim.bot_user_id, CHANNEL, "C"),
+        ("U0REP", CHANNEL, "C"),
+    ]
