@@ -88,14 +88,12 @@ def lowest_priority(pid: int = 0) -> None:
 
 
 def servers_priority(pid: int) -> None:
-    """Give every thread of process `pid` this thread's scheduling policy and nice value (the
-    server's), quietly keeping what it has where that is not permitted."""
-    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    """Give every thread of process `pid` Linux's normal policy (SCHED_OTHER) at this
+    thread's nice value (the server's), quietly keeping what it has where not permitted."""
     nice = os.getpriority(os.PRIO_PROCESS, 0)
     for tid in _tasks(pid):
-        if policy is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(tid, policy, os.sched_param(0))
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, tid, nice)
 
@@ -114,11 +112,11 @@ def _restorable() -> bool:
 
         def probe() -> None:
             tid = threading.get_native_id()
-            try:
-                policy, nice = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, tid)
+            try:  # what `lowest_priority` and then `servers_priority` do
+                nice = os.getpriority(os.PRIO_PROCESS, tid)
                 os.setpriority(os.PRIO_PROCESS, tid, LOWEST_NICE)
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-                os.sched_setscheduler(0, policy, os.sched_param(0))
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
             except (OSError, AttributeError):
                 answer.append(False)

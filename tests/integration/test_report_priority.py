@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 from functools import partial
 from pathlib import Path
@@ -107,3 +110,39 @@ async def test_a_report_on_a_machine_busy_with_other_work_comes_back(
     here = await Reports(ReportStore(store.db), services.policies).report(WEEK, AS_OF)
     assert built == here
     assert drawn is not None and drawn == charts(here)
+
+
+@pytest.mark.skipif(
+    shutil.which("capsh") is None or os.geteuid() != 0,
+    reason="drops CAP_SYS_NICE from a root process with capsh",
+)
+def test_where_a_lowered_priority_could_not_be_raised_again_the_worker_is_not_lowered(
+    tmp_path: Path,
+) -> None:
+    """Without CAP_SYS_NICE and with RLIMIT_NICE at its default 0 (a process run by a plain
+    user, or root in a container that drops it, as Docker does), a worker at SCHED_IDLE or
+    nice 19 could never be raised again, and a report kept waiting would wait for good: there
+    the worker runs at the server's priority (and still gives way to Slack's requests)."""
+    script = (
+        "import asyncio, os, resource\n"
+        "from functools import partial\n"
+        "from bot.services.report_process import ReportProcess, shutdown\n"
+        "resource.setrlimit(resource.RLIMIT_NICE, (0, 0))\n"
+        f"process = ReportProcess('sqlite+aiosqlite:///{tmp_path / 'h.db'}')\n"
+        "async def main():\n"
+        "    policy = await process.run(partial(os.sched_getscheduler, 0), 'its policy')\n"
+        "    nice = await process.run(partial(os.getpriority, os.PRIO_PROCESS, 0), 'its nice')\n"
+        "    here = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)\n"
+        "    print(policy == here[0], nice == here[1])\n"
+        "asyncio.run(main())\n"
+        "shutdown()\n"
+    )
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+    done = subprocess.run(
+        ["capsh", "--drop=cap_sys_nice", "--", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"], done.stdout
