@@ -102,7 +102,13 @@ class GiveWay:
     database's process) the wait is bounded by `t * (1 - share) / share`, and by `at_most`:
     the work is delayed while the server stays busy, never starved, and goes on as soon as it
     is not. A job's first wait in a thread (`start` marks a new job) is bounded by `first`.
-    Each thread keeps its own slices (SQLite reads a report's two periods in two threads)."""
+    Each thread keeps its own slices (SQLite reads a report's two periods in two threads).
+
+    Giving way is also what keeps the work out of the acks' way once the worker runs at the
+    server's priority: SCHED_IDLE alone would starve it on a machine whose cores are busy
+    with other work, so the server raises the worker while a job waits past its patience
+    (`bot.services.report_process.ReportProcess.run`), and never lowers it where the system
+    would not let it be raised again."""
 
     def __init__(
         self,

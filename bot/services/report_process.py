@@ -40,6 +40,20 @@ _lock = threading.Lock()
 _lowered: set[int] = set()  # the workers whose priority the server lowered already
 _give_way: GiveWay | None = None  # in the worker: waits for a lull in the server's requests
 LOWEST_NICE = 19  # where SCHED_IDLE is not offered or not permitted
+# Seconds a job may wait at the lowest priority: past them, the worker runs at the server's
+# own priority until the job is done (`ReportProcess.run`). About GiveWay's longest wait, and
+# beyond a first report's time on a quiet machine (the worker's start, 1.5-2 s, included).
+PATIENCE = 2.0
+_hurried = 0  # jobs waiting past their patience: while any does, the worker is not lowered
+_can_restore: bool | None = None  # `_restorable()`, once asked
+
+
+def _tasks(pid: int) -> list[int]:
+    """The threads of process `pid` (a scheduling policy and a nice value are a thread's)."""
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        return [pid]
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -58,25 +72,105 @@ def _executor() -> ProcessPoolExecutor:
 
 
 def lowest_priority(pid: int = 0) -> None:
-    """Give process `pid` (0: this one) the lowest CPU priority the system offers, quietly
-    keeping what it can where it is not permitted: nice 19, then Linux's SCHED_IDLE. Under
-    SCHED_IDLE a process runs only on a core nothing else wants, and any other process that
-    wakes takes the core from it at once; at nice 10 or 19 it still had its weighted share,
-    and a server woken for an ack could wait out the rest of the worker's time slice."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, pid, LOWEST_NICE)
-    with contextlib.suppress(OSError, AttributeError):  # not on macOS; not in some sandboxes
-        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+    """Give process `pid` (0: this thread) the lowest CPU priority the system offers, quietly
+    keeping what it can where it is not permitted: nice 19, then Linux's SCHED_IDLE, for each
+    of its threads. Under SCHED_IDLE a process runs only on a core nothing else wants, and any
+    other process that wakes takes the core from it at once; at nice 10 or 19 it still had
+    its weighted share, and a server woken for an ack could wait out the rest of the worker's
+    time slice. On a machine whose cores are all busy with other work it hardly runs at all
+    (Linux's weight for SCHED_IDLE is about 0.3% of a core): `ReportProcess.run` raises the
+    worker back to the server's priority while a job waits past its patience."""
+    for tid in _tasks(pid) if pid else [0]:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, tid, LOWEST_NICE)
+        with contextlib.suppress(OSError, AttributeError):  # not on macOS; not in some sandboxes
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+
+
+def servers_priority(pid: int) -> None:
+    """Give every thread of process `pid` Linux's normal policy (SCHED_OTHER) at this
+    thread's nice value (the server's), quietly keeping what it has where not permitted."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    for tid in _tasks(pid):
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+def _restorable() -> bool:
+    """Whether this system lets the server give a worker it lowered its priority back: leaving
+    SCHED_IDLE, and going from nice 19 back to the server's, take CAP_SYS_NICE (root, outside
+    containers that drop it) or a RLIMIT_NICE that permits it (`ulimit -e`; 0 by default).
+    Where not, a worker at the lowest priority would stay there for good, and on a busy
+    machine never get through a report: it is not lowered at all (giving way to Slack's
+    requests, `give_way`, still keeps it out of the acks' way). Tried once, on a thread of
+    its own that then ends (a priority is a thread's)."""
+    global _can_restore
+    if _can_restore is None:
+        answer: list[bool] = []
+
+        def probe() -> None:
+            tid = threading.get_native_id()
+            try:  # what `lowest_priority` and then `servers_priority` do
+                nice = os.getpriority(os.PRIO_PROCESS, tid)
+                os.setpriority(os.PRIO_PROCESS, tid, LOWEST_NICE)
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+            except (OSError, AttributeError):
+                answer.append(False)
+            else:
+                answer.append(True)
+
+        thread = threading.Thread(target=probe, name="priority probe")
+        thread.start()
+        thread.join()
+        _can_restore = answer == [True]
+        if not _can_restore:
+            log.info(
+                "the report worker runs at the server's priority: this system does not let "
+                "a lowered priority be raised again (CAP_SYS_NICE, or RLIMIT_NICE)"
+            )
+    return _can_restore
+
+
+def _workers(pool: ProcessPoolExecutor) -> list[int]:
+    return list((pool._processes or {}).keys())  # no public handle on them
 
 
 def _lower(pool: ProcessPoolExecutor) -> None:
-    """Lower a worker's priority from the server as soon as it is started: a new worker spends
-    a second or more importing what it needs before its initializer runs, and that start must
-    not take the CPU from the acks either."""
-    for pid in list((pool._processes or {}).keys()):  # no public handle on them
+    """Lower a worker's priority from the server as soon as it is started (before it starts
+    a thread: its threads take its priority), where it can be raised again (`_restorable`):
+    a new worker spends a second or more importing what it needs before its initializer
+    runs, and that start must not take the CPU from the acks either."""
+    for pid in _workers(pool):
         if pid not in _lowered:
             _lowered.add(pid)
-            lowest_priority(pid)
+            if _restorable() and not _hurried:
+                lowest_priority(pid)
+
+
+def _hurry() -> None:
+    """A job has waited past its patience: the worker runs at the server's priority (still
+    giving way to Slack's requests) until no job is waiting past it (`_settle`)."""
+    global _hurried
+    with _lock:
+        _hurried += 1
+        if _pool is not None and _restorable():
+            for pid in _workers(_pool):
+                servers_priority(pid)
+
+
+def _settle() -> None:
+    """A job that waited past its patience is done: the worker goes back to the lowest
+    priority, unless another is still waiting past its own."""
+    global _hurried
+    with _lock:
+        _hurried -= 1
+        if not _hurried and _pool is not None and _restorable():
+            for pid in _workers(_pool):
+                lowest_priority(pid)
 
 
 def give_way() -> None:
@@ -99,9 +193,11 @@ def _job(work: Callable[[], T]) -> T:
 def _yielding(server: int, shared: MutableSequence[float]) -> None:
     """In the worker, at its start (`server`: the pid of the server that started it; `shared`:
     the server's Slack traffic, `bot.traffic.shared_state()`):
-    - the lowest scheduling priority (`lowest_priority`; the server set it already where it
-      can), so the server's acks get the CPU before a report does (a report may take a
-      second longer; an ack may not);
+    - its scheduling priority is the server's to set, not its own: the server lowered it as
+      it started (`_lower`, where it can be raised again), so the server's acks get the CPU
+      before a report does (a report may take a second longer; an ack may not), and raises it
+      while a job waits past its patience (`ReportProcess.run`), which may be while the
+      worker is still starting;
     - `give_way` set up: the report's work waits between its slices while the server is
       answering Slack (a priority alone still slowed the acks: `bot.traffic.GiveWay`);
     - its own standard output let go (to /dev/null): the server's is often a pipe that a
@@ -113,7 +209,6 @@ def _yielding(server: int, shared: MutableSequence[float]) -> None:
       it with init as its parent, which it would then have watched for ever (holding the
       resource tracker's pipe, so that the tracker held the server's output open too)."""
     global _give_way
-    lowest_priority()
     _give_way = GiveWay(shared)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -208,10 +303,13 @@ def _in_worker(*args: object) -> Report:
 
 
 class ReportProcess:
-    """Builds reports (and their charts) of the database at `url` in the worker process."""
+    """Builds reports (and their charts) of the database at `url` in the worker process; a
+    job waiting longer than `patience` seconds has the worker run at the server's priority
+    until it is done."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, patience: float = PATIENCE) -> None:
         self.url = url
+        self.patience = patience
 
     def building(self, *args: object) -> Callable[[], Report]:
         """The work of building a report in the worker (`args`: `_read_and_build`'s, after
@@ -220,10 +318,29 @@ class ReportProcess:
 
     async def run(self, work: Callable[[], T], what: str) -> T | None:
         """`work()` in the worker process (`what` it makes, for the log), or None when the
-        worker stopped (then do it here)."""
+        worker stopped (then do it here).
+
+        Delayed, never starved: the worker waits at the lowest priority, but a job not done
+        `patience` seconds after it was handed over (the worker still starting, or every core
+        busy with other work, where SCHED_IDLE hardly runs at all) has the worker run at the
+        server's own priority until it is done; it still gives way to Slack's requests
+        (`give_way`), which is what keeps it out of the acks' way while they come."""
         pool = _executor()
         beat()  # the first, before the job (the task's come from the loop)
         beats = asyncio.create_task(beating())  # the worker reads them to give way
+        hurried = False
+
+        def hurry() -> None:
+            nonlocal hurried
+            hurried = True
+            log.info(
+                "%s is not done after %.1f s: its worker runs at the server's priority until it is",
+                what,
+                self.patience,
+            )
+            _hurry()
+
+        patience = asyncio.get_running_loop().call_later(self.patience, hurry)
         try:
             done = asyncio.get_running_loop().run_in_executor(pool, partial(_job, work))
             _lower(pool)  # the executor started the worker, if it was not running
@@ -234,3 +351,6 @@ class ReportProcess:
             return None
         finally:
             beats.cancel()
+            patience.cancel()
+            if hurried:
+                _settle()

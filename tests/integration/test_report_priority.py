@@ -1,0 +1,148 @@
+"""A report on a busy machine is delayed, never starved (issue 15, item 5): the report worker
+runs at the lowest CPU priority there is (Linux's SCHED_IDLE, which runs only on a core nothing
+else wants), and a job kept waiting past its patience has the worker run at the server's own
+priority until it is done, then back at the lowest. Before, with every core busy with other
+work (another service, a CI job), a manager's /sla-report never came back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from bot.domain.policy import Policy
+from bot.domain.report import attempt_standard
+from bot.services import report_process
+from bot.services.report_process import ReportProcess, give_way
+from bot.services.reports import Reports, charts
+from storage.reports import Filter, ReportStore
+from storage.repository import Store
+from tests.e2e.test_report_worker import niceness, policies
+from tests.integration.test_report_store import AS_OF, WEEK, history
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not hasattr(os, "SCHED_IDLE"),
+    reason="Linux's scheduling policies, read from /proc",
+)
+
+# A CPU burner that stops on its own after argv[1] seconds (and is killed before that).
+BURN = (
+    "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end: pass"
+)
+
+
+def _priority_once_hurried(within: float) -> tuple[int, int, int]:
+    """In the worker: wait (at most `within` seconds) for this thread to leave SCHED_IDLE;
+    the worker's pid, this thread's policy and nice value."""
+    import time
+
+    end = time.monotonic() + within
+    while os.sched_getscheduler(0) == os.SCHED_IDLE and time.monotonic() < end:
+        time.sleep(0.01)
+    return os.getpid(), os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _priority() -> tuple[int, int, int]:
+    return _priority_once_hurried(0)
+
+
+def restorable() -> bool:
+    """Whether this system lets the server raise the worker's priority back (root, or
+    CAP_SYS_NICE, or a RLIMIT_NICE that permits it): where not, the worker is never lowered."""
+    return report_process._restorable()
+
+
+async def test_a_job_kept_waiting_past_its_patience_runs_at_the_servers_priority(
+    tmp_path: Path,
+) -> None:
+    """Within its patience a job runs at SCHED_IDLE; past it (here at once: a patience of 0),
+    the worker runs at the server's scheduling policy and nice value, and once the job is done
+    it is back at the lowest priority, every thread of it."""
+    if not restorable():
+        pytest.skip("this system does not let a lowered priority be raised back")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"
+    await ReportProcess(url).run(os.getpid, "its pid")  # the worker up (its start takes seconds)
+    patient = ReportProcess(url, patience=3600.0)
+    pid, policy, nice = await patient.run(_priority, "its priority")
+    assert (policy, nice) == (os.SCHED_IDLE, 19)
+
+    hurried = ReportProcess(url, patience=0.0)
+    job = await hurried.run(partial(_priority_once_hurried, 20.0), "its priority once hurried")
+    assert job == (pid, os.SCHED_OTHER, os.getpriority(os.PRIO_PROCESS, 0))
+    assert policies(pid) == {os.SCHED_IDLE} and niceness(pid) == 19
+
+
+async def test_a_report_on_a_machine_busy_with_other_work_comes_back(
+    store: Store, policy: Policy
+) -> None:
+    """Every core busy with other programs (twice as many CPU burners as cores, and one
+    more): the report built in the worker and its charts come back (before, at SCHED_IDLE,
+    they waited for an idle core that never came), and they are what is built without it."""
+    services = await history(store, policy)
+    process = ReportProcess(store.db.url)
+    await process.run(os.getpid, "its pid")  # the worker up while the machine is quiet
+    standard = attempt_standard(policy, AS_OF)
+    work = process.building(WEEK, WEEK.previous(), AS_OF, standard, Filter(), True, policy, None)
+    burners = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", BURN, "45")
+        for _ in range(2 * (os.cpu_count() or 1) + 1)
+    ]
+    try:
+        async with asyncio.timeout(30):  # a generous bound: 0.5 s on a quiet machine
+            built = await process.run(work, "this report")
+            assert built is not None, "built in the server: the worker stopped"
+            drawn = await process.run(partial(charts, built, give_way), "these charts")
+    finally:
+        for burner in burners:
+            with contextlib.suppress(ProcessLookupError):
+                burner.kill()
+        for burner in burners:
+            await burner.wait()
+    here = await Reports(ReportStore(store.db), services.policies).report(WEEK, AS_OF)
+    assert built == here
+    assert drawn is not None and drawn == charts(here)
+
+
+@pytest.mark.skipif(
+    shutil.which("capsh") is None or os.geteuid() != 0,
+    reason="drops CAP_SYS_NICE from a root process with capsh",
+)
+def test_where_a_lowered_priority_could_not_be_raised_again_the_worker_is_not_lowered(
+    tmp_path: Path,
+) -> None:
+    """Without CAP_SYS_NICE and with RLIMIT_NICE at its default 0 (a process run by a plain
+    user, or root in a container that drops it, as Docker does), a worker at SCHED_IDLE or
+    nice 19 could never be raised again, and a report kept waiting would wait for good: there
+    the worker runs at the server's priority (and still gives way to Slack's requests)."""
+    script = (
+        "import asyncio, os, resource\n"
+        "from functools import partial\n"
+        "from bot.services.report_process import ReportProcess, shutdown\n"
+        "resource.setrlimit(resource.RLIMIT_NICE, (0, 0))\n"
+        f"process = ReportProcess('sqlite+aiosqlite:///{tmp_path / 'h.db'}')\n"
+        "async def main():\n"
+        "    policy = await process.run(partial(os.sched_getscheduler, 0), 'its policy')\n"
+        "    nice = await process.run(partial(os.getpriority, os.PRIO_PROCESS, 0), 'its nice')\n"
+        "    here = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)\n"
+        "    print(policy == here[0], nice == here[1])\n"
+        "asyncio.run(main())\n"
+        "shutdown()\n"
+    )
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+    done = subprocess.run(
+        ["capsh", "--drop=cap_sys_nice", "--", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"], done.stdout
