@@ -41,9 +41,11 @@ _lowered: set[int] = set()  # the workers whose priority the server lowered alre
 _give_way: GiveWay | None = None  # in the worker: waits for a lull in the server's requests
 LOWEST_NICE = 19  # where SCHED_IDLE is not offered or not permitted
 # Seconds a job may wait at the lowest priority: past them, the worker runs at the server's
-# own priority until the job is done (`ReportProcess.run`). About GiveWay's longest wait, and
-# beyond a first report's time on a quiet machine (the worker's start, 1.5-2 s, included).
-PATIENCE = 2.0
+# own priority until the job is done (`ReportProcess.run`). Well beyond a report's time on a
+# quiet machine, also while presses keep coming and GiveWay holds it back (1.2-2 s; the
+# worker's start, 1.5-2 s; PostgreSQL's long blocks, 3.7-7 s: docs/benchmarks.md), so that
+# only a machine busy with other work hurries it; a manager waits seconds more, not for ever.
+PATIENCE = 10.0
 _hurried = 0  # jobs waiting past their patience: while any does, the worker is not lowered
 _can_restore: bool | None = None  # `_restorable()`, once asked
 

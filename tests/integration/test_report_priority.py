@@ -88,7 +88,7 @@ async def test_a_report_on_a_machine_busy_with_other_work_comes_back(
     more): the report built in the worker and its charts come back (before, at SCHED_IDLE,
     they waited for an idle core that never came), and they are what is built without it."""
     services = await history(store, policy)
-    process = ReportProcess(store.db.url)
+    process = ReportProcess(store.db.url, patience=2.0)  # the mechanism, not the default's wait
     await process.run(os.getpid, "its pid")  # the worker up while the machine is quiet
     standard = attempt_standard(policy, AS_OF)
     work = process.building(WEEK, WEEK.previous(), AS_OF, standard, Filter(), True, policy, None)
