@@ -209,6 +209,16 @@ def test_a_deadline_may_land_exactly_at_closing(policy: Policy) -> None:
     assert policy.calendar.add(sydney(2026, 11, 24, 15), 120) == sydney(2026, 11, 24, 17)
 
 
+def test_a_message_at_closing_time_waits_for_the_next_opening(policy: Policy) -> None:
+    """A deadline may land at 17:00, but nobody is at work then: a calendar-time reminder that
+    falls at Friday 17:00 exactly (and a lead arriving then, for the daily cap) waits for Monday
+    09:00; one minute before closing it goes out as it is."""
+    calendar = policy.calendar
+    assert calendar.at_work(sydney(2026, 11, 20, 17)) == sydney(2026, 11, 23, 9)
+    assert calendar.at_work(sydney(2026, 11, 20, 16, 59)) == sydney(2026, 11, 20, 16, 59)
+    assert calendar.at_work(sydney(2026, 11, 20, 8)) == sydney(2026, 11, 20, 9)
+
+
 def test_working_days_count_in_days_of_working_hours(policy: Policy) -> None:
     assert policy.calendar.minutes_per_day == 8 * 60
     assert policy.calendar.add(sydney(2026, 11, 23, 10), Duration(days=3)) == sydney(
