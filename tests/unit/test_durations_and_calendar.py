@@ -267,6 +267,17 @@ def test_sydney_dst_start_keeps_working_hours(policy: Policy) -> None:
     assert policy.calendar.elapsed(start, due) == 120
 
 
+def test_an_opening_the_clocks_skip_is_the_jump_to_the_second() -> None:
+    """A seven-day desk opening at 02:01 or 02:06 Sydney time: on Sunday 4 October 2026 the
+    clocks jump from 02:00 to 03:00 (AEDT), so those openings never show on the wall clock and
+    the desk opens at 03:00:00 sharp, not a second later (a lead at 03:00 is in working time)."""
+    for minute in (1, 6, 30):
+        calendar = BusinessCalendar("Australia/Sydney", WEEKDAYS, time(2, minute), time(12))
+        window = calendar.working_window(date(2026, 10, 4))
+        assert window is not None
+        assert window[0] == sydney(2026, 10, 4, 3) == datetime(2026, 10, 3, 16, tzinfo=UTC)
+
+
 def test_sydney_dst_end_keeps_working_hours(policy: Policy) -> None:
     # DST ends Sun 2027-04-04; Mon 2027-04-05 is an ordinary working day.
     assert date(2027, 4, 5) not in NSW
