@@ -95,6 +95,9 @@ def test_an_asctime_date_is_gmt_whatever_the_server_s_time_zone(
 def test_the_header_is_found_in_any_case() -> None:
     assert header_seconds({"retry-after": ["5"]}, NOW, default=1.0, most=10) == 5
     assert header_seconds({"RETRY-AFTER": "inf"}, NOW, default=1.0, most=10) == 1.0
+    # A mapping with a name that is no text (a client's raw pairs) is read past, not a crash.
+    odd: dict[object, str] = {None: "x", 7: "y", "Retry-After": "5"}
+    assert header_seconds(odd, NOW, default=1.0, most=10) == 5  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, "99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])

@@ -218,6 +218,21 @@ def test_a_question_asked_at_the_deadline_itself_delays_the_managers_alert(
     ]
 
 
+@pytest.mark.parametrize("clock", [Clock.CALENDAR, Clock.BUSINESS])
+def test_a_step_s_share_rounds_to_the_nearest_minute(policy: Policy, clock: Clock) -> None:
+    """The first-touch reminder at 75% of a 5-minute window (Monday 10:00 to 10:05, working
+    time on either clock) is 3.75 minutes in: it comes at 10:04, the nearest whole minute, not
+    truncated to 10:03; the managers hear at 10:05 and the reassignment at 200%, 10:10."""
+    start = sydney(2026, 11, 23, 10)
+    window = escalation.Window("no_touch", start, start + timedelta(minutes=5), clock)
+    steps = policy.escalation.ladder("no_touch")
+    assert escalation.step_times(window, steps, policy.calendar) == [
+        sydney(2026, 11, 23, 10, 4),
+        sydney(2026, 11, 23, 10, 5),
+        sydney(2026, 11, 23, 10, 10),
+    ]
+
+
 def test_a_business_window_s_share_is_working_time(policy: Policy) -> None:
     """The hot tier's claim window is half of 2 business hours: from Friday 16:30 its 50%
     reminder is 30 working minutes on (Friday 17:00), its deadline Monday 09:30, 150% at 10:00."""
