@@ -35,6 +35,7 @@ def test_delay_seconds_are_taken_as_given() -> None:
     assert seconds(" 12 ") == 12
     assert seconds("1.5") == 1.5  # not RFC, but harmless
     assert seconds(["4", "9"]) == 4  # a client's list of values: the first
+    assert seconds(b"30") == 30  # a client that hands over the raw bytes
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -45,6 +46,8 @@ def test_a_value_that_is_no_wait_is_the_default(value: str) -> None:
 
 def test_no_value_is_the_default() -> None:
     assert seconds(None) == 7.0
+    assert seconds([]) == 7.0  # a client's empty list of values
+    assert header_seconds({"Content-Type": "application/json"}, NOW, default=3.0, most=10) == 3.0
     assert header_seconds({}, NOW, default=3.0, most=10) == 3.0
     assert header_seconds(None, NOW, default=3.0, most=10) == 3.0
 
