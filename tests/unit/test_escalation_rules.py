@@ -150,6 +150,10 @@ def test_a_snooze_holds_every_step_until_it_ends(policy: Policy) -> None:
     assert during.fire == [] and during.next_at == local(2026, 11, 23, 13, 30)
     after = escalation.plan(lead, policy, local(2026, 11, 23, 13, 31), set())
     assert fired(after) == [("unclaimed", "reassign")]
+    # The sweep comes back at the snooze's end itself (`next_at`): the steps fire then, or it
+    # would be told to look again at that same instant, for ever.
+    at_end = escalation.plan(lead, policy, local(2026, 11, 23, 13, 30), set())
+    assert fired(at_end) == [("unclaimed", "reassign")]
 
 
 def test_a_claimed_lead_runs_the_feedback_clock(policy: Policy) -> None:
