@@ -91,7 +91,9 @@ def test_a_compact_duration_is_calendar_time(text: str, days: int, minutes: int)
     assert Duration.parse(text) == Duration(days=days, minutes=minutes, clock=CALENDAR)
 
 
-@pytest.mark.parametrize("text", ["h", "", "  ", "1.5h", "30", "-2h"])
+@pytest.mark.parametrize(
+    "text", ["h", "", "  ", "1.5h", "30", "-2h", "2h!", "24h, please", "1bd 4bh x"]
+)
 def test_duration_refuses_what_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration: write calendar time: 30m, 24h"):
         Duration.parse(text)
