@@ -176,6 +176,14 @@ def test_a_business_day_is_the_calendar_s_working_day_and_a_calendar_day_is_24_h
     assert str(Duration.parse("10d")) == "10d"
 
 
+def test_business_time_has_no_fixed_length() -> None:
+    """`2 business hours` from Friday 16:00 ends Monday 10:00: it has no elapsed length of its
+    own, so asking for one is refused rather than answered as two hours."""
+    assert Duration.parse("24h").delta == timedelta(hours=24)
+    with pytest.raises(ValueError, match="is business time: its length depends on the calendar"):
+        _ = Duration.parse("2 business hours").delta
+
+
 def test_a_duration_without_a_clock_is_business_time() -> None:
     """What a snapshot stored before durations carried their clock meant."""
     assert Duration(days=1).clock is BUSINESS

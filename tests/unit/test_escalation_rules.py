@@ -142,6 +142,18 @@ def test_a_dst_change_keeps_wall_clock_deadlines(policy: Policy) -> None:
     assert policy.calendar.elapsed(lead.received_at, lead.first_touch_due_at) == 120
 
 
+def test_the_post_turns_near_when_the_first_reminder_comes(policy: Policy) -> None:
+    """A hot lead in at 11:00 has until 12:00 to be claimed; the channel is reminded at 50%
+    (11:30), and from that instant the post's clock shows it near its deadline, not before."""
+    lead = new_lead(policy, local(2026, 11, 23, 11, 0))
+    assert escalation.urgency(lead, policy, local(2026, 11, 23, 11, 29))[0] == "ok"
+    level, window = escalation.urgency(lead, policy, local(2026, 11, 23, 11, 30))
+    assert level == "near" and window is not None and window.ladder == "unclaimed"
+    assert fired(escalation.plan(lead, policy, local(2026, 11, 23, 11, 30), set())) == [
+        ("unclaimed", "remind_channel")
+    ]
+
+
 def test_a_snooze_holds_every_step_until_it_ends(policy: Policy) -> None:
     lead = replace(
         new_lead(policy, local(2026, 11, 23, 11, 0)), snoozed_until=local(2026, 11, 23, 13, 30)

@@ -814,3 +814,14 @@ def test_a_calendar_week_beside_a_business_tier_holds_a_working_week_not_seven_d
     assert kpi(report, "speed_median.warm") == (2550.0, "red", "1 lead")
     for text, most in (("6d", 2400), ("2w", 4800), ("36h", 960), ("30m", 30), ("3d", 1440)):
         assert clock_minutes(Duration.parse(text), mixed) == most, text
+
+
+def test_each_conversion_rate_is_over_the_stage_before_it() -> None:
+    """Seed 002's conversion metrics: MQL → SAL is of the marketing leads (those that could be
+    claimed by now), SAL → SQL "of accepted leads", MQL → SQL of every posted one. 20 posted, 4
+    still inside their claim window, 8 accepted, 2 SQLs: 50%, 25% and 10%."""
+    funnel = Funnel(mql=22, posted=20, sal=8, sql=2, waiting=4)
+    assert funnel.mql_to_sal == 0.5
+    assert funnel.sal_to_sql == 0.25
+    assert funnel.mql_to_sql == 0.1
+    assert Funnel(mql=3, posted=3, sal=0, sql=0).sal_to_sql is None  # none accepted: no rate
