@@ -184,6 +184,16 @@ def test_business_time_has_no_fixed_length() -> None:
         _ = Duration.parse("2 business hours").delta
 
 
+def test_the_touch_interval_is_whole_minutes_and_at_least_one() -> None:
+    """`within ÷ min_attempts` (the follow-up cadence's interval): 6 attempts within 2 weeks
+    is a touch every 56 hours; 7 within an hour every 8 minutes (8.57 cut to whole minutes);
+    6 within 5 minutes every minute, never every 0 minutes."""
+    assert Duration.parse("2w").scaled(1, 6, 480) == Duration.parse("56h")
+    assert Duration.parse("1h").scaled(1, 7, 480) == Duration(minutes=8, clock=CALENDAR)
+    assert Duration.parse("5m").scaled(1, 6, 480) == Duration(minutes=1, clock=CALENDAR)
+    assert Duration.parse("1bd").scaled(1, 3, 480) == Duration.parse("160 business minutes")
+
+
 def test_a_duration_without_a_clock_is_business_time() -> None:
     """What a snapshot stored before durations carried their clock meant."""
     assert Duration(days=1).clock is BUSINESS

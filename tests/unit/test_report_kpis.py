@@ -332,6 +332,11 @@ def test_helpers() -> None:
     assert percentile([4, 1, 3, 2], 0.5) == 2
     assert rag(0.85, 0.9, 0.05) == "yellow" and rag(0.84, 0.9, 0.05) == "red"
     assert rag(9.6, 10, 0.05, relative=True) == "yellow"
+    # Green at the target itself (docs/reports.md: "green at or above target"); a relative
+    # margin is a share of the target: 5% off an MQL target of 100 is 95, so 96 is yellow, 94 red.
+    assert rag(0.9, 0.9, 0.05) == "green"
+    assert rag(96.0, 100, 0.05, relative=True) == "yellow"
+    assert rag(94.0, 100, 0.05, relative=True) == "red"
     assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
     assert kpi_value(Kpi("x", "x", "share", None)) == "–"
     assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"

@@ -260,6 +260,19 @@ def test_a_calendar_first_touch_halves_in_elapsed_time(policy: Policy) -> None:
     )
 
 
+@pytest.mark.parametrize("first_touch", ["1m", "1 business minute"])
+def test_a_one_minute_first_touch_still_gives_a_minute_to_claim(first_touch: str) -> None:
+    """The claim window is half the first touch in whole minutes, at least one (sla.yaml's
+    `escalation` comment): half of one minute is not zero, so a lead is never due to be
+    claimed at the instant it arrives."""
+    data = example()
+    data["tiers"][0]["first_touch"] = first_touch
+    tight = parse_policy(data)
+    arrived = sydney(2026, 11, 23, 10)
+    assert escalation.claim_span(tight, tight.tier("hot")).minutes == 1
+    assert claim_deadline(tight, tight.tier("hot"), arrived) == sydney(2026, 11, 23, 10, 1)
+
+
 def test_the_first_feedback_stops_the_feedback_clock_not_the_final_one(policy: Policy) -> None:
     friday = sydney(2026, 11, 20, 16)
     lead = claimed_lead(policy, friday, feedback_at=friday + timedelta(hours=5))
