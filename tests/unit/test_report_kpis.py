@@ -830,3 +830,20 @@ def test_each_conversion_rate_is_over_the_stage_before_it() -> None:
     assert funnel.sal_to_sql == 0.25
     assert funnel.mql_to_sql == 0.1
     assert Funnel(mql=3, posted=3, sal=0, sql=0).sal_to_sql is None  # none accepted: no rate
+
+
+def test_a_week_in_progress_neither_colours_nor_compares_its_running_totals(
+    policy: Policy,
+) -> None:
+    """docs/reports.md: MQL volume and the amounts are not coloured while the period is in
+    progress, nor compared with the period before (Monday's few MQLs against last week's
+    whole read as a fall). The week ends at Monday 00:00: from that instant it is over."""
+    thursday = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # Thu 26 Nov 12:00 in Sydney
+    running = build_report(WEEK, FACTS, BEFORE, policy, thursday)
+    assert running.in_progress
+    assert [k.rag for k in running.volume] == [None, None, None]
+    mqls = next(k for k in running.headline if k.key == "mql")
+    assert mqls.previous is None and kpi_change(mqls) == ""
+    over = build_report(WEEK, FACTS, BEFORE, policy, WEEK.end)
+    assert not over.in_progress
+    assert [k.rag for k in over.volume] == ["green", "red", "red"]
