@@ -130,6 +130,7 @@ def test_one_duration_has_one_clock() -> None:
         "2w",
         "1h30m",
         "4d12h",
+        "7d30m",  # a week and a half hour is not `1w`
         "90m",
         "2 business hours",
         "1 business day",
@@ -192,6 +193,14 @@ def test_the_touch_interval_is_whole_minutes_and_at_least_one() -> None:
     assert Duration.parse("1h").scaled(1, 7, 480) == Duration(minutes=8, clock=CALENDAR)
     assert Duration.parse("5m").scaled(1, 6, 480) == Duration(minutes=1, clock=CALENDAR)
     assert Duration.parse("1bd").scaled(1, 3, 480) == Duration.parse("160 business minutes")
+
+
+def test_elapsed_calendar_time_backwards_is_none(policy: Policy) -> None:
+    """Elapsed (calendar) minutes from a later instant to an earlier one are 0, as business
+    minutes are: "overdue by" never shows a negative span."""
+    later, earlier = sydney(2026, 11, 24, 12), sydney(2026, 11, 24, 10)
+    assert policy.calendar.elapsed(later, earlier, Clock.CALENDAR) == 0
+    assert policy.calendar.elapsed(earlier, later, Clock.CALENDAR) == 120
 
 
 def test_a_duration_without_a_clock_is_business_time() -> None:

@@ -416,6 +416,19 @@ def test_nobody_left_for_mixed_reasons_names_each_and_the_why_line_the_tighter_c
     assert replace(rules, cap_open=None, cap_per_day=None).cap is None
 
 
+def test_a_lead_only_weight_0_reps_could_take_is_nobody_s_share() -> None:
+    """Fairness is measured against shares by weight: a lead for which only a weight-0 rep was
+    available adds to nobody's share (no division by a total weight of 0); a rep who owes
+    leads this week (credit below 0) shows a share of 0, never below."""
+    rules = PoolRules(("A", "B"), {"A": 0})
+    assert weighted_shares(rules, [frozenset({"A"}), frozenset({"A", "B"})]) == {
+        "A": 0.0,
+        "B": 1.0,
+    }
+    owing = SegmentRotation("s", rules, {"B": RepLoad(settled=-0.5)}, frozenset(), [])
+    assert owing.share("B") == 0.0
+
+
 def test_a_steady_turn_changes_only_the_rep_picked() -> None:
     """What makes a turn cheap to store: one rep's row, once everyone takes part."""
     rules = PoolRules(tuple(f"U{i}" for i in range(50)), {"U1": 3})
