@@ -203,6 +203,20 @@ def test_elapsed_calendar_time_backwards_is_none(policy: Policy) -> None:
     assert policy.calendar.elapsed(earlier, later, Clock.CALENDAR) == 120
 
 
+def test_a_deadline_due_at_the_question_s_instant_stays_passed(policy: Policy) -> None:
+    """A deadline held at the very instant it falls due (a question to marketing asked then)
+    was missed: the answer an hour later does not move it (bot/domain/businesstime.py
+    `carried`: one already passed at `held` stays passed)."""
+    from bot.domain.businesstime import carried
+
+    due = sydney(2026, 11, 24, 12)
+    answered = sydney(2026, 11, 24, 13)
+    for clock in (Clock.CALENDAR, Clock.BUSINESS):
+        assert carried(due, clock, due, answered, policy.calendar) == due
+    ahead = carried(due, Clock.CALENDAR, due - timedelta(minutes=1), answered, policy.calendar)
+    assert ahead == answered + timedelta(minutes=1)
+
+
 def test_a_duration_without_a_clock_is_business_time() -> None:
     """What a snapshot stored before durations carried their clock meant."""
     assert Duration(days=1).clock is BUSINESS

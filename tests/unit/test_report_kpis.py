@@ -27,6 +27,7 @@ from bot.domain.report import (
     parse_request,
     percentile,
     rag,
+    rag_within,
 )
 from bot.slack.report_views import (
     compliance_alert,
@@ -337,6 +338,8 @@ def test_helpers() -> None:
     assert rag(0.9, 0.9, 0.05) == "green"
     assert rag(96.0, 100, 0.05, relative=True) == "yellow"
     assert rag(94.0, 100, 0.05, relative=True) == "red"
+    # A time is green at or under its target (a 60-minute median against 60 minutes).
+    assert rag_within(60.0, 60.0, 0.05) == "green"
     assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
     assert kpi_value(Kpi("x", "x", "share", None)) == "–"
     assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"
