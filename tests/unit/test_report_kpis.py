@@ -850,3 +850,12 @@ def test_a_week_in_progress_neither_colours_nor_compares_its_running_totals(
     over = build_report(WEEK, FACTS, BEFORE, policy, WEEK.end)
     assert not over.in_progress
     assert [k.rag for k in over.volume] == ["green", "red", "red"]
+
+
+def test_a_month_s_volume_target_is_the_weekly_one_times_its_days_over_7(policy: Policy) -> None:
+    """docs/reports.md: a month scales `mql_per_week` by its days ÷ 7. November has 30 days:
+    enterprise's 10 a week is 42.9 for the month (not 40, four whole weeks)."""
+    november = Period(2026, 11, ZONE, "month")
+    volume = build_report(november, FACTS, BEFORE, policy, AS_OF).volume
+    assert volume[0].key == "enterprise" and volume[0].target == pytest.approx(10 * 30 / 7)
+    assert "10 a week × 4.3 weeks" in volume[0].detail
