@@ -91,7 +91,9 @@ def test_a_compact_duration_is_calendar_time(text: str, days: int, minutes: int)
     assert Duration.parse(text) == Duration(days=days, minutes=minutes, clock=CALENDAR)
 
 
-@pytest.mark.parametrize("text", ["h", "", "  ", "1.5h", "30", "-2h"])
+@pytest.mark.parametrize(
+    "text", ["h", "", "  ", "1.5h", "30", "-2h", "2h!", "24h, please", "1bd 4bh x"]
+)
 def test_duration_refuses_what_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration: write calendar time: 30m, 24h"):
         Duration.parse(text)
@@ -128,6 +130,7 @@ def test_one_duration_has_one_clock() -> None:
         "2w",
         "1h30m",
         "4d12h",
+        "7d30m",  # a week and a half hour is not `1w`
         "90m",
         "2 business hours",
         "1 business day",
@@ -174,6 +177,46 @@ def test_a_business_day_is_the_calendar_s_working_day_and_a_calendar_day_is_24_h
     assert str(Duration.parse("10d")) == "10d"
 
 
+def test_business_time_has_no_fixed_length() -> None:
+    """`2 business hours` from Friday 16:00 ends Monday 10:00: it has no elapsed length of its
+    own, so asking for one is refused rather than answered as two hours."""
+    assert Duration.parse("24h").delta == timedelta(hours=24)
+    with pytest.raises(ValueError, match="is business time: its length depends on the calendar"):
+        _ = Duration.parse("2 business hours").delta
+
+
+def test_the_touch_interval_is_whole_minutes_and_at_least_one() -> None:
+    """`within ÷ min_attempts` (the follow-up cadence's interval): 6 attempts within 2 weeks
+    is a touch every 56 hours; 7 within an hour every 8 minutes (8.57 cut to whole minutes);
+    6 within 5 minutes every minute, never every 0 minutes."""
+    assert Duration.parse("2w").scaled(1, 6, 480) == Duration.parse("56h")
+    assert Duration.parse("1h").scaled(1, 7, 480) == Duration(minutes=8, clock=CALENDAR)
+    assert Duration.parse("5m").scaled(1, 6, 480) == Duration(minutes=1, clock=CALENDAR)
+    assert Duration.parse("1bd").scaled(1, 3, 480) == Duration.parse("160 business minutes")
+
+
+def test_elapsed_calendar_time_backwards_is_none(policy: Policy) -> None:
+    """Elapsed (calendar) minutes from a later instant to an earlier one are 0, as business
+    minutes are: "overdue by" never shows a negative span."""
+    later, earlier = sydney(2026, 11, 24, 12), sydney(2026, 11, 24, 10)
+    assert policy.calendar.elapsed(later, earlier, Clock.CALENDAR) == 0
+    assert policy.calendar.elapsed(earlier, later, Clock.CALENDAR) == 120
+
+
+def test_a_deadline_due_at_the_question_s_instant_stays_passed(policy: Policy) -> None:
+    """A deadline held at the very instant it falls due (a question to marketing asked then)
+    was missed: the answer an hour later does not move it (bot/domain/businesstime.py
+    `carried`: one already passed at `held` stays passed)."""
+    from bot.domain.businesstime import carried
+
+    due = sydney(2026, 11, 24, 12)
+    answered = sydney(2026, 11, 24, 13)
+    for clock in (Clock.CALENDAR, Clock.BUSINESS):
+        assert carried(due, clock, due, answered, policy.calendar) == due
+    ahead = carried(due, Clock.CALENDAR, due - timedelta(minutes=1), answered, policy.calendar)
+    assert ahead == answered + timedelta(minutes=1)
+
+
 def test_a_duration_without_a_clock_is_business_time() -> None:
     """What a snapshot stored before durations carried their clock meant."""
     assert Duration(days=1).clock is BUSINESS
@@ -207,6 +250,16 @@ def test_a_lead_after_closing_counts_from_next_opening(policy: Policy) -> None:
 
 def test_a_deadline_may_land_exactly_at_closing(policy: Policy) -> None:
     assert policy.calendar.add(sydney(2026, 11, 24, 15), 120) == sydney(2026, 11, 24, 17)
+
+
+def test_a_message_at_closing_time_waits_for_the_next_opening(policy: Policy) -> None:
+    """A deadline may land at 17:00, but nobody is at work then: a calendar-time reminder that
+    falls at Friday 17:00 exactly (and a lead arriving then, for the daily cap) waits for Monday
+    09:00; one minute before closing it goes out as it is."""
+    calendar = policy.calendar
+    assert calendar.at_work(sydney(2026, 11, 20, 17)) == sydney(2026, 11, 23, 9)
+    assert calendar.at_work(sydney(2026, 11, 20, 16, 59)) == sydney(2026, 11, 20, 16, 59)
+    assert calendar.at_work(sydney(2026, 11, 20, 8)) == sydney(2026, 11, 20, 9)
 
 
 def test_working_days_count_in_days_of_working_hours(policy: Policy) -> None:
@@ -255,6 +308,17 @@ def test_sydney_dst_start_keeps_working_hours(policy: Policy) -> None:
     assert due == sydney(2026, 10, 6, 10)  # AEDT, UTC+11
     assert due == datetime(2026, 10, 5, 23, tzinfo=UTC)
     assert policy.calendar.elapsed(start, due) == 120
+
+
+def test_an_opening_the_clocks_skip_is_the_jump_to_the_second() -> None:
+    """A seven-day desk opening at 02:01 or 02:06 Sydney time: on Sunday 4 October 2026 the
+    clocks jump from 02:00 to 03:00 (AEDT), so those openings never show on the wall clock and
+    the desk opens at 03:00:00 sharp, not a second later (a lead at 03:00 is in working time)."""
+    for minute in (1, 6, 30):
+        calendar = BusinessCalendar("Australia/Sydney", WEEKDAYS, time(2, minute), time(12))
+        window = calendar.working_window(date(2026, 10, 4))
+        assert window is not None
+        assert window[0] == sydney(2026, 10, 4, 3) == datetime(2026, 10, 3, 16, tzinfo=UTC)
 
 
 def test_sydney_dst_end_keeps_working_hours(policy: Policy) -> None:

@@ -142,6 +142,18 @@ def test_a_dst_change_keeps_wall_clock_deadlines(policy: Policy) -> None:
     assert policy.calendar.elapsed(lead.received_at, lead.first_touch_due_at) == 120
 
 
+def test_the_post_turns_near_when_the_first_reminder_comes(policy: Policy) -> None:
+    """A hot lead in at 11:00 has until 12:00 to be claimed; the channel is reminded at 50%
+    (11:30), and from that instant the post's clock shows it near its deadline, not before."""
+    lead = new_lead(policy, local(2026, 11, 23, 11, 0))
+    assert escalation.urgency(lead, policy, local(2026, 11, 23, 11, 29))[0] == "ok"
+    level, window = escalation.urgency(lead, policy, local(2026, 11, 23, 11, 30))
+    assert level == "near" and window is not None and window.ladder == "unclaimed"
+    assert fired(escalation.plan(lead, policy, local(2026, 11, 23, 11, 30), set())) == [
+        ("unclaimed", "remind_channel")
+    ]
+
+
 def test_a_snooze_holds_every_step_until_it_ends(policy: Policy) -> None:
     lead = replace(
         new_lead(policy, local(2026, 11, 23, 11, 0)), snoozed_until=local(2026, 11, 23, 13, 30)
@@ -150,6 +162,10 @@ def test_a_snooze_holds_every_step_until_it_ends(policy: Policy) -> None:
     assert during.fire == [] and during.next_at == local(2026, 11, 23, 13, 30)
     after = escalation.plan(lead, policy, local(2026, 11, 23, 13, 31), set())
     assert fired(after) == [("unclaimed", "reassign")]
+    # The sweep comes back at the snooze's end itself (`next_at`): the steps fire then, or it
+    # would be told to look again at that same instant, for ever.
+    at_end = escalation.plan(lead, policy, local(2026, 11, 23, 13, 30), set())
+    assert fired(at_end) == [("unclaimed", "reassign")]
 
 
 def test_a_claimed_lead_runs_the_feedback_clock(policy: Policy) -> None:

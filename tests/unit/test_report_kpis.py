@@ -27,6 +27,7 @@ from bot.domain.report import (
     parse_request,
     percentile,
     rag,
+    rag_within,
 )
 from bot.slack.report_views import (
     compliance_alert,
@@ -332,6 +333,13 @@ def test_helpers() -> None:
     assert percentile([4, 1, 3, 2], 0.5) == 2
     assert rag(0.85, 0.9, 0.05) == "yellow" and rag(0.84, 0.9, 0.05) == "red"
     assert rag(9.6, 10, 0.05, relative=True) == "yellow"
+    # Green at the target itself (docs/reports.md: "green at or above target"); a relative
+    # margin is a share of the target: 5% off an MQL target of 100 is 95, so 96 is yellow, 94 red.
+    assert rag(0.9, 0.9, 0.05) == "green"
+    assert rag(96.0, 100, 0.05, relative=True) == "yellow"
+    assert rag(94.0, 100, 0.05, relative=True) == "red"
+    # A time is green at or under its target (a 60-minute median against 60 minutes).
+    assert rag_within(60.0, 60.0, 0.05) == "green"
     assert rag(None, 0.9, 0.05) is None and rag(0.5, None, 0.05) is None
     assert kpi_value(Kpi("x", "x", "share", None)) == "–"
     assert kpi_value(Kpi("x", "x", "minutes", 80.0)) == "1h 20m"
@@ -814,3 +822,40 @@ def test_a_calendar_week_beside_a_business_tier_holds_a_working_week_not_seven_d
     assert kpi(report, "speed_median.warm") == (2550.0, "red", "1 lead")
     for text, most in (("6d", 2400), ("2w", 4800), ("36h", 960), ("30m", 30), ("3d", 1440)):
         assert clock_minutes(Duration.parse(text), mixed) == most, text
+
+
+def test_each_conversion_rate_is_over_the_stage_before_it() -> None:
+    """Seed 002's conversion metrics: MQL → SAL is of the marketing leads (those that could be
+    claimed by now), SAL → SQL "of accepted leads", MQL → SQL of every posted one. 20 posted, 4
+    still inside their claim window, 8 accepted, 2 SQLs: 50%, 25% and 10%."""
+    funnel = Funnel(mql=22, posted=20, sal=8, sql=2, waiting=4)
+    assert funnel.mql_to_sal == 0.5
+    assert funnel.sal_to_sql == 0.25
+    assert funnel.mql_to_sql == 0.1
+    assert Funnel(mql=3, posted=3, sal=0, sql=0).sal_to_sql is None  # none accepted: no rate
+
+
+def test_a_week_in_progress_neither_colours_nor_compares_its_running_totals(
+    policy: Policy,
+) -> None:
+    """docs/reports.md: MQL volume and the amounts are not coloured while the period is in
+    progress, nor compared with the period before (Monday's few MQLs against last week's
+    whole read as a fall). The week ends at Monday 00:00: from that instant it is over."""
+    thursday = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # Thu 26 Nov 12:00 in Sydney
+    running = build_report(WEEK, FACTS, BEFORE, policy, thursday)
+    assert running.in_progress
+    assert [k.rag for k in running.volume] == [None, None, None]
+    mqls = next(k for k in running.headline if k.key == "mql")
+    assert mqls.previous is None and kpi_change(mqls) == ""
+    over = build_report(WEEK, FACTS, BEFORE, policy, WEEK.end)
+    assert not over.in_progress
+    assert [k.rag for k in over.volume] == ["green", "red", "red"]
+
+
+def test_a_month_s_volume_target_is_the_weekly_one_times_its_days_over_7(policy: Policy) -> None:
+    """docs/reports.md: a month scales `mql_per_week` by its days ÷ 7. November has 30 days:
+    enterprise's 10 a week is 42.9 for the month (not 40, four whole weeks)."""
+    november = Period(2026, 11, ZONE, "month")
+    volume = build_report(november, FACTS, BEFORE, policy, AS_OF).volume
+    assert volume[0].key == "enterprise" and volume[0].target == pytest.approx(10 * 30 / 7)
+    assert "10 a week × 4.3 weeks" in volume[0].detail

@@ -6,6 +6,7 @@ OverflowError, which stopped the worker that met them."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,7 @@ def test_delay_seconds_are_taken_as_given() -> None:
     assert seconds(" 12 ") == 12
     assert seconds("1.5") == 1.5  # not RFC, but harmless
     assert seconds(["4", "9"]) == 4  # a client's list of values: the first
+    assert seconds(b"30") == 30  # a client that hands over the raw bytes
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -44,6 +46,8 @@ def test_a_value_that_is_no_wait_is_the_default(value: str) -> None:
 
 def test_no_value_is_the_default() -> None:
     assert seconds(None) == 7.0
+    assert seconds([]) == 7.0  # a client's empty list of values
+    assert header_seconds({"Content-Type": "application/json"}, NOW, default=3.0, most=10) == 3.0
     assert header_seconds({}, NOW, default=3.0, most=10) == 3.0
     assert header_seconds(None, NOW, default=3.0, most=10) == 3.0
 
@@ -63,15 +67,40 @@ def test_an_http_date_is_the_time_until_then_capped_and_a_past_one_is_no_wait() 
 
 @pytest.mark.parametrize(
     "value",
-    ["Mon, 23 Nov 99999 00:00:00 GMT", "Mon, 32 Nov 2026 00:00:00 GMT", "Mon, 23 Nov 2026"],
+    [
+        "Mon, 23 Nov 99999 00:00:00 GMT",
+        "Mon, 32 Nov 2026 00:00:00 GMT",
+        "Mon, 23 Nov 2026",
+        # Numbers past a C long: the date parser raises OverflowError, not ValueError.
+        "Mon, 23 Nov 2026 99999999999999999999:00:00 GMT",
+        "Mon, 23 Nov 2026 00:00:00 +99999999999999999999",
+    ],
 )
 def test_a_date_that_is_no_date_is_the_default(value: str) -> None:
     assert seconds(value) == 7.0
 
 
+def test_an_asctime_date_is_gmt_whatever_the_server_s_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asctime's form names no zone; RFC 9110 §5.6.7: HTTP-dates are GMT. On a server whose
+    clock is set to Sydney (or New York) the wait is the same 3 minutes, not hours off."""
+    for zone in ("Australia/Sydney", "America/New_York"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        try:
+            assert seconds("Mon Nov 23 00:03:00 2026") == 180
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+
+
 def test_the_header_is_found_in_any_case() -> None:
     assert header_seconds({"retry-after": ["5"]}, NOW, default=1.0, most=10) == 5
     assert header_seconds({"RETRY-AFTER": "inf"}, NOW, default=1.0, most=10) == 1.0
+    # A mapping with a name that is no text (a client's raw pairs) is read past, not a crash.
+    odd: dict[object, str] = {None: "x", 7: "y", "Retry-After": "5"}
+    assert header_seconds(odd, NOW, default=1.0, most=10) == 5  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, "99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
@@ -103,3 +132,15 @@ def slack_retry_after_of(value: str) -> float:
         status_code=429,
     )
     return slack_retry_after(SlackApiError("ratelimited", response))
+
+
+def test_slack_asking_an_hour_is_waited_fifteen_minutes_and_hubspot_two_days_one_day() -> None:
+    """The caps themselves, as each reader applies them: a Slack 429 asking for an hour is
+    waited 15 minutes, as long as the members' reads wait at most (bot/services/people.py
+    RETRY_MOST), and one request then gets the rest of the wait from Slack; HubSpot's 477
+    Migration in Progress asks for "typically up to 24 hours" (HubSpot's "Error handling"
+    guide, quoted in bot/domain/retry_after.py), so a wait of two days is held to one."""
+    assert slack_retry_after_of("3600") == 15 * 60
+    assert slack_retry_after_of("899") == 899
+    assert hubspot_retry_after({"Retry-After": str(2 * 24 * 3600)}) == 24 * 3600
+    assert hubspot_retry_after({"Retry-After": str(23 * 3600)}) == 23 * 3600

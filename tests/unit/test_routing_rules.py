@@ -404,6 +404,31 @@ def test_caps_and_away_skip_a_rep_and_nobody_left_says_why() -> None:
     assert next_picks(rules, {"B": RepLoad(today=2)}, count=4) == ["A", "B", "A", "A"]
 
 
+def test_nobody_left_for_mixed_reasons_names_each_and_the_why_line_the_tighter_cap() -> None:
+    """One rep at the daily cap, the other away: the fallback says both ("all at cap" or "all
+    away" alone would send a manager looking in the wrong place). The route's why line shows
+    the tighter of the two caps ("cap 3"), or none without a cap."""
+    rules = PoolRules(("A", "B"), {}, cap_open=10, cap_per_day=3)
+    mixed = take_turn(rules, {"A": RepLoad(today=3)}, frozenset({"B"}))
+    assert mixed.rep is None and mixed.why_nobody == "all at the daily cap or away"
+    assert rules.cap == 3
+    assert replace(rules, cap_per_day=None).cap == 10
+    assert replace(rules, cap_open=None, cap_per_day=None).cap is None
+
+
+def test_a_lead_only_weight_0_reps_could_take_is_nobody_s_share() -> None:
+    """Fairness is measured against shares by weight: a lead for which only a weight-0 rep was
+    available adds to nobody's share (no division by a total weight of 0); a rep who owes
+    leads this week (credit below 0) shows a share of 0, never below."""
+    rules = PoolRules(("A", "B"), {"A": 0})
+    assert weighted_shares(rules, [frozenset({"A"}), frozenset({"A", "B"})]) == {
+        "A": 0.0,
+        "B": 1.0,
+    }
+    owing = SegmentRotation("s", rules, {"B": RepLoad(settled=-0.5)}, frozenset(), [])
+    assert owing.share("B") == 0.0
+
+
 def test_a_steady_turn_changes_only_the_rep_picked() -> None:
     """What makes a turn cheap to store: one rep's row, once everyone takes part."""
     rules = PoolRules(tuple(f"U{i}" for i in range(50)), {"U1": 3})

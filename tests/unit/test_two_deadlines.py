@@ -199,6 +199,40 @@ def test_escalation_shares_are_shares_of_the_window_in_its_clock(policy: Policy)
     assert escalation.step_times(outcome, steps, policy.calendar)[1] == sydney(2026, 12, 11, 16)
 
 
+def test_a_question_asked_at_the_deadline_itself_delays_the_managers_alert(
+    policy: Policy,
+) -> None:
+    """Claimed Friday 16:00: the feedback is due Monday 16:00 and the managers hear at 150%
+    (Wednesday 04:00, so 09:00). A question to marketing asked at Monday 16:00 exactly, the
+    deadline's own instant, and answered a day later pauses the clock like one asked a minute
+    after it: the alert comes a day later (Thursday 09:00). The deadline stays missed."""
+    friday = sydney(2026, 11, 20, 16)
+    asked, answered = sydney(2026, 11, 23, 16), sydney(2026, 11, 24, 16)
+    lead = claimed_lead(policy, friday, info_pauses=((asked, answered),))
+    (feedback,) = [w for w in escalation.windows(lead, policy) if w.ladder == "no_feedback"]
+    assert feedback.due == asked
+    steps = policy.escalation.ladder("no_feedback")
+    assert escalation.step_times(feedback, steps, policy.calendar) == [
+        sydney(2026, 11, 23, 16),  # the deadline: passed when the question came, as it was
+        sydney(2026, 11, 26, 9),
+    ]
+
+
+@pytest.mark.parametrize("clock", [Clock.CALENDAR, Clock.BUSINESS])
+def test_a_step_s_share_rounds_to_the_nearest_minute(policy: Policy, clock: Clock) -> None:
+    """The first-touch reminder at 75% of a 5-minute window (Monday 10:00 to 10:05, working
+    time on either clock) is 3.75 minutes in: it comes at 10:04, the nearest whole minute, not
+    truncated to 10:03; the managers hear at 10:05 and the reassignment at 200%, 10:10."""
+    start = sydney(2026, 11, 23, 10)
+    window = escalation.Window("no_touch", start, start + timedelta(minutes=5), clock)
+    steps = policy.escalation.ladder("no_touch")
+    assert escalation.step_times(window, steps, policy.calendar) == [
+        sydney(2026, 11, 23, 10, 4),
+        sydney(2026, 11, 23, 10, 5),
+        sydney(2026, 11, 23, 10, 10),
+    ]
+
+
 def test_a_business_window_s_share_is_working_time(policy: Policy) -> None:
     """The hot tier's claim window is half of 2 business hours: from Friday 16:30 its 50%
     reminder is 30 working minutes on (Friday 17:00), its deadline Monday 09:30, 150% at 10:00."""
@@ -224,6 +258,19 @@ def test_a_calendar_first_touch_halves_in_elapsed_time(policy: Policy) -> None:
     assert claim_deadline(calendar_sla, calendar_sla.tier("hot"), friday) == sydney(
         2026, 11, 20, 17, 30
     )
+
+
+@pytest.mark.parametrize("first_touch", ["1m", "1 business minute"])
+def test_a_one_minute_first_touch_still_gives_a_minute_to_claim(first_touch: str) -> None:
+    """The claim window is half the first touch in whole minutes, at least one (sla.yaml's
+    `escalation` comment): half of one minute is not zero, so a lead is never due to be
+    claimed at the instant it arrives."""
+    data = example()
+    data["tiers"][0]["first_touch"] = first_touch
+    tight = parse_policy(data)
+    arrived = sydney(2026, 11, 23, 10)
+    assert escalation.claim_span(tight, tight.tier("hot")).minutes == 1
+    assert claim_deadline(tight, tight.tier("hot"), arrived) == sydney(2026, 11, 23, 10, 1)
 
 
 def test_the_first_feedback_stops_the_feedback_clock_not_the_final_one(policy: Policy) -> None:
@@ -257,6 +304,28 @@ def test_the_reminder_says_the_clock_of_its_deadline(policy: Policy) -> None:
     late = alert_views.owner_reminder(lead, window, policy, sydney(2026, 12, 7, 18, 30))
     assert "final disposition overdue by 3d 2h 30m" in late
     assert datetime(2026, 12, 4, 5, tzinfo=UTC) == window.due
+
+
+def test_the_claim_reminder_names_the_tier_s_own_claim_window() -> None:
+    """A tier with its own `claim: 30 business minutes` (sla.yaml's comment on `escalation`):
+    the reminder of an unclaimed lead says that SLA, not the first touch's 2 business hours."""
+    from bot.slack import alert_views
+
+    data = example()
+    data["tiers"][0]["claim"] = "30 business minutes"
+    own = parse_policy(data)
+    arrived = sydney(2026, 11, 23, 10)
+    lead = replace(
+        claimed_lead(own, arrived),
+        stage=Stage.MQL,
+        owner=None,
+        claimed_at=None,
+        first_touch_at=None,
+        claim_due_at=claim_deadline(own, own.tier("hot"), arrived),
+    )
+    window = next(w for w in escalation.windows(lead, own) if w.ladder == "unclaimed")
+    assert window.due == sydney(2026, 11, 23, 10, 30)
+    assert alert_views.clock_words(lead, window, own) == ("SLA: 30 business minutes after arrival")
 
 
 def test_a_step_due_on_a_weekend_waits_for_monday_and_the_deadline_stays(
