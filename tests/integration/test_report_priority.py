@@ -163,3 +163,20 @@ def test_where_a_lowered_priority_could_not_be_raised_again_the_worker_is_not_lo
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"], done.stdout
+
+
+def test_where_there_is_no_sched_idle_the_probe_changes_no_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without Linux's SCHED_IDLE (macOS, the BSDs) the worker is never lowered, and the probe
+    must not try: a priority per thread, set by its id through `setpriority`, is Linux's alone.
+    Elsewhere a thread's id is no pid (NetBSD numbers a process's threads 1, 2, …), and
+    `setpriority(PRIO_PROCESS, that id, 19)` reniced whichever process had that pid, for good,
+    as root. Here on Linux: SCHED_IDLE taken away, every priority change recorded."""
+    changes: list[tuple[object, ...]] = []
+    monkeypatch.delattr(os, "SCHED_IDLE")
+    monkeypatch.setattr(os, "setpriority", lambda *args: changes.append(("nice", *args)))
+    monkeypatch.setattr(os, "sched_setscheduler", lambda *args: changes.append(("policy", *args)))
+    monkeypatch.setattr(report_process, "_can_restore", None)  # asked again, then forgotten
+    assert restorable() is False
+    assert changes == []
