@@ -113,6 +113,12 @@ def _restorable() -> bool:
         answer: list[bool] = []
 
         def probe() -> None:
+            if not hasattr(os, "SCHED_IDLE"):
+                # Not Linux: no SCHED_IDLE to lower to, and a thread's id is no pid there
+                # (NetBSD numbers a process's threads 1, 2, …), so `setpriority` on it
+                # would renice another process. Nothing is tried.
+                answer.append(False)
+                return
             tid = threading.get_native_id()
             try:  # what `lowest_priority` and then `servers_priority` do
                 nice = os.getpriority(os.PRIO_PROCESS, tid)
@@ -131,8 +137,9 @@ def _restorable() -> bool:
         _can_restore = answer == [True]
         if not _can_restore:
             log.info(
-                "the report worker runs at the server's priority: this system does not let "
-                "a lowered priority be raised again (CAP_SYS_NICE, or RLIMIT_NICE)"
+                "the report worker runs at the server's priority: this system has no "
+                "SCHED_IDLE, or does not let a lowered priority be raised again "
+                "(CAP_SYS_NICE, or RLIMIT_NICE)"
             )
     return _can_restore
 

@@ -112,6 +112,8 @@ async def test_a_broken_proposal_and_an_empty_history_are_explained(tmp_path: Pa
     data = json.loads(empty.stdout)
     assert len(data["weeks"]) == 12
     assert data["total"]["today"]["mqls"] == data["total"]["proposed"]["mqls"] == 0
+    # Nothing was due: each share is null, not zero (docs/plan-and-whatif.md says which).
+    assert data["total"]["today"]["claim"] == {"value": None, "met": 0, "due": 0}
 
 
 # --- the MQL definition ------------------------------------------------------------------------
