@@ -334,7 +334,7 @@ def urgency(lead: LeadView, policy: Policy, now: datetime) -> tuple[str, Window 
     if not running:
         return "ok", None
     window = min(running, key=lambda w: w.due)
-    if now >= window.due:
+    if now > window.due:  # an answer at the deadline's instant is on time (the report's rule)
         return "overdue", window
     steps = policy.escalation.ladder(window.ladder)
     times = step_times(window, steps, calendar_of(window.ladder, lead, policy))

@@ -51,7 +51,7 @@ Definitions (docs/reports.md says the same):
 * **By source and by campaign**: the same KPIs for each source and source · campaign.
 * **Escalations**: steps fired in the period, by ladder and action.
 
-Colours: green at or above target (at or under it for a time), yellow off it by less than
+Colours: green at or above target (at or under it for a time), yellow off it by at most
 `report.yellow_margin`, red beyond; for MQL volume, amounts, ratings and times the margin is
 relative to the target. No target, no colour.
 """
@@ -745,8 +745,8 @@ def rag(
 
 
 def rag_within(value: float | None, target: float | None, margin: float) -> Rag | None:
-    """The colour of a time, where less is better: green at or under target, yellow over it by
-    less than `margin` of the target, red beyond."""
+    """The colour of a time, where less is better: green at or under target, yellow over it by at
+    most `margin` of the target, red beyond."""
     if value is None or target is None:
         return None
     if value <= target:
