@@ -201,6 +201,15 @@ def test_urgency_turns_amber_then_red(policy: Policy, level_at: tuple[int, str])
     assert escalation.urgency(lead, policy, now)[0] == level
 
 
+def test_the_post_turns_overdue_only_once_its_deadline_has_passed(policy: Policy) -> None:
+    """A hot lead in at 11:00 is due at 12:00: a claim at 12:00 itself is on time (the report
+    and the managers' alerts count it so), so the post shows it near then, overdue just after."""
+    lead = new_lead(policy, local(2026, 11, 23, 11, 0))
+    due = local(2026, 11, 23, 12, 0)
+    assert escalation.urgency(lead, policy, due)[0] == "near"
+    assert escalation.urgency(lead, policy, due + timedelta(microseconds=1))[0] == "overdue"
+
+
 def test_first_check_is_what_the_plan_says_from_the_start(policy: Policy) -> None:
     """`first_check` times only each ladder's first step: the same look as the whole plan at
     the lead's start (a step due by then: at once; else the earliest step; the claim window's
