@@ -428,7 +428,37 @@ class SchemaTooNew(ValueError):
     upgraded it (a deploy rolled back). Said in one line; nothing is changed."""
 
 
+# The oldest database each backend runs on: SQLite 3.35 (`RETURNING`, a `MATERIALIZED` CTE),
+# PostgreSQL 12 (a `MATERIALIZED` CTE). Older, a query failed later as a syntax error.
+SQLITE_OLDEST = (3, 35, 0)
+POSTGRES_OLDEST = (12,)
+
+
+class DatabaseTooOld(ValueError):
+    """The database's engine is older than Handoff runs on: said in one line, before anything
+    is changed, with what to do."""
+
+
+def _new_enough(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        have = sqlite3.sqlite_version_info
+        if have < SQLITE_OLDEST:
+            raise DatabaseTooOld(
+                f"this Python's SQLite is {sqlite3.sqlite_version}, and Handoff needs "
+                f"{'.'.join(map(str, SQLITE_OLDEST))} or newer: use a Python built with a newer "
+                "SQLite (Python 3.11's official builds have one), or PostgreSQL"
+            )
+        return
+    server = connection.dialect.server_version_info or ()
+    if server and server < POSTGRES_OLDEST:
+        raise DatabaseTooOld(
+            f"the PostgreSQL server is {'.'.join(map(str, server))}, and Handoff needs "
+            f"{POSTGRES_OLDEST[0]} or newer: upgrade the server"
+        )
+
+
 def _upgrade(connection: Connection) -> None:
+    _new_enough(connection)
     config = _alembic_config(connection)
     scripts = ScriptDirectory.from_config(config)
     current = _current(connection)
