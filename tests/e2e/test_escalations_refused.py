@@ -9,6 +9,7 @@ alerts go there as before. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -75,19 +76,24 @@ async def test_an_escalations_channel_that_refuses_is_told_to_each_manager_by_dm
     assert [r["channel"] for r in failed] == [ESCALATIONS]  # the alert's row is kept
 
 
+async def two_overdue_at_once(stack: LocalStack, clock: TravelClock) -> list[dict[str, Any]]:
+    """Two leads claimed and called, overdue at once: the sweep sends the escalations channel
+    two alerts. Their outbox rows."""
+    start = clock()
+    for index in (1, 2):
+        await claimed_and_called(stack, index)
+    clock.now = start + timedelta(days=7, hours=-2)
+    assert await sweep(stack, clock) == 2
+    return [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+
+
 async def test_more_refusals_the_same_day_do_not_dm_the_managers_again(
     stack: LocalStack, clock: TravelClock
 ) -> None:
     """Two leads overdue at once: both alerts are refused, each manager hears it once. Once
     the channel is unarchived, the next alert goes there again."""
     stack.sim.archive_channel(ESCALATIONS)
-    start = clock()
-    for index in (1, 2):
-        await claimed_and_called(stack, index)
-    clock.now = start + timedelta(days=7, hours=-2)
-    assert await sweep(stack, clock) == 2
-
-    refused = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+    refused = await two_overdue_at_once(stack, clock)
     assert len(refused) == 2 and all(r["state"] == "failed" for r in refused)
     for manager in MANAGERS:
         assert len(dms(stack, manager)) == 1, manager
@@ -110,13 +116,7 @@ async def test_one_alert_slack_refuses_is_not_told_as_the_channel_refusing(
     reaches the escalations channel, so no manager is DM'd that Handoff "cannot post in" it
     and that the alerts "reach nobody there"."""
     stack.sim.inject("chat.postMessage", error=refusal, channel=ESCALATIONS, times=1)
-    start = clock()
-    for index in (1, 2):
-        await claimed_and_called(stack, index)
-    clock.now = start + timedelta(days=7, hours=-2)
-    assert await sweep(stack, clock) == 2
-
-    refused = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+    refused = await two_overdue_at_once(stack, clock)
     assert sorted(r["state"] for r in refused) == ["done", "failed"]
     assert len(stack.sim.messages(ESCALATIONS)) == 1  # the other alert got through
     for manager in MANAGERS:
