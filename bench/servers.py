@@ -12,6 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cli.stack import PEOPLE
 from bot.simulator.server import SlackSimulator
 
 
@@ -32,6 +33,10 @@ async def simulator(
     response_urls_file: str = "",
 ) -> None:
     sim = SlackSimulator()
+    # The example SLA's people: a report's charts go to the manager's DM (conversations.open),
+    # refused `user_not_found` by a workspace without them, so their uploads were never made.
+    for user_id, (name, real_name) in PEOPLE.items():
+        sim.add_user(user_id, name, real_name)
     if fail_every:  # a Slack that answers 500 to every n-th chat call
         sim.inject("chat.*", status=500, every=fail_every)
     if limit_every:  # ...and 429 with Retry-After to every n-th post
