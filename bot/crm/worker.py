@@ -481,7 +481,7 @@ class CrmWorker:
         escalations = self.policies.current.channels.escalations
         if escalations:
             text = read_refusal_text(self.adapter.name, str(error))
-            key = f"crm-read-refused:{now.astimezone(UTC).date().isoformat()}"
+            key = f"crm-read-refused:{self.policies.current.day_of(now).isoformat()}"
             await self.alert(Send(escalations, text, key))
 
     def _used_up(self, limit: CrmDailyLimit) -> None:
@@ -657,7 +657,7 @@ class CrmWorker:
         escalations = self.policies.current.channels.escalations
         if escalations:
             head = await self.rows.oldest_pending_id()
-            day = self.clock().astimezone(UTC).date().isoformat()
+            day = self.policies.current.day_of(self.clock()).isoformat()
             first = head or (item.id if item is not None else f"read-{day}")
             await self.alert(Send(escalations, text, f"crm-refused:{first}{kind}"))
 

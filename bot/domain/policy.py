@@ -1434,6 +1434,11 @@ class Policy(_Model):
         """The team's business time."""
         return self._calendar_in(self.timezone)
 
+    def day_of(self, now: datetime) -> date:
+        """The team's date at `now` (the file's `timezone`): "once a day" and "tomorrow" are
+        the team's, whose midnight nobody works across, not UTC's (mid-morning in Sydney)."""
+        return now.astimezone(self.calendar.zone).date()
+
     def calendar_for(self, owner_zone: str | None) -> BusinessCalendar:
         """The clock of a lead whose owner works in `owner_zone`: with `clock: owner` the
         team's hours and holidays in that zone, else (or with no zone known) the team's."""

@@ -652,7 +652,7 @@ class Outbox:
         alert = None
         if escalations:
             text = homes_refused(error, ADVICE.get(error), await self.rows.homes_waiting())
-            key = f"alert:homes:{error[:100]}:{self.clock().date().isoformat()}"
+            key = f"alert:homes:{error[:100]}:{self._day()}"
             alert = (escalations, text, key)
         wall = self.wall()
         until = wall + 2 * self.home_probe  # asked about sooner: one is tried per `home_probe`
@@ -688,7 +688,7 @@ class Outbox:
             text = publish_failed(item.channel, error, ADVICE.get(error))
             # Every change publishes the home again: a refusal that lasts is told once a
             # day per person and error, not at every change.
-            key = f"alert:home:{item.channel}:{error[:100]}:{self.clock().date().isoformat()}"
+            key = f"alert:home:{item.channel}:{error[:100]}:{self._day()}"
             await self.rows.failed(item, self.clock(), error, (escalations, text), key)
             self.deliver_soon()
         else:
@@ -704,12 +704,16 @@ class Outbox:
             except Exception:  # the daily refresh of names reads them again
                 log.exception("could not read %s, whom Slack says is disabled", item.channel)
 
+    def _day(self) -> str:
+        """Today in the team's time zone, for the alerts told once a day."""
+        return self.policies.current.day_of(self.clock()).isoformat()
+
     def _escalations_refused(self, error: str) -> list[Send]:
         """The DMs telling each manager that Slack refuses the escalations channel (`error`),
         keyed so each manager hears of that error once a day."""
         channel = self.policies.current.channels.escalations or ""
         text = escalations_refused(channel, error, ADVICE.get(error))
-        day = self.clock().date().isoformat()
+        day = self._day()
         return [
             Send(manager, text, f"alert:escalations:{channel}:{error[:100]}:{day}:{manager}")
             for manager in self.policies.current.managers

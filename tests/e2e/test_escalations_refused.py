@@ -144,3 +144,28 @@ async def test_a_deactivated_manager_does_not_set_off_a_loop_of_dms_and_alerts(
     assert all(r["state"] != "pending" for r in rows)
     # Two alerts, two DMs, the one refused DM's alert (and its recount): no cascade.
     assert len([r for r in rows if r["channel"] in (ESCALATIONS, *MANAGERS)]) <= 6
+
+
+async def test_once_a_day_is_the_teams_day_not_utc(stack: LocalStack, clock: TravelClock) -> None:
+    """ "Told again tomorrow" is the team's tomorrow (sla.yaml's Australia/Sydney): two alerts
+    refused one Wednesday morning in Sydney, either side of midnight UTC (11:00 there), DM each
+    manager once, not twice within the hour."""
+    stack.sim.archive_channel(ESCALATIONS)
+    start = clock()  # Monday 11:00 in Sydney
+    clock.now = start + timedelta(days=4, hours=11, minutes=30)  # Friday 22:30 there
+    await claimed_and_called(stack, 1)  # the managers' alert due 108 h later: Wednesday 10:30
+    clock.now += timedelta(hours=1)
+    await claimed_and_called(stack, 2)  # Wednesday 11:30
+    for days in (6, 7):  # the owners' reminders, each at 09:00 on a working day
+        clock.now = start + timedelta(days=days, hours=22)
+        assert await sweep(stack, clock) == 2
+
+    clock.now = start + timedelta(days=8, hours=23, minutes=30)  # Wednesday 10:30, Tuesday in UTC
+    assert await sweep(stack, clock) == 1
+    clock.now += timedelta(hours=1)  # Wednesday 11:30 in Sydney and in UTC
+    assert await sweep(stack, clock) == 1
+
+    refused = [r for r in await stack.handoff.outbox.rows.rows() if r["channel"] == ESCALATIONS]
+    assert len(refused) == 2 and all(r["state"] == "failed" for r in refused)
+    for manager in MANAGERS:
+        assert len(dms(stack, manager)) == 1, manager
