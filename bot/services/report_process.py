@@ -58,6 +58,18 @@ def _tasks(pid: int) -> list[int]:
         return [pid]
 
 
+def _each_thread(pid: int, change: Callable[[int], None]) -> None:
+    """`change` every thread of process `pid`, also those it starts meanwhile: a new thread
+    takes its creator's priority, so one started after the listing but before its creator
+    changed has the old one. Listed again after each round until no thread is new: every
+    thread then was changed, and any started later takes the new priority from its creator."""
+    changed: set[int] = set()
+    while new := [tid for tid in _tasks(pid) if tid not in changed]:
+        for tid in new:
+            change(tid)
+        changed.update(new)
+
+
 def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
@@ -82,22 +94,31 @@ def lowest_priority(pid: int = 0) -> None:
     time slice. On a machine whose cores are all busy with other work it hardly runs at all
     (Linux's weight for SCHED_IDLE is about 0.3% of a core): `ReportProcess.run` raises the
     worker back to the server's priority while a job waits past its patience."""
-    for tid in _tasks(pid) if pid else [0]:
+
+    def lower(tid: int) -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, tid, LOWEST_NICE)
         with contextlib.suppress(OSError, AttributeError):  # not on macOS; not in some sandboxes
             os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+
+    if pid:
+        _each_thread(pid, lower)
+    else:
+        lower(0)
 
 
 def servers_priority(pid: int) -> None:
     """Give every thread of process `pid` Linux's normal policy (SCHED_OTHER) at this
     thread's nice value (the server's), quietly keeping what it has where not permitted."""
     nice = os.getpriority(os.PRIO_PROCESS, 0)
-    for tid in _tasks(pid):
+
+    def restore(tid: int) -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+    _each_thread(pid, restore)
 
 
 def _restorable() -> bool:
@@ -153,6 +174,8 @@ def _lower(pool: ProcessPoolExecutor) -> None:
     a thread: its threads take its priority), where it can be raised again (`_restorable`):
     a new worker spends a second or more importing what it needs before its initializer
     runs, and that start must not take the CPU from the acks either."""
+    # No `_lock` for `_lowered` and `_hurried`: this, `_hurry` and `_settle` run only on the
+    # event loop's thread (`ReportProcess.run`); the lock guards `_pool` from `shutdown`'s.
     for pid in _workers(pool):
         if pid not in _lowered:
             _lowered.add(pid)

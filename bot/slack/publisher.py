@@ -10,8 +10,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp import RequestInfo
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -56,7 +58,11 @@ class NoSlackAnswer(SlackApiError):
         page = f"{kind.split(';')[0]}: {said}" if said else kind.split(";")[0]
         if not response.status_code:  # the answer could not be read: its status is not known
             page = said
-        self.said = f"HTTP {response.status_code or '?'}, not Slack's answer ({page})"
+        # The host that answered in Slack's place: the operator's clue to a proxy in between
+        # (its name only: no user or password from SLACK_API_URL).
+        host = urlsplit(str(response.api_url or "")).hostname or "?"
+        status = response.status_code or "?"
+        self.said = f"HTTP {status} from {host}, not Slack's answer ({page})"
         super().__init__(self.said, response)
 
     def __str__(self) -> str:
@@ -73,6 +79,8 @@ class HandoffWebClient(AsyncWebClient):
     async def _request(self, *, http_verb: str, api_url: str, req_args: dict[str, Any]) -> Any:
         try:
             answer = await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
+        except aiohttp.ClientHttpProxyError as error:
+            raise _without_password(error) from None
         except SlackApiError as error:
             if isinstance(error.response, AsyncSlackResponse):
                 raise
@@ -106,6 +114,22 @@ class HandoffWebClient(AsyncWebClient):
             headers=headers,
             status_code=status,
         )
+
+
+def _without_password(error: aiohttp.ClientHttpProxyError) -> aiohttp.ClientHttpProxyError:
+    """The proxy's refusal to open the tunnel to Slack (its 407, its 403), as it is but for
+    the proxy's URL: aiohttp names it whole, with the user and password of HTTPS_PROXY, and
+    every log line and traceback of the error would show them."""
+    info = error.request_info
+    return aiohttp.ClientHttpProxyError(
+        RequestInfo(
+            info.url.with_user(None), info.method, info.headers, info.real_url.with_user(None)
+        ),
+        error.history,
+        status=error.status,
+        message=error.message,
+        headers=error.headers,
+    )
 
 
 async def handoff_clients(context: Any, next: Callable[[], Awaitable[None]]) -> None:

@@ -125,7 +125,9 @@ async def test_a_modal_a_proxy_answered_is_one_line_not_a_traceback(
     await stack.handoff.publisher.drain(5)
     lines = [r.getMessage() for r in caplog.records if "modal" in r.getMessage()]
     assert len(lines) == 1, lines
-    assert "HTTP 200, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    assert (
+        "HTTP 200 from 127.0.0.1, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    )
     assert not any(record.exc_info for record in caplog.records)
 
     await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)

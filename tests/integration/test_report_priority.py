@@ -180,3 +180,70 @@ def test_where_there_is_no_sched_idle_the_probe_changes_no_priority(
     monkeypatch.setattr(report_process, "_can_restore", None)  # asked again, then forgotten
     assert restorable() is False
     assert changes == []
+
+
+# A process that starts a thread each time it reads a line, and prints the thread's id.
+THREADS_ON_DEMAND = (
+    "import sys, threading\n"
+    "for line in sys.stdin:\n"
+    "    thread = threading.Thread(target=threading.Event().wait, daemon=True)\n"
+    "    thread.start()\n"
+    "    print(thread.native_id, flush=True)\n"
+)
+
+
+def priorities(pid: int) -> dict[int, tuple[int, int]]:
+    """Each thread of process `pid`: its scheduling policy and nice value."""
+    return {
+        tid: (os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid))
+        for tid in report_process._tasks(pid)
+    }
+
+
+@pytest.mark.parametrize("direction", ["lowered", "raised"])
+def test_a_thread_started_while_the_priority_changes_takes_the_new_one_too(
+    monkeypatch: pytest.MonkeyPatch, direction: str
+) -> None:
+    """The worker starts a thread (a report's SQLite connection has one) just after the server
+    listed the worker's threads and before it changed its main thread's priority: the new
+    thread took the main thread's old priority, and the server, changing the threads it had
+    listed, missed it. Raised (a job past its patience), that thread stayed at SCHED_IDLE, and
+    on a busy machine the report it read for never came back; lowered, it took the CPU from
+    the acks. Here the listing is the real one, and the thread is started right after it."""
+    if direction == "raised" and not restorable():
+        pytest.skip("this system does not let a lowered priority be raised back")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", THREADS_ON_DEMAND],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    listed = report_process._tasks
+    started: list[int] = []
+
+    def listed_then_a_thread_started(pid: int) -> list[int]:
+        tasks = listed(pid)
+        if not started:  # once: the thread started between the listing and the change
+            worker.stdin.write("\n")
+            worker.stdin.flush()
+            started.append(int(worker.stdout.readline()))
+        return tasks
+
+    try:
+        if direction == "lowered":
+            expected = (os.SCHED_IDLE, report_process.LOWEST_NICE)
+            change = report_process.lowest_priority
+        else:
+            report_process.lowest_priority(worker.pid)
+            expected = (os.SCHED_OTHER, os.getpriority(os.PRIO_PROCESS, 0))
+            change = report_process.servers_priority
+        monkeypatch.setattr(report_process, "_tasks", listed_then_a_thread_started)
+        change(worker.pid)
+        monkeypatch.undo()
+        threads = priorities(worker.pid)
+        assert started and started[0] in threads
+        assert threads == dict.fromkeys(threads, expected), threads
+    finally:
+        worker.kill()
+        worker.wait()

@@ -155,7 +155,9 @@ async def test_slack_not_answering_stops_the_refresh_at_the_first_member_and_ret
     (line,) = lines(caplog)
     assert "names and time zones of 1000 of 1000 members not read from Slack" in line
     if isinstance(down, NoSlackAnswer):  # the line names what answered
-        assert "HTTP 200, not Slack's answer (text/html: <html>Sign in</html>)" in line
+        assert (
+            "HTTP 200 from slack.com, not Slack's answer (text/html: <html>Sign in</html>)" in line
+        )
     assert "trying again in 1 min (00:01 UTC)" in line
 
     # Tried again a minute later, not the next day; still down: twice as long, up to 15 min.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from traceback import format_exception
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
@@ -174,11 +176,14 @@ UPSTREAM = "upstream connect error or disconnect/reset before headers. reset rea
 @pytest.mark.parametrize(
     ("status", "content_type", "text", "named"),
     [
-        (503, "text/plain", UPSTREAM, "HTTP 503, not Slack's answer (text/plain: upstream"),
-        (200, "text/plain", "Service unavailable", "HTTP 200, not Slack's answer (text/plain: Se"),
-        (200, "text/html", "<html>Sign in to the network</html>", "HTTP 200, not Slack's answer"),
+        (503, "text/plain", UPSTREAM, "not Slack's answer (text/plain: upstream"),
+        (200, "text/plain", "Service unavailable", "not Slack's answer (text/plain: Se"),
+        (200, "text/html", "<html>Sign in to the network</html>", "not Slack's answer"),
         (502, "application/json", "<html>Bad Gateway</html>", "(application/json: <html>Bad"),
         (200, "application/json", '{"message": "Internal server error"}', '{"message"'),
+        # A proxy's refusal for good, its HTML page (slack_sdk reads no body of HTML).
+        (403, "text/html", "<html><h1>403 Forbidden</h1>Access denied</html>", "(text/html)"),
+        (407, "text/html", "<html>Proxy Authentication Required</html>", "(text/html)"),
     ],
 )
 async def test_an_answer_that_is_not_slacks_json_is_no_slack_answer(
@@ -200,9 +205,53 @@ async def test_an_answer_that_is_not_slacks_json_is_no_slack_answer(
     error = answered.value
     assert isinstance(error, SlackApiError)
     assert error.response.status_code == status and error.response.get("error") is None
-    assert str(error).startswith(f"HTTP {status}") and named in str(error)
-    assert "\n" not in str(error)
+    # The status, and the host that answered (the operator's clue to a proxy in between).
+    assert str(error).startswith(f"HTTP {status} from 127.0.0.1, not Slack's answer")
+    assert named in str(error) and "\n" not in str(error)
+    assert BOT_TOKEN not in str(error)
     assert str(error.response.api_url).endswith("/users.lookupByEmail")
+
+
+async def test_a_proxy_refusing_the_tunnel_to_slack_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY's proxy refuses to open the tunnel to Slack (its 407: no or wrong
+    credentials; a 403: slack.com not allowed). The error keeps its type (the callers retry it
+    as they did) and names the status and the proxy's host, but not the password in
+    HTTPS_PROXY: aiohttp's own message gave the proxy's whole URL, and the outbox's warning at
+    every retry, `handoff doctor`'s FIX line and a listener's traceback printed the password."""
+    said: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        said.append(await reader.readuntil(b"\r\n\r\n"))
+        body = b"<html>Proxy Authentication Required</html>"
+        writer.write(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Type: text/html\r\n"
+            b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: %d\r\n\r\n%s'
+            % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://handoff:pr0xy-s3cret@127.0.0.1:{port}")
+    client = slack_client(BOT_TOKEN, "https://slack.com/api/", retries=False)
+    try:
+        with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
+            await client.chat_postMessage(channel="C0ENT", text="a lead")
+    finally:
+        await client.session.close()  # type: ignore[union-attr]
+        server.close()
+        await server.wait_closed()
+    assert said and said[0].startswith(b"CONNECT slack.com:443 ")
+    error = refused.value
+    assert error.status == 407
+    logged = f"{type(error).__name__}: {error}"  # what the outbox's warning says of it
+    assert "407" in logged and f"127.0.0.1:{port}" in logged, logged
+    traceback = "".join(format_exception(error))
+    for secret in ("pr0xy-s3cret", "handoff:", BOT_TOKEN):
+        assert secret not in logged and secret not in traceback, secret
 
 
 async def test_a_private_answer_a_proxy_answered_is_one_warning_and_the_next_goes(
@@ -233,7 +282,9 @@ async def test_a_private_answer_a_proxy_answered_is_one_warning_and_the_next_goe
     assert metrics.counts["slack_errors_total"] == 1
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 1 and "open a modal" in lines[0], lines
-    assert "HTTP 200, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    assert (
+        "HTTP 200 from 127.0.0.1, not Slack's answer (text/plain: Service unavailable)" in lines[0]
+    )
     assert not any(record.exc_info for record in caplog.records)
 
 
