@@ -336,6 +336,12 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
 
 
 @cache
+def _insert_moved(dialect: str) -> Any:
+    """New lead posts; the keys of those written (one whose key is taken is left out)."""
+    return _insert_effects(dialect).returning(OutboxRow.key)
+
+
+@cache
 def _insert_effects(dialect: str) -> Any:
     """New outbox rows; one whose key is taken already is left out (the effect was written)."""
     insert_row = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -701,23 +707,33 @@ _GIVEN_UP_POSTS = (
     .where(*_MENDABLE_REFUSALS, OutboxRow.kind == Kind.POST_LEAD, LeadRow.posted_at.is_(None))
     .order_by(OutboxRow.id)
 )
+
+
 # The open leads of a segment whose posts Slack refused, for a reason a person can mend, in
 # another channel than the segment's now (sla.yaml moved the segment): they follow it there.
-_MOVED_POSTS = (
-    select(OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.channel)
-    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
-    .where(
-        OutboxRow.state == FAILED,
-        OutboxRow.kind == Kind.POST_LEAD,
-        OutboxRow.last_error.in_(MENDABLE),
-        OutboxRow.channel != bindparam("p_channel"),
-        LeadRow.segment == bindparam("p_segment"),
-        LeadRow.erased_at.is_(None),
-        LeadRow.stage.in_(("mql", "sal")),
-        LeadRow.posted_at.is_(None),
+# One query for every segment, at every start: the segments' channels now come as a CASE on the
+# lead's segment (a segment no longer in the file: NULL, never moved). It reads the given-up
+# rows through ix_outbox_due (`state`), never the whole outbox, and finds nothing when nothing
+# moved (SQLite without statistics, as Handoff leaves it, and PostgreSQL both read it so).
+def _moved_posts(channels: Mapping[str, str]) -> Any:
+    return (
+        select(
+            OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.channel, LeadRow.segment
+        )
+        .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+        .where(
+            OutboxRow.state == FAILED,
+            OutboxRow.kind == Kind.POST_LEAD,
+            OutboxRow.last_error.in_(MENDABLE),
+            OutboxRow.channel != case(dict(channels), value=LeadRow.segment),
+            LeadRow.erased_at.is_(None),
+            LeadRow.stage.in_(("mql", "sal")),
+            LeadRow.posted_at.is_(None),
+        )
+        .order_by(OutboxRow.id)
     )
-    .order_by(OutboxRow.id)
-)
+
+
 # _LEADS_HELD: a mend reads refused rows about a lead (rendered with the person), then writes
 # a copy and that payload back into the refused row. On PostgreSQL (Read Committed) an erasure
 # committed in between would find neither row, and the person would come back in both. So the
@@ -1680,23 +1696,34 @@ class OutboxStore:
         deleted) is posted in its segment's channel, once per refused post (the key a mend of
         the old channel would write: it is not posted there again either). How many leads
         go from each old channel to each new one."""
+        if not channels:
+            return {}
 
         def work(db: Connection) -> dict[tuple[str, str], int]:
-            sent: dict[tuple[str, str], int] = {}
-            for segment, channel in channels.items():
-                latest: dict[int, tuple[int, dict[str, Any], str]] = {}
-                params = {"p_channel": channel, "p_segment": segment}
-                for row_id, lead_id, payload, old in db.execute(_MOVED_POSTS, params):
-                    latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old))
-                for lead_id, (row_id, payload, old) in latest.items():
-                    cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
-                    key = f"again:{lead_id}:{row_id}"
-                    row = outbox_row(
+            latest: dict[int, tuple[int, dict[str, Any], str, str]] = {}  # lead → last refused
+            found = db.execute(_moved_posts(channels))
+            for row_id, lead_id, payload, old, segment in found:
+                latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old), str(segment))
+            if not latest:
+                return {}
+            moves: dict[str, tuple[str, str]] = {}  # the new row's key → (old, new channel)
+            rows = []
+            for lead_id, (row_id, payload, old, segment) in latest.items():
+                channel = channels[segment]
+                cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
+                key = f"again:{lead_id}:{row_id}"
+                moves[key] = (old, channel)
+                rows.append(
+                    outbox_row(
                         Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle
                     )
-                    insert_row = upsert_insert(db)(table(OutboxRow)).values(**row)
-                    if db.execute(insert_row.on_conflict_do_nothing()).rowcount == 1:
-                        sent[(old, channel)] = sent.get((old, channel), 0) + 1
+                )
+            # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000
+            # rows), in the rows' order: replicas writing the same keys at once wait for each
+            # other, key by key, and each key is written once (a taken one is left out).
+            sent: dict[tuple[str, str], int] = {}
+            for key in db.execute(_insert_moved(db.dialect.name), rows).scalars():
+                sent[moves[key]] = sent.get(moves[key], 0) + 1
             return sent
 
         return await self.db.run(work)

@@ -10,6 +10,7 @@ database."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -667,6 +668,57 @@ async def test_replicas_starting_at_once_post_each_moved_lead_once(
     posted = posts_in(stack, NEW_ENTERPRISE)
     assert sorted(posted) == ["hs-1", "hs-2", "hs-3"]
     assert all(len(messages) == 1 for messages in posted.values())
+
+
+async def test_a_few_hundred_leads_follow_their_segment_each_posted_once(
+    stack: LocalStack,
+    policy: Policy,
+    clock: TravelClock,
+    stack_database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """300 leads the archived channel refused: a start with sla.yaml as it was posts none
+    and logs nothing about them; the start with the segment moved posts each once in the new
+    channel, with its buttons, and says so in one log line."""
+    stack.sim.archive_channel(ENTERPRISE)
+    for first in range(1, 301, 50):  # posted 50 at a time, as a marketing burst would
+        answers = await asyncio.gather(
+            *(
+                stack.post_lead(lead_payload(f"hs-{index}", email=f"p{index}@northwind.example"))
+                for index in range(first, first + 50)
+            )
+        )
+        assert all(status == 201 for status, _ in answers)
+    await stack.settle()
+    assert lead_posts(stack) == {}
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+
+    for sla in (policy, moved):
+        with caplog.at_level(logging.WARNING, logger="handoff"):
+            again = await start_stack(stack_database_url, sla, clock=clock, sim=stack.sim)
+            try:
+                await again.settle()
+            finally:
+                await again.close()
+        told = [line for line in caplog.messages if "posted in" in line]
+        if sla is policy:
+            assert told == [] and posts_in(stack, NEW_ENTERPRISE) == {}
+            caplog.clear()
+
+    assert told == [
+        f"300 open leads Slack refused in {ENTERPRISE} are posted in {NEW_ENTERPRISE}, their "
+        "segment's channel in sla.yaml now"
+    ]
+    posted = posts_in(stack, NEW_ENTERPRISE)
+    assert sorted(posted) == sorted(f"hs-{index}" for index in range(1, 301))
+    assert all(len(messages) == 1 for messages in posted.values())
+    assert all("Claim" in labels(messages[0]) for messages in posted.values())
+    assert lead_posts(stack) == {}
 
 
 async def test_only_open_leads_follow_their_segment_as_they_are_now(
