@@ -59,7 +59,7 @@ from bot.slack.lead_views import (
     posted_again,
 )
 from bot.slack.pacing import Pace, Pacer
-from bot.slack.publisher import Clock, NoSlackAnswer
+from bot.slack.publisher import Clock, NoSlackAnswer, without_password
 from bot.traffic import Traffic
 from storage.outbox import (
     HOMES_REFUSED,
@@ -1056,12 +1056,13 @@ class Outbox:
         return self._dms[channel]
 
     async def _send_file(self, url: str, content: bytes) -> None:
-        """POST the bytes to an upload URL, as slack_sdk's files_upload_v2 does (no token)."""
+        """POST the bytes to an upload URL, as slack_sdk's files_upload_v2 does (no token;
+        through the client's proxy, HTTPS_PROXY's, with its TLS settings)."""
         if self.client.session is not None:
-            await _post_bytes(self.client.session, url, content)
+            await _post_bytes(self.client, self.client.session, url, content)
             return
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            await _post_bytes(session, url, content)
+            await _post_bytes(self.client, session, url, content)
 
     # --- reconciliation -----------------------------------------------------------------------
 
@@ -1258,11 +1259,19 @@ def _file_key(name: Any, title: Any, size: Any) -> str:
     return f"file:{name}\n{title}\n{size}"
 
 
-async def _post_bytes(session: aiohttp.ClientSession, url: str, content: bytes) -> None:
+async def _post_bytes(
+    client: AsyncWebClient, session: aiohttp.ClientSession, url: str, content: bytes
+) -> None:
     headers = {"Content-Type": "application/octet-stream"}
-    async with session.post(url, data=content, headers=headers) as response:
-        if response.status != 200:
-            raise UploadRefused(response.status, await response.text())
+    proxy, ssl = client.proxy or None, client.ssl if client.ssl is not None else True
+    try:
+        async with session.post(
+            url, data=content, headers=headers, proxy=proxy, ssl=ssl
+        ) as response:
+            if response.status != 200:
+                raise UploadRefused(response.status, await response.text())
+    except aiohttp.ClientHttpProxyError as error:
+        raise without_password(error) from None
 
 
 def _retry_after(headers: Any, now: datetime) -> float:

@@ -80,7 +80,7 @@ class HandoffWebClient(AsyncWebClient):
         try:
             answer = await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
         except aiohttp.ClientHttpProxyError as error:
-            raise _without_password(error) from None
+            raise without_password(error) from None
         except SlackApiError as error:
             if isinstance(error.response, AsyncSlackResponse):
                 raise
@@ -116,7 +116,7 @@ class HandoffWebClient(AsyncWebClient):
         )
 
 
-def _without_password(error: aiohttp.ClientHttpProxyError) -> aiohttp.ClientHttpProxyError:
+def without_password(error: aiohttp.ClientHttpProxyError) -> aiohttp.ClientHttpProxyError:
     """The proxy's refusal to open the tunnel to Slack (its 407, its 403), as it is but for
     the proxy's URL: aiohttp names it whole, with the user and password of HTTPS_PROXY, and
     every log line and traceback of the error would show them."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.cli.stack import LocalStack
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
@@ -205,3 +207,42 @@ async def test_an_upload_answered_by_a_proxy_not_slack_still_shares_once(
     assert row["state"] == "done" and row["attempts"] == 3
     assert "failed unexpectedly" not in caplog.text and "Traceback" not in caplog.text
     assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_a_chart_goes_through_the_proxy_slacks_calls_go_through(stack: LocalStack) -> None:
+    """Behind a proxy (HTTPS_PROXY, which slack_sdk's client follows), the chart's bytes take
+    it too, as slack_sdk's own files_upload_v2 sends them (`proxy=self.proxy`): before, the
+    upload URL was POSTed straight, which a network that lets out only its proxy refuses, and
+    every chart waited for ever."""
+    seen: list[tuple[str, str]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append((request.method, str(request.url)))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, request.url, data=await request.read(), headers=request.headers
+            ) as answer,
+        ):
+            body = await answer.read()
+            return web.Response(status=answer.status, body=body, content_type=answer.content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    stack.handoff.outbox.client.proxy = f"http://127.0.0.1:{port}"
+    try:
+        await upload(stack, "C0REVOPS")
+        await stack.settle()
+    finally:
+        await runner.cleanup()
+
+    [shared] = stack.sim.files("C0REVOPS")
+    assert shared.content == CHART
+    methods = [url.split("?")[0].rsplit("/", 1)[-1] for _, url in seen if "/api/" in url]
+    assert "files.getUploadURLExternal" in methods and "files.completeUploadExternal" in methods
+    assert any("/upload/" in url for method, url in seen if method == "POST"), seen
