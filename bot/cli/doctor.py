@@ -37,6 +37,11 @@ LOOKUPS_AT_ONCE = 4  # users.info and conversations.info calls in flight togethe
 PER_MINUTE = {"users.info": 100.0, "conversations.info": 50.0}
 LOOKUP_BURST = 10.0
 ACCOUNTS_SHOWN = 3  # named accounts a finding lists by name; the rest are counted
+# A forward proxy (HTTPS_PROXY) refusing to open the way to Slack: docs/operations.md.
+PROXY_FIX = (
+    "a 407 wants the proxy's user and password in HTTPS_PROXY (http://user:password@host:port); "
+    "a 403 means the proxy does not allow slack.com (see docs/operations.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -370,6 +375,9 @@ async def doctor(settings: Settings, out: TextIO | None = None) -> int:
     client = slack_client(settings.bot_token or "", settings.api_url)
     try:
         findings += await examine(client, policy, declared)
+    except aiohttp.ClientHttpProxyError as error:  # the proxy refused, not Slack's address
+        way = f"Slack: the proxy refused the way to {settings.api_url} ({error})"
+        findings += [fix(f"{way}: {PROXY_FIX}")]
     except (aiohttp.ClientError, TimeoutError) as error:
         reason = str(error) or type(error).__name__
         findings += [fix(f"Slack: cannot reach {settings.api_url} ({reason}): check SLACK_API_URL")]

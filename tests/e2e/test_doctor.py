@@ -336,3 +336,43 @@ def test_doctor_without_a_token_or_with_a_broken_sla_file_is_a_configuration_err
     result = run("doctor", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
     assert result.returncode == 2
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_proxy_refusing_the_way_to_slack_is_named_not_slack_api_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY's proxy refuses to open the tunnel to Slack (its 407): the doctor's one FIX
+    line says the proxy refused and what to do (credentials in HTTPS_PROXY; slack.com allowed),
+    without the password, not "check SLACK_API_URL", which was right all along."""
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+            b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://handoff:pr0xy-s3cret@127.0.0.1:{port}")
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": "https://slack.com/api/",
+            "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml"),
+        }
+    )
+    out = io.StringIO()
+    try:
+        code = await doctor(settings, out)
+    finally:
+        server.close()
+        await server.wait_closed()
+    text = out.getvalue()
+    assert code == 1
+    (line,) = [line for line in text.splitlines() if "Slack" in line and "FIX" in line]
+    assert "the proxy refused the way to https://slack.com/api/" in line, line
+    assert "407" in line and "HTTPS_PROXY" in line and "SLACK_API_URL" not in line, line
+    assert "pr0xy-s3cret" not in text
