@@ -941,7 +941,7 @@ class Outbox:
     async def _post(self, item: OutboxItem) -> None:
         lead = await self.store.get(item.lead_id) if item.lead_id is not None else None
         if item.kind == Kind.POST_LEAD and _posted_already(item, lead):
-            await self.rows.delivered(item, self.clock())  # gone, or adopted meanwhile
+            await self.rows.delivered(item, self.clock())  # gone, erased, or adopted meanwhile
             return
         key = _key(item)
         # A DM goes to the conversation conversations.open returns: its history is read by
@@ -1225,13 +1225,15 @@ def message_key(
 
 
 def _posted_already(item: OutboxItem, lead: LeadView | None) -> bool:
-    """Whether a lead's post row has nothing to post: the lead is gone or posted already; a
-    post replacing a deleted one, once the lead is erased or its message is another one."""
-    if lead is None:
+    """Whether a lead's post row has nothing to post: the lead is gone, erased or posted
+    already; a post replacing a deleted one, once its message is another one. An erasure drops
+    the posts waiting, but not one written by a transaction it could not see (a start moving
+    the lead's segment, or a mend, that read the lead before the erasure committed)."""
+    if lead is None or lead.erased_at is not None:
         return True
     replaces = item.payload.get("replaces")
     if replaces:
-        return lead.erased_at is not None or lead.message_ts != replaces
+        return lead.message_ts != replaces
     return lead.posted_at is not None
 
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.util import await_only
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
@@ -756,3 +760,46 @@ async def test_only_open_leads_follow_their_segment_as_they_are_now(
     assert sorted(posted) == ["hs-1"]
     (post,) = posted["hs-1"]
     assert "U0REP1" in post.all_text and "Claim" not in labels(post)
+
+
+async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_channel(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """The person asks to be forgotten (`handoff forget`) while a replica starts with the
+    segment moved: the erasure commits between the start's look for the refused leads (the
+    lead not erased yet) and its write of their posts. On PostgreSQL (Read Committed) the
+    erasure cannot see the post to come, so it drops nothing; the lead must still not be
+    posted in the new channel (docs/reliability.md: one erased meanwhile is not posted), not
+    even as the erased lead's card."""
+    if not stack_database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs a start's look and write with no other writer in between")
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 1)
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    moved = policy.model_copy(update={"segments": segments})
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    erased: list[object] = []
+
+    def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """Right after the start's look (its transaction open): the erasure, to its commit."""
+        if not erased and "CASE leads.segment" in statement and "FROM outbox" in statement:
+            erased.append(None)
+            notifier = stack.handoff.outbox
+            erased[0] = await_only(forget(stack.services.store, notifier, "hs-1", "t", clock()))
+
+    event.listen(Engine, "after_cursor_execute", erased_meanwhile)
+    try:
+        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+    finally:
+        event.remove(Engine, "after_cursor_execute", erased_meanwhile)
+    try:
+        await again.settle()
+        await stack.settle()
+    finally:
+        await again.close()
+
+    assert erased and erased[0]  # the erasure ran between the look and the write
+    assert stack.sim.messages(NEW_ENTERPRISE) == []
