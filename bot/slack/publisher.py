@@ -118,12 +118,18 @@ class HandoffWebClient(AsyncWebClient):
 
 def without_password(error: aiohttp.ClientHttpProxyError) -> aiohttp.ClientHttpProxyError:
     """The proxy's refusal to open the tunnel to Slack (its 407, its 403), as it is but for
-    the proxy's URL: aiohttp names it whole, with the user and password of HTTPS_PROXY, and
-    every log line and traceback of the error would show them."""
+    the proxy's URL and the CONNECT's Proxy-Authorization header: aiohttp names the URL whole,
+    with the user and password of HTTPS_PROXY, and every log line and traceback of the error
+    would show them; the header (in its repr, an error reporter's capture) is them in base64."""
     info = error.request_info
+    kept = info.headers.copy()
+    kept.popall(aiohttp.hdrs.PROXY_AUTHORIZATION, None)
     return aiohttp.ClientHttpProxyError(
         RequestInfo(
-            info.url.with_user(None), info.method, info.headers, info.real_url.with_user(None)
+            info.url.with_user(None),
+            info.method,
+            type(info.headers)(kept),
+            info.real_url.with_user(None),
         ),
         error.history,
         status=error.status,

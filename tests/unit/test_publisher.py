@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from traceback import format_exception
 from typing import Any
@@ -252,6 +253,10 @@ async def test_a_proxy_refusing_the_tunnel_to_slack_is_named_without_its_passwor
     traceback = "".join(format_exception(error))
     for secret in ("pr0xy-s3cret", "handoff:", BOT_TOKEN):
         assert secret not in logged and secret not in traceback, secret
+    # Nor as the CONNECT's Proxy-Authorization header aiohttp keeps in the error's request
+    # (its repr, an error reporter's capture): the same user and password, in base64.
+    basic = base64.b64encode(b"handoff:pr0xy-s3cret").decode()
+    assert basic not in repr(error) and basic not in repr(error.args), repr(error)
 
 
 async def test_a_private_answer_a_proxy_answered_is_one_warning_and_the_next_goes(
