@@ -46,6 +46,10 @@ LOWEST_NICE = 19  # where SCHED_IDLE is not offered or not permitted
 # worker's start, 1.5-2 s; PostgreSQL's long blocks, 3.7-7 s: docs/benchmarks.md), so that
 # only a machine busy with other work hurries it; a manager waits seconds more, not for ever.
 PATIENCE = 10.0
+# Listings of a worker's threads a priority change makes at most (`_each_thread`): one thread
+# started in the instant between a listing and its creator's change is rare; one in each of
+# five rounds is a worker starting threads without end, which must not hold the event loop.
+THREAD_ROUNDS = 5
 _hurried = 0  # jobs waiting past their patience: while any does, the worker is not lowered
 _can_restore: bool | None = None  # `_restorable()`, once asked
 
@@ -62,9 +66,14 @@ def _each_thread(pid: int, change: Callable[[int], None]) -> None:
     """`change` every thread of process `pid`, also those it starts meanwhile: a new thread
     takes its creator's priority, so one started after the listing but before its creator
     changed has the old one. Listed again after each round until no thread is new: every
-    thread then was changed, and any started later takes the new priority from its creator."""
+    thread then was changed, and any started later takes the new priority from its creator.
+    At most THREAD_ROUNDS listings: this runs on the server's event loop, and a process
+    starting threads without end (a thread each listing finds) would hold every ack."""
     changed: set[int] = set()
-    while new := [tid for tid in _tasks(pid) if tid not in changed]:
+    for _ in range(THREAD_ROUNDS):
+        new = [tid for tid in _tasks(pid) if tid not in changed]
+        if not new:
+            return
         for tid in new:
             change(tid)
         changed.update(new)

@@ -247,3 +247,32 @@ def test_a_thread_started_while_the_priority_changes_takes_the_new_one_too(
     finally:
         worker.kill()
         worker.wait()
+
+
+@pytest.mark.parametrize("direction", ["lowered", "raised"])
+def test_a_worker_starting_threads_without_end_does_not_hold_the_server(
+    monkeypatch: pytest.MonkeyPatch, direction: str
+) -> None:
+    """The priority changes on the server's event loop, every ack waiting behind it: a worker
+    that starts a thread at every listing (a report opening connection after connection) must
+    not keep it listing for ever. Its threads listed in a few rounds are changed, and the
+    change returns (one started later by a changed thread takes the new priority anyway)."""
+    listings: list[int] = []
+
+    def tasks_growing(pid: int) -> list[int]:
+        listings.append(pid)
+        assert len(listings) <= 1000, "still listing the worker's threads"
+        return [pid + n for n in range(len(listings))]  # one new thread at each listing
+
+    changed: list[int] = []
+    monkeypatch.setattr(report_process, "_tasks", tasks_growing)
+    monkeypatch.setattr(report_process.os, "setpriority", lambda _w, tid, _n: changed.append(tid))
+    monkeypatch.setattr(report_process.os, "sched_setscheduler", lambda tid, _p, _s: None)
+    change = (
+        report_process.lowest_priority
+        if direction == "lowered"
+        else report_process.servers_priority
+    )
+    change(900_000)
+    assert 2 <= len(listings) <= 10, len(listings)
+    assert sorted(changed) == [900_000 + n for n in range(len(listings))]
