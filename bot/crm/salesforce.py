@@ -158,7 +158,7 @@ class SalesforceAdapter:
         task: dict[str, Any] = {
             "Subject": task_subject(note.subject, marker),
             "Description": note.body,
-            "ActivityDate": note.at.date().isoformat(),
+            "ActivityDate": (note.day or note.at.date()).isoformat(),
             "Status": "Completed",
         }
         if note.kind == "attempt":

@@ -597,8 +597,9 @@ class CrmWorker:
             return (found, lead.crm_id) if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:
+            day = self.policies.current.day_of(at)
             note = note_of(
-                crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names
+                crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names, day
             )
             # Its first try, with no earlier request that may have reached the CRM: created in
             # one request, without first looking for our key (the lease counted this try).

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -107,6 +107,9 @@ class CrmNote:
     # True only when no earlier attempt to send this note can have reached the CRM (count an
     # attempt before sending it): the adapter then skips looking for a note with `key`.
     fresh: bool = False
+    # The team's date of `at` (sla.yaml's `timezone`): a date-only field (Salesforce's
+    # ActivityDate) is shown as written, so it is the day the rep worked it; None: `at`'s own.
+    day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -262,8 +265,10 @@ def note_of(
     at: datetime,
     labels: Mapping[str, str],
     names: Mapping[str, str],
+    day: date | None = None,
 ) -> CrmNote:
-    """The note a NOTE write tells (`labels`: code -> label; `names`: user id -> name)."""
+    """The note a NOTE write tells (`labels`: code -> label; `names`: user id -> name; `day`:
+    the team's date of `at`)."""
     rep = payload.get("rep")
     who = names.get(rep or "", rep or "someone")
     if payload.get("kind") == "attempt":
@@ -295,6 +300,7 @@ def note_of(
         rep=rep,
         rep_crm_id=crm.owners.get(rep) if rep else None,
         attempt_kind=payload.get("via"),
+        day=day,
     )
 
 

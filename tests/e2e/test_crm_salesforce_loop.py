@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -178,3 +180,21 @@ async def test_the_orgs_daily_api_limit_used_up_is_told_once_and_waited_out(
     lead = org.lead(lead_id)
     assert (lead["OwnerId"], lead["Status"]) == (maya, "Closed - Not Converted")
     assert len(org.tasks(lead_id)) == 1
+
+
+async def test_a_tasks_date_is_the_day_the_team_worked_it(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    """A Task's `ActivityDate` is a calendar date Salesforce shows as written ("The timestamp
+    is irrelevant. Don't alter the time zone to accommodate time zone differences", its Task
+    reference): Maya's Monday-morning rejection in Sydney is Monday's Task, not Sunday's, the
+    date in UTC then."""
+    clock.now = clock() - timedelta(hours=2)  # Monday 09:00 in Sydney, Sunday 22:00 in UTC
+    monday = clock().astimezone(ZoneInfo("Australia/Sydney")).date()
+    assert clock().astimezone(UTC).date() < monday
+    org.add_user("maya@example.com", "Maya Chen")
+    lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    async with stack_for(sqlite_url, clock, org) as stack:
+        await worked(stack, clock, lead_id)
+    (task,) = org.tasks(lead_id)
+    assert task["ActivityDate"] == monday.isoformat()
