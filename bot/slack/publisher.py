@@ -58,8 +58,8 @@ class NoSlackAnswer(SlackApiError):
         page = f"{kind.split(';')[0]}: {said}" if said else kind.split(";")[0]
         if not response.status_code:  # the answer could not be read: its status is not known
             page = said
-        # The host that answered in Slack's place: the operator's clue to a proxy in between
-        # (its name only: no user or password from SLACK_API_URL).
+        # The host asked, for which something else answered: the operator's clue to a proxy in
+        # between (its name only: no user or password from SLACK_API_URL).
         host = urlsplit(str(response.api_url or "")).hostname or "?"
         status = response.status_code or "?"
         self.said = f"HTTP {status} from {host}, not Slack's answer ({page})"
