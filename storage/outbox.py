@@ -336,8 +336,8 @@ def write_effects(db: Connection, effects: Sequence[Effect], now: datetime) -> N
 
 
 @cache
-def _insert_moved(dialect: str) -> Any:
-    """New lead posts; the keys of those written (one whose key is taken is left out)."""
+def _insert_keyed(dialect: str) -> Any:
+    """New outbox rows; the keys of those written (one whose key is taken is left out)."""
     return _insert_effects(dialect).returning(OutboxRow.key)
 
 
@@ -820,6 +820,14 @@ _REFUSED_UPDATES = (
 )
 
 
+# A refused row sent again records which group's alert tells it, and as what (`TOLD_IN`, …).
+_MARK_TOLD = (
+    update(table(OutboxRow))
+    .where(OutboxRow.id == bindparam("p_id"))
+    .values(payload=bindparam("p_payload"))
+)
+
+
 @dataclass(frozen=True)
 class _Copy:
     """A row sending again one Slack refused (`order`: the refused row's id, or a lead's first
@@ -962,12 +970,18 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         copies.append(
             _Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: Kind.RETIRE})
         )
+    copies.sort(key=lambda copy: copy.order)
+    # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000 rows), in
+    # that order: their ids follow it, and replicas writing the same keys at once wait for
+    # each other, key by key, and each key is written once (a taken one is left out).
+    rows = [copy.row for copy in copies]
+    written = set(db.execute(_insert_keyed(db.dialect.name), rows).scalars()) if rows else set()
     again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
     groups: dict[str, int | None] = {}  # what Slack said → its latest group there
     told_groups = set(closed)
-    for copy in sorted(copies, key=lambda copy: copy.order):
-        insert_row = upsert_insert(db)(table(OutboxRow)).values(**copy.row)
-        if db.execute(insert_row.on_conflict_do_nothing()).rowcount != 1:
+    marks: list[dict[str, Any]] = []  # the refused rows sent again: which alert tells them
+    for copy in copies:
+        if copy.row["key"] not in written:
             continue  # sent again already
         if copy.told is None:
             again[copy.error] = again.get(copy.error, 0) + 1
@@ -978,10 +992,10 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if group_id is None:  # refused before groups existed: it comes back untold
             continue
         marked = {**copy.refused_payload, **copy.told, TOLD_IN: group_id}
-        db.execute(
-            update(table(OutboxRow)).where(OutboxRow.id == copy.order).values(payload=marked)
-        )
+        marks.append({"p_id": copy.order, "p_payload": marked})
         told_groups.add(group_id)
+    if marks:
+        db.execute(_MARK_TOLD, marks)
     refreshed = db.execute(_REFUSED_UPDATES, {"p_channel": channel}).scalars().all()
     write_effects(db, [Refresh(lead_id) for lead_id in refreshed if lead_id is not None], now)
     for error, count in again.items():
@@ -1722,7 +1736,7 @@ class OutboxStore:
             # rows), in the rows' order: replicas writing the same keys at once wait for each
             # other, key by key, and each key is written once (a taken one is left out).
             sent: dict[tuple[str, str], int] = {}
-            for key in db.execute(_insert_moved(db.dialect.name), rows).scalars():
+            for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars():
                 sent[moves[key]] = sent.get(moves[key], 0) + 1
             return sent
 
