@@ -206,6 +206,14 @@ def test_manager_refusals_say_who_may(team: Policy, action: Action, words: str) 
     assert "<@" not in message  # nobody is pinged by a refusal
 
 
+def test_a_rep_refused_the_teams_routing_is_pointed_at_their_own_share(team: Policy) -> None:
+    """`/handoff routing` is the managers'; a rep asking is told where their own share is."""
+    assert refusal(Action.ROUTING, POOL_REP, team) == (
+        "Sorry, only the sales managers can see the team's routing. Your own share of the "
+        "round robin is on your Handoff App Home."
+    )
+
+
 @pytest.mark.parametrize("action", list(Action), ids=str)
 def test_every_action_has_a_plain_refusal(team: Policy, action: Action) -> None:
     for lead in (LEAD, None):

@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain.away import (
     AwayAsk,
+    is_away,
     parse_away,
     parse_back,
     parse_until,
@@ -30,6 +31,7 @@ def sydney_9am(day: int) -> datetime:
     ("word", "back"),
     [
         ("2026-11-25", sydney_9am(26)),  # through Wed: back Thu when work starts
+        ("2026-11-23", sydney_9am(24)),  # today's date: through today, as `today` is
         ("tomorrow", sydney_9am(25)),
         ("today", sydney_9am(24)),
         ("mon", sydney_9am(24)),  # today is Monday: through today
@@ -40,6 +42,7 @@ def sydney_9am(day: int) -> datetime:
         ("4h", NOW + timedelta(hours=4)),
         ("2w", NOW + timedelta(weeks=2)),
         ("1bd", NOW + timedelta(days=1)),  # 11:00 Monday + a working day: 11:00 Tuesday
+        ("366d", NOW + timedelta(days=366)),  # "at most a year": the longest there is
     ],
 )
 def test_until_reads_days_weekdays_and_durations(policy: Policy, word: str, back: datetime) -> None:
@@ -60,6 +63,8 @@ def test_until_reads_days_weekdays_and_durations(policy: Policy, word: str, back
         ("99999999bd", "more than a year ahead"),  # past the business calendar's reach
         ("-1d", "-1d is in the past"),
         ("-0d", "-0d is in the past"),
+        ("0d", "0d is no time at all: away for how long?"),
+        ("0h 0m", "0h 0m is no time at all"),
         # A dash before what is no duration is not time back from now: it cannot be read.
         ("-", "I can't read '-' as until when"),
         ("-x", "I can't read '-x' as until when"),
@@ -106,6 +111,14 @@ def test_a_rep_named_after_the_date_is_refused_with_the_order_that_works(
     assert parse_away("@tom fri @ana covers", NOW, policy.calendar).note == "@ana covers"
 
 
+def test_the_refusal_of_a_rep_named_late_quotes_a_long_note_short(policy: Policy) -> None:
+    """The order that works is quoted back, clipped: a long note is not repeated in full."""
+    with pytest.raises(Refusal) as refused:
+        parse_away("fri @tom " + "offsite " * 100, NOW, policy.calendar)
+    assert str(refused.value).startswith("Did you mean `/handoff away @tom fri offsite")
+    assert len(str(refused.value)) < 200
+
+
 @pytest.mark.parametrize(("text", "who"), [("", None), ("   ", None), ("@tom", "@tom")])
 def test_away_without_an_until_lasts_until_back(policy: Policy, text: str, who: str) -> None:
     """SPEC: `/handoff away` takes no argument: alone, it is away until `/handoff back`."""
@@ -135,6 +148,14 @@ def test_statuses_the_sla_lists_mean_away(emoji: str, text: str, away: bool) -> 
     assert status_counts(emoji, text, [":palm_tree:", "Out of office"]) is away
 
 
+def test_an_entry_is_read_as_written_loosely() -> None:
+    """`Out  of office` (two spaces) in the file matches the status; `OOO:` is text, not an
+    emoji, as it does not start with a colon."""
+    entries = ["Out  of office", "OOO:"]
+    assert status_counts("", "Out of office until Mon", entries)
+    assert status_counts(":spiral_calendar_pad:", "OOO: back Monday", entries)
+
+
 def test_nothing_listed_means_no_status_is_away() -> None:
     assert not status_counts(":palm_tree:", "Out of office", [])
 
@@ -144,6 +165,14 @@ def test_a_status_counts_until_it_expires() -> None:
     later = NOW + timedelta(days=2)
     assert status_until(int(later.timestamp()), NOW) == later
     assert status_until(int((NOW - timedelta(hours=1)).timestamp()), NOW) == NOW  # expired
+
+
+def test_time_away_ends_at_its_until() -> None:
+    """The end is exclusive, as the stored time away's is: back at `until`, not a moment later."""
+    until = NOW + timedelta(days=2)
+    assert is_away(until, until - timedelta(seconds=1))
+    assert not is_away(until, until)
+    assert is_away(None, NOW + timedelta(days=400))  # until `/handoff back`
 
 
 def test_away_statuses_in_the_sla_file_are_checked(policy: Policy) -> None:

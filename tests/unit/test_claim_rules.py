@@ -108,6 +108,24 @@ def test_a_claimed_closed_or_unsuggested_lead_is_held_for_nobody(assigned: Polic
         assert claim.held_from(free, PEER, assigned, MONDAY_11) is None
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"owner": OWNER}, {"stage": Stage.REJECT}, {"owner": OWNER, "stage": Stage.SQL}],
+    ids=["claimed", "closed", "both"],
+)
+def test_a_claimed_or_closed_lead_never_opens_to_the_pool(
+    assigned: Policy, fields: dict[str, Any]
+) -> None:
+    """Its window's end passes with nothing said: the post has no claim line, and the sweep
+    neither redraws it nor wakes for the window (a claimed or closed lead is nobody's to claim)."""
+    opens = MONDAY_11 + timedelta(minutes=15)
+    gone = lead(opens, **fields)
+    for now in (MONDAY_11, opens, opens + timedelta(minutes=5)):
+        assert claim.opened(gone, now) is None
+        assert claim.window_end(gone, now, set()) == (False, None)
+        assert claim_line(gone, assigned, now) == ""
+
+
 # --- the sweep ----------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from bot.domain.info import (
 )
 from bot.domain.intake import parse_lead
 from bot.domain.lead import LeadView, Stage, check_work, comes_back_at, earlier_cycle_post
-from bot.domain.policy import Policy, parse_policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.refusal import Reason, Refusal
 from bot.domain.routing import OWN_SCORE
 from bot.services.sweep import decide
@@ -105,6 +105,9 @@ def test_new_engagement_is_what_the_lead_has_not_had_by_type_title_url_and_time(
     assert new_engagement([WEBINAR], [WEBINAR, DEMO, DEMO]) == [DEMO]  # each once, in order
     later = {**WEBINAR, "at": "2026-12-01T00:00:00Z"}  # the same webinar, another time
     assert new_engagement([WEBINAR], [later]) == [later]
+    other = {**WEBINAR, "title": "Forecasting that holds"}  # another webinar
+    recording = {**WEBINAR, "url": "https://northwind.example/recording"}
+    assert new_engagement([WEBINAR], [other, recording]) == [other, recording]
 
 
 def test_a_duplicate_with_nothing_new_is_a_duplicate(policy: Policy) -> None:
@@ -178,8 +181,9 @@ def test_rescoring_without_anything_new_keeps_a_nurtured_lead(policy: Policy) ->
 
 def test_a_new_cycle_takes_the_new_score_segment_tier_and_clocks(policy: Policy) -> None:
     rescored = rescore(nurtured(), policy, [DEMO])
-    cycle = new_cycle(nurtured(), policy, MONDAY_1PM, "U0REP2", rescored)
+    cycle = new_cycle(nurtured(attempts=2), policy, MONDAY_1PM, "U0REP2", rescored)
     fresh = cycle.lead
+    assert fresh.attempts == 0  # the new post counts its own attempts: 0/6, not 2/6
     assert (fresh.stage, fresh.cycle, fresh.score, fresh.tier) == (Stage.MQL, 2, 85, "hot")
     assert (fresh.segment, fresh.channel, fresh.suggested_owner) == (
         "enterprise",
@@ -192,6 +196,28 @@ def test_a_new_cycle_takes_the_new_score_segment_tier_and_clocks(policy: Policy)
     assert fresh.claim_due_at == datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
     assert cycle.values["stage"] == "mql" and cycle.values["engagement"] == [WEBINAR, DEMO]
     assert cycle.previous["cycle"] == 1 and cycle.previous["stage"] == "nurture"
+    # The reports count it as an MQL now, and its timeline says the score it came back with.
+    assert cycle.values["mql"] is True
+    assert (cycle.previous["score"], cycle.previous["new_score"]) == (55, 85)
+
+
+def test_a_lead_routed_home_to_another_segment_takes_its_channel_and_claim_window(
+    policy: Policy,
+) -> None:
+    """A recycled enterprise lead the routing rules send to mid market (a named account's
+    owner, say): its new cycle is posted there, held for the suggested rep for mid market's
+    window (15 business minutes from 13:00), not run by enterprise's open claim."""
+    data = snapshot(policy)
+    for segment in data["segments"]:
+        if segment["name"] == "mid_market":
+            segment |= {"claim": "assigned", "claim_window": "15 business minutes"}
+    windowed = parse_policy(data)
+    home = windowed.segment("mid_market")
+    assert home is not None
+    recycled = nurtured(stage=Stage.RECYCLE, score=88, disposition_code="no_response")
+    fresh = new_cycle(recycled, windowed, MONDAY_1PM, "U0REP3", home=home).lead
+    assert (fresh.segment, fresh.channel) == ("mid_market", home.channel)
+    assert fresh.claim_opens_at == MONDAY_1PM + timedelta(minutes=15)
 
 
 # --- request more info --------------------------------------------------------------------------

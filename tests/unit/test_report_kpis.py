@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.durations import Duration
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.refusal import Refusal
 from bot.domain.report import (
     Counts,
@@ -309,6 +309,48 @@ def test_leads_inside_their_claim_window_are_said_apart(report: Report) -> None:
     waiting = replace(report, conversion=replace(report.conversion, waiting=4))
     assert "14 MQLs posted → 8 SAL (4 in their claim window) → 4 SQL" in funnel_counts(waiting)
     assert "8 SAL (MQL → SAL 80%; 4 in their claim window)" in conversion(waiting)
+
+
+def test_the_funnel_counts_the_leads_still_inside_their_claim_window(policy: Policy) -> None:
+    """The event leads were posted but are still held for their suggested rep: acceptance is
+    judged over the 12 that could be claimed, and the report says 2 are waiting."""
+    held = replace(FACTS.counts[ENT_EVENT], accept_due=0)
+    facts = replace(FACTS, counts={**FACTS.counts, ENT_EVENT: held})
+    built = build_report(WEEK, facts, BEFORE, policy, AS_OF)
+    assert built.conversion == Funnel(14, 14, 8, 4, waiting=2)
+    assert built.conversion.mql_to_sal == pytest.approx(8 / 12)
+    assert "14 MQLs posted → 8 SAL (2 in their claim window) → 4 SQL" in funnel_counts(built)
+
+
+def test_rejections_whose_reason_says_nothing_of_a_problem_are_untagged(policy: Policy) -> None:
+    """A reject disposition with no `problem` (here `duplicate`): its rejections, with a reason
+    or without, add up under "untagged" (the export's `rejections_by_problem` key), apart from
+    the tagged ones."""
+    data = snapshot(policy)
+    data["dispositions"].append(
+        {"code": "duplicate", "label": "Duplicate", "outcome": "reject", "reasons": ["In CRM"]}
+    )
+    facts = replace(
+        FACTS,
+        dispositions={**FACTS.dispositions, ("duplicate", "In CRM"): 2, ("duplicate", None): 1},
+    )
+    built = build_report(WEEK, facts, BEFORE, parse_policy(data), AS_OF)
+    assert built.problems == {"definition": 2, "data": 1, "routing": 1, "untagged": 3}
+    text = " ".join(str(block) for block in sla_report(built, policy).blocks)
+    assert "(untagged 3 · MQL definition 2 · " in text
+
+
+def test_progressing_is_said_with_its_own_code_and_label(policy: Policy) -> None:
+    """A file that codes "contacted – progressing" its own way: the mix shows its label, still
+    open, under its code."""
+    data = snapshot(policy)
+    for item in data["dispositions"]:
+        if item["outcome"] == "progressing":
+            item |= {"code": "contacted", "label": "Contacted"}
+    progressing = {**FACTS.counts[ENT_WEB].__dict__, "progressing": 2}
+    facts = replace(FACTS, counts={**FACTS.counts, ENT_WEB: Counts(**progressing)})
+    built = build_report(WEEK, facts, BEFORE, parse_policy(data), AS_OF)
+    assert ("contacted", "Contacted (still open)", 2) in built.dispositions
 
 
 def test_periods(policy: Policy) -> None:

@@ -391,6 +391,51 @@ def test_weights_interleave() -> None:
     assert run(PoolRules(("A", "B", "C"), {}), 4) == ["A", "B", "C", "A"]
 
 
+def test_uneven_weights_repeat_the_same_pattern() -> None:
+    """1:5 is B B A B B B every 6 leads, the same each time: the deadlines tie at the end of
+    each round (within rounding), and a tie goes to the rep listed first."""
+    assert "".join(run(PoolRules(("A", "B"), {"B": 5}), 36)) == "BBABBB" * 6
+
+
+def test_a_tie_in_what_is_owed_goes_to_the_rep_listed_first() -> None:
+    """B away for the first lead, C for the second: A and B are then owed a third of a lead
+    each (summed differently, so not to the last bit) and nobody half a lead: A, listed first."""
+    rules = PoolRules(("A", "B", "C"), {"A": 2})
+    loads: dict[str, RepLoad] = {}
+    picks, clock = [], 0.0
+    for away in ("B", "C"):
+        turn = take_turn(rules, loads, frozenset({away}), clock)
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    assert picks == ["A", "A"]
+
+
+def test_a_rep_owed_half_a_lead_to_the_last_bit_is_in_the_running() -> None:
+    """1:3, A away for the first lead: at the third A is owed half a lead (two quarters, a
+    hair under 0.5 in floating point) and ties B's deadline; A is listed first and takes it."""
+    rules = PoolRules(("A", "B"), {"B": 3})
+    loads: dict[str, RepLoad] = {}
+    picks, clock = [], 0.0
+    for away in ({"A"}, set(), set()):
+        turn = take_turn(rules, loads, frozenset(away), clock)
+        picks.append(turn.rep)
+        loads, clock = turn.loads, turn.clock
+    assert picks == ["B", "B", "A"]
+
+
+def test_reps_back_from_the_same_time_away_catch_up_in_the_order_listed() -> None:
+    """With catch-up, B and C away for 3 leads (A had them): back, they take turns, B first,
+    until each has had 3 of the 9."""
+    rules = PoolRules(("A", "B", "C"), {}, catch_up=True)
+    loads: dict[str, RepLoad] = {}
+    clock = 0.0
+    for _ in range(3):
+        turn = take_turn(rules, loads, frozenset({"B", "C"}), clock)
+        assert turn.rep == "A"
+        loads, clock = turn.loads, turn.clock
+    assert next_picks(rules, loads, count=6, clock=clock) == ["B", "C", "B", "C", "B", "C"]
+
+
 def test_caps_and_away_skip_a_rep_and_nobody_left_says_why() -> None:
     rules = PoolRules(("A", "B"), {}, cap_open=2, cap_per_day=3)
     loads = {"A": RepLoad(open=2)}
