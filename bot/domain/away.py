@@ -199,16 +199,20 @@ def back_after(day: date, calendar: BusinessCalendar) -> datetime:
 
 def status_counts(emoji: str | None, text: str | None, away_statuses: Sequence[str]) -> bool:
     """Whether a Slack status means away under the SLA's `away_statuses`: an entry written as
-    an emoji (`:palm_tree:`) matches the status emoji exactly; any other entry matches when the
-    status text contains it, ignoring case ("Out of office" matches "Out of office until Mon")."""
+    an emoji (`:palm_tree:`) matches the status emoji exactly, in any skin tone; any other
+    entry matches when the status text contains it, ignoring case ("Out of office" matches
+    "Out of office until Mon")."""
     emoji = (emoji or "").strip().lower()
+    # Slack writes an emoji in a skin tone as the emoji then the tone, `:raised_hand::skin-tone-3:`
+    # (without the tone, the default): the emoji listed is that emoji in any tone.
+    toneless = emoji.partition("::skin-tone-")[0] + ":" if "::skin-tone-" in emoji else emoji
     words = " ".join((text or "").lower().split())
     for entry in away_statuses:
         wanted = entry.strip().lower()
         if not wanted:
             continue
         if wanted.startswith(":") and wanted.endswith(":") and len(wanted) > 2:
-            if emoji == wanted:
+            if wanted in (emoji, toneless):
                 return True
         elif " ".join(wanted.split()) in words:
             return True

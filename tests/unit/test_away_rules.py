@@ -148,6 +148,17 @@ def test_statuses_the_sla_lists_mean_away(emoji: str, text: str, away: bool) -> 
     assert status_counts(emoji, text, [":palm_tree:", "Out of office"]) is away
 
 
+def test_a_status_emoji_in_a_skin_tone_is_the_emoji_listed() -> None:
+    """Slack writes an emoji in a skin tone as the emoji then its tone
+    (`:raised_hand::skin-tone-3:`; without the tone it is the default one): a rep whose status
+    is the listed emoji in their skin tone is away; the tone listed is held to that tone."""
+    entries = [":raised_hand:", ":man-surfing::skin-tone-2:"]
+    assert status_counts(":raised_hand::skin-tone-3:", "", entries)
+    assert status_counts(":man-surfing::skin-tone-2:", "", entries)
+    assert not status_counts(":man-surfing::skin-tone-4:", "", entries)
+    assert not status_counts(":raised_hands::skin-tone-3:", "", entries)
+
+
 def test_an_entry_is_read_as_written_loosely() -> None:
     """`Out  of office` (two spaces) in the file matches the status; `OOO:` is text, not an
     emoji, as it does not start with a colon."""
