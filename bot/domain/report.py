@@ -1345,7 +1345,10 @@ def build_report(
         code = progressing[0].code if progressing else "progressing"
         labels[code] = f"{labels.get(code, 'Progressing')} (still open)"
         mix[code] = mix.get(code, 0) + total.progressing
-    dispositions = sorted(((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: -x[2])
+    # Most first; equal counts by name, as reasons are, whatever order the database grouped in.
+    dispositions = sorted(
+        ((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: (-x[2], x[1])
+    )
     escalations = sorted(
         ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])
     )

@@ -275,6 +275,18 @@ def test_slices_by_segment_source_and_rep(report: Report) -> None:
     )
 
 
+def test_equal_counts_in_the_disposition_mix_read_in_one_order(policy: Policy) -> None:
+    """However the database returned the groups (PostgreSQL hashes them or sorts them by its
+    plan), dispositions with the same count are listed by name, as rejection reasons are."""
+    mix = {("qualified", None): 75, ("bad_timing", None): 75, ("not_a_fit", "Not ICP"): 211}
+    listed = []
+    for order in (list(mix), list(reversed(mix))):
+        facts = Facts({}, {key: mix[key] for key in order}, {}, [])
+        listed.append(build_report(WEEK, facts, Facts({}, {}, {}, []), policy, AS_OF).dispositions)
+    assert listed[0] == listed[1]
+    assert [label for _, label, _ in listed[0]] == ["Not a fit", "Bad timing", "Qualified"]
+
+
 def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
     nothing = Facts({}, {}, {}, [])
     report = build_report(WEEK, nothing, nothing, policy, AS_OF)
