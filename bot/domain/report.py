@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
@@ -1052,10 +1052,18 @@ def _shares(counts: Counts, policy: Policy, previous: Counts | None) -> list[Kpi
     return kpis
 
 
-def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[Kpi]:
-    """The duration KPIs: `None` as the fraction means the mean. Less is better."""
+def _timing(
+    now: _Durations,
+    before: _Durations | None,
+    policy: Policy,
+    keys: Collection[str] | None = None,
+) -> list[Kpi]:
+    """The duration KPIs (`keys`: only those, as a slice shows speed to lead alone): `None`
+    as the fraction means the mean. Less is better."""
     targets, margin = policy.targets, policy.report.yellow_margin
-    response = _mix_target(now.response_tiers, targets.response_time, policy)
+    response = None  # the mean response time's target reads every lead's tier: only if shown
+    if keys is None or "response_mean" in keys:
+        response = _mix_target(now.response_tiers, targets.response_time, policy)
     # All leads together have one speed target only when every tier has the same one.
     by_tier = set(speed_targets(policy).values())
     speed = by_tier.pop() if len(by_tier) == 1 else None
@@ -1075,6 +1083,8 @@ def _timing(now: _Durations, before: _Durations | None, policy: Policy) -> list[
 
     kpis = []
     for key, label, name, fraction, target in rows:
+        if keys is not None and key not in keys:
+            continue
         earlier = None if before is None else measure(before, name, fraction)
         value = measure(now, name, fraction)
         kpis.append(
@@ -1264,7 +1274,7 @@ def _slices(
             Kpi("sql", "SQLs", "count", float(now.sql), previous=float(before.sql)),
             Kpi("opportunities", "Opportunities", "count", float(now.opportunities)),
             *_shares(now, policy, before),
-            *(k for k in _timing(times, earlier, policy) if k.key == "speed_median"),
+            *_timing(times, earlier, policy, ("speed_median",)),
             *_revenue(now, before, policy, None, True),
         ]
         slices.append(Slice(name, now.received, kpis))
@@ -1335,7 +1345,10 @@ def build_report(
         code = progressing[0].code if progressing else "progressing"
         labels[code] = f"{labels.get(code, 'Progressing')} (still open)"
         mix[code] = mix.get(code, 0) + total.progressing
-    dispositions = sorted(((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: -x[2])
+    # Most first; equal counts by name, as reasons are, whatever order the database grouped in.
+    dispositions = sorted(
+        ((c, labels.get(c, c), n) for c, n in mix.items()), key=lambda x: (-x[2], x[1])
+    )
     escalations = sorted(
         ((lad, act, n) for (lad, act), n in facts.escalations.items()), key=lambda x: (x[0], x[1])
     )

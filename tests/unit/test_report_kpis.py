@@ -264,6 +264,27 @@ def test_slices_by_segment_source_and_rep(report: Report) -> None:
     enterprise = {k.key: k for k in report.by_segment[0].kpis}
     assert enterprise["first_touch"].value == 7 / 10
     assert enterprise["speed_median"].value == 75  # of 30, 75 and 1,620 so far: nearest rank
+    # Of the durations a slice shows speed to lead's median alone, with the team's target.
+    for slices in (report.by_segment, report.by_source, report.by_rep):
+        for piece in slices:
+            assert [k.key for k in piece.kpis if k.unit == "minutes"] == ["speed_median"]
+    team = next(k for k in report.headline if k.key == "speed_median")
+    assert (enterprise["speed_median"].label, enterprise["speed_median"].target) == (
+        team.label,
+        team.target,
+    )
+
+
+def test_equal_counts_in_the_disposition_mix_read_in_one_order(policy: Policy) -> None:
+    """However the database returned the groups (PostgreSQL hashes them or sorts them by its
+    plan), dispositions with the same count are listed by name, as rejection reasons are."""
+    mix = {("qualified", None): 75, ("bad_timing", None): 75, ("not_a_fit", "Not ICP"): 211}
+    listed = []
+    for order in (list(mix), list(reversed(mix))):
+        facts = Facts({}, {key: mix[key] for key in order}, {}, [])
+        listed.append(build_report(WEEK, facts, Facts({}, {}, {}, []), policy, AS_OF).dispositions)
+    assert listed[0] == listed[1]
+    assert [label for _, label, _ in listed[0]] == ["Not a fit", "Bad timing", "Qualified"]
 
 
 def test_an_empty_week_is_zeros_not_errors(policy: Policy) -> None:
