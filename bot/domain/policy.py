@@ -1330,7 +1330,9 @@ class Policy(_Model):
         for entry in value:
             if not entry.strip():
                 raise ValueError("an away status is an emoji like :palm_tree: or some text")
-            if entry.strip().startswith(":") and not re.fullmatch(r":[\w+\-']+:", entry.strip()):
+            # An emoji, or one in a skin tone as Slack writes it (`:raised_hand::skin-tone-3:`).
+            emoji = r":[\w+\-']+:(?::skin-tone-[2-6]:)?"
+            if entry.strip().startswith(":") and not re.fullmatch(emoji, entry.strip()):
                 raise ValueError(f"{entry!r} is not an emoji: write it like :palm_tree:")
         return [entry.strip() for entry in value]
 

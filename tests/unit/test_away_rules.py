@@ -203,3 +203,19 @@ def test_setting_someone_else_back_is_a_managers_action() -> None:
     theirs = {**mine, "text": "back <@U0REP2|tom>"}
     assert parse(mine).action is None
     assert parse(theirs).action is not None and parse(theirs).action.value == "away_for_others"
+
+
+def test_an_emoji_in_a_skin_tone_is_an_entry_the_sla_file_takes(policy: Policy) -> None:
+    """docs/sla-file.md: an entry with a tone (`:man-surfing::skin-tone-2:`, as Slack writes a
+    status emoji in a tone) matches that tone only; `handoff check` takes it, not "is not an
+    emoji". A tone that is no tone (`::skin-tone-7:`, `:a::b:`) is still refused."""
+    content = snapshot(policy)
+    entries = [":man-surfing::skin-tone-2:", " :raised_hand::skin-tone-6: "]
+    parsed = parse_policy(content | {"away_statuses": entries}).away_statuses
+    assert parsed == [":man-surfing::skin-tone-2:", ":raised_hand::skin-tone-6:"]
+    assert status_counts(":man-surfing::skin-tone-2:", "", parsed)
+    assert not status_counts(":man-surfing::skin-tone-3:", "", parsed)
+    for wrong in (":raised_hand::skin-tone-7:", ":raised_hand::palm_tree:", "::skin-tone-2:"):
+        with pytest.raises(PolicyError) as error:
+            parse_policy(content | {"away_statuses": [wrong]})
+        assert "not an emoji" in "\n".join(error.value.problems), wrong
