@@ -694,6 +694,46 @@ def test_the_working_clock_grows_both_ways_and_keeps_its_readings(policy: Policy
     assert clock.first < date(2026, 9, 2) and clock.last > date(2026, 12, 19)
 
 
+def test_the_working_clocks_readings_are_its_windows_worked_seconds(policy: Policy) -> None:
+    """Each reading is the working seconds before its window plus those of the window so far,
+    at most the window's (as first written, with `min`), to the bit: a clock grown back and
+    forth over 2026 (its AEST/AEDT changes, NSW holidays, the closed 24 and 31 Dec) is read at
+    random instants, at each window's opening and closing and a millisecond either side."""
+    import random
+    from bisect import bisect_right
+
+    from bot.domain.report import WorkingClock
+
+    clock = WorkingClock(policy.calendar, date(2026, 6, 1), date(2026, 6, 2))
+    rng = random.Random(5)
+    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    instants = [round(start + rng.random() * 366 * 86400, 3) for _ in range(3000)]
+    for instant in instants:  # grows the clock to the whole year, in a random order
+        clock.at(instant)
+    edges = [edge + shift for edge in clock.opens + clock.closes for shift in (-0.001, 0, 0.001)]
+    for instant in instants + edges:
+        index = bisect_right(clock.opens, instant) - 1
+        if index < 0:
+            continue
+        opens, closes = clock.opens[index], clock.closes[index]
+        expected = clock.before[index] + min(instant - opens, closes - opens)
+        assert clock.at(instant) == expected, instant
+
+
+def test_equal_groups_of_different_rows_measure_as_one(policy: Policy) -> None:
+    """Rows read apart carry equal but distinct groups: their durations go to one group (the
+    measuring looks a group up by its id first, then by its value)."""
+    from bot.domain.report import _measure, response_clock
+
+    rows = [
+        Times.of(Group("enterprise", "web", "U1"), sydney(27, 9), sydney(27, 9), None, hour)
+        for hour in (sydney(27, 10), sydney(27, 11))
+    ]
+    measured = _measure(rows, response_clock(policy, rows), AS_OF.timestamp())
+    assert list(measured) == [Group("enterprise", "web", "U1")]
+    assert measured[Group("enterprise", "web", "U1")].speed == [60, 120]
+
+
 def test_the_working_clock_reads_before_the_first_window_it_grew_to(policy: Policy) -> None:
     """Grown back to a Monday after a day off, an instant before that Monday's opening reads
     as the working time before it, not 0: Mon 7 Sep 2026 08:00 to 10:00 in Sydney is 60
