@@ -99,8 +99,7 @@ class TimedDatabase(Database):
                 self.run_seconds += time.perf_counter() - started
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        if self._readers is None:
-            return await super().read(work)  # through `run`, timed there
+        # SQLite's reader connections in threads, PostgreSQL's reader loop: neither is `run`.
         started = time.perf_counter()
         try:
             return await super().read(work)
