@@ -606,6 +606,16 @@ async def test_the_mended_alert_says_the_digest_and_its_charts_came_back(
 NEW_ENTERPRISE = "C0ENTNEW"
 
 
+def enterprise_moved(stack: LocalStack, policy: Policy) -> Policy:
+    """sla.yaml with the enterprise segment moved to a new channel (which Slack now has)."""
+    segments = [
+        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    return policy.model_copy(update={"segments": segments})
+
+
 async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_new_channel(
     stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
 ) -> None:
@@ -618,12 +628,7 @@ async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_
     await send(stack, 1, 2)
     assert lead_posts(stack) == {}
 
-    segments = [
-        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
-        for s in policy.segments
-    ]
-    moved = policy.model_copy(update={"segments": segments})
-    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    moved = enterprise_moved(stack, policy)
     for _ in range(2):  # started twice (or two replicas): nothing twice
         again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
         try:
@@ -653,12 +658,7 @@ async def test_replicas_starting_at_once_post_each_moved_lead_once(
         pytest.skip("replicas share PostgreSQL; one process owns a SQLite file")
     stack.sim.archive_channel(ENTERPRISE)
     await send(stack, 1, 3)
-    segments = [
-        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
-        for s in policy.segments
-    ]
-    moved = policy.model_copy(update={"segments": segments})
-    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    moved = enterprise_moved(stack, policy)
     replicas = await asyncio.gather(
         *(start_stack(stack_database_url, moved, clock=clock, sim=stack.sim) for _ in range(3))
     )
@@ -695,12 +695,7 @@ async def test_a_few_hundred_leads_follow_their_segment_each_posted_once(
         assert all(status == 201 for status, _ in answers)
     await stack.settle()
     assert lead_posts(stack) == {}
-    segments = [
-        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
-        for s in policy.segments
-    ]
-    moved = policy.model_copy(update={"segments": segments})
-    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    moved = enterprise_moved(stack, policy)
 
     for sla in (policy, moved):
         with caplog.at_level(logging.WARNING, logger="handoff"):
@@ -744,12 +739,7 @@ async def test_only_open_leads_follow_their_segment_as_they_are_now(
     await forget(stack.services.store, stack.handoff.outbox, "p3@northwind.example", "t", clock())
     await stack.settle()
 
-    segments = [
-        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
-        for s in policy.segments
-    ]
-    moved = policy.model_copy(update={"segments": segments})
-    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    moved = enterprise_moved(stack, policy)
     again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
     try:
         await again.settle()
@@ -775,12 +765,7 @@ async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_cha
         pytest.skip("SQLite runs a start's look and write with no other writer in between")
     stack.sim.archive_channel(ENTERPRISE)
     await send(stack, 1, 1)
-    segments = [
-        s.model_copy(update={"channel": NEW_ENTERPRISE}) if s.name == "enterprise" else s
-        for s in policy.segments
-    ]
-    moved = policy.model_copy(update={"segments": segments})
-    stack.sim.add_channel(NEW_ENTERPRISE, "sales-enterprise-new")
+    moved = enterprise_moved(stack, policy)
     erased: list[object] = []
 
     def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

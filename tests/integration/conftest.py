@@ -3,9 +3,13 @@ PostgreSQL, from tests/conftest.py), with a notifier that only counts its wake-u
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 from bot.domain.policy import Policy
 from bot.services.leads import Services
@@ -35,3 +39,19 @@ async def services_on(store: Store, policy: Policy, recorded_at: datetime = MOND
 @pytest.fixture
 async def services(store: Store, policy: Policy) -> Services:
     return await services_on(store, policy)
+
+
+@contextmanager
+def statements(*words: str) -> Iterator[list[str]]:
+    """The SQL statements any engine sends inside the block that contain each of `words`."""
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if all(word in statement for word in words):
+            sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # any engine: SQLite's is a sync one
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)

@@ -7,36 +7,21 @@ once (the key a mend of the old channel writes too: unarchived later, none comes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from bot.domain.policy import Policy
 from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxStore
+from tests.integration.conftest import statements
 from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, refused_posts
 
 OLD, NEW = "C0ENT", "C0ENTNEW"
 
 
-@contextmanager
-def outbox_statements() -> Iterator[list[str]]:
+def outbox_statements() -> Any:
     """The statements about the outbox any engine sends inside the block."""
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "outbox" in statement:
-            sent.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", seen)  # any engine: SQLite's is a sync one
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    return statements("outbox")
 
 
 async def archived(services: Services, rows: OutboxStore, count: int) -> list[int]:

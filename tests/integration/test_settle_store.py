@@ -5,37 +5,21 @@ once (the claim's words stay when the lead is closed later)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from bot.services.leads import Services
 from storage.outbox import OutboxStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY
+from tests.integration.conftest import MONDAY, statements
 from tests.integration.test_reassign_snooze import OWNER, PEER, sweeper
 
 ALERTED = MONDAY + timedelta(minutes=61)  # 12:01 in Sydney: both claims are overdue
 
 
-@contextmanager
-def alert_queries() -> Iterator[list[str]]:
+def alert_queries() -> Any:
     """The statements any engine sends inside the block that look for alerts to settle."""
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "FROM outbox" in statement and "LIKE" in statement:
-            sent.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", seen)  # any engine: SQLite's is a sync one
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    return statements("FROM outbox", "LIKE")
 
 
 async def posted(services: Services, external_id: str) -> int:
