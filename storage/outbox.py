@@ -899,6 +899,16 @@ def _copy_of(
     return outbox_row(kind, channel, now, lead_id=lead_id, key=again, payload=shown)
 
 
+def _post_again(
+    lead_id: int, row_id: int, payload: Mapping[str, Any], channel: str, now: datetime
+) -> dict[str, Any]:
+    """A lead's post Slack refused (row `row_id`), posted again in `channel`, for the same
+    cycle; keyed by that row, so it is written once whichever mend or start writes it."""
+    cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
+    key = f"again:{lead_id}:{row_id}"
+    return outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
+
+
 def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bool = False) -> int:
     """`channel` takes messages again (`told`: Slack said it was unarchived; else a message just
     got through, `shared`: a file): its open groups close, and, if any was open, Slack told or a
@@ -934,9 +944,7 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     # week's review before the rejections after it, a lead's post before marketing hears of it).
     copies: list[_Copy] = []
     for lead_id, (row_id, payload, error) in latest.items():
-        cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
-        key = f"again:{lead_id}:{row_id}"
-        row = outbox_row(Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle)
+        row = _post_again(lead_id, row_id, payload, channel, now)
         copies.append(_Copy(first[lead_id], row, error))
     # Marketing's feedback it could not post there: each refused message once.
     given_up = db.execute(_GIVEN_UP_FEEDBACK, {"p_channel": channel})
@@ -1723,15 +1731,9 @@ class OutboxStore:
             moves: dict[str, tuple[str, str]] = {}  # the new row's key → (old, new channel)
             rows = []
             for lead_id, (row_id, payload, old, segment) in latest.items():
-                channel = channels[segment]
-                cycle = {"cycle": payload["cycle"]} if payload.get("cycle") is not None else {}
-                key = f"again:{lead_id}:{row_id}"
-                moves[key] = (old, channel)
-                rows.append(
-                    outbox_row(
-                        Kind.POST_LEAD, channel, now, lead_id=lead_id, key=key, payload=cycle
-                    )
-                )
+                row = _post_again(lead_id, row_id, payload, channels[segment], now)
+                moves[row["key"]] = (old, channels[segment])
+                rows.append(row)
             # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000
             # rows), in the rows' order: replicas writing the same keys at once wait for each
             # other, key by key, and each key is written once (a taken one is left out).
