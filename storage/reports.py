@@ -499,9 +499,8 @@ def _standard_met(lead: Any, as_of: Any, standard: AttemptStandard) -> Any:
 
 # The stage times of the period's MQLs, as seconds since the epoch: tens of thousands of rows
 # convert several times faster from floats than through the datetime type (SQLite stores text).
-# A cycle's start stands for its arrival and its MQL creation both.
+# A cycle's start stands for its arrival and its MQL creation both (read once).
 _STAGE_TIMES = (
-    "started_at",
     "started_at",
     "posted_at",
     "claimed_at",
@@ -554,35 +553,43 @@ def _no_pause() -> None:
 
 def _stage_times(
     rows: Iterable[Any],
-    groups: dict[tuple[Any, ...], Group],
+    groups: dict[tuple[Any, ...], Group | None],
     moved: dict[tuple[int, int], str | None],
+    keeps: Callable[[Group], bool],
 ) -> Iterator[Times]:
-    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`);
-    a cycle in `moved` goes to the rep who answers for its first touch (speed to lead)."""
+    """Each stage-time row as `Times`, its group shared with the rows of the same (`groups`:
+    None for a group the filter does not keep, whose rows are left out); a cycle in `moved`
+    goes to the rep who answers for its first touch (speed to lead)."""
     for row in rows:
-        (
-            seg,
-            src,
-            owner,
-            campaign,
-            received,
-            created,
-            posted,
-            claimed,
-            touched,
-            due,
-            closed,
-            tier,
-            lead_id,
-            cycle,
-        ) = row
-        if moved and (lead_id, cycle) in moved:
-            owner = moved[(lead_id, cycle)]
+        seg, src, owner, campaign, received, posted, claimed, touched, due, closed = row[:10]
+        if moved and (row[11], row[12]) in moved:
+            owner = moved[(row[11], row[12])]
         key = (seg, src, owner, campaign)
-        found = groups.get(key)
-        if found is None:
-            found = groups[key] = Group(seg, src or "(none)", owner, campaign or "(none)")
-        yield Times(found, received, posted, claimed, touched, due, created, tier, closed)
+        found = groups.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = Group(seg, src or "(none)", owner, campaign or "(none)")
+            found = groups[key] = found if keeps(found) else None
+        if found is not None:
+            yield Times(found, received, posted, claimed, touched, due, received, row[10], closed)
+
+
+_UNSEEN = Group("", "", None, "")  # a group `_stage_times` has not met yet
+
+
+def _slices(db: Connection, query: Any) -> Iterator[Sequence[Any]]:
+    """The rows of `query` in slices of `SLICE`. SQLite's come straight from its cursor, as
+    plain tuples (the stage times need no conversion: numbers and text), a third cheaper on a
+    quarter's 223,000 rows than through SQLAlchemy's rows; PostgreSQL's stream from a
+    server-side cursor."""
+    if db.dialect.name != "sqlite":
+        yield from db.execute(query.execution_options(yield_per=SLICE)).partitions(SLICE)
+        return
+    result = db.execute(query)
+    try:
+        while rows := result.cursor.fetchmany(SLICE):
+            yield rows
+    finally:
+        result.close()
 
 
 class ReportStore:
@@ -669,7 +676,7 @@ class ReportStore:
             return Facts(counts, mix, fired, [])
 
         def stage_times(db: Connection, charges: Charges) -> list[Times]:
-            groups: dict[tuple[Any, ...], Group] = {}
+            groups: dict[tuple[Any, ...], Group | None] = {}
             times: list[Times] = []
             # Speed to lead goes with the first touch.
             moved = {
@@ -679,11 +686,9 @@ class ReportStore:
             }
             for kind in everyone:  # a rep's: theirs by first touch (`keeps`), not by owner
                 pause()
-                # Streamed (PostgreSQL: a cursor fetching SLICE rows at a time), so that
-                # turning them into Python is sliced too.
-                streamed = _times_query(db, kind).execution_options(yield_per=SLICE)
-                for rows in db.execute(streamed).partitions(SLICE):
-                    times += (t for t in _stage_times(rows, groups, moved) if where.keeps(t.group))
+                # Streamed, so that turning them into Python is sliced too.
+                for rows in _slices(db, _times_query(db, kind)):
+                    times += _stage_times(rows, groups, moved, where.keeps)
                     pause()
             return times
 

@@ -65,7 +65,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from bot.domain.businesstime import BusinessCalendar
@@ -475,10 +475,10 @@ def rep_of(group: Group) -> str:
 Seconds = float  # an instant as seconds since the Unix epoch (UTC), to the millisecond
 
 
-@dataclass(frozen=True, slots=True)
-class Times:
+class Times(NamedTuple):
     """One MQL's stage times in the period (for durations, velocity and the daily compliance),
-    as epoch seconds: a quarter holds hundreds of thousands of them (docs/benchmarks.md)."""
+    as epoch seconds: a quarter holds hundreds of thousands of them (docs/benchmarks.md), so a
+    named tuple (immutable, and built three times faster than a frozen dataclass)."""
 
     group: Group
     received_at: Seconds
