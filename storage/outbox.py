@@ -16,9 +16,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -32,6 +34,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -732,6 +735,18 @@ def _moved_posts(channels: Mapping[str, str]) -> Any:
         )
         .order_by(OutboxRow.id)
     )
+
+
+# Which of the leads bound as `p_lead_ids` (one array) are erased: on PostgreSQL (Read Committed)
+# an erasure may commit between a start's look (`_moved_posts`) and its write of their posts, and
+# cannot see the posts to come, so it drops none; the delivery worker posts nothing for them.
+# Read after the write, it finds every erasure that will not see the posts: the posts' foreign
+# keys lock their leads (FOR KEY SHARE) until the commit, and an erasure rewrites the lead's
+# external id (FOR UPDATE), so one not committed yet waits, then drops the posts.
+_ERASED_AMONG = select(LeadRow.id).where(
+    LeadRow.id == any_(bindparam("p_lead_ids", type_=ARRAY(BigInteger))),
+    LeadRow.erased_at.is_not(None),
+)
 
 
 # _LEADS_HELD: a mend reads refused rows about a lead (rendered with the person), then writes
@@ -1717,7 +1732,8 @@ class OutboxStore:
         segment whose post Slack refused in another channel (archived, the app out of it,
         deleted) is posted in its segment's channel, once per refused post (the key a mend of
         the old channel would write: it is not posted there again either). How many leads
-        go from each old channel to each new one."""
+        go from each old channel to each new one (not one erased as its post is written: the
+        delivery worker posts nothing for it)."""
         if not channels:
             return {}
 
@@ -1728,18 +1744,26 @@ class OutboxStore:
                 latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old), str(segment))
             if not latest:
                 return {}
-            moves: dict[str, tuple[str, str]] = {}  # the new row's key → (old, new channel)
+            moves: dict[str, tuple[int, str, str]] = {}  # the new row's key → (lead, old, new)
             rows = []
             for lead_id, (row_id, payload, old, segment) in latest.items():
                 row = _post_again(lead_id, row_id, payload, channels[segment], now)
-                moves[row["key"]] = (old, channels[segment])
+                moves[row["key"]] = (lead_id, old, channels[segment])
                 rows.append(row)
             # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000
             # rows), in the rows' order: replicas writing the same keys at once wait for each
             # other, key by key, and each key is written once (a taken one is left out).
+            written = [
+                moves[key] for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars()
+            ]
+            erased: set[int] = set()  # SQLite: one writer, none between the look and the write
+            if written and db.dialect.name == "postgresql":
+                lead_ids = [lead_id for lead_id, _, _ in written]
+                erased = set(db.execute(_ERASED_AMONG, {"p_lead_ids": lead_ids}).scalars())
             sent: dict[tuple[str, str], int] = {}
-            for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars():
-                sent[moves[key]] = sent.get(moves[key], 0) + 1
+            for lead_id, old, new in written:
+                if lead_id not in erased:  # an erased lead's post is never posted: not counted
+                    sent[(old, new)] = sent.get((old, new), 0) + 1
             return sent
 
         return await self.db.run(work)
