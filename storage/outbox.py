@@ -9,16 +9,18 @@ rows, lease one, record its outcome.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -32,6 +34,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -734,6 +737,18 @@ def _moved_posts(channels: Mapping[str, str]) -> Any:
     )
 
 
+# Which of the leads bound as `p_lead_ids` (one array) are erased: on PostgreSQL (Read Committed)
+# an erasure may commit between a start's look (`_moved_posts`) and its write of their posts, and
+# cannot see the posts to come, so it drops none; the delivery worker posts nothing for them.
+# Read after the write, it finds every erasure that will not see the posts: the posts' foreign
+# keys lock their leads (FOR KEY SHARE) until the commit, and an erasure rewrites the lead's
+# external id (FOR UPDATE), so one not committed yet waits, then drops the posts.
+_ERASED_AMONG = select(LeadRow.id).where(
+    LeadRow.id == any_(bindparam("p_lead_ids", type_=ARRAY(BigInteger))),
+    LeadRow.erased_at.is_not(None),
+)
+
+
 # _LEADS_HELD: a mend reads refused rows about a lead (rendered with the person), then writes
 # a copy and that payload back into the refused row. On PostgreSQL (Read Committed) an erasure
 # committed in between would find neither row, and the person would come back in both. So the
@@ -856,26 +871,55 @@ def _report_of(
 ) -> ReportPart | None:
     """Which report a message or chart (an outbox row keyed `key`) is part of: as
     bot/services/digest.py marked it in its payload; None if it is no report's."""
-    what, period = payload.get(REPORT), payload.get(PERIOD)
-    if what is not None and period is not None:
-        return ReportPart(str(what), str(period))
-    if kind not in (Kind.MESSAGE, Kind.UPLOAD):
-        return None
-    # Unmarked: a row written before the digest marked its messages (or a copy of one), told
-    # by its run's key (`<run>:<period>:<n>`, or a copy's `<that>:again:<row>`).
-    run, period, index = [*str(key or "").partition(":again:")[0].split(":"), "", ""][:3]
-    if run not in LATE_REPORTS or not period:
-        return None
-    what = MONTHLY_DIGEST if run == "monthly_digest" else WEEKLY_DIGEST
-    if what == WEEKLY_DIGEST and kind == Kind.MESSAGE:
+    return _reports_of(db, [(kind, key, payload)])[0]
+
+
+def _reports_of(
+    db: Connection, parts: Sequence[tuple[str, str | None, Mapping[str, Any]]]
+) -> list[ReportPart | None]:
+    """`_report_of` of each (kind, key, payload), in order: at most one query for them all,
+    however many were written before the digest marked its messages."""
+    found: list[ReportPart | None] = []
+    weekly: dict[int, tuple[str, str]] = {}  # an unmarked weekly message: place → period, index
+    for kind, key, payload in parts:
+        what, period = payload.get(REPORT), payload.get(PERIOD)
+        if what is not None and period is not None:
+            found.append(ReportPart(str(what), str(period)))
+            continue
+        # Unmarked: a row written before the digest marked its messages (or a copy of one),
+        # told by its run's key (`<run>:<period>:<n>`, or a copy's `<that>:again:<row>`).
+        run, period, index = [*str(key or "").partition(":again:")[0].split(":"), "", ""][:3]
+        if kind not in (Kind.MESSAGE, Kind.UPLOAD) or run not in LATE_REPORTS or not period:
+            found.append(None)
+            continue
+        what = MONTHLY_DIGEST if run == "monthly_digest" else WEEKLY_DIGEST
+        if what == WEEKLY_DIGEST and kind == Kind.MESSAGE:
+            weekly[len(found)] = (period, index)
+        found.append(ReportPart(what, period))
+    if weekly:
         # The old rule, kept only as the fallback for those rows: a weekly run's last message
         # is marketing's rejection review (the digest wrote it after the report and charts).
-        keys = db.execute(
-            select(OutboxRow.key).where(OutboxRow.key.like(f"{run}:{period}:%"))
-        ).scalars()
-        last = max((int(k.split(":")[2]) for k in keys if k and ":again:" not in k), default=0)
-        what = REJECTION_REVIEW if index.isdigit() and int(index) == last else what
-    return ReportPart(what, period)
+        last = _last_weekly_messages(db, {period for period, _ in weekly.values()})
+        for place, (period, index) in weekly.items():
+            if index.isdigit() and int(index) == last.get(period, 0):
+                found[place] = ReportPart(REJECTION_REVIEW, period)
+    return found
+
+
+def _last_weekly_messages(db: Connection, periods: Collection[str]) -> dict[str, int]:
+    """The number of each weekly run's last message (`weekly_digest:<period>:<n>`, not a copy
+    sent again), by period; one query for all the `periods`."""
+    keys = db.execute(
+        select(OutboxRow.key).where(
+            or_(*(OutboxRow.key.like(f"weekly_digest:{period}:%") for period in sorted(periods)))
+        )
+    ).scalars()
+    last: dict[str, int] = {}
+    for key in keys:
+        if key and ":again:" not in key:
+            _, period, index = key.split(":")[:3]
+            last[period] = max(last.get(period, 0), int(index))
+    return last
 
 
 def _copy_of(
@@ -957,16 +1001,31 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), {TOLD_AS: what}))
     # The reports it could not post there: each refused row once, as it was rendered for its
     # week or month (its payload), keyed by the run's key and the refused row.
-    for row_id, kind, key, payload, error in db.execute(_GIVEN_UP_REPORTS, {"p_channel": channel}):
-        if kind == Kind.UPLOAD and error == "not_in_channel" and not shared:
-            continue  # a file shared there says the app is in the channel, a post does not
-        row = _copy_of(str(kind), channel, now, str(key), int(row_id), payload)
-        base = str(key).partition(":again:")[0]
-        what_is = {TOLD_AS: str(kind)}  # a chart: counted as one
-        report = None if kind == Kind.UPLOAD else _report_of(db, str(kind), base, row["payload"])
+    reports = [
+        (int(row_id), str(kind), str(key), payload, str(error))
+        for row_id, kind, key, payload, error in db.execute(
+            _GIVEN_UP_REPORTS, {"p_channel": channel}
+        )
+        # a file shared there says the app is in the channel, a post does not
+        if not (kind == Kind.UPLOAD and error == "not_in_channel" and not shared)
+    ]
+    resent = [
+        _copy_of(kind, channel, now, key, row_id, payload)
+        for row_id, kind, key, payload, _ in reports
+    ]
+    # Which report each message is: one read for them all (a chart is counted as one).
+    messages = [
+        (kind, key.partition(":again:")[0], row["payload"])
+        for (_, kind, key, _, _), row in zip(reports, resent, strict=True)
+        if kind != Kind.UPLOAD
+    ]
+    reported = iter(_reports_of(db, messages))
+    for (row_id, kind, _, payload, error), row in zip(reports, resent, strict=True):
+        report = None if kind == Kind.UPLOAD else next(reported)
+        what_is = {TOLD_AS: kind}
         if report is not None:  # a report's message: told by what it is and its period
             what_is = {TOLD_AS: report.what, TOLD_OF: report.period}
-        copies.append(_Copy(int(row_id), row, str(error), dict(payload or {}), what_is))
+        copies.append(_Copy(row_id, row, error, dict(payload or {}), what_is))
     # The earlier cycles' posts it could not retire there: each refused row once, as it was
     # rendered when the lead came back, keyed by the comeback's key and the refused row.
     for row_id, lead_id, key, payload, error in db.execute(
@@ -1717,7 +1776,8 @@ class OutboxStore:
         segment whose post Slack refused in another channel (archived, the app out of it,
         deleted) is posted in its segment's channel, once per refused post (the key a mend of
         the old channel would write: it is not posted there again either). How many leads
-        go from each old channel to each new one."""
+        go from each old channel to each new one (not one erased as its post is written: the
+        delivery worker posts nothing for it)."""
         if not channels:
             return {}
 
@@ -1728,18 +1788,26 @@ class OutboxStore:
                 latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old), str(segment))
             if not latest:
                 return {}
-            moves: dict[str, tuple[str, str]] = {}  # the new row's key → (old, new channel)
+            moves: dict[str, tuple[int, str, str]] = {}  # the new row's key → (lead, old, new)
             rows = []
             for lead_id, (row_id, payload, old, segment) in latest.items():
                 row = _post_again(lead_id, row_id, payload, channels[segment], now)
-                moves[row["key"]] = (old, channels[segment])
+                moves[row["key"]] = (lead_id, old, channels[segment])
                 rows.append(row)
             # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000
             # rows), in the rows' order: replicas writing the same keys at once wait for each
             # other, key by key, and each key is written once (a taken one is left out).
+            written = [
+                moves[key] for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars()
+            ]
+            erased: set[int] = set()  # SQLite: one writer, none between the look and the write
+            if written and db.dialect.name == "postgresql":
+                lead_ids = [lead_id for lead_id, _, _ in written]
+                erased = set(db.execute(_ERASED_AMONG, {"p_lead_ids": lead_ids}).scalars())
             sent: dict[tuple[str, str], int] = {}
-            for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars():
-                sent[moves[key]] = sent.get(moves[key], 0) + 1
+            for lead_id, old, new in written:
+                if lead_id not in erased:  # an erased lead's post is never posted: not counted
+                    sent[(old, new)] = sent.get((old, new), 0) + 1
             return sent
 
         return await self.db.run(work)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.domain.policy import Policy
 from bot.services.policies import load_policy
@@ -17,6 +19,20 @@ from tests.databases import PG_ENV, migrated_store, postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["PG_ENV", "migrated_store", "postgres_database"]  # imported from here by tests
+
+
+@asynccontextmanager
+async def local_server(app: web.Application, port: int = 0) -> AsyncIterator[str]:
+    """`app` served on 127.0.0.1 at `port` (0: any free one) until the block ends, without an
+    access log; yields its base URL, `http://127.0.0.1:<port>`. A stand-in for what a test
+    talks to: a proxy, a page, a receiver of webhooks, a bot."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -721,11 +721,16 @@ async def test_a_few_hundred_leads_follow_their_segment_each_posted_once(
 
 
 async def test_only_open_leads_follow_their_segment_as_they_are_now(
-    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+    stack: LocalStack,
+    policy: Policy,
+    clock: TravelClock,
+    stack_database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Between the refusal and the start with the segment moved, one lead was claimed (from
     App Home or `/lead`), one closed, one erased: the claimed one is posted in the new channel
-    as it is (its owner shown), the closed and the erased ones are not posted."""
+    as it is (its owner shown), the closed and the erased ones are not posted, and the start's
+    log line counts the one posted."""
     stack.sim.archive_channel(ENTERPRISE)
     await send(stack, 1, 3)
     ids = {}
@@ -740,7 +745,8 @@ async def test_only_open_leads_follow_their_segment_as_they_are_now(
     await stack.settle()
 
     moved = enterprise_moved(stack, policy)
-    again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+    with caplog.at_level(logging.WARNING, logger="handoff"):
+        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
     try:
         await again.settle()
     finally:
@@ -750,21 +756,29 @@ async def test_only_open_leads_follow_their_segment_as_they_are_now(
     assert sorted(posted) == ["hs-1"]
     (post,) = posted["hs-1"]
     assert "U0REP1" in post.all_text and "Claim" not in labels(post)
+    assert [line for line in caplog.messages if "posted in" in line] == [
+        f"1 open lead Slack refused in {ENTERPRISE} is posted in {NEW_ENTERPRISE}, their "
+        "segment's channel in sla.yaml now"
+    ]
 
 
 async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_channel(
-    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+    stack: LocalStack,
+    policy: Policy,
+    clock: TravelClock,
+    stack_database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The person asks to be forgotten (`handoff forget`) while a replica starts with the
     segment moved: the erasure commits between the start's look for the refused leads (the
     lead not erased yet) and its write of their posts. On PostgreSQL (Read Committed) the
     erasure cannot see the post to come, so it drops nothing; the lead must still not be
     posted in the new channel (docs/reliability.md: one erased meanwhile is not posted), not
-    even as the erased lead's card."""
+    even as the erased lead's card, nor counted in the start's log line as posted there."""
     if not stack_database_url.startswith("postgresql"):
         pytest.skip("SQLite runs a start's look and write with no other writer in between")
     stack.sim.archive_channel(ENTERPRISE)
-    await send(stack, 1, 1)
+    await send(stack, 1, 2)
     moved = enterprise_moved(stack, policy)
     erased: list[object] = []
 
@@ -777,7 +791,8 @@ async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_cha
 
     event.listen(Engine, "after_cursor_execute", erased_meanwhile)
     try:
-        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+        with caplog.at_level(logging.WARNING, logger="handoff"):
+            again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
     finally:
         event.remove(Engine, "after_cursor_execute", erased_meanwhile)
     try:
@@ -787,4 +802,9 @@ async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_cha
         await again.close()
 
     assert erased and erased[0]  # the erasure ran between the look and the write
-    assert stack.sim.messages(NEW_ENTERPRISE) == []
+    assert sorted(posts_in(stack, NEW_ENTERPRISE)) == ["hs-2"]
+    assert len(stack.sim.messages(NEW_ENTERPRISE)) == 1  # nothing of the erased lead
+    assert [line for line in caplog.messages if "posted in" in line] == [
+        f"1 open lead Slack refused in {ENTERPRISE} is posted in {NEW_ENTERPRISE}, their "
+        "segment's channel in sla.yaml now"
+    ]

@@ -23,6 +23,7 @@ from bot.crm.port import CrmDailyLimit, CrmMissing, CrmRefused, CrmRetry
 from bot.crmfake.hubspot import HubSpotFake, SpecViolation
 from bot.domain.crm import CrmNote, CrmRecord
 from bot.domain.policy import Crm
+from tests.conftest import local_server
 
 AT = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 EMAILS = {"U0REP1": "Rita@Example.com", "U0REP2": "sam@example.com"}
@@ -772,25 +773,28 @@ async def test_an_answer_outside_the_spec_fails_loudly() -> None:
         await hub.stop()
 
 
-async def _receiver(received: list[tuple[str, dict[str, str], bytes]]) -> web.AppRunner:
+Received = list[tuple[str, dict[str, str], bytes]]  # each request: its URL, headers and body
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[tuple[str, Received]]:
+    """A receiver of HubSpot's webhooks: its URL, and what it received (answered 204)."""
+    received: Received = []
+
     async def take(request: web.Request) -> web.Response:
         received.append((str(request.url), dict(request.headers), await request.read()))
         return web.Response(status=204)
 
     app = web.Application()
     app.router.add_post("/hooks/hubspot", take)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
+    async with local_server(app) as base:
+        yield f"{base}/hooks/hubspot", received
 
 
 async def test_webhooks_are_signed_v1_and_v3_and_our_writes_come_back_as_integration(
-    fake: HubSpotFake, clock: Clock
+    fake: HubSpotFake, clock: Clock, hooks: tuple[str, Received]
 ) -> None:
-    received: list[tuple[str, dict[str, str], bytes]] = []
-    runner = await _receiver(received)
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot"
+    url, received = hooks
     contact = fake.add_contact("jane@acme.test")
     fake.subscribe(url, properties=["hubspot_owner_id", "hs_lead_status"])
 
@@ -815,7 +819,6 @@ async def test_webhooks_are_signed_v1_and_v3_and_our_writes_come_back_as_integra
     signed = b"POST" + wf_url.encode() + wf_body + stamp.encode()
     expected = base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
     assert wf_headers["X-HubSpot-Signature-v3"] == expected
-    await runner.cleanup()
 
 
 class Counted:
@@ -882,29 +885,27 @@ async def test_an_answer_trickling_in_past_the_timeout_is_given_up_as_unknown(
 
 
 async def test_webhooks_come_in_batches_of_at_most_100_events(
-    fake: HubSpotFake, clock: Clock
+    fake: HubSpotFake, clock: Clock, hooks: tuple[str, Received]
 ) -> None:
     """HubSpot sends a subscription's events in requests of up to 100 events each."""
-    received: list[tuple[str, dict[str, str], bytes]] = []
-    runner = await _receiver(received)
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot"
+    url, received = hooks
     contact = fake.add_contact("jane@acme.test")
     fake.subscribe(url, properties=["phone"])
     for number in range(150):
         fake.change_contact(contact, phone=str(number))
     assert await fake.flush_webhooks() == [204, 204]
     assert [len(json.loads(body)) for _, _, body in received] == [100, 50]
-    await runner.cleanup()
 
 
-async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotFake) -> None:
+async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(
+    fake: HubSpotFake, hooks: tuple[str, Received]
+) -> None:
     """`POST /crm/v3/objects/contacts/merge` (contacts.json, `PublicMergeInput`): the primary
     stays with its values, the other's fill its empty ones, the other is gone (a read of its id
     answers the primary); a request the spec refuses is a 400, an unknown contact a 404;
     subscribers hear HubSpot's documented `contact.merge` event."""
-    received: list[tuple[str, dict[str, str], bytes]] = []
-    runner = await _receiver(received)
-    fake.subscribe(f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/hubspot")
+    hook_url, received = hooks
+    fake.subscribe(hook_url)
     old = fake.add_contact("jane@old.test", firstname="Jane", phone="+61 2 5550 1234")
     kept = fake.add_contact("jane@acme.test", firstname="J.", lastname="Doe")
     url = f"{fake.base_url}/crm/v3/objects/contacts/merge"
@@ -951,7 +952,6 @@ async def test_the_fake_merges_two_contacts_as_hubspots_spec_says(fake: HubSpotF
     )
     assert merged["changeSource"] == "INTEGRATION" and isinstance(merged["eventId"], int)
     assert merged["numberOfPropertiesMoved"] == 1  # the phone
-    await runner.cleanup()
 
 
 async def test_the_wait_a_migration_asked_for_is_named_as_the_migrations_not_a_429(
@@ -996,15 +996,10 @@ async def test_a_contact_read_answered_200_with_no_contact_is_a_retry(
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    adapter = HubSpotAdapter(Crm(kind="hubspot"), "token", f"http://127.0.0.1:{port}", clock=clock)
-    try:
-        with pytest.raises(CrmRetry, match=r"no contact|could not be read"):
-            await adapter.contact_lead("451")
-    finally:
-        await adapter.aclose()
-        await runner.cleanup()
+    async with local_server(app) as base:
+        adapter = HubSpotAdapter(Crm(kind="hubspot"), "token", base, clock=clock)
+        try:
+            with pytest.raises(CrmRetry, match=r"no contact|could not be read"):
+                await adapter.contact_lead("451")
+        finally:
+            await adapter.aclose()

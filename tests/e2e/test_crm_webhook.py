@@ -27,7 +27,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage.crm import CrmOutboxStore
-from tests.conftest import lead_payload
+from tests.conftest import lead_payload, local_server
 
 SECRET = "whsec_" + base64.b64encode(b"handoff-test-webhook-secret-32b!").decode()
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -48,7 +48,7 @@ class Receiver:
     reply: str = "no thanks"  # the body of an answer other than 200
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (id, body)
     forged: int = 0  # requests whose signature did not verify
-    runner: web.AppRunner | None = None
+    serving: contextlib.AsyncExitStack | None = None  # while it is up
 
     @property
     def url(self) -> str:
@@ -66,17 +66,18 @@ class Receiver:
         self.received.append((request.headers["webhook-id"], event))
         return web.Response(status=204)
 
-    async def up(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks/handoff", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
+    async def up(self, app: web.Application | None = None) -> None:
+        """Serve on its port: the receiver, or `app` (routes of a test's own around it)."""
+        if app is None:
+            app = web.Application()
+            app.router.add_post("/hooks/handoff", self.handle)
+        self.serving = contextlib.AsyncExitStack()
+        await self.serving.enter_async_context(local_server(app, self.port))
 
     async def down(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        if self.serving is not None:
+            await self.serving.aclose()
+            self.serving = None
 
     def events(self, external_id: str) -> list[str]:
         return [
@@ -527,9 +528,7 @@ async def test_a_receiver_that_moved_is_not_taken_for_one_that_took_the_event(
     app.router.add_post("/hooks/handoff", receiver.handle)
     app.router.add_get("/hooks/handoff", page)
     app.router.add_post("/old-hooks", redirect)
-    receiver.runner = web.AppRunner(app)
-    await receiver.runner.setup()
-    await web.TCPSite(receiver.runner, "127.0.0.1", receiver.port, reuse_address=True).start()
+    await receiver.up(app)
     local = await start_stack(
         sqlite_url,
         with_webhook(policy, events=["claimed"]),

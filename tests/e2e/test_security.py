@@ -34,7 +34,7 @@ from bot.domain.policy import Policy
 from bot.settings import Settings
 from bot.simulator.driver import DriverResponse, SlackDriver
 from handlers import http_routes
-from tests.conftest import lead_payload
+from tests.conftest import lead_payload, local_server
 
 ENTERPRISE = "C0ENT"
 FEEDBACK = "C0MKTFEED"
@@ -477,13 +477,8 @@ async def signed_intake_server(stack: LocalStack, clock: TravelClock) -> AsyncIt
             intake_signing_secret=INTAKE_SIGNING_SECRET,
         )
     )
-    runner = web.AppRunner(application, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with local_server(application) as base:
+        yield base
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.simulator import SlackDriver, SlackSimulator, render_blocks_text
+from tests.conftest import local_server
 
 SECRET = "sim-signing-secret"
 CHANNEL = "C0LEADS"
@@ -523,13 +524,11 @@ async def bolt(sim: SlackSimulator) -> AsyncIterator[BoltHarness]:
 
     web_app = web.Application()
     web_app.router.add_post("/slack/events", handle)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-    async with SlackDriver(url, SECRET, sim) as driver:
+    async with (
+        local_server(web_app) as base,
+        SlackDriver(f"{base}/slack/events", SECRET, sim) as driver,
+    ):
         yield BoltHarness(app, driver, seen)
-    await runner.cleanup()
 
 
 async def test_slash_command_reaches_bolt_with_slack_fields(
@@ -624,15 +623,11 @@ async def bot_answering(
     """A bare bot whose every Slack request `handler` answers, and a driver sending to it."""
     web_app = web.Application()
     web_app.router.add_post("/slack/events", handler)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-        async with SlackDriver(url, SECRET, sim) as driver:
-            yield driver
-    finally:
-        await runner.cleanup()
+    async with (
+        local_server(web_app) as base,
+        SlackDriver(f"{base}/slack/events", SECRET, sim) as driver,
+    ):
+        yield driver
 
 
 async def test_driver_signs_like_slack_and_marks_retries(sim: SlackSimulator) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.cli.stack import LocalStack
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.outbox import Kind, OutboxStore, enqueue_upload
+from tests.conftest import local_server
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 CHART = speed_to_lead_png([5, 20, 45, 70, 95, 130, 200], 120, "Speed to lead: hot, week 47")
@@ -229,17 +230,10 @@ async def test_a_chart_goes_through_the_proxy_slacks_calls_go_through(stack: Loc
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    stack.handoff.outbox.client.proxy = f"http://127.0.0.1:{port}"
-    try:
+    async with local_server(app) as proxy:
+        stack.handoff.outbox.client.proxy = proxy
         await upload(stack, "C0REVOPS")
         await stack.settle()
-    finally:
-        await runner.cleanup()
 
     [shared] = stack.sim.files("C0REVOPS")
     assert shared.content == CHART

@@ -14,7 +14,7 @@ from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxItem, OutboxStore, Refusals
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY
+from tests.integration.conftest import MONDAY, statements
 from tests.integration.test_erasure_store import downgrade_to_before
 
 LATER = MONDAY + timedelta(minutes=5)
@@ -130,6 +130,38 @@ async def test_a_refused_report_is_sent_again_once_whatever_the_replicas_also_if
         assert group.resent.reports == ((REJECTION_REVIEW, "2026-W48"),)
     finally:
         await other.dispose()
+
+
+async def test_unmarked_reports_sent_again_are_told_in_as_many_statements_however_many(
+    services: Services,
+) -> None:
+    """Weekly runs written before the digest marked its messages, refused by an archived
+    channel: each is told by its place (the run's last message is the rejection review). A
+    channel with eight of them comes back in as many statements as one with one (before: one
+    query per message for its run's last one), and the alert tells the same reports."""
+    rows = OutboxStore(services.store.db)
+    weeks = ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
+    one = Send("C0ONE", "Weekly SLA digest", "weekly_digest:2026-W44:1")
+    many = [
+        Send(FEEDBACK, f"{what} {week}", f"weekly_digest:{week}:{index}")
+        for week in weeks
+        for index, what in ((1, "Weekly SLA digest"), (2, "Rejections in"))
+    ]
+    await rows.send([one, *many], MONDAY)
+    for message in (one, *many):
+        await refuse(rows, message.key, LATER)
+
+    counted = []  # the reads (a recount may or may not be written, as one waits already)
+    for channel in ("C0ONE", FEEDBACK):
+        with statements("SELECT") as sent:
+            await rows.mended(channel, LATER)
+        counted.append(len(sent))
+    assert counted[0] == counted[1], counted
+
+    assert (await group_of(rows, "C0ONE")).resent.reports == ((REJECTION_REVIEW, "2026-W44"),)
+    assert (await group_of(rows, FEEDBACK)).resent.reports == tuple(
+        (what, week) for week in weeks for what in (WEEKLY_DIGEST, REJECTION_REVIEW)
+    )
 
 
 async def group_of(rows: OutboxStore, channel: str) -> Refusals:

@@ -99,6 +99,14 @@ def test_duration_refuses_what_is_not_a_duration(text: str) -> None:
         Duration.parse(text)
 
 
+def test_a_number_of_any_size_is_a_duration_or_a_value_error() -> None:
+    # Python's ints do not overflow: the callers (`/handoff away`) need catch only ValueError.
+    assert Duration.parse("99999999999999w").days == 7 * 99999999999999
+    assert Duration.parse("9" * 4300 + "bd").days == int("9" * 4300)
+    with pytest.raises(ValueError, match="is not a duration"):  # past int()'s 4300 digits
+        Duration.parse("9" * 4301 + "d")
+
+
 def test_an_unknown_unit_is_named_with_the_forms() -> None:
     with pytest.raises(ValueError) as caught:
         Duration.parse("2x")

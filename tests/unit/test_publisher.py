@@ -18,6 +18,7 @@ from bot.cli.stack import BOT_TOKEN
 from bot.metrics import Metrics
 from bot.simulator.server import SlackSimulator
 from bot.slack.publisher import IN_CALL_WAIT, NoSlackAnswer, SlackPublisher, slack_client
+from tests.conftest import local_server
 
 TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for
 
@@ -309,18 +310,13 @@ async def test_a_proxys_page_not_in_utf_8_is_no_slack_answer(
 
     app = web.Application()
     app.router.add_route("*", "/api/{method}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    client = slack_client(BOT_TOKEN, f"http://127.0.0.1:{port}/api/", retries=retries)
-    try:
-        with pytest.raises(NoSlackAnswer) as answered:
-            await client.chat_postMessage(channel="C0ENT", text="a lead")
-    finally:
-        await client.session.close()  # type: ignore[union-attr]
-        await runner.cleanup()
+    async with local_server(app) as base:
+        client = slack_client(BOT_TOKEN, f"{base}/api/", retries=retries)
+        try:
+            with pytest.raises(NoSlackAnswer) as answered:
+                await client.chat_postMessage(channel="C0ENT", text="a lead")
+        finally:
+            await client.session.close()  # type: ignore[union-attr]
     error = answered.value
     assert error.response.get("error") is None
     assert "not Slack's answer" in str(error) and "UTF-8" in str(error)
