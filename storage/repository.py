@@ -300,6 +300,7 @@ def _claim_statement(by_version: bool, by_segment: str | None, windowed: bool = 
                 LeadRow.claim_opens_at.is_(None),
                 LeadRow.claim_opens_at <= bindparam("p_now", type_=LEADS.c.claim_opens_at.type),
                 LeadRow.suggested_owner == bindparam("p_owner"),
+                LeadRow.suggested_owner.is_(None),  # held for nobody: open to the pool
             )
         )
     if by_version:
@@ -1157,8 +1158,9 @@ class Store:
         disposition's.
 
         A lead still in its claim window (`claim_opens_at` after `now`) is claimed only by its
-        suggested owner, or by a `manager`: the same statement checks it, so a press at the
-        window's edge and a reassignment racing a claim are decided by the row, once.
+        suggested owner, or by a `manager` (one suggested to nobody, by anyone who may claim
+        it): the same statement checks it, so a press at the window's edge and a reassignment
+        racing a claim are decided by the row, once.
 
         `sla_version` and `segments` narrow the update to leads the caller may claim, so the
         common case is one statement with no read before it (the ack path is latency-bound).

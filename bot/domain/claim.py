@@ -7,6 +7,11 @@ opens to the pool. Managers may always claim (and reassign). The end of the wind
 on the lead (`claim_opens_at`) when its cycle starts, so the claim's conditional update in
 storage enforces the same rule this module states, and a press at the window's edge is
 decided by the database, once.
+
+A lead suggested to nobody (its whole pool away, with nobody to fall back on; or offered while
+its rep is away and everyone else is too) is held for nobody: it is open to the pool at once,
+whatever its window says, so a rep back from time away claims it. A lead offered to the pool
+(its rep away past a deadline) opens then: its window ends at the offer (`opens_on_offer`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,14 @@ def reservation(lead: LeadView, now: datetime) -> Reservation | None:
     return Reservation(lead.suggested_owner, lead.claim_opens_at)
 
 
+def held_for_nobody(lead: LeadView) -> bool:
+    """Whether the unclaimed lead has a claim window but nobody to hold it for: open to the
+    pool (the post says so, with no time: there was no reservation to end)."""
+    if lead.stage is not Stage.MQL or lead.owner is not None or lead.claim_opens_at is None:
+        return False
+    return lead.suggested_owner is None
+
+
 def held_from(lead: LeadView, actor: str, policy: Policy, now: datetime) -> Reservation | None:
     """The reservation that keeps `actor` from claiming the lead at `now`, if any: a lead held
     for someone else. Its suggested owner and the managers are never held back."""
@@ -64,8 +77,11 @@ def held_from(lead: LeadView, actor: str, policy: Policy, now: datetime) -> Rese
 
 def opened(lead: LeadView, now: datetime) -> datetime | None:
     """When the unclaimed lead opened to the pool, if its claim window is over at `now` (for
-    the post: "open to the pool since 10:15"); None if it has no window or it is still held."""
+    the post: "open to the pool since 10:15"); None if it has no window, it is still held, or
+    it is held for nobody (`held_for_nobody`: open, but not by the window's end)."""
     if lead.stage is not Stage.MQL or lead.owner is not None or lead.claim_opens_at is None:
+        return None
+    if lead.suggested_owner is None:
         return None
     return lead.claim_opens_at if now >= lead.claim_opens_at else None
 
@@ -75,7 +91,8 @@ def window_end(
 ) -> tuple[bool, datetime | None]:
     """The sweep's look at the window: (it ended and the post must say so now, when to look
     again for it). Nothing once the post said so this cycle (`recorded`) or the lead was
-    claimed or closed meanwhile."""
+    claimed or closed meanwhile. A window that ends held for nobody ends too (its fence is
+    recorded), but the post has nothing to say (`held_for_nobody`: it was open already)."""
     if lead.stage is not Stage.MQL or lead.owner is not None or lead.claim_opens_at is None:
         return False, None
     if (OPEN_LADDER, OPEN_STEP) in recorded:
@@ -83,3 +100,13 @@ def window_end(
     if now >= lead.claim_opens_at:
         return True, None
     return False, lead.claim_opens_at
+
+
+def opens_on_offer(lead: LeadView, now: datetime) -> bool:
+    """Whether offering the lead to the pool at `now` (its rep away past a deadline) ends its
+    claim window now: one still running (the lead is back with the pool, not held for the next
+    rep), or any window of a claimed lead it releases (it opens now, not when its window ended
+    before the claim)."""
+    if lead.claim_opens_at is None:
+        return False
+    return lead.owner is not None or lead.claim_opens_at > now

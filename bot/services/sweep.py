@@ -384,8 +384,11 @@ def _remind_touch(
 
 def _open_to_pool(change: Change, lead: LeadView) -> None:
     """A `claim: assigned` window ended unclaimed: the post says the lead is open to the pool,
-    once (fenced like a step), and the suggested rep's App Home follows."""
+    once (fenced like a step), and the suggested rep's App Home follows. A lead held for
+    nobody was open already (its post says so): only the fence, so nothing says it later."""
     change.noted.append((claim.OPEN_LADDER, claim.OPEN_STEP, claim.OPEN_ACTION))
+    if claim.held_for_nobody(lead):
+        return
     change.events.append(("claim_opened", {"reserved_for": lead.suggested_owner}))
     change.effects += [Refresh(lead.id), RefreshHomes(leads=(lead.id,))]
 
@@ -586,7 +589,9 @@ def _offer(
     """A deadline passed while the lead's owner (or suggested owner) is away: the lead is open
     again for its pool to claim, suggested to the next rep who is not away. A claimed lead
     leaves its owner (back to MQL, with a new claim deadline; its first claim time stays).
-    With nobody in the pool available, the managers hear, with the lead to hand on."""
+    Under `claim: assigned` it opens to the pool now, as its note says: not held for the next
+    rep for the rest of its window. With nobody in the pool available, the managers hear,
+    with the lead to hand on."""
     segment = policy.segment(lead.segment)
     chosen = None
     if segment is not None:
@@ -606,6 +611,10 @@ def _offer(
             "disposition_due_at": None,
             "final_due_at": None,
         }
+    if claim.opens_on_offer(lead, now):  # back with the pool now, as its note says
+        values["claim_opens_at"] = now
+        if (claim.OPEN_LADDER, claim.OPEN_STEP) not in recorded:  # the offer says it opened
+            change.noted.append((claim.OPEN_LADDER, claim.OPEN_STEP, claim.OPEN_ACTION))
     change.values.update(values)
     released = lead.owner is not None
     change.events.append(("offered", offered(lead, away, rep, now)))
@@ -616,6 +625,7 @@ def _offer(
         owner_zone=None,
         suggested_owner=rep,
         claim_due_at=values.get("claim_due_at", lead.claim_due_at),
+        claim_opens_at=values.get("claim_opens_at", lead.claim_opens_at),
         disposition_due_at=None if released else lead.disposition_due_at,
         final_due_at=None if released else lead.final_due_at,
     )

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
-from bot.domain.claim import Reservation, opened, reservation
+from bot.domain.claim import Reservation, held_for_nobody, opened, reservation
 from bot.domain.durations import Clock, Duration, span_words
 from bot.domain.info import MORE_INFO
 from bot.domain.lead import (
@@ -249,13 +249,20 @@ def _feedback_parts(lead: LeadView, policy: Policy, now: datetime, live: bool) -
     return parts
 
 
+NOBODY_HOLDS = "nobody to reserve it for"  # a `claim: assigned` lead suggested to nobody
+
+
 def claim_line(lead: LeadView, policy: Policy, now: datetime) -> str:
     """Who may claim an unclaimed lead under `claim: assigned` (bot/domain/claim.py): "Reserved
-    for @Ana until 10:15", then "Open to the pool since 10:15"; empty for any other lead."""
+    for @Ana until 10:15", then "Open to the pool since 10:15"; "Open to the pool: nobody to
+    reserve it for" when it is suggested to nobody (no time: no reservation ever ended); empty
+    for any other lead."""
     held = reservation(lead, now)
     if held is not None:
         until = slack_date(held.until, policy.timezone)
         return f"🔒 Reserved for <@{held.rep}> until {until}; then open to the pool"
+    if held_for_nobody(lead):
+        return f"🔓 Open to the pool: {NOBODY_HOLDS}"
     since = opened(lead, now)
     if since is not None:
         return f"🔓 Open to the pool since {slack_date(since, policy.timezone)}"
@@ -674,6 +681,8 @@ def _fallback(lead: LeadView, policy: Policy, now: datetime) -> str:
     held = reservation(lead, now)
     if held is not None:
         text += f", reserved for <@{held.rep}> until {team_time(held.until, policy.timezone)}"
+    elif held_for_nobody(lead):
+        text += f", open to the pool ({NOBODY_HOLDS})"
     elif (since := opened(lead, now)) is not None:
         text += f", open to the pool since {team_time(since, policy.timezone)}"
     return text

@@ -247,3 +247,36 @@ async def test_the_window_counts_business_minutes_across_the_night(
     await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)
     await stack.settle()
     assert (await stack.services.lead(1)).owner == PEER
+
+
+async def test_a_lead_offered_to_nobody_mid_window_is_claimed_by_a_rep_back(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """A 75-business-minute window outlasts the 12:00 claim deadline. The rep it is held for
+    goes away, and so does everyone else: at 12:01 the lead is offered to nobody. Its post and
+    its thread say it is back with the pool, and the rep back at 12:03 claims it (the claim's
+    update used to refuse them until 12:15 with "This lead changed a moment ago")."""
+    data = snapshot(policy)
+    data["segments"][0] |= {"claim": "assigned", "claim_window": "75 business minutes"}
+    stack = await start_stack(sqlite_url, parse_policy(data), clock=clock)
+    try:
+        post = await posted(stack)
+        assert f"{RESERVED} <!date^" in post.all_text and "12:15" in post.all_text
+        for rep in (OWNER, PEER):
+            await stack.driver.command(rep, "/handoff", "away")
+        clock.advance(minutes=61)  # 12:01
+        assert await sweep(stack, clock) == 1
+        post = the_post(stack)
+        assert "Open to the pool: nobody to reserve it for" in post.all_text
+        assert "Reserved for" not in post.all_text
+        (note,) = [m.text for m in stack.sim.thread(ENTERPRISE, post.ts)]
+        assert "is back with the enterprise pool" in note
+
+        clock.advance(minutes=2)  # 12:03, inside what was the window
+        await stack.driver.command(PEER, "/handoff", "back")
+        await stack.driver.press(PEER, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        assert private_answers(stack, PEER) == []
+        assert (await stack.services.lead(1)).owner == PEER
+    finally:
+        await stack.close()

@@ -149,6 +149,26 @@ def test_the_sweep_wakes_at_the_windows_end_and_says_so_once(assigned: Policy) -
     assert again is not None and again.noted == [] and again.effects == []
 
 
+def test_a_window_held_for_nobody_ends_with_nothing_said(assigned: Policy) -> None:
+    """Suggested to nobody, the lead was open all along: its window's end is fenced (so nothing
+    says it later, when a rep is suggested), with no event and no redraw of the post."""
+    opens = MONDAY_11 + timedelta(minutes=15)
+    nobodys = lead(opens, suggested_owner=None, claim_due_at=MONDAY_11 + timedelta(hours=1))
+    assert claim.held_for_nobody(nobodys)
+    change = decide(nobodys, set(), lambda *_: None, {"v1": assigned}, opens)
+    assert change is not None
+    assert change.noted == [(claim.OPEN_LADDER, claim.OPEN_STEP, claim.OPEN_ACTION)]
+    assert (change.events, change.effects) == ([], [])
+
+
+def test_an_offer_ends_a_running_window_or_a_released_leads_window() -> None:
+    opens = MONDAY_11 + timedelta(minutes=15)
+    assert claim.opens_on_offer(lead(opens), MONDAY_11)  # still running: open now
+    assert not claim.opens_on_offer(lead(opens), opens)  # over: it opened at its end
+    assert claim.opens_on_offer(lead(opens, owner=OWNER, stage=Stage.SAL), opens)  # released
+    assert not claim.opens_on_offer(lead(None), MONDAY_11)  # no window
+
+
 # --- the post -------------------------------------------------------------------------------------
 
 
@@ -161,6 +181,19 @@ def test_the_post_says_whose_it_is_then_that_it_is_open(assigned: Policy) -> Non
     assert f"reserved for <@{OWNER}> until Mon 11:15 AEDT" in message.text
     assert claim_line(held, assigned, opens).startswith("🔓 Open to the pool since <!date^")
     assert claim_line(lead(None), assigned, MONDAY_11) == ""
+
+
+def test_the_post_of_a_lead_held_for_nobody_says_it_is_open_with_no_time(
+    assigned: Policy,
+) -> None:
+    opens = MONDAY_11 + timedelta(minutes=15)
+    nobodys = lead(opens, suggested_owner=None)
+    for now in (MONDAY_11, opens, opens + timedelta(hours=1)):
+        assert claim_line(nobodys, assigned, now) == "🔓 Open to the pool: nobody to reserve it for"
+        assert lead_message(nobodys, assigned, now).text.endswith(
+            ", open to the pool (nobody to reserve it for)"
+        )
+        assert claim.opened(nobodys, now) is None
 
 
 # --- handoff check --------------------------------------------------------------------------------
