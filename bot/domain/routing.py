@@ -152,6 +152,8 @@ PARTNER = "partner"
 ROUND_ROBIN = "round_robin"
 # A lead handed on by a manager, or by its owner changed in the CRM (its route reason's rule).
 BY_MANAGER, BY_CRM = "manager", "crm"
+# A lead offered to the pool while its rep was away, with nobody available to suggest it to.
+OFFERED = "offered"
 FALLBACK = "fallback"
 
 

@@ -32,6 +32,7 @@ from bot.domain.policy import Policy, Segment
 from bot.domain.routing import (
     BY_CRM,
     BY_MANAGER,
+    OFFERED,
     ROUND_ROBIN,
     OwnerChoice,
     fallback_candidates,
@@ -229,7 +230,8 @@ class _Turns:
 
 def _counted(lead: LeadView) -> bool:
     """Whether the rotation counted the lead to its rep: its reason says round robin, or a
-    manager's or the CRM's reassignment (`count_reassignment` counts the lead to its rep)."""
+    manager's or the CRM's reassignment (`count_reassignment` counts the lead to its rep); not
+    one offered to nobody (`OFFERED`: the offer took it out of its rep's counts)."""
     return (lead.route_reason or {}).get("rule") in (ROUND_ROBIN, BY_MANAGER, BY_CRM)
 
 
@@ -602,6 +604,7 @@ def _offer(
         values["route_reason"] = chosen.reason
     else:  # open to the pool, suggested to nobody: it leaves the rep who is away all the same
         turns.leaves(lead, away)
+        values["route_reason"] = _offered_reason(lead, away, chosen)
     if lead.owner is not None:
         values |= {
             "owner": None,
@@ -645,6 +648,18 @@ def _offer(
         alert = alert_views.away_offer_alert(opened, away, policy, now)
         _say(change, lead, now, policy.channels.escalations or where, alert)
     change.effects.append(RefreshHomes(users=(away,)))
+
+
+def _offered_reason(lead: LeadView, away: str, chosen: Suggestion | None) -> dict[str, Any]:
+    """The route reason of a lead offered to nobody: offered from `away`, and why nobody was
+    available (the turn's words: "nobody available (all away)"), so its post's why line no
+    longer names the rep it was taken from, and the rotation no longer counts it to anyone
+    (`_counted`: the offer took it out of their counts). The reps the SLA took it from this
+    cycle stay (`had`): its `reassign` step still passes over them."""
+    why = (chosen.reason.get("why") if chosen is not None else None) or "nobody available"
+    reason: dict[str, Any] = {"rule": OFFERED, "from": away, "why": why}
+    had = sorted(_had(lead))
+    return reason | ({"had": had} if had else {})
 
 
 def _new_cycle(lead: LeadView, policy: Policy, turns: _Turns, now: datetime) -> Change:

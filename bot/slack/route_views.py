@@ -10,7 +10,7 @@ from bot.domain.escalation import GONE_WORDS, LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.report import leads_count
 from bot.domain.rotation import RepLoad, SegmentRotation, Skip, skip_reason
-from bot.domain.routing import BY_CRM, BY_MANAGER
+from bot.domain.routing import BY_CRM, BY_MANAGER, OFFERED
 from bot.slack.away_views import until_words
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, header, section
 from bot.slack.text import one_line, person, whole_parts
@@ -99,6 +99,9 @@ def _rule_line(reason: dict[str, Any]) -> str | None:
     if rule == BY_CRM:
         return f"Owner changed in the CRM{before}"
     why = one_line(reason.get("why") or "nobody available", 200)
+    if rule == OFFERED:  # its rep away and nobody else available: suggested to nobody
+        away = f": {_rep(reason['from'])} away" if reason.get("from") else ""
+        return f"Offered to the pool{away} · {why}"
     if rule == "fallback":
         return f"Fallback: {why}" + (f" → {_rep(rep)}" if rep else ", anyone in the pool may claim")
     return None

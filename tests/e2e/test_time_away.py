@@ -296,6 +296,10 @@ async def test_an_unclaimed_lead_of_an_away_rep_is_offered_and_managers_hear_whe
     assert f"<@{REP1}> is away, so this lead is back with the enterprise pool." in thread(stack)[-1]
     (alert,) = stack.sim.messages(ESCALATIONS)
     assert "is away and so is everyone else in the enterprise pool" in alert.text
+    # The post, updated in place, no longer reads as the away rep's turn of the round robin.
+    (post,) = stack.sim.messages(ENTERPRISE)
+    assert f"Offered to the pool: <@{REP1}> away · nobody available (all away)" in post.all_text
+    assert "Round robin" not in post.all_text
 
 
 @pytest.fixture

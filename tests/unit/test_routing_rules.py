@@ -724,6 +724,20 @@ def test_why_this_rep_in_one_line() -> None:
     assert why_line(routed(None, None)) is None
 
 
+def test_a_lead_offered_to_nobody_says_so_not_whose_turn_it_was() -> None:
+    """Offered to the pool while its rep was away with nobody else available: the line says
+    that, not the round robin's pick it no longer has (nor a fallback that never happened)."""
+    offered = {"rule": "offered", "from": "U0REP1", "why": "nobody available (all away)"}
+    assert why_line(routed(offered, None)) == (
+        "Offered to the pool: <@U0REP1> away · nobody available (all away)"
+    )
+    capped = offered | {"why": "nobody available (all away or at the daily cap)"}
+    assert why_line(routed(capped, None)) == (
+        "Offered to the pool: <@U0REP1> away · nobody available (all away or at the daily cap)"
+    )
+    assert why_line(routed({"rule": "offered"}, None)) == "Offered to the pool · nobody available"
+
+
 def test_the_routing_view_and_a_reps_share() -> None:
     rules = PoolRules(("U0REP1", "U0REP2"), {"U0REP1": 2}, cap_per_day=5)
     loads = {"U0REP1": RepLoad(week=2, today=5), "U0REP2": RepLoad(week=1)}
