@@ -46,6 +46,7 @@ from bot.domain.effects import (
     REJECTION_REVIEW,
     WEEKLY_DIGEST,
     Effect,
+    Moved,
     Refresh,
     RefreshHomes,
     Render,
@@ -573,6 +574,11 @@ MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
 # as what (`Resent`): the refused rows are kept for good (not pruned, not emptied by an
 # erasure), and the copies' keys (once per refused row) would not say which group told them.
 TOLD_IN, TOLD_AS, TOLD_OF = "told_in", "told_as", "told_of"
+# A lead's refused post records which group's alert counted it (`REFUSED_IN`), and, once
+# sla.yaml moved its segment and a start posted it in the segment's channel, which group's
+# alert tells that (`MOVED_IN`: the one that counted it), in which channel and for which
+# segment (`MOVED_TO`, `MOVED_AS`): the old channel's alert says where its leads went.
+REFUSED_IN, MOVED_IN, MOVED_TO, MOVED_AS = "refused_in", "moved_in", "moved_to", "moved_as"
 
 
 @dataclass(frozen=True)
@@ -589,25 +595,67 @@ class Refusals:
     mended_at: datetime | None
     reposted: int
     resent: Resent = field(default_factory=Resent)  # what else came back, once mended
+    moved_at: datetime | None = None  # sla.yaml moved segments of leads refused there
+    moved: tuple[Moved, ...] = ()  # where those leads are posted now, by segment
 
 
 _REFUSALS = select(
     RefusalGroup.id, RefusalGroup.channel, RefusalGroup.error, RefusalGroup.refused,
     RefusalGroup.last_kind, RefusalGroup.last_lead_id, RefusalGroup.last_report,
     RefusalGroup.last_period, RefusalGroup.mended_at, RefusalGroup.reposted,
+    RefusalGroup.moved_at,
 ).where(RefusalGroup.id == bindparam("p_id"))  # fmt: skip
 
 
 def _as_refusals(row: Sequence[Any]) -> Refusals:
     """A group as `_REFUSALS` reads it."""
-    group_id, channel, error, refused, kind, lead_id, what, period, mended_at, reposted = row
+    group_id, channel, error, refused, kind, lead_id, what, period, mended_at, reposted = row[:10]
     report = ReportPart(str(what), str(period)) if what is not None and period else None
-    return Refusals(group_id, channel, error, refused, kind, lead_id, report, mended_at, reposted)
+    return Refusals(
+        group_id, channel, error, refused, kind, lead_id, report, mended_at, reposted,
+        moved_at=row[10],
+    )  # fmt: skip
 
 
 def _refusals(db: Connection, group_id: int) -> Refusals | None:
     row = db.execute(_REFUSALS, {"p_id": group_id}).first()
-    return None if row is None else _with_resent(db, _as_refusals(row))
+    return None if row is None else _shown(db, _as_refusals(row))
+
+
+def _shown(db: Connection, refusals: Refusals) -> Refusals:
+    """The group as its alert shows it: with what came back once mended, and where its leads
+    went once sla.yaml moved their segments."""
+    return _with_moved(db, _with_resent(db, refusals))
+
+
+# The leads a group's alert counted whose posts a start made in their segments' channels once
+# sla.yaml moved them (`MOVED_IN`), but for those erased since: their segment and channel now.
+_MOVED = (
+    select(OutboxRow.payload[MOVED_AS].as_string(), OutboxRow.payload[MOVED_TO].as_string())
+    .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+    .where(
+        OutboxRow.state == FAILED,
+        OutboxRow.kind == Kind.POST_LEAD,
+        OutboxRow.channel == bindparam("p_channel"),
+        OutboxRow.payload[MOVED_IN].as_integer() == bindparam("p_group"),
+        LeadRow.erased_at.is_(None),
+    )
+)
+
+
+def _with_moved(db: Connection, refusals: Refusals) -> Refusals:
+    """The group with where its leads are posted now, by segment, once sla.yaml moved any."""
+    if refusals.moved_at is None:
+        return refusals
+    counts: dict[tuple[str, str], int] = {}
+    for segment, channel in db.execute(
+        _MOVED, {"p_channel": refusals.channel, "p_group": refusals.id}
+    ):
+        counts[(str(segment), str(channel))] = counts.get((str(segment), str(channel)), 0) + 1
+    moved = tuple(
+        Moved(segment, channel, leads) for (segment, channel), leads in sorted(counts.items())
+    )
+    return replace(refusals, moved=moved)
 
 
 _TOLD = (
@@ -673,6 +721,9 @@ def _group_refusal(db: Connection, item: OutboxItem, error: str, alert: str, now
         )
         .returning(RefusalGroup.id)
     ).scalar_one()
+    if item.kind == Kind.POST_LEAD:  # its lead may follow its segment: the alert will say so
+        marked = {**item.payload, REFUSED_IN: group_id}
+        db.execute(_MARK_TOLD, {"p_id": item.id, "p_payload": marked})
     if opened:  # its alert, rendered from the group when it is sent
         row = outbox_row(
             Kind.MESSAGE, alert, now, key=f"refused:{group_id}", payload={"group": group_id}
@@ -718,10 +769,16 @@ _GIVEN_UP_POSTS = (
 # lead's segment (a segment no longer in the file: NULL, never moved). It reads the given-up
 # rows through ix_outbox_due (`state`), never the whole outbox, and finds nothing when nothing
 # moved (SQLite without statistics, as Handoff leaves it, and PostgreSQL both read it so).
+# With each, the group whose alert counted it (`_COUNTED_IN`).
 def _moved_posts(channels: Mapping[str, str]) -> Any:
     return (
         select(
-            OutboxRow.id, OutboxRow.lead_id, OutboxRow.payload, OutboxRow.channel, LeadRow.segment
+            OutboxRow.id,
+            OutboxRow.lead_id,
+            OutboxRow.payload,
+            OutboxRow.channel,
+            LeadRow.segment,
+            _COUNTED_IN,
         )
         .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
         .where(
@@ -746,6 +803,23 @@ def _moved_posts(channels: Mapping[str, str]) -> Any:
 _ERASED_AMONG = select(LeadRow.id).where(
     LeadRow.id == any_(bindparam("p_lead_ids", type_=ARRAY(BigInteger))),
     LeadRow.erased_at.is_not(None),
+)
+
+
+# The group whose alert counted a refused post: as the post records it (`REFUSED_IN`), or, for
+# one refused before posts recorded it, the latest group of its channel and error opened by
+# the time it was given up (None: refused before groups existed, or with no alert to tell).
+_COUNTED_IN = func.coalesce(
+    OutboxRow.payload[REFUSED_IN].as_integer(),
+    select(RefusalGroup.id)
+    .where(
+        RefusalGroup.channel == OutboxRow.channel,
+        RefusalGroup.error == OutboxRow.last_error,
+        RefusalGroup.opened_at <= OutboxRow.done_at,
+    )
+    .order_by(RefusalGroup.id.desc())
+    .limit(1)
+    .scalar_subquery(),
 )
 
 
@@ -1271,6 +1345,14 @@ _MESSAGE_OF = select(LeadRow.message_ts, LeadRow.erased_at).where(
 )
 
 
+# The groups whose alerts count the lead among those moved to its segment's channel.
+_MOVED_IN = select(OutboxRow.payload[MOVED_IN].as_integer()).where(
+    OutboxRow.lead_id == bindparam("p_lead_id"),
+    OutboxRow.kind == Kind.POST_LEAD,
+    OutboxRow.state == FAILED,
+)
+
+
 def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     """After an erasure, in its transaction: every message Handoff sent about the lead gets a
     row that empties it in Slack (its current post is re-rendered instead, as the erased lead;
@@ -1329,11 +1411,13 @@ def redact_lead(db: Connection, lead_id: int, now: datetime) -> int:
     ]
     if rows:
         db.execute(upsert_insert(db)(outbox).on_conflict_do_nothing(), rows)
-    # The managers' alert about refused deliveries that names the lead as the latest: shown
-    # again without it.
-    for group_id in db.execute(
-        select(RefusalGroup.id).where(RefusalGroup.last_lead_id == lead_id)
-    ).scalars():
+    # The managers' alerts about refused deliveries that name the lead as the latest, or count
+    # it among the leads moved to their segment's channel: shown again without it.
+    told = set(
+        db.execute(select(RefusalGroup.id).where(RefusalGroup.last_lead_id == lead_id)).scalars()
+    )
+    told.update(group for group in db.execute(_MOVED_IN, {"p_lead_id": lead_id}).scalars() if group)
+    for group_id in sorted(told):
         _recount(db, group_id, now)
     # Emptied like a pruned row: the person's words are gone, the keys still refuse a copy.
     db.execute(
@@ -1760,7 +1844,7 @@ class OutboxStore:
             row = db.execute(query).first()
             if row is None:
                 return None, False
-            return _with_resent(db, _as_refusals(row[1:])), bool(row[0])
+            return _shown(db, _as_refusals(row[1:])), bool(row[0])
 
         return await self.db.run(work)
 
@@ -1775,31 +1859,38 @@ class OutboxStore:
         """The segments' channels now (segment → channel, from sla.yaml): every open lead of a
         segment whose post Slack refused in another channel (archived, the app out of it,
         deleted) is posted in its segment's channel, once per refused post (the key a mend of
-        the old channel would write: it is not posted there again either). How many leads
-        go from each old channel to each new one (not one erased as its post is written: the
-        delivery worker posts nothing for it)."""
+        the old channel would write: it is not posted there again either). The managers'
+        alert that counted each refused post is re-rendered, once, to say where its leads
+        went (the refused post records it, by whichever replica wrote its new post). How many
+        leads go from each old channel to each new one (not one erased as its post is written:
+        the delivery worker posts nothing for it)."""
         if not channels:
             return {}
 
         def work(db: Connection) -> dict[tuple[str, str], int]:
-            latest: dict[int, tuple[int, dict[str, Any], str, str]] = {}  # lead → last refused
-            found = db.execute(_moved_posts(channels))
-            for row_id, lead_id, payload, old, segment in found:
-                latest[int(lead_id)] = (int(row_id), dict(payload or {}), str(old), str(segment))
+            latest: dict[int, tuple[int, dict[str, Any], str, str, int | None]] = {}
+            for row_id, lead_id, payload, old, segment, group in db.execute(
+                _moved_posts(channels)
+            ):  # each lead's last refused post
+                found = (int(row_id), dict(payload or {}), str(old), str(segment), group)
+                latest[int(lead_id)] = found
             if not latest:
                 return {}
             moves: dict[str, tuple[int, str, str]] = {}  # the new row's key → (lead, old, new)
+            marks: dict[str, dict[str, Any]] = {}  # the new row's key → its refused post's mark
             rows = []
-            for lead_id, (row_id, payload, old, segment) in latest.items():
+            for lead_id, (row_id, payload, old, segment, group) in latest.items():
                 row = _post_again(lead_id, row_id, payload, channels[segment], now)
                 moves[row["key"]] = (lead_id, old, channels[segment])
+                if group is not None:  # refused before groups existed: moved untold
+                    mark = {MOVED_IN: int(group), MOVED_TO: channels[segment], MOVED_AS: segment}
+                    marks[row["key"]] = {"p_id": row_id, "p_payload": {**payload, **mark}}
                 rows.append(row)
             # One statement for them all (SQLAlchemy sends it as multi-row INSERTs of 1,000
             # rows), in the rows' order: replicas writing the same keys at once wait for each
             # other, key by key, and each key is written once (a taken one is left out).
-            written = [
-                moves[key] for key in db.execute(_insert_keyed(db.dialect.name), rows).scalars()
-            ]
+            keys = list(db.execute(_insert_keyed(db.dialect.name), rows).scalars())
+            written = [moves[key] for key in keys]
             erased: set[int] = set()  # SQLite: one writer, none between the look and the write
             if written and db.dialect.name == "postgresql":
                 lead_ids = [lead_id for lead_id, _, _ in written]
@@ -1808,6 +1899,17 @@ class OutboxStore:
             for lead_id, old, new in written:
                 if lead_id not in erased:  # an erased lead's post is never posted: not counted
                     sent[(old, new)] = sent.get((old, new), 0) + 1
+            told = [marks[key] for key in keys if key in marks]
+            if told:  # written by the one replica that wrote the posts: each alert told once
+                db.execute(_MARK_TOLD, told)
+                groups = sorted({int(mark["p_payload"][MOVED_IN]) for mark in told})
+                db.execute(
+                    update(GROUPS)
+                    .where(RefusalGroup.id.in_(groups))
+                    .values(moved_at=func.coalesce(RefusalGroup.moved_at, now))
+                )
+                for group_id in groups:
+                    _recount(db, group_id, now)
             return sent
 
         return await self.db.run(work)

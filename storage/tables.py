@@ -487,6 +487,9 @@ class RefusalGroup(Base):
     last_period: Mapped[str | None] = mapped_column(String(40))
     mended_at: Mapped[datetime | None]  # the channel took messages again
     reposted: Mapped[int] = mapped_column(Integer, default=0)  # leads posted again since
+    # sla.yaml moved the segments of leads refused there: they were posted in the segments'
+    # channels now (the refused posts record where: `storage/outbox.py` MOVED_IN).
+    moved_at: Mapped[datetime | None]
     recount_waiting: Mapped[bool] = mapped_column(Boolean, default=False)  # a re-render waits
 
 

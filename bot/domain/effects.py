@@ -69,6 +69,17 @@ class Resent:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """Leads whose posts Slack refused in a channel, posted in their segment's channel once
+    sla.yaml moved the segment there, as the managers' alert about the old channel tells it:
+    the segment, its channel now, and how many of those leads (erased ones not counted)."""
+
+    segment: str
+    channel: str
+    leads: int
+
+
+@dataclass(frozen=True)
 class Send:
     """A ready-made message: to a channel, a person (a user id: their DM), or a lead's thread."""
 

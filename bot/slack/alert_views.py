@@ -4,12 +4,19 @@ Slack refuses a delivery for good."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
-from bot.domain.effects import MONTHLY_DIGEST, REJECTION_REVIEW, WEEKLY_DIGEST, ReportPart, Resent
+from bot.domain.effects import (
+    MONTHLY_DIGEST,
+    REJECTION_REVIEW,
+    WEEKLY_DIGEST,
+    Moved,
+    ReportPart,
+    Resent,
+)
 from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
 from bot.slack.blocks import Message, actions, button, section
@@ -78,13 +85,16 @@ def refusals_alert(
     reposted: int,
     resent: Resent | None = None,
     report: ReportPart | None = None,
+    moved: Sequence[Moved] = (),
 ) -> str:
     """The escalations channel's one alert about the messages Slack refused to `channel` with
-    `error` (re-rendered in place as they add up): how many, the latest, and whether the channel
-    takes messages again, which leads were posted there again and what else was sent there
-    again (marketing's rejections and other feedback, reports and their charts, the edits
-    retiring the posts of leads' earlier cycles), each kind with its count, and nothing of a
-    kind with none. `report`: the report the latest was part of, named as it is."""
+    `error` (re-rendered in place as they add up): how many, the latest, where sla.yaml now
+    posts the segments of the leads refused there (`moved`: each segment's channel now and how
+    many of those leads Handoff posted there), and whether the channel takes messages again,
+    which leads were posted there again and what else was sent there again (marketing's
+    rejections and other feedback, reports and their charts, the edits retiring the posts of
+    leads' earlier cycles), each kind with its count, and nothing of a kind with none.
+    `report`: the report the latest was part of, named as it is."""
     if refused <= 1:
         text = delivery_alert(kind, channel, error, advice, lead, report)
     else:
@@ -98,6 +108,8 @@ def refusals_alert(
                 f"(`/lead {one_line(lead.external_id, 255)}`)"
             )
         text = f"{text}\nThe latest: Handoff could not {latest}."
+    for segment in moved:
+        text = f"{text}\n{_moved_words(segment, channel)}"
     if not mended:
         return text
     where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
@@ -114,6 +126,15 @@ def refusals_alert(
         f"{text}. Handoff sent again what it could not send there: {others}."
         if others
         else f"{text}."
+    )
+
+
+def _moved_words(moved: Moved, old: str) -> str:
+    """A manager reading the alert must not think those leads are still lost: where they are."""
+    leads = "1 lead" if moved.leads == 1 else f"{moved.leads} leads"
+    return (
+        f":arrow_right: sla.yaml now posts the `{one_line(moved.segment, 40)}` segment in "
+        f"<#{moved.channel}>: Handoff posted there the {leads} it could not post in <#{old}>."
     )
 
 

@@ -883,6 +883,7 @@ class Outbox:
             reposted=refusals.reposted,
             resent=refusals.resent,
             report=refusals.last_report,
+            moved=refusals.moved,
         )
         return Message(text, [])
 

@@ -616,6 +616,116 @@ def enterprise_moved(stack: LocalStack, policy: Policy) -> Policy:
     return policy.model_copy(update={"segments": segments})
 
 
+def moved_line(segment: str, new: str, count: int, old: str = ENTERPRISE) -> str:
+    """What the old channel's alert says of the leads sla.yaml moved from it."""
+    leads = "1 lead" if count == 1 else f"{count} leads"
+    return (
+        f":arrow_right: sla.yaml now posts the `{segment}` segment in <#{new}>: Handoff posted "
+        f"there the {leads} it could not post in <#{old}>."
+    )
+
+
+def updates_of(stack: LocalStack, alert: Message) -> int:
+    """How many times Handoff edited the alert (chat.update calls that Slack took)."""
+    return sum(
+        1
+        for call in stack.sim.calls_to("chat.update")
+        if call.ok and call.channel == ESCALATIONS and call.args.get("ts") == alert.ts
+    )
+
+
+async def test_the_old_channels_alert_says_its_leads_are_now_posted_in_the_new_channel(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """The managers' alert about the archived channel said 3 leads were refused there. Once
+    Handoff starts with the segment moved, that alert is updated in place, once, to say the 3
+    leads are now posted in the new channel (started twice: not again), and it still counts
+    the refusals; a lead erased since is no longer counted; unarchived later, it says the
+    channel takes messages again, with no lead posted again there."""
+    stack.sim.archive_channel(ENTERPRISE)
+    await send(stack, 1, 3)
+    (alert,) = alerts(stack)
+    assert "3 messages" in alert.all_text and ":arrow_right:" not in alert.all_text
+    before = updates_of(stack, alert)
+
+    moved = enterprise_moved(stack, policy)
+    for _ in range(2):  # started twice (or two replicas): told once
+        again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+        try:
+            await again.settle()
+        finally:
+            await again.close()
+
+    (alert,) = alerts(stack)
+    assert "3 messages" in alert.all_text and "is_archived" in alert.all_text
+    assert moved_line("enterprise", NEW_ENTERPRISE, 3) in alert.all_text
+    assert updates_of(stack, alert) == before + 1
+
+    # One of them erased since (`handoff forget`): no longer counted.
+    await forget(stack.services.store, stack.handoff.outbox, "p2@northwind.example", "t", clock())
+    await stack.settle()
+    (alert,) = alerts(stack)
+    assert moved_line("enterprise", NEW_ENTERPRISE, 2) in alert.all_text
+
+    await stack.driver.unarchive(ADMIN, ENTERPRISE)
+    await stack.settle()
+    (alert,) = alerts(stack)
+    assert moved_line("enterprise", NEW_ENTERPRISE, 2) in alert.all_text
+    assert f"<#{ENTERPRISE}> takes messages again." in alert.all_text
+    assert "posted again" not in alert.all_text
+
+
+async def test_segments_moved_from_one_channel_to_several_are_each_told(
+    stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
+) -> None:
+    """Enterprise and mid-market leads both posted in the archived channel; sla.yaml moves
+    each segment to a channel of its own: the one alert says where each segment's leads went,
+    with each one's count."""
+    shared = policy.model_copy(
+        update={
+            "segments": [
+                s.model_copy(update={"channel": ENTERPRISE}) if s.name == "mid_market" else s
+                for s in policy.segments
+            ]
+        }
+    )
+    stack.sim.archive_channel(ENTERPRISE)
+    first = await start_stack(stack_database_url, shared, clock=clock, sim=stack.sim)
+    try:
+        for index, employees in ((1, 2400), (2, 2400), (3, 500)):
+            company = {"name": "Northwind", "domain": "northwind.example", "employees": employees}
+            payload = lead_payload(f"hs-{index}", email=f"p{index}@northwind.example")
+            status, _ = await first.post_lead({**payload, "company": company})
+            assert status == 201
+            await first.settle()
+    finally:
+        await first.close()
+    (alert,) = alerts(stack)
+    assert "3 messages" in alert.all_text
+
+    moved = enterprise_moved(stack, shared)
+    stack.sim.add_channel("C0MIDNEW", "sales-mid-market-new")
+    moved = moved.model_copy(
+        update={
+            "segments": [
+                s.model_copy(update={"channel": "C0MIDNEW"}) if s.name == "mid_market" else s
+                for s in moved.segments
+            ]
+        }
+    )
+    again = await start_stack(stack_database_url, moved, clock=clock, sim=stack.sim)
+    try:
+        await again.settle()
+    finally:
+        await again.close()
+
+    assert sorted(posts_in(stack, NEW_ENTERPRISE)) == ["hs-1", "hs-2"]
+    assert sorted(posts_in(stack, "C0MIDNEW")) == ["hs-3"]
+    (alert,) = alerts(stack)
+    assert moved_line("enterprise", NEW_ENTERPRISE, 2) in alert.all_text
+    assert moved_line("mid_market", "C0MIDNEW", 1) in alert.all_text
+
+
 async def test_leads_refused_by_an_archived_channel_follow_their_segment_to_its_new_channel(
     stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
 ) -> None:
@@ -653,11 +763,13 @@ async def test_replicas_starting_at_once_post_each_moved_lead_once(
     stack: LocalStack, policy: Policy, clock: TravelClock, stack_database_url: str
 ) -> None:
     """Three servers started at once on one PostgreSQL database with the segment moved (a
-    rollout): each lead the archived channel refused is posted once in the new channel."""
+    rollout): each lead the archived channel refused is posted once in the new channel, and
+    the managers' alert about the old channel is updated once to say so."""
     if stack_database_url.startswith("sqlite"):
         pytest.skip("replicas share PostgreSQL; one process owns a SQLite file")
     stack.sim.archive_channel(ENTERPRISE)
     await send(stack, 1, 3)
+    before = updates_of(stack, alerts(stack)[0])
     moved = enterprise_moved(stack, policy)
     replicas = await asyncio.gather(
         *(start_stack(stack_database_url, moved, clock=clock, sim=stack.sim) for _ in range(3))
@@ -672,6 +784,9 @@ async def test_replicas_starting_at_once_post_each_moved_lead_once(
     posted = posts_in(stack, NEW_ENTERPRISE)
     assert sorted(posted) == ["hs-1", "hs-2", "hs-3"]
     assert all(len(messages) == 1 for messages in posted.values())
+    (alert,) = alerts(stack)  # told once, in place
+    assert moved_line("enterprise", NEW_ENTERPRISE, 3) in alert.all_text
+    assert updates_of(stack, alert) == before + 1
 
 
 async def test_a_few_hundred_leads_follow_their_segment_each_posted_once(
@@ -760,6 +875,8 @@ async def test_only_open_leads_follow_their_segment_as_they_are_now(
         f"1 open lead Slack refused in {ENTERPRISE} is posted in {NEW_ENTERPRISE}, their "
         "segment's channel in sla.yaml now"
     ]
+    (alert,) = alerts(stack)  # the closed and the erased leads are not counted
+    assert moved_line("enterprise", NEW_ENTERPRISE, 1) in alert.all_text
 
 
 async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_channel(
@@ -808,3 +925,5 @@ async def test_a_lead_erased_while_a_start_moves_it_is_not_posted_in_the_new_cha
         f"1 open lead Slack refused in {ENTERPRISE} is posted in {NEW_ENTERPRISE}, their "
         "segment's channel in sla.yaml now"
     ]
+    (alert,) = alerts(stack)  # the erased lead is not counted among the leads posted there
+    assert moved_line("enterprise", NEW_ENTERPRISE, 1) in alert.all_text

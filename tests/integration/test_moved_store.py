@@ -7,13 +7,20 @@ once (the key a mend of the old channel writes too: unarchived later, none comes
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
+
+from bot.domain.effects import Moved
 from bot.domain.policy import Policy
+from bot.services.erasure import forget
 from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxStore
-from tests.integration.conftest import statements
+from storage.tables import OutboxRow, table
+from tests.integration.conftest import Wakes, statements
+from tests.integration.test_erasure_store import downgrade_to_before
 from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, refused_posts
 
 OLD, NEW = "C0ENT", "C0ENTNEW"
@@ -82,6 +89,8 @@ async def test_a_few_hundred_moved_leads_are_written_together_each_once(
 
         assert sum(count.get((OLD, NEW), 0) for count in counts) == 300
         assert all(set(count) <= {(OLD, NEW)} for count in counts)
+        (group,) = await groups(rows)  # its alert tells all 300, each once
+        assert group.moved == (Moved("enterprise", NEW, 300),) and group.refused == 300
         posted = await posts_in(rows, NEW)
         assert sorted(int(row["lead_id"]) for row in posted) == leads  # each once
         # Started again, or the old channel unarchived later: none is posted again.
@@ -91,3 +100,75 @@ async def test_a_few_hundred_moved_leads_are_written_together_each_once(
         assert [row for row in await posts_in(rows, OLD) if row["state"] == "pending"] == []
     finally:
         await other.dispose()
+
+
+async def groups(rows: OutboxStore) -> list[Any]:
+    """The refusal groups, as their alerts show them, oldest first."""
+    alerts = [
+        row
+        for row in await rows.rows()
+        if row["kind"] == Kind.MESSAGE and str(row["key"]).startswith("refused:")
+    ]
+    return [await rows.refusals(int(row["payload"]["group"])) for row in alerts]
+
+
+async def test_each_alert_about_the_old_channel_tells_the_moved_leads_it_counted(
+    services: Services, policy: Policy
+) -> None:
+    """Refused on Monday (one alert), and again over a day later (a new alert): once the
+    segment moved, each alert tells how many of the leads it counted are posted in the new
+    channel; a lead erased later is no longer counted, and a start again changes nothing."""
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 5)
+    for item in items[:3]:
+        await rows.refused(item, LATER, "is_archived", ESCALATIONS)
+    for item in items[3:]:
+        await rows.refused(item, LATER + timedelta(days=1, minutes=1), "is_archived", ESCALATIONS)
+    first, second = await groups(rows)
+    assert (first.refused, second.refused) == (3, 2)
+    assert first.moved == second.moved == () and first.moved_at is None
+
+    moved_at = LATER + timedelta(days=2)
+    assert await rows.moved(channels(policy, enterprise=NEW), moved_at) == {(OLD, NEW): 5}
+
+    first, second = await groups(rows)
+    assert first.moved == (Moved("enterprise", NEW, 3),) and first.moved_at == moved_at
+    assert second.moved == (Moved("enterprise", NEW, 2),)
+
+    await forget(services.store, Wakes(), "hs-0@northwind.example", "cli", moved_at)
+    first, second = await groups(rows)
+    assert first.moved == (Moved("enterprise", NEW, 2),)
+    assert second.moved == (Moved("enterprise", NEW, 2),)
+    before = await rows.rows()
+    assert await rows.moved(channels(policy, enterprise=NEW), moved_at) == {}
+    assert await rows.rows() == before
+
+
+async def test_posts_refused_before_the_upgrade_are_told_in_the_alert_that_counted_them(
+    services: Services, policy: Policy
+) -> None:
+    """Migration 0035 down and up again with two groups stored, their refused posts as an
+    earlier Handoff left them (recording no group): once the segment moved, each alert tells
+    the leads refused while it was open (the latest group of the channel and error opened by
+    the time each post was given up)."""
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 3)
+    for item in items[:2]:
+        await rows.refused(item, LATER, "is_archived", ESCALATIONS)
+    await rows.refused(items[2], LATER + timedelta(days=1, minutes=1), "is_archived", ESCALATIONS)
+    engine = services.store.db.engine
+    async with engine.connect() as connection:  # out of a transaction, as `db.upgrade` runs
+        await connection.run_sync(downgrade_to_before("_refused_moved.py"))
+        outbox = table(OutboxRow)
+        await connection.execute(
+            update(outbox).where(OutboxRow.kind == Kind.POST_LEAD).values(payload={})
+        )
+        await connection.commit()
+    await db.upgrade(engine)
+
+    assert await rows.moved(channels(policy, enterprise=NEW), LATER + timedelta(days=2)) == {
+        (OLD, NEW): 3
+    }
+    first, second = await groups(rows)
+    assert first.moved == (Moved("enterprise", NEW, 2),)
+    assert second.moved == (Moved("enterprise", NEW, 1),)
