@@ -52,7 +52,10 @@ _UNITS = {  # a unit as written → (clock, minutes of it; 0 means one working d
     "business days": (Clock.BUSINESS, 0),
 }
 _MONTHS = {"mo", "mon", "mth", "month", "months", "bmo", "business month", "business months"}
-_PART = re.compile(r"(\d+)\s*(business\s+[a-z]+|[a-z]+)", re.IGNORECASE)
+# A number starts only where no digit comes before it, and is taken whole (`++`): a run of
+# digits with no unit is given up in one pass, not retried from each of its digits (time
+# growing with the square of its length; a number that began after a digit was never read).
+_PART = re.compile(r"(?<!\d)(\d++)\s*(business\s+[a-z]+|[a-z]+)", re.IGNORECASE)
 FORMS = (
     "calendar time: 30m, 24h, 3d, 2w; business time: 2 business hours, 1 business day, "
     "30 business minutes (or 2bh, 1bd, 30bm)"

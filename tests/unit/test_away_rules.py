@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,6 +79,17 @@ def test_a_bad_until_is_refused_with_the_accepted_forms(
         parse_until(word, NOW, policy.calendar)
     assert problem in refused.value.message
     assert "a weekday (`fri`" in refused.value.message and "`3d`" in refused.value.message
+
+
+@pytest.mark.parametrize("word", ["0" * 20_000, "-" + "9" * 20_000, "1" * 20_000 + "?"])
+def test_a_long_run_of_digits_is_refused_at_once(policy: Policy, word: str) -> None:
+    """`/handoff away` is answered after it is read, on the server's one event loop: a word of
+    digits with no unit must not be read in time growing with its square (a 4,000-digit word
+    took seconds, so every other person's Slack request waited past its 3 s ack)."""
+    started = time.perf_counter()
+    with pytest.raises(Refusal, match="as until when"):
+        parse_away(word + " note", NOW, policy.calendar)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_away_takes_an_optional_rep_first_and_a_note_last(policy: Policy) -> None:
