@@ -47,7 +47,7 @@ from bot.domain.erasure import TOMBSTONE, ErasureKey, digest_key_id
 from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
-from bot.domain.routing import BY_MANAGER, AccountLead
+from bot.domain.routing import BY_MANAGER, AccountLead, counted_to
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.crm_inbox import forget_records
@@ -1488,8 +1488,12 @@ class Store:
         data = {"from": current, "to": rep, "by": actor, "why": why}
         event = _event(lead.id, "reassigned", actor, now, **data)
 
+        counted = counted_to(lead.route_reason)  # a claim is not a turn: not always `current`
+
         def counts(db: Connection) -> None:
-            count_reassignment(db, lead.segment, current, rep, now)
+            old = counted.rep if counted else None
+            periods = counted.periods if counted else None
+            count_reassignment(db, lead.segment, old, rep, now, old_periods=periods)
 
         return await self.db.run(_if_changed(statement, [event], effects, now, then=counts))
 

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain.lead import Stage
 from bot.domain.rotation import PoolRules, RepLoad, take_turn
-from bot.domain.routing import AccountLead, fallback_rep
+from bot.domain.routing import COUNTED_ON, AccountLead, fallback_rep
 from storage.away import away_reps, everyone_away
 from storage.db import fetch_driven
 from storage.outbox import home_requests
@@ -66,8 +66,10 @@ class RotationAsk:
     # Of `avoid`, the reps the SLA took the lead from earlier in its cycle: "already had it".
     had: frozenset[str] = frozenset()
     # The rep the rotation counted the lead to before (a reassignment): when the turn hands it
-    # to someone else, it leaves their counts of today and this week (their credit stays).
+    # to someone else, it leaves their counts (their credit stays) of the day and week it was
+    # counted in (`leaving_periods`; None: this turn's), where those are still counting.
     leaving: str | None = None
+    leaving_periods: tuple[str, str] | None = None
     # A claimed lead's owner (a reassignment): the lead leaves their open leads for the rep
     # picked (what `cap.open` counts; a batch's turns follow it in memory).
     claimed_by: str | None = None
@@ -398,6 +400,8 @@ def _turn_in_sql_pg(with_lead: bool, with_home: bool) -> Any:
         turn.c.weight,
         "cap",
         bindparam("p_cap", type_=Integer),
+        COUNTED_ON,
+        bindparam("p_day", type_=String),
     )
     reason = cast(bindparam("p_reason", type_=JSONB), JSONB).op("||")(figures)
     suggested = (
@@ -428,10 +432,33 @@ def _fall_back(db: Connection, ask: RotationAsk, away: frozenset[str], why: str)
 
 
 def _turn_reason(ask: RotationAsk, rep: str, week: int, week_total: int) -> dict[str, Any]:
-    """Why the turn chose `rep` ("Round robin: Ben, 3 of 12 this week, weight 1, cap 10"): the
-    same figures whichever way the turn was taken (`rotation_take_turn` builds them too)."""
-    figures = {"rep": rep, "week": week, "week_total": week_total}
+    """Why the turn chose `rep` ("Round robin: Ben, 3 of 12 this week, weight 1, cap 10"), and
+    the business day it counts the lead in (`COUNTED_ON`: what the lead leaving them later
+    takes off): the same figures whichever way the turn was taken (`_turn_in_sql_pg` too)."""
+    figures = {"rep": rep, "week": week, "week_total": week_total, COUNTED_ON: ask.day}
     return ask.reason | figures | {"weight": ask.rules.weight(rep), "cap": ask.rules.cap}
+
+
+def _leave(ask: RotationAsk, loads: dict[str, RepLoad]) -> str | None:
+    """Take the lead off the counts of the rep it leaves (`ask.leaving`), in `loads` (read for
+    the ask's day and week): its day's count if it was counted today, its week's if this week,
+    each never below 0 (a count of an earlier period has restarted: nothing to take off). The
+    rep, if their load is to be written."""
+    leaving = ask.leaving if ask.leaving in loads else None
+    if leaving is None:
+        return None
+    day, week = ask.leaving_periods or (ask.day, ask.week)
+    load = loads[leaving]
+    today = max(load.today - 1, 0) if day == ask.day else load.today
+    this_week = max(load.week - 1, 0) if week == ask.week else load.week
+    loads[leaving] = replace(load, today=today, week=this_week)
+    return leaving
+
+
+def _changes_hands(ask: RotationAsk, rep: str | None) -> bool:
+    """Whether the lead goes to `rep`: someone, not the rep it is taken from (`avoid` but for
+    those who `had` it; a fallback owner who has it already leaves it where it was)."""
+    return rep is not None and rep not in ask.avoid - ask.had
 
 
 def _turn_in_sql(
@@ -481,14 +508,11 @@ def take(
         if taken is not None:
             return taken
     clock, away, loads = _hold_read(db, ask, rules.cap_open is not None)
-    leaving = ask.leaving if ask.leaving in loads else None
-    if leaving is not None:  # out of its counts first, so the turn's figures are as they end
-        load = loads[leaving]
-        loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
+    leaving = _leave(ask, loads)  # out of its counts first: the turn's figures are as they end
     turn = take_turn(rules, loads, ask.away | away, clock, ask.avoid, ask.had)
     if turn.rep is None:
         fell_back = _fall_back(db, ask, ask.away | away, f"nobody available ({turn.why_nobody})")
-        if leaving is not None and fell_back.rep not in (None, leaving):
+        if leaving is not None and _changes_hands(ask, fell_back.rep):
             _save(db, ask, loads, [leaving])
         if lead_id is not None:
             _store_suggestion(db, lead_id, fell_back)
@@ -579,16 +603,13 @@ class HeldRotations:
         """A turn, as `take` takes it, in memory."""
         held = self._hold(ask)
         loads = dict(held.loads)
-        leaving = ask.leaving if ask.leaving in loads else None
-        if leaving is not None:
-            load = loads[leaving]
-            loads[leaving] = replace(load, today=max(load.today - 1, 0), week=max(load.week - 1, 0))
+        leaving = _leave(ask, loads)
         away = ask.away | held.away if ask.away_at is not None else ask.away
         turn = take_turn(ask.rules, loads, away, held.clock, ask.avoid, ask.had)
         held.turns += 1
         if turn.rep is None:
             fell_back = _fall_back(self.db, ask, away, f"nobody available ({turn.why_nobody})")
-            if leaving is not None and fell_back.rep not in (None, leaving):
+            if leaving is not None and _changes_hands(ask, fell_back.rep):
                 held.loads, held.changed = loads, held.changed | {leaving}
             return fell_back
         after = dict(turn.loads)
@@ -602,16 +623,14 @@ class HeldRotations:
         return Suggestion(turn.rep, _turn_reason(ask, turn.rep, after[turn.rep].week, week_total))
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
-        """`uncount`, in memory for a segment held (else at once)."""
+        """`uncount`, in memory for a segment held (its loads are of the held day and week:
+        a count of another period is not one they hold), else at once."""
         held = self.held.get(segment)
-        if held is None or (held.ask.day, held.ask.week) != (day, week):
+        if held is None:
             uncount(self.db, segment, rep, day, week)
             return
-        if rep in held.loads:
-            load = held.loads[rep]
-            held.loads[rep] = replace(
-                load, today=max(load.today - 1, 0), week=max(load.week - 1, 0)
-            )
+        ask = replace(held.ask, leaving=rep, leaving_periods=(day, week))
+        if _leave(ask, held.loads) is not None:
             held.changed.add(rep)
 
     def save(self) -> None:
@@ -778,10 +797,11 @@ def account_lead(
 
 def uncount(db: Connection, segment: str, rep: str, day: str, week: str) -> None:
     """A lead the rotation counted to `rep` leaves them (the sweep hands it to another rep):
-    it leaves their count of business day `day` and of week `week`, where those are the
-    periods their counts are of (a count of an earlier period has already restarted). Their
-    credit is left alone: a lead let lapse is not owed back. Under the segment's lock, its
-    position moved on (a turn waits for this, and reads the rep rows as this leaves them)."""
+    it leaves their count of business day `day` and of week `week` (the periods it was counted
+    in), where those are the periods their counts are of still (a count of an earlier period
+    has restarted since: nothing to take off). Their credit is left alone: a lead let lapse
+    is not owed back. Under the segment's lock, its position moved on (a turn waits for this,
+    and reads the rep rows as this leaves them)."""
     db.execute(_MOVED, {"p_segment": segment})
     for period, count, current in (
         (RotationRep.day, RotationRep.today, day),
@@ -816,13 +836,19 @@ def _uncount_statement(period: str, count: str) -> Any:
 
 
 def count_reassignment(
-    db: Connection, segment: str, old: str | None, new: str, now: datetime
+    db: Connection,
+    segment: str,
+    old: str | None,
+    new: str,
+    now: datetime,
+    old_periods: tuple[str, str] | None = None,
 ) -> None:
     """The rotation counts follow a manager's reassignment: one lead of `segment` moves from
-    `old` (None: nobody had it) to `new`, in the transaction that stores the reassignment (so
-    both happen or neither). The lead leaves `old`'s counts of the current day and week and
-    joins `new`'s (the segment's latest day and week any turn recorded: a rep whose counts are
-    of an earlier period starts that period at this lead), under the segment's rotation lock.
+    `old` (the rep the rotation counted it to; None: nobody) to `new`, in the transaction that
+    stores the reassignment (so both happen or neither). The lead leaves `old`'s counts of the
+    day and week it was counted in (`old_periods`; None: the current ones) and joins `new`'s
+    (the segment's latest day and week any turn recorded: a rep whose counts are of an
+    earlier period starts that period at this lead), under the segment's rotation lock.
     The weighted credit is left alone: a manager's choice is not the rotation's turn."""
     del now
     reps = table(RotationRep)
@@ -834,10 +860,9 @@ def count_reassignment(
             RotationRep.segment == segment
         )
     ).one()
-    day, week = latest
-    if day is None or week is None:
+    if None in latest:
         return  # the rotation has not turned yet: nothing is counted
-    for rep, step in ((old, -1), (new, 1)):
+    for rep, step, (day, week) in ((old, -1, old_periods or latest), (new, 1, latest)):
         if rep is None:
             continue
         mine = (RotationRep.segment == segment, RotationRep.rep == rep)

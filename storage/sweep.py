@@ -401,8 +401,7 @@ class _Planned(HeldRotations):
         return suggestion
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
-        held = self.held.get(segment)
-        if held is None or (held.ask.day, held.ask.week) != (day, week):
+        if segment not in self.held:  # held: in memory, whatever periods it was counted in
             raise _Deferred
         super().uncount(segment, rep, day, week)
         self.users.setdefault(segment, set()).add(self.lead)

@@ -4,7 +4,7 @@ bot/domain/scoring.py's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.domain.accounts import account_domain
@@ -155,6 +155,36 @@ BY_MANAGER, BY_CRM = "manager", "crm"
 # A lead offered to the pool while its rep was away, with nobody available to suggest it to.
 OFFERED = "offered"
 FALLBACK = "fallback"
+
+
+# The business day (ISO date, team zone) a turn counted its lead in, kept in its route reason.
+COUNTED_ON = "counted_on"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The rep the rotation counted a lead to, and the periods it counted it in: what the lead
+    leaving them takes off (`periods` None: not recorded, as for a lead routed before the
+    reason kept its day, or a manager's reassignment: the leave's own periods then)."""
+
+    rep: str
+    periods: tuple[str, str] | None = None  # (business day, its week's Monday), ISO dates
+
+
+def counted_to(reason: dict[str, Any] | None) -> Counted | None:
+    """Whom the rotation counted the lead to, by its route reason: the rep of a turn (round
+    robin) or of a manager's or the CRM's reassignment (both counted to their rep); None for
+    any other rule (a named account, the fallback owner, offered to nobody: not counted).
+    A claim leaves the reason as it was, so the rep is not always the lead's owner."""
+    reason = reason or {}
+    rep = reason.get("rep")
+    if reason.get("rule") not in (ROUND_ROBIN, BY_MANAGER, BY_CRM) or not rep:
+        return None
+    day = reason.get(COUNTED_ON)
+    if not isinstance(day, str):
+        return Counted(str(rep))
+    counted = date.fromisoformat(day)
+    return Counted(str(rep), (day, (counted - timedelta(days=counted.weekday())).isoformat()))
 
 
 @dataclass(frozen=True)

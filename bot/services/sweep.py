@@ -30,11 +30,10 @@ from bot.domain.intake import LeadIn
 from bot.domain.lead import LeadView, Stage, comes_back_at, follow_up_met
 from bot.domain.policy import Policy, Segment
 from bot.domain.routing import (
-    BY_CRM,
-    BY_MANAGER,
     OFFERED,
     ROUND_ROBIN,
     OwnerChoice,
+    counted_to,
     fallback_candidates,
     lead_account,
     pool_rules,
@@ -195,11 +194,13 @@ class _Turns:
         released: bool = False,
     ) -> Suggestion:
         """A turn of `segment`'s rotation. A reassignment passes the lead (`taken_from`): its
-        current rep is never picked, the lead leaves their counts if the rotation counted it to
-        them, and a claimed lead moves to the new rep's open leads (unless `released`: back to
-        the pool unclaimed). Without `fallback`, nobody available gives None."""
+        current rep is never picked, the lead leaves the counts of the rep the rotation counted
+        it to (`counted_to`: not its owner when another rep claimed it), of the day and week it
+        counted it in, and a claimed lead moves to the new rep's open leads (unless `released`:
+        back to the pool unclaimed). Without `fallback`, nobody available gives None."""
         day, week = periods(self.policy, self.now)
         current = (taken_from.owner or taken_from.suggested_owner) if taken_from else None
+        counted = counted_to(taken_from.route_reason) if taken_from else None
         # Never back to a rep the SLA already took this lead from in its cycle (`had`).
         had = _had(taken_from) - {current}
         avoid = frozenset({current} if current else ()) | had
@@ -215,24 +216,20 @@ class _Turns:
             fallbacks=fallbacks,
             avoid=avoid,
             had=had,
-            leaving=current if taken_from and _counted(taken_from) else None,
+            leaving=counted.rep if counted else None,
+            leaving_periods=counted.periods if counted else None,
             claimed_by=taken_from.owner if taken_from and not released else None,
         )
         return self.pick.take(ask)
 
-    def leaves(self, lead: LeadView, rep: str) -> None:
-        """The lead leaves `rep` for nobody (offered to the pool): out of their counts of today
-        and this week, if the rotation counted it to them."""
-        if _counted(lead):
-            day, week = periods(self.policy, self.now)
-            self.pick.uncount(lead.segment, rep, day, week)
-
-
-def _counted(lead: LeadView) -> bool:
-    """Whether the rotation counted the lead to its rep: its reason says round robin, or a
-    manager's or the CRM's reassignment (`count_reassignment` counts the lead to its rep); not
-    one offered to nobody (`OFFERED`: the offer took it out of its rep's counts)."""
-    return (lead.route_reason or {}).get("rule") in (ROUND_ROBIN, BY_MANAGER, BY_CRM)
+    def leaves(self, lead: LeadView) -> None:
+        """The lead leaves its rep for nobody (offered to the pool): out of the counts of the
+        rep the rotation counted it to (`counted_to`), of the day and week it counted it in;
+        none if it was counted to nobody (offered to nobody before: the offer took it out)."""
+        counted = counted_to(lead.route_reason)
+        if counted is not None:
+            day, week = counted.periods or periods(self.policy, self.now)
+            self.pick.uncount(lead.segment, counted.rep, day, week)
 
 
 def decide(
@@ -603,7 +600,7 @@ def _offer(
     if chosen is not None and rep is not None:
         values["route_reason"] = chosen.reason
     else:  # open to the pool, suggested to nobody: it leaves the rep who is away all the same
-        turns.leaves(lead, away)
+        turns.leaves(lead)
         values["route_reason"] = _offered_reason(lead, away, chosen)
     if lead.owner is not None:
         values |= {
@@ -654,7 +651,7 @@ def _offered_reason(lead: LeadView, away: str, chosen: Suggestion | None) -> dic
     """The route reason of a lead offered to nobody: offered from `away`, and why nobody was
     available (the turn's words: "nobody available (all away)"), so its post's why line no
     longer names the rep it was taken from, and the rotation no longer counts it to anyone
-    (`_counted`: the offer took it out of their counts). The reps the SLA took it from this
+    (`counted_to`: the offer took it out of their counts). The reps the SLA took it from this
     cycle stay (`had`): its `reassign` step still passes over them."""
     why = (chosen.reason.get("why") if chosen is not None else None) or "nobody available"
     reason: dict[str, Any] = {"rule": OFFERED, "from": away, "why": why}

@@ -120,6 +120,7 @@ async def test_otherwise_the_pools_rotation_and_its_figures(store: Store, policy
         "week_total": 1,
         "weight": 1,
         "cap": None,
+        "counted_on": "2026-12-14",  # the business day it counts the lead in
     }
 
 

@@ -50,6 +50,7 @@ async def test_weights_are_kept_in_the_database(store: Store, policy: Policy) ->
         "week_total": 6,
         "weight": 2,
         "cap": None,
+        "counted_on": "2026-11-23",  # the business day it counts the lead in
     }
 
 
