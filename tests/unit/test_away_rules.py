@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,11 +84,11 @@ def test_a_bad_until_is_refused_with_the_accepted_forms(
 def test_a_long_run_of_digits_is_refused_at_once(policy: Policy, word: str) -> None:
     """`/handoff away` is answered after it is read, on the server's one event loop: a word of
     digits with no unit must not be read in time growing with its square (a 4,000-digit word
-    took seconds, so every other person's Slack request waited past its 3 s ack)."""
-    started = time.perf_counter()
+    took seconds, so every other person's Slack request waited past its 3 s ack). No clock is
+    asserted (tests never time themselves): read the old way, each of these 20,000-digit
+    words took over a minute, so a return of it keeps this test from finishing in CI's time."""
     with pytest.raises(Refusal, match="as until when"):
         parse_away(word + " note", NOW, policy.calendar)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_away_takes_an_optional_rep_first_and_a_note_last(policy: Policy) -> None:
