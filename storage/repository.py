@@ -47,7 +47,7 @@ from bot.domain.erasure import TOMBSTONE, ErasureKey, digest_key_id
 from bot.domain.escalation import HANDED_DEADLINES
 from bot.domain.lead import EventView, LeadView, Stage, evolve
 from bot.domain.rotation import RepLoad
-from bot.domain.routing import BY_MANAGER, AccountLead, counted_to
+from bot.domain.routing import BY_MANAGER, COUNTED_ON, AccountLead, counted_to
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
 from storage.crm_inbox import forget_records
@@ -1493,7 +1493,12 @@ class Store:
         def counts(db: Connection) -> None:
             old = counted.rep if counted else None
             periods = counted.periods if counted else None
-            count_reassignment(db, lead.segment, old, rep, now, old_periods=periods)
+            counted_in = count_reassignment(db, lead.segment, old, rep, now, old_periods=periods)
+            if counted_in is not None:  # the day it counted it in: what its leaving takes off
+                kept = reason | {COUNTED_ON: counted_in[0]}
+                db.execute(
+                    update(table(LeadRow)).where(LeadRow.id == lead.id).values(route_reason=kept)
+                )
 
         return await self.db.run(_if_changed(statement, [event], effects, now, then=counts))
 

@@ -842,14 +842,16 @@ def count_reassignment(
     new: str,
     now: datetime,
     old_periods: tuple[str, str] | None = None,
-) -> None:
+) -> tuple[str, str] | None:
     """The rotation counts follow a manager's reassignment: one lead of `segment` moves from
     `old` (the rep the rotation counted it to; None: nobody) to `new`, in the transaction that
     stores the reassignment (so both happen or neither). The lead leaves `old`'s counts of the
     day and week it was counted in (`old_periods`; None: the current ones) and joins `new`'s
     (the segment's latest day and week any turn recorded: a rep whose counts are of an
     earlier period starts that period at this lead), under the segment's rotation lock.
-    The weighted credit is left alone: a manager's choice is not the rotation's turn."""
+    The weighted credit is left alone: a manager's choice is not the rotation's turn. The
+    day and week it counted the lead to `new` in (None: the rotation has not turned yet),
+    for the lead's route reason (`COUNTED_ON`: what the lead leaving `new` later takes off)."""
     del now
     reps = table(RotationRep)
     # The rotation's lock, its position moved on: turns wait for this, and read the rep rows
@@ -861,7 +863,7 @@ def count_reassignment(
         )
     ).one()
     if None in latest:
-        return  # the rotation has not turned yet: nothing is counted
+        return None  # the rotation has not turned yet: nothing is counted
     for rep, step, (day, week) in ((old, -1, old_periods or latest), (new, 1, latest)):
         if rep is None:
             continue
@@ -881,3 +883,4 @@ def count_reassignment(
                     .where(*mine, period != current)
                     .values({period.key: current, count.key: 1})
                 )
+    return str(latest[0]), str(latest[1])

@@ -164,8 +164,8 @@ COUNTED_ON = "counted_on"
 @dataclass(frozen=True)
 class Counted:
     """The rep the rotation counted a lead to, and the periods it counted it in: what the lead
-    leaving them takes off (`periods` None: not recorded, as for a lead routed before the
-    reason kept its day, or a manager's reassignment: the leave's own periods then)."""
+    leaving them takes off (`periods` None: not recorded, as for a lead routed or reassigned
+    before the reason kept its day: the leave's own periods then)."""
 
     rep: str
     periods: tuple[str, str] | None = None  # (business day, its week's Monday), ISO dates

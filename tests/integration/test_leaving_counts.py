@@ -185,3 +185,26 @@ async def test_a_lead_counted_last_week_leaving_this_week_leaves_this_weeks_coun
     await sweeper.run(later)
     assert (await services.lead(old)).suggested_owner == REP2
     assert await _shown(services, later) == {REP1: (1, 1), REP2: (2, 2)}
+
+
+async def test_a_lead_a_manager_counted_monday_leaving_tuesday_leaves_mondays_count(
+    store: Store, policy: Policy
+) -> None:
+    """A manager's reassignment counts the lead to its new rep in the rotation's day; when the
+    lead leaves them on a later day it comes off that day's count (gone by then) and the
+    week's, not off the day the rotation's own turns count to them (`cap.per_day`)."""
+    services, _, sweeper = await _wired(store, _pool(policy, [REP1, REP2]))
+    monday = await _intake(services, "hs-1", MONDAY)  # REP1
+    await services.reassign(monday, MANAGER, REP2, MONDAY + timedelta(minutes=5))
+    assert await _counts(store) == {REP1: (0, 0), REP2: (1, 1)}
+    tuesday = [await _intake(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
+    assert {(await services.lead(i)).suggested_owner for i in tuesday} == {REP1, REP2}
+    before = await _shown(services, TUESDAY)
+    assert before == {REP1: (1, 1), REP2: (1, 2)}
+
+    later = TUESDAY + timedelta(minutes=10)
+    await sweeper.run(later)
+    assert (await services.lead(monday)).suggested_owner == REP1
+    # REP2's Tuesday lead still counts to their day; the week loses the Monday lead once.
+    assert await _shown(services, later) == {REP1: (2, 2), REP2: (1, 1)}
+    assert f"<@{REP1}>, 2 of 3 this week" in await _why(services, monday, later)
