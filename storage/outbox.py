@@ -1869,9 +1869,15 @@ class OutboxStore:
 
         def work(db: Connection) -> dict[tuple[str, str], int]:
             latest: dict[int, tuple[int, dict[str, Any], str, str, int | None]] = {}
+            # A lead moved before (sla.yaml changed twice, its post refused in each channel):
+            # its earlier refused posts that an alert tells as moved (lead → row, payload).
+            earlier: dict[int, list[tuple[int, dict[str, Any]]]] = {}
             for row_id, lead_id, payload, old, segment, group in db.execute(
                 _moved_posts(channels)
             ):  # each lead's last refused post
+                if int(lead_id) in latest and MOVED_IN in latest[int(lead_id)][1]:
+                    before = latest[int(lead_id)]
+                    earlier.setdefault(int(lead_id), []).append((before[0], before[1]))
                 found = (int(row_id), dict(payload or {}), str(old), str(segment), group)
                 latest[int(lead_id)] = found
             if not latest:
@@ -1900,6 +1906,12 @@ class OutboxStore:
                 if lead_id not in erased:  # an erased lead's post is never posted: not counted
                     sent[(old, new)] = sent.get((old, new), 0) + 1
             told = [marks[key] for key in keys if key in marks]
+            # The alerts telling a lead's earlier move say where it is posted now, not in the
+            # channel that refused it since (each re-rendered, by the replica that wrote it).
+            for key in keys:
+                lead_id, _, new = moves[key]
+                for row_id, payload in earlier.get(lead_id, []):
+                    told.append({"p_id": row_id, "p_payload": {**payload, MOVED_TO: new}})
             if told:  # written by the one replica that wrote the posts: each alert told once
                 db.execute(_MARK_TOLD, told)
                 groups = sorted({int(mark["p_payload"][MOVED_IN]) for mark in told})
