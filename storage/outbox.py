@@ -806,20 +806,24 @@ _ERASED_AMONG = select(LeadRow.id).where(
 )
 
 
-# The group whose alert counted a refused post: as the post records it (`REFUSED_IN`), or, for
-# one refused before posts recorded it, the latest group of its channel and error opened by
-# the time it was given up (None: refused before groups existed, or with no alert to tell).
-_COUNTED_IN = func.coalesce(
-    OutboxRow.payload[REFUSED_IN].as_integer(),
-    select(RefusalGroup.id)
-    .where(
-        RefusalGroup.channel == OutboxRow.channel,
-        RefusalGroup.error == OutboxRow.last_error,
-        RefusalGroup.opened_at <= OutboxRow.done_at,
-    )
-    .order_by(RefusalGroup.id.desc())
-    .limit(1)
-    .scalar_subquery(),
+# The group whose alert counted a refused post: as the post records it (`REFUSED_IN`; 0: given
+# up with no group's alert, as when sla.yaml named no escalations channel), or, for one refused
+# before posts recorded it, the latest group of its channel and error opened by the time it
+# was given up (None: refused before groups existed, or with no alert to tell).
+_COUNTED_IN = func.nullif(
+    func.coalesce(
+        OutboxRow.payload[REFUSED_IN].as_integer(),
+        select(RefusalGroup.id)
+        .where(
+            RefusalGroup.channel == OutboxRow.channel,
+            RefusalGroup.error == OutboxRow.last_error,
+            RefusalGroup.opened_at <= OutboxRow.done_at,
+        )
+        .order_by(RefusalGroup.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    ),
+    0,
 )
 
 
@@ -1730,6 +1734,10 @@ class OutboxStore:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             _given_up_edit(db, item, now)
+            if item.kind == Kind.POST_LEAD:  # no group's alert counted it (`_COUNTED_IN`)
+                db.execute(
+                    _MARK_TOLD, {"p_id": item.id, "p_payload": {**item.payload, REFUSED_IN: 0}}
+                )
             told = list(notices)
             if alert is not None:
                 channel, text = alert

@@ -196,3 +196,22 @@ async def test_a_lead_moved_twice_is_told_in_each_alert_where_it_is_posted_now(
     first, second = await groups(rows)
     assert second.moved == (Moved("enterprise", NEW, 2),)
     assert first.moved == (Moved("enterprise", NEW, 2),)
+
+
+async def test_posts_refused_while_no_alert_was_sent_are_not_told_in_an_earlier_alert(
+    services: Services, policy: Policy
+) -> None:
+    """One post refused while sla.yaml named an escalations channel (its alert counts 1), two
+    more once it named none (no alert counted them): once the segment moved, the alert tells
+    the one lead it counted, not 3 leads "it could not post" when it counted 1 refusal."""
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 3)
+    await rows.refused(items[0], LATER, "is_archived", ESCALATIONS)
+    for item in items[1:]:
+        await rows.failed(item, LATER + timedelta(hours=1), "is_archived", None)
+
+    moved_at = LATER + timedelta(days=2)
+    assert await rows.moved(channels(policy, enterprise=NEW), moved_at) == {(OLD, NEW): 3}
+
+    (first,) = await groups(rows)
+    assert first.refused == 1 and first.moved == (Moved("enterprise", NEW, 1),)
