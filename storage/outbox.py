@@ -806,20 +806,24 @@ _ERASED_AMONG = select(LeadRow.id).where(
 )
 
 
-# The group whose alert counted a refused post: as the post records it (`REFUSED_IN`), or, for
-# one refused before posts recorded it, the latest group of its channel and error opened by
-# the time it was given up (None: refused before groups existed, or with no alert to tell).
-_COUNTED_IN = func.coalesce(
-    OutboxRow.payload[REFUSED_IN].as_integer(),
-    select(RefusalGroup.id)
-    .where(
-        RefusalGroup.channel == OutboxRow.channel,
-        RefusalGroup.error == OutboxRow.last_error,
-        RefusalGroup.opened_at <= OutboxRow.done_at,
-    )
-    .order_by(RefusalGroup.id.desc())
-    .limit(1)
-    .scalar_subquery(),
+# The group whose alert counted a refused post: as the post records it (`REFUSED_IN`; 0: given
+# up with no group's alert, as when sla.yaml named no escalations channel), or, for one refused
+# before posts recorded it, the latest group of its channel and error opened by the time it
+# was given up (None: refused before groups existed, or with no alert to tell).
+_COUNTED_IN = func.nullif(
+    func.coalesce(
+        OutboxRow.payload[REFUSED_IN].as_integer(),
+        select(RefusalGroup.id)
+        .where(
+            RefusalGroup.channel == OutboxRow.channel,
+            RefusalGroup.error == OutboxRow.last_error,
+            RefusalGroup.opened_at <= OutboxRow.done_at,
+        )
+        .order_by(RefusalGroup.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    ),
+    0,
 )
 
 
@@ -1730,6 +1734,10 @@ class OutboxStore:
             params = {"p_id": item.id, "p_state": FAILED, "p_now": now, "p_ts": None}
             db.execute(_FINISH, {**params, "p_error": error[:1000]})
             _given_up_edit(db, item, now)
+            if item.kind == Kind.POST_LEAD:  # no group's alert counted it (`_COUNTED_IN`)
+                db.execute(
+                    _MARK_TOLD, {"p_id": item.id, "p_payload": {**item.payload, REFUSED_IN: 0}}
+                )
             told = list(notices)
             if alert is not None:
                 channel, text = alert
@@ -1869,9 +1877,15 @@ class OutboxStore:
 
         def work(db: Connection) -> dict[tuple[str, str], int]:
             latest: dict[int, tuple[int, dict[str, Any], str, str, int | None]] = {}
+            # A lead moved before (sla.yaml changed twice, its post refused in each channel):
+            # its earlier refused posts that an alert tells as moved (lead → row, payload).
+            earlier: dict[int, list[tuple[int, dict[str, Any]]]] = {}
             for row_id, lead_id, payload, old, segment, group in db.execute(
                 _moved_posts(channels)
             ):  # each lead's last refused post
+                if int(lead_id) in latest and MOVED_IN in latest[int(lead_id)][1]:
+                    before = latest[int(lead_id)]
+                    earlier.setdefault(int(lead_id), []).append((before[0], before[1]))
                 found = (int(row_id), dict(payload or {}), str(old), str(segment), group)
                 latest[int(lead_id)] = found
             if not latest:
@@ -1900,6 +1914,12 @@ class OutboxStore:
                 if lead_id not in erased:  # an erased lead's post is never posted: not counted
                     sent[(old, new)] = sent.get((old, new), 0) + 1
             told = [marks[key] for key in keys if key in marks]
+            # The alerts telling a lead's earlier move say where it is posted now, not in the
+            # channel that refused it since (each re-rendered, by the replica that wrote it).
+            for key in keys:
+                lead_id, _, new = moves[key]
+                for row_id, payload in earlier.get(lead_id, []):
+                    told.append({"p_id": row_id, "p_payload": {**payload, MOVED_TO: new}})
             if told:  # written by the one replica that wrote the posts: each alert told once
                 db.execute(_MARK_TOLD, told)
                 groups = sorted({int(mark["p_payload"][MOVED_IN]) for mark in told})

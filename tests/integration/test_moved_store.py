@@ -172,3 +172,46 @@ async def test_posts_refused_before_the_upgrade_are_told_in_the_alert_that_count
     first, second = await groups(rows)
     assert first.moved == (Moved("enterprise", NEW, 2),)
     assert second.moved == (Moved("enterprise", NEW, 1),)
+
+
+async def test_a_lead_moved_twice_is_told_in_each_alert_where_it_is_posted_now(
+    services: Services, policy: Policy
+) -> None:
+    """sla.yaml moves the enterprise segment to a channel that refuses its leads too (archived
+    as well: a second alert), then to a third one: both alerts say the leads are posted in the
+    third channel; the first one no longer says they are in the second, which refused them."""
+    mid = "C0ENTMID"
+    rows = OutboxStore(services.store.db)
+    await archived(services, rows, 2)
+    assert await rows.moved(channels(policy, enterprise=mid), LATER) == {(OLD, mid): 2}
+    (first,) = await groups(rows)
+    assert first.moved == (Moved("enterprise", mid, 2),)
+    for row in await posts_in(rows, mid):  # the second channel refuses them too
+        item = await rows.lease(int(row["id"]), LATER, LATER + timedelta(seconds=30))
+        assert item is not None
+        await rows.refused(item, LATER, "is_archived", ESCALATIONS)
+
+    assert await rows.moved(channels(policy, enterprise=NEW), LATER) == {(mid, NEW): 2}
+
+    first, second = await groups(rows)
+    assert second.moved == (Moved("enterprise", NEW, 2),)
+    assert first.moved == (Moved("enterprise", NEW, 2),)
+
+
+async def test_posts_refused_while_no_alert_was_sent_are_not_told_in_an_earlier_alert(
+    services: Services, policy: Policy
+) -> None:
+    """One post refused while sla.yaml named an escalations channel (its alert counts 1), two
+    more once it named none (no alert counted them): once the segment moved, the alert tells
+    the one lead it counted, not 3 leads "it could not post" when it counted 1 refusal."""
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 3)
+    await rows.refused(items[0], LATER, "is_archived", ESCALATIONS)
+    for item in items[1:]:
+        await rows.failed(item, LATER + timedelta(hours=1), "is_archived", None)
+
+    moved_at = LATER + timedelta(days=2)
+    assert await rows.moved(channels(policy, enterprise=NEW), moved_at) == {(OLD, NEW): 3}
+
+    (first,) = await groups(rows)
+    assert first.refused == 1 and first.moved == (Moved("enterprise", NEW, 1),)
