@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from bot.domain.policy import Policy
+from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
+from bot.services.sweep import Sweeper
+from storage.away import AwayStore
 from storage.repository import Store
+from storage.sweep import SweepStore
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
 
@@ -39,6 +42,31 @@ async def services_on(store: Store, policy: Policy, recorded_at: datetime = MOND
 @pytest.fixture
 async def services(store: Store, policy: Policy) -> Services:
     return await services_on(store, policy)
+
+
+def pool_of(policy: Policy, reps: list[str], **segment: Any) -> Policy:
+    """`policy` with its first segment's (enterprise's) pool `reps` and keys `segment`."""
+    data = snapshot(policy)
+    data["segments"][0] |= {"reps": reps, **segment}
+    return parse_policy(data)
+
+
+async def away_wired(store: Store, policy: Policy) -> tuple[Services, AwayStore, Sweeper]:
+    """The use cases and the sweep with time away wired in, as bot/app.py wires them."""
+    services = await services_on(store, policy)
+    away = AwayStore(store.db)
+    services.availability = away
+    return services, away, Sweeper(SweepStore(store.db), services.policies, Wakes(), away=away)
+
+
+async def enterprise_counts(store: Store) -> dict[str, tuple[int, int]]:
+    """Each rep's leads in the enterprise rotation as stored: (today, this week)."""
+    rows = await store.db.run(
+        lambda db: db.exec_driver_sql(
+            "SELECT rep, today, this_week FROM rotation_reps WHERE segment = 'enterprise'"
+        ).all()
+    )
+    return {str(rep): (int(today), int(week)) for rep, today, week in rows}
 
 
 @contextmanager

@@ -17,9 +17,8 @@ from bot.services.sweep import Sweeper
 from bot.slack.lead_views import lead_message
 from storage.away import AwayStore
 from storage.repository import Store
-from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes, services_on
+from tests.integration.conftest import MONDAY, away_wired
 
 REP1, REP2, REP3, MANAGER = "U0REP1", "U0REP2", "U0REP3", "U0MGR1"
 BACK = MONDAY + timedelta(minutes=5)  # 11:05 in Sydney: the whole pool is away until then
@@ -34,13 +33,6 @@ def assigned(policy: Policy, window: str, reps: list[str], managers: bool = True
     if not managers:  # nobody to fall back on: no fallback owner, no manager
         data["managers"] = []
     return parse_policy(data)
-
-
-async def _wired(store: Store, policy: Policy) -> tuple[Services, AwayStore, Sweeper]:
-    services = await services_on(store, policy)
-    away = AwayStore(store.db)
-    services.availability = away
-    return services, away, Sweeper(SweepStore(store.db), services.policies, Wakes(), away=away)
 
 
 async def _post(services: Services, lead_id: int, now: datetime) -> str:
@@ -58,7 +50,7 @@ async def _events(services: Services, lead_id: int, kind: str) -> list[dict]:
 async def nobody(store: Store, policy: Policy) -> tuple[Services, Sweeper, int]:
     """A lead posted at 11:00 while both reps of its pool are away until 11:05, with nobody
     to fall back on: suggested to nobody."""
-    services, away, sweeper = await _wired(
+    services, away, sweeper = await away_wired(
         store, assigned(policy, "15 business minutes", [REP1, REP2], managers=False)
     )
     for rep in (REP1, REP2):
@@ -99,7 +91,7 @@ async def test_the_windows_end_says_nothing_of_an_opening_that_never_was(
 async def long_window(store: Store, policy: Policy) -> tuple[Services, AwayStore, Sweeper, int]:
     """A 75-business-minute window (longer than the 1-hour claim deadline): a lead posted at
     11:00 for U0REP1, who goes away at 11:10."""
-    services, away, sweeper = await _wired(
+    services, away, sweeper = await away_wired(
         store, assigned(policy, "75 business minutes", [REP1, REP2, REP3])
     )
     lead = (await services.intake(lead_payload(), MONDAY)).lead
@@ -162,7 +154,7 @@ async def test_a_lead_released_from_an_owner_away_opens_when_released(
     """Claimed inside its window, then released (its owner away past the first-touch deadline):
     open to the pool since the release, not since the window's end while it was claimed; and
     the sweep never tells of a window's end afterwards."""
-    services, away, sweeper = await _wired(
+    services, away, sweeper = await away_wired(
         store, assigned(policy, "15 business minutes", [REP1, REP2])
     )
     lead_id = (await services.intake(lead_payload(), MONDAY)).lead.id  # type: ignore[union-attr]

@@ -8,45 +8,23 @@ on Tuesday leaves Monday's count and the week's, not Tuesday's (`cap.per_day`)."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
 from bot.services.routing import rotations
-from bot.services.sweep import Sweeper
 from bot.slack.lead_views import lead_message
-from storage.away import AwayStore
 from storage.repository import Store
-from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes, services_on
+from tests.integration.conftest import (
+    MONDAY,
+    away_wired,
+    enterprise_counts,
+    pool_of,
+)
 
 REP1, REP2, REP3, MANAGER = "U0REP1", "U0REP2", "U0REP3", "U0MGR1"
 RELEASED = MONDAY + timedelta(minutes=121)  # 13:01 Sydney: the 13:00 first touch has passed
 TUESDAY = MONDAY + timedelta(days=1)  # 11:00 in Sydney
-
-
-def _pool(policy: Policy, reps: list[str], **segment: Any) -> Policy:
-    data = snapshot(policy)
-    data["segments"][0] |= {"reps": reps, **segment}
-    return parse_policy(data)
-
-
-async def _wired(store: Store, policy: Policy) -> tuple[Services, AwayStore, Sweeper]:
-    services = await services_on(store, policy)
-    away = AwayStore(store.db)
-    services.availability = away
-    return services, away, Sweeper(SweepStore(store.db), services.policies, Wakes(), away=away)
-
-
-async def _counts(store: Store) -> dict[str, tuple[int, int]]:
-    """Each rep's leads in the enterprise rotation as stored: (today, this week)."""
-    rows = await store.db.run(
-        lambda db: db.exec_driver_sql(
-            "SELECT rep, today, this_week FROM rotation_reps WHERE segment = 'enterprise'"
-        ).all()
-    )
-    return {str(rep): (int(today), int(week)) for rep, today, week in rows}
 
 
 async def _shown(services: Services, now: datetime) -> dict[str, tuple[int, int]]:
@@ -86,14 +64,14 @@ async def _rep2_claims_both(services: Services) -> tuple[int, int]:
 async def test_offered_while_the_claimer_is_away_leaves_the_rep_it_was_counted_to(
     store: Store, policy: Policy
 ) -> None:
-    services, away, sweeper = await _wired(store, _pool(policy, [REP1, REP2, REP3]))
+    services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2, REP3]))
     first, second = await _rep2_claims_both(services)
     await away.set(REP2, None, None, MANAGER, MONDAY + timedelta(minutes=10))
 
     await sweeper.run(RELEASED)
     handed = [(await services.lead(i)).suggested_owner for i in (first, second)]
     assert REP2 not in handed and None not in handed, handed
-    counts = await _counts(store)
+    counts = await enterprise_counts(store)
     assert sum(week for _, week in counts.values()) == 2, counts  # two leads, counted once each
     assert counts[REP2] == (0, 0)
     for lead_id, rep in zip((first, second), handed, strict=True):
@@ -105,13 +83,13 @@ async def test_offered_while_the_claimer_is_away_leaves_the_rep_it_was_counted_t
 async def test_handed_on_when_the_claimer_leaves_slack_leaves_the_rep_it_was_counted_to(
     store: Store, policy: Policy
 ) -> None:
-    services, _, sweeper = await _wired(store, _pool(policy, [REP1, REP2, REP3]))
+    services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2, REP3]))
     first, second = await _rep2_claims_both(services)
 
     assert await sweeper.hand_on(REP2, "deactivated", MONDAY + timedelta(minutes=30)) == 2
     handed = [(await services.lead(i)).suggested_owner for i in (first, second)]
     assert REP2 not in handed and None not in handed, handed
-    counts = await _counts(store)
+    counts = await enterprise_counts(store)
     assert sum(week for _, week in counts.values()) == 2, counts
     assert counts[REP2] == (0, 0)
 
@@ -119,11 +97,11 @@ async def test_handed_on_when_the_claimer_leaves_slack_leaves_the_rep_it_was_cou
 async def test_a_managers_reassignment_of_a_claimed_lead_leaves_the_rep_it_was_counted_to(
     store: Store, policy: Policy
 ) -> None:
-    services, _, _ = await _wired(store, _pool(policy, [REP1, REP2, REP3]))
+    services, _, _ = await away_wired(store, pool_of(policy, [REP1, REP2, REP3]))
     first, _ = await _rep2_claims_both(services)
 
     await services.reassign(first, MANAGER, REP3, MONDAY + timedelta(minutes=30))
-    assert await _counts(store) == {REP1: (0, 0), REP2: (1, 1), REP3: (1, 1)}
+    assert await enterprise_counts(store) == {REP1: (0, 0), REP2: (1, 1), REP3: (1, 1)}
 
 
 async def test_a_named_accounts_lead_reassigned_by_a_manager_leaves_nobodys_counts(
@@ -131,9 +109,9 @@ async def test_a_named_accounts_lead_reassigned_by_a_manager_leaves_nobodys_coun
 ) -> None:
     """The rotation never counted a named account's lead: its owner's count of the lead the
     rotation did give them stays when a manager hands the named one on."""
-    data = snapshot(_pool(policy, [REP1, REP2, REP3]))
+    data = snapshot(pool_of(policy, [REP1, REP2, REP3]))
     data["named_accounts"] = {"contoso.example": REP2}
-    services, _, _ = await _wired(store, parse_policy(data))
+    services, _, _ = await away_wired(store, parse_policy(data))
     await _intake(services, "hs-1", MONDAY)  # REP1
     await _intake(services, "hs-2", MONDAY)  # REP2
     payload = lead_payload("hs-3")
@@ -144,7 +122,7 @@ async def test_a_named_accounts_lead_reassigned_by_a_manager_leaves_nobodys_coun
     assert (named.suggested_owner, named.route_reason["rule"]) == (REP2, "named_account")
 
     await services.reassign(named.id, MANAGER, REP3, MONDAY + timedelta(minutes=30))
-    assert await _counts(store) == {REP1: (1, 1), REP2: (1, 1), REP3: (1, 1)}
+    assert await enterprise_counts(store) == {REP1: (1, 1), REP2: (1, 1), REP3: (1, 1)}
 
 
 async def test_a_lead_counted_monday_leaving_tuesday_leaves_mondays_count_not_tuesdays(
@@ -153,7 +131,7 @@ async def test_a_lead_counted_monday_leaving_tuesday_leaves_mondays_count_not_tu
     """Counted to REP1 on Monday, reassigned by the SLA on Tuesday (nobody claimed it): REP1's
     Tuesday lead still counts to their day (what `cap.per_day` holds them to), and the week
     loses the Monday lead once."""
-    services, _, sweeper = await _wired(store, _pool(policy, [REP1, REP2]))
+    services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
     monday = await _intake(services, "hs-1", MONDAY)
     tuesday = [await _intake(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
     assert [(await services.lead(i)).suggested_owner for i in (monday, *tuesday)] == [
@@ -174,7 +152,7 @@ async def test_a_lead_counted_monday_leaving_tuesday_leaves_mondays_count_not_tu
 async def test_a_lead_counted_last_week_leaving_this_week_leaves_this_weeks_counts_alone(
     store: Store, policy: Policy
 ) -> None:
-    services, _, sweeper = await _wired(store, _pool(policy, [REP1, REP2]))
+    services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
     last_week = MONDAY - timedelta(days=3)  # Friday 11:00 in Sydney
     old = await _intake(services, "hs-1", last_week)
     assert (await services.lead(old)).suggested_owner == REP1
@@ -193,10 +171,10 @@ async def test_a_lead_a_manager_counted_monday_leaving_tuesday_leaves_mondays_co
     """A manager's reassignment counts the lead to its new rep in the rotation's day; when the
     lead leaves them on a later day it comes off that day's count (gone by then) and the
     week's, not off the day the rotation's own turns count to them (`cap.per_day`)."""
-    services, _, sweeper = await _wired(store, _pool(policy, [REP1, REP2]))
+    services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
     monday = await _intake(services, "hs-1", MONDAY)  # REP1
     await services.reassign(monday, MANAGER, REP2, MONDAY + timedelta(minutes=5))
-    assert await _counts(store) == {REP1: (0, 0), REP2: (1, 1)}
+    assert await enterprise_counts(store) == {REP1: (0, 0), REP2: (1, 1)}
     tuesday = [await _intake(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
     assert {(await services.lead(i)).suggested_owner for i in tuesday} == {REP1, REP2}
     before = await _shown(services, TUESDAY)

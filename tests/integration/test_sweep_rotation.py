@@ -7,34 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services.leads import Services
-from bot.services.sweep import Sweeper
-from storage.away import AwayStore
 from storage.repository import Store
-from storage.sweep import SweepStore
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes, services_on
+from tests.integration.conftest import MONDAY, away_wired, pool_of
 
 REP1, REP2, REP7, REP8, MANAGER = "U0REP1", "U0REP2", "U0REP7", "U0REP8", "U0MGR1"
 REASSIGN_DUE = MONDAY + timedelta(minutes=95)  # past 150% of the 1h claim window: reassign
-
-
-def _pool(policy: Policy, reps: list[str], **segment: Any) -> Policy:
-    data = snapshot(policy)
-    data["segments"][0] |= {"reps": reps, **segment}
-    return parse_policy(data)
-
-
-async def _wired(store: Store, policy: Policy) -> tuple[Services, AwayStore, Sweeper]:
-    """The use cases and the sweep with time away wired in, as bot/app.py wires them."""
-    services = await services_on(store, policy)
-    away = AwayStore(store.db)
-    services.availability = away
-    sweeper = Sweeper(SweepStore(store.db), services.policies, Wakes(), away=away)
-    return services, away, sweeper
 
 
 async def _intake(services: Services, count: int, prefix: str = "hs") -> list[str | None]:
@@ -71,8 +52,8 @@ async def test_a_reassignment_follows_the_weights_and_skips_away_reps_and_the_ho
     """Six leads reach U0REP7 while the others are away; at the reassignment U0REP1 and
     U0REP2 are back (weights 2 and 1), U0REP8 is still away: 4 and 2, in the 2:1 order, none
     to U0REP7 or U0REP8, and the rotation's counts follow the leads."""
-    weighted = _pool(policy, [REP1, REP2, REP7, REP8], weights={REP1: 2, REP2: 1})
-    services, away, sweeper = await _wired(store, weighted)
+    weighted = pool_of(policy, [REP1, REP2, REP7, REP8], weights={REP1: 2, REP2: 1})
+    services, away, sweeper = await away_wired(store, weighted)
     for rep in (REP1, REP2, REP8):
         await away.set(rep, MONDAY + timedelta(minutes=30), None, MANAGER, MONDAY)
     await away.set(REP8, None, None, MANAGER, MONDAY)  # away until back
@@ -100,8 +81,8 @@ async def test_a_reassignment_passes_over_a_capped_rep_and_frees_the_old_reps_ca
     """A daily cap of 3: U0REP7's three leads go to U0REP1 (U0REP2 is at the cap), and as they
     leave U0REP7 they leave its count, so U0REP2's three can go to U0REP7 rather than to the
     fallback owner."""
-    capped = _pool(policy, [REP1, REP2, REP7], cap={"per_day": 3})
-    services, away, sweeper = await _wired(store, capped)
+    capped = pool_of(policy, [REP1, REP2, REP7], cap={"per_day": 3})
+    services, away, sweeper = await away_wired(store, capped)
     for rep in (REP1, REP2):
         await away.set(rep, MONDAY + timedelta(minutes=1), None, MANAGER, MONDAY)
     assert await _intake(services, 3, "a") == [REP7] * 3
@@ -120,7 +101,7 @@ async def test_a_reassignment_passes_over_a_capped_rep_and_frees_the_old_reps_ca
 async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_why(
     store: Store, policy: Policy
 ) -> None:
-    services, away, sweeper = await _wired(store, policy)  # the pool: U0REP1, U0REP2
+    services, away, sweeper = await away_wired(store, policy)  # the pool: U0REP1, U0REP2
     await away.set(REP2, MONDAY + timedelta(minutes=1), None, MANAGER, MONDAY)
     assert await _intake(services, 1) == [REP1]
     await away.set(REP2, None, "Parental leave", MANAGER, MONDAY)
@@ -147,9 +128,9 @@ async def test_a_pool_of_one_without_a_fallback_keeps_the_lead(
     store: Store, policy: Policy
 ) -> None:
     """Nobody else and no fallback owner (no managers): the lead stays; nothing is said."""
-    data = snapshot(_pool(policy, [REP1]))
+    data = snapshot(pool_of(policy, [REP1]))
     data["managers"] = []
-    services, _, sweeper = await _wired(store, parse_policy(data))
+    services, _, sweeper = await away_wired(store, parse_policy(data))
     assert await _intake(services, 1) == [REP1]
     await sweeper.run(REASSIGN_DUE)
     assert (await services.lead(1)).suggested_owner == REP1
@@ -159,8 +140,8 @@ async def test_a_pool_of_one_without_a_fallback_keeps_the_lead(
 async def test_concurrent_sweeps_reassign_each_lead_once_and_count_it_once(
     store: Store, policy: Policy
 ) -> None:
-    three = _pool(policy, [REP1, REP2, REP7], weights={REP7: 2})
-    services, _, sweeper = await _wired(store, three)
+    three = pool_of(policy, [REP1, REP2, REP7], weights={REP7: 2})
+    services, _, sweeper = await away_wired(store, three)
     before = await _intake(services, 12)
 
     results = await asyncio.gather(*(sweeper.run(REASSIGN_DUE, batch=3) for _ in range(3)))
@@ -187,8 +168,8 @@ async def test_one_batch_follows_the_open_leads_cap_as_it_reassigns(
     own one open lead: U0REP2 (weight 5) takes the first and would be next again, but the batch
     counts the lead it just handed over: the second goes to U0REP7, and the third, with
     everyone else at the cap, to the fallback owner."""
-    capped = _pool(policy, [REP1, REP2, REP7], weights={REP2: 5}, cap={"open": 1})
-    services, _, sweeper = await _wired(store, capped)
+    capped = pool_of(policy, [REP1, REP2, REP7], weights={REP2: 5}, cap={"open": 1})
+    services, _, sweeper = await away_wired(store, capped)
     await _intake(services, 3)
     for lead_id in (1, 2, 3):
         await services.claim(lead_id, REP1, MONDAY + timedelta(minutes=5))
