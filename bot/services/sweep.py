@@ -624,6 +624,7 @@ def _offer(
         owner=None,
         owner_zone=None,
         suggested_owner=rep,
+        route_reason=values["route_reason"],
         claim_due_at=values.get("claim_due_at", lead.claim_due_at),
         claim_opens_at=values.get("claim_opens_at", lead.claim_opens_at),
         disposition_due_at=None if released else lead.disposition_due_at,

@@ -398,11 +398,14 @@ def away_offer_note(
 
 def away_offer_alert(lead: LeadView, away: str, policy: Policy, now: datetime) -> str:
     """To the managers, when an away owner's lead is open again and nobody in its pool is
-    available (everyone else is away too)."""
+    available, and why, in the turn's words its route reason keeps ("nobody available (all at
+    cap)", as its post's why line says): not "everyone is away" when the others are at their
+    caps or already had it."""
+    why = one_line(str((lead.route_reason or {}).get("why") or "nobody available"), 200)
     return (
         f"🌴 {_lead_line(lead)} in {_where(lead)} is open again at "
-        f"{team_time(now, policy.timezone)}: <@{away}> is away and so is everyone else in the "
-        f"{one_line(readable(lead.segment), 80)} pool. Claim it or hand it on: "
+        f"{team_time(now, policy.timezone)}: <@{away}> is away and the "
+        f"{one_line(readable(lead.segment), 80)} pool has {why}. Claim it or hand it on: "
         f"`/lead {one_line(lead.external_id, 255)}` shows its timeline."
     )
 

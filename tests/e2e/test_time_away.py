@@ -295,7 +295,9 @@ async def test_an_unclaimed_lead_of_an_away_rep_is_offered_and_managers_hear_whe
     assert (lead.owner, lead.suggested_owner) == (None, None)
     assert f"<@{REP1}> is away, so this lead is back with the enterprise pool." in thread(stack)[-1]
     (alert,) = stack.sim.messages(ESCALATIONS)
-    assert "is away and so is everyone else in the enterprise pool" in alert.text
+    assert f"<@{REP1}> is away and the enterprise pool has nobody available (all away)." in (
+        alert.text
+    )
     # The post, updated in place, no longer reads as the away rep's turn of the round robin.
     (post,) = stack.sim.messages(ENTERPRISE)
     assert f"Offered to the pool: <@{REP1}> away · nobody available (all away)" in post.all_text

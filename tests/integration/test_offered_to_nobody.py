@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from bot.domain.policy import Policy
 from bot.services.leads import Services
 from bot.slack.lead_views import lead_message
+from storage.outbox import Kind, OutboxStore
 from storage.repository import Store
 from tests.conftest import lead_payload
 from tests.integration.conftest import (
@@ -81,6 +82,15 @@ async def test_reps_at_their_caps_are_named_in_the_why_line(store: Store, policy
     lines = await _why(services, first, OFFERED)
     assert f"Offered to the pool: <@{REP1}> away · nobody available (all at cap)" in lines
     assert (await enterprise_counts(store)) == {REP1: (0, 0), REP2: (1, 1)}
+    (alert,) = [
+        row["payload"]["text"]
+        for row in await OutboxStore(store.db).rows()
+        if row["kind"] == Kind.MESSAGE and row["channel"] == policy.channels.escalations
+    ]
+    assert f"<@{REP1}> is away and the enterprise pool has nobody available (all at cap)." in (
+        alert
+    )
+    assert "away and so is everyone else" not in alert
 
 
 async def test_a_rep_back_claims_it_and_leaving_them_again_uncounts_nobody(

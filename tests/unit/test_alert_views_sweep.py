@@ -79,8 +79,29 @@ def test_an_away_owners_lead_names_its_pool_as_its_post_does(policy: Policy) -> 
     note = away_offer_note(lead, "U0REP3", "U0REP4", policy, NEXT)
     assert "back with the mid market pool (suggested: <@U0REP4>)" in note
     alert = away_offer_alert(lead, "U0REP3", policy, NEXT)
-    assert "so is everyone else in the mid market pool" in alert
+    assert "the mid market pool has nobody available" in alert
     assert "mid_market" not in note + alert
+
+
+def test_the_managers_hear_why_nobody_in_the_pool_could_take_an_away_reps_lead(
+    policy: Policy,
+) -> None:
+    """The alert says the turn's reason, as the post's why line does: not "everyone else is
+    away" when the others are at their caps or already had the lead this cycle."""
+    for why in (
+        "nobody available (all at cap)",
+        "nobody available (all away)",
+        "nobody available (everyone else in the pool already had it)",
+        "nobody available (all at the open-leads cap or away)",
+    ):
+        reason = {"rule": "offered", "from": "U0REP3", "why": why}
+        lead = view(Stage.MQL, owner=None, suggested_owner=None, route_reason=reason)
+        alert = away_offer_alert(lead, "U0REP3", policy, NEXT)
+        assert f"<@U0REP3> is away and the enterprise pool has {why}." in alert, alert
+        assert "so is everyone else" not in alert
+    unsaid = view(Stage.MQL, owner=None, suggested_owner=None, route_reason=None)
+    alert = away_offer_alert(unsaid, "U0REP3", policy, NEXT)
+    assert "<@U0REP3> is away and the enterprise pool has nobody available." in alert
 
 
 def test_the_touch_reminder_says_the_standards_window_in_words(policy: Policy) -> None:
