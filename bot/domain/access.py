@@ -60,6 +60,13 @@ def needs_lead(action: Action) -> bool:
     return Role.OWNER in RULES[action]
 
 
+def anyone_may(action: Action, policy: Policy) -> bool:
+    """Whether anyone can be allowed `action` under `policy`: an action for the managers alone
+    is nobody's while the SLA names none (`managers: []`), so its control is left out rather
+    than shown to everyone and refused at every use."""
+    return RULES[action] != {Role.MANAGER} or bool(policy.managers)
+
+
 def roles_of(
     actor: str,
     policy: Policy,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import escalation
+from bot.domain.access import Action, anyone_may
 from bot.domain.effects import (
     MONTHLY_DIGEST,
     REJECTION_REVIEW,
@@ -346,8 +347,11 @@ def reassign_menu(
     lead: LeadView, policy: Policy, names: Mapping[str, str], action: ActionId
 ) -> dict[str, Any] | None:
     """A manager's "Reassign to…" picker of the lead's pool, but for the rep who has it (the
-    pool by name: an option's plain text cannot show a mention); None for a pool of one. Its
+    pool by name: an option's plain text cannot show a mention); None for a pool of one, or
+    when the SLA names no managers (only they reassign: every pick would be refused). Its
     actions block's id must end in `_<lead id>` (a large pool's user picker names no lead)."""
+    if not anyone_may(Action.REASSIGN, policy):
+        return None
     segment = policy.segment(lead.segment)
     current = lead.owner or lead.suggested_owner  # handing it to them would change nothing
     pool = [rep for rep in (segment.reps if segment else []) if rep != current]

@@ -284,7 +284,7 @@ def reassign_control(
 ) -> list[dict[str, Any]]:
     """A manager's "Reassign to…" menu under an open lead (a rep who picks is refused
     privately; bot/domain/access.py); nothing for a closed lead, one with marketing (it waits
-    for the answer) or a pool of one."""
+    for the answer), a pool of one or an SLA that names no managers."""
     if not lead.stage.is_open or lead.waiting_for_info:
         return []
     menu = reassign_menu(lead, policy, names or {}, ActionId.LEAD_REASSIGN)

@@ -255,3 +255,45 @@ async def test_a_reassigned_lead_does_not_credit_its_new_owner_with_the_claim(
     )
     assert f"Claimed by <@{PEER}>" not in shown.all_text
     assert shown.text.endswith(f", owner <@{PEER}>, reassigned from <@{OWNER}>")
+
+
+def selects(message: Message) -> list[str]:
+    """The action ids of the menus (static selects or user pickers) on a message."""
+    return [
+        element.get("action_id", "")
+        for block in message.blocks
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if str(element.get("type", "")).endswith("_select")
+    ]
+
+
+async def test_an_sla_with_no_managers_shows_no_reassign_menu_and_claim_still_works(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Only the managers reassign: with `managers: []` nobody could, so the post and the
+    escalation alert leave the "Reassign to… (managers)" menu out; Claim is as it was."""
+    stack = await start_stack(
+        sqlite_url, parse_policy(snapshot(policy) | {"managers": []}), clock=clock
+    )
+    try:
+        status, _ = await stack.post_lead(lead_payload())
+        assert status == 201
+        await stack.settle()
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert selects(post) == []
+        assert "Reassign to" not in post.all_text
+        clock.advance(minutes=61)  # 12:01: the claim deadline passed, the managers' step is due
+        await sweep(stack, clock)
+        (alert,) = stack.sim.messages(ESCALATIONS)
+        assert "Snooze 1h" in alert.all_text and selects(alert) == [], alert.all_text
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert selects(post) == []
+
+        await stack.driver.press(OWNER, "Claim", channel=ENTERPRISE)
+        await stack.settle()
+        assert (await stack.services.lead(1)).owner == OWNER
+        (post,) = stack.sim.messages(ENTERPRISE)
+        assert selects(post) == []
+    finally:
+        await stack.close()
