@@ -327,7 +327,8 @@ def manager_alert(
     names: Mapping[str, str] | None = None,
 ) -> Message:
     """The post in the escalations channel, with Reassign (the pool, by name: an option's
-    plain text cannot show a mention) and Snooze 1h."""
+    plain text cannot show a mention) and Snooze 1h; neither when the SLA names no managers
+    (only they may use them: the alert is words alone)."""
     known = names or {}
     managers = " ".join(f"<@{user}>" for user in policy.managers)
     owner = f"owner <@{lead.owner}>" if lead.owner else "nobody has claimed it"
@@ -338,8 +339,11 @@ def manager_alert(
     ).strip()
     menu = reassign_menu(lead, policy, known, ActionId.REASSIGN)
     elements = [menu] if menu else []
-    elements.append(button("Snooze 1h", ActionId.SNOOZE.value, str(lead.id)))
-    blocks = [section(text), actions(elements, block_id=f"{ActionId.REASSIGN.value}_{lead.id}")]
+    if anyone_may(Action.SNOOZE, policy):
+        elements.append(button("Snooze 1h", ActionId.SNOOZE.value, str(lead.id)))
+    blocks = [section(text)]
+    if elements:  # an actions block holds at least one element (Block Kit)
+        blocks.append(actions(elements, block_id=f"{ActionId.REASSIGN.value}_{lead.id}"))
     return Message(text=text, blocks=blocks)
 
 

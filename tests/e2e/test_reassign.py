@@ -271,8 +271,9 @@ def selects(message: Message) -> list[str]:
 async def test_an_sla_with_no_managers_shows_no_reassign_menu_and_claim_still_works(
     sqlite_url: str, policy: Policy, clock: TravelClock
 ) -> None:
-    """Only the managers reassign: with `managers: []` nobody could, so the post and the
-    escalation alert leave the "Reassign to… (managers)" menu out; Claim is as it was."""
+    """Only the managers reassign and snooze: with `managers: []` nobody could, so the post and
+    the escalation alert leave the "Reassign to… (managers)" menu and Snooze 1h out (the alert
+    keeps its words, with no buttons); Claim is as it was."""
     stack = await start_stack(
         sqlite_url, parse_policy(snapshot(policy) | {"managers": []}), clock=clock
     )
@@ -286,7 +287,9 @@ async def test_an_sla_with_no_managers_shows_no_reassign_menu_and_claim_still_wo
         clock.advance(minutes=61)  # 12:01: the claim deadline passed, the managers' step is due
         await sweep(stack, clock)
         (alert,) = stack.sim.messages(ESCALATIONS)
-        assert "Snooze 1h" in alert.all_text and selects(alert) == [], alert.all_text
+        # Snoozing is the managers' too: no button anyone would be refused at.
+        assert "Snooze 1h" not in alert.all_text and selects(alert) == [], alert.all_text
+        assert not [b for b in alert.blocks if b.get("type") == "actions"]
         (post,) = stack.sim.messages(ENTERPRISE)
         assert selects(post) == []
 

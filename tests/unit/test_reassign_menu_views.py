@@ -54,5 +54,9 @@ def test_the_escalation_alert_and_app_home_leave_the_menu_out_without_managers(
     nobody = no_managers(policy)
     alert = manager_alert(lead, window, nobody, late)
     assert selects(alert.blocks) == []
-    assert [button["action_id"] for button in buttons(alert.blocks)] == ["snooze"]
+    assert [
+        button["action_id"] for button in buttons(manager_alert(lead, window, policy, late).blocks)
+    ] == ["snooze"]
+    assert buttons(alert.blocks) == []  # snoozing is the managers' too: the alert is words alone
+    assert [block["type"] for block in alert.blocks] == ["section"]
     assert selects(overdue_card(lead, nobody, late)) == []
