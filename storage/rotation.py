@@ -554,6 +554,9 @@ class _Held:
         return replace(self, loads=dict(self.loads), changed=set(self.changed))
 
 
+Kept = dict[str, _Held]  # held rotations as they stood (`HeldRotations.kept`), to go back to
+
+
 class HeldRotations:
     """The rotations a sweep's batch takes turns of, in its transaction: each segment's row is
     held (locked) and its reps read once, the turns taken in memory, and the result written
@@ -621,6 +624,16 @@ class HeldRotations:
         held.changed |= turn.changed | ({leaving} if leaving else set())
         week_total = sum(load.week for load in after.values())
         return Suggestion(turn.rep, _turn_reason(ask, turn.rep, after[turn.rep].week, week_total))
+
+    def kept(self) -> Kept:
+        """The held rotations as they stand now, for `restore`."""
+        return {segment: held.copy() for segment, held in self.held.items()}
+
+    def restore(self, kept: Kept) -> None:
+        """Back to the rotations as `kept`: the turns taken since (by a lead whose change is
+        not written: its decision failed, or changed nothing) are not saved. A segment held
+        since is read again if a later turn takes it (it is still locked)."""
+        self.held = dict(kept)
 
     def uncount(self, segment: str, rep: str, day: str, week: str) -> None:
         """`uncount`, in memory for a segment held (its loads are of the held day and week:

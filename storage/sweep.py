@@ -41,6 +41,7 @@ from storage.outbox import write_effects
 from storage.repository import LEADS, lead_view
 from storage.rotation import (
     HeldRotations,
+    Kept,
     RotationAsk,
     RotationRead,
     Suggestion,
@@ -237,12 +238,14 @@ class SweepStore:
             handed: list[tuple[LeadView, Change]] = []
             left: list[LeadView] = []
             for lead in leads:
+                kept = rotations.kept()
                 try:
                     change = decide(lead, recorded[lead.id], pick)
                 except Exception:  # one broken lead must not hold up the others: it stays
                     log.exception("could not hand on lead %d; it stays where it is", lead.id)
                     change = None
-                if change is None:
+                if change is None:  # it stays: no turn of the rotation for it
+                    rotations.restore(kept)
                     left.append(lead)
                 else:
                     handed.append((lead, change))
@@ -255,15 +258,30 @@ class SweepStore:
 
 
 def _decided(
-    decide: Decide, lead: LeadView, recorded: set[tuple[str, int]], pick: Picker, now: datetime
+    decide: Decide,
+    lead: LeadView,
+    recorded: set[tuple[str, int]],
+    pick: Picker,
+    rotations: HeldRotations,
+    now: datetime,
 ) -> Change | None:
+    """`decide` for one lead, `pick` taking its turns on `rotations`. A decision that fails
+    (it is tried again later) or changes nothing leaves no turn behind: the batch saves only
+    the turns of the leads whose change it writes, so no rep is counted a lead that never
+    moved to them."""
+    kept = rotations.kept()
     try:
-        return decide(lead, recorded, pick)
+        change = decide(lead, recorded, pick)
     except _Deferred:
+        rotations.restore(kept)
         raise
     except Exception:  # one broken lead must not hold up the others
         log.exception("the sweep could not decide lead %d; retrying it later", lead.id)
+        rotations.restore(kept)
         return Change(next_action_at=now + RETRY_BROKEN)
+    if change is None:
+        rotations.restore(kept)
+    return change
 
 
 def _decide_locked(
@@ -278,7 +296,9 @@ def _decide_locked(
     leads = [found[lead_id] for lead_id in ids if lead_id in found]  # in the page's order
     recorded = _recorded(db, leads)
     pick = _InTransaction(db, rotations)
-    decided = [(lead, _decided(decide, lead, recorded[lead.id], pick, now)) for lead in leads]
+    decided = [
+        (lead, _decided(decide, lead, recorded[lead.id], pick, rotations, now)) for lead in leads
+    ]
     return [(lead, change) for lead, change in decided if change is not None]
 
 
@@ -409,18 +429,17 @@ class _Planned(HeldRotations):
     def account_lead(self, domain: str, since: datetime, exclude: int) -> AccountLead | None:
         raise _Deferred
 
+    def restore(self, kept: Kept) -> None:
+        super().restore(kept)
+        for leads in self.users.values():  # the lead being decided took none of the turns
+            leads.discard(self.lead)
+
     def decide(
         self, decide: Decide, lead: LeadView, recorded: set[tuple[str, int]], now: datetime
     ) -> Change | None:
         """Decide `lead` on the plan; `_Deferred` (the plan as it was) if it must wait."""
-        held = {segment: held.copy() for segment, held in self.held.items()}
-        users = {segment: set(leads) for segment, leads in self.users.items()}
         self.lead = lead.id
-        try:
-            return _decided(decide, lead, recorded, self, now)
-        except _Deferred:
-            self.held, self.users = held, users
-            raise
+        return _decided(decide, lead, recorded, self, self, now)
 
 
 _HOLD_SEGMENTS = (
