@@ -18,6 +18,7 @@ from bot.services.sweep import Sweeper
 from storage.away import AwayStore
 from storage.repository import Store
 from storage.sweep import SweepStore
+from tests.conftest import lead_payload
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, 00:00 in London
 
@@ -83,3 +84,20 @@ def statements(*words: str) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
+
+
+async def intake_many(services: Services, count: int, prefix: str = "hs") -> list[str | None]:
+    """`count` leads taken in on Monday (`<prefix>-0`, …): each one's suggested owner."""
+    owners = []
+    for number in range(count):
+        result = await services.intake(lead_payload(f"{prefix}-{number}"), MONDAY)
+        assert result.lead is not None
+        owners.append(result.lead.suggested_owner)
+    return owners
+
+
+async def intake_one(services: Services, external_id: str, now: datetime) -> int:
+    """One lead taken in at `now`: its id."""
+    lead = (await services.intake(lead_payload(external_id), now)).lead
+    assert lead is not None
+    return lead.id

@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     MONDAY,
     away_wired,
     enterprise_counts,
+    intake_one,
     pool_of,
 )
 
@@ -46,15 +47,9 @@ async def _why(services: Services, lead_id: int, now: datetime) -> str:
     return next(line for line in lines if "Round robin" in line)
 
 
-async def _intake(services: Services, external_id: str, now: datetime) -> int:
-    lead = (await services.intake(lead_payload(external_id), now)).lead
-    assert lead is not None
-    return lead.id
-
-
 async def _rep2_claims_both(services: Services) -> tuple[int, int]:
     """Two leads: the first suggested to REP1, the second to REP2; REP2 claims both."""
-    first, second = [await _intake(services, f"hs-{n}", MONDAY) for n in (1, 2)]
+    first, second = [await intake_one(services, f"hs-{n}", MONDAY) for n in (1, 2)]
     assert [(await services.lead(i)).suggested_owner for i in (first, second)] == [REP1, REP2]
     for lead_id in (first, second):
         await services.claim(lead_id, REP2, MONDAY + timedelta(minutes=5))
@@ -112,8 +107,8 @@ async def test_a_named_accounts_lead_reassigned_by_a_manager_leaves_nobodys_coun
     data = snapshot(pool_of(policy, [REP1, REP2, REP3]))
     data["named_accounts"] = {"contoso.example": REP2}
     services, _, _ = await away_wired(store, parse_policy(data))
-    await _intake(services, "hs-1", MONDAY)  # REP1
-    await _intake(services, "hs-2", MONDAY)  # REP2
+    await intake_one(services, "hs-1", MONDAY)  # REP1
+    await intake_one(services, "hs-2", MONDAY)  # REP2
     payload = lead_payload("hs-3")
     payload["email"] = "hs-3@contoso.example"
     payload["company"] = {**payload["company"], "domain": "contoso.example"}
@@ -132,8 +127,8 @@ async def test_a_lead_counted_monday_leaving_tuesday_leaves_mondays_count_not_tu
     Tuesday lead still counts to their day (what `cap.per_day` holds them to), and the week
     loses the Monday lead once."""
     services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    monday = await _intake(services, "hs-1", MONDAY)
-    tuesday = [await _intake(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
+    monday = await intake_one(services, "hs-1", MONDAY)
+    tuesday = [await intake_one(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
     assert [(await services.lead(i)).suggested_owner for i in (monday, *tuesday)] == [
         REP1,
         REP2,
@@ -154,9 +149,9 @@ async def test_a_lead_counted_last_week_leaving_this_week_leaves_this_weeks_coun
 ) -> None:
     services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
     last_week = MONDAY - timedelta(days=3)  # Friday 11:00 in Sydney
-    old = await _intake(services, "hs-1", last_week)
+    old = await intake_one(services, "hs-1", last_week)
     assert (await services.lead(old)).suggested_owner == REP1
-    fresh = [await _intake(services, f"hs-{n}", MONDAY) for n in (2, 3)]
+    fresh = [await intake_one(services, f"hs-{n}", MONDAY) for n in (2, 3)]
     assert [(await services.lead(i)).suggested_owner for i in fresh] == [REP2, REP1]
 
     later = MONDAY + timedelta(minutes=10)
@@ -172,10 +167,10 @@ async def test_a_lead_a_manager_counted_monday_leaving_tuesday_leaves_mondays_co
     lead leaves them on a later day it comes off that day's count (gone by then) and the
     week's, not off the day the rotation's own turns count to them (`cap.per_day`)."""
     services, _, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    monday = await _intake(services, "hs-1", MONDAY)  # REP1
+    monday = await intake_one(services, "hs-1", MONDAY)  # REP1
     await services.reassign(monday, MANAGER, REP2, MONDAY + timedelta(minutes=5))
     assert await enterprise_counts(store) == {REP1: (0, 0), REP2: (1, 1)}
-    tuesday = [await _intake(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
+    tuesday = [await intake_one(services, f"hs-{n}", TUESDAY) for n in (2, 3)]
     assert {(await services.lead(i)).suggested_owner for i in tuesday} == {REP1, REP2}
     before = await _shown(services, TUESDAY)
     assert before == {REP1: (1, 1), REP2: (1, 2)}

@@ -14,11 +14,11 @@ from bot.services.leads import Services
 from bot.slack.lead_views import lead_message
 from storage.outbox import Kind, OutboxStore
 from storage.repository import Store
-from tests.conftest import lead_payload
 from tests.integration.conftest import (
     MONDAY,
     away_wired,
     enterprise_counts,
+    intake_one,
     pool_of,
 )
 
@@ -40,17 +40,11 @@ async def _why(services: Services, lead_id: int, now: datetime) -> list[str]:
     ]
 
 
-async def _intake(services: Services, external_id: str, now: datetime) -> int:
-    lead = (await services.intake(lead_payload(external_id), now)).lead
-    assert lead is not None
-    return lead.id
-
-
 async def test_the_post_says_offered_to_nobody_and_the_rep_is_uncounted_once(
     store: Store, policy: Policy
 ) -> None:
     services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    lead_id = await _intake(services, "hs-1", MONDAY)
+    lead_id = await intake_one(services, "hs-1", MONDAY)
     assert (await services.lead(lead_id)).suggested_owner == REP1
     assert f"Round robin: <@{REP1}>, 1 of 1 this week" in await _why(services, lead_id, MONDAY)
     for rep in (REP1, REP2):
@@ -72,7 +66,7 @@ async def test_reps_at_their_caps_are_named_in_the_why_line(store: Store, policy
     services, away, sweeper = await away_wired(
         store, pool_of(policy, [REP1, REP2], cap={"per_day": 1})
     )
-    first, second = [await _intake(services, f"hs-{n}", MONDAY) for n in range(2)]
+    first, second = [await intake_one(services, f"hs-{n}", MONDAY) for n in range(2)]
     assert [(await services.lead(i)).suggested_owner for i in (first, second)] == [REP1, REP2]
     await away.set(REP1, None, None, MANAGER, MONDAY + timedelta(minutes=10))
     await services.claim(second, REP2, MONDAY + timedelta(minutes=5))
@@ -100,7 +94,7 @@ async def test_a_rep_back_claims_it_and_leaving_them_again_uncounts_nobody(
     counted it to them, so when it leaves them (away again past its first touch) their count
     of the lead the rotation did give them stays."""
     services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    lead_id = await _intake(services, "hs-1", MONDAY)
+    lead_id = await intake_one(services, "hs-1", MONDAY)
     await away.set(REP1, None, None, MANAGER, MONDAY + timedelta(minutes=10))
     await away.set(REP2, BACK, None, MANAGER, MONDAY + timedelta(minutes=10))
     await sweeper.run(OFFERED)
@@ -108,7 +102,7 @@ async def test_a_rep_back_claims_it_and_leaving_them_again_uncounts_nobody(
 
     await services.claim(lead_id, REP2, BACK + timedelta(minutes=1))
     assert (await services.lead(lead_id)).owner == REP2
-    other = await _intake(services, "hs-2", BACK + timedelta(minutes=2))  # REP1 is away
+    other = await intake_one(services, "hs-2", BACK + timedelta(minutes=2))  # REP1 is away
     assert (await services.lead(other)).suggested_owner == REP2
     assert (await enterprise_counts(store)) == {REP1: (0, 0), REP2: (1, 1)}
 
@@ -128,7 +122,7 @@ async def test_a_managers_reassignment_counts_it_to_the_new_rep_only(
     store: Store, policy: Policy
 ) -> None:
     services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2, REP3]))
-    lead_id = await _intake(services, "hs-1", MONDAY)
+    lead_id = await intake_one(services, "hs-1", MONDAY)
     for rep in (REP1, REP2, REP3):
         await away.set(rep, None, None, MANAGER, MONDAY + timedelta(minutes=10))
     await sweeper.run(OFFERED)
@@ -150,7 +144,7 @@ async def test_the_sweeps_reassign_step_counts_it_once_to_its_new_rep(
     """Offered to nobody at 12:01, nobody claims it: its `reassign` step (150% of the claim
     window) hands it to a rep back by then, counted to them alone, and the why line says so."""
     services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    lead_id = await _intake(services, "hs-1", MONDAY)
+    lead_id = await intake_one(services, "hs-1", MONDAY)
     await away.set(REP1, None, None, MANAGER, MONDAY + timedelta(minutes=10))
     await away.set(REP2, BACK, None, MANAGER, MONDAY + timedelta(minutes=10))
     await sweeper.run(OFFERED)
@@ -169,7 +163,7 @@ async def test_an_offer_to_the_next_rep_still_says_whose_turn_it_is(
     store: Store, policy: Policy
 ) -> None:
     services, away, sweeper = await away_wired(store, pool_of(policy, [REP1, REP2]))
-    lead_id = await _intake(services, "hs-1", MONDAY)
+    lead_id = await intake_one(services, "hs-1", MONDAY)
     await away.set(REP1, None, None, MANAGER, MONDAY + timedelta(minutes=10))
     await sweeper.run(OFFERED)
     assert (await services.lead(lead_id)).suggested_owner == REP2

@@ -21,8 +21,14 @@ from bot.services.sweep import Sweeper
 from bot.slack import alert_views
 from storage.repository import Store
 from storage.sweep import RETRY_BROKEN, SweepStore
-from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes, away_wired, enterprise_counts, pool_of
+from tests.integration.conftest import (
+    MONDAY,
+    Wakes,
+    away_wired,
+    enterprise_counts,
+    intake_many,
+    pool_of,
+)
 
 REP1, REP2, REP7 = "U0REP1", "U0REP2", "U0REP7"
 REASSIGN_DUE = MONDAY + timedelta(minutes=95)  # past 150% of the 1h claim window: reassign
@@ -38,15 +44,6 @@ def _note_fails_for(monkeypatch: pytest.MonkeyPatch, broken: set[int]) -> None:
         return written(lead, *args)
 
     monkeypatch.setattr(alert_views, "reassign_note", note)
-
-
-async def _intake(services: Services, count: int) -> list[str | None]:
-    owners = []
-    for number in range(count):
-        result = await services.intake(lead_payload(f"hs-{number}"), MONDAY)
-        assert result.lead is not None
-        owners.append(result.lead.suggested_owner)
-    return owners
 
 
 async def _held(services: Services, count: int) -> list[str | None]:
@@ -75,7 +72,7 @@ async def test_a_lead_the_sweep_cannot_hand_on_stays_counted_to_its_rep(
     Tried again once its retry comes, it moves, and is counted once."""
     pool = pool_of(policy, [REP1, REP2], **({"cap": cap} if cap else {}))
     services, _, sweeper = await away_wired(store, pool)
-    assert await _intake(services, 3) == [REP1, REP2, REP1]
+    assert await intake_many(services, 3) == [REP1, REP2, REP1]
     _note_fails_for(monkeypatch, {2})
 
     assert (await sweeper.run(REASSIGN_DUE)).changed == 2
@@ -98,7 +95,7 @@ async def test_a_lead_that_cannot_be_handed_on_from_a_deactivated_rep_stays_coun
     """Slack deactivates U0REP1, who holds leads 1 and 3; lead 3's note fails: lead 1 moves to
     U0REP2 and is counted to them, lead 3 stays (for a manager) and stays U0REP1's."""
     services, _, _ = await away_wired(store, policy)  # the pool: U0REP1, U0REP2
-    assert await _intake(services, 4) == [REP1, REP2, REP1, REP2]
+    assert await intake_many(services, 4) == [REP1, REP2, REP1, REP2]
     hands = Sweeper(SweepStore(store.db), services.policies, Wakes(), barred={REP1})
     _note_fails_for(monkeypatch, {3})
 
@@ -115,7 +112,7 @@ async def test_racing_sweeps_count_only_the_leads_they_moved(
     ten leads move once each, and each rep's count is the leads they hold."""
     three = pool_of(policy, [REP1, REP2, REP7], weights={REP7: 2})
     services, _, sweeper = await away_wired(store, three)
-    before = await _intake(services, 12)
+    before = await intake_many(services, 12)
     _note_fails_for(monkeypatch, {5, 9})
 
     runs = await asyncio.gather(*(sweeper.run(REASSIGN_DUE, batch=3) for _ in range(3)))

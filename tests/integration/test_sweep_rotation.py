@@ -9,32 +9,11 @@ import asyncio
 from datetime import timedelta
 
 from bot.domain.policy import Policy, parse_policy, snapshot
-from bot.services.leads import Services
 from storage.repository import Store
-from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, away_wired, pool_of
+from tests.integration.conftest import MONDAY, away_wired, enterprise_counts, intake_many, pool_of
 
 REP1, REP2, REP7, REP8, MANAGER = "U0REP1", "U0REP2", "U0REP7", "U0REP8", "U0MGR1"
 REASSIGN_DUE = MONDAY + timedelta(minutes=95)  # past 150% of the 1h claim window: reassign
-
-
-async def _intake(services: Services, count: int, prefix: str = "hs") -> list[str | None]:
-    owners = []
-    for number in range(count):
-        result = await services.intake(lead_payload(f"{prefix}-{number}"), MONDAY)
-        assert result.lead is not None
-        owners.append(result.lead.suggested_owner)
-    return owners
-
-
-async def _counts(store: Store) -> dict[str, tuple[int, int]]:
-    """Each rep's leads in the enterprise rotation: (today, this week)."""
-    rows = await store.db.run(
-        lambda db: db.exec_driver_sql(
-            "SELECT rep, today, this_week FROM rotation_reps WHERE segment = 'enterprise'"
-        ).all()
-    )
-    return {str(rep): (int(today), int(week)) for rep, today, week in rows}
 
 
 async def _notes(store: Store, lead_id: int) -> list[str]:
@@ -57,7 +36,7 @@ async def test_a_reassignment_follows_the_weights_and_skips_away_reps_and_the_ho
     for rep in (REP1, REP2, REP8):
         await away.set(rep, MONDAY + timedelta(minutes=30), None, MANAGER, MONDAY)
     await away.set(REP8, None, None, MANAGER, MONDAY)  # away until back
-    assert await _intake(services, 6) == [REP7] * 6
+    assert await intake_many(services, 6) == [REP7] * 6
 
     result = await sweeper.run(REASSIGN_DUE)
 
@@ -70,7 +49,7 @@ async def test_a_reassignment_follows_the_weights_and_skips_away_reps_and_the_ho
         assert lead.route_reason["weight"] == (2 if lead.suggested_owner == REP1 else 1)
         reassigned = [e.data for e in await store.events(lead_id) if e.type == "reassigned"]
         assert reassigned == [{"from": REP7, "to": lead.suggested_owner, "why": "unclaimed"}]
-    counts = await _counts(store)
+    counts = await enterprise_counts(store)
     assert (counts[REP1], counts[REP2], counts[REP7]) == ((4, 4), (2, 2), (0, 0))
     assert counts.get(REP8, (0, 0)) == (0, 0)
 
@@ -85,17 +64,17 @@ async def test_a_reassignment_passes_over_a_capped_rep_and_frees_the_old_reps_ca
     services, away, sweeper = await away_wired(store, capped)
     for rep in (REP1, REP2):
         await away.set(rep, MONDAY + timedelta(minutes=1), None, MANAGER, MONDAY)
-    assert await _intake(services, 3, "a") == [REP7] * 3
+    assert await intake_many(services, 3, "a") == [REP7] * 3
     for rep in (REP1, REP7):
         await away.set(rep, MONDAY + timedelta(minutes=1), None, MANAGER, MONDAY)
     await away.clear(REP2, MONDAY)
-    assert await _intake(services, 3, "b") == [REP2] * 3
+    assert await intake_many(services, 3, "b") == [REP2] * 3
 
     assert (await sweeper.run(REASSIGN_DUE)).changed == 6
 
     owners = [(await services.lead(lead_id)).suggested_owner for lead_id in range(1, 7)]
     assert owners == [REP1, REP1, REP1, REP7, REP7, REP7]
-    assert await _counts(store) == {REP1: (3, 3), REP2: (0, 0), REP7: (3, 3)}
+    assert await enterprise_counts(store) == {REP1: (3, 3), REP2: (0, 0), REP7: (3, 3)}
 
 
 async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_why(
@@ -103,7 +82,7 @@ async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_wh
 ) -> None:
     services, away, sweeper = await away_wired(store, policy)  # the pool: U0REP1, U0REP2
     await away.set(REP2, MONDAY + timedelta(minutes=1), None, MANAGER, MONDAY)
-    assert await _intake(services, 1) == [REP1]
+    assert await intake_many(services, 1) == [REP1]
     await away.set(REP2, None, "Parental leave", MANAGER, MONDAY)
 
     assert (await sweeper.run(REASSIGN_DUE)).changed == 1
@@ -121,7 +100,7 @@ async def test_nobody_available_hands_the_lead_to_the_fallback_owner_and_says_wh
     notes = " ".join(await _notes(store, 1))
     assert "Reassigned to <@U0MGR1> from <@U0REP1>" in notes
     assert "nobody available (all away), so to the fallback owner" in notes
-    assert (await _counts(store))[REP1] == (0, 0)  # the lead left U0REP1's count
+    assert (await enterprise_counts(store))[REP1] == (0, 0)  # the lead left U0REP1's count
 
 
 async def test_a_pool_of_one_without_a_fallback_keeps_the_lead(
@@ -131,7 +110,7 @@ async def test_a_pool_of_one_without_a_fallback_keeps_the_lead(
     data = snapshot(pool_of(policy, [REP1]))
     data["managers"] = []
     services, _, sweeper = await away_wired(store, parse_policy(data))
-    assert await _intake(services, 1) == [REP1]
+    assert await intake_many(services, 1) == [REP1]
     await sweeper.run(REASSIGN_DUE)
     assert (await services.lead(1)).suggested_owner == REP1
     assert "reassigned" not in [event.type for event in await store.events(1)]
@@ -142,7 +121,7 @@ async def test_concurrent_sweeps_reassign_each_lead_once_and_count_it_once(
 ) -> None:
     three = pool_of(policy, [REP1, REP2, REP7], weights={REP7: 2})
     services, _, sweeper = await away_wired(store, three)
-    before = await _intake(services, 12)
+    before = await intake_many(services, 12)
 
     results = await asyncio.gather(*(sweeper.run(REASSIGN_DUE, batch=3) for _ in range(3)))
 
@@ -154,7 +133,7 @@ async def test_concurrent_sweeps_reassign_each_lead_once_and_count_it_once(
         lead = await services.lead(lead_id)
         assert lead.suggested_owner != before[lead_id - 1]
         after.append(lead.suggested_owner)
-    counts = await _counts(store)
+    counts = await enterprise_counts(store)
     assert sum(week for _, week in counts.values()) == 12  # each lead counted once, to its rep
     assert {rep: after.count(rep) for rep in (REP1, REP2, REP7)} == {
         rep: counts[rep][1] for rep in (REP1, REP2, REP7)
@@ -170,7 +149,7 @@ async def test_one_batch_follows_the_open_leads_cap_as_it_reassigns(
     everyone else at the cap, to the fallback owner."""
     capped = pool_of(policy, [REP1, REP2, REP7], weights={REP2: 5}, cap={"open": 1})
     services, _, sweeper = await away_wired(store, capped)
-    await _intake(services, 3)
+    await intake_many(services, 3)
     for lead_id in (1, 2, 3):
         await services.claim(lead_id, REP1, MONDAY + timedelta(minutes=5))
 
