@@ -571,8 +571,9 @@ MENDABLE = ("is_archived", "is_inactive", "not_in_channel", "channel_not_found")
 
 
 # The refused row's payload records, once it was sent again, which group's alert told it and
-# as what (`Resent`): the refused rows are kept for good (not pruned, not emptied by an
-# erasure), and the copies' keys (once per refused row) would not say which group told them.
+# as what (`Resent`): the refused rows are kept (not pruned), and the copies' keys (once per
+# refused row) would not say which group told them. An erasure empties a lead's rows, marks
+# included: its alerts no longer count it.
 TOLD_IN, TOLD_AS, TOLD_OF = "told_in", "told_as", "told_of"
 # A lead's refused post records which group's alert counted it (`REFUSED_IN`), and, once
 # sla.yaml moved its segment and a start posted it in the segment's channel, which group's
@@ -1121,6 +1122,11 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
     # each other, key by key, and each key is written once (a taken one is left out).
     rows = [copy.row for copy in copies]
     written = set(db.execute(_insert_keyed(db.dialect.name), rows).scalars()) if rows else set()
+    erased: set[int] = set()  # SQLite: one writer, none between the look and the write
+    if written and latest and db.dialect.name == "postgresql":
+        # A lead erased since the look: the delivery worker posts nothing for it, so the
+        # alert does not count it as posted again.
+        erased = set(db.execute(_ERASED_AMONG, {"p_lead_ids": list(latest)}).scalars())
     again: dict[str, int] = {}  # what Slack said of the leads' posts → how many posted again
     groups: dict[str, int | None] = {}  # what Slack said → its latest group there
     told_groups = set(closed)
@@ -1129,7 +1135,8 @@ def _mend(db: Connection, channel: str, now: datetime, *, told: bool, shared: bo
         if copy.row["key"] not in written:
             continue  # sent again already
         if copy.told is None:
-            again[copy.error] = again.get(copy.error, 0) + 1
+            if copy.row["lead_id"] not in erased:
+                again[copy.error] = again.get(copy.error, 0) + 1
             continue
         if copy.error not in groups:
             groups[copy.error] = _latest_group(db, channel, copy.error)

@@ -10,15 +10,22 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.util import await_only
+
 from bot.domain.effects import WEEKLY_DIGEST, ReportPart, Send
 from bot.domain.policy import Policy
+from bot.services.erasure import forget
+from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxStore
 from storage.repository import Store
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, services_on
+from tests.integration.conftest import MONDAY, Wakes, services_on
 from tests.integration.test_moved_store import outbox_statements
-from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, group_of
+from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, group_of, refused_posts
 
 CHANNEL = "C0ENT"  # the enterprise segment's, and here marketing's feedback channel too
 LEADS, DISPOSED = 300, 4
@@ -128,3 +135,55 @@ async def test_a_mend_writes_what_comes_back_together_not_one_insert_per_refused
     assert len(inserts) <= 3  # the copies (one statement), a recount, the leads' re-renders
     assert len(updates) <= 4  # the groups closed, the told rows (one statement), the recount
     assert len(copies(await rows.rows())) == len(refused) - DISPOSED
+
+
+async def test_a_lead_erased_before_the_mend_is_not_posted_again_nor_counted(
+    services: Services,
+) -> None:
+    """Three leads refused by the archived channel, one of them erased (`handoff forget`)
+    before the channel is unarchived: the alert says Handoff posted again the 2 leads, not 3,
+    and nothing is written to post the erased person again."""
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 3)
+    for item in items:
+        await rows.refused(item, LATER, "is_archived", ESCALATIONS)
+    (gone,) = await forget(services.store, Wakes(), "hs-0@northwind.example", "cli", LATER)
+    erased = {gone.lead_id}
+
+    assert await rows.mended(CHANNEL, LATER + timedelta(minutes=1)) == 2
+    again = [row for row in copies(await rows.rows()) if row["kind"] == Kind.POST_LEAD]
+    assert sorted(int(row["lead_id"]) for row in again) == sorted(
+        int(item.lead_id or 0) for item in items if int(item.lead_id or 0) not in erased
+    )
+    assert (await group_of(rows, CHANNEL)).reposted == 2
+
+
+async def test_a_lead_erased_while_the_mend_writes_is_not_counted_as_posted_again(
+    services: Services, database_url: str
+) -> None:
+    """The person is forgotten while a replica mends the channel: the erasure commits between
+    the mend's look for the refused posts (the lead not erased yet) and its write of their
+    copies. The delivery worker posts nothing for an erased lead, so the alert must not count
+    it among the leads "posted again" (PostgreSQL, Read Committed: the erasure cannot see the
+    copy to come)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs a mend's look and write with no other writer in between")
+    rows = OutboxStore(services.store.db)
+    items = await refused_posts(services, rows, 3)
+    for item in items:
+        await rows.refused(item, LATER, "is_archived", ESCALATIONS)
+    erased: list[Any] = []
+
+    def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """Right after the mend's look at the refused posts: the erasure, to its commit."""
+        if not erased and "posted_at IS NULL" in statement and "FROM outbox" in statement:
+            erased.append(None)
+            erased[0] = await_only(forget(services.store, Wakes(), "hs-0", "t", LATER))
+
+    event.listen(Engine, "after_cursor_execute", erased_meanwhile)
+    try:
+        assert await rows.mended(CHANNEL, LATER + timedelta(minutes=1)) == 2
+    finally:
+        event.remove(Engine, "after_cursor_execute", erased_meanwhile)
+    assert erased and erased[0]  # the erasure ran between the look and the write
+    assert (await group_of(rows, CHANNEL)).reposted == 2

@@ -10,7 +10,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.util import await_only
 
 from bot.domain.effects import Moved
 from bot.domain.policy import Policy
@@ -215,3 +218,33 @@ async def test_posts_refused_while_no_alert_was_sent_are_not_told_in_an_earlier_
 
     (first,) = await groups(rows)
     assert first.refused == 1 and first.moved == (Moved("enterprise", NEW, 1),)
+
+
+async def test_a_lead_erased_while_a_start_moves_it_keeps_nothing_of_the_person(
+    services: Services, policy: Policy, database_url: str
+) -> None:
+    """The person is forgotten while a start moves the segment: the erasure commits between
+    the start's look at the refused posts and its marks on them (which alert tells the move).
+    The mark must not write back the payload the look read: nothing of the person may remain
+    in any row of the outbox (PostgreSQL, Read Committed)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs a start's look and write with no other writer in between")
+    rows = OutboxStore(services.store.db)
+    await archived(services, rows, 2)
+    erased: list[Any] = []
+
+    def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """Right after the start's look (its transaction open): the erasure, to its commit."""
+        if not erased and "CASE leads.segment" in statement and "FROM outbox" in statement:
+            erased.append(None)
+            erased[0] = await_only(forget(services.store, Wakes(), "hs-0", "t", LATER))
+
+    event.listen(Engine, "after_cursor_execute", erased_meanwhile)
+    try:
+        await rows.moved(channels(policy, enterprise=NEW), LATER + timedelta(days=1))
+    finally:
+        event.remove(Engine, "after_cursor_execute", erased_meanwhile)
+    assert erased and erased[0]  # the erasure ran between the look and the write
+    (gone,) = erased[0]
+    kept = [row for row in await rows.rows() if row["lead_id"] == gone.lead_id]
+    assert not any("northwind" in str(row["payload"]).lower() for row in kept), kept
