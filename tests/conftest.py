@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,14 @@ from tests.databases import PG_ENV, migrated_store, postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["PG_ENV", "migrated_store", "postgres_database"]  # imported from here by tests
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server a test starts later (a process of its own,
+    or one that must be down at first)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager

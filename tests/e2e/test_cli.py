@@ -26,7 +26,7 @@ from bot.cli.demo import columns, run_demo
 from bot.cli.stack import ERASURE_KEY, INTAKE_TOKEN, SIGNING_SECRET
 from bot.simulator.driver import SocketModeDriver
 from bot.simulator.server import SlackSimulator
-from tests.conftest import ROOT, lead_payload
+from tests.conftest import ROOT, free_port, lead_payload
 
 HANDOFF = [sys.executable, "-m", "bot.cli"]
 
@@ -549,12 +549,6 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path, caplog: pytest.LogCaptur
     lines = story.splitlines()
     assert all(len(line) <= 152 for line in lines)
     assert any(line.endswith("filled in by an agency …") for line in lines), lines
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,16 +26,10 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
 from storage.crm import CrmOutboxStore
-from tests.conftest import lead_payload, local_server
+from tests.conftest import free_port, lead_payload, local_server
 
 SECRET = "whsec_" + base64.b64encode(b"handoff-test-webhook-secret-32b!").decode()
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.cli.stack import INTAKE_TOKEN, LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy
 from storage.outbox import KINDS
-from tests.conftest import lead_payload
-from tests.e2e.test_crm_webhook import SECRET, Receiver, free_port, with_webhook
+from tests.conftest import free_port, lead_payload
+from tests.e2e.test_crm_webhook import SECRET, Receiver, with_webhook
 from tests.unit.test_docs import documented_metrics
 
 

@@ -235,7 +235,7 @@ async def start_serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proc
 async def test_kill_9_in_the_middle_of_a_burst_posts_every_accepted_lead_once(
     tmp_path: Path,
 ) -> None:
-    from tests.e2e.test_cli import free_port
+    from tests.conftest import free_port
 
     async with SlackSimulator() as sim:
         for user_id, (name, real_name) in PEOPLE.items():
