@@ -131,11 +131,13 @@ def refusals_alert(
 
 
 def _moved_words(moved: Moved, old: str) -> str:
-    """A manager reading the alert must not think those leads are still lost: where they are."""
+    """A manager reading the alert must not think those leads are still lost: where they are.
+    Said of the move as it was, so it stays true when sla.yaml changes again (the segment moved
+    on, or back), and once the posts are queued as when they landed."""
     leads = "1 lead" if moved.leads == 1 else f"{moved.leads} leads"
     return (
-        f":arrow_right: sla.yaml now posts the `{one_line(moved.segment, 40)}` segment in "
-        f"<#{moved.channel}>: Handoff posted there the {leads} it could not post in <#{old}>."
+        f":arrow_right: sla.yaml moved the `{one_line(moved.segment, 40)}` segment to "
+        f"<#{moved.channel}>: Handoff posts there the {leads} it could not post in <#{old}>."
     )
 
 

@@ -620,7 +620,7 @@ def moved_line(segment: str, new: str, count: int, old: str = ENTERPRISE) -> str
     """What the old channel's alert says of the leads sla.yaml moved from it."""
     leads = "1 lead" if count == 1 else f"{count} leads"
     return (
-        f":arrow_right: sla.yaml now posts the `{segment}` segment in <#{new}>: Handoff posted "
+        f":arrow_right: sla.yaml moved the `{segment}` segment to <#{new}>: Handoff posts "
         f"there the {leads} it could not post in <#{old}>."
     )
 
