@@ -597,7 +597,9 @@ class CrmWorker:
             return (found, lead.crm_id) if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:
-            day = self.policies.current.day_of(at)
+            # The day the lead's clock runs on: the team's, or with `clock: owner` its
+            # owner's own (the day they worked it; Salesforce shows the date as written).
+            day = at.astimezone(policy.calendar_for(lead.owner_zone).zone).date()
             note = note_of(
                 crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names, day
             )

@@ -107,8 +107,9 @@ class CrmNote:
     # True only when no earlier attempt to send this note can have reached the CRM (count an
     # attempt before sending it): the adapter then skips looking for a note with `key`.
     fresh: bool = False
-    # The team's date of `at` (sla.yaml's `timezone`): a date-only field (Salesforce's
-    # ActivityDate) is shown as written, so it is the day the rep worked it; None: `at`'s own.
+    # The date of `at` on the lead's clock (the team's; with `clock: owner`, its owner's): a
+    # date-only field (Salesforce's ActivityDate) is shown as written, so it is the day the
+    # rep worked it; None: `at`'s own.
     day: date | None = None
 
 
@@ -268,7 +269,7 @@ def note_of(
     day: date | None = None,
 ) -> CrmNote:
     """The note a NOTE write tells (`labels`: code -> label; `names`: user id -> name; `day`:
-    the team's date of `at`)."""
+    the date of `at` on the lead's clock)."""
     rep = payload.get("rep")
     who = names.get(rep or "", rep or "someone")
     if payload.get("kind") == "attempt":

@@ -198,3 +198,35 @@ async def test_a_tasks_date_is_the_day_the_team_worked_it(
         await worked(stack, clock, lead_id)
     (task,) = org.tasks(lead_id)
     assert task["ActivityDate"] == monday.isoformat()
+
+
+async def test_with_the_owners_clock_a_tasks_date_is_the_owners_day(
+    sqlite_url: str, clock: TravelClock, org: SalesforceFake
+) -> None:
+    """With `clock: owner` the SLA runs a claimed lead on its owner's own day: Maya, in Los
+    Angeles, rejects the lead on her Monday afternoon, Tuesday morning in Sydney. Her Task is
+    Monday's, the day she worked it, not the team's Tuesday."""
+    clock.now = clock() + timedelta(hours=21)  # Tuesday 08:00 in Sydney, Monday 13:00 in LA
+    la = clock().astimezone(ZoneInfo("America/Los_Angeles")).date()
+    assert la < clock().astimezone(ZoneInfo("Australia/Sydney")).date()
+    org.add_user("maya@example.com", "Maya Chen")
+    lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
+    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
+    data["crm"] = {"kind": "salesforce"}
+    data["clock"] = "owner"
+    stack = await start_stack(
+        sqlite_url,
+        parse_policy(data),
+        clock=clock,
+        SALESFORCE_INSTANCE_URL=org.instance_url,
+        SALESFORCE_ACCESS_TOKEN=org.token,
+    )
+    try:
+        stack.sim.users[MAYA].tz = "America/Los_Angeles"
+        await stack.handoff.people.refresh(clock())
+        await worked(stack, clock, lead_id)
+        assert (await stack.services.lead(1)).owner_zone == "America/Los_Angeles"
+    finally:
+        await stack.close()
+    (task,) = org.tasks(lead_id)
+    assert task["ActivityDate"] == la.isoformat()
