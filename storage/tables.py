@@ -400,8 +400,8 @@ class RoundRobin(Base):
 
     segment: Mapped[str] = mapped_column(String(100), primary_key=True)
     # Moves on with every change to the segment's rotation (a turn, a lead leaving a rep's
-    # counts, a reassignment), under the row's lock: a turn on PostgreSQL reads its reps in
-    # the statement that takes the lock and knows by it whether they are still as read.
+    # counts, a reassignment): the write that takes the row's lock, which every writer of the
+    # segment's rep rows holds. Nothing reads it (a count of changes, for a person looking).
     position: Mapped[int] = mapped_column(Integer, default=0)
     # The weighted rotation's clock (bot/domain/rotation.py): the shares handed out so far.
     clock: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
