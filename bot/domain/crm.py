@@ -23,6 +23,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.lead import LeadView, Stage
+from bot.domain.route_words import why_text
 
 
 class Write(StrEnum):
@@ -193,6 +194,10 @@ def _field_value(lead: LeadView, name: str, labels: Mapping[str, str]) -> str | 
         return labels.get(lead.disposition_code or "")
     if name == "stage":
         return lead.stage.value
+    if name == "route_reason":
+        # What the Slack post's why line says, as plain text (docs/crm.md), not the stored
+        # reason: RevOps reads it in the CRM.
+        return why_text(lead)
     value = getattr(lead, name, None)
     if value is None:
         return None

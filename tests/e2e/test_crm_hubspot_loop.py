@@ -191,6 +191,23 @@ async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
     assert "Frozen until Q3." in note["hs_note_body"]
 
 
+async def test_the_route_reason_reaches_hubspot_as_the_why_line_in_plain_words(
+    database_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """A `fields:` map's `route_reason` is what the post's why line says, with the rep as their
+    member id: RevOps reads why the lead went to its rep on the contact, not a Python dict."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    hub.add_property("handoff_route_reason")
+    policy = crm_policy(fields={"route_reason": "handoff_route_reason"})
+    async with stack_for(database_url, policy, clock, hub) as stack:
+        await worked(stack, clock)
+        post = stack.sim.find_message(ENTERPRISE, "Jane Doe")
+    assert post is not None
+    assert f"Round robin: <@{MAYA}>, 1 of 1 this week" in post.all_text  # the post's why line
+    assert hub.contact(contact)["handoff_route_reason"] == "Round robin: U0REP1, 1 of 1 this week"
+
+
 async def test_429s_and_a_lost_answer_leave_one_note_and_the_final_state(
     sqlite_url: str, clock: TravelClock, hub: HubSpotFake
 ) -> None:
