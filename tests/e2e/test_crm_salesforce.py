@@ -124,6 +124,35 @@ async def test_sync_sets_owner_by_email_status_and_fields(fake: SalesforceFake, 
     assert user_queries(fake) == 1
 
 
+async def test_a_value_longer_than_its_lead_field_is_cut_to_the_fields_length(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """A rep's note holds up to 2,000 characters; a Text field holds what its length says (255
+    at most: Salesforce's Text data type), and Salesforce refuses a longer value whole
+    (STRING_TOO_LONG), which would hold every CRM write behind it. The adapter reads the
+    Lead's field lengths (describe: `length`, in characters) and cuts a longer value there,
+    with an ellipsis."""
+    fake.lead_fields |= {"Handoff_Note__c": "string", "Handoff_Why__c": "string:80"}
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make(fields={**FIELDS, "disposition_note": "Handoff_Note__c"})
+    note_text, why = "Frozen until Q3. " * 30, "Round robin in territory ANZ: U0REP1 " * 4
+    fields = {"Handoff_Note__c": note_text, "Handoff_Why__c": why, "Handoff_Reason__c": "short"}
+    assert await adapter.sync(record(lead, owner=None, fields=fields)) == lead
+    shown = fake.lead(lead)
+    assert shown["Handoff_Note__c"] == note_text[:254] + "…"
+    assert shown["Handoff_Why__c"] == why[:79] + "…"
+    assert shown["Handoff_Reason__c"] == "short"
+    # The lengths are read once, not before every write.
+    await adapter.sync(record(lead, owner=None, fields=fields))
+    assert sum(1 for c in fake.calls if c.path.endswith("Lead/describe")) == 1
+    # A field made shorter since: refused once (the worker tries again), read again, cut.
+    fake.lead_fields["Handoff_Why__c"] = "string:40"
+    with pytest.raises(CrmRefused, match="STRING_TOO_LONG"):
+        await adapter.sync(record(lead, owner=None, fields=fields))
+    await adapter.sync(record(lead, owner=None, fields=fields))
+    assert fake.lead(lead)["Handoff_Why__c"] == why[:39] + "…"
+
+
 async def test_sync_owner_from_the_map_and_the_lead_found_by_email(
     fake: SalesforceFake, make: Make
 ) -> None:
