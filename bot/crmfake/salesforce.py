@@ -170,6 +170,13 @@ FIELDS: dict[str, dict[str, _Field]] = {
     },
 }
 _RESTRICTED = {("Task", "TaskSubtype")}
+# The values a date and a dateTime field take, as Salesforce documents them (Bulk API 2.0 and
+# Bulk API Developer Guide, "Valid Date Format in Records", whose rules its REST API shares):
+# "Use the yyyy-MM-ddTHH:mm:ss.SSS+/-HHmm or yyyy-MM-ddTHH:mm:ss.SSSZ formats to specify
+# dateTime fields", and yyyy-MM-dd (optionally with a zone) for date fields. Python's
+# `isoformat()` (microseconds, `+00:00`) is neither.
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{4})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(Z|[+-]\d{4})?")
 _LONG_TEXT = 32000
 _TEXT_LENGTH = 255
 
@@ -672,11 +679,11 @@ class SalesforceFake:
         if kind == "boolean" and not isinstance(value, bool):
             raise bad
         if kind in ("date", "datetime"):
+            shape = _DATE if kind == "date" else _DATETIME
             try:
-                if kind == "date":
-                    dt.date.fromisoformat(value)
-                else:
-                    dt.datetime.fromisoformat(value)
+                if not shape.fullmatch(value):
+                    raise ValueError(value)
+                dt.date.fromisoformat(value[:10])
             except (TypeError, ValueError):
                 raise bad from None
         if picklist and (sobject, name) in _RESTRICTED and value not in picklist:

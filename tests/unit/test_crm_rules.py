@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,6 +106,13 @@ def test_the_record_carries_the_owner_and_the_mapped_fields() -> None:
     assert (record.crm_id, record.owner, record.owner_crm_id) == ("901", "U0REP1", "512")
     assert record.status == "UNQUALIFIED" and record.email == "priya@northwind.example"
     assert record.fields == {"handoff_outcome": "Not a fit", "handoff_score": "91"}
+    # Times as both CRMs document a date-and-time value: UTC, milliseconds, Z.
+    timed = Crm(kind="hubspot", fields={"claimed_at": "claimed", "first_touch_at": "touched"})
+    sydney = datetime(2026, 11, 23, 12, 0, 5, 123456, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert record_of(timed, replace(LEAD, claimed_at=sydney), "901", LABELS).fields == {
+        "claimed": "2026-11-23T01:00:05.123Z",
+        "touched": "",
+    }
     # A member not in the map is found by email (no CRM id); an empty field is sent empty.
     other = record_of(crm, replace(LEAD, owner="U0REP2", handoff_score=None), None, LABELS)
     assert other.owner_crm_id is None and other.fields["handoff_score"] == ""
