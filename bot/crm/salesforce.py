@@ -65,6 +65,10 @@ DAILY_LIMIT = "TotalRequests Limit exceeded"
 # The org's Lead Status values (the LeadStatus object: one record per picklist value; a Lead's
 # Status holds its ApiName, IsConverted marks the values lead conversion sets).
 LEAD_STATUS_QUERY = "SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus"
+# The Lead field types that hold text up to a length (describe's `type`; `length`: "the
+# maximum size of the field in Unicode characters"), and the code of a value that was longer.
+TEXT_TYPES = frozenset({"string", "textarea"})
+TOO_LONG = "STRING_TOO_LONG"
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 _UNABLE_FIELDS = re.compile(r"Unable to create/update fields: ([\w, ]+)\.")
 
@@ -118,6 +122,9 @@ class SalesforceAdapter:
         self.request_deadline = timeout
         self._client = self._connect(token)
         self._users: dict[str, str] = {}  # Slack user id -> Salesforce User Id
+        # The Lead's text fields (name, lowercase) -> their length: read once, when a mapped
+        # field first has a value, and again after Salesforce says a value was too long.
+        self._lengths: dict[str, int] | None = None
         self._renewing = asyncio.Lock()
         self.pace: Pace = UNPACED  # the CRM worker's: every API request is counted
 
@@ -140,6 +147,10 @@ class SalesforceAdapter:
         async def patch(lead_id: str) -> None:
             try:
                 await self._update("Lead", lead_id, body)
+            except CrmRefused as error:
+                if TOO_LONG in str(error):
+                    self._lengths = None  # a field made shorter since: read them again
+                raise
             except LeadConverted as error:
                 contact = await self._contact_of(lead_id)
                 raise LeadConverted(
@@ -249,6 +260,10 @@ class SalesforceAdapter:
 
     async def _lead_body(self, record: CrmRecord) -> dict[str, Any]:
         body: dict[str, Any] = {name: value or None for name, value in record.fields.items()}
+        if any(body.values()):
+            lengths = await self._text_lengths()
+            for name, value in body.items():
+                body[name] = cut(value, lengths.get(name.lower()))
         if record.status:
             body["Status"] = record.status
         if record.owner:
@@ -289,6 +304,18 @@ class SalesforceAdapter:
             await write(other)
             lead_id = other
         return lead_id
+
+    async def _text_lengths(self) -> dict[str, int]:
+        """The Lead's text fields and their lengths, in characters (describe's `length`):
+        Salesforce refuses a longer value whole (STRING_TOO_LONG)."""
+        if self._lengths is None:
+            described = await self._call(lambda sf: sobject(sf, "Lead").describe())
+            self._lengths = {
+                str(f["name"]).lower(): int(f["length"])
+                for f in described["fields"]
+                if f.get("type") in TEXT_TYPES and f.get("length")
+            }
+        return self._lengths
 
     async def _lead_by_email(self, email: str, contacts: bool = False) -> str:
         """The newest open Lead with the email; with `contacts`, else the Contact the most
@@ -540,6 +567,13 @@ def translate(error: SalesforceError, write: bool) -> CrmError:
         field = fields[0] if fields else (named.group(1) if named else None)
         return CrmRefused(said, property=field)
     return CrmRefused(said, property=fields[0] if fields else None)
+
+
+def cut(value: Any, length: int | None) -> Any:
+    """A text `value` cut to a field's `length` with an ellipsis; any other as it is."""
+    if not isinstance(value, str) or length is None or len(value) <= length:
+        return value
+    return value[: length - 1] + "…"
 
 
 def soql_string(value: str) -> str:

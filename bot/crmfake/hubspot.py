@@ -17,7 +17,9 @@ the most HubSpot gives: "Limit 500 per call") a page. The v4 associations spec i
 files in `specs/`, so that one route is checked by hand (its `limit`, its cursor, the token and
 the contacts scope), and answers in its reference's shape. It knows each object's properties:
 writing a property HubSpot does not have answers 400 `PROPERTY_DOESNT_EXIST` naming it, an
-enumeration value outside its options `INVALID_OPTION`, an unknown owner `INVALID_OWNER_ID`.
+enumeration value outside its options `INVALID_OPTION`, an unknown owner `INVALID_OWNER_ID`, a
+custom `date` or `datetime` property's value HubSpot does not take for its type `INVALID_DATE`
+(a date's time must be midnight UTC).
 A contact's `lifecyclestage` only moves forward, as HubSpot documents: a PATCH to an earlier
 stage answers 200 as usual but keeps the later stage (its answer shows the stage kept); the
 stage moves back only once it was cleared (set to "") by an earlier request.
@@ -350,6 +352,7 @@ def _iso(seconds: float) -> str:
 # deletion, merge, restore, and property change events, the associated object type will be
 # provided in the objectTypeId field"; `contact.privacyDeletion` has none: it stays legacy).
 WebhookFormat = Literal["legacy", "generic"]
+PropertyType = Literal["string", "date", "datetime"]  # a custom contact property's type
 GENERIC_TYPES = {
     "contact.creation": "object.creation",
     "contact.propertyChange": "object.propertyChange",
@@ -396,6 +399,7 @@ class HubSpotFake:
         self.notes: dict[str, _Object] = {}
         self.owners: dict[str, Json] = {}
         self.contact_properties = _default_contact_properties()
+        self.property_types: dict[str, PropertyType] = {}  # a custom property's, when not text
         self.writes: list[Write] = []
         self.requests: list[tuple[str, str]] = []  # every (method, path) received
         self.answered_retry_after: str | None = None  # the last webhook answer's `Retry-After`
@@ -483,9 +487,16 @@ class HubSpotFake:
         self.contacts[contact_id].associations.setdefault("notes", []).append(obj.id)
         return obj.id
 
-    def add_property(self, name: str, options: Iterable[str] | None = None) -> None:
-        """A custom contact property (an enumeration when `options` is given)."""
+    def add_property(
+        self, name: str, options: Iterable[str] | None = None, type: PropertyType = "string"
+    ) -> None:
+        """A custom contact property (an enumeration when `options` is given; a `date` or a
+        `datetime` takes only the values HubSpot documents for its type, see `_time_problem`)."""
         self.contact_properties[name] = tuple(options) if options is not None else None
+        if type == "string":
+            self.property_types.pop(name, None)
+        else:
+            self.property_types[name] = type
 
     def change_contact(self, contact_id: str, **properties: str) -> None:
         """A person changes the contact in HubSpot: subscribers hear of it (`flush_webhooks`)."""
@@ -1156,6 +1167,13 @@ class HubSpotFake:
                 problems.append(
                     self._invalid(name, "INVALID_OWNER_ID", f"{text} is not a valid owner id")
                 )
+            elif (
+                known is self.contact_properties
+                and (kind := self.property_types.get(name))
+                and text
+                and (problem := _time_problem(kind, text))
+            ):
+                problems.append(self._invalid(name, *problem))
             elif (options := known[name]) is not None and text and text not in options:
                 problems.append(
                     self._invalid(
@@ -1380,6 +1398,36 @@ class HubSpotFake:
                 }
             ]
         return answer
+
+
+# HubSpot's API FAQ, "How should I format timestamps for HubSpot's APIs?": a date is
+# `YYYY-MM-DD` (2020-02-29), a date and time `YYYY-MM-DDThh:mm:ss.sTZD` (2020-02-29T03:30:17.000Z),
+# or either as a UNIX timestamp in milliseconds; a `date` property "must be set to midnight UTC
+# for the date you want. If you try to set a value that is not midnight UTC, you will receive an
+# error." The error's code is an assumption (its message is the one HubSpot gives).
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+_MILLISECONDS = re.compile(r"-?\d{1,15}")
+
+
+def _time_problem(kind: PropertyType, text: str) -> tuple[str, str] | None:
+    """Why a `date` or `datetime` property refuses `text` (code, message), or None."""
+    when: datetime | None = None
+    try:
+        if _MILLISECONDS.fullmatch(text):
+            when = datetime.fromtimestamp(int(text) / 1000, UTC)
+        elif kind == "date" and _ISO_DAY.fullmatch(text):
+            return None
+        elif _ISO_TIME.fullmatch(text):
+            when = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None
+    if when is None:
+        return "INVALID_DATE", f"{text} is not a valid {kind}"
+    if kind == "date" and when.time() != datetime.min.time():
+        at = when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+        return "INVALID_DATE", f"{text} is at {at} UTC, not midnight!"
+    return None
 
 
 def _matches(obj: _Object, f: Json) -> bool:

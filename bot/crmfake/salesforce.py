@@ -170,6 +170,13 @@ FIELDS: dict[str, dict[str, _Field]] = {
     },
 }
 _RESTRICTED = {("Task", "TaskSubtype")}
+# The values a date and a dateTime field take, as Salesforce documents them (Bulk API 2.0 and
+# Bulk API Developer Guide, "Valid Date Format in Records", whose rules its REST API shares):
+# "Use the yyyy-MM-ddTHH:mm:ss.SSS+/-HHmm or yyyy-MM-ddTHH:mm:ss.SSSZ formats to specify
+# dateTime fields", and yyyy-MM-dd (optionally with a zone) for date fields. Python's
+# `isoformat()` (microseconds, `+00:00`) is neither.
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{4})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(Z|[+-]\d{4})?")
 _LONG_TEXT = 32000
 _TEXT_LENGTH = 255
 
@@ -238,7 +245,9 @@ class SalesforceFake:
 
     token: str = "sf-session-1"
     version: str = "59.0"
-    # Custom Lead fields the org has (name -> type: string, textarea, date, datetime, int …).
+    # Custom Lead fields the org has (name -> type: string, textarea, date, datetime, int …;
+    # a text field's length after a colon, `string:80`: by default a Text field holds 255
+    # characters, the most its type allows, and a long text area 32,000).
     lead_fields: dict[str, str] = field(default_factory=dict)
     # The Lead Status picklist, in its order (LeadStatus.SortOrder).
     lead_statuses: list[LeadStatus] = field(default_factory=lambda: list(LEAD_STATUSES))
@@ -536,9 +545,18 @@ class SalesforceFake:
         if sobject == "Lead":
             values = tuple(status.value for status in self.lead_statuses)
             fields["Status"] = ("picklist", True, True, True, values)
-            for name, kind in self.lead_fields.items():
+            for name, spec in self.lead_fields.items():
+                kind = spec.partition(":")[0]
                 fields[name] = (kind, True, True, kind != "textarea", None)
         return fields
+
+    def _length(self, sobject: str, name: str, kind: str) -> int:
+        """A text field's length in characters (describe's `length`): a custom Lead field's
+        own (`string:80`), else its type's."""
+        spec = self.lead_fields.get(name, "") if sobject == "Lead" else ""
+        if spec.partition(":")[2]:
+            return int(spec.partition(":")[2])
+        return _LONG_TEXT if kind == "textarea" else _TEXT_LENGTH
 
     def _status_rows(self) -> dict[str, dict[str, Any]]:
         """The LeadStatus records, by Id, from `lead_statuses`."""
@@ -648,7 +666,7 @@ class SalesforceFake:
         if kind in ("string", "textarea", "email", "phone", "url", "picklist", "reference"):
             if not isinstance(value, str):
                 raise bad
-            limit = _LONG_TEXT if kind == "textarea" else _TEXT_LENGTH
+            limit = self._length(sobject, name, kind)
             if len(value) > limit:
                 raise Refusal(
                     400,
@@ -661,11 +679,11 @@ class SalesforceFake:
         if kind == "boolean" and not isinstance(value, bool):
             raise bad
         if kind in ("date", "datetime"):
+            shape = _DATE if kind == "date" else _DATETIME
             try:
-                if kind == "date":
-                    dt.date.fromisoformat(value)
-                else:
-                    dt.datetime.fromisoformat(value)
+                if not shape.fullmatch(value):
+                    raise ValueError(value)
+                dt.date.fromisoformat(value[:10])
             except (TypeError, ValueError):
                 raise bad from None
         if picklist and (sobject, name) in _RESTRICTED and value not in picklist:
@@ -733,7 +751,7 @@ class SalesforceFake:
                     "updateable": updateable,
                     "filterable": filterable,
                     "custom": name.endswith("__c"),
-                    "length": _LONG_TEXT if kind == "textarea" else _TEXT_LENGTH,
+                    "length": self._length(sobject, name, kind),
                     "restrictedPicklist": (sobject, name) in _RESTRICTED,
                     "picklistValues": [
                         {"value": v, "label": v, "active": True, "defaultValue": False}

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.lead import LeadView, Stage
+from bot.domain.route_words import why_text
 
 
 class Write(StrEnum):
@@ -194,10 +195,22 @@ def _field_value(lead: LeadView, name: str, labels: Mapping[str, str]) -> str | 
         return labels.get(lead.disposition_code or "")
     if name == "stage":
         return lead.stage.value
+    if name == "route_reason":
+        # What the Slack post's why line says, as plain text (docs/crm.md), not the stored
+        # reason: RevOps reads it in the CRM.
+        return why_text(lead)
     value = getattr(lead, name, None)
     if value is None:
         return None
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    return crm_time(value) if isinstance(value, datetime) else str(value)
+
+
+def crm_time(when: datetime) -> str:
+    """A time as both CRMs document a date-and-time value: UTC to the millisecond with the
+    designator Z, `2026-12-07T10:04:00.123Z` (HubSpot's API FAQ, "How should I format
+    timestamps": `YYYY-MM-DDThh:mm:ss.sTZD`, e.g. `2020-02-29T03:30:17.000Z`; Salesforce's
+    "Valid Date Format in Records": `yyyy-MM-ddTHH:mm:ss.SSSZ`). Both keep milliseconds."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def record_of(crm: Any, lead: LeadView, crm_id: str | None, labels: Mapping[str, str]) -> CrmRecord:

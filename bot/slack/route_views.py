@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.domain.escalation import GONE_WORDS, LADDER_WORDS
 from bot.domain.lead import LeadView
 from bot.domain.report import leads_count
 from bot.domain.rotation import RepLoad, SegmentRotation, Skip, skip_reason
-from bot.domain.routing import BY_CRM, BY_MANAGER, OFFERED
+from bot.domain.route_words import Style, why
 from bot.slack.away_views import until_words
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, Message, context, header, section
 from bot.slack.text import one_line, person, whole_parts
@@ -20,91 +19,16 @@ def _rep(value: Any) -> str:
     return person(str(value), 40) if value else "nobody"
 
 
+# The words live in the domain (a CRM's `route_reason` field says the same, as plain text):
+# here a rep is a live mention and lead text is escaped for mrkdwn.
+SLACK_WORDS = Style(rep=person, text=one_line)
+
+
 def why_line(lead: LeadView) -> str | None:
     """Why the lead's suggested owner was chosen, in one line ("Named account of <@U…>"); a
     lead the SLA took from its rep says so first ("Reassigned by the SLA from <@U…> (claim
     overdue) · Round robin: …"). None for a lead routing never ran for (not an MQL)."""
-    reason = lead.route_reason
-    if not reason:
-        # Stored before routing said why: the plain round robin was all there was.
-        return f"Round robin: {_rep(lead.suggested_owner)}" if lead.suggested_owner else None
-    line = _rule_line(reason)
-    passed = _passed(reason)
-    if passed and line is not None:
-        line = f"{passed} → {line}"
-    taken = _taken_by_the_sla(reason)
-    if taken is None or line is None:
-        return line
-    return f"{taken} · {line}"
-
-
-_PASSED = {
-    "named_account": "Named account of {rep}",
-    "account_match": "Same account as an earlier lead of {rep}",
-    "partner": "Partner manager {rep}",
-    "fallback": "Fallback owner {rep}",
-}
-
-
-def _passed(reason: dict[str, Any]) -> str | None:
-    """The rules the lead passed because their rep was away ("Named account of <@U…>: away"),
-    or None."""
-    words = []
-    for rule in reason.get("passed") or []:
-        if isinstance(rule, dict) and (shape := _PASSED.get(str(rule.get("rule")))):
-            words.append(shape.format(rep=_rep(rule.get("rep"))) + ": away")
-    return " · ".join(words) or None
-
-
-def _taken_by_the_sla(reason: dict[str, Any]) -> str | None:
-    """A lead the sweep's `reassign` step moved (its reason names the ladder that ran out):
-    "Reassigned by the SLA from <@U…> (claim overdue)", or one handed on because its rep
-    left: "… (deactivated in Slack)"; None for any other."""
-    ladder = reason.get("reassigned")
-    if not ladder:
-        return None
-    before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
-    if str(ladder) in GONE_WORDS:
-        return f"Reassigned by the SLA{before} ({GONE_WORDS[str(ladder)]})"
-    what = LADDER_WORDS.get(str(ladder), "a deadline")
-    return f"Reassigned by the SLA{before} ({what} overdue)"
-
-
-def _rule_line(reason: dict[str, Any]) -> str | None:
-    """The routing rule that chose the rep, in words."""
-    rule, rep = reason.get("rule"), reason.get("rep")
-    domain = f" ({one_line(reason['domain'], 100)})" if reason.get("domain") else ""
-    if rule == "named_account":
-        return f"Named account{domain} of {_rep(rep)}"
-    if rule == "account_match":
-        # The earlier lead is not named: Handoff's row id ("lead #123") means nothing to a
-        # rep and reads as a channel in Slack, and its person's name would outlive their
-        # erasure on this post. The account and the rep who holds it are the reason.
-        return f"Same account{domain} as an earlier lead of {_rep(rep)}"
-    if rule == "partner":
-        return f"Partner-sourced: partner manager {_rep(rep)}"
-    if rule == "round_robin":
-        where = reason.get("territory")
-        territory = f" in territory {one_line(where, 40)}" if where else ""
-        figures = f", {int(reason.get('week', 0))} of {int(reason.get('week_total', 0))} this week"
-        weight = int(reason.get("weight", 1))
-        if weight != 1:  # a rep not weighted weighs 1: saying so on every lead is noise
-            figures += f", weight {weight}"
-        if reason.get("cap") is not None:
-            figures += f", cap {int(reason['cap'])}"
-        return f"Round robin{territory}: {_rep(rep)}{figures}"
-    before = f" from {_rep(reason['from'])}" if reason.get("from") else ""
-    if rule == BY_MANAGER:
-        return f"Reassigned by {_rep(reason.get('by'))}{before}"
-    if rule == BY_CRM:
-        return f"Owner changed in the CRM{before}"
-    why = one_line(reason.get("why") or "nobody available", 200)
-    if rule == OFFERED:  # its rep away and nobody else available: suggested to nobody
-        away = f": {_rep(reason['from'])} away" if reason.get("from") else ""
-        return f"Offered to the pool{away} · {why}"
-    if rule == "fallback":
-        return f"Fallback: {why}" + (f" → {_rep(rep)}" if rep else ", anyone in the pool may claim")
-    return None
+    return why(lead, SLACK_WORDS)
 
 
 SHARE_WORDS = (

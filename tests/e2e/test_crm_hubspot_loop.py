@@ -191,6 +191,54 @@ async def test_claim_attempt_and_disposition_reach_the_hubspot_contact_once(
     assert "Frozen until Q3." in note["hs_note_body"]
 
 
+async def test_the_route_reason_reaches_hubspot_as_the_why_line_in_plain_words(
+    database_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """A `fields:` map's `route_reason` is what the post's why line says, with the rep as their
+    member id: RevOps reads why the lead went to its rep on the contact, not a Python dict."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    hub.add_property("handoff_route_reason")
+    policy = crm_policy(fields={"route_reason": "handoff_route_reason"})
+    async with stack_for(database_url, policy, clock, hub) as stack:
+        await worked(stack, clock)
+        post = stack.sim.find_message(ENTERPRISE, "Jane Doe")
+    assert post is not None
+    assert f"Round robin: <@{MAYA}>, 1 of 1 this week" in post.all_text  # the post's why line
+    assert hub.contact(contact)["handoff_route_reason"] == "Round robin: U0REP1, 1 of 1 this week"
+
+
+async def test_claim_and_first_touch_times_reach_hubspot_datetime_properties(
+    database_url: str, clock: TravelClock, hub: HubSpotFake
+) -> None:
+    """`claimed_at` and `first_touch_at` land in HubSpot `datetime` properties as the times
+    they were (HubSpot's documented form, UTC with Z). A `date` property (what HubSpot's Date
+    picker makes) refuses a time that is not midnight UTC: the alert names it (docs/crm.md)."""
+    hub.add_owner("maya@example.com", "Maya", "Chen")
+    contact = hub.add_contact(LEAD["email"], firstname="Jane", lastname="Doe")
+    hub.add_property("handoff_claimed_at", type="datetime")
+    hub.add_property("handoff_first_touch", type="date")
+    policy = crm_policy(
+        fields={"claimed_at": "handoff_claimed_at", "first_touch_at": "handoff_first_touch"}
+    )
+    async with stack_for(database_url, policy, clock, hub) as stack:
+        await worked(stack, clock)  # claimed 4 minutes after midnight UTC, a call 10 later
+        (alert,) = hubspot_alerts(stack)
+        assert "handoff_first_touch" in alert and "not midnight" in alert
+        # The claim went through (no first touch yet: the property cleared); the writes after
+        # the call wait, and HubSpot took none of their PATCH.
+        assert hub.contact(contact)["hs_lead_status"] == "OPEN"
+        assert hub.contact(contact)["handoff_claimed_at"] == "2026-11-23T00:04:00.000Z"
+        hub.add_property("handoff_first_touch", type="datetime")  # RevOps fixes its type
+        clock.advance(minutes=6)
+        stack.handoff.crm.deliver_soon()
+        await stack.settle()
+    record = hub.contact(contact)
+    assert record["handoff_claimed_at"] == "2026-11-23T00:04:00.000Z"
+    assert record["handoff_first_touch"] == "2026-11-23T00:14:00.000Z"
+    assert record["hs_lead_status"] == "UNQUALIFIED"
+
+
 async def test_429s_and_a_lost_answer_leave_one_note_and_the_final_state(
     sqlite_url: str, clock: TravelClock, hub: HubSpotFake
 ) -> None:

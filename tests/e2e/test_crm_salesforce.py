@@ -18,7 +18,8 @@ from simple_salesforce.exceptions import SalesforceError
 from bot.crm.port import CrmMissing, CrmRefused, CrmRetry
 from bot.crm.salesforce import SalesforceAdapter, oauth_refresh, sobject
 from bot.crmfake.salesforce import LeadStatus, SalesforceFake
-from bot.domain.crm import CrmNote, CrmRecord
+from bot.domain.crm import CrmNote, CrmRecord, record_of
+from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Crm
 
 AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
@@ -122,6 +123,68 @@ async def test_sync_sets_owner_by_email_status_and_fields(fake: SalesforceFake, 
     await adapter.sync(record(lead, status="Closed - Converted"))
     assert fake.lead(lead)["Status"] == "Closed - Converted"
     assert user_queries(fake) == 1
+
+
+async def test_a_value_longer_than_its_lead_field_is_cut_to_the_fields_length(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """A rep's note holds up to 2,000 characters; a Text field holds what its length says (255
+    at most: Salesforce's Text data type), and Salesforce refuses a longer value whole
+    (STRING_TOO_LONG), which would hold every CRM write behind it. The adapter reads the
+    Lead's field lengths (describe: `length`, in characters) and cuts a longer value there,
+    with an ellipsis."""
+    fake.lead_fields |= {"Handoff_Note__c": "string", "Handoff_Why__c": "string:80"}
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make(fields={**FIELDS, "disposition_note": "Handoff_Note__c"})
+    note_text, why = "Frozen until Q3. " * 30, "Round robin in territory ANZ: U0REP1 " * 4
+    fields = {"Handoff_Note__c": note_text, "Handoff_Why__c": why, "Handoff_Reason__c": "short"}
+    assert await adapter.sync(record(lead, owner=None, fields=fields)) == lead
+    shown = fake.lead(lead)
+    assert shown["Handoff_Note__c"] == note_text[:254] + "…"
+    assert shown["Handoff_Why__c"] == why[:79] + "…"
+    assert shown["Handoff_Reason__c"] == "short"
+    # The lengths are read once, not before every write.
+    await adapter.sync(record(lead, owner=None, fields=fields))
+    assert sum(1 for c in fake.calls if c.path.endswith("Lead/describe")) == 1
+    # A field made shorter since: refused once (the worker tries again), read again, cut.
+    fake.lead_fields["Handoff_Why__c"] = "string:40"
+    with pytest.raises(CrmRefused, match="STRING_TOO_LONG"):
+        await adapter.sync(record(lead, owner=None, fields=fields))
+    await adapter.sync(record(lead, owner=None, fields=fields))
+    assert fake.lead(lead)["Handoff_Why__c"] == why[:39] + "…"
+
+
+async def test_claim_and_first_touch_times_reach_date_time_fields_as_salesforce_takes_them(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """`claimed_at` and `first_touch_at` as the domain renders them (a time with microseconds,
+    as the clock gives it) go to Date/Time fields in the format Salesforce documents for
+    dateTime values (`yyyy-MM-ddTHH:mm:ss.SSSZ`); a time not there yet clears its field."""
+    fake.lead_fields |= {"Handoff_Claimed__c": "datetime", "Handoff_Touched__c": "datetime"}
+    lead_id = fake.add_lead("jane@acme.test", Handoff_Touched__c="2026-03-01T09:00:00.000Z")
+    crm = Crm(
+        kind="salesforce",
+        fields={"claimed_at": "Handoff_Claimed__c", "first_touch_at": "Handoff_Touched__c"},
+    )
+    claimed = datetime(2026, 3, 4, 15, 30, 12, 345678, tzinfo=UTC)
+    view = LeadView(
+        id=7,
+        external_id="web-7",
+        email="jane@acme.test",
+        stage=Stage.SAL,
+        segment="smb",
+        channel="C0SMB",
+        tier="warm",
+        score=50,
+        sla_version="v1",
+        received_at=AT,
+        claimed_at=claimed,
+    )
+    adapter = make(fields=crm.fields)
+    await adapter.sync(record_of(crm, view, lead_id, {}))
+    shown = fake.lead(lead_id)
+    assert shown["Handoff_Claimed__c"] == "2026-03-04T15:30:12.345Z"
+    assert shown["Handoff_Touched__c"] is None
 
 
 async def test_sync_owner_from_the_map_and_the_lead_found_by_email(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,9 +106,67 @@ def test_the_record_carries_the_owner_and_the_mapped_fields() -> None:
     assert (record.crm_id, record.owner, record.owner_crm_id) == ("901", "U0REP1", "512")
     assert record.status == "UNQUALIFIED" and record.email == "priya@northwind.example"
     assert record.fields == {"handoff_outcome": "Not a fit", "handoff_score": "91"}
+    # Times as both CRMs document a date-and-time value: UTC, milliseconds, Z.
+    timed = Crm(kind="hubspot", fields={"claimed_at": "claimed", "first_touch_at": "touched"})
+    sydney = datetime(2026, 11, 23, 12, 0, 5, 123456, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert record_of(timed, replace(LEAD, claimed_at=sydney), "901", LABELS).fields == {
+        "claimed": "2026-11-23T01:00:05.123Z",
+        "touched": "",
+    }
     # A member not in the map is found by email (no CRM id); an empty field is sent empty.
     other = record_of(crm, replace(LEAD, owner="U0REP2", handoff_score=None), None, LABELS)
     assert other.owner_crm_id is None and other.fields["handoff_score"] == ""
+
+
+def test_route_reason_is_the_why_line_in_plain_words_for_revops() -> None:
+    """`route_reason` is what the Slack post's why line says, as plain text a CRM shows: a rep
+    by their member id (a CRM cannot resolve `<@U…>`), lead text not escaped, one line, at
+    most 255 characters (Salesforce's Text field)."""
+    crm = Crm(kind="salesforce", fields={"route_reason": "Handoff_Route__c"})
+    robin = {
+        "rule": "round_robin",
+        "rep": "U0REP1",
+        "week": 3,
+        "week_total": 12,
+        "territory": "ANZ & <Pacific>",
+        "counted_on": "2026-12-07",
+    }
+    routed = replace(LEAD, route_reason=robin, suggested_owner="U0REP1")
+    assert record_of(crm, routed, None, LABELS).fields == {
+        "Handoff_Route__c": "Round robin in territory ANZ & <Pacific>: U0REP1, 3 of 12 this week"
+    }
+    taken = {
+        "rule": "named_account",
+        "rep": "U0REP2",
+        "domain": "northwind.example",
+        "reassigned": "unclaimed",
+        "from": "U0REP1",
+    }
+    assert record_of(crm, replace(LEAD, route_reason=taken), None, LABELS).fields == {
+        "Handoff_Route__c": "Reassigned by the SLA from U0REP1 (claim overdue) · "
+        "Named account (northwind.example) of U0REP2"
+    }
+    # A long reason (rules passed while their reps were away, then a fallback's own words)
+    # is cut to 255 characters with an ellipsis, on one line.
+    passed = [{"rule": "named_account", "rep": "U0REP3"}, {"rule": "partner", "rep": "U0MGR2"}]
+    fallback = {
+        "rule": "fallback",
+        "rep": "U0MGR1",
+        "why": "nobody\navailable " + "x" * 400,
+        "passed": passed,
+    }
+    text = record_of(crm, replace(LEAD, route_reason=fallback), None, LABELS).fields
+    line = text["Handoff_Route__c"]
+    assert len(line) == 255 and line.endswith("…") and "\n" not in line
+    assert line.startswith(
+        "Named account of U0REP3: away · Partner manager U0MGR2: away → Fallback: nobody "
+        "available xxx"
+    )
+    # Stored before routing said why: the round robin's pick; never routed: empty (cleared).
+    old = replace(LEAD, route_reason=None, suggested_owner="U0REP2")
+    assert record_of(crm, old, None, LABELS).fields == {"Handoff_Route__c": "Round robin: U0REP2"}
+    never = replace(LEAD, route_reason=None, suggested_owner=None)
+    assert record_of(crm, never, None, LABELS).fields == {"Handoff_Route__c": ""}
 
 
 def test_a_disposition_note_tells_code_reason_note_and_rep_with_its_key() -> None:
