@@ -234,7 +234,9 @@ class ChatMethods(Inspection):
 
 def _metadata(value: Any) -> Json | None:
     """A message's metadata as given; None: keep what it has; {}: remove it (chat.update's
-    documented way to drop a message's metadata)."""
+    documented way to drop a message's metadata). Else a "JSON object with event_type and
+    event_payload fields" (chat.postMessage's and chat.update's `metadata`, both required),
+    or `invalid_metadata_format`."""
     if value is None:
         return None
     if value == {}:
@@ -242,10 +244,10 @@ def _metadata(value: Any) -> Json | None:
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("event_type"), str)
-        or not isinstance(value.get("event_payload", {}), dict)
+        or not isinstance(value.get("event_payload"), dict)
     ):
         raise ApiError("invalid_metadata_format")
-    return {"event_type": value["event_type"], "event_payload": value.get("event_payload", {})}
+    return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
 
 
 def _text_arg(args: Json) -> str | None:

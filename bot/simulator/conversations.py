@@ -33,12 +33,12 @@ class ConversationsMethods(Inspection):
         return out
 
     def _conversations_info(self, args: Json) -> Json:
-        state = self._resolve_channel(args.get("channel"))
+        state = self._resolve_channel(args.get("channel"), by_id=True)
         self.require("conversations.info", state)
         return {"channel": self._channel_json(state)}
 
     def _conversations_join(self, args: Json) -> Json:
-        state = self._resolve_channel(args.get("channel"))
+        state = self._resolve_channel(args.get("channel"), by_id=True)
         # A bot joins public channels only (`channels:join`); a DM or a private channel is
         # another type (api.slack.com/methods/conversations.join: "This type of conversation
         # cannot be used with this method.")

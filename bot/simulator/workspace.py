@@ -209,7 +209,13 @@ class Workspace:
         return state
 
     def _resolve_channel(
-        self, raw: Any, *, posting: bool = False, reading: bool = False, sharing: bool = False
+        self,
+        raw: Any,
+        *,
+        posting: bool = False,
+        reading: bool = False,
+        sharing: bool = False,
+        by_id: bool = False,
     ) -> Channel:
         """The conversation `raw` names, as the method using it sees it.
 
@@ -222,6 +228,10 @@ class Workspace:
           `not_in_channel` (api.slack.com/methods/chat.postMessage, and the scope's page).
         - `sharing` (files.completeUploadExternal): "User/bot membership is required for the
           specified channel." (`not_in_channel`, api.slack.com/methods/files.completeUploadExternal)
+        - `by_id` (and `reading`): the method takes a conversation's id, not its name
+          (conversations.info "Conversation ID to learn more about", conversations.join "ID of
+          conversation to join", shared/slack/methods/*.json): a name is `channel_not_found`.
+          chat.postMessage takes "An encoded ID or channel name".
         """
         if not isinstance(raw, str) or not raw.strip():
             raise ApiError("channel_not_found")
@@ -229,6 +239,8 @@ class Workspace:
         if raw in self.missing_channels:
             raise ApiError("channel_not_found")
         if not _CHANNEL_ID.match(raw):
+            if by_id or reading:
+                raise ApiError("channel_not_found")
             name = raw.removeprefix("#")
             match = next((c for c in self._channels.values() if c.name == name), None)
             if match is None:

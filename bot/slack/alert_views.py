@@ -20,9 +20,10 @@ from bot.domain.effects import (
 )
 from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
-from bot.slack.blocks import Message, actions, button, section
+from bot.slack.blocks import EDIT_TEXT_LIMIT, Message, actions, button, section
 from bot.slack.ids import ActionId
 from bot.slack.text import (
+    clip,
     is_user_id,
     one_line,
     person,
@@ -109,12 +110,17 @@ def refusals_alert(
                 f"(`/lead {one_line(lead.external_id, 255)}`)"
             )
         text = f"{text}\nThe latest: Handoff could not {latest}."
-    for segment in moved:
-        text = f"{text}\n{_moved_words(segment, channel)}"
-    if not mended:
-        return text
+    tail = _mended_words(channel, reposted, resent) if mended else ""
+    room = EDIT_TEXT_LIMIT - len(text) - len(tail)
+    # Re-rendered with chat.update, whose `text` "cannot exceed 4,000 characters" (its
+    # `msg_too_long`): the segments moved that do not fit are counted in one line.
+    return clip(text + _moved_lines(moved, channel, room) + tail, EDIT_TEXT_LIMIT)
+
+
+def _mended_words(channel: str, reposted: int, resent: Resent | None) -> str:
+    """The end of a refusals alert once its channel takes messages again: what came back."""
     where = f"<@{channel}>'s DM" if is_user_id(channel) else f"<#{channel}>"
-    text = f"{text}\n:white_check_mark: {where} takes messages again"
+    text = f"\n:white_check_mark: {where} takes messages again"
     others = _resent_words(resent or Resent())
     if reposted:
         leads = "1 lead" if reposted == 1 else f"{reposted} leads"
@@ -128,6 +134,28 @@ def refusals_alert(
         if others
         else f"{text}."
     )
+
+
+def _moved_lines(moved: Sequence[Moved], old: str, room: int) -> str:
+    """A line for each segment sla.yaml moved from `old`, within `room` characters: those
+    that do not fit are told together, with how many leads they took."""
+    lines = [f"\n{_moved_words(segment, old)}" for segment in moved]
+    if sum(len(line) for line in lines) <= room:
+        return "".join(lines)
+    shown: list[str] = []
+    for index, line in enumerate(lines):
+        rest = moved[index:]
+        leads = sum(segment.leads for segment in rest)
+        segments = "1 more segment" if len(rest) == 1 else f"{len(rest)} more segments"
+        summary = (
+            f"\n:arrow_right: sla.yaml moved {segments} to other channels: Handoff posts "
+            f"there the {'1 lead' if leads == 1 else f'{leads} leads'} it could not post in "
+            f"<#{old}>."
+        )
+        if sum(map(len, shown)) + len(line) + len(summary) > room:
+            return "".join(shown) + summary
+        shown.append(line)
+    return "".join(shown)
 
 
 def _moved_words(moved: Moved, old: str) -> str:

@@ -17,6 +17,9 @@ HEADER_LIMIT = 150
 MAX_BLOCKS = 50
 MAX_FIELDS = 10  # of a section
 MAX_CONTEXT_ELEMENTS = 10
+# chat.update's `msg_too_long`: "The `text` field cannot exceed 4,000 characters." (Slack's
+# chat.update reference). A message Handoff edits in place keeps its text within it.
+EDIT_TEXT_LIMIT = 4000
 
 
 @dataclass(frozen=True)

@@ -850,6 +850,47 @@ async def test_documented_argument_limits(sim: SlackSimulator, client: AsyncWebC
     )
 
 
+async def test_conversation_methods_take_an_id_where_slack_says_so(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.postMessage takes "An encoded ID or channel name"; conversations.history ("Conversation
+    ID to fetch history for."), conversations.replies ("Conversation ID to fetch thread from."),
+    conversations.info ("Conversation ID to learn more about") and conversations.join ("ID of
+    conversation to join") take the id: a name is `channel_not_found` ("Value passed for
+    `channel` was invalid.")."""
+    sim.add_channel(CHANNEL, "sales-leads")
+    posted = await client.chat_postMessage(channel="#sales-leads", text="New MQL")
+    assert posted["channel"] == CHANNEL
+    for name in ("#sales-leads", "sales-leads"):
+        for call in (
+            client.conversations_history(channel=name),
+            client.conversations_replies(channel=name, ts=posted["ts"]),
+            client.conversations_info(channel=name),
+            client.conversations_join(channel=name),
+        ):
+            assert await refused(call) == "channel_not_found"
+    await client.conversations_history(channel=CHANNEL)
+    await client.conversations_replies(channel=CHANNEL, ts=posted["ts"])
+    await client.conversations_info(channel=CHANNEL)
+    await client.conversations_join(channel=CHANNEL)
+
+
+async def test_metadata_has_an_event_type_and_an_event_payload(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.postMessage and chat.update: `metadata` is a "JSON object with event_type and
+    event_payload fields" (`invalid_metadata_format`: "Invalid metadata format provided.");
+    chat.update's empty object removes it."""
+    ts = await post_lead(client)
+    for metadata in ({"event_type": "lead_posted"}, {**METADATA, "event_payload": "L-1"}):
+        post = client.chat_postMessage(channel=CHANNEL, text="x", metadata=metadata)
+        assert await refused(post) == "invalid_metadata_format"
+        edit = client.chat_update(channel=CHANNEL, ts=ts, text="x", metadata=metadata)
+        assert await refused(edit) == "invalid_metadata_format"
+    await client.chat_update(channel=CHANNEL, ts=ts, text="Claimed", metadata={})
+    assert sim.message(CHANNEL, ts).metadata is None  # type: ignore[union-attr]
+
+
 async def test_views_refuse_oversized_views_stale_hashes_and_homes_opened_as_modals(
     sim: SlackSimulator, client: AsyncWebClient
 ) -> None:
