@@ -47,6 +47,8 @@ from storage.queue import (
 from storage.tables import CrmOutboxRow, EventRow, LeadRow, table
 
 CRM_OUTBOX = CrmOutboxRow.__table__
+# A note's payload: its lead's owner's time zone when it was written (None: none known).
+OWNER_ZONE = "owner_zone"
 
 
 _INSERT_EVENT = insert(table(EventRow))
@@ -121,6 +123,16 @@ def add_crm_writes(db: Connection, crm: Any, events: Iterable[Mapping[str, Any]]
                     "unknown": False,
                 }
             )
+    notes = [row for row in rows if row["kind"] == Write.NOTE.value]
+    if notes:
+        # The owner's time zone as the rep works the lead: a Salesforce Task is dated on the
+        # lead's clock then (`clock: owner`), not on that of whoever owns it when the CRM takes
+        # the write (reassigned, or back with the pool, while the CRM refused or was down).
+        ids = sorted({row["lead_id"] for row in notes})
+        found = db.execute(select(LeadRow.id, LeadRow.owner_zone).where(LeadRow.id.in_(ids)))
+        zones = {int(lead_id): zone for lead_id, zone in found}
+        for row in notes:
+            row["payload"][OWNER_ZONE] = zones.get(int(row["lead_id"]))
     # The sync first: a disposition's record changes before its note is added.
     if synced:
         db.execute(_ADD_SYNC, [{"p_lead_id": lead, "p_now": now} for lead in synced])

@@ -570,10 +570,24 @@ def translate(error: SalesforceError, write: bool) -> CrmError:
 
 
 def cut(value: Any, length: int | None) -> Any:
-    """A text `value` cut to a field's `length` with an ellipsis; any other as it is."""
-    if not isinstance(value, str) or length is None or len(value) <= length:
+    """A text `value` cut to a field's `length` with an ellipsis; any other as it is. The
+    length is counted as Salesforce counts it, in UTF-16 units: a character outside the Basic
+    Multilingual Plane (an emoji) is a surrogate pair there and counts two (Salesforce Help
+    005166849, "Surrogate Pair Characters Are Treated as Two Characters"). Such a character
+    is kept whole or left out, never split."""
+    if not isinstance(value, str) or length is None or utf16_length(value) <= length:
         return value
-    return value[: length - 1] + "…"
+    room, kept = length - 1, 0  # "…" is one unit
+    for index, char in enumerate(value):
+        kept += 2 if ord(char) > 0xFFFF else 1
+        if kept > room:
+            return value[:index] + "…"
+    return value
+
+
+def utf16_length(value: str) -> int:
+    """`value`'s length in UTF-16 units, as Salesforce measures a text field's value."""
+    return len(value.encode("utf-16-le")) // 2
 
 
 def soql_string(value: str) -> str:

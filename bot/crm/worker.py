@@ -55,7 +55,7 @@ from bot.domain.effects import Send
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.slack.text import one_line, slack_date
-from storage.crm import CrmItem, CrmOutboxStore
+from storage.crm import OWNER_ZONE, CrmItem, CrmOutboxStore
 
 log = logging.getLogger("handoff.crm")
 
@@ -597,9 +597,11 @@ class CrmWorker:
             return (found, lead.crm_id) if found and found != lead.crm_id else None
         at = _at(item)
         if item.kind == Write.NOTE:
-            # The day the lead's clock runs on: the team's, or with `clock: owner` its
-            # owner's own (the day they worked it; Salesforce shows the date as written).
-            day = at.astimezone(policy.calendar_for(lead.owner_zone).zone).date()
+            # The day the lead's clock ran on: the team's, or with `clock: owner` its owner's
+            # own then (the day they worked it; Salesforce shows the date as written), not
+            # the owner's of now. A row queued before the zone was recorded: the owner's now.
+            zone = item.payload.get(OWNER_ZONE, lead.owner_zone)
+            day = at.astimezone(policy.calendar_for(zone).zone).date()
             note = note_of(
                 crm, lead, lead.crm_id, str(item.key), item.payload, at, labels, self.names, day
             )

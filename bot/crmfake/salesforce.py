@@ -667,7 +667,8 @@ class SalesforceFake:
             if not isinstance(value, str):
                 raise bad
             limit = self._length(sobject, name, kind)
-            if len(value) > limit:
+            # Counted in UTF-16 units: an emoji counts two (Salesforce Help 005166849).
+            if len(value.encode("utf-16-le")) // 2 > limit:
                 raise Refusal(
                     400,
                     "STRING_TOO_LONG",

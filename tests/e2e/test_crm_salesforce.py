@@ -154,6 +154,30 @@ async def test_a_value_longer_than_its_lead_field_is_cut_to_the_fields_length(
     assert fake.lead(lead)["Handoff_Why__c"] == why[:39] + "…"
 
 
+async def test_a_long_note_with_emoji_is_cut_to_what_salesforce_counts(
+    fake: SalesforceFake, make: Make
+) -> None:
+    """Salesforce counts a character outside the Basic Multilingual Plane (an emoji, a rare
+    kanji) as two: it is a surrogate pair in its UTF-16 strings (Salesforce Help 005166849,
+    "Surrogate Pair Characters Are Treated as Two Characters"). A rep's note with a 👍 cut to
+    255 code points is still too long for a Text(255) field; refused (STRING_TOO_LONG), it
+    would hold every CRM write behind it, each probe refused again. The value is cut to the
+    field's length as Salesforce counts it, never inside a pair."""
+    fake.lead_fields |= {"Handoff_Note__c": "string"}
+    lead = fake.add_lead("jane@acme.test")
+    adapter = make(fields={**FIELDS, "disposition_note": "Handoff_Note__c"})
+    text = "Great call 👍 " * 40  # 13 code points, 14 UTF-16 units each
+    fields = {"Handoff_Note__c": text}
+    assert await adapter.sync(record(lead, owner=None, fields=fields)) == lead
+    shown = fake.lead(lead)["Handoff_Note__c"]
+    assert len(shown.encode("utf-16-le")) // 2 <= 255 and shown.endswith("…")
+    assert text.startswith(shown[:-1].rstrip())
+    # An emoji right at the cut is left out whole, not split into half a pair.
+    edge = "x" * 253 + "👍" + "y" * 10
+    await adapter.sync(record(lead, owner=None, fields={"Handoff_Note__c": edge}))
+    assert fake.lead(lead)["Handoff_Note__c"] == "x" * 253 + "…"
+
+
 async def test_claim_and_first_touch_times_reach_date_time_fields_as_salesforce_takes_them(
     fake: SalesforceFake, make: Make
 ) -> None:
