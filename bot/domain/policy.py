@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Annotated, Any, Literal, Self, TypeVar, get_args
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
@@ -78,8 +78,47 @@ class PolicyError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+# YAML 1.1 reads these words without quotes as booleans, which pydantic takes as 1 and 0 where a
+# number belongs: `threshold: yes` made any lead with a point an MQL.
+_BOOL_AS_NUMBER = {
+    True: "read as true (YAML reads yes, on and y without quotes as true): write a number",
+    False: "read as false (YAML reads no, off and n without quotes as false): write a number",
+}
+
+
+def _holds_number(annotation: Any) -> bool:
+    """A field's type is a number (`int`, `float | None`, `Annotated[int, …]`): no boolean."""
+    if get_origin(annotation) is Annotated:
+        return _holds_number(get_args(annotation)[0])
+    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
+    return bool(kinds) and kinds <= {int, float}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """A boolean where a number belongs (or in a mapping of numbers) is refused."""
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and _holds_number(annotation):
+            raise ValueError(_BOOL_AS_NUMBER[value])
+        return value
+
+
+def _no_boolean(value: Any) -> Any:
+    """A number in a mapping of numbers (`weights`, `mql_per_week`): no boolean either."""
+    if isinstance(value, bool):
+        raise ValueError(_BOOL_AS_NUMBER[value])
+    return value
+
+
+# The numbers of a mapping of numbers, each refused by its own path if YAML read it as a boolean.
+WholeNumber = Annotated[int, BeforeValidator(_no_boolean)]
+Number = Annotated[float, BeforeValidator(_no_boolean)]
 
 
 # The longest duration an SLA file may give (in days of either clock): past it, deadlines
@@ -456,7 +495,7 @@ class Segment(_Model):
         # keys write `claim: open` beside `claim_window`, so such a file is valid, not refused.
         return _duration(value)
 
-    weights: dict[str, int] = Field(default_factory=dict)  # a rep not listed weighs 1
+    weights: dict[str, WholeNumber] = Field(default_factory=dict)  # a rep not listed weighs 1
     cap: Cap | None = None
 
     @field_validator("weights")
@@ -1015,12 +1054,14 @@ class Targets(_Model):
     response_time: Duration | None = None  # MQL creation → first touch (mean and median)
     speed_to_lead: Duration | None = None  # posted → first touch (median and p90)
     time_to_claim: Duration | None = None  # posted → claimed (median)
-    lead_velocity: dict[str, float] = Field(default_factory=dict)  # step → calendar days
+    lead_velocity: dict[str, Number] = Field(default_factory=dict)  # step → calendar days
     lead_quality: float | None = Field(default=None, ge=1, le=5)  # the reps' 1–5 rating
     pipeline_per_week: float | None = Field(default=None, ge=0, le=1e12)  # opportunity amounts
     won_per_week: float | None = Field(default=None, ge=0, le=1e12)  # won amounts
     # MQLs a week by segment: a count (a negative one was taken, and never met or always met).
-    mql_per_week: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)
+    mql_per_week: dict[str, Annotated[WholeNumber, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=dict
+    )
 
     _shares = field_validator(*SHARE_TARGETS, mode="before")(lambda cls, v: _share_target(v))
     _times = field_validator("response_time", "speed_to_lead", "time_to_claim", mode="before")(
@@ -1099,7 +1140,7 @@ class PlanSettings(_Model):
     win_rate: float | None = Field(default=None, gt=0, le=1)  # opportunity → won
     average_deal: float | None = Field(default=None, gt=0, le=1e12)
     currency: str | None = None  # ISO 4217, e.g. AUD
-    revenue_split: dict[str, float] = Field(default_factory=dict)  # segment → share of goal
+    revenue_split: dict[str, Number] = Field(default_factory=dict)  # segment → share of goal
 
     _rates = field_validator("sal_rate", "sql_rate", "opportunity_rate", "win_rate", mode="before")(
         lambda cls, v: _rate(v)

@@ -37,6 +37,8 @@ def checked(tmp_path: Path, old: str, new: str) -> Policy | list[str]:
         return error.problems
 
 
+TRUE_NUMBER = "read as true (YAML reads yes, on and y without quotes as true): write a number"
+FALSE_NUMBER = "read as false (YAML reads no, off and n without quotes as false): write a number"
 STEP = 'at: "50%", do: remind_channel'
 CLOSED = 'closed: ["2026-12-24", "2026-12-31"]'
 WHEN = "when: {employees_min: 1000}"
@@ -195,6 +197,18 @@ MUTATIONS = [
         "mql_per_week: {enterprise: 10,",
         "mql_per_week: {enterprise: -10,",
         "targets.mql_per_week.enterprise: input should be greater than or equal to 0",
+    ),
+    # A word YAML reads as true or false where a number belongs (pydantic took true as 1).
+    ("threshold: 60", "threshold: yes", f"mql.threshold: {TRUE_NUMBER}"),
+    (
+        "{employees_min: 51, points: 20}",
+        "{employees_min: 51, points: on}",
+        f"mql.fit[0].points: {TRUE_NUMBER}",
+    ),
+    (
+        "mql_per_week: {enterprise: 10,",
+        "mql_per_week: {enterprise: off,",
+        f"targets.mql_per_week.enterprise: {FALSE_NUMBER}",
     ),
     # A key that is not text.
     (
