@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -1677,6 +1678,8 @@ def _plain_type_error(error: Any) -> str | None:
     written as something else, text YAML read as a number, a number written by hand."""
     kind, value, location = error["type"], error["input"], error["loc"]
     union = any(isinstance(part, str) and _TYPE_TAG.match(part) for part in location)
+    if location[-1:] == ("[key]",) and kind == "string_type":  # a key YAML read as no text
+        return _key_not_text(value)
     if value is None and kind in _WRITE:
         return no_value(_WRITE[kind])
     if kind in ("model_type", "dict_type"):
@@ -1698,6 +1701,16 @@ def _plain_type_error(error: Any) -> str | None:
             return "a key has no name (nothing, ~ or null before its colon)"
         return f"{value} is not a key name (a key is text, like timezone)"
     return None
+
+
+def _key_not_text(value: Any) -> str:
+    """A mapping's key that YAML read as no text: nothing, true or false, a number, a date."""
+    if value is None:
+        return "a key has no name (nothing, ~ or null before its colon)"
+    if isinstance(value, bool):
+        return f"a key {_READ_AS_BOOL[value]}"
+    read = "a date" if isinstance(value, date) else "a number"
+    return f'the key {value} is read as {read}: write it in quotes, like "{value}"'
 
 
 def _message(error: Any) -> str:
@@ -2439,6 +2452,8 @@ def _type_problems(error: ValidationError) -> list[str]:
         location = item["loc"]
         if item["type"] == "invalid_key":  # the key is the location's last part: not a path
             location = location[:-1]
+        elif location[-1:] == ("[key]",):  # a mapping's key: the key, then pydantic's marker
+            location = location[:-2]
         by_path.setdefault(_path(location), []).append(_message(item))
     return [f"{path}: {' or '.join(dict.fromkeys(messages))}" for path, messages in by_path.items()]
 
@@ -2511,6 +2526,11 @@ class SlaLoader(yaml.SafeLoader):
         text = self.construct_scalar(node)
         if ":" in text:
             return text
+        digits, limit = sum(character.isdigit() for character in text), sys.get_int_max_str_digits()
+        if limit and digits > limit:  # int() refuses it (4300 digits by default): no traceback
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {digits} digits, too long to read", node.start_mark
+            )
         if re.fullmatch(r"[-+]?0[0-7_]+", text):
             return int(text.replace("_", ""), 10)
         return super().construct_yaml_int(node)

@@ -221,6 +221,29 @@ MUTATIONS = [
         "recycle_after: 30d\n~: x",
         "(top level): a key has no name (nothing, ~ or null before its colon)",
     ),
+    # A key of a mapping that YAML reads as something other than text.
+    (
+        "mql_per_week: {enterprise: 10,",
+        "mql_per_week: {2026-01-01: 10, enterprise: 10,",
+        "targets.mql_per_week: the key 2026-01-01 is read as a date: write it in quotes, like "
+        '"2026-01-01"',
+    ),
+    (
+        "    # weights: {U0REP1: 2}",
+        "    weights: {12345: 2}",
+        'segments[0].weights: the key 12345 is read as a number: write it in quotes, like "12345"',
+    ),
+    (
+        "mql_per_week: {enterprise: 10,",
+        "mql_per_week: {~: 10, enterprise: 10,",
+        "targets.mql_per_week: a key has no name (nothing, ~ or null before its colon)",
+    ),
+    # A number too long for Python to read.
+    (
+        "threshold: 60",
+        "threshold: " + "9" * 5000,
+        "line 61, column 14: not valid YAML: a number of 5000 digits, too long to read",
+    ),
     # A control character YAML refuses, named by its line and column.
     (
         "name: Acme Marketing–Sales SLA (FY27)",
