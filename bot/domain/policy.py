@@ -1703,6 +1703,19 @@ def _plain_type_error(error: Any) -> str | None:
     return None
 
 
+# A no-break space or a byte-order mark pasted from a document looks like nothing, or a space:
+# `clock: team` refused as "input should be 'team' or 'owner'" could not be understood.
+_UNSEEN = "holds a character that does not show: retype it"
+
+
+def _unseen(value: Any) -> bool:
+    """Text with a character that does not show as itself (Python's repr escapes each one)."""
+    return isinstance(value, str) and any(
+        not character.isprintable() or (character.isspace() and character != " ")
+        for character in value
+    )
+
+
 def _key_not_text(value: Any) -> str:
     """A mapping's key that YAML read as no text: nothing, true or false, a number, a date."""
     if value is None:
@@ -1717,6 +1730,8 @@ def _message(error: Any) -> str:
     location = error["loc"]
     if error["type"] == "extra_forbidden" and len(location) == 2 and location[0] == "escalation":
         return f"unknown ladder (the ladders are {', '.join(LADDERS)})"
+    if error["type"] == "extra_forbidden" and _unseen(location[-1]):
+        return f"unknown key: {location[-1]!r} {_UNSEEN}"
     if error["type"] == "extra_forbidden":
         return _unknown_key(location)
     if error["type"] == "too_short" and location and location[-1] == "reps":
@@ -1729,6 +1744,8 @@ def _message(error: Any) -> str:
         return _READ_AS_BOOL[error["input"]]
     if (plain := _plain_type_error(error)) is not None:
         return plain
+    if error["type"] == "literal_error" and _unseen(error["input"]):
+        return f"{error['input']!r} {_UNSEEN} ({str(error['msg'])[0].lower()}{error['msg'][1:]})"
     if error["type"] == "date_from_datetime_parsing" and isinstance(error["input"], str):
         return (
             f"{error['input']!r} is not a date ({error['ctx']['error']}): write it like 2026-12-24"

@@ -238,6 +238,24 @@ MUTATIONS = [
         "mql_per_week: {~: 10, enterprise: 10,",
         "targets.mql_per_week: a key has no name (nothing, ~ or null before its colon)",
     ),
+    # A character that does not show (a no-break space or a BOM pasted from a document).
+    (
+        "clock: team",
+        "clock: \u00a0team",
+        "clock: '\\xa0team' holds a character that does not show: retype it (input should be "
+        "'team' or 'owner')",
+    ),
+    (
+        "clock: team",
+        "clock\u00a0: team",
+        "clock\u00a0: unknown key: 'clock\\xa0' holds a character that does not show: retype it",
+    ),
+    (
+        "  - {code: qualified,",
+        "  - {code: \ufeffqualified,",
+        "dispositions[0].code: '\\ufeffqualified' is not a code: use lower_snake_case like "
+        "not_a_fit",
+    ),
     # A number too long for Python to read.
     (
         "threshold: 60",
