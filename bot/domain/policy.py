@@ -1339,7 +1339,21 @@ def policy_warnings(policy: Policy) -> list[str]:
         for index, segment in enumerate(policy.segments)
         if segment.claim == "open" and segment.claim_window is not None
     ]
+    lines += _default_track_misspelled(policy.talk_tracks)
     return [line for line in lines if line is not None]
+
+
+def _default_track_misspelled(tracks: dict[str, str]) -> list[str]:
+    """`talk_tracks` is keyed by lead source, any text, so a misspelled `default` is valid: a
+    key near it, without a `default` (letter case aside), is likely what was meant."""
+    if any(key.lower() == "default" for key in tracks):
+        return []
+    return [
+        f"talk_tracks.{key}: no track is called default, so a lead whose source has no track "
+        "of its own gets none; did you mean default?"
+        for key in tracks
+        if difflib.get_close_matches(key.lower(), ["default"], n=1, cutoff=0.8)
+    ]
 
 
 def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
-from bot.domain.policy import Policy, PolicyError
+from bot.domain.policy import Policy, PolicyError, policy_warnings
 from bot.services.policies import load_policy
 from tests.conftest import ROOT
 
@@ -332,3 +332,15 @@ def test_serve_refuses_a_broken_file_before_it_touches_the_database(
         "  (run `handoff check` for the full report)",
     ]
     assert not database.exists()
+
+
+@pytest.mark.parametrize("key", ["defaults", "defualt", "Default_"])
+def test_a_misspelled_default_talk_track_is_warned_of(tmp_path: Path, key: str) -> None:
+    """`talk_tracks` is keyed by lead source, any text: `defaults:` passed in silence, and a lead
+    of any other source got no track."""
+    policy = checked(tmp_path, "  default: >-", f"  {key}: >-")
+    assert isinstance(policy, Policy), policy
+    assert policy_warnings(policy) == [
+        f"talk_tracks.{key}: no track is called default, so a lead whose source has no track of "
+        f"its own gets none; did you mean default?"
+    ]
