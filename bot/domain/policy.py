@@ -131,10 +131,10 @@ LONGEST_DAYS = 3 * 366
 # starts a comment. Said with what to write: pydantic's "input should be a valid string" (or the
 # text 'None') left a person wondering what was wrong with what they wrote.
 _NOTHING = "(YAML reads an empty value, or one that starts with #, as nothing)"
-DURATION_LIKE = "a duration, like 72h or 2 business hours"
+_DURATION_LIKE = "a duration, like 72h or 2 business hours"
 
 
-def no_value(write: str) -> str:
+def _no_value(write: str) -> str:
     """The problem of a key given no value, saying what to `write` there."""
     return f"has no value: write {write} {_NOTHING}"
 
@@ -153,7 +153,7 @@ def _any_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
     if value is None:
-        raise ValueError(no_value(DURATION_LIKE))
+        raise ValueError(_no_value(_DURATION_LIKE))
     if isinstance(value, dict):  # a stored snapshot
         days, minutes = value.get("days", 0), value.get("minutes", 0)
         # A snapshot stored before durations carried their clock counted business time, and
@@ -272,7 +272,7 @@ class BusinessHours(_Model):
     @classmethod
     def _times(cls, value: Any) -> str:
         if value is None:
-            raise ValueError(no_value('a time of day, like "09:00"'))
+            raise ValueError(_no_value('a time of day, like "09:00"'))
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f'{value} is not a time of day: write it in quotes, like "09:00"')
         _clock(value)
@@ -846,7 +846,7 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 def _share(value: Any) -> float:
     """`50%` → 0.5: a step's share of its clock's window; ValueError for anything else."""
     if value is None:
-        raise ValueError(no_value("a percentage of the deadline, like 50%"))
+        raise ValueError(_no_value("a percentage of the deadline, like 50%"))
     text = str(value).strip()
     match = _PERCENT.fullmatch(text)
     if not match:
@@ -883,7 +883,7 @@ class EscalationStep(_Model):
     @classmethod
     def _action(cls, value: Any) -> Any:
         if value is None:
-            raise ValueError(no_value(f"one of {', '.join(STEP_ACTIONS)}"))
+            raise ValueError(_no_value(f"one of {', '.join(STEP_ACTIONS)}"))
         if value not in STEP_ACTIONS:
             raise ValueError(f"{value!r} is not a step: use one of {', '.join(STEP_ACTIONS)}")
         return value
@@ -1657,7 +1657,7 @@ _WRITE = {
     "float_type": "a number",
     "bool_type": "true or false",
     "date_type": "a date, like 2026-12-24",
-    "dataclass_type": DURATION_LIKE,  # Duration is the one dataclass a key holds
+    "dataclass_type": _DURATION_LIKE,  # Duration is the one dataclass a key holds
 }
 # A number as a person writes it by hand: `1,000`, `$40,000`, `60%` (group 1: its digits).
 _HAND_NUMBER = re.compile(r"\s*[$€£¥]?\s*(\d{1,3}(?:[,_ ]\d{3})+|\d+)(\.\d+)?\s*%?\s*")
@@ -1695,7 +1695,7 @@ def _plain_type_error(error: Any) -> str | None:
     if location[-1:] == ("[key]",) and kind == "string_type":  # a key YAML read as no text
         return _key_not_text(value)
     if value is None and kind in _WRITE:
-        return no_value(_WRITE[kind])
+        return _no_value(_WRITE[kind])
     if kind in ("model_type", "dict_type"):
         return f"should be a mapping of keys (key: value), not {_kind_of(value)}"
     if kind == "string_type" and not union and not isinstance(value, bool):
@@ -1731,11 +1731,10 @@ def _unseen(value: Any) -> bool:
 
 
 def _key_not_text(value: Any) -> str:
-    """A mapping's key that YAML read as no text: nothing, true or false, a number, a date."""
+    """A mapping's key that YAML read as no text: nothing, a number, a date (true or false is
+    `_READ_AS_BOOL`'s)."""
     if value is None:
         return "a key has no name (nothing, ~ or null before its colon)"
-    if isinstance(value, bool):
-        return f"a key {_READ_AS_BOOL[value]}"
     read = "a date" if isinstance(value, date) else "a number"
     return f'the key {value} is read as {read}: write it in quotes, like "{value}"'
 

@@ -256,6 +256,12 @@ MUTATIONS = [
         "dispositions[0].code: '\\ufeffqualified' is not a code: use lower_snake_case like "
         "not_a_fit",
     ),
+    (
+        "mql_per_week: {enterprise: 10,",
+        "mql_per_week: {yes: 10, enterprise: 10,",
+        "targets.mql_per_week: read as true: YAML reads yes, on and y without quotes (in any "
+        'letter case) as true; write the text in quotes, like "ON"',
+    ),
     # A number too long for Python to read.
     (
         "threshold: 60",
