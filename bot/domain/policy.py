@@ -5,19 +5,23 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
+import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Literal, Self, TypeVar, get_args
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holiday_data
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -75,13 +79,64 @@ class PolicyError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+# YAML 1.1 reads these words without quotes as booleans, which pydantic takes as 1 and 0 where a
+# number belongs: `threshold: yes` made any lead with a point an MQL.
+_BOOL_AS_NUMBER = {
+    True: "read as true (YAML reads yes, on and y without quotes as true): write a number",
+    False: "read as false (YAML reads no, off and n without quotes as false): write a number",
+}
+
+
+def _holds_number(annotation: Any) -> bool:
+    """A field's type is a number (`int`, `float | None`, `Annotated[int, …]`): no boolean."""
+    if get_origin(annotation) is Annotated:
+        return _holds_number(get_args(annotation)[0])
+    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
+    return bool(kinds) and kinds <= {int, float}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """A boolean where a number belongs (or in a mapping of numbers) is refused."""
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and _holds_number(annotation):
+            raise ValueError(_BOOL_AS_NUMBER[value])
+        return value
+
+
+def _no_boolean(value: Any) -> Any:
+    """A number in a mapping of numbers (`weights`, `mql_per_week`): no boolean either."""
+    if isinstance(value, bool):
+        raise ValueError(_BOOL_AS_NUMBER[value])
+    return value
+
+
+# The numbers of a mapping of numbers, each refused by its own path if YAML read it as a boolean.
+WholeNumber = Annotated[int, BeforeValidator(_no_boolean)]
+Number = Annotated[float, BeforeValidator(_no_boolean)]
 
 
 # The longest duration an SLA file may give (in days of either clock): past it, deadlines
 # would fall beyond any calendar the product can count in.
 LONGEST_DAYS = 3 * 366
+
+
+# What YAML reads as no value: `key:` with nothing after it, and `key: #enterprise`, where the #
+# starts a comment. Said with what to write: pydantic's "input should be a valid string" (or the
+# text 'None') left a person wondering what was wrong with what they wrote.
+_NOTHING = "(YAML reads an empty value, or one that starts with #, as nothing)"
+_DURATION_LIKE = "a duration, like 72h or 2 business hours"
+
+
+def _no_value(write: str) -> str:
+    """The problem of a key given no value, saying what to `write` there."""
+    return f"has no value: write {write} {_NOTHING}"
 
 
 def _duration(value: Any) -> Duration:
@@ -97,6 +152,8 @@ def _duration(value: Any) -> Duration:
 def _any_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
+    if value is None:
+        raise ValueError(_no_value(_DURATION_LIKE))
     if isinstance(value, dict):  # a stored snapshot
         days, minutes = value.get("days", 0), value.get("minutes", 0)
         # A snapshot stored before durations carried their clock counted business time, and
@@ -109,12 +166,21 @@ def _any_duration(value: Any) -> Duration:
         if days + minutes == 0:
             raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
         return Duration(days=days, minutes=minutes, clock=Clock(clock))
+    if _no_number(value):  # -5, .nan, .inf: no unit would make them one
+        raise ValueError(f"{value:g} is not a duration: write it like 30m, 24h or 1bd")
     if isinstance(value, bool) or isinstance(value, int | float):
         raise ValueError(
             f"{value!r} has no unit: write a duration with its clock, like {value:g}h "
             f"(calendar hours) or {value:g} business hours"
         )
     return Duration.parse(str(value))
+
+
+def _no_number(value: Any) -> bool:
+    """A number (not a boolean) no unit makes a duration: negative, zero, NaN or infinite."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not math.isfinite(value) or value <= 0
 
 
 IdKind = Literal["user", "channel"]
@@ -159,13 +225,25 @@ def _clock(value: Any) -> time | None:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+def _closed_day(value: Any) -> Any:
+    """A closed day is a date: pydantic reads a number as seconds since 1970 (`closed: [0]`
+    closed 1 January 1970) and words a date with a time in its own terms."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"{value} is not a date: write it like 2026-12-24")
+    text = f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value).strip()
+    timed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ]\d.*", text)
+    if timed is not None:
+        raise ValueError(f"{text} has a time of day: write the date alone, like {timed.group(1)}")
+    return value
+
+
 class BusinessHours(_Model):
     # `holidays` comes first: without `days`, the working week is its country's (`_days`).
     holidays: str | list[str] | None = None
     days: list[Weekday] = Field(default=None, validate_default=True, min_length=1)
     start: str = "09:00"
     end: str = "17:00"
-    closed: list[date] = Field(default_factory=list)
+    closed: list[Annotated[date, BeforeValidator(_closed_day)]] = Field(default_factory=list)
 
     @field_validator("days", mode="before")
     @classmethod
@@ -193,6 +271,8 @@ class BusinessHours(_Model):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _times(cls, value: Any) -> str:
+        if value is None:
+            raise ValueError(_no_value('a time of day, like "09:00"'))
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f'{value} is not a time of day: write it in quotes, like "09:00"')
         _clock(value)
@@ -416,7 +496,7 @@ class Segment(_Model):
         # keys write `claim: open` beside `claim_window`, so such a file is valid, not refused.
         return _duration(value)
 
-    weights: dict[str, int] = Field(default_factory=dict)  # a rep not listed weighs 1
+    weights: dict[str, WholeNumber] = Field(default_factory=dict)  # a rep not listed weighs 1
     cap: Cap | None = None
 
     @field_validator("weights")
@@ -569,11 +649,17 @@ class IntentSignal(_Signal):
             return None
         if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
             value = float(value) if "." in value else int(value)  # "7": no unit either
+        if _no_number(value):
+            raise ValueError(f"{value:g} is not a duration: write a recency window like 7d")
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f"{value!r} has no unit: write a recency window like {value:g}d")
+        written = value
         if isinstance(value, dict) and "clock" not in value:
             value = {**value, "clock": Clock.CALENDAR.value}  # a window was never business time
-        window = _duration(value)
+        try:
+            window = _duration(value)
+        except ValueError as error:  # named as written, not with the clock added here
+            raise ValueError(str(error).replace(repr(value), repr(written), 1)) from None
         if not window.is_calendar:
             raise ValueError(
                 f"{window} is business time: a recency window is calendar time, like 7d or 2w"
@@ -759,6 +845,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 def _share(value: Any) -> float:
     """`50%` → 0.5: a step's share of its clock's window; ValueError for anything else."""
+    if value is None:
+        raise ValueError(_no_value("a percentage of the deadline, like 50%"))
     text = str(value).strip()
     match = _PERCENT.fullmatch(text)
     if not match:
@@ -794,6 +882,8 @@ class EscalationStep(_Model):
     @field_validator("do", mode="before")
     @classmethod
     def _action(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError(_no_value(f"one of {', '.join(STEP_ACTIONS)}"))
         if value not in STEP_ACTIONS:
             raise ValueError(f"{value!r} is not a step: use one of {', '.join(STEP_ACTIONS)}")
         return value
@@ -918,10 +1008,27 @@ SHARE_TARGETS = (
 VELOCITY_STEPS = ("mql_to_sal", "sal_to_sql", "sql_to_opportunity", "opportunity_to_won")
 
 
+_PERCENT_WRITTEN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
+
+
+def _as_percentage(value: Any) -> str | None:
+    """The problem of a share written as a percentage (`75%`), saying how to write it; None
+    for anything else."""
+    match = _PERCENT_WRITTEN.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    percent = float(match.group(1))
+    return (
+        f"{value!r} is a percentage: write it as a share, like {percent / 100:g} for {percent:g}%"
+    )
+
+
 def _share_target(value: Any) -> Any:
     """A KPI target that is a share: between 0 and 1, with a message a person can act on."""
     if value is None:
         return None
+    if (percentage := _as_percentage(value)) is not None:
+        raise ValueError(percentage)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a share between 0 and 1 (0.7 = 70%)")
     if not 0 <= value <= 1:
@@ -948,11 +1055,14 @@ class Targets(_Model):
     response_time: Duration | None = None  # MQL creation → first touch (mean and median)
     speed_to_lead: Duration | None = None  # posted → first touch (median and p90)
     time_to_claim: Duration | None = None  # posted → claimed (median)
-    lead_velocity: dict[str, float] = Field(default_factory=dict)  # step → calendar days
+    lead_velocity: dict[str, Number] = Field(default_factory=dict)  # step → calendar days
     lead_quality: float | None = Field(default=None, ge=1, le=5)  # the reps' 1–5 rating
     pipeline_per_week: float | None = Field(default=None, ge=0, le=1e12)  # opportunity amounts
     won_per_week: float | None = Field(default=None, ge=0, le=1e12)  # won amounts
-    mql_per_week: dict[str, int] = Field(default_factory=dict)
+    # MQLs a week by segment: a count (a negative one was taken, and never met or always met).
+    mql_per_week: dict[str, Annotated[WholeNumber, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=dict
+    )
 
     _shares = field_validator(*SHARE_TARGETS, mode="before")(lambda cls, v: _share_target(v))
     _times = field_validator("response_time", "speed_to_lead", "time_to_claim", mode="before")(
@@ -1013,7 +1123,10 @@ class ReportSettings(_Model):
 
 
 def _rate(value: Any) -> Any:
-    """A share written as a percentage by mistake (25 for 25%) gets a message that says so."""
+    """A share written as a percentage by mistake (25 for 25%, or "25%") gets a message that
+    says so."""
+    if (percentage := _as_percentage(value)) is not None:
+        raise ValueError(percentage)
     if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 100:
         raise ValueError(f"{value:g} is over 1: write a share like {value / 100:g} for {value:g}%")
     return value
@@ -1028,7 +1141,7 @@ class PlanSettings(_Model):
     win_rate: float | None = Field(default=None, gt=0, le=1)  # opportunity → won
     average_deal: float | None = Field(default=None, gt=0, le=1e12)
     currency: str | None = None  # ISO 4217, e.g. AUD
-    revenue_split: dict[str, float] = Field(default_factory=dict)  # segment → share of goal
+    revenue_split: dict[str, Number] = Field(default_factory=dict)  # segment → share of goal
 
     _rates = field_validator("sal_rate", "sql_rate", "opportunity_rate", "win_rate", mode="before")(
         lambda cls, v: _rate(v)
@@ -1226,7 +1339,21 @@ def policy_warnings(policy: Policy) -> list[str]:
         for index, segment in enumerate(policy.segments)
         if segment.claim == "open" and segment.claim_window is not None
     ]
+    lines += _default_track_misspelled(policy.talk_tracks)
     return [line for line in lines if line is not None]
+
+
+def _default_track_misspelled(tracks: dict[str, str]) -> list[str]:
+    """`talk_tracks` is keyed by lead source, any text, so a misspelled `default` is valid: a
+    key near it, without a `default` (letter case aside), is likely what was meant."""
+    if any(key.lower() == "default" for key in tracks):
+        return []
+    return [
+        f"talk_tracks.{key}: no track is called default, so a lead whose source has no track "
+        "of its own gets none; did you mean default?"
+        for key in tracks
+        if difflib.get_close_matches(key.lower(), ["default"], n=1, cutoff=0.8)
+    ]
 
 
 def _business_calendar(zone: str, hours: BusinessHours) -> BusinessCalendar:
@@ -1520,10 +1647,104 @@ def _unknown_key(location: tuple[int | str, ...]) -> str:
     return f"unknown key (did you mean {near[0]}?)" if near else _MESSAGES["extra_forbidden"]
 
 
+# What a key of each type takes, for one given no value (pydantic's error type → words).
+_WRITE = {
+    "string_type": "text",
+    "list_type": "a list, like [a, b]",
+    "dict_type": "its keys under it (key: value)",
+    "model_type": "its keys under it (key: value)",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "date_type": "a date, like 2026-12-24",
+    "dataclass_type": _DURATION_LIKE,  # Duration is the one dataclass a key holds
+}
+# A number as a person writes it by hand: `1,000`, `$40,000`, `60%` (group 1: its digits).
+_HAND_NUMBER = re.compile(r"\s*[$€£¥]?\s*(\d{1,3}(?:[,_ ]\d{3})+|\d+)(\.\d+)?\s*%?\s*")
+
+
+def _kind_of(value: Any) -> str:
+    """What YAML read `value` as, in a person's words: text, a list, a number."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, date):
+        return "a date"
+    return "a mapping" if isinstance(value, dict) else "text"
+
+
+def _not_a_number(value: Any, whole: bool) -> str:
+    """`'1,000' is not a whole number: write 1000`: a number written with words, units or
+    separators, with its digits when they can be told."""
+    kind = "a whole number" if whole else "a number"
+    match = _HAND_NUMBER.fullmatch(value) if isinstance(value, str) else None
+    if match is None or (whole and match.group(2)):
+        return f"{value!r} is not {kind}: write it in digits"
+    digits = re.sub(r"[,_ ]", "", match.group(1)) + (match.group(2) or "")
+    return f"{value!r} is not {kind}: write {digits}"
+
+
+def _plain_type_error(error: Any) -> str | None:
+    """A type error in plain words (None: pydantic's own words say it): no value, a mapping
+    written as something else, text YAML read as a number, a number written by hand."""
+    kind, value, location = error["type"], error["input"], error["loc"]
+    union = any(isinstance(part, str) and _TYPE_TAG.match(part) for part in location)
+    if location[-1:] == ("[key]",) and kind == "string_type":  # a key YAML read as no text
+        return _key_not_text(value)
+    if value is None and kind in _WRITE:
+        return _no_value(_WRITE[kind])
+    if kind in ("model_type", "dict_type"):
+        return f"should be a mapping of keys (key: value), not {_kind_of(value)}"
+    if kind == "string_type" and not union and not isinstance(value, bool):
+        if isinstance(value, int | float | date):
+            read = "a date" if isinstance(value, date) else "a number"
+            return f'{value} is read as {read}: write it in quotes, like "{value}"'
+    if kind == "int_parsing":
+        return _not_a_number(value, whole=True)
+    if kind == "float_parsing":
+        return _as_percentage(value) or _not_a_number(value, whole=False)
+    if kind == "int_from_float":
+        return f"{value:g} is not a whole number"
+    if kind == "bool_parsing":
+        return f"{value!r} is not true or false"
+    if kind == "invalid_key":  # a key that is not text: `42: x`, `~: x`
+        if value is None:
+            return "a key has no name (nothing, ~ or null before its colon)"
+        return f"{value} is not a key name (a key is text, like timezone)"
+    return None
+
+
+# A no-break space or a byte-order mark pasted from a document looks like nothing, or a space:
+# `clock: team` refused as "input should be 'team' or 'owner'" could not be understood.
+_UNSEEN = "holds a character that does not show: retype it"
+
+
+def _unseen(value: Any) -> bool:
+    """Text with a character that does not show as itself (Python's repr escapes each one)."""
+    return isinstance(value, str) and any(
+        not character.isprintable() or (character.isspace() and character != " ")
+        for character in value
+    )
+
+
+def _key_not_text(value: Any) -> str:
+    """A mapping's key that YAML read as no text: nothing, a number, a date (true or false is
+    `_READ_AS_BOOL`'s)."""
+    if value is None:
+        return "a key has no name (nothing, ~ or null before its colon)"
+    read = "a date" if isinstance(value, date) else "a number"
+    return f'the key {value} is read as {read}: write it in quotes, like "{value}"'
+
+
 def _message(error: Any) -> str:
     location = error["loc"]
     if error["type"] == "extra_forbidden" and len(location) == 2 and location[0] == "escalation":
         return f"unknown ladder (the ladders are {', '.join(LADDERS)})"
+    if error["type"] == "extra_forbidden" and _unseen(location[-1]):
+        return f"unknown key: {location[-1]!r} {_UNSEEN}"
     if error["type"] == "extra_forbidden":
         return _unknown_key(location)
     if error["type"] == "too_short" and location and location[-1] == "reps":
@@ -1534,6 +1755,10 @@ def _message(error: Any) -> str:
         return _MESSAGES[error["type"]]
     if error["type"] in ("string_type", "list_type") and isinstance(error["input"], bool):
         return _READ_AS_BOOL[error["input"]]
+    if (plain := _plain_type_error(error)) is not None:
+        return plain
+    if error["type"] == "literal_error" and _unseen(error["input"]):
+        return f"{error['input']!r} {_UNSEEN} ({str(error['msg'])[0].lower()}{error['msg'][1:]})"
     if error["type"] == "date_from_datetime_parsing" and isinstance(error["input"], str):
         return (
             f"{error['input']!r} is not a date ({error['ctx']['error']}): write it like 2026-12-24"
@@ -2254,7 +2479,12 @@ class Checked:
 def _type_problems(error: ValidationError) -> list[str]:
     by_path: dict[str, list[str]] = {}
     for item in error.errors():  # the alternatives of a union share one path: "a or b"
-        by_path.setdefault(_path(item["loc"]), []).append(_message(item))
+        location = item["loc"]
+        if item["type"] == "invalid_key":  # the key is the location's last part: not a path
+            location = location[:-1]
+        elif location[-1:] == ("[key]",):  # a mapping's key: the key, then pydantic's marker
+            location = location[:-2]
+        by_path.setdefault(_path(location), []).append(_message(item))
     return [f"{path}: {' or '.join(dict.fromkeys(messages))}" for path, messages in by_path.items()]
 
 
@@ -2326,6 +2556,11 @@ class SlaLoader(yaml.SafeLoader):
         text = self.construct_scalar(node)
         if ":" in text:
             return text
+        digits, limit = sum(character.isdigit() for character in text), sys.get_int_max_str_digits()
+        if limit and digits > limit:  # int() refuses it (4300 digits by default): no traceback
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {digits} digits, too long to read", node.start_mark
+            )
         if re.fullmatch(r"[-+]?0[0-7_]+", text):
             return int(text.replace("_", ""), 10)
         return super().construct_yaml_int(node)
@@ -2390,7 +2625,10 @@ def _listed_twice(loader: SlaLoader, root: yaml.Node | None) -> list[str]:
 def read_sla_yaml(text: str, source: str = "sla.yaml") -> tuple[Any, list[str]]:
     """An SLA file's YAML as data, and a problem for each key a mapping lists more than once
     (the data keeps the last); PolicyError, naming `source`, if it is not valid YAML."""
-    loader = SlaLoader(text)
+    try:
+        loader = SlaLoader(text)
+    except yaml.reader.ReaderError as error:  # a character YAML refuses: a NUL, a control
+        raise PolicyError([_refused_character(text, error)], source) from None
     try:
         root = loader.get_single_node()
         data = None if root is None else loader.construct_document(root)
@@ -2404,6 +2642,19 @@ def read_sla_yaml(text: str, source: str = "sla.yaml") -> tuple[Any, list[str]]:
         raise PolicyError([f"{where}: not valid YAML: {problem}"], source) from None
     finally:
         loader.dispose()
+
+
+def _refused_character(text: str, error: yaml.reader.ReaderError) -> str:
+    """Where the file holds a character YAML does not allow (YAML 1.1, 5.1: printable
+    characters only), and which: PyYAML's ReaderError said it in a traceback, by offset."""
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+    character = chr(error.character) if isinstance(error.character, int) else "?"
+    what = "a control character" if unicodedata.category(character) == "Cc" else "a character"
+    return (
+        f"line {line}, column {column}: not valid YAML: {what} (#x{ord(character):04x}) that "
+        "YAML does not allow: remove it"
+    )
 
 
 def check_policy_text(text: str, source: str = "sla.yaml") -> Checked:

@@ -171,7 +171,11 @@ def test_malformed_percentages(at: Any, message: str) -> None:
 @pytest.mark.parametrize(
     ("escalation", "message"),
     [
-        (None, "escalation: input should be a valid dictionary or instance of Escalation"),
+        (
+            None,
+            "escalation: has no value: write its keys under it (key: value) (YAML reads an "
+            "empty value, or one that starts with #, as nothing)",
+        ),
         ({"unclaimed": "remind"}, "escalation.unclaimed: input should be a valid list"),
         ({"unclaimed": [{"do": "reassign"}]}, "escalation.unclaimed[0].at: required"),
         ({"unclaimed": [{"at": "50%"}]}, "escalation.unclaimed[0].do: required"),
@@ -344,7 +348,7 @@ def test_a_region_in_lower_case_is_the_same_region() -> None:
             "timezone: 'localtime' is not a team's time zone: name it, like Australia/Sydney "
             "or UTC",
         ),
-        (10, "timezone: input should be a valid string"),
+        (10, 'timezone: 10 is read as a number: write it in quotes, like "10"'),
     ],
 )
 def test_unknown_time_zones(zone: Any, message: str) -> None:
