@@ -50,7 +50,7 @@ FORMAT_LABELS: dict[str, str] = {
 # Payload path → accepted column headers (normalized), in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "external_id": ("external_id", "record id", "lead id", "contact id", "id"),
-    "email": ("email", "email address", "e-mail"),
+    "email": ("email", "email address"),  # "E-mail", "E-Mail Address": see _normalize
     "name": ("name", "full name"),
     "first_name": ("first name", "first_name", "firstname"),
     "last_name": ("last name", "last_name", "lastname"),
@@ -129,8 +129,21 @@ _SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
 _TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
 _MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%y")
 _DAY_FIRST = ("%d/%m/%Y", "%d/%m/%y")
-_OTHER_DATES = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%d %b %Y")
+_OTHER_DATES = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",  # Excel's "d-mmm-yyyy" and "d-mmm-yy": 20-Nov-2026, 20-Nov-26
+    "%d-%b-%y",
+)
 _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
+# Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
+# as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
+_EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
@@ -454,11 +467,51 @@ def _scan(path: Path) -> _Layout:
         return _scan_as(path, encoding)
     except UnicodeDecodeError:
         if encoding != "utf-8-sig":
-            raise
+            raise ImportFileError(
+                f"{path.name} is not UTF-16 text, as its first bytes say it is: "
+                "save it again as “CSV UTF-8”."
+            ) from None
+    _refuse_mixed_encodings(path)
     try:
         return _scan_as(path, "cp1252")  # what Excel on Windows writes for plain "CSV"
     except UnicodeDecodeError:
         raise ImportFileError(f"{path.name} is not UTF-8 text: save it as “CSV UTF-8”.") from None
+
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _refuse_mixed_encodings(path: Path) -> None:
+    """A file that is not UTF-8 is read as Windows-1252, unless some of its lines are UTF-8
+    (two exports pasted together): read so, their José would become JosÃ©. Lines are counted as
+    the file's lines, read a chunk at a time."""
+    utf8: int | None = None
+    other: tuple[int, int] | None = None  # (line, its first byte that is not UTF-8)
+    number, carry = 0, b""
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            data = carry + chunk
+            held = b"\r" if chunk and data.endswith(b"\r") else b""  # its \n may come next
+            lines = _LINE_BREAK.split(data[: len(data) - len(held)])
+            carry = (lines.pop() if chunk else b"") + held
+            for line in lines:
+                number += 1
+                if line.isascii():
+                    continue
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    other = other or (number, line[error.start])
+                else:
+                    utf8 = utf8 or number
+                if utf8 and other:
+                    raise ImportFileError(
+                        f"{path.name} mixes two encodings: line {utf8} is UTF-8 and line "
+                        f"{other[0]} is not (byte 0x{other[1]:02X}): save it again as “CSV UTF-8”."
+                    )
+            if not chunk:
+                return
 
 
 def _encoding(path: Path) -> str:
@@ -566,10 +619,34 @@ def _payloads(layout: _Layout, zone: tzinfo) -> Iterator[RowPayload]:
             if cells is None:
                 yield RowPayload(line, {}, refused=UNCLOSED_QUOTE)
             elif any(map(str.strip, cells)):
+                if too_long := _too_long(cells, len(columns), reading.delimiter):
+                    yield RowPayload(line, {}, refused=too_long)
+                    continue
                 values = _values(layout.plan, cells)
                 yield _row(
                     line, values, email_as_id=email_as_id, day_first=layout.day_first, zone=zone
                 )
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _too_long(cells: list[str], width: int, delimiter: str) -> str | None:
+    """Why a row with cells past the last column is refused, or None. A cell holding the
+    delimiter and not quoted (`Acme, Inc`) splits in two, and every cell after it lands one
+    column off (the title in the phone's): nothing of the row can be trusted. Empty cells past
+    the last column are padding (Excel writes them), not cells."""
+    filled = [index for index, cell in enumerate(cells) if cell.strip()]
+    if not filled or filled[-1] < width:
+        return None
+    past = [cell.strip()[:40] for cell in cells[width:] if cell.strip()]
+    shown = ", ".join(past[:3]) + (", …" if len(past) > 3 else "")
+    name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+    example = f', as in "Acme{delimiter} Inc"' if delimiter in ",;" else ""
+    return (
+        f"{filled[-1] + 1} cells, but the first line names {width} columns (past them: "
+        f"{shown}): a cell holding a {name} must be in quotes{example}"
+    )
 
 
 def _records(
@@ -722,7 +799,8 @@ def _either(*orders: tuple[bool, bool]) -> tuple[bool, bool]:
 
 
 def _normalize(header: str) -> str:
-    return " ".join(header.strip().lower().split())
+    """`  E-Mail  Address ` → `email address`: case, spaces and the hyphen of e-mail aside."""
+    return " ".join(header.strip().lower().replace("e-mail", "email").split())
 
 
 def _plan(header: list[str]) -> dict[str, list[int]]:
@@ -767,6 +845,12 @@ def _row(
     for key in ("external_id", "email", "title", "phone", "campaign", "segment"):
         if key in values:
             payload[key] = values[key]
+    if _EXCEL_SCIENTIFIC.fullmatch(values.get("external_id", "")):
+        message = (
+            "is a long number as Excel shows it, its last digits lost: import the CRM's export "
+            "as downloaded, or format the column as Text in Excel before saving"
+        )
+        problems.append(("external_id", f"{values['external_id']} {message}"))
     if email_as_id and "email" in values:
         payload["external_id"] = values["email"].lower()
     name = values.get("name") or " ".join(
@@ -932,8 +1016,11 @@ def country_code(value: str) -> str:
 
 
 def parse_employees(value: str) -> int | None:
-    """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number."""
+    """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number.
+    A negative number stays negative, for intake to refuse (`-5` is not 5 employees)."""
     text = value.strip()
+    if re.match(r"-\s*\d", text) and (number := parse_employees(text[1:])) is not None:
+        return -number
     if re.fullmatch(r"\d+\.0*", text):
         return int(text.split(".")[0])
     match = _THOUSANDS.search(text)
