@@ -144,6 +144,13 @@ _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 # Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
 # as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
 _EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
+# Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
+# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale.
+EXCEL_FIX = (
+    "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
+)
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_EXCEL_RANGE_DATE = re.compile(rf"\d{{1,2}}-(?:{_MONTHS})|(?:{_MONTHS})-\d{{2,4}}", re.IGNORECASE)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
@@ -846,10 +853,7 @@ def _row(
         if key in values:
             payload[key] = values[key]
     if _EXCEL_SCIENTIFIC.fullmatch(values.get("external_id", "")):
-        message = (
-            "is a long number as Excel shows it, its last digits lost: import the CRM's export "
-            "as downloaded, or format the column as Text in Excel before saving"
-        )
+        message = f"is a long number as Excel shows it, its last digits lost: {EXCEL_FIX}"
         problems.append(("external_id", f"{values['external_id']} {message}"))
     if email_as_id and "email" in values:
         payload["external_id"] = values["email"].lower()
@@ -892,7 +896,13 @@ def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[st
         company["domain"] = domain_of(values["company.domain"])
     if "company.employees" in values:
         employees = parse_employees(values["company.employees"])
-        if employees is None:
+        if _EXCEL_RANGE_DATE.fullmatch(values["company.employees"]):
+            message = (
+                f"{values['company.employees']} is a date Excel made of a range (1-10 becomes "
+                f"10-Jan, 11-50 Nov-50): {EXCEL_FIX}"
+            )
+            problems.append(("company.employees", message))
+        elif employees is None:
             message = "must be a number like 1200 or a range like 1000-5000"
             problems.append(("company.employees", message))
         else:

@@ -147,6 +147,20 @@ CASES: list[tuple[str, bytes, Expected]] = [
         b"Email,Employees\r\na@x.io,-5\r\n",
         {2: "line 2: company.employees: must be at least 0"},
     ),
+    (
+        # Excel opening the export turned the ranges 1-10 and 11-50 into dates, shown so.
+        "employee_ranges_excel_made_dates",
+        b"Email,Employees\r\na@x.io,10-Jan\r\nb@x.io,Nov-50\r\nc@x.io,51-200\r\n",
+        {
+            2: "line 2: company.employees: 10-Jan is a date Excel made of a range (1-10 becomes "
+            "10-Jan, 11-50 Nov-50): import the CRM's export as downloaded, or format the column "
+            "as Text in Excel before saving",
+            3: "line 3: company.employees: Nov-50 is a date Excel made of a range (1-10 becomes "
+            "10-Jan, 11-50 Nov-50): import the CRM's export as downloaded, or format the column "
+            "as Text in Excel before saving",
+            4: {"company": {"employees": 51}},
+        },
+    ),
     ("header_only", b"Email,Company\r\n", {}),
 ]
 
