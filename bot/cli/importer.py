@@ -178,6 +178,18 @@ class RowPayload:
     payload: dict[str, Any]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (field, message)
     refused: str | None = None  # why the row as a whole cannot be read (its cells are unknown)
+    # Payload field → the column that fills it, as the file names it (`Create Date`), so that
+    # an error names the column the user sees: `Create Date (received_at): must be a date …`.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def labelled(self, problem: str) -> str:
+        """A "field: message" error with the field's column named, if the file calls it
+        something else (`Create Date (received_at): …`; `email` stays `email`)."""
+        name, colon, message = problem.partition(": ")
+        label = self.labels.get(name)
+        if not colon or not label or _normalize(label) == name:
+            return problem
+        return f"{label} ({name}): {message}"
 
 
 @dataclass(frozen=True)
@@ -629,9 +641,15 @@ def _payloads(layout: _Layout, zone: tzinfo) -> Iterator[RowPayload]:
                 if too_long := _too_long(cells, len(columns), reading.delimiter):
                     yield RowPayload(line, {}, refused=too_long)
                     continue
-                values = _values(layout.plan, cells)
+                headers: dict[str, str] = {}
+                values = _values(layout.plan, cells, columns, headers)
                 yield _row(
-                    line, values, email_as_id=email_as_id, day_first=layout.day_first, zone=zone
+                    line,
+                    values,
+                    email_as_id=email_as_id,
+                    day_first=layout.day_first,
+                    zone=zone,
+                    headers=headers,
                 )
 
 
@@ -827,15 +845,26 @@ def _detect_format(header: list[str]) -> Format:
     return best if hits[best] and len(ties) == 1 else "csv"
 
 
-def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
-    """Payload path → the first non-empty cell that feeds it (empty cells are left out)."""
+def _values(
+    plan: dict[str, list[int]],
+    cells: list[str],
+    columns: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Payload path → the first non-empty cell that feeds it (empty cells are left out). With
+    `columns`, `headers` gets each path's column name: the one its value came from, else the
+    first that feeds it."""
     values: dict[str, str] = {}
     for target, indexes in plan.items():
+        if columns is not None and headers is not None:
+            headers[target] = columns[indexes[0]].strip()
         for index in indexes:
             cell = cells[index] if index < len(cells) else ""
             cell = " ".join(cell.split()) if _breaks(cell) else cell.strip()  # one line
             if cell:
                 values[target] = cell
+                if columns is not None and headers is not None:
+                    headers[target] = columns[index].strip()
                 break
     return values
 
@@ -844,9 +873,22 @@ def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
 # Converting one row
 
 
+# Payload fields filled by the column of the same target (see COLUMNS).
+_LABELLED = frozenset(
+    "external_id email name title phone source campaign segment score received_at".split()
+)
+
+
 def _row(
-    line: int, values: dict[str, str], *, email_as_id: bool, day_first: bool, zone: tzinfo
+    line: int,
+    values: dict[str, str],
+    *,
+    email_as_id: bool,
+    day_first: bool,
+    zone: tzinfo,
+    headers: dict[str, str] | None = None,
 ) -> RowPayload:
+    headers = headers or {}
     payload: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for key in ("external_id", "email", "title", "phone", "campaign", "segment"):
@@ -879,10 +921,24 @@ def _row(
             problems.append(("received_at", DATE_HINT))
         else:
             payload["received_at"] = received
-    engagement = _conversions(values, problems, day_first=day_first, zone=zone)
+    kinds: list[str] = []  # the conversion each engagement item is
+    engagement = _conversions(values, problems, day_first=day_first, zone=zone, kinds=kinds)
     if engagement:
         payload["engagement"] = engagement
-    return RowPayload(line, payload, problems)
+    labels = {
+        target: header
+        for target, header in headers.items()
+        if target in _LABELLED or target.startswith("company.")
+    }
+    if email_as_id:
+        labels["external_id"] = headers.get("email", "")
+    if "name" not in headers:
+        names = [headers[key] for key in ("first_name", "last_name") if key in headers]
+        labels["name"] = " + ".join(names)
+    for index, kind in enumerate(kinds):
+        labels[f"engagement[{index}].title"] = headers.get(kind, "")
+        labels[f"engagement[{index}].at"] = headers.get(f"{kind}_at", "")
+    return RowPayload(line, payload, problems, labels={k: v for k, v in labels.items() if v})
 
 
 def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[str, Any]:
@@ -936,11 +992,17 @@ def conversion_kind(title: str) -> str:
 
 
 def _conversions(
-    values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool, zone: tzinfo
+    values: dict[str, str],
+    problems: list[tuple[str, str]],
+    *,
+    day_first: bool,
+    zone: tzinfo,
+    kinds: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """HubSpot's first and recent conversion columns as engagement items, typed by what the
-    form's title says (`conversion_kind`)."""
+    form's title says (`conversion_kind`); `kinds` gets the conversion each item is."""
     items: list[dict[str, Any]] = []
+    kinds = [] if kinds is None else kinds
     for kind in ("first_conversion", "recent_conversion"):
         title = values.get(kind)
         if not title:
@@ -954,8 +1016,10 @@ def _conversions(
                 item["at"] = at
         if items and items[-1]["title"] == title and items[-1].get("at") in (None, item.get("at")):
             items[-1] = item  # one conversion only: HubSpot repeats it as first and recent
+            kinds[-1] = kind
         else:
             items.append(item)
+            kinds.append(kind)
     return items
 
 
@@ -1221,4 +1285,4 @@ async def _import_rows(
             problems = intake_errors or ["rejected by intake"]
         summary.invalid += 1
         for problem in problems:
-            summary.error(f"line {row.line}: {problem}")
+            summary.error(f"line {row.line}: {row.labelled(problem)}")

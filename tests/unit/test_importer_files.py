@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli.importer import ImportFileError, import_csv
+from bot.cli.importer import DATE_HINT, EXCEL_FIX, ImportFileError, import_csv
 from tests.unit.test_importer import FakeIntake
 
 Expected = dict[int, dict[str, Any] | str]  # line → the payload's fields, or the row's error
@@ -102,9 +102,8 @@ CASES: list[tuple[str, bytes, Expected]] = [
         "excel_scientific_record_id",
         b"Record ID,Email\r\n1.23457E+11,a@x.io\r\n101,b@x.io\r\n",
         {
-            2: "line 2: external_id: 1.23457E+11 is a long number as Excel shows it, its last "
-            "digits lost: import the CRM's export as downloaded, or format the column as Text "
-            "in Excel before saving",
+            2: "line 2: Record ID (external_id): 1.23457E+11 is a long number as Excel shows "
+            f"it, its last digits lost: {EXCEL_FIX}",
             3: {"external_id": "101"},
         },
     ),
@@ -139,27 +138,32 @@ CASES: list[tuple[str, bytes, Expected]] = [
             5: {"received_at": "2026-11-20T09:30:00Z"},
             6: {"received_at": "2026-11-20T00:00:00Z"},
             7: {"received_at": "2026-11-20T00:00:00Z"},
-            8: "line 8: received_at: must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM",
+            8: f"line 8: Create Date (received_at): {DATE_HINT}",
         },
     ),
     (
         "negative_employees_are_refused_not_made_positive",
         b"Email,Employees\r\na@x.io,-5\r\n",
-        {2: "line 2: company.employees: must be at least 0"},
+        {2: "line 2: Employees (company.employees): must be at least 0"},
     ),
     (
         # Excel opening the export turned the ranges 1-10 and 11-50 into dates, shown so.
         "employee_ranges_excel_made_dates",
         b"Email,Employees\r\na@x.io,10-Jan\r\nb@x.io,Nov-50\r\nc@x.io,51-200\r\n",
         {
-            2: "line 2: company.employees: 10-Jan is a date Excel made of a range (1-10 becomes "
-            "10-Jan, 11-50 Nov-50): import the CRM's export as downloaded, or format the column "
-            "as Text in Excel before saving",
-            3: "line 3: company.employees: Nov-50 is a date Excel made of a range (1-10 becomes "
-            "10-Jan, 11-50 Nov-50): import the CRM's export as downloaded, or format the column "
-            "as Text in Excel before saving",
+            2: "line 2: Employees (company.employees): 10-Jan is a date Excel made of a range "
+            f"(1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}",
+            3: "line 3: Employees (company.employees): Nov-50 is a date Excel made of a range "
+            f"(1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}",
             4: {"company": {"employees": 51}},
         },
+    ),
+    (
+        # An error names the column as the file names it, and the field it fills.
+        "hubspot_conversion_date_unreadable",
+        b"Record ID,Email,Recent Conversion,Recent Conversion Date\r\n"
+        b"1,a@x.io,Demo request,soon\r\n",
+        {2: f"line 2: Recent Conversion Date (engagement[0].at): {DATE_HINT}"},
     ),
     ("header_only", b"Email,Company\r\n", {}),
 ]
