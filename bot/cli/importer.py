@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -544,14 +545,35 @@ def _encoding(path: Path) -> str:
     except OSError as error:
         raise ImportFileError(f"{path}: cannot read it ({error.strerror}).") from None
     if start.startswith(b"PK\x03\x04"):
+        raise ImportFileError(_zipped(path))
+    if start.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: Excel 97-2003
         raise ImportFileError(
-            f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+            f"{path.name} is an Excel 97-2003 workbook (.xls), not CSV: "
+            "save it as “CSV UTF-8” and import that."
         )
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"  # Excel's "Unicode text"
     if b"\x00" in start:
         raise ImportFileError(f"{path.name} is a binary file, not CSV.")
     return "utf-8-sig"
+
+
+def _zipped(path: Path) -> str:
+    """Why a ZIP file is not imported: an Excel workbook (.xlsx is a ZIP of XML), or an
+    archive (HubSpot sends a large export as a ZIP holding the CSV): unzip it first."""
+    workbook = f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return workbook
+    if not names or any(name.startswith("xl/") for name in names):
+        return workbook
+    inside = [Path(name).name for name in names if name.lower().endswith((".csv", ".txt"))]
+    if not inside:
+        return f"{path.name} is a ZIP archive, not CSV: it holds no CSV file."
+    shown = ", ".join(inside[:3]) + (", …" if len(inside) > 3 else "")
+    return f"{path.name} is a ZIP archive, not CSV: unzip it and import the CSV inside ({shown})."
 
 
 @contextmanager

@@ -6,6 +6,8 @@ the file again stores nothing twice."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,14 @@ async def test_a_real_world_export_is_imported_as_the_docs_say_and_once(
     assert (again.created, again.duplicates, again.errors) == (0, first.created, errors)
 
 
+def zipped(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
 REFUSED: list[tuple[str, bytes, str]] = [
     ("empty", b"", "empty.csv is empty: the first line must name the columns."),
     (
@@ -207,13 +217,21 @@ REFUSED: list[tuple[str, bytes, str]] = [
     ),
     (
         "xlsx_renamed",
-        b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)),
+        zipped({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"}),
         "xlsx_renamed.csv is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that.",
     ),
     (
         "xls_renamed",
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)),
-        "xls_renamed.csv is a binary file, not CSV.",
+        "xls_renamed.csv is an Excel 97-2003 workbook (.xls), not CSV: save it as “CSV UTF-8” "
+        "and import that.",
+    ),
+    (
+        # HubSpot sends a large export as a ZIP archive holding the CSV.
+        "hubspot_zip",
+        zipped({"hubspot-crm-exports-all-contacts.csv": "Email\na@x.io\n"}),
+        "hubspot_zip.csv is a ZIP archive, not CSV: unzip it and import the CSV inside "
+        "(hubspot-crm-exports-all-contacts.csv).",
     ),
     (
         # Two exports pasted together: read as Windows-1252, José would become JosÃ©.
