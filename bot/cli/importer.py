@@ -560,7 +560,7 @@ def _encoding(path: Path) -> str:
 
 def _zipped(path: Path) -> str:
     """Why a ZIP file is not imported: an Excel workbook (.xlsx is a ZIP of XML), or an
-    archive (HubSpot sends a large export as a ZIP holding the CSV): unzip it first."""
+    archive (an export downloaded zipped, the CSV inside): unzip it first."""
     workbook = f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
     try:
         with zipfile.ZipFile(path) as archive:

@@ -227,7 +227,7 @@ REFUSED: list[tuple[str, bytes, str]] = [
         "and import that.",
     ),
     (
-        # HubSpot sends a large export as a ZIP archive holding the CSV.
+        # An export downloaded zipped: the CSV is inside.
         "hubspot_zip",
         zipped({"hubspot-crm-exports-all-contacts.csv": "Email\na@x.io\n"}),
         "hubspot_zip.csv is a ZIP archive, not CSV: unzip it and import the CSV inside "
