@@ -141,6 +141,11 @@ _OTHER_DATES = (
     "%d-%b-%Y",  # Excel's "d-mmm-yyyy" and "d-mmm-yy": 20-Nov-2026, 20-Nov-26
     "%d-%b-%y",
 )
+# Salesforce's ICU locale formats (CLDR; its default since Spring '24) put a comma before the
+# time: `11/20/2026, 9:30 AM`, `20.11.2026, 09:30`, `Nov 20, 2026, 9:30 AM`; CLDR 42 and later
+# a narrow no-break space before AM/PM.
+_COMMA_BEFORE_TIME = re.compile(r"(?<=\d),\s+(?=\d{1,2}:\d{2})")
+_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
 _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 # Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
 # as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
@@ -1134,7 +1139,8 @@ def parse_score(value: str) -> int | None:
 def parse_timestamp(value: str, *, day_first: bool = False, zone: tzinfo = UTC) -> str | None:
     """An export's date-time as ISO-8601 UTC (`2026-11-20T09:30:00Z`). One without a time zone
     is read in `zone`: HubSpot and Salesforce write times in the account's zone, not UTC."""
-    text, utc_named = _UTC_SUFFIX.subn("", value.strip())
+    text = _COMMA_BEFORE_TIME.sub(" ", value.translate(_SPACES).strip())
+    text, utc_named = _UTC_SUFFIX.subn("", text)
     moment: datetime | None
     try:
         moment = datetime.fromisoformat(text)

@@ -132,7 +132,12 @@ CASES: list[tuple[str, bytes, Expected]] = [
         b"d@x.io,11/20/26 9:30\r\n"
         b"e@x.io,20-Nov-2026\r\n"
         b"f@x.io,20 November 2026\r\n"
-        b"g@x.io,last tuesday\r\n",
+        b"g@x.io,last tuesday\r\n"
+        # Salesforce's ICU locale formats (Spring '24): a comma before the time
+        b'h@x.io,"11/20/2026, 9:30 AM"\r\n'
+        b'i@x.io,"Nov 20, 2026, 9:30 PM"\r\n'
+        b'j@x.io,"20.11.2026, 09:30"\r\n'
+        b'k@x.io,"11/20/2026, 9:30\xe2\x80\xafAM"\r\n',  # CLDR 42+: a narrow space before AM
         {
             2: {"received_at": "2026-11-20T00:00:00Z"},
             3: {"received_at": "2026-11-20T09:30:00Z"},
@@ -141,6 +146,10 @@ CASES: list[tuple[str, bytes, Expected]] = [
             6: {"received_at": "2026-11-20T00:00:00Z"},
             7: {"received_at": "2026-11-20T00:00:00Z"},
             8: f"line 8: Create Date (received_at): {DATE_HINT}",
+            9: {"email": "h@x.io", "received_at": "2026-11-20T09:30:00Z"},
+            10: {"email": "i@x.io", "received_at": "2026-11-20T21:30:00Z"},
+            11: {"email": "j@x.io", "received_at": "2026-11-20T09:30:00Z"},
+            12: {"email": "k@x.io", "received_at": "2026-11-20T09:30:00Z"},
         },
     ),
     (
