@@ -622,7 +622,8 @@ def _delimiter(first_line: str) -> tuple[str, bool]:
     hint = re.fullmatch(r"sep=(.)", first_line)
     if hint:
         return hint.group(1), True
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    unquoted = re.sub(r'"(?:[^"]|"")*"', "", first_line)  # a quoted name's commas are its own
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t")}
     return (max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","), False
 
 

@@ -41,6 +41,12 @@ CASES: list[tuple[str, bytes, Expected]] = [
         },
     ),
     (
+        # The column names' own commas are inside quotes: the delimiter is the semicolon.
+        "semicolons_with_commas_in_quoted_column_names",
+        b'Email;"Company, legal name";"Size, employees"\r\na@x.io;"Acme, GmbH";1.200\r\n',
+        {2: {"email": "a@x.io"}},
+    ),
+    (
         "tab_separated",
         b"Email\tCompany\tEmployees\r\na@x.io\tAcme, Inc\t1,200\r\n",
         {2: {"company": {"name": "Acme, Inc", "employees": 1200}}},
