@@ -150,11 +150,11 @@ _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 # Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
 # as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
 _EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
-# Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
-# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale.
 EXCEL_FIX = (
     "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
 )
+# Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
+# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale.
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 _EXCEL_RANGE_DATE = re.compile(rf"\d{{1,2}}-(?:{_MONTHS})|(?:{_MONTHS})-\d{{2,4}}", re.IGNORECASE)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
