@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ FORMAT_LABELS: dict[str, str] = {
 # Payload path → accepted column headers (normalized), in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "external_id": ("external_id", "record id", "lead id", "contact id", "id"),
-    "email": ("email", "email address", "e-mail"),
+    "email": ("email", "email address"),  # "E-mail", "E-Mail Address": see _normalize
     "name": ("name", "full name"),
     "first_name": ("first name", "first_name", "firstname"),
     "last_name": ("last name", "last_name", "lastname"),
@@ -129,8 +130,33 @@ _SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
 _TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
 _MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%y")
 _DAY_FIRST = ("%d/%m/%Y", "%d/%m/%y")
-_OTHER_DATES = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%d %b %Y")
+_OTHER_DATES = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",  # Excel's "d-mmm-yyyy" and "d-mmm-yy": 20-Nov-2026, 20-Nov-26
+    "%d-%b-%y",
+)
+# Salesforce's ICU locale formats (CLDR; its default since Spring '24) put a comma before the
+# time: `11/20/2026, 9:30 AM`, `20.11.2026, 09:30`, `Nov 20, 2026, 9:30 AM`; CLDR 42 and later
+# a narrow no-break space before AM/PM.
+_COMMA_BEFORE_TIME = re.compile(r"(?<=\d),\s+(?=\d{1,2}:\d{2})")
+_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
 _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
+# Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
+# as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
+_EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
+EXCEL_FIX = (
+    "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
+)
+# Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
+# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale.
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_EXCEL_RANGE_DATE = re.compile(rf"\d{{1,2}}-(?:{_MONTHS})|(?:{_MONTHS})-\d{{2,4}}", re.IGNORECASE)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
@@ -158,6 +184,18 @@ class RowPayload:
     payload: dict[str, Any]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (field, message)
     refused: str | None = None  # why the row as a whole cannot be read (its cells are unknown)
+    # Payload field → the column that fills it, as the file names it (`Create Date`), so that
+    # an error names the column the user sees: `Create Date (received_at): must be a date …`.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def labelled(self, problem: str) -> str:
+        """A "field: message" error with the field's column named, if the file calls it
+        something else (`Create Date (received_at): …`; `email` stays `email`)."""
+        name, colon, message = problem.partition(": ")
+        label = self.labels.get(name)
+        if not colon or not label or _normalize(label) == name:
+            return problem
+        return f"{label} ({name}): {message}"
 
 
 @dataclass(frozen=True)
@@ -454,11 +492,51 @@ def _scan(path: Path) -> _Layout:
         return _scan_as(path, encoding)
     except UnicodeDecodeError:
         if encoding != "utf-8-sig":
-            raise
+            raise ImportFileError(
+                f"{path.name} is not UTF-16 text, as its first bytes say it is: "
+                "save it again as “CSV UTF-8”."
+            ) from None
+    _refuse_mixed_encodings(path)
     try:
         return _scan_as(path, "cp1252")  # what Excel on Windows writes for plain "CSV"
     except UnicodeDecodeError:
         raise ImportFileError(f"{path.name} is not UTF-8 text: save it as “CSV UTF-8”.") from None
+
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _refuse_mixed_encodings(path: Path) -> None:
+    """A file that is not UTF-8 is read as Windows-1252, unless some of its lines are UTF-8
+    (two exports pasted together): read so, their José would become JosÃ©. Lines are counted as
+    the file's lines, read a chunk at a time."""
+    utf8: int | None = None
+    other: tuple[int, int] | None = None  # (line, its first byte that is not UTF-8)
+    number, carry = 0, b""
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            data = carry + chunk
+            held = b"\r" if chunk and data.endswith(b"\r") else b""  # its \n may come next
+            lines = _LINE_BREAK.split(data[: len(data) - len(held)])
+            carry = (lines.pop() if chunk else b"") + held
+            for line in lines:
+                number += 1
+                if line.isascii():
+                    continue
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    other = other or (number, line[error.start])
+                else:
+                    utf8 = utf8 or number
+                if utf8 and other:
+                    raise ImportFileError(
+                        f"{path.name} mixes two encodings: line {utf8} is UTF-8 and line "
+                        f"{other[0]} is not (byte 0x{other[1]:02X}): save it again as “CSV UTF-8”."
+                    )
+            if not chunk:
+                return
 
 
 def _encoding(path: Path) -> str:
@@ -472,14 +550,35 @@ def _encoding(path: Path) -> str:
     except OSError as error:
         raise ImportFileError(f"{path}: cannot read it ({error.strerror}).") from None
     if start.startswith(b"PK\x03\x04"):
+        raise ImportFileError(_zipped(path))
+    if start.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: Excel 97-2003
         raise ImportFileError(
-            f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+            f"{path.name} is an Excel 97-2003 workbook (.xls), not CSV: "
+            "save it as “CSV UTF-8” and import that."
         )
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"  # Excel's "Unicode text"
     if b"\x00" in start:
         raise ImportFileError(f"{path.name} is a binary file, not CSV.")
     return "utf-8-sig"
+
+
+def _zipped(path: Path) -> str:
+    """Why a ZIP file is not imported: an Excel workbook (.xlsx is a ZIP of XML), or an
+    archive (an export downloaded zipped, the CSV inside): unzip it first."""
+    workbook = f"{path.name} is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that."
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return workbook
+    if not names or any(name.startswith("xl/") for name in names):
+        return workbook
+    inside = [Path(name).name for name in names if name.lower().endswith((".csv", ".txt"))]
+    if not inside:
+        return f"{path.name} is a ZIP archive, not CSV: it holds no CSV file."
+    shown = ", ".join(inside[:3]) + (", …" if len(inside) > 3 else "")
+    return f"{path.name} is a ZIP archive, not CSV: unzip it and import the CSV inside ({shown})."
 
 
 @contextmanager
@@ -523,7 +622,8 @@ def _delimiter(first_line: str) -> tuple[str, bool]:
     hint = re.fullmatch(r"sep=(.)", first_line)
     if hint:
         return hint.group(1), True
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    unquoted = re.sub(r'"(?:[^"]|"")*"', "", first_line)  # a quoted name's commas are its own
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t")}
     return (max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","), False
 
 
@@ -566,10 +666,40 @@ def _payloads(layout: _Layout, zone: tzinfo) -> Iterator[RowPayload]:
             if cells is None:
                 yield RowPayload(line, {}, refused=UNCLOSED_QUOTE)
             elif any(map(str.strip, cells)):
-                values = _values(layout.plan, cells)
+                if too_long := _too_long(cells, len(columns), reading.delimiter):
+                    yield RowPayload(line, {}, refused=too_long)
+                    continue
+                headers: dict[str, str] = {}
+                values = _values(layout.plan, cells, columns, headers)
                 yield _row(
-                    line, values, email_as_id=email_as_id, day_first=layout.day_first, zone=zone
+                    line,
+                    values,
+                    email_as_id=email_as_id,
+                    day_first=layout.day_first,
+                    zone=zone,
+                    headers=headers,
                 )
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _too_long(cells: list[str], width: int, delimiter: str) -> str | None:
+    """Why a row with cells past the last column is refused, or None. A cell holding the
+    delimiter and not quoted (`Acme, Inc`) splits in two, and every cell after it lands one
+    column off (the title in the phone's): nothing of the row can be trusted. Empty cells past
+    the last column are padding (Excel writes them), not cells."""
+    filled = [index for index, cell in enumerate(cells) if cell.strip()]
+    if not filled or filled[-1] < width:
+        return None
+    past = [cell.strip()[:40] for cell in cells[width:] if cell.strip()]
+    shown = ", ".join(past[:3]) + (", …" if len(past) > 3 else "")
+    name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+    example = f', as in "Acme{delimiter} Inc"' if delimiter in ",;" else ""
+    return (
+        f"{filled[-1] + 1} cells, but the first line names {width} columns (past them: "
+        f"{shown}): a cell holding a {name} must be in quotes{example}"
+    )
 
 
 def _records(
@@ -722,7 +852,8 @@ def _either(*orders: tuple[bool, bool]) -> tuple[bool, bool]:
 
 
 def _normalize(header: str) -> str:
-    return " ".join(header.strip().lower().split())
+    """`  E-Mail  Address ` → `email address`: case, spaces and the hyphen of e-mail aside."""
+    return " ".join(header.strip().lower().replace("e-mail", "email").split())
 
 
 def _plan(header: list[str]) -> dict[str, list[int]]:
@@ -742,15 +873,26 @@ def _detect_format(header: list[str]) -> Format:
     return best if hits[best] and len(ties) == 1 else "csv"
 
 
-def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
-    """Payload path → the first non-empty cell that feeds it (empty cells are left out)."""
+def _values(
+    plan: dict[str, list[int]],
+    cells: list[str],
+    columns: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Payload path → the first non-empty cell that feeds it (empty cells are left out). With
+    `columns`, `headers` gets each path's column name: the one its value came from, else the
+    first that feeds it."""
     values: dict[str, str] = {}
     for target, indexes in plan.items():
+        if columns is not None and headers is not None:
+            headers[target] = columns[indexes[0]].strip()
         for index in indexes:
             cell = cells[index] if index < len(cells) else ""
             cell = " ".join(cell.split()) if _breaks(cell) else cell.strip()  # one line
             if cell:
                 values[target] = cell
+                if columns is not None and headers is not None:
+                    headers[target] = columns[index].strip()
                 break
     return values
 
@@ -759,14 +901,30 @@ def _values(plan: dict[str, list[int]], cells: list[str]) -> dict[str, str]:
 # Converting one row
 
 
+# Payload fields filled by the column of the same target (see COLUMNS).
+_LABELLED = frozenset(
+    "external_id email name title phone source campaign segment score received_at".split()
+)
+
+
 def _row(
-    line: int, values: dict[str, str], *, email_as_id: bool, day_first: bool, zone: tzinfo
+    line: int,
+    values: dict[str, str],
+    *,
+    email_as_id: bool,
+    day_first: bool,
+    zone: tzinfo,
+    headers: dict[str, str] | None = None,
 ) -> RowPayload:
+    headers = headers or {}
     payload: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for key in ("external_id", "email", "title", "phone", "campaign", "segment"):
         if key in values:
             payload[key] = values[key]
+    if _EXCEL_SCIENTIFIC.fullmatch(values.get("external_id", "")):
+        message = f"is a long number as Excel shows it, its last digits lost: {EXCEL_FIX}"
+        problems.append(("external_id", f"{values['external_id']} {message}"))
     if email_as_id and "email" in values:
         payload["external_id"] = values["email"].lower()
     name = values.get("name") or " ".join(
@@ -791,10 +949,24 @@ def _row(
             problems.append(("received_at", DATE_HINT))
         else:
             payload["received_at"] = received
-    engagement = _conversions(values, problems, day_first=day_first, zone=zone)
+    kinds: list[str] = []  # the conversion each engagement item is
+    engagement = _conversions(values, problems, day_first=day_first, zone=zone, kinds=kinds)
     if engagement:
         payload["engagement"] = engagement
-    return RowPayload(line, payload, problems)
+    labels = {
+        target: header
+        for target, header in headers.items()
+        if target in _LABELLED or target.startswith("company.")
+    }
+    if email_as_id:
+        labels["external_id"] = headers.get("email", "")
+    if "name" not in headers:
+        names = [headers[key] for key in ("first_name", "last_name") if key in headers]
+        labels["name"] = " + ".join(names)
+    for index, kind in enumerate(kinds):
+        labels[f"engagement[{index}].title"] = headers.get(kind, "")
+        labels[f"engagement[{index}].at"] = headers.get(f"{kind}_at", "")
+    return RowPayload(line, payload, problems, labels={k: v for k, v in labels.items() if v})
 
 
 def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[str, Any]:
@@ -808,7 +980,13 @@ def _company(values: dict[str, str], problems: list[tuple[str, str]]) -> dict[st
         company["domain"] = domain_of(values["company.domain"])
     if "company.employees" in values:
         employees = parse_employees(values["company.employees"])
-        if employees is None:
+        if _EXCEL_RANGE_DATE.fullmatch(values["company.employees"]):
+            message = (
+                f"{values['company.employees']} is a date Excel made of a range (1-10 becomes "
+                f"10-Jan, 11-50 Nov-50): {EXCEL_FIX}"
+            )
+            problems.append(("company.employees", message))
+        elif employees is None:
             message = "must be a number like 1200 or a range like 1000-5000"
             problems.append(("company.employees", message))
         else:
@@ -842,11 +1020,17 @@ def conversion_kind(title: str) -> str:
 
 
 def _conversions(
-    values: dict[str, str], problems: list[tuple[str, str]], *, day_first: bool, zone: tzinfo
+    values: dict[str, str],
+    problems: list[tuple[str, str]],
+    *,
+    day_first: bool,
+    zone: tzinfo,
+    kinds: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """HubSpot's first and recent conversion columns as engagement items, typed by what the
-    form's title says (`conversion_kind`)."""
+    form's title says (`conversion_kind`); `kinds` gets the conversion each item is."""
     items: list[dict[str, Any]] = []
+    kinds = [] if kinds is None else kinds
     for kind in ("first_conversion", "recent_conversion"):
         title = values.get(kind)
         if not title:
@@ -860,8 +1044,10 @@ def _conversions(
                 item["at"] = at
         if items and items[-1]["title"] == title and items[-1].get("at") in (None, item.get("at")):
             items[-1] = item  # one conversion only: HubSpot repeats it as first and recent
+            kinds[-1] = kind
         else:
             items.append(item)
+            kinds.append(kind)
     return items
 
 
@@ -932,8 +1118,11 @@ def country_code(value: str) -> str:
 
 
 def parse_employees(value: str) -> int | None:
-    """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number."""
+    """`1,200` → 1200; a range `1000-5000` or `10,001+` → its lower bound; None if no number.
+    A negative number stays negative, for intake to refuse (`-5` is not 5 employees)."""
     text = value.strip()
+    if re.match(r"-\s*\d", text) and (number := parse_employees(text[1:])) is not None:
+        return -number
     if re.fullmatch(r"\d+\.0*", text):
         return int(text.split(".")[0])
     match = _THOUSANDS.search(text)
@@ -951,7 +1140,8 @@ def parse_score(value: str) -> int | None:
 def parse_timestamp(value: str, *, day_first: bool = False, zone: tzinfo = UTC) -> str | None:
     """An export's date-time as ISO-8601 UTC (`2026-11-20T09:30:00Z`). One without a time zone
     is read in `zone`: HubSpot and Salesforce write times in the account's zone, not UTC."""
-    text, utc_named = _UTC_SUFFIX.subn("", value.strip())
+    text = _COMMA_BEFORE_TIME.sub(" ", value.translate(_SPACES).strip())
+    text, utc_named = _UTC_SUFFIX.subn("", text)
     moment: datetime | None
     try:
         moment = datetime.fromisoformat(text)
@@ -1124,4 +1314,4 @@ async def _import_rows(
             problems = intake_errors or ["rejected by intake"]
         summary.invalid += 1
         for problem in problems:
-            summary.error(f"line {row.line}: {problem}")
+            summary.error(f"line {row.line}: {row.labelled(problem)}")

@@ -481,3 +481,55 @@ async def test_an_import_stopped_by_sigterm_keeps_what_it_stored_and_running_it_
     assert again.stdout.splitlines()[1].startswith(f"  {rows - stored} new leads"), again.stdout
     assert f"  {stored} already known (same external id), no errors." in again.stdout
     assert await stored_count(tmp_path, "h") == rows
+
+
+async def test_a_european_excel_export_imports_its_good_rows_once_and_names_the_bad_ones(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's plain "CSV" on a German Windows: Windows-1252, semicolons, day-first dates,
+    `1.200` employees. A Record ID Excel turned into 1,23457E+11 and a row whose cells run past
+    the last column are refused with their lines; the others are stored, once."""
+    path = tmp_path / "montag.csv"
+    path.write_bytes(
+        "Record ID;Email;First Name;Last Name;Company Name;Job Title;Number of Employees;"
+        "Create Date\r\n"
+        "101;jose@alpen.de;José;Müller;Alpenkraft GmbH;Head of Sales;1.200;20.11.2026 09:30\r\n"
+        "1,23457E+11;zoe@stern.de;Zoë;Ng;„Stern“ AG;CEO;50;21.11.2026 10:00\r\n"
+        "103;eur@geld.de;Eu;Ro;Geld;€ AG;CFO;250;22.11.2026 10:00\r\n"
+        "104;ok@gut.de;Ok;Ay;Gut AG;CTO;10;23.11.2026 10:00\r\n".encode("cp1252")
+    )
+    settings = Settings.from_env(
+        env_for(tmp_path)
+        | {"DATABASE_URL": database_url, "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml")}
+    )
+    refused = [
+        "  line 3: Record ID (external_id): 1,23457E+11 is a long number as Excel shows it, its"
+        " last digits lost: import the CRM's export as downloaded, or format the column as Text"
+        " in Excel before saving",
+        "  line 4: 9 cells, but the first line names 8 columns (past them: 22.11.2026 10:00): a"
+        ' cell holding a semicolon must be in quotes, as in "Acme; Inc"',
+    ]
+    assert await _import(settings, str(path), False) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Imported montag.csv (HubSpot export): 4 rows", out
+    assert out[1].startswith("  2 new leads: "), out
+    assert out[2:5] == ["  0 already known (same external id), 2 rows with errors:", *refused]
+    assert await _import(settings, str(path), False) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:5] == [
+        "  0 new leads",
+        "  2 already known (same external id), 2 rows with errors:",
+        *refused,
+    ]
+    database = db.Database(database_url)
+    try:
+        store = Store(database)
+        jose = await store.by_external_id("101")
+        missing = [await store.by_external_id(key) for key in ("1,23457E+11", "103")]
+        assert await store.by_external_id("104") is not None
+    finally:
+        await database.dispose()
+    assert jose is not None and jose.name == "José Müller"
+    assert jose.company == {"name": "Alpenkraft GmbH", "employees": 1200}
+    assert jose.received_at == datetime(2026, 11, 19, 22, 30, tzinfo=UTC)  # 09:30 in Sydney
+    assert missing == [None, None]

@@ -196,11 +196,13 @@ async def test_bad_cells_are_reported_per_line_and_the_import_goes_on(tmp_path: 
     intake = FakeIntake()
     summary = await import_csv(str(path), intake, progress=False)
     assert summary.errors == [
-        "line 3: company.employees: must be a number like 1200 or a range like 1000-5000",
-        "line 4: score: must be a number like 85",
-        "line 4: received_at: must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM",
-        "line 5: score: must be at most 100",
-        "line 6: external_id: is required",
+        "line 3: Number of Employees (company.employees): must be a number like 1200 or a "
+        "range like 1000-5000",
+        "line 4: HubSpot Score (score): must be a number like 85",
+        "line 4: Create Date (received_at): must be a date like 2026-11-20 09:30 or 11/20/2026 "
+        "9:30 AM",
+        "line 5: HubSpot Score (score): must be at most 100",  # intake's error names it too
+        "line 6: Record ID (external_id): is required",
     ]
     assert (summary.total, summary.created, summary.invalid) == (6, 2, 4)
     assert set(intake.leads) == {"1", "6"}

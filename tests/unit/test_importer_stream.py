@@ -123,5 +123,5 @@ async def test_a_file_whose_every_row_is_wrong_keeps_the_first_errors_and_counts
     assert len(summary.errors) == 60 and summary.invalid == 100
     lines = summary.render().splitlines()
     assert lines[2] == "  0 already known (same external id), 100 rows with errors:"
-    assert lines[3] == f"  line 2: received_at: {importer.DATE_HINT}"
+    assert lines[3] == f"  line 2: Create Date (received_at): {importer.DATE_HINT}"
     assert lines[53] == "  … and 50 more"

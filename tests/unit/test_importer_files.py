@@ -1,0 +1,277 @@
+"""`handoff import` of the files a RevOps person exports on a Monday morning: Excel's CSV UTF-8
+and its Windows "CSV", a European Excel's semicolons, tabs, CRLF, cells holding line breaks and
+commas, padded and short rows, header variants, HubSpot's and Salesforce's names. Each row is
+stored as the docs say, or refused with its line and why while the others are stored; importing
+the file again stores nothing twice."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli.importer import DATE_HINT, EXCEL_FIX, ImportFileError, import_csv
+from tests.unit.test_importer import FakeIntake
+
+Expected = dict[int, dict[str, Any] | str]  # line → the payload's fields, or the row's error
+
+CASES: list[tuple[str, bytes, Expected]] = [
+    (
+        "excel_csv_utf8_bom_crlf",
+        "\ufeffEmail,First Name,Last Name,Company\r\njose@x.io,José,Müller,Acme\r\n".encode(),
+        {2: {"external_id": "jose@x.io", "name": "José Müller", "company": {"name": "Acme"}}},
+    ),
+    (
+        "excel_csv_windows_1252",
+        "Email,First Name,Last Name,Company,Job Title\r\n"
+        "zoe@x.io,Zoë,Müller,“Acme” €,Head – Sales\r\n".encode("cp1252"),
+        {2: {"name": "Zoë Müller", "company": {"name": "“Acme” €"}, "title": "Head – Sales"}},
+    ),
+    (
+        "european_excel_semicolons",
+        b"E-mail;Company;Employees;Created Date\r\na@x.io;Acme, GmbH;1.200;20.11.2026 09:30\r\n",
+        {
+            2: {
+                "company": {"name": "Acme, GmbH", "employees": 1200},
+                "received_at": "2026-11-20T09:30:00Z",
+            }
+        },
+    ),
+    (
+        # The column names' own commas are inside quotes: the delimiter is the semicolon.
+        "semicolons_with_commas_in_quoted_column_names",
+        b'Email;"Company, legal name";"Size, employees"\r\na@x.io;"Acme, GmbH";1.200\r\n',
+        {2: {"email": "a@x.io"}},
+    ),
+    (
+        "tab_separated",
+        b"Email\tCompany\tEmployees\r\na@x.io\tAcme, Inc\t1,200\r\n",
+        {2: {"company": {"name": "Acme, Inc", "employees": 1200}}},
+    ),
+    (
+        "excel_unicode_text_utf16",
+        "Email\tCompany\r\na@x.io\tZoë GmbH\r\n".encode("utf-16"),
+        {2: {"company": {"name": "Zoë GmbH"}}},
+    ),
+    (
+        "quoted_line_breaks_and_commas",
+        b'Email,Company,Notes\r\na@x.io,"Acme\r\nHoldings","one\r\ntwo, three"\r\nb@x.io,B,\r\n',
+        {2: {"company": {"name": "Acme Holdings"}}, 3: {"company": {"name": "B"}}},
+    ),
+    (
+        "trailing_empty_columns_and_rows",
+        b"Email,Company,,,\r\na@x.io,Acme,,,\r\n,,,,\r\n,,,,\r\n",
+        {2: {"company": {"name": "Acme"}}},
+    ),
+    (
+        "header_case_and_spacing",
+        b" EMAIL ,Job  Title, Company Name \r\na@x.io,CEO,Acme\r\n",
+        {2: {"title": "CEO", "company": {"name": "Acme"}}},
+    ),
+    (
+        "e_mail_address_header",
+        b"E-Mail Address,Company\r\na@x.io,Acme\r\n",
+        {2: {"email": "a@x.io", "company": {"name": "Acme"}}},
+    ),
+    (
+        # Excel leaves trailing empty cells out of rows after the 16th (Microsoft KB 77295).
+        "short_row",
+        b"Email,Company,Job Title\r\na@x.io\r\nb@x.io,B\r\n",
+        {2: {"email": "a@x.io"}, 3: {"company": {"name": "B"}}},
+    ),
+    (
+        # `Acme, Inc` not quoted: every cell after it is one column off; nothing of it is stored.
+        "row_with_more_cells_than_columns",
+        b"Email,Company,Job Title\r\na@x.io,Acme, Inc,CEO\r\nb@x.io,B,CTO\r\n",
+        {
+            2: "line 2: 4 cells, but the first line names 3 columns (past them: CEO): a cell "
+            'holding a comma must be in quotes, as in "Acme, Inc"',
+            3: {"company": {"name": "B"}, "title": "CTO"},
+        },
+    ),
+    (
+        "employees_1_200_not_quoted",
+        b"Email,Employees\r\na@x.io,1,200\r\n",
+        {
+            2: "line 2: 3 cells, but the first line names 2 columns (past them: 200): a cell "
+            'holding a comma must be in quotes, as in "Acme, Inc"',
+        },
+    ),
+    (
+        "a_padded_row_is_not_too_long",
+        b"Email,Company\r\na@x.io,Acme,,\r\n",
+        {2: {"company": {"name": "Acme"}}},
+    ),
+    (
+        # Excel shows a 12-digit Record ID as 1.23457E+11 and saves it so: its digits are lost.
+        "excel_scientific_record_id",
+        b"Record ID,Email\r\n1.23457E+11,a@x.io\r\n101,b@x.io\r\n",
+        {
+            2: "line 2: Record ID (external_id): 1.23457E+11 is a long number as Excel shows "
+            f"it, its last digits lost: {EXCEL_FIX}",
+            3: {"external_id": "101"},
+        },
+    ),
+    (
+        "salesforce_field_names",
+        b"Id,FirstName,LastName,Company,Email,Title,NumberOfEmployees,LeadSource,CreatedDate\r\n"
+        b"00Q1,Ann,Lee,Acme,ann@x.io,CEO,250,Web,2026-11-20T09:30:00.000+0000\r\n",
+        {
+            2: {
+                "external_id": "00Q1",
+                "name": "Ann Lee",
+                "source": "web",
+                "company": {"name": "Acme", "employees": 250},
+                "received_at": "2026-11-20T09:30:00Z",
+            }
+        },
+    ),
+    (
+        "dates_in_several_formats",
+        b"Email,Create Date\r\n"
+        b"a@x.io,2026-11-20\r\n"
+        b"b@x.io,20.11.2026 09:30\r\n"
+        b"c@x.io,2026-11-20T09:30:00.000Z\r\n"
+        b"d@x.io,11/20/26 9:30\r\n"
+        b"e@x.io,20-Nov-2026\r\n"
+        b"f@x.io,20 November 2026\r\n"
+        b"g@x.io,last tuesday\r\n"
+        # Salesforce's ICU locale formats (Spring '24): a comma before the time
+        b'h@x.io,"11/20/2026, 9:30 AM"\r\n'
+        b'i@x.io,"Nov 20, 2026, 9:30 PM"\r\n'
+        b'j@x.io,"20.11.2026, 09:30"\r\n'
+        b'k@x.io,"11/20/2026, 9:30\xe2\x80\xafAM"\r\n',  # CLDR 42+: a narrow space before AM
+        {
+            2: {"received_at": "2026-11-20T00:00:00Z"},
+            3: {"received_at": "2026-11-20T09:30:00Z"},
+            4: {"received_at": "2026-11-20T09:30:00Z"},
+            5: {"received_at": "2026-11-20T09:30:00Z"},
+            6: {"received_at": "2026-11-20T00:00:00Z"},
+            7: {"received_at": "2026-11-20T00:00:00Z"},
+            8: f"line 8: Create Date (received_at): {DATE_HINT}",
+            9: {"email": "h@x.io", "received_at": "2026-11-20T09:30:00Z"},
+            10: {"email": "i@x.io", "received_at": "2026-11-20T21:30:00Z"},
+            11: {"email": "j@x.io", "received_at": "2026-11-20T09:30:00Z"},
+            12: {"email": "k@x.io", "received_at": "2026-11-20T09:30:00Z"},
+        },
+    ),
+    (
+        "negative_employees_are_refused_not_made_positive",
+        b"Email,Employees\r\na@x.io,-5\r\n",
+        {2: "line 2: Employees (company.employees): must be at least 0"},
+    ),
+    (
+        # Excel opening the export turned the ranges 1-10 and 11-50 into dates, shown so.
+        "employee_ranges_excel_made_dates",
+        b"Email,Employees\r\na@x.io,10-Jan\r\nb@x.io,Nov-50\r\nc@x.io,51-200\r\n",
+        {
+            2: "line 2: Employees (company.employees): 10-Jan is a date Excel made of a range "
+            f"(1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}",
+            3: "line 3: Employees (company.employees): Nov-50 is a date Excel made of a range "
+            f"(1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}",
+            4: {"company": {"employees": 51}},
+        },
+    ),
+    (
+        # An error names the column as the file names it, and the field it fills.
+        "hubspot_conversion_date_unreadable",
+        b"Record ID,Email,Recent Conversion,Recent Conversion Date\r\n"
+        b"1,a@x.io,Demo request,soon\r\n",
+        {2: f"line 2: Recent Conversion Date (engagement[0].at): {DATE_HINT}"},
+    ),
+    ("header_only", b"Email,Company\r\n", {}),
+]
+
+
+def contains(payload: dict[str, Any], expected: dict[str, Any]) -> bool:
+    return all(
+        contains(payload.get(key) or {}, value)
+        if isinstance(value, dict)
+        else (payload.get(key) == value)
+        for key, value in expected.items()
+    )
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_a_real_world_export_is_imported_as_the_docs_say_and_once(
+    tmp_path: Path, name: str, content: bytes, expected: Expected
+) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(content)
+    intake = FakeIntake()
+    first = await import_csv(str(path), intake, progress=False)
+    errors = [text for text in expected.values() if isinstance(text, str)]
+    assert first.errors == errors, first.render()
+    stored = {lead["email"]: lead for lead in intake.leads.values()}
+    assert first.created == len(expected) - len(errors) == len(stored)
+    assert first.total == len(expected)
+    for fields in expected.values():
+        if isinstance(fields, dict):
+            assert any(contains(lead, fields) for lead in stored.values()), (fields, stored)
+    again = await import_csv(str(path), intake, progress=False)
+    assert (again.created, again.duplicates, again.errors) == (0, first.created, errors)
+
+
+def zipped(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+REFUSED: list[tuple[str, bytes, str]] = [
+    ("empty", b"", "empty.csv is empty: the first line must name the columns."),
+    (
+        "bom_only",
+        b"\xef\xbb\xbf\r\n",
+        "bom_only.csv is empty: the first line must name the columns.",
+    ),
+    (
+        "xlsx_renamed",
+        zipped({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"}),
+        "xlsx_renamed.csv is an Excel workbook, not CSV: save it as “CSV UTF-8” and import that.",
+    ),
+    (
+        "xls_renamed",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)),
+        "xls_renamed.csv is an Excel 97-2003 workbook (.xls), not CSV: save it as “CSV UTF-8” "
+        "and import that.",
+    ),
+    (
+        # An export downloaded zipped: the CSV is inside.
+        "hubspot_zip",
+        zipped({"hubspot-crm-exports-all-contacts.csv": "Email\na@x.io\n"}),
+        "hubspot_zip.csv is a ZIP archive, not CSV: unzip it and import the CSV inside "
+        "(hubspot-crm-exports-all-contacts.csv).",
+    ),
+    (
+        # Two exports pasted together: read as Windows-1252, José would become JosÃ©.
+        "mixed_encodings",
+        "Email,Name\r\na@x.io,José\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings.csv mixes two encodings: line 2 is UTF-8 and line 3 is not (byte 0xEB):"
+        " save it again as “CSV UTF-8”.",
+    ),
+    (
+        "broken_utf16",
+        "Email\tName\r\na@x.io\tZoë\r\n".encode("utf-16") + b"\x00\xd8",
+        "broken_utf16.csv is not UTF-16 text, as its first bytes say it is: save it again as "
+        "“CSV UTF-8”.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), REFUSED, ids=[c[0] for c in REFUSED])
+async def test_a_file_that_cannot_be_read_is_one_line_naming_it_and_stores_nothing(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(content)
+    intake = FakeIntake()
+    with pytest.raises(ImportFileError) as refused:
+        await import_csv(str(path), intake, progress=False)
+    assert refused.value.message == message
+    assert intake.calls == 0
