@@ -950,7 +950,10 @@ def _row(
         else:
             payload["received_at"] = received
     kinds: list[str] = []  # the conversion each engagement item is
-    engagement = _conversions(values, problems, day_first=day_first, zone=zone, kinds=kinds)
+    unread: dict[str, str] = {}  # the conversion whose date an "engagement[N].at" error is
+    engagement = _conversions(
+        values, problems, day_first=day_first, zone=zone, kinds=kinds, unread=unread
+    )
     if engagement:
         payload["engagement"] = engagement
     labels = {
@@ -966,6 +969,8 @@ def _row(
     for index, kind in enumerate(kinds):
         labels[f"engagement[{index}].title"] = headers.get(kind, "")
         labels[f"engagement[{index}].at"] = headers.get(f"{kind}_at", "")
+    for name, kind in unread.items():  # its item may since have become the recent conversion
+        labels[name] = headers.get(f"{kind}_at", "")
     return RowPayload(line, payload, problems, labels={k: v for k, v in labels.items() if v})
 
 
@@ -1026,11 +1031,14 @@ def _conversions(
     day_first: bool,
     zone: tzinfo,
     kinds: list[str] | None = None,
+    unread: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """HubSpot's first and recent conversion columns as engagement items, typed by what the
-    form's title says (`conversion_kind`); `kinds` gets the conversion each item is."""
+    form's title says (`conversion_kind`); `kinds` gets the conversion each item is, `unread`
+    the conversion whose date each "engagement[N].at" problem is."""
     items: list[dict[str, Any]] = []
     kinds = [] if kinds is None else kinds
+    unread = {} if unread is None else unread
     for kind in ("first_conversion", "recent_conversion"):
         title = values.get(kind)
         if not title:
@@ -1040,6 +1048,7 @@ def _conversions(
             at = parse_timestamp(values[f"{kind}_at"], day_first=day_first, zone=zone)
             if at is None:
                 problems.append((f"engagement[{len(items)}].at", DATE_HINT))
+                unread[f"engagement[{len(items)}].at"] = kind
             else:
                 item["at"] = at
         if items and items[-1]["title"] == title and items[-1].get("at") in (None, item.get("at")):

@@ -275,3 +275,21 @@ async def test_a_file_that_cannot_be_read_is_one_line_naming_it_and_stores_nothi
         await import_csv(str(path), intake, progress=False)
     assert refused.value.message == message
     assert intake.calls == 0
+
+
+async def test_an_unreadable_conversion_date_names_its_own_column(tmp_path: Path) -> None:
+    """HubSpot repeats a lead's one conversion as first and recent: the row is refused naming
+    the date column the user must fix, not the other one."""
+    path = tmp_path / "conversions.csv"
+    path.write_bytes(
+        b"Record ID,Email,First Conversion,First Conversion Date,Recent Conversion,"
+        b"Recent Conversion Date\r\n"
+        b"1,a@x.io,Demo request,soon,Demo request,2026-11-20\r\n"
+        b"2,b@x.io,Demo request,soon,Demo request,later\r\n"
+    )
+    summary = await import_csv(str(path), FakeIntake(), progress=False)
+    assert summary.errors == [
+        f"line 2: First Conversion Date (engagement[0].at): {DATE_HINT}",
+        f"line 3: First Conversion Date (engagement[0].at): {DATE_HINT}",
+        f"line 3: Recent Conversion Date (engagement[1].at): {DATE_HINT}",
+    ]
