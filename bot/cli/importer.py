@@ -509,10 +509,12 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 def _refuse_mixed_encodings(path: Path) -> None:
     """A file that is not UTF-8 is read as Windows-1252, unless some of its lines are UTF-8
     (two exports pasted together): read so, their José would become JosÃ©. Lines are counted as
-    the file's lines, read a chunk at a time."""
+    every other message counts them, as a spreadsheet's rows: a line break inside quotes (an
+    odd count of `"` before it) does not end a row, and Excel's `sep=` line is not one. The
+    file is read a chunk at a time."""
     utf8: int | None = None
     other: tuple[int, int] | None = None  # (line, its first byte that is not UTF-8)
-    number, carry = 0, b""
+    number, carry, quoted, first = 0, b"", False, True
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(1 << 20)
@@ -521,7 +523,9 @@ def _refuse_mixed_encodings(path: Path) -> None:
             lines = _LINE_BREAK.split(data[: len(data) - len(held)])
             carry = (lines.pop() if chunk else b"") + held
             for line in lines:
-                number += 1
+                hint, first = first and re.fullmatch(rb"sep=.", line) is not None, False
+                number += not quoted and not hint
+                quoted ^= line.count(b'"') % 2 == 1
                 if line.isascii():
                     continue
                 try:

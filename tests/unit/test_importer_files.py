@@ -293,3 +293,31 @@ async def test_an_unreadable_conversion_date_names_its_own_column(tmp_path: Path
         f"line 3: First Conversion Date (engagement[0].at): {DATE_HINT}",
         f"line 3: Recent Conversion Date (engagement[1].at): {DATE_HINT}",
     ]
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b'Email,Company\r\na@x.io,"Acme\r\nHoldings"\r\n',  # a cell holding a line break
+        b"sep=,\r\nEmail,Company\r\na@x.io,Acme\r\n",  # Excel's hint, not a row in Excel
+    ],
+    ids=["quoted_line_break", "sep_hint"],
+)
+async def test_mixed_encodings_are_named_by_the_lines_every_other_message_counts(
+    tmp_path: Path, start: bytes
+) -> None:
+    """`line N` is the spreadsheet's row, as in each row's error: a cell's line break or
+    Excel's `sep=` line does not shift it."""
+    path = tmp_path / "pasted.csv"
+    path.write_bytes(start + "b@x.io,José\r\n".encode() + "c@x.io,Zoë\r\n".encode("cp1252"))
+    with pytest.raises(ImportFileError) as refused:
+        await import_csv(str(path), FakeIntake(), progress=False)
+    assert refused.value.message == (
+        "pasted.csv mixes two encodings: line 3 is UTF-8 and line 4 is not (byte 0xEB): "
+        "save it again as “CSV UTF-8”."
+    )
+    path.write_bytes(
+        start + b"b@x.io,B\r\nnot an email,C\r\n"
+    )  # the rows as a row's error counts them
+    errors = (await import_csv(str(path), FakeIntake(), progress=False)).errors
+    assert errors == ["line 4: email: must be an email address like jane@example.com"]
