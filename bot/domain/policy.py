@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import holidays as holiday_data
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -1037,6 +1038,18 @@ def _share_target(value: Any) -> Any:
     return float(value)
 
 
+def _weekly_count(value: int, info: ValidationInfo) -> int:
+    """A weekly MQL target, 0 to 1,000,000. A stored SLA version is not checked again: its
+    running leads keep the target of their day (refused, it would not load at all)."""
+    if (info.context or {}).get("stored"):
+        return value
+    if value < 0:
+        raise ValueError(f"{value} is negative: write a count of MQLs a week, 0 or more")
+    if value > 1_000_000:
+        raise ValueError(f"{value} is over 1000000 MQLs a week")
+    return value
+
+
 class Targets(_Model):
     """`targets:` what each KPI is coloured against (docs/reports.md). Shares are 0..1;
     times are durations in the SLA's clock; lead velocity is calendar days per step."""
@@ -1060,7 +1073,7 @@ class Targets(_Model):
     pipeline_per_week: float | None = Field(default=None, ge=0, le=1e12)  # opportunity amounts
     won_per_week: float | None = Field(default=None, ge=0, le=1e12)  # won amounts
     # MQLs a week by segment: a count (a negative one was taken, and never met or always met).
-    mql_per_week: dict[str, Annotated[WholeNumber, Field(ge=0, le=1_000_000)]] = Field(
+    mql_per_week: dict[str, Annotated[WholeNumber, AfterValidator(_weekly_count)]] = Field(
         default_factory=dict
     )
 

@@ -196,7 +196,7 @@ MUTATIONS = [
     (
         "mql_per_week: {enterprise: 10,",
         "mql_per_week: {enterprise: -10,",
-        "targets.mql_per_week.enterprise: input should be greater than or equal to 0",
+        "targets.mql_per_week.enterprise: -10 is negative: write a count of MQLs a week, 0 or more",
     ),
     # A word YAML reads as true or false where a number belongs (pydantic took true as 1).
     ("threshold: 60", "threshold: yes", f"mql.threshold: {TRUE_NUMBER}"),
