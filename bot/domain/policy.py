@@ -226,14 +226,27 @@ def _clock(value: Any) -> time | None:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+# The time after a date that is the day itself, midnight (`2026-12-24 00:00`, `…T00:00:00Z`):
+# pydantic takes the date, as it did before a time of day was refused.
+_MIDNIGHT = re.compile(r"[Tt ]0?0:00(?::00(?:\.0+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?")
+
+
 def _closed_day(value: Any) -> Any:
-    """A closed day is a date: pydantic reads a number as seconds since 1970 (`closed: [0]`
-    closed 1 January 1970) and words a date with a time in its own terms."""
-    if isinstance(value, bool | int | float):
-        raise ValueError(f"{value} is not a date: write it like 2026-12-24")
-    text = f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value).strip()
-    timed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ]\d.*", text)
-    if timed is not None:
+    """A closed day is a date: pydantic reads a number (or a number in quotes) as seconds since
+    1970 (`closed: [0]` closed 1 January 1970) and words a date with a time in its own terms."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", value.strip())
+    ):
+        raise ValueError(f"{str(value).strip()} is not a date: write it like 2026-12-24")
+    if isinstance(value, datetime):  # YAML's timestamp: `2026-12-24 10:00` unquoted
+        if value.time() == time(0):
+            return value
+        raise ValueError(
+            f"{value:%Y-%m-%d %H:%M} has a time of day: write the date alone, like {value:%Y-%m-%d}"
+        )
+    text = str(value).strip()
+    timed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})([Tt ]\d.*)", text)
+    if timed is not None and not _MIDNIGHT.fullmatch(timed.group(2)):
         raise ValueError(f"{text} has a time of day: write the date alone, like {timed.group(1)}")
     return value
 

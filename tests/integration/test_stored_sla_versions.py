@@ -13,10 +13,10 @@ from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 EXAMPLE = (ROOT / "sla.yaml").read_text(encoding="utf-8")
-# Every optional key set, written with what YAML 1.1 reads in its own way: unquoted dates in
-# `closed`, an unquoted 9:00, on/yes/off in boolean keys, quoted numbers.
+# Every optional key set, written with what YAML 1.1 reads in its own way: unquoted dates and a
+# midnight timestamp in `closed`, an unquoted 9:00, on/yes/off in boolean keys, quoted numbers.
 EDITS = {
-    'closed: ["2026-12-24", "2026-12-31"]': "closed: [2026-12-24, 2026-12-31]",
+    'closed: ["2026-12-24", "2026-12-31"]': "closed: [2026-12-24, 2026-12-31 00:00:00]",
     'start: "09:00"': "start: 9:00",
     "    reps: [U0REP1, U0REP2]\n": (
         "    reps: [U0REP1, U0REP2]\n    claim: assigned\n    claim_window: 15 business minutes\n"

@@ -350,3 +350,21 @@ def test_a_misspelled_default_talk_track_is_warned_of(tmp_path: Path, key: str) 
         f"talk_tracks.{key}: no track is called default, so a lead whose source has no track of "
         f"its own gets none; did you mean default?"
     ]
+
+
+@pytest.mark.parametrize(
+    "day", ["2026-12-24 00:00:00", "2026-12-24T00:00:00Z", '"2026-12-24T00:00"', "2026-12-24"]
+)
+def test_a_closed_date_at_midnight_is_that_day(tmp_path: Path, day: str) -> None:
+    """A YAML timestamp at midnight was read as its date (pydantic's rule for a date): a file
+    that said so stays valid now that a date with another time of day is refused."""
+    policy = checked(tmp_path, CLOSED, f"closed: [{day}]")
+    assert isinstance(policy, Policy), policy
+    assert [day.isoformat() for day in policy.business_hours.closed] == ["2026-12-24"]
+
+
+def test_a_closed_day_written_as_a_number_in_quotes_is_not_a_date(tmp_path: Path) -> None:
+    """pydantic read "20261224" as seconds since 1970, and answered in its own words."""
+    assert checked(tmp_path, CLOSED, 'closed: ["20261224"]') == [
+        "business_hours.closed[0]: 20261224 is not a date: write it like 2026-12-24"
+    ]
