@@ -1685,6 +1685,10 @@ _WRITE = {
     "date_type": "a date, like 2026-12-24",
     "dataclass_type": _DURATION_LIKE,  # Duration is the one dataclass a key holds
 }
+# The numbers read as `float_parsing` that are shares (0.05 = 5%): the others (a rating, an
+# amount, days) are not told to write a percentage as a share. The targets' shares and the plan's
+# rates say so in their own validators (`_share_target`, `_rate`).
+_SHARE_KEYS = frozenset({"revenue_split", "yellow_margin", "below"})
 # A number as a person writes it by hand: `1,000`, `$40,000`, `60%` (group 1: its digits).
 _HAND_NUMBER = re.compile(r"\s*[$€£¥]?\s*(\d{1,3}(?:[,_ ]\d{3})+|\d+)(\.\d+)?\s*%?\s*")
 
@@ -1730,8 +1734,10 @@ def _plain_type_error(error: Any) -> str | None:
             return f'{value} is read as {read}: write it in quotes, like "{value}"'
     if kind == "int_parsing":
         return _not_a_number(value, whole=True)
-    if kind == "float_parsing":
+    if kind == "float_parsing" and _SHARE_KEYS & set(location):
         return _as_percentage(value) or _not_a_number(value, whole=False)
+    if kind == "float_parsing":  # a rating, an amount, days: `80%` is no share of them
+        return _not_a_number(value, whole=False)
     if kind == "int_from_float":
         return f"{value:g} is not a whole number"
     if kind == "bool_parsing":

@@ -368,3 +368,37 @@ def test_a_closed_day_written_as_a_number_in_quotes_is_not_a_date(tmp_path: Path
     assert checked(tmp_path, CLOSED, 'closed: ["20261224"]') == [
         "business_hours.closed[0]: 20261224 is not a date: write it like 2026-12-24"
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "  mql_per_week:",
+            "  lead_quality: 80%\n  mql_per_week:",
+            "targets.lead_quality: '80%' is not a number: write 80",
+        ),
+        (
+            "average_deal: 40000",
+            "average_deal: 10%",
+            "plan.average_deal: '10%' is not a number: write 10",
+        ),
+        (
+            "revenue_split: {enterprise: 0.6,",
+            "revenue_split: {enterprise: 60%,",
+            "plan.revenue_split.enterprise: '60%' is a percentage: write it as a share, like 0.6 "
+            "for 60%",
+        ),
+        (
+            "yellow_margin: 0.05",
+            "yellow_margin: 5%",
+            "report.yellow_margin: '5%' is a percentage: write it as a share, like 0.05 for 5%",
+        ),
+    ],
+)
+def test_a_percentage_is_answered_with_a_share_only_where_a_share_belongs(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    """A 1-5 rating or an amount written with % was told to be written as a share (`0.8`), which
+    is then refused too: only a share's key gets that advice."""
+    assert checked(tmp_path, old, new) == [problem]
