@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import holidays as holiday_data
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -225,14 +226,27 @@ def _clock(value: Any) -> time | None:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+# The time after a date that is the day itself, midnight (`2026-12-24 00:00`, `…T00:00:00Z`):
+# pydantic takes the date, as it did before a time of day was refused.
+_MIDNIGHT = re.compile(r"[Tt ]0?0:00(?::00(?:\.0+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?")
+
+
 def _closed_day(value: Any) -> Any:
-    """A closed day is a date: pydantic reads a number as seconds since 1970 (`closed: [0]`
-    closed 1 January 1970) and words a date with a time in its own terms."""
-    if isinstance(value, bool | int | float):
-        raise ValueError(f"{value} is not a date: write it like 2026-12-24")
-    text = f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value).strip()
-    timed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ]\d.*", text)
-    if timed is not None:
+    """A closed day is a date: pydantic reads a number (or a number in quotes) as seconds since
+    1970 (`closed: [0]` closed 1 January 1970) and words a date with a time in its own terms."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", value.strip())
+    ):
+        raise ValueError(f"{str(value).strip()} is not a date: write it like 2026-12-24")
+    if isinstance(value, datetime):  # YAML's timestamp: `2026-12-24 10:00` unquoted
+        if value.time() == time(0):
+            return value
+        raise ValueError(
+            f"{value:%Y-%m-%d %H:%M} has a time of day: write the date alone, like {value:%Y-%m-%d}"
+        )
+    text = str(value).strip()
+    timed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})([Tt ]\d.*)", text)
+    if timed is not None and not _MIDNIGHT.fullmatch(timed.group(2)):
         raise ValueError(f"{text} has a time of day: write the date alone, like {timed.group(1)}")
     return value
 
@@ -1037,6 +1051,18 @@ def _share_target(value: Any) -> Any:
     return float(value)
 
 
+def _weekly_count(value: int, info: ValidationInfo) -> int:
+    """A weekly MQL target, 0 to 1,000,000. A stored SLA version is not checked again: its
+    running leads keep the target of their day (refused, it would not load at all)."""
+    if (info.context or {}).get("stored"):
+        return value
+    if value < 0:
+        raise ValueError(f"{value} is negative: write a count of MQLs a week, 0 or more")
+    if value > 1_000_000:
+        raise ValueError(f"{value} is over 1000000 MQLs a week")
+    return value
+
+
 class Targets(_Model):
     """`targets:` what each KPI is coloured against (docs/reports.md). Shares are 0..1;
     times are durations in the SLA's clock; lead velocity is calendar days per step."""
@@ -1060,7 +1086,7 @@ class Targets(_Model):
     pipeline_per_week: float | None = Field(default=None, ge=0, le=1e12)  # opportunity amounts
     won_per_week: float | None = Field(default=None, ge=0, le=1e12)  # won amounts
     # MQLs a week by segment: a count (a negative one was taken, and never met or always met).
-    mql_per_week: dict[str, Annotated[WholeNumber, Field(ge=0, le=1_000_000)]] = Field(
+    mql_per_week: dict[str, Annotated[WholeNumber, AfterValidator(_weekly_count)]] = Field(
         default_factory=dict
     )
 
@@ -1659,6 +1685,10 @@ _WRITE = {
     "date_type": "a date, like 2026-12-24",
     "dataclass_type": _DURATION_LIKE,  # Duration is the one dataclass a key holds
 }
+# The numbers read as `float_parsing` that are shares (0.05 = 5%): the others (a rating, an
+# amount, days) are not told to write a percentage as a share. The targets' shares and the plan's
+# rates say so in their own validators (`_share_target`, `_rate`).
+_SHARE_KEYS = frozenset({"revenue_split", "yellow_margin", "below"})
 # A number as a person writes it by hand: `1,000`, `$40,000`, `60%` (group 1: its digits).
 _HAND_NUMBER = re.compile(r"\s*[$€£¥]?\s*(\d{1,3}(?:[,_ ]\d{3})+|\d+)(\.\d+)?\s*%?\s*")
 
@@ -1704,8 +1734,10 @@ def _plain_type_error(error: Any) -> str | None:
             return f'{value} is read as {read}: write it in quotes, like "{value}"'
     if kind == "int_parsing":
         return _not_a_number(value, whole=True)
-    if kind == "float_parsing":
+    if kind == "float_parsing" and _SHARE_KEYS & set(location):
         return _as_percentage(value) or _not_a_number(value, whole=False)
+    if kind == "float_parsing":  # a rating, an amount, days: `80%` is no share of them
+        return _not_a_number(value, whole=False)
     if kind == "int_from_float":
         return f"{value:g} is not a whole number"
     if kind == "bool_parsing":

@@ -196,7 +196,7 @@ MUTATIONS = [
     (
         "mql_per_week: {enterprise: 10,",
         "mql_per_week: {enterprise: -10,",
-        "targets.mql_per_week.enterprise: input should be greater than or equal to 0",
+        "targets.mql_per_week.enterprise: -10 is negative: write a count of MQLs a week, 0 or more",
     ),
     # A word YAML reads as true or false where a number belongs (pydantic took true as 1).
     ("threshold: 60", "threshold: yes", f"mql.threshold: {TRUE_NUMBER}"),
@@ -350,3 +350,55 @@ def test_a_misspelled_default_talk_track_is_warned_of(tmp_path: Path, key: str) 
         f"talk_tracks.{key}: no track is called default, so a lead whose source has no track of "
         f"its own gets none; did you mean default?"
     ]
+
+
+@pytest.mark.parametrize(
+    "day", ["2026-12-24 00:00:00", "2026-12-24T00:00:00Z", '"2026-12-24T00:00"', "2026-12-24"]
+)
+def test_a_closed_date_at_midnight_is_that_day(tmp_path: Path, day: str) -> None:
+    """A YAML timestamp at midnight was read as its date (pydantic's rule for a date): a file
+    that said so stays valid now that a date with another time of day is refused."""
+    policy = checked(tmp_path, CLOSED, f"closed: [{day}]")
+    assert isinstance(policy, Policy), policy
+    assert [day.isoformat() for day in policy.business_hours.closed] == ["2026-12-24"]
+
+
+def test_a_closed_day_written_as_a_number_in_quotes_is_not_a_date(tmp_path: Path) -> None:
+    """pydantic read "20261224" as seconds since 1970, and answered in its own words."""
+    assert checked(tmp_path, CLOSED, 'closed: ["20261224"]') == [
+        "business_hours.closed[0]: 20261224 is not a date: write it like 2026-12-24"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "  mql_per_week:",
+            "  lead_quality: 80%\n  mql_per_week:",
+            "targets.lead_quality: '80%' is not a number: write 80",
+        ),
+        (
+            "average_deal: 40000",
+            "average_deal: 10%",
+            "plan.average_deal: '10%' is not a number: write 10",
+        ),
+        (
+            "revenue_split: {enterprise: 0.6,",
+            "revenue_split: {enterprise: 60%,",
+            "plan.revenue_split.enterprise: '60%' is a percentage: write it as a share, like 0.6 "
+            "for 60%",
+        ),
+        (
+            "yellow_margin: 0.05",
+            "yellow_margin: 5%",
+            "report.yellow_margin: '5%' is a percentage: write it as a share, like 0.05 for 5%",
+        ),
+    ],
+)
+def test_a_percentage_is_answered_with_a_share_only_where_a_share_belongs(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    """A 1-5 rating or an amount written with % was told to be written as a share (`0.8`), which
+    is then refused too: only a share's key gets that advice."""
+    assert checked(tmp_path, old, new) == [problem]
