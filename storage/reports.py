@@ -529,12 +529,14 @@ def _times_query(db: Connection, lead: Cycles) -> Any:
 
 
 def _group(row: Any) -> Group:
+    # `in`, not `row.get`: a row mapping without the key raises inside `get` (the handovers'
+    # rows have no `nurtured`), ten times the cost, once per handed-over cycle.
     return Group(
         row["segment"],
         row["source"] or "(none)",
         row["owner"],
         row["campaign"] or "(none)",
-        bool(row.get("nurtured")),
+        "nurtured" in row and bool(row["nurtured"]),
     )
 
 
