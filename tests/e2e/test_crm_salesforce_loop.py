@@ -34,10 +34,14 @@ async def org(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SalesforceFake]:
 
 
 @asynccontextmanager
-async def stack_for(url: str, clock: TravelClock, org: SalesforceFake) -> AsyncIterator[LocalStack]:
-    """The stack with the org's instance URL and token, closed on the way out."""
+async def stack_for(
+    url: str, clock: TravelClock, org: SalesforceFake, sla: dict[str, Any] | None = None
+) -> AsyncIterator[LocalStack]:
+    """The stack with the org's instance URL and token (and the example SLA with the keys in
+    `sla`), closed on the way out."""
     data = yaml.safe_load((ROOT / "sla.yaml").read_text())
     data["crm"] = {"kind": "salesforce"}
+    data.update(sla or {})
     stack = await start_stack(
         url,
         parse_policy(data),
@@ -211,22 +215,10 @@ async def test_with_the_owners_clock_a_tasks_date_is_the_owners_day(
     assert la < clock().astimezone(ZoneInfo("Australia/Sydney")).date()
     org.add_user("maya@example.com", "Maya Chen")
     lead_id = org.add_lead(EMAIL, LastName="Doe", Company="Globex")
-    data = yaml.safe_load((ROOT / "sla.yaml").read_text())
-    data["crm"] = {"kind": "salesforce"}
-    data["clock"] = "owner"
-    stack = await start_stack(
-        sqlite_url,
-        parse_policy(data),
-        clock=clock,
-        SALESFORCE_INSTANCE_URL=org.instance_url,
-        SALESFORCE_ACCESS_TOKEN=org.token,
-    )
-    try:
+    async with stack_for(sqlite_url, clock, org, {"clock": "owner"}) as stack:
         stack.sim.users[MAYA].tz = "America/Los_Angeles"
         await stack.handoff.people.refresh(clock())
         await worked(stack, clock, lead_id)
         assert (await stack.services.lead(1)).owner_zone == "America/Los_Angeles"
-    finally:
-        await stack.close()
     (task,) = org.tasks(lead_id)
     assert task["ActivityDate"] == la.isoformat()

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.util import await_only
 
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.services.erasure import forget
 from bot.services.leads import Services
 from bot.services.policies import PolicyBook
 from bot.services.sweep import Sweeper
@@ -84,6 +86,25 @@ def statements(*words: str) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
+
+
+@contextmanager
+def erased_after(services: Services, query: str, now: datetime, *words: str) -> Iterator[list[Any]]:
+    """Inside the block, right after the first statement any engine sends that contains each
+    of `words` (its transaction still open): the person `query` names is forgotten, to the
+    erasure's commit. The list holds what `forget` returned, once it ran."""
+    erased: list[Any] = []
+
+    def meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not erased and all(word in statement for word in words):
+            erased.append(None)
+            erased[0] = await_only(forget(services.store, Wakes(), query, "t", now))
+
+    event.listen(Engine, "after_cursor_execute", meanwhile)
+    try:
+        yield erased
+    finally:
+        event.remove(Engine, "after_cursor_execute", meanwhile)
 
 
 async def intake_many(services: Services, count: int, prefix: str = "hs") -> list[str | None]:

@@ -11,9 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.util import await_only
 
 from bot.domain.effects import WEEKLY_DIGEST, ReportPart, Send
 from bot.domain.policy import Policy
@@ -23,7 +20,7 @@ from storage import db
 from storage.outbox import Kind, OutboxStore
 from storage.repository import Store
 from tests.conftest import lead_payload
-from tests.integration.conftest import MONDAY, Wakes, services_on
+from tests.integration.conftest import MONDAY, Wakes, erased_after, services_on
 from tests.integration.test_moved_store import outbox_statements
 from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, group_of, refused_posts
 
@@ -172,18 +169,8 @@ async def test_a_lead_erased_while_the_mend_writes_is_not_counted_as_posted_agai
     items = await refused_posts(services, rows, 3)
     for item in items:
         await rows.refused(item, LATER, "is_archived", ESCALATIONS)
-    erased: list[Any] = []
-
-    def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        """Right after the mend's look at the refused posts: the erasure, to its commit."""
-        if not erased and "posted_at IS NULL" in statement and "FROM outbox" in statement:
-            erased.append(None)
-            erased[0] = await_only(forget(services.store, Wakes(), "hs-0", "t", LATER))
-
-    event.listen(Engine, "after_cursor_execute", erased_meanwhile)
-    try:
+    # Right after the mend's look at the refused posts: the erasure, to its commit.
+    with erased_after(services, "hs-0", LATER, "posted_at IS NULL", "FROM outbox") as erased:
         assert await rows.mended(CHANNEL, LATER + timedelta(minutes=1)) == 2
-    finally:
-        event.remove(Engine, "after_cursor_execute", erased_meanwhile)
     assert erased and erased[0]  # the erasure ran between the look and the write
     assert (await group_of(rows, CHANNEL)).reposted == 2

@@ -11,9 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.util import await_only
+from sqlalchemy import update
 
 from bot.domain.effects import Moved
 from bot.domain.policy import Policy
@@ -22,7 +20,7 @@ from bot.services.leads import Services
 from storage import db
 from storage.outbox import Kind, OutboxStore
 from storage.tables import OutboxRow, table
-from tests.integration.conftest import Wakes, statements
+from tests.integration.conftest import Wakes, erased_after, statements
 from tests.integration.test_erasure_store import downgrade_to_before
 from tests.integration.test_refusal_groups_store import ESCALATIONS, LATER, refused_posts
 
@@ -231,19 +229,9 @@ async def test_a_lead_erased_while_a_start_moves_it_keeps_nothing_of_the_person(
         pytest.skip("SQLite runs a start's look and write with no other writer in between")
     rows = OutboxStore(services.store.db)
     await archived(services, rows, 2)
-    erased: list[Any] = []
-
-    def erased_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        """Right after the start's look (its transaction open): the erasure, to its commit."""
-        if not erased and "CASE leads.segment" in statement and "FROM outbox" in statement:
-            erased.append(None)
-            erased[0] = await_only(forget(services.store, Wakes(), "hs-0", "t", LATER))
-
-    event.listen(Engine, "after_cursor_execute", erased_meanwhile)
-    try:
+    # Right after the start's look (its transaction open): the erasure, to its commit.
+    with erased_after(services, "hs-0", LATER, "CASE leads.segment", "FROM outbox") as erased:
         await rows.moved(channels(policy, enterprise=NEW), LATER + timedelta(days=1))
-    finally:
-        event.remove(Engine, "after_cursor_execute", erased_meanwhile)
     assert erased and erased[0]  # the erasure ran between the look and the write
     (gone,) = erased[0]
     kept = [row for row in await rows.rows() if row["lead_id"] == gone.lead_id]

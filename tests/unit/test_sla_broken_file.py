@@ -12,29 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
-from bot.domain.policy import Policy, PolicyError, policy_warnings
-from bot.services.policies import load_policy
-from tests.conftest import ROOT
+from bot.domain.policy import Policy, policy_warnings
+from tests.unit.test_sla_yaml_reading import EXAMPLE, checked
 
-EXAMPLE = (ROOT / "sla.yaml").read_text(encoding="utf-8")
 # What no answer to a person shows: Python's and pydantic's words, and Handoff's inner names.
 INTERNALS = re.compile(
     r"Traceback|type=|input_value|errors\.pydantic|instance of|object at 0x|\bNone\b|"
     r"unable to (?:parse|interpret)|Duration|Keys should|keys should be strings|nanh|infh"
 )
 NOTHING = "(YAML reads an empty value, or one that starts with #, as nothing)"
-
-
-def checked(tmp_path: Path, old: str, new: str) -> Policy | list[str]:
-    """What `handoff check` (and `serve`) make of the example with `old` written as `new`: the
-    policy, or its problems."""
-    assert old in EXAMPLE, old
-    path = tmp_path / "sla.yaml"
-    path.write_text(EXAMPLE.replace(old, new, 1), encoding="utf-8")
-    try:
-        return load_policy(str(path))
-    except PolicyError as error:
-        return error.problems
 
 
 TRUE_NUMBER = "read as true (YAML reads yes, on and y without quotes as true): write a number"

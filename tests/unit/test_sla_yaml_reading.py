@@ -15,9 +15,9 @@ EXAMPLE = (ROOT / "sla.yaml").read_text(encoding="utf-8")
 
 
 def checked(tmp_path: Path, old: str, new: str) -> Policy | list[str]:
-    """What `handoff check` makes of the example with `old` written as `new`: the policy, or
-    its problems."""
-    assert old in EXAMPLE
+    """What `handoff check` (and `serve`) make of the example with `old` written as `new`: the
+    policy, or its problems."""
+    assert old in EXAMPLE, old
     path = tmp_path / "sla.yaml"
     path.write_text(EXAMPLE.replace(old, new, 1), encoding="utf-8")
     try:
