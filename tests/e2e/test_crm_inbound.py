@@ -288,6 +288,32 @@ async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
     assert status_event.actor == "crm" and status_event.data == {"status": "IN_PROGRESS"}
 
 
+async def test_two_owner_changes_in_one_batch_leave_the_lead_with_the_later_owner(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot batches the notifications of changes made close together (up to 100 in one
+    request: its Webhooks API guide). Owner to Tom, then a minute later back to Maya, both told
+    in one delivery: the lead ends with Maya, as HubSpot does. A change told late, made between
+    the two (`occurredAt` before Maya's), does not undo her: the order is the CRM's, by
+    `occurredAt`, not the moment Handoff applied the earlier change."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    clock.advance(minutes=10)
+    to_tom = change(21, "hubspot_owner_id", TOM_OWNER, at=clock() - timedelta(minutes=2))
+    to_maya = change(22, "hubspot_owner_id", MAYA_OWNER, at=clock() - timedelta(minutes=1))
+    status, answer = await hubspot(stack, clock, [to_tom, to_maya], version="v1")
+    assert (status, answer) == (200, {"handled": 2, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == MAYA
+    between = change(23, "hubspot_owner_id", TOM_OWNER, at=clock() - timedelta(seconds=90))
+    assert await hubspot(stack, clock, [between], version="v1") == (
+        200,
+        {"handled": 0, "ignored": 1},
+    )
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == MAYA
+
+
 async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:
