@@ -174,9 +174,14 @@ class HubSpotInbound:
             )
         expected = sign_v3(self.client_secret, method, url, body, timestamp)
         if not _same(signature, expected):
+            # HubSpot signs the URL it called, "exactly" ("Validating requests": the protocol
+            # too): a proxy that ends TLS or rewrites Host changes the one checked here, so
+            # the answer names it (what the caller itself sent, nothing secret).
             raise BadSignature(
                 "unauthorized: X-HubSpot-Signature-v3 does not match the request signed with "
-                "HUBSPOT_CLIENT_SECRET (method + URI + body + timestamp)"
+                "HUBSPOT_CLIENT_SECRET (method + URI + body + timestamp), URI checked: "
+                f"{signing_uri(url)[:300]} (behind a proxy that ends TLS, it must send "
+                "X-Forwarded-Proto: https and the Host HubSpot called)"
             )
 
     def parse(self, body: bytes) -> list[CrmChange]:

@@ -7,6 +7,9 @@ is erased; bad signatures, unknown shapes and unknown leads change nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -521,6 +524,38 @@ async def test_bad_signatures_are_refused_and_change_nothing(
     assert status == 401 and b"HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in raw
     assert await stack.services.store.count_leads() == 0
     assert "crm_inbox" not in await database_text(stack)
+
+
+async def test_behind_a_proxy_that_ends_tls_the_url_hubspot_called_is_the_one_checked(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot signs the URL it called (v3: method + URI + body + timestamp, the URI with
+    `%3A` and its other listed escapes decoded: "Validating requests"). Behind a proxy that
+    ends TLS, Handoff sees `http` and the proxy's `X-Forwarded-Proto: https`; the original
+    `Host` is passed through. Without the proxy's header the check fails, and the answer (and
+    log line) names the URL Handoff checked, so the operator sees what the proxy changed."""
+    stack = crm_stack
+    body = json.dumps(contact()).encode()
+    stamp = str(int(clock().timestamp() * 1000))
+    called = "https://handoff.example.com/crm/hubspot?portal=62515:1"  # as HubSpot signs it
+    source = b"POST" + called.encode() + body + stamp.encode()
+    signature = base64.b64encode(hmac.new(SECRET.encode(), source, hashlib.sha256).digest())
+    headers = {
+        "Content-Type": "application/json",
+        "Host": "handoff.example.com",
+        "X-HubSpot-Request-Timestamp": stamp,
+        "X-HubSpot-Signature-v3": signature.decode(),
+    }
+    url = f"{stack.base_url}/crm/hubspot?portal=62515%3A1"  # the target URL as registered
+    async with stack.session.post(url, data=body, headers=headers) as response:
+        answer = await response.json()
+        assert response.status == 401, answer
+    assert "http://handoff.example.com/crm/hubspot?portal=62515:1" in answer["error"]
+    assert "X-Forwarded-Proto" in answer["error"]
+    assert await stack.services.store.count_leads() == 0
+    proxied = headers | {"X-Forwarded-Proto": "https"}
+    async with stack.session.post(url, data=body, headers=proxied) as response:
+        assert (response.status, await response.json()) == (200, {"handled": 1, "ignored": 0})
 
 
 async def raw_post(stack: LocalStack, path: str, header: bytes) -> tuple[int, bytes]:
