@@ -160,6 +160,10 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
     return {"lead_id": lead_id, "type": kind, "actor": actor, "at": at, "data": data}
 
 
+# The key of a `reassigned` event's data holding when the CRM made the change of owner it
+# applies (HubSpot's `occurredAt`, Salesforce's `at`).
+OCCURRED_AT = "occurred_at"
+
 # The PostgreSQL advisory lock merges and erasures take (any constant of our own: "HOMR").
 _MERGE_LOCK = 0x484F4D52
 
@@ -827,14 +831,21 @@ class Store:
         )
 
     async def owner_changed_at(self, lead_id: int) -> datetime | None:
-        """When the lead's owner last changed in Handoff (claimed or reassigned), or None."""
+        """When the lead's owner last changed (claimed or reassigned), or None: in Handoff,
+        or, for a change of owner made in the CRM, when the CRM says it was made (its
+        `occurred_at`), so a CRM change is ordered against the CRM's others by the CRM's time,
+        not by the moment Handoff applied it."""
         statement = (
-            select(EventRow.at)
+            select(EventRow.at, EventRow.data)
             .where(EventRow.lead_id == lead_id, EventRow.type.in_(("claimed", "reassigned")))
             .order_by(EventRow.at.desc())
             .limit(1)
         )
-        return await self.db.run(lambda db: db.execute(statement).scalar())
+        row = await self.db.run(lambda db: db.execute(statement).first())
+        if row is None:
+            return None
+        told = (row.data or {}).get(OCCURRED_AT)
+        return datetime.fromisoformat(told) if isinstance(told, str) else row.at
 
     async def set_crm_id(self, lead_id: int, crm_id: str) -> None:
         """Tie the lead to its CRM record, unless it is tied to one already."""
@@ -1450,13 +1461,15 @@ class Store:
         look_at: datetime | None = None,
         effects: Sequence[Effect] = (),
         why: str = BY_MANAGER,
+        occurred_at: datetime | None = None,
     ) -> bool:
         """Hand `lead` over as `handed` (`escalation.handed_over`: to its new owner if claimed,
         with their zone and its deadlines on their hours, else to its suggested owner) with
         its event and `effects`, in one transaction; the sweep looks at it next at `look_at`
         if given. False if the lead changed since it was read (claimed, closed, reassigned,
         sent to marketing or answered meanwhile). `why`: manager, or crm (its owner was
-        changed in the CRM)."""
+        changed in the CRM); `occurred_at`: when the CRM says that change was made (kept on
+        the event, for `owner_changed_at`)."""
         current, rep = lead.owner or lead.suggested_owner, handed.suggested_owner
         if rep is None:
             raise ValueError("a lead is handed over to someone")
@@ -1486,6 +1499,8 @@ class Store:
             values["next_action_at"] = look_at
         statement = _in_cycle(lead).where(*unchanged).values(**values)
         data = {"from": current, "to": rep, "by": actor, "why": why}
+        if occurred_at is not None:
+            data[OCCURRED_AT] = occurred_at.isoformat()
         event = _event(lead.id, "reassigned", actor, now, **data)
 
         counted = counted_to(lead.route_reason)  # a claim is not a turn: not always `current`

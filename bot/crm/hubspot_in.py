@@ -18,7 +18,10 @@ the SDK's own `hubspot.utils.signature`):
   to, with the percent-escapes of the table below decoded.
 - v1 and v2 (`X-HubSpot-Signature` with `X-HubSpot-Signature-Version`) come beside v3 "for
   backwards compatibility". They sign no time, so a request recorded once would pass again
-  whenever it is sent: a request that carries only them is refused.
+  whenever it is sent: a request that carries only them is refused. (A webhook subscription's
+  older signature is v1, but v3 comes with it: HubSpot's changelog "Introducing version 3 of
+  Webhook signatures" adds `X-HubSpot-Signature-v3` and `X-HubSpot-Request-Timestamp` to its
+  outgoing requests, "such as those for webhooks or CRM cards", the older ones kept beside.)
 """
 
 from __future__ import annotations
@@ -174,9 +177,14 @@ class HubSpotInbound:
             )
         expected = sign_v3(self.client_secret, method, url, body, timestamp)
         if not _same(signature, expected):
+            # HubSpot signs the URL it called, "exactly" ("Validating requests": the protocol
+            # too): a proxy that ends TLS or rewrites Host changes the one checked here, so
+            # the answer names it (what the caller itself sent, nothing secret).
             raise BadSignature(
                 "unauthorized: X-HubSpot-Signature-v3 does not match the request signed with "
-                "HUBSPOT_CLIENT_SECRET (method + URI + body + timestamp)"
+                "HUBSPOT_CLIENT_SECRET (method + URI + body + timestamp), URI checked: "
+                f"{signing_uri(url)[:300]} (behind a proxy that ends TLS, it must send "
+                "X-Forwarded-Proto: https and the Host HubSpot called)"
             )
 
     def parse(self, body: bytes) -> list[CrmChange]:

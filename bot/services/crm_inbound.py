@@ -503,7 +503,12 @@ class CrmInboundService:
                 change.owner_crm_id or change.owner_email or "(none)",
             )
             return "ignored"
-        changed = await self.services.crm_reassign(lead, member, now)
+        # Kept with the change's `occurredAt`: HubSpot batches changes made close together and
+        # does not promise their order (its Webhooks API guide), so the next change of owner
+        # is late only if the CRM made it before this one, not before Handoff applied this.
+        # A time ahead of ours (a CRM's clock, a Flow's own `at`) counts as now.
+        made = min(change.at, now) if change.at is not None else None
+        changed = await self.services.crm_reassign(lead, member, now, made)
         return "handled" if changed else "ignored"
 
     async def _member(self, inbound: CrmInbound, change: CrmChange, deadline: float) -> str | None:

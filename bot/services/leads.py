@@ -1169,12 +1169,15 @@ class Services:
         ]
         return Handing(handed, effects, settled)
 
-    async def crm_reassign(self, lead: LeadView, rep: str, now: datetime) -> bool:
+    async def crm_reassign(
+        self, lead: LeadView, rep: str, now: datetime, occurred_at: datetime | None = None
+    ) -> bool:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
         the same post, DMs, rotation counts and audit trail as a manager's reassignment, but
         no pool check (the CRM is the system of record for who owns a lead). False when it
         was not changed: `rep` has it already, or it is closed. A lead that changed while it
-        was handed over (a claim at the same moment) is read again and handed over then."""
+        was handed over (a claim at the same moment) is read again and handed over then.
+        `occurred_at`: when the CRM made the change (kept, to order its later ones by)."""
         for _ in range(3):
             if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
                 return False
@@ -1189,6 +1192,7 @@ class Services:
                 look_at=look_at,
                 effects=handing.effects,
                 why=BY_CRM,
+                occurred_at=occurred_at,
             ):
                 self.notifier.deliver_soon()
                 return True

@@ -7,6 +7,9 @@ is erased; bad signatures, unknown shapes and unknown leads change nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -288,6 +291,32 @@ async def test_an_owner_changed_in_hubspot_reassigns_the_lead_in_slack(
     assert status_event.actor == "crm" and status_event.data == {"status": "IN_PROGRESS"}
 
 
+async def test_two_owner_changes_in_one_batch_leave_the_lead_with_the_later_owner(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot batches the notifications of changes made close together (up to 100 in one
+    request: its Webhooks API guide). Owner to Tom, then a minute later back to Maya, both told
+    in one delivery: the lead ends with Maya, as HubSpot does. A change told late, made between
+    the two (`occurredAt` before Maya's), does not undo her: the order is the CRM's, by
+    `occurredAt`, not the moment Handoff applied the earlier change."""
+    stack = crm_stack_both
+    await claimed(stack, clock)
+    clock.advance(minutes=10)
+    to_tom = change(21, "hubspot_owner_id", TOM_OWNER, at=clock() - timedelta(minutes=2))
+    to_maya = change(22, "hubspot_owner_id", MAYA_OWNER, at=clock() - timedelta(minutes=1))
+    status, answer = await hubspot(stack, clock, [to_tom, to_maya], version="v1")
+    assert (status, answer) == (200, {"handled": 2, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == MAYA
+    between = change(23, "hubspot_owner_id", TOM_OWNER, at=clock() - timedelta(seconds=90))
+    assert await hubspot(stack, clock, [between], version="v1") == (
+        200,
+        {"handled": 0, "ignored": 1},
+    )
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == MAYA
+
+
 async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:
@@ -495,6 +524,38 @@ async def test_bad_signatures_are_refused_and_change_nothing(
     assert status == 401 and b"HANDOFF_SALESFORCE_WEBHOOK_TOKEN" in raw
     assert await stack.services.store.count_leads() == 0
     assert "crm_inbox" not in await database_text(stack)
+
+
+async def test_behind_a_proxy_that_ends_tls_the_url_hubspot_called_is_the_one_checked(
+    crm_stack: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot signs the URL it called (v3: method + URI + body + timestamp, the URI with
+    `%3A` and its other listed escapes decoded: "Validating requests"). Behind a proxy that
+    ends TLS, Handoff sees `http` and the proxy's `X-Forwarded-Proto: https`; the original
+    `Host` is passed through. Without the proxy's header the check fails, and the answer (and
+    log line) names the URL Handoff checked, so the operator sees what the proxy changed."""
+    stack = crm_stack
+    body = json.dumps(contact()).encode()
+    stamp = str(int(clock().timestamp() * 1000))
+    called = "https://handoff.example.com/crm/hubspot?portal=62515:1"  # as HubSpot signs it
+    source = b"POST" + called.encode() + body + stamp.encode()
+    signature = base64.b64encode(hmac.new(SECRET.encode(), source, hashlib.sha256).digest())
+    headers = {
+        "Content-Type": "application/json",
+        "Host": "handoff.example.com",
+        "X-HubSpot-Request-Timestamp": stamp,
+        "X-HubSpot-Signature-v3": signature.decode(),
+    }
+    url = f"{stack.base_url}/crm/hubspot?portal=62515%3A1"  # the target URL as registered
+    async with stack.session.post(url, data=body, headers=headers) as response:
+        answer = await response.json()
+        assert response.status == 401, answer
+    assert "http://handoff.example.com/crm/hubspot?portal=62515:1" in answer["error"]
+    assert "X-Forwarded-Proto" in answer["error"]
+    assert await stack.services.store.count_leads() == 0
+    proxied = headers | {"X-Forwarded-Proto": "https"}
+    async with stack.session.post(url, data=body, headers=proxied) as response:
+        assert (response.status, await response.json()) == (200, {"handled": 1, "ignored": 0})
 
 
 async def raw_post(stack: LocalStack, path: str, header: bytes) -> tuple[int, bytes]:
