@@ -1,19 +1,33 @@
 """The CRM's notifications already handled: each (source, event id) once, as CRMs retry.
 
+A notification is taken (`take`) before its change is applied and done (`done`) once it is:
+a process killed in between (kill -9, OOM) leaves its row taken but not done, and the CRM's
+retry of it after `LEASE` takes it again and applies it, so nothing is lost (SPEC: nothing
+is lost on kill -9); a retry within `LEASE` is the same delivery on another replica, still
+applying it: not applied twice (bot/services/crm_inbound.py answers it 503).
+
 A key names the CRM record in plain (HubSpot's `<eventId>:<type>:<objectId>`), so a row is
 kept only while the CRM may still retry it (`KEEP`), and an erasure drops the rows of the
 person's records at once (`storage.repository.Store.erase`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from storage.db import Database, upsert_insert
 from storage.tables import CrmInboxRow, table
+
+log = logging.getLogger(__name__)
+
+# What `take` found: "taken" (by this call: apply it), "done" (applied already: a retry),
+# "applying" (taken less than `LEASE` ago and not done: another replica is applying it).
+Taken = Literal["taken", "done", "applying"]
 
 
 class CrmInboxStore:
@@ -22,19 +36,65 @@ class CrmInboxStore:
 
     async def take(
         self, source: str, event_id: str, now: datetime, crm_id: str | None = None
-    ) -> bool:
-        """Record the notification (about the CRM record `crm_id`) as taken on; False if it
-        already was (a retry, or the same delivery on another replica at once)."""
+    ) -> Taken:
+        """Take the notification (about the CRM record `crm_id`) on, to apply it: "taken" when
+        it is new, or was taken `LEASE` ago or more and never done (the process applying it
+        died: it is taken again, by one replica only); "done" when it was applied already (the
+        CRM's retry); "applying" when another call took it less than `LEASE` ago (the same
+        delivery on another replica at once: it is applying it). `received_at` is when it was
+        last taken."""
 
-        def work(db: Connection) -> bool:
+        def work(db: Connection) -> Taken:
             statement = (
                 upsert_insert(db)(table(CrmInboxRow))
-                .values(source=source, event_id=event_id, received_at=now, crm_id=crm_id)
+                .values(
+                    source=source, event_id=event_id, received_at=now, crm_id=crm_id, done_at=None
+                )
                 .on_conflict_do_nothing()
             )
-            return bool(db.execute(statement).rowcount == 1)
+            if db.execute(statement).rowcount == 1:
+                return "taken"
+            # Conditional: of replicas taking an abandoned row at once, one updates it; the
+            # others then see it taken now (PostgreSQL re-reads the row once the winner commits).
+            again = (
+                update(table(CrmInboxRow))
+                .where(
+                    CrmInboxRow.source == source,
+                    CrmInboxRow.event_id == event_id,
+                    CrmInboxRow.done_at.is_(None),
+                    CrmInboxRow.received_at <= now - LEASE,
+                )
+                .values(received_at=now)
+            )
+            if db.execute(again).rowcount == 1:
+                log.warning(
+                    "%s notification %s was taken but never applied (the process stopped): "
+                    "its retry applies it now",
+                    source,
+                    event_id,
+                )
+                return "taken"
+            done = select(CrmInboxRow.done_at).where(
+                CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
+            )
+            row = db.execute(done).first()
+            return "done" if row is not None and row.done_at is not None else "applying"
 
         return await self.db.run(work)
+
+    async def done(self, source: str, event_id: str, now: datetime) -> None:
+        """Mark the notification done: its change is applied, and the CRM's retries of it are
+        ignored from now on."""
+        statement = (
+            update(table(CrmInboxRow))
+            .where(
+                CrmInboxRow.source == source,
+                CrmInboxRow.event_id == event_id,
+                CrmInboxRow.done_at.is_(None),
+            )
+            .values(done_at=now)
+        )
+        await self.db.run(lambda db: db.execute(statement))
 
     async def release(self, source: str, event_id: str) -> None:
         """Forget the notification: handling it failed, so the CRM's retry of it must run."""
@@ -44,9 +104,18 @@ class CrmInboxStore:
         await self.db.run(lambda db: db.execute(statement))
 
     async def taken(self, source: str, event_id: str) -> bool:
-        """Whether the notification is recorded (for tests and operators)."""
+        """Whether the notification is recorded, done or not (for tests and operators)."""
         statement = select(CrmInboxRow.event_id).where(
             CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
+        )
+        return await self.db.run(lambda db: db.execute(statement).first() is not None)
+
+    async def is_done(self, source: str, event_id: str) -> bool:
+        """Whether the notification's change is applied (for tests and operators)."""
+        statement = select(CrmInboxRow.event_id).where(
+            CrmInboxRow.source == source,
+            CrmInboxRow.event_id == event_id,
+            CrmInboxRow.done_at.is_not(None),
         )
         return await self.db.run(lambda db: db.execute(statement).first() is not None)
 
@@ -93,3 +162,10 @@ def forget_records(db: Connection, crm_ids: Collection[str]) -> None:
 # days, and four more for clocks, queues and a resend by hand: a key pruned after this
 # refuses no retry that can still come.
 KEEP = timedelta(days=7)
+
+# How long a notification taken and not done is another replica's to apply: a retry after
+# it takes the notification again (the process applying it died). Applying waits at most
+# `READS_BOUND` (3 s, bot/services/crm_inbound.py) for the CRM's and Slack's reads, then a
+# few database writes: 2 minutes is far past that, and well within the CRM's retries
+# (HubSpot's are "spread out over the next 24 hours": its Webhooks API guide, "Retries").
+LEASE = timedelta(minutes=2)

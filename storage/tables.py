@@ -529,6 +529,8 @@ class CrmInboxRow(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)  # retention: a range delete
     # The CRM record the notification is about (an erasure drops the rows of the person's).
     crm_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # When its change was applied; NULL while it is being applied (taken at `received_at`).
+    done_at: Mapped[datetime | None] = mapped_column()
 
 
 class CrmMergeRow(Base):

@@ -44,7 +44,7 @@ from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.services.people import SlackToken
 from bot.slack.outbox import TOKEN_FIX
-from storage.crm_inbox import CrmInboxStore
+from storage.crm_inbox import LEASE, CrmInboxStore
 
 log = logging.getLogger("handoff.crm")
 
@@ -292,19 +292,26 @@ class CrmInboundService:
         others apply, and the answer is its 503 (`_not_looked_up`), for the CRM's retry to
         bring the ones that waited. A token stays refused until someone fixes it, maybe longer
         than HubSpot retries (24 hours: its Webhooks API guide, "Retries"), and a new contact
-        held behind it would then be lost with it; a retry's applied changes are ignored."""
+        held behind it would then be lost with it; a retry's applied changes are ignored. So
+        with a change another request is applying (`_applying`). A change is done in the inbox
+        only once applied: a process killed before leaves it for the CRM's retry to apply."""
         inbound = self.adapters[source]
         applied = Applied()
         # One bound for the whole request's outside calls, not one per call: a batch of reads
         # each just under it would still keep the CRM waiting past its timeout.
         deadline = asyncio.get_running_loop().time() + READS_BOUND
-        waiting: Refusal | None = None  # the answer, once a change waits for the bot token
+        waiting: Refusal | None = None  # the answer, once a change waits (the bot token, …)
         held: set[str] = set()  # the records whose changes wait for it
         for change in changes:
             if held & _records(change):
                 continue  # after its record's change that waits: it waits too, in order
-            if not await self.inbox.take(source, change.event_id, now, change.crm_id):
+            taken = await self.inbox.take(source, change.event_id, now, change.crm_id)
+            if taken == "done":
                 applied.ignored += 1  # the CRM's retry of a notification applied already
+                continue
+            if taken == "applying":  # not applied twice, and not acknowledged either
+                waiting = waiting or self._applying(source, change.event_id)
+                held |= _records(change)
                 continue
             try:
                 outcome = await self._one(source, inbound, change, now, deadline)
@@ -330,13 +337,38 @@ class CrmInboundService:
             elif outcome == "erased":
                 await self.inbox.release(source, change.event_id)
                 applied.ignored += 1
-            elif outcome == "handled":
-                applied.handled += 1
             else:
-                applied.ignored += 1
+                # Done only now that its change is applied: killed before this, the row stays
+                # taken and not done, and the CRM's retry after `LEASE` applies it again
+                # (harmless if the change was applied: docs/crm-inbound.md, "Each once").
+                await self.inbox.done(source, change.event_id, now)
+                if outcome == "handled":
+                    applied.handled += 1
+                else:
+                    applied.ignored += 1
         if waiting is not None:
             raise waiting
         return applied
+
+    def _applying(self, source: str, event_id: str) -> Refusal:
+        """The answer to a notification another replica (or request) took less than `LEASE`
+        ago and is applying: 503 with `Retry-After` `LEASE`, not a 2xx. The CRM sends a
+        delivery again when the first one is slow to answer (HubSpot: its Webhooks API guide,
+        "Retries"), and stops at the first 2xx: acknowledging this one would lose the change
+        should the first one then fail (it is released) or its process die. By the retry, it
+        is done (ignored), released or abandoned (applied then). The changes before it in the
+        batch stand; those after it about its record wait with it."""
+        log.info(
+            "%s notification %s is being applied by another request: answered 503, its retry "
+            "finds it done, or applies it",
+            source,
+            event_id,
+        )
+        return Refusal(
+            f"this {source} notification is being applied by another request; send it again later",
+            Reason.BUSY,
+            retry_after=_seconds(LEASE.total_seconds()),
+        )
 
     def _not_read(
         self, source: str, event_id: str, error: CrmRetry | CrmRefused, now: datetime

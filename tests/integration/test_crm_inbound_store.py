@@ -4,23 +4,28 @@ the CRM's retry runs again), and a merge ties the merged records' leads to the o
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, column, insert, select
+from sqlalchemy import table as sa_table
 
 from bot.crm.hubspot_in import HubSpotInbound, lead_from_contact
 from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound
 from bot.domain.crm import Change, CrmChange
+from bot.domain.refusal import Reason, Refusal
 from bot.services.crm_inbound import CrmInboundService
 from bot.services.erasure import forget
 from bot.services.leads import Services
-from storage.crm_inbox import KEEP, CrmInboxStore
+from storage import db
+from storage.crm_inbox import KEEP, LEASE, CrmInboxStore
 from storage.tables import CrmMergeRow
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
+from tests.integration.test_erasure_store import downgrade_to_before
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 PROPERTIES = {
@@ -396,3 +401,130 @@ async def test_the_crm_inbox_keeps_a_notification_past_the_crms_retries_then_dro
     assert await inbound.inbox.taken("hubspot", status.event_id)  # a day younger: kept
     assert await inbound.inbox.prune(later + timedelta(seconds=1), batch=1) == 1
     assert await inbound.inbox.count() == 0
+
+
+async def test_a_notification_taken_by_a_process_that_died_is_applied_by_the_crms_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """kill -9 (or an OOM) between taking a notification and applying it: nothing of it was
+    applied, and the CRM's retry of it applies it once the lease is over (SPEC: nothing is
+    lost on kill -9). Before that, the retry is the same delivery on another replica still
+    applying it: ignored, not applied twice."""
+    await inbound.inbox.take("hubspot", "1", NOW, "7")  # then killed, before applying it
+
+    with pytest.raises(Refusal) as early:  # 503: not applied twice, nor acknowledged
+        await inbound.apply("hubspot", [created()], NOW + LEASE - timedelta(seconds=1))
+    assert early.value.retry_after == LEASE.total_seconds()
+    assert await services.store.count_leads() == 0
+
+    retried = await inbound.apply("hubspot", [created()], NOW + LEASE)
+    assert (retried.handled, retried.ignored) == (1, 0)
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None and lead.name == "Ana"
+    assert await inbound.inbox.is_done("hubspot", "1")
+    again = await inbound.apply("hubspot", [created()], NOW + 2 * LEASE)
+    assert (again.handled, again.ignored) == (0, 1)
+    assert await services.store.count_leads() == 1
+
+
+async def test_a_retry_while_another_replica_applies_the_notification_is_not_applied_twice(
+    inbound: CrmInboundService, services: Services, portal: Portal
+) -> None:
+    """HubSpot sends a notification again when its first delivery is slow to answer: the
+    retry, on another replica while the first one still reads the contact, is not applied,
+    and answered 503 (acknowledging it would lose the change should the first one fail); the
+    first one applies it, once, and the CRM's next retry is ignored. The change after it in
+    the batch about another record is applied; the one about the same record waits with it."""
+    answers: list[Refusal] = []
+    read = portal.contact_lead
+    other = CrmChange("s9", Change.STATUS, crm_id="12", value="OPEN")
+    same = CrmChange("s7", Change.STATUS, crm_id="7", value="OPEN")
+
+    async def slow(crm_id: str) -> dict[str, object] | None:
+        if not answers:  # the retry arrives while this replica reads the contact
+            with pytest.raises(Refusal) as retry:
+                batch = [created(), same, other]
+                await inbound.apply("hubspot", batch, NOW + timedelta(seconds=20))
+            answers.append(retry.value)
+        return await read(crm_id)
+
+    await services.intake(lead_payload("hs-12", crm_id="12"), NOW, source="api")
+    portal.contact_lead = slow  # type: ignore[method-assign]
+    first = await inbound.apply("hubspot", [created()], NOW)
+    (refused,) = answers
+    assert refused.reason is Reason.BUSY and refused.retry_after == LEASE.total_seconds()
+    assert (first.handled, first.ignored) == (1, 0)
+    assert await services.store.count_leads() == 2
+    assert await inbound.inbox.is_done("hubspot", other.event_id)
+    assert not await inbound.inbox.taken("hubspot", same.event_id)
+    later = await inbound.apply("hubspot", [created(), same], NOW + timedelta(minutes=1))
+    assert (later.handled, later.ignored) == (1, 1)
+
+
+async def test_replicas_taking_an_abandoned_notification_at_once_take_it_once(
+    inbound: CrmInboundService,
+) -> None:
+    """Two replicas get the CRM's retry of an abandoned notification at the same moment:
+    one takes it again (a conditional update), the other sees it being applied."""
+    await inbound.inbox.take("hubspot", "1", NOW, "7")
+    later = NOW + LEASE + timedelta(minutes=1)
+    found = await asyncio.gather(
+        inbound.inbox.take("hubspot", "1", later, "7"),
+        inbound.inbox.take("hubspot", "1", later, "7"),
+    )
+    assert sorted(found) == ["applying", "taken"]
+
+
+async def test_a_change_applied_just_before_a_kill_is_harmless_to_apply_again(
+    inbound: CrmInboundService, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after a change was applied but before its notification was marked done: the
+    CRM's retry after the lease applies it again, which changes nothing (the same owner, the
+    contact already taken in, the same deal stage by its id)."""
+    await inbound.apply("hubspot", [created()], NOW)
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+
+    async def killed(source: str, event_id: str, now: datetime) -> None:
+        return None  # the process died before marking it done
+
+    changes = [
+        created("c2"),
+        CrmChange("o1", Change.OWNER, crm_id="7", owner_crm_id="555", at=NOW),
+        CrmChange("g1", Change.STAGE, crm_id="7", value="opportunity", at=NOW),
+    ]
+    with monkeypatch.context() as patch:
+        patch.setattr(inbound.inbox, "done", killed)
+        first = await inbound.apply("hubspot", changes, NOW)
+    assert (first.handled, first.ignored) == (2, 1)  # the owner and the stage; c2: intake's
+    events = len(await services.store.events(lead.id))
+    moved = await services.store.by_crm_id("7")
+    assert moved is not None and moved.suggested_owner == "U0REP2"
+
+    retried = await inbound.apply("hubspot", changes, NOW + LEASE)
+    assert (retried.handled, retried.ignored) == (0, 3)
+    assert len(await services.store.events(lead.id)) == events
+    assert await services.store.count_leads() == 1
+    assert all([await inbound.inbox.is_done("hubspot", c.event_id) for c in changes])
+
+
+async def test_notifications_recorded_before_the_upgrade_are_not_applied_again(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Migration 0036 down and up again: the inbox's rows from before it (each applied, or
+    released when it failed) are done, so the CRM's retries of them are still ignored."""
+    engine = services.store.db.engine
+    async with engine.connect() as connection:  # out of a transaction, as `db.upgrade` runs
+        await connection.run_sync(downgrade_to_before("_crm_inbox_done.py"))
+        inbox = sa_table("crm_inbox", column("source"), column("event_id"), column("received_at"))
+        await connection.execute(
+            insert(inbox).values(source="hubspot", event_id="1", received_at=NOW)
+        )
+        await connection.commit()
+    await db.upgrade(engine)
+
+    retried = await inbound.apply("hubspot", [created()], NOW + timedelta(days=1))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    assert await services.store.count_leads() == 0
+    assert await inbound.inbox.is_done("hubspot", "1")
+    assert await inbound.inbox.prune(NOW + timedelta(seconds=1)) == 1  # retention as before
