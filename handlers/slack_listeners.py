@@ -65,6 +65,10 @@ TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
 )
+NOT_OPENED = (
+    "Slack did not open the form (it answered with an error); nothing was changed. Press the "
+    "button again in a moment."
+)
 SHARE_TOO_LATE = (
     "Slack no longer took the report you shared (it took too long to build), so nothing was "
     "posted. If you still want it in the channel, press *Share to channel* again."
@@ -167,14 +171,19 @@ class Listeners:
     ) -> None:
         """Open a modal on the press's trigger_id, on its own task (not queued). Slack takes a
         trigger_id once and for 3 seconds: when Handoff was too slow (a slow database), the
-        person is told privately to press again instead of seeing nothing happen."""
+        person is told privately to press again instead of seeing nothing happen; so they are
+        when views.open failed for any other reason (Slack's `internal_error`, a proxy's page,
+        a dropped connection): a press must never seem to do nothing."""
 
         async def opening() -> None:
             try:
                 await client.views_open(trigger_id=body["trigger_id"], view=view)
-            except SlackApiError as error:
-                if error.response.get("error") in LATE_TRIGGER:
-                    await respond(text=TOO_LATE, response_type="ephemeral", replace_original=False)
+            except Exception as error:
+                late = isinstance(error, SlackApiError) and (
+                    error.response.get("error") in LATE_TRIGGER
+                )
+                said = TOO_LATE if late else NOT_OPENED
+                await respond(text=said, response_type="ephemeral", replace_original=False)
                 raise  # still logged and counted as Slack's refusal
 
         self.publisher.open_modal(opening(), what)

@@ -552,3 +552,29 @@ async def test_slack_is_asked_who_the_bot_is_at_start_not_in_the_first_ack(
     await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
     await stack.settle()
     assert len(stack.sim.calls_to("auth.test")) == asked == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"error": "internal_error"},  # Slack's own refusal, HTTP 200 ok:false
+        {"status": 502, "text": "Bad Gateway"},  # a proxy's page in front of Slack
+    ],
+)
+async def test_a_form_slack_would_not_open_tells_the_rep_in_plain_words(
+    stack: LocalStack, fault: dict[str, Any]
+) -> None:
+    """A press whose modal views.open refused for any other reason than a late trigger
+    (Slack's `internal_error`, a proxy's page) must not look like a button that does nothing:
+    the rep hears privately that nothing was changed and to press again."""
+    message = await claimed(stack)
+    stack.sim.inject("views.open", times=1, **fault)
+    response = await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    assert stack.sim.latest_view("U0REP1") is None
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert "nothing was changed" in note.text and "Traceback" not in note.text
+    assert "again" in note.text
+    assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
