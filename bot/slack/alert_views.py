@@ -20,7 +20,15 @@ from bot.domain.effects import (
 )
 from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
-from bot.slack.blocks import EDIT_TEXT_LIMIT, Message, actions, button, section
+from bot.slack.blocks import (
+    EDIT_TEXT_LIMIT,
+    MAX_BLOCKS,
+    SECTION_LIMIT,
+    Message,
+    actions,
+    button,
+    section,
+)
 from bot.slack.ids import ActionId
 from bot.slack.text import (
     clip,
@@ -643,5 +651,16 @@ def stale_alert(lead: LeadView, settled: str) -> str:
 
 
 def settled_alert(text: str) -> Message:
-    """A manager alert replaced by what was done about it (its menu and buttons gone)."""
-    return Message(text=text, blocks=[section(text)])
+    """A manager alert replaced by what was done about it (its menu and buttons gone). A text
+    past a section's 3,000 characters (block-kit/blocks/section-block) goes in as many
+    sections as its lines need, never cut: marketing's answered question holds a question of
+    1,000 characters and an answer of 2,000 (bot/domain/info.py)."""
+    if len(text) <= SECTION_LIMIT:
+        return Message(text=text, blocks=[section(text)])
+    parts: list[str] = []
+    for line in text.split("\n"):
+        if parts and len(parts[-1]) + 1 + len(line) <= SECTION_LIMIT:
+            parts[-1] += "\n" + line
+        else:
+            parts.append(line)
+    return Message(text=text, blocks=[section(part) for part in parts if part][:MAX_BLOCKS])
