@@ -4,6 +4,7 @@ Slack refuses a delivery for good."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -407,11 +408,8 @@ def reassign_menu(
     if not pool:
         return None
     options = [
-        {
-            "text": {"type": "plain_text", "text": plain(names.get(rep, rep), 75)},
-            "value": f"{lead.id}:{rep}",
-        }
-        for rep in pool
+        {"text": {"type": "plain_text", "text": label}, "value": f"{lead.id}:{rep}"}
+        for rep, label in zip(pool, _pool_labels(pool, names), strict=True)
     ]
     return {
         "type": "static_select",
@@ -419,6 +417,20 @@ def reassign_menu(
         "placeholder": placeholder,
         "options": options,
     }
+
+
+def _pool_labels(pool: list[str], names: Mapping[str, str]) -> list[str]:
+    """Each rep's option text: their name (an option's text is plain, at most 75 characters:
+    composition-objects/option-object); a name two reps of the pool share carries the member's
+    Slack id, so the manager can tell them apart ("Alex (U0REP7)")."""
+    shown = [plain(names.get(rep, rep), 75) for rep in pool]
+    counts = Counter(label.casefold() for label in shown)
+    return [
+        label
+        if counts[label.casefold()] == 1
+        else f"{plain(names.get(rep, rep), 75 - len(rep) - 3)} ({rep})"
+        for rep, label in zip(pool, shown, strict=True)
+    ]
 
 
 def reassign_note(
