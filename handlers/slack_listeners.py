@@ -252,9 +252,7 @@ class Listeners:
         mentions live); a modal's field errors are plain text already."""
         if not isinstance(error, Refusal):
             log.exception("a Slack request failed", exc_info=error)
-            if respond is not None and (body.get("response_url") or in_home(body)):
-                self.tell(respond, SORRY)
-            return BoltResponse(status=500, body="")
+            return await self.sorry(body, ack, respond)
         if asked(context).action is Action.CLAIM:
             self.metrics.inc("claims_refused_total")
         if body.get("type") == "view_submission":  # plain text: mentions as @name
@@ -267,6 +265,25 @@ class Listeners:
         if respond is not None and (body.get("response_url") or in_home(body)):
             self.tell(respond, as_mrkdwn(error.message))
         return await ack()
+
+    async def sorry(
+        self, body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond | None
+    ) -> BoltResponse:
+        """A failure on Handoff's side (not a refusal), answered 200 in plain words where the
+        person is. Slack sends a press, a command or a form once and shows its own error to a
+        request not answered 200 ("This slash command experienced a problem…", a warning on
+        the element, "We had some trouble connecting" on a modal); an event is answered 500,
+        so Slack sends it again."""
+        kind = body.get("type")
+        if kind == "view_submission":  # on the first input; the modal stays open
+            return await ack(response_action="errors", errors={_first_input(body): SORRY})
+        if body.get("command"):
+            return await ack(text=SORRY, response_type="ephemeral")
+        if kind == "block_actions":
+            if respond is not None and (body.get("response_url") or in_home(body)):
+                self.tell(respond, SORRY)
+            return await ack()
+        return BoltResponse(status=500, body="")
 
     def settle_alert(self, respond: AsyncRespond, done: Done) -> None:
         """Replace a manager alert with what was done (its menu and button go); a repeat is
