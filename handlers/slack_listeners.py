@@ -65,6 +65,10 @@ TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
 )
+NOT_OPENED = (
+    "Slack did not open the form (it answered with an error); nothing was changed. Press the "
+    "button again in a moment."
+)
 SHARE_TOO_LATE = (
     "Slack no longer took the report you shared (it took too long to build), so nothing was "
     "posted. If you still want it in the channel, press *Share to channel* again."
@@ -167,14 +171,19 @@ class Listeners:
     ) -> None:
         """Open a modal on the press's trigger_id, on its own task (not queued). Slack takes a
         trigger_id once and for 3 seconds: when Handoff was too slow (a slow database), the
-        person is told privately to press again instead of seeing nothing happen."""
+        person is told privately to press again instead of seeing nothing happen; so they are
+        when views.open failed for any other reason (Slack's `internal_error`, a proxy's page,
+        a dropped connection): a press must never seem to do nothing."""
 
         async def opening() -> None:
             try:
                 await client.views_open(trigger_id=body["trigger_id"], view=view)
-            except SlackApiError as error:
-                if error.response.get("error") in LATE_TRIGGER:
-                    await respond(text=TOO_LATE, response_type="ephemeral", replace_original=False)
+            except Exception as error:
+                late = isinstance(error, SlackApiError) and (
+                    error.response.get("error") in LATE_TRIGGER
+                )
+                said = TOO_LATE if late else NOT_OPENED
+                await respond(text=said, response_type="ephemeral", replace_original=False)
                 raise  # still logged and counted as Slack's refusal
 
         self.publisher.open_modal(opening(), what)
@@ -243,9 +252,7 @@ class Listeners:
         mentions live); a modal's field errors are plain text already."""
         if not isinstance(error, Refusal):
             log.exception("a Slack request failed", exc_info=error)
-            if respond is not None and (body.get("response_url") or in_home(body)):
-                self.tell(respond, SORRY)
-            return BoltResponse(status=500, body="")
+            return await self.sorry(body, ack, respond)
         if asked(context).action is Action.CLAIM:
             self.metrics.inc("claims_refused_total")
         if body.get("type") == "view_submission":  # plain text: mentions as @name
@@ -258,6 +265,25 @@ class Listeners:
         if respond is not None and (body.get("response_url") or in_home(body)):
             self.tell(respond, as_mrkdwn(error.message))
         return await ack()
+
+    async def sorry(
+        self, body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond | None
+    ) -> BoltResponse:
+        """A failure on Handoff's side (not a refusal), answered 200 in plain words where the
+        person is. Slack sends a press, a command or a form once and shows its own error to a
+        request not answered 200 ("This slash command experienced a problem…", a warning on
+        the element, "We had some trouble connecting" on a modal); an event is answered 500,
+        so Slack sends it again."""
+        kind = body.get("type")
+        if kind == "view_submission":  # on the first input; the modal stays open
+            return await ack(response_action="errors", errors={_first_input(body): SORRY})
+        if body.get("command"):
+            return await ack(text=SORRY, response_type="ephemeral")
+        if kind == "block_actions":
+            if respond is not None and (body.get("response_url") or in_home(body)):
+                self.tell(respond, SORRY)
+            return await ack()
+        return BoltResponse(status=500, body="")
 
     def settle_alert(self, respond: AsyncRespond, done: Done) -> None:
         """Replace a manager alert with what was done (its menu and button go); a repeat is

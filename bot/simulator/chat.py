@@ -45,6 +45,18 @@ MARKDOWN_TEXT_LIMIT = 12_000
 # too_many_attachments: "A maximum of 100 attachments are allowed on a message." (chat.update;
 # chat.postMessage and chat.postEphemeral list the error too)
 ATTACHMENTS_LIMIT = 100
+# A slash command's answer and a response_url post show privately (`ephemeral`, the default)
+# or to the channel (`in_channel`): "response_type ... in_channel or ephemeral"
+# (docs.slack.dev/interactivity/implementing-slash-commands, "Message response").
+RESPONSE_TYPES = ("in_channel", "ephemeral")
+
+
+def response_type_errors(body: Json) -> list[str]:
+    """Slack-style errors for a `response_type` other than in_channel or ephemeral."""
+    kind = body.get("response_type")
+    if kind is None or kind in RESPONSE_TYPES:
+        return []
+    return ["must be one of in_channel, ephemeral [json-pointer:/response_type]"]
 
 
 class ChatMethods(Inspection):
@@ -202,6 +214,12 @@ class ChatMethods(Inspection):
                 raise ApiError("message_not_found")
             self._delete(state, source)
             return
+        refused = response_type_errors(body)
+        if refused:
+            self.invalid_payloads.append(
+                InvalidPayload("response_url", copy.deepcopy(body), refused)
+            )
+            raise ApiError("invalid_payload")
         text, blocks = self._message_content("response_url", body)
         if flag(body.get("replace_original")) and source is not None:
             self._edit(source, text or "", blocks or [], None)  # a replacement is a whole message

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bot.simulator.blockkit import InvalidPayload, buttons_in, validate_blocks
+from bot.simulator.chat import response_type_errors
 from bot.simulator.data import Message, OpenView
 from bot.simulator.server import SlackSimulator
 from bot.simulator.socket_mode import RETRY_REASON
@@ -159,7 +160,13 @@ class SlackDriver:
         as for a Web API call ("Responding to slash commands": the same message payload)."""
         body = answer.json if isinstance(answer.json, dict) else {}
         blocks = body.get("blocks")
-        if blocks is None or not self.sim.validate:
+        if not self.sim.validate:
+            return
+        errors = response_type_errors(body)
+        if errors:
+            refused = InvalidPayload(f"{command} answer", copy.deepcopy(body), errors)
+            self.sim.invalid_payloads.append(refused)
+        if blocks is None:
             return
         errors = validate_blocks(blocks)
         if errors:

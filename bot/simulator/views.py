@@ -19,6 +19,35 @@ VIEW_BYTES_LIMIT = 250 * 1024
 MODAL_ONLY = ("views.open", "views.push")
 
 
+# A view_submission's answer: an empty 200 closes the view; else `response_action` is one of
+# these (docs.slack.dev/surfaces/modals, "Responding to view submissions"; Bolt's
+# ViewResponseAction: errors, update, push, clear). `errors` maps a block_id to its message
+# ("[blockId: string]: string", ViewErrorsResponseAction); `update` and `push` carry a modal.
+RESPONSE_ACTIONS = ("errors", "update", "push", "clear")
+
+
+def _response_problems(response: Json | None) -> list[str]:
+    """What Slack would refuse in a view_submission's answer (the modal then stays open)."""
+    if not response or "response_action" not in response:
+        return []
+    action = response.get("response_action")
+    if action not in RESPONSE_ACTIONS:
+        return [f"response_action: must be one of {', '.join(RESPONSE_ACTIONS)}"]
+    if action == "errors":
+        errors = response.get("errors")
+        if not isinstance(errors, dict) or not errors:
+            return ["errors: must be an object of block_id: message"]
+        return [
+            f"errors.{key}: must be a non-empty message"
+            for key, message in errors.items()
+            if not isinstance(message, str) or not message
+        ]
+    view = response.get("view")
+    if action in ("update", "push") and (not isinstance(view, dict) or view.get("type") != "modal"):
+        return ["view.type: must be modal (a Home tab is published with views.publish)"]
+    return []
+
+
 class ViewsMethods(Inspection):
     """The Web API methods that open, push, update and publish views."""
 
@@ -35,6 +64,12 @@ class ViewsMethods(Inspection):
         if current is None:
             return
         action = (response or {}).get("response_action")
+        problems = _response_problems(response)
+        if problems:
+            self.invalid_payloads.append(
+                InvalidPayload(f"response_action:{action}", copy.deepcopy(response), problems)
+            )
+            return
         if action == "errors":
             fields = dict((response or {}).get("errors") or {})
             # "errors" is keyed by the block_id of an input block in the view ("[blockId:

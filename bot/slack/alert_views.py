@@ -4,6 +4,7 @@ Slack refuses a delivery for good."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,15 @@ from bot.domain.effects import (
 )
 from bot.domain.lead import LeadView
 from bot.domain.policy import Disposition, Policy
-from bot.slack.blocks import EDIT_TEXT_LIMIT, Message, actions, button, section
+from bot.slack.blocks import (
+    EDIT_TEXT_LIMIT,
+    MAX_BLOCKS,
+    SECTION_LIMIT,
+    Message,
+    actions,
+    button,
+    section,
+)
 from bot.slack.ids import ActionId
 from bot.slack.text import (
     clip,
@@ -399,11 +408,8 @@ def reassign_menu(
     if not pool:
         return None
     options = [
-        {
-            "text": {"type": "plain_text", "text": plain(names.get(rep, rep), 75)},
-            "value": f"{lead.id}:{rep}",
-        }
-        for rep in pool
+        {"text": {"type": "plain_text", "text": label}, "value": f"{lead.id}:{rep}"}
+        for rep, label in zip(pool, _pool_labels(pool, names), strict=True)
     ]
     return {
         "type": "static_select",
@@ -411,6 +417,20 @@ def reassign_menu(
         "placeholder": placeholder,
         "options": options,
     }
+
+
+def _pool_labels(pool: list[str], names: Mapping[str, str]) -> list[str]:
+    """Each rep's option text: their name (an option's text is plain, at most 75 characters:
+    composition-objects/option-object); a name two reps of the pool share carries the member's
+    Slack id, so the manager can tell them apart ("Alex (U0REP7)")."""
+    shown = [plain(names.get(rep, rep), 75) for rep in pool]
+    counts = Counter(label.casefold() for label in shown)
+    return [
+        label
+        if counts[label.casefold()] == 1
+        else f"{plain(names.get(rep, rep), 75 - len(rep) - 3)} ({rep})"
+        for rep, label in zip(pool, shown, strict=True)
+    ]
 
 
 def reassign_note(
@@ -643,5 +663,16 @@ def stale_alert(lead: LeadView, settled: str) -> str:
 
 
 def settled_alert(text: str) -> Message:
-    """A manager alert replaced by what was done about it (its menu and buttons gone)."""
-    return Message(text=text, blocks=[section(text)])
+    """A manager alert replaced by what was done about it (its menu and buttons gone). A text
+    past a section's 3,000 characters (block-kit/blocks/section-block) goes in as many
+    sections as its lines need, never cut: marketing's answered question holds a question of
+    1,000 characters and an answer of 2,000 (bot/domain/info.py)."""
+    if len(text) <= SECTION_LIMIT:
+        return Message(text=text, blocks=[section(text)])
+    parts: list[str] = []
+    for line in text.split("\n"):
+        if parts and len(parts[-1]) + 1 + len(line) <= SECTION_LIMIT:
+            parts[-1] += "\n" + line
+        else:
+            parts.append(line)
+    return Message(text=text, blocks=[section(part) for part in parts if part][:MAX_BLOCKS])

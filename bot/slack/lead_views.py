@@ -489,6 +489,9 @@ def disposition_actor(events: Sequence[EventView]) -> str | None:
     return next((event.actor for event in reversed(events) if event.type == "dispositioned"), None)
 
 
+NOTE_ROOM = 2400  # a disposition note in the outcome section of the lead's post
+
+
 def _outcome(lead: LeadView, policy: Policy, by: str | None = None) -> str:
     """The closed lead's outcome; who made it (`by`, from its audit trail) when known. The
     owner is named apart: a manager may disposition a rep's lead, so the owner is not
@@ -510,7 +513,9 @@ def _outcome(lead: LeadView, policy: Policy, by: str | None = None) -> str:
     if lead.disposition_reason:
         text += f"\nReason: {one_line(lead.disposition_reason, 200)}"
     if lead.disposition_note:
-        text += f"\nNote: {safe(lead.disposition_note, 1500)}"
+        # The modal takes NOTE_MAX (2,000) characters; the rest of this section is at most
+        # ~550, and a section holds 3,000: a note as written shows whole (escapes take room).
+        text += f"\nNote: {safe(lead.disposition_note, NOTE_ROOM)}"
     return text
 
 

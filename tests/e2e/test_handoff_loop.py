@@ -552,3 +552,74 @@ async def test_slack_is_asked_who_the_bot_is_at_start_not_in_the_first_ack(
     await stack.driver.press("U0REP1", "Claim", channel=ENTERPRISE)
     await stack.settle()
     assert len(stack.sim.calls_to("auth.test")) == asked == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"error": "internal_error"},  # Slack's own refusal, HTTP 200 ok:false
+        {"status": 502, "text": "Bad Gateway"},  # a proxy's page in front of Slack
+    ],
+)
+async def test_a_form_slack_would_not_open_tells_the_rep_in_plain_words(
+    stack: LocalStack, fault: dict[str, Any]
+) -> None:
+    """A press whose modal views.open refused for any other reason than a late trigger
+    (Slack's `internal_error`, a proxy's page) must not look like a button that does nothing:
+    the rep hears privately that nothing was changed and to press again."""
+    message = await claimed(stack)
+    stack.sim.inject("views.open", times=1, **fault)
+    response = await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    assert response.status == 200
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    assert stack.sim.latest_view("U0REP1") is None
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert "nothing was changed" in note.text and "Traceback" not in note.text
+    assert "again" in note.text
+    assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
+
+
+SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+
+
+async def test_a_failure_on_our_side_is_answered_in_plain_words_not_slacks_error(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack shows its own error to a person whose press, command or form got no 200 in time
+    ("This slash command experienced a problem", a warning on the button, "We had some
+    trouble connecting" on the modal); Slack sends these once, never again. A failure on
+    Handoff's side (the database went away) is answered 200 with one plain sentence where the
+    person is: privately for a press, as the command's answer, on the modal's first input
+    (the modal stays open: nothing was saved). The log keeps the traceback."""
+    message = await claimed(stack)
+
+    async def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(stack.services, "log_attempt", fails)
+    pressed = await stack.driver.press("U0REP1", "Log call", channel=ENTERPRISE)
+    await stack.settle()
+    assert pressed.status == 200
+    assert [e.text for e in stack.sim.ephemerals(user="U0REP1")] == [SORRY]
+
+    monkeypatch.setattr(stack.services, "find", fails)
+    asked = await stack.driver.command("U0REP1", "/lead", "hs-1", channel_id=ENTERPRISE)
+    await stack.settle()
+    assert asked.status == 200
+    assert isinstance(asked.json, dict) and asked.json.get("text") == SORRY
+    assert len(stack.sim.ephemerals(user="U0REP1")) == 1  # not told twice
+
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    assert view is not None
+    monkeypatch.setattr(stack.services, "dispose", fails)
+    values = {"reason": "No budget", "note": "Budget frozen"}
+    submitted = await stack.driver.submit_view("U0REP1", values, view_id=view.id)
+    assert submitted.status == 200
+    assert submitted.json == {"response_action": "errors", "errors": {"reason": SORRY}}
+    assert not view.closed
+    assert (await stack.services.lead(1)).stage.value == "sal"
+    assert "Traceback" not in str(stack.sim.ephemerals()) and message.ts
+    assert any(record.exc_info for record in caplog.records)  # the operator still sees it

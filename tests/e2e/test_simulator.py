@@ -428,6 +428,51 @@ async def test_modal_errors_must_name_an_input_block(
     assert sim.view(view_id).errors == {"reason": "x"}  # type: ignore[union-attr]
 
 
+async def test_a_modal_answer_slack_does_not_know_is_refused_and_keeps_the_modal(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """A view_submission's `response_action` is one of `errors`, `update`, `push`, `clear`
+    (docs.slack.dev/surfaces/modals; Bolt's ViewResponseAction types), `errors` maps block_ids
+    to a message each, and `update`/`push` carry a modal (a Home tab is only published).
+    Anything else is a submission Slack shows as failed: recorded, the modal left open."""
+    opened = await client.views_open(trigger_id=sim.issue_trigger("U0REP"), view=NOTE_MODAL)
+    view_id = opened["view"]["id"]
+    home = {"type": "home", "blocks": [section("Queue")]}
+    for answer in (
+        {"response_action": "close"},
+        {"response_action": "errors", "errors": {}},
+        {"response_action": "errors", "errors": {"reason": ""}},
+        {"response_action": "errors", "errors": {"reason": 3}},
+        {"response_action": "update", "view": home},
+        {"response_action": "push", "view": home},
+    ):
+        sim.invalid_payloads.clear()
+        sim.apply_view_response(view_id, answer)
+        assert len(sim.invalid_payloads) == 1, answer
+        assert not sim.view(view_id).closed, answer  # type: ignore[union-attr]
+        assert sim.view(view_id).errors is None, answer  # type: ignore[union-attr]
+    sim.invalid_payloads.clear()
+    sim.apply_view_response(view_id, None)  # an empty 200 closes it
+    assert sim.invalid_payloads == [] and sim.view(view_id).closed  # type: ignore[union-attr]
+
+
+async def test_a_response_type_slack_does_not_know_is_refused(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """`response_type` is `in_channel` or `ephemeral` (the default) in a slash command's
+    answer and a response_url post (docs.slack.dev/interactivity/implementing-slash-commands):
+    another word is refused (400), recorded, nothing shown."""
+    url = sim.new_response_url(CHANNEL, "U0REP")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"text": "hi", "response_type": "channel"}) as answer:
+            assert answer.status == 400
+            assert await answer.text() == "invalid_payload"
+        async with session.post(url, json={"text": "hi", "response_type": "ephemeral"}) as answer:
+            assert answer.status == 200
+    assert [e.text for e in sim.ephemerals(user="U0REP")] == ["hi"]
+    assert sim.messages(CHANNEL) == []
+
+
 async def test_wait_for_returns_the_value_or_times_out(sim: SlackSimulator) -> None:
     assert await sim.wait_for(lambda: 42, what="answer") == 42
     with pytest.raises(AssertionError, match="timed out waiting for a lead"):

@@ -106,3 +106,25 @@ def test_the_timeline_shows_the_question_the_answer_and_where_a_cycle_came_from(
     assert "re-qualified, a new cycle (cycle 1 was nurture)" in text
     assert "a question: “Budget?”" in text
     assert "back with its owner: “AUD 40k &lt;!here&gt;”" in text
+
+
+def test_a_longest_answer_to_a_longest_question_shows_whole_in_the_answered_post(
+    policy: Policy,
+) -> None:
+    """The modal takes a question of 1,000 characters and an answer of 2,000; marketing's
+    question post, replaced by what was answered, shows both whole: a section's text is at
+    most 3,000 characters (block-kit/blocks/section-block), so the answer may not be cut
+    with "…" to fit one section with the question."""
+    from bot.simulator.blockkit import validate_blocks
+    from bot.slack.alert_views import settled_alert
+
+    question = "Which budget line pays for this? " * 30  # 990 characters
+    answer = ("The EMEA field budget, approved in Q3. " * 52)[:2000]
+    lead = replace(waiting(), info_question=question.strip())
+    text = info_views.answered_post(lead, answer, "Jo (marketing)", ASKED, policy)
+    message = settled_alert(text)
+    assert validate_blocks(message.blocks) == []
+    shown = "".join(block["text"]["text"] for block in message.blocks)
+    assert answer.strip() in shown and "…" not in shown
+    assert question.strip() in shown
+    assert len(message.text) <= 4000  # chat.update's text

@@ -60,3 +60,26 @@ def test_the_escalation_alert_and_app_home_leave_the_menu_out_without_managers(
     assert buttons(alert.blocks) == []  # snoozing is the managers' too: the alert is words alone
     assert [block["type"] for block in alert.blocks] == ["section"]
     assert selects(overdue_card(lead, nobody, late)) == []
+
+
+def test_reps_with_the_same_name_are_told_apart_in_the_menu(policy: Policy) -> None:
+    """Two reps whose Slack display name is the same ("Alex") are two options a manager
+    cannot tell apart: an option's text is plain text (no mention can show who), so a name
+    shared in the pool carries the member's Slack id; a name of one rep stays as it is."""
+    raw = snapshot(policy)
+    for segment in raw["segments"]:
+        if segment["name"] == "enterprise":
+            segment["reps"] = ["U0REP1", "U0REP2", "U0REP7", "U0REP8"]
+    wide = parse_policy(raw)
+    names = {"U0REP1": "Alex", "U0REP7": "Alex", "U0REP8": "Sam", "U0REP2": "Jo"}
+    message = lead_message(view(Stage.SAL), wide, BEFORE_DUE, names)
+    (menu,) = [
+        element
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "static_select"
+    ]
+    labels = [option["text"]["text"] for option in menu["options"]]
+    assert labels == ["Alex (U0REP1)", "Alex (U0REP7)", "Sam"]
+    assert len(set(labels)) == len(labels)

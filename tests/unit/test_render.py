@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.domain.lead import EventView, LeadView, Stage
+from bot.domain.lead import NOTE_MAX, EventView, LeadView, Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_blocks
@@ -500,6 +500,19 @@ def test_reject_shows_reason_and_escaped_note(policy: Policy) -> None:
     assert "Reason: No budget" in text
     assert "Note: Budget frozen until July &amp; the CFO left." in text
     assert "Rejected" in message.text
+
+
+def test_a_note_of_the_longest_the_modal_takes_shows_whole_on_the_lead_post(
+    policy: Policy,
+) -> None:
+    """The disposition modal takes a note of NOTE_MAX (2,000) characters; the lead's post
+    shows it whole, not cut at 1,500 with "…" (its outcome section has room: a section's
+    text is at most 3,000 characters, block-kit/blocks/section-block)."""
+    note = ("Budget frozen until July, the CFO left and procurement restarts. " * 40)[:NOTE_MAX]
+    lead = replace(view(Stage.REJECT), disposition_note=note)
+    message = lead_message(lead, policy, BEFORE_DUE)
+    assert validate_blocks(message.blocks) == []
+    assert f"Note: {note.strip()}" in all_text(message)
 
 
 def test_clock_says_when_first_touch_is_due_with_a_date_token(policy: Policy) -> None:
