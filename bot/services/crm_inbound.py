@@ -316,11 +316,11 @@ class CrmInboundService:
             try:
                 outcome = await self._one(source, inbound, change, now, deadline)
             except BadPayload as bad:  # released: the record may be mended before a retry
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.invalid += bad.fields
                 continue
             except BaseException as error:
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 if isinstance(error, SlackTokenRefused):
                     refusal = self._not_looked_up(source, change.event_id, error)
                     waiting = waiting or refusal
@@ -332,10 +332,10 @@ class CrmInboundService:
                     raise self._not_looked_up(source, change.event_id, error) from error
                 raise
             if outcome == "unknown":
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.unknown.append(change.crm_id or change.external_id or change.event_id)
             elif outcome == "erased":
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.ignored += 1
             else:
                 # Done only now that its change is applied: killed before this, the row stays
