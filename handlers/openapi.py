@@ -223,7 +223,8 @@ def _crm_route(operation: str, summary: str, security: str, body: dict[str, Any]
                     **_REFUSED["503"],
                     "description": "Behind (HANDOFF_INTAKE_MAX_BACKLOG), the database does not "
                     "answer, or a change needs a read from the CRM that failed, or while its "
-                    "daily API limit is used up (Retry-After: its reset)",
+                    "daily API limit is used up (Retry-After: its reset), or another request "
+                    "is applying one of its notifications (Retry-After: 120)",
                 },
             },
         }

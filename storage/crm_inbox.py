@@ -96,10 +96,16 @@ class CrmInboxStore:
         )
         await self.db.run(lambda db: db.execute(statement))
 
-    async def release(self, source: str, event_id: str) -> None:
-        """Forget the notification: handling it failed, so the CRM's retry of it must run."""
+    async def release(self, source: str, event_id: str, taken_at: datetime) -> None:
+        """Forget the notification taken at `taken_at` (`take`'s `now`): handling it failed,
+        so the CRM's retry of it must run. Only that take: a replica slower than `LEASE` finds
+        its row taken again by another (which is applying it) or done by it, and leaves it so,
+        else a third delivery would apply it again at once, or a retry of it applied again."""
         statement = delete(table(CrmInboxRow)).where(
-            CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
+            CrmInboxRow.source == source,
+            CrmInboxRow.event_id == event_id,
+            CrmInboxRow.received_at == taken_at,
+            CrmInboxRow.done_at.is_(None),
         )
         await self.db.run(lambda db: db.execute(statement))
 

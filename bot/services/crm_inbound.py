@@ -62,6 +62,10 @@ REFUSED_READ_WAIT = 300
 # "Callout Limits and Limitations"). A read not answered by then is answered 503, as one that
 # failed, with the room left for the database work and the answer.
 READS_BOUND = 3.0
+# How far ahead of our clock a CRM's time of an owner change is kept as it is: HubSpot's requests
+# are taken only within 5 minutes of our clock (its v3 signature's timestamp: `MAX_AGE`,
+# bot/crm/hubspot_in.py), so its clock is no further ahead than that.
+AHEAD_MOST = timedelta(minutes=5)
 
 # "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
 # names their record, and a retry of it is ignored again all the same).
@@ -316,11 +320,11 @@ class CrmInboundService:
             try:
                 outcome = await self._one(source, inbound, change, now, deadline)
             except BadPayload as bad:  # released: the record may be mended before a retry
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.invalid += bad.fields
                 continue
             except BaseException as error:
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 if isinstance(error, SlackTokenRefused):
                     refusal = self._not_looked_up(source, change.event_id, error)
                     waiting = waiting or refusal
@@ -332,10 +336,10 @@ class CrmInboundService:
                     raise self._not_looked_up(source, change.event_id, error) from error
                 raise
             if outcome == "unknown":
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.unknown.append(change.crm_id or change.external_id or change.event_id)
             elif outcome == "erased":
-                await self.inbox.release(source, change.event_id)
+                await self.inbox.release(source, change.event_id, now)
                 applied.ignored += 1
             else:
                 # Done only now that its change is applied: killed before this, the row stays
@@ -538,8 +542,10 @@ class CrmInboundService:
         # Kept with the change's `occurredAt`: HubSpot batches changes made close together and
         # does not promise their order (its Webhooks API guide), so the next change of owner
         # is late only if the CRM made it before this one, not before Handoff applied this.
-        # A time ahead of ours (a CRM's clock, a Flow's own `at`) counts as now.
-        made = min(change.at, now) if change.at is not None else None
+        # Kept as the CRM told it, so two of its changes are ordered by its one clock even
+        # when that is ahead of ours; a time further ahead than `AHEAD_MOST` (a Flow's own
+        # `at` gone wrong) counts as that, not to hold off the CRM's next changes for long.
+        made = min(change.at, now + AHEAD_MOST) if change.at is not None else None
         changed = await self.services.crm_reassign(lead, member, now, made)
         return "handled" if changed else "ignored"
 

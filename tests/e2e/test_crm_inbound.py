@@ -317,6 +317,26 @@ async def test_two_owner_changes_in_one_batch_leave_the_lead_with_the_later_owne
     assert (await stack.services.lead(1)).owner == MAYA
 
 
+async def test_two_owner_changes_keep_their_order_when_hubspots_clock_is_ahead_of_ours(
+    crm_stack_both: LocalStack, clock: TravelClock
+) -> None:
+    """HubSpot's clock 40 s ahead of ours (its requests are taken within 5 minutes of our
+    clock: the v3 signature's window). The lead's owner set to Maya, then 20 s later to Tom,
+    both told in one delivery with Tom's first: the lead ends with Tom, as in HubSpot. Both
+    times are HubSpot's, so they order the two; Tom's is not cut to our clock, which would
+    put Maya's after it."""
+    stack = crm_stack_both
+    await claimed(stack, clock)  # by Maya
+    clock.advance(minutes=10)
+    ahead = timedelta(seconds=40)
+    to_maya = change(31, "hubspot_owner_id", MAYA_OWNER, at=clock() - timedelta(seconds=30) + ahead)
+    to_tom = change(32, "hubspot_owner_id", TOM_OWNER, at=clock() - timedelta(seconds=10) + ahead)
+    status, answer = await hubspot(stack, clock, [to_tom, to_maya], version="v1")
+    assert (status, answer) == (200, {"handled": 1, "ignored": 1})
+    await stack.settle()
+    assert (await stack.services.lead(1)).owner == TOM
+
+
 async def test_a_salesforce_owner_found_by_email_becomes_the_suggested_owner(
     crm_stack: LocalStack, clock: TravelClock
 ) -> None:

@@ -528,3 +528,26 @@ async def test_notifications_recorded_before_the_upgrade_are_not_applied_again(
     assert await services.store.count_leads() == 0
     assert await inbound.inbox.is_done("hubspot", "1")
     assert await inbound.inbox.prune(NOW + timedelta(seconds=1)) == 1  # retention as before
+
+
+async def test_a_replica_giving_up_a_notification_another_took_again_leaves_it_to_that_one(
+    inbound: CrmInboundService,
+) -> None:
+    """Replica A is slow (past `LEASE`) applying a notification; the CRM's retry on replica B
+    takes it again. A then fails and releases its take: B's take stands, so a third delivery
+    meanwhile is answered as being applied (not applied a second time at once), and, once B
+    has applied it, its retries are ignored."""
+    inbox = inbound.inbox
+    assert await inbox.take("hubspot", "1", NOW, "7") == "taken"  # A
+    again = NOW + LEASE
+    assert await inbox.take("hubspot", "1", again, "7") == "taken"  # B: A looked dead
+    await inbox.release("hubspot", "1", NOW)  # A fails after all
+    third = again + timedelta(seconds=5)
+    assert await inbox.take("hubspot", "1", third, "7") == "applying"  # B is applying it
+    await inbox.done("hubspot", "1", third)  # B applied it
+
+    assert await inbox.take("hubspot", "2", NOW, "7") == "taken"  # A
+    assert await inbox.take("hubspot", "2", again, "7") == "taken"  # B
+    await inbox.done("hubspot", "2", again)  # B applied it
+    await inbox.release("hubspot", "2", NOW)  # then A fails
+    assert await inbox.take("hubspot", "2", third, "7") == "done"  # not applied again
