@@ -60,7 +60,12 @@ HELP = (
     "• `/handoff routing|help`"
 )
 OUT_OF_DATE = "This form is out of date."
-SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+# A failure may come after the database took the change (the connection lost on its commit's
+# answer, or on the lead read back after it): the words may not say "nothing was changed".
+SORRY = (
+    "Something went wrong on our side, so this may not have gone through. Check before you try "
+    "again."
+)
 TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
@@ -375,11 +380,15 @@ class Listeners:
     async def rate_quietly(self, lead_id: int, user: str, ratings: dict[str, int]) -> None:
         """The ratings given with a disposition that is saved already: one that cannot be kept
         (the lead changed hands while the modal was open) is skipped, never failing the submit
-        (a modal error would keep it open over a disposition that was made)."""
+        (a modal error would keep it open over a disposition that was made); nor does a
+        failure on Handoff's side (the database went away after the disposition's commit):
+        logged with its traceback, the modal closes on the saved disposition."""
         try:
             await self.services.rate(lead_id, user, ratings, self.clock())
         except Refusal as refused:
             log.info("lead %s: ratings by %s skipped: %s", lead_id, user, refused.message)
+        except Exception:
+            log.exception("lead %s: ratings by %s not stored", lead_id, user)
 
     async def submit_question(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext

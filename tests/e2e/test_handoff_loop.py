@@ -580,7 +580,10 @@ async def test_a_form_slack_would_not_open_tells_the_rep_in_plain_words(
     assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
 
 
-SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+SORRY = (
+    "Something went wrong on our side, so this may not have gone through. Check before you try "
+    "again."
+)
 
 
 async def test_a_failure_on_our_side_is_answered_in_plain_words_not_slacks_error(
@@ -623,3 +626,33 @@ async def test_a_failure_on_our_side_is_answered_in_plain_words_not_slacks_error
     assert (await stack.services.lead(1)).stage.value == "sal"
     assert "Traceback" not in str(stack.sim.ephemerals()) and message.ts
     assert any(record.exc_info for record in caplog.records)  # the operator still sees it
+
+
+async def test_a_failure_after_the_disposition_was_saved_does_not_say_nothing_changed(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection may drop after the database took the disposition (its commit's answer,
+    or the lead read back after it): the rep must not read "nothing was changed" on a modal
+    over a lead that is closed; they are told it may not have gone through, to check first."""
+    await claimed(stack)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    assert view is not None
+    store = stack.services.store
+    saved = store.dispose
+
+    async def saved_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await saved(*args, **kwargs)
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(store, "dispose", saved_then_lost)
+    values = {"reason": "No budget", "note": "Budget frozen"}
+    submitted = await stack.driver.submit_view("U0REP1", values, view_id=view.id)
+    monkeypatch.undo()
+    assert submitted.status == 200
+    assert (await stack.services.lead(1)).stage.value == "reject"
+    assert isinstance(submitted.json, dict)
+    (said,) = submitted.json["errors"].values()
+    assert "nothing was changed" not in said
+    assert "Check" in said
