@@ -35,7 +35,7 @@ from bot.services.slack_events import Channels
 from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
-from bot.slack.publisher import Clock, SlackPublisher
+from bot.slack.publisher import Clock, NoSlackAnswer, SlackPublisher
 from bot.slack.text import as_mrkdwn, as_plain, escape
 from bot.traffic import Traffic
 from handlers import authorize
@@ -74,12 +74,21 @@ NOT_OPENED = (
     "Slack did not open the form (it answered with an error); nothing was changed. Press the "
     "button again in a moment."
 )
+# Slack's answer did not come through (a dropped connection, a proxy's page, a trigger our own
+# retry found "already exchanged in a previous call"): the form may be open.
+UNSURE = (
+    "Handoff could not tell whether Slack opened the form (its answer was lost); nothing was "
+    "changed. If the form is not open, press the button again."
+)
 SHARE_TOO_LATE = (
     "Slack no longer took the report you shared (it took too long to build), so nothing was "
     "posted. If you still want it in the channel, press *Share to channel* again."
 )
-# views.open: a trigger_id is good for 3 seconds, once (expired_trigger_id, exchanged_trigger_id)
-LATE_TRIGGER = frozenset({"expired_trigger_id", "exchanged_trigger_id"})
+# views.open: a trigger_id is good for 3 seconds (expired_trigger_id), once: Handoff opens one
+# form a press, so `exchanged_trigger_id` ("already exchanged in a previous call") is its own
+# earlier try, retried by the client after its answer was lost, or the press delivered twice.
+LATE_TRIGGER = "expired_trigger_id"
+USED_TRIGGER = "exchanged_trigger_id"
 # A response_url takes 5 posts within 30 minutes of the interaction; after that Slack answers
 # 404 (`expired_url`, `used_url`): https://docs.slack.dev/interactivity/handling-user-interaction
 # ("Message responses"). A private answer it refuses goes to the person's DM with Handoff.
@@ -177,17 +186,23 @@ class Listeners:
         """Open a modal on the press's trigger_id, on its own task (not queued). Slack takes a
         trigger_id once and for 3 seconds: when Handoff was too slow (a slow database), the
         person is told privately to press again instead of seeing nothing happen; so they are
-        when views.open failed for any other reason (Slack's `internal_error`, a proxy's page,
-        a dropped connection): a press must never seem to do nothing."""
+        when Slack refused it for any other reason (its `internal_error`): a press must never
+        seem to do nothing. When Slack's answer was lost (a dropped connection, a proxy's page,
+        the trigger used by the client's own retry), the form may be open: they hear that
+        Handoff could not tell, and to press again if it is not."""
 
         async def opening() -> None:
             try:
                 await client.views_open(trigger_id=body["trigger_id"], view=view)
             except Exception as error:
-                late = isinstance(error, SlackApiError) and (
-                    error.response.get("error") in LATE_TRIGGER
-                )
-                said = TOO_LATE if late else NOT_OPENED
+                refused = isinstance(error, SlackApiError) and not isinstance(error, NoSlackAnswer)
+                code = error.response.get("error") if isinstance(error, SlackApiError) else None
+                if code == LATE_TRIGGER:
+                    said = TOO_LATE
+                elif refused and code != USED_TRIGGER:
+                    said = NOT_OPENED  # Slack's own answer: it did not open the form
+                else:
+                    said = UNSURE
                 await respond(text=said, response_type="ephemeral", replace_original=False)
                 raise  # still logged and counted as Slack's refusal
 

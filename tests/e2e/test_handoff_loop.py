@@ -656,3 +656,27 @@ async def test_a_failure_after_the_disposition_was_saved_does_not_say_nothing_ch
     (said,) = submitted.json["errors"].values()
     assert "nothing was changed" not in said
     assert "Check" in said
+
+
+@pytest.mark.parametrize("lost", ["drop", "page"])
+async def test_a_form_whose_answer_was_lost_is_not_said_to_be_unopened(
+    stack: LocalStack, lost: str
+) -> None:
+    """views.open may open the modal and its answer be lost (the connection dropped, a proxy's
+    page in place of Slack's answer: Slack said neither yes nor no, bot/slack/publisher.py
+    NoSlackAnswer); the client's retry of a dropped call then hears `exchanged_trigger_id`
+    ("already exchanged in a previous call": that call opened it). The rep, looking at the
+    open form, must not read that Slack did not open it or closed it: Handoff says it could
+    not tell, and to press again if the form is not there."""
+    await claimed(stack)
+    if lost == "drop":
+        stack.sim.inject_connection_drop("views.open", times=1, after=True)
+    else:
+        stack.sim.inject("views.open", times=1, status=502, text="Bad Gateway", after=True)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    assert stack.sim.latest_view("U0REP1") is not None  # Slack did open it
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert "did not open" not in note.text and "closed the form" not in note.text
+    assert "again" in note.text
