@@ -680,3 +680,27 @@ async def test_a_form_whose_answer_was_lost_is_not_said_to_be_unopened(
     (note,) = stack.sim.ephemerals(user="U0REP1")
     assert "did not open" not in note.text and "closed the form" not in note.text
     assert "again" in note.text
+
+
+async def test_an_event_that_fails_on_our_side_is_not_acknowledged_so_slack_sends_it_again(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Unlike a press, a command or a form, an event is sent again by Slack when it is not
+    answered 200 in time (docs.slack.dev/apis/events-api, "Retries"): one that fails on
+    Handoff's side must not get the plain-words 200 (`sorry`), or Slack would never retry it."""
+
+    async def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    from bot.services.home import Homes
+
+    monkeypatch.setattr(Homes, "opened", fails)
+    stack.driver.ack_timeout = 1.0  # Socket Mode: no acknowledgement at all
+    response = await stack.driver.app_home_opened("U0REP1")
+    assert response.status == (500 if transport == "http" else 504)
+    monkeypatch.undo()
+    again = await stack.driver.resend(1)
+    assert again.status == 200  # the retry runs, and is answered
+    if transport == "socket":  # the one envelope left unacknowledged on purpose
+        (unanswered,) = stack.sim.socket_mode.missing_acks
+        stack.sim.socket_mode.envelopes.remove(unanswered)
