@@ -77,8 +77,8 @@ NOT_OPENED = (
 # Slack's answer did not come through (a dropped connection, a proxy's page, a trigger our own
 # retry found "already exchanged in a previous call"): the form may be open.
 UNSURE = (
-    "Handoff could not tell whether Slack opened the form (its answer was lost); nothing was "
-    "changed. If the form is not open, press the button again."
+    "Handoff could not tell whether Slack opened the form; nothing was changed. If the form "
+    "is not open, press the button again."
 )
 SHARE_TOO_LATE = (
     "Slack no longer took the report you shared (it took too long to build), so nothing was "
