@@ -35,7 +35,7 @@ from bot.services.slack_events import Channels
 from bot.slack import alert_views, info_views, lead_views, plan_view, report_views, sla_view
 from bot.slack.blocks import Message
 from bot.slack.ids import ActionId, CallbackId
-from bot.slack.publisher import Clock, SlackPublisher
+from bot.slack.publisher import Clock, NoSlackAnswer, SlackPublisher
 from bot.slack.text import as_mrkdwn, as_plain, escape
 from bot.traffic import Traffic
 from handlers import authorize
@@ -60,7 +60,12 @@ HELP = (
     "• `/handoff routing|help`"
 )
 OUT_OF_DATE = "This form is out of date."
-SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+# A failure may come after the database took the change (the connection lost on its commit's
+# answer, or on the lead read back after it): the words may not say "nothing was changed".
+SORRY = (
+    "Something went wrong on our side, so this may not have gone through. Check before you try "
+    "again."
+)
 TOO_LATE = (
     "Slack closed the form before Handoff could open it (it took too long); nothing was "
     "changed. Press the button again."
@@ -69,12 +74,21 @@ NOT_OPENED = (
     "Slack did not open the form (it answered with an error); nothing was changed. Press the "
     "button again in a moment."
 )
+# Slack's answer did not come through (a dropped connection, a proxy's page, a trigger our own
+# retry found "already exchanged in a previous call"): the form may be open.
+UNSURE = (
+    "Handoff could not tell whether Slack opened the form; nothing was changed. If the form "
+    "is not open, press the button again."
+)
 SHARE_TOO_LATE = (
     "Slack no longer took the report you shared (it took too long to build), so nothing was "
     "posted. If you still want it in the channel, press *Share to channel* again."
 )
-# views.open: a trigger_id is good for 3 seconds, once (expired_trigger_id, exchanged_trigger_id)
-LATE_TRIGGER = frozenset({"expired_trigger_id", "exchanged_trigger_id"})
+# views.open: a trigger_id is good for 3 seconds (expired_trigger_id), once: Handoff opens one
+# form a press, so `exchanged_trigger_id` ("already exchanged in a previous call") is its own
+# earlier try, retried by the client after its answer was lost, or the press delivered twice.
+LATE_TRIGGER = "expired_trigger_id"
+USED_TRIGGER = "exchanged_trigger_id"
 # A response_url takes 5 posts within 30 minutes of the interaction; after that Slack answers
 # 404 (`expired_url`, `used_url`): https://docs.slack.dev/interactivity/handling-user-interaction
 # ("Message responses"). A private answer it refuses goes to the person's DM with Handoff.
@@ -172,17 +186,23 @@ class Listeners:
         """Open a modal on the press's trigger_id, on its own task (not queued). Slack takes a
         trigger_id once and for 3 seconds: when Handoff was too slow (a slow database), the
         person is told privately to press again instead of seeing nothing happen; so they are
-        when views.open failed for any other reason (Slack's `internal_error`, a proxy's page,
-        a dropped connection): a press must never seem to do nothing."""
+        when Slack refused it for any other reason (its `internal_error`): a press must never
+        seem to do nothing. When Slack's answer was lost (a dropped connection, a proxy's page,
+        the trigger used by the client's own retry), the form may be open: they hear that
+        Handoff could not tell, and to press again if it is not."""
 
         async def opening() -> None:
             try:
                 await client.views_open(trigger_id=body["trigger_id"], view=view)
             except Exception as error:
-                late = isinstance(error, SlackApiError) and (
-                    error.response.get("error") in LATE_TRIGGER
-                )
-                said = TOO_LATE if late else NOT_OPENED
+                refused = isinstance(error, SlackApiError) and not isinstance(error, NoSlackAnswer)
+                code = error.response.get("error") if isinstance(error, SlackApiError) else None
+                if code == LATE_TRIGGER:
+                    said = TOO_LATE
+                elif refused and code != USED_TRIGGER:
+                    said = NOT_OPENED  # Slack's own answer: it did not open the form
+                else:
+                    said = UNSURE
                 await respond(text=said, response_type="ephemeral", replace_original=False)
                 raise  # still logged and counted as Slack's refusal
 
@@ -375,11 +395,15 @@ class Listeners:
     async def rate_quietly(self, lead_id: int, user: str, ratings: dict[str, int]) -> None:
         """The ratings given with a disposition that is saved already: one that cannot be kept
         (the lead changed hands while the modal was open) is skipped, never failing the submit
-        (a modal error would keep it open over a disposition that was made)."""
+        (a modal error would keep it open over a disposition that was made); nor does a
+        failure on Handoff's side (the database went away after the disposition's commit):
+        logged with its traceback, the modal closes on the saved disposition."""
         try:
             await self.services.rate(lead_id, user, ratings, self.clock())
         except Refusal as refused:
             log.info("lead %s: ratings by %s skipped: %s", lead_id, user, refused.message)
+        except Exception:
+            log.exception("lead %s: ratings by %s not stored", lead_id, user)
 
     async def submit_question(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext

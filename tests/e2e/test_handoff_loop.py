@@ -580,7 +580,10 @@ async def test_a_form_slack_would_not_open_tells_the_rep_in_plain_words(
     assert labels(stack.sim.message(ENTERPRISE, message.ts) or message) == labels(message)
 
 
-SORRY = "Something went wrong on our side and nothing was changed. Try again?"
+SORRY = (
+    "Something went wrong on our side, so this may not have gone through. Check before you try "
+    "again."
+)
 
 
 async def test_a_failure_on_our_side_is_answered_in_plain_words_not_slacks_error(
@@ -623,3 +626,81 @@ async def test_a_failure_on_our_side_is_answered_in_plain_words_not_slacks_error
     assert (await stack.services.lead(1)).stage.value == "sal"
     assert "Traceback" not in str(stack.sim.ephemerals()) and message.ts
     assert any(record.exc_info for record in caplog.records)  # the operator still sees it
+
+
+async def test_a_failure_after_the_disposition_was_saved_does_not_say_nothing_changed(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection may drop after the database took the disposition (its commit's answer,
+    or the lead read back after it): the rep must not read "nothing was changed" on a modal
+    over a lead that is closed; they are told it may not have gone through, to check first."""
+    await claimed(stack)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view("U0REP1")
+    assert view is not None
+    store = stack.services.store
+    saved = store.dispose
+
+    async def saved_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await saved(*args, **kwargs)
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(store, "dispose", saved_then_lost)
+    values = {"reason": "No budget", "note": "Budget frozen"}
+    submitted = await stack.driver.submit_view("U0REP1", values, view_id=view.id)
+    monkeypatch.undo()
+    assert submitted.status == 200
+    assert (await stack.services.lead(1)).stage.value == "reject"
+    assert isinstance(submitted.json, dict)
+    (said,) = submitted.json["errors"].values()
+    assert "nothing was changed" not in said
+    assert "Check" in said
+
+
+@pytest.mark.parametrize("lost", ["drop", "page"])
+async def test_a_form_whose_answer_was_lost_is_not_said_to_be_unopened(
+    stack: LocalStack, lost: str
+) -> None:
+    """views.open may open the modal and its answer be lost (the connection dropped, a proxy's
+    page in place of Slack's answer: Slack said neither yes nor no, bot/slack/publisher.py
+    NoSlackAnswer); the client's retry of a dropped call then hears `exchanged_trigger_id`
+    ("already exchanged in a previous call": that call opened it). The rep, looking at the
+    open form, must not read that Slack did not open it or closed it: Handoff says it could
+    not tell, and to press again if the form is not there."""
+    await claimed(stack)
+    if lost == "drop":
+        stack.sim.inject_connection_drop("views.open", times=1, after=True)
+    else:
+        stack.sim.inject("views.open", times=1, status=502, text="Bad Gateway", after=True)
+    await stack.driver.press("U0REP1", "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    await stack.handoff.publisher.drain(5)
+    assert stack.sim.latest_view("U0REP1") is not None  # Slack did open it
+    (note,) = stack.sim.ephemerals(user="U0REP1")
+    assert "did not open" not in note.text and "closed the form" not in note.text
+    assert "again" in note.text
+
+
+async def test_an_event_that_fails_on_our_side_is_not_acknowledged_so_slack_sends_it_again(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Unlike a press, a command or a form, an event is sent again by Slack when it is not
+    answered 200 in time (docs.slack.dev/apis/events-api, "Retries"): one that fails on
+    Handoff's side must not get the plain-words 200 (`sorry`), or Slack would never retry it."""
+
+    async def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    from bot.services.home import Homes
+
+    monkeypatch.setattr(Homes, "opened", fails)
+    stack.driver.ack_timeout = 1.0  # Socket Mode: no acknowledgement at all
+    response = await stack.driver.app_home_opened("U0REP1")
+    assert response.status == (500 if transport == "http" else 504)
+    monkeypatch.undo()
+    again = await stack.driver.resend(1)
+    assert again.status == 200  # the retry runs, and is answered
+    if transport == "socket":  # the one envelope left unacknowledged on purpose
+        (unanswered,) = stack.sim.socket_mode.missing_acks
+        stack.sim.socket_mode.envelopes.remove(unanswered)

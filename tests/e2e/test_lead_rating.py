@@ -207,3 +207,28 @@ async def test_a_pick_on_an_earlier_cycles_post_leaves_the_lead_as_it_is(
     lead = await stack.services.lead(1)
     assert (lead.cycle, lead.fit_rating) == (2, 5)
     assert await rated_events(stack, 1) == before
+
+
+async def test_a_rating_that_fails_after_the_disposition_was_saved_closes_the_modal(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disposition is saved before its optional rating: when storing the rating fails on
+    Handoff's side (the database went away in between), the disposition stands, so the modal
+    closes; it may not stay open saying "nothing was changed" over a closed lead."""
+    await claimed(stack, "hs-rated-fails", "webinar")
+
+    async def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    await stack.driver.press(OWNER, "Not a fit", channel=ENTERPRISE)
+    await stack.settle()
+    view = stack.sim.latest_view(OWNER)
+    assert view is not None
+    monkeypatch.setattr(stack.services, "rate", fails)
+    values = {"reason": "Not ICP", "note": "A reseller.", "fit": "2 weak fit"}
+    response = await stack.driver.submit_view(OWNER, values, view_id=view.id)
+    assert response.status == 200
+    assert response.json in (None, "", {})  # closed: no error on the modal
+    assert view.closed
+    assert (await stack.services.lead(1)).stage.value == "reject"
+    assert any(record.exc_info for record in caplog.records)  # the operator still sees it
