@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.engine import Connection
@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 # What `take` found: "taken" (by this call: apply it), "done" (applied already: a retry),
 # "applying" (taken less than `LEASE` ago and not done: another replica is applying it).
 Taken = Literal["taken", "done", "applying"]
+
+
+def _one(source: str, event_id: str) -> tuple[Any, Any]:
+    """The conditions naming one notification's row."""
+    return CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
 
 
 class CrmInboxStore:
@@ -59,8 +64,7 @@ class CrmInboxStore:
             again = (
                 update(table(CrmInboxRow))
                 .where(
-                    CrmInboxRow.source == source,
-                    CrmInboxRow.event_id == event_id,
+                    *_one(source, event_id),
                     CrmInboxRow.done_at.is_(None),
                     CrmInboxRow.received_at <= now - LEASE,
                 )
@@ -74,9 +78,7 @@ class CrmInboxStore:
                     event_id,
                 )
                 return "taken"
-            done = select(CrmInboxRow.done_at).where(
-                CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
-            )
+            done = select(CrmInboxRow.done_at).where(*_one(source, event_id))
             row = db.execute(done).first()
             return "done" if row is not None and row.done_at is not None else "applying"
 
@@ -88,8 +90,7 @@ class CrmInboxStore:
         statement = (
             update(table(CrmInboxRow))
             .where(
-                CrmInboxRow.source == source,
-                CrmInboxRow.event_id == event_id,
+                *_one(source, event_id),
                 CrmInboxRow.done_at.is_(None),
             )
             .values(done_at=now)
@@ -102,8 +103,7 @@ class CrmInboxStore:
         its row taken again by another (which is applying it) or done by it, and leaves it so,
         else a third delivery would apply it again at once, or a retry of it applied again."""
         statement = delete(table(CrmInboxRow)).where(
-            CrmInboxRow.source == source,
-            CrmInboxRow.event_id == event_id,
+            *_one(source, event_id),
             CrmInboxRow.received_at == taken_at,
             CrmInboxRow.done_at.is_(None),
         )
@@ -111,16 +111,13 @@ class CrmInboxStore:
 
     async def taken(self, source: str, event_id: str) -> bool:
         """Whether the notification is recorded, done or not (for tests and operators)."""
-        statement = select(CrmInboxRow.event_id).where(
-            CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
-        )
+        statement = select(CrmInboxRow.event_id).where(*_one(source, event_id))
         return await self.db.run(lambda db: db.execute(statement).first() is not None)
 
     async def is_done(self, source: str, event_id: str) -> bool:
         """Whether the notification's change is applied (for tests and operators)."""
         statement = select(CrmInboxRow.event_id).where(
-            CrmInboxRow.source == source,
-            CrmInboxRow.event_id == event_id,
+            *_one(source, event_id),
             CrmInboxRow.done_at.is_not(None),
         )
         return await self.db.run(lambda db: db.execute(statement).first() is not None)

@@ -211,12 +211,11 @@ class SalesforceAdapter:
         Lead lacks or cannot be written, a status value the Lead Status picklist lacks or that
         is a converted status, an `owners:` entry that is not an active User."""
         try:
-            described = await self._call(lambda sf: sobject(sf, "Lead").describe())
+            fields = {f["name"].lower(): f for f in await self._lead_fields()}
         except CrmRefused as error:
             return [f"Salesforce refuses Handoff: {error}"]
         except CrmError as error:
             return [f"Salesforce could not be asked about the Lead's fields: {error}"]
-        fields = {f["name"].lower(): f for f in described["fields"]}
         problems = []
         for ours, theirs in self.crm.fields.items():
             found = fields.get(theirs.lower())
@@ -305,17 +304,24 @@ class SalesforceAdapter:
             lead_id = other
         return lead_id
 
+    async def _lead_fields(self) -> list[dict[str, Any]]:
+        """The Lead's fields as describe gives them (`check`'s, and the writes' lengths), their
+        text fields' lengths kept for the writes."""
+        described = await self._call(lambda sf: sobject(sf, "Lead").describe())
+        fields: list[dict[str, Any]] = described["fields"]
+        self._lengths = {
+            str(f["name"]).lower(): int(f["length"])
+            for f in fields
+            if f.get("type") in TEXT_TYPES and f.get("length")
+        }
+        return fields
+
     async def _text_lengths(self) -> dict[str, int]:
         """The Lead's text fields and their lengths, in characters (describe's `length`):
         Salesforce refuses a longer value whole (STRING_TOO_LONG)."""
         if self._lengths is None:
-            described = await self._call(lambda sf: sobject(sf, "Lead").describe())
-            self._lengths = {
-                str(f["name"]).lower(): int(f["length"])
-                for f in described["fields"]
-                if f.get("type") in TEXT_TYPES and f.get("length")
-            }
-        return self._lengths
+            await self._lead_fields()
+        return self._lengths or {}
 
     async def _lead_by_email(self, email: str, contacts: bool = False) -> str:
         """The newest open Lead with the email; with `contacts`, else the Contact the most
