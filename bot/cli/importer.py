@@ -154,9 +154,25 @@ EXCEL_FIX = (
     "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
 )
 # Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
-# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale.
-_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
-_EXCEL_RANGE_DATE = re.compile(rf"\d{{1,2}}-(?:{_MONTHS})|(?:{_MONTHS})-\d{{2,4}}", re.IGNORECASE)
+# 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale. It shows
+# them in its built-in "d-mmm" and "mmm-yy" formats, as the locale writes them and in its short
+# month names: a German Excel `01. Okt` and `Nov 50`, a French one `1-oct.` and `nov.-50`, a
+# Spanish one `3-dic`, a Dutch one `1-mrt`. The names are Windows' (German Mrz) and CLDR's
+# (German Mär), a dot after them or not: English; German; French
+# (janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.); Spanish; Dutch; Italian;
+# Portuguese. Only the employees column is checked: no count of employees is a month.
+_MONTHS = (
+    "jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec"
+    "|mrz|märz?|mai|juni|juli|okt|dez"
+    "|janv|févr|mars|avr|juin|juill?|août|déc"
+    "|ene|abr|ago|dic"
+    "|mrt|mei"
+    "|gen|mag|giu|lug|set|ott"
+    "|fev|out"
+)
+_EXCEL_RANGE_DATE = re.compile(
+    rf"\d{{1,2}}\.?[-\s]?\s*(?:{_MONTHS})\.?|(?:{_MONTHS})\.?[-\s]\s*\d{{2,4}}", re.IGNORECASE
+)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
@@ -504,12 +520,28 @@ def _scan(path: Path) -> _Layout:
 
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+# What makes a line that decodes as UTF-8 UTF-8 text, not Windows-1252 text whose bytes happen
+# to be UTF-8 (RFC 3629, section 4: "UTF8-2 = %xC2-DF UTF8-tail", "UTF8-tail = %x80-BF"; the
+# UTF8-3 and UTF8-4 leads are E0-EF and F0-F4). In Windows-1252 (Unicode's CP1252.TXT mapping)
+# a UTF-8 lead byte of two (C2-DF) is an accented capital or ß, and a continuation byte (80-BF)
+# a curly quote, a dash, ™, ®, NBSP or another symbol: `CAFÉ’S` is C9 92, UTF-8 for "ɒ",
+# `NESTLÉ®` C9 AE, `STRAUß’` DF 92. Such a pair alone is no evidence. A line is UTF-8 text when
+# it holds
+# - a character of 3 or 4 bytes (U+0800 on: curly quotes, €, CJK, a byte-order mark): in
+#   Windows-1252 a lowercase à-ï (ð-÷) followed directly by two (three) symbols;
+# - a Latin letter of 2 bytes (U+00A0-U+023F: é ü ñ ł ő ș ǎ ư, what Western UTF-8 text holds):
+#   in Windows-1252 Â Ã Ä Å Æ Ç or È directly followed by a symbol, the mark of a UTF-8 text
+#   read as Windows-1252 (`JosÃ©` is José), which words do not otherwise make;
+# - two characters of 2 bytes in a row (a word in Greek, Cyrillic, Hebrew, Arabic, …): in
+#   Windows-1252 two pairs of an accented capital and a symbol back to back.
+_UTF8_TEXT = re.compile("[\u00a0-\u023f\u0800-\U0010ffff]|[\u0080-\u07ff]{2}")
 
 
 def _refuse_mixed_encodings(path: Path) -> None:
     """A file that is not UTF-8 is read as Windows-1252, unless some of its lines are UTF-8
-    (two exports pasted together): read so, their José would become JosÃ©. Lines are counted as
-    every other message counts them, as a spreadsheet's rows: a line break inside quotes (an
+    text (two exports pasted together): read so, their José would become JosÃ©. A line whose
+    bytes are UTF-8 only by chance (`CAFÉ’S`, `_UTF8_TEXT`) is no such line. Lines are counted
+    as every other message counts them, as a spreadsheet's rows: a line break inside quotes (an
     odd count of `"` before it) does not end a row, and Excel's `sep=` line is not one. The
     file is read a chunk at a time."""
     utf8: int | None = None
@@ -529,11 +561,12 @@ def _refuse_mixed_encodings(path: Path) -> None:
                 if line.isascii():
                     continue
                 try:
-                    line.decode("utf-8")
+                    text = line.decode("utf-8")
                 except UnicodeDecodeError as error:
                     other = other or (number, line[error.start])
                 else:
-                    utf8 = utf8 or number
+                    if _UTF8_TEXT.search(text):
+                        utf8 = utf8 or number
                 if utf8 and other:
                     raise ImportFileError(
                         f"{path.name} mixes two encodings: line {utf8} is UTF-8 and line "

@@ -176,6 +176,85 @@ CASES: list[tuple[str, bytes, Expected]] = [
         },
     ),
     (
+        # The same ranges as Excel in other locales saves them (its built-in "d-mmm" and
+        # "mmm-yy" formats in the locale's short month names): a German Excel reads 1-10 day
+        # first as 1 October and writes `01. Okt`, 11-50 as `Nov 50`, 3-12 as `03. Dez`; a
+        # French one `1-oct.`, `10-janv.`, `nov.-50`; a Spanish one `3-dic`, `10-ene`; a Dutch
+        # one `1-mrt`, `1-mei`. Each is refused as the English ones are; a real range is read.
+        "employee_ranges_excel_made_dates_in_other_locales",
+        "Email,Employees\r\n"
+        "a@x.io,01. Okt\r\n"
+        "b@x.io,Nov 50\r\n"
+        "c@x.io,03. Dez\r\n"
+        "d@x.io,Mrz 50\r\n"
+        "e@x.io,1-oct.\r\n"
+        "f@x.io,10-janv.\r\n"
+        "g@x.io,nov.-50\r\n"
+        "h@x.io,1-déc.\r\n"
+        "i@x.io,3-dic\r\n"
+        "j@x.io,10-ene\r\n"
+        "k@x.io,1-mrt\r\n"
+        "l@x.io,1-mei\r\n"
+        "m@x.io,11-50\r\n".encode(),
+        {
+            line: f"line {line}: Employees (company.employees): {value} is a date Excel made of "
+            f"a range (1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}"
+            for line, value in enumerate(
+                [
+                    "01. Okt",
+                    "Nov 50",
+                    "03. Dez",
+                    "Mrz 50",
+                    "1-oct.",
+                    "10-janv.",
+                    "nov.-50",
+                    "1-déc.",
+                    "3-dic",
+                    "10-ene",
+                    "1-mrt",
+                    "1-mei",
+                ],
+                start=2,
+            )
+        }
+        | {14: {"email": "m@x.io", "company": {"employees": 11}}},
+    ),
+    (
+        # Only the employees column is checked: a company called "Mai 10" or "Jan 50" is a name.
+        "month_and_number_in_a_name_column_is_a_name",
+        b"Email,Company,Employees\r\na@x.io,Mai 10,51-200\r\nb@x.io,Okt 1,1.200\r\n",
+        {
+            2: {"company": {"name": "Mai 10", "employees": 51}},
+            3: {"company": {"name": "Okt 1", "employees": 1200}},
+        },
+    ),
+    (
+        # Excel's plain "CSV" (Windows-1252): an accented capital or ß right before a curly
+        # quote or ® is two bytes that are also UTF-8 (É’ is C9 92, read as UTF-8 "ɒ"; É® is
+        # C9 AE; ß’ is DF 92), on a line with no other accent. They are no UTF-8 text a person
+        # writes, so the file is Windows-1252, as its other lines (Zoë: EB) say.
+        "windows_1252_accented_capital_before_a_quote",
+        "Email,Company\r\n"
+        "a@x.io,CAFÉ’S BISTRO\r\n"
+        "b@x.io,NESTLÉ® WATERS\r\n"
+        "c@x.io,STRAUß’ ERBEN\r\n"
+        "d@x.io,Zoë GmbH\r\n".encode("cp1252"),
+        {
+            2: {"company": {"name": "CAFÉ’S BISTRO"}},
+            3: {"company": {"name": "NESTLÉ® WATERS"}},
+            4: {"company": {"name": "STRAUß’ ERBEN"}},
+            5: {"company": {"name": "Zoë GmbH"}},
+        },
+    ),
+    (
+        # A name the CRM already showed garbled (JosÃ©: C3 A9, valid UTF-8 for é) on a line with
+        # other Windows-1252 accents: the line is not UTF-8, the file is Windows-1252, and the
+        # name is kept as the CRM showed it.
+        "windows_1252_name_garbled_upstream_beside_other_accents",
+        "Email,First Name,Last Name\r\na@x.io,JosÃ©,Müller\r\n".encode("cp1252"),
+        {2: {"name": "JosÃ© Müller"}},
+    ),
+    (
         # An error names the column as the file names it, and the field it fills.
         "hubspot_conversion_date_unreadable",
         b"Record ID,Email,Recent Conversion,Recent Conversion Date\r\n"
@@ -254,6 +333,39 @@ REFUSED: list[tuple[str, bytes, str]] = [
         "Email,Name\r\na@x.io,José\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
         "mixed_encodings.csv mixes two encodings: line 2 is UTF-8 and line 3 is not (byte 0xEB):"
         " save it again as “CSV UTF-8”.",
+    ),
+    (
+        # A UTF-8 export's curly quotes (“ is E2 80 9C: three bytes) next to Windows-1252 lines.
+        "mixed_encodings_three_byte_characters",
+        "Email,Company\r\na@x.io,“Acme”\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_three_byte_characters.csv mixes two encodings: line 2 is UTF-8 and "
+        "line 3 is not (byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        # A UTF-8 export's Cyrillic name (И is D0 98, в D0 B2: two-byte letters in a row).
+        "mixed_encodings_cyrillic",
+        "Email,Name\r\na@x.io,Иван\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_cyrillic.csv mixes two encodings: line 2 is UTF-8 and line 3 is not "
+        "(byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        # A Windows-1252 line that only looks like UTF-8 (CAFÉ’S) is not the UTF-8 line named.
+        "mixed_encodings_named_by_the_real_utf8_line",
+        "Email,Name\r\na@x.io,CAFÉ’S\r\n".encode("cp1252")
+        + "b@x.io,José\r\n".encode()
+        + "c@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_named_by_the_real_utf8_line.csv mixes two encodings: line 3 is UTF-8 "
+        "and line 4 is not (byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        # JosÃ© alone on its line in a Windows-1252 file (a name the CRM showed garbled) is the
+        # same bytes as "mixed_encodings" above, José pasted from a UTF-8 export: no reader can
+        # tell them apart. Reading it as Windows-1252 would store JosÃ© for every pasted José,
+        # so it is refused; Excel's "CSV UTF-8" of the file imports it as the CRM showed it.
+        "windows_1252_name_garbled_upstream_alone_on_its_line",
+        "Email,Name\r\na@x.io,JosÃ©\r\nb@x.io,Zoë\r\n".encode("cp1252"),
+        "windows_1252_name_garbled_upstream_alone_on_its_line.csv mixes two encodings: line 2 is "
+        "UTF-8 and line 3 is not (byte 0xEB): save it again as “CSV UTF-8”.",
     ),
     (
         "broken_utf16",
