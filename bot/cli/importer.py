@@ -533,14 +533,33 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 #   in Windows-1252 Â Ã Ä Å Æ Ç or È directly followed by a symbol, the mark of a UTF-8 text
 #   read as Windows-1252 (`JosÃ©` is José), which words do not otherwise make;
 # - two characters of 2 bytes in a row (a word in Greek, Cyrillic, Hebrew, Arabic, …): in
-#   Windows-1252 two pairs of an accented capital and a symbol back to back.
-_UTF8_TEXT = re.compile("[\u00a0-\u023f\u0800-\U0010ffff]|[\u0080-\u07ff]{2}")
+#   Windows-1252 two pairs of an accented capital and a symbol back to back;
+# - a character of 2 bytes directly before a letter (Azerbaijani `Kərimov`, ə C9 99; the
+#   ʻokina of `Hawaiʻi`, CA BB), unless its second byte is a Windows-1252 symbol that sits
+#   inside words (‘ ’ – — NBSP, soft hyphen, ·: `CAFÉ’S`, `JOSÉ GARCIA`): in Windows-1252 an
+#   accented capital, a ™ or » and a letter, which words do not make;
+# - a letter and an accent of Unicode's canonical decomposition (NFD, what a Mac may write:
+#   `Zoë` as e + U+0308, CC 88): in Windows-1252 a letter, Ì and a symbol (`ZoeÌˆ`).
+_UTF8_TEXT = re.compile(
+    "[\u00a0-\u023f\u0800-\U0010ffff]|[\u0080-\u07ff]{2}"
+    "|[^\\W\\d_][\u0300-\u0304\u0306-\u030c\u030f\u0311\u031b\u0323-\u0328\u032d\u032e\u0330\u0331]"
+)
+_BEFORE_A_LETTER = re.compile(r"[\u0240-\u07ff](?=[^\W\d_])")
+_INSIDE_WORDS = b"\x91\x92\x96\x97\xa0\xad\xb7"  # Windows-1252 ‘ ’ – — NBSP, soft hyphen, ·
+
+
+def _is_utf8_text(text: str) -> bool:
+    """Whether a line that decodes as UTF-8 is UTF-8 text (`_UTF8_TEXT`)."""
+    return _UTF8_TEXT.search(text) is not None or any(
+        0x80 | ord(match.group()) & 0x3F not in _INSIDE_WORDS  # its second byte
+        for match in _BEFORE_A_LETTER.finditer(text)
+    )
 
 
 def _refuse_mixed_encodings(path: Path) -> None:
     """A file that is not UTF-8 is read as Windows-1252, unless some of its lines are UTF-8
     text (two exports pasted together): read so, their José would become JosÃ©. A line whose
-    bytes are UTF-8 only by chance (`CAFÉ’S`, `_UTF8_TEXT`) is no such line. Lines are counted
+    bytes are UTF-8 only by chance (`CAFÉ’S`, `_is_utf8_text`) is no such line. Lines are counted
     as every other message counts them, as a spreadsheet's rows: a line break inside quotes (an
     odd count of `"` before it) does not end a row, and Excel's `sep=` line is not one. The
     file is read a chunk at a time."""
@@ -565,7 +584,7 @@ def _refuse_mixed_encodings(path: Path) -> None:
                 except UnicodeDecodeError as error:
                     other = other or (number, line[error.start])
                 else:
-                    if _UTF8_TEXT.search(text):
+                    if _is_utf8_text(text):
                         utf8 = utf8 or number
                 if utf8 and other:
                     raise ImportFileError(

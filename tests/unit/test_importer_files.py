@@ -247,6 +247,23 @@ CASES: list[tuple[str, bytes, Expected]] = [
         },
     ),
     (
+        # Windows-1252 symbols that sit between an accented capital and the next letter (a
+        # no-break space, an en dash, an apostrophe: JOSÉ GARCIA is C9 A0 47, UTF-8 "ɠG") are
+        # no UTF-8 letter inside a word: the file is still Windows-1252.
+        "windows_1252_accented_capital_before_a_space_or_dash_in_a_word",
+        "Email,Company\r\n"
+        "a@x.io,JOSÉ\u00a0GARCIA\r\n"
+        "b@x.io,RENÉ–CLAUDE\r\n"
+        "c@x.io,L’ORÉ’S\r\n"
+        "d@x.io,Zoë GmbH\r\n".encode("cp1252"),
+        {
+            2: {"company": {"name": "JOSÉ\u00a0GARCIA"}},
+            3: {"company": {"name": "RENÉ–CLAUDE"}},
+            4: {"company": {"name": "L’ORÉ’S"}},
+            5: {"company": {"name": "Zoë GmbH"}},
+        },
+    ),
+    (
         # A name the CRM already showed garbled (JosÃ©: C3 A9, valid UTF-8 for é) on a line with
         # other Windows-1252 accents: the line is not UTF-8, the file is Windows-1252, and the
         # name is kept as the CRM showed it.
@@ -366,6 +383,35 @@ REFUSED: list[tuple[str, bytes, str]] = [
         "Email,Name\r\na@x.io,JosÃ©\r\nb@x.io,Zoë\r\n".encode("cp1252"),
         "windows_1252_name_garbled_upstream_alone_on_its_line.csv mixes two encodings: line 2 is "
         "UTF-8 and line 3 is not (byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        # A UTF-8 export's letters of two bytes that stand alone in their word, next to
+        # Windows-1252 lines: Azerbaijani ə (U+0259, C9 99), the Hawaiian ʻokina (U+02BB, CA BB),
+        # a Mac's decomposed ü and ë (u/e + U+0308, CC 88: Unicode's canonical decomposition,
+        # NFD). Read as Windows-1252 they would be stored as KÉ™rimov, HawaiÊ»i, MuÌˆller and
+        # ZoeÌˆ, silently; as any UTF-8 line next to Windows-1252 ones, they are refused.
+        "mixed_encodings_schwa_alone",
+        "Email,Name\r\na@x.io,Kərimov\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_schwa_alone.csv mixes two encodings: line 2 is UTF-8 and line 3 is not "
+        "(byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        "mixed_encodings_okina_alone",
+        "Email,State\r\na@x.io,Hawaiʻi\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_okina_alone.csv mixes two encodings: line 2 is UTF-8 and line 3 is not "
+        "(byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        "mixed_encodings_decomposed_accent_inside_a_word",
+        "Email,Name\r\na@x.io,Mu\u0308ller\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_decomposed_accent_inside_a_word.csv mixes two encodings: line 2 is UTF-8 "
+        "and line 3 is not (byte 0xEB): save it again as “CSV UTF-8”.",
+    ),
+    (
+        "mixed_encodings_decomposed_accent_ending_a_word",
+        "Email,Name\r\na@x.io,Zoe\u0308\r\n".encode() + "b@x.io,Zoë\r\n".encode("cp1252"),
+        "mixed_encodings_decomposed_accent_ending_a_word.csv mixes two encodings: line 2 is UTF-8 "
+        "and line 3 is not (byte 0xEB): save it again as “CSV UTF-8”.",
     ),
     (
         "broken_utf16",
