@@ -1,6 +1,8 @@
 """The CRM's notifications already handled: each (source, event id) once, as CRMs retry.
 
-A notification is taken (`take`) before its change is applied and done (`done`) once it is:
+A notification is taken (`take`) before its change is applied and done once it is (`done`,
+or `finish` in the transaction that writes the change, where a second apply would not be
+harmless: docs/crm-inbound.md, "Once"):
 a process killed in between (kill -9, OOM) leaves its row taken but not done, and the CRM's
 retry of it after `LEASE` takes it again and applies it, so nothing is lost (SPEC: nothing
 is lost on kill -9); a retry within `LEASE` is the same delivery on another replica, still
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -28,6 +31,41 @@ log = logging.getLogger(__name__)
 # What `take` found: "taken" (by this call: apply it), "done" (applied already: a retry),
 # "applying" (taken less than `LEASE` ago and not done: another replica is applying it).
 Taken = Literal["taken", "done", "applying"]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A notification as this call took it: its CRM (`source`), its event id, and when it
+    was taken (`take`'s `now`, its row's `received_at` while the take is this call's)."""
+
+    source: str
+    event_id: str
+    taken_at: datetime
+
+
+class NotOurs(Exception):
+    """The notification is no longer the take's that applies it (done, or taken again by
+    another replica after `LEASE`): `finish` raised it, so the transaction applying its
+    change is rolled back, and nothing of it is written twice."""
+
+
+def finish(db: Connection, notification: Notification, now: datetime) -> None:
+    """Mark the notification done in the transaction that applies its change (the caller's):
+    the change and its done mark are committed together or not at all, so no kill -9 comes
+    between them and the CRM's retry never applies it a second time. NotOurs (the caller's
+    writes rolled back) when the take is not this one's any more: done by another, or taken
+    again after `LEASE` by another replica, which applies it."""
+    statement = (
+        update(table(CrmInboxRow))
+        .where(
+            *_one(notification.source, notification.event_id),
+            CrmInboxRow.received_at == notification.taken_at,
+            CrmInboxRow.done_at.is_(None),
+        )
+        .values(done_at=now)
+    )
+    if db.execute(statement).rowcount != 1:
+        raise NotOurs(f"{notification.source} notification {notification.event_id}")
 
 
 def _one(source: str, event_id: str) -> tuple[Any, Any]:

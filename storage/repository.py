@@ -50,7 +50,7 @@ from bot.domain.rotation import RepLoad
 from bot.domain.routing import BY_MANAGER, COUNTED_ON, AccountLead, counted_to
 from storage.away import AWAY_AT, everyone_away
 from storage.crm import forget_crm, insert_events
-from storage.crm_inbox import forget_records
+from storage.crm_inbox import Notification, finish, forget_records
 from storage.cycles import keep_ended
 from storage.db import Database, GroupCommit, fetch_driven, insert_many, upsert_insert
 from storage.outbox import mark_posted, redact_lead, settled_alert, write_effects
@@ -909,10 +909,25 @@ class Store:
         itself."""
         return await self.db.run(lambda db: _surviving(db, crm_id))
 
-    async def crm_status(self, lead_id: int, status: str | None, now: datetime) -> None:
-        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`)."""
+    async def crm_status(
+        self,
+        lead_id: int,
+        status: str | None,
+        now: datetime,
+        notification: Notification | None = None,
+    ) -> None:
+        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`), and
+        the `notification` that told it marked done in the same transaction (NotOurs, nothing
+        recorded, when it is not this take's any more): the event is its only write, so a
+        kill before a separate done mark would record it again on the CRM's retry."""
         event = _event(lead_id, "crm_status", "crm", now, status=status)
-        await self.db.run(lambda db: insert_events(db, event))
+
+        def work(db: Connection) -> None:
+            insert_events(db, event)
+            if notification is not None:
+                finish(db, notification, now)
+
+        await self.db.run(work)
 
     async def find(self, query: str) -> LeadView | None:
         """The lead with this external id, else the newest lead with this email."""
@@ -1462,6 +1477,7 @@ class Store:
         effects: Sequence[Effect] = (),
         why: str = BY_MANAGER,
         occurred_at: datetime | None = None,
+        notification: Notification | None = None,
     ) -> bool:
         """Hand `lead` over as `handed` (`escalation.handed_over`: to its new owner if claimed,
         with their zone and its deadlines on their hours, else to its suggested owner) with
@@ -1469,7 +1485,9 @@ class Store:
         if given. False if the lead changed since it was read (claimed, closed, reassigned,
         sent to marketing or answered meanwhile). `why`: manager, or crm (its owner was
         changed in the CRM); `occurred_at`: when the CRM says that change was made (kept on
-        the event, for `owner_changed_at`)."""
+        the event, for `owner_changed_at`). `notification`: the CRM's that told the change,
+        marked done in the same transaction (NotOurs, nothing written, when it is not this
+        take's any more), so the CRM's retry after a kill does not hand the lead over again."""
         current, rep = lead.owner or lead.suggested_owner, handed.suggested_owner
         if rep is None:
             raise ValueError("a lead is handed over to someone")
@@ -1514,6 +1532,8 @@ class Store:
                 db.execute(
                     update(table(LeadRow)).where(LeadRow.id == lead.id).values(route_reason=kept)
                 )
+            if notification is not None:
+                finish(db, notification, now)
 
         return await self.db.run(_if_changed(statement, [event], effects, now, then=counts))
 

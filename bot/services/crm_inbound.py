@@ -44,7 +44,7 @@ from bot.services.erasure import forget
 from bot.services.leads import AlreadyRecorded, Invalid, Services
 from bot.services.people import SlackToken
 from bot.slack.outbox import TOKEN_FIX
-from storage.crm_inbox import LEASE, CrmInboxStore
+from storage.crm_inbox import LEASE, CrmInboxStore, Notification, NotOurs
 
 log = logging.getLogger("handoff.crm")
 
@@ -318,7 +318,15 @@ class CrmInboundService:
                 held |= _records(change)
                 continue
             try:
-                outcome = await self._one(source, inbound, change, now, deadline)
+                mine = Notification(source, change.event_id, now)
+                outcome = await self._one(inbound, change, mine, deadline)
+            except NotOurs:
+                # Its write found the notification taken again by another replica (this one
+                # was slower than `LEASE`) or done: rolled back, neither released nor marked
+                # done here, and answered as one being applied (its retry finds it done).
+                waiting = waiting or self._applying(source, change.event_id)
+                held |= _records(change)
+                continue
             except BadPayload as bad:  # released: the record may be mended before a retry
                 await self.inbox.release(source, change.event_id, now)
                 applied.invalid += bad.fields
@@ -342,9 +350,11 @@ class CrmInboundService:
                 await self.inbox.release(source, change.event_id, now)
                 applied.ignored += 1
             else:
-                # Done only now that its change is applied: killed before this, the row stays
-                # taken and not done, and the CRM's retry after `LEASE` applies it again
-                # (harmless if the change was applied: docs/crm-inbound.md, "Each once").
+                # Done now that its change is applied, where its write did not do it already
+                # (a status, an owner change: `Notification`). Killed before this, the row
+                # stays taken and not done, and the CRM's retry after `LEASE` applies it again,
+                # which changes nothing a second time (docs/crm-inbound.md, "Once"; the
+                # tests in tests/integration/test_crm_inbound_twice.py, one per kind).
                 await self.inbox.done(source, change.event_id, now)
                 if outcome == "handled":
                     applied.handled += 1
@@ -440,8 +450,14 @@ class CrmInboundService:
         )
 
     async def _one(
-        self, source: str, inbound: CrmInbound, change: CrmChange, now: datetime, deadline: float
+        self, inbound: CrmInbound, change: CrmChange, taken: Notification, deadline: float
     ) -> Outcome:
+        """Apply one change. A status and an owner change mark `taken` done in the
+        transaction of their write: a retry after a kill between the two would record the
+        status again, or hand the lead back over a manager's later call. The other kinds are
+        their own check: intake's external id, the stage's id, the merge's conditional tie,
+        the person erased."""
+        source, now = taken.source, taken.taken_at
         if change.change is Change.CREATED:
             return await self._created(source, inbound, change, now, deadline)
         if change.change is Change.MERGED:
@@ -450,9 +466,9 @@ class CrmInboundService:
         if lead is None:  # a record erased here already (its deletion retried): nothing to do
             return "erased" if await self._erased(change) else "unknown"
         if change.change is Change.OWNER:
-            return await self._owner(inbound, change, lead, now, deadline)
+            return await self._owner(inbound, change, lead, taken, deadline)
         if change.change is Change.STATUS:
-            await self.services.store.crm_status(lead.id, change.value, now)
+            await self.services.store.crm_status(lead.id, change.value, now, taken)
             return "handled"
         if change.change is Change.STAGE:
             return await self._stage(source, change, lead, now)
@@ -516,8 +532,14 @@ class CrmInboundService:
         return "handled" if result.created or result.requalified else "ignored"
 
     async def _owner(
-        self, inbound: CrmInbound, change: CrmChange, lead: LeadView, now: datetime, deadline: float
+        self,
+        inbound: CrmInbound,
+        change: CrmChange,
+        lead: LeadView,
+        taken: Notification,
+        deadline: float,
     ) -> Outcome:
+        now = taken.taken_at
         changed_at = await self.services.store.owner_changed_at(lead.id)
         if change.at is not None and changed_at is not None and change.at < changed_at:
             # A late delivery (a retry, or the echo of an owner Handoff wrote before a newer
@@ -546,7 +568,7 @@ class CrmInboundService:
         # when that is ahead of ours; a time further ahead than `AHEAD_MOST` (a Flow's own
         # `at` gone wrong) counts as that, not to hold off the CRM's next changes for long.
         made = min(change.at, now + AHEAD_MOST) if change.at is not None else None
-        changed = await self.services.crm_reassign(lead, member, now, made)
+        changed = await self.services.crm_reassign(lead, member, now, made, taken)
         return "handled" if changed else "ignored"
 
     async def _member(self, inbound: CrmInbound, change: CrmChange, deadline: float) -> str | None:

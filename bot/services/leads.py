@@ -82,6 +82,7 @@ from bot.services.routing import Availability, NobodyAway, periods
 from bot.slack import alert_views, info_views, lead_views
 from bot.slack.home import overdue_window
 from bot.slack.text import is_user_id, person, plain, readable
+from storage.crm_inbox import Notification
 from storage.repository import AccountAsk, Decided, Follow, NewLead, OwnerCheck, Store
 from storage.rotation import RotationAsk
 
@@ -1170,14 +1171,21 @@ class Services:
         return Handing(handed, effects, settled)
 
     async def crm_reassign(
-        self, lead: LeadView, rep: str, now: datetime, occurred_at: datetime | None = None
+        self,
+        lead: LeadView,
+        rep: str,
+        now: datetime,
+        occurred_at: datetime | None = None,
+        notification: Notification | None = None,
     ) -> bool:
         """Hand an open lead to `rep` because its owner was changed in the CRM (actor `crm`):
         the same post, DMs, rotation counts and audit trail as a manager's reassignment, but
         no pool check (the CRM is the system of record for who owns a lead). False when it
         was not changed: `rep` has it already, or it is closed. A lead that changed while it
         was handed over (a claim at the same moment) is read again and handed over then.
-        `occurred_at`: when the CRM made the change (kept, to order its later ones by)."""
+        `occurred_at`: when the CRM made the change (kept, to order its later ones by).
+        `notification`: the CRM's that told it, marked done with the handover (NotOurs,
+        nothing changed, when another took it over: storage/crm_inbox.py `finish`)."""
         for _ in range(3):
             if not lead.stage.is_open or rep == (lead.owner or lead.suggested_owner):
                 return False
@@ -1193,6 +1201,7 @@ class Services:
                 effects=handing.effects,
                 why=BY_CRM,
                 occurred_at=occurred_at,
+                notification=notification,
             ):
                 self.notifier.deliver_soon()
                 return True

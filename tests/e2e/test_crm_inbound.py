@@ -26,7 +26,7 @@ from bot.crm.hubspot_in import sign_v3
 from bot.crmfake.hubspot import HubSpotFake, sign_v1
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.services import crm_inbound
-from storage.crm_inbox import KEEP
+from storage.crm_inbox import KEEP, CrmInboxStore
 from tests.e2e.test_forget import database_text, forget_cli, slack_text
 from tests.e2e.test_token_refused import probe, refreshed, wait_ready
 
@@ -1285,3 +1285,77 @@ async def test_an_owner_change_after_slacks_uninstall_event_waits_without_asking
     assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
     await stack.settle()
     assert (await stack.services.lead(1)).suggested_owner == TOM
+
+
+async def test_a_lead_status_retried_after_a_kill_is_one_line_in_the_lead_card(
+    crm_stack_both: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot's `hs_lead_status` changed once. The process applying it is killed after its
+    write, before its done mark; HubSpot sends the notification again (it resends a delivery
+    it had no 2xx for: its Webhooks API guide, "Retries") after the 2-minute lease. The
+    `/lead` card's timeline shows the CRM's status once, as does the lead's history (it used
+    to show it twice)."""
+    stack = crm_stack_both
+    await created(stack, clock)
+    status = [change(14, "hs_lead_status", "IN_PROGRESS")]
+
+    async def killed(self: CrmInboxStore, source: str, event_id: str, now: datetime) -> None:
+        return None
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CrmInboxStore, "done", killed)
+        assert await hubspot(stack, clock, status) == (200, {"handled": 1, "ignored": 0})
+    clock.advance(minutes=3)
+    assert await hubspot(stack, clock, status) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    card = await stack.driver.command(MANAGER, "/lead", "hubspot:451")
+    assert card.json is not None
+    text = "\n".join(block.get("text", {}).get("text", "") for block in card.json["blocks"])
+    assert text.count("crm status") == 1, text
+    statuses = [e.data for e in await stack.services.store.events(1) if e.type == "crm_status"]
+    assert statuses == [{"status": "IN_PROGRESS"}]
+
+
+async def test_a_salesforce_owner_change_retried_after_a_kill_does_not_undo_a_managers_call(
+    crm_stack_both: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Flow hands Raj's lead to Tom (no `at`: docs/crm-inbound.md makes it optional); the
+    process is killed before the done mark; a manager then hands the lead to Maya. The Flow's
+    retry of the same notification after the lease changes nothing: the lead stays Maya's,
+    with no second "owner was changed in the CRM" note, no second DM to Tom, none to Maya
+    (it used to hand the lead back to Tom)."""
+    stack = crm_stack_both
+    stack.sim.add_user(TOM, "tom", "Tom Okafor", email="tom.okafor@example.com")
+    lead = {"email": "raj@globex.example", "name": "Raj Patel", "company": {"name": "Globex"}}
+    lead |= {"title": "VP Sales", "score": 90}
+    lead["company"] |= {"employees": 5000, "country": "AU"}
+    created_change = {"event_id": "sf-1", "type": "created", "lead_id": SF_LEAD, "lead": lead}
+    assert await salesforce(stack, created_change) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD, "owner_id": "0055e000001XyZw"}
+    owner["owner_email"] = "tom.okafor@example.com"
+
+    async def killed(self: CrmInboxStore, source: str, event_id: str, now: datetime) -> None:
+        return None
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CrmInboxStore, "done", killed)
+        assert await salesforce(stack, owner) == (200, {"handled": 1, "ignored": 0})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == TOM
+    clock.advance(minutes=1)
+    await stack.services.reassign(1, MANAGER, MAYA, clock())
+    await stack.settle()
+    notes, to_tom, to_maya = len(thread(stack)), len(dms(stack, TOM)), len(dms(stack, MAYA))
+
+    clock.advance(minutes=2)
+    assert await salesforce(stack, owner) == (200, {"handled": 0, "ignored": 1})
+    await stack.settle()
+    assert (await stack.services.lead(1)).suggested_owner == MAYA
+    assert (len(thread(stack)), len(dms(stack, TOM)), len(dms(stack, MAYA))) == (
+        notes,
+        to_tom,
+        to_maya,
+    )
+    moves = [e for e in await stack.services.store.events(1) if e.type == "reassigned"]
+    assert [(e.actor, e.data["to"]) for e in moves] == [("crm", TOM), (MANAGER, MAYA)]

@@ -1,0 +1,247 @@
+"""A CRM notification applied, then the process killed (kill -9, out of memory) before its
+done mark: the CRM's retry after the lease takes it again (storage/crm_inbox.py, `LEASE`). For
+each kind of change, what a user sees after the retry is what they saw after the one apply:
+the lead and its history (the `/lead` card, exports), the Slack posts, notes and DMs queued
+(the outbox), the rotation's counts, the CRM writes queued back, what the reports count.
+
+SPEC "nothing is lost on kill -9" brings the retry; docs/crm-inbound.md, "Once", promises it
+changes nothing twice. HubSpot resends a notification after "any HTTP status code (4xx or
+5xx)" and after a delivery it had no answer to within seconds (its Webhooks API guide,
+"Retries"), which is what a killed process gives it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select
+
+from bot.crm.hubspot_in import HubSpotInbound
+from bot.crm.port import CrmInbound
+from bot.crm.salesforce_in import SalesforceInbound
+from bot.domain.crm import Change, CrmChange
+from bot.domain.refusal import Reason, Refusal
+from bot.services.crm_inbound import CrmInboundService
+from bot.services.leads import Services
+from storage.crm_inbox import LEASE, CrmInboxStore
+from storage.tables import Base
+from tests.conftest import lead_payload
+from tests.integration.test_crm_inbound_store import NOW, Members, Portal, created, merged
+
+SF_LEAD = "00Q5e00000AbCdEAAV"
+
+
+@pytest.fixture
+def inbound(services: Services) -> CrmInboundService:
+    adapters: dict[str, CrmInbound] = {
+        "hubspot": HubSpotInbound("secret", Portal()),
+        "salesforce": SalesforceInbound("token"),
+    }
+    return CrmInboundService(services, CrmInboxStore(services.store.db), adapters, Members())
+
+
+async def seen(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything stored but the CRM inbox itself (whose row is marked done by the retry):
+    the leads, their events, the Slack and CRM outboxes, the rotation, the reports' runs."""
+
+    def read(db: Connection) -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            name: sorted((tuple(row) for row in db.execute(select(table)).all()), key=repr)
+            for name, table in Base.metadata.tables.items()
+            if name != "crm_inbox"
+        }
+
+    return await services.store.db.run(read)
+
+
+async def applied_twice(
+    inbound: CrmInboundService,
+    services: Services,
+    source: str,
+    change: CrmChange,
+    between: Callable[[], Awaitable[object]] | None = None,
+) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]], int]:
+    """`change` applied at NOW by a process killed before its done mark, (`between`: what
+    people do meanwhile), then the CRM's retry after the lease: what was stored after the
+    first apply (and `between`), after the retry, and how many changes the retry handled."""
+
+    async def killed(source: str, event_id: str, now: datetime) -> None:
+        return None  # the process died before marking it done
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound.inbox, "done", killed)
+        patch.setattr(inbound.inbox, "release", killed)
+        first = await inbound.apply(source, [change], NOW)
+    assert first.handled == 1, first
+    if between is not None:
+        await between()
+    once = await seen(services)
+    retried = await inbound.apply(source, [change], NOW + LEASE + timedelta(seconds=1))
+    again = await inbound.apply(source, [change], NOW + 2 * LEASE)  # done now: ignored
+    assert (again.handled, again.unknown) == (0, [])
+    return once, await seen(services), retried.handled
+
+
+def differs(once: dict[str, list[Any]], twice: dict[str, list[Any]]) -> dict[str, Any]:
+    """The tables the retry changed, with the rows it added or changed."""
+    return {
+        name: [row for row in twice[name] if row not in once[name]]
+        for name in once
+        if once[name] != twice[name]
+    }
+
+
+async def a_lead_of_contact_7(inbound: CrmInboundService, services: Services) -> None:
+    """HubSpot's contact 7, taken in (its done mark written: this apply ran to its end)."""
+    assert (await inbound.apply("hubspot", [created("c0")], NOW - timedelta(hours=1))).handled
+
+
+CHANGES: dict[str, tuple[str, CrmChange, bool]] = {
+    # name: (source, the change, whether contact 7's lead is there before it)
+    "created": ("hubspot", created(), False),
+    "created_with_its_lead": (
+        "salesforce",
+        CrmChange(
+            "sf-c1",
+            Change.CREATED,
+            crm_id=SF_LEAD,
+            external_id=f"salesforce:{SF_LEAD}",
+            lead=lead_payload(f"salesforce:{SF_LEAD}"),
+        ),
+        False,
+    ),
+    "owner": (
+        "hubspot",
+        CrmChange("o1", Change.OWNER, crm_id="7", owner_crm_id="555", at=NOW),
+        True,
+    ),
+    "owner_without_its_time": (
+        "hubspot",
+        CrmChange("o2", Change.OWNER, crm_id="7", owner_email="tom@yourco.example"),
+        True,
+    ),
+    "status": ("hubspot", CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS"), True),
+    "stage_won": (
+        "hubspot",
+        CrmChange("g1", Change.STAGE, crm_id="7", value="won", amount=42500, at=NOW),
+        True,
+    ),
+    "merged": ("hubspot", merged("m1", "9", "7"), True),
+    "deleted": (
+        "hubspot",
+        CrmChange("d1", Change.DELETED, crm_id="7", external_id="hubspot:7", at=NOW),
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHANGES))
+async def test_a_change_applied_again_after_a_kill_before_its_done_mark_changes_nothing_more(
+    inbound: CrmInboundService, services: Services, kind: str
+) -> None:
+    """Each kind of change: applied, killed before the done mark, retried after the lease.
+    The retry handles nothing, and nothing stored changes: no second `crm_status` line in the
+    lead's history (it used to be added again), no second post, note or DM, no count moved
+    twice, no CRM write queued again."""
+    source, change, with_lead = CHANGES[kind]
+    if with_lead:
+        await a_lead_of_contact_7(inbound, services)
+    once, twice, handled = await applied_twice(inbound, services, source, change)
+    assert differs(once, twice) == {}
+    assert handled == 0
+    assert await inbound.inbox.is_done(source, change.event_id) or kind == "deleted"
+
+
+async def test_a_crm_status_is_one_line_in_the_leads_history_after_a_kill_and_the_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """The case seen: the lead status changed in the CRM once, shown twice in the lead's
+    history after a kill between its write and its done mark."""
+    await a_lead_of_contact_7(inbound, services)
+    status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
+    await applied_twice(inbound, services, "hubspot", status)
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    lines = [e.data for e in await services.store.events(lead.id) if e.type == "crm_status"]
+    assert lines == [{"status": "IN_PROGRESS"}]
+
+
+async def test_an_owner_change_applied_again_after_a_kill_does_not_undo_a_managers_call(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """The CRM hands the lead to U0REP2 (a Salesforce Flow's change need not say when it was
+    made: no `at`); the process is killed before the done mark; a manager then hands the lead
+    to U0REP1. The CRM's retry of the same notification must not hand it back to U0REP2 (a
+    second "reassigned by the CRM" note, two more DMs, the rotation's counts moved again):
+    the CRM changed its owner once, and that change was applied."""
+    await a_lead_of_contact_7(inbound, services)
+    owner = CrmChange("o1", Change.OWNER, crm_id="7", owner_email="tom@yourco.example")
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+
+    async def managers_call() -> None:
+        await services.reassign(lead.id, "U0MGR1", "U0REP1", NOW + timedelta(minutes=1))
+
+    once, twice, handled = await applied_twice(
+        inbound, services, "hubspot", owner, between=managers_call
+    )
+    assert handled == 0
+    assert differs(once, twice) == {}
+    now = await services.store.by_crm_id("7")
+    assert now is not None and now.suggested_owner == "U0REP1"
+
+
+async def test_a_status_write_killed_before_it_commits_is_applied_once_by_the_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Killed while its change is written (before the commit): nothing of it is stored, and
+    the CRM's retry after the lease applies it, once (SPEC: nothing is lost on kill -9)."""
+    await a_lead_of_contact_7(inbound, services)
+    status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
+    assert await inbound.inbox.take("hubspot", "s1", NOW, "7") == "taken"  # then killed
+    retried = await inbound.apply("hubspot", [status], NOW + LEASE)
+    assert retried.handled == 1
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    lines = [e for e in await services.store.events(lead.id) if e.type == "crm_status"]
+    assert len(lines) == 1 and await inbound.inbox.is_done("hubspot", "s1")
+
+
+@pytest.mark.parametrize("kind", ["status", "owner"])
+async def test_a_replica_slower_than_the_lease_writes_nothing_once_another_took_it_over(
+    inbound: CrmInboundService, services: Services, kind: str
+) -> None:
+    """Replica A takes a notification and is slow (past `LEASE`) before its write; the CRM's
+    retry on replica B takes it again meanwhile. A's write then finds the notification no
+    longer its take's: rolled back (no history line, note or DM of A's), and A answers 503
+    as for a notification being applied, not 200 (acknowledging would lose it, should B
+    die). B dies too: the CRM's retry after B's lease applies it, once."""
+    await a_lead_of_contact_7(inbound, services)
+    source, change, _ = CHANGES[kind]
+    find = inbound._lead
+    slowed: list[bool] = []
+
+    async def slow(found: CrmChange) -> Any:
+        lead = await find(found)
+        if not slowed:  # A waits; meanwhile B takes the CRM's retry
+            slowed.append(True)
+            assert await inbound.inbox.take(source, change.event_id, NOW + LEASE) == "taken"
+        return lead
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_lead", slow)
+        with pytest.raises(Refusal) as first:
+            await inbound.apply(source, [change], NOW)  # A
+    assert first.value.reason is Reason.BUSY and first.value.retry_after == LEASE.total_seconds()
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None and lead.suggested_owner == "U0REP1"
+    line = "crm_status" if kind == "status" else "reassigned"
+    assert line not in [e.type for e in await services.store.events(lead.id)]
+    assert not await inbound.inbox.is_done(source, change.event_id)  # B's, not A's
+
+    retried = await inbound.apply(source, [change], NOW + 2 * LEASE)
+    assert retried.handled == 1
+    types = [e.type for e in await services.store.events(lead.id)]
+    assert types.count(line) == 1 and await inbound.inbox.is_done(source, change.event_id)
