@@ -180,7 +180,7 @@ async def test_a_manager_reassigns_from_the_lead_card(
     card = await stack.driver.command(MANAGER, "/lead", "hs-1")
     assert card.json is not None
 
-    await stack.driver.choose_in_card(MANAGER, card.json["blocks"], PEER_NAME, channel="C0SIM")
+    await stack.driver.choose_in_card(MANAGER, PEER_NAME, channel="C0SIM")
     await stack.settle()
 
     assert (await stack.services.lead(1)).owner == PEER
