@@ -185,8 +185,11 @@ async def test_a_manager_reassigns_from_the_lead_card(
 
     assert (await stack.services.lead(1)).owner == PEER
     assert f"<@{PEER}>" in the_post(stack).all_text
-    (done,) = private_answers(stack, MANAGER)
+    # The card chosen on says what was done, on top of the lead as it now is (test_lead_card).
+    (shown,) = stack.sim.ephemerals(user=MANAGER, commands=True)
+    done = shown.blocks[0]["text"]["text"]
     assert done.startswith(f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at ")
+    assert private_answers(stack, MANAGER) == []
     (lost,) = stack.sim.messages(stack.sim.dm_channel(OWNER))
     assert "reassigned your lead" in lost.all_text
 
