@@ -54,6 +54,7 @@ class Asked:
     alert_ts: str | None = None  # a press on a managers' alert: that message's ts
     post_ts: str | None = None  # a rating picked on a lead's post: that post's ts
     post_cycle: int | None = None  # and the cycle that post shows, if its option says
+    ephemeral: bool = False  # a press on an ephemeral message (the `/lead` card)
 
     def lead(self) -> int:
         """The lead this press names; Refusal if its value is not one Handoff could make."""
@@ -89,7 +90,7 @@ def parse(body: dict[str, Any]) -> Asked:
         if pressed.get("action_id") == ActionId.INFO_ANSWER:
             channel = (body.get("channel") or {}).get("id")
             return _answer(str(pressed.get("value") or ""), channel)
-        found = _press(pressed)
+        found = replace(_press(pressed), ephemeral=_on_ephemeral(body))
         if pressed.get("action_id") in ALERT_CONTROLS:
             return replace(found, alert_ts=_message_ts(body))
         if found.action is Action.RATE:
@@ -148,6 +149,13 @@ def _press(pressed: dict[str, Any]) -> Asked:
             choice = action_id.removeprefix(f"{prefix}_") if action_id != prefix else ""
             return Asked(action, lead_id(pressed.get("value")), choice)
     return Asked()
+
+
+def _on_ephemeral(body: dict[str, Any]) -> bool:
+    """Whether a press was on an ephemeral message: Slack says so in its container
+    (`"is_ephemeral": true`), and only the press's response URL can change that message."""
+    container = body.get("container")
+    return isinstance(container, dict) and container.get("is_ephemeral") is True
 
 
 def _message_ts(body: dict[str, Any]) -> str | None:

@@ -467,15 +467,36 @@ class Listeners:
     async def lead_reassign(
         self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
-        """The Reassign menu under a lead's message or its `/lead` card: the post updates in
-        place (an effect of the change); the manager hears what was done, privately."""
+        """The Reassign menu under a lead's message or on its `/lead` card: the post updates in
+        place (an effect of the change). Under the post, the manager hears what was done,
+        privately; on the card, it is replaced by the lead as it now stands, what was done on
+        top (a refusal is still told apart, the card left as it was: `failed`)."""
         await ack()
-        choice = asked(context)
-        done = await self.services.reassign(
-            choice.lead(), _user(context), choice.rep(), self.clock()
-        )
-        if done.message:
+        choice, user = asked(context), _user(context)
+        done = await self.services.reassign(choice.lead(), user, choice.rep(), self.clock())
+        if choice.ephemeral:
+            await self.show_card_again(respond, choice.lead(), user, done.message)
+        elif done.message:
             self.tell(respond, done.message)
+
+    async def show_card_again(
+        self, respond: AsyncRespond, lead_id: int, viewer: str, notice: str
+    ) -> None:
+        """Replace the `/lead` card a press came from with the lead as stored now, `notice`
+        on top. The card is an ephemeral message: chat.update cannot change it ("Ephemeral
+        messages can't be updated in this way"), the press's response URL can: "It can also be
+        used to update the original interactive message, regardless of whether it was an
+        ephemeral message or not" (https://api.slack.com/messaging/modifying)."""
+        lead, events, policy = await self.services.card(lead_id, viewer)
+        names, now = self.services.names, self.clock()
+        card = lead_views.lead_card(lead, events, policy, now, viewer, names, notice or None)
+
+        async def replacing() -> None:
+            sent = await respond(text=card.text, blocks=card.blocks, replace_original=True)
+            if isinstance(sent, WebhookResponse) and sent.status_code >= 400:
+                self.refused(sent)
+
+        self.publisher.spawn(replacing(), "show the lead card again")
 
     async def snooze(self, ack: AsyncAck, context: AsyncBoltContext, respond: AsyncRespond) -> None:
         await ack()

@@ -1084,6 +1084,16 @@ class Services:
         await self.store.viewed(lead.id, actor, now)
         return lead, await self.store.events(lead.id), policy
 
+    async def card(self, lead_id: int, viewer: str) -> tuple[LeadView, list[EventView], Policy]:
+        """The lead, its timeline and its SLA version as stored now, for the `/lead` card
+        `viewer` acted from, shown again as it now stands (not a new look-up: no `viewed`
+        event). A lead not theirs to see is refused as `find` refuses it."""
+        lead = await self.lead(lead_id)
+        policy = await self.policy_for(lead)
+        if not allowed(Action.VIEW_LEAD, viewer, policy, lead, self.barred):
+            raise Refusal(refusal(Action.VIEW_LEAD, viewer, policy), Reason.NOT_ALLOWED)
+        return lead, await self.store.events(lead.id), policy
+
     # --- a manager's answer to an escalation ----------------------------------------------------
 
     async def reassign(

@@ -205,11 +205,51 @@ class ChatMethods(Inspection):
         message.edited_ts = self._next_ts()
         message.updated_at = time.monotonic()
 
+    def show_command_answer(self, channel: str, user: str, body: Json) -> Ephemeral | None:
+        """A slash command's immediate answer (`body`, the bot's HTTP or Socket Mode answer),
+        shown to `user` privately, as an ephemeral message, unless `in_channel` (see
+        RESPONSE_TYPES): an interaction on it is one on an ephemeral message, and its
+        response_url replaces or deletes it. None when there is nothing to show (an empty
+        ack; an `in_channel` answer, which the simulator does not post)."""
+        if body.get("response_type") == "in_channel":
+            return None
+        text, blocks = body.get("text"), body.get("blocks")
+        if not text and not blocks:
+            return None
+        ephemeral = Ephemeral(
+            channel,
+            user,
+            str(text or ""),
+            with_generated_ids(blocks) if isinstance(blocks, list) else [],
+            time.monotonic(),
+            self._next_ts(),
+            source="command",
+        )
+        self._ephemerals.append(ephemeral)
+        return ephemeral
+
+    def _pressed_ephemeral(self, hook: ResponseUrl) -> Ephemeral | None:
+        """The ephemeral message a response_url's interaction was on, if still shown."""
+        for note in self._ephemerals:
+            if (note.channel, note.user, note.ts) == (hook.channel, hook.user, hook.message_ts):
+                return note
+        return None
+
     def _respond(self, hook: ResponseUrl, body: Json) -> None:
-        """Apply a response_url post: replace/delete the source message, or add a new one."""
+        """Apply a response_url post: replace/delete the source message (a channel message, or
+        the ephemeral message pressed on), or add a new one. A response_url "can also be used
+        to update the original interactive message, regardless of whether it was an ephemeral
+        message or not" (https://api.slack.com/messaging/modifying), the one way to change an
+        ephemeral message: "Ephemeral messages can't be updated in this way" (chat.update)."""
         state = self._channel(hook.channel)
-        source = state.messages.get(hook.message_ts) if hook.message_ts else None
+        pressed = self._pressed_ephemeral(hook) if hook.ephemeral else None
+        source = None
+        if hook.message_ts and not hook.ephemeral:
+            source = state.messages.get(hook.message_ts)
         if flag(body.get("delete_original")):
+            if pressed is not None:
+                self._ephemerals.remove(pressed)
+                return
             if source is None:
                 raise ApiError("message_not_found")
             self._delete(state, source)
@@ -221,6 +261,10 @@ class ChatMethods(Inspection):
             )
             raise ApiError("invalid_payload")
         text, blocks = self._message_content("response_url", body)
+        if flag(body.get("replace_original")) and pressed is not None:
+            pressed.text, pressed.blocks = text or "", blocks or []  # a whole message
+            pressed.replaced += 1
+            return
         if flag(body.get("replace_original")) and source is not None:
             self._edit(source, text or "", blocks or [], None)  # a replacement is a whole message
             return

@@ -103,7 +103,8 @@ class SimFile:
 
 @dataclass
 class Ephemeral:
-    """An ephemeral message shown to one user (chat.postEphemeral or a response_url)."""
+    """An ephemeral message shown to one user (chat.postEphemeral, a response_url, or a slash
+    command's immediate answer: `source` "command")."""
 
     channel: str
     user: str
@@ -113,6 +114,7 @@ class Ephemeral:
     ts: str
     thread_ts: str | None = None
     source: str = "chat.postEphemeral"
+    replaced: int = 0  # times a response_url's `replace_original` replaced it
 
     @property
     def all_text(self) -> str:
@@ -227,7 +229,8 @@ class Trigger:
 
 @dataclass
 class ResponseUrl:
-    """A response_url handed out with an interaction, and how often it was used."""
+    """A response_url handed out with an interaction, and how often it was used.
+    `message_ts`: the message pressed on; an ephemeral one (`ephemeral`) is `user`'s."""
 
     token: str
     channel: str
@@ -235,6 +238,7 @@ class ResponseUrl:
     message_ts: str | None
     created_at: float = field(default_factory=time.monotonic)
     uses: int = 0
+    ephemeral: bool = False
 
 
 @dataclass

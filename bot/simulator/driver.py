@@ -17,7 +17,7 @@ import aiohttp
 
 from bot.simulator.blockkit import InvalidPayload, buttons_in, validate_blocks
 from bot.simulator.chat import response_type_errors
-from bot.simulator.data import Message, OpenView
+from bot.simulator.data import Ephemeral, Message, OpenView
 from bot.simulator.server import SlackSimulator
 from bot.simulator.socket_mode import RETRY_REASON
 
@@ -151,27 +151,34 @@ class SlackDriver:
             "trigger_id": self.sim.issue_trigger(user_id),
         }
         answer = await self._deliver("slash_commands", form, timestamp, bad_signature, retry_num)
-        self._check_answer(command, answer)
+        if self._check_answer(command, answer) and answer.status == 200:
+            self.sim.show_command_answer(channel_id, user_id, dict(answer.json or {}))
         return answer
 
-    def _check_answer(self, command: str, answer: DriverResponse) -> None:
+    def _check_answer(self, command: str, answer: DriverResponse) -> bool:
         """A slash command's immediate answer is a message Slack shows (privately, unless
         `in_channel`): its blocks are checked as any message's, and refused ones recorded,
-        as for a Web API call ("Responding to slash commands": the same message payload)."""
+        as for a Web API call ("Responding to slash commands": the same message payload).
+        Whether Slack would show it (an answer with a message, none refused)."""
         body = answer.json if isinstance(answer.json, dict) else {}
         blocks = body.get("blocks")
+        if not body:
+            return False
         if not self.sim.validate:
-            return
+            return True
         errors = response_type_errors(body)
         if errors:
             refused = InvalidPayload(f"{command} answer", copy.deepcopy(body), errors)
             self.sim.invalid_payloads.append(refused)
+            return False
         if blocks is None:
-            return
+            return True
         errors = validate_blocks(blocks)
         if errors:
             refused = InvalidPayload(f"{command} answer", copy.deepcopy(blocks), errors)
             self.sim.invalid_payloads.append(refused)
+            return False
+        return True
 
     # -- buttons --------------------------------------------------------------------------------
 
@@ -214,9 +221,10 @@ class SlackDriver:
         forged_by: str | None = None,
     ) -> DriverResponse:
         """Press the button labelled `label` on the newest ephemeral message `user_id` sees in
-        `channel` (Slack sends no `message` for those: only the container and a response_url).
+        `channel`, a slash command's answer included (Slack sends no `message` for those: only
+        the container, `is_ephemeral`, and a response_url that replaces or deletes it).
         `forged_by` sends the press as another user (who could not have seen it)."""
-        for note in reversed(self.sim.ephemerals(user=user_id, channel=channel)):
+        for note in reversed(self.sim.ephemerals(user=user_id, channel=channel, commands=True)):
             for block_id, button in buttons_in(note.blocks):
                 if _label(button) == label and (value is None or button.get("value") == value):
                     action = _button_action(block_id, button, None)
@@ -237,7 +245,9 @@ class SlackDriver:
                         "is_enterprise_install": False,
                         "channel": {"id": channel, "name": self._channel_name(channel)},
                         "state": {"values": {}},
-                        "response_url": self.sim.new_response_url(channel, forged_by or user_id),
+                        "response_url": self.sim.new_response_url(
+                            channel, forged_by or user_id, note.ts, ephemeral=True
+                        ),
                         "actions": [action],
                     }
                     return await self._send_payload(payload, None, False, None)
@@ -285,49 +295,67 @@ class SlackDriver:
         return await self._send_payload(payload, None, False, None)
 
     async def choose_in_card(
-        self, user_id: str, blocks: list[Json], option: str, *, channel: str
+        self, user_id: str, option: str, *, channel: str, action_id: str | None = None
     ) -> DriverResponse:
-        """Pick `option` (its label or value) in the first select menu of an ephemeral answer
-        `user_id` got (a slash command's `blocks`): Slack sends no `message` for those, only
-        the container and a response_url."""
-        for _, block_id, menu in _stateful_elements(blocks):
-            if _STATE_KEYS[menu["type"]] != "selected_option":
-                continue
-            chosen = _option(menu, option)
-            kind = str(menu["type"])
-            action: Json = {
-                "type": kind,
-                "action_id": menu.get("action_id"),
-                "block_id": block_id,
-                "selected_option": chosen,
-                "action_ts": f"{time.time():.6f}",
-            }
-            payload: Json = {
-                "type": "block_actions",
-                "user": self._user(user_id),
-                "api_app_id": self.api_app_id,
-                "token": self.verification_token,
-                "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
-                "trigger_id": self.sim.issue_trigger(user_id),
-                "team": self._team(),
-                "enterprise": None,
-                "is_enterprise_install": False,
-                "channel": {"id": channel, "name": self._channel_name(channel)},
-                "state": {
-                    "values": {
-                        block_id: {
-                            str(menu.get("action_id")): {
-                                "type": kind,
-                                **{"selected_option": chosen},
-                            }
+        """Pick `option` (its label or value) in the first select menu (with `action_id`, if
+        given) of the newest ephemeral message `user_id` sees in `channel` with one (a slash
+        command's answer, the `/lead` card): Slack sends no `message` for those, only the
+        container, `is_ephemeral`, and a response_url that replaces or deletes it."""
+        note, block_id, menu = self._find_ephemeral_menu(user_id, channel, action_id)
+        if note is None:
+            raise LookupError(f"no ephemeral message with a select menu for {user_id} in {channel}")
+        chosen = _option(menu, option)
+        kind = str(menu["type"])
+        action: Json = {
+            "type": kind,
+            "action_id": menu.get("action_id"),
+            "block_id": block_id,
+            "selected_option": chosen,
+            "action_ts": f"{time.time():.6f}",
+        }
+        payload: Json = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {
+                "type": "message",
+                "message_ts": note.ts,
+                "channel_id": channel,
+                "is_ephemeral": True,
+            },
+            "trigger_id": self.sim.issue_trigger(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "state": {
+                "values": {
+                    block_id: {
+                        str(menu.get("action_id")): {
+                            "type": kind,
+                            **{"selected_option": chosen},
                         }
                     }
-                },
-                "response_url": self.sim.new_response_url(channel, user_id),
-                "actions": [action],
-            }
-            return await self._send_payload(payload, None, False, None)
-        raise LookupError(f"no select menu in the card {user_id} got")
+                }
+            },
+            "response_url": self.sim.new_response_url(channel, user_id, note.ts, ephemeral=True),
+            "actions": [action],
+        }
+        return await self._send_payload(payload, None, False, None)
+
+    def _find_ephemeral_menu(
+        self, user_id: str, channel: str, action_id: str | None
+    ) -> tuple[Ephemeral | None, str, Json]:
+        """The newest ephemeral `user_id` sees in `channel` with a single-choice select menu
+        (with `action_id`, if given): the message, the menu's block id and the menu."""
+        for note in reversed(self.sim.ephemerals(user=user_id, channel=channel, commands=True)):
+            for _, block_id, menu in _stateful_elements(note.blocks):
+                if _STATE_KEYS[menu["type"]] != "selected_option":
+                    continue
+                if action_id is None or menu.get("action_id") == action_id:
+                    return note, block_id, menu
+        return None, "", {}
 
     def _message_action(
         self, user_id: str, channel: str, message: Message, action: Json, state: Json

@@ -77,11 +77,18 @@ class Inspection(Workspace):
     def file(self, file_id: str) -> SimFile | None:
         return self._files.get(file_id)
 
-    def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
+    def ephemerals(
+        self, user: str | None = None, channel: str | None = None, *, commands: bool = False
+    ) -> list[Ephemeral]:
+        """The ephemeral messages shown (to `user`, in `channel`), oldest first, as they look
+        now. A slash command's own answer (the driver's response to `command`) is listed only
+        with `commands`: by default, what the app sent privately afterwards."""
         return [
             e
             for e in self._ephemerals
-            if (user is None or e.user == user) and (channel is None or e.channel == channel)
+            if (user is None or e.user == user)
+            and (channel is None or e.channel == channel)
+            and (commands or e.source != "command")
         ]
 
     def home(self, user: str) -> Json | None:

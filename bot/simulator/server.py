@@ -134,10 +134,20 @@ class SlackSimulator(
         """Pass as `base_url` to AsyncWebClient (or as SLACK_API_URL)."""
         return f"{self.base_url}/api/"
 
-    def new_response_url(self, channel_id: str, user_id: str, message_ts: str | None = None) -> str:
+    def new_response_url(
+        self,
+        channel_id: str,
+        user_id: str,
+        message_ts: str | None = None,
+        *,
+        ephemeral: bool = False,
+    ) -> str:
+        """The response_url of an interaction by `user_id` in `channel_id`, on the message
+        `message_ts` (`ephemeral`: the ephemeral message of that ts `user_id` sees)."""
         token = secrets.token_hex(12)
         created = self.interaction_clock()
-        self._response_urls[token] = ResponseUrl(token, channel_id, user_id, message_ts, created)
+        hook = ResponseUrl(token, channel_id, user_id, message_ts, created, ephemeral=ephemeral)
+        self._response_urls[token] = hook
         return f"{self.base_url}/response/{token}"
 
     # -- HTTP -----------------------------------------------------------------------------------

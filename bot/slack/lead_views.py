@@ -42,6 +42,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.ids import ActionId, CallbackId, attempt_action, dispose_action, rate_action
 from bot.slack.text import (
+    clip,
     is_user_id,
     one_line,
     person,
@@ -922,10 +923,14 @@ def lead_card(
     now: datetime,
     viewer: str | None = None,
     names: Mapping[str, str] | None = None,
+    notice: str | None = None,
 ) -> Message:
     """`/lead`: the lead as it stands, with its timeline of events (ephemeral); a manager
-    (`viewer`) also gets the Reassign menu of an open lead."""
+    (`viewer`) also gets the Reassign menu of an open lead. `notice`: the answer to what the
+    viewer just did from the card (Slack text), on top of the card shown again."""
+    head = [section(clip(notice, 2900))] if notice else []
     blocks: list[dict[str, Any]] = [
+        *head,
         section(f"{_stage_badge(lead)} {one_line(_headline(lead), 400)} · *{stage_words(lead)}*"),
         section(f"{_who(lead)}\n{_company_line(lead)}\n{_contact_line(lead)}"),
         _facts(lead, policy),

@@ -180,13 +180,16 @@ async def test_a_manager_reassigns_from_the_lead_card(
     card = await stack.driver.command(MANAGER, "/lead", "hs-1")
     assert card.json is not None
 
-    await stack.driver.choose_in_card(MANAGER, card.json["blocks"], PEER_NAME, channel="C0SIM")
+    await stack.driver.choose_in_card(MANAGER, PEER_NAME, channel="C0SIM")
     await stack.settle()
 
     assert (await stack.services.lead(1)).owner == PEER
     assert f"<@{PEER}>" in the_post(stack).all_text
-    (done,) = private_answers(stack, MANAGER)
+    # The card chosen on says what was done, on top of the lead as it now is (test_lead_card).
+    (shown,) = stack.sim.ephemerals(user=MANAGER, commands=True)
+    done = shown.blocks[0]["text"]["text"]
     assert done.startswith(f"🔁 Reassigned to <@{PEER}> from <@{OWNER}> by <@{MANAGER}> at ")
+    assert private_answers(stack, MANAGER) == []
     (lost,) = stack.sim.messages(stack.sim.dm_channel(OWNER))
     assert "reassigned your lead" in lost.all_text
 

@@ -529,6 +529,27 @@ NOTE_MODAL = {
 }
 
 
+CARD_BLOCKS = [
+    section("Ada Lovelace — owner: none"),
+    {
+        "type": "actions",
+        "block_id": "card_actions",
+        "elements": [
+            {
+                "type": "static_select",
+                "action_id": "pick",
+                "placeholder": {"type": "plain_text", "text": "Pick"},
+                "options": [
+                    {"text": {"type": "plain_text", "text": "One"}, "value": "one"},
+                    {"text": {"type": "plain_text", "text": "Two"}, "value": "two"},
+                ],
+            },
+            button("Dismiss", "dismiss"),
+        ],
+    },
+]
+
+
 @pytest.fixture
 async def bolt(sim: SlackSimulator) -> AsyncIterator[BoltHarness]:
     app = AsyncApp(
@@ -554,6 +575,23 @@ async def bolt(sim: SlackSimulator) -> AsyncIterator[BoltHarness]:
         await ack()
         seen.append(("action", body))
         await respond(replace_original=True, text="Claimed", blocks=[section("Claimed by rep")])
+
+    @app.command("/card")
+    async def card(ack: Any) -> None:
+        await ack(text="Pick one", blocks=CARD_BLOCKS, response_type="ephemeral")
+
+    @app.action("pick")
+    async def pick(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        seen.append(("action", body))
+        chosen = body["actions"][0]["selected_option"]["value"]
+        await respond(replace_original=True, text=f"Picked {chosen}")
+
+    @app.action("dismiss")
+    async def dismiss(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        seen.append(("action", body))
+        await respond(delete_original=True)
 
     @app.view("dispose")
     async def submitted(ack: Any, view: dict[str, Any]) -> None:
@@ -624,6 +662,67 @@ async def test_button_press_reaches_bolt_action_with_value_user_and_container(
     }
     assert body["message"]["metadata"] == METADATA
     assert sim.message(CHANNEL, ts).text == "Claimed"  # type: ignore[union-attr]
+
+
+async def test_a_press_on_an_ephemeral_is_answered_by_replacing_or_deleting_it(
+    sim: SlackSimulator, client: AsyncWebClient, bolt: BoltHarness
+) -> None:
+    """A press on an ephemeral message carries `container.is_ephemeral: true` and that
+    message's ts, and no `message`; the press's response_url replaces that very message with
+    `replace_original` ("This response_url can be used to publish new messages. It can also be
+    used to update the original interactive message, regardless of whether it was an ephemeral
+    message or not.", https://api.slack.com/messaging/modifying; chat.update cannot: "Ephemeral
+    messages can't be updated in this way.") and removes it with `delete_original`. The other
+    user's ephemeral, and the channel, are untouched."""
+    first = await client.chat_postEphemeral(
+        channel=CHANNEL, user="U0REP", text="New MQL", blocks=LEAD_BLOCKS
+    )
+    await client.chat_postEphemeral(channel=CHANNEL, user="U0ADA", text="Yours", blocks=LEAD_BLOCKS)
+
+    await bolt.driver.press_ephemeral("U0REP", "Claim", channel=CHANNEL)
+
+    [(_, body)] = bolt.seen
+    assert body["container"] == {
+        "type": "message",
+        "message_ts": first["message_ts"],
+        "channel_id": CHANNEL,
+        "is_ephemeral": True,
+    }
+    assert "message" not in body
+    [card] = sim.ephemerals(user="U0REP")
+    assert (card.ts, card.text) == (first["message_ts"], "Claimed")
+    assert "Claimed by rep" in card.all_text and "Analytical" not in card.all_text
+    assert [note.text for note in sim.ephemerals(user="U0ADA")] == ["Yours"]
+    assert sim.messages(CHANNEL) == []
+
+    await client.chat_postEphemeral(channel=CHANNEL, user="U0REP", text="Card", blocks=CARD_BLOCKS)
+    await bolt.driver.press_ephemeral("U0REP", "Dismiss", channel=CHANNEL)
+    assert [note.text for note in sim.ephemerals(user="U0REP")] == ["Claimed"]
+
+
+async def test_a_slash_commands_answer_is_an_ephemeral_its_presses_replace(
+    sim: SlackSimulator, bolt: BoltHarness
+) -> None:
+    """A command's immediate answer shows privately as an ephemeral message (listed with
+    `commands=True`: the driver's response holds it too); a choice made in it is sent as on
+    any ephemeral, and `replace_original` replaces that answer in place."""
+    answer = await bolt.driver.command("U0REP", "/card", channel_id=CHANNEL)
+    assert answer.json is not None and answer.json["text"] == "Pick one"
+    [card] = sim.ephemerals(user="U0REP", channel=CHANNEL, commands=True)
+    assert (card.text, card.source) == ("Pick one", "command")
+    assert sim.ephemerals(user="U0REP") == []  # the default: what Handoff sent afterwards
+
+    await bolt.driver.choose_in_card("U0REP", "Two", channel=CHANNEL)
+
+    [(_, body)] = bolt.seen
+    assert body["container"] == {
+        "type": "message",
+        "message_ts": card.ts,
+        "channel_id": CHANNEL,
+        "is_ephemeral": True,
+    }
+    [replaced] = sim.ephemerals(user="U0REP", channel=CHANNEL, commands=True)
+    assert (replaced.ts, replaced.text, replaced.blocks) == (card.ts, "Picked two", [])
 
 
 async def test_view_submission_reaches_bolt_with_state_and_errors_keep_it_open(

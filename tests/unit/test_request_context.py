@@ -130,3 +130,16 @@ def test_a_press_on_a_managers_alert_carries_the_alerts_ts() -> None:
         assert parse({**body, "container": in_home}).alert_ts is None
     lead_menu = press(ActionId.LEAD_REASSIGN, selected_option={"value": "12:U0REP2"})
     assert parse({**lead_menu, "container": on_message}).alert_ts is None
+
+
+def test_a_press_on_an_ephemeral_message_says_so() -> None:
+    """A press on the `/lead` card (an ephemeral message: the container's `is_ephemeral`) is
+    answered by replacing that card through the press's response URL; a press on the lead's
+    post, in App Home, or without a container is not."""
+    lead_menu = press(ActionId.LEAD_REASSIGN, selected_option={"value": "12:U0REP2"})
+    on_message = {"type": "message", "message_ts": "1790000000.000200", "channel_id": "C0SIM"}
+    on_card = parse({**lead_menu, "container": {**on_message, "is_ephemeral": True}})
+    assert on_card == Asked(Action.REASSIGN, 12, "U0REP2", ephemeral=True)
+    for container in ({**on_message, "is_ephemeral": False}, {"type": "view", "view_id": "V1"}):
+        assert not parse({**lead_menu, "container": container}).ephemeral
+    assert not parse(lead_menu).ephemeral
