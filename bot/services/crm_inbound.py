@@ -323,7 +323,8 @@ class CrmInboundService:
             except NotOurs:
                 # Its write found the notification taken again by another replica (this one
                 # was slower than `LEASE`) or done: rolled back, neither released nor marked
-                # done here, and answered as one being applied (its retry finds it done).
+                # done here, and answered as one being applied (its retry finds it done, or
+                # applies it should the one that took it over fail or die).
                 waiting = waiting or self._applying(source, change.event_id)
                 held |= _records(change)
                 continue

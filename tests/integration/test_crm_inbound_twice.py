@@ -245,3 +245,71 @@ async def test_a_replica_slower_than_the_lease_writes_nothing_once_another_took_
     assert retried.handled == 1
     types = [e.type for e in await services.store.events(lead.id)]
     assert types.count(line) == 1 and await inbound.inbox.is_done(source, change.event_id)
+
+
+async def test_a_replica_slower_than_the_lease_records_a_deal_stage_once_with_the_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """The kinds not marked done in their write's transaction (docs/crm-inbound.md, "Once":
+    "The other changes are marked done just after their writes"): replica A is slower than
+    `LEASE` with a deal stage, the CRM's retry on replica B takes it over. A still records it
+    and answers 2xx (its write is the stage's own check, not the take); B then finds it
+    recorded. One `won` on the lead's history, not two (the win rate counts it once)."""
+    await a_lead_of_contact_7(inbound, services)
+    source, change, _ = CHANGES["stage_won"]
+    find = inbound._lead
+    slowed: list[bool] = []
+
+    async def slow(found: CrmChange) -> Any:
+        lead = await find(found)
+        if not slowed:  # A waits; meanwhile B takes the CRM's retry
+            slowed.append(True)
+            assert await inbound.inbox.take(source, change.event_id, NOW + LEASE) == "taken"
+        return lead
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_lead", slow)
+        first = await inbound.apply(source, [change], NOW)  # A: applied, not refused
+    assert first.handled == 1
+    retried = await inbound.apply(source, [change], NOW + LEASE + timedelta(seconds=1))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    stages = [e.type for e in await services.store.events(lead.id)]
+    assert stages.count("won") == 1, stages
+
+
+async def test_a_records_later_changes_wait_behind_one_a_retry_took_over_and_apply_in_order(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Replica A is slower than `LEASE` with contact 7's first status change; the CRM's retry
+    takes it over. A's write of it is rolled back, and the second status change about the same
+    contact in A's batch waits (not taken: answered 503 with the first), while contact 8's new
+    record is applied. The retry of the batch then records 7's statuses in the CRM's order:
+    the lead's status is the later one."""
+    await a_lead_of_contact_7(inbound, services)
+    first_status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
+    second_status = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED")
+    batch = [first_status, second_status]
+    find = inbound._lead
+    slowed: list[bool] = []
+
+    async def slow(found: CrmChange) -> Any:
+        lead = await find(found)
+        if not slowed:
+            slowed.append(True)
+            assert await inbound.inbox.take("hubspot", "s1", NOW + LEASE) == "taken"
+        return lead
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_lead", slow)
+        with pytest.raises(Refusal) as refused:
+            await inbound.apply("hubspot", batch, NOW)  # A
+    assert refused.value.reason is Reason.BUSY
+    assert not await inbound.inbox.taken("hubspot", "s2")  # waited, for the retry to apply
+    retried = await inbound.apply("hubspot", batch, NOW + 2 * LEASE)
+    assert retried.handled == 2
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    lines = [e.data for e in await services.store.events(lead.id) if e.type == "crm_status"]
+    assert lines == [{"status": "IN_PROGRESS"}, {"status": "CONNECTED"}]
