@@ -55,15 +55,7 @@ def finish(db: Connection, notification: Notification, now: datetime) -> None:
     between them and the CRM's retry never applies it a second time. NotOurs (the caller's
     writes rolled back) when the take is not this one's any more: done by another, or taken
     again after `LEASE` by another replica, which applies it."""
-    statement = (
-        update(table(CrmInboxRow))
-        .where(
-            *_one(notification.source, notification.event_id),
-            CrmInboxRow.received_at == notification.taken_at,
-            CrmInboxRow.done_at.is_(None),
-        )
-        .values(done_at=now)
-    )
+    statement = update(table(CrmInboxRow)).where(*_mine(notification)).values(done_at=now)
     if db.execute(statement).rowcount != 1:
         raise NotOurs(f"{notification.source} notification {notification.event_id}")
 
@@ -71,6 +63,17 @@ def finish(db: Connection, notification: Notification, now: datetime) -> None:
 def _one(source: str, event_id: str) -> tuple[Any, Any]:
     """The conditions naming one notification's row."""
     return CrmInboxRow.source == source, CrmInboxRow.event_id == event_id
+
+
+def _mine(notification: Notification) -> tuple[Any, ...]:
+    """The conditions of its row while it is still this take's: taken at `taken_at` and not
+    done. A replica slower than `LEASE` finds its row taken again by another (which is
+    applying it) or done by it, and must leave it so."""
+    return (
+        *_one(notification.source, notification.event_id),
+        CrmInboxRow.received_at == notification.taken_at,
+        CrmInboxRow.done_at.is_(None),
+    )
 
 
 class CrmInboxStore:
@@ -122,29 +125,22 @@ class CrmInboxStore:
 
         return await self.db.run(work)
 
-    async def done(self, source: str, event_id: str, now: datetime) -> None:
-        """Mark the notification done: its change is applied, and the CRM's retries of it are
-        ignored from now on."""
+    async def done(self, notification: Notification, now: datetime) -> None:
+        """Mark the notification done: its change is applied (by this take, maybe slower than
+        `LEASE` and taken over: applied all the same), and the CRM's retries of it are ignored
+        from now on. One `finish` marked already is left so."""
         statement = (
             update(table(CrmInboxRow))
-            .where(
-                *_one(source, event_id),
-                CrmInboxRow.done_at.is_(None),
-            )
+            .where(*_one(notification.source, notification.event_id), CrmInboxRow.done_at.is_(None))
             .values(done_at=now)
         )
         await self.db.run(lambda db: db.execute(statement))
 
-    async def release(self, source: str, event_id: str, taken_at: datetime) -> None:
-        """Forget the notification taken at `taken_at` (`take`'s `now`): handling it failed,
-        so the CRM's retry of it must run. Only that take: a replica slower than `LEASE` finds
-        its row taken again by another (which is applying it) or done by it, and leaves it so,
-        else a third delivery would apply it again at once, or a retry of it applied again."""
-        statement = delete(table(CrmInboxRow)).where(
-            *_one(source, event_id),
-            CrmInboxRow.received_at == taken_at,
-            CrmInboxRow.done_at.is_(None),
-        )
+    async def release(self, notification: Notification) -> None:
+        """Forget the notification: handling it failed, so the CRM's retry of it must run.
+        Only this take (`_mine`), else a third delivery would apply it again at once while
+        another replica applies it, or a retry of one done applied again."""
+        statement = delete(table(CrmInboxRow)).where(*_mine(notification))
         await self.db.run(lambda db: db.execute(statement))
 
     async def taken(self, source: str, event_id: str) -> bool:

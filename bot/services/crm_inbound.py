@@ -317,8 +317,8 @@ class CrmInboundService:
                 waiting = waiting or self._applying(source, change.event_id)
                 held |= _records(change)
                 continue
+            mine = Notification(source, change.event_id, now)
             try:
-                mine = Notification(source, change.event_id, now)
                 outcome = await self._one(inbound, change, mine, deadline)
             except NotOurs:
                 # Its write found the notification taken again by another replica (this one
@@ -329,11 +329,11 @@ class CrmInboundService:
                 held |= _records(change)
                 continue
             except BadPayload as bad:  # released: the record may be mended before a retry
-                await self.inbox.release(source, change.event_id, now)
+                await self.inbox.release(mine)
                 applied.invalid += bad.fields
                 continue
             except BaseException as error:
-                await self.inbox.release(source, change.event_id, now)
+                await self.inbox.release(mine)
                 if isinstance(error, SlackTokenRefused):
                     refusal = self._not_looked_up(source, change.event_id, error)
                     waiting = waiting or refusal
@@ -345,10 +345,10 @@ class CrmInboundService:
                     raise self._not_looked_up(source, change.event_id, error) from error
                 raise
             if outcome == "unknown":
-                await self.inbox.release(source, change.event_id, now)
+                await self.inbox.release(mine)
                 applied.unknown.append(change.crm_id or change.external_id or change.event_id)
             elif outcome == "erased":
-                await self.inbox.release(source, change.event_id, now)
+                await self.inbox.release(mine)
                 applied.ignored += 1
             else:
                 # Done now that its change is applied, where its write did not do it already
@@ -356,7 +356,7 @@ class CrmInboundService:
                 # stays taken and not done, and the CRM's retry after `LEASE` applies it again,
                 # which changes nothing a second time (docs/crm-inbound.md, "Once"; the
                 # tests in tests/integration/test_crm_inbound_twice.py, one per kind).
-                await self.inbox.done(source, change.event_id, now)
+                await self.inbox.done(mine, now)
                 if outcome == "handled":
                     applied.handled += 1
                 else:

@@ -1299,7 +1299,7 @@ async def test_a_lead_status_retried_after_a_kill_is_one_line_in_the_lead_card(
     await created(stack, clock)
     status = [change(14, "hs_lead_status", "IN_PROGRESS")]
 
-    async def killed(self: CrmInboxStore, source: str, event_id: str, now: datetime) -> None:
+    async def killed(*_: object) -> None:
         return None
 
     with monkeypatch.context() as patch:
@@ -1335,7 +1335,7 @@ async def test_a_salesforce_owner_change_retried_after_a_kill_does_not_undo_a_ma
     owner = {"event_id": "sf-2", "type": "owner", "lead_id": SF_LEAD, "owner_id": "0055e000001XyZw"}
     owner["owner_email"] = "tom.okafor@example.com"
 
-    async def killed(self: CrmInboxStore, source: str, event_id: str, now: datetime) -> None:
+    async def killed(*_: object) -> None:
         return None
 
     with monkeypatch.context() as patch:

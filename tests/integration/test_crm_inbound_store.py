@@ -21,7 +21,7 @@ from bot.services.crm_inbound import CrmInboundService
 from bot.services.erasure import forget
 from bot.services.leads import Services
 from storage import db
-from storage.crm_inbox import KEEP, LEASE, CrmInboxStore
+from storage.crm_inbox import KEEP, LEASE, CrmInboxStore, Notification
 from storage.tables import CrmMergeRow
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
@@ -485,7 +485,7 @@ async def test_a_change_applied_just_before_a_kill_is_harmless_to_apply_again(
     lead = await services.store.by_crm_id("7")
     assert lead is not None
 
-    async def killed(source: str, event_id: str, now: datetime) -> None:
+    async def killed(*_: object) -> None:
         return None  # the process died before marking it done
 
     changes = [
@@ -541,13 +541,13 @@ async def test_a_replica_giving_up_a_notification_another_took_again_leaves_it_t
     assert await inbox.take("hubspot", "1", NOW, "7") == "taken"  # A
     again = NOW + LEASE
     assert await inbox.take("hubspot", "1", again, "7") == "taken"  # B: A looked dead
-    await inbox.release("hubspot", "1", NOW)  # A fails after all
+    await inbox.release(Notification("hubspot", "1", NOW))  # A fails after all
     third = again + timedelta(seconds=5)
     assert await inbox.take("hubspot", "1", third, "7") == "applying"  # B is applying it
-    await inbox.done("hubspot", "1", third)  # B applied it
+    await inbox.done(Notification("hubspot", "1", again), third)  # B applied it
 
     assert await inbox.take("hubspot", "2", NOW, "7") == "taken"  # A
     assert await inbox.take("hubspot", "2", again, "7") == "taken"  # B
-    await inbox.done("hubspot", "2", again)  # B applied it
-    await inbox.release("hubspot", "2", NOW)  # then A fails
+    await inbox.done(Notification("hubspot", "2", again), again)  # B applied it
+    await inbox.release(Notification("hubspot", "2", NOW))  # then A fails
     assert await inbox.take("hubspot", "2", third, "7") == "done"  # not applied again
