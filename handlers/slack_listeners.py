@@ -282,7 +282,20 @@ class Listeners:
             return await ack(response_action="errors", errors=plain)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
-        if respond is not None and (body.get("response_url") or in_home(body)):
+        wanted = asked(context)
+        on_card = wanted.action is Action.REASSIGN and wanted.ephemeral and context.user_id
+        if (
+            respond is not None
+            and on_card
+            and wanted.lead_id is not None
+            and body.get("response_url")
+        ):
+            # A choice refused on the `/lead` card (the lead closed, or was erased, while it was
+            # open): said on the card, shown as the lead now stands, not under a stale one.
+            self.show_card_again(
+                respond, wanted.lead_id, str(context.user_id), as_mrkdwn(error.message)
+            )
+        elif respond is not None and (body.get("response_url") or in_home(body)):
             self.tell(respond, as_mrkdwn(error.message))
         return await ack()
 
@@ -470,28 +483,37 @@ class Listeners:
         """The Reassign menu under a lead's message or on its `/lead` card: the post updates in
         place (an effect of the change). Under the post, the manager hears what was done,
         privately; on the card, it is replaced by the lead as it now stands, what was done on
-        top (a refusal is still told apart, the card left as it was: `failed`)."""
+        top (and so is a refusal: `failed`)."""
         await ack()
         choice, user = asked(context), _user(context)
         done = await self.services.reassign(choice.lead(), user, choice.rep(), self.clock())
         if choice.ephemeral:
-            await self.show_card_again(respond, choice.lead(), user, done.message)
+            self.show_card_again(respond, choice.lead(), user, done.message)
         elif done.message:
             self.tell(respond, done.message)
 
-    async def show_card_again(
+    def show_card_again(
         self, respond: AsyncRespond, lead_id: int, viewer: str, notice: str
     ) -> None:
         """Replace the `/lead` card a press came from with the lead as stored now, `notice`
-        on top. The card is an ephemeral message: chat.update cannot change it ("Ephemeral
-        messages can't be updated in this way"), the press's response URL can: "It can also be
-        used to update the original interactive message, regardless of whether it was an
-        ephemeral message or not" (https://api.slack.com/messaging/modifying)."""
-        lead, events, policy = await self.services.card(lead_id, viewer)
-        names, now = self.services.names, self.clock()
-        card = lead_views.lead_card(lead, events, policy, now, viewer, names, notice or None)
+        (Slack text) on top, off the request path. The card is an ephemeral message:
+        chat.update cannot change it ("Ephemeral messages can't be updated in this way"), the
+        press's response URL can: "It can also be used to update the original interactive
+        message, regardless of whether it was an ephemeral message or not"
+        (https://api.slack.com/messaging/modifying). A lead no longer `viewer`'s to see (its
+        person erased meanwhile) leaves only the plain-words refusal on the card: what it
+        showed goes, and the notice with it (it names the person)."""
 
         async def replacing() -> None:
+            try:
+                lead, events, policy = await self.services.card(lead_id, viewer)
+            except Refusal as refused:
+                card = Message(text=as_mrkdwn(refused.message), blocks=[])
+            else:
+                names, now = self.services.names, self.clock()
+                card = lead_views.lead_card(
+                    lead, events, policy, now, viewer, names, notice or None
+                )
             sent = await respond(text=card.text, blocks=card.blocks, replace_original=True)
             if isinstance(sent, WebhookResponse) and sent.status_code >= 400:
                 self.refused(sent)

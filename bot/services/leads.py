@@ -1091,7 +1091,7 @@ class Services:
         lead = await self.lead(lead_id)
         policy = await self.policy_for(lead)
         if not allowed(Action.VIEW_LEAD, viewer, policy, lead, self.barred):
-            raise Refusal(refusal(Action.VIEW_LEAD, viewer, policy), Reason.NOT_ALLOWED)
+            raise Refusal(refusal(Action.VIEW_LEAD, viewer, policy, lead), Reason.NOT_ALLOWED)
         return lead, await self.store.events(lead.id), policy
 
     # --- a manager's answer to an escalation ----------------------------------------------------

@@ -725,6 +725,34 @@ async def test_a_slash_commands_answer_is_an_ephemeral_its_presses_replace(
     assert (replaced.ts, replaced.text, replaced.blocks) == (card.ts, "Picked two", [])
 
 
+async def test_a_commands_own_response_url_adds_and_a_press_on_its_answer_replaces_five_times(
+    sim: SlackSimulator,
+) -> None:
+    """A slash command's own response_url has no original message to replace: its
+    `replace_original` posts a new ephemeral and leaves the command's answer as it was (Slack's
+    maintainers: "it's not possible to reuse the same `response_url` to update the message",
+    slackapi/bolt-python#1268; slackapi/bolt-js#2287, "Using a command's response
+    `replace_original` does nothing"). A press on that answer has its own response_url, which
+    replaces it, as any response_url, 5 times within 30 minutes: the sixth is `used_url` and
+    the answer stays as the fifth left it."""
+    card = sim.show_command_answer(CHANNEL, "U0REP", {"text": "Card", "blocks": CARD_BLOCKS})
+    assert card is not None
+    own = sim.new_response_url(CHANNEL, "U0REP")
+    pressed = sim.new_response_url(CHANNEL, "U0REP", card.ts, ephemeral=True)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(own, json={"replace_original": True, "text": "Later"}) as r:
+            assert (r.status, await r.text()) == (200, "ok")
+        shown = sim.ephemerals(user="U0REP", channel=CHANNEL, commands=True)
+        assert [(note.text, note.replaced) for note in shown] == [("Card", 0), ("Later", 0)]
+        for n in range(1, 7):
+            body = {"replace_original": True, "text": f"Card {n}"}
+            async with http.post(pressed, json=body) as r:
+                answered = (r.status, await r.text())
+            assert answered == ((200, "ok") if n <= 5 else (404, "used_url"))
+    assert (card.text, card.replaced, card.blocks) == ("Card 5", 5, [])
+    assert sim.messages(CHANNEL) == []
+
+
 async def test_view_submission_reaches_bolt_with_state_and_errors_keep_it_open(
     sim: SlackSimulator, bolt: BoltHarness
 ) -> None:

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from bot.domain.access import ERASED
 from bot.domain.lead import Stage
 from bot.domain.policy import Policy, parse_policy, snapshot
 from bot.domain.refusal import Reason, Refusal
+from bot.services.erasure import forget
 from bot.services.leads import Invalid, Services
 from bot.services.policies import PolicyBook
 from storage.outbox import OutboxStore
@@ -195,3 +197,28 @@ async def test_a_lead_keeps_the_sla_version_it_arrived_under(
     assert not outcome.repeated
     new = await later.intake(lead_payload("hs-2"), MONDAY)
     assert new.lead is not None and new.lead.sla_version == new_policy.version
+
+
+async def test_the_lead_card_shown_again_is_a_look_ups_view_and_records_none(
+    services: Services,
+) -> None:
+    """`Services.card` (the `/lead` card shown again after a choice on it) shows a lead only to
+    whom `/lead` would (docs/sla-file.md: "see a lead's details: `/lead`, its card and
+    timeline | the reps of its segment, its owner, managers, reporters, viewers"), records no
+    `viewed` event (it is no new look-up), and of a lead erased meanwhile says only that."""
+    lead_id = await claimed_lead(services)
+    viewed = len([e for e in await services.store.events(lead_id) if e.type == "viewed"])
+    for viewer in ("U0MGR1", "U0REP1", "U0REP2"):  # a manager, the owner, a segment rep
+        lead, _, _ = await services.card(lead_id, viewer)
+        assert lead.id == lead_id
+    for stranger in ("U0REP3", "U0NOBODY"):  # another segment's rep; nobody at all
+        with pytest.raises(Refusal) as refused:
+            await services.card(lead_id, stranger)
+        assert refused.value.reason is Reason.NOT_ALLOWED
+        assert "shown only to" in refused.value.message
+    assert len([e for e in await services.store.events(lead_id) if e.type == "viewed"]) == viewed
+
+    await forget(services.store, services.notifier, "hs-1", "test", MONDAY + timedelta(hours=1))
+    with pytest.raises(Refusal) as erased:
+        await services.card(lead_id, "U0MGR1")
+    assert erased.value.message == ERASED
