@@ -140,8 +140,14 @@ def _no_value(write: str) -> str:
     return f"has no value: write {write} {_NOTHING}"
 
 
-def _duration(value: Any) -> Duration:
-    duration = _any_duration(value)
+def _stored(info: ValidationInfo) -> bool:
+    """Whether what is read is a stored SLA version (`check_policy(stored=True)`), not a file."""
+    return bool((info.context or {}).get("stored"))
+
+
+def _duration(value: Any, stored: bool = False) -> Duration:
+    """A duration of the SLA file, or (`stored`) of a stored SLA version."""
+    duration = _any_duration(value, stored)
     if duration.days + duration.minutes / (24 * 60) > LONGEST_DAYS:
         raise ValueError(
             f"{value!r} is longer than 3 years: an SLA's durations are at most 3 years "
@@ -150,15 +156,15 @@ def _duration(value: Any) -> Duration:
     return duration
 
 
-def _any_duration(value: Any) -> Duration:
+def _any_duration(value: Any, stored: bool) -> Duration:
     if isinstance(value, Duration):
         return value
     if value is None:
         raise ValueError(_no_value(_DURATION_LIKE))
-    if isinstance(value, dict):  # a stored snapshot
+    if isinstance(value, dict):  # a stored snapshot's form; in the file it says its clock
         days, minutes = value.get("days", 0), value.get("minutes", 0)
         # A snapshot stored before durations carried their clock counted business time, and
-        # a running lead keeps the meaning it arrived with.
+        # a running lead keeps the meaning it arrived with; the file's is refused (`_clockless`).
         clock = value.get("clock", Clock.BUSINESS.value)
         parts_ok = all(type(part) is int and part >= 0 for part in (days, minutes))
         known = clock in (Clock.CALENDAR.value, Clock.BUSINESS.value)
@@ -166,6 +172,8 @@ def _any_duration(value: Any) -> Duration:
             raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
         if days + minutes == 0:
             raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
+        if "clock" not in value and not stored:
+            raise ValueError(_clockless(value, days, minutes))
         return Duration(days=days, minutes=minutes, clock=Clock(clock))
     if _no_number(value):  # -5, .nan, .inf: no unit would make them one
         raise ValueError(f"{value:g} is not a duration: write it like 30m, 24h or 1bd")
@@ -175,6 +183,18 @@ def _any_duration(value: Any) -> Duration:
             f"(calendar hours) or {value:g} business hours"
         )
     return Duration.parse(str(value))
+
+
+def _clockless(value: dict[str, Any], days: int, minutes: int) -> str:
+    """The problem of a duration mapping in the file that does not say its clock. SPEC.md: "A
+    compact duration is calendar time: `30m`, `24h`, `3d`, `2w`. Business time says so: `2
+    business hours`…": such a mapping says neither, and a stored version reads the same mapping
+    as business time (above), so the file may not read it either way (docs/sla-file.md#durations-
+    and-clocks)."""
+    written = "{" + ", ".join(f"{key}: {part}" for key, part in value.items()) + "}"
+    calendar = Duration(days=days, minutes=minutes, clock=Clock.CALENDAR)
+    business = Duration(days=days, minutes=minutes, clock=Clock.BUSINESS)
+    return f"{written} does not say its clock: write {calendar} (calendar time) or {business}"
 
 
 def _no_number(value: Any) -> bool:
@@ -508,7 +528,7 @@ class Segment(_Model):
             return None
         # With claim: open a window does nothing (`policy_warnings` says so): SPEC.md's routing
         # keys write `claim: open` beside `claim_window`, so such a file is valid, not refused.
-        return _duration(value)
+        return _duration(value, _stored(info))
 
     weights: dict[str, WholeNumber] = Field(default_factory=dict)  # a rep not listed weighs 1
     cap: Cap | None = None
@@ -813,7 +833,7 @@ class Tier(_Model):
     claim: Duration | None = None
 
     _parse = field_validator("first_touch", "claim", mode="before")(
-        lambda cls, v: None if v is None else _duration(v)
+        lambda cls, v, info: None if v is None else _duration(v, _stored(info))
     )
 
 
@@ -825,7 +845,9 @@ class FollowUp(_Model):
     within: Duration = Duration(days=14, clock=Clock.CALENDAR)  # 6 attempts over 2 weeks
     channels: int | None = Field(default=None, ge=1, le=3)
 
-    _parse = field_validator("within", mode="before")(lambda cls, v: _duration(v))
+    _parse = field_validator("within", mode="before")(
+        lambda cls, v, info: _duration(v, _stored(info))
+    )
 
     def interval(self, minutes_per_day: int) -> Duration:
         """The touch interval `within ÷ min_attempts`: 6 attempts within 2 weeks is a touch
@@ -1092,7 +1114,7 @@ class Targets(_Model):
 
     _shares = field_validator(*SHARE_TARGETS, mode="before")(lambda cls, v: _share_target(v))
     _times = field_validator("response_time", "speed_to_lead", "time_to_claim", mode="before")(
-        lambda cls, v: None if v is None else _duration(v)
+        lambda cls, v, info: None if v is None else _duration(v, _stored(info))
     )
 
     @field_validator("lead_velocity")
@@ -1455,7 +1477,7 @@ class Policy(_Model):
         "nurture_after",
         "account_recent",
         mode="before",
-    )(lambda cls, v: None if v is None else _duration(v))
+    )(lambda cls, v, info: None if v is None else _duration(v, _stored(info)))
 
     @field_validator("named_accounts")
     @classmethod
@@ -2227,14 +2249,14 @@ def _part(content: dict[str, Any], key: str, model: type[_M], stored: bool) -> _
     return _valid(model, content[key], stored=stored)
 
 
-def _deadline(content: dict[str, Any], key: str) -> Duration | None:
+def _deadline(content: dict[str, Any], key: str, stored: bool) -> Duration | None:
     """The top-level duration `key`: its default if the file leaves it out, None if it is not
     a duration (or, for `final_disposition_deadline`, not given)."""
     if key not in content:
         default: Duration | None = Policy.model_fields[key].get_default()
         return default
     try:
-        return None if content[key] is None else _duration(content[key])
+        return None if content[key] is None else _duration(content[key], stored)
     except (ValueError, TypeError):
         return None
 
@@ -2313,7 +2335,7 @@ class Parts:
             zone = None
         hours = _part(content, "business_hours", BusinessHours, stored)
         follow_up = _part(content, "follow_up", FollowUp, stored)
-        given = _deadline(content, "final_disposition_deadline")
+        given = _deadline(content, "final_disposition_deadline", stored)
         known = content.get("final_disposition_deadline") is None or given is not None
         cadence_end = follow_up.within if follow_up is not None else None
         return cls(
@@ -2335,7 +2357,7 @@ class Parts:
             business_hours=hours,
             calendar=None if zone is None or hours is None else _business_calendar(zone, hours),
             follow_up=follow_up,
-            disposition_deadline=_deadline(content, "disposition_deadline"),
+            disposition_deadline=_deadline(content, "disposition_deadline", stored),
             final_disposition_deadline=given,
             final_deadline=(given or cadence_end) if known else None,
             routing=RoutingKeys.of_content(content),

@@ -119,6 +119,29 @@ def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_refuses_a_duration_mapping_that_does_not_say_its_clock(tmp_path: Path) -> None:
+    """SPEC.md: "A compact duration is calendar time: `30m`, `24h`, `3d`, `2w`. Business time
+    says so: `2 business hours`…". `first_touch: {minutes: 120}` says neither: `handoff check`
+    passed it as "first touch within 2 business hours". Written with its clock it is read so."""
+    sla = tmp_path / "sla.yaml"
+    example = (ROOT / "sla.yaml").read_text()
+    sla.write_text(
+        example.replace("first_touch: 2 business hours}", "first_touch: {minutes: 120}}")
+    )
+    result = run("check", str(sla))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{sla}: 1 problem(s)",
+        "  tiers[0].first_touch: {minutes: 120} does not say its clock: write 2h (calendar "
+        "time) or 2 business hours",
+    ]
+    written = "first_touch: {minutes: 120, clock: calendar}}"
+    sla.write_text(example.replace("first_touch: 2 business hours}", written))
+    result = run("check", str(sla))
+    assert result.returncode == 0, result.stderr
+    assert "hot: {'score_min': 80} → first touch within 2 hours," in result.stdout
+
+
 def test_check_lists_the_routing_problems_a_wrong_type_used_to_hide(tmp_path: Path) -> None:
     broken = tmp_path / "sla.yaml"
     text = (

@@ -5,7 +5,9 @@ as the same policy, and a version stored before today's checks still loads."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from bot.domain.durations import Clock, Duration
 from bot.domain.policy import Policy, policy_from_text, snapshot
 from bot.services.policies import PolicyBook
 from storage.repository import Store
@@ -80,3 +82,53 @@ async def test_a_version_stored_before_a_check_was_added_still_loads(
     await store.save_policy("0123456789ab", content, NOW)
     old = await PolicyBook(store, policy).version("0123456789ab")
     assert old.targets.mql_per_week == {"enterprise": -1, "smb": 2_000_000}
+
+
+def without_clocks(value: Any) -> Any:
+    """`value` as a version stored before durations carried their clock: no `clock` in a
+    duration's mapping (`clock: team`, the policy's own key, is text and stays)."""
+    if isinstance(value, dict) and {"days", "minutes"} <= set(value):
+        return {key: item for key, item in value.items() if key != "clock"}
+    if isinstance(value, dict):
+        return {key: without_clocks(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_clocks(item) for item in value]
+    return value
+
+
+async def test_a_version_stored_without_clocks_reads_every_duration_as_business_time(
+    store: Store, policy: Policy
+) -> None:
+    """docs/sla-file.md: "Versions stored before durations carried their clock counted every
+    duration in business time, and leads under them still do". The file refuses such a mapping
+    (it does not say its clock); a stored version is read exactly as before: each duration
+    business time (a recency window calendar time, as a window always was)."""
+    content = without_clocks(snapshot(every_key()))
+    content["tiers"][0]["claim"] = {"days": 0, "minutes": 30}
+    await store.save_policy("0ld0ld0ld0ld", content, NOW)
+    old = await PolicyBook(store, policy).version("0ld0ld0ld0ld")
+
+    def business(days: int = 0, minutes: int = 0) -> Duration:
+        return Duration(days=days, minutes=minutes, clock=Clock.BUSINESS)
+
+    assert [(tier.first_touch, tier.claim) for tier in old.tiers] == [
+        (business(minutes=120), business(minutes=30)),
+        (business(days=1), None),
+    ]
+    assert old.segments[0].claim_window == business(minutes=15)
+    assert old.follow_up.within == business(days=14)  # `2w` then: 14 working days
+    assert old.disposition_deadline == business(days=3)  # `72h` then: 72 working hours
+    assert old.final_disposition_deadline == business(days=21)
+    assert (old.recycle_after, old.nurture_after) == (business(days=30), business(days=90))
+    assert old.account_recent == business(days=90)
+    targets = old.targets
+    assert (targets.response_time, targets.speed_to_lead) == (business(minutes=120),) * 2
+    assert targets.time_to_claim == business(minutes=30)
+    assert {signal.within for signal in old.mql.intent} == {
+        Duration(days=7, clock=Clock.CALENDAR),
+        Duration(days=30, clock=Clock.CALENDAR),
+    }
+    # Read back again as stored: the same policy, and each duration now says its clock.
+    again = await read_back(store, old)
+    assert again == old
+    assert snapshot(again)["disposition_deadline"] == {"days": 3, "minutes": 0, "clock": "business"}

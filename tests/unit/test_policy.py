@@ -202,10 +202,132 @@ def test_a_duration_written_as_a_mapping_is_checked(value: dict[str, Any]) -> No
     assert "is not a duration" in problem
 
 
-def test_a_duration_mapping_like_a_snapshot_is_read() -> None:
+# Every duration key of the file: how to set it in the example (a claim window needs `claim:
+# assigned`), a mapping that fits the other keys on either clock, and that mapping written on
+# each clock.
+DURATION_KEYS: dict[
+    str, tuple[Callable[[dict[str, Any], Any], object], dict[str, int], str, str]
+] = {
+    "tiers[0].first_touch": (
+        lambda d, v: d["tiers"][0].update(first_touch=v),
+        {"minutes": 120},
+        "2h",
+        "2 business hours",
+    ),
+    "tiers[0].claim": (
+        lambda d, v: d["tiers"][0].update(claim=v),
+        {"minutes": 30},
+        "30m",
+        "30 business minutes",
+    ),
+    "segments[0].claim_window": (
+        lambda d, v: d["segments"][0].update(claim="assigned", claim_window=v),
+        {"minutes": 15},
+        "15m",
+        "15 business minutes",
+    ),
+    "follow_up.within": (
+        lambda d, v: d["follow_up"].update(within=v),
+        {"days": 14},
+        "2w",
+        "14 business days",
+    ),
+    "disposition_deadline": (
+        lambda d, v: d.update(disposition_deadline=v),
+        {"days": 3, "minutes": 0},
+        "72h",
+        "3 business days",
+    ),
+    "final_disposition_deadline": (
+        lambda d, v: d.update(final_disposition_deadline=v),
+        {"days": 21},
+        "3w",
+        "21 business days",
+    ),
+    "recycle_after": (
+        lambda d, v: d.update(recycle_after=v),
+        {"days": 30},
+        "30d",
+        "30 business days",
+    ),
+    "nurture_after": (
+        lambda d, v: d.update(nurture_after=v),
+        {"days": 90},
+        "90d",
+        "90 business days",
+    ),
+    "account_recent": (
+        lambda d, v: d.update(account_recent=v),
+        {"days": 90},
+        "90d",
+        "90 business days",
+    ),
+    "targets.response_time": (
+        lambda d, v: d["targets"].update(response_time=v),
+        {"minutes": 120},
+        "2h",
+        "2 business hours",
+    ),
+    "targets.speed_to_lead": (
+        lambda d, v: d["targets"].update(speed_to_lead=v),
+        {"minutes": 120},
+        "2h",
+        "2 business hours",
+    ),
+    "targets.time_to_claim": (
+        lambda d, v: d["targets"].update(time_to_claim=v),
+        {"days": 1, "minutes": 30},
+        "1d30m",
+        "1 business day 30 business minutes",
+    ),
+}
+
+
+def _flow(mapping: dict[str, Any]) -> str:
+    """A mapping as the file writes it: `{minutes: 120}`."""
+    return "{" + ", ".join(f"{key}: {value}" for key, value in mapping.items()) + "}"
+
+
+@pytest.mark.parametrize("path", DURATION_KEYS)
+def test_a_duration_mapping_in_the_file_without_its_clock_is_refused(path: str) -> None:
+    """SPEC.md: "A compact duration is calendar time: `30m`, `24h`, `3d`, `2w`. Business time
+    says so: `2 business hours`…". A mapping without `clock` says neither, and a stored version
+    reads it as business time (`test_a_snapshot_stored_before_durations_had_a_clock…`): in the
+    file it is refused with both ways to write it, not silently read as business time."""
+    change, value, calendar, business = DURATION_KEYS[path]
+    problem = one_problem(lambda d: change(d, value))
+    assert problem == (
+        f"{path}: {_flow(value)} does not say its clock: write {calendar} (calendar time) or "
+        f"{business}"
+    )
+
+
+def test_the_reported_hot_tier_written_as_minutes_is_refused() -> None:
+    """The reported file: `first_touch: {minutes: 120}` passed `handoff check`, which printed
+    "first touch within 2 business hours" (it reads the text through `policy_from_text`)."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "first_touch: 2 business hours}", "first_touch: {minutes: 120}}"
+    )
+    with pytest.raises(PolicyError) as caught:
+        policy_from_text(text)
+    assert caught.value.problems == [
+        "tiers[0].first_touch: {minutes: 120} does not say its clock: write 2h (calendar time) "
+        "or 2 business hours"
+    ]
+
+
+@pytest.mark.parametrize("clock", list(Clock))
+@pytest.mark.parametrize("path", DURATION_KEYS)
+def test_a_duration_mapping_that_says_its_clock_is_read_on_it(path: str, clock: Clock) -> None:
+    change, value, _, _ = DURATION_KEYS[path]
     data = example()
-    data["tiers"][0]["first_touch"] = {"days": 1, "minutes": 30}
-    assert parse_policy(data).tiers[0].first_touch == Duration(days=1, minutes=30)
+    change(data, {**value, "clock": clock.value})
+    owner: Any = parse_policy(data)
+    for part in re.findall(r"[a-z_]+|\[\d+\]", path):
+        owner = owner[int(part[1:-1])] if part.startswith("[") else getattr(owner, part)
+    assert owner == Duration(
+        days=value.get("days", 0), minutes=value.get("minutes", 0), clock=clock
+    )
 
 
 @pytest.mark.parametrize(
