@@ -147,16 +147,19 @@ def _stored(info: ValidationInfo) -> bool:
 
 def _duration(value: Any, stored: bool = False) -> Duration:
     """A duration of the SLA file, or (`stored`) of a stored SLA version."""
-    duration = _any_duration(value, stored)
+    duration = _any_duration(value)
     if duration.days + duration.minutes / (24 * 60) > LONGEST_DAYS:
         raise ValueError(
             f"{value!r} is longer than 3 years: an SLA's durations are at most 3 years "
             "(write days or weeks, like 90d or 26w)"
         )
+    # After the length: past 3 years, either form `_clockless` gives would be refused in turn.
+    if isinstance(value, dict) and "clock" not in value and not stored:
+        raise ValueError(_clockless(value, duration.days, duration.minutes))
     return duration
 
 
-def _any_duration(value: Any, stored: bool) -> Duration:
+def _any_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
     if value is None:
@@ -164,7 +167,7 @@ def _any_duration(value: Any, stored: bool) -> Duration:
     if isinstance(value, dict):  # a stored snapshot's form; in the file it says its clock
         days, minutes = value.get("days", 0), value.get("minutes", 0)
         # A snapshot stored before durations carried their clock counted business time, and
-        # a running lead keeps the meaning it arrived with; the file's is refused (`_clockless`).
+        # a running lead keeps the meaning it arrived with; the file's is refused (`_duration`).
         clock = value.get("clock", Clock.BUSINESS.value)
         parts_ok = all(type(part) is int and part >= 0 for part in (days, minutes))
         known = clock in (Clock.CALENDAR.value, Clock.BUSINESS.value)
@@ -172,8 +175,6 @@ def _any_duration(value: Any, stored: bool) -> Duration:
             raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
         if days + minutes == 0:
             raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
-        if "clock" not in value and not stored:
-            raise ValueError(_clockless(value, days, minutes))
         return Duration(days=days, minutes=minutes, clock=Clock(clock))
     if _no_number(value):  # -5, .nan, .inf: no unit would make them one
         raise ValueError(f"{value:g} is not a duration: write it like 30m, 24h or 1bd")

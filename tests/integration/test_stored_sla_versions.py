@@ -4,6 +4,7 @@ as the same policy, and a version stored before today's checks still loads."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,25 @@ async def test_a_version_stored_without_clocks_reads_every_duration_as_business_
     again = await read_back(store, old)
     assert again == old
     assert snapshot(again)["disposition_deadline"] == {"days": 3, "minutes": 0, "clock": "business"}
+
+
+async def test_the_version_stored_by_the_release_before_clocks_keeps_its_business_time(
+    store: Store, policy: Policy
+) -> None:
+    """docs/sla-file.md: "Versions stored before durations carried their clock counted every
+    duration in business time, and leads under them still do (`72h` there is 72 working
+    hours)". tests/fixtures/sla_version_before_clocks.json is what `serve` stored for the
+    example sla.yaml at 3821e62, the commit before durations carried their clock: each
+    duration `{days, minutes}`, no `clock` (`72h` stored as 4320 minutes)."""
+    content = json.loads((ROOT / "tests/fixtures/sla_version_before_clocks.json").read_text())
+    await store.save_policy("3821e62sla01", content, NOW)
+    old = await PolicyBook(store, policy).version("3821e62sla01")
+    assert old.version == "3821e62sla01"
+    assert [str(tier.first_touch) for tier in old.tiers] == [
+        "2 business hours",
+        "24 business hours",
+    ]
+    assert str(old.disposition_deadline) == "72 business hours"
+    assert str(old.follow_up.within) == "10 business days"
+    assert str(old.recycle_after) == "30 business days"
+    assert old.final_disposition_deadline is None  # not a key then: the cadence's end

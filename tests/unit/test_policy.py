@@ -331,6 +331,41 @@ def test_a_duration_mapping_that_says_its_clock_is_read_on_it(path: str, clock: 
 
 
 @pytest.mark.parametrize(
+    "value", [{"days": 2000}, {"days": 1099}, {"days": 1098, "minutes": 1}, {"minutes": 99_999_999}]
+)
+def test_a_mapping_without_its_clock_longer_than_3_years_is_refused_for_its_length(
+    value: dict[str, int],
+) -> None:
+    """docs/sla-file.md: "one longer than 3 years [is] refused with the forms to use". Such a
+    mapping without `clock` was answered `write 2000d (calendar time) or 2000 business days`
+    (`157w` for 1099 days): both forms the file then refuses as longer than 3 years."""
+    problem = one_problem(lambda d: d.update(recycle_after=value))
+    assert problem == (
+        f"recycle_after: {value!r} is longer than 3 years: an SLA's durations are at most 3 "
+        "years (write days or weeks, like 90d or 26w)"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"minutes": 90}, {"days": 1, "minutes": 1440}, {"minutes": 10080}, {"days": 1098}],
+)
+def test_both_forms_a_mapping_without_its_clock_is_told_to_write_are_read_so(
+    value: dict[str, int],
+) -> None:
+    """The refusal's two forms ("write 1h30m (calendar time) or 1 business hour 30 business
+    minutes") are each accepted in the file, as that mapping on that clock."""
+    problem = one_problem(lambda d: d.update(recycle_after=value))
+    said = r".* does not say its clock: write (.+) \(calendar time\) or (.+)"
+    written = re.fullmatch(said, problem)
+    assert written, problem
+    for form, clock in zip(written.groups(), (Clock.CALENDAR, Clock.BUSINESS), strict=True):
+        data = example()
+        data["recycle_after"] = form
+        assert parse_policy(data).recycle_after == Duration(**value, clock=clock), form
+
+
+@pytest.mark.parametrize(
     ("change", "path"),
     [
         (lambda d: d["business_hours"].update(holidays=5), "business_hours.holidays"),
