@@ -150,7 +150,7 @@ def _duration(value: Any, stored: bool = False) -> Duration:
     duration = _any_duration(value)
     if duration.days + duration.minutes / (24 * 60) > LONGEST_DAYS:
         raise ValueError(
-            f"{value!r} is longer than 3 years: an SLA's durations are at most 3 years "
+            f"{_as_written(value)} is longer than 3 years: an SLA's durations are at most 3 years "
             "(write days or weeks, like 90d or 26w)"
         )
     # After the length: past 3 years, either form `_clockless` gives would be refused in turn.
@@ -172,9 +172,13 @@ def _any_duration(value: Any) -> Duration:
         parts_ok = all(type(part) is int and part >= 0 for part in (days, minutes))
         known = clock in (Clock.CALENDAR.value, Clock.BUSINESS.value)
         if set(value) - {"days", "minutes", "clock"} or not parts_ok or not known:
-            raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
+            raise ValueError(
+                f"{_as_written(value)} is not a duration: write it like 30m, 24h or 1bd"
+            )
         if days + minutes == 0:
-            raise ValueError(f"{value!r} is not a duration: write it like 30m, 24h or 1bd")
+            raise ValueError(
+                f"{_as_written(value)} is not a duration: write it like 30m, 24h or 1bd"
+            )
         return Duration(days=days, minutes=minutes, clock=Clock(clock))
     if _no_number(value):  # -5, .nan, .inf: no unit would make them one
         raise ValueError(f"{value:g} is not a duration: write it like 30m, 24h or 1bd")
@@ -192,10 +196,18 @@ def _clockless(value: dict[str, Any], days: int, minutes: int) -> str:
     business hours`…": such a mapping says neither, and a stored version reads the same mapping
     as business time (above), so the file may not read it either way (docs/sla-file.md#durations-
     and-clocks)."""
-    written = "{" + ", ".join(f"{key}: {part}" for key, part in value.items()) + "}"
     calendar = Duration(days=days, minutes=minutes, clock=Clock.CALENDAR)
     business = Duration(days=days, minutes=minutes, clock=Clock.BUSINESS)
+    written = _as_written(value)
     return f"{written} does not say its clock: write {calendar} (calendar time) or {business}"
+
+
+def _as_written(value: Any) -> str:
+    """A duration's value as the file writes it: a mapping in YAML's flow style
+    (`{minutes: 120}`, not Python's `{'minutes': 120}`), anything else quoted."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {part}" for key, part in value.items()) + "}"
+    return repr(value)
 
 
 def _no_number(value: Any) -> bool:
@@ -694,7 +706,8 @@ class IntentSignal(_Signal):
         try:
             window = _duration(value)
         except ValueError as error:  # named as written, not with the clock added here
-            raise ValueError(str(error).replace(repr(value), repr(written), 1)) from None
+            said = str(error).replace(_as_written(value), _as_written(written), 1)
+            raise ValueError(said) from None
         if not window.is_calendar:
             raise ValueError(
                 f"{window} is business time: a recency window is calendar time, like 7d or 2w"

@@ -340,8 +340,9 @@ def test_a_mapping_without_its_clock_longer_than_3_years_is_refused_for_its_leng
     mapping without `clock` was answered `write 2000d (calendar time) or 2000 business days`
     (`157w` for 1099 days): both forms the file then refuses as longer than 3 years."""
     problem = one_problem(lambda d: d.update(recycle_after=value))
+    written = "{" + ", ".join(f"{key}: {part}" for key, part in value.items()) + "}"
     assert problem == (
-        f"recycle_after: {value!r} is longer than 3 years: an SLA's durations are at most 3 "
+        f"recycle_after: {written} is longer than 3 years: an SLA's durations are at most 3 "
         "years (write days or weeks, like 90d or 26w)"
     )
 
