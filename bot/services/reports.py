@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from bot.domain.policy import Policy
 from bot.domain.refusal import Refusal
 from bot.domain.report import (
+    AttemptStandard,
     Period,
     Report,
     attempt_standard,
@@ -21,7 +23,7 @@ from bot.domain.report import (
     share,
 )
 from bot.services.policies import PolicyBook
-from bot.services.report_process import ReportProcess, give_way
+from bot.services.report_process import ReportProcess, collector_paused, give_way
 from bot.slack.charts import daily_compliance_png, speed_to_lead_png
 from storage.reports import Filter, ReportStore
 
@@ -110,6 +112,24 @@ class Reports:
             built = await self.process.run(work, "this report")
             if built is not None:
                 return built
+        # As in the worker: the collector paused for the reads and the build, and back once
+        # their rows are freed (they go with `_read_and_build`'s frame).
+        with collector_paused():
+            return await self._read_and_build(
+                period, earlier, now, standard, where, durations, policy, segment
+            )
+
+    async def _read_and_build(
+        self,
+        period: Period,
+        earlier: Period,
+        now: datetime,
+        standard: AttemptStandard,
+        where: Filter,
+        durations: bool,
+        policy: Policy,
+        segment: str | None,
+    ) -> Report:
         facts, before = await self.store.both_periods(
             period, earlier, now, standard, where, durations
         )
