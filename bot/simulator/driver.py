@@ -228,28 +228,8 @@ class SlackDriver:
             for block_id, button in buttons_in(note.blocks):
                 if _label(button) == label and (value is None or button.get("value") == value):
                     action = _button_action(block_id, button, None)
-                    payload: Json = {
-                        "type": "block_actions",
-                        "user": self._user(forged_by or user_id),
-                        "api_app_id": self.api_app_id,
-                        "token": self.verification_token,
-                        "container": {
-                            "type": "message",
-                            "message_ts": note.ts,
-                            "channel_id": channel,
-                            "is_ephemeral": True,
-                        },
-                        "trigger_id": self.sim.issue_trigger(user_id),
-                        "team": self._team(),
-                        "enterprise": None,
-                        "is_enterprise_install": False,
-                        "channel": {"id": channel, "name": self._channel_name(channel)},
-                        "state": {"values": {}},
-                        "response_url": self.sim.new_response_url(
-                            channel, forged_by or user_id, note.ts, ephemeral=True
-                        ),
-                        "actions": [action],
-                    }
+                    actor = forged_by or user_id
+                    payload = self._ephemeral_action(user_id, actor, channel, note, action, {})
                     return await self._send_payload(payload, None, False, None)
         raise LookupError(f"no ephemeral message with a {label!r} button for {user_id}")
 
@@ -313,35 +293,8 @@ class SlackDriver:
             "selected_option": chosen,
             "action_ts": f"{time.time():.6f}",
         }
-        payload: Json = {
-            "type": "block_actions",
-            "user": self._user(user_id),
-            "api_app_id": self.api_app_id,
-            "token": self.verification_token,
-            "container": {
-                "type": "message",
-                "message_ts": note.ts,
-                "channel_id": channel,
-                "is_ephemeral": True,
-            },
-            "trigger_id": self.sim.issue_trigger(user_id),
-            "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": self._channel_name(channel)},
-            "state": {
-                "values": {
-                    block_id: {
-                        str(menu.get("action_id")): {
-                            "type": kind,
-                            **{"selected_option": chosen},
-                        }
-                    }
-                }
-            },
-            "response_url": self.sim.new_response_url(channel, user_id, note.ts, ephemeral=True),
-            "actions": [action],
-        }
+        state = {block_id: {str(menu.get("action_id")): {"type": kind, "selected_option": chosen}}}
+        payload = self._ephemeral_action(user_id, user_id, channel, note, action, state)
         return await self._send_payload(payload, None, False, None)
 
     def _find_ephemeral_menu(
@@ -356,6 +309,33 @@ class SlackDriver:
                 if action_id is None or menu.get("action_id") == action_id:
                     return note, block_id, menu
         return None, "", {}
+
+    def _ephemeral_action(
+        self, user_id: str, actor: str, channel: str, note: Ephemeral, action: Json, state: Json
+    ) -> Json:
+        """The block_actions payload of `action` taken by `actor` on the ephemeral `note`
+        `user_id` sees: no `message`, only the container with `is_ephemeral`, and a
+        response_url that replaces or deletes that ephemeral."""
+        return {
+            "type": "block_actions",
+            "user": self._user(actor),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {
+                "type": "message",
+                "message_ts": note.ts,
+                "channel_id": channel,
+                "is_ephemeral": True,
+            },
+            "trigger_id": self.sim.issue_trigger(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "state": {"values": state},
+            "response_url": self.sim.new_response_url(channel, actor, note.ts, ephemeral=True),
+            "actions": [action],
+        }
 
     def _message_action(
         self, user_id: str, channel: str, message: Message, action: Json, state: Json
