@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,10 +25,19 @@ __all__ = ["PG_ENV", "migrated_store", "postgres_database"]  # imported from her
 
 def free_port() -> int:
     """A port nothing listens on now, for a server a test starts later (a process of its own,
-    or one that must be down at first)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    or one that must be down at first). Taken below the kernel's ephemeral range (Linux's
+    default 32768–60999, /proc/sys/net/ipv4/ip_local_port_range), where the kernel gives no
+    port to a server binding port 0 or to an outgoing connection: a port from that range
+    could go to another test's server (the other xdist worker's) in the second before this
+    one's process binds it, and the test then talked to that server."""
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 @asynccontextmanager
