@@ -11,7 +11,8 @@ changes nothing twice. HubSpot resends a notification after "any HTTP status cod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -137,6 +138,25 @@ CHANGES: dict[str, tuple[str, CrmChange, bool]] = {
 }
 
 
+@contextmanager
+def taken_over_while_read(inbound: CrmInboundService, source: str, event_id: str) -> Iterator[None]:
+    """Replica A, applying inside the block, is slow (past `LEASE`) after reading the lead:
+    meanwhile the CRM's retry on replica B takes the notification `event_id` again."""
+    find = inbound._lead
+    slowed: list[bool] = []
+
+    async def slow(found: CrmChange) -> Any:
+        lead = await find(found)
+        if not slowed:  # A waits; meanwhile B takes the CRM's retry
+            slowed.append(True)
+            assert await inbound.inbox.take(source, event_id, NOW + LEASE) == "taken"
+        return lead
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_lead", slow)
+        yield
+
+
 @pytest.mark.parametrize("kind", list(CHANGES))
 async def test_a_change_applied_again_after_a_kill_before_its_done_mark_changes_nothing_more(
     inbound: CrmInboundService, services: Services, kind: str
@@ -220,18 +240,7 @@ async def test_a_replica_slower_than_the_lease_writes_nothing_once_another_took_
     die). B dies too: the CRM's retry after B's lease applies it, once."""
     await a_lead_of_contact_7(inbound, services)
     source, change, _ = CHANGES[kind]
-    find = inbound._lead
-    slowed: list[bool] = []
-
-    async def slow(found: CrmChange) -> Any:
-        lead = await find(found)
-        if not slowed:  # A waits; meanwhile B takes the CRM's retry
-            slowed.append(True)
-            assert await inbound.inbox.take(source, change.event_id, NOW + LEASE) == "taken"
-        return lead
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbound, "_lead", slow)
+    with taken_over_while_read(inbound, source, change.event_id):
         with pytest.raises(Refusal) as first:
             await inbound.apply(source, [change], NOW)  # A
     assert first.value.reason is Reason.BUSY and first.value.retry_after == LEASE.total_seconds()
@@ -257,18 +266,7 @@ async def test_a_replica_slower_than_the_lease_records_a_deal_stage_once_with_th
     recorded. One `won` on the lead's history, not two (the win rate counts it once)."""
     await a_lead_of_contact_7(inbound, services)
     source, change, _ = CHANGES["stage_won"]
-    find = inbound._lead
-    slowed: list[bool] = []
-
-    async def slow(found: CrmChange) -> Any:
-        lead = await find(found)
-        if not slowed:  # A waits; meanwhile B takes the CRM's retry
-            slowed.append(True)
-            assert await inbound.inbox.take(source, change.event_id, NOW + LEASE) == "taken"
-        return lead
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbound, "_lead", slow)
+    with taken_over_while_read(inbound, source, change.event_id):
         first = await inbound.apply(source, [change], NOW)  # A: applied, not refused
     assert first.handled == 1
     retried = await inbound.apply(source, [change], NOW + LEASE + timedelta(seconds=1))
@@ -291,18 +289,7 @@ async def test_a_records_later_changes_wait_behind_one_a_retry_took_over_and_app
     first_status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
     second_status = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED")
     batch = [first_status, second_status]
-    find = inbound._lead
-    slowed: list[bool] = []
-
-    async def slow(found: CrmChange) -> Any:
-        lead = await find(found)
-        if not slowed:
-            slowed.append(True)
-            assert await inbound.inbox.take("hubspot", "s1", NOW + LEASE) == "taken"
-        return lead
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbound, "_lead", slow)
+    with taken_over_while_read(inbound, "hubspot", "s1"):
         with pytest.raises(Refusal) as refused:
             await inbound.apply("hubspot", batch, NOW)  # A
     assert refused.value.reason is Reason.BUSY
