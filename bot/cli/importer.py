@@ -11,6 +11,7 @@ after the batch under way, saying what was stored, the copy deleted (`stopping`)
 from __future__ import annotations
 
 import asyncio
+import calendar
 import csv
 import itertools
 import re
@@ -153,26 +154,107 @@ _EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
 EXCEL_FIX = (
     "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
 )
+# Excel's short month names, in the languages of the Excels whose dates are recognized below
+# (a dot after them or not). Sources: CLDR's abbreviated month names (cldr-json
+# `cldr-dates-full/main/LANG/ca-gregorian.json`), glibc's `abmon` (Debian's `locales`,
+# /usr/share/i18n/locales/LANG_XX) and, where Windows differs, its own (German `Mrz`):
+#   English    jan feb mar apr may jun jul aug sep(t) oct nov dec
+#   German     jan feb mär/mrz apr mai jun(i) jul(i) aug sep okt nov dez (and März)
+#   French     janv. févr. mars avr. mai juin juil(l). août sept. oct. nov. déc.
+#   Spanish    ene feb mar abr may jun jul ago sep(t) oct nov dic
+#   Dutch      jan feb mrt apr mei jun jul aug sep okt nov dec
+#   Italian    gen feb mar apr mag giu lug ago set ott nov dic
+#   Portuguese jan fev mar abr mai jun jul ago set out nov dez
+#   Swedish    jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec. (CLDR; glibc: mar jun)
+#   Danish     jan. feb. mar. apr. maj jun. jul. aug. sep. okt. nov. dec. (CLDR, glibc)
+#   Norwegian  jan. feb. mars april mai juni juli aug. sep. okt. nov. des. (glibc nb_NO; the
+#              full `april` is left out: no month is shorter there)
+#   Finnish    tammi helmi maalis huhti touko kesä heinä elo syys loka marras joulu (CLDR,
+#              glibc), tammik. helmik. … jouluk. (earlier CLDR data, still in .NET's tests)
+#   Polish     sty lut mar kwi maj cze lip sie wrz paź lis gru (CLDR, glibc)
+_MONTH_NAMES: dict[str, int] = {
+    name: month
+    for month, names in enumerate(
+        (
+            "jan janv ene gen tammi tammik sty",
+            "feb févr fev helmi helmik lut",
+            "mar mär märz mrz mars mrt maalis maalisk",
+            "apr avr abr huhti huhtik kwi",
+            "may mai mei mag maj touko toukok",
+            "jun juni juin giu kesä kesäk cze",
+            "jul juli juil juill lug heinä heinäk lip",
+            "aug août ago elo elok sie",
+            "sep sept set syys syysk wrz",
+            "oct okt ott out loka lokak paź",
+            "nov marras marrask lis",
+            "dec dez déc dic des joulu jouluk gru",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_MONTHS = "|".join(sorted(_MONTH_NAMES, key=len, reverse=True))
 # Excel opening a CSV reads an employee range as a date and saves it as it shows it: 1-10 as
 # 10-Jan (or 01-Oct), 11-50 as Nov-50. Which range it was depends on Excel's locale. It shows
 # them in its built-in "d-mmm" and "mmm-yy" formats, as the locale writes them and in its short
-# month names: a German Excel `01. Okt` and `Nov 50`, a French one `1-oct.` and `nov.-50`, a
-# Spanish one `3-dic`, a Dutch one `1-mrt`. The names are Windows' (German Mrz) and CLDR's
-# (German Mär), a dot after them or not: English; German; French
-# (janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.); Spanish; Dutch; Italian;
-# Portuguese. Only the employees column is checked: no count of employees is a month.
-_MONTHS = (
-    "jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec"
-    "|mrz|märz?|mai|juni|juli|okt|dez"
-    "|janv|févr|mars|avr|juin|juill?|août|déc"
-    "|ene|abr|ago|dic"
-    "|mrt|mei"
-    "|gen|mag|giu|lug|set|ott"
-    "|fev|out"
-)
+# month names (above): a German Excel `01. Okt` and `Nov 50`, a French one `1-oct.` and
+# `nov.-50`, a Spanish one `3-dic`, a Dutch one `1-mrt`, a Swedish one `1-maj`, a Polish one
+# `1-paź`. Only the employees column is checked: no count of employees is a month.
 _EXCEL_RANGE_DATE = re.compile(
     rf"\d{{1,2}}\.?[-\s]?\s*(?:{_MONTHS})\.?|(?:{_MONTHS})\.?[-\s]\s*\d{{2,4}}", re.IGNORECASE
 )
+# An external id that is a pair of numbers (a CRM's `3-12`) is read by Excel as a date too,
+# and saved as it shows it: `12-Mar` or `3-Dec` ("d-mmm": the pair as a month and a day, or a
+# day and a month, in the locale's order), `Mar-50` ("mmm-yy": 3-50 is March 1950), or, in a
+# column shown as dates, the locale's short date (`3/12/2026`, `12/03/2026`, `12.03.2026`,
+# `12-3-2026`, `2026-03-12`; LibreOffice's `03/12/26`, `12.03.26`). Only those shapes, whole,
+# with a day that exists in that month, count: `12345`, `00Q5e00000AbCdE`, `lead-2026-001`
+# and `MAR-12-ACME` (a third part: Excel keeps it as text) are ids.
+_ID_DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:\.?[-\s]\s*|\.)({_MONTHS})\.?", re.IGNORECASE)
+_ID_MONTH_YEAR = re.compile(rf"({_MONTHS})\.?[-\s]\s*(\d{{2}})", re.IGNORECASE)
+_ID_SHORT_DATES = (  # the two numbers as the locale orders them, then the year
+    re.compile(r"(\d{1,2})/(\d{1,2})/(?:\d{2}|\d{4})"),
+    re.compile(r"(\d{1,2})\.(\d{1,2})\.(?:\d{2}|\d{4})"),
+    re.compile(r"(\d{1,2})-(\d{1,2})-\d{4}"),
+)
+_ID_ISO_DATE = re.compile(r"\d{4}([-/])(\d{1,2})\1(\d{1,2})")
+EXCEL_DATE_FIX = (
+    "export the file again from the CRM and import it as downloaded; to edit it in Excel "
+    "first, format the column as Text before pasting the ids in, or open the CSV with "
+    "Data > From Text/CSV with that column set to Text"
+)
+
+
+def _a_day(month: int, day: int) -> bool:
+    """Whether `day` exists in `month` in some year (29 February does)."""
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]
+
+
+def _pair(first: int, second: int) -> str:
+    return f"{first}-{second}" if first == second else f"{first}-{second} or {second}-{first}"
+
+
+def excel_date_of_id(value: str) -> str | None:
+    """The ids Excel likely read as the date it wrote as `value` (`3-12 or 12-3` for `12-Mar`:
+    a month-first Excel reads 3-12, a day-first one 12-3), or None when `value` is none of
+    the dates Excel writes for a pair of numbers, as an ordinary id is not."""
+    if match := _ID_DAY_MONTH.fullmatch(value):
+        day, month = int(match.group(1)), _MONTH_NAMES.get(match.group(2).casefold(), 0)
+        return _pair(month, day) if _a_day(month, day) else None
+    if (match := _ID_MONTH_YEAR.fullmatch(value)) and (
+        month := _MONTH_NAMES.get(match.group(1).casefold(), 0)
+    ):
+        return f"{month}-{match.group(2)}"
+    for short_date in _ID_SHORT_DATES:
+        if match := short_date.fullmatch(value):
+            first, second = int(match.group(1)), int(match.group(2))
+            return _pair(first, second) if _a_day(first, second) or _a_day(second, first) else None
+    if match := _ID_ISO_DATE.fullmatch(value):
+        month, day = int(match.group(2)), int(match.group(3))
+        return _pair(month, day) if _a_day(month, day) else None
+    return None
+
+
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?!\d)|\d+")
 
 DATE_HINT = "must be a date like 2026-11-20 09:30 or 11/20/2026 9:30 AM"
@@ -980,6 +1062,9 @@ def _row(
             payload[key] = values[key]
     if _EXCEL_SCIENTIFIC.fullmatch(values.get("external_id", "")):
         message = f"is a long number as Excel shows it, its last digits lost: {EXCEL_FIX}"
+        problems.append(("external_id", f"{values['external_id']} {message}"))
+    elif ids := excel_date_of_id(values.get("external_id", "")):
+        message = f"is a date Excel made of an id like {ids}: {EXCEL_DATE_FIX}"
         problems.append(("external_id", f"{values['external_id']} {message}"))
     if email_as_id and "email" in values:
         payload["external_id"] = values["email"].lower()

@@ -533,3 +533,61 @@ async def test_a_european_excel_export_imports_its_good_rows_once_and_names_the_
     assert jose.company == {"name": "Alpenkraft GmbH", "employees": 1200}
     assert jose.received_at == datetime(2026, 11, 19, 22, 30, tzinfo=UTC)  # 09:30 in Sydney
     assert missing == [None, None]
+
+
+async def test_an_id_excel_made_a_date_is_refused_and_the_fixed_file_stores_each_lead_once(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A team's CRM ids 3-12 and 12-3, opened in an English Excel and saved, come as 12-Mar and
+    3-Dec. Stored so, the CRM's later updates for 3-12 would find no lead and the corrected
+    file would store each lead twice: both rows are refused with their lines, the column and
+    what to do; the other rows are stored. The corrected file then stores each lead once,
+    under the id the CRM sends."""
+    mangled = tmp_path / "leads.csv"
+    mangled.write_text(
+        "Lead ID,Email,Company\r\n"
+        "12-Mar,ann@acme.com,Acme\r\n"
+        "3-Dec,bob@beta.io,Beta\r\n"
+        "lead-2026-001,cy@gamma.io,Gamma\r\n",
+        encoding="utf-8",
+    )
+    settings = Settings.from_env(
+        env_for(tmp_path)
+        | {"DATABASE_URL": database_url, "HANDOFF_SLA_FILE": str(ROOT / "sla.yaml")}
+    )
+    fix = (
+        "export the file again from the CRM and import it as downloaded; to edit it in Excel "
+        "first, format the column as Text before pasting the ids in, or open the CSV with "
+        "Data > From Text/CSV with that column set to Text"
+    )
+    assert await _import(settings, str(mangled), False) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("  1 new lead"), out
+    assert out[2:5] == [
+        "  0 already known (same external id), 2 rows with errors:",
+        f"  line 2: Lead ID (external_id): 12-Mar is a date Excel made of an id like 3-12 or "
+        f"12-3: {fix}",
+        f"  line 3: Lead ID (external_id): 3-Dec is a date Excel made of an id like 12-3 or "
+        f"3-12: {fix}",
+    ]
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(
+        "Lead ID,Email,Company\r\n"
+        "3-12,ann@acme.com,Acme\r\n"
+        "12-3,bob@beta.io,Beta\r\n"
+        "lead-2026-001,cy@gamma.io,Gamma\r\n",
+        encoding="utf-8",
+    )
+    assert await _import(settings, str(fixed), False) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("  2 new leads"), out
+    assert "  1 already known (same external id), no errors." in out, out
+    database = db.Database(database_url)
+    try:
+        store = Store(database)
+        found = {key: await store.by_external_id(key) for key in ("3-12", "12-3", "12-Mar")}
+    finally:
+        await database.dispose()
+    assert found["3-12"] is not None and found["3-12"].email == "ann@acme.com"
+    assert found["12-3"] is not None and found["12-3"].email == "bob@beta.io"
+    assert found["12-Mar"] is None

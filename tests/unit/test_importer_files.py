@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.cli.importer import DATE_HINT, EXCEL_FIX, ImportFileError, import_csv
+from bot.cli.importer import (
+    DATE_HINT,
+    EXCEL_DATE_FIX,
+    EXCEL_FIX,
+    ImportFileError,
+    excel_date_of_id,
+    import_csv,
+)
 from tests.unit.test_importer import FakeIntake
 
 Expected = dict[int, dict[str, Any] | str]  # line → the payload's fields, or the row's error
@@ -116,6 +123,49 @@ CASES: list[tuple[str, bytes, Expected]] = [
         },
     ),
     (
+        # CRM ids 3-12, 12-3 and 3-50 opened in Excel: an English one shows them as 12-Mar,
+        # 3-Dec and Mar-50, a German one as 12. Mär, a French one as 3-déc.; a column Excel
+        # was told to show as dates writes 3/12/2026, 12.03.2026 or 2026-03-12. Stored so,
+        # the lead would never match its CRM id again: each row is refused, naming the ids it
+        # likely was. Ids that only hold numbers, dashes or month letters are kept.
+        "external_ids_excel_made_dates",
+        "Record ID,Email\r\n"
+        "12-Mar,a@x.io\r\n"
+        "3-Dec,b@x.io\r\n"
+        "Mar-50,c@x.io\r\n"
+        "12. Mär,d@x.io\r\n"
+        "3-déc.,e@x.io\r\n"
+        "3/12/2026,f@x.io\r\n"
+        "12.03.2026,g@x.io\r\n"
+        "2026-03-12,h@x.io\r\n"
+        "00Q5e00000AbCdE,i@x.io\r\n"
+        "12345,j@x.io\r\n"
+        "lead-2026-001,k@x.io\r\n"
+        "MAR-12-ACME,l@x.io\r\n"
+        "3-12,m@x.io\r\n".encode(),
+        {
+            line: f"line {line}: Record ID (external_id): {value} is a date Excel made of an id "
+            f"like {ids}: {EXCEL_DATE_FIX}"
+            for line, value, ids in [
+                (2, "12-Mar", "3-12 or 12-3"),
+                (3, "3-Dec", "12-3 or 3-12"),
+                (4, "Mar-50", "3-50"),
+                (5, "12. Mär", "3-12 or 12-3"),
+                (6, "3-déc.", "12-3 or 3-12"),
+                (7, "3/12/2026", "3-12 or 12-3"),
+                (8, "12.03.2026", "12-3 or 3-12"),
+                (9, "2026-03-12", "3-12 or 12-3"),
+            ]
+        }
+        | {
+            10: {"external_id": "00Q5e00000AbCdE"},
+            11: {"external_id": "12345"},
+            12: {"external_id": "lead-2026-001"},
+            13: {"external_id": "MAR-12-ACME"},
+            14: {"external_id": "3-12"},
+        },
+    ),
+    (
         "salesforce_field_names",
         b"Id,FirstName,LastName,Company,Email,Title,NumberOfEmployees,LeadSource,CreatedDate\r\n"
         b"00Q1,Ann,Lee,Acme,ann@x.io,CEO,250,Web,2026-11-20T09:30:00.000+0000\r\n",
@@ -213,6 +263,49 @@ CASES: list[tuple[str, bytes, Expected]] = [
                     "10-ene",
                     "1-mrt",
                     "1-mei",
+                ],
+                start=2,
+            )
+        }
+        | {14: {"email": "m@x.io", "company": {"employees": 11}}},
+    ),
+    (
+        # The same ranges from a Swedish, Danish, Norwegian, Finnish or Polish Excel, in the
+        # locale's short month names (CLDR's abbreviated names; glibc's abmon): Swedish and
+        # Danish 1-maj, Norwegian 3. des., Finnish 1.loka (CLDR now) or 1. lokak. (earlier CLDR),
+        # tammi 50, Polish 1-paź, 10-sty, lis-50, gru 50. Each is refused; a real range is read.
+        "employee_ranges_excel_made_dates_in_nordic_and_polish_locales",
+        "Email,Employees\r\n"
+        "a@x.io,1-maj\r\n"
+        "b@x.io,maj-50\r\n"
+        "c@x.io,3. des.\r\n"
+        "d@x.io,1.loka\r\n"
+        "e@x.io,1. lokak.\r\n"
+        "f@x.io,tammi 50\r\n"
+        "g@x.io,10-kesä\r\n"
+        "h@x.io,1-paź\r\n"
+        "i@x.io,10-sty\r\n"
+        "j@x.io,lis-50\r\n"
+        "k@x.io,gru 50\r\n"
+        "l@x.io,10-wrz\r\n"
+        "m@x.io,11-50\r\n".encode(),
+        {
+            line: f"line {line}: Employees (company.employees): {value} is a date Excel made of "
+            f"a range (1-10 becomes 10-Jan, 11-50 Nov-50): {EXCEL_FIX}"
+            for line, value in enumerate(
+                [
+                    "1-maj",
+                    "maj-50",
+                    "3. des.",
+                    "1.loka",
+                    "1. lokak.",
+                    "tammi 50",
+                    "10-kesä",
+                    "1-paź",
+                    "10-sty",
+                    "lis-50",
+                    "gru 50",
+                    "10-wrz",
                 ],
                 start=2,
             )
@@ -479,3 +572,77 @@ async def test_mixed_encodings_are_named_by_the_lines_every_other_message_counts
     )  # the rows as a row's error counts them
     errors = (await import_csv(str(path), FakeIntake(), progress=False)).errors
     assert errors == ["line 4: email: must be an email address like jane@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("value", "ids"),
+    [
+        # Excel's "d-mmm" of a pair read as a day and a month, in English and other locales
+        ("12-Mar", "3-12 or 12-3"),
+        ("3-Dec", "12-3 or 3-12"),
+        ("03-Dec", "12-3 or 3-12"),
+        ("29-Feb", "2-29 or 29-2"),  # Excel reads 2-29 in a leap year
+        ("1-Jan", "1-1"),
+        ("12. Mär", "3-12 or 12-3"),
+        ("12. Mrz", "3-12 or 12-3"),
+        ("3-déc.", "12-3 or 3-12"),
+        ("12-mars", "3-12 or 12-3"),
+        ("3-dic", "12-3 or 3-12"),
+        ("3-mrt", "3-3"),
+        ("12-maj", "5-12 or 12-5"),
+        ("3. des.", "12-3 or 3-12"),
+        ("3-paź", "10-3 or 3-10"),
+        ("12.loka", "10-12 or 12-10"),
+        ("12-\u017fep", "9-12 or 12-9"),  # a long s: Python's ignore-case matches it to s
+        # its "mmm-yy" of a month and a number that is no day (3-50 is March 1950)
+        ("Mar-50", "3-50"),
+        ("nov.-50", "11-50"),
+        ("Dez 99", "12-99"),
+        # its short dates, or another program's, when the column was shown as dates
+        ("3/12/2026", "3-12 or 12-3"),
+        ("12/3/26", "12-3 or 3-12"),
+        ("12.03.2026", "12-3 or 3-12"),
+        ("12.03.26", "12-3 or 3-12"),
+        ("12-3-2026", "12-3 or 3-12"),  # Dutch
+        ("2026-03-12", "3-12 or 12-3"),
+        ("2026/3/12", "3-12 or 12-3"),
+        ("3/25/2026", "3-25 or 25-3"),
+    ],
+)
+def test_an_id_excel_made_a_date_names_the_ids_it_likely_was(value: str, ids: str) -> None:
+    assert excel_date_of_id(value) == ids
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "00Q5e00000AbCdE",  # Salesforce
+        "00Q5e00000AbCdEAAZ",
+        "12345",  # HubSpot
+        "123456789012",
+        "hs-1",
+        "lead-2026-001",
+        "MAR-12-ACME",  # a third part: Excel keeps it as text
+        "ACME-MAR-12",
+        "Mar-2026",  # Excel's "mmm-yy" writes two digits
+        "Mar-5",
+        "12Mar",  # no separator: no format of Excel's writes it
+        "31-Feb",  # no such day: Excel keeps it as text
+        "32-Jan",
+        "0-Jan",
+        "2026-13-45",
+        "13/13/2026",
+        "3/12/226",
+        "3.12",
+        "3-12",
+        "1.2.3",
+        "10.0.0.1",
+        "2026-03-12T09:30:00Z",
+        "3/12/2026 9:30",
+        "Q1-12",
+        "March-12",
+        "a@x.io",
+    ],
+)
+def test_an_ordinary_id_is_no_date_excel_made(value: str) -> None:
+    assert excel_date_of_id(value) is None
