@@ -6,7 +6,9 @@ harmless: docs/crm-inbound.md, "Once"):
 a process killed in between (kill -9, OOM) leaves its row taken but not done, and the CRM's
 retry of it after `LEASE` takes it again and applies it, so nothing is lost (SPEC: nothing
 is lost on kill -9); a retry within `LEASE` is the same delivery on another replica, still
-applying it: not applied twice (bot/services/crm_inbound.py answers it 503).
+applying it: not applied twice (bot/services/crm_inbound.py answers it 503). A row keeps when
+the notification first arrived (`first_received_at`) across its takes: a change whose CRM gives
+it no time of its own is ordered by that, so a retry is not taken for a newer change.
 
 A key names the CRM record in plain (HubSpot's `<eventId>:<type>:<objectId>`), so a row is
 kept only while the CRM may still retry it (`KEEP`), and an erasure drops the rows of the
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from storage.db import Database, upsert_insert
@@ -28,19 +30,27 @@ from storage.tables import CrmInboxRow, table
 
 log = logging.getLogger(__name__)
 
-# What `take` found: "taken" (by this call: apply it), "done" (applied already: a retry),
+# What `take` found when it did not take the notification: "done" (applied already: a retry),
 # "applying" (taken less than `LEASE` ago and not done: another replica is applying it).
-Taken = Literal["taken", "done", "applying"]
+Busy = Literal["done", "applying"]
 
 
 @dataclass(frozen=True)
 class Notification:
-    """A notification as this call took it: its CRM (`source`), its event id, and when it
-    was taken (`take`'s `now`, its row's `received_at` while the take is this call's)."""
+    """A notification as this call took it: its CRM (`source`), its event id, when it was
+    taken (`take`'s `now`, its row's `received_at` while the take is this call's), and when it
+    first arrived (`first_received_at`: an earlier take's, killed before its done mark)."""
 
     source: str
     event_id: str
     taken_at: datetime
+    first_received_at: datetime | None = None
+
+    @property
+    def arrived_at(self) -> datetime:
+        """When Handoff first received it: the time of a change the CRM gives none (a
+        Salesforce Flow's without `at`), which a retry must keep, not take as now."""
+        return self.first_received_at or self.taken_at
 
 
 class NotOurs(Exception):
@@ -58,6 +68,10 @@ def finish(db: Connection, notification: Notification, now: datetime) -> None:
     statement = update(table(CrmInboxRow)).where(*_mine(notification)).values(done_at=now)
     if db.execute(statement).rowcount != 1:
         raise NotOurs(f"{notification.source} notification {notification.event_id}")
+
+
+# When a row's notification first arrived, kept by a take again (SET reads the row as it was).
+_FIRST = func.coalesce(CrmInboxRow.first_received_at, CrmInboxRow.received_at)
 
 
 def _one(source: str, event_id: str) -> tuple[Any, Any]:
@@ -82,26 +96,32 @@ class CrmInboxStore:
 
     async def take(
         self, source: str, event_id: str, now: datetime, crm_id: str | None = None
-    ) -> Taken:
-        """Take the notification (about the CRM record `crm_id`) on, to apply it: "taken" when
-        it is new, or was taken `LEASE` ago or more and never done (the process applying it
-        died: it is taken again, by one replica only); "done" when it was applied already (the
-        CRM's retry); "applying" when another call took it less than `LEASE` ago (the same
-        delivery on another replica at once: it is applying it). `received_at` is when it was
-        last taken."""
+    ) -> Notification | Busy:
+        """Take the notification (about the CRM record `crm_id`) on, to apply it: this call's
+        take when it is new, or was taken `LEASE` ago or more and never done (the process
+        applying it died: it is taken again, by one replica only, and keeps when it first
+        arrived); "done" when it was applied already (the CRM's retry); "applying" when another
+        call took it less than `LEASE` ago (the same delivery on another replica at once: it is
+        applying it). `received_at` is when it was last taken."""
 
-        def work(db: Connection) -> Taken:
+        def work(db: Connection) -> Notification | Busy:
             statement = (
                 upsert_insert(db)(table(CrmInboxRow))
                 .values(
-                    source=source, event_id=event_id, received_at=now, crm_id=crm_id, done_at=None
+                    source=source,
+                    event_id=event_id,
+                    received_at=now,
+                    first_received_at=now,
+                    crm_id=crm_id,
+                    done_at=None,
                 )
                 .on_conflict_do_nothing()
             )
             if db.execute(statement).rowcount == 1:
-                return "taken"
+                return Notification(source, event_id, now, now)
             # Conditional: of replicas taking an abandoned row at once, one updates it; the
             # others then see it taken now (PostgreSQL re-reads the row once the winner commits).
+            # A row a replica of before 0037 took has no first arrival: its `received_at` is.
             again = (
                 update(table(CrmInboxRow))
                 .where(
@@ -109,16 +129,18 @@ class CrmInboxStore:
                     CrmInboxRow.done_at.is_(None),
                     CrmInboxRow.received_at <= now - LEASE,
                 )
-                .values(received_at=now)
+                .values(received_at=now, first_received_at=_FIRST)
+                .returning(CrmInboxRow.first_received_at)
             )
-            if db.execute(again).rowcount == 1:
+            first = db.execute(again).scalar()
+            if first is not None:
                 log.warning(
                     "%s notification %s was taken but never applied (the process stopped): "
                     "its retry applies it now",
                     source,
                     event_id,
                 )
-                return "taken"
+                return Notification(source, event_id, now, first)
             done = select(CrmInboxRow.done_at).where(*_one(source, event_id))
             row = db.execute(done).first()
             return "done" if row is not None and row.done_at is not None else "applying"

@@ -161,7 +161,8 @@ def _event(lead_id: int, kind: str, actor: str, at: datetime, /, **data: Any) ->
 
 
 # The key of a `reassigned` event's data holding when the CRM made the change of owner it
-# applies (HubSpot's `occurredAt`, Salesforce's `at`).
+# applies (HubSpot's `occurredAt`, Salesforce's `at`; without one, when the notification first
+# arrived: storage/crm_inbox.py `Notification.arrived_at`).
 OCCURRED_AT = "occurred_at"
 
 # The PostgreSQL advisory lock merges and erasures take (any constant of our own: "HOMR").
@@ -915,12 +916,15 @@ class Store:
         status: str | None,
         now: datetime,
         notification: Notification | None = None,
+        *,
+        at: datetime | None = None,
     ) -> None:
-        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`), and
-        the `notification` that told it marked done in the same transaction (NotOurs, nothing
-        recorded, when it is not this take's any more): the event is its only write, so a
-        kill before a separate done mark would record it again on the CRM's retry."""
-        event = _event(lead_id, "crm_status", "crm", now, status=status)
+        """The CRM's lead status changed: recorded as a `crm_status` event (actor `crm`) at
+        `at` (else `now`), and the `notification` that told it marked done in the same
+        transaction (NotOurs, nothing recorded, when it is not this take's any more): the event
+        is its only write, so a kill before a separate done mark would record it again on the
+        CRM's retry."""
+        event = _event(lead_id, "crm_status", "crm", at or now, status=status)
 
         def work(db: Connection) -> None:
             insert_events(db, event)

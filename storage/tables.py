@@ -531,6 +531,10 @@ class CrmInboxRow(Base):
     crm_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # When its change was applied; NULL while it is being applied (taken at `received_at`).
     done_at: Mapped[datetime | None] = mapped_column()
+    # When it first arrived, kept when a retry takes it again (`received_at` is that retry's):
+    # the time of a change the CRM gives none. NULL: a row of a replica from before 0037,
+    # which first arrived at its `received_at` unless such a replica took it again.
+    first_received_at: Mapped[datetime | None] = mapped_column()
 
 
 class CrmMergeRow(Base):

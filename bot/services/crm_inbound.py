@@ -309,15 +309,14 @@ class CrmInboundService:
         for change in changes:
             if held & _records(change):
                 continue  # after its record's change that waits: it waits too, in order
-            taken = await self.inbox.take(source, change.event_id, now, change.crm_id)
-            if taken == "done":
+            mine = await self.inbox.take(source, change.event_id, now, change.crm_id)
+            if mine == "done":
                 applied.ignored += 1  # the CRM's retry of a notification applied already
                 continue
-            if taken == "applying":  # not applied twice, and not acknowledged either
+            if mine == "applying":  # not applied twice, and not acknowledged either
                 waiting = waiting or self._applying(source, change.event_id)
                 held |= _records(change)
                 continue
-            mine = Notification(source, change.event_id, now)
             try:
                 outcome = await self._one(inbound, change, mine, deadline)
             except NotOurs:
@@ -457,7 +456,9 @@ class CrmInboundService:
         transaction of their write: a retry after a kill between the two would record the
         status again, or hand the lead back over a manager's later call. The other kinds are
         their own check: intake's external id, the stage's id, the merge's conditional tie,
-        the person erased."""
+        the person erased. A change the CRM gives no time of its own is dated when it first
+        arrived (`Notification.arrived_at`), not when a retry took it again after a kill: a
+        retry is not newer than what happened between (docs/crm-inbound.md, "Once")."""
         source, now = taken.source, taken.taken_at
         if change.change is Change.CREATED:
             return await self._created(source, inbound, change, now, deadline)
@@ -469,10 +470,13 @@ class CrmInboundService:
         if change.change is Change.OWNER:
             return await self._owner(inbound, change, lead, taken, deadline)
         if change.change is Change.STATUS:
-            await self.services.store.crm_status(lead.id, change.value, now, taken)
+            # On the lead's history where it first arrived: a retry after a kill comes before
+            # the statuses told after it, and the last line is the CRM's status now.
+            at = taken.arrived_at
+            await self.services.store.crm_status(lead.id, change.value, now, taken, at=at)
             return "handled"
         if change.change is Change.STAGE:
-            return await self._stage(source, change, lead, now)
+            return await self._stage(source, change, lead, taken)
         return await self._deleted(change, lead, now)
 
     async def _erased(self, change: CrmChange) -> bool:
@@ -541,15 +545,19 @@ class CrmInboundService:
         deadline: float,
     ) -> Outcome:
         now = taken.taken_at
+        # The CRM's time of the change, else when it first arrived: a retry after a kill (the
+        # echo decided, killed before its done mark) is as old as its first delivery, so it
+        # does not undo a manager's call made in between (a Salesforce Flow need not send `at`).
+        told = change.at if change.at is not None else taken.arrived_at
         changed_at = await self.services.store.owner_changed_at(lead.id)
-        if change.at is not None and changed_at is not None and change.at < changed_at:
+        if changed_at is not None and told < changed_at:
             # A late delivery (a retry, or the echo of an owner Handoff wrote before a newer
             # change): applying it would undo the newer owner, here and then in the CRM.
             log.info(
                 "lead %d: the CRM's owner change of %s is older than its last change of owner "
                 "(%s): the newer owner stands",
                 lead.id,
-                change.at.isoformat(),
+                told.isoformat(),
                 changed_at.isoformat(),
             )
             return "ignored"
@@ -562,13 +570,14 @@ class CrmInboundService:
                 change.owner_crm_id or change.owner_email or "(none)",
             )
             return "ignored"
-        # Kept with the change's `occurredAt`: HubSpot batches changes made close together and
-        # does not promise their order (its Webhooks API guide), so the next change of owner
-        # is late only if the CRM made it before this one, not before Handoff applied this.
+        # Kept with the change's `occurredAt` (else its first arrival): HubSpot batches changes
+        # made close together and does not promise their order (its Webhooks API guide), so
+        # the next change of owner is late only if the CRM made it before this one, not
+        # before Handoff applied this.
         # Kept as the CRM told it, so two of its changes are ordered by its one clock even
         # when that is ahead of ours; a time further ahead than `AHEAD_MOST` (a Flow's own
         # `at` gone wrong) counts as that, not to hold off the CRM's next changes for long.
-        made = min(change.at, now + AHEAD_MOST) if change.at is not None else None
+        made = min(told, now + AHEAD_MOST)
         changed = await self.services.crm_reassign(lead, member, now, made, taken)
         return "handled" if changed else "ignored"
 
@@ -592,14 +601,16 @@ class CrmInboundService:
         return member
 
     async def _stage(
-        self, source: str, change: CrmChange, lead: LeadView, now: datetime
+        self, source: str, change: CrmChange, lead: LeadView, taken: Notification
     ) -> Outcome:
+        now = taken.taken_at
         payload: dict[str, Any] = {"type": "stage", "stage": change.value}
         payload["id"] = f"{source}:{change.event_id}"
         if change.amount is not None:
             payload["amount"] = change.amount
-        if change.at is not None:
-            payload["at"] = change.at.isoformat()
+        # Without the CRM's time, when it first arrived: a deal won is won that day, also when
+        # a retry after a kill records it hours later (HubSpot retries for a day).
+        payload["at"] = (change.at or taken.arrived_at).isoformat()
         try:
             result = await self.services.activity(lead.external_id, payload, now)
         except Refusal as refusal:  # a won deal reported lost: the CRM's retry won't mend it

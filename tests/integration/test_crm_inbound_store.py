@@ -22,7 +22,7 @@ from bot.services.erasure import forget
 from bot.services.leads import Services
 from storage import db
 from storage.crm_inbox import KEEP, LEASE, CrmInboxStore, Notification
-from storage.tables import CrmMergeRow
+from storage.tables import CrmInboxRow, CrmMergeRow, table
 from tests.conftest import lead_payload
 from tests.integration.conftest import Wakes
 from tests.integration.test_erasure_store import downgrade_to_before
@@ -472,7 +472,12 @@ async def test_replicas_taking_an_abandoned_notification_at_once_take_it_once(
         inbound.inbox.take("hubspot", "1", later, "7"),
         inbound.inbox.take("hubspot", "1", later, "7"),
     )
-    assert sorted(found) == ["applying", "taken"]
+    assert sorted("taken" if isinstance(f, Notification) else f for f in found) == [
+        "applying",
+        "taken",
+    ]
+    (retaken,) = [f for f in found if isinstance(f, Notification)]
+    assert (retaken.taken_at, retaken.arrived_at) == (later, NOW)  # it first arrived at NOW
 
 
 async def test_a_change_applied_just_before_a_kill_is_harmless_to_apply_again(
@@ -530,6 +535,52 @@ async def test_notifications_recorded_before_the_upgrade_are_not_applied_again(
     assert await inbound.inbox.prune(NOW + timedelta(seconds=1)) == 1  # retention as before
 
 
+async def test_notifications_taken_before_the_upgrade_first_arrived_when_received(
+    inbound: CrmInboundService,
+) -> None:
+    """Migration 0037 down and up again: a row from before it (taken at NOW, never done: its
+    process killed) first arrived at its `received_at`, so the CRM's retry after the lease
+    takes it again as first arrived at NOW, not at the retry; a row done stays done."""
+    engine = inbound.inbox.db.engine
+    async with engine.connect() as connection:  # out of a transaction, as `db.upgrade` runs
+        await connection.run_sync(downgrade_to_before("_crm_inbox_first_received.py"))
+        inbox = sa_table(
+            "crm_inbox",
+            column("source"),
+            column("event_id"),
+            column("received_at"),
+            column("done_at"),
+        )
+        rows = [
+            {"source": "salesforce", "event_id": "o1", "received_at": NOW, "done_at": None},
+            {"source": "salesforce", "event_id": "o2", "received_at": NOW, "done_at": NOW},
+        ]
+        await connection.execute(insert(inbox), rows)
+        await connection.commit()
+    await db.upgrade(engine)
+
+    retaken = await inbound.inbox.take("salesforce", "o1", NOW + LEASE)
+    assert isinstance(retaken, Notification)
+    assert (retaken.taken_at, retaken.arrived_at) == (NOW + LEASE, NOW)
+    assert await inbound.inbox.take("salesforce", "o2", NOW + LEASE) == "done"
+
+
+async def test_a_row_of_a_replica_from_before_the_upgrade_keeps_its_first_arrival(
+    inbound: CrmInboundService,
+) -> None:
+    """During a rolling upgrade a replica of the code before 0037 takes a notification: its
+    row has no first arrival. Taken again after the lease by the new code, it first arrived at
+    its `received_at`, and a later take keeps that."""
+    old = {"source": "salesforce", "event_id": "o1", "received_at": NOW, "done_at": None}
+    statement = insert(table(CrmInboxRow)).values(old)  # the old replica's take: no first
+    await inbound.inbox.db.run(lambda db: db.execute(statement))
+    again = NOW + LEASE
+    retaken = await inbound.inbox.take("salesforce", "o1", again)
+    assert isinstance(retaken, Notification) and retaken.arrived_at == NOW
+    third = await inbound.inbox.take("salesforce", "o1", again + LEASE)
+    assert isinstance(third, Notification) and third.arrived_at == NOW
+
+
 async def test_a_replica_giving_up_a_notification_another_took_again_leaves_it_to_that_one(
     inbound: CrmInboundService,
 ) -> None:
@@ -538,16 +589,18 @@ async def test_a_replica_giving_up_a_notification_another_took_again_leaves_it_t
     meanwhile is answered as being applied (not applied a second time at once), and, once B
     has applied it, its retries are ignored."""
     inbox = inbound.inbox
-    assert await inbox.take("hubspot", "1", NOW, "7") == "taken"  # A
+    assert isinstance(await inbox.take("hubspot", "1", NOW, "7"), Notification)  # A
     again = NOW + LEASE
-    assert await inbox.take("hubspot", "1", again, "7") == "taken"  # B: A looked dead
+    assert isinstance(
+        await inbox.take("hubspot", "1", again, "7"), Notification
+    )  # B: A looked dead
     await inbox.release(Notification("hubspot", "1", NOW))  # A fails after all
     third = again + timedelta(seconds=5)
     assert await inbox.take("hubspot", "1", third, "7") == "applying"  # B is applying it
     await inbox.done(Notification("hubspot", "1", again), third)  # B applied it
 
-    assert await inbox.take("hubspot", "2", NOW, "7") == "taken"  # A
-    assert await inbox.take("hubspot", "2", again, "7") == "taken"  # B
+    assert isinstance(await inbox.take("hubspot", "2", NOW, "7"), Notification)  # A
+    assert isinstance(await inbox.take("hubspot", "2", again, "7"), Notification)  # B
     await inbox.done(Notification("hubspot", "2", again), again)  # B applied it
     await inbox.release(Notification("hubspot", "2", NOW))  # then A fails
     assert await inbox.take("hubspot", "2", third, "7") == "done"  # not applied again

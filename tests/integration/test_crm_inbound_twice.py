@@ -21,12 +21,12 @@ from sqlalchemy import Connection, select
 
 from bot.crm.hubspot_in import HubSpotInbound
 from bot.crm.port import CrmInbound
-from bot.crm.salesforce_in import SalesforceInbound
+from bot.crm.salesforce_in import SalesforceInbound, parse_changes
 from bot.domain.crm import Change, CrmChange
 from bot.domain.refusal import Reason, Refusal
 from bot.services.crm_inbound import CrmInboundService
 from bot.services.leads import Services
-from storage.crm_inbox import LEASE, CrmInboxStore
+from storage.crm_inbox import LEASE, CrmInboxStore, Notification
 from storage.tables import Base
 from tests.conftest import lead_payload
 from tests.integration.test_crm_inbound_store import NOW, Members, Portal, created, merged
@@ -149,7 +149,7 @@ def taken_over_while_read(inbound: CrmInboundService, source: str, event_id: str
         lead = await find(found)
         if not slowed:  # A waits; meanwhile B takes the CRM's retry
             slowed.append(True)
-            assert await inbound.inbox.take(source, event_id, NOW + LEASE) == "taken"
+            assert isinstance(await inbound.inbox.take(source, event_id, NOW + LEASE), Notification)
         return lead
 
     with pytest.MonkeyPatch.context() as patch:
@@ -220,7 +220,9 @@ async def test_a_status_write_killed_before_it_commits_is_applied_once_by_the_re
     the CRM's retry after the lease applies it, once (SPEC: nothing is lost on kill -9)."""
     await a_lead_of_contact_7(inbound, services)
     status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
-    assert await inbound.inbox.take("hubspot", "s1", NOW, "7") == "taken"  # then killed
+    assert isinstance(
+        await inbound.inbox.take("hubspot", "s1", NOW, "7"), Notification
+    )  # then killed
     retried = await inbound.apply("hubspot", [status], NOW + LEASE)
     assert retried.handled == 1
     lead = await services.store.by_crm_id("7")
@@ -300,3 +302,132 @@ async def test_a_records_later_changes_wait_behind_one_a_retry_took_over_and_app
     assert lead is not None
     lines = [e.data for e in await services.store.events(lead.id) if e.type == "crm_status"]
     assert lines == [{"status": "IN_PROGRESS"}, {"status": "CONNECTED"}]
+
+
+class Reps:
+    """Slack's members by email: the two reps of the enterprise pool."""
+
+    async def member_by_email(self, email: str) -> str | None:
+        return {"tom@yourco.example": "U0REP2", "ana@yourco.example": "U0REP1"}.get(email)
+
+
+def sf_owner(event_id: str, email: str) -> CrmChange:
+    """A Salesforce Flow's owner change, as its adapter reads it: the shape has no time of its
+    own unless the Flow sends `at` (docs/crm-inbound.md), and this one does not."""
+    body = {"event_id": event_id, "type": "owner", "lead_id": SF_LEAD}
+    (change,) = parse_changes(body | {"owner_id": "005000000000001", "owner_email": email})
+    assert change.at is None
+    return change
+
+
+async def a_salesforce_lead(inbound: CrmInboundService, services: Services) -> int:
+    """Salesforce's Lead, taken in an hour before NOW (with U0REP1, the rotation's); its id."""
+    inbound.directory = Reps()
+    _, created_lead, _ = CHANGES["created_with_its_lead"]
+    assert (await inbound.apply("salesforce", [created_lead], NOW - timedelta(hours=1))).handled
+    lead = await services.store.by_crm_id(SF_LEAD)
+    assert lead is not None and lead.suggested_owner == "U0REP1"
+    return lead.id
+
+
+async def owner_of(services: Services) -> str | None:
+    lead = await services.store.by_crm_id(SF_LEAD)
+    assert lead is not None
+    return lead.owner or lead.suggested_owner
+
+
+async def test_the_echo_of_an_owner_killed_before_its_done_mark_does_not_undo_a_later_call(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A manager hands the lead to U0REP2, which Handoff writes to Salesforce; Salesforce
+    announces it back (the echo, no time of its own). The echo changes nothing, and the process
+    is killed before its done mark. A manager then hands the lead to U0REP1. Salesforce's retry
+    of the echo after the lease is older than that call (it first arrived before it): the lead
+    stays U0REP1's, in Slack and so in the CRM. It used to go back to U0REP2, as if someone had
+    changed the owner in Salesforce after the manager."""
+    lead_id = await a_salesforce_lead(inbound, services)
+    await services.reassign(lead_id, "U0MGR1", "U0REP2", NOW - timedelta(minutes=5))
+    echo = sf_owner("sf-echo", "tom@yourco.example")
+
+    async def killed(*_: object) -> None:
+        return None  # the process died after deciding "nothing to do", before the done mark
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound.inbox, "done", killed)
+        first = await inbound.apply("salesforce", [echo], NOW)
+    assert (first.handled, first.ignored) == (0, 1)
+    assert not await inbound.inbox.is_done("salesforce", "sf-echo")
+    await services.reassign(lead_id, "U0MGR1", "U0REP1", NOW + timedelta(minutes=1))
+    before = await seen(services)
+
+    retried = await inbound.apply("salesforce", [echo], NOW + LEASE + timedelta(seconds=1))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    assert await owner_of(services) == "U0REP1"
+    assert differs(before, await seen(services)) == {}  # no note, DM or count of a handover
+    assert await inbound.inbox.is_done("salesforce", "sf-echo")
+
+
+@pytest.mark.parametrize(
+    ("arrived", "owner"),
+    [
+        (timedelta(minutes=2), "U0REP1"),  # after the manager's call: the CRM's is newer
+        (timedelta(seconds=30), "U0REP2"),  # before it: the manager's call is newer
+    ],
+)
+async def test_a_crm_owner_change_killed_before_its_write_is_ordered_by_its_first_arrival(
+    inbound: CrmInboundService, services: Services, arrived: timedelta, owner: str
+) -> None:
+    """Someone hands the lead to Ana (U0REP1) in Salesforce; the notification (no time of its
+    own) is taken and the process killed before its write. A manager hands the lead to U0REP2
+    in Slack at NOW + 1 minute. The retry after the lease applies the CRM's change when it
+    first arrived after the manager's call, and not when before: the later call stands,
+    whichever it is, as when the CRM says when its change was made (docs/crm-inbound.md,
+    "Late")."""
+    lead_id = await a_salesforce_lead(inbound, services)
+    change = sf_owner("sf-o1", "ana@yourco.example")
+    first = NOW + arrived
+    taken = await inbound.inbox.take("salesforce", "sf-o1", first, SF_LEAD)
+    assert isinstance(taken, Notification)  # then killed, before its write
+    await services.reassign(lead_id, "U0MGR1", "U0REP2", NOW + timedelta(minutes=1))
+
+    retried = await inbound.apply("salesforce", [change], first + LEASE + timedelta(seconds=1))
+    assert retried.handled == (1 if owner == "U0REP1" else 0)
+    assert await owner_of(services) == owner
+    assert await inbound.inbox.is_done("salesforce", "sf-o1")
+
+
+async def test_a_crm_status_killed_before_its_write_keeps_its_place_among_the_later_ones(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A status (no time of its own) is taken and the process killed before its write; a later
+    status is applied meanwhile. The retry records the first where it came, before the later
+    one: the lead's history ends with the CRM's status now, not with the older one."""
+    await a_lead_of_contact_7(inbound, services)
+    older = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS")
+    newer = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED")
+    assert isinstance(await inbound.inbox.take("hubspot", "s1", NOW, "7"), Notification)
+    assert (await inbound.apply("hubspot", [newer], NOW + timedelta(minutes=1))).handled == 1
+    assert (await inbound.apply("hubspot", [older], NOW + LEASE)).handled == 1
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    lines = [e.data for e in await services.store.events(lead.id) if e.type == "crm_status"]
+    assert lines == [{"status": "IN_PROGRESS"}, {"status": "CONNECTED"}]
+
+
+async def test_a_deal_won_killed_before_its_write_is_won_when_it_first_arrived(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A Salesforce stage change with no time of its own is taken and the process killed
+    before its write; the CRM's retry comes hours later (HubSpot's are spread over a day). The
+    deal is won when the change first arrived, not at the retry: the day the reports count it
+    on does not move with the kill."""
+    await a_salesforce_lead(inbound, services)
+    (won,) = parse_changes(
+        {"event_id": "sf-g1", "type": "stage", "lead_id": SF_LEAD} | {"stage": "won"}
+    )
+    assert won.at is None
+    assert isinstance(await inbound.inbox.take("salesforce", "sf-g1", NOW, SF_LEAD), Notification)
+    retried = await inbound.apply("salesforce", [won], NOW + timedelta(hours=6))
+    assert retried.handled == 1
+    lead = await services.store.by_crm_id(SF_LEAD)
+    assert lead is not None and lead.won_at == NOW
