@@ -151,8 +151,14 @@ _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 # Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
 # as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
 _EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
+# What fixes a value Excel changed when it opened the file: not formatting the column as Text
+# afterwards, which shows what the cell now holds (the long number still as 1.23457E+11, a
+# range turned date as its serial number, 46032, read as that many employees), only reading
+# the file again with the column as Text.
 EXCEL_FIX = (
-    "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
+    "import the CRM's export as downloaded, or open it in Excel with Data > From Text/CSV with "
+    "that column set to Text (once Excel has changed a value, formatting the column does not "
+    "bring it back)"
 )
 # Excel's short month names, in the languages of the Excels whose dates are recognized below
 # (a dot after them or not). Sources: CLDR's abbreviated month names (cldr-json
