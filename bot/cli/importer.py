@@ -151,8 +151,14 @@ _UTC_SUFFIX = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
 # Excel shows a number of 12 digits or more in a General cell as 1.23457E+11, and saves a CSV
 # as it shows it (1,23457E+11 in a European locale): a HubSpot Record ID so has lost its digits.
 _EXCEL_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
+# What fixes a value Excel changed when it opened the file: not formatting the column as Text
+# afterwards, which shows what the cell now holds (the long number still as 1.23457E+11, a
+# range turned date as its serial number, 46032, read as that many employees), only reading
+# the file again with the column as Text.
 EXCEL_FIX = (
-    "import the CRM's export as downloaded, or format the column as Text in Excel before saving"
+    "import the CRM's export as downloaded, or open it in Excel with Data > From Text/CSV with "
+    "that column set to Text (once Excel has changed a value, formatting the column does not "
+    "bring it back)"
 )
 # Excel's short month names, in the languages of the Excels whose dates are recognized below
 # (a dot after them or not). Sources: CLDR's abbreviated month names (cldr-json
@@ -205,19 +211,24 @@ _EXCEL_RANGE_DATE = re.compile(
 )
 # An external id that is a pair of numbers (a CRM's `3-12`) is read by Excel as a date too,
 # and saved as it shows it: `12-Mar` or `3-Dec` ("d-mmm": the pair as a month and a day, or a
-# day and a month, in the locale's order), `Mar-50` ("mmm-yy": 3-50 is March 1950), or, in a
-# column shown as dates, the locale's short date (`3/12/2026`, `12/03/2026`, `12.03.2026`,
-# `12-3-2026`, `2026-03-12`; LibreOffice's `03/12/26`, `12.03.26`). Only those shapes, whole,
-# with a day that exists in that month, count: `12345`, `00Q5e00000AbCdE`, `lead-2026-001`
-# and `MAR-12-ACME` (a third part: Excel keeps it as text) are ids.
+# day and a month, in the locale's order), `Mar-50` ("mmm-yy", only when the second number
+# is no day of that month: 3-50 is March 1950, 2-29 February 2029 but in a leap year), or,
+# in a column shown as dates, the locale's short date (`3/12/2026`, `12/03/2026`,
+# `12.03.2026`, `12-3-2026`, `2026-03-12`; LibreOffice's `03/12/26`, `12.03.26`). Only those
+# shapes, whole, with a day that exists in that month (of that year, when it is written),
+# count: `12345`, `00Q5e00000AbCdE`, `lead-2026-001`, `MAR-12-ACME` (a third part: Excel
+# keeps it as text) and `Dec-01` (Excel writes 12-1 as 1-Dec) are ids.
 _ID_DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:\.?[-\s]\s*|\.)({_MONTHS})\.?", re.IGNORECASE)
 _ID_MONTH_YEAR = re.compile(rf"({_MONTHS})\.?[-\s]\s*(\d{{2}})", re.IGNORECASE)
-_ID_SHORT_DATES = (  # the two numbers as the locale orders them, then the year
-    re.compile(r"(\d{1,2})/(\d{1,2})/(?:\d{2}|\d{4})"),
-    re.compile(r"(\d{1,2})\.(\d{1,2})\.(?:\d{2}|\d{4})"),
-    re.compile(r"(\d{1,2})-(\d{1,2})-\d{4}"),
+# The locale's short dates: the two numbers in the order its Excel reads a pair in and writes
+# a date in (a month-first Excel writes 3-12 as 3/12/2026, a day-first one as 03/12/2026: the
+# numbers as written are the id), then the year.
+_ID_SHORT_DATES = (
+    re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})"),
+    re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})"),
+    re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})"),
 )
-_ID_ISO_DATE = re.compile(r"\d{4}([-/])(\d{1,2})\1(\d{1,2})")
+_ID_ISO_DATE = re.compile(r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})")
 EXCEL_DATE_FIX = (
     "export the file again from the CRM and import it as downloaded; to edit it in Excel "
     "first, format the column as Text before pasting the ids in, or open the CSV with "
@@ -225,9 +236,15 @@ EXCEL_DATE_FIX = (
 )
 
 
-def _a_day(month: int, day: int) -> bool:
-    """Whether `day` exists in `month` in some year (29 February does)."""
-    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]
+def _a_day(month: int, day: int, year: int = 2000) -> bool:
+    """Whether `day` exists in `month` of `year` (by default a leap year: 29 February does)."""
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
+def _year(digits: str) -> int:
+    """A written year; two digits as 20yy (only whether it is a leap year matters, and 19yy
+    is one alike, but for 00: Excel reads it as 2000, a leap year)."""
+    return int(digits) + (2000 if len(digits) == 2 else 0)
 
 
 def _pair(first: int, second: int) -> str:
@@ -236,22 +253,32 @@ def _pair(first: int, second: int) -> str:
 
 def excel_date_of_id(value: str) -> str | None:
     """The ids Excel likely read as the date it wrote as `value` (`3-12 or 12-3` for `12-Mar`:
-    a month-first Excel reads 3-12, a day-first one 12-3), or None when `value` is none of
-    the dates Excel writes for a pair of numbers, as an ordinary id is not."""
+    a month-first Excel reads 3-12, a day-first one 12-3; `3-12` for `3/12/2026`, written in
+    the order it was read), or None when `value` is none of the dates Excel writes for a pair
+    of numbers, as an ordinary id is not."""
     if match := _ID_DAY_MONTH.fullmatch(value):
         day, month = int(match.group(1)), _MONTH_NAMES.get(match.group(2).casefold(), 0)
         return _pair(month, day) if _a_day(month, day) else None
-    if (match := _ID_MONTH_YEAR.fullmatch(value)) and (
-        month := _MONTH_NAMES.get(match.group(1).casefold(), 0)
-    ):
-        return f"{month}-{match.group(2)}"
+    if match := _ID_MONTH_YEAR.fullmatch(value):
+        month = _MONTH_NAMES.get(match.group(1).casefold(), 0)
+        # A pair whose second number is a day of that month (in a year that is no leap year)
+        # is shown as that day, "d-mmm": `Mar-12` is not how Excel writes 3-12 (`12-Mar`).
+        return (
+            f"{month}-{match.group(2)}"
+            if month and not _a_day(month, int(match.group(2)), 2001)
+            else None
+        )
     for short_date in _ID_SHORT_DATES:
         if match := short_date.fullmatch(value):
-            first, second = int(match.group(1)), int(match.group(2))
-            return _pair(first, second) if _a_day(first, second) or _a_day(second, first) else None
+            first, second, year = int(match.group(1)), int(match.group(2)), _year(match.group(3))
+            return (
+                f"{first}-{second}"
+                if _a_day(first, second, year) or _a_day(second, first, year)
+                else None
+            )
     if match := _ID_ISO_DATE.fullmatch(value):
-        month, day = int(match.group(2)), int(match.group(3))
-        return _pair(month, day) if _a_day(month, day) else None
+        year, month, day = int(match.group(1)), int(match.group(3)), int(match.group(4))
+        return _pair(month, day) if _a_day(month, day, year) else None
     return None
 
 

@@ -504,8 +504,9 @@ async def test_a_european_excel_export_imports_its_good_rows_once_and_names_the_
     )
     refused = [
         "  line 3: Record ID (external_id): 1,23457E+11 is a long number as Excel shows it, its"
-        " last digits lost: import the CRM's export as downloaded, or format the column as Text"
-        " in Excel before saving",
+        " last digits lost: import the CRM's export as downloaded, or open it in Excel with Data"
+        " > From Text/CSV with that column set to Text (once Excel has changed a value,"
+        " formatting the column does not bring it back)",
         "  line 4: 9 cells, but the first line names 8 columns (past them: 22.11.2026 10:00): a"
         ' cell holding a semicolon must be in quotes, as in "Acme; Inc"',
     ]

@@ -127,7 +127,8 @@ CASES: list[tuple[str, bytes, Expected]] = [
         # 3-Dec and Mar-50, a German one as 12. Mär, a French one as 3-déc.; a column Excel
         # was told to show as dates writes 3/12/2026, 12.03.2026 or 2026-03-12. Stored so,
         # the lead would never match its CRM id again: each row is refused, naming the ids it
-        # likely was. Ids that only hold numbers, dashes or month letters are kept.
+        # likely was. Ids that only hold numbers, dashes or month letters are kept, and so is
+        # Dec-01: Excel writes 12-1 as 1-Dec, so Dec-01 is an id as the CRM exported it.
         "external_ids_excel_made_dates",
         "Record ID,Email\r\n"
         "12-Mar,a@x.io\r\n"
@@ -142,7 +143,8 @@ CASES: list[tuple[str, bytes, Expected]] = [
         "12345,j@x.io\r\n"
         "lead-2026-001,k@x.io\r\n"
         "MAR-12-ACME,l@x.io\r\n"
-        "3-12,m@x.io\r\n".encode(),
+        "3-12,m@x.io\r\n"
+        "Dec-01,n@x.io\r\n".encode(),
         {
             line: f"line {line}: Record ID (external_id): {value} is a date Excel made of an id "
             f"like {ids}: {EXCEL_DATE_FIX}"
@@ -152,8 +154,8 @@ CASES: list[tuple[str, bytes, Expected]] = [
                 (4, "Mar-50", "3-50"),
                 (5, "12. Mär", "3-12 or 12-3"),
                 (6, "3-déc.", "12-3 or 3-12"),
-                (7, "3/12/2026", "3-12 or 12-3"),
-                (8, "12.03.2026", "12-3 or 3-12"),
+                (7, "3/12/2026", "3-12"),
+                (8, "12.03.2026", "12-3"),
                 (9, "2026-03-12", "3-12 or 12-3"),
             ]
         }
@@ -163,6 +165,7 @@ CASES: list[tuple[str, bytes, Expected]] = [
             12: {"external_id": "lead-2026-001"},
             13: {"external_id": "MAR-12-ACME"},
             14: {"external_id": "3-12"},
+            15: {"external_id": "Dec-01"},
         },
     ),
     (
@@ -598,15 +601,24 @@ async def test_mixed_encodings_are_named_by_the_lines_every_other_message_counts
         ("Mar-50", "3-50"),
         ("nov.-50", "11-50"),
         ("Dez 99", "12-99"),
-        # its short dates, or another program's, when the column was shown as dates
-        ("3/12/2026", "3-12 or 12-3"),
-        ("12/3/26", "12-3 or 3-12"),
-        ("12.03.2026", "12-3 or 3-12"),
-        ("12.03.26", "12-3 or 3-12"),
-        ("12-3-2026", "12-3 or 3-12"),  # Dutch
+        ("Apr-31", "4-31"),  # April has no 31st: 4-31 is April 1931
+        ("Feb-29", "2-29"),  # in a year that is no leap year, 2-29 is February 2029
+        # its short dates, or another program's, when the column was shown as dates: an Excel
+        # reads a pair in its locale's order and writes the date in the same order, so the
+        # date's two numbers are the id as it was (3/12/2026 is 3-12 to a month-first Excel,
+        # 03/12/2026 is 3-12 to a day-first one; 12-3 would be 12/3/2026, 12/03/2026)
+        ("3/12/2026", "3-12"),
+        ("03/12/2026", "3-12"),
+        ("12/3/26", "12-3"),
+        ("12.03.2026", "12-3"),
+        ("12.03.26", "12-3"),
+        ("12-3-2026", "12-3"),  # Dutch
+        ("3/25/2026", "3-25"),  # a month-first Excel keeps 25-3 as text
+        ("25/3/2026", "25-3"),
+        ("2/29/2028", "2-29"),
+        # ISO, which a locale's date list offers whatever its order: either
         ("2026-03-12", "3-12 or 12-3"),
         ("2026/3/12", "3-12 or 12-3"),
-        ("3/25/2026", "3-25 or 25-3"),
     ],
 )
 def test_an_id_excel_made_a_date_names_the_ids_it_likely_was(value: str, ids: str) -> None:
@@ -626,10 +638,23 @@ def test_an_id_excel_made_a_date_names_the_ids_it_likely_was(value: str, ids: st
         "ACME-MAR-12",
         "Mar-2026",  # Excel's "mmm-yy" writes two digits
         "Mar-5",
+        # Excel writes a pair whose second number is a day of that month as "d-mmm" (3-12 as
+        # 12-Mar), never as "mmm-yy": these are ids as the CRM exported them
+        "Mar-12",
+        "May-12",
+        "Dec-01",
+        "SET-10",
+        "OUT-12",
+        "LIS-12",
+        "Feb-28",
         "12Mar",  # no separator: no format of Excel's writes it
         "31-Feb",  # no such day: Excel keeps it as text
         "32-Jan",
         "0-Jan",
+        "2/29/2026",  # no such day in 2026: 2-29 became Feb-29 there
+        "29.02.2026",
+        "2026-02-29",
+        "2/29/27",
         "2026-13-45",
         "13/13/2026",
         "3/12/226",
