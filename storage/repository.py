@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.activity import Deal, DealStage, apply_stage
 from bot.domain.cadence import Attempt, Cadence, reminder_due_at
+from bot.domain.crm import OwnerChanged
 from bot.domain.effects import Effect, RefreshHomes
 from bot.domain.erasure import TOMBSTONE, ErasureKey, digest_key_id
 from bot.domain.escalation import HANDED_DEADLINES
@@ -831,11 +832,11 @@ class Store:
             lambda db: lead_view(db.execute(statement.limit(1)).mappings().first())
         )
 
-    async def owner_changed_at(self, lead_id: int) -> datetime | None:
-        """When the lead's owner last changed (claimed or reassigned), or None: in Handoff,
-        or, for a change of owner made in the CRM, when the CRM says it was made (its
-        `occurred_at`), so a CRM change is ordered against the CRM's others by the CRM's time,
-        not by the moment Handoff applied it."""
+    async def last_owner_change(self, lead_id: int) -> OwnerChanged | None:
+        """The lead's last change of owner (claimed or reassigned), or None: when Handoff
+        applied it, and when it was made: for a change of owner made in the CRM, when the CRM
+        says it was made (its `occurred_at`), so a CRM change is ordered against the CRM's
+        others by the CRM's time, not by the moment Handoff applied it."""
         statement = (
             select(EventRow.at, EventRow.data)
             .where(EventRow.lead_id == lead_id, EventRow.type.in_(("claimed", "reassigned")))
@@ -846,7 +847,8 @@ class Store:
         if row is None:
             return None
         told = (row.data or {}).get(OCCURRED_AT)
-        return datetime.fromisoformat(told) if isinstance(told, str) else row.at
+        made = datetime.fromisoformat(told) if isinstance(told, str) else row.at
+        return OwnerChanged(at=row.at, made=made)
 
     async def set_crm_id(self, lead_id: int, crm_id: str) -> None:
         """Tie the lead to its CRM record, unless it is tied to one already."""
@@ -1489,7 +1491,7 @@ class Store:
         if given. False if the lead changed since it was read (claimed, closed, reassigned,
         sent to marketing or answered meanwhile). `why`: manager, or crm (its owner was
         changed in the CRM); `occurred_at`: when the CRM says that change was made (kept on
-        the event, for `owner_changed_at`). `notification`: the CRM's that told the change,
+        the event, for `last_owner_change`). `notification`: the CRM's that told the change,
         marked done in the same transaction (NotOurs, nothing written, when it is not this
         take's any more), so the CRM's retry after a kill does not hand the lead over again."""
         current, rep = lead.owner or lead.suggested_owner, handed.suggested_owner

@@ -532,8 +532,9 @@ class CrmInboxRow(Base):
     # When its change was applied; NULL while it is being applied (taken at `received_at`).
     done_at: Mapped[datetime | None] = mapped_column()
     # When it first arrived, kept when a retry takes it again (`received_at` is that retry's):
-    # the time of a change the CRM gives none. NULL: a row of a replica from before 0037,
-    # which first arrived at its `received_at` unless such a replica took it again.
+    # the time of a change the CRM gives none. NULL: a row from before 0037 (or of a replica
+    # from before it), which first arrived at its `received_at` unless such a replica took it
+    # again.
     first_received_at: Mapped[datetime | None] = mapped_column()
 
 

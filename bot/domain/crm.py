@@ -163,6 +163,31 @@ class CrmChange:
     merged_ids: tuple[str, ...] = ()  # MERGED: the records merged away (their leads: crm_id)
 
 
+@dataclass(frozen=True)
+class OwnerChanged:
+    """A lead's last change of owner (a claim or a reassignment): when Handoff applied it
+    (`at`, our clock), and when it was made (`made`: the CRM's time for a change the CRM made,
+    kept as told, maybe ahead of our clock; else `at`)."""
+
+    at: datetime
+    made: datetime
+
+
+def late_owner_change(
+    last: OwnerChanged, told: datetime | None, arrived: datetime, now: datetime
+) -> bool:
+    """Whether a CRM owner change is older than the lead's last change of owner, so applying
+    it would undo a newer owner (docs/crm-inbound.md, "Late"). With the CRM's time (`told`):
+    made before the last was made, by the CRM's clock where the CRM made both. Without it:
+    first `arrived` before the last was applied (or made, for a CRM change delivered late),
+    and before `now`: only a retry taken again after a kill can be late, never a first
+    delivery, and never for a CRM time ahead of our clock that it had not reached when the
+    change arrived (the timeless change made after it in the CRM would be lost)."""
+    if told is not None:
+        return told < last.made
+    return arrived < min(last.made, last.at, now)
+
+
 def _state_of(lead: LeadView) -> str:
     """The key of the lead's state in the status maps."""
     if lead.stage is Stage.MQL:

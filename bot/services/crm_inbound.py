@@ -35,7 +35,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.crm.port import BadPayload, CrmDailyLimit, CrmInbound, CrmRefused, CrmRetry
-from bot.domain.crm import Change, CrmChange, next_midnight
+from bot.domain.crm import Change, CrmChange, late_owner_change, next_midnight
 from bot.domain.erasure import erased_email
 from bot.domain.lead import LeadView
 from bot.domain.refusal import Reason, Refusal
@@ -549,16 +549,17 @@ class CrmInboundService:
         # echo decided, killed before its done mark) is as old as its first delivery, so it
         # does not undo a manager's call made in between (a Salesforce Flow need not send `at`).
         told = change.at if change.at is not None else taken.arrived_at
-        changed_at = await self.services.store.owner_changed_at(lead.id)
-        if changed_at is not None and told < changed_at:
+        last = await self.services.store.last_owner_change(lead.id)
+        if last is not None and late_owner_change(last, change.at, taken.arrived_at, now):
             # A late delivery (a retry, or the echo of an owner Handoff wrote before a newer
             # change): applying it would undo the newer owner, here and then in the CRM.
             log.info(
                 "lead %d: the CRM's owner change of %s is older than its last change of owner "
-                "(%s): the newer owner stands",
+                "(%s, applied %s): the newer owner stands",
                 lead.id,
                 told.isoformat(),
-                changed_at.isoformat(),
+                last.made.isoformat(),
+                last.at.isoformat(),
             )
             return "ignored"
         member = await self._member(inbound, change, deadline)

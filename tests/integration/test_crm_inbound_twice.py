@@ -431,3 +431,62 @@ async def test_a_deal_won_killed_before_its_write_is_won_when_it_first_arrived(
     assert retried.handled == 1
     lead = await services.store.by_crm_id(SF_LEAD)
     assert lead is not None and lead.won_at == NOW
+
+
+def sf_owner_at(event_id: str, email: str, at: str) -> CrmChange:
+    """A Salesforce Flow's owner change that sends its own time (`at`, Salesforce's clock)."""
+    body = {"event_id": event_id, "type": "owner", "lead_id": SF_LEAD, "at": at}
+    (change,) = parse_changes(body | {"owner_id": "005000000000001", "owner_email": email})
+    assert change.at is not None
+    return change
+
+
+async def test_a_timeless_owner_change_is_not_late_for_a_crm_time_our_clock_had_not_reached(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Salesforce's clock is 3 minutes ahead of Handoff's (kept as told: up to 5 minutes,
+    docs/crm-inbound.md, "Late"). One Flow hands the lead to Tom (U0REP2) and sends `at`;
+    Handoff applies it at NOW. A minute later someone hands the lead to Ana in Salesforce, and
+    another Flow, sending no `at`, tells it: it arrived after Tom's was applied, so it is the
+    newer, and the lead is Ana's. It was ignored as older than NOW + 3 minutes, a time
+    Handoff's clock had not reached when it arrived: Slack kept Tom while Salesforce said Ana,
+    for good (the notification done)."""
+    await a_salesforce_lead(inbound, services)
+    ahead = (NOW + timedelta(minutes=3)).isoformat()
+    tom = sf_owner_at("sf-t1", "tom@yourco.example", ahead)
+    assert (await inbound.apply("salesforce", [tom], NOW)).handled == 1
+    assert await owner_of(services) == "U0REP2"
+
+    ana = sf_owner("sf-a1", "ana@yourco.example")
+    applied = await inbound.apply("salesforce", [ana], NOW + timedelta(minutes=1))
+    assert (applied.handled, applied.ignored) == (1, 0)
+    assert await owner_of(services) == "U0REP1"
+
+
+async def test_a_timeless_owner_change_retaken_is_ordered_by_our_clock_against_one_ahead(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """As above, but the timeless change to Ana is taken and the process killed before its
+    write: the retry after the lease applies it (it first arrived after Tom's was applied),
+    while a manager's call made after its first arrival still stands (the lease's purpose)."""
+    lead_id = await a_salesforce_lead(inbound, services)
+    ahead = (NOW + timedelta(minutes=3)).isoformat()
+    tom = sf_owner_at("sf-t1", "tom@yourco.example", ahead)
+    assert (await inbound.apply("salesforce", [tom], NOW)).handled == 1
+    ana = sf_owner("sf-a1", "ana@yourco.example")
+    first = NOW + timedelta(minutes=1)
+    assert isinstance(await inbound.inbox.take("salesforce", "sf-a1", first, SF_LEAD), Notification)
+
+    retried = await inbound.apply("salesforce", [ana], first + LEASE + timedelta(seconds=1))
+    assert retried.handled == 1
+    assert await owner_of(services) == "U0REP1"
+
+    # Another, taken and killed; a manager hands the lead to Tom after it first arrived: the
+    # retry is older than that call, and Tom keeps the lead.
+    again = sf_owner("sf-a2", "ana@yourco.example")
+    later = first + LEASE + timedelta(minutes=1)
+    assert isinstance(await inbound.inbox.take("salesforce", "sf-a2", later, SF_LEAD), Notification)
+    await services.reassign(lead_id, "U0MGR1", "U0REP2", later + timedelta(seconds=30))
+    retried = await inbound.apply("salesforce", [again], later + LEASE + timedelta(seconds=1))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    assert await owner_of(services) == "U0REP2"

@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.domain.crm import Write, next_midnight, note_of, record_of, status_of, writes_for
+from bot.domain.crm import (
+    OwnerChanged,
+    Write,
+    late_owner_change,
+    next_midnight,
+    note_of,
+    record_of,
+    status_of,
+    writes_for,
+)
 from bot.domain.lead import LeadView, Stage
 from bot.domain.policy import Crm
 from bot.settings import ConfigError, Settings, require_crm
@@ -229,3 +238,40 @@ def test_a_daily_limit_resets_at_the_next_midnight_of_its_zone() -> None:
     assert next_midnight(datetime(2026, 11, 1, 4, 0, tzinfo=UTC), "America/New_York") == (
         datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
     )
+
+
+MINUTE = timedelta(minutes=1)
+# The last change of owner: the CRM's, applied at AT, told as made 3 minutes later (its clock
+# ahead of ours, kept as told: docs/crm-inbound.md, "Late").
+AHEAD = OwnerChanged(at=AT, made=AT + 3 * MINUTE)
+
+
+@pytest.mark.parametrize(
+    ("last", "told", "arrived", "now", "late"),
+    [
+        # The CRM's time against the CRM's time, as told.
+        (AHEAD, AT + 2 * MINUTE, AT + MINUTE, AT + MINUTE, True),
+        (AHEAD, AT + 4 * MINUTE, AT + MINUTE, AT + MINUTE, False),
+        # No time of its own, first delivery: never late, whatever the last was told.
+        (AHEAD, None, AT + MINUTE, AT + MINUTE, False),
+        (OwnerChanged(at=AT + MINUTE, made=AT + MINUTE), None, AT, AT, False),  # another clock
+        # Taken again after a kill: late only if a change was applied after it first arrived.
+        (AHEAD, None, AT + MINUTE, AT + 4 * MINUTE, False),
+        (
+            OwnerChanged(at=AT + 2 * MINUTE, made=AT + 2 * MINUTE),
+            None,
+            AT + MINUTE,
+            AT + 4 * MINUTE,
+            True,
+        ),
+        # ... or was made before it and applied after (the CRM's own late delivery): not late.
+        (OwnerChanged(at=AT + 2 * MINUTE, made=AT), None, AT + MINUTE, AT + 4 * MINUTE, False),
+    ],
+)
+def test_an_owner_change_is_late_only_against_a_time_our_clock_had_reached(
+    last: OwnerChanged, told: datetime | None, arrived: datetime, now: datetime, late: bool
+) -> None:
+    """A change with the CRM's time is ordered by it; one without, by when it first arrived
+    against when the last change was applied: a first delivery is never late (an owner
+    change made after the CRM's last, whose time is ahead of our clock, is not lost)."""
+    assert late_owner_change(last, told, arrived, now) is late
