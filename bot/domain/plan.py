@@ -430,7 +430,12 @@ def _input(rate: _Rate, name: str, history: History, policy: Policy) -> Input:
         (history.by_segment.get(name, Funnel()), f"in {name}"),
         (history.team, "across all segments"),
     )
-    for funnel, scope in scopes:
+    # Opportunities come only from the CRM: none reported in all these weeks is a CRM that has
+    # not sent a stage yet, not a measured 0% (seed 002 sizes MQLs on historical rates).
+    unreported = (
+        rate in (_OPPORTUNITY_RATE, _MQL_OPPORTUNITY_RATE) and not history.team.opportunities
+    )
+    for funnel, scope in () if unreported else scopes:
         trials, successes = rate.trials(funnel), rate.successes(funnel)
         if trials > 0 and (successes > 0 or prior is not None):
             value = blend(successes, trials, prior, weight)

@@ -658,3 +658,23 @@ def test_without_a_plan_currency_the_goal_keeps_the_one_it_was_written_in(
     assert as_text(plan).startswith("Revenue plan: EUR 400,000 a month")
     dollars = build_plan(parse_goal("$400k", currency=None), History(26), measured_only)
     assert as_text(dollars).startswith("Revenue plan: 400,000 a month")  # which dollar: unsaid
+
+
+def test_no_stage_from_the_crm_is_not_a_measured_zero(policy: Policy) -> None:
+    """A team whose CRM has sent no stage change yet (claims and dispositions in Slack only):
+    "0 of 50 SQLs became opportunities" was blended as a measured 0%, (0 + 0.5 × 20) ÷ (50 +
+    20) = 14.3%, and enterprise's $500k-a-month plan asked for 875 MQLs instead of 214. Seed
+    002 sizes the MQLs "based on historical conversion rates": with no opportunity ever
+    recorded there is no such rate, so the SLA file's 50% stands, said to be unmeasured.
+      8 deals ÷ 25% = 32 opportunities ÷ 50% = 64 SQLs ÷ (50 + 8) ÷ 170 = 187.6 SALs
+      ÷ (150 + 15) ÷ 220 = 250.1 MQLs → 251."""
+    slack_only = Funnel(mqls=200, sals=150, sqls=50)
+    plan = build_plan(Goal(500_000), History(26, {"enterprise": slack_only}), policy)
+    enterprise = plan.segments[0]
+    assert enterprise.opportunity_rate.value == pytest.approx(0.5)
+    assert enterprise.opportunity_rate.trials == 0
+    assert whole(enterprise.mqls or 0) == 251
+    assert (
+        "SQL → opportunity 50%: sla.yaml plan.opportunity_rate ÷ (plan.sal_rate × "
+        "plan.sql_rate) (nothing measured yet)"
+    ) in as_text(plan)
