@@ -221,7 +221,9 @@ def headline(plan: RevenuePlan) -> str:
         return "Not enough to work back from yet: see what is missing."
     per = plan.goal.per
     steps = [(totals.sals, "SAL", "SALs"), (totals.sqls, "SQL", "SQLs")]
-    known = "".join(f" → {counted(value, one, many)}" for value, one, many in steps if value)
+    known = "".join(
+        f" → {counted(value, one, many)}" for value, one, many in steps if value is not None
+    )
     return (
         f"Marketing needs {per_week(totals.mqls_per_week)} MQLs a week ({totals.mqls:,} a "
         f"{per}){known}"
