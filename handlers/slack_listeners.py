@@ -641,7 +641,7 @@ class Listeners:
         respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
-        goal = parse_goal(asked(context).text)
+        goal = parse_goal(asked(context).text, currency=self.services.policy.currency)
         # Like /sla-report: answer Slack at once, the plan follows through the response URL.
         await ack()
         user = str(command.get("user_id") or "")

@@ -521,7 +521,7 @@ async def _plan(settings: Settings, args: argparse.Namespace) -> int:
     _stored_history(settings.database_url)  # a read: never a new, empty database
     database = db.Database(settings.database_url)
     try:
-        goal = parse_goal(" ".join(args.goal), args.per)
+        goal = parse_goal(" ".join(args.goal), args.per, policy.currency)
         await db.upgrade(database.engine)
         plan = await revenue_plan(PlanStore(database), policy, goal, datetime.now(UTC), args.weeks)
     except Refusal as refusal:

@@ -40,7 +40,23 @@ GOAL_HELP = (
 )
 ACTIVITY_ROUTE = "POST /leads/{external_id}/activity"
 
-_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
+_UNITS = {
+    "": 1.0,
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mm": 1e6,
+    "mn": 1e6,
+    "mil": 1e6,
+    "million": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "billion": 1e9,
+}
+# What a currency sign names: `$` alone is any dollar, so it fits a plan in any of these.
+_SIGNS = {"€": "EUR", "£": "GBP", "a$": "AUD", "au$": "AUD", "us$": "USD", "c$": "CAD"}
+_SIGNS |= {"ca$": "CAD", "nz$": "NZD", "s$": "SGD", "hk$": "HKD", "$": "$"}
+_DOLLARS = {"USD", "AUD", "CAD", "NZD", "SGD", "HKD", "MXN"}
 _PERIODS: dict[str, Per] = {
     "month": "month",
     "monthly": "month",
@@ -51,9 +67,9 @@ _PERIODS: dict[str, Per] = {
 }
 _FILLERS = {"per", "a", "an", "each", "every"}
 _GOAL = re.compile(
-    r"(?:[a-z]{3}|[a-z]{1,2}(?=[$€£]))?[$€£]?"
+    r"(?P<code>[a-z]{3})?(?P<sign>(?:[a-z]{1,2})?[$€£])?"
     r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
-    r"(?P<unit>k|mm|m|bn|b)?"
+    r"(?P<unit>thousand|million|billion|mil|mm|mn|bn|k|m|b)?(?P<suffix>[a-z]{3})?"
 )
 
 
@@ -63,15 +79,18 @@ class Goal:
 
     amount: float
     per: Per = "month"
+    currency: str | None = None  # as written: a code (EUR), or `$` for a dollar of any kind
 
     @property
     def weeks(self) -> float:
         return PERIOD_WEEKS[self.per]
 
 
-def parse_goal(text: str, per: str | None = None) -> Goal:
-    """`$2M per quarter`, `2,000,000`, `500k`, `1.5m monthly`: the goal; Refusal with the usage
-    for anything else. `per` (month or quarter) is the period when the text names none."""
+def parse_goal(text: str, per: str | None = None, currency: str | None = None) -> Goal:
+    """`$2M per quarter`, `2,000,000`, `500k`, `1.5m monthly`, `AUD 1.2M`: the goal; Refusal
+    with the usage for anything else. `per` (month or quarter) is the period when the text
+    names none. A goal written in a currency other than the plan's `currency` is refused:
+    nothing is converted, and `€400k` is not AUD 400,000."""
     words = text.lower().replace("/", " per ").split()
     if not words:
         raise Refusal(USAGE)
@@ -88,10 +107,37 @@ def parse_goal(text: str, per: str | None = None) -> Goal:
         raise Refusal(f"A revenue goal is more than 0 and at most 1 trillion: {GOAL_HELP}.")
     if period is None or found is None:
         raise Refusal(f"I can't read {text.strip()[:100]!r} as a revenue goal: {GOAL_HELP}.")
+    written_in = _written_currency(found, text)
+    if currency and written_in and written_in != currency and not _dollar(written_in, currency):
+        raise Refusal(
+            f"The plan is in {currency} (plan.currency in sla.yaml) and Handoff does not convert "
+            f"currencies: write the goal in {currency}, like `{currency} 2M` or `2M`."
+        )
     amount = float(found["number"].replace(",", "")) * _UNITS[found["unit"] or ""]
     if not 0 < amount <= MAX_GOAL:
         raise Refusal(f"A revenue goal is more than 0 and at most 1 trillion: {GOAL_HELP}.")
-    return Goal(amount, period)
+    return Goal(amount, period, written_in)
+
+
+def _written_currency(found: re.Match[str], text: str) -> str | None:
+    """The currency a goal names (`EUR`, `$` for any dollar), None for none; a Refusal for two
+    that differ (`AUD 2M EUR`) or a sign unknown (`x$2M`)."""
+    unreadable = Refusal(f"I can't read {text.strip()[:100]!r} as a revenue goal: {GOAL_HELP}.")
+    named = {code.upper() for code in (found["code"], found["suffix"]) if code}
+    if found["sign"]:
+        sign = _SIGNS.get(found["sign"])
+        if sign is None:
+            raise unreadable
+        if sign != "$" or not named & _DOLLARS:
+            named.add(sign)
+    if len(named) > 1:
+        raise unreadable
+    return next(iter(named), None)
+
+
+def _dollar(written: str, currency: str) -> bool:
+    """`$2M` fits a plan in any dollar (AUD, USD, …)."""
+    return written == "$" and currency in _DOLLARS
 
 
 @dataclass(frozen=True)
@@ -189,6 +235,9 @@ class SegmentPlan:
     weeks: float  # in the goal's period
     mqls_now: float  # a week, measured
     target: int | None  # targets.mql_per_week of the SLA
+    # MQL → opportunity, used straight when a step between them is missing (seed 004's "three
+    # core numbers": lead → opportunity, opportunity → won, average deal); None: not used
+    mql_opportunity_rate: Input | None = None
 
     @property
     def mqls_per_week(self) -> float | None:
@@ -196,26 +245,23 @@ class SegmentPlan:
 
     @property
     def inputs(self) -> tuple[Input, ...]:
-        return (
-            self.average_deal,
-            self.win_rate,
-            self.opportunity_rate,
-            self.sql_rate,
-            self.sal_rate,
-        )
+        steps = (self.opportunity_rate, self.sql_rate, self.sal_rate)
+        shortcut = (self.mql_opportunity_rate,) if self.mql_opportunity_rate else ()
+        return (self.average_deal, self.win_rate, *steps, *shortcut)
 
 
 @dataclass(frozen=True)
 class Totals:
     """Per period, for the whole team: each count is the sum of the segments' counts as shown
-    (each rounded up), so the segments add up to the headline."""
+    (each rounded up), so the segments add up to the headline. SQLs and SALs are None when a
+    segment's plan went from opportunities to MQLs straight (MQL → opportunity)."""
 
     deals: int
     opportunities: int
-    sqls: int
-    sals: int
+    sqls: int | None
+    sals: int | None
     mqls: int
-    mqls_per_week: float  # the sum of the segments' unrounded weekly MQLs
+    mqls_per_week: float  # the sum of the segments' weekly MQLs as shown, to a tenth
 
 
 @dataclass(frozen=True)
@@ -237,15 +283,24 @@ class RevenuePlan:
         return Totals(
             deals=sum(whole(segment.deals or 0) for segment in segments),
             opportunities=sum(whole(segment.opportunities or 0) for segment in segments),
-            sqls=sum(whole(segment.sqls or 0) for segment in segments),
-            sals=sum(whole(segment.sals or 0) for segment in segments),
+            sqls=_total([segment.sqls for segment in segments]),
+            sals=_total([segment.sals for segment in segments]),
             mqls=sum(whole(segment.mqls or 0) for segment in segments),
-            mqls_per_week=sum(segment.mqls_per_week or 0 for segment in segments),
+            # Each segment's weekly MQLs are shown to a tenth: the headline adds those up, so
+            # 37.0 + 18.5 + 6.2 reads 61.7 on screen, not the unrounded 61.6.
+            mqls_per_week=sum(round(segment.mqls_per_week or 0, 1) for segment in segments),
         )
 
     @property
     def mqls_now(self) -> float:
         return sum(segment.mqls_now for segment in self.segments)
+
+
+def _total(counts: list[float | None]) -> int | None:
+    """The counts as shown added up; None when one is not known."""
+    if any(value is None for value in counts):
+        return None
+    return sum(whole(value or 0) for value in counts)
 
 
 def whole(value: float) -> int:
@@ -270,12 +325,14 @@ def build_plan(goal: Goal, history: History, policy: Policy) -> RevenuePlan:
     segments = [_segment(name, shares[name], goal, history, policy) for name in names]
     missing: list[str] = []
     for segment in segments:
-        if segment.revenue <= 0:
+        if segment.revenue <= 0 or segment.mqls is not None:
             continue
         for item in segment.inputs:
             if item.missing and item.missing not in missing:
                 missing.append(item.missing)
-    currency = policy.currency
+    # With no plan.currency, the goal's own (`€400k`: EUR); `$` alone does not say which dollar.
+    written = goal.currency if goal.currency != "$" else None
+    currency = policy.currency or written
     return RevenuePlan(
         goal, currency, history.weeks, history.observed_weeks, split_origin, segments, missing
     )
@@ -324,7 +381,15 @@ _OPPORTUNITY_RATE = _Rate(
     lambda f: f.sqls,
     lambda f: f.opportunities,
     f'no opportunities recorded yet: send stage changes ("opportunity") to {ACTIVITY_ROUTE}, '
-    "or set plan.opportunity_rate with plan.sal_rate and plan.sql_rate in sla.yaml",
+    "or set plan.opportunity_rate (MQL → opportunity) in sla.yaml",
+)
+# MQL → opportunity in one step, prior plan.opportunity_rate as written: the seeds' way when
+# the SAL and SQL steps are not known (seed 004, "Building One From the Ground Up").
+_MQL_OPPORTUNITY_RATE = _Rate(
+    "opportunity_rate",
+    lambda f: f.mqls,
+    lambda f: f.opportunities,
+    "no opportunities recorded yet",
 )
 _SQL_RATE = _Rate(
     "sql_rate",
@@ -347,7 +412,7 @@ def _prior(rate: _Rate, policy: Policy) -> tuple[float | None, str | None]:
     settings = policy.plan
     if settings is None:
         return None, None
-    if rate is not _OPPORTUNITY_RATE:
+    if rate is not _OPPORTUNITY_RATE:  # plan.opportunity_rate is MQL → opportunity as written
         value = getattr(settings, rate.key)
         return value, (f"plan.{rate.key}" if value is not None else None)
     if settings.opportunity_rate and settings.sal_rate and settings.sql_rate:
@@ -365,7 +430,12 @@ def _input(rate: _Rate, name: str, history: History, policy: Policy) -> Input:
         (history.by_segment.get(name, Funnel()), f"in {name}"),
         (history.team, "across all segments"),
     )
-    for funnel, scope in scopes:
+    # Opportunities come only from the CRM: none reported in all these weeks is a CRM that has
+    # not sent a stage yet, not a measured 0% (seed 002 sizes MQLs on historical rates).
+    unreported = (
+        rate in (_OPPORTUNITY_RATE, _MQL_OPPORTUNITY_RATE) and not history.team.opportunities
+    )
+    for funnel, scope in () if unreported else scopes:
         trials, successes = rate.trials(funnel), rate.successes(funnel)
         if trials > 0 and (successes > 0 or prior is not None):
             value = blend(successes, trials, prior, weight)
@@ -388,6 +458,11 @@ def _segment(name: str, share: float, goal: Goal, history: History, policy: Poli
     sqls = _divide(opportunities, opportunity.value)
     sals = _divide(sqls, sql.value)
     mqls = _divide(sals, sal.value)
+    shortcut = None
+    if mqls is None and opportunities is not None:
+        shortcut = _input(_MQL_OPPORTUNITY_RATE, name, history, policy)
+        mqls = _divide(opportunities, shortcut.value)
+        shortcut = shortcut if mqls is not None else None
     measured = history.by_segment.get(name, Funnel()).mqls
     return SegmentPlan(
         segment=name,
@@ -406,6 +481,7 @@ def _segment(name: str, share: float, goal: Goal, history: History, policy: Poli
         weeks=goal.weeks,
         mqls_now=measured / history.observed_weeks if history.weeks else 0.0,
         target=policy.targets.mql_per_week.get(name),
+        mql_opportunity_rate=shortcut,
     )
 
 

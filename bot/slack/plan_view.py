@@ -153,6 +153,15 @@ def inputs(segment: SegmentPlan, currency: str | None) -> list[str]:
     def amount(value: float) -> str:
         return money(value, currency)
 
+    straight = [
+        input_line(
+            "MQL → opportunity",
+            shortcut,
+            percent,
+            lambda item: _of(item, "MQLs", "became opportunities"),
+        )
+        for shortcut in filter(None, [segment.mql_opportunity_rate])
+    ]
     return [
         input_line("average deal", segment.average_deal, amount, deals),
         input_line(
@@ -173,6 +182,7 @@ def inputs(segment: SegmentPlan, currency: str | None) -> list[str]:
         input_line(
             "MQL → SAL", segment.sal_rate, percent, lambda item: _of(item, "MQLs", "accepted")
         ),
+        *straight,
     ]
 
 
@@ -210,9 +220,13 @@ def headline(plan: RevenuePlan) -> str:
     if totals is None:
         return "Not enough to work back from yet: see what is missing."
     per = plan.goal.per
+    steps = [(totals.sals, "SAL", "SALs"), (totals.sqls, "SQL", "SQLs")]
+    known = "".join(
+        f" → {counted(value, one, many)}" for value, one, many in steps if value is not None
+    )
     return (
         f"Marketing needs {per_week(totals.mqls_per_week)} MQLs a week ({totals.mqls:,} a "
-        f"{per}) → {counted(totals.sals, 'SAL', 'SALs')} → {counted(totals.sqls, 'SQL', 'SQLs')}"
+        f"{per}){known}"
         f" → {counted(totals.opportunities, 'opportunity', 'opportunities')} → "
         f"{counted(totals.deals, 'won deal', 'won deals')}; now {per_week(plan.mqls_now)} MQLs a "
         f"week ({observed(plan)})"

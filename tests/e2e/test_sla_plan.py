@@ -113,6 +113,9 @@ async def test_no_history_and_no_plan_says_what_is_missing(
         ("", "Usage: `/sla-plan &lt;revenue goal&gt; [per month|quarter]`, e.g."),
         ("lots", "I can't read 'lots' as a revenue goal: write it like 2000000, 2,000,000, $2M"),
         ("2M per year", "I can't read '2M per year' as a revenue goal"),
+        # It answered "Revenue plan · AUD 400,000": euros read as Australian dollars.
+        ("€400k", "The plan is in AUD (plan.currency in sla.yaml) and Handoff does not convert"),
+        ("400k EUR", "The plan is in AUD (plan.currency in sla.yaml)"),
     ],
 )
 async def test_a_goal_it_cannot_read_gets_the_usage(
@@ -182,3 +185,30 @@ async def test_a_plan_slack_refuses_is_counted_and_one_it_expired_comes_in_the_d
     (dm,) = stack.sim.messages(stack.sim.dm_channel(MANAGER))
     assert "Revenue plan · AUD 2,000,000 a quarter" in dm.all_text
     assert "Marketing needs 102.6 MQLs a week" in dm.all_text
+
+
+async def test_seed_004s_three_numbers_give_a_plan(
+    sqlite_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Seed 004 works back from a revenue goal with "three core numbers": lead → opportunity,
+    opportunity → won, the average sale. With only those in sla.yaml the answer was "Not
+    enough to work back from yet". $500k a month, 60/30/10: enterprise 300,000 ÷ 40,000 = 7.5
+    → 8 deals ÷ 25% = 32 opportunities ÷ 10% = 320 MQLs (÷ 4.33 = 73.9 a week); with
+    mid-market's 4 deals (160 MQLs) and smb's 2 (80), 560 MQLs and 14 deals."""
+    plan = {
+        "opportunity_rate": 0.1,
+        "win_rate": 0.25,
+        "average_deal": 40000,
+        "currency": "AUD",
+        "revenue_split": {"enterprise": 0.6, "mid_market": 0.3, "smb": 0.1},
+    }
+    seeded = parse_policy({**snapshot(policy), "plan": plan})
+    stack = await start_stack(sqlite_url, seeded, clock=clock)
+    try:
+        text = await plan_for(stack, MANAGER, "AUD 500k")
+    finally:
+        await stack.close()
+    assert "Marketing needs 129.4 MQLs a week (560 a month) → 56 opportunities → 14 won" in text
+    assert "8 deals → 32 opportunities → 320 MQLs a month: 73.9 MQLs a week" in text
+    assert "MQL → opportunity 10%: sla.yaml plan.opportunity_rate (nothing measured yet)" in text
+    assert "Missing" not in text
