@@ -57,6 +57,19 @@ _UNITS = {
 _SIGNS = {"€": "EUR", "£": "GBP", "a$": "AUD", "au$": "AUD", "us$": "USD", "c$": "CAD"}
 _SIGNS |= {"ca$": "CAD", "nz$": "NZD", "s$": "SGD", "hk$": "HKD", "$": "$"}
 _DOLLARS = {"USD", "AUD", "CAD", "NZD", "SGD", "HKD", "MXN"}
+# The codes a goal can name: ISO 4217's current ones (the SIX list, www.six-group.com/en/
+# products-services/financial-information/data-standards.html), so `2M ARR` or `500k net` is
+# not a goal in the currency "ARR" or "NET". plan.currency's own code is read too.
+_ISO_4217 = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
+    BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD
+    EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR
+    ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD
+    MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR
+    PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL
+    THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF
+    XAG XAU XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL""".split()
+)
 _PERIODS: dict[str, Per] = {
     "month": "month",
     "monthly": "month",
@@ -107,7 +120,7 @@ def parse_goal(text: str, per: str | None = None, currency: str | None = None) -
         raise Refusal(f"A revenue goal is more than 0 and at most 1 trillion: {GOAL_HELP}.")
     if period is None or found is None:
         raise Refusal(f"I can't read {text.strip()[:100]!r} as a revenue goal: {GOAL_HELP}.")
-    written_in = _written_currency(found, text)
+    written_in = _written_currency(found, text, currency)
     if currency and written_in and written_in != currency and not _dollar(written_in, currency):
         raise Refusal(
             f"The plan is in {currency} (plan.currency in sla.yaml) and Handoff does not convert "
@@ -119,11 +132,14 @@ def parse_goal(text: str, per: str | None = None, currency: str | None = None) -
     return Goal(amount, period, written_in)
 
 
-def _written_currency(found: re.Match[str], text: str) -> str | None:
+def _written_currency(found: re.Match[str], text: str, currency: str | None) -> str | None:
     """The currency a goal names (`EUR`, `$` for any dollar), None for none; a Refusal for two
-    that differ (`AUD 2M EUR`) or a sign unknown (`x$2M`)."""
+    that differ (`AUD 2M EUR`), a sign unknown (`x$2M`) or three letters that are no currency
+    code (`2M ARR`), unless they are the plan's `currency`."""
     unreadable = Refusal(f"I can't read {text.strip()[:100]!r} as a revenue goal: {GOAL_HELP}.")
     named = {code.upper() for code in (found["code"], found["suffix"]) if code}
+    if any(code not in _ISO_4217 and code != currency for code in named):
+        raise unreadable
     if found["sign"]:
         sign = _SIGNS.get(found["sign"])
         if sign is None:

@@ -116,6 +116,8 @@ async def test_no_history_and_no_plan_says_what_is_missing(
         # It answered "Revenue plan · AUD 400,000": euros read as Australian dollars.
         ("€400k", "The plan is in AUD (plan.currency in sla.yaml) and Handoff does not convert"),
         ("400k EUR", "The plan is in AUD (plan.currency in sla.yaml)"),
+        # It answered "The plan is in AUD ... does not convert currencies": ARR read as one.
+        ("2M ARR", "I can't read '2M ARR' as a revenue goal: write it like 2000000"),
     ],
 )
 async def test_a_goal_it_cannot_read_gets_the_usage(

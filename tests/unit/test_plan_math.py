@@ -678,3 +678,20 @@ def test_no_stage_from_the_crm_is_not_a_measured_zero(policy: Policy) -> None:
         "SQL → opportunity 50%: sla.yaml plan.opportunity_rate ÷ (plan.sal_rate × "
         "plan.sql_rate) (nothing measured yet)"
     ) in as_text(plan)
+
+
+@pytest.mark.parametrize("currency", ["AUD", None])
+@pytest.mark.parametrize("text", ["2M ARR", "500k MRR", "1m YTD", "500k net", "400k new"])
+def test_a_word_after_the_goal_is_not_a_currency(text: str, currency: str | None) -> None:
+    """Any three letters around the number were read as a currency code: `/sla-plan 2M ARR`
+    answered "Revenue plan · ARR 2,000,000" with no plan.currency, and with plan.currency AUD
+    was refused as a goal in another currency ("Handoff does not convert currencies"). Only
+    ISO 4217 codes name a currency; the rest is a goal Handoff can't read."""
+    with pytest.raises(Refusal) as refused:
+        parse_goal(text, currency=currency)
+    assert refused.value.message.startswith(f"I can't read {text!r} as a revenue goal")
+
+
+def test_the_plans_own_code_is_read_even_outside_iso_4217() -> None:
+    """plan.currency takes any three capitals (bot/domain/policy.py): a goal in it is read."""
+    assert parse_goal("2 XYZ", currency="XYZ") == Goal(2, "month", "XYZ")
