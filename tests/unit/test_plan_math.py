@@ -695,3 +695,18 @@ def test_a_word_after_the_goal_is_not_a_currency(text: str, currency: str | None
 def test_the_plans_own_code_is_read_even_outside_iso_4217() -> None:
     """plan.currency takes any three capitals (bot/domain/policy.py): a goal in it is read."""
     assert parse_goal("2 XYZ", currency="XYZ") == Goal(2, "month", "XYZ")
+
+
+def test_seed_004s_shortcut_is_taken_even_with_sal_and_sql_measured_in_slack(
+    policy: Policy,
+) -> None:
+    """The docs said the one-step plan needs "no SAL → SQL or MQL → SAL, configured or
+    measured"; it is taken whenever SQL → opportunity can't be worked out, as here (claims and
+    dispositions in Slack, no CRM stage, no plan.sal_rate or sql_rate): 5 deals ÷ 25% = 20
+    opportunities ÷ 10% = 200 MQLs, with no SQL or SAL count shown."""
+    seed = {"opportunity_rate": 0.1, "win_rate": 0.25, "average_deal": 40000}
+    slack_only = History(26, {"enterprise": Funnel(mqls=200, sals=150, sqls=50)})
+    plan = build_plan(Goal(600_000), slack_only, with_plan(policy, seed))
+    enterprise = plan.segments[0]
+    assert enterprise.sal_rate.trials == 200 and enterprise.sql_rate.trials == 150
+    assert (enterprise.sqls, enterprise.sals, enterprise.mqls) == (None, None, pytest.approx(200))
