@@ -53,10 +53,15 @@ _UNITS = {
     "bn": 1e9,
     "billion": 1e9,
 }
-# What a currency sign names: `$` alone is any dollar, so it fits a plan in any of these.
+# What a currency sign names: `$` alone is any dollar or peso, so it fits a plan in any of
+# _DOLLARS, the currencies whose sign is `$` (ISO 4217 names them; `R$` is the real's).
 _SIGNS = {"€": "EUR", "£": "GBP", "a$": "AUD", "au$": "AUD", "us$": "USD", "c$": "CAD"}
 _SIGNS |= {"ca$": "CAD", "nz$": "NZD", "s$": "SGD", "hk$": "HKD", "$": "$"}
-_DOLLARS = {"USD", "AUD", "CAD", "NZD", "SGD", "HKD", "MXN"}
+_SIGNS |= {"r$": "BRL", "nt$": "TWD", "mx$": "MXN", "rd$": "DOP", "j$": "JMD", "tt$": "TTD"}
+_SIGNS |= {"n$": "NAD", "ec$": "XCD", "bz$": "BZD", "fj$": "FJD"}
+_DOLLARS = {"USD", "AUD", "CAD", "NZD", "SGD", "HKD", "MXN", "ARS", "CLP", "COP", "CUP", "DOP"}
+_DOLLARS |= {"UYU", "TWD", "BBD", "BMD", "BND", "BSD", "BZD", "FJD", "GYD", "JMD", "KYD", "LRD"}
+_DOLLARS |= {"NAD", "SBD", "SRD", "TTD", "XCD"}
 # The codes a goal can name: ISO 4217's current ones (the SIX list, www.six-group.com/en/
 # products-services/financial-information/data-standards.html), so `2M ARR` or `500k net` is
 # not a goal in the currency "ARR" or "NET". plan.currency's own code is read too.
@@ -152,7 +157,7 @@ def _written_currency(found: re.Match[str], text: str, currency: str | None) -> 
 
 
 def _dollar(written: str, currency: str) -> bool:
-    """`$2M` fits a plan in any dollar (AUD, USD, …)."""
+    """`$2M` fits a plan in any dollar or peso (AUD, USD, COP, …)."""
     return written == "$" and currency in _DOLLARS
 
 

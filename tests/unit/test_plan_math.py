@@ -710,3 +710,28 @@ def test_seed_004s_shortcut_is_taken_even_with_sal_and_sql_measured_in_slack(
     enterprise = plan.segments[0]
     assert enterprise.sal_rate.trials == 200 and enterprise.sql_rate.trials == 150
     assert (enterprise.sqls, enterprise.sals, enterprise.mqls) == (None, None, pytest.approx(200))
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [
+        ("R$ 2M", "BRL"),  # the real's sign
+        ("NT$2M", "TWD"),
+        ("MX$2M", "MXN"),
+        ("$2M", "COP"),  # the peso's sign is `$` too (Colombia, Chile, Argentina, …)
+        ("$2M", "CLP"),
+        ("$2M", "ARS"),
+        ("$2M", "TWD"),
+        ("$2M", "JMD"),
+    ],
+)
+def test_a_dollar_sign_of_the_plans_currency_is_read(text: str, currency: str) -> None:
+    """Before the currency check, `R$ 2M` and `$2M` were read for a plan in reais or pesos;
+    after it, `R$ 2M` was "I can't read" (an unknown sign) and `$2M` for a plan in COP was
+    refused as a goal in another currency, though `$` is the peso's own sign."""
+    assert parse_goal(text, currency=currency).amount == 2_000_000
+
+
+def test_a_sign_of_another_dollar_is_still_refused() -> None:
+    with pytest.raises(Refusal, match="in BRL"):
+        parse_goal("NT$2M", currency="BRL")
