@@ -61,7 +61,8 @@ def _segment_blocks(plan: RevenuePlan, room: int) -> list[dict[str, Any]]:
     shown = groups[: room - 1]
     unshown = len(texts) - sum(len(group) for group in shown)
     goal = plan.goal
-    amount = number(goal.amount).replace(",", "")
+    # With the plan's currency, so a plan shown in the goal's (no plan.currency) prints in it.
+    amount = " ".join(filter(None, [plan.currency, number(goal.amount).replace(",", "")]))
     command = f"handoff plan {amount} --per {goal.per} --weeks {plan.history_weeks}"
     more = context(
         f"…and {unshown} more segment{'' if unshown == 1 else 's'}: `{command}` prints all of "

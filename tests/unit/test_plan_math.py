@@ -735,3 +735,16 @@ def test_a_dollar_sign_of_the_plans_currency_is_read(text: str, currency: str) -
 def test_a_sign_of_another_dollar_is_still_refused() -> None:
     with pytest.raises(Refusal, match="in BRL"):
         parse_goal("NT$2M", currency="BRL")
+
+
+def test_the_command_for_every_segment_keeps_the_goals_currency(policy: Policy) -> None:
+    """No plan.currency: `/sla-plan €2M per quarter` is a plan in EUR, but past 50 blocks it
+    pointed to `handoff plan 2000000 …`, which prints the plan with no currency at all."""
+    crowded = many_segments(policy, 700)
+    plan = build_plan(parse_goal("€2M per quarter"), History(26), crowded)
+    message = revenue_plan(plan, crowded, AS_OF)
+    assert_valid_message(message)
+    (command,) = re.findall(r"`handoff plan ([^`]*) --per", json.dumps(message.blocks))
+    again = parse_goal(command, "quarter", crowded.currency)
+    assert (again.amount, again.currency) == (2_000_000, "EUR")
+    assert build_plan(again, History(26), crowded).currency == "EUR"
