@@ -1,8 +1,9 @@
 """Bolt listeners: buttons, the disposition modal, slash commands and App Home.
 
 Each listener acks, makes one service call and answers. A "no" is a `Refusal` raised by the
-service (or the access middleware) and answered in one place, `Listeners.failed`: privately,
-in the modal's fields, or in the command's own answer. `register` attaches everything.
+service (or the access middleware) and answered in one place, `Listeners.failed`: privately
+(or as the press's listener registered: the `/lead` card's pick shows the card again), in the
+modal's fields, or in the command's own answer. `register` attaches everything.
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ async def answer(
     )
 
 
+# How a refused press is answered: (its respond, its context, the refusal as Slack text).
+RefusalAnswer = Callable[[AsyncRespond, AsyncBoltContext, str], None]
+
+
 class SlackToken(Protocol):
     """The delivery worker, told that Slack refuses the bot token, or that someone opened the
     Home tab (bot/slack/outbox.py)."""
@@ -165,6 +170,8 @@ class Listeners:
         self.traffic = traffic or Traffic()  # Slack's requests: a report's answer lets them first
         self.digests, self.homes = digests, homes
         self.publisher, self.metrics, self.clock = publisher, metrics, clock
+        # A press's own answer to its refusal, by action id (`register`); else `refused_privately`.
+        self.refusal_answers: dict[str, RefusalAnswer] = {}
 
     # --- answering ------------------------------------------------------------------------------
 
@@ -266,7 +273,8 @@ class Listeners:
         respond: AsyncRespond | None,
     ) -> BoltResponse:
         """The one error path: a Refusal is answered where the person is (a command's answer,
-        the modal's fields, or privately); anything else is logged and apologised for.
+        the modal's fields, or a press's answer: `refusal_answers`, else privately); anything
+        else is logged and apologised for.
 
         A refusal's words are plain: a message shows them through `as_mrkdwn` (escaped, its
         mentions live); a modal's field errors are plain text already."""
@@ -282,22 +290,16 @@ class Listeners:
             return await ack(response_action="errors", errors=plain)
         if body.get("command"):
             return await ack(text=as_mrkdwn(error.message), response_type="ephemeral")
-        wanted = asked(context)
-        on_card = wanted.action is Action.REASSIGN and wanted.ephemeral and context.user_id
-        if (
-            respond is not None
-            and on_card
-            and wanted.lead_id is not None
-            and body.get("response_url")
-        ):
-            # A choice refused on the `/lead` card (the lead closed, or was erased, while it was
-            # open): said on the card, shown as the lead now stands, not under a stale one.
-            self.show_card_again(
-                respond, wanted.lead_id, str(context.user_id), as_mrkdwn(error.message)
-            )
-        elif respond is not None and (body.get("response_url") or in_home(body)):
-            self.tell(respond, as_mrkdwn(error.message))
+        if respond is not None and (body.get("response_url") or in_home(body)):
+            answering = self.refusal_answers.get(_pressed(body), self.refused_privately)
+            answering(respond, context, as_mrkdwn(error.message))
         return await ack()
+
+    def refused_privately(
+        self, respond: AsyncRespond, context: AsyncBoltContext, refusal: str
+    ) -> None:
+        """How a refused press is answered unless its listener registered its own: privately."""
+        self.tell(respond, refusal)
 
     async def sorry(
         self, body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond | None
@@ -483,7 +485,7 @@ class Listeners:
         """The Reassign menu under a lead's message or on its `/lead` card: the post updates in
         place (an effect of the change). Under the post, the manager hears what was done,
         privately; on the card, it is replaced by the lead as it now stands, what was done on
-        top (and so is a refusal: `failed`)."""
+        top (and so is a refusal: `lead_reassign_refused`)."""
         await ack()
         choice, user = asked(context), _user(context)
         done = await self.services.reassign(choice.lead(), user, choice.rep(), self.clock())
@@ -491,6 +493,19 @@ class Listeners:
             self.show_card_again(respond, choice.lead(), user, done.message)
         elif done.message:
             self.tell(respond, done.message)
+
+    def lead_reassign_refused(
+        self, respond: AsyncRespond, context: AsyncBoltContext, refusal: str
+    ) -> None:
+        """A refused choice on the `/lead` card (the lead closed, or was erased, while it was
+        open) is said on the card, shown as the lead now stands, not under a stale one; under
+        the lead's post, privately (only the press's response URL can replace the card).
+        Registered for its action id in `register`."""
+        choice, on_card = asked(context), bool(respond.response_url)
+        if on_card and choice.ephemeral and choice.lead_id is not None and context.user_id:
+            self.show_card_again(respond, choice.lead_id, str(context.user_id), refusal)
+        else:
+            self.tell(respond, refusal)
 
     def show_card_again(
         self, respond: AsyncRespond, lead_id: int, viewer: str, notice: str
@@ -719,6 +734,7 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.action(re.compile(f"^{ActionId.DISPOSE.value}_"))(listeners.dispose)
     app.action(ActionId.REASSIGN.value)(listeners.reassign)
     app.action(ActionId.LEAD_REASSIGN.value)(listeners.lead_reassign)
+    listeners.refusal_answers[ActionId.LEAD_REASSIGN.value] = listeners.lead_reassign_refused
     app.action(ActionId.SNOOZE.value)(listeners.snooze)
     app.action(ActionId.REPORT_SHARE.value)(listeners.report_share)
     app.action(re.compile(f"^{ActionId.RATE.value}_"))(listeners.rate)
@@ -739,6 +755,15 @@ def register(app: AsyncApp, listeners: Listeners) -> None:
     app.event("group_unarchive")(listeners.channel_unarchived)
     app.event("member_joined_channel")(listeners.channel_joined)
     app.error(listeners.failed)
+
+
+def _pressed(body: dict[str, Any]) -> str:
+    """The action id of a press (its first action), or "" (not a press, or not shaped as one:
+    the error path also answers payloads `parse_once` could not read)."""
+    actions = body.get("actions") if body.get("type") == "block_actions" else None
+    first = actions[0] if isinstance(actions, list) and actions else None
+    action_id = first.get("action_id") if isinstance(first, dict) else None
+    return action_id if isinstance(action_id, str) else ""
 
 
 def _first_input(body: dict[str, Any]) -> str:
