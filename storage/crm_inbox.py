@@ -7,8 +7,10 @@ a process killed in between (kill -9, OOM) leaves its row taken but not done, an
 retry of it after `LEASE` takes it again and applies it, so nothing is lost (SPEC: nothing
 is lost on kill -9); a retry within `LEASE` is the same delivery on another replica, still
 applying it: not applied twice (bot/services/crm_inbound.py answers it 503). A row keeps when
-the notification first arrived (`first_received_at`) across its takes: a change whose CRM gives
-it no time of its own is ordered by that, so a retry is not taken for a newer change.
+the notification first arrived (`first_received_at`) across its takes, and across a `release`
+after a failure (its row stays, taken by nobody, for the CRM's retry to take at once): a change
+whose CRM gives it no time of its own is ordered by that, so a retry is not taken for a newer
+change.
 
 A key names the CRM record in plain (HubSpot's `<eventId>:<type>:<objectId>`), so a row is
 kept only while the CRM may still retry it (`KEEP`), and an erasure drops the rows of the
@@ -70,7 +72,8 @@ def finish(db: Connection, notification: Notification, now: datetime) -> None:
         raise NotOurs(f"{notification.source} notification {notification.event_id}")
 
 
-# When a row's notification first arrived, kept by a take again (SET reads the row as it was).
+# When a row's notification first arrived (a row of a replica from before 0037 has none: its
+# `received_at`). A released row's `received_at` is before it; a taken one's is not.
 _FIRST = func.coalesce(CrmInboxRow.first_received_at, CrmInboxRow.received_at)
 
 
@@ -98,11 +101,12 @@ class CrmInboxStore:
         self, source: str, event_id: str, now: datetime, crm_id: str | None = None
     ) -> Notification | Busy:
         """Take the notification (about the CRM record `crm_id`) on, to apply it: this call's
-        take when it is new, or was taken `LEASE` ago or more and never done (the process
-        applying it died: it is taken again, by one replica only, and keeps when it first
-        arrived); "done" when it was applied already (the CRM's retry); "applying" when another
-        call took it less than `LEASE` ago (the same delivery on another replica at once: it is
-        applying it). `received_at` is when it was last taken."""
+        take when it is new, was released (`release`), or was taken `LEASE` ago or more and
+        never done (the process applying it died: it is taken again, by one replica only);
+        taken again, it keeps when it first arrived. "done" when it was applied already (the
+        CRM's retry); "applying" when another call took it less than `LEASE` ago (the same
+        delivery on another replica at once: it is applying it). `received_at` is when it was
+        last taken."""
 
         def work(db: Connection) -> Notification | Busy:
             statement = (
@@ -119,9 +123,19 @@ class CrmInboxStore:
             )
             if db.execute(statement).rowcount == 1:
                 return Notification(source, event_id, now, now)
-            # Conditional: of replicas taking an abandoned row at once, one updates it; the
-            # others then see it taken now (PostgreSQL re-reads the row once the winner commits).
+            found = select(
+                CrmInboxRow.received_at, CrmInboxRow.first_received_at, CrmInboxRow.done_at
+            ).where(*_one(source, event_id))
+            row = db.execute(found).first()
+            if row is None or row.done_at is not None:
+                return "applying" if row is None else "done"  # None: pruned or erased just now
             # A row a replica of before 0037 took has no first arrival: its `received_at` is.
+            first = row.first_received_at or row.received_at
+            # A released row's `received_at` is `LEASE` before its first arrival: over too.
+            if row.received_at > now - LEASE:
+                return "applying"
+            # Conditional: of replicas taking it at once, one updates it; the others then see it
+            # taken now (PostgreSQL re-reads the row once the winner commits).
             again = (
                 update(table(CrmInboxRow))
                 .where(
@@ -129,21 +143,18 @@ class CrmInboxStore:
                     CrmInboxRow.done_at.is_(None),
                     CrmInboxRow.received_at <= now - LEASE,
                 )
-                .values(received_at=now, first_received_at=_FIRST)
-                .returning(CrmInboxRow.first_received_at)
+                .values(received_at=now, first_received_at=first)
             )
-            first = db.execute(again).scalar()
-            if first is not None:
+            if db.execute(again).rowcount != 1:
+                return "applying"
+            if row.received_at >= first:  # not released: its process stopped
                 log.warning(
                     "%s notification %s was taken but never applied (the process stopped): "
                     "its retry applies it now",
                     source,
                     event_id,
                 )
-                return Notification(source, event_id, now, first)
-            done = select(CrmInboxRow.done_at).where(*_one(source, event_id))
-            row = db.execute(done).first()
-            return "done" if row is not None and row.done_at is not None else "applying"
+            return Notification(source, event_id, now, first)
 
         return await self.db.run(work)
 
@@ -159,15 +170,34 @@ class CrmInboxStore:
         await self.db.run(lambda db: db.execute(statement))
 
     async def release(self, notification: Notification) -> None:
-        """Forget the notification: handling it failed, so the CRM's retry of it must run.
-        Only this take (`_mine`), else a third delivery would apply it again at once while
-        another replica applies it, or a retry of one done applied again."""
+        """Give the notification up: handling it failed (or its lead is not known yet), so the
+        CRM's retry of it must run. Its row stays, taken by nobody: its `received_at` is put
+        `LEASE` before its first arrival, so the retry takes it at once and keeps that first
+        arrival (a change without the CRM's time is as old as it, not newer than a manager's
+        call made meanwhile); pruned `KEEP` after it. Only this take (`_mine`), else a third
+        delivery would apply it again at once while another replica applies it, or a retry
+        of one done applied again."""
+        first = notification.arrived_at
+        statement = (
+            update(table(CrmInboxRow))
+            .where(*_mine(notification))
+            .values(received_at=first - LEASE, first_received_at=first)
+        )
+        await self.db.run(lambda db: db.execute(statement))
+
+    async def drop(self, notification: Notification) -> None:
+        """Forget the notification: it is about a person Handoff erased, whose record its key
+        names, so nothing of it is kept (its retry is ignored again all the same). Only this
+        take (`_mine`)."""
         statement = delete(table(CrmInboxRow)).where(*_mine(notification))
         await self.db.run(lambda db: db.execute(statement))
 
     async def taken(self, source: str, event_id: str) -> bool:
-        """Whether the notification is recorded, done or not (for tests and operators)."""
-        statement = select(CrmInboxRow.event_id).where(*_one(source, event_id))
+        """Whether the notification is taken, being applied or done (for tests and operators):
+        one released (`release`) is not, its row kept for its first arrival only."""
+        statement = select(CrmInboxRow.event_id).where(
+            *_one(source, event_id), CrmInboxRow.received_at >= _FIRST
+        )
         return await self.db.run(lambda db: db.execute(statement).first() is not None)
 
     async def is_done(self, source: str, event_id: str) -> bool:
@@ -183,8 +213,10 @@ class CrmInboxStore:
         return await self.db.run(lambda db: len(db.execute(statement).all()))
 
     async def prune(self, before: datetime, batch: int = 1000) -> int:
-        """Retention: drop the notifications received before `before` (now - `KEEP`); how
-        many. In batches, each its own short transaction."""
+        """Retention: drop the notifications received (last taken) before `before` (now -
+        `KEEP`), and the released ones that first arrived before `before` + `LEASE` (their
+        `received_at` is `LEASE` before it); how many. In batches, each its own short
+        transaction."""
         oldest = (
             select(CrmInboxRow.source, CrmInboxRow.event_id)
             .where(CrmInboxRow.received_at < before)

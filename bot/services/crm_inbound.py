@@ -9,15 +9,15 @@ cases a person's action goes through:
 - OWNER: the lead handed to the Slack member behind the new CRM owner (the SLA file's
   `crm.owners` map, else the owner's email looked up in Slack), as a manager's reassignment
   would, with actor `crm`; the owner it has already (the echo of our own write) changes nothing;
-- STATUS: a `crm_status` event, nothing more;
+- STATUS: a `crm_status` event dated when the CRM made the change, nothing more;
 - STAGE: the deal's stage, as `POST /leads/{id}/activity` records it;
 - DELETED: the person's data erased, as `handoff forget` does;
 - MERGED: the leads of the records merged away tied to the record that remains, whose changes
   come under its id from then on.
 
 A notification is taken in the CRM inbox before it is applied and released if applying it
-fails or its lead is not known yet, so the CRM's retry of it runs again; a repeat of one applied
-changes nothing.
+fails or its lead is not known yet, so the CRM's retry of it runs again (as old as its first
+arrival); a repeat of one applied changes nothing.
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ READS_BOUND = 3.0
 AHEAD_MOST = timedelta(minutes=5)
 
 # "erased": about a person Handoff erased; ignored, and not kept in the inbox either (its key
-# names their record, and a retry of it is ignored again all the same).
-Outcome = Literal["handled", "ignored", "unknown", "erased"]
+# names their record, and a retry of it is ignored again all the same). "finished": handled,
+# and its notification marked done in the transaction of its write (`finish`): a status, an
+# owner change that changed the owner.
+Outcome = Literal["handled", "finished", "ignored", "unknown", "erased"]
 # Slack's answers that mean the set-up is wrong, not that the moment was: no retry mends them
 # (the lead keeps its owner, logged once). `enterprise_is_restricted`: users.lookupByEmail's
 # own, "called with an inappropriate enterprise-level token"; the rest are Slack's common
@@ -343,15 +345,17 @@ class CrmInboundService:
                 if isinstance(error, SlackUnanswered):
                     raise self._not_looked_up(source, change.event_id, error) from error
                 raise
-            if outcome == "unknown":
+            if outcome == "unknown":  # released: its creation may be on its way
                 await self.inbox.release(mine)
                 applied.unknown.append(change.crm_id or change.external_id or change.event_id)
             elif outcome == "erased":
-                await self.inbox.release(mine)
+                await self.inbox.drop(mine)
                 applied.ignored += 1
+            elif outcome == "finished":  # marked done with its write already
+                applied.handled += 1
             else:
-                # Done now that its change is applied, where its write did not do it already
-                # (a status, an owner change: `Notification`). Killed before this, the row
+                # Done now that its change is applied (its write did not do it: "finished"
+                # did, in the same transaction). Killed before this, the row
                 # stays taken and not done, and the CRM's retry after `LEASE` applies it again,
                 # which changes nothing a second time (docs/crm-inbound.md, "Once"; the
                 # tests in tests/integration/test_crm_inbound_twice.py, one per kind).
@@ -470,11 +474,12 @@ class CrmInboundService:
         if change.change is Change.OWNER:
             return await self._owner(inbound, change, lead, taken, deadline)
         if change.change is Change.STATUS:
-            # On the lead's history where it first arrived: a retry after a kill comes before
-            # the statuses told after it, and the last line is the CRM's status now.
-            at = taken.arrived_at
+            # On the lead's history when the CRM made it: HubSpot does not promise the order of
+            # its notifications (its Webhooks API guide), and a retry after a kill or a failure
+            # comes late, so the last line is the CRM's status now, whatever came first.
+            at = _made_at(change, taken)
             await self.services.store.crm_status(lead.id, change.value, now, taken, at=at)
-            return "handled"
+            return "finished"
         if change.change is Change.STAGE:
             return await self._stage(source, change, lead, taken)
         return await self._deleted(change, lead, now)
@@ -575,12 +580,9 @@ class CrmInboundService:
         # made close together and does not promise their order (its Webhooks API guide), so
         # the next change of owner is late only if the CRM made it before this one, not
         # before Handoff applied this.
-        # Kept as the CRM told it, so two of its changes are ordered by its one clock even
-        # when that is ahead of ours; a time further ahead than `AHEAD_MOST` (a Flow's own
-        # `at` gone wrong) counts as that, not to hold off the CRM's next changes for long.
-        made = min(told, now + AHEAD_MOST)
+        made = _made_at(change, taken)
         changed = await self.services.crm_reassign(lead, member, now, made, taken)
-        return "handled" if changed else "ignored"
+        return "finished" if changed else "ignored"
 
     async def _member(self, inbound: CrmInbound, change: CrmChange, deadline: float) -> str | None:
         """The Slack member behind the change's new owner, or None. Its reads (the owner's
@@ -664,6 +666,16 @@ class CrmInboundService:
             return "ignored"
         await forget(self.services.store, self.services.notifier, lead.email, "crm", now)
         return "handled"
+
+
+def _made_at(change: CrmChange, taken: Notification) -> datetime:
+    """When the CRM made the change: its own time (HubSpot's `occurredAt`, a Flow's `at`),
+    else when its notification first arrived. Kept as the CRM told it, so two of its changes
+    are ordered by its one clock even when that is ahead of ours; a time further ahead than
+    `AHEAD_MOST` (a clock gone wrong) counts as that, not to stay the CRM's latest for long."""
+    if change.at is None:
+        return taken.arrived_at
+    return min(change.at, taken.taken_at + AHEAD_MOST)
 
 
 def _records(change: CrmChange) -> set[str]:

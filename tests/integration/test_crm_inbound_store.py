@@ -21,13 +21,14 @@ from bot.services.crm_inbound import CrmInboundService
 from bot.services.erasure import forget
 from bot.services.leads import Services
 from storage import db
-from storage.crm_inbox import KEEP, LEASE, CrmInboxStore, Notification
+from storage.crm_inbox import KEEP, LEASE, CrmInboxStore, Notification, forget_records
 from storage.tables import CrmInboxRow, CrmMergeRow, table
 from tests.conftest import lead_payload
-from tests.integration.conftest import Wakes
+from tests.integration.conftest import Wakes, statements
 from tests.integration.test_erasure_store import downgrade_to_before
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 PROPERTIES = {
     "email": "ana@acme.example",
     "firstname": "Ana",
@@ -632,3 +633,95 @@ async def test_a_replica_giving_up_a_notification_another_took_again_leaves_it_t
     await inbox.done(Notification("hubspot", "2", again), again)  # B applied it
     await inbox.release(Notification("hubspot", "2", NOW))  # then A fails
     assert await inbox.take("hubspot", "2", third, "7") == "done"  # not applied again
+
+
+async def crm_statuses(services: Services) -> list[tuple[str | None, datetime]]:
+    """Contact 7's lead's `crm_status` lines in its history's order (the `/lead` timeline's,
+    whose last line is the CRM's status now): the status and when it is dated."""
+    lead = await services.store.by_crm_id("7")
+    assert lead is not None
+    events = await services.store.events(lead.id)
+    return [(e.data.get("status"), e.at) for e in events if e.type == "crm_status"]
+
+
+async def test_two_status_changes_delivered_newest_first_end_with_the_newer(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """HubSpot does not promise the order of its notifications (its Webhooks API guide): the
+    lead status set to CONNECTED a minute after IN_PROGRESS arrives first. Each is dated when
+    HubSpot says it was made (`occurredAt`), so the lead's history ends with CONNECTED, the
+    CRM's status now. It ended with IN_PROGRESS, dated at its later arrival."""
+    await inbound.apply("hubspot", [created()], NOW - timedelta(hours=1))
+    older = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS", at=NOW)
+    newer = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED", at=NOW + MINUTE)
+    assert (await inbound.apply("hubspot", [newer], NOW + 2 * MINUTE)).handled == 1
+    assert (await inbound.apply("hubspot", [older], NOW + 3 * MINUTE)).handled == 1
+    assert await crm_statuses(services) == [("IN_PROGRESS", NOW), ("CONNECTED", NOW + MINUTE)]
+
+
+async def test_a_status_time_far_ahead_of_our_clock_counts_as_five_minutes_ahead(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A CRM time is kept as told up to 5 minutes ahead of Handoff's clock (HubSpot's requests
+    are taken within 5 minutes of it), as an owner change's is: one an hour ahead (a clock
+    gone wrong) is dated 5 minutes ahead, and does not stay the CRM's status over the changes
+    made in the next hour."""
+    await inbound.apply("hubspot", [created()], NOW - timedelta(hours=1))
+    wrong = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS", at=NOW + HOUR)
+    assert (await inbound.apply("hubspot", [wrong], NOW)).handled == 1
+    later = NOW + 10 * MINUTE
+    next_one = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED", at=later)
+    assert (await inbound.apply("hubspot", [next_one], later)).handled == 1
+    assert await crm_statuses(services) == [
+        ("IN_PROGRESS", NOW + 5 * MINUTE),
+        ("CONNECTED", later),
+    ]
+
+
+async def test_a_status_marked_done_with_its_write_is_not_marked_done_again(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A status is marked done in its write's transaction (`finish`): the inbox row is
+    updated once, by that, with no second UPDATE that changes nothing."""
+    await inbound.apply("hubspot", [created()], NOW - timedelta(hours=1))
+    status = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS", at=NOW)
+    with statements("UPDATE crm_inbox") as sent:
+        assert (await inbound.apply("hubspot", [status], NOW)).handled == 1
+    assert len(sent) == 1, sent
+    assert await inbound.inbox.is_done("hubspot", "s1")
+
+
+async def test_a_released_notification_keeps_its_first_arrival_for_the_crms_retry(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A notification released after a failure is not taken (a retry takes it at once, not
+    after `LEASE`), but keeps when it first arrived: the CRM's retry is not a new arrival. The
+    row is dropped `KEEP` after that first arrival, and by an erasure of its record."""
+    inbox = inbound.inbox
+    taken = await inbox.take("salesforce", "o1", NOW, "00Q1")
+    assert isinstance(taken, Notification)
+    await inbox.release(taken)
+    assert not await inbox.taken("salesforce", "o1")
+    retry = NOW + 10 * MINUTE
+    again = await inbox.take("salesforce", "o1", retry, "00Q1")
+    assert isinstance(again, Notification) and (again.taken_at, again.arrived_at) == (retry, NOW)
+    await inbox.release(again)  # failed again: the next retry still first arrived at NOW
+    found = await asyncio.gather(
+        inbox.take("salesforce", "o1", retry + MINUTE, "00Q1"),
+        inbox.take("salesforce", "o1", retry + MINUTE, "00Q1"),
+    )
+    assert sorted("taken" if isinstance(f, Notification) else f for f in found) == [
+        "applying",
+        "taken",
+    ]
+    (third,) = [f for f in found if isinstance(f, Notification)]
+    assert third.arrived_at == NOW
+    await inbox.release(third)
+
+    assert await inbox.prune(NOW + KEEP - timedelta(minutes=3) - KEEP) == 0
+    assert await inbox.prune(NOW + KEEP - KEEP) == 1  # a week after its first arrival
+    erased = await inbox.take("salesforce", "o2", NOW, "00Q2")
+    assert isinstance(erased, Notification)
+    await inbox.release(erased)
+    await services.store.db.run(lambda db: forget_records(db, ["00Q2"]))
+    assert await inbox.count() == 0

@@ -24,7 +24,7 @@ from bot.crm.port import CrmInbound
 from bot.crm.salesforce_in import SalesforceInbound, parse_changes
 from bot.domain.crm import Change, CrmChange
 from bot.domain.refusal import Reason, Refusal
-from bot.services.crm_inbound import CrmInboundService
+from bot.services.crm_inbound import CrmInboundService, SlackUnanswered
 from bot.services.leads import Services
 from storage.crm_inbox import LEASE, CrmInboxStore, Notification
 from storage.tables import Base
@@ -490,3 +490,50 @@ async def test_a_timeless_owner_change_retaken_is_ordered_by_our_clock_against_o
     retried = await inbound.apply("salesforce", [again], later + LEASE + timedelta(seconds=1))
     assert (retried.handled, retried.ignored) == (0, 1)
     assert await owner_of(services) == "U0REP2"
+
+
+class SlackDown(Reps):
+    """Slack's members by email, while `down` answers none (its 503)."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    async def member_by_email(self, email: str) -> str | None:
+        if self.down:
+            raise SlackUnanswered("internal_error (HTTP 503)")
+        found = await super().member_by_email(email)
+        return found or {"raj@yourco.example": "U0REP9"}.get(email)
+
+
+async def test_a_timeless_owner_change_released_on_a_failure_does_not_undo_a_later_call(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """Someone hands the lead to Raj in Salesforce; the Flow's notification (no time of its
+    own) arrives at NOW, but Slack's lookup of Raj answers 503: released, answered 503. A
+    manager hands the lead to U0REP2 in Slack at NOW + 1 minute. Salesforce's retry comes at
+    NOW + 5 minutes: it is the change that first arrived at NOW, older than the manager's
+    call, which stands (in Slack, and so in the CRM). The retry used to count as a new
+    arrival and hand the lead to Raj over the manager. A change made after the call (another
+    notification) still applies."""
+    lead_id = await a_salesforce_lead(inbound, services)
+    slack = SlackDown()
+    inbound.directory = slack
+    raj = sf_owner("sf-r1", "raj@yourco.example")
+    with pytest.raises(Refusal) as failed:
+        await inbound.apply("salesforce", [raj], NOW)
+    assert failed.value.reason is Reason.BUSY
+    assert not await inbound.inbox.taken("salesforce", "sf-r1")  # the retry must run
+    await services.reassign(lead_id, "U0MGR1", "U0REP2", NOW + timedelta(minutes=1))
+    slack.down = False
+    before = await seen(services)
+
+    retried = await inbound.apply("salesforce", [raj], NOW + timedelta(minutes=5))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    assert await owner_of(services) == "U0REP2"
+    assert differs(before, await seen(services)) == {}  # no note, DM or count of a handover
+    assert await inbound.inbox.is_done("salesforce", "sf-r1")
+
+    later = sf_owner("sf-r2", "raj@yourco.example")
+    applied = await inbound.apply("salesforce", [later], NOW + timedelta(minutes=6))
+    assert (applied.handled, applied.ignored) == (1, 0)
+    assert await owner_of(services) == "U0REP9"
