@@ -553,16 +553,20 @@ class CrmInboundService:
         # The CRM's time of the change, else when it first arrived: a retry after a kill (the
         # echo decided, killed before its done mark) is as old as its first delivery, so it
         # does not undo a manager's call made in between (a Salesforce Flow need not send `at`).
-        told = change.at if change.at is not None else taken.arrived_at
+        # Its time as recorded (`_made_at`: one far ahead counts as 5 minutes after it first
+        # arrived), not as told: a clock an hour ahead would make every change it made in the
+        # hour before a manager's call newer than that call, and a late delivery undo it.
+        made = _made_at(change, taken)
         last = await self.services.store.last_owner_change(lead.id)
-        if last is not None and late_owner_change(last, change.at, taken.arrived_at, now):
+        told = made if change.at is not None else None
+        if last is not None and late_owner_change(last, told, taken.arrived_at, now):
             # A late delivery (a retry, or the echo of an owner Handoff wrote before a newer
             # change): applying it would undo the newer owner, here and then in the CRM.
             log.info(
                 "lead %d: the CRM's owner change of %s is older than its last change of owner "
                 "(%s, applied %s): the newer owner stands",
                 lead.id,
-                told.isoformat(),
+                made.isoformat(),
                 last.made.isoformat(),
                 last.at.isoformat(),
             )
@@ -580,7 +584,6 @@ class CrmInboundService:
         # made close together and does not promise their order (its Webhooks API guide), so
         # the next change of owner is late only if the CRM made it before this one, not
         # before Handoff applied this.
-        made = _made_at(change, taken)
         changed = await self.services.crm_reassign(lead, member, now, made, taken)
         return "finished" if changed else "ignored"
 
@@ -672,10 +675,12 @@ def _made_at(change: CrmChange, taken: Notification) -> datetime:
     """When the CRM made the change: its own time (HubSpot's `occurredAt`, a Flow's `at`),
     else when its notification first arrived. Kept as the CRM told it, so two of its changes
     are ordered by its one clock even when that is ahead of ours; a time further ahead than
-    `AHEAD_MOST` (a clock gone wrong) counts as that, not to stay the CRM's latest for long."""
+    `AHEAD_MOST` of its first arrival (a clock gone wrong) counts as that, not to stay the
+    CRM's latest for long: of its first arrival, not of this take, so a retry (after a
+    failure, or a kill) is dated as its first delivery would have been."""
     if change.at is None:
         return taken.arrived_at
-    return min(change.at, taken.taken_at + AHEAD_MOST)
+    return min(change.at, taken.arrived_at + AHEAD_MOST)
 
 
 def _records(change: CrmChange) -> set[str]:

@@ -725,3 +725,25 @@ async def test_a_released_notification_keeps_its_first_arrival_for_the_crms_retr
     await inbox.release(erased)
     await services.store.db.run(lambda db: forget_records(db, ["00Q2"]))
     assert await inbox.count() == 0
+
+
+async def test_a_status_far_ahead_released_and_retried_counts_five_minutes_after_it_arrived(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """The CRM's clock is an hour ahead of Handoff's. Its status IN_PROGRESS arrives at NOW,
+    before its contact's creation: released (lead unknown). Ten minutes later it sets
+    CONNECTED; then its retry of IN_PROGRESS comes. A time more than 5 minutes ahead counts as
+    5 minutes after the notification first arrived, the retry's as the first delivery's: the
+    history ends with CONNECTED, the CRM's status now. The retry's was capped 5 minutes after
+    the retry, so the older status was dated last and stood as the CRM's status."""
+    wrong = CrmChange("s1", Change.STATUS, crm_id="7", value="IN_PROGRESS", at=NOW + HOUR)
+    assert (await inbound.apply("hubspot", [wrong], NOW)).unknown == ["7"]
+    await inbound.apply("hubspot", [created()], NOW + MINUTE)
+    later = NOW + 10 * MINUTE
+    next_one = CrmChange("s2", Change.STATUS, crm_id="7", value="CONNECTED", at=later + HOUR)
+    assert (await inbound.apply("hubspot", [next_one], later)).handled == 1
+    assert (await inbound.apply("hubspot", [wrong], later + 10 * MINUTE)).handled == 1
+    assert await crm_statuses(services) == [
+        ("IN_PROGRESS", NOW + 5 * MINUTE),
+        ("CONNECTED", later + 5 * MINUTE),
+    ]

@@ -537,3 +537,27 @@ async def test_a_timeless_owner_change_released_on_a_failure_does_not_undo_a_lat
     applied = await inbound.apply("salesforce", [later], NOW + timedelta(minutes=6))
     assert (applied.handled, applied.ignored) == (1, 0)
     assert await owner_of(services) == "U0REP9"
+
+
+async def test_an_owner_change_far_ahead_released_on_a_failure_does_not_undo_a_later_call(
+    inbound: CrmInboundService, services: Services
+) -> None:
+    """A Flow sends `at` an hour ahead of the time (its local time written as UTC). Someone
+    hands the lead to Raj in Salesforce; its notification arrives at NOW, Slack's lookup of
+    Raj answers 503: released. A manager hands the lead to U0REP2 ten minutes later; the retry
+    comes at NOW + 15 minutes. Its time counts as 5 minutes after it first arrived (as it is
+    recorded), older than the manager's call, which stands. **Late** compared the hour-ahead
+    time as told: for an hour, any late delivery of a change made before a manager's call
+    handed the lead back over it."""
+    lead_id = await a_salesforce_lead(inbound, services)
+    slack = SlackDown()
+    inbound.directory = slack
+    raj = sf_owner_at("sf-r1", "raj@yourco.example", (NOW + timedelta(hours=1)).isoformat())
+    with pytest.raises(Refusal):
+        await inbound.apply("salesforce", [raj], NOW)
+    await services.reassign(lead_id, "U0MGR1", "U0REP2", NOW + timedelta(minutes=10))
+    slack.down = False
+
+    retried = await inbound.apply("salesforce", [raj], NOW + timedelta(minutes=15))
+    assert (retried.handled, retried.ignored) == (0, 1)
+    assert await owner_of(services) == "U0REP2"
