@@ -95,9 +95,13 @@ def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
             "`/lead &lt;email|external id&gt;` shows a lead's timeline"
         )
     ]
-    dashboard = _dashboard(state.dashboard, state, now) if state.dashboard else []
-    room = HOME_BLOCKS - len(head) - len(dashboard) - len(tail) - 1  # - 1: a divider
-    budget = Room(room, HOME_BYTES - _size([*head, *dashboard, *tail, divider()]))
+    room = Room(HOME_BLOCKS, HOME_BYTES).less([*head, *tail, divider()])
+    dashboard: list[dict[str, Any]] = []
+    if state.dashboard:
+        # Its overdue cards carry their pool's Reassign menu (up to 100 names): they take
+        # what fits, half the room when the person has a queue too.
+        dashboard = _dashboard(state.dashboard, state, now, room, shared=state.queue is not None)
+    budget = room.less(dashboard)
     queue = _queue(state.queue, state, now, budget) if state.queue else []
     between = [divider()] if queue and dashboard else []
     return {"type": "home", "blocks": [*head, *queue, *between, *dashboard, *tail]}
@@ -296,7 +300,9 @@ def overdue_card(
     return [section(text), *controls]
 
 
-def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[dict[str, Any]]:
+def _dashboard(
+    dashboard: Dashboard, state: HomeState, now: datetime, room: Room, *, shared: bool = False
+) -> list[dict[str, Any]]:
     report = dashboard.report
     progress = " (week in progress)" if report.in_progress else ""
     currency = state.policy.currency
@@ -313,14 +319,21 @@ def _dashboard(dashboard: Dashboard, state: HomeState, now: datetime) -> list[di
         header("Overdue now"),
     ]
     if not dashboard.overdue:
-        blocks.append(section("No open lead is past a deadline."))
+        return [*blocks, section("No open lead is past a deadline.")]
+    room = room.less(blocks)
+    if shared:
+        room = Room(room.blocks // 2, room.size // 2)  # the rest is the queue's
+    shown = 0
     for lead in dashboard.overdue:
-        blocks.extend(overdue_card(lead, state.versions[lead.sla_version], now, state.names))
-    if dashboard.more:
+        card = overdue_card(lead, state.versions[lead.sla_version], now, state.names)
+        if len(card) > room.blocks - 1 or _size(card) > room.size - COUNT_BYTES:
+            break  # one block and its bytes stay for the line below
+        blocks.extend(card)
+        room, shown = room.less(card), shown + 1
+    if shown == 0:
+        blocks.append(section("Too long to show here: the escalations channel has every alert."))
+    elif dashboard.more or shown < len(dashboard.overdue):
         blocks.append(
-            context(
-                f"The {len(dashboard.overdue)} most overdue are shown; the escalations "
-                "channel has every alert."
-            )
+            context(f"The {shown} most overdue are shown; the escalations channel has every alert.")
         )
     return blocks

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.cli.stack import LocalStack, TravelClock
+from bot.cli.stack import LocalStack, TravelClock, local_slack, start_stack
+from bot.domain.policy import Policy, parse_policy, snapshot
 from tests.conftest import lead_payload
 
 ENTERPRISE, ESCALATIONS = "C0ENT", "C0ESCALATE"
@@ -336,3 +337,39 @@ async def test_a_home_publish_answered_by_a_proxy_not_slack_is_published_later(
     assert stack.sim.messages(ESCALATIONS) == []
     assert "failed unexpectedly" not in caplog.text and "Traceback" not in caplog.text
     assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_a_managers_overdue_list_in_a_large_pool_with_long_names_still_publishes(
+    database_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Each overdue card carries a "Reassign to…" menu of the lead's pool: up to 100 options
+    (a static select's most). A pool of 100 reps with full Cyrillic names (name, patronymic,
+    surname: 40 characters, 6 bytes each as the SDK sends them) made ten such cards 290 kB, past
+    views.publish's `view_too_large` ("greater than 250kb", /work/shared/slack/methods/
+    views.publish.json): Slack refused the manager's home, and they saw none. The overdue list
+    shows the cards that fit and says the escalations channel has the rest."""
+    reps = [f"U0R{number:04d}" for number in range(100)]
+    content = snapshot(policy)
+    content["segments"][0]["reps"] = reps
+    sim = await local_slack()
+    for number, rep in enumerate(reps):
+        full = f"Александра Владимировна Константинопольская {number:03d}"
+        sim.add_user(rep, full, full)
+    stack = await start_stack(database_url, parse_policy(content), clock=clock, sim=sim)
+    try:
+        for n in range(12):
+            await new_lead(stack, f"hs-{n}", name=f"Lead {n}")
+        clock.advance(minutes=61)  # 12:01 in Sydney: every claim deadline passed
+
+        view = await open_home(stack, MANAGER)
+
+        assert [c.error for c in stack.sim.calls_to("views.publish") if not c.ok] == []
+        assert len(json.dumps(view["blocks"])) <= 250 * 1024
+        assert "Claim overdue by" in text(view)
+        snoozes = [value for label, value in buttons(view) if label == "Snooze 1h"]
+        assert 1 <= len(snoozes) < 10  # ten do not fit: as many as do
+        assert f"The {len(snoozes)} most overdue are shown" in text(view)
+        assert stack.sim.invalid_payloads == []
+    finally:
+        await stack.close()
+        await sim.stop()

@@ -14,6 +14,7 @@ from bot.domain.scoring import OWN_SCORE
 from bot.simulator.blockkit import validate_view
 from bot.slack.home import (
     HOME_BLOCKS,
+    HOME_BYTES,
     OVERDUE_SHOWN,
     Dashboard,
     HomeState,
@@ -283,3 +284,37 @@ def test_a_managers_empty_week_does_not_say_no_figure_is_against_a_target(
     text = text_of(home_view(state(policy, None, Dashboard(empty, [], more=False)), AFTER_DUE))
     assert "Only MQL volume is coloured yet" in text
     assert "Nothing to colour yet" not in text
+
+
+def test_a_manager_who_is_a_rep_keeps_room_for_both_with_a_crowded_pool(policy: Policy) -> None:
+    """Ten overdue cards, each with a Reassign menu of 100 long Cyrillic names (6 bytes a
+    character as sent), and a queue of long emoji leads: the overdue cards take half the room,
+    the queue the rest, and the view stays within views.publish's 250 kB."""
+    reps = [f"U0R{n:04d}" for n in range(100)]
+    segments = [
+        s.model_copy(update={"reps": reps}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    crowded = policy.model_copy(update={"segments": segments})
+    names = {rep: f"Александра Владимировна Константинопольская {rep}" for rep in reps}
+    late = [suggested(200 + i, claim_due_at=POSTED, suggested_owner=reps[0]) for i in range(10)]
+    emoji = "👩" * 500
+    mine = [owned(i, owner=reps[1], name=emoji, title=emoji) for i in range(1, 41)]
+    dashboard = Dashboard(week(crowded), late, more=False)
+    home = home_view(
+        HomeState(
+            crowded,
+            {crowded.version: crowded, "v1": crowded},
+            queue(mine, []),
+            dashboard,
+            names=names,
+        ),
+        AFTER_DUE,
+    )
+
+    assert validate_view(home) == []
+    assert len(json.dumps(home)) <= HOME_BYTES
+    shown = {value for _, value in actions(home["blocks"])}
+    assert "1" in shown and "200" in shown  # a lead of each part
+    assert "more: the channel has them all" in text_of(home)
+    assert "most overdue are shown" in text_of(home)
