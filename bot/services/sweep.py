@@ -352,16 +352,19 @@ def _gone_summary(
 ) -> list[Effect]:
     """The managers' one message about a member's leads handed on (and left), in the
     escalations channel (without one, a DM to each manager); nothing if none was handed on
-    and the leads left with them are no news."""
+    and the leads left with them are no news. The member's own App Home, always."""
+    # Slack shows the rep's App Home as last published the moment they open it: a guest must
+    # not read leads there, so it is published again (`Homes.view`: no lead for them).
+    own_home: list[Effect] = [RefreshHomes(users=(rep,))]
     if not handed and not (left and news):
-        return []
+        return own_home
     moved = [
         (lead, str(change.values["suggested_owner"]), _fell_back(change)) for lead, change in handed
     ]
     text = alert_views.gone_alert(rep, why, moved, left, policy, now)
     key = f"gone:{rep}:{now.isoformat()}"
     targets = [policy.channels.escalations] if policy.channels.escalations else policy.managers
-    return [Send(target, text, f"{key}:{target}") for target in targets]
+    return [*own_home, *(Send(target, text, f"{key}:{target}") for target in targets)]
 
 
 def _fell_back(change: Change) -> bool:

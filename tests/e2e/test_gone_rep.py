@@ -399,3 +399,29 @@ async def test_a_dm_to_a_rep_slack_deactivated_unheard_is_refused_alone_and_told
     (gone,) = [text for text in alerts if text.startswith("🚪")]
     assert f"<@{MAYA}> was deactivated in Slack" in gone and "*Lead 1*" in gone
     assert any("handed you *Lead 1*" in text for text in dms(stack, TOM))
+
+
+async def test_a_rep_made_a_guest_no_longer_has_leads_in_their_app_home(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A guest must not read leads: their open leads go to the next rep, and the App Home Slack
+    keeps for them (it shows the last view published, the moment the tab opens) is published
+    again without them. Before, it kept their old queue, names and companies and all, until
+    they opened the tab again (and Slack showed it them first)."""
+    posts = await mayas_three(stack)
+    await stack.driver.app_home_opened(MAYA)
+    await stack.settle()
+    assert "Lead 1" in str(stack.sim.home(MAYA))
+
+    stack.sim.make_guest(MAYA)
+    answer = await stack.driver.event(
+        {"type": "user_change", "user": stack.sim.users[MAYA].to_api(stack.driver.team_id)}
+    )
+    assert answer.status == 200
+    await stack.settle()
+
+    assert (await stack.services.lead(1)).owner == TOM
+    home = str(stack.sim.home(MAYA))
+    assert not any(f"Lead {n}" in home for n in range(1, 7)), home
+    assert "Northwind" not in home and "guests" in home
+    assert posts  # the posts stay in the channel, updated in place
