@@ -222,14 +222,16 @@ class SweepStore:
         self, rep: str, now: datetime, decide: Decide, summarise: Summarise
     ) -> list[int]:
         """Decide, under their locks, every open lead `rep` holds (owned, or suggested and
-        unclaimed) and apply the changes with the effects `summarise` adds, in one transaction;
+        unclaimed) and apply the changes with the effects `summarise` adds (also when there is
+        none: `summarise([], [])`), in one transaction;
         the ids of the leads changed. Exactly once: a concurrent hand-on of the same rep waits
         for the locks and then no longer finds the leads this one moved (PostgreSQL reads a
         locked row again as its holder left it); on SQLite one writer runs at a time."""
 
         def work(db: Connection) -> list[int]:
             leads = _held_by(db, rep)
-            if not leads:
+            if not leads:  # nothing to hand on: what `summarise` says of that still goes
+                write_effects(db, summarise([], []), now)
                 return []
             _hold_segments(db, {lead.segment for lead in leads})
             rotations = HeldRotations(db)

@@ -136,9 +136,11 @@ class Sweeper:
         leads, and those left with the member for them to hand on (feedback given, or no pool
         to hand them to). With none handed on, they hear of those left only if it is `news`
         (the member was not known to have left): a repeated event or the daily refresh says
-        nothing again. Exactly once (storage locks the leads); how many were handed on."""
+        nothing again. The member's App Home is published again (no lead: `Homes.view`) when
+        they held leads or just left. Exactly once (storage locks the leads); how many were
+        handed on."""
         held = await self.rows.held_versions(rep)
-        if not held:
+        if not held and not news:  # nothing held, nothing new: their home was published
             return 0
         policies = {v: await self.policies.version(v) for v in held}
         current = self.policies.current
@@ -355,7 +357,7 @@ def _gone_summary(
     and the leads left with them are no news. The member's own App Home, always."""
     # Slack shows the rep's App Home as last published the moment they open it: a guest must
     # not read leads there, so it is published again (`Homes.view`: no lead for them).
-    own_home: list[Effect] = [RefreshHomes(users=(rep,))]
+    own_home: list[Effect] = [RefreshHomes(users=(rep,))] if handed or left or news else []
     if not handed and not (left and news):
         return own_home
     moved = [

@@ -425,3 +425,25 @@ async def test_a_rep_made_a_guest_no_longer_has_leads_in_their_app_home(
     assert not any(f"Lead {n}" in home for n in range(1, 7)), home
     assert "Northwind" not in home and "guests" in home
     assert posts  # the posts stay in the channel, updated in place
+
+
+async def test_a_manager_made_a_guest_no_longer_has_the_overdue_list_in_their_app_home(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """A manager holds no lead, but their App Home lists the overdue ones (names, companies,
+    Reassign and Snooze): made a guest, their home is published again without them."""
+    await post_leads(stack, 1)
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed
+    await stack.driver.app_home_opened(MANAGER)
+    await stack.settle()
+    assert "Lead 1" in str(stack.sim.home(MANAGER))
+
+    stack.sim.make_guest(MANAGER)
+    answer = await stack.driver.event(
+        {"type": "user_change", "user": stack.sim.users[MANAGER].to_api(stack.driver.team_id)}
+    )
+    assert answer.status == 200
+    await stack.settle()
+
+    home = str(stack.sim.home(MANAGER))
+    assert "Lead 1" not in home and "Northwind" not in home and "guests" in home, home
