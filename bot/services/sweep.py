@@ -140,7 +140,7 @@ class Sweeper:
         they held leads or just left. Exactly once (storage locks the leads); how many were
         handed on."""
         held = await self.rows.held_versions(rep)
-        if not held and not news:  # nothing held, nothing new: their home was published
+        if not held and not news:  # known to have left: their home was published then
             return 0
         policies = {v: await self.policies.version(v) for v in held}
         current = self.policies.current
@@ -354,7 +354,8 @@ def _gone_summary(
 ) -> list[Effect]:
     """The managers' one message about a member's leads handed on (and left), in the
     escalations channel (without one, a DM to each manager); nothing if none was handed on
-    and the leads left with them are no news. The member's own App Home, always."""
+    and the leads left with them are no news. The member's own App Home when they held leads
+    or just left."""
     # Slack shows the rep's App Home as last published the moment they open it: a guest must
     # not read leads there, so it is published again (`Homes.view`: no lead for them).
     own_home: list[Effect] = [RefreshHomes(users=(rep,))] if handed or left or news else []
