@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, select, text, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, text, update
 
 from bot.domain.effects import Effect
 from bot.domain.lead import LeadView
@@ -33,6 +33,7 @@ from storage.tables import (
     HomeOpener,
     LeadRow,
     OutboxRow,
+    Person,
     table,
 )
 
@@ -152,6 +153,14 @@ class HomeStore:
                 enqueue(db, Kind.HOME, user, now, payload=payload)
 
         await self.db.run(work)
+
+    async def gone(self, user: str) -> bool:
+        """Whether Slack last described `user` as a guest or deactivated (on any replica: the
+        database has it as soon as its `user_change` is saved)."""
+        statement = select(Person.user_id).where(
+            Person.user_id == user, or_(Person.guest.is_(True), Person.deactivated.is_(True))
+        )
+        return await self.db.run(lambda db: db.execute(statement).first() is not None)
 
     async def openers(self) -> list[str]:
         """Everyone who has opened App Home."""

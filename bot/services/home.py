@@ -39,7 +39,7 @@ class Homes:
         barred: Collection[str] = (),
     ) -> None:
         self.names = names if names is not None else {}  # members' display names
-        self.barred = barred  # guests and deactivated members: shown no lead (kept fresh)
+        self.barred = barred  # guests and deactivated members (kept fresh; the view asks storage)
         self.rows = rows
         self.policies = policies
         self.reports = reports
@@ -55,7 +55,12 @@ class Homes:
         await self.rows.notice(user, text, now)
 
     async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
-        if user in self.barred:  # a guest's or a deactivated member's home holds no lead
+        # A guest's or a deactivated member's home holds no lead. Asked of the database, not
+        # of this replica's `barred`: Slack tells one replica (`user_change`), the others learn
+        # it at their next look (30 s), and whichever replica's worker publishes the home
+        # must not render the overdue list or the queue of a member who just left, nor keep
+        # showing one who came back the guests' line.
+        if await self.rows.gone(user):
             return {"type": "home", "blocks": [section(BARRED)]}
         return home_view(await self.state(user, now, notice), now)
 

@@ -136,12 +136,12 @@ class Sweeper:
         leads, and those left with the member for them to hand on (feedback given, or no pool
         to hand them to). With none handed on, they hear of those left only if it is `news`
         (the member was not known to have left): a repeated event or the daily refresh says
-        nothing again. The member's App Home is published again (no lead: `Homes.view`) when
-        they held leads or just left. Exactly once (storage locks the leads); how many were
-        handed on."""
+        nothing again. The member's App Home is published again (no lead: `Homes.view`) each
+        time, held leads or none: their state is saved before this runs (its own transaction),
+        so a hand-on that failed or was killed between the two is not `news` when tried again,
+        and a manager holds no lead; a request still waiting serves (storage/outbox.py). The
+        leads move exactly once (storage locks them); how many were handed on."""
         held = await self.rows.held_versions(rep)
-        if not held and not news:  # known to have left: their home was published then
-            return 0
         policies = {v: await self.policies.version(v) for v in held}
         current = self.policies.current
         away = await self._away([], [*policies.values()], now) | {rep}
@@ -354,11 +354,11 @@ def _gone_summary(
 ) -> list[Effect]:
     """The managers' one message about a member's leads handed on (and left), in the
     escalations channel (without one, a DM to each manager); nothing if none was handed on
-    and the leads left with them are no news. The member's own App Home when they held leads
-    or just left."""
+    and the leads left with them are no news. The member's own App Home, always."""
     # Slack shows the rep's App Home as last published the moment they open it: a guest must
-    # not read leads there, so it is published again (`Homes.view`: no lead for them).
-    own_home: list[Effect] = [RefreshHomes(users=(rep,))] if handed or left or news else []
+    # not read leads there, so it is published again (`Homes.view`: no lead for them). Always:
+    # a hand-on tried again after a failure is no `news`, and would never publish it.
+    own_home: list[Effect] = [RefreshHomes(users=(rep,))]
     if not handed and not (left and news):
         return own_home
     moved = [

@@ -99,8 +99,12 @@ def home_view(state: HomeState, now: datetime) -> dict[str, Any]:
     dashboard: list[dict[str, Any]] = []
     if state.dashboard:
         # Its overdue cards carry their pool's Reassign menu (up to 100 names): they take
-        # what fits, half the room when the person has a queue too.
-        dashboard = _dashboard(state.dashboard, state, now, room, shared=state.queue is not None)
+        # what fits, leaving the queue what it needs, half the room at most.
+        wanted = Room(0, 0)
+        if state.queue:
+            whole = _queue(state.queue, state, now, Room(HOME_BLOCKS, 10 * HOME_BYTES))
+            wanted = Room(len(whole) + 1, _size(whole) + COUNT_BYTES)  # + 1: the divider
+        dashboard = _dashboard(state.dashboard, state, now, room, wanted)
     budget = room.less(dashboard)
     queue = _queue(state.queue, state, now, budget) if state.queue else []
     between = [divider()] if queue and dashboard else []
@@ -301,8 +305,10 @@ def overdue_card(
 
 
 def _dashboard(
-    dashboard: Dashboard, state: HomeState, now: datetime, room: Room, *, shared: bool = False
+    dashboard: Dashboard, state: HomeState, now: datetime, room: Room, queue: Room
 ) -> list[dict[str, Any]]:
+    """The week and the overdue cards that fit in `room`, leaving what the `queue` shown
+    below wants of it (half of it at most)."""
     report = dashboard.report
     progress = " (week in progress)" if report.in_progress else ""
     currency = state.policy.currency
@@ -320,9 +326,7 @@ def _dashboard(
     ]
     if not dashboard.overdue:
         return [*blocks, section("No open lead is past a deadline.")]
-    room = room.less(blocks)
-    if shared:
-        room = Room(room.blocks // 2, room.size // 2)  # the rest is the queue's
+    room = room.less(blocks).share(queue)
     shown = 0
     for lead in dashboard.overdue:
         card = overdue_card(lead, state.versions[lead.sla_version], now, state.names)

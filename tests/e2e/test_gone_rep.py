@@ -13,6 +13,7 @@ import pytest
 
 from bot.cli.stack import LocalStack, TravelClock, start_stack
 from bot.domain.policy import Policy, parse_policy, snapshot
+from bot.services.home import Homes
 from bot.simulator.data import Message
 from tests.conftest import lead_payload
 from tests.e2e.test_time_away import say
@@ -447,3 +448,64 @@ async def test_a_manager_made_a_guest_no_longer_has_the_overdue_list_in_their_ap
 
     home = str(stack.sim.home(MANAGER))
     assert "Lead 1" not in home and "Northwind" not in home and "guests" in home, home
+
+
+async def test_a_manager_made_a_guest_whose_hand_on_failed_loses_the_list_at_the_next_refresh(
+    stack: LocalStack, clock: TravelClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The member's new state is saved before their hand-on runs (its own transaction): when
+    the hand-on fails (the database, or a kill -9 between the two), the next refresh no longer
+    finds them newly gone. A manager holds no lead: before, nothing published their home again,
+    and it kept the overdue list (names, companies, Reassign and Snooze) for good."""
+    await post_leads(stack, 1)
+    clock.advance(minutes=61)  # 12:01: the claim deadline passed
+    await stack.driver.app_home_opened(MANAGER)
+    await stack.settle()
+    assert "Lead 1" in str(stack.sim.home(MANAGER))
+
+    stack.sim.make_guest(MANAGER)  # the user_change event was missed
+    store = type(stack.handoff.sweeper.rows)
+    hand_on = store.hand_on
+    failed: list[str] = []
+
+    async def fails_once(self: object, rep: str, *args: object) -> list[int]:
+        if not failed:
+            failed.append(rep)
+            raise ConnectionError("the database went away")
+        return await hand_on(self, rep, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "hand_on", fails_once)
+    await stack.handoff.people.refresh(clock())
+    await stack.settle()
+    assert failed == [MANAGER] and MANAGER in stack.handoff.people.barred
+
+    clock.advance(days=1)
+    await stack.handoff.people.refresh(clock())  # the next daily refresh
+    await stack.settle()
+    home = str(stack.sim.home(MANAGER))
+    assert "Lead 1" not in home and "Northwind" not in home and "guests" in home, home
+
+
+async def test_a_manager_made_a_guest_is_not_shown_the_list_by_a_replica_that_missed_it(
+    stack: LocalStack, clock: TravelClock
+) -> None:
+    """Slack sends `user_change` to one replica; another learns who left from the database at
+    its next look (every 30 s). The home request the hand-on writes is delivered by whichever
+    replica's worker takes it: one that has not looked yet rendered the manager's overdue list
+    again, and the guest kept it."""
+    await post_leads(stack, 1)
+    clock.advance(minutes=61)
+    await stack.driver.app_home_opened(MANAGER)
+    await stack.settle()
+    homes = stack.handoff.outbox.homes
+    assert homes is not None
+    other = Homes(homes.rows, homes.policies, homes.reports, homes.names, barred=set())
+
+    stack.sim.make_guest(MANAGER)
+    await stack.driver.event(
+        {"type": "user_change", "user": stack.sim.users[MANAGER].to_api(stack.driver.team_id)}
+    )
+    await stack.settle()
+
+    view = str(await other.view(MANAGER, clock()))  # the other replica renders it
+    assert "Lead 1" not in view and "Northwind" not in view and "guests" in view, view

@@ -318,3 +318,31 @@ def test_a_manager_who_is_a_rep_keeps_room_for_both_with_a_crowded_pool(policy: 
     assert "1" in shown and "200" in shown  # a lead of each part
     assert "more: the channel has them all" in text_of(home)
     assert "most overdue are shown" in text_of(home)
+
+
+def test_a_manager_in_a_pool_with_nothing_open_gets_the_whole_room_for_the_overdue_list(
+    policy: Policy,
+) -> None:
+    """A manager who is also a rep has a queue, empty or short: it took half the room whatever
+    it held, and the overdue list of a crowded pool showed half the cards that fit, saying
+    "The 3 most overdue are shown" with room left for as many again."""
+    reps = [f"U0R{n:04d}" for n in range(100)]
+    segments = [
+        s.model_copy(update={"reps": reps}) if s.name == "enterprise" else s
+        for s in policy.segments
+    ]
+    crowded = policy.model_copy(update={"segments": segments})
+    names = {rep: f"Александра Владимировна Константинопольская {rep}" for rep in reps}
+    late = [suggested(200 + i, claim_due_at=POSTED, suggested_owner=reps[0]) for i in range(10)]
+    versions = {crowded.version: crowded, "v1": crowded}
+
+    def snoozes(mine: Queue | None) -> int:
+        dashboard = Dashboard(week(crowded), late, more=False)
+        home = home_view(HomeState(crowded, versions, mine, dashboard, names=names), AFTER_DUE)
+        assert validate_view(home) == [] and len(json.dumps(home)) <= HOME_BYTES
+        return sum(1 for action, _ in actions(home["blocks"]) if action == "snooze")
+
+    alone = snoozes(None)
+    assert 1 < alone < 10
+    assert snoozes(queue([], [])) == alone  # nothing open: the queue needs one line
+    assert snoozes(queue([owned(1, owner=reps[1])], [])) == alone  # one lead: a card
