@@ -210,8 +210,9 @@ class Digests:
         for each in weeks:
             overall, by_segment = await self.reports.first_touch(each, now)
             trend.append((each, overall))
-            if each == week:
-                worst = sorted(by_segment.items(), key=lambda item: item[1])[:3]
+            if each == week:  # the segments under the threshold, worst first (none at 100%)
+                under = [item for item in by_segment.items() if item[1] < alert.below]
+                worst = sorted(under, key=lambda item: item[1])[:3]
         if not all(value is not None and value < alert.below for _, value in trend):
             return False
         message = report_views.compliance_alert(trend, worst, alert.below, policy)

@@ -151,6 +151,36 @@ async def test_two_bad_weeks_send_the_alert_once(stack: LocalStack, clock: Trave
     assert "Worst segments last week: enterprise 33%" in text
 
 
+async def test_the_alert_names_only_segments_under_its_threshold(
+    database_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Enterprise misses two weeks running (1 of 3 touched in time each week); mid-market's one
+    lead of last week was touched in 4 minutes (100%). The week is 2 of 4, 50%: the alert goes,
+    and names enterprise as what pulls it under 80%, not mid-market at 100% as a "worst"
+    segment (seed 000: the escalation is about compliance "below 80%"). Both backends."""
+    stack = await start_stack(database_url, policy, clock=clock)
+    try:
+        await _worst_segments(stack, clock)
+    finally:
+        await stack.close()
+
+
+async def _worst_segments(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of(stack, clock, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), "w47")
+    await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+    company = {"name": "Contoso", "domain": "contoso.example", "employees": 400}
+    mid = await stack.services.intake(lead_payload("w48-mid", company=company), clock())
+    assert mid.lead is not None and mid.lead.segment == "mid_market"
+    await stack.services.claim(mid.lead.id, "U0REP3", clock() + timedelta(minutes=1))
+    await stack.services.log_attempt(mid.lead.id, "U0REP3", "call", clock() + timedelta(minutes=4))
+    assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest", "compliance alert"]
+    await stack.settle()
+    (alert,) = stack.sim.messages(stack.sim.dm_channel(MANAGER))
+    assert "2026-W47 33% → 2026-W48 50%" in alert.all_text
+    assert "Worst segments last week: enterprise 33%" in alert.all_text
+    assert "mid market" not in alert.all_text
+
+
 async def test_one_bad_week_is_no_streak(stack: LocalStack, clock: TravelClock) -> None:
     await week_of(stack, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
     assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest"]
