@@ -3,9 +3,10 @@
 At the SLA's `report.weekly_digest` day and time (team time zone), last week's report goes to
 `channels.digest` and the week's rejections, by source and campaign, to marketing's feedback
 channel. When first-touch compliance has stayed under `report.compliance_alert.below` for
-`weeks` weeks running, each person in `notify` gets one DM. Each run is recorded under a unique
-(kind, week) key in the transaction that queues its messages (storage/reports.py `RunStore`),
-so a second replica, a retry or a restart in that minute sends nothing twice.
+`weeks` weeks running, each person in `notify` gets one DM (weighed once a week: a week that
+does not send it is recorded too). Each run is recorded under a unique (kind, week) key in the
+transaction that queues its messages (storage/reports.py `RunStore`), so a second replica, a
+retry or a restart sends nothing twice.
 """
 
 from __future__ import annotations
@@ -214,6 +215,10 @@ class Digests:
                 under = [item for item in by_segment.items() if item[1] < alert.below]
                 worst = sorted(under, key=lambda item: item[1])[:3]
         if not all(value is not None and value < alert.below for _, value in trend):
+            # Weighed once a week, at the digest's time (or the first start after it): recorded
+            # with nothing to send, so a restart later in the week, with figures moved on,
+            # does not decide again.
+            await self.runs.send_once("compliance_alert", week.label, [], now)
             return False
         message = report_views.compliance_alert(trend, worst, alert.below, policy)
         key = f"compliance_alert:{week.label}"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.cli.stack import LocalStack, TravelClock, local_slack, start_stack
 from bot.domain.policy import Policy
+from bot.domain.report import Period, parse_period
 from bot.services.digest import CATCH_UP
 from tests.conftest import lead_payload
 
@@ -179,6 +180,45 @@ async def _worst_segments(stack: LocalStack, clock: TravelClock) -> None:
     assert "2026-W47 33% → 2026-W48 50%" in alert.all_text
     assert "Worst segments last week: enterprise 33%" in alert.all_text
     assert "mid market" not in alert.all_text
+
+
+async def test_the_alert_is_weighed_once_a_week_not_again_at_each_restart(
+    database_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """Monday 09:00: 2026-W47 at 33%, 2026-W48 at 100% (its warm lead from Friday 16:00 is due
+    Monday 16:00, not yet): no streak, no alert. Untouched, that lead brings 2026-W48 to 50% by
+    Thursday, when a replica restarts: the alert is not weighed again (docs/reports.md: it goes
+    at the digest's time), so whether the CRO is told does not hang on a restart. Both
+    backends."""
+    stack = await start_stack(database_url, policy, clock=clock)
+    try:
+        await _weighed_once(stack, clock)
+    finally:
+        await stack.close()
+
+
+async def _weighed_once(stack: LocalStack, clock: TravelClock) -> None:
+    await week_of(stack, clock, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), "w47")
+    clock.now = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Mon 23 Nov 11:00
+    hot = (await stack.services.intake(lead_payload("w48-hot"), clock())).lead
+    assert hot is not None
+    await stack.services.claim(hot.id, "U0REP1", clock() + timedelta(minutes=1))
+    await stack.services.log_attempt(hot.id, "U0REP1", "call", clock() + timedelta(minutes=5))
+    clock.now = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # Fri 27 Nov 16:00
+    warm = (await stack.services.intake(lead_payload("w48-warm", score=65), clock())).lead
+    assert warm is not None and warm.tier == "warm"
+    await stack.settle()
+    assert await stack.handoff.digests.run(DIGEST_TIME) == ["weekly digest"]
+    clock.now = DIGEST_TIME + timedelta(days=3)  # Thursday: the warm lead missed Monday 16:00
+    overall, _ = await stack.handoff.digests.reports.first_touch(week_of_w48(), clock())
+    assert overall == 0.5  # under 80% two weeks running, as of now
+    await stack.handoff.digest(catch_up=True)  # a replica restarts
+    await stack.settle()
+    assert stack.sim.messages(stack.sim.dm_channel(MANAGER)) == []
+
+
+def week_of_w48() -> Period:
+    return parse_period("2026-W48", DIGEST_TIME, "Australia/Sydney")
 
 
 async def test_one_bad_week_is_no_streak(stack: LocalStack, clock: TravelClock) -> None:
