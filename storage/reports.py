@@ -49,7 +49,16 @@ from bot.domain.report import (
 from storage.cycles import Cycles, cycles_in
 from storage.db import Database, upsert_insert
 from storage.outbox import write_effects
-from storage.tables import FIRED, HANDOVERS, EscalationRow, EventRow, LeadRow, ReportRun, table
+from storage.tables import (
+    FIRED,
+    HANDOVERS,
+    EscalationRow,
+    EventRow,
+    LeadRow,
+    ReportRun,
+    SlaVersion,
+    table,
+)
 
 LEADS = LeadRow.__table__
 _INSTANT = LEADS.c.received_at.type
@@ -766,6 +775,12 @@ class RunStore:
     async def send(self, effects: Sequence[Effect], now: datetime) -> None:
         """Write effects (a requester's charts) with no once-per-period record."""
         await self.db.run(lambda db: write_effects(db, effects, now))
+
+    async def running_before(self, at: datetime) -> bool:
+        """Whether Handoff had started by `at` (its first SLA version was recorded before it):
+        a post due then was this installation's to send."""
+        statement = select(SlaVersion.version).where(SlaVersion.loaded_at < at).limit(1)
+        return await self.db.run(lambda db: db.execute(statement).first() is not None)
 
     async def sent(self, kind: str, period: str) -> bool:
         statement = select(ReportRun.kind).where(ReportRun.kind == kind, ReportRun.period == period)

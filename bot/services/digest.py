@@ -3,9 +3,10 @@
 At the SLA's `report.weekly_digest` day and time (team time zone), last week's report goes to
 `channels.digest` and the week's rejections, by source and campaign, to marketing's feedback
 channel. When first-touch compliance has stayed under `report.compliance_alert.below` for
-`weeks` weeks running, each person in `notify` gets one DM. Each run is recorded under a unique
-(kind, week) key in the transaction that queues its messages (storage/reports.py `RunStore`),
-so a second replica, a retry or a restart in that minute sends nothing twice.
+`weeks` weeks running, each person in `notify` gets one DM (weighed once a week: a week that
+does not send it is recorded too). Each run is recorded under a unique (kind, week) key in the
+transaction that queues its messages (storage/reports.py `RunStore`), so a second replica, a
+retry or a restart sends nothing twice.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from bot.slack.blocks import Message
 from storage.reports import RunStore
 
 log = logging.getLogger("handoff.digest")
-CATCH_UP = timedelta(hours=1)  # a server starting this long after the digest time still sends it
+# A run the scheduler missed by at most this long is still made. A server (re)starting later
+# sends the latest one due if Handoff was running before it came due (SPEC: nothing is lost
+# after "a restart after hours of downtime"); a new installation posts no week before it.
+CATCH_UP = timedelta(hours=1)
 
 
 def _posting_at(day: date, at: str, zone: str) -> datetime:
@@ -98,11 +102,11 @@ class Digests:
     async def run(self, now: datetime, *, catch_up: timedelta | None = None) -> list[str]:
         """Send last week's digest and alert if they are due at `now` and not sent yet.
 
-        `catch_up`: only if they came due at most this long ago (a restart's look back)."""
+        `catch_up`: a (re)start's run: see `_due`."""
         policy = self.policies.current
         last = parse_period("last-week", now, policy.timezone)
         due = digest_time(last, self.schedule())
-        if now < due or (catch_up is not None and now - due > catch_up):
+        if not await self._due(due, now, catch_up):
             return []
         sent = []
         if policy.report.weekly_digest is not None and await self._digest(policy, last, now):
@@ -118,14 +122,14 @@ class Digests:
         """Send last month's report to `channels.digest` if `report.monthly_digest` says it is
         due at `now` and it was not sent yet (recorded once per month, like the weekly one).
 
-        `catch_up`: only if it came due at most this long ago (a restart's look back)."""
+        `catch_up`: a (re)start's run: see `_due`."""
         policy = self.policies.current
         setting = policy.report.monthly_digest
         if setting is None or not policy.channels.digest:
             return []
         month = parse_period("last-month", now, policy.timezone)
         due = monthly_digest_time(month, setting)
-        if now < due or (catch_up is not None and now - due > catch_up):
+        if not await self._due(due, now, catch_up):
             return []
         if await self.runs.sent("monthly_digest", month.label):
             return []
@@ -135,6 +139,17 @@ class Digests:
         log.info("monthly digest for %s queued", month.label)
         self.notifier.deliver_soon()
         return ["monthly digest"]
+
+    async def _due(self, due: datetime, now: datetime, catch_up: timedelta | None) -> bool:
+        """Whether a run due at `due` is to be made at `now`: by the scheduler, at its time; by
+        a (re)start (`catch_up`), within that look back, or later if Handoff was running before
+        `due` (servers down over it: its week or month is sent late, not lost; `run` and
+        `run_monthly` only ever look at the latest one due)."""
+        if now < due:
+            return False
+        if catch_up is None or now - due <= catch_up:
+            return True
+        return await self.runs.running_before(due)
 
     async def _report_effects(
         self, policy: Policy, period: Period, now: datetime, kind: str
@@ -196,9 +211,14 @@ class Digests:
         for each in weeks:
             overall, by_segment = await self.reports.first_touch(each, now)
             trend.append((each, overall))
-            if each == week:
-                worst = sorted(by_segment.items(), key=lambda item: item[1])[:3]
+            if each == week:  # the segments under the threshold, worst first (none at 100%)
+                under = [item for item in by_segment.items() if item[1] < alert.below]
+                worst = sorted(under, key=lambda item: item[1])[:3]
         if not all(value is not None and value < alert.below for _, value in trend):
+            # Weighed once a week, at the digest's time (or the first start after it): recorded
+            # with nothing to send, so a restart later in the week, with figures moved on,
+            # does not decide again.
+            await self.runs.send_once("compliance_alert", week.label, [], now)
             return False
         message = report_views.compliance_alert(trend, worst, alert.below, policy)
         key = f"compliance_alert:{week.label}"

@@ -57,6 +57,7 @@ from bot.domain.lead import (
     check_pool,
     check_rating,
     check_work,
+    closed_as,
     comes_back_at,
     evolve,
     parse_attempt,
@@ -741,9 +742,11 @@ class Services:
         )
         current = await self.lead(lead_id)
         if not done:
-            if current.disposition_code == code:
+            # Only the same answer is a repeat: a second reason or note lost the race, and its
+            # submitter is told so (marketing heard the first one).
+            if _repeats(current, code, reason, note):
                 return Done(lead=current, repeated=True)
-            raise _closed_meanwhile(current)
+            raise Refusal(f"{closed_as(current, policy)}; nothing was changed.", Reason.CLOSED)
         self.notifier.deliver_soon()
         return Done(lead=current)
 

@@ -63,6 +63,7 @@ SHORT_LABELS = {
 }
 PROBLEM_WORDS = {"routing": "routing", "data": "data", "definition": "MQL definition"}
 REPORT_LINES = 8  # segments and reps shown per section (the rest are counted)
+REASONS_SHOWN = 5  # rejection reasons listed, most first (the rest are counted)
 
 
 def _short_label(kpi: Kpi) -> str:
@@ -510,9 +511,13 @@ def _outcomes_text(report: Report) -> str:
             for problem, n in sorted(report.problems.items(), key=lambda item: -item[1])
         )
         lines.append(f"*Why leads were rejected* ({split}):")
-        for reason in report.reasons[:5]:
+        for reason in report.reasons[:REASONS_SHOWN]:
             tag = PROBLEM_WORDS.get(reason.problem or "", "untagged")
             lines.append(f"• {one_line(reason.reason, 80)} ({tag}): {reason.leads}")
+        rest = report.reasons[REASONS_SHOWN:]
+        if rest:  # the bullets add up to the heading's counts with them
+            more = f"{len(rest)} more reason{'' if len(rest) == 1 else 's'}"
+            lines.append(f"…and {more} ({leads_count(sum(r.leads for r in rest))})")
     # Each clock as `/sla` and `handoff report` name it ("first touch overdue"), not by its key.
     fired = " · ".join(
         f"{one_line(ladder_words(ladder), 60)}: {one_line(ACTION_WORDS.get(act, act), 40)} {n}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -137,6 +138,36 @@ async def test_reason_required_disposition_needs_reason_and_note(services: Servi
     )
     assert again.repeated and again.message == ""
     assert await effects(services, "feedback") == [lead_id]  # once, not twice
+
+
+async def test_a_rejection_that_loses_a_race_with_another_reason_is_refused(
+    services: Services,
+) -> None:
+    """The owner and a manager both reject the lead *Not a fit* at the same moment, with
+    different reasons: the first stands, and marketing hears it (SPEC: "Every rejection is
+    posted to the marketing feedback channel"). The second is told its reason was not kept;
+    before, it was answered as a double click, so its submitter believed marketing had their
+    reason and note."""
+    lead_id = await claimed_lead(services)
+    store_dispose = services.store.dispose
+
+    async def owner_first(*args: Any, **kwargs: Any) -> bool:
+        # The owner's submission commits between the manager's read of the lead and its write.
+        services.store.dispose = store_dispose  # type: ignore[method-assign]
+        await services.dispose(lead_id, "U0REP1", "not_a_fit", MONDAY, "Not ICP", "Too small")
+        return await store_dispose(*args, **kwargs)
+
+    services.store.dispose = owner_first  # type: ignore[method-assign]
+    with pytest.raises(Refusal, match="Not ICP") as refused:
+        await services.dispose(lead_id, "U0MGR1", "not_a_fit", MONDAY, "No budget", "Frozen")
+    assert refused.value.reason is Reason.CLOSED
+    lead = await services.lead(lead_id)
+    assert (lead.disposition_reason, lead.disposition_note) == ("Not ICP", "Too small")
+    assert await effects(services, "feedback") == [lead_id]
+    # The same answer racing itself (a double submission) is still a quiet repeat.
+    services.store.dispose = store_dispose  # type: ignore[method-assign]
+    again = await services.dispose(lead_id, "U0REP1", "not_a_fit", MONDAY, "Not ICP", "Too small")
+    assert again.repeated
 
 
 async def test_only_owner_or_manager_dispositions(services: Services) -> None:

@@ -123,6 +123,31 @@ def test_marketings_rejection_review_shows_each_pair_whole_and_counts_the_rest(
     assert "…and 4 more source and campaign pairs" in "\n".join(shown)
 
 
+def test_rejection_reasons_past_the_five_shown_are_counted(policy: Policy) -> None:
+    """Seven reasons, 16 rejections: the report (and the weekly digest) lists the five most
+    frequent, 13 leads, and says the other two reasons and their 3 leads exist. Before, the
+    bullets summed to 13 under a heading that counted 16 (definition 10 · data 6), and "Wrong
+    contact" and "Student or job seeker" were nowhere (SPEC: the report shows the "rejection
+    reasons"; seed 004: leaders "reviewing rejected leads together")."""
+    mix = {
+        ("not_a_fit", "Not ICP"): 4,
+        ("not_a_fit", "No budget"): 3,
+        ("bad_data", "Fake or spam"): 2,
+        ("not_a_fit", "Already using competitor"): 2,
+        ("bad_data", "Wrong contact"): 2,
+        ("bad_data", "Wrong company"): 2,
+        ("not_a_fit", "Student or job seeker"): 1,
+    }
+    facts = Facts(FACTS.counts, mix, {}, [])
+    report = build_report(WEEK, facts, BEFORE, policy, AS_OF)
+    for message in (sla_report(report, policy), sla_report(report, policy, digest=True)):
+        text = "\n".join(texts(message.blocks))
+        assert "*Why leads were rejected* (MQL definition 10 · data 6):" in text
+        assert text.count("(MQL definition): ") + text.count("(data): ") == 5
+        assert "…and 2 more reasons (3 leads)" in text
+        assert_valid_message(message)
+
+
 def test_the_notification_escapes_a_segments_name_once(policy: Policy) -> None:
     """The `text` fallback is mrkdwn: `&`, `<` and `>` are escaped once (Slack's formatting
     reference), so the notification reads `R&D`, not the `R&amp;D` of escaping it twice."""
