@@ -534,12 +534,22 @@ def crm_story(hub: HubSpotFake, out: TextIO) -> None:
 
 async def run_demo(quiet: bool = False, out: TextIO = sys.stdout, chart: Path | None = None) -> int:
     """Run the scripted demo end to end; 0 when every step behaved."""
+    # The demo tells the outage story itself; the outbox's retry warnings would interleave.
+    # Only while it runs: a process that goes on after it (a test run) keeps its warnings.
+    outbox_log = logging.getLogger("handoff.outbox")
+    level = outbox_log.level
+    outbox_log.setLevel(logging.ERROR)
+    try:
+        return await _run_demo(quiet, out, chart)
+    finally:
+        outbox_log.setLevel(level)
+
+
+async def _run_demo(quiet: bool, out: TextIO, chart: Path | None) -> int:
     # The sample SLA with a HubSpot `crm:`: claims, attempts and dispositions reach the CRM.
     data = yaml.safe_load((SAMPLE / "sla.yaml").read_text(encoding="utf-8"))
     data["crm"] = {"kind": "hubspot"}
     policy = parse_policy(data)
-    # The demo tells the outage story itself; the outbox's retry warnings would interleave.
-    logging.getLogger("handoff.outbox").setLevel(logging.ERROR)
     leads = json.loads((SAMPLE / "leads.json").read_text(encoding="utf-8"))
     clock = TravelClock()
     hub = await start_hubspot([*leads, HOT_LEAD])  # the hot lead of step 3 too
