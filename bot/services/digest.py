@@ -106,6 +106,9 @@ class Digests:
         policy = self.policies.current
         last = parse_period("last-week", now, policy.timezone)
         due = digest_time(last, self.schedule())
+        if now < due and catch_up is not None:  # the latest due is the week before's
+            last = last.previous()
+            due = digest_time(last, self.schedule())
         if not await self._due(due, now, catch_up):
             return []
         sent = []
@@ -129,6 +132,9 @@ class Digests:
             return []
         month = parse_period("last-month", now, policy.timezone)
         due = monthly_digest_time(month, setting)
+        if now < due and catch_up is not None:  # the latest due is the month before's
+            month = month.previous()
+            due = monthly_digest_time(month, setting)
         if not await self._due(due, now, catch_up):
             return []
         if await self.runs.sent("monthly_digest", month.label):
@@ -144,7 +150,9 @@ class Digests:
         """Whether a run due at `due` is to be made at `now`: by the scheduler, at its time; by
         a (re)start (`catch_up`), within that look back, or later if Handoff was running before
         `due` (servers down over it: its week or month is sent late, not lost; `run` and
-        `run_monthly` only ever look at the latest one due)."""
+        `run_monthly` only ever look at the latest one due: on a restart before the time of
+        the week or month just ended, the one before it, whose time may have passed while the
+        servers were down, as a Friday digest over a weekend's outage)."""
         if now < due:
             return False
         if catch_up is None or now - due <= catch_up:

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.cli.stack import LocalStack, TravelClock, local_slack, start_stack
-from bot.domain.policy import Policy
+from bot.domain.policy import MonthlyDigest, Policy, WeeklyDigest
 from bot.domain.report import Period, parse_period
 from bot.services.digest import CATCH_UP
 from tests.conftest import lead_payload
@@ -301,3 +301,42 @@ async def _many_rejected_campaigns(stack: LocalStack, clock: TravelClock) -> Non
         "Already using competitor (MQL definition) 1" in p for p in pairs
     )
     assert "…and 2 more source and campaign pairs" in summary.all_text
+
+
+async def test_a_digest_missed_before_a_weekend_outage_is_sent_at_the_restart(
+    database_url: str, policy: Policy, clock: TravelClock
+) -> None:
+    """The digest on Fridays at 17:00, the monthly one on the 28th: servers down from Friday
+    16:00 to Monday 10:00 (Sydney) over 2026-W48's digest, and from 27 Dec to 3 Jan over
+    November's. The one back sends them, late rather than never: they are the latest due
+    (docs/reports.md). Before, a restart read only the week (month) just ended, whose digest
+    was not due yet, and the one missed was lost for good. Both backends."""
+    setting = {
+        "weekly_digest": WeeklyDigest(day="fri", time="17:00"),
+        "monthly_digest": MonthlyDigest(day=28, time="09:00"),
+    }
+    policy = policy.model_copy(update={"report": policy.report.model_copy(update=setting)})
+    sim = await local_slack()
+    try:
+        first = await start_stack(database_url, policy, clock=clock, sim=sim)
+        try:
+            await week_of(first, clock, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "w48")
+        finally:
+            await first.close()
+        for back in (
+            datetime(2026, 12, 6, 23, 0, tzinfo=UTC),  # Mon 7 Dec 10:00 AEDT
+            datetime(2027, 1, 2, 23, 0, tzinfo=UTC),  # Sun 3 Jan 10:00 AEDT
+        ):
+            clock.now = back
+            stack = await start_stack(database_url, policy, clock=clock, sim=sim)
+            try:
+                await stack.handoff.digest(catch_up=True)  # what its start runs
+                await stack.handoff.monthly_digest(catch_up=True)
+                await stack.settle()
+            finally:
+                await stack.close()
+        posts = [message.all_text for message in sim.messages(DIGEST)]
+        assert sum("Weekly SLA digest · 2026-W48" in post for post in posts) == 1
+        assert sum("Monthly SLA digest · 2026-11" in post for post in posts) == 1
+    finally:
+        await sim.stop()
