@@ -562,7 +562,7 @@ async def create(
     )
     names: dict[str, str] = {}  # members' display names, kept fresh by People
     barred: set[str] = set()  # guests and deactivated members, kept fresh by People
-    homes = Homes(HomeStore(database), book, reports, names, barred)
+    homes = Homes(HomeStore(database), book, reports, names)
     outbox = Outbox(
         slack_client(settings.bot_token or "", settings.api_url, retries=False),
         OutboxStore(database),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,10 +36,8 @@ class Homes:
         policies: PolicyBook,
         reports: Reports,
         names: Mapping[str, str] | None = None,
-        barred: Collection[str] = (),
     ) -> None:
         self.names = names if names is not None else {}  # members' display names
-        self.barred = barred  # guests and deactivated members (kept fresh; the view asks storage)
         self.rows = rows
         self.policies = policies
         self.reports = reports
@@ -56,7 +54,7 @@ class Homes:
 
     async def view(self, user: str, now: datetime, notice: str | None = None) -> dict[str, Any]:
         # A guest's or a deactivated member's home holds no lead. Asked of the database, not
-        # of this replica's `barred`: Slack tells one replica (`user_change`), the others learn
+        # of this replica's list of them: Slack tells one replica (`user_change`), the others learn
         # it at their next look (30 s), and whichever replica's worker publishes the home
         # must not render the overdue list or the queue of a member who just left, nor keep
         # showing one who came back the guests' line.

@@ -499,7 +499,7 @@ async def test_a_manager_made_a_guest_is_not_shown_the_list_by_a_replica_that_mi
     await stack.settle()
     homes = stack.handoff.outbox.homes
     assert homes is not None
-    other = Homes(homes.rows, homes.policies, homes.reports, homes.names, barred=set())
+    other = Homes(homes.rows, homes.policies, homes.reports, homes.names)
 
     stack.sim.make_guest(MANAGER)
     await stack.driver.event(
